@@ -1,0 +1,26 @@
+/**
+ * `portico check`: validates a config file and prints every problem with its file, line and
+ * key path; exits non-zero when there is any.
+ */
+import type { Command } from 'commander'
+import { ConfigError, loadConfig } from '../config/load.ts'
+import { UserError } from './errors.ts'
+
+export function registerCheck(program: Command): void {
+  program
+    .command('check')
+    .description('Validate a config file and print every problem')
+    .option('-c, --config <file>', 'TOML config file (default ./portico.toml)')
+    .action((flags: { config?: string }) => {
+      try {
+        const loaded = loadConfig(flags.config ? { file: flags.config } : {})
+        for (const warning of loaded.warnings) process.stderr.write(`warning: ${warning}\n`)
+        const where = loaded.file ?? '(no config file: defaults and environment only)'
+        process.stdout.write(`ok: ${where} is valid\n`)
+      } catch (error) {
+        if (!(error instanceof ConfigError)) throw error
+        const count = error.problems.length
+        throw new UserError(`${error.message}\n${count} problem${count === 1 ? '' : 's'} found`, 1)
+      }
+    })
+}

@@ -1,0 +1,45 @@
+#!/usr/bin/env node
+/**
+ * The `portico` command: one module per subcommand registers itself on the program. Errors
+ * the user can fix are printed as one clear message (no stack trace) with a non-zero exit.
+ */
+import { Command, CommanderError } from 'commander'
+import { VERSION } from '../version.ts'
+import { registerCheck } from './check.ts'
+import { registerDemo } from './demo.ts'
+import { UserError } from './errors.ts'
+import { registerRun } from './run.ts'
+
+export function buildProgram(): Command {
+  const program = new Command('portico')
+    .description('A reverse proxy and gateway for MCP servers')
+    .version(VERSION, '-v, --version')
+    .showHelpAfterError('(run "portico --help" for usage)')
+    .exitOverride()
+  registerRun(program)
+  registerCheck(program)
+  registerDemo(program)
+  return program
+}
+
+async function main(argv: string[]): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv)
+  } catch (error) {
+    process.exitCode = exitCodeFor(error)
+  }
+}
+
+function exitCodeFor(error: unknown): number {
+  if (error instanceof CommanderError) return error.exitCode
+  if (error instanceof UserError) {
+    process.stderr.write(`portico: ${error.message}\n`)
+    return error.exitCode
+  }
+  process.stderr.write(
+    `portico: unexpected error: ${error instanceof Error ? error.stack : String(error)}\n`,
+  )
+  return 1
+}
+
+void main(process.argv)

@@ -1,0 +1,124 @@
+/**
+ * `portico run`: load the config (file, env, flags), start the proxy, print the URL clients
+ * should use, and shut down gracefully on SIGTERM/SIGINT.
+ */
+import type { Command } from 'commander'
+import { ConfigError, type ConfigOverrides, type LoadedConfig, loadConfig } from '../config/load.ts'
+import { Logger } from '../observe/logger.ts'
+import { createPortico, type Portico } from '../portico.ts'
+import { intOption, UserError } from './errors.ts'
+
+export interface RunFlags {
+  upstream?: string
+  widgets?: string
+  port?: number
+  host?: string
+  config?: string
+  db?: string
+  name?: string
+  logLevel?: string
+  jsonLogs?: boolean
+}
+
+export function registerRun(program: Command): void {
+  program
+    .command('run')
+    .description('Run the proxy in front of an MCP server')
+    .option('--upstream <url>', 'upstream MCP endpoint, e.g. http://127.0.0.1:9000/mcp')
+    .option('--widgets <url>', 'where non-MCP traffic (widget assets) goes')
+    .option('--port <n>', 'port to listen on (0 picks a free one)', intOption('--port'))
+    .option('--host <host>', 'address to listen on (default 127.0.0.1)')
+    .option('-c, --config <file>', 'TOML config file (default ./portico.toml when present)')
+    .option('--db <path>', 'path of the observability store')
+    .option('--name <name>', 'proxy name recorded with every exchange')
+    .option('--log-level <level>', 'debug, info, warn, error or silent')
+    .option('--json-logs', 'log JSON lines instead of text')
+    .action(async (flags: RunFlags) => {
+      const loaded = loadOrExplain(flags)
+      await runUntilSignalled(loaded)
+    })
+}
+
+export function overridesOf(flags: RunFlags): ConfigOverrides {
+  const overrides: ConfigOverrides = {}
+  if (flags.upstream !== undefined) overrides.upstream = flags.upstream
+  if (flags.widgets !== undefined) overrides.widgets = flags.widgets
+  if (flags.port !== undefined) overrides.port = flags.port
+  if (flags.host !== undefined) overrides.host = flags.host
+  if (flags.db !== undefined) overrides.db = flags.db
+  if (flags.name !== undefined) overrides.name = flags.name
+  if (flags.logLevel !== undefined) overrides.logLevel = flags.logLevel
+  if (flags.jsonLogs !== undefined) overrides.jsonLogs = flags.jsonLogs
+  return overrides
+}
+
+export function loadOrExplain(flags: RunFlags): LoadedConfig {
+  try {
+    const loaded = loadConfig({
+      ...(flags.config ? { file: flags.config } : {}),
+      overrides: overridesOf(flags),
+    })
+    if (!loaded.config.upstream) {
+      throw new UserError(
+        'no upstream: pass --upstream URL, set PORTICO_UPSTREAM, or set `upstream` (or `mcp`) in portico.toml',
+        2,
+      )
+    }
+    return loaded
+  } catch (error) {
+    if (error instanceof ConfigError)
+      throw new UserError(`invalid configuration:\n${error.message}`, 2)
+    throw error
+  }
+}
+
+async function runUntilSignalled(loaded: LoadedConfig): Promise<void> {
+  const { config } = loaded
+  const logger = new Logger({ level: config.log_level, json: config.json_logs })
+  for (const warning of loaded.warnings) logger.warn(warning, { file: loaded.file })
+  const portico = createPortico(config, { logger })
+  const address = await listenOrExplain(portico, config.host, config.port)
+  process.stdout.write(`Portico listening on ${address} (upstream ${config.upstream})\n`)
+  await closeOnSignal(portico, logger)
+}
+
+export async function listenOrExplain(
+  portico: Portico,
+  host: string,
+  port: number,
+): Promise<string> {
+  try {
+    return (await portico.listen()).url
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    if (code === 'EADDRINUSE')
+      throw new UserError(`port ${port} on ${host} is already in use (try --port 0)`)
+    if (code === 'EACCES') throw new UserError(`not allowed to listen on ${host}:${port}`)
+    throw error
+  }
+}
+
+/** Resolves once the proxy has drained after SIGTERM/SIGINT; a second signal exits at once. */
+export function closeOnSignal(
+  portico: Portico,
+  logger: Logger,
+  onClose?: () => Promise<void>,
+): Promise<void> {
+  return new Promise((resolve) => {
+    let closing = false
+    const stop = (signal: NodeJS.Signals) => {
+      if (closing) process.exit(130)
+      closing = true
+      logger.info(`received ${signal}, draining in-flight requests`)
+      void portico
+        .close()
+        .then(() => onClose?.())
+        .finally(() => {
+          logger.info('stopped')
+          resolve()
+        })
+    }
+    process.on('SIGTERM', stop)
+    process.on('SIGINT', stop)
+  })
+}

@@ -1,0 +1,46 @@
+/**
+ * `${VAR}` interpolation in config strings, so secrets live in the environment rather than
+ * in the file. `$${...}` escapes a literal `${`. A missing variable is a config problem.
+ */
+import type { ConfigProblem } from './load.ts'
+
+const PATTERN = /\$(\$)?\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g
+
+export function interpolate(
+  value: unknown,
+  env: NodeJS.ProcessEnv,
+  problems: ConfigProblem[],
+  path = '',
+): unknown {
+  if (typeof value === 'string') return interpolateString(value, env, problems, path)
+  if (Array.isArray(value)) {
+    return value.map((item, i) => interpolate(item, env, problems, `${path}[${i}]`))
+  }
+  if (typeof value === 'object' && value !== null && !(value instanceof Date)) {
+    const out: Record<string, unknown> = {}
+    for (const [key, item] of Object.entries(value)) {
+      out[key] = interpolate(item, env, problems, path ? `${path}.${key}` : key)
+    }
+    return out
+  }
+  return value
+}
+
+function interpolateString(
+  text: string,
+  env: NodeJS.ProcessEnv,
+  problems: ConfigProblem[],
+  path: string,
+): string {
+  return text.replace(
+    PATTERN,
+    (whole, escaped: string | undefined, name: string, fallback?: string) => {
+      if (escaped) return whole.slice(1)
+      const value = env[name]
+      if (value !== undefined) return value
+      if (fallback !== undefined) return fallback
+      problems.push({ path, message: `environment variable ${name} is not set` })
+      return ''
+    },
+  )
+}

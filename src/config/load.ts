@@ -1,0 +1,192 @@
+/**
+ * Loads the configuration: TOML file (explicit, or ./portico.toml when present), then
+ * `PORTICO_*` environment variables, then CLI flags, validated whole against the schema.
+ * Every problem is reported at once with its file, line and key path.
+ */
+import { existsSync, readFileSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { parse as parseToml, TomlError } from 'smol-toml'
+import type { ZodType } from 'zod'
+import { isObject, type JsonObject } from '../jsonrpc/message.ts'
+import { interpolate } from './interpolate.ts'
+import { locateKey } from './locate.ts'
+import { type Config, configSchema, IGNORED_KEYS, KEY_ALIASES } from './schema.ts'
+
+export const DEFAULT_CONFIG_FILE = 'portico.toml'
+
+export interface ConfigProblem {
+  /** Dotted key path, e.g. `backends[1].timeout.seconds`; empty for file-level problems. */
+  path: string
+  message: string
+  line?: number
+}
+
+export class ConfigError extends Error {
+  readonly file: string | undefined
+  readonly problems: ConfigProblem[]
+
+  constructor(file: string | undefined, problems: ConfigProblem[]) {
+    super(formatProblems(file, problems))
+    this.name = 'ConfigError'
+    this.file = file
+    this.problems = problems
+  }
+}
+
+export function formatProblems(file: string | undefined, problems: ConfigProblem[]): string {
+  return problems
+    .map((p) => {
+      const where = [file ?? 'config', p.line === undefined ? undefined : String(p.line)]
+        .filter(Boolean)
+        .join(':')
+      return `${where}: ${p.path ? `${p.path}: ` : ''}${p.message}`
+    })
+    .join('\n')
+}
+
+/** Settings given on the command line; each overrides the file and the environment. */
+export interface ConfigOverrides {
+  upstream?: string
+  widgets?: string
+  host?: string
+  port?: number
+  db?: string
+  name?: string
+  logLevel?: string
+  jsonLogs?: boolean
+}
+
+export interface LoadOptions {
+  /** Explicit config file; when absent `./portico.toml` is used if it exists. */
+  file?: string
+  overrides?: ConfigOverrides
+  env?: NodeJS.ProcessEnv
+  cwd?: string
+  /** Schema to validate against; extension point for modes that add tables. */
+  schema?: ZodType<Config>
+}
+
+export interface LoadedConfig {
+  config: Config
+  file: string | undefined
+  warnings: string[]
+}
+
+export function loadConfig(options: LoadOptions = {}): LoadedConfig {
+  const env = options.env ?? process.env
+  const cwd = options.cwd ?? process.cwd()
+  const file = resolveFile(options.file ?? env.PORTICO_CONFIG, cwd)
+  const text = file === undefined ? '' : readConfigFile(file)
+  const problems: ConfigProblem[] = []
+  const warnings: string[] = []
+  const raw = file === undefined ? {} : parseTomlText(file, text)
+  const interpolated = interpolate(raw, env, problems) as JsonObject
+  const merged = applyOverrides(normalize(interpolated, warnings), env, options.overrides ?? {})
+  const result = (options.schema ?? configSchema).safeParse(merged)
+  if (!result.success) {
+    for (const issue of result.error.issues) {
+      const path = formatPath(issue.path)
+      problems.push({ path, message: describeIssue(issue), line: locateKey(text, issue.path) })
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(file, problems)
+  return { config: result.data as Config, file, warnings }
+}
+
+function resolveFile(explicit: string | undefined, cwd: string): string | undefined {
+  if (explicit !== undefined) return resolve(cwd, explicit)
+  const implicit = resolve(cwd, DEFAULT_CONFIG_FILE)
+  return existsSync(implicit) ? implicit : undefined
+}
+
+function readConfigFile(file: string): string {
+  try {
+    return readFileSync(file, 'utf8')
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    const message = code === 'ENOENT' ? 'file not found' : `cannot read file (${code ?? error})`
+    throw new ConfigError(file, [{ path: '', message }])
+  }
+}
+
+function parseTomlText(file: string, text: string): JsonObject {
+  try {
+    return parseToml(text) as JsonObject
+  } catch (error) {
+    if (error instanceof TomlError) {
+      const message = `invalid TOML at column ${error.column}: ${error.message.split('\n')[0]}`
+      throw new ConfigError(file, [{ path: '', message, line: error.line }])
+    }
+    throw error
+  }
+}
+
+/** Maps mcpr aliases onto Portico keys and sets aside other tools' keys with a warning. */
+function normalize(raw: JsonObject, warnings: string[]): JsonObject {
+  const out: JsonObject = {}
+  for (const [key, value] of Object.entries(raw)) {
+    if (IGNORED_KEYS.has(key)) {
+      warnings.push(`"${key}" is not used by Portico and was ignored`)
+      continue
+    }
+    const target = KEY_ALIASES[key] ?? key
+    if (key === 'log_format') out.json_logs = value === 'json'
+    else if (!(target in out)) out[target] = value
+  }
+  return out
+}
+
+const ENV_KEYS: ReadonlyArray<[string, string, 'string' | 'number' | 'boolean']> = [
+  ['PORTICO_UPSTREAM', 'upstream', 'string'],
+  ['PORTICO_WIDGETS', 'widgets', 'string'],
+  ['PORTICO_HOST', 'host', 'string'],
+  ['PORTICO_PORT', 'port', 'number'],
+  ['PORTICO_NAME', 'name', 'string'],
+  ['PORTICO_PUBLIC_URL', 'public_url', 'string'],
+  ['PORTICO_LOG_LEVEL', 'log_level', 'string'],
+  ['PORTICO_JSON_LOGS', 'json_logs', 'boolean'],
+]
+
+function applyOverrides(
+  config: JsonObject,
+  env: NodeJS.ProcessEnv,
+  flags: ConfigOverrides,
+): JsonObject {
+  const out: JsonObject = { ...config }
+  for (const [variable, key, type] of ENV_KEYS) {
+    const value = env[variable]
+    if (value === undefined || value === '') continue
+    out[key] =
+      type === 'number' ? Number(value) : type === 'boolean' ? /^(1|true|yes)$/i.test(value) : value
+  }
+  const store: JsonObject = isObject(out.store) ? { ...out.store } : {}
+  if (env.PORTICO_DB) store.path = env.PORTICO_DB
+  const fromFlags: JsonObject = {
+    upstream: flags.upstream,
+    widgets: flags.widgets,
+    host: flags.host,
+    port: flags.port,
+    name: flags.name,
+    log_level: flags.logLevel,
+    json_logs: flags.jsonLogs,
+  }
+  for (const [key, value] of Object.entries(fromFlags)) if (value !== undefined) out[key] = value
+  if (flags.db !== undefined) store.path = flags.db
+  if (Object.keys(store).length > 0) out.store = store
+  return out
+}
+
+function formatPath(path: ReadonlyArray<PropertyKey>): string {
+  let out = ''
+  for (const part of path) {
+    out += typeof part === 'number' ? `[${part}]` : `${out ? '.' : ''}${String(part)}`
+  }
+  return out
+}
+
+function describeIssue(issue: { code: string; message: string; keys?: string[] }): string {
+  if (issue.code === 'unrecognized_keys' && issue.keys) {
+    return `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`
+  }
+  return issue.message
+}

@@ -1,0 +1,98 @@
+/**
+ * The configuration schema: the single source of truth for every key Portico reads. The
+ * `Config` type is inferred from it. Keys follow mcpr (`mcp`, `widgets`, `port`, …) and
+ * mcp-proxy where they exist, so their users can bring their files over.
+ */
+import { z } from 'zod'
+import { LOG_LEVELS } from '../observe/logger.ts'
+import { parseDuration } from './duration.ts'
+
+/** Seconds as a number (mcpr style) or a duration string such as `"30s"` or `"500ms"`. */
+const seconds = z.union([z.number().nonnegative(), z.string()]).transform((value, ctx) => {
+  if (typeof value === 'number') return value * 1000
+  const ms = parseDuration(value)
+  if (ms === undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `expected a duration like "30s" or "500ms", got "${value}"`,
+    })
+    return z.NEVER
+  }
+  return ms
+})
+
+const httpUrl = z
+  .string()
+  .refine((value) => /^https?:\/\/[^/]+/i.test(value) && URL.canParse(value), {
+    message: 'expected an absolute http:// or https:// URL',
+  })
+
+const path = z.string().regex(/^\/[^\s?#]*$/, 'expected a path starting with "/"')
+
+export const storeSchema = z
+  .strictObject({
+    enabled: z.boolean().default(true),
+    path: z.string().min(1).optional(),
+    retention: z.string().optional(),
+  })
+  .default({ enabled: true })
+
+export const configSchema = z.strictObject({
+  /** Proxy identity: tags every stored row. Defaults to a name derived from the upstream. */
+  name: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,64}$/, 'expected 1-64 letters, digits, ".", "_" or "-"')
+    .optional(),
+  /** The upstream MCP endpoint (`mcp` is mcpr's name for it). */
+  upstream: httpUrl.optional(),
+  /** Where non-MCP traffic (widget HTML/JS/CSS) goes: a dev-server URL or a static folder. */
+  widgets: z.string().min(1).optional(),
+  host: z.string().min(1).default('127.0.0.1'),
+  port: z.number().int().min(0).max(65535).default(3000),
+  /** Path of the Streamable HTTP endpoint Portico serves. */
+  mcp_path: path.default('/mcp'),
+  /** Path of the legacy HTTP+SSE stream endpoint Portico serves. */
+  sse_path: path.default('/sse'),
+  /** The public origin clients reach Portico at (used in rewritten URLs). */
+  public_url: httpUrl.optional(),
+  /** Extra Origins allowed besides localhost ones; "*" allows any. */
+  allowed_origins: z.array(z.string().min(1)).default([]),
+  max_request_body_size: z
+    .number()
+    .int()
+    .positive()
+    .default(4 * 1024 * 1024),
+  max_response_body_size: z
+    .number()
+    .int()
+    .positive()
+    .default(16 * 1024 * 1024),
+  /** Time allowed for the upstream to start answering (and to finish a JSON answer). */
+  request_timeout: seconds.default(60_000),
+  connect_timeout: seconds.default(10_000),
+  drain_timeout: seconds.default(30_000),
+  log_level: z.enum(LOG_LEVELS).default('info'),
+  json_logs: z.boolean().default(false),
+  /** Print one line per exchange on stderr (default: when stderr is a TTY). */
+  access_log: z.boolean().optional(),
+  store: storeSchema,
+})
+
+export type ConfigInput = z.input<typeof configSchema>
+export type Config = z.output<typeof configSchema>
+
+/** mcpr spellings accepted as aliases of Portico keys. */
+export const KEY_ALIASES: Readonly<Record<string, string>> = {
+  mcp: 'upstream',
+  log_format: 'json_logs',
+}
+
+/** Keys of other tools that Portico accepts and ignores, with a warning. */
+export const IGNORED_KEYS: ReadonlySet<string> = new Set([
+  'mode',
+  'admin_bind',
+  'max_concurrent_upstream',
+  'cloud',
+  'tunnel',
+  'relay',
+])

@@ -1,0 +1,79 @@
+/**
+ * Header hygiene between the client and the upstream: hop-by-hop headers (RFC 9110 §7.6.1
+ * plus those named in `Connection`) stop at Portico; everything else, MCP headers
+ * (`Mcp-Session-Id`, `MCP-Protocol-Version`, `Last-Event-ID`, `Mcp-Method`, `Mcp-Name`,
+ * `Mcp-Param-*`), auth and unknown headers, passes through.
+ */
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http'
+
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'trailers',
+  'transfer-encoding',
+  'upgrade',
+])
+
+export type HeaderMap = Record<string, string | string[]>
+
+function connectionTokens(value: string | string[] | undefined): string[] {
+  if (value === undefined) return []
+  const text = Array.isArray(value) ? value.join(',') : value
+  return text
+    .split(',')
+    .map((token) => token.trim().toLowerCase())
+    .filter(Boolean)
+}
+
+export interface ForwardHeaderOptions {
+  /** Headers Portico sets itself (e.g. `host`, `content-length`). */
+  drop?: ReadonlySet<string>
+}
+
+/** Copies end-to-end headers, dropping hop-by-hop ones. Names are lower-case on both sides. */
+export function endToEndHeaders(
+  headers: IncomingHttpHeaders | Record<string, string | string[] | undefined>,
+  options: ForwardHeaderOptions = {},
+): HeaderMap {
+  const named = connectionTokens(headers.connection)
+  const out: HeaderMap = {}
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined || HOP_BY_HOP.has(name) || options.drop?.has(name)) continue
+    if (named.length > 0 && named.includes(name)) continue
+    out[name] = value
+  }
+  return out
+}
+
+/** Request headers that undici or Portico set for the upstream hop. */
+export const REQUEST_MANAGED = new Set(['host', 'content-length', 'expect'])
+
+/** Response headers recomputed for the client hop. */
+export const RESPONSE_MANAGED = new Set(['content-length'])
+
+/** Adds the de-facto standard forwarding headers for the upstream. */
+export function addForwarded(
+  headers: HeaderMap,
+  client: { address: string | undefined; host: string | undefined; proto: string },
+): void {
+  const prior = headers['x-forwarded-for']
+  const address = client.address ?? ''
+  headers['x-forwarded-for'] = prior ? `${String(prior)}, ${address}` : address
+  if (client.host && !headers['x-forwarded-host']) headers['x-forwarded-host'] = client.host
+  if (!headers['x-forwarded-proto']) headers['x-forwarded-proto'] = client.proto
+}
+
+export function headerValue(
+  headers: IncomingHttpHeaders | HeaderMap,
+  name: string,
+): string | undefined {
+  const value = headers[name]
+  return Array.isArray(value) ? value[0] : value
+}
+
+export type { OutgoingHttpHeaders }

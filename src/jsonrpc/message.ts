@@ -1,0 +1,102 @@
+/**
+ * JSON-RPC 2.0 message shapes and the single decode of a request body. Everything downstream
+ * works on the `Decoded` value produced here; the body is never parsed twice.
+ */
+import { PorticoError } from '../errors.ts'
+
+export type JsonRpcId = string | number
+export type JsonObject = Record<string, unknown>
+
+export interface JsonRpcRequest {
+  jsonrpc: '2.0'
+  id: JsonRpcId
+  method: string
+  params?: JsonObject
+}
+
+export interface JsonRpcNotification {
+  jsonrpc: '2.0'
+  method: string
+  params?: JsonObject
+}
+
+export interface JsonRpcErrorObject {
+  code: number
+  message: string
+  data?: unknown
+}
+
+export interface JsonRpcResponse {
+  jsonrpc: '2.0'
+  id: JsonRpcId | null
+  result?: JsonObject
+  error?: JsonRpcErrorObject
+}
+
+export type JsonRpcMessage = JsonRpcRequest | JsonRpcNotification | JsonRpcResponse
+
+export type MessageKind = 'request' | 'notification' | 'response'
+
+export function isObject(value: unknown): value is JsonObject {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+function isId(value: unknown): value is JsonRpcId {
+  return typeof value === 'string' || (typeof value === 'number' && Number.isFinite(value))
+}
+
+/** Classifies one parsed value, or returns undefined when it is not a JSON-RPC 2.0 message. */
+export function kindOf(value: unknown): MessageKind | undefined {
+  if (!isObject(value) || value.jsonrpc !== '2.0') return undefined
+  if (typeof value.method === 'string') {
+    if (value.params !== undefined && !isObject(value.params) && !Array.isArray(value.params)) {
+      return undefined
+    }
+    if (!('id' in value)) return 'notification'
+    return isId(value.id) ? 'request' : undefined
+  }
+  const hasResult = 'result' in value
+  const hasError = 'error' in value
+  if (hasResult === hasError) return undefined
+  if (value.id !== null && !isId(value.id)) return undefined
+  if (hasError && !(isObject(value.error) && typeof value.error.code === 'number')) return undefined
+  return 'response'
+}
+
+export interface Decoded {
+  /** The messages in body order; a single message is a batch of one. */
+  messages: JsonRpcMessage[]
+  kinds: MessageKind[]
+  batch: boolean
+}
+
+/**
+ * Parses a request body once. Throws `parse_error` for invalid JSON and `invalid_request`
+ * for JSON that is not JSON-RPC 2.0 (an empty batch included).
+ */
+export function decodeBody(body: Buffer | string): Decoded {
+  let value: unknown
+  try {
+    value = JSON.parse(typeof body === 'string' ? body : body.toString('utf8'))
+  } catch (cause) {
+    throw new PorticoError('parse_error', { cause })
+  }
+  const batch = Array.isArray(value)
+  const items: unknown[] = batch ? (value as unknown[]) : [value]
+  if (items.length === 0) throw new PorticoError('invalid_request', { message: 'Empty batch' })
+  const kinds: MessageKind[] = []
+  for (const item of items) {
+    const kind = kindOf(item)
+    if (kind === undefined) throw new PorticoError('invalid_request')
+    kinds.push(kind)
+  }
+  return { messages: items as JsonRpcMessage[], kinds, batch }
+}
+
+export function errorResponse(
+  id: JsonRpcId | null | undefined,
+  error: JsonRpcErrorObject,
+): JsonRpcResponse | Omit<JsonRpcResponse, 'id'> {
+  // 2025-11-25+ make `id` optional when it is unknown; `null` is not a valid RequestId.
+  return id === undefined || id === null ? { jsonrpc: '2.0', error } : { jsonrpc: '2.0', id, error }
+}

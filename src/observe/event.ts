@@ -1,0 +1,98 @@
+/**
+ * The exchange event: one record per client↔upstream exchange, published off the hot path.
+ * It carries everything the sinks (stderr, SQLite store, metrics) need, so no sink ever has
+ * to look at the proxy's internals.
+ */
+import type { JsonObject, JsonRpcId } from '../jsonrpc/message.ts'
+import type { ClientInfo, Era } from '../protocol/classify.ts'
+
+/**
+ * How an exchange ended:
+ * - `ok`: a JSON-RPC result (or an accepted notification / stream that ended cleanly);
+ * - `error`: a JSON-RPC error object (see `errorCode`);
+ * - `tool_error`: a `tools/call` result with `isError: true`;
+ * - `http_error`: an HTTP failure with no JSON-RPC answer (upstream 4xx/5xx, unreachable…);
+ * - `cancelled`: the client went away before the exchange completed.
+ */
+export type Outcome = 'ok' | 'error' | 'tool_error' | 'http_error' | 'cancelled'
+
+export type ExchangeKind = 'request' | 'notification' | 'response' | 'stream' | 'http'
+
+export type Transport = 'streamable-http' | 'sse' | 'stdio' | 'http'
+
+export interface ExchangeEvent {
+  type: 'exchange'
+  /** Unix epoch milliseconds when Portico received the request. */
+  ts: number
+  /** Name of the proxy that recorded the exchange (several may share one store). */
+  proxy: string
+  /** Gateway backend that served it; absent in transparent mode. */
+  backend?: string
+  transport: Transport
+  era: Era
+  kind: ExchangeKind
+  /** JSON-RPC method, or `GET`/`DELETE`/… for non-JSON-RPC HTTP exchanges. */
+  method: string
+  /** Tool name, prompt name or resource URI. */
+  name?: string
+  targetKind?: 'tool' | 'prompt' | 'resource'
+  jsonrpcId?: JsonRpcId
+  sessionId?: string
+  protocolVersion?: string
+  client?: ClientInfo
+  userAgent?: string
+  /** HTTP path for non-MCP exchanges (widgets, OAuth metadata). */
+  path?: string
+  outcome: Outcome
+  errorCode?: number
+  errorMessage?: string
+  /** Portico's `reason` when Portico itself produced the error (upstream_timeout, …). */
+  reason?: string
+  /** Status Portico sent to the client. */
+  httpStatus: number
+  /** Status the upstream sent, absent when it never answered. */
+  upstreamStatus?: number
+  /** Microseconds from request receipt to the first response byte sent to the client. */
+  firstByteUs?: number
+  /** Microseconds from request receipt to the end of the exchange. */
+  durationUs: number
+  bytesIn: number
+  bytesOut: number
+  /**
+   * Request `params` and response `result` of schema-bearing methods only (`initialize`,
+   * `server/discover`, the four list methods), so the store can capture schema and sessions.
+   */
+  params?: JsonObject
+  result?: JsonObject
+}
+
+/** A server→client notification worth recording (list changes, resource updates). */
+export interface NotificationEvent {
+  type: 'notification'
+  ts: number
+  proxy: string
+  backend?: string
+  sessionId?: string
+  method: string
+  params?: JsonObject
+}
+
+export type PorticoEvent = ExchangeEvent | NotificationEvent
+
+/** Methods whose request params and result are attached to the event for schema capture. */
+export const SCHEMA_METHODS: ReadonlySet<string> = new Set([
+  'initialize',
+  'server/discover',
+  'tools/list',
+  'resources/list',
+  'resources/templates/list',
+  'prompts/list',
+])
+
+/** Server notifications recorded as NotificationEvents. */
+export const RECORDED_NOTIFICATIONS: ReadonlySet<string> = new Set([
+  'notifications/tools/list_changed',
+  'notifications/resources/list_changed',
+  'notifications/prompts/list_changed',
+  'notifications/resources/updated',
+])

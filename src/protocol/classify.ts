@@ -1,0 +1,106 @@
+/**
+ * MCP knowledge applied to one decoded message: what it targets (tool, resource, prompt),
+ * which protocol era it belongs to, and which client sent it. Pure functions, no I/O.
+ */
+import { isObject, type JsonObject, type JsonRpcMessage } from '../jsonrpc/message.ts'
+
+export type Era = 'legacy' | 'modern'
+
+/** First revision of the stateless era (no initialize, no sessions, per-request `_meta`). */
+export const MODERN_PROTOCOL_VERSION = '2026-07-28'
+
+export const META_PROTOCOL_VERSION = 'io.modelcontextprotocol/protocolVersion'
+export const META_CLIENT_INFO = 'io.modelcontextprotocol/clientInfo'
+export const META_CLIENT_CAPABILITIES = 'io.modelcontextprotocol/clientCapabilities'
+
+export interface ClientInfo {
+  name: string
+  version?: string
+}
+
+/** What one message is about, for routing, policy and observability. */
+export interface Target {
+  method: string
+  /** Tool name (`tools/call`), prompt name (`prompts/get`) or resource URI (`resources/*`). */
+  name?: string
+  kind?: 'tool' | 'prompt' | 'resource'
+}
+
+const NAME_METHODS: Record<string, 'tool' | 'prompt'> = {
+  'tools/call': 'tool',
+  'prompts/get': 'prompt',
+}
+
+const URI_METHODS = new Set(['resources/read', 'resources/subscribe', 'resources/unsubscribe'])
+
+export function targetOf(message: JsonRpcMessage): Target | undefined {
+  if (!('method' in message)) return undefined
+  const { method } = message
+  const params = message.params
+  const nameKind = NAME_METHODS[method]
+  if (nameKind && isObject(params) && typeof params.name === 'string') {
+    return { method, name: params.name, kind: nameKind }
+  }
+  if (URI_METHODS.has(method) && isObject(params) && typeof params.uri === 'string') {
+    return { method, name: params.uri, kind: 'resource' }
+  }
+  return { method }
+}
+
+function metaOf(message: JsonRpcMessage): JsonObject | undefined {
+  if (!('method' in message) || !isObject(message.params)) return undefined
+  const meta = message.params._meta
+  return isObject(meta) ? meta : undefined
+}
+
+/** The protocol version a modern request declares in `_meta`, if any. */
+export function modernVersionOf(message: JsonRpcMessage): string | undefined {
+  const version = metaOf(message)?.[META_PROTOCOL_VERSION]
+  return typeof version === 'string' ? version : undefined
+}
+
+/**
+ * Detects the era of one request. A request that carries the modern `_meta` protocol fields
+ * (or names a modern version in the header without a session) is stateless 2026-07-28; all
+ * else, `initialize` first, is legacy. Decided per request, never per process.
+ */
+export function eraOf(
+  message: JsonRpcMessage,
+  headerVersion: string | undefined,
+  sessionId: string | undefined,
+): Era {
+  if (modernVersionOf(message) !== undefined) return 'modern'
+  if (
+    sessionId === undefined &&
+    headerVersion !== undefined &&
+    headerVersion >= MODERN_PROTOCOL_VERSION
+  ) {
+    return 'modern'
+  }
+  return 'legacy'
+}
+
+function asClientInfo(value: unknown): ClientInfo | undefined {
+  if (!isObject(value) || typeof value.name !== 'string') return undefined
+  return typeof value.version === 'string'
+    ? { name: value.name, version: value.version }
+    : { name: value.name }
+}
+
+/** Client identity from `initialize` params (legacy) or per-request `_meta` (modern). */
+export function clientInfoOf(message: JsonRpcMessage): ClientInfo | undefined {
+  if (!('method' in message)) return undefined
+  if (message.method === 'initialize' && isObject(message.params)) {
+    return asClientInfo(message.params.clientInfo)
+  }
+  return asClientInfo(metaOf(message)?.[META_CLIENT_INFO])
+}
+
+/** The protocol version an `initialize` request asks for. */
+export function requestedVersionOf(message: JsonRpcMessage): string | undefined {
+  if (!('method' in message) || message.method !== 'initialize' || !isObject(message.params)) {
+    return undefined
+  }
+  const version = message.params.protocolVersion
+  return typeof version === 'string' ? version : undefined
+}

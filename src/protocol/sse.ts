@@ -1,0 +1,124 @@
+/**
+ * Incremental Server-Sent Events framing (WHATWG EventSource rules). The parser keeps the
+ * exact bytes of each event so untouched events are forwarded byte for byte; only events a
+ * feature rewrites are re-encoded.
+ */
+
+export interface SseEvent {
+  /** The event's exact text including its terminating blank line. */
+  raw: string
+  /** `data:` lines joined by `\n`; empty for comments and priming events. */
+  data: string
+  event?: string
+  id?: string
+  retry?: number
+  /** True when the block held only `:` comments (keep-alives). */
+  comment: boolean
+}
+
+/** Splits a text stream into events; feed chunks in order, then call `end()`. */
+export class SseParser {
+  #buffer = ''
+  /** Where the next boundary search resumes, so a large event is not rescanned per chunk. */
+  #scanFrom = 0
+  readonly #maxEventBytes: number
+
+  constructor(maxEventBytes = 16 * 1024 * 1024) {
+    this.#maxEventBytes = maxEventBytes
+  }
+
+  /** Returns the events completed by this chunk. Throws when one event exceeds the bound. */
+  push(chunk: string): SseEvent[] {
+    this.#buffer += chunk
+    const events: SseEvent[] = []
+    let start = 0
+    let from = this.#scanFrom
+    for (;;) {
+      const boundary = findBoundary(this.#buffer, from)
+      if (boundary === undefined) break
+      events.push(parseBlock(this.#buffer.slice(start, boundary.end), boundary.blockEnd - start))
+      start = boundary.end
+      from = start
+    }
+    this.#buffer = start === 0 ? this.#buffer : this.#buffer.slice(start)
+    // Resume a little before the end: a terminator pair may straddle two chunks.
+    this.#scanFrom = Math.max(0, this.#buffer.length - 3)
+    if (this.#buffer.length > this.#maxEventBytes) {
+      throw new Error(`SSE event larger than ${this.#maxEventBytes} bytes`)
+    }
+    return events
+  }
+
+  /** An unterminated trailing block is dropped, as EventSource does. */
+  end(): string {
+    const rest = this.#buffer
+    this.#buffer = ''
+    this.#scanFrom = 0
+    return rest
+  }
+}
+
+interface Boundary {
+  /** Index just after the blank line. */
+  end: number
+  /** Index where the block's content ends (before the final line terminators). */
+  blockEnd: number
+}
+
+/** Finds the next blank line (`\n\n`, `\r\n\r\n`, `\r\r`, mixed) at or after `from`. */
+function findBoundary(text: string, from: number): Boundary | undefined {
+  if (text.indexOf('\r', from) === -1) {
+    // The common case (LF only) uses the native substring search.
+    const at = text.indexOf('\n\n', from)
+    return at === -1 ? undefined : { end: at + 2, blockEnd: at }
+  }
+  let i = from
+  const length = text.length
+  while (i < length) {
+    const c = text.charCodeAt(i)
+    if (c === 10 || c === 13) {
+      const lineEnd = i
+      const next = c === 13 && text.charCodeAt(i + 1) === 10 ? i + 2 : i + 1
+      if (c === 13 && i + 1 === length) return undefined // a CR at the end may be half a CRLF
+      const d = text.charCodeAt(next)
+      if (d === 10 || d === 13) {
+        const after = d === 13 && text.charCodeAt(next + 1) === 10 ? next + 2 : next + 1
+        if (d === 13 && next + 1 === length) return undefined
+        return { end: after, blockEnd: lineEnd }
+      }
+      i = next
+      continue
+    }
+    i++
+  }
+  return undefined
+}
+
+function parseBlock(raw: string, contentLength: number): SseEvent {
+  const content = raw.slice(0, contentLength)
+  const data: string[] = []
+  const event: SseEvent = { raw, data: '', comment: true }
+  for (const line of content.split(/\r\n|\r|\n/)) {
+    if (line === '' || line.charCodeAt(0) === 58) continue // ':' comment
+    event.comment = false
+    const colon = line.indexOf(':')
+    const field = colon === -1 ? line : line.slice(0, colon)
+    let value = colon === -1 ? '' : line.slice(colon + 1)
+    if (value.charCodeAt(0) === 32) value = value.slice(1)
+    if (field === 'data') data.push(value)
+    else if (field === 'event') event.event = value
+    else if (field === 'id') event.id = value
+    else if (field === 'retry' && /^\d+$/.test(value)) event.retry = Number(value)
+  }
+  event.data = data.join('\n')
+  return event
+}
+
+/** Encodes a message event; used only for events whose data a feature changed. */
+export function encodeSseEvent(data: string, fields: { event?: string; id?: string } = {}): string {
+  let out = ''
+  if (fields.id !== undefined) out += `id: ${fields.id}\n`
+  out += `event: ${fields.event ?? 'message'}\n`
+  for (const line of data.split('\n')) out += `data: ${line}\n`
+  return `${out}\n`
+}

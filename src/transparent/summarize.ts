@@ -1,0 +1,98 @@
+/**
+ * Reads just enough of a server message to record its outcome, without parsing large
+ * results. JSON escapes quotes inside strings, so an unescaped `"error"` or `"isError"` can
+ * only appear as a key: when neither appears, the message is a plain success and no parse is
+ * needed. Otherwise the message is parsed, so the fast path never misreports.
+ */
+import {
+  isObject,
+  type JsonObject,
+  type JsonRpcId,
+  type JsonRpcResponse,
+} from '../jsonrpc/message.ts'
+import type { Outcome } from '../observe/event.ts'
+
+export interface Summary {
+  /** True when the message is a response (result or error), false for requests/notifications. */
+  isResponse: boolean
+  id?: JsonRpcId | null
+  method?: string
+  outcome: Outcome
+  errorCode?: number
+  errorMessage?: string
+  /** The parsed message, when it had to be parsed. */
+  parsed?: unknown
+}
+
+const MAX_ERROR_MESSAGE = 512
+
+/** `parse` forces a full parse (the caller needs the object, e.g. to rewrite or capture it). */
+export function summarize(text: string, parse: boolean): Summary | undefined {
+  if (
+    !parse &&
+    !text.includes('"method"') &&
+    !text.includes('"error"') &&
+    !text.includes('"isError"')
+  ) {
+    return { isResponse: true, outcome: 'ok' }
+  }
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch {
+    return undefined
+  }
+  return summarizeValue(value)
+}
+
+export function summarizeValue(value: unknown): Summary | undefined {
+  if (!isObject(value)) return undefined
+  if (typeof value.method === 'string') {
+    const summary: Summary = {
+      isResponse: false,
+      method: value.method,
+      outcome: 'ok',
+      parsed: value,
+    }
+    if (isId(value.id)) summary.id = value.id
+    return summary
+  }
+  const id = isId(value.id) || value.id === null ? value.id : undefined
+  if (isObject(value.error)) {
+    return {
+      isResponse: true,
+      id,
+      outcome: 'error',
+      errorCode: typeof value.error.code === 'number' ? value.error.code : undefined,
+      errorMessage:
+        typeof value.error.message === 'string'
+          ? value.error.message.slice(0, MAX_ERROR_MESSAGE)
+          : undefined,
+      parsed: value,
+    }
+  }
+  const result = isObject(value.result) ? value.result : undefined
+  const outcome: Outcome = result?.isError === true ? 'tool_error' : 'ok'
+  const summary: Summary = { isResponse: true, id, outcome, parsed: value }
+  if (outcome === 'tool_error') summary.errorMessage = toolErrorText(result)
+  return summary
+}
+
+function isId(value: unknown): value is JsonRpcId {
+  return typeof value === 'string' || typeof value === 'number'
+}
+
+function toolErrorText(result: JsonObject | undefined): string | undefined {
+  const content = result?.content
+  if (!Array.isArray(content)) return undefined
+  const first = content.find((item) => isObject(item) && item.type === 'text')
+  return isObject(first) && typeof first.text === 'string'
+    ? first.text.slice(0, MAX_ERROR_MESSAGE)
+    : undefined
+}
+
+export function asResponse(value: unknown): JsonRpcResponse | undefined {
+  return isObject(value) && ('result' in value || 'error' in value)
+    ? (value as unknown as JsonRpcResponse)
+    : undefined
+}

@@ -1,0 +1,101 @@
+/**
+ * The HTTP hop to upstreams: one undici Agent with pooled keep-alive connections, and the
+ * mapping of transport failures to Portico's error reasons (refused → upstream_unavailable,
+ * no answer in time → upstream_timeout).
+ */
+import type { Readable } from 'node:stream'
+import { Agent, errors } from 'undici'
+import type { HeaderMap } from '../edge/headers.ts'
+import { PorticoError } from '../errors.ts'
+
+export interface HttpClientOptions {
+  connectTimeoutMs: number
+  /** Time allowed until the upstream's response headers arrive. */
+  headersTimeoutMs: number
+}
+
+export interface UpstreamRequest {
+  url: URL
+  method: string
+  headers: HeaderMap
+  body?: Buffer | Readable | null
+  signal?: AbortSignal
+  /** Names the upstream in error messages (never its credentials). */
+  label: string
+}
+
+export interface UpstreamResponse {
+  status: number
+  headers: HeaderMap
+  body: Readable
+}
+
+export class HttpClient {
+  readonly #agent: Agent
+  readonly #headersTimeoutMs: number
+
+  constructor(options: HttpClientOptions) {
+    this.#headersTimeoutMs = options.headersTimeoutMs
+    this.#agent = new Agent({
+      connect: { timeout: options.connectTimeoutMs },
+      keepAliveTimeout: 30_000,
+      // SSE streams may stay idle for long; idleness is the client's business, not ours.
+      bodyTimeout: 0,
+      headersTimeout: options.headersTimeoutMs,
+    })
+  }
+
+  async send(request: UpstreamRequest): Promise<UpstreamResponse> {
+    try {
+      const response = await this.#agent.request({
+        origin: request.url.origin,
+        path: request.url.pathname + request.url.search,
+        method: request.method as 'GET',
+        headers: request.headers,
+        body: request.body ?? null,
+        signal: request.signal,
+        headersTimeout: this.#headersTimeoutMs,
+      })
+      return {
+        status: response.statusCode,
+        headers: response.headers as HeaderMap,
+        body: response.body as unknown as Readable,
+      }
+    } catch (error) {
+      throw upstreamError(error, request.label)
+    }
+  }
+
+  close(): Promise<void> {
+    return this.#agent.close()
+  }
+
+  destroy(): Promise<void> {
+    return this.#agent.destroy()
+  }
+}
+
+/** Maps an undici/network failure to a PorticoError that names the upstream. */
+export function upstreamError(error: unknown, label: string): PorticoError {
+  if (error instanceof PorticoError) return error
+  if (error instanceof errors.HeadersTimeoutError || error instanceof errors.BodyTimeoutError) {
+    return new PorticoError('upstream_timeout', {
+      message: `Upstream ${label} did not answer in time`,
+      data: { upstream: label, reason: 'timeout' },
+      cause: error,
+    })
+  }
+  if (error instanceof errors.ConnectTimeoutError) {
+    return new PorticoError('upstream_timeout', {
+      message: `Upstream ${label} did not accept the connection in time`,
+      data: { upstream: label, reason: 'connect_timeout' },
+      cause: error,
+    })
+  }
+  const code = (error as { code?: string } | undefined)?.code
+  return new PorticoError('upstream_unavailable', {
+    message: `Upstream ${label} is unreachable${code ? ` (${code})` : ''}`,
+    data: { upstream: label, reason: 'unavailable' },
+    cause: error,
+  })
+}

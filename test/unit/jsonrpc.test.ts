@@ -1,0 +1,152 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { PorticoError } from '../../src/errors.ts'
+import { decodeBody, kindOf } from '../../src/jsonrpc/message.ts'
+import { clientInfoOf, eraOf, targetOf } from '../../src/protocol/classify.ts'
+import { summarize } from '../../src/transparent/summarize.ts'
+
+describe('kindOf', () => {
+  const cases: Array<[unknown, string | undefined]> = [
+    [{ jsonrpc: '2.0', id: 1, method: 'ping' }, 'request'],
+    [{ jsonrpc: '2.0', id: 'a', method: 'tools/call', params: { name: 'x' } }, 'request'],
+    [{ jsonrpc: '2.0', method: 'notifications/initialized' }, 'notification'],
+    [{ jsonrpc: '2.0', id: 1, result: {} }, 'response'],
+    [{ jsonrpc: '2.0', id: null, error: { code: -32700, message: 'x' } }, 'response'],
+    [{ jsonrpc: '1.0', id: 1, method: 'ping' }, undefined],
+    [{ jsonrpc: '2.0', id: {}, method: 'ping' }, undefined],
+    [{ jsonrpc: '2.0', id: 1, result: {}, error: { code: 1, message: '' } }, undefined],
+    [{ jsonrpc: '2.0', id: 1 }, undefined],
+    [{ jsonrpc: '2.0', method: 'x', params: 3 }, undefined],
+    [[], undefined],
+    ['text', undefined],
+  ]
+  for (const [value, kind] of cases) {
+    it(`${JSON.stringify(value)} → ${kind}`, () => assert.equal(kindOf(value), kind))
+  }
+})
+
+describe('decodeBody', () => {
+  it('decodes a single message as a batch of one', () => {
+    const decoded = decodeBody(Buffer.from('{"jsonrpc":"2.0","id":1,"method":"ping"}'))
+    assert.equal(decoded.batch, false)
+    assert.deepEqual(decoded.kinds, ['request'])
+  })
+  it('decodes a batch', () => {
+    const decoded = decodeBody(
+      '[{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","method":"n"}]',
+    )
+    assert.equal(decoded.batch, true)
+    assert.deepEqual(decoded.kinds, ['request', 'notification'])
+  })
+  it('rejects invalid JSON with parse_error', () => {
+    assert.throws(
+      () => decodeBody('{oops'),
+      (e: unknown) => e instanceof PorticoError && e.reason === 'parse_error' && e.code === -32700,
+    )
+  })
+  it('rejects non-JSON-RPC and empty batches with invalid_request', () => {
+    for (const body of ['{"hello":"world"}', '[]', '[1]', '42']) {
+      assert.throws(
+        () => decodeBody(body),
+        (e: unknown) => e instanceof PorticoError && e.code === -32600,
+        body,
+      )
+    }
+  })
+})
+
+describe('classification', () => {
+  it('extracts tool, prompt and resource targets', () => {
+    assert.deepEqual(
+      targetOf({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'add' } }),
+      { method: 'tools/call', name: 'add', kind: 'tool' },
+    )
+    assert.deepEqual(
+      targetOf({ jsonrpc: '2.0', id: 1, method: 'prompts/get', params: { name: 'p' } }),
+      { method: 'prompts/get', name: 'p', kind: 'prompt' },
+    )
+    assert.deepEqual(
+      targetOf({ jsonrpc: '2.0', id: 1, method: 'resources/read', params: { uri: 'demo://r' } }),
+      { method: 'resources/read', name: 'demo://r', kind: 'resource' },
+    )
+    assert.deepEqual(targetOf({ jsonrpc: '2.0', id: 1, method: 'tools/list' }), {
+      method: 'tools/list',
+    })
+  })
+  it('detects the era per request', () => {
+    const modern = {
+      jsonrpc: '2.0' as const,
+      id: 1,
+      method: 'tools/list',
+      params: { _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28' } },
+    }
+    assert.equal(eraOf(modern, undefined, undefined), 'modern')
+    assert.equal(
+      eraOf({ jsonrpc: '2.0', id: 1, method: 'tools/list' }, '2025-11-25', 's1'),
+      'legacy',
+    )
+    assert.equal(
+      eraOf({ jsonrpc: '2.0', id: 1, method: 'server/discover' }, '2026-07-28', undefined),
+      'modern',
+    )
+  })
+  it('reads client info from initialize and from modern _meta', () => {
+    assert.deepEqual(
+      clientInfoOf({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'initialize',
+        params: { clientInfo: { name: 'claude-ai', version: '1.0' } },
+      }),
+      { name: 'claude-ai', version: '1.0' },
+    )
+    assert.deepEqual(
+      clientInfoOf({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'tools/list',
+        params: { _meta: { 'io.modelcontextprotocol/clientInfo': { name: 'cursor' } } },
+      }),
+      { name: 'cursor' },
+    )
+  })
+})
+
+describe('summarize', () => {
+  it('takes the no-parse fast path for plain successes', () => {
+    const summary = summarize(
+      '{"result":{"content":[{"type":"text","text":"hi"}]},"jsonrpc":"2.0","id":1}',
+      false,
+    )
+    assert.deepEqual(summary, { isResponse: true, outcome: 'ok' })
+  })
+  it('reads errors, tool errors and notifications exactly', () => {
+    assert.equal(
+      summarize('{"jsonrpc":"2.0","id":1,"error":{"code":-32602,"message":"bad"}}', false)
+        ?.errorCode,
+      -32602,
+    )
+    assert.equal(
+      summarize(
+        '{"jsonrpc":"2.0","id":1,"result":{"isError":true,"content":[{"type":"text","text":"boom"}]}}',
+        false,
+      )?.outcome,
+      'tool_error',
+    )
+    const note = summarize(
+      '{"jsonrpc":"2.0","method":"notifications/progress","params":{"progress":1}}',
+      false,
+    )
+    assert.equal(note?.isResponse, false)
+    assert.equal(note?.method, 'notifications/progress')
+  })
+  it('is not fooled by the word error inside a string', () => {
+    assert.equal(
+      summarize(
+        '{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"\\"error\\": no"}]}}',
+        false,
+      )?.outcome,
+      'ok',
+    )
+  })
+})

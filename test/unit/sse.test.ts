@@ -1,0 +1,59 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { encodeSseEvent, SseParser } from '../../src/protocol/sse.ts'
+
+describe('SseParser', () => {
+  it('splits events and keeps their exact bytes', () => {
+    const parser = new SseParser()
+    const events = parser.push('event: message\nid: 7\ndata: {"a":1}\n\ndata: x\n\n')
+    assert.equal(events.length, 2)
+    assert.equal(events[0]?.raw, 'event: message\nid: 7\ndata: {"a":1}\n\n')
+    assert.equal(events[0]?.data, '{"a":1}')
+    assert.equal(events[0]?.id, '7')
+    assert.equal(events[0]?.event, 'message')
+    assert.equal(events[1]?.data, 'x')
+  })
+
+  it('assembles events split across chunks at any byte, CRLF included', () => {
+    const text =
+      'event: message\r\ndata: {"jsonrpc":"2.0"}\r\n\r\n: keep-alive\r\n\r\ndata: a\r\ndata: b\r\n\r\n'
+    for (let cut = 1; cut < text.length; cut++) {
+      const parser = new SseParser()
+      const events = [...parser.push(text.slice(0, cut)), ...parser.push(text.slice(cut))]
+      assert.deepEqual(
+        events.map((e) => [e.data, e.comment]),
+        [
+          ['{"jsonrpc":"2.0"}', false],
+          ['', true],
+          ['a\nb', false],
+        ],
+        `cut at ${cut}`,
+      )
+      assert.equal(events.map((e) => e.raw).join(''), text)
+    }
+  })
+
+  it('recognises priming events (id, empty data) and retry', () => {
+    const [event] = new SseParser().push('id: 1\nretry: 5000\ndata:\n\n')
+    assert.equal(event?.data, '')
+    assert.equal(event?.retry, 5000)
+    assert.equal(event?.comment, false)
+  })
+
+  it('refuses an event larger than the bound', () => {
+    const parser = new SseParser(10)
+    assert.throws(() => parser.push('data: 0123456789abcdef'), /larger than 10 bytes/)
+  })
+
+  it('drops an unterminated trailing block at end', () => {
+    const parser = new SseParser()
+    assert.deepEqual(parser.push('data: half'), [])
+    assert.equal(parser.end(), 'data: half')
+  })
+})
+
+describe('encodeSseEvent', () => {
+  it('writes multi-line data as several data lines', () => {
+    assert.equal(encodeSseEvent('a\nb', { id: '3' }), 'id: 3\nevent: message\ndata: a\ndata: b\n\n')
+  })
+})
