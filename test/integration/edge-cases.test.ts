@@ -25,7 +25,7 @@ async function post(url: string, body: string, headers: Record<string, string> =
   return {
     status: response.status,
     text,
-    json: text ? (JSON.parse(text) as Record<string, unknown>) : undefined,
+    json: (text ? JSON.parse(text) : {}) as Record<string, unknown>,
   }
 }
 
@@ -72,14 +72,14 @@ describe('bad input and failures', () => {
   it('answers invalid JSON with 400 and -32700', async () => {
     const { status, json } = await post(portico.url, '{"jsonrpc":')
     assert.equal(status, 400)
-    assert.equal((json?.error as { code: number }).code, -32700)
-    assert.equal('id' in (json ?? {}), false, 'no id can be known')
+    assert.equal((json.error as { code: number }).code, -32700)
+    assert.equal('id' in json, false, 'no id can be known')
   })
 
   it('answers a non-JSON-RPC body with 400 and -32600', async () => {
     const { status, json } = await post(portico.url, '{"hello":"world"}')
     assert.equal(status, 400)
-    assert.equal((json?.error as { code: number }).code, -32600)
+    assert.equal((json.error as { code: number }).code, -32600)
   })
 
   it('answers a body over the limit with 413', async () => {
@@ -91,7 +91,7 @@ describe('bad input and failures', () => {
     })
     const { status, json } = await post(portico.url, big)
     assert.equal(status, 413)
-    assert.equal((json?.error as { code: number }).code, -32600)
+    assert.equal((json.error as { code: number }).code, -32600)
   })
 
   it('refuses a foreign Origin with 403, accepts localhost and configured origins', async () => {
@@ -170,8 +170,8 @@ describe('bad input and failures', () => {
         JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/list' }),
       )
       assert.equal(status, 502)
-      assert.equal(json?.id, 7)
-      const error = json?.error as { code: number; message: string; data: { upstream: string } }
+      assert.equal(json.id, 7)
+      const error = json.error as { code: number; message: string; data: { upstream: string } }
       assert.equal(error.code, -32603)
       assert.match(error.message, new RegExp(`127\\.0\\.0\\.1:${port}/mcp`))
       assert.equal(error.data.upstream, `http://127.0.0.1:${port}/mcp`)
@@ -191,8 +191,8 @@ describe('bad input and failures', () => {
         JSON.stringify({ jsonrpc: '2.0', id: 'late', method: 'tools/list' }),
       )
       assert.equal(status, 504)
-      assert.equal(json?.id, 'late')
-      assert.equal((json?.error as { data: { reason: string } }).data.reason, 'timeout')
+      assert.equal(json.id, 'late')
+      assert.equal((json.error as { data: { reason: string } }).data.reason, 'timeout')
       await slow.sink.waitFor((events) =>
         events.some((e) => e.type === 'exchange' && e.reason === 'upstream_timeout'),
       )
@@ -245,7 +245,7 @@ describe('bad input and failures', () => {
           te: 'trailers',
         },
       )
-      const seen = (json?.result as { headers: Record<string, string> }).headers
+      const seen = (json.result as { headers: Record<string, string> }).headers
       for (const [name, value] of Object.entries({
         'mcp-session-id': 's-1',
         'mcp-protocol-version': '2026-07-28',
