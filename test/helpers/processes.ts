@@ -83,7 +83,7 @@ export async function startEverything(
   const port = await freePort()
   const spawned = await spawnReady(process.execPath, [EVERYTHING, mode], {
     env: { PORT: String(port) },
-    ready: /listening on port/i,
+    ready: /(listening|running) on port/i,
   })
   const path = mode === 'sse' ? '/sse' : '/mcp'
   return { ...spawned, url: `http://127.0.0.1:${port}${path}` }
