@@ -28,7 +28,9 @@ describe('legacy HTTP+SSE through Portico', () => {
   })
 
   it('rewrites the endpoint event so the client posts to Portico', async () => {
-    const response = await fetch(new URL('/sse', portico.origin), { headers: { accept: 'text/event-stream' } })
+    const response = await fetch(new URL('/sse', portico.origin), {
+      headers: { accept: 'text/event-stream' },
+    })
     const reader = response.body?.getReader()
     assert.ok(reader)
     let text = ''
@@ -49,7 +51,9 @@ describe('legacy HTTP+SSE through Portico', () => {
   })
 
   it('records each POSTed call with its outcome once its response passes on the stream', async () => {
-    await portico.sink.waitFor((events) => events.some((e) => e.type === 'exchange' && e.name === 'echo'))
+    await portico.sink.waitFor((events) =>
+      events.some((e) => e.type === 'exchange' && e.name === 'echo'),
+    )
     const call = portico.sink.exchanges().find((e) => e.name === 'echo')
     assert.equal(call?.transport, 'sse')
     assert.equal(call?.outcome, 'ok')
