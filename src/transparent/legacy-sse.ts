@@ -84,7 +84,7 @@ export async function handleLegacyPost(
   try {
     const headers = endToEndHeaders(req.headers, { drop: REQUEST_MANAGED })
     addForwarded(headers, {
-      address: req.socket.remoteAddress,
+      address: req.socket?.remoteAddress,
       host: req.headers.host,
       proto: 'http',
     })

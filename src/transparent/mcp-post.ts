@@ -57,7 +57,7 @@ async function forward(
 ): Promise<void> {
   const headers = endToEndHeaders(req.headers, { drop: REQUEST_MANAGED })
   addForwarded(headers, {
-    address: req.socket.remoteAddress,
+    address: req.socket?.remoteAddress,
     host: req.headers.host,
     proto: 'http',
   })

@@ -51,7 +51,7 @@ export async function handleMcpStream(
   try {
     const headers = endToEndHeaders(req.headers, { drop: REQUEST_MANAGED })
     addForwarded(headers, {
-      address: req.socket.remoteAddress,
+      address: req.socket?.remoteAddress,
       host: req.headers.host,
       proto: 'http',
     })

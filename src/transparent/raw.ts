@@ -44,10 +44,11 @@ export async function handleRaw(
     },
     [],
   )
+  const origin = publicOrigin(context, req)
   try {
     const headers = endToEndHeaders(req.headers, { drop: REQUEST_MANAGED })
     addForwarded(headers, {
-      address: req.socket.remoteAddress,
+      address: req.socket?.remoteAddress,
       host: req.headers.host,
       proto: 'http',
     })
@@ -61,7 +62,6 @@ export async function handleRaw(
       label: `${target.origin}`,
     })
     recorder.upstreamStatus = response.status
-    const origin = publicOrigin(context, req)
     const out = mapChallenge(clientHeaders(response.headers), base.origin, origin)
     const type = headerValue(response.headers, 'content-type') ?? ''
     if (isOAuthMetadataPath(target.pathname) && type.includes('json')) {
@@ -84,6 +84,8 @@ export async function handleRaw(
       return
     }
     const failure = toPorticoError(error)
+    if (failure.reason === 'internal_error')
+      context.logger.error('forwarding failed', { path: target.pathname, error: String(error) })
     recorder.failHttp('error', failure.reason)
     recorder.wrote(sendError(res, failure))
     recorder.finish(failure.status)
