@@ -9,6 +9,7 @@ import { type DemoServer, startDemoServer } from '../../src/demo/server.ts'
 import { type Misbehaving, startMisbehaving } from '../fixtures/misbehaving-upstream.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
 import { freePort } from '../helpers/processes.ts'
+import { until } from '../helpers/wait.ts'
 
 const MCP_HEADERS = {
   'content-type': 'application/json',
@@ -223,6 +224,38 @@ describe('bad input and failures', () => {
       assert.equal((await fetch(`${dies.origin}/healthz`)).status, 200)
     } finally {
       await dies.close()
+    }
+  })
+
+  it('aborts the upstream request when the client disconnects', async () => {
+    const hang = await startPortico({ upstream: `${bad.origin}/hang` })
+    try {
+      const abort = new AbortController()
+      const response = await fetch(hang.url, {
+        method: 'POST',
+        headers: MCP_HEADERS,
+        signal: abort.signal,
+        body: JSON.stringify({
+          jsonrpc: '2.0',
+          id: 1,
+          method: 'tools/call',
+          params: { name: 'x' },
+        }),
+      })
+      const reader = response.body?.getReader()
+      await reader?.read()
+      const before = bad.closedHangs
+      abort.abort()
+      await until(
+        () => bad.closedHangs > before || undefined,
+        5000,
+        'the upstream to see its request aborted',
+      )
+      await hang.sink.waitFor((events) =>
+        events.some((e) => e.type === 'exchange' && e.outcome === 'cancelled'),
+      )
+    } finally {
+      await hang.close()
     }
   })
 

@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test'
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client'
 import { type ModernServer, startModernServer } from '../fixtures/modern-server.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
+import { until } from '../helpers/wait.ts'
 
 describe('2026-07-28 and legacy clients through Portico', () => {
   let server: ModernServer
@@ -76,6 +77,34 @@ describe('2026-07-28 and legacy clients through Portico', () => {
     assert.ok(
       portico.sink.exchanges().filter((e) => e.name === 'deploy').length >= 2,
       'first call and its retry both recorded',
+    )
+  })
+
+  it('relays subscriptions/listen: acknowledgement first, then change notifications', async () => {
+    const client = new Client(
+      { name: 'listener', version: '1.0.0' },
+      { versionNegotiation: { mode: { pin: '2026-07-28' } } },
+    )
+    await client.connect(new StreamableHTTPClientTransport(new URL(portico.url)))
+    let changed = 0
+    client.setNotificationHandler('notifications/tools/list_changed', () => {
+      changed++
+    })
+    try {
+      const subscription = await client.listen({ toolsListChanged: true })
+      assert.equal(subscription.honoredFilter.toolsListChanged, true)
+      server.toolsChanged()
+      await until(
+        () => changed > 0 || undefined,
+        5000,
+        'tools/list_changed through the listen stream',
+      )
+      await subscription.close()
+    } finally {
+      await client.close()
+    }
+    await portico.sink.waitFor((events) =>
+      events.some((e) => e.type === 'exchange' && e.method === 'subscriptions/listen'),
     )
   })
 
