@@ -6,16 +6,9 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Readable } from 'node:stream'
-import {
-  addForwarded,
-  endToEndHeaders,
-  type HeaderMap,
-  headerValue,
-  REQUEST_MANAGED,
-} from '../edge/headers.ts'
-import { sendError } from '../edge/respond.ts'
-import { toPorticoError } from '../errors.ts'
+import { type HeaderMap, headerValue, upstreamHeaders } from '../edge/headers.ts'
 import { type ProxyContext, publicOrigin } from './context.ts'
+import { endHttpExchange } from './http-failure.ts'
 import { abortOnClose } from './mcp-post.ts'
 import { Recorder } from './recorder.ts'
 import { clientHeaders, pipeCounting } from './relay.ts'
@@ -46,12 +39,7 @@ export async function handleRaw(
   )
   const origin = publicOrigin(context, req)
   try {
-    const headers = endToEndHeaders(req.headers, { drop: REQUEST_MANAGED })
-    addForwarded(headers, {
-      address: req.socket?.remoteAddress,
-      host: req.headers.host,
-      proto: 'http',
-    })
+    const headers = upstreamHeaders(req)
     const hasBody = req.method !== 'GET' && req.method !== 'HEAD'
     const response = await context.http.send({
       url: target,
@@ -72,23 +60,7 @@ export async function handleRaw(
     }
     recorder.finish(response.status)
   } catch (error) {
-    if (abort.signal.aborted) {
-      recorder.failHttp('cancelled', 'client_closed')
-      recorder.finish(499)
-      return
-    }
-    if (res.headersSent) {
-      res.destroy()
-      recorder.failHttp('http_error', 'upstream_stream_ended')
-      recorder.finish(res.statusCode)
-      return
-    }
-    const failure = toPorticoError(error)
-    if (failure.reason === 'internal_error')
-      context.logger.error('forwarding failed', { path: target.pathname, error: String(error) })
-    recorder.failHttp('error', failure.reason)
-    recorder.wrote(sendError(res, failure))
-    recorder.finish(failure.status)
+    endHttpExchange(res, recorder, error, { signal: abort.signal, logger: context.logger })
   }
 }
 
