@@ -7,6 +7,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Readable } from 'node:stream'
 import { type HeaderMap, headerValue, upstreamHeaders } from '../edge/headers.ts'
+import { PorticoError } from '../errors.ts'
 import { type ProxyContext, publicOrigin } from './context.ts'
 import { endHttpExchange } from './http-failure.ts'
 import { abortOnClose } from './mcp-post.ts'
@@ -77,7 +78,11 @@ async function sendMapped(
   let size = 0
   for await (const chunk of body as AsyncIterable<Buffer>) {
     size += chunk.length
-    if (size > MAX_METADATA_BYTES) throw new Error('OAuth metadata document too large')
+    if (size > MAX_METADATA_BYTES) {
+      throw new PorticoError('upstream_bad_response', {
+        message: 'Upstream OAuth metadata document is too large',
+      })
+    }
     chunks.push(chunk)
   }
   const text = mapOrigin(Buffer.concat(chunks).toString('utf8'), upstreamOrigin, publicOrigin)
