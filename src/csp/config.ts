@@ -37,7 +37,10 @@ const directiveTable = z.strictObject({
 /** A directive given here (domains or mode) layers on the global one; mode defaults to `extend`. */
 const widgetSchema = z.strictObject({
   /** Glob on the resource URI (`uriTemplate` for templates): `*` any run, `?` one character. */
-  match: z.string().trim().min(1, 'expected a glob such as "ui://widget/*"'),
+  match: z
+    .string({ error: 'expected a glob such as "ui://widget/*"' })
+    .trim()
+    .min(1, 'expected a glob such as "ui://widget/*"'),
   connectDomains: domains.optional(),
   connectDomainsMode: modeSchema.optional(),
   resourceDomains: domains.optional(),
