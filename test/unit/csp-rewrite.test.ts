@@ -39,6 +39,16 @@ function bothShapes(connect = [PUBLIC, 'https://api.example.com']): JsonObject {
   }
 }
 
+/** Walks into parsed JSON (`at(x, 'contents', 0, '_meta')`); undefined where a step is missing. */
+function at(value: unknown, ...path: Array<string | number>): unknown {
+  let current = value
+  for (const key of path) {
+    if (typeof current !== 'object' || current === null) return undefined
+    current = (current as Record<string | number, unknown>)[key]
+  }
+  return current
+}
+
 function call(method: string): Call {
   return {
     message: { jsonrpc: '2.0', id: 1, method },
@@ -128,7 +138,7 @@ describe('CSP rewriter: where widget metadata sits', () => {
     const pointerOnly = { name: 'time', _meta: { ui: { resourceUri: 'ui://widget/time.html' } } }
     const out = rewriteResult('tools/list', { tools: [withCsp, pointerOnly] }, policy) as JsonObject
     const [pay, time] = out.tools as JsonObject[]
-    assert.deepEqual(((pay?._meta as JsonObject).ui as JsonObject).csp, {
+    assert.deepEqual(at(pay, '_meta', 'ui', 'csp'), {
       connectDomains: [PUBLIC, 'https://api.example.com', 'https://api.stripe.com'],
       resourceDomains: [PUBLIC, 'https://cdn.example.com'],
       frameDomains: [],
@@ -150,7 +160,7 @@ describe('CSP rewriter: where widget metadata sits', () => {
     assert.deepEqual(out._meta, bothShapes())
     const [text, embedded] = out.content as JsonObject[]
     assert.equal(text, result.content[0])
-    assert.deepEqual((embedded?.resource as JsonObject)._meta, bothShapes())
+    assert.deepEqual(at(embedded, 'resource', '_meta'), bothShapes())
   })
 
   it('returns undefined when the metadata is already exactly the policy (bytes pass through)', () => {
@@ -164,7 +174,7 @@ describe('CSP rewriter: where widget metadata sits', () => {
 describe('CSP rewriter: openai/widgetDomain', () => {
   const read = (meta: JsonObject, p = policy) => {
     const out = rewriteResult('resources/read', { contents: [{ uri: 'ui://w', _meta: meta }] }, p)
-    return ((out?.contents as JsonObject[])[0]?._meta as JsonObject)['openai/widgetDomain']
+    return at(out, 'contents', 0, '_meta', 'openai/widgetDomain')
   }
 
   it('replaces a local value with the public origin and keeps a real one', () => {
