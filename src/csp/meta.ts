@@ -98,15 +98,18 @@ function withWidgetDomain(meta: JsonObject, policy: CspPolicy): JsonObject {
 }
 
 /**
- * Rewrites one widget's metadata (`meta` may be absent: it is then created). Returns the new
- * metadata, or undefined when nothing changed so the message can pass through untouched.
+ * Rewrites one widget's metadata (`meta` may be absent: it is then created). `inherited` stands
+ * in for the declaration when the metadata has no CSP of its own. Returns the new metadata, or
+ * undefined when nothing changed so the message can pass through untouched.
  */
 export function rewriteWidgetMeta(
   meta: JsonObject | undefined,
   uri: string | undefined,
   policy: CspPolicy,
+  inherited?: DirectiveLists,
 ): JsonObject | undefined {
-  const lists = cspFor(policy, uri, declaredLists(meta))
+  const declared = hasCsp(meta) || inherited === undefined ? declaredLists(meta) : inherited
+  const lists = cspFor(policy, uri, declared)
   const next = withWidgetDomain(writeCsp(meta ?? {}, lists), policy)
   return meta !== undefined && JSON.stringify(next) === JSON.stringify(meta) ? undefined : next
 }

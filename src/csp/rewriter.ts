@@ -6,8 +6,9 @@
  */
 import { isObject, type JsonObject } from '../jsonrpc/message.ts'
 import type { ResponseRewriter } from '../pipeline/types.ts'
-import { hasCsp, isWidgetResource, rewriteWidgetMeta, widgetUriOf } from './meta.ts'
-import type { CspPolicy } from './policy.ts'
+import { ListedDeclarations } from './listed.ts'
+import { declaredLists, hasCsp, isWidgetResource, rewriteWidgetMeta, widgetUriOf } from './meta.ts'
+import type { CspPolicy, DirectiveLists } from './policy.ts'
 
 /** The methods whose results may carry widget metadata. */
 export const CSP_METHODS: ReadonlySet<string> = new Set([
@@ -19,12 +20,13 @@ export const CSP_METHODS: ReadonlySet<string> = new Set([
 ])
 
 export function cspRewriter(policy: CspPolicy): ResponseRewriter {
+  const listed = new ListedDeclarations()
   return {
     name: 'csp',
     appliesTo: (call) => call.method !== undefined && CSP_METHODS.has(call.method),
     rewrite(call, response) {
       if (call.method === undefined || !isObject(response.result)) return undefined
-      const result = rewriteResult(call.method, response.result, policy)
+      const result = rewriteResult(call.method, response.result, policy, listed)
       return result === undefined ? undefined : { ...response, result }
     },
   }
@@ -32,21 +34,35 @@ export function cspRewriter(policy: CspPolicy): ResponseRewriter {
 
 type Rewrite = (item: JsonObject) => JsonObject | undefined
 
-/** The rewritten result of `method`, or undefined when no widget metadata changed. */
+/**
+ * The rewritten result of `method`, or undefined when no widget metadata changed. `listed`
+ * carries declarations from `resources/list` over to `resources/read` items without their own.
+ */
 export function rewriteResult(
   method: string,
   result: JsonObject,
   policy: CspPolicy,
+  listed = new ListedDeclarations(),
 ): JsonObject | undefined {
   switch (method) {
     case 'resources/list':
-      return withItems(result, 'resources', (entry) => rewriteResource(entry, 'uri', policy))
+      return withItems(result, 'resources', (entry) => {
+        rememberDeclared(entry, listed)
+        return rewriteResource(entry, 'uri', policy)
+      })
     case 'resources/templates/list':
       return withItems(result, 'resourceTemplates', (entry) =>
         rewriteResource(entry, 'uriTemplate', policy),
       )
     case 'resources/read':
-      return withItems(result, 'contents', (item) => rewriteResource(item, 'uri', policy))
+      return withItems(result, 'contents', (item) =>
+        rewriteResource(
+          item,
+          'uri',
+          policy,
+          typeof item.uri === 'string' ? listed.get(item.uri) : undefined,
+        ),
+      )
     case 'tools/list':
       return withItems(result, 'tools', (tool) => rewriteDeclaredCsp(tool, policy))
     case 'tools/call':
@@ -72,15 +88,26 @@ function metaOf(object: JsonObject): JsonObject | undefined {
   return isObject(object._meta) ? object._meta : undefined
 }
 
+function rememberDeclared(entry: JsonObject, listed: ListedDeclarations): void {
+  const meta = metaOf(entry)
+  if (typeof entry.uri === 'string' && hasCsp(meta)) listed.remember(entry.uri, declaredLists(meta))
+}
+
 /**
  * A resource entry, template or content item: every widget gets both CSP shapes, created when
  * missing, so hosts apply exactly the configured policy.
  */
-function rewriteResource(entry: JsonObject, uriKey: string, policy: CspPolicy) {
+function rewriteResource(
+  entry: JsonObject,
+  uriKey: string,
+  policy: CspPolicy,
+  inherited?: DirectiveLists,
+) {
   const meta = metaOf(entry)
   const uri = entry[uriKey]
   if (!isWidgetResource(uri, entry.mimeType, meta)) return undefined
-  const next = rewriteWidgetMeta(meta, typeof uri === 'string' ? uri : widgetUriOf(meta), policy)
+  const widgetUri = typeof uri === 'string' ? uri : widgetUriOf(meta)
+  const next = rewriteWidgetMeta(meta, widgetUri, policy, inherited)
   return next === undefined ? undefined : { ...entry, _meta: next }
 }
 

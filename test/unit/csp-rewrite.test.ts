@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { cspSchema } from '../../src/csp/config.ts'
+import { ListedDeclarations } from '../../src/csp/listed.ts'
 import { compileCspPolicy } from '../../src/csp/policy.ts'
 import { cspRewriter, rewriteResult } from '../../src/csp/rewriter.ts'
 import type { JsonObject } from '../../src/jsonrpc/message.ts'
@@ -168,6 +169,59 @@ describe('CSP rewriter: where widget metadata sits', () => {
     assert.equal(rewriteResult('resources/read', { contents: [entry] }, policy), undefined)
     assert.equal(rewriteResult('resources/list', { resources: [] }, policy), undefined)
     assert.equal(rewriteResult('prompts/list', { prompts: [] }, policy), undefined)
+  })
+})
+
+describe('CSP rewriter: listing and content item', () => {
+  const listing = {
+    resources: [
+      {
+        uri: 'ui://widget/card.html',
+        _meta: { ui: { csp: { connectDomains: ['https://api.partner.com'] } } },
+      },
+    ],
+  }
+
+  it('a content item without CSP starts from what the listing declared', () => {
+    const listed = new ListedDeclarations()
+    rewriteResult('resources/list', listing, policy, listed)
+    const out = rewriteResult(
+      'resources/read',
+      { contents: [{ uri: 'ui://widget/card.html' }] },
+      policy,
+      listed,
+    )
+    assert.deepEqual(at(out, 'contents', 0, '_meta', 'ui', 'csp', 'connectDomains'), [
+      PUBLIC,
+      'https://api.partner.com',
+      'https://api.example.com',
+    ])
+  })
+
+  it("a content item's own CSP wins over the listing's", () => {
+    const listed = new ListedDeclarations()
+    rewriteResult('resources/list', listing, policy, listed)
+    const item = {
+      uri: 'ui://widget/card.html',
+      _meta: { 'openai/widgetCSP': { connect_domains: ['https://other.example.com'] } },
+    }
+    const out = rewriteResult('resources/read', { contents: [item] }, policy, listed)
+    assert.deepEqual(at(out, 'contents', 0, '_meta', 'openai/widgetCSP', 'connect_domains'), [
+      PUBLIC,
+      'https://other.example.com',
+      'https://api.example.com',
+    ])
+  })
+
+  it('remembers a bounded number of widgets, oldest forgotten first', () => {
+    const listed = new ListedDeclarations(2)
+    const lists = { connect: ['a'], resource: [], frame: [], baseUri: [], redirect: [] }
+    listed.remember('ui://1', lists)
+    listed.remember('ui://2', lists)
+    listed.remember('ui://3', lists)
+    assert.equal(listed.size, 2)
+    assert.equal(listed.get('ui://1'), undefined)
+    assert.deepEqual(listed.get('ui://3'), lists)
   })
 })
 
