@@ -25,7 +25,7 @@ export function registerRun(program: Command): void {
     .command('run')
     .description('Run the proxy in front of an MCP server')
     .option('--upstream <url>', 'upstream MCP endpoint, e.g. http://127.0.0.1:9000/mcp')
-    .option('--widgets <url>', 'where non-MCP traffic (widget assets) goes')
+    .option('--widgets <url|dir>', 'where non-MCP traffic (widget assets) goes: a URL or a folder')
     .option('--port <n>', 'port to listen on (0 picks a free one)', intOption('--port'))
     .option('--host <host>', 'address to listen on (default 127.0.0.1)')
     .option('-c, --config <file>', 'TOML config file (default ./portico.toml when present)')

@@ -4,6 +4,7 @@
  * mcp-proxy where they exist, so their users can bring their files over.
  */
 import { z } from 'zod'
+import { cspSchema } from '../csp/config.ts'
 import { LOG_LEVELS } from '../observe/logger.ts'
 import { parseDuration } from './duration.ts'
 
@@ -76,6 +77,8 @@ export const configSchema = z.strictObject({
   /** Print one line per exchange on stderr (default: when stderr is a TTY). */
   access_log: z.boolean().optional(),
   store: storeSchema,
+  /** MCP Apps widget CSP rewriting (see src/csp/). */
+  csp: cspSchema.optional(),
 })
 
 export type ConfigInput = z.input<typeof configSchema>
