@@ -87,7 +87,7 @@ export async function relaySse(
 ): Promise<void> {
   const { recorder } = options
   const rewriting = applicable(options.calls, options.rewriters)
-  const parseAll = rewriting.size > 0 || options.parseAll === true
+  const parseAll = rewriting.size > 0 || options.parseAll === true || recorder.needsResults
   res.writeHead(status, headers)
   res.flushHeaders()
   const parser = new SseParser(options.maxBufferedBytes)
@@ -173,7 +173,7 @@ function processJson(payload: Buffer, options: RelayOptions): Buffer | undefined
   const rewriting = applicable(options.calls, options.rewriters)
   const text = payload.toString('utf8')
   if (text.trimStart().startsWith('[')) return processBatch(text, rewriting, options)
-  const summary = summarize(text, rewriting.size > 0)
+  const summary = summarize(text, rewriting.size > 0 || options.recorder.needsResults)
   if (summary === undefined || !summary.isResponse) return undefined
   options.recorder.answer(summary)
   const call = callFor(options.calls, summary)
