@@ -5,8 +5,10 @@
 import type { Command } from 'commander'
 import { ConfigError, type ConfigOverrides, type LoadedConfig, loadConfig } from '../config/load.ts'
 import { Logger } from '../observe/logger.ts'
-import { createPortico, type Portico } from '../portico.ts'
+import { createPortico, type Portico, proxyName } from '../portico.ts'
+import { type StoreSetup, storeFor } from '../store/from-config.ts'
 import { intOption, UserError } from './errors.ts'
+import { asUserError } from './store-options.ts'
 
 export interface RunFlags {
   upstream?: string
@@ -76,10 +78,29 @@ async function runUntilSignalled(loaded: LoadedConfig): Promise<void> {
   const { config } = loaded
   const logger = new Logger({ level: config.log_level, json: config.json_logs })
   for (const warning of loaded.warnings) logger.warn(warning, { file: loaded.file })
-  const portico = createPortico(config, { logger })
-  const address = await listenOrExplain(portico, config.host, config.port)
+  const store = openRecording(config, proxyName(config), logger)
+  const portico = createPortico(config, { logger, sinks: store ? [store.sink] : [] })
+  const address = await listenOrExplain(portico, config.host, config.port).catch(async (error) => {
+    await store?.sink.close()
+    throw error
+  })
   process.stdout.write(`Portico listening on ${address} (upstream ${config.upstream})\n`)
+  if (store) process.stdout.write(`Recording to ${store.path} (see: portico status)\n`)
   await closeOnSignal(portico, logger)
+}
+
+/** The store sink for `[store]`; a store that cannot be opened stops startup with one message. */
+export function openRecording(
+  config: LoadedConfig['config'],
+  proxy: string,
+  logger: Logger,
+): StoreSetup | undefined {
+  try {
+    return storeFor(config, proxy, logger)
+  } catch (error) {
+    const path = config.store.path ?? '~/.portico/store.db'
+    throw asUserError(error, path)
+  }
 }
 
 export async function listenOrExplain(

@@ -34,7 +34,10 @@ export const storeSchema = z
   .strictObject({
     enabled: z.boolean().default(true),
     path: z.string().min(1).optional(),
-    retention: z.string().optional(),
+    retention: z
+      .string()
+      .refine((v) => parseDuration(v) !== undefined, 'expected a duration like "30d"')
+      .optional(),
   })
   .default({ enabled: true })
 

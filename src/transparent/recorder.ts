@@ -61,6 +61,14 @@ export class Recorder {
     return this.#bus.hasSinks
   }
 
+  /** True when an answer must be parsed so its result can be recorded (schema methods). */
+  get needsResults(): boolean {
+    if (!this.#bus.hasSinks) return false
+    return this.#records.some(
+      (r) => r.call.method !== undefined && SCHEMA_METHODS.has(r.call.method),
+    )
+  }
+
   /** Counts bytes sent to the client; the first call stamps time to first byte. */
   wrote(bytes: number): void {
     if (this.#firstByteUs === undefined) this.#firstByteUs = this.#elapsedUs()

@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import { type DemoServer, startDemoServer } from '../../src/demo/server.ts'
-import { runCli, startCli } from '../helpers/cli.ts'
+import { runCliSync, startCli } from '../helpers/cli.ts'
 
 function tomlFile(text: string): string {
   const path = join(mkdtempSync(join(tmpdir(), 'portico-cli-')), 'portico.toml')
@@ -70,24 +70,24 @@ describe('portico CLI', () => {
   })
 
   it('run: explains a missing upstream without a stack trace', () => {
-    const result = runCli(['run', '--port', '0'], { PORTICO_UPSTREAM: '' })
+    const result = runCliSync(['run', '--port', '0'], { PORTICO_UPSTREAM: '' })
     assert.equal(result.status, 2)
     assert.match(result.stderr, /no upstream: pass --upstream URL/)
     assert.doesNotMatch(result.stderr, /at .*\.js:\d+/)
   })
 
   it('rejects an unknown flag and a bad port value', () => {
-    const unknown = runCli(['run', '--upstrem', 'x'])
+    const unknown = runCliSync(['run', '--upstrem', 'x'])
     assert.notEqual(unknown.status, 0)
     assert.match(unknown.stderr, /unknown option '--upstrem'/)
-    const port = runCli(['run', '--upstream', demo.url, '--port', 'eighty'])
+    const port = runCliSync(['run', '--upstream', demo.url, '--port', 'eighty'])
     assert.equal(port.status, 2)
     assert.match(port.stderr, /--port: expected a non-negative integer, got "eighty"/)
   })
 
   it('check: prints every problem with file, line and key, and exits non-zero', () => {
     const path = tomlFile('upstream = "ftp://nope"\nport = 99999\n\n[store]\nretention = 30\n')
-    const result = runCli(['check', '--config', path])
+    const result = runCliSync(['check', '--config', path])
     assert.equal(result.status, 1)
     assert.match(result.stderr, new RegExp(`${path}:1: upstream: expected an absolute http`))
     assert.match(result.stderr, new RegExp(`${path}:2: port: `))
@@ -96,7 +96,7 @@ describe('portico CLI', () => {
   })
 
   it('check: accepts a valid file', () => {
-    const result = runCli([
+    const result = runCliSync([
       'check',
       '--config',
       tomlFile('upstream = "http://127.0.0.1:9000/mcp"\n'),
