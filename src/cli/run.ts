@@ -58,9 +58,9 @@ export function loadOrExplain(flags: RunFlags): LoadedConfig {
       ...(flags.config ? { file: flags.config } : {}),
       overrides: overridesOf(flags),
     })
-    if (!loaded.config.upstream) {
+    if (!loaded.config.upstream && !loaded.config.backends?.length) {
       throw new UserError(
-        'no upstream: pass --upstream URL, set PORTICO_UPSTREAM, or set `upstream` (or `mcp`) in portico.toml',
+        'no upstream: pass --upstream URL, set PORTICO_UPSTREAM, set `upstream` (or `mcp`), or list [[backends]] in portico.toml',
         2,
       )
     }
@@ -78,7 +78,10 @@ async function runUntilSignalled(loaded: LoadedConfig): Promise<void> {
   for (const warning of loaded.warnings) logger.warn(warning, { file: loaded.file })
   const portico = createPortico(config, { logger })
   const address = await listenOrExplain(portico, config.host, config.port)
-  process.stdout.write(`Portico listening on ${address} (upstream ${config.upstream})\n`)
+  const target = config.backends?.length
+    ? `gateway: ${config.backends.map((b) => b.name).join(', ')}`
+    : `upstream ${config.upstream}`
+  process.stdout.write(`Portico listening on ${address} (${target})\n`)
   await closeOnSignal(portico, logger)
 }
 
