@@ -35,7 +35,7 @@ export function registerRun(program: Command): void {
     .option('--json-logs', 'log JSON lines instead of text')
     .action(async (flags: RunFlags) => {
       const loaded = loadOrExplain(flags)
-      await runUntilSignalled(loaded)
+      await runUntilSignalled(loaded, flags)
     })
 }
 
@@ -72,11 +72,16 @@ export function loadOrExplain(flags: RunFlags): LoadedConfig {
   }
 }
 
-async function runUntilSignalled(loaded: LoadedConfig): Promise<void> {
+async function runUntilSignalled(loaded: LoadedConfig, flags: RunFlags): Promise<void> {
   const { config } = loaded
   const logger = new Logger({ level: config.log_level, json: config.json_logs })
   for (const warning of loaded.warnings) logger.warn(warning, { file: loaded.file })
-  const portico = createPortico(config, { logger })
+  const file = loaded.file
+  // Hot reload (gateway mode) re-reads the same file with the same flags and environment.
+  const reload = file
+    ? { file, load: () => loadConfig({ file, overrides: overridesOf(flags) }).config }
+    : undefined
+  const portico = createPortico(config, { logger, ...(reload ? { reload } : {}) })
   const address = await listenOrExplain(portico, config.host, config.port)
   const target = config.backends?.length
     ? `gateway: ${config.backends.map((b) => b.name).join(', ')}`
