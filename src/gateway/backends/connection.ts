@@ -192,10 +192,15 @@ export abstract class Connection {
     }
     if ('id' in message && message.id !== undefined) {
       const sink = related?.sink ?? this.#latestSink()
-      if (!sink) return this.onUnsolicited(message)
-      if (this.#serverRequests.size < 1000)
+      if (!sink) {
+        this.onUnsolicited(message)
+        return
+      }
+      if (this.#serverRequests.size < 1000) {
         this.#serverRequests.set(JSON.stringify(message.id), sink)
-      return sink.related(message)
+      }
+      sink.related(message)
+      return
     }
     this.#notification(message, related)
   }
