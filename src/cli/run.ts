@@ -82,7 +82,13 @@ async function runUntilSignalled(loaded: LoadedConfig, flags: RunFlags): Promise
     ? { file, load: () => loadConfig({ file, overrides: overridesOf(flags) }).config }
     : undefined
   const portico = createPortico(config, { logger, ...(reload ? { reload } : {}) })
-  const address = await listenOrExplain(portico, config.host, config.port)
+  // A failed listen must not leave gateway backends (child processes) running.
+  const address = await listenOrExplain(portico, config.host, config.port).catch(
+    async (error: unknown) => {
+      await portico.close()
+      throw error
+    },
+  )
   const target = config.backends?.length
     ? `gateway: ${config.backends.map((b) => b.name).join(', ')}`
     : `upstream ${config.upstream}`
