@@ -82,6 +82,32 @@ export async function dispatch(scope: RequestScope, request: JsonRpcRequest): Pr
   }
 }
 
+/** Methods whose 2026-07-28 results MUST carry caching hints. */
+const CACHEABLE = new Set([
+  'tools/list',
+  'prompts/list',
+  'resources/list',
+  'resources/templates/list',
+  'resources/read',
+])
+
+/**
+ * A result as a 2026-07-28 client must see it: `resultType` always (backends speak the 2025
+ * revisions, where absent means complete), caching hints on lists and reads (never shared:
+ * what a gateway merges is private to the caller), and the gateway's `serverInfo`.
+ */
+export function modernResult(scope: RequestScope, method: string, result: JsonObject): JsonObject {
+  const out: JsonObject = { ...result }
+  if (out.resultType === undefined) out.resultType = 'complete'
+  if (CACHEABLE.has(method) && out.resultType === 'complete') {
+    out.ttlMs = 0
+    out.cacheScope = 'private'
+  }
+  const meta = isObject(out._meta) ? out._meta : {}
+  out._meta = { ...meta, 'io.modelcontextprotocol/serverInfo': serverInfo(scope) }
+  return out
+}
+
 function stringParam(params: JsonObject, key: string): string {
   const value = params[key]
   if (typeof value !== 'string') {

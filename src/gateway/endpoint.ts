@@ -25,7 +25,7 @@ import { applyPolicies, buildCalls } from '../transparent/calls.ts'
 import type { ProxyContext } from '../transparent/context.ts'
 import { abortOnClose } from '../transparent/mcp-post.ts'
 import { GATEWAY_SESSION } from './backends/backend.ts'
-import { dispatch, type Handled, type RequestScope } from './dispatch.ts'
+import { dispatch, type Handled, modernResult, type RequestScope } from './dispatch.ts'
 import type { Gateway } from './gateway.ts'
 import { recordCall } from './record.ts'
 import { ClientSession } from './sessions.ts'
@@ -238,6 +238,9 @@ async function handleRequest(
   } finally {
     clientGone.removeEventListener('abort', onGone)
     untrack?.()
+  }
+  if (call.era === 'modern' && handled.result) {
+    handled.result = modernResult(scope, request.method, handled.result)
   }
   if (request.method === 'initialize' && handled.error && session) {
     gateway.sessions.delete(session.key)
