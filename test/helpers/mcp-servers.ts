@@ -36,8 +36,8 @@ export interface RunningServer {
 }
 
 /** `PORT=N mcp-server-everything streamableHttp`, waited for until it answers. */
-export async function startEverythingHttp(): Promise<RunningServer> {
-  const port = await freePort()
+export async function startEverythingHttp(fixedPort?: number): Promise<RunningServer> {
+  const port = fixedPort ?? (await freePort())
   const child = spawn(process.execPath, [serverBin('everything'), 'streamableHttp'], {
     env: { ...process.env, PORT: String(port) },
     stdio: 'ignore',

@@ -34,6 +34,8 @@ export interface BackendHealth {
   connections: number
   /** ISO time of the last state change. */
   since: string
+  /** Process id of a shared stdio backend. */
+  pid?: number
 }
 
 export interface BackendDeps {

@@ -11,7 +11,13 @@ import type { JsonObject, JsonRpcMessage } from '../../jsonrpc/message.ts'
 import type { Logger } from '../../observe/logger.ts'
 import { VERSION } from '../../version.ts'
 import type { BackendConfig } from '../config.ts'
-import { Backend, RELAY_CAPABILITIES, restartDelay, type SessionRef } from './backend.ts'
+import {
+  Backend,
+  type BackendHealth,
+  RELAY_CAPABILITIES,
+  restartDelay,
+  type SessionRef,
+} from './backend.ts'
 import { Connection, type ServerInfo } from './connection.ts'
 
 const MAX_STDERR_LINE = 4096
@@ -280,9 +286,11 @@ export class StdioBackend extends Backend {
     return (this.#sharedConnection ? 1 : 0) + this.#perSession.size
   }
 
-  /** Kills the shared process as a crash would (used by tests and by operators via signals). */
-  get sharedPid(): number | undefined {
-    return this.#sharedConnection?.pid
+  override health(): BackendHealth {
+    const health = super.health()
+    const pid = this.#sharedConnection?.pid
+    if (pid !== undefined) health.pid = pid
+    return health
   }
 
   async close(): Promise<void> {
