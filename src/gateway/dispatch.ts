@@ -60,11 +60,16 @@ export async function dispatch(scope: RequestScope, request: JsonRpcRequest): Pr
       const route = gateway.routeName('prompt', stringParam(params, 'name'))
       return forward(scope, route.backend, method, { ...params, name: route.local }, true)
     }
-    case 'resources/read':
+    case 'resources/read': {
+      const route = gateway.routeUri(stringParam(params, 'uri'))
+      return forward(scope, route.backend, method, { ...params, uri: route.local }, true)
+    }
     case 'resources/subscribe':
     case 'resources/unsubscribe': {
       const route = gateway.routeUri(stringParam(params, 'uri'))
-      return forward(scope, route.backend, method, { ...params, uri: route.local }, true)
+      const tell = route.backend.track(scope.ref.key, route.local, method === 'resources/subscribe')
+      if (!tell) return { result: {}, backend: route.backend.name }
+      return forward(scope, route.backend, method, { ...params, uri: route.local })
     }
     case 'completion/complete':
       return complete(scope, params)
@@ -220,6 +225,7 @@ async function forward(
       signal: scope.signal,
     })
     backend.observe(undefined)
+    if (scope.session && backend.dedicated) scope.session.connections.add(connection)
     if (response.error) return { error: response.error, backend: backend.name }
     const result = isObject(response.result) ? response.result : {}
     return {

@@ -191,6 +191,8 @@ function answerServerRequest(session: ClientSession | undefined, message: JsonRp
 function onNotification(session: ClientSession | undefined, message: JsonRpcNotification): void {
   if (message.method === 'notifications/cancelled' && isObject(message.params)) {
     session?.cancel(message.params.requestId)
+  } else if (message.method === 'notifications/roots/list_changed' && session) {
+    for (const connection of session.connections) connection.notify(message.method)
   }
 }
 

@@ -41,7 +41,8 @@ export class ClientSession implements SessionRef {
   #nextServerId = 0
   readonly #serverRequests = new Map<number, ServerRequest>()
   readonly #calls = new Map<string, AbortController>()
-  readonly backendsUsed = new Set<string>()
+  /** This session's own backend connections (HTTP, isolated stdio): told of roots changes. */
+  readonly connections = new Set<Connection>()
 
   constructor(initParams: JsonObject, catalogs: (name: string) => BackendCatalog | undefined) {
     this.key = randomUUID()
@@ -162,6 +163,7 @@ export class ClientSession implements SessionRef {
     for (const controller of this.#calls.values()) controller.abort()
     this.#calls.clear()
     this.#serverRequests.clear()
+    this.connections.clear()
   }
 }
 

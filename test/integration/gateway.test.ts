@@ -14,7 +14,11 @@ import {
 } from '@modelcontextprotocol/client'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
-import { CreateMessageRequestSchema, ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js'
+import {
+  CreateMessageRequestSchema,
+  ElicitRequestSchema,
+  ResourceUpdatedNotificationSchema,
+} from '@modelcontextprotocol/sdk/types.js'
 import {
   fixture,
   type RunningServer,
@@ -22,6 +26,7 @@ import {
   startEverythingHttp,
 } from '../helpers/mcp-servers.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
+import { until } from '../helpers/wait.ts'
 
 const node = process.execPath
 let web: RunningServer
@@ -227,6 +232,25 @@ describe('gateway with SDK v1 client (legacy sessions)', () => {
         arguments: {},
       })
       assert.match(text(elicited), /decline/i, backend)
+    }
+  })
+
+  it('relays resource subscriptions: updates arrive with the namespaced URI', async () => {
+    const updates: string[] = []
+    client.setNotificationHandler(ResourceUpdatedNotificationSchema, (notification) => {
+      updates.push(notification.params.uri)
+    })
+    const resource = (await client.listResources()).resources.find((r) =>
+      r.uri.startsWith('demo://ev__'),
+    )
+    assert.ok(resource)
+    await client.subscribeResource({ uri: resource.uri })
+    await client.callTool({ name: 'ev__toggle-subscriber-updates', arguments: {} })
+    try {
+      await until(() => (updates.includes(resource.uri) ? true : undefined), 12_000, 'update')
+    } finally {
+      await client.callTool({ name: 'ev__toggle-subscriber-updates', arguments: {} })
+      await client.unsubscribeResource({ uri: resource.uri })
     }
   })
 

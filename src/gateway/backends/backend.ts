@@ -96,6 +96,16 @@ export abstract class Backend {
 
   protected abstract connectionCount(): number
 
+  /** Whether each client session has its own connection (so it may be told roots changes). */
+  get dedicated(): boolean {
+    return true
+  }
+
+  /** Records a resource (un)subscription; returns whether the backend itself must be told. */
+  track(_sessionKey: string, _uri: string, _subscribe: boolean): boolean {
+    return true
+  }
+
   /** Calls report their transport outcome so health shows a backend that went away. */
   observe(_error: PorticoError | undefined): void {}
 

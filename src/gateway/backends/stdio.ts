@@ -7,7 +7,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { PorticoError } from '../../errors.ts'
-import type { JsonObject, JsonRpcMessage } from '../../jsonrpc/message.ts'
+import type { JsonObject, JsonRpcMessage, JsonRpcNotification } from '../../jsonrpc/message.ts'
 import type { Logger } from '../../observe/logger.ts'
 import { VERSION } from '../../version.ts'
 import type { BackendConfig } from '../config.ts'
@@ -151,6 +151,8 @@ export class StdioBackend extends Backend {
   readonly #perSession = new Map<string, Promise<StdioConnection>>()
   /** Client sessions that used the shared process: they receive its unrelated messages. */
   readonly #sessions = new Map<string, SessionRef>()
+  /** Resource URI → client sessions subscribed to it through the shared process. */
+  readonly #subscribers = new Map<string, Set<string>>()
   #failures = 0
   #restartTimer: NodeJS.Timeout | undefined
   #closed = false
@@ -190,8 +192,9 @@ export class StdioBackend extends Backend {
             })
             return
           }
-          for (const session of this.#sessions.values())
+          for (const session of this.#audience(message)) {
             session.deliver(this.name, message, connection)
+          }
         }
         void connection.exited.then((error) => this.#onSharedExit(connection, error))
       },
@@ -274,8 +277,45 @@ export class StdioBackend extends Backend {
     return opening
   }
 
+  /** Resource updates go to the sessions subscribed to that URI; the rest to every session. */
+  #audience(message: JsonRpcNotification): SessionRef[] {
+    const params = message.params
+    if (message.method !== 'notifications/resources/updated' || typeof params?.uri !== 'string') {
+      return [...this.#sessions.values()]
+    }
+    const keys = this.#subscribers.get(params.uri) ?? new Set()
+    return [...keys].flatMap((key) => this.#sessions.get(key) ?? [])
+  }
+
+  override get dedicated(): boolean {
+    return this.config.isolation === 'session'
+  }
+
+  /**
+   * Shared process: one backend subscription serves every client session. Returns whether
+   * the backend must be told (first subscriber in, last subscriber out).
+   */
+  override track(sessionKey: string, uri: string, subscribe: boolean): boolean {
+    if (this.dedicated) return true
+    const keys = this.#subscribers.get(uri) ?? new Set<string>()
+    const before = keys.size
+    if (subscribe && this.#subscribers.size < 10_000) keys.add(sessionKey)
+    else keys.delete(sessionKey)
+    if (keys.size === 0) this.#subscribers.delete(uri)
+    else this.#subscribers.set(uri, keys)
+    return subscribe ? before === 0 && keys.size === 1 : before === 1 && keys.size === 0
+  }
+
   release(sessionKey: string): void {
     this.#sessions.delete(sessionKey)
+    for (const [uri, keys] of this.#subscribers) {
+      if (keys.delete(sessionKey) && keys.size === 0) {
+        this.#subscribers.delete(uri)
+        this.#sharedConnection
+          ?.request('resources/unsubscribe', { uri }, { timeoutMs: this.timeoutMs })
+          .catch(() => {})
+      }
+    }
     const opening = this.#perSession.get(sessionKey)
     if (!opening) return
     this.#perSession.delete(sessionKey)
