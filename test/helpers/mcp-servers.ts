@@ -35,18 +35,27 @@ export interface RunningServer {
   stop(): Promise<void>
 }
 
-/** `PORT=N mcp-server-everything streamableHttp`, waited for until it answers. */
-export async function startEverythingHttp(fixedPort?: number): Promise<RunningServer> {
+/**
+ * `PORT=N mcp-server-everything streamableHttp` (endpoint `/mcp`) or `sse` (legacy HTTP+SSE,
+ * endpoint `/sse`), waited for until it answers.
+ */
+export async function startEverythingHttp(
+  fixedPort?: number,
+  mode: 'streamableHttp' | 'sse' = 'streamableHttp',
+): Promise<RunningServer> {
   const port = fixedPort ?? (await freePort())
-  const child = spawn(process.execPath, [serverBin('everything'), 'streamableHttp'], {
+  const child = spawn(process.execPath, [serverBin('everything'), mode], {
     env: { ...process.env, PORT: String(port) },
     stdio: 'ignore',
   })
-  const url = `http://127.0.0.1:${port}/mcp`
+  const url = `http://127.0.0.1:${port}/${mode === 'sse' ? 'sse' : 'mcp'}`
   await until(
     () =>
       fetch(url, { method: 'GET' }).then(
-        () => true,
+        async (response) => {
+          await response.body?.cancel()
+          return true
+        },
         () => undefined,
       ),
     10_000,
