@@ -93,6 +93,7 @@ export function createPortico(input: Config | ConfigInput, options: PorticoOptio
     legacy: new LegacySessions({ timeoutMs: config.request_timeout }),
   }
   if (gatewayMode) {
+    if (config.upstream) logger.warn('`upstream` is not used in gateway mode ([[backends]] set)')
     context.gateway = new Gateway(config, { logger, http })
     if (config.proxy.hot_reload && options.reload)
       watchConfig(context.gateway, options.reload, logger)

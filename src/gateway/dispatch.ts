@@ -248,13 +248,25 @@ function named(error: unknown, backend: Backend): PorticoError {
   })
 }
 
+/** The client capability each server→client request needs. */
+const CAPABILITY_OF: Readonly<Record<string, string>> = {
+  'sampling/createMessage': 'sampling',
+  'elicitation/create': 'elicitation',
+  'roots/list': 'roots',
+}
+
 /**
  * Relays a call's related server messages to the client: requests get a gateway id (the
  * client's answer is routed back by the session), cancels are translated, progress and
  * logs pass through (the progress token was already restored by the connection).
  */
 function relaySink(scope: RequestScope, backend: string, connection: Connection): CallSink {
+  const capabilities = scope.session?.initParams.capabilities
   return {
+    accepts(method) {
+      const needed = CAPABILITY_OF[method]
+      return needed === undefined || (isObject(capabilities) && capabilities[needed] !== undefined)
+    },
     related(message) {
       const session = scope.session
       if ('id' in message) {

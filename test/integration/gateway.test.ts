@@ -83,7 +83,7 @@ after(async () => {
   rmSync(folder, { recursive: true, force: true })
 })
 
-async function v1Client(): Promise<Client> {
+async function v1Client(label = 'main'): Promise<Client> {
   const client = new Client(
     { name: 'gateway-test', version: '1.0.0' },
     { capabilities: { sampling: {}, elicitation: {} } },
@@ -93,7 +93,7 @@ async function v1Client(): Promise<Client> {
     model: 'test-model',
     content: {
       type: 'text',
-      text: `sampled: ${JSON.stringify(request.params.messages[0]?.content)}`,
+      text: `sampled by ${label}: ${JSON.stringify(request.params.messages[0]?.content)}`,
     },
   }))
   client.setRequestHandler(ElicitRequestSchema, async () => ({ action: 'decline' }))
@@ -226,12 +226,43 @@ describe('gateway with SDK v1 client (legacy sessions)', () => {
         name: `${backend}__trigger-sampling-request`,
         arguments: { prompt: 'ping', maxTokens: 5 },
       })
-      assert.match(text(sampled), /sampled:.*ping/, backend)
+      assert.match(text(sampled), /sampled by main:.*ping/, backend)
       const elicited = await client.callTool({
         name: `${backend}__trigger-elicitation-request`,
         arguments: {},
       })
       assert.match(text(elicited), /decline/i, backend)
+    }
+  })
+
+  it('keeps clients apart on one shared stdio process (ids, progress, sampling)', async () => {
+    const a = await v1Client('A')
+    const b = await v1Client('B')
+    try {
+      const progress: Record<string, number[]> = { A: [], B: [] }
+      const call = (client: Client, label: string) =>
+        client.callTool(
+          { name: 'ev__trigger-long-running-operation', arguments: { duration: 1, steps: 2 } },
+          undefined,
+          { onprogress: (p) => progress[label]?.push(p.progress) },
+        )
+      const [ra, rb] = await Promise.all([call(a, 'A'), call(b, 'B')])
+      assert.match(text(ra), /completed/)
+      assert.match(text(rb), /completed/)
+      assert.deepEqual(progress, { A: [1, 2], B: [1, 2] })
+      for (const [client, label] of [
+        [a, 'A'],
+        [b, 'B'],
+      ] as const) {
+        const sampled = await client.callTool({
+          name: 'ev__trigger-sampling-request',
+          arguments: { prompt: label, maxTokens: 5 },
+        })
+        assert.match(text(sampled), new RegExp(`sampled by ${label}`))
+      }
+    } finally {
+      await a.close()
+      await b.close()
     }
   })
 

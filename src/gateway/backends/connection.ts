@@ -22,6 +22,8 @@ export const BACKEND_PROTOCOL_VERSION = '2025-11-25'
 /** Receives the server messages related to one call. */
 export interface CallSink {
   related(message: JsonRpcRequest | JsonRpcNotification): void
+  /** Whether the call's client declared the capability a server request needs. */
+  accepts?(method: string): boolean
 }
 
 export interface CallOptions {
@@ -191,7 +193,7 @@ export abstract class Connection {
       return
     }
     if ('id' in message && message.id !== undefined) {
-      const sink = related?.sink ?? this.#latestSink()
+      const sink = related?.sink ?? this.#latestSink(message.method)
       if (!sink) {
         this.onUnsolicited(message)
         return
@@ -234,9 +236,13 @@ export abstract class Connection {
     this.onUnsolicited(message)
   }
 
-  #latestSink(): CallSink | undefined {
+  /** The most recent call in flight whose client can handle `method` (any, for logs). */
+  #latestSink(method?: string): CallSink | undefined {
     let sink: CallSink | undefined
-    for (const pending of this.#pending.values()) if (pending.sink) sink = pending.sink
+    for (const pending of this.#pending.values()) {
+      if (!pending.sink) continue
+      if (method === undefined || (pending.sink.accepts?.(method) ?? true)) sink = pending.sink
+    }
     return sink
   }
 
