@@ -311,13 +311,15 @@ class Reply {
     this.#collected.push(message)
     if (this.#answered < this.#expected || this.#res.destroyed) return
     const body = JSON.stringify(this.#batch ? this.#collected : this.#collected[0])
+    const length = Buffer.byteLength(body)
     this.#res.writeHead(200, {
       ...this.#headers,
       'content-type': 'application/json',
-      'content-length': Buffer.byteLength(body),
+      'content-length': length,
     })
-    this.#send(body)
-    this.#res.end()
+    this.firstByteAt ??= performance.now()
+    this.bytesOut += length
+    this.#res.end(body) // headers and body in one write
   }
 
   #send(text: string): void {

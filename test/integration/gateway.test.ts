@@ -204,6 +204,16 @@ describe('gateway with SDK v1 client (legacy sessions)', () => {
     await assert.rejects(client.callTool({ name: 'ev__get-env', arguments: {} }), /Unknown tool/)
   })
 
+  it('routes completions by prompt name', async () => {
+    for (const backend of ['ev', 'web']) {
+      const result = await client.complete({
+        ref: { type: 'ref/prompt', name: `${backend}__completable-prompt` },
+        argument: { name: 'department', value: 'S' },
+      })
+      assert.deepEqual(result.completion.values, ['Sales', 'Support'], backend)
+    }
+  })
+
   it('streams progress from stdio and HTTP backends', async () => {
     for (const name of [
       'ev__trigger-long-running-operation',
