@@ -106,16 +106,27 @@ async function handlePost(
     sendError(res, error, ids, decoded.batch)
     return
   }
-  for (const call of calls) {
-    if (call.kind === 'response') answerServerRequest(session, call.message as JsonRpcResponse)
-    else if (call.kind === 'notification')
-      onNotification(session, call.message as JsonRpcNotification)
-  }
+  const base = { proxy: context.proxy, ts, startedAt, bytesIn: Math.round(bytesIn / calls.length) }
+  const userAgent = headerValue(req.headers, 'user-agent')
   const requests = calls.filter((c) => c.kind === 'request')
-  if (requests.length === 0) {
-    res.writeHead(202).end()
-    return
+  if (requests.length === 0) res.writeHead(202).end()
+  for (const call of calls) {
+    if (call.kind === 'request') continue
+    const backend =
+      call.kind === 'response'
+        ? answerServerRequest(session, call.message as JsonRpcResponse)
+        : onNotification(session, call.message as JsonRpcNotification)
+    recordCall(context.bus, {
+      ...base,
+      call,
+      httpStatus: 202,
+      bytesOut: 0,
+      ...(backend ? { backend } : {}),
+      ...(session ? { sessionId: session.key } : {}),
+      ...(userAgent ? { userAgent } : {}),
+    })
   }
+  if (requests.length === 0) return
   const headers: Record<string, string> = {}
   if (session) headers['mcp-session-id'] = session.key
   const reply = new Reply(res, {
@@ -124,8 +135,6 @@ async function handlePost(
     expected: requests.length,
     batch: decoded.batch,
   })
-  const base = { proxy: context.proxy, ts, startedAt, bytesIn: Math.round(bytesIn / calls.length) }
-  const userAgent = headerValue(req.headers, 'user-agent')
   await Promise.all(
     requests.map((call) =>
       handleRequest(context, gateway, session, call, reply, abort.signal).then(
@@ -180,20 +189,28 @@ function resolveSession(
   return undefined
 }
 
-function answerServerRequest(session: ClientSession | undefined, message: JsonRpcResponse): void {
-  if (!session) return
+/** Routes a client's answer to a server request; returns the backend that asked. */
+function answerServerRequest(
+  session: ClientSession | undefined,
+  message: JsonRpcResponse,
+): string | undefined {
+  if (!session) return undefined
   const outcome = message.error
     ? { error: message.error }
     : { result: isObject(message.result) ? message.result : {} }
-  session.answer(message.id, outcome)
+  return session.answer(message.id, outcome)
 }
 
-function onNotification(session: ClientSession | undefined, message: JsonRpcNotification): void {
+function onNotification(
+  session: ClientSession | undefined,
+  message: JsonRpcNotification,
+): string | undefined {
   if (message.method === 'notifications/cancelled' && isObject(message.params)) {
     session?.cancel(message.params.requestId)
   } else if (message.method === 'notifications/roots/list_changed' && session) {
     for (const connection of session.connections) connection.notify(message.method)
   }
+  return undefined
 }
 
 async function handleRequest(

@@ -86,16 +86,17 @@ export class ClientSession implements SessionRef {
   }
 
   /** The client answered a server→client request: route it to the backend that asked. */
+  /** Returns the backend that asked, or undefined for an unknown id. */
   answer(
     id: JsonRpcId | null,
     outcome: { result: JsonObject } | { error: JsonRpcErrorObject },
-  ): boolean {
-    if (typeof id !== 'number') return false
+  ): string | undefined {
+    if (typeof id !== 'number') return undefined
     const entry = this.#serverRequests.get(id)
-    if (!entry) return false
+    if (!entry) return undefined
     this.#serverRequests.delete(id)
     entry.connection.answer(entry.upstreamId, outcome)
-    return true
+    return entry.backend
   }
 
   trackCall(id: JsonRpcId, controller: AbortController): () => void {

@@ -314,6 +314,10 @@ describe('gateway with SDK v1 client (legacy sessions)', () => {
     const calls = gateway.sink.exchanges().filter((e) => e.method === 'tools/call')
     assert.ok(calls.some((e) => e.backend === 'mem' && e.outcome === 'ok'))
     assert.ok(calls.some((e) => e.backend === 'ev' && e.name === 'ev__get-sum'))
+    // The client's answers to sampling/elicitation requests are recorded with the backend that asked.
+    const answers = gateway.sink.exchanges().filter((e) => e.kind === 'response')
+    assert.ok(answers.some((e) => e.backend === 'web'))
+    assert.ok(answers.some((e) => e.backend === 'ev'))
   })
 
   it('redacts secrets in the config admin tool', async () => {
