@@ -6,6 +6,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { PorticoError } from '../errors.ts'
+import { handleGateway } from '../gateway/endpoint.ts'
 import type { ProxyContext } from '../transparent/context.ts'
 import { handleLegacyPost, handleLegacyStream } from '../transparent/legacy-sse.ts'
 import { handleMcpPost } from '../transparent/mcp-post.ts'
@@ -32,9 +33,16 @@ export function createRouter(context: ProxyContext, ops: Operations): RequestHan
     const url = req.url ?? '/'
     const query = url.indexOf('?')
     const pathname = query === -1 ? url : url.slice(0, query)
+    if (pathname === mcpPath && context.gateway) {
+      if (!guardOrigin(context, req, res)) return
+      return void handleGateway(context, context.gateway, req, res)
+    }
     if (pathname === mcpPath) return void mcpEndpoint(context, req, res, url.slice(pathname.length))
     if (pathname === '/healthz' || pathname === '/readyz' || pathname === '/version') {
       return void operations(pathname, res, ops)
+    }
+    if (context.gateway && !context.config.widgets) {
+      return void sendError(res, new PorticoError('not_found'))
     }
     if (pathname === ssePath && req.method === 'GET') {
       if (!guardOrigin(context, req, res)) return
