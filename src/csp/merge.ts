@@ -36,6 +36,13 @@ export function localSourceTest(selfHostPorts: Iterable<string> = []): (source: 
   }
 }
 
+/** A source that stays one token in a CSP directive (the same rule config domains follow). */
+export const SAFE_SOURCE = /^[^\s;,'"]+$/
+
+export function isSafeSource(source: string): boolean {
+  return SAFE_SOURCE.test(source)
+}
+
 /** Comparison key of a source: case-insensitive, one trailing `/` ignored. */
 function sourceKey(source: string): string {
   return source.toLowerCase().replace(/\/$/, '')
