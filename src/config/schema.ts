@@ -98,4 +98,6 @@ export const IGNORED_KEYS: ReadonlySet<string> = new Set([
   'cloud',
   'tunnel',
   'relay',
+  // mcpr's OAuth protected-resource table; Portico's own auth comes in a later release.
+  'auth',
 ])

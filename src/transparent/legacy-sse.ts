@@ -5,7 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { readBody } from '../edge/body.ts'
-import { addForwarded, endToEndHeaders, REQUEST_MANAGED } from '../edge/headers.ts'
+import { upstreamHeaders } from '../edge/headers.ts'
 import { sendError } from '../edge/respond.ts'
 import { toPorticoError } from '../errors.ts'
 import { decodeBody } from '../jsonrpc/message.ts'
@@ -86,12 +86,7 @@ export async function handleLegacyPost(
     calls,
   )
   try {
-    const headers = endToEndHeaders(req.headers, { drop: REQUEST_MANAGED })
-    addForwarded(headers, {
-      address: req.socket.remoteAddress,
-      host: req.headers.host,
-      proto: 'http',
-    })
+    const headers = upstreamHeaders(req)
     const response = await context.http.send({
       url,
       method: 'POST',

@@ -9,7 +9,7 @@ import type { Readable } from 'node:stream'
 import { endToEndHeaders, type HeaderMap, RESPONSE_MANAGED } from '../edge/headers.ts'
 import { isObject, type JsonRpcResponse } from '../jsonrpc/message.ts'
 import type { EventBus } from '../observe/bus.ts'
-import { RECORDED_NOTIFICATIONS } from '../observe/event.ts'
+import { RECORDED_NOTIFICATIONS, SCHEMA_METHODS } from '../observe/event.ts'
 import type { Call, ResponseRewriter } from '../pipeline/types.ts'
 import { encodeSseEvent, type SseEvent, SseParser } from '../protocol/sse.ts'
 import type { Recorder } from './recorder.ts'
@@ -55,6 +55,11 @@ function applicable(
   return map
 }
 
+/** Schema-bearing answers are parsed so the store can capture them (they are not the hot path). */
+function capturesSchema(calls: readonly Call[]): boolean {
+  return calls.some((call) => call.method !== undefined && SCHEMA_METHODS.has(call.method))
+}
+
 function callFor(calls: readonly Call[], summary: Summary): Call | undefined {
   const requests = calls.filter((c) => c.kind === 'request')
   if (summary.id === undefined || summary.id === null)
@@ -89,7 +94,7 @@ export async function relaySse(
 ): Promise<void> {
   const { recorder } = options
   const rewriting = applicable(options.calls, options.rewriters)
-  const parseAll = rewriting.size > 0 || options.parseAll === true
+  const parseAll = rewriting.size > 0 || options.parseAll === true || capturesSchema(options.calls)
   res.writeHead(status, headers)
   res.flushHeaders()
   const parser = new SseParser(options.maxBufferedBytes)
@@ -179,7 +184,7 @@ function processJson(payload: Buffer, options: RelayOptions): Buffer | undefined
   const rewriting = applicable(options.calls, options.rewriters)
   const text = payload.toString('utf8')
   if (text.trimStart().startsWith('[')) return processBatch(text, rewriting, options)
-  const summary = summarize(text, rewriting.size > 0)
+  const summary = summarize(text, rewriting.size > 0 || capturesSchema(options.calls))
   if (summary === undefined || !summary.isResponse) return undefined
   options.recorder.answer(summary)
   const call = callFor(options.calls, summary)
