@@ -4,6 +4,7 @@
  * alias and legacy flat `mode`/`domains`, and `widgetDomain` for ChatGPT.
  */
 import { z } from 'zod'
+import { SAFE_SOURCE } from './merge.ts'
 
 /** `extend` or `replace`, case-insensitive; mcpr's legacy `override` means `replace`. */
 export const modeSchema = z
@@ -24,7 +25,7 @@ export const domainSchema = z
   .string()
   .trim()
   .min(1, 'expected a domain such as "https://api.example.com"')
-  .regex(/^[^\s;,'"]+$/, 'a domain may not contain spaces, ";", "," or quotes')
+  .regex(SAFE_SOURCE, 'a domain may not contain spaces, ";", "," or quotes')
 
 const domains = z.array(domainSchema)
 

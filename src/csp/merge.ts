@@ -21,19 +21,43 @@ function hostOf(hostPort: string): string {
   return hostPort.split(':')[0] ?? hostPort
 }
 
+function isLoopback(host: string): boolean {
+  return LOCAL_HOSTS.has(host) || host.endsWith('.localhost') || /^127(\.\d{1,3}){3}$/.test(host)
+}
+
 /**
- * Builds the test for "this source points at a development origin": localhost, loopback
- * addresses and `*.localhost` on any port, plus the given `host:port`s (the upstream's and the
- * widget dev server's own addresses, which the app may have declared about itself).
+ * True for a host no browser outside the operator's network can reach: loopback, RFC 1918
+ * addresses, link-local, and single-label names (`app`, a container's service name).
+ */
+export function isPrivateHost(host: string): boolean {
+  if (isLoopback(host)) return true
+  if (/^(10|192\.168|169\.254)\./.test(host) || /^172\.(1[6-9]|2\d|3[01])\./.test(host)) return true
+  return !host.startsWith('[') && /^[a-z0-9-]+$/i.test(host) && !/^\d+$/.test(host)
+}
+
+/**
+ * Builds the test for "this source points at a development origin": localhost and loopback
+ * addresses (`*.localhost`, `127.x.x.x`, `[::1]`, `0.0.0.0`) on any port, plus the given
+ * `host:port`s of the app's own servers when they are private (a public upstream host may be
+ * what the widget really calls, so it is kept).
  */
 export function localSourceTest(selfHostPorts: Iterable<string> = []): (source: string) => boolean {
-  const selves = new Set([...selfHostPorts].map((value) => value.toLowerCase()))
+  const selves = new Set(
+    [...selfHostPorts]
+      .map((value) => value.toLowerCase())
+      .filter((hp) => isPrivateHost(hostOf(hp))),
+  )
   return (source) => {
     const hostPort = hostPortOf(source)
-    if (selves.has(hostPort)) return true
-    const host = hostOf(hostPort)
-    return LOCAL_HOSTS.has(host) || host.endsWith('.localhost') || /^127(\.\d{1,3}){3}$/.test(host)
+    return selves.has(hostPort) || isLoopback(hostOf(hostPort))
   }
+}
+
+/** A source that stays one token in a CSP directive (the same rule config domains follow). */
+export const SAFE_SOURCE = /^[^\s;,'"]+$/
+
+export function isSafeSource(source: string): boolean {
+  return SAFE_SOURCE.test(source)
 }
 
 /** Comparison key of a source: case-insensitive, one trailing `/` ignored. */

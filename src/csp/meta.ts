@@ -5,6 +5,7 @@
  */
 import { isObject, type JsonObject } from '../jsonrpc/message.ts'
 import { DIRECTIVE_SPECS, DIRECTIVES } from './directives.ts'
+import { isSafeSource } from './merge.ts'
 import { type CspPolicy, cspFor, type DirectiveLists } from './policy.ts'
 
 export const OPENAI_CSP = 'openai/widgetCSP'
@@ -51,8 +52,13 @@ export function widgetUriOf(meta: JsonObject | undefined): string | undefined {
   return candidates.find((value): value is string => typeof value === 'string')
 }
 
-function strings(value: unknown): string[] {
-  return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : []
+/**
+ * The usable sources of a declared list: strings that cannot break out of the CSP directive a
+ * host builds from them (no whitespace, `;`, `,` or quotes). Anything else is dropped.
+ */
+function sources(value: unknown): string[] {
+  if (!Array.isArray(value)) return []
+  return value.filter((v): v is string => typeof v === 'string' && isSafeSource(v))
 }
 
 /** What the upstream declared per directive: MCP Apps shape first, then OpenAI, in order. */
@@ -63,8 +69,8 @@ export function declaredLists(meta: JsonObject | undefined): DirectiveLists {
   for (const directive of DIRECTIVES) {
     const spec = DIRECTIVE_SPECS[directive]
     out[directive] = [
-      ...(spec.ui && isObject(uiCsp) ? strings(uiCsp[spec.ui]) : []),
-      ...(spec.openai && isObject(openai) ? strings(openai[spec.openai]) : []),
+      ...(spec.ui && isObject(uiCsp) ? sources(uiCsp[spec.ui]) : []),
+      ...(spec.openai && isObject(openai) ? sources(openai[spec.openai]) : []),
     ]
   }
   return out

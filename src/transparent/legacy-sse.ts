@@ -49,6 +49,9 @@ export function handleLegacyStream(
       onMessage(summary, bytes) {
         if (sessionId !== undefined) context.legacy.deliver(sessionId, summary, bytes)
       },
+      rewriters: context.rewriters,
+      callOf: (summary) =>
+        sessionId === undefined ? undefined : context.legacy.callOf(sessionId, summary.id),
     },
     onEnd() {
       if (sessionId !== undefined) context.legacy.close(sessionId)
@@ -72,6 +75,7 @@ export async function handleLegacyPost(
     body = await readBody(req, context.config.max_request_body_size)
     calls = buildCalls(decodeBody(body), req, abort.signal, sessionId)
     await applyPolicies(context.policies, calls)
+    for (const call of calls) if (call.kind === 'request') context.legacy.expect(sessionId, call)
   } catch (error) {
     sendError(res, error)
     return

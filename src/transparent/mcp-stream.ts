@@ -15,7 +15,7 @@ import { mapChallenge } from './url-map.ts'
 export interface StreamOptions {
   transport: 'streamable-http' | 'sse'
   /** For legacy HTTP+SSE: rewrites the `endpoint` event and correlates later responses. */
-  relay?: Pick<RelayOptions, 'rewriteEndpoint' | 'onMessage' | 'parseAll'>
+  relay?: Pick<RelayOptions, 'rewriteEndpoint' | 'onMessage' | 'parseAll' | 'rewriters' | 'callOf'>
   onEnd?: () => void
 }
 

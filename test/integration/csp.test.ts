@@ -6,9 +6,17 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
+import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js'
 import type { ConfigInput } from '../../src/config/schema.ts'
-import { MCP_APP_MIME, PAYMENT_URI, type RunningApp, startCspApp } from '../fixtures/csp-app.ts'
+import {
+  MCP_APP_MIME,
+  PAYMENT_URI,
+  type RunningApp,
+  startCspApp,
+  startLegacyCspApp,
+} from '../fixtures/csp-app.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
 
 const PUBLIC = 'https://mcp.example.com'
@@ -57,6 +65,36 @@ function shapes(lists: Lists, widgetDomain = true) {
   }
 }
 
+/** The payment widget's read content item: its own OpenAI declaration merged, both shapes. */
+function paymentReadMeta() {
+  const both = shapes({
+    connect: PAYMENT_CONNECT,
+    resource: [PUBLIC, 'https://cdn.partner.com', 'https://cdn.example.com'],
+    frame: ['https://js.stripe.com'],
+    baseUri: [],
+    redirect: ['https://checkout.stripe.com'],
+  })
+  return { ...both, ui: { prefersBorder: true, ...both.ui } }
+}
+
+/** The app behind a Portico configured with CSP, and an SDK client connected through it. */
+async function proxiedApp(
+  start: () => Promise<RunningApp>,
+  transport: (portico: RunningPortico) => Transport,
+): Promise<{ app: RunningApp; portico: RunningPortico; client: Client }> {
+  const app = await start()
+  const portico = await startPortico({ upstream: app.url, public_url: `${PUBLIC}/mcp`, csp: CSP })
+  const client = new Client({ name: 'csp-test', version: '1.0.0' })
+  await client.connect(transport(portico))
+  return { app, portico, client }
+}
+
+async function closeAll(client?: Client, portico?: RunningPortico, app?: RunningApp) {
+  await client?.close()
+  await portico?.close()
+  await app?.close()
+}
+
 const PAYMENT_CONNECT = [
   PUBLIC,
   'https://api.partner.com',
@@ -71,16 +109,12 @@ for (const json of [true, false]) {
     let client: Client
 
     before(async () => {
-      app = await startCspApp({ json })
-      portico = await startPortico({ upstream: app.url, public_url: `${PUBLIC}/mcp`, csp: CSP })
-      client = new Client({ name: 'csp-test', version: '1.0.0' })
-      await client.connect(new StreamableHTTPClientTransport(new URL(portico.url)))
+      ;({ app, portico, client } = await proxiedApp(
+        () => startCspApp({ json }),
+        (p) => new StreamableHTTPClientTransport(new URL(p.url)),
+      ))
     })
-    after(async () => {
-      await client?.close()
-      await portico?.close()
-      await app?.close()
-    })
+    after(() => closeAll(client, portico, app))
 
     it('resources/list: the widget entry gets the merged policy; other entries are untouched', async () => {
       const { resources } = await client.listResources()
@@ -102,24 +136,7 @@ for (const json of [true, false]) {
       const { contents } = await client.readResource({ uri: PAYMENT_URI })
       const [item] = contents
       assert.equal(item?.mimeType, MCP_APP_MIME)
-      assert.deepEqual(item?._meta, {
-        ...shapes({
-          connect: PAYMENT_CONNECT,
-          resource: [PUBLIC, 'https://cdn.partner.com', 'https://cdn.example.com'],
-          frame: ['https://js.stripe.com'],
-          baseUri: [],
-          redirect: ['https://checkout.stripe.com'],
-        }),
-        ui: {
-          prefersBorder: true,
-          csp: {
-            connectDomains: PAYMENT_CONNECT,
-            resourceDomains: [PUBLIC, 'https://cdn.partner.com', 'https://cdn.example.com'],
-            frameDomains: ['https://js.stripe.com'],
-            baseUriDomains: [],
-          },
-        },
-      })
+      assert.deepEqual(item?._meta, paymentReadMeta())
     })
 
     it('resources/templates/list: templates are matched on uriTemplate', async () => {
@@ -217,3 +234,30 @@ for (const json of [true, false]) {
     })
   })
 }
+
+describe('CSP through Portico (legacy HTTP+SSE transport)', () => {
+  let app: RunningApp
+  let portico: RunningPortico
+  let client: Client
+
+  before(async () => {
+    ;({ app, portico, client } = await proxiedApp(
+      () => startLegacyCspApp(),
+      (p) => new SSEClientTransport(new URL('/sse', p.origin)),
+    ))
+  })
+  after(() => closeAll(client, portico, app))
+
+  it('responses arriving on the stream are rewritten like any other', async () => {
+    const { resources } = await client.listResources()
+    const listed = resources.find((r) => r.uri === PAYMENT_URI)?._meta
+    assert.deepEqual(
+      (listed?.['openai/widgetCSP'] as { connect_domains?: unknown } | undefined)?.connect_domains,
+      PAYMENT_CONNECT,
+    )
+    const { contents } = await client.readResource({ uri: PAYMENT_URI })
+    assert.deepEqual(contents[0]?._meta, paymentReadMeta())
+    const { tools } = await client.listTools()
+    assert.equal(tools.find((t) => t.name === 'echo')?._meta, undefined)
+  })
+})

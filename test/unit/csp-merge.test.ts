@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { cspSchema } from '../../src/csp/config.ts'
 import { DIRECTIVE_SPECS, DIRECTIVES, type Directive, type Mode } from '../../src/csp/directives.ts'
-import { dedupe, globToRegExp, localSourceTest } from '../../src/csp/merge.ts'
+import { dedupe, globToRegExp, isPrivateHost, localSourceTest } from '../../src/csp/merge.ts'
 import { compileCspPolicy, cspFor, type DirectiveLists } from '../../src/csp/policy.ts'
 
 const PUBLIC = 'https://mcp.example.com'
@@ -149,7 +149,13 @@ describe('CSP merge: defaults', () => {
     assert.equal(both.publicOrigin, 'https://mcp.example.com')
   })
 
-  it('treats the upstream and widget dev server addresses as local', () => {
+  it('keeps a public upstream host: the widget may call it directly', () => {
+    const policy = compileCspPolicy({ publicUrl: PUBLIC, selfUrls: ['https://api.myapp.com/mcp'] })
+    const declared = declaredFor('connect', ['https://api.myapp.com'])
+    assert.deepEqual(cspFor(policy, undefined, declared).connect, [PUBLIC, 'https://api.myapp.com'])
+  })
+
+  it('treats private upstream and widget dev server addresses as local', () => {
     const policy = compileCspPolicy({
       publicUrl: PUBLIC,
       selfUrls: ['http://10.0.0.5:9000/mcp', 'http://10.0.0.5:4444'],
@@ -189,6 +195,27 @@ describe('local development sources', () => {
   ]
   for (const [source, expected] of cases) {
     it(`${source} → ${expected ? 'local' : 'kept'}`, () => assert.equal(isLocal(source), expected))
+  }
+})
+
+describe('private hosts', () => {
+  const cases: Array<[string, boolean]> = [
+    ['10.1.2.3', true],
+    ['172.16.0.1', true],
+    ['172.31.255.1', true],
+    ['172.32.0.1', false],
+    ['192.168.1.10', true],
+    ['169.254.1.1', true],
+    ['app', true],
+    ['mcp-server', true],
+    ['localhost', true],
+    ['8.8.8.8', false],
+    ['api.example.com', false],
+    ['[2001:db8::1]', false],
+  ]
+  for (const [host, expected] of cases) {
+    it(`${host} → ${expected ? 'private' : 'public'}`, () =>
+      assert.equal(isPrivateHost(host), expected))
   }
 })
 

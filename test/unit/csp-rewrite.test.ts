@@ -164,6 +164,29 @@ describe('CSP rewriter: where widget metadata sits', () => {
     assert.deepEqual(at(embedded, 'resource', '_meta'), bothShapes())
   })
 
+  it('drops declared sources that would break out of the directive a host builds', () => {
+    const item = {
+      uri: 'ui://widget/card.html',
+      _meta: {
+        ui: {
+          csp: {
+            connectDomains: [
+              "https://a.example.com; script-src 'unsafe-eval'",
+              42,
+              'https://ok.example.com',
+            ],
+          },
+        },
+      },
+    }
+    const out = rewriteResult('resources/read', { contents: [item] }, policy)
+    assert.deepEqual(at(out, 'contents', 0, '_meta', 'ui', 'csp', 'connectDomains'), [
+      PUBLIC,
+      'https://ok.example.com',
+      'https://api.example.com',
+    ])
+  })
+
   it('returns undefined when the metadata is already exactly the policy (bytes pass through)', () => {
     const entry = { uri: 'ui://widget/card.html', _meta: bothShapes() }
     assert.equal(rewriteResult('resources/read', { contents: [entry] }, policy), undefined)
