@@ -4,9 +4,12 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { readdir, readFile } from 'node:fs/promises'
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
 import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
+import type { ConfigInput } from '../../src/config/schema.ts'
+import { type RunningPortico, startPortico } from '../helpers/portico.ts'
 
 /** The repository root (tests run from dist/test/conformance). */
 export const ROOT = resolve(import.meta.dirname, '..', '..', '..')
@@ -205,4 +208,41 @@ async function stop(child: ChildProcess): Promise<void> {
   const timer = setTimeout(() => child.kill('SIGKILL'), 3000)
   await gone
   clearTimeout(timer)
+}
+
+export interface Comparison {
+  direct: SuiteRun
+  proxied: SuiteRun
+  portico: RunningPortico
+  /** Closes Portico and the upstream, and removes the result folders. */
+  close(): Promise<void>
+}
+
+/**
+ * Puts a real Portico in front of `upstream` and runs the suite against both at once
+ * (direct and through Portico, separate result folders).
+ */
+export async function compareThroughPortico(
+  upstream: Fixture,
+  suite: keyof typeof SUITES,
+  args: string[] = [],
+  config: Omit<ConfigInput, 'upstream'> = {},
+): Promise<Comparison> {
+  const workDir = await mkdtemp(join(tmpdir(), 'portico-conformance-'))
+  const portico = await startPortico({ ...config, upstream: upstream.url })
+  const close = async () => {
+    await portico.close()
+    await upstream.close()
+    await rm(workDir, { recursive: true, force: true })
+  }
+  try {
+    const [direct, proxied] = await Promise.all([
+      runSuite(suite, upstream.url, join(workDir, 'direct'), args),
+      runSuite(suite, portico.url, join(workDir, 'portico'), args),
+    ])
+    return { direct, proxied, portico, close }
+  } catch (error) {
+    await close()
+    throw error
+  }
 }

@@ -3,7 +3,7 @@
  * implements few of the suite's fixed names: Portico must not change a single check's result.
  * Portico's own Origin guard is opened (`allowed_origins = ["*"]`) for the comparison, since
  * it deliberately rejects the DNS-rebinding probe that server-everything itself accepts; a
- * second run shows that with the default guard that scenario passes through Portico.
+ * second Portico with the default guard shows that scenario passing through Portico.
  */
 import assert from 'node:assert/strict'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -12,8 +12,9 @@ import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
 import {
+  type Comparison,
+  compareThroughPortico,
   differences,
-  type Fixture,
   runSuite,
   type SuiteRun,
   startServerEverything,
@@ -23,46 +24,40 @@ import {
 const REBINDING = 'dns-rebinding-protection'
 
 describe('conformance 2025-11-25: server-everything direct vs through Portico', () => {
-  let upstream: Fixture
-  let open: RunningPortico
+  let run: Comparison
   let guarded: RunningPortico
-  let workDir: string
-  let direct: SuiteRun
-  let proxied: SuiteRun
+  let rebindingDir: string
   let rebinding: SuiteRun
 
   before(async () => {
-    workDir = await mkdtemp(join(tmpdir(), 'portico-conformance-'))
-    upstream = await startServerEverything()
-    open = await startPortico({ upstream: upstream.url, allowed_origins: ['*'] })
+    const upstream = await startServerEverything()
+    rebindingDir = await mkdtemp(join(tmpdir(), 'portico-conformance-'))
     guarded = await startPortico({ upstream: upstream.url })
-    ;[direct, proxied, rebinding] = await Promise.all([
-      runSuite('stable', upstream.url, join(workDir, 'direct')),
-      runSuite('stable', open.url, join(workDir, 'portico')),
-      runSuite('stable', guarded.url, join(workDir, 'guarded'), ['--scenario', REBINDING]),
+    ;[run, rebinding] = await Promise.all([
+      compareThroughPortico(upstream, 'stable', [], { allowed_origins: ['*'] }),
+      runSuite('stable', guarded.url, rebindingDir, ['--scenario', REBINDING]),
     ])
   })
 
   after(async () => {
-    await open?.close()
     await guarded?.close()
-    await upstream?.close()
-    if (workDir) await rm(workDir, { recursive: true, force: true })
+    await run?.close()
+    if (rebindingDir) await rm(rebindingDir, { recursive: true, force: true })
   })
 
   test('the suite ran every active scenario direct', () => {
-    const { passed, failed } = tally(direct.checks)
+    const { passed, failed } = tally(run.direct.checks)
     assert.ok(passed > 0 && failed > 0, `unexpected direct result ${passed}/${failed}`)
-    assert.ok(direct.checks.size >= 30, `only ${direct.checks.size} checks`)
+    assert.ok(run.direct.checks.size >= 30, `only ${run.direct.checks.size} checks`)
   })
 
   test('through Portico every check has the direct status', () => {
-    assert.deepEqual(differences(direct.checks, proxied.checks), [])
-    assert.deepEqual(tally(proxied.checks), tally(direct.checks))
+    assert.deepEqual(differences(run.direct.checks, run.proxied.checks), [])
+    assert.deepEqual(tally(run.proxied.checks), tally(run.direct.checks))
   })
 
   test('with its default Origin guard Portico passes the DNS-rebinding scenario', () => {
-    assert.equal(direct.checks.get(`${REBINDING}/localhost-host-rebinding-rejected`), 'FAILURE')
+    assert.equal(run.direct.checks.get(`${REBINDING}/localhost-host-rebinding-rejected`), 'FAILURE')
     assert.deepEqual(
       [...rebinding.checks],
       [
