@@ -43,7 +43,7 @@ export function node22(): string {
 }
 
 export type CheckStatus = 'SUCCESS' | 'FAILURE' | 'WARNING' | 'SKIPPED' | 'INFO'
-/** `scenario/check-id` → status, for every check of a run. */
+/** `scenario/check-id` (`#n` for the n-th repeat of an id) → status, for every check of a run. */
 export type CheckMap = Map<string, CheckStatus>
 
 export interface SuiteRun {
@@ -85,8 +85,13 @@ export async function readChecks(outDir: string): Promise<CheckMap> {
     if (scenario === undefined || !existsSync(file)) continue
     const list: unknown = JSON.parse(await readFile(file, 'utf8'))
     if (!Array.isArray(list)) throw new Error(`${file} is not an array of checks`)
+    // A scenario may report one check id several times (one per probe): number the repeats
+    // in order (`id#2`, …) so that none hides another.
+    const seen = new Map<string, number>()
     for (const check of list as { id: string; status: CheckStatus }[]) {
-      checks.set(`${scenario}/${check.id}`, check.status)
+      const count = (seen.get(check.id) ?? 0) + 1
+      seen.set(check.id, count)
+      checks.set(`${scenario}/${check.id}${count > 1 ? `#${count}` : ''}`, check.status)
     }
   }
   return checks
@@ -245,4 +250,13 @@ export async function compareThroughPortico(
     await close()
     throw error
   }
+}
+
+/** One line for the test log: `direct 40 passed, 0 failed; through Portico 40 passed, 0 failed`. */
+export function summary(run: Pick<Comparison, 'direct' | 'proxied'>): string {
+  const line = (checks: CheckMap) => {
+    const { passed, failed, other } = tally(checks)
+    return `${passed} passed, ${failed} failed${other ? `, ${other} other` : ''}`
+  }
+  return `direct ${line(run.direct.checks)}; through Portico ${line(run.proxied.checks)}`
 }

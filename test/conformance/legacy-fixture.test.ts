@@ -13,6 +13,7 @@ import {
   differences,
   ROOT,
   startFixture,
+  summary,
   tally,
   withStatus,
 } from './harness.ts'
@@ -36,7 +37,8 @@ describe('conformance 2025-11-25: legacy fixture direct and through Portico', ()
     assert.equal(direct.exitCode, 0)
   })
 
-  test('every active check passes through Portico', () => {
+  test('every active check passes through Portico', (t) => {
+    t.diagnostic(summary(run))
     const { direct, proxied } = run
     assert.deepEqual([...proxied.checks.keys()].sort(), [...direct.checks.keys()].sort())
     assert.deepEqual(withStatus(proxied.checks, 'FAILURE'), [])
@@ -78,7 +80,8 @@ describe('conformance 2025-11-25 requirement set (next suite): legacy fixture', 
     assert.equal(direct.exitCode, 0, direct.output.slice(-2000))
   })
 
-  test('through Portico every check has the direct status', () => {
+  test('through Portico every check has the direct status', (t) => {
+    t.diagnostic(summary(run))
     assert.deepEqual(differences(run.direct.checks, run.proxied.checks), [])
     assert.equal(run.proxied.exitCode, 0, run.proxied.output.slice(-2000))
   })

@@ -13,6 +13,7 @@ import {
   differences,
   ROOT,
   startFixture,
+  summary,
   tally,
   withStatus,
 } from './harness.ts'
@@ -54,7 +55,8 @@ describe('conformance 2026-07-28: modern fixture direct and through Portico', ()
     assert.equal(direct.exitCode, 0, direct.output.slice(-2000))
   })
 
-  test('through Portico every check has the direct status', () => {
+  test('through Portico every check has the direct status', (t) => {
+    t.diagnostic(summary(run))
     const { direct, proxied } = run
     assert.deepEqual(differences(direct.checks, proxied.checks), [])
     assert.deepEqual(tally(proxied.checks), tally(direct.checks))

@@ -18,6 +18,7 @@ import {
   runSuite,
   type SuiteRun,
   startServerEverything,
+  summary,
   tally,
 } from './harness.ts'
 
@@ -51,7 +52,8 @@ describe('conformance 2025-11-25: server-everything direct vs through Portico', 
     assert.ok(run.direct.checks.size >= 30, `only ${run.direct.checks.size} checks`)
   })
 
-  test('through Portico every check has the direct status', () => {
+  test('through Portico every check has the direct status', (t) => {
+    t.diagnostic(summary(run))
     assert.deepEqual(differences(run.direct.checks, run.proxied.checks), [])
     assert.deepEqual(tally(run.proxied.checks), tally(run.direct.checks))
   })
