@@ -260,3 +260,14 @@ export function summary(run: Pick<Comparison, 'direct' | 'proxied'>): string {
   }
   return `direct ${line(run.direct.checks)}; through Portico ${line(run.proxied.checks)}`
 }
+
+/** The suite's own `Total: N passed, M failed` line, to check that every check was read. */
+export function reportedTotal(run: SuiteRun): { passed: number; failed: number } | undefined {
+  const match = /^Total: (\d+) passed, (\d+) failed$/m.exec(run.output)
+  return match ? { passed: Number(match[1]), failed: Number(match[2]) } : undefined
+}
+
+export function countedTotal(run: SuiteRun): { passed: number; failed: number } {
+  const { passed, failed } = tally(run.checks)
+  return { passed, failed }
+}

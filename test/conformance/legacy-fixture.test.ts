@@ -10,8 +10,10 @@ import { after, before, describe, test } from 'node:test'
 import {
   type Comparison,
   compareThroughPortico,
+  countedTotal,
   differences,
   ROOT,
+  reportedTotal,
   startFixture,
   summary,
   tally,
@@ -39,6 +41,13 @@ describe('conformance 2025-11-25: legacy fixture direct and through Portico', ()
 
   test('every active check passes through Portico', (t) => {
     t.diagnostic(summary(run))
+    for (const side of [run.direct, run.proxied]) {
+      assert.deepEqual(
+        countedTotal(side),
+        reportedTotal(side),
+        'checks.json and the summary differ',
+      )
+    }
     const { direct, proxied } = run
     assert.deepEqual([...proxied.checks.keys()].sort(), [...direct.checks.keys()].sort())
     assert.deepEqual(withStatus(proxied.checks, 'FAILURE'), [])
@@ -82,6 +91,13 @@ describe('conformance 2025-11-25 requirement set (next suite): legacy fixture', 
 
   test('through Portico every check has the direct status', (t) => {
     t.diagnostic(summary(run))
+    for (const side of [run.direct, run.proxied]) {
+      assert.deepEqual(
+        countedTotal(side),
+        reportedTotal(side),
+        'checks.json and the summary differ',
+      )
+    }
     assert.deepEqual(differences(run.direct.checks, run.proxied.checks), [])
     assert.equal(run.proxied.exitCode, 0, run.proxied.output.slice(-2000))
   })

@@ -14,7 +14,9 @@ import { type RunningPortico, startPortico } from '../helpers/portico.ts'
 import {
   type Comparison,
   compareThroughPortico,
+  countedTotal,
   differences,
+  reportedTotal,
   runSuite,
   type SuiteRun,
   startServerEverything,
@@ -54,6 +56,13 @@ describe('conformance 2025-11-25: server-everything direct vs through Portico', 
 
   test('through Portico every check has the direct status', (t) => {
     t.diagnostic(summary(run))
+    for (const side of [run.direct, run.proxied]) {
+      assert.deepEqual(
+        countedTotal(side),
+        reportedTotal(side),
+        'checks.json and the summary differ',
+      )
+    }
     assert.deepEqual(differences(run.direct.checks, run.proxied.checks), [])
     assert.deepEqual(tally(run.proxied.checks), tally(run.direct.checks))
   })
