@@ -50,7 +50,6 @@ CREATE TABLE exchanges (
   bytes_out INTEGER NOT NULL
 );
 CREATE INDEX exchanges_by_time ON exchanges (ts);
-CREATE INDEX exchanges_by_proxy ON exchanges (proxy, ts);
 CREATE INDEX exchanges_by_session ON exchanges (session_id, ts) WHERE session_id IS NOT NULL;
 CREATE INDEX exchanges_by_target ON exchanges (target_kind, name, ts) WHERE name IS NOT NULL;
 CREATE INDEX exchanges_by_latency ON exchanges (latency_us) WHERE kind = 'request';
