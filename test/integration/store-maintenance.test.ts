@@ -62,7 +62,7 @@ describe('store maintenance', () => {
     assert.equal(stats?.exchanges, 4)
     assert.equal(stats?.sessions, 3)
     assert.deepEqual(
-      (stats?.proxies as Array<{ name: string }>).map((p) => p.name),
+      ((stats?.proxies ?? []) as Array<{ name: string }>).map((p) => p.name),
       ['a', 'b'],
     )
     const [dry] = await cliJson(['store', 'prune', '--older-than', '30d', '--dry-run', '--db', db])
