@@ -20,6 +20,15 @@ export const REASONS = {
   forbidden_origin: { code: -32600, status: 403, message: 'Forbidden: Origin not allowed' },
   method_not_allowed: { code: -32600, status: 405, message: 'Method Not Allowed' },
   not_found: { code: -32601, status: 404, message: 'Not Found' },
+  method_not_found: { code: -32601, status: 404, message: 'Method not found' },
+  invalid_params: { code: -32602, status: 400, message: 'Invalid params' },
+  session_not_found: { code: -32001, status: 404, message: 'Session not found' },
+  session_required: {
+    code: -32000,
+    status: 400,
+    message: 'Bad Request: Mcp-Session-Id header is required',
+  },
+  backend_failed: { code: -32603, status: 502, message: 'Backend failed' },
   upstream_unavailable: { code: -32603, status: 502, message: 'Upstream unavailable' },
   upstream_timeout: { code: -32603, status: 504, message: 'Upstream timed out' },
   upstream_bad_response: {

@@ -7,8 +7,12 @@ import { once } from 'node:events'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { type Config, type ConfigInput, configSchema } from './config/schema.ts'
+import { cspFromConfig } from './csp/setup.ts'
 import { originCheck } from './edge/origin.ts'
 import { createRouter, type RequestHandler } from './edge/router.ts'
+import { Gateway } from './gateway/gateway.ts'
+import { gatewayReadiness } from './gateway/health.ts'
+import { type ReloadSource, watchConfig } from './gateway/reload.ts'
 import { EventBus, type Sink } from './observe/bus.ts'
 import { Logger } from './observe/logger.ts'
 import { stderrSink } from './observe/stderr-sink.ts'
@@ -24,6 +28,8 @@ export interface PorticoOptions {
   sinks?: Sink[]
   policies?: RequestPolicy[]
   rewriters?: ResponseRewriter[]
+  /** Gateway hot reload: the file to watch and how to load it again (same flags and env). */
+  reload?: ReloadSource
 }
 
 export interface ListenResult {
@@ -56,7 +62,10 @@ export function proxyName(config: Config): string {
 
 export function createPortico(input: Config | ConfigInput, options: PorticoOptions = {}): Portico {
   const config = configSchema.parse(input)
-  if (!config.upstream) throw new Error('createPortico: `upstream` is required')
+  const gatewayMode = (config.backends?.length ?? 0) > 0
+  if (!config.upstream && !gatewayMode) {
+    throw new Error('createPortico: `upstream` (or `backends`) is required')
+  }
   const logger = options.logger ?? new Logger({ level: config.log_level, json: config.json_logs })
   const bus = new EventBus({
     onSinkError: (sink, error) =>
@@ -64,23 +73,31 @@ export function createPortico(input: Config | ConfigInput, options: PorticoOptio
   })
   if (config.access_log ?? process.stderr.isTTY) bus.addSink(stderrSink(logger))
   for (const sink of options.sinks ?? []) bus.addSink(sink)
-  const upstream = new URL(config.upstream)
+  // In gateway mode there is no single upstream: the placeholder only serves `widgets` routing.
+  const upstream = new URL(config.upstream ?? config.widgets ?? 'http://127.0.0.1/')
+  const http = new HttpClient({
+    connectTimeoutMs: config.connect_timeout,
+    headersTimeoutMs: config.request_timeout,
+  })
   const context: ProxyContext = {
     config,
     proxy: proxyName(config),
     upstream,
     upstreamLabel: labelOf(upstream),
     rawTarget: rawTargetOf(config, upstream),
-    http: new HttpClient({
-      connectTimeoutMs: config.connect_timeout,
-      headersTimeoutMs: config.request_timeout,
-    }),
+    http,
     bus,
     logger,
     originAllowed: originCheck(config.allowed_origins),
     policies: options.policies ?? [],
-    rewriters: options.rewriters ?? [],
+    rewriters: [...cspFromConfig(config), ...(options.rewriters ?? [])],
     legacy: new LegacySessions({ timeoutMs: config.request_timeout }),
+  }
+  if (gatewayMode) {
+    if (config.upstream) logger.warn('`upstream` is not used in gateway mode ([[backends]] set)')
+    context.gateway = new Gateway(config, { logger, http })
+    if (config.proxy.hot_reload && options.reload)
+      watchConfig(context.gateway, options.reload, logger)
   }
   return new PorticoServer(context)
 }
@@ -150,6 +167,7 @@ class PorticoServer implements Portico {
     await this.#drain(this.#context.config.drain_timeout)
     server?.closeAllConnections()
     try {
+      await this.#context.gateway?.close()
       await this.#context.bus.close()
     } finally {
       await this.#context.http.destroy()
@@ -170,6 +188,7 @@ class PorticoServer implements Portico {
 
   /** Upstream reachability, cached for a second so probes cannot hammer the upstream. */
   async #probe(): Promise<{ ready: boolean; detail?: Record<string, unknown> }> {
+    if (this.#context.gateway) return gatewayReadiness(this.#context.gateway)
     const now = Date.now()
     if (this.#readiness && now - this.#readiness.at < 1000) return { ready: this.#readiness.ready }
     let ready = false

@@ -27,7 +27,7 @@ export function registerRun(program: Command): void {
     .command('run')
     .description('Run the proxy in front of an MCP server')
     .option('--upstream <url>', 'upstream MCP endpoint, e.g. http://127.0.0.1:9000/mcp')
-    .option('--widgets <url>', 'where non-MCP traffic (widget assets) goes')
+    .option('--widgets <url|dir>', 'where non-MCP traffic (widget assets) goes: a URL or a folder')
     .option('--port <n>', 'port to listen on (0 picks a free one)', intOption('--port'))
     .option('--host <host>', 'address to listen on (default 127.0.0.1)')
     .option('-c, --config <file>', 'TOML config file (default ./portico.toml when present)')
@@ -37,7 +37,7 @@ export function registerRun(program: Command): void {
     .option('--json-logs', 'log JSON lines instead of text')
     .action(async (flags: RunFlags) => {
       const loaded = loadOrExplain(flags)
-      await runUntilSignalled(loaded)
+      await runUntilSignalled(loaded, flags)
     })
 }
 
@@ -60,9 +60,9 @@ export function loadOrExplain(flags: RunFlags): LoadedConfig {
       ...(flags.config ? { file: flags.config } : {}),
       overrides: overridesOf(flags),
     })
-    if (!loaded.config.upstream) {
+    if (!loaded.config.upstream && !loaded.config.backends?.length) {
       throw new UserError(
-        'no upstream: pass --upstream URL, set PORTICO_UPSTREAM, or set `upstream` (or `mcp`) in portico.toml',
+        'no upstream: pass --upstream URL, set PORTICO_UPSTREAM, set `upstream` (or `mcp`), or list [[backends]] in portico.toml',
         2,
       )
     }
@@ -74,19 +74,34 @@ export function loadOrExplain(flags: RunFlags): LoadedConfig {
   }
 }
 
-async function runUntilSignalled(loaded: LoadedConfig): Promise<void> {
+async function runUntilSignalled(loaded: LoadedConfig, flags: RunFlags): Promise<void> {
   const { config } = loaded
   const logger = new Logger({ level: config.log_level, json: config.json_logs })
   for (const warning of loaded.warnings) logger.warn(warning, { file: loaded.file })
   // Loaded on demand so the report commands start fast (they never need the proxy).
   const { createPortico, proxyName } = await import('../portico.ts')
+  const file = loaded.file
+  // Hot reload (gateway mode) re-reads the same file with the same flags and environment.
+  const reload = file
+    ? { file, load: () => loadConfig({ file, overrides: overridesOf(flags) }).config }
+    : undefined
   const store = openRecording(config, proxyName(config), logger)
-  const portico = createPortico(config, { logger, sinks: store ? [store.sink] : [] })
-  const address = await listenOrExplain(portico, config.host, config.port).catch(async (error) => {
-    await store?.sink.close()
-    throw error
+  const portico = createPortico(config, {
+    logger,
+    sinks: store ? [store.sink] : [],
+    ...(reload ? { reload } : {}),
   })
-  process.stdout.write(`Portico listening on ${address} (upstream ${config.upstream})\n`)
+  // A failed listen must not leave gateway backends (child processes) running.
+  const address = await listenOrExplain(portico, config.host, config.port).catch(
+    async (error: unknown) => {
+      await portico.close()
+      throw error
+    },
+  )
+  const target = config.backends?.length
+    ? `gateway: ${config.backends.map((b) => b.name).join(', ')}`
+    : `upstream ${config.upstream}`
+  process.stdout.write(`Portico listening on ${address} (${target})\n`)
   if (store) process.stdout.write(`Recording to ${store.path} (see: portico status)\n`)
   await closeOnSignal(portico, logger)
 }

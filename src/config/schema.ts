@@ -4,6 +4,8 @@
  * mcp-proxy where they exist, so their users can bring their files over.
  */
 import { z } from 'zod'
+import { cspSchema } from '../csp/config.ts'
+import { backendsSchema, gatewayProxySchema, refineGateway } from '../gateway/config.ts'
 import { LOG_LEVELS } from '../observe/logger.ts'
 import { parseDuration } from './duration.ts'
 
@@ -40,46 +42,53 @@ export const storeSchema = z
   })
   .default({ enabled: true })
 
-export const configSchema = z.strictObject({
-  /** Proxy identity: tags every stored row. Defaults to a name derived from the upstream. */
-  name: z
-    .string()
-    .regex(/^[A-Za-z0-9._-]{1,64}$/, 'expected 1-64 letters, digits, ".", "_" or "-"')
-    .optional(),
-  /** The upstream MCP endpoint (`mcp` is mcpr's name for it). */
-  upstream: httpUrl.optional(),
-  /** Where non-MCP traffic (widget HTML/JS/CSS) goes: a dev-server URL or a static folder. */
-  widgets: z.string().min(1).optional(),
-  host: z.string().min(1).default('127.0.0.1'),
-  port: z.number().int().min(0).max(65535).default(3000),
-  /** Path of the Streamable HTTP endpoint Portico serves. */
-  mcp_path: path.default('/mcp'),
-  /** Path of the legacy HTTP+SSE stream endpoint Portico serves. */
-  sse_path: path.default('/sse'),
-  /** The public origin clients reach Portico at (used in rewritten URLs). */
-  public_url: httpUrl.optional(),
-  /** Extra Origins allowed besides localhost ones; "*" allows any. */
-  allowed_origins: z.array(z.string().min(1)).default([]),
-  max_request_body_size: z
-    .number()
-    .int()
-    .positive()
-    .default(4 * 1024 * 1024),
-  max_response_body_size: z
-    .number()
-    .int()
-    .positive()
-    .default(16 * 1024 * 1024),
-  /** Time allowed for the upstream to start answering (and to finish a JSON answer). */
-  request_timeout: seconds.default(60_000),
-  connect_timeout: seconds.default(10_000),
-  drain_timeout: seconds.default(30_000),
-  log_level: z.enum(LOG_LEVELS).default('info'),
-  json_logs: z.boolean().default(false),
-  /** Print one line per exchange on stderr (default: when stderr is a TTY). */
-  access_log: z.boolean().optional(),
-  store: storeSchema,
-})
+export const configSchema = z
+  .strictObject({
+    /** Proxy identity: tags every stored row. Defaults to a name derived from the upstream. */
+    name: z
+      .string()
+      .regex(/^[A-Za-z0-9._-]{1,64}$/, 'expected 1-64 letters, digits, ".", "_" or "-"')
+      .optional(),
+    /** The upstream MCP endpoint (`mcp` is mcpr's name for it). */
+    upstream: httpUrl.optional(),
+    /** Where non-MCP traffic (widget HTML/JS/CSS) goes: a dev-server URL or a static folder. */
+    widgets: z.string().min(1).optional(),
+    host: z.string().min(1).default('127.0.0.1'),
+    port: z.number().int().min(0).max(65535).default(3000),
+    /** Path of the Streamable HTTP endpoint Portico serves. */
+    mcp_path: path.default('/mcp'),
+    /** Path of the legacy HTTP+SSE stream endpoint Portico serves. */
+    sse_path: path.default('/sse'),
+    /** The public origin clients reach Portico at (used in rewritten URLs). */
+    public_url: httpUrl.optional(),
+    /** Extra Origins allowed besides localhost ones; "*" allows any. */
+    allowed_origins: z.array(z.string().min(1)).default([]),
+    max_request_body_size: z
+      .number()
+      .int()
+      .positive()
+      .default(4 * 1024 * 1024),
+    max_response_body_size: z
+      .number()
+      .int()
+      .positive()
+      .default(16 * 1024 * 1024),
+    /** Time allowed for the upstream to start answering (and to finish a JSON answer). */
+    request_timeout: seconds.default(60_000),
+    connect_timeout: seconds.default(10_000),
+    drain_timeout: seconds.default(30_000),
+    log_level: z.enum(LOG_LEVELS).default('info'),
+    json_logs: z.boolean().default(false),
+    /** Print one line per exchange on stderr (default: when stderr is a TTY). */
+    access_log: z.boolean().optional(),
+    store: storeSchema,
+    /** MCP Apps widget CSP rewriting (see src/csp/). */
+    csp: cspSchema.optional(),
+    /** Gateway mode: many MCP backends behind one endpoint (see src/gateway/config.ts). */
+    backends: backendsSchema.optional(),
+    proxy: gatewayProxySchema,
+  })
+  .superRefine(refineGateway)
 
 export type ConfigInput = z.input<typeof configSchema>
 export type Config = z.output<typeof configSchema>
@@ -98,4 +107,6 @@ export const IGNORED_KEYS: ReadonlySet<string> = new Set([
   'cloud',
   'tunnel',
   'relay',
+  // mcpr's OAuth protected-resource table; Portico's own auth comes in a later release.
+  'auth',
 ])

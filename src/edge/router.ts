@@ -6,11 +6,13 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { PorticoError } from '../errors.ts'
+import { handleGateway } from '../gateway/endpoint.ts'
 import type { ProxyContext } from '../transparent/context.ts'
 import { handleLegacyPost, handleLegacyStream } from '../transparent/legacy-sse.ts'
 import { handleMcpPost } from '../transparent/mcp-post.ts'
 import { handleMcpStream } from '../transparent/mcp-stream.ts'
 import { handleRaw } from '../transparent/raw.ts'
+import { isWidgetsFolder, type StaticWidgets, staticWidgets } from '../widgets/static.ts'
 import { headerValue } from './headers.ts'
 import { sendError, sendJson } from './respond.ts'
 
@@ -25,14 +27,22 @@ export interface Operations {
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void
 
 export function createRouter(context: ProxyContext, ops: Operations): RequestHandler {
-  const { mcp_path: mcpPath, sse_path: ssePath } = context.config
+  const { mcp_path: mcpPath, sse_path: ssePath, widgets } = context.config
+  const widgetFiles = isWidgetsFolder(widgets) ? staticWidgets(context, widgets) : undefined
   return function route(req, res) {
     const url = req.url ?? '/'
     const query = url.indexOf('?')
     const pathname = query === -1 ? url : url.slice(0, query)
+    if (pathname === mcpPath && context.gateway) {
+      if (!guardOrigin(context, req, res)) return
+      return void handleGateway(context, context.gateway, req, res)
+    }
     if (pathname === mcpPath) return void mcpEndpoint(context, req, res, url.slice(pathname.length))
     if (pathname === '/healthz' || pathname === '/readyz' || pathname === '/version') {
       return void operations(pathname, res, ops)
+    }
+    if (context.gateway && !context.config.widgets) {
+      return void sendError(res, new PorticoError('not_found'))
     }
     if (pathname === ssePath && req.method === 'GET') {
       if (!guardOrigin(context, req, res)) return
@@ -42,7 +52,9 @@ export function createRouter(context: ProxyContext, ops: Operations): RequestHan
       if (!guardOrigin(context, req, res)) return
       return void handleLegacyPost(context, req, res)
     }
-    return void handleRaw(context, req, res, new URL(url, context.rawTarget))
+    const target = new URL(url, context.rawTarget)
+    if (widgetFiles === undefined) return void handleRaw(context, req, res, target)
+    return void widgetsFolder(context, widgetFiles, req, res, target)
   }
 }
 
@@ -66,6 +78,23 @@ function mcpEndpoint(
       // OPTIONS preflights and anything else go to the upstream endpoint unchanged.
       return handleRaw(context, req, res, target)
   }
+}
+
+/** A file of the widgets folder, else the request goes on to the upstream's origin. */
+async function widgetsFolder(
+  context: ProxyContext,
+  files: StaticWidgets,
+  req: IncomingMessage,
+  res: ServerResponse,
+  target: URL,
+): Promise<void> {
+  try {
+    if (await files(req, res)) return
+  } catch (error) {
+    sendError(res, error)
+    return
+  }
+  await handleRaw(context, req, res, target)
 }
 
 function guardOrigin(context: ProxyContext, req: IncomingMessage, res: ServerResponse): boolean {

@@ -5,6 +5,7 @@
 import type { IncomingMessage } from 'node:http'
 import type { Config } from '../config/schema.ts'
 import type { OriginCheck } from '../edge/origin.ts'
+import type { Gateway } from '../gateway/gateway.ts'
 import type { EventBus } from '../observe/bus.ts'
 import type { Logger } from '../observe/logger.ts'
 import type { RequestPolicy, ResponseRewriter } from '../pipeline/types.ts'
@@ -27,13 +28,16 @@ export interface ProxyContext {
   policies: RequestPolicy[]
   rewriters: ResponseRewriter[]
   legacy: LegacySessions
+  /** Set in gateway mode (`[[backends]]`): the MCP path is served by the gateway. */
+  gateway?: Gateway
 }
 
 /** The origin clients use to reach Portico: `public_url`, else the request's Host. */
 export function publicOrigin(context: ProxyContext, req: IncomingMessage): string {
   if (context.config.public_url) return new URL(context.config.public_url).origin
   const host = req.headers.host ?? `${context.config.host}:${context.config.port}`
-  const encrypted = (req.socket as { encrypted?: boolean }).encrypted === true
+  // The socket may already be detached once a streamed request body has been consumed.
+  const encrypted = (req.socket as { encrypted?: boolean } | null)?.encrypted === true
   return `${encrypted ? 'https' : 'http'}://${host}`
 }
 

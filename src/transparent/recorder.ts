@@ -54,7 +54,7 @@ export class Recorder {
     this.#bus = bus
     this.#base = base
     this.#records = calls.map((call) => ({ call, answered: false }))
-    this.sessionId = calls[0]?.sessionId
+    this.sessionId = calls[0]?.sessionId ?? base.http?.sessionId
   }
 
   get active(): boolean {

@@ -30,6 +30,8 @@ export interface RelayOptions {
   onMessage?: (summary: Summary, bytes: number) => void
   /** Parse every event (needed to correlate responses by id on legacy streams). */
   parseAll?: boolean
+  /** The call a response answers when it is not among `calls` (legacy streams). */
+  callOf?: (summary: Summary) => Call | undefined
 }
 
 export function clientHeaders(upstream: HeaderMap, extraDrop?: ReadonlySet<string>): HeaderMap {
@@ -115,14 +117,18 @@ function transformEvent(
   if (event.event !== undefined && event.event !== 'message') return event.raw
   const summary = summarize(event.data, parseAll)
   if (summary === undefined) return event.raw
+  // Looked up before onMessage, which settles (and forgets) the legacy request it answers.
+  const pendingCall = summary.isResponse ? options.callOf?.(summary) : undefined
   options.onMessage?.(summary, Buffer.byteLength(event.raw))
   if (!summary.isResponse) {
     recordNotification(summary, options)
     return event.raw
   }
   options.recorder.answer(summary)
-  const call = callFor(options.calls, summary)
-  const rewriters = call ? rewriting.get(call) : undefined
+  const call = callFor(options.calls, summary) ?? pendingCall
+  const rewriters = call
+    ? (rewriting.get(call) ?? applicable([call], options.rewriters).get(call))
+    : undefined
   const response = rewriters ? asResponse(summary.parsed) : undefined
   if (!call || !rewriters || !response) return event.raw
   const rewritten = rewriteResponse(call, response, rewriters)

@@ -1,8 +1,31 @@
-/** Runs the compiled `portico` CLI as a child process (the way users run it). */
-import { execFile } from 'node:child_process'
+/** Runs the compiled `portico` CLI as a child process, the way users run it. */
+import { execFile, spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
+import { type Spawned, spawnReady } from './processes.ts'
 
 export const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url))
+
+export function runCliSync(args: string[], env: NodeJS.ProcessEnv = {}) {
+  const result = spawnSync(process.execPath, [CLI, ...args], {
+    env: { ...process.env, ...env },
+    encoding: 'utf8',
+    timeout: 20_000,
+  })
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr }
+}
+
+/** Starts `portico <args>` and resolves with its printed MCP URL once it listens. */
+export async function startCli(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<Spawned & { url: string }> {
+  const spawned = await spawnReady(process.execPath, [CLI, ...args], {
+    env,
+    ready: /listening on http:\/\/\S+\/mcp/,
+  })
+  const url = /listening on (http:\/\/\S+\/mcp)/.exec(spawned.output())?.[1] ?? ''
+  return { ...spawned, url }
+}
 
 export interface CliResult {
   code: number

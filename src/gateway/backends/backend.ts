@@ -1,0 +1,150 @@
+/**
+ * What every backend kind offers the gateway: an initialized connection for a client session,
+ * a health record, and a lifecycle (start, release a session, close). The client identity and
+ * capabilities a backend sees come from `SessionRef`.
+ */
+import type { PorticoError } from '../../errors.ts'
+import type { JsonObject, JsonRpcNotification, JsonRpcRequest } from '../../jsonrpc/message.ts'
+import type { Logger } from '../../observe/logger.ts'
+import type { HttpClient } from '../../upstream/http-client.ts'
+import { VERSION } from '../../version.ts'
+import { BackendCatalog } from '../catalog.ts'
+import type { BackendConfig } from '../config.ts'
+import type { Connection, ServerInfo } from './connection.ts'
+
+/** A client session as backends see it. `key` is `*` for the gateway's own session. */
+export interface SessionRef {
+  readonly key: string
+  /** `initialize` params sent to backends on this session's behalf. */
+  readonly initParams: JsonObject
+  /** Delivers a backend message unrelated to any call (list changes, updates, logs). */
+  deliver(backend: string, message: JsonRpcRequest | JsonRpcNotification, from: Connection): void
+}
+
+export type BackendState = 'idle' | 'starting' | 'up' | 'down' | 'failed' | 'closed'
+
+export interface BackendHealth {
+  name: string
+  transport: BackendConfig['transport']
+  state: BackendState
+  /** Last failure, for operators (never contains secrets: no URLs with credentials, no env). */
+  error?: string
+  restarts: number
+  /** Connections open (1 for a shared stdio process, one per client session otherwise). */
+  connections: number
+  /** ISO time of the last state change. */
+  since: string
+  /** Process id of a shared stdio backend. */
+  pid?: number
+}
+
+export interface BackendDeps {
+  logger: Logger
+  http: HttpClient
+  separator: string
+  /** Default per-request deadline (`request_timeout`). */
+  requestTimeoutMs: number
+  maxMessageBytes: number
+}
+
+export abstract class Backend {
+  readonly config: BackendConfig
+  readonly catalog: BackendCatalog
+  readonly timeoutMs: number
+  protected readonly deps: BackendDeps
+  #state: BackendState = 'idle'
+  #since = new Date().toISOString()
+  #error: string | undefined
+  protected restarts = 0
+
+  constructor(config: BackendConfig, deps: BackendDeps) {
+    this.config = config
+    this.deps = deps
+    this.catalog = new BackendCatalog(config, deps.separator)
+    this.timeoutMs = config.timeout ?? deps.requestTimeoutMs
+  }
+
+  get name(): string {
+    return this.config.name
+  }
+
+  get state(): BackendState {
+    return this.#state
+  }
+
+  protected setState(state: BackendState, error?: string): void {
+    if (error !== undefined) this.#error = error
+    else if (state === 'up') this.#error = undefined
+    if (state === this.#state) return
+    this.#state = state
+    this.#since = new Date().toISOString()
+  }
+
+  /** An initialized connection for this client session (spawning or connecting as needed). */
+  abstract connection(session: SessionRef): Promise<Connection>
+
+  /** What the backend said in `initialize`, once any connection completed it. */
+  abstract info(): ServerInfo | undefined
+
+  /** Starts the backend now (`start = "eager"`); failures are recorded, not thrown. */
+  abstract start(): void
+
+  /** The client session ended: drop what belongs to it. */
+  abstract release(sessionKey: string): void
+
+  abstract close(): Promise<void>
+
+  protected abstract connectionCount(): number
+
+  /** Whether each client session has its own connection (so it may be told roots changes). */
+  get dedicated(): boolean {
+    return true
+  }
+
+  /** Records a resource (un)subscription; returns whether the backend itself must be told. */
+  track(_sessionKey: string, _uri: string, _subscribe: boolean): boolean {
+    return true
+  }
+
+  /** Calls report their transport outcome so health shows a backend that went away. */
+  observe(_error: PorticoError | undefined): void {}
+
+  health(): BackendHealth {
+    const health: BackendHealth = {
+      name: this.name,
+      transport: this.config.transport,
+      state: this.#state,
+      restarts: this.restarts,
+      connections: this.connectionCount(),
+      since: this.#since,
+    }
+    if (this.#error !== undefined) health.error = this.#error
+    return health
+  }
+}
+
+const RELAY_CAPABILITIES_NONE: JsonObject = {}
+
+/** Capabilities the gateway declares to shared backends: everything it can relay. */
+export const RELAY_CAPABILITIES: JsonObject = {
+  sampling: {},
+  elicitation: { form: {}, url: {} },
+  roots: { listChanged: true },
+}
+
+/** The gateway's own session with backends (stateless clients, eager start, capabilities). */
+export const GATEWAY_SESSION: SessionRef = {
+  key: '*',
+  initParams: {
+    protocolVersion: '2025-11-25',
+    capabilities: RELAY_CAPABILITIES_NONE,
+    clientInfo: { name: 'portico-gateway', version: VERSION },
+  },
+  deliver: () => {},
+}
+
+/** Exponential restart delay: 0 for a crash after a healthy run, then 250 ms doubling to 30 s. */
+export function restartDelay(consecutiveFailures: number): number {
+  if (consecutiveFailures <= 1) return 0
+  return Math.min(30_000, 250 * 2 ** (consecutiveFailures - 2))
+}

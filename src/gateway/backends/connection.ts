@@ -1,0 +1,294 @@
+/**
+ * One MCP client session with a backend, independent of its transport: outgoing request ids
+ * and progress tokens are the gateway's own (so several clients can share one backend without
+ * collisions), answers are matched back, and every server message is routed to the call it
+ * belongs to (progress, logs, sampling/elicitation/roots requests) or to the owner.
+ */
+import { PorticoError } from '../../errors.ts'
+import {
+  isObject,
+  type JsonObject,
+  type JsonRpcErrorObject,
+  type JsonRpcId,
+  type JsonRpcMessage,
+  type JsonRpcNotification,
+  type JsonRpcRequest,
+  type JsonRpcResponse,
+} from '../../jsonrpc/message.ts'
+
+/** The protocol revision the gateway speaks to backends (they may answer with an older one). */
+export const BACKEND_PROTOCOL_VERSION = '2025-11-25'
+
+/** Receives the server messages related to one call. */
+export interface CallSink {
+  related(message: JsonRpcRequest | JsonRpcNotification): void
+  /** Whether the call's client declared the capability a server request needs. */
+  accepts?(method: string): boolean
+}
+
+export interface CallOptions {
+  timeoutMs: number
+  sink?: CallSink
+  signal?: AbortSignal
+}
+
+/** What a backend said about itself in `initialize`. */
+export interface ServerInfo {
+  protocolVersion?: string
+  capabilities?: JsonObject
+  instructions?: string
+  serverInfo?: JsonObject
+}
+
+export interface Pending {
+  readonly id: number
+  readonly method: string
+  readonly sink: CallSink | undefined
+  resolve(response: JsonRpcResponse): void
+  reject(error: PorticoError): void
+}
+
+interface PendingState extends Pending {
+  timer: NodeJS.Timeout
+  timeoutMs: number
+  progressKey: string | undefined
+  cleanup: () => void
+}
+
+let connectionCounter = 0
+
+export abstract class Connection {
+  readonly backend: string
+  /** Unrelated server messages (list changes, resource updates, unrelated logs). */
+  onUnsolicited: (message: JsonRpcRequest | JsonRpcNotification) => void = () => {}
+  info: ServerInfo | undefined
+  readonly #tag = `p${++connectionCounter}`
+  #nextId = 0
+  #nextToken = 0
+  readonly #pending = new Map<number, PendingState>()
+  readonly #progress = new Map<string, { pending: PendingState; original: unknown }>()
+  /** Server→client request ids (as JSON) → the call sink that received them. */
+  readonly #serverRequests = new Map<string, CallSink>()
+  #failure: PorticoError | undefined
+
+  constructor(backend: string) {
+    this.backend = backend
+  }
+
+  get closed(): boolean {
+    return this.#failure !== undefined
+  }
+
+  get inFlight(): number {
+    return this.#pending.size
+  }
+
+  /** Writes one message to the backend; `pending` is set for requests (HTTP answers on it). */
+  protected abstract transmit(message: JsonRpcMessage, pending?: Pending): void | Promise<void>
+
+  /** Sends a request with a gateway id; resolves with the backend's answer (its id unchanged). */
+  request(
+    method: string,
+    params: JsonObject | undefined,
+    options: CallOptions,
+  ): Promise<JsonRpcResponse> {
+    if (this.#failure) return Promise.reject(this.#failure)
+    const id = ++this.#nextId
+    const { params: sent, progressKey, original } = this.#remapProgress(params)
+    return new Promise<JsonRpcResponse>((resolve, reject) => {
+      const onAbort = () => {
+        this.notify('notifications/cancelled', { requestId: id, reason: 'client cancelled' })
+        settle(() =>
+          reject(new PorticoError('upstream_unavailable', { message: 'Request cancelled' })),
+        )
+      }
+      const state: PendingState = {
+        id,
+        method,
+        sink: options.sink,
+        timeoutMs: options.timeoutMs,
+        progressKey,
+        timer: setTimeout(() => this.#expire(id), options.timeoutMs),
+        resolve: (response) => settle(() => resolve(response)),
+        reject: (error) => settle(() => reject(error)),
+        cleanup: () => options.signal?.removeEventListener('abort', onAbort),
+      }
+      const settle = (finish: () => void) => {
+        if (!this.#pending.delete(id)) return
+        clearTimeout(state.timer)
+        if (progressKey !== undefined) this.#progress.delete(progressKey)
+        state.cleanup()
+        finish()
+      }
+      this.#pending.set(id, state)
+      if (progressKey !== undefined) this.#progress.set(progressKey, { pending: state, original })
+      if (options.signal?.aborted) return onAbort()
+      options.signal?.addEventListener('abort', onAbort, { once: true })
+      const message: JsonRpcRequest = { jsonrpc: '2.0', id, method }
+      if (sent !== undefined) message.params = sent
+      try {
+        const sending = this.transmit(message, state)
+        if (sending)
+          sending.catch((error: unknown) => state.reject(asBackendError(error, this.backend)))
+      } catch (error) {
+        state.reject(asBackendError(error, this.backend))
+      }
+    })
+  }
+
+  notify(method: string, params?: JsonObject): void {
+    if (this.#failure) return
+    const message: JsonRpcNotification = { jsonrpc: '2.0', method }
+    if (params !== undefined) message.params = params
+    this.#send(message)
+  }
+
+  /** Answers a server→client request the backend sent (with the backend's own id). */
+  answer(id: JsonRpcId, outcome: { result: JsonObject } | { error: JsonRpcErrorObject }): void {
+    this.#serverRequests.delete(JSON.stringify(id))
+    if (this.#failure) return
+    this.#send({ jsonrpc: '2.0', id, ...outcome } as JsonRpcResponse)
+  }
+
+  #send(message: JsonRpcMessage): void {
+    try {
+      const sending = this.transmit(message)
+      if (sending) sending.catch(() => {})
+    } catch {
+      // A notification or answer that cannot be written is lost with the connection.
+    }
+  }
+
+  /** Runs the `initialize` handshake with the given client identity and capabilities. */
+  async initialize(params: JsonObject, timeoutMs: number): Promise<ServerInfo> {
+    const response = await this.request('initialize', params, { timeoutMs })
+    if (!isObject(response.result)) {
+      throw new PorticoError('backend_failed', {
+        message: `Backend ${this.backend} refused initialize: ${response.error?.message ?? 'no result'}`,
+      })
+    }
+    const result = response.result
+    const info: ServerInfo = {}
+    if (typeof result.protocolVersion === 'string') info.protocolVersion = result.protocolVersion
+    if (isObject(result.capabilities)) info.capabilities = result.capabilities
+    if (typeof result.instructions === 'string') info.instructions = result.instructions
+    if (isObject(result.serverInfo)) info.serverInfo = result.serverInfo
+    this.info = info
+    this.notify('notifications/initialized')
+    return info
+  }
+
+  /**
+   * Routes one message from the backend. `related` is the call whose HTTP answer carried it;
+   * on transports without that association (stdio) server requests and logs go to the most
+   * recent call in flight, which is exact with one client per connection.
+   */
+  protected receive(value: unknown, related?: Pending): void {
+    if (!isObject(value)) return
+    const message = value as unknown as JsonRpcMessage
+    if (!('method' in message) || typeof message.method !== 'string') {
+      const response = message as JsonRpcResponse
+      const pending = typeof response.id === 'number' ? this.#pending.get(response.id) : undefined
+      pending?.resolve(response)
+      return
+    }
+    if ('id' in message && message.id !== undefined) {
+      const sink = related?.sink ?? this.#latestSink(message.method)
+      if (!sink) {
+        this.onUnsolicited(message)
+        return
+      }
+      if (this.#serverRequests.size < 1000) {
+        this.#serverRequests.set(JSON.stringify(message.id), sink)
+      }
+      sink.related(message)
+      return
+    }
+    this.#notification(message, related)
+  }
+
+  #notification(message: JsonRpcNotification, related: Pending | undefined): void {
+    const params = message.params
+    if (message.method === 'notifications/progress' && isObject(params)) {
+      const entry = this.#progress.get(String(params.progressToken))
+      if (!entry) return
+      entry.pending.timer.refresh() // progress keeps a long call alive
+      entry.pending.sink?.related({
+        ...message,
+        params: { ...params, progressToken: entry.original },
+      })
+      return
+    }
+    if (message.method === 'notifications/cancelled' && isObject(params)) {
+      const key = JSON.stringify(params.requestId)
+      const sink = this.#serverRequests.get(key)
+      this.#serverRequests.delete(key)
+      sink?.related(message)
+      return
+    }
+    if (message.method === 'notifications/message') {
+      const sink = related?.sink ?? this.#latestSink()
+      if (sink) {
+        sink.related(message)
+        return
+      }
+    }
+    this.onUnsolicited(message)
+  }
+
+  /** The most recent call in flight whose client can handle `method` (any, for logs). */
+  #latestSink(method?: string): CallSink | undefined {
+    let sink: CallSink | undefined
+    for (const pending of this.#pending.values()) {
+      if (!pending.sink) continue
+      if (method === undefined || (pending.sink.accepts?.(method) ?? true)) sink = pending.sink
+    }
+    return sink
+  }
+
+  #remapProgress(params: JsonObject | undefined): {
+    params: JsonObject | undefined
+    progressKey?: string
+    original?: unknown
+  } {
+    const meta = params?._meta
+    if (!params || !isObject(meta) || meta.progressToken === undefined) return { params }
+    const progressKey = `${this.#tag}-${++this.#nextToken}`
+    return {
+      params: { ...params, _meta: { ...meta, progressToken: progressKey } },
+      progressKey,
+      original: meta.progressToken,
+    }
+  }
+
+  #expire(id: number): void {
+    const pending = this.#pending.get(id)
+    if (!pending) return
+    this.notify('notifications/cancelled', { requestId: id, reason: 'timeout' })
+    pending.reject(
+      new PorticoError('upstream_timeout', {
+        message: `Backend ${this.backend} did not answer ${pending.method} within ${pending.timeoutMs} ms`,
+        data: { backend: this.backend, reason: 'timeout' },
+      }),
+    )
+  }
+
+  /** Ends the connection: every call in flight gets `error`, later calls fail at once. */
+  protected fail(error: PorticoError): void {
+    if (this.#failure) return
+    this.#failure = error
+    for (const pending of [...this.#pending.values()]) pending.reject(error)
+    this.#serverRequests.clear()
+  }
+
+  abstract close(): Promise<void>
+}
+
+export function asBackendError(error: unknown, backend: string): PorticoError {
+  if (error instanceof PorticoError) return error
+  return new PorticoError('backend_failed', {
+    message: `Backend ${backend} failed: ${error instanceof Error ? error.message : String(error)}`,
+    data: { backend },
+    cause: error,
+  })
+}

@@ -1,0 +1,323 @@
+/**
+ * Streamable HTTP backends: one upstream MCP session per client session (so the backend sees
+ * each client's capabilities and its server→client requests arrive on the POST stream of the
+ * call that caused them), plus the gateway's own session for stateless (2026) clients. An
+ * expired upstream session (404, or server-everything's 400) is re-initialized transparently.
+ */
+import { Readable } from 'node:stream'
+import type { HeaderMap } from '../../edge/headers.ts'
+import { headerValue } from '../../edge/headers.ts'
+import { PorticoError } from '../../errors.ts'
+import type { JsonObject, JsonRpcMessage } from '../../jsonrpc/message.ts'
+import { SseParser } from '../../protocol/sse.ts'
+import type { HttpClient, UpstreamResponse } from '../../upstream/http-client.ts'
+import type { BackendConfig } from '../config.ts'
+import { Backend, GATEWAY_SESSION, type SessionRef } from './backend.ts'
+import {
+  BACKEND_PROTOCOL_VERSION,
+  Connection,
+  type Pending,
+  type ServerInfo,
+} from './connection.ts'
+import { SseConnection } from './sse.ts'
+
+export interface HttpConnectionOptions {
+  config: BackendConfig
+  http: HttpClient
+  initParams: JsonObject
+  timeoutMs: number
+  maxMessageBytes: number
+}
+
+/** Headers every request to this backend carries: configured ones and the bearer token. */
+export function backendHeaders(config: BackendConfig): HeaderMap {
+  const headers: HeaderMap = {}
+  for (const [name, value] of Object.entries(config.headers)) headers[name.toLowerCase()] = value
+  if (config.bearer_token) headers.authorization = `Bearer ${config.bearer_token}`
+  return headers
+}
+
+/** Backend URL for messages: origin and path only, never credentials. */
+export function labelOfBackend(config: BackendConfig): string {
+  if (!config.url) return config.name
+  const url = new URL(config.url)
+  return `${config.name} (${url.protocol}//${url.host}${url.pathname})`
+}
+
+export class HttpConnection extends Connection {
+  readonly #url: URL
+  readonly #label: string
+  readonly #options: HttpConnectionOptions
+  readonly #headers: HeaderMap
+  readonly #abort = new AbortController()
+  #sessionId: string | undefined
+  #reinitializing: Promise<unknown> | undefined
+  #streamFailures = 0
+
+  constructor(options: HttpConnectionOptions) {
+    super(options.config.name)
+    this.#options = options
+    this.#url = new URL(options.config.url ?? '')
+    this.#label = labelOfBackend(options.config)
+    this.#headers = backendHeaders(options.config)
+  }
+
+  async open(): Promise<ServerInfo> {
+    const info = await this.initialize(this.#options.initParams, this.#options.timeoutMs)
+    this.#openStream()
+    return info
+  }
+
+  #requestHeaders(): HeaderMap {
+    const headers: HeaderMap = {
+      ...this.#headers,
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+    }
+    if (this.#sessionId) headers['mcp-session-id'] = this.#sessionId
+    const version = this.info?.protocolVersion
+    if (version) headers['mcp-protocol-version'] = version
+    return headers
+  }
+
+  #post(message: JsonRpcMessage): Promise<UpstreamResponse> {
+    return this.#options.http.send({
+      url: this.#url,
+      method: 'POST',
+      headers: this.#requestHeaders(),
+      body: Buffer.from(JSON.stringify(message)),
+      signal: this.#abort.signal,
+      label: this.#label,
+    })
+  }
+
+  protected async transmit(message: JsonRpcMessage, pending?: Pending): Promise<void> {
+    const isInitialize = 'method' in message && message.method === 'initialize'
+    if (this.#reinitializing && !isInitialize) await this.#reinitializing.catch(() => {})
+    let response = await this.#post(message)
+    if (!isInitialize && this.#sessionId && (await sessionExpired(response))) {
+      await this.#reinitialize()
+      response = await this.#post(message)
+    }
+    if (isInitialize) {
+      const sessionId = headerValue(response.headers, 'mcp-session-id')
+      if (sessionId) this.#sessionId = sessionId
+    }
+    await this.#consume(response, pending)
+  }
+
+  #reinitialize(): Promise<unknown> {
+    if (!this.#reinitializing) {
+      this.#sessionId = undefined
+      this.#reinitializing = this.initialize(this.#options.initParams, this.#options.timeoutMs)
+        .then(() => this.#openStream())
+        .finally(() => {
+          this.#reinitializing = undefined
+        })
+    }
+    return this.#reinitializing
+  }
+
+  async #consume(response: UpstreamResponse, pending: Pending | undefined): Promise<void> {
+    const type = headerValue(response.headers, 'content-type') ?? ''
+    if (response.status === 202 || response.status === 204) {
+      response.body.resume()
+      return
+    }
+    if (type.startsWith('text/event-stream')) {
+      await this.#readSse(response.body, pending)
+    } else {
+      const text = await readText(response.body, this.#options.maxMessageBytes)
+      const value = parseJson(text)
+      if (Array.isArray(value)) for (const item of value) this.receive(item, pending)
+      else if (value !== undefined) this.receive(value, pending)
+      if (response.status >= 400 && pending) {
+        pending.reject(
+          new PorticoError('backend_failed', {
+            message: `Backend ${this.#label} answered HTTP ${response.status}`,
+            data: { backend: this.backend, status: response.status },
+          }),
+        )
+      }
+    }
+    pending?.reject(
+      new PorticoError('backend_failed', {
+        message: `Backend ${this.#label} ended its answer without a response`,
+        data: { backend: this.backend },
+      }),
+    )
+  }
+
+  async #readSse(body: Readable, related: Pending | undefined): Promise<void> {
+    const parser = new SseParser(this.#options.maxMessageBytes)
+    body.setEncoding('utf8')
+    for await (const chunk of body) {
+      for (const event of parser.push(chunk as string)) {
+        if (!event.data || (event.event && event.event !== 'message')) continue
+        const value = parseJson(event.data)
+        if (value !== undefined) this.receive(value, related)
+      }
+    }
+  }
+
+  /** The standalone GET stream: list changes and resource updates arrive there. */
+  #openStream(): void {
+    if (this.closed || !this.#sessionId) return
+    const headers: HeaderMap = { ...this.#headers, accept: 'text/event-stream' }
+    headers['mcp-session-id'] = this.#sessionId
+    if (this.info?.protocolVersion) headers['mcp-protocol-version'] = this.info.protocolVersion
+    const sessionId = this.#sessionId
+    void this.#options.http
+      .send({
+        url: this.#url,
+        method: 'GET',
+        headers,
+        signal: this.#abort.signal,
+        label: this.#label,
+      })
+      .then(async (response) => {
+        const type = headerValue(response.headers, 'content-type') ?? ''
+        if (response.status !== 200 || !type.startsWith('text/event-stream')) {
+          response.body.resume()
+          return
+        }
+        this.#streamFailures = 0
+        await this.#readSse(response.body, undefined)
+        throw new Error('stream ended')
+      })
+      .catch(() => {
+        // Reopen a dropped stream a few times; a new session opens its own.
+        if (this.closed || sessionId !== this.#sessionId || ++this.#streamFailures > 5) return
+        setTimeout(() => this.#openStream(), 500 * this.#streamFailures).unref()
+      })
+  }
+
+  async close(): Promise<void> {
+    const sessionId = this.#sessionId
+    this.fail(
+      new PorticoError('backend_failed', { message: `Backend ${this.backend} session closed` }),
+    )
+    this.#abort.abort()
+    if (!sessionId) return
+    try {
+      const response = await this.#options.http.send({
+        url: this.#url,
+        method: 'DELETE',
+        headers: { ...this.#headers, 'mcp-session-id': sessionId },
+        signal: AbortSignal.timeout(1000),
+        label: this.#label,
+      })
+      response.body.resume()
+    } catch {
+      // The backend may already be gone; its session expires on its own.
+    }
+  }
+}
+
+/** 404 means the session ended (spec); server-everything answers 400 "No valid session ID". */
+async function sessionExpired(response: UpstreamResponse): Promise<boolean> {
+  if (response.status === 404) {
+    response.body.resume()
+    return true
+  }
+  if (response.status !== 400) return false
+  const text = await readText(response.body, 64 * 1024)
+  if (/session/i.test(text)) return true
+  // Put the body back for the normal path.
+  response.body = Readable.from([text])
+  return false
+}
+
+async function readText(body: Readable, limit: number): Promise<string> {
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of body) {
+    const buffer = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer)
+    size += buffer.length
+    if (size > limit) {
+      body.destroy()
+      throw new PorticoError('upstream_bad_response', { message: 'Backend answer too large' })
+    }
+    chunks.push(buffer)
+  }
+  return Buffer.concat(chunks).toString('utf8')
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text)
+  } catch {
+    return undefined
+  }
+}
+
+export class HttpBackend extends Backend {
+  readonly #connections = new Map<string, Promise<Connection & { open(): Promise<ServerInfo> }>>()
+  #info: ServerInfo | undefined
+
+  info(): ServerInfo | undefined {
+    return this.#info
+  }
+
+  start(): void {
+    this.connection(GATEWAY_SESSION).catch(() => {})
+  }
+
+  connection(session: SessionRef): Promise<Connection> {
+    const existing = this.#connections.get(session.key)
+    if (existing) return existing
+    if (this.state === 'closed') return Promise.reject(new PorticoError('backend_failed'))
+    const options = {
+      config: this.config,
+      http: this.deps.http,
+      initParams: { ...session.initParams, protocolVersion: BACKEND_PROTOCOL_VERSION },
+      timeoutMs: this.timeoutMs,
+      maxMessageBytes: this.deps.maxMessageBytes,
+    }
+    const connection =
+      this.config.transport === 'sse' ? new SseConnection(options) : new HttpConnection(options)
+    connection.onUnsolicited = (message) => session.deliver(this.name, message, connection)
+    const opening = connection.open().then(
+      (info) => {
+        this.#info = info
+        this.setState('up')
+        return connection
+      },
+      (error: unknown) => {
+        this.#connections.delete(session.key)
+        void connection.close()
+        const message = error instanceof Error ? error.message : String(error)
+        this.setState('down', message)
+        throw error
+      },
+    )
+    if (this.#connections.size < 100_000) this.#connections.set(session.key, opening)
+    if (this.state === 'idle') this.setState('starting')
+    return opening
+  }
+
+  override observe(error: PorticoError | undefined): void {
+    if (error === undefined) this.setState('up')
+    else if (error.reason === 'upstream_unavailable' || error.reason === 'upstream_timeout') {
+      this.setState('down', error.message)
+    }
+  }
+
+  release(sessionKey: string): void {
+    const opening = this.#connections.get(sessionKey)
+    if (!opening) return
+    this.#connections.delete(sessionKey)
+    opening.then((connection) => connection.close()).catch(() => {})
+  }
+
+  protected connectionCount(): number {
+    return this.#connections.size
+  }
+
+  async close(): Promise<void> {
+    this.setState('closed')
+    const all = [...this.#connections.values()]
+    this.#connections.clear()
+    await Promise.allSettled(all.map((p) => p.then((c) => c.close())))
+  }
+}

@@ -1,0 +1,92 @@
+/**
+ * Legacy HTTP+SSE backends (2024-11-05 transport): a GET stream whose first `endpoint` event
+ * names the URL to POST messages to; every answer comes back on that one stream, so calls are
+ * matched by id and server requests go to the most recent call (exact with one client).
+ */
+import { PorticoError } from '../../errors.ts'
+import type { JsonRpcMessage } from '../../jsonrpc/message.ts'
+import { SseParser } from '../../protocol/sse.ts'
+import { Connection, type ServerInfo } from './connection.ts'
+import { backendHeaders, type HttpConnectionOptions, labelOfBackend } from './http.ts'
+
+export class SseConnection extends Connection {
+  readonly #options: HttpConnectionOptions
+  readonly #abort = new AbortController()
+  readonly #label: string
+  #endpoint: URL | undefined
+
+  constructor(options: HttpConnectionOptions) {
+    super(options.config.name)
+    this.#options = options
+    this.#label = labelOfBackend(options.config)
+  }
+
+  async open(): Promise<ServerInfo> {
+    const url = new URL(this.#options.config.url ?? '')
+    const response = await this.#options.http.send({
+      url,
+      method: 'GET',
+      headers: { ...backendHeaders(this.#options.config), accept: 'text/event-stream' },
+      signal: this.#abort.signal,
+      label: this.#label,
+    })
+    if (response.status !== 200) {
+      response.body.resume()
+      throw new PorticoError('backend_failed', {
+        message: `Backend ${this.#label} answered HTTP ${response.status} to the SSE GET`,
+      })
+    }
+    const endpoint = new Promise<URL>((resolve, reject) => {
+      const parser = new SseParser(this.#options.maxMessageBytes)
+      response.body.setEncoding('utf8')
+      response.body.on('data', (chunk: string) => {
+        for (const event of parser.push(chunk)) {
+          if (event.event === 'endpoint') resolve(new URL(event.data, url))
+          else if (event.data) this.#message(event.data)
+        }
+      })
+      const ended = () => {
+        const error = new PorticoError('backend_failed', {
+          message: `Backend ${this.#label} closed its SSE stream`,
+        })
+        reject(error)
+        this.fail(error)
+      }
+      response.body.on('end', ended)
+      response.body.on('error', ended)
+    })
+    this.#endpoint = await endpoint
+    return this.initialize(this.#options.initParams, this.#options.timeoutMs)
+  }
+
+  #message(data: string): void {
+    try {
+      this.receive(JSON.parse(data))
+    } catch {
+      // Not JSON: ignored, as an SSE client ignores unknown events.
+    }
+  }
+
+  protected async transmit(message: JsonRpcMessage): Promise<void> {
+    if (!this.#endpoint) throw new PorticoError('backend_failed', { message: 'not connected' })
+    const response = await this.#options.http.send({
+      url: this.#endpoint,
+      method: 'POST',
+      headers: { ...backendHeaders(this.#options.config), 'content-type': 'application/json' },
+      body: Buffer.from(JSON.stringify(message)),
+      signal: this.#abort.signal,
+      label: this.#label,
+    })
+    response.body.resume()
+    if (response.status >= 400) {
+      throw new PorticoError('backend_failed', {
+        message: `Backend ${this.#label} answered HTTP ${response.status}`,
+      })
+    }
+  }
+
+  async close(): Promise<void> {
+    this.fail(new PorticoError('backend_failed', { message: `Backend ${this.backend} closed` }))
+    this.#abort.abort()
+  }
+}

@@ -1,0 +1,356 @@
+/**
+ * stdio backends: a child process speaking newline-delimited JSON-RPC. One process is shared
+ * by every client session (ids and progress tokens remapped by `Connection`), or one per
+ * client session with `isolation = "session"`. stderr goes to the log under the backend's
+ * name; a crash fails the calls in flight with a clear error and restarts the shared process
+ * with bounded exponential backoff.
+ */
+import { type ChildProcess, spawn } from 'node:child_process'
+import { PorticoError } from '../../errors.ts'
+import type { JsonObject, JsonRpcMessage, JsonRpcNotification } from '../../jsonrpc/message.ts'
+import type { Logger } from '../../observe/logger.ts'
+import { VERSION } from '../../version.ts'
+import type { BackendConfig } from '../config.ts'
+import {
+  Backend,
+  type BackendHealth,
+  RELAY_CAPABILITIES,
+  restartDelay,
+  type SessionRef,
+} from './backend.ts'
+import { Connection, type ServerInfo } from './connection.ts'
+
+const MAX_STDERR_LINE = 4096
+/** A run this long counts as healthy: the next crash restarts at once. */
+const HEALTHY_RUN_MS = 10_000
+
+export interface StdioOptions {
+  config: BackendConfig
+  logger: Logger
+  maxLineBytes: number
+}
+
+export class StdioConnection extends Connection {
+  readonly #child: ChildProcess
+  readonly #maxLineBytes: number
+  readonly exited: Promise<PorticoError>
+  #stdout = ''
+
+  constructor(options: StdioOptions) {
+    super(options.config.name)
+    const { config, logger } = options
+    this.#maxLineBytes = options.maxLineBytes
+    this.#child = spawn(config.command ?? '', config.args, {
+      cwd: config.cwd,
+      env: { ...process.env, ...config.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+      windowsHide: true,
+    })
+    this.exited = new Promise((resolve) => {
+      const done = (error: PorticoError) => {
+        this.fail(error)
+        resolve(error)
+      }
+      this.#child.once('error', (error) =>
+        done(crashError(config.name, `could not start: ${error.message}`)),
+      )
+      this.#child.once('exit', (code, signal) =>
+        done(crashError(config.name, `exited (${signal ?? `code ${code}`})`)),
+      )
+    })
+    this.#child.stdout?.setEncoding('utf8').on('data', (chunk: string) => this.#onStdout(chunk))
+    this.#child.stdin?.on('error', () => {}) // EPIPE after a crash; the exit handler reports it
+    pipeStderr(this.#child, config.name, logger)
+  }
+
+  get pid(): number | undefined {
+    return this.#child.pid
+  }
+
+  #onStdout(chunk: string): void {
+    let text = this.#stdout + chunk
+    let newline = text.indexOf('\n')
+    while (newline !== -1) {
+      const line = text.slice(0, newline).trim()
+      text = text.slice(newline + 1)
+      if (line) this.#line(line)
+      newline = text.indexOf('\n')
+    }
+    if (text.length > this.#maxLineBytes) {
+      this.fail(crashError(this.backend, `wrote a line over ${this.#maxLineBytes} bytes`))
+      this.#child.kill('SIGKILL')
+      text = ''
+    }
+    this.#stdout = text
+  }
+
+  #line(line: string): void {
+    let value: unknown
+    try {
+      value = JSON.parse(line)
+    } catch {
+      return // not JSON-RPC: some servers print banners on stdout
+    }
+    if (Array.isArray(value)) for (const item of value) this.receive(item)
+    else this.receive(value)
+  }
+
+  protected transmit(message: JsonRpcMessage): void {
+    const stdin = this.#child.stdin
+    if (!stdin?.writable) throw crashError(this.backend, 'is not running')
+    if (stdin.writableLength > this.#maxLineBytes) {
+      throw new PorticoError('backend_failed', {
+        message: `Backend ${this.backend} is not reading its input`,
+        data: { backend: this.backend },
+      })
+    }
+    stdin.write(`${JSON.stringify(message)}\n`)
+  }
+
+  /** Closes stdin, then SIGTERM after 2 s and SIGKILL after 2 s more. */
+  async close(): Promise<void> {
+    this.fail(new PorticoError('backend_failed', { message: `Backend ${this.backend} stopped` }))
+    if (this.#child.exitCode !== null || this.#child.signalCode !== null) return
+    this.#child.stdin?.end()
+    const term = setTimeout(() => this.#child.kill('SIGTERM'), 2000)
+    const kill = setTimeout(() => this.#child.kill('SIGKILL'), 4000)
+    await this.exited
+    clearTimeout(term)
+    clearTimeout(kill)
+  }
+
+  /** Kills the process at once (tests, hot reload of a changed backend). */
+  kill(): void {
+    this.#child.kill('SIGKILL')
+  }
+}
+
+function crashError(backend: string, what: string): PorticoError {
+  return new PorticoError('backend_failed', {
+    message: `Backend ${backend} ${what}`,
+    data: { backend, reason: 'backend_exited' },
+  })
+}
+
+function pipeStderr(child: ChildProcess, backend: string, logger: Logger): void {
+  let rest = ''
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+    const lines = (rest + chunk).split('\n')
+    rest = (lines.pop() ?? '').slice(0, MAX_STDERR_LINE)
+    for (const line of lines) {
+      if (line.trim()) logger.info(`[${backend}] ${line.slice(0, MAX_STDERR_LINE)}`, { backend })
+    }
+  })
+}
+
+export class StdioBackend extends Backend {
+  /** The shared process (isolation = "shared"). */
+  #shared: Promise<StdioConnection> | undefined
+  #sharedConnection: StdioConnection | undefined
+  /** One process per client session (isolation = "session"). */
+  readonly #perSession = new Map<string, Promise<StdioConnection>>()
+  /** Client sessions that used the shared process: they receive its unrelated messages. */
+  readonly #sessions = new Map<string, SessionRef>()
+  /** Resource URI → client sessions subscribed to it through the shared process. */
+  readonly #subscribers = new Map<string, Set<string>>()
+  #failures = 0
+  #restartTimer: NodeJS.Timeout | undefined
+  #closed = false
+  #info: ServerInfo | undefined
+  #lastStart = 0
+
+  info(): ServerInfo | undefined {
+    return this.#info
+  }
+
+  start(): void {
+    if (this.config.isolation === 'shared') this.#ensureShared().catch(() => {})
+  }
+
+  connection(session: SessionRef): Promise<StdioConnection> {
+    if (this.#closed) return Promise.reject(crashError(this.name, 'was removed'))
+    if (this.config.isolation === 'session') return this.#forSession(session)
+    if (session.key !== '*' && this.#sessions.size < 100_000)
+      this.#sessions.set(session.key, session)
+    if (this.#sharedConnection?.closed === false || this.#shared) return this.#ensureShared()
+    if (this.state === 'failed') return Promise.reject(crashError(this.name, 'keeps crashing'))
+    if (this.#restartTimer) return Promise.reject(crashError(this.name, 'is restarting'))
+    return this.#ensureShared()
+  }
+
+  #ensureShared(): Promise<StdioConnection> {
+    if (this.#shared) return this.#shared
+    const opening = this.#open(gatewayInit())
+    this.#shared = opening
+    opening.then(
+      (connection) => {
+        this.#sharedConnection = connection
+        connection.onUnsolicited = (message) => {
+          if ('id' in message) {
+            connection.answer(message.id, {
+              error: { code: -32601, message: 'No client session to route this request to' },
+            })
+            return
+          }
+          for (const session of this.#audience(message)) {
+            session.deliver(this.name, message, connection)
+          }
+        }
+        void connection.exited.then((error) => this.#onSharedExit(connection, error))
+      },
+      () => {
+        this.#shared = undefined
+        this.#scheduleRestart()
+      },
+    )
+    return opening
+  }
+
+  async #open(initParams: JsonObject): Promise<StdioConnection> {
+    this.setState('starting')
+    const connection = new StdioConnection({
+      config: this.config,
+      logger: this.deps.logger,
+      maxLineBytes: this.deps.maxMessageBytes,
+    })
+    try {
+      const info = await Promise.race([
+        connection.initialize(initParams, this.timeoutMs),
+        connection.exited.then((error) => Promise.reject(error)),
+      ])
+      this.#info = info
+      this.setState('up')
+      this.#lastStart = Date.now()
+      return connection
+    } catch (error) {
+      connection.kill()
+      this.#failures++
+      const message = error instanceof Error ? error.message : String(error)
+      this.deps.logger.warn(`backend ${this.name} failed to start`, {
+        backend: this.name,
+        error: message,
+      })
+      this.setState(this.#failures > this.config.max_restarts ? 'failed' : 'down', message)
+      throw error
+    }
+  }
+
+  #onSharedExit(connection: StdioConnection, error: PorticoError): void {
+    if (this.#sharedConnection !== connection) return
+    this.#shared = undefined
+    this.#sharedConnection = undefined
+    if (this.#closed) return
+    this.deps.logger.warn(`backend ${this.name} ${error.message.replace(/^Backend \S+ /, '')}`, {
+      backend: this.name,
+    })
+    if (Date.now() - this.#lastStart < HEALTHY_RUN_MS) this.#failures++
+    else this.#failures = 1
+    this.setState('down', error.message)
+    this.#scheduleRestart()
+  }
+
+  #scheduleRestart(): void {
+    if (this.#closed || this.#restartTimer || this.#failures > this.config.max_restarts) return
+    const delay = restartDelay(this.#failures)
+    this.#restartTimer = setTimeout(() => {
+      this.#restartTimer = undefined
+      this.restarts++
+      this.#ensureShared().catch(() => {})
+    }, delay)
+    this.#restartTimer.unref()
+  }
+
+  #forSession(session: SessionRef): Promise<StdioConnection> {
+    const existing = this.#perSession.get(session.key)
+    if (existing) return existing
+    const opening = this.#open(session.initParams)
+    this.#perSession.set(session.key, opening)
+    opening.then(
+      (connection) => {
+        connection.onUnsolicited = (message) => session.deliver(this.name, message, connection)
+        void connection.exited.then(() => {
+          if (this.#perSession.get(session.key) === opening) this.#perSession.delete(session.key)
+        })
+      },
+      () => this.#perSession.delete(session.key),
+    )
+    return opening
+  }
+
+  /** Resource updates go to the sessions subscribed to that URI; the rest to every session. */
+  #audience(message: JsonRpcNotification): SessionRef[] {
+    const params = message.params
+    if (message.method !== 'notifications/resources/updated' || typeof params?.uri !== 'string') {
+      return [...this.#sessions.values()]
+    }
+    const keys = this.#subscribers.get(params.uri) ?? new Set()
+    return [...keys].flatMap((key) => this.#sessions.get(key) ?? [])
+  }
+
+  override get dedicated(): boolean {
+    return this.config.isolation === 'session'
+  }
+
+  /**
+   * Shared process: one backend subscription serves every client session. Returns whether
+   * the backend must be told (first subscriber in, last subscriber out).
+   */
+  override track(sessionKey: string, uri: string, subscribe: boolean): boolean {
+    if (this.dedicated) return true
+    const keys = this.#subscribers.get(uri) ?? new Set<string>()
+    const before = keys.size
+    if (subscribe && this.#subscribers.size < 10_000) keys.add(sessionKey)
+    else keys.delete(sessionKey)
+    if (keys.size === 0) this.#subscribers.delete(uri)
+    else this.#subscribers.set(uri, keys)
+    return subscribe ? before === 0 && keys.size === 1 : before === 1 && keys.size === 0
+  }
+
+  release(sessionKey: string): void {
+    this.#sessions.delete(sessionKey)
+    for (const [uri, keys] of this.#subscribers) {
+      if (keys.delete(sessionKey) && keys.size === 0) {
+        this.#subscribers.delete(uri)
+        this.#sharedConnection
+          ?.request('resources/unsubscribe', { uri }, { timeoutMs: this.timeoutMs })
+          .catch(() => {})
+      }
+    }
+    const opening = this.#perSession.get(sessionKey)
+    if (!opening) return
+    this.#perSession.delete(sessionKey)
+    opening.then((connection) => connection.close()).catch(() => {})
+  }
+
+  protected connectionCount(): number {
+    return (this.#sharedConnection ? 1 : 0) + this.#perSession.size
+  }
+
+  override health(): BackendHealth {
+    const health = super.health()
+    const pid = this.#sharedConnection?.pid
+    if (pid !== undefined) health.pid = pid
+    return health
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true
+    clearTimeout(this.#restartTimer)
+    this.setState('closed')
+    const all = [...this.#perSession.values()]
+    if (this.#shared) all.push(this.#shared)
+    this.#perSession.clear()
+    this.#shared = undefined
+    this.#sharedConnection = undefined
+    await Promise.allSettled(all.map((p) => p.then((c) => c.close())))
+  }
+}
+
+/** The gateway's own identity toward a shared backend. */
+function gatewayInit(): JsonObject {
+  return {
+    protocolVersion: '2025-11-25',
+    capabilities: RELAY_CAPABILITIES,
+    clientInfo: { name: 'portico-gateway', version: VERSION },
+  }
+}

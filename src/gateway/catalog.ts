@@ -1,0 +1,178 @@
+/**
+ * One backend's catalog rules, compiled once from its config: which tools, resources and
+ * prompts clients see (filters on the backend's own names), under which names (aliases,
+ * namespacing, shortening), and which arguments are injected into its tool calls.
+ * Pure: no I/O, so every rule is covered by unit tables.
+ */
+import { isObject, type JsonObject } from '../jsonrpc/message.ts'
+import type { BackendConfig } from './config.ts'
+import { localPart, namespaced, namespaceUri, unnamespaceUri, visibility } from './names.ts'
+
+/** Bound on remembered shortened names per backend (a backend with more tools is unusual). */
+const MAX_SHORT_NAMES = 10_000
+
+const UI_META_KEYS = ['ui/resourceUri', 'openai/outputTemplate'] as const
+
+export type ItemKind = 'tool' | 'prompt'
+
+export class BackendCatalog {
+  readonly name: string
+  readonly separator: string
+  readonly #toolVisible: (name: string) => boolean
+  readonly #promptVisible: (name: string) => boolean
+  readonly #resourceVisible: (uri: string) => boolean
+  /** original local name → alias */
+  readonly #aliases = new Map<string, { to?: string; description?: string }>()
+  /** alias local name → original local name */
+  readonly #aliasTargets = new Map<string, string>()
+  /** shortened client-facing name → original local name */
+  readonly #short = new Map<string, string>()
+  readonly #defaultArgs: JsonObject
+  readonly #inject: BackendConfig['inject_args']
+  readonly #injectMatchers: Array<(name: string) => boolean>
+
+  constructor(config: BackendConfig, separator: string) {
+    this.name = config.name
+    this.separator = separator
+    this.#toolVisible = visibility(config.expose_tools, config.hide_tools)
+    this.#promptVisible = visibility(config.expose_prompts, config.hide_prompts)
+    this.#resourceVisible = visibility(config.expose_resources, config.hide_resources)
+    for (const alias of config.aliases) {
+      this.#aliases.set(alias.from, {
+        ...(alias.to !== undefined ? { to: alias.to } : {}),
+        ...(alias.description !== undefined ? { description: alias.description } : {}),
+      })
+      if (alias.to !== undefined) this.#aliasTargets.set(alias.to, alias.from)
+    }
+    this.#defaultArgs = config.default_args
+    this.#inject = config.inject_args
+    this.#injectMatchers = config.inject_args.map((rule) => visibility([rule.tool], []))
+  }
+
+  /** The client-facing name of a local tool or prompt name. */
+  exposedName(local: string): string {
+    const renamed = this.#aliases.get(local)?.to ?? local
+    const full = namespaced(this.name, this.separator, renamed)
+    if (full !== `${this.name}${this.separator}${renamed}` && this.#short.size < MAX_SHORT_NAMES) {
+      this.#short.set(full, local)
+    }
+    return full
+  }
+
+  /**
+   * The backend's own name for a client-facing tool or prompt name, or undefined when the name
+   * is not this backend's or is filtered out (callers answer "unknown tool" either way).
+   */
+  resolve(kind: ItemKind, exposed: string): string | undefined {
+    const short = this.#short.get(exposed)
+    const local = short ?? localPart(this.name, this.separator, exposed)
+    if (local === undefined) return undefined
+    const original = short ?? this.#aliasTargets.get(local) ?? local
+    const visible = kind === 'tool' ? this.#toolVisible : this.#promptVisible
+    return visible(original) ? original : undefined
+  }
+
+  /** Whether a client-facing name has this backend's prefix (or is a known shortened name). */
+  owns(exposed: string): boolean {
+    return this.#short.has(exposed) || exposed.startsWith(this.name + this.separator)
+  }
+
+  ownsUri(uri: string): boolean {
+    return unnamespaceUri(this.name, this.separator, uri) !== undefined
+  }
+
+  /** The backend's URI for a client-facing one, or undefined (not ours, or filtered). */
+  resolveUri(exposed: string): string | undefined {
+    const uri = unnamespaceUri(this.name, this.separator, exposed)
+    return uri !== undefined && this.#resourceVisible(uri) ? uri : undefined
+  }
+
+  exposeUri(uri: string): string {
+    return namespaceUri(this.name, this.separator, uri)
+  }
+
+  /** A tool definition as clients see it, or undefined when it is filtered out. */
+  tool(tool: JsonObject): JsonObject | undefined {
+    if (typeof tool.name !== 'string' || !this.#toolVisible(tool.name)) return undefined
+    const out: JsonObject = { ...tool, name: this.exposedName(tool.name) }
+    const description = this.#aliases.get(tool.name)?.description
+    if (description !== undefined) out.description = description
+    if (isObject(tool._meta)) out._meta = this.#uiMeta(tool._meta)
+    return out
+  }
+
+  prompt(prompt: JsonObject): JsonObject | undefined {
+    if (typeof prompt.name !== 'string' || !this.#promptVisible(prompt.name)) return undefined
+    const out: JsonObject = { ...prompt, name: this.exposedName(prompt.name) }
+    const description = this.#aliases.get(prompt.name)?.description
+    if (description !== undefined) out.description = description
+    return out
+  }
+
+  resource(resource: JsonObject): JsonObject | undefined {
+    if (typeof resource.uri !== 'string' || !this.#resourceVisible(resource.uri)) return undefined
+    return { ...resource, uri: this.exposeUri(resource.uri) }
+  }
+
+  template(template: JsonObject): JsonObject | undefined {
+    const uri = template.uriTemplate
+    if (typeof uri !== 'string' || !this.#resourceVisible(uri)) return undefined
+    return { ...template, uriTemplate: this.exposeUri(uri) }
+  }
+
+  /** Namespaces the UI resource links of a tool's `_meta` (MCP Apps and OpenAI keys). */
+  #uiMeta(meta: JsonObject): JsonObject {
+    const out: JsonObject = { ...meta }
+    if (isObject(meta.ui) && typeof meta.ui.resourceUri === 'string') {
+      out.ui = { ...meta.ui, resourceUri: this.exposeUri(meta.ui.resourceUri) }
+    }
+    for (const key of UI_META_KEYS) {
+      const value = meta[key]
+      if (typeof value === 'string') out[key] = this.exposeUri(value)
+    }
+    return out
+  }
+
+  /**
+   * Namespaces the URIs inside content (`resource_link` items, embedded resources,
+   * `resources/read` contents) so clients can read them back through the gateway.
+   */
+  content(result: JsonObject): JsonObject {
+    const out: JsonObject = { ...result }
+    for (const key of ['content', 'contents', 'messages'] as const) {
+      const list = result[key]
+      if (Array.isArray(list)) out[key] = list.map((item) => this.#contentItem(item))
+    }
+    return out
+  }
+
+  #contentItem(item: unknown): unknown {
+    if (!isObject(item)) return item
+    if (typeof item.uri === 'string') return { ...item, uri: this.exposeUri(item.uri) }
+    if (isObject(item.resource) && typeof item.resource.uri === 'string') {
+      return { ...item, resource: { ...item.resource, uri: this.exposeUri(item.resource.uri) } }
+    }
+    if (isObject(item.content)) return { ...item, content: this.#contentItem(item.content) }
+    return item
+  }
+
+  /**
+   * Arguments for a call of local tool `tool`. Precedence, highest first:
+   * 1. `inject_args` rules with `overwrite = true` (later rules win among themselves);
+   * 2. what the client sent;
+   * 3. `inject_args` rules without overwrite (later rules win);
+   * 4. `default_args`.
+   * Missing or non-object `arguments` count as `{}`, so injection always happens.
+   */
+  injectArgs(tool: string, args: unknown): JsonObject {
+    const client = isObject(args) ? args : {}
+    if (this.#inject.length === 0 && Object.keys(this.#defaultArgs).length === 0) return client
+    const filled: JsonObject = { ...this.#defaultArgs }
+    const forced: JsonObject = {}
+    this.#inject.forEach((rule, i) => {
+      if (!this.#injectMatchers[i]?.(tool)) return
+      Object.assign(rule.overwrite ? forced : filled, rule.args)
+    })
+    return { ...filled, ...client, ...forced }
+  }
+}

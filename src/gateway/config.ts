@@ -1,0 +1,226 @@
+/**
+ * Gateway-mode configuration: the `[[backends]]` tables (mcp-proxy's keys) and the `[proxy]`
+ * table, with every cross-field rule checked up front so `portico check` reports bad names,
+ * missing commands or URLs, conflicting filters and ambiguous prefixes before anything runs.
+ */
+import { z } from 'zod'
+import { parseDuration } from '../config/duration.ts'
+
+/** Name prefix of Portico's own admin tools; no backend may use it. */
+export const ADMIN_NAMESPACE = 'portico'
+
+/** What an LLM API accepts as a tool name (Anthropic, OpenAI): the portable subset of MCP's. */
+export const PORTABLE_NAME = /^[A-Za-z0-9_-]{1,64}$/
+
+const millis = z.union([z.number().nonnegative(), z.string()]).transform((value, ctx) => {
+  if (typeof value === 'number') return value * 1000
+  const ms = parseDuration(value)
+  if (ms === undefined) {
+    ctx.addIssue({ code: 'custom', message: `expected a duration like "30s", got "${value}"` })
+    return z.NEVER
+  }
+  return ms
+})
+
+const patterns = z.array(z.string().min(1)).default([])
+const stringMap = z.record(z.string(), z.string()).default({})
+
+const aliasSchema = z.strictObject({
+  /** The backend's own tool or prompt name. */
+  from: z.string().min(1),
+  /** The new local name (still prefixed with the backend name). */
+  to: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+$/, 'expected letters, digits, "_" or "-"')
+    .optional(),
+  /** Replaces the description clients see. */
+  description: z.string().optional(),
+})
+
+const injectSchema = z.strictObject({
+  /** Backend-local tool name (a glob: `*` and `?`). */
+  tool: z.string().min(1),
+  args: z.record(z.string(), z.unknown()),
+  /** Replace values the client sent (otherwise only missing keys are filled). */
+  overwrite: z.boolean().default(false),
+})
+
+export const backendSchema = z.strictObject({
+  name: z
+    .string()
+    .regex(
+      /^[A-Za-z0-9_-]{1,32}$/,
+      'expected 1-32 of [A-Za-z0-9_-] (it prefixes every tool name, and LLM APIs accept only those)',
+    ),
+  transport: z.enum(['stdio', 'http', 'sse']),
+  command: z.string().min(1).optional(),
+  args: z.array(z.string()).default([]),
+  env: stringMap,
+  cwd: z.string().min(1).optional(),
+  url: z
+    .string()
+    .refine((value) => /^https?:\/\//i.test(value) && URL.canParse(value), {
+      message: 'expected an absolute http:// or https:// URL',
+    })
+    .optional(),
+  headers: stringMap,
+  bearer_token: z.string().min(1).optional(),
+  /** stdio: one process shared by all clients (ids remapped), or one per client session. */
+  isolation: z.enum(['shared', 'session']).default('shared'),
+  /** Start the backend with Portico (`eager`) or on first use (`lazy`). */
+  start: z.enum(['eager', 'lazy']).default('eager'),
+  /** Time a request may take on this backend (default: `request_timeout`). */
+  timeout: millis.optional(),
+  /** Consecutive failed restarts after which the backend stays down until config changes. */
+  max_restarts: z.number().int().min(0).default(10),
+  expose_tools: patterns,
+  hide_tools: patterns,
+  expose_resources: patterns,
+  hide_resources: patterns,
+  expose_prompts: patterns,
+  hide_prompts: patterns,
+  aliases: z.array(aliasSchema).default([]),
+  default_args: z.record(z.string(), z.unknown()).default({}),
+  inject_args: z.array(injectSchema).default([]),
+})
+
+export type BackendConfig = z.output<typeof backendSchema>
+
+export const backendsSchema = z.array(backendSchema).superRefine((backends, ctx) => {
+  const seen = new Map<string, number>()
+  backends.forEach((backend, index) => {
+    const at = (key: string) => [index, key]
+    if (backend.name === ADMIN_NAMESPACE) {
+      ctx.addIssue({
+        code: 'custom',
+        path: at('name'),
+        message: `"${ADMIN_NAMESPACE}" is reserved for Portico's admin tools`,
+      })
+    }
+    const previous = seen.get(backend.name)
+    if (previous !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: at('name'),
+        message: `duplicate backend name (also backends[${previous}])`,
+      })
+    }
+    seen.set(backend.name, index)
+    if (backend.transport === 'stdio' && !backend.command) {
+      ctx.addIssue({
+        code: 'custom',
+        path: at('command'),
+        message: 'stdio backends need a command',
+      })
+    }
+    if (backend.transport !== 'stdio' && !backend.url) {
+      ctx.addIssue({
+        code: 'custom',
+        path: at('url'),
+        message: `${backend.transport} backends need a url`,
+      })
+    }
+    for (const kind of ['tools', 'resources', 'prompts'] as const) {
+      if (backend[`expose_${kind}`].length > 0 && backend[`hide_${kind}`].length > 0) {
+        ctx.addIssue({
+          code: 'custom',
+          path: at(`hide_${kind}`),
+          message: `expose_${kind} and hide_${kind} are mutually exclusive`,
+        })
+      }
+    }
+    const targets = new Set<string>()
+    backend.aliases.forEach((alias, i) => {
+      if (alias.to === undefined) return
+      if (targets.has(alias.to)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [index, 'aliases', i, 'to'],
+          message: `two aliases rename to "${alias.to}"`,
+        })
+      }
+      targets.add(alias.to)
+    })
+  })
+})
+
+export const gatewayProxySchema = z
+  .strictObject({
+    /** `serverInfo` sent to clients (default: the proxy name and Portico's version). */
+    name: z.string().min(1).optional(),
+    version: z.string().min(1).optional(),
+    /** Between the backend name and each tool/prompt name (and in resource URIs). */
+    separator: z
+      .string()
+      .regex(
+        /^[A-Za-z0-9_-]{1,4}$/,
+        'expected 1-4 of [A-Za-z0-9_-]: "/" and "." make tool names that LLM APIs reject',
+      )
+      .default('__'),
+    /** Replaces the merged backend instructions in `initialize` / `server/discover`. */
+    instructions: z.string().optional(),
+    /** Watch the config file and apply backend changes without a restart. */
+    hot_reload: z.boolean().default(false),
+    /** Serve `portico{separator}backends`, `…sessions`, `…config`. */
+    admin_tools: z.boolean().default(true),
+    /** How long a merged list waits for a slow backend before answering without it. */
+    list_timeout: millis.default(5000),
+    /** Idle client sessions are closed after this long. */
+    session_ttl: millis.default(30 * 60_000),
+    max_sessions: z.number().int().positive().default(10_000),
+  })
+  .prefault({})
+
+export type GatewayProxyConfig = z.output<typeof gatewayProxySchema>
+
+/**
+ * Problems that depend on both tables: a backend whose prefix is a prefix of another's (`a`
+ * and `a-b` cannot clash with `__`, but `a` and `a_` would with `_`) or that contains the
+ * separator would make routing ambiguous.
+ */
+export function namingProblems(
+  backends: readonly BackendConfig[],
+  separator: string,
+): Array<{ index: number; message: string }> {
+  const problems: Array<{ index: number; message: string }> = []
+  backends.forEach((backend, index) => {
+    if (backend.name.includes(separator)) {
+      problems.push({ index, message: `name contains the separator "${separator}"` })
+    }
+    const prefix = backend.name + separator
+    backends.forEach((other, j) => {
+      if (
+        j !== index &&
+        (other.name + separator).startsWith(prefix) &&
+        other.name !== backend.name
+      ) {
+        problems.push({
+          index: j,
+          message: `prefix "${other.name}${separator}" starts with "${prefix}" (backends[${index}]): routing would be ambiguous`,
+        })
+      }
+    })
+    backend.aliases.forEach((alias) => {
+      const name = `${prefix}${alias.to ?? alias.from}`
+      if (alias.to !== undefined && !PORTABLE_NAME.test(name) && name.length <= 64) {
+        problems.push({ index, message: `alias "${name}" is not a valid tool name` })
+      }
+    })
+  })
+  return problems
+}
+
+/** Cross-table check for `configSchema.superRefine`: reports naming problems on their backend. */
+export function refineGateway(
+  config: { backends?: BackendConfig[] | undefined; proxy: GatewayProxyConfig },
+  ctx: z.RefinementCtx,
+): void {
+  if (!config.backends) return
+  for (const problem of namingProblems(config.backends, config.proxy.separator)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['backends', problem.index, 'name'],
+      message: problem.message,
+    })
+  }
+}

@@ -1,0 +1,291 @@
+/**
+ * What the gateway does with each client request: answers `initialize`, `server/discover`,
+ * `ping` and lists itself (merged), routes calls to the backend that owns the name or URI
+ * (rewriting it to the backend's own), and relays everything the backend sends while the call
+ * runs (progress, logs, sampling/elicitation/roots requests) on the call's reply stream.
+ */
+import { PorticoError } from '../errors.ts'
+import {
+  isObject,
+  type JsonObject,
+  type JsonRpcErrorObject,
+  type JsonRpcRequest,
+} from '../jsonrpc/message.ts'
+import { MODERN_PROTOCOL_VERSION } from '../protocol/classify.ts'
+import { VERSION } from '../version.ts'
+import { adminPrefix, adminTools, callAdminTool } from './admin.ts'
+import type { Backend, SessionRef } from './backends/backend.ts'
+import type { CallSink, Connection } from './backends/connection.ts'
+import type { Gateway } from './gateway.ts'
+import { isListMethod } from './merge.ts'
+import type { ClientSession } from './sessions.ts'
+
+/** Revisions the gateway serves; `initialize` echoes the client's when it is one of them. */
+export const SUPPORTED_VERSIONS = ['2024-11-05', '2025-03-26', '2025-06-18', '2025-11-25'] as const
+const LATEST_LEGACY = '2025-11-25'
+
+export interface RequestScope {
+  gateway: Gateway
+  /** The legacy client session; undefined for stateless (2026-07-28) requests. */
+  session: ClientSession | undefined
+  /** Who backends see: the client session, or the gateway's own session. */
+  ref: SessionRef
+  /** Writes a message related to this request on its reply (switching it to SSE). */
+  write(message: JsonObject): boolean
+  signal: AbortSignal
+  proxyName: string
+}
+
+export interface Handled {
+  result?: JsonObject
+  error?: JsonRpcErrorObject
+  /** The backend that served the request, for the exchange event. */
+  backend?: string
+}
+
+export async function dispatch(scope: RequestScope, request: JsonRpcRequest): Promise<Handled> {
+  const { method } = request
+  const params = isObject(request.params) ? request.params : {}
+  const { gateway } = scope
+  switch (method) {
+    case 'initialize':
+      return { result: await initializeResult(scope, params) }
+    case 'server/discover':
+      return { result: await discoverResult(scope) }
+    case 'ping':
+      return { result: {} }
+    case 'tools/call':
+      return callTool(scope, params)
+    case 'prompts/get': {
+      const route = gateway.routeName('prompt', stringParam(params, 'name'))
+      return forward(scope, route.backend, method, { ...params, name: route.local }, true)
+    }
+    case 'resources/read': {
+      const route = gateway.routeUri(stringParam(params, 'uri'))
+      return forward(scope, route.backend, method, { ...params, uri: route.local }, true)
+    }
+    case 'resources/subscribe':
+    case 'resources/unsubscribe': {
+      const route = gateway.routeUri(stringParam(params, 'uri'))
+      const tell = route.backend.track(scope.ref.key, route.local, method === 'resources/subscribe')
+      if (!tell) return { result: {}, backend: route.backend.name }
+      return forward(scope, route.backend, method, { ...params, uri: route.local })
+    }
+    case 'completion/complete':
+      return complete(scope, params)
+    case 'logging/setLevel':
+      return setLevel(scope, params)
+    default:
+      if (isListMethod(method)) {
+        const result = await gateway.list(method, params, scope.ref)
+        if (method === 'tools/list' && gateway.proxy.admin_tools && params.cursor === undefined) {
+          result.tools = [...(result.tools as JsonObject[]), ...adminTools(gateway.proxy.separator)]
+        }
+        return { result }
+      }
+      throw new PorticoError('method_not_found', { message: `Method not found: ${method}` })
+  }
+}
+
+/** Methods whose 2026-07-28 results MUST carry caching hints. */
+const CACHEABLE = new Set([
+  'tools/list',
+  'prompts/list',
+  'resources/list',
+  'resources/templates/list',
+  'resources/read',
+])
+
+/**
+ * A result as a 2026-07-28 client must see it: `resultType` always (backends speak the 2025
+ * revisions, where absent means complete), caching hints on lists and reads (never shared:
+ * what a gateway merges is private to the caller), and the gateway's `serverInfo`.
+ */
+export function modernResult(scope: RequestScope, method: string, result: JsonObject): JsonObject {
+  const out: JsonObject = { ...result }
+  if (out.resultType === undefined) out.resultType = 'complete'
+  if (CACHEABLE.has(method) && out.resultType === 'complete') {
+    out.ttlMs = 0
+    out.cacheScope = 'private'
+  }
+  const meta = isObject(out._meta) ? out._meta : {}
+  out._meta = { ...meta, 'io.modelcontextprotocol/serverInfo': serverInfo(scope) }
+  return out
+}
+
+function stringParam(params: JsonObject, key: string): string {
+  const value = params[key]
+  if (typeof value !== 'string') {
+    throw new PorticoError('invalid_params', {
+      message: `Invalid params: "${key}" must be a string`,
+    })
+  }
+  return value
+}
+
+async function initializeResult(scope: RequestScope, params: JsonObject): Promise<JsonObject> {
+  const requested = params.protocolVersion
+  const protocolVersion =
+    typeof requested === 'string' && (SUPPORTED_VERSIONS as readonly string[]).includes(requested)
+      ? requested
+      : LATEST_LEGACY
+  const merged = await scope.gateway.capabilities()
+  return {
+    protocolVersion,
+    capabilities: merged.capabilities,
+    serverInfo: serverInfo(scope),
+    ...(merged.instructions !== undefined ? { instructions: merged.instructions } : {}),
+  }
+}
+
+async function discoverResult(scope: RequestScope): Promise<JsonObject> {
+  const merged = await scope.gateway.capabilities()
+  return {
+    supportedVersions: [...SUPPORTED_VERSIONS, MODERN_PROTOCOL_VERSION],
+    capabilities: merged.capabilities,
+    serverInfo: serverInfo(scope),
+    ...(merged.instructions !== undefined ? { instructions: merged.instructions } : {}),
+    _meta: { 'io.modelcontextprotocol/serverInfo': serverInfo(scope) },
+    resultType: 'complete',
+    ttlMs: 0,
+    cacheScope: 'private',
+  }
+}
+
+function serverInfo(scope: RequestScope): JsonObject {
+  const proxy = scope.gateway.proxy
+  return { name: proxy.name ?? scope.proxyName, version: proxy.version ?? VERSION }
+}
+
+async function callTool(scope: RequestScope, params: JsonObject): Promise<Handled> {
+  const name = stringParam(params, 'name')
+  const { gateway } = scope
+  if (gateway.proxy.admin_tools && name.startsWith(adminPrefix(gateway.proxy.separator))) {
+    return { result: callAdminTool(gateway, name), backend: 'portico' }
+  }
+  const route = gateway.routeName('tool', name)
+  const args = route.backend.catalog.injectArgs(route.local, params.arguments)
+  return forward(
+    scope,
+    route.backend,
+    'tools/call',
+    { ...params, name: route.local, arguments: args },
+    true,
+  )
+}
+
+async function complete(scope: RequestScope, params: JsonObject): Promise<Handled> {
+  const ref = params.ref
+  if (!isObject(ref)) throw new PorticoError('invalid_params', { message: 'Invalid params: ref' })
+  if (ref.type === 'ref/prompt') {
+    const route = scope.gateway.routeName('prompt', stringParam(ref, 'name'))
+    return forward(scope, route.backend, 'completion/complete', {
+      ...params,
+      ref: { ...ref, name: route.local },
+    })
+  }
+  const route = scope.gateway.routeUri(stringParam(ref, 'uri'))
+  return forward(scope, route.backend, 'completion/complete', {
+    ...params,
+    ref: { ...ref, uri: route.local },
+  })
+}
+
+/** Sets the level on every backend this session talks to (others learn it when they start). */
+async function setLevel(scope: RequestScope, params: JsonObject): Promise<Handled> {
+  const backends = scope.gateway.backends().filter((b) => b.state === 'up')
+  await Promise.allSettled(
+    backends.map((backend) =>
+      backend
+        .connection(scope.ref)
+        .then((c) => c.request('logging/setLevel', params, { timeoutMs: backend.timeoutMs })),
+    ),
+  )
+  return { result: {} }
+}
+
+/** Sends one request to a backend and relays what it sends meanwhile. */
+async function forward(
+  scope: RequestScope,
+  backend: Backend,
+  method: string,
+  params: JsonObject,
+  namespaceContent = false,
+): Promise<Handled> {
+  let connection: Connection
+  try {
+    connection = await backend.connection(scope.ref)
+  } catch (error) {
+    throw named(error, backend)
+  }
+  try {
+    const response = await connection.request(method, params, {
+      timeoutMs: backend.timeoutMs,
+      sink: relaySink(scope, backend.name, connection),
+      signal: scope.signal,
+    })
+    backend.observe(undefined)
+    if (scope.session && backend.dedicated) scope.session.connections.add(connection)
+    if (response.error) return { error: response.error, backend: backend.name }
+    const result = isObject(response.result) ? response.result : {}
+    return {
+      result: namespaceContent ? backend.catalog.content(result) : result,
+      backend: backend.name,
+    }
+  } catch (error) {
+    const failure = named(error, backend)
+    backend.observe(failure)
+    throw failure
+  }
+}
+
+function named(error: unknown, backend: Backend): PorticoError {
+  if (error instanceof PorticoError) return error
+  return new PorticoError('backend_failed', {
+    message: `Backend ${backend.name} failed: ${error instanceof Error ? error.message : String(error)}`,
+    data: { backend: backend.name },
+    cause: error,
+  })
+}
+
+/** The client capability each server→client request needs. */
+const CAPABILITY_OF: Readonly<Record<string, string>> = {
+  'sampling/createMessage': 'sampling',
+  'elicitation/create': 'elicitation',
+  'roots/list': 'roots',
+}
+
+/**
+ * Relays a call's related server messages to the client: requests get a gateway id (the
+ * client's answer is routed back by the session), cancels are translated, progress and
+ * logs pass through (the progress token was already restored by the connection).
+ */
+function relaySink(scope: RequestScope, backend: string, connection: Connection): CallSink {
+  const capabilities = scope.session?.initParams.capabilities
+  return {
+    accepts(method) {
+      const needed = CAPABILITY_OF[method]
+      return needed === undefined || (isObject(capabilities) && capabilities[needed] !== undefined)
+    },
+    related(message) {
+      const session = scope.session
+      if ('id' in message) {
+        if (!session) {
+          connection.answer(message.id, {
+            error: { code: -32601, message: 'The client is stateless and cannot answer requests' },
+          })
+          return
+        }
+        const out = session.forwardRequest(backend, message, connection) as unknown as JsonObject
+        if (!scope.write(out)) session.send(out)
+        return
+      }
+      if (message.method === 'notifications/cancelled') {
+        const translated = session?.translateCancel(connection, message)
+        if (translated) scope.write(translated as unknown as JsonObject)
+        return
+      }
+      scope.write(message as unknown as JsonObject)
+    },
+  }
+}

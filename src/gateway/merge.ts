@@ -1,0 +1,141 @@
+/**
+ * Merging what several backends say into what one MCP server says: list pages (with the
+ * gateway's own cursor), capabilities and instructions. Pure functions over parsed results.
+ */
+import { PorticoError } from '../errors.ts'
+import { isObject, type JsonObject } from '../jsonrpc/message.ts'
+import type { BackendCatalog } from './catalog.ts'
+
+export type ListMethod =
+  | 'tools/list'
+  | 'prompts/list'
+  | 'resources/list'
+  | 'resources/templates/list'
+
+export const LIST_METHODS: Readonly<Record<ListMethod, string>> = {
+  'tools/list': 'tools',
+  'prompts/list': 'prompts',
+  'resources/list': 'resources',
+  'resources/templates/list': 'resourceTemplates',
+}
+
+export function isListMethod(method: string): method is ListMethod {
+  return method in LIST_METHODS
+}
+
+/** Where each backend is in a paginated merged list: backend name → its own next cursor. */
+export type ListPosition = Record<string, string>
+
+/** The gateway's opaque cursor: base64url JSON of the backends still to be paged. */
+export function encodeCursor(position: ListPosition): string {
+  return Buffer.from(JSON.stringify({ v: 1, p: position })).toString('base64url')
+}
+
+/** Throws -32602 for a cursor the gateway did not mint. */
+export function decodeCursor(cursor: string): ListPosition {
+  let value: unknown
+  try {
+    value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'))
+  } catch {
+    value = undefined
+  }
+  if (!isObject(value) || value.v !== 1 || !isObject(value.p)) throw invalidCursor()
+  const out: ListPosition = {}
+  for (const [name, position] of Object.entries(value.p)) {
+    if (typeof position !== 'string') throw invalidCursor()
+    out[name] = position
+  }
+  return out
+}
+
+function invalidCursor(): PorticoError {
+  return new PorticoError('invalid_params', { message: 'Invalid cursor' })
+}
+
+/** One backend's answer to a list request (or why it has none). */
+export interface BackendPage {
+  catalog: BackendCatalog
+  result?: JsonObject
+  error?: string
+}
+
+/** Concatenates the backends' pages in config order, exposing each item under its name. */
+export function mergePages(method: ListMethod, pages: readonly BackendPage[]): JsonObject {
+  const key = LIST_METHODS[method]
+  const items: JsonObject[] = []
+  const next: ListPosition = {}
+  for (const page of pages) {
+    if (!page.result) continue
+    const list = page.result[key]
+    if (Array.isArray(list)) {
+      for (const item of list) {
+        if (!isObject(item)) continue
+        const exposed = exposeItem(method, page.catalog, item)
+        if (exposed) items.push(exposed)
+      }
+    }
+    const cursor = page.result.nextCursor
+    if (typeof cursor === 'string') next[page.catalog.name] = cursor
+  }
+  const result: JsonObject = { [key]: items }
+  if (Object.keys(next).length > 0) result.nextCursor = encodeCursor(next)
+  return result
+}
+
+function exposeItem(
+  method: ListMethod,
+  catalog: BackendCatalog,
+  item: JsonObject,
+): JsonObject | undefined {
+  switch (method) {
+    case 'tools/list':
+      return catalog.tool(item)
+    case 'prompts/list':
+      return catalog.prompt(item)
+    case 'resources/list':
+      return catalog.resource(item)
+    default:
+      return catalog.template(item)
+  }
+}
+
+/** What `initialize` / `server/discover` learn from one backend. */
+export interface BackendInfo {
+  name: string
+  capabilities?: JsonObject
+  instructions?: string
+}
+
+/**
+ * The gateway's capabilities: the union of the backends' (tools, prompts, resources, logging,
+ * completions), with `listChanged` always on because backends can come and go.
+ */
+export function mergeCapabilities(infos: readonly BackendInfo[]): JsonObject {
+  const caps: JsonObject = { tools: { listChanged: true } }
+  let subscribe = false
+  for (const info of infos) {
+    const c = info.capabilities
+    if (!c) continue
+    if (isObject(c.prompts)) caps.prompts = { listChanged: true }
+    if (isObject(c.resources)) {
+      caps.resources = { listChanged: true }
+      if (c.resources.subscribe === true) subscribe = true
+    }
+    if (isObject(c.logging)) caps.logging = {}
+    if (isObject(c.completions)) caps.completions = {}
+  }
+  if (subscribe) caps.resources = { listChanged: true, subscribe: true }
+  return caps
+}
+
+/** `[proxy] instructions` if set, else each backend's instructions under its name. */
+export function mergeInstructions(
+  infos: readonly BackendInfo[],
+  override: string | undefined,
+): string | undefined {
+  if (override !== undefined) return override
+  const parts = infos
+    .filter((info) => info.instructions)
+    .map((info) => `[${info.name}] ${info.instructions}`)
+  return parts.length > 0 ? parts.join('\n\n') : undefined
+}

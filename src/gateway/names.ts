@@ -1,0 +1,80 @@
+/**
+ * The gateway's naming rules, as pure functions: `{backend}{sep}{name}` for tools and prompts
+ * (shortened deterministically past 64 characters), reversible namespacing of resource URIs
+ * that keeps their scheme (so `ui://` stays `ui://`), and glob matching for filters.
+ */
+import { createHash } from 'node:crypto'
+
+/** LLM APIs reject tool names longer than this. */
+export const MAX_NAME_LENGTH = 64
+const HASH_LENGTH = 8
+
+/**
+ * The client-facing name of a backend's tool or prompt. Names that would exceed 64 characters
+ * keep their first 55 characters, then `_` and 8 hex digits of the SHA-256 of the full name, so
+ * the same input always gives the same output and distinct long names stay distinct.
+ */
+export function namespaced(backend: string, separator: string, name: string): string {
+  const full = `${backend}${separator}${name}`
+  if (full.length <= MAX_NAME_LENGTH) return full
+  const hash = createHash('sha256').update(full).digest('hex').slice(0, HASH_LENGTH)
+  return `${full.slice(0, MAX_NAME_LENGTH - HASH_LENGTH - 1)}_${hash}`
+}
+
+/** Whether `name` carries the prefix of `backend`; returns the local part when it does. */
+export function localPart(backend: string, separator: string, name: string): string | undefined {
+  const prefix = backend + separator
+  return name.startsWith(prefix) ? name.slice(prefix.length) : undefined
+}
+
+const SCHEME = /^([A-Za-z][A-Za-z0-9+.-]*:)(\/\/)?/
+
+/**
+ * Namespaces a resource URI (or URI template) by inserting `{backend}{sep}` right after the
+ * scheme and its `//`: `test://static/1` → `test://everything__static/1`,
+ * `file:///tmp/a` → `file://files__/tmp/a`. A value without a scheme is prefixed.
+ */
+export function namespaceUri(backend: string, separator: string, uri: string): string {
+  const match = SCHEME.exec(uri)
+  const head = match ? match[0] : ''
+  return `${head}${backend}${separator}${uri.slice(head.length)}`
+}
+
+/** Reverses `namespaceUri` for one backend; undefined when the URI is not that backend's. */
+export function unnamespaceUri(
+  backend: string,
+  separator: string,
+  uri: string,
+): string | undefined {
+  const match = SCHEME.exec(uri)
+  const head = match ? match[0] : ''
+  const rest = localPart(backend, separator, uri.slice(head.length))
+  return rest === undefined ? undefined : head + rest
+}
+
+/** Compiles glob patterns (`*` any run, `?` one character, else literal) into one test. */
+export function globMatcher(patterns: readonly string[]): (name: string) => boolean {
+  if (patterns.length === 0) return () => false
+  const sources = patterns.map(
+    (pattern) =>
+      `^${pattern
+        .split('')
+        .map((c) => (c === '*' ? '.*' : c === '?' ? '.' : c.replace(/[\\^$.|+()[\]{}]/g, '\\$&')))
+        .join('')}$`,
+  )
+  const regex = new RegExp(sources.join('|'), 's')
+  return (name) => regex.test(name)
+}
+
+/** The allow/deny decision of one expose/hide pair (expose wins when set; they are exclusive). */
+export function visibility(
+  expose: readonly string[],
+  hide: readonly string[],
+): (name: string) => boolean {
+  if (expose.length > 0) return globMatcher(expose)
+  if (hide.length > 0) {
+    const hidden = globMatcher(hide)
+    return (name) => !hidden(name)
+  }
+  return () => true
+}

@@ -1,0 +1,172 @@
+/**
+ * Gateway lifecycle with real servers: a stdio backend killed mid-session (calls in flight get
+ * a clear error, the process restarts, the next call works, other backends never notice), an
+ * HTTP backend that loses its sessions (re-initialized transparently), and hot reload adding
+ * and removing backends while a client stays connected (an invalid file is rejected).
+ */
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { Client } from '@modelcontextprotocol/sdk/client/index.js'
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
+import { ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js'
+import { loadConfig } from '../../src/config/load.ts'
+import { Logger } from '../../src/observe/logger.ts'
+import {
+  fixture,
+  type RunningServer,
+  serverBin,
+  startEverythingHttp,
+} from '../helpers/mcp-servers.ts'
+import { type RunningPortico, startPortico } from '../helpers/portico.ts'
+import { until } from '../helpers/wait.ts'
+
+const node = JSON.stringify(process.execPath)
+let dir: string
+let file: string
+let web: RunningServer
+let gateway: RunningPortico
+let client: Client
+let listChanged = 0
+const logs: string[] = []
+
+function backendsToml(names: string[]): string {
+  const tables: Record<string, string> = {
+    ev: `[[backends]]\nname = "ev"\ntransport = "stdio"\ncommand = ${node}\nargs = [${JSON.stringify(serverBin('everything'))}, "stdio"]\n`,
+    paged: `[[backends]]\nname = "paged"\ntransport = "stdio"\ncommand = ${node}\nargs = [${JSON.stringify(fixture('paged-server'))}]\n`,
+    mem: `[[backends]]\nname = "mem"\ntransport = "stdio"\ncommand = ${node}\nargs = [${JSON.stringify(serverBin('memory'))}]\nenv = { MEMORY_FILE_PATH = ${JSON.stringify(join(dir, 'mem.jsonl'))} }\n`,
+    web: `[[backends]]\nname = "web"\ntransport = "http"\nurl = "${web.url}"\n`,
+  }
+  return `[proxy]\nhot_reload = true\nlist_timeout = "3s"\n\n${names.map((n) => tables[n]).join('\n')}`
+}
+
+async function toolNames(): Promise<string[]> {
+  return (await client.listTools()).tools.map((t) => t.name)
+}
+
+async function health(name: string): Promise<{ state: string; pid?: number; restarts: number }> {
+  const result = await client.callTool({ name: 'portico__backends', arguments: {} })
+  const { backends } = result.structuredContent as {
+    backends: Array<{ name: string; state: string; pid?: number; restarts: number }>
+  }
+  const found = backends.find((b) => b.name === name)
+  assert.ok(found, `no backend ${name}`)
+  return found
+}
+
+function text(result: unknown): string {
+  const content = (result as { content?: Array<{ text?: string }> }).content ?? []
+  return content.map((c) => c.text ?? '').join('\n')
+}
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'portico-gw-life-'))
+  file = join(dir, 'portico.toml')
+  web = await startEverythingHttp()
+  writeFileSync(file, backendsToml(['ev', 'paged', 'web']))
+  const { config } = loadConfig({ file, env: {} })
+  gateway = await startPortico(config, {
+    logger: new Logger({ level: 'info', write: (line) => logs.push(line) }),
+    reload: { file, load: () => loadConfig({ file, env: {} }).config },
+  })
+  client = new Client({ name: 'lifecycle', version: '1.0.0' })
+  client.setNotificationHandler(ToolListChangedNotificationSchema, () => {
+    listChanged++
+  })
+  await client.connect(new StreamableHTTPClientTransport(new URL(gateway.url)))
+})
+
+after(async () => {
+  await client?.close()
+  await gateway?.close()
+  await web?.stop()
+  rmSync(dir, { recursive: true, force: true })
+})
+
+describe('gateway lifecycle', () => {
+  it('restarts a killed stdio backend; in-flight calls fail clearly, other backends never notice', async () => {
+    const first = await until(async () => (await health('ev')).pid, 10_000, 'ev pid')
+    let running: () => void = () => {}
+    const started = new Promise<void>((resolve) => {
+      running = resolve
+    })
+    const inFlight = client.callTool(
+      { name: 'ev__trigger-long-running-operation', arguments: { duration: 10, steps: 10 } },
+      undefined,
+      { onprogress: () => running() },
+    )
+    await started // the call is running inside the backend
+    process.kill(first, 'SIGKILL')
+    await assert.rejects(inFlight, /ev exited|exited/)
+    assert.match(text(await client.callTool({ name: 'paged__alpha', arguments: {} })), /alpha/)
+    const restarted = await until(
+      async () => {
+        const h = await health('ev')
+        return h.state === 'up' && h.pid !== first ? h : undefined
+      },
+      10_000,
+      'ev restarted',
+    )
+    assert.ok(restarted.restarts >= 1)
+    assert.match(
+      text(await client.callTool({ name: 'ev__get-sum', arguments: { a: 4, b: 5 } })),
+      /sum of 4 and 5 is 9/,
+    )
+    assert.ok(
+      logs.some((line) => line.includes('backend ev exited')),
+      logs.join(''),
+    )
+  })
+
+  it('re-initializes an HTTP backend session that the backend forgot', async () => {
+    assert.match(
+      text(await client.callTool({ name: 'web__echo', arguments: { message: 'a' } })),
+      /a/,
+    )
+    const port = Number(new URL(web.url).port)
+    await web.stop()
+    web = await startEverythingHttp(port) // a fresh process: every old session id is unknown
+    assert.match(
+      text(await client.callTool({ name: 'web__echo', arguments: { message: 'again' } })),
+      /again/,
+    )
+  })
+
+  it('hot reload adds and removes backends while the client stays connected', async () => {
+    const evPid = (await health('ev')).pid
+    const before = listChanged
+    writeFileSync(file, backendsToml(['ev', 'mem', 'web']))
+    const names = await until(
+      async () => {
+        const list = await toolNames()
+        return list.includes('mem__read_graph') && !list.some((n) => n.startsWith('paged__'))
+          ? list
+          : undefined
+      },
+      15_000,
+      'reloaded tool list',
+    )
+    assert.ok(names.includes('ev__echo'))
+    await until(() => (listChanged > before ? true : undefined), 5000, 'tools/list_changed')
+    assert.equal((await health('ev')).pid, evPid, 'an untouched backend was restarted')
+    assert.match(
+      text(await client.callTool({ name: 'mem__read_graph', arguments: {} })),
+      /entities/,
+    )
+    await assert.rejects(client.callTool({ name: 'paged__alpha', arguments: {} }), /Unknown tool/)
+
+    writeFileSync(file, '[[backends]]\nname = "broken"\ntransport = "stdio"\n')
+    await until(
+      () => (logs.some((l) => l.includes('config reload rejected')) ? true : undefined),
+      5000,
+      'rejection logged',
+    )
+    assert.ok((await toolNames()).includes('mem__read_graph'), 'the old config stopped serving')
+    assert.match(
+      text(await client.callTool({ name: 'ev__get-sum', arguments: { a: 1, b: 1 } })),
+      /is 2/,
+    )
+  })
+})

@@ -1,0 +1,355 @@
+/**
+ * Gateway mode end to end with real npm MCP servers: server-everything over stdio and over
+ * HTTP, server-memory, server-filesystem on a temporary folder and a paginating fixture, one
+ * backend that never starts; SDK v1 and v2 clients (both eras).
+ */
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import {
+  Client as ClientV2,
+  StreamableHTTPClientTransport as TransportV2,
+} from '@modelcontextprotocol/client'
+import { Client } from '@modelcontextprotocol/sdk/client/index.js'
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
+import {
+  CreateMessageRequestSchema,
+  ElicitRequestSchema,
+  ResourceUpdatedNotificationSchema,
+} from '@modelcontextprotocol/sdk/types.js'
+import {
+  fixture,
+  type RunningServer,
+  serverBin,
+  startEverythingHttp,
+} from '../helpers/mcp-servers.ts'
+import { type RunningPortico, startPortico } from '../helpers/portico.ts'
+import { until } from '../helpers/wait.ts'
+
+const node = process.execPath
+let web: RunningServer
+let gateway: RunningPortico
+let folder: string
+
+before(async () => {
+  folder = mkdtempSync(join(tmpdir(), 'portico-gw-files-'))
+  writeFileSync(join(folder, 'hello.txt'), 'hello from the filesystem backend\n')
+  web = await startEverythingHttp()
+  gateway = await startPortico({
+    request_timeout: 20,
+    proxy: { list_timeout: '3s' },
+    backends: [
+      {
+        name: 'ev',
+        transport: 'stdio',
+        command: node,
+        args: [serverBin('everything'), 'stdio'],
+        hide_tools: ['get-env'],
+        aliases: [{ from: 'echo', to: 'say', description: 'Says it back' }],
+        inject_args: [{ tool: 'get-sum', args: { b: 100 }, overwrite: true }],
+      },
+      { name: 'web', transport: 'http', url: web.url },
+      {
+        name: 'mem',
+        transport: 'stdio',
+        command: node,
+        args: [serverBin('memory')],
+        env: { MEMORY_FILE_PATH: join(folder, 'memory.jsonl') },
+      },
+      { name: 'files', transport: 'stdio', command: node, args: [serverBin('filesystem'), folder] },
+      {
+        name: 'paged',
+        transport: 'stdio',
+        command: node,
+        args: [fixture('paged-server')],
+        default_args: { limit: 10, mode: 'default' },
+        inject_args: [{ tool: 'beta', args: { mode: 'per-tool' } }],
+      },
+      {
+        name: 'ghost',
+        transport: 'stdio',
+        command: join(folder, 'no-such-binary'),
+        max_restarts: 1,
+      },
+    ],
+  })
+})
+
+after(async () => {
+  await gateway?.close()
+  await web?.stop()
+  rmSync(folder, { recursive: true, force: true })
+})
+
+async function v1Client(label = 'main'): Promise<Client> {
+  const client = new Client(
+    { name: 'gateway-test', version: '1.0.0' },
+    { capabilities: { sampling: {}, elicitation: {} } },
+  )
+  client.setRequestHandler(CreateMessageRequestSchema, async (request) => ({
+    role: 'assistant',
+    model: 'test-model',
+    content: {
+      type: 'text',
+      text: `sampled by ${label}: ${JSON.stringify(request.params.messages[0]?.content)}`,
+    },
+  }))
+  client.setRequestHandler(ElicitRequestSchema, async () => ({ action: 'decline' }))
+  await client.connect(new StreamableHTTPClientTransport(new URL(gateway.url)))
+  return client
+}
+
+function text(result: unknown): string {
+  const content = (result as { content?: Array<{ type: string; text?: string }> }).content ?? []
+  return content.map((c) => c.text ?? '').join('\n')
+}
+
+describe('gateway with SDK v1 client (legacy sessions)', () => {
+  let client: Client
+  before(async () => {
+    client = await v1Client()
+  })
+  after(() => client?.close())
+
+  it('lists namespaced tools from every live backend, with filters, aliases and admin tools', async () => {
+    const names: string[] = []
+    let cursor: string | undefined
+    let pages = 0
+    do {
+      const page = await client.listTools(cursor ? { cursor } : {})
+      names.push(...page.tools.map((t) => t.name))
+      cursor = page.nextCursor
+      pages++
+    } while (cursor && pages < 10)
+    assert.ok(pages >= 3, `the paged backend needs 3 pages, got ${pages}`)
+    for (const name of [
+      'ev__say',
+      'ev__get-sum',
+      'web__echo',
+      'mem__read_graph',
+      'files__read_text_file',
+      'paged__alpha',
+      'paged__epsilon',
+      'portico__backends',
+    ]) {
+      assert.ok(names.includes(name), `${name} missing from ${names.join(' ')}`)
+    }
+    assert.ok(!names.includes('ev__get-env'), 'hidden tool listed')
+    assert.ok(!names.includes('ev__echo'), 'aliased tool listed under its old name')
+    assert.equal(new Set(names).size, names.length, 'a name appeared twice across pages')
+    assert.ok(names.every((n) => /^[A-Za-z0-9_-]{1,64}$/.test(n)))
+    const say = (await client.listTools()).tools.find((t) => t.name === 'ev__say')
+    assert.equal(say?.description, 'Says it back')
+  })
+
+  it('paginates prompts across backends and serves namespaced resources', async () => {
+    const prompts: string[] = []
+    let cursor: string | undefined
+    do {
+      const page = await client.listPrompts(cursor ? { cursor } : {})
+      prompts.push(...page.prompts.map((p) => p.name))
+      cursor = page.nextCursor
+    } while (cursor)
+    assert.deepEqual(
+      prompts.filter((p) => p.startsWith('paged__')),
+      ['paged__one', 'paged__two', 'paged__three'],
+    )
+    assert.ok(prompts.some((p) => p.startsWith('ev__')))
+    const prompt = await client.getPrompt({ name: 'paged__two' })
+    assert.deepEqual(prompt.messages[0]?.content, { type: 'text', text: 'prompt two' })
+    const resources = await client.listResources()
+    const ev = resources.resources.find((r) => r.uri.includes('ev__'))
+    assert.ok(ev, 'no ev resource')
+    const read = await client.readResource({ uri: ev.uri })
+    assert.equal(read.contents[0]?.uri, ev.uri)
+    await assert.rejects(client.readResource({ uri: 'demo://nobody__x' }), /Unknown resource/)
+  })
+
+  it('routes calls to each backend, with aliases and argument injection', async () => {
+    assert.match(
+      text(await client.callTool({ name: 'ev__say', arguments: { message: 'hi' } })),
+      /hi/,
+    )
+    // inject_args with overwrite replaces the client's b.
+    assert.match(
+      text(await client.callTool({ name: 'ev__get-sum', arguments: { a: 1, b: 2 } })),
+      /sum of 1 and 100 is 101/,
+    )
+    assert.match(
+      text(await client.callTool({ name: 'web__echo', arguments: { message: 'web' } })),
+      /web/,
+    )
+    await client.callTool({
+      name: 'mem__create_entities',
+      arguments: {
+        entities: [{ name: 'Portico', entityType: 'proxy', observations: ['gateway'] }],
+      },
+    })
+    assert.match(text(await client.callTool({ name: 'mem__read_graph', arguments: {} })), /Portico/)
+    assert.match(
+      text(
+        await client.callTool({
+          name: 'files__read_text_file',
+          arguments: { path: join(folder, 'hello.txt') },
+        }),
+      ),
+      /hello from the filesystem backend/,
+    )
+    const echoed = JSON.parse(
+      text(await client.callTool({ name: 'paged__beta', arguments: { limit: 3 } })),
+    )
+    assert.deepEqual(echoed, { tool: 'beta', arguments: { limit: 3, mode: 'per-tool' } })
+    await assert.rejects(client.callTool({ name: 'ev__get-env', arguments: {} }), /Unknown tool/)
+  })
+
+  it('routes completions by prompt name', async () => {
+    for (const backend of ['ev', 'web']) {
+      const result = await client.complete({
+        ref: { type: 'ref/prompt', name: `${backend}__completable-prompt` },
+        argument: { name: 'department', value: 'S' },
+      })
+      assert.deepEqual(result.completion.values, ['Sales', 'Support'], backend)
+    }
+  })
+
+  it('streams progress from stdio and HTTP backends', async () => {
+    for (const name of [
+      'ev__trigger-long-running-operation',
+      'web__trigger-long-running-operation',
+    ]) {
+      const progress: number[] = []
+      const result = await client.callTool(
+        { name, arguments: { duration: 1, steps: 3 } },
+        undefined,
+        { onprogress: (p) => progress.push(p.progress) },
+      )
+      assert.match(text(result), /completed/)
+      assert.deepEqual(progress, [1, 2, 3], name)
+    }
+  })
+
+  it('relays sampling and elicitation round trips to the client that caused them', async () => {
+    for (const backend of ['ev', 'web']) {
+      const sampled = await client.callTool({
+        name: `${backend}__trigger-sampling-request`,
+        arguments: { prompt: 'ping', maxTokens: 5 },
+      })
+      assert.match(text(sampled), /sampled by main:.*ping/, backend)
+      const elicited = await client.callTool({
+        name: `${backend}__trigger-elicitation-request`,
+        arguments: {},
+      })
+      assert.match(text(elicited), /decline/i, backend)
+    }
+  })
+
+  it('keeps clients apart on one shared stdio process (ids, progress, sampling)', async () => {
+    const a = await v1Client('A')
+    const b = await v1Client('B')
+    try {
+      const progress: Record<string, number[]> = { A: [], B: [] }
+      const call = (client: Client, label: string) =>
+        client.callTool(
+          { name: 'ev__trigger-long-running-operation', arguments: { duration: 1, steps: 2 } },
+          undefined,
+          { onprogress: (p) => progress[label]?.push(p.progress) },
+        )
+      const [ra, rb] = await Promise.all([call(a, 'A'), call(b, 'B')])
+      assert.match(text(ra), /completed/)
+      assert.match(text(rb), /completed/)
+      assert.deepEqual(progress, { A: [1, 2], B: [1, 2] })
+      for (const [client, label] of [
+        [a, 'A'],
+        [b, 'B'],
+      ] as const) {
+        const sampled = await client.callTool({
+          name: 'ev__trigger-sampling-request',
+          arguments: { prompt: label, maxTokens: 5 },
+        })
+        assert.match(text(sampled), new RegExp(`sampled by ${label}`))
+      }
+    } finally {
+      await a.close()
+      await b.close()
+    }
+  })
+
+  it('relays resource subscriptions: updates arrive with the namespaced URI', async () => {
+    const updates: string[] = []
+    client.setNotificationHandler(ResourceUpdatedNotificationSchema, (notification) => {
+      updates.push(notification.params.uri)
+    })
+    const resource = (await client.listResources()).resources.find((r) =>
+      r.uri.startsWith('demo://ev__'),
+    )
+    assert.ok(resource)
+    await client.subscribeResource({ uri: resource.uri })
+    await client.callTool({ name: 'ev__toggle-subscriber-updates', arguments: {} })
+    try {
+      await until(() => (updates.includes(resource.uri) ? true : undefined), 12_000, 'update')
+    } finally {
+      await client.callTool({ name: 'ev__toggle-subscriber-updates', arguments: {} })
+      await client.unsubscribeResource({ uri: resource.uri })
+    }
+  })
+
+  it('reports the backend that never starts without failing lists, and names backends in events', async () => {
+    const result = await client.callTool({ name: 'portico__backends', arguments: {} })
+    const { backends } = result.structuredContent as {
+      backends: Array<{ name: string; state: string; error?: string }>
+    }
+    const ghost = backends.find((b) => b.name === 'ghost')
+    assert.ok(ghost && ghost.state !== 'up', JSON.stringify(ghost))
+    assert.match(ghost.error ?? '', /could not start|ENOENT/)
+    assert.ok(backends.filter((b) => b.name !== 'ghost').every((b) => b.state === 'up'))
+    const ready = await fetch(new URL('/readyz', gateway.origin))
+    assert.equal(ready.status, 200)
+    const body = (await ready.json()) as { degraded: boolean }
+    assert.equal(body.degraded, true)
+    await gateway.sink.waitFor((events) =>
+      events.some((e) => e.type === 'exchange' && e.backend === 'web' && e.name === 'web__echo'),
+    )
+    const calls = gateway.sink.exchanges().filter((e) => e.method === 'tools/call')
+    assert.ok(calls.some((e) => e.backend === 'mem' && e.outcome === 'ok'))
+    assert.ok(calls.some((e) => e.backend === 'ev' && e.name === 'ev__get-sum'))
+    // The client's answers to sampling/elicitation requests are recorded with the backend that asked.
+    const answers = gateway.sink.exchanges().filter((e) => e.kind === 'response')
+    assert.ok(answers.some((e) => e.backend === 'web'))
+    assert.ok(answers.some((e) => e.backend === 'ev'))
+  })
+
+  it('redacts secrets in the config admin tool', async () => {
+    const result = await client.callTool({ name: 'portico__config', arguments: {} })
+    const config = result.structuredContent as { backends: Array<{ name: string; env: object }> }
+    const mem = config.backends.find((b) => b.name === 'mem')
+    assert.deepEqual(mem?.env, { MEMORY_FILE_PATH: '[redacted]' })
+  })
+})
+
+describe('gateway with SDK v2 client', () => {
+  for (const mode of ['auto', 'legacy'] as const) {
+    it(`lists and calls in the ${mode === 'auto' ? '2026-07-28 (stateless)' : 'legacy'} era`, async () => {
+      const client = new ClientV2(
+        { name: 'gateway-test-v2', version: '1.0.0' },
+        { versionNegotiation: { mode } },
+      )
+      await client.connect(new TransportV2(new URL(gateway.url)))
+      try {
+        const tools = await client.listTools()
+        assert.ok(tools.tools.some((t) => t.name === 'web__echo'))
+        const sum = await client.callTool({ name: 'ev__get-sum', arguments: { a: 2, b: 3 } })
+        assert.match(text(sum), /sum of 2 and 100/)
+        const progress: number[] = []
+        await client.callTool(
+          { name: 'web__trigger-long-running-operation', arguments: { duration: 1, steps: 2 } },
+          { onprogress: (p) => progress.push(p.progress) },
+        )
+        assert.deepEqual(progress, [1, 2])
+      } finally {
+        await client.close()
+      }
+    })
+  }
+})

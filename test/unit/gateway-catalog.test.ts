@@ -1,0 +1,241 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { BackendCatalog } from '../../src/gateway/catalog.ts'
+import { type BackendConfig, backendSchema } from '../../src/gateway/config.ts'
+import {
+  decodeCursor,
+  encodeCursor,
+  mergeCapabilities,
+  mergeInstructions,
+  mergePages,
+} from '../../src/gateway/merge.ts'
+import {
+  globMatcher,
+  namespaced,
+  namespaceUri,
+  unnamespaceUri,
+  visibility,
+} from '../../src/gateway/names.ts'
+
+function backend(extra: Record<string, unknown> = {}): BackendConfig {
+  return backendSchema.parse({ name: 'ev', transport: 'stdio', command: 'x', ...extra })
+}
+
+describe('names', () => {
+  it('namespaces short names as backend + separator + name', () => {
+    assert.equal(namespaced('ev', '__', 'get-sum'), 'ev__get-sum')
+    assert.equal(namespaced('a', '-', 'b'), 'a-b')
+  })
+
+  it('shortens names past 64 characters deterministically and distinctly', () => {
+    const long = 'x'.repeat(70)
+    const a = namespaced('backend', '__', long)
+    const b = namespaced('backend', '__', `${long}y`)
+    assert.equal(a.length, 64)
+    assert.match(a, /^[A-Za-z0-9_-]{1,64}$/)
+    assert.equal(a, namespaced('backend', '__', long))
+    assert.notEqual(a, b)
+    assert.equal(namespaced('b', '__', 'y'.repeat(61)).length, 64) // exactly 64 kept as is
+    assert.equal(namespaced('b', '__', 'y'.repeat(61)), `b__${'y'.repeat(61)}`)
+  })
+
+  const uris: Array<[string, string]> = [
+    ['test://static/resource/1', 'test://ev__static/resource/1'],
+    ['file:///tmp/a.txt', 'file://ev__/tmp/a.txt'],
+    ['ui://widget/main.html', 'ui://ev__widget/main.html'],
+    ['memory:notes', 'memory:ev__notes'],
+    ['no-scheme/path', 'ev__no-scheme/path'],
+    ['test://static/resource/{id}', 'test://ev__static/resource/{id}'],
+  ]
+  for (const [uri, exposed] of uris) {
+    it(`namespaces ${uri} reversibly`, () => {
+      assert.equal(namespaceUri('ev', '__', uri), exposed)
+      assert.equal(unnamespaceUri('ev', '__', exposed), uri)
+      assert.equal(unnamespaceUri('other', '__', exposed), undefined)
+    })
+  }
+
+  it('matches globs', () => {
+    const match = globMatcher(['read_*', 'exact', 'a?c'])
+    assert.equal(match('read_file'), true)
+    assert.equal(match('exact'), true)
+    assert.equal(match('exactly'), false)
+    assert.equal(match('abc'), true)
+    assert.equal(match('a.c'), true)
+    assert.equal(match('write'), false)
+    assert.equal(globMatcher(['a.b'])('axb'), false)
+    assert.equal(visibility([], ['write*'])('write_file'), false)
+    assert.equal(visibility([], ['write*'])('read_file'), true)
+    assert.equal(visibility(['read*'], [])('write_file'), false)
+    assert.equal(visibility([], [])('anything'), true)
+  })
+})
+
+describe('BackendCatalog', () => {
+  it('filters, aliases and namespaces tools, and resolves names back', () => {
+    const catalog = new BackendCatalog(
+      backend({
+        hide_tools: ['secret*'],
+        aliases: [
+          { from: 'echo', to: 'say', description: 'Says it back' },
+          { from: 'add', description: 'Adds' },
+        ],
+      }),
+      '__',
+    )
+    assert.equal(catalog.tool({ name: 'secret-op' }), undefined)
+    assert.deepEqual(catalog.tool({ name: 'echo', description: 'Echo' }), {
+      name: 'ev__say',
+      description: 'Says it back',
+    })
+    assert.deepEqual(catalog.tool({ name: 'add', description: 'x' }), {
+      name: 'ev__add',
+      description: 'Adds',
+    })
+    assert.equal(catalog.resolve('tool', 'ev__say'), 'echo')
+    assert.equal(catalog.resolve('tool', 'ev__add'), 'add')
+    assert.equal(catalog.resolve('tool', 'ev__secret-op'), undefined)
+    assert.equal(catalog.resolve('tool', 'other__add'), undefined)
+  })
+
+  it('resolves shortened names once they were listed', () => {
+    const catalog = new BackendCatalog(backend(), '__')
+    const long = 'a'.repeat(80)
+    const tool = catalog.tool({ name: long })
+    assert.ok(tool && typeof tool.name === 'string' && tool.name.length === 64)
+    assert.equal(catalog.resolve('tool', tool.name as string), long)
+  })
+
+  it('filters resources and templates by backend URI and namespaces UI links', () => {
+    const catalog = new BackendCatalog(backend({ expose_resources: ['test://static/*'] }), '__')
+    assert.deepEqual(catalog.resource({ uri: 'test://static/1', name: 'one' }), {
+      uri: 'test://ev__static/1',
+      name: 'one',
+    })
+    assert.equal(catalog.resource({ uri: 'test://dynamic/1' }), undefined)
+    assert.equal(catalog.resolveUri('test://ev__static/1'), 'test://static/1')
+    assert.equal(catalog.resolveUri('test://ev__dynamic/1'), undefined)
+    const tool = catalog.tool({
+      name: 'show',
+      _meta: { ui: { resourceUri: 'ui://w' }, 'ui/resourceUri': 'ui://w' },
+    })
+    assert.deepEqual(tool?._meta, {
+      ui: { resourceUri: 'ui://ev__w' },
+      'ui/resourceUri': 'ui://ev__w',
+    })
+  })
+
+  it('namespaces URIs inside content', () => {
+    const catalog = new BackendCatalog(backend(), '__')
+    const out = catalog.content({
+      content: [
+        { type: 'text', text: 'hi' },
+        { type: 'resource_link', uri: 'test://a' },
+        { type: 'resource', resource: { uri: 'test://b', text: 'x' } },
+      ],
+    })
+    assert.deepEqual(out.content, [
+      { type: 'text', text: 'hi' },
+      { type: 'resource_link', uri: 'test://ev__a' },
+      { type: 'resource', resource: { uri: 'test://ev__b', text: 'x' } },
+    ])
+  })
+
+  describe('argument injection precedence', () => {
+    const catalog = new BackendCatalog(
+      backend({
+        default_args: { timeout: 30, mode: 'default' },
+        inject_args: [
+          { tool: 'query', args: { mode: 'tool', max_rows: 1000 } },
+          { tool: 'query', args: { read_only: true }, overwrite: true },
+          { tool: 'danger*', args: { dry_run: true }, overwrite: true },
+        ],
+      }),
+      '__',
+    )
+    const cases: Array<[string, string, unknown, Record<string, unknown>]> = [
+      ['defaults fill missing keys', 'other', { a: 1 }, { timeout: 30, mode: 'default', a: 1 }],
+      ['client beats defaults', 'other', { timeout: 5 }, { timeout: 5, mode: 'default' }],
+      [
+        'per-tool beats defaults, client beats per-tool',
+        'query',
+        { max_rows: 10 },
+        { timeout: 30, mode: 'tool', max_rows: 10, read_only: true },
+      ],
+      [
+        'overwrite beats client',
+        'query',
+        { read_only: false },
+        { timeout: 30, mode: 'tool', max_rows: 1000, read_only: true },
+      ],
+      [
+        'missing arguments still get injected',
+        'danger_op',
+        undefined,
+        { timeout: 30, mode: 'default', dry_run: true },
+      ],
+      [
+        'glob rules with overwrite',
+        'danger_x',
+        { dry_run: false },
+        { timeout: 30, mode: 'default', dry_run: true },
+      ],
+    ]
+    for (const [title, tool, args, expected] of cases) {
+      it(title, () => assert.deepEqual(catalog.injectArgs(tool, args), expected))
+    }
+  })
+})
+
+describe('merge', () => {
+  it('round-trips cursors and rejects foreign ones', () => {
+    const position = { a: 'abc', b: '' }
+    assert.deepEqual(decodeCursor(encodeCursor(position)), position)
+    assert.throws(() => decodeCursor('nope'), /Invalid cursor/)
+    assert.throws(
+      () => decodeCursor(Buffer.from('{"v":2}').toString('base64url')),
+      /Invalid cursor/,
+    )
+  })
+
+  it('merges pages in backend order and carries each backend position', () => {
+    const a = new BackendCatalog(backend({ name: 'a' }), '__')
+    const b = new BackendCatalog(backend({ name: 'b', hide_tools: ['hidden'] }), '__')
+    const c = new BackendCatalog(backend({ name: 'c' }), '__')
+    const merged = mergePages('tools/list', [
+      { catalog: a, result: { tools: [{ name: 'x' }], nextCursor: '2' } },
+      { catalog: b, result: { tools: [{ name: 'y' }, { name: 'hidden' }] } },
+      { catalog: c, error: 'down' },
+    ])
+    assert.deepEqual(merged.tools, [{ name: 'a__x' }, { name: 'b__y' }])
+    assert.deepEqual(decodeCursor(merged.nextCursor as string), { a: '2' })
+    const last = mergePages('prompts/list', [{ catalog: a, result: { prompts: [{ name: 'p' }] } }])
+    assert.deepEqual(last, { prompts: [{ name: 'a__p' }] })
+  })
+
+  it('merges capabilities and instructions', () => {
+    const caps = mergeCapabilities([
+      { name: 'a', capabilities: { tools: {}, resources: { subscribe: true }, logging: {} } },
+      { name: 'b', capabilities: { prompts: {}, completions: {} }, instructions: 'Use b.' },
+    ])
+    assert.deepEqual(caps, {
+      tools: { listChanged: true },
+      resources: { listChanged: true, subscribe: true },
+      logging: {},
+      prompts: { listChanged: true },
+      completions: {},
+    })
+    assert.equal(
+      mergeInstructions(
+        [
+          { name: 'a', instructions: 'Use a.' },
+          { name: 'b', instructions: 'Use b.' },
+        ],
+        undefined,
+      ),
+      '[a] Use a.\n\n[b] Use b.',
+    )
+    assert.equal(mergeInstructions([{ name: 'a', instructions: 'x' }], 'mine'), 'mine')
+    assert.equal(mergeInstructions([{ name: 'a' }], undefined), undefined)
+  })
+})

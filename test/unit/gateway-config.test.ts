@@ -1,0 +1,126 @@
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, describe, it } from 'node:test'
+import { ConfigError, loadConfig } from '../../src/config/load.ts'
+
+const dir = mkdtempSync(join(tmpdir(), 'portico-gw-config-'))
+after(() => rmSync(dir, { recursive: true, force: true }))
+
+function load(text: string, env: NodeJS.ProcessEnv = {}) {
+  const file = join(dir, `c${Math.random().toString(36).slice(2)}.toml`)
+  writeFileSync(file, text)
+  return loadConfig({ file, env, cwd: dir })
+}
+
+function problems(text: string): string[] {
+  try {
+    load(text)
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems.map((p) => `${p.path}: ${p.message}`)
+    throw error
+  }
+  return []
+}
+
+describe('gateway config', () => {
+  it('accepts mcp-proxy style backends with defaults and interpolation', () => {
+    const { config } = load(
+      `
+[proxy]
+separator = "__"
+
+[[backends]]
+name = "files"
+transport = "stdio"
+command = "npx"
+args = ["-y", "@modelcontextprotocol/server-filesystem", "/tmp"]
+env = { TOKEN = "\${TOKEN}" }
+expose_tools = ["read_*"]
+
+[[backends]]
+name = "remote"
+transport = "http"
+url = "http://127.0.0.1:9/mcp"
+bearer_token = "\${TOKEN}"
+timeout = "2s"
+[[backends.aliases]]
+from = "echo"
+to = "say"
+[[backends.inject_args]]
+tool = "query"
+args = { read_only = true }
+overwrite = true
+`,
+      { TOKEN: 'sekret' },
+    )
+    assert.equal(config.backends?.length, 2)
+    assert.equal(config.backends?.[0]?.env.TOKEN, 'sekret')
+    assert.equal(config.backends?.[0]?.isolation, 'shared')
+    assert.equal(config.backends?.[1]?.timeout, 2000)
+    assert.equal(config.backends?.[1]?.inject_args[0]?.overwrite, true)
+    assert.equal(config.proxy.separator, '__')
+    assert.equal(config.proxy.list_timeout, 5000)
+    assert.equal(config.upstream, undefined)
+  })
+
+  const bad: Array<[string, string, RegExp]> = [
+    [
+      'stdio without command',
+      '[[backends]]\nname="a"\ntransport="stdio"',
+      /backends\[0\]\.command: stdio backends need a command/,
+    ],
+    [
+      'http without url',
+      '[[backends]]\nname="a"\ntransport="http"',
+      /backends\[0\]\.url: http backends need a url/,
+    ],
+    [
+      'duplicate names',
+      '[[backends]]\nname="a"\ntransport="http"\nurl="http://x"\n[[backends]]\nname="a"\ntransport="http"\nurl="http://y"',
+      /backends\[1\]\.name: duplicate backend name/,
+    ],
+    ['reserved name', '[[backends]]\nname="portico"\ntransport="http"\nurl="http://x"', /reserved/],
+    [
+      'invalid name characters',
+      '[[backends]]\nname="my.server"\ntransport="http"\nurl="http://x"',
+      /backends\[0\]\.name/,
+    ],
+    [
+      'slash separator',
+      '[proxy]\nseparator="/"\n[[backends]]\nname="a"\ntransport="http"\nurl="http://x"',
+      /proxy\.separator/,
+    ],
+    [
+      'expose and hide together',
+      '[[backends]]\nname="a"\ntransport="http"\nurl="http://x"\nexpose_tools=["a"]\nhide_tools=["b"]',
+      /mutually exclusive/,
+    ],
+    [
+      'ambiguous prefixes',
+      '[proxy]\nseparator="_"\n[[backends]]\nname="a"\ntransport="http"\nurl="http://x"\n[[backends]]\nname="a_b"\ntransport="http"\nurl="http://y"',
+      /ambiguous/,
+    ],
+    [
+      'unknown key',
+      '[[backends]]\nname="a"\ntransport="http"\nurl="http://x"\nprot=1',
+      /unknown key "prot"/,
+    ],
+    ['bad transport', '[[backends]]\nname="a"\ntransport="ws"\nurl="http://x"', /transport/],
+    [
+      'alias to an invalid name',
+      '[[backends]]\nname="a"\ntransport="http"\nurl="http://x"\n[[backends.aliases]]\nfrom="x"\nto="a.b"',
+      /aliases/,
+    ],
+  ]
+  for (const [title, text, expected] of bad) {
+    it(`rejects ${title}`, () => {
+      const found = problems(text)
+      assert.ok(
+        found.some((p) => expected.test(p)),
+        `expected ${expected} in ${JSON.stringify(found)}`,
+      )
+    })
+  }
+})
