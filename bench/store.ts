@@ -27,6 +27,8 @@ const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url))
 
 export interface StoreBenchOptions {
   quick?: boolean
+  /** Run one part only. */
+  only?: 'sink' | 'proxy' | 'status'
 }
 
 export interface StoreBenchResult {
@@ -49,6 +51,7 @@ export interface StoreBenchResult {
     on_rps: number[]
     median_off_rps: number
     median_on_rps: number
+    /** Median of the per-round on/off ratios (each pair ran back to back, so drift cancels). */
     ratio_on_off: number
     on_written: number
     on_dropped: number
@@ -59,6 +62,7 @@ export interface StoreBenchResult {
     report_ms: number[]
     median_report_ms: number
     cli_ms: number
+    cli_startup_ms: number
     max_percentile_error_pct: number
   }
 }
@@ -240,8 +244,8 @@ async function load(url: string, seconds: number, concurrency: number): Promise<
 
 /** (2) Proxy throughput, recording off vs on, alternating rounds against the same upstream. */
 async function benchProxy(dir: string, quick: boolean): Promise<StoreBenchResult['proxy']> {
-  const rounds = quick ? 3 : 7
-  const seconds = quick ? 2 : 4
+  const rounds = quick ? 3 : 15
+  const seconds = quick ? 2 : 1.5
   const concurrency = 16
   const upstream = await startUpstream()
   const off = await startProxy(upstream.url, dir, false)
@@ -291,7 +295,8 @@ async function benchProxy(dir: string, quick: boolean): Promise<StoreBenchResult
     on_rps: onRps.map(Math.round),
     median_off_rps: Math.round(medianOff),
     median_on_rps: Math.round(medianOn),
-    ratio_on_off: Math.round((medianOn / medianOff) * 1000) / 1000,
+    ratio_on_off:
+      Math.round(median(onRps.map((on, i) => on / (offRps[i] as number))) * 1000) / 1000,
     on_written: written,
     on_dropped: dropped,
   }
@@ -342,46 +347,79 @@ async function benchStatus(dir: string, quick: boolean): Promise<StoreBenchResul
     }
   }
   db.close()
-  const cliStart = performance.now()
-  execFileSync(process.execPath, [CLI, 'status', '--db', path], { stdio: 'ignore' })
-  const cliMs = performance.now() - cliStart
+  const timeCli = (args: string[]) => {
+    const start = performance.now()
+    execFileSync(process.execPath, [CLI, ...args], { stdio: 'ignore' })
+    return performance.now() - start
+  }
+  // Whole-command wall time, and Node + CLI startup alone (`--version`) to tell them apart.
+  const cliMs = median([0, 1, 2].map(() => timeCli(['status', '--db', path])))
+  const startupMs = median([0, 1, 2].map(() => timeCli(['--version'])))
   return {
     rows,
     insert_s: Math.round(insertS * 10) / 10,
     report_ms: timings.map((t) => Math.round(t * 10) / 10),
     median_report_ms: Math.round(median(timings) * 10) / 10,
     cli_ms: Math.round(cliMs),
+    cli_startup_ms: Math.round(startupMs),
     max_percentile_error_pct: Math.round(maxError * 10_000) / 100,
   }
 }
 
-export async function runStoreBench(options: StoreBenchOptions = {}): Promise<StoreBenchResult> {
+export async function runStoreBench(
+  options: StoreBenchOptions = {},
+): Promise<Partial<StoreBenchResult>> {
   const dir = mkdtempSync(join(tmpdir(), 'portico-bench-store-'))
+  const only = options.only
   try {
     const quick = options.quick === true
-    const sink = await benchSink(dir, quick)
-    const proxy = await benchProxy(dir, quick)
-    const status = await benchStatus(dir, quick)
-    return { sink, proxy, status }
+    const result: Partial<StoreBenchResult> = {}
+    if (!only || only === 'sink') result.sink = await benchSink(dir, quick)
+    if (!only || only === 'proxy') result.proxy = await benchProxy(dir, quick)
+    if (!only || only === 'status') result.status = await benchStatus(dir, quick)
+    return result
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
 }
 
-function summary(r: StoreBenchResult): string {
+function summary(r: Partial<StoreBenchResult>): string {
+  const lines = ['S7 — store']
+  if (r.sink) lines.push(...sinkLines(r.sink))
+  if (r.proxy) lines.push(...proxyLines(r.proxy))
+  if (r.status) lines.push(...statusLines(r.status))
+  return lines.join('\n')
+}
+
+function sinkLines(r: StoreBenchResult['sink']): string[] {
   return [
-    'S7 — store',
-    `  sink paced:   ${r.sink.paced.events} events at ${r.sink.paced.target_per_s}/s for ${r.sink.paced.seconds}s, dropped ${r.sink.paced.dropped}, drained in ${r.sink.paced.drain_ms} ms (queue ${r.sink.capacity})`,
-    `  sink peak:    ${r.sink.peak.events_per_s} events/s committed (${r.sink.peak.events} events, dropped ${r.sink.peak.dropped})`,
-    `  proxy off:    ${r.proxy.off_rps.join(', ')} req/s (median ${r.proxy.median_off_rps})`,
-    `  proxy on:     ${r.proxy.on_rps.join(', ')} req/s (median ${r.proxy.median_on_rps})`,
-    `  on/off ratio: ${r.proxy.ratio_on_off} (cost ${Math.round((1 - r.proxy.ratio_on_off) * 1000) / 10}%), recorded ${r.proxy.on_written} rows, dropped ${r.proxy.on_dropped}`,
-    `  status:       ${r.status.rows} rows (inserted in ${r.status.insert_s}s), report ${r.status.report_ms.join(', ')} ms (median ${r.status.median_report_ms}), CLI ${r.status.cli_ms} ms, max percentile error ${r.status.max_percentile_error_pct}%`,
-  ].join('\n')
+    `  sink paced:   ${r.paced.events} events at ${r.paced.target_per_s}/s for ${r.paced.seconds}s, dropped ${r.paced.dropped}, drained in ${r.paced.drain_ms} ms (queue ${r.capacity})`,
+    `  sink peak:    ${r.peak.events_per_s} events/s committed (${r.peak.events} events, dropped ${r.peak.dropped})`,
+  ]
+}
+
+function proxyLines(r: StoreBenchResult['proxy']): string[] {
+  return [
+    `  proxy off:    ${r.off_rps.join(', ')} req/s (median ${r.median_off_rps})`,
+    `  proxy on:     ${r.on_rps.join(', ')} req/s (median ${r.median_on_rps})`,
+    `  on/off ratio: ${r.ratio_on_off} (median of paired rounds; cost ${Math.round((1 - r.ratio_on_off) * 1000) / 10}%), recorded ${r.on_written} rows, dropped ${r.on_dropped}`,
+  ]
+}
+
+function statusLines(r: StoreBenchResult['status']): string[] {
+  return [
+    `  status:       ${r.rows} rows (inserted in ${r.insert_s}s), report ${r.report_ms.join(', ')} ms (median ${r.median_report_ms}), CLI ${r.cli_ms} ms (of which startup ${r.cli_startup_ms} ms), max percentile error ${r.max_percentile_error_pct}%`,
+  ]
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const result = await runStoreBench({ quick: process.argv.includes('--quick') })
+  const onlyArg = process.argv.find((arg) => arg.startsWith('--only='))?.slice(7)
+  const only =
+    onlyArg === 'sink' || onlyArg === 'proxy' || onlyArg === 'status' ? onlyArg : undefined
+  const result = await runStoreBench({
+    quick: process.argv.includes('--quick'),
+    ...(only ? { only } : {}),
+  })
   process.stdout.write(`${summary(result)}\n`)
   if (process.argv.includes('--json')) process.stdout.write(`${JSON.stringify(result)}\n`)
 }

@@ -4,9 +4,7 @@
  */
 import type { Command } from 'commander'
 import { configSchema } from '../config/schema.ts'
-import { startDemoServer } from '../demo/server.ts'
 import { Logger } from '../observe/logger.ts'
-import { createPortico } from '../portico.ts'
 import { intOption } from './errors.ts'
 import { closeOnSignal, listenOrExplain, openRecording } from './run.ts'
 
@@ -22,6 +20,9 @@ export function registerDemo(program: Command): void {
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--db <path>', 'path of the observability store')
     .action(async (flags: { port?: number; host: string; db?: string }) => {
+      // Loaded on demand so the report commands start fast (they never need the proxy).
+      const { startDemoServer } = await import('../demo/server.ts')
+      const { createPortico } = await import('../portico.ts')
       const demo = await startDemoServer({ host: '127.0.0.1', port: 0 })
       const logger = new Logger({ level: 'info' })
       const config = configSchema.parse({

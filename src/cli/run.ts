@@ -5,7 +5,7 @@
 import type { Command } from 'commander'
 import { ConfigError, type ConfigOverrides, type LoadedConfig, loadConfig } from '../config/load.ts'
 import { Logger } from '../observe/logger.ts'
-import { createPortico, type Portico, proxyName } from '../portico.ts'
+import type { Portico } from '../portico.ts'
 import { type StoreSetup, storeFor } from '../store/from-config.ts'
 import { intOption, UserError } from './errors.ts'
 import { asUserError } from './store-options.ts'
@@ -78,6 +78,8 @@ async function runUntilSignalled(loaded: LoadedConfig, flags: RunFlags): Promise
   const { config } = loaded
   const logger = new Logger({ level: config.log_level, json: config.json_logs })
   for (const warning of loaded.warnings) logger.warn(warning, { file: loaded.file })
+  // Loaded on demand so the report commands start fast (they never need the proxy).
+  const { createPortico, proxyName } = await import('../portico.ts')
   const file = loaded.file
   // Hot reload (gateway mode) re-reads the same file with the same flags and environment.
   const reload = file

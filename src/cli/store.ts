@@ -88,6 +88,7 @@ export function renderStats(stats: StoreStats): string {
     `  WAL file:         ${formatBytes(stats.wal_bytes)}`,
     `  Schema version:   ${stats.schema_version}`,
     '',
+    '',
   ]
   if (stats.proxies.length === 0) return `${lines.join('\n')}`
   const table = renderTable(

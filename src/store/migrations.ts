@@ -50,10 +50,9 @@ CREATE TABLE exchanges (
   bytes_out INTEGER NOT NULL
 );
 CREATE INDEX exchanges_by_time ON exchanges (ts);
-CREATE INDEX exchanges_by_proxy ON exchanges (proxy, ts);
 CREATE INDEX exchanges_by_session ON exchanges (session_id, ts) WHERE session_id IS NOT NULL;
-CREATE INDEX exchanges_by_target ON exchanges (target_kind, name, ts) WHERE name IS NOT NULL;
-CREATE INDEX exchanges_by_latency ON exchanges (latency_us) WHERE kind = 'request';
+-- Few indexes on purpose: each one costs every insert. Reports filter the time window
+-- (exchanges_by_time) or one session; tool and latency filters run within that window.
 
 -- Pre-aggregated per minute and per (method, target), so status over millions of rows stays
 -- fast; the latency histogram keeps percentiles within 1% (see histogram.ts).

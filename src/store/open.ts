@@ -36,7 +36,7 @@ export function openStore(path: string, options: OpenOptions = {}): Db {
       `no store at ${path} (start a proxy with the store enabled first, or pass --db PATH)`,
     )
   }
-  if (options.create && path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
+  if (options.create && path !== ':memory:') makeFolder(path)
   let db: Db | undefined
   try {
     db = new Database(path, {
@@ -52,6 +52,17 @@ export function openStore(path: string, options: OpenOptions = {}): Db {
   } catch (error) {
     db?.close()
     throw explain(error, path)
+  }
+}
+
+function makeFolder(path: string): void {
+  try {
+    mkdirSync(dirname(path), { recursive: true })
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? String(error)
+    throw new StoreError(`cannot create the folder of the store ${path} (${code})`, {
+      cause: error,
+    })
   }
 }
 

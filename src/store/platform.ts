@@ -20,7 +20,21 @@ const PLATFORMS: ReadonlyArray<[RegExp, string]> = [
   [/mcp-remote/, 'mcp-remote'],
 ]
 
+const memo = new Map<string, string>()
+
+/** The platform label; memoized, since modern clients name themselves on every request. */
 export function platformOf(clientName: string | undefined, userAgent?: string): string {
+  const key = `${clientName ?? ''}\0${userAgent ?? ''}`
+  let label = memo.get(key)
+  if (label === undefined) {
+    label = detect(clientName, userAgent)
+    if (memo.size >= 1000) memo.clear()
+    memo.set(key, label)
+  }
+  return label
+}
+
+function detect(clientName: string | undefined, userAgent: string | undefined): string {
   for (const text of [clientName, userAgent]) {
     if (!text) continue
     const lower = text.toLowerCase()

@@ -3,7 +3,7 @@
  * error rate, bytes) over a time window. Whole minutes come from the rollups; the partial first
  * minute is read from the raw rows, so counts are exact and percentiles within 1%.
  */
-import { Histogram } from './histogram.ts'
+import { Aggregate, type AggregateRow } from './aggregate.ts'
 import type { Db } from './open.ts'
 import { COUNTED_KINDS } from './rollup.ts'
 
@@ -51,14 +51,7 @@ interface Acc {
   method: string
   targetKind: string
   name: string
-  calls: number
-  errors: number
-  sumUs: number
-  minUs: number
-  maxUs: number
-  bytesIn: number
-  bytesOut: number
-  histogram: Histogram
+  stats: Aggregate
 }
 
 export function statusReport(db: Db, window: Window): StatusReport {
@@ -74,8 +67,8 @@ export function statusReport(db: Db, window: Window): StatusReport {
   let total = 0
   let errors = 0
   for (const group of groups.values()) {
-    total += group.calls
-    errors += group.errors
+    total += group.stats.calls
+    errors += group.stats.errors
   }
   return {
     proxy: window.proxy ?? null,
@@ -95,53 +88,19 @@ function accOf(groups: Map<string, Acc>, method: string, targetKind: string, nam
   const key = `${method}\0${targetKind}\0${name}`
   let acc = groups.get(key)
   if (acc === undefined) {
-    acc = {
-      method,
-      targetKind,
-      name,
-      calls: 0,
-      errors: 0,
-      sumUs: 0,
-      minUs: Number.POSITIVE_INFINITY,
-      maxUs: 0,
-      bytesIn: 0,
-      bytesOut: 0,
-      histogram: new Histogram(),
-    }
+    acc = { method, targetKind, name, stats: new Aggregate() }
     groups.set(key, acc)
   }
   return acc
 }
 
-interface RollupRow {
-  method: string
-  target_kind: string
-  name: string
-  calls: number
-  errors: number
-  sum_us: number
-  min_us: number
-  max_us: number
-  bytes_in: number
-  bytes_out: number
-  hist: string
-}
-
 function addRollups(db: Db, groups: Map<string, Acc>, from: number, proxy?: string): void {
   const sql = `SELECT method, target_kind, name, calls, errors, sum_us, min_us, max_us, bytes_in,
     bytes_out, hist FROM rollup_minute WHERE minute >= ?${proxy === undefined ? '' : ' AND proxy = ?'}`
-  const rows = db.prepare(sql).all(...(proxy === undefined ? [from] : [from, proxy])) as RollupRow[]
-  for (const row of rows) {
-    const acc = accOf(groups, row.method, row.target_kind, row.name)
-    acc.calls += row.calls
-    acc.errors += row.errors
-    acc.sumUs += row.sum_us
-    acc.minUs = Math.min(acc.minUs, row.min_us)
-    acc.maxUs = Math.max(acc.maxUs, row.max_us)
-    acc.bytesIn += row.bytes_in
-    acc.bytesOut += row.bytes_out
-    acc.histogram.merge(Histogram.parse(row.hist, row.min_us, row.max_us))
-  }
+  const rows = db.prepare(sql).all(...(proxy === undefined ? [from] : [from, proxy])) as Array<
+    AggregateRow & { method: string; target_kind: string; name: string }
+  >
+  for (const row of rows) accOf(groups, row.method, row.target_kind, row.name).stats.addRow(row)
 }
 
 interface RawRow {
@@ -167,32 +126,25 @@ function addRawRows(
   const args = [from, to, ...COUNTED_KINDS, ...(proxy === undefined ? [] : [proxy])]
   for (const row of db.prepare(sql).iterate(...args) as Iterable<RawRow>) {
     const acc = accOf(groups, row.method, row.target_kind ?? '', row.name ?? '')
-    acc.calls++
-    if (row.status === 'error') acc.errors++
-    acc.sumUs += row.latency_us
-    acc.minUs = Math.min(acc.minUs, row.latency_us)
-    acc.maxUs = Math.max(acc.maxUs, row.latency_us)
-    acc.bytesIn += row.bytes_in
-    acc.bytesOut += row.bytes_out
-    acc.histogram.add(row.latency_us)
+    acc.stats.add(row.latency_us, row.status === 'error', row.bytes_in, row.bytes_out)
   }
 }
 
-function toStats(acc: Acc): TargetStats {
+function toStats({ method, name, stats }: Acc): TargetStats {
   return {
-    method: acc.method,
-    name: acc.name,
-    calls: acc.calls,
-    errors: acc.errors,
-    error_pct: pct(acc.errors, acc.calls),
-    avg_us: acc.calls === 0 ? 0 : Math.round(acc.sumUs / acc.calls),
-    min_us: acc.calls === 0 ? 0 : acc.minUs,
-    p50_us: acc.histogram.percentile(0.5) ?? 0,
-    p95_us: acc.histogram.percentile(0.95) ?? 0,
-    p99_us: acc.histogram.percentile(0.99) ?? 0,
-    max_us: acc.maxUs,
-    bytes_in: acc.bytesIn,
-    bytes_out: acc.bytesOut,
+    method,
+    name,
+    calls: stats.calls,
+    errors: stats.errors,
+    error_pct: pct(stats.errors, stats.calls),
+    avg_us: stats.calls === 0 ? 0 : Math.round(stats.sumUs / stats.calls),
+    min_us: stats.calls === 0 ? 0 : stats.minUs,
+    p50_us: stats.histogram.percentile(0.5) ?? 0,
+    p95_us: stats.histogram.percentile(0.95) ?? 0,
+    p99_us: stats.histogram.percentile(0.99) ?? 0,
+    max_us: stats.maxUs,
+    bytes_in: stats.bytesIn,
+    bytes_out: stats.bytesOut,
   }
 }
 

@@ -112,8 +112,9 @@ export class SessionTracker {
             ...(row.client_version ? { version: row.client_version } : {}),
           }
         : null
-      // Only a known client is cached: the session may learn its client later in the batch.
-      if (client) remember(this.#clients, key, client)
+      // Unknown clients are cached too (one lookup per session, not per row); an `initialize`
+      // seen later replaces the entry above.
+      remember(this.#clients, key, client)
     }
     return client ?? undefined
   }

@@ -15,7 +15,7 @@ export interface StoreSinkOptions {
   proxy: string
   /** Events buffered or in flight to the writer before new ones are dropped. */
   capacity?: number
-  /** Commit period of the writer, in ms. */
+  /** Commit period of the writer, in ms (default 150). */
   flushMs?: number
   /** Events queued in the writer that trigger an early commit. */
   flushEvents?: number
@@ -49,7 +49,7 @@ export function storeSink(options: StoreSinkOptions): StoreSink {
   const workerOptions: WriterOptions = {
     path: options.path,
     proxy: options.proxy,
-    flushMs: options.flushMs ?? 100,
+    flushMs: options.flushMs ?? 150,
     flushEvents: options.flushEvents ?? 5000,
     ...(options.retentionMs === undefined ? {} : { retentionMs: options.retentionMs }),
   }

@@ -31,7 +31,7 @@ describe('kill -9 under load', () => {
     rmSync(dir, { recursive: true, force: true })
   })
 
-  it('leaves a store that opens cleanly with the committed rows', async () => {
+  it('leaves a store that opens cleanly with the committed rows', async (t) => {
     const db = join(dir, 'store.db')
     const proc = spawn(
       process.execPath,
@@ -67,8 +67,12 @@ describe('kill -9 under load', () => {
     const client = { name: 'load', version: '1' }
     const workers = Array.from({ length: 8 }, async () => {
       while (!stop) {
-        await modernCall(url, 'echo', client).catch(() => undefined)
-        answered++
+        await modernCall(url, 'echo', client).then(
+          () => {
+            answered++
+          },
+          () => undefined,
+        )
       }
     })
     await until(() => answered >= 400, 20_000, 'load to build up')
@@ -86,6 +90,10 @@ describe('kill -9 under load', () => {
         .get() as number
       assert.ok(rows > 0, 'committed rows survive')
       assert.ok(rows <= answered, `${rows} rows for ${answered} answered requests`)
+      // Not asserted (timing-dependent): how much the kill cost, for the record.
+      t.diagnostic(
+        `${answered - rows} of ${answered} requests answered before the kill were not stored`,
+      )
     } finally {
       store.close()
     }

@@ -66,6 +66,30 @@ describe('stateless sessions and follow mode', () => {
     )
   })
 
+  it('two proxies share one store, and --proxy tells them apart', async () => {
+    const second = storeSink({ path: db, proxy: 'second', flushMs: 30 })
+    const other = await startPortico(
+      { upstream: upstream.url, name: 'second' },
+      { sinks: [second] },
+    )
+    try {
+      for (let i = 0; i < 4; i++)
+        await modernCall(other.url, 'fast', { name: 'goose', version: '1' })
+      await until(() => second.stats().written >= 4, 5000, 'the second proxy rows')
+    } finally {
+      await other.close()
+    }
+    const [mine] = await cliJson<Row>(['status', '--db', db, '--proxy', 'second'])
+    assert.equal(mine?.total_requests, 4)
+    const [first] = await cliJson<Row>(['status', '--db', db, '--proxy', 'stateless'])
+    assert.ok((first?.total_requests as number) >= 5)
+    const sessions = await cliJson<Row>(['sessions', '--db', db, '--proxy', 'second'])
+    assert.deepEqual(
+      sessions.map((s) => s.platform),
+      ['goose'],
+    )
+  })
+
   it('logs --follow prints rows written after it started', async () => {
     const child = spawn(process.execPath, [CLI, 'logs', '--follow', '--json', '--db', db], {
       stdio: ['ignore', 'pipe', 'pipe'],

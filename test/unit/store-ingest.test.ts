@@ -1,0 +1,111 @@
+/**
+ * The writer's ingest on a real in-memory SQLite store: modern `server/discover` capture,
+ * paginated lists merged into one snapshot, item modifications, session end on DELETE, and
+ * stateless legacy clients linked to their `initialize` by User-Agent.
+ */
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import type { ExchangeEvent } from '../../src/observe/event.ts'
+import { Ingestor } from '../../src/store/ingest.ts'
+import { openStore } from '../../src/store/open.ts'
+import { schemaChanges, schemaReport } from '../../src/store/report-schema.ts'
+import { listSessions } from '../../src/store/report-sessions.ts'
+
+const NOW = Date.now()
+
+function exchange(fields: Partial<ExchangeEvent> & { method: string }): ExchangeEvent {
+  return {
+    type: 'exchange',
+    ts: NOW,
+    proxy: 'p',
+    transport: 'streamable-http',
+    era: 'legacy',
+    kind: 'request',
+    outcome: 'ok',
+    httpStatus: 200,
+    durationUs: 1000,
+    bytesIn: 10,
+    bytesOut: 20,
+    ...fields,
+  }
+}
+
+function tool(name: string, description = name) {
+  return { name, description, inputSchema: { type: 'object' } }
+}
+
+describe('ingest', () => {
+  it('captures server/discover and merges paginated lists into one snapshot', () => {
+    const db = openStore(':memory:', { create: true })
+    const ingestor = new Ingestor(db)
+    ingestor.write([
+      exchange({
+        method: 'server/discover',
+        era: 'modern',
+        result: {
+          supportedVersions: ['2025-11-25', '2026-07-28'],
+          capabilities: { tools: {} },
+          _meta: { 'io.modelcontextprotocol/serverInfo': { name: 'modern-srv', version: '3.0.0' } },
+        },
+      }),
+      exchange({
+        method: 'tools/list',
+        result: { tools: [tool('b'), tool('a')], nextCursor: 'p2' },
+      }),
+      exchange({ method: 'tools/list', params: { cursor: 'p2' }, result: { tools: [tool('c')] } }),
+    ])
+    const report = schemaReport(db, 'p')
+    assert.equal(report.server?.name, 'modern-srv')
+    assert.equal(report.server?.protocol_version, '2026-07-28')
+    assert.deepEqual(
+      report.lists[0]?.items.map((i) => i.key),
+      ['a', 'b', 'c'],
+    )
+    ingestor.write([
+      exchange({ method: 'tools/list', result: { tools: [tool('a', 'changed'), tool('c')] } }),
+    ])
+    const changes = schemaChanges(db, { proxy: 'p', limit: 10 }).map(
+      (c) => `${c.change}:${c.item}:${c.detail ?? ''}`,
+    )
+    assert.ok(changes.includes('tool_modified:a:description'), changes.join(' '))
+    assert.ok(changes.includes('tool_removed:b:'), changes.join(' '))
+    db.close()
+  })
+
+  it('ends a session on DELETE and links stateless legacy requests to their initialize', () => {
+    const db = openStore(':memory:', { create: true })
+    const ingestor = new Ingestor(db)
+    ingestor.write([
+      exchange({
+        method: 'initialize',
+        sessionId: 'abc',
+        client: { name: 'cursor', version: '1' },
+        result: { protocolVersion: '2025-06-18', serverInfo: { name: 's', version: '1' } },
+      }),
+      exchange({ method: 'tools/call', sessionId: 'abc', name: 'x', targetKind: 'tool' }),
+      exchange({ method: 'DELETE', kind: 'http', sessionId: 'abc' }),
+      // A stateless legacy client: clientInfo only on initialize, a User-Agent on every request.
+      exchange({
+        method: 'initialize',
+        client: { name: 'claude-ai', version: '2' },
+        userAgent: 'claude-ua',
+      }),
+      exchange({ method: 'tools/call', name: 'y', targetKind: 'tool', userAgent: 'claude-ua' }),
+    ])
+    const sessions = listSessions(db, { since: 0, now: NOW, limit: 10 })
+    const real = sessions.find((s) => s.session_id === 'abc')
+    assert.equal(real?.ended_at, NOW)
+    assert.equal(real?.calls, 2)
+    assert.equal(real?.client_name, 'cursor')
+    const grouped = sessions.filter((s) => s.grouped)
+    assert.equal(grouped.length, 1)
+    assert.equal(grouped[0]?.client_name, 'claude-ai')
+    assert.equal(grouped[0]?.calls, 2)
+    const names = db
+      .prepare('SELECT client_name FROM exchanges WHERE session_id = ?')
+      .pluck()
+      .all(grouped[0]?.session_id)
+    assert.deepEqual(names, ['claude-ai', 'claude-ai'])
+    db.close()
+  })
+})
