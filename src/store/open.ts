@@ -57,13 +57,29 @@ export function openStore(path: string, options: OpenOptions = {}): Db {
 
 function makeFolder(path: string): void {
   try {
-    mkdirSync(dirname(path), { recursive: true })
+    createFolders(dirname(path))
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? String(error)
     throw new StoreError(`cannot create the folder of the store ${path} (${code})`, {
       cause: error,
     })
   }
+}
+
+/**
+ * `mkdirSync(…, { recursive: true })` never returns on some pseudo file systems (Node 20 loops
+ * on ENOENT under /proc), so the missing folders are created one level at a time.
+ */
+function createFolders(folder: string): void {
+  const missing: string[] = []
+  let current = folder
+  while (!existsSync(current)) {
+    missing.unshift(current)
+    const parent = dirname(current)
+    if (parent === current) break
+    current = parent
+  }
+  for (const dir of missing) mkdirSync(dir)
 }
 
 function migrate(db: Db): void {
