@@ -18,6 +18,7 @@ import type { Backend, SessionRef } from './backends/backend.ts'
 import type { CallSink, Connection } from './backends/connection.ts'
 import type { Gateway } from './gateway.ts'
 import { isListMethod } from './merge.ts'
+import { accepts } from './mrtr.ts'
 import type { ClientSession } from './sessions.ts'
 
 /** Revisions the gateway serves; `initialize` echoes the client's when it is one of them. */
@@ -34,6 +35,8 @@ export interface RequestScope {
   write(message: JsonObject): boolean
   signal: AbortSignal
   proxyName: string
+  /** A stateless client's per-request capabilities (`_meta`), for the input bridge. */
+  clientCapabilities?: JsonObject
 }
 
 export interface Handled {
@@ -204,7 +207,11 @@ async function setLevel(scope: RequestScope, params: JsonObject): Promise<Handle
   return { result: {} }
 }
 
-/** Sends one request to a backend and relays what it sends meanwhile. */
+/**
+ * Sends one request to a backend and relays what it sends meanwhile. A stateless client's
+ * call goes through the input bridge (server requests become `input_required`), and its retry
+ * carrying a gateway `requestState` resumes the parked call instead of starting a new one.
+ */
 async function forward(
   scope: RequestScope,
   backend: Backend,
@@ -212,24 +219,49 @@ async function forward(
   params: JsonObject,
   namespaceContent = false,
 ): Promise<Handled> {
+  const inputs = scope.gateway.inputs
+  if (!scope.session && inputs.has(params.requestState)) {
+    return inputs.resume(params.requestState, params.inputResponses, scope.write, scope.signal)
+  }
   let connection: Connection
   try {
     connection = await backend.connection(scope.ref)
   } catch (error) {
     throw named(error, backend)
   }
+  const call = (sink: CallSink, signal: AbortSignal) =>
+    callBackend(scope, backend, connection, { method, params, namespaceContent, sink, signal })
+  if (!scope.session) {
+    const capabilities = scope.clientCapabilities ?? {}
+    return inputs.run(connection, backend.name, capabilities, scope.write, scope.signal, call)
+  }
+  return call(relaySink(scope, backend.name, connection), scope.signal)
+}
+
+async function callBackend(
+  scope: RequestScope,
+  backend: Backend,
+  connection: Connection,
+  request: {
+    method: string
+    params: JsonObject
+    namespaceContent: boolean
+    sink: CallSink
+    signal: AbortSignal
+  },
+): Promise<Handled> {
   try {
-    const response = await connection.request(method, params, {
+    const response = await connection.request(request.method, request.params, {
       timeoutMs: backend.timeoutMs,
-      sink: relaySink(scope, backend.name, connection),
-      signal: scope.signal,
+      sink: request.sink,
+      signal: request.signal,
     })
     backend.observe(undefined)
     if (scope.session && backend.dedicated) scope.session.connections.add(connection)
     if (response.error) return { error: response.error, backend: backend.name }
     const result = isObject(response.result) ? response.result : {}
     return {
-      result: namespaceContent ? backend.catalog.content(result) : result,
+      result: request.namespaceContent ? backend.catalog.content(result) : result,
       backend: backend.name,
     }
   } catch (error) {
@@ -248,13 +280,6 @@ function named(error: unknown, backend: Backend): PorticoError {
   })
 }
 
-/** The client capability each server→client request needs. */
-const CAPABILITY_OF: Readonly<Record<string, string>> = {
-  'sampling/createMessage': 'sampling',
-  'elicitation/create': 'elicitation',
-  'roots/list': 'roots',
-}
-
 /**
  * Relays a call's related server messages to the client: requests get a gateway id (the
  * client's answer is routed back by the session), cancels are translated, progress and
@@ -263,10 +288,7 @@ const CAPABILITY_OF: Readonly<Record<string, string>> = {
 function relaySink(scope: RequestScope, backend: string, connection: Connection): CallSink {
   const capabilities = scope.session?.initParams.capabilities
   return {
-    accepts(method) {
-      const needed = CAPABILITY_OF[method]
-      return needed === undefined || (isObject(capabilities) && capabilities[needed] !== undefined)
-    },
+    accepts: (method) => accepts(capabilities, method),
     related(message) {
       const session = scope.session
       if ('id' in message) {

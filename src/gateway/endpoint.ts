@@ -21,6 +21,7 @@ import {
   type JsonRpcResponse,
 } from '../jsonrpc/message.ts'
 import type { Call } from '../pipeline/types.ts'
+import { META_CLIENT_CAPABILITIES } from '../protocol/classify.ts'
 import { applyPolicies, buildCalls } from '../transparent/calls.ts'
 import type { ProxyContext } from '../transparent/context.ts'
 import { abortOnClose } from '../transparent/mcp-post.ts'
@@ -234,6 +235,9 @@ async function handleRequest(
     signal: controller.signal,
     proxyName: context.proxy,
   }
+  const meta = isObject(request.params) ? request.params._meta : undefined
+  const capabilities = isObject(meta) ? meta[META_CLIENT_CAPABILITIES] : undefined
+  if (!session && isObject(capabilities)) scope.clientCapabilities = capabilities
   let handled: Handled
   let reason: string | undefined
   try {

@@ -28,6 +28,7 @@ import {
   mergeInstructions,
   mergePages,
 } from './merge.ts'
+import { InputBridge } from './mrtr.ts'
 import { SessionStore } from './sessions.ts'
 
 export interface GatewayDeps {
@@ -43,6 +44,8 @@ export interface Route {
 
 export class Gateway {
   readonly sessions: SessionStore
+  /** Parked calls of stateless clients waiting for their `input_required` answers. */
+  readonly inputs = new InputBridge()
   readonly #deps: GatewayDeps
   #config: Config
   #backends = new Map<string, Backend>()
@@ -248,6 +251,7 @@ export class Gateway {
 
   async close(): Promise<void> {
     for (const closer of this.#closers.splice(0)) closer()
+    this.inputs.close()
     this.sessions.closeAll()
     await Promise.allSettled(this.backends().map((backend) => backend.close()))
   }

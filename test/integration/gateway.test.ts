@@ -329,6 +329,36 @@ describe('gateway with SDK v1 client (legacy sessions)', () => {
 })
 
 describe('gateway with SDK v2 client', () => {
+  it('bridges sampling and elicitation to a 2026-07-28 client as input_required rounds', async () => {
+    const client = new ClientV2(
+      { name: 'gateway-test-v2', version: '1.0.0' },
+      { versionNegotiation: { mode: 'auto' }, capabilities: { sampling: {}, elicitation: {} } },
+    )
+    client.setRequestHandler('sampling/createMessage', async () => ({
+      role: 'assistant',
+      model: 'test-model',
+      content: { type: 'text', text: 'sampled by v2' },
+    }))
+    client.setRequestHandler('elicitation/create', async () => ({ action: 'decline' }))
+    await client.connect(new TransportV2(new URL(gateway.url)))
+    try {
+      for (const backend of ['ev', 'web']) {
+        const sampled = await client.callTool({
+          name: `${backend}__trigger-sampling-request`,
+          arguments: { prompt: 'modern', maxTokens: 5 },
+        })
+        assert.match(text(sampled), /sampled by v2/, backend)
+        const elicited = await client.callTool({
+          name: `${backend}__trigger-elicitation-request`,
+          arguments: {},
+        })
+        assert.match(text(elicited), /decline/i, backend)
+      }
+    } finally {
+      await client.close()
+    }
+  })
+
   for (const mode of ['auto', 'legacy'] as const) {
     it(`lists and calls in the ${mode === 'auto' ? '2026-07-28 (stateless)' : 'legacy'} era`, async () => {
       const client = new ClientV2(

@@ -123,8 +123,6 @@ export abstract class Backend {
   }
 }
 
-const RELAY_CAPABILITIES_NONE: JsonObject = {}
-
 /** Capabilities the gateway declares to shared backends: everything it can relay. */
 export const RELAY_CAPABILITIES: JsonObject = {
   sampling: {},
@@ -137,7 +135,8 @@ export const GATEWAY_SESSION: SessionRef = {
   key: '*',
   initParams: {
     protocolVersion: '2025-11-25',
-    capabilities: RELAY_CAPABILITIES_NONE,
+    // Stateless clients get server requests as `input_required` results (gateway/mrtr.ts).
+    capabilities: RELAY_CAPABILITIES,
     clientInfo: { name: 'portico-gateway', version: VERSION },
   },
   deliver: () => {},
