@@ -9,6 +9,7 @@ import {
   isObject,
   type JsonObject,
   type JsonRpcErrorObject,
+  type JsonRpcId,
   type JsonRpcRequest,
 } from '../jsonrpc/message.ts'
 import { MODERN_PROTOCOL_VERSION } from '../protocol/classify.ts'
@@ -22,6 +23,8 @@ import { accepts } from './mrtr.ts'
 import type { ClientSession } from './sessions.ts'
 
 /** Revisions the gateway serves; `initialize` echoes the client's when it is one of them. */
+const SUBSCRIPTION_ID = 'io.modelcontextprotocol/subscriptionId'
+
 export const SUPPORTED_VERSIONS = ['2024-11-05', '2025-03-26', '2025-06-18', '2025-11-25'] as const
 const LATEST_LEGACY = '2025-11-25'
 
@@ -78,6 +81,8 @@ export async function dispatch(scope: RequestScope, request: JsonRpcRequest): Pr
       return complete(scope, params)
     case 'logging/setLevel':
       return setLevel(scope, params)
+    case 'subscriptions/listen':
+      return listen(scope, request.id, params)
     default:
       if (isListMethod(method)) {
         const result = await gateway.list(method, params, scope.ref)
@@ -192,6 +197,31 @@ async function complete(scope: RequestScope, params: JsonObject): Promise<Handle
     ...params,
     ref: { ...ref, uri: route.local },
   })
+}
+
+/**
+ * `subscriptions/listen` (2026-07-28): acknowledges the list-change kinds the gateway honours
+ * (resource subscriptions are not offered), then streams those notifications, each tagged with
+ * the listen request's id, until the client closes the stream.
+ */
+async function listen(scope: RequestScope, id: JsonRpcId, params: JsonObject): Promise<Handled> {
+  const filter = isObject(params.notifications) ? params.notifications : {}
+  const meta = { [SUBSCRIPTION_ID]: id }
+  const honoured = scope.gateway.listen(
+    filter,
+    (method) => scope.write({ jsonrpc: '2.0', method, params: { _meta: meta } }),
+    scope.signal,
+  )
+  scope.write({
+    jsonrpc: '2.0',
+    method: 'notifications/subscriptions/acknowledged',
+    params: { notifications: honoured, _meta: meta },
+  })
+  await new Promise<void>((resolve) => {
+    if (scope.signal.aborted) resolve()
+    scope.signal.addEventListener('abort', () => resolve(), { once: true })
+  })
+  return { result: { _meta: meta } }
 }
 
 /** Sets the level on every backend this session talks to (others learn it when they start). */

@@ -50,6 +50,7 @@ export class Gateway {
   #config: Config
   #backends = new Map<string, Backend>()
   readonly #closers: Array<() => void> = []
+  readonly #listeners = new Set<{ methods: Set<string>; write: (method: string) => void }>()
 
   constructor(config: Config, deps: GatewayDeps) {
     this.#config = config
@@ -92,6 +93,7 @@ export class Gateway {
       separator: this.#config.proxy.separator,
       requestTimeoutMs: this.#config.request_timeout,
       maxMessageBytes: this.#config.max_response_body_size,
+      onListChanged: (method) => this.notifyListeners(method),
     }
     return config.transport === 'stdio'
       ? new StdioBackend(config, deps)
@@ -244,6 +246,29 @@ export class Gateway {
     return { added, removed, changed }
   }
 
+  /**
+   * Adds a stateless `subscriptions/listen` stream: it receives the list changes it asked for
+   * until `signal` aborts. Returns the filter keys it honours.
+   */
+  listen(filter: JsonObject, write: (method: string) => void, signal: AbortSignal): JsonObject {
+    const honoured: JsonObject = {}
+    const methods = new Set<string>()
+    for (const [key, method] of Object.entries(LISTEN_KEYS)) {
+      if (filter[key] === true) {
+        honoured[key] = true
+        methods.add(method)
+      }
+    }
+    const listener = { methods, write }
+    if (this.#listeners.size < 10_000) this.#listeners.add(listener)
+    signal.addEventListener('abort', () => this.#listeners.delete(listener), { once: true })
+    return honoured
+  }
+
+  notifyListeners(method: string): void {
+    for (const listener of this.#listeners) if (listener.methods.has(method)) listener.write(method)
+  }
+
   /** Registers cleanup to run at close (the config watcher). */
   onClose(closer: () => void): void {
     this.#closers.push(closer)
@@ -255,6 +280,13 @@ export class Gateway {
     this.sessions.closeAll()
     await Promise.allSettled(this.backends().map((backend) => backend.close()))
   }
+}
+
+/** `subscriptions/listen` filter keys the gateway honours → the notification each enables. */
+const LISTEN_KEYS: Readonly<Record<string, string>> = {
+  toolsListChanged: 'notifications/tools/list_changed',
+  promptsListChanged: 'notifications/prompts/list_changed',
+  resourcesListChanged: 'notifications/resources/list_changed',
 }
 
 function fingerprint(config: BackendConfig): string {

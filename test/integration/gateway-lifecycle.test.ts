@@ -61,6 +61,63 @@ function text(result: unknown): string {
   return content.map((c) => c.text ?? '').join('\n')
 }
 
+/** A raw 2026-07-28 `subscriptions/listen` stream (the SDKs do not open one on their own). */
+async function openListenStream() {
+  const abort = new AbortController()
+  const response = await fetch(gateway.url, {
+    method: 'POST',
+    signal: abort.signal,
+    headers: {
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      'mcp-protocol-version': '2026-07-28',
+      'mcp-method': 'subscriptions/listen',
+    },
+    body: JSON.stringify({
+      jsonrpc: '2.0',
+      id: 'listen-1',
+      method: 'subscriptions/listen',
+      params: {
+        notifications: { toolsListChanged: true, resourceSubscriptions: ['x://y'] },
+        _meta: {
+          'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+          'io.modelcontextprotocol/clientCapabilities': {},
+        },
+      },
+    }),
+  })
+  assert.match(response.headers.get('content-type') ?? '', /text\/event-stream/)
+  const reader = (response.body as ReadableStream<Uint8Array>).getReader()
+  const decoder = new TextDecoder()
+  const messages: Array<{ method?: string; params?: unknown }> = []
+  let buffer = ''
+  return {
+    async until(done: (all: typeof messages) => boolean) {
+      // Bounded: the stream is aborted (and the read rejects) after 10 s.
+      const timer = setTimeout(() => abort.abort(), 10_000)
+      while (!done(messages)) {
+        const chunk = await reader.read().catch(() => undefined)
+        if (!chunk || chunk.done) break
+        const { value } = chunk
+        buffer += decoder.decode(value, { stream: true })
+        for (let end = buffer.indexOf('\n\n'); end !== -1; end = buffer.indexOf('\n\n')) {
+          const data = buffer
+            .slice(0, end)
+            .split('\n')
+            .filter((line) => line.startsWith('data: '))
+            .map((line) => line.slice(6))
+            .join('\n')
+          buffer = buffer.slice(end + 2)
+          if (data) messages.push(JSON.parse(data))
+        }
+      }
+      clearTimeout(timer)
+      return messages
+    },
+    close: () => abort.abort(),
+  }
+}
+
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'portico-gw-life-'))
   file = join(dir, 'portico.toml')
@@ -137,6 +194,7 @@ describe('gateway lifecycle', () => {
   it('hot reload adds and removes backends while the client stays connected', async () => {
     const evPid = (await health('ev')).pid
     const before = listChanged
+    const listen = await openListenStream()
     writeFileSync(file, backendsToml(['ev', 'mem', 'web']))
     const names = await until(
       async () => {
@@ -151,6 +209,19 @@ describe('gateway lifecycle', () => {
     assert.ok(names.includes('ev__echo'))
     await until(() => (listChanged > before ? true : undefined), 5000, 'tools/list_changed')
     assert.equal((await health('ev')).pid, evPid, 'an untouched backend was restarted')
+    // A stateless (2026-07-28) client listening with subscriptions/listen is told too.
+    const events = await listen.until((all) =>
+      all.some((m) => m.method === 'notifications/tools/list_changed'),
+    )
+    assert.equal(events[0]?.method, 'notifications/subscriptions/acknowledged')
+    assert.deepEqual((events[0]?.params as { notifications: object }).notifications, {
+      toolsListChanged: true,
+    })
+    const changed = events.find((m) => m.method === 'notifications/tools/list_changed')
+    assert.deepEqual(changed?.params, {
+      _meta: { 'io.modelcontextprotocol/subscriptionId': 'listen-1' },
+    })
+    listen.close()
     assert.match(
       text(await client.callTool({ name: 'mem__read_graph', arguments: {} })),
       /entities/,

@@ -45,6 +45,8 @@ export interface BackendDeps {
   /** Default per-request deadline (`request_timeout`). */
   requestTimeoutMs: number
   maxMessageBytes: number
+  /** Told of every list_changed notification a backend sends (stateless listeners). */
+  onListChanged?: (method: string) => void
 }
 
 export abstract class Backend {
@@ -104,6 +106,11 @@ export abstract class Backend {
   /** Records a resource (un)subscription; returns whether the backend itself must be told. */
   track(_sessionKey: string, _uri: string, _subscribe: boolean): boolean {
     return true
+  }
+
+  /** Passes a backend's list change to the gateway's stateless listeners. */
+  protected noticeListChanged(message: { method: string }): void {
+    if (message.method.endsWith('/list_changed')) this.deps.onListChanged?.(message.method)
   }
 
   /** Calls report their transport outcome so health shows a backend that went away. */

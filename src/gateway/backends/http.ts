@@ -276,7 +276,10 @@ export class HttpBackend extends Backend {
     }
     const connection =
       this.config.transport === 'sse' ? new SseConnection(options) : new HttpConnection(options)
-    connection.onUnsolicited = (message) => session.deliver(this.name, message, connection)
+    connection.onUnsolicited = (message) => {
+      if (session.key === GATEWAY_SESSION.key) this.noticeListChanged(message)
+      session.deliver(this.name, message, connection)
+    }
     const opening = connection.open().then(
       (info) => {
         this.#info = info

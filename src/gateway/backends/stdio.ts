@@ -192,6 +192,7 @@ export class StdioBackend extends Backend {
             })
             return
           }
+          this.noticeListChanged(message)
           for (const session of this.#audience(message)) {
             session.deliver(this.name, message, connection)
           }
