@@ -214,9 +214,8 @@ describe('gateway lifecycle', () => {
       all.some((m) => m.method === 'notifications/tools/list_changed'),
     )
     assert.equal(events[0]?.method, 'notifications/subscriptions/acknowledged')
-    assert.deepEqual((events[0]?.params as { notifications: object }).notifications, {
-      toolsListChanged: true,
-    })
+    const ack = events[0]?.params as { notifications?: object } | undefined
+    assert.deepEqual(ack?.notifications, { toolsListChanged: true })
     const changed = events.find((m) => m.method === 'notifications/tools/list_changed')
     assert.deepEqual(changed?.params, {
       _meta: { 'io.modelcontextprotocol/subscriptionId': 'listen-1' },
