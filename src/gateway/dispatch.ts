@@ -47,6 +47,8 @@ export interface Handled {
   error?: JsonRpcErrorObject
   /** The backend that served the request, for the exchange event. */
   backend?: string
+  /** Portico's reason when the call failed on Portico's side (timeout, backend down, …). */
+  reason?: string
 }
 
 export async function dispatch(scope: RequestScope, request: JsonRpcRequest): Promise<Handled> {
@@ -257,7 +259,7 @@ async function forward(
   try {
     connection = await backend.connection(scope.ref)
   } catch (error) {
-    throw named(error, backend)
+    return failed(named(error, backend), backend, scope.signal)
   }
   const call = (sink: CallSink, signal: AbortSignal) =>
     callBackend(scope, backend, connection, { method, params, namespaceContent, sink, signal })
@@ -297,7 +299,20 @@ async function callBackend(
   } catch (error) {
     const failure = named(error, backend)
     backend.observe(failure)
-    throw failure
+    return failed(failure, backend, request.signal)
+  }
+}
+
+/** A failed backend call as an answer that still names the backend (for the exchange event). */
+function failed(error: PorticoError, backend: Backend, signal: AbortSignal): Handled {
+  return {
+    error: {
+      code: error.code,
+      message: error.message,
+      ...(error.data ? { data: error.data } : {}),
+    },
+    backend: backend.name,
+    reason: signal.aborted ? 'cancelled' : error.reason,
   }
 }
 

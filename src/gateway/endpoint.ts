@@ -275,6 +275,7 @@ async function handleRequest(
     if (rewriter.appliesTo(call)) response = rewriter.rewrite(call, response) ?? response
   }
   reply.respond(response as unknown as JsonObject)
+  reason ??= handled.reason
   return { handled, response, ...(reason ? { reason } : {}) }
 }
 

@@ -230,6 +230,30 @@ describe('gateway with SDK v1 client (legacy sessions)', () => {
     }
   })
 
+  it('cancels a call on the backend when the client cancels it', async () => {
+    const abort = new AbortController()
+    const call = client.callTool(
+      { name: 'web__trigger-long-running-operation', arguments: { duration: 20, steps: 20 } },
+      undefined,
+      { signal: abort.signal, onprogress: () => abort.abort() },
+    )
+    await assert.rejects(call, /abort/i)
+    await gateway.sink.waitFor((events) =>
+      events.some(
+        (e) =>
+          e.type === 'exchange' &&
+          e.name === 'web__trigger-long-running-operation' &&
+          e.outcome === 'cancelled' &&
+          e.backend === 'web',
+      ),
+    )
+    // The gateway still serves that backend for this session.
+    assert.match(
+      text(await client.callTool({ name: 'web__echo', arguments: { message: 'ok' } })),
+      /ok/,
+    )
+  })
+
   it('relays sampling and elicitation round trips to the client that caused them', async () => {
     for (const backend of ['ev', 'web']) {
       const sampled = await client.callTool({
