@@ -202,16 +202,22 @@ async function complete(scope: RequestScope, params: JsonObject): Promise<Handle
 }
 
 /**
- * `subscriptions/listen` (2026-07-28): acknowledges the list-change kinds the gateway honours
- * (resource subscriptions are not offered), then streams those notifications, each tagged with
- * the listen request's id, until the client closes the stream.
+ * `subscriptions/listen` (2026-07-28): acknowledges the subset of the filter the gateway
+ * honours (list changes; resource URIs it could subscribe to), then streams those
+ * notifications, each tagged with the listen request's id, until the client closes the stream.
  */
 async function listen(scope: RequestScope, id: JsonRpcId, params: JsonObject): Promise<Handled> {
   const filter = isObject(params.notifications) ? params.notifications : {}
   const meta = { [SUBSCRIPTION_ID]: id }
-  const honoured = scope.gateway.listen(
+  const tagged = (message: JsonObject): JsonObject => {
+    const inner = isObject(message.params) ? message.params : {}
+    return { ...message, params: { ...inner, _meta: meta } }
+  }
+  // The listener is registered at the end of `gateway.listen` and nothing can be delivered
+  // before this continuation runs (no I/O in between), so the acknowledgement is first.
+  const honoured = await scope.gateway.listen(
     filter,
-    (method) => scope.write({ jsonrpc: '2.0', method, params: { _meta: meta } }),
+    (message) => scope.write(tagged(message)),
     scope.signal,
   )
   scope.write({

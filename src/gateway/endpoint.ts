@@ -25,7 +25,6 @@ import { META_CLIENT_CAPABILITIES } from '../protocol/classify.ts'
 import { applyPolicies, buildCalls } from '../transparent/calls.ts'
 import type { ProxyContext } from '../transparent/context.ts'
 import { abortOnClose } from '../transparent/mcp-post.ts'
-import { GATEWAY_SESSION } from './backends/backend.ts'
 import { dispatch, type Handled, modernResult, type RequestScope } from './dispatch.ts'
 import type { Gateway } from './gateway.ts'
 import { recordCall } from './record.ts'
@@ -230,7 +229,7 @@ async function handleRequest(
   const scope: RequestScope = {
     gateway,
     session,
-    ref: session ?? GATEWAY_SESSION,
+    ref: session ?? gateway.session,
     write: (message) => reply.write(message),
     signal: controller.signal,
     proxyName: context.proxy,

@@ -14,6 +14,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js'
 import { loadConfig } from '../../src/config/load.ts'
 import { Logger } from '../../src/observe/logger.ts'
+import { openListenStream } from '../helpers/listen.ts'
 import {
   fixture,
   type RunningServer,
@@ -59,63 +60,6 @@ async function health(name: string): Promise<{ state: string; pid?: number; rest
 function text(result: unknown): string {
   const content = (result as { content?: Array<{ text?: string }> }).content ?? []
   return content.map((c) => c.text ?? '').join('\n')
-}
-
-/** A raw 2026-07-28 `subscriptions/listen` stream (the SDKs do not open one on their own). */
-async function openListenStream() {
-  const abort = new AbortController()
-  const response = await fetch(gateway.url, {
-    method: 'POST',
-    signal: abort.signal,
-    headers: {
-      'content-type': 'application/json',
-      accept: 'application/json, text/event-stream',
-      'mcp-protocol-version': '2026-07-28',
-      'mcp-method': 'subscriptions/listen',
-    },
-    body: JSON.stringify({
-      jsonrpc: '2.0',
-      id: 'listen-1',
-      method: 'subscriptions/listen',
-      params: {
-        notifications: { toolsListChanged: true, resourceSubscriptions: ['x://y'] },
-        _meta: {
-          'io.modelcontextprotocol/protocolVersion': '2026-07-28',
-          'io.modelcontextprotocol/clientCapabilities': {},
-        },
-      },
-    }),
-  })
-  assert.match(response.headers.get('content-type') ?? '', /text\/event-stream/)
-  const reader = (response.body as ReadableStream<Uint8Array>).getReader()
-  const decoder = new TextDecoder()
-  const messages: Array<{ method?: string; params?: unknown }> = []
-  let buffer = ''
-  return {
-    async until(done: (all: typeof messages) => boolean) {
-      // Bounded: the stream is aborted (and the read rejects) after 10 s.
-      const timer = setTimeout(() => abort.abort(), 10_000)
-      while (!done(messages)) {
-        const chunk = await reader.read().catch(() => undefined)
-        if (!chunk || chunk.done) break
-        const { value } = chunk
-        buffer += decoder.decode(value, { stream: true })
-        for (let end = buffer.indexOf('\n\n'); end !== -1; end = buffer.indexOf('\n\n')) {
-          const data = buffer
-            .slice(0, end)
-            .split('\n')
-            .filter((line) => line.startsWith('data: '))
-            .map((line) => line.slice(6))
-            .join('\n')
-          buffer = buffer.slice(end + 2)
-          if (data) messages.push(JSON.parse(data))
-        }
-      }
-      clearTimeout(timer)
-      return messages
-    },
-    close: () => abort.abort(),
-  }
 }
 
 before(async () => {
@@ -194,7 +138,10 @@ describe('gateway lifecycle', () => {
   it('hot reload adds and removes backends while the client stays connected', async () => {
     const evPid = (await health('ev')).pid
     const before = listChanged
-    const listen = await openListenStream()
+    const listen = await openListenStream(gateway.url, 'listen-1', {
+      toolsListChanged: true,
+      resourceSubscriptions: ['x://y'],
+    })
     writeFileSync(file, backendsToml(['ev', 'mem', 'web']))
     const names = await until(
       async () => {

@@ -19,6 +19,7 @@ import {
   ElicitRequestSchema,
   ResourceUpdatedNotificationSchema,
 } from '@modelcontextprotocol/sdk/types.js'
+import { openListenStream } from '../helpers/listen.ts'
 import {
   fixture,
   type RunningServer,
@@ -310,10 +311,25 @@ describe('gateway with SDK v1 client (legacy sessions)', () => {
     )
     assert.ok(resource)
     await client.subscribeResource({ uri: resource.uri })
+    // A stateless client listens for the same resource with subscriptions/listen.
+    const listen = await openListenStream(gateway.url, 'l-1', {
+      resourceSubscriptions: [resource.uri, 'demo://nobody__x'],
+    })
     await client.callTool({ name: 'ev__toggle-subscriber-updates', arguments: {} })
     try {
       await until(() => (updates.includes(resource.uri) ? true : undefined), 12_000, 'update')
+      const events = await listen.until((all) =>
+        all.some((m) => m.method === 'notifications/resources/updated'),
+      )
+      const ack = events[0]?.params as { notifications?: object } | undefined
+      assert.deepEqual(ack?.notifications, { resourceSubscriptions: [resource.uri] })
+      const update = events.find((m) => m.method === 'notifications/resources/updated')
+      assert.deepEqual(update?.params, {
+        uri: resource.uri,
+        _meta: { 'io.modelcontextprotocol/subscriptionId': 'l-1' },
+      })
     } finally {
+      listen.close()
       await client.callTool({ name: 'ev__toggle-subscriber-updates', arguments: {} })
       await client.unsubscribeResource({ uri: resource.uri })
     }

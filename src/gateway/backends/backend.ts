@@ -45,8 +45,8 @@ export interface BackendDeps {
   /** Default per-request deadline (`request_timeout`). */
   requestTimeoutMs: number
   maxMessageBytes: number
-  /** Told of every list_changed notification a backend sends (stateless listeners). */
-  onListChanged?: (method: string) => void
+  /** The gateway's own session (stateless clients, eager start, listen streams). */
+  gatewaySession: SessionRef
 }
 
 export abstract class Backend {
@@ -108,11 +108,6 @@ export abstract class Backend {
     return true
   }
 
-  /** Passes a backend's list change to the gateway's stateless listeners. */
-  protected noticeListChanged(message: { method: string }): void {
-    if (message.method.endsWith('/list_changed')) this.deps.onListChanged?.(message.method)
-  }
-
   /** Calls report their transport outcome so health shows a backend that went away. */
   observe(_error: PorticoError | undefined): void {}
 
@@ -137,16 +132,21 @@ export const RELAY_CAPABILITIES: JsonObject = {
   roots: { listChanged: true },
 }
 
-/** The gateway's own session with backends (stateless clients, eager start, capabilities). */
-export const GATEWAY_SESSION: SessionRef = {
-  key: '*',
-  initParams: {
-    protocolVersion: '2025-11-25',
-    // Stateless clients get server requests as `input_required` results (gateway/mrtr.ts).
-    capabilities: RELAY_CAPABILITIES,
-    clientInfo: { name: 'portico-gateway', version: VERSION },
-  },
-  deliver: () => {},
+/**
+ * The gateway's own session with backends (stateless clients, eager start, capabilities,
+ * `subscriptions/listen`); `deliver` receives what backends send it unprompted.
+ */
+export function gatewaySession(deliver: SessionRef['deliver']): SessionRef {
+  return {
+    key: '*',
+    initParams: {
+      protocolVersion: '2025-11-25',
+      // Stateless clients get server requests as `input_required` results (gateway/mrtr.ts).
+      capabilities: RELAY_CAPABILITIES,
+      clientInfo: { name: 'portico-gateway', version: VERSION },
+    },
+    deliver,
+  }
 }
 
 /** Exponential restart delay: 0 for a crash after a healthy run, then 250 ms doubling to 30 s. */

@@ -12,7 +12,7 @@ import type { JsonObject, JsonRpcMessage } from '../../jsonrpc/message.ts'
 import { SseParser } from '../../protocol/sse.ts'
 import type { HttpClient, UpstreamResponse } from '../../upstream/http-client.ts'
 import type { BackendConfig } from '../config.ts'
-import { Backend, GATEWAY_SESSION, type SessionRef } from './backend.ts'
+import { Backend, type SessionRef } from './backend.ts'
 import {
   BACKEND_PROTOCOL_VERSION,
   Connection,
@@ -260,7 +260,7 @@ export class HttpBackend extends Backend {
   }
 
   start(): void {
-    this.connection(GATEWAY_SESSION).catch(() => {})
+    this.connection(this.deps.gatewaySession).catch(() => {})
   }
 
   connection(session: SessionRef): Promise<Connection> {
@@ -276,10 +276,7 @@ export class HttpBackend extends Backend {
     }
     const connection =
       this.config.transport === 'sse' ? new SseConnection(options) : new HttpConnection(options)
-    connection.onUnsolicited = (message) => {
-      if (session.key === GATEWAY_SESSION.key) this.noticeListChanged(message)
-      session.deliver(this.name, message, connection)
-    }
+    connection.onUnsolicited = (message) => session.deliver(this.name, message, connection)
     const opening = connection.open().then(
       (info) => {
         this.#info = info
