@@ -119,6 +119,11 @@ describe('gateway lifecycle', () => {
       logs.some((line) => line.includes('backend ev exited')),
       logs.join(''),
     )
+    // Backend stderr is in Portico's log under the backend's name.
+    assert.ok(
+      logs.some((line) => line.includes('[ev] ')),
+      logs.join(''),
+    )
   })
 
   it('re-initializes an HTTP backend session that the backend forgot', async () => {

@@ -19,6 +19,7 @@ let gateway: RunningPortico
 before(async () => {
   old = await startEverythingHttp(undefined, 'sse')
   gateway = await startPortico({
+    proxy: { admin_tools: false },
     backends: [
       { name: 'old', transport: 'sse', url: old.url },
       {
@@ -93,6 +94,9 @@ it('starts an isolated stdio backend per client session, lazily, and stops it wi
     assert.match(JSON.stringify(result.content), /alpha/)
   }
   assert.equal((await isoHealth()).connections, 2)
+  const names = (await (clients[0] as Client).listTools()).tools.map((t) => t.name)
+  assert.ok(names.includes('iso__alpha'))
+  assert.ok(!names.some((n) => n.startsWith('portico__')), 'admin tools are disabled')
   await transports[0]?.terminateSession()
   await until(
     async () => ((await isoHealth()).connections === 1 ? true : undefined),
