@@ -186,6 +186,7 @@ export class Gateway {
         backend: backend.name,
         error: message,
       })
+      backend.noteFailure(`${method}: ${message}`)
       return { catalog: backend.catalog, error: message }
     } finally {
       clearTimeout(timer)

@@ -19,7 +19,7 @@ let gateway: RunningPortico
 before(async () => {
   old = await startEverythingHttp(undefined, 'sse')
   gateway = await startPortico({
-    proxy: { admin_tools: false },
+    proxy: { admin_tools: false, list_timeout: '1s' },
     backends: [
       { name: 'old', transport: 'sse', url: old.url },
       {
@@ -29,6 +29,13 @@ before(async () => {
         args: [fixture('paged-server')],
         isolation: 'session',
         start: 'lazy',
+      },
+      {
+        name: 'slow',
+        transport: 'stdio',
+        command: process.execPath,
+        args: [fixture('paged-server')],
+        env: { PAGED_SLOW_LIST: '1' },
       },
     ],
   })
@@ -70,15 +77,22 @@ it('relays calls, progress and sampling through a legacy SSE backend', async () 
   }
 })
 
-async function isoHealth(): Promise<{ state: string; connections: number }> {
-  const ready = await fetch(new URL('/readyz', gateway.origin))
-  const body = (await ready.json()) as {
-    backends: Array<{ name: string; state: string; connections: number }>
-  }
-  const iso = body.backends.find((b) => b.name === 'iso')
-  assert.ok(iso)
-  return iso
+interface Health {
+  name: string
+  state: string
+  connections: number
+  lastFailure?: { message: string }
 }
+
+async function healthOf(name: string): Promise<Health> {
+  const ready = await fetch(new URL('/readyz', gateway.origin))
+  const body = (await ready.json()) as { backends: Health[] }
+  const found = body.backends.find((b) => b.name === name)
+  assert.ok(found)
+  return found
+}
+
+const isoHealth = () => healthOf('iso')
 
 it('starts an isolated stdio backend per client session, lazily, and stops it with the session', async () => {
   const initial = await isoHealth()
@@ -97,6 +111,12 @@ it('starts an isolated stdio backend per client session, lazily, and stops it wi
   const names = (await (clients[0] as Client).listTools()).tools.map((t) => t.name)
   assert.ok(names.includes('iso__alpha'))
   assert.ok(!names.some((n) => n.startsWith('portico__')), 'admin tools are disabled')
+  // The backend too slow for lists is left out, the others answered, and health says why.
+  assert.ok(!names.some((n) => n.startsWith('slow__')))
+  assert.ok(names.includes('old__echo'))
+  const slow = await healthOf('slow')
+  assert.equal(slow.state, 'up')
+  assert.match(slow.lastFailure?.message ?? '', /tools\/list/)
   await transports[0]?.terminateSession()
   await until(
     async () => ((await isoHealth()).connections === 1 ? true : undefined),

@@ -36,6 +36,8 @@ export interface BackendHealth {
   since: string
   /** Process id of a shared stdio backend. */
   pid?: number
+  /** The last call or list that failed on this backend (timeouts included). */
+  lastFailure?: { at: string; message: string }
 }
 
 export interface BackendDeps {
@@ -57,6 +59,7 @@ export abstract class Backend {
   #state: BackendState = 'idle'
   #since = new Date().toISOString()
   #error: string | undefined
+  #lastFailure: { at: string; message: string } | undefined
   protected restarts = 0
 
   constructor(config: BackendConfig, deps: BackendDeps) {
@@ -109,7 +112,14 @@ export abstract class Backend {
   }
 
   /** Calls report their transport outcome so health shows a backend that went away. */
-  observe(_error: PorticoError | undefined): void {}
+  observe(error: PorticoError | undefined): void {
+    if (error !== undefined) this.noteFailure(error.message)
+  }
+
+  /** The last failure a call or list saw (shown in health even while the state is `up`). */
+  noteFailure(message: string): void {
+    this.#lastFailure = { at: new Date().toISOString(), message }
+  }
 
   health(): BackendHealth {
     const health: BackendHealth = {
@@ -121,6 +131,7 @@ export abstract class Backend {
       since: this.#since,
     }
     if (this.#error !== undefined) health.error = this.#error
+    if (this.#lastFailure !== undefined) health.lastFailure = this.#lastFailure
     return health
   }
 }

@@ -297,6 +297,7 @@ export class HttpBackend extends Backend {
   }
 
   override observe(error: PorticoError | undefined): void {
+    super.observe(error)
     if (error === undefined) this.setState('up')
     else if (error.reason === 'upstream_unavailable' || error.reason === 'upstream_timeout') {
       this.setState('down', error.message)
