@@ -7,6 +7,7 @@ import { once } from 'node:events'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { type Config, type ConfigInput, configSchema } from './config/schema.ts'
+import { cspFromConfig } from './csp/setup.ts'
 import { originCheck } from './edge/origin.ts'
 import { createRouter, type RequestHandler } from './edge/router.ts'
 import { Gateway } from './gateway/gateway.ts'
@@ -89,7 +90,7 @@ export function createPortico(input: Config | ConfigInput, options: PorticoOptio
     logger,
     originAllowed: originCheck(config.allowed_origins),
     policies: options.policies ?? [],
-    rewriters: options.rewriters ?? [],
+    rewriters: [...cspFromConfig(config), ...(options.rewriters ?? [])],
     legacy: new LegacySessions({ timeoutMs: config.request_timeout }),
   }
   if (gatewayMode) {

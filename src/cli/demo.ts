@@ -3,11 +3,12 @@
  * and prints the URL and what to try next. The README's first command.
  */
 import type { Command } from 'commander'
+import { configSchema } from '../config/schema.ts'
 import { startDemoServer } from '../demo/server.ts'
 import { Logger } from '../observe/logger.ts'
 import { createPortico } from '../portico.ts'
 import { intOption } from './errors.ts'
-import { closeOnSignal, listenOrExplain } from './run.ts'
+import { closeOnSignal, listenOrExplain, openRecording } from './run.ts'
 
 export function registerDemo(program: Command): void {
   program
@@ -23,35 +24,39 @@ export function registerDemo(program: Command): void {
     .action(async (flags: { port?: number; host: string; db?: string }) => {
       const demo = await startDemoServer({ host: '127.0.0.1', port: 0 })
       const logger = new Logger({ level: 'info' })
-      const portico = createPortico(
-        {
-          upstream: demo.url,
-          host: flags.host,
-          port: flags.port ?? 3000,
-          name: 'demo',
-          access_log: true,
-          ...(flags.db ? { store: { path: flags.db } } : {}),
-        },
-        { logger },
-      )
+      const config = configSchema.parse({
+        upstream: demo.url,
+        host: flags.host,
+        port: flags.port ?? 3000,
+        name: 'demo',
+        access_log: true,
+        store: { path: flags.db || process.env.PORTICO_DB || undefined },
+      })
+      const store = openRecording(config, 'demo', logger)
+      const portico = createPortico(config, { logger, sinks: store ? [store.sink] : [] })
       const url = await listenOrExplain(portico, flags.host, flags.port ?? 3000).catch(
         async (error) => {
+          await store?.sink.close()
           await demo.close()
           throw error
         },
       )
-      process.stdout.write(demoBanner(url, demo.url))
+      process.stdout.write(demoBanner(url, demo.url, store?.path))
       await closeOnSignal(portico, logger, () => demo.close())
     })
 }
 
-function demoBanner(url: string, upstream: string): string {
+function demoBanner(url: string, upstream: string, storePath?: string): string {
+  const db = storePath ? ` --db ${storePath}` : ''
   return `Portico listening on ${url} (upstream ${upstream}, the bundled demo server)
 
 Try it:
   npx @modelcontextprotocol/inspector --cli ${url} --transport http --method tools/list
   npx @modelcontextprotocol/inspector --cli ${url} --transport http --method tools/call --tool-name add --tool-arg a=2 --tool-arg b=3
   curl -s ${url.replace(/\/mcp$/, '/healthz')}
+
+Then see what happened (recorded to ${storePath ?? 'nowhere: store disabled'}):
+  portico status${db}    portico logs${db}    portico sessions${db}    portico schema${db}
 
 Each exchange is printed below. Press Ctrl+C to stop.
 `

@@ -6,9 +6,17 @@
 import { Command, CommanderError } from 'commander'
 import { VERSION } from '../version.ts'
 import { registerCheck } from './check.ts'
+import { registerClients } from './clients.ts'
 import { registerDemo } from './demo.ts'
 import { UserError } from './errors.ts'
+import { registerLogs } from './logs.ts'
 import { registerRun } from './run.ts'
+import { registerSchema } from './schema.ts'
+import { registerSession } from './session.ts'
+import { registerSessions } from './sessions.ts'
+import { registerSlow } from './slow.ts'
+import { registerStatus } from './status.ts'
+import { registerStore } from './store.ts'
 
 export function buildProgram(): Command {
   const program = new Command('portico')
@@ -19,6 +27,14 @@ export function buildProgram(): Command {
   registerRun(program)
   registerCheck(program)
   registerDemo(program)
+  registerStatus(program)
+  registerLogs(program)
+  registerSlow(program)
+  registerSchema(program)
+  registerSessions(program)
+  registerSession(program)
+  registerClients(program)
+  registerStore(program)
   return program
 }
 

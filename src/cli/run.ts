@@ -5,8 +5,10 @@
 import type { Command } from 'commander'
 import { ConfigError, type ConfigOverrides, type LoadedConfig, loadConfig } from '../config/load.ts'
 import { Logger } from '../observe/logger.ts'
-import { createPortico, type Portico } from '../portico.ts'
+import { createPortico, type Portico, proxyName } from '../portico.ts'
+import { type StoreSetup, storeFor } from '../store/from-config.ts'
 import { intOption, UserError } from './errors.ts'
+import { asUserError } from './store-options.ts'
 
 export interface RunFlags {
   upstream?: string
@@ -25,7 +27,7 @@ export function registerRun(program: Command): void {
     .command('run')
     .description('Run the proxy in front of an MCP server')
     .option('--upstream <url>', 'upstream MCP endpoint, e.g. http://127.0.0.1:9000/mcp')
-    .option('--widgets <url>', 'where non-MCP traffic (widget assets) goes')
+    .option('--widgets <url|dir>', 'where non-MCP traffic (widget assets) goes: a URL or a folder')
     .option('--port <n>', 'port to listen on (0 picks a free one)', intOption('--port'))
     .option('--host <host>', 'address to listen on (default 127.0.0.1)')
     .option('-c, --config <file>', 'TOML config file (default ./portico.toml when present)')
@@ -81,7 +83,12 @@ async function runUntilSignalled(loaded: LoadedConfig, flags: RunFlags): Promise
   const reload = file
     ? { file, load: () => loadConfig({ file, overrides: overridesOf(flags) }).config }
     : undefined
-  const portico = createPortico(config, { logger, ...(reload ? { reload } : {}) })
+  const store = openRecording(config, proxyName(config), logger)
+  const portico = createPortico(config, {
+    logger,
+    sinks: store ? [store.sink] : [],
+    ...(reload ? { reload } : {}),
+  })
   // A failed listen must not leave gateway backends (child processes) running.
   const address = await listenOrExplain(portico, config.host, config.port).catch(
     async (error: unknown) => {
@@ -93,7 +100,22 @@ async function runUntilSignalled(loaded: LoadedConfig, flags: RunFlags): Promise
     ? `gateway: ${config.backends.map((b) => b.name).join(', ')}`
     : `upstream ${config.upstream}`
   process.stdout.write(`Portico listening on ${address} (${target})\n`)
+  if (store) process.stdout.write(`Recording to ${store.path} (see: portico status)\n`)
   await closeOnSignal(portico, logger)
+}
+
+/** The store sink for `[store]`; a store that cannot be opened stops startup with one message. */
+export function openRecording(
+  config: LoadedConfig['config'],
+  proxy: string,
+  logger: Logger,
+): StoreSetup | undefined {
+  try {
+    return storeFor(config, proxy, logger)
+  } catch (error) {
+    const path = config.store.path ?? '~/.portico/store.db'
+    throw asUserError(error, path)
+  }
 }
 
 export async function listenOrExplain(

@@ -86,7 +86,10 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
   if (!result.success) {
     for (const issue of result.error.issues) {
       const path = formatPath(issue.path)
-      problems.push({ path, message: describeIssue(issue), line: locateKey(text, issue.path) })
+      // An unknown key is reported on its table; point at the key's own line instead.
+      const keyPath =
+        issue.code === 'unrecognized_keys' ? [...issue.path, ...issue.keys.slice(0, 1)] : issue.path
+      problems.push({ path, message: describeIssue(issue), line: locateKey(text, keyPath) })
     }
   }
   if (problems.length > 0) throw new ConfigError(file, problems)

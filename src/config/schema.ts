@@ -4,6 +4,7 @@
  * mcp-proxy where they exist, so their users can bring their files over.
  */
 import { z } from 'zod'
+import { cspSchema } from '../csp/config.ts'
 import { backendsSchema, gatewayProxySchema, refineGateway } from '../gateway/config.ts'
 import { LOG_LEVELS } from '../observe/logger.ts'
 import { parseDuration } from './duration.ts'
@@ -34,7 +35,10 @@ export const storeSchema = z
   .strictObject({
     enabled: z.boolean().default(true),
     path: z.string().min(1).optional(),
-    retention: z.string().optional(),
+    retention: z
+      .string()
+      .refine((v) => parseDuration(v) !== undefined, 'expected a duration like "30d"')
+      .optional(),
   })
   .default({ enabled: true })
 
@@ -78,6 +82,8 @@ export const configSchema = z
     /** Print one line per exchange on stderr (default: when stderr is a TTY). */
     access_log: z.boolean().optional(),
     store: storeSchema,
+    /** MCP Apps widget CSP rewriting (see src/csp/). */
+    csp: cspSchema.optional(),
     /** Gateway mode: many MCP backends behind one endpoint (see src/gateway/config.ts). */
     backends: backendsSchema.optional(),
     proxy: gatewayProxySchema,
@@ -101,4 +107,6 @@ export const IGNORED_KEYS: ReadonlySet<string> = new Set([
   'cloud',
   'tunnel',
   'relay',
+  // mcpr's OAuth protected-resource table; Portico's own auth comes in a later release.
+  'auth',
 ])

@@ -4,7 +4,7 @@
  * (`Mcp-Session-Id`, `MCP-Protocol-Version`, `Last-Event-ID`, `Mcp-Method`, `Mcp-Name`,
  * `Mcp-Param-*`), auth and unknown headers, passes through.
  */
-import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http'
+import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from 'node:http'
 
 const HOP_BY_HOP = new Set([
   'connection',
@@ -66,6 +66,18 @@ export function addForwarded(
   headers['x-forwarded-for'] = prior ? `${String(prior)}, ${address}` : address
   if (client.host && !headers['x-forwarded-host']) headers['x-forwarded-host'] = client.host
   if (!headers['x-forwarded-proto']) headers['x-forwarded-proto'] = client.proto
+}
+
+/** The headers sent upstream for a client request: end-to-end ones plus X-Forwarded-*. */
+export function upstreamHeaders(req: IncomingMessage): HeaderMap {
+  const headers = endToEndHeaders(req.headers, { drop: REQUEST_MANAGED })
+  const encrypted = (req.socket as { encrypted?: boolean } | null)?.encrypted === true
+  addForwarded(headers, {
+    address: req.socket?.remoteAddress,
+    host: req.headers.host,
+    proto: encrypted ? 'https' : 'http',
+  })
+  return headers
 }
 
 export function headerValue(

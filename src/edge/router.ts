@@ -12,6 +12,7 @@ import { handleLegacyPost, handleLegacyStream } from '../transparent/legacy-sse.
 import { handleMcpPost } from '../transparent/mcp-post.ts'
 import { handleMcpStream } from '../transparent/mcp-stream.ts'
 import { handleRaw } from '../transparent/raw.ts'
+import { isWidgetsFolder, type StaticWidgets, staticWidgets } from '../widgets/static.ts'
 import { headerValue } from './headers.ts'
 import { sendError, sendJson } from './respond.ts'
 
@@ -26,7 +27,8 @@ export interface Operations {
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void
 
 export function createRouter(context: ProxyContext, ops: Operations): RequestHandler {
-  const { mcp_path: mcpPath, sse_path: ssePath } = context.config
+  const { mcp_path: mcpPath, sse_path: ssePath, widgets } = context.config
+  const widgetFiles = isWidgetsFolder(widgets) ? staticWidgets(context, widgets) : undefined
   return function route(req, res) {
     const url = req.url ?? '/'
     const query = url.indexOf('?')
@@ -50,7 +52,9 @@ export function createRouter(context: ProxyContext, ops: Operations): RequestHan
       if (!guardOrigin(context, req, res)) return
       return void handleLegacyPost(context, req, res)
     }
-    return void handleRaw(context, req, res, new URL(url, context.rawTarget))
+    const target = new URL(url, context.rawTarget)
+    if (widgetFiles === undefined) return void handleRaw(context, req, res, target)
+    return void widgetsFolder(context, widgetFiles, req, res, target)
   }
 }
 
@@ -74,6 +78,23 @@ function mcpEndpoint(
       // OPTIONS preflights and anything else go to the upstream endpoint unchanged.
       return handleRaw(context, req, res, target)
   }
+}
+
+/** A file of the widgets folder, else the request goes on to the upstream's origin. */
+async function widgetsFolder(
+  context: ProxyContext,
+  files: StaticWidgets,
+  req: IncomingMessage,
+  res: ServerResponse,
+  target: URL,
+): Promise<void> {
+  try {
+    if (await files(req, res)) return
+  } catch (error) {
+    sendError(res, error)
+    return
+  }
+  await handleRaw(context, req, res, target)
 }
 
 function guardOrigin(context: ProxyContext, req: IncomingMessage, res: ServerResponse): boolean {

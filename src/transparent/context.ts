@@ -36,7 +36,8 @@ export interface ProxyContext {
 export function publicOrigin(context: ProxyContext, req: IncomingMessage): string {
   if (context.config.public_url) return new URL(context.config.public_url).origin
   const host = req.headers.host ?? `${context.config.host}:${context.config.port}`
-  const encrypted = (req.socket as { encrypted?: boolean }).encrypted === true
+  // The socket may already be detached once a streamed request body has been consumed.
+  const encrypted = (req.socket as { encrypted?: boolean } | null)?.encrypted === true
   return `${encrypted ? 'https' : 'http'}://${host}`
 }
 

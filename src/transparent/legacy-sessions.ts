@@ -5,6 +5,7 @@
  * their response event passes by (or their deadline), then their exchange is recorded.
  */
 import type { JsonRpcId } from '../jsonrpc/message.ts'
+import type { Call } from '../pipeline/types.ts'
 import type { Recorder } from './recorder.ts'
 import type { Summary } from './summarize.ts'
 
@@ -15,6 +16,8 @@ interface Pending {
 
 interface LegacySession {
   pending: Map<JsonRpcId, Pending>
+  /** Requests POSTed and not yet answered, so response rewriters know what a response answers. */
+  calls: Map<JsonRpcId, Call>
 }
 
 export interface LegacySessionsOptions {
@@ -41,7 +44,9 @@ export class LegacySessions {
   open(sessionId: string, messagePath: string): void {
     if (this.messagePaths.size < 64) this.messagePaths.add(messagePath)
     if (this.#sessions.size >= this.#maxSessions) return
-    if (!this.#sessions.has(sessionId)) this.#sessions.set(sessionId, { pending: new Map() })
+    if (!this.#sessions.has(sessionId)) {
+      this.#sessions.set(sessionId, { pending: new Map(), calls: new Map() })
+    }
   }
 
   close(sessionId: string): void {
@@ -70,10 +75,27 @@ export class LegacySessions {
     return true
   }
 
+  /**
+   * Notes a request before it is forwarded (its response may reach the stream before the POST's
+   * 202 does). Bounded like the pending map; forgotten when answered.
+   */
+  expect(sessionId: string | undefined, call: Call): void {
+    const session = sessionId === undefined ? undefined : this.#sessions.get(sessionId)
+    if (!session || call.id === undefined || session.calls.size >= this.#maxPending) return
+    session.calls.set(call.id, call)
+  }
+
+  /** The request a response on the session's stream answers, if it was POSTed through Portico. */
+  callOf(sessionId: string, id: JsonRpcId | null | undefined): Call | undefined {
+    if (id === undefined || id === null) return undefined
+    return this.#sessions.get(sessionId)?.calls.get(id)
+  }
+
   /** Called for each server message on a stream; records responses to waiting requests. */
   deliver(sessionId: string, summary: Summary, bytes: number): void {
     if (!summary.isResponse || summary.id === undefined || summary.id === null) return
     const session = this.#sessions.get(sessionId)
+    session?.calls.delete(summary.id)
     const pending = session?.pending.get(summary.id)
     if (!session || !pending) return
     session.pending.delete(summary.id)

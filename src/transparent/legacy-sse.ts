@@ -5,7 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { readBody } from '../edge/body.ts'
-import { addForwarded, endToEndHeaders, REQUEST_MANAGED } from '../edge/headers.ts'
+import { upstreamHeaders } from '../edge/headers.ts'
 import { sendError } from '../edge/respond.ts'
 import { toPorticoError } from '../errors.ts'
 import { decodeBody } from '../jsonrpc/message.ts'
@@ -49,6 +49,9 @@ export function handleLegacyStream(
       onMessage(summary, bytes) {
         if (sessionId !== undefined) context.legacy.deliver(sessionId, summary, bytes)
       },
+      rewriters: context.rewriters,
+      callOf: (summary) =>
+        sessionId === undefined ? undefined : context.legacy.callOf(sessionId, summary.id),
     },
     onEnd() {
       if (sessionId !== undefined) context.legacy.close(sessionId)
@@ -72,6 +75,7 @@ export async function handleLegacyPost(
     body = await readBody(req, context.config.max_request_body_size)
     calls = buildCalls(decodeBody(body), req, abort.signal, sessionId)
     await applyPolicies(context.policies, calls)
+    for (const call of calls) if (call.kind === 'request') context.legacy.expect(sessionId, call)
   } catch (error) {
     sendError(res, error)
     return
@@ -82,12 +86,7 @@ export async function handleLegacyPost(
     calls,
   )
   try {
-    const headers = endToEndHeaders(req.headers, { drop: REQUEST_MANAGED })
-    addForwarded(headers, {
-      address: req.socket.remoteAddress,
-      host: req.headers.host,
-      proto: 'http',
-    })
+    const headers = upstreamHeaders(req)
     const response = await context.http.send({
       url,
       method: 'POST',

@@ -5,7 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { readBody } from '../edge/body.ts'
-import { addForwarded, endToEndHeaders, headerValue, REQUEST_MANAGED } from '../edge/headers.ts'
+import { headerValue, upstreamHeaders } from '../edge/headers.ts'
 import { sendError } from '../edge/respond.ts'
 import { PorticoError, toPorticoError } from '../errors.ts'
 import { type Decoded, decodeBody } from '../jsonrpc/message.ts'
@@ -55,12 +55,7 @@ async function forward(
   recorder: Recorder,
   signal: AbortSignal,
 ): Promise<void> {
-  const headers = endToEndHeaders(req.headers, { drop: REQUEST_MANAGED })
-  addForwarded(headers, {
-    address: req.socket.remoteAddress,
-    host: req.headers.host,
-    proto: 'http',
-  })
+  const headers = upstreamHeaders(req)
   const response = await context.http.send({
     url: target,
     method: 'POST',

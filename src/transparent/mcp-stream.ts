@@ -4,10 +4,9 @@
  * exchange each.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { addForwarded, endToEndHeaders, headerValue, REQUEST_MANAGED } from '../edge/headers.ts'
-import { sendError } from '../edge/respond.ts'
-import { toPorticoError } from '../errors.ts'
+import { headerValue, upstreamHeaders } from '../edge/headers.ts'
 import { type ProxyContext, publicOrigin } from './context.ts'
+import { endHttpExchange } from './http-failure.ts'
 import { abortOnClose } from './mcp-post.ts'
 import { Recorder } from './recorder.ts'
 import { clientHeaders, pipeCounting, type RelayOptions, relaySse } from './relay.ts'
@@ -16,7 +15,7 @@ import { mapChallenge } from './url-map.ts'
 export interface StreamOptions {
   transport: 'streamable-http' | 'sse'
   /** For legacy HTTP+SSE: rewrites the `endpoint` event and correlates later responses. */
-  relay?: Pick<RelayOptions, 'rewriteEndpoint' | 'onMessage' | 'parseAll'>
+  relay?: Pick<RelayOptions, 'rewriteEndpoint' | 'onMessage' | 'parseAll' | 'rewriters' | 'callOf'>
   onEnd?: () => void
 }
 
@@ -49,12 +48,7 @@ export async function handleMcpStream(
     [],
   )
   try {
-    const headers = endToEndHeaders(req.headers, { drop: REQUEST_MANAGED })
-    addForwarded(headers, {
-      address: req.socket.remoteAddress,
-      host: req.headers.host,
-      proto: 'http',
-    })
+    const headers = upstreamHeaders(req)
     const response = await context.http.send({
       url: target,
       method,
@@ -87,20 +81,11 @@ export async function handleMcpStream(
     }
     recorder.finish(response.status)
   } catch (error) {
-    if (abort.signal.aborted) {
-      // A client closing its stream is the normal end of a GET stream.
-      if (method !== 'GET') recorder.failHttp('cancelled', 'client_closed')
-      recorder.finish(res.headersSent ? res.statusCode : 499)
-    } else if (res.headersSent) {
-      recorder.failHttp('http_error', 'upstream_stream_ended')
-      res.end()
-      recorder.finish(res.statusCode)
-    } else {
-      const failure = toPorticoError(error)
-      recorder.failHttp('error', failure.reason)
-      recorder.wrote(sendError(res, failure))
-      recorder.finish(failure.status)
-    }
+    endHttpExchange(res, recorder, error, {
+      signal: abort.signal,
+      logger: context.logger,
+      closeIsNormal: method === 'GET',
+    })
   } finally {
     options.onEnd?.()
   }

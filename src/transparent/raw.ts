@@ -6,16 +6,10 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Readable } from 'node:stream'
-import {
-  addForwarded,
-  endToEndHeaders,
-  type HeaderMap,
-  headerValue,
-  REQUEST_MANAGED,
-} from '../edge/headers.ts'
-import { sendError } from '../edge/respond.ts'
-import { toPorticoError } from '../errors.ts'
+import { type HeaderMap, headerValue, upstreamHeaders } from '../edge/headers.ts'
+import { PorticoError } from '../errors.ts'
 import { type ProxyContext, publicOrigin } from './context.ts'
+import { endHttpExchange } from './http-failure.ts'
 import { abortOnClose } from './mcp-post.ts'
 import { Recorder } from './recorder.ts'
 import { clientHeaders, pipeCounting } from './relay.ts'
@@ -44,13 +38,9 @@ export async function handleRaw(
     },
     [],
   )
+  const origin = publicOrigin(context, req)
   try {
-    const headers = endToEndHeaders(req.headers, { drop: REQUEST_MANAGED })
-    addForwarded(headers, {
-      address: req.socket.remoteAddress,
-      host: req.headers.host,
-      proto: 'http',
-    })
+    const headers = upstreamHeaders(req)
     const hasBody = req.method !== 'GET' && req.method !== 'HEAD'
     const response = await context.http.send({
       url: target,
@@ -61,7 +51,6 @@ export async function handleRaw(
       label: `${target.origin}`,
     })
     recorder.upstreamStatus = response.status
-    const origin = publicOrigin(context, req)
     const out = mapChallenge(clientHeaders(response.headers), base.origin, origin)
     const type = headerValue(response.headers, 'content-type') ?? ''
     if (isOAuthMetadataPath(target.pathname) && type.includes('json')) {
@@ -72,21 +61,7 @@ export async function handleRaw(
     }
     recorder.finish(response.status)
   } catch (error) {
-    if (abort.signal.aborted) {
-      recorder.failHttp('cancelled', 'client_closed')
-      recorder.finish(499)
-      return
-    }
-    if (res.headersSent) {
-      res.destroy()
-      recorder.failHttp('http_error', 'upstream_stream_ended')
-      recorder.finish(res.statusCode)
-      return
-    }
-    const failure = toPorticoError(error)
-    recorder.failHttp('error', failure.reason)
-    recorder.wrote(sendError(res, failure))
-    recorder.finish(failure.status)
+    endHttpExchange(res, recorder, error, { signal: abort.signal, logger: context.logger })
   }
 }
 
@@ -103,7 +78,11 @@ async function sendMapped(
   let size = 0
   for await (const chunk of body as AsyncIterable<Buffer>) {
     size += chunk.length
-    if (size > MAX_METADATA_BYTES) throw new Error('OAuth metadata document too large')
+    if (size > MAX_METADATA_BYTES) {
+      throw new PorticoError('upstream_bad_response', {
+        message: 'Upstream OAuth metadata document is too large',
+      })
+    }
     chunks.push(chunk)
   }
   const text = mapOrigin(Buffer.concat(chunks).toString('utf8'), upstreamOrigin, publicOrigin)

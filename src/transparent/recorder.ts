@@ -54,11 +54,19 @@ export class Recorder {
     this.#bus = bus
     this.#base = base
     this.#records = calls.map((call) => ({ call, answered: false }))
-    this.sessionId = calls[0]?.sessionId
+    this.sessionId = calls[0]?.sessionId ?? base.http?.sessionId
   }
 
   get active(): boolean {
     return this.#bus.hasSinks
+  }
+
+  /** True when an answer must be parsed so its result can be recorded (schema methods). */
+  get needsResults(): boolean {
+    if (!this.#bus.hasSinks) return false
+    return this.#records.some(
+      (r) => r.call.method !== undefined && SCHEMA_METHODS.has(r.call.method),
+    )
   }
 
   /** Counts bytes sent to the client; the first call stamps time to first byte. */

@@ -30,6 +30,8 @@ export interface RelayOptions {
   onMessage?: (summary: Summary, bytes: number) => void
   /** Parse every event (needed to correlate responses by id on legacy streams). */
   parseAll?: boolean
+  /** The call a response answers when it is not among `calls` (legacy streams). */
+  callOf?: (summary: Summary) => Call | undefined
 }
 
 export function clientHeaders(upstream: HeaderMap, extraDrop?: ReadonlySet<string>): HeaderMap {
@@ -87,7 +89,7 @@ export async function relaySse(
 ): Promise<void> {
   const { recorder } = options
   const rewriting = applicable(options.calls, options.rewriters)
-  const parseAll = rewriting.size > 0 || options.parseAll === true
+  const parseAll = rewriting.size > 0 || options.parseAll === true || recorder.needsResults
   res.writeHead(status, headers)
   res.flushHeaders()
   const parser = new SseParser(options.maxBufferedBytes)
@@ -115,14 +117,18 @@ function transformEvent(
   if (event.event !== undefined && event.event !== 'message') return event.raw
   const summary = summarize(event.data, parseAll)
   if (summary === undefined) return event.raw
+  // Looked up before onMessage, which settles (and forgets) the legacy request it answers.
+  const pendingCall = summary.isResponse ? options.callOf?.(summary) : undefined
   options.onMessage?.(summary, Buffer.byteLength(event.raw))
   if (!summary.isResponse) {
     recordNotification(summary, options)
     return event.raw
   }
   options.recorder.answer(summary)
-  const call = callFor(options.calls, summary)
-  const rewriters = call ? rewriting.get(call) : undefined
+  const call = callFor(options.calls, summary) ?? pendingCall
+  const rewriters = call
+    ? (rewriting.get(call) ?? applicable([call], options.rewriters).get(call))
+    : undefined
   const response = rewriters ? asResponse(summary.parsed) : undefined
   if (!call || !rewriters || !response) return event.raw
   const rewritten = rewriteResponse(call, response, rewriters)
@@ -173,7 +179,7 @@ function processJson(payload: Buffer, options: RelayOptions): Buffer | undefined
   const rewriting = applicable(options.calls, options.rewriters)
   const text = payload.toString('utf8')
   if (text.trimStart().startsWith('[')) return processBatch(text, rewriting, options)
-  const summary = summarize(text, rewriting.size > 0)
+  const summary = summarize(text, rewriting.size > 0 || options.recorder.needsResults)
   if (summary === undefined || !summary.isResponse) return undefined
   options.recorder.answer(summary)
   const call = callFor(options.calls, summary)

@@ -1,0 +1,64 @@
+/** `portico clients`: the AI clients seen in the window, with their sessions, calls and errors. */
+import type { Command } from 'commander'
+import { type ClientRow, listClients } from '../store/report-sessions.ts'
+import {
+  formatCount,
+  formatPct,
+  formatTime,
+  renderTable,
+  useColour,
+  writeJsonLines,
+} from './format.ts'
+import {
+  addSince,
+  addStoreOptions,
+  durationLabel,
+  type StoreFlags,
+  withStore,
+} from './store-options.ts'
+
+const DEFAULT_SINCE = 7 * 86_400_000
+
+export function registerClients(program: Command): void {
+  const command = program
+    .command('clients')
+    .description('AI clients seen in the window (name, version, platform), busiest first')
+  addSince(addStoreOptions(command), '7d').action(
+    async (flags: StoreFlags & { since?: number }) => {
+      const since = flags.since ?? DEFAULT_SINCE
+      const rows = await withStore(flags, (db) => listClients(db, Date.now() - since, flags.proxy))
+      if (flags.json) writeJsonLines(rows)
+      else
+        process.stdout.write(
+          renderClients(rows, flags.proxy ?? 'all proxies', durationLabel(since), useColour()),
+        )
+    },
+  )
+}
+
+export function renderClients(
+  rows: ClientRow[],
+  proxy: string,
+  window: string,
+  colour: boolean,
+): string {
+  const title = `CLIENTS — ${proxy} — last ${window}`
+  if (rows.length === 0) return `${title}\n\n  (no clients found)\n`
+  const cells = rows.map((row) => [
+    row.client_name,
+    row.client_version || '—',
+    row.platform,
+    formatCount(row.sessions),
+    formatCount(row.calls),
+    formatCount(row.errors),
+    formatPct(row.error_pct),
+    formatTime(row.last_seen),
+  ])
+  const table = renderTable(
+    ['CLIENT', 'VERSION', 'PLATFORM', 'SESSIONS', 'CALLS', 'ERRORS', 'ERROR %', 'LAST SEEN'],
+    cells,
+    { align: ['left', 'left', 'left', 'right', 'right', 'right', 'right', 'left'], colour },
+  )
+  const sessions = rows.reduce((sum, row) => sum + row.sessions, 0)
+  return `${title}\n\n${table}\n  ${rows.length} unique client${rows.length === 1 ? '' : 's'}   ${sessions} session${sessions === 1 ? '' : 's'} total\n`
+}

@@ -1,0 +1,142 @@
+/**
+ * Formatting for the CLI reports: aligned borderless tables (first column left, the rest
+ * right), latencies, byte sizes, counts, percentages and local times, and colour only when
+ * stdout is a terminal (and NO_COLOR is unset).
+ */
+
+export type Colour = 'red' | 'yellow' | 'green' | 'dim' | 'bold'
+
+const CODES: Record<Colour, [number, number]> = {
+  red: [31, 39],
+  yellow: [33, 39],
+  green: [32, 39],
+  dim: [2, 22],
+  bold: [1, 22],
+}
+
+export function useColour(stream: NodeJS.WriteStream = process.stdout): boolean {
+  return stream.isTTY === true && !process.env.NO_COLOR
+}
+
+export function paint(text: string, colour: Colour | undefined, enabled: boolean): string {
+  if (!enabled || colour === undefined) return text
+  const [open, close] = CODES[colour]
+  return `\u001b[${open}m${text}\u001b[${close}m`
+}
+
+export interface TableOptions {
+  /** Alignment per column; default: first left, others right. */
+  align?: ReadonlyArray<'left' | 'right'>
+  /** Colour of a whole row. */
+  rowColour?: (index: number) => Colour | undefined
+  colour?: boolean
+  /** Minimum column widths (keeps `logs --follow` output aligned across polls). */
+  minWidths?: readonly number[]
+  header?: boolean
+}
+
+/** Renders rows as an aligned table, two spaces between columns, no borders. */
+export function renderTable(
+  headers: readonly string[],
+  rows: ReadonlyArray<readonly string[]>,
+  options: TableOptions = {},
+): string {
+  const widths = headers.map((header, column) =>
+    Math.max(
+      options.header === false ? 0 : header.length,
+      options.minWidths?.[column] ?? 0,
+      ...rows.map((row) => (row[column] ?? '').length),
+    ),
+  )
+  const alignOf = (column: number) => options.align?.[column] ?? (column === 0 ? 'left' : 'right')
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((cell, column) => {
+        const width = widths[column] ?? 0
+        return alignOf(column) === 'left' ? cell.padEnd(width) : cell.padStart(width)
+      })
+      .join('  ')
+      .trimEnd()
+  const colour = options.colour ?? false
+  const out: string[] = []
+  if (options.header !== false) out.push(paint(line(headers), 'bold', colour))
+  rows.forEach((row, index) => {
+    out.push(paint(line(row), options.rowColour?.(index), colour))
+  })
+  return `${out.join('\n')}\n`
+}
+
+/** `142µs`, `4.2ms`, `45ms`, `2.40s`. */
+export function formatLatency(us: number): string {
+  if (us < 1000) return `${Math.round(us)}µs`
+  const ms = us / 1000
+  if (ms < 10) return `${ms.toFixed(1)}ms`
+  if (ms < 1000) return `${Math.round(ms)}ms`
+  return `${(ms / 1000).toFixed(2)}s`
+}
+
+/** `512 B`, `48.2 KB`, `1.2 MB` (1024-based); `—` for zero. */
+export function formatBytes(bytes: number): string {
+  if (bytes <= 0) return '—'
+  if (bytes < 1024) return `${bytes} B`
+  const units = ['KB', 'MB', 'GB', 'TB']
+  let value = bytes / 1024
+  let unit = 0
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024
+    unit++
+  }
+  return `${value.toFixed(1)} ${units[unit]}`
+}
+
+export function formatCount(n: number): string {
+  return n.toLocaleString('en-US')
+}
+
+export function formatPct(pct: number): string {
+  return pct === 0 ? '0%' : `${pct.toFixed(1)}%`
+}
+
+function two(n: number): string {
+  return String(n).padStart(2, '0')
+}
+
+/** Local time `2026-04-12 14:30:00`. */
+export function formatTime(ms: number): string {
+  const d = new Date(ms)
+  return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())} ${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}`
+}
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec']
+
+/** Local time `Apr 10 14:20`. */
+export function formatShortTime(ms: number): string {
+  const d = new Date(ms)
+  return `${MONTHS[d.getMonth()]} ${two(d.getDate())} ${two(d.getHours())}:${two(d.getMinutes())}`
+}
+
+/** `just now`, `4m ago`, `2h ago`, `3d ago`. */
+export function formatAgo(ms: number, now: number): string {
+  const seconds = Math.max(0, Math.round((now - ms) / 1000))
+  if (seconds < 60) return 'just now'
+  if (seconds < 3600) return `${Math.floor(seconds / 60)}m ago`
+  if (seconds < 86_400) return `${Math.floor(seconds / 3600)}h ago`
+  return `${Math.floor(seconds / 86_400)}d ago`
+}
+
+/** Shortens long text in the middle: `ui://widget/very…/end.html`. */
+export function middleTruncate(text: string, max: number): string {
+  if (text.length <= max) return text
+  const head = Math.ceil((max - 1) / 2)
+  return `${text.slice(0, head)}…${text.slice(text.length - (max - 1 - head))}`
+}
+
+/** Shortens long text at the end: `Searches the catalog…`. */
+export function truncate(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`
+}
+
+/** Writes one JSON object per line (the `--json` form of list reports). */
+export function writeJsonLines(rows: readonly unknown[]): void {
+  for (const row of rows) process.stdout.write(`${JSON.stringify(row)}\n`)
+}

@@ -1,0 +1,75 @@
+/** `portico session ID-PREFIX`: one session's client, status and call flow, in order, with timing. */
+import type { Command } from 'commander'
+import type { ExchangeRow } from '../store/report-logs.ts'
+import { findSessions, type SessionRow, sessionFlow } from '../store/report-sessions.ts'
+import { UserError } from './errors.ts'
+import { exchangeJson, isError, nameCell, statusCell } from './exchange-cells.ts'
+import { formatLatency, formatTime, renderTable, useColour } from './format.ts'
+import { clientLabel } from './sessions.ts'
+import { addStoreOptions, type StoreFlags, withStore } from './store-options.ts'
+
+export function registerSession(program: Command): void {
+  const command = program
+    .command('session')
+    .description('One session: its client and every exchange in order, with timing')
+    .argument('<id-prefix>', 'session id or its first characters')
+  addStoreOptions(command).action(async (prefix: string, flags: StoreFlags) => {
+    const now = Date.now()
+    const { session, flow } = await withStore(flags, (db) => {
+      const matches = findSessions(db, prefix, now, flags.proxy)
+      const [session] = matches
+      if (session === undefined) throw new UserError(`no session starts with "${prefix}"`)
+      if (matches.length > 1 && !matches.some((m) => m.session_id === prefix)) {
+        const ids = matches.map((m) => `${m.session_id} (${m.proxy})`).join(', ')
+        throw new UserError(`"${prefix}" matches several sessions: ${ids}; give more characters`)
+      }
+      const exact = matches.find((m) => m.session_id === prefix) ?? session
+      return { session: exact, flow: sessionFlow(db, exact) }
+    })
+    if (flags.json) {
+      process.stdout.write(`${JSON.stringify({ ...session, exchanges: flow.map(exchangeJson) })}\n`)
+      return
+    }
+    process.stdout.write(renderSession(session, flow, useColour()))
+  })
+}
+
+export function renderSession(session: SessionRow, flow: ExchangeRow[], colour: boolean): string {
+  const lines = [
+    `SESSION — ${session.session_id}${session.grouped ? '  (grouped by Portico: stateless requests)' : ''}`,
+    '',
+    `  Proxy:     ${session.proxy}`,
+    `  Client:    ${clientLabel(session)} (${session.platform ?? 'unknown'})`,
+    `  Status:    ${session.ended_at !== null ? 'closed' : session.active ? 'active' : 'idle'}`,
+    `  Started:   ${formatTime(session.started_at)}`,
+    session.ended_at !== null
+      ? `  Ended:     ${formatTime(session.ended_at)}`
+      : `  Last seen: ${formatTime(session.last_seen_at)}`,
+    `  Calls: ${session.calls}   Errors: ${session.errors}`,
+    '',
+    '',
+  ]
+  if (flow.length === 0) return `${lines.join('\n')}  (no requests recorded)\n`
+  const start = flow[0]?.ts ?? session.started_at
+  const cells = flow.map((row) => [
+    formatTime(row.ts),
+    `+${formatOffset(row.ts - start)}`,
+    row.method,
+    nameCell(row),
+    formatLatency(row.latency_us),
+    statusCell(row),
+  ])
+  const table = renderTable(['TIME', 'OFFSET', 'METHOD', 'NAME', 'LATENCY', 'STATUS'], cells, {
+    align: ['left', 'right', 'left', 'left', 'right', 'left'],
+    colour,
+    rowColour: (i) => (flow[i] && isError(flow[i]) ? 'red' : undefined),
+  })
+  return `${lines.join('\n')}${table}`
+}
+
+/** Time since the session's first exchange: `0.000s`, `1.250s`, `2m05s`. */
+function formatOffset(ms: number): string {
+  if (ms < 60_000) return `${(ms / 1000).toFixed(3)}s`
+  const minutes = Math.floor(ms / 60_000)
+  return `${minutes}m${String(Math.floor((ms % 60_000) / 1000)).padStart(2, '0')}s`
+}

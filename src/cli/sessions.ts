@@ -1,0 +1,92 @@
+/** `portico sessions`: sessions seen in the window, newest first, with their client and counts. */
+import type { Command } from 'commander'
+import { listSessions, type SessionRow } from '../store/report-sessions.ts'
+import { intOption } from './errors.ts'
+import {
+  formatAgo,
+  formatCount,
+  formatShortTime,
+  renderTable,
+  useColour,
+  writeJsonLines,
+} from './format.ts'
+import {
+  addSince,
+  addStoreOptions,
+  durationLabel,
+  type StoreFlags,
+  withStore,
+} from './store-options.ts'
+
+interface SessionsFlags extends StoreFlags {
+  since?: number
+  active?: boolean
+  client?: string
+  limit?: number
+}
+
+const DEFAULT_SINCE = 86_400_000
+
+export function registerSessions(program: Command): void {
+  const command = program
+    .command('sessions')
+    .description('Sessions seen in the window, newest first (● active, ○ ended or idle)')
+    .option('--active', 'only sessions seen in the last 5 minutes and not ended')
+    .option('--client <name>', 'only this client name or platform')
+    .option('--limit <n>', 'rows to show (default 50)', intOption('--limit'))
+  addSince(addStoreOptions(command), '24h').action(async (flags: SessionsFlags) => {
+    const since = flags.since ?? DEFAULT_SINCE
+    const now = Date.now()
+    const rows = await withStore(flags, (db) =>
+      listSessions(db, {
+        since: now - since,
+        now,
+        limit: flags.limit ?? 50,
+        ...(flags.active ? { active: true } : {}),
+        ...(flags.proxy === undefined ? {} : { proxy: flags.proxy }),
+        ...(flags.client === undefined ? {} : { client: flags.client }),
+      }),
+    )
+    if (flags.json) writeJsonLines(rows)
+    else
+      process.stdout.write(
+        renderSessions(rows, flags.proxy ?? 'all proxies', durationLabel(since), now, useColour()),
+      )
+  })
+}
+
+export function clientLabel(row: Pick<SessionRow, 'client_name' | 'client_version'>): string {
+  if (!row.client_name) return '(unknown)'
+  return row.client_version ? `${row.client_name} ${row.client_version}` : row.client_name
+}
+
+export function renderSessions(
+  rows: SessionRow[],
+  proxy: string,
+  window: string,
+  now: number,
+  colour: boolean,
+): string {
+  const title = `SESSIONS — ${proxy} — last ${window}`
+  if (rows.length === 0) return `${title}\n\n  (no sessions found)\n`
+  const cells = rows.map((row) => [
+    row.grouped ? row.session_id : row.session_id.slice(0, 8),
+    `${clientLabel(row)} ${row.active ? '●' : '○'}`,
+    row.platform ?? 'unknown',
+    formatShortTime(row.started_at),
+    row.active ? 'just now' : formatAgo(row.last_seen_at, now),
+    formatCount(row.calls),
+    formatCount(row.errors),
+  ])
+  const table = renderTable(
+    ['SESSION', 'CLIENT', 'PLATFORM', 'STARTED', 'LAST SEEN', 'CALLS', 'ERRS'],
+    cells,
+    {
+      align: ['left', 'left', 'left', 'left', 'left', 'right', 'right'],
+      colour,
+      rowColour: (i) => (rows[i]?.active ? undefined : 'dim'),
+    },
+  )
+  const active = rows.filter((row) => row.active).length
+  return `${title}\n\n${table}\n  ${rows.length} session${rows.length === 1 ? '' : 's'}   ${active} active\n`
+}

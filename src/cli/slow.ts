@@ -1,0 +1,80 @@
+/** `portico slow`: the slowest requests above a latency threshold, slowest first. */
+import type { Command } from 'commander'
+import { type SlowReport, slowCalls } from '../store/report-logs.ts'
+import { intOption } from './errors.ts'
+import { exchangeJson, isError, nameCell, sessionCell, statusCell } from './exchange-cells.ts'
+import { formatBytes, formatLatency, formatTime, renderTable, useColour } from './format.ts'
+import {
+  addSince,
+  addStoreOptions,
+  durationLabel,
+  durationOption,
+  type StoreFlags,
+  withStore,
+} from './store-options.ts'
+
+interface SlowFlags extends StoreFlags {
+  since?: number
+  threshold?: number
+  tool?: string
+  limit?: number
+}
+
+const DEFAULT_SINCE = 3_600_000
+const DEFAULT_THRESHOLD_MS = 500
+
+export function registerSlow(program: Command): void {
+  const command = program
+    .command('slow')
+    .description('Requests slower than a threshold, slowest first')
+    .option(
+      '--threshold <duration>',
+      'latency threshold (default 500ms)',
+      durationOption('--threshold', true),
+    )
+    .option('--tool <name>', 'only calls of this tool')
+    .option('--limit <n>', 'rows to show (default 20)', intOption('--limit'))
+  addSince(addStoreOptions(command), '1h').action(async (flags: SlowFlags) => {
+    const since = flags.since ?? DEFAULT_SINCE
+    const thresholdMs = flags.threshold ?? DEFAULT_THRESHOLD_MS
+    const report = await withStore(flags, (db) =>
+      slowCalls(db, {
+        since: Date.now() - since,
+        thresholdUs: Math.round(thresholdMs * 1000),
+        limit: flags.limit ?? 20,
+        ...(flags.proxy === undefined ? {} : { proxy: flags.proxy }),
+        ...(flags.tool === undefined ? {} : { tool: flags.tool }),
+      }),
+    )
+    if (flags.json) {
+      for (const row of report.rows) process.stdout.write(`${JSON.stringify(exchangeJson(row))}\n`)
+      return
+    }
+    const title = `SLOW CALLS — ${flags.proxy ?? 'all proxies'} — last ${durationLabel(since)} (threshold: ${formatLatency(thresholdMs * 1000)})`
+    process.stdout.write(renderSlow(report, title, durationLabel(since), useColour()))
+  })
+}
+
+export function renderSlow(
+  report: SlowReport,
+  title: string,
+  window: string,
+  colour: boolean,
+): string {
+  if (report.rows.length === 0) return `${title}\n\n  (no slow calls found)\n`
+  const rows = report.rows.map((row) => [
+    nameCell(row) || row.method,
+    formatLatency(row.latency_us),
+    formatBytes(row.bytes_in + row.bytes_out),
+    formatTime(row.ts),
+    sessionCell(row.session_id),
+    statusCell(row),
+  ])
+  const table = renderTable(['TOOL', 'LATENCY', 'SIZE', 'TIME', 'SESSION', 'STATUS'], rows, {
+    align: ['left', 'right', 'right', 'left', 'left', 'left'],
+    colour,
+    rowColour: (i) => (report.rows[i] && isError(report.rows[i]) ? 'red' : undefined),
+  })
+  const footer = `\n  ${report.count} call${report.count === 1 ? '' : 's'} above threshold in the last ${window} (avg: ${formatLatency(report.avg_us)})\n`
+  return `${title}\n\n${table}${footer}`
+}

@@ -1,0 +1,97 @@
+/** `portico status`: totals and per-tool/resource/prompt/method statistics over a window. */
+import type { Command } from 'commander'
+import { type StatusReport, statusReport, type TargetStats } from '../store/report-status.ts'
+import {
+  formatBytes,
+  formatCount,
+  formatLatency,
+  formatPct,
+  middleTruncate,
+  renderTable,
+  useColour,
+} from './format.ts'
+import {
+  addSince,
+  addStoreOptions,
+  durationLabel,
+  type StoreFlags,
+  withStore,
+} from './store-options.ts'
+
+const DEFAULT_SINCE = 3_600_000
+
+export function registerStatus(program: Command): void {
+  const command = program
+    .command('status')
+    .description('Requests, error rate, sessions, and latency per tool, resource and prompt')
+  addSince(addStoreOptions(command), '1h').action(
+    async (flags: StoreFlags & { since?: number }) => {
+      const since = flags.since ?? DEFAULT_SINCE
+      const now = Date.now()
+      const report = await withStore(flags, (db) =>
+        statusReport(db, {
+          since: now - since,
+          now,
+          ...(flags.proxy === undefined ? {} : { proxy: flags.proxy }),
+        }),
+      )
+      if (flags.json) process.stdout.write(`${JSON.stringify(report)}\n`)
+      else process.stdout.write(renderStatus(report, durationLabel(since), useColour()))
+    },
+  )
+}
+
+export function renderStatus(report: StatusReport, window: string, colour: boolean): string {
+  const lines = [
+    `STATUS — ${report.proxy ?? 'all proxies'} — last ${window}`,
+    '',
+    `  Total requests:  ${formatCount(report.total_requests)}`,
+    `  Error rate:      ${formatPct(report.error_pct)}`,
+    `  Sessions:        ${formatCount(report.sessions.total)} total   ${formatCount(report.sessions.active)} active`,
+    '',
+  ]
+  let out = lines.join('\n')
+  if (report.total_requests === 0) return `${out}  (no requests recorded in the last ${window})\n`
+  const sections: Array<[string, TargetStats[]]> = [
+    ['TOOL', report.tools],
+    ['RESOURCE', report.resources],
+    ['PROMPT', report.prompts],
+    ['METHOD', report.methods],
+  ]
+  for (const [label, rows] of sections) {
+    if (rows.length === 0) continue
+    out += `\n${statsTable(label, rows, colour)}`
+  }
+  return out
+}
+
+function statsTable(label: string, rows: TargetStats[], colour: boolean): string {
+  const headers = [
+    label,
+    'CALLS',
+    'AVG',
+    'P50',
+    'P95',
+    'P99',
+    'MAX',
+    'ERRORS',
+    'BYTES IN',
+    'BYTES OUT',
+  ]
+  const cells = rows.map((row) => [
+    middleTruncate(row.name, 48),
+    formatCount(row.calls),
+    formatLatency(row.avg_us),
+    formatLatency(row.p50_us),
+    formatLatency(row.p95_us),
+    formatLatency(row.p99_us),
+    formatLatency(row.max_us),
+    formatPct(row.error_pct),
+    formatBytes(row.bytes_in),
+    formatBytes(row.bytes_out),
+  ])
+  return renderTable(headers, cells, {
+    colour,
+    rowColour: (i) => ((rows[i]?.error_pct ?? 0) > 0 ? 'red' : undefined),
+  })
+}

@@ -1,0 +1,100 @@
+/**
+ * What every report command shares: the `--db`, `--proxy`, `--config`, `--json` and `--since`
+ * flags, finding the store (flag, PORTICO_DB, `[store] path`, `~/.portico/store.db`), opening
+ * it for reading, and turning store failures into one-line messages.
+ */
+import type { Command } from 'commander'
+import { parseDuration } from '../config/duration.ts'
+import { ConfigError, loadConfig } from '../config/load.ts'
+import { type Db, defaultStorePath, explain, openStore, StoreError } from '../store/open.ts'
+import { UserError } from './errors.ts'
+
+export interface StoreFlags {
+  db?: string
+  proxy?: string
+  config?: string
+  json?: boolean
+}
+
+export function addStoreOptions(command: Command): Command {
+  return command
+    .option('--db <path>', 'store to read (default: PORTICO_DB, [store] path, ~/.portico/store.db)')
+    .option('--proxy <name>', 'only this proxy (default: every proxy in the store)')
+    .option('-c, --config <file>', 'config file naming the store (default ./portico.toml)')
+    .option('--json', 'machine-readable output')
+}
+
+/** Adds `--since` with its default window, validated as a duration. */
+export function addSince(command: Command, fallback: string): Command {
+  return command.option(
+    '--since <duration>',
+    `time window, e.g. 30m, 1h, 7d (default ${fallback})`,
+    durationOption('--since'),
+  )
+}
+
+/** Parses a duration flag (`30m`, `1h`, `7d`, `500ms`) into milliseconds. */
+export function durationOption(flag: string, allowZero = false) {
+  return (value: string): number => {
+    const ms = parseDuration(value)
+    if (ms === undefined || ms < 0 || (ms === 0 && !allowZero)) {
+      throw new UserError(
+        `${flag}: expected a duration like 500ms, 30s, 30m, 1h or 7d, got "${value}"`,
+        2,
+      )
+    }
+    return ms
+  }
+}
+
+/** A window label for headers: `30m`, `1h`, `7d`. */
+export function durationLabel(ms: number): string {
+  const units: Array<[number, string]> = [
+    [86_400_000, 'd'],
+    [3_600_000, 'h'],
+    [60_000, 'm'],
+    [1000, 's'],
+  ]
+  for (const [size, unit] of units) if (ms >= size && ms % size === 0) return `${ms / size}${unit}`
+  return `${ms}ms`
+}
+
+export function storePathOf(flags: StoreFlags): string {
+  try {
+    const loaded = loadConfig({
+      ...(flags.config ? { file: flags.config } : {}),
+      overrides: flags.db === undefined ? {} : { db: flags.db },
+    })
+    return loaded.config.store.path ?? defaultStorePath()
+  } catch (error) {
+    if (error instanceof ConfigError)
+      throw new UserError(`invalid configuration:\n${error.message}`, 2)
+    throw error
+  }
+}
+
+/** Opens the store, runs `read`, closes it; store failures become one clear message. */
+export async function withStore<T>(
+  flags: StoreFlags,
+  read: (db: Db, path: string) => T | Promise<T>,
+): Promise<T> {
+  const path = storePathOf(flags)
+  let db: Db
+  try {
+    db = openStore(path)
+  } catch (error) {
+    throw asUserError(error, path)
+  }
+  try {
+    return await read(db, path)
+  } catch (error) {
+    throw asUserError(error, path)
+  } finally {
+    db.close()
+  }
+}
+
+export function asUserError(error: unknown, path: string): unknown {
+  const explained = explain(error, path)
+  return explained instanceof StoreError ? new UserError(explained.message) : error
+}

@@ -1,0 +1,105 @@
+/** `portico store stats | prune --older-than 30d | vacuum`: look after the observability store. */
+import type { Command } from 'commander'
+import { type StoreStats, storeStats } from '../store/report-stats.ts'
+import { prune } from '../store/retention.ts'
+import { UserError } from './errors.ts'
+import { formatBytes, formatCount, formatTime, renderTable } from './format.ts'
+import {
+  addStoreOptions,
+  durationLabel,
+  durationOption,
+  type StoreFlags,
+  withStore,
+} from './store-options.ts'
+
+export function registerStore(program: Command): void {
+  const store = program.command('store').description('Inspect and maintain the observability store')
+  addStoreOptions(
+    store.command('stats').description('What the store holds and its size on disk'),
+  ).action(async (flags: StoreFlags) => {
+    const stats = await withStore(flags, (db, path) => storeStats(db, path))
+    if (flags.json) process.stdout.write(`${JSON.stringify(stats)}\n`)
+    else process.stdout.write(renderStats(stats))
+  })
+  addStoreOptions(
+    store
+      .command('prune')
+      .description('Delete exchanges, rollups and sessions older than a duration')
+      .requiredOption(
+        '--older-than <duration>',
+        'age cutoff, e.g. 30d',
+        durationOption('--older-than'),
+      )
+      .option('--dry-run', 'only count what would be deleted'),
+  ).action(async (flags: StoreFlags & { olderThan: number; dryRun?: boolean }) => {
+    const cutoff = Date.now() - flags.olderThan
+    const result = await withStore(flags, (db) => prune(db, cutoff, flags.proxy, flags.dryRun))
+    if (flags.json) {
+      process.stdout.write(
+        `${JSON.stringify({ dry_run: flags.dryRun === true, cutoff, ...result })}\n`,
+      )
+      return
+    }
+    const verb = flags.dryRun ? 'Would delete' : 'Deleted'
+    process.stdout.write(
+      `${flags.dryRun ? 'DRY RUN — no changes made\n' : ''}${verb} ${formatCount(result.exchanges)} exchanges, ${formatCount(result.rollups)} rollup rows, ${formatCount(result.sessions)} sessions older than ${durationLabel(flags.olderThan)} (${formatTime(cutoff)}).\n`,
+    )
+  })
+  addStoreOptions(
+    store.command('vacuum').description('Reclaim disk space (VACUUM + WAL checkpoint)'),
+  ).action(async (flags: StoreFlags) => {
+    const [before, after] = await withStore(flags, (db, path) => {
+      const size = () => storeStats(db, path)
+      const first = size()
+      db.exec('VACUUM')
+      db.pragma('wal_checkpoint(TRUNCATE)')
+      return [first, size()] as const
+    })
+    const total = (s: StoreStats) => s.file_bytes + s.wal_bytes
+    if (flags.json) {
+      process.stdout.write(
+        `${JSON.stringify({ before_bytes: total(before), after_bytes: total(after) })}\n`,
+      )
+      return
+    }
+    process.stdout.write(
+      `Vacuumed ${after.path}: ${formatBytes(total(before))} → ${formatBytes(total(after))}\n`,
+    )
+  })
+  store.action(() => {
+    throw new UserError('store: expected a subcommand: stats, prune or vacuum', 2)
+  })
+}
+
+export function renderStats(stats: StoreStats): string {
+  const time = (ms: number | null) => (ms === null ? '—' : formatTime(ms))
+  const lines = [
+    `STORAGE — ${stats.path}`,
+    '',
+    `  Exchanges:        ${formatCount(stats.exchanges)}`,
+    `  Sessions:         ${formatCount(stats.sessions)}`,
+    `  Clients:          ${formatCount(stats.clients)}`,
+    `  Schema changes:   ${formatCount(stats.schema_changes)}`,
+    `  Proxies tracked:  ${stats.proxies.length}`,
+    `  Oldest record:    ${time(stats.oldest)}`,
+    `  Newest record:    ${time(stats.newest)}`,
+    '',
+    `  Database file:    ${formatBytes(stats.file_bytes)}`,
+    `  WAL file:         ${formatBytes(stats.wal_bytes)}`,
+    `  Schema version:   ${stats.schema_version}`,
+    '',
+  ]
+  if (stats.proxies.length === 0) return `${lines.join('\n')}`
+  const table = renderTable(
+    ['PROXY', 'EXCHANGES', 'DROPPED EVENTS', 'FIRST SEEN', 'LAST SEEN'],
+    stats.proxies.map((p) => [
+      p.name,
+      formatCount(p.exchanges),
+      formatCount(p.dropped_events),
+      formatTime(p.first_seen),
+      formatTime(p.last_seen),
+    ]),
+    { align: ['left', 'right', 'right', 'left', 'left'] },
+  )
+  return `${lines.join('\n')}${table}`
+}

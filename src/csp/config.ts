@@ -1,0 +1,85 @@
+/**
+ * The `[csp]` config table (mcpr-compatible): one sub-table per directive with `domains` and
+ * `mode`, `[[csp.widget]]` overrides matched by a glob on the resource URI, mcpr's `domain`
+ * alias and legacy flat `mode`/`domains`, and `widgetDomain` for ChatGPT.
+ */
+import { z } from 'zod'
+import { SAFE_SOURCE } from './merge.ts'
+
+/** `extend` or `replace`, case-insensitive; mcpr's legacy `override` means `replace`. */
+export const modeSchema = z
+  .preprocess(
+    (value) => (typeof value === 'string' ? value.trim().toLowerCase() : value),
+    z.enum(['extend', 'replace', 'override'], {
+      error: 'expected "extend" or "replace"',
+    }),
+  )
+  .transform((mode) => (mode === 'override' ? 'replace' : mode))
+
+/**
+ * A CSP source as hosts accept it: an origin (`https://api.example.com`, `wss://…:8443`), a
+ * wildcard subdomain (`https://*.example.com`) or a bare host. Whitespace, `;`, `,` and quotes
+ * would split or break the policy a host builds, so they are refused.
+ */
+export const domainSchema = z
+  .string()
+  .trim()
+  .min(1, 'expected a domain such as "https://api.example.com"')
+  .regex(SAFE_SOURCE, 'a domain may not contain spaces, ";", "," or quotes')
+
+const domains = z.array(domainSchema)
+
+const directiveTable = z.strictObject({
+  domains: domains.default([]),
+  /** Absent: the directive's default (`replace` for frames, `extend` for the others). */
+  mode: modeSchema.optional(),
+})
+
+/** A directive given here (domains or mode) layers on the global one; mode defaults to `extend`. */
+const widgetSchema = z.strictObject({
+  /** Glob on the resource URI (`uriTemplate` for templates): `*` any run, `?` one character. */
+  match: z
+    .string({ error: 'expected a glob such as "ui://widget/*"' })
+    .trim()
+    .min(1, 'expected a glob such as "ui://widget/*"'),
+  connectDomains: domains.optional(),
+  connectDomainsMode: modeSchema.optional(),
+  resourceDomains: domains.optional(),
+  resourceDomainsMode: modeSchema.optional(),
+  frameDomains: domains.optional(),
+  frameDomainsMode: modeSchema.optional(),
+  baseUriDomains: domains.optional(),
+  baseUriDomainsMode: modeSchema.optional(),
+  redirectDomains: domains.optional(),
+  redirectDomainsMode: modeSchema.optional(),
+})
+
+/** mcpr's `csp.domain`: a bare host (`mcp.example.com`) or an origin; means `https://<host>`. */
+const publicHost = z
+  .string()
+  .trim()
+  .refine(
+    (value) =>
+      value === '' || URL.canParse(/^https?:\/\//i.test(value) ? value : `https://${value}`),
+    {
+      message: 'expected a host such as "mcp.example.com"',
+    },
+  )
+
+export const cspSchema = z.strictObject({
+  domain: publicHost.optional(),
+  /** Written to `_meta["openai/widgetDomain"]` on every widget. */
+  widgetDomain: domainSchema.optional(),
+  /** Legacy flat shape: applies to connect and resource unless their own table is present. */
+  mode: modeSchema.optional(),
+  domains: domains.optional(),
+  connectDomains: directiveTable.optional(),
+  resourceDomains: directiveTable.optional(),
+  frameDomains: directiveTable.optional(),
+  baseUriDomains: directiveTable.optional(),
+  redirectDomains: directiveTable.optional(),
+  widget: z.array(widgetSchema).default([]),
+})
+
+export type CspConfig = z.output<typeof cspSchema>
+export type CspWidgetConfig = z.output<typeof widgetSchema>

@@ -1,0 +1,137 @@
+/**
+ * Pure CSP list arithmetic: which declared sources are development-local, de-duplication, and
+ * the per-directive merge of upstream-declared, global and per-widget domains.
+ */
+import type { Mode } from './directives.ts'
+
+/** Hosts that only mean something on the developer's machine (any port, any scheme). */
+const LOCAL_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]', '::1', '0.0.0.0', '[::]'])
+
+/** `host[:port]` of a CSP source (`https://a.b:8443/x` → `a.b:8443`), lower-cased. */
+export function hostPortOf(source: string): string {
+  const rest = source.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '')
+  const end = rest.search(/[/?#]/)
+  return (end === -1 ? rest : rest.slice(0, end)).toLowerCase()
+}
+
+function hostOf(hostPort: string): string {
+  if (hostPort.startsWith('[')) return hostPort.slice(0, hostPort.indexOf(']') + 1)
+  // An unbracketed IPv6 literal (`::1`) has several colons and no port.
+  if (hostPort.indexOf(':') !== hostPort.lastIndexOf(':')) return hostPort
+  return hostPort.split(':')[0] ?? hostPort
+}
+
+function isLoopback(host: string): boolean {
+  return LOCAL_HOSTS.has(host) || host.endsWith('.localhost') || /^127(\.\d{1,3}){3}$/.test(host)
+}
+
+/**
+ * True for a host no browser outside the operator's network can reach: loopback, RFC 1918
+ * addresses, link-local, and single-label names (`app`, a container's service name).
+ */
+export function isPrivateHost(host: string): boolean {
+  if (isLoopback(host)) return true
+  if (/^(10|192\.168|169\.254)\./.test(host) || /^172\.(1[6-9]|2\d|3[01])\./.test(host)) return true
+  return !host.startsWith('[') && /^[a-z0-9-]+$/i.test(host) && !/^\d+$/.test(host)
+}
+
+/**
+ * Builds the test for "this source points at a development origin": localhost and loopback
+ * addresses (`*.localhost`, `127.x.x.x`, `[::1]`, `0.0.0.0`) on any port, plus the given
+ * `host:port`s of the app's own servers when they are private (a public upstream host may be
+ * what the widget really calls, so it is kept).
+ */
+export function localSourceTest(selfHostPorts: Iterable<string> = []): (source: string) => boolean {
+  const selves = new Set(
+    [...selfHostPorts]
+      .map((value) => value.toLowerCase())
+      .filter((hp) => isPrivateHost(hostOf(hp))),
+  )
+  return (source) => {
+    const hostPort = hostPortOf(source)
+    return selves.has(hostPort) || isLoopback(hostOf(hostPort))
+  }
+}
+
+/** A source that stays one token in a CSP directive (the same rule config domains follow). */
+export const SAFE_SOURCE = /^[^\s;,'"]+$/
+
+export function isSafeSource(source: string): boolean {
+  return SAFE_SOURCE.test(source)
+}
+
+/** Comparison key of a source: case-insensitive, one trailing `/` ignored. */
+function sourceKey(source: string): string {
+  return source.toLowerCase().replace(/\/$/, '')
+}
+
+/** Removes repeats, keeping the first occurrence of each source (and the order). */
+export function dedupe(sources: Iterable<string>): string[] {
+  const seen = new Set<string>()
+  const out: string[] = []
+  for (const source of sources) {
+    const key = sourceKey(source)
+    if (seen.has(key)) continue
+    seen.add(key)
+    out.push(source)
+  }
+  return out
+}
+
+export interface DomainRule {
+  mode: Mode
+  domains: readonly string[]
+}
+
+export interface MergeInput {
+  /** Sources the upstream declared for this directive (both shapes, in order). */
+  declared: readonly string[]
+  global: DomainRule
+  /** Rules of the `[[csp.widget]]` entries matching this widget, in config order. */
+  widgets: readonly DomainRule[]
+  /** Portico's public origin, when one is configured. */
+  publicOrigin?: string
+  /** Whether the public origin is always listed first (connect and resource). */
+  leadWithPublicOrigin: boolean
+  isLocal: (source: string) => boolean
+}
+
+/**
+ * The merge, step by step:
+ * 1. global `replace` drops what the upstream declared; `extend` keeps it, with every
+ *    development-local source replaced by the public origin (or dropped when there is none);
+ * 2. the global domains are appended;
+ * 3. each matching widget rule in order: `replace` discards everything so far, `extend` appends;
+ * 4. connect and resource lead with the public origin;
+ * 5. repeats are removed, first occurrence kept.
+ */
+export function mergeDirective(input: MergeInput): string[] {
+  const { publicOrigin } = input
+  let list: string[] = []
+  if (input.global.mode === 'extend') {
+    for (const source of input.declared) {
+      if (!input.isLocal(source)) list.push(source)
+      else if (publicOrigin !== undefined) list.push(publicOrigin)
+    }
+  }
+  list.push(...input.global.domains)
+  for (const rule of input.widgets) {
+    list = rule.mode === 'replace' ? [...rule.domains] : [...list, ...rule.domains]
+  }
+  if (input.leadWithPublicOrigin && publicOrigin !== undefined) list.unshift(publicOrigin)
+  return dedupe(list)
+}
+
+/**
+ * Compiles a widget glob: `*` matches any run of characters (slashes included), `?` exactly
+ * one; everything else is literal. The whole URI must match.
+ */
+export function globToRegExp(glob: string): RegExp {
+  let pattern = ''
+  for (const char of glob) {
+    if (char === '*') pattern += '.*'
+    else if (char === '?') pattern += '.'
+    else pattern += char.replace(/[\\^$.|+()[\]{}]/g, '\\$&')
+  }
+  return new RegExp(`^${pattern}$`, 's')
+}

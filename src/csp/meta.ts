@@ -1,0 +1,121 @@
+/**
+ * Widget metadata in both shapes: reading what the upstream declared (`_meta.ui.csp` and
+ * `_meta["openai/widgetCSP"]`), deciding what is a widget, and writing the merged policy back
+ * into both shapes. `_meta.ui.domain` is never written: Claude derives and checks it itself.
+ */
+import { isObject, type JsonObject } from '../jsonrpc/message.ts'
+import { DIRECTIVE_SPECS, DIRECTIVES } from './directives.ts'
+import { isSafeSource } from './merge.ts'
+import { type CspPolicy, cspFor, type DirectiveLists } from './policy.ts'
+
+export const OPENAI_CSP = 'openai/widgetCSP'
+export const OPENAI_DOMAIN = 'openai/widgetDomain'
+const OPENAI_TEMPLATE = 'openai/outputTemplate'
+const UI_RESOURCE_URI = 'ui/resourceUri'
+
+/** MIME types of widget HTML: MCP Apps and the OpenAI Apps SDK. */
+const WIDGET_MIME_TYPES = new Set(['text/html;profile=mcp-app', 'text/html+skybridge'])
+
+function uiOf(meta: JsonObject | undefined): JsonObject | undefined {
+  return isObject(meta?.ui) ? meta.ui : undefined
+}
+
+/** True when the metadata already carries a CSP object in either shape. */
+export function hasCsp(meta: JsonObject | undefined): boolean {
+  return isObject(meta?.[OPENAI_CSP]) || isObject(uiOf(meta)?.csp)
+}
+
+/** True when the metadata describes a widget (CSP, domain, template or resource pointer). */
+export function isWidgetMeta(meta: JsonObject | undefined): boolean {
+  if (meta === undefined) return false
+  const ui = uiOf(meta)
+  return (
+    hasCsp(meta) ||
+    OPENAI_DOMAIN in meta ||
+    OPENAI_TEMPLATE in meta ||
+    (ui !== undefined && ('resourceUri' in ui || 'domain' in ui))
+  )
+}
+
+/** True for a resource entry or content item that is widget HTML. */
+export function isWidgetResource(uri: unknown, mimeType: unknown, meta: JsonObject | undefined) {
+  if (typeof uri === 'string' && uri.startsWith('ui://')) return true
+  if (typeof mimeType === 'string' && WIDGET_MIME_TYPES.has(mimeType.replace(/\s+/g, ''))) {
+    return true
+  }
+  return isWidgetMeta(meta)
+}
+
+/** The widget URI a tool's metadata points at (MCP Apps, its deprecated flat key, OpenAI). */
+export function widgetUriOf(meta: JsonObject | undefined): string | undefined {
+  const candidates = [uiOf(meta)?.resourceUri, meta?.[UI_RESOURCE_URI], meta?.[OPENAI_TEMPLATE]]
+  return candidates.find((value): value is string => typeof value === 'string')
+}
+
+/**
+ * The usable sources of a declared list: strings that cannot break out of the CSP directive a
+ * host builds from them (no whitespace, `;`, `,` or quotes). Anything else is dropped.
+ */
+function sources(value: unknown): string[] {
+  if (!Array.isArray(value)) return []
+  return value.filter((v): v is string => typeof v === 'string' && isSafeSource(v))
+}
+
+/** What the upstream declared per directive: MCP Apps shape first, then OpenAI, in order. */
+export function declaredLists(meta: JsonObject | undefined): DirectiveLists {
+  const uiCsp = uiOf(meta)?.csp
+  const openai = meta?.[OPENAI_CSP]
+  const out = {} as DirectiveLists
+  for (const directive of DIRECTIVES) {
+    const spec = DIRECTIVE_SPECS[directive]
+    out[directive] = [
+      ...(spec.ui && isObject(uiCsp) ? sources(uiCsp[spec.ui]) : []),
+      ...(spec.openai && isObject(openai) ? sources(openai[spec.openai]) : []),
+    ]
+  }
+  return out
+}
+
+/** Writes merged lists into both shapes; keys other than the managed ones are kept. */
+export function writeCsp(meta: JsonObject, lists: DirectiveLists): JsonObject {
+  const ui = uiOf(meta) ?? {}
+  const uiCsp: JsonObject = isObject(ui.csp) ? { ...ui.csp } : {}
+  const openai: JsonObject = isObject(meta[OPENAI_CSP]) ? { ...meta[OPENAI_CSP] } : {}
+  for (const directive of DIRECTIVES) {
+    const spec = DIRECTIVE_SPECS[directive]
+    if (spec.ui) uiCsp[spec.ui] = lists[directive]
+    if (spec.openai) openai[spec.openai] = lists[directive]
+  }
+  return { ...meta, ui: { ...ui, csp: uiCsp }, [OPENAI_CSP]: openai }
+}
+
+/**
+ * `openai/widgetDomain`: the configured value wins; otherwise a development-local value is
+ * replaced by the public origin (or removed when there is none); anything else is kept.
+ */
+function withWidgetDomain(meta: JsonObject, policy: CspPolicy): JsonObject {
+  const current = meta[OPENAI_DOMAIN]
+  if (policy.widgetDomain !== undefined) return { ...meta, [OPENAI_DOMAIN]: policy.widgetDomain }
+  if (typeof current !== 'string' || !policy.isLocal(current)) return meta
+  const out = { ...meta }
+  if (policy.publicOrigin === undefined) delete out[OPENAI_DOMAIN]
+  else out[OPENAI_DOMAIN] = policy.publicOrigin
+  return out
+}
+
+/**
+ * Rewrites one widget's metadata (`meta` may be absent: it is then created). `inherited` stands
+ * in for the declaration when the metadata has no CSP of its own. Returns the new metadata, or
+ * undefined when nothing changed so the message can pass through untouched.
+ */
+export function rewriteWidgetMeta(
+  meta: JsonObject | undefined,
+  uri: string | undefined,
+  policy: CspPolicy,
+  inherited?: DirectiveLists,
+): JsonObject | undefined {
+  const declared = hasCsp(meta) || inherited === undefined ? declaredLists(meta) : inherited
+  const lists = cspFor(policy, uri, declared)
+  const next = withWidgetDomain(writeCsp(meta ?? {}, lists), policy)
+  return meta !== undefined && JSON.stringify(next) === JSON.stringify(meta) ? undefined : next
+}

@@ -1,0 +1,109 @@
+/**
+ * The runtime CSP policy, compiled once from config: the public origin, the global rule of each
+ * directive, the compiled widget globs, and the test for development-local sources. `cspFor`
+ * applies it to what one widget declared.
+ */
+import type { CspConfig, CspWidgetConfig } from './config.ts'
+import { DIRECTIVE_SPECS, DIRECTIVES, type Directive } from './directives.ts'
+import {
+  type DomainRule,
+  globToRegExp,
+  hostPortOf,
+  localSourceTest,
+  mergeDirective,
+} from './merge.ts'
+
+export type DirectiveLists = Record<Directive, string[]>
+
+export interface WidgetRule {
+  match: RegExp
+  rules: Partial<Record<Directive, DomainRule>>
+}
+
+export interface CspPolicy {
+  publicOrigin?: string
+  /** Value written to `_meta["openai/widgetDomain"]`, when configured. */
+  widgetDomain?: string
+  global: Readonly<Record<Directive, DomainRule>>
+  widgets: readonly WidgetRule[]
+  isLocal(source: string): boolean
+}
+
+export interface CspPolicyOptions {
+  csp?: CspConfig
+  /** Portico's `public_url`; wins over mcpr's `csp.domain`. */
+  publicUrl?: string
+  /** URLs of the app's own servers (upstream, widget dev server): their sources count as local. */
+  selfUrls?: readonly string[]
+}
+
+export function compileCspPolicy(options: CspPolicyOptions): CspPolicy {
+  const csp = options.csp
+  const domainAlias = csp?.domain ? aliasOrigin(csp.domain) : undefined
+  const publicOrigin = options.publicUrl ? new URL(options.publicUrl).origin : domainAlias?.origin
+  const widgetDomain = csp?.widgetDomain ?? domainAlias?.host
+  const global = Object.fromEntries(
+    DIRECTIVES.map((directive) => [directive, globalRule(csp, directive)]),
+  ) as Record<Directive, DomainRule>
+  const policy: CspPolicy = {
+    global,
+    widgets: (csp?.widget ?? []).map(widgetRule),
+    isLocal: localSourceTest((options.selfUrls ?? []).map(hostPortOf)),
+  }
+  if (publicOrigin !== undefined) policy.publicOrigin = publicOrigin
+  if (widgetDomain !== undefined) policy.widgetDomain = widgetDomain
+  return policy
+}
+
+function aliasOrigin(domain: string): { origin: string; host: string } {
+  const url = new URL(/^https?:\/\//i.test(domain) ? domain : `https://${domain}`)
+  return { origin: url.origin, host: url.host }
+}
+
+function globalRule(csp: CspConfig | undefined, directive: Directive): DomainRule {
+  const spec = DIRECTIVE_SPECS[directive]
+  const table = csp?.[`${directive}Domains`]
+  if (table) return { mode: table.mode ?? spec.defaultMode, domains: table.domains }
+  const flat = directive === 'connect' || directive === 'resource'
+  if (flat && (csp?.mode !== undefined || csp?.domains !== undefined)) {
+    return { mode: csp.mode ?? spec.defaultMode, domains: csp.domains ?? [] }
+  }
+  return { mode: spec.defaultMode, domains: [] }
+}
+
+function widgetRule(widget: CspWidgetConfig): WidgetRule {
+  const rules: Partial<Record<Directive, DomainRule>> = {}
+  for (const directive of DIRECTIVES) {
+    const domains = widget[`${directive}Domains`]
+    const mode = widget[`${directive}DomainsMode`]
+    if (domains === undefined && mode === undefined) continue
+    rules[directive] = { mode: mode ?? 'extend', domains: domains ?? [] }
+  }
+  return { match: globToRegExp(widget.match), rules }
+}
+
+/** The final lists of every directive for one widget (`uri` selects the widget rules). */
+export function cspFor(
+  policy: CspPolicy,
+  uri: string | undefined,
+  declared: DirectiveLists,
+): DirectiveLists {
+  const matching = uri === undefined ? [] : policy.widgets.filter((w) => w.match.test(uri))
+  const out = {} as DirectiveLists
+  for (const directive of DIRECTIVES) {
+    const widgets: DomainRule[] = []
+    for (const widget of matching) {
+      const rule = widget.rules[directive]
+      if (rule) widgets.push(rule)
+    }
+    out[directive] = mergeDirective({
+      declared: declared[directive],
+      global: policy.global[directive],
+      widgets,
+      ...(policy.publicOrigin === undefined ? {} : { publicOrigin: policy.publicOrigin }),
+      leadWithPublicOrigin: DIRECTIVE_SPECS[directive].includesPublicOrigin,
+      isLocal: policy.isLocal,
+    })
+  }
+  return out
+}

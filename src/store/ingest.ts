@@ -1,0 +1,212 @@
+/**
+ * The writer's one job: turn a batch of events into rows, in one transaction. Exchanges become
+ * `exchanges` rows (stamped with their session and client), and update the per-minute rollups,
+ * the sessions, the clients and, for schema methods, the schema snapshots and their history.
+ */
+import type { ExchangeEvent, PorticoEvent } from '../observe/event.ts'
+import type { Db } from './open.ts'
+import { COUNTED_KINDS, RollupBatch } from './rollup.ts'
+import { SchemaRecorder } from './schema-recorder.ts'
+import { type SessionClient, type SessionDelta, SessionTracker } from './sessions.ts'
+
+/** `ok`, `error` (JSON-RPC error, tool error, HTTP failure) or `cancelled`. */
+export function statusOf(outcome: ExchangeEvent['outcome']): 'ok' | 'error' | 'cancelled' {
+  if (outcome === 'ok' || outcome === 'cancelled') return outcome
+  return 'error'
+}
+
+const MAX_ERROR_MESSAGE = 512
+const COUNTED = new Set(COUNTED_KINDS)
+
+export class Ingestor {
+  readonly #db: Db
+  readonly #sessions: SessionTracker
+  readonly #schema: SchemaRecorder
+  readonly #insert
+  readonly #touchProxy
+  readonly #addDropped
+  readonly #upsertClient
+  readonly #transaction: (events: readonly PorticoEvent[], dropped: number, proxy?: string) => void
+
+  constructor(db: Db) {
+    this.#db = db
+    this.#sessions = new SessionTracker(db)
+    this.#schema = new SchemaRecorder(db)
+    this.#insert = db.prepare(INSERT_EXCHANGE)
+    this.#touchProxy = db.prepare(
+      `INSERT INTO proxies (name, first_seen, last_seen) VALUES (?, ?, ?)
+       ON CONFLICT (name) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen)`,
+    )
+    this.#addDropped = db.prepare(
+      `INSERT INTO proxies (name, first_seen, last_seen, dropped_events) VALUES (?, ?, ?, ?)
+       ON CONFLICT (name) DO UPDATE SET dropped_events = dropped_events + excluded.dropped_events`,
+    )
+    this.#upsertClient = db.prepare(
+      `INSERT INTO clients (proxy, name, version, platform, user_agent, first_seen, last_seen)
+       VALUES (@proxy, @name, @version, @platform, @userAgent, @first, @last)
+       ON CONFLICT (proxy, name, version) DO UPDATE SET
+         last_seen = max(last_seen, excluded.last_seen),
+         first_seen = min(first_seen, excluded.first_seen),
+         user_agent = coalesce(clients.user_agent, excluded.user_agent)`,
+    )
+    this.#transaction = db.transaction(
+      (events: readonly PorticoEvent[], dropped: number, proxy?: string) => {
+        this.#ingest(events)
+        if (dropped > 0 && proxy) {
+          const now = Date.now()
+          this.#addDropped.run(proxy, now, now, dropped)
+        }
+      },
+    )
+  }
+
+  /** Writes one batch atomically; `dropped` is how many events the proxy dropped meanwhile. */
+  write(events: readonly PorticoEvent[], dropped = 0, proxy?: string): void {
+    this.#transaction(events, dropped, proxy)
+  }
+
+  #ingest(events: readonly PorticoEvent[]): void {
+    const rollup = new RollupBatch()
+    const sessions = new Map<string, SessionDelta>()
+    const clients = new Map<string, ClientSighting>()
+    const proxies = new Map<string, number>()
+    for (const event of events) {
+      proxies.set(event.proxy, Math.max(proxies.get(event.proxy) ?? 0, event.ts))
+      if (event.type === 'notification') {
+        this.#schema.notification(event)
+        continue
+      }
+      const session = this.#sessions.resolve(event)
+      const client = this.#sessions.clientOf(event, session?.id)
+      const status = statusOf(event.outcome)
+      this.#insert.run(exchangeRow(event, session?.id, client, status))
+      if (session) trackSession(sessions, event, session, client, status)
+      // Only identifying messages (initialize, modern requests) say who the client is.
+      if (client && event.client) sightClient(clients, event, client)
+      if (COUNTED.has(event.kind)) {
+        rollup.add({
+          proxy: event.proxy,
+          ts: event.ts,
+          method: event.method,
+          targetKind: event.targetKind ?? '',
+          name: event.name ?? '',
+          error: status === 'error',
+          latencyUs: event.durationUs,
+          bytesIn: event.bytesIn,
+          bytesOut: event.bytesOut,
+        })
+      }
+      if (event.result !== undefined) this.#schema.exchange(event, session?.id)
+    }
+    rollup.save(this.#db)
+    this.#sessions.save(sessions.values())
+    for (const sighting of clients.values()) this.#upsertClient.run(sighting)
+    for (const [name, ts] of proxies) this.#touchProxy.run(name, ts, ts)
+  }
+}
+
+interface ClientSighting {
+  proxy: string
+  name: string
+  version: string
+  platform: string
+  userAgent: string | null
+  first: number
+  last: number
+}
+
+function sightClient(
+  clients: Map<string, ClientSighting>,
+  event: ExchangeEvent,
+  client: SessionClient,
+): void {
+  const key = `${event.proxy}\0${client.name}\0${client.version ?? ''}`
+  const seen = clients.get(key)
+  if (seen) {
+    seen.first = Math.min(seen.first, event.ts)
+    seen.last = Math.max(seen.last, event.ts)
+    return
+  }
+  clients.set(key, {
+    proxy: event.proxy,
+    name: client.name,
+    version: client.version ?? '',
+    platform: client.platform,
+    userAgent: event.userAgent ?? null,
+    first: event.ts,
+    last: event.ts,
+  })
+}
+
+function trackSession(
+  sessions: Map<string, SessionDelta>,
+  event: ExchangeEvent,
+  session: { id: string; groupKey: string | null },
+  client: SessionClient | undefined,
+  status: string,
+): void {
+  const key = `${event.proxy}\0${session.id}`
+  let delta = sessions.get(key)
+  if (delta === undefined) {
+    delta = {
+      proxy: event.proxy,
+      id: session.id,
+      groupKey: session.groupKey,
+      era: event.era,
+      startedAt: event.ts,
+      lastSeenAt: event.ts,
+      calls: 0,
+      errors: 0,
+    }
+    sessions.set(key, delta)
+  }
+  delta.startedAt = Math.min(delta.startedAt, event.ts)
+  delta.lastSeenAt = Math.max(delta.lastSeenAt, event.ts)
+  if (client && !delta.client) delta.client = client
+  if (event.userAgent && !delta.userAgent) delta.userAgent = event.userAgent
+  if (event.protocolVersion && !delta.protocolVersion) delta.protocolVersion = event.protocolVersion
+  if (event.kind === 'request') {
+    delta.calls++
+    if (status === 'error') delta.errors++
+  }
+  // A successful DELETE on the MCP endpoint ends the session.
+  if (event.kind === 'http' && event.method === 'DELETE' && event.httpStatus < 400) {
+    delta.endedAt = event.ts
+  }
+}
+
+function exchangeRow(
+  event: ExchangeEvent,
+  sessionId: string | undefined,
+  client: SessionClient | undefined,
+  status: string,
+): unknown[] {
+  return [
+    event.ts,
+    event.proxy,
+    sessionId ?? null,
+    client?.name ?? null,
+    client?.platform ?? null,
+    event.era,
+    event.transport,
+    event.kind,
+    event.method,
+    event.targetKind ?? null,
+    event.name ?? null,
+    event.jsonrpcId === undefined ? null : String(event.jsonrpcId),
+    status,
+    event.outcome,
+    event.errorCode ?? null,
+    event.errorMessage === undefined ? null : event.errorMessage.slice(0, MAX_ERROR_MESSAGE),
+    event.reason ?? null,
+    event.httpStatus,
+    event.durationUs,
+    event.bytesIn,
+    event.bytesOut,
+  ]
+}
+
+const INSERT_EXCHANGE = `INSERT INTO exchanges (ts, proxy, session_id, client_name, platform, era,
+  transport, kind, method, target_kind, name, jsonrpc_id, status, outcome, error_code,
+  error_message, reason, http_status, latency_us, bytes_in, bytes_out)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`

@@ -1,0 +1,116 @@
+/** `portico sessions`, `portico session ID` and `portico clients` data. */
+
+import type { Db } from './open.ts'
+import { type ExchangeRow, tailLogs } from './report-logs.ts'
+import { ACTIVE_WINDOW_MS } from './report-status.ts'
+
+export interface SessionRow {
+  proxy: string
+  session_id: string
+  era: string
+  client_name: string | null
+  client_version: string | null
+  platform: string | null
+  user_agent: string | null
+  protocol_version: string | null
+  started_at: number
+  last_seen_at: number
+  ended_at: number | null
+  calls: number
+  errors: number
+  active: boolean
+  /** True when Portico grouped the session itself (stateless requests carry no session id). */
+  grouped: boolean
+}
+
+interface RawSession extends Omit<SessionRow, 'active' | 'grouped'> {
+  group_key: string | null
+}
+
+export interface SessionFilter {
+  since: number
+  now: number
+  proxy?: string
+  active?: boolean
+  client?: string
+  limit: number
+}
+
+function toRow(raw: RawSession, now: number): SessionRow {
+  const { group_key, ...rest } = raw
+  return {
+    ...rest,
+    active: raw.ended_at === null && raw.last_seen_at >= now - ACTIVE_WINDOW_MS,
+    grouped: group_key !== null,
+  }
+}
+
+export function listSessions(db: Db, filter: SessionFilter): SessionRow[] {
+  const parts = ['last_seen_at >= ?']
+  const args: unknown[] = [filter.since]
+  if (filter.proxy !== undefined) {
+    parts.push('proxy = ?')
+    args.push(filter.proxy)
+  }
+  if (filter.active) {
+    parts.push('ended_at IS NULL AND last_seen_at >= ?')
+    args.push(filter.now - ACTIVE_WINDOW_MS)
+  }
+  if (filter.client !== undefined) {
+    parts.push('(client_name = ? OR platform = ?)')
+    args.push(filter.client, filter.client)
+  }
+  const rows = db
+    .prepare(`SELECT * FROM sessions WHERE ${parts.join(' AND ')} ORDER BY started_at DESC LIMIT ?`)
+    .all(...args, filter.limit) as RawSession[]
+  return rows.map((row) => toRow(row, filter.now))
+}
+
+/** Sessions whose id starts with `prefix` (at most a few, to explain an ambiguous prefix). */
+export function findSessions(db: Db, prefix: string, now: number, proxy?: string): SessionRow[] {
+  const args: unknown[] = [prefix, `${prefix}\u{10FFFF}`]
+  if (proxy !== undefined) args.push(proxy)
+  const rows = db
+    .prepare(
+      `SELECT * FROM sessions WHERE session_id >= ? AND session_id < ?${proxy === undefined ? '' : ' AND proxy = ?'} ORDER BY last_seen_at DESC LIMIT 5`,
+    )
+    .all(...args) as RawSession[]
+  return rows.map((row) => toRow(row, now))
+}
+
+/** Every exchange of one session, in order (capped). */
+export function sessionFlow(db: Db, session: SessionRow, limit = 10_000): ExchangeRow[] {
+  return tailLogs(db, { proxy: session.proxy, sessionPrefix: session.session_id }, limit).filter(
+    (row) => row.session_id === session.session_id,
+  )
+}
+
+export interface ClientRow {
+  client_name: string
+  client_version: string
+  platform: string
+  sessions: number
+  calls: number
+  errors: number
+  error_pct: number
+  first_seen: number
+  last_seen: number
+}
+
+export function listClients(db: Db, since: number, proxy?: string): ClientRow[] {
+  const rows = db
+    .prepare(
+      `SELECT coalesce(client_name, '(unknown)') AS client_name,
+        coalesce(client_version, '') AS client_version,
+        coalesce(platform, 'unknown') AS platform,
+        count(*) AS sessions, sum(calls) AS calls, sum(errors) AS errors,
+        min(started_at) AS first_seen, max(last_seen_at) AS last_seen
+       FROM sessions WHERE last_seen_at >= ?${proxy === undefined ? '' : ' AND proxy = ?'}
+       GROUP BY 1, 2, 3 ORDER BY calls DESC, client_name`,
+    )
+    .all(...(proxy === undefined ? [since] : [since, proxy])) as Omit<ClientRow, 'error_pct'>[]
+  return rows.map((row) => ({
+    ...row,
+    error_pct: row.calls === 0 ? 0 : Math.round((row.errors / row.calls) * 1000) / 10,
+  }))
+}

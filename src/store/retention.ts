@@ -1,0 +1,52 @@
+/**
+ * Deleting old records: `portico store prune --older-than 30d` and the `[store] retention`
+ * schedule. Deletes in chunks so the proxy's writer never waits long for the lock. Schema
+ * snapshots and their change history are kept (small, and useful forever).
+ */
+import type { Db } from './open.ts'
+
+export interface PruneResult {
+  exchanges: number
+  rollups: number
+  sessions: number
+}
+
+const CHUNK = 5000
+
+export function prune(db: Db, cutoffMs: number, proxy?: string, dryRun = false): PruneResult {
+  const where = proxy === undefined ? '' : ' AND proxy = ?'
+  const args = (extra: unknown[]) => (proxy === undefined ? extra : [...extra, proxy])
+  const rollupCutoff = cutoffMs - (cutoffMs % 60_000)
+  const sessionWhere = `coalesce(ended_at, last_seen_at) < ?${where}`
+  if (dryRun) {
+    const count = (sql: string, values: unknown[]) =>
+      (db
+        .prepare(sql)
+        .pluck()
+        .get(...values) as number) ?? 0
+    return {
+      exchanges: count(`SELECT count(*) FROM exchanges WHERE ts < ?${where}`, args([cutoffMs])),
+      rollups: count(
+        `SELECT count(*) FROM rollup_minute WHERE minute < ?${where}`,
+        args([rollupCutoff]),
+      ),
+      sessions: count(`SELECT count(*) FROM sessions WHERE ${sessionWhere}`, args([cutoffMs])),
+    }
+  }
+  const chunk = db.prepare(
+    `DELETE FROM exchanges WHERE id IN (SELECT id FROM exchanges WHERE ts < ?${where} LIMIT ${CHUNK})`,
+  )
+  let exchanges = 0
+  for (;;) {
+    const { changes } = chunk.run(...args([cutoffMs]))
+    exchanges += changes
+    if (changes < CHUNK) break
+  }
+  const rollups = db
+    .prepare(`DELETE FROM rollup_minute WHERE minute < ?${where}`)
+    .run(...args([rollupCutoff])).changes
+  const sessions = db
+    .prepare(`DELETE FROM sessions WHERE ${sessionWhere}`)
+    .run(...args([cutoffMs])).changes
+  return { exchanges, rollups, sessions }
+}

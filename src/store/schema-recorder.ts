@@ -1,0 +1,137 @@
+/**
+ * Schema capture, store part: keeps the latest answer of each schema method per proxy in
+ * `schema_snapshots` and appends what changed to `schema_changes` (first capture, items added,
+ * removed or modified, server identity updates, `list_changed` notifications).
+ */
+import { isObject, type JsonObject } from '../jsonrpc/message.ts'
+import type { ExchangeEvent, NotificationEvent } from '../observe/event.ts'
+import type { Db } from './open.ts'
+import {
+  cursorOf,
+  diffItems,
+  diffServer,
+  hashOf,
+  ItemsPager,
+  itemsOf,
+  LIST_METHODS,
+  listMethodOfNotification,
+  type SchemaChange,
+  SERVER_METHODS,
+  serverPayload,
+  sortItems,
+} from './schema-capture.ts'
+
+interface Snapshot {
+  hash: string
+  payload: JsonObject | JsonObject[]
+}
+
+export class SchemaRecorder {
+  readonly #db: Db
+  readonly #pager = new ItemsPager()
+  readonly #snapshots = new Map<string, Snapshot | null>()
+
+  constructor(db: Db) {
+    this.#db = db
+  }
+
+  /** Looks at a successful answer of a schema method. */
+  exchange(event: ExchangeEvent, sessionId: string | undefined): void {
+    const result = event.result
+    if (result === undefined || event.outcome !== 'ok') return
+    if (SERVER_METHODS.has(event.method)) {
+      this.#capture(event.proxy, event.method, event.ts, serverPayload(event.method, result))
+      return
+    }
+    const items = itemsOf(event.method, result)
+    if (items === undefined) return
+    const more = typeof result.nextCursor === 'string' && result.nextCursor !== ''
+    const key = `${event.proxy}\0${sessionId ?? ''}\0${event.method}`
+    const complete = this.#pager.page(key, cursorOf(event.params), items, more)
+    if (complete)
+      this.#capture(event.proxy, event.method, event.ts, sortItems(event.method, complete))
+  }
+
+  /** A `list_changed` notification: recorded in the history, the snapshot marked stale. */
+  notification(event: NotificationEvent): void {
+    const method = listMethodOfNotification(event.method)
+    if (method === undefined) return
+    this.#change(event.proxy, event.ts, method, { change: 'list_changed' })
+    this.#db
+      .prepare('UPDATE schema_snapshots SET stale = 1 WHERE proxy = ? AND method = ?')
+      .run(event.proxy, method)
+  }
+
+  #capture(proxy: string, method: string, ts: number, payload: JsonObject | JsonObject[]): void {
+    const hash = hashOf(payload)
+    const previous = this.#snapshot(proxy, method)
+    if (previous?.hash === hash) {
+      this.#db
+        .prepare(
+          'UPDATE schema_snapshots SET captured_at = ?, stale = 0 WHERE proxy = ? AND method = ?',
+        )
+        .run(ts, proxy, method)
+      return
+    }
+    for (const change of changesOf(method, previous, payload))
+      this.#change(proxy, ts, method, change)
+    this.#db
+      .prepare(
+        'INSERT OR REPLACE INTO schema_snapshots (proxy, method, captured_at, hash, payload, stale) VALUES (?, ?, ?, ?, ?, 0)',
+      )
+      .run(proxy, method, ts, hash, JSON.stringify(payload))
+    this.#snapshots.set(`${proxy}\0${method}`, { hash, payload })
+  }
+
+  #snapshot(proxy: string, method: string): Snapshot | undefined {
+    const key = `${proxy}\0${method}`
+    let snapshot = this.#snapshots.get(key)
+    if (snapshot === undefined) {
+      const row = this.#db
+        .prepare<[string, string], { hash: string; payload: string }>(
+          'SELECT hash, payload FROM schema_snapshots WHERE proxy = ? AND method = ?',
+        )
+        .get(proxy, method)
+      snapshot = row ? { hash: row.hash, payload: JSON.parse(row.payload) } : null
+      this.#snapshots.set(key, snapshot)
+    }
+    return snapshot ?? undefined
+  }
+
+  #change(proxy: string, ts: number, method: string, change: SchemaChange): void {
+    this.#db
+      .prepare(
+        'INSERT INTO schema_changes (proxy, detected_at, method, change, item, detail) VALUES (?, ?, ?, ?, ?, ?)',
+      )
+      .run(proxy, ts, method, change.change, change.item ?? null, change.detail ?? null)
+  }
+}
+
+function changesOf(
+  method: string,
+  previous: Snapshot | undefined,
+  payload: JsonObject | JsonObject[],
+): SchemaChange[] {
+  if (Array.isArray(payload)) {
+    const kind = LIST_METHODS[method]?.kind ?? 'item'
+    if (previous === undefined || !Array.isArray(previous.payload)) {
+      return [
+        { change: 'initial', item: `${payload.length} ${kind}${payload.length === 1 ? '' : 's'}` },
+      ]
+    }
+    const changes = diffItems(method, previous.payload, payload)
+    return changes.length > 0 ? changes : [{ change: 'updated' }]
+  }
+  const info = isObject(payload.serverInfo) ? payload.serverInfo : {}
+  const label = [info.name, info.version].filter((v) => typeof v === 'string').join(' ')
+  if (previous === undefined || Array.isArray(previous.payload)) {
+    return [{ change: 'initial', ...(label ? { item: label } : {}) }]
+  }
+  return [
+    {
+      change: 'updated',
+      ...(label ? { item: label } : {}),
+      detail: diffServer(previous.payload, payload),
+    },
+  ]
+}

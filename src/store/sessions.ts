@@ -1,0 +1,166 @@
+/**
+ * Session resolution in the writer: which session an exchange belongs to, and which client
+ * that session is. Legacy sessions are named by the `Mcp-Session-Id` header (or the legacy SSE
+ * `sessionId`). Requests without one (2026-07-28 stateless requests, stateless legacy servers)
+ * are grouped by client identity: the same client (`_meta` client info, else User-Agent) with
+ * no gap over IDLE_GAP_MS forms one Portico session, whose id starts with `~`.
+ */
+import { createHash } from 'node:crypto'
+import type { ExchangeEvent } from '../observe/event.ts'
+import type { Db } from './open.ts'
+import { platformOf } from './platform.ts'
+
+export const IDLE_GAP_MS = 30 * 60_000
+const CACHE_LIMIT = 20_000
+
+export interface SessionClient {
+  name: string
+  version?: string
+  platform: string
+}
+
+/** What one batch changes in a session row. */
+export interface SessionDelta {
+  proxy: string
+  id: string
+  groupKey: string | null
+  era: string
+  client?: SessionClient
+  userAgent?: string
+  protocolVersion?: string
+  startedAt: number
+  lastSeenAt: number
+  endedAt?: number
+  calls: number
+  errors: number
+}
+
+const JSON_RPC_KINDS = new Set(['request', 'notification', 'response'])
+
+export class SessionTracker {
+  readonly #db: Db
+  readonly #groups = new Map<string, { id: string; last: number }>()
+  /** Stateless legacy clients send clientInfo once (initialize); later requests only a UA. */
+  readonly #clientByAgent = new Map<string, string>()
+  readonly #clients = new Map<string, SessionClient | null>()
+  readonly #findGroup
+  readonly #findClient
+
+  constructor(db: Db) {
+    this.#db = db
+    this.#findGroup = db.prepare<[string, string], { session_id: string; last_seen_at: number }>(
+      'SELECT session_id, last_seen_at FROM sessions WHERE proxy = ? AND group_key = ? ORDER BY last_seen_at DESC LIMIT 1',
+    )
+    this.#findClient = db.prepare<
+      [string, string],
+      { client_name: string | null; client_version: string | null; platform: string | null }
+    >(
+      'SELECT client_name, client_version, platform FROM sessions WHERE proxy = ? AND session_id = ?',
+    )
+  }
+
+  /** The session of an exchange, with its group key when Portico formed it; undefined when none. */
+  resolve(event: ExchangeEvent): { id: string; groupKey: string | null } | undefined {
+    if (event.sessionId) return { id: event.sessionId, groupKey: null }
+    if (!JSON_RPC_KINDS.has(event.kind)) return undefined
+    const key = this.#groupKeyOf(event)
+    const cacheKey = `${event.proxy}\0${key}`
+    let group = this.#groups.get(cacheKey)
+    if (group === undefined) {
+      const row = this.#findGroup.get(event.proxy, key)
+      if (row) group = { id: row.session_id, last: row.last_seen_at }
+    }
+    if (group === undefined || event.ts - group.last > IDLE_GAP_MS) {
+      const digest = createHash('sha1').update(`${event.proxy}\0${key}\0${event.ts}`).digest('hex')
+      group = { id: `~${digest.slice(0, 12)}`, last: event.ts }
+    }
+    group.last = Math.max(group.last, event.ts)
+    remember(this.#groups, cacheKey, group)
+    return { id: group.id, groupKey: key }
+  }
+
+  #groupKeyOf(event: ExchangeEvent): string {
+    const agentKey = `${event.proxy}\0${event.userAgent ?? ''}`
+    if (event.client) {
+      const key = `client:${event.client.name}/${event.client.version ?? ''}`
+      if (event.userAgent) remember(this.#clientByAgent, agentKey, key)
+      return key
+    }
+    return this.#clientByAgent.get(agentKey) ?? `ua:${event.userAgent ?? 'unknown'}`
+  }
+
+  /** The client of a session: from the event itself, else what the session recorded before. */
+  clientOf(event: ExchangeEvent, sessionId: string | undefined): SessionClient | undefined {
+    if (event.client) {
+      const client = {
+        name: event.client.name,
+        platform: platformOf(event.client.name, event.userAgent),
+        ...(event.client.version ? { version: event.client.version } : {}),
+      }
+      if (sessionId) remember(this.#clients, `${event.proxy}\0${sessionId}`, client)
+      return client
+    }
+    if (!sessionId) return undefined
+    const key = `${event.proxy}\0${sessionId}`
+    let client = this.#clients.get(key)
+    if (client === undefined) {
+      const row = this.#findClient.get(event.proxy, sessionId)
+      client = row?.client_name
+        ? {
+            name: row.client_name,
+            platform: row.platform ?? 'unknown',
+            ...(row.client_version ? { version: row.client_version } : {}),
+          }
+        : null
+      // Only a known client is cached: the session may learn its client later in the batch.
+      if (client) remember(this.#clients, key, client)
+    }
+    return client ?? undefined
+  }
+
+  /** Upserts the batch's session changes. */
+  save(deltas: Iterable<SessionDelta>): void {
+    const upsert = this.#db.prepare(UPSERT_SESSION)
+    for (const d of deltas) {
+      upsert.run({
+        proxy: d.proxy,
+        id: d.id,
+        groupKey: d.groupKey,
+        era: d.era,
+        clientName: d.client?.name ?? null,
+        clientVersion: d.client?.version ?? null,
+        platform: d.client?.platform ?? (d.userAgent ? platformOf(undefined, d.userAgent) : null),
+        userAgent: d.userAgent ?? null,
+        protocolVersion: d.protocolVersion ?? null,
+        startedAt: d.startedAt,
+        lastSeenAt: d.lastSeenAt,
+        endedAt: d.endedAt ?? null,
+        calls: d.calls,
+        errors: d.errors,
+      })
+    }
+  }
+}
+
+const UPSERT_SESSION = `
+INSERT INTO sessions (proxy, session_id, group_key, era, client_name, client_version, platform,
+  user_agent, protocol_version, started_at, last_seen_at, ended_at, calls, errors)
+VALUES (@proxy, @id, @groupKey, @era, @clientName, @clientVersion, @platform, @userAgent,
+  @protocolVersion, @startedAt, @lastSeenAt, @endedAt, @calls, @errors)
+ON CONFLICT (proxy, session_id) DO UPDATE SET
+  platform = CASE WHEN sessions.client_name IS NULL AND excluded.client_name IS NOT NULL
+    THEN excluded.platform ELSE coalesce(sessions.platform, excluded.platform) END,
+  client_name = coalesce(sessions.client_name, excluded.client_name),
+  client_version = coalesce(sessions.client_version, excluded.client_version),
+  user_agent = coalesce(sessions.user_agent, excluded.user_agent),
+  protocol_version = coalesce(sessions.protocol_version, excluded.protocol_version),
+  started_at = min(sessions.started_at, excluded.started_at),
+  last_seen_at = max(sessions.last_seen_at, excluded.last_seen_at),
+  ended_at = coalesce(excluded.ended_at, sessions.ended_at),
+  calls = sessions.calls + excluded.calls,
+  errors = sessions.errors + excluded.errors`
+
+function remember<K, V>(map: Map<K, V>, key: K, value: V): void {
+  if (map.size >= CACHE_LIMIT && !map.has(key)) map.clear()
+  map.set(key, value)
+}

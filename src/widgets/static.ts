@@ -1,0 +1,154 @@
+/**
+ * Serves a built widget folder (`widgets = "./dist"`): GET and HEAD of files inside the folder,
+ * with content types, validators (ETag, Last-Modified → 304) and caching headers. A path that
+ * escapes the folder (`..`, encoded or through a symlink) is refused; a file that does not exist
+ * is left to the caller, which forwards the request to the upstream's origin.
+ */
+import { createReadStream } from 'node:fs'
+import { realpath, stat } from 'node:fs/promises'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { extname, join, resolve, sep } from 'node:path'
+import { pipeline } from 'node:stream/promises'
+import { headerValue } from '../edge/headers.ts'
+import type { ProxyContext } from '../transparent/context.ts'
+import { Recorder } from '../transparent/recorder.ts'
+import { contentTypeOf } from './content-types.ts'
+
+/** Answers from the folder, or resolves false when the folder has no such file. */
+export type StaticWidgets = (req: IncomingMessage, res: ServerResponse) => Promise<boolean>
+
+/** True when `widgets` names a folder rather than a dev-server URL. */
+export function isWidgetsFolder(widgets: string | undefined): widgets is string {
+  return widgets !== undefined && !/^https?:\/\//i.test(widgets)
+}
+
+export function staticWidgets(context: ProxyContext, folder: string): StaticWidgets {
+  const root = resolve(folder)
+  const realRoot = realpath(root)
+  // Unhandled until awaited, so a missing folder must not crash the process at startup.
+  realRoot.catch(() => {})
+  return async function serveWidgetFile(req, res) {
+    if (req.method !== 'GET' && req.method !== 'HEAD') return false
+    const file = await locate(root, await realRoot.catch(() => undefined), req.url ?? '/')
+    if (file === 'forbidden') return refuse(context, req, res)
+    if (file === undefined) return false
+    await sendFile(context, req, res, file)
+    return true
+  }
+}
+
+interface FoundFile {
+  path: string
+  size: number
+  mtime: Date
+}
+
+async function locate(
+  root: string,
+  realRoot: string | undefined,
+  url: string,
+): Promise<FoundFile | 'forbidden' | undefined> {
+  if (realRoot === undefined) return undefined
+  const pathname = url.split(/[?#]/, 1)[0] ?? '/'
+  let decoded: string
+  try {
+    decoded = decodeURIComponent(pathname)
+  } catch {
+    return 'forbidden'
+  }
+  if (decoded.includes('\0') || decoded.split(/[\\/]/).includes('..')) return 'forbidden'
+  let path = resolve(root, `.${decoded}`)
+  if (path !== root && !path.startsWith(root + sep)) return 'forbidden'
+  let info = await stat(path).catch(() => undefined)
+  if (info?.isDirectory()) {
+    path = join(path, 'index.html')
+    info = await stat(path).catch(() => undefined)
+  }
+  if (!info?.isFile()) return undefined
+  // A symlink inside the folder must not lead outside it.
+  const real = await realpath(path).catch(() => undefined)
+  if (real === undefined || !real.startsWith(realRoot + sep)) return 'forbidden'
+  return { path, size: info.size, mtime: info.mtime }
+}
+
+function refuse(context: ProxyContext, req: IncomingMessage, res: ServerResponse): true {
+  const recorder = recorderFor(context, req)
+  const body = 'Forbidden\n'
+  res.writeHead(403, { 'content-type': 'text/plain; charset=utf-8', 'content-length': body.length })
+  res.end(body)
+  recorder.wrote(body.length)
+  recorder.failHttp('http_error', 'forbidden_path')
+  recorder.finish(403)
+  return true
+}
+
+async function sendFile(
+  context: ProxyContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  file: FoundFile,
+): Promise<void> {
+  const recorder = recorderFor(context, req)
+  const etag = `W/"${file.size.toString(16)}-${Math.floor(file.mtime.getTime()).toString(16)}"`
+  const headers = {
+    'content-type': contentTypeOf(extname(file.path)),
+    'cache-control': cacheControlOf(file.path),
+    etag,
+    'last-modified': file.mtime.toUTCString(),
+    // Hosts load widget assets from sandboxed, cross-origin iframes (`<script crossorigin>`).
+    'access-control-allow-origin': '*',
+    'x-content-type-options': 'nosniff',
+  }
+  if (notModified(req, etag, file.mtime)) {
+    res.writeHead(304, headers)
+    res.end()
+    recorder.finish(304)
+    return
+  }
+  res.writeHead(200, { ...headers, 'content-length': file.size })
+  if (req.method === 'HEAD') {
+    res.end()
+    recorder.finish(200)
+    return
+  }
+  try {
+    await pipeline(createReadStream(file.path), res)
+    recorder.wrote(file.size)
+    recorder.finish(200)
+  } catch {
+    res.destroy()
+    recorder.failHttp('cancelled', 'client_closed')
+    recorder.finish(499)
+  }
+}
+
+/** HTML names stable entry points, so it is revalidated; hashed assets may be cached. */
+function cacheControlOf(path: string): string {
+  return /\.html?$/i.test(path) ? 'no-cache' : 'public, max-age=3600'
+}
+
+function notModified(req: IncomingMessage, etag: string, mtime: Date): boolean {
+  const match = headerValue(req.headers, 'if-none-match')
+  if (match !== undefined)
+    return match.split(',').some((tag) => tag.trim() === etag || tag.trim() === '*')
+  const since = headerValue(req.headers, 'if-modified-since')
+  if (since === undefined) return false
+  const time = Date.parse(since)
+  return !Number.isNaN(time) && Math.floor(mtime.getTime() / 1000) * 1000 <= time
+}
+
+function recorderFor(context: ProxyContext, req: IncomingMessage): Recorder {
+  const userAgent = headerValue(req.headers, 'user-agent')
+  const path = (req.url ?? '/').split('?', 1)[0] ?? '/'
+  return new Recorder(
+    context.bus,
+    {
+      proxy: context.proxy,
+      transport: 'http',
+      bytesIn: 0,
+      ...(userAgent ? { userAgent } : {}),
+      http: { method: req.method ?? 'GET', kind: 'http', path },
+    },
+    [],
+  )
+}

@@ -1,0 +1,130 @@
+/** The `portico` command as users run it: run, check, demo, signals and error messages. */
+import assert from 'node:assert/strict'
+import { once } from 'node:events'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { Client } from '@modelcontextprotocol/sdk/client/index.js'
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
+import { type DemoServer, startDemoServer } from '../../src/demo/server.ts'
+import { runCliSync, startCli } from '../helpers/cli.ts'
+
+function tomlFile(text: string): string {
+  const path = join(mkdtempSync(join(tmpdir(), 'portico-cli-')), 'portico.toml')
+  writeFileSync(path, text)
+  return path
+}
+
+describe('portico CLI', () => {
+  let demo: DemoServer
+  before(async () => {
+    demo = await startDemoServer()
+  })
+  after(async () => {
+    await demo?.close()
+  })
+
+  it('run: prints the URL clients should use and proxies to the upstream', async () => {
+    const portico = await startCli(['run', '--upstream', demo.url, '--port', '0'])
+    try {
+      assert.match(
+        portico.output(),
+        new RegExp(
+          `Portico listening on http://127\\.0\\.0\\.1:\\d+/mcp \\(upstream ${demo.url.replace(/[.]/g, '\\.')}\\)`,
+        ),
+      )
+      const client = new Client({ name: 'cli-test', version: '1' })
+      await client.connect(new StreamableHTTPClientTransport(new URL(portico.url)))
+      const result = await client.callTool({ name: 'add', arguments: { a: 20, b: 22 } })
+      assert.deepEqual(result.structuredContent, { sum: 42 })
+      await client.close()
+    } finally {
+      await portico.stop()
+    }
+  })
+
+  it('run: on SIGTERM lets an in-flight call finish, then exits 0', async () => {
+    const portico = await startCli(['run', '--upstream', demo.url, '--port', '0'])
+    const client = new Client({ name: 'drain-test', version: '1' })
+    await client.connect(new StreamableHTTPClientTransport(new URL(portico.url)))
+    const call = client.callTool({ name: 'slow_task', arguments: { steps: 3, step_ms: 200 } })
+    await new Promise((resolve) => setTimeout(resolve, 150))
+    portico.child.kill('SIGTERM')
+    const result = await call
+    assert.deepEqual(result.content, [{ type: 'text', text: 'done after 3 steps' }])
+    await client.close().catch(() => undefined)
+    const [code] = await once(portico.child, 'exit')
+    assert.equal(code, 0)
+    assert.match(portico.output(), /draining/)
+  })
+
+  it('run: reads the config file and lets flags override it', async () => {
+    const config = tomlFile(`mcp = "http://127.0.0.1:1/mcp"\nport = 0\n`)
+    const portico = await startCli(['run', '--config', config, '--upstream', demo.url])
+    try {
+      assert.match(portico.output(), new RegExp(`upstream ${demo.url.replace(/[.]/g, '\\.')}`))
+    } finally {
+      await portico.stop()
+    }
+  })
+
+  it('run: explains a missing upstream without a stack trace', () => {
+    const result = runCliSync(['run', '--port', '0'], { PORTICO_UPSTREAM: '' })
+    assert.equal(result.status, 2)
+    assert.match(result.stderr, /no upstream: pass --upstream URL/)
+    assert.doesNotMatch(result.stderr, /at .*\.js:\d+/)
+  })
+
+  it('rejects an unknown flag and a bad port value', () => {
+    const unknown = runCliSync(['run', '--upstrem', 'x'])
+    assert.notEqual(unknown.status, 0)
+    assert.match(unknown.stderr, /unknown option '--upstrem'/)
+    const port = runCliSync(['run', '--upstream', demo.url, '--port', 'eighty'])
+    assert.equal(port.status, 2)
+    assert.match(port.stderr, /--port: expected a non-negative integer, got "eighty"/)
+  })
+
+  it('check: prints every problem with file, line and key, and exits non-zero', () => {
+    const path = tomlFile('upstream = "ftp://nope"\nport = 99999\n\n[store]\nretention = 30\n')
+    const result = runCliSync(['check', '--config', path])
+    assert.equal(result.status, 1)
+    assert.match(result.stderr, new RegExp(`${path}:1: upstream: expected an absolute http`))
+    assert.match(result.stderr, new RegExp(`${path}:2: port: `))
+    assert.match(result.stderr, new RegExp(`${path}:5: store.retention: `))
+    assert.match(result.stderr, /3 problems found/)
+  })
+
+  it('check: accepts a valid file', () => {
+    const result = runCliSync([
+      'check',
+      '--config',
+      tomlFile('upstream = "http://127.0.0.1:9000/mcp"\n'),
+    ])
+    assert.equal(result.status, 0)
+    assert.match(result.stdout, /is valid/)
+  })
+
+  it('demo: starts the bundled server behind Portico and prints what to try', async () => {
+    const portico = await startCli(['demo', '--port', '0'])
+    try {
+      assert.match(portico.output(), /the bundled demo server/)
+      assert.match(portico.output(), /inspector --cli http:\/\/127\.0\.0\.1:\d+\/mcp/)
+      const client = new Client({ name: 'demo-test', version: '1' })
+      await client.connect(new StreamableHTTPClientTransport(new URL(portico.url)))
+      const { tools } = await client.listTools()
+      assert.deepEqual(tools.map((t) => t.name).sort(), [
+        'add',
+        'echo',
+        'flaky',
+        'show_weather',
+        'slow_task',
+      ])
+      const { resources } = await client.listResources()
+      assert.ok(resources.some((r) => r.uri === 'ui://widget/weather.html'))
+      await client.close()
+    } finally {
+      await portico.stop()
+    }
+  })
+})

@@ -1,0 +1,263 @@
+/**
+ * CSP rewriting end to end: an SDK-written MCP App that declares localhost CSP, behind Portico,
+ * read with the official SDK client, in JSON and in SSE answers. The metadata the client gets
+ * must be exactly what the config asks for, in both shapes.
+ */
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import { Client } from '@modelcontextprotocol/sdk/client/index.js'
+import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js'
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js'
+import type { ConfigInput } from '../../src/config/schema.ts'
+import {
+  MCP_APP_MIME,
+  PAYMENT_URI,
+  type RunningApp,
+  startCspApp,
+  startLegacyCspApp,
+} from '../fixtures/csp-app.ts'
+import { type RunningPortico, startPortico } from '../helpers/portico.ts'
+
+const PUBLIC = 'https://mcp.example.com'
+
+const CSP: ConfigInput['csp'] = {
+  widgetDomain: 'https://widgets.example.com',
+  connectDomains: { domains: ['https://api.example.com'] },
+  resourceDomains: { domains: ['https://cdn.example.com'] },
+  frameDomains: { domains: ['https://js.stripe.com'] },
+  widget: [
+    {
+      match: 'ui://widget/pay*',
+      connectDomains: ['https://api.stripe.com'],
+      redirectDomains: ['https://checkout.stripe.com'],
+      redirectDomainsMode: 'replace',
+    },
+  ],
+}
+
+interface Lists {
+  connect: string[]
+  resource: string[]
+  frame: string[]
+  baseUri: string[]
+  redirect: string[]
+}
+
+/** Both shapes of one merged policy, as a host reads them. */
+function shapes(lists: Lists, widgetDomain = true) {
+  return {
+    ui: {
+      csp: {
+        connectDomains: lists.connect,
+        resourceDomains: lists.resource,
+        frameDomains: lists.frame,
+        baseUriDomains: lists.baseUri,
+      },
+    },
+    'openai/widgetCSP': {
+      connect_domains: lists.connect,
+      resource_domains: lists.resource,
+      frame_domains: lists.frame,
+      redirect_domains: lists.redirect,
+    },
+    ...(widgetDomain ? { 'openai/widgetDomain': 'https://widgets.example.com' } : {}),
+  }
+}
+
+/** The payment widget's read content item: its own OpenAI declaration merged, both shapes. */
+function paymentReadMeta() {
+  const both = shapes({
+    connect: PAYMENT_CONNECT,
+    resource: [PUBLIC, 'https://cdn.partner.com', 'https://cdn.example.com'],
+    frame: ['https://js.stripe.com'],
+    baseUri: [],
+    redirect: ['https://checkout.stripe.com'],
+  })
+  return { ...both, ui: { prefersBorder: true, ...both.ui } }
+}
+
+/** The app behind a Portico configured with CSP, and an SDK client connected through it. */
+async function proxiedApp(
+  start: () => Promise<RunningApp>,
+  transport: (portico: RunningPortico) => Transport,
+): Promise<{ app: RunningApp; portico: RunningPortico; client: Client }> {
+  const app = await start()
+  const portico = await startPortico({ upstream: app.url, public_url: `${PUBLIC}/mcp`, csp: CSP })
+  const client = new Client({ name: 'csp-test', version: '1.0.0' })
+  await client.connect(transport(portico))
+  return { app, portico, client }
+}
+
+async function closeAll(client?: Client, portico?: RunningPortico, app?: RunningApp) {
+  await client?.close()
+  await portico?.close()
+  await app?.close()
+}
+
+const PAYMENT_CONNECT = [
+  PUBLIC,
+  'https://api.partner.com',
+  'https://api.example.com',
+  'https://api.stripe.com',
+]
+
+for (const json of [true, false]) {
+  describe(`CSP through Portico (${json ? 'JSON' : 'SSE'} answers)`, () => {
+    let app: RunningApp
+    let portico: RunningPortico
+    let client: Client
+
+    before(async () => {
+      ;({ app, portico, client } = await proxiedApp(
+        () => startCspApp({ json }),
+        (p) => new StreamableHTTPClientTransport(new URL(p.url)),
+      ))
+    })
+    after(() => closeAll(client, portico, app))
+
+    it('resources/list: the widget entry gets the merged policy; other entries are untouched', async () => {
+      const { resources } = await client.listResources()
+      const payment = resources.find((r) => r.uri === PAYMENT_URI)
+      assert.deepEqual(payment?._meta, {
+        ...shapes({
+          connect: PAYMENT_CONNECT,
+          resource: [PUBLIC, 'https://cdn.example.com'],
+          frame: ['https://js.stripe.com'],
+          baseUri: [],
+          redirect: ['https://checkout.stripe.com'],
+        }),
+      })
+      const readme = resources.find((r) => r.uri === 'file:///readme.txt')
+      assert.equal(readme?._meta, undefined)
+    })
+
+    it('resources/read: the content item is rewritten from its own declaration', async () => {
+      const { contents } = await client.readResource({ uri: PAYMENT_URI })
+      const [item] = contents
+      assert.equal(item?.mimeType, MCP_APP_MIME)
+      assert.deepEqual(item?._meta, paymentReadMeta())
+    })
+
+    it('resources/templates/list: templates are matched on uriTemplate', async () => {
+      const { resourceTemplates } = await client.listResourceTemplates()
+      const [report] = resourceTemplates
+      assert.deepEqual(report?._meta, {
+        ...shapes({
+          connect: [PUBLIC, 'https://api.example.com'],
+          resource: [PUBLIC, 'https://cdn.example.com'],
+          frame: ['https://js.stripe.com'],
+          baseUri: [],
+          redirect: [],
+        }),
+      })
+    })
+
+    it('tools/list: a tool CSP is kept consistent with the resource policy', async () => {
+      const { tools } = await client.listTools()
+      const pay = tools.find((t) => t.name === 'pay')
+      assert.deepEqual(pay?._meta, {
+        ...shapes({
+          connect: [PUBLIC, 'https://api.example.com', 'https://api.stripe.com'],
+          resource: [PUBLIC, 'https://cdn.example.com'],
+          frame: ['https://js.stripe.com'],
+          baseUri: [],
+          redirect: ['https://checkout.stripe.com'],
+        }),
+        ui: {
+          resourceUri: PAYMENT_URI,
+          csp: {
+            connectDomains: [PUBLIC, 'https://api.example.com', 'https://api.stripe.com'],
+            resourceDomains: [PUBLIC, 'https://cdn.example.com'],
+            frameDomains: ['https://js.stripe.com'],
+            baseUriDomains: [],
+          },
+        },
+        'openai/outputTemplate': PAYMENT_URI,
+      })
+      assert.equal(tools.find((t) => t.name === 'echo')?._meta, undefined)
+    })
+
+    it('tools/call: result _meta and embedded widget resources are rewritten', async () => {
+      const result = await client.callTool({ name: 'pay', arguments: {} })
+      const global = {
+        connect: [PUBLIC, 'https://api.example.com'],
+        resource: [PUBLIC, 'https://cdn.example.com'],
+        frame: ['https://js.stripe.com'],
+        baseUri: [],
+        redirect: [],
+      }
+      assert.deepEqual(result._meta, shapes(global))
+      const content = result.content as Array<{ type: string; resource?: { _meta?: unknown } }>
+      assert.deepEqual(
+        content[1]?.resource?._meta,
+        shapes({
+          ...global,
+          connect: [PUBLIC, 'https://api.example.com', 'https://api.stripe.com'],
+          redirect: ['https://checkout.stripe.com'],
+        }),
+      )
+    })
+
+    function readRequest(uri: string): RequestInit {
+      return {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+          'mcp-protocol-version': '2025-06-18',
+        },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'resources/read', params: { uri } }),
+      }
+    }
+
+    it(`the rewritten answer is still ${json ? 'a JSON body' : 'an SSE event'}`, async () => {
+      const response = await fetch(portico.url, readRequest(PAYMENT_URI))
+      const type = response.headers.get('content-type') ?? ''
+      const text = await response.text()
+      assert.match(type, json ? /application\/json/ : /text\/event-stream/)
+      const data = json ? text : (/^data: (.*)$/m.exec(text)?.[1] ?? '')
+      const message = JSON.parse(data)
+      assert.equal(message.id, 1)
+      assert.deepEqual(
+        message.result.contents[0]._meta['openai/widgetCSP'].connect_domains,
+        PAYMENT_CONNECT,
+      )
+    })
+
+    it('a response with nothing to rewrite is forwarded byte for byte', async () => {
+      const init = readRequest('file:///readme.txt')
+      const direct = await (await fetch(app.url, init)).text()
+      const proxied = await (await fetch(portico.url, init)).text()
+      assert.match(direct, /not a widget/)
+      assert.equal(proxied, direct)
+    })
+  })
+}
+
+describe('CSP through Portico (legacy HTTP+SSE transport)', () => {
+  let app: RunningApp
+  let portico: RunningPortico
+  let client: Client
+
+  before(async () => {
+    ;({ app, portico, client } = await proxiedApp(
+      () => startLegacyCspApp(),
+      (p) => new SSEClientTransport(new URL('/sse', p.origin)),
+    ))
+  })
+  after(() => closeAll(client, portico, app))
+
+  it('responses arriving on the stream are rewritten like any other', async () => {
+    const { resources } = await client.listResources()
+    const listed = resources.find((r) => r.uri === PAYMENT_URI)?._meta
+    assert.deepEqual(
+      (listed?.['openai/widgetCSP'] as { connect_domains?: unknown } | undefined)?.connect_domains,
+      PAYMENT_CONNECT,
+    )
+    const { contents } = await client.readResource({ uri: PAYMENT_URI })
+    assert.deepEqual(contents[0]?._meta, paymentReadMeta())
+    const { tools } = await client.listTools()
+    assert.equal(tools.find((t) => t.name === 'echo')?._meta, undefined)
+  })
+})

@@ -1,0 +1,313 @@
+/**
+ * Bad input and failures: every case gets a clear error (JSON-RPC error object with the
+ * right code and id, or an HTTP status) and Portico keeps serving.
+ */
+import assert from 'node:assert/strict'
+import { request } from 'node:http'
+import { after, before, describe, it } from 'node:test'
+import { type DemoServer, startDemoServer } from '../../src/demo/server.ts'
+import { type Misbehaving, startMisbehaving } from '../fixtures/misbehaving-upstream.ts'
+import { type RunningPortico, startPortico } from '../helpers/portico.ts'
+import { freePort } from '../helpers/processes.ts'
+import { until } from '../helpers/wait.ts'
+
+const MCP_HEADERS = {
+  'content-type': 'application/json',
+  accept: 'application/json, text/event-stream',
+}
+
+async function post(url: string, body: string, headers: Record<string, string> = {}) {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { ...MCP_HEADERS, ...headers },
+    body,
+  })
+  const text = await response.text()
+  return {
+    status: response.status,
+    text,
+    json: (text ? JSON.parse(text) : {}) as Record<string, unknown>,
+  }
+}
+
+/** node:http rather than fetch: fetch refuses to send hop-by-hop headers at all. */
+function rawPost(
+  url: string,
+  body: string,
+  headers: Record<string, string>,
+): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: 'POST', headers: { ...MCP_HEADERS, ...headers } }, (res) => {
+      let text = ''
+      res.setEncoding('utf8')
+      res.on('data', (chunk: string) => {
+        text += chunk
+      })
+      res.on('end', () => resolve(JSON.parse(text) as Record<string, unknown>))
+    })
+    req.on('error', reject)
+    req.end(body)
+  })
+}
+
+describe('bad input and failures', () => {
+  let demo: DemoServer
+  let bad: Misbehaving
+  let portico: RunningPortico
+
+  before(async () => {
+    demo = await startDemoServer()
+    bad = await startMisbehaving()
+    portico = await startPortico({
+      upstream: demo.url,
+      max_request_body_size: 1024,
+      allowed_origins: ['https://app.example.com'],
+    })
+  })
+  after(async () => {
+    await portico?.close()
+    await demo?.close()
+    await bad?.close()
+  })
+
+  it('answers invalid JSON with 400 and -32700', async () => {
+    const { status, json } = await post(portico.url, '{"jsonrpc":')
+    assert.equal(status, 400)
+    assert.equal((json.error as { code: number }).code, -32700)
+    assert.equal('id' in json, false, 'no id can be known')
+  })
+
+  it('answers a non-JSON-RPC body with 400 and -32600', async () => {
+    const { status, json } = await post(portico.url, '{"hello":"world"}')
+    assert.equal(status, 400)
+    assert.equal((json.error as { code: number }).code, -32600)
+  })
+
+  it('answers a body over the limit with 413', async () => {
+    const big = JSON.stringify({
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'tools/call',
+      params: { name: 'echo', arguments: { text: 'x'.repeat(4096) } },
+    })
+    const { status, json } = await post(portico.url, big)
+    assert.equal(status, 413)
+    assert.equal((json.error as { code: number }).code, -32600)
+  })
+
+  it('refuses a foreign Origin with 403, accepts localhost and configured origins', async () => {
+    const init = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' })
+    assert.equal((await post(portico.url, init, { origin: 'https://evil.example' })).status, 403)
+    assert.notEqual(
+      (await post(portico.url, init, { origin: 'http://localhost:5173' })).status,
+      403,
+    )
+    assert.notEqual(
+      (await post(portico.url, init, { origin: 'https://app.example.com' })).status,
+      403,
+    )
+  })
+
+  it('forwards a JSON-RPC batch (2025-03-26) and answers every request', async () => {
+    const session = await fetch(portico.url, {
+      method: 'POST',
+      headers: MCP_HEADERS,
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 0,
+        method: 'initialize',
+        params: {
+          protocolVersion: '2025-03-26',
+          capabilities: {},
+          clientInfo: { name: 'batcher', version: '1' },
+        },
+      }),
+    })
+    const sessionId = session.headers.get('mcp-session-id') ?? ''
+    await session.text()
+    const headers = { 'mcp-session-id': sessionId, 'mcp-protocol-version': '2025-03-26' }
+    const initialized = await fetch(portico.url, {
+      method: 'POST',
+      headers: { ...MCP_HEADERS, ...headers },
+      body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }),
+    })
+    assert.equal(initialized.status, 202)
+    const response = await fetch(portico.url, {
+      method: 'POST',
+      headers: { ...MCP_HEADERS, ...headers },
+      body: JSON.stringify([
+        {
+          jsonrpc: '2.0',
+          id: 'a',
+          method: 'tools/call',
+          params: { name: 'add', arguments: { a: 1, b: 2 } },
+        },
+        {
+          jsonrpc: '2.0',
+          id: 'b',
+          method: 'tools/call',
+          params: { name: 'echo', arguments: { text: 'batched' } },
+        },
+      ]),
+    })
+    const text = await response.text()
+    assert.equal(response.status, 200)
+    assert.match(text, /"id":"a"/)
+    assert.match(text, /"id":"b"/)
+    assert.match(text, /batched/)
+    await portico.sink.waitFor(
+      (events) =>
+        events.filter((e) => e.type === 'exchange' && (e.jsonrpcId === 'a' || e.jsonrpcId === 'b'))
+          .length === 2,
+    )
+  })
+
+  it('maps a refused upstream to 502 with the request id and the upstream named', async () => {
+    const port = await freePort()
+    const dead = await startPortico({ upstream: `http://127.0.0.1:${port}/mcp` })
+    try {
+      const { status, json } = await post(
+        dead.url,
+        JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/list' }),
+      )
+      assert.equal(status, 502)
+      assert.equal(json.id, 7)
+      const error = json.error as { code: number; message: string; data: { upstream: string } }
+      assert.equal(error.code, -32603)
+      assert.match(error.message, new RegExp(`127\\.0\\.0\\.1:${port}/mcp`))
+      assert.equal(error.data.upstream, `http://127.0.0.1:${port}/mcp`)
+      const ready = await fetch(`${dead.origin}/readyz`)
+      assert.equal(ready.status, 503)
+      assert.equal((await fetch(`${dead.origin}/healthz`)).status, 200, 'still alive')
+    } finally {
+      await dead.close()
+    }
+  })
+
+  it('maps an upstream that does not answer in time to 504', async () => {
+    const slow = await startPortico({ upstream: `${bad.origin}/slow`, request_timeout: '300ms' })
+    try {
+      const { status, json } = await post(
+        slow.url,
+        JSON.stringify({ jsonrpc: '2.0', id: 'late', method: 'tools/list' }),
+      )
+      assert.equal(status, 504)
+      assert.equal(json.id, 'late')
+      assert.equal((json.error as { data: { reason: string } }).data.reason, 'timeout')
+      await slow.sink.waitFor((events) =>
+        events.some((e) => e.type === 'exchange' && e.reason === 'upstream_timeout'),
+      )
+    } finally {
+      await slow.close()
+    }
+  })
+
+  it('ends the client stream cleanly when the upstream dies mid-stream, and keeps serving', async () => {
+    const dies = await startPortico({ upstream: `${bad.origin}/dies` })
+    try {
+      const response = await fetch(dies.url, {
+        method: 'POST',
+        headers: MCP_HEADERS,
+        body: JSON.stringify({
+          jsonrpc: '2.0',
+          id: 1,
+          method: 'tools/call',
+          params: { name: 'x' },
+        }),
+      })
+      assert.equal(response.status, 200)
+      const text = await response.text()
+      assert.match(text, /notifications\/progress/, 'the event sent before the crash was relayed')
+      await dies.sink.waitFor((events) =>
+        events.some((e) => e.type === 'exchange' && e.reason === 'upstream_stream_ended'),
+      )
+      assert.equal((await fetch(`${dies.origin}/healthz`)).status, 200)
+    } finally {
+      await dies.close()
+    }
+  })
+
+  it('aborts the upstream request when the client disconnects', async () => {
+    const hang = await startPortico({ upstream: `${bad.origin}/hang` })
+    try {
+      const abort = new AbortController()
+      const response = await fetch(hang.url, {
+        method: 'POST',
+        headers: MCP_HEADERS,
+        signal: abort.signal,
+        body: JSON.stringify({
+          jsonrpc: '2.0',
+          id: 1,
+          method: 'tools/call',
+          params: { name: 'x' },
+        }),
+      })
+      const reader = response.body?.getReader()
+      await reader?.read()
+      const before = bad.closedHangs
+      abort.abort()
+      await until(
+        () => bad.closedHangs > before || undefined,
+        5000,
+        'the upstream to see its request aborted',
+      )
+      await hang.sink.waitFor((events) =>
+        events.some((e) => e.type === 'exchange' && e.outcome === 'cancelled'),
+      )
+    } finally {
+      await hang.close()
+    }
+  })
+
+  it('passes MCP and unknown headers through and drops hop-by-hop ones', async () => {
+    const echo = await startPortico({ upstream: `${bad.origin}/echo-headers` })
+    try {
+      const json = await rawPost(
+        echo.url,
+        JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'n' } }),
+        {
+          'mcp-session-id': 's-1',
+          'mcp-protocol-version': '2026-07-28',
+          'mcp-method': 'tools/call',
+          'mcp-name': 'n',
+          'mcp-param-region': 'eu',
+          'last-event-id': '42',
+          authorization: 'Bearer secret-token',
+          'x-custom': 'kept',
+          'keep-alive': 'timeout=5',
+          te: 'trailers',
+        },
+      )
+      const seen = (json.result as { headers: Record<string, string> }).headers
+      for (const [name, value] of Object.entries({
+        'mcp-session-id': 's-1',
+        'mcp-protocol-version': '2026-07-28',
+        'mcp-method': 'tools/call',
+        'mcp-name': 'n',
+        'mcp-param-region': 'eu',
+        'last-event-id': '42',
+        authorization: 'Bearer secret-token',
+        'x-custom': 'kept',
+      })) {
+        assert.equal(seen[name], value, name)
+      }
+      assert.equal(seen['keep-alive'], undefined)
+      assert.equal(seen.te, undefined)
+      assert.ok(seen['x-forwarded-for'])
+    } finally {
+      await echo.close()
+    }
+  })
+
+  it('serves /healthz, /readyz and /version', async () => {
+    assert.deepEqual(await (await fetch(`${portico.origin}/healthz`)).json(), { status: 'ok' })
+    const ready = await fetch(`${portico.origin}/readyz`)
+    assert.equal(ready.status, 200)
+    const version = (await (await fetch(`${portico.origin}/version`)).json()) as {
+      name: string
+      version: string
+    }
+    assert.equal(version.name, 'portico')
+    assert.match(version.version, /^\d+\.\d+\.\d+/)
+  })
+})

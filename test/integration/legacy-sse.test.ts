@@ -1,0 +1,65 @@
+/**
+ * The legacy HTTP+SSE transport (2024-11-05) through Portico: SDK v1 SSEClientTransport →
+ * Portico `/sse` → server-everything in `sse` mode. The upstream's `endpoint` event is
+ * rewritten to point at Portico, and responses on the stream are correlated with the POSTs.
+ */
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import { Client } from '@modelcontextprotocol/sdk/client/index.js'
+import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js'
+import { type RunningPortico, startPortico } from '../helpers/portico.ts'
+import { type Spawned, startEverything } from '../helpers/processes.ts'
+
+describe('legacy HTTP+SSE through Portico', () => {
+  let everything: Spawned & { url: string }
+  let portico: RunningPortico
+  let client: Client
+
+  before(async () => {
+    everything = await startEverything('sse')
+    portico = await startPortico({ upstream: everything.url })
+    client = new Client({ name: 'sse-client', version: '0.1.0' })
+    await client.connect(new SSEClientTransport(new URL('/sse', portico.origin)))
+  })
+  after(async () => {
+    await client?.close().catch(() => undefined)
+    await portico?.close()
+    await everything?.stop()
+  })
+
+  it('rewrites the endpoint event so the client posts to Portico', async () => {
+    const response = await fetch(new URL('/sse', portico.origin), {
+      headers: { accept: 'text/event-stream' },
+    })
+    const reader = response.body?.getReader()
+    assert.ok(reader)
+    let text = ''
+    while (!text.includes('\n\n')) {
+      const { value, done } = await reader.read()
+      if (done) break
+      text += new TextDecoder().decode(value)
+    }
+    await reader.cancel()
+    assert.match(text, /event: endpoint\ndata: \/message\?sessionId=[\w-]+\n\n/)
+  })
+
+  it('serves lists and calls, with responses arriving on the stream', async () => {
+    const tools = await client.listTools()
+    assert.ok(tools.tools.some((t) => t.name === 'echo'))
+    const result = await client.callTool({ name: 'echo', arguments: { message: 'old transport' } })
+    assert.deepEqual(result.content, [{ type: 'text', text: 'Echo: old transport' }])
+  })
+
+  it('records each POSTed call with its outcome once its response passes on the stream', async () => {
+    await portico.sink.waitFor((events) =>
+      events.some((e) => e.type === 'exchange' && e.name === 'echo'),
+    )
+    const call = portico.sink.exchanges().find((e) => e.name === 'echo')
+    assert.equal(call?.transport, 'sse')
+    assert.equal(call?.outcome, 'ok')
+    assert.ok(call?.sessionId, 'legacy session id recorded from the endpoint URL')
+    assert.ok((call?.bytesOut ?? 0) > 0)
+    const list = portico.sink.exchanges().find((e) => e.method === 'tools/list')
+    assert.ok(list?.result && Array.isArray(list.result.tools), 'list result captured')
+  })
+})

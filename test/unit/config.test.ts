@@ -1,0 +1,126 @@
+import assert from 'node:assert/strict'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import { parseDuration } from '../../src/config/duration.ts'
+import { ConfigError, loadConfig } from '../../src/config/load.ts'
+
+function file(text: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'portico-config-'))
+  const path = join(dir, 'portico.toml')
+  writeFileSync(path, text)
+  return path
+}
+
+function problems(text: string, env: NodeJS.ProcessEnv = {}) {
+  try {
+    loadConfig({ file: file(text), env })
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems
+    throw error
+  }
+  return []
+}
+
+describe('loadConfig', () => {
+  it('accepts mcpr keys (mcp, port, log_format)', () => {
+    const { config } = loadConfig({
+      file: file('mcp = "http://localhost:9000/mcp"\nport = 3004\nlog_format = "json"\n'),
+      env: {},
+    })
+    assert.equal(config.upstream, 'http://localhost:9000/mcp')
+    assert.equal(config.port, 3004)
+    assert.equal(config.json_logs, true)
+  })
+
+  it('applies defaults', () => {
+    const { config } = loadConfig({ file: file('upstream = "http://127.0.0.1:9000/mcp"'), env: {} })
+    assert.equal(config.host, '127.0.0.1')
+    assert.equal(config.mcp_path, '/mcp')
+    assert.equal(config.max_request_body_size, 4 * 1024 * 1024)
+    assert.equal(config.request_timeout, 60_000)
+    assert.equal(config.drain_timeout, 30_000)
+  })
+
+  it('lets PORTICO_* variables override the file and flags override both', () => {
+    const path = file('upstream = "http://127.0.0.1:9000/mcp"\nport = 3000\n')
+    const env = {
+      PORTICO_PORT: '4000',
+      PORTICO_UPSTREAM: 'http://127.0.0.1:9100/mcp',
+      PORTICO_DB: '/tmp/x.db',
+    }
+    const fromEnv = loadConfig({ file: path, env }).config
+    assert.equal(fromEnv.port, 4000)
+    assert.equal(fromEnv.upstream, 'http://127.0.0.1:9100/mcp')
+    assert.equal(fromEnv.store.path, '/tmp/x.db')
+    const fromFlags = loadConfig({
+      file: path,
+      env,
+      overrides: { port: 5000, db: '/tmp/y.db' },
+    }).config
+    assert.equal(fromFlags.port, 5000)
+    assert.equal(fromFlags.store.path, '/tmp/y.db')
+  })
+
+  it('interpolates ${VAR} and reports a missing variable', () => {
+    const { config } = loadConfig({
+      file: file('upstream = "http://${HOST}:9000/mcp"'),
+      env: { HOST: 'example.internal' },
+    })
+    assert.equal(config.upstream, 'http://example.internal:9000/mcp')
+    assert.deepEqual(
+      problems('upstream = "http://${NOPE}/mcp"').map((p) => p.message)[0],
+      'environment variable NOPE is not set',
+    )
+  })
+
+  it('reports every problem with its line and key path', () => {
+    const found = problems(
+      'upstream = "not a url"\n\nport = 70000\nprot = 1\n\n[store]\nenabled = "yes"\n',
+    )
+    const byPath = Object.fromEntries(found.map((p) => [p.path, p]))
+    assert.equal(byPath.upstream?.line, 1)
+    assert.match(byPath.upstream?.message ?? '', /absolute http/)
+    assert.equal(byPath.port?.line, 3)
+    assert.equal(byPath['store.enabled']?.line, 7)
+    assert.ok(found.some((p) => /unknown key "prot"/.test(p.message)))
+  })
+
+  it('names the line of a TOML syntax error', () => {
+    const found = problems('upstream = "http://x"\nport = [\n')
+    assert.equal(found.length, 1)
+    assert.match(found[0]?.message ?? '', /invalid TOML/)
+    assert.ok((found[0]?.line ?? 0) >= 2)
+  })
+
+  it('warns about other tools keys instead of failing', () => {
+    const { warnings } = loadConfig({
+      file: file('mcp = "http://localhost:9000"\n[cloud]\ntoken = "x"\n'),
+      env: {},
+    })
+    assert.match(warnings[0] ?? '', /"cloud" is not used/)
+  })
+
+  it('fails clearly on a missing explicit file', () => {
+    assert.throws(
+      () => loadConfig({ file: '/nonexistent/portico.toml', env: {} }),
+      /file not found/,
+    )
+  })
+})
+
+describe('parseDuration', () => {
+  const cases: Array<[string, number | undefined]> = [
+    ['500ms', 500],
+    ['30s', 30_000],
+    ['5m', 300_000],
+    ['1h', 3_600_000],
+    ['7d', 604_800_000],
+    ['250us', 0.25],
+    ['1.5s', 1500],
+    ['soon', undefined],
+    ['10', undefined],
+  ]
+  for (const [text, ms] of cases) it(`${text} → ${ms}`, () => assert.equal(parseDuration(text), ms))
+})

@@ -1,0 +1,97 @@
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, describe, it } from 'node:test'
+import { ConfigError, loadConfig } from '../../src/config/load.ts'
+
+const dir = mkdtempSync(join(tmpdir(), 'portico-csp-config-'))
+after(() => rmSync(dir, { recursive: true, force: true }))
+
+function load(text: string) {
+  const file = join(dir, `c${Math.random().toString(36).slice(2)}.toml`)
+  writeFileSync(file, text)
+  return loadConfig({ file, env: {} })
+}
+
+function problems(text: string) {
+  try {
+    load(text)
+  } catch (error) {
+    assert.ok(error instanceof ConfigError)
+    return error.problems.map((p) => `${p.line}: ${p.path}: ${p.message}`)
+  }
+  assert.fail('expected the config to be rejected')
+}
+
+describe('[csp] config', () => {
+  it('accepts the mcpr README shape plus every directive and widget field', () => {
+    const { config } = load(`
+mcp = "http://localhost:9000/mcp"
+public_url = "https://mcp.example.com"
+
+[csp]
+widgetDomain = "https://app.example.com"
+
+[csp.connectDomains]
+domains = ["api.example.com"]
+mode = "extend"
+
+[csp.resourceDomains]
+domains = ["cdn.example.com"]
+mode = "Extend"
+
+[csp.frameDomains]
+domains = []
+mode = "replace"
+
+[csp.baseUriDomains]
+domains = ["https://cdn.example.com"]
+
+[csp.redirectDomains]
+domains = ["https://checkout.example.com"]
+mode = "override"
+
+[[csp.widget]]
+match = "ui://widget/payment*"
+connectDomains = ["api.stripe.com"]
+connectDomainsMode = "extend"
+frameDomains = ["https://js.stripe.com"]
+redirectDomainsMode = "replace"
+`)
+    assert.equal(config.csp?.resourceDomains?.mode, 'extend')
+    assert.equal(config.csp?.redirectDomains?.mode, 'replace')
+    assert.equal(config.csp?.baseUriDomains?.mode, undefined)
+    assert.deepEqual(config.csp?.widget[0]?.frameDomains, ['https://js.stripe.com'])
+    assert.equal(config.csp?.widget[0]?.redirectDomainsMode, 'replace')
+  })
+
+  it('reports every problem with its line and key path', () => {
+    const found = problems(`mcp = "http://localhost:9000/mcp"
+[csp]
+domian = "x"
+[csp.connectDomains]
+domains = ["api.example.com", "bad domain"]
+mode = "merge"
+[[csp.widget]]
+connectDomains = ["https://a.example.com"]
+[[csp.widget]]
+match = "ui://*"
+frameDomainsMode = "sometimes"
+`)
+    assert.deepEqual(found, [
+      '5: csp.connectDomains.domains[1]: a domain may not contain spaces, ";", "," or quotes',
+      '6: csp.connectDomains.mode: expected "extend" or "replace"',
+      '7: csp.widget[0].match: expected a glob such as "ui://widget/*"',
+      '11: csp.widget[1].frameDomainsMode: expected "extend" or "replace"',
+      '3: csp: unknown key "domian"',
+    ])
+  })
+
+  it('accepts mcpr csp.domain and rejects an unparsable one', () => {
+    assert.equal(load('[csp]\ndomain = "mcp.example.com"\n').config.csp?.domain, 'mcp.example.com')
+    assert.deepEqual(problems('[csp]\ndomain = "bad host/%%"\n'), [
+      '2: csp.domain: expected a host such as "mcp.example.com"',
+    ])
+  })
+})

@@ -1,0 +1,121 @@
+/** Schema capture (diffs, pages), client platform labels and report formatting. */
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { formatBytes, formatLatency, formatPct, renderTable } from '../../src/cli/format.ts'
+import { durationLabel } from '../../src/cli/store-options.ts'
+import { platformOf } from '../../src/store/platform.ts'
+import {
+  canonicalJson,
+  diffItems,
+  diffServer,
+  hashOf,
+  ItemsPager,
+} from '../../src/store/schema-capture.ts'
+
+describe('schema diff', () => {
+  const before = [
+    { name: 'a', description: 'A', inputSchema: { type: 'object' } },
+    { name: 'b', description: 'B' },
+  ]
+  it('reports added, removed and modified items with the fields that changed', () => {
+    const after = [
+      { name: 'a', description: 'A!', inputSchema: { type: 'object', required: ['x'] } },
+      { name: 'c', description: 'C' },
+    ]
+    assert.deepEqual(diffItems('tools/list', before, after), [
+      { change: 'tool_modified', item: 'a', detail: 'description, inputSchema' },
+      { change: 'tool_added', item: 'c' },
+      { change: 'tool_removed', item: 'b' },
+    ])
+  })
+  it('keys resources by uri and templates by uriTemplate', () => {
+    assert.deepEqual(diffItems('resources/list', [], [{ uri: 'x://1', name: 'one' }]), [
+      { change: 'resource_added', item: 'x://1' },
+    ])
+    assert.deepEqual(
+      diffItems('resources/templates/list', [{ uriTemplate: 'x://{id}', name: 't' }], []),
+      [{ change: 'resource_template_removed', item: 'x://{id}' }],
+    )
+  })
+  it('hashes content, not key order', () => {
+    assert.equal(hashOf({ a: 1, b: [1, { c: 2, d: 3 }] }), hashOf({ b: [1, { d: 3, c: 2 }], a: 1 }))
+    assert.equal(canonicalJson({ b: 1, a: null }), '{"a":null,"b":1}')
+  })
+  it('describes server identity changes', () => {
+    const detail = diffServer(
+      { serverInfo: { name: 's', version: '1.0.0' }, protocolVersion: '2025-06-18' },
+      { serverInfo: { name: 's', version: '1.1.0' }, protocolVersion: '2025-11-25' },
+    )
+    assert.equal(detail, 'serverInfo.version: 1.0.0 → 1.1.0; protocolVersion')
+  })
+})
+
+describe('ItemsPager', () => {
+  it('merges pages from the first (no cursor) to the last (no nextCursor)', () => {
+    const pager = new ItemsPager()
+    assert.equal(pager.page('k', undefined, [{ name: 'a' }], true), undefined)
+    assert.equal(pager.page('k', 'c1', [{ name: 'b' }], true), undefined)
+    assert.deepEqual(pager.page('k', 'c2', [{ name: 'c' }], false), [
+      { name: 'a' },
+      { name: 'b' },
+      { name: 'c' },
+    ])
+  })
+  it('ignores a page whose listing it did not see start, and single pages complete at once', () => {
+    const pager = new ItemsPager()
+    assert.equal(pager.page('k', 'c9', [{ name: 'z' }], false), undefined)
+    assert.deepEqual(pager.page('k', undefined, [{ name: 'a' }], false), [{ name: 'a' }])
+  })
+})
+
+describe('platformOf', () => {
+  const cases: Array<[string | undefined, string | undefined, string]> = [
+    ['claude-ai', undefined, 'claude'],
+    ['Claude Desktop', undefined, 'claude'],
+    ['claude-code', undefined, 'claude'],
+    ['openai-mcp', undefined, 'chatgpt'],
+    ['ChatGPT', undefined, 'chatgpt'],
+    ['cursor-vscode', undefined, 'cursor'],
+    ['Visual Studio Code', undefined, 'vscode'],
+    ['GitHub Copilot', undefined, 'vscode'],
+    ['mcp-inspector', undefined, 'inspector'],
+    ['inspector-client', undefined, 'inspector'],
+    ['Windsurf', undefined, 'windsurf'],
+    ['my-agent', 'Cursor/0.48 (darwin)', 'cursor'],
+    [undefined, 'node', 'unknown'],
+    ['my-agent', undefined, 'unknown'],
+  ]
+  for (const [name, agent, expected] of cases) {
+    it(`${name ?? '(none)'} / ${agent ?? '(no UA)'} → ${expected}`, () => {
+      assert.equal(platformOf(name, agent), expected)
+    })
+  }
+})
+
+describe('report formatting', () => {
+  it('formats latencies, sizes, percentages and windows', () => {
+    assert.equal(formatLatency(142), '142µs')
+    assert.equal(formatLatency(4200), '4.2ms')
+    assert.equal(formatLatency(45_000), '45ms')
+    assert.equal(formatLatency(2_400_000), '2.40s')
+    assert.equal(formatBytes(0), '—')
+    assert.equal(formatBytes(512), '512 B')
+    assert.equal(formatBytes(49_357), '48.2 KB')
+    assert.equal(formatBytes(1_258_291), '1.2 MB')
+    assert.equal(formatPct(0), '0%')
+    assert.equal(formatPct(2.345), '2.3%')
+    assert.equal(durationLabel(3_600_000), '1h')
+    assert.equal(durationLabel(7 * 86_400_000), '7d')
+    assert.equal(durationLabel(90_000), '90s')
+  })
+  it('aligns tables: first column left, the rest right', () => {
+    const out = renderTable(
+      ['TOOL', 'CALLS'],
+      [
+        ['get_weather', '412'],
+        ['run', '7'],
+      ],
+    )
+    assert.equal(out, 'TOOL         CALLS\nget_weather    412\nrun              7\n')
+  })
+})
