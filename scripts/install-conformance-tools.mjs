@@ -1,0 +1,30 @@
+#!/usr/bin/env node
+// Installs tools/conformance (Node 22, the MCP conformance suite, the MCP Inspector) with its
+// own lockfile, apart from the project so its `node` binary never shadows the project's Node
+// in npm scripts. Skips the install when every pinned package is already at its version.
+import { spawnSync } from 'node:child_process'
+import { existsSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+
+const dir = join(import.meta.dirname, '..', 'tools', 'conformance')
+const manifest = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'))
+
+function installedVersion(name) {
+  const file = join(dir, 'node_modules', name, 'package.json')
+  return existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')).version : undefined
+}
+
+function pinnedVersion(spec) {
+  return spec.startsWith('npm:') ? spec.slice(spec.lastIndexOf('@') + 1) : spec
+}
+
+const stale = Object.entries(manifest.dependencies).filter(
+  ([name, spec]) => installedVersion(name) !== pinnedVersion(spec),
+)
+if (stale.length === 0) process.exit(0)
+console.error(`installing conformance tools (${stale.map(([name]) => name).join(', ')})`)
+const npm = process.env.npm_execpath
+const command = npm ? process.execPath : 'npm'
+const args = [...(npm ? [npm] : []), 'ci', '--no-audit', '--no-fund', '--prefix', dir]
+const result = spawnSync(command, args, { stdio: 'inherit' })
+process.exit(result.status ?? 1)
