@@ -9,6 +9,7 @@ import {
   isObject,
   type JsonObject,
   type JsonRpcErrorObject,
+  type JsonRpcId,
   type JsonRpcRequest,
 } from '../jsonrpc/message.ts'
 import { MODERN_PROTOCOL_VERSION } from '../protocol/classify.ts'
@@ -18,9 +19,12 @@ import type { Backend, SessionRef } from './backends/backend.ts'
 import type { CallSink, Connection } from './backends/connection.ts'
 import type { Gateway } from './gateway.ts'
 import { isListMethod } from './merge.ts'
+import { accepts } from './mrtr.ts'
 import type { ClientSession } from './sessions.ts'
 
 /** Revisions the gateway serves; `initialize` echoes the client's when it is one of them. */
+const SUBSCRIPTION_ID = 'io.modelcontextprotocol/subscriptionId'
+
 export const SUPPORTED_VERSIONS = ['2024-11-05', '2025-03-26', '2025-06-18', '2025-11-25'] as const
 const LATEST_LEGACY = '2025-11-25'
 
@@ -34,6 +38,8 @@ export interface RequestScope {
   write(message: JsonObject): boolean
   signal: AbortSignal
   proxyName: string
+  /** A stateless client's per-request capabilities (`_meta`), for the input bridge. */
+  clientCapabilities?: JsonObject
 }
 
 export interface Handled {
@@ -41,6 +47,8 @@ export interface Handled {
   error?: JsonRpcErrorObject
   /** The backend that served the request, for the exchange event. */
   backend?: string
+  /** Portico's reason when the call failed on Portico's side (timeout, backend down, …). */
+  reason?: string
 }
 
 export async function dispatch(scope: RequestScope, request: JsonRpcRequest): Promise<Handled> {
@@ -75,6 +83,8 @@ export async function dispatch(scope: RequestScope, request: JsonRpcRequest): Pr
       return complete(scope, params)
     case 'logging/setLevel':
       return setLevel(scope, params)
+    case 'subscriptions/listen':
+      return listen(scope, request.id, params)
     default:
       if (isListMethod(method)) {
         const result = await gateway.list(method, params, scope.ref)
@@ -191,6 +201,37 @@ async function complete(scope: RequestScope, params: JsonObject): Promise<Handle
   })
 }
 
+/**
+ * `subscriptions/listen` (2026-07-28): acknowledges the subset of the filter the gateway
+ * honours (list changes; resource URIs it could subscribe to), then streams those
+ * notifications, each tagged with the listen request's id, until the client closes the stream.
+ */
+async function listen(scope: RequestScope, id: JsonRpcId, params: JsonObject): Promise<Handled> {
+  const filter = isObject(params.notifications) ? params.notifications : {}
+  const meta = { [SUBSCRIPTION_ID]: id }
+  const tagged = (message: JsonObject): JsonObject => {
+    const inner = isObject(message.params) ? message.params : {}
+    return { ...message, params: { ...inner, _meta: meta } }
+  }
+  // The listener is registered at the end of `gateway.listen` and nothing can be delivered
+  // before this continuation runs (no I/O in between), so the acknowledgement is first.
+  const honoured = await scope.gateway.listen(
+    filter,
+    (message) => scope.write(tagged(message)),
+    scope.signal,
+  )
+  scope.write({
+    jsonrpc: '2.0',
+    method: 'notifications/subscriptions/acknowledged',
+    params: { notifications: honoured, _meta: meta },
+  })
+  await new Promise<void>((resolve) => {
+    if (scope.signal.aborted) resolve()
+    scope.signal.addEventListener('abort', () => resolve(), { once: true })
+  })
+  return { result: { _meta: meta } }
+}
+
 /** Sets the level on every backend this session talks to (others learn it when they start). */
 async function setLevel(scope: RequestScope, params: JsonObject): Promise<Handled> {
   const backends = scope.gateway.backends().filter((b) => b.state === 'up')
@@ -204,7 +245,11 @@ async function setLevel(scope: RequestScope, params: JsonObject): Promise<Handle
   return { result: {} }
 }
 
-/** Sends one request to a backend and relays what it sends meanwhile. */
+/**
+ * Sends one request to a backend and relays what it sends meanwhile. A stateless client's
+ * call goes through the input bridge (server requests become `input_required`), and its retry
+ * carrying a gateway `requestState` resumes the parked call instead of starting a new one.
+ */
 async function forward(
   scope: RequestScope,
   backend: Backend,
@@ -212,30 +257,68 @@ async function forward(
   params: JsonObject,
   namespaceContent = false,
 ): Promise<Handled> {
+  const inputs = scope.gateway.inputs
+  if (!scope.session && inputs.has(params.requestState)) {
+    return inputs.resume(params.requestState, params.inputResponses, scope.write, scope.signal)
+  }
   let connection: Connection
   try {
     connection = await backend.connection(scope.ref)
   } catch (error) {
-    throw named(error, backend)
+    return failed(named(error, backend), backend, scope.signal)
   }
+  const call = (sink: CallSink, signal: AbortSignal) =>
+    callBackend(scope, backend, connection, { method, params, namespaceContent, sink, signal })
+  if (!scope.session) {
+    const capabilities = scope.clientCapabilities ?? {}
+    return inputs.run(connection, backend.name, capabilities, scope.write, scope.signal, call)
+  }
+  return call(relaySink(scope, backend.name, connection), scope.signal)
+}
+
+async function callBackend(
+  scope: RequestScope,
+  backend: Backend,
+  connection: Connection,
+  request: {
+    method: string
+    params: JsonObject
+    namespaceContent: boolean
+    sink: CallSink
+    signal: AbortSignal
+  },
+): Promise<Handled> {
   try {
-    const response = await connection.request(method, params, {
+    const response = await connection.request(request.method, request.params, {
       timeoutMs: backend.timeoutMs,
-      sink: relaySink(scope, backend.name, connection),
-      signal: scope.signal,
+      sink: request.sink,
+      signal: request.signal,
     })
     backend.observe(undefined)
     if (scope.session && backend.dedicated) scope.session.connections.add(connection)
     if (response.error) return { error: response.error, backend: backend.name }
     const result = isObject(response.result) ? response.result : {}
     return {
-      result: namespaceContent ? backend.catalog.content(result) : result,
+      result: request.namespaceContent ? backend.catalog.content(result) : result,
       backend: backend.name,
     }
   } catch (error) {
     const failure = named(error, backend)
     backend.observe(failure)
-    throw failure
+    return failed(failure, backend, request.signal)
+  }
+}
+
+/** A failed backend call as an answer that still names the backend (for the exchange event). */
+function failed(error: PorticoError, backend: Backend, signal: AbortSignal): Handled {
+  return {
+    error: {
+      code: error.code,
+      message: error.message,
+      ...(error.data ? { data: error.data } : {}),
+    },
+    backend: backend.name,
+    reason: signal.aborted ? 'cancelled' : error.reason,
   }
 }
 
@@ -248,13 +331,6 @@ function named(error: unknown, backend: Backend): PorticoError {
   })
 }
 
-/** The client capability each server→client request needs. */
-const CAPABILITY_OF: Readonly<Record<string, string>> = {
-  'sampling/createMessage': 'sampling',
-  'elicitation/create': 'elicitation',
-  'roots/list': 'roots',
-}
-
 /**
  * Relays a call's related server messages to the client: requests get a gateway id (the
  * client's answer is routed back by the session), cancels are translated, progress and
@@ -263,10 +339,7 @@ const CAPABILITY_OF: Readonly<Record<string, string>> = {
 function relaySink(scope: RequestScope, backend: string, connection: Connection): CallSink {
   const capabilities = scope.session?.initParams.capabilities
   return {
-    accepts(method) {
-      const needed = CAPABILITY_OF[method]
-      return needed === undefined || (isObject(capabilities) && capabilities[needed] !== undefined)
-    },
+    accepts: (method) => accepts(capabilities, method),
     related(message) {
       const session = scope.session
       if ('id' in message) {

@@ -21,13 +21,13 @@ import {
   type JsonRpcResponse,
 } from '../jsonrpc/message.ts'
 import type { Call } from '../pipeline/types.ts'
+import { META_CLIENT_CAPABILITIES } from '../protocol/classify.ts'
 import { applyPolicies, buildCalls } from '../transparent/calls.ts'
 import type { ProxyContext } from '../transparent/context.ts'
 import { abortOnClose } from '../transparent/mcp-post.ts'
-import { GATEWAY_SESSION } from './backends/backend.ts'
 import { dispatch, type Handled, modernResult, type RequestScope } from './dispatch.ts'
 import type { Gateway } from './gateway.ts'
-import { recordCall } from './record.ts'
+import { type CallRecord, recordCall } from './record.ts'
 import { ClientSession } from './sessions.ts'
 
 const SSE_HEADERS = {
@@ -106,56 +106,94 @@ async function handlePost(
     sendError(res, error, ids, decoded.batch)
     return
   }
-  const base = { proxy: context.proxy, ts, startedAt, bytesIn: Math.round(bytesIn / calls.length) }
   const userAgent = headerValue(req.headers, 'user-agent')
-  const requests = calls.filter((c) => c.kind === 'request')
-  if (requests.length === 0) res.writeHead(202).end()
-  for (const call of calls) {
-    if (call.kind === 'request') continue
-    const backend =
-      call.kind === 'response'
-        ? answerServerRequest(session, call.message as JsonRpcResponse)
-        : onNotification(session, call.message as JsonRpcNotification)
-    recordCall(context.bus, {
-      ...base,
-      call,
-      httpStatus: 202,
-      bytesOut: 0,
-      ...(backend ? { backend } : {}),
+  const exchange: Exchange = {
+    context,
+    gateway,
+    session,
+    res,
+    signal: abort.signal,
+    base: {
+      proxy: context.proxy,
+      ts,
+      startedAt,
+      bytesIn: Math.round(bytesIn / calls.length),
       ...(session ? { sessionId: session.key } : {}),
       ...(userAgent ? { userAgent } : {}),
-    })
+    },
   }
+  const requests = calls.filter((c) => c.kind === 'request')
+  if (requests.length === 0) res.writeHead(202).end()
+  for (const call of calls) if (call.kind !== 'request') acceptMessage(exchange, call)
   if (requests.length === 0) return
-  const headers: Record<string, string> = {}
-  if (session) headers['mcp-session-id'] = session.key
+  const canStream = (headerValue(req.headers, 'accept') ?? '').includes('text/event-stream')
+  await answerRequests(exchange, requests, canStream, decoded.batch)
+}
+
+/** What every part of one POST shares. */
+interface Exchange {
+  context: ProxyContext
+  gateway: Gateway
+  session: ClientSession | undefined
+  res: ServerResponse
+  signal: AbortSignal
+  /** The exchange-event fields common to every message of the body. */
+  base: Omit<CallRecord, 'call' | 'httpStatus' | 'bytesOut'>
+}
+
+/** A client notification or answer to a server request: acted on and recorded (202). */
+function acceptMessage(exchange: Exchange, call: Call): void {
+  const { session } = exchange
+  const backend =
+    call.kind === 'response'
+      ? answerServerRequest(session, call.message as JsonRpcResponse)
+      : onNotification(session, call.message as JsonRpcNotification)
+  recordCall(exchange.context.bus, {
+    ...exchange.base,
+    call,
+    httpStatus: 202,
+    bytesOut: 0,
+    ...(backend ? { backend } : {}),
+  })
+}
+
+async function answerRequests(
+  exchange: Exchange,
+  requests: readonly Call[],
+  canStream: boolean,
+  batch: boolean,
+): Promise<void> {
+  const { context, gateway, session, res } = exchange
   const reply = new Reply(res, {
-    canStream: (headerValue(req.headers, 'accept') ?? '').includes('text/event-stream'),
-    headers,
+    canStream,
+    headers: session ? { 'mcp-session-id': session.key } : {},
     expected: requests.length,
-    batch: decoded.batch,
+    batch,
   })
   await Promise.all(
-    requests.map((call) =>
-      handleRequest(context, gateway, session, call, reply, abort.signal).then(
-        ({ handled, response, reason }) =>
-          recordCall(context.bus, {
-            ...base,
-            call,
-            httpStatus: res.statusCode,
-            bytesOut: reply.bytesOut,
-            ...(handled.backend ? { backend: handled.backend } : {}),
-            ...(handled.result ? { result: handled.result } : {}),
-            ...(response.error ? { error: response.error } : {}),
-            ...(reason ? { reason } : {}),
-            ...(session ? { sessionId: session.key } : {}),
-            ...(userAgent ? { userAgent } : {}),
-            ...(reply.firstByteAt
-              ? { firstByteUs: Math.round((reply.firstByteAt - startedAt) * 1000) }
-              : {}),
-          }),
-      ),
-    ),
+    requests.map(async (call) => {
+      const { handled, response, reason } = await handleRequest(
+        context,
+        gateway,
+        session,
+        call,
+        reply,
+        exchange.signal,
+      )
+      recordCall(context.bus, {
+        ...exchange.base,
+        call,
+        httpStatus: res.statusCode,
+        bytesOut: reply.bytesOut,
+        ...(handled.backend ? { backend: handled.backend } : {}),
+        ...(handled.result ? { result: handled.result } : {}),
+        ...(response.error ? { error: response.error } : {}),
+        ...(reason ? { reason } : {}),
+        ...(reply.firstByteAt
+          ? { firstByteUs: Math.round((reply.firstByteAt - exchange.base.startedAt) * 1000) }
+          : {}),
+      })
+    }),
   )
 }
 
@@ -229,11 +267,14 @@ async function handleRequest(
   const scope: RequestScope = {
     gateway,
     session,
-    ref: session ?? GATEWAY_SESSION,
+    ref: session ?? gateway.session,
     write: (message) => reply.write(message),
     signal: controller.signal,
     proxyName: context.proxy,
   }
+  const meta = isObject(request.params) ? request.params._meta : undefined
+  const capabilities = isObject(meta) ? meta[META_CLIENT_CAPABILITIES] : undefined
+  if (!session && isObject(capabilities)) scope.clientCapabilities = capabilities
   let handled: Handled
   let reason: string | undefined
   try {
@@ -271,6 +312,7 @@ async function handleRequest(
     if (rewriter.appliesTo(call)) response = rewriter.rewrite(call, response) ?? response
   }
   reply.respond(response as unknown as JsonObject)
+  reason ??= handled.reason
   return { handled, response, ...(reason ? { reason } : {}) }
 }
 

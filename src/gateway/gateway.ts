@@ -5,16 +5,21 @@
  */
 import type { Config } from '../config/schema.ts'
 import { PorticoError } from '../errors.ts'
-import { isObject, type JsonObject } from '../jsonrpc/message.ts'
+import {
+  isObject,
+  type JsonObject,
+  type JsonRpcNotification,
+  type JsonRpcRequest,
+} from '../jsonrpc/message.ts'
 import type { Logger } from '../observe/logger.ts'
 import type { HttpClient } from '../upstream/http-client.ts'
 import {
   type Backend,
   type BackendDeps,
-  GATEWAY_SESSION,
+  gatewaySession,
   type SessionRef,
 } from './backends/backend.ts'
-import type { ServerInfo } from './backends/connection.ts'
+import type { Connection, ServerInfo } from './backends/connection.ts'
 import { HttpBackend } from './backends/http.ts'
 import { StdioBackend } from './backends/stdio.ts'
 import type { ItemKind } from './catalog.ts'
@@ -28,6 +33,7 @@ import {
   mergeInstructions,
   mergePages,
 } from './merge.ts'
+import { InputBridge } from './mrtr.ts'
 import { SessionStore } from './sessions.ts'
 
 export interface GatewayDeps {
@@ -43,10 +49,19 @@ export interface Route {
 
 export class Gateway {
   readonly sessions: SessionStore
+  /** Parked calls of stateless clients waiting for their `input_required` answers. */
+  readonly inputs = new InputBridge()
   readonly #deps: GatewayDeps
   #config: Config
   #backends = new Map<string, Backend>()
   readonly #closers: Array<() => void> = []
+  readonly #listeners = new Set<Listener>()
+  /** Exposed resource URI → how many listen streams want its updates. */
+  readonly #watched = new Map<string, number>()
+  /** The gateway's own backend session: stateless calls, capabilities, listen streams. */
+  readonly session: SessionRef = gatewaySession((backend, message, from) =>
+    this.#deliver(backend, message, from),
+  )
 
   constructor(config: Config, deps: GatewayDeps) {
     this.#config = config
@@ -89,6 +104,7 @@ export class Gateway {
       separator: this.#config.proxy.separator,
       requestTimeoutMs: this.#config.request_timeout,
       maxMessageBytes: this.#config.max_response_body_size,
+      gatewaySession: this.session,
     }
     return config.transport === 'stdio'
       ? new StdioBackend(config, deps)
@@ -170,6 +186,7 @@ export class Gateway {
         backend: backend.name,
         error: message,
       })
+      backend.noteFailure(`${method}: ${message}`)
       return { catalog: backend.catalog, error: message }
     } finally {
       clearTimeout(timer)
@@ -186,7 +203,7 @@ export class Gateway {
       this.backends().map(async (backend): Promise<BackendInfo> => {
         let info: ServerInfo | undefined = backend.info()
         if (!info && backend.config.start === 'eager') {
-          info = await within(timeoutMs, backend.connection(GATEWAY_SESSION)).then(
+          info = await within(timeoutMs, backend.connection(this.session)).then(
             () => backend.info(),
             () => undefined,
           )
@@ -241,6 +258,118 @@ export class Gateway {
     return { added, removed, changed }
   }
 
+  /**
+   * Adds a stateless `subscriptions/listen` stream: it receives the list changes and resource
+   * updates it asked for until `signal` aborts. Returns the subset of the filter honoured.
+   */
+  async listen(
+    filter: JsonObject,
+    write: (message: JsonObject) => void,
+    signal: AbortSignal,
+  ): Promise<JsonObject> {
+    const honoured: JsonObject = {}
+    const listener: Listener = { methods: new Set(), uris: new Set(), write }
+    for (const [key, method] of Object.entries(LISTEN_KEYS)) {
+      if (filter[key] !== true) continue
+      honoured[key] = true
+      listener.methods.add(method)
+    }
+    const wanted = Array.isArray(filter.resourceSubscriptions) ? filter.resourceSubscriptions : []
+    for (const uri of wanted.slice(0, 100)) {
+      if (typeof uri === 'string' && !listener.uris.has(uri) && (await this.#watch(uri))) {
+        listener.uris.add(uri)
+      }
+    }
+    if (listener.uris.size > 0) honoured.resourceSubscriptions = [...listener.uris]
+    const stop = () => {
+      this.#listeners.delete(listener)
+      for (const uri of listener.uris) this.#unwatch(uri)
+    }
+    if (signal.aborted || this.#listeners.size >= 10_000) stop()
+    else {
+      this.#listeners.add(listener)
+      signal.addEventListener('abort', stop, { once: true })
+    }
+    return honoured
+  }
+
+  notifyListeners(method: string): void {
+    for (const listener of this.#listeners) {
+      if (listener.methods.has(method)) listener.write({ jsonrpc: '2.0', method })
+    }
+  }
+
+  /** Subscribes the gateway's session to a resource for the first listener that wants it. */
+  async #watch(uri: string): Promise<boolean> {
+    const count = this.#watched.get(uri) ?? 0
+    if (count > 0) {
+      this.#watched.set(uri, count + 1)
+      return true
+    }
+    try {
+      const { backend, local } = this.routeUri(uri)
+      if (backend.track(this.session.key, local, true)) {
+        const connection = await backend.connection(this.session)
+        const response = await connection.request(
+          'resources/subscribe',
+          { uri: local },
+          { timeoutMs: backend.timeoutMs },
+        )
+        if (response.error) {
+          backend.track(this.session.key, local, false)
+          return false
+        }
+      }
+    } catch {
+      return false
+    }
+    this.#watched.set(uri, 1)
+    return true
+  }
+
+  #unwatch(uri: string): void {
+    const count = (this.#watched.get(uri) ?? 1) - 1
+    if (count > 0) {
+      this.#watched.set(uri, count)
+      return
+    }
+    this.#watched.delete(uri)
+    try {
+      const { backend, local } = this.routeUri(uri)
+      if (!backend.track(this.session.key, local, false)) return
+      void backend
+        .connection(this.session)
+        .then((c) =>
+          c.request('resources/unsubscribe', { uri: local }, { timeoutMs: backend.timeoutMs }),
+        )
+        .catch(() => {})
+    } catch {
+      // The backend is gone (hot reload): nothing to unsubscribe from.
+    }
+  }
+
+  /** What backends send the gateway's own session unprompted. */
+  #deliver(backend: string, message: JsonRpcRequest | JsonRpcNotification, from: Connection): void {
+    if ('id' in message) {
+      from.answer(message.id, {
+        error: { code: -32601, message: 'No client session to route this request to' },
+      })
+      return
+    }
+    if (message.method.endsWith('/list_changed')) {
+      this.notifyListeners(message.method)
+      return
+    }
+    const uri = message.params?.uri
+    if (message.method !== 'notifications/resources/updated' || typeof uri !== 'string') return
+    const exposed = this.#backends.get(backend)?.catalog.exposeUri(uri)
+    if (exposed === undefined) return
+    for (const listener of this.#listeners) {
+      if (!listener.uris.has(exposed)) continue
+      listener.write({ ...message, params: { ...message.params, uri: exposed } } as JsonObject)
+    }
+  }
+
   /** Registers cleanup to run at close (the config watcher). */
   onClose(closer: () => void): void {
     this.#closers.push(closer)
@@ -248,9 +377,24 @@ export class Gateway {
 
   async close(): Promise<void> {
     for (const closer of this.#closers.splice(0)) closer()
+    this.inputs.close()
     this.sessions.closeAll()
     await Promise.allSettled(this.backends().map((backend) => backend.close()))
   }
+}
+
+interface Listener {
+  methods: Set<string>
+  /** Exposed resource URIs whose updates this stream wants. */
+  uris: Set<string>
+  write(message: JsonObject): void
+}
+
+/** `subscriptions/listen` filter keys the gateway honours → the notification each enables. */
+const LISTEN_KEYS: Readonly<Record<string, string>> = {
+  toolsListChanged: 'notifications/tools/list_changed',
+  promptsListChanged: 'notifications/prompts/list_changed',
+  resourcesListChanged: 'notifications/resources/list_changed',
 }
 
 function fingerprint(config: BackendConfig): string {

@@ -68,7 +68,7 @@ export function recordCall(bus: EventBus, record: CallRecord): void {
 }
 
 function outcomeOf(record: CallRecord): ExchangeEvent['outcome'] {
-  if (record.call.signal.aborted && record.reason === 'cancelled') return 'cancelled'
+  if (record.reason === 'cancelled') return 'cancelled'
   if (record.error) return 'error'
   if (record.result?.isError === true) return 'tool_error'
   return 'ok'

@@ -68,7 +68,8 @@ export async function reload(
   const { added, removed, changed } = await gateway.apply(next)
   if (added.length + removed.length + changed.length === 0) return
   logger.info('config reloaded', { added, removed, changed })
-  for (const session of gateway.sessions.values()) {
-    for (const method of LIST_CHANGED) session.send({ jsonrpc: '2.0', method })
+  for (const method of LIST_CHANGED) {
+    for (const session of gateway.sessions.values()) session.send({ jsonrpc: '2.0', method })
+    gateway.notifyListeners(method)
   }
 }

@@ -14,6 +14,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js'
 import { loadConfig } from '../../src/config/load.ts'
 import { Logger } from '../../src/observe/logger.ts'
+import { openListenStream } from '../helpers/listen.ts'
 import {
   fixture,
   type RunningServer,
@@ -118,6 +119,11 @@ describe('gateway lifecycle', () => {
       logs.some((line) => line.includes('backend ev exited')),
       logs.join(''),
     )
+    // Backend stderr is in Portico's log under the backend's name.
+    assert.ok(
+      logs.some((line) => line.includes('[ev] ')),
+      logs.join(''),
+    )
   })
 
   it('re-initializes an HTTP backend session that the backend forgot', async () => {
@@ -137,6 +143,10 @@ describe('gateway lifecycle', () => {
   it('hot reload adds and removes backends while the client stays connected', async () => {
     const evPid = (await health('ev')).pid
     const before = listChanged
+    const listen = await openListenStream(gateway.url, 'listen-1', {
+      toolsListChanged: true,
+      resourceSubscriptions: ['x://y'],
+    })
     writeFileSync(file, backendsToml(['ev', 'mem', 'web']))
     const names = await until(
       async () => {
@@ -151,6 +161,18 @@ describe('gateway lifecycle', () => {
     assert.ok(names.includes('ev__echo'))
     await until(() => (listChanged > before ? true : undefined), 5000, 'tools/list_changed')
     assert.equal((await health('ev')).pid, evPid, 'an untouched backend was restarted')
+    // A stateless (2026-07-28) client listening with subscriptions/listen is told too.
+    const events = await listen.until((all) =>
+      all.some((m) => m.method === 'notifications/tools/list_changed'),
+    )
+    assert.equal(events[0]?.method, 'notifications/subscriptions/acknowledged')
+    const ack = events[0]?.params as { notifications?: object } | undefined
+    assert.deepEqual(ack?.notifications, { toolsListChanged: true })
+    const changed = events.find((m) => m.method === 'notifications/tools/list_changed')
+    assert.deepEqual(changed?.params, {
+      _meta: { 'io.modelcontextprotocol/subscriptionId': 'listen-1' },
+    })
+    listen.close()
     assert.match(
       text(await client.callTool({ name: 'mem__read_graph', arguments: {} })),
       /entities/,

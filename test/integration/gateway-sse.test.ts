@@ -1,21 +1,44 @@
 /**
  * A legacy HTTP+SSE backend (server-everything `sse` mode, 2024-11-05 transport) behind the
  * gateway: calls, progress and a sampling round trip, each client with its own SSE session.
+ * Also a lazy stdio backend with `isolation = "session"`: one process per client session,
+ * started on first use and stopped when the session ends.
  */
 import assert from 'node:assert/strict'
 import { after, before, it } from 'node:test'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import { CreateMessageRequestSchema } from '@modelcontextprotocol/sdk/types.js'
-import { type RunningServer, startEverythingHttp } from '../helpers/mcp-servers.ts'
+import { fixture, type RunningServer, startEverythingHttp } from '../helpers/mcp-servers.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
+import { until } from '../helpers/wait.ts'
 
 let old: RunningServer
 let gateway: RunningPortico
 
 before(async () => {
   old = await startEverythingHttp(undefined, 'sse')
-  gateway = await startPortico({ backends: [{ name: 'old', transport: 'sse', url: old.url }] })
+  gateway = await startPortico({
+    proxy: { admin_tools: false, list_timeout: '1s' },
+    backends: [
+      { name: 'old', transport: 'sse', url: old.url },
+      {
+        name: 'iso',
+        transport: 'stdio',
+        command: process.execPath,
+        args: [fixture('paged-server')],
+        isolation: 'session',
+        start: 'lazy',
+      },
+      {
+        name: 'slow',
+        transport: 'stdio',
+        command: process.execPath,
+        args: [fixture('paged-server')],
+        env: { PAGED_SLOW_LIST: '1' },
+      },
+    ],
+  })
 })
 
 after(async () => {
@@ -52,4 +75,53 @@ it('relays calls, progress and sampling through a legacy SSE backend', async () 
   } finally {
     await client.close()
   }
+})
+
+interface Health {
+  name: string
+  state: string
+  connections: number
+  lastFailure?: { message: string }
+}
+
+async function healthOf(name: string): Promise<Health> {
+  const ready = await fetch(new URL('/readyz', gateway.origin))
+  const body = (await ready.json()) as { backends: Health[] }
+  const found = body.backends.find((b) => b.name === name)
+  assert.ok(found)
+  return found
+}
+
+const isoHealth = () => healthOf('iso')
+
+it('starts an isolated stdio backend per client session, lazily, and stops it with the session', async () => {
+  const initial = await isoHealth()
+  assert.equal(initial.state, 'idle') // lazy: nothing started yet
+  assert.equal(initial.connections, 0)
+  const transports = [gateway.url, gateway.url].map(
+    (url) => new StreamableHTTPClientTransport(new URL(url)),
+  )
+  const clients = transports.map(() => new Client({ name: 'iso-test', version: '1.0.0' }))
+  for (const [i, client] of clients.entries()) {
+    await client.connect(transports[i] as StreamableHTTPClientTransport)
+    const result = await client.callTool({ name: 'iso__alpha', arguments: { n: i } })
+    assert.match(JSON.stringify(result.content), /alpha/)
+  }
+  assert.equal((await isoHealth()).connections, 2)
+  const names = (await (clients[0] as Client).listTools()).tools.map((t) => t.name)
+  assert.ok(names.includes('iso__alpha'))
+  assert.ok(!names.some((n) => n.startsWith('portico__')), 'admin tools are disabled')
+  // The backend too slow for lists is left out, the others answered, and health says why.
+  assert.ok(!names.some((n) => n.startsWith('slow__')))
+  assert.ok(names.includes('old__echo'))
+  const slow = await healthOf('slow')
+  assert.equal(slow.state, 'up')
+  assert.match(slow.lastFailure?.message ?? '', /tools\/list/)
+  await transports[0]?.terminateSession()
+  await until(
+    async () => ((await isoHealth()).connections === 1 ? true : undefined),
+    5000,
+    'release',
+  )
+  for (const client of clients) await client.close()
 })

@@ -19,6 +19,7 @@ import {
   ElicitRequestSchema,
   ResourceUpdatedNotificationSchema,
 } from '@modelcontextprotocol/sdk/types.js'
+import { openListenStream } from '../helpers/listen.ts'
 import {
   fixture,
   type RunningServer,
@@ -230,6 +231,30 @@ describe('gateway with SDK v1 client (legacy sessions)', () => {
     }
   })
 
+  it('cancels a call on the backend when the client cancels it', async () => {
+    const abort = new AbortController()
+    const call = client.callTool(
+      { name: 'web__trigger-long-running-operation', arguments: { duration: 20, steps: 20 } },
+      undefined,
+      { signal: abort.signal, onprogress: () => abort.abort() },
+    )
+    await assert.rejects(call, /abort/i)
+    await gateway.sink.waitFor((events) =>
+      events.some(
+        (e) =>
+          e.type === 'exchange' &&
+          e.name === 'web__trigger-long-running-operation' &&
+          e.outcome === 'cancelled' &&
+          e.backend === 'web',
+      ),
+    )
+    // The gateway still serves that backend for this session.
+    assert.match(
+      text(await client.callTool({ name: 'web__echo', arguments: { message: 'ok' } })),
+      /ok/,
+    )
+  })
+
   it('relays sampling and elicitation round trips to the client that caused them', async () => {
     for (const backend of ['ev', 'web']) {
       const sampled = await client.callTool({
@@ -286,10 +311,25 @@ describe('gateway with SDK v1 client (legacy sessions)', () => {
     )
     assert.ok(resource)
     await client.subscribeResource({ uri: resource.uri })
+    // A stateless client listens for the same resource with subscriptions/listen.
+    const listen = await openListenStream(gateway.url, 'l-1', {
+      resourceSubscriptions: [resource.uri, 'demo://nobody__x'],
+    })
     await client.callTool({ name: 'ev__toggle-subscriber-updates', arguments: {} })
     try {
       await until(() => (updates.includes(resource.uri) ? true : undefined), 12_000, 'update')
+      const events = await listen.until((all) =>
+        all.some((m) => m.method === 'notifications/resources/updated'),
+      )
+      const ack = events[0]?.params as { notifications?: object } | undefined
+      assert.deepEqual(ack?.notifications, { resourceSubscriptions: [resource.uri] })
+      const update = events.find((m) => m.method === 'notifications/resources/updated')
+      assert.deepEqual(update?.params, {
+        uri: resource.uri,
+        _meta: { 'io.modelcontextprotocol/subscriptionId': 'l-1' },
+      })
     } finally {
+      listen.close()
       await client.callTool({ name: 'ev__toggle-subscriber-updates', arguments: {} })
       await client.unsubscribeResource({ uri: resource.uri })
     }
@@ -329,6 +369,36 @@ describe('gateway with SDK v1 client (legacy sessions)', () => {
 })
 
 describe('gateway with SDK v2 client', () => {
+  it('bridges sampling and elicitation to a 2026-07-28 client as input_required rounds', async () => {
+    const client = new ClientV2(
+      { name: 'gateway-test-v2', version: '1.0.0' },
+      { versionNegotiation: { mode: 'auto' }, capabilities: { sampling: {}, elicitation: {} } },
+    )
+    client.setRequestHandler('sampling/createMessage', async () => ({
+      role: 'assistant',
+      model: 'test-model',
+      content: { type: 'text', text: 'sampled by v2' },
+    }))
+    client.setRequestHandler('elicitation/create', async () => ({ action: 'decline' }))
+    await client.connect(new TransportV2(new URL(gateway.url)))
+    try {
+      for (const backend of ['ev', 'web']) {
+        const sampled = await client.callTool({
+          name: `${backend}__trigger-sampling-request`,
+          arguments: { prompt: 'modern', maxTokens: 5 },
+        })
+        assert.match(text(sampled), /sampled by v2/, backend)
+        const elicited = await client.callTool({
+          name: `${backend}__trigger-elicitation-request`,
+          arguments: {},
+        })
+        assert.match(text(elicited), /decline/i, backend)
+      }
+    } finally {
+      await client.close()
+    }
+  })
+
   for (const mode of ['auto', 'legacy'] as const) {
     it(`lists and calls in the ${mode === 'auto' ? '2026-07-28 (stateless)' : 'legacy'} era`, async () => {
       const client = new ClientV2(

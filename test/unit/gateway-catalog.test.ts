@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import { restartDelay } from '../../src/gateway/backends/backend.ts'
 import { BackendCatalog } from '../../src/gateway/catalog.ts'
 import { type BackendConfig, backendSchema } from '../../src/gateway/config.ts'
 import {
@@ -238,4 +239,20 @@ describe('merge', () => {
     assert.equal(mergeInstructions([{ name: 'a', instructions: 'x' }], 'mine'), 'mine')
     assert.equal(mergeInstructions([{ name: 'a' }], undefined), undefined)
   })
+})
+
+describe('restart backoff', () => {
+  const cases: Array<[number, number]> = [
+    [1, 0],
+    [2, 250],
+    [3, 500],
+    [4, 1000],
+    [9, 30_000],
+    [50, 30_000],
+  ]
+  for (const [failures, delay] of cases) {
+    it(`waits ${delay} ms after ${failures} consecutive failure(s)`, () => {
+      assert.equal(restartDelay(failures), delay)
+    })
+  }
 })

@@ -36,6 +36,8 @@ export interface BackendHealth {
   since: string
   /** Process id of a shared stdio backend. */
   pid?: number
+  /** The last call or list that failed on this backend (timeouts included). */
+  lastFailure?: { at: string; message: string }
 }
 
 export interface BackendDeps {
@@ -45,6 +47,8 @@ export interface BackendDeps {
   /** Default per-request deadline (`request_timeout`). */
   requestTimeoutMs: number
   maxMessageBytes: number
+  /** The gateway's own session (stateless clients, eager start, listen streams). */
+  gatewaySession: SessionRef
 }
 
 export abstract class Backend {
@@ -55,6 +59,7 @@ export abstract class Backend {
   #state: BackendState = 'idle'
   #since = new Date().toISOString()
   #error: string | undefined
+  #lastFailure: { at: string; message: string } | undefined
   protected restarts = 0
 
   constructor(config: BackendConfig, deps: BackendDeps) {
@@ -107,7 +112,14 @@ export abstract class Backend {
   }
 
   /** Calls report their transport outcome so health shows a backend that went away. */
-  observe(_error: PorticoError | undefined): void {}
+  observe(error: PorticoError | undefined): void {
+    if (error !== undefined) this.noteFailure(error.message)
+  }
+
+  /** The last failure a call or list saw (shown in health even while the state is `up`). */
+  noteFailure(message: string): void {
+    this.#lastFailure = { at: new Date().toISOString(), message }
+  }
 
   health(): BackendHealth {
     const health: BackendHealth = {
@@ -119,11 +131,10 @@ export abstract class Backend {
       since: this.#since,
     }
     if (this.#error !== undefined) health.error = this.#error
+    if (this.#lastFailure !== undefined) health.lastFailure = this.#lastFailure
     return health
   }
 }
-
-const RELAY_CAPABILITIES_NONE: JsonObject = {}
 
 /** Capabilities the gateway declares to shared backends: everything it can relay. */
 export const RELAY_CAPABILITIES: JsonObject = {
@@ -132,15 +143,21 @@ export const RELAY_CAPABILITIES: JsonObject = {
   roots: { listChanged: true },
 }
 
-/** The gateway's own session with backends (stateless clients, eager start, capabilities). */
-export const GATEWAY_SESSION: SessionRef = {
-  key: '*',
-  initParams: {
-    protocolVersion: '2025-11-25',
-    capabilities: RELAY_CAPABILITIES_NONE,
-    clientInfo: { name: 'portico-gateway', version: VERSION },
-  },
-  deliver: () => {},
+/**
+ * The gateway's own session with backends (stateless clients, eager start, capabilities,
+ * `subscriptions/listen`); `deliver` receives what backends send it unprompted.
+ */
+export function gatewaySession(deliver: SessionRef['deliver']): SessionRef {
+  return {
+    key: '*',
+    initParams: {
+      protocolVersion: '2025-11-25',
+      // Stateless clients get server requests as `input_required` results (gateway/mrtr.ts).
+      capabilities: RELAY_CAPABILITIES,
+      clientInfo: { name: 'portico-gateway', version: VERSION },
+    },
+    deliver,
+  }
 }
 
 /** Exponential restart delay: 0 for a crash after a healthy run, then 250 ms doubling to 30 s. */

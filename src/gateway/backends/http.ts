@@ -12,7 +12,7 @@ import type { JsonObject, JsonRpcMessage } from '../../jsonrpc/message.ts'
 import { SseParser } from '../../protocol/sse.ts'
 import type { HttpClient, UpstreamResponse } from '../../upstream/http-client.ts'
 import type { BackendConfig } from '../config.ts'
-import { Backend, GATEWAY_SESSION, type SessionRef } from './backend.ts'
+import { Backend, type SessionRef } from './backend.ts'
 import {
   BACKEND_PROTOCOL_VERSION,
   Connection,
@@ -260,7 +260,7 @@ export class HttpBackend extends Backend {
   }
 
   start(): void {
-    this.connection(GATEWAY_SESSION).catch(() => {})
+    this.connection(this.deps.gatewaySession).catch(() => {})
   }
 
   connection(session: SessionRef): Promise<Connection> {
@@ -297,6 +297,7 @@ export class HttpBackend extends Backend {
   }
 
   override observe(error: PorticoError | undefined): void {
+    super.observe(error)
     if (error === undefined) this.setState('up')
     else if (error.reason === 'upstream_unavailable' || error.reason === 'upstream_timeout') {
       this.setState('down', error.message)

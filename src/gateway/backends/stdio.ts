@@ -170,8 +170,7 @@ export class StdioBackend extends Backend {
   connection(session: SessionRef): Promise<StdioConnection> {
     if (this.#closed) return Promise.reject(crashError(this.name, 'was removed'))
     if (this.config.isolation === 'session') return this.#forSession(session)
-    if (session.key !== '*' && this.#sessions.size < 100_000)
-      this.#sessions.set(session.key, session)
+    if (this.#sessions.size < 100_000) this.#sessions.set(session.key, session)
     if (this.#sharedConnection?.closed === false || this.#shared) return this.#ensureShared()
     if (this.state === 'failed') return Promise.reject(crashError(this.name, 'keeps crashing'))
     if (this.#restartTimer) return Promise.reject(crashError(this.name, 'is restarting'))

@@ -1,0 +1,215 @@
+/**
+ * Server→client requests for stateless (2026-07-28) clients, which cannot receive requests:
+ * when a backend asks for sampling, elicitation or roots during a call, the gateway parks the
+ * backend call and answers the client with an `input_required` result whose `requestState`
+ * is a random token. The client's retry (new id, same call, `inputResponses` + that token)
+ * answers the backend's requests and resumes the parked call. Parked calls are bounded in
+ * number and expire; the token is only a lookup key, never trusted data.
+ */
+import { randomUUID } from 'node:crypto'
+import { PorticoError } from '../errors.ts'
+import {
+  isObject,
+  type JsonObject,
+  type JsonRpcId,
+  type JsonRpcNotification,
+  type JsonRpcRequest,
+} from '../jsonrpc/message.ts'
+import type { CallSink, Connection } from './backends/connection.ts'
+
+const MAX_PARKED = 1000
+const PARKED_TTL_MS = 60_000
+
+/** What a backend call ends with (the shape `dispatch` returns). */
+export interface CallOutcome {
+  result?: JsonObject
+  error?: { code: number; message: string; data?: unknown }
+  backend?: string
+}
+
+type Step =
+  | { kind: 'request'; message: JsonRpcRequest }
+  | { kind: 'done'; outcome: CallOutcome }
+  | { kind: 'failed'; error: unknown }
+
+class ParkedCall {
+  readonly connection: Connection
+  readonly backend: string
+  readonly abort = new AbortController()
+  /** input key → the backend's request id, awaiting the client's answer. */
+  readonly awaiting = new Map<string, JsonRpcId>()
+  write: (message: JsonObject) => boolean
+  timer: NodeJS.Timeout | undefined
+  #queue: Step[] = []
+  #wake: (() => void) | undefined
+  #keys = 0
+
+  constructor(connection: Connection, backend: string, write: (message: JsonObject) => boolean) {
+    this.connection = connection
+    this.backend = backend
+    this.write = write
+  }
+
+  push(step: Step): void {
+    this.#queue.push(step)
+    this.#wake?.()
+  }
+
+  nextKey(): string {
+    return `r${++this.#keys}`
+  }
+
+  async next(): Promise<Step[]> {
+    while (this.#queue.length === 0) {
+      await new Promise<void>((resolve) => {
+        this.#wake = resolve
+      })
+      this.#wake = undefined
+    }
+    return this.#queue.splice(0)
+  }
+}
+
+export class InputBridge {
+  readonly #parked = new Map<string, ParkedCall>()
+
+  /**
+   * Runs one backend call for a stateless client. `start` sends the request with the sink and
+   * signal it is given; the result is the call's outcome or an `input_required` result.
+   */
+  run(
+    connection: Connection,
+    backend: string,
+    capabilities: JsonObject,
+    write: (message: JsonObject) => boolean,
+    signal: AbortSignal,
+    start: (sink: CallSink, signal: AbortSignal) => Promise<CallOutcome>,
+  ): Promise<CallOutcome> {
+    const parked = new ParkedCall(connection, backend, write)
+    signal.addEventListener('abort', () => parked.abort.abort(), { once: true })
+    const sink: CallSink = {
+      accepts: (method) => accepts(capabilities, method),
+      related: (message) => this.#related(parked, capabilities, message),
+    }
+    start(sink, parked.abort.signal).then(
+      (outcome) => parked.push({ kind: 'done', outcome }),
+      (error: unknown) => parked.push({ kind: 'failed', error }),
+    )
+    return this.#advance(parked)
+  }
+
+  /** Whether a retry's `requestState` belongs to a parked call here. */
+  has(requestState: unknown): requestState is string {
+    return typeof requestState === 'string' && this.#parked.has(requestState)
+  }
+
+  /** Answers the parked call's requests with the retry's `inputResponses` and resumes it. */
+  resume(
+    requestState: string,
+    inputResponses: unknown,
+    write: (message: JsonObject) => boolean,
+    signal: AbortSignal,
+  ): Promise<CallOutcome> {
+    const parked = this.#parked.get(requestState)
+    if (!parked) throw new PorticoError('invalid_params', { message: 'Unknown requestState' })
+    this.#parked.delete(requestState)
+    clearTimeout(parked.timer)
+    const responses = isObject(inputResponses) ? inputResponses : {}
+    for (const [key, id] of parked.awaiting) {
+      const response = responses[key]
+      parked.connection.answer(
+        id,
+        isObject(response)
+          ? { result: response }
+          : { error: { code: -32602, message: `No input response for "${key}"` } },
+      )
+    }
+    parked.awaiting.clear()
+    parked.write = write
+    signal.addEventListener('abort', () => parked.abort.abort(), { once: true })
+    return this.#advance(parked)
+  }
+
+  #related(
+    parked: ParkedCall,
+    capabilities: JsonObject,
+    message: JsonRpcRequest | JsonRpcNotification,
+  ): void {
+    if (!('id' in message)) {
+      if (message.method !== 'notifications/cancelled')
+        parked.write(message as unknown as JsonObject)
+      return
+    }
+    if (!accepts(capabilities, message.method)) {
+      parked.connection.answer(message.id, {
+        error: { code: -32601, message: `The client does not support ${message.method}` },
+      })
+      return
+    }
+    parked.push({ kind: 'request', message })
+  }
+
+  async #advance(parked: ParkedCall): Promise<CallOutcome> {
+    const steps = await parked.next()
+    const end = steps.find((s) => s.kind !== 'request')
+    if (end?.kind === 'done') return end.outcome
+    if (end?.kind === 'failed') throw end.error
+    const inputRequests: JsonObject = {}
+    for (const step of steps) {
+      if (step.kind !== 'request') continue
+      const key = parked.nextKey()
+      parked.awaiting.set(key, step.message.id)
+      inputRequests[key] = { method: step.message.method, params: step.message.params ?? {} }
+    }
+    return {
+      result: {
+        resultType: 'input_required',
+        inputRequests,
+        requestState: this.#park(parked),
+      },
+      backend: parked.backend,
+    }
+  }
+
+  #park(parked: ParkedCall): string {
+    if (this.#parked.size >= MAX_PARKED) {
+      const oldest = this.#parked.keys().next().value
+      if (oldest !== undefined) this.#expire(oldest)
+    }
+    const token = randomUUID()
+    this.#parked.set(token, parked)
+    parked.timer = setTimeout(() => this.#expire(token), PARKED_TTL_MS)
+    parked.timer.unref()
+    return token
+  }
+
+  /** An abandoned parked call: refuse what the backend asked and cancel the call. */
+  #expire(token: string): void {
+    const parked = this.#parked.get(token)
+    if (!parked) return
+    this.#parked.delete(token)
+    clearTimeout(parked.timer)
+    for (const id of parked.awaiting.values()) {
+      parked.connection.answer(id, {
+        error: { code: -32603, message: 'The client did not answer' },
+      })
+    }
+    parked.abort.abort()
+  }
+
+  close(): void {
+    for (const token of [...this.#parked.keys()]) this.#expire(token)
+  }
+}
+
+/** The client capability each server→client request needs. */
+const CAPABILITY_OF: Readonly<Record<string, string>> = {
+  'sampling/createMessage': 'sampling',
+  'elicitation/create': 'elicitation',
+  'roots/list': 'roots',
+}
+
+export function accepts(capabilities: unknown, method: string): boolean {
+  const needed = CAPABILITY_OF[method]
+  return needed === undefined || (isObject(capabilities) && capabilities[needed] !== undefined)
+}
