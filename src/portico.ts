@@ -6,7 +6,7 @@
 import { once } from 'node:events'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { type Config, type ConfigInput, configSchema } from './config/schema.ts'
+import { type Config, type ConfigInput, parseConfig } from './config/schema.ts'
 import { cspFromConfig } from './csp/setup.ts'
 import { originCheck } from './edge/origin.ts'
 import { createRouter, type RequestHandler } from './edge/router.ts'
@@ -61,7 +61,7 @@ export function proxyName(config: Config): string {
 }
 
 export function createPortico(input: Config | ConfigInput, options: PorticoOptions = {}): Portico {
-  const config = configSchema.parse(input)
+  const config = parseConfig(input)
   const gatewayMode = (config.backends?.length ?? 0) > 0
   if (!config.upstream && !gatewayMode) {
     throw new Error('createPortico: `upstream` (or `backends`) is required')

@@ -3,7 +3,7 @@
  * and prints the URL and what to try next. The README's first command.
  */
 import type { Command } from 'commander'
-import { configSchema } from '../config/schema.ts'
+import { parseConfig } from '../config/schema.ts'
 import { Logger } from '../observe/logger.ts'
 import { intOption } from './errors.ts'
 import { closeOnSignal, listenOrExplain, openRecording } from './run.ts'
@@ -25,7 +25,7 @@ export function registerDemo(program: Command): void {
       const { createPortico } = await import('../portico.ts')
       const demo = await startDemoServer({ host: '127.0.0.1', port: 0 })
       const logger = new Logger({ level: 'info' })
-      const config = configSchema.parse({
+      const config = parseConfig({
         upstream: demo.url,
         host: flags.host,
         port: flags.port ?? 3000,

@@ -10,7 +10,7 @@ import type { ZodType } from 'zod'
 import { isObject, type JsonObject } from '../jsonrpc/message.ts'
 import { interpolate } from './interpolate.ts'
 import { locateKey } from './locate.ts'
-import { type Config, configSchema, IGNORED_KEYS, KEY_ALIASES } from './schema.ts'
+import { type Config, configSchema, IGNORED_KEYS, KEY_ALIASES, markParsed } from './schema.ts'
 
 export const DEFAULT_CONFIG_FILE = 'portico.toml'
 
@@ -93,7 +93,7 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
     }
   }
   if (problems.length > 0) throw new ConfigError(file, problems)
-  return { config: result.data as Config, file, warnings }
+  return { config: markParsed(result.data as Config), file, warnings }
 }
 
 function resolveFile(explicit: string | undefined, cwd: string): string | undefined {

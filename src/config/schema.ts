@@ -93,6 +93,23 @@ export const configSchema = z
 export type ConfigInput = z.input<typeof configSchema>
 export type Config = z.output<typeof configSchema>
 
+/**
+ * Configs that already went through the schema. Parsing is not idempotent (a number of
+ * seconds becomes milliseconds), so a parsed config must never be parsed again.
+ */
+const PARSED = new WeakSet<object>()
+
+export function markParsed(config: Config): Config {
+  PARSED.add(config)
+  return config
+}
+
+/** Parses raw input into a Config, or returns an already-parsed Config unchanged. */
+export function parseConfig(input: Config | ConfigInput): Config {
+  if (PARSED.has(input)) return input as Config
+  return markParsed(configSchema.parse(input))
+}
+
 /** mcpr spellings accepted as aliases of Portico keys. */
 export const KEY_ALIASES: Readonly<Record<string, string>> = {
   mcp: 'upstream',

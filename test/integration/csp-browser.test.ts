@@ -18,6 +18,7 @@ import { type BrowserContext, chromium } from 'playwright-core'
 import { PAYMENT_URI, type RunningApp, startCspApp } from '../fixtures/csp-app.ts'
 import { buildHostCsp, fromOpenAiMeta, fromUiMeta, type HostCspInput } from '../helpers/host-csp.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
+import { until } from '../helpers/wait.ts'
 
 const CHROMIUM = '/usr/bin/chromium'
 
@@ -99,8 +100,13 @@ describe('rewritten CSP enforced by Chromium', {
     const tab = await browser.newPage()
     try {
       await tab.goto(`${hostOrigin}/widget`, { timeout: 15_000 })
-      await tab.waitForFunction('window.__results !== undefined', undefined, { timeout: 15_000 })
-      return (await tab.evaluate('window.__results')) as Results
+      // Polled from here: Playwright's in-page polling evaluates strings, which the very CSP
+      // under test forbids ('unsafe-eval'); evaluate() goes through the DevTools protocol.
+      return (await until(
+        async () => ((await tab.evaluate('window.__results')) as Results | undefined) ?? undefined,
+        15_000,
+        'the probe results',
+      )) as Results
     } finally {
       await tab.close()
     }

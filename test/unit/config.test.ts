@@ -124,3 +124,18 @@ describe('parseDuration', () => {
   ]
   for (const [text, ms] of cases) it(`${text} → ${ms}`, () => assert.equal(parseDuration(text), ms))
 })
+
+describe('parseConfig', () => {
+  it('parses raw input once: seconds become milliseconds, and a parsed config is left as it is', async () => {
+    const { parseConfig } = await import('../../src/config/schema.ts')
+    const parsed = parseConfig({ upstream: 'http://127.0.0.1:9000/mcp', request_timeout: 2 })
+    assert.equal(parsed.request_timeout, 2000)
+    assert.equal(parseConfig(parsed), parsed)
+    assert.equal(parseConfig(parsed).request_timeout, 2000)
+    const loaded = loadConfig({
+      file: file('upstream = "http://127.0.0.1:9000/mcp"\nrequest_timeout = 1\n'),
+      env: {},
+    })
+    assert.equal(parseConfig(loaded.config).request_timeout, 1000)
+  })
+})
