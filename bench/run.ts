@@ -10,6 +10,7 @@ import { cpus, freemem, loadavg, release, totalmem } from 'node:os'
 import { dirname, join, relative } from 'node:path'
 import {
   bare,
+  bareUndici,
   civic,
   direct,
   findNginx,
@@ -35,18 +36,29 @@ interface Args {
   only: Set<string> | undefined
   rounds: number | undefined
   out: string | undefined
+  /** Only these contenders (by name), for profiling and reruns of key figures. */
+  with: Set<string> | undefined
 }
 
 function parseArgs(argv: readonly string[]): Args {
-  const args: Args = { quick: false, only: undefined, rounds: undefined, out: undefined }
+  const args: Args = {
+    quick: false,
+    only: undefined,
+    rounds: undefined,
+    out: undefined,
+    with: undefined,
+  }
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]
     if (arg === '--quick') args.quick = true
     else if (arg === '--only') args.only = new Set((argv[++i] ?? '').toUpperCase().split(','))
     else if (arg === '--rounds') args.rounds = Number(argv[++i])
     else if (arg === '--out') args.out = argv[++i]
+    else if (arg === '--with') args.with = new Set((argv[++i] ?? '').split(','))
     else
-      throw new Error(`unknown argument ${arg} (use --quick, --only S1,S2, --rounds N, --out FILE)`)
+      throw new Error(
+        `unknown argument ${arg} (use --quick, --only S1,S2, --with direct,portico, --rounds N, --out FILE)`,
+      )
   }
   return args
 }
@@ -79,8 +91,8 @@ async function main(): Promise<void> {
   const plan: Plan = {
     quick: args.quick,
     rounds: args.rounds ?? (args.quick ? 2 : 5),
-    warmupMs: args.quick ? 200 : 1000,
-    durationMs: args.quick ? 1000 : 4000,
+    warmupMs: args.quick ? 150 : 1000,
+    durationMs: args.quick ? 600 : 4000,
     log,
   }
   const wants = (id: string): boolean => args.only === undefined || args.only.has(id)
@@ -95,19 +107,22 @@ async function main(): Promise<void> {
   if (gatewayReason)
     skippedTools.push(`Portico gateway: ${gatewayReason}; S4/S5 gateway rows are skipped`)
 
-  const httpContenders: Launcher[] = [
+  const chosen = (list: Launcher[]): Launcher[] =>
+    list.filter((l) => args.with === undefined || args.with.has(l.name))
+  const httpContenders = chosen([
     direct,
     nginx,
     bare,
+    bareUndici,
     porticoStoreOn,
     porticoStoreOff,
     civic(log),
-  ]
-  const stdioContenders: Launcher[] = [
+  ])
+  const stdioContenders = chosen([
     porticoGateway([{ name: 'fx', stdio: true }]),
     supergateway(log),
     mcpProxy(log),
-  ]
+  ])
   const figures: Figures = new Map()
   const sections: Section[] = []
   const run = async (id: string, body: () => Promise<Section>): Promise<void> => {
@@ -118,7 +133,9 @@ async function main(): Promise<void> {
     log(`${id} done in ${((Date.now() - t0) / 1000).toFixed(1)} s`)
   }
   await run('S1', () => s1(plan, httpContenders, figures))
-  await run('S2', () => s2(plan, [direct, nginx, bare, porticoStoreOn, porticoStoreOff], figures))
+  await run('S2', () =>
+    s2(plan, chosen([direct, nginx, bare, porticoStoreOn, porticoStoreOff]), figures),
+  )
   await run('S3', () => s3(plan, httpContenders, figures))
   await run('S4', () => s4(plan, stdioContenders, figures))
   await run('S5', () =>
@@ -126,7 +143,9 @@ async function main(): Promise<void> {
   )
   await run('S6', () =>
     s6(
-      [nginx, bare, porticoStoreOn, porticoStoreOff, civic(log), ...stdioContenders],
+      args.quick
+        ? chosen([nginx, bare, porticoStoreOn])
+        : chosen([nginx, bare, porticoStoreOn, porticoStoreOff, civic(log), ...stdioContenders]),
       figures,
       (name) =>
         name === 'supergateway'

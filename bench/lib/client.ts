@@ -126,9 +126,8 @@ export class Session {
       if (typeof session === 'string') this.#id = session
     }
     let firstMs: number | undefined
-    const chunks: string[] = []
-    response.body.setEncoding('utf8')
-    for await (const chunk of response.body as AsyncIterable<string>) {
+    const chunks: Buffer[] = []
+    for await (const chunk of response.body as AsyncIterable<Buffer>) {
       if (firstMarker !== undefined && firstMs === undefined && chunk.includes(firstMarker)) {
         firstMs = performance.now() - start
       }
@@ -136,7 +135,7 @@ export class Session {
     }
     const answer: Answer = {
       status: response.statusCode,
-      text: chunks.length === 1 ? (chunks[0] as string) : chunks.join(''),
+      text: (chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks)).toString('utf8'),
       totalMs: performance.now() - start,
     }
     if (firstMs !== undefined) answer.firstMs = firstMs

@@ -78,23 +78,50 @@ export const direct: Launcher = {
   },
 }
 
-export const bare: Launcher = {
-  name: 'bare-node',
-  what: 'node:http piping bytes through a keep-alive agent, parsing nothing (bench/fixtures/bare-proxy.ts)',
-  async start(upstream) {
-    const started = await start(NODE, [join(FIXTURES, 'bare-proxy.js'), '--upstream', upstream], {
-      waitFor: /listening on (http:\/\/\S+)/,
-    })
-    return running('bare-node', started.match?.[1] as string, started)
-  },
+function bareLauncher(name: string, what: string, client: string): Launcher {
+  return {
+    name,
+    what,
+    async start(upstream) {
+      const script = join(FIXTURES, 'bare-proxy.js')
+      const started = await start(NODE, [script, '--upstream', upstream, '--client', client], {
+        waitFor: /listening on (http:\/\/\S+)/,
+      })
+      return running(name, started.match?.[1] as string, started)
+    },
+  }
 }
+
+export const bare = bareLauncher(
+  'bare-node',
+  'node:http server piping bytes to the upstream through a keep-alive node:http Agent, parsing nothing (bench/fixtures/bare-proxy.ts)',
+  'http',
+)
+
+export const bareUndici = bareLauncher(
+  'bare-undici',
+  'the same with an undici Pool and a raw dispatch handler instead of node:http’s client',
+  'undici',
+)
 
 function porticoLauncher(name: string, what: string, extra: () => string[]): Launcher {
   return {
     name,
     what,
     async start(upstream) {
-      const args = [PORTICO, 'run', '--upstream', upstream, '--port', '0', '--log-level', 'warn']
+      // PORTICO_BENCH_NODE_FLAGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles Portico.
+      const flags = (process.env.PORTICO_BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean)
+      const args = [
+        ...flags,
+        PORTICO,
+        'run',
+        '--upstream',
+        upstream,
+        '--port',
+        '0',
+        '--log-level',
+        'warn',
+      ]
       const started = await start(NODE, [...args, ...extra()], {
         waitFor: /listening on (http:\/\/\S+)/,
       })

@@ -104,6 +104,33 @@ export function treeRss(pid: number): number {
   return total
 }
 
+/** CPU time (user + system) of a process and its descendants, in µs (Linux /proc). */
+export function treeCpuUs(pid: number): number {
+  let total = 0
+  const stack = [pid]
+  while (stack.length > 0) {
+    const current = stack.pop() as number
+    total += cpuOf(current)
+    stack.push(...childrenOf(current))
+  }
+  return total
+}
+
+/** Clock ticks per second of /proc/PID/stat times (USER_HZ, 100 on Linux). */
+const TICKS_PER_SECOND = 100
+
+function cpuOf(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    const ticks = Number(fields[11]) + Number(fields[12])
+    return (ticks * 1_000_000) / TICKS_PER_SECOND
+  } catch {
+    return 0
+  }
+}
+
 function rssOf(pid: number): number {
   try {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8')

@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { closedLoop, openSessions, Session, Target } from './client.ts'
 import { type Comparison, compare, type Metrics, med, medDiff } from './compare.ts'
 import { type Launcher, ROOT, type Running, Skip, startFixture } from './contenders.ts'
-import { start, treeRss } from './procs.ts'
+import { start, treeCpuUs, treeRss } from './procs.ts'
 import type { Section, Table } from './report.ts'
 import { formatCount, formatMb, formatRatio, formatUs, median, ratio, summarize } from './stats.ts'
 
@@ -61,23 +61,7 @@ export async function s1(plan: Plan, launchers: Launcher[], figures: Figures): P
       rounds: plan.rounds,
       log: plan.log,
       prepare: (running) => loadTarget(running, 16),
-      measure: async (loaded) => {
-        const metrics: Metrics = {}
-        for (const c of levels) {
-          const load = await closedLoop(
-            loaded.sessions.slice(0, c),
-            (session) => session.call('echo', distinct()),
-            plan.warmupMs,
-            plan.durationMs,
-          )
-          const summary = summarize(load.latenciesUs)
-          metrics[`c${c}.p50`] = summary.p50
-          metrics[`c${c}.p99`] = summary.p99
-          metrics[`c${c}.rps`] = load.requests / load.seconds
-          metrics[`c${c}.errors`] = load.errors
-        }
-        return metrics
-      },
+      measure: (loaded, running) => cells(plan, loaded, running, levels, 'echo'),
       cleanup: unload,
     })
     const tables = levels.map((c) => latencyTable(comparison, `c${c}`, figures, `S1.c${c}`))
@@ -99,6 +83,35 @@ export async function s1(plan: Plan, launchers: Launcher[], figures: Figures): P
   }
 }
 
+/**
+ * Closed-loop `tools/call` cells at each concurrency level, with the proxy's CPU time per
+ * request (user + system, from /proc): the cost figure that scheduling noise does not blur.
+ */
+async function cells(
+  plan: Plan,
+  loaded: Loaded,
+  running: Running,
+  levels: readonly number[],
+  tool: string,
+): Promise<Metrics> {
+  const metrics: Metrics = {}
+  for (const c of levels) {
+    const sessions = loaded.sessions.slice(0, c)
+    const call = (session: Session) => session.call(tool, distinct())
+    await closedLoop(sessions, call, 0, plan.warmupMs)
+    const cpuBefore = running.pid ? treeCpuUs(running.pid) : Number.NaN
+    const load = await closedLoop(sessions, call, 0, plan.durationMs)
+    const cpu = running.pid ? treeCpuUs(running.pid) - cpuBefore : Number.NaN
+    const summary = summarize(load.latenciesUs)
+    metrics[`c${c}.p50`] = summary.p50
+    metrics[`c${c}.p99`] = summary.p99
+    metrics[`c${c}.rps`] = load.requests / load.seconds
+    metrics[`c${c}.errors`] = load.errors
+    metrics[`c${c}.cpu`] = cpu / Math.max(1, load.requests)
+  }
+  return metrics
+}
+
 /** The latency/throughput table shared by S1, S3 and S4 for one cell (`c1`, `c16`, …). */
 function latencyTable(
   comparison: Comparison,
@@ -111,7 +124,7 @@ function latencyTable(
   const hasDirect = comparison.rounds.has('direct')
   const columns = ['contender', 'p50', 'p99']
   if (hasDirect) columns.push('added p50', 'added p99')
-  columns.push('req/s', 'errors')
+  columns.push('req/s', 'proxy CPU/req', 'errors')
   for (const b of present) columns.push(`req/s vs ${b}`)
   const rows = comparison.names.map((name) => {
     const p50 = med(comparison, name, `${cell}.p50`)
@@ -135,7 +148,9 @@ function latencyTable(
         name === 'direct' ? '—' : formatUs(addedP99),
       )
     }
-    row.push(formatCount(rps), String(errors))
+    const cpu = med(comparison, name, `${cell}.cpu`)
+    figures.set(`${prefix}.${name}.cpu`, cpu)
+    row.push(formatCount(rps), formatUs(cpu), String(errors))
     for (const b of present) row.push(formatRatio(ratio(rps, med(comparison, b, `${cell}.rps`))))
     return row
   })
@@ -238,26 +253,10 @@ export async function s3(plan: Plan, launchers: Launcher[], figures: Figures): P
       rounds: plan.rounds,
       log: plan.log,
       prepare: (running) => loadTarget(running, 4),
-      measure: async (loaded) => {
-        const metrics: Metrics = {}
-        for (const c of [1, 4]) {
-          const load = await closedLoop(
-            loaded.sessions.slice(0, c),
-            (session) => session.call('big', distinct()),
-            plan.warmupMs,
-            plan.durationMs,
-          )
-          const summary = summarize(load.latenciesUs)
-          metrics[`c${c}.p50`] = summary.p50
-          metrics[`c${c}.p99`] = summary.p99
-          metrics[`c${c}.rps`] = load.requests / load.seconds
-          metrics[`c${c}.errors`] = load.errors
-        }
-        return metrics
-      },
+      measure: (loaded, running) => cells(plan, loaded, running, plan.quick ? [1] : [1, 4], 'big'),
       cleanup: unload,
     })
-    const tables = [1, 4].map((c) => {
+    const tables = (plan.quick ? [1] : [1, 4]).map((c) => {
       const t = latencyTable(comparison, `c${c}`, figures, `S3.c${c}`)
       return { ...t, columns: [`c=${c}: ${t.columns[0]}`, ...t.columns.slice(1)] }
     })
@@ -286,23 +285,7 @@ export async function s4(plan: Plan, launchers: Launcher[], figures: Figures): P
     rounds: plan.rounds,
     log: plan.log,
     prepare: (running) => loadTarget(running, 16),
-    measure: async (loaded) => {
-      const metrics: Metrics = {}
-      for (const c of levels) {
-        const load = await closedLoop(
-          loaded.sessions.slice(0, c),
-          (session) => session.call('echo', distinct()),
-          plan.warmupMs,
-          plan.durationMs,
-        )
-        const summary = summarize(load.latenciesUs)
-        metrics[`c${c}.p50`] = summary.p50
-        metrics[`c${c}.p99`] = summary.p99
-        metrics[`c${c}.rps`] = load.requests / load.seconds
-        metrics[`c${c}.errors`] = load.errors
-      }
-      return metrics
-    },
+    measure: (loaded, running) => cells(plan, loaded, running, levels, 'echo'),
     cleanup: unload,
   })
   const tables = levels.map((c) => {
