@@ -20,6 +20,7 @@ import {
   nginx,
   nginxVersion,
   peerVersion,
+  porticoBaseline,
   porticoGateway,
   porticoStoreOff,
   porticoStoreOn,
@@ -115,6 +116,7 @@ async function main(): Promise<void> {
     bare,
     bareUndici,
     porticoStoreOn,
+    ...porticoBaseline(),
     porticoStoreOff,
     civic(log),
   ])

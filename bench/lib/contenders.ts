@@ -104,25 +104,20 @@ export const bareUndici = bareLauncher(
   'undici',
 )
 
-function porticoLauncher(name: string, what: string, extra: () => string[]): Launcher {
+function porticoLauncher(
+  name: string,
+  what: string,
+  extra: () => string[],
+  entry: string = PORTICO,
+): Launcher {
   return {
     name,
     what,
     async start(upstream) {
       // PORTICO_BENCH_NODE_FLAGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles Portico.
       const flags = (process.env.PORTICO_BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean)
-      const args = [
-        ...flags,
-        PORTICO,
-        'run',
-        '--upstream',
-        upstream,
-        '--port',
-        '0',
-        '--log-level',
-        'warn',
-      ]
-      const started = await start(NODE, [...args, ...extra()], {
+      const args = [...flags, entry, 'run', '--upstream', upstream, '--port', '0']
+      const started = await start(NODE, [...args, '--log-level', 'warn', ...extra()], {
         waitFor: /listening on (http:\/\/\S+)/,
       })
       return running(name, started.match?.[1] as string, started)
@@ -146,6 +141,23 @@ export const porticoStoreOff = porticoLauncher(
     return ['--config', file]
   },
 )
+
+/**
+ * Another build of Portico (PORTICO_BENCH_BASELINE=path/to/dist/src/cli/main.js), run side by
+ * side with this one to measure what a change bought without the machine's noise in between.
+ */
+export function porticoBaseline(): Launcher[] {
+  const entry = process.env.PORTICO_BENCH_BASELINE
+  if (!entry) return []
+  return [
+    porticoLauncher(
+      'portico-baseline',
+      `Portico built from ${entry} (A/B baseline), \`--db PATH\``,
+      () => ['--db', scratchPath(`baseline-${++dbCount}.db`)],
+      entry,
+    ),
+  ]
+}
 
 // ---------------------------------------------------------------------------------------
 // nginx
