@@ -20,6 +20,7 @@ import {
   nginx,
   nginxVersion,
   peerVersion,
+  porticoAccessLog,
   porticoBaseline,
   porticoGateway,
   porticoStoreOff,
@@ -118,6 +119,7 @@ async function main(): Promise<void> {
     porticoStoreOn,
     ...porticoBaseline(),
     porticoStoreOff,
+    porticoAccessLog,
     civic(log),
   ])
   const stdioContenders = chosen([
@@ -136,7 +138,11 @@ async function main(): Promise<void> {
   }
   await run('S1', () => s1(plan, httpContenders, figures))
   await run('S2', () =>
-    s2(plan, chosen([direct, nginx, bare, porticoStoreOn, porticoStoreOff]), figures),
+    s2(
+      plan,
+      chosen([direct, nginx, bare, porticoStoreOn, ...porticoBaseline(), porticoAccessLog]),
+      figures,
+    ),
   )
   await run('S3', () => s3(plan, httpContenders, figures))
   await run('S4', () => s4(plan, stdioContenders, figures))

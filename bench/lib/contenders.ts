@@ -142,6 +142,16 @@ export const porticoStoreOff = porticoLauncher(
   },
 )
 
+export const porticoAccessLog = porticoLauncher(
+  'portico-accesslog',
+  'Portico transparent with `access_log = true`: every exchange recorded through the event bus to a sink (stderr lines)',
+  () => {
+    const file = scratchPath('access-log.toml')
+    writeFileSync(file, 'access_log = true\n')
+    return ['--config', file]
+  },
+)
+
 /**
  * Another build of Portico (PORTICO_BENCH_BASELINE=path/to/dist/src/cli/main.js), run side by
  * side with this one to measure what a change bought without the machine's noise in between.

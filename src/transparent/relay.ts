@@ -89,7 +89,9 @@ export async function relaySse(
   const rewriting = applicable(options.calls, options.rewriters)
   const parseAll = rewriting.size > 0 || options.parseAll === true
   res.writeHead(status, headers)
-  res.flushHeaders()
+  // The client must see the headers at once; when the first event already arrived with the
+  // upstream's headers (the usual case), it carries them: one write and one segment, not two.
+  if (body.readableLength === 0) res.flushHeaders()
   const parser = new SseParser(options.maxBufferedBytes)
   body.setEncoding('utf8')
   for await (const chunk of body as AsyncIterable<string>) {
