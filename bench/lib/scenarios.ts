@@ -10,7 +10,16 @@ import { type Comparison, compare, type Metrics, med, medDiff } from './compare.
 import { type Launcher, ROOT, type Running, Skip, startFixture } from './contenders.ts'
 import { start, treeCpuUs, treeRss } from './procs.ts'
 import type { Section, Table } from './report.ts'
-import { formatCount, formatMb, formatRatio, formatUs, median, ratio, summarize } from './stats.ts'
+import {
+  formatCount,
+  formatMb,
+  formatRatio,
+  formatSignedUs,
+  formatUs,
+  median,
+  ratio,
+  summarize,
+} from './stats.ts'
 
 export interface Plan {
   quick: boolean
@@ -207,10 +216,10 @@ export async function s2(plan: Plan, launchers: Launcher[], figures: Figures): P
       return [
         name,
         formatUs(med(comparison, name, 'first')),
-        name === 'direct' ? '—' : formatUs(addedFirst),
+        name === 'direct' ? '—' : formatSignedUs(addedFirst),
         formatUs(med(comparison, name, 'firstMax')),
         formatUs(med(comparison, name, 'total')),
-        name === 'direct' ? '—' : formatUs(addedTotal),
+        name === 'direct' ? '—' : formatSignedUs(addedTotal),
         String((comparison.rounds.get(name) ?? []).reduce((s, m) => s + (m.errors ?? 0), 0)),
       ]
     })

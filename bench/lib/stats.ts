@@ -64,6 +64,12 @@ export function formatUs(us: number): string {
   return `${Math.round(us)} µs`
 }
 
+/** Like formatUs with an explicit sign: `+87 µs`, `−70 µs`. */
+export function formatSignedUs(us: number): string {
+  if (!Number.isFinite(us)) return '—'
+  return `${us < 0 ? '−' : '+'}${formatUs(Math.abs(us))}`
+}
+
 export function formatRatio(value: number): string {
   return Number.isFinite(value) ? `${value.toFixed(2)}×` : '—'
 }
