@@ -93,8 +93,8 @@ async function main(): Promise<void> {
   const plan: Plan = {
     quick: args.quick,
     rounds: args.rounds ?? (args.quick ? 2 : 5),
-    warmupMs: args.quick ? 150 : 500,
-    durationMs: args.quick ? 600 : 3000,
+    warmupMs: args.quick ? 100 : 500,
+    durationMs: args.quick ? 500 : 3000,
     log,
   }
   const wants = (id: string): boolean => args.only === undefined || args.only.has(id)
