@@ -21,8 +21,10 @@ const HOP_BY_HOP = new Set([
 
 export type HeaderMap = Record<string, string | string[]>
 
+const NONE: string[] = []
+
 function connectionTokens(value: string | string[] | undefined): string[] {
-  if (value === undefined) return []
+  if (value === undefined) return NONE
   const text = Array.isArray(value) ? value.join(',') : value
   return text
     .split(',')
@@ -41,9 +43,12 @@ export function endToEndHeaders(
   options: ForwardHeaderOptions = {},
 ): HeaderMap {
   const named = connectionTokens(headers.connection)
+  const drop = options.drop
   const out: HeaderMap = {}
-  for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined || HOP_BY_HOP.has(name) || options.drop?.has(name)) continue
+  // for…in over the own, lower-cased keys: no [key, value] array per header (hot path).
+  for (const name in headers) {
+    const value = headers[name]
+    if (value === undefined || HOP_BY_HOP.has(name) || drop?.has(name)) continue
     if (named.length > 0 && named.includes(name)) continue
     out[name] = value
   }

@@ -67,11 +67,10 @@ async function forward(
   recorder.upstreamStatus = response.status
   const sessionId = headerValue(response.headers, 'mcp-session-id')
   if (sessionId !== undefined && recorder.sessionId === undefined) recorder.sessionId = sessionId
-  const out = mapChallenge(
-    clientHeaders(response.headers),
-    context.upstream.origin,
-    publicOrigin(context, req),
-  )
+  const out = clientHeaders(response.headers)
+  // The public origin is only needed to rewrite a challenge: skip computing it otherwise.
+  if (out['www-authenticate'] !== undefined)
+    mapChallenge(out, context.upstream.origin, publicOrigin(context, req))
   const type = headerValue(response.headers, 'content-type') ?? ''
   const options = {
     recorder,

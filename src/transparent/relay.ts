@@ -91,7 +91,9 @@ export async function relaySse(
   const rewriting = applicable(options.calls, options.rewriters)
   const parseAll = rewriting.size > 0 || options.parseAll === true || recorder.needsResults
   res.writeHead(status, headers)
-  res.flushHeaders()
+  // The client must see the headers at once; when the first event already arrived with the
+  // upstream's headers (the usual case), it carries them: one write and one segment, not two.
+  if (body.readableLength === 0) res.flushHeaders()
   const parser = new SseParser(options.maxBufferedBytes)
   body.setEncoding('utf8')
   for await (const chunk of body as AsyncIterable<string>) {
@@ -159,20 +161,53 @@ export async function relayJson(
   body: Readable,
   options: RelayOptions,
 ): Promise<void> {
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of body as AsyncIterable<Buffer>) {
-    size += chunk.length
-    chunks.push(chunk)
-    if (size > options.maxBufferedBytes)
-      return streamRest(res, status, headers, chunks, body, options)
-  }
-  let payload: Buffer = Buffer.concat(chunks, size)
+  const { chunks, size, complete } = await collectUpTo(body, options.maxBufferedBytes)
+  if (!complete) return streamRest(res, status, headers, chunks, body, options)
+  let payload: Buffer = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size)
   const rewritten = processJson(payload, options)
   if (rewritten !== undefined) payload = rewritten
-  res.writeHead(status, { ...headers, 'content-length': payload.length })
+  headers['content-length'] = String(payload.length)
+  res.writeHead(status, headers)
   res.end(payload)
   options.recorder.wrote(payload.length)
+}
+
+/**
+ * Buffers a body until it ends or passes `limit` (then pauses it, so the rest can be piped).
+ * Plain 'data' listeners: an async iterator costs a promise and a microtask hop per chunk.
+ */
+function collectUpTo(
+  body: Readable,
+  limit: number,
+): Promise<{ chunks: Buffer[]; size: number; complete: boolean }> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    const cleanup = (): void => {
+      body.off('data', onData)
+      body.off('end', onEnd)
+      body.off('error', onError)
+    }
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length
+      chunks.push(chunk)
+      if (size <= limit) return
+      cleanup()
+      body.pause()
+      resolve({ chunks, size, complete: false })
+    }
+    const onEnd = (): void => {
+      cleanup()
+      resolve({ chunks, size, complete: true })
+    }
+    const onError = (error: Error): void => {
+      cleanup()
+      reject(error)
+    }
+    body.on('data', onData)
+    body.on('end', onEnd)
+    body.on('error', onError)
+  })
 }
 
 function processJson(payload: Buffer, options: RelayOptions): Buffer | undefined {

@@ -1,0 +1,79 @@
+/**
+ * Side-by-side comparison: start every contender of a scenario once, then run rounds in
+ * which each contender takes its turn (the order rotates every round), so slow drifts of a
+ * shared, noisy machine hit every contender alike. Figures are medians over rounds.
+ */
+import { type Launcher, type Running, Skip } from './contenders.ts'
+import { median } from './stats.ts'
+
+export type Metrics = Record<string, number>
+
+export interface Comparison {
+  /** Contenders that ran, in launch order. */
+  names: string[]
+  /** Per contender, one Metrics per round. */
+  rounds: Map<string, Metrics[]>
+  skipped: Array<{ name: string; reason: string }>
+}
+
+export interface CompareOptions<C> {
+  launchers: readonly Launcher[]
+  upstream: string
+  rounds: number
+  log: (line: string) => void
+  prepare: (running: Running) => Promise<C>
+  measure: (context: C, running: Running, round: number) => Promise<Metrics>
+  cleanup?: (context: C) => Promise<void>
+}
+
+export async function compare<C>(options: CompareOptions<C>): Promise<Comparison> {
+  const active: Array<{ running: Running; context: C }> = []
+  const skipped: Comparison['skipped'] = []
+  try {
+    for (const launcher of options.launchers) {
+      try {
+        const running = await launcher.start(options.upstream)
+        active.push({ running, context: await options.prepare(running) })
+      } catch (error) {
+        const reason = error instanceof Skip ? error.message : `failed: ${String(error)}`
+        options.log(`  skipped ${launcher.name}: ${reason}`)
+        skipped.push({ name: launcher.name, reason })
+      }
+    }
+    const rounds = new Map<string, Metrics[]>(active.map((a) => [a.running.name, []]))
+    for (let round = 0; round < options.rounds; round++) {
+      for (let i = 0; i < active.length; i++) {
+        const entry = active[(i + round) % active.length] as (typeof active)[number]
+        const metrics = await options.measure(entry.context, entry.running, round)
+        rounds.get(entry.running.name)?.push(metrics)
+      }
+      options.log(`  round ${round + 1}/${options.rounds} done`)
+    }
+    return { names: active.map((a) => a.running.name), rounds, skipped }
+  } finally {
+    for (const entry of active) {
+      await options.cleanup?.(entry.context).catch(() => undefined)
+      await entry.running.stop()
+    }
+  }
+}
+
+/** Median over rounds of one metric of one contender. */
+export function med(comparison: Comparison, name: string, key: string): number {
+  return median((comparison.rounds.get(name) ?? []).map((m) => m[key] ?? Number.NaN))
+}
+
+/**
+ * Median over rounds of (contender − baseline) for one metric, each difference taken within
+ * the same round, so a round that was slow for everyone does not skew the difference.
+ */
+export function medDiff(
+  comparison: Comparison,
+  name: string,
+  baseline: string,
+  key: string,
+): number {
+  const mine = comparison.rounds.get(name) ?? []
+  const theirs = comparison.rounds.get(baseline) ?? []
+  return median(mine.map((m, i) => (m[key] ?? Number.NaN) - (theirs[i]?.[key] ?? Number.NaN)))
+}

@@ -1,0 +1,514 @@
+/**
+ * The scenarios S1–S7 of the bench. Each starts its contenders, measures them side by side
+ * in rounds (see compare.ts) and returns a report section plus the figures the targets use.
+ */
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { closedLoop, openSessions, Session, Target } from './client.ts'
+import { type Comparison, compare, type Metrics, med, medDiff } from './compare.ts'
+import { type Launcher, ROOT, type Running, Skip, startFixture } from './contenders.ts'
+import { start, treeCpuUs, treeRss } from './procs.ts'
+import type { Section, Table } from './report.ts'
+import {
+  formatCount,
+  formatMb,
+  formatRatio,
+  formatSignedUs,
+  formatUs,
+  median,
+  ratio,
+  summarize,
+} from './stats.ts'
+
+export interface Plan {
+  quick: boolean
+  rounds: number
+  warmupMs: number
+  durationMs: number
+  log: (line: string) => void
+}
+
+/** Figures the targets are checked against, keyed `S1.c1.portico.addedP50` and so on. */
+export type Figures = Map<string, number>
+
+interface Loaded {
+  target: Target
+  sessions: Session[]
+}
+
+async function loadTarget(running: Running, sessions: number): Promise<Loaded> {
+  const target = new Target(running.url, sessions)
+  return { target, sessions: await openSessions(target, sessions) }
+}
+
+async function unload(loaded: Loaded): Promise<void> {
+  await Promise.all(loaded.sessions.map((s) => s.close().catch(() => undefined)))
+  await loaded.target.close()
+}
+
+let unique = 0
+/** A distinct argument per request, so no cache can answer. */
+function distinct(): string {
+  return `r${process.pid}-${++unique}-${Math.random().toString(36).slice(2, 8)}`
+}
+
+function skippedNotes(comparison: Comparison): string[] {
+  return comparison.skipped.map((s) => `skipped ${s.name}: ${s.reason}`)
+}
+
+// ---------------------------------------------------------------------------------------
+// S1: small tools/call at 1 and 16 sessions
+
+export async function s1(plan: Plan, launchers: Launcher[], figures: Figures): Promise<Section> {
+  const fixture = await startFixture()
+  const levels = [1, 16]
+  try {
+    const comparison = await compare<Loaded>({
+      launchers,
+      upstream: fixture.url,
+      rounds: plan.rounds,
+      log: plan.log,
+      prepare: (running) => loadTarget(running, 16),
+      measure: (loaded, running) => cells(plan, loaded, running, levels, 'echo'),
+      cleanup: unload,
+    })
+    const tables = levels.map((c) => latencyTable(comparison, `c${c}`, figures, `S1.c${c}`))
+    return {
+      id: 'S1',
+      title: '`tools/call`, small payload, 1 and 16 concurrent sessions',
+      method:
+        'Each session initializes once, then sends `tools/call echo` with a distinct `text` argument as fast as answers come back (closed loop). ' +
+        `Per round and contender: ${plan.warmupMs} ms warm-up, ${plan.durationMs} ms measured at c=1, then the same at c=16. ` +
+        '"added" = contender − direct within the same round, median over rounds; rps ratios are against the same-round medians.',
+      tables: tables.map((t, i) => ({
+        ...t,
+        columns: [`c=${levels[i]}: ${t.columns[0]}`, ...t.columns.slice(1)],
+      })),
+      notes: skippedNotes(comparison),
+    }
+  } finally {
+    await fixture.stop()
+  }
+}
+
+/**
+ * Closed-loop `tools/call` cells at each concurrency level, with the proxy's CPU time per
+ * request (user + system, from /proc): the cost figure that scheduling noise does not blur.
+ */
+async function cells(
+  plan: Plan,
+  loaded: Loaded,
+  running: Running,
+  levels: readonly number[],
+  tool: string,
+): Promise<Metrics> {
+  const metrics: Metrics = {}
+  for (const c of levels) {
+    const sessions = loaded.sessions.slice(0, c)
+    const call = (session: Session) => session.call(tool, distinct())
+    await closedLoop(sessions, call, 0, plan.warmupMs)
+    const cpuBefore = running.pid ? treeCpuUs(running.pid) : Number.NaN
+    const load = await closedLoop(sessions, call, 0, plan.durationMs)
+    const cpu = running.pid ? treeCpuUs(running.pid) - cpuBefore : Number.NaN
+    const summary = summarize(load.latenciesUs)
+    metrics[`c${c}.p50`] = summary.p50
+    metrics[`c${c}.p99`] = summary.p99
+    metrics[`c${c}.rps`] = load.requests / load.seconds
+    metrics[`c${c}.errors`] = load.errors
+    metrics[`c${c}.cpu`] = cpu / Math.max(1, load.requests)
+  }
+  return metrics
+}
+
+/** The latency/throughput table shared by S1, S3 and S4 for one cell (`c1`, `c16`, …). */
+function latencyTable(
+  comparison: Comparison,
+  cell: string,
+  figures: Figures,
+  prefix: string,
+  baselines: readonly string[] = ['direct', 'nginx', 'bare-node'],
+): Table {
+  const present = baselines.filter((b) => comparison.rounds.has(b))
+  const hasDirect = comparison.rounds.has('direct')
+  const columns = ['contender', 'p50', 'p99']
+  if (hasDirect) columns.push('added p50', 'added p99')
+  columns.push('req/s', 'proxy CPU/req', 'errors')
+  for (const b of present) columns.push(`req/s vs ${b}`)
+  const rows = comparison.names.map((name) => {
+    const p50 = med(comparison, name, `${cell}.p50`)
+    const p99 = med(comparison, name, `${cell}.p99`)
+    const rps = med(comparison, name, `${cell}.rps`)
+    const errors = (comparison.rounds.get(name) ?? []).reduce(
+      (sum, m) => sum + (m[`${cell}.errors`] ?? 0),
+      0,
+    )
+    figures.set(`${prefix}.${name}.p50`, p50)
+    figures.set(`${prefix}.${name}.p99`, p99)
+    figures.set(`${prefix}.${name}.rps`, rps)
+    const row = [name, formatUs(p50), formatUs(p99)]
+    if (hasDirect) {
+      const addedP50 = medDiff(comparison, name, 'direct', `${cell}.p50`)
+      const addedP99 = medDiff(comparison, name, 'direct', `${cell}.p99`)
+      figures.set(`${prefix}.${name}.addedP50`, addedP50)
+      figures.set(`${prefix}.${name}.addedP99`, addedP99)
+      row.push(
+        name === 'direct' ? '—' : formatUs(addedP50),
+        name === 'direct' ? '—' : formatUs(addedP99),
+      )
+    }
+    const cpu = med(comparison, name, `${cell}.cpu`)
+    figures.set(`${prefix}.${name}.cpu`, cpu)
+    row.push(formatCount(rps), formatUs(cpu), String(errors))
+    for (const b of present) row.push(formatRatio(ratio(rps, med(comparison, b, `${cell}.rps`))))
+    return row
+  })
+  return { columns, rows }
+}
+
+// ---------------------------------------------------------------------------------------
+// S2: streamed tool with 100 progress events
+
+export async function s2(plan: Plan, launchers: Launcher[], figures: Figures): Promise<Section> {
+  const fixture = await startFixture()
+  const perRound = plan.quick ? 5 : 20
+  try {
+    const comparison = await compare<Loaded>({
+      launchers,
+      upstream: fixture.url,
+      rounds: plan.rounds,
+      log: plan.log,
+      prepare: (running) => loadTarget(running, 1),
+      measure: async (loaded) => {
+        const session = loaded.sessions[0] as Session
+        const first: number[] = []
+        const total: number[] = []
+        let errors = 0
+        for (let i = 0; i < perRound + 1; i++) {
+          const text = distinct()
+          const answer = await session.request(
+            'tools/call',
+            {
+              name: 'progress',
+              arguments: { text, count: 100, intervalMs: 1 },
+              _meta: { progressToken: text },
+            },
+            'notifications/progress',
+          )
+          const events = answer.text.split('notifications/progress').length - 1
+          if (answer.status !== 200 || events !== 100 || answer.firstMs === undefined) {
+            errors++
+            continue
+          }
+          if (i === 0) continue // warm-up
+          first.push(answer.firstMs * 1000)
+          total.push(answer.totalMs * 1000)
+        }
+        return { first: median(first), total: median(total), firstMax: Math.max(...first), errors }
+      },
+      cleanup: unload,
+    })
+    const rows = comparison.names.map((name) => {
+      const addedFirst = medDiff(comparison, name, 'direct', 'first')
+      const addedTotal = medDiff(comparison, name, 'direct', 'total')
+      figures.set(`S2.${name}.addedFirst`, addedFirst)
+      figures.set(`S2.${name}.first`, med(comparison, name, 'first'))
+      return [
+        name,
+        formatUs(med(comparison, name, 'first')),
+        name === 'direct' ? '—' : formatSignedUs(addedFirst),
+        formatUs(med(comparison, name, 'firstMax')),
+        formatUs(med(comparison, name, 'total')),
+        name === 'direct' ? '—' : formatSignedUs(addedTotal),
+        String((comparison.rounds.get(name) ?? []).reduce((s, m) => s + (m.errors ?? 0), 0)),
+      ]
+    })
+    return {
+      id: 'S2',
+      title: 'streamed tool, 100 progress events',
+      method:
+        `\`tools/call progress\` answers with an SSE stream: 100 \`notifications/progress\` events 1 ms apart, then the result. ${perRound} calls per round and contender (after one warm-up call), one session. ` +
+        '"first event" = time from sending the request until the first body chunk holding a progress notification arrives; "completion" = until the stream ends. A proxy that buffers shows up in the first column.',
+      tables: [
+        {
+          columns: [
+            'contender',
+            'first event',
+            'added',
+            'worst first event (median of round maxima)',
+            'completion',
+            'added',
+            'errors',
+          ],
+          rows,
+        },
+      ],
+      notes: skippedNotes(comparison),
+    }
+  } finally {
+    await fixture.stop()
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// S3: 1 MiB result
+
+export async function s3(plan: Plan, launchers: Launcher[], figures: Figures): Promise<Section> {
+  const fixture = await startFixture()
+  try {
+    const comparison = await compare<Loaded>({
+      launchers,
+      upstream: fixture.url,
+      rounds: plan.rounds,
+      log: plan.log,
+      prepare: (running) => loadTarget(running, 4),
+      measure: (loaded, running) => cells(plan, loaded, running, plan.quick ? [1] : [1, 4], 'big'),
+      cleanup: unload,
+    })
+    const tables = (plan.quick ? [1] : [1, 4]).map((c) => {
+      const t = latencyTable(comparison, `c${c}`, figures, `S3.c${c}`)
+      return { ...t, columns: [`c=${c}: ${t.columns[0]}`, ...t.columns.slice(1)] }
+    })
+    return {
+      id: 'S3',
+      title: '1 MiB `tools/call` result',
+      method:
+        '`tools/call big` returns a 1 MiB text result (JSON, `content-length`), closed loop at 1 and 4 sessions, ' +
+        `${plan.warmupMs} ms warm-up + ${plan.durationMs} ms per cell. At 1 MiB per answer, req/s × 1 MiB is the throughput in MiB/s.`,
+      tables,
+      notes: skippedNotes(comparison),
+    }
+  } finally {
+    await fixture.stop()
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// S4: a stdio server exposed over HTTP
+
+export async function s4(plan: Plan, launchers: Launcher[], figures: Figures): Promise<Section> {
+  const levels = [1, 16]
+  const comparison = await compare<Loaded>({
+    launchers,
+    upstream: '',
+    rounds: plan.rounds,
+    log: plan.log,
+    prepare: (running) => loadTarget(running, 16),
+    measure: (loaded, running) => cells(plan, loaded, running, levels, 'echo'),
+    cleanup: unload,
+  })
+  const tables = levels.map((c) => {
+    const t = latencyTable(comparison, `c${c}`, figures, `S4.c${c}`, ['supergateway', 'mcp-proxy'])
+    return { ...t, columns: [`c=${c}: ${t.columns[0]}`, ...t.columns.slice(1)] }
+  })
+  return {
+    id: 'S4',
+    title: 'a stdio server exposed over Streamable HTTP',
+    method:
+      'The stdio fixture (`bench/fixtures/stdio-server.ts`, newline-delimited JSON-RPC) behind each bridge; the client opens 16 sessions and runs `tools/call echo` closed-loop at c=1 and c=16 ' +
+      `(${plan.warmupMs} ms warm-up + ${plan.durationMs} ms per cell). There is no "direct" here: an HTTP client cannot talk to a stdio server without a bridge.`,
+    tables,
+    notes: skippedNotes(comparison),
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// S5: tools/list across 10 backends × 50 tools
+
+export async function s5(
+  plan: Plan,
+  gateway: (urls: string[]) => Launcher,
+  figures: Figures,
+): Promise<Section> {
+  const fixtures: Running[] = []
+  const notes: string[] = []
+  const rows: string[][] = []
+  try {
+    for (let i = 0; i < 10; i++) fixtures.push(await startFixture(50, `b${i}`))
+    const urls = fixtures.map((f) => f.url)
+    const warmCalls = plan.quick ? 50 : 300
+    // Direct: the client itself asks the 10 backends in parallel and merges (what a gateway saves it).
+    const direct = await directLists(urls, warmCalls)
+    figures.set('S5.direct.cold', direct.cold)
+    figures.set('S5.direct.warm', direct.warm)
+    rows.push([
+      'direct (client asks 10 backends in parallel)',
+      String(direct.tools),
+      formatUs(direct.cold),
+      formatUs(direct.warm),
+      formatUs(direct.warmP99),
+    ])
+    try {
+      const running = await gateway(urls).start('')
+      try {
+        const result = await gatewayLists(running.url, warmCalls)
+        figures.set('S5.portico-gateway.cold', result.cold)
+        figures.set('S5.portico-gateway.warm', result.warm)
+        rows.push([
+          'portico-gateway (one tools/list)',
+          String(result.tools),
+          formatUs(result.cold),
+          formatUs(result.warm),
+          formatUs(result.warmP99),
+        ])
+      } finally {
+        await running.stop()
+      }
+    } catch (error) {
+      notes.push(
+        `skipped portico-gateway: ${error instanceof Skip ? error.message : String(error)}`,
+      )
+    }
+  } finally {
+    await Promise.all(fixtures.map((f) => f.stop()))
+  }
+  return {
+    id: 'S5',
+    title: '`tools/list` across 10 backends × 50 tools',
+    method:
+      'Ten HTTP fixtures with 50 tools each. "cold" = from a fresh session (initialize included) to the first complete `tools/list`; "warm" = p50 of further `tools/list` calls on the open session(s). ' +
+      'The direct row is what a client without a gateway must do: 10 sessions and 10 lists in parallel, merged client-side.',
+    tables: [{ columns: ['contender', 'tools', 'cold', 'warm p50', 'warm p99'], rows }],
+    notes,
+  }
+}
+
+function toolCount(text: string): number {
+  return text.split('"inputSchema"').length - 1
+}
+
+async function directLists(urls: string[], calls: number) {
+  const targets = urls.map((u) => new Target(u, 1))
+  try {
+    const begin = performance.now()
+    const sessions = await Promise.all(
+      targets.map(async (t) => {
+        const s = new Session(t)
+        await s.open()
+        return s
+      }),
+    )
+    const first = await Promise.all(sessions.map((s) => s.request('tools/list', {})))
+    const cold = (performance.now() - begin) * 1000
+    const tools = first.reduce((sum, a) => sum + toolCount(a.text), 0)
+    const samples: number[] = []
+    for (let i = 0; i < calls; i++) {
+      const t0 = performance.now()
+      await Promise.all(sessions.map((s) => s.request('tools/list', {})))
+      samples.push((performance.now() - t0) * 1000)
+    }
+    const summary = summarize(samples)
+    return { cold, tools, warm: summary.p50, warmP99: summary.p99 }
+  } finally {
+    await Promise.all(targets.map((t) => t.close()))
+  }
+}
+
+async function gatewayLists(url: string, calls: number) {
+  const target = new Target(url, 1)
+  try {
+    const begin = performance.now()
+    const session = new Session(target)
+    await session.open()
+    const first = await session.request('tools/list', {})
+    const cold = (performance.now() - begin) * 1000
+    const samples: number[] = []
+    for (let i = 0; i < calls; i++) {
+      samples.push((await session.request('tools/list', {})).totalMs * 1000)
+    }
+    const summary = summarize(samples)
+    return { cold, tools: toolCount(first.text), warm: summary.p50, warmP99: summary.p99 }
+  } finally {
+    await target.close()
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// S6: memory
+
+export async function s6(
+  launchers: Launcher[],
+  figures: Figures,
+  manySessions: (name: string) => string | undefined,
+): Promise<Section> {
+  const sessionsWanted = 1000
+  const rows: string[][] = []
+  const notes: string[] = []
+  const fixture = await startFixture()
+  try {
+    rows.push([
+      'fixture (the upstream itself, for scale)',
+      formatMb(treeRss(fixture.pid)),
+      '—',
+      '—',
+    ])
+    for (const launcher of launchers) {
+      let running: Running
+      try {
+        running = await launcher.start(fixture.url)
+      } catch (error) {
+        notes.push(
+          `skipped ${launcher.name}: ${error instanceof Skip ? error.message : String(error)}`,
+        )
+        continue
+      }
+      try {
+        await sleep(500)
+        const idle = treeRss(running.pid)
+        figures.set(`S6.${launcher.name}.idle`, idle)
+        const refusal = manySessions(launcher.name)
+        if (refusal) {
+          rows.push([launcher.name, formatMb(idle), '—', '—'])
+          notes.push(`${launcher.name}: ${sessionsWanted} sessions not measured: ${refusal}`)
+          continue
+        }
+        const target = new Target(running.url, 100)
+        const sessions = await openSessions(target, sessionsWanted, 100)
+        for (let i = 0; i < sessions.length; i += 100) {
+          await Promise.all(sessions.slice(i, i + 100).map((s) => s.call('echo', distinct())))
+        }
+        await sleep(500)
+        const loaded = treeRss(running.pid)
+        figures.set(`S6.${launcher.name}.sessions`, loaded)
+        rows.push([launcher.name, formatMb(idle), formatMb(loaded), formatMb(loaded - idle)])
+        await target.close()
+      } finally {
+        await running.stop()
+      }
+    }
+  } finally {
+    await fixture.stop()
+  }
+  return {
+    id: 'S6',
+    title: 'memory: RSS idle and with 1,000 open sessions',
+    method:
+      `RSS of the proxy process and its children (/proc, VmRSS), 0.5 s after start ("idle"), then after ${sessionsWanted} sessions were initialized through it (100 at a time, over up to 100 keep-alive connections) and each made one \`tools/call\`, sessions left open. ` +
+      'Stdio bridges include the stdio children they spawned. Measured once per contender (memory is not noisy the way latency is).',
+    tables: [{ columns: ['contender', 'idle', `${sessionsWanted} sessions`, 'growth'], rows }],
+    notes,
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// S7: the store (written on the `store` branch as bench/store.ts)
+
+export async function s7(plan: Plan): Promise<Section> {
+  const script = join(ROOT, 'dist/bench/store.js')
+  const section: Section = {
+    id: 'S7',
+    title: 'store: recorded events/s and drops',
+    method:
+      'Runs `node dist/bench/store.js` (written with the SQLite store) and includes its output.',
+    tables: [],
+    notes: [],
+  }
+  if (!existsSync(script)) {
+    section.notes.push('skipped: store bench not present (bench/store.ts lands with the store)')
+    return section
+  }
+  const started = await start(process.execPath, [script, ...(plan.quick ? ['--quick'] : [])])
+  await new Promise<void>((resolve) => started.child.once('exit', () => resolve()))
+  section.method += `\n\n${started.output().trim()}`
+  return section
+}

@@ -1,0 +1,75 @@
+/** The performance targets of issue 6, checked against the figures of a run. */
+import type { Verdict } from './report.ts'
+import type { Figures } from './scenarios.ts'
+import { formatCount, formatMb, formatSignedUs, formatUs } from './stats.ts'
+
+const MB = 1024 * 1024
+
+function has(...values: number[]): boolean {
+  return values.every(Number.isFinite)
+}
+
+export function verdicts(f: Figures): Verdict[] {
+  const get = (key: string): number => f.get(key) ?? Number.NaN
+  const out: Verdict[] = []
+
+  const p = get('S1.c1.portico.addedP50')
+  const n = get('S1.c1.nginx.addedP50')
+  const b = get('S1.c1.bare-node.addedP50')
+  out.push({
+    target:
+      'S1 c=1, recording on (`portico --db`; the store is not in this build yet, see S1 notes): added p50 ≤ nginx and ≤ 1.5 × bare Node',
+    measured: `Portico ${formatSignedUs(p)}, nginx ${formatSignedUs(n)}, bare ${formatSignedUs(b)} (1.5 × bare = ${formatUs(1.5 * b)})`,
+    met: has(p, n, b) ? p <= n && p <= 1.5 * b : undefined,
+    comment:
+      has(p, n, b) && !(p <= n && p <= 1.5 * b)
+        ? `over by ${formatUs(p - Math.min(n, 1.5 * b))}`
+        : undefined,
+  })
+  const p99 = get('S1.c1.portico.addedP99')
+  out.push({
+    target: 'S1 c=1: added p99 ≤ 1 ms',
+    measured: formatSignedUs(p99),
+    met: has(p99) ? p99 <= 1000 : undefined,
+  })
+  const pr = get('S1.c16.portico.rps')
+  const nr = get('S1.c16.nginx.rps')
+  const br = get('S1.c16.bare-node.rps')
+  out.push({
+    target: 'S1 c=16: req/s ≥ nginx and ≥ 0.8 × bare Node',
+    measured: `Portico ${formatCount(pr)}, nginx ${formatCount(nr)}, bare ${formatCount(br)} (0.8 × bare = ${formatCount(0.8 * br)})`,
+    met: has(pr, nr, br) ? pr >= nr && pr >= 0.8 * br : undefined,
+    comment:
+      has(pr, nr, br) && !(pr >= nr && pr >= 0.8 * br)
+        ? `short by ${formatCount(Math.max(nr, 0.8 * br) - pr)} req/s`
+        : undefined,
+  })
+  const first = get('S2.portico.addedFirst')
+  out.push({
+    target: 'S2: time to first event within 1 ms of direct',
+    measured: formatSignedUs(first),
+    met: has(first) ? first <= 1000 : undefined,
+  })
+  const gw = get('S4.c16.portico-gateway.rps')
+  const gwP99 = get('S4.c16.portico-gateway.p99')
+  const sg = get('S4.c16.supergateway.rps')
+  const mp = get('S4.c16.mcp-proxy.rps')
+  const best = Math.max(Number.isFinite(sg) ? sg : 0, Number.isFinite(mp) ? mp : 0)
+  const bestName = best === sg ? 'supergateway' : 'mcp-proxy'
+  const bestP99 = get(`S4.c16.${bestName}.p99`)
+  out.push({
+    target: 'S4 c=16: Portico gateway ≥ 2 × the better peer, at equal or lower p99',
+    measured: has(gw)
+      ? `Portico ${formatCount(gw)} req/s p99 ${formatUs(gwP99)}; ${bestName} ${formatCount(best)} req/s p99 ${formatUs(bestP99)}`
+      : `peers: supergateway ${formatCount(sg)} req/s, mcp-proxy ${formatCount(mp)} req/s`,
+    met: has(gw, best) ? gw >= 2 * best && gwP99 <= bestP99 : undefined,
+    comment: has(gw) ? undefined : 'gateway mode not in this build',
+  })
+  const rss = get('S6.portico.sessions')
+  out.push({
+    target: 'S6: ≤ 100 MB RSS with 1,000 open sessions',
+    measured: formatMb(rss),
+    met: has(rss) ? rss <= 100 * MB : undefined,
+  })
+  return out
+}

@@ -1,0 +1,51 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import {
+  formatRatio,
+  formatUs,
+  median,
+  percentile,
+  ratio,
+  summarize,
+} from '../../bench/lib/stats.ts'
+
+describe('bench statistics', () => {
+  it('percentile uses the nearest rank', () => {
+    const samples = [5, 1, 4, 2, 3, 10, 9, 8, 7, 6]
+    const cases: Array<[number, number]> = [
+      [0, 1],
+      [10, 1],
+      [50, 5],
+      [90, 9],
+      [99, 10],
+      [100, 10],
+    ]
+    for (const [p, expected] of cases) assert.equal(percentile(samples, p), expected, `p${p}`)
+    assert.ok(Number.isNaN(percentile([], 50)))
+  })
+
+  it('median handles odd, even and non-finite inputs', () => {
+    assert.equal(median([3, 1, 2]), 2)
+    assert.equal(median([4, 1, 3, 2]), 2.5)
+    assert.equal(median([Number.NaN, 7, Number.POSITIVE_INFINITY]), 7)
+    assert.ok(Number.isNaN(median([])))
+  })
+
+  it('summarize reports count, percentiles and max', () => {
+    const samples = Array.from({ length: 1000 }, (_, i) => i + 1)
+    assert.deepEqual(summarize(samples), { count: 1000, p50: 500, p90: 900, p99: 990, max: 1000 })
+  })
+
+  it('ratio refuses a zero or missing denominator', () => {
+    assert.equal(ratio(3, 2), 1.5)
+    assert.ok(Number.isNaN(ratio(1, 0)))
+    assert.ok(Number.isNaN(ratio(Number.NaN, 2)))
+  })
+
+  it('formats microseconds and ratios for the report', () => {
+    assert.equal(formatUs(87.4), '87 µs')
+    assert.equal(formatUs(1240), '1.24 ms')
+    assert.equal(formatUs(Number.NaN), '—')
+    assert.equal(formatRatio(1.234), '1.23×')
+  })
+})
