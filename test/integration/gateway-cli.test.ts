@@ -27,6 +27,8 @@ function toml(extra = ''): string {
     'port = 0',
     'log_level = "warn"',
     extra,
+    // Never record into the user's own store from a test.
+    `[store]\npath = "${join(dir, 'store.db')}"`,
     stdio('everything', [serverBin('everything'), 'stdio']),
     stdio(
       'memory',
