@@ -212,9 +212,8 @@ function collectUpTo(
 
 function processJson(payload: Buffer, options: RelayOptions): Buffer | undefined {
   const rewriting = applicable(options.calls, options.rewriters)
-  const text = payload.toString('utf8')
-  if (text.trimStart().startsWith('[')) return processBatch(text, rewriting, options)
-  const summary = summarize(text, rewriting.size > 0 || options.recorder.needsResults)
+  if (startsWithBracket(payload)) return processBatch(payload.toString('utf8'), rewriting, options)
+  const summary = summarize(payload, rewriting.size > 0 || options.recorder.needsResults)
   if (summary === undefined || !summary.isResponse) return undefined
   options.recorder.answer(summary)
   const call = callFor(options.calls, summary)
@@ -223,6 +222,15 @@ function processJson(payload: Buffer, options: RelayOptions): Buffer | undefined
   if (!call || !rewriters || !response) return undefined
   const rewritten = rewriteResponse(call, response, rewriters)
   return rewritten ? Buffer.from(JSON.stringify(rewritten)) : undefined
+}
+
+/** True when the first non-whitespace byte is `[` (a JSON-RPC batch answer). */
+function startsWithBracket(payload: Buffer): boolean {
+  for (const byte of payload) {
+    if (byte === 0x5b) return true
+    if (byte !== 0x20 && byte !== 0x0a && byte !== 0x0d && byte !== 0x09) return false
+  }
+  return false
 }
 
 function processBatch(

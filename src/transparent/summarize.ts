@@ -26,23 +26,24 @@ export interface Summary {
 
 const MAX_ERROR_MESSAGE = 512
 
-/** `parse` forces a full parse (the caller needs the object, e.g. to rewrite or capture it). */
-export function summarize(text: string, parse: boolean): Summary | undefined {
-  if (
-    !parse &&
-    !text.includes('"method"') &&
-    !text.includes('"error"') &&
-    !text.includes('"isError"')
-  ) {
-    return { isResponse: true, outcome: 'ok' }
-  }
+/**
+ * `parse` forces a full parse (the caller needs the object, e.g. to rewrite or capture it).
+ * A Buffer is searched as bytes and decoded only when it must be parsed, so a large plain
+ * success is never turned into a string at all.
+ */
+export function summarize(data: string | Buffer, parse: boolean): Summary | undefined {
+  if (!parse && isPlainSuccess(data)) return { isResponse: true, outcome: 'ok' }
   let value: unknown
   try {
-    value = JSON.parse(text)
+    value = JSON.parse(typeof data === 'string' ? data : data.toString('utf8'))
   } catch {
     return undefined
   }
   return summarizeValue(value)
+}
+
+function isPlainSuccess(data: string | Buffer): boolean {
+  return !data.includes('"method"') && !data.includes('"error"') && !data.includes('"isError"')
 }
 
 export function summarizeValue(value: unknown): Summary | undefined {
