@@ -151,8 +151,10 @@ function recordNotification(summary: Summary, options: RelayOptions): void {
 }
 
 /**
- * Relays a JSON answer. Bodies up to the bound are buffered so the outcome can be recorded
- * and rewriters can run; a larger body is streamed through unchanged.
+ * Relays a JSON answer. When a rewriter or a sink needs the parsed answer, bodies up to the
+ * bound are buffered, processed and sent; a larger body is streamed through unchanged.
+ * Otherwise the bytes are streamed to the client as they arrive and only scanned at the end to
+ * record the outcome, so a large answer costs no added latency.
  */
 export async function relayJson(
   res: ServerResponse,
@@ -161,15 +163,41 @@ export async function relayJson(
   body: Readable,
   options: RelayOptions,
 ): Promise<void> {
+  const rewriting = applicable(options.calls, options.rewriters)
+  if (rewriting.size === 0 && !options.recorder.needsResults) {
+    return streamJson(res, status, headers, body, options)
+  }
   const { chunks, size, complete } = await collectUpTo(body, options.maxBufferedBytes)
   if (!complete) return streamRest(res, status, headers, chunks, body, options)
   let payload: Buffer = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size)
-  const rewritten = processJson(payload, options)
+  const rewritten = processJson(payload, rewriting, options)
   if (rewritten !== undefined) payload = rewritten
   headers['content-length'] = String(payload.length)
   res.writeHead(status, headers)
   res.end(payload)
   options.recorder.wrote(payload.length)
+}
+
+/** Streams an answer nobody needs to change, keeping (bounded) copies to record its outcome. */
+async function streamJson(
+  res: ServerResponse,
+  status: number,
+  headers: HeaderMap,
+  body: Readable,
+  options: RelayOptions,
+): Promise<void> {
+  res.writeHead(status, headers)
+  const kept: Buffer[] = []
+  let size = 0
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    if (!res.write(chunk)) await once(res, 'drain', { signal: options.signal })
+    options.recorder.wrote(chunk.length)
+    size += chunk.length
+    if (size <= options.maxBufferedBytes) kept.push(chunk)
+  }
+  res.end()
+  // Past the bound the outcome is not inspected (recorded as the HTTP status says).
+  if (size <= options.maxBufferedBytes) processJson(Buffer.concat(kept, size), new Map(), options)
 }
 
 /**
@@ -210,8 +238,11 @@ function collectUpTo(
   })
 }
 
-function processJson(payload: Buffer, options: RelayOptions): Buffer | undefined {
-  const rewriting = applicable(options.calls, options.rewriters)
+function processJson(
+  payload: Buffer,
+  rewriting: Map<Call, ResponseRewriter[]>,
+  options: RelayOptions,
+): Buffer | undefined {
   if (startsWithBracket(payload)) return processBatch(payload.toString('utf8'), rewriting, options)
   const summary = summarize(payload, rewriting.size > 0 || options.recorder.needsResults)
   if (summary === undefined || !summary.isResponse) return undefined

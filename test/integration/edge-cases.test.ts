@@ -227,6 +227,39 @@ describe('bad input and failures', () => {
     }
   })
 
+  it('records JSON answers streamed through: JSON-RPC errors and tool errors keep their outcome', async () => {
+    for (const [path, id, outcome] of [
+      ['/json-error', 3, 'error'],
+      ['/json-tool-error', 4, 'tool_error'],
+    ] as const) {
+      const proxy = await startPortico({ upstream: `${bad.origin}${path}` })
+      try {
+        const body = JSON.stringify({
+          jsonrpc: '2.0',
+          id,
+          method: 'tools/call',
+          params: { name: 'nope' },
+        })
+        const { status, text } = await post(proxy.url, body)
+        assert.equal(status, 200)
+        assert.match(
+          text,
+          new RegExp(`"id":${id}`),
+          'the upstream bytes reach the client unchanged',
+        )
+        await proxy.sink.waitFor((events) =>
+          events.some((e) => e.type === 'exchange' && e.jsonrpcId === id),
+        )
+        const event = proxy.sink.exchanges().find((e) => e.jsonrpcId === id)
+        assert.equal(event?.outcome, outcome)
+        if (outcome === 'error') assert.equal(event?.errorCode, -32602)
+        else assert.equal(event?.errorMessage, 'it broke')
+      } finally {
+        await proxy.close()
+      }
+    }
+  })
+
   it('aborts the upstream request when the client disconnects', async () => {
     const hang = await startPortico({ upstream: `${bad.origin}/hang` })
     try {
