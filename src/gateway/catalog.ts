@@ -17,7 +17,8 @@ export type ItemKind = 'tool' | 'prompt'
 
 export class BackendCatalog {
   readonly name: string
-  readonly separator: string
+  /** `{name}{separator}` before every client-facing name and URI; empty when unprefixed. */
+  readonly #prefix: string
   readonly #toolVisible: (name: string) => boolean
   readonly #promptVisible: (name: string) => boolean
   readonly #resourceVisible: (uri: string) => boolean
@@ -33,7 +34,7 @@ export class BackendCatalog {
 
   constructor(config: BackendConfig, separator: string) {
     this.name = config.name
-    this.separator = separator
+    this.#prefix = config.namespace ? config.name + separator : ''
     this.#toolVisible = visibility(config.expose_tools, config.hide_tools)
     this.#promptVisible = visibility(config.expose_prompts, config.hide_prompts)
     this.#resourceVisible = visibility(config.expose_resources, config.hide_resources)
@@ -52,8 +53,8 @@ export class BackendCatalog {
   /** The client-facing name of a local tool or prompt name. */
   exposedName(local: string): string {
     const renamed = this.#aliases.get(local)?.to ?? local
-    const full = namespaced(this.name, this.separator, renamed)
-    if (full !== `${this.name}${this.separator}${renamed}` && this.#short.size < MAX_SHORT_NAMES) {
+    const full = namespaced(this.#prefix, '', renamed)
+    if (full !== `${this.#prefix}${renamed}` && this.#short.size < MAX_SHORT_NAMES) {
       this.#short.set(full, local)
     }
     return full
@@ -65,7 +66,7 @@ export class BackendCatalog {
    */
   resolve(kind: ItemKind, exposed: string): string | undefined {
     const short = this.#short.get(exposed)
-    const local = short ?? localPart(this.name, this.separator, exposed)
+    const local = short ?? localPart(this.#prefix, '', exposed)
     if (local === undefined) return undefined
     const original = short ?? this.#aliasTargets.get(local) ?? local
     const visible = kind === 'tool' ? this.#toolVisible : this.#promptVisible
@@ -74,21 +75,21 @@ export class BackendCatalog {
 
   /** Whether a client-facing name has this backend's prefix (or is a known shortened name). */
   owns(exposed: string): boolean {
-    return this.#short.has(exposed) || exposed.startsWith(this.name + this.separator)
+    return this.#short.has(exposed) || exposed.startsWith(this.#prefix)
   }
 
   ownsUri(uri: string): boolean {
-    return unnamespaceUri(this.name, this.separator, uri) !== undefined
+    return unnamespaceUri(this.#prefix, '', uri) !== undefined
   }
 
   /** The backend's URI for a client-facing one, or undefined (not ours, or filtered). */
   resolveUri(exposed: string): string | undefined {
-    const uri = unnamespaceUri(this.name, this.separator, exposed)
+    const uri = unnamespaceUri(this.#prefix, '', exposed)
     return uri !== undefined && this.#resourceVisible(uri) ? uri : undefined
   }
 
   exposeUri(uri: string): string {
-    return namespaceUri(this.name, this.separator, uri)
+    return namespaceUri(this.#prefix, '', uri)
   }
 
   /** A tool definition as clients see it, or undefined when it is filtered out. */

@@ -53,6 +53,12 @@ export const backendSchema = z.strictObject({
       'expected 1-32 of [A-Za-z0-9_-] (it prefixes every tool name, and LLM APIs accept only those)',
     ),
   transport: z.enum(['stdio', 'http', 'sse']),
+  /**
+   * Prefix this backend's tool/prompt names and resource URIs with `{name}{separator}`. Off
+   * exposes the backend's own names, which is allowed only for a gateway's single backend
+   * (nothing else can then claim the same name).
+   */
+  namespace: z.boolean().default(true),
   command: z.string().min(1).optional(),
   args: z.array(z.string()).default([]),
   env: stringMap,
@@ -90,6 +96,13 @@ export const backendsSchema = z.array(backendSchema).superRefine((backends, ctx)
   const seen = new Map<string, number>()
   backends.forEach((backend, index) => {
     const at = (key: string) => [index, key]
+    if (!backend.namespace && backends.length > 1) {
+      ctx.addIssue({
+        code: 'custom',
+        path: at('namespace'),
+        message: `namespace = false needs this to be the only backend (${backends.length} are configured): its names could collide with another's`,
+      })
+    }
     if (backend.name === ADMIN_NAMESPACE) {
       ctx.addIssue({
         code: 'custom',
@@ -187,7 +200,7 @@ export function namingProblems(
     if (backend.name.includes(separator)) {
       problems.push({ index, message: `name contains the separator "${separator}"` })
     }
-    const prefix = backend.name + separator
+    const prefix = backend.namespace ? backend.name + separator : ''
     backends.forEach((other, j) => {
       if (
         j !== index &&

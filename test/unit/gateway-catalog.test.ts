@@ -142,6 +142,26 @@ describe('BackendCatalog', () => {
     ])
   })
 
+  it('keeps the backend own names and URIs with namespace = false (filters and aliases still apply)', () => {
+    const catalog = new BackendCatalog(
+      backend({ namespace: false, hide_tools: ['secret'], aliases: [{ from: 'echo', to: 'say' }] }),
+      '__',
+    )
+    assert.deepEqual(catalog.tool({ name: 'test_simple_text' }), { name: 'test_simple_text' })
+    assert.deepEqual(catalog.tool({ name: 'echo' }), { name: 'say' })
+    assert.equal(catalog.tool({ name: 'secret' }), undefined)
+    assert.ok(catalog.owns('test_simple_text'))
+    assert.equal(catalog.resolve('tool', 'test_simple_text'), 'test_simple_text')
+    assert.equal(catalog.resolve('tool', 'say'), 'echo')
+    assert.equal(catalog.resolve('tool', 'secret'), undefined)
+    assert.equal(catalog.resolve('prompt', 'ev__test_simple_prompt'), 'ev__test_simple_prompt')
+    assert.deepEqual(catalog.resource({ uri: 'test://static-text' }), { uri: 'test://static-text' })
+    assert.equal(catalog.resolveUri('test://static-text'), 'test://static-text')
+    assert.deepEqual(catalog.content({ content: [{ type: 'resource_link', uri: 'test://a' }] }), {
+      content: [{ type: 'resource_link', uri: 'test://a' }],
+    })
+  })
+
   describe('argument injection precedence', () => {
     const catalog = new BackendCatalog(
       backend({

@@ -109,11 +109,25 @@ overwrite = true
     ],
     ['bad transport', '[[backends]]\nname="a"\ntransport="ws"\nurl="http://x"', /transport/],
     [
+      'an unprefixed backend next to another',
+      '[[backends]]\nname="a"\ntransport="http"\nurl="http://x"\nnamespace=false\n[[backends]]\nname="b"\ntransport="http"\nurl="http://y"',
+      /backends\[0\]\.namespace: namespace = false needs this to be the only backend/,
+    ],
+    [
       'alias to an invalid name',
       '[[backends]]\nname="a"\ntransport="http"\nurl="http://x"\n[[backends.aliases]]\nfrom="x"\nto="a.b"',
       /aliases/,
     ],
   ]
+  it('accepts namespace = false on the only backend (default true)', () => {
+    const { config } = load(
+      '[[backends]]\nname="a"\ntransport="http"\nurl="http://x"\nnamespace=false',
+    )
+    assert.equal(config.backends?.[0]?.namespace, false)
+    const prefixed = load('[[backends]]\nname="a"\ntransport="http"\nurl="http://x"').config
+    assert.equal(prefixed.backends?.[0]?.namespace, true)
+  })
+
   for (const [title, text, expected] of bad) {
     it(`rejects ${title}`, () => {
       const found = problems(text)

@@ -183,6 +183,11 @@ export abstract class Connection {
    * on transports without that association (stdio) server requests and logs go to the most
    * recent call in flight, which is exact with one client per connection.
    */
+  /** Whether a request still waits for its response. */
+  protected isPending(id: number): boolean {
+    return this.#pending.has(id)
+  }
+
   protected receive(value: unknown, related?: Pending): void {
     if (!isObject(value)) return
     const message = value as unknown as JsonRpcMessage

@@ -5,6 +5,7 @@
  * expired upstream session (404, or server-everything's 400) is re-initialized transparently.
  */
 import { Readable } from 'node:stream'
+import { setTimeout as delay } from 'node:timers/promises'
 import type { HeaderMap } from '../../edge/headers.ts'
 import { headerValue } from '../../edge/headers.ts'
 import { PorticoError } from '../../errors.ts'
@@ -20,6 +21,17 @@ import {
   type ServerInfo,
 } from './connection.ts'
 import { SseConnection } from './sse.ts'
+
+/** How many times one call's SSE stream is resumed (GET + `Last-Event-ID`) before giving up. */
+const MAX_RESUMES = 5
+/** Upper bound on the reconnection delay a backend asks for with `retry:`. */
+const MAX_RETRY_MS = 5000
+
+/** Where an SSE stream stopped: its last event id and the backend's requested retry delay. */
+interface StreamPosition {
+  lastId: string | undefined
+  retryMs: number | undefined
+}
 
 export interface HttpConnectionOptions {
   config: BackendConfig
@@ -125,7 +137,7 @@ export class HttpConnection extends Connection {
       return
     }
     if (type.startsWith('text/event-stream')) {
-      await this.#readSse(response.body, pending)
+      await this.#readResumable(response.body, pending)
     } else {
       const text = await readText(response.body, this.#options.maxMessageBytes)
       const value = parseJson(text)
@@ -148,36 +160,76 @@ export class HttpConnection extends Connection {
     )
   }
 
-  async #readSse(body: Readable, related: Pending | undefined): Promise<void> {
+  /**
+   * Reads a call's SSE answer. A backend may close the stream before the response (SSE
+   * polling, SEP-1699) and expect the client to reconnect with `Last-Event-ID`: the gateway
+   * does that itself, after the `retry:` delay, so the client just gets the result.
+   */
+  async #readResumable(body: Readable, pending: Pending | undefined): Promise<void> {
+    let position = await this.#readSse(body, pending)
+    for (let resumes = 0; resumes < MAX_RESUMES; resumes++) {
+      if (!pending || !this.isPending(pending.id) || position.lastId === undefined) return
+      if (this.closed || !this.#sessionId) return
+      await delay(Math.min(position.retryMs ?? 0, MAX_RETRY_MS), undefined, {
+        signal: this.#abort.signal,
+      })
+      const response = await this.#options.http.send({
+        url: this.#url,
+        method: 'GET',
+        headers: { ...this.#streamHeaders(), 'last-event-id': position.lastId },
+        signal: this.#abort.signal,
+        label: this.#label,
+      })
+      if (!isEventStream(response)) {
+        response.body.resume()
+        return
+      }
+      const next = await this.#readSse(response.body, pending)
+      position = {
+        lastId: next.lastId ?? position.lastId,
+        retryMs: next.retryMs ?? position.retryMs,
+      }
+    }
+  }
+
+  async #readSse(body: Readable, related: Pending | undefined): Promise<StreamPosition> {
     const parser = new SseParser(this.#options.maxMessageBytes)
+    const position: StreamPosition = { lastId: undefined, retryMs: undefined }
     body.setEncoding('utf8')
     for await (const chunk of body) {
       for (const event of parser.push(chunk as string)) {
+        if (event.id !== undefined) position.lastId = event.id
+        if (event.retry !== undefined) position.retryMs = event.retry
         if (!event.data || (event.event && event.event !== 'message')) continue
         const value = parseJson(event.data)
         if (value !== undefined) this.receive(value, related)
       }
     }
+    return position
+  }
+
+  /** Headers of a GET stream (the standalone one, or a resumed call stream). */
+  #streamHeaders(): HeaderMap {
+    const headers: HeaderMap = { ...this.#headers, accept: 'text/event-stream' }
+    if (this.#sessionId) headers['mcp-session-id'] = this.#sessionId
+    if (this.info?.protocolVersion) headers['mcp-protocol-version'] = this.info.protocolVersion
+    return headers
   }
 
   /** The standalone GET stream: list changes and resource updates arrive there. */
   #openStream(): void {
     if (this.closed || !this.#sessionId) return
-    const headers: HeaderMap = { ...this.#headers, accept: 'text/event-stream' }
-    headers['mcp-session-id'] = this.#sessionId
-    if (this.info?.protocolVersion) headers['mcp-protocol-version'] = this.info.protocolVersion
     const sessionId = this.#sessionId
     void this.#options.http
       .send({
         url: this.#url,
         method: 'GET',
-        headers,
+        headers: this.#streamHeaders(),
         signal: this.#abort.signal,
         label: this.#label,
       })
       .then(async (response) => {
-        const type = headerValue(response.headers, 'content-type') ?? ''
-        if (response.status !== 200 || !type.startsWith('text/event-stream')) {
+        if (!isEventStream(response)) {
           response.body.resume()
           return
         }
@@ -212,6 +264,11 @@ export class HttpConnection extends Connection {
       // The backend may already be gone; its session expires on its own.
     }
   }
+}
+
+function isEventStream(response: UpstreamResponse): boolean {
+  const type = headerValue(response.headers, 'content-type') ?? ''
+  return response.status === 200 && type.startsWith('text/event-stream')
 }
 
 /** 404 means the session ended (spec); server-everything answers 400 "No valid session ID". */
