@@ -106,7 +106,8 @@ async function cells(
   const metrics: Metrics = {}
   for (const c of levels) {
     const sessions = loaded.sessions.slice(0, c)
-    const call = (session: Session) => session.call(tool, distinct())
+    const name = `${running.toolPrefix ?? ''}${tool}`
+    const call = (session: Session) => session.call(name, distinct())
     await closedLoop(sessions, call, 0, plan.warmupMs)
     const cpuBefore = running.pid ? treeCpuUs(running.pid) : Number.NaN
     const load = await closedLoop(sessions, call, 0, plan.durationMs)
