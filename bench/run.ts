@@ -161,7 +161,7 @@ async function main(): Promise<void> {
           : undefined,
     ),
   )
-  await run('S7', () => s7(plan))
+  await run('S7', () => s7(plan, figures))
 
   const date = new Date().toISOString().slice(0, 10)
   const out = args.out ?? join(ROOT, 'bench/reports', `${date}${args.quick ? '-quick' : ''}.md`)
