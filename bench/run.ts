@@ -23,6 +23,7 @@ import {
   porticoAccessLog,
   porticoBaseline,
   porticoGateway,
+  porticoGatewayBaseline,
   porticoStoreOff,
   porticoStoreOn,
   ROOT,
@@ -124,6 +125,7 @@ async function main(): Promise<void> {
   ])
   const stdioContenders = chosen([
     porticoGateway([{ name: 'fx', stdio: true }]),
+    ...porticoGatewayBaseline([{ name: 'fx', stdio: true }]),
     supergateway(log),
     mcpProxy(log),
   ])

@@ -154,6 +154,12 @@ export const porticoAccessLog = porticoLauncher(
   },
 )
 
+/** The gateway from the PORTICO_BENCH_BASELINE build, for S4 A/B runs. */
+export function porticoGatewayBaseline(backends: readonly Backend[]): Launcher[] {
+  const entry = process.env.PORTICO_BENCH_BASELINE
+  return entry ? [porticoGateway(backends, 'portico-gateway-baseline', entry)] : []
+}
+
 /**
  * Another build of Portico (PORTICO_BENCH_BASELINE=path/to/dist/src/cli/main.js), run side by
  * side with this one to measure what a change bought without the machine's noise in between.
@@ -440,17 +446,24 @@ export function gatewayUnavailable(): string | undefined {
   }
 }
 
-export function porticoGateway(backends: readonly Backend[], label = 'portico-gateway'): Launcher {
+export function porticoGateway(
+  backends: readonly Backend[],
+  label = 'portico-gateway',
+  entry: string = PORTICO,
+): Launcher {
   return {
     name: label,
-    what: 'Portico gateway (`portico run --config gateway.toml`, `[[backends]]`, shared stdio child, tools called as `fx__echo`)',
+    what:
+      entry === PORTICO
+        ? 'Portico gateway (`portico run --config gateway.toml`, `[[backends]]`, shared stdio child, tools called as `fx__echo`)'
+        : `Portico gateway built from ${entry} (A/B baseline)`,
     async start() {
       const reason = gatewayUnavailable()
       if (reason) throw new Skip(reason)
       const file = scratchPath(`${label}.toml`)
       writeFileSync(file, gatewayToml(backends))
       const flags = (process.env.PORTICO_BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean)
-      const args = [...flags, PORTICO, 'run', '--config', file, '--log-level', 'warn']
+      const args = [...flags, entry, 'run', '--config', file, '--log-level', 'warn']
       const started = await start(NODE, args, { waitFor: /listening on (http:\/\/\S+)/ })
       const ready = await readyOrStop(label, started.match?.[1] as string, started)
       // A single backend is the one the load calls; with several, callers name it themselves.
