@@ -35,9 +35,6 @@ export class StdioConnection extends Connection {
   readonly #maxLineBytes: number
   readonly exited: Promise<PorticoError>
   #stdout = ''
-  /** Lines written in this turn of the event loop, sent together (one write, one wake-up). */
-  #outbox: string[] = []
-  #outboxBytes = 0
 
   constructor(options: StdioOptions) {
     super(options.config.name)
@@ -101,26 +98,13 @@ export class StdioConnection extends Connection {
   protected transmit(message: JsonRpcMessage): void {
     const stdin = this.#child.stdin
     if (!stdin?.writable) throw crashError(this.backend, 'is not running')
-    if (stdin.writableLength + this.#outboxBytes > this.#maxLineBytes) {
+    if (stdin.writableLength > this.#maxLineBytes) {
       throw new PorticoError('backend_failed', {
         message: `Backend ${this.backend} is not reading its input`,
         data: { backend: this.backend },
       })
     }
-    const line = `${JSON.stringify(message)}\n`
-    // Concurrent calls arrive on different sockets within one loop turn; a pipe write wakes
-    // the child each time, so they go out as one write at the end of the turn.
-    if (this.#outbox.length === 0) setImmediate(() => this.#flush())
-    this.#outbox.push(line)
-    this.#outboxBytes += line.length
-  }
-
-  #flush(): void {
-    const text = this.#outbox.join('')
-    this.#outbox = []
-    this.#outboxBytes = 0
-    // A child that died meanwhile: its exit handler fails the calls these lines carried.
-    if (this.#child.stdin?.writable) this.#child.stdin.write(text)
+    stdin.write(`${JSON.stringify(message)}\n`)
   }
 
   /** Closes stdin, then SIGTERM after 2 s and SIGKILL after 2 s more. */
