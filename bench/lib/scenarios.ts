@@ -466,7 +466,8 @@ export async function s6(
         const target = new Target(running.url, 100)
         const sessions = await openSessions(target, sessionsWanted, 100)
         for (let i = 0; i < sessions.length; i += 100) {
-          await Promise.all(sessions.slice(i, i + 100).map((s) => s.call('echo', distinct())))
+          const echo = `${running.toolPrefix ?? ''}echo`
+          await Promise.all(sessions.slice(i, i + 100).map((s) => s.call(echo, distinct())))
         }
         await sleep(500)
         const loaded = treeRss(running.pid)
