@@ -23,6 +23,7 @@ import {
   porticoAccessLog,
   porticoBaseline,
   porticoGateway,
+  porticoGatewayBaseline,
   porticoStoreOff,
   porticoStoreOn,
   ROOT,
@@ -124,6 +125,7 @@ async function main(): Promise<void> {
   ])
   const stdioContenders = chosen([
     porticoGateway([{ name: 'fx', stdio: true }]),
+    ...porticoGatewayBaseline([{ name: 'fx', stdio: true }]),
     supergateway(log),
     mcpProxy(log),
   ])
@@ -161,7 +163,7 @@ async function main(): Promise<void> {
           : undefined,
     ),
   )
-  await run('S7', () => s7(plan))
+  await run('S7', () => s7(plan, figures))
 
   const date = new Date().toISOString().slice(0, 10)
   const out = args.out ?? join(ROOT, 'bench/reports', `${date}${args.quick ? '-quick' : ''}.md`)

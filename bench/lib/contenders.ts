@@ -17,6 +17,8 @@ export interface Running {
   url: string
   /** Processes whose memory is the contender's (the proxy, with its children). */
   pid: number
+  /** Prepended to tool names: a gateway namespaces them (`fx__echo`). */
+  toolPrefix?: string
   stop(): Promise<void>
 }
 
@@ -151,6 +153,12 @@ export const porticoAccessLog = porticoLauncher(
     return ['--config', file]
   },
 )
+
+/** The gateway from the PORTICO_BENCH_BASELINE build, for S4 A/B runs. */
+export function porticoGatewayBaseline(backends: readonly Backend[]): Launcher[] {
+  const entry = process.env.PORTICO_BENCH_BASELINE
+  return entry ? [porticoGateway(backends, 'portico-gateway-baseline', entry)] : []
+}
 
 /**
  * Another build of Portico (PORTICO_BENCH_BASELINE=path/to/dist/src/cli/main.js), run side by
@@ -387,7 +395,7 @@ async function readyOrStop(name: string, url: string, started: Started): Promise
 }
 
 // ---------------------------------------------------------------------------------------
-// Portico gateway mode (branch `gateway`): used when `portico check` accepts [[backends]].
+// Portico gateway mode: `[[backends]]` (README "Gateway mode", src/gateway/config.ts).
 
 export interface Backend {
   name: string
@@ -396,15 +404,29 @@ export interface Backend {
   tools?: number
 }
 
+/** Between backend and tool name; the gateway's default, written out so the two agree. */
+export const GATEWAY_SEPARATOR = '__'
+
+/**
+ * The gateway config for these backends. Admin tools are off so that tools/list counts only
+ * the backends' tools (the same 500 as the direct row of S5).
+ */
 export function gatewayToml(backends: readonly Backend[]): string {
-  const lines = ['port = 0', '']
+  const lines = [
+    'port = 0',
+    '',
+    '[proxy]',
+    `separator = "${GATEWAY_SEPARATOR}"`,
+    'admin_tools = false',
+    '',
+  ]
   for (const backend of backends) {
     lines.push('[[backends]]', `name = "${backend.name}"`)
     if (backend.stdio) {
-      lines.push('transport = "stdio"', `command = "${NODE}"`)
-      lines.push(`args = ["${STDIO_FIXTURE}", "--tools", "${backend.tools ?? 3}"]`)
+      lines.push('transport = "stdio"', `command = ${JSON.stringify(NODE)}`)
+      lines.push(`args = ${JSON.stringify([STDIO_FIXTURE, '--tools', String(backend.tools ?? 3)])}`)
     } else {
-      lines.push('transport = "http"', `url = "${backend.url}"`)
+      lines.push('transport = "http"', `url = ${JSON.stringify(backend.url)}`)
     }
     lines.push('')
   }
@@ -424,19 +446,29 @@ export function gatewayUnavailable(): string | undefined {
   }
 }
 
-export function porticoGateway(backends: readonly Backend[], label = 'portico-gateway'): Launcher {
+export function porticoGateway(
+  backends: readonly Backend[],
+  label = 'portico-gateway',
+  entry: string = PORTICO,
+): Launcher {
   return {
     name: label,
-    what: 'Portico gateway (`portico run --config gateway.toml`, `[[backends]]`)',
+    what:
+      entry === PORTICO
+        ? 'Portico gateway (`portico run --config gateway.toml`, `[[backends]]`, shared stdio child, tools called as `fx__echo`)'
+        : `Portico gateway built from ${entry} (A/B baseline)`,
     async start() {
       const reason = gatewayUnavailable()
       if (reason) throw new Skip(reason)
       const file = scratchPath(`${label}.toml`)
       writeFileSync(file, gatewayToml(backends))
-      const started = await start(NODE, [PORTICO, 'run', '--config', file, '--log-level', 'warn'], {
-        waitFor: /listening on (http:\/\/\S+)/,
-      })
-      return readyOrStop(label, started.match?.[1] as string, started)
+      const flags = (process.env.PORTICO_BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean)
+      const args = [...flags, entry, 'run', '--config', file, '--log-level', 'warn']
+      const started = await start(NODE, args, { waitFor: /listening on (http:\/\/\S+)/ })
+      const ready = await readyOrStop(label, started.match?.[1] as string, started)
+      // A single backend is the one the load calls; with several, callers name it themselves.
+      const only = backends.length === 1 ? backends[0]?.name : undefined
+      return only ? { ...ready, toolPrefix: `${only}${GATEWAY_SEPARATOR}` } : ready
     },
   }
 }

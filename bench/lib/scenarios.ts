@@ -106,7 +106,8 @@ async function cells(
   const metrics: Metrics = {}
   for (const c of levels) {
     const sessions = loaded.sessions.slice(0, c)
-    const call = (session: Session) => session.call(tool, distinct())
+    const name = `${running.toolPrefix ?? ''}${tool}`
+    const call = (session: Session) => session.call(name, distinct())
     await closedLoop(sessions, call, 0, plan.warmupMs)
     const cpuBefore = running.pid ? treeCpuUs(running.pid) : Number.NaN
     const load = await closedLoop(sessions, call, 0, plan.durationMs)
@@ -465,7 +466,8 @@ export async function s6(
         const target = new Target(running.url, 100)
         const sessions = await openSessions(target, sessionsWanted, 100)
         for (let i = 0; i < sessions.length; i += 100) {
-          await Promise.all(sessions.slice(i, i + 100).map((s) => s.call('echo', distinct())))
+          const echo = `${running.toolPrefix ?? ''}echo`
+          await Promise.all(sessions.slice(i, i + 100).map((s) => s.call(echo, distinct())))
         }
         await sleep(500)
         const loaded = treeRss(running.pid)
@@ -493,22 +495,46 @@ export async function s6(
 // ---------------------------------------------------------------------------------------
 // S7: the store (written on the `store` branch as bench/store.ts)
 
-export async function s7(plan: Plan): Promise<Section> {
+export async function s7(plan: Plan, figures: Figures): Promise<Section> {
   const script = join(ROOT, 'dist/bench/store.js')
+  const args = [script, '--json', ...(plan.quick ? ['--quick'] : [])]
   const section: Section = {
     id: 'S7',
     title: 'store: recorded events/s and drops',
-    method:
-      'Runs `node dist/bench/store.js` (written with the SQLite store) and includes its output.',
+    method: `Runs \`node dist/bench/store.js${plan.quick ? ' --quick' : ''}\` (bench/store.ts: the sink alone, paced and flat out; a transparent Portico with recording on vs off in alternating rounds at c=16; \`portico status\` over a large store) and includes its output.`,
     tables: [],
     notes: [],
   }
   if (!existsSync(script)) {
-    section.notes.push('skipped: store bench not present (bench/store.ts lands with the store)')
+    section.notes.push('skipped: dist/bench/store.js not built')
     return section
   }
-  const started = await start(process.execPath, [script, ...(plan.quick ? ['--quick'] : [])])
-  await new Promise<void>((resolve) => started.child.once('exit', () => resolve()))
-  section.method += `\n\n${started.output().trim()}`
+  const started = await start(process.execPath, args)
+  const code = await new Promise<number | null>((resolve) =>
+    started.child.once('exit', (status) => resolve(status)),
+  )
+  const lines = started.output().trim().split('\n')
+  const json = lines.find((line) => line.startsWith('{'))
+  const text = lines.filter((line) => line !== json).join('\n')
+  section.method += `\n\n\`\`\`text\n${text}\n\`\`\``
+  if (code !== 0) section.notes.push(`store bench exited with ${code}`)
+  if (json) storeFigures(JSON.parse(json) as unknown, figures)
   return section
+}
+
+/** Keeps the store bench's headline numbers (on/off ratio, peak events/s) with the others. */
+function storeFigures(result: unknown, figures: Figures): void {
+  const r = result as {
+    sink?: { peak?: { events_per_s?: number } }
+    proxy?: { ratio_on_off?: number; median_on_rps?: number; median_off_rps?: number }
+    status?: { median_report_ms?: number }
+  }
+  const set = (key: string, value: number | undefined) => {
+    if (typeof value === 'number') figures.set(key, value)
+  }
+  set('S7.sink.peakEventsPerS', r.sink?.peak?.events_per_s)
+  set('S7.proxy.ratioOnOff', r.proxy?.ratio_on_off)
+  set('S7.proxy.onRps', r.proxy?.median_on_rps)
+  set('S7.proxy.offRps', r.proxy?.median_off_rps)
+  set('S7.status.reportMs', r.status?.median_report_ms)
 }

@@ -17,8 +17,7 @@ export function verdicts(f: Figures): Verdict[] {
   const n = get('S1.c1.nginx.addedP50')
   const b = get('S1.c1.bare-node.addedP50')
   out.push({
-    target:
-      'S1 c=1, recording on (`portico --db`; the store is not in this build yet, see S1 notes): added p50 ≤ nginx and ≤ 1.5 × bare Node',
+    target: 'S1 c=1, recording on (`portico --db`): added p50 ≤ nginx and ≤ 1.5 × bare Node',
     measured: `Portico ${formatSignedUs(p)}, nginx ${formatSignedUs(n)}, bare ${formatSignedUs(b)} (1.5 × bare = ${formatUs(1.5 * b)})`,
     met: has(p, n, b) ? p <= n && p <= 1.5 * b : undefined,
     comment:
@@ -60,10 +59,16 @@ export function verdicts(f: Figures): Verdict[] {
   out.push({
     target: 'S4 c=16: Portico gateway ≥ 2 × the better peer, at equal or lower p99',
     measured: has(gw)
-      ? `Portico ${formatCount(gw)} req/s p99 ${formatUs(gwP99)}; ${bestName} ${formatCount(best)} req/s p99 ${formatUs(bestP99)}`
+      ? `Portico ${formatCount(gw)} req/s p99 ${formatUs(gwP99)}; ${bestName} ${formatCount(best)} req/s p99 ${formatUs(bestP99)} (${(gw / best).toFixed(2)} ×)`
       : `peers: supergateway ${formatCount(sg)} req/s, mcp-proxy ${formatCount(mp)} req/s`,
     met: has(gw, best) ? gw >= 2 * best && gwP99 <= bestP99 : undefined,
-    comment: has(gw) ? undefined : 'gateway mode not in this build',
+    comment: !has(gw)
+      ? 'gateway mode not in this build'
+      : gw < 2 * best
+        ? `short by ${formatCount(2 * best - gw)} req/s`
+        : gwP99 > bestP99
+          ? `p99 over by ${formatUs(gwP99 - bestP99)}`
+          : undefined,
   })
   const rss = get('S6.portico.sessions')
   out.push({
