@@ -404,6 +404,8 @@ export interface Backend {
   tools?: number
 }
 
+let gatewayStores = 0
+
 /** Between backend and tool name; the gateway's default, written out so the two agree. */
 export const GATEWAY_SEPARATOR = '__'
 
@@ -418,6 +420,10 @@ export function gatewayToml(backends: readonly Backend[]): string {
     '[proxy]',
     `separator = "${GATEWAY_SEPARATOR}"`,
     'admin_tools = false',
+    '',
+    // Recording stays on, as by default, but in the scratch folder, not ~/.portico.
+    '[store]',
+    `path = ${JSON.stringify(scratchPath(`gateway-${++gatewayStores}.db`))}`,
     '',
   ]
   for (const backend of backends) {
