@@ -44,6 +44,8 @@ export interface Pending {
   readonly id: number
   readonly method: string
   readonly sink: CallSink | undefined
+  /** True once answered, failed or expired (lets callers skip building an unused error). */
+  readonly settled: boolean
   resolve(response: JsonRpcResponse): void
   reject(error: PorticoError): void
 }
@@ -95,6 +97,7 @@ export abstract class Connection {
     if (this.#failure) return Promise.reject(this.#failure)
     const id = ++this.#nextId
     const { params: sent, progressKey, original } = this.#remapProgress(params)
+    const pendingById = this.#pending
     return new Promise<JsonRpcResponse>((resolve, reject) => {
       const onAbort = () => {
         this.notify('notifications/cancelled', { requestId: id, reason: 'client cancelled' })
@@ -109,6 +112,9 @@ export abstract class Connection {
         timeoutMs: options.timeoutMs,
         progressKey,
         timer: setTimeout(() => this.#expire(id), options.timeoutMs),
+        get settled() {
+          return !pendingById.has(id)
+        },
         resolve: (response) => settle(() => resolve(response)),
         reject: (error) => settle(() => reject(error)),
         cleanup: () => options.signal?.removeEventListener('abort', onAbort),

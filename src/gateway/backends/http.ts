@@ -152,12 +152,15 @@ export class HttpConnection extends Connection {
         )
       }
     }
-    pending?.reject(
-      new PorticoError('backend_failed', {
-        message: `Backend ${this.#label} ended its answer without a response`,
-        data: { backend: this.backend },
-      }),
-    )
+    // Checked first: building an Error (and its stack) for every answered call is not free.
+    if (pending && !pending.settled) {
+      pending.reject(
+        new PorticoError('backend_failed', {
+          message: `Backend ${this.#label} ended its answer without a response`,
+          data: { backend: this.backend },
+        }),
+      )
+    }
   }
 
   /**
