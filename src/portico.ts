@@ -95,7 +95,15 @@ export function createPortico(input: Config | ConfigInput, options: PorticoOptio
   }
   if (gatewayMode) {
     if (config.upstream) logger.warn('`upstream` is not used in gateway mode ([[backends]] set)')
-    context.gateway = new Gateway(config, { logger, http })
+    const { bus, proxy } = context
+    context.gateway = new Gateway(config, {
+      logger,
+      http,
+      observe: (n) => {
+        if (!bus.hasSinks) return
+        bus.publish({ type: 'notification', ts: Date.now(), proxy, ...n })
+      },
+    })
     if (config.proxy.hot_reload && options.reload)
       watchConfig(context.gateway, options.reload, logger)
   }

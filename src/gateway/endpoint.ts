@@ -210,7 +210,11 @@ function resolveSession(
       throw new PorticoError('invalid_request', { message: 'initialize must not be batched' })
     }
     const params = isObject((init as JsonRpcRequest).params) ? (init as JsonRpcRequest).params : {}
-    const session = new ClientSession(params ?? {}, (name) => gateway.backend(name)?.catalog)
+    const session = new ClientSession(
+      params ?? {},
+      (name) => gateway.backend(name)?.catalog,
+      gateway.observe,
+    )
     if (!gateway.sessions.add(session)) {
       throw new PorticoError('upstream_unavailable', { message: 'Too many sessions' })
     }

@@ -34,11 +34,13 @@ import {
   mergePages,
 } from './merge.ts'
 import { InputBridge } from './mrtr.ts'
-import { SessionStore } from './sessions.ts'
+import { type NotificationObserver, SessionStore } from './sessions.ts'
 
 export interface GatewayDeps {
   logger: Logger
   http: HttpClient
+  /** Told of backend notifications worth recording (resource updates, list changes). */
+  observe?: NotificationObserver
 }
 
 export interface Route {
@@ -79,6 +81,11 @@ export class Gateway {
     for (const backend of this.#backends.values()) {
       if (backend.config.start === 'eager') backend.start()
     }
+  }
+
+  /** Where sessions report the backend notifications they deliver (see GatewayDeps). */
+  get observe(): NotificationObserver | undefined {
+    return this.#deps.observe
   }
 
   get config(): Config {
@@ -357,6 +364,7 @@ export class Gateway {
       return
     }
     if (message.method.endsWith('/list_changed')) {
+      this.#deps.observe?.({ backend, method: message.method })
       this.notifyListeners(message.method)
       return
     }
@@ -364,6 +372,7 @@ export class Gateway {
     if (message.method !== 'notifications/resources/updated' || typeof uri !== 'string') return
     const exposed = this.#backends.get(backend)?.catalog.exposeUri(uri)
     if (exposed === undefined) return
+    this.#deps.observe?.({ backend, method: message.method, params: { uri: exposed } })
     for (const listener of this.#listeners) {
       if (!listener.uris.has(exposed)) continue
       listener.write({ ...message, params: { ...message.params, uri: exposed } } as JsonObject)

@@ -27,6 +27,17 @@ interface ServerRequest {
   backend: string
 }
 
+/** A backend notification as the client sees it, reported for recording. */
+export interface ObservedNotification {
+  backend: string
+  method: string
+  params?: JsonObject
+  /** The client session it was delivered to; absent for the gateway's shared listen streams. */
+  sessionId?: string
+}
+
+export type NotificationObserver = (notification: ObservedNotification) => void
+
 /** Where a session's outbound message goes: a call's reply stream, or the GET stream. */
 export type Writer = (message: JsonObject) => boolean
 
@@ -44,9 +55,16 @@ export class ClientSession implements SessionRef {
   /** This session's own backend connections (HTTP, isolated stdio): told of roots changes. */
   readonly connections = new Set<Connection>()
 
-  constructor(initParams: JsonObject, catalogs: (name: string) => BackendCatalog | undefined) {
+  readonly #observe: NotificationObserver | undefined
+
+  constructor(
+    initParams: JsonObject,
+    catalogs: (name: string) => BackendCatalog | undefined,
+    observe?: NotificationObserver,
+  ) {
     this.key = randomUUID()
     this.#catalogs = catalogs
+    this.#observe = observe
     // Backends see the client's own identity and capabilities (so sampling and elicitation
     // are offered only when the client can answer them).
     this.initParams = {
@@ -121,8 +139,17 @@ export class ClientSession implements SessionRef {
       const catalog = this.#catalogs(backend)
       const uri = message.params.uri
       if (catalog && typeof uri === 'string') {
-        out = { ...message, params: { ...message.params, uri: catalog.exposeUri(uri) } }
+        const exposed = catalog.exposeUri(uri)
+        out = { ...message, params: { ...message.params, uri: exposed } }
+        this.#observe?.({
+          backend,
+          method: message.method,
+          params: { uri: exposed },
+          sessionId: this.key,
+        })
       }
+    } else if (message.method.endsWith('/list_changed')) {
+      this.#observe?.({ backend, method: message.method, sessionId: this.key })
     } else if (message.method === 'notifications/cancelled') {
       const translated = this.translateCancel(from, message)
       if (!translated) return

@@ -73,8 +73,13 @@ export interface NotificationEvent {
   proxy: string
   backend?: string
   sessionId?: string
+  /** Client-facing transport and era of the stream it was sent on. */
+  transport?: Transport
+  era?: Era
   method: string
   params?: JsonObject
+  /** Size of the notification as sent to the client. */
+  bytes?: number
 }
 
 export type PorticoEvent = ExchangeEvent | NotificationEvent

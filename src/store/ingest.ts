@@ -3,11 +3,12 @@
  * `exchanges` rows (stamped with their session and client), and update the per-minute rollups,
  * the sessions, the clients and, for schema methods, the schema snapshots and their history.
  */
-import type { ExchangeEvent, PorticoEvent } from '../observe/event.ts'
+import type { ExchangeEvent, NotificationEvent, PorticoEvent } from '../observe/event.ts'
 import type { Db } from './open.ts'
 import { COUNTED_KINDS, RollupBatch } from './rollup.ts'
 import { SchemaRecorder } from './schema-recorder.ts'
 import { type SessionClient, type SessionDelta, SessionTracker } from './sessions.ts'
+import { StringIds } from './strings.ts'
 
 /** `ok`, `error` (JSON-RPC error, tool error, HTTP failure) or `cancelled`. */
 export function statusOf(outcome: ExchangeEvent['outcome']): 'ok' | 'error' | 'cancelled' {
@@ -22,6 +23,7 @@ export class Ingestor {
   readonly #db: Db
   readonly #sessions: SessionTracker
   readonly #schema: SchemaRecorder
+  readonly #strings: StringIds
   readonly #insert
   readonly #touchProxy
   readonly #addDropped
@@ -32,6 +34,7 @@ export class Ingestor {
     this.#db = db
     this.#sessions = new SessionTracker(db)
     this.#schema = new SchemaRecorder(db)
+    this.#strings = new StringIds(db)
     this.#insert = db.prepare(INSERT_EXCHANGE)
     this.#touchProxy = db.prepare(
       `INSERT INTO proxies (name, first_seen, last_seen) VALUES (?, ?, ?)
@@ -62,7 +65,12 @@ export class Ingestor {
 
   /** Writes one batch atomically; `dropped` is how many events the proxy dropped meanwhile. */
   write(events: readonly PorticoEvent[], dropped = 0, proxy?: string): void {
-    this.#transaction(events, dropped, proxy)
+    try {
+      this.#transaction(events, dropped, proxy)
+    } catch (error) {
+      this.#strings.forget()
+      throw error
+    }
   }
 
   #ingest(events: readonly PorticoEvent[]): void {
@@ -74,12 +82,13 @@ export class Ingestor {
       proxies.set(event.proxy, Math.max(proxies.get(event.proxy) ?? 0, event.ts))
       if (event.type === 'notification') {
         this.#schema.notification(event)
+        this.#notification(event, sessions)
         continue
       }
       const session = this.#sessions.resolve(event)
       const client = this.#sessions.clientOf(event, session?.id)
       const status = statusOf(event.outcome)
-      this.#insert.run(exchangeRow(event, session?.id, client, status))
+      this.#insertExchange(event, session?.id, client)
       if (session) trackSession(sessions, event, session, client, status)
       // Only identifying messages (initialize, modern requests) say who the client is.
       if (client && event.client) sightClient(clients, event, client)
@@ -102,6 +111,68 @@ export class Ingestor {
     this.#sessions.save(sessions.values())
     for (const sighting of clients.values()) this.#upsertClient.run(sighting)
     for (const [name, ts] of proxies) this.#touchProxy.run(name, ts, ts)
+  }
+
+  /**
+   * A server notification worth keeping (resource updated, list changed) becomes a row of kind
+   * `notification` in its session's flow, named by the resource URI when it has one. It is not
+   * a request, so it counts in no call totals; it does mark the session as seen.
+   */
+  #notification(event: NotificationEvent, sessions: Map<string, SessionDelta>): void {
+    const uri = event.params?.uri
+    const row: ExchangeEvent = {
+      type: 'exchange',
+      ts: event.ts,
+      proxy: event.proxy,
+      transport: event.transport ?? 'streamable-http',
+      era: event.era ?? 'legacy',
+      kind: 'notification',
+      method: event.method,
+      outcome: 'ok',
+      httpStatus: 200,
+      durationUs: 0,
+      bytesIn: 0,
+      bytesOut: event.bytes ?? 0,
+      ...(typeof uri === 'string' ? { name: uri, targetKind: 'resource' as const } : {}),
+      ...(event.backend === undefined ? {} : { backend: event.backend }),
+      ...(event.sessionId === undefined ? {} : { sessionId: event.sessionId }),
+    }
+    // Without a session id there is no flow to place it in (a stateless listen stream).
+    const session = event.sessionId ? { id: event.sessionId, groupKey: null } : undefined
+    const client = this.#sessions.clientOf(row, session?.id)
+    this.#insertExchange(row, session?.id, client)
+    if (session) trackSession(sessions, row, session, client, 'ok')
+  }
+
+  /** One row; positional arguments, as binding an array or object costs more per row. */
+  #insertExchange(
+    event: ExchangeEvent,
+    sessionId: string | undefined,
+    client: SessionClient | undefined,
+  ): void {
+    const text = this.#strings
+    this.#insert.run(
+      event.ts,
+      text.id(event.proxy),
+      sessionId ?? null,
+      text.optional(client?.name),
+      text.optional(client?.platform),
+      text.id(event.era),
+      text.id(event.transport),
+      text.id(event.kind),
+      text.id(event.method),
+      text.optional(event.targetKind),
+      text.optional(event.name),
+      event.jsonrpcId === undefined ? null : String(event.jsonrpcId),
+      text.id(event.outcome),
+      event.errorCode ?? null,
+      event.errorMessage === undefined ? null : event.errorMessage.slice(0, MAX_ERROR_MESSAGE),
+      text.optional(event.reason),
+      event.httpStatus,
+      event.durationUs,
+      event.bytesIn,
+      event.bytesOut,
+    )
   }
 }
 
@@ -175,38 +246,7 @@ function trackSession(
   }
 }
 
-function exchangeRow(
-  event: ExchangeEvent,
-  sessionId: string | undefined,
-  client: SessionClient | undefined,
-  status: string,
-): unknown[] {
-  return [
-    event.ts,
-    event.proxy,
-    sessionId ?? null,
-    client?.name ?? null,
-    client?.platform ?? null,
-    event.era,
-    event.transport,
-    event.kind,
-    event.method,
-    event.targetKind ?? null,
-    event.name ?? null,
-    event.jsonrpcId === undefined ? null : String(event.jsonrpcId),
-    status,
-    event.outcome,
-    event.errorCode ?? null,
-    event.errorMessage === undefined ? null : event.errorMessage.slice(0, MAX_ERROR_MESSAGE),
-    event.reason ?? null,
-    event.httpStatus,
-    event.durationUs,
-    event.bytesIn,
-    event.bytesOut,
-  ]
-}
-
-const INSERT_EXCHANGE = `INSERT INTO exchanges (ts, proxy, session_id, client_name, platform, era,
-  transport, kind, method, target_kind, name, jsonrpc_id, status, outcome, error_code,
+const INSERT_EXCHANGE = `INSERT INTO exchange_rows (ts, proxy, session_id, client_name, platform,
+  era, transport, kind, method, target_kind, name, jsonrpc_id, outcome, error_code,
   error_message, reason, http_status, latency_us, bytes_in, bytes_out)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`

@@ -88,6 +88,15 @@ export function lastExchangeId(db: Db): number {
   return (db.prepare('SELECT coalesce(max(id), 0) FROM exchanges').pluck().get() as number) ?? 0
 }
 
+/**
+ * `exchanges` rows as a subquery for an aggregate over them. SQLite leaves out the view's joins
+ * on `strings` that a plain query does not use, but not those under an aggregate; `LIMIT -1`
+ * keeps the subquery a separate (streamed) query, so only the joins it needs run.
+ */
+export function rowsOf(columns: string, whereSql: string): string {
+  return `(SELECT ${columns} FROM exchanges ${whereSql} LIMIT -1)`
+}
+
 export interface SlowFilter {
   since: number
   thresholdUs: number
@@ -115,7 +124,9 @@ export function slowCalls(db: Db, filter: SlowFilter): SlowReport {
     .prepare(`SELECT ${COLUMNS} FROM exchanges ${sql} ORDER BY latency_us DESC LIMIT ?`)
     .all(...args, filter.limit) as ExchangeRow[]
   const summary = db
-    .prepare(`SELECT count(*) AS count, coalesce(avg(latency_us), 0) AS avg FROM exchanges ${sql}`)
+    .prepare(
+      `SELECT count(*) AS count, coalesce(avg(latency_us), 0) AS avg FROM ${rowsOf('latency_us', sql)}`,
+    )
     .get(...args) as { count: number; avg: number }
   return { rows, count: summary.count, avg_us: Math.round(summary.avg) }
 }

@@ -1,6 +1,7 @@
 /** `portico schema` data: the captured schema per proxy, its change history, unused tools. */
 import { isObject, type JsonObject } from '../jsonrpc/message.ts'
 import type { Db } from './open.ts'
+import { rowsOf } from './report-logs.ts'
 import { LIST_METHODS } from './schema-capture.ts'
 
 export interface SchemaItem {
@@ -152,7 +153,7 @@ export function toolUsage(db: Db, proxy: string, since: number): ToolUsage[] {
       db
         .prepare(
           `SELECT name, count(*) AS calls, sum(status = 'error') AS errors, max(ts) AS last
-           FROM exchanges WHERE target_kind = 'tool' AND name IS NOT NULL AND ts >= ? AND proxy = ?
+           FROM ${rowsOf('name, status, ts', "WHERE target_kind = 'tool' AND name IS NOT NULL AND ts >= ? AND proxy = ?")}
            GROUP BY name`,
         )
         .all(since, proxy) as { name: string; calls: number; errors: number; last: number }[]

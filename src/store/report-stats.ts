@@ -27,13 +27,22 @@ export interface StoreStats {
 export function storeStats(db: Db, path: string): StoreStats {
   const count = (table: string) =>
     db.prepare(`SELECT count(*) FROM ${table}`).pluck().get() as number
-  const range = db.prepare('SELECT min(ts) AS oldest, max(ts) AS newest FROM exchanges').get() as {
+  const range = db
+    .prepare('SELECT min(ts) AS oldest, max(ts) AS newest FROM exchange_rows')
+    .get() as {
     oldest: number | null
     newest: number | null
   }
   const perProxy = new Map(
     (
-      db.prepare('SELECT proxy, count(*) AS n FROM exchanges GROUP BY proxy').all() as {
+      db
+        .prepare(
+          // Grouped on the interned id first: one string lookup per proxy, not per row.
+          `SELECT s.value AS proxy, n FROM
+             (SELECT proxy, count(*) AS n FROM exchange_rows GROUP BY proxy)
+             JOIN strings s ON s.id = proxy`,
+        )
+        .all() as {
         proxy: string
         n: number
       }[]
@@ -45,7 +54,7 @@ export function storeStats(db: Db, path: string): StoreStats {
   return {
     path,
     schema_version: Number(db.pragma('user_version', { simple: true })),
-    exchanges: count('exchanges'),
+    exchanges: count('exchange_rows'),
     sessions: count('sessions'),
     clients: count('clients'),
     schema_changes: count('schema_changes'),

@@ -1,9 +1,11 @@
 /**
  * Deleting old records: `portico store prune --older-than 30d` and the `[store] retention`
  * schedule. Deletes in chunks so the proxy's writer never waits long for the lock. Schema
- * snapshots and their change history are kept (small, and useful forever).
+ * snapshots and their change history are kept (small, and useful forever), and so are the
+ * interned strings (append-only by design, see strings.ts).
  */
 import type { Db } from './open.ts'
+import { rowsOf } from './report-logs.ts'
 
 export interface PruneResult {
   exchanges: number
@@ -25,7 +27,10 @@ export function prune(db: Db, cutoffMs: number, proxy?: string, dryRun = false):
         .pluck()
         .get(...values) as number) ?? 0
     return {
-      exchanges: count(`SELECT count(*) FROM exchanges WHERE ts < ?${where}`, args([cutoffMs])),
+      exchanges: count(
+        `SELECT count(*) FROM ${rowsOf('ts', `WHERE ts < ?${where}`)}`,
+        args([cutoffMs]),
+      ),
       rollups: count(
         `SELECT count(*) FROM rollup_minute WHERE minute < ?${where}`,
         args([rollupCutoff]),
@@ -33,8 +38,9 @@ export function prune(db: Db, cutoffMs: number, proxy?: string, dryRun = false):
       sessions: count(`SELECT count(*) FROM sessions WHERE ${sessionWhere}`, args([cutoffMs])),
     }
   }
+  // Rows name their proxy by interned id (see strings.ts); the view resolves it.
   const chunk = db.prepare(
-    `DELETE FROM exchanges WHERE id IN (SELECT id FROM exchanges WHERE ts < ?${where} LIMIT ${CHUNK})`,
+    `DELETE FROM exchange_rows WHERE id IN (SELECT id FROM exchanges WHERE ts < ?${where} LIMIT ${CHUNK})`,
   )
   let exchanges = 0
   for (;;) {

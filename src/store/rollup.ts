@@ -31,6 +31,32 @@ interface Group {
   stats: Aggregate
 }
 
+/** Prepared once per connection: the writer saves a batch every ~150 ms. */
+const statements = new WeakMap<Db, ReturnType<typeof prepare>>()
+
+function statementsOf(db: Db): ReturnType<typeof prepare> {
+  let prepared = statements.get(db)
+  if (prepared === undefined) {
+    prepared = prepare(db)
+    statements.set(db, prepared)
+  }
+  return prepared
+}
+
+function prepare(db: Db) {
+  return {
+    find: db.prepare<[string, number, string, string, string], AggregateRow>(
+      'SELECT calls, errors, sum_us, min_us, max_us, bytes_in, bytes_out, hist FROM rollup_minute WHERE proxy = ? AND minute = ? AND method = ? AND target_kind = ? AND name = ?',
+    ),
+    write: db.prepare(
+      `INSERT OR REPLACE INTO rollup_minute (proxy, minute, method, target_kind, name, calls, errors,
+        sum_us, min_us, max_us, bytes_in, bytes_out, hist)
+       VALUES (@proxy, @minute, @method, @targetKind, @name, @calls, @errors, @sum_us, @min_us,
+        @max_us, @bytes_in, @bytes_out, @hist)`,
+    ),
+  }
+}
+
 export function minuteOf(ts: number): number {
   return ts - (ts % 60_000)
 }
@@ -53,15 +79,7 @@ export class RollupBatch {
 
   save(db: Db): void {
     if (this.#groups.size === 0) return
-    const find = db.prepare<[string, number, string, string, string], AggregateRow>(
-      'SELECT calls, errors, sum_us, min_us, max_us, bytes_in, bytes_out, hist FROM rollup_minute WHERE proxy = ? AND minute = ? AND method = ? AND target_kind = ? AND name = ?',
-    )
-    const write = db.prepare(
-      `INSERT OR REPLACE INTO rollup_minute (proxy, minute, method, target_kind, name, calls, errors,
-        sum_us, min_us, max_us, bytes_in, bytes_out, hist)
-       VALUES (@proxy, @minute, @method, @targetKind, @name, @calls, @errors, @sum_us, @min_us,
-        @max_us, @bytes_in, @bytes_out, @hist)`,
-    )
+    const { find, write } = statementsOf(db)
     for (const group of this.#groups.values()) {
       const row = find.get(group.proxy, group.minute, group.method, group.targetKind, group.name)
       if (row) group.stats.addRow(row)

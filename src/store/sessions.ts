@@ -38,19 +38,19 @@ export interface SessionDelta {
 const JSON_RPC_KINDS = new Set(['request', 'notification', 'response'])
 
 export class SessionTracker {
-  readonly #db: Db
   readonly #groups = new Map<string, { id: string; last: number }>()
   /** Stateless legacy clients send clientInfo once (initialize); later requests only a UA. */
   readonly #clientByAgent = new Map<string, string>()
   readonly #clients = new Map<string, SessionClient | null>()
   readonly #findGroup
   readonly #findClient
+  readonly #upsert
 
   constructor(db: Db) {
-    this.#db = db
     this.#findGroup = db.prepare<[string, string], { session_id: string; last_seen_at: number }>(
       'SELECT session_id, last_seen_at FROM sessions WHERE proxy = ? AND group_key = ? ORDER BY last_seen_at DESC LIMIT 1',
     )
+    this.#upsert = db.prepare(UPSERT_SESSION)
     this.#findClient = db.prepare<
       [string, string],
       { client_name: string | null; client_version: string | null; platform: string | null }
@@ -121,9 +121,8 @@ export class SessionTracker {
 
   /** Upserts the batch's session changes. */
   save(deltas: Iterable<SessionDelta>): void {
-    const upsert = this.#db.prepare(UPSERT_SESSION)
     for (const d of deltas) {
-      upsert.run({
+      this.#upsert.run({
         proxy: d.proxy,
         id: d.id,
         groupKey: d.groupKey,

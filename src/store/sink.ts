@@ -7,6 +7,7 @@ import { Worker } from 'node:worker_threads'
 import type { Sink } from '../observe/bus.ts'
 import type { PorticoEvent } from '../observe/event.ts'
 import { openStore } from './open.ts'
+import { encodeEvents } from './wire.ts'
 import type { FromWriter, ToWriter, WriterOptions } from './writer-worker.ts'
 
 export interface StoreSinkOptions {
@@ -115,7 +116,12 @@ class WorkerSink implements StoreSink {
     const events = this.#buffer
     this.#buffer = []
     this.#inFlight += events.length
-    const message: ToWriter = { type: 'events', events, dropped: this.#unreportedDrops }
+    const message: ToWriter = {
+      type: 'events',
+      json: encodeEvents(events),
+      count: events.length,
+      dropped: this.#unreportedDrops,
+    }
     this.#unreportedDrops = 0
     this.#worker.postMessage(message)
   }

@@ -14,6 +14,7 @@ import {
   type Transport,
 } from '../observe/event.ts'
 import type { Call } from '../pipeline/types.ts'
+import type { Era } from '../protocol/classify.ts'
 import type { Summary } from './summarize.ts'
 
 export interface RecorderBase {
@@ -55,6 +56,16 @@ export class Recorder {
     this.#base = base
     this.#records = calls.map((call) => ({ call, answered: false }))
     this.sessionId = calls[0]?.sessionId ?? base.http?.sessionId
+  }
+
+  /** Client-facing transport of this exchange. */
+  get transport(): Transport {
+    return this.#base.transport
+  }
+
+  /** Era of the exchange's first call (a stream's notifications share it). */
+  get era(): Era {
+    return this.#records[0]?.call.era ?? 'legacy'
   }
 
   get active(): boolean {
@@ -142,21 +153,24 @@ export class Recorder {
       bytesIn: Math.round(this.#base.bytesIn / share),
       bytesOut: Math.round(this.#bytesOut / share),
     }
-    assignDefined(event, {
-      name: call.target?.name,
-      targetKind: call.target?.kind,
-      jsonrpcId: call.id,
-      sessionId: call.sessionId ?? this.sessionId,
-      protocolVersion: call.protocolVersion,
-      client: call.client,
-      userAgent: this.#base.userAgent,
-      errorCode: record.errorCode,
-      errorMessage: record.errorMessage,
-      reason: record.reason,
-      upstreamStatus: this.upstreamStatus,
-      result: record.result,
-      params: schemaParams(call),
-    })
+    // Field by field rather than assignDefined: this runs once per recorded call.
+    if (call.target) {
+      event.name = call.target.name
+      event.targetKind = call.target.kind
+    }
+    if (call.id !== undefined) event.jsonrpcId = call.id
+    const sessionId = call.sessionId ?? this.sessionId
+    if (sessionId !== undefined) event.sessionId = sessionId
+    if (call.protocolVersion !== undefined) event.protocolVersion = call.protocolVersion
+    if (call.client !== undefined) event.client = call.client
+    if (this.#base.userAgent !== undefined) event.userAgent = this.#base.userAgent
+    if (record.errorCode !== undefined) event.errorCode = record.errorCode
+    if (record.errorMessage !== undefined) event.errorMessage = record.errorMessage
+    if (record.reason !== undefined) event.reason = record.reason
+    if (this.upstreamStatus !== undefined) event.upstreamStatus = this.upstreamStatus
+    if (record.result !== undefined) event.result = record.result
+    const params = schemaParams(call)
+    if (params !== undefined) event.params = params
     return event
   }
 

@@ -123,7 +123,7 @@ function transformEvent(
   const pendingCall = summary.isResponse ? options.callOf?.(summary) : undefined
   options.onMessage?.(summary, Buffer.byteLength(event.raw))
   if (!summary.isResponse) {
-    recordNotification(summary, options)
+    recordNotification(summary, Buffer.byteLength(event.raw), options)
     return event.raw
   }
   options.recorder.answer(summary)
@@ -137,15 +137,19 @@ function transformEvent(
   return rewritten ? encodeSseEvent(JSON.stringify(rewritten), { id: event.id }) : event.raw
 }
 
-function recordNotification(summary: Summary, options: RelayOptions): void {
+function recordNotification(summary: Summary, bytes: number, options: RelayOptions): void {
   if (summary.method === undefined || !RECORDED_NOTIFICATIONS.has(summary.method)) return
   const parsed = summary.parsed
+  const { recorder } = options
   options.bus.publish({
     type: 'notification',
     ts: Date.now(),
     proxy: options.proxy,
-    sessionId: options.recorder.sessionId,
+    ...(recorder.sessionId === undefined ? {} : { sessionId: recorder.sessionId }),
+    transport: recorder.transport,
+    era: recorder.era,
     method: summary.method,
+    bytes,
     ...(isObject(parsed) && isObject(parsed.params) ? { params: parsed.params } : {}),
   })
 }

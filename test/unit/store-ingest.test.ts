@@ -10,24 +10,12 @@ import { Ingestor } from '../../src/store/ingest.ts'
 import { openStore } from '../../src/store/open.ts'
 import { schemaChanges, schemaReport } from '../../src/store/report-schema.ts'
 import { listSessions } from '../../src/store/report-sessions.ts'
+import { exchangeEvent } from '../helpers/events.ts'
 
 const NOW = Date.now()
 
 function exchange(fields: Partial<ExchangeEvent> & { method: string }): ExchangeEvent {
-  return {
-    type: 'exchange',
-    ts: NOW,
-    proxy: 'p',
-    transport: 'streamable-http',
-    era: 'legacy',
-    kind: 'request',
-    outcome: 'ok',
-    httpStatus: 200,
-    durationUs: 1000,
-    bytesIn: 10,
-    bytesOut: 20,
-    ...fields,
-  }
+  return exchangeEvent({ ts: NOW, ...fields })
 }
 
 function tool(name: string, description = name) {

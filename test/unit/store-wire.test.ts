@@ -1,0 +1,75 @@
+/**
+ * The proxy→writer encoding: every field of both event types survives the trip, absent
+ * fields stay absent, and JSON values (schema params and results) come back equal.
+ */
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import type { ExchangeEvent, NotificationEvent } from '../../src/observe/event.ts'
+import { decodeEvents, encodeEvents } from '../../src/store/wire.ts'
+
+const FULL: ExchangeEvent = {
+  type: 'exchange',
+  ts: 1_700_000_000_123,
+  proxy: 'p',
+  backend: 'b',
+  transport: 'streamable-http',
+  era: 'modern',
+  kind: 'request',
+  method: 'tools/list',
+  name: 'echo',
+  targetKind: 'tool',
+  jsonrpcId: 'id-7',
+  sessionId: 's',
+  protocolVersion: '2026-07-28',
+  client: { name: 'claude-ai', version: '1.0' },
+  userAgent: 'ua/1',
+  path: '/mcp',
+  outcome: 'error',
+  errorCode: -32602,
+  errorMessage: 'bad "params"\n',
+  reason: 'upstream_timeout',
+  httpStatus: 200,
+  upstreamStatus: 502,
+  firstByteUs: 10,
+  durationUs: 20,
+  bytesIn: 30,
+  bytesOut: 40,
+  params: { cursor: 'c1' },
+  result: { tools: [{ name: 'echo', inputSchema: { type: 'object' } }], nextCursor: 'c2' },
+}
+
+describe('store wire encoding', () => {
+  it('round-trips every field of an exchange and a notification', () => {
+    const notification: NotificationEvent = {
+      type: 'notification',
+      ts: 5,
+      proxy: 'p',
+      backend: 'b',
+      sessionId: 's',
+      method: 'notifications/resources/updated',
+      params: { uri: 'file:///a' },
+    }
+    assert.deepEqual(decodeEvents(encodeEvents([FULL, notification])), [FULL, notification])
+  })
+
+  it('leaves absent fields absent and keeps numeric ids numeric', () => {
+    const minimal: ExchangeEvent = {
+      type: 'exchange',
+      ts: 1,
+      proxy: 'p',
+      transport: 'stdio',
+      era: 'legacy',
+      kind: 'notification',
+      method: 'notifications/initialized',
+      jsonrpcId: 0,
+      outcome: 'ok',
+      httpStatus: 202,
+      durationUs: 0,
+      bytesIn: 0,
+      bytesOut: 0,
+    }
+    const [back] = decodeEvents(encodeEvents([minimal]))
+    assert.deepEqual(back, minimal)
+    assert.equal(Object.hasOwn(back as object, 'name'), false)
+  })
+})
