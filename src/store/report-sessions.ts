@@ -80,9 +80,7 @@ export function findSessions(db: Db, prefix: string, now: number, proxy?: string
 
 /** Every exchange of one session, in order (capped). */
 export function sessionFlow(db: Db, session: SessionRow, limit = 10_000): ExchangeRow[] {
-  return tailLogs(db, { proxy: session.proxy, sessionPrefix: session.session_id }, limit).filter(
-    (row) => row.session_id === session.session_id,
-  )
+  return tailLogs(db, { proxy: session.proxy, sessionId: session.session_id }, limit)
 }
 
 export interface ClientRow {

@@ -1,13 +1,13 @@
 /**
  * The proxy→writer encoding: every field of both event types survives the trip, absent
- * fields stay absent, and JSON values (schema params and results) come back equal.
+ * fields stay undefined, and JSON values (schema params and results) come back equal.
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import type { ExchangeEvent, NotificationEvent } from '../../src/observe/event.ts'
 import { decodeEvents, encodeEvents } from '../../src/store/wire.ts'
 
-const FULL: ExchangeEvent = {
+const FULL: Required<ExchangeEvent> = {
   type: 'exchange',
   ts: 1_700_000_000_123,
   proxy: 'p',
@@ -40,19 +40,22 @@ const FULL: ExchangeEvent = {
 
 describe('store wire encoding', () => {
   it('round-trips every field of an exchange and a notification', () => {
-    const notification: NotificationEvent = {
+    const notification: Required<NotificationEvent> = {
       type: 'notification',
       ts: 5,
       proxy: 'p',
       backend: 'b',
       sessionId: 's',
+      transport: 'sse',
+      era: 'legacy',
       method: 'notifications/resources/updated',
       params: { uri: 'file:///a' },
+      bytes: 77,
     }
     assert.deepEqual(decodeEvents(encodeEvents([FULL, notification])), [FULL, notification])
   })
 
-  it('leaves absent fields absent and keeps numeric ids numeric', () => {
+  it('gives absent fields back as undefined and keeps numeric ids numeric', () => {
     const minimal: ExchangeEvent = {
       type: 'exchange',
       ts: 1,
@@ -69,7 +72,10 @@ describe('store wire encoding', () => {
       bytesOut: 0,
     }
     const [back] = decodeEvents(encodeEvents([minimal]))
-    assert.deepEqual(back, minimal)
-    assert.equal(Object.hasOwn(back as object, 'name'), false)
+    const present = Object.fromEntries(
+      Object.entries(back as object).filter(([, value]) => value !== undefined),
+    )
+    assert.deepEqual(present, minimal)
+    assert.equal((back as ExchangeEvent).name, undefined)
   })
 })
