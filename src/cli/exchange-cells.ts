@@ -1,6 +1,8 @@
 /** Cells shared by the reports that list exchanges (logs, slow, session). */
+
+import { RECORDED_NOTIFICATIONS } from '../observe/event.ts'
 import type { ExchangeRow } from '../store/report-logs.ts'
-import { middleTruncate } from './format.ts'
+import { formatLatency, middleTruncate } from './format.ts'
 
 /** `ok`, `error -32602 "Unknown tool"`, `tool_error "boom"`, `http_error 502`, `cancelled`. */
 export function statusCell(row: ExchangeRow): string {
@@ -16,6 +18,14 @@ export function statusCell(row: ExchangeRow): string {
     default:
       return `${row.outcome}${message}`
   }
+}
+
+/**
+ * Latency of the exchange; `—` for a notification the server sent (resource updated, list
+ * changed): nothing was waited for, and `0µs` would read as a measurement.
+ */
+export function latencyCell(row: ExchangeRow): string {
+  return RECORDED_NOTIFICATIONS.has(row.method) ? '—' : formatLatency(row.latency_us)
 }
 
 /** Tool name, prompt name or resource URI; empty for other methods. */

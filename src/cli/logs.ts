@@ -10,8 +10,15 @@ import {
   tailLogs,
 } from '../store/report-logs.ts'
 import { intOption, UserError } from './errors.ts'
-import { exchangeJson, isError, nameCell, sessionCell, statusCell } from './exchange-cells.ts'
-import { formatBytes, formatLatency, formatTime, renderTable, useColour } from './format.ts'
+import {
+  exchangeJson,
+  isError,
+  latencyCell,
+  nameCell,
+  sessionCell,
+  statusCell,
+} from './exchange-cells.ts'
+import { formatBytes, formatTime, renderTable, useColour } from './format.ts'
 import { addSince, addStoreOptions, type StoreFlags, withStore } from './store-options.ts'
 
 interface LogsFlags extends StoreFlags {
@@ -98,7 +105,7 @@ function cells(row: ExchangeRow): string[] {
     row.client_name ?? '',
     row.method,
     nameCell(row),
-    formatLatency(row.latency_us),
+    latencyCell(row),
     formatBytes(row.bytes_in),
     formatBytes(row.bytes_out),
     statusCell(row),

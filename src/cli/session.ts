@@ -3,8 +3,8 @@ import type { Command } from 'commander'
 import type { ExchangeRow } from '../store/report-logs.ts'
 import { findSessions, type SessionRow, sessionFlow } from '../store/report-sessions.ts'
 import { UserError } from './errors.ts'
-import { exchangeJson, isError, nameCell, statusCell } from './exchange-cells.ts'
-import { formatLatency, formatTime, renderTable, useColour } from './format.ts'
+import { exchangeJson, isError, latencyCell, nameCell, statusCell } from './exchange-cells.ts'
+import { formatTime, renderTable, useColour } from './format.ts'
 import { clientLabel } from './sessions.ts'
 import { addStoreOptions, type StoreFlags, withStore } from './store-options.ts'
 
@@ -56,7 +56,7 @@ export function renderSession(session: SessionRow, flow: ExchangeRow[], colour: 
     `+${formatOffset(row.ts - start)}`,
     row.method,
     nameCell(row),
-    formatLatency(row.latency_us),
+    latencyCell(row),
     statusCell(row),
   ])
   const table = renderTable(['TIME', 'OFFSET', 'METHOD', 'NAME', 'LATENCY', 'STATUS'], cells, {

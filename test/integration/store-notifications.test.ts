@@ -21,7 +21,7 @@ import {
   startSubscribableServer,
   UPDATES_PER_SUBSCRIBE,
 } from '../fixtures/subscribable-server.ts'
-import { cliJson } from '../helpers/cli.ts'
+import { cliJson, runCli } from '../helpers/cli.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
 import { until } from '../helpers/wait.ts'
 
@@ -98,6 +98,11 @@ for (const mode of ['transparent', 'gateway'] as const) {
         assert.equal(row.status, 'ok')
         assert.equal(row.client_name, 'claude-code')
       }
+      // The table shows no latency for them (nothing was waited for), not a made-up 0µs.
+      const table = await runCli(['logs', '--method', UPDATED, '--db', db()])
+      const lines = table.stdout.trim().split('\n').slice(1)
+      assert.equal(lines.length, UPDATES_PER_SUBSCRIBE, table.stdout)
+      for (const line of lines) assert.match(line, /updated\s+\S+\s+—\s+—\s+(—|\d+ B)\s+ok$/)
     })
 
     it('the session flow places the updates after the subscribe call', async () => {
