@@ -107,7 +107,7 @@ for (const mode of ['transparent', 'gateway'] as const) {
 
     it('the session flow places the updates after the subscribe call', async () => {
       const [detail] = await cliJson<Row>(['session', sessionId.slice(0, 8), '--db', db()])
-      const methods = (detail?.exchanges as Row[]).map((r) => r.method)
+      const methods = ((detail?.exchanges ?? []) as Row[]).map((r) => r.method)
       const subscribe = methods.indexOf('resources/subscribe')
       assert.ok(subscribe >= 0, `flow: ${methods.join(', ')}`)
       assert.deepEqual(
@@ -119,7 +119,7 @@ for (const mode of ['transparent', 'gateway'] as const) {
 
     it('updates are not counted as requests', async () => {
       const [status] = await cliJson<Row>(['status', '--db', db()])
-      const methods = (status?.methods as Row[]).map((m) => m.method)
+      const methods = ((status?.methods ?? []) as Row[]).map((m) => m.method)
       assert.ok(!methods.includes(UPDATED), `methods: ${methods.join(', ')}`)
       const [session] = await cliJson<Row>(['sessions', '--db', db()])
       // initialize, resources/list, resources/subscribe (notifications are not calls).
