@@ -6,6 +6,7 @@
 import type { Command } from 'commander'
 import { parseDuration } from '../config/duration.ts'
 import { ConfigError, loadConfig } from '../config/load.ts'
+import { upgradeMessage } from '../store/from-config.ts'
 import { type Db, defaultStorePath, explain, openStore, StoreError } from '../store/open.ts'
 import { UserError } from './errors.ts'
 
@@ -81,7 +82,9 @@ export async function withStore<T>(
   const path = storePathOf(flags)
   let db: Db
   try {
-    db = openStore(path)
+    db = openStore(path, {
+      onUpgrade: (from, to) => process.stderr.write(`${upgradeMessage(path, from, to)}…\n`),
+    })
   } catch (error) {
     throw asUserError(error, path)
   }

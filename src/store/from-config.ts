@@ -11,6 +11,11 @@ export interface StoreSetup {
   path: string
 }
 
+/** One-time, and it can take a while on a big store: say so before starting. */
+export function upgradeMessage(path: string, from: number, to: number): string {
+  return `upgrading the store ${path} from schema ${from} to ${to} (once; about 5 s per million recorded exchanges)`
+}
+
 export function storeFor(config: Config, proxy: string, logger: Logger): StoreSetup | undefined {
   if (!config.store.enabled) return undefined
   const path = config.store.path ?? defaultStorePath()
@@ -21,6 +26,7 @@ export function storeFor(config: Config, proxy: string, logger: Logger): StoreSe
     proxy,
     ...(retentionMs === undefined ? {} : { retentionMs }),
     onError: (message) => logger.warn(message, { store: path }),
+    onUpgrade: (from, to) => logger.info(upgradeMessage(path, from, to), { store: path, from, to }),
   })
   return { sink, path }
 }

@@ -23,6 +23,11 @@ export interface OpenOptions {
   create?: boolean
   /** Milliseconds to wait on a lock before failing. */
   busyTimeoutMs?: number
+  /**
+   * Told before an existing store is upgraded to a newer schema, so the caller can say so:
+   * an upgrade may rewrite every row (about 5 s per million exchanges) and runs once.
+   */
+  onUpgrade?: (from: number, to: number) => void
 }
 
 /** `~/.portico/store.db`, the store used when nothing else is configured. */
@@ -47,7 +52,7 @@ export function openStore(path: string, options: OpenOptions = {}): Db {
     db.pragma('synchronous = NORMAL')
     db.pragma('temp_store = MEMORY')
     db.pragma('cache_size = -32000')
-    migrate(db)
+    migrate(db, options.onUpgrade)
     return db
   } catch (error) {
     db?.close()
@@ -82,7 +87,7 @@ function createFolders(folder: string): void {
   for (const dir of missing) mkdirSync(dir)
 }
 
-function migrate(db: Db): void {
+function migrate(db: Db, onUpgrade?: (from: number, to: number) => void): void {
   const current = Number(db.pragma('user_version', { simple: true }))
   if (current > LATEST_VERSION) {
     throw new StoreError(
@@ -90,6 +95,7 @@ function migrate(db: Db): void {
     )
   }
   if (current === LATEST_VERSION) return
+  if (current > 0) onUpgrade?.(current, LATEST_VERSION)
   db.transaction(() => {
     for (const migration of MIGRATIONS) {
       if (migration.version <= current) continue

@@ -23,6 +23,8 @@ export interface StoreSinkOptions {
   retentionMs?: number
   /** Called when the writer fails to commit a batch (disk full, store deleted…). */
   onError?: (message: string) => void
+  /** Called before an existing store is upgraded to a newer schema (see OpenOptions). */
+  onUpgrade?: (from: number, to: number) => void
 }
 
 export interface StoreSinkStats {
@@ -46,7 +48,10 @@ const POST_EVENTS = 2000
  * startup with a clear StoreError, then starts the writer thread.
  */
 export function storeSink(options: StoreSinkOptions): StoreSink {
-  openStore(options.path, { create: true }).close()
+  openStore(options.path, {
+    create: true,
+    ...(options.onUpgrade ? { onUpgrade: options.onUpgrade } : {}),
+  }).close()
   const workerOptions: WriterOptions = {
     path: options.path,
     proxy: options.proxy,

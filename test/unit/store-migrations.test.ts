@@ -16,6 +16,7 @@ import { LATEST_VERSION, MIGRATIONS } from '../../src/store/migrations.ts'
 import { openStore } from '../../src/store/open.ts'
 import { tailLogs } from '../../src/store/report-logs.ts'
 import { statusReport } from '../../src/store/report-status.ts'
+import { runCli } from '../helpers/cli.ts'
 import { exchangeEvent } from '../helpers/events.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'portico-migrate-'))
@@ -57,7 +58,9 @@ describe('store migrations', () => {
   it('upgrades a first-schema store with its rows intact, and keeps writing', () => {
     const path = join(dir, 'v1.db')
     firstSchemaStore(path)
-    const db = openStore(path)
+    const upgrades: [number, number][] = []
+    const db = openStore(path, { onUpgrade: (from, to) => upgrades.push([from, to]) })
+    assert.deepEqual(upgrades, [[1, LATEST_VERSION]])
     assert.equal(Number(db.pragma('user_version', { simple: true })), LATEST_VERSION)
     const old = tailLogs(db, {}, 10)
     assert.deepEqual(
@@ -77,6 +80,30 @@ describe('store migrations', () => {
     assert.equal(all[0]?.session_id, 's1')
     assert.equal(all[0]?.jsonrpc_id, '3')
     db.close()
+  })
+
+  it('says so when the CLI upgrades a store, then reports from it', async () => {
+    const path = join(dir, 'v1-cli.db')
+    firstSchemaStore(path)
+    const result = await runCli(['logs', '--db', path, '--json'])
+    assert.equal(result.code, 0, result.stderr)
+    assert.match(
+      result.stderr,
+      new RegExp(`upgrading the store .* from schema 1 to ${LATEST_VERSION}`),
+    )
+    assert.equal(result.stdout.trim().split('\n').length, 2)
+    const again = await runCli(['logs', '--db', path, '--json'])
+    assert.equal(again.stderr, '', 'the upgrade runs once')
+  })
+
+  it('does not announce an upgrade when creating a store', () => {
+    const upgrades: unknown[] = []
+    const db = openStore(join(dir, 'fresh.db'), {
+      create: true,
+      onUpgrade: (...args) => upgrades.push(args),
+    })
+    db.close()
+    assert.deepEqual(upgrades, [])
   })
 
   it('resolves interned text across two writers sharing one store', () => {
