@@ -124,7 +124,6 @@ class WorkerSink implements StoreSink {
     const message: ToWriter = {
       type: 'events',
       json: encodeEvents(events),
-      count: events.length,
       dropped: this.#unreportedDrops,
     }
     this.#unreportedDrops = 0

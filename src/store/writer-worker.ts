@@ -25,7 +25,6 @@ export type ToWriter =
       type: 'events'
       /** The batch, as `encodeEvents` wrote it. */
       json: string
-      count: number
       dropped: number
     }
   | { type: 'close' }
