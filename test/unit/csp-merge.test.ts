@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import { parseConfig } from '../../src/config/schema.ts'
 import { cspSchema } from '../../src/csp/config.ts'
 import { DIRECTIVE_SPECS, DIRECTIVES, type Directive, type Mode } from '../../src/csp/directives.ts'
 import { dedupe, globToRegExp, isPrivateHost, localSourceTest } from '../../src/csp/merge.ts'
 import { compileCspPolicy, cspFor, type DirectiveLists } from '../../src/csp/policy.ts'
+import { selfUrlsOf } from '../../src/csp/setup.ts'
 
 const PUBLIC = 'https://mcp.example.com'
 const UP = 'https://up.example.com'
@@ -246,4 +248,31 @@ describe('dedupe and globs', () => {
     it(`${glob} ${expected ? 'matches' : 'does not match'} ${uri}`, () =>
       assert.equal(globToRegExp(glob).test(uri), expected))
   }
+})
+
+describe('the origins widget CSP treats as Portico itself', () => {
+  it('include the upstream, the widget server and every HTTP or SSE gateway backend', () => {
+    const config = parseConfig({
+      public_url: 'https://mcp.example.com',
+      widgets: 'http://10.0.0.9:5173',
+      backends: [
+        { name: 'api', transport: 'http', url: 'http://10.0.0.7:9000/mcp' },
+        { name: 'old', transport: 'sse', url: 'http://10.0.0.8:9001/sse' },
+        { name: 'local', transport: 'stdio', command: 'node' },
+      ],
+    })
+    const urls = selfUrlsOf(config)
+    assert.deepEqual(urls, [
+      'http://10.0.0.9:5173',
+      'http://10.0.0.7:9000/mcp',
+      'http://10.0.0.8:9001/sse',
+    ])
+    // A widget of the private backend naming its own origin gets the public one instead.
+    const policy = compileCspPolicy({ publicUrl: 'https://mcp.example.com', selfUrls: urls })
+    const declared = declaredFor('connect', ['http://10.0.0.7:9000', 'https://api.example.com'])
+    assert.deepEqual(cspFor(policy, undefined, declared).connect, [
+      'https://mcp.example.com',
+      'https://api.example.com',
+    ])
+  })
 })
