@@ -1,7 +1,14 @@
 /**
  * The one error type of Portico and the one table that maps its stable `reason` to the
  * JSON-RPC code, the HTTP status and the public message. The same `reason` string is the
- * observability outcome label, so logs, the store and metrics agree on what went wrong.
+ * observability outcome label, so logs, the store and metrics agree on what went wrong: every
+ * reason Portico records is a key of this table.
+ *
+ * HTTP statuses: transport-level refusals carry their HTTP meaning (400, 401, 403, 404, 413,
+ * 429, 502, 503, 504). JSON-RPC-level answers about one call (an unknown tool, bad params, an
+ * unknown method in the session era) are in-band: HTTP 200 with the error object, because SDK
+ * clients treat 404 on a session as "session expired" and reject any non-2xx without reading
+ * the body.
  */
 
 export const REASONS = {
@@ -20,14 +27,23 @@ export const REASONS = {
   forbidden_origin: { code: -32600, status: 403, message: 'Forbidden: Origin not allowed' },
   method_not_allowed: { code: -32600, status: 405, message: 'Method Not Allowed' },
   not_found: { code: -32601, status: 404, message: 'Not Found' },
-  method_not_found: { code: -32601, status: 404, message: 'Method not found' },
-  invalid_params: { code: -32602, status: 400, message: 'Invalid params' },
+  method_not_found: { code: -32601, status: 200, message: 'Method not found' },
+  invalid_params: { code: -32602, status: 200, message: 'Invalid params' },
+  unauthorized: { code: -32600, status: 401, message: 'Unauthorized' },
+  forbidden: { code: -32600, status: 403, message: 'Forbidden' },
+  rate_limited: { code: -32603, status: 429, message: 'Too many requests' },
   session_not_found: { code: -32001, status: 404, message: 'Session not found' },
   session_required: {
     code: -32000,
     status: 400,
     message: 'Bad Request: Mcp-Session-Id header is required',
   },
+  too_many_sessions: {
+    code: -32603,
+    status: 503,
+    message: 'Too many sessions: try again later',
+  },
+  circuit_open: { code: -32603, status: 503, message: 'Upstream circuit open' },
   backend_failed: { code: -32603, status: 502, message: 'Backend failed' },
   upstream_unavailable: { code: -32603, status: 502, message: 'Upstream unavailable' },
   upstream_timeout: { code: -32603, status: 504, message: 'Upstream timed out' },
@@ -36,17 +52,30 @@ export const REASONS = {
     status: 502,
     message: 'Upstream sent an invalid response',
   },
+  upstream_stream_ended: {
+    code: -32603,
+    status: 502,
+    message: 'Upstream ended its answer without a response',
+  },
+  response_too_large: { code: -32603, status: 502, message: 'Upstream answer too large' },
+  cancelled: { code: -32603, status: 499, message: 'Request cancelled' },
   shutting_down: { code: -32603, status: 503, message: 'Portico is shutting down' },
   internal_error: { code: -32603, status: 500, message: 'Internal error' },
 } as const satisfies Record<string, { code: number; status: number; message: string }>
 
 export type Reason = keyof typeof REASONS
 
+export function isReason(value: unknown): value is Reason {
+  return typeof value === 'string' && Object.hasOwn(REASONS, value)
+}
+
 export interface PorticoErrorOptions {
   /** Overrides the table's public message (must not contain secrets). */
   message?: string
   /** Extra structured data placed in the JSON-RPC error's `data`. */
   data?: Record<string, unknown>
+  /** Response headers the refusal needs (`WWW-Authenticate`, `Retry-After`, `Allow`). */
+  headers?: Record<string, string>
   cause?: unknown
 }
 
@@ -55,15 +84,22 @@ export class PorticoError extends Error {
   readonly code: number
   readonly status: number
   readonly data: Record<string, unknown> | undefined
+  readonly headers: Record<string, string> | undefined
 
-  constructor(reason: Reason, options: PorticoErrorOptions = {}) {
+  /**
+   * `new PorticoError('forbidden', 'message')` is the short form of
+   * `new PorticoError('forbidden', { message: 'message' })`.
+   */
+  constructor(reason: Reason, options: PorticoErrorOptions | string = {}) {
+    const opts = typeof options === 'string' ? { message: options } : options
     const entry = REASONS[reason]
-    super(options.message ?? entry.message, { cause: options.cause })
+    super(opts.message ?? entry.message, { cause: opts.cause })
     this.name = 'PorticoError'
     this.reason = reason
     this.code = entry.code
     this.status = entry.status
-    this.data = options.data
+    this.data = opts.data
+    this.headers = opts.headers
   }
 }
 

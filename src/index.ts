@@ -1,5 +1,6 @@
 /**
- * Portico's library API: embed the proxy in another Node server, or build on its pieces.
+ * Portico's library API: embed the proxy in another Node server, add middleware to its chain,
+ * or build on its pieces.
  * @module
  */
 export { ConfigError, type ConfigOverrides, loadConfig } from './config/load.ts'
@@ -8,5 +9,15 @@ export { PorticoError, REASONS, type Reason } from './errors.ts'
 export { EventBus, type Sink } from './observe/bus.ts'
 export type { ExchangeEvent, NotificationEvent, Outcome, PorticoEvent } from './observe/event.ts'
 export { Logger } from './observe/logger.ts'
-export type { Call, RequestPolicy, ResponseRewriter } from './pipeline/types.ts'
+export { type Call, withMessage } from './pipeline/call.ts'
+export type { Handler, Middleware } from './pipeline/compose.ts'
+export {
+  type AcceptedReply,
+  type HttpReply,
+  MessageReply,
+  type Reply,
+  StreamEvent,
+  StreamReply,
+} from './pipeline/reply.ts'
+export type { ResponseRewriter } from './pipeline/rewriter.ts'
 export { createPortico, type ListenResult, type Portico, type PorticoOptions } from './portico.ts'

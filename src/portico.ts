@@ -1,24 +1,26 @@
 /**
- * createPortico(config): builds the runtime (upstream client, event bus and sinks, policies,
- * rewriters, route table) once from the validated config, and returns something to listen
- * with, to embed (`handler`), and to close gracefully.
+ * createPortico(config): the composition root. Builds the runtime (upstream client, event bus
+ * and sinks, the chain of middleware, the mode's terminal and routes) once from the validated
+ * config, and returns something to listen with, to embed (`handler`), and to close gracefully.
  */
 import { once } from 'node:events'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { type Config, type ConfigInput, parseConfig } from './config/schema.ts'
+import type { ProxyContext } from './context.ts'
 import { cspFromConfig } from './csp/setup.ts'
-import { originCheck } from './edge/origin.ts'
+import { originFilter } from './edge/filters.ts'
+import type { Mode } from './edge/mode.ts'
 import { createRouter, type RequestHandler } from './edge/router.ts'
-import { Gateway } from './gateway/gateway.ts'
-import { gatewayReadiness } from './gateway/health.ts'
-import { type ReloadSource, watchConfig } from './gateway/reload.ts'
+import { gatewayMode } from './gateway/mode.ts'
+import type { ReloadSource } from './gateway/reload.ts'
+import { globalChain } from './middleware/chain.ts'
 import { EventBus, type Sink } from './observe/bus.ts'
 import { Logger } from './observe/logger.ts'
 import { stderrSink } from './observe/stderr-sink.ts'
-import type { RequestPolicy, ResponseRewriter } from './pipeline/types.ts'
-import { labelOf, type ProxyContext } from './transparent/context.ts'
-import { LegacySessions } from './transparent/legacy-sessions.ts'
+import { answering, compose, type Middleware } from './pipeline/compose.ts'
+import type { ResponseRewriter } from './pipeline/rewriter.ts'
+import { transparentMode } from './transparent/mode.ts'
 import { HttpClient } from './upstream/http-client.ts'
 import { VERSION } from './version.ts'
 
@@ -26,7 +28,11 @@ export interface PorticoOptions {
   logger?: Logger
   /** Extra event sinks (the SQLite store, metrics, tests). */
   sinks?: Sink[]
-  policies?: RequestPolicy[]
+  /**
+   * Middleware run for every JSON-RPC message, in both modes, after Portico's HTTP filters and
+   * before response rewriting (see README "Library mode").
+   */
+  middleware?: Middleware[]
   rewriters?: ResponseRewriter[]
   /** Gateway hot reload: the file to watch and how to load it again (same flags and env). */
   reload?: ReloadSource
@@ -40,7 +46,7 @@ export interface ListenResult {
 }
 
 export interface Portico {
-  /** Node request handler, for embedding Portico in another HTTP server. */
+  /** Node request handler, for embedding Portico in another HTTP server (or Express). */
   readonly handler: RequestHandler
   readonly bus: EventBus
   readonly config: Config
@@ -62,8 +68,8 @@ export function proxyName(config: Config): string {
 
 export function createPortico(input: Config | ConfigInput, options: PorticoOptions = {}): Portico {
   const config = parseConfig(input)
-  const gatewayMode = (config.backends?.length ?? 0) > 0
-  if (!config.upstream && !gatewayMode) {
+  const gatewayMode_ = (config.backends?.length ?? 0) > 0
+  if (!config.upstream && !gatewayMode_) {
     throw new Error('createPortico: `upstream` (or `backends`) is required')
   }
   const logger = options.logger ?? new Logger({ level: config.log_level, json: config.json_logs })
@@ -73,64 +79,50 @@ export function createPortico(input: Config | ConfigInput, options: PorticoOptio
   })
   if (config.access_log ?? process.stderr.isTTY) bus.addSink(stderrSink(logger))
   for (const sink of options.sinks ?? []) bus.addSink(sink)
-  // In gateway mode there is no single upstream: the placeholder only serves `widgets` routing.
-  const upstream = new URL(config.upstream ?? config.widgets ?? 'http://127.0.0.1/')
   const http = new HttpClient({
     connectTimeoutMs: config.connect_timeout,
     headersTimeoutMs: config.request_timeout,
   })
-  const context: ProxyContext = {
-    config,
-    proxy: proxyName(config),
-    upstream,
-    upstreamLabel: labelOf(upstream),
-    rawTarget: rawTargetOf(config, upstream),
-    http,
-    bus,
-    logger,
-    originAllowed: originCheck(config.allowed_origins),
-    policies: options.policies ?? [],
-    rewriters: [...cspFromConfig(config), ...(options.rewriters ?? [])],
-    legacy: new LegacySessions({ timeoutMs: config.request_timeout }),
-  }
-  if (gatewayMode) {
+  const context: ProxyContext = { config, proxy: proxyName(config), http, bus, logger }
+  let mode: Mode
+  if (gatewayMode_) {
     if (config.upstream) logger.warn('`upstream` is not used in gateway mode ([[backends]] set)')
-    const { bus, proxy } = context
-    context.gateway = new Gateway(config, {
-      logger,
-      http,
-      observe: (n) => {
-        if (!bus.hasSinks) return
-        bus.publish({ type: 'notification', ts: Date.now(), proxy, ...n })
-      },
-    })
-    if (config.proxy.hot_reload && options.reload)
-      watchConfig(context.gateway, options.reload, logger)
+    mode = gatewayMode(context, options.reload)
+  } else {
+    mode = transparentMode(context, config.upstream as string)
   }
-  return new PorticoServer(context)
-}
-
-function rawTargetOf(config: Config, upstream: URL): URL {
-  if (config.widgets && /^https?:\/\//i.test(config.widgets)) return new URL(config.widgets)
-  return new URL(upstream.origin)
+  const middleware = globalChain({
+    user: options.middleware ?? [],
+    rewriters: [...cspFromConfig(config), ...(options.rewriters ?? [])],
+  })
+  const handle = answering(compose(middleware, mode.terminal), (error, call) =>
+    logger.error('call failed', { method: call.method, error: String(error) }),
+  )
+  return new PorticoServer(context, mode, handle)
 }
 
 class PorticoServer implements Portico {
   readonly handler: RequestHandler
   readonly #context: ProxyContext
+  readonly #mode: Mode
   #server: Server | undefined
   #serving = true
   #inFlight = 0
   #idle: (() => void) | undefined
-  #readiness: { at: number; ready: boolean } | undefined
 
-  constructor(context: ProxyContext) {
+  constructor(context: ProxyContext, mode: Mode, handle: ReturnType<typeof answering>) {
     this.#context = context
-    const route = createRouter(context, {
-      isServing: () => this.#serving,
-      isReady: () => this.#probe(),
-      version: VERSION,
-    })
+    this.#mode = mode
+    const route = createRouter(
+      context,
+      mode.routes(handle),
+      { mcp: [originFilter(context.config.allowed_origins)], other: [] },
+      {
+        isServing: () => this.#serving,
+        isReady: async () => mode.readiness(),
+        version: VERSION,
+      },
+    )
     this.handler = (req: IncomingMessage, res: ServerResponse) => {
       this.#inFlight++
       res.once('close', this.#onClose)
@@ -175,7 +167,7 @@ class PorticoServer implements Portico {
     await this.#drain(this.#context.config.drain_timeout)
     server?.closeAllConnections()
     try {
-      await this.#context.gateway?.close()
+      await this.#mode.close()
       await this.#context.bus.close()
     } finally {
       await this.#context.http.destroy()
@@ -192,28 +184,5 @@ class PorticoServer implements Portico {
         resolve()
       }
     })
-  }
-
-  /** Upstream reachability, cached for a second so probes cannot hammer the upstream. */
-  async #probe(): Promise<{ ready: boolean; detail?: Record<string, unknown> }> {
-    if (this.#context.gateway) return gatewayReadiness(this.#context.gateway)
-    const now = Date.now()
-    if (this.#readiness && now - this.#readiness.at < 1000) return { ready: this.#readiness.ready }
-    let ready = false
-    try {
-      const response = await this.#context.http.send({
-        url: this.#context.upstream,
-        method: 'GET',
-        headers: { accept: 'application/json' },
-        signal: AbortSignal.timeout(2000),
-        label: this.#context.upstreamLabel,
-      })
-      response.body.resume()
-      ready = true
-    } catch {
-      ready = false
-    }
-    this.#readiness = { at: now, ready }
-    return { ready, detail: { upstream: this.#context.upstreamLabel } }
   }
 }

@@ -395,7 +395,7 @@ async function readyOrStop(name: string, url: string, started: Started): Promise
 }
 
 // ---------------------------------------------------------------------------------------
-// Portico gateway mode: `[[backends]]` (README "Gateway mode", src/gateway/config.ts).
+// Portico gateway mode: `[[backends]]` (README "Gateway mode", src/config/gateway.ts).
 
 export interface Backend {
   name: string

@@ -4,10 +4,10 @@
  * mcp-proxy where they exist, so their users can bring their files over.
  */
 import { z } from 'zod'
-import { cspSchema } from '../csp/config.ts'
-import { backendsSchema, gatewayProxySchema, refineGateway } from '../gateway/config.ts'
 import { LOG_LEVELS } from '../observe/logger.ts'
+import { cspSchema } from './csp.ts'
 import { parseDuration } from './duration.ts'
+import { backendsSchema, gatewayProxySchema, refineGateway } from './gateway.ts'
 
 /** Seconds as a number (mcpr style) or a duration string such as `"30s"` or `"500ms"`. */
 const seconds = z.union([z.number().nonnegative(), z.string()]).transform((value, ctx) => {
@@ -84,7 +84,7 @@ export const configSchema = z
     store: storeSchema,
     /** MCP Apps widget CSP rewriting (see src/csp/). */
     csp: cspSchema.optional(),
-    /** Gateway mode: many MCP backends behind one endpoint (see src/gateway/config.ts). */
+    /** Gateway mode: many MCP backends behind one endpoint (see src/config/gateway.ts). */
     backends: backendsSchema.optional(),
     proxy: gatewayProxySchema,
   })

@@ -2,6 +2,7 @@
  * Pure CSP list arithmetic: which declared sources are development-local, de-duplication, and
  * the per-directive merge of upstream-declared, global and per-widget domains.
  */
+import { SAFE_SOURCE } from '../config/csp.ts'
 import type { Mode } from './directives.ts'
 
 /** Hosts that only mean something on the developer's machine (any port, any scheme). */
@@ -54,7 +55,6 @@ export function localSourceTest(selfHostPorts: Iterable<string> = []): (source: 
 }
 
 /** A source that stays one token in a CSP directive (the same rule config domains follow). */
-export const SAFE_SOURCE = /^[^\s;,'"]+$/
 
 export function isSafeSource(source: string): boolean {
   return SAFE_SOURCE.test(source)

@@ -3,7 +3,7 @@
  * directive, the compiled widget globs, and the test for development-local sources. `cspFor`
  * applies it to what one widget declared.
  */
-import type { CspConfig, CspWidgetConfig } from './config.ts'
+import type { CspConfig, CspWidgetConfig } from '../config/csp.ts'
 import { DIRECTIVE_SPECS, DIRECTIVES, type Directive } from './directives.ts'
 import {
   type DomainRule,

@@ -5,7 +5,7 @@
  * A response with nothing to change yields undefined and is forwarded byte for byte.
  */
 import { isObject, type JsonObject } from '../jsonrpc/message.ts'
-import type { ResponseRewriter } from '../pipeline/types.ts'
+import type { ResponseRewriter } from '../pipeline/rewriter.ts'
 import { ListedDeclarations } from './listed.ts'
 import { declaredLists, hasCsp, isWidgetResource, rewriteWidgetMeta, widgetUriOf } from './meta.ts'
 import type { CspPolicy, DirectiveLists } from './policy.ts'

@@ -1,6 +1,6 @@
 /** Builds the CSP rewriter from config: active when `[csp]` or `public_url` is set. */
 import type { Config } from '../config/schema.ts'
-import type { ResponseRewriter } from '../pipeline/types.ts'
+import type { ResponseRewriter } from '../pipeline/rewriter.ts'
 import { compileCspPolicy } from './policy.ts'
 import { cspRewriter } from './rewriter.ts'
 

@@ -1,20 +1,44 @@
 /**
- * The route table of the HTTP listener. Operations endpoints first, then the MCP endpoint
- * (POST/GET/DELETE), the legacy SSE endpoints, and everything else forwarded as-is.
- * Origin validation guards the MCP endpoints only: widget assets are legitimately fetched
- * cross-origin by the hosts' sandboxed iframes.
+ * The route table of the HTTP listener: operations endpoints, the MCP endpoint (exact path;
+ * POST, GET, DELETE), the legacy HTTP+SSE endpoints, then everything else. Every request that
+ * can reach an upstream passes its route's HTTP filters first, and no failure escapes a
+ * request: a handler that throws answers 500 (or ends the answer) and Portico keeps serving.
+ * The handlers themselves come from the mode (transparent or gateway), wired by createPortico.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { ProxyContext } from '../context.ts'
 import { PorticoError } from '../errors.ts'
-import { handleGateway } from '../gateway/endpoint.ts'
-import type { ProxyContext } from '../transparent/context.ts'
-import { handleLegacyPost, handleLegacyStream } from '../transparent/legacy-sse.ts'
-import { handleMcpPost } from '../transparent/mcp-post.ts'
-import { handleMcpStream } from '../transparent/mcp-stream.ts'
-import { handleRaw } from '../transparent/raw.ts'
-import { isWidgetsFolder, type StaticWidgets, staticWidgets } from '../widgets/static.ts'
-import { headerValue } from './headers.ts'
-import { sendError, sendJson } from './respond.ts'
+import type { Transport } from '../observe/event.ts'
+import { type HttpFilter, runFilters } from './filters.ts'
+import { pathOf, refuse } from './mcp-post.ts'
+import { sendError, sendJson } from './send.ts'
+
+export type RouteHandler = (req: IncomingMessage, res: ServerResponse) => Promise<void> | void
+
+export interface Routes {
+  /** The MCP endpoint, by method; other methods get 405 (OPTIONS may be served). */
+  mcp: {
+    post: RouteHandler
+    get: RouteHandler
+    delete: RouteHandler
+    options?: RouteHandler
+  }
+  /** Legacy HTTP+SSE (transparent mode): the stream at `sse_path`, POSTs to announced paths. */
+  legacy?: {
+    stream: RouteHandler
+    post: RouteHandler
+    isMessagePath(pathname: string): boolean
+  }
+  /** Everything else (widget assets, the upstream's other paths); 404 when absent. */
+  other?: RouteHandler
+}
+
+export interface Filters {
+  /** Filters of the MCP and legacy endpoints (Origin, later authentication). */
+  mcp: readonly HttpFilter[]
+  /** Filters of every other path that reaches an upstream or the widgets folder. */
+  other: readonly HttpFilter[]
+}
 
 export interface Operations {
   /** False while draining: `/healthz` and `/readyz` answer 503 so balancers stop sending. */
@@ -26,82 +50,79 @@ export interface Operations {
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void
 
-export function createRouter(context: ProxyContext, ops: Operations): RequestHandler {
-  const { mcp_path: mcpPath, sse_path: ssePath, widgets } = context.config
-  const widgetFiles = isWidgetsFolder(widgets) ? staticWidgets(context, widgets) : undefined
-  return function route(req, res) {
-    const url = req.url ?? '/'
-    const query = url.indexOf('?')
-    const pathname = query === -1 ? url : url.slice(0, query)
-    if (pathname === mcpPath && context.gateway) {
-      if (!guardOrigin(context, req, res)) return
-      return void handleGateway(context, context.gateway, req, res)
+export function createRouter(
+  context: ProxyContext,
+  routes: Routes,
+  filters: Filters,
+  ops: Operations,
+): RequestHandler {
+  const { mcp_path: mcpPath, sse_path: ssePath } = context.config
+  const allow = routes.mcp.options ? 'GET, POST, DELETE, OPTIONS' : 'GET, POST, DELETE'
+
+  async function dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const pathname = pathOf(req)
+    if (pathname === mcpPath) {
+      const handler = mcpHandler(req.method)
+      if (handler === undefined) {
+        const error = new PorticoError('method_not_allowed', { headers: { allow } })
+        return refuse(context, req, res, error, 'streamable-http')
+      }
+      return guarded(filters.mcp, 'streamable-http', handler, req, res)
     }
-    if (pathname === mcpPath) return void mcpEndpoint(context, req, res, url.slice(pathname.length))
     if (pathname === '/healthz' || pathname === '/readyz' || pathname === '/version') {
-      return void operations(pathname, res, ops)
+      return operations(pathname, res, ops)
     }
-    if (context.gateway && !context.config.widgets) {
-      return void sendError(res, new PorticoError('not_found'))
+    const legacy = routes.legacy
+    if (legacy !== undefined && pathname === ssePath && req.method === 'GET') {
+      return guarded(filters.mcp, 'sse', legacy.stream, req, res)
     }
-    if (pathname === ssePath && req.method === 'GET') {
-      if (!guardOrigin(context, req, res)) return
-      return void handleLegacyStream(context, req, res)
+    if (legacy !== undefined && req.method === 'POST' && legacy.isMessagePath(pathname)) {
+      return guarded(filters.mcp, 'sse', legacy.post, req, res)
     }
-    if (req.method === 'POST' && context.legacy.messagePaths.has(pathname)) {
-      if (!guardOrigin(context, req, res)) return
-      return void handleLegacyPost(context, req, res)
+    if (routes.other === undefined) {
+      return refuse(context, req, res, new PorticoError('not_found'), 'http')
     }
-    const target = new URL(url, context.rawTarget)
-    if (widgetFiles === undefined) return void handleRaw(context, req, res, target)
-    return void widgetsFolder(context, widgetFiles, req, res, target)
+    return guarded(filters.other, 'http', routes.other, req, res)
   }
-}
 
-function mcpEndpoint(
-  context: ProxyContext,
-  req: IncomingMessage,
-  res: ServerResponse,
-  search: string,
-): Promise<void> | undefined {
-  if (!guardOrigin(context, req, res)) return undefined
-  const target = search
-    ? new URL(context.upstream.pathname + search, context.upstream)
-    : context.upstream
-  switch (req.method) {
-    case 'POST':
-      return handleMcpPost(context, req, res, target)
-    case 'GET':
-    case 'DELETE':
-      return handleMcpStream(context, req, res, target)
-    default:
-      // OPTIONS preflights and anything else go to the upstream endpoint unchanged.
-      return handleRaw(context, req, res, target)
+  function mcpHandler(method: string | undefined): RouteHandler | undefined {
+    switch (method) {
+      case 'POST':
+        return routes.mcp.post
+      case 'GET':
+        return routes.mcp.get
+      case 'DELETE':
+        return routes.mcp.delete
+      case 'OPTIONS':
+        return routes.mcp.options
+      default:
+        return undefined
+    }
   }
-}
 
-/** A file of the widgets folder, else the request goes on to the upstream's origin. */
-async function widgetsFolder(
-  context: ProxyContext,
-  files: StaticWidgets,
-  req: IncomingMessage,
-  res: ServerResponse,
-  target: URL,
-): Promise<void> {
-  try {
-    if (await files(req, res)) return
-  } catch (error) {
-    sendError(res, error)
-    return
+  async function guarded(
+    list: readonly HttpFilter[],
+    transport: Transport,
+    handler: RouteHandler,
+    req: IncomingMessage,
+    res: ServerResponse,
+  ): Promise<void> {
+    try {
+      await runFilters(list, req)
+    } catch (error) {
+      return refuse(context, req, res, error, transport)
+    }
+    return handler(req, res)
   }
-  await handleRaw(context, req, res, target)
-}
 
-function guardOrigin(context: ProxyContext, req: IncomingMessage, res: ServerResponse): boolean {
-  if (context.originAllowed(headerValue(req.headers, 'origin'))) return true
-  sendError(res, new PorticoError('forbidden_origin'))
-  req.resume()
-  return false
+  return function route(req, res) {
+    dispatch(req, res).catch((error: unknown) => {
+      // The last line of defence: no input may take the process down or leave a client hanging.
+      context.logger.error('request failed', { path: pathOf(req), error: String(error) })
+      if (res.headersSent) res.destroy()
+      else sendError(res, new PorticoError('internal_error', { cause: error }))
+    })
+  }
 }
 
 async function operations(pathname: string, res: ServerResponse, ops: Operations): Promise<void> {

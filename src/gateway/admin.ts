@@ -3,10 +3,11 @@
  * session counts, and the running config with every secret redacted. Served by the gateway
  * itself, never forwarded; `[proxy] admin_tools = false` turns them off.
  */
+
+import { ADMIN_NAMESPACE } from '../config/gateway.ts'
 import type { Config } from '../config/schema.ts'
 import { PorticoError } from '../errors.ts'
 import type { JsonObject } from '../jsonrpc/message.ts'
-import { ADMIN_NAMESPACE } from './config.ts'
 import type { Gateway } from './gateway.ts'
 
 const REDACTED = '[redacted]'

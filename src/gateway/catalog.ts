@@ -4,8 +4,9 @@
  * namespacing, shortening), and which arguments are injected into its tool calls.
  * Pure: no I/O, so every rule is covered by unit tables.
  */
+
+import type { BackendConfig } from '../config/gateway.ts'
 import { isObject, type JsonObject } from '../jsonrpc/message.ts'
-import type { BackendConfig } from './config.ts'
 import { localPart, namespaced, namespaceUri, unnamespaceUri, visibility } from './names.ts'
 
 /** Bound on remembered shortened names per backend (a backend with more tools is unusual). */

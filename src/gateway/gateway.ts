@@ -3,6 +3,8 @@
  * sessions, routing of client-facing names and URIs to a backend, merged lists with the
  * gateway cursor and a bounded wait per backend, and merged capabilities.
  */
+
+import type { BackendConfig, GatewayProxyConfig } from '../config/gateway.ts'
 import type { Config } from '../config/schema.ts'
 import { PorticoError } from '../errors.ts'
 import {
@@ -23,7 +25,6 @@ import type { Connection, ServerInfo } from './backends/connection.ts'
 import { HttpBackend } from './backends/http.ts'
 import { StdioBackend } from './backends/stdio.ts'
 import type { ItemKind } from './catalog.ts'
-import type { BackendConfig, GatewayProxyConfig } from './config.ts'
 import {
   type BackendInfo,
   type BackendPage,

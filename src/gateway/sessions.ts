@@ -14,11 +14,14 @@ import type {
   JsonRpcRequest,
 } from '../jsonrpc/message.ts'
 import { isObject } from '../jsonrpc/message.ts'
+import { encodeSseEvent } from '../protocol/sse.ts'
 import type { SessionRef } from './backends/backend.ts'
 import { BACKEND_PROTOCOL_VERSION, type Connection } from './backends/connection.ts'
 import type { BackendCatalog } from './catalog.ts'
 
 const MAX_QUEUED = 100
+/** Bytes a GET stream may hold unsent before further messages are dropped. */
+const MAX_STREAM_BUFFER = 1024 * 1024
 const MAX_SERVER_REQUESTS = 1000
 
 interface ServerRequest {
@@ -49,6 +52,9 @@ export class ClientSession implements SessionRef {
   #stream: ServerResponse | undefined
   #keepAlive: NodeJS.Timeout | undefined
   readonly #queue: string[] = []
+  #onWrite: ((bytes: number) => void) | undefined
+  /** Messages lost because the client did not read its stream (or none was open in time). */
+  dropped = 0
   #nextServerId = 0
   readonly #serverRequests = new Map<number, ServerRequest>()
   readonly #calls = new Map<string, AbortController>()
@@ -158,30 +164,48 @@ export class ClientSession implements SessionRef {
     this.send(out)
   }
 
-  /** Writes one message on the GET stream, or queues it (bounded, oldest dropped). */
+  /**
+   * Writes one message on the GET stream, or queues it (bounded, oldest dropped) until one is
+   * open. A client that stops reading its stream loses messages (counted) instead of making
+   * Portico's memory grow: past the bound, what the socket has not taken is not added to.
+   */
   send(message: JsonObject): void {
-    const event = `event: message\ndata: ${JSON.stringify(message)}\n\n`
-    if (this.#stream && !this.#stream.writableEnded) {
-      this.#stream.write(event)
+    const event = encodeSseEvent(JSON.stringify(message))
+    const stream = this.#stream
+    if (stream && !stream.writableEnded) {
+      if (stream.writableLength > MAX_STREAM_BUFFER) {
+        this.dropped++
+        return
+      }
+      stream.write(event)
+      this.#onWrite?.(Buffer.byteLength(event))
       return
     }
-    if (this.#queue.length >= MAX_QUEUED) this.#queue.shift()
+    if (this.#queue.length >= MAX_QUEUED) {
+      this.#queue.shift()
+      this.dropped++
+    }
     this.#queue.push(event)
   }
 
   /** Opens (or replaces) the standalone stream and flushes what was queued. */
-  attachStream(res: ServerResponse): void {
+  attachStream(res: ServerResponse, onWrite?: (bytes: number) => void): void {
     this.#stream?.end()
     this.#stream = res
+    this.#onWrite = onWrite
     clearInterval(this.#keepAlive)
     this.#keepAlive = setInterval(() => res.write(': keep-alive\n\n'), 25_000)
     this.#keepAlive.unref()
     res.once('close', () => {
       if (this.#stream !== res) return
       this.#stream = undefined
+      this.#onWrite = undefined
       clearInterval(this.#keepAlive)
     })
-    for (const event of this.#queue.splice(0)) res.write(event)
+    for (const event of this.#queue.splice(0)) {
+      res.write(event)
+      onWrite?.(Buffer.byteLength(event))
+    }
   }
 
   close(): void {

@@ -3,6 +3,7 @@
  * exact bytes of each event so untouched events are forwarded byte for byte; only events a
  * feature rewrites are re-encoded.
  */
+import { PorticoError } from '../errors.ts'
 
 export interface SseEvent {
   /** The event's exact text including its terminating blank line. */
@@ -44,7 +45,9 @@ export class SseParser {
     // Resume a little before the end: a terminator pair may straddle two chunks.
     this.#scanFrom = Math.max(0, this.#buffer.length - 3)
     if (this.#buffer.length > this.#maxEventBytes) {
-      throw new Error(`SSE event larger than ${this.#maxEventBytes} bytes`)
+      throw new PorticoError('response_too_large', {
+        message: `Upstream sent an SSE event larger than ${this.#maxEventBytes} bytes`,
+      })
     }
     return events
   }

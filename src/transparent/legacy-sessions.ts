@@ -1,28 +1,98 @@
 /**
  * Correlation for the legacy HTTP+SSE transport (2024-11-05): requests are POSTed to a
- * messages URL and answered with 202, while their responses arrive later on the session's
- * GET stream. Each open stream registers its session here; POSTed requests wait here until
- * their response event passes by (or their deadline), then their exchange is recorded.
+ * messages URL and answered with 202, while their responses arrive later on the session's GET
+ * stream. Each open stream registers its session here with an ordered writer to its client. A
+ * POSTed request waits here for its response (so the chain sees the real answer); when the
+ * response passes on the stream, the stream reserves its place, and the chain's (possibly
+ * rewritten) answer is written there, so the client sees events in the upstream's order.
+ * Everything is bounded: sessions, pending requests per session, queued events.
  */
+import type { ServerResponse } from 'node:http'
+import { PorticoError } from '../errors.ts'
 import type { JsonRpcId } from '../jsonrpc/message.ts'
-import type { Call } from '../pipeline/types.ts'
-import type { Recorder } from './recorder.ts'
-import type { Summary } from './summarize.ts'
+import type { StreamEvent } from '../pipeline/reply.ts'
+
+/** Events queued behind a reserved place before the place is given up (written at the end). */
+const MAX_QUEUED = 1000
+
+interface Slot {
+  text: string | undefined
+  filled: boolean
+}
+
+/** Writes a client's stream in order, where some places wait for the chain's answer. */
+export class OrderedStream {
+  readonly #res: ServerResponse
+  readonly #queue: Array<string | Slot> = []
+
+  constructor(res: ServerResponse) {
+    this.#res = res
+  }
+
+  /** Writes now, or after the places reserved before it; returns the bytes queued or written. */
+  write(text: string): void {
+    if (this.#queue.length === 0) this.#send(text)
+    else this.#queue.push(text)
+    if (this.#queue.length > MAX_QUEUED) this.#release()
+  }
+
+  reserve(): Slot {
+    const slot: Slot = { text: undefined, filled: false }
+    this.#queue.push(slot)
+    return slot
+  }
+
+  fill(slot: Slot, text: string): void {
+    if (slot.filled) {
+      // Its place was given up: the answer goes at the end.
+      this.write(text)
+      return
+    }
+    slot.text = text
+    slot.filled = true
+    this.#flush()
+  }
+
+  get needsDrain(): boolean {
+    return this.#res.writableNeedDrain
+  }
+
+  #flush(): void {
+    while (this.#queue.length > 0) {
+      const head = this.#queue[0] as string | Slot
+      if (typeof head !== 'string' && !head.filled) return
+      this.#queue.shift()
+      const text = typeof head === 'string' ? head : head.text
+      if (text !== undefined) this.#send(text)
+    }
+  }
+
+  /** A place waited too long behind too many events: give it up so the stream moves on. */
+  #release(): void {
+    for (const item of this.#queue) {
+      if (typeof item !== 'string' && !item.filled) item.filled = true
+    }
+    this.#flush()
+  }
+
+  #send(text: string): void {
+    if (!this.#res.writableEnded && !this.#res.destroyed) this.#res.write(text)
+  }
+}
 
 interface Pending {
-  recorder: Recorder
-  timer: NodeJS.Timeout
+  resolve(event: StreamEvent): void
+  reject(error: PorticoError): void
+  /** The place on the client's stream the answer goes to, once the response passed by. */
+  slot?: Slot
 }
 
 interface LegacySession {
+  stream: OrderedStream
   pending: Map<JsonRpcId, Pending>
-  /** Requests POSTed and not yet answered, so response rewriters know what a response answers. */
-  calls: Map<JsonRpcId, Call>
 }
 
 export interface LegacySessionsOptions {
-  /** How long a POSTed request waits for its response on the stream. */
-  timeoutMs: number
   maxSessions?: number
   maxPendingPerSession?: number
 }
@@ -31,78 +101,113 @@ export class LegacySessions {
   readonly #sessions = new Map<string, LegacySession>()
   /** Message paths announced by upstream `endpoint` events; POSTs to them are MCP traffic. */
   readonly messagePaths = new Set<string>()
-  readonly #timeoutMs: number
   readonly #maxSessions: number
   readonly #maxPending: number
 
-  constructor(options: LegacySessionsOptions) {
-    this.#timeoutMs = options.timeoutMs
+  constructor(options: LegacySessionsOptions = {}) {
     this.#maxSessions = options.maxSessions ?? 10_000
     this.#maxPending = options.maxPendingPerSession ?? 1024
   }
 
-  open(sessionId: string, messagePath: string): void {
-    if (this.messagePaths.size < 64) this.messagePaths.add(messagePath)
-    if (this.#sessions.size >= this.#maxSessions) return
-    if (!this.#sessions.has(sessionId)) {
-      this.#sessions.set(sessionId, { pending: new Map(), calls: new Map() })
-    }
+  /** Registers a session's stream; false when full (its calls are then not correlated). */
+  open(sessionId: string, messagePath: string, stream: OrderedStream): boolean {
+    this.addMessagePath(messagePath)
+    if (this.#sessions.has(sessionId)) return true
+    if (this.#sessions.size >= this.#maxSessions) return false
+    this.#sessions.set(sessionId, { stream, pending: new Map() })
+    return true
   }
 
+  addMessagePath(path: string): void {
+    if (this.messagePaths.size < 64) this.messagePaths.add(path)
+  }
+
+  /** Whether POSTs of this session are correlated with its stream. */
+  tracks(sessionId: string | undefined): sessionId is string {
+    return sessionId !== undefined && this.#sessions.has(sessionId)
+  }
+
+  /** The stream ended: every request still waiting fails (its answer will never come). */
   close(sessionId: string): void {
     const session = this.#sessions.get(sessionId)
     if (!session) return
     this.#sessions.delete(sessionId)
-    for (const { recorder, timer } of session.pending.values()) {
-      clearTimeout(timer)
-      recorder.fail('http_error', { reason: 'stream_closed' })
-      recorder.finish(200)
+    for (const pending of session.pending.values()) {
+      pending.reject(new PorticoError('upstream_stream_ended'))
     }
   }
 
-  /** Registers a POSTed request; returns false when it cannot be tracked (unknown session). */
-  await(sessionId: string | undefined, id: JsonRpcId, recorder: Recorder): boolean {
-    const session = sessionId === undefined ? undefined : this.#sessions.get(sessionId)
-    if (!session || session.pending.size >= this.#maxPending || session.pending.has(id))
-      return false
-    const timer = setTimeout(() => {
-      session.pending.delete(id)
-      recorder.fail('http_error', { reason: 'no_response' })
-      recorder.finish(200)
-    }, this.#timeoutMs)
-    timer.unref()
-    session.pending.set(id, { recorder, timer })
-    return true
+  /**
+   * Waits for the response to a request POSTed on this session (registered before the POST is
+   * forwarded: the response can beat the upstream's 202).
+   */
+  expect(sessionId: string, id: JsonRpcId, signal: AbortSignal): Promise<StreamEvent> {
+    const session = this.#sessions.get(sessionId)
+    if (!session) return Promise.reject(new PorticoError('upstream_stream_ended'))
+    if (session.pending.size >= this.#maxPending || session.pending.has(id)) {
+      return Promise.reject(
+        new PorticoError('invalid_request', {
+          message: session.pending.has(id)
+            ? 'A request with this id is already in flight on this session'
+            : 'Too many requests in flight on this session',
+        }),
+      )
+    }
+    return new Promise((resolve, reject) => {
+      const forget = (): void => {
+        if (session.pending.get(id) === entry) session.pending.delete(id)
+        signal.removeEventListener('abort', onAbort)
+      }
+      const onAbort = (): void => {
+        forget()
+        reject(signal.reason)
+      }
+      const entry: Pending = {
+        resolve: (event) => {
+          signal.removeEventListener('abort', onAbort)
+          resolve(event)
+        },
+        reject: (error) => {
+          forget()
+          reject(error)
+        },
+      }
+      session.pending.set(id, entry)
+      signal.addEventListener('abort', onAbort, { once: true })
+    })
+  }
+
+  /** A request that will not be answered on the stream after all (the upstream refused it). */
+  forget(sessionId: string, id: JsonRpcId): void {
+    this.#sessions.get(sessionId)?.pending.delete(id)
   }
 
   /**
-   * Notes a request before it is forwarded (its response may reach the stream before the POST's
-   * 202 does). Bounded like the pending map; forgotten when answered.
+   * Called for each response on a session's stream: true when a POSTed request was waiting for
+   * it (the stream then leaves the writing to `deliver`, at the place reserved here).
    */
-  expect(sessionId: string | undefined, call: Call): void {
-    const session = sessionId === undefined ? undefined : this.#sessions.get(sessionId)
-    if (!session || call.id === undefined || session.calls.size >= this.#maxPending) return
-    session.calls.set(call.id, call)
-  }
-
-  /** The request a response on the session's stream answers, if it was POSTed through Portico. */
-  callOf(sessionId: string, id: JsonRpcId | null | undefined): Call | undefined {
-    if (id === undefined || id === null) return undefined
-    return this.#sessions.get(sessionId)?.calls.get(id)
-  }
-
-  /** Called for each server message on a stream; records responses to waiting requests. */
-  deliver(sessionId: string, summary: Summary, bytes: number): void {
-    if (!summary.isResponse || summary.id === undefined || summary.id === null) return
+  take(sessionId: string, id: JsonRpcId, event: StreamEvent): boolean {
     const session = this.#sessions.get(sessionId)
-    session?.calls.delete(summary.id)
-    const pending = session?.pending.get(summary.id)
-    if (!session || !pending) return
-    session.pending.delete(summary.id)
-    clearTimeout(pending.timer)
-    pending.recorder.wrote(bytes)
-    pending.recorder.answer(summary)
-    if (pending.recorder.settled) pending.recorder.finish(200)
+    const pending = session?.pending.get(id)
+    if (!session || !pending || pending.slot !== undefined) return false
+    pending.slot = session.stream.reserve()
+    pending.resolve(event)
+    return true
+  }
+
+  /** Writes a call's answer on its session's stream, at its place when one was reserved. */
+  deliver(sessionId: string, id: JsonRpcId | undefined, text: string): boolean {
+    const session = this.#sessions.get(sessionId)
+    if (!session) return false
+    const pending = id === undefined ? undefined : session.pending.get(id)
+    if (pending?.slot !== undefined && id !== undefined) {
+      session.pending.delete(id)
+      session.stream.fill(pending.slot, text)
+    } else {
+      if (id !== undefined) session.pending.delete(id)
+      session.stream.write(text)
+    }
+    return true
   }
 
   get size(): number {

@@ -1,128 +1,309 @@
 /**
- * The legacy HTTP+SSE transport (2024-11-05). GET on the SSE path opens the upstream stream;
- * its `endpoint` event is rewritten to point at Portico, and POSTs to that endpoint are
- * forwarded and correlated with the responses that come back on the stream.
+ * The legacy HTTP+SSE transport (2024-11-05) in transparent mode. GET on the SSE path opens
+ * the upstream's stream; its `endpoint` event is rewritten to point at Portico. Messages
+ * POSTed to that endpoint run through the chain like any call: the terminal forwards the POST
+ * and waits for the response on the stream, so middleware see (and may change) the real
+ * answer, and a refusal reaches the client as a JSON-RPC error with its id, on its stream.
+ * Portico answers the client's POST once the upstream accepted each message.
  */
+import { once } from 'node:events'
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { readBody } from '../edge/body.ts'
-import { upstreamHeaders } from '../edge/headers.ts'
-import { sendError } from '../edge/respond.ts'
-import { toPorticoError } from '../errors.ts'
-import { decodeBody } from '../jsonrpc/message.ts'
-import { applyPolicies, buildCalls } from './calls.ts'
-import type { ProxyContext } from './context.ts'
-import { abortOnClose, baseOf } from './mcp-post.ts'
-import { handleMcpStream } from './mcp-stream.ts'
-import { Recorder } from './recorder.ts'
-import { clientHeaders, pipeCounting } from './relay.ts'
+import { type ProxyContext, publicOrigin } from '../context.ts'
+import {
+  abortOnClose,
+  answerCalls,
+  baseOf,
+  finishRecording,
+  pathOf,
+  readCalls,
+  userAgentOf,
+} from '../edge/mcp-post.ts'
+import type { RouteHandler } from '../edge/router.ts'
+import { failRelay, relayAnswer } from '../edge/send.ts'
+import { mapChallenge } from '../forward/url-map.ts'
+import { clientHeaders, forwardHeaders, headerValue, upstreamHeaders } from '../http/headers.ts'
+import { isObject, type JsonRpcId } from '../jsonrpc/message.ts'
+import { CallRecorder, HttpRecorder, publishNotification } from '../observe/recorder.ts'
+import { type Call, rawBytesOf } from '../pipeline/call.ts'
+import type { Handler } from '../pipeline/compose.ts'
+import { accepted, MessageReply, type Reply, type StreamEvent } from '../pipeline/reply.ts'
+import { encodeSseEvent } from '../protocol/sse.ts'
+import type { HttpClient } from '../upstream/http-client.ts'
+import { LegacySessions, OrderedStream } from './legacy-sessions.ts'
+import { replyOf, sseEvents } from './upstream.ts'
+
+export interface LegacyUpstream {
+  /** The upstream's SSE stream URL. */
+  stream: URL
+  label: string
+}
 
 /** The upstream SSE URL: the configured upstream when it ends in the SSE path, else origin + path. */
-export function legacySseTarget(context: ProxyContext): URL {
-  const { upstream } = context
-  if (upstream.pathname.endsWith(context.config.sse_path)) return upstream
-  return new URL(context.config.sse_path, upstream.origin)
+export function legacySseTarget(upstream: URL, ssePath: string): URL {
+  if (upstream.pathname.endsWith(ssePath)) return upstream
+  return new URL(ssePath, upstream.origin)
 }
 
-export function handleLegacyStream(
-  context: ProxyContext,
-  req: IncomingMessage,
-  res: ServerResponse,
-): Promise<void> {
-  const target = legacySseTarget(context)
-  let sessionId: string | undefined
-  return handleMcpStream(context, req, res, target, {
-    transport: 'sse',
-    relay: {
-      parseAll: true,
-      rewriteEndpoint(data) {
-        const endpoint = new URL(data, target)
-        sessionId =
-          endpoint.searchParams.get('sessionId') ??
-          endpoint.searchParams.get('session_id') ??
-          undefined
-        if (endpoint.origin !== target.origin) return data
-        if (sessionId !== undefined) context.legacy.open(sessionId, endpoint.pathname)
-        else context.legacy.messagePaths.add(endpoint.pathname)
-        // Same path on Portico: relative to whatever origin the client reached us at.
-        return endpoint.pathname + endpoint.search
-      },
-      onMessage(summary, bytes) {
-        if (sessionId !== undefined) context.legacy.deliver(sessionId, summary, bytes)
-      },
-      rewriters: context.rewriters,
-      callOf: (summary) =>
-        sessionId === undefined ? undefined : context.legacy.callOf(sessionId, summary.id),
-    },
-    onEnd() {
-      if (sessionId !== undefined) context.legacy.close(sessionId)
-    },
-  })
+/** The legacy session a POST belongs to (`sessionId`, or `session_id` as some servers name it). */
+function sessionOf(search: URLSearchParams): string | undefined {
+  return search.get('sessionId') ?? search.get('session_id') ?? undefined
 }
 
-/** POST to a legacy messages endpoint: forward, answer as the upstream does (202), correlate. */
-export async function handleLegacyPost(
-  context: ProxyContext,
-  req: IncomingMessage,
-  res: ServerResponse,
-): Promise<void> {
-  const abort = abortOnClose(req, res)
-  const url = new URL(req.url ?? '/', context.upstream.origin)
-  const sessionId =
-    url.searchParams.get('sessionId') ?? url.searchParams.get('session_id') ?? undefined
-  let body: Buffer
-  let calls: ReturnType<typeof buildCalls>
-  try {
-    body = await readBody(req, context.config.max_request_body_size)
-    calls = buildCalls(decodeBody(body), req, abort.signal, sessionId)
-    await applyPolicies(context.policies, calls)
-    for (const call of calls) if (call.kind === 'request') context.legacy.expect(sessionId, call)
-  } catch (error) {
-    sendError(res, error)
-    return
+export class LegacyTransport {
+  readonly sessions = new LegacySessions()
+  readonly #context: ProxyContext
+  readonly #upstream: LegacyUpstream
+
+  constructor(context: ProxyContext, upstream: LegacyUpstream) {
+    this.#context = context
+    this.#upstream = upstream
   }
-  const recorder = new Recorder(
-    context.bus,
-    { ...baseOf(context, req, body.length), transport: 'sse' },
-    calls,
-  )
-  try {
-    const headers = upstreamHeaders(req)
-    const response = await context.http.send({
-      url,
-      method: 'POST',
-      headers,
-      body,
-      signal: abort.signal,
-      label: context.upstreamLabel,
+
+  isMessagePath(pathname: string): boolean {
+    return this.sessions.messagePaths.has(pathname)
+  }
+
+  /** GET on the SSE path: the upstream's stream, relayed event by event. */
+  readonly stream: RouteHandler = async (req, res) => {
+    const context = this.#context
+    const signal = abortOnClose(req, res).signal
+    const recorder = new HttpRecorder(context.bus, {
+      proxy: context.proxy,
+      transport: 'sse',
+      method: 'GET',
+      kind: 'stream',
+      path: pathOf(req),
+      bytesIn: 0,
+      ...userAgentOf(req),
     })
-    recorder.upstreamStatus = response.status
-    res.writeHead(response.status, clientHeaders(response.headers))
-    await pipeCounting(res, response.body, recorder, abort.signal)
-    if (response.status >= 300) {
-      recorder.fail('http_error', { errorMessage: `upstream answered HTTP ${response.status}` })
+    const options = {
+      recorder,
+      signal,
+      bus: context.bus,
+      logger: context.logger,
+      place: { proxy: context.proxy, transport: 'sse' as const, era: 'legacy' as const },
+    }
+    try {
+      const target = this.#upstream.stream
+      const response = await context.http.send({
+        url: target,
+        method: 'GET',
+        headers: upstreamHeaders(req),
+        signal,
+        label: this.#upstream.label,
+      })
+      recorder.upstreamStatus = response.status
+      const headers = mapChallenge(
+        clientHeaders(response.headers),
+        target.origin,
+        publicOrigin(context, req),
+      )
+      const type = headerValue(response.headers, 'content-type') ?? ''
+      if (!type.startsWith('text/event-stream')) {
+        await relayAnswer(
+          res,
+          replyOf(response, headers, context.config.max_response_body_size),
+          options,
+        )
+        return
+      }
+      res.writeHead(response.status, headers)
+      res.flushHeaders()
+      const events = sseEvents(response.body, context.config.max_response_body_size)
+      await this.#relay(res, events, options)
+      res.end()
       recorder.finish(response.status)
+    } catch (error) {
+      failRelay(res, error, { ...options, closeIsNormal: true })
+    }
+  }
+
+  async #relay(
+    res: ServerResponse,
+    events: AsyncIterable<StreamEvent>,
+    options: {
+      recorder: HttpRecorder
+      signal: AbortSignal
+      place: { proxy: string; transport: 'sse'; era: 'legacy'; sessionId?: string }
+    },
+  ): Promise<void> {
+    const ordered = new OrderedStream(res)
+    let sessionId: string | undefined
+    try {
+      for await (const event of events) {
+        let raw = event.raw
+        if (event.event === 'endpoint') {
+          const endpoint = this.#endpoint(event.data, ordered)
+          sessionId = endpoint.sessionId
+          if (sessionId !== undefined) options.place = { ...options.place, sessionId }
+          raw = endpoint.raw ?? raw
+        } else if (event.isMessage && this.#taken(sessionId, event)) {
+          continue // a POSTed request's answer: written where `take` reserved its place
+        }
+        ordered.write(raw)
+        options.recorder.wrote(Buffer.byteLength(raw))
+        const summary = event.isMessage ? event.summary(true) : undefined
+        if (summary !== undefined && !summary.isResponse) {
+          publishNotification(this.#context.bus, options.place, summary, Buffer.byteLength(raw))
+        }
+        if (ordered.needsDrain) await once(res, 'drain', { signal: options.signal })
+      }
+    } finally {
+      if (sessionId !== undefined) this.sessions.close(sessionId)
+    }
+  }
+
+  /** Rewrites the upstream's `endpoint` event to Portico's own path and registers the session. */
+  #endpoint(data: string, ordered: OrderedStream): { sessionId?: string; raw?: string } {
+    const target = this.#upstream.stream
+    if (!URL.canParse(data, target.href)) return {}
+    const endpoint = new URL(data, target)
+    if (endpoint.origin !== target.origin) return {}
+    const sessionId = sessionOf(endpoint.searchParams)
+    if (sessionId === undefined) this.sessions.addMessagePath(endpoint.pathname)
+    else this.sessions.open(sessionId, endpoint.pathname, ordered)
+    // Same path on Portico: relative to whatever origin the client reached us at.
+    const raw = encodeSseEvent(endpoint.pathname + endpoint.search, { event: 'endpoint' })
+    return sessionId === undefined ? { raw } : { sessionId, raw }
+  }
+
+  #taken(sessionId: string | undefined, event: StreamEvent): boolean {
+    if (sessionId === undefined) return false
+    const message = event.message()
+    if (!isObject(message) || 'method' in message) return false
+    const id = (message as { id?: unknown }).id
+    if (typeof id !== 'string' && typeof id !== 'number') return false
+    return this.sessions.take(sessionId, id, event)
+  }
+
+  /** POST to an announced messages path: each message through the chain. */
+  post(handle: Handler): RouteHandler {
+    return async (req, res) => {
+      const search = new URLSearchParams(req.url?.slice((req.url?.indexOf('?') ?? -1) + 1) ?? '')
+      const sessionId = sessionOf(search)
+      const options = {
+        transport: 'sse' as const,
+        ...(sessionId === undefined ? {} : { sessionId }),
+      }
+      const read = await readCalls(this.#context, req, res, options)
+      if (read === undefined) return
+      if (!this.sessions.tracks(sessionId)) {
+        // Not correlated (no session id, or over the bound): the POST carries the answers.
+        return answerCalls(this.#context, req, res, read, handle, options)
+      }
+      await this.#onStream(req, res, sessionId, read, handle)
+    }
+  }
+
+  /** Answers each call on the session's stream; the POST itself gets 202 once all are forwarded. */
+  async #onStream(
+    req: IncomingMessage,
+    res: ServerResponse,
+    sessionId: string,
+    read: { calls: Call[]; bytesIn: number; signal: AbortSignal },
+    handle: Handler,
+  ): Promise<void> {
+    const context = this.#context
+    let waiting = read.calls.length
+    const settledFlags = read.calls.map(() => false)
+    const settle = (index: number): void => {
+      if (settledFlags[index]) return
+      settledFlags[index] = true
+      if (--waiting === 0 && !res.headersSent) res.writeHead(202).end('Accepted')
+    }
+    const calls = read.calls.map(
+      (call, index): Call => ({ ...call, forwarded: () => settle(index) }),
+    )
+    const recorder = new CallRecorder(
+      context.bus,
+      baseOf(context, req, read.bytesIn, { transport: 'sse' }),
+      calls,
+    )
+    await Promise.all(
+      calls.map(async (call, index) => {
+        const reply = await handle(call)
+        await this.#deliver(res, sessionId, call, index, reply, recorder)
+        settle(index)
+      }),
+    )
+    finishRecording(recorder, calls, res, new AbortController().signal)
+  }
+
+  async #deliver(
+    res: ServerResponse,
+    sessionId: string,
+    call: Call,
+    index: number,
+    reply: Reply,
+    recorder: CallRecorder,
+  ): Promise<void> {
+    if (reply.kind === 'http') {
+      // The upstream refused the POST: the client's POST gets that answer, as it would direct.
+      recorder.fail(index, 'http_error', { errorMessage: `upstream answered HTTP ${reply.status}` })
+      if (res.headersSent) {
+        reply.body.resume()
+        return
+      }
+      res.writeHead(reply.status, reply.headers)
+      reply.body.pipe(res)
       return
     }
-    const waiting = calls.filter(
-      (call) => call.id !== undefined && context.legacy.await(sessionId, call.id, recorder),
-    )
-    if (waiting.length === 0) recorder.finish(response.status)
-  } catch (error) {
-    const failure = toPorticoError(error)
-    recorder.fail('error', {
-      errorCode: failure.code,
-      errorMessage: failure.message,
-      reason: failure.reason,
-    })
-    if (!res.headersSent)
-      recorder.wrote(
-        sendError(
-          res,
-          failure,
-          calls.map((c) => c.id),
-        ),
-      )
-    else res.destroy()
-    recorder.finish(failure.status)
+    if (reply.kind !== 'message' || call.kind !== 'request') {
+      // Notifications and client responses get no answer on the stream (JSON-RPC).
+      recorder.answer(index, { isResponse: true, outcome: 'ok' })
+      return
+    }
+    await reply.fill(this.#context.config.max_response_body_size)
+    const body = reply.body()
+    const data = 'bytes' in body ? body.bytes.toString('utf8') : ''
+    const text = encodeSseEvent(data)
+    this.sessions.deliver(sessionId, call.id, text)
+    recorder.wrote(index, Buffer.byteLength(text))
+    recorder.answer(index, reply.summary(recorder.needsResult(index)))
+    recorder.done(index)
   }
+
+  /** The terminal for legacy calls: POST to the upstream, then wait for the answer on the stream. */
+  readonly forward = async (call: Call): Promise<Reply> => {
+    const context = this.#context
+    const { http } = context
+    const target = new URL(call.request.path + call.request.search, this.#upstream.stream.origin)
+    const sessionId = call.sessionId
+    const id = call.kind === 'request' ? call.id : undefined
+    const waits = this.sessions.tracks(sessionId) && id !== undefined
+    const answer = waits ? this.sessions.expect(sessionId, id, call.signal) : undefined
+    answer?.catch(() => {}) // settled below; a rejection before then must not go unhandled
+    const response = await send(http, target, call, this.#upstream.label).catch(
+      (error: unknown) => {
+        if (waits) this.sessions.forget(sessionId, id as JsonRpcId)
+        throw error
+      },
+    )
+    call.notes.upstreamStatus = response.status
+    if (response.status >= 300) {
+      if (waits) this.sessions.forget(sessionId, id as JsonRpcId)
+      return {
+        kind: 'http',
+        status: response.status,
+        headers: clientHeaders(response.headers),
+        body: response.body,
+      }
+    }
+    response.body.resume()
+    call.forwarded?.()
+    if (answer === undefined) return accepted({ status: response.status })
+    const event = await answer
+    return MessageReply.fromBytes(Buffer.from(event.data))
+  }
+}
+
+function send(http: HttpClient, url: URL, call: Call, label: string) {
+  return http.send({
+    url,
+    method: 'POST',
+    headers: forwardHeaders(call.headers, call.request),
+    body: rawBytesOf(call) ?? Buffer.from(JSON.stringify(call.message)),
+    signal: call.signal,
+    label,
+  })
 }

@@ -5,8 +5,8 @@
  */
 import type { Readable } from 'node:stream'
 import { errors, Pool } from 'undici'
-import type { HeaderMap } from '../edge/headers.ts'
 import { PorticoError } from '../errors.ts'
+import type { HeaderMap } from '../http/headers.ts'
 
 export interface HttpClientOptions {
   connectTimeoutMs: number

@@ -9,9 +9,9 @@ import { realpath, stat } from 'node:fs/promises'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { extname, join, resolve, sep } from 'node:path'
 import { pipeline } from 'node:stream/promises'
-import { headerValue } from '../edge/headers.ts'
-import type { ProxyContext } from '../transparent/context.ts'
-import { Recorder } from '../transparent/recorder.ts'
+import type { ProxyContext } from '../context.ts'
+import { headerValue } from '../http/headers.ts'
+import { HttpRecorder } from '../observe/recorder.ts'
 import { contentTypeOf } from './content-types.ts'
 
 /** Answers from the folder, or resolves false when the folder has no such file. */
@@ -77,7 +77,10 @@ function refuse(context: ProxyContext, req: IncomingMessage, res: ServerResponse
   res.writeHead(403, { 'content-type': 'text/plain; charset=utf-8', 'content-length': body.length })
   res.end(body)
   recorder.wrote(body.length)
-  recorder.failHttp('http_error', 'forbidden_path')
+  recorder.fail('http_error', {
+    reason: 'forbidden',
+    errorMessage: 'path outside the widgets folder',
+  })
   recorder.finish(403)
   return true
 }
@@ -117,7 +120,7 @@ async function sendFile(
     recorder.finish(200)
   } catch {
     res.destroy()
-    recorder.failHttp('cancelled', 'client_closed')
+    recorder.fail('cancelled', { reason: 'cancelled' })
     recorder.finish(499)
   }
 }
@@ -137,18 +140,15 @@ function notModified(req: IncomingMessage, etag: string, mtime: Date): boolean {
   return !Number.isNaN(time) && Math.floor(mtime.getTime() / 1000) * 1000 <= time
 }
 
-function recorderFor(context: ProxyContext, req: IncomingMessage): Recorder {
+function recorderFor(context: ProxyContext, req: IncomingMessage): HttpRecorder {
   const userAgent = headerValue(req.headers, 'user-agent')
-  const path = (req.url ?? '/').split('?', 1)[0] ?? '/'
-  return new Recorder(
-    context.bus,
-    {
-      proxy: context.proxy,
-      transport: 'http',
-      bytesIn: 0,
-      ...(userAgent ? { userAgent } : {}),
-      http: { method: req.method ?? 'GET', kind: 'http', path },
-    },
-    [],
-  )
+  return new HttpRecorder(context.bus, {
+    proxy: context.proxy,
+    transport: 'http',
+    bytesIn: 0,
+    method: req.method ?? 'GET',
+    kind: 'http',
+    path: (req.url ?? '/').split('?', 1)[0] ?? '/',
+    ...(userAgent ? { userAgent } : {}),
+  })
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import { cspSchema } from '../../src/config/csp.ts'
 import { parseConfig } from '../../src/config/schema.ts'
-import { cspSchema } from '../../src/csp/config.ts'
 import { DIRECTIVE_SPECS, DIRECTIVES, type Directive, type Mode } from '../../src/csp/directives.ts'
 import { dedupe, globToRegExp, isPrivateHost, localSourceTest } from '../../src/csp/merge.ts'
 import { compileCspPolicy, cspFor, type DirectiveLists } from '../../src/csp/policy.ts'

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { cspSchema } from '../../src/csp/config.ts'
+import { cspSchema } from '../../src/config/csp.ts'
 import { ListedDeclarations } from '../../src/csp/listed.ts'
 import { compileCspPolicy } from '../../src/csp/policy.ts'
 import { cspRewriter, rewriteResult } from '../../src/csp/rewriter.ts'
 import type { JsonObject } from '../../src/jsonrpc/message.ts'
-import type { Call } from '../../src/pipeline/types.ts'
+import type { Call } from '../../src/pipeline/call.ts'
+import { requestCall } from '../helpers/calls.ts'
 
 const PUBLIC = 'https://mcp.example.com'
 
@@ -51,15 +52,7 @@ function at(value: unknown, ...path: Array<string | number>): unknown {
 }
 
 function call(method: string): Call {
-  return {
-    message: { jsonrpc: '2.0', id: 1, method },
-    kind: 'request',
-    id: 1,
-    method,
-    era: 'legacy',
-    headers: {},
-    signal: new AbortController().signal,
-  }
+  return requestCall(method)
 }
 
 describe('CSP rewriter: where widget metadata sits', () => {

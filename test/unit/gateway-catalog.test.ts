@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import { type BackendConfig, backendSchema } from '../../src/config/gateway.ts'
 import { restartDelay } from '../../src/gateway/backends/backend.ts'
 import { BackendCatalog } from '../../src/gateway/catalog.ts'
-import { type BackendConfig, backendSchema } from '../../src/gateway/config.ts'
 import {
   decodeCursor,
   encodeCursor,

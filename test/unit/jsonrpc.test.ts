@@ -3,7 +3,7 @@ import { describe, it } from 'node:test'
 import { PorticoError } from '../../src/errors.ts'
 import { decodeBody, kindOf } from '../../src/jsonrpc/message.ts'
 import { clientInfoOf, eraOf, targetOf } from '../../src/protocol/classify.ts'
-import { summarize } from '../../src/transparent/summarize.ts'
+import { summarize } from '../../src/protocol/summarize.ts'
 
 describe('kindOf', () => {
   const cases: Array<[unknown, string | undefined]> = [

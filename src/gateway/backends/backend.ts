@@ -3,13 +3,14 @@
  * a health record, and a lifecycle (start, release a session, close). The client identity and
  * capabilities a backend sees come from `SessionRef`.
  */
+
+import type { BackendConfig } from '../../config/gateway.ts'
 import type { PorticoError } from '../../errors.ts'
 import type { JsonObject, JsonRpcNotification, JsonRpcRequest } from '../../jsonrpc/message.ts'
 import type { Logger } from '../../observe/logger.ts'
 import type { HttpClient } from '../../upstream/http-client.ts'
 import { VERSION } from '../../version.ts'
 import { BackendCatalog } from '../catalog.ts'
-import type { BackendConfig } from '../config.ts'
 import type { Connection, ServerInfo } from './connection.ts'
 
 /** A client session as backends see it. `key` is `*` for the gateway's own session. */

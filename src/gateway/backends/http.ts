@@ -6,13 +6,13 @@
  */
 import { Readable } from 'node:stream'
 import { setTimeout as delay } from 'node:timers/promises'
-import type { HeaderMap } from '../../edge/headers.ts'
-import { headerValue } from '../../edge/headers.ts'
+import type { BackendConfig } from '../../config/gateway.ts'
 import { PorticoError } from '../../errors.ts'
+import type { HeaderMap } from '../../http/headers.ts'
+import { headerValue } from '../../http/headers.ts'
 import type { JsonObject, JsonRpcMessage } from '../../jsonrpc/message.ts'
 import { SseParser } from '../../protocol/sse.ts'
 import type { HttpClient, UpstreamResponse } from '../../upstream/http-client.ts'
-import type { BackendConfig } from '../config.ts'
 import { Backend, type SessionRef } from './backend.ts'
 import {
   BACKEND_PROTOCOL_VERSION,

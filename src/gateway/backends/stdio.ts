@@ -6,11 +6,11 @@
  * with bounded exponential backoff.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
+import type { BackendConfig } from '../../config/gateway.ts'
 import { PorticoError } from '../../errors.ts'
 import type { JsonObject, JsonRpcMessage, JsonRpcNotification } from '../../jsonrpc/message.ts'
 import type { Logger } from '../../observe/logger.ts'
 import { VERSION } from '../../version.ts'
-import type { BackendConfig } from '../config.ts'
 import {
   Backend,
   type BackendHealth,

@@ -4,7 +4,7 @@
  * public origin, because clients check that the protected resource matches the URL they
  * dialled.
  */
-import type { HeaderMap } from '../edge/headers.ts'
+import type { HeaderMap } from '../http/headers.ts'
 
 export function mapOrigin(text: string, upstreamOrigin: string, publicOrigin: string): string {
   if (upstreamOrigin === publicOrigin || !text.includes(upstreamOrigin)) return text

@@ -4,7 +4,8 @@
  * alias and legacy flat `mode`/`domains`, and `widgetDomain` for ChatGPT.
  */
 import { z } from 'zod'
-import { SAFE_SOURCE } from './merge.ts'
+/** What a CSP source may contain: no spaces, `;`, `,` or quotes (they would split the policy). */
+export const SAFE_SOURCE = /^[^\s;,'"]+$/
 
 /** `extend` or `replace`, case-insensitive; mcpr's legacy `override` means `replace`. */
 export const modeSchema = z

@@ -73,16 +73,48 @@ export function addForwarded(
   if (!headers['x-forwarded-proto']) headers['x-forwarded-proto'] = client.proto
 }
 
-/** The headers sent upstream for a client request: end-to-end ones plus X-Forwarded-*. */
-export function upstreamHeaders(req: IncomingMessage): HeaderMap {
-  const headers = endToEndHeaders(req.headers, { drop: REQUEST_MANAGED })
-  const encrypted = (req.socket as { encrypted?: boolean } | null)?.encrypted === true
-  addForwarded(headers, {
-    address: req.socket?.remoteAddress,
+/** Where an HTTP request came from: what forwarding headers and upstream URLs are built from. */
+export interface RequestInfo {
+  /** The request URL's path, without its query. */
+  readonly path: string
+  /** The request URL's query string with its `?`, or ''. */
+  readonly search: string
+  readonly remoteAddress: string | undefined
+  readonly host: string | undefined
+  readonly encrypted: boolean
+}
+
+export function requestInfoOf(req: IncomingMessage): RequestInfo {
+  const url = req.url ?? '/'
+  const query = url.indexOf('?')
+  return {
+    path: query === -1 ? url : url.slice(0, query),
+    search: query === -1 ? '' : url.slice(query),
+    remoteAddress: req.socket?.remoteAddress,
     host: req.headers.host,
-    proto: encrypted ? 'https' : 'http',
+    // The socket may already be detached once a streamed request body has been consumed.
+    encrypted: (req.socket as { encrypted?: boolean } | null)?.encrypted === true,
+  }
+}
+
+/** The headers sent upstream for a client request: end-to-end ones plus X-Forwarded-*. */
+export function forwardHeaders(headers: IncomingHttpHeaders, info: RequestInfo): HeaderMap {
+  const out = endToEndHeaders(headers, { drop: REQUEST_MANAGED })
+  addForwarded(out, {
+    address: info.remoteAddress,
+    host: info.host,
+    proto: info.encrypted ? 'https' : 'http',
   })
-  return headers
+  return out
+}
+
+export function upstreamHeaders(req: IncomingMessage): HeaderMap {
+  return forwardHeaders(req.headers, requestInfoOf(req))
+}
+
+/** Response headers for the client: end-to-end ones, without those recomputed for this hop. */
+export function clientHeaders(upstream: HeaderMap): HeaderMap {
+  return endToEndHeaders(upstream, { drop: RESPONSE_MANAGED })
 }
 
 export function headerValue(

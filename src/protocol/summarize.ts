@@ -10,7 +10,16 @@ import {
   type JsonRpcId,
   type JsonRpcResponse,
 } from '../jsonrpc/message.ts'
-import type { Outcome } from '../observe/event.ts'
+
+/**
+ * How an exchange ended:
+ * - `ok`: a JSON-RPC result (or an accepted notification / stream that ended cleanly);
+ * - `error`: a JSON-RPC error object (see `errorCode`);
+ * - `tool_error`: a `tools/call` result with `isError: true`;
+ * - `http_error`: an HTTP failure with no JSON-RPC answer (upstream 4xx/5xx, unreachable…);
+ * - `cancelled`: the client went away before the exchange completed.
+ */
+export type Outcome = 'ok' | 'error' | 'tool_error' | 'http_error' | 'cancelled'
 
 export interface Summary {
   /** True when the message is a response (result or error), false for requests/notifications. */

@@ -4,7 +4,7 @@
  * missing commands or URLs, conflicting filters and ambiguous prefixes before anything runs.
  */
 import { z } from 'zod'
-import { parseDuration } from '../config/duration.ts'
+import { parseDuration } from './duration.ts'
 
 /** Name prefix of Portico's own admin tools; no backend may use it. */
 export const ADMIN_NAMESPACE = 'portico'

@@ -1,0 +1,39 @@
+/**
+ * The runtime every part of Portico shares, built once from the validated config by
+ * `createPortico` and never re-read on the hot path: the config, the proxy's name, the event
+ * bus, the logger and the HTTP client to upstreams.
+ */
+import type { IncomingMessage } from 'node:http'
+import type { Config } from './config/schema.ts'
+import { type RequestInfo, requestInfoOf } from './http/headers.ts'
+import type { EventBus } from './observe/bus.ts'
+import type { Logger } from './observe/logger.ts'
+import type { HttpClient } from './upstream/http-client.ts'
+
+export interface ProxyContext {
+  readonly config: Config
+  /** Name tagging every event of this proxy. */
+  readonly proxy: string
+  readonly http: HttpClient
+  readonly bus: EventBus
+  readonly logger: Logger
+}
+
+/** The origin clients use to reach Portico: `public_url`, else the request's Host. */
+export function publicOrigin(context: ProxyContext, req: IncomingMessage): string {
+  return publicOriginOf(context.config, requestInfoOf(req))
+}
+
+export function publicOriginOf(
+  config: Config,
+  request: Pick<RequestInfo, 'host' | 'encrypted'>,
+): string {
+  if (config.public_url) return new URL(config.public_url).origin
+  const host = request.host ?? `${config.host}:${config.port}`
+  return `${request.encrypted ? 'https' : 'http'}://${host}`
+}
+
+/** A URL named for messages and logs: origin and path, never credentials or query. */
+export function labelOf(url: URL): string {
+  return `${url.protocol}//${url.host}${url.pathname}`
+}

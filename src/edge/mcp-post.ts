@@ -1,0 +1,200 @@
+/**
+ * The MCP endpoint's POST, the same in both modes: read the body (bounded), decode it once,
+ * classify each message into a Call, run every call through the chain, write the answers (one
+ * reply, or a batch merged), and record one event per message. Bodies that cannot become calls
+ * (too large, not JSON, not JSON-RPC) are refused and recorded here.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { ProxyContext } from '../context.ts'
+import { PorticoError, toPorticoError } from '../errors.ts'
+import { readBody } from '../http/body.ts'
+import { headerValue, requestInfoOf } from '../http/headers.ts'
+import { decodeBody } from '../jsonrpc/message.ts'
+import { CallRecorder, failureOf, HttpRecorder } from '../observe/recorder.ts'
+import { buildCalls, type Call, type ClientTransport } from '../pipeline/call.ts'
+import type { Handler } from '../pipeline/compose.ts'
+import { sendError, sendReplies, sendReply } from './send.ts'
+
+export interface PostOptions {
+  transport: ClientTransport
+  /** The legacy transport names its session in the query (`sessionId`). */
+  sessionId?: string
+}
+
+export interface ReadCalls {
+  calls: Call[]
+  bytesIn: number
+  signal: AbortSignal
+}
+
+/**
+ * Reads and decodes a POST body into calls; refuses (and records) a body that cannot be.
+ * Resolves undefined after a refusal.
+ */
+export async function readCalls(
+  context: ProxyContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  options: PostOptions,
+): Promise<ReadCalls | undefined> {
+  const signal = abortOnClose(req, res).signal
+  let body: Buffer
+  try {
+    requireJson(req)
+    body = await readBody(req, context.config.max_request_body_size)
+    const decoded = decodeBody(body)
+    const calls = buildCalls(decoded, {
+      headers: req.headers,
+      request: requestInfoOf(req),
+      signal,
+      transport: options.transport,
+      body,
+      ...(options.sessionId === undefined ? {} : { sessionId: options.sessionId }),
+    })
+    return { calls, bytesIn: body.length, signal }
+  } catch (error) {
+    refuse(context, req, res, error, options.transport)
+    return undefined
+  }
+}
+
+/** Serves a POST on the MCP endpoint: every message through `handle`, answers written back. */
+export async function servePost(
+  context: ProxyContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  handle: Handler,
+  options: PostOptions,
+): Promise<void> {
+  const read = await readCalls(context, req, res, options)
+  if (read !== undefined) await answerCalls(context, req, res, read, handle, options)
+}
+
+/** Runs decoded calls through `handle` and writes their answers as the POST's answer. */
+export async function answerCalls(
+  context: ProxyContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  read: ReadCalls,
+  handle: Handler,
+  options: PostOptions,
+): Promise<void> {
+  const { calls, signal } = read
+  const recorder = new CallRecorder(context.bus, baseOf(context, req, read.bytesIn, options), calls)
+  const send = {
+    recorder,
+    signal,
+    bus: context.bus,
+    place: placeOf(context, calls[0] as Call),
+    maxInspectedBytes: context.config.max_response_body_size,
+  }
+  try {
+    if (calls.length === 1) {
+      const call = calls[0] as Call
+      await sendReply(res, call, await handle(call), send)
+    } else {
+      await sendReplies(res, calls, await Promise.all(calls.map(handle)), send)
+    }
+  } catch (error) {
+    // Only a client that left gets here (writes wait for drain on its signal).
+    if (!signal.aborted) throw error
+  } finally {
+    finishRecording(recorder, calls, res, signal)
+  }
+}
+
+/** Ends the exchange's record: calls still open when the client left were cancelled. */
+export function finishRecording(
+  recorder: CallRecorder,
+  calls: readonly Call[],
+  res: ServerResponse,
+  signal: AbortSignal,
+): void {
+  if (signal.aborted) {
+    calls.forEach((_, index) => {
+      recorder.fail(index, 'cancelled', { reason: 'cancelled' })
+    })
+  }
+  recorder.finish(signal.aborted && !res.headersSent ? 499 : res.statusCode)
+}
+
+/** Where notifications on this exchange's streams are recorded as delivered. */
+export function placeOf(context: ProxyContext, call: Call) {
+  return {
+    proxy: context.proxy,
+    transport: call.transport,
+    era: call.era,
+    ...(call.sessionId === undefined ? {} : { sessionId: call.sessionId }),
+  }
+}
+
+export function baseOf(
+  context: ProxyContext,
+  req: IncomingMessage,
+  bytesIn: number,
+  options: PostOptions,
+) {
+  const userAgent = headerValue(req.headers, 'user-agent')
+  return {
+    proxy: context.proxy,
+    transport: options.transport,
+    bytesIn,
+    ...(userAgent === undefined ? {} : { userAgent }),
+  }
+}
+
+/** A request body must be JSON when its type is declared (MCP clients always declare it). */
+function requireJson(req: IncomingMessage): void {
+  const type = headerValue(req.headers, 'content-type')
+  if (type === undefined || /^application\/([a-z0-9.+-]*\+)?json\b/i.test(type)) return
+  req.resume()
+  throw new PorticoError('unsupported_media_type')
+}
+
+/** Answers and records a request refused before it became calls (by a filter or its body). */
+export function refuse(
+  context: ProxyContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  thrown: unknown,
+  transport: HttpRecorderTransport,
+): void {
+  const recorder = new HttpRecorder(context.bus, {
+    proxy: context.proxy,
+    transport,
+    method: req.method ?? 'GET',
+    kind: 'http',
+    path: pathOf(req),
+    bytesIn: Number(req.headers['content-length']) || 0,
+    ...userAgentOf(req),
+  })
+  const error = toPorticoError(thrown)
+  if (!req.readableEnded) req.resume()
+  recorder.fail('error', failureOf(error))
+  recorder.wrote(sendError(res, error))
+  recorder.finish(error.status)
+}
+
+type HttpRecorderTransport = ConstructorParameters<typeof HttpRecorder>[1]['transport']
+
+/** The request path without its query (queries may carry secrets: never recorded). */
+export function pathOf(req: IncomingMessage): string {
+  const url = req.url ?? '/'
+  const query = url.indexOf('?')
+  return query === -1 ? url : url.slice(0, query)
+}
+
+export function userAgentOf(req: IncomingMessage): { userAgent?: string } {
+  const userAgent = headerValue(req.headers, 'user-agent')
+  return userAgent === undefined ? {} : { userAgent }
+}
+
+/** An AbortController fired when the client disconnects before the answer is complete. */
+export function abortOnClose(req: IncomingMessage, res: ServerResponse): AbortController {
+  const controller = new AbortController()
+  res.on('close', () => {
+    if (!res.writableFinished) controller.abort()
+  })
+  req.on('error', () => controller.abort())
+  return controller
+}

@@ -1,0 +1,20 @@
+/**
+ * What a mode (transparent or gateway) gives the edge: the terminal step of the chain, the
+ * routes of its endpoints (given the composed chain), its readiness, and its shutdown.
+ */
+import type { Handler } from '../pipeline/compose.ts'
+import type { Routes } from './router.ts'
+
+export interface Readiness {
+  ready: boolean
+  detail?: Record<string, unknown>
+}
+
+export interface Mode {
+  /** Serves a call that passed every middleware of the chain. */
+  readonly terminal: Handler
+  /** The endpoints, each running JSON-RPC messages through `handle` (the whole chain). */
+  routes(handle: Handler): Routes
+  readiness(): Promise<Readiness> | Readiness
+  close(): Promise<void>
+}

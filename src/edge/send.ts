@@ -1,0 +1,498 @@
+/**
+ * Writing answers to the client: the only code that writes a Reply, or Portico's own error, to
+ * a ServerResponse. It feeds the recorder as bytes leave (time to first byte, bytes, each call's
+ * outcome) and keeps the promise every client relies on: a request with an id gets a response
+ * with that id, also when the upstream's stream breaks off.
+ */
+import { once } from 'node:events'
+import type { ServerResponse } from 'node:http'
+import type { Readable } from 'node:stream'
+import { PorticoError, toPorticoError } from '../errors.ts'
+import type { HeaderMap } from '../http/headers.ts'
+import { errorResponse } from '../jsonrpc/message.ts'
+import type { EventBus } from '../observe/bus.ts'
+import type { Logger } from '../observe/logger.ts'
+import {
+  type CallRecorder,
+  failureOf,
+  type HttpRecorder,
+  type NotificationPlace,
+  publishNotification,
+} from '../observe/recorder.ts'
+import type { Call } from '../pipeline/call.ts'
+import { errorReply } from '../pipeline/compose.ts'
+import {
+  errorObject,
+  type HttpReply,
+  type MessageReply,
+  type Reply,
+  StreamEvent,
+  type StreamReply,
+} from '../pipeline/reply.ts'
+import { summarize } from '../protocol/summarize.ts'
+
+/**
+ * An upstream JSON answer up to this size is read whole before anything is sent: one write for
+ * headers and body, and a body that breaks off can still become a proper JSON-RPC error.
+ * Larger answers are streamed as they arrive.
+ */
+const WHOLE_ANSWER_BYTES = 64 * 1024
+
+export interface SendOptions {
+  recorder: CallRecorder
+  /** Aborted when the client goes away. */
+  signal: AbortSignal
+  bus: EventBus
+  /** Where notifications seen on a stream were delivered, for recording them. */
+  place: NotificationPlace
+  /** Bound on answer bytes kept to record the outcome of a streamed answer. */
+  maxInspectedBytes: number
+  /** Headers every answer of this exchange carries (e.g. the gateway's session id). */
+  headers?: HeaderMap
+}
+
+/** Writes the one reply of a single-message POST as the whole HTTP answer. */
+export async function sendReply(
+  res: ServerResponse,
+  call: Call,
+  reply: Reply,
+  options: SendOptions,
+): Promise<void> {
+  try {
+    switch (reply.kind) {
+      case 'message':
+        return await sendMessage(res, call, reply, options)
+      case 'stream':
+        return await sendStream(res, call, reply, options)
+      case 'accepted':
+        res.writeHead(reply.status, withExtra(reply.headers, options)).end()
+        options.recorder.answer(0, { isResponse: true, outcome: 'ok' })
+        return
+      case 'http':
+        return await sendHttp(res, reply, options)
+    }
+  } catch (error) {
+    await failAfterStart(res, call, error, options)
+  }
+}
+
+async function sendMessage(
+  res: ServerResponse,
+  call: Call,
+  reply: MessageReply,
+  options: SendOptions,
+): Promise<void> {
+  const { recorder } = options
+  const parse = recorder.needsResult(0)
+  try {
+    if (parse) await reply.json()
+    else await reply.fill(WHOLE_ANSWER_BYTES)
+  } catch (error) {
+    // The upstream broke off before anything was sent: answer with a proper error instead.
+    return sendMessage(res, call, errorReply(call, error), options)
+  }
+  const body = reply.body()
+  const headers = withExtra(reply.headers, options)
+  headers['content-type'] ??= 'application/json'
+  if ('bytes' in body) {
+    headers['content-length'] = String(body.bytes.length)
+    res.writeHead(reply.status, headers)
+    res.end(body.bytes)
+    recorder.wrote(0, body.bytes.length)
+    recorder.answer(0, reply.summary(parse))
+    recorder.done(0)
+    return
+  }
+  res.writeHead(reply.status, headers)
+  const kept = await pipeKeeping(res, body.head, body.rest, options)
+  recorder.answer(
+    0,
+    kept === undefined ? { isResponse: true, outcome: 'ok' } : summarize(kept, false),
+  )
+  recorder.done(0)
+}
+
+/**
+ * Pipes an answer to the client with backpressure, counting bytes, and returns what was sent
+ * when it fits the inspection bound (else undefined: the outcome is then not inspected).
+ */
+async function pipeKeeping(
+  res: ServerResponse,
+  head: Buffer[],
+  rest: Readable,
+  options: SendOptions,
+): Promise<Buffer | undefined> {
+  const kept: Buffer[] = []
+  let size = 0
+  const take = async (chunk: Buffer): Promise<void> => {
+    if (!res.write(chunk)) await once(res, 'drain', { signal: options.signal })
+    options.recorder.wrote(0, chunk.length)
+    size += chunk.length
+    if (size <= options.maxInspectedBytes) kept.push(chunk)
+  }
+  for (const chunk of head) await take(chunk)
+  for await (const chunk of rest as AsyncIterable<Buffer>) await take(chunk)
+  res.end()
+  return size <= options.maxInspectedBytes ? Buffer.concat(kept, size) : undefined
+}
+
+async function sendStream(
+  res: ServerResponse,
+  call: Call,
+  reply: StreamReply,
+  options: SendOptions,
+): Promise<void> {
+  res.writeHead(reply.status, sseHeaders(withExtra(reply.headers, options)))
+  // Clients must see the headers at once; when an event is already waiting it carries them.
+  if (!reply.buffered()) res.flushHeaders()
+  const state = await writeEvents(res, call, 0, reply.events, options)
+  const { recorder } = options
+  if (call.kind === 'request' && !recorder.answered(0) && !state.resumable) {
+    // Ended without the response and without event ids to resume from: the client would wait
+    // forever. SSE polling (SEP-1699) ends streams on purpose, but always with event ids.
+    writeErrorEvent(res, call, 0, new PorticoError('upstream_stream_ended'), options)
+  }
+  res.end()
+}
+
+interface StreamState {
+  resumable: boolean
+}
+
+/**
+ * Writes a call's events as they arrive. Each response is matched to the call by id; server
+ * requests and notifications pass through (list changes and resource updates are recorded).
+ * A stream that fails ends with an error event for the call when it was not answered yet.
+ */
+async function writeEvents(
+  res: ServerResponse,
+  call: Call,
+  index: number,
+  events: AsyncIterable<StreamEvent>,
+  options: SendOptions,
+): Promise<StreamState> {
+  const { recorder } = options
+  const parse = recorder.needsResult(index)
+  const state: StreamState = { resumable: false }
+  try {
+    for await (const event of events) {
+      const raw = event.raw
+      if (!res.write(raw)) await once(res, 'drain', { signal: options.signal })
+      const bytes = Buffer.byteLength(raw)
+      recorder.wrote(index, bytes)
+      if (event.id !== undefined) state.resumable = true
+      if (!event.isMessage) continue
+      const summary = event.summary(parse)
+      if (summary?.isResponse) {
+        if (summary.id === call.id || summary.id === undefined || summary.id === null) {
+          recorder.answer(index, summary)
+          recorder.done(index)
+        }
+      } else if (summary !== undefined) {
+        publishNotification(options.bus, options.place, summary, bytes)
+      }
+    }
+  } catch (error) {
+    if (options.signal.aborted) throw error
+    if (call.kind === 'request' && !recorder.answered(index)) {
+      writeErrorEvent(res, call, index, streamFailure(error), options)
+    }
+    state.resumable = true // the error event answered the call
+  }
+  return state
+}
+
+function writeErrorEvent(
+  res: ServerResponse,
+  call: Call,
+  index: number,
+  error: PorticoError,
+  options: SendOptions,
+): void {
+  if (res.destroyed || res.writableEnded) return
+  const event = StreamEvent.of(errorResponse(call.id, errorObject(error)))
+  res.write(event.raw)
+  options.recorder.wrote(index, Buffer.byteLength(event.raw))
+  options.recorder.fail(index, 'error', failureOf(error))
+  options.recorder.done(index)
+}
+
+/** A stream that broke: a Portico error keeps its reason, anything else ended the stream. */
+function streamFailure(error: unknown): PorticoError {
+  if (error instanceof PorticoError) return error
+  return new PorticoError('upstream_stream_ended', { cause: error })
+}
+
+async function sendHttp(
+  res: ServerResponse,
+  reply: HttpReply,
+  options: SendOptions,
+): Promise<void> {
+  res.writeHead(reply.status, withExtra(reply.headers, options))
+  await pipeKeeping(res, [], reply.body, { ...options, maxInspectedBytes: 0 })
+  if (reply.status >= 400) {
+    options.recorder.fail(0, 'http_error', {
+      errorMessage: `upstream answered HTTP ${reply.status}`,
+    })
+  } else {
+    options.recorder.answer(0, { isResponse: true, outcome: 'ok' })
+  }
+}
+
+/** Something failed after the answer started: keep the promise of an answer where possible. */
+async function failAfterStart(
+  res: ServerResponse,
+  call: Call,
+  error: unknown,
+  options: SendOptions,
+): Promise<void> {
+  const { recorder } = options
+  if (options.signal.aborted) {
+    recorder.fail(0, 'cancelled', { reason: 'cancelled' })
+    return
+  }
+  const failure = streamFailure(error)
+  if (!res.headersSent) return sendMessage(res, call, errorReply(call, failure), options)
+  // A JSON answer cut in the middle: destroy the connection so the client cannot mistake the
+  // truncated body for a complete one.
+  recorder.fail(0, 'error', failureOf(failure))
+  res.destroy()
+}
+
+function sseHeaders(headers: HeaderMap): HeaderMap {
+  headers['content-type'] ??= 'text/event-stream'
+  headers['cache-control'] ??= 'no-cache, no-transform'
+  return headers
+}
+
+function withExtra(headers: HeaderMap, options: SendOptions): HeaderMap {
+  return options.headers === undefined ? { ...headers } : { ...headers, ...options.headers }
+}
+
+/**
+ * Writes the replies of a batch as one answer: 202 when all were accepted, a JSON array when
+ * all are single messages, else one SSE stream where every call's events interleave as they
+ * arrive. An upstream answer that is not JSON-RPC (`http`) is passed through alone.
+ */
+export async function sendReplies(
+  res: ServerResponse,
+  calls: readonly Call[],
+  replies: readonly Reply[],
+  options: SendOptions,
+): Promise<void> {
+  const passthrough = replies.find((reply): reply is HttpReply => reply.kind === 'http')
+  if (passthrough) {
+    for (const reply of replies) if (reply !== passthrough) discard(reply)
+    return sendHttp(res, passthrough, options)
+  }
+  if (replies.every((reply) => reply.kind === 'accepted')) {
+    res.writeHead(202, withExtra({}, options)).end()
+    replies.forEach((_, index) => {
+      options.recorder.answer(index, { isResponse: true, outcome: 'ok' })
+    })
+    return
+  }
+  if (replies.some((reply) => reply.kind === 'stream'))
+    return sendMerged(res, calls, replies, options)
+  return sendArray(res, calls, replies, options)
+}
+
+async function sendArray(
+  res: ServerResponse,
+  calls: readonly Call[],
+  replies: readonly Reply[],
+  options: SendOptions,
+): Promise<void> {
+  const { recorder } = options
+  const parts: Buffer[] = []
+  for (const [index, original] of replies.entries()) {
+    const call = calls[index] as Call
+    if (original.kind !== 'message') {
+      recorder.answer(index, { isResponse: true, outcome: 'ok' })
+      continue
+    }
+    const reply = await wholeMessage(call, original)
+    const body = reply.body()
+    const bytes = 'bytes' in body ? body.bytes : Buffer.alloc(0)
+    parts.push(bytes)
+    recorder.wrote(index, bytes.length)
+    recorder.answer(index, reply.summary(recorder.needsResult(index)))
+    recorder.done(index)
+  }
+  const body = Buffer.concat([
+    Buffer.from('['),
+    ...joinWith(parts, Buffer.from(',')),
+    Buffer.from(']'),
+  ])
+  res.writeHead(200, {
+    ...withExtra({}, options),
+    'content-type': 'application/json',
+    'content-length': String(body.length),
+  })
+  res.end(body)
+}
+
+/** A message reply read whole (a batch answer is one JSON array), or its error. */
+async function wholeMessage(call: Call, reply: MessageReply): Promise<MessageReply> {
+  try {
+    await reply.json()
+  } catch (error) {
+    return errorReply(call, error)
+  }
+  if (!reply.streaming) return reply
+  discard(reply)
+  return errorReply(call, new PorticoError('response_too_large'))
+}
+
+async function sendMerged(
+  res: ServerResponse,
+  calls: readonly Call[],
+  replies: readonly Reply[],
+  options: SendOptions,
+): Promise<void> {
+  res.writeHead(200, sseHeaders(withExtra({}, options)))
+  res.flushHeaders()
+  await Promise.all(
+    replies.map(async (reply, index) => {
+      const call = calls[index] as Call
+      if (reply.kind === 'accepted') {
+        options.recorder.answer(index, { isResponse: true, outcome: 'ok' })
+        return
+      }
+      const events =
+        reply.kind === 'stream'
+          ? reply.events
+          : single(await wholeMessage(call, reply as MessageReply))
+      const state = await writeEvents(res, call, index, events, options)
+      if (call.kind === 'request' && !options.recorder.answered(index) && !state.resumable) {
+        writeErrorEvent(res, call, index, new PorticoError('upstream_stream_ended'), options)
+      }
+    }),
+  )
+  res.end()
+}
+
+async function* single(reply: MessageReply): AsyncGenerator<StreamEvent> {
+  const response = await reply.json()
+  yield StreamEvent.of(response ?? {})
+}
+
+function joinWith(parts: Buffer[], separator: Buffer): Buffer[] {
+  return parts.flatMap((part, index) => (index === 0 ? [part] : [separator, part]))
+}
+
+/** Releases an upstream body nobody will read. */
+function discard(reply: Reply): void {
+  if (reply.kind === 'http') reply.body.resume()
+  else if (reply.kind === 'message' && reply.streaming) {
+    const body = reply.body()
+    if ('rest' in body) body.rest.resume()
+  }
+}
+
+/** Portico's own error for a request that never became calls (bad body, refused by a filter). */
+export function sendError(res: ServerResponse, thrown: unknown): number {
+  const error = toPorticoError(thrown)
+  if (res.headersSent) {
+    res.destroy()
+    return 0
+  }
+  const body = JSON.stringify(errorResponse(undefined, errorObject(error)))
+  res.writeHead(error.status, {
+    ...error.headers,
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+  })
+  res.end(body)
+  return Buffer.byteLength(body)
+}
+
+export function sendJson(res: ServerResponse, status: number, value: unknown): void {
+  const body = JSON.stringify(value)
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+  })
+  res.end(body)
+}
+
+/** What relaying an answer that carries no calls needs (a GET stream, DELETE, a widget asset). */
+export interface RelayOptions {
+  recorder: HttpRecorder
+  signal: AbortSignal
+  bus: EventBus
+  place: NotificationPlace
+  logger: Logger
+}
+
+/** Relays an upstream answer to a request that carried no JSON-RPC message. */
+export async function relayAnswer(
+  res: ServerResponse,
+  reply: Reply,
+  options: RelayOptions,
+): Promise<void> {
+  const { recorder } = options
+  res.writeHead(
+    reply.status,
+    reply.kind === 'stream' ? sseHeaders({ ...reply.headers }) : reply.headers,
+  )
+  if (reply.kind === 'stream') {
+    if (!reply.buffered()) res.flushHeaders()
+    for await (const event of reply.events) {
+      const raw = event.raw
+      if (!res.write(raw)) await once(res, 'drain', { signal: options.signal })
+      const bytes = Buffer.byteLength(raw)
+      recorder.wrote(bytes)
+      const summary = event.isMessage ? event.summary(false) : undefined
+      if (summary !== undefined && !summary.isResponse) {
+        publishNotification(options.bus, options.place, summary, bytes)
+      }
+    }
+  } else if (reply.kind === 'message' || reply.kind === 'http') {
+    const body = reply.kind === 'http' ? { head: [], rest: reply.body } : reply.body()
+    const chunks = 'bytes' in body ? [body.bytes] : body.head
+    for (const chunk of chunks) {
+      res.write(chunk)
+      recorder.wrote(chunk.length)
+    }
+    if ('rest' in body) {
+      for await (const chunk of body.rest as AsyncIterable<Buffer>) {
+        if (!res.write(chunk)) await once(res, 'drain', { signal: options.signal })
+        recorder.wrote(chunk.length)
+      }
+    }
+  }
+  res.end()
+  recorder.finish(reply.status)
+}
+
+/**
+ * How an exchange without calls ends when something fails: a client that left is recorded as
+ * cancelled (a closed GET stream is its normal end), an upstream that died after the answer
+ * started ends it, anything before that gets Portico's error answer.
+ */
+export function failRelay(
+  res: ServerResponse,
+  error: unknown,
+  options: RelayOptions & { closeIsNormal?: boolean },
+): void {
+  const { recorder } = options
+  if (options.signal.aborted) {
+    if (!options.closeIsNormal) recorder.fail('cancelled', { reason: 'cancelled' })
+    recorder.finish(res.headersSent ? res.statusCode : 499)
+    return
+  }
+  if (res.headersSent) {
+    recorder.fail('http_error', { reason: 'upstream_stream_ended' })
+    res.end()
+    recorder.finish(res.statusCode)
+    return
+  }
+  const failure = toPorticoError(error)
+  if (failure.reason === 'internal_error') {
+    options.logger.error('forwarding failed', { error: String(error) })
+  }
+  recorder.fail('error', failureOf(failure))
+  recorder.wrote(sendError(res, failure))
+  recorder.finish(failure.status)
+}

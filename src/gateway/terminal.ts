@@ -1,0 +1,228 @@
+/**
+ * The gateway's terminal step: where a call that passed the chain is served. Requests resolve
+ * their client session (a new one for `initialize`, the `Mcp-Session-Id` one, or none for a
+ * stateless 2026-07-28 request) and are dispatched; the answer is one JSON message until the
+ * backend sends something related first (progress, a log, a sampling request), and then an SSE
+ * stream, so plain calls stay cheap and streaming calls stream. Client notifications and
+ * answers to server requests are acted on and accepted (202).
+ */
+import type { ProxyContext } from '../context.ts'
+import { PorticoError, toPorticoError } from '../errors.ts'
+import { type HeaderMap, headerValue } from '../http/headers.ts'
+import {
+  isObject,
+  type JsonObject,
+  type JsonRpcNotification,
+  type JsonRpcRequest,
+  type JsonRpcResponse,
+} from '../jsonrpc/message.ts'
+import type { Call } from '../pipeline/call.ts'
+import type { Handler } from '../pipeline/compose.ts'
+import {
+  accepted,
+  errorObject,
+  MessageReply,
+  type Reply,
+  StreamEvent,
+  StreamReply,
+} from '../pipeline/reply.ts'
+import { META_CLIENT_CAPABILITIES } from '../protocol/classify.ts'
+import { AsyncQueue } from '../util/async-queue.ts'
+import { dispatch, type Handled, modernResult, type RequestScope } from './dispatch.ts'
+import type { Gateway } from './gateway.ts'
+import { ClientSession } from './sessions.ts'
+
+/** Events a slow client may leave unread on one call's stream before the oldest are dropped. */
+const MAX_QUEUED_EVENTS = 1000
+
+export function gatewayTerminal(context: ProxyContext, gateway: Gateway): Handler {
+  return async function serve(call) {
+    if (call.kind !== 'request') return acceptMessage(gateway, call)
+    const session = resolveSession(gateway, call)
+    return answerRequest(context, gateway, session, call)
+  }
+}
+
+/**
+ * The session of a legacy request; a new one for `initialize` (created only now, after the
+ * chain let the call through); none for stateless requests.
+ */
+function resolveSession(gateway: Gateway, call: Call): ClientSession | undefined {
+  if (call.method === 'initialize') {
+    if (call.batched) {
+      throw new PorticoError('invalid_request', { message: 'initialize must not be batched' })
+    }
+    const params = (call.message as JsonRpcRequest).params
+    const session = new ClientSession(
+      isObject(params) ? params : {},
+      (name) => gateway.backend(name)?.catalog,
+      gateway.observe,
+    )
+    if (!gateway.sessions.add(session)) {
+      throw new PorticoError('too_many_sessions', { headers: { 'retry-after': '30' } })
+    }
+    call.notes.sessionId = session.key
+    return session
+  }
+  return existingSession(gateway, call)
+}
+
+function existingSession(gateway: Gateway, call: Call): ClientSession | undefined {
+  if (call.sessionId !== undefined) {
+    const session = gateway.sessions.get(call.sessionId)
+    if (!session) throw new PorticoError('session_not_found')
+    return session
+  }
+  if (call.kind === 'request' && call.era === 'legacy' && call.method !== 'ping') {
+    throw new PorticoError('session_required')
+  }
+  return undefined
+}
+
+/** A client notification or answer to a server request: acted on, then 202. */
+function acceptMessage(gateway: Gateway, call: Call): Reply {
+  const session = existingSession(gateway, call)
+  const backend =
+    call.kind === 'response'
+      ? answerServerRequest(session, call.message as JsonRpcResponse)
+      : onNotification(session, call.message as JsonRpcNotification)
+  if (backend !== undefined) call.notes.backend = backend
+  return accepted()
+}
+
+/** Routes a client's answer to a server request; returns the backend that asked. */
+function answerServerRequest(
+  session: ClientSession | undefined,
+  message: JsonRpcResponse,
+): string | undefined {
+  if (!session) return undefined
+  const outcome = message.error
+    ? { error: message.error }
+    : { result: isObject(message.result) ? message.result : {} }
+  return session.answer(message.id, outcome)
+}
+
+function onNotification(
+  session: ClientSession | undefined,
+  message: JsonRpcNotification,
+): string | undefined {
+  if (message.method === 'notifications/cancelled' && isObject(message.params)) {
+    session?.cancel(message.params.requestId)
+  } else if (message.method === 'notifications/roots/list_changed' && session) {
+    for (const connection of session.connections) connection.notify(message.method)
+  }
+  return undefined
+}
+
+async function answerRequest(
+  context: ProxyContext,
+  gateway: Gateway,
+  session: ClientSession | undefined,
+  call: Call,
+): Promise<Reply> {
+  const request = call.message as JsonRpcRequest
+  const headers: HeaderMap = session ? { 'mcp-session-id': session.key } : {}
+  const canStream = (headerValue(call.headers, 'accept') ?? '').includes('text/event-stream')
+  const reply = new LazyReply(canStream, headers)
+  const controller = new AbortController()
+  const onGone = () => controller.abort()
+  call.signal.addEventListener('abort', onGone, { once: true })
+  const untrack = session?.trackCall(request.id, controller)
+  const scope: RequestScope = {
+    gateway,
+    session,
+    ref: session ?? gateway.session,
+    write: (message) => reply.write(message),
+    signal: controller.signal,
+    proxyName: context.proxy,
+  }
+  const meta = isObject(request.params) ? request.params._meta : undefined
+  const capabilities = isObject(meta) ? meta[META_CLIENT_CAPABILITIES] : undefined
+  if (!session && isObject(capabilities)) scope.clientCapabilities = capabilities
+  void run(context, scope, call, request)
+    .then((response) => reply.finish(response))
+    .finally(() => {
+      call.signal.removeEventListener('abort', onGone)
+      untrack?.()
+    })
+  return reply.promise
+}
+
+/** Dispatches a request and builds its response; a failure is answered in-band with its reason. */
+async function run(
+  context: ProxyContext,
+  scope: RequestScope,
+  call: Call,
+  request: JsonRpcRequest,
+): Promise<JsonRpcResponse> {
+  let handled: Handled
+  try {
+    handled = await dispatch(scope, request)
+  } catch (thrown) {
+    const error = toPorticoError(thrown)
+    if (error.reason === 'internal_error') {
+      context.logger.error('gateway request failed', {
+        method: request.method,
+        error: String(thrown),
+      })
+    }
+    handled = {
+      error: errorObject(error),
+      reason: scope.signal.aborted ? 'cancelled' : error.reason,
+    }
+  }
+  if (call.era === 'modern' && handled.result) {
+    handled.result = modernResult(scope, request.method, handled.result)
+  }
+  if (request.method === 'initialize' && handled.error && scope.session) {
+    scope.gateway.sessions.delete(scope.session.key)
+  }
+  if (handled.backend !== undefined) call.notes.backend = handled.backend
+  if (handled.reason !== undefined) call.notes.reason = handled.reason
+  return handled.error
+    ? { jsonrpc: '2.0', id: request.id, error: handled.error }
+    : { jsonrpc: '2.0', id: request.id, result: handled.result ?? {} }
+}
+
+/**
+ * One call's answer, decided lazily: a JSON message when the response comes first, an SSE
+ * stream the moment a related message must go out before it (when the client accepts SSE).
+ */
+class LazyReply {
+  readonly promise: Promise<Reply>
+  readonly #canStream: boolean
+  readonly #headers: HeaderMap
+  #resolve!: (reply: Reply) => void
+  #events: AsyncQueue<StreamEvent> | undefined
+  #done = false
+
+  constructor(canStream: boolean, headers: HeaderMap) {
+    this.#canStream = canStream
+    this.#headers = headers
+    this.promise = new Promise((resolve) => {
+      this.#resolve = resolve
+    })
+  }
+
+  /** Writes a related message; false when this reply cannot stream (a JSON-only client). */
+  write(message: JsonObject): boolean {
+    if (this.#done || !this.#canStream) return false
+    if (this.#events === undefined) {
+      const events = new AsyncQueue<StreamEvent>(MAX_QUEUED_EVENTS)
+      this.#events = events
+      this.#resolve(new StreamReply(events, { headers: this.#headers, buffered: () => true }))
+    }
+    this.#events.push(StreamEvent.of(message))
+    return true
+  }
+
+  finish(response: JsonRpcResponse): void {
+    this.#done = true
+    if (this.#events === undefined) {
+      this.#resolve(MessageReply.of(response, { headers: this.#headers }))
+      return
+    }
+    this.#events.push(StreamEvent.of(response))
+    this.#events.end()
+  }
+}

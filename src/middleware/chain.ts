@@ -1,0 +1,28 @@
+/**
+ * The global chain, in order: every JSON-RPC message of both modes, legacy HTTP+SSE included,
+ * runs through these middleware (outermost first) and then the mode's terminal step (the
+ * transparent forward or the gateway dispatch), which runs each upstream's own chain.
+ *
+ *   filters (edge: Origin, before the body is read)
+ *   → user middleware (library mode: `createPortico(config, { middleware })`)
+ *   → rewrite (response rewriters: widget CSP)
+ *   → terminal
+ *
+ * Recording is not a middleware: the edge records each call as its answer is written (bytes,
+ * first byte, outcome), so a streamed answer is timed to its last event.
+ */
+import type { Middleware } from '../pipeline/compose.ts'
+import type { ResponseRewriter } from '../pipeline/rewriter.ts'
+import { rewriteResponses } from './rewrite.ts'
+
+export interface ChainParts {
+  /** Middleware given by an embedding application. */
+  user: readonly Middleware[]
+  rewriters: readonly ResponseRewriter[]
+}
+
+export function globalChain(parts: ChainParts): Middleware[] {
+  const chain: Middleware[] = [...parts.user]
+  if (parts.rewriters.length > 0) chain.push(rewriteResponses(parts.rewriters))
+  return chain
+}

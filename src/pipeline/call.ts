@@ -1,0 +1,150 @@
+/**
+ * A `Call` is one client→server JSON-RPC message, decoded once and classified once: what every
+ * middleware, the terminal step and the recorder work on. It is immutable by convention: a
+ * middleware that changes the message passes a new call to `next` (`withMessage`), so the
+ * original bytes are forwarded only while nobody changed the message.
+ */
+import type { IncomingHttpHeaders } from 'node:http'
+import type { RequestInfo } from '../http/headers.ts'
+import type { Decoded, JsonRpcId, JsonRpcMessage, MessageKind } from '../jsonrpc/message.ts'
+import {
+  type ClientInfo,
+  clientInfoOf,
+  type Era,
+  eraOf,
+  modernVersionOf,
+  requestedVersionOf,
+  type Target,
+  targetOf,
+} from '../protocol/classify.ts'
+
+/** How the client reached Portico: Streamable HTTP, or the legacy HTTP+SSE transport. */
+export type ClientTransport = 'streamable-http' | 'sse'
+
+/** What the chain learned about a call, for the recorder (and metrics, later tracing). */
+export interface CallNotes {
+  /** Gateway backend that served the call. */
+  backend?: string
+  /** Portico's reason when the call failed on Portico's side (a `Reason`, see errors.ts). */
+  reason?: string
+  /** HTTP status the upstream answered with. */
+  upstreamStatus?: number
+  /** Session id an `initialize` answer created (the request had none yet). */
+  sessionId?: string
+}
+
+export interface Call {
+  readonly message: JsonRpcMessage
+  readonly kind: MessageKind
+  /** The JSON-RPC id of a request. */
+  readonly id?: JsonRpcId
+  readonly method?: string
+  readonly target?: Target
+  readonly era: Era
+  readonly sessionId?: string
+  readonly protocolVersion?: string
+  readonly client?: ClientInfo
+  readonly transport: ClientTransport
+  /** True when the message came in a JSON-RPC batch. */
+  readonly batched: boolean
+  /** The client's request headers (read-only; never forwarded blindly to other hosts). */
+  readonly headers: IncomingHttpHeaders
+  readonly request: RequestInfo
+  /** Aborted when the client goes away or the call is cancelled. */
+  readonly signal: AbortSignal
+  /** Annotations for the recorder; shared by every copy of the call made along the chain. */
+  readonly notes: CallNotes
+  /** Lets a per-upstream timeout know the upstream is still working (progress, events). */
+  readonly heartbeat?: () => void
+  /** Overrides the upstream's configured timeout for this call (gateway list fan-out). */
+  readonly timeoutMs?: number
+  /**
+   * Legacy HTTP+SSE only: the terminal calls it once the upstream accepted the POSTed message,
+   * so Portico can answer the client's POST while the response is still to come on the stream.
+   */
+  readonly forwarded?: () => void
+}
+
+/** The exact bytes a message arrived with, while it is unchanged (keyed by the message object). */
+const RAW = new WeakMap<object, Buffer>()
+
+/** The original bytes of the call's message, or undefined once a middleware replaced it. */
+export function rawBytesOf(call: Call): Buffer | undefined {
+  return RAW.get(call.message)
+}
+
+/** A copy of the call carrying another message (its target is classified again). */
+export function withMessage(call: Call, message: JsonRpcMessage): Call {
+  const target = targetOf(message)
+  const next: Call = { ...call, message }
+  return target ? { ...next, target, method: target.method } : next
+}
+
+export interface CallSource {
+  headers: IncomingHttpHeaders
+  request: RequestInfo
+  signal: AbortSignal
+  transport: ClientTransport
+  /** The session named by the transport (legacy SSE: the `sessionId` query parameter). */
+  sessionId?: string
+  /** The whole body: kept as the message's bytes when the body is a single message. */
+  body?: Buffer
+}
+
+/** One classified Call per message of a decoded body. */
+export function buildCalls(decoded: Decoded, source: CallSource): Call[] {
+  const headers = source.headers
+  const session = source.sessionId ?? headerOf(headers, 'mcp-session-id')
+  const headerVersion = headerOf(headers, 'mcp-protocol-version')
+  const calls = decoded.messages.map((message, index) =>
+    classify(
+      message,
+      decoded.kinds[index] ?? 'request',
+      decoded.batch,
+      session,
+      headerVersion,
+      source,
+    ),
+  )
+  const only = decoded.messages[0]
+  if (!decoded.batch && source.body !== undefined && only !== undefined) RAW.set(only, source.body)
+  return calls
+}
+
+function classify(
+  message: JsonRpcMessage,
+  kind: MessageKind,
+  batched: boolean,
+  session: string | undefined,
+  headerVersion: string | undefined,
+  source: CallSource,
+): Call {
+  const target = targetOf(message)
+  const version = modernVersionOf(message) ?? requestedVersionOf(message) ?? headerVersion
+  const client = clientInfoOf(message)
+  // Built with every field present so calls share one shape (monomorphic reads downstream).
+  return {
+    message,
+    kind,
+    id: kind === 'request' && 'id' in message && message.id !== null ? message.id : undefined,
+    method: target?.method,
+    target,
+    era: eraOf(message, headerVersion, session),
+    sessionId: session,
+    protocolVersion: version,
+    client,
+    transport: source.transport,
+    batched,
+    headers: source.headers,
+    request: source.request,
+    signal: source.signal,
+    notes: {},
+  }
+}
+
+function headerOf(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const value = headers[name]
+  return Array.isArray(value) ? value[0] : value
+}
+
+export type { ClientInfo, Era, RequestInfo, Target }

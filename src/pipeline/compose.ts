@@ -1,0 +1,59 @@
+/**
+ * The shape every policy shares: a `Handler` answers a call; a `Middleware` wraps the next
+ * handler and may look at the call, refuse it (throw a PorticoError), answer it itself, time
+ * it, retry it, or change what `next` returns. `compose` builds one handler from an ordered
+ * list, the way Hono, undici's interceptors and tower do.
+ */
+import { PorticoError, toPorticoError } from '../errors.ts'
+import type { Call } from './call.ts'
+import { MessageReply, type Reply } from './reply.ts'
+
+export type Handler = (call: Call) => Promise<Reply>
+export type Middleware = (call: Call, next: Handler) => Promise<Reply>
+
+/**
+ * One handler running `middleware` in order, then `terminal`. A middleware may call `next`
+ * any number of times (retries, hedging) or not at all (a cache hit, a refusal). A synchronous
+ * throw becomes a rejected promise, so callers see one failure path.
+ */
+export function compose(middleware: readonly Middleware[], terminal: Handler): Handler {
+  let handler = terminal
+  for (let i = middleware.length - 1; i >= 0; i--) {
+    const layer = middleware[i] as Middleware
+    const next = handler
+    handler = (call) => {
+      try {
+        return layer(call, next)
+      } catch (error) {
+        return Promise.reject(error)
+      }
+    }
+  }
+  return handler
+}
+
+/**
+ * The chain as the edge runs it: it never rejects. A refusal or failure becomes the call's
+ * JSON-RPC error answer with its id (its reason noted for the recorder); a failure that is not
+ * a PorticoError is reported to `onInternal` (logged) and answered as an internal error.
+ */
+export function answering(
+  handler: Handler,
+  onInternal: (error: unknown, call: Call) => void = () => {},
+): Handler {
+  return (call) =>
+    handler(call).then(undefined, (error: unknown) => {
+      if (!(error instanceof PorticoError) && !call.signal.aborted) onInternal(error, call)
+      return errorReply(call, error)
+    })
+}
+
+/** The error answer for a call (a client that left is `cancelled`), noting its reason. */
+export function errorReply(call: Call, error: unknown): MessageReply {
+  const failure =
+    call.signal.aborted && !(error instanceof PorticoError)
+      ? new PorticoError('cancelled')
+      : toPorticoError(error)
+  call.notes.reason ??= failure.reason
+  return MessageReply.error(failure, call.id)
+}

@@ -1,0 +1,341 @@
+/**
+ * What a handler answers for one call. Four shapes, like an HTTP response that knows MCP:
+ * - `MessageReply`: one JSON-RPC response. It keeps the upstream's bytes (or the unread upstream
+ *   body) and parses them only when someone asks (`json()`); untouched answers are forwarded
+ *   byte for byte and streamed as they arrive.
+ * - `StreamReply`: an SSE stream of events, each parsed only when asked (`message()`), relayed
+ *   as they arrive so progress reaches the client at once.
+ * - `accepted`: 202, for notifications and client responses.
+ * - `http`: an upstream answer that is not JSON-RPC (an HTML 404, a 401 page), passed through.
+ */
+import type { Readable } from 'node:stream'
+import { PorticoError, toPorticoError } from '../errors.ts'
+import type { HeaderMap } from '../http/headers.ts'
+import {
+  errorResponse,
+  isObject,
+  type JsonObject,
+  type JsonRpcMessage,
+  type JsonRpcResponse,
+} from '../jsonrpc/message.ts'
+import { encodeSseEvent, type SseEvent } from '../protocol/sse.ts'
+import { asResponse, type Summary, summarize, summarizeValue } from '../protocol/summarize.ts'
+
+export type Reply = MessageReply | StreamReply | AcceptedReply | HttpReply
+
+export interface ReplyInit {
+  status?: number
+  headers?: HeaderMap
+}
+
+export interface StreamInit extends ReplyInit {
+  /** True when an event is already waiting (so the first write can carry the headers). */
+  buffered?: () => boolean
+}
+
+export class MessageReply {
+  readonly kind = 'message'
+  readonly status: number
+  readonly headers: HeaderMap
+  #message: JsonRpcResponse | undefined
+  #bytes: Buffer | undefined
+  /** The unread rest of an upstream body, while it has not ended. */
+  #stream: Readable | undefined
+  /** Largest body `json()` reads to parse; larger ones are streamed through untouched. */
+  #limit = 0
+  /** Chunks read so far from `#stream`. */
+  #head: Buffer[] = []
+  #size = 0
+  #parsed = false
+
+  private constructor(init: ReplyInit) {
+    this.status = init.status ?? 200
+    this.headers = init.headers ?? {}
+  }
+
+  /** A reply Portico (or the gateway) built: encoded once, when it is written. */
+  static of(message: JsonRpcResponse | JsonObject, init: ReplyInit = {}): MessageReply {
+    const reply = new MessageReply(init)
+    reply.#message = message as JsonRpcResponse
+    reply.#parsed = true
+    return reply
+  }
+
+  /** An upstream's answer body, not read yet: streamed to the client unless someone parses it. */
+  static fromBody(stream: Readable, limit: number, init: ReplyInit = {}): MessageReply {
+    const reply = new MessageReply(init)
+    reply.#stream = stream
+    reply.#limit = limit
+    return reply
+  }
+
+  /** An upstream's answer whose bytes are already here. */
+  static fromBytes(bytes: Buffer, init: ReplyInit = {}): MessageReply {
+    const reply = new MessageReply(init)
+    reply.#bytes = bytes
+    return reply
+  }
+
+  /** The JSON-RPC error answer for a refused or failed call, with the error's status and headers. */
+  static error(error: unknown, id: JsonRpcResponse['id'] | undefined): MessageReply {
+    const failure = toPorticoError(error)
+    return MessageReply.of(errorResponse(id, errorObject(failure)) as JsonRpcResponse, {
+      status: failure.status,
+      headers: failure.headers ? { ...failure.headers } : {},
+    })
+  }
+
+  /** True while part of the body is still upstream. */
+  get streaming(): boolean {
+    return this.#stream !== undefined
+  }
+
+  /**
+   * Reads more of an upstream body, until it ends or `limit` bytes are here. A body that
+   * breaks off is an `upstream_stream_ended` error (nothing has been sent to the client yet).
+   */
+  async fill(limit: number): Promise<void> {
+    const stream = this.#stream
+    if (stream === undefined || this.#size > limit) return
+    let collected: Awaited<ReturnType<typeof collectUpTo>>
+    try {
+      collected = await collectUpTo(stream, limit - this.#size)
+    } catch (cause) {
+      throw new PorticoError('upstream_stream_ended', {
+        message: 'Upstream ended its answer in the middle of the body',
+        cause,
+      })
+    }
+    for (const chunk of collected.chunks) this.#head.push(chunk)
+    this.#size += collected.size
+    if (!collected.complete) return
+    this.#stream = undefined
+    this.#bytes = this.#head.length === 1 ? this.#head[0] : Buffer.concat(this.#head, this.#size)
+    this.#head = []
+  }
+
+  /**
+   * The response, parsed on first use. Undefined when the body is not a JSON-RPC response
+   * (garbage, an array) or larger than the parse bound (it is then streamed through as is).
+   */
+  async json(): Promise<JsonRpcResponse | undefined> {
+    if (this.#parsed) return this.#message
+    await this.fill(this.#limit)
+    this.#parsed = true
+    if (this.#bytes !== undefined) this.#message = asResponse(parseOrUndefined(this.#bytes))
+    return this.#message
+  }
+
+  /** A copy answering `message` instead (same status and headers; re-encoded when written). */
+  with(message: JsonRpcResponse): MessageReply {
+    const headers = { ...this.headers }
+    delete headers['content-length']
+    return MessageReply.of(message, { status: this.status, headers })
+  }
+
+  /**
+   * What to write: bytes (encoded now if built from an object), or the head read so far plus
+   * the unread rest of the upstream body.
+   */
+  body(): { bytes: Buffer } | { head: Buffer[]; rest: Readable } {
+    if (this.#stream !== undefined) return { head: this.#head, rest: this.#stream }
+    this.#bytes ??= Buffer.from(JSON.stringify(this.#message ?? null))
+    return { bytes: this.#bytes }
+  }
+
+  /** The outcome of the answer for recording, reading only what the fast path needs. */
+  summary(parse: boolean): Summary | undefined {
+    if (this.#message !== undefined) return summarizeValue(this.#message)
+    if (this.#bytes !== undefined) return summarize(this.#bytes, parse)
+    return undefined
+  }
+}
+
+export class StreamReply {
+  readonly kind = 'stream'
+  readonly status: number
+  readonly headers: HeaderMap
+  readonly events: AsyncIterable<StreamEvent>
+  readonly buffered: () => boolean
+
+  constructor(events: AsyncIterable<StreamEvent>, init: StreamInit = {}) {
+    this.events = events
+    this.status = init.status ?? 200
+    this.headers = init.headers ?? {}
+    this.buffered = init.buffered ?? (() => false)
+  }
+
+  /** A stream whose events pass through `transform` (undefined drops an event). */
+  map(transform: (event: StreamEvent) => StreamEvent | undefined): StreamReply {
+    const source = this.events
+    async function* mapped(): AsyncGenerator<StreamEvent> {
+      for await (const event of source) {
+        const out = transform(event)
+        if (out !== undefined) yield out
+      }
+    }
+    return new StreamReply(mapped(), {
+      status: this.status,
+      headers: this.headers,
+      buffered: this.buffered,
+    })
+  }
+}
+
+export interface AcceptedReply {
+  readonly kind: 'accepted'
+  readonly status: number
+  readonly headers: HeaderMap
+}
+
+export interface HttpReply {
+  readonly kind: 'http'
+  readonly status: number
+  readonly headers: HeaderMap
+  readonly body: Readable
+}
+
+export function accepted(init: ReplyInit = {}): AcceptedReply {
+  return { kind: 'accepted', status: init.status ?? 202, headers: init.headers ?? {} }
+}
+
+/**
+ * One SSE event of a stream reply: an upstream event kept as its exact text, or a message
+ * Portico built. Parsed and encoded lazily, each at most once.
+ */
+export class StreamEvent {
+  readonly id: string | undefined
+  readonly event: string | undefined
+  #raw: string | undefined
+  #data: string | undefined
+  #message: JsonRpcMessage | undefined
+  #parsed = false
+
+  private constructor(fields: { id?: string; event?: string }) {
+    this.id = fields.id
+    this.event = fields.event
+  }
+
+  /** An event as the upstream sent it. */
+  static fromSse(event: SseEvent): StreamEvent {
+    const out = new StreamEvent(event)
+    out.#raw = event.raw
+    out.#data = event.comment ? '' : event.data
+    return out
+  }
+
+  /** A message event Portico writes. */
+  static of(message: JsonRpcMessage | JsonObject, id?: string): StreamEvent {
+    const out = new StreamEvent(id === undefined ? {} : { id })
+    out.#message = message as JsonRpcMessage
+    out.#parsed = true
+    return out
+  }
+
+  /** The exact text to write. */
+  get raw(): string {
+    this.#raw ??= encodeSseEvent(JSON.stringify(this.#message), {
+      ...(this.id === undefined ? {} : { id: this.id }),
+      ...(this.event === undefined ? {} : { event: this.event }),
+    })
+    return this.#raw
+  }
+
+  /** The event's data as received (for an event Portico built: its encoded message). */
+  get data(): string {
+    this.#data ??= JSON.stringify(this.#message)
+    return this.#data
+  }
+
+  /** True for events that carry a JSON-RPC message (`message` events with data). */
+  get isMessage(): boolean {
+    if (this.#parsed) return this.#message !== undefined
+    return (this.event === undefined || this.event === 'message') && this.#data !== ''
+  }
+
+  /** The JSON-RPC message this event carries, parsed on first use. */
+  message(): JsonRpcMessage | undefined {
+    if (this.#parsed) return this.#message
+    const isMessage = this.isMessage
+    this.#parsed = true
+    if (!isMessage || this.#data === undefined) return undefined
+    const value = parseOrUndefined(this.#data)
+    this.#message = isObject(value) ? (value as unknown as JsonRpcMessage) : undefined
+    return this.#message
+  }
+
+  /** The outcome of a response event for recording; the fast path skips parsing. */
+  summary(parse: boolean): Summary | undefined {
+    if (!this.isMessage) return undefined
+    if (this.#parsed) return this.#message === undefined ? undefined : summarizeValue(this.#message)
+    const summary = summarize(this.#data ?? '', parse)
+    if (summary?.parsed !== undefined) {
+      this.#parsed = true
+      this.#message = summary.parsed as JsonRpcMessage
+    }
+    return summary
+  }
+
+  /** A copy carrying another message, keeping the event id (so resumption still works). */
+  with(message: JsonRpcMessage | JsonObject): StreamEvent {
+    return StreamEvent.of(message, this.id)
+  }
+}
+
+export function errorObject(error: PorticoError): {
+  code: number
+  message: string
+  data?: Record<string, unknown>
+} {
+  return {
+    code: error.code,
+    message: error.message,
+    ...(error.data ? { data: error.data } : {}),
+  }
+}
+
+function parseOrUndefined(data: string | Buffer): unknown {
+  try {
+    return JSON.parse(typeof data === 'string' ? data : data.toString('utf8'))
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Buffers a body until it ends or passes `limit` (then pauses it, so the rest can be piped).
+ * Plain 'data' listeners: an async iterator costs a promise and a microtask hop per chunk.
+ */
+export function collectUpTo(
+  body: Readable,
+  limit: number,
+): Promise<{ chunks: Buffer[]; size: number; complete: boolean }> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    const cleanup = (): void => {
+      body.off('data', onData)
+      body.off('end', onEnd)
+      body.off('error', onError)
+    }
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length
+      chunks.push(chunk)
+      if (size <= limit) return
+      cleanup()
+      body.pause()
+      resolve({ chunks, size, complete: false })
+    }
+    const onEnd = (): void => {
+      cleanup()
+      resolve({ chunks, size, complete: true })
+    }
+    const onError = (error: Error): void => {
+      cleanup()
+      reject(error)
+    }
+    body.on('data', onData)
+    body.on('end', onEnd)
+    body.on('error', onError)
+  })
+}

@@ -1,0 +1,115 @@
+/**
+ * Transparent mode: one upstream MCP server, MCP not terminated. POSTs run through the chain
+ * to the Streamable HTTP (or legacy HTTP+SSE) forward; GET and DELETE are relayed; everything
+ * else goes to the widgets (a dev server or a folder) or to the upstream's own origin, and
+ * never anywhere else.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { labelOf, type ProxyContext, publicOriginOf } from '../context.ts'
+import { refuse, servePost } from '../edge/mcp-post.ts'
+import type { Mode, Readiness } from '../edge/mode.ts'
+import type { RouteHandler } from '../edge/router.ts'
+import { PorticoError } from '../errors.ts'
+import { forwardRaw, targetOf } from '../forward/raw.ts'
+import type { Handler } from '../pipeline/compose.ts'
+import { isWidgetsFolder, staticWidgets } from '../widgets/static.ts'
+import { LegacyTransport, legacySseTarget } from './legacy-sse.ts'
+import { forwardStream } from './stream.ts'
+import { transparentUpstream } from './upstream.ts'
+
+export function transparentMode(context: ProxyContext, upstreamUrl: string): Mode {
+  const { config } = context
+  const url = new URL(upstreamUrl)
+  const label = labelOf(url)
+  const streamable = transparentUpstream({
+    http: context.http,
+    url,
+    label,
+    maxMessageBytes: config.max_response_body_size,
+    publicOrigin: (call) => publicOriginOf(config, call.request),
+  })
+  const legacy = new LegacyTransport(context, {
+    stream: legacySseTarget(url, config.sse_path),
+    label,
+  })
+  const rawTarget = rawTargetOf(config.widgets, url)
+  const probe = readinessProbe(context, url, label)
+  return {
+    terminal: (call) => (call.transport === 'sse' ? legacy.forward(call) : streamable(call)),
+    routes(handle: Handler) {
+      const stream = forwardStream(context, { url, label })
+      return {
+        mcp: {
+          post: (req, res) =>
+            servePost(context, req, res, handle, { transport: 'streamable-http' }),
+          get: stream,
+          delete: stream,
+          // CORS preflights go to the upstream's endpoint unchanged.
+          options: (req, res) => forwardRaw(context, req, res, endpointUrl(url, req)),
+        },
+        legacy: {
+          stream: legacy.stream,
+          post: legacy.post(handle),
+          isMessagePath: (path) => legacy.isMessagePath(path),
+        },
+        other: otherTraffic(context, rawTarget),
+      }
+    },
+    readiness: probe,
+    close: async () => {},
+  }
+}
+
+/** Where non-MCP traffic goes: `widgets` when it is a URL, else the upstream's origin. */
+function rawTargetOf(widgets: string | undefined, upstream: URL): URL {
+  if (widgets && /^https?:\/\//i.test(widgets)) return new URL(new URL(widgets).origin)
+  return new URL(upstream.origin)
+}
+
+function endpointUrl(upstream: URL, req: IncomingMessage): URL {
+  const url = req.url ?? ''
+  const query = url.indexOf('?')
+  return query === -1 ? upstream : new URL(upstream.pathname + url.slice(query), upstream)
+}
+
+/** Widget files from the folder when configured (a miss goes on), then the target origin. */
+function otherTraffic(context: ProxyContext, target: URL): RouteHandler {
+  const { widgets } = context.config
+  const folder = isWidgetsFolder(widgets) ? staticWidgets(context, widgets) : undefined
+  return async function other(req: IncomingMessage, res: ServerResponse) {
+    const url = targetOf(req, target)
+    if (url === undefined) {
+      const error = new PorticoError('invalid_request', {
+        message: 'Bad Request: invalid request target',
+      })
+      return refuse(context, req, res, error, 'http')
+    }
+    if (folder !== undefined && (await folder(req, res))) return
+    await forwardRaw(context, req, res, url)
+  }
+}
+
+/** Upstream reachability, cached for a second so probes cannot hammer the upstream. */
+function readinessProbe(context: ProxyContext, url: URL, label: string): () => Promise<Readiness> {
+  let last: { at: number; ready: boolean } | undefined
+  return async () => {
+    const now = Date.now()
+    if (last && now - last.at < 1000) return { ready: last.ready, detail: { upstream: label } }
+    let ready = false
+    try {
+      const response = await context.http.send({
+        url,
+        method: 'GET',
+        headers: { accept: 'application/json' },
+        signal: AbortSignal.timeout(2000),
+        label,
+      })
+      response.body.resume()
+      ready = true
+    } catch {
+      ready = false
+    }
+    last = { at: now, ready }
+    return { ready, detail: { upstream: label } }
+  }
+}

@@ -1,0 +1,67 @@
+/**
+ * GET (the standalone server→client SSE stream, resumable with `Last-Event-ID`) and DELETE
+ * (session end) on the MCP endpoint in transparent mode: forwarded with their headers and
+ * query, the answer relayed (SSE event by event), recorded as one exchange each.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { type ProxyContext, publicOrigin } from '../context.ts'
+import { abortOnClose, pathOf, userAgentOf } from '../edge/mcp-post.ts'
+import type { RouteHandler } from '../edge/router.ts'
+import { failRelay, relayAnswer } from '../edge/send.ts'
+import { mapChallenge } from '../forward/url-map.ts'
+import { clientHeaders, headerValue, requestInfoOf, upstreamHeaders } from '../http/headers.ts'
+import { HttpRecorder } from '../observe/recorder.ts'
+import { replyOf } from './upstream.ts'
+
+export interface StreamTarget {
+  url: URL
+  label: string
+}
+
+/** GET and DELETE on the MCP endpoint, forwarded to the upstream's endpoint. */
+export function forwardStream(context: ProxyContext, upstream: StreamTarget): RouteHandler {
+  return async function stream(req: IncomingMessage, res: ServerResponse) {
+    const signal = abortOnClose(req, res).signal
+    const method = req.method ?? 'GET'
+    const sessionId = headerValue(req.headers, 'mcp-session-id')
+    const recorder = new HttpRecorder(context.bus, {
+      proxy: context.proxy,
+      transport: 'streamable-http',
+      method,
+      kind: method === 'GET' ? 'stream' : 'http',
+      path: pathOf(req),
+      bytesIn: 0,
+      ...(sessionId === undefined ? {} : { sessionId }),
+      ...userAgentOf(req),
+    })
+    const options = {
+      recorder,
+      signal,
+      bus: context.bus,
+      logger: context.logger,
+      place: {
+        proxy: context.proxy,
+        transport: 'streamable-http' as const,
+        era: 'legacy' as const,
+        ...(sessionId === undefined ? {} : { sessionId }),
+      },
+    }
+    try {
+      const { search } = requestInfoOf(req)
+      const response = await context.http.send({
+        url: search ? new URL(upstream.url.pathname + search, upstream.url) : upstream.url,
+        method,
+        headers: upstreamHeaders(req),
+        signal,
+        label: upstream.label,
+      })
+      recorder.upstreamStatus = response.status
+      const headers = clientHeaders(response.headers)
+      mapChallenge(headers, upstream.url.origin, publicOrigin(context, req))
+      const reply = replyOf(response, headers, context.config.max_response_body_size)
+      await relayAnswer(res, reply, options)
+    } catch (error) {
+      failRelay(res, error, { ...options, closeIsNormal: method === 'GET' })
+    }
+  }
+}

@@ -1,0 +1,85 @@
+/**
+ * The transparent upstream: one MCP server reached over Streamable HTTP, without terminating
+ * MCP. A call is POSTed with the client's headers (hop-by-hop ones dropped, X-Forwarded-*
+ * added) and its original bytes while no middleware changed it; the upstream's answer comes
+ * back as a Reply: a JSON answer not read yet, an SSE stream read event by event, 202, or an
+ * answer that is not JSON-RPC passed through as it is.
+ */
+import type { Readable } from 'node:stream'
+import { mapChallenge } from '../forward/url-map.ts'
+import { clientHeaders, forwardHeaders, type HeaderMap, headerValue } from '../http/headers.ts'
+import { type Call, rawBytesOf } from '../pipeline/call.ts'
+import { accepted, MessageReply, type Reply, StreamEvent, StreamReply } from '../pipeline/reply.ts'
+import { SseParser } from '../protocol/sse.ts'
+import type { HttpClient, UpstreamResponse } from '../upstream/http-client.ts'
+
+export interface TransparentUpstreamOptions {
+  http: HttpClient
+  url: URL
+  /** Upstream named in messages: origin and path, never credentials. */
+  label: string
+  /** Bound on a parsed JSON answer and on one SSE event. */
+  maxMessageBytes: number
+  /** The origin clients reach Portico at, for upstream OAuth challenges naming the upstream. */
+  publicOrigin: (call: Call) => string
+}
+
+export function transparentUpstream(
+  options: TransparentUpstreamOptions,
+): (call: Call) => Promise<Reply> {
+  const { http, url, label } = options
+  return async function forward(call) {
+    const response = await http.send({
+      url: call.request.search ? new URL(url.pathname + call.request.search, url) : url,
+      method: 'POST',
+      headers: forwardHeaders(call.headers, call.request),
+      body: rawBytesOf(call) ?? Buffer.from(JSON.stringify(call.message)),
+      signal: call.signal,
+      label,
+    })
+    call.notes.upstreamStatus = response.status
+    const sessionId = headerValue(response.headers, 'mcp-session-id')
+    if (sessionId !== undefined && call.sessionId === undefined) call.notes.sessionId = sessionId
+    const headers = clientHeaders(response.headers)
+    if (headers['www-authenticate'] !== undefined) {
+      mapChallenge(headers, url.origin, options.publicOrigin(call))
+    }
+    return replyOf(response, headers, options.maxMessageBytes)
+  }
+}
+
+/** The Reply shape of an upstream answer, decided by its status and content type. */
+export function replyOf(response: UpstreamResponse, headers: HeaderMap, maxBytes: number): Reply {
+  const init = { status: response.status, headers }
+  const type = headerValue(response.headers, 'content-type') ?? ''
+  if (type.startsWith('text/event-stream')) {
+    const body = response.body
+    return new StreamReply(sseEvents(body, maxBytes), {
+      ...init,
+      buffered: () => body.readableLength > 0,
+    })
+  }
+  if (type.includes('json')) return MessageReply.fromBody(response.body, maxBytes, init)
+  if (response.status === 202 || response.status === 204) {
+    response.body.resume()
+    return accepted(init)
+  }
+  return { kind: 'http', ...init, body: response.body }
+}
+
+/** An upstream SSE body as events, parsed from the bytes as they arrive. */
+export async function* sseEvents(
+  body: Readable,
+  maxEventBytes: number,
+): AsyncGenerator<StreamEvent> {
+  const parser = new SseParser(maxEventBytes)
+  body.setEncoding('utf8')
+  try {
+    for await (const chunk of body as AsyncIterable<string>) {
+      for (const event of parser.push(chunk)) yield StreamEvent.fromSse(event)
+    }
+  } finally {
+    // Stopped early (the client left, or a middleware stopped reading): release the upstream.
+    if (!body.readableEnded) body.destroy()
+  }
+}

@@ -1,0 +1,34 @@
+/** Calls as the edge builds them, for middleware and rewriter unit tests (no sockets). */
+import type { IncomingHttpHeaders } from 'node:http'
+import { decodeBody } from '../../src/jsonrpc/message.ts'
+import { buildCalls, type Call, type ClientTransport } from '../../src/pipeline/call.ts'
+
+export interface CallOptions {
+  headers?: IncomingHttpHeaders
+  transport?: ClientTransport
+  signal?: AbortSignal
+}
+
+/** The classified call of one JSON-RPC message, built by the same code the edge runs. */
+export function callOf(message: object, options: CallOptions = {}): Call {
+  const body = Buffer.from(JSON.stringify(message))
+  const [call] = buildCalls(decodeBody(body), {
+    headers: options.headers ?? {},
+    request: {
+      path: '/mcp',
+      search: '',
+      remoteAddress: '127.0.0.1',
+      host: 'localhost',
+      encrypted: false,
+    },
+    signal: options.signal ?? new AbortController().signal,
+    transport: options.transport ?? 'streamable-http',
+    body,
+  })
+  return call as Call
+}
+
+/** A request call: `requestCall('tools/call', { name: 'echo' })`. */
+export function requestCall(method: string, params?: object, id: string | number = 1): Call {
+  return callOf({ jsonrpc: '2.0', id, method, ...(params ? { params } : {}) })
+}
