@@ -116,6 +116,7 @@ export function finishRecording(
     })
   }
   recorder.finish(signal.aborted && !res.headersSent ? 499 : res.statusCode)
+  for (const call of calls) call.lifetime.end()
 }
 
 /** Where notifications on this exchange's streams are recorded as delivered. */

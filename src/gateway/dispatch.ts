@@ -12,10 +12,12 @@ import {
   type JsonRpcId,
   type JsonRpcRequest,
 } from '../jsonrpc/message.ts'
+import { type Call, withMessage } from '../pipeline/call.ts'
+import { MessageReply } from '../pipeline/reply.ts'
 import { MODERN_PROTOCOL_VERSION } from '../protocol/classify.ts'
 import { VERSION } from '../version.ts'
 import { adminPrefix, adminTools, callAdminTool } from './admin.ts'
-import type { Backend, SessionRef } from './backends/backend.ts'
+import type { Backend, BackendCall, SessionRef } from './backends/backend.ts'
 import type { CallSink, Connection } from './backends/connection.ts'
 import type { Gateway } from './gateway.ts'
 import { isListMethod } from './merge.ts'
@@ -29,6 +31,8 @@ export const SUPPORTED_VERSIONS = ['2024-11-05', '2025-03-26', '2025-06-18', '20
 const LATEST_LEGACY = '2025-11-25'
 
 export interface RequestScope {
+  /** The client's call this request came in (backend calls are derived from it). */
+  call: Call
   gateway: Gateway
   /** The legacy client session; undefined for stateless (2026-07-28) requests. */
   session: ClientSession | undefined
@@ -87,7 +91,7 @@ export async function dispatch(scope: RequestScope, request: JsonRpcRequest): Pr
       return listen(scope, request.id, params)
     default:
       if (isListMethod(method)) {
-        const result = await gateway.list(method, params, scope.ref)
+        const result = await gateway.list(method, params, scope.ref, scope.call)
         if (method === 'tools/list' && gateway.proxy.admin_tools && params.cursor === undefined) {
           result.tools = [...(result.tools as JsonObject[]), ...adminTools(gateway.proxy.separator)]
         }
@@ -288,13 +292,23 @@ async function callBackend(
     signal: AbortSignal
   },
 ): Promise<Handled> {
+  const message = {
+    jsonrpc: '2.0' as const,
+    id: scope.call.id ?? 0,
+    method: request.method,
+    params: request.params,
+  }
+  const call: BackendCall = {
+    ...withMessage(scope.call, message),
+    signal: request.signal,
+    ref: scope.ref,
+    connection,
+    sink: request.sink,
+  }
   try {
-    const response = await connection.request(request.method, request.params, {
-      timeoutMs: backend.timeoutMs,
-      sink: request.sink,
-      signal: request.signal,
-    })
-    backend.observe(undefined)
+    const reply = await backend.handle(call)
+    const response = reply instanceof MessageReply ? await reply.json() : undefined
+    if (response === undefined) throw new PorticoError('upstream_bad_response')
     if (scope.session && backend.dedicated) scope.session.connections.add(connection)
     if (response.error) return { error: response.error, backend: backend.name }
     const result = isObject(response.result) ? response.result : {}
@@ -303,9 +317,7 @@ async function callBackend(
       backend: backend.name,
     }
   } catch (error) {
-    const failure = named(error, backend)
-    backend.observe(failure)
-    return failed(failure, backend, request.signal)
+    return failed(named(error, backend), backend, request.signal)
   }
 }
 

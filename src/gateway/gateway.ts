@@ -14,9 +14,13 @@ import {
   type JsonRpcRequest,
 } from '../jsonrpc/message.ts'
 import type { Logger } from '../observe/logger.ts'
+import { type Call, withMessage } from '../pipeline/call.ts'
+import { CallLifetime } from '../pipeline/lifetime.ts'
+import { MessageReply } from '../pipeline/reply.ts'
 import type { HttpClient } from '../upstream/http-client.ts'
 import {
   type Backend,
+  type BackendCall,
   type BackendDeps,
   gatewaySession,
   type SessionRef,
@@ -143,21 +147,22 @@ export class Gateway {
 
   /**
    * One merged page of a list. Without a cursor every backend is asked; with one, only the
-   * backends that had more. A backend that fails or exceeds `list_timeout` is left out (and
-   * logged); the others are returned.
+   * backends that had more. Each page is a call through the backend's chain, bounded by
+   * `list_timeout`; a backend that fails or exceeds it is left out (and logged), the others
+   * are returned.
    */
   async list(
     method: ListMethod,
     params: JsonObject | undefined,
     session: SessionRef,
+    origin: Call,
   ): Promise<JsonObject> {
     const cursor = params?.cursor
     const position = typeof cursor === 'string' ? decodeCursor(cursor) : undefined
     const targets = this.backends().filter((b) => !position || b.name in position)
-    const timeoutMs = this.#config.proxy.list_timeout
     const pages = await Promise.all(
       targets.map((backend) =>
-        this.#page(backend, method, position?.[backend.name], session, timeoutMs),
+        this.#page(backend, method, position?.[backend.name], session, origin),
       ),
     )
     return mergePages(method, pages)
@@ -168,26 +173,28 @@ export class Gateway {
     method: ListMethod,
     cursor: string | undefined,
     session: SessionRef,
-    timeoutMs: number,
+    origin: Call,
   ): Promise<BackendPage> {
-    const controller = new AbortController()
-    const timer = setTimeout(() => controller.abort(), timeoutMs)
+    const message = {
+      jsonrpc: '2.0' as const,
+      id: origin.id ?? 0,
+      method,
+      ...(cursor === undefined ? {} : { params: { cursor } }),
+    }
+    // Its own call: own deadline, own notes, own lifetime (ended when the page is in).
+    const call: BackendCall = {
+      ...withMessage(origin, message),
+      notes: {},
+      lifetime: new CallLifetime(),
+      timeoutMs: this.#config.proxy.list_timeout,
+      ref: session,
+    }
     try {
-      const work = backend.connection(session).then((connection) =>
-        connection.request(method, cursor === undefined ? undefined : { cursor }, {
-          timeoutMs,
-          signal: controller.signal,
-        }),
-      )
-      const aborted = new Promise<never>((_, reject) =>
-        controller.signal.addEventListener('abort', () =>
-          reject(new PorticoError('upstream_timeout', { message: `no answer in ${timeoutMs} ms` })),
-        ),
-      )
-      const response = await Promise.race([work, aborted])
-      if (isObject(response.result)) return { catalog: backend.catalog, result: response.result }
+      const reply = await backend.handle(call)
+      const response = reply instanceof MessageReply ? await reply.json() : undefined
+      if (isObject(response?.result)) return { catalog: backend.catalog, result: response.result }
       // A backend without this capability answers -32601: it simply has nothing to list.
-      return { catalog: backend.catalog, error: response.error?.message ?? 'no result' }
+      return { catalog: backend.catalog, error: response?.error?.message ?? 'no result' }
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error)
       this.#deps.logger.warn(`${method}: backend ${backend.name} left out`, {
@@ -197,7 +204,7 @@ export class Gateway {
       backend.noteFailure(`${method}: ${message}`)
       return { catalog: backend.catalog, error: message }
     } finally {
-      clearTimeout(timer)
+      call.lifetime.end()
     }
   }
 

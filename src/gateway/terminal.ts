@@ -129,6 +129,7 @@ async function answerRequest(
   call.signal.addEventListener('abort', onGone, { once: true })
   const untrack = session?.trackCall(request.id, controller)
   const scope: RequestScope = {
+    call,
     gateway,
     session,
     ref: session ?? gateway.session,

@@ -17,6 +17,7 @@ import {
   type Target,
   targetOf,
 } from '../protocol/classify.ts'
+import { CallLifetime } from './lifetime.ts'
 
 /** How the client reached Portico: Streamable HTTP, or the legacy HTTP+SSE transport. */
 export type ClientTransport = 'streamable-http' | 'sse'
@@ -54,6 +55,8 @@ export interface Call {
   readonly signal: AbortSignal
   /** Annotations for the recorder; shared by every copy of the call made along the chain. */
   readonly notes: CallNotes
+  /** Ends when the call's answer is complete (shared by every copy of the call). */
+  readonly lifetime: CallLifetime
   /** Lets a per-upstream timeout know the upstream is still working (progress, events). */
   readonly heartbeat?: () => void
   /** Overrides the upstream's configured timeout for this call (gateway list fan-out). */
@@ -139,6 +142,7 @@ function classify(
     request: source.request,
     signal: source.signal,
     notes: {},
+    lifetime: new CallLifetime(),
   }
 }
 

@@ -101,6 +101,8 @@ export class MessageReply {
     try {
       collected = await collectUpTo(stream, limit - this.#size)
     } catch (cause) {
+      // An aborted read carries its reason (a deadline's upstream_timeout): keep it.
+      if (cause instanceof PorticoError) throw cause
       throw new PorticoError('upstream_stream_ended', {
         message: 'Upstream ended its answer in the middle of the body',
         cause,

@@ -305,5 +305,6 @@ function send(http: HttpClient, url: URL, call: Call, label: string) {
     body: rawBytesOf(call) ?? Buffer.from(JSON.stringify(call.message)),
     signal: call.signal,
     label,
+    deadlines: false,
   })
 }

@@ -12,6 +12,7 @@ import type { RouteHandler } from '../edge/router.ts'
 import { PorticoError } from '../errors.ts'
 import { forwardRaw, targetOf } from '../forward/raw.ts'
 import type { Handler } from '../pipeline/compose.ts'
+import { upstreamChain } from '../upstream/chain.ts'
 import { isWidgetsFolder, staticWidgets } from '../widgets/static.ts'
 import { LegacyTransport, legacySseTarget } from './legacy-sse.ts'
 import { forwardStream } from './stream.ts'
@@ -35,7 +36,9 @@ export function transparentMode(context: ProxyContext, upstreamUrl: string): Mod
   const rawTarget = rawTargetOf(config.widgets, url)
   const probe = readinessProbe(context, url, label)
   return {
-    terminal: (call) => (call.transport === 'sse' ? legacy.forward(call) : streamable(call)),
+    terminal: upstreamChain({ name: label, timeoutMs: config.request_timeout }, (call) =>
+      call.transport === 'sse' ? legacy.forward(call) : streamable(call),
+    ),
     routes(handle: Handler) {
       const stream = forwardStream(context, { url, label })
       return {

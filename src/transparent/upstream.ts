@@ -36,6 +36,8 @@ export function transparentUpstream(
       body: rawBytesOf(call) ?? Buffer.from(JSON.stringify(call.message)),
       signal: call.signal,
       label,
+      // The per-upstream chain owns the deadline (upstream/timeout.ts): one timer per call.
+      deadlines: false,
     })
     call.notes.upstreamStatus = response.status
     const sessionId = headerValue(response.headers, 'mcp-session-id')
@@ -44,17 +46,22 @@ export function transparentUpstream(
     if (headers['www-authenticate'] !== undefined) {
       mapChallenge(headers, url.origin, options.publicOrigin(call))
     }
-    return replyOf(response, headers, options.maxMessageBytes)
+    return replyOf(response, headers, options.maxMessageBytes, call.heartbeat)
   }
 }
 
 /** The Reply shape of an upstream answer, decided by its status and content type. */
-export function replyOf(response: UpstreamResponse, headers: HeaderMap, maxBytes: number): Reply {
+export function replyOf(
+  response: UpstreamResponse,
+  headers: HeaderMap,
+  maxBytes: number,
+  heartbeat?: () => void,
+): Reply {
   const init = { status: response.status, headers }
   const type = headerValue(response.headers, 'content-type') ?? ''
   if (type.startsWith('text/event-stream')) {
     const body = response.body
-    return new StreamReply(sseEvents(body, maxBytes), {
+    return new StreamReply(sseEvents(body, maxBytes, heartbeat), {
       ...init,
       buffered: () => body.readableLength > 0,
     })
@@ -67,15 +74,20 @@ export function replyOf(response: UpstreamResponse, headers: HeaderMap, maxBytes
   return { kind: 'http', ...init, body: response.body }
 }
 
-/** An upstream SSE body as events, parsed from the bytes as they arrive. */
+/**
+ * An upstream SSE body as events, parsed from the bytes as they arrive. Each chunk is a sign
+ * of life for the call's deadline (`heartbeat`): a long tool call that reports progress lives.
+ */
 export async function* sseEvents(
   body: Readable,
   maxEventBytes: number,
+  heartbeat?: () => void,
 ): AsyncGenerator<StreamEvent> {
   const parser = new SseParser(maxEventBytes)
   body.setEncoding('utf8')
   try {
     for await (const chunk of body as AsyncIterable<string>) {
+      heartbeat?.()
       for (const event of parser.push(chunk)) yield StreamEvent.fromSse(event)
     }
   } finally {

@@ -22,6 +22,11 @@ export interface UpstreamRequest {
   signal?: AbortSignal
   /** Names the upstream in error messages (never its credentials). */
   label: string
+  /**
+   * False when the caller owns the deadline (a call in the per-upstream chain): the client's
+   * own header timeout is then off, so one call carries one timer.
+   */
+  deadlines?: boolean
 }
 
 export interface UpstreamResponse {
@@ -63,7 +68,7 @@ export class HttpClient {
         headers: request.headers,
         body: request.body ?? null,
         signal: request.signal,
-        headersTimeout: this.#options.headersTimeoutMs,
+        headersTimeout: request.deadlines === false ? 0 : this.#options.headersTimeoutMs,
       })
       return {
         status: response.statusCode,

@@ -3,15 +3,18 @@
  * a health record, and a lifecycle (start, release a session, close). The client identity and
  * capabilities a backend sees come from `SessionRef`.
  */
-
 import type { BackendConfig } from '../../config/gateway.ts'
 import type { PorticoError } from '../../errors.ts'
 import type { JsonObject, JsonRpcNotification, JsonRpcRequest } from '../../jsonrpc/message.ts'
 import type { Logger } from '../../observe/logger.ts'
+import type { Call } from '../../pipeline/call.ts'
+import type { Handler } from '../../pipeline/compose.ts'
+import { MessageReply, type Reply } from '../../pipeline/reply.ts'
+import { upstreamChain } from '../../upstream/chain.ts'
 import type { HttpClient } from '../../upstream/http-client.ts'
 import { VERSION } from '../../version.ts'
 import { BackendCatalog } from '../catalog.ts'
-import type { Connection, ServerInfo } from './connection.ts'
+import { asBackendError, type CallSink, type Connection, type ServerInfo } from './connection.ts'
 
 /** A client session as backends see it. `key` is `*` for the gateway's own session. */
 export interface SessionRef {
@@ -20,6 +23,18 @@ export interface SessionRef {
   readonly initParams: JsonObject
   /** Delivers a backend message unrelated to any call (list changes, updates, logs). */
   deliver(backend: string, message: JsonRpcRequest | JsonRpcNotification, from: Connection): void
+}
+
+/**
+ * A call to one backend: the client's call carrying the backend's own message (its names and
+ * arguments), the session it runs for, and where the backend's related messages go. Middleware
+ * of the per-upstream chain pass it on with `{ ...call }`, which keeps these fields.
+ */
+export interface BackendCall extends Call {
+  readonly ref: SessionRef
+  /** The connection to use, when the caller already holds it; else the session's is opened. */
+  readonly connection?: Connection
+  readonly sink?: CallSink
 }
 
 export type BackendState = 'idle' | 'starting' | 'up' | 'down' | 'failed' | 'closed'
@@ -56,6 +71,8 @@ export abstract class Backend {
   readonly config: BackendConfig
   readonly catalog: BackendCatalog
   readonly timeoutMs: number
+  /** This backend's per-upstream chain (deadline, later breaker and retries) and transport. */
+  readonly handle: Handler
   protected readonly deps: BackendDeps
   #state: BackendState = 'idle'
   #since = new Date().toISOString()
@@ -68,6 +85,29 @@ export abstract class Backend {
     this.deps = deps
     this.catalog = new BackendCatalog(config, deps.separator)
     this.timeoutMs = config.timeout ?? deps.requestTimeoutMs
+    this.handle = upstreamChain({ name: config.name, timeoutMs: this.timeoutMs }, (call) =>
+      this.#send(call as BackendCall),
+    )
+  }
+
+  /** The transport step: one request on the session's connection, the answer as a Reply. */
+  async #send(call: BackendCall): Promise<Reply> {
+    const connection = call.connection ?? (await this.connection(call.ref))
+    const message = call.message as JsonRpcRequest
+    try {
+      const response = await connection.request(message.method, message.params, {
+        signal: call.signal,
+        ...(call.sink === undefined ? {} : { sink: call.sink }),
+        ...(call.heartbeat === undefined ? {} : { onProgress: call.heartbeat }),
+      })
+      this.observe(undefined)
+      return MessageReply.of(response)
+    } catch (error) {
+      const failure = asBackendError(error, this.name)
+      // A cancelled call says nothing about the backend's health.
+      if (failure.reason !== 'cancelled') this.observe(failure)
+      throw failure
+    }
   }
 
   get name(): string {

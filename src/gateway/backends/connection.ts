@@ -27,9 +27,15 @@ export interface CallSink {
 }
 
 export interface CallOptions {
-  timeoutMs: number
+  /**
+   * Own deadline of an internal request (initialize, subscriptions). Calls from the chain have
+   * none here: their per-upstream chain owns the deadline and aborts `signal`.
+   */
+  timeoutMs?: number
   sink?: CallSink
   signal?: AbortSignal
+  /** Hears each progress notification of the call (a deadline's heartbeat). */
+  onProgress?: () => void
 }
 
 /** What a backend said about itself in `initialize`. */
@@ -44,6 +50,8 @@ export interface Pending {
   readonly id: number
   readonly method: string
   readonly sink: CallSink | undefined
+  /** Aborted when the call is cancelled or its deadline passes (transports stop reading). */
+  readonly signal: AbortSignal | undefined
   /** True once answered, failed or expired (lets callers skip building an unused error). */
   readonly settled: boolean
   resolve(response: JsonRpcResponse): void
@@ -51,8 +59,9 @@ export interface Pending {
 }
 
 interface PendingState extends Pending {
-  timer: NodeJS.Timeout
-  timeoutMs: number
+  timer: NodeJS.Timeout | undefined
+  timeoutMs: number | undefined
+  onProgress: (() => void) | undefined
   progressKey: string | undefined
   cleanup: () => void
 }
@@ -100,18 +109,26 @@ export abstract class Connection {
     const pendingById = this.#pending
     return new Promise<JsonRpcResponse>((resolve, reject) => {
       const onAbort = () => {
-        this.notify('notifications/cancelled', { requestId: id, reason: 'client cancelled' })
-        settle(() =>
-          reject(new PorticoError('upstream_unavailable', { message: 'Request cancelled' })),
-        )
+        const reason = options.signal?.reason
+        const error = reason instanceof PorticoError ? reason : new PorticoError('cancelled')
+        this.notify('notifications/cancelled', {
+          requestId: id,
+          reason: error.reason === 'cancelled' ? 'client cancelled' : error.message,
+        })
+        settle(() => reject(error))
       }
       const state: PendingState = {
         id,
         method,
         sink: options.sink,
+        signal: options.signal,
         timeoutMs: options.timeoutMs,
+        onProgress: options.onProgress,
         progressKey,
-        timer: setTimeout(() => this.#expire(id), options.timeoutMs),
+        timer:
+          options.timeoutMs === undefined
+            ? undefined
+            : setTimeout(() => this.#expire(id), options.timeoutMs),
         get settled() {
           return !pendingById.has(id)
         },
@@ -223,7 +240,9 @@ export abstract class Connection {
     if (message.method === 'notifications/progress' && isObject(params)) {
       const entry = this.#progress.get(String(params.progressToken))
       if (!entry) return
-      entry.pending.timer.refresh() // progress keeps a long call alive
+      // Progress keeps a long call alive.
+      entry.pending.timer?.refresh()
+      entry.pending.onProgress?.()
       entry.pending.sink?.related({
         ...message,
         params: { ...params, progressToken: entry.original },

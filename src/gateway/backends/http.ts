@@ -92,24 +92,28 @@ export class HttpConnection extends Connection {
     return headers
   }
 
-  #post(message: JsonRpcMessage): Promise<UpstreamResponse> {
+  /** POSTs one message; a call's POST stops with the call (cancelled, or past its deadline). */
+  #post(message: JsonRpcMessage, pending?: Pending): Promise<UpstreamResponse> {
+    const callSignal = pending?.signal
     return this.#options.http.send({
       url: this.#url,
       method: 'POST',
       headers: this.#requestHeaders(),
       body: Buffer.from(JSON.stringify(message)),
-      signal: this.#abort.signal,
+      signal: callSignal ? AbortSignal.any([this.#abort.signal, callSignal]) : this.#abort.signal,
       label: this.#label,
+      // A call's deadline belongs to the backend's chain.
+      deadlines: callSignal === undefined,
     })
   }
 
   protected async transmit(message: JsonRpcMessage, pending?: Pending): Promise<void> {
     const isInitialize = 'method' in message && message.method === 'initialize'
     if (this.#reinitializing && !isInitialize) await this.#reinitializing.catch(() => {})
-    let response = await this.#post(message)
+    let response = await this.#post(message, pending)
     if (!isInitialize && this.#sessionId && (await sessionExpired(response))) {
       await this.#reinitialize()
-      response = await this.#post(message)
+      response = await this.#post(message, pending)
     }
     if (isInitialize) {
       const sessionId = headerValue(response.headers, 'mcp-session-id')
