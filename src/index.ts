@@ -5,6 +5,7 @@
  */
 export { ConfigError, type ConfigOverrides, loadConfig } from './config/load.ts'
 export { type Config, type ConfigInput, configSchema } from './config/schema.ts'
+export type { HttpFilter } from './edge/filters.ts'
 export { PorticoError, REASONS, type Reason } from './errors.ts'
 export { EventBus, type Sink } from './observe/bus.ts'
 export type { ExchangeEvent, NotificationEvent, Outcome, PorticoEvent } from './observe/event.ts'
@@ -15,6 +16,7 @@ export {
   type AcceptedReply,
   type HttpReply,
   MessageReply,
+  mapAnswer,
   type Reply,
   StreamEvent,
   StreamReply,

@@ -9,16 +9,16 @@ import type { AddressInfo } from 'node:net'
 import { type Config, type ConfigInput, parseConfig } from './config/schema.ts'
 import type { ProxyContext } from './context.ts'
 import { cspFromConfig } from './csp/setup.ts'
-import { originFilter } from './edge/filters.ts'
+import { type HttpFilter, originFilter } from './edge/filters.ts'
 import type { Mode } from './edge/mode.ts'
-import { createRouter, type RequestHandler } from './edge/router.ts'
+import { createRouter, type Filters, type RequestHandler } from './edge/router.ts'
 import { gatewayMode } from './gateway/mode.ts'
 import type { ReloadSource } from './gateway/reload.ts'
 import { globalChain } from './middleware/chain.ts'
 import { EventBus, type Sink } from './observe/bus.ts'
 import { Logger } from './observe/logger.ts'
 import { stderrSink } from './observe/stderr-sink.ts'
-import { answering, compose, type Middleware } from './pipeline/compose.ts'
+import { answering, compose, type Handler, type Middleware } from './pipeline/compose.ts'
 import type { ResponseRewriter } from './pipeline/rewriter.ts'
 import { transparentMode } from './transparent/mode.ts'
 import { HttpClient } from './upstream/http-client.ts'
@@ -33,6 +33,11 @@ export interface PorticoOptions {
    * before response rewriting (see README "Library mode").
    */
   middleware?: Middleware[]
+  /**
+   * HTTP filters run, after Portico's own, for every request that can reach an upstream
+   * (POST, GET, DELETE, legacy SSE, widget assets); throw a PorticoError to refuse one.
+   */
+  filters?: HttpFilter[]
   rewriters?: ResponseRewriter[]
   /** Gateway hot reload: the file to watch and how to load it again (same flags and env). */
   reload?: ReloadSource
@@ -98,7 +103,9 @@ export function createPortico(input: Config | ConfigInput, options: PorticoOptio
   const handle = answering(compose(middleware, mode.terminal), (error, call) =>
     logger.error('call failed', { method: call.method, error: String(error) }),
   )
-  return new PorticoServer(context, mode, handle)
+  const user = options.filters ?? []
+  const filters = { mcp: [originFilter(config.allowed_origins), ...user], other: user }
+  return new PorticoServer(context, mode, handle, filters)
 }
 
 class PorticoServer implements Portico {
@@ -110,19 +117,14 @@ class PorticoServer implements Portico {
   #inFlight = 0
   #idle: (() => void) | undefined
 
-  constructor(context: ProxyContext, mode: Mode, handle: ReturnType<typeof answering>) {
+  constructor(context: ProxyContext, mode: Mode, handle: Handler, filters: Filters) {
     this.#context = context
     this.#mode = mode
-    const route = createRouter(
-      context,
-      mode.routes(handle),
-      { mcp: [originFilter(context.config.allowed_origins)], other: [] },
-      {
-        isServing: () => this.#serving,
-        isReady: async () => mode.readiness(),
-        version: VERSION,
-      },
-    )
+    const route = createRouter(context, mode.routes(handle), filters, {
+      isServing: () => this.#serving,
+      isReady: async () => mode.readiness(),
+      version: VERSION,
+    })
     this.handler = (req: IncomingMessage, res: ServerResponse) => {
       this.#inFlight++
       res.once('close', this.#onClose)

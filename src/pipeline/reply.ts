@@ -284,6 +284,38 @@ export class StreamEvent {
   }
 }
 
+/**
+ * Changes a call's answer whatever its shape: `transform` gets the call's JSON-RPC response
+ * (from a JSON answer, or the event answering the call on an SSE stream) and returns a new one,
+ * or undefined to keep it (its original bytes are then forwarded). Other events pass through.
+ */
+export async function mapAnswer(
+  call: { readonly id?: JsonRpcResponse['id'] },
+  reply: Reply,
+  transform: (response: JsonRpcResponse) => JsonRpcResponse | undefined,
+): Promise<Reply> {
+  if (reply instanceof MessageReply) {
+    const response = await reply.json()
+    const changed = response === undefined ? undefined : transform(response)
+    return changed === undefined ? reply : reply.with(changed)
+  }
+  if (reply instanceof StreamReply) {
+    return reply.map((event) => {
+      if (!event.isMessage) return event
+      const response = asResponse(event.message())
+      if (response === undefined || !answersCall(call, response)) return event
+      const changed = transform(response)
+      return changed === undefined ? event : event.with(changed)
+    })
+  }
+  return reply
+}
+
+/** Whether a response on a call's stream is the call's own answer. */
+function answersCall(call: { readonly id?: unknown }, response: { id?: unknown }): boolean {
+  return response.id === call.id || response.id === null || response.id === undefined
+}
+
 export function errorObject(error: PorticoError): {
   code: number
   message: string
