@@ -11,12 +11,17 @@ import { PorticoError } from '../errors.ts'
 import type { Call } from '../pipeline/call.ts'
 import type { Middleware } from '../pipeline/compose.ts'
 import type { Reply } from '../pipeline/reply.ts'
+import { realSchedule, type Schedule, type Scheduled } from '../util/schedule.ts'
 
-export function timeout(defaultMs: number, upstream: string): Middleware {
+export function timeout(
+  defaultMs: number,
+  upstream: string,
+  schedule: Schedule = realSchedule,
+): Middleware {
   return function deadline(call, next) {
     const ms = call.timeoutMs ?? defaultMs
     if (!(ms > 0)) return next(call)
-    const deadline = new Deadline(ms, call, upstream)
+    const deadline = new Deadline(ms, call, upstream, schedule)
     const attempt: Call = { ...call, signal: deadline.signal, heartbeat: deadline.heartbeat(call) }
     return Promise.race([next(attempt), deadline.expired])
   }
@@ -25,27 +30,27 @@ export function timeout(defaultMs: number, upstream: string): Middleware {
 class Deadline {
   readonly #controller = new AbortController()
   readonly expired: Promise<Reply>
-  #timer: NodeJS.Timeout | undefined
+  #timer: Scheduled | undefined
 
-  constructor(ms: number, call: Call, upstream: string) {
+  constructor(ms: number, call: Call, upstream: string, schedule: Schedule) {
     const controller = this.#controller
     const onGone = (): void => controller.abort(call.signal.reason)
     if (call.signal.aborted) onGone()
     else call.signal.addEventListener('abort', onGone, { once: true })
     this.expired = new Promise<Reply>((_, reject) => {
-      this.#timer = setTimeout(() => {
+      this.#timer = schedule(ms, () => {
         const error = new PorticoError('upstream_timeout', {
           message: `Upstream ${upstream} did not answer within ${ms} ms`,
           data: { upstream, reason: 'timeout' },
         })
         controller.abort(error)
         reject(error)
-      }, ms)
+      })
     })
     // Nobody may be racing it any more when it fires after the reply arrived.
     this.expired.catch(() => {})
     call.lifetime.onEnd(() => {
-      clearTimeout(this.#timer)
+      this.#timer?.cancel()
       call.signal.removeEventListener('abort', onGone)
     })
   }

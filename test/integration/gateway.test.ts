@@ -248,6 +248,11 @@ describe('gateway with SDK v1 client (legacy sessions)', () => {
           e.backend === 'web',
       ),
     )
+    // A client's cancel says nothing about the backend: it stays up (it once was marked down).
+    const ready = (await (await fetch(new URL('/readyz', gateway.url))).json()) as {
+      backends: Array<{ name: string; state: string }>
+    }
+    assert.equal(ready.backends.find((b) => b.name === 'web')?.state, 'up')
     // The gateway still serves that backend for this session.
     assert.match(
       text(await client.callTool({ name: 'web__echo', arguments: { message: 'ok' } })),

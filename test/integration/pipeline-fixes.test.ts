@@ -1,0 +1,155 @@
+/**
+ * What the two parallel pipelines got wrong, fixed by the one chain: every request id gets an
+ * answer (also when the upstream's stream breaks or an event is too large), refusals carry the
+ * right status and headers from the reason table, and a client's cancel is not a backend
+ * failure.
+ */
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import { Client } from '@modelcontextprotocol/sdk/client/index.js'
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
+import { type Misbehaving, startMisbehaving } from '../fixtures/misbehaving-upstream.ts'
+import { type StoreUpstream, startStoreUpstream } from '../fixtures/store-upstream.ts'
+import { type RunningPortico, startPortico } from '../helpers/portico.ts'
+
+const MCP = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' }
+const CALL = JSON.stringify({
+  jsonrpc: '2.0',
+  id: 'c1',
+  method: 'tools/call',
+  params: { name: 'x' },
+})
+
+function messagesOf(text: string): Array<Record<string, unknown>> {
+  return text
+    .split('\n')
+    .filter((line) => line.startsWith('data: '))
+    .map((line) => JSON.parse(line.slice(6)) as Record<string, unknown>)
+}
+
+describe('transparent: every request id gets an answer', () => {
+  let bad: Misbehaving
+  before(async () => {
+    bad = await startMisbehaving()
+  })
+  after(async () => {
+    await bad?.close()
+  })
+
+  async function through(path: string, config: object = {}) {
+    const portico = await startPortico({ upstream: `${bad.origin}${path}`, ...config })
+    try {
+      const response = await fetch(portico.url, { method: 'POST', headers: MCP, body: CALL })
+      const text = await response.text()
+      await portico.sink.waitFor((events) =>
+        events.some((e) => e.type === 'exchange' && e.jsonrpcId === 'c1'),
+      )
+      return {
+        status: response.status,
+        text,
+        event: portico.sink.exchanges().find((e) => e.jsonrpcId === 'c1'),
+      }
+    } finally {
+      await portico.close()
+    }
+  }
+
+  it('ends a stream the upstream killed with an error for the pending id', async () => {
+    const { status, text, event } = await through('/dies')
+    assert.equal(status, 200)
+    const [progress, error] = messagesOf(text)
+    assert.equal(progress?.method, 'notifications/progress')
+    assert.equal(error?.id, 'c1')
+    assert.equal((error?.error as { code: number }).code, -32603)
+    assert.equal(event?.reason, 'upstream_stream_ended')
+    assert.equal(event?.outcome, 'error')
+  })
+
+  it('answers an SSE event over the bound with a clear error, not a 500 or an empty body', async () => {
+    const { status, text, event } = await through('/huge-event', { max_response_body_size: 4096 })
+    assert.equal(status, 200)
+    const [error] = messagesOf(text)
+    assert.equal(error?.id, 'c1')
+    assert.match((error?.error as { message: string }).message, /larger than 4096 bytes/)
+    assert.equal(event?.reason, 'response_too_large')
+  })
+
+  it('bounds a JSON answer whose body stalls by the timeout, with a proper error', async () => {
+    const { status, text, event } = await through('/stall-body', { request_timeout: '300ms' })
+    assert.equal(status, 504)
+    const body = JSON.parse(text) as { id: string; error: { data: { reason: string } } }
+    assert.equal(body.id, 'c1')
+    assert.equal(body.error.data.reason, 'timeout')
+    assert.equal(event?.reason, 'upstream_timeout')
+  })
+})
+
+describe('gateway: statuses from the reason table', () => {
+  let upstream: StoreUpstream
+  let gateway: RunningPortico
+
+  before(async () => {
+    upstream = await startStoreUpstream()
+    gateway = await startPortico({
+      backends: [{ name: 'store', transport: 'http', url: upstream.url }],
+      proxy: { max_sessions: 1 },
+    })
+  })
+  after(async () => {
+    await gateway?.close()
+    await upstream?.close()
+  })
+
+  it('answers DELETE without a session 400, with an unknown one 404, and records both', async () => {
+    const missing = await fetch(gateway.url, { method: 'DELETE' })
+    assert.equal(missing.status, 400)
+    assert.equal(((await missing.json()) as { error: { code: number } }).error.code, -32000)
+    const unknown = await fetch(gateway.url, {
+      method: 'DELETE',
+      headers: { 'mcp-session-id': 'nope' },
+    })
+    assert.equal(unknown.status, 404)
+    assert.equal(((await unknown.json()) as { error: { code: number } }).error.code, -32001)
+    await gateway.sink.waitFor((events) =>
+      ['session_required', 'session_not_found'].every((reason) =>
+        events.some((e) => e.type === 'exchange' && e.method === 'DELETE' && e.reason === reason),
+      ),
+    )
+  })
+
+  it('answers other methods 405 with Allow', async () => {
+    const response = await fetch(gateway.url, { method: 'PUT', body: '{}' })
+    assert.equal(response.status, 405)
+    assert.equal(response.headers.get('allow'), 'GET, POST, DELETE')
+    assert.equal(((await response.json()) as { error: { code: number } }).error.code, -32600)
+  })
+
+  it('refuses a session past max_sessions with 503 and Retry-After; the first one works', async () => {
+    const client = new Client({ name: 'first', version: '1' })
+    const transport = new StreamableHTTPClientTransport(new URL(gateway.url))
+    await client.connect(transport)
+    try {
+      const second = await fetch(gateway.url, {
+        method: 'POST',
+        headers: MCP,
+        body: JSON.stringify({
+          jsonrpc: '2.0',
+          id: 5,
+          method: 'initialize',
+          params: {
+            protocolVersion: '2025-11-25',
+            capabilities: {},
+            clientInfo: { name: 'second', version: '1' },
+          },
+        }),
+      })
+      assert.equal(second.status, 503)
+      assert.equal(second.headers.get('retry-after'), '30')
+      assert.equal(((await second.json()) as { id: number }).id, 5)
+      assert.ok((await client.listTools()).tools.length > 0, 'the existing session still works')
+    } finally {
+      await transport.terminateSession()
+      await client.close()
+    }
+  })
+})
