@@ -15,6 +15,7 @@ import {
   type JsonRpcNotification,
   type JsonRpcRequest,
 } from '../jsonrpc/message.ts'
+import { BoundedMap } from '../util/bounded-map.ts'
 import type { CallSink, Connection } from './backends/connection.ts'
 
 const MAX_PARKED = 1000
@@ -71,7 +72,10 @@ class ParkedCall {
 }
 
 export class InputBridge {
-  readonly #parked = new Map<string, ParkedCall>()
+  /** Past the bound the oldest parked call is given up (its backend requests refused). */
+  readonly #parked = new BoundedMap<string, ParkedCall>(MAX_PARKED, (_token, parked) =>
+    abandon(parked),
+  )
 
   /**
    * Runs one backend call for a stateless client. `start` sends the request with the sink and
@@ -172,10 +176,6 @@ export class InputBridge {
   }
 
   #park(parked: ParkedCall): string {
-    if (this.#parked.size >= MAX_PARKED) {
-      const oldest = this.#parked.keys().next().value
-      if (oldest !== undefined) this.#expire(oldest)
-    }
     const token = randomUUID()
     this.#parked.set(token, parked)
     parked.timer = setTimeout(() => this.#expire(token), PARKED_TTL_MS)
@@ -188,18 +188,20 @@ export class InputBridge {
     const parked = this.#parked.get(token)
     if (!parked) return
     this.#parked.delete(token)
-    clearTimeout(parked.timer)
-    for (const id of parked.awaiting.values()) {
-      parked.connection.answer(id, {
-        error: { code: -32603, message: 'The client did not answer' },
-      })
-    }
-    parked.abort.abort()
+    abandon(parked)
   }
 
   close(): void {
     for (const token of [...this.#parked.keys()]) this.#expire(token)
   }
+}
+
+function abandon(parked: ParkedCall): void {
+  clearTimeout(parked.timer)
+  for (const id of parked.awaiting.values()) {
+    parked.connection.answer(id, { error: { code: -32603, message: 'The client did not answer' } })
+  }
+  parked.abort.abort()
 }
 
 /** The client capability each server→client request needs. */

@@ -15,6 +15,7 @@ import type {
 } from '../jsonrpc/message.ts'
 import { isObject } from '../jsonrpc/message.ts'
 import { encodeSseEvent } from '../protocol/sse.ts'
+import { BoundedMap } from '../util/bounded-map.ts'
 import type { SessionRef } from './backends/backend.ts'
 import { BACKEND_PROTOCOL_VERSION, type Connection } from './backends/connection.ts'
 import type { BackendCatalog } from './catalog.ts'
@@ -56,7 +57,7 @@ export class ClientSession implements SessionRef {
   /** Messages lost because the client did not read its stream (or none was open in time). */
   dropped = 0
   #nextServerId = 0
-  readonly #serverRequests = new Map<number, ServerRequest>()
+  readonly #serverRequests = new BoundedMap<number, ServerRequest>(MAX_SERVER_REQUESTS)
   readonly #calls = new Map<string, AbortController>()
   /** This session's own backend connections (HTTP, isolated stdio): told of roots changes. */
   readonly connections = new Set<Connection>()
@@ -85,10 +86,6 @@ export class ClientSession implements SessionRef {
   /** Registers a server→client request; returns the message as the client must see it. */
   forwardRequest(backend: string, message: JsonRpcRequest, connection: Connection): JsonRpcRequest {
     const id = ++this.#nextServerId
-    if (this.#serverRequests.size >= MAX_SERVER_REQUESTS) {
-      const oldest = this.#serverRequests.keys().next().value
-      if (oldest !== undefined) this.#serverRequests.delete(oldest)
-    }
     this.#serverRequests.set(id, { connection, upstreamId: message.id, backend })
     return { ...message, id }
   }

@@ -1,7 +1,12 @@
-/** Reads a request body into memory with a hard size bound (413 past it). */
+/**
+ * Reading bodies into memory, always with a bound: a client's request body (413 past it) and
+ * an upstream's answer (read up to a limit, the rest left to stream).
+ */
 import type { IncomingMessage } from 'node:http'
+import type { Readable } from 'node:stream'
 import { PorticoError } from '../errors.ts'
 
+/** A request body, whole, or `payload_too_large` past `limit`. */
 export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length'])
   if (Number.isFinite(declared) && declared > limit) {
@@ -32,4 +37,52 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
         reject(new PorticoError('invalid_request', { message: 'Request body aborted', cause }))
     })
   })
+}
+
+/**
+ * Buffers a body until it ends or passes `limit` (then pauses it, so the rest can be piped).
+ * Plain 'data' listeners: an async iterator costs a promise and a microtask hop per chunk.
+ */
+export function collectUpTo(
+  body: Readable,
+  limit: number,
+): Promise<{ chunks: Buffer[]; size: number; complete: boolean }> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    const cleanup = (): void => {
+      body.off('data', onData)
+      body.off('end', onEnd)
+      body.off('error', onError)
+    }
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length
+      chunks.push(chunk)
+      if (size <= limit) return
+      cleanup()
+      body.pause()
+      resolve({ chunks, size, complete: false })
+    }
+    const onEnd = (): void => {
+      cleanup()
+      resolve({ chunks, size, complete: true })
+    }
+    const onError = (error: Error): void => {
+      cleanup()
+      reject(error)
+    }
+    body.on('data', onData)
+    body.on('end', onEnd)
+    body.on('error', onError)
+  })
+}
+
+/** A body as text, whole, or `response_too_large` past `limit`. */
+export async function readText(body: Readable, limit: number): Promise<string> {
+  const { chunks, size, complete } = await collectUpTo(body, limit)
+  if (!complete) {
+    body.destroy()
+    throw new PorticoError('response_too_large', { message: `Answer larger than ${limit} bytes` })
+  }
+  return Buffer.concat(chunks, size).toString('utf8')
 }

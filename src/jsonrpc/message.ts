@@ -63,6 +63,15 @@ export function kindOf(value: unknown): MessageKind | undefined {
   return 'response'
 }
 
+/** Parses JSON text, or gives undefined (for answers Portico inspects but never trusts). */
+export function parseJson(text: string | Buffer): unknown {
+  try {
+    return JSON.parse(typeof text === 'string' ? text : text.toString('utf8'))
+  } catch {
+    return undefined
+  }
+}
+
 export interface Decoded {
   /** The messages in body order; a single message is a batch of one. */
   messages: JsonRpcMessage[]

@@ -10,6 +10,7 @@
  */
 import type { Readable } from 'node:stream'
 import { PorticoError, toPorticoError } from '../errors.ts'
+import { collectUpTo } from '../http/body.ts'
 import type { HeaderMap } from '../http/headers.ts'
 import {
   errorResponse,
@@ -17,6 +18,7 @@ import {
   type JsonObject,
   type JsonRpcMessage,
   type JsonRpcResponse,
+  parseJson,
 } from '../jsonrpc/message.ts'
 import { encodeSseEvent, type SseEvent } from '../protocol/sse.ts'
 import { asResponse, type Summary, summarize, summarizeValue } from '../protocol/summarize.ts'
@@ -124,7 +126,7 @@ export class MessageReply {
     if (this.#parsed) return this.#message
     await this.fill(this.#limit)
     this.#parsed = true
-    if (this.#bytes !== undefined) this.#message = asResponse(parseOrUndefined(this.#bytes))
+    if (this.#bytes !== undefined) this.#message = asResponse(parseJson(this.#bytes))
     return this.#message
   }
 
@@ -261,7 +263,7 @@ export class StreamEvent {
     const isMessage = this.isMessage
     this.#parsed = true
     if (!isMessage || this.#data === undefined) return undefined
-    const value = parseOrUndefined(this.#data)
+    const value = parseJson(this.#data)
     this.#message = isObject(value) ? (value as unknown as JsonRpcMessage) : undefined
     return this.#message
   }
@@ -326,50 +328,4 @@ export function errorObject(error: PorticoError): {
     message: error.message,
     ...(error.data ? { data: error.data } : {}),
   }
-}
-
-function parseOrUndefined(data: string | Buffer): unknown {
-  try {
-    return JSON.parse(typeof data === 'string' ? data : data.toString('utf8'))
-  } catch {
-    return undefined
-  }
-}
-
-/**
- * Buffers a body until it ends or passes `limit` (then pauses it, so the rest can be piped).
- * Plain 'data' listeners: an async iterator costs a promise and a microtask hop per chunk.
- */
-export function collectUpTo(
-  body: Readable,
-  limit: number,
-): Promise<{ chunks: Buffer[]; size: number; complete: boolean }> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = []
-    let size = 0
-    const cleanup = (): void => {
-      body.off('data', onData)
-      body.off('end', onEnd)
-      body.off('error', onError)
-    }
-    const onData = (chunk: Buffer): void => {
-      size += chunk.length
-      chunks.push(chunk)
-      if (size <= limit) return
-      cleanup()
-      body.pause()
-      resolve({ chunks, size, complete: false })
-    }
-    const onEnd = (): void => {
-      cleanup()
-      resolve({ chunks, size, complete: true })
-    }
-    const onError = (error: Error): void => {
-      cleanup()
-      reject(error)
-    }
-    body.on('data', onData)
-    body.on('end', onEnd)
-    body.on('error', onError)
-  })
 }

@@ -9,6 +9,7 @@ import {
   type JsonObject,
   type JsonRpcId,
   type JsonRpcResponse,
+  parseJson,
 } from '../jsonrpc/message.ts'
 
 /**
@@ -42,13 +43,7 @@ const MAX_ERROR_MESSAGE = 512
  */
 export function summarize(data: string | Buffer, parse: boolean): Summary | undefined {
   if (!parse && isPlainSuccess(data)) return { isResponse: true, outcome: 'ok' }
-  let value: unknown
-  try {
-    value = JSON.parse(typeof data === 'string' ? data : data.toString('utf8'))
-  } catch {
-    return undefined
-  }
-  return summarizeValue(value)
+  return summarizeValue(parseJson(data))
 }
 
 function isPlainSuccess(data: string | Buffer): boolean {

@@ -60,7 +60,7 @@ describe('transparent: every request id gets an answer', () => {
     const [progress, error] = messagesOf(text)
     assert.equal(progress?.method, 'notifications/progress')
     assert.equal(error?.id, 'c1')
-    assert.equal((error?.error as { code: number }).code, -32603)
+    assert.equal((error?.error as { code: number } | undefined)?.code, -32603)
     assert.equal(event?.reason, 'upstream_stream_ended')
     assert.equal(event?.outcome, 'error')
   })
@@ -70,7 +70,10 @@ describe('transparent: every request id gets an answer', () => {
     assert.equal(status, 200)
     const [error] = messagesOf(text)
     assert.equal(error?.id, 'c1')
-    assert.match((error?.error as { message: string }).message, /larger than 4096 bytes/)
+    assert.match(
+      (error?.error as { message: string } | undefined)?.message ?? '',
+      /larger than 4096 bytes/,
+    )
     assert.equal(event?.reason, 'response_too_large')
   })
 

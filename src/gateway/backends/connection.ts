@@ -15,6 +15,7 @@ import {
   type JsonRpcRequest,
   type JsonRpcResponse,
 } from '../../jsonrpc/message.ts'
+import { BoundedMap } from '../../util/bounded-map.ts'
 
 /** The protocol revision the gateway speaks to backends (they may answer with an older one). */
 export const BACKEND_PROTOCOL_VERSION = '2025-11-25'
@@ -79,7 +80,7 @@ export abstract class Connection {
   readonly #pending = new Map<number, PendingState>()
   readonly #progress = new Map<string, { pending: PendingState; original: unknown }>()
   /** Server→client request ids (as JSON) → the call sink that received them. */
-  readonly #serverRequests = new Map<string, CallSink>()
+  readonly #serverRequests = new BoundedMap<string, CallSink>(1000)
   #failure: PorticoError | undefined
 
   constructor(backend: string) {
@@ -226,9 +227,7 @@ export abstract class Connection {
         this.onUnsolicited(message)
         return
       }
-      if (this.#serverRequests.size < 1000) {
-        this.#serverRequests.set(JSON.stringify(message.id), sink)
-      }
+      this.#serverRequests.set(JSON.stringify(message.id), sink)
       sink.related(message)
       return
     }

@@ -8,9 +8,10 @@ import { Readable } from 'node:stream'
 import { setTimeout as delay } from 'node:timers/promises'
 import type { BackendConfig } from '../../config/gateway.ts'
 import { PorticoError } from '../../errors.ts'
+import { readText } from '../../http/body.ts'
 import type { HeaderMap } from '../../http/headers.ts'
 import { headerValue } from '../../http/headers.ts'
-import type { JsonObject, JsonRpcMessage } from '../../jsonrpc/message.ts'
+import { type JsonObject, type JsonRpcMessage, parseJson } from '../../jsonrpc/message.ts'
 import { SseParser } from '../../protocol/sse.ts'
 import type { HttpClient, UpstreamResponse } from '../../upstream/http-client.ts'
 import { Backend, type SessionRef } from './backend.ts'
@@ -290,29 +291,6 @@ async function sessionExpired(response: UpstreamResponse): Promise<boolean> {
   // Put the body back for the normal path.
   response.body = Readable.from([text])
   return false
-}
-
-async function readText(body: Readable, limit: number): Promise<string> {
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of body) {
-    const buffer = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer)
-    size += buffer.length
-    if (size > limit) {
-      body.destroy()
-      throw new PorticoError('upstream_bad_response', { message: 'Backend answer too large' })
-    }
-    chunks.push(buffer)
-  }
-  return Buffer.concat(chunks).toString('utf8')
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text)
-  } catch {
-    return undefined
-  }
 }
 
 export class HttpBackend extends Backend {

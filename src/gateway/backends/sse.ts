@@ -4,7 +4,7 @@
  * matched by id and server requests go to the most recent call (exact with one client).
  */
 import { PorticoError } from '../../errors.ts'
-import type { JsonRpcMessage } from '../../jsonrpc/message.ts'
+import { type JsonRpcMessage, parseJson } from '../../jsonrpc/message.ts'
 import { SseParser } from '../../protocol/sse.ts'
 import { Connection, type ServerInfo } from './connection.ts'
 import { backendHeaders, type HttpConnectionOptions, labelOfBackend } from './http.ts'
@@ -59,12 +59,9 @@ export class SseConnection extends Connection {
     return this.initialize(this.#options.initParams, this.#options.timeoutMs)
   }
 
+  /** Not JSON: ignored, as an SSE client ignores unknown events (`receive` skips non-objects). */
   #message(data: string): void {
-    try {
-      this.receive(JSON.parse(data))
-    } catch {
-      // Not JSON: ignored, as an SSE client ignores unknown events.
-    }
+    this.receive(parseJson(data))
   }
 
   protected async transmit(message: JsonRpcMessage): Promise<void> {

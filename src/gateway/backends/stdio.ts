@@ -8,7 +8,12 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import type { BackendConfig } from '../../config/gateway.ts'
 import { PorticoError } from '../../errors.ts'
-import type { JsonObject, JsonRpcMessage, JsonRpcNotification } from '../../jsonrpc/message.ts'
+import {
+  type JsonObject,
+  type JsonRpcMessage,
+  type JsonRpcNotification,
+  parseJson,
+} from '../../jsonrpc/message.ts'
 import type { Logger } from '../../observe/logger.ts'
 import { VERSION } from '../../version.ts'
 import {
@@ -84,13 +89,9 @@ export class StdioConnection extends Connection {
     this.#stdout = text
   }
 
+  /** A line that is not JSON is skipped: some servers print banners on stdout. */
   #line(line: string): void {
-    let value: unknown
-    try {
-      value = JSON.parse(line)
-    } catch {
-      return // not JSON-RPC: some servers print banners on stdout
-    }
+    const value = parseJson(line)
     if (Array.isArray(value)) for (const item of value) this.receive(item)
     else this.receive(value)
   }
