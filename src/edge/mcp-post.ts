@@ -6,14 +6,15 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { ProxyContext } from '../context.ts'
-import { PorticoError, toPorticoError } from '../errors.ts'
+import { PorticoError } from '../errors.ts'
 import { readBody } from '../http/body.ts'
 import { headerValue, requestInfoOf } from '../http/headers.ts'
 import { decodeBody } from '../jsonrpc/message.ts'
-import { CallRecorder, failureOf, HttpRecorder } from '../observe/recorder.ts'
+import { CallRecorder } from '../observe/recorder.ts'
 import { buildCalls, type Call, type ClientTransport } from '../pipeline/call.ts'
 import type { Handler } from '../pipeline/compose.ts'
-import { sendError, sendReplies, sendReply } from './send.ts'
+import { abortOnClose, refuse } from './exchange.ts'
+import { sendReplies, sendReply } from './send.ts'
 
 export interface PostOptions {
   transport: ClientTransport
@@ -150,52 +151,4 @@ function requireJson(req: IncomingMessage): void {
   if (type === undefined || /^application\/([a-z0-9.+-]*\+)?json\b/i.test(type)) return
   req.resume()
   throw new PorticoError('unsupported_media_type')
-}
-
-/** Answers and records a request refused before it became calls (by a filter or its body). */
-export function refuse(
-  context: ProxyContext,
-  req: IncomingMessage,
-  res: ServerResponse,
-  thrown: unknown,
-  transport: HttpRecorderTransport,
-): void {
-  const recorder = new HttpRecorder(context.bus, {
-    proxy: context.proxy,
-    transport,
-    method: req.method ?? 'GET',
-    kind: 'http',
-    path: pathOf(req),
-    bytesIn: Number(req.headers['content-length']) || 0,
-    ...userAgentOf(req),
-  })
-  const error = toPorticoError(thrown)
-  if (!req.readableEnded) req.resume()
-  recorder.fail('error', failureOf(error))
-  recorder.wrote(sendError(res, error))
-  recorder.finish(error.status)
-}
-
-type HttpRecorderTransport = ConstructorParameters<typeof HttpRecorder>[1]['transport']
-
-/** The request path without its query (queries may carry secrets: never recorded). */
-export function pathOf(req: IncomingMessage): string {
-  const url = req.url ?? '/'
-  const query = url.indexOf('?')
-  return query === -1 ? url : url.slice(0, query)
-}
-
-export function userAgentOf(req: IncomingMessage): { userAgent?: string } {
-  const userAgent = headerValue(req.headers, 'user-agent')
-  return userAgent === undefined ? {} : { userAgent }
-}
-
-/** An AbortController fired when the client disconnects before the answer is complete. */
-export function abortOnClose(req: IncomingMessage, res: ServerResponse): AbortController {
-  const controller = new AbortController()
-  res.on('close', () => {
-    if (!res.writableFinished) controller.abort()
-  })
-  req.on('error', () => controller.abort())
-  return controller
 }

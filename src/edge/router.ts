@@ -9,8 +9,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { ProxyContext } from '../context.ts'
 import { PorticoError } from '../errors.ts'
 import type { Transport } from '../observe/event.ts'
+import { pathOf, refuse } from './exchange.ts'
 import { type HttpFilter, runFilters } from './filters.ts'
-import { pathOf, refuse } from './mcp-post.ts'
 import { sendError, sendJson } from './send.ts'
 
 export type RouteHandler = (req: IncomingMessage, res: ServerResponse) => Promise<void> | void

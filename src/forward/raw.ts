@@ -6,11 +6,10 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { type ProxyContext, publicOrigin } from '../context.ts'
-import { abortOnClose, pathOf, userAgentOf } from '../edge/mcp-post.ts'
+import { relayExchange } from '../edge/exchange.ts'
 import { failRelay, relayAnswer } from '../edge/send.ts'
 import { PorticoError } from '../errors.ts'
 import { clientHeaders, headerValue, upstreamHeaders } from '../http/headers.ts'
-import { HttpRecorder } from '../observe/recorder.ts'
 import { MessageReply } from '../pipeline/reply.ts'
 import { isOAuthMetadataPath, mapChallenge, mapOrigin } from './url-map.ts'
 
@@ -23,23 +22,8 @@ export async function forwardRaw(
   res: ServerResponse,
   target: URL,
 ): Promise<void> {
-  const signal = abortOnClose(req, res).signal
-  const recorder = new HttpRecorder(context.bus, {
-    proxy: context.proxy,
-    transport: 'http',
-    method: req.method ?? 'GET',
-    kind: 'http',
-    path: pathOf(req),
-    bytesIn: Number(req.headers['content-length']) || 0,
-    ...userAgentOf(req),
-  })
-  const options = {
-    recorder,
-    signal,
-    bus: context.bus,
-    logger: context.logger,
-    place: { proxy: context.proxy, transport: 'http' as const, era: 'legacy' as const },
-  }
+  const options = relayExchange(context, req, res, { transport: 'http', kind: 'http' })
+  const { recorder, signal } = options
   const origin = publicOrigin(context, req)
   try {
     const hasBody = req.method !== 'GET' && req.method !== 'HEAD'

@@ -5,7 +5,8 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { ProxyContext } from '../context.ts'
-import { refuse, servePost } from '../edge/mcp-post.ts'
+import { refuse } from '../edge/exchange.ts'
+import { servePost } from '../edge/mcp-post.ts'
 import type { Mode } from '../edge/mode.ts'
 import type { RouteHandler } from '../edge/router.ts'
 import { PorticoError } from '../errors.ts'

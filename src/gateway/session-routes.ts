@@ -6,11 +6,10 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { ProxyContext } from '../context.ts'
-import { pathOf, refuse, userAgentOf } from '../edge/mcp-post.ts'
+import { refuse, relayExchange } from '../edge/exchange.ts'
 import type { RouteHandler } from '../edge/router.ts'
 import { PorticoError } from '../errors.ts'
 import { headerValue } from '../http/headers.ts'
-import { HttpRecorder } from '../observe/recorder.ts'
 import type { Gateway } from './gateway.ts'
 
 const SSE_HEADERS = {
@@ -32,7 +31,11 @@ export function gatewayStream(context: ProxyContext, gateway: Gateway): RouteHan
     const session = gateway.sessions.get(id)
     if (!session)
       return refuse(context, req, res, new PorticoError('session_not_found'), 'streamable-http')
-    const recorder = recorderFor(context, req, 'stream', session.key)
+    const { recorder } = relayExchange(context, req, res, {
+      transport: 'streamable-http',
+      kind: 'stream',
+      sessionId: session.key,
+    })
     res.writeHead(200, { ...SSE_HEADERS, 'mcp-session-id': session.key })
     res.flushHeaders()
     res.once('close', () => recorder.finish(200))
@@ -48,26 +51,12 @@ export function gatewayDelete(context: ProxyContext, gateway: Gateway): RouteHan
     if (!gateway.sessions.delete(id)) {
       return refuse(context, req, res, new PorticoError('session_not_found'), 'streamable-http')
     }
-    const recorder = recorderFor(context, req, 'http', id)
+    const { recorder } = relayExchange(context, req, res, {
+      transport: 'streamable-http',
+      kind: 'http',
+      sessionId: id,
+    })
     res.writeHead(200).end()
     recorder.finish(200)
   }
-}
-
-function recorderFor(
-  context: ProxyContext,
-  req: IncomingMessage,
-  kind: 'stream' | 'http',
-  sessionId: string,
-): HttpRecorder {
-  return new HttpRecorder(context.bus, {
-    proxy: context.proxy,
-    transport: 'streamable-http',
-    method: req.method ?? 'GET',
-    kind,
-    path: pathOf(req),
-    bytesIn: 0,
-    sessionId,
-    ...userAgentOf(req),
-  })
 }

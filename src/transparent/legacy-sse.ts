@@ -9,21 +9,14 @@
 import { once } from 'node:events'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { type ProxyContext, publicOrigin } from '../context.ts'
-import {
-  abortOnClose,
-  answerCalls,
-  baseOf,
-  finishRecording,
-  pathOf,
-  readCalls,
-  userAgentOf,
-} from '../edge/mcp-post.ts'
+import { relayExchange } from '../edge/exchange.ts'
+import { answerCalls, baseOf, finishRecording, readCalls } from '../edge/mcp-post.ts'
 import type { RouteHandler } from '../edge/router.ts'
-import { failRelay, relayAnswer } from '../edge/send.ts'
+import { failRelay, type RelayOptions, relayAnswer } from '../edge/send.ts'
 import { mapChallenge } from '../forward/url-map.ts'
 import { clientHeaders, forwardHeaders, headerValue, upstreamHeaders } from '../http/headers.ts'
 import { isObject, type JsonRpcId } from '../jsonrpc/message.ts'
-import { CallRecorder, HttpRecorder, publishNotification } from '../observe/recorder.ts'
+import { CallRecorder, publishNotification } from '../observe/recorder.ts'
 import { type Call, rawBytesOf } from '../pipeline/call.ts'
 import type { Handler } from '../pipeline/compose.ts'
 import { accepted, MessageReply, type Reply, type StreamEvent } from '../pipeline/reply.ts'
@@ -66,23 +59,8 @@ export class LegacyTransport {
   /** GET on the SSE path: the upstream's stream, relayed event by event. */
   readonly stream: RouteHandler = async (req, res) => {
     const context = this.#context
-    const signal = abortOnClose(req, res).signal
-    const recorder = new HttpRecorder(context.bus, {
-      proxy: context.proxy,
-      transport: 'sse',
-      method: 'GET',
-      kind: 'stream',
-      path: pathOf(req),
-      bytesIn: 0,
-      ...userAgentOf(req),
-    })
-    const options = {
-      recorder,
-      signal,
-      bus: context.bus,
-      logger: context.logger,
-      place: { proxy: context.proxy, transport: 'sse' as const, era: 'legacy' as const },
-    }
+    const options = relayExchange(context, req, res, { transport: 'sse', kind: 'stream' })
+    const { recorder, signal } = options
     try {
       const target = this.#upstream.stream
       const response = await context.http.send({
@@ -121,11 +99,7 @@ export class LegacyTransport {
   async #relay(
     res: ServerResponse,
     events: AsyncIterable<StreamEvent>,
-    options: {
-      recorder: HttpRecorder
-      signal: AbortSignal
-      place: { proxy: string; transport: 'sse'; era: 'legacy'; sessionId?: string }
-    },
+    options: RelayOptions,
   ): Promise<void> {
     const ordered = new OrderedStream(res)
     let sessionId: string | undefined

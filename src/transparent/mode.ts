@@ -6,7 +6,8 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { labelOf, type ProxyContext, publicOriginOf } from '../context.ts'
-import { refuse, servePost } from '../edge/mcp-post.ts'
+import { refuse } from '../edge/exchange.ts'
+import { servePost } from '../edge/mcp-post.ts'
 import type { Mode, Readiness } from '../edge/mode.ts'
 import type { RouteHandler } from '../edge/router.ts'
 import { PorticoError } from '../errors.ts'

@@ -5,12 +5,11 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { type ProxyContext, publicOrigin } from '../context.ts'
-import { abortOnClose, pathOf, userAgentOf } from '../edge/mcp-post.ts'
+import { relayExchange } from '../edge/exchange.ts'
 import type { RouteHandler } from '../edge/router.ts'
 import { failRelay, relayAnswer } from '../edge/send.ts'
 import { mapChallenge } from '../forward/url-map.ts'
 import { clientHeaders, headerValue, requestInfoOf, upstreamHeaders } from '../http/headers.ts'
-import { HttpRecorder } from '../observe/recorder.ts'
 import { replyOf } from './upstream.ts'
 
 export interface StreamTarget {
@@ -21,31 +20,14 @@ export interface StreamTarget {
 /** GET and DELETE on the MCP endpoint, forwarded to the upstream's endpoint. */
 export function forwardStream(context: ProxyContext, upstream: StreamTarget): RouteHandler {
   return async function stream(req: IncomingMessage, res: ServerResponse) {
-    const signal = abortOnClose(req, res).signal
     const method = req.method ?? 'GET'
     const sessionId = headerValue(req.headers, 'mcp-session-id')
-    const recorder = new HttpRecorder(context.bus, {
-      proxy: context.proxy,
+    const options = relayExchange(context, req, res, {
       transport: 'streamable-http',
-      method,
       kind: method === 'GET' ? 'stream' : 'http',
-      path: pathOf(req),
-      bytesIn: 0,
       ...(sessionId === undefined ? {} : { sessionId }),
-      ...userAgentOf(req),
     })
-    const options = {
-      recorder,
-      signal,
-      bus: context.bus,
-      logger: context.logger,
-      place: {
-        proxy: context.proxy,
-        transport: 'streamable-http' as const,
-        era: 'legacy' as const,
-        ...(sessionId === undefined ? {} : { sessionId }),
-      },
-    }
+    const { recorder, signal } = options
     try {
       const { search } = requestInfoOf(req)
       const response = await context.http.send({

@@ -1,0 +1,92 @@
+/**
+ * One HTTP exchange at the edge, JSON-RPC or not: its abort signal (the client went away), the
+ * path and user agent it is recorded under, the relay options of an exchange that carries no
+ * calls (a GET stream, a DELETE, a widget asset), and the refusal of a request that never
+ * became calls (a filter said no, or its body could not be read).
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { ProxyContext } from '../context.ts'
+import { toPorticoError } from '../errors.ts'
+import { headerValue } from '../http/headers.ts'
+import type { Transport } from '../observe/event.ts'
+import { failureOf, HttpRecorder } from '../observe/recorder.ts'
+import { type RelayOptions, sendError } from './send.ts'
+
+/** Answers and records a request refused before it became calls (by a filter or its body). */
+export function refuse(
+  context: ProxyContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  thrown: unknown,
+  transport: Transport,
+): void {
+  const recorder = new HttpRecorder(context.bus, {
+    proxy: context.proxy,
+    transport,
+    method: req.method ?? 'GET',
+    kind: 'http',
+    path: pathOf(req),
+    bytesIn: Number(req.headers['content-length']) || 0,
+    ...userAgentOf(req),
+  })
+  const error = toPorticoError(thrown)
+  if (!req.readableEnded) req.resume()
+  recorder.fail('error', failureOf(error))
+  recorder.wrote(sendError(res, error))
+  recorder.finish(error.status)
+}
+
+/** The request path without its query (queries may carry secrets: never recorded). */
+export function pathOf(req: IncomingMessage): string {
+  const url = req.url ?? '/'
+  const query = url.indexOf('?')
+  return query === -1 ? url : url.slice(0, query)
+}
+
+export function userAgentOf(req: IncomingMessage): { userAgent?: string } {
+  const userAgent = headerValue(req.headers, 'user-agent')
+  return userAgent === undefined ? {} : { userAgent }
+}
+
+/** An AbortController fired when the client disconnects before the answer is complete. */
+export function abortOnClose(req: IncomingMessage, res: ServerResponse): AbortController {
+  const controller = new AbortController()
+  res.on('close', () => {
+    if (!res.writableFinished) controller.abort()
+  })
+  req.on('error', () => controller.abort())
+  return controller
+}
+
+export interface ExchangeShape {
+  transport: Transport
+  kind: 'stream' | 'http'
+  /** A session the exchange belongs to (GET streams and DELETE of a session). */
+  sessionId?: string
+}
+
+/** The recorder, signal and notification place of an exchange that carries no calls. */
+export function relayExchange(
+  context: ProxyContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  shape: ExchangeShape,
+): RelayOptions {
+  const session = shape.sessionId === undefined ? {} : { sessionId: shape.sessionId }
+  return {
+    recorder: new HttpRecorder(context.bus, {
+      proxy: context.proxy,
+      transport: shape.transport,
+      method: req.method ?? 'GET',
+      kind: shape.kind,
+      path: pathOf(req),
+      bytesIn: Number(req.headers['content-length']) || 0,
+      ...session,
+      ...userAgentOf(req),
+    }),
+    signal: abortOnClose(req, res).signal,
+    bus: context.bus,
+    logger: context.logger,
+    place: { proxy: context.proxy, transport: shape.transport, era: 'legacy', ...session },
+  }
+}
