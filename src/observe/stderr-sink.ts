@@ -96,32 +96,43 @@ class PerSecond {
 
 function jsonExchange(event: ExchangeEvent, level: string): string {
   const { params: _params, result: _result, ...summary } = event
-  return JSON.stringify({ time: new Date(event.ts).toISOString(), level, ...summary })
+  const fields = summary as Record<string, unknown>
+  for (const [key, value] of Object.entries(fields)) {
+    if (typeof value === 'string' && value.length > 512) fields[key] = clip(value, 512)
+  }
+  return JSON.stringify({ time: new Date(event.ts).toISOString(), level, ...fields })
 }
 
 /** `14:20:12.345 tools/call get_weather ok 200 12.3ms 48B→1.2KB sess=a1b2c3d4 claude-ai/1.0` */
 export function formatExchange(event: ExchangeEvent, withTime = true): string {
   const parts = withTime ? [new Date(event.ts).toISOString().slice(11, 23)] : []
-  parts.push(event.method)
-  if (event.name !== undefined) parts.push(event.name)
+  parts.push(clip(event.method))
+  if (event.name !== undefined) parts.push(clip(event.name))
   parts.push(outcomeLabel(event), String(event.httpStatus), formatDuration(event.durationUs))
   parts.push(`${formatBytes(event.bytesIn)}→${formatBytes(event.bytesOut)}`)
-  if (event.reason) parts.push(`reason=${event.reason}`)
+  if (event.reason) parts.push(`reason=${clip(event.reason)}`)
   if (event.backend) parts.push(`backend=${event.backend}`)
   if (event.sessionId) parts.push(`sess=${event.sessionId.slice(0, 8)}`)
-  if (event.client)
-    parts.push(`${event.client.name}${event.client.version ? `/${event.client.version}` : ''}`)
+  if (event.client) {
+    const { name, version } = event.client
+    parts.push(clip(`${name}${version ? `/${version}` : ''}`))
+  }
   return parts.join(' ')
 }
 
 function outcomeLabel(event: ExchangeEvent): string {
   if (event.outcome === 'error') {
-    return `error(${event.errorCode ?? '?'}${event.errorMessage ? ` ${JSON.stringify(event.errorMessage)}` : ''})`
+    const message = event.errorMessage ? ` ${JSON.stringify(clip(event.errorMessage, 512))}` : ''
+    return `error(${event.errorCode ?? '?'}${message})`
   }
   return event.outcome
 }
 
-/** `—` for an exchange never timed (refused before timing started): `0µs` would read as a measurement. */
+/** Client-chosen text (a tool name, a client name) kept to a line's worth. */
+function clip(text: string, max = 256): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`
+}
+
 export function formatDuration(us: number): string {
   if (us <= 0) return '—'
   if (us < 1000) return `${us}µs`

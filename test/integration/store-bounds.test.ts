@@ -168,4 +168,22 @@ describe('store bounds through a real proxy process', () => {
       [SESSION],
     )
   })
+
+  it('keeps the failure log lines short whatever the client sends', async () => {
+    const name = 'n'.repeat(1024 * 1024)
+    const response = await post(
+      JSON.stringify({ jsonrpc: '2.0', id: 99, method: 'tools/call', params: { name } }),
+      'made-up-for-the-log',
+    )
+    assert.equal(response.status, 404)
+    await response.text()
+    await until(() => portico.output().includes('sess=made-up-'), 10_000, 'the failure logged')
+    const longest = Math.max(
+      ...portico
+        .output()
+        .split('\n')
+        .map((line) => line.length),
+    )
+    assert.ok(longest < 2000, `a log line of ${longest} characters`)
+  })
 })
