@@ -55,6 +55,7 @@ const POST_EVERY_MS = 20
 const POST_EVENTS = 2000
 const RESTART_MIN_MS = 100
 const RESTART_MAX_MS = 30_000
+const REPORT_EVERY_MS = 5000
 
 /**
  * Opens (creating and migrating) the store on this thread first, so a bad path fails at
@@ -105,6 +106,8 @@ class WorkerSink implements StoreSink {
   #restarts = 0
   #restartDelay = RESTART_MIN_MS
   #restartTimer: NodeJS.Timeout | undefined
+  #reportedAt = Number.NEGATIVE_INFINITY
+  #unreported = 0
   #closed: Promise<void> | undefined
 
   constructor(start: () => Worker, limits: Limits) {
@@ -196,7 +199,8 @@ class WorkerSink implements StoreSink {
         this.#report(`store write failed (${message.count} events lost): ${message.message}`)
         return
       case 'warning':
-        this.#report(message.message)
+        // Rare and important (the store file was deleted and opened again): never held back.
+        this.#report(message.message, true)
         return
       case 'closed':
         return
@@ -242,9 +246,21 @@ class WorkerSink implements StoreSink {
     }
   }
 
-  #report(message: string): void {
+  /**
+   * Tells `onError`, at most once per REPORT_EVERY_MS (warnings always): a store that stays
+   * unavailable fails every commit, and one line per commit would bury everything else.
+   */
+  #report(message: string, always = false): void {
+    const now = Date.now()
+    if (!always && now - this.#reportedAt < REPORT_EVERY_MS) {
+      this.#unreported++
+      return
+    }
+    const more = this.#unreported > 0 ? ` (and ${this.#unreported} more store messages)` : ''
+    this.#reportedAt = now
+    this.#unreported = 0
     try {
-      this.#limits.onError?.(message)
+      this.#limits.onError?.(`${message}${more}`)
     } catch {
       // A failing logger must not turn a store problem into a crash.
     }

@@ -55,13 +55,19 @@ function start(options: WriterOptions): void {
   if (!port) return
   yieldToTraffic()
   const file = new StoreFile(options.path)
-  let store: Open | undefined = openAt(options.path)
-  file.remember()
+  const post = (message: FromWriter) => port.postMessage(message)
+  // The sink opened this store a moment ago; if it cannot be opened now, every commit retries.
+  let store: Open | undefined
+  try {
+    store = openAt(options.path)
+    file.remember()
+  } catch (error) {
+    post({ type: 'warning', message: `store writer: ${messageOf(error)}` })
+  }
   let queue: PorticoEvent[] = []
   let queuedBytes = 0
   let dropped = 0
   let flushing: NodeJS.Immediate | undefined
-  const post = (message: FromWriter) => port.postMessage(message)
 
   /** The store to write to, reopened when its file is gone; undefined while it cannot be. */
   const current = (): Open | undefined => {
