@@ -82,7 +82,8 @@ export function createPortico(input: Config | ConfigInput, options: PorticoOptio
     onSinkError: (sink, error) =>
       logger.warn('event sink failed', { sink: sink.name, error: String(error) }),
   })
-  if (config.access_log ?? process.stderr.isTTY) bus.addSink(stderrSink(logger))
+  // Failures are logged at warn even with the access log off (stderr-sink.ts).
+  bus.addSink(stderrSink(logger, { accessLog: config.access_log ?? process.stderr.isTTY === true }))
   for (const sink of options.sinks ?? []) bus.addSink(sink)
   const http = new HttpClient({
     connectTimeoutMs: config.connect_timeout,

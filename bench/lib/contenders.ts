@@ -274,24 +274,33 @@ http {
 // ---------------------------------------------------------------------------------------
 // npm peers
 
+/**
+ * The peers live in their own package (bench/peers, with its own lockfile), installed on first
+ * use: `npm install` of Portico does not download proxies that only the benchmark runs.
+ */
+const PEERS_DIR = join(ROOT, 'bench', 'peers')
+
 const PEERS: Record<string, string> = {
   supergateway: 'supergateway/package.json',
   'mcp-proxy': 'mcp-proxy/package.json',
   '@civic/passthrough-mcp-server': '@civic/passthrough-mcp-server/package.json',
 }
 
-/** The entry script of an npm peer, installing it (exact devDependency version) if missing. */
+function peerManifest(pkg: string): string {
+  return join(PEERS_DIR, 'node_modules', PEERS[pkg] ?? `${pkg}/package.json`)
+}
+
+/** The entry script of an npm peer, installing the peers (`npm ci --prefix bench/peers`) if missing. */
 export function peerEntry(pkg: string, log: (line: string) => void): string {
-  const manifest = join(ROOT, 'node_modules', PEERS[pkg] ?? `${pkg}/package.json`)
+  const manifest = peerManifest(pkg)
   if (!existsSync(manifest)) {
-    const wanted = devVersion(pkg)
-    log(`${pkg} not installed: npm install --no-save ${pkg}@${wanted}`)
-    const result = spawnSync('npm', ['install', '--no-save', `${pkg}@${wanted}`], {
+    log(`${pkg} not installed: npm ci --prefix bench/peers`)
+    const result = spawnSync('npm', ['ci', '--no-audit', '--no-fund', '--prefix', PEERS_DIR], {
       cwd: ROOT,
       stdio: 'ignore',
     })
     if (result.status !== 0 || !existsSync(manifest))
-      throw new Skip(`${pkg} could not be installed`)
+      throw new Skip(`${pkg} could not be installed (npm ci --prefix bench/peers failed)`)
   }
   const json: unknown = JSON.parse(readFileSync(manifest, 'utf8'))
   const bin = (json as { bin?: string | Record<string, string> }).bin
@@ -301,16 +310,9 @@ export function peerEntry(pkg: string, log: (line: string) => void): string {
 }
 
 export function peerVersion(pkg: string): string {
-  const manifest = join(ROOT, 'node_modules', PEERS[pkg] ?? `${pkg}/package.json`)
+  const manifest = peerManifest(pkg)
   if (!existsSync(manifest)) return 'not installed'
   return String((JSON.parse(readFileSync(manifest, 'utf8')) as { version?: string }).version)
-}
-
-function devVersion(pkg: string): string {
-  const json = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
-    devDependencies?: Record<string, string>
-  }
-  return json.devDependencies?.[pkg] ?? 'latest'
 }
 
 export function civic(log: (line: string) => void): Launcher {

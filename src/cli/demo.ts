@@ -5,7 +5,7 @@
 import type { Command } from 'commander'
 import { parseConfig } from '../config/schema.ts'
 import { Logger } from '../observe/logger.ts'
-import { intOption } from './errors.ts'
+import { intOption, UserError } from './errors.ts'
 import { closeOnSignal, listenOrExplain, openRecording } from './run.ts'
 
 export function registerDemo(program: Command): void {
@@ -14,7 +14,7 @@ export function registerDemo(program: Command): void {
     .description('Run Portico in front of a bundled demo MCP server')
     .option(
       '--port <n>',
-      'port for Portico (default 3000; 0 picks a free one)',
+      'port for Portico (default PORTICO_PORT, else 3000; 0 picks a free one)',
       intOption('--port'),
     )
     .option('--host <host>', 'address to listen on', '127.0.0.1')
@@ -23,28 +23,37 @@ export function registerDemo(program: Command): void {
       // Loaded on demand so the report commands start fast (they never need the proxy).
       const { startDemoServer } = await import('../demo/server.ts')
       const { createPortico } = await import('../portico.ts')
+      const port = flags.port ?? portFromEnv(process.env.PORTICO_PORT) ?? 3000
       const demo = await startDemoServer({ host: '127.0.0.1', port: 0 })
       const logger = new Logger({ level: 'info' })
       const config = parseConfig({
         upstream: demo.url,
         host: flags.host,
-        port: flags.port ?? 3000,
+        port,
         name: 'demo',
         access_log: true,
         store: { path: flags.db || process.env.PORTICO_DB || undefined },
       })
       const store = openRecording(config, 'demo', logger)
       const portico = createPortico(config, { logger, sinks: store ? [store.sink] : [] })
-      const url = await listenOrExplain(portico, flags.host, flags.port ?? 3000).catch(
-        async (error) => {
-          await store?.sink.close()
-          await demo.close()
-          throw error
-        },
-      )
+      const url = await listenOrExplain(portico, flags.host, port).catch(async (error) => {
+        await store?.sink.close()
+        await demo.close()
+        throw error
+      })
       process.stdout.write(demoBanner(url, demo.url, store?.path))
       await closeOnSignal(portico, logger, () => demo.close())
     })
+}
+
+/** `PORTICO_PORT`, as `portico run` reads it; an invalid value is a usage error. */
+function portFromEnv(value: string | undefined): number | undefined {
+  if (value === undefined || value === '') return undefined
+  const port = Number(value)
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new UserError(`PORTICO_PORT: expected a port number (0-65535), got "${value}"`, 2)
+  }
+  return port
 }
 
 function demoBanner(url: string, upstream: string, storePath?: string): string {

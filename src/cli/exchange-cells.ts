@@ -1,31 +1,43 @@
 /** Cells shared by the reports that list exchanges (logs, slow, session). */
 
 import { RECORDED_NOTIFICATIONS } from '../observe/event.ts'
+import { cutText } from '../store/bound.ts'
 import type { ExchangeRow } from '../store/report-logs.ts'
 import { formatLatency, middleTruncate } from './format.ts'
 
-/** `ok`, `error -32602 "Unknown tool"`, `tool_error "boom"`, `http_error 502`, `cancelled`. */
+/** Longest error message shown in a table cell (`--json` has it whole). */
+const MESSAGE_CELL = 80
+
+/**
+ * `ok`, `error -32602 "Unknown tool"`, `tool_error "boom"`, `http_error 502`, `cancelled`,
+ * with Portico's reason when it produced the error (`error -32603 upstream_timeout "…"`). The
+ * message is cut at its end, on a word: its start says what failed and where.
+ */
 export function statusCell(row: ExchangeRow): string {
-  const message = row.error_message ? ` "${middleTruncate(row.error_message, 60)}"` : ''
+  const message = row.error_message ? ` "${cutText(row.error_message, MESSAGE_CELL)}"` : ''
+  const reason = row.reason ? ` ${row.reason}` : ''
   switch (row.outcome) {
     case 'ok':
     case 'cancelled':
       return row.outcome
     case 'error':
-      return `error ${row.error_code ?? ''}${message}`.replace('  ', ' ')
+      return `error${row.error_code === null ? '' : ` ${row.error_code}`}${reason}${message}`
     case 'http_error':
-      return `http_error ${row.http_status}${message}`
+      return `http_error ${row.http_status}${reason}${message}`
     default:
-      return `${row.outcome}${message}`
+      return `${row.outcome}${reason}${message}`
   }
 }
 
 /**
- * Latency of the exchange; `—` for a notification the server sent (resource updated, list
- * changed): nothing was waited for, and `0µs` would read as a measurement.
+ * Latency of the exchange; `—` when nothing was measured: a notification the server sent
+ * (resource updated, list changed) was not waited for, and an exchange recorded with no
+ * duration (Portico refused it before timing started, e.g. a parse error) has none. `0µs`
+ * would read as a measurement.
  */
 export function latencyCell(row: ExchangeRow): string {
-  return RECORDED_NOTIFICATIONS.has(row.method) ? '—' : formatLatency(row.latency_us)
+  if (RECORDED_NOTIFICATIONS.has(row.method) || row.latency_us <= 0) return '—'
+  return formatLatency(row.latency_us)
 }
 
 /** Tool name, prompt name or resource URI; empty for other methods. */

@@ -35,19 +35,40 @@ export interface TableOptions {
   header?: boolean
 }
 
+/** Width of each column: its header, its widest cell and its minimum, whichever is largest. */
+export function columnWidths(
+  headers: readonly string[],
+  rows: ReadonlyArray<readonly string[]>,
+  minWidths: readonly number[] = [],
+  withHeader = true,
+): number[] {
+  return headers.map((header, column) =>
+    Math.max(
+      withHeader ? header.length : 0,
+      minWidths[column] ?? 0,
+      ...rows.map((row) => (row[column] ?? '').length),
+    ),
+  )
+}
+
+/**
+ * Cells cut to fixed widths (all but the last column, which may run on), so rows printed
+ * later (`logs --follow`) line up with the header printed first.
+ */
+export function fitCells(cells: readonly string[], widths: readonly number[]): string[] {
+  return cells.map((cell, column) => {
+    const width = widths[column]
+    return column === cells.length - 1 || width === undefined ? cell : middleTruncate(cell, width)
+  })
+}
+
 /** Renders rows as an aligned table, two spaces between columns, no borders. */
 export function renderTable(
   headers: readonly string[],
   rows: ReadonlyArray<readonly string[]>,
   options: TableOptions = {},
 ): string {
-  const widths = headers.map((header, column) =>
-    Math.max(
-      options.header === false ? 0 : header.length,
-      options.minWidths?.[column] ?? 0,
-      ...rows.map((row) => (row[column] ?? '').length),
-    ),
-  )
+  const widths = columnWidths(headers, rows, options.minWidths, options.header !== false)
   const alignOf = (column: number) => options.align?.[column] ?? (column === 0 ? 'left' : 'right')
   const line = (cells: readonly string[]) =>
     cells
@@ -115,10 +136,11 @@ export function formatShortTime(ms: number): string {
   return `${MONTHS[d.getMonth()]} ${two(d.getDate())} ${two(d.getHours())}:${two(d.getMinutes())}`
 }
 
-/** `just now`, `4m ago`, `2h ago`, `3d ago`. */
+/** `just now` (under a second), `42s ago`, `4m ago`, `2h ago`, `3d ago`. */
 export function formatAgo(ms: number, now: number): string {
-  const seconds = Math.max(0, Math.round((now - ms) / 1000))
-  if (seconds < 60) return 'just now'
+  const seconds = Math.max(0, Math.floor((now - ms) / 1000))
+  if (seconds < 1) return 'just now'
+  if (seconds < 60) return `${seconds}s ago`
   if (seconds < 3600) return `${Math.floor(seconds / 60)}m ago`
   if (seconds < 86_400) return `${Math.floor(seconds / 3600)}h ago`
   return `${Math.floor(seconds / 86_400)}d ago`

@@ -1,4 +1,4 @@
-/** `portico logs`: recorded exchanges, filtered, newest last; `--follow` keeps printing new ones. */
+/** `portico logs`: recorded exchanges, filtered, in time order; `--follow` keeps printing new ones. */
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Command } from 'commander'
 import type { Db } from '../store/open.ts'
@@ -18,8 +18,21 @@ import {
   sessionCell,
   statusCell,
 } from './exchange-cells.ts'
-import { formatBytes, formatTime, renderTable, useColour } from './format.ts'
-import { addSince, addStoreOptions, type StoreFlags, withStore } from './store-options.ts'
+import {
+  columnWidths,
+  fitCells,
+  formatBytes,
+  formatTime,
+  renderTable,
+  useColour,
+} from './format.ts'
+import {
+  addSince,
+  addStoreOptions,
+  type StoreFlags,
+  showsProxy,
+  withStore,
+} from './store-options.ts'
 
 interface LogsFlags extends StoreFlags {
   since?: number
@@ -35,14 +48,33 @@ interface LogsFlags extends StoreFlags {
 const DEFAULT_SINCE = 3_600_000
 const FOLLOW_POLL_MS = 500
 const HEADERS = ['TIME', 'SESSION', 'CLIENT', 'METHOD', 'NAME', 'LATENCY', 'IN', 'OUT', 'STATUS']
-/** Fixed minimum widths so rows printed by `--follow` line up with the first screen. */
-const MIN_WIDTHS = [19, 8, 12, 16, 16, 7, 8, 8, 0]
+/** Minimum widths, so the rows `--follow` prints later fit the columns of the first screen. */
+const MIN_WIDTHS = [19, 8, 12, 25, 16, 7, 8, 8, 0]
 const ALIGN = ['left', 'left', 'left', 'left', 'left', 'right', 'right', 'right', 'left'] as const
+
+/** The table's columns: PROXY first when the rows may come from several proxies. */
+interface Layout {
+  headers: string[]
+  align: Array<'left' | 'right'>
+  minWidths: number[]
+  proxy: boolean
+}
+
+function layoutOf(proxy: boolean): Layout {
+  return {
+    headers: proxy ? ['PROXY', ...HEADERS] : [...HEADERS],
+    align: proxy ? ['left', ...ALIGN] : [...ALIGN],
+    minWidths: proxy ? [5, ...MIN_WIDTHS] : [...MIN_WIDTHS],
+    proxy,
+  }
+}
 
 export function registerLogs(program: Command): void {
   const command = program
     .command('logs')
-    .description('Recorded exchanges, oldest first; --follow prints new ones as they arrive')
+    .description(
+      'Recorded exchanges in time order, newest last; --follow prints new ones as they arrive',
+    )
     .option('--tool <name>', 'only calls of this tool')
     .option('--method <method>', 'only this JSON-RPC method (e.g. tools/call)')
     .option('--session <prefix>', 'only this session (id prefix; all time unless --since)')
@@ -54,9 +86,14 @@ export function registerLogs(program: Command): void {
     async (flags: LogsFlags) => {
       const filter = filterOf(flags)
       await withStore(flags, async (db) => {
-        const rows = tailLogs(db, filter, flags.tail ?? 50)
-        print(rows, flags, true)
-        if (flags.follow) await follow(db, filter, flags, rows.at(-1)?.id ?? lastExchangeId(db))
+        const layout = layoutOf(showsProxy(db, flags))
+        // One read transaction: the follow starts exactly after what the tail saw.
+        const { rows, lastId } = db.transaction(() => ({
+          rows: tailLogs(db, filter, flags.tail ?? 50),
+          lastId: lastExchangeId(db),
+        }))()
+        const widths = print(rows, flags, layout, undefined)
+        if (flags.follow) await follow(db, filter, flags, layout, widths, lastId)
       })
     },
   )
@@ -78,28 +115,46 @@ function filterOf(flags: LogsFlags): LogFilter {
   return filter
 }
 
-function print(rows: ExchangeRow[], flags: LogsFlags, first: boolean): void {
+/**
+ * Prints rows; the first call (no `widths` yet) prints the header and fixes the column widths
+ * that the rows of `--follow` are then fitted to, so every later row lines up with it.
+ */
+function print(
+  rows: ExchangeRow[],
+  flags: LogsFlags,
+  layout: Layout,
+  widths: number[] | undefined,
+): number[] {
+  const first = widths === undefined
   if (flags.json) {
     for (const row of rows) process.stdout.write(`${JSON.stringify(exchangeJson(row))}\n`)
-    return
+    return widths ?? []
   }
-  if (rows.length === 0) {
-    if (first && !flags.follow) process.stdout.write('  (no records found)\n')
-    if (!first || !flags.follow) return
+  const table = rows.map((row) => cellsOf(row, layout))
+  if (rows.length === 0 && first && !flags.follow) {
+    process.stdout.write('  (no records found)\n')
+    return []
   }
+  const fixed = widths ?? columnWidths(layout.headers, table, layout.minWidths)
+  if (rows.length === 0 && !first) return fixed
   process.stdout.write(
-    renderTable(HEADERS, rows.map(cells), {
-      align: ALIGN,
-      minWidths: MIN_WIDTHS,
-      header: first,
-      colour: useColour(),
-      rowColour: (i) => (rows[i] && isError(rows[i]) ? 'red' : undefined),
-    }),
+    renderTable(
+      layout.headers,
+      table.map((cells) => fitCells(cells, fixed)),
+      {
+        align: layout.align,
+        minWidths: fixed,
+        header: first,
+        colour: useColour(),
+        rowColour: (i) => (rows[i] && isError(rows[i]) ? 'red' : undefined),
+      },
+    ),
   )
+  return fixed
 }
 
-function cells(row: ExchangeRow): string[] {
-  return [
+function cellsOf(row: ExchangeRow, layout: Layout): string[] {
+  const cells = [
     formatTime(row.ts),
     sessionCell(row.session_id),
     row.client_name ?? '',
@@ -110,6 +165,7 @@ function cells(row: ExchangeRow): string[] {
     formatBytes(row.bytes_out),
     statusCell(row),
   ]
+  return layout.proxy ? [row.proxy, ...cells] : cells
 }
 
 /** Polls for rows newer than `afterId` until the process is interrupted. */
@@ -117,14 +173,15 @@ async function follow(
   db: Db,
   filter: LogFilter,
   flags: LogsFlags,
+  layout: Layout,
+  widths: number[],
   afterId: number,
 ): Promise<never> {
   let last = afterId
   for (;;) {
     await sleep(FOLLOW_POLL_MS)
-    const rows = logsAfter(db, filter, last)
-    if (rows.length === 0) continue
-    last = rows.at(-1)?.id ?? last
-    print(rows, flags, false)
+    const { rows, lastId } = logsAfter(db, filter, last)
+    last = lastId
+    if (rows.length > 0) print(rows, flags, layout, widths)
   }
 }

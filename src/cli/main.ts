@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * The `portico` command: one module per subcommand registers itself on the program. Errors
- * the user can fix are printed as one clear message (no stack trace) with a non-zero exit.
+ * the user can fix are printed as one clear message (no stack trace) with a non-zero exit:
+ * 2 for usage errors (as the README says), 1 for other failures.
  */
 import { Command, CommanderError } from 'commander'
 import { VERSION } from '../version.ts'
@@ -46,8 +47,13 @@ async function main(argv: string[]): Promise<void> {
   }
 }
 
+/** Exit codes: 0 ok, 1 a failure (bad config file, unreadable store…), 2 a usage error. */
+const USAGE_ERROR = 2
+
 function exitCodeFor(error: unknown): number {
-  if (error instanceof CommanderError) return error.exitCode
+  // Commander's own errors (unknown option or command, missing argument, help shown for a
+  // missing command) are all usage errors; `--help` and `--version` exit 0.
+  if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : USAGE_ERROR
   if (error instanceof UserError) {
     process.stderr.write(`portico: ${error.message}\n`)
     return error.exitCode

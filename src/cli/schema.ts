@@ -1,6 +1,7 @@
 /**
  * `portico schema`: the server's captured schema (identity, tools, resources, templates,
- * prompts), `--changes` its history, `--unused` the listed tools nobody called in the window.
+ * prompts), `--changes` its history, `--unused` the listed tools nobody called in the window,
+ * `--usage` every listed tool with its calls.
  */
 import type { Command } from 'commander'
 import type { Db } from '../store/open.ts'
@@ -32,6 +33,7 @@ import {
 interface SchemaFlags extends StoreFlags {
   changes?: boolean
   unused?: boolean
+  usage?: boolean
   method?: string
   since?: number
   limit?: number
@@ -49,15 +51,18 @@ const LABELS: Record<string, string> = {
 export function registerSchema(program: Command): void {
   const command = program
     .command('schema')
-    .description('The captured server schema; --changes for its history, --unused for idle tools')
+    .description(
+      'The captured server schema; --changes for its history, --unused for idle tools, --usage for calls per tool',
+    )
     .option('--changes', 'history of schema changes, newest first')
-    .option('--unused', 'listed tools and how often they were called in the window')
+    .option('--unused', 'only the listed tools nobody called in the window')
+    .option('--usage', 'every listed tool with its calls and errors in the window')
     .option('--method <method>', 'only this list method (tools/list, prompts/list, …)')
     .option('--limit <n>', 'rows of history to show (default 50)', intOption('--limit'))
   addSince(addStoreOptions(command), '7d').action(async (flags: SchemaFlags) => {
     await withStore(flags, (db) => {
       if (flags.changes) return printChanges(db, flags)
-      if (flags.unused) return printUnused(db, flags)
+      if (flags.unused || flags.usage) return printUsage(db, flags, flags.unused === true)
       return printSchema(db, flags)
     })
   })
@@ -141,42 +146,56 @@ function printChanges(db: Db, flags: SchemaFlags): void {
   )
 }
 
-function printUnused(db: Db, flags: SchemaFlags): void {
+function printUsage(db: Db, flags: SchemaFlags, unusedOnly: boolean): void {
   const since = flags.since ?? DEFAULT_SINCE
   const from = Date.now() - since
   const usage = schemaProxies(db, flags.proxy).flatMap((proxy) => toolUsage(db, proxy, from))
+  const shown = unusedOnly ? usage.filter((u) => u.status === 'unused') : usage
   if (flags.json) {
-    writeJsonLines(usage)
+    writeJsonLines(shown)
     return
   }
   process.stdout.write(
-    renderUsage(usage, flags.proxy ?? 'all proxies', durationLabel(since), useColour()),
+    renderUsage(usage, flags.proxy ?? 'all proxies', durationLabel(since), {
+      colour: useColour(),
+      unusedOnly,
+    }),
   )
 }
 
+/** The usage table (every listed tool), or with `unusedOnly` just the tools nobody called. */
 export function renderUsage(
   usage: ToolUsage[],
   proxy: string,
   window: string,
-  colour: boolean,
+  options: { colour: boolean; unusedOnly?: boolean },
 ): string {
-  const unused = usage.filter((u) => u.status === 'unused').length
-  const title = `TOOL USAGE — ${proxy} — last ${window}   ${unused}/${usage.length} unused`
+  const unused = usage.filter((u) => u.status === 'unused')
+  const title = `${options.unusedOnly ? 'UNUSED TOOLS' : 'TOOL USAGE'} — ${proxy} — last ${window}   ${unused.length}/${usage.length} unused`
   if (usage.length === 0) return `${title}\n\n  (no tools/list captured yet)\n`
-  const rows = usage.map((u) => [
+  const footer = `\n  ${unused.length} tool${unused.length === 1 ? '' : 's'} listed but never called in the last ${window}.\n`
+  const shown = options.unusedOnly ? unused : usage
+  if (shown.length === 0) return `${title}\n\n  (every listed tool was called)\n`
+  const rows = shown.map((u) => [
     u.tool,
     formatCount(u.calls),
     formatCount(u.errors),
     u.last_called === null ? 'never' : formatTime(u.last_called),
     u.status,
   ])
-  const table = renderTable(['TOOL', 'CALLS', 'ERRORS', 'LAST CALLED', 'STATUS'], rows, {
-    align: ['left', 'right', 'right', 'left', 'left'],
-    colour,
-    rowColour: (i) => {
-      const status = usage[i]?.status
-      return status === 'unused' ? 'yellow' : status === 'errors' ? 'red' : undefined
-    },
-  })
-  return `${title}\n\n${table}\n  ${unused} tool${unused === 1 ? '' : 's'} listed but never called in the last ${window}.\n`
+  const table = options.unusedOnly
+    ? renderTable(
+        ['TOOL', 'DESCRIPTION'],
+        shown.map((u) => [u.tool, truncate((u.description ?? '').replace(/\s+/g, ' '), 60)]),
+        { align: ['left', 'left'], colour: options.colour },
+      )
+    : renderTable(['TOOL', 'CALLS', 'ERRORS', 'LAST CALLED', 'STATUS'], rows, {
+        align: ['left', 'right', 'right', 'left', 'left'],
+        colour: options.colour,
+        rowColour: (i) => {
+          const status = shown[i]?.status
+          return status === 'unused' ? 'yellow' : status === 'errors' ? 'red' : undefined
+        },
+      })
+  return `${title}\n\n${table}${footer}`
 }

@@ -15,6 +15,7 @@ import {
   addStoreOptions,
   durationLabel,
   type StoreFlags,
+  showsProxy,
   withStore,
 } from './store-options.ts'
 
@@ -37,8 +38,8 @@ export function registerSessions(program: Command): void {
   addSince(addStoreOptions(command), '24h').action(async (flags: SessionsFlags) => {
     const since = flags.since ?? DEFAULT_SINCE
     const now = Date.now()
-    const rows = await withStore(flags, (db) =>
-      listSessions(db, {
+    const { rows, proxy } = await withStore(flags, (db) => ({
+      rows: listSessions(db, {
         since: now - since,
         now,
         limit: flags.limit ?? 50,
@@ -46,11 +47,15 @@ export function registerSessions(program: Command): void {
         ...(flags.proxy === undefined ? {} : { proxy: flags.proxy }),
         ...(flags.client === undefined ? {} : { client: flags.client }),
       }),
-    )
+      proxy: showsProxy(db, flags),
+    }))
     if (flags.json) writeJsonLines(rows)
     else
       process.stdout.write(
-        renderSessions(rows, flags.proxy ?? 'all proxies', durationLabel(since), now, useColour()),
+        renderSessions(rows, flags.proxy ?? 'all proxies', durationLabel(since), now, {
+          colour: useColour(),
+          proxyColumn: proxy,
+        }),
       )
   })
 }
@@ -65,28 +70,29 @@ export function renderSessions(
   proxy: string,
   window: string,
   now: number,
-  colour: boolean,
+  options: { colour: boolean; proxyColumn?: boolean },
 ): string {
   const title = `SESSIONS — ${proxy} — last ${window}`
   if (rows.length === 0) return `${title}\n\n  (no sessions found)\n`
-  const cells = rows.map((row) => [
-    row.grouped ? row.session_id : row.session_id.slice(0, 8),
-    `${clientLabel(row)} ${row.active ? '●' : '○'}`,
-    row.platform ?? 'unknown',
-    formatShortTime(row.started_at),
-    row.active ? 'just now' : formatAgo(row.last_seen_at, now),
-    formatCount(row.calls),
-    formatCount(row.errors),
-  ])
-  const table = renderTable(
-    ['SESSION', 'CLIENT', 'PLATFORM', 'STARTED', 'LAST SEEN', 'CALLS', 'ERRS'],
-    cells,
-    {
-      align: ['left', 'left', 'left', 'left', 'left', 'right', 'right'],
-      colour,
-      rowColour: (i) => (rows[i]?.active ? undefined : 'dim'),
-    },
-  )
+  const cells = rows.map((row) => {
+    const cells = [
+      row.grouped ? row.session_id : row.session_id.slice(0, 8),
+      `${clientLabel(row)} ${row.active ? '●' : '○'}`,
+      row.platform ?? 'unknown',
+      formatShortTime(row.started_at),
+      formatAgo(row.last_seen_at, now),
+      formatCount(row.calls),
+      formatCount(row.errors),
+    ]
+    return options.proxyColumn ? [row.proxy, ...cells] : cells
+  })
+  const headers = ['SESSION', 'CLIENT', 'PLATFORM', 'STARTED', 'LAST SEEN', 'CALLS', 'ERRS']
+  const align = ['left', 'left', 'left', 'left', 'left', 'right', 'right'] as const
+  const table = renderTable(options.proxyColumn ? ['PROXY', ...headers] : headers, cells, {
+    align: options.proxyColumn ? ['left', ...align] : align,
+    colour: options.colour,
+    rowColour: (i) => (rows[i]?.active ? undefined : 'dim'),
+  })
   const active = rows.filter((row) => row.active).length
   return `${title}\n\n${table}\n  ${rows.length} session${rows.length === 1 ? '' : 's'}   ${active} active\n`
 }

@@ -2,7 +2,14 @@
 import type { Command } from 'commander'
 import { type SlowReport, slowCalls } from '../store/report-logs.ts'
 import { intOption } from './errors.ts'
-import { exchangeJson, isError, nameCell, sessionCell, statusCell } from './exchange-cells.ts'
+import {
+  exchangeJson,
+  isError,
+  latencyCell,
+  nameCell,
+  sessionCell,
+  statusCell,
+} from './exchange-cells.ts'
 import { formatBytes, formatLatency, formatTime, renderTable, useColour } from './format.ts'
 import {
   addSince,
@@ -10,6 +17,7 @@ import {
   durationLabel,
   durationOption,
   type StoreFlags,
+  showsProxy,
   withStore,
 } from './store-options.ts'
 
@@ -37,21 +45,22 @@ export function registerSlow(program: Command): void {
   addSince(addStoreOptions(command), '1h').action(async (flags: SlowFlags) => {
     const since = flags.since ?? DEFAULT_SINCE
     const thresholdMs = flags.threshold ?? DEFAULT_THRESHOLD_MS
-    const report = await withStore(flags, (db) =>
-      slowCalls(db, {
+    const { report, proxy } = await withStore(flags, (db) => ({
+      report: slowCalls(db, {
         since: Date.now() - since,
         thresholdUs: Math.round(thresholdMs * 1000),
         limit: flags.limit ?? 20,
         ...(flags.proxy === undefined ? {} : { proxy: flags.proxy }),
         ...(flags.tool === undefined ? {} : { tool: flags.tool }),
       }),
-    )
+      proxy: showsProxy(db, flags),
+    }))
     if (flags.json) {
       for (const row of report.rows) process.stdout.write(`${JSON.stringify(exchangeJson(row))}\n`)
       return
     }
     const title = `SLOW CALLS — ${flags.proxy ?? 'all proxies'} — last ${durationLabel(since)} (threshold: ${formatLatency(thresholdMs * 1000)})`
-    process.stdout.write(renderSlow(report, title, durationLabel(since), useColour()))
+    process.stdout.write(renderSlow(report, title, durationLabel(since), useColour(), proxy))
   })
 }
 
@@ -60,18 +69,24 @@ export function renderSlow(
   title: string,
   window: string,
   colour: boolean,
+  proxyColumn = false,
 ): string {
   if (report.rows.length === 0) return `${title}\n\n  (no slow calls found)\n`
-  const rows = report.rows.map((row) => [
-    nameCell(row) || row.method,
-    formatLatency(row.latency_us),
-    formatBytes(row.bytes_in + row.bytes_out),
-    formatTime(row.ts),
-    sessionCell(row.session_id),
-    statusCell(row),
-  ])
-  const table = renderTable(['TOOL', 'LATENCY', 'SIZE', 'TIME', 'SESSION', 'STATUS'], rows, {
-    align: ['left', 'right', 'right', 'left', 'left', 'left'],
+  const rows = report.rows.map((row) => {
+    const cells = [
+      nameCell(row) || row.method,
+      latencyCell(row),
+      formatBytes(row.bytes_in + row.bytes_out),
+      formatTime(row.ts),
+      sessionCell(row.session_id),
+      statusCell(row),
+    ]
+    return proxyColumn ? [row.proxy, ...cells] : cells
+  })
+  const headers = ['TOOL', 'LATENCY', 'SIZE', 'TIME', 'SESSION', 'STATUS']
+  const align = ['left', 'right', 'right', 'left', 'left', 'left'] as const
+  const table = renderTable(proxyColumn ? ['PROXY', ...headers] : headers, rows, {
+    align: proxyColumn ? ['left', ...align] : align,
     colour,
     rowColour: (i) => (report.rows[i] && isError(report.rows[i]) ? 'red' : undefined),
   })

@@ -74,7 +74,10 @@ export function storePathOf(flags: StoreFlags): string {
   }
 }
 
-/** Opens the store, runs `read`, closes it; store failures become one clear message. */
+/**
+ * Opens the store, runs `read`, closes it; store failures become one clear message. A
+ * `--proxy` the store has never seen is an error, not a report of zeros.
+ */
 export async function withStore<T>(
   flags: StoreFlags,
   read: (db: Db, path: string) => T | Promise<T>,
@@ -89,12 +92,31 @@ export async function withStore<T>(
     throw asUserError(error, path)
   }
   try {
+    if (flags.proxy !== undefined) checkProxy(db, flags.proxy, path)
     return await read(db, path)
   } catch (error) {
     throw asUserError(error, path)
   } finally {
     db.close()
   }
+}
+
+/** Proxies that recorded anything in the store, by name. */
+export function knownProxies(db: Db): string[] {
+  return db.prepare('SELECT name FROM proxies ORDER BY name').pluck().all() as string[]
+}
+
+function checkProxy(db: Db, proxy: string, path: string): void {
+  const known = knownProxies(db)
+  if (known.includes(proxy)) return
+  const list =
+    known.length > 0 ? `; it has ${known.map((p) => `"${p}"`).join(', ')}` : '; it is empty'
+  throw new UserError(`unknown proxy "${proxy}": the store ${path} has no records of it${list}`)
+}
+
+/** True when a report should show a PROXY column: no `--proxy` and several proxies recorded. */
+export function showsProxy(db: Db, flags: StoreFlags): boolean {
+  return flags.proxy === undefined && knownProxies(db).length > 1
 }
 
 export function asUserError(error: unknown, path: string): unknown {

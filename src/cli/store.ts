@@ -24,7 +24,7 @@ export function registerStore(program: Command): void {
   addStoreOptions(
     store
       .command('prune')
-      .description('Delete exchanges, rollups and sessions older than a duration')
+      .description('Delete exchanges, rollups, sessions and clients older than a duration')
       .requiredOption(
         '--older-than <duration>',
         'age cutoff, e.g. 30d',
@@ -41,8 +41,9 @@ export function registerStore(program: Command): void {
       return
     }
     const verb = flags.dryRun ? 'Would delete' : 'Deleted'
+    const strings = flags.dryRun ? '' : `, ${formatCount(result.strings)} unused strings`
     process.stdout.write(
-      `${flags.dryRun ? 'DRY RUN — no changes made\n' : ''}${verb} ${formatCount(result.exchanges)} exchanges, ${formatCount(result.rollups)} rollup rows, ${formatCount(result.sessions)} sessions older than ${durationLabel(flags.olderThan)} (${formatTime(cutoff)}).\n`,
+      `${flags.dryRun ? 'DRY RUN — no changes made\n' : ''}${verb} ${formatCount(result.exchanges)} exchanges, ${formatCount(result.rollups)} rollup rows, ${formatCount(result.sessions)} sessions, ${formatCount(result.clients)} clients${strings} older than ${durationLabel(flags.olderThan)} (${formatTime(cutoff)}).\n`,
     )
   })
   addStoreOptions(
@@ -78,7 +79,7 @@ export function renderStats(stats: StoreStats): string {
     '',
     `  Exchanges:        ${formatCount(stats.exchanges)}`,
     `  Sessions:         ${formatCount(stats.sessions)}`,
-    `  Clients:          ${formatCount(stats.clients)}`,
+    `  Clients:          ${formatCount(stats.clients)} (all time; portico clients shows a window)`,
     `  Schema changes:   ${formatCount(stats.schema_changes)}`,
     `  Proxies tracked:  ${stats.proxies.length}`,
     `  Oldest record:    ${time(stats.oldest)}`,

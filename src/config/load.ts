@@ -1,7 +1,7 @@
 /**
  * Loads the configuration: TOML file (explicit, or ./portico.toml when present), then
  * `PORTICO_*` environment variables, then CLI flags, validated whole against the schema.
- * Every problem is reported at once with its file, line and key path.
+ * Every problem is reported at once (validate.ts), in file order, with its line and key path.
  */
 import { existsSync, readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
@@ -11,6 +11,7 @@ import { isObject, type JsonObject } from '../jsonrpc/message.ts'
 import { interpolate } from './interpolate.ts'
 import { locateKey } from './locate.ts'
 import { type Config, configSchema, IGNORED_KEYS, KEY_ALIASES, markParsed } from './schema.ts'
+import { validateAll } from './validate.ts'
 
 export const DEFAULT_CONFIG_FILE = 'portico.toml'
 
@@ -81,19 +82,32 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
   const warnings: string[] = []
   const raw = file === undefined ? {} : parseTomlText(file, text)
   const interpolated = interpolate(raw, env, problems) as JsonObject
+  for (const problem of problems) problem.line ??= locateKey(text, pathParts(problem.path))
+  // A value whose variable is missing is empty: what the schema then says of it adds nothing.
+  const unset = new Set(problems.map((p) => p.path))
   const merged = applyOverrides(normalize(interpolated, warnings), env, options.overrides ?? {})
-  const result = (options.schema ?? configSchema).safeParse(merged)
-  if (!result.success) {
-    for (const issue of result.error.issues) {
-      const path = formatPath(issue.path)
-      // An unknown key is reported on its table; point at the key's own line instead.
-      const keyPath =
-        issue.code === 'unrecognized_keys' ? [...issue.path, ...issue.keys.slice(0, 1)] : issue.path
-      problems.push({ path, message: describeIssue(issue), line: locateKey(text, keyPath) })
+  const result = validateAll(options.schema ?? configSchema, merged)
+  if (!result.ok) {
+    for (const issue of result.issues) {
+      if (unset.has(formatPath(issue.path))) continue
+      problems.push({
+        path: formatPath(issue.path),
+        message: issue.message,
+        line: locateKey(text, issue.path),
+      })
     }
   }
-  if (problems.length > 0) throw new ConfigError(file, problems)
-  return { config: markParsed(result.data as Config), file, warnings }
+  if (problems.length > 0 || !result.ok) throw new ConfigError(file, byLine(problems))
+  return { config: markParsed(result.data), file, warnings }
+}
+
+/** Problems in file order (those without a line last), so the list reads top to bottom. */
+function byLine(problems: ConfigProblem[]): ConfigProblem[] {
+  const line = (p: ConfigProblem) => p.line ?? Number.POSITIVE_INFINITY
+  return problems
+    .map((problem, index) => ({ problem, index }))
+    .sort((a, b) => line(a.problem) - line(b.problem) || a.index - b.index)
+    .map(({ problem }) => problem)
 }
 
 function resolveFile(explicit: string | undefined, cwd: string): string | undefined {
@@ -179,17 +193,17 @@ function applyOverrides(
   return out
 }
 
+/** `backends[1].timeout` → `['backends', 1, 'timeout']` (the inverse of formatPath). */
+function pathParts(path: string): PropertyKey[] {
+  return [...path.matchAll(/([^.[\]]+)|\[(\d+)\]/g)].map((m) =>
+    m[2] === undefined ? (m[1] as string) : Number(m[2]),
+  )
+}
+
 function formatPath(path: ReadonlyArray<PropertyKey>): string {
   let out = ''
   for (const part of path) {
     out += typeof part === 'number' ? `[${part}]` : `${out ? '.' : ''}${String(part)}`
   }
   return out
-}
-
-function describeIssue(issue: { code: string; message: string; keys?: string[] }): string {
-  if (issue.code === 'unrecognized_keys' && issue.keys) {
-    return `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`
-  }
-  return issue.message
 }

@@ -7,6 +7,11 @@ import type { PorticoEvent } from './event.ts'
 
 export interface Sink {
   readonly name: string
+  /**
+   * True when the sink uses the params and results of schema methods (`initialize`, lists):
+   * only then are those answers parsed on the request path. Default false.
+   */
+  readonly wantsResults?: boolean
   /** Receives a batch; must not block (buffer internally and flush on its own schedule). */
   write(events: readonly PorticoEvent[]): void
   /** Flushes what is buffered; called at shutdown. */
@@ -39,6 +44,7 @@ export class EventBus {
   #published = 0
   #dropped = 0
   #sinkErrors = 0
+  #wantsResults = false
 
   constructor(options: EventBusOptions = {}) {
     this.#capacity = options.capacity ?? 10_000
@@ -48,10 +54,16 @@ export class EventBus {
 
   addSink(sink: Sink): void {
     this.#sinks.push(sink)
+    if (sink.wantsResults === true) this.#wantsResults = true
   }
 
   get hasSinks(): boolean {
     return this.#sinks.length > 0
+  }
+
+  /** Whether any sink uses schema results (so they are worth parsing). */
+  get wantsResults(): boolean {
+    return this.#wantsResults
   }
 
   /** Enqueues an event for the sinks; never blocks, drops when full. */

@@ -81,7 +81,7 @@ export class CallRecorder extends Timed {
 
   /** True when an answer must be parsed so its result can be recorded (schema methods). */
   needsResult(index: number): boolean {
-    if (!this.#bus.hasSinks) return false
+    if (!this.#bus.wantsResults) return false
     const method = this.#tracks[index]?.call.method
     return method !== undefined && SCHEMA_METHODS.has(method)
   }

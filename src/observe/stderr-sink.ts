@@ -1,53 +1,140 @@
 /**
  * The stderr sink: one line per exchange, human-readable or JSON. Formatting happens on the
  * dispatcher's tick, never on the request path.
+ *
+ * With the access log on, every exchange is a line (failures at warn). With it off (the
+ * default when stderr is not a terminal: a container, a service) failures are still logged at
+ * warn: an exchange that ended in a JSON-RPC or HTTP error, or that Portico refused (it carries
+ * a `reason`), so a deployment is never blind to what goes wrong. Those lines are capped per
+ * second, and what the cap held back is counted in one line, so an error flood cannot flood
+ * the log.
  */
 import type { Sink } from './bus.ts'
 import type { ExchangeEvent, PorticoEvent } from './event.ts'
 import type { Logger } from './logger.ts'
 
-export function stderrSink(logger: Logger): Sink {
+export interface StderrSinkOptions {
+  /** Log every exchange (true), or only failures (false). Default true. */
+  accessLog?: boolean
+  /** Failure lines per second when the access log is off (default 20). */
+  failuresPerSecond?: number
+}
+
+export function stderrSink(logger: Logger, options: StderrSinkOptions = {}): Sink {
+  const accessLog = options.accessLog ?? true
+  const limit = new PerSecond(options.failuresPerSecond ?? 20)
   return {
-    name: 'stderr',
+    name: accessLog ? 'stderr' : 'stderr-failures',
     write(events) {
       for (const event of events) {
         if (event.type !== 'exchange') continue
+        const failed = isFailure(event)
+        if (!accessLog && !failed) continue
         const level = event.outcome === 'ok' ? 'info' : 'warn'
         if (!logger.enabled(level)) continue
-        logger.line(level, logger.json ? jsonExchange(event) : formatExchange(event))
+        if (!accessLog) {
+          const held = limit.take()
+          if (held > 0)
+            logger.warn(
+              `${held} more failed exchanges were not logged (over ${limit.max} a second)`,
+            )
+          if (held < 0) continue
+        }
+        if (logger.json) logger.line(level, jsonExchange(event, level))
+        // Without the access log, a failure is an ordinary warn record (time, level, text).
+        else if (!accessLog) logger.warn(formatExchange(event, false))
+        else logger.line(level, formatExchange(event))
       }
     },
-    async close() {},
+    async close() {
+      const held = limit.drain()
+      if (held > 0) logger.warn(`${held} more failed exchanges were not logged`)
+    },
   }
 }
 
-function jsonExchange(event: ExchangeEvent): string {
+/** A JSON-RPC or HTTP error, or anything Portico refused or failed itself. */
+export function isFailure(event: ExchangeEvent): boolean {
+  return event.outcome === 'error' || event.outcome === 'http_error' || event.reason !== undefined
+}
+
+/**
+ * At most `max` lines a second. `take` returns -1 when the line must be held back, else how
+ * many were held back since the last line that passed (to be reported before it).
+ */
+class PerSecond {
+  readonly max: number
+  #window = 0
+  #used = 0
+  #held = 0
+
+  constructor(max: number) {
+    this.max = max
+  }
+
+  take(now = Date.now()): number {
+    const window = Math.floor(now / 1000)
+    if (window !== this.#window) {
+      this.#window = window
+      this.#used = 0
+    }
+    if (this.#used >= this.max) {
+      this.#held++
+      return -1
+    }
+    this.#used++
+    return this.drain()
+  }
+
+  /** How many lines were held back since the last report; resets the count. */
+  drain(): number {
+    const held = this.#held
+    this.#held = 0
+    return held
+  }
+}
+
+function jsonExchange(event: ExchangeEvent, level: string): string {
   const { params: _params, result: _result, ...summary } = event
-  return JSON.stringify({ time: new Date(event.ts).toISOString(), level: 'info', ...summary })
+  const fields = summary as Record<string, unknown>
+  for (const [key, value] of Object.entries(fields)) {
+    if (typeof value === 'string' && value.length > 512) fields[key] = clip(value, 512)
+  }
+  return JSON.stringify({ time: new Date(event.ts).toISOString(), level, ...fields })
 }
 
 /** `14:20:12.345 tools/call get_weather ok 200 12.3ms 48B→1.2KB sess=a1b2c3d4 claude-ai/1.0` */
-export function formatExchange(event: ExchangeEvent): string {
-  const time = new Date(event.ts).toISOString().slice(11, 23)
-  const parts = [time, event.method]
-  if (event.name !== undefined) parts.push(event.name)
+export function formatExchange(event: ExchangeEvent, withTime = true): string {
+  const parts = withTime ? [new Date(event.ts).toISOString().slice(11, 23)] : []
+  parts.push(clip(event.method))
+  if (event.name !== undefined) parts.push(clip(event.name))
   parts.push(outcomeLabel(event), String(event.httpStatus), formatDuration(event.durationUs))
   parts.push(`${formatBytes(event.bytesIn)}→${formatBytes(event.bytesOut)}`)
+  if (event.reason) parts.push(`reason=${clip(event.reason)}`)
   if (event.backend) parts.push(`backend=${event.backend}`)
   if (event.sessionId) parts.push(`sess=${event.sessionId.slice(0, 8)}`)
-  if (event.client)
-    parts.push(`${event.client.name}${event.client.version ? `/${event.client.version}` : ''}`)
+  if (event.client) {
+    const { name, version } = event.client
+    parts.push(clip(`${name}${version ? `/${version}` : ''}`))
+  }
   return parts.join(' ')
 }
 
 function outcomeLabel(event: ExchangeEvent): string {
   if (event.outcome === 'error') {
-    return `error(${event.errorCode ?? '?'}${event.errorMessage ? ` ${JSON.stringify(event.errorMessage)}` : ''})`
+    const message = event.errorMessage ? ` ${JSON.stringify(clip(event.errorMessage, 512))}` : ''
+    return `error(${event.errorCode ?? '?'}${message})`
   }
   return event.outcome
 }
 
+/** Client-chosen text (a tool name, a client name) kept to a line's worth. */
+function clip(text: string, max = 256): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`
+}
+
 export function formatDuration(us: number): string {
+  if (us <= 0) return '—'
   if (us < 1000) return `${us}µs`
   if (us < 1_000_000) return `${(us / 1000).toFixed(1)}ms`
   return `${(us / 1_000_000).toFixed(2)}s`

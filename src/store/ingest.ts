@@ -2,12 +2,24 @@
  * The writer's one job: turn a batch of events into rows, in one transaction. Exchanges become
  * `exchanges` rows (stamped with their session and client), and update the per-minute rollups,
  * the sessions, the clients and, for schema methods, the schema snapshots and their history.
+ * Events arrive already bounded (bound.ts); the tables clients can make grow (sessions,
+ * clients) are capped per proxy (row-cap.ts).
  */
+
+import type { Transaction } from 'better-sqlite3'
 import type { ExchangeEvent, NotificationEvent, PorticoEvent } from '../observe/event.ts'
+import { cutText, MAX_ERROR_MESSAGE } from './bound.ts'
 import type { Db } from './open.ts'
 import { COUNTED_KINDS, RollupBatch } from './rollup.ts'
+import { RowCap } from './row-cap.ts'
 import { SchemaRecorder } from './schema-recorder.ts'
-import { type SessionClient, type SessionDelta, SessionTracker } from './sessions.ts'
+import {
+  MAX_SESSIONS_PER_PROXY,
+  type SessionClient,
+  type SessionDelta,
+  SessionTracker,
+} from './sessions.ts'
+import { SseLinker } from './sse-link.ts'
 import { StringIds } from './strings.ts'
 
 /** `ok`, `error` (JSON-RPC error, tool error, HTTP failure) or `cancelled`. */
@@ -16,25 +28,37 @@ export function statusOf(outcome: ExchangeEvent['outcome']): 'ok' | 'error' | 'c
   return 'error'
 }
 
-const MAX_ERROR_MESSAGE = 512
 const COUNTED = new Set(COUNTED_KINDS)
+/** Distinct (name, version) clients one proxy may hold; retention frees room. */
+export const MAX_CLIENTS_PER_PROXY = 10_000
+
+export interface IngestorOptions {
+  maxSessions?: number
+  maxClients?: number
+}
 
 export class Ingestor {
   readonly #db: Db
   readonly #sessions: SessionTracker
   readonly #schema: SchemaRecorder
   readonly #strings: StringIds
+  readonly #sse = new SseLinker()
+  readonly #clientCap: RowCap
   readonly #insert
   readonly #touchProxy
   readonly #addDropped
-  readonly #upsertClient
-  readonly #transaction: (events: readonly PorticoEvent[], dropped: number, proxy?: string) => void
+  readonly #updateClient
+  readonly #insertClient
+  readonly #transaction: Transaction<
+    (events: readonly PorticoEvent[], dropped: number, proxy?: string) => void
+  >
 
-  constructor(db: Db) {
+  constructor(db: Db, options: IngestorOptions = {}) {
     this.#db = db
-    this.#sessions = new SessionTracker(db)
+    this.#sessions = new SessionTracker(db, options.maxSessions ?? MAX_SESSIONS_PER_PROXY)
     this.#schema = new SchemaRecorder(db)
     this.#strings = new StringIds(db)
+    this.#clientCap = new RowCap(db, 'clients', options.maxClients ?? MAX_CLIENTS_PER_PROXY)
     this.#insert = db.prepare(INSERT_EXCHANGE)
     this.#touchProxy = db.prepare(
       `INSERT INTO proxies (name, first_seen, last_seen) VALUES (?, ?, ?)
@@ -44,16 +68,18 @@ export class Ingestor {
       `INSERT INTO proxies (name, first_seen, last_seen, dropped_events) VALUES (?, ?, ?, ?)
        ON CONFLICT (name) DO UPDATE SET dropped_events = dropped_events + excluded.dropped_events`,
     )
-    this.#upsertClient = db.prepare(
+    this.#updateClient = db.prepare(
+      `UPDATE clients SET last_seen = max(last_seen, @last), first_seen = min(first_seen, @first),
+         user_agent = coalesce(user_agent, @userAgent)
+       WHERE proxy = @proxy AND name = @name AND version = @version`,
+    )
+    this.#insertClient = db.prepare(
       `INSERT INTO clients (proxy, name, version, platform, user_agent, first_seen, last_seen)
-       VALUES (@proxy, @name, @version, @platform, @userAgent, @first, @last)
-       ON CONFLICT (proxy, name, version) DO UPDATE SET
-         last_seen = max(last_seen, excluded.last_seen),
-         first_seen = min(first_seen, excluded.first_seen),
-         user_agent = coalesce(clients.user_agent, excluded.user_agent)`,
+       VALUES (@proxy, @name, @version, @platform, @userAgent, @first, @last)`,
     )
     this.#transaction = db.transaction(
       (events: readonly PorticoEvent[], dropped: number, proxy?: string) => {
+        this.#strings.sync()
         this.#ingest(events)
         if (dropped > 0 && proxy) {
           const now = Date.now()
@@ -66,7 +92,9 @@ export class Ingestor {
   /** Writes one batch atomically; `dropped` is how many events the proxy dropped meanwhile. */
   write(events: readonly PorticoEvent[], dropped = 0, proxy?: string): void {
     try {
-      this.#transaction(events, dropped, proxy)
+      // Immediate: the write lock is taken first, so a prune of strings by another process
+      // cannot commit between reading the strings generation and using cached ids.
+      this.#transaction.immediate(events, dropped, proxy)
     } catch (error) {
       this.#strings.forget()
       throw error
@@ -85,7 +113,9 @@ export class Ingestor {
         this.#notification(event, sessions)
         continue
       }
-      const session = this.#sessions.resolve(event)
+      this.#sse.seen(event)
+      const linked = this.#sse.stream(event)
+      const session = linked ? { id: linked, groupKey: null } : this.#sessions.resolve(event)
       const client = this.#sessions.clientOf(event, session?.id)
       const status = statusOf(event.outcome)
       this.#insertExchange(event, session?.id, client)
@@ -109,8 +139,15 @@ export class Ingestor {
     }
     rollup.save(this.#db)
     this.#sessions.save(sessions.values())
-    for (const sighting of clients.values()) this.#upsertClient.run(sighting)
+    for (const sighting of clients.values()) this.#saveClient(sighting)
     for (const [name, ts] of proxies) this.#touchProxy.run(name, ts, ts)
+  }
+
+  #saveClient(sighting: ClientSighting): void {
+    if (this.#updateClient.run(sighting).changes > 0) return
+    if (!this.#clientCap.allows(sighting.proxy)) return
+    this.#insertClient.run(sighting)
+    this.#clientCap.added(sighting.proxy)
   }
 
   /**
@@ -137,8 +174,10 @@ export class Ingestor {
       ...(event.backend === undefined ? {} : { backend: event.backend }),
       ...(event.sessionId === undefined ? {} : { sessionId: event.sessionId }),
     }
-    // Without a session id there is no flow to place it in (a stateless listen stream).
-    const session = event.sessionId ? { id: event.sessionId, groupKey: null } : undefined
+    // Without a session id there is no flow to place it in (a stateless listen stream), unless
+    // it was sent on the stream of a legacy SSE session (sse-link.ts).
+    const sessionId = event.sessionId ?? this.#sse.notification(event)
+    const session = sessionId ? { id: sessionId, groupKey: null } : undefined
     const client = this.#sessions.clientOf(row, session?.id)
     this.#insertExchange(row, session?.id, client)
     if (session) trackSession(sessions, row, session, client, 'ok')
@@ -166,7 +205,7 @@ export class Ingestor {
       event.jsonrpcId === undefined ? null : String(event.jsonrpcId),
       text.id(event.outcome),
       event.errorCode ?? null,
-      event.errorMessage === undefined ? null : event.errorMessage.slice(0, MAX_ERROR_MESSAGE),
+      event.errorMessage === undefined ? null : cutText(event.errorMessage, MAX_ERROR_MESSAGE),
       text.optional(event.reason),
       event.httpStatus,
       event.durationUs,
@@ -228,9 +267,11 @@ function trackSession(
       lastSeenAt: event.ts,
       calls: 0,
       errors: 0,
+      established: false,
     }
     sessions.set(key, delta)
   }
+  if (event.httpStatus < 400) delta.established = true
   delta.startedAt = Math.min(delta.startedAt, event.ts)
   delta.lastSeenAt = Math.max(delta.lastSeenAt, event.ts)
   if (client && !delta.client) delta.client = client

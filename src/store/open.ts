@@ -5,7 +5,7 @@
  */
 import { existsSync, mkdirSync } from 'node:fs'
 import { homedir } from 'node:os'
-import { dirname, join } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
 import Database from 'better-sqlite3'
 import { LATEST_VERSION, MIGRATIONS } from './migrations.ts'
 
@@ -19,7 +19,7 @@ export class StoreError extends Error {
 }
 
 export interface OpenOptions {
-  /** Create the file (and its folder) when missing; the CLI opens existing stores only. */
+  /** Create the file when missing (and its folder, when it is the default one); the CLI opens existing stores only. */
   create?: boolean
   /** Milliseconds to wait on a lock before failing. */
   busyTimeoutMs?: number
@@ -60,9 +60,21 @@ export function openStore(path: string, options: OpenOptions = {}): Db {
   }
 }
 
+/**
+ * Only the default folder (`~/.portico`) is created: a `--db` path whose folder is missing is
+ * far more often a typo than a wish for new folders, which would then hold a store nobody
+ * looks at.
+ */
 function makeFolder(path: string): void {
+  const folder = dirname(resolve(path))
+  if (existsSync(folder)) return
+  if (folder !== dirname(defaultStorePath())) {
+    throw new StoreError(
+      `the folder ${folder} of the store ${path} does not exist (create it first; only the default ${dirname(defaultStorePath())} is created for you)`,
+    )
+  }
   try {
-    createFolders(dirname(path))
+    createFolders(folder)
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? String(error)
     throw new StoreError(`cannot create the folder of the store ${path} (${code})`, {

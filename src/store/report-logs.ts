@@ -102,22 +102,37 @@ function plainWhere(filter: LogFilter): { sql: string; args: unknown[] } {
   return { sql: parts.length ? `WHERE ${parts.join(' AND ')}` : '', args }
 }
 
-/** The last `tail` matching rows, oldest first. */
+/**
+ * The last `tail` matching rows, oldest first, in time order. Rows are written when an
+ * exchange ends, so a long call is stored after shorter ones that started later: ordering by
+ * row id would show it out of place. The time index holds the row id, so `ts, id` is walked
+ * straight from it.
+ */
 export function tailLogs(db: Db, filter: LogFilter, tail: number): ExchangeRow[] {
   const { sql, args } = where(db, filter)
   const rows = db
-    .prepare(`SELECT ${COLUMNS} FROM exchanges ${sql} ORDER BY id DESC LIMIT ?`)
+    .prepare(`SELECT ${COLUMNS} FROM exchanges ${sql} ORDER BY ts DESC, id DESC LIMIT ?`)
     .all(...args, tail) as ExchangeRow[]
   return rows.reverse()
 }
 
-/** Matching rows written after row `afterId`, oldest first (for `--follow`). */
-export function logsAfter(db: Db, filter: LogFilter, afterId: number, limit = 1000): ExchangeRow[] {
+/**
+ * Matching rows written after row `afterId` (for `--follow`), in time order among themselves,
+ * and the id to continue after.
+ */
+export function logsAfter(
+  db: Db,
+  filter: LogFilter,
+  afterId: number,
+  limit = 1000,
+): { rows: ExchangeRow[]; lastId: number } {
   const { sql, args } = where(db, { ...filter, since: undefined })
   const clause = sql ? `${sql} AND id > ?` : 'WHERE id > ?'
-  return db
+  const rows = db
     .prepare(`SELECT ${COLUMNS} FROM exchanges ${clause} ORDER BY id LIMIT ?`)
     .all(...args, afterId, limit) as ExchangeRow[]
+  const lastId = rows.at(-1)?.id ?? afterId
+  return { rows: rows.sort((a, b) => a.ts - b.ts || a.id - b.id), lastId }
 }
 
 /** Id of the newest row, so a follow with nothing to show starts after it. */

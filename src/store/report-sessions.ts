@@ -95,12 +95,19 @@ export interface ClientRow {
   last_seen: number
 }
 
+/**
+ * A client is a (name, version, platform) seen in sessions; sessions without client info count
+ * as `(unknown)`. `store stats` counts clients with the same grouping (`countClients`), so the
+ * two never disagree.
+ */
+const CLIENT_GROUP = `coalesce(client_name, '(unknown)') AS client_name,
+  coalesce(client_version, '') AS client_version,
+  coalesce(platform, 'unknown') AS platform`
+
 export function listClients(db: Db, since: number, proxy?: string): ClientRow[] {
   const rows = db
     .prepare(
-      `SELECT coalesce(client_name, '(unknown)') AS client_name,
-        coalesce(client_version, '') AS client_version,
-        coalesce(platform, 'unknown') AS platform,
+      `SELECT ${CLIENT_GROUP},
         count(*) AS sessions, sum(calls) AS calls, sum(errors) AS errors,
         min(started_at) AS first_seen, max(last_seen_at) AS last_seen
        FROM sessions WHERE last_seen_at >= ?${proxy === undefined ? '' : ' AND proxy = ?'}
@@ -111,4 +118,14 @@ export function listClients(db: Db, since: number, proxy?: string): ClientRow[] 
     ...row,
     error_pct: row.calls === 0 ? 0 : Math.round((row.errors / row.calls) * 1000) / 10,
   }))
+}
+
+/** How many rows `listClients` would list over all time (all proxies, or one). */
+export function countClients(db: Db, proxy?: string): number {
+  return db
+    .prepare(
+      `SELECT count(*) FROM (SELECT ${CLIENT_GROUP} FROM sessions${proxy === undefined ? '' : ' WHERE proxy = ?'} GROUP BY 1, 2, 3)`,
+    )
+    .pluck()
+    .get(...(proxy === undefined ? [] : [proxy])) as number
 }

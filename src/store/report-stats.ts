@@ -1,6 +1,7 @@
 /** `portico store stats` data: what the store holds, per proxy, and how big it is on disk. */
 import { statSync } from 'node:fs'
 import type { Db } from './open.ts'
+import { countClients } from './report-sessions.ts'
 
 export interface ProxyStats {
   name: string
@@ -15,6 +16,7 @@ export interface StoreStats {
   schema_version: number
   exchanges: number
   sessions: number
+  /** Distinct clients over all time, counted as `portico clients` lists them. */
   clients: number
   schema_changes: number
   oldest: number | null
@@ -56,7 +58,7 @@ export function storeStats(db: Db, path: string): StoreStats {
     schema_version: Number(db.pragma('user_version', { simple: true })),
     exchanges: count('exchange_rows'),
     sessions: count('sessions'),
-    clients: count('clients'),
+    clients: countClients(db),
     schema_changes: count('schema_changes'),
     oldest: range.oldest,
     newest: range.newest,

@@ -1,16 +1,21 @@
 /**
  * Deleting old records: `portico store prune --older-than 30d` and the `[store] retention`
- * schedule. Deletes in chunks so the proxy's writer never waits long for the lock. Schema
- * snapshots and their change history are kept (small, and useful forever), and so are the
- * interned strings (append-only by design, see strings.ts).
+ * schedule. Deletes in chunks so the proxy's writer never waits long for the lock, then the
+ * interned strings no remaining row uses (strings.ts), so text that only old rows carried
+ * leaves with them. Schema snapshots and their change history are kept (small, and useful
+ * forever).
  */
 import type { Db } from './open.ts'
 import { rowsOf } from './report-logs.ts'
+import { pruneStrings } from './strings.ts'
 
 export interface PruneResult {
   exchanges: number
   rollups: number
   sessions: number
+  clients: number
+  /** Interned strings no row uses any more (not counted by a dry run: 0). */
+  strings: number
 }
 
 const CHUNK = 5000
@@ -36,6 +41,8 @@ export function prune(db: Db, cutoffMs: number, proxy?: string, dryRun = false):
         args([rollupCutoff]),
       ),
       sessions: count(`SELECT count(*) FROM sessions WHERE ${sessionWhere}`, args([cutoffMs])),
+      clients: count(`SELECT count(*) FROM clients WHERE last_seen < ?${where}`, args([cutoffMs])),
+      strings: 0,
     }
   }
   // Rows name their proxy by interned id (see strings.ts); the view resolves it.
@@ -54,5 +61,9 @@ export function prune(db: Db, cutoffMs: number, proxy?: string, dryRun = false):
   const sessions = db
     .prepare(`DELETE FROM sessions WHERE ${sessionWhere}`)
     .run(...args([cutoffMs])).changes
-  return { exchanges, rollups, sessions }
+  const clients = db
+    .prepare(`DELETE FROM clients WHERE last_seen < ?${where}`)
+    .run(...args([cutoffMs])).changes
+  const strings = exchanges > 0 ? pruneStrings(db) : 0
+  return { exchanges, rollups, sessions, clients, strings }
 }

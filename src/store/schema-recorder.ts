@@ -5,6 +5,7 @@
  */
 import { isObject, type JsonObject } from '../jsonrpc/message.ts'
 import type { ExchangeEvent, NotificationEvent } from '../observe/event.ts'
+import { truncationOf } from './bound.ts'
 import type { Db } from './open.ts'
 import {
   cursorOf,
@@ -39,6 +40,11 @@ export class SchemaRecorder {
   exchange(event: ExchangeEvent, sessionId: string | undefined): void {
     const result = event.result
     if (result === undefined || event.outcome !== 'ok') return
+    const truncated = truncationOf(result)
+    if (truncated !== undefined) {
+      this.#notCaptured(event.proxy, event.method, event.ts, truncated)
+      return
+    }
     if (SERVER_METHODS.has(event.method)) {
       this.#capture(event.proxy, event.method, event.ts, serverPayload(event.method, result))
       return
@@ -60,6 +66,21 @@ export class SchemaRecorder {
     this.#db
       .prepare('UPDATE schema_snapshots SET stale = 1 WHERE proxy = ? AND method = ?')
       .run(event.proxy, method)
+  }
+
+  /**
+   * An answer too large or too deep to record: said once in the history (not again while it
+   * stays the latest change), and the snapshot is left as it was rather than replaced by a cut.
+   */
+  #notCaptured(proxy: string, method: string, ts: number, reason: string): void {
+    if (!SERVER_METHODS.has(method) && LIST_METHODS[method] === undefined) return
+    const last = this.#db
+      .prepare<[string, string], { change: string; detail: string | null }>(
+        'SELECT change, detail FROM schema_changes WHERE proxy = ? AND method = ? ORDER BY id DESC LIMIT 1',
+      )
+      .get(proxy, method)
+    if (last?.change === 'not_captured' && last.detail === reason) return
+    this.#change(proxy, ts, method, { change: 'not_captured', detail: reason })
   }
 
   #capture(proxy: string, method: string, ts: number, payload: JsonObject | JsonObject[]): void {

@@ -4,13 +4,21 @@
  * `sessionId`). Requests without one (2026-07-28 stateless requests, stateless legacy servers)
  * are grouped by client identity: the same client (`_meta` client info, else User-Agent) with
  * no gap over IDLE_GAP_MS forms one Portico session, whose id starts with `~`.
+ *
+ * Session ids come from clients, so a made-up one must not create a row: a session row is
+ * created only by an exchange that succeeded (a made-up id gets 404 from the server), and at
+ * most `maxSessions` rows per proxy exist (`RowCap`); refused sessions keep their rows in
+ * `exchanges`, only the session summary is missing.
  */
 import { createHash } from 'node:crypto'
 import type { ExchangeEvent } from '../observe/event.ts'
 import type { Db } from './open.ts'
 import { platformOf } from './platform.ts'
+import { RowCap } from './row-cap.ts'
 
 export const IDLE_GAP_MS = 30 * 60_000
+/** Sessions rows one proxy may hold; retention frees room. */
+export const MAX_SESSIONS_PER_PROXY = 100_000
 const CACHE_LIMIT = 20_000
 
 export interface SessionClient {
@@ -33,6 +41,8 @@ export interface SessionDelta {
   endedAt?: number
   calls: number
   errors: number
+  /** An exchange of the batch succeeded (HTTP status below 400): the session exists. */
+  established: boolean
 }
 
 const JSON_RPC_KINDS = new Set(['request', 'notification', 'response'])
@@ -44,13 +54,17 @@ export class SessionTracker {
   readonly #clients = new Map<string, SessionClient | null>()
   readonly #findGroup
   readonly #findClient
-  readonly #upsert
+  readonly #update
+  readonly #insert
+  readonly #cap: RowCap
 
-  constructor(db: Db) {
+  constructor(db: Db, maxSessions = MAX_SESSIONS_PER_PROXY) {
     this.#findGroup = db.prepare<[string, string], { session_id: string; last_seen_at: number }>(
       'SELECT session_id, last_seen_at FROM sessions WHERE proxy = ? AND group_key = ? ORDER BY last_seen_at DESC LIMIT 1',
     )
-    this.#upsert = db.prepare(UPSERT_SESSION)
+    this.#update = db.prepare(UPDATE_SESSION)
+    this.#insert = db.prepare(INSERT_SESSION)
+    this.#cap = new RowCap(db, 'sessions', maxSessions)
     this.#findClient = db.prepare<
       [string, string],
       { client_name: string | null; client_version: string | null; platform: string | null }
@@ -119,10 +133,13 @@ export class SessionTracker {
     return client ?? undefined
   }
 
-  /** Upserts the batch's session changes. */
+  /**
+   * Applies the batch's session changes: existing sessions are updated; a new one is inserted
+   * only when established and within the proxy's cap.
+   */
   save(deltas: Iterable<SessionDelta>): void {
     for (const d of deltas) {
-      this.#upsert.run({
+      const row = {
         proxy: d.proxy,
         id: d.id,
         groupKey: d.groupKey,
@@ -137,28 +154,41 @@ export class SessionTracker {
         endedAt: d.endedAt ?? null,
         calls: d.calls,
         errors: d.errors,
-      })
+      }
+      if (this.#update.run(row).changes > 0) continue
+      if (!d.established || !this.#cap.allows(d.proxy)) continue
+      this.#insert.run(row)
+      this.#cap.added(d.proxy)
     }
+  }
+
+  /** New sessions refused by the per-proxy cap since the writer started. */
+  get refused(): number {
+    return this.#cap.refused
   }
 }
 
-const UPSERT_SESSION = `
+const INSERT_SESSION = `
 INSERT INTO sessions (proxy, session_id, group_key, era, client_name, client_version, platform,
   user_agent, protocol_version, started_at, last_seen_at, ended_at, calls, errors)
 VALUES (@proxy, @id, @groupKey, @era, @clientName, @clientVersion, @platform, @userAgent,
-  @protocolVersion, @startedAt, @lastSeenAt, @endedAt, @calls, @errors)
-ON CONFLICT (proxy, session_id) DO UPDATE SET
-  platform = CASE WHEN sessions.client_name IS NULL AND excluded.client_name IS NOT NULL
-    THEN excluded.platform ELSE coalesce(sessions.platform, excluded.platform) END,
-  client_name = coalesce(sessions.client_name, excluded.client_name),
-  client_version = coalesce(sessions.client_version, excluded.client_version),
-  user_agent = coalesce(sessions.user_agent, excluded.user_agent),
-  protocol_version = coalesce(sessions.protocol_version, excluded.protocol_version),
-  started_at = min(sessions.started_at, excluded.started_at),
-  last_seen_at = max(sessions.last_seen_at, excluded.last_seen_at),
-  ended_at = coalesce(excluded.ended_at, sessions.ended_at),
-  calls = sessions.calls + excluded.calls,
-  errors = sessions.errors + excluded.errors`
+  @protocolVersion, @startedAt, @lastSeenAt, @endedAt, @calls, @errors)`
+
+/** Every SET expression reads the row's old values (SQLite), so `platform` sees the old client. */
+const UPDATE_SESSION = `
+UPDATE sessions SET
+  platform = CASE WHEN client_name IS NULL AND @clientName IS NOT NULL
+    THEN @platform ELSE coalesce(platform, @platform) END,
+  client_name = coalesce(client_name, @clientName),
+  client_version = coalesce(client_version, @clientVersion),
+  user_agent = coalesce(user_agent, @userAgent),
+  protocol_version = coalesce(protocol_version, @protocolVersion),
+  started_at = min(started_at, @startedAt),
+  last_seen_at = max(last_seen_at, @lastSeenAt),
+  ended_at = coalesce(@endedAt, ended_at),
+  calls = calls + @calls,
+  errors = errors + @errors
+WHERE proxy = @proxy AND session_id = @id`
 
 function remember<K, V>(map: Map<K, V>, key: K, value: V): void {
   if (map.size >= CACHE_LIMIT && !map.has(key)) map.clear()

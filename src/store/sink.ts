@@ -1,11 +1,17 @@
 /**
- * The store sink: the proxy-side half of the SQLite writer. `write` only appends to a bounded
- * buffer (a full buffer drops and counts, it never waits); a timer posts the buffer to the
- * writer thread, which commits in batched transactions. `close` flushes everything.
+ * The store sink: the proxy-side half of the SQLite writer. `write` only bounds each event
+ * (bound.ts) and appends it to a bounded buffer (a full buffer drops and counts, it never
+ * waits); a timer posts the buffer to the writer thread, which commits in batched transactions.
+ * `close` flushes everything.
+ *
+ * Recording must never take the proxy down: nothing thrown here escapes a timer or a worker
+ * event, and a writer thread that dies is started again (with a growing delay), its lost
+ * events counted as failed.
  */
 import { Worker } from 'node:worker_threads'
 import type { Sink } from '../observe/bus.ts'
 import type { PorticoEvent } from '../observe/event.ts'
+import { boundEvent, truncatedPayload } from './bound.ts'
 import { openStore } from './open.ts'
 import { encodeEvents } from './wire.ts'
 import type { FromWriter, ToWriter, WriterOptions } from './writer-worker.ts'
@@ -16,12 +22,14 @@ export interface StoreSinkOptions {
   proxy: string
   /** Events buffered or in flight to the writer before new ones are dropped. */
   capacity?: number
+  /** Payload bytes (schema params and results) buffered or in flight before payloads are left out. */
+  payloadCapacity?: number
   /** Commit period of the writer, in ms (default 150). */
   flushMs?: number
   /** Events queued in the writer that trigger an early commit. */
   flushEvents?: number
   retentionMs?: number
-  /** Called when the writer fails to commit a batch (disk full, store deleted…). */
+  /** Called when recording loses events or the store needs attention (disk full, store deleted…). */
   onError?: (message: string) => void
   /** Called before an existing store is upgraded to a newer schema (see OpenOptions). */
   onUpgrade?: (from: number, to: number) => void
@@ -33,6 +41,8 @@ export interface StoreSinkStats {
   dropped: number
   failed: number
   pending: number
+  /** Writer threads started again after one died. */
+  restarts: number
 }
 
 export interface StoreSink extends Sink {
@@ -40,8 +50,12 @@ export interface StoreSink extends Sink {
 }
 
 export const DEFAULT_CAPACITY = 100_000
+export const DEFAULT_PAYLOAD_CAPACITY = 64 * 1024 * 1024
 const POST_EVERY_MS = 20
 const POST_EVENTS = 2000
+const RESTART_MIN_MS = 100
+const RESTART_MAX_MS = 30_000
+const REPORT_EVERY_MS = 5000
 
 /**
  * Opens (creating and migrating) the store on this thread first, so a bad path fails at
@@ -59,85 +73,198 @@ export function storeSink(options: StoreSinkOptions): StoreSink {
     flushEvents: options.flushEvents ?? 5000,
     ...(options.retentionMs === undefined ? {} : { retentionMs: options.retentionMs }),
   }
-  const worker = new Worker(new URL('./writer-worker.js', import.meta.url), {
-    workerData: workerOptions,
+  const start = () =>
+    new Worker(new URL('./writer-worker.js', import.meta.url), { workerData: workerOptions })
+  return new WorkerSink(start, {
+    capacity: options.capacity ?? DEFAULT_CAPACITY,
+    payloadCapacity: options.payloadCapacity ?? DEFAULT_PAYLOAD_CAPACITY,
+    ...(options.onError ? { onError: options.onError } : {}),
   })
-  return new WorkerSink(worker, options.capacity ?? DEFAULT_CAPACITY, options.onError)
+}
+
+interface Limits {
+  capacity: number
+  payloadCapacity: number
+  onError?: (message: string) => void
 }
 
 class WorkerSink implements StoreSink {
   readonly name = 'store'
-  readonly #worker: Worker
-  readonly #capacity: number
-  readonly #onError: ((message: string) => void) | undefined
+  /** Schema capture and session identity come from these results. */
+  readonly wantsResults = true
+  readonly #start: () => Worker
+  readonly #limits: Limits
+  #worker: Worker | undefined
   #buffer: PorticoEvent[] = []
+  #bufferBytes = 0
   #timer: NodeJS.Timeout | undefined
   #inFlight = 0
+  #inFlightBytes = 0
   #received = 0
   #written = 0
   #dropped = 0
   #unreportedDrops = 0
   #failed = 0
+  #restarts = 0
+  #restartDelay = RESTART_MIN_MS
+  #restartTimer: NodeJS.Timeout | undefined
+  #reportedAt = Number.NEGATIVE_INFINITY
+  #unreported = 0
   #closed: Promise<void> | undefined
-  #exited = false
 
-  constructor(worker: Worker, capacity: number, onError?: (message: string) => void) {
+  constructor(start: () => Worker, limits: Limits) {
+    this.#start = start
+    this.#limits = limits
+    this.#spawn()
+  }
+
+  #spawn(): void {
+    const worker = this.#start()
     this.#worker = worker
-    this.#capacity = capacity
-    this.#onError = onError
-    worker.on('message', (message: FromWriter) => this.#onMessage(message))
-    worker.on('error', (error) => this.#onError?.(`store writer crashed: ${error.message}`))
-    worker.on('exit', () => {
-      this.#exited = true
-    })
-    worker.unref()
+    worker.on('message', (message: FromWriter) => this.#guard(() => this.#onMessage(message)))
+    worker.on('error', (error) => this.#report(`store writer crashed: ${error.message}`))
+    worker.on('exit', () => this.#guard(() => this.#onExit(worker)))
+    if (!this.#closed) worker.unref()
   }
 
   write(events: readonly PorticoEvent[]): void {
-    if (this.#closed || this.#exited) {
+    if (this.#closed) {
       this.#dropped += events.length
       return
     }
-    for (const event of events) {
+    for (const raw of events) {
       this.#received++
-      if (this.#buffer.length + this.#inFlight >= this.#capacity) {
+      if (this.#buffer.length + this.#inFlight >= this.#limits.capacity) {
         this.#dropped++
         this.#unreportedDrops++
         continue
       }
-      this.#buffer.push(event)
+      this.#buffer.push(this.#admit(raw))
     }
     if (this.#buffer.length >= POST_EVENTS) this.#post()
     else if (this.#timer === undefined && this.#buffer.length > 0) {
-      this.#timer = setTimeout(() => this.#post(), POST_EVERY_MS)
+      this.#timer = setTimeout(() => this.#guard(() => this.#post()), POST_EVERY_MS)
       this.#timer.unref()
     }
+  }
+
+  /** The event within bounds; its payloads left out when the payload budget is spent. */
+  #admit(raw: PorticoEvent): PorticoEvent {
+    const { event, payloadBytes } = boundEvent(raw)
+    if (payloadBytes === 0) return event
+    if (this.#bufferBytes + this.#inFlightBytes + payloadBytes > this.#limits.payloadCapacity) {
+      const marker = truncatedPayload('not recorded: the store queue was full')
+      const copy = { ...event, params: marker } as PorticoEvent
+      if (copy.type === 'exchange' && copy.result !== undefined) copy.result = marker
+      return copy
+    }
+    this.#bufferBytes += payloadBytes
+    return event
   }
 
   #post(): void {
     if (this.#timer) clearTimeout(this.#timer)
     this.#timer = undefined
+    const worker = this.#worker
+    // No writer (it died and is being started again): keep buffering, within the bound.
+    if (worker === undefined) return
     if (this.#buffer.length === 0 && this.#unreportedDrops === 0) return
     const events = this.#buffer
+    const bytes = this.#bufferBytes
     this.#buffer = []
-    this.#inFlight += events.length
-    const message: ToWriter = {
-      type: 'events',
-      json: encodeEvents(events),
-      dropped: this.#unreportedDrops,
+    this.#bufferBytes = 0
+    let json: string
+    try {
+      json = encodeEvents(events)
+    } catch (error) {
+      this.#failed += events.length
+      this.#report(`store batch could not be encoded (${events.length} events lost): ${error}`)
+      return
     }
+    this.#inFlight += events.length
+    this.#inFlightBytes += bytes
+    const message: ToWriter = { type: 'events', json, dropped: this.#unreportedDrops, bytes }
     this.#unreportedDrops = 0
-    this.#worker.postMessage(message)
+    worker.postMessage(message)
   }
 
   #onMessage(message: FromWriter): void {
-    if (message.type === 'written') {
-      this.#inFlight -= message.count
-      this.#written += message.count
-    } else if (message.type === 'failed') {
-      this.#inFlight -= message.count
-      this.#failed += message.count
-      this.#onError?.(`store write failed (${message.count} events lost): ${message.message}`)
+    switch (message.type) {
+      case 'written':
+        this.#settle(message.count, message.bytes)
+        this.#written += message.count
+        this.#restartDelay = RESTART_MIN_MS
+        return
+      case 'failed':
+        this.#settle(message.count, message.bytes)
+        this.#failed += message.count
+        this.#report(`store write failed (${message.count} events lost): ${message.message}`)
+        return
+      case 'warning':
+        // Rare and important (the store file was deleted and opened again): never held back.
+        this.#report(message.message, true)
+        return
+      case 'closed':
+        return
+    }
+  }
+
+  #settle(count: number, bytes: number): void {
+    this.#inFlight -= count
+    this.#inFlightBytes -= bytes
+  }
+
+  /** A writer that exits before `close` died: what it held is lost; start another. */
+  #onExit(worker: Worker): void {
+    if (this.#worker !== worker) return
+    this.#worker = undefined
+    if (this.#closed) return
+    if (this.#inFlight > 0) {
+      this.#failed += this.#inFlight
+      this.#report(`store writer stopped (${this.#inFlight} events lost); starting it again`)
+    }
+    this.#inFlight = 0
+    this.#inFlightBytes = 0
+    const delay = this.#restartDelay
+    this.#restartDelay = Math.min(delay * 2, RESTART_MAX_MS)
+    this.#restartTimer = setTimeout(() => this.#guard(() => this.#restart()), delay)
+    this.#restartTimer.unref()
+  }
+
+  #restart(): void {
+    this.#restartTimer = undefined
+    if (this.#closed) return
+    this.#restarts++
+    this.#spawn()
+    this.#post()
+  }
+
+  /** Runs sink work from a timer or an event: a failure is reported, never thrown. */
+  #guard(work: () => void): void {
+    try {
+      work()
+    } catch (error) {
+      this.#report(`store sink error: ${error instanceof Error ? error.message : String(error)}`)
+    }
+  }
+
+  /**
+   * Tells `onError`, at most once per REPORT_EVERY_MS (warnings always): a store that stays
+   * unavailable fails every commit, and one line per commit would bury everything else.
+   */
+  #report(message: string, always = false): void {
+    const now = Date.now()
+    if (!always && now - this.#reportedAt < REPORT_EVERY_MS) {
+      this.#unreported++
+      return
+    }
+    const more = this.#unreported > 0 ? ` (and ${this.#unreported} more store messages)` : ''
+    this.#reportedAt = now
+    this.#unreported = 0
+    try {
+      this.#limits.onError?.(`${message}${more}`)
+    } catch {
+      // A failing logger must not turn a store problem into a crash.
     }
   }
 
@@ -148,6 +275,7 @@ class WorkerSink implements StoreSink {
       dropped: this.#dropped,
       failed: this.#failed,
       pending: this.#buffer.length + this.#inFlight,
+      restarts: this.#restarts,
     }
   }
 
@@ -158,18 +286,22 @@ class WorkerSink implements StoreSink {
   }
 
   async #shutdown(): Promise<void> {
-    if (this.#exited) return
+    if (this.#restartTimer) clearTimeout(this.#restartTimer)
+    // A writer that died and was not started again yet gets one more start for the last batch.
+    if (this.#worker === undefined && this.#buffer.length > 0) this.#spawn()
+    const worker = this.#worker
+    if (worker === undefined) return
     // Hold the process open until the writer has committed the last batch.
-    this.#worker.ref()
-    this.#post()
+    worker.ref()
+    this.#guard(() => this.#post())
     const done = new Promise<void>((resolve) => {
-      this.#worker.on('message', (message: FromWriter) => {
+      worker.on('message', (message: FromWriter) => {
         if (message.type === 'closed') resolve()
       })
-      this.#worker.once('exit', () => resolve())
+      worker.once('exit', () => resolve())
     })
-    this.#worker.postMessage({ type: 'close' } satisfies ToWriter)
+    worker.postMessage({ type: 'close' } satisfies ToWriter)
     await done
-    await this.#worker.terminate()
+    await worker.terminate()
   }
 }

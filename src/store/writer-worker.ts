@@ -2,11 +2,16 @@
  * The store writer, run in a worker thread: receives event batches from the proxy's thread,
  * commits them in one transaction every `flushMs` (or sooner once `flushEvents` are queued),
  * and applies the retention schedule. The proxy's event loop never touches SQLite.
+ *
+ * Before each commit it checks that the store file is still the one it opened: a store
+ * deleted (or replaced) while Portico runs would otherwise swallow every later row into an
+ * unlinked inode. It then opens the path again (a fresh store) and says so loudly.
  */
 import { readlinkSync } from 'node:fs'
 import { setPriority } from 'node:os'
 import { parentPort, workerData } from 'node:worker_threads'
 import type { PorticoEvent } from '../observe/event.ts'
+import { StoreFile } from './file-watch.ts'
 import { Ingestor } from './ingest.ts'
 import { type Db, openStore } from './open.ts'
 import { prune } from './retention.ts'
@@ -26,64 +31,129 @@ export type ToWriter =
       /** The batch, as `encodeEvents` wrote it. */
       json: string
       dropped: number
+      /** Payload bytes the sink counted for the batch, acknowledged back. */
+      bytes: number
     }
   | { type: 'close' }
 
 export type FromWriter =
-  | { type: 'written'; count: number }
-  | { type: 'failed'; count: number; message: string }
+  | { type: 'written'; count: number; bytes: number }
+  | { type: 'failed'; count: number; bytes: number; message: string }
+  | { type: 'warning'; message: string }
   | { type: 'closed' }
 
 const RETENTION_EVERY_MS = 60 * 60_000
+
+/** The open store and its ingestor; replaced together when the file has to be opened again. */
+interface Open {
+  db: Db
+  ingestor: Ingestor
+}
 
 function start(options: WriterOptions): void {
   const port = parentPort
   if (!port) return
   yieldToTraffic()
-  const db = openStore(options.path, { create: true })
-  const ingestor = new Ingestor(db)
+  const file = new StoreFile(options.path)
+  const post = (message: FromWriter) => port.postMessage(message)
+  // The sink opened this store a moment ago; if it cannot be opened now, every commit retries.
+  let store: Open | undefined
+  try {
+    store = openAt(options.path)
+    file.remember()
+  } catch (error) {
+    post({ type: 'warning', message: `store writer: ${messageOf(error)}` })
+  }
   let queue: PorticoEvent[] = []
+  let queuedBytes = 0
   let dropped = 0
   let flushing: NodeJS.Immediate | undefined
+
+  /** The store to write to, reopened when its file is gone; undefined while it cannot be. */
+  const current = (): Open | undefined => {
+    const change = file.changed()
+    if (change === undefined && store) return store
+    if (change !== undefined) {
+      store?.db.close()
+      store = undefined
+    }
+    try {
+      store = openAt(options.path)
+      file.remember()
+      if (change !== undefined) {
+        post({
+          type: 'warning',
+          message: `the store ${options.path} ${change} while Portico was running; recording continues in a new store at the same path`,
+        })
+      }
+    } catch (error) {
+      throw new Error(
+        `the store ${options.path} ${change ?? 'is unavailable'} and could not be opened again: ${messageOf(error)}`,
+      )
+    }
+    return store
+  }
 
   const flush = (): void => {
     flushing = undefined
     if (queue.length === 0 && dropped === 0) return
     const batch = queue
+    const bytes = queuedBytes
     queue = []
+    queuedBytes = 0
     try {
-      ingestor.write(batch, dropped, options.proxy)
-      port.postMessage({ type: 'written', count: batch.length } satisfies FromWriter)
+      const open = current()
+      open?.ingestor.write(batch, dropped, options.proxy)
+      post({ type: 'written', count: batch.length, bytes })
     } catch (error) {
-      const message = error instanceof Error ? error.message : String(error)
-      port.postMessage({ type: 'failed', count: batch.length, message } satisfies FromWriter)
+      post({ type: 'failed', count: batch.length, bytes, message: messageOf(error) })
     }
     dropped = 0
   }
   const timer = setInterval(flush, options.flushMs)
   const retention = options.retentionMs
-  const pruner = retention === undefined ? undefined : schedulePrune(db, retention, options.proxy)
+  const pruner =
+    retention === undefined ? undefined : schedulePrune(() => store?.db, retention, options.proxy)
 
   port.on('message', (message: ToWriter) => {
     if (message.type === 'events') {
-      for (const event of decodeEvents(message.json)) queue.push(event)
-      dropped += message.dropped
+      try {
+        for (const event of decodeEvents(message.json)) queue.push(event)
+        queuedBytes += message.bytes
+        dropped += message.dropped
+      } catch (error) {
+        post({ type: 'failed', count: 0, bytes: message.bytes, message: messageOf(error) })
+      }
       if (queue.length >= options.flushEvents && !flushing) flushing = setImmediate(flush)
       return
     }
     clearInterval(timer)
     if (pruner) clearInterval(pruner)
     flush()
-    db.close()
-    port.postMessage({ type: 'closed' } satisfies FromWriter)
+    store?.db.close()
+    post({ type: 'closed' })
     port.close()
   })
 }
 
-function schedulePrune(db: Db, retentionMs: number, proxy: string): NodeJS.Timeout {
+function openAt(path: string): Open {
+  const db = openStore(path, { create: true })
+  return { db, ingestor: new Ingestor(db) }
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error)
+}
+
+function schedulePrune(
+  db: () => Db | undefined,
+  retentionMs: number,
+  proxy: string,
+): NodeJS.Timeout {
   const run = () => {
     try {
-      prune(db, Date.now() - retentionMs, proxy)
+      const open = db()
+      if (open) prune(open, Date.now() - retentionMs, proxy)
     } catch {
       // A busy store is pruned on the next round; retention is best effort.
     }

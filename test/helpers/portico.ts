@@ -17,6 +17,7 @@ export function captureSink(): CaptureSink {
   const waiters = new Set<() => void>()
   return {
     name: 'capture',
+    wantsResults: true,
     events,
     write(batch) {
       events.push(...batch)

@@ -50,7 +50,7 @@ describe('log session filters', () => {
     )
     const [first] = tailLogs(db, { sessionPrefix: 'x' }, 100)
     assert.deepEqual(
-      logsAfter(db, { sessionPrefix: 'x' }, first?.id ?? 0).map((r) => r.name),
+      logsAfter(db, { sessionPrefix: 'x' }, first?.id ?? 0).rows.map((r) => r.name),
       ['x-second'],
     )
   })
