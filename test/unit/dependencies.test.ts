@@ -50,6 +50,8 @@ describe('dependencies', () => {
   it('declares every package the tests use at the root', () => {
     const root = manifest('package.json')
     const declared = new Set([
+      // The package itself: library-mode tests import it by name.
+      (root as { name?: string }).name ?? 'portico',
       ...Object.keys(root.dependencies ?? {}),
       ...Object.keys(root.devDependencies ?? {}),
     ])
