@@ -9,15 +9,16 @@ import { after, before, it } from 'node:test'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import { CreateMessageRequestSchema } from '@modelcontextprotocol/sdk/types.js'
-import { fixture, type RunningServer, startEverythingHttp } from '../helpers/mcp-servers.ts'
+import { fixture } from '../helpers/mcp-servers.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
+import { type Spawned, startEverything } from '../helpers/processes.ts'
 import { until } from '../helpers/wait.ts'
 
-let old: RunningServer
+let old: Spawned & { url: string }
 let gateway: RunningPortico
 
 before(async () => {
-  old = await startEverythingHttp(undefined, 'sse')
+  old = await startEverything('sse')
   gateway = await startPortico({
     proxy: { admin_tools: false, list_timeout: '1s' },
     backends: [

@@ -20,24 +20,20 @@ import {
   ResourceUpdatedNotificationSchema,
 } from '@modelcontextprotocol/sdk/types.js'
 import { openListenStream } from '../helpers/listen.ts'
-import {
-  fixture,
-  type RunningServer,
-  serverBin,
-  startEverythingHttp,
-} from '../helpers/mcp-servers.ts'
+import { fixture, serverBin } from '../helpers/mcp-servers.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
+import { type Spawned, startEverything } from '../helpers/processes.ts'
 import { until } from '../helpers/wait.ts'
 
 const node = process.execPath
-let web: RunningServer
+let web: Spawned & { url: string }
 let gateway: RunningPortico
 let folder: string
 
 before(async () => {
   folder = mkdtempSync(join(tmpdir(), 'portico-gw-files-'))
   writeFileSync(join(folder, 'hello.txt'), 'hello from the filesystem backend\n')
-  web = await startEverythingHttp()
+  web = await startEverything('streamableHttp')
   gateway = await startPortico({
     request_timeout: 20,
     proxy: { list_timeout: '3s' },
