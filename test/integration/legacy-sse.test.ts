@@ -7,6 +7,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js'
+import { readText } from '../helpers/mcp-http.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
 import { type Spawned, startEverything } from '../helpers/processes.ts'
 
@@ -31,15 +32,7 @@ describe('legacy HTTP+SSE through Portico', () => {
     const response = await fetch(new URL('/sse', portico.origin), {
       headers: { accept: 'text/event-stream' },
     })
-    const reader = response.body?.getReader()
-    assert.ok(reader)
-    let text = ''
-    while (!text.includes('\n\n')) {
-      const { value, done } = await reader.read()
-      if (done) break
-      text += new TextDecoder().decode(value)
-    }
-    await reader.cancel()
+    const text = await readText(response, (t) => t.includes('\n\n'), 'the endpoint event')
     assert.match(text, /event: endpoint\ndata: \/message\?sessionId=[\w-]+\n\n/)
   })
 
