@@ -137,3 +137,56 @@ export async function modernCall(
   })
   return response.text()
 }
+
+/** One JSON-RPC request a client POSTed and the answer it got, as seen on the wire. */
+export interface WireExchange {
+  request: { method?: string; id?: unknown; params?: Record<string, unknown> }
+  /** The JSON-RPC response to that request (from a JSON body or an SSE stream). */
+  response?: { result?: Record<string, unknown>; error?: unknown }
+}
+
+/**
+ * A `fetch` for SDK transports that also records each POSTed request and its JSON-RPC answer,
+ * so a test can see the rounds the SDK hides (an `input_required` result and its retry).
+ * `settled()` waits until every recorded answer has been read.
+ */
+export function recordingFetch(): {
+  fetch: typeof fetch
+  exchanges: WireExchange[]
+  settled(): Promise<WireExchange[]>
+} {
+  const exchanges: WireExchange[] = []
+  const pending: Promise<void>[] = []
+  const recorder = async (input: string | URL | Request, init?: RequestInit) => {
+    const response = await fetch(input, init)
+    if (init?.method !== 'POST' || typeof init.body !== 'string') return response
+    const request = JSON.parse(init.body) as WireExchange['request']
+    if (request.id === undefined) return response
+    const exchange: WireExchange = { request }
+    exchanges.push(exchange)
+    const copy = response.clone()
+    pending.push(
+      copy.text().then((text) => {
+        const type = copy.headers.get('content-type') ?? ''
+        const messages = type.includes('text/event-stream')
+          ? new SseParser()
+              .push(`${text}\n\n`)
+              .filter((event) => event.data !== '')
+              .map((event) => JSON.parse(event.data))
+          : text
+            ? [JSON.parse(text)]
+            : []
+        exchange.response = messages.find((m) => m.id === request.id)
+      }),
+    )
+    return response
+  }
+  return {
+    fetch: recorder as typeof fetch,
+    exchanges,
+    settled: async () => {
+      await Promise.all(pending)
+      return exchanges
+    },
+  }
+}

@@ -23,10 +23,11 @@ async function post(url: string, body: string, headers: Record<string, string> =
     body,
   })
   const text = await response.text()
+  const isJson = response.headers.get('content-type')?.includes('application/json') ?? false
   return {
     status: response.status,
     text,
-    json: (text ? JSON.parse(text) : {}) as Record<string, unknown>,
+    json: (isJson && text ? JSON.parse(text) : {}) as Record<string, unknown>,
   }
 }
 
@@ -96,16 +97,28 @@ describe('bad input and failures', () => {
   })
 
   it('refuses a foreign Origin with 403, accepts localhost and configured origins', async () => {
-    const init = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' })
-    assert.equal((await post(portico.url, init, { origin: 'https://evil.example' })).status, 403)
-    assert.notEqual(
-      (await post(portico.url, init, { origin: 'http://localhost:5173' })).status,
-      403,
-    )
-    assert.notEqual(
-      (await post(portico.url, init, { origin: 'https://app.example.com' })).status,
-      403,
-    )
+    const init = JSON.stringify({
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'initialize',
+      params: {
+        protocolVersion: '2025-11-25',
+        capabilities: {},
+        clientInfo: { name: 'origin-test', version: '1' },
+      },
+    })
+    const refused = await post(portico.url, init, { origin: 'https://evil.example' })
+    assert.equal(refused.status, 403)
+    const error = refused.json.error as { code: number; message: string }
+    assert.equal(error.code, -32600)
+    assert.match(error.message, /Origin not allowed/)
+    assert.equal(refused.json.result, undefined)
+    for (const origin of ['http://localhost:5173', 'https://app.example.com']) {
+      const accepted = await post(portico.url, init, { origin })
+      assert.equal(accepted.status, 200, `${origin}: ${accepted.text}`)
+      // The upstream answered (SSE or JSON): its serverInfo is in the body.
+      assert.match(accepted.text, /"serverInfo":\{"name":"portico-demo"/, origin)
+    }
   })
 
   it('forwards a JSON-RPC batch (2025-03-26) and answers every request', async () => {

@@ -36,6 +36,22 @@ describe('legacy HTTP+SSE through Portico', () => {
     assert.match(text, /event: endpoint\ndata: \/message\?sessionId=[\w-]+\n\n/)
   })
 
+  it('guards /sse with the Origin check: a foreign Origin gets 403, a local one the stream', async () => {
+    const refused = await fetch(new URL('/sse', portico.origin), {
+      headers: { accept: 'text/event-stream', origin: 'https://evil.example' },
+    })
+    assert.equal(refused.status, 403)
+    const body = (await refused.json()) as { error: { code: number; message: string } }
+    assert.equal(body.error.code, -32600)
+    assert.match(body.error.message, /Origin not allowed/)
+    const local = await fetch(new URL('/sse', portico.origin), {
+      headers: { accept: 'text/event-stream', origin: 'http://localhost:6274' },
+    })
+    assert.equal(local.status, 200)
+    const text = await readText(local, (t) => t.includes('\n\n'), 'the endpoint event')
+    assert.match(text, /event: endpoint\n/)
+  })
+
   it('serves lists and calls, with responses arriving on the stream', async () => {
     const tools = await client.listTools()
     assert.ok(tools.tools.some((t) => t.name === 'echo'))
