@@ -54,7 +54,10 @@ export async function stopChild(child: ChildProcess): Promise<void> {
 
 export interface Spawned {
   child: ChildProcess
+  /** stdout and stderr as they came, interleaved. */
   output(): string
+  stdout(): string
+  stderr(): string
   stop(): Promise<void>
 }
 
@@ -70,22 +73,31 @@ export async function spawnReady(
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let output = ''
-  const spawned: Spawned = { child, output: () => output, stop: () => stopChild(child) }
+  const streams = { stdout: '', stderr: '' }
+  const spawned: Spawned = {
+    child,
+    output: () => output,
+    stdout: () => streams.stdout,
+    stderr: () => streams.stderr,
+    stop: () => stopChild(child),
+  }
   const timeoutMs = options.timeoutMs ?? 15_000
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {
       void spawned.stop()
       reject(new Error(`${command} ${args.join(' ')} not ready after ${timeoutMs} ms:\n${output}`))
     }, timeoutMs)
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString()
+    const onData = (stream: 'stdout' | 'stderr') => (chunk: Buffer) => {
+      const text = chunk.toString()
+      output += text
+      streams[stream] += text
       if (options.ready.test(output)) {
         clearTimeout(timer)
         resolve()
       }
     }
-    child.stdout?.on('data', onData)
-    child.stderr?.on('data', onData)
+    child.stdout?.on('data', onData('stdout'))
+    child.stderr?.on('data', onData('stderr'))
     child.once('exit', (code) => {
       clearTimeout(timer)
       reject(new Error(`${command} exited with ${code} before ready:\n${output}`))
