@@ -62,11 +62,8 @@ describe('portico run: logs and recording', () => {
       db,
     )
     const records = lines(portico.stderr()).map((line) => {
-      try {
-        return JSON.parse(line) as Record<string, unknown>
-      } catch {
-        assert.fail(`not a JSON line on stderr: ${line}`)
-      }
+      assert.ok(line.startsWith('{') && line.endsWith('}'), `not a JSON line on stderr: ${line}`)
+      return JSON.parse(line) as Record<string, unknown>
     })
     const call = records.find((r) => r.method === 'tools/call')
     assert.ok(call, portico.stderr())
