@@ -60,6 +60,8 @@ describe('portico CLI', () => {
             signalled = true
             portico.child.kill('SIGTERM')
           },
+          // Far above the call's 600 ms, far below the SDK's default 60 s.
+          timeout: 15_000,
         },
       )
       const result = await call
