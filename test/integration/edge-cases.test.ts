@@ -46,6 +46,7 @@ function rawPost(
       })
       res.on('end', () => resolve(JSON.parse(text) as Record<string, unknown>))
     })
+    req.setTimeout(10_000, () => req.destroy(new Error(`no answer from ${url} within 10 s`)))
     req.on('error', reject)
     req.end(body)
   })

@@ -23,7 +23,7 @@ function rawGet(origin: string, path: string): Promise<{ status: number; body: s
       })
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
     })
-    req.setTimeout(5000, () => req.destroy(new Error('timeout')))
+    req.setTimeout(5000, () => req.destroy(new Error(`no answer to GET ${path} within 5000 ms`)))
     req.on('error', reject)
     req.end()
   })
