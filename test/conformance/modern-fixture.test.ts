@@ -32,8 +32,11 @@ describe('conformance 2026-07-28: modern fixture direct and through Portico', ()
   let run: Comparison
 
   before(async () => {
-    const fixture = await startFixture('conformance-modern-server.js')
-    run = await compareThroughPortico(fixture, 'next', ARGS)
+    run = await compareThroughPortico(
+      () => startFixture('conformance-modern-server.js'),
+      'next',
+      ARGS,
+    )
   })
 
   after(() => run?.close())

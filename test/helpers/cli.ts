@@ -4,7 +4,7 @@ import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { type Spawned, spawnReady } from './processes.ts'
+import { childEnv, type Spawned, spawnReady } from './processes.ts'
 
 export const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url))
 
@@ -13,16 +13,30 @@ export const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.ur
  * store, every CLI child records into a throwaway one.
  */
 const SCRATCH_STORE = join(mkdtempSync(join(tmpdir(), 'portico-cli-store-')), 'store.db')
-const TEST_ENV = { PORTICO_DB: SCRATCH_STORE }
 
-export function runCliSync(args: string[], env: NodeJS.ProcessEnv = {}) {
+/**
+ * The environment of a CLI child: no `PORTICO_*` from the developer's shell (a `PORTICO_PORT`
+ * or `PORTICO_DB` there must not change what a test does), a scratch store, no colours.
+ */
+export function cliEnv(env: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return childEnv({ PORTICO_DB: SCRATCH_STORE, NO_COLOR: '1', ...env })
+}
+
+export function runCliSync(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 20_000) {
   const result = spawnSync(process.execPath, [CLI, ...args], {
-    env: { ...process.env, ...TEST_ENV, ...env },
+    env: cliEnv(env),
     encoding: 'utf8',
-    timeout: 20_000,
+    timeout: timeoutMs,
   })
+  if (result.error || result.signal) {
+    const why = result.error?.message ?? `killed by ${result.signal}`
+    throw new Error(`portico ${args.join(' ')} did not finish within ${timeoutMs} ms (${why})`)
+  }
   return { status: result.status, stdout: result.stdout, stderr: result.stderr }
 }
+
+/** What `portico run` prints once it listens: `Portico listening on <url> (…)`. */
+const LISTENING = /Portico listening on (http:\/\/\S+)/
 
 /** Starts `portico <args>` and resolves with its printed MCP URL once it listens. */
 export async function startCli(
@@ -30,10 +44,10 @@ export async function startCli(
   env: NodeJS.ProcessEnv = {},
 ): Promise<Spawned & { url: string }> {
   const spawned = await spawnReady(process.execPath, [CLI, ...args], {
-    env: { ...TEST_ENV, ...env },
-    ready: /listening on http:\/\/\S+\/mcp/,
+    env: cliEnv(env),
+    ready: LISTENING,
   })
-  const url = /listening on (http:\/\/\S+\/mcp)/.exec(spawned.output())?.[1] ?? ''
+  const url = LISTENING.exec(spawned.output())?.[1] ?? ''
   return { ...spawned, url }
 }
 
@@ -43,13 +57,18 @@ export interface CliResult {
   stderr: string
 }
 
+/** Runs `portico <args>` to its end; rejects, naming the command, if it runs past `timeoutMs`. */
 export function runCli(args: readonly string[], timeoutMs = 15_000): Promise<CliResult> {
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
     execFile(
       process.execPath,
       [CLI, ...args],
-      { timeout: timeoutMs, env: { ...process.env, ...TEST_ENV, NO_COLOR: '1' } },
+      { timeout: timeoutMs, env: cliEnv() },
       (error, stdout, stderr) => {
+        if (error?.killed) {
+          reject(new Error(`portico ${args.join(' ')} did not finish within ${timeoutMs} ms`))
+          return
+        }
         const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0
         resolve({ code, stdout, stderr })
       },

@@ -1,5 +1,7 @@
 /** A raw 2026-07-28 `subscriptions/listen` stream for tests (the SDKs do not open one on their own). */
 import assert from 'node:assert/strict'
+import { SseParser } from '../../src/protocol/sse.ts'
+import { readUntil } from './mcp-http.ts'
 
 export type ListenMessage = { method?: string; params?: unknown }
 
@@ -28,31 +30,21 @@ export async function openListenStream(url: string, id: string, notifications: o
     }),
   })
   assert.match(response.headers.get('content-type') ?? '', /text\/event-stream/)
-  const reader = (response.body as ReadableStream<Uint8Array>).getReader()
-  const decoder = new TextDecoder()
+  const parser = new SseParser()
   const messages: ListenMessage[] = []
-  let buffer = ''
+  const push = (chunk: string) => {
+    for (const event of parser.push(chunk)) {
+      if (event.data) messages.push(JSON.parse(event.data))
+    }
+  }
   return {
-    async until(done: (all: typeof messages) => boolean) {
-      // Bounded: the stream is aborted (and the read rejects) after 10 s.
-      const timer = setTimeout(() => abort.abort(), 10_000)
-      while (!done(messages)) {
-        const chunk = await reader.read().catch(() => undefined)
-        if (!chunk || chunk.done) break
-        const { value } = chunk
-        buffer += decoder.decode(value, { stream: true })
-        for (let end = buffer.indexOf('\n\n'); end !== -1; end = buffer.indexOf('\n\n')) {
-          const data = buffer
-            .slice(0, end)
-            .split('\n')
-            .filter((line) => line.startsWith('data: '))
-            .map((line) => line.slice(6))
-            .join('\n')
-          buffer = buffer.slice(end + 2)
-          if (data) messages.push(JSON.parse(data))
-        }
-      }
-      clearTimeout(timer)
+    /** Reads the stream until `done` holds; rejects naming `what` after `timeoutMs`. */
+    async until(
+      done: (all: typeof messages) => boolean,
+      what = 'the awaited notifications on the listen stream',
+      timeoutMs = 10_000,
+    ) {
+      await readUntil(response, push, () => done(messages), what, timeoutMs, true)
       return messages
     },
     close: () => abort.abort(),

@@ -34,24 +34,71 @@ export async function openSession(url: string, protocolVersion = '2025-11-25'): 
   return sessionId
 }
 
-/** Reads SSE events from a response until `stop` says so (or the stream ends). */
+/**
+ * Reads a response body chunk by chunk until `done` holds. Bounded: rejects naming `what` when
+ * `timeoutMs` passes or the stream ends first. The body is cancelled afterwards, unless `keep`
+ * (the stream stays open for a later read).
+ */
+export async function readUntil(
+  response: Response,
+  onText: (text: string) => void,
+  done: () => boolean,
+  what: string,
+  timeoutMs = 10_000,
+  keep = false,
+): Promise<void> {
+  const reader = response.body?.getReader()
+  if (!reader) throw new Error(`no body to read ${what} from`)
+  let finished = false
+  const decoder = new TextDecoder()
+  let timedOut = false
+  const timer = setTimeout(() => {
+    timedOut = true
+    void reader.cancel().catch(() => undefined)
+  }, timeoutMs)
+  try {
+    while (!done()) {
+      const { value, done: ended } = await reader.read()
+      if (timedOut) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+      if (ended) throw new Error(`the stream ended before ${what}`)
+      onText(decoder.decode(value, { stream: true }))
+    }
+    finished = true
+  } finally {
+    clearTimeout(timer)
+    if (keep && finished) reader.releaseLock()
+    else await reader.cancel().catch(() => undefined)
+  }
+}
+
+/** Reads a body as text until `done(text)` holds (bounded, see `readUntil`). */
+export async function readText(
+  response: Response,
+  done: (text: string) => boolean,
+  what: string,
+  timeoutMs?: number,
+): Promise<string> {
+  let text = ''
+  const append = (chunk: string) => {
+    text += chunk
+  }
+  await readUntil(response, append, () => done(text), what, timeoutMs)
+  return text
+}
+
+/** Reads SSE events from a response until `stop` says so (bounded, see `readUntil`). */
 export async function readEvents(
   response: Response,
   stop: (events: SseEvent[]) => boolean,
+  what: string,
+  timeoutMs?: number,
 ): Promise<SseEvent[]> {
-  const reader = response.body?.getReader()
-  if (!reader) throw new Error('no body')
   const parser = new SseParser()
-  const decoder = new TextDecoder()
   const events: SseEvent[] = []
-  while (!stop(events)) {
-    const { value, done } = await reader.read()
-    if (done) break
-    events.push(
-      ...parser.push(decoder.decode(value, { stream: true })).filter((e) => e.data !== ''),
-    )
+  const push = (chunk: string) => {
+    events.push(...parser.push(chunk).filter((e) => e.data !== ''))
   }
-  await reader.cancel().catch(() => undefined)
+  await readUntil(response, push, () => stop(events), what, timeoutMs)
   return events
 }
 
@@ -89,4 +136,57 @@ export async function modernCall(
     signal: AbortSignal.timeout(10_000),
   })
   return response.text()
+}
+
+/** One JSON-RPC request a client POSTed and the answer it got, as seen on the wire. */
+export interface WireExchange {
+  request: { method?: string; id?: unknown; params?: Record<string, unknown> }
+  /** The JSON-RPC response to that request (from a JSON body or an SSE stream). */
+  response?: { result?: Record<string, unknown>; error?: unknown }
+}
+
+/**
+ * A `fetch` for SDK transports that also records each POSTed request and its JSON-RPC answer,
+ * so a test can see the rounds the SDK hides (an `input_required` result and its retry).
+ * `settled()` waits until every recorded answer has been read.
+ */
+export function recordingFetch(): {
+  fetch: typeof fetch
+  exchanges: WireExchange[]
+  settled(): Promise<WireExchange[]>
+} {
+  const exchanges: WireExchange[] = []
+  const pending: Promise<void>[] = []
+  const recorder = async (input: string | URL | Request, init?: RequestInit) => {
+    const response = await fetch(input, init)
+    if (init?.method !== 'POST' || typeof init.body !== 'string') return response
+    const request = JSON.parse(init.body) as WireExchange['request']
+    if (request.id === undefined) return response
+    const exchange: WireExchange = { request }
+    exchanges.push(exchange)
+    const copy = response.clone()
+    pending.push(
+      copy.text().then((text) => {
+        const type = copy.headers.get('content-type') ?? ''
+        const messages = type.includes('text/event-stream')
+          ? new SseParser()
+              .push(`${text}\n\n`)
+              .filter((event) => event.data !== '')
+              .map((event) => JSON.parse(event.data))
+          : text
+            ? [JSON.parse(text)]
+            : []
+        exchange.response = messages.find((m) => m.id === request.id)
+      }),
+    )
+    return response
+  }
+  return {
+    fetch: recorder as typeof fetch,
+    exchanges,
+    settled: async () => {
+      await Promise.all(pending)
+      return exchanges
+    },
+  }
 }

@@ -30,8 +30,12 @@ export function captureSink(): CaptureSink {
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => {
           waiters.delete(check)
+          // The predicate's own source says what was awaited.
+          const what = predicate.toString().replace(/\s+/g, ' ').slice(0, 300)
           reject(
-            new Error(`timed out after ${timeoutMs} ms waiting for events; have ${events.length}`),
+            new Error(
+              `timed out after ${timeoutMs} ms waiting for events where ${what}; have ${events.length}`,
+            ),
           )
         }, timeoutMs)
         const check = () => {

@@ -1,22 +1,63 @@
-/** Spawning real MCP servers for integration tests: free ports, readiness, cleanup. */
+/** Spawning real processes for integration tests: environment, readiness, exit, cleanup. */
 import { type ChildProcess, spawn } from 'node:child_process'
-import { once } from 'node:events'
-import { createServer } from 'node:net'
-import { fileURLToPath } from 'node:url'
+import { dirname, join } from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 
-export async function freePort(): Promise<number> {
-  const server = createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as { port: number }
-  server.close()
-  await once(server, 'close')
-  return port
+/** The repository root (tests run from dist/test/helpers). */
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..')
+
+/**
+ * The environment of every child a test starts: this process's, without any `PORTICO_*`
+ * variable (a developer's `PORTICO_DB` or `PORTICO_PORT` must not change what a test does),
+ * plus `extra`.
+ */
+export function childEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {}
+  for (const [name, value] of Object.entries(process.env)) {
+    if (!name.startsWith('PORTICO_')) env[name] = value
+  }
+  return { ...env, ...extra }
+}
+
+export interface Exit {
+  code: number | null
+  signal: NodeJS.Signals | null
+}
+
+/** Resolves when `child` exits; rejects after `timeoutMs` naming `what` (the child is killed). */
+export function exitOf(child: ChildProcess, timeoutMs: number, what: string): Promise<Exit> {
+  if (child.exitCode !== null || child.signalCode !== null) {
+    return Promise.resolve({ code: child.exitCode, signal: child.signalCode })
+  }
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.off('exit', onExit)
+      child.kill('SIGKILL')
+      reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what} to exit`))
+    }, timeoutMs)
+    const onExit = (code: number | null, signal: NodeJS.Signals | null) => {
+      clearTimeout(timer)
+      resolve({ code, signal })
+    }
+    child.once('exit', onExit)
+  })
+}
+
+/** SIGTERM, then SIGKILL after 3 s; resolves once the child is gone. */
+export async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  const gone = exitOf(child, 10_000, `pid ${child.pid}`)
+  child.kill('SIGTERM')
+  const timer = setTimeout(() => child.kill('SIGKILL'), 3000)
+  await gone.finally(() => clearTimeout(timer))
 }
 
 export interface Spawned {
   child: ChildProcess
+  /** stdout and stderr as they came, interleaved. */
   output(): string
+  stdout(): string
+  stderr(): string
   stop(): Promise<void>
 }
 
@@ -27,40 +68,36 @@ export async function spawnReady(
   options: { env?: NodeJS.ProcessEnv; ready: RegExp; timeoutMs?: number; cwd?: string },
 ): Promise<Spawned> {
   const child = spawn(command, args, {
-    env: { ...process.env, ...options.env },
+    env: childEnv(options.env),
     cwd: options.cwd,
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let output = ''
+  const streams = { stdout: '', stderr: '' }
   const spawned: Spawned = {
     child,
     output: () => output,
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return
-      child.kill('SIGTERM')
-      const timer = setTimeout(() => child.kill('SIGKILL'), 3000)
-      await once(child, 'exit').catch(() => undefined)
-      clearTimeout(timer)
-    },
+    stdout: () => streams.stdout,
+    stderr: () => streams.stderr,
+    stop: () => stopChild(child),
   }
+  const timeoutMs = options.timeoutMs ?? 15_000
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {
       void spawned.stop()
-      reject(
-        new Error(
-          `${command} ${args.join(' ')} not ready after ${options.timeoutMs ?? 15000} ms:\n${output}`,
-        ),
-      )
-    }, options.timeoutMs ?? 15000)
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString()
+      reject(new Error(`${command} ${args.join(' ')} not ready after ${timeoutMs} ms:\n${output}`))
+    }, timeoutMs)
+    const onData = (stream: 'stdout' | 'stderr') => (chunk: Buffer) => {
+      const text = chunk.toString()
+      output += text
+      streams[stream] += text
       if (options.ready.test(output)) {
         clearTimeout(timer)
         resolve()
       }
     }
-    child.stdout?.on('data', onData)
-    child.stderr?.on('data', onData)
+    child.stdout?.on('data', onData('stdout'))
+    child.stderr?.on('data', onData('stderr'))
     child.once('exit', (code) => {
       clearTimeout(timer)
       reject(new Error(`${command} exited with ${code} before ready:\n${output}`))
@@ -69,22 +106,45 @@ export async function spawnReady(
   return spawned
 }
 
-const EVERYTHING = fileURLToPath(
-  new URL(
-    '../../../node_modules/@modelcontextprotocol/server-everything/dist/index.js',
-    import.meta.url,
-  ),
+const REPORT_PORT = pathToFileURL(join(ROOT, 'dist', 'test', 'fixtures', 'report-port.js')).href
+const PORT_LINE = /portico-test: listening on port (\d+)/
+
+/**
+ * Runs `node script …args` with `PORT=0` (or `port`), the port reporter preloaded, and resolves
+ * with the port the server listens on: for npm servers that only read `PORT`.
+ */
+export async function spawnOnZero(
+  script: string,
+  args: string[] = [],
+  options: { env?: NodeJS.ProcessEnv; port?: number } = {},
+): Promise<Spawned & { port: number }> {
+  const spawned = await spawnReady(process.execPath, ['--import', REPORT_PORT, script, ...args], {
+    env: { ...options.env, PORT: String(options.port ?? 0) },
+    ready: PORT_LINE,
+  })
+  const port = Number(PORT_LINE.exec(spawned.output())?.[1])
+  return { ...spawned, port }
+}
+
+const EVERYTHING = join(
+  ROOT,
+  'node_modules',
+  '@modelcontextprotocol',
+  'server-everything',
+  'dist',
+  'index.js',
 )
 
-/** Starts `@modelcontextprotocol/server-everything` in `streamableHttp` or `sse` mode. */
+/**
+ * Starts `@modelcontextprotocol/server-everything` in `streamableHttp` (endpoint `/mcp`) or
+ * `sse` mode (legacy HTTP+SSE, endpoint `/sse`) on a port of its own, or on `port` (to restart
+ * a server where the test's previous one was).
+ */
 export async function startEverything(
   mode: 'streamableHttp' | 'sse',
-): Promise<Spawned & { url: string }> {
-  const port = await freePort()
-  const spawned = await spawnReady(process.execPath, [EVERYTHING, mode], {
-    env: { PORT: String(port) },
-    ready: /(listening|running) on port/i,
-  })
+  port?: number,
+): Promise<Spawned & { url: string; port: number }> {
+  const spawned = await spawnOnZero(EVERYTHING, [mode], port === undefined ? {} : { port })
   const path = mode === 'sse' ? '/sse' : '/mcp'
-  return { ...spawned, url: `http://127.0.0.1:${port}${path}` }
+  return { ...spawned, url: `http://127.0.0.1:${spawned.port}${path}` }
 }

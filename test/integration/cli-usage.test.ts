@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
 import { runCliSync, startCli } from '../helpers/cli.ts'
-import { freePort } from '../helpers/processes.ts'
+import { REFUSED_ORIGIN } from '../helpers/ports.ts'
 import { until } from '../helpers/wait.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'portico-usage-'))
@@ -117,14 +117,7 @@ describe('--db folders', () => {
 
 describe('failures reach the log', () => {
   it('logs failed exchanges at warn with stderr not a terminal and no access log', async () => {
-    const dead = await freePort()
-    const portico = await startCli([
-      'run',
-      '--upstream',
-      `http://127.0.0.1:${dead}/mcp`,
-      '--port',
-      '0',
-    ])
+    const portico = await startCli(['run', '--upstream', `${REFUSED_ORIGIN}/mcp`, '--port', '0'])
     try {
       const response = await fetch(portico.url, {
         method: 'POST',
@@ -156,10 +149,11 @@ describe('failures reach the log', () => {
 
 describe('portico demo', () => {
   it('listens on PORTICO_PORT', async () => {
-    const port = await freePort()
-    const demo = await startCli(['demo'], { PORTICO_PORT: String(port) })
+    // 0 lets the system choose: a demo that ignored the variable would sit on 3000.
+    const demo = await startCli(['demo'], { PORTICO_PORT: '0' })
     try {
-      assert.equal(demo.url, `http://127.0.0.1:${port}/mcp`)
+      assert.match(demo.url, /^http:\/\/127\.0\.0\.1:\d+\/mcp$/)
+      assert.notEqual(new URL(demo.url).port, '3000')
     } finally {
       await demo.stop()
     }

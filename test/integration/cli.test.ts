@@ -1,6 +1,5 @@
 /** The `portico` command as users run it: run, check, demo, signals and error messages. */
 import assert from 'node:assert/strict'
-import { once } from 'node:events'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -9,6 +8,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import { type DemoServer, startDemoServer } from '../../src/demo/server.ts'
 import { runCliSync, startCli } from '../helpers/cli.ts'
+import { exitOf } from '../helpers/processes.ts'
 
 function tomlFile(text: string): string {
   const path = join(mkdtempSync(join(tmpdir(), 'portico-cli-')), 'portico.toml')
@@ -46,24 +46,53 @@ describe('portico CLI', () => {
 
   it('run: on SIGTERM lets an in-flight call finish, then exits 0', async () => {
     const portico = await startCli(['run', '--upstream', demo.url, '--port', '0'])
-    const client = new Client({ name: 'drain-test', version: '1' })
-    await client.connect(new StreamableHTTPClientTransport(new URL(portico.url)))
-    const call = client.callTool({ name: 'slow_task', arguments: { steps: 3, step_ms: 200 } })
-    await new Promise((resolve) => setTimeout(resolve, 150))
-    portico.child.kill('SIGTERM')
-    const result = await call
-    assert.deepEqual(result.content, [{ type: 'text', text: 'done after 3 steps' }])
-    await client.close().catch(() => undefined)
-    const [code] = await once(portico.child, 'exit')
-    assert.equal(code, 0)
-    assert.match(portico.output(), /draining/)
+    try {
+      const client = new Client({ name: 'drain-test', version: '1' })
+      await client.connect(new StreamableHTTPClientTransport(new URL(portico.url)))
+      // SIGTERM once the call is running upstream (its first progress step arrived).
+      let signalled = false
+      const call = client.callTool(
+        { name: 'slow_task', arguments: { steps: 3, step_ms: 200 } },
+        undefined,
+        {
+          onprogress: () => {
+            if (signalled) return
+            signalled = true
+            portico.child.kill('SIGTERM')
+          },
+          // Far above the call's 600 ms, far below the SDK's default 60 s.
+          timeout: 15_000,
+        },
+      )
+      const result = await call
+      assert.ok(signalled, 'SIGTERM was sent while the call ran')
+      assert.deepEqual(result.content, [{ type: 'text', text: 'done after 3 steps' }])
+      await client.close().catch(() => undefined)
+      const { code } = await exitOf(portico.child, 10_000, 'portico run after SIGTERM')
+      assert.equal(code, 0)
+      assert.match(portico.output(), /draining/)
+    } finally {
+      await portico.stop()
+    }
   })
 
   it('run: reads the config file and lets flags override it', async () => {
-    const config = tomlFile(`mcp = "http://127.0.0.1:1/mcp"\nport = 0\n`)
+    // Only the file sets mcp_path and port (the default port, 3000, would not be 0); the flag
+    // overrides the file's (dead) upstream.
+    const config = tomlFile(
+      `mcp = "http://127.0.0.1:1/mcp"\nport = 0\nmcp_path = "/from-file/mcp"\n`,
+    )
     const portico = await startCli(['run', '--config', config, '--upstream', demo.url])
     try {
       assert.match(portico.output(), new RegExp(`upstream ${demo.url.replace(/[.]/g, '\\.')}`))
+      const url = new URL(portico.url)
+      assert.equal(url.pathname, '/from-file/mcp')
+      assert.notEqual(url.port, '3000')
+      const client = new Client({ name: 'config-test', version: '1' })
+      await client.connect(new StreamableHTTPClientTransport(url))
+      const result = await client.callTool({ name: 'add', arguments: { a: 1, b: 2 } })
+      assert.deepEqual(result.structuredContent, { sum: 3 })
+      await client.close()
     } finally {
       await portico.stop()
     }

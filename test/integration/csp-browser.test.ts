@@ -5,10 +5,8 @@
  * own (localhost) metadata the configured domain would have been blocked too.
  */
 import assert from 'node:assert/strict'
-import { once } from 'node:events'
-import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
@@ -16,11 +14,13 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import { type BrowserContext, chromium } from 'playwright-core'
 import { PAYMENT_URI, type RunningApp, startCspApp } from '../fixtures/csp-app.ts'
+import { findChromium } from '../helpers/chromium.ts'
 import { buildHostCsp, fromOpenAiMeta, fromUiMeta, type HostCspInput } from '../helpers/host-csp.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
+import { listenOnZero } from '../helpers/ports.ts'
 import { until } from '../helpers/wait.ts'
 
-const CHROMIUM = '/usr/bin/chromium'
+const CHROMIUM = findChromium()
 
 interface Probe {
   ok: boolean
@@ -28,10 +28,15 @@ interface Probe {
   error?: string
 }
 
+interface Violation {
+  directive: string
+  blocked: string
+}
+
 interface Results {
   allowed: Probe
   blocked: Probe
-  violations: Array<{ directive: string; blocked: string }>
+  violations: Violation[]
 }
 
 /** An API "domain": a loopback server on its own port that counts the requests it gets. */
@@ -44,32 +49,42 @@ async function apiServer(
     res.writeHead(200, { 'content-type': 'text/plain', 'access-control-allow-origin': '*' })
     res.end(`hello from ${name}`)
   })
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as AddressInfo
+  const port = await listenOnZero(server)
   return { server, origin: `http://127.0.0.1:${port}`, hits: () => hits }
 }
 
+/**
+ * The widget: fetches both APIs and publishes the outcomes (`__probes`) and every CSP violation
+ * event (`__violations`, reported asynchronously, possibly after the fetch failed).
+ */
 function probeHtml(allowed: string, blocked: string): string {
   return `<!doctype html><html><head><meta charset="utf-8"><title>probe</title></head><body>
 <script>
-const violations = []
+window.__violations = []
 document.addEventListener('securitypolicyviolation', (e) => {
-  violations.push({ directive: e.effectiveDirective, blocked: e.blockedURI })
+  window.__violations.push({ directive: e.effectiveDirective, blocked: e.blockedURI })
 })
 async function probe(url) {
   try { const r = await fetch(url); return { ok: true, body: await r.text() } }
   catch (e) { return { ok: false, error: String(e) } }
 }
 Promise.all([probe(${JSON.stringify(allowed)}), probe(${JSON.stringify(blocked)})]).then(
-  ([allowed, blocked]) => setTimeout(() => { window.__results = { allowed, blocked, violations } }, 50))
+  ([allowed, blocked]) => { window.__probes = { allowed, blocked } })
 </script></body></html>`
 }
 
-// Locally the test is skipped without Chromium; in CI (.ci/run installs it) a missing
-// browser must fail the run rather than pass silently.
+/** The connect-src violation that names `origin`, if the browser reported one. */
+function violationFor(violations: Violation[], origin: string): Violation | undefined {
+  return violations.find((v) => v.directive === 'connect-src' && v.blocked.startsWith(origin))
+}
+
+// Without Chromium the test is skipped locally, and fails under CI=true (.ci/run sets it and
+// installs Chromium): a missing browser must never pass the CI run silently.
 describe('rewritten CSP enforced by Chromium', {
-  skip: !existsSync(CHROMIUM) && process.env.CI !== 'true' && 'chromium not installed',
+  skip:
+    CHROMIUM === undefined &&
+    process.env.CI !== 'true' &&
+    'chromium is not on the PATH (apt-get install chromium)',
 }, () => {
   const userDataDir = mkdtempSync(join(tmpdir(), 'portico-chromium-'))
   let allowedApi: Awaited<ReturnType<typeof apiServer>>
@@ -95,6 +110,10 @@ describe('rewritten CSP enforced by Chromium', {
     }
   }
 
+  /**
+   * Loads the widget under `csp` and waits until both probes finished and, for each probe that
+   * failed, the browser reported the violation naming its URL (or the deadline passes).
+   */
   async function render(html: string, csp: HostCspInput): Promise<Results> {
     page = { html, csp: buildHostCsp(csp) }
     const tab = await browser.newPage()
@@ -102,17 +121,34 @@ describe('rewritten CSP enforced by Chromium', {
       await tab.goto(`${hostOrigin}/widget`, { timeout: 15_000 })
       // Polled from here: Playwright's in-page polling evaluates strings, which the very CSP
       // under test forbids ('unsafe-eval'); evaluate() goes through the DevTools protocol.
-      return (await until(
-        async () => ((await tab.evaluate('window.__results')) as Results | undefined) ?? undefined,
+      return await until(
+        async () => {
+          const state = (await tab.evaluate(
+            '({ probes: window.__probes, violations: window.__violations })',
+          )) as { probes?: { allowed: Probe; blocked: Probe }; violations: Violation[] }
+          if (!state.probes) return undefined
+          const results = { ...state.probes, violations: state.violations }
+          const reported = [
+            [results.allowed, allowedApi.origin],
+            [results.blocked, otherApi.origin],
+          ] as const
+          const complete = reported.every(
+            ([probe, origin]) => probe.ok || violationFor(results.violations, origin),
+          )
+          return complete ? results : undefined
+        },
         15_000,
-        'the probe results',
-      )) as Results
+        'the probe results and a CSP violation for each failed probe',
+      )
     } finally {
       await tab.close()
     }
   }
 
   before(async () => {
+    if (CHROMIUM === undefined) {
+      throw new Error('chromium is not on the PATH: .ci/run installs it (apt-get install chromium)')
+    }
     allowedApi = await apiServer('allowed')
     otherApi = await apiServer('other')
     app = await startCspApp({ json: false, html: probeHtml(allowedApi.origin, otherApi.origin) })
@@ -125,9 +161,7 @@ describe('rewritten CSP enforced by Chromium', {
       res.writeHead(200, { 'content-type': 'text/html', 'content-security-policy': page.csp })
       res.end(page.html)
     })
-    host.listen(0, '127.0.0.1')
-    await once(host, 'listening')
-    hostOrigin = `http://localhost:${(host.address() as AddressInfo).port}`
+    hostOrigin = `http://localhost:${await listenOnZero(host)}`
     browser = await chromium.launchPersistentContext(userDataDir, {
       executablePath: CHROMIUM,
       headless: true,
@@ -175,11 +209,10 @@ describe('rewritten CSP enforced by Chromium', {
       assert.equal(results.blocked.ok, false)
       assert.equal(otherApi.hits(), before, 'the blocked request never left the browser')
       assert.ok(
-        results.violations.some(
-          (v) => v.directive === 'connect-src' && v.blocked.startsWith(otherApi.origin),
-        ),
+        violationFor(results.violations, otherApi.origin),
         `a connect-src violation names ${otherApi.origin}: ${JSON.stringify(results.violations)}`,
       )
+      assert.equal(violationFor(results.violations, allowedApi.origin), undefined)
     })
   }
 
@@ -187,8 +220,12 @@ describe('rewritten CSP enforced by Chromium', {
     const { html, meta } = await readWidget(app.url)
     const csp = fromOpenAiMeta(meta)
     assert.deepEqual(csp.connect, ['http://localhost:8787', 'https://api.partner.com'])
+    const before = allowedApi.hits()
     const results = await render(html, csp)
     assert.equal(results.allowed.ok, false)
     assert.equal(results.blocked.ok, false)
+    // Blocked by the policy, not by a network failure.
+    assert.ok(violationFor(results.violations, allowedApi.origin), JSON.stringify(results))
+    assert.equal(allowedApi.hits(), before, 'the blocked request never left the browser')
   })
 })

@@ -8,8 +8,8 @@ import { dirname, join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client'
-import { type SpawnedServer, spawnServer } from '../fixtures/spawn-server.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
+import { type Spawned, spawnOnZero } from '../helpers/processes.ts'
 
 const WIDGET = 'ui://get-time/mcp-app.html'
 const PUBLIC = 'https://apps.example.com'
@@ -38,13 +38,13 @@ const EXPECTED = {
 }
 
 describe('CSP in front of @modelcontextprotocol/server-basic-vanillajs', () => {
-  let app: SpawnedServer
+  let app: Spawned & { port: number }
   let portico: RunningPortico
   let client: Client
   let upstream: string
 
   before(async () => {
-    app = await spawnServer(serverScript, 'listening')
+    app = await spawnOnZero(serverScript, [], { env: { NODE_ENV: 'production' } })
     upstream = `http://127.0.0.1:${app.port}/mcp`
     portico = await startPortico({
       upstream,
@@ -60,7 +60,7 @@ describe('CSP in front of @modelcontextprotocol/server-basic-vanillajs', () => {
   after(async () => {
     await client?.close()
     await portico?.close()
-    await app?.close()
+    await app?.stop()
   })
 
   it('resources/list: the ui:// entry gets both shapes, created from config', async () => {

@@ -3,19 +3,17 @@
  * `portico run`; a client sees one endpoint; SIGTERM stops Portico and its backends.
  */
 import assert from 'node:assert/strict'
-import { spawn, spawnSync } from 'node:child_process'
-import { once } from 'node:events'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
+import { join } from 'node:path'
 import { after, it } from 'node:test'
-import { fileURLToPath } from 'node:url'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
+import { runCliSync, startCli } from '../helpers/cli.ts'
 import { serverBin } from '../helpers/mcp-servers.ts'
+import { exitOf } from '../helpers/processes.ts'
 import { until } from '../helpers/wait.ts'
 
-const MAIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'cli', 'main.js')
 const dir = mkdtempSync(join(tmpdir(), 'portico-gw-cli-'))
 after(() => rmSync(dir, { recursive: true, force: true }))
 
@@ -42,33 +40,35 @@ function toml(extra = ''): string {
 it('portico check reports gateway problems with line and key', () => {
   const file = join(dir, 'bad.toml')
   writeFileSync(file, `${toml()}\n[[backends]]\nname = "files"\ntransport = "http"\n`)
-  const result = spawnSync(process.execPath, [MAIN, 'check', '--config', file], {
-    encoding: 'utf8',
-  })
+  const result = runCliSync(['check', '--config', file])
   assert.equal(result.status, 1)
   assert.match(result.stderr, /backends\[3\]\.name: duplicate backend name/)
   assert.match(result.stderr, /backends\[3\]\.url: http backends need a url/)
   const good = join(dir, 'good.toml')
   writeFileSync(good, toml())
-  const ok = spawnSync(process.execPath, [MAIN, 'check', '--config', good], { encoding: 'utf8' })
+  const ok = runCliSync(['check', '--config', good])
   assert.equal(ok.status, 0, ok.stderr)
 })
+
+/** True while a process with this pid exists. */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
 
 it('portico run serves three npm servers on one endpoint and stops them on SIGTERM', async () => {
   const file = join(dir, 'portico.toml')
   writeFileSync(file, toml())
-  const child = spawn(process.execPath, [MAIN, 'run', '--config', file], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let stdout = ''
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-    stdout += chunk
-  })
+  const portico = await startCli(['run', '--config', file])
+  let pids: number[]
   try {
-    const url = await until(() => /listening on (\S+)/.exec(stdout)?.[1], 15_000, 'listening line')
-    assert.match(stdout, /gateway: everything, memory, files/)
+    assert.match(portico.output(), /gateway: everything, memory, files/)
     const client = new Client({ name: 'cli-test', version: '1.0.0' })
-    await client.connect(new StreamableHTTPClientTransport(new URL(url)))
+    await client.connect(new StreamableHTTPClientTransport(new URL(portico.url)))
     const names = (await client.listTools()).tools.map((t) => t.name)
     for (const prefix of ['everything__', 'memory__', 'files__']) {
       assert.ok(
@@ -80,10 +80,21 @@ it('portico run serves three npm servers on one endpoint and stops them on SIGTE
     assert.ok(prompts.includes('everything__simple-prompt'))
     const resources = (await client.listResources()).resources
     assert.ok(resources.some((r) => r.uri.startsWith('demo://everything__')))
+    const health = await client.callTool({ name: 'portico__backends', arguments: {} })
+    const { backends } = health.structuredContent as { backends: Array<{ pid?: number }> }
+    pids = backends.map((b) => b.pid ?? 0)
+    assert.equal(pids.filter((pid) => pid > 0).length, 3, JSON.stringify(backends))
     await client.close()
-  } finally {
-    child.kill('SIGTERM')
-    const [code] = await once(child, 'exit')
-    assert.equal(code, 0)
+  } catch (error) {
+    await portico.stop()
+    throw error
   }
+  portico.child.kill('SIGTERM')
+  const { code } = await exitOf(portico.child, 15_000, 'portico run after SIGTERM')
+  assert.equal(code, 0, portico.output())
+  await until(
+    () => (pids.every((pid) => !alive(pid)) ? true : undefined),
+    5000,
+    'the three backend processes to exit',
+  )
 })

@@ -15,19 +15,15 @@ import { ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/typ
 import { loadConfig } from '../../src/config/load.ts'
 import { Logger } from '../../src/observe/logger.ts'
 import { openListenStream } from '../helpers/listen.ts'
-import {
-  fixture,
-  type RunningServer,
-  serverBin,
-  startEverythingHttp,
-} from '../helpers/mcp-servers.ts'
+import { fixture, serverBin } from '../helpers/mcp-servers.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
+import { type Spawned, startEverything } from '../helpers/processes.ts'
 import { until } from '../helpers/wait.ts'
 
 const node = JSON.stringify(process.execPath)
 let dir: string
 let file: string
-let web: RunningServer
+let web: Spawned & { url: string; port: number }
 let gateway: RunningPortico
 let client: Client
 let listChanged = 0
@@ -65,7 +61,7 @@ function text(result: unknown): string {
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'portico-gw-life-'))
   file = join(dir, 'portico.toml')
-  web = await startEverythingHttp()
+  web = await startEverything('streamableHttp')
   writeFileSync(file, backendsToml(['ev', 'paged', 'web']))
   const { config } = loadConfig({ file, env: {} })
   gateway = await startPortico(config, {
@@ -131,9 +127,10 @@ describe('gateway lifecycle', () => {
       text(await client.callTool({ name: 'web__echo', arguments: { message: 'a' } })),
       /a/,
     )
-    const port = Number(new URL(web.url).port)
+    // A fresh process where the old one was: every old session id is unknown to it. (The
+    // port is this test's own, released a moment before; nothing else asked for it.)
     await web.stop()
-    web = await startEverythingHttp(port) // a fresh process: every old session id is unknown
+    web = await startEverything('streamableHttp', web.port)
     assert.match(
       text(await client.callTool({ name: 'web__echo', arguments: { message: 'again' } })),
       /again/,

@@ -19,25 +19,23 @@ import {
   ElicitRequestSchema,
   ResourceUpdatedNotificationSchema,
 } from '@modelcontextprotocol/sdk/types.js'
+import type { ExchangeEvent, PorticoEvent } from '../../src/observe/event.ts'
 import { openListenStream } from '../helpers/listen.ts'
-import {
-  fixture,
-  type RunningServer,
-  serverBin,
-  startEverythingHttp,
-} from '../helpers/mcp-servers.ts'
+import { recordingFetch, type WireExchange } from '../helpers/mcp-http.ts'
+import { fixture, serverBin } from '../helpers/mcp-servers.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
+import { type Spawned, startEverything } from '../helpers/processes.ts'
 import { until } from '../helpers/wait.ts'
 
 const node = process.execPath
-let web: RunningServer
+let web: Spawned & { url: string }
 let gateway: RunningPortico
 let folder: string
 
 before(async () => {
   folder = mkdtempSync(join(tmpdir(), 'portico-gw-files-'))
   writeFileSync(join(folder, 'hello.txt'), 'hello from the filesystem backend\n')
-  web = await startEverythingHttp()
+  web = await startEverything('streamableHttp')
   gateway = await startPortico({
     request_timeout: 20,
     proxy: { list_timeout: '3s' },
@@ -51,7 +49,14 @@ before(async () => {
         aliases: [{ from: 'echo', to: 'say', description: 'Says it back' }],
         inject_args: [{ tool: 'get-sum', args: { b: 100 }, overwrite: true }],
       },
-      { name: 'web', transport: 'http', url: web.url },
+      {
+        name: 'web',
+        transport: 'http',
+        url: web.url,
+        // Secrets the config admin tool must never show (server-everything ignores them).
+        headers: { 'x-api-key': 'header-secret-value' },
+        bearer_token: 'bearer-secret-value',
+      },
       {
         name: 'mem',
         transport: 'stdio',
@@ -340,7 +345,7 @@ describe('gateway with SDK v1 client (legacy sessions)', () => {
     }
   })
 
-  it('reports the backend that never starts without failing lists, and names backends in events', async () => {
+  it('reports the backend that never starts without failing lists', async () => {
     const result = await client.callTool({ name: 'portico__backends', arguments: {} })
     const { backends } = result.structuredContent as {
       backends: Array<{ name: string; state: string; error?: string }>
@@ -353,30 +358,64 @@ describe('gateway with SDK v1 client (legacy sessions)', () => {
     assert.equal(ready.status, 200)
     const body = (await ready.json()) as { degraded: boolean }
     assert.equal(body.degraded, true)
-    await gateway.sink.waitFor((events) =>
-      events.some((e) => e.type === 'exchange' && e.backend === 'web' && e.name === 'web__echo'),
-    )
-    const calls = gateway.sink.exchanges().filter((e) => e.method === 'tools/call')
-    assert.ok(calls.some((e) => e.backend === 'mem' && e.outcome === 'ok'))
-    assert.ok(calls.some((e) => e.backend === 'ev' && e.name === 'ev__get-sum'))
-    // The client's answers to sampling/elicitation requests are recorded with the backend that asked.
-    const answers = gateway.sink.exchanges().filter((e) => e.kind === 'response')
-    assert.ok(answers.some((e) => e.backend === 'web'))
-    assert.ok(answers.some((e) => e.backend === 'ev'))
   })
 
-  it('redacts secrets in the config admin tool', async () => {
+  it('names the backend in the events of calls and of answers to its requests', async () => {
+    const own = await v1Client('events')
+    const session = (own.transport as StreamableHTTPClientTransport).sessionId
+    assert.ok(session)
+    try {
+      await own.callTool({ name: 'web__echo', arguments: { message: 'named' } })
+      await own.callTool({ name: 'mem__read_graph', arguments: {} })
+      await own.callTool({ name: 'ev__get-sum', arguments: { a: 1, b: 1 } })
+      for (const backend of ['ev', 'web']) {
+        await own.callTool({
+          name: `${backend}__trigger-sampling-request`,
+          arguments: { prompt: 'who asked', maxTokens: 5 },
+        })
+      }
+    } finally {
+      await own.close()
+    }
+    const mine = (events: PorticoEvent[]) =>
+      events.filter((e): e is ExchangeEvent => e.type === 'exchange' && e.sessionId === session)
+    await gateway.sink.waitFor(
+      (events) => mine(events).filter((e) => e.kind === 'response').length === 2,
+    )
+    const seen = mine(gateway.sink.events)
+    const backendOf = (name: string) =>
+      seen.filter((e) => e.method === 'tools/call' && e.name === name).map((e) => e.backend)
+    assert.deepEqual(backendOf('web__echo'), ['web'])
+    assert.deepEqual(backendOf('mem__read_graph'), ['mem'])
+    assert.deepEqual(backendOf('ev__get-sum'), ['ev'])
+    assert.ok(seen.every((e) => e.kind !== 'request' || e.outcome === 'ok'))
+    // The client's answers to sampling requests are recorded with the backend that asked.
+    const answers = seen.filter((e) => e.kind === 'response').map((e) => e.backend)
+    assert.deepEqual(answers.sort(), ['ev', 'web'])
+  })
+
+  it('redacts secrets in the config admin tool: env values, header values, bearer tokens', async () => {
     const result = await client.callTool({ name: 'portico__config', arguments: {} })
-    const config = result.structuredContent as { backends: Array<{ name: string; env: object }> }
+    const config = result.structuredContent as {
+      backends: Array<{ name: string; env: object; headers: object; bearer_token?: string }>
+    }
     const mem = config.backends.find((b) => b.name === 'mem')
     assert.deepEqual(mem?.env, { MEMORY_FILE_PATH: '[redacted]' })
+    const web = config.backends.find((b) => b.name === 'web')
+    assert.deepEqual(web?.headers, { 'x-api-key': '[redacted]' })
+    assert.equal(web?.bearer_token, '[redacted]')
+    const shown = JSON.stringify(result)
+    for (const secret of ['header-secret-value', 'bearer-secret-value', 'memory.jsonl']) {
+      assert.ok(!shown.includes(secret), `${secret} shown by portico__config`)
+    }
   })
 })
 
 describe('gateway with SDK v2 client', () => {
   it('bridges sampling and elicitation to a 2026-07-28 client as input_required rounds', async () => {
+    const wire = recordingFetch()
     const client = new ClientV2(
-      { name: 'gateway-test-v2', version: '1.0.0' },
+      { name: 'gateway-v2-input', version: '1.0.0' },
       { versionNegotiation: { mode: 'auto' }, capabilities: { sampling: {}, elicitation: {} } },
     )
     client.setRequestHandler('sampling/createMessage', async () => ({
@@ -385,7 +424,8 @@ describe('gateway with SDK v2 client', () => {
       content: { type: 'text', text: 'sampled by v2' },
     }))
     client.setRequestHandler('elicitation/create', async () => ({ action: 'decline' }))
-    await client.connect(new TransportV2(new URL(gateway.url)))
+    await client.connect(new TransportV2(new URL(gateway.url), { fetch: wire.fetch }))
+    const tools: string[] = []
     try {
       for (const backend of ['ev', 'web']) {
         const sampled = await client.callTool({
@@ -398,18 +438,64 @@ describe('gateway with SDK v2 client', () => {
           arguments: {},
         })
         assert.match(text(elicited), /decline/i, backend)
+        tools.push(
+          `${backend}__trigger-sampling-request`,
+          `${backend}__trigger-elicitation-request`,
+        )
       }
     } finally {
       await client.close()
     }
+    // On the wire, each call took two rounds: an input_required result carrying the backend's
+    // request, then the retry answering it with the requestState it was given.
+    const calls = (await wire.settled()).filter((e) => e.request.method === 'tools/call')
+    for (const tool of tools) {
+      const rounds = calls.filter((e) => e.request.params?.name === tool)
+      assert.equal(rounds.length, 2, `${tool}: ${JSON.stringify(rounds)}`)
+      const [first, retry] = rounds as [WireExchange, WireExchange]
+      assert.equal(first.response?.result?.resultType, 'input_required', tool)
+      const asked = Object.values(first.response?.result?.inputRequests ?? {}) as Array<{
+        method: string
+      }>
+      assert.deepEqual(
+        asked.map((r) => r.method),
+        [tool.endsWith('sampling-request') ? 'sampling/createMessage' : 'elicitation/create'],
+      )
+      const state = first.response?.result?.requestState
+      assert.ok(typeof state === 'string' && state !== '', tool)
+      assert.equal(retry.request.params?.requestState, state, tool)
+      assert.ok(retry.request.params?.inputResponses, `${tool}: the retry answers the request`)
+      assert.notEqual(retry.response?.result?.resultType, 'input_required', tool)
+    }
+    // Portico recorded both rounds of each call, in the modern era.
+    await gateway.sink.waitFor(
+      (events) =>
+        events.filter(
+          (e) =>
+            e.type === 'exchange' &&
+            e.method === 'tools/call' &&
+            e.client?.name === 'gateway-v2-input',
+        ).length ===
+        2 * tools.length,
+    )
+    const recorded = gateway.sink.exchanges().filter((e) => e.client?.name === 'gateway-v2-input')
+    for (const tool of tools) {
+      const rounds = recorded.filter((e) => e.method === 'tools/call' && e.name === tool)
+      assert.deepEqual(
+        rounds.map((e) => [e.era, e.outcome]),
+        [
+          ['modern', 'ok'],
+          ['modern', 'ok'],
+        ],
+        tool,
+      )
+    }
   })
 
   for (const mode of ['auto', 'legacy'] as const) {
+    const name = `gateway-v2-${mode}`
     it(`lists and calls in the ${mode === 'auto' ? '2026-07-28 (stateless)' : 'legacy'} era`, async () => {
-      const client = new ClientV2(
-        { name: 'gateway-test-v2', version: '1.0.0' },
-        { versionNegotiation: { mode } },
-      )
+      const client = new ClientV2({ name, version: '1.0.0' }, { versionNegotiation: { mode } })
       await client.connect(new TransportV2(new URL(gateway.url)))
       try {
         const tools = await client.listTools()
@@ -424,6 +510,39 @@ describe('gateway with SDK v2 client', () => {
         assert.deepEqual(progress, [1, 2])
       } finally {
         await client.close()
+      }
+      // What Portico saw: how this client connected, and the era of each of its exchanges.
+      const ofClient = (events: PorticoEvent[]) => {
+        const exchanges = events.filter((e): e is ExchangeEvent => e.type === 'exchange')
+        const opened = exchanges.find((e) => e.client?.name === name)
+        // A legacy session names its client once (initialize); later requests carry its id.
+        const session = opened?.method === 'initialize' ? opened.sessionId : undefined
+        return exchanges.filter(
+          (e) => e.client?.name === name || (session !== undefined && e.sessionId === session),
+        )
+      }
+      await gateway.sink.waitFor((events) =>
+        ofClient(events).some((e) => e.name === 'web__trigger-long-running-operation'),
+      )
+      const seen = ofClient(gateway.sink.events)
+      const methods = [...new Set(seen.map((e) => e.method))]
+      if (mode === 'auto') {
+        assert.deepEqual(methods, ['server/discover', 'tools/list', 'tools/call'])
+        assert.ok(
+          seen.every((e) => e.era === 'modern' && e.sessionId === undefined),
+          JSON.stringify(seen),
+        )
+      } else {
+        assert.deepEqual(methods, [
+          'initialize',
+          'notifications/initialized',
+          'tools/list',
+          'tools/call',
+        ])
+        assert.ok(
+          seen.every((e) => e.era === 'legacy' && e.sessionId !== undefined),
+          JSON.stringify(seen),
+        )
       }
     })
   }

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js'
+import { readText } from '../helpers/mcp-http.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
 import { type Spawned, startEverything } from '../helpers/processes.ts'
 
@@ -31,16 +32,24 @@ describe('legacy HTTP+SSE through Portico', () => {
     const response = await fetch(new URL('/sse', portico.origin), {
       headers: { accept: 'text/event-stream' },
     })
-    const reader = response.body?.getReader()
-    assert.ok(reader)
-    let text = ''
-    while (!text.includes('\n\n')) {
-      const { value, done } = await reader.read()
-      if (done) break
-      text += new TextDecoder().decode(value)
-    }
-    await reader.cancel()
+    const text = await readText(response, (t) => t.includes('\n\n'), 'the endpoint event')
     assert.match(text, /event: endpoint\ndata: \/message\?sessionId=[\w-]+\n\n/)
+  })
+
+  it('guards /sse with the Origin check: a foreign Origin gets 403, a local one the stream', async () => {
+    const refused = await fetch(new URL('/sse', portico.origin), {
+      headers: { accept: 'text/event-stream', origin: 'https://evil.example' },
+    })
+    assert.equal(refused.status, 403)
+    const body = (await refused.json()) as { error: { code: number; message: string } }
+    assert.equal(body.error.code, -32600)
+    assert.match(body.error.message, /Origin not allowed/)
+    const local = await fetch(new URL('/sse', portico.origin), {
+      headers: { accept: 'text/event-stream', origin: 'http://localhost:6274' },
+    })
+    assert.equal(local.status, 200)
+    const text = await readText(local, (t) => t.includes('\n\n'), 'the endpoint event')
+    assert.match(text, /event: endpoint\n/)
   })
 
   it('serves lists and calls, with responses arriving on the stream', async () => {

@@ -4,11 +4,10 @@
  * configured, else to the upstream's origin.
  */
 import assert from 'node:assert/strict'
-import { once } from 'node:events'
 import { createServer, type IncomingMessage, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
+import { listenOnZero } from '../helpers/ports.ts'
 
 interface Seen {
   method: string
@@ -38,9 +37,7 @@ async function recordingServer(
     })
     res.end(`${label}:${req.method}:${req.url}`)
   })
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  return { origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen, server }
+  return { origin: `http://127.0.0.1:${await listenOnZero(server)}`, seen, server }
 }
 
 describe('non-MCP traffic', () => {
@@ -81,7 +78,8 @@ describe('non-MCP traffic', () => {
     assert.equal(widgets.seen.at(-1)?.body, 'payload-bytes')
     const missing = await fetch(`${toWidgets.origin}/missing.png`)
     assert.equal(missing.status, 404)
-    await missing.text()
+    assert.equal(await missing.text(), 'widgets:GET:/missing.png')
+    assert.equal(missing.headers.get('x-served-by'), 'widgets')
   })
 
   it('does not apply the Origin guard to widget assets (hosts fetch them cross-origin)', async () => {
@@ -89,14 +87,20 @@ describe('non-MCP traffic', () => {
       headers: { origin: 'https://sandbox.example.com' },
     })
     assert.equal(response.status, 200)
-    await response.text()
+    assert.equal(await response.text(), 'widgets:GET:/widget.html')
+    assert.equal(widgets.seen.at(-1)?.headers.origin, 'https://sandbox.example.com')
   })
 
   it('records each forwarded request as an http exchange', async () => {
+    const response = await fetch(`${toWidgets.origin}/missing-recorded.png`)
+    assert.equal(response.status, 404)
+    await response.text()
     await toWidgets.sink.waitFor((events) =>
-      events.some((e) => e.type === 'exchange' && e.kind === 'http' && e.path === '/missing.png'),
+      events.some(
+        (e) => e.type === 'exchange' && e.kind === 'http' && e.path === '/missing-recorded.png',
+      ),
     )
-    const missing = toWidgets.sink.exchanges().find((e) => e.path === '/missing.png')
+    const missing = toWidgets.sink.exchanges().find((e) => e.path === '/missing-recorded.png')
     assert.equal(missing?.httpStatus, 404)
     assert.equal(missing?.outcome, 'http_error')
   })

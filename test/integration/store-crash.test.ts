@@ -3,22 +3,21 @@
  * ok, the committed rows readable by the CLI (at most the last uncommitted batch is lost).
  */
 import assert from 'node:assert/strict'
-import { type ChildProcess, spawn } from 'node:child_process'
-import { once } from 'node:events'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { openStore } from '../../src/store/open.ts'
 import { type StoreUpstream, startStoreUpstream } from '../fixtures/store-upstream.ts'
-import { CLI, cliJson } from '../helpers/cli.ts'
+import { cliJson, startCli } from '../helpers/cli.ts'
 import { modernCall } from '../helpers/mcp-http.ts'
+import { exitOf, type Spawned } from '../helpers/processes.ts'
 import { until } from '../helpers/wait.ts'
 
 describe('kill -9 under load', () => {
   let dir: string
   let upstream: StoreUpstream
-  let child: ChildProcess | undefined
+  let proxy: Spawned | undefined
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'portico-crash-'))
@@ -26,42 +25,19 @@ describe('kill -9 under load', () => {
   })
 
   after(async () => {
-    if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+    await proxy?.stop()
     await upstream?.close()
     rmSync(dir, { recursive: true, force: true })
   })
 
   it('leaves a store that opens cleanly with the committed rows', async (t) => {
     const db = join(dir, 'store.db')
-    const proc = spawn(
-      process.execPath,
-      [
-        CLI,
-        'run',
-        '--upstream',
-        upstream.url,
-        '--port',
-        '0',
-        '--db',
-        db,
-        '--name',
-        'crash',
-        '--log-level',
-        'error',
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    )
-    child = proc
-    let out = ''
-    proc.stdout?.setEncoding('utf8')
-    proc.stdout?.on('data', (chunk: string) => {
-      out += chunk
-    })
-    const url = await until(
-      () => /listening on (\S+)/.exec(out)?.[1],
-      10_000,
-      'the proxy to listen',
-    )
+    const started = await startCli([
+      ...['run', '--upstream', upstream.url, '--port', '0'],
+      ...['--db', db, '--name', 'crash', '--log-level', 'error'],
+    ])
+    proxy = started
+    const { child: proc, url } = started
     let answered = 0
     let stop = false
     const client = { name: 'load', version: '1' }
@@ -77,7 +53,7 @@ describe('kill -9 under load', () => {
     })
     await until(() => answered >= 400, 20_000, 'load to build up')
     proc.kill('SIGKILL')
-    await once(proc, 'exit')
+    await exitOf(proc, 5000, 'the proxy after SIGKILL')
     stop = true
     await Promise.all(workers)
 

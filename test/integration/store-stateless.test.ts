@@ -10,9 +10,10 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { type StoreSink, storeSink } from '../../src/store/sink.ts'
 import { type StoreUpstream, startStoreUpstream } from '../fixtures/store-upstream.ts'
-import { CLI, cliJson } from '../helpers/cli.ts'
+import { CLI, cliEnv, cliJson } from '../helpers/cli.ts'
 import { modernCall } from '../helpers/mcp-http.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
+import { stopChild } from '../helpers/processes.ts'
 import { until } from '../helpers/wait.ts'
 
 type Row = Record<string, unknown>
@@ -92,6 +93,7 @@ describe('stateless sessions and follow mode', () => {
 
   it('logs --follow prints rows written after it started', async () => {
     const child = spawn(process.execPath, [CLI, 'logs', '--follow', '--json', '--db', db], {
+      env: cliEnv(),
       stdio: ['ignore', 'pipe', 'pipe'],
     })
     try {
@@ -110,7 +112,7 @@ describe('stateless sessions and follow mode', () => {
         .map((line) => JSON.parse(line) as Row)
       assert.equal(rows.at(-1)?.client_name, 'follow-probe')
     } finally {
-      child.kill('SIGTERM')
+      await stopChild(child)
     }
   })
 })

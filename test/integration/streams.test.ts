@@ -44,7 +44,7 @@ describe('streams through Portico', () => {
         },
       }),
     })
-    const first = await readEvents(call, (events) => events.length >= 2)
+    const first = await readEvents(call, (events) => events.length >= 2, 'two progress events')
     abort.abort()
     const lastId = first.at(-1)?.id
     assert.ok(lastId, 'events carry ids')
@@ -53,8 +53,10 @@ describe('streams through Portico', () => {
       headers: { ...headers, accept: 'text/event-stream', 'last-event-id': lastId },
     })
     assert.equal(resumed.status, 200)
-    const rest = await readEvents(resumed, (events) =>
-      events.some((e) => e.data.includes('"result"')),
+    const rest = await readEvents(
+      resumed,
+      (events) => events.some((e) => e.data.includes('"result"')),
+      'the result on the resumed stream',
     )
     const progress = [...first, ...rest]
       .filter((e) => e.data.includes('notifications/progress'))
@@ -79,8 +81,10 @@ describe('streams through Portico', () => {
       headers: { ...headers, accept: 'text/event-stream' },
     })
     assert.equal(stream.status, 200)
-    const waiting = readEvents(stream, (events) =>
-      events.some((e) => e.data.includes('list_changed')),
+    const waiting = readEvents(
+      stream,
+      (events) => events.some((e) => e.data.includes('list_changed')),
+      'tools/list_changed on the GET stream',
     )
     const change = await fetch(portico.url, {
       method: 'POST',

@@ -3,7 +3,7 @@
  * and caching headers; paths escaping the folder refused; anything else forwarded upstream.
  */
 import assert from 'node:assert/strict'
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { request } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -23,7 +23,7 @@ function rawGet(origin: string, path: string): Promise<{ status: number; body: s
       })
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
     })
-    req.setTimeout(5000, () => req.destroy(new Error('timeout')))
+    req.setTimeout(5000, () => req.destroy(new Error(`no answer to GET ${path} within 5000 ms`)))
     req.on('error', reject)
     req.end()
   })
@@ -55,15 +55,26 @@ describe('static widget folder', () => {
     rmSync(base, { recursive: true, force: true })
   })
 
-  const types: Array<[string, string, string]> = [
-    ['/', 'text/html; charset=utf-8', 'no-cache'],
-    ['/pay/', 'text/html; charset=utf-8', 'no-cache'],
-    ['/assets/app-B1x9.js', 'text/javascript; charset=utf-8', 'public, max-age=3600'],
-    ['/assets/style.css?v=2', 'text/css; charset=utf-8', 'public, max-age=3600'],
-    ['/assets/logo.svg', 'image/svg+xml', 'public, max-age=3600'],
-    ['/assets/font.woff2', 'font/woff2', 'public, max-age=3600'],
+  /** Request path, the file it must serve (relative to the folder), type and caching. */
+  const types: Array<[string, string, string, string]> = [
+    ['/', 'index.html', 'text/html; charset=utf-8', 'no-cache'],
+    ['/pay/', 'pay/index.html', 'text/html; charset=utf-8', 'no-cache'],
+    [
+      '/assets/app-B1x9.js',
+      'assets/app-B1x9.js',
+      'text/javascript; charset=utf-8',
+      'public, max-age=3600',
+    ],
+    [
+      '/assets/style.css?v=2',
+      'assets/style.css',
+      'text/css; charset=utf-8',
+      'public, max-age=3600',
+    ],
+    ['/assets/logo.svg', 'assets/logo.svg', 'image/svg+xml', 'public, max-age=3600'],
+    ['/assets/font.woff2', 'assets/font.woff2', 'font/woff2', 'public, max-age=3600'],
   ]
-  for (const [path, type, cache] of types) {
+  for (const [path, file, type, cache] of types) {
     it(`GET ${path} → ${type}`, async () => {
       const response = await fetch(`${portico.origin}${path}`)
       assert.equal(response.status, 200)
@@ -74,11 +85,12 @@ describe('static widget folder', () => {
       assert.ok(response.headers.get('etag'))
       const body = Buffer.from(await response.arrayBuffer())
       assert.equal(Number(response.headers.get('content-length')), body.length)
+      assert.deepEqual(body, readFileSync(join(folder, file)), 'the file, byte for byte')
     })
   }
 
   it('serves index.html of a folder and answers HEAD without a body', async () => {
-    assert.match(await (await fetch(`${portico.origin}/pay/`)).text(), /pay/)
+    assert.equal(await (await fetch(`${portico.origin}/pay/`)).text(), '<!doctype html><p>pay</p>')
     const head = await fetch(`${portico.origin}/assets/app-B1x9.js`, { method: 'HEAD' })
     assert.equal(head.status, 200)
     assert.equal(head.headers.get('content-length'), '14')
@@ -93,10 +105,17 @@ describe('static widget folder', () => {
       headers: { 'if-none-match': etag },
     })
     assert.equal(byTag.status, 304)
+    assert.equal(await byTag.text(), '')
     const byDate = await fetch(`${portico.origin}/assets/style.css`, {
       headers: { 'if-modified-since': first.headers.get('last-modified') ?? '' },
     })
     assert.equal(byDate.status, 304)
+    assert.equal(await byDate.text(), '')
+    const changed = await fetch(`${portico.origin}/assets/style.css`, {
+      headers: { 'if-none-match': '"another"' },
+    })
+    assert.equal(changed.status, 200)
+    assert.equal(await changed.text(), 'p{color:red}')
   })
 
   const escapes = [
@@ -113,7 +132,7 @@ describe('static widget folder', () => {
     it(`refuses ${path} with 403 and never reads outside the folder`, async () => {
       const { status, body } = await rawGet(portico.origin, path)
       assert.equal(status, 403)
-      assert.doesNotMatch(body, /secret/)
+      assert.equal(body, 'Forbidden\n')
     })
   }
 

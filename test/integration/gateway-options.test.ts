@@ -1,0 +1,235 @@
+/**
+ * Backend and `[proxy]` options of the gateway, end to end with real backends (the probe
+ * fixture over HTTP and over stdio): `headers` and `bearer_token` reach an HTTP backend, a
+ * backend's own `timeout` ends a call long before `request_timeout`, a stdio backend runs in
+ * its `cwd`, `hide_resources` / `expose_prompts` / `hide_prompts` filter lists and routing,
+ * `session_ttl` ends idle client sessions and `max_sessions` bounds them.
+ */
+import assert from 'node:assert/strict'
+import { mkdtempSync, realpathSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { Client } from '@modelcontextprotocol/sdk/client/index.js'
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
+import { PROBE_PROMPTS, startProbeHttp } from '../fixtures/probe-server.ts'
+import type { Served } from '../fixtures/serve.ts'
+import { MCP_ACCEPT, openSession } from '../helpers/mcp-http.ts'
+import { fixture } from '../helpers/mcp-servers.ts'
+import { type RunningPortico, startPortico } from '../helpers/portico.ts'
+import { until } from '../helpers/wait.ts'
+
+const node = process.execPath
+let probe: Served
+
+before(async () => {
+  probe = await startProbeHttp()
+})
+after(async () => {
+  await probe?.close()
+})
+
+function text(result: unknown): string {
+  const content = (result as { content?: Array<{ text?: string }> }).content ?? []
+  return content.map((c) => c.text ?? '').join('')
+}
+
+async function connect(url: string): Promise<Client> {
+  const client = new Client({ name: 'gateway-options', version: '1.0.0' })
+  await client.connect(new StreamableHTTPClientTransport(new URL(url)))
+  return client
+}
+
+describe('backend options', () => {
+  let cwd: string
+  let gateway: RunningPortico
+  let client: Client
+
+  before(async () => {
+    cwd = mkdtempSync(join(tmpdir(), 'portico-probe-cwd-'))
+    gateway = await startPortico({
+      request_timeout: 60,
+      backends: [
+        {
+          name: 'remote',
+          transport: 'http',
+          url: probe.url,
+          headers: { 'x-probe': 'from-config' },
+          bearer_token: 'probe-token',
+        },
+        { name: 'brief', transport: 'http', url: probe.url, timeout: '2s' },
+        {
+          name: 'local',
+          transport: 'stdio',
+          command: node,
+          args: [fixture('probe-stdio')],
+          cwd,
+          hide_resources: ['probe://secret/*'],
+          expose_prompts: ['greet'],
+        },
+        {
+          name: 'other',
+          transport: 'stdio',
+          command: node,
+          args: [fixture('probe-stdio')],
+          hide_prompts: ['internal-*'],
+        },
+      ],
+    })
+    client = await connect(gateway.url)
+  })
+  after(async () => {
+    await client?.close()
+    await gateway?.close()
+    rmSync(cwd, { recursive: true, force: true })
+  })
+
+  it('sends the configured headers and bearer token to an HTTP backend', async () => {
+    const headers = JSON.parse(
+      text(await client.callTool({ name: 'remote__headers', arguments: {} })),
+    ) as Record<string, string>
+    assert.equal(headers.authorization, 'Bearer probe-token')
+    assert.equal(headers['x-probe'], 'from-config')
+    // Another backend on the same server, configured without them, sends neither.
+    const plain = JSON.parse(
+      text(await client.callTool({ name: 'brief__headers', arguments: {} })),
+    ) as Record<string, string>
+    assert.equal(plain.authorization, undefined)
+    assert.equal(plain['x-probe'], undefined)
+  })
+
+  it("ends a call at the backend's own timeout, not request_timeout, and keeps serving", async () => {
+    // request_timeout is 60 s and the client waits up to 30 s: only the backend's 2 s can end it.
+    await assert.rejects(
+      client.callTool({ name: 'brief__wait', arguments: {} }, undefined, { timeout: 30_000 }),
+      /within 2000 ms/,
+    )
+    assert.match(text(await client.callTool({ name: 'brief__cwd', arguments: {} })), /\//)
+  })
+
+  it('starts a stdio backend in its cwd (and another in Portico’s own)', async () => {
+    const local = JSON.parse(text(await client.callTool({ name: 'local__cwd', arguments: {} })))
+    assert.equal(local, realpathSync(cwd))
+    const other = JSON.parse(text(await client.callTool({ name: 'other__cwd', arguments: {} })))
+    assert.equal(other, process.cwd())
+  })
+
+  it('hide_resources leaves matching resources and templates out, and refuses to read them', async () => {
+    const uris = (await client.listResources()).resources.map((r) => r.uri)
+    assert.ok(uris.includes('probe://local__public/readme'), uris.join(' '))
+    assert.ok(!uris.includes('probe://local__secret/key'), uris.join(' '))
+    // Without the filter the same server's secret is listed.
+    assert.ok(uris.includes('probe://other__secret/key'), uris.join(' '))
+    const templates = (await client.listResourceTemplates()).resourceTemplates.map(
+      (t) => t.uriTemplate,
+    )
+    assert.ok(templates.includes('probe://local__public/{id}'), templates.join(' '))
+    assert.ok(!templates.includes('probe://local__secret/{id}'), templates.join(' '))
+    assert.ok(templates.includes('probe://other__secret/{id}'), templates.join(' '))
+    const read = await client.readResource({ uri: 'probe://local__public/readme' })
+    assert.equal((read.contents[0] as { text?: string }).text, 'content of probe://public/readme')
+    await assert.rejects(client.readResource({ uri: 'probe://local__secret/key' }))
+    await assert.rejects(client.readResource({ uri: 'probe://local__secret/42' }))
+  })
+
+  it('expose_prompts lists only the matching prompts; hide_prompts leaves the matching ones out', async () => {
+    const names = (await client.listPrompts()).prompts.map((p) => p.name)
+    const of = (backend: string) =>
+      names.filter((n) => n.startsWith(`${backend}__`)).map((n) => n.slice(backend.length + 2))
+    assert.deepEqual(of('local'), ['greet'])
+    assert.deepEqual(of('other'), ['greet'])
+    // The HTTP backends have no prompt filter: both of the server's prompts.
+    assert.deepEqual(of('remote').sort(), [...PROBE_PROMPTS].sort())
+    const greet = await client.getPrompt({ name: 'local__greet' })
+    assert.deepEqual(greet.messages[0]?.content, { type: 'text', text: 'prompt greet' })
+    await assert.rejects(client.getPrompt({ name: 'local__internal-debug' }), /Unknown prompt/)
+    await assert.rejects(client.getPrompt({ name: 'other__internal-debug' }), /Unknown prompt/)
+  })
+})
+
+/** A raw `initialize`; the session id when the gateway opened one. */
+async function initialize(url: string): Promise<{ status: number; sessionId: string | null }> {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: MCP_ACCEPT,
+    body: JSON.stringify({
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'initialize',
+      params: {
+        protocolVersion: '2025-11-25',
+        capabilities: {},
+        clientInfo: { name: 'raw', version: '1' },
+      },
+    }),
+  })
+  await response.text()
+  return { status: response.status, sessionId: response.headers.get('mcp-session-id') }
+}
+
+/** A `ping` in `session`: 200 while the gateway knows the session. */
+async function ping(url: string, session: string): Promise<number> {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { ...MCP_ACCEPT, 'mcp-session-id': session, 'mcp-protocol-version': '2025-11-25' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'ping' }),
+  })
+  await response.text()
+  return response.status
+}
+
+async function sessionCount(gateway: RunningPortico): Promise<number> {
+  const ready = await fetch(new URL('/readyz', gateway.origin))
+  return ((await ready.json()) as { sessions: number }).sessions
+}
+
+describe('client sessions', () => {
+  it('session_ttl ends a session that stays idle', async () => {
+    const gateway = await startPortico({
+      proxy: { session_ttl: '300ms' },
+      backends: [{ name: 'p', transport: 'http', url: probe.url }],
+    })
+    try {
+      const session = await openSession(gateway.url)
+      assert.equal(await sessionCount(gateway), 1)
+      // /readyz does not touch the session; any request in it would keep it alive.
+      await until(
+        async () => ((await sessionCount(gateway)) === 0 ? true : undefined),
+        10_000,
+        'the idle session to expire',
+      )
+      assert.equal(await ping(gateway.url, session), 404)
+    } finally {
+      await gateway.close()
+    }
+  })
+
+  it('max_sessions refuses a session past the bound until one ends', async () => {
+    const gateway = await startPortico({
+      proxy: { max_sessions: 2 },
+      backends: [{ name: 'p', transport: 'http', url: probe.url }],
+    })
+    try {
+      const first = await openSession(gateway.url)
+      const second = await openSession(gateway.url)
+      const refused = await initialize(gateway.url)
+      assert.notEqual(refused.status, 200)
+      assert.equal(refused.sessionId, null)
+      assert.equal(await sessionCount(gateway), 2)
+      // The open sessions still work.
+      assert.equal(await ping(gateway.url, first), 200)
+      assert.equal(await ping(gateway.url, second), 200)
+      const ended = await fetch(gateway.url, {
+        method: 'DELETE',
+        headers: { 'mcp-session-id': first, 'mcp-protocol-version': '2025-11-25' },
+      })
+      await ended.text()
+      assert.equal(ended.status, 200)
+      const admitted = await initialize(gateway.url)
+      assert.equal(admitted.status, 200)
+      assert.ok(admitted.sessionId)
+    } finally {
+      await gateway.close()
+    }
+  })
+})
