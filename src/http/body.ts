@@ -50,6 +50,8 @@ export function collectUpTo(
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = []
     let size = 0
+    // It may have ended after an earlier read stopped listening (its last chunk was read).
+    if (body.readableEnded) return resolve({ chunks, size, complete: true })
     const cleanup = (): void => {
       body.off('data', onData)
       body.off('end', onEnd)
@@ -74,6 +76,8 @@ export function collectUpTo(
     body.on('data', onData)
     body.on('end', onEnd)
     body.on('error', onError)
+    // A body an earlier read paused stays paused on a new 'data' listener: resume it.
+    body.resume()
   })
 }
 

@@ -31,9 +31,13 @@ export interface LegacyUpstream {
   label: string
 }
 
-/** The upstream SSE URL: the configured upstream when it ends in the SSE path, else origin + path. */
+/**
+ * The upstream's SSE stream: the configured upstream itself when it names a stream (its path
+ * ends in `/sse`, or in the `sse_path` Portico serves), else the upstream's origin + `sse_path`.
+ * Portico's own `sse_path` may differ from the upstream's (`/tenant/sse` in front of `/sse`).
+ */
 export function legacySseTarget(upstream: URL, ssePath: string): URL {
-  if (upstream.pathname.endsWith(ssePath)) return upstream
+  if (upstream.pathname.endsWith(ssePath) || upstream.pathname.endsWith('/sse')) return upstream
   return new URL(ssePath, upstream.origin)
 }
 

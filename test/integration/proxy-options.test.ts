@@ -176,12 +176,9 @@ describe('custom mcp_path and sse_path', () => {
     )
   })
 
-  // Found while writing the test above: Portico takes the upstream's stream to be at
-  // origin + sse_path unless the upstream URL ends with sse_path, so an upstream at the usual
-  // /sse cannot be served at another path. Reported for the pipeline rewrite (issue 10).
-  it('serves an upstream /sse stream at a custom sse_path', {
-    todo: 'legacySseTarget uses sse_path for the upstream too',
-  }, async () => {
+  // Portico took the upstream's stream to be at origin + sse_path unless the upstream URL
+  // ended with sse_path, so an upstream at the usual /sse could not be served at another path.
+  it('serves an upstream /sse stream at a custom sse_path', async () => {
     const standard = await startLegacyCspApp()
     const portico = await startPortico({ upstream: standard.url, sse_path: '/tenant/sse' })
     const client = new Client({ name: 'sse-path-todo', version: '1' })
