@@ -21,7 +21,7 @@ const LAYERS = [
   ['transparent', 'gateway'],
   ['store'],
   ['portico.ts', 'index.ts'],
-  ['cli', 'demo'],
+  ['cli'],
 ]
 
 const pathOf = (names) =>

@@ -34,6 +34,11 @@ export interface PorticoOptions {
    */
   middleware?: Middleware[]
   /**
+   * Middleware run for every call to each upstream: the transparent upstream, each gateway
+   * backend (stdio, HTTP, SSE) and each gateway list page, after the global chain.
+   */
+  upstreamMiddleware?: Middleware[]
+  /**
    * HTTP filters run, after Portico's own, for every request that can reach an upstream
    * (POST, GET, DELETE, legacy SSE, widget assets); throw a PorticoError to refuse one.
    */
@@ -93,9 +98,9 @@ export function createPortico(input: Config | ConfigInput, options: PorticoOptio
   let mode: Mode
   if (gatewayMode_) {
     if (config.upstream) logger.warn('`upstream` is not used in gateway mode ([[backends]] set)')
-    mode = gatewayMode(context, options.reload)
+    mode = gatewayMode(context, options.reload, options.upstreamMiddleware)
   } else {
-    mode = transparentMode(context, config.upstream as string)
+    mode = transparentMode(context, config.upstream as string, options.upstreamMiddleware)
   }
   const middleware = globalChain({
     user: options.middleware ?? [],

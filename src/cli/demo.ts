@@ -21,7 +21,7 @@ export function registerDemo(program: Command): void {
     .option('--db <path>', 'path of the observability store')
     .action(async (flags: { port?: number; host: string; db?: string }) => {
       // Loaded on demand so the report commands start fast (they never need the proxy).
-      const { startDemoServer } = await import('../demo/server.ts')
+      const { startDemoServer } = await loadDemoServer()
       const { createPortico } = await import('../portico.ts')
       const port = flags.port ?? portFromEnv(process.env.PORTICO_PORT) ?? 3000
       const demo = await startDemoServer({ host: '127.0.0.1', port: 0 })
@@ -70,4 +70,20 @@ Then see what happened (recorded to ${storePath ?? 'nowhere: store disabled'}):
 
 Each exchange is printed below. Press Ctrl+C to stop.
 `
+}
+
+/**
+ * The demo server lives in the repository (demo/server.ts), not in the published package: it is
+ * the only code that needs the MCP SDK, which the proxy itself does not.
+ */
+async function loadDemoServer(): Promise<typeof import('../../demo/server.ts')> {
+  try {
+    return await import('../../demo/server.ts')
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    if (code !== 'ERR_MODULE_NOT_FOUND') throw error
+    throw new UserError(
+      'the demo server ships with the repository, not the package: run `npm start` in a clone, or `portico run --upstream URL` in front of your own server',
+    )
+  }
 }

@@ -15,6 +15,7 @@ import {
 } from '../jsonrpc/message.ts'
 import type { Logger } from '../observe/logger.ts'
 import { type Call, withMessage } from '../pipeline/call.ts'
+import type { Middleware } from '../pipeline/compose.ts'
 import { CallLifetime } from '../pipeline/lifetime.ts'
 import { MessageReply } from '../pipeline/reply.ts'
 import type { HttpClient } from '../upstream/http-client.ts'
@@ -46,6 +47,8 @@ export interface GatewayDeps {
   http: HttpClient
   /** Told of backend notifications worth recording (resource updates, list changes). */
   observe?: NotificationObserver
+  /** Middleware of every backend's per-upstream chain (library mode). */
+  upstreamMiddleware?: readonly Middleware[]
 }
 
 export interface Route {
@@ -117,6 +120,7 @@ export class Gateway {
       requestTimeoutMs: this.#config.request_timeout,
       maxMessageBytes: this.#config.max_response_body_size,
       gatewaySession: this.session,
+      upstreamMiddleware: this.#deps.upstreamMiddleware ?? [],
     }
     return config.transport === 'stdio'
       ? new StdioBackend(config, deps)

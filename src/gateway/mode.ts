@@ -11,7 +11,7 @@ import type { Mode } from '../edge/mode.ts'
 import type { RouteHandler } from '../edge/router.ts'
 import { PorticoError } from '../errors.ts'
 import { forwardRaw, targetOf } from '../forward/raw.ts'
-import type { Handler } from '../pipeline/compose.ts'
+import type { Handler, Middleware } from '../pipeline/compose.ts'
 import { isWidgetsFolder, staticWidgets } from '../widgets/static.ts'
 import { Gateway } from './gateway.ts'
 import { gatewayReadiness } from './health.ts'
@@ -22,11 +22,13 @@ import { gatewayTerminal } from './terminal.ts'
 export function gatewayMode(
   context: ProxyContext,
   reload?: ReloadSource,
+  upstreamMiddleware: readonly Middleware[] = [],
 ): Mode & { gateway: Gateway } {
   const { config, bus, proxy, logger } = context
   const gateway = new Gateway(config, {
     logger,
     http: context.http,
+    upstreamMiddleware,
     observe: (notification) => {
       if (!bus.hasSinks) return
       bus.publish({ type: 'notification', ts: Date.now(), proxy, ...notification })

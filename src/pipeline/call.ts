@@ -57,10 +57,10 @@ export interface Call {
   readonly notes: CallNotes
   /** Ends when the call's answer is complete (shared by every copy of the call). */
   readonly lifetime: CallLifetime
-  /** Lets a per-upstream timeout know the upstream is still working (progress, events). */
-  readonly heartbeat?: () => void
   /** Overrides the upstream's configured timeout for this call (gateway list fan-out). */
   readonly timeoutMs?: number
+  /** The upstream the call is sent to, inside an upstream's chain (a backend's name). */
+  readonly upstream?: string
   /**
    * Legacy HTTP+SSE only: the terminal calls it once the upstream accepted the POSTed message,
    * so Portico can answer the client's POST while the response is still to come on the stream.

@@ -45,6 +45,8 @@ export class MessageReply {
   #stream: Readable | undefined
   /** Largest body `json()` reads to parse; larger ones are streamed through untouched. */
   #limit = 0
+  /** Names what went wrong when the body fails (the transport knows its errors). */
+  #mapError: ((error: unknown) => PorticoError) | undefined
   /** Chunks read so far from `#stream`. */
   #head: Buffer[] = []
   #size = 0
@@ -64,10 +66,15 @@ export class MessageReply {
   }
 
   /** An upstream's answer body, not read yet: streamed to the client unless someone parses it. */
-  static fromBody(stream: Readable, limit: number, init: ReplyInit = {}): MessageReply {
+  static fromBody(
+    stream: Readable,
+    limit: number,
+    init: ReplyInit & { mapError?: (error: unknown) => PorticoError } = {},
+  ): MessageReply {
     const reply = new MessageReply(init)
     reply.#stream = stream
     reply.#limit = limit
+    reply.#mapError = init.mapError
     return reply
   }
 
@@ -103,8 +110,8 @@ export class MessageReply {
     try {
       collected = await collectUpTo(stream, limit - this.#size)
     } catch (cause) {
-      // An aborted read carries its reason (a deadline's upstream_timeout): keep it.
       if (cause instanceof PorticoError) throw cause
+      if (this.#mapError !== undefined) throw this.#mapError(cause)
       throw new PorticoError('upstream_stream_ended', {
         message: 'Upstream ended its answer in the middle of the body',
         cause,

@@ -141,7 +141,13 @@ export class LegacySessions {
    * Waits for the response to a request POSTed on this session (registered before the POST is
    * forwarded: the response can beat the upstream's 202).
    */
-  expect(sessionId: string, id: JsonRpcId, signal: AbortSignal): Promise<StreamEvent> {
+  expect(
+    sessionId: string,
+    id: JsonRpcId,
+    signal: AbortSignal,
+    timeoutMs: number,
+    upstream: string,
+  ): Promise<StreamEvent> {
     const session = this.#sessions.get(sessionId)
     if (!session) return Promise.reject(new PorticoError('upstream_stream_ended'))
     if (session.pending.size >= this.#maxPending || session.pending.has(id)) {
@@ -157,14 +163,26 @@ export class LegacySessions {
       const forget = (): void => {
         if (session.pending.get(id) === entry) session.pending.delete(id)
         signal.removeEventListener('abort', onAbort)
+        clearTimeout(timer)
       }
       const onAbort = (): void => {
         forget()
         reject(signal.reason)
       }
+      // The deadline of the answer on the stream.
+      const timer = setTimeout(() => {
+        forget()
+        reject(
+          new PorticoError('upstream_timeout', {
+            message: `Upstream ${upstream} did not answer within ${timeoutMs} ms`,
+            data: { upstream, reason: 'timeout' },
+          }),
+        )
+      }, timeoutMs)
       const entry: Pending = {
         resolve: (event) => {
           signal.removeEventListener('abort', onAbort)
+          clearTimeout(timer)
           resolve(event)
         },
         reject: (error) => {

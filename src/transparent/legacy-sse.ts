@@ -29,6 +29,8 @@ export interface LegacyUpstream {
   /** The upstream's SSE stream URL. */
   stream: URL
   label: string
+  /** A call's deadline: for the upstream's 202, then for its answer on the stream. */
+  timeoutMs: number
 }
 
 /**
@@ -84,14 +86,18 @@ export class LegacyTransport {
       if (!type.startsWith('text/event-stream')) {
         await relayAnswer(
           res,
-          replyOf(response, headers, context.config.max_response_body_size),
+          replyOf(response, headers, context.config.max_response_body_size, this.#upstream.label),
           options,
         )
         return
       }
       res.writeHead(response.status, headers)
       res.flushHeaders()
-      const events = sseEvents(response.body, context.config.max_response_body_size)
+      const events = sseEvents(
+        response.body,
+        context.config.max_response_body_size,
+        this.#upstream.label,
+      )
       await this.#relay(res, events, options)
       res.end()
       recorder.finish(response.status)
@@ -249,9 +255,12 @@ export class LegacyTransport {
     const sessionId = call.sessionId
     const id = call.kind === 'request' ? call.id : undefined
     const waits = this.sessions.tracks(sessionId) && id !== undefined
-    const answer = waits ? this.sessions.expect(sessionId, id, call.signal) : undefined
+    const timeoutMs = call.timeoutMs ?? this.#upstream.timeoutMs
+    const answer = waits
+      ? this.sessions.expect(sessionId, id, call.signal, timeoutMs, this.#upstream.label)
+      : undefined
     answer?.catch(() => {}) // settled below; a rejection before then must not go unhandled
-    const response = await send(http, target, call, this.#upstream.label).catch(
+    const response = await send(http, target, call, this.#upstream.label, timeoutMs).catch(
       (error: unknown) => {
         if (waits) this.sessions.forget(sessionId, id as JsonRpcId)
         throw error
@@ -275,7 +284,7 @@ export class LegacyTransport {
   }
 }
 
-function send(http: HttpClient, url: URL, call: Call, label: string) {
+function send(http: HttpClient, url: URL, call: Call, label: string, timeoutMs: number) {
   return http.send({
     url,
     method: 'POST',
@@ -283,6 +292,6 @@ function send(http: HttpClient, url: URL, call: Call, label: string) {
     body: rawBytesOf(call) ?? Buffer.from(JSON.stringify(call.message)),
     signal: call.signal,
     label,
-    deadlines: false,
+    timeoutMs,
   })
 }

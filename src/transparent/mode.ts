@@ -12,14 +12,18 @@ import type { Mode, Readiness } from '../edge/mode.ts'
 import type { RouteHandler } from '../edge/router.ts'
 import { PorticoError } from '../errors.ts'
 import { forwardRaw, targetOf } from '../forward/raw.ts'
-import type { Handler } from '../pipeline/compose.ts'
+import type { Handler, Middleware } from '../pipeline/compose.ts'
 import { upstreamChain } from '../upstream/chain.ts'
 import { isWidgetsFolder, staticWidgets } from '../widgets/static.ts'
 import { LegacyTransport, legacySseTarget } from './legacy-sse.ts'
 import { forwardStream } from './stream.ts'
 import { transparentUpstream } from './upstream.ts'
 
-export function transparentMode(context: ProxyContext, upstreamUrl: string): Mode {
+export function transparentMode(
+  context: ProxyContext,
+  upstreamUrl: string,
+  upstreamMiddleware: readonly Middleware[] = [],
+): Mode {
   const { config } = context
   const url = new URL(upstreamUrl)
   const label = labelOf(url)
@@ -28,16 +32,18 @@ export function transparentMode(context: ProxyContext, upstreamUrl: string): Mod
     url,
     label,
     maxMessageBytes: config.max_response_body_size,
+    timeoutMs: config.request_timeout,
     publicOrigin: (call) => publicOriginOf(config, call.request),
   })
   const legacy = new LegacyTransport(context, {
     stream: legacySseTarget(url, config.sse_path),
     label,
+    timeoutMs: config.request_timeout,
   })
   const rawTarget = rawTargetOf(config.widgets, url)
   const probe = readinessProbe(context, url, label)
   return {
-    terminal: upstreamChain({ name: label, timeoutMs: config.request_timeout }, (call) =>
+    terminal: upstreamChain({ name: label, middleware: upstreamMiddleware }, (call) =>
       call.transport === 'sse' ? legacy.forward(call) : streamable(call),
     ),
     routes(handle: Handler) {

@@ -40,7 +40,12 @@ export function forwardStream(context: ProxyContext, upstream: StreamTarget): Ro
       recorder.upstreamStatus = response.status
       const headers = clientHeaders(response.headers)
       mapChallenge(headers, upstream.url.origin, publicOrigin(context, req))
-      const reply = replyOf(response, headers, context.config.max_response_body_size)
+      const reply = replyOf(
+        response,
+        headers,
+        context.config.max_response_body_size,
+        upstream.label,
+      )
       await relayAnswer(res, reply, options)
     } catch (error) {
       failRelay(res, error, { ...options, closeIsNormal: method === 'GET' })

@@ -11,7 +11,7 @@ import { clientHeaders, forwardHeaders, type HeaderMap, headerValue } from '../h
 import { type Call, rawBytesOf } from '../pipeline/call.ts'
 import { accepted, MessageReply, type Reply, StreamEvent, StreamReply } from '../pipeline/reply.ts'
 import { SseParser } from '../protocol/sse.ts'
-import type { HttpClient, UpstreamResponse } from '../upstream/http-client.ts'
+import { bodyError, type HttpClient, type UpstreamResponse } from '../upstream/http-client.ts'
 
 export interface TransparentUpstreamOptions {
   http: HttpClient
@@ -20,6 +20,8 @@ export interface TransparentUpstreamOptions {
   label: string
   /** Bound on a parsed JSON answer and on one SSE event. */
   maxMessageBytes: number
+  /** The deadline of a call (`request_timeout`): to the answer's start, then between chunks. */
+  timeoutMs: number
   /** The origin clients reach Portico at, for upstream OAuth challenges naming the upstream. */
   publicOrigin: (call: Call) => string
 }
@@ -36,8 +38,7 @@ export function transparentUpstream(
       body: rawBytesOf(call) ?? Buffer.from(JSON.stringify(call.message)),
       signal: call.signal,
       label,
-      // The per-upstream chain owns the deadline (upstream/timeout.ts): one timer per call.
-      deadlines: false,
+      timeoutMs: call.timeoutMs ?? options.timeoutMs,
     })
     call.notes.upstreamStatus = response.status
     const sessionId = headerValue(response.headers, 'mcp-session-id')
@@ -46,7 +47,7 @@ export function transparentUpstream(
     if (headers['www-authenticate'] !== undefined) {
       mapChallenge(headers, url.origin, options.publicOrigin(call))
     }
-    return replyOf(response, headers, options.maxMessageBytes, call.heartbeat)
+    return replyOf(response, headers, options.maxMessageBytes, label)
   }
 }
 
@@ -55,18 +56,23 @@ export function replyOf(
   response: UpstreamResponse,
   headers: HeaderMap,
   maxBytes: number,
-  heartbeat?: () => void,
+  label: string,
 ): Reply {
   const init = { status: response.status, headers }
   const type = headerValue(response.headers, 'content-type') ?? ''
   if (type.startsWith('text/event-stream')) {
     const body = response.body
-    return new StreamReply(sseEvents(body, maxBytes, heartbeat), {
+    return new StreamReply(sseEvents(body, maxBytes, label), {
       ...init,
       buffered: () => body.readableLength > 0,
     })
   }
-  if (type.includes('json')) return MessageReply.fromBody(response.body, maxBytes, init)
+  if (type.includes('json')) {
+    return MessageReply.fromBody(response.body, maxBytes, {
+      ...init,
+      mapError: (error) => bodyError(error, label),
+    })
+  }
   if (response.status === 202 || response.status === 204) {
     response.body.resume()
     return accepted(init)
@@ -75,21 +81,22 @@ export function replyOf(
 }
 
 /**
- * An upstream SSE body as events, parsed from the bytes as they arrive. Each chunk is a sign
- * of life for the call's deadline (`heartbeat`): a long tool call that reports progress lives.
+ * An upstream SSE body as events, parsed from the bytes as they arrive. A body that fails says
+ * why: past the deadline (no bytes within it), over the bound, or ended early.
  */
 export async function* sseEvents(
   body: Readable,
   maxEventBytes: number,
-  heartbeat?: () => void,
+  label: string,
 ): AsyncGenerator<StreamEvent> {
   const parser = new SseParser(maxEventBytes)
   body.setEncoding('utf8')
   try {
     for await (const chunk of body as AsyncIterable<string>) {
-      heartbeat?.()
       for (const event of parser.push(chunk)) yield StreamEvent.fromSse(event)
     }
+  } catch (error) {
+    throw bodyError(error, label)
   } finally {
     // Stopped early (the client left, or a middleware stopped reading): release the upstream.
     if (!body.readableEnded) body.destroy()

@@ -23,10 +23,11 @@ export interface UpstreamRequest {
   /** Names the upstream in error messages (never its credentials). */
   label: string
   /**
-   * False when the caller owns the deadline (a call in the per-upstream chain): the client's
-   * own header timeout is then off, so one call carries one timer.
+   * The call's deadline: time allowed until the answer's headers, and then between two chunks
+   * of its body (undici's own timers; paused while the client reads slowly). Default: the
+   * client's header timeout and no body timeout (a GET stream may stay idle).
    */
-  deadlines?: boolean
+  timeoutMs?: number
 }
 
 export interface UpstreamResponse {
@@ -68,7 +69,8 @@ export class HttpClient {
         headers: request.headers,
         body: request.body ?? null,
         signal: request.signal,
-        headersTimeout: request.deadlines === false ? 0 : this.#options.headersTimeoutMs,
+        headersTimeout: request.timeoutMs ?? this.#options.headersTimeoutMs,
+        ...(request.timeoutMs === undefined ? {} : { bodyTimeout: request.timeoutMs }),
       })
       return {
         status: response.statusCode,
@@ -87,6 +89,20 @@ export class HttpClient {
   async destroy(): Promise<void> {
     await Promise.all([...this.#pools.values()].map((pool) => pool.destroy()))
   }
+}
+
+/**
+ * Maps a failure while reading an answer's body: the body timeout is the deadline
+ * (`upstream_timeout`); anything else ended the answer early (`upstream_stream_ended`).
+ */
+export function bodyError(error: unknown, label: string): PorticoError {
+  if (error instanceof PorticoError) return error
+  if (error instanceof errors.BodyTimeoutError) return upstreamError(error, label)
+  return new PorticoError('upstream_stream_ended', {
+    message: `Upstream ${label} ended its answer before the response`,
+    data: { upstream: label },
+    cause: error,
+  })
 }
 
 /** Maps an undici/network failure to a PorticoError that names the upstream. */

@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
-import { type DemoServer, startDemoServer } from '../../src/demo/server.ts'
+import { type DemoServer, startDemoServer } from '../../demo/server.ts'
 import { runCliSync, startCli } from '../helpers/cli.ts'
 import { exitOf } from '../helpers/processes.ts'
 

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict'
 import { request } from 'node:http'
 import { after, before, describe, it } from 'node:test'
-import { type DemoServer, startDemoServer } from '../../src/demo/server.ts'
+import { type DemoServer, startDemoServer } from '../../demo/server.ts'
 import { type Misbehaving, startMisbehaving } from '../fixtures/misbehaving-upstream.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
 import { REFUSED_ORIGIN } from '../helpers/ports.ts'

@@ -8,8 +8,11 @@
  */
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js'
@@ -25,6 +28,7 @@ import {
   PorticoError,
 } from 'portico'
 import { type StoreUpstream, startStoreUpstream } from '../fixtures/store-upstream.ts'
+import { serverBin } from '../helpers/mcp-servers.ts'
 import { captureSink } from '../helpers/portico.ts'
 import { type Spawned, startEverything } from '../helpers/processes.ts'
 
@@ -307,6 +311,81 @@ describe('library mode, gateway', () => {
       assert.equal(ready.sessions, 0)
     } finally {
       await refuser.portico.close()
+    }
+  })
+})
+
+describe('library mode, the per-upstream chain', () => {
+  it('runs upstream middleware for the transparent upstream, stdio and HTTP backends and list pages', async () => {
+    const upstream = await startStoreUpstream()
+    const folder = mkdtempSync(join(tmpdir(), 'portico-upstream-chain-'))
+    const seen: string[] = []
+    const perUpstream: Middleware = async (call, next) => {
+      seen.push(`${call.upstream} ${call.method}${call.target?.name ? ` ${call.target.name}` : ''}`)
+      // The seam breakers will use: refuse one upstream without touching the others.
+      if (call.upstream === 'memory' && call.method === 'tools/call') {
+        throw new PorticoError('circuit_open', 'memory is resting')
+      }
+      return next(call)
+    }
+    const logger = new Logger({ level: 'silent' })
+    const gateway = createPortico(
+      {
+        port: 0,
+        access_log: false,
+        drain_timeout: 1,
+        backends: [
+          { name: 'store', transport: 'http', url: upstream.url },
+          {
+            name: 'memory',
+            transport: 'stdio',
+            command: process.execPath,
+            args: [serverBin('memory')],
+            env: { MEMORY_FILE_PATH: join(folder, 'memory.jsonl') },
+          },
+        ],
+      },
+      { logger, upstreamMiddleware: [perUpstream] },
+    )
+    const transparent = createPortico(
+      { upstream: upstream.url, port: 0, access_log: false, drain_timeout: 1 },
+      { logger, upstreamMiddleware: [perUpstream] },
+    )
+    try {
+      const gatewayClient = new Client({ name: 'upstream-chain', version: '1' })
+      await gatewayClient.connect(
+        new StreamableHTTPClientTransport(new URL((await gateway.listen()).url)),
+      )
+      const tools = await gatewayClient.listTools()
+      assert.ok(tools.tools.some((t) => t.name === 'memory__read_graph'))
+      assert.equal(
+        text(await gatewayClient.callTool({ name: 'store__echo', arguments: { text: 'a' } })),
+        'a',
+      )
+      const refused = await gatewayClient
+        .callTool({ name: 'memory__read_graph' })
+        .catch((e: Error) => e)
+      assert.match(String((refused as Error).message ?? refused), /memory is resting/)
+      await gatewayClient.close()
+      const client = new Client({ name: 'upstream-chain-t', version: '1' })
+      await client.connect(
+        new StreamableHTTPClientTransport(new URL((await transparent.listen()).url)),
+      )
+      await client.callTool({ name: 'echo', arguments: { text: 'b' } })
+      await client.close()
+      assert.ok(seen.includes('store tools/list'), seen.join(' | '))
+      assert.ok(seen.includes('memory tools/list'), 'a stdio backend list page')
+      assert.ok(seen.includes('store tools/call echo'), 'the backend-local name')
+      assert.ok(seen.includes('memory tools/call read_graph'))
+      assert.ok(
+        seen.some((line) => /^http:\/\/127\.0\.0\.1:\d+\/mcp tools\/call echo$/.test(line)),
+        'the transparent upstream, named by its URL',
+      )
+    } finally {
+      await gateway.close()
+      await transparent.close()
+      await upstream.close()
+      rmSync(folder, { recursive: true, force: true })
     }
   })
 })

@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
-import { type DemoServer, startDemoServer } from '../../src/demo/server.ts'
+import { type DemoServer, startDemoServer } from '../../demo/server.ts'
 import { listenOnZero } from '../helpers/ports.ts'
 
 /** A variable, so TypeScript does not resolve it at build time (dist/ is rebuilt then). */

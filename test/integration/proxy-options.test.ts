@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
-import { type DemoServer, startDemoServer } from '../../src/demo/server.ts'
+import { type DemoServer, startDemoServer } from '../../demo/server.ts'
 import type { ExchangeEvent } from '../../src/observe/event.ts'
 import {
   PAYMENT_URI,

@@ -19,9 +19,8 @@ import {
   StreamReply,
 } from '../../src/pipeline/reply.ts'
 import type { ResponseRewriter } from '../../src/pipeline/rewriter.ts'
-import { timeout } from '../../src/upstream/timeout.ts'
+import { sseEvents } from '../../src/transparent/upstream.ts'
 import { callOf, requestCall } from '../helpers/calls.ts'
-import { ManualClock } from '../helpers/clock.ts'
 
 const ok = (id: number | string, result: object = {}): JsonRpcResponse => ({
   jsonrpc: '2.0',
@@ -220,7 +219,7 @@ describe('rewriteResponses', () => {
   it("leaves another request's answer on the stream alone", async () => {
     const reply = await mapAnswer(
       requestCall('tools/call', {}, 1),
-      new StreamReply(sseEvents(sse(ok(2, { text: 'x' })))),
+      new StreamReply(sseEvents(sse(ok(2, { text: 'x' })), 1024, 'up')),
       () => ok(1, { text: 'changed' }),
     )
     const [event] = await eventsOf(reply)
@@ -228,78 +227,30 @@ describe('rewriteResponses', () => {
   })
 })
 
-async function* sseEvents(body: Readable): AsyncGenerator<StreamEvent> {
-  const { sseEvents: parse } = await import('../../src/transparent/upstream.ts')
-  yield* parse(body, 1024)
-}
-
-describe('timeout (the per-upstream deadline)', () => {
-  const never: Handler = (call) =>
-    new Promise((_, reject) =>
-      call.signal.addEventListener('abort', () => reject(call.signal.reason)),
-    )
-
-  it('fails the call with upstream_timeout and aborts the upstream request', async () => {
-    const clock = new ManualClock()
-    let upstreamSignal: AbortSignal | undefined
-    const handler = compose([timeout(1000, 'up', clock.schedule)], (call) => {
-      upstreamSignal = call.signal
-      return never(call)
+describe('CallLifetime', () => {
+  it('runs cleanups once when the call ends, and at once for a call already ended', () => {
+    const call = requestCall('tools/list')
+    const ran: string[] = []
+    call.lifetime.onEnd(() => ran.push('a'))
+    call.lifetime.onEnd(() => {
+      throw new Error('a failing cleanup does not stop the others')
     })
-    const pending = handler(requestCall('tools/call', { name: 'slow' }))
-    clock.advance(999)
-    assert.equal(upstreamSignal?.aborted, false)
-    clock.advance(1)
-    await assert.rejects(pending, { reason: 'upstream_timeout' })
-    assert.equal((upstreamSignal?.reason as PorticoError | undefined)?.reason, 'upstream_timeout')
+    call.lifetime.onEnd(() => ran.push('b'))
+    call.lifetime.end()
+    call.lifetime.end()
+    assert.deepEqual(ran, ['a', 'b'])
+    call.lifetime.onEnd(() => ran.push('late'))
+    assert.deepEqual(ran, ['a', 'b', 'late'])
   })
 
-  it('lives while the upstream shows progress (heartbeats)', async () => {
-    const clock = new ManualClock()
-    let beat: (() => void) | undefined
-    let finish: ((reply: Reply) => void) | undefined
-    const handler = compose([timeout(1000, 'up', clock.schedule)], (call) => {
-      beat = call.heartbeat
-      return new Promise((resolve) => {
-        finish = resolve
-      })
+  it('is shared by every copy of the call', () => {
+    const call = requestCall('tools/list')
+    const copy: Call = { ...call, timeoutMs: 5 }
+    let ended = false
+    copy.lifetime.onEnd(() => {
+      ended = true
     })
-    const pending = handler(requestCall('tools/call', { name: 'long' }))
-    for (let i = 0; i < 5; i++) {
-      clock.advance(900)
-      beat?.()
-    }
-    finish?.(accepted())
-    assert.equal((await pending).kind, 'accepted')
-  })
-
-  it("uses a call's own deadline when it has one, and stops its timer when the call ends", async () => {
-    const clock = new ManualClock()
-    const handler = compose([timeout(60_000, 'up', clock.schedule)], never)
-    const call: Call = { ...requestCall('tools/list'), timeoutMs: 10 }
-    const pending = handler(call)
-    clock.advance(10)
-    await assert.rejects(pending, { reason: 'upstream_timeout' })
-    const done = requestCall('ping')
-    await compose([timeout(1000, 'up', clock.schedule)], async () => accepted())(done)
-    assert.equal(clock.pending, 1, 'the deadline lives until the answer is written')
-    done.lifetime.end()
-    assert.equal(clock.pending, 0)
-  })
-
-  it('passes a client cancellation on to the upstream', async () => {
-    const controller = new AbortController()
-    const clock = new ManualClock()
-    let upstreamSignal: AbortSignal | undefined
-    const handler = compose([timeout(1000, 'up', clock.schedule)], (call) => {
-      upstreamSignal = call.signal
-      return never(call)
-    })
-    const pending = handler(
-      callOf({ jsonrpc: '2.0', id: 1, method: 'tools/list' }, { signal: controller.signal }),
-    )
-    controller.abort(new PorticoError('cancelled'))
-    await assert.rejects(pending, { reason: 'cancelled' })
-    assert.equal(upstreamSignal?.aborted, true)
+    call.lifetime.end()
+    assert.equal(ended, true)
   })
 })

@@ -8,7 +8,7 @@ import type { PorticoError } from '../../errors.ts'
 import type { JsonObject, JsonRpcNotification, JsonRpcRequest } from '../../jsonrpc/message.ts'
 import type { Logger } from '../../observe/logger.ts'
 import type { Call } from '../../pipeline/call.ts'
-import type { Handler } from '../../pipeline/compose.ts'
+import type { Handler, Middleware } from '../../pipeline/compose.ts'
 import { MessageReply, type Reply } from '../../pipeline/reply.ts'
 import { upstreamChain } from '../../upstream/chain.ts'
 import type { HttpClient } from '../../upstream/http-client.ts'
@@ -65,6 +65,8 @@ export interface BackendDeps {
   maxMessageBytes: number
   /** The gateway's own session (stateless clients, eager start, listen streams). */
   gatewaySession: SessionRef
+  /** Middleware of every upstream's chain (library mode). */
+  upstreamMiddleware?: readonly Middleware[]
 }
 
 export abstract class Backend {
@@ -85,8 +87,9 @@ export abstract class Backend {
     this.deps = deps
     this.catalog = new BackendCatalog(config, deps.separator)
     this.timeoutMs = config.timeout ?? deps.requestTimeoutMs
-    this.handle = upstreamChain({ name: config.name, timeoutMs: this.timeoutMs }, (call) =>
-      this.#send(call as BackendCall),
+    this.handle = upstreamChain(
+      { name: config.name, middleware: deps.upstreamMiddleware ?? [] },
+      (call) => this.#send(call as BackendCall),
     )
   }
 
@@ -97,8 +100,8 @@ export abstract class Backend {
     try {
       const response = await connection.request(message.method, message.params, {
         signal: call.signal,
+        timeoutMs: call.timeoutMs ?? this.timeoutMs,
         ...(call.sink === undefined ? {} : { sink: call.sink }),
-        ...(call.heartbeat === undefined ? {} : { onProgress: call.heartbeat }),
       })
       this.observe(undefined)
       return MessageReply.of(response)

@@ -28,15 +28,10 @@ export interface CallSink {
 }
 
 export interface CallOptions {
-  /**
-   * Own deadline of an internal request (initialize, subscriptions). Calls from the chain have
-   * none here: their per-upstream chain owns the deadline and aborts `signal`.
-   */
+  /** The request's deadline, restarted by each progress notification; none when undefined. */
   timeoutMs?: number
   sink?: CallSink
   signal?: AbortSignal
-  /** Hears each progress notification of the call (a deadline's heartbeat). */
-  onProgress?: () => void
 }
 
 /** What a backend said about itself in `initialize`. */
@@ -62,7 +57,6 @@ export interface Pending {
 interface PendingState extends Pending {
   timer: NodeJS.Timeout | undefined
   timeoutMs: number | undefined
-  onProgress: (() => void) | undefined
   progressKey: string | undefined
   cleanup: () => void
 }
@@ -124,7 +118,6 @@ export abstract class Connection {
         sink: options.sink,
         signal: options.signal,
         timeoutMs: options.timeoutMs,
-        onProgress: options.onProgress,
         progressKey,
         timer:
           options.timeoutMs === undefined
@@ -239,9 +232,7 @@ export abstract class Connection {
     if (message.method === 'notifications/progress' && isObject(params)) {
       const entry = this.#progress.get(String(params.progressToken))
       if (!entry) return
-      // Progress keeps a long call alive.
-      entry.pending.timer?.refresh()
-      entry.pending.onProgress?.()
+      entry.pending.timer?.refresh() // progress keeps a long call alive
       entry.pending.sink?.related({
         ...message,
         params: { ...params, progressToken: entry.original },

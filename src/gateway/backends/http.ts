@@ -103,8 +103,6 @@ export class HttpConnection extends Connection {
       body: Buffer.from(JSON.stringify(message)),
       signal: callSignal ? AbortSignal.any([this.#abort.signal, callSignal]) : this.#abort.signal,
       label: this.#label,
-      // A call's deadline belongs to the backend's chain.
-      deadlines: callSignal === undefined,
     })
   }
 
