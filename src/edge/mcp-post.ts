@@ -147,8 +147,9 @@ export function baseOf(
 
 /** A request body must be JSON when its type is declared (MCP clients always declare it). */
 function requireJson(req: IncomingMessage): void {
-  const type = headerValue(req.headers, 'content-type')
-  if (type === undefined || /^application\/([a-z0-9.+-]*\+)?json\b/i.test(type)) return
+  const type = req.headers['content-type']
+  if (type === undefined || type.startsWith('application/json')) return
+  if (/^application\/([a-z0-9.+-]*\+)?json\b/i.test(type)) return
   req.resume()
   throw new PorticoError('unsupported_media_type')
 }

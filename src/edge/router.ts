@@ -59,7 +59,8 @@ export function createRouter(
   const { mcp_path: mcpPath, sse_path: ssePath } = context.config
   const allow = routes.mcp.options ? 'GET, POST, DELETE, OPTIONS' : 'GET, POST, DELETE'
 
-  async function dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  /** Routes one request; synchronous until a filter or handler has something to wait for. */
+  function dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> | void {
     const pathname = pathOf(req)
     if (pathname === mcpPath) {
       const handler = mcpHandler(req.method)
@@ -100,28 +101,40 @@ export function createRouter(
     }
   }
 
-  async function guarded(
+  function guarded(
     list: readonly HttpFilter[],
     transport: Transport,
     handler: RouteHandler,
     req: IncomingMessage,
     res: ServerResponse,
-  ): Promise<void> {
+  ): Promise<void> | void {
+    let pending: Promise<void> | void
     try {
-      await runFilters(list, req)
+      pending = runFilters(list, req)
     } catch (error) {
       return refuse(context, req, res, error, transport)
     }
-    return handler(req, res)
+    if (pending === undefined) return handler(req, res)
+    return pending.then(
+      () => handler(req, res),
+      (error: unknown) => refuse(context, req, res, error, transport),
+    )
+  }
+
+  // The last line of defence: no input may take the process down or leave a client hanging.
+  function failed(req: IncomingMessage, res: ServerResponse, error: unknown): void {
+    context.logger.error('request failed', { path: pathOf(req), error: String(error) })
+    if (res.headersSent) res.destroy()
+    else sendError(res, new PorticoError('internal_error', { cause: error }))
   }
 
   return function route(req, res) {
-    dispatch(req, res).catch((error: unknown) => {
-      // The last line of defence: no input may take the process down or leave a client hanging.
-      context.logger.error('request failed', { path: pathOf(req), error: String(error) })
-      if (res.headersSent) res.destroy()
-      else sendError(res, new PorticoError('internal_error', { cause: error }))
-    })
+    try {
+      const pending = dispatch(req, res)
+      if (pending !== undefined) pending.catch((error: unknown) => failed(req, res, error))
+    } catch (error) {
+      failed(req, res, error)
+    }
   }
 }
 

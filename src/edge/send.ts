@@ -265,8 +265,9 @@ function sseHeaders(headers: HeaderMap): HeaderMap {
   return headers
 }
 
+/** The reply's headers (its own object: the writer may set content-length) plus the exchange's. */
 function withExtra(headers: HeaderMap, options: SendOptions): HeaderMap {
-  return options.headers === undefined ? { ...headers } : { ...headers, ...options.headers }
+  return options.headers === undefined ? headers : { ...headers, ...options.headers }
 }
 
 /**

@@ -6,6 +6,7 @@
  * answer that is not JSON-RPC passed through as it is.
  */
 import type { Readable } from 'node:stream'
+import type { PorticoError } from '../errors.ts'
 import { mapChallenge } from '../forward/url-map.ts'
 import { clientHeaders, forwardHeaders, type HeaderMap, headerValue } from '../http/headers.ts'
 import { type Call, rawBytesOf } from '../pipeline/call.ts'
@@ -30,6 +31,7 @@ export function transparentUpstream(
   options: TransparentUpstreamOptions,
 ): (call: Call) => Promise<Reply> {
   const { http, url, label } = options
+  const mapBodyError = (error: unknown) => bodyError(error, label)
   return async function forward(call) {
     const response = await http.send({
       url: call.request.search ? new URL(url.pathname + call.request.search, url) : url,
@@ -47,7 +49,7 @@ export function transparentUpstream(
     if (headers['www-authenticate'] !== undefined) {
       mapChallenge(headers, url.origin, options.publicOrigin(call))
     }
-    return replyOf(response, headers, options.maxMessageBytes, label)
+    return replyOf(response, headers, options.maxMessageBytes, label, mapBodyError)
   }
 }
 
@@ -57,6 +59,7 @@ export function replyOf(
   headers: HeaderMap,
   maxBytes: number,
   label: string,
+  mapBodyError: (error: unknown) => PorticoError = (error) => bodyError(error, label),
 ): Reply {
   const init = { status: response.status, headers }
   const type = headerValue(response.headers, 'content-type') ?? ''
@@ -70,7 +73,7 @@ export function replyOf(
   if (type.includes('json')) {
     return MessageReply.fromBody(response.body, maxBytes, {
       ...init,
-      mapError: (error) => bodyError(error, label),
+      mapError: mapBodyError,
     })
   }
   if (response.status === 202 || response.status === 204) {
