@@ -3,6 +3,7 @@
  * right), latencies, byte sizes, counts, percentages and local times, and colour only when
  * stdout is a terminal (and NO_COLOR is unset).
  */
+import { formatBytes as formatSize } from '../util/format.ts'
 
 export type Colour = 'red' | 'yellow' | 'green' | 'dim' | 'bold'
 
@@ -98,16 +99,7 @@ export function formatLatency(us: number): string {
 
 /** `512 B`, `48.2 KB`, `1.2 MB` (1024-based); `—` for zero. */
 export function formatBytes(bytes: number): string {
-  if (bytes <= 0) return '—'
-  if (bytes < 1024) return `${bytes} B`
-  const units = ['KB', 'MB', 'GB', 'TB']
-  let value = bytes / 1024
-  let unit = 0
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024
-    unit++
-  }
-  return `${value.toFixed(1)} ${units[unit]}`
+  return formatSize(bytes, { zero: '—' })
 }
 
 export function formatCount(n: number): string {

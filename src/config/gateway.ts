@@ -4,23 +4,13 @@
  * missing commands or URLs, conflicting filters and ambiguous prefixes before anything runs.
  */
 import { z } from 'zod'
-import { parseDuration } from './duration.ts'
+import { durationSchema } from './duration.ts'
 
 /** Name prefix of Portico's own admin tools; no backend may use it. */
 export const ADMIN_NAMESPACE = 'portico'
 
 /** What an LLM API accepts as a tool name (Anthropic, OpenAI): the portable subset of MCP's. */
 export const PORTABLE_NAME = /^[A-Za-z0-9_-]{1,64}$/
-
-const millis = z.union([z.number().nonnegative(), z.string()]).transform((value, ctx) => {
-  if (typeof value === 'number') return value * 1000
-  const ms = parseDuration(value)
-  if (ms === undefined) {
-    ctx.addIssue({ code: 'custom', message: `expected a duration like "30s", got "${value}"` })
-    return z.NEVER
-  }
-  return ms
-})
 
 const patterns = z.array(z.string().min(1)).default([])
 const stringMap = z.record(z.string(), z.string()).default({})
@@ -76,7 +66,7 @@ export const backendSchema = z.strictObject({
   /** Start the backend with Portico (`eager`) or on first use (`lazy`). */
   start: z.enum(['eager', 'lazy']).default('eager'),
   /** Time a request may take on this backend (default: `request_timeout`). */
-  timeout: millis.optional(),
+  timeout: durationSchema.optional(),
   /** Consecutive failed restarts after which the backend stays down until config changes. */
   max_restarts: z.number().int().min(0).default(10),
   expose_tools: patterns,
@@ -177,9 +167,9 @@ export const gatewayProxySchema = z
     /** Serve `portico{separator}backends`, `…sessions`, `…config`. */
     admin_tools: z.boolean().default(true),
     /** How long a merged list waits for a slow backend before answering without it. */
-    list_timeout: millis.default(5000),
+    list_timeout: durationSchema.default(5000),
     /** Idle client sessions are closed after this long. */
-    session_ttl: millis.default(30 * 60_000),
+    session_ttl: durationSchema.default(30 * 60_000),
     max_sessions: z.number().int().positive().default(10_000),
   })
   .prefault({})

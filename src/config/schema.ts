@@ -6,22 +6,8 @@
 import { z } from 'zod'
 import { LOG_LEVELS } from '../observe/logger.ts'
 import { cspSchema } from './csp.ts'
-import { parseDuration } from './duration.ts'
+import { durationSchema, parseDuration } from './duration.ts'
 import { backendsSchema, gatewayProxySchema, refineGateway } from './gateway.ts'
-
-/** Seconds as a number (mcpr style) or a duration string such as `"30s"` or `"500ms"`. */
-const seconds = z.union([z.number().nonnegative(), z.string()]).transform((value, ctx) => {
-  if (typeof value === 'number') return value * 1000
-  const ms = parseDuration(value)
-  if (ms === undefined) {
-    ctx.addIssue({
-      code: 'custom',
-      message: `expected a duration like "30s" or "500ms", got "${value}"`,
-    })
-    return z.NEVER
-  }
-  return ms
-})
 
 const httpUrl = z
   .string()
@@ -74,9 +60,9 @@ export const configSchema = z
       .positive()
       .default(16 * 1024 * 1024),
     /** Time allowed for the upstream to start answering (and to finish a JSON answer). */
-    request_timeout: seconds.default(60_000),
-    connect_timeout: seconds.default(10_000),
-    drain_timeout: seconds.default(30_000),
+    request_timeout: durationSchema.default(60_000),
+    connect_timeout: durationSchema.default(10_000),
+    drain_timeout: durationSchema.default(30_000),
     log_level: z.enum(LOG_LEVELS).default('info'),
     json_logs: z.boolean().default(false),
     /** Print one line per exchange on stderr (default: when stderr is a TTY). */

@@ -9,6 +9,8 @@
  * second, and what the cap held back is counted in one line, so an error flood cannot flood
  * the log.
  */
+
+import { formatBytes as formatSize } from '../util/format.ts'
 import type { Sink } from './bus.ts'
 import type { ExchangeEvent, PorticoEvent } from './event.ts'
 import type { Logger } from './logger.ts'
@@ -141,9 +143,7 @@ export function formatDuration(us: number): string {
 }
 
 export function formatBytes(bytes: number): string {
-  if (bytes < 1024) return `${bytes}B`
-  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)}KB`
-  return `${(bytes / 1024 / 1024).toFixed(1)}MB`
+  return formatSize(bytes, { compact: true })
 }
 
 export type { PorticoEvent }
