@@ -6,18 +6,30 @@ export const MCP_ACCEPT = {
   accept: 'application/json, text/event-stream',
 }
 
-/** Runs `initialize` + `notifications/initialized`; returns the session id. */
-export async function openSession(url: string, protocolVersion = '2025-11-25'): Promise<string> {
-  const init = await fetch(url, {
+/** A raw `initialize` POST; the caller reads the answer (status, headers, body). */
+export function postInitialize(
+  url: string,
+  options: { id?: number | string; protocolVersion?: string; client?: string } = {},
+): Promise<Response> {
+  return fetch(url, {
     method: 'POST',
     headers: MCP_ACCEPT,
     body: JSON.stringify({
       jsonrpc: '2.0',
-      id: 0,
+      id: options.id ?? 0,
       method: 'initialize',
-      params: { protocolVersion, capabilities: {}, clientInfo: { name: 'raw-test', version: '1' } },
+      params: {
+        protocolVersion: options.protocolVersion ?? '2025-11-25',
+        capabilities: {},
+        clientInfo: { name: options.client ?? 'raw-test', version: '1' },
+      },
     }),
   })
+}
+
+/** Runs `initialize` + `notifications/initialized`; returns the session id. */
+export async function openSession(url: string, protocolVersion = '2025-11-25'): Promise<string> {
+  const init = await postInitialize(url, { protocolVersion })
   const sessionId = init.headers.get('mcp-session-id')
   await init.text()
   if (!sessionId) throw new Error(`no session id (status ${init.status})`)

@@ -28,6 +28,7 @@ import {
   PorticoError,
 } from 'portico'
 import { type StoreUpstream, startStoreUpstream } from '../fixtures/store-upstream.ts'
+import { MCP_ACCEPT, openSession, postInitialize } from '../helpers/mcp-http.ts'
 import { serverBin } from '../helpers/mcp-servers.ts'
 import { captureSink } from '../helpers/portico.ts'
 import { type Spawned, startEverything } from '../helpers/processes.ts'
@@ -133,10 +134,10 @@ for (const json of [true, false]) {
     })
 
     it('answers a refused call with the reason code, the request id and 403', async () => {
-      const session = await initialize(running.url)
+      const session = await openSession(running.url)
       const response = await fetch(running.url, {
         method: 'POST',
-        headers: { ...MCP, 'mcp-session-id': session },
+        headers: { ...MCP_ACCEPT, 'mcp-session-id': session },
         body: JSON.stringify({
           jsonrpc: '2.0',
           id: 'r-7',
@@ -165,34 +166,6 @@ for (const json of [true, false]) {
       )
     })
   })
-}
-
-const MCP = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' }
-
-async function initialize(url: string): Promise<string> {
-  const response = await fetch(url, {
-    method: 'POST',
-    headers: MCP,
-    body: JSON.stringify({
-      jsonrpc: '2.0',
-      id: 0,
-      method: 'initialize',
-      params: {
-        protocolVersion: '2025-11-25',
-        capabilities: {},
-        clientInfo: { name: 'raw', version: '1' },
-      },
-    }),
-  })
-  await response.body?.cancel()
-  const session = response.headers.get('mcp-session-id')
-  assert.ok(session)
-  await fetch(url, {
-    method: 'POST',
-    headers: { ...MCP, 'mcp-session-id': session },
-    body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }),
-  }).then((r) => r.body?.cancel())
-  return session
 }
 
 describe('library mode, legacy HTTP+SSE', () => {
@@ -288,20 +261,7 @@ describe('library mode, gateway', () => {
       },
     )
     try {
-      const response = await fetch(refuser.url, {
-        method: 'POST',
-        headers: MCP,
-        body: JSON.stringify({
-          jsonrpc: '2.0',
-          id: 1,
-          method: 'initialize',
-          params: {
-            protocolVersion: '2025-11-25',
-            capabilities: {},
-            clientInfo: { name: 'x', version: '1' },
-          },
-        }),
-      })
+      const response = await postInitialize(refuser.url, { id: 1 })
       assert.equal(response.status, 403)
       assert.equal(response.headers.get('mcp-session-id'), null)
       assert.equal(((await response.json()) as { id: number }).id, 1)

@@ -10,9 +10,9 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import { type Misbehaving, startMisbehaving } from '../fixtures/misbehaving-upstream.ts'
 import { type StoreUpstream, startStoreUpstream } from '../fixtures/store-upstream.ts'
+import { MCP_ACCEPT, postInitialize } from '../helpers/mcp-http.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
 
-const MCP = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' }
 const CALL = JSON.stringify({
   jsonrpc: '2.0',
   id: 'c1',
@@ -39,7 +39,7 @@ describe('transparent: every request id gets an answer', () => {
   async function through(path: string, config: object = {}) {
     const portico = await startPortico({ upstream: `${bad.origin}${path}`, ...config })
     try {
-      const response = await fetch(portico.url, { method: 'POST', headers: MCP, body: CALL })
+      const response = await fetch(portico.url, { method: 'POST', headers: MCP_ACCEPT, body: CALL })
       const text = await response.text()
       await portico.sink.waitFor((events) =>
         events.some((e) => e.type === 'exchange' && e.jsonrpcId === 'c1'),
@@ -132,20 +132,7 @@ describe('gateway: statuses from the reason table', () => {
     const transport = new StreamableHTTPClientTransport(new URL(gateway.url))
     await client.connect(transport)
     try {
-      const second = await fetch(gateway.url, {
-        method: 'POST',
-        headers: MCP,
-        body: JSON.stringify({
-          jsonrpc: '2.0',
-          id: 5,
-          method: 'initialize',
-          params: {
-            protocolVersion: '2025-11-25',
-            capabilities: {},
-            clientInfo: { name: 'second', version: '1' },
-          },
-        }),
-      })
+      const second = await postInitialize(gateway.url, { id: 5, client: 'second' })
       assert.equal(second.status, 503)
       assert.equal(second.headers.get('retry-after'), '30')
       assert.equal(((await second.json()) as { id: number }).id, 5)
