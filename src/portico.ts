@@ -6,10 +6,11 @@
 import { once } from 'node:events'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { upstreamOrigins } from './config/origins.ts'
 import { type Config, type ConfigInput, parseConfig } from './config/schema.ts'
 import type { ProxyContext } from './context.ts'
 import { cspFromConfig } from './csp/setup.ts'
-import { type HttpFilter, originFilter } from './edge/filters.ts'
+import { type HttpFilter, hostFilter, originFilter } from './edge/filters.ts'
 import type { Mode } from './edge/mode.ts'
 import { createRouter, type Filters, type RequestHandler } from './edge/router.ts'
 import { gatewayMode } from './gateway/mode.ts'
@@ -94,6 +95,7 @@ export function createPortico(input: Config | ConfigInput, options: PorticoOptio
     connectTimeoutMs: config.connect_timeout,
     headersTimeoutMs: config.request_timeout,
   })
+  http.allowOrigins(upstreamOrigins(config))
   const context: ProxyContext = { config, proxy: proxyName(config), http, bus, logger }
   let mode: Mode
   if (gatewayMode_) {
@@ -109,9 +111,22 @@ export function createPortico(input: Config | ConfigInput, options: PorticoOptio
   const handle = answering(compose(middleware, mode.terminal), (error, call) =>
     logger.error('call failed', { method: call.method, error: String(error) }),
   )
-  const user = options.filters ?? []
-  const filters = { mcp: [originFilter(config.allowed_origins), ...user], other: user }
+  const filters = filtersOf(config, options.filters ?? [])
   return new PorticoServer(context, mode, handle, filters)
+}
+
+/** Portico's own HTTP filters (Host, Origin), then the embedding application's. */
+function filtersOf(config: Config, user: readonly HttpFilter[]): Filters {
+  const host = hostFilter({
+    listen: config.host,
+    allowed: config.allowed_hosts,
+    ...(config.public_url ? { publicUrl: config.public_url } : {}),
+  })
+  const hosts = host ? [host] : []
+  return {
+    mcp: [...hosts, originFilter(config.allowed_origins), ...user],
+    other: [...hosts, originFilter(config.allowed_origins, { unsafeOnly: true }), ...user],
+  }
 }
 
 class PorticoServer implements Portico {

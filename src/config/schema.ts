@@ -49,6 +49,8 @@ export const configSchema = z
     public_url: httpUrl.optional(),
     /** Extra Origins allowed besides localhost ones; "*" allows any. */
     allowed_origins: z.array(z.string().min(1)).default([]),
+    /** Host-header names accepted besides the listener's own (DNS-rebinding guard); "*" = any. */
+    allowed_hosts: z.array(z.string().min(1)).default([]),
     max_request_body_size: z
       .number()
       .int()

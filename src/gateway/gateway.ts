@@ -5,6 +5,7 @@
  */
 
 import type { BackendConfig, GatewayProxyConfig } from '../config/gateway.ts'
+import { upstreamOrigins } from '../config/origins.ts'
 import type { Config } from '../config/schema.ts'
 import { PorticoError } from '../errors.ts'
 import {
@@ -256,6 +257,7 @@ export class Gateway {
     const changed: string[] = []
     const separatorChanged = next.proxy.separator !== this.#config.proxy.separator
     this.#config = next
+    this.#deps.http.allowOrigins(upstreamOrigins(next))
     for (const config of next.backends ?? []) {
       const current = before.get(config.name)
       if (current && !separatorChanged && fingerprint(current.config) === fingerprint(config)) {

@@ -13,6 +13,7 @@ import { relayExchange } from '../edge/exchange.ts'
 import { answerCalls, baseOf, finishRecording, readCalls } from '../edge/mcp-post.ts'
 import type { RouteHandler } from '../edge/router.ts'
 import { failRelay, type RelayOptions, relayAnswer } from '../edge/send.ts'
+import { routeKey } from '../forward/raw.ts'
 import { mapChallenge } from '../forward/url-map.ts'
 import { clientHeaders, forwardHeaders, headerValue, upstreamHeaders } from '../http/headers.ts'
 import { isObject, type JsonRpcId } from '../jsonrpc/message.ts'
@@ -60,6 +61,12 @@ export class LegacyTransport {
 
   isMessagePath(pathname: string): boolean {
     return this.sessions.messagePaths.has(pathname)
+  }
+
+  /** Whether a route key (see forward/raw.ts routeKey) names an announced messages path. */
+  isMessageRoute(key: string): boolean {
+    for (const path of this.sessions.messagePaths) if (routeKey(path) === key) return true
+    return false
   }
 
   /** GET on the SSE path: the upstream's stream, relayed event by event. */

@@ -11,7 +11,7 @@ import { servePost } from '../edge/mcp-post.ts'
 import type { Mode, Readiness } from '../edge/mode.ts'
 import type { RouteHandler } from '../edge/router.ts'
 import { PorticoError } from '../errors.ts'
-import { forwardRaw, targetOf } from '../forward/raw.ts'
+import { forwardRaw, routeKey, targetOf } from '../forward/raw.ts'
 import type { Handler, Middleware } from '../pipeline/compose.ts'
 import { upstreamChain } from '../upstream/chain.ts'
 import { isWidgetsFolder, staticWidgets } from '../widgets/static.ts'
@@ -41,6 +41,15 @@ export function transparentMode(
     timeoutMs: config.request_timeout,
   })
   const rawTarget = rawTargetOf(config.widgets, url)
+  // The MCP endpoints of Portico and of the upstream, as a router reads a path.
+  const mcpRoutes = new Set(
+    [
+      config.mcp_path,
+      config.sse_path,
+      url.pathname,
+      legacySseTarget(url, config.sse_path).pathname,
+    ].map(routeKey),
+  )
   const probe = readinessProbe(context, url, label)
   return {
     terminal: upstreamChain({ name: label, middleware: upstreamMiddleware }, (call) =>
@@ -62,7 +71,10 @@ export function transparentMode(
           post: legacy.post(handle),
           isMessagePath: (path) => legacy.isMessagePath(path),
         },
-        other: otherTraffic(context, rawTarget),
+        other: otherTraffic(context, rawTarget, (pathname) => {
+          const key = routeKey(pathname)
+          return mcpRoutes.has(key) || legacy.isMessagePath(pathname) || legacy.isMessageRoute(key)
+        }),
       }
     },
     readiness: probe,
@@ -83,7 +95,11 @@ function endpointUrl(upstream: URL, req: IncomingMessage): URL {
 }
 
 /** Widget files from the folder when configured (a miss goes on), then the target origin. */
-function otherTraffic(context: ProxyContext, target: URL): RouteHandler {
+function otherTraffic(
+  context: ProxyContext,
+  target: URL,
+  isMcpRoute: (pathname: string) => boolean,
+): RouteHandler {
   const { widgets } = context.config
   const folder = isWidgetsFolder(widgets) ? staticWidgets(context, widgets) : undefined
   return async function other(req: IncomingMessage, res: ServerResponse) {
@@ -93,6 +109,11 @@ function otherTraffic(context: ProxyContext, target: URL): RouteHandler {
         message: 'Bad Request: invalid request target',
       })
       return refuse(context, req, res, error, 'http')
+    }
+    if (isMcpRoute(url.pathname)) {
+      // `/MCP`, `/mcp/`, the upstream's own endpoint under another mcp_path: MCP only at the
+      // exact paths Portico serves, through its filters, never around them.
+      return refuse(context, req, res, new PorticoError('not_found'), 'http')
     }
     if (folder !== undefined && (await folder(req, res))) return
     await forwardRaw(context, req, res, url)
