@@ -10,6 +10,7 @@ import { upstreamOrigins } from './config/origins.ts'
 import { type Config, type ConfigInput, parseConfig } from './config/schema.ts'
 import type { ProxyContext } from './context.ts'
 import { cspFromConfig } from './csp/setup.ts'
+import { isListening } from './edge/exchange.ts'
 import { type HttpFilter, hostFilter, originFilter } from './edge/filters.ts'
 import type { Mode } from './edge/mode.ts'
 import { createRouter, type Filters, type RequestHandler } from './edge/router.ts'
@@ -129,6 +130,19 @@ function filtersOf(config: Config, user: readonly HttpFilter[]): Filters {
   }
 }
 
+/**
+ * Client connection bounds: slow headers (slowloris) and dripped bodies are cut off, idle
+ * keep-alive connections closed; checked every second (Node's default is every 30 s).
+ */
+function serverOptions(config: Config) {
+  return {
+    headersTimeout: config.client_header_timeout,
+    requestTimeout: Math.max(config.client_request_timeout, config.client_header_timeout),
+    keepAliveTimeout: config.keepalive_timeout,
+    connectionsCheckingInterval: 1000,
+  }
+}
+
 class PorticoServer implements Portico {
   readonly handler: RequestHandler
   readonly #context: ProxyContext
@@ -136,6 +150,8 @@ class PorticoServer implements Portico {
   #server: Server | undefined
   #serving = true
   #inFlight = 0
+  /** Answers in progress, so a drain can end the idle streams among them. */
+  readonly #open = new Set<ServerResponse>()
   #idle: (() => void) | undefined
 
   constructor(context: ProxyContext, mode: Mode, handle: Handler, filters: Filters) {
@@ -147,8 +163,15 @@ class PorticoServer implements Portico {
       version: VERSION,
     })
     this.handler = (req: IncomingMessage, res: ServerResponse) => {
+      // Draining: every answer closes its connection, so clients reconnect elsewhere (closing
+      // idle keep-alive connections at once would race with a request already on its way).
+      if (!this.#serving) res.setHeader('connection', 'close')
       this.#inFlight++
-      res.once('close', this.#onClose)
+      this.#open.add(res)
+      res.once('close', () => {
+        this.#open.delete(res)
+        this.#onClose()
+      })
       route(req, res)
     }
   }
@@ -168,7 +191,8 @@ class PorticoServer implements Portico {
 
   async listen(): Promise<ListenResult> {
     const { host, port } = this.#context.config
-    const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, this.handler)
+    const server = createServer(serverOptions(this.#context.config), this.handler)
+    server.maxConnections = this.#context.config.max_connections
     this.#server = server
     server.listen(port, host)
     await once(server, 'listening')
@@ -181,13 +205,18 @@ class PorticoServer implements Portico {
     }
   }
 
+  /**
+   * Drains, then stops: health probes answer 503 `draining` and new requests 503
+   * `shutting_down` while the listener stays open for them; idle streams (GET SSE listeners)
+   * end at once; in-flight calls finish up to `drain_timeout`.
+   */
   async close(): Promise<void> {
     if (!this.#serving) return
     this.#serving = false
     const server = this.#server
-    server?.close()
-    server?.closeIdleConnections()
+    this.#endIdleStreams()
     await this.#drain(this.#context.config.drain_timeout)
+    server?.close()
     server?.closeAllConnections()
     try {
       await this.#mode.close()
@@ -195,6 +224,11 @@ class PorticoServer implements Portico {
     } finally {
       await this.#context.http.destroy()
     }
+  }
+
+  /** GET streams only listen for server messages: nothing of theirs is in flight. */
+  #endIdleStreams(): void {
+    for (const res of this.#open) if (isListening(res)) res.end()
   }
 
   #drain(timeoutMs: number): Promise<void> {

@@ -62,7 +62,7 @@ export function createRouter(
   /** Routes one request; synchronous until a filter or handler has something to wait for. */
   function dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> | void {
     const pathname = pathOf(req)
-    if (pathname === mcpPath) {
+    if (pathname === mcpPath && ops.isServing()) {
       const handler = mcpHandler(req.method)
       if (handler === undefined) {
         const error = new PorticoError('method_not_allowed', { headers: { allow } })
@@ -72,6 +72,11 @@ export function createRouter(
     }
     if (pathname === '/healthz' || pathname === '/readyz' || pathname === '/version') {
       return operations(pathname, res, ops)
+    }
+    if (!ops.isServing()) {
+      // Draining: the listener stays open for health probes; new work goes elsewhere.
+      const error = new PorticoError('shutting_down', { headers: { connection: 'close' } })
+      return refuse(context, req, res, error, 'http')
     }
     const legacy = routes.legacy
     if (legacy !== undefined && pathname === ssePath && req.method === 'GET') {

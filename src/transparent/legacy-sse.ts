@@ -9,7 +9,7 @@
 import { once } from 'node:events'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { type ProxyContext, publicOrigin } from '../context.ts'
-import { relayExchange } from '../edge/exchange.ts'
+import { markListening, relayExchange } from '../edge/exchange.ts'
 import { answerCalls, baseOf, finishRecording, readCalls } from '../edge/mcp-post.ts'
 import type { RouteHandler } from '../edge/router.ts'
 import { failRelay, type RelayOptions, relayAnswer } from '../edge/send.ts'
@@ -100,6 +100,7 @@ export class LegacyTransport {
       }
       res.writeHead(response.status, headers)
       res.flushHeaders()
+      markListening(res)
       const events = sseEvents(
         response.body,
         context.config.max_response_body_size,
@@ -122,6 +123,7 @@ export class LegacyTransport {
     let sessionId: string | undefined
     try {
       for await (const event of events) {
+        if (res.writableEnded) break // ended by a drain: stop reading the upstream
         let raw = event.raw
         if (event.event === 'endpoint') {
           const endpoint = this.#endpoint(event.data, ordered)
