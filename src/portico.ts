@@ -12,7 +12,7 @@ import type { ProxyContext } from './context.ts'
 import { cspFromConfig } from './csp/setup.ts'
 import { isListening } from './edge/exchange.ts'
 import { type HttpFilter, hostFilter, originFilter } from './edge/filters.ts'
-import type { Mode } from './edge/mode.ts'
+import type { Mode, Readiness } from './edge/mode.ts'
 import { createRouter, type Filters, type RequestHandler } from './edge/router.ts'
 import { gatewayMode } from './gateway/mode.ts'
 import type { ReloadSource } from './gateway/reload.ts'
@@ -63,6 +63,8 @@ export interface Portico {
   readonly bus: EventBus
   readonly config: Config
   listen(): Promise<ListenResult>
+  /** Whether the upstream(s) answer (what `/readyz` says), with the details. */
+  readiness(): Promise<Readiness>
   /** Stops accepting, lets in-flight exchanges finish up to `drain_timeout`, flushes sinks. */
   close(): Promise<void>
 }
@@ -159,7 +161,7 @@ class PorticoServer implements Portico {
     this.#mode = mode
     const route = createRouter(context, mode.routes(handle), filters, {
       isServing: () => this.#serving,
-      isReady: async () => mode.readiness(),
+      isReady: async (detailed) => mode.readiness(detailed),
       version: VERSION,
     })
     this.handler = (req: IncomingMessage, res: ServerResponse) => {
@@ -174,6 +176,10 @@ class PorticoServer implements Portico {
       })
       route(req, res)
     }
+  }
+
+  async readiness(): Promise<Readiness> {
+    return this.#mode.readiness(true)
   }
 
   get bus(): EventBus {

@@ -52,6 +52,8 @@ export const backendSchema = z.strictObject({
   command: z.string().min(1).optional(),
   args: z.array(z.string()).default([]),
   env: stringMap,
+  /** Give a stdio backend Portico's whole environment (default: PATH, HOME, locale and `env`). */
+  inherit_env: z.boolean().default(false),
   cwd: z.string().min(1).optional(),
   url: z
     .string()

@@ -44,7 +44,7 @@ export interface Operations {
   /** False while draining: `/healthz` and `/readyz` answer 503 so balancers stop sending. */
   isServing(): boolean
   /** Whether the upstream(s) can be reached. */
-  isReady(): Promise<{ ready: boolean; detail?: Record<string, unknown> }>
+  isReady(detailed: boolean): Promise<{ ready: boolean; detail?: Record<string, unknown> }>
   version: string
 }
 
@@ -71,7 +71,7 @@ export function createRouter(
       return guarded(filters.mcp, 'streamable-http', handler, req, res)
     }
     if (pathname === '/healthz' || pathname === '/readyz' || pathname === '/version') {
-      return operations(pathname, res, ops)
+      return operations(pathname, req, res, ops)
     }
     if (!ops.isServing()) {
       // Draining: the listener stays open for health probes; new work goes elsewhere.
@@ -143,10 +143,24 @@ export function createRouter(
   }
 }
 
-async function operations(pathname: string, res: ServerResponse, ops: Operations): Promise<void> {
+async function operations(
+  pathname: string,
+  req: IncomingMessage,
+  res: ServerResponse,
+  ops: Operations,
+): Promise<void> {
   if (pathname === '/version') return sendJson(res, 200, { name: 'portico', version: ops.version })
   if (!ops.isServing()) return sendJson(res, 503, { status: 'draining' })
   if (pathname === '/healthz') return sendJson(res, 200, { status: 'ok' })
-  const { ready, detail } = await ops.isReady()
+  const { ready, detail } = await ops.isReady(isLoopback(req.socket?.remoteAddress))
   sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not_ready', ...detail })
+}
+
+/** A client on this machine: the local admin surface until the admin API has its own. */
+function isLoopback(address: string | undefined): boolean {
+  return (
+    address === '::1' ||
+    address?.startsWith('127.') === true ||
+    address?.startsWith('::ffff:127.') === true
+  )
 }

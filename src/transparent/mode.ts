@@ -120,27 +120,54 @@ function otherTraffic(
   }
 }
 
-/** Upstream reachability, cached for a second so probes cannot hammer the upstream. */
-function readinessProbe(context: ProxyContext, url: URL, label: string): () => Promise<Readiness> {
-  let last: { at: number; ready: boolean } | undefined
-  return async () => {
+/**
+ * Upstream readiness, cached for a second so probes cannot hammer the upstream. A GET on the
+ * MCP endpoint tells an MCP server (SSE, or 400/401/403/405/406: "not like that") from a wrong
+ * path (404), a broken server (5xx) or something else answering (an HTML page): only the first
+ * is ready.
+ */
+function readinessProbe(
+  context: ProxyContext,
+  url: URL,
+  label: string,
+): (detailed: boolean) => Promise<Readiness> {
+  let last: { at: number; ready: boolean; problem?: string } | undefined
+  return async (detailed) => {
     const now = Date.now()
-    if (last && now - last.at < 1000) return { ready: last.ready, detail: { upstream: label } }
-    let ready = false
-    try {
-      const response = await context.http.send({
-        url,
-        method: 'GET',
-        headers: { accept: 'application/json' },
-        signal: AbortSignal.timeout(2000),
-        label,
-      })
-      response.body.resume()
-      ready = true
-    } catch {
-      ready = false
+    if (last === undefined || now - last.at >= 1000)
+      last = { at: now, ...(await probe(context, url, label)) }
+    const detail: Record<string, unknown> = { upstream: label }
+    if (detailed && last.problem !== undefined) detail.problem = last.problem
+    return { ready: last.ready, detail }
+  }
+}
+
+const MCP_REFUSALS = new Set([400, 401, 403, 405, 406])
+
+async function probe(
+  context: ProxyContext,
+  url: URL,
+  label: string,
+): Promise<{ ready: boolean; problem?: string }> {
+  try {
+    const response = await context.http.send({
+      url,
+      method: 'GET',
+      headers: { accept: 'application/json, text/event-stream' },
+      signal: AbortSignal.timeout(2000),
+      label,
+    })
+    // Not read: an SSE answer never ends. The aborted read must not surface as an error.
+    response.body.on('error', () => {})
+    response.body.destroy()
+    const type = String(response.headers['content-type'] ?? '')
+    if (response.status === 200 && type.startsWith('text/event-stream')) return { ready: true }
+    if (MCP_REFUSALS.has(response.status) || type.includes('json')) return { ready: true }
+    return {
+      ready: false,
+      problem: `upstream answered HTTP ${response.status}${type ? ` (${type.split(';')[0]})` : ''}: not an MCP endpoint, or the wrong path`,
     }
-    last = { at: now, ready }
-    return { ready, detail: { upstream: label } }
+  } catch (error) {
+    return { ready: false, problem: error instanceof Error ? error.message : String(error) }
   }
 }
