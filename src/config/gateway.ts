@@ -173,6 +173,8 @@ export const gatewayProxySchema = z
     /** Idle client sessions are closed after this long. */
     session_ttl: durationSchema.default(30 * 60_000),
     max_sessions: z.number().int().positive().default(10_000),
+    /** Sessions one client address may hold; past it its least recently used idle one ends. */
+    max_sessions_per_client: z.number().int().positive().default(1000),
   })
   .prefault({})
 

@@ -18,6 +18,7 @@ import type { Logger } from '../../observe/logger.ts'
 import { PerSecond } from '../../util/per-second.ts'
 import { VERSION } from '../../version.ts'
 import {
+  answerUnrouted,
   Backend,
   type BackendHealth,
   RELAY_CAPABILITIES,
@@ -86,7 +87,12 @@ export class StdioConnection extends Connection {
       newline = text.indexOf('\n')
     }
     if (text.length > this.#maxLineBytes) {
-      this.fail(crashError(this.backend, `wrote a line over ${this.#maxLineBytes} bytes`))
+      this.fail(
+        new PorticoError('response_too_large', {
+          message: `Backend ${this.backend} wrote a message over ${this.#maxLineBytes} bytes`,
+          data: { backend: this.backend },
+        }),
+      )
       this.#child.kill('SIGKILL')
       text = ''
     }
@@ -246,9 +252,7 @@ export class StdioBackend extends Backend {
         this.#sharedConnection = connection
         connection.onUnsolicited = (message) => {
           if ('id' in message) {
-            connection.answer(message.id, {
-              error: { code: -32601, message: 'No client session to route this request to' },
-            })
+            answerUnrouted(connection, message)
             return
           }
           for (const session of this.#audience(message)) {
