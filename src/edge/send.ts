@@ -9,7 +9,7 @@ import type { ServerResponse } from 'node:http'
 import type { Readable } from 'node:stream'
 import { PorticoError, toPorticoError } from '../errors.ts'
 import type { HeaderMap } from '../http/headers.ts'
-import { errorResponse } from '../jsonrpc/message.ts'
+import { encodeJson, errorResponse } from '../jsonrpc/message.ts'
 import type { EventBus } from '../observe/bus.ts'
 import type { Logger } from '../observe/logger.ts'
 import {
@@ -29,7 +29,7 @@ import {
   StreamEvent,
   type StreamReply,
 } from '../pipeline/reply.ts'
-import { summarize } from '../protocol/summarize.ts'
+import { answersCall, answersId, type Summary, sameId, summarize } from '../protocol/summarize.ts'
 import { markListening } from './exchange.ts'
 
 /**
@@ -100,7 +100,9 @@ async function sendMessage(
     res.writeHead(reply.status, headers)
     res.end(body.bytes)
     recorder.wrote(0, body.bytes.length)
-    recorder.answer(0, reply.summary(parse))
+    // Portico's own answers (errors, gateway answers) carry the call's id by construction.
+    const own = reply.built
+    recorder.answer(0, own ? reply.summary(parse) : checked(call, reply.summary(parse), body.bytes))
     recorder.done(0)
     return
   }
@@ -108,9 +110,30 @@ async function sendMessage(
   const kept = await pipeKeeping(res, body.head, body.rest, options)
   recorder.answer(
     0,
-    kept === undefined ? { isResponse: true, outcome: 'ok' } : summarize(kept, false),
+    kept === undefined
+      ? { isResponse: true, outcome: 'ok' }
+      : checked(call, summarize(kept, false), kept),
   )
   recorder.done(0)
+}
+
+/**
+ * An upstream answer that carries another request's id (or none) is not this call's answer:
+ * recorded as a bad response, never as a success.
+ */
+function checked(call: Call, summary: Summary | undefined, bytes: Buffer): Summary | undefined {
+  if (summary === undefined || !summary.isResponse || call.id === undefined) return summary
+  const matches =
+    summary.parsed !== undefined
+      ? summary.id != null && sameId(summary.id, call.id)
+      : answersId(bytes, call.id)
+  if (matches) return summary
+  return {
+    isResponse: true,
+    outcome: 'error',
+    reason: 'upstream_bad_response',
+    errorMessage: 'the upstream answered with another request id, or none',
+  }
 }
 
 /**
@@ -185,7 +208,7 @@ async function writeEvents(
       if (!event.isMessage) continue
       const summary = event.summary(parse)
       if (summary?.isResponse) {
-        if (summary.id === call.id || summary.id === undefined || summary.id === null) {
+        if (answersCall(call, summary.id)) {
           recorder.answer(index, summary)
           recorder.done(index)
         }
@@ -399,7 +422,7 @@ export function sendError(res: ServerResponse, thrown: unknown): number {
     res.destroy()
     return 0
   }
-  const body = JSON.stringify(errorResponse(undefined, errorObject(error)))
+  const body = encodeJson(errorResponse(undefined, errorObject(error)))
   res.writeHead(error.status, {
     ...error.headers,
     'content-type': 'application/json',

@@ -13,7 +13,7 @@ import type {
   JsonRpcNotification,
   JsonRpcRequest,
 } from '../jsonrpc/message.ts'
-import { isObject } from '../jsonrpc/message.ts'
+import { encodeJson, isObject } from '../jsonrpc/message.ts'
 import { encodeSseEvent } from '../protocol/sse.ts'
 import { BoundedMap } from '../util/bounded-map.ts'
 import type { SessionRef } from './backends/backend.ts'
@@ -217,7 +217,7 @@ export class ClientSession implements SessionRef {
   }
 
   #write(message: JsonObject): void {
-    const event = encodeSseEvent(JSON.stringify(message))
+    const event = encodeSseEvent(encodeJson(message))
     const stream = this.#stream
     if (stream && !stream.writableEnded) {
       if (stream.writableLength > MAX_STREAM_BUFFER) {

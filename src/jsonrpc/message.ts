@@ -63,6 +63,41 @@ export function kindOf(value: unknown): MessageKind | undefined {
   return 'response'
 }
 
+/**
+ * Integer ids above 2^53 lose digits in a JavaScript number. Such an id is carried inside
+ * Portico as a marked string holding its exact literal, and `encodeJson` writes the literal
+ * back, so a client gets its id exactly as it sent it.
+ */
+const BIG_ID = '\u0000id:'
+const BIG_ID_JSON = /"\\u0000id:(-?\d+)"/g
+
+/** The exact literal of a big integer id, or undefined for any other id. */
+export function bigIdLiteral(id: unknown): string | undefined {
+  return typeof id === 'string' && id.startsWith(BIG_ID) ? id.slice(BIG_ID.length) : undefined
+}
+
+/** JSON text of a message Portico sends, big integer ids written as their exact literal. */
+export function encodeJson(value: unknown): string {
+  const text = JSON.stringify(value)
+  return text.includes('\\u0000id:') ? text.replace(BIG_ID_JSON, '$1') : text
+}
+
+/** Replaces unsafe integer ids by their marked literal, found in the body's text. */
+function keepBigIds(messages: unknown[], text: string): void {
+  for (const message of messages) {
+    if (!isObject(message) || typeof message.id !== 'number' || Number.isSafeInteger(message.id)) {
+      continue
+    }
+    for (const match of text.matchAll(/"id"\s*:\s*(-?\d+)(?=\s*[,}])/g)) {
+      const literal = match[1] as string
+      if (Number(literal) === message.id && !Number.isSafeInteger(Number(literal))) {
+        message.id = `${BIG_ID}${literal}`
+        break
+      }
+    }
+  }
+}
+
 /** Parses JSON text, or gives undefined (for answers Portico inspects but never trusts). */
 export function parseJson(text: string | Buffer): unknown {
   try {
@@ -85,14 +120,16 @@ export interface Decoded {
  */
 export function decodeBody(body: Buffer | string): Decoded {
   let value: unknown
+  const text = typeof body === 'string' ? body : body.toString('utf8')
   try {
-    value = JSON.parse(typeof body === 'string' ? body : body.toString('utf8'))
+    value = JSON.parse(text)
   } catch (cause) {
     throw new PorticoError('parse_error', { cause })
   }
   const batch = Array.isArray(value)
   const items: unknown[] = batch ? (value as unknown[]) : [value]
   if (items.length === 0) throw new PorticoError('invalid_request', { message: 'Empty batch' })
+  if (text.includes('"id"')) keepBigIds(items, text)
   const kinds: MessageKind[] = []
   for (const item of items) {
     const kind = kindOf(item)

@@ -8,7 +8,7 @@
  */
 import { performance } from 'node:perf_hooks'
 import type { PorticoError } from '../errors.ts'
-import { isObject, type JsonObject } from '../jsonrpc/message.ts'
+import { bigIdLiteral, isObject, type JsonObject } from '../jsonrpc/message.ts'
 import type { Call } from '../pipeline/call.ts'
 import type { Summary } from '../protocol/summarize.ts'
 import type { EventBus } from './bus.ts'
@@ -106,6 +106,7 @@ export class CallRecorder extends Timed {
     track.outcome = summary.outcome
     track.errorCode = summary.errorCode
     track.errorMessage = summary.errorMessage
+    track.reason = summary.reason
     const method = track.call.method
     if (method !== undefined && SCHEMA_METHODS.has(method) && isObject(summary.parsed)) {
       const result = summary.parsed.result
@@ -171,7 +172,7 @@ export class CallRecorder extends Timed {
       event.name = call.target.name
       if (call.target.kind !== undefined) event.targetKind = call.target.kind
     }
-    if (call.id !== undefined) event.jsonrpcId = call.id
+    if (call.id !== undefined) event.jsonrpcId = bigIdLiteral(call.id) ?? call.id
     const sessionId = call.sessionId ?? notes.sessionId
     if (sessionId !== undefined) event.sessionId = sessionId
     if (call.protocolVersion !== undefined) event.protocolVersion = call.protocolVersion

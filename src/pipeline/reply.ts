@@ -13,15 +13,23 @@ import { PorticoError, toPorticoError } from '../errors.ts'
 import { collectUpTo } from '../http/body.ts'
 import type { HeaderMap } from '../http/headers.ts'
 import {
+  encodeJson,
   errorResponse,
   isObject,
   type JsonObject,
+  type JsonRpcId,
   type JsonRpcMessage,
   type JsonRpcResponse,
   parseJson,
 } from '../jsonrpc/message.ts'
 import { encodeSseEvent, type SseEvent } from '../protocol/sse.ts'
-import { asResponse, type Summary, summarize, summarizeValue } from '../protocol/summarize.ts'
+import {
+  answersCall,
+  asResponse,
+  type Summary,
+  summarize,
+  summarizeValue,
+} from '../protocol/summarize.ts'
 
 export type Reply = MessageReply | StreamReply | AcceptedReply | HttpReply
 
@@ -51,6 +59,7 @@ export class MessageReply {
   #head: Buffer[] = []
   #size = 0
   #parsed = false
+  #fromUpstream = false
 
   private constructor(init: ReplyInit) {
     this.status = init.status ?? 200
@@ -72,6 +81,7 @@ export class MessageReply {
     init: ReplyInit & { mapError?: (error: unknown) => PorticoError } = {},
   ): MessageReply {
     const reply = new MessageReply(init)
+    reply.#fromUpstream = true
     reply.#stream = stream
     reply.#limit = limit
     reply.#mapError = init.mapError
@@ -81,6 +91,7 @@ export class MessageReply {
   /** An upstream's answer whose bytes are already here. */
   static fromBytes(bytes: Buffer, init: ReplyInit = {}): MessageReply {
     const reply = new MessageReply(init)
+    reply.#fromUpstream = true
     reply.#bytes = bytes
     return reply
   }
@@ -92,6 +103,11 @@ export class MessageReply {
       status: failure.status,
       headers: failure.headers ? { ...failure.headers } : {},
     })
+  }
+
+  /** True for an answer Portico built (an error, a gateway answer), not an upstream's bytes. */
+  get built(): boolean {
+    return this.#message !== undefined && this.#stream === undefined && !this.#fromUpstream
   }
 
   /** True while part of the body is still upstream. */
@@ -150,7 +166,7 @@ export class MessageReply {
    */
   body(): { bytes: Buffer } | { head: Buffer[]; rest: Readable } {
     if (this.#stream !== undefined) return { head: this.#head, rest: this.#stream }
-    this.#bytes ??= Buffer.from(JSON.stringify(this.#message ?? null))
+    this.#bytes ??= Buffer.from(encodeJson(this.#message ?? null))
     return { bytes: this.#bytes }
   }
 
@@ -245,7 +261,7 @@ export class StreamEvent {
 
   /** The exact text to write. */
   get raw(): string {
-    this.#raw ??= encodeSseEvent(JSON.stringify(this.#message), {
+    this.#raw ??= encodeSseEvent(encodeJson(this.#message), {
       ...(this.id === undefined ? {} : { id: this.id }),
       ...(this.event === undefined ? {} : { event: this.event }),
     })
@@ -254,7 +270,7 @@ export class StreamEvent {
 
   /** The event's data as received (for an event Portico built: its encoded message). */
   get data(): string {
-    this.#data ??= JSON.stringify(this.#message)
+    this.#data ??= encodeJson(this.#message)
     return this.#data
   }
 
@@ -299,7 +315,7 @@ export class StreamEvent {
  * or undefined to keep it (its original bytes are then forwarded). Other events pass through.
  */
 export async function mapAnswer(
-  call: { readonly id?: JsonRpcResponse['id'] },
+  call: { readonly id?: JsonRpcId },
   reply: Reply,
   transform: (response: JsonRpcResponse) => JsonRpcResponse | undefined,
 ): Promise<Reply> {
@@ -312,17 +328,12 @@ export async function mapAnswer(
     return reply.map((event) => {
       if (!event.isMessage) return event
       const response = asResponse(event.message())
-      if (response === undefined || !answersCall(call, response)) return event
+      if (response === undefined || !answersCall(call, response.id)) return event
       const changed = transform(response)
       return changed === undefined ? event : event.with(changed)
     })
   }
   return reply
-}
-
-/** Whether a response on a call's stream is the call's own answer. */
-function answersCall(call: { readonly id?: unknown }, response: { id?: unknown }): boolean {
-  return response.id === call.id || response.id === null || response.id === undefined
 }
 
 export function errorObject(error: PorticoError): {

@@ -5,6 +5,7 @@
  * needed. Otherwise the message is parsed, so the fast path never misreports.
  */
 import {
+  bigIdLiteral,
   isObject,
   type JsonObject,
   type JsonRpcId,
@@ -32,6 +33,8 @@ export interface Summary {
   errorMessage?: string
   /** The parsed message, when it had to be parsed. */
   parsed?: unknown
+  /** Why the answer is not what it claims (a Portico reason), when it is not. */
+  reason?: string
 }
 
 const MAX_ERROR_MESSAGE = 512
@@ -100,4 +103,49 @@ export function asResponse(value: unknown): JsonRpcResponse | undefined {
   return isObject(value) && ('result' in value || 'error' in value)
     ? (value as unknown as JsonRpcResponse)
     : undefined
+}
+
+const ID_KEY = Buffer.from('"id"')
+
+/**
+ * Whether a response's bytes answer request `id`. Cheap for the usual answer: an unescaped
+ * `"id"` can only be a key, so with one occurrence the literal after it is compared; with
+ * several (nested objects have ids too) the message is parsed.
+ */
+export function answersId(data: Buffer, id: JsonRpcId): boolean {
+  const first = data.indexOf(ID_KEY)
+  if (first === -1) return false
+  if (data.indexOf(ID_KEY, first + ID_KEY.length) !== -1) {
+    const value = parseJson(data)
+    return isObject(value) && sameId(value.id, id)
+  }
+  let at = skipSpace(data, first + ID_KEY.length)
+  if (data[at] !== 0x3a) return false // ':'
+  at = skipSpace(data, at + 1)
+  const literal = bigIdLiteral(id) ?? JSON.stringify(id)
+  if (data.toString('utf8', at, at + Buffer.byteLength(literal)) !== literal) return false
+  const after = data[skipSpace(data, at + Buffer.byteLength(literal))]
+  return after === 0x2c || after === 0x7d // ',' or '}'
+}
+
+function skipSpace(data: Buffer, from: number): number {
+  let at = from
+  while (
+    at < data.length &&
+    (data[at] === 0x20 || data[at] === 0x0a || data[at] === 0x0d || data[at] === 0x09)
+  )
+    at++
+  return at
+}
+
+/** Whether a parsed id is `id` (a big integer id compares by value: the parse lost digits). */
+export function sameId(parsed: unknown, id: JsonRpcId): boolean {
+  const literal = bigIdLiteral(id)
+  return literal === undefined ? parsed === id : parsed === Number(literal)
+}
+
+/** Whether a response id on a call's stream answers the call (no id: the only answer). */
+export function answersCall(call: { readonly id?: JsonRpcId }, id: unknown): boolean {
+  if (id === undefined || id === null) return true
+  return call.id !== undefined && sameId(id, call.id)
 }

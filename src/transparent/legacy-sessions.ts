@@ -9,7 +9,7 @@
  */
 import type { ServerResponse } from 'node:http'
 import { PorticoError } from '../errors.ts'
-import { errorResponse, type JsonRpcId } from '../jsonrpc/message.ts'
+import { encodeJson, errorResponse, type JsonRpcId } from '../jsonrpc/message.ts'
 import type { StreamEvent } from '../pipeline/reply.ts'
 import { encodeSseEvent } from '../protocol/sse.ts'
 
@@ -83,7 +83,7 @@ export class OrderedStream {
 
 function errorEvent(id: JsonRpcId, error: PorticoError): string {
   const body = { code: error.code, message: error.message }
-  return encodeSseEvent(JSON.stringify(errorResponse(id, body)))
+  return encodeSseEvent(encodeJson(errorResponse(id, body)))
 }
 
 interface Pending {

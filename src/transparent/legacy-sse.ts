@@ -16,7 +16,7 @@ import { failRelay, type RelayOptions, relayAnswer } from '../edge/send.ts'
 import { routeKey } from '../forward/raw.ts'
 import { mapChallenge } from '../forward/url-map.ts'
 import { clientHeaders, forwardHeaders, headerValue, upstreamHeaders } from '../http/headers.ts'
-import { isObject, type JsonRpcId } from '../jsonrpc/message.ts'
+import { encodeJson, isObject, type JsonRpcId } from '../jsonrpc/message.ts'
 import { CallRecorder, publishNotification } from '../observe/recorder.ts'
 import { type Call, rawBytesOf } from '../pipeline/call.ts'
 import type { Handler } from '../pipeline/compose.ts'
@@ -298,7 +298,7 @@ function send(http: HttpClient, url: URL, call: Call, label: string, timeoutMs: 
     url,
     method: 'POST',
     headers: forwardHeaders(call.headers, call.request),
-    body: rawBytesOf(call) ?? Buffer.from(JSON.stringify(call.message)),
+    body: rawBytesOf(call) ?? Buffer.from(encodeJson(call.message)),
     signal: call.signal,
     label,
     timeoutMs,

@@ -9,6 +9,7 @@ import type { Readable } from 'node:stream'
 import type { PorticoError } from '../errors.ts'
 import { mapChallenge } from '../forward/url-map.ts'
 import { clientHeaders, forwardHeaders, type HeaderMap, headerValue } from '../http/headers.ts'
+import { encodeJson } from '../jsonrpc/message.ts'
 import { type Call, rawBytesOf } from '../pipeline/call.ts'
 import { accepted, MessageReply, type Reply, StreamEvent, StreamReply } from '../pipeline/reply.ts'
 import { SseParser } from '../protocol/sse.ts'
@@ -37,7 +38,7 @@ export function transparentUpstream(
       url: call.request.search ? new URL(url.pathname + call.request.search, url) : url,
       method: 'POST',
       headers: forwardHeaders(call.headers, call.request),
-      body: rawBytesOf(call) ?? Buffer.from(JSON.stringify(call.message)),
+      body: rawBytesOf(call) ?? Buffer.from(encodeJson(call.message)),
       signal: call.signal,
       label,
       timeoutMs: call.timeoutMs ?? options.timeoutMs,

@@ -11,8 +11,9 @@ import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import { type Misbehaving, startMisbehaving } from '../fixtures/misbehaving-upstream.ts'
 import { type StoreUpstream, startStoreUpstream } from '../fixtures/store-upstream.ts'
-import { MCP_ACCEPT, postInitialize } from '../helpers/mcp-http.ts'
+import { MCP_ACCEPT, openSession, postInitialize } from '../helpers/mcp-http.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
+import { REFUSED_ORIGIN } from '../helpers/ports.ts'
 
 const CALL = JSON.stringify({
   jsonrpc: '2.0',
@@ -99,6 +100,16 @@ describe('transparent: every request id gets an answer', () => {
     assert.equal(event?.reason, 'response_too_large')
   })
 
+  it('records an answer with another id, or garbage, as an error (the bytes still pass)', async () => {
+    const wrong = await through('/json-wrong-id')
+    assert.match(wrong.text, /"id":999/, 'transparent: the bytes reach the client as they were')
+    assert.equal(wrong.event?.outcome, 'error')
+    assert.match(wrong.event?.errorMessage ?? '', /another request id/)
+    const garbage = await through('/json-garbage')
+    assert.equal(garbage.event?.outcome, 'error')
+    assert.equal(garbage.event?.reason, 'upstream_bad_response')
+  })
+
   it('bounds a JSON answer whose body stalls by the timeout, with a proper error', async () => {
     const { status, text, event } = await through('/stall-body', { request_timeout: '300ms' })
     assert.equal(status, 504)
@@ -106,6 +117,41 @@ describe('transparent: every request id gets an answer', () => {
     assert.equal(body.id, 'c1')
     assert.equal(body.error.data.reason, 'timeout')
     assert.equal(event?.reason, 'upstream_timeout')
+  })
+})
+
+describe('ids above 2^53 come back exactly as sent', () => {
+  const BIG = '12345678901234567890123'
+
+  it("in a gateway answer, and in Portico's own error in transparent mode", async () => {
+    const upstream = await startStoreUpstream()
+    const gateway = await startPortico({
+      backends: [{ name: 'store', transport: 'http', url: upstream.url }],
+    })
+    const dead = await startPortico({ upstream: `${REFUSED_ORIGIN}/mcp` })
+    try {
+      const session = await openSession(gateway.url)
+      const listed = await fetch(gateway.url, {
+        method: 'POST',
+        headers: { ...MCP_ACCEPT, 'mcp-session-id': session },
+        body: `{"jsonrpc":"2.0","id":${BIG},"method":"tools/list"}`,
+      })
+      assert.match(await listed.text(), new RegExp(`"id":${BIG}[,}]`))
+      const refused = await fetch(dead.url, {
+        method: 'POST',
+        headers: MCP_ACCEPT,
+        body: `{"jsonrpc":"2.0","id":${BIG},"method":"tools/list"}`,
+      })
+      assert.equal(refused.status, 502)
+      assert.match(await refused.text(), new RegExp(`"id":${BIG}[,}]`))
+      await dead.sink.waitFor((events) =>
+        events.some((e) => e.type === 'exchange' && e.jsonrpcId === BIG),
+      )
+    } finally {
+      await gateway.close()
+      await dead.close()
+      await upstream.close()
+    }
   })
 })
 

@@ -4,10 +4,7 @@
  * `/readyz` stays 503 with the reason; in front of a real MCP server it is ready.
  */
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync } from 'node:fs'
 import { createServer } from 'node:http'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { type DemoServer, startDemoServer } from '../../demo/server.ts'
 import { startCli } from '../helpers/cli.ts'
@@ -20,23 +17,19 @@ describe('start-up and readiness', () => {
     res.writeHead(404, { 'content-type': 'text/html' }).end('<h1>Not Found</h1>')
   })
   let webOrigin: string
-  let dir: string
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'portico-startup-'))
     demo = await startDemoServer()
     webOrigin = `http://127.0.0.1:${await listenOnZero(web)}`
   })
   after(async () => {
     await demo?.close()
     web.close()
-    rmSync(dir, { recursive: true, force: true })
   })
 
   async function check(upstream: string) {
-    const portico = await startCli(['run', '--upstream', upstream, '--port', '0'], {
-      PORTICO_DB: '',
-    })
+    // cliEnv gives every CLI child a scratch store: never the user's ~/.portico.
+    const portico = await startCli(['run', '--upstream', upstream, '--port', '0'])
     try {
       const origin = new URL(portico.url).origin
       const ready = await fetch(`${origin}/readyz`)
