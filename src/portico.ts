@@ -4,8 +4,10 @@
  * config, and returns something to listen with, to embed (`handler`), and to close gracefully.
  */
 import { once } from 'node:events'
+import { statSync } from 'node:fs'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { resolve } from 'node:path'
 import { upstreamOrigins } from './config/origins.ts'
 import { type Config, type ConfigInput, parseConfig } from './config/schema.ts'
 import type { ProxyContext } from './context.ts'
@@ -14,6 +16,7 @@ import { isListening } from './edge/exchange.ts'
 import { type HttpFilter, hostFilter, originFilter } from './edge/filters.ts'
 import type { Mode, Readiness } from './edge/mode.ts'
 import { createRouter, type Filters, type RequestHandler } from './edge/router.ts'
+import { BackendCatalog } from './gateway/catalog.ts'
 import { gatewayMode } from './gateway/mode.ts'
 import type { ReloadSource } from './gateway/reload.ts'
 import { globalChain } from './middleware/chain.ts'
@@ -25,6 +28,7 @@ import type { ResponseRewriter } from './pipeline/rewriter.ts'
 import { transparentMode } from './transparent/mode.ts'
 import { HttpClient } from './upstream/http-client.ts'
 import { VERSION } from './version.ts'
+import { isWidgetsFolder } from './widgets/static.ts'
 
 export interface PorticoOptions {
   logger?: Logger
@@ -78,6 +82,37 @@ export function proxyName(config: Config): string {
     /[^A-Za-z0-9.-]/g,
     '-',
   )
+}
+
+/**
+ * What building Portico from this config would refuse, without starting anything (no listener,
+ * no backend process): `portico check` and `portico run` share it, so a file `check` accepts
+ * does not fail at start.
+ */
+export function preflight(config: Config): string[] {
+  const problems: string[] = []
+  if (!config.upstream && !config.backends?.length) {
+    problems.push('no upstream: set `upstream` (or `mcp`) or list [[backends]]')
+  }
+  if (isWidgetsFolder(config.widgets)) {
+    const info = statSync(resolve(config.widgets), { throwIfNoEntry: false })
+    if (!info?.isDirectory()) problems.push(`widgets: ${config.widgets} is not a folder`)
+  }
+  try {
+    cspFromConfig(config)
+  } catch (error) {
+    problems.push(`csp: ${error instanceof Error ? error.message : String(error)}`)
+  }
+  for (const backend of config.backends ?? []) {
+    try {
+      new BackendCatalog(backend, config.proxy.separator)
+    } catch (error) {
+      problems.push(
+        `backends.${backend.name}: ${error instanceof Error ? error.message : String(error)}`,
+      )
+    }
+  }
+  return problems
 }
 
 export function createPortico(input: Config | ConfigInput, options: PorticoOptions = {}): Portico {

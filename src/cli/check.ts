@@ -11,11 +11,20 @@ export function registerCheck(program: Command): void {
     .command('check')
     .description('Validate a config file and print every problem')
     .option('-c, --config <file>', 'TOML config file (default ./portico.toml)')
-    .action((flags: { config?: string }) => {
+    .action(async (flags: { config?: string }) => {
       try {
         const loaded = loadConfig(flags.config ? { file: flags.config } : {})
         for (const warning of loaded.warnings) process.stderr.write(`warning: ${warning}\n`)
         const where = loaded.file ?? '(no config file: defaults and environment only)'
+        // What `portico run` would refuse when building from it (a widgets folder that is not
+        // there, …): the same check, without starting anything.
+        const { preflight } = await import('../portico.ts')
+        const problems = preflight(loaded.config)
+        if (problems.length > 0) {
+          const count = problems.length
+          const list = problems.map((problem) => `${where}: ${problem}`).join('\n')
+          throw new UserError(`${list}\n${count} problem${count === 1 ? '' : 's'} found`, 1)
+        }
         process.stdout.write(`ok: ${where} is valid\n`)
       } catch (error) {
         if (!(error instanceof ConfigError)) throw error

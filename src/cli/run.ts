@@ -80,7 +80,15 @@ async function runUntilSignalled(loaded: LoadedConfig, flags: RunFlags): Promise
   const logger = new Logger({ level: config.log_level, json: config.json_logs })
   for (const warning of loaded.warnings) logger.warn(warning, { file: loaded.file })
   // Loaded on demand so the report commands start fast (they never need the proxy).
-  const { createPortico, proxyName } = await import('../portico.ts')
+  const { createPortico, preflight, proxyName } = await import('../portico.ts')
+  const problems = preflight(config)
+  if (problems.length > 0) {
+    const where = loaded.file ?? 'config'
+    throw new UserError(
+      `invalid configuration:\n${problems.map((p) => `${where}: ${p}`).join('\n')}`,
+      2,
+    )
+  }
   const file = loaded.file
   // Hot reload (gateway mode) re-reads the same file with the same flags and environment.
   const reload = file

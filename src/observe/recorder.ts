@@ -225,6 +225,8 @@ export class HttpRecorder extends Timed {
   #done = false
   upstreamStatus: number | undefined
   backend: string | undefined
+  /** A session learned during the exchange (a legacy stream's `endpoint` event names it). */
+  sessionId: string | undefined
 
   constructor(bus: EventBus, exchange: HttpExchange) {
     super()
@@ -264,7 +266,8 @@ export class HttpRecorder extends Timed {
       bytesOut: this.#bytesOut,
     }
     if (this.firstByteUs !== undefined) event.firstByteUs = this.firstByteUs
-    if (exchange.sessionId !== undefined) event.sessionId = exchange.sessionId
+    const sessionId = exchange.sessionId ?? this.sessionId
+    if (sessionId !== undefined) event.sessionId = sessionId
     if (exchange.userAgent !== undefined) event.userAgent = exchange.userAgent
     if (this.upstreamStatus !== undefined) event.upstreamStatus = this.upstreamStatus
     if (this.backend !== undefined) event.backend = this.backend

@@ -128,7 +128,10 @@ export class LegacyTransport {
         if (event.event === 'endpoint') {
           const endpoint = this.#endpoint(event.data, ordered)
           sessionId = endpoint.sessionId
-          if (sessionId !== undefined) options.place = { ...options.place, sessionId }
+          if (sessionId !== undefined) {
+            options.place = { ...options.place, sessionId }
+            options.recorder.sessionId = sessionId
+          }
           raw = endpoint.raw ?? raw
         } else if (event.isMessage && this.#taken(sessionId, event)) {
           continue // a POSTed request's answer: written where `take` reserved its place

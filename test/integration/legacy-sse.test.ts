@@ -71,4 +71,20 @@ describe('legacy HTTP+SSE through Portico', () => {
     const list = portico.sink.exchanges().find((e) => e.method === 'tools/list')
     assert.ok(list?.result && Array.isArray(list.result.tools), 'list result captured')
   })
+
+  it('records the stream with the session its endpoint event named', async () => {
+    const call = portico.sink.exchanges().find((e) => e.name === 'echo')
+    assert.ok(call?.sessionId)
+    await client.close()
+    // The client's stream ended with its close: its record carries the session of its calls.
+    await portico.sink.waitFor((events) =>
+      events.some(
+        (e) =>
+          e.type === 'exchange' &&
+          e.kind === 'stream' &&
+          e.transport === 'sse' &&
+          e.sessionId === call?.sessionId,
+      ),
+    )
+  })
 })

@@ -4,10 +4,13 @@
  * `/readyz` stays 503 with the reason; in front of a real MCP server it is ready.
  */
 import assert from 'node:assert/strict'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:http'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { type DemoServer, startDemoServer } from '../../demo/server.ts'
-import { startCli } from '../helpers/cli.ts'
+import { runCli, startCli } from '../helpers/cli.ts'
 import { listenOnZero, REFUSED_ORIGIN } from '../helpers/ports.ts'
 import { until } from '../helpers/wait.ts'
 
@@ -78,6 +81,25 @@ describe('start-up and readiness', () => {
       assert.doesNotMatch(portico.output(), /no upstream is answering/)
     } finally {
       await portico.stop()
+    }
+  })
+
+  it('check refuses what run would refuse when building (a widgets folder that is not there)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'portico-preflight-'))
+    try {
+      const file = join(dir, 'portico.toml')
+      const toml = (widgets: string) =>
+        `widgets = "${widgets}"\n[[backends]]\nname = "m"\ntransport = "stdio"\ncommand = "${process.execPath}"\n`
+      writeFileSync(file, toml(join(dir, 'missing')))
+      const missing = await runCli(['check', '--config', file])
+      assert.equal(missing.code, 1)
+      assert.match(missing.stderr, /widgets: .*missing is not a folder/)
+      mkdirSync(join(dir, 'assets'))
+      writeFileSync(file, toml(join(dir, 'assets')))
+      const fine = await runCli(['check', '--config', file])
+      assert.equal(fine.code, 0, fine.stderr)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
     }
   })
 })
