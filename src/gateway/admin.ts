@@ -47,6 +47,9 @@ function adminValue(gateway: Gateway, tool: string): JsonObject {
     case 'sessions':
       return {
         active_sessions: gateway.sessions.size,
+        // Messages lost because a client did not read its stream (bounded per session).
+        dropped_messages: [...gateway.sessions.values()].reduce((sum, s) => sum + s.dropped, 0),
+        evicted_sessions: gateway.sessions.evicted,
         backends: Object.fromEntries(
           gateway.backends().map((b) => [b.name, b.health().connections]),
         ),

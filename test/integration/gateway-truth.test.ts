@@ -8,8 +8,10 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
+import { MCP_ACCEPT, openSession } from '../helpers/mcp-http.ts'
 import { fixture } from '../helpers/mcp-servers.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
+import { until } from '../helpers/wait.ts'
 
 function text(result: unknown): string {
   const content = (result as { content?: Array<{ text?: string }> }).content ?? []
@@ -55,6 +57,39 @@ describe('the gateway tells the truth about backends', () => {
           e.reason === 'upstream_bad_response',
       ),
     )
+  })
+
+  it('bounds what a client that never reads its stream costs: messages are dropped and counted', async () => {
+    // A session whose client opened its stream and then stopped reading it.
+    const session = await openSession(gateway.url)
+    const stalled = await fetch(gateway.url, {
+      headers: { accept: 'text/event-stream', 'mcp-session-id': session },
+    })
+    assert.equal(stalled.status, 200)
+    const flood = await fetch(gateway.url, {
+      method: 'POST',
+      headers: { ...MCP_ACCEPT, 'mcp-session-id': session },
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'tools/call',
+        params: { name: 'raw__flood', arguments: { count: 20_000, bytes: 1000 } },
+      }),
+    })
+    assert.match(await flood.text(), /flooding/)
+    const dropped = await until(
+      async () => {
+        const stats = JSON.parse(text(await client.callTool({ name: 'portico__sessions' }))) as {
+          dropped_messages: number
+        }
+        return stats.dropped_messages > 0 ? stats.dropped_messages : undefined
+      },
+      20_000,
+      'dropped messages to be counted',
+    )
+    // What the socket and the client took is theirs; past 1 MB unsent, Portico drops.
+    assert.ok(dropped > 0, `${dropped} of 20,000 messages of 1 KB dropped`)
+    await stalled.body?.cancel()
   })
 
   it('answers a backend line over the bound as too large, not as a timeout', async () => {
