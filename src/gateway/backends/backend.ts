@@ -86,7 +86,7 @@ export abstract class Backend {
     this.config = config
     this.deps = deps
     this.catalog = new BackendCatalog(config, deps.separator)
-    this.timeoutMs = config.timeout ?? deps.requestTimeoutMs
+    this.timeoutMs = config.timeout?.attemptMs ?? deps.requestTimeoutMs
     this.handle = upstreamChain(
       { name: config.name, middleware: deps.upstreamMiddleware ?? [] },
       (call) => this.#send(call as BackendCall),
