@@ -11,8 +11,7 @@ import { z } from 'zod'
 import { durationSchema } from './duration.ts'
 
 const positiveInt = z.number().int().positive()
-const seconds = (message = 'expected a number of seconds > 0') =>
-  z.number().positive({ message })
+const seconds = (message = 'expected a number of seconds > 0') => z.number().positive({ message })
 
 /**
  * `timeout = "30s"` (the deadline of each attempt, restarted by progress: Portico's scalar) or

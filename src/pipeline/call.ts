@@ -32,6 +32,15 @@ export interface CallNotes {
   upstreamStatus?: number
   /** Session id an `initialize` answer created (the request had none yet). */
   sessionId?: string
+  /** Traffic protection: answered from the response cache, or shared with an identical call. */
+  cache?: 'hit' | 'miss' | 'coalesced'
+  /** Traffic protection: milliseconds spent waiting for a concurrency slot. */
+  queuedMs?: number
+  /** Traffic protection: attempts repeated after a failure, and extra hedged attempts. */
+  retries?: number
+  hedges?: number
+  /** Traffic protection: the circuit breaker transition this call caused. */
+  breaker?: 'open' | 'half_open' | 'closed' | 'ejected'
 }
 
 export interface Call {

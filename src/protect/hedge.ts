@@ -1,0 +1,101 @@
+/**
+ * Hedging (`[backends.hedging]`), for the calls retries may repeat (hints.ts) and no others:
+ * when the first attempt has not answered after `delay_ms`, another one is sent, up to
+ * `max_hedges`. The first successful answer wins, not the first error (mcp-proxy lets an
+ * error win); the losers are cancelled upstream (`notifications/cancelled`, or the HTTP request
+ * aborted) and release what they hold. When every attempt failed, the last failure is the
+ * answer. Hedges spend the retry budget when `[backends.retry]` is configured.
+ */
+import type { HedgingConfig } from '../config/protect.ts'
+import type { Call } from '../pipeline/call.ts'
+import type { Handler, Middleware } from '../pipeline/compose.ts'
+import type { Reply } from '../pipeline/reply.ts'
+import type { Clock } from '../util/clock.ts'
+import { Attempt } from './attempt.ts'
+import type { ToolHints } from './hints.ts'
+import { discard, replyVerdict } from './outcome.ts'
+import type { RetryBudget } from './retry.ts'
+
+export interface HedgingParts {
+  config: HedgingConfig
+  hints: ToolHints
+  clock: Clock
+  budget?: RetryBudget | undefined
+}
+
+export function hedging(parts: HedgingParts): Middleware {
+  return (call, next) => (parts.hints.repeatable(call) ? hedged(parts, call, next) : next(call))
+}
+
+function hedged(parts: HedgingParts, call: Call, next: Handler): Promise<Reply> {
+  const { config, clock, budget } = parts
+  const live = new Set<Attempt>()
+  let launched = 0
+  let settled = false
+  let timer: unknown
+  /** The latest failure while others are still running: an answer or an error. */
+  let failure: { reply: Reply } | { error: unknown } | undefined
+  return new Promise<Reply>((resolve, reject) => {
+    const finish = () => {
+      settled = true
+      clock.clearTimeout(timer)
+    }
+    const failed = (trial: Attempt, outcome: { reply: Reply } | { error: unknown }) => {
+      live.delete(trial)
+      if (failure !== undefined && 'reply' in failure) discard(failure.reply)
+      failure = outcome
+      if (live.size > 0 && !settled) return
+      if ('error' in outcome) trial.drop('failed')
+      finish()
+      if ('reply' in outcome) {
+        trial.keep(call)
+        resolve(outcome.reply)
+      } else reject(outcome.error)
+    }
+    const launch = () => {
+      const trial = new Attempt(call)
+      live.add(trial)
+      launched++
+      if (launched > 1) call.notes.hedges = launched - 1
+      next(trial.call).then(
+        async (reply) => {
+          if (settled) {
+            discard(reply)
+            trial.drop('another attempt answered first')
+            return
+          }
+          const verdict = await replyVerdict(reply, false)
+          if (verdict === 'failure' && live.size > 1) return failed(trial, { reply })
+          if (settled) {
+            discard(reply)
+            trial.drop('another attempt answered first')
+            return
+          }
+          finish()
+          live.delete(trial)
+          for (const other of live) other.drop('another attempt answered first')
+          live.clear()
+          if (failure !== undefined && 'reply' in failure) discard(failure.reply)
+          trial.keep(call)
+          resolve(reply)
+        },
+        (error: unknown) => {
+          if (settled) return trial.drop('failed')
+          failed(trial, { error })
+        },
+      )
+    }
+    const schedule = () => {
+      if (launched > config.max_hedges) return
+      timer = clock.setTimeout(() => {
+        timer = undefined
+        if (settled || call.signal.aborted) return
+        if (budget !== undefined && !budget.withdraw()) return
+        launch()
+        schedule()
+      }, config.delay_ms)
+    }
+    launch()
+    schedule()
+  })
+}
