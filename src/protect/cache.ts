@@ -38,6 +38,8 @@ export class ResponseCache {
       max: config.max_entries,
       ttlAutopurge: false,
       perf: { now: () => clock.now() },
+      // Read the clock at every check (a cached "now" would need a real timer to move on).
+      ttlResolution: 0,
       ttl: 1, // every entry sets its own
     })
   }

@@ -96,6 +96,8 @@ function hedged(parts: HedgingParts, call: Call, next: Handler): Promise<Reply> 
       }, config.delay_ms)
     }
     launch()
-    schedule()
+    if (config.delay_ms > 0) return schedule()
+    // delay_ms = 0: every attempt at once.
+    while (launched <= config.max_hedges && (budget === undefined || budget.withdraw())) launch()
   })
 }
