@@ -291,7 +291,7 @@ describe('retries', () => {
       ],
     })
     let attempts = 0
-    const flaky: Handler = async (call) => {
+    const flaky: Handler = async () => {
       attempts++
       throw failure()
     }
