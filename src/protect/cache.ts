@@ -11,13 +11,13 @@
  */
 import { LRUCache } from 'lru-cache'
 import type { CacheConfig } from '../config/protect.ts'
-import { isObject, type JsonRpcResponse } from '../jsonrpc/message.ts'
+import { isObject, type JsonRpcResponse, parseJson } from '../jsonrpc/message.ts'
 import type { Call } from '../pipeline/call.ts'
 import type { Middleware } from '../pipeline/compose.ts'
 import { MessageReply, mapAnswer } from '../pipeline/reply.ts'
+import { asResponse } from '../protocol/summarize.ts'
 import type { Clock } from '../util/clock.ts'
-import { clientIdentity } from './identity.ts'
-import { requestKey } from './request-key.ts'
+import { callerKey, requestKey } from './request-key.ts'
 
 export interface CacheStats {
   hits: number
@@ -25,16 +25,24 @@ export interface CacheStats {
   entries: number
 }
 
+/** Markers of an answer that must be parsed before it may be stored. */
+const NEEDS_A_LOOK = ['"error"', '"isError"', '"ttlMs"', '"cacheScope"', '"resultType"']
+
+/**
+ * An entry: the result's JSON text, or (stored from an upstream's bytes without parsing them)
+ * the whole response, turned into its result text on the first hit.
+ */
+type Entry = string | Buffer
+
 export class ResponseCache {
   readonly #config: CacheConfig
-  /** Key → the result's JSON text. */
-  readonly #entries: LRUCache<string, string>
+  readonly #entries: LRUCache<string, Entry>
   hits = 0
   misses = 0
 
   constructor(config: CacheConfig, clock: Clock) {
     this.#config = config
-    this.#entries = new LRUCache<string, string>({
+    this.#entries = new LRUCache<string, Entry>({
       max: config.max_entries,
       ttlAutopurge: false,
       perf: { now: () => clock.now() },
@@ -42,6 +50,10 @@ export class ResponseCache {
       ttlResolution: 0,
       ttl: 1, // every entry sets its own
     })
+  }
+
+  get maxEntryBytes(): number {
+    return this.#config.max_entry_bytes
   }
 
   stats(): CacheStats {
@@ -55,8 +67,28 @@ export class ResponseCache {
     return 0
   }
 
+  /** The result text of a fresh entry. */
   lookup(privateKey: string, publicKey: string): string | undefined {
-    return this.#entries.get(privateKey) ?? this.#entries.get(publicKey)
+    const key = this.#entries.has(privateKey) ? privateKey : publicKey
+    const entry = this.#entries.get(key)
+    if (entry === undefined || typeof entry === 'string') return entry
+    const result = JSON.stringify(asResponse(parseJson(entry))?.result ?? null)
+    this.#entries.set(key, result, { noUpdateTTL: true })
+    return result
+  }
+
+  /**
+   * Stores an upstream's answer bytes as they are when they are plainly a success with no
+   * hints (no parse on the miss path); anything else goes through `store`.
+   */
+  storeBytes(bytes: Buffer, ttlSeconds: number, privateKey: string, publicKey: string): void {
+    if (bytes.length > this.#config.max_entry_bytes) return
+    if (NEEDS_A_LOOK.some((marker) => bytes.includes(marker))) {
+      const response = asResponse(parseJson(bytes))
+      if (response !== undefined) this.store(response, ttlSeconds, privateKey, publicKey)
+      return
+    }
+    if (ttlSeconds > 0) this.#entries.set(privateKey, bytes, { ttl: ttlSeconds * 1000 })
   }
 
   /** Stores a response when it may be: a complete, successful result within the bounds. */
@@ -83,10 +115,9 @@ export class ResponseCache {
 export function responseCache(cache: ResponseCache): Middleware {
   return async (call, next) => {
     const ttl = cache.ttlOf(call.method)
-    const request = ttl > 0 ? requestKey(call) : undefined
-    if (request === undefined) return next(call)
-    const publicKey = `public\u0000${request}`
-    const privateKey = `${clientIdentity(call)}\u0000${request}`
+    const privateKey = ttl > 0 ? callerKey(call) : undefined
+    if (privateKey === undefined) return next(call)
+    const publicKey = `public\u0000${requestKey(call)}`
     const hit = cache.lookup(privateKey, publicKey)
     if (hit !== undefined) {
       cache.hits++
@@ -96,6 +127,15 @@ export function responseCache(cache: ResponseCache): Middleware {
     cache.misses++
     call.notes.cache = 'miss'
     const reply = await next(call)
+    if (reply instanceof MessageReply && !reply.parsed) {
+      // An upstream's JSON body: read it (bounded) and keep its bytes.
+      await reply.fill(cache.maxEntryBytes)
+      const body = reply.streaming ? undefined : reply.body()
+      if (body !== undefined && 'bytes' in body) {
+        cache.storeBytes(body.bytes, ttl, privateKey, publicKey)
+      }
+      return reply
+    }
     return mapAnswer(call, reply, (response) => {
       cache.store(response, ttl, privateKey, publicKey)
       return undefined

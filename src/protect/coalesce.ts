@@ -2,34 +2,36 @@
  * Request coalescing (`[performance] coalesce_requests`): identical calls in flight at the
  * same time (same caller identity, method, target and arguments) that may be repeated
  * (hints.ts: reads, gets, read-only or idempotent tools) share one upstream call; each waiter
- * is answered with its own id. The shared call runs on its own signal, cancelled only when
- * every caller has left, so one client going away does not fail the others. Streamed answers
- * are not shared (a waiter then makes its own call). At most 10,000 keys are in flight.
+ * is answered with its own id. The first call runs as it would alone (nothing is allocated for
+ * it but a map entry); its answer is parsed only when someone waits for it. If the first
+ * caller leaves and its call is cancelled, the waiters make their own calls instead of
+ * failing; any other failure is shared. Streamed answers are not shared (a waiter then makes
+ * its own call). At most 10,000 keys are in flight.
  */
-import { PorticoError } from '../errors.ts'
 import type { JsonRpcResponse } from '../jsonrpc/message.ts'
 import type { Call } from '../pipeline/call.ts'
 import type { Handler, Middleware } from '../pipeline/compose.ts'
 import { MessageReply, type Reply } from '../pipeline/reply.ts'
 import type { ToolHints } from './hints.ts'
-import { clientIdentity } from './identity.ts'
-import { requestKey } from './request-key.ts'
+import { callerKey } from './request-key.ts'
 
 const MAX_IN_FLIGHT = 10_000
 
+interface Waiter {
+  /** The shared response, or undefined: make your own call. */
+  resolve(response: JsonRpcResponse | undefined): void
+  reject(error: unknown): void
+}
+
 interface Shared {
-  /** The shared answer: a response to copy, or undefined when it cannot be shared. */
-  response: Promise<JsonRpcResponse | undefined>
-  callers: number
-  controller: AbortController
+  waiters: Waiter[] | undefined
 }
 
 export function coalesce(hints: ToolHints): Middleware {
   const inFlight = new Map<string, Shared>()
   return (call, next) => {
-    const request = hints.repeatable(call) ? requestKey(call) : undefined
-    if (request === undefined) return next(call)
-    const key = `${clientIdentity(call)}\u0000${request}`
+    const key = hints.repeatable(call) ? callerKey(call) : undefined
+    if (key === undefined) return next(call)
     const shared = inFlight.get(key)
     if (shared !== undefined) return wait(call, next, shared)
     if (inFlight.size >= MAX_IN_FLIGHT) return next(call)
@@ -43,27 +45,21 @@ async function lead(
   key: string,
   inFlight: Map<string, Shared>,
 ): Promise<Reply> {
-  const controller = new AbortController()
-  let settle!: (response: JsonRpcResponse | undefined) => void
-  let fail!: (error: unknown) => void
-  const shared: Shared = {
-    response: new Promise((resolve, reject) => {
-      settle = resolve
-      fail = reject
-    }),
-    callers: 1,
-    controller,
-  }
-  shared.response.catch(() => {})
+  const shared: Shared = { waiters: undefined }
   inFlight.set(key, shared)
-  join(shared, call.signal)
   try {
-    const reply = await next({ ...call, signal: controller.signal })
-    const response = reply instanceof MessageReply ? await reply.json() : undefined
-    settle(response)
+    const reply = await next(call)
+    if (shared.waiters !== undefined) {
+      const response = reply instanceof MessageReply ? await reply.json() : undefined
+      for (const waiter of shared.waiters) waiter.resolve(response)
+    }
     return reply
   } catch (error) {
-    fail(error)
+    // The first caller left: its cancel is not the others'.
+    for (const waiter of shared.waiters ?? []) {
+      if (call.signal.aborted) waiter.resolve(undefined)
+      else waiter.reject(error)
+    }
     throw error
   } finally {
     inFlight.delete(key)
@@ -71,30 +67,11 @@ async function lead(
 }
 
 async function wait(call: Call, next: Handler, shared: Shared): Promise<Reply> {
-  shared.callers++
-  join(shared, call.signal)
-  const response = await Promise.race([shared.response, aborted(call.signal)])
-  if (response === undefined) return next(call)
+  const response = await new Promise<JsonRpcResponse | undefined>((resolve, reject) => {
+    shared.waiters ??= []
+    shared.waiters.push({ resolve, reject })
+  })
+  if (response === undefined || call.signal.aborted) return next(call)
   call.notes.cache = 'coalesced'
   return MessageReply.of({ ...response, id: call.id ?? null })
-}
-
-/** Counts a caller in; the shared call is cancelled when the last one leaves. */
-function join(shared: Shared, signal: AbortSignal): void {
-  signal.addEventListener(
-    'abort',
-    () => {
-      if (--shared.callers === 0) shared.controller.abort(signal.reason)
-    },
-    { once: true },
-  )
-}
-
-function aborted(signal: AbortSignal): Promise<never> {
-  return new Promise((_, reject) => {
-    const fail = () =>
-      reject(signal.reason instanceof PorticoError ? signal.reason : new PorticoError('cancelled'))
-    if (signal.aborted) fail()
-    else signal.addEventListener('abort', fail, { once: true })
-  })
 }

@@ -4,7 +4,7 @@
  * in a bounded queue (`max_queue`) for at most `queue_timeout`, and are then refused with
  * `rate_limited` (429, `Retry-After`) saying which bound was hit. A slot is held until the
  * answer is completely written (a streamed answer ends after `next` resolved) or the attempt
- * fails; the time spent waiting is noted on the call (`queuedMs`) for the record.
+ * fails (or answers 5xx, which a retry may drop); the time spent waiting is noted on the call (`queuedMs`) for the record.
  */
 import type { ConcurrencyConfig } from '../config/protect.ts'
 import { PorticoError } from '../errors.ts'
@@ -120,7 +120,9 @@ export function concurrencyLimit(limiter: ConcurrencyLimiter, clock: Clock): Mid
     }
     try {
       const reply = await next(call)
-      call.lifetime.onEnd(release)
+      // A 5xx is short and may be dropped for a retry: its slot is not held for it.
+      if (reply.status >= 500) release()
+      else call.lifetime.onEnd(release)
       return reply
     } catch (error) {
       release()

@@ -4,7 +4,9 @@
  * breaker's window and the ejection streak. Transitions are noted on the call, so the record
  * of the call that opened a breaker says so.
  */
+import type { Call } from '../pipeline/call.ts'
 import type { Middleware } from '../pipeline/compose.ts'
+import type { Reply } from '../pipeline/reply.ts'
 import type { CircuitBreaker } from './breaker.ts'
 import { errorVerdict, replyVerdict, type Verdict } from './outcome.ts'
 import type { OutlierDetector } from './outlier.ts'
@@ -18,22 +20,23 @@ export interface HealthParts {
 
 export function upstreamHealth(parts: HealthParts): Middleware {
   const { breaker, outlier, internalErrors } = parts
+  const note = (call: Call, ticket: number, verdict: Verdict) => {
+    const changed = breaker?.record(ticket, verdict)
+    if (changed !== undefined) call.notes.breaker = changed
+    if (outlier?.record(verdict)) call.notes.breaker = 'ejected'
+  }
   return async (call, next) => {
     outlier?.check()
     const ticket = breaker === undefined ? 0 : breaker.admit()
-    const note = (verdict: Verdict) => {
-      const changed = breaker?.record(ticket, verdict)
-      if (changed !== undefined) call.notes.breaker = changed
-      if (outlier?.record(verdict)) call.notes.breaker = 'ejected'
-    }
-    let reply: Awaited<ReturnType<typeof next>>
+    let reply: Reply
     try {
       reply = await next(call)
     } catch (error) {
-      note(errorVerdict(error, call.signal))
+      note(call, ticket, errorVerdict(error, call.signal))
       throw error
     }
-    note(await replyVerdict(reply, internalErrors))
+    const verdict = replyVerdict(reply, internalErrors)
+    note(call, ticket, typeof verdict === 'string' ? verdict : await verdict)
     return reply
   }
 }

@@ -13,7 +13,7 @@ import type { Reply } from '../pipeline/reply.ts'
 import type { Clock } from '../util/clock.ts'
 import { Attempt } from './attempt.ts'
 import type { ToolHints } from './hints.ts'
-import { discard, replyVerdict } from './outcome.ts'
+import { discard } from './outcome.ts'
 import type { RetryBudget } from './retry.ts'
 
 export interface HedgingParts {
@@ -45,12 +45,10 @@ function hedged(parts: HedgingParts, call: Call, next: Handler): Promise<Reply> 
       if (failure !== undefined && 'reply' in failure) discard(failure.reply)
       failure = outcome
       if (live.size > 0 && !settled) return
-      if ('error' in outcome) trial.drop('failed')
+      trial.drop('failed')
       finish()
-      if ('reply' in outcome) {
-        trial.keep(call)
-        resolve(outcome.reply)
-      } else reject(outcome.error)
+      if ('reply' in outcome) resolve(outcome.reply)
+      else reject(outcome.error)
     }
     const launch = () => {
       const trial = new Attempt(call)
@@ -58,14 +56,13 @@ function hedged(parts: HedgingParts, call: Call, next: Handler): Promise<Reply> 
       launched++
       if (launched > 1) call.notes.hedges = launched - 1
       next(trial.call).then(
-        async (reply) => {
+        (reply) => {
           if (settled) {
             discard(reply)
             trial.drop('another attempt answered first')
             return
           }
-          const verdict = await replyVerdict(reply, false)
-          if (verdict === 'failure' && live.size > 1) return failed(trial, { reply })
+          if (reply.status >= 500 && live.size > 1) return failed(trial, { reply })
           if (settled) {
             discard(reply)
             trial.drop('another attempt answered first')

@@ -51,13 +51,14 @@ export class ToolHints {
 
   /** Reads the `tools/list` answers going by (the answer is passed on unchanged). */
   middleware(): Middleware {
-    return async (call, next) => {
-      const reply = await next(call)
-      if (call.method !== 'tools/list') return reply
-      return mapAnswer(call, reply, (response) => {
-        this.learn(response.result)
-        return undefined
-      })
+    return (call, next) => {
+      if (call.method !== 'tools/list') return next(call)
+      return next(call).then((reply) =>
+        mapAnswer(call, reply, (response) => {
+          this.learn(response.result)
+          return undefined
+        }),
+      )
     }
   }
 }

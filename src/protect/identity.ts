@@ -7,10 +7,18 @@
 import { createHash } from 'node:crypto'
 import type { Call } from '../pipeline/call.ts'
 
+/** Request headers → the identity hashed from them (every copy of a call shares them). */
+const HASHED = new WeakMap<object, string>()
+
 export function clientIdentity(call: Call): string {
   const credential = call.headers.authorization
   if (typeof credential === 'string' && credential !== '') {
-    return `cred:${createHash('sha256').update(credential).digest('base64url').slice(0, 22)}`
+    let key = HASHED.get(call.headers)
+    if (key === undefined) {
+      key = `cred:${createHash('sha256').update(credential).digest('base64url').slice(0, 22)}`
+      HASHED.set(call.headers, key)
+    }
+    return key
   }
   return `addr:${call.request.remoteAddress ?? 'unknown'}`
 }

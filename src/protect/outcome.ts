@@ -37,11 +37,13 @@ export function errorVerdict(error: unknown, signal: AbortSignal): Verdict {
 }
 
 /** The verdict on an answer: a 5xx is a failure; so is -32603 when `internalErrors` is set. */
-export async function replyVerdict(reply: Reply, internalErrors: boolean): Promise<Verdict> {
+export function replyVerdict(reply: Reply, internalErrors: boolean): Verdict | Promise<Verdict> {
   if (reply.status >= 500) return 'failure'
   if (!internalErrors || !(reply instanceof MessageReply)) return 'ok'
-  const response = await reply.json().catch(() => undefined)
-  return response?.error?.code === -32603 ? 'failure' : 'ok'
+  return reply.json().then(
+    (response) => (response?.error?.code === -32603 ? 'failure' : 'ok'),
+    () => 'ok',
+  )
 }
 
 /** Lets go of an answer nobody will read (a hedge that lost, an attempt about to be retried). */

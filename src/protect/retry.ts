@@ -11,12 +11,12 @@
 import { decorrelatedJitterGenerator, ExponentialBackoff, type IBackoff } from 'cockatiel'
 import type { RetryConfig } from '../config/protect.ts'
 import { PorticoError, wasNotSent } from '../errors.ts'
-import type { Middleware } from '../pipeline/compose.ts'
+import type { Call } from '../pipeline/call.ts'
+import type { Handler, Middleware } from '../pipeline/compose.ts'
 import type { Reply } from '../pipeline/reply.ts'
 import type { Clock } from '../util/clock.ts'
-import { Attempt } from './attempt.ts'
 import type { ToolHints } from './hints.ts'
-import { discard, errorVerdict, replyVerdict } from './outcome.ts'
+import { discard, errorVerdict } from './outcome.ts'
 
 const WINDOW_SLOTS = 10
 const SLOT_MS = 1000
@@ -82,6 +82,8 @@ export interface RetryParts {
   clock: Clock
 }
 
+type Last = { reply: Reply; error?: undefined } | { error: unknown; reply?: undefined }
+
 export function retry(parts: RetryParts): Middleware {
   const { config, budget, hints, clock } = parts
   const factory = new ExponentialBackoff({
@@ -89,76 +91,54 @@ export function retry(parts: RetryParts): Middleware {
     maxDelay: config.max_backoff_ms,
     generator: decorrelatedJitterGenerator,
   })
+  /** Whether this attempt's failure may be retried: it never left, or the call may repeat. */
+  const retryable = (error: unknown, call: Call, repeatable: boolean) =>
+    wasNotSent(error) || (repeatable && errorVerdict(error, call.signal) === 'failure')
+
   return async (call, next) => {
     budget.deposit()
-    if (!hints.repeatable(call)) {
-      // Only a failure before the request left may be retried: the attempt released its slot.
-      try {
-        return await next(call)
-      } catch (error) {
-        if (config.max_retries === 0 || !wasNotSent(error)) throw error
-        return retryAfterFailure(call, next, error, 1)
-      }
+    const repeatable = hints.repeatable(call)
+    try {
+      // Attempts run on the call itself: a failed one already ended (it threw, or answered
+      // 5xx and released its slot), so nothing of it needs cancelling.
+      const reply = await next(call)
+      if (!repeatable || reply.status < 500 || config.max_retries === 0) return reply
+      return again(call, next, { reply }, repeatable)
+    } catch (error) {
+      if (config.max_retries === 0 || !retryable(error, call, repeatable)) throw error
+      return again(call, next, { error }, repeatable)
     }
-    return repeatable(call, next, 0)
   }
 
-  /** Attempts of a call that may be repeated: each one its own signal and lifetime. */
-  async function repeatable(
-    call: Parameters<Middleware>[0],
-    next: Parameters<Middleware>[1],
-    done: number,
+  async function again(
+    call: Call,
+    next: Handler,
+    first: Last,
+    repeatable: boolean,
   ): Promise<Reply> {
+    let last = first
     let backoff: IBackoff<unknown> | undefined
-    for (let attempt = done; ; attempt++) {
-      const trial = new Attempt(call)
-      try {
-        const reply = await next(trial.call)
-        const verdict = await replyVerdict(reply, false)
-        if (verdict !== 'failure' || !mayRetry(call, attempt)) {
-          trial.keep(call)
-          return reply
-        }
-        discard(reply)
-      } catch (error) {
-        const verdict = errorVerdict(error, trial.call.signal)
-        const retryable = verdict === 'failure' || wasNotSent(error)
-        if (!retryable || !mayRetry(call, attempt)) {
-          trial.drop('failed')
-          throw error
-        }
+    for (let attempt = 0; ; attempt++) {
+      if (!mayRetry(call, attempt)) {
+        if (last.reply !== undefined) return last.reply
+        throw last.error
       }
-      trial.drop('retrying')
+      if (last.reply !== undefined) discard(last.reply)
       backoff = backoff === undefined ? factory.next() : backoff.next(undefined)
       call.notes.retries = attempt + 1
       await sleep(clock, backoff.duration, call.signal)
-    }
-  }
-
-  /** A call that may not be repeated failed before it left: retried while that stays so. */
-  async function retryAfterFailure(
-    call: Parameters<Middleware>[0],
-    next: Parameters<Middleware>[1],
-    first: unknown,
-    attempt: number,
-  ): Promise<Reply> {
-    let error = first
-    let backoff: IBackoff<unknown> | undefined
-    for (let n = attempt; ; n++) {
-      if (!mayRetry(call, n - 1)) throw error
-      backoff = backoff === undefined ? factory.next() : backoff.next(undefined)
-      call.notes.retries = n
-      await sleep(clock, backoff.duration, call.signal)
       try {
-        return await next(call)
-      } catch (again) {
-        if (!wasNotSent(again)) throw again
-        error = again
+        const reply = await next(call)
+        if (!repeatable || reply.status < 500) return reply
+        last = { reply }
+      } catch (error) {
+        if (!retryable(error, call, repeatable)) throw error
+        last = { error }
       }
     }
   }
 
-  function mayRetry(call: Parameters<Middleware>[0], attempt: number): boolean {
+  function mayRetry(call: Call, attempt: number): boolean {
     return attempt < config.max_retries && !call.signal.aborted && budget.withdraw()
   }
 }
