@@ -23,6 +23,8 @@ export class Routing {
   readonly #failovers = new Map<string, Backend[]>()
   readonly #canaries = new Map<string, WeightedPick>()
   readonly #mirrors = new Map<string, Mirror[]>()
+  /** `[backend]` for backends routed to alone (no allocation per call on the common path). */
+  readonly #alone = new WeakMap<Backend, Backend[]>()
 
   constructor(backends: readonly Backend[]) {
     const byName = new Map(backends.map((b) => [b.name, b]))
@@ -67,7 +69,14 @@ export class Routing {
   candidates(primary: Backend): Backend[] {
     const chosen = this.#canaries.get(primary.name)?.next() ?? primary
     const failovers = this.#failovers.get(primary.name)
-    if (failovers === undefined && chosen === primary) return [primary]
+    if (failovers === undefined && chosen === primary) {
+      let alone = this.#alone.get(primary)
+      if (alone === undefined) {
+        alone = [primary]
+        this.#alone.set(primary, alone)
+      }
+      return alone
+    }
     const order = [chosen, ...(chosen === primary ? [] : [primary]), ...(failovers ?? [])]
     const ready = order.filter((backend) => !backend.protection.unavailable)
     return ready.length > 0 ? ready : order.slice(0, 1)

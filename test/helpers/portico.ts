@@ -64,7 +64,8 @@ export async function startPortico(
 ): Promise<RunningPortico> {
   const sink = captureSink()
   const portico = createPortico(
-    { host: '127.0.0.1', port: 0, access_log: false, drain_timeout: 2, ...config } as ConfigInput,
+    // Always a free port on loopback, even for a config loaded from a file (port 3000).
+    { access_log: false, drain_timeout: 2, ...config, host: '127.0.0.1', port: 0 } as ConfigInput,
     {
       logger: new Logger({ level: 'silent' }),
       ...options,
