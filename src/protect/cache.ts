@@ -26,7 +26,9 @@ export interface CacheStats {
 }
 
 /** Markers of an answer that must be parsed before it may be stored. */
-const NEEDS_A_LOOK = ['"error"', '"isError"', '"ttlMs"', '"cacheScope"', '"resultType"']
+const NEEDS_A_LOOK = ['"error"', '"isError"', '"ttlMs"', '"cacheScope"', '"resultType"'].map(
+  (marker) => Buffer.from(marker),
+)
 
 /**
  * An entry: the result's JSON text, or (stored from an upstream's bytes without parsing them)
@@ -83,7 +85,7 @@ export class ResponseCache {
    */
   storeBytes(bytes: Buffer, ttlSeconds: number, privateKey: string, publicKey: string): void {
     if (bytes.length > this.#config.max_entry_bytes) return
-    if (NEEDS_A_LOOK.some((marker) => bytes.includes(marker))) {
+    if (needsALook(bytes)) {
       const response = asResponse(parseJson(bytes))
       if (response !== undefined) this.store(response, ttlSeconds, privateKey, publicKey)
       return
@@ -110,6 +112,11 @@ export class ResponseCache {
     const key = result.cacheScope === 'public' ? publicKey : privateKey
     this.#entries.set(key, text, { ttl })
   }
+}
+
+function needsALook(bytes: Buffer): boolean {
+  for (const marker of NEEDS_A_LOOK) if (bytes.indexOf(marker) !== -1) return true
+  return false
 }
 
 export function responseCache(cache: ResponseCache): Middleware {
