@@ -7,9 +7,10 @@
  * answer. Hedges spend the retry budget when `[backends.retry]` is configured.
  */
 import type { HedgingConfig } from '../config/protect.ts'
-import type { Call } from '../pipeline/call.ts'
+import type { JsonRpcMessage, JsonRpcResponse } from '../jsonrpc/message.ts'
+import { type Call, withMessage } from '../pipeline/call.ts'
 import type { Handler, Middleware } from '../pipeline/compose.ts'
-import type { Reply } from '../pipeline/reply.ts'
+import { mapAnswer, type Reply } from '../pipeline/reply.ts'
 import type { Clock } from '../util/clock.ts'
 import { Attempt } from './attempt.ts'
 import type { ToolHints } from './hints.ts'
@@ -24,7 +25,27 @@ export interface HedgingParts {
 }
 
 export function hedging(parts: HedgingParts): Middleware {
-  return (call, next) => (parts.hints.repeatable(call) ? hedged(parts, call, next) : next(call))
+  // Not over legacy HTTP+SSE: its answers come back on one shared stream, matched by id.
+  return (call, next) =>
+    parts.hints.repeatable(call) && call.transport !== 'sse'
+      ? hedged(parts, call, next)
+      : next(call)
+}
+
+/**
+ * A hedge carries its own JSON-RPC id (a session must not see one id twice in flight); its
+ * answer is given back the call's id. Gateway backends number requests themselves anyway.
+ */
+function asHedge(call: Call, n: number): { call: Call; restore: (reply: Reply) => Promise<Reply> } {
+  const message = call.message
+  if (!('id' in message) || message.id === undefined || message.id === null) {
+    return { call, restore: async (reply) => reply }
+  }
+  const id = message.id
+  const hedge = withMessage(call, { ...message, id: `${String(id)}~hedge${n}` } as JsonRpcMessage)
+  const restore = (reply: Reply) =>
+    mapAnswer(hedge, reply, (response) => ({ ...response, id }) as JsonRpcResponse)
+  return { call: { ...hedge, id: `${String(id)}~hedge${n}` }, restore }
 }
 
 function hedged(parts: HedgingParts, call: Call, next: Handler): Promise<Reply> {
@@ -54,8 +75,13 @@ function hedged(parts: HedgingParts, call: Call, next: Handler): Promise<Reply> 
       const trial = new Attempt(call)
       live.add(trial)
       launched++
-      if (launched > 1) call.notes.hedges = launched - 1
-      next(trial.call).then(
+      let sent: Promise<Reply>
+      if (launched > 1) {
+        call.notes.hedges = launched - 1
+        const hedge = asHedge(trial.call, launched - 1)
+        sent = next(hedge.call).then(hedge.restore)
+      } else sent = next(trial.call)
+      sent.then(
         (reply) => {
           if (settled) {
             discard(reply)

@@ -153,3 +153,40 @@ describe('transparent: circuit breaker (hand-driven clock)', () => {
     assert.match(text(await client.callTool({ name: 'echo', arguments: { text: 'ok' } })), /ok/)
   })
 })
+
+describe('transparent: hedging', () => {
+  let server: FaultyHttp
+  let portico: RunningPortico
+  let client: Client
+
+  before(async () => {
+    server = await startFaultyHttp('upstream')
+    portico = await startPortico({
+      upstream: server.url,
+      hedging: { delay_ms: 50, max_hedges: 1 },
+    } as ConfigInput)
+    client = await connect(portico.url)
+    await client.listTools()
+  })
+  after(async () => {
+    await client?.close()
+    await portico?.close()
+    await server?.close()
+  })
+
+  it('answers a slow read from the hedge (its own id upstream, the caller’s id back), cancels the slow one', async () => {
+    server.server.plan([{ mode: 'latency', ms: 30_000, times: 1, tool: 'lookup' }])
+    assert.match(
+      text(await client.callTool({ name: 'lookup', arguments: { key: 'h' } })),
+      /value of h/,
+    )
+    await until(
+      () => server.server.cancelled >= 1 || undefined,
+      5000,
+      'the slow attempt to be cancelled',
+    )
+    await portico.sink.waitFor((events) =>
+      events.some((e) => e.type === 'exchange' && e.name === 'lookup' && e.hedges === 1),
+    )
+  })
+})

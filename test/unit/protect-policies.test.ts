@@ -359,9 +359,11 @@ describe('hedging', () => {
       clock,
     })
     const signals: AbortSignal[] = []
+    const ids: unknown[] = []
     const finish: Array<(reply: Reply) => void> = []
     const next: Handler = (call) => {
       signals.push(call.signal)
+      ids.push((call.message as { id?: unknown }).id)
       return new Promise((resolve) => finish.push(resolve))
     }
     const call = requestCall('resources/read', { uri: 'a://b' })
@@ -371,8 +373,18 @@ describe('hedging', () => {
     await clock.advance(200)
     assert.equal(signals.length, 2)
     assert.equal(call.notes.hedges, 1)
-    finish[1]?.(ok(call, { contents: ['hedge'] }))
-    assert.deepEqual(await resultOf(await answer), { contents: ['hedge'] })
+    assert.equal(ids[0], 1)
+    assert.equal(ids[1], '1~hedge1', 'a hedge has its own JSON-RPC id upstream')
+    finish[1]?.(
+      MessageReply.of({
+        jsonrpc: '2.0',
+        id: '1~hedge1',
+        result: { contents: ['hedge'] },
+      } as JsonRpcResponse),
+    )
+    const won = (await ((await answer) as MessageReply).json()) as JsonRpcResponse
+    assert.deepEqual(won.result, { contents: ['hedge'] })
+    assert.equal(won.id, 1, 'the answer carries the call’s own id')
     assert.equal(signals[0]?.aborted, true, 'the loser is cancelled')
     assert.equal(signals[1]?.aborted, false)
   })
