@@ -53,7 +53,7 @@ export class OutlierGroup {
   /** Keeps the sweep running while anything is ejected or still has a multiplier. */
   wake(): void {
     if (this.#timer !== undefined) return
-    this.#timer = this.#clock.setTimeout(() => this.#sweep(), this.#intervalMs)
+    this.#timer = this.#clock.setTimeout(() => this.#sweep(), this.#intervalMs, true)
   }
 
   #sweep(): void {

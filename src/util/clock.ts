@@ -5,16 +5,19 @@
  */
 export interface Clock {
   now(): number
-  /** Runs `callback` after `ms`; the returned handle goes to `clearTimeout`. */
-  setTimeout(callback: () => void, ms: number): unknown
+  /**
+   * Runs `callback` after `ms`; the returned handle goes to `clearTimeout`. A `background`
+   * timer does not keep the process alive (per-call timers are cleared with their call).
+   */
+  setTimeout(callback: () => void, ms: number, background?: boolean): unknown
   clearTimeout(handle: unknown): void
 }
 
 export const systemClock: Clock = {
   now: () => performance.now(),
-  setTimeout(callback, ms) {
+  setTimeout(callback, ms, background) {
     const timer = setTimeout(callback, ms)
-    timer.unref()
+    if (background) timer.unref()
     return timer
   },
   clearTimeout(handle) {
