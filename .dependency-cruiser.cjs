@@ -11,6 +11,7 @@ const LAYERS = [
   ['pipeline'],
   ['observe'],
   ['config'],
+  ['protect'],
   ['upstream'],
   ['csp'],
   ['middleware'],

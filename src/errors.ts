@@ -109,3 +109,20 @@ export function toPorticoError(error: unknown): PorticoError {
   if (error instanceof PorticoError) return error
   return new PorticoError('internal_error', { cause: error })
 }
+
+/** Failures known to have happened before the request reached the upstream. */
+const NOT_SENT = new WeakSet<object>()
+
+/**
+ * Marks `error` as a failure before the request reached the upstream (connection refused, a
+ * backend that is not running): retrying or failing over cannot run a call twice.
+ */
+export function notSent<E extends PorticoError>(error: E): E {
+  NOT_SENT.add(error)
+  return error
+}
+
+/** Whether the failure happened before the request reached the upstream (see `notSent`). */
+export function wasNotSent(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && NOT_SENT.has(error)
+}

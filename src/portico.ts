@@ -25,8 +25,10 @@ import { Logger } from './observe/logger.ts'
 import { stderrSink } from './observe/stderr-sink.ts'
 import { answering, compose, type Handler, type Middleware } from './pipeline/compose.ts'
 import type { ResponseRewriter } from './pipeline/rewriter.ts'
+import { globalRateLimit } from './protect/rate-limit.ts'
 import { transparentMode } from './transparent/mode.ts'
 import { HttpClient } from './upstream/http-client.ts'
+import { type Clock, systemClock } from './util/clock.ts'
 import { VERSION } from './version.ts'
 import { isWidgetsFolder } from './widgets/static.ts'
 
@@ -52,6 +54,8 @@ export interface PorticoOptions {
   rewriters?: ResponseRewriter[]
   /** Gateway hot reload: the file to watch and how to load it again (same flags and env). */
   reload?: ReloadSource
+  /** Time for the traffic-protection policies (tests drive a hand-made clock). */
+  clock?: Clock
 }
 
 export interface ListenResult {
@@ -135,15 +139,18 @@ export function createPortico(input: Config | ConfigInput, options: PorticoOptio
   })
   http.allowOrigins(upstreamOrigins(config))
   const context: ProxyContext = { config, proxy: proxyName(config), http, bus, logger }
+  const clock = options.clock ?? systemClock
   let mode: Mode
   if (gatewayMode_) {
     if (config.upstream) logger.warn('`upstream` is not used in gateway mode ([[backends]] set)')
-    mode = gatewayMode(context, options.reload, options.upstreamMiddleware)
+    mode = gatewayMode(context, options.reload, options.upstreamMiddleware, clock)
   } else {
-    mode = transparentMode(context, config.upstream as string, options.upstreamMiddleware)
+    mode = transparentMode(context, config.upstream as string, options.upstreamMiddleware, clock)
   }
+  const rateLimit = config.proxy.rate_limit && globalRateLimit(config.proxy.rate_limit, clock)
   const middleware = globalChain({
     user: options.middleware ?? [],
+    protect: rateLimit ? [rateLimit] : [],
     rewriters: [...cspFromConfig(config), ...(options.rewriters ?? [])],
   })
   const handle = answering(compose(middleware, mode.terminal), (error, call) =>

@@ -480,3 +480,75 @@ export function porticoGateway(
     },
   }
 }
+
+// ---------------------------------------------------------------------------------------
+// S8: traffic protection (issue 12). Store off in all three, so only the tables differ.
+
+/** Every protection table configured, limits far above the load: nothing trips. */
+export const PROTECT_ALL_TOML = `[store]
+enabled = false
+
+[timeout]
+seconds = 30
+attempt = "20s"
+
+[concurrency]
+max_concurrent = 512
+max_queue = 1000
+
+[rate_limit]
+requests = 10000000
+period_seconds = 1
+
+[circuit_breaker]
+failure_rate_threshold = 0.5
+minimum_calls = 20
+
+[retry]
+max_retries = 2
+
+[hedging]
+delay_ms = 2000
+max_hedges = 1
+
+[outlier_detection]
+consecutive_errors = 5
+
+[cache]
+tool_ttl_seconds = 60
+
+[performance]
+coalesce_requests = true
+
+[proxy.rate_limit]
+requests = 10000000
+per_client = { requests = 10000000, period_seconds = 1 }
+per_session = { requests = 10000000, period_seconds = 1 }
+per_tool = [{ tool = "*", requests = 10000000, period_seconds = 1 }]
+`
+
+function porticoWithToml(name: string, what: string, toml: string): Launcher {
+  return porticoLauncher(name, what, () => {
+    const file = scratchPath(`${name}.toml`)
+    writeFileSync(file, toml)
+    return ['--config', file]
+  })
+}
+
+export const porticoPlain = porticoWithToml(
+  'portico-plain',
+  'Portico transparent, `[store] enabled = false`, no protection table',
+  '[store]\nenabled = false\n',
+)
+
+export const porticoProtected = porticoWithToml(
+  'portico-protected',
+  'Portico transparent, `[store] enabled = false`, every protection table configured (timeout, concurrency, rate_limit, circuit_breaker, retry, hedging, outlier_detection, cache, [performance] coalescing, [proxy.rate_limit] global/per client/per session/per tool), limits far above the load',
+  PROTECT_ALL_TOML,
+)
+
+export const porticoCache = porticoWithToml(
+  'portico-cache',
+  'Portico transparent, `[store] enabled = false`, `[cache] tool_ttl_seconds = 60` (answers from its cache)',
+  '[store]\nenabled = false\n\n[cache]\ntool_ttl_seconds = 60\n',
+)

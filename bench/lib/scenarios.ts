@@ -538,3 +538,93 @@ function storeFigures(result: unknown, figures: Figures): void {
   set('S7.proxy.offRps', r.proxy?.median_off_rps)
   set('S7.status.reportMs', r.status?.median_report_ms)
 }
+
+// ---------------------------------------------------------------------------------------
+// S8: traffic protection (issue 12)
+
+/**
+ * Two measurements side by side. Cost: `tools/call echo` (read-only, distinct arguments, so
+ * the cache always misses and stores, and retries, hedging and coalescing all take part)
+ * through Portico with no protection table and with every table configured, limits far above
+ * the load. Cache: `tools/call work` (the upstream takes 5 ms) with one fixed argument, direct
+ * against Portico answering from its cache.
+ */
+export async function s8(
+  plan: Plan,
+  contenders: { direct: Launcher; plain: Launcher; protected: Launcher; cache: Launcher },
+  figures: Figures,
+): Promise<Section> {
+  const fixture = await startFixture()
+  const levels = [1, 16]
+  try {
+    const cost = await compare<Loaded>({
+      launchers: [contenders.plain, contenders.protected],
+      upstream: fixture.url,
+      rounds: plan.rounds,
+      log: plan.log,
+      prepare: async (running) => {
+        const loaded = await loadTarget(running, 16)
+        // Portico learns the tools' annotations from a listing (echo is read-only).
+        await loaded.sessions[0]?.request('tools/list', {})
+        return loaded
+      },
+      measure: (loaded, running) => cells(plan, loaded, running, levels, 'echo'),
+      cleanup: unload,
+    })
+    const costTables = levels.map((c) => {
+      const t = latencyTable(cost, `c${c}`, figures, `S8.c${c}`, [])
+      return { ...t, columns: [`c=${c}: ${t.columns[0]}`, ...t.columns.slice(1)] }
+    })
+    for (const c of levels) {
+      const r = ratio(
+        med(cost, 'portico-protected', `c${c}.rps`),
+        med(cost, 'portico-plain', `c${c}.rps`),
+      )
+      figures.set(`S8.c${c}.ratio`, r)
+    }
+    const hits = await compare<Loaded>({
+      launchers: [contenders.direct, contenders.cache],
+      upstream: fixture.url,
+      rounds: plan.rounds,
+      log: plan.log,
+      prepare: (running) => loadTarget(running, 1),
+      measure: async (loaded) => {
+        const session = loaded.sessions[0] as Session
+        const call = () => session.call('work', 'the same question', { ms: 5 })
+        await closedLoop([session], call, 0, plan.warmupMs)
+        const load = await closedLoop([session], call, 0, plan.durationMs)
+        const summary = summarize(load.latenciesUs)
+        return { p50: summary.p50, p99: summary.p99, rps: load.requests / load.seconds }
+      },
+      cleanup: unload,
+    })
+    const hitRows = hits.names.map((name) => {
+      figures.set(`S8.cache.${name}.p50`, med(hits, name, 'p50'))
+      return [
+        name,
+        formatUs(med(hits, name, 'p50')),
+        formatUs(med(hits, name, 'p99')),
+        formatCount(med(hits, name, 'rps')),
+      ]
+    })
+    const ratios = levels
+      .map((c) => `c=${c}: ${formatRatio(figures.get(`S8.c${c}.ratio`) ?? Number.NaN)}`)
+      .join(', ')
+    return {
+      id: 'S8',
+      title:
+        'traffic protection: the full policy stack against none, and a cache hit against direct',
+      method:
+        'Cost: each session initializes, one `tools/list` teaches Portico that `echo` is read-only, then `tools/call echo` with a distinct argument closed-loop (every call misses the cache and is stored; retry, hedging and coalescing take part) at c=1 and c=16, ' +
+        `${plan.warmupMs} ms warm-up + ${plan.durationMs} ms per cell, the two Porticos side by side in rotated rounds. ` +
+        'Cache: `tools/call work` (the fixture waits 5 ms, then echoes) with one fixed argument, one session, closed loop: direct pays the upstream each time, Portico answers from its cache.',
+      tables: [
+        ...costTables,
+        { columns: ['cache: contender', 'p50', 'p99', 'req/s'], rows: hitRows },
+      ],
+      notes: [...skippedNotes(cost), ...skippedNotes(hits), `req/s protected ÷ plain: ${ratios}`],
+    }
+  } finally {
+    await fixture.stop()
+  }
+}

@@ -76,5 +76,20 @@ export function verdicts(f: Figures): Verdict[] {
     measured: formatMb(rss),
     met: has(rss) ? rss <= 100 * MB : undefined,
   })
+  for (const c of [1, 16]) {
+    const r = get(`S8.c${c}.ratio`)
+    out.push({
+      target: `S8 c=${c}: the full protection stack keeps ≥ 90 % of the throughput of none`,
+      measured: Number.isFinite(r) ? `${(r * 100).toFixed(1)} %` : '—',
+      met: has(r) ? r >= 0.9 : undefined,
+    })
+  }
+  const hit = get('S8.cache.portico-cache.p50')
+  const direct = get('S8.cache.direct.p50')
+  out.push({
+    target: 'S8: a cache hit answers faster than asking the upstream directly (p50)',
+    measured: `hit ${formatUs(hit)}, direct ${formatUs(direct)}`,
+    met: has(hit, direct) ? hit < direct : undefined,
+  })
   return out
 }

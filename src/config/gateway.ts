@@ -5,6 +5,13 @@
  */
 import { z } from 'zod'
 import { durationSchema } from './duration.ts'
+import {
+  globalRateLimitSchema,
+  protectTables,
+  routingKeys,
+  routingProblems,
+  timeoutSchema,
+} from './protect.ts'
 
 /** Name prefix of Portico's own admin tools; no backend may use it. */
 export const ADMIN_NAMESPACE = 'portico'
@@ -67,8 +74,14 @@ export const backendSchema = z.strictObject({
   isolation: z.enum(['shared', 'session']).default('shared'),
   /** Start the backend with Portico (`eager`) or on first use (`lazy`). */
   start: z.enum(['eager', 'lazy']).default('eager'),
-  /** Time a request may take on this backend (default: `request_timeout`). */
-  timeout: durationSchema.optional(),
+  /**
+   * `timeout = "30s"`: each attempt's deadline (default `request_timeout`; progress restarts
+   * it); `[backends.timeout] seconds`: the whole call, `attempt`: each attempt (protect.ts).
+   */
+  timeout: timeoutSchema,
+  /** Traffic protection (issue 12): concurrency, rate_limit, circuit_breaker, retry, … */
+  ...protectTables,
+  ...routingKeys,
   /** Consecutive failed restarts after which the backend stays down until config changes. */
   max_restarts: z.number().int().min(0).default(10),
   expose_tools: patterns,
@@ -175,6 +188,8 @@ export const gatewayProxySchema = z
     max_sessions: z.number().int().positive().default(10_000),
     /** Sessions one client address may hold; past it its least recently used idle one ends. */
     max_sessions_per_client: z.number().int().positive().default(1000),
+    /** Rate limits on all traffic, per client, per session and per tool (protect.ts). */
+    rate_limit: globalRateLimitSchema,
   })
   .prefault({})
 
@@ -227,6 +242,13 @@ export function refineGateway(
     ctx.addIssue({
       code: 'custom',
       path: ['backends', problem.index, 'name'],
+      message: problem.message,
+    })
+  }
+  for (const problem of routingProblems(config.backends)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['backends', problem.index, problem.key],
       message: problem.message,
     })
   }

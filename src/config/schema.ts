@@ -8,6 +8,7 @@ import { LOG_LEVELS } from '../observe/logger.ts'
 import { cspSchema } from './csp.ts'
 import { durationSchema, parseDuration } from './duration.ts'
 import { backendsSchema, gatewayProxySchema, refineGateway } from './gateway.ts'
+import { performanceSchema, protectTables, timeoutSchema } from './protect.ts'
 
 const httpUrl = z
   .string()
@@ -83,6 +84,15 @@ export const configSchema = z
     /** Gateway mode: many MCP backends behind one endpoint (see src/config/gateway.ts). */
     backends: backendsSchema.optional(),
     proxy: gatewayProxySchema,
+    /**
+     * Traffic protection of the transparent upstream, and the defaults of every gateway
+     * backend without a table of its own (src/config/protect.ts).
+     */
+    timeout: timeoutSchema,
+    ...protectTables,
+    /** mcpr: the most calls in flight to the upstream (a `[concurrency] max_concurrent`). */
+    max_concurrent_upstream: z.number().int().positive().optional(),
+    performance: performanceSchema,
   })
   .superRefine(refineGateway)
 
@@ -116,7 +126,6 @@ export const KEY_ALIASES: Readonly<Record<string, string>> = {
 export const IGNORED_KEYS: ReadonlySet<string> = new Set([
   'mode',
   'admin_bind',
-  'max_concurrent_upstream',
   'cloud',
   'tunnel',
   'relay',

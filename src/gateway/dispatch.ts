@@ -4,7 +4,7 @@
  * (rewriting it to the backend's own), and relays everything the backend sends while the call
  * runs (progress, logs, sampling/elicitation/roots requests) on the call's reply stream.
  */
-import { PorticoError } from '../errors.ts'
+import { PorticoError, wasNotSent } from '../errors.ts'
 import {
   isObject,
   type JsonObject,
@@ -13,7 +13,9 @@ import {
   type JsonRpcRequest,
 } from '../jsonrpc/message.ts'
 import { type Call, withMessage } from '../pipeline/call.ts'
+import { CallLifetime } from '../pipeline/lifetime.ts'
 import { MessageReply } from '../pipeline/reply.ts'
+import { discard, errorVerdict } from '../protect/outcome.ts'
 import { MODERN_PROTOCOL_VERSION } from '../protocol/classify.ts'
 import { VERSION } from '../version.ts'
 import { adminPrefix, adminTools, callAdminTool } from './admin.ts'
@@ -22,6 +24,7 @@ import type { CallSink, Connection } from './backends/connection.ts'
 import type { Gateway } from './gateway.ts'
 import { isListMethod } from './merge.ts'
 import { accepts } from './mrtr.ts'
+import { type Mirror, mirrorFailed } from './routing.ts'
 import type { ClientSession } from './sessions.ts'
 
 /** Revisions the gateway serves; `initialize` echoes the client's when it is one of them. */
@@ -53,6 +56,11 @@ export interface Handled {
   backend?: string
   /** Portico's reason when the call failed on Portico's side (timeout, backend down, …). */
   reason?: string
+  /** HTTP status and headers of the answer when not 200 (a rate limit or open circuit). */
+  status?: number
+  headers?: Record<string, string>
+  /** The failure allows trying the next backend of a failover group (routing only). */
+  failover?: boolean
 }
 
 export async function dispatch(scope: RequestScope, request: JsonRpcRequest): Promise<Handled> {
@@ -253,6 +261,8 @@ async function setLevel(scope: RequestScope, params: JsonObject): Promise<Handle
  * Sends one request to a backend and relays what it sends meanwhile. A stateless client's
  * call goes through the input bridge (server requests become `input_required`), and its retry
  * carrying a gateway `requestState` resumes the parked call instead of starting a new one.
+ * Routing (routing.ts) may send a copy to mirrors, pick a canary, and move the call on to
+ * failover backends when the one tried failed upstream and the call may be moved on.
  */
 async function forward(
   scope: RequestScope,
@@ -265,30 +275,54 @@ async function forward(
   if (!scope.session && inputs.has(params.requestState)) {
     return inputs.resume(params.requestState, params.inputResponses, scope.write, scope.signal)
   }
-  let connection: Connection
-  try {
-    connection = await backend.connection(scope.ref)
-  } catch (error) {
-    return failed(named(error, backend), backend, scope.signal)
+  const request = { method, params, namespaceContent, catalog: backend.catalog }
+  const routing = scope.gateway.routing
+  const mirrors = routing.mirrorsOf(backend)
+  if (mirrors !== undefined && MIRRORED.has(method)) mirror(scope, mirrors, method, params)
+  let handled: Handled | undefined
+  for (const candidate of routing.candidates(backend)) {
+    handled = await viaBackend(scope, candidate, request)
+    if (handled.failover !== true) break
   }
-  const call = (sink: CallSink, signal: AbortSignal) =>
-    callBackend(scope, backend, connection, { method, params, namespaceContent, sink, signal })
-  if (!scope.session) {
+  // `failover` is left as it is (read by nothing past here): deleting it costs a slow object.
+  return handled as Handled
+}
+
+/** Methods whose calls mirrors get a copy of (never lists, subscriptions or completions). */
+const MIRRORED = new Set(['tools/call', 'resources/read', 'prompts/get'])
+
+interface BackendRequest {
+  method: string
+  params: JsonObject
+  namespaceContent: boolean
+  /** Names the content as the client sees it (the primary's, for a failover or canary). */
+  catalog: Backend['catalog']
+}
+
+function viaBackend(scope: RequestScope, backend: Backend, request: BackendRequest) {
+  const session = scope.session
+  if (!session) {
     const capabilities = scope.clientCapabilities ?? {}
-    return inputs.run(connection, backend.name, capabilities, scope.write, scope.signal, call)
+    return scope.gateway.inputs.run(
+      backend.name,
+      capabilities,
+      scope.write,
+      scope.signal,
+      (sinkFor, signal) => callBackend(scope, backend, { ...request, sinkFor, signal }),
+    )
   }
-  return call(relaySink(scope, backend.name, connection), scope.signal)
+  const sinkFor = (connection: Connection) => {
+    if (backend.dedicated) session.connections.add(connection)
+    return relaySink(scope, backend.name, connection)
+  }
+  return callBackend(scope, backend, { ...request, sinkFor, signal: scope.signal })
 }
 
 async function callBackend(
   scope: RequestScope,
   backend: Backend,
-  connection: Connection,
-  request: {
-    method: string
-    params: JsonObject
-    namespaceContent: boolean
-    sink: CallSink
+  request: BackendRequest & {
+    sinkFor: (connection: Connection) => CallSink
     signal: AbortSignal
   },
 ): Promise<Handled> {
@@ -302,14 +336,12 @@ async function callBackend(
     ...withMessage(scope.call, message),
     signal: request.signal,
     ref: scope.ref,
-    connection,
-    sink: request.sink,
+    sinkFor: request.sinkFor,
   }
   try {
     const reply = await backend.handle(call)
     const response = reply instanceof MessageReply ? await reply.json() : undefined
     if (response === undefined) throw new PorticoError('upstream_bad_response')
-    if (scope.session && backend.dedicated) scope.session.connections.add(connection)
     if (response.error) return { error: response.error, backend: backend.name }
     if (!isObject(response.result)) {
       // Never a made-up success: a backend answer without a result object is an error.
@@ -320,17 +352,66 @@ async function callBackend(
     }
     const result = response.result
     return {
-      result: request.namespaceContent ? backend.catalog.content(result) : result,
+      result: request.namespaceContent ? request.catalog.content(result) : result,
       backend: backend.name,
     }
   } catch (error) {
-    return failed(named(error, backend), backend, request.signal)
+    const failure = named(error, backend)
+    const handled = failed(failure, backend, request.signal)
+    handled.failover = mayMoveOn(failure, call, backend)
+    return handled
   }
 }
 
+/**
+ * Whether a failed call may go to the next backend of its failover group: the backend failed
+ * or refused (not the client), and the call cannot have run (it never left, or Portico refused
+ * it) or may be repeated (a read, a get, a read-only or idempotent tool).
+ */
+function mayMoveOn(failure: PorticoError, call: BackendCall, backend: Backend): boolean {
+  if (call.signal.aborted) return false
+  if (failure.reason === 'circuit_open' || failure.reason === 'rate_limited') return true
+  if (errorVerdict(failure, call.signal) !== 'failure') return false
+  return wasNotSent(failure) || backend.protection.hints.repeatable(call)
+}
+
+/**
+ * Fire-and-forget copies for the mirrors that sample this call: on the gateway's own session,
+ * a signal no client controls, their own record-less notes; answers and failures are dropped.
+ */
+function mirror(
+  scope: RequestScope,
+  mirrors: readonly Mirror[],
+  method: string,
+  params: JsonObject,
+): void {
+  for (const target of mirrors) {
+    if (!target.take()) continue
+    const call: BackendCall = {
+      ...withMessage(scope.call, { jsonrpc: '2.0', id: scope.call.id ?? 0, method, params }),
+      signal: NEVER,
+      notes: {},
+      lifetime: new CallLifetime(),
+      ref: scope.gateway.session,
+    }
+    target.backend
+      .handle(call)
+      .then(discard, (error: unknown) =>
+        mirrorFailed(scope.gateway.logger, target.backend.name, error),
+      )
+      .finally(() => {
+        call.lifetime.end()
+        target.done()
+      })
+  }
+}
+
+/** The signal of mirror copies: nothing cancels them but their backend's own deadline. */
+const NEVER = new AbortController().signal
+
 /** A failed backend call as an answer that still names the backend (for the exchange event). */
 function failed(error: PorticoError, backend: Backend, signal: AbortSignal): Handled {
-  return {
+  const handled: Handled = {
     error: {
       code: error.code,
       message: error.message,
@@ -339,6 +420,12 @@ function failed(error: PorticoError, backend: Backend, signal: AbortSignal): Han
     backend: backend.name,
     reason: signal.aborted ? 'cancelled' : error.reason,
   }
+  // Refusals of the protection policies keep their HTTP meaning (429, 503, Retry-After).
+  if (error.reason === 'rate_limited' || error.reason === 'circuit_open') {
+    handled.status = error.status
+    if (error.headers) handled.headers = error.headers
+  }
+  return handled
 }
 
 function named(error: unknown, backend: Backend): PorticoError {

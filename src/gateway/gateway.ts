@@ -6,6 +6,7 @@
 
 import type { BackendConfig, GatewayProxyConfig } from '../config/gateway.ts'
 import { upstreamOrigins } from '../config/origins.ts'
+import { protectOf } from '../config/protect.ts'
 import type { Config } from '../config/schema.ts'
 import { PorticoError } from '../errors.ts'
 import {
@@ -19,7 +20,10 @@ import { type Call, withMessage } from '../pipeline/call.ts'
 import type { Middleware } from '../pipeline/compose.ts'
 import { CallLifetime } from '../pipeline/lifetime.ts'
 import { MessageReply } from '../pipeline/reply.ts'
+import { OutlierGroup } from '../protect/outlier.ts'
+import { UpstreamProtection } from '../protect/policies.ts'
 import type { HttpClient } from '../upstream/http-client.ts'
+import { type Clock, systemClock } from '../util/clock.ts'
 import {
   answerUnrouted,
   type Backend,
@@ -42,6 +46,7 @@ import {
   mergePages,
 } from './merge.ts'
 import { InputBridge } from './mrtr.ts'
+import { Routing } from './routing.ts'
 import { type NotificationObserver, SessionStore } from './sessions.ts'
 
 export interface GatewayDeps {
@@ -51,6 +56,8 @@ export interface GatewayDeps {
   observe?: NotificationObserver
   /** Middleware of every backend's per-upstream chain (library mode). */
   upstreamMiddleware?: readonly Middleware[]
+  /** Time for the traffic-protection policies (tests drive it). */
+  clock?: Clock
 }
 
 export interface Route {
@@ -66,6 +73,10 @@ export class Gateway {
   readonly #deps: GatewayDeps
   #config: Config
   #backends = new Map<string, Backend>()
+  /** Failover, canary and mirror roles (routing.ts), rebuilt with the backend map. */
+  #routing: Routing = new Routing([])
+  /** Ejection groups by failover group, kept across reloads. */
+  readonly #groups = new Map<string, OutlierGroup>()
   readonly #closers: Array<() => void> = []
   readonly #listeners = new Set<Listener>()
   /** Exposed resource URI → how many listen streams want its updates. */
@@ -89,6 +100,7 @@ export class Gateway {
     for (const backendConfig of config.backends ?? []) {
       this.#backends.set(backendConfig.name, this.#create(backendConfig))
     }
+    this.#reroute()
     for (const backend of this.#backends.values()) {
       if (backend.config.start === 'eager') backend.start()
     }
@@ -111,6 +123,54 @@ export class Gateway {
     return [...this.#backends.values()]
   }
 
+  get logger(): Logger {
+    return this.#deps.logger
+  }
+
+  get routing(): Routing {
+    return this.#routing
+  }
+
+  /** Backends serving their own names (not failover, canary or mirror backends). */
+  #visible(): Backend[] {
+    return this.backends().filter((backend) => !this.#routing.hidden(backend.name))
+  }
+
+  /** Rebuilds the routing roles and the ejection groups' sizes from the backend map. */
+  #reroute(): void {
+    this.#routing = new Routing(this.backends())
+    const sizes = new Map<string, number>()
+    for (const backend of this.#backends.values()) {
+      const key = this.#routing.groupOf(backend.name, backend.config)
+      sizes.set(key, (sizes.get(key) ?? 0) + 1)
+    }
+    for (const [key, group] of this.#groups) group.size = sizes.get(key) ?? 0
+  }
+
+  /** A backend's protection: its own tables, else the top level's (protect.ts). */
+  #protect(config: BackendConfig): UpstreamProtection {
+    const clock = this.#deps.clock ?? systemClock
+    const key = this.#routing.groupOf(config.name, config)
+    let group = this.#groups.get(key)
+    if (group === undefined) {
+      group = new OutlierGroup(clock)
+      this.#groups.set(key, group)
+    }
+    group.size = (this.#config.backends ?? []).filter(
+      (b) => (b.failover_for ?? b.canary_of ?? b.name) === key,
+    ).length
+    const primaries = new Set(
+      (this.#config.backends ?? []).flatMap((b) => b.failover_for ?? b.canary_of ?? []),
+    )
+    return new UpstreamProtection(config.name, protectOf(config, this.#config), {
+      clock,
+      logger: this.#deps.logger,
+      coalesce: this.#config.performance.coalesce_requests,
+      group,
+      learnHints: primaries.has(config.name),
+    })
+  }
+
   backend(name: string): Backend | undefined {
     return this.#backends.get(name)
   }
@@ -124,6 +184,7 @@ export class Gateway {
       maxMessageBytes: this.#config.max_response_body_size,
       gatewaySession: this.session,
       upstreamMiddleware: this.#deps.upstreamMiddleware ?? [],
+      protect: (backendConfig) => this.#protect(backendConfig),
     }
     return config.transport === 'stdio'
       ? new StdioBackend(config, deps)
@@ -133,7 +194,7 @@ export class Gateway {
   /** The backend serving a client-facing tool or prompt name, with its own name. */
   routeName(kind: ItemKind, name: string): Route {
     for (const backend of this.#backends.values()) {
-      if (!backend.catalog.owns(name)) continue
+      if (!backend.catalog.owns(name) || this.#routing.hidden(backend.name)) continue
       const local = backend.catalog.resolve(kind, name)
       if (local !== undefined) return { backend, local }
     }
@@ -142,7 +203,7 @@ export class Gateway {
 
   routeUri(uri: string): Route {
     for (const backend of this.#backends.values()) {
-      if (!backend.catalog.ownsUri(uri)) continue
+      if (!backend.catalog.ownsUri(uri) || this.#routing.hidden(backend.name)) continue
       const local = backend.catalog.resolveUri(uri)
       if (local !== undefined) return { backend, local }
     }
@@ -166,7 +227,7 @@ export class Gateway {
   ): Promise<JsonObject> {
     const cursor = params?.cursor
     const position = typeof cursor === 'string' ? decodeCursor(cursor) : undefined
-    const targets = this.backends().filter((b) => !position || b.name in position)
+    const targets = this.#visible().filter((b) => !position || b.name in position)
     const pages = await Promise.all(
       targets.map((backend) =>
         this.#page(backend, method, position?.[backend.name], session, origin),
@@ -225,7 +286,7 @@ export class Gateway {
   async infos(): Promise<BackendInfo[]> {
     const timeoutMs = this.#config.proxy.list_timeout
     const infos = await Promise.all(
-      this.backends().map(async (backend): Promise<BackendInfo> => {
+      this.#visible().map(async (backend): Promise<BackendInfo> => {
         let info: ServerInfo | undefined = backend.info()
         if (!info && backend.config.start === 'eager') {
           info = await within(timeoutMs, backend.connection(this.session)).then(
@@ -288,9 +349,13 @@ export class Gateway {
     }
     const removed = [...before.keys()].filter((name) => !after.has(name))
     this.#backends = after
+    this.#reroute()
     const closing = [...before.entries()]
       .filter(([name, backend]) => after.get(name) !== backend)
-      .map(([, backend]) => backend.close())
+      .map(([, backend]) => {
+        backend.protection.close()
+        return backend.close()
+      })
     await Promise.allSettled(closing)
     return { added, removed, changed }
   }
@@ -417,6 +482,7 @@ export class Gateway {
     for (const closer of this.#closers.splice(0)) closer()
     this.inputs.close()
     this.sessions.closeAll()
+    for (const backend of this.#backends.values()) backend.protection.close()
     await Promise.allSettled(this.backends().map((backend) => backend.close()))
   }
 }

@@ -12,6 +12,7 @@ import type { RouteHandler } from '../edge/router.ts'
 import { PorticoError } from '../errors.ts'
 import { forwardRaw, targetOf } from '../forward/raw.ts'
 import type { Handler, Middleware } from '../pipeline/compose.ts'
+import type { Clock } from '../util/clock.ts'
 import { isWidgetsFolder, staticWidgets } from '../widgets/static.ts'
 import { Gateway } from './gateway.ts'
 import { gatewayReadiness } from './health.ts'
@@ -23,12 +24,14 @@ export function gatewayMode(
   context: ProxyContext,
   reload?: ReloadSource,
   upstreamMiddleware: readonly Middleware[] = [],
+  clock?: Clock,
 ): Mode & { gateway: Gateway } {
   const { config, bus, proxy, logger } = context
   const gateway = new Gateway(config, {
     logger,
     http: context.http,
     upstreamMiddleware,
+    ...(clock === undefined ? {} : { clock }),
     observe: (notification) => {
       if (!bus.hasSinks) return
       bus.publish({ type: 'notification', ts: Date.now(), proxy, ...notification })

@@ -34,7 +34,8 @@ type Step =
   | { kind: 'failed'; error: unknown }
 
 class ParkedCall {
-  readonly connection: Connection
+  /** The connection the call runs on (known once the transport picked it). */
+  connection: Connection | undefined
   readonly backend: string
   readonly abort = new AbortController()
   /** input key → the backend's request id, awaiting the client's answer. */
@@ -45,8 +46,7 @@ class ParkedCall {
   #wake: (() => void) | undefined
   #keys = 0
 
-  constructor(connection: Connection, backend: string, write: (message: JsonObject) => boolean) {
-    this.connection = connection
+  constructor(backend: string, write: (message: JsonObject) => boolean) {
     this.backend = backend
     this.write = write
   }
@@ -78,24 +78,31 @@ export class InputBridge {
   )
 
   /**
-   * Runs one backend call for a stateless client. `start` sends the request with the sink and
-   * signal it is given; the result is the call's outcome or an `input_required` result.
+   * Runs one backend call for a stateless client. `start` sends the request with the sink
+   * (bound to the connection the transport picks) and signal it is given; the result is the
+   * call's outcome or an `input_required` result.
    */
   run(
-    connection: Connection,
     backend: string,
     capabilities: JsonObject,
     write: (message: JsonObject) => boolean,
     signal: AbortSignal,
-    start: (sink: CallSink, signal: AbortSignal) => Promise<CallOutcome>,
+    start: (
+      sinkFor: (connection: Connection) => CallSink,
+      signal: AbortSignal,
+    ) => Promise<CallOutcome>,
   ): Promise<CallOutcome> {
-    const parked = new ParkedCall(connection, backend, write)
+    const parked = new ParkedCall(backend, write)
     signal.addEventListener('abort', () => parked.abort.abort(), { once: true })
     const sink: CallSink = {
       accepts: (method) => accepts(capabilities, method),
       related: (message) => this.#related(parked, capabilities, message),
     }
-    start(sink, parked.abort.signal).then(
+    const sinkFor = (connection: Connection) => {
+      parked.connection = connection
+      return sink
+    }
+    start(sinkFor, parked.abort.signal).then(
       (outcome) => parked.push({ kind: 'done', outcome }),
       (error: unknown) => parked.push({ kind: 'failed', error }),
     )
@@ -121,7 +128,7 @@ export class InputBridge {
     const responses = isObject(inputResponses) ? inputResponses : {}
     for (const [key, id] of parked.awaiting) {
       const response = responses[key]
-      parked.connection.answer(
+      parked.connection?.answer(
         id,
         isObject(response)
           ? { result: response }
@@ -145,7 +152,7 @@ export class InputBridge {
       return
     }
     if (!accepts(capabilities, message.method)) {
-      parked.connection.answer(message.id, {
+      parked.connection?.answer(message.id, {
         error: { code: -32601, message: `The client does not support ${message.method}` },
       })
       return
@@ -199,7 +206,7 @@ export class InputBridge {
 function abandon(parked: ParkedCall): void {
   clearTimeout(parked.timer)
   for (const id of parked.awaiting.values()) {
-    parked.connection.answer(id, { error: { code: -32603, message: 'The client did not answer' } })
+    parked.connection?.answer(id, { error: { code: -32603, message: 'The client did not answer' } })
   }
   parked.abort.abort()
 }

@@ -151,12 +151,15 @@ async function answerRequest(
 }
 
 /** Dispatches a request and builds its response; a failure is answered in-band with its reason. */
+/** A response, or a response with the HTTP status it must be sent with (a policy's refusal). */
+type Answer = JsonRpcResponse | { response: JsonRpcResponse; status: number; headers: HeaderMap }
+
 async function run(
   context: ProxyContext,
   scope: RequestScope,
   call: Call,
   request: JsonRpcRequest,
-): Promise<JsonRpcResponse> {
+): Promise<Answer> {
   let handled: Handled
   try {
     handled = await dispatch(scope, request)
@@ -181,9 +184,12 @@ async function run(
   }
   if (handled.backend !== undefined) call.notes.backend = handled.backend
   if (handled.reason !== undefined) call.notes.reason = handled.reason
-  return handled.error
+  const response: JsonRpcResponse = handled.error
     ? { jsonrpc: '2.0', id: request.id, error: handled.error }
     : { jsonrpc: '2.0', id: request.id, result: handled.result ?? {} }
+  return handled.status === undefined
+    ? response
+    : { response, status: handled.status, headers: handled.headers ?? {} }
 }
 
 /**
@@ -218,10 +224,16 @@ class LazyReply {
     return true
   }
 
-  finish(response: JsonRpcResponse): void {
+  finish(answer: Answer): void {
     this.#done = true
+    const response = 'response' in answer ? answer.response : answer
     if (this.#events === undefined) {
-      this.#resolve(MessageReply.of(response, { headers: this.#headers }))
+      // A refusal by a protection policy keeps its status (429, 503) while nothing was sent yet.
+      const init =
+        'response' in answer
+          ? { status: answer.status, headers: { ...this.#headers, ...answer.headers } }
+          : { headers: this.#headers }
+      this.#resolve(MessageReply.of(response, init))
       return
     }
     this.#events.push(StreamEvent.of(response))

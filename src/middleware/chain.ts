@@ -5,6 +5,7 @@
  *
  *   filters (edge: Origin, before the body is read)
  *   → user middleware (library mode: `createPortico(config, { middleware })`)
+ *   → rate limits (`[proxy.rate_limit]`: all traffic, per client, per session, per tool)
  *   → rewrite (response rewriters: widget CSP)
  *   → terminal
  *
@@ -18,11 +19,13 @@ import { rewriteResponses } from './rewrite.ts'
 export interface ChainParts {
   /** Middleware given by an embedding application. */
   user: readonly Middleware[]
+  /** Traffic protection of all traffic (src/protect/rate-limit.ts `globalRateLimit`). */
+  protect?: readonly Middleware[]
   rewriters: readonly ResponseRewriter[]
 }
 
 export function globalChain(parts: ChainParts): Middleware[] {
-  const chain: Middleware[] = [...parts.user]
+  const chain: Middleware[] = [...parts.user, ...(parts.protect ?? [])]
   if (parts.rewriters.length > 0) chain.push(rewriteResponses(parts.rewriters))
   return chain
 }

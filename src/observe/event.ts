@@ -51,6 +51,15 @@ export interface ExchangeEvent {
   durationUs: number
   bytesIn: number
   bytesOut: number
+  /** Traffic protection: a cache hit or miss, or an answer shared with an identical call. */
+  cache?: 'hit' | 'miss' | 'coalesced'
+  /** Traffic protection: milliseconds waited for a concurrency slot. */
+  queuedMs?: number
+  /** Traffic protection: retries and extra hedged attempts made for this call. */
+  retries?: number
+  hedges?: number
+  /** Traffic protection: the breaker transition (or ejection) this call caused. */
+  breaker?: 'open' | 'half_open' | 'closed' | 'ejected'
   /**
    * Request `params` and response `result` of schema-bearing methods only (`initialize`,
    * `server/discover`, the four list methods), so the store can capture schema and sessions.

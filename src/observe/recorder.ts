@@ -183,6 +183,11 @@ export class CallRecorder extends Timed {
     const reason = track.reason ?? notes.reason
     if (reason !== undefined) event.reason = reason
     if (notes.upstreamStatus !== undefined) event.upstreamStatus = notes.upstreamStatus
+    if (notes.cache !== undefined) event.cache = notes.cache
+    if (notes.queuedMs !== undefined) event.queuedMs = notes.queuedMs
+    if (notes.retries !== undefined) event.retries = notes.retries
+    if (notes.hedges !== undefined) event.hedges = notes.hedges
+    if (notes.breaker !== undefined) event.breaker = notes.breaker
     if (track.result !== undefined) event.result = track.result
     const params = schemaParams(call)
     if (params !== undefined) event.params = params

@@ -83,6 +83,11 @@ export function formatExchange(event: ExchangeEvent, withTime = true): string {
   parts.push(`${formatBytes(event.bytesIn)}→${formatBytes(event.bytesOut)}`)
   if (event.reason) parts.push(`reason=${clip(event.reason)}`)
   if (event.backend) parts.push(`backend=${event.backend}`)
+  if (event.cache) parts.push(`cache=${event.cache}`)
+  if (event.queuedMs) parts.push(`queued=${event.queuedMs}ms`)
+  if (event.retries) parts.push(`retries=${event.retries}`)
+  if (event.hedges) parts.push(`hedges=${event.hedges}`)
+  if (event.breaker) parts.push(`breaker=${event.breaker}`)
   if (event.sessionId) parts.push(`sess=${event.sessionId.slice(0, 8)}`)
   if (event.client) {
     const { name, version } = event.client

@@ -32,6 +32,15 @@ export interface CallNotes {
   upstreamStatus?: number
   /** Session id an `initialize` answer created (the request had none yet). */
   sessionId?: string
+  /** Traffic protection: answered from the response cache, or shared with an identical call. */
+  cache?: 'hit' | 'miss' | 'coalesced'
+  /** Traffic protection: milliseconds spent waiting for a concurrency slot. */
+  queuedMs?: number
+  /** Traffic protection: attempts repeated after a failure, and extra hedged attempts. */
+  retries?: number
+  hedges?: number
+  /** Traffic protection: the circuit breaker transition this call caused. */
+  breaker?: 'open' | 'half_open' | 'closed' | 'ejected'
 }
 
 export interface Call {
@@ -143,7 +152,11 @@ function classify(
     signal: source.signal,
     notes: {},
     lifetime: new CallLifetime(),
-  }
+    // Present (undefined) so that copies adding them (`{ ...call, upstream }`) keep V8's fast
+    // clone path: adding a key the object lacks made each copy cost microseconds.
+    upstream: undefined,
+    timeoutMs: undefined,
+  } as Call
 }
 
 function headerOf(headers: IncomingHttpHeaders, name: string): string | undefined {

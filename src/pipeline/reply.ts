@@ -110,6 +110,11 @@ export class MessageReply {
     return this.#message !== undefined && this.#stream === undefined && !this.#fromUpstream
   }
 
+  /** True once the response is an object (built by Portico, or `json()` was called). */
+  get parsed(): boolean {
+    return this.#parsed
+  }
+
   /** True while part of the body is still upstream. */
   get streaming(): boolean {
     return this.#stream !== undefined

@@ -72,6 +72,11 @@ function encode(e: PorticoEvent): unknown[] {
     e.bytesOut,
     e.params,
     e.result,
+    e.cache,
+    e.queuedMs,
+    e.retries,
+    e.hedges,
+    e.breaker,
   ]
 }
 
@@ -126,5 +131,10 @@ function decode(row: unknown[]): PorticoEvent {
     bytesOut: r(25),
     params: r(26),
     result: r(27),
+    cache: r(28),
+    queuedMs: r(29),
+    retries: r(30),
+    hedges: r(31),
+    breaker: r(32),
   }
 }

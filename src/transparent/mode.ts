@@ -13,7 +13,10 @@ import type { RouteHandler } from '../edge/router.ts'
 import { PorticoError } from '../errors.ts'
 import { forwardRaw, routeKey, targetOf } from '../forward/raw.ts'
 import type { Handler, Middleware } from '../pipeline/compose.ts'
+import { OutlierGroup } from '../protect/outlier.ts'
+import { topLevelProtect, UpstreamProtection } from '../protect/policies.ts'
 import { upstreamChain } from '../upstream/chain.ts'
+import { type Clock, systemClock } from '../util/clock.ts'
 import { isWidgetsFolder, staticWidgets } from '../widgets/static.ts'
 import { LegacyTransport, legacySseTarget } from './legacy-sse.ts'
 import { forwardStream } from './stream.ts'
@@ -23,22 +26,31 @@ export function transparentMode(
   context: ProxyContext,
   upstreamUrl: string,
   upstreamMiddleware: readonly Middleware[] = [],
+  clock: Clock = systemClock,
 ): Mode {
   const { config } = context
   const url = new URL(upstreamUrl)
   const label = labelOf(url)
+  // The top-level protection tables are the upstream's (`[circuit_breaker]`, `[retry]`, …).
+  const protection = new UpstreamProtection(label, topLevelProtect(config), {
+    clock,
+    logger: context.logger,
+    coalesce: config.performance.coalesce_requests,
+    group: new OutlierGroup(clock),
+  })
+  const attemptMs = config.timeout?.attemptMs ?? config.request_timeout
   const streamable = transparentUpstream({
     http: context.http,
     url,
     label,
     maxMessageBytes: config.max_response_body_size,
-    timeoutMs: config.request_timeout,
+    timeoutMs: attemptMs,
     publicOrigin: (call) => publicOriginOf(config, call.request),
   })
   const legacy = new LegacyTransport(context, {
     stream: legacySseTarget(url, config.sse_path),
     label,
-    timeoutMs: config.request_timeout,
+    timeoutMs: attemptMs,
   })
   const rawTarget = rawTargetOf(config.widgets, url)
   // The MCP endpoints of Portico and of the upstream, as a router reads a path.
@@ -52,8 +64,9 @@ export function transparentMode(
   )
   const probe = readinessProbe(context, url, label)
   return {
-    terminal: upstreamChain({ name: label, middleware: upstreamMiddleware }, (call) =>
-      call.transport === 'sse' ? legacy.forward(call) : streamable(call),
+    terminal: upstreamChain(
+      { name: label, middleware: upstreamMiddleware, protection: protection.middleware },
+      (call) => (call.transport === 'sse' ? legacy.forward(call) : streamable(call)),
     ),
     routes(handle: Handler) {
       const stream = forwardStream(context, { url, label })
@@ -78,7 +91,7 @@ export function transparentMode(
       }
     },
     readiness: probe,
-    close: async () => {},
+    close: async () => protection.close(),
   }
 }
 

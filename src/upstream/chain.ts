@@ -3,8 +3,8 @@
  * HTTP or legacy HTTP+SSE, a gateway backend over stdio, Streamable HTTP or legacy SSE, a
  * gateway list page) runs these middleware, outermost first, and then the transport. A policy
  * written once here serves every transport: that is what this seam is for. Library users add
- * their own (`createPortico(config, { upstreamMiddleware })`); breakers, retries and limits
- * join them here.
+ * their own (`createPortico(config, { upstreamMiddleware })`), and each upstream's traffic
+ * protection (breaker, retries, limits: src/protect/policies.ts) runs inside theirs.
  *
  * The deadline of one attempt is not a middleware: it is `call.timeoutMs` (else the upstream's
  * configured timeout), enforced by each transport with its native timer, so a call carries
@@ -19,6 +19,8 @@ export interface UpstreamSettings {
   name: string
   /** Middleware of every upstream (library mode), outermost first. */
   middleware?: readonly Middleware[]
+  /** This upstream's traffic protection (src/protect/policies.ts), inside the library's. */
+  protection?: readonly Middleware[]
 }
 
 /**
@@ -27,7 +29,11 @@ export interface UpstreamSettings {
  * directly (nothing to pay on the hot path).
  */
 export function upstreamChain(settings: UpstreamSettings, transport: Handler): Handler {
-  const middleware = settings.middleware ?? []
+  const protection = settings.protection ?? []
+  const middleware =
+    protection.length === 0
+      ? (settings.middleware ?? [])
+      : [...(settings.middleware ?? []), ...protection]
   if (middleware.length === 0) return transport
   const chained = compose(middleware, transport)
   const name = settings.name

@@ -5,7 +5,7 @@
  */
 import type { Readable } from 'node:stream'
 import { errors, Pool } from 'undici'
-import { PorticoError } from '../errors.ts'
+import { notSent, PorticoError } from '../errors.ts'
 import type { HeaderMap } from '../http/headers.ts'
 
 export interface HttpClientOptions {
@@ -137,16 +137,30 @@ export function upstreamError(error: unknown, label: string): PorticoError {
     })
   }
   if (error instanceof errors.ConnectTimeoutError) {
-    return new PorticoError('upstream_timeout', {
-      message: `Upstream ${label} did not accept the connection in time`,
-      data: { upstream: label, reason: 'connect_timeout' },
-      cause: error,
-    })
+    return notSent(
+      new PorticoError('upstream_timeout', {
+        message: `Upstream ${label} did not accept the connection in time`,
+        data: { upstream: label, reason: 'connect_timeout' },
+        cause: error,
+      }),
+    )
   }
   const code = (error as { code?: string } | undefined)?.code
-  return new PorticoError('upstream_unavailable', {
+  const failure = new PorticoError('upstream_unavailable', {
     message: `Upstream ${label} is unreachable${code ? ` (${code})` : ''}`,
     data: { upstream: label, reason: 'unavailable' },
     cause: error,
   })
+  // No connection was made: the request cannot have reached the upstream.
+  return code !== undefined && NOT_CONNECTED.has(code) ? notSent(failure) : failure
 }
+
+/** Socket errors that mean the connection was never established. */
+const NOT_CONNECTED = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EADDRNOTAVAIL',
+])

@@ -1,5 +1,5 @@
 /** Starts a real Portico on 127.0.0.1:0 with a capturing sink, for integration tests. */
-import type { ConfigInput } from '../../src/config/schema.ts'
+import type { Config, ConfigInput } from '../../src/config/schema.ts'
 import type { Sink } from '../../src/observe/bus.ts'
 import type { ExchangeEvent, PorticoEvent } from '../../src/observe/event.ts'
 import { Logger } from '../../src/observe/logger.ts'
@@ -59,12 +59,13 @@ export interface RunningPortico {
 }
 
 export async function startPortico(
-  config: ConfigInput,
+  config: ConfigInput | Config,
   options: PorticoOptions = {},
 ): Promise<RunningPortico> {
   const sink = captureSink()
   const portico = createPortico(
-    { host: '127.0.0.1', port: 0, access_log: false, drain_timeout: 2, ...config },
+    // Always a free port on loopback, even for a config loaded from a file (port 3000).
+    { access_log: false, drain_timeout: 2, ...config, host: '127.0.0.1', port: 0 } as ConfigInput,
     {
       logger: new Logger({ level: 'silent' }),
       ...options,

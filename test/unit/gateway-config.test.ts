@@ -58,7 +58,7 @@ overwrite = true
     assert.equal(config.backends?.length, 2)
     assert.equal(config.backends?.[0]?.env.TOKEN, 'sekret')
     assert.equal(config.backends?.[0]?.isolation, 'shared')
-    assert.equal(config.backends?.[1]?.timeout, 2000)
+    assert.equal(config.backends?.[1]?.timeout?.attemptMs, 2000)
     assert.equal(config.backends?.[1]?.inject_args[0]?.overwrite, true)
     assert.equal(config.proxy.separator, '__')
     assert.equal(config.proxy.list_timeout, 5000)

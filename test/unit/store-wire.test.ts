@@ -36,6 +36,11 @@ const FULL: Required<ExchangeEvent> = {
   bytesOut: 40,
   params: { cursor: 'c1' },
   result: { tools: [{ name: 'echo', inputSchema: { type: 'object' } }], nextCursor: 'c2' },
+  cache: 'hit',
+  queuedMs: 12,
+  retries: 1,
+  hedges: 1,
+  breaker: 'open',
 }
 
 describe('store wire encoding', () => {

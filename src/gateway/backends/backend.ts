@@ -4,12 +4,13 @@
  * capabilities a backend sees come from `SessionRef`.
  */
 import type { BackendConfig } from '../../config/gateway.ts'
-import type { PorticoError } from '../../errors.ts'
+import { notSent, type PorticoError } from '../../errors.ts'
 import type { JsonObject, JsonRpcNotification, JsonRpcRequest } from '../../jsonrpc/message.ts'
 import type { Logger } from '../../observe/logger.ts'
 import type { Call } from '../../pipeline/call.ts'
 import type { Handler, Middleware } from '../../pipeline/compose.ts'
 import { MessageReply, type Reply } from '../../pipeline/reply.ts'
+import { type ProtectStatus, UpstreamProtection } from '../../protect/policies.ts'
 import { upstreamChain } from '../../upstream/chain.ts'
 import type { HttpClient } from '../../upstream/http-client.ts'
 import { VERSION } from '../../version.ts'
@@ -35,6 +36,11 @@ export interface BackendCall extends Call {
   /** The connection to use, when the caller already holds it; else the session's is opened. */
   readonly connection?: Connection
   readonly sink?: CallSink
+  /**
+   * The sink for the connection the transport picked (each attempt acquires its own: a
+   * retry after a crash runs on the restarted process); preferred over `sink`.
+   */
+  readonly sinkFor?: (connection: Connection) => CallSink | undefined
 }
 
 export type BackendState = 'idle' | 'starting' | 'up' | 'down' | 'failed' | 'closed'
@@ -54,6 +60,8 @@ export interface BackendHealth {
   pid?: number
   /** The last call or list that failed on this backend (timeouts included). */
   lastFailure?: { at: string; message: string }
+  /** Traffic protection: breaker state, ejection, slots, cache counts (when configured). */
+  protect?: ProtectStatus
 }
 
 export interface BackendDeps {
@@ -67,14 +75,17 @@ export interface BackendDeps {
   gatewaySession: SessionRef
   /** Middleware of every upstream's chain (library mode). */
   upstreamMiddleware?: readonly Middleware[]
+  /** This backend's traffic protection (gateway.ts builds it from its tables and group). */
+  protect?: (config: BackendConfig) => UpstreamProtection
 }
 
 export abstract class Backend {
   readonly config: BackendConfig
   readonly catalog: BackendCatalog
   readonly timeoutMs: number
-  /** This backend's per-upstream chain (deadline, later breaker and retries) and transport. */
+  /** This backend's per-upstream chain (protection: src/protect/policies.ts) and transport. */
   readonly handle: Handler
+  readonly protection: UpstreamProtection
   protected readonly deps: BackendDeps
   #state: BackendState = 'idle'
   #since = new Date().toISOString()
@@ -86,22 +97,46 @@ export abstract class Backend {
     this.config = config
     this.deps = deps
     this.catalog = new BackendCatalog(config, deps.separator)
-    this.timeoutMs = config.timeout ?? deps.requestTimeoutMs
+    this.timeoutMs = config.timeout?.attemptMs ?? deps.requestTimeoutMs
+    this.protection =
+      deps.protect?.(config) ??
+      new UpstreamProtection(
+        config.name,
+        {},
+        { clock: NO_CLOCK, logger: deps.logger, coalesce: false },
+      )
     this.handle = upstreamChain(
-      { name: config.name, middleware: deps.upstreamMiddleware ?? [] },
+      {
+        name: config.name,
+        middleware: deps.upstreamMiddleware ?? [],
+        protection: this.protection.middleware,
+      },
       (call) => this.#send(call as BackendCall),
     )
   }
 
-  /** The transport step: one request on the session's connection, the answer as a Reply. */
+  /**
+   * The transport step: one request on the session's connection (acquired here, per attempt:
+   * a backend that is down fails inside the chain, where breakers and retries see it), the
+   * answer as a Reply.
+   */
   async #send(call: BackendCall): Promise<Reply> {
-    const connection = call.connection ?? (await this.connection(call.ref))
+    let connection: Connection
+    try {
+      connection = call.connection ?? (await this.connection(call.ref))
+    } catch (error) {
+      // Not running, restarting, unreachable: the request never left.
+      const failure = notSent(asBackendError(error, this.name))
+      if (failure.reason !== 'cancelled') this.observe(failure)
+      throw failure
+    }
     const message = call.message as JsonRpcRequest
+    const sink = call.sinkFor?.(connection) ?? call.sink
     try {
       const response = await connection.request(message.method, message.params, {
         signal: call.signal,
         timeoutMs: call.timeoutMs ?? this.timeoutMs,
-        ...(call.sink === undefined ? {} : { sink: call.sink }),
+        ...(sink === undefined ? {} : { sink }),
       })
       this.observe(undefined)
       return MessageReply.of(response)
@@ -183,9 +218,14 @@ export abstract class Backend {
     }
     if (this.#error !== undefined) health.error = this.#error
     if (this.#lastFailure !== undefined) health.lastFailure = this.#lastFailure
+    const protect = this.protection.status()
+    if (protect !== undefined) health.protect = protect
     return health
   }
 }
+
+/** The clock of a backend without protection tables (nothing reads it). */
+const NO_CLOCK = { now: () => 0, setTimeout: () => undefined, clearTimeout: () => {} }
 
 /** Capabilities the gateway declares to shared backends: everything it can relay. */
 export const RELAY_CAPABILITIES: JsonObject = {

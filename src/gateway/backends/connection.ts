@@ -4,7 +4,7 @@
  * collisions), answers are matched back, and every server message is routed to the call it
  * belongs to (progress, logs, sampling/elicitation/roots requests) or to the owner.
  */
-import { PorticoError } from '../../errors.ts'
+import { notSent, PorticoError } from '../../errors.ts'
 import {
   isObject,
   type JsonObject,
@@ -98,7 +98,7 @@ export abstract class Connection {
     params: JsonObject | undefined,
     options: CallOptions,
   ): Promise<JsonRpcResponse> {
-    if (this.#failure) return Promise.reject(this.#failure)
+    if (this.#failure) return Promise.reject(notSent(copyOf(this.#failure)))
     const id = ++this.#nextId
     const { params: sent, progressKey, original } = this.#remapProgress(params)
     const pendingById = this.#pending
@@ -148,7 +148,8 @@ export abstract class Connection {
         if (sending)
           sending.catch((error: unknown) => state.reject(asBackendError(error, this.backend)))
       } catch (error) {
-        state.reject(asBackendError(error, this.backend))
+        // Thrown before anything was written (stdin closed, a full pipe).
+        state.reject(notSent(asBackendError(error, this.backend)))
       }
     })
   }
@@ -302,6 +303,14 @@ export abstract class Connection {
   }
 
   abstract close(): Promise<void>
+}
+
+/** A fresh error like `error` (the original is shared by the calls that were in flight). */
+function copyOf(error: PorticoError): PorticoError {
+  return new PorticoError(error.reason, {
+    message: error.message,
+    ...(error.data ? { data: error.data } : {}),
+  })
 }
 
 export function asBackendError(error: unknown, backend: string): PorticoError {

@@ -1,0 +1,37 @@
+/**
+ * One hedged attempt of a call: its own abort signal, linked to the call's, so the attempt
+ * that loses can be cancelled upstream without touching the one that won.
+ */
+import { PorticoError } from '../errors.ts'
+import type { Call } from '../pipeline/call.ts'
+
+export class Attempt {
+  readonly call: Call
+  readonly #controller = new AbortController()
+  readonly #parent: AbortSignal
+  readonly #onParentAbort = () => this.#controller.abort(this.#parent.reason)
+
+  constructor(parent: Call) {
+    this.#parent = parent.signal
+    if (parent.signal.aborted) this.#controller.abort(parent.signal.reason)
+    else parent.signal.addEventListener('abort', this.#onParentAbort, { once: true })
+    this.call = { ...parent, signal: this.#controller.signal }
+  }
+
+  /** The attempt is not wanted any more: cancel it upstream. */
+  drop(why: string): void {
+    this.#unlink()
+    if (!this.#controller.signal.aborted) {
+      this.#controller.abort(new PorticoError('cancelled', { message: why }))
+    }
+  }
+
+  /** The attempt answers the call: the client's cancel reaches it until the answer is written. */
+  keep(parent: Call): void {
+    parent.lifetime.onEnd(() => this.#unlink())
+  }
+
+  #unlink(): void {
+    this.#parent.removeEventListener('abort', this.#onParentAbort)
+  }
+}

@@ -1,0 +1,157 @@
+/**
+ * The response cache of one upstream (`[backends.cache]`): `tools/call` answers for
+ * `tool_ttl_seconds`, `resources/read` answers for `resource_ttl_seconds`. Unlike mcp-proxy:
+ * - entries are keyed by the caller's identity (identity.ts) as well as the arguments, except
+ *   answers the server marked `cacheScope: "public"` (2026-07-28), which any caller may reuse;
+ * - a server's `ttlMs` shortens the entry's life (0: not stored);
+ * - errors, `isError` results and `input_required` results are never stored;
+ * - entries are bounded in number (`max_entries`, LRU) and in size (`max_entry_bytes`).
+ * A hit is answered at once with the caller's own id and noted (`cache: "hit"`) for the
+ * record; hits and misses are counted for operators.
+ */
+import { LRUCache } from 'lru-cache'
+import type { CacheConfig } from '../config/protect.ts'
+import { isObject, type JsonRpcResponse, parseJson } from '../jsonrpc/message.ts'
+import type { Call } from '../pipeline/call.ts'
+import type { Middleware } from '../pipeline/compose.ts'
+import { MessageReply, mapAnswer } from '../pipeline/reply.ts'
+import { asResponse } from '../protocol/summarize.ts'
+import type { Clock } from '../util/clock.ts'
+import { callerKey, requestKey } from './request-key.ts'
+
+export interface CacheStats {
+  hits: number
+  misses: number
+  entries: number
+}
+
+/** Markers of an answer that must be parsed before it may be stored. */
+const NEEDS_A_LOOK = ['"error"', '"isError"', '"ttlMs"', '"cacheScope"', '"resultType"'].map(
+  (marker) => Buffer.from(marker),
+)
+
+/**
+ * An entry: the result's JSON text, or (stored from an upstream's bytes without parsing them)
+ * the whole response, turned into its result text on the first hit.
+ */
+type Entry = string | Buffer
+
+export class ResponseCache {
+  readonly #config: CacheConfig
+  readonly #entries: LRUCache<string, Entry>
+  hits = 0
+  misses = 0
+
+  constructor(config: CacheConfig, clock: Clock) {
+    this.#config = config
+    this.#entries = new LRUCache<string, Entry>({
+      max: config.max_entries,
+      ttlAutopurge: false,
+      perf: { now: () => clock.now() },
+      // Read the clock at every check (a cached "now" would need a real timer to move on).
+      ttlResolution: 0,
+      ttl: 1, // every entry sets its own
+    })
+  }
+
+  get maxEntryBytes(): number {
+    return this.#config.max_entry_bytes
+  }
+
+  stats(): CacheStats {
+    return { hits: this.hits, misses: this.misses, entries: this.#entries.size }
+  }
+
+  /** Seconds an answer of `method` is kept (0: not cached). */
+  ttlOf(method: string | undefined): number {
+    if (method === 'tools/call') return this.#config.tool_ttl_seconds
+    if (method === 'resources/read') return this.#config.resource_ttl_seconds
+    return 0
+  }
+
+  /** The result text of a fresh entry. */
+  lookup(privateKey: string, publicKey: string): string | undefined {
+    const key = this.#entries.has(privateKey) ? privateKey : publicKey
+    const entry = this.#entries.get(key)
+    if (entry === undefined || typeof entry === 'string') return entry
+    const result = JSON.stringify(asResponse(parseJson(entry))?.result ?? null)
+    this.#entries.set(key, result, { noUpdateTTL: true })
+    return result
+  }
+
+  /**
+   * Stores an upstream's answer bytes as they are when they are plainly a success with no
+   * hints (no parse on the miss path); anything else goes through `store`.
+   */
+  storeBytes(bytes: Buffer, ttlSeconds: number, privateKey: string, publicKey: string): void {
+    if (bytes.length > this.#config.max_entry_bytes) return
+    if (needsALook(bytes)) {
+      const response = asResponse(parseJson(bytes))
+      if (response !== undefined) this.store(response, ttlSeconds, privateKey, publicKey)
+      return
+    }
+    if (ttlSeconds > 0) this.#entries.set(privateKey, bytes, { ttl: ttlSeconds * 1000 })
+  }
+
+  /** Stores a response when it may be: a complete, successful result within the bounds. */
+  store(
+    response: JsonRpcResponse,
+    ttlSeconds: number,
+    privateKey: string,
+    publicKey: string,
+  ): void {
+    const result = response.result
+    if (response.error !== undefined || !isObject(result)) return
+    if (result.isError === true) return
+    if (result.resultType !== undefined && result.resultType !== 'complete') return
+    let ttl = ttlSeconds * 1000
+    if (typeof result.ttlMs === 'number') ttl = Math.min(ttl, Math.max(0, result.ttlMs))
+    if (ttl <= 0) return
+    const text = JSON.stringify(result)
+    if (text.length > this.#config.max_entry_bytes) return
+    const key = result.cacheScope === 'public' ? publicKey : privateKey
+    this.#entries.set(key, text, { ttl })
+  }
+}
+
+function needsALook(bytes: Buffer): boolean {
+  for (const marker of NEEDS_A_LOOK) if (bytes.indexOf(marker) !== -1) return true
+  return false
+}
+
+export function responseCache(cache: ResponseCache): Middleware {
+  return async (call, next) => {
+    const ttl = cache.ttlOf(call.method)
+    const privateKey = ttl > 0 ? callerKey(call) : undefined
+    if (privateKey === undefined) return next(call)
+    const publicKey = `public\u0000${requestKey(call)}`
+    const hit = cache.lookup(privateKey, publicKey)
+    if (hit !== undefined) {
+      cache.hits++
+      call.notes.cache = 'hit'
+      return answer(call, hit)
+    }
+    cache.misses++
+    call.notes.cache = 'miss'
+    const reply = await next(call)
+    if (reply instanceof MessageReply && !reply.parsed) {
+      // An upstream's JSON body: read it (bounded) and keep its bytes.
+      await reply.fill(cache.maxEntryBytes)
+      const body = reply.streaming ? undefined : reply.body()
+      if (body !== undefined && 'bytes' in body) {
+        cache.storeBytes(body.bytes, ttl, privateKey, publicKey)
+      }
+      return reply
+    }
+    return mapAnswer(call, reply, (response) => {
+      cache.store(response, ttl, privateKey, publicKey)
+      return undefined
+    })
+  }
+}
+
+/** The cached result as the caller's own answer (its id), written without re-encoding. */
+function answer(call: Call, result: string): MessageReply {
+  const id = JSON.stringify(call.id ?? null)
+  return MessageReply.fromBytes(Buffer.from(`{"jsonrpc":"2.0","id":${id},"result":${result}}`))
+}

@@ -1,0 +1,44 @@
+/**
+ * The whole-call deadline (`[backends.timeout] seconds`, mcp-proxy's meaning): one timer from
+ * admission until the answer is completely written, across queueing, retries, backoff and
+ * hedges. Each attempt keeps its own deadline (`attempt`, the transport's timer). When it
+ * fires, the call's signal is aborted with `upstream_timeout`: the attempt in flight is
+ * cancelled upstream (`notifications/cancelled` to a backend, the HTTP request aborted) and
+ * the client gets 504 `upstream_timeout` with its request id.
+ */
+import { PorticoError } from '../errors.ts'
+import type { Middleware } from '../pipeline/compose.ts'
+import type { Clock } from '../util/clock.ts'
+
+export function callTimeout(name: string, ms: number, clock: Clock): Middleware {
+  return async (call, next) => {
+    const controller = new AbortController()
+    const parent = call.signal
+    const onAbort = () => controller.abort(parent.reason)
+    if (parent.aborted) controller.abort(parent.reason)
+    else parent.addEventListener('abort', onAbort, { once: true })
+    const timer = clock.setTimeout(() => {
+      controller.abort(
+        new PorticoError('upstream_timeout', {
+          message: `${name} did not answer within ${ms} ms (the whole call)`,
+          data: { upstream: name, reason: 'timeout', timeoutMs: ms },
+        }),
+      )
+    }, ms)
+    const end = () => {
+      clock.clearTimeout(timer)
+      parent.removeEventListener('abort', onAbort)
+    }
+    try {
+      const reply = await next({ ...call, signal: controller.signal })
+      call.lifetime.onEnd(end)
+      return reply
+    } catch (error) {
+      end()
+      // An attempt cut by this deadline may report it its own way (a transport's abort).
+      const reason: unknown = controller.signal.reason
+      if (!parent.aborted && reason instanceof PorticoError) throw reason
+      throw error
+    }
+  }
+}

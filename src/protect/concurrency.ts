@@ -1,0 +1,132 @@
+/**
+ * The concurrency limit of one upstream (`[backends.concurrency]`, mcpr's
+ * `max_concurrent_upstream`): at most `max_concurrent` attempts in flight; the next ones wait
+ * in a bounded queue (`max_queue`) for at most `queue_timeout`, and are then refused with
+ * `rate_limited` (429, `Retry-After`) saying which bound was hit. A slot is held until the
+ * answer is completely written (a streamed answer ends after `next` resolved) or the attempt
+ * fails (or answers 5xx, which a retry may drop); the time spent waiting is noted on the call (`queuedMs`) for the record.
+ */
+import type { ConcurrencyConfig } from '../config/protect.ts'
+import { PorticoError } from '../errors.ts'
+import type { Middleware } from '../pipeline/compose.ts'
+import type { Clock } from '../util/clock.ts'
+import { retryAfter } from './token-bucket.ts'
+
+interface Waiter {
+  grant(): void
+  timer: unknown
+}
+
+export class ConcurrencyLimiter {
+  readonly #name: string
+  readonly #config: ConcurrencyConfig
+  readonly #clock: Clock
+  readonly #queue: Waiter[] = []
+  #active = 0
+
+  constructor(name: string, config: ConcurrencyConfig, clock: Clock) {
+    this.#name = name
+    this.#config = config
+    this.#clock = clock
+  }
+
+  get active(): number {
+    return this.#active
+  }
+
+  get queued(): number {
+    return this.#queue.length
+  }
+
+  /** Takes a free slot at once, or returns false. */
+  tryAcquire(): boolean {
+    if (this.#active >= this.#config.max_concurrent) return false
+    this.#active++
+    return true
+  }
+
+  /** Waits for a slot, bounded in queue length and time; rejects when refused or aborted. */
+  wait(signal: AbortSignal): Promise<void> {
+    const { max_queue, queue_timeout } = this.#config
+    if (this.#queue.length >= max_queue) {
+      return Promise.reject(
+        this.#refusal(
+          `${this.#config.max_concurrent} calls in flight and ${max_queue} waiting`,
+          'queue_full',
+        ),
+      )
+    }
+    return new Promise<void>((resolve, reject) => {
+      const leave = () => {
+        const index = this.#queue.indexOf(waiter)
+        if (index !== -1) this.#queue.splice(index, 1)
+        this.#clock.clearTimeout(waiter.timer)
+        signal.removeEventListener('abort', onAbort)
+      }
+      const onAbort = () => {
+        leave()
+        reject(
+          signal.reason instanceof PorticoError ? signal.reason : new PorticoError('cancelled'),
+        )
+      }
+      const waiter: Waiter = {
+        grant: () => {
+          leave()
+          resolve()
+        },
+        timer: this.#clock.setTimeout(() => {
+          leave()
+          reject(
+            this.#refusal(
+              `waited ${queue_timeout} ms for one of its ${this.#config.max_concurrent} slots`,
+              'queue_timeout',
+            ),
+          )
+        }, queue_timeout),
+      }
+      this.#queue.push(waiter)
+      signal.addEventListener('abort', onAbort, { once: true })
+    })
+  }
+
+  /** Frees a slot, handing it straight to the longest waiter. */
+  release(): void {
+    const next = this.#queue[0]
+    if (next !== undefined) next.grant()
+    else this.#active--
+  }
+
+  #refusal(detail: string, reason: string): PorticoError {
+    return new PorticoError('rate_limited', {
+      message: `${this.#name} is at its concurrency limit: ${detail}`,
+      headers: { 'retry-after': retryAfter(1000) },
+      data: { upstream: this.#name, reason },
+    })
+  }
+}
+
+export function concurrencyLimit(limiter: ConcurrencyLimiter, clock: Clock): Middleware {
+  return async (call, next) => {
+    if (!limiter.tryAcquire()) {
+      const start = clock.now()
+      await limiter.wait(call.signal)
+      call.notes.queuedMs = (call.notes.queuedMs ?? 0) + Math.round(clock.now() - start)
+    }
+    let held = true
+    const release = () => {
+      if (!held) return
+      held = false
+      limiter.release()
+    }
+    try {
+      const reply = await next(call)
+      // A 5xx is short and may be dropped for a retry: its slot is not held for it.
+      if (reply.status >= 500) release()
+      else call.lifetime.onEnd(release)
+      return reply
+    } catch (error) {
+      release()
+      throw error
+    }
+  }
+}

@@ -1,0 +1,24 @@
+/**
+ * Who a call comes from, for per-client rate limits and the private entries of the response
+ * cache: the credential it presented (hashed), else its network address. Authentication
+ * (issue 13) can give a verified principal instead: it replaces this one function. Two callers
+ * with different credentials never share a key.
+ */
+import { createHash } from 'node:crypto'
+import type { Call } from '../pipeline/call.ts'
+
+/** Request headers → the identity hashed from them (every copy of a call shares them). */
+const HASHED = new WeakMap<object, string>()
+
+export function clientIdentity(call: Call): string {
+  const credential = call.headers.authorization
+  if (typeof credential === 'string' && credential !== '') {
+    let key = HASHED.get(call.headers)
+    if (key === undefined) {
+      key = `cred:${createHash('sha256').update(credential).digest('base64url').slice(0, 22)}`
+      HASHED.set(call.headers, key)
+    }
+    return key
+  }
+  return `addr:${call.request.remoteAddress ?? 'unknown'}`
+}

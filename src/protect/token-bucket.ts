@@ -1,0 +1,71 @@
+/**
+ * Token buckets: `burst` tokens at most, refilled at `requests` per `period`. A call takes one
+ * token or is refused at once with the time until the next token (for `Retry-After`); there is
+ * no wait (mcp-proxy's silent 100 ms wait is not copied). Keyed buckets (per client, session or
+ * tool) live in an LRU bounded by count, so keys made up by clients cannot grow memory.
+ * Plain arithmetic on an injected clock: no timers, no promises on the hot path.
+ */
+import { LRUCache } from 'lru-cache'
+import type { Clock } from '../util/clock.ts'
+
+export interface BucketShape {
+  requests: number
+  period_seconds: number
+  burst?: number | undefined
+}
+
+export class TokenBucket {
+  readonly #capacity: number
+  /** Tokens per millisecond. */
+  readonly #rate: number
+  readonly #clock: Clock
+  #tokens: number
+  #at: number
+
+  constructor(shape: BucketShape, clock: Clock) {
+    this.#capacity = shape.burst ?? shape.requests
+    this.#rate = shape.requests / (shape.period_seconds * 1000)
+    this.#clock = clock
+    this.#tokens = this.#capacity
+    this.#at = clock.now()
+  }
+
+  /** Takes a token: 0 when granted, else the milliseconds until one is available. */
+  take(): number {
+    const now = this.#clock.now()
+    this.#tokens = Math.min(this.#capacity, this.#tokens + (now - this.#at) * this.#rate)
+    this.#at = now
+    if (this.#tokens >= 1) {
+      this.#tokens -= 1
+      return 0
+    }
+    return Math.ceil((1 - this.#tokens) / this.#rate)
+  }
+}
+
+/** One bucket per key, the least recently used evicted past `max` keys. */
+export class KeyedBuckets {
+  readonly #shape: BucketShape
+  readonly #clock: Clock
+  readonly #buckets: LRUCache<string, TokenBucket>
+
+  constructor(shape: BucketShape, clock: Clock, max = 10_000) {
+    this.#shape = shape
+    this.#clock = clock
+    this.#buckets = new LRUCache({ max })
+  }
+
+  take(key: string): number {
+    let bucket = this.#buckets.get(key)
+    if (bucket === undefined) {
+      bucket = new TokenBucket(this.#shape, this.#clock)
+      this.#buckets.set(key, bucket)
+    }
+    return bucket.take()
+  }
+}
+
+/** `Retry-After` in whole seconds (at least 1) for a wait in milliseconds. */
+export function retryAfter(waitMs: number): string {
+  return String(Math.max(1, Math.ceil(waitMs / 1000)))
+}

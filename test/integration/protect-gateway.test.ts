@@ -1,0 +1,566 @@
+/**
+ * Traffic protection in gateway mode, end to end: real SDK clients (v1, and v2 for the cache)
+ * through Portico to the fault-injecting server over HTTP and over stdio (faulty.ts). Each
+ * policy is driven into tripping and checked as the client sees it (status, error, id), as
+ * the backend sees it (what ran, what was cancelled) and as recorded (the exchange event).
+ * Where time matters (breaker wait, backoff, hedge delay) Portico runs on a hand-driven clock.
+ */
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import {
+  Client as ClientV2,
+  StreamableHTTPClientTransport as TransportV2,
+} from '@modelcontextprotocol/client'
+import { Client } from '@modelcontextprotocol/sdk/client/index.js'
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
+import type { ConfigInput } from '../../src/config/schema.ts'
+import type { ExchangeEvent } from '../../src/observe/event.ts'
+import { type FaultyHttp, startFaultyHttp } from '../fixtures/faulty-http.ts'
+import { ManualClock } from '../helpers/clock.ts'
+import { MCP_ACCEPT } from '../helpers/mcp-http.ts'
+import { fixture } from '../helpers/mcp-servers.ts'
+import { type RunningPortico, startPortico } from '../helpers/portico.ts'
+import { until } from '../helpers/wait.ts'
+
+function text(result: unknown): string {
+  const content = (result as { content?: Array<{ text?: string }> }).content ?? []
+  return content.map((c) => c.text ?? '').join('')
+}
+
+async function connect(url: string, headers: Record<string, string> = {}): Promise<Client> {
+  const client = new Client({ name: 'protect-test', version: '1.0.0' })
+  await client.connect(
+    new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers } }),
+  )
+  return client
+}
+
+async function stats(
+  server: FaultyHttp,
+): Promise<{ runs: Record<string, number>; cancelled: number }> {
+  return (await (await fetch(`${server.origin}/stats`)).json()) as never
+}
+
+function exchanges(portico: RunningPortico, name: string): ExchangeEvent[] {
+  return portico.sink.exchanges().filter((e) => e.name === name)
+}
+
+const quiet: Partial<ConfigInput> = { proxy: { admin_tools: false, list_timeout: '3s' } }
+
+describe('gateway: timeouts', () => {
+  let server: FaultyHttp
+  let portico: RunningPortico
+  let client: Client
+
+  before(async () => {
+    server = await startFaultyHttp('slowpoke')
+    portico = await startPortico({
+      ...quiet,
+      backends: [
+        { name: 'whole', transport: 'http', url: server.url, timeout: { seconds: 1 } },
+        {
+          name: 'each',
+          transport: 'http',
+          url: server.url,
+          timeout: { seconds: 60, attempt: '300ms' },
+          retry: { max_retries: 2, initial_backoff_ms: 10, max_backoff_ms: 20 },
+        },
+      ],
+    } as ConfigInput)
+    client = await connect(portico.url)
+    await client.listTools()
+  })
+  after(async () => {
+    await client?.close()
+    await portico?.close()
+    await server?.close()
+  })
+
+  it('ends the whole call at [timeout] seconds with upstream_timeout and cancels it upstream', async () => {
+    await server.server.plan([{ mode: 'hang', times: 1, tool: 'write' }])
+    await assert.rejects(
+      client.callTool({ name: 'whole__write', arguments: {} }, undefined, { timeout: 20_000 }),
+      /whole did not answer within 1000 ms \(the whole call\)/,
+    )
+    await until(
+      async () => (await stats(server)).cancelled >= 1,
+      5000,
+      'the backend to see the cancel',
+    )
+    await portico.sink.waitFor((events) =>
+      events.some(
+        (e) =>
+          e.type === 'exchange' && e.name === 'whole__write' && e.reason === 'upstream_timeout',
+      ),
+    )
+  })
+
+  it('bounds each attempt by `attempt`, separately from the whole call', async () => {
+    const before = (await stats(server)).cancelled
+    await assert.rejects(
+      client.callTool({ name: 'each__hang', arguments: {} }, undefined, { timeout: 20_000 }),
+      /within 300 ms/,
+    )
+    // Three attempts (1 + max_retries), each cut at 300 ms and cancelled upstream.
+    await until(async () => (await stats(server)).cancelled >= before + 3, 5000, 'three cancels')
+    const [event] = exchanges(portico, 'each__hang')
+    assert.equal(event?.retries, 2)
+  })
+})
+
+describe('gateway: concurrency and rate limits', () => {
+  let server: FaultyHttp
+  let portico: RunningPortico
+  let client: Client
+
+  before(async () => {
+    server = await startFaultyHttp('busy')
+    portico = await startPortico({
+      ...quiet,
+      proxy: {
+        admin_tools: false,
+        rate_limit: { per_tool: [{ tool: 'limited__lookup', requests: 1, period_seconds: 60 }] },
+      },
+      backends: [
+        {
+          name: 'narrow',
+          transport: 'http',
+          url: server.url,
+          concurrency: { max_concurrent: 1, max_queue: 1, queue_timeout: 30 },
+        },
+        {
+          name: 'limited',
+          transport: 'http',
+          url: server.url,
+          rate_limit: { requests: 2, period_seconds: 60 },
+        },
+      ],
+    } as ConfigInput)
+    client = await connect(portico.url)
+  })
+  after(async () => {
+    await client?.close()
+    await portico?.close()
+    await server?.close()
+  })
+
+  it('queues within max_queue, refuses beyond it with 429, and records the queued time', async () => {
+    const calls = [1, 2, 3].map((i) =>
+      client.callTool({ name: 'narrow__slow', arguments: { ms: 400, i } }).then(
+        (result) => ({ ok: text(result) }),
+        (error: Error & { code?: number }) => ({ error: `${error.code} ${error.message}` }),
+      ),
+    )
+    const outcomes = await Promise.all(calls)
+    const refused = outcomes.filter((o) => 'error' in o)
+    assert.equal(refused.length, 1, JSON.stringify(outcomes))
+    assert.match(String(refused[0]?.error), /^429 /)
+    assert.match(
+      String(refused[0]?.error),
+      /narrow is at its concurrency limit: 1 calls in flight and 1 waiting/,
+    )
+    await portico.sink.waitFor((events) =>
+      events.some(
+        (e) => e.type === 'exchange' && e.name === 'narrow__slow' && (e.queuedMs ?? 0) > 0,
+      ),
+    )
+    assert.equal((await stats(server)).runs.slow, 2)
+  })
+
+  it('refuses past a backend rate limit: 429, Retry-After, the JSON-RPC id, recorded', async () => {
+    await client.callTool({ name: 'limited__echo', arguments: { text: 'a' } })
+    await client.callTool({ name: 'limited__echo', arguments: { text: 'b' } })
+    const sessionId = client.transport?.sessionId as string
+    const response = await fetch(portico.url, {
+      method: 'POST',
+      headers: { ...MCP_ACCEPT, 'mcp-session-id': sessionId, 'mcp-protocol-version': '2025-11-25' },
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 'over-the-limit',
+        method: 'tools/call',
+        params: { name: 'limited__echo', arguments: { text: 'c' } },
+      }),
+    })
+    assert.equal(response.status, 429)
+    assert.ok(Number(response.headers.get('retry-after')) >= 1)
+    const body = (await response.json()) as { id: string; error: { message: string } }
+    assert.equal(body.id, 'over-the-limit')
+    assert.match(body.error.message, /Rate limit of limited reached \(2 per 60 s\)/)
+    await portico.sink.waitFor((events) =>
+      events.some(
+        (e) =>
+          e.type === 'exchange' && e.jsonrpcId === 'over-the-limit' && e.reason === 'rate_limited',
+      ),
+    )
+  })
+
+  it('[proxy.rate_limit] per_tool limits one tool across clients', async () => {
+    await client
+      .callTool({ name: 'limited__lookup', arguments: { key: 'k' } })
+      .catch(() => undefined)
+    const other = await connect(portico.url, { authorization: 'Bearer other' })
+    try {
+      await assert.rejects(
+        other.callTool({ name: 'limited__lookup', arguments: { key: 'k' } }),
+        (error: Error & { code?: number }) => {
+          assert.equal(error.code, 429)
+          assert.match(error.message, /per tool matching limited__lookup/)
+          return true
+        },
+      )
+    } finally {
+      await other.close()
+    }
+  })
+})
+
+describe('gateway: circuit breaker and retries (hand-driven clock)', () => {
+  let server: FaultyHttp
+  let portico: RunningPortico
+  let client: Client
+  const clock = new ManualClock()
+
+  before(async () => {
+    server = await startFaultyHttp('fragile')
+    portico = await startPortico(
+      {
+        ...quiet,
+        backends: [
+          {
+            name: 'fragile',
+            transport: 'http',
+            url: server.url,
+            circuit_breaker: {
+              failure_rate_threshold: 0.5,
+              minimum_calls: 2,
+              wait_duration_seconds: 30,
+              permitted_calls_in_half_open: 1,
+            },
+          },
+          {
+            name: 'stdio',
+            transport: 'stdio',
+            command: process.execPath,
+            args: [fixture('faulty-stdio')],
+            retry: { max_retries: 5, initial_backoff_ms: 100, max_backoff_ms: 200 },
+          },
+        ],
+      } as ConfigInput,
+      { clock },
+    )
+    client = await connect(portico.url)
+    await client.listTools()
+  })
+  after(async () => {
+    await client?.close()
+    await portico?.close()
+    await server?.close()
+  })
+
+  it('opens on upstream failures (not isError), answers 503 naming the backend at once, probes after the wait', async () => {
+    // isError results are answers, never failures.
+    await client.callTool({ name: 'fragile__nope', arguments: {} }).catch(() => undefined)
+    server.server.plan([{ mode: 'http500', times: 2, tool: 'write' }])
+    for (let i = 0; i < 2; i++) {
+      await assert.rejects(client.callTool({ name: 'fragile__write', arguments: {} }))
+    }
+    const ranBefore = (await stats(server)).runs.echo ?? 0
+    await assert.rejects(
+      client.callTool({ name: 'fragile__echo', arguments: { text: 'x' } }),
+      (error: Error & { code?: number }) => {
+        assert.equal(error.code, 503)
+        assert.match(error.message, /Circuit of fragile is open/)
+        return true
+      },
+    )
+    assert.equal(
+      (await stats(server)).runs.echo ?? 0,
+      ranBefore,
+      'refused without reaching the backend',
+    )
+    await portico.sink.waitFor((events) =>
+      events.some((e) => e.type === 'exchange' && e.breaker === 'open'),
+    )
+    await clock.advance(30_000)
+    assert.match(
+      text(await client.callTool({ name: 'fragile__echo', arguments: { text: 'probe' } })),
+      /probe/,
+    )
+    assert.match(
+      text(await client.callTool({ name: 'fragile__echo', arguments: { text: 'closed' } })),
+      /closed/,
+    )
+    await portico.sink.waitFor((events) =>
+      events.some((e) => e.type === 'exchange' && e.breaker === 'closed'),
+    )
+  })
+
+  it('retries a read-only tool through a crash of its stdio backend, never a write that may have run', async () => {
+    await client.callTool({
+      name: 'stdio__fault',
+      arguments: { mode: 'crash', times: 1, tool: 'echo' },
+    })
+    let settled: { result?: unknown; error?: unknown } | undefined
+    client.callTool({ name: 'stdio__echo', arguments: { text: 'again' } }).then(
+      (result) => {
+        settled = { result }
+      },
+      (error: unknown) => {
+        settled = { error }
+      },
+    )
+    // The crash, then backoffs on the hand-driven clock while the process restarts (real time).
+    const outcome = await until(
+      async () => {
+        await clock.advance(200)
+        return settled
+      },
+      10_000,
+      'the retried echo to answer',
+    )
+    assert.match(text(outcome.result), /again/, String(outcome.error))
+    await portico.sink.waitFor((events) =>
+      events.some(
+        (e) => e.type === 'exchange' && e.name === 'stdio__echo' && (e.retries ?? 0) >= 1,
+      ),
+    )
+    await client.callTool({
+      name: 'stdio__fault',
+      arguments: { mode: 'crash', times: 1, tool: 'write' },
+    })
+    await assert.rejects(
+      client.callTool({ name: 'stdio__write', arguments: {} }),
+      /Backend stdio exited/,
+    )
+    const [write] = exchanges(portico, 'stdio__write')
+    assert.equal(write?.retries, undefined, 'a write that reached the backend is not retried')
+  })
+})
+
+describe('gateway: hedging, failover and ejection', () => {
+  let primary: FaultyHttp
+  let spare: FaultyHttp
+  let portico: RunningPortico
+  let client: Client
+  const clock = new ManualClock()
+
+  before(async () => {
+    primary = await startFaultyHttp('primary')
+    spare = await startFaultyHttp('spare')
+    portico = await startPortico(
+      {
+        ...quiet,
+        backends: [
+          {
+            name: 'main',
+            transport: 'http',
+            url: primary.url,
+            hedging: { delay_ms: 50, max_hedges: 1 },
+            outlier_detection: {
+              consecutive_errors: 2,
+              interval_seconds: 10,
+              base_ejection_seconds: 30,
+              max_ejection_percent: 50,
+            },
+          },
+          { name: 'backup', transport: 'http', url: spare.url, failover_for: 'main' },
+        ],
+      } as ConfigInput,
+      { clock },
+    )
+    client = await connect(portico.url)
+    await client.listTools()
+  })
+  after(async () => {
+    await client?.close()
+    await portico?.close()
+    await primary?.close()
+    await spare?.close()
+  })
+
+  it('hedges a slow read after delay_ms: the first success wins, the loser is cancelled', async () => {
+    primary.server.plan([{ mode: 'latency', ms: 30_000, times: 1, tool: 'echo' }])
+    const answer = client.callTool({ name: 'main__echo', arguments: { text: 'hedged' } })
+    await until(
+      () => (primary.server.runs.get('echo') === undefined && clock.pending > 0) || undefined,
+      5000,
+      'the hedge timer',
+    )
+    await clock.advance(50)
+    assert.match(text(await answer), /primary: hedged/)
+    await until(
+      () => primary.server.cancelled >= 1 || undefined,
+      5000,
+      'the slow attempt to be cancelled',
+    )
+    const [event] = exchanges(portico, 'main__echo')
+    assert.equal(event?.hedges, 1)
+  })
+
+  it('moves a failed read to the failover backend, keeps a write that may have run where it was', async () => {
+    primary.server.plan([{ mode: 'http500', times: 1, tool: 'lookup' }])
+    assert.match(
+      text(await client.callTool({ name: 'main__lookup', arguments: { key: 'k' } })),
+      /spare: value of k/,
+    )
+    primary.server.plan([{ mode: 'reset-after', times: 1, tool: 'write' }])
+    await assert.rejects(client.callTool({ name: 'main__write', arguments: {} }))
+    assert.equal(spare.server.runs.get('write'), undefined, 'the write is not sent twice')
+    assert.equal(primary.server.runs.get('write'), 1)
+  })
+
+  it('ejects the primary after consecutive failures; its traffic moves to the failover until it returns', async () => {
+    primary.server.plan([{ mode: 'http500', times: 100, tool: 'echo' }])
+    for (let i = 0; i < 2; i++) {
+      assert.match(
+        text(await client.callTool({ name: 'main__echo', arguments: { text: `f${i}` } })),
+        /spare/,
+      )
+    }
+    const runs = primary.server.runs.get('echo')
+    assert.match(
+      text(await client.callTool({ name: 'main__echo', arguments: { text: 'ejected' } })),
+      /spare: ejected/,
+    )
+    assert.equal(primary.server.runs.get('echo'), runs, 'the ejected primary is skipped')
+    await portico.sink.waitFor((events) =>
+      events.some((e) => e.type === 'exchange' && e.breaker === 'ejected'),
+    )
+    primary.server.clear()
+    await clock.advance(30_000)
+    // Ejections are examined every interval_seconds: back at the sweep after 30 s.
+    await until(
+      async () => {
+        const reply = text(
+          await client.callTool({ name: 'main__echo', arguments: { text: 'back' } }),
+        )
+        return reply.startsWith('primary') || undefined
+      },
+      5000,
+      'the primary to be back',
+    )
+  })
+})
+
+describe('gateway: cache, coalescing, mirror and canary', () => {
+  let api: FaultyHttp
+  let shadow: FaultyHttp
+  let canary: FaultyHttp
+  let store: FaultyHttp
+  let portico: RunningPortico
+  let client: Client
+
+  before(async () => {
+    api = await startFaultyHttp('api')
+    shadow = await startFaultyHttp('shadow')
+    canary = await startFaultyHttp('canary')
+    store = await startFaultyHttp('store')
+    portico = await startPortico({
+      ...quiet,
+      performance: { coalesce_requests: true },
+      backends: [
+        { name: 'api', transport: 'http', url: api.url, weight: 3 },
+        {
+          name: 'shadow',
+          transport: 'http',
+          url: shadow.url,
+          mirror_of: 'api',
+          mirror_percent: 50,
+        },
+        { name: 'next', transport: 'http', url: canary.url, canary_of: 'api', weight: 1 },
+        {
+          name: 'cached',
+          transport: 'http',
+          url: store.url,
+          cache: { tool_ttl_seconds: 60, resource_ttl_seconds: 60 },
+        },
+      ],
+    } as ConfigInput)
+    client = await connect(portico.url, { authorization: 'Bearer alice' })
+    await client.listTools()
+  })
+  after(async () => {
+    await client?.close()
+    await portico?.close()
+    for (const server of [api, shadow, canary, store]) await server?.close()
+  })
+
+  it('hides mirror and canary backends from lists', async () => {
+    const names = (await client.listTools()).tools.map((t) => t.name)
+    assert.ok(names.includes('api__echo'))
+    assert.ok(
+      !names.some((n) => n.startsWith('shadow__') || n.startsWith('next__')),
+      names.join(' '),
+    )
+  })
+
+  it('caches per caller identity (a v2 client hits what a v1 client stored), recorded as hits', async () => {
+    const first = await client.readResource({ uri: 'fault://cached__doc' })
+    const v2 = new ClientV2({ name: 'protect-v2', version: '1.0.0' })
+    await v2.connect(
+      new TransportV2(new URL(portico.url), {
+        requestInit: { headers: { authorization: 'Bearer alice' } },
+      }),
+    )
+    try {
+      const again = await v2.readResource({ uri: 'fault://cached__doc' })
+      assert.deepEqual(again.contents, first.contents)
+    } finally {
+      await v2.close()
+    }
+    assert.equal(store.server.runs.get('read:fault://doc'), 1, 'read once upstream')
+    const bob = await connect(portico.url, { authorization: 'Bearer bob' })
+    try {
+      await bob.readResource({ uri: 'fault://cached__doc' })
+    } finally {
+      await bob.close()
+    }
+    assert.equal(store.server.runs.get('read:fault://doc'), 2, 'another identity has its own entry')
+    await portico.sink.waitFor((events) =>
+      events.some(
+        (e) => e.type === 'exchange' && e.method === 'resources/read' && e.cache === 'hit',
+      ),
+    )
+    // isError results are never stored.
+    await client.callTool({ name: 'cached__nope', arguments: {} })
+    await client.callTool({ name: 'cached__nope', arguments: {} })
+    assert.equal(exchanges(portico, 'cached__nope').filter((e) => e.cache === 'hit').length, 0)
+  })
+
+  it('splits a primary and its canary by their weights exactly (3:1)', async () => {
+    const before = {
+      api: api.server.runs.get('lookup') ?? 0,
+      canary: canary.server.runs.get('lookup') ?? 0,
+    }
+    for (let i = 0; i < 8; i++)
+      await client.callTool({ name: 'api__lookup', arguments: { key: `k${i}` } })
+    assert.equal((api.server.runs.get('lookup') ?? 0) - before.api, 6)
+    assert.equal((canary.server.runs.get('lookup') ?? 0) - before.canary, 2)
+  })
+
+  it('mirrors mirror_percent of calls, fire-and-forget: a hanging mirror never delays the client', async () => {
+    shadow.server.plan([{ mode: 'hang', times: 100, tool: 'write' }])
+    for (let i = 0; i < 10; i++) await client.callTool({ name: 'api__write', arguments: { i } })
+    await until(
+      () => shadow.server.runs.get('arrived:write') === 5 || undefined,
+      5000,
+      '5 copies at the mirror',
+    )
+    assert.equal(shadow.server.runs.get('write'), undefined, 'every copy still hangs')
+  })
+
+  it('coalesces identical concurrent read-only calls: one upstream call, each caller its own id', async () => {
+    const clients = await Promise.all(
+      [1, 2, 3].map(() => connect(portico.url, { authorization: 'Bearer carol' })),
+    )
+    try {
+      const results = await Promise.all(
+        clients.map((c) => c.callTool({ name: 'cached__slow', arguments: { ms: 300 } })),
+      )
+      for (const result of results) assert.match(text(result), /slow done/)
+      assert.equal(store.server.runs.get('slow'), 1)
+    } finally {
+      await Promise.all(clients.map((c) => c.close()))
+    }
+  })
+})

@@ -1,0 +1,192 @@
+/**
+ * Traffic protection of the transparent upstream: the top-level tables (`[retry]`,
+ * `[circuit_breaker]`, `[cache]`, `[timeout]`) and mcpr's `max_concurrent_upstream`, with a
+ * real SDK client through Portico to the fault-injecting server over HTTP. The same middleware
+ * as the gateway's backends; here refusals carry their HTTP status (503, 504) as transparent
+ * mode always did.
+ */
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import { Client } from '@modelcontextprotocol/sdk/client/index.js'
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
+import type { ConfigInput } from '../../src/config/schema.ts'
+import { type FaultyHttp, startFaultyHttp } from '../fixtures/faulty-http.ts'
+import { ManualClock } from '../helpers/clock.ts'
+import { type RunningPortico, startPortico } from '../helpers/portico.ts'
+import { until } from '../helpers/wait.ts'
+
+function text(result: unknown): string {
+  const content = (result as { content?: Array<{ text?: string }> }).content ?? []
+  return content.map((c) => c.text ?? '').join('')
+}
+
+async function connect(url: string): Promise<Client> {
+  const client = new Client({ name: 'protect-transparent', version: '1.0.0' })
+  await client.connect(new StreamableHTTPClientTransport(new URL(url)))
+  return client
+}
+
+describe('transparent: retries, max_concurrent_upstream, cache, whole-call timeout', () => {
+  let server: FaultyHttp
+  let portico: RunningPortico
+  let client: Client
+
+  before(async () => {
+    server = await startFaultyHttp('upstream')
+    portico = await startPortico({
+      upstream: server.url,
+      max_concurrent_upstream: 1,
+      retry: { max_retries: 2, initial_backoff_ms: 10, max_backoff_ms: 50 },
+      cache: { tool_ttl_seconds: 60 },
+      timeout: { seconds: 2 },
+    } as ConfigInput)
+    client = await connect(portico.url)
+    await client.listTools() // teaches Portico the tools' annotations
+  })
+  after(async () => {
+    await client?.close()
+    await portico?.close()
+    await server?.close()
+  })
+
+  it('retries a read-only tool after a connection reset, never a write that ran', async () => {
+    server.server.plan([{ mode: 'reset', times: 1, tool: 'lookup' }])
+    assert.match(
+      text(await client.callTool({ name: 'lookup', arguments: { key: 'k' } })),
+      /value of k/,
+    )
+    await portico.sink.waitFor((events) =>
+      events.some((e) => e.type === 'exchange' && e.name === 'lookup' && e.retries === 1),
+    )
+    server.server.plan([{ mode: 'reset-after', times: 1, tool: 'write' }])
+    await assert.rejects(client.callTool({ name: 'write', arguments: {} }))
+    assert.equal(server.server.runs.get('write'), 1, 'the write ran once')
+  })
+
+  it('queues beyond max_concurrent_upstream and records the wait', async () => {
+    const results = await Promise.all(
+      [1, 2].map((i) => client.callTool({ name: 'slow', arguments: { ms: 300, i } })),
+    )
+    for (const result of results) assert.match(text(result), /slow done/)
+    await portico.sink.waitFor((events) =>
+      events.some((e) => e.type === 'exchange' && e.name === 'slow' && (e.queuedMs ?? 0) > 0),
+    )
+  })
+
+  it('answers a cached tool call from the cache (the SSE-free JSON answer, the caller’s id)', async () => {
+    await client.callTool({ name: 'echo', arguments: { text: 'cache me' } })
+    await client.callTool({ name: 'echo', arguments: { text: 'cache me' } })
+    assert.equal(server.server.runs.get('echo'), 1)
+  })
+
+  it('ends the whole call at [timeout] seconds: 504 upstream_timeout, cancelled upstream', async () => {
+    const before = server.server.cancelled
+    await assert.rejects(
+      client.callTool({ name: 'hang', arguments: {} }, undefined, { timeout: 20_000 }),
+      (error: Error & { code?: number }) => {
+        assert.equal(error.code, 504)
+        assert.match(error.message, /did not answer within 2000 ms \(the whole call\)/)
+        return true
+      },
+    )
+    await until(
+      () => server.server.cancelled > before || undefined,
+      5000,
+      'the upstream request to be aborted',
+    )
+  })
+})
+
+describe('transparent: circuit breaker (hand-driven clock)', () => {
+  let server: FaultyHttp
+  let portico: RunningPortico
+  let client: Client
+  const clock = new ManualClock()
+
+  before(async () => {
+    server = await startFaultyHttp('upstream')
+    portico = await startPortico(
+      {
+        upstream: server.url,
+        circuit_breaker: {
+          minimum_calls: 2,
+          wait_duration_seconds: 10,
+          permitted_calls_in_half_open: 1,
+        },
+      } as ConfigInput,
+      { clock },
+    )
+    client = await connect(portico.url)
+  })
+  after(async () => {
+    await client?.close()
+    await portico?.close()
+    await server?.close()
+  })
+
+  it('opens on 5xx answers, refuses with 503 and Retry-After at once, closes after a good probe', async () => {
+    server.server.plan([{ mode: 'http500', times: 2, tool: 'echo' }])
+    for (let i = 0; i < 2; i++)
+      await assert.rejects(client.callTool({ name: 'echo', arguments: {} }))
+    const sessionId = client.transport?.sessionId
+    const refused = await fetch(portico.url, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+        ...(sessionId ? { 'mcp-session-id': sessionId } : {}),
+      },
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 42,
+        method: 'tools/call',
+        params: { name: 'echo' },
+      }),
+    })
+    assert.equal(refused.status, 503)
+    assert.equal(refused.headers.get('retry-after'), '10')
+    const body = (await refused.json()) as { id: number; error: { message: string } }
+    assert.equal(body.id, 42)
+    assert.match(body.error.message, /Circuit of http:\/\/127\.0\.0\.1:\d+\/mcp is open/)
+    assert.equal(server.server.runs.get('echo'), undefined)
+    await clock.advance(10_000)
+    assert.match(text(await client.callTool({ name: 'echo', arguments: { text: 'ok' } })), /ok/)
+  })
+})
+
+describe('transparent: hedging', () => {
+  let server: FaultyHttp
+  let portico: RunningPortico
+  let client: Client
+
+  before(async () => {
+    server = await startFaultyHttp('upstream')
+    portico = await startPortico({
+      upstream: server.url,
+      hedging: { delay_ms: 50, max_hedges: 1 },
+    } as ConfigInput)
+    client = await connect(portico.url)
+    await client.listTools()
+  })
+  after(async () => {
+    await client?.close()
+    await portico?.close()
+    await server?.close()
+  })
+
+  it('answers a slow read from the hedge (its own id upstream, the caller’s id back), cancels the slow one', async () => {
+    server.server.plan([{ mode: 'latency', ms: 30_000, times: 1, tool: 'lookup' }])
+    assert.match(
+      text(await client.callTool({ name: 'lookup', arguments: { key: 'h' } })),
+      /value of h/,
+    )
+    await until(
+      () => server.server.cancelled >= 1 || undefined,
+      5000,
+      'the slow attempt to be cancelled',
+    )
+    await portico.sink.waitFor((events) =>
+      events.some((e) => e.type === 'exchange' && e.name === 'lookup' && e.hedges === 1),
+    )
+  })
+})

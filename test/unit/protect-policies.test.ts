@@ -1,0 +1,573 @@
+/**
+ * Each traffic-protection middleware alone, with a stub `next` and a hand-driven clock: rate
+ * limits, the concurrency queue, the circuit breaker, retries and their budget, hedging, the
+ * whole-call deadline, outlier ejection, the response cache, coalescing and the routing picks.
+ */
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import {
+  breakerSchema,
+  cacheSchema,
+  concurrencySchema,
+  outlierSchema,
+  retrySchema,
+} from '../../src/config/protect.ts'
+import { notSent, PorticoError } from '../../src/errors.ts'
+import type { JsonRpcResponse } from '../../src/jsonrpc/message.ts'
+import type { Call } from '../../src/pipeline/call.ts'
+import { compose, type Handler, type Middleware } from '../../src/pipeline/compose.ts'
+import { MessageReply, type Reply } from '../../src/pipeline/reply.ts'
+import { CircuitBreaker } from '../../src/protect/breaker.ts'
+import { ResponseCache, responseCache } from '../../src/protect/cache.ts'
+import { callTimeout } from '../../src/protect/call-timeout.ts'
+import { coalesce } from '../../src/protect/coalesce.ts'
+import { ConcurrencyLimiter, concurrencyLimit } from '../../src/protect/concurrency.ts'
+import { upstreamHealth } from '../../src/protect/health.ts'
+import { hedging } from '../../src/protect/hedge.ts'
+import { ToolHints } from '../../src/protect/hints.ts'
+import { OutlierDetector, OutlierGroup } from '../../src/protect/outlier.ts'
+import { globalRateLimit, upstreamRateLimit } from '../../src/protect/rate-limit.ts'
+import { RetryBudget, retry } from '../../src/protect/retry.ts'
+import { callOf, requestCall } from '../helpers/calls.ts'
+import { ManualClock, settle } from '../helpers/clock.ts'
+
+/** Runs one middleware as the chain does (a synchronous throw becomes a rejection). */
+function through(
+  middleware: Middleware | undefined,
+): (call: Call, next: Handler) => Promise<Reply> {
+  assert.ok(middleware)
+  return (call, next) => compose([middleware], next)(call)
+}
+
+function ok(call: Call, result: object = { content: [] }): MessageReply {
+  return MessageReply.of({ jsonrpc: '2.0', id: call.id ?? null, result } as JsonRpcResponse)
+}
+
+async function resultOf(reply: Reply): Promise<unknown> {
+  return (await (reply as MessageReply).json())?.result
+}
+
+function failure(): PorticoError {
+  return new PorticoError('backend_failed', { message: 'Backend b failed: boom' })
+}
+
+const toolCall = (name: string, id: number | string = 1, headers = {}) =>
+  callOf(
+    { jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: { q: 1 } } },
+    { headers },
+  )
+
+describe('rate limits', () => {
+  it('refuses past the burst with rate_limited, 429 and Retry-After, and refills with time', async () => {
+    const clock = new ManualClock()
+    const limit = through(upstreamRateLimit('b', { requests: 2, period_seconds: 1 }, clock))
+    const next: Handler = async (call) => ok(call)
+    await limit(requestCall('ping'), next)
+    await limit(requestCall('ping'), next)
+    const refused = await limit(requestCall('ping'), next).then(
+      () => undefined,
+      (error: PorticoError) => error,
+    )
+    assert.equal(refused?.reason, 'rate_limited')
+    assert.equal(refused?.status, 429)
+    assert.equal(refused?.headers?.['retry-after'], '1')
+    await clock.advance(500) // one token back at 2 per second
+    await limit(requestCall('ping'), next)
+    await assert.rejects(limit(requestCall('ping'), next), /Rate limit of b/)
+  })
+
+  it('counts per client identity, per session and per tool, and only requests', async () => {
+    const clock = new ManualClock()
+    const limit = through(
+      globalRateLimit(
+        {
+          period_seconds: 1,
+          per_client: { requests: 1, period_seconds: 60 },
+          per_tool: [{ tool: 'pay*', requests: 1, period_seconds: 60 }],
+        },
+        clock,
+      ),
+    )
+    const next: Handler = async (call) => ok(call)
+    const alice = { authorization: 'Bearer alice' }
+    const bob = { authorization: 'Bearer bob' }
+    await limit(toolCall('search', 1, alice), next)
+    await assert.rejects(limit(toolCall('search', 2, alice), next), /per client/)
+    await limit(toolCall('payment', 3, bob), next)
+    const carol = { authorization: 'Bearer carol' }
+    await assert.rejects(limit(toolCall('payment', 4, carol), next), /per tool matching pay\*/)
+    // A notification takes no token.
+    await limit(
+      callOf({ jsonrpc: '2.0', method: 'notifications/initialized' }, { headers: alice }),
+      next,
+    )
+  })
+})
+
+describe('concurrency', () => {
+  const config = concurrencySchema.parse({ max_concurrent: 1, max_queue: 1, queue_timeout: 5 })
+
+  it('queues within its bounds, refuses beyond them, and notes the queued time', async () => {
+    const clock = new ManualClock()
+    const limiter = new ConcurrencyLimiter('b', config, clock)
+    const limit = concurrencyLimit(limiter, clock)
+    const first = requestCall('ping', undefined, 1)
+    await limit(first, async (call) => ok(call))
+    assert.equal(limiter.active, 1, 'held until the answer is written')
+    const second = requestCall('ping', undefined, 2)
+    const waiting = limit(second, async (call) => ok(call))
+    await settle()
+    assert.equal(limiter.queued, 1)
+    await assert.rejects(
+      limit(requestCall('ping', undefined, 3), async (c) => ok(c)),
+      (error) => {
+        assert.equal((error as PorticoError).reason, 'rate_limited')
+        assert.equal((error as PorticoError).data?.reason, 'queue_full')
+        return true
+      },
+    )
+    await clock.advance(1200)
+    first.lifetime.end()
+    await waiting
+    assert.equal(second.notes.queuedMs, 1200)
+    second.lifetime.end()
+    assert.equal(limiter.active, 0)
+  })
+
+  it('gives up after queue_timeout with a clear error, and a failed attempt frees its slot', async () => {
+    const clock = new ManualClock()
+    const limiter = new ConcurrencyLimiter('b', config, clock)
+    const limit = concurrencyLimit(limiter, clock)
+    await assert.rejects(limit(requestCall('ping'), async () => Promise.reject(failure())))
+    assert.equal(limiter.active, 0)
+    await limit(requestCall('ping'), async (call) => ok(call))
+    const waiting = limit(requestCall('ping', undefined, 2), async (call) => ok(call))
+    const refused = waiting.then(
+      () => undefined,
+      (error: PorticoError) => error,
+    )
+    await clock.advance(5000)
+    assert.match(String((await refused)?.message), /waited 5000 ms for one of its 1 slots/)
+  })
+})
+
+describe('circuit breaker', () => {
+  const config = breakerSchema.parse({
+    failure_rate_threshold: 0.5,
+    minimum_calls: 4,
+    wait_duration_seconds: 30,
+    permitted_calls_in_half_open: 2,
+  })
+
+  function breakerWith(clock: ManualClock) {
+    const changes: string[] = []
+    const breaker = new CircuitBreaker('b', config, clock, (state) => changes.push(state))
+    return { breaker, changes, health: upstreamHealth({ breaker, internalErrors: false }) }
+  }
+
+  it('opens on the failure rate of the window, never on client errors, cancels or isError', async () => {
+    const clock = new ManualClock()
+    const { breaker, changes, health } = breakerWith(clock)
+    const fail: Handler = async () => Promise.reject(failure())
+    const clientError: Handler = async () => Promise.reject(new PorticoError('invalid_params'))
+    const toolError: Handler = async (call) => ok(call, { isError: true, content: [] })
+    for (let i = 0; i < 5; i++) await health(requestCall('ping'), toolError)
+    for (let i = 0; i < 5; i++) await assert.rejects(health(requestCall('ping'), clientError))
+    const gone = new AbortController()
+    gone.abort()
+    await assert.rejects(
+      health(callOf({ jsonrpc: '2.0', id: 1, method: 'ping' }, { signal: gone.signal }), fail),
+    )
+    assert.equal(breaker.state, 'closed')
+    // Window now: 4 successes (last 4 of 5 fit min 10); 6 failures make the rate ≥ 0.5.
+    let opened: Call | undefined
+    for (let i = 0; i < 6; i++) {
+      const call = requestCall('ping')
+      await assert.rejects(health(call, fail))
+      if (call.notes.breaker === 'open') opened = call
+    }
+    assert.equal(breaker.state, 'open')
+    assert.deepEqual(changes, ['open'])
+    assert.ok(opened, 'the call that opened it says so')
+    await assert.rejects(
+      health(requestCall('ping'), async (c) => ok(c)),
+      (error) => {
+        const e = error as PorticoError
+        assert.equal(e.reason, 'circuit_open')
+        assert.equal(e.status, 503)
+        assert.equal(e.headers?.['retry-after'], '30')
+        assert.match(e.message, /Circuit of b is open/)
+        return true
+      },
+    )
+  })
+
+  it('lets permitted_calls_in_half_open probes through, refuses the rest, closes on their success', async () => {
+    const clock = new ManualClock()
+    const { breaker, changes, health } = breakerWith(clock)
+    for (let i = 0; i < 4; i++)
+      await assert.rejects(health(requestCall('ping'), async () => Promise.reject(failure())))
+    assert.equal(breaker.state, 'open')
+    await clock.advance(30_000)
+    const release: Array<() => void> = []
+    const slow: Handler = (call) => new Promise((resolve) => release.push(() => resolve(ok(call))))
+    const probes = [health(requestCall('ping'), slow), health(requestCall('ping'), slow)]
+    assert.equal(breaker.state, 'half_open')
+    await assert.rejects(health(requestCall('ping'), slow), /half-open/)
+    for (const done of release) done()
+    await Promise.all(probes)
+    assert.equal(breaker.state, 'closed')
+    assert.deepEqual(changes, ['open', 'half_open', 'closed'])
+  })
+
+  it('opens again when a probe fails', async () => {
+    const clock = new ManualClock()
+    const { breaker, health } = breakerWith(clock)
+    for (let i = 0; i < 4; i++)
+      await assert.rejects(health(requestCall('ping'), async () => Promise.reject(failure())))
+    await clock.advance(30_000)
+    await assert.rejects(health(requestCall('ping'), async () => Promise.reject(failure())))
+    assert.equal(breaker.state, 'open')
+    assert.equal(breaker.refusing, true)
+  })
+})
+
+describe('retries', () => {
+  const config = retrySchema.parse({ max_retries: 3, initial_backoff_ms: 100, max_backoff_ms: 150 })
+
+  function retrying(clock: ManualClock, hints = new ToolHints(), budget?: RetryBudget) {
+    return retry({ config, budget: budget ?? new RetryBudget(20, 10, clock), hints, clock })
+  }
+
+  /** Runs `next` through retry while the clock advances; returns the attempts and waits. */
+  async function drive(
+    clock: ManualClock,
+    middleware: ReturnType<typeof retry>,
+    call: Call,
+    next: Handler,
+  ) {
+    const started = clock.now()
+    const running = middleware(call, next)
+    const outcome = running.then(
+      (reply) => ({ reply }),
+      (error: unknown) => ({ error }),
+    )
+    for (let i = 0; i < 20; i++) await clock.advance(50)
+    return { ...(await outcome), elapsed: clock.now() - started }
+  }
+
+  it('retries a non-idempotent tools/call only when the request never left', async () => {
+    const clock = new ManualClock()
+    let attempts = 0
+    const notYet: Handler = async (call) => {
+      attempts++
+      if (attempts < 3) throw notSent(new PorticoError('upstream_unavailable', 'refused'))
+      return ok(call)
+    }
+    const call = toolCall('write_file')
+    const out = await drive(clock, retrying(clock), call, notYet)
+    assert.ok('reply' in out)
+    assert.equal(attempts, 3)
+    assert.equal(call.notes.retries, 2)
+
+    attempts = 0
+    const ranAndFailed: Handler = async () => {
+      attempts++
+      throw failure()
+    }
+    const sent = await drive(clock, retrying(clock), toolCall('write_file'), ranAndFailed)
+    assert.ok('error' in sent)
+    assert.equal(attempts, 1, 'a tools/call that may have run is never run again')
+  })
+
+  it('retries reads and tools annotated readOnlyHint/idempotentHint, with capped backoff', async () => {
+    const clock = new ManualClock()
+    const hints = new ToolHints()
+    hints.learn({
+      tools: [
+        { name: 'search', annotations: { readOnlyHint: true } },
+        { name: 'put', annotations: { idempotentHint: true } },
+        { name: 'send' },
+      ],
+    })
+    let attempts = 0
+    const flaky: Handler = async () => {
+      attempts++
+      throw failure()
+    }
+    for (const name of ['search', 'put']) {
+      attempts = 0
+      const out = await drive(clock, retrying(clock, hints), toolCall(name), flaky)
+      assert.ok('error' in out)
+      assert.equal(attempts, 4, `${name}: 1 + max_retries attempts`)
+      // Three backoffs, each at most max_backoff_ms (150): never more than 450 ms of waiting.
+      assert.ok(out.elapsed <= 1000, `${name}: waited ${out.elapsed} ms`)
+    }
+    attempts = 0
+    await drive(clock, retrying(clock, hints), toolCall('send'), flaky)
+    assert.equal(attempts, 1)
+    attempts = 0
+    await drive(
+      clock,
+      retrying(clock, hints),
+      requestCall('resources/read', { uri: 'a://b' }),
+      flaky,
+    )
+    assert.equal(attempts, 4)
+  })
+
+  it('never retries client errors, refusals or isError results', async () => {
+    const clock = new ManualClock()
+    for (const next of [
+      async () => Promise.reject(new PorticoError('invalid_params')),
+      async () => Promise.reject(new PorticoError('circuit_open')),
+      async (call: Call) => ok(call, { isError: true }),
+    ] as Handler[]) {
+      let attempts = 0
+      await drive(
+        clock,
+        retrying(clock),
+        requestCall('resources/read', { uri: 'a://b' }),
+        (call) => {
+          attempts++
+          return next(call)
+        },
+      )
+      assert.equal(attempts, 1)
+    }
+  })
+
+  it('keeps retries within budget_percent of recent calls, min_retries_per_sec as the floor', () => {
+    const clock = new ManualClock()
+    const budget = new RetryBudget(10, 0.1, clock) // floor: 1 retry per 10 s
+    for (let i = 0; i < 100; i++) budget.deposit()
+    let granted = 0
+    while (budget.withdraw()) granted++
+    assert.equal(granted, 10, '10 % of 100 calls')
+    const quiet = new RetryBudget(10, 0.1, clock)
+    assert.equal(quiet.withdraw(), true, 'the floor allows one with no traffic')
+    assert.equal(quiet.withdraw(), false)
+  })
+})
+
+describe('hedging', () => {
+  it('sends a hedge after delay_ms; the first success wins and the loser is cancelled', async () => {
+    const clock = new ManualClock()
+    const hedge = hedging({
+      config: { delay_ms: 200, max_hedges: 1 },
+      hints: new ToolHints(),
+      clock,
+    })
+    const signals: AbortSignal[] = []
+    const ids: unknown[] = []
+    const finish: Array<(reply: Reply) => void> = []
+    const next: Handler = (call) => {
+      signals.push(call.signal)
+      ids.push((call.message as { id?: unknown }).id)
+      return new Promise((resolve) => finish.push(resolve))
+    }
+    const call = requestCall('resources/read', { uri: 'a://b' })
+    const answer = hedge(call, next)
+    await settle()
+    assert.equal(signals.length, 1)
+    await clock.advance(200)
+    assert.equal(signals.length, 2)
+    assert.equal(call.notes.hedges, 1)
+    assert.equal(ids[0], 1)
+    assert.equal(ids[1], '1~hedge1', 'a hedge has its own JSON-RPC id upstream')
+    finish[1]?.(
+      MessageReply.of({
+        jsonrpc: '2.0',
+        id: '1~hedge1',
+        result: { contents: ['hedge'] },
+      } as JsonRpcResponse),
+    )
+    const won = (await ((await answer) as MessageReply).json()) as JsonRpcResponse
+    assert.deepEqual(won.result, { contents: ['hedge'] })
+    assert.equal(won.id, 1, 'the answer carries the call’s own id')
+    assert.equal(signals[0]?.aborted, true, 'the loser is cancelled')
+    assert.equal(signals[1]?.aborted, false)
+  })
+
+  it('does not let an error win while another attempt may still succeed, and never hedges a write', async () => {
+    const clock = new ManualClock()
+    const hedge = through(
+      hedging({ config: { delay_ms: 0, max_hedges: 1 }, hints: new ToolHints(), clock }),
+    )
+    let n = 0
+    const next: Handler = async (call) => {
+      n++
+      if (n === 1) throw failure()
+      await clock.advance(0)
+      return ok(call, { contents: ['second'] })
+    }
+    const answer = hedge(requestCall('resources/read', { uri: 'a://b' }), next)
+    await clock.advance(1)
+    assert.deepEqual(await resultOf(await answer), { contents: ['second'] })
+    let writes = 0
+    const slow: Handler = async (call) => {
+      writes++
+      await clock.advance(0)
+      return ok(call)
+    }
+    const write = hedge(toolCall('send'), slow)
+    await clock.advance(1000)
+    await write
+    assert.equal(writes, 1)
+  })
+})
+
+describe('whole-call timeout', () => {
+  it('aborts the attempt in flight with upstream_timeout', async () => {
+    const clock = new ManualClock()
+    const timeout = callTimeout('b', 1000, clock)
+    let inner: AbortSignal | undefined
+    const hang: Handler = (call) =>
+      new Promise((_, reject) => {
+        inner = call.signal
+        call.signal.addEventListener('abort', () => reject(new PorticoError('cancelled')))
+      })
+    const outcome = timeout(requestCall('ping'), hang).then(
+      () => undefined,
+      (e: PorticoError) => e,
+    )
+    await clock.advance(1000)
+    const error = await outcome
+    assert.equal(error?.reason, 'upstream_timeout')
+    assert.equal(error?.status, 504)
+    assert.equal(inner?.aborted, true)
+  })
+})
+
+describe('outlier ejection', () => {
+  const config = outlierSchema.parse({
+    consecutive_errors: 2,
+    interval_seconds: 10,
+    base_ejection_seconds: 30,
+    max_ejection_percent: 50,
+  })
+
+  it('ejects after consecutive failures, returns at the sweep after its time, and grows', async () => {
+    const clock = new ManualClock()
+    const group = new OutlierGroup(clock)
+    group.size = 2
+    const events: string[] = []
+    const detector = new OutlierDetector('a', config, group, (event) => events.push(event))
+    assert.equal(detector.record('failure'), false)
+    assert.equal(detector.record('ok'), false, 'a success resets the streak')
+    detector.record('failure')
+    assert.equal(detector.record('failure'), true)
+    assert.throws(() => detector.check(), /a is ejected after 2 consecutive failures/)
+    await clock.advance(29_000)
+    assert.equal(detector.ejected, true)
+    await clock.advance(1_000) // the sweep at 30 s returns it
+    assert.equal(detector.ejected, false)
+    detector.record('failure')
+    detector.record('failure')
+    await clock.advance(30_000)
+    assert.equal(detector.ejected, true, 'the second ejection lasts 60 s')
+    await clock.advance(30_000)
+    assert.equal(detector.ejected, false)
+    assert.deepEqual(events, ['ejected', 'returned', 'ejected', 'returned'])
+    group.close()
+  })
+
+  it('ejects at most max_ejection_percent of a group (at least one)', () => {
+    const clock = new ManualClock()
+    const group = new OutlierGroup(clock)
+    group.size = 2
+    const a = new OutlierDetector('a', config, group, () => {})
+    const b = new OutlierDetector('b', config, group, () => {})
+    a.record('failure')
+    a.record('failure')
+    b.record('failure')
+    assert.equal(b.record('failure'), false, '50 % of 2 backends is one')
+    assert.equal(a.ejected, true)
+    assert.equal(b.ejected, false)
+    group.close()
+  })
+})
+
+describe('response cache', () => {
+  const config = cacheSchema.parse({
+    tool_ttl_seconds: 60,
+    resource_ttl_seconds: 60,
+    max_entries: 10,
+  })
+
+  it('answers a hit with the caller’s id, keyed by identity, never storing isError', async () => {
+    const clock = new ManualClock()
+    const cache = new ResponseCache(config, clock)
+    const mw = responseCache(cache)
+    let calls = 0
+    const next: Handler = async (call) => {
+      calls++
+      return ok(call, { content: [{ type: 'text', text: `answer ${calls}` }] })
+    }
+    const alice = { authorization: 'Bearer alice' }
+    await mw(toolCall('search', 1, alice), next)
+    const hitCall = toolCall('search', 'x-7', alice)
+    const hit = (await ((await mw(hitCall, next)) as MessageReply).json()) as JsonRpcResponse
+    assert.equal(hit.id, 'x-7')
+    assert.equal(hitCall.notes.cache, 'hit')
+    assert.equal(calls, 1)
+    await mw(toolCall('search', 2, { authorization: 'Bearer bob' }), next)
+    assert.equal(calls, 2, 'another identity does not share the entry')
+    const failing: Handler = async (call) => ok(call, { isError: true, content: [] })
+    await mw(toolCall('broken'), failing)
+    await mw(toolCall('broken'), failing)
+    assert.deepEqual(cache.stats(), { hits: 1, misses: 4, entries: 2 })
+    await clock.advance(60_001)
+    await mw(toolCall('search', 3, alice), next)
+    assert.equal(calls, 3, 'expired')
+  })
+
+  it('honours ttlMs and shares cacheScope "public" answers across callers', async () => {
+    const clock = new ManualClock()
+    const mw = responseCache(new ResponseCache(config, clock))
+    let calls = 0
+    const read = (uri: string, headers = {}) =>
+      callOf({ jsonrpc: '2.0', id: 1, method: 'resources/read', params: { uri } }, { headers })
+    const next: Handler = async (call) => {
+      calls++
+      const uri = (call.target?.name ?? '') as string
+      const hints = uri.includes('public') ? { ttlMs: 5000, cacheScope: 'public' } : { ttlMs: 0 }
+      return ok(call, { contents: [], ...hints })
+    }
+    await mw(read('x://public', { authorization: 'a' }), next)
+    await mw(read('x://public', { authorization: 'b' }), next)
+    assert.equal(calls, 1)
+    await clock.advance(5001)
+    await mw(read('x://public'), next)
+    assert.equal(calls, 2, 'ttlMs shortened the entry')
+    await mw(read('x://nocache'), next)
+    await mw(read('x://nocache'), next)
+    assert.equal(calls, 4, 'ttlMs 0 is not stored')
+  })
+})
+
+describe('coalescing', () => {
+  it('shares one upstream call between identical concurrent reads, each answered with its id', async () => {
+    const mw = coalesce(new ToolHints())
+    let calls = 0
+    let release!: () => void
+    const next: Handler = (call) => {
+      calls++
+      return new Promise((resolve) => {
+        release = () => resolve(ok(call, { contents: ['shared'] }))
+      })
+    }
+    const read = (id: number) => requestCall('resources/read', { uri: 'a://b' }, id)
+    const second = read(2)
+    const answers = [mw(read(1), next), mw(second, next)]
+    await settle()
+    release()
+    const [a, b] = (await Promise.all(
+      answers.map(async (p) => ((await p) as MessageReply).json()),
+    )) as JsonRpcResponse[]
+    assert.equal(calls, 1)
+    assert.equal(a?.id, 1)
+    assert.equal(b?.id, 2)
+    assert.equal(second.notes.cache, 'coalesced')
+  })
+})
