@@ -14,6 +14,7 @@ const LAYERS = [
   ['upstream'],
   ['csp'],
   ['middleware'],
+  ['auth'],
   ['context.ts'],
   ['edge'],
   ['widgets'],

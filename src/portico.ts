@@ -6,6 +6,7 @@
 import { once } from 'node:events'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { type Security, securityFromConfig } from './auth/setup.ts'
 import { type Config, type ConfigInput, parseConfig } from './config/schema.ts'
 import type { ProxyContext } from './context.ts'
 import { cspFromConfig } from './csp/setup.ts'
@@ -102,7 +103,9 @@ export function createPortico(input: Config | ConfigInput, options: PorticoOptio
   } else {
     mode = transparentMode(context, config.upstream as string, options.upstreamMiddleware)
   }
+  const security = securityFromConfig(config, logger)
   const middleware = globalChain({
+    security: security?.middleware ?? [],
     user: options.middleware ?? [],
     rewriters: [...cspFromConfig(config), ...(options.rewriters ?? [])],
   })
@@ -110,8 +113,12 @@ export function createPortico(input: Config | ConfigInput, options: PorticoOptio
     logger.error('call failed', { method: call.method, error: String(error) }),
   )
   const user = options.filters ?? []
-  const filters = { mcp: [originFilter(config.allowed_origins), ...user], other: user }
-  return new PorticoServer(context, mode, handle, filters)
+  const guards = security?.filters ?? []
+  const filters = {
+    mcp: [originFilter(config.allowed_origins), ...guards, ...user],
+    other: [...guards, ...user],
+  }
+  return new PorticoServer(context, mode, handle, filters, security)
 }
 
 class PorticoServer implements Portico {
@@ -122,15 +129,24 @@ class PorticoServer implements Portico {
   #serving = true
   #inFlight = 0
   #idle: (() => void) | undefined
+  readonly #security: Security | undefined
 
-  constructor(context: ProxyContext, mode: Mode, handle: Handler, filters: Filters) {
+  constructor(
+    context: ProxyContext,
+    mode: Mode,
+    handle: Handler,
+    filters: Filters,
+    security: Security | undefined,
+  ) {
     this.#context = context
     this.#mode = mode
-    const route = createRouter(context, mode.routes(handle), filters, {
+    this.#security = security
+    const ops = {
       isServing: () => this.#serving,
       isReady: async () => mode.readiness(),
       version: VERSION,
-    })
+    }
+    const route = createRouter(context, mode.routes(handle), filters, ops, security?.routes)
     this.handler = (req: IncomingMessage, res: ServerResponse) => {
       this.#inFlight++
       res.once('close', this.#onClose)
@@ -153,17 +169,17 @@ class PorticoServer implements Portico {
 
   async listen(): Promise<ListenResult> {
     const { host, port } = this.#context.config
+    // Issuer discovery first: a Portico that cannot verify tokens must not start serving.
+    await this.#security?.ready()
     const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, this.handler)
     this.#server = server
     server.listen(port, host)
     await once(server, 'listening')
     const address = server.address() as AddressInfo
     const shownHost = address.address.includes(':') ? `[${address.address}]` : address.address
-    return {
-      host: address.address,
-      port: address.port,
-      url: `http://${shownHost}:${address.port}${this.#context.config.mcp_path}`,
-    }
+    const url = `http://${shownHost}:${address.port}${this.#context.config.mcp_path}`
+    this.#security?.listening(url)
+    return { host: address.address, port: address.port, url }
   }
 
   async close(): Promise<void> {

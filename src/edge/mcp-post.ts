@@ -13,6 +13,7 @@ import { decodeBody } from '../jsonrpc/message.ts'
 import { CallRecorder } from '../observe/recorder.ts'
 import { buildCalls, type Call, type ClientTransport } from '../pipeline/call.ts'
 import type { Handler } from '../pipeline/compose.ts'
+import { identityOf } from '../pipeline/identity.ts'
 import { abortOnClose, refuse } from './exchange.ts'
 import { sendReplies, sendReply } from './send.ts'
 
@@ -50,6 +51,7 @@ export async function readCalls(
       signal,
       transport: options.transport,
       body,
+      identity: identityOf(req),
       ...(options.sessionId === undefined ? {} : { sessionId: options.sessionId }),
     })
     return { calls, bytesIn: body.length, signal }

@@ -55,6 +55,8 @@ export function createRouter(
   routes: Routes,
   filters: Filters,
   ops: Operations,
+  /** Paths served without filters (the OAuth protected resource metadata). */
+  publicRoutes: ReadonlyMap<string, RouteHandler> = new Map(),
 ): RequestHandler {
   const { mcp_path: mcpPath, sse_path: ssePath } = context.config
   const allow = routes.mcp.options ? 'GET, POST, DELETE, OPTIONS' : 'GET, POST, DELETE'
@@ -73,6 +75,8 @@ export function createRouter(
     if (pathname === '/healthz' || pathname === '/readyz' || pathname === '/version') {
       return operations(pathname, res, ops)
     }
+    const open = publicRoutes.get(pathname)
+    if (open !== undefined) return open(req, res)
     const legacy = routes.legacy
     if (legacy !== undefined && pathname === ssePath && req.method === 'GET') {
       return guarded(filters.mcp, 'sse', legacy.stream, req, res)

@@ -3,7 +3,8 @@
  * runs through these middleware (outermost first) and then the mode's terminal step (the
  * transparent forward or the gateway dispatch), which runs each upstream's own chain.
  *
- *   filters (edge: Origin, before the body is read)
+ *   filters (edge: Origin, client address rules, authentication; before the body is read)
+ *   → security (src/auth/: session ownership → authorization → argument checks)
  *   → user middleware (library mode: `createPortico(config, { middleware })`)
  *   → rewrite (response rewriters: widget CSP)
  *   → terminal
@@ -16,13 +17,15 @@ import type { ResponseRewriter } from '../pipeline/rewriter.ts'
 import { rewriteResponses } from './rewrite.ts'
 
 export interface ChainParts {
+  /** Portico's own security middleware (src/auth/setup.ts), before anything else sees a call. */
+  security?: readonly Middleware[]
   /** Middleware given by an embedding application. */
   user: readonly Middleware[]
   rewriters: readonly ResponseRewriter[]
 }
 
 export function globalChain(parts: ChainParts): Middleware[] {
-  const chain: Middleware[] = [...parts.user]
+  const chain: Middleware[] = [...(parts.security ?? []), ...parts.user]
   if (parts.rewriters.length > 0) chain.push(rewriteResponses(parts.rewriters))
   return chain
 }
