@@ -72,6 +72,8 @@ function encode(e: PorticoEvent): unknown[] {
     e.bytesOut,
     e.params,
     e.result,
+    e.subject,
+    e.authClient,
   ]
 }
 
@@ -126,5 +128,7 @@ function decode(row: unknown[]): PorticoEvent {
     bytesOut: r(25),
     params: r(26),
     result: r(27),
+    subject: r(28),
+    authClient: r(29),
   }
 }
