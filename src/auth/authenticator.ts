@@ -141,12 +141,11 @@ export class Authenticator {
     if (known !== undefined) return { identity: known, token }
     if (!this.isOAuth) throw this.#refuse(new AuthFailure('invalid_token', 'unknown token'))
     const presented = token
-    return this.#validate(presented).then(
-      (identity) => ({ identity: this.#gate(identity), token: presented }),
-      (error: unknown) => {
+    return this.#validate(presented)
+      .then((identity) => ({ identity: this.#gate(identity), token: presented }))
+      .catch((error: unknown) => {
         throw this.#refuse(error)
-      },
-    )
+      })
   }
 
   async #validate(token: string): Promise<Identity> {
@@ -221,10 +220,7 @@ export class Authenticator {
       jwksUri ??= metadata.jwks_uri
       introspectionEndpoint ??= metadata.introspection_endpoint
     }
-    const audience = this.audiences()
-    if (audience.length === 0) {
-      throw unavailable('the resource identifier is unknown: set auth.resource or public_url')
-    }
+    const audience = () => this.audiences()
     const validators: Validators = {}
     if (mode !== 'introspection') {
       if (jwksUri === undefined) throw new Error(`the metadata of ${issuer} names no jwks_uri`)

@@ -12,6 +12,7 @@ import { digest } from './api-keys.ts'
 import { AuthFailure } from './challenge.ts'
 import { sameIssuer } from './discovery.ts'
 import type { Claims } from './identity.ts'
+import { unknownResource } from './jwt.ts'
 
 const MAX_ENTRIES = 10_000
 const REFUSAL_TTL_MS = 10_000
@@ -23,7 +24,8 @@ export interface IntrospectionOptions {
   clientId: string
   clientSecret: string
   issuer: string | undefined
-  audience: readonly string[]
+  /** Accepted `aud` values; known once Portico listens. */
+  audience: () => readonly string[]
   cacheTtlMs: number
   clockToleranceMs: number
   now?: () => number
@@ -51,6 +53,7 @@ export class Introspector {
 
   /** The token's claims when active and meant for this resource; throws otherwise. */
   async introspect(token: string): Promise<Claims> {
+    if (this.#options.audience().length === 0) throw unknownResource()
     const key = digest(token)
     const now = this.#now()
     let entry = this.#cache.get(key)
@@ -97,7 +100,8 @@ export class Introspector {
     }
     const aud = claims.aud
     const audiences = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud : []
-    if (!audiences.some((a) => typeof a === 'string' && options.audience.includes(a))) {
+    const accepted = options.audience()
+    if (!audiences.some((a) => typeof a === 'string' && accepted.includes(a))) {
       return 'token not issued for this resource (audience)'
     }
     if (

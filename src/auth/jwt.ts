@@ -12,8 +12,8 @@ import { AuthFailure } from './challenge.ts'
 export interface JwtOptions {
   jwksUri: URL
   issuer: string
-  /** Accepted `aud` values (the token's must contain one). */
-  audience: readonly string[]
+  /** Accepted `aud` values (the token's must contain one); known once Portico listens. */
+  audience: () => readonly string[]
   algorithms: readonly string[]
   clockToleranceMs: number
   cooldownMs: number
@@ -36,10 +36,12 @@ export class JwtVerifier {
   /** The verified payload; throws AuthFailure (or a PorticoError when the keys are unreachable). */
   async verify(token: string): Promise<JWTPayload> {
     const options = this.#options
+    const audience = options.audience()
+    if (audience.length === 0) throw unknownResource()
     try {
       const { payload } = await jwtVerify(token, this.#jwks, {
         issuer: options.issuer,
-        audience: [...options.audience],
+        audience: [...audience],
         algorithms: [...options.algorithms],
         clockTolerance: Math.round(options.clockToleranceMs / 1000),
         requiredClaims: ['exp'],
@@ -91,4 +93,12 @@ export function jwtFailure(error: unknown): AuthFailure | PorticoError {
     })
   }
   return new AuthFailure('invalid_token', 'malformed token')
+}
+
+/** No audience to check against: refusing is the only safe answer. */
+export function unknownResource(): PorticoError {
+  return new PorticoError('internal_error', {
+    message:
+      'Cannot verify tokens: the resource identifier is unknown (set auth.resource or public_url)',
+  })
 }
