@@ -18,7 +18,7 @@ export function bearerToken(headers: IncomingHttpHeaders): string | undefined {
   if (value === undefined) return undefined
   const space = value.indexOf(' ')
   const scheme = space === -1 ? value : value.slice(0, space)
-  if (scheme.toLowerCase() !== 'bearer') {
+  if (space === -1 || scheme.toLowerCase() !== 'bearer') {
     throw new AuthFailure('invalid_request', 'the Authorization header must be "Bearer <token>"')
   }
   const token = value.slice(space + 1).trim()
