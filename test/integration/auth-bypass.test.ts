@@ -69,9 +69,8 @@ describe('bypass matrix: JWT tokens (transparent mode)', () => {
       },
     )
     assert.equal(answer.status, 200)
-    const seen = JSON.parse(
-      (answer.message?.result?.content as Array<{ text: string }>)[0]?.text ?? '{}',
-    ) as Record<string, string>
+    const content = (answer.message?.result?.content ?? []) as Array<{ text: string }>
+    const seen = JSON.parse(content[0]?.text ?? '{}') as Record<string, string>
     assert.equal(seen['x-user-id'], 'alice', 'a forged x-user-id is replaced')
     assert.equal(seen['x-user-email'], 'alice@example.test')
     assert.equal(seen.authorization, undefined, 'no token passthrough')
