@@ -153,7 +153,7 @@ describe('policy and the authorization middleware', () => {
     )
     const body = await (json as MessageReply).json()
     assert.deepEqual(
-      (body?.result?.tools as Array<{ name: string }>).map((t) => t.name),
+      ((body?.result?.tools ?? []) as Array<{ name: string }>).map((t) => t.name),
       ['files__read_text'],
     )
     async function* events() {
