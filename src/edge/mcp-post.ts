@@ -45,6 +45,12 @@ export async function readCalls(
     requireJson(req)
     body = await readBody(req, context.config.max_request_body_size)
     const decoded = decodeBody(body)
+    const maxBatch = context.config.security?.max_batch_size
+    if (maxBatch !== undefined && decoded.messages.length > maxBatch) {
+      throw new PorticoError('invalid_request', {
+        message: `Invalid Request: batch of ${decoded.messages.length} messages (limit ${maxBatch})`,
+      })
+    }
     const calls = buildCalls(decoded, {
       headers: req.headers,
       request: requestInfoOf(req),

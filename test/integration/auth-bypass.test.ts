@@ -173,6 +173,7 @@ describe('bypass matrix: sessions, streams and other paths (API keys, transparen
           { name: 'bob', key: 'bob-key' },
         ],
       },
+      security: { max_batch_size: 2 },
     })
   })
   after(async () => {
@@ -263,5 +264,12 @@ describe('bypass matrix: sessions, streams and other paths (API keys, transparen
         ),
       ),
     )
+  })
+
+  it('a batch over max_batch_size is refused whole', async () => {
+    const batch = [request(1, 'ping'), request(2, 'ping'), request(3, 'ping')]
+    const answer = await rpc(portico.url, batch, alice)
+    assert.equal(answer.status, 400)
+    assert.match(answer.message?.error?.message ?? '', /batch of 3 messages \(limit 2\)/)
   })
 })
