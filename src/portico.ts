@@ -103,7 +103,7 @@ export function createPortico(input: Config | ConfigInput, options: PorticoOptio
   } else {
     mode = transparentMode(context, config.upstream as string, options.upstreamMiddleware)
   }
-  const security = securityFromConfig(config, logger)
+  const security = securityFromConfig(config, logger, context.proxy)
   const middleware = globalChain({
     security: security?.middleware ?? [],
     user: options.middleware ?? [],

@@ -15,6 +15,7 @@ import { Authenticator, PRM_PATH } from './authenticator.ts'
 import { authorize } from './authorize.ts'
 import { authFilter, type RequestFilter } from './filter.ts'
 import { IpPolicy } from './ip.ts'
+import { pinFileOf, ToolPins } from './pins.ts'
 import { Policy } from './policy.ts'
 import { SessionOwners } from './sessions.ts'
 
@@ -34,7 +35,11 @@ export interface Security {
   listening(mcpUrl: string): void
 }
 
-export function securityFromConfig(config: Config, logger: Logger): Security | undefined {
+export function securityFromConfig(
+  config: Config,
+  logger: Logger,
+  proxy: string,
+): Security | undefined {
   const { auth, security } = config
   if (auth === undefined && security === undefined) return undefined
   const filters: RequestFilter[] = []
@@ -69,6 +74,9 @@ export function securityFromConfig(config: Config, logger: Logger): Security | u
       logger,
     })
     middleware.push(guard.middleware())
+  }
+  if (security?.pin_tools) {
+    middleware.push(new ToolPins(pinFileOf(config, proxy), logger).middleware())
   }
   const found = authenticator
   return {
