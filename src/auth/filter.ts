@@ -27,8 +27,9 @@ export function authFilter(options: AuthFilterOptions): RequestFilter {
   const identityHeaders = authenticator.builder.identityHeaderNames()
   const admit = (req: IncomingMessage, verified: Verified): void => {
     const { identity, token } = verified
-    sessions.check(req, identity)
+    // Attached first, so a refused session is recorded with who presented it.
     attachIdentity(req, identity, token)
+    sessions.check(req, identity)
     const headers = req.headers
     if (!forwardToken) delete headers.authorization
     for (const name of identityHeaders) delete headers[name]

@@ -224,6 +224,11 @@ describe('bypass matrix: sessions, streams and other paths (API keys, transparen
       'mcp-protocol-version': '2025-11-25',
     })
     assert.equal(madeUp.status, 404)
+    await portico.sink.waitFor((events) =>
+      events.some((e) => e.type === 'exchange' && e.reason === 'forbidden' && e.subject === 'bob'),
+    )
+    const refused = portico.sink.exchanges().filter((e) => e.reason === 'forbidden')
+    assert.ok(refused.length >= 3 && refused.every((e) => e.subject === 'bob'), 'recorded as bob')
   })
 
   it('GET, DELETE, legacy SSE and other paths without a token are refused', async () => {
