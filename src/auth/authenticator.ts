@@ -149,7 +149,13 @@ export class Authenticator {
   }
 
   async #validate(token: string): Promise<Identity> {
-    const validators = this.#validators ?? (await this.#load())
+    const validators =
+      this.#validators ??
+      (await this.#load().catch((error: unknown) => {
+        throw error instanceof PorticoError
+          ? error
+          : unavailable('the authorization server metadata is unavailable')
+      }))
     const mode = this.kind === 'jwt' ? 'jwt' : this.#auth.token_validation
     if (mode === 'jwt' || (mode === 'both' && looksLikeJwt(token))) {
       try {
