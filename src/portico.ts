@@ -146,7 +146,11 @@ class PorticoServer implements Portico {
       isReady: async () => mode.readiness(),
       version: VERSION,
     }
-    const route = createRouter(context, mode.routes(handle), filters, ops, security?.routes)
+    const route = createRouter(context, mode.routes(handle), filters, ops, {
+      ...(security === undefined
+        ? {}
+        : { publicRoutes: security.routes, mcpPaths: security.mcpPaths }),
+    })
     this.handler = (req: IncomingMessage, res: ServerResponse) => {
       this.#inFlight++
       res.once('close', this.#onClose)

@@ -38,23 +38,32 @@ const NAMED: Readonly<Record<string, TargetKind>> = {
   'resources/unsubscribe': 'resource',
 }
 
-export function authorize(policy: Policy): Middleware {
+/** The URL-path profile a call came through (`{mcp_path}/{name}`), if any. */
+export function profileOf(path: string, mcpPath: string): string | undefined {
+  return path.length > mcpPath.length + 1 && path.startsWith(`${mcpPath}/`)
+    ? path.slice(mcpPath.length + 1)
+    : undefined
+}
+
+export function authorize(policy: Policy, mcpPath: string): Middleware {
   return async function authorization(call, next) {
     const identity = call.identity
     if (identity === undefined) throw new PorticoError('unauthorized')
     if (call.kind !== 'request') return next(call)
+    const profile = profileOf(call.request.path, mcpPath)
     const method = call.method ?? ''
     const target = targetOf(call, method)
-    if (target !== undefined && !policy.allows(identity, target.kind, target.name)) {
+    if (target !== undefined && !policy.allows(identity, target.kind, target.name, profile)) {
+      const where = profile === undefined ? '' : ` through profile ${profile}`
       throw new PorticoError('forbidden', {
-        message: `Forbidden: ${identity.subject} may not use ${target.kind} ${target.name}`,
+        message: `Forbidden: ${identity.subject} may not use ${target.kind} ${target.name}${where}`,
         data: { [target.kind]: target.name },
       })
     }
     const list = LISTS[method]
-    if (list === undefined || policy.unrestricted(identity)) return next(call)
+    if (list === undefined || policy.unrestricted(identity, profile)) return next(call)
     return filterList(call, await next(call), list, (name) =>
-      policy.allows(identity, list.kind, name),
+      policy.allows(identity, list.kind, name, profile),
     )
   }
 }

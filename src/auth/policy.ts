@@ -4,7 +4,8 @@
  * URI template in listings). An identity with admin rights may use everything; Portico's own
  * admin tools (`portico{separator}*`, gateway mode) need admin rights whenever auth is on. An
  * identity with no role is unrestricted (mcp-proxy's rule) unless `default_deny` refused it at
- * the filter. With several roles, one allowing is enough.
+ * the filter. With several roles, one allowing is enough. A URL-path profile (`/mcp/{name}`)
+ * narrows what any caller reaching it may use.
  */
 import type { AuthConfig, RoleConfig } from '../config/auth.ts'
 import type { Identity } from '../pipeline/identity.ts'
@@ -38,6 +39,10 @@ export function globTest(patterns: readonly string[]): Test | undefined {
   return (name) => regex.test(name)
 }
 
+function admits(rule: Rule, name: string): boolean {
+  return (rule.allow === undefined || rule.allow(name)) && !(rule.deny?.(name) ?? false)
+}
+
 function rule(allow: readonly string[], deny: readonly string[]): Rule {
   return { allow: globTest(allow), deny: globTest(deny) }
 }
@@ -54,12 +59,14 @@ function compile(
 
 export class Policy {
   readonly #roles = new Map<string, CompiledRole>()
+  readonly #profiles = new Map<string, CompiledRole>()
   readonly #adminPrefix: string | undefined
 
   /** `adminPrefix`: the admin tools' prefix in gateway mode (`portico__`), else undefined. */
   constructor(auth: AuthConfig, adminPrefix: string | undefined) {
     this.#adminPrefix = adminPrefix
     for (const role of auth.roles) this.#roles.set(role.name, compile(role))
+    for (const profile of auth.profiles) this.#profiles.set(profile.name, compile(profile))
     auth.scoped_tokens.forEach((scoped, i) => {
       this.#roles.set(
         scopedRoleName(i),
@@ -79,20 +86,32 @@ export class Policy {
     return kind === 'tool' && this.#adminPrefix !== undefined && name.startsWith(this.#adminPrefix)
   }
 
-  allows(identity: Identity, kind: TargetKind, name: string): boolean {
+  /** Whether a URL-path profile of this name is configured. */
+  hasProfile(profile: string): boolean {
+    return this.#profiles.has(profile)
+  }
+
+  /**
+   * Whether `identity` may use `name`, reached through `profile` (a URL-path profile): both
+   * its roles and the profile must allow it. Admin rights do not widen a profile.
+   */
+  allows(identity: Identity, kind: TargetKind, name: string, profile?: string): boolean {
+    if (profile !== undefined) {
+      const scoped = this.#profiles.get(profile)
+      if (scoped === undefined || !admits(scoped[kind], name)) return false
+    }
     if (this.isAdminTool(kind, name)) return identity.admin
     if (identity.admin || identity.roles.length === 0) return true
     for (const roleName of identity.roles) {
       const role = this.#roles.get(roleName)
-      if (role === undefined) continue
-      const { allow, deny } = role[kind]
-      if ((allow === undefined || allow(name)) && !(deny?.(name) ?? false)) return true
+      if (role !== undefined && admits(role[kind], name)) return true
     }
     return false
   }
 
   /** True when this identity sees every name (lists need no filtering). */
-  unrestricted(identity: Identity): boolean {
+  unrestricted(identity: Identity, profile?: string): boolean {
+    if (profile !== undefined) return false
     return identity.admin || (identity.roles.length === 0 && this.#adminPrefix === undefined)
   }
 }

@@ -28,6 +28,8 @@ export interface Security {
   middleware: Middleware[]
   /** Routes served without filters: the protected resource metadata. */
   routes: Map<string, PublicRoute>
+  /** URL-path profiles served as the MCP endpoint (`/mcp/{name}`). */
+  mcpPaths: Set<string>
   authenticator: Authenticator | undefined
   /** Startup work that must succeed before serving (issuer discovery). */
   ready(): Promise<void>
@@ -45,6 +47,7 @@ export function securityFromConfig(
   const filters: RequestFilter[] = []
   const middleware: Middleware[] = []
   const routes = new Map<string, PublicRoute>()
+  const mcpPaths = new Set<string>()
   if (security !== undefined && (security.allow_ips.length > 0 || security.deny_ips.length > 0)) {
     const ip = new IpPolicy({
       allow: security.allow_ips,
@@ -63,8 +66,14 @@ export function securityFromConfig(
       gateway && config.proxy.admin_tools
         ? `${ADMIN_NAMESPACE}${config.proxy.separator}`
         : undefined
-    middleware.push(sessions.middleware(), authorize(new Policy(auth, adminPrefix)))
-    if (authenticator.isOAuth) addMetadataRoutes(routes, authenticator, config.mcp_path)
+    middleware.push(
+      sessions.middleware(),
+      authorize(new Policy(auth, adminPrefix), config.mcp_path),
+    )
+    for (const profile of auth.profiles) mcpPaths.add(`${config.mcp_path}/${profile.name}`)
+    if (authenticator.isOAuth) {
+      addMetadataRoutes(routes, authenticator, [config.mcp_path, ...mcpPaths])
+    }
     warnAdmin(config, logger, adminPrefix)
   }
   if (security?.max_argument_size !== undefined || security?.validate_arguments) {
@@ -83,6 +92,7 @@ export function securityFromConfig(
     filters,
     middleware,
     routes,
+    mcpPaths,
     authenticator,
     ready: () => found?.ready() ?? Promise.resolve(),
     listening: (url) => found?.setListenUrl(url),
@@ -93,7 +103,7 @@ export function securityFromConfig(
 function addMetadataRoutes(
   routes: Map<string, PublicRoute>,
   authenticator: Authenticator,
-  mcpPath: string,
+  endpoints: readonly string[],
 ): void {
   const serve: PublicRoute = (req, res) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -110,7 +120,7 @@ function addMetadataRoutes(
     res.end(req.method === 'HEAD' ? undefined : body)
   }
   routes.set(PRM_PATH, serve)
-  routes.set(`${PRM_PATH}${mcpPath}`, serve)
+  for (const endpoint of endpoints) routes.set(`${PRM_PATH}${endpoint}`, serve)
   const configured = authenticator.resource()
   if (configured !== undefined) {
     const path = new URL(configured).pathname.replace(/\/+$/, '')

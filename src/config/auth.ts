@@ -100,6 +100,17 @@ export const roleSchema = z.strictObject({
 
 export type RoleConfig = z.output<typeof roleSchema>
 
+/** A URL-path profile: `{mcp_path}/{name}` serves the same MCP endpoint, scoped by these lists. */
+export const profileSchema = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'expected 1-64 of [A-Za-z0-9_-]'),
+  allow_tools: patterns,
+  deny_tools: patterns,
+  allow_resources: patterns,
+  deny_resources: patterns,
+  allow_prompts: patterns,
+  deny_prompts: patterns,
+})
+
 const roleMappingSchema = z.strictObject({
   /** The claim holding role names (`scope`: the space-separated scopes, checked in order). */
   claim: z.string().min(1),
@@ -155,6 +166,8 @@ export const authSchema = z.strictObject({
   resource_documentation: httpUrl.optional(),
   roles: z.array(roleSchema).default([]),
   role_mapping: roleMappingSchema.optional(),
+  /** Per-client scoping by URL path: `/mcp/{name}` sees only what its profile allows. */
+  profiles: z.array(profileSchema).default([]),
   identity: identitySchema,
   /**
    * Transparent mode: send the client's `Authorization` on to the upstream. Off by default:
@@ -228,10 +241,12 @@ export function authProblems(config: AuthContext): Problem[] {
         })
       }
     }
-    if (security?.admin_token !== undefined && !(config.backends?.length ?? 0)) {
+    if (security?.admin_token !== undefined) {
+      // Without [auth] nothing authenticates requests, so the token would protect nothing.
       problems.push({
         path: ['security', 'admin_token'],
-        message: 'admin_token protects admin surfaces, which exist only in gateway mode',
+        message:
+          'admin_token needs [auth] (api_keys, tokens, jwt or oauth): without it every client is served, admin tools included',
       })
     }
     return problems
@@ -377,6 +392,21 @@ function roleProblems(auth: AuthConfig): Problem[] {
         problems.push({
           path: ['auth', 'roles', i, `deny_${kind}`],
           message: `allow_${kind} and deny_${kind} are mutually exclusive on one role`,
+        })
+      }
+    }
+  })
+  const profiles = new Set<string>()
+  auth.profiles.forEach((profile, i) => {
+    if (profiles.has(profile.name)) {
+      problems.push({ path: ['auth', 'profiles', i, 'name'], message: 'duplicate profile name' })
+    }
+    profiles.add(profile.name)
+    for (const kind of ['tools', 'resources', 'prompts'] as const) {
+      if (profile[`allow_${kind}`].length > 0 && profile[`deny_${kind}`].length > 0) {
+        problems.push({
+          path: ['auth', 'profiles', i, `deny_${kind}`],
+          message: `allow_${kind} and deny_${kind} are mutually exclusive on one profile`,
         })
       }
     }

@@ -50,21 +50,29 @@ export interface Operations {
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void
 
+export interface RouterExtras {
+  /** Paths served without filters (the OAuth protected resource metadata). */
+  publicRoutes?: ReadonlyMap<string, RouteHandler>
+  /** More paths served as the MCP endpoint (URL-path profiles, `/mcp/{name}`). */
+  mcpPaths?: ReadonlySet<string>
+}
+
 export function createRouter(
   context: ProxyContext,
   routes: Routes,
   filters: Filters,
   ops: Operations,
-  /** Paths served without filters (the OAuth protected resource metadata). */
-  publicRoutes: ReadonlyMap<string, RouteHandler> = new Map(),
+  extras: RouterExtras = {},
 ): RequestHandler {
+  const publicRoutes = extras.publicRoutes ?? new Map<string, RouteHandler>()
+  const moreMcpPaths = extras.mcpPaths ?? new Set<string>()
   const { mcp_path: mcpPath, sse_path: ssePath } = context.config
   const allow = routes.mcp.options ? 'GET, POST, DELETE, OPTIONS' : 'GET, POST, DELETE'
 
   /** Routes one request; synchronous until a filter or handler has something to wait for. */
   function dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> | void {
     const pathname = pathOf(req)
-    if (pathname === mcpPath) {
+    if (pathname === mcpPath || (moreMcpPaths.size > 0 && moreMcpPaths.has(pathname))) {
       const handler = mcpHandler(req.method)
       if (handler === undefined) {
         const error = new PorticoError('method_not_allowed', { headers: { allow } })

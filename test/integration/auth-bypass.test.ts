@@ -278,3 +278,34 @@ describe('bypass matrix: sessions, streams and other paths (API keys, transparen
     assert.match(answer.message?.error?.message ?? '', /batch of 3 messages \(limit 2\)/)
   })
 })
+
+describe('client address rules (real sockets)', () => {
+  let probe: Served
+  let portico: RunningPortico
+
+  before(async () => {
+    probe = await startProbeHttp()
+    portico = await startPortico({
+      upstream: probe.url,
+      security: { allow_ips: ['203.0.113.0/24'], trusted_proxies: ['127.0.0.1'] },
+    })
+  })
+  after(async () => {
+    await portico?.close()
+    await probe?.close()
+  })
+
+  it('admits a client a trusted proxy vouches for, refuses the proxy itself and forged hops', async () => {
+    const via = (xff: string | undefined) =>
+      rpc(portico.url, LIST, xff === undefined ? {} : { 'x-forwarded-for': xff })
+    assert.equal((await via('203.0.113.5')).status, 200)
+    const direct = await via(undefined)
+    assert.equal(direct.status, 403)
+    assert.match(direct.message?.error?.message ?? '', /client address not allowed/)
+    assert.equal((await via('203.0.113.5, 198.51.100.9')).status, 403, 'the rightmost hop counts')
+    await portico.sink.waitFor(
+      (events) =>
+        events.filter((e) => e.type === 'exchange' && e.reason === 'forbidden').length >= 2,
+    )
+  })
+})

@@ -55,6 +55,7 @@ describe('authorization in gateway mode (API keys, roles, admin, forward_auth)',
           { name: 'root', key: 'root-key', admin: true },
         ],
         scoped_tokens: [{ token: 'ci-token', name: 'ci', deny_tools: ['everything__*'] }],
+        profiles: [{ name: 'readonly', allow_tools: ['probe__*'], deny_prompts: ['*'] }],
         roles: [
           {
             name: 'reader',
@@ -181,5 +182,25 @@ describe('authorization in gateway mode (API keys, roles, admin, forward_auth)',
       'mcp-session-id': id,
     })
     assert.equal(own.status, 200)
+  })
+
+  it('a URL-path profile (/mcp/{name}) narrows what any caller sees, admins included', async () => {
+    const scoped = new ClientV2({ name: 'profile-client', version: '1.0.0' })
+    await scoped.connect(
+      new TransportV2(new URL(`${gateway.url}/readonly`), {
+        authProvider: { token: async () => 'root-key' },
+      }),
+    )
+    const names = (await scoped.listTools()).tools.map((t) => t.name)
+    assert.ok(names.length > 0 && names.every((n) => n.startsWith('probe__')), names.join())
+    await assert.rejects(
+      scoped.callTool({ name: 'everything__echo', arguments: { message: 'x' } }),
+      /403|Forbidden/,
+    )
+    assert.deepEqual((await scoped.listPrompts()).prompts, [])
+    assert.match(text(await scoped.callTool({ name: 'probe__headers', arguments: {} })), /root/)
+    await scoped.close()
+    const unknown = await rpc(`${gateway.url}/nope`, request(1, 'tools/list'), bearer('root-key'))
+    assert.equal(unknown.status, 404, 'only configured profiles are served')
   })
 })

@@ -179,6 +179,11 @@ describe('[auth] rejections (mcp-proxy rules and fail closed)', () => {
       /needs the audience tokens are issued for/,
     ],
     [
+      'admin_token without [auth] (it would protect nothing)',
+      `${GATEWAY}[security]\nadmin_token = "x"\n`,
+      /admin_token needs \[auth\]/,
+    ],
+    [
       'an IP rule that is not a CIDR block',
       `[security]\nallow_ips = ["10.0.0.0/33"]\n`,
       /expected an IP address or a CIDR block/,

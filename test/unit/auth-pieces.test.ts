@@ -33,6 +33,7 @@ const auth = authSchema.parse({
     { name: 'ops', admin: true },
   ],
   role_mapping: { claim: 'scope', mapping: { 'mcp:read': 'reader', 'mcp:ops': 'ops' } },
+  profiles: [{ name: 'narrow', allow_tools: ['files__read_text'] }],
   identity: { headers: { 'x-user-email': 'email' } },
 })
 const builder = new IdentityBuilder(auth)
@@ -112,7 +113,7 @@ describe('identities', () => {
 
 describe('policy and the authorization middleware', () => {
   const policy = new Policy(auth, 'portico__')
-  const guard = authorize(policy)
+  const guard = authorize(policy, '/mcp')
   const ok = async () => MessageReply.of({ jsonrpc: '2.0', id: 1, result: {} })
 
   it('decides by role glob; admin tools need admin rights', () => {
@@ -123,6 +124,17 @@ describe('policy and the authorization middleware', () => {
     assert.ok(policy.allows(nobody, 'tool', 'files__write'), 'no role: unrestricted')
     assert.ok(!policy.allows(nobody, 'tool', 'portico__config'))
     assert.ok(policy.allows(ops, 'tool', 'portico__config'))
+  })
+
+  it('a URL-path profile narrows every caller, admins included', async () => {
+    assert.ok(policy.allows(ops, 'tool', 'files__read_text', 'narrow'))
+    assert.ok(!policy.allows(ops, 'tool', 'files__write', 'narrow'))
+    assert.ok(!policy.allows(ops, 'tool', 'portico__config', 'narrow'))
+    assert.ok(!policy.allows(nobody, 'tool', 'files__read_text', 'unknown'), 'unknown profile')
+    const call = { ...as(requestCall('tools/call', { name: 'files__write' }), ops) }
+    const viaProfile = { ...call, request: { ...call.request, path: '/mcp/narrow' } }
+    await assert.rejects(guard(viaProfile, ok), /through profile narrow/)
+    await guard(call, ok)
   })
 
   it('refuses a denied call with forbidden, keeping what it was', async () => {
