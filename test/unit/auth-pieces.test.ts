@@ -311,3 +311,33 @@ describe('argument guard', () => {
     )
   })
 })
+
+describe('hot reload and auth', () => {
+  it('rejects a reload that changes [auth] or [security] instead of ignoring it', async () => {
+    const { reload } = await import('../../src/gateway/reload.ts')
+    const { parseConfig } = await import('../../src/config/schema.ts')
+    const backends = [{ name: 'a', transport: 'http' as const, url: 'http://127.0.0.1:1/mcp' }]
+    const running = parseConfig({
+      backends,
+      auth: { tokens: ['one'] },
+      proxy: { admin_tools: false },
+    })
+    const next = parseConfig({ backends, auth: { tokens: ['two'] }, proxy: { admin_tools: false } })
+    const lines: string[] = []
+    let applied = false
+    const gateway = {
+      config: running,
+      apply: async () => {
+        applied = true
+        return { added: [], removed: [], changed: [] }
+      },
+    }
+    await reload(
+      gateway as never,
+      { file: 'portico.toml', load: () => next },
+      new Logger({ write: (line) => lines.push(line) }),
+    )
+    assert.equal(applied, false)
+    assert.match(lines.join(''), /\[auth\] or \[security\] changed; restart Portico/)
+  })
+})
