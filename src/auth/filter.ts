@@ -8,6 +8,7 @@
  * removed, and the verified ones set. CORS preflights carry no credentials and are let through.
  */
 import type { IncomingMessage } from 'node:http'
+import { PorticoError } from '../errors.ts'
 import { attachIdentity } from '../pipeline/identity.ts'
 import type { Authenticator, Verified } from './authenticator.ts'
 import type { SessionOwners } from './sessions.ts'
@@ -41,9 +42,40 @@ export function authFilter(options: AuthFilterOptions): RequestFilter {
       delete req.headers.authorization
       return undefined
     }
-    const verified = authenticator.authenticate(req.headers)
-    if (verified instanceof Promise) return verified.then((v) => admit(req, v))
+    let verified: Verified | Promise<Verified>
+    try {
+      verified = authenticator.authenticate(req.headers)
+    } catch (error) {
+      throw readableByBrowsers(req, error)
+    }
+    if (verified instanceof Promise) {
+      return verified.then(
+        (v) => admit(req, v),
+        (error: unknown) => {
+          throw readableByBrowsers(req, error)
+        },
+      )
+    }
     admit(req, verified)
     return undefined
   }
+}
+
+/**
+ * A refusal a browser-based client can read: its Origin passed the Origin filter already, so
+ * the answer names it and exposes `WWW-Authenticate` (which starts the OAuth flow).
+ */
+function readableByBrowsers(req: IncomingMessage, error: unknown): unknown {
+  const origin = req.headers.origin
+  if (origin === undefined || !(error instanceof PorticoError)) return error
+  return new PorticoError(error.reason, {
+    message: error.message,
+    ...(error.data === undefined ? {} : { data: error.data }),
+    headers: {
+      ...error.headers,
+      'access-control-allow-origin': origin,
+      'access-control-expose-headers': 'WWW-Authenticate',
+      vary: 'Origin',
+    },
+  })
 }

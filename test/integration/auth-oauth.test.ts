@@ -117,6 +117,19 @@ describe('OAuth resource server: JWT access tokens from a real authorization ser
       body: '{"jsonrpc":"2.0","id":1,"method":"tools/list"}',
     })
     assert.equal(challenge.status, 401)
+    const browser = await fetch(portico.url, {
+      method: 'POST',
+      headers: {
+        origin: 'http://localhost:6274',
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+      },
+      body: '{"jsonrpc":"2.0","id":1,"method":"tools/list"}',
+    })
+    await browser.body?.cancel()
+    assert.equal(browser.status, 401)
+    assert.equal(browser.headers.get('access-control-allow-origin'), 'http://localhost:6274')
+    assert.equal(browser.headers.get('access-control-expose-headers'), 'WWW-Authenticate')
     assert.equal(
       challenge.headers.get('www-authenticate'),
       `Bearer resource_metadata="${portico.origin}/.well-known/oauth-protected-resource/mcp", scope="mcp:tools"`,
