@@ -232,6 +232,7 @@ export function authProblems(config: AuthContext): Problem[] {
   const problems: Problem[] = []
   const auth = config.auth
   const security = config.security
+  problems.push(...securityProblems(security))
   if (auth === undefined) {
     for (const [index, backend] of (config.backends ?? []).entries()) {
       if (backend.forward_auth) {
@@ -253,6 +254,13 @@ export function authProblems(config: AuthContext): Problem[] {
   }
   const kind = authKind(auth)
   problems.push(...tokenProblems(auth, security))
+  if (auth.forward_token && (config.backends?.length ?? 0) > 0) {
+    problems.push({
+      path: ['auth', 'forward_token'],
+      message:
+        'forward_token applies to transparent mode; in gateway mode set forward_auth on a backend',
+    })
+  }
   if (kind === 'bearer') problems.push(...bearerOnly(auth))
   else problems.push(...oauthProblems(auth, kind, config))
   problems.push(...roleProblems(auth))
@@ -263,6 +271,23 @@ export function authProblems(config: AuthContext): Problem[] {
         message: `${kind} auth with the admin tools exposed needs [security] admin_token (or a role with admin = true, or [proxy] admin_tools = false)`,
       })
     }
+  }
+  return problems
+}
+
+/** `[security]` keys that would be set but do nothing. */
+function securityProblems(security: SecurityConfig): Problem[] {
+  if (security === undefined) return []
+  const problems: Problem[] = []
+  if (security.pin_file !== undefined && !security.pin_tools) {
+    problems.push({ path: ['security', 'pin_file'], message: 'pin_file needs pin_tools = true' })
+  }
+  const ipRules = security.allow_ips.length + security.deny_ips.length > 0
+  if (security.trusted_proxies.length > 0 && !ipRules) {
+    problems.push({
+      path: ['security', 'trusted_proxies'],
+      message: 'trusted_proxies is read by allow_ips and deny_ips, and neither is set',
+    })
   }
   return problems
 }
@@ -322,6 +347,11 @@ function bearerOnly(auth: AuthConfig): Problem[] {
     'client_id',
     'client_secret',
     'introspection_endpoint',
+    'audience',
+    'resource',
+    'resource_name',
+    'resource_documentation',
+    'scopes_supported',
   ] as const
   for (const key of oauthOnly) {
     if (auth[key] !== undefined) {
@@ -330,6 +360,12 @@ function bearerOnly(auth: AuthConfig): Problem[] {
         message: `${key} is not used by type = "bearer" (set type = "jwt" or "oauth")`,
       })
     }
+  }
+  if (auth.authorization_servers.length > 0) {
+    problems.push({
+      path: ['auth', 'authorization_servers'],
+      message: 'authorization_servers is not used by type = "bearer" (set type = "oauth")',
+    })
   }
   if (auth.required_scopes.length > 0) {
     problems.push({

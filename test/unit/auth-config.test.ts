@@ -184,6 +184,26 @@ describe('[auth] rejections (mcp-proxy rules and fail closed)', () => {
       /admin_token needs \[auth\]/,
     ],
     [
+      'OAuth keys with type = "bearer" (they would do nothing)',
+      `[auth]\ntype = "bearer"\ntokens = ["a"]\nauthorization_servers = ["https://as.example.com"]\nresource = "https://p/mcp"\n`,
+      /authorization_servers is not used by type = "bearer"/,
+    ],
+    [
+      'pin_file without pin_tools',
+      `[security]\npin_file = "/tmp/p.json"\n`,
+      /pin_file needs pin_tools = true/,
+    ],
+    [
+      'trusted_proxies without address rules',
+      `[security]\ntrusted_proxies = ["127.0.0.1"]\n`,
+      /neither is set/,
+    ],
+    [
+      'forward_token in gateway mode',
+      `${GATEWAY}[auth]\ntokens = ["a"]\nforward_token = true\n`,
+      /forward_token applies to transparent mode/,
+    ],
+    [
       'an IP rule that is not a CIDR block',
       `[security]\nallow_ips = ["10.0.0.0/33"]\n`,
       /expected an IP address or a CIDR block/,
