@@ -25,6 +25,7 @@ export const REASONS = {
     message: 'Unsupported Media Type: expected application/json',
   },
   forbidden_origin: { code: -32600, status: 403, message: 'Forbidden: Origin not allowed' },
+  forbidden_host: { code: -32600, status: 403, message: 'Forbidden: Host not allowed' },
   method_not_allowed: { code: -32600, status: 405, message: 'Method Not Allowed' },
   not_found: { code: -32601, status: 404, message: 'Not Found' },
   method_not_found: { code: -32601, status: 200, message: 'Method not found' },

@@ -7,12 +7,14 @@ import { once } from 'node:events'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { type Security, securityFromConfig } from './auth/setup.ts'
+import { upstreamOrigins } from './config/origins.ts'
 import { type Config, type ConfigInput, parseConfig } from './config/schema.ts'
 import type { ProxyContext } from './context.ts'
 import { cspFromConfig } from './csp/setup.ts'
-import { type HttpFilter, originFilter } from './edge/filters.ts'
-import type { Mode } from './edge/mode.ts'
-import { createRouter, type Filters, type RequestHandler } from './edge/router.ts'
+import { isListening } from './edge/exchange.ts'
+import { type HttpFilter, hostFilter, originFilter } from './edge/filters.ts'
+import type { Mode, Readiness } from './edge/mode.ts'
+import { createRouter, type Filters, type Operations, type RequestHandler } from './edge/router.ts'
 import { gatewayMode } from './gateway/mode.ts'
 import type { ReloadSource } from './gateway/reload.ts'
 import { globalChain } from './middleware/chain.ts'
@@ -62,6 +64,8 @@ export interface Portico {
   readonly bus: EventBus
   readonly config: Config
   listen(): Promise<ListenResult>
+  /** Whether the upstream(s) answer (what `/readyz` says), with the details. */
+  readiness(): Promise<Readiness>
   /** Stops accepting, lets in-flight exchanges finish up to `drain_timeout`, flushes sinks. */
   close(): Promise<void>
 }
@@ -95,6 +99,7 @@ export function createPortico(input: Config | ConfigInput, options: PorticoOptio
     connectTimeoutMs: config.connect_timeout,
     headersTimeoutMs: config.request_timeout,
   })
+  http.allowOrigins(upstreamOrigins(config))
   const context: ProxyContext = { config, proxy: proxyName(config), http, bus, logger }
   let mode: Mode
   if (gatewayMode_) {
@@ -112,13 +117,47 @@ export function createPortico(input: Config | ConfigInput, options: PorticoOptio
   const handle = answering(compose(middleware, mode.terminal), (error, call) =>
     logger.error('call failed', { method: call.method, error: String(error) }),
   )
-  const user = options.filters ?? []
-  const guards = security?.filters ?? []
-  const filters = {
-    mcp: [originFilter(config.allowed_origins), ...guards, ...user],
-    other: [...guards, ...user],
-  }
+  const filters = filtersOf(config, security?.filters ?? [], options.filters ?? [])
   return new PorticoServer(context, mode, handle, filters, security)
+}
+
+/**
+ * Portico's own HTTP filters (Host, Origin, then client address rules and authentication),
+ * then the embedding application's.
+ */
+function filtersOf(
+  config: Config,
+  guards: readonly HttpFilter[],
+  user: readonly HttpFilter[],
+): Filters {
+  const host = hostFilter({
+    listen: config.host,
+    allowed: config.allowed_hosts,
+    ...(config.public_url ? { publicUrl: config.public_url } : {}),
+  })
+  const hosts = host ? [host] : []
+  return {
+    mcp: [...hosts, originFilter(config.allowed_origins), ...guards, ...user],
+    other: [
+      ...hosts,
+      originFilter(config.allowed_origins, { unsafeOnly: true }),
+      ...guards,
+      ...user,
+    ],
+  }
+}
+
+/**
+ * Client connection bounds: slow headers (slowloris) and dripped bodies are cut off, idle
+ * keep-alive connections closed; checked every second (Node's default is every 30 s).
+ */
+function serverOptions(config: Config) {
+  return {
+    headersTimeout: config.client_header_timeout,
+    requestTimeout: Math.max(config.client_request_timeout, config.client_header_timeout),
+    keepAliveTimeout: config.keepalive_timeout,
+    connectionsCheckingInterval: 1000,
+  }
 }
 
 class PorticoServer implements Portico {
@@ -128,6 +167,8 @@ class PorticoServer implements Portico {
   #server: Server | undefined
   #serving = true
   #inFlight = 0
+  /** Answers in progress, so a drain can end the idle streams among them. */
+  readonly #open = new Set<ServerResponse>()
   #idle: (() => void) | undefined
   readonly #security: Security | undefined
 
@@ -141,9 +182,9 @@ class PorticoServer implements Portico {
     this.#context = context
     this.#mode = mode
     this.#security = security
-    const ops = {
+    const ops: Operations = {
       isServing: () => this.#serving,
-      isReady: async () => mode.readiness(),
+      isReady: async (detailed) => mode.readiness(detailed),
       version: VERSION,
     }
     const route = createRouter(context, mode.routes(handle), filters, ops, {
@@ -152,10 +193,21 @@ class PorticoServer implements Portico {
         : { publicRoutes: security.routes, mcpPaths: security.mcpPaths }),
     })
     this.handler = (req: IncomingMessage, res: ServerResponse) => {
+      // Draining: every answer closes its connection, so clients reconnect elsewhere (closing
+      // idle keep-alive connections at once would race with a request already on its way).
+      if (!this.#serving) res.setHeader('connection', 'close')
       this.#inFlight++
-      res.once('close', this.#onClose)
+      this.#open.add(res)
+      res.once('close', () => {
+        this.#open.delete(res)
+        this.#onClose()
+      })
       route(req, res)
     }
+  }
+
+  async readiness(): Promise<Readiness> {
+    return this.#mode.readiness(true)
   }
 
   get bus(): EventBus {
@@ -175,7 +227,8 @@ class PorticoServer implements Portico {
     const { host, port } = this.#context.config
     // Issuer discovery first: a Portico that cannot verify tokens must not start serving.
     await this.#security?.ready()
-    const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, this.handler)
+    const server = createServer(serverOptions(this.#context.config), this.handler)
+    server.maxConnections = this.#context.config.max_connections
     this.#server = server
     server.listen(port, host)
     await once(server, 'listening')
@@ -186,13 +239,18 @@ class PorticoServer implements Portico {
     return { host: address.address, port: address.port, url }
   }
 
+  /**
+   * Drains, then stops: health probes answer 503 `draining` and new requests 503
+   * `shutting_down` while the listener stays open for them; idle streams (GET SSE listeners)
+   * end at once; in-flight calls finish up to `drain_timeout`.
+   */
   async close(): Promise<void> {
     if (!this.#serving) return
     this.#serving = false
     const server = this.#server
-    server?.close()
-    server?.closeIdleConnections()
+    this.#endIdleStreams()
     await this.#drain(this.#context.config.drain_timeout)
+    server?.close()
     server?.closeAllConnections()
     try {
       await this.#mode.close()
@@ -200,6 +258,11 @@ class PorticoServer implements Portico {
     } finally {
       await this.#context.http.destroy()
     }
+  }
+
+  /** GET streams only listen for server messages: nothing of theirs is in flight. */
+  #endIdleStreams(): void {
+    for (const res of this.#open) if (isListening(res)) res.end()
   }
 
   #drain(timeoutMs: number): Promise<void> {

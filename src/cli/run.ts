@@ -7,6 +7,7 @@ import { ConfigError, type ConfigOverrides, type LoadedConfig, loadConfig } from
 import { Logger } from '../observe/logger.ts'
 import type { Portico } from '../portico.ts'
 import { type StoreSetup, storeFor } from '../store/from-config.ts'
+import { redactUrl } from '../util/redact.ts'
 import { intOption, UserError } from './errors.ts'
 import { asUserError } from './store-options.ts'
 
@@ -100,10 +101,24 @@ async function runUntilSignalled(loaded: LoadedConfig, flags: RunFlags): Promise
   )
   const target = config.backends?.length
     ? `gateway: ${config.backends.map((b) => b.name).join(', ')}`
-    : `upstream ${config.upstream}`
+    : `upstream ${redactUrl(config.upstream ?? '')}`
   process.stdout.write(`Portico listening on ${address} (${target})\n`)
+  void warnIfNotReady(portico, logger)
   if (store) process.stdout.write(`Recording to ${store.path} (see: portico status)\n`)
   await closeOnSignal(portico, logger)
+}
+
+/**
+ * A typo in `--upstream` should not look like success: the upstream is probed once at start and
+ * a warning says what answered. Not fatal: the upstream may come up later (/readyz follows it).
+ */
+async function warnIfNotReady(portico: Portico, logger: Logger): Promise<void> {
+  const { ready, detail } = await portico.readiness()
+  if (ready) return
+  const problem = typeof detail?.problem === 'string' ? `: ${detail.problem}` : ''
+  logger.warn(
+    `no upstream is answering as an MCP server yet${problem}; /readyz reports 503 until one does`,
+  )
 }
 
 /** The store sink for `[store]`; a store that cannot be opened stops startup with one message. */

@@ -52,6 +52,8 @@ export const backendSchema = z.strictObject({
   command: z.string().min(1).optional(),
   args: z.array(z.string()).default([]),
   env: stringMap,
+  /** Give a stdio backend Portico's whole environment (default: PATH, HOME, locale and `env`). */
+  inherit_env: z.boolean().default(false),
   cwd: z.string().min(1).optional(),
   url: z
     .string()
@@ -183,6 +185,8 @@ export const gatewayProxySchema = z
     /** Idle client sessions are closed after this long. */
     session_ttl: durationSchema.default(30 * 60_000),
     max_sessions: z.number().int().positive().default(10_000),
+    /** Sessions one client address may hold; past it its least recently used idle one ends. */
+    max_sessions_per_client: z.number().int().positive().default(1000),
   })
   .prefault({})
 

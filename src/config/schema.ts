@@ -50,6 +50,8 @@ export const configSchema = z
     public_url: httpUrl.optional(),
     /** Extra Origins allowed besides localhost ones; "*" allows any. */
     allowed_origins: z.array(z.string().min(1)).default([]),
+    /** Host-header names accepted besides the listener's own (DNS-rebinding guard); "*" = any. */
+    allowed_hosts: z.array(z.string().min(1)).default([]),
     max_request_body_size: z
       .number()
       .int()
@@ -64,6 +66,14 @@ export const configSchema = z
     request_timeout: durationSchema.default(60_000),
     connect_timeout: durationSchema.default(10_000),
     drain_timeout: durationSchema.default(30_000),
+    /** Time a client may take to send a request's headers (slowloris); nginx's client_header_timeout. */
+    client_header_timeout: durationSchema.default(20_000),
+    /** Time a client may take to send a whole request, body included. */
+    client_request_timeout: durationSchema.default(60_000),
+    /** How long an idle keep-alive connection is kept open. */
+    keepalive_timeout: durationSchema.default(65_000),
+    /** Open client connections at most; more are refused at accept. */
+    max_connections: z.number().int().positive().default(10_000),
     log_level: z.enum(LOG_LEVELS).default('info'),
     json_logs: z.boolean().default(false),
     /** Print one line per exchange on stderr (default: when stderr is a TTY). */

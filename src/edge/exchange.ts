@@ -99,3 +99,17 @@ export function relayExchange(
     place: { proxy: context.proxy, transport: shape.transport, era: 'legacy', ...session },
   }
 }
+
+/**
+ * Answers that only listen for server messages (GET SSE streams): a drain ends them at once,
+ * since nothing of theirs is in flight.
+ */
+const LISTENING = new WeakSet<ServerResponse>()
+
+export function markListening(res: ServerResponse): void {
+  LISTENING.add(res)
+}
+
+export function isListening(res: ServerResponse): boolean {
+  return LISTENING.has(res)
+}

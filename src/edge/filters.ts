@@ -7,6 +7,7 @@
 import type { IncomingMessage } from 'node:http'
 import { PorticoError } from '../errors.ts'
 import { headerValue } from '../http/headers.ts'
+import { type HostRules, hostCheck } from './host.ts'
 import { type OriginCheck, originCheck } from './origin.ts'
 
 export type HttpFilter = (req: IncomingMessage) => void | Promise<void>
@@ -23,10 +24,30 @@ export function runFilters(
   return undefined
 }
 
-/** Refuses requests from browser pages of foreign origins (DNS rebinding, CSRF). */
-export function originFilter(allowed: readonly string[]): HttpFilter {
+/**
+ * Refuses requests from browser pages of foreign origins (DNS rebinding, CSRF). With
+ * `unsafeOnly`, only methods that can change state are checked: widget assets are fetched
+ * cross-origin by the hosts' sandboxed iframes, a POST to the upstream's other paths is not.
+ */
+export function originFilter(
+  allowed: readonly string[],
+  options: { unsafeOnly?: boolean } = {},
+): HttpFilter {
   const check: OriginCheck = originCheck(allowed)
+  const unsafeOnly = options.unsafeOnly === true
   return function origin(req) {
+    if (unsafeOnly && SAFE_METHODS.has(req.method ?? 'GET')) return
     if (!check(headerValue(req.headers, 'origin'))) throw new PorticoError('forbidden_origin')
+  }
+}
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
+
+/** Refuses a Host header that is not one of the listener's names (DNS rebinding). */
+export function hostFilter(rules: HostRules): HttpFilter | undefined {
+  const check = hostCheck(rules)
+  if (check === undefined) return undefined
+  return function host(req) {
+    if (!check(req.headers.host)) throw new PorticoError('forbidden_host')
   }
 }

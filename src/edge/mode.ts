@@ -15,6 +15,7 @@ export interface Mode {
   readonly terminal: Handler
   /** The endpoints, each running JSON-RPC messages through `handle` (the whole chain). */
   routes(handle: Handler): Routes
-  readiness(): Promise<Readiness> | Readiness
+  /** `detailed`: for the local admin surface (a loopback client), errors and pids included. */
+  readiness(detailed: boolean): Promise<Readiness> | Readiness
   close(): Promise<void>
 }

@@ -44,7 +44,7 @@ export interface Operations {
   /** False while draining: `/healthz` and `/readyz` answer 503 so balancers stop sending. */
   isServing(): boolean
   /** Whether the upstream(s) can be reached. */
-  isReady(): Promise<{ ready: boolean; detail?: Record<string, unknown> }>
+  isReady(detailed: boolean): Promise<{ ready: boolean; detail?: Record<string, unknown> }>
   version: string
 }
 
@@ -72,7 +72,8 @@ export function createRouter(
   /** Routes one request; synchronous until a filter or handler has something to wait for. */
   function dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> | void {
     const pathname = pathOf(req)
-    if (pathname === mcpPath || (moreMcpPaths.size > 0 && moreMcpPaths.has(pathname))) {
+    const isMcp = pathname === mcpPath || (moreMcpPaths.size > 0 && moreMcpPaths.has(pathname))
+    if (isMcp && ops.isServing()) {
       const handler = mcpHandler(req.method)
       if (handler === undefined) {
         const error = new PorticoError('method_not_allowed', { headers: { allow } })
@@ -81,7 +82,12 @@ export function createRouter(
       return guarded(filters.mcp, 'streamable-http', handler, req, res)
     }
     if (pathname === '/healthz' || pathname === '/readyz' || pathname === '/version') {
-      return operations(pathname, res, ops)
+      return operations(pathname, req, res, ops)
+    }
+    if (!ops.isServing()) {
+      // Draining: the listener stays open for health probes; new work goes elsewhere.
+      const error = new PorticoError('shutting_down', { headers: { connection: 'close' } })
+      return refuse(context, req, res, error, 'http')
     }
     const open = publicRoutes.get(pathname)
     if (open !== undefined) return open(req, res)
@@ -150,10 +156,24 @@ export function createRouter(
   }
 }
 
-async function operations(pathname: string, res: ServerResponse, ops: Operations): Promise<void> {
+async function operations(
+  pathname: string,
+  req: IncomingMessage,
+  res: ServerResponse,
+  ops: Operations,
+): Promise<void> {
   if (pathname === '/version') return sendJson(res, 200, { name: 'portico', version: ops.version })
   if (!ops.isServing()) return sendJson(res, 503, { status: 'draining' })
   if (pathname === '/healthz') return sendJson(res, 200, { status: 'ok' })
-  const { ready, detail } = await ops.isReady()
+  const { ready, detail } = await ops.isReady(isLoopback(req.socket?.remoteAddress))
   sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not_ready', ...detail })
+}
+
+/** A client on this machine: the local admin surface until the admin API has its own. */
+function isLoopback(address: string | undefined): boolean {
+  return (
+    address === '::1' ||
+    address?.startsWith('127.') === true ||
+    address?.startsWith('::ffff:127.') === true
+  )
 }

@@ -30,6 +30,7 @@ import {
   type StreamReply,
 } from '../pipeline/reply.ts'
 import { summarize } from '../protocol/summarize.ts'
+import { markListening } from './exchange.ts'
 
 /**
  * An upstream JSON answer up to this size is read whole before anything is sent: one write for
@@ -438,8 +439,11 @@ export async function relayAnswer(
     reply.kind === 'stream' ? sseHeaders({ ...reply.headers }) : reply.headers,
   )
   if (reply.kind === 'stream') {
+    // A GET stream only listens for server messages: a drain may end it at once.
+    if (res.req.method === 'GET') markListening(res)
     if (!reply.buffered()) res.flushHeaders()
     for await (const event of reply.events) {
+      if (res.writableEnded) break // ended by a drain: stop reading the upstream
       const raw = event.raw
       if (!res.write(raw)) await once(res, 'drain', { signal: options.signal })
       const bytes = Buffer.byteLength(raw)

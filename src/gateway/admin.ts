@@ -8,9 +8,8 @@ import { ADMIN_NAMESPACE } from '../config/gateway.ts'
 import type { Config } from '../config/schema.ts'
 import { PorticoError } from '../errors.ts'
 import type { JsonObject } from '../jsonrpc/message.ts'
+import { REDACTED, redactUrl } from '../util/redact.ts'
 import type { Gateway } from './gateway.ts'
-
-const REDACTED = '[redacted]'
 
 const TOOLS: ReadonlyArray<{ name: string; description: string }> = [
   { name: 'backends', description: 'List the gateway backends with their health and connections.' },
@@ -59,14 +58,21 @@ function adminValue(gateway: Gateway, tool: string): JsonObject {
   }
 }
 
-/** The config with tokens, header values, env values and URL credentials replaced. */
+/**
+ * The config with every value that may hold a secret replaced: tokens, header and env values,
+ * URL credentials, command-line arguments (API keys are often passed as `--api-key=…`) and
+ * injected or default argument values. Names (keys, tools) stay, so the shape is readable.
+ */
 export function redactedConfig(config: Config): JsonObject {
   const backends = (config.backends ?? []).map((backend) => ({
     ...backend,
     env: mapValues(backend.env),
     headers: mapValues(backend.headers),
+    args: backend.args.map(() => REDACTED),
+    default_args: mapValues(backend.default_args),
+    inject_args: backend.inject_args.map((rule) => ({ ...rule, args: mapValues(rule.args) })),
     ...(backend.bearer_token ? { bearer_token: REDACTED } : {}),
-    ...(backend.url ? { url: withoutCredentials(backend.url) } : {}),
+    ...(backend.url ? { url: redactUrl(backend.url) } : {}),
   }))
   return {
     name: config.name ?? null,
@@ -78,18 +84,6 @@ export function redactedConfig(config: Config): JsonObject {
   }
 }
 
-function mapValues(record: Record<string, string>): Record<string, string> {
+function mapValues(record: Record<string, unknown>): Record<string, string> {
   return Object.fromEntries(Object.keys(record).map((key) => [key, REDACTED]))
-}
-
-function withoutCredentials(url: string): string {
-  const parsed = new URL(url)
-  if (parsed.username || parsed.password) {
-    parsed.username = REDACTED
-    parsed.password = ''
-  }
-  for (const key of [...parsed.searchParams.keys()]) {
-    if (/token|key|secret|auth|pass/i.test(key)) parsed.searchParams.set(key, REDACTED)
-  }
-  return parsed.toString()
 }

@@ -311,7 +311,14 @@ async function callBackend(
     if (response === undefined) throw new PorticoError('upstream_bad_response')
     if (scope.session && backend.dedicated) scope.session.connections.add(connection)
     if (response.error) return { error: response.error, backend: backend.name }
-    const result = isObject(response.result) ? response.result : {}
+    if (!isObject(response.result)) {
+      // Never a made-up success: a backend answer without a result object is an error.
+      throw new PorticoError('upstream_bad_response', {
+        message: `Backend ${backend.name} answered without a result`,
+        data: { backend: backend.name },
+      })
+    }
+    const result = response.result
     return {
       result: request.namespaceContent ? backend.catalog.content(result) : result,
       backend: backend.name,

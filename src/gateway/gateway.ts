@@ -5,6 +5,7 @@
  */
 
 import type { BackendConfig, GatewayProxyConfig } from '../config/gateway.ts'
+import { upstreamOrigins } from '../config/origins.ts'
 import type { Config } from '../config/schema.ts'
 import { PorticoError } from '../errors.ts'
 import {
@@ -20,6 +21,7 @@ import { CallLifetime } from '../pipeline/lifetime.ts'
 import { MessageReply } from '../pipeline/reply.ts'
 import type { HttpClient } from '../upstream/http-client.ts'
 import {
+  answerUnrouted,
   type Backend,
   type BackendCall,
   type BackendDeps,
@@ -79,6 +81,7 @@ export class Gateway {
     this.sessions = new SessionStore({
       ttlMs: config.proxy.session_ttl,
       max: config.proxy.max_sessions,
+      perClient: config.proxy.max_sessions_per_client,
       onClose: (session) => {
         for (const backend of this.#backends.values()) backend.release(session.key)
       },
@@ -196,7 +199,10 @@ export class Gateway {
     try {
       const reply = await backend.handle(call)
       const response = reply instanceof MessageReply ? await reply.json() : undefined
-      if (isObject(response?.result)) return { catalog: backend.catalog, result: response.result }
+      if (isObject(response?.result)) {
+        backend.listed = true
+        return { catalog: backend.catalog, result: response.result }
+      }
       // A backend without this capability answers -32601: it simply has nothing to list.
       return { catalog: backend.catalog, error: response?.error?.message ?? 'no result' }
     } catch (error) {
@@ -236,6 +242,17 @@ export class Gateway {
     return infos
   }
 
+  /** Waits (up to `list_timeout`) until these eager backends have started or failed. */
+  async started(names: readonly string[]): Promise<void> {
+    const timeoutMs = this.#config.proxy.list_timeout
+    await Promise.allSettled(
+      names
+        .map((name) => this.#backends.get(name))
+        .filter((backend) => backend?.config.start === 'eager')
+        .map((backend) => within(timeoutMs, (backend as Backend).connection(this.session))),
+    )
+  }
+
   async capabilities(): Promise<{ capabilities: JsonObject; instructions?: string }> {
     const infos = await this.infos()
     const instructions = mergeInstructions(infos, this.#config.proxy.instructions)
@@ -256,6 +273,7 @@ export class Gateway {
     const changed: string[] = []
     const separatorChanged = next.proxy.separator !== this.#config.proxy.separator
     this.#config = next
+    this.#deps.http.allowOrigins(upstreamOrigins(next))
     for (const config of next.backends ?? []) {
       const current = before.get(config.name)
       if (current && !separatorChanged && fingerprint(current.config) === fingerprint(config)) {
@@ -370,12 +388,11 @@ export class Gateway {
   /** What backends send the gateway's own session unprompted. */
   #deliver(backend: string, message: JsonRpcRequest | JsonRpcNotification, from: Connection): void {
     if ('id' in message) {
-      from.answer(message.id, {
-        error: { code: -32601, message: 'No client session to route this request to' },
-      })
+      answerUnrouted(from, message)
       return
     }
     if (message.method.endsWith('/list_changed')) {
+      if (this.#backends.get(backend)?.listed !== true) return
       this.#deps.observe?.({ backend, method: message.method })
       this.notifyListeners(message.method)
       return

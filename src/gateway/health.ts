@@ -1,20 +1,26 @@
 /**
  * `/readyz` in gateway mode: ready while at least one backend serves (a gateway with one dead
- * backend still serves the others), with every backend's health in the body so operators and
- * probes see exactly which one is down.
+ * backend still serves the others), or while every backend is still idle or starting. The
+ * state says which: `ok` (all up), `starting` (some still starting, none down) or `degraded`.
+ * Anyone gets each backend's name and state; the full health (pids, last errors) only on the
+ * local admin surface (`detailed`), since error texts can name paths and hosts.
  */
+import type { Readiness } from '../edge/mode.ts'
 import type { Gateway } from './gateway.ts'
 
-export function gatewayReadiness(gateway: Gateway): {
-  ready: boolean
-  detail: Record<string, unknown>
-} {
-  const backends = gateway.backends().map((backend) => backend.health())
-  const up = backends.filter((b) => b.state === 'up').length
-  const waiting = backends.filter((b) => b.state === 'idle').length
-  const ready = up > 0 || (backends.length > 0 && waiting === backends.length)
+export function gatewayReadiness(gateway: Gateway, detailed: boolean): Readiness {
+  const health = gateway.backends().map((backend) => backend.health())
+  const count = (states: readonly string[]) => health.filter((b) => states.includes(b.state)).length
+  const up = count(['up'])
+  const waiting = count(['idle', 'starting'])
+  const ready = up > 0 || (health.length > 0 && waiting === health.length)
+  const state =
+    up === health.length ? 'ok' : up + waiting === health.length ? 'starting' : 'degraded'
+  const backends = detailed
+    ? health
+    : health.map((b) => ({ name: b.name, state: b.state, connections: b.connections }))
   return {
     ready,
-    detail: { degraded: up + waiting < backends.length, sessions: gateway.sessions.size, backends },
+    detail: { state, degraded: state === 'degraded', sessions: gateway.sessions.size, backends },
   }
 }

@@ -49,7 +49,7 @@ export function gatewayMode(
         ...(config.widgets === undefined ? {} : { other: widgetTraffic(context, config.widgets) }),
       }
     },
-    readiness: () => gatewayReadiness(gateway),
+    readiness: (detailed) => gatewayReadiness(gateway, detailed),
     close: () => gateway.close(),
   }
 }

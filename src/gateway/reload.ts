@@ -43,6 +43,9 @@ export function watchConfig(gateway: Gateway, source: ReloadSource, logger: Logg
   })
 }
 
+/** Gateways whose last reload was rejected: the next good file is worth a line too. */
+const rejected = new WeakSet<Gateway>()
+
 export async function reload(
   gateway: Gateway,
   source: ReloadSource,
@@ -57,6 +60,7 @@ export async function reload(
       file: source.file,
       problems: message,
     })
+    rejected.add(gateway)
     return
   }
   if (securityOf(next) !== securityOf(gateway.config)) {
@@ -71,11 +75,19 @@ export async function reload(
     logger.error('config reload rejected: gateway mode needs at least one [[backends]] table', {
       file: source.file,
     })
+    rejected.add(gateway)
     return
   }
   const { added, removed, changed } = await gateway.apply(next)
-  if (added.length + removed.length + changed.length === 0) return
+  const recovered = rejected.delete(gateway)
+  if (added.length + removed.length + changed.length === 0) {
+    if (recovered) logger.info('config reload accepted; nothing to change', { file: source.file })
+    return
+  }
   logger.info('config reloaded', { added, removed, changed })
+  // Clients re-list when told: tell them once the new backends can answer (bounded), so the
+  // list has their tools and the backends' own start-up announcements fall in the same burst.
+  await gateway.started([...added, ...changed])
   for (const method of LIST_CHANGED) {
     for (const session of gateway.sessions.values()) session.send({ jsonrpc: '2.0', method })
     gateway.notifyListeners(method)

@@ -6,7 +6,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { ProxyContext } from '../context.ts'
-import { refuse, relayExchange } from '../edge/exchange.ts'
+import { markListening, refuse, relayExchange } from '../edge/exchange.ts'
 import type { RouteHandler } from '../edge/router.ts'
 import { PorticoError } from '../errors.ts'
 import { headerValue } from '../http/headers.ts'
@@ -38,6 +38,7 @@ export function gatewayStream(context: ProxyContext, gateway: Gateway): RouteHan
     })
     res.writeHead(200, { ...SSE_HEADERS, 'mcp-session-id': session.key })
     res.flushHeaders()
+    markListening(res)
     res.once('close', () => recorder.finish(200))
     session.attachStream(res, (bytes) => recorder.wrote(bytes))
   }

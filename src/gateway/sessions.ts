@@ -21,6 +21,10 @@ import { BACKEND_PROTOCOL_VERSION, type Connection } from './backends/connection
 import type { BackendCatalog } from './catalog.ts'
 
 const MAX_QUEUED = 100
+/** List changes less than this apart reach a client as one notification per list… */
+const LIST_CHANGED_WINDOW_MS = 1000
+/** …within this bound from the first one. */
+const LIST_CHANGED_MAX_MS = 3000
 /** Bytes a GET stream may hold unsent before further messages are dropped. */
 const MAX_STREAM_BUFFER = 1024 * 1024
 const MAX_SERVER_REQUESTS = 1000
@@ -29,6 +33,13 @@ interface ServerRequest {
   connection: Connection
   upstreamId: JsonRpcId
   backend: string
+}
+
+/** What a session needs to know of a backend. */
+export interface BackendView {
+  readonly catalog: BackendCatalog
+  /** Whether its lists were read since it (re)started: a list change before that is news to none. */
+  readonly listed: boolean
 }
 
 /** A backend notification as the client sees it, reported for recording. */
@@ -48,12 +59,17 @@ export type Writer = (message: JsonObject) => boolean
 export class ClientSession implements SessionRef {
   readonly key: string
   readonly initParams: JsonObject
+  /** The client's network address (sessions are bounded per address). */
+  readonly address: string
   lastSeen = Date.now()
-  readonly #catalogs: (name: string) => BackendCatalog | undefined
+  readonly #backends: (name: string) => BackendView | undefined
   #stream: ServerResponse | undefined
   #keepAlive: NodeJS.Timeout | undefined
   readonly #queue: string[] = []
   #onWrite: ((bytes: number) => void) | undefined
+  readonly #listChanges = new Set<string>()
+  #listTimer: NodeJS.Timeout | undefined
+  #listSince = 0
   /** Messages lost because the client did not read its stream (or none was open in time). */
   dropped = 0
   #nextServerId = 0
@@ -66,11 +82,13 @@ export class ClientSession implements SessionRef {
 
   constructor(
     initParams: JsonObject,
-    catalogs: (name: string) => BackendCatalog | undefined,
+    backends: (name: string) => BackendView | undefined,
     observe?: NotificationObserver,
+    address = '',
   ) {
     this.key = randomUUID()
-    this.#catalogs = catalogs
+    this.address = address
+    this.#backends = backends
     this.#observe = observe
     // Backends see the client's own identity and capabilities (so sampling and elicitation
     // are offered only when the client can answer them).
@@ -139,7 +157,7 @@ export class ClientSession implements SessionRef {
     if ('id' in message) {
       out = this.forwardRequest(backend, message, from) as unknown as JsonObject
     } else if (message.method === 'notifications/resources/updated' && isObject(message.params)) {
-      const catalog = this.#catalogs(backend)
+      const catalog = this.#backends(backend)?.catalog
       const uri = message.params.uri
       if (catalog && typeof uri === 'string') {
         const exposed = catalog.exposeUri(uri)
@@ -152,6 +170,8 @@ export class ClientSession implements SessionRef {
         })
       }
     } else if (message.method.endsWith('/list_changed')) {
+      // Nobody holds a list of a backend not listed since it started: nothing to re-list.
+      if (this.#backends(backend)?.listed !== true) return
       this.#observe?.({ backend, method: message.method, sessionId: this.key })
     } else if (message.method === 'notifications/cancelled') {
       const translated = this.translateCancel(from, message)
@@ -167,6 +187,36 @@ export class ClientSession implements SessionRef {
    * Portico's memory grow: past the bound, what the socket has not taken is not added to.
    */
   send(message: JsonObject): void {
+    if (typeof message.method === 'string' && message.method.endsWith('/list_changed')) {
+      this.#coalesce(message.method)
+      return
+    }
+    this.#write(message)
+  }
+
+  /**
+   * A burst of list changes (a reload touching several backends, the backends announcing their
+   * own restart) reaches the client as one notification per list: it re-lists once anyway.
+   */
+  #coalesce(method: string): void {
+    this.#listChanges.add(method)
+    const now = Date.now()
+    if (this.#listTimer !== undefined) {
+      // A burst (a reload, then the new backends announcing themselves) keeps the timer going,
+      // up to a cap so a steady trickle of changes still reaches the client.
+      if (now - this.#listSince < LIST_CHANGED_MAX_MS) this.#listTimer.refresh()
+      return
+    }
+    this.#listSince = now
+    this.#listTimer = setTimeout(() => {
+      this.#listTimer = undefined
+      for (const changed of this.#listChanges) this.#write({ jsonrpc: '2.0', method: changed })
+      this.#listChanges.clear()
+    }, LIST_CHANGED_WINDOW_MS)
+    this.#listTimer.unref()
+  }
+
+  #write(message: JsonObject): void {
     const event = encodeSseEvent(JSON.stringify(message))
     const stream = this.#stream
     if (stream && !stream.writableEnded) {
@@ -205,8 +255,14 @@ export class ClientSession implements SessionRef {
     }
   }
 
+  /** Nothing of the session is active: no stream open, no call in flight. */
+  get idle(): boolean {
+    return this.#stream === undefined && this.#calls.size === 0
+  }
+
   close(): void {
     clearInterval(this.#keepAlive)
+    clearTimeout(this.#listTimer)
     this.#stream?.end()
     this.#stream = undefined
     for (const controller of this.#calls.values()) controller.abort()
@@ -219,12 +275,18 @@ export class ClientSession implements SessionRef {
 export interface SessionStoreOptions {
   ttlMs: number
   max: number
+  /** Sessions one client address may hold. */
+  perClient: number
   /** Called when a session ends (DELETE, TTL, shutdown) so backends release its connections. */
   onClose: (session: ClientSession) => void
 }
 
 export class SessionStore {
   readonly #sessions = new Map<string, ClientSession>()
+  /** Sessions per client address, for the per-client bound. */
+  readonly #byAddress = new Map<string, Set<ClientSession>>()
+  /** Idle sessions ended to make room for new ones. */
+  evicted = 0
   readonly #options: SessionStoreOptions
   readonly #sweeper: NodeJS.Timeout
 
@@ -242,17 +304,50 @@ export class SessionStore {
     return this.#sessions.values()
   }
 
-  /** Adds a session; false when the store is full even after sweeping idle ones. */
+  /**
+   * Adds a session. Past a bound (the client address's `perClient`, or `max` for all) the least
+   * recently used idle session of that scope is ended to make room, so a flood of sessions can
+   * neither lock other clients out nor grow without limit; false when every session in the
+   * scope is busy (a stream open or a call in flight).
+   */
   add(session: ClientSession): boolean {
+    const sameClient = this.#byAddress.get(session.address)
+    if (sameClient !== undefined && sameClient.size >= this.#options.perClient) {
+      if (!this.#evictIdle(sameClient)) return false
+    }
     if (this.#sessions.size >= this.#options.max) this.sweep()
-    if (this.#sessions.size >= this.#options.max) return false
+    if (this.#sessions.size >= this.#options.max && !this.#evictIdle(this.#sessions.values())) {
+      return false
+    }
     this.#sessions.set(session.key, session)
+    const own = this.#byAddress.get(session.address)
+    if (own === undefined) this.#byAddress.set(session.address, new Set([session]))
+    else own.add(session)
+    return true
+  }
+
+  /** Ends the least recently used idle session among `candidates`; false when none is idle. */
+  #evictIdle(candidates: Iterable<ClientSession>): boolean {
+    let oldest: ClientSession | undefined
+    for (const session of candidates) {
+      if (session.idle && (oldest === undefined || session.lastSeen < oldest.lastSeen)) {
+        oldest = session
+      }
+    }
+    if (oldest === undefined) return false
+    this.delete(oldest.key)
+    this.evicted++
     return true
   }
 
   get(key: string): ClientSession | undefined {
     const session = this.#sessions.get(key)
-    if (session) session.lastSeen = Date.now()
+    if (session) {
+      session.lastSeen = Date.now()
+      // Map order doubles as recency for the sweep: a used session moves to the end.
+      this.#sessions.delete(key)
+      this.#sessions.set(key, session)
+    }
     return session
   }
 
@@ -260,6 +355,9 @@ export class SessionStore {
     const session = this.#sessions.get(key)
     if (!session) return false
     this.#sessions.delete(key)
+    const own = this.#byAddress.get(session.address)
+    own?.delete(session)
+    if (own?.size === 0) this.#byAddress.delete(session.address)
     session.close()
     this.#options.onClose(session)
     return true

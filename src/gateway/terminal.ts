@@ -55,8 +55,9 @@ function resolveSession(gateway: Gateway, call: Call): ClientSession | undefined
     const params = (call.message as JsonRpcRequest).params
     const session = new ClientSession(
       isObject(params) ? params : {},
-      (name) => gateway.backend(name)?.catalog,
+      (name) => gateway.backend(name),
       gateway.observe,
+      call.request.remoteAddress ?? '',
     )
     if (!gateway.sessions.add(session)) {
       throw new PorticoError('too_many_sessions', { headers: { 'retry-after': '30' } })

@@ -11,6 +11,7 @@
  */
 
 import { formatBytes as formatSize } from '../util/format.ts'
+import { PerSecond } from '../util/per-second.ts'
 import type { Sink } from './bus.ts'
 import type { ExchangeEvent, PorticoEvent } from './event.ts'
 import type { Logger } from './logger.ts'
@@ -64,38 +65,6 @@ export function isFailure(event: ExchangeEvent): boolean {
  * At most `max` lines a second. `take` returns -1 when the line must be held back, else how
  * many were held back since the last line that passed (to be reported before it).
  */
-class PerSecond {
-  readonly max: number
-  #window = 0
-  #used = 0
-  #held = 0
-
-  constructor(max: number) {
-    this.max = max
-  }
-
-  take(now = Date.now()): number {
-    const window = Math.floor(now / 1000)
-    if (window !== this.#window) {
-      this.#window = window
-      this.#used = 0
-    }
-    if (this.#used >= this.max) {
-      this.#held++
-      return -1
-    }
-    this.#used++
-    return this.drain()
-  }
-
-  /** How many lines were held back since the last report; resets the count. */
-  drain(): number {
-    const held = this.#held
-    this.#held = 0
-    return held
-  }
-}
-
 function jsonExchange(event: ExchangeEvent, level: string): string {
   const { params: _params, result: _result, ...summary } = event
   const fields = summary as Record<string, unknown>

@@ -9,8 +9,9 @@
  */
 import type { ServerResponse } from 'node:http'
 import { PorticoError } from '../errors.ts'
-import type { JsonRpcId } from '../jsonrpc/message.ts'
+import { errorResponse, type JsonRpcId } from '../jsonrpc/message.ts'
 import type { StreamEvent } from '../pipeline/reply.ts'
+import { encodeSseEvent } from '../protocol/sse.ts'
 
 /** Events queued behind a reserved place before the place is given up (written at the end). */
 const MAX_QUEUED = 1000
@@ -80,6 +81,11 @@ export class OrderedStream {
   }
 }
 
+function errorEvent(id: JsonRpcId, error: PorticoError): string {
+  const body = { code: error.code, message: error.message }
+  return encodeSseEvent(JSON.stringify(errorResponse(id, body)))
+}
+
 interface Pending {
   resolve(event: StreamEvent): void
   reject(error: PorticoError): void
@@ -127,13 +133,18 @@ export class LegacySessions {
     return sessionId !== undefined && this.#sessions.has(sessionId)
   }
 
-  /** The stream ended: every request still waiting fails (its answer will never come). */
+  /**
+   * The upstream's stream ended: every request still waiting fails (its answer will never
+   * come), and the client is told on its stream, before it ends, with each request's id.
+   */
   close(sessionId: string): void {
     const session = this.#sessions.get(sessionId)
     if (!session) return
     this.#sessions.delete(sessionId)
-    for (const pending of session.pending.values()) {
-      pending.reject(new PorticoError('upstream_stream_ended'))
+    const error = new PorticoError('upstream_stream_ended')
+    for (const [id, pending] of session.pending) {
+      if (pending.slot === undefined) session.stream.write(errorEvent(id, error))
+      pending.reject(error)
     }
   }
 

@@ -9,10 +9,11 @@
 import { once } from 'node:events'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { type ProxyContext, publicOrigin } from '../context.ts'
-import { relayExchange } from '../edge/exchange.ts'
+import { markListening, relayExchange } from '../edge/exchange.ts'
 import { answerCalls, baseOf, finishRecording, readCalls } from '../edge/mcp-post.ts'
 import type { RouteHandler } from '../edge/router.ts'
 import { failRelay, type RelayOptions, relayAnswer } from '../edge/send.ts'
+import { routeKey } from '../forward/raw.ts'
 import { mapChallenge } from '../forward/url-map.ts'
 import { clientHeaders, forwardHeaders, headerValue, upstreamHeaders } from '../http/headers.ts'
 import { isObject, type JsonRpcId } from '../jsonrpc/message.ts'
@@ -62,6 +63,12 @@ export class LegacyTransport {
     return this.sessions.messagePaths.has(pathname)
   }
 
+  /** Whether a route key (see forward/raw.ts routeKey) names an announced messages path. */
+  isMessageRoute(key: string): boolean {
+    for (const path of this.sessions.messagePaths) if (routeKey(path) === key) return true
+    return false
+  }
+
   /** GET on the SSE path: the upstream's stream, relayed event by event. */
   readonly stream: RouteHandler = async (req, res) => {
     const context = this.#context
@@ -93,6 +100,7 @@ export class LegacyTransport {
       }
       res.writeHead(response.status, headers)
       res.flushHeaders()
+      markListening(res)
       const events = sseEvents(
         response.body,
         context.config.max_response_body_size,
@@ -115,6 +123,7 @@ export class LegacyTransport {
     let sessionId: string | undefined
     try {
       for await (const event of events) {
+        if (res.writableEnded) break // ended by a drain: stop reading the upstream
         let raw = event.raw
         if (event.event === 'endpoint') {
           const endpoint = this.#endpoint(event.data, ordered)

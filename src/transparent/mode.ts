@@ -11,7 +11,7 @@ import { servePost } from '../edge/mcp-post.ts'
 import type { Mode, Readiness } from '../edge/mode.ts'
 import type { RouteHandler } from '../edge/router.ts'
 import { PorticoError } from '../errors.ts'
-import { forwardRaw, targetOf } from '../forward/raw.ts'
+import { forwardRaw, routeKey, targetOf } from '../forward/raw.ts'
 import type { Handler, Middleware } from '../pipeline/compose.ts'
 import { upstreamChain } from '../upstream/chain.ts'
 import { isWidgetsFolder, staticWidgets } from '../widgets/static.ts'
@@ -41,6 +41,15 @@ export function transparentMode(
     timeoutMs: config.request_timeout,
   })
   const rawTarget = rawTargetOf(config.widgets, url)
+  // The MCP endpoints of Portico and of the upstream, as a router reads a path.
+  const mcpRoutes = new Set(
+    [
+      config.mcp_path,
+      config.sse_path,
+      url.pathname,
+      legacySseTarget(url, config.sse_path).pathname,
+    ].map(routeKey),
+  )
   const probe = readinessProbe(context, url, label)
   return {
     terminal: upstreamChain({ name: label, middleware: upstreamMiddleware }, (call) =>
@@ -62,7 +71,10 @@ export function transparentMode(
           post: legacy.post(handle),
           isMessagePath: (path) => legacy.isMessagePath(path),
         },
-        other: otherTraffic(context, rawTarget),
+        other: otherTraffic(context, rawTarget, (pathname) => {
+          const key = routeKey(pathname)
+          return mcpRoutes.has(key) || legacy.isMessagePath(pathname) || legacy.isMessageRoute(key)
+        }),
       }
     },
     readiness: probe,
@@ -83,7 +95,11 @@ function endpointUrl(upstream: URL, req: IncomingMessage): URL {
 }
 
 /** Widget files from the folder when configured (a miss goes on), then the target origin. */
-function otherTraffic(context: ProxyContext, target: URL): RouteHandler {
+function otherTraffic(
+  context: ProxyContext,
+  target: URL,
+  isMcpRoute: (pathname: string) => boolean,
+): RouteHandler {
   const { widgets } = context.config
   const folder = isWidgetsFolder(widgets) ? staticWidgets(context, widgets) : undefined
   return async function other(req: IncomingMessage, res: ServerResponse) {
@@ -94,32 +110,64 @@ function otherTraffic(context: ProxyContext, target: URL): RouteHandler {
       })
       return refuse(context, req, res, error, 'http')
     }
+    if (isMcpRoute(url.pathname)) {
+      // `/MCP`, `/mcp/`, the upstream's own endpoint under another mcp_path: MCP only at the
+      // exact paths Portico serves, through its filters, never around them.
+      return refuse(context, req, res, new PorticoError('not_found'), 'http')
+    }
     if (folder !== undefined && (await folder(req, res))) return
     await forwardRaw(context, req, res, url)
   }
 }
 
-/** Upstream reachability, cached for a second so probes cannot hammer the upstream. */
-function readinessProbe(context: ProxyContext, url: URL, label: string): () => Promise<Readiness> {
-  let last: { at: number; ready: boolean } | undefined
-  return async () => {
+/**
+ * Upstream readiness, cached for a second so probes cannot hammer the upstream. A GET on the
+ * MCP endpoint tells an MCP server (SSE, or 400/401/403/405/406: "not like that") from a wrong
+ * path (404), a broken server (5xx) or something else answering (an HTML page): only the first
+ * is ready.
+ */
+function readinessProbe(
+  context: ProxyContext,
+  url: URL,
+  label: string,
+): (detailed: boolean) => Promise<Readiness> {
+  let last: { at: number; ready: boolean; problem?: string } | undefined
+  return async (detailed) => {
     const now = Date.now()
-    if (last && now - last.at < 1000) return { ready: last.ready, detail: { upstream: label } }
-    let ready = false
-    try {
-      const response = await context.http.send({
-        url,
-        method: 'GET',
-        headers: { accept: 'application/json' },
-        signal: AbortSignal.timeout(2000),
-        label,
-      })
-      response.body.resume()
-      ready = true
-    } catch {
-      ready = false
+    if (last === undefined || now - last.at >= 1000)
+      last = { at: now, ...(await probe(context, url, label)) }
+    const detail: Record<string, unknown> = { upstream: label }
+    if (detailed && last.problem !== undefined) detail.problem = last.problem
+    return { ready: last.ready, detail }
+  }
+}
+
+const MCP_REFUSALS = new Set([400, 401, 403, 405, 406])
+
+async function probe(
+  context: ProxyContext,
+  url: URL,
+  label: string,
+): Promise<{ ready: boolean; problem?: string }> {
+  try {
+    const response = await context.http.send({
+      url,
+      method: 'GET',
+      headers: { accept: 'application/json, text/event-stream' },
+      signal: AbortSignal.timeout(2000),
+      label,
+    })
+    // Not read: an SSE answer never ends. The aborted read must not surface as an error.
+    response.body.on('error', () => {})
+    response.body.destroy()
+    const type = String(response.headers['content-type'] ?? '')
+    if (response.status === 200 && type.startsWith('text/event-stream')) return { ready: true }
+    if (MCP_REFUSALS.has(response.status) || type.includes('json')) return { ready: true }
+    return {
+      ready: false,
+      problem: `upstream answered HTTP ${response.status}${type ? ` (${type.split(';')[0]})` : ''}: not an MCP endpoint, or the wrong path`,
     }
-    last = { at: now, ready }
-    return { ready, detail: { upstream: label } }
+  } catch (error) {
+    return { ready: false, problem: error instanceof Error ? error.message : String(error) }
   }
 }

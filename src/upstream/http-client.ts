@@ -41,14 +41,35 @@ export class HttpClient {
   // dispatch layer per request, measurable on the hot path (see bench/reports).
   readonly #pools = new Map<string, Pool>()
   readonly #options: HttpClientOptions
+  /** The origins it may contact; undefined until `allowOrigins` (a library user's own client). */
+  #allowed: ReadonlySet<string> | undefined
 
   constructor(options: HttpClientOptions) {
     this.#options = options
   }
 
+  /**
+   * Restricts the client to these origins (the config's upstreams); pools of origins no longer
+   * listed (a backend removed by a reload) are closed.
+   */
+  allowOrigins(origins: Iterable<string>): void {
+    const allowed = new Set(origins)
+    this.#allowed = allowed
+    for (const [origin, pool] of this.#pools) {
+      if (allowed.has(origin)) continue
+      this.#pools.delete(origin)
+      pool.close().catch(() => {})
+    }
+  }
+
   #pool(origin: string): Pool {
     let pool = this.#pools.get(origin)
     if (pool === undefined) {
+      if (this.#allowed !== undefined && !this.#allowed.has(origin)) {
+        throw new PorticoError('internal_error', {
+          message: `Refusing to contact ${origin}: not a configured upstream`,
+        })
+      }
       pool = new Pool(origin, {
         connect: { timeout: this.#options.connectTimeoutMs },
         keepAliveTimeout: 30_000,

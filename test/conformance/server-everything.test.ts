@@ -1,9 +1,10 @@
 /**
  * The active 2025-11-25 conformance suite against @modelcontextprotocol/server-everything, which
  * implements few of the suite's fixed names: Portico must not change a single check's result.
- * Portico's own Origin guard is opened (`allowed_origins = ["*"]`) for the comparison, since
- * it deliberately rejects the DNS-rebinding probe that server-everything itself accepts; a
- * second Portico with the default guard shows that scenario passing through Portico. Each run
+ * Portico's own Origin and Host guards are opened (`allowed_origins`, `allowed_hosts` = `["*"]`)
+ * for the comparison, since they deliberately reject the DNS-rebinding probe that
+ * server-everything itself accepts; a second Portico with the default guards shows that scenario
+ * passing through Portico. Each run
  * has a server-everything process of its own (it keeps sessions and subscriptions).
  */
 import assert from 'node:assert/strict'
@@ -41,7 +42,10 @@ describe('conformance 2025-11-25: server-everything direct vs through Portico', 
     guardedUpstream = await startServerEverything()
     guarded = await startPortico({ upstream: guardedUpstream.url })
     ;[run, rebinding] = await Promise.all([
-      compareThroughPortico(startServerEverything, 'stable', [], { allowed_origins: ['*'] }),
+      compareThroughPortico(startServerEverything, 'stable', [], {
+        allowed_origins: ['*'],
+        allowed_hosts: ['*'],
+      }),
       runSuite('stable', guarded.url, rebindingDir, ['--scenario', REBINDING]),
     ])
   })
@@ -67,7 +71,7 @@ describe('conformance 2025-11-25: server-everything direct vs through Portico', 
     assert.deepEqual(differences(run.direct.checks, run.proxied.checks), [])
   })
 
-  test('with its default Origin guard Portico passes the DNS-rebinding scenario', () => {
+  test('with its default Origin and Host guards Portico passes the DNS-rebinding scenario', () => {
     assert.equal(run.direct.checks.get(`${REBINDING}/localhost-host-rebinding-rejected`), 'FAILURE')
     assert.deepEqual(
       [...rebinding.checks],

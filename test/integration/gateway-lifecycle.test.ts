@@ -27,6 +27,7 @@ let web: Spawned & { url: string; port: number }
 let gateway: RunningPortico
 let client: Client
 let listChanged = 0
+const changedAt: number[] = []
 const logs: string[] = []
 
 function backendsToml(names: string[]): string {
@@ -71,6 +72,7 @@ before(async () => {
   client = new Client({ name: 'lifecycle', version: '1.0.0' })
   client.setNotificationHandler(ToolListChangedNotificationSchema, () => {
     listChanged++
+    changedAt.push(Date.now())
   })
   await client.connect(new StreamableHTTPClientTransport(new URL(gateway.url)))
 })
@@ -157,6 +159,10 @@ describe('gateway lifecycle', () => {
     )
     assert.ok(names.includes('ev__echo'))
     await until(() => (listChanged > before ? true : undefined), 5000, 'tools/list_changed')
+    // The reload and the new backends' own announcements reach the client as one per list:
+    // proving that no second one follows takes waiting past the coalescing window (1 s).
+    await new Promise((resolve) => setTimeout(resolve, 2000))
+    assert.equal(listChanged - before, 1, `tools/list_changed at ${changedAt.join(', ')} ms`)
     assert.equal((await health('ev')).pid, evPid, 'an untouched backend was restarted')
     // A stateless (2026-07-28) client listening with subscriptions/listen is told too.
     const events = await listen.until((all) =>
@@ -186,6 +192,13 @@ describe('gateway lifecycle', () => {
     assert.match(
       text(await client.callTool({ name: 'ev__get-sum', arguments: { a: 1, b: 1 } })),
       /is 2/,
+    )
+    // Putting the running config back after a rejected edit says so, though nothing changes.
+    writeFileSync(file, backendsToml(['ev', 'mem', 'web']))
+    await until(
+      () => (logs.some((l) => l.includes('config reload accepted')) ? true : undefined),
+      5000,
+      'the recovery logged',
     )
   })
 })

@@ -14,7 +14,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import { PROBE_PROMPTS, startProbeHttp } from '../fixtures/probe-server.ts'
 import type { Served } from '../fixtures/serve.ts'
-import { MCP_ACCEPT, openSession } from '../helpers/mcp-http.ts'
+import { MCP_ACCEPT, openSession, postInitialize } from '../helpers/mcp-http.ts'
 import { fixture } from '../helpers/mcp-servers.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
 import { until } from '../helpers/wait.ts'
@@ -204,7 +204,7 @@ describe('client sessions', () => {
     }
   })
 
-  it('max_sessions refuses a session past the bound until one ends', async () => {
+  it('max_sessions: past the bound the least recently used idle session makes room', async () => {
     const gateway = await startPortico({
       proxy: { max_sessions: 2 },
       backends: [{ name: 'p', transport: 'http', url: probe.url }],
@@ -212,22 +212,54 @@ describe('client sessions', () => {
     try {
       const first = await openSession(gateway.url)
       const second = await openSession(gateway.url)
-      const refused = await initialize(gateway.url)
-      assert.notEqual(refused.status, 200)
-      assert.equal(refused.sessionId, null)
-      assert.equal(await sessionCount(gateway), 2)
-      // The open sessions still work.
-      assert.equal(await ping(gateway.url, first), 200)
-      assert.equal(await ping(gateway.url, second), 200)
-      const ended = await fetch(gateway.url, {
-        method: 'DELETE',
-        headers: { 'mcp-session-id': first, 'mcp-protocol-version': '2025-11-25' },
-      })
-      await ended.text()
-      assert.equal(ended.status, 200)
+      assert.equal(await ping(gateway.url, first), 200) // first is now the more recent
       const admitted = await initialize(gateway.url)
       assert.equal(admitted.status, 200)
       assert.ok(admitted.sessionId)
+      assert.equal(await sessionCount(gateway), 2)
+      assert.equal(await ping(gateway.url, second), 404, 'the least recently used one ended')
+      assert.equal(await ping(gateway.url, first), 200)
+    } finally {
+      await gateway.close()
+    }
+  })
+
+  it('max_sessions refuses 503 with Retry-After when every session is busy', async () => {
+    const gateway = await startPortico({
+      proxy: { max_sessions: 1 },
+      backends: [{ name: 'p', transport: 'http', url: probe.url }],
+    })
+    const abort = new AbortController()
+    try {
+      const busy = await openSession(gateway.url)
+      // An open stream makes the session busy: it is never evicted.
+      const stream = await fetch(gateway.url, {
+        headers: { accept: 'text/event-stream', 'mcp-session-id': busy },
+        signal: abort.signal,
+      })
+      assert.equal(stream.status, 200)
+      const refused = await postInitialize(gateway.url, { id: 3 })
+      assert.equal(refused.status, 503)
+      assert.equal(refused.headers.get('retry-after'), '30')
+      assert.equal(((await refused.json()) as { id: number }).id, 3)
+      assert.equal(await ping(gateway.url, busy), 200)
+    } finally {
+      abort.abort()
+      await gateway.close()
+    }
+  })
+
+  it('max_sessions_per_client: one address cannot take every session', async () => {
+    const gateway = await startPortico({
+      proxy: { max_sessions: 100, max_sessions_per_client: 2 },
+      backends: [{ name: 'p', transport: 'http', url: probe.url }],
+    })
+    try {
+      const sessions: string[] = []
+      for (let i = 0; i < 10; i++) sessions.push(await openSession(gateway.url))
+      assert.equal(await sessionCount(gateway), 2, 'this client keeps its two most recent')
+      assert.equal(await ping(gateway.url, sessions[9] as string), 200)
+      assert.equal(await ping(gateway.url, sessions[0] as string), 404)
     } finally {
       await gateway.close()
     }

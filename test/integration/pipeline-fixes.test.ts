@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
+import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import { type Misbehaving, startMisbehaving } from '../fixtures/misbehaving-upstream.ts'
 import { type StoreUpstream, startStoreUpstream } from '../fixtures/store-upstream.ts'
@@ -63,6 +64,27 @@ describe('transparent: every request id gets an answer', () => {
     assert.equal((error?.error as { code: number } | undefined)?.code, -32603)
     assert.equal(event?.reason, 'upstream_stream_ended')
     assert.equal(event?.outcome, 'error')
+  })
+
+  it('legacy HTTP+SSE: a stream that ends with a call in flight answers it with its id', async () => {
+    const portico = await startPortico({ upstream: `${bad.origin}/l/sse` })
+    const client = new Client({ name: 'legacy-dies', version: '1' })
+    try {
+      await client.connect(new SSEClientTransport(new URL('/sse', portico.origin)))
+      await assert.rejects(client.callTool({ name: 'x' }), (error: Error & { code?: number }) => {
+        assert.equal(error.code, -32603)
+        assert.match(error.message, /ended its answer/)
+        return true
+      })
+      await portico.sink.waitFor((events) =>
+        events.some(
+          (e) => e.type === 'exchange' && e.name === 'x' && e.reason === 'upstream_stream_ended',
+        ),
+      )
+    } finally {
+      await client.close().catch(() => undefined)
+      await portico.close()
+    }
   })
 
   it('answers an SSE event over the bound with a clear error, not a 500 or an empty body', async () => {

@@ -132,7 +132,7 @@ describe('custom mcp_path and sse_path', () => {
     await sseApp?.close()
   })
 
-  it('serves MCP at mcp_path; /mcp is then plain traffic forwarded as is', async () => {
+  it("serves MCP at mcp_path; the upstream's own /mcp is not reachable around it", async () => {
     assert.equal(new URL(streamable.url).pathname, '/tenant/mcp')
     const client = new Client({ name: 'path-test', version: '1' })
     await client.connect(new StreamableHTTPClientTransport(new URL(streamable.url)))
@@ -145,10 +145,13 @@ describe('custom mcp_path and sse_path', () => {
     await streamable.sink.waitFor((events) =>
       events.some((e) => e.type === 'exchange' && e.method === 'tools/call' && e.name === 'add'),
     )
+    // Forwarding /mcp as plain traffic would reach the upstream's MCP endpoint around
+    // Portico's filters: it is refused, and recorded.
     const raw = await fetch(`${streamable.origin}/mcp`, { method: 'GET' })
+    assert.equal(raw.status, 404)
     await raw.body?.cancel()
     await streamable.sink.waitFor((events) =>
-      events.some((e) => e.type === 'exchange' && e.kind === 'http' && e.path === '/mcp'),
+      events.some((e) => e.type === 'exchange' && e.path === '/mcp' && e.reason === 'not_found'),
     )
     assert.equal(
       streamable.sink.exchanges().filter((e: ExchangeEvent) => e.method === 'tools/call').length,

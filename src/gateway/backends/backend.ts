@@ -139,7 +139,14 @@ export abstract class Backend {
     return this.#state
   }
 
+  /**
+   * Whether a list of this backend was read since it (re)started: until then its list-change
+   * announcements are news to nobody (a new backend announcing its tools after a reload).
+   */
+  listed = false
+
   protected setState(state: BackendState, error?: string): void {
+    if (state === 'starting' || state === 'down') this.listed = false
     if (error !== undefined) this.#error = error
     else if (state === 'up') this.#error = undefined
     if (state === this.#state) return
@@ -226,4 +233,19 @@ export function gatewaySession(deliver: SessionRef['deliver']): SessionRef {
 export function restartDelay(consecutiveFailures: number): number {
   if (consecutiveFailures <= 1) return 0
   return Math.min(30_000, 250 * 2 ** (consecutiveFailures - 2))
+}
+
+/**
+ * Answers a backend's request that no client session can take (a shared process asking
+ * outside any call, or the gateway's own session). `roots/list` gets an empty list: the gateway
+ * has no roots of its own, and an error makes servers that ask at start (the filesystem
+ * server does) log a failure at every start.
+ */
+export function answerUnrouted(connection: Connection, message: JsonRpcRequest): void {
+  connection.answer(
+    message.id,
+    message.method === 'roots/list'
+      ? { result: { roots: [] } }
+      : { error: { code: -32601, message: 'No client session to route this request to' } },
+  )
 }

@@ -15,8 +15,10 @@ import {
   parseJson,
 } from '../../jsonrpc/message.ts'
 import type { Logger } from '../../observe/logger.ts'
+import { PerSecond } from '../../util/per-second.ts'
 import { VERSION } from '../../version.ts'
 import {
+  answerUnrouted,
   Backend,
   type BackendHealth,
   RELAY_CAPABILITIES,
@@ -26,6 +28,7 @@ import {
 import { Connection, type ServerInfo } from './connection.ts'
 
 const MAX_STDERR_LINE = 4096
+const STDERR_LINES_PER_SECOND = 50
 /** A run this long counts as healthy: the next crash restarts at once. */
 const HEALTHY_RUN_MS = 10_000
 
@@ -33,6 +36,8 @@ export interface StdioOptions {
   config: BackendConfig
   logger: Logger
   maxLineBytes: number
+  /** The backend's stderr budget (shared by its processes and restarts). */
+  stderr: PerSecond
 }
 
 export class StdioConnection extends Connection {
@@ -47,7 +52,7 @@ export class StdioConnection extends Connection {
     this.#maxLineBytes = options.maxLineBytes
     this.#child = spawn(config.command ?? '', config.args, {
       cwd: config.cwd,
-      env: { ...process.env, ...config.env },
+      env: childEnv(config),
       stdio: ['pipe', 'pipe', 'pipe'],
       windowsHide: true,
     })
@@ -65,7 +70,7 @@ export class StdioConnection extends Connection {
     })
     this.#child.stdout?.setEncoding('utf8').on('data', (chunk: string) => this.#onStdout(chunk))
     this.#child.stdin?.on('error', () => {}) // EPIPE after a crash; the exit handler reports it
-    pipeStderr(this.#child, config.name, logger)
+    pipeStderr(this.#child, config.name, logger, options.stderr)
   }
 
   get pid(): number | undefined {
@@ -82,7 +87,12 @@ export class StdioConnection extends Connection {
       newline = text.indexOf('\n')
     }
     if (text.length > this.#maxLineBytes) {
-      this.fail(crashError(this.backend, `wrote a line over ${this.#maxLineBytes} bytes`))
+      this.fail(
+        new PorticoError('response_too_large', {
+          message: `Backend ${this.backend} wrote a message over ${this.#maxLineBytes} bytes`,
+          data: { backend: this.backend },
+        }),
+      )
       this.#child.kill('SIGKILL')
       text = ''
     }
@@ -133,16 +143,70 @@ function crashError(backend: string, what: string): PorticoError {
   })
 }
 
-function pipeStderr(child: ChildProcess, backend: string, logger: Logger): void {
+/**
+ * A backend's stderr in Portico's log, line by line, each cut at MAX_STDERR_LINE and at most
+ * STDERR_LINES_PER_SECOND a second per backend (restarts included): a chatty or broken server
+ * cannot flood the log; what was held back is counted in the next line that goes out.
+ */
+function pipeStderr(child: ChildProcess, backend: string, logger: Logger, budget: PerSecond): void {
   let rest = ''
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
     const lines = (rest + chunk).split('\n')
     rest = (lines.pop() ?? '').slice(0, MAX_STDERR_LINE)
     for (const line of lines) {
-      if (line.trim()) logger.info(`[${backend}] ${line.slice(0, MAX_STDERR_LINE)}`, { backend })
+      if (!line.trim()) continue
+      const held = budget.take()
+      if (held < 0) continue
+      if (held > 0)
+        logger.info(`[${backend}] ${held} stderr lines not logged (over ${budget.max} a second)`, {
+          backend,
+        })
+      logger.info(`[${backend}] ${line.slice(0, MAX_STDERR_LINE)}`, { backend })
     }
   })
 }
+
+/**
+ * The environment a backend process gets: what a program needs to run (PATH, HOME, locale,
+ * temp folder; the Windows basics) and the backend's own `env`, not Portico's whole
+ * environment, which holds other backends' secrets. `inherit_env = true` passes everything.
+ */
+export function childEnv(
+  config: BackendConfig,
+  parent: NodeJS.ProcessEnv = process.env,
+): NodeJS.ProcessEnv {
+  if (config.inherit_env) return { ...parent, ...config.env }
+  const env: NodeJS.ProcessEnv = {}
+  for (const [name, value] of Object.entries(parent)) {
+    if (value !== undefined && (BASE_ENV.has(name) || name.startsWith('LC_'))) env[name] = value
+  }
+  return { ...env, ...config.env }
+}
+
+const BASE_ENV = new Set([
+  'PATH',
+  'HOME',
+  'USER',
+  'LOGNAME',
+  'SHELL',
+  'LANG',
+  'LANGUAGE',
+  'TZ',
+  'TMPDIR',
+  'TEMP',
+  'TMP',
+  'TERM',
+  'SystemRoot',
+  'SYSTEMROOT',
+  'ComSpec',
+  'PATHEXT',
+  'APPDATA',
+  'LOCALAPPDATA',
+  'USERPROFILE',
+  'ProgramData',
+  'ProgramFiles',
+  'WINDIR',
+])
 
 export class StdioBackend extends Backend {
   /** The shared process (isolation = "shared"). */
@@ -155,6 +219,7 @@ export class StdioBackend extends Backend {
   /** Resource URI → client sessions subscribed to it through the shared process. */
   readonly #subscribers = new Map<string, Set<string>>()
   #failures = 0
+  readonly #stderr = new PerSecond(STDERR_LINES_PER_SECOND)
   #restartTimer: NodeJS.Timeout | undefined
   #closed = false
   #info: ServerInfo | undefined
@@ -187,9 +252,7 @@ export class StdioBackend extends Backend {
         this.#sharedConnection = connection
         connection.onUnsolicited = (message) => {
           if ('id' in message) {
-            connection.answer(message.id, {
-              error: { code: -32601, message: 'No client session to route this request to' },
-            })
+            answerUnrouted(connection, message)
             return
           }
           for (const session of this.#audience(message)) {
@@ -212,6 +275,7 @@ export class StdioBackend extends Backend {
       config: this.config,
       logger: this.deps.logger,
       maxLineBytes: this.deps.maxMessageBytes,
+      stderr: this.#stderr,
     })
     try {
       const info = await Promise.race([

@@ -1,0 +1,132 @@
+/**
+ * Shutdown and connection bounds, with a real `portico run` process: on SIGTERM health probes
+ * answer "draining" while in-flight calls finish, idle GET streams end at once and new work is
+ * refused 503; a client that sends its headers too slowly (slowloris) or connects and says
+ * nothing is cut off by `client_header_timeout`.
+ */
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { connect } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { Client } from '@modelcontextprotocol/sdk/client/index.js'
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
+import { type DemoServer, startDemoServer } from '../../demo/server.ts'
+import { startCli } from '../helpers/cli.ts'
+import { MCP_ACCEPT, openSession } from '../helpers/mcp-http.ts'
+import { exitOf } from '../helpers/processes.ts'
+import { until } from '../helpers/wait.ts'
+
+describe('drain and connection limits', () => {
+  let demo: DemoServer
+  let dir: string
+
+  before(async () => {
+    demo = await startDemoServer()
+    dir = mkdtempSync(join(tmpdir(), 'portico-drain-'))
+  })
+  after(async () => {
+    await demo?.close()
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  async function run(extra: string) {
+    const file = join(dir, `portico-${Math.random().toString(36).slice(2)}.toml`)
+    writeFileSync(
+      file,
+      `upstream = "${demo.url}"\nport = 0\ndrain_timeout = "20s"\n${extra}\n[store]\nenabled = false\n`,
+    )
+    return startCli(['run', '--config', file])
+  }
+
+  it('drains: probes say draining, idle streams end, new work is refused, the call in flight finishes', async () => {
+    const portico = await run('')
+    const origin = new URL(portico.url).origin
+    try {
+      // An idle standalone stream, as every Streamable HTTP client keeps open.
+      const session = await openSession(portico.url)
+      const stream = await fetch(portico.url, {
+        headers: { accept: 'text/event-stream', 'mcp-session-id': session },
+      })
+      assert.equal(stream.status, 200)
+      const streamEnded = stream.text()
+      // A call that takes about 2 s, in flight when the signal comes.
+      const client = new Client({ name: 'drain', version: '1' })
+      await client.connect(new StreamableHTTPClientTransport(new URL(portico.url)))
+      let progressed = false
+      const call = client.callTool(
+        { name: 'slow_task', arguments: { steps: 5, step_ms: 400 } },
+        undefined,
+        {
+          onprogress: () => {
+            progressed = true
+          },
+        },
+      )
+      await until(() => progressed || undefined, 10_000, 'the slow call to report progress')
+      portico.child.kill('SIGTERM')
+      await until(
+        async () => ((await fetch(`${origin}/healthz`)).status === 503 ? true : undefined),
+        5000,
+        '/healthz to answer 503 while draining',
+      )
+      const health = (await (await fetch(`${origin}/healthz`)).json()) as { status: string }
+      assert.equal(health.status, 'draining')
+      await streamEnded // the idle stream was ended by the drain, not by the test
+      const refused = await fetch(portico.url, {
+        method: 'POST',
+        headers: { ...MCP_ACCEPT, 'mcp-session-id': session },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'tools/list' }),
+      })
+      assert.equal(refused.status, 503)
+      assert.equal(
+        ((await refused.json()) as { error: { message: string } }).error.message,
+        'Portico is shutting down',
+      )
+      const result = await call
+      assert.match(
+        JSON.stringify(result.content),
+        /done after 5 steps/,
+        'the call in flight finished',
+      )
+      await client.close().catch(() => undefined)
+      const { code } = await exitOf(portico.child, 20_000, 'portico run after SIGTERM')
+      assert.equal(code, 0, portico.output())
+    } finally {
+      await portico.stop()
+    }
+  })
+
+  it('cuts off a client that sends its headers too slowly, or nothing at all', async () => {
+    const portico = await run('client_header_timeout = "1s"')
+    const port = Number(new URL(portico.url).port)
+    try {
+      const closed = (bytes: string) =>
+        new Promise<string>((resolve, reject) => {
+          const socket = connect(port, '127.0.0.1')
+          let answer = ''
+          const deadline = setTimeout(() => {
+            socket.destroy()
+            reject(new Error('the connection was still open after 10 s'))
+          }, 10_000)
+          socket.setEncoding('latin1')
+          socket.on('data', (chunk: string) => {
+            answer += chunk
+          })
+          socket.on('close', () => {
+            clearTimeout(deadline)
+            resolve(answer)
+          })
+          socket.on('error', () => {})
+          if (bytes) socket.write(bytes)
+        })
+      const dripped = await closed('POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ')
+      assert.match(dripped, /^HTTP\/1\.1 408|^$/, `a slow header is cut off: ${dripped}`)
+      await closed('')
+      assert.equal((await fetch(`${new URL(portico.url).origin}/healthz`)).status, 200)
+    } finally {
+      await portico.stop()
+    }
+  })
+})
