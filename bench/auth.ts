@@ -1,5 +1,5 @@
 /**
- * Scenario S8: the cost of authentication per request, in process. What a request pays when
+ * The auth bench (not a numbered scenario of the comparison runner): the cost of authentication per request, in process. What a request pays when
  * auth is on is the filter's `authenticate` (credential parsing, verification, identity), so
  * that is what is timed, call by call, with real tokens and a real JWKS endpoint:
  *
