@@ -1,7 +1,8 @@
 /**
- * The auth bench (not a numbered scenario of the comparison runner): the cost of authentication per request, in process. What a request pays when
- * auth is on is the filter's `authenticate` (credential parsing, verification, identity), so
- * that is what is timed, call by call, with real tokens and a real JWKS endpoint:
+ * The auth bench (not a numbered scenario of the comparison runner): the cost of
+ * authentication per request, in process. What a request pays when auth is on is the
+ * filter's `authenticate` (credential parsing, verification, identity), so that is what is
+ * timed, call by call, with real tokens and a real JWKS endpoint:
  *
  * - JWT (RS256 and ES256), key set fetched once and cached: every sample is a distinct token,
  *   so nothing but the key is cached (each sample pays the signature check and claim checks);
