@@ -10,6 +10,7 @@
 import { createRemoteJWKSet, errors } from 'jose'
 import { PorticoError } from '../errors.ts'
 import { AuthFailure } from './challenge.ts'
+import { sameIssuer } from './discovery.ts'
 import { compactParts, keyObjectOf, parseObject, verifySignature } from './jws.ts'
 
 export interface JwtOptions {
@@ -84,7 +85,9 @@ function checkClaims(payload: JwtPayload, options: JwtOptions, audience: readonl
   if (iat !== undefined && (typeof iat !== 'number' || iat > now + tolerance)) {
     throw new AuthFailure('invalid_token', 'token issued in the future')
   }
-  if (iss !== options.issuer) throw new AuthFailure('invalid_token', 'token from another issuer')
+  if (typeof iss !== 'string' || !sameIssuer(iss, options.issuer)) {
+    throw new AuthFailure('invalid_token', 'token from another issuer')
+  }
   const audiences = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud : []
   if (!audiences.some((value) => typeof value === 'string' && audience.includes(value))) {
     throw new AuthFailure('invalid_token', 'token not issued for this resource (audience)')

@@ -341,3 +341,29 @@ describe('hot reload and auth', () => {
     assert.match(lines.join(''), /\[auth\] or \[security\] changed; restart Portico/)
   })
 })
+
+describe('log lines', () => {
+  it('name the verified caller', async () => {
+    const { formatExchange } = await import('../../src/observe/stderr-sink.ts')
+    const line = formatExchange({
+      type: 'exchange',
+      ts: 0,
+      proxy: 'p',
+      transport: 'streamable-http',
+      era: 'legacy',
+      kind: 'request',
+      method: 'tools/call',
+      name: 'echo',
+      outcome: 'error',
+      errorCode: -32600,
+      errorMessage: 'Forbidden: alice may not use tool echo',
+      reason: 'forbidden',
+      httpStatus: 403,
+      durationUs: 10,
+      bytesIn: 1,
+      bytesOut: 1,
+      subject: 'alice',
+    })
+    assert.match(line, /reason=forbidden .*user=alice/)
+  })
+})
