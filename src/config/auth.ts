@@ -16,8 +16,11 @@ const httpUrl = z
     message: 'expected an absolute http:// or https:// URL',
   })
 
-/** A credential: never empty (an unset `${VAR}` is reported by the loader, not accepted). */
-const secret = z.string().min(1, 'expected a non-empty secret')
+/**
+ * A credential. Emptiness is checked by `authProblems` at the secret's own path, so an unset
+ * `${VAR}` (reported by the loader at that path) is one problem, not a cascade.
+ */
+const secret = z.string()
 
 /** Glob patterns on names (`*` and `?`), matched against client-facing names. */
 const patterns = z.array(z.string().min(1)).default([])
@@ -301,6 +304,10 @@ function tokenProblems(auth: AuthConfig, security: SecurityConfig): Problem[] {
   const problems: Problem[] = []
   const seen = new Map<string, string>()
   const note = (token: string, where: string, path: PropertyKey[]) => {
+    if (token === '') {
+      problems.push({ path, message: 'expected a non-empty secret' })
+      return
+    }
     const previous = seen.get(token)
     if (previous !== undefined) {
       problems.push({ path, message: `duplicate token (also ${previous})` })
@@ -338,7 +345,7 @@ function bearerOnly(auth: AuthConfig): Problem[] {
   if (auth.tokens.length + auth.scoped_tokens.length + auth.api_keys.length === 0) {
     problems.push({
       path: ['auth', 'tokens'],
-      message: 'bearer auth needs at least one token (tokens, scoped_tokens or api_keys)',
+      message: 'bearer auth needs at least one valid token (tokens, scoped_tokens or api_keys)',
     })
   }
   const oauthOnly = [
@@ -397,6 +404,9 @@ function oauthProblems(auth: AuthConfig, kind: 'jwt' | 'oauth', config: AuthCont
       path: ['auth', 'token_validation'],
       message: 'token_validation applies to type = "oauth"',
     })
+  }
+  if (auth.client_secret === '') {
+    problems.push({ path: ['auth', 'client_secret'], message: 'expected a non-empty secret' })
   }
   const introspects = kind === 'oauth' && auth.token_validation !== 'jwt'
   if (introspects && (auth.client_id === undefined || auth.client_secret === undefined)) {

@@ -136,7 +136,7 @@ describe('[auth] rejections (mcp-proxy rules and fail closed)', () => {
     [
       'bearer without any token',
       `[auth]\ntype = "bearer"\n`,
-      /bearer auth needs at least one token/,
+      /bearer auth needs at least one valid token/,
     ],
     [
       'introspection without client credentials',
