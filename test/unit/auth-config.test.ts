@@ -144,6 +144,11 @@ describe('[auth] rejections (mcp-proxy rules and fail closed)', () => {
       /needs client_id and client_secret/,
     ],
     [
+      'an empty secret',
+      `[auth]\ntokens = [""]\n`,
+      /auth\.tokens\[0\]: expected a non-empty secret/,
+    ],
+    [
       'jwt without jwks_uri',
       `[auth]\ntype = "jwt"\nissuer = "https://as.example.com"\naudience = "x"\n`,
       /jwt auth needs jwks_uri/,
