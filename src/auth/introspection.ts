@@ -4,7 +4,8 @@
  * must name this resource (a missing `aud` fails closed), the issuer must match when given.
  * Answers are cached by the token's SHA-256 for the token's life, at most `cacheTtlMs`, in a
  * bounded map; concurrent checks of one token share one request; refusals are cached briefly
- * so a client retrying a bad token cannot make Portico hammer the authorization server.
+ * so a client retrying a bad token cannot make Portico hammer the authorization server, and at
+ * most 64 checks are in flight at once (more are refused, not queued).
  */
 import { PorticoError } from '../errors.ts'
 import { BoundedMap } from '../util/bounded-map.ts'
@@ -15,6 +16,8 @@ import type { Claims } from './identity.ts'
 import { unknownResource } from './jwt.ts'
 
 const MAX_ENTRIES = 10_000
+/** Introspection requests in flight at once: a flood of made-up tokens waits on no more. */
+const MAX_IN_FLIGHT = 64
 const REFUSAL_TTL_MS = 10_000
 const TIMEOUT_MS = 5000
 const MAX_BYTES = 64 * 1024
@@ -63,6 +66,11 @@ export class Introspector {
     }
     if (entry === undefined) {
       let pending = this.#inFlight.get(key)
+      if (pending === undefined && this.#inFlight.size >= MAX_IN_FLIGHT) {
+        throw new PorticoError('upstream_unavailable', {
+          message: 'Cannot verify the token now: too many token checks in flight',
+        })
+      }
       if (pending === undefined) {
         pending = this.#check(token).finally(() => this.#inFlight.delete(key))
         this.#inFlight.set(key, pending)
