@@ -15,6 +15,7 @@ const LAYERS = [
   ['upstream'],
   ['csp'],
   ['middleware'],
+  ['auth'],
   ['context.ts'],
   ['edge'],
   ['widgets'],

@@ -32,6 +32,12 @@ export const REASONS = {
   invalid_params: { code: -32602, status: 200, message: 'Invalid params' },
   unauthorized: { code: -32600, status: 401, message: 'Unauthorized' },
   forbidden: { code: -32600, status: 403, message: 'Forbidden' },
+  tool_changed: {
+    code: -32602,
+    status: 200,
+    message:
+      'Tool definition changed since it was pinned: withheld until an operator accepts it (portico pins accept)',
+  },
   rate_limited: { code: -32603, status: 429, message: 'Too many requests' },
   session_not_found: { code: -32001, status: 404, message: 'Session not found' },
   session_required: {

@@ -8,6 +8,7 @@ import { statSync } from 'node:fs'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { resolve } from 'node:path'
+import { type Security, securityFromConfig } from './auth/setup.ts'
 import { upstreamOrigins } from './config/origins.ts'
 import { type Config, type ConfigInput, parseConfig } from './config/schema.ts'
 import type { ProxyContext } from './context.ts'
@@ -15,7 +16,7 @@ import { cspFromConfig } from './csp/setup.ts'
 import { isListening } from './edge/exchange.ts'
 import { type HttpFilter, hostFilter, originFilter } from './edge/filters.ts'
 import type { Mode, Readiness } from './edge/mode.ts'
-import { createRouter, type Filters, type RequestHandler } from './edge/router.ts'
+import { createRouter, type Filters, type Operations, type RequestHandler } from './edge/router.ts'
 import { BackendCatalog } from './gateway/catalog.ts'
 import { gatewayMode } from './gateway/mode.ts'
 import type { ReloadSource } from './gateway/reload.ts'
@@ -148,7 +149,9 @@ export function createPortico(input: Config | ConfigInput, options: PorticoOptio
     mode = transparentMode(context, config.upstream as string, options.upstreamMiddleware, clock)
   }
   const rateLimit = config.proxy.rate_limit && globalRateLimit(config.proxy.rate_limit, clock)
+  const security = securityFromConfig(config, logger, context.proxy)
   const middleware = globalChain({
+    security: security?.middleware ?? [],
     user: options.middleware ?? [],
     protect: rateLimit ? [rateLimit] : [],
     rewriters: [...cspFromConfig(config), ...(options.rewriters ?? [])],
@@ -156,12 +159,19 @@ export function createPortico(input: Config | ConfigInput, options: PorticoOptio
   const handle = answering(compose(middleware, mode.terminal), (error, call) =>
     logger.error('call failed', { method: call.method, error: String(error) }),
   )
-  const filters = filtersOf(config, options.filters ?? [])
-  return new PorticoServer(context, mode, handle, filters)
+  const filters = filtersOf(config, security?.filters ?? [], options.filters ?? [])
+  return new PorticoServer(context, mode, handle, filters, security)
 }
 
-/** Portico's own HTTP filters (Host, Origin), then the embedding application's. */
-function filtersOf(config: Config, user: readonly HttpFilter[]): Filters {
+/**
+ * Portico's own HTTP filters (Host, Origin, then client address rules and authentication),
+ * then the embedding application's.
+ */
+function filtersOf(
+  config: Config,
+  guards: readonly HttpFilter[],
+  user: readonly HttpFilter[],
+): Filters {
   const host = hostFilter({
     listen: config.host,
     allowed: config.allowed_hosts,
@@ -169,8 +179,13 @@ function filtersOf(config: Config, user: readonly HttpFilter[]): Filters {
   })
   const hosts = host ? [host] : []
   return {
-    mcp: [...hosts, originFilter(config.allowed_origins), ...user],
-    other: [...hosts, originFilter(config.allowed_origins, { unsafeOnly: true }), ...user],
+    mcp: [...hosts, originFilter(config.allowed_origins), ...guards, ...user],
+    other: [
+      ...hosts,
+      originFilter(config.allowed_origins, { unsafeOnly: true }),
+      ...guards,
+      ...user,
+    ],
   }
 }
 
@@ -197,14 +212,27 @@ class PorticoServer implements Portico {
   /** Answers in progress, so a drain can end the idle streams among them. */
   readonly #open = new Set<ServerResponse>()
   #idle: (() => void) | undefined
+  readonly #security: Security | undefined
 
-  constructor(context: ProxyContext, mode: Mode, handle: Handler, filters: Filters) {
+  constructor(
+    context: ProxyContext,
+    mode: Mode,
+    handle: Handler,
+    filters: Filters,
+    security: Security | undefined,
+  ) {
     this.#context = context
     this.#mode = mode
-    const route = createRouter(context, mode.routes(handle), filters, {
+    this.#security = security
+    const ops: Operations = {
       isServing: () => this.#serving,
       isReady: async (detailed) => mode.readiness(detailed),
       version: VERSION,
+    }
+    const route = createRouter(context, mode.routes(handle), filters, ops, {
+      ...(security === undefined
+        ? {}
+        : { publicRoutes: security.routes, mcpPaths: security.mcpPaths }),
     })
     this.handler = (req: IncomingMessage, res: ServerResponse) => {
       // Draining: every answer closes its connection, so clients reconnect elsewhere (closing
@@ -239,6 +267,8 @@ class PorticoServer implements Portico {
 
   async listen(): Promise<ListenResult> {
     const { host, port } = this.#context.config
+    // Issuer discovery first: a Portico that cannot verify tokens must not start serving.
+    await this.#security?.ready()
     const server = createServer(serverOptions(this.#context.config), this.handler)
     server.maxConnections = this.#context.config.max_connections
     this.#server = server
@@ -246,11 +276,9 @@ class PorticoServer implements Portico {
     await once(server, 'listening')
     const address = server.address() as AddressInfo
     const shownHost = address.address.includes(':') ? `[${address.address}]` : address.address
-    return {
-      host: address.address,
-      port: address.port,
-      url: `http://${shownHost}:${address.port}${this.#context.config.mcp_path}`,
-    }
+    const url = `http://${shownHost}:${address.port}${this.#context.config.mcp_path}`
+    this.#security?.listening(url)
+    return { host: address.address, port: address.port, url }
   }
 
   /**

@@ -40,6 +40,7 @@ interface LogsFlags extends StoreFlags {
   method?: string
   session?: string
   client?: string
+  user?: string
   status?: string
   tail?: number
   follow?: boolean
@@ -52,20 +53,33 @@ const HEADERS = ['TIME', 'SESSION', 'CLIENT', 'METHOD', 'NAME', 'LATENCY', 'IN',
 const MIN_WIDTHS = [19, 8, 12, 25, 16, 7, 8, 8, 0]
 const ALIGN = ['left', 'left', 'left', 'left', 'left', 'right', 'right', 'right', 'left'] as const
 
-/** The table's columns: PROXY first when the rows may come from several proxies. */
+/**
+ * The table's columns: PROXY first when the rows may come from several proxies; USER (the
+ * verified caller) after CLIENT when any row shown has one (auth on).
+ */
 interface Layout {
   headers: string[]
   align: Array<'left' | 'right'>
   minWidths: number[]
   proxy: boolean
+  user: boolean
 }
 
-function layoutOf(proxy: boolean): Layout {
+function layoutOf(proxy: boolean, user: boolean): Layout {
+  const headers: string[] = [...HEADERS]
+  const align: Array<'left' | 'right'> = [...ALIGN]
+  const minWidths = [...MIN_WIDTHS]
+  if (user) {
+    headers.splice(3, 0, 'USER')
+    align.splice(3, 0, 'left')
+    minWidths.splice(3, 0, 8)
+  }
   return {
-    headers: proxy ? ['PROXY', ...HEADERS] : [...HEADERS],
-    align: proxy ? ['left', ...ALIGN] : [...ALIGN],
-    minWidths: proxy ? [5, ...MIN_WIDTHS] : [...MIN_WIDTHS],
+    headers: proxy ? ['PROXY', ...headers] : headers,
+    align: proxy ? ['left', ...align] : align,
+    minWidths: proxy ? [5, ...minWidths] : minWidths,
     proxy,
+    user,
   }
 }
 
@@ -79,6 +93,7 @@ export function registerLogs(program: Command): void {
     .option('--method <method>', 'only this JSON-RPC method (e.g. tools/call)')
     .option('--session <prefix>', 'only this session (id prefix; all time unless --since)')
     .option('--client <name>', 'only this client name or platform (claude, cursor, …)')
+    .option('--user <subject>', 'only calls of this verified caller (token subject, key name)')
     .option('--status <status>', 'ok or error')
     .option('--tail <n>', 'how many recent rows (default 50)', intOption('--tail'))
     .option('-f, --follow', 'keep printing new rows (polls every 500 ms)')
@@ -86,12 +101,13 @@ export function registerLogs(program: Command): void {
     async (flags: LogsFlags) => {
       const filter = filterOf(flags)
       await withStore(flags, async (db) => {
-        const layout = layoutOf(showsProxy(db, flags))
         // One read transaction: the follow starts exactly after what the tail saw.
         const { rows, lastId } = db.transaction(() => ({
           rows: tailLogs(db, filter, flags.tail ?? 50),
           lastId: lastExchangeId(db),
         }))()
+        const users = flags.user !== undefined || rows.some((row) => row.subject !== null)
+        const layout = layoutOf(showsProxy(db, flags), users)
         const widths = print(rows, flags, layout, undefined)
         if (flags.follow) await follow(db, filter, flags, layout, widths, lastId)
       })
@@ -111,6 +127,7 @@ function filterOf(flags: LogsFlags): LogFilter {
   if (flags.method !== undefined) filter.method = flags.method
   if (flags.session !== undefined) filter.sessionPrefix = flags.session
   if (flags.client !== undefined) filter.client = flags.client
+  if (flags.user !== undefined) filter.user = flags.user
   if (flags.status !== undefined) filter.status = flags.status as 'ok' | 'error'
   return filter
 }
@@ -158,6 +175,7 @@ function cellsOf(row: ExchangeRow, layout: Layout): string[] {
     formatTime(row.ts),
     sessionCell(row.session_id),
     row.client_name ?? '',
+    ...(layout.user ? [row.subject ?? ''] : []),
     row.method,
     nameCell(row),
     latencyCell(row),

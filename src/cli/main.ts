@@ -11,6 +11,7 @@ import { registerClients } from './clients.ts'
 import { registerDemo } from './demo.ts'
 import { UserError } from './errors.ts'
 import { registerLogs } from './logs.ts'
+import { registerPins } from './pins.ts'
 import { registerRun } from './run.ts'
 import { registerSchema } from './schema.ts'
 import { registerSession } from './session.ts'
@@ -36,6 +37,7 @@ export function buildProgram(): Command {
   registerSession(program)
   registerClients(program)
   registerStore(program)
+  registerPins(program)
   return program
 }
 

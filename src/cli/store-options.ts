@@ -61,6 +61,8 @@ export function durationLabel(ms: number): string {
 }
 
 export function storePathOf(flags: StoreFlags): string {
+  // An explicit --db wins anyway: the config (whose secrets may be unset here) is not needed.
+  if (flags.db !== undefined && flags.config === undefined) return flags.db
   try {
     const loaded = loadConfig({
       ...(flags.config ? { file: flags.config } : {}),

@@ -70,6 +70,8 @@ export const backendSchema = z.strictObject({
     .optional(),
   headers: stringMap,
   bearer_token: z.string().min(1).optional(),
+  /** Send the client's verified token on to this backend (needs [auth]; HTTP backends only). */
+  forward_auth: z.boolean().default(false),
   /** stdio: one process shared by all clients (ids remapped), or one per client session. */
   isolation: z.enum(['shared', 'session']).default('shared'),
   /** Start the backend with Portico (`eager`) or on first use (`lazy`). */
@@ -129,6 +131,16 @@ export const backendsSchema = z.array(backendSchema).superRefine((backends, ctx)
         code: 'custom',
         path: at('command'),
         message: 'stdio backends need a command',
+      })
+    }
+    if (backend.forward_auth && (backend.transport === 'stdio' || backend.bearer_token)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: at('forward_auth'),
+        message:
+          backend.transport === 'stdio'
+            ? 'forward_auth needs an http or sse backend (a stdio backend has no request headers)'
+            : 'forward_auth and bearer_token both set Authorization: keep one',
       })
     }
     if (backend.transport !== 'stdio' && !backend.url) {

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod'
 import { LOG_LEVELS } from '../observe/logger.ts'
+import { authProblems, authSchema, securitySchema } from './auth.ts'
 import { cspSchema } from './csp.ts'
 import { durationSchema, parseDuration } from './duration.ts'
 import { backendsSchema, gatewayProxySchema, refineGateway } from './gateway.ts'
@@ -93,8 +94,15 @@ export const configSchema = z
     /** mcpr: the most calls in flight to the upstream (a `[concurrency] max_concurrent`). */
     max_concurrent_upstream: z.number().int().positive().optional(),
     performance: performanceSchema,
+    /** Authentication and authorization of clients (see src/config/auth.ts, src/auth/). */
+    auth: authSchema.optional(),
+    /** Argument limits, admin credential, IP rules, tool pinning. */
+    security: securitySchema,
   })
   .superRefine(refineGateway)
+  .superRefine((config, ctx) => {
+    for (const problem of authProblems(config)) ctx.addIssue({ code: 'custom', ...problem })
+  })
 
 export type ConfigInput = z.input<typeof configSchema>
 export type Config = z.output<typeof configSchema>
@@ -129,6 +137,4 @@ export const IGNORED_KEYS: ReadonlySet<string> = new Set([
   'cloud',
   'tunnel',
   'relay',
-  // mcpr's OAuth protected-resource table; Portico's own auth comes in a later release.
-  'auth',
 ])

@@ -10,6 +10,7 @@ import { toPorticoError } from '../errors.ts'
 import { headerValue } from '../http/headers.ts'
 import type { Transport } from '../observe/event.ts'
 import { failureOf, HttpRecorder } from '../observe/recorder.ts'
+import { type Identity, identityOf } from '../pipeline/identity.ts'
 import { type RelayOptions, sendError } from './send.ts'
 
 /** Answers and records a request refused before it became calls (by a filter or its body). */
@@ -28,6 +29,7 @@ export function refuse(
     path: pathOf(req),
     bytesIn: Number(req.headers['content-length']) || 0,
     ...userAgentOf(req),
+    ...identityFieldOf(req),
   })
   const error = toPorticoError(thrown)
   if (!req.readableEnded) req.resume()
@@ -46,6 +48,12 @@ export function pathOf(req: IncomingMessage): string {
 export function userAgentOf(req: IncomingMessage): { userAgent?: string } {
   const userAgent = headerValue(req.headers, 'user-agent')
   return userAgent === undefined ? {} : { userAgent }
+}
+
+/** The verified caller of a request, for its record (absent when auth is off or refused it). */
+function identityFieldOf(req: IncomingMessage): { identity?: Identity } {
+  const identity = identityOf(req)
+  return identity === undefined ? {} : { identity }
 }
 
 /** An AbortController fired when the client disconnects before the answer is complete. */
@@ -83,6 +91,7 @@ export function relayExchange(
       bytesIn: Number(req.headers['content-length']) || 0,
       ...session,
       ...userAgentOf(req),
+      ...identityFieldOf(req),
     }),
     signal: abortOnClose(req, res).signal,
     bus: context.bus,

@@ -13,6 +13,7 @@ import { decodeBody } from '../jsonrpc/message.ts'
 import { CallRecorder } from '../observe/recorder.ts'
 import { buildCalls, type Call, type ClientTransport } from '../pipeline/call.ts'
 import type { Handler } from '../pipeline/compose.ts'
+import { identityOf } from '../pipeline/identity.ts'
 import { abortOnClose, refuse } from './exchange.ts'
 import { sendReplies, sendReply } from './send.ts'
 
@@ -44,12 +45,19 @@ export async function readCalls(
     requireJson(req)
     body = await readBody(req, context.config.max_request_body_size)
     const decoded = decodeBody(body)
+    const maxBatch = context.config.security?.max_batch_size
+    if (maxBatch !== undefined && decoded.messages.length > maxBatch) {
+      throw new PorticoError('invalid_request', {
+        message: `Invalid Request: batch of ${decoded.messages.length} messages (limit ${maxBatch})`,
+      })
+    }
     const calls = buildCalls(decoded, {
       headers: req.headers,
       request: requestInfoOf(req),
       signal,
       transport: options.transport,
       body,
+      identity: identityOf(req),
       ...(options.sessionId === undefined ? {} : { sessionId: options.sessionId }),
     })
     return { calls, bytesIn: body.length, signal }

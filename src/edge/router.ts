@@ -50,19 +50,30 @@ export interface Operations {
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void
 
+export interface RouterExtras {
+  /** Paths served without filters (the OAuth protected resource metadata). */
+  publicRoutes?: ReadonlyMap<string, RouteHandler>
+  /** More paths served as the MCP endpoint (URL-path profiles, `/mcp/{name}`). */
+  mcpPaths?: ReadonlySet<string>
+}
+
 export function createRouter(
   context: ProxyContext,
   routes: Routes,
   filters: Filters,
   ops: Operations,
+  extras: RouterExtras = {},
 ): RequestHandler {
+  const publicRoutes = extras.publicRoutes ?? new Map<string, RouteHandler>()
+  const moreMcpPaths = extras.mcpPaths ?? new Set<string>()
   const { mcp_path: mcpPath, sse_path: ssePath } = context.config
   const allow = routes.mcp.options ? 'GET, POST, DELETE, OPTIONS' : 'GET, POST, DELETE'
 
   /** Routes one request; synchronous until a filter or handler has something to wait for. */
   function dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> | void {
     const pathname = pathOf(req)
-    if (pathname === mcpPath && ops.isServing()) {
+    const isMcp = pathname === mcpPath || (moreMcpPaths.size > 0 && moreMcpPaths.has(pathname))
+    if (isMcp && ops.isServing()) {
       const handler = mcpHandler(req.method)
       if (handler === undefined) {
         const error = new PorticoError('method_not_allowed', { headers: { allow } })
@@ -78,6 +89,8 @@ export function createRouter(
       const error = new PorticoError('shutting_down', { headers: { connection: 'close' } })
       return refuse(context, req, res, error, 'http')
     }
+    const open = publicRoutes.get(pathname)
+    if (open !== undefined) return open(req, res)
     const legacy = routes.legacy
     if (legacy !== undefined && pathname === ssePath && req.method === 'GET') {
       return guarded(filters.mcp, 'sse', legacy.stream, req, res)

@@ -63,6 +63,14 @@ export async function reload(
     rejected.add(gateway)
     return
   }
+  if (securityOf(next) !== securityOf(gateway.config)) {
+    // Authentication is built once at start; applying backends while ignoring a changed [auth]
+    // could leave a tightened policy unenforced, so nothing is applied.
+    logger.error('config reload rejected: [auth] or [security] changed; restart Portico to apply', {
+      file: source.file,
+    })
+    return
+  }
   if (!next.backends?.length) {
     logger.error('config reload rejected: gateway mode needs at least one [[backends]] table', {
       file: source.file,
@@ -84,4 +92,13 @@ export async function reload(
     for (const session of gateway.sessions.values()) session.send({ jsonrpc: '2.0', method })
     gateway.notifyListeners(method)
   }
+}
+
+/** The security-relevant part of a config, compared across reloads. */
+function securityOf(config: Config): string {
+  return JSON.stringify([
+    config.auth,
+    config.security,
+    config.auth ? config.proxy.admin_tools : null,
+  ])
 }

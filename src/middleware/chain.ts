@@ -3,7 +3,8 @@
  * runs through these middleware (outermost first) and then the mode's terminal step (the
  * transparent forward or the gateway dispatch), which runs each upstream's own chain.
  *
- *   filters (edge: Origin, before the body is read)
+ *   filters (edge: Origin, client address rules, authentication; before the body is read)
+ *   → security (src/auth/: session ownership → authorization → argument checks)
  *   → user middleware (library mode: `createPortico(config, { middleware })`)
  *   → rate limits (`[proxy.rate_limit]`: all traffic, per client, per session, per tool)
  *   → rewrite (response rewriters: widget CSP)
@@ -17,6 +18,8 @@ import type { ResponseRewriter } from '../pipeline/rewriter.ts'
 import { rewriteResponses } from './rewrite.ts'
 
 export interface ChainParts {
+  /** Portico's own security middleware (src/auth/setup.ts), before anything else sees a call. */
+  security?: readonly Middleware[]
   /** Middleware given by an embedding application. */
   user: readonly Middleware[]
   /** Traffic protection of all traffic (src/protect/rate-limit.ts `globalRateLimit`). */
@@ -25,7 +28,7 @@ export interface ChainParts {
 }
 
 export function globalChain(parts: ChainParts): Middleware[] {
-  const chain: Middleware[] = [...parts.user, ...(parts.protect ?? [])]
+  const chain: Middleware[] = [...(parts.security ?? []), ...parts.user, ...(parts.protect ?? [])]
   if (parts.rewriters.length > 0) chain.push(rewriteResponses(parts.rewriters))
   return chain
 }

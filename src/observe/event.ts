@@ -34,6 +34,10 @@ export interface ExchangeEvent {
   protocolVersion?: string
   client?: ClientInfo
   userAgent?: string
+  /** Who called, as authentication verified it (token subject or API key name); never a token. */
+  subject?: string
+  /** The OAuth client the caller's token was issued to. */
+  authClient?: string
   /** HTTP path for non-MCP exchanges (widgets, OAuth metadata). */
   path?: string
   outcome: Outcome

@@ -10,6 +10,7 @@ import { performance } from 'node:perf_hooks'
 import type { PorticoError } from '../errors.ts'
 import { bigIdLiteral, isObject, type JsonObject } from '../jsonrpc/message.ts'
 import type { Call } from '../pipeline/call.ts'
+import type { Identity } from '../pipeline/identity.ts'
 import type { Summary } from '../protocol/summarize.ts'
 import type { EventBus } from './bus.ts'
 import {
@@ -178,6 +179,11 @@ export class CallRecorder extends Timed {
     if (call.protocolVersion !== undefined) event.protocolVersion = call.protocolVersion
     if (call.client !== undefined) event.client = call.client
     if (this.#base.userAgent !== undefined) event.userAgent = this.#base.userAgent
+    const identity = call.identity
+    if (identity !== undefined) {
+      event.subject = identity.subject
+      if (identity.clientId !== undefined) event.authClient = identity.clientId
+    }
     if (track.errorCode !== undefined) event.errorCode = track.errorCode
     if (track.errorMessage !== undefined) event.errorMessage = track.errorMessage
     const reason = track.reason ?? notes.reason
@@ -218,6 +224,8 @@ export interface HttpExchange extends ExchangeBase {
   kind: 'stream' | 'http'
   path: string
   sessionId?: string
+  /** The verified caller (authentication ran before the exchange was handled). */
+  identity?: Identity
 }
 
 /** One exchange that carried no JSON-RPC message: GET stream, DELETE, widget, early refusal. */
@@ -274,6 +282,10 @@ export class HttpRecorder extends Timed {
     const sessionId = exchange.sessionId ?? this.sessionId
     if (sessionId !== undefined) event.sessionId = sessionId
     if (exchange.userAgent !== undefined) event.userAgent = exchange.userAgent
+    if (exchange.identity !== undefined) {
+      event.subject = exchange.identity.subject
+      if (exchange.identity.clientId !== undefined) event.authClient = exchange.identity.clientId
+    }
     if (this.upstreamStatus !== undefined) event.upstreamStatus = this.upstreamStatus
     if (this.backend !== undefined) event.backend = this.backend
     if (this.#failure.reason !== undefined) event.reason = this.#failure.reason

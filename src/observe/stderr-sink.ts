@@ -74,7 +74,7 @@ function jsonExchange(event: ExchangeEvent, level: string): string {
   return JSON.stringify({ time: new Date(event.ts).toISOString(), level, ...fields })
 }
 
-/** `14:20:12.345 tools/call get_weather ok 200 12.3ms 48B→1.2KB sess=a1b2c3d4 claude-ai/1.0` */
+/** `14:20:12.345 tools/call get_weather ok 200 12.3ms 48B→1.2KB sess=a1b2c3d4 user=alice claude-ai/1.0` */
 export function formatExchange(event: ExchangeEvent, withTime = true): string {
   const parts = withTime ? [new Date(event.ts).toISOString().slice(11, 23)] : []
   parts.push(clip(event.method))
@@ -89,6 +89,7 @@ export function formatExchange(event: ExchangeEvent, withTime = true): string {
   if (event.hedges) parts.push(`hedges=${event.hedges}`)
   if (event.breaker) parts.push(`breaker=${event.breaker}`)
   if (event.sessionId) parts.push(`sess=${event.sessionId.slice(0, 8)}`)
+  if (event.subject) parts.push(`user=${clip(event.subject)}`)
   if (event.client) {
     const { name, version } = event.client
     parts.push(clip(`${name}${version ? `/${version}` : ''}`))

@@ -17,6 +17,7 @@ import {
   type Target,
   targetOf,
 } from '../protocol/classify.ts'
+import type { Identity } from './identity.ts'
 import { CallLifetime } from './lifetime.ts'
 
 /** How the client reached Portico: Streamable HTTP, or the legacy HTTP+SSE transport. */
@@ -60,6 +61,8 @@ export interface Call {
   /** The client's request headers (read-only; never forwarded blindly to other hosts). */
   readonly headers: IncomingHttpHeaders
   readonly request: RequestInfo
+  /** Who is calling, as the authentication filter verified it; undefined when auth is off. */
+  readonly identity: Identity | undefined
   /** Aborted when the client goes away or the call is cancelled. */
   readonly signal: AbortSignal
   /** Annotations for the recorder; shared by every copy of the call made along the chain. */
@@ -101,6 +104,8 @@ export interface CallSource {
   sessionId?: string
   /** The whole body: kept as the message's bytes when the body is a single message. */
   body?: Buffer
+  /** The identity the HTTP filters verified for the request. */
+  identity?: Identity | undefined
 }
 
 /** One classified Call per message of a decoded body. */
@@ -149,6 +154,7 @@ function classify(
     batched,
     headers: source.headers,
     request: source.request,
+    identity: source.identity,
     signal: source.signal,
     notes: {},
     lifetime: new CallLifetime(),
@@ -164,4 +170,4 @@ function headerOf(headers: IncomingHttpHeaders, name: string): string | undefine
   return Array.isArray(value) ? value[0] : value
 }
 
-export type { ClientInfo, Era, RequestInfo, Target }
+export type { ClientInfo, Era, Identity, RequestInfo, Target }

@@ -133,6 +133,8 @@ function exchangeTexts(e: ExchangeEvent): TextFields | undefined {
   check('sessionId', e.sessionId)
   check('protocolVersion', e.protocolVersion)
   check('userAgent', e.userAgent)
+  check('subject', e.subject)
+  check('authClient', e.authClient)
   check('path', e.path)
   check('reason', e.reason)
   check('errorMessage', e.errorMessage, MAX_ERROR_MESSAGE)

@@ -211,6 +211,8 @@ export class Ingestor {
       event.durationUs,
       event.bytesIn,
       event.bytesOut,
+      text.optional(event.subject),
+      text.optional(event.authClient),
     )
   }
 }
@@ -289,5 +291,5 @@ function trackSession(
 
 const INSERT_EXCHANGE = `INSERT INTO exchange_rows (ts, proxy, session_id, client_name, platform,
   era, transport, kind, method, target_kind, name, jsonrpc_id, outcome, error_code,
-  error_message, reason, http_status, latency_us, bytes_in, bytes_out)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+  error_message, reason, http_status, latency_us, bytes_in, bytes_out, subject, auth_client)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`

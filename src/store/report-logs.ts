@@ -26,6 +26,10 @@ export interface ExchangeRow {
   latency_us: number
   bytes_in: number
   bytes_out: number
+  /** The verified caller (auth on), never a token. */
+  subject: string | null
+  /** The OAuth client of the caller's token. */
+  auth_client: string | null
 }
 
 export interface LogFilter {
@@ -38,6 +42,8 @@ export interface LogFilter {
   /** Exactly this session. */
   sessionId?: string
   client?: string
+  /** Only this verified caller. */
+  user?: string
   status?: 'ok' | 'error'
 }
 
@@ -46,7 +52,7 @@ const MAX_PREFIX_SESSIONS = 500
 
 const COLUMNS = `id, ts, proxy, session_id, client_name, platform, era, kind, method, target_kind,
   name, jsonrpc_id, status, outcome, error_code, error_message, reason, http_status, latency_us,
-  bytes_in, bytes_out`
+  bytes_in, bytes_out, subject, auth_client`
 
 /** The largest character, so `prefix ≤ id < prefix + MAX` is an index-friendly prefix match. */
 const MAX_CHAR = '\u{10FFFF}'
@@ -98,6 +104,7 @@ function plainWhere(filter: LogFilter): { sql: string; args: unknown[] } {
   if (filter.method !== undefined) add('method = ?', filter.method)
   if (filter.client !== undefined)
     add('(client_name = ? OR platform = ?)', filter.client, filter.client)
+  if (filter.user !== undefined) add('subject = ?', filter.user)
   if (filter.status !== undefined) add('status = ?', filter.status)
   return { sql: parts.length ? `WHERE ${parts.join(' AND ')}` : '', args }
 }

@@ -28,6 +28,8 @@ export const INTERNED_COLUMNS = [
   'name',
   'outcome',
   'reason',
+  'subject',
+  'auth_client',
 ] as const
 
 export class StringIds {

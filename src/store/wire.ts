@@ -77,6 +77,8 @@ function encode(e: PorticoEvent): unknown[] {
     e.retries,
     e.hedges,
     e.breaker,
+    e.subject,
+    e.authClient,
   ]
 }
 
@@ -136,5 +138,7 @@ function decode(row: unknown[]): PorticoEvent {
     retries: r(30),
     hedges: r(31),
     breaker: r(32),
+    subject: r(33),
+    authClient: r(34),
   }
 }

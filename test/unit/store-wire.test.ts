@@ -23,6 +23,8 @@ const FULL: Required<ExchangeEvent> = {
   protocolVersion: '2026-07-28',
   client: { name: 'claude-ai', version: '1.0' },
   userAgent: 'ua/1',
+  subject: 'alice',
+  authClient: 'client-1',
   path: '/mcp',
   outcome: 'error',
   errorCode: -32602,

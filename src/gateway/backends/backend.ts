@@ -5,10 +5,12 @@
  */
 import type { BackendConfig } from '../../config/gateway.ts'
 import { notSent, type PorticoError } from '../../errors.ts'
+import type { HeaderMap } from '../../http/headers.ts'
 import type { JsonObject, JsonRpcNotification, JsonRpcRequest } from '../../jsonrpc/message.ts'
 import type { Logger } from '../../observe/logger.ts'
 import type { Call } from '../../pipeline/call.ts'
 import type { Handler, Middleware } from '../../pipeline/compose.ts'
+import { credentialOf } from '../../pipeline/identity.ts'
 import { MessageReply, type Reply } from '../../pipeline/reply.ts'
 import { type ProtectStatus, UpstreamProtection } from '../../protect/policies.ts'
 import { upstreamChain } from '../../upstream/chain.ts'
@@ -133,10 +135,12 @@ export abstract class Backend {
     const message = call.message as JsonRpcRequest
     const sink = call.sinkFor?.(connection) ?? call.sink
     try {
+      const headers = this.#identityHeaders(call)
       const response = await connection.request(message.method, message.params, {
         signal: call.signal,
         timeoutMs: call.timeoutMs ?? this.timeoutMs,
         ...(sink === undefined ? {} : { sink }),
+        ...(headers === undefined ? {} : { headers }),
       })
       this.observe(undefined)
       return MessageReply.of(response)
@@ -146,6 +150,20 @@ export abstract class Backend {
       if (failure.reason !== 'cancelled') this.observe(failure)
       throw failure
     }
+  }
+
+  /**
+   * The caller's verified identity headers (`x-user-id`, claim headers) and, with
+   * `forward_auth`, the client's own token: per request, so a connection shared by several
+   * clients still tells the backend who each call is for.
+   */
+  #identityHeaders(call: BackendCall): HeaderMap | undefined {
+    const identity = call.identity
+    if (identity === undefined || this.config.transport === 'stdio') return undefined
+    const headers: HeaderMap = { ...identity.headers }
+    const token = this.config.forward_auth ? credentialOf(identity) : undefined
+    if (token !== undefined) headers.authorization = `Bearer ${token}`
+    return headers
   }
 
   get name(): string {

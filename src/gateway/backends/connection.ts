@@ -5,6 +5,7 @@
  * belongs to (progress, logs, sampling/elicitation/roots requests) or to the owner.
  */
 import { notSent, PorticoError } from '../../errors.ts'
+import type { HeaderMap } from '../../http/headers.ts'
 import {
   isObject,
   type JsonObject,
@@ -32,6 +33,8 @@ export interface CallOptions {
   timeoutMs?: number
   sink?: CallSink
   signal?: AbortSignal
+  /** Headers for this request only (HTTP transports): the caller's verified identity. */
+  headers?: HeaderMap
 }
 
 /** What a backend said about itself in `initialize`. */
@@ -50,6 +53,8 @@ export interface Pending {
   readonly signal: AbortSignal | undefined
   /** True once answered, failed or expired (lets callers skip building an unused error). */
   readonly settled: boolean
+  /** Headers for this request only (HTTP transports): the caller's verified identity. */
+  readonly headers: HeaderMap | undefined
   resolve(response: JsonRpcResponse): void
   reject(error: PorticoError): void
 }
@@ -117,6 +122,7 @@ export abstract class Connection {
         method,
         sink: options.sink,
         signal: options.signal,
+        headers: options.headers,
         timeoutMs: options.timeoutMs,
         progressKey,
         timer:

@@ -99,7 +99,9 @@ export class HttpConnection extends Connection {
     return this.#options.http.send({
       url: this.#url,
       method: 'POST',
-      headers: this.#requestHeaders(),
+      headers: pending?.headers
+        ? { ...this.#requestHeaders(), ...pending.headers }
+        : this.#requestHeaders(),
       body: Buffer.from(JSON.stringify(message)),
       signal: callSignal ? AbortSignal.any([this.#abort.signal, callSignal]) : this.#abort.signal,
       label: this.#label,

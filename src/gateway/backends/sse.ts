@@ -6,7 +6,7 @@
 import { PorticoError } from '../../errors.ts'
 import { type JsonRpcMessage, parseJson } from '../../jsonrpc/message.ts'
 import { SseParser } from '../../protocol/sse.ts'
-import { Connection, type ServerInfo } from './connection.ts'
+import { Connection, type Pending, type ServerInfo } from './connection.ts'
 import { backendHeaders, type HttpConnectionOptions, labelOfBackend } from './http.ts'
 
 export class SseConnection extends Connection {
@@ -64,12 +64,16 @@ export class SseConnection extends Connection {
     this.receive(parseJson(data))
   }
 
-  protected async transmit(message: JsonRpcMessage): Promise<void> {
+  protected async transmit(message: JsonRpcMessage, pending?: Pending): Promise<void> {
     if (!this.#endpoint) throw new PorticoError('backend_failed', { message: 'not connected' })
     const response = await this.#options.http.send({
       url: this.#endpoint,
       method: 'POST',
-      headers: { ...backendHeaders(this.#options.config), 'content-type': 'application/json' },
+      headers: {
+        ...backendHeaders(this.#options.config),
+        ...pending?.headers,
+        'content-type': 'application/json',
+      },
       body: Buffer.from(JSON.stringify(message)),
       signal: this.#abort.signal,
       label: this.#label,

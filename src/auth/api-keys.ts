@@ -1,0 +1,53 @@
+/**
+ * Static credentials: mcp-proxy's `tokens` and `scoped_tokens`, Portico's named `api_keys`,
+ * and `[security] admin_token`. Keys are held as SHA-256 digests and looked up by the digest
+ * of what the client sent, so a lookup takes the same time whatever prefix matches and the
+ * configured secrets are not kept as strings the process could print.
+ */
+import { createHash } from 'node:crypto'
+import type { AuthConfig } from '../config/auth.ts'
+import type { Identity } from '../pipeline/identity.ts'
+import type { IdentityBuilder } from './identity.ts'
+
+/** Synthetic role name of a scoped token (its allow/deny lists become that role). */
+export function scopedRoleName(index: number): string {
+  return `token:${index}`
+}
+
+export function digest(secret: string): string {
+  return createHash('sha256').update(secret).digest('base64url')
+}
+
+export class StaticKeys {
+  readonly #byDigest = new Map<string, Identity>()
+
+  constructor(
+    auth: AuthConfig | undefined,
+    adminToken: string | undefined,
+    build: IdentityBuilder,
+  ) {
+    const add = (secret: string, identity: Identity) => this.#byDigest.set(digest(secret), identity)
+    if (auth !== undefined) {
+      for (const [i, token] of auth.tokens.entries()) {
+        add(token, build.fromKey(`token-${i}`, 'api_key', [], false))
+      }
+      auth.scoped_tokens.forEach((scoped, i) => {
+        const name = scoped.name ?? `scoped-token-${i}`
+        add(scoped.token, build.fromKey(name, 'api_key', [scopedRoleName(i)], false))
+      })
+      for (const key of auth.api_keys) {
+        add(key.key, build.fromKey(key.name, 'api_key', key.roles, key.admin))
+      }
+    }
+    if (adminToken !== undefined) add(adminToken, build.fromKey('admin', 'admin_token', [], true))
+  }
+
+  get size(): number {
+    return this.#byDigest.size
+  }
+
+  /** The identity of a configured key, or undefined. */
+  lookup(token: string): Identity | undefined {
+    return this.#byDigest.get(digest(token))
+  }
+}

@@ -1,0 +1,118 @@
+/**
+ * Argument checks before a tool call reaches an upstream: `[security] max_argument_size` (the
+ * JSON of `arguments`, in bytes, as mcp-proxy measures it) and, with `validate_arguments`,
+ * the tool's `inputSchema` (ajv). Schemas are learned from the `tools/list` answers passing
+ * through (by client-facing name, bounded) and each distinct schema is compiled once. A tool
+ * whose schema Portico has not seen yet, or whose schema ajv cannot compile, is passed to the
+ * upstream, which validates it too. Refusals are in-band `invalid_params` (-32602) with the id.
+ */
+import { Ajv, type ValidateFunction } from 'ajv'
+import { Ajv2020 } from 'ajv/dist/2020.js'
+import { PorticoError } from '../errors.ts'
+import { isObject, type JsonObject, type JsonRpcRequest } from '../jsonrpc/message.ts'
+import type { Logger } from '../observe/logger.ts'
+import type { Call } from '../pipeline/call.ts'
+import type { Middleware } from '../pipeline/compose.ts'
+import { mapAnswer } from '../pipeline/reply.ts'
+import { BoundedMap } from '../util/bounded-map.ts'
+
+const MAX_TOOLS = 10_000
+const MAX_COMPILED = 1000
+
+export interface ArgumentOptions {
+  maxArgumentSize: number | undefined
+  validate: boolean
+  logger: Logger
+}
+
+/** Every tools/call's arguments, as JSON text (what size limits measure). */
+function argumentsOf(call: Call): unknown {
+  const params = (call.message as JsonRpcRequest).params
+  return isObject(params) ? params.arguments : undefined
+}
+
+export class ArgumentGuard {
+  readonly #options: ArgumentOptions
+  /** Tool name → its schema's JSON text (the key of the compiled validator). */
+  readonly #schemas = new BoundedMap<string, string>(MAX_TOOLS)
+  readonly #compiled = new BoundedMap<string, ValidateFunction | null>(MAX_COMPILED)
+  readonly #ajv = new Ajv({ strict: false, allErrors: false, validateFormats: false })
+  readonly #ajv2020 = new Ajv2020({ strict: false, allErrors: false, validateFormats: false })
+
+  constructor(options: ArgumentOptions) {
+    this.#options = options
+  }
+
+  middleware(): Middleware {
+    return async (call, next) => {
+      if (call.kind !== 'request') return next(call)
+      if (call.method === 'tools/call') this.check(call)
+      if (call.method !== 'tools/list' || !this.#options.validate) return next(call)
+      return mapAnswer(call, await next(call), (response) => {
+        this.learn(response.result)
+        return undefined
+      })
+    }
+  }
+
+  /** Throws invalid_params for arguments over the size limit or failing the tool's schema. */
+  check(call: Call): void {
+    const args = argumentsOf(call)
+    const limit = this.#options.maxArgumentSize
+    if (limit !== undefined && args !== undefined) {
+      const size = Buffer.byteLength(JSON.stringify(args))
+      if (size > limit) {
+        throw new PorticoError('invalid_params', {
+          message: `Invalid params: tool arguments exceed maximum size: ${size} bytes (limit: ${limit} bytes)`,
+        })
+      }
+    }
+    const name = call.target?.name
+    if (!this.#options.validate || name === undefined) return
+    const validate = this.#validator(name)
+    if (validate === undefined) return
+    if (!validate(args ?? {})) {
+      const first = validate.errors?.[0]
+      const where = first?.instancePath || '(arguments)'
+      throw new PorticoError('invalid_params', {
+        message: `Invalid params: arguments of ${name} do not match its inputSchema: ${where} ${first?.message ?? 'is invalid'}`,
+        data: { tool: name },
+      })
+    }
+  }
+
+  /** Notes the input schemas of a tools/list result. */
+  learn(result: unknown): void {
+    if (!isObject(result) || !Array.isArray(result.tools)) return
+    for (const tool of result.tools) {
+      if (!isObject(tool) || typeof tool.name !== 'string' || !isObject(tool.inputSchema)) continue
+      this.#schemas.set(tool.name, JSON.stringify(tool.inputSchema))
+    }
+  }
+
+  #validator(name: string): ValidateFunction | undefined {
+    const text = this.#schemas.get(name)
+    if (text === undefined) return undefined
+    let validate = this.#compiled.get(text)
+    if (validate === undefined) {
+      validate = this.#compile(name, JSON.parse(text) as JsonObject)
+      this.#compiled.set(text, validate)
+    }
+    return validate ?? undefined
+  }
+
+  #compile(name: string, schema: JsonObject): ValidateFunction | null {
+    const declared = typeof schema.$schema === 'string' ? schema.$schema : ''
+    const modern = declared.includes('2020-12') || declared.includes('2019-09')
+    const { $schema: _ignored, ...rest } = schema
+    try {
+      return (modern ? this.#ajv2020 : this.#ajv).compile(modern ? schema : rest)
+    } catch (error) {
+      this.#options.logger.warn('tool inputSchema not compiled; arguments not validated', {
+        tool: name,
+        error: error instanceof Error ? error.message : String(error),
+      })
+      return null
+    }
+  }
+}

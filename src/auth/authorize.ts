@@ -1,0 +1,134 @@
+/**
+ * The authorization middleware of the global chain: a call naming a tool, prompt or resource
+ * (`tools/call`, `prompts/get`, `resources/read|subscribe|unsubscribe`, `completion/complete`)
+ * is refused with `forbidden` (its id kept, the identity recorded) when the caller's roles do
+ * not allow it, and list answers (`tools/list`, `prompts/list`, `resources/list`,
+ * `resources/templates/list`) are filtered to what the caller may use, whatever the answer's
+ * shape (JSON or SSE, via `mapAnswer`). A list answer too large to read is refused rather than
+ * passed unfiltered. Without an identity nothing passes: the filters always set one when auth
+ * is on, so a call without one is a bug, and fails closed.
+ */
+import { PorticoError } from '../errors.ts'
+import { isObject, type JsonObject, type JsonRpcResponse } from '../jsonrpc/message.ts'
+import type { Call } from '../pipeline/call.ts'
+import type { Middleware } from '../pipeline/compose.ts'
+import type { Identity } from '../pipeline/identity.ts'
+import { MessageReply, mapAnswer, type Reply } from '../pipeline/reply.ts'
+import type { Policy, TargetKind } from './policy.ts'
+
+interface ListShape {
+  key: string
+  field: string
+  kind: TargetKind
+}
+
+const LISTS: Readonly<Record<string, ListShape>> = {
+  'tools/list': { key: 'tools', field: 'name', kind: 'tool' },
+  'prompts/list': { key: 'prompts', field: 'name', kind: 'prompt' },
+  'resources/list': { key: 'resources', field: 'uri', kind: 'resource' },
+  'resources/templates/list': { key: 'resourceTemplates', field: 'uriTemplate', kind: 'resource' },
+}
+
+/** Methods that must name what they act on (a call without the name is refused). */
+const NAMED: Readonly<Record<string, TargetKind>> = {
+  'tools/call': 'tool',
+  'prompts/get': 'prompt',
+  'resources/read': 'resource',
+  'resources/subscribe': 'resource',
+  'resources/unsubscribe': 'resource',
+}
+
+/** The URL-path profile a call came through (`{mcp_path}/{name}`), if any. */
+export function profileOf(path: string, mcpPath: string): string | undefined {
+  return path.length > mcpPath.length + 1 && path.startsWith(`${mcpPath}/`)
+    ? path.slice(mcpPath.length + 1)
+    : undefined
+}
+
+export function authorize(policy: Policy, mcpPath: string): Middleware {
+  return async function authorization(call, next) {
+    const identity = call.identity
+    if (identity === undefined) throw new PorticoError('unauthorized')
+    if (call.kind !== 'request') return next(call)
+    const profile = profileOf(call.request.path, mcpPath)
+    const method = call.method ?? ''
+    const target = targetOf(call, method)
+    if (target !== undefined && !policy.allows(identity, target.kind, target.name, profile)) {
+      const where = profile === undefined ? '' : ` through profile ${profile}`
+      throw new PorticoError('forbidden', {
+        message: `Forbidden: ${identity.subject} may not use ${target.kind} ${target.name}${where}`,
+        data: { [target.kind]: target.name },
+      })
+    }
+    const list = LISTS[method]
+    if (list === undefined || policy.unrestricted(identity, profile)) return next(call)
+    return filterList(call, await next(call), list, (name) =>
+      policy.allows(identity, list.kind, name, profile),
+    )
+  }
+}
+
+function targetOf(call: Call, method: string): { kind: TargetKind; name: string } | undefined {
+  const named = NAMED[method]
+  if (named !== undefined) {
+    const name = call.target?.name
+    if (name === undefined) {
+      throw new PorticoError('invalid_params', {
+        message: `Invalid params: ${method} needs a name`,
+      })
+    }
+    return { kind: named, name }
+  }
+  if (method === 'completion/complete') return completionTarget(call)
+  return undefined
+}
+
+/** `completion/complete` names a prompt (`ref/prompt`) or a resource template (`ref/resource`). */
+function completionTarget(call: Call): { kind: TargetKind; name: string } | undefined {
+  const params = 'params' in call.message ? call.message.params : undefined
+  const ref = isObject(params) ? params.ref : undefined
+  if (!isObject(ref)) return undefined
+  if (ref.type === 'ref/prompt' && typeof ref.name === 'string') {
+    return { kind: 'prompt', name: ref.name }
+  }
+  if (ref.type === 'ref/resource' && typeof ref.uri === 'string') {
+    return { kind: 'resource', name: ref.uri }
+  }
+  throw new PorticoError('invalid_params', { message: 'Invalid params: unknown completion ref' })
+}
+
+/** A list answer with only the items `keep` admits; unreadable answers are refused. */
+export async function filterList(
+  call: Call,
+  reply: Reply,
+  list: ListShape,
+  keep: (name: string) => boolean,
+): Promise<Reply> {
+  if (reply instanceof MessageReply && reply.status < 300) {
+    const response = await reply.json()
+    if (response === undefined) {
+      throw new PorticoError('response_too_large', {
+        message: 'List answer too large to filter for this identity',
+      })
+    }
+  }
+  return mapAnswer(call, reply, (response) => filtered(response, list, keep))
+}
+
+function filtered(
+  response: JsonRpcResponse,
+  list: ListShape,
+  keep: (name: string) => boolean,
+): JsonRpcResponse | undefined {
+  const result = response.result
+  if (!isObject(result) || !Array.isArray(result[list.key])) return undefined
+  const items = result[list.key] as unknown[]
+  const kept = items.filter(
+    (item) =>
+      isObject(item) && typeof item[list.field] === 'string' && keep(item[list.field] as string),
+  )
+  if (kept.length === items.length) return undefined
+  return { ...response, result: { ...result, [list.key]: kept } as JsonObject }
+}
+
+export type { Identity }

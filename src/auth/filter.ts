@@ -1,0 +1,81 @@
+/**
+ * The authentication HTTP filter: every request that can reach an upstream (POST, GET streams,
+ * DELETE, legacy SSE, widget assets) must carry a credential Portico verifies, or is refused
+ * 401 with the challenge (403 for missing scopes). On success the identity is attached to the
+ * request (calls read it), the session it presents is checked against its owner, and the
+ * request's headers are made what upstreams may see: the client's `Authorization` removed (no
+ * token passthrough unless `forward_token`), client-sent copies of the identity headers
+ * removed, and the verified ones set. CORS preflights carry no credentials and are let through.
+ */
+import type { IncomingMessage } from 'node:http'
+import { PorticoError } from '../errors.ts'
+import { attachIdentity } from '../pipeline/identity.ts'
+import type { Authenticator, Verified } from './authenticator.ts'
+import type { SessionOwners } from './sessions.ts'
+
+/** The edge's filter shape (edge/filters.ts `HttpFilter`), declared here below the edge. */
+export type RequestFilter = (req: IncomingMessage) => void | Promise<void>
+
+export interface AuthFilterOptions {
+  authenticator: Authenticator
+  sessions: SessionOwners
+  /** Keep the client's Authorization header on the request (transparent `forward_token`). */
+  forwardToken: boolean
+}
+
+export function authFilter(options: AuthFilterOptions): RequestFilter {
+  const { authenticator, sessions, forwardToken } = options
+  const identityHeaders = authenticator.builder.identityHeaderNames()
+  const admit = (req: IncomingMessage, verified: Verified): void => {
+    const { identity, token } = verified
+    // Attached first, so a refused session is recorded with who presented it.
+    attachIdentity(req, identity, token)
+    sessions.check(req, identity)
+    const headers = req.headers
+    if (!forwardToken) delete headers.authorization
+    for (const name of identityHeaders) delete headers[name]
+    Object.assign(headers, identity.headers)
+  }
+  return function authenticate(req): void | Promise<void> {
+    if (req.method === 'OPTIONS') {
+      for (const name of identityHeaders) delete req.headers[name]
+      delete req.headers.authorization
+      return undefined
+    }
+    let verified: Verified | Promise<Verified>
+    try {
+      verified = authenticator.authenticate(req.headers)
+    } catch (error) {
+      throw readableByBrowsers(req, error)
+    }
+    if (verified instanceof Promise) {
+      return verified.then(
+        (v) => admit(req, v),
+        (error: unknown) => {
+          throw readableByBrowsers(req, error)
+        },
+      )
+    }
+    admit(req, verified)
+    return undefined
+  }
+}
+
+/**
+ * A refusal a browser-based client can read: its Origin passed the Origin filter already, so
+ * the answer names it and exposes `WWW-Authenticate` (which starts the OAuth flow).
+ */
+function readableByBrowsers(req: IncomingMessage, error: unknown): unknown {
+  const origin = req.headers.origin
+  if (origin === undefined || !(error instanceof PorticoError)) return error
+  return new PorticoError(error.reason, {
+    message: error.message,
+    ...(error.data === undefined ? {} : { data: error.data }),
+    headers: {
+      ...error.headers,
+      'access-control-allow-origin': origin,
+      'access-control-expose-headers': 'WWW-Authenticate',
+      vary: 'Origin',
+    },
+  })
+}

@@ -1,0 +1,126 @@
+/**
+ * From verified claims (or a configured key) to an `Identity`: the subject, the OAuth client,
+ * the scopes, the role (`role_mapping`, mcp-proxy's rules), admin rights, and the identity
+ * headers upstreams receive (`x-user-id` and the configured claim headers). Built once per
+ * verification: the filter attaches it, nothing on the hot path recomputes it.
+ */
+import type { AuthConfig } from '../config/auth.ts'
+import type { Identity } from '../pipeline/identity.ts'
+
+export type Claims = Record<string, unknown>
+
+/** Header values are visible ASCII; anything else is percent-encoded (RFC 3986) so it fits. */
+export function headerSafe(value: unknown): string {
+  const text =
+    typeof value === 'string'
+      ? value
+      : Array.isArray(value) && value.every((v) => typeof v === 'string')
+        ? value.join(',')
+        : JSON.stringify(value)
+  return /^[\x20-\x7e]*$/.test(text) ? text.trim() : encodeURIComponent(text)
+}
+
+/** Scopes from `scope` (space-separated, RFC 8693) or `scp` (array or string). */
+export function scopesOf(claims: Claims): string[] {
+  const scope = claims.scope ?? claims.scp
+  if (typeof scope === 'string') return scope.split(' ').filter(Boolean)
+  if (Array.isArray(scope)) return scope.filter((s): s is string => typeof s === 'string')
+  return []
+}
+
+export class IdentityBuilder {
+  readonly #auth: AuthConfig
+  readonly #adminRoles: ReadonlySet<string>
+
+  constructor(auth: AuthConfig) {
+    this.#auth = auth
+    this.#adminRoles = new Set(auth.roles.filter((r) => r.admin).map((r) => r.name))
+  }
+
+  /** An identity from a verified token's claims. */
+  fromClaims(claims: Claims, method: 'jwt' | 'introspection'): Identity {
+    const subjectClaim = this.#auth.identity.subject_claim
+    const raw = claims[subjectClaim]
+    const subject = typeof raw === 'string' || typeof raw === 'number' ? String(raw) : ''
+    const clientId = stringClaim(claims.client_id) ?? stringClaim(claims.azp)
+    const scopes = scopesOf(claims)
+    const role = this.#roleOf(claims, scopes)
+    const roles = role === undefined ? [] : [role]
+    const issuer = stringClaim(claims.iss) ?? ''
+    // A token without a subject (client credentials) is its client.
+    const who = subject || (clientId === undefined ? '' : `client:${clientId}`)
+    const identity: Identity = {
+      subject: who,
+      method,
+      key: `${issuer}#${who}`,
+      scopes,
+      roles,
+      admin: roles.some((r) => this.#adminRoles.has(r)),
+      headers: this.#headers(who, claims),
+      claims,
+      ...(clientId === undefined ? {} : { clientId }),
+      ...(typeof claims.exp === 'number' ? { expiresAt: claims.exp } : {}),
+    }
+    return identity
+  }
+
+  /** An identity for a configured key: an API key, a (scoped) token or the admin token. */
+  fromKey(
+    subject: string,
+    method: 'api_key' | 'admin_token',
+    roles: readonly string[],
+    admin: boolean,
+  ): Identity {
+    return {
+      subject,
+      method,
+      key: `${method}#${subject}`,
+      scopes: [],
+      roles,
+      admin: admin || roles.some((r) => this.#adminRoles.has(r)),
+      headers: this.#headers(subject, {}),
+      claims: {},
+    }
+  }
+
+  /**
+   * The role of a principal (mcp-proxy's rules): for `scope`, the first scope that maps; for
+   * another claim, the whole value, then each space-separated part (arrays: each element).
+   */
+  #roleOf(claims: Claims, scopes: readonly string[]): string | undefined {
+    const mapping = this.#auth.role_mapping
+    if (mapping === undefined) return undefined
+    const table = mapping.mapping
+    const candidates = mapping.claim === 'scope' ? scopes : claimCandidates(claims[mapping.claim])
+    for (const candidate of candidates) {
+      if (Object.hasOwn(table, candidate)) return table[candidate]
+    }
+    return undefined
+  }
+
+  #headers(subject: string, claims: Claims): Record<string, string> {
+    const identity = this.#auth.identity
+    const headers: Record<string, string> = { [identity.header]: headerSafe(subject) }
+    for (const [header, claim] of Object.entries(identity.headers)) {
+      const value = claims[claim]
+      if (value !== undefined && value !== null) headers[header] = headerSafe(value)
+    }
+    return headers
+  }
+
+  /** Header names Portico sets for upstreams: client-sent copies of them are removed. */
+  identityHeaderNames(): string[] {
+    return [this.#auth.identity.header, ...Object.keys(this.#auth.identity.headers)]
+  }
+}
+
+function stringClaim(value: unknown): string | undefined {
+  return typeof value === 'string' && value.length > 0 ? value : undefined
+}
+
+function claimCandidates(value: unknown): string[] {
+  if (value === undefined || value === null) return []
+  if (Array.isArray(value)) return value.map((v) => (typeof v === 'string' ? v : JSON.stringify(v)))
+  const whole = typeof value === 'string' ? value : JSON.stringify(value)
+  return [whole, ...whole.split(' ').filter((part) => part && part !== whole)]
+}

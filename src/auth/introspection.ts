@@ -1,0 +1,173 @@
+/**
+ * Opaque tokens checked by the authorization server (RFC 7662): POST `token=…` with the
+ * resource server's client credentials (HTTP Basic), `active: true` required, the audience
+ * must name this resource (a missing `aud` fails closed), the issuer must match when given.
+ * Answers are cached by the token's SHA-256 for the token's life, at most `cacheTtlMs`, in a
+ * bounded map; concurrent checks of one token share one request; refusals are cached briefly
+ * so a client retrying a bad token cannot make Portico hammer the authorization server, and at
+ * most 64 checks are in flight at once (more are refused, not queued).
+ */
+import { PorticoError } from '../errors.ts'
+import { BoundedMap } from '../util/bounded-map.ts'
+import { digest } from './api-keys.ts'
+import { AuthFailure } from './challenge.ts'
+import { sameIssuer } from './discovery.ts'
+import type { Claims } from './identity.ts'
+import { unknownResource } from './jwt.ts'
+
+const MAX_ENTRIES = 10_000
+/** Introspection requests in flight at once: a flood of made-up tokens waits on no more. */
+const MAX_IN_FLIGHT = 64
+const REFUSAL_TTL_MS = 10_000
+const TIMEOUT_MS = 5000
+const MAX_BYTES = 64 * 1024
+
+export interface IntrospectionOptions {
+  endpoint: URL
+  clientId: string
+  clientSecret: string
+  issuer: string | undefined
+  /** Accepted `aud` values; known once Portico listens. */
+  audience: () => readonly string[]
+  cacheTtlMs: number
+  clockToleranceMs: number
+  now?: () => number
+}
+
+interface Entry {
+  until: number
+  claims?: Claims
+  refusal?: string
+}
+
+export class Introspector {
+  readonly #options: IntrospectionOptions
+  readonly #cache = new BoundedMap<string, Entry>(MAX_ENTRIES)
+  readonly #inFlight = new Map<string, Promise<Entry>>()
+  readonly #authorization: string
+  /** Requests sent to the authorization server (for tests and the admin tools). */
+  requests = 0
+
+  constructor(options: IntrospectionOptions) {
+    this.#options = options
+    const basic = `${encodeForm(options.clientId)}:${encodeForm(options.clientSecret)}`
+    this.#authorization = `Basic ${Buffer.from(basic).toString('base64')}`
+  }
+
+  /** The token's claims when active and meant for this resource; throws otherwise. */
+  async introspect(token: string): Promise<Claims> {
+    if (this.#options.audience().length === 0) throw unknownResource()
+    const key = digest(token)
+    const now = this.#now()
+    let entry = this.#cache.get(key)
+    if (entry !== undefined && entry.until <= now) {
+      this.#cache.delete(key)
+      entry = undefined
+    }
+    if (entry === undefined) {
+      let pending = this.#inFlight.get(key)
+      if (pending === undefined && this.#inFlight.size >= MAX_IN_FLIGHT) {
+        throw new PorticoError('upstream_unavailable', {
+          message: 'Cannot verify the token now: too many token checks in flight',
+        })
+      }
+      if (pending === undefined) {
+        pending = this.#check(token).finally(() => this.#inFlight.delete(key))
+        this.#inFlight.set(key, pending)
+      }
+      entry = await pending
+      this.#cache.set(key, entry)
+    }
+    if (entry.claims === undefined) throw new AuthFailure('invalid_token', entry.refusal ?? '')
+    const exp = entry.claims.exp
+    if (typeof exp === 'number' && exp * 1000 + this.#options.clockToleranceMs <= this.#now()) {
+      throw new AuthFailure('invalid_token', 'token expired')
+    }
+    return entry.claims
+  }
+
+  async #check(token: string): Promise<Entry> {
+    const claims = await this.#post(token)
+    const now = this.#now()
+    const refusal = this.#refusal(claims, now)
+    if (refusal !== undefined) return { until: now + REFUSAL_TTL_MS, refusal }
+    const exp = typeof claims.exp === 'number' ? claims.exp * 1000 : Number.POSITIVE_INFINITY
+    return { until: Math.min(exp, now + this.#options.cacheTtlMs), claims }
+  }
+
+  #refusal(claims: Claims, now: number): string | undefined {
+    const options = this.#options
+    if (claims.active !== true) return 'token inactive (revoked, expired or unknown)'
+    const exp = claims.exp
+    if (typeof exp === 'number' && exp * 1000 + options.clockToleranceMs <= now) {
+      return 'token expired'
+    }
+    const nbf = claims.nbf
+    if (typeof nbf === 'number' && nbf * 1000 - options.clockToleranceMs > now) {
+      return 'token not yet valid'
+    }
+    const aud = claims.aud
+    const audiences = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud : []
+    const accepted = options.audience()
+    if (!audiences.some((a) => typeof a === 'string' && accepted.includes(a))) {
+      return 'token not issued for this resource (audience)'
+    }
+    if (
+      options.issuer !== undefined &&
+      typeof claims.iss === 'string' &&
+      !sameIssuer(claims.iss, options.issuer)
+    ) {
+      return 'token from another issuer'
+    }
+    return undefined
+  }
+
+  async #post(token: string): Promise<Claims> {
+    this.requests++
+    let response: Response
+    try {
+      response = await fetch(this.#options.endpoint, {
+        method: 'POST',
+        headers: {
+          authorization: this.#authorization,
+          'content-type': 'application/x-www-form-urlencoded',
+          accept: 'application/json',
+        },
+        body: new URLSearchParams({ token, token_type_hint: 'access_token' }).toString(),
+        redirect: 'error',
+        signal: AbortSignal.timeout(TIMEOUT_MS),
+      })
+    } catch (error) {
+      throw unavailable(error)
+    }
+    const text = await response.text().catch((error: unknown) => {
+      throw unavailable(error)
+    })
+    if (!response.ok || text.length > MAX_BYTES) {
+      throw unavailable(new Error(`introspection answered HTTP ${response.status}`))
+    }
+    try {
+      const value: unknown = JSON.parse(text)
+      if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
+        return value as Claims
+      }
+    } catch {}
+    throw unavailable(new Error('introspection answer is not a JSON object'))
+  }
+
+  #now(): number {
+    return this.#options.now?.() ?? Date.now()
+  }
+}
+
+function unavailable(cause: unknown): PorticoError {
+  return new PorticoError('upstream_unavailable', {
+    message: 'Cannot verify the token now: the introspection endpoint is unavailable',
+    cause,
+  })
+}
+
+/** RFC 6749 §2.3.1: client credentials are form-encoded before Basic. */
+function encodeForm(value: string): string {
+  return encodeURIComponent(value).replace(/%20/g, '+')
+}

@@ -1,0 +1,80 @@
+/**
+ * Client address rules (`[security] allow_ips`, `deny_ips`, `trusted_proxies`). The client is
+ * the socket's peer, unless that peer is a trusted proxy: then `X-Forwarded-For` is read from
+ * the right, skipping trusted proxies, and the first address not trusted is the client (the
+ * left part of the header is whatever the client wrote and is never believed). Deny wins; a
+ * non-empty allow list admits only its blocks. node's BlockList does the matching.
+ */
+import type { IncomingMessage } from 'node:http'
+import { BlockList, isIP } from 'node:net'
+import { parseCidr } from '../config/auth.ts'
+import { PorticoError } from '../errors.ts'
+
+export interface IpRules {
+  allow: readonly string[]
+  deny: readonly string[]
+  trustedProxies: readonly string[]
+}
+
+function blockList(blocks: readonly string[]): BlockList {
+  const list = new BlockList()
+  for (const block of blocks) {
+    const parsed = parseCidr(block)
+    if (parsed !== undefined) list.addSubnet(parsed.address, parsed.prefix, parsed.family)
+  }
+  return list
+}
+
+/** `::ffff:10.0.0.1` → `10.0.0.1`, so IPv4 rules match IPv4 clients on a dual-stack socket. */
+export function normalizeAddress(address: string): string {
+  const trimmed = address.trim()
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(trimmed)
+  return mapped ? (mapped[1] as string) : trimmed
+}
+
+function contains(list: BlockList, address: string): boolean {
+  const version = isIP(address)
+  if (version === 0) return false
+  return list.check(address, version === 4 ? 'ipv4' : 'ipv6')
+}
+
+export class IpPolicy {
+  readonly #allow: BlockList | undefined
+  readonly #deny: BlockList
+  readonly #trusted: BlockList
+  readonly #hasTrusted: boolean
+
+  constructor(rules: IpRules) {
+    this.#allow = rules.allow.length > 0 ? blockList(rules.allow) : undefined
+    this.#deny = blockList(rules.deny)
+    this.#trusted = blockList(rules.trustedProxies)
+    this.#hasTrusted = rules.trustedProxies.length > 0
+  }
+
+  /** The client's address as far as trusted proxies vouch for it. */
+  clientAddress(req: IncomingMessage): string {
+    let address = normalizeAddress(req.socket?.remoteAddress ?? '')
+    if (!this.#hasTrusted || !contains(this.#trusted, address)) return address
+    const header = req.headers['x-forwarded-for']
+    const hops = (Array.isArray(header) ? header.join(',') : (header ?? ''))
+      .split(',')
+      .map(normalizeAddress)
+      .filter(Boolean)
+    for (let i = hops.length - 1; i >= 0; i--) {
+      address = hops[i] as string
+      if (!contains(this.#trusted, address)) return address
+    }
+    return address
+  }
+
+  /** Throws 403 for an address the rules refuse. */
+  check(req: IncomingMessage): void {
+    const address = this.clientAddress(req)
+    const allowed =
+      !contains(this.#deny, address) &&
+      (this.#allow === undefined || contains(this.#allow, address))
+    if (!allowed) {
+      throw new PorticoError('forbidden', { message: 'Forbidden: client address not allowed' })
+    }
+  }
+}

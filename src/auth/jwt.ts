@@ -1,0 +1,121 @@
+/**
+ * JWT access tokens checked locally: the signature against the issuer's JWKS (jose fetches it
+ * once, caches it, and refetches when a token names an unknown `kid` so key rotation works, at
+ * most once per cooldown so a flood of made-up kids cannot hammer the issuer; the check itself
+ * runs in node:crypto, see jws.ts), an allowlist of asymmetric algorithms (no `none`, no HMAC:
+ * a public key used as an HMAC secret verifies nothing), no `crit` extensions, then the claims:
+ * `exp` (required), `nbf`, `iat` not in the future, the issuer, and the audience (RFC 8707:
+ * this resource). Signature first, claims after, so an unsigned token learns nothing.
+ */
+import { createRemoteJWKSet, errors } from 'jose'
+import { PorticoError } from '../errors.ts'
+import { AuthFailure } from './challenge.ts'
+import { sameIssuer } from './discovery.ts'
+import { compactParts, keyObjectOf, parseObject, verifySignature } from './jws.ts'
+
+export interface JwtOptions {
+  jwksUri: URL
+  issuer: string
+  /** Accepted `aud` values (the token's must contain one); known once Portico listens. */
+  audience: () => readonly string[]
+  algorithms: readonly string[]
+  clockToleranceMs: number
+  cooldownMs: number
+  maxAgeMs: number
+  now?: () => number
+}
+
+export type JwtPayload = Record<string, unknown>
+
+export class JwtVerifier {
+  readonly #jwks: ReturnType<typeof createRemoteJWKSet>
+  readonly #options: JwtOptions
+  readonly #algorithms: ReadonlySet<string>
+
+  constructor(options: JwtOptions) {
+    this.#options = options
+    this.#algorithms = new Set(options.algorithms)
+    this.#jwks = createRemoteJWKSet(options.jwksUri, {
+      cooldownDuration: options.cooldownMs,
+      cacheMaxAge: options.maxAgeMs,
+      timeoutDuration: 5000,
+    })
+  }
+
+  /** The verified payload; throws AuthFailure (or a PorticoError when the keys are unreachable). */
+  async verify(token: string): Promise<JwtPayload> {
+    const audience = this.#options.audience()
+    if (audience.length === 0) throw unknownResource()
+    const parts = compactParts(token)
+    if (parts === undefined) throw new AuthFailure('invalid_token', 'malformed token')
+    const { header } = parts
+    const alg = header.alg
+    if (typeof alg !== 'string' || !this.#algorithms.has(alg)) {
+      throw new AuthFailure('invalid_token', 'token signing algorithm not allowed')
+    }
+    if (header.crit !== undefined || header.b64 !== undefined) {
+      throw new AuthFailure('invalid_token', 'token uses unsupported JWS extensions')
+    }
+    let key: unknown
+    try {
+      key = await this.#jwks(header as { alg: string }, undefined as never)
+    } catch (error) {
+      throw jwtFailure(error)
+    }
+    if (!verifySignature(parts, alg, keyObjectOf(key))) {
+      throw new AuthFailure('invalid_token', 'token signature invalid')
+    }
+    const payload = parseObject(Buffer.from(parts.payload, 'base64url').toString('utf8'))
+    if (payload === undefined) throw new AuthFailure('invalid_token', 'malformed token')
+    checkClaims(payload, this.#options, audience)
+    return payload
+  }
+}
+
+/** The registered claims of a verified payload (RFC 7519 §4.1), with the clock tolerance. */
+function checkClaims(payload: JwtPayload, options: JwtOptions, audience: readonly string[]): void {
+  const now = (options.now?.() ?? Date.now()) / 1000
+  const tolerance = options.clockToleranceMs / 1000
+  const { exp, nbf, iat, iss, aud } = payload
+  if (typeof exp !== 'number') throw new AuthFailure('invalid_token', 'token has no expiry (exp)')
+  if (exp <= now - tolerance) throw new AuthFailure('invalid_token', 'token expired')
+  if (nbf !== undefined && (typeof nbf !== 'number' || nbf > now + tolerance)) {
+    throw new AuthFailure('invalid_token', 'token not yet valid')
+  }
+  if (iat !== undefined && (typeof iat !== 'number' || iat > now + tolerance)) {
+    throw new AuthFailure('invalid_token', 'token issued in the future')
+  }
+  if (typeof iss !== 'string' || !sameIssuer(iss, options.issuer)) {
+    throw new AuthFailure('invalid_token', 'token from another issuer')
+  }
+  const audiences = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud : []
+  if (!audiences.some((value) => typeof value === 'string' && audience.includes(value))) {
+    throw new AuthFailure('invalid_token', 'token not issued for this resource (audience)')
+  }
+}
+
+/** Says why jose's key selection refused a token, in words safe to show the client. */
+export function jwtFailure(error: unknown): AuthFailure | PorticoError {
+  if (error instanceof errors.JWKSNoMatchingKey) {
+    return new AuthFailure('invalid_token', 'token signed with an unknown key')
+  }
+  if (error instanceof errors.JWKSMultipleMatchingKeys) {
+    return new AuthFailure('invalid_token', 'token names no single key (kid)')
+  }
+  if (error instanceof errors.JOSENotSupported || error instanceof errors.JOSEAlgNotAllowed) {
+    return new AuthFailure('invalid_token', 'token signing algorithm not allowed')
+  }
+  // The key set could not be fetched or read: not the client's fault, and never a pass.
+  return new PorticoError('upstream_unavailable', {
+    message: 'Cannot verify the token now: the issuer keys are unavailable',
+    cause: error,
+  })
+}
+
+/** No audience to check against: refusing is the only safe answer. */
+export function unknownResource(): PorticoError {
+  return new PorticoError('internal_error', {
+    message:
+      'Cannot verify tokens: the resource identifier is unknown (set auth.resource or public_url)',
+  })
+}

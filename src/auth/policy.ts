@@ -1,0 +1,117 @@
+/**
+ * Authorization decisions: may this identity use this tool, resource or prompt? Roles allow
+ * and deny by glob on client-facing names (namespaced in gateway mode; resources by URI, or
+ * URI template in listings). An identity with admin rights may use everything; Portico's own
+ * admin tools (`portico{separator}*`, gateway mode) need admin rights whenever auth is on. An
+ * identity with no role is unrestricted (mcp-proxy's rule) unless `default_deny` refused it at
+ * the filter. With several roles, one allowing is enough. A URL-path profile (`/mcp/{name}`)
+ * narrows what any caller reaching it may use.
+ */
+import type { AuthConfig, RoleConfig } from '../config/auth.ts'
+import type { Identity } from '../pipeline/identity.ts'
+import { scopedRoleName } from './api-keys.ts'
+
+export type TargetKind = 'tool' | 'resource' | 'prompt'
+
+type Test = (name: string) => boolean
+
+interface Rule {
+  allow: Test | undefined
+  deny: Test | undefined
+}
+
+interface CompiledRole {
+  tool: Rule
+  resource: Rule
+  prompt: Rule
+}
+
+/** Compiles glob patterns (`*` any run, `?` one character) into one test. */
+export function globTest(patterns: readonly string[]): Test | undefined {
+  if (patterns.length === 0) return undefined
+  const sources = patterns.map(
+    (pattern) =>
+      `^${[...pattern]
+        .map((c) => (c === '*' ? '.*' : c === '?' ? '.' : c.replace(/[\\^$.|+()[\]{}]/g, '\\$&')))
+        .join('')}$`,
+  )
+  const regex = new RegExp(sources.join('|'), 's')
+  return (name) => regex.test(name)
+}
+
+function admits(rule: Rule, name: string): boolean {
+  return (rule.allow === undefined || rule.allow(name)) && !(rule.deny?.(name) ?? false)
+}
+
+function rule(allow: readonly string[], deny: readonly string[]): Rule {
+  return { allow: globTest(allow), deny: globTest(deny) }
+}
+
+function compile(
+  role: Pick<RoleConfig, `${'allow' | 'deny'}_${'tools' | 'resources' | 'prompts'}`>,
+): CompiledRole {
+  return {
+    tool: rule(role.allow_tools, role.deny_tools),
+    resource: rule(role.allow_resources, role.deny_resources),
+    prompt: rule(role.allow_prompts, role.deny_prompts),
+  }
+}
+
+export class Policy {
+  readonly #roles = new Map<string, CompiledRole>()
+  readonly #profiles = new Map<string, CompiledRole>()
+  readonly #adminPrefix: string | undefined
+
+  /** `adminPrefix`: the admin tools' prefix in gateway mode (`portico__`), else undefined. */
+  constructor(auth: AuthConfig, adminPrefix: string | undefined) {
+    this.#adminPrefix = adminPrefix
+    for (const role of auth.roles) this.#roles.set(role.name, compile(role))
+    for (const profile of auth.profiles) this.#profiles.set(profile.name, compile(profile))
+    auth.scoped_tokens.forEach((scoped, i) => {
+      this.#roles.set(
+        scopedRoleName(i),
+        compile({
+          allow_tools: scoped.allow_tools,
+          deny_tools: scoped.deny_tools,
+          allow_resources: [],
+          deny_resources: [],
+          allow_prompts: [],
+          deny_prompts: [],
+        }),
+      )
+    })
+  }
+
+  isAdminTool(kind: TargetKind, name: string): boolean {
+    return kind === 'tool' && this.#adminPrefix !== undefined && name.startsWith(this.#adminPrefix)
+  }
+
+  /** Whether a URL-path profile of this name is configured. */
+  hasProfile(profile: string): boolean {
+    return this.#profiles.has(profile)
+  }
+
+  /**
+   * Whether `identity` may use `name`, reached through `profile` (a URL-path profile): both
+   * its roles and the profile must allow it. Admin rights do not widen a profile.
+   */
+  allows(identity: Identity, kind: TargetKind, name: string, profile?: string): boolean {
+    if (profile !== undefined) {
+      const scoped = this.#profiles.get(profile)
+      if (scoped === undefined || !admits(scoped[kind], name)) return false
+    }
+    if (this.isAdminTool(kind, name)) return identity.admin
+    if (identity.admin || identity.roles.length === 0) return true
+    for (const roleName of identity.roles) {
+      const role = this.#roles.get(roleName)
+      if (role !== undefined && admits(role[kind], name)) return true
+    }
+    return false
+  }
+
+  /** True when this identity sees every name (lists need no filtering). */
+  unrestricted(identity: Identity, profile?: string): boolean {
+    if (profile !== undefined) return false
+    return identity.admin || (identity.roles.length === 0 && this.#adminPrefix === undefined)
+  }
+}

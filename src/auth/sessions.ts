@@ -1,0 +1,79 @@
+/**
+ * Sessions belong to the identity that created them. A session id is a bearer secret for the
+ * session's state (its stream, its pending server requests), so one client's valid token plus
+ * another client's session id must not reach that session. The owner is noted when the
+ * `initialize` that created the session passes the chain (both modes set `notes.sessionId`),
+ * and every later request presenting the id (`Mcp-Session-Id`: POST, GET, DELETE) is checked
+ * against it. An id with no owner on record (never seen, or evicted from the bounded table) is
+ * answered 404 so the client starts a new session. Legacy HTTP+SSE names its session only in
+ * the URL announced on the stream, so its first POST binds it (only the stream's opener saw it).
+ */
+import type { IncomingMessage } from 'node:http'
+import { PorticoError } from '../errors.ts'
+import type { Middleware } from '../pipeline/compose.ts'
+import type { Identity } from '../pipeline/identity.ts'
+import { BoundedMap } from '../util/bounded-map.ts'
+
+const MAX_SESSIONS = 100_000
+
+export class SessionOwners {
+  readonly #owners: BoundedMap<string, string>
+
+  constructor(max = MAX_SESSIONS) {
+    this.#owners = new BoundedMap(max)
+  }
+
+  bind(sessionId: string, identity: Identity): void {
+    this.#owners.set(sessionId, identity.key)
+  }
+
+  /** Refuses a request presenting a session of another identity (or an unknown one). */
+  check(req: IncomingMessage, identity: Identity): void {
+    const header = req.headers['mcp-session-id']
+    const sessionId = Array.isArray(header) ? header[0] : header
+    if (sessionId !== undefined) {
+      this.#checkOwner(sessionId, identity, false)
+      return
+    }
+    const legacy = legacySessionOf(req.url)
+    if (legacy !== undefined) this.#checkOwner(legacy, identity, true)
+  }
+
+  #checkOwner(sessionId: string, identity: Identity, bindFirst: boolean): void {
+    const owner = this.#owners.get(sessionId)
+    if (owner === identity.key) return
+    if (owner === undefined) {
+      if (bindFirst) {
+        this.bind(sessionId, identity)
+        return
+      }
+      throw new PorticoError('session_not_found', {
+        message: 'Session not found: start a new session (initialize)',
+      })
+    }
+    throw new PorticoError('forbidden', {
+      message: 'Forbidden: the session belongs to another identity',
+    })
+  }
+
+  /** Notes the owner of a session an `initialize` created. */
+  middleware(): Middleware {
+    return async (call, next) => {
+      const reply = await next(call)
+      const created = call.notes.sessionId
+      if (call.method === 'initialize' && created !== undefined && call.identity !== undefined) {
+        this.bind(created, call.identity)
+      }
+      return reply
+    }
+  }
+}
+
+/** The legacy transport's session (`sessionId` or `session_id` in the query). */
+function legacySessionOf(url: string | undefined): string | undefined {
+  if (url === undefined) return undefined
+  const query = url.indexOf('?')
+  if (query === -1) return undefined
+  const search = new URLSearchParams(url.slice(query + 1))
+  return search.get('sessionId') ?? search.get('session_id') ?? undefined
+}

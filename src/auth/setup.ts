@@ -1,0 +1,143 @@
+/**
+ * Builds Portico's security from the config, once: the HTTP filters (client address rules,
+ * authentication), the global middleware (session ownership, authorization, argument checks,
+ * tool pinning), the protected resource metadata route, and what must happen at startup
+ * (issuer discovery) and once the listener knows its URL (the default audience). With neither
+ * `[auth]` nor `[security]` nothing is built, so a Portico without auth pays nothing.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { ADMIN_NAMESPACE } from '../config/gateway.ts'
+import type { Config } from '../config/schema.ts'
+import type { Logger } from '../observe/logger.ts'
+import type { Middleware } from '../pipeline/compose.ts'
+import { ArgumentGuard } from './arguments.ts'
+import { Authenticator, PRM_PATH } from './authenticator.ts'
+import { authorize } from './authorize.ts'
+import { authFilter, type RequestFilter } from './filter.ts'
+import { IpPolicy } from './ip.ts'
+import { pinFileOf, ToolPins } from './pins.ts'
+import { Policy } from './policy.ts'
+import { SessionOwners } from './sessions.ts'
+
+export type PublicRoute = (req: IncomingMessage, res: ServerResponse) => void
+
+export interface Security {
+  /** Filters of the MCP endpoint and of every other path (same list: auth covers both). */
+  filters: RequestFilter[]
+  /** Global middleware, outermost first, run before user middleware. */
+  middleware: Middleware[]
+  /** Routes served without filters: the protected resource metadata. */
+  routes: Map<string, PublicRoute>
+  /** URL-path profiles served as the MCP endpoint (`/mcp/{name}`). */
+  mcpPaths: Set<string>
+  authenticator: Authenticator | undefined
+  /** Startup work that must succeed before serving (issuer discovery). */
+  ready(): Promise<void>
+  /** The listener's URL, the default resource identifier when none is configured. */
+  listening(mcpUrl: string): void
+}
+
+export function securityFromConfig(
+  config: Config,
+  logger: Logger,
+  proxy: string,
+): Security | undefined {
+  const { auth, security } = config
+  if (auth === undefined && security === undefined) return undefined
+  const filters: RequestFilter[] = []
+  const middleware: Middleware[] = []
+  const routes = new Map<string, PublicRoute>()
+  const mcpPaths = new Set<string>()
+  if (security !== undefined && (security.allow_ips.length > 0 || security.deny_ips.length > 0)) {
+    const ip = new IpPolicy({
+      allow: security.allow_ips,
+      deny: security.deny_ips,
+      trustedProxies: security.trusted_proxies,
+    })
+    filters.push((req) => ip.check(req))
+  }
+  let authenticator: Authenticator | undefined
+  if (auth !== undefined) {
+    authenticator = new Authenticator(config, auth)
+    const sessions = new SessionOwners()
+    filters.push(authFilter({ authenticator, sessions, forwardToken: auth.forward_token }))
+    const gateway = (config.backends?.length ?? 0) > 0
+    const adminPrefix =
+      gateway && config.proxy.admin_tools
+        ? `${ADMIN_NAMESPACE}${config.proxy.separator}`
+        : undefined
+    middleware.push(
+      sessions.middleware(),
+      authorize(new Policy(auth, adminPrefix), config.mcp_path),
+    )
+    for (const profile of auth.profiles) mcpPaths.add(`${config.mcp_path}/${profile.name}`)
+    if (authenticator.isOAuth) {
+      addMetadataRoutes(routes, authenticator, [config.mcp_path, ...mcpPaths])
+    }
+    warnAdmin(config, logger, adminPrefix)
+  }
+  if (security?.max_argument_size !== undefined || security?.validate_arguments) {
+    const guard = new ArgumentGuard({
+      maxArgumentSize: security.max_argument_size,
+      validate: security.validate_arguments,
+      logger,
+    })
+    middleware.push(guard.middleware())
+  }
+  if (security?.pin_tools) {
+    middleware.push(new ToolPins(pinFileOf(config, proxy), logger).middleware())
+  }
+  const found = authenticator
+  return {
+    filters,
+    middleware,
+    routes,
+    mcpPaths,
+    authenticator,
+    ready: () => found?.ready() ?? Promise.resolve(),
+    listening: (url) => found?.setListenUrl(url),
+  }
+}
+
+/** RFC 9728 metadata at the root well-known path and its path-inserted forms. */
+function addMetadataRoutes(
+  routes: Map<string, PublicRoute>,
+  authenticator: Authenticator,
+  endpoints: readonly string[],
+): void {
+  const serve: PublicRoute = (req, res) => {
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { allow: 'GET, HEAD' }).end()
+      return
+    }
+    const body = JSON.stringify(authenticator.metadata())
+    res.writeHead(200, {
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(body),
+      'cache-control': 'public, max-age=300',
+      'access-control-allow-origin': '*',
+    })
+    res.end(req.method === 'HEAD' ? undefined : body)
+  }
+  routes.set(PRM_PATH, serve)
+  for (const endpoint of endpoints) routes.set(`${PRM_PATH}${endpoint}`, serve)
+  const configured = authenticator.resource()
+  if (configured !== undefined) {
+    const path = new URL(configured).pathname.replace(/\/+$/, '')
+    if (path !== '') routes.set(`${PRM_PATH}${path}`, serve)
+  }
+}
+
+function warnAdmin(config: Config, logger: Logger, adminPrefix: string | undefined): void {
+  if (adminPrefix === undefined) return
+  const auth = config.auth
+  const hasAdmin =
+    config.security?.admin_token !== undefined ||
+    (auth?.api_keys.some((key) => key.admin) ?? false) ||
+    (auth?.roles.some((role) => role.admin) ?? false)
+  if (!hasAdmin) {
+    logger.warn(
+      `no admin credential is configured: the ${adminPrefix}* tools are refused to every client (set [security] admin_token)`,
+    )
+  }
+}

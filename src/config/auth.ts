@@ -1,0 +1,491 @@
+/**
+ * The `[auth]` and `[security]` tables. `[auth]` takes mcp-proxy's keys (`type = "bearer" |
+ * "jwt" | "oauth"`, `tokens`, `scoped_tokens`, `issuer`, `audience`, `jwks_uri`, `roles`,
+ * `role_mapping`, `token_validation`, `required_scopes`) and mcpr's (`authorization_servers`,
+ * `scopes_supported`, `resource`, …) in one table, so files of both tools carry over. Every key
+ * here is enforced: a configuration that asks for authentication must never run open, so
+ * anything Portico could not enforce is a config error, never a warning (`portico check`).
+ */
+import { isIP } from 'node:net'
+import { z } from 'zod'
+import { durationSchema } from './duration.ts'
+
+const httpUrl = z
+  .string()
+  .refine((value) => /^https?:\/\/[^/]+/i.test(value) && URL.canParse(value), {
+    message: 'expected an absolute http:// or https:// URL',
+  })
+
+/**
+ * A credential. Emptiness is checked by `authProblems` at the secret's own path, so an unset
+ * `${VAR}` (reported by the loader at that path) is one problem, not a cascade.
+ */
+const secret = z.string()
+
+/** Glob patterns on names (`*` and `?`), matched against client-facing names. */
+const patterns = z.array(z.string().min(1)).default([])
+
+/** HTTP header names (RFC 9110 tokens), lower-cased. */
+const headerName = z
+  .string()
+  .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'expected an HTTP header name')
+  .transform((name) => name.toLowerCase())
+
+/** An address or CIDR block (`10.0.0.0/8`, `::1`, `2001:db8::/32`). */
+const cidr = z.string().refine((value) => parseCidr(value) !== undefined, {
+  message: 'expected an IP address or a CIDR block such as "10.0.0.0/8"',
+})
+
+/** Address, prefix length and family of a CIDR block; undefined when it is not one. */
+export function parseCidr(
+  value: string,
+): { address: string; prefix: number; family: 'ipv4' | 'ipv6' } | undefined {
+  const [address = '', bits, extra] = value.trim().split('/')
+  if (extra !== undefined) return undefined
+  const version = isIP(address)
+  if (version === 0) return undefined
+  const max = version === 4 ? 32 : 128
+  const prefix = bits === undefined ? max : Number(bits)
+  if (
+    !Number.isInteger(prefix) ||
+    prefix < 0 ||
+    prefix > max ||
+    (bits !== undefined && !/^\d+$/.test(bits))
+  ) {
+    return undefined
+  }
+  return { address, prefix, family: version === 4 ? 'ipv4' : 'ipv6' }
+}
+
+/** Asymmetric JWS algorithms only: an HMAC secret would have to be shared with every client. */
+export const JWT_ALGORITHMS = [
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+  'Ed25519',
+] as const
+
+const scopedTokenSchema = z.strictObject({
+  token: secret,
+  /** Shown in logs and the store as the caller's subject (default `token-<n>`). */
+  name: z.string().min(1).optional(),
+  allow_tools: patterns,
+  deny_tools: patterns,
+})
+
+/** Portico's named API keys: an identity, roles and optionally admin rights per key. */
+const apiKeySchema = z.strictObject({
+  name: z.string().min(1),
+  key: secret,
+  roles: z.array(z.string().min(1)).default([]),
+  /** May call admin surfaces (the `portico__*` tools). */
+  admin: z.boolean().default(false),
+})
+
+export const roleSchema = z.strictObject({
+  name: z.string().min(1),
+  allow_tools: patterns,
+  deny_tools: patterns,
+  allow_resources: patterns,
+  deny_resources: patterns,
+  allow_prompts: patterns,
+  deny_prompts: patterns,
+  /** Holders of this role may use admin surfaces. */
+  admin: z.boolean().default(false),
+})
+
+export type RoleConfig = z.output<typeof roleSchema>
+
+/** A URL-path profile: `{mcp_path}/{name}` serves the same MCP endpoint, scoped by these lists. */
+export const profileSchema = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'expected 1-64 of [A-Za-z0-9_-]'),
+  allow_tools: patterns,
+  deny_tools: patterns,
+  allow_resources: patterns,
+  deny_resources: patterns,
+  allow_prompts: patterns,
+  deny_prompts: patterns,
+})
+
+const roleMappingSchema = z.strictObject({
+  /** The claim holding role names (`scope`: the space-separated scopes, checked in order). */
+  claim: z.string().min(1),
+  /** Claim value → role name. */
+  mapping: z.record(z.string(), z.string()).default({}),
+  /** Refuse every request of a principal whose claims map to no role. */
+  default_deny: z.boolean().default(false),
+})
+
+const identitySchema = z
+  .strictObject({
+    /** The claim naming the caller (default `sub`). */
+    subject_claim: z.string().min(1).default('sub'),
+    /** The header carrying the verified subject to upstreams. */
+    header: headerName.default('x-user-id'),
+    /** More headers for upstreams: header name → claim name (`"x-user-email" = "email"`). */
+    headers: z.record(headerName, z.string().min(1)).default({}),
+  })
+  .prefault({})
+
+export const authSchema = z.strictObject({
+  /** mcp-proxy's kind; without it, mcpr's `authorization_servers` make an OAuth resource server. */
+  type: z.enum(['bearer', 'jwt', 'oauth']).optional(),
+  tokens: z.array(secret).default([]),
+  scoped_tokens: z.array(scopedTokenSchema).default([]),
+  api_keys: z.array(apiKeySchema).default([]),
+  issuer: httpUrl.optional(),
+  /** The `aud` tokens must carry (default: `resource`, else the public MCP URL). */
+  audience: z.string().min(1).optional(),
+  jwks_uri: httpUrl.optional(),
+  algorithms: z.array(z.enum(JWT_ALGORITHMS)).min(1).default(['RS256', 'PS256', 'ES256', 'EdDSA']),
+  /** Accepted clock difference for `exp` and `nbf`. */
+  clock_tolerance: durationSchema.default(30_000),
+  /** JWKS: least time between fetches (an unknown `kid` refetches after it: key rotation). */
+  jwks_cooldown: durationSchema.default(30_000),
+  /** JWKS: keys are refetched when older than this. */
+  jwks_max_age: durationSchema.default(600_000),
+  token_validation: z.enum(['jwt', 'introspection', 'both']).default('jwt'),
+  client_id: z.string().min(1).optional(),
+  client_secret: secret.optional(),
+  introspection_endpoint: httpUrl.optional(),
+  /** Introspection answers are kept for the token's life, at most this long. */
+  introspection_cache_ttl: durationSchema.default(300_000),
+  required_scopes: z.array(z.string().min(1)).default([]),
+  authorization_servers: z.array(httpUrl).default([]),
+  bearer_methods_supported: z
+    .array(z.literal('header', { error: 'only "header" is supported (RFC 6750 §2.1)' }))
+    .default(['header']),
+  scopes_supported: z.array(z.string().min(1)).optional(),
+  /** The protected resource's identifier (RFC 9728 `resource`): Portico's public MCP URL. */
+  resource: httpUrl.optional(),
+  resource_name: z.string().min(1).optional(),
+  resource_documentation: httpUrl.optional(),
+  roles: z.array(roleSchema).default([]),
+  role_mapping: roleMappingSchema.optional(),
+  /** Per-client scoping by URL path: `/mcp/{name}` sees only what its profile allows. */
+  profiles: z.array(profileSchema).default([]),
+  identity: identitySchema,
+  /**
+   * Transparent mode: send the client's `Authorization` on to the upstream. Off by default:
+   * the MCP spec forbids token passthrough unless the upstream is the same logical resource.
+   */
+  forward_token: z.boolean().default(false),
+})
+
+export type AuthConfig = z.output<typeof authSchema>
+
+export const securitySchema = z
+  .strictObject({
+    /** Largest `tools/call` arguments, in bytes of their JSON. */
+    max_argument_size: z.number().int().positive().optional(),
+    /** The credential of admin surfaces (the `portico__*` tools). */
+    admin_token: secret.optional(),
+    /** Validate `tools/call` arguments against the tool's `inputSchema` (ajv). */
+    validate_arguments: z.boolean().default(false),
+    /** Most messages in one JSON-RPC batch. */
+    max_batch_size: z.number().int().positive().optional(),
+    /** Withhold tools whose description or schema changed until an operator accepts them. */
+    pin_tools: z.boolean().default(false),
+    /** Where pinned tool definitions are kept (default: beside the store, `pins-<proxy>.json`). */
+    pin_file: z.string().min(1).optional(),
+    /** Client addresses allowed (CIDR or single address); empty allows all. */
+    allow_ips: z.array(cidr).default([]),
+    deny_ips: z.array(cidr).default([]),
+    /** Proxies whose `X-Forwarded-For` is believed (CIDR); others' is ignored. */
+    trusted_proxies: z.array(cidr).default([]),
+  })
+  .optional()
+
+export type SecurityConfig = z.output<typeof securitySchema>
+
+/** What auth refinement needs to know about the rest of the config. */
+export interface AuthContext {
+  auth?: AuthConfig | undefined
+  security?: SecurityConfig | undefined
+  public_url?: string | undefined
+  host: string
+  backends?: Array<{ forward_auth: boolean; transport: string }> | undefined
+  proxy: { admin_tools: boolean }
+}
+
+/** The kind of authentication a config asks for (mcpr's block alone is an OAuth resource). */
+export function authKind(auth: AuthConfig): 'bearer' | 'jwt' | 'oauth' {
+  if (auth.type !== undefined) return auth.type
+  if (
+    auth.issuer !== undefined ||
+    auth.jwks_uri !== undefined ||
+    auth.authorization_servers.length > 0
+  ) {
+    return 'oauth'
+  }
+  return 'bearer'
+}
+
+type Problem = { path: PropertyKey[]; message: string }
+
+/** Every cross-key rule of `[auth]` and `[security]`; mcp-proxy's rules included. */
+export function authProblems(config: AuthContext): Problem[] {
+  const problems: Problem[] = []
+  const auth = config.auth
+  const security = config.security
+  problems.push(...securityProblems(security))
+  if (auth === undefined) {
+    for (const [index, backend] of (config.backends ?? []).entries()) {
+      if (backend.forward_auth) {
+        problems.push({
+          path: ['backends', index, 'forward_auth'],
+          message: 'forward_auth needs [auth]: there is no verified client token to forward',
+        })
+      }
+    }
+    if (security?.admin_token !== undefined) {
+      // Without [auth] nothing authenticates requests, so the token would protect nothing.
+      problems.push({
+        path: ['security', 'admin_token'],
+        message:
+          'admin_token needs [auth] (api_keys, tokens, jwt or oauth): without it every client is served, admin tools included',
+      })
+    }
+    return problems
+  }
+  const kind = authKind(auth)
+  problems.push(...tokenProblems(auth, security))
+  if (auth.forward_token && (config.backends?.length ?? 0) > 0) {
+    problems.push({
+      path: ['auth', 'forward_token'],
+      message:
+        'forward_token applies to transparent mode; in gateway mode set forward_auth on a backend',
+    })
+  }
+  if (kind === 'bearer') problems.push(...bearerOnly(auth))
+  else problems.push(...oauthProblems(auth, kind, config))
+  problems.push(...roleProblems(auth))
+  if (kind !== 'bearer' && adminExposed(config) && security?.admin_token === undefined) {
+    if (!auth.roles.some((role) => role.admin)) {
+      problems.push({
+        path: ['security', 'admin_token'],
+        message: `${kind} auth with the admin tools exposed needs [security] admin_token (or a role with admin = true, or [proxy] admin_tools = false)`,
+      })
+    }
+  }
+  return problems
+}
+
+/** `[security]` keys that would be set but do nothing. */
+function securityProblems(security: SecurityConfig): Problem[] {
+  if (security === undefined) return []
+  const problems: Problem[] = []
+  if (security.pin_file !== undefined && !security.pin_tools) {
+    problems.push({ path: ['security', 'pin_file'], message: 'pin_file needs pin_tools = true' })
+  }
+  const ipRules = security.allow_ips.length + security.deny_ips.length > 0
+  if (security.trusted_proxies.length > 0 && !ipRules) {
+    problems.push({
+      path: ['security', 'trusted_proxies'],
+      message: 'trusted_proxies is read by allow_ips and deny_ips, and neither is set',
+    })
+  }
+  return problems
+}
+
+function adminExposed(config: AuthContext): boolean {
+  return (config.backends?.length ?? 0) > 0 && config.proxy.admin_tools
+}
+
+/** Tokens: at least one for bearer, no duplicate anywhere, no allow + deny on one token. */
+function tokenProblems(auth: AuthConfig, security: SecurityConfig): Problem[] {
+  const problems: Problem[] = []
+  const seen = new Map<string, string>()
+  const note = (token: string, where: string, path: PropertyKey[]) => {
+    if (token === '') {
+      problems.push({ path, message: 'expected a non-empty secret' })
+      return
+    }
+    const previous = seen.get(token)
+    if (previous !== undefined) {
+      problems.push({ path, message: `duplicate token (also ${previous})` })
+    } else seen.set(token, where)
+  }
+  for (const [i, token] of auth.tokens.entries())
+    note(token, `auth.tokens[${i}]`, ['auth', 'tokens', i])
+  auth.scoped_tokens.forEach((scoped, i) => {
+    note(scoped.token, `auth.scoped_tokens[${i}]`, ['auth', 'scoped_tokens', i, 'token'])
+    if (scoped.allow_tools.length > 0 && scoped.deny_tools.length > 0) {
+      problems.push({
+        path: ['auth', 'scoped_tokens', i, 'deny_tools'],
+        message: 'allow_tools and deny_tools are mutually exclusive on one token',
+      })
+    }
+  })
+  for (const [i, key] of auth.api_keys.entries()) {
+    note(key.key, `auth.api_keys[${i}]`, ['auth', 'api_keys', i, 'key'])
+  }
+  if (security?.admin_token !== undefined) {
+    note(security.admin_token, 'security.admin_token', ['security', 'admin_token'])
+  }
+  const names = new Set<string>()
+  auth.api_keys.forEach((key, i) => {
+    if (names.has(key.name)) {
+      problems.push({ path: ['auth', 'api_keys', i, 'name'], message: 'duplicate key name' })
+    }
+    names.add(key.name)
+  })
+  return problems
+}
+
+function bearerOnly(auth: AuthConfig): Problem[] {
+  const problems: Problem[] = []
+  if (auth.tokens.length + auth.scoped_tokens.length + auth.api_keys.length === 0) {
+    problems.push({
+      path: ['auth', 'tokens'],
+      message: 'bearer auth needs at least one valid token (tokens, scoped_tokens or api_keys)',
+    })
+  }
+  const oauthOnly = [
+    'issuer',
+    'jwks_uri',
+    'client_id',
+    'client_secret',
+    'introspection_endpoint',
+    'audience',
+    'resource',
+    'resource_name',
+    'resource_documentation',
+    'scopes_supported',
+  ] as const
+  for (const key of oauthOnly) {
+    if (auth[key] !== undefined) {
+      problems.push({
+        path: ['auth', key],
+        message: `${key} is not used by type = "bearer" (set type = "jwt" or "oauth")`,
+      })
+    }
+  }
+  if (auth.authorization_servers.length > 0) {
+    problems.push({
+      path: ['auth', 'authorization_servers'],
+      message: 'authorization_servers is not used by type = "bearer" (set type = "oauth")',
+    })
+  }
+  if (auth.required_scopes.length > 0) {
+    problems.push({
+      path: ['auth', 'required_scopes'],
+      message: 'required_scopes needs tokens with scopes (type = "jwt" or "oauth")',
+    })
+  }
+  if (auth.role_mapping !== undefined) {
+    problems.push({
+      path: ['auth', 'role_mapping'],
+      message:
+        'role_mapping reads token claims (type = "jwt" or "oauth"); give api_keys roles instead',
+    })
+  }
+  return problems
+}
+
+function oauthProblems(auth: AuthConfig, kind: 'jwt' | 'oauth', config: AuthContext): Problem[] {
+  const problems: Problem[] = []
+  const issuer = auth.issuer ?? auth.authorization_servers[0]
+  if (issuer === undefined) {
+    problems.push({ path: ['auth', 'issuer'], message: `${kind} auth needs an issuer` })
+  }
+  if (kind === 'jwt' && auth.jwks_uri === undefined) {
+    problems.push({ path: ['auth', 'jwks_uri'], message: 'jwt auth needs jwks_uri' })
+  }
+  if (kind === 'jwt' && auth.token_validation !== 'jwt') {
+    problems.push({
+      path: ['auth', 'token_validation'],
+      message: 'token_validation applies to type = "oauth"',
+    })
+  }
+  if (auth.client_secret === '') {
+    problems.push({ path: ['auth', 'client_secret'], message: 'expected a non-empty secret' })
+  }
+  const introspects = kind === 'oauth' && auth.token_validation !== 'jwt'
+  if (introspects && (auth.client_id === undefined || auth.client_secret === undefined)) {
+    problems.push({
+      path: ['auth', auth.client_id === undefined ? 'client_id' : 'client_secret'],
+      message: `token_validation = "${auth.token_validation}" needs client_id and client_secret`,
+    })
+  }
+  const audience = auth.audience ?? auth.resource ?? config.public_url
+  if (audience === undefined && isWildcardHost(config.host)) {
+    problems.push({
+      path: ['auth', 'audience'],
+      message: `${kind} auth needs the audience tokens are issued for: set auth.audience, auth.resource or public_url (listening on ${config.host} names no URL)`,
+    })
+  }
+  return problems
+}
+
+function roleProblems(auth: AuthConfig): Problem[] {
+  const problems: Problem[] = []
+  const names = new Set<string>()
+  auth.roles.forEach((role, i) => {
+    if (names.has(role.name)) {
+      problems.push({ path: ['auth', 'roles', i, 'name'], message: 'duplicate role name' })
+    }
+    names.add(role.name)
+    for (const kind of ['tools', 'resources', 'prompts'] as const) {
+      if (role[`allow_${kind}`].length > 0 && role[`deny_${kind}`].length > 0) {
+        problems.push({
+          path: ['auth', 'roles', i, `deny_${kind}`],
+          message: `allow_${kind} and deny_${kind} are mutually exclusive on one role`,
+        })
+      }
+    }
+  })
+  const profiles = new Set<string>()
+  auth.profiles.forEach((profile, i) => {
+    if (profiles.has(profile.name)) {
+      problems.push({ path: ['auth', 'profiles', i, 'name'], message: 'duplicate profile name' })
+    }
+    profiles.add(profile.name)
+    for (const kind of ['tools', 'resources', 'prompts'] as const) {
+      if (profile[`allow_${kind}`].length > 0 && profile[`deny_${kind}`].length > 0) {
+        problems.push({
+          path: ['auth', 'profiles', i, `deny_${kind}`],
+          message: `allow_${kind} and deny_${kind} are mutually exclusive on one profile`,
+        })
+      }
+    }
+  })
+  const known = (name: string) => names.has(name)
+  for (const [value, role] of Object.entries(auth.role_mapping?.mapping ?? {})) {
+    if (!known(role)) {
+      problems.push({
+        path: ['auth', 'role_mapping', 'mapping', value],
+        message: `unknown role "${role}"`,
+      })
+    }
+  }
+  auth.api_keys.forEach((key, i) => {
+    key.roles.forEach((role, j) => {
+      if (!known(role)) {
+        problems.push({
+          path: ['auth', 'api_keys', i, 'roles', j],
+          message: `unknown role "${role}"`,
+        })
+      }
+    })
+  })
+  if (auth.role_mapping !== undefined && auth.roles.length === 0) {
+    problems.push({
+      path: ['auth', 'role_mapping'],
+      message: 'role_mapping maps to [[auth.roles]], and none is defined',
+    })
+  }
+  return problems
+}
+
+/** A listening address that names no URL clients can use (any interface). */
+export function isWildcardHost(host: string): boolean {
+  return host === '0.0.0.0' || host === '::' || host === '[::]' || host === ''
+}

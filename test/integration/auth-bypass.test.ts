@@ -1,0 +1,311 @@
+/**
+ * The bypass matrix: every way around authentication a client might try, against a real
+ * Portico with a real token issuer (JWKS over HTTP, jose-signed tokens) and real upstreams.
+ * Each attempt must be refused, recorded with Portico's reason, and never reach the upstream.
+ */
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import type { ExchangeEvent } from '../../src/observe/event.ts'
+import { type JwtIssuer, startJwtIssuer } from '../fixtures/jwt-issuer.ts'
+import { startProbeHttp } from '../fixtures/probe-server.ts'
+import type { Served } from '../fixtures/serve.ts'
+import { startStoreUpstream } from '../fixtures/store-upstream.ts'
+import { type RunningPortico, startPortico } from '../helpers/portico.ts'
+import { bearer, request, rpc } from '../helpers/rpc.ts'
+
+const LIST = request(1, 'tools/list')
+
+describe('bypass matrix: JWT tokens (transparent mode)', () => {
+  let issuer: JwtIssuer
+  let probe: Served
+  let portico: RunningPortico
+  const aud = () => portico.url
+
+  before(async () => {
+    issuer = await startJwtIssuer('alice')
+    probe = await startProbeHttp()
+    portico = await startPortico({
+      upstream: probe.url,
+      auth: {
+        type: 'jwt',
+        issuer: issuer.issuer,
+        jwks_uri: issuer.jwksUri,
+        required_scopes: ['mcp:tools'],
+        // Rotation is tested: an unknown kid refetches the key set at once.
+        jwks_cooldown: 0,
+        identity: { headers: { 'x-user-email': 'email' } },
+      },
+    })
+  })
+  after(async () => {
+    await portico?.close()
+    await probe?.close()
+    await issuer?.close()
+  })
+
+  /** Asserts a 401 whose challenge carries `error` (or none) and whose message says `why`. */
+  async function refused(headers: Record<string, string>, error: string | undefined, why: RegExp) {
+    const answer = await rpc(portico.url, LIST, headers)
+    assert.equal(answer.status, 401)
+    const challenge = answer.headers.get('www-authenticate') ?? ''
+    assert.match(
+      challenge,
+      /^Bearer resource_metadata="http:\/\/127\.0\.0\.1:\d+\/\.well-known\/oauth-protected-resource\/mcp"/,
+    )
+    if (error === undefined) assert.doesNotMatch(challenge, /error=/)
+    else assert.match(challenge, new RegExp(`error="${error}"`))
+    assert.match(answer.message?.error?.message ?? '', why)
+  }
+
+  it('accepts a valid token; the upstream gets the verified identity, not the token', async () => {
+    const token = await issuer.sign(aud(), { claims: { email: 'alice@example.test' } })
+    const answer = await rpc(
+      portico.url,
+      request(2, 'tools/call', { name: 'headers', arguments: {} }),
+      {
+        ...bearer(token),
+        'x-user-id': 'mallory',
+        'X-User-Email': 'mallory@example.test',
+      },
+    )
+    assert.equal(answer.status, 200)
+    const content = (answer.message?.result?.content ?? []) as Array<{ text: string }>
+    const seen = JSON.parse(content[0]?.text ?? '{}') as Record<string, string>
+    assert.equal(seen['x-user-id'], 'alice', 'a forged x-user-id is replaced')
+    assert.equal(seen['x-user-email'], 'alice@example.test')
+    assert.equal(seen.authorization, undefined, 'no token passthrough')
+  })
+
+  it('no token', () => refused({}, undefined, /bearer token is required/))
+  it('malformed Authorization headers', async () => {
+    await refused({ authorization: 'Basic YWxpY2U6eA==' }, 'invalid_request', /must be "Bearer/)
+    await refused({ authorization: 'Bearer' }, 'invalid_request', /must be "Bearer|malformed/)
+    await refused({ authorization: 'Bearer a b' }, 'invalid_request', /malformed/)
+    await refused({ authorization: 'Bearer not.a.jwt' }, 'invalid_token', /malformed/)
+  })
+  it('expired', async () => {
+    const exp = Math.floor(Date.now() / 1000) - 3600
+    await refused(bearer(await issuer.sign(aud(), { claims: { exp } })), 'invalid_token', /expired/)
+  })
+  it('not yet valid', async () => {
+    const nbf = Math.floor(Date.now() / 1000) + 3600
+    await refused(
+      bearer(await issuer.sign(aud(), { claims: { nbf } })),
+      'invalid_token',
+      /not yet valid/,
+    )
+  })
+  it('wrong issuer', async () => {
+    const token = await issuer.sign(aud(), { claims: { iss: 'http://127.0.0.1:1/' } })
+    await refused(bearer(token), 'invalid_token', /another issuer/)
+  })
+  it('wrong audience, and a token for another resource', async () => {
+    await refused(bearer(await issuer.sign('portico')), 'invalid_token', /audience/)
+    const other = `${portico.origin}/other/mcp`
+    await refused(bearer(await issuer.sign(other)), 'invalid_token', /audience/)
+  })
+  it('alg none', () => refused(bearer(issuer.unsigned(aud())), 'invalid_token', /algorithm/))
+  it('HS256 signed with the public key', async () => {
+    await refused(bearer(await issuer.hmacWithPublicKey(aud())), 'invalid_token', /algorithm/)
+  })
+  it('unknown kid', async () => {
+    const token = await issuer.sign(aud(), { unpublished: true })
+    await refused(bearer(token), 'invalid_token', /unknown key/)
+  })
+  it('missing scope: 403 insufficient_scope', async () => {
+    const answer = await rpc(
+      portico.url,
+      LIST,
+      bearer(await issuer.sign(aud(), { claims: { scope: 'mcp:read' } })),
+    )
+    assert.equal(answer.status, 403)
+    assert.match(
+      answer.headers.get('www-authenticate') ?? '',
+      /error="insufficient_scope", error_description="missing scope mcp:tools"/,
+    )
+    assert.match(answer.headers.get('www-authenticate') ?? '', /scope="mcp:tools"/)
+  })
+  it('a rotated key: the new key is accepted after rotation, the withdrawn one refused', async () => {
+    const old = await issuer.sign(aud())
+    assert.equal((await rpc(portico.url, LIST, bearer(old))).status, 200)
+    await issuer.rotate()
+    const fresh = await issuer.sign(aud())
+    assert.equal((await rpc(portico.url, LIST, bearer(fresh))).status, 200)
+    await refused(bearer(old), 'invalid_token', /unknown key/)
+  })
+  it('every refusal was recorded with its reason and no identity', async () => {
+    await portico.sink.waitFor(
+      (events) => events.filter((e) => e.type === 'exchange' && e.httpStatus === 401).length >= 13,
+    )
+    const refusals = portico.sink.exchanges().filter((e) => e.httpStatus === 401)
+    assert.ok(refusals.every((e) => e.reason === 'unauthorized' && e.subject === undefined))
+    const why = refusals.map((e) => e.errorMessage ?? '').join('\n')
+    for (const words of [
+      'required',
+      'malformed',
+      'expired',
+      'not yet valid',
+      'another issuer',
+      'audience',
+      'algorithm',
+      'unknown key',
+    ]) {
+      assert.ok(why.includes(words), `a refusal recorded as "${words}"`)
+    }
+    const scope = portico.sink.exchanges().find((e) => e.httpStatus === 403) as ExchangeEvent
+    assert.equal(scope.reason, 'forbidden')
+  })
+})
+
+describe('bypass matrix: sessions, streams and other paths (API keys, transparent mode)', () => {
+  let upstream: Served
+  let portico: RunningPortico
+  const alice = bearer('alice-key')
+  const bob = bearer('bob-key')
+
+  before(async () => {
+    upstream = await startStoreUpstream()
+    portico = await startPortico({
+      upstream: upstream.url,
+      auth: {
+        api_keys: [
+          { name: 'alice', key: 'alice-key' },
+          { name: 'bob', key: 'bob-key' },
+        ],
+      },
+      security: { max_batch_size: 2 },
+    })
+  })
+  after(async () => {
+    await portico?.close()
+    await upstream?.close()
+  })
+
+  async function session(headers: Record<string, string>): Promise<string> {
+    const init = await rpc(
+      portico.url,
+      request(0, 'initialize', {
+        protocolVersion: '2025-11-25',
+        capabilities: {},
+        clientInfo: { name: 'raw', version: '1' },
+      }),
+      headers,
+    )
+    assert.equal(init.status, 200)
+    const id = init.headers.get('mcp-session-id')
+    assert.ok(id, 'the upstream created a session')
+    return id
+  }
+
+  it('a session id reused by another identity is refused, on POST, GET and DELETE', async () => {
+    const id = await session(alice)
+    const asBob = { ...bob, 'mcp-session-id': id, 'mcp-protocol-version': '2025-11-25' }
+    const post = await rpc(portico.url, LIST, asBob)
+    assert.equal(post.status, 403)
+    assert.match(post.message?.error?.message ?? '', /another identity/)
+    for (const method of ['GET', 'DELETE']) {
+      const response = await fetch(portico.url, {
+        method,
+        headers: { ...asBob, accept: 'text/event-stream' },
+        signal: AbortSignal.timeout(5000),
+      })
+      await response.body?.cancel()
+      assert.equal(response.status, 403, method)
+    }
+    const mine = await rpc(portico.url, LIST, {
+      ...alice,
+      'mcp-session-id': id,
+      'mcp-protocol-version': '2025-11-25',
+    })
+    assert.equal(mine.status, 200, 'the owner keeps the session')
+    const madeUp = await rpc(portico.url, LIST, {
+      ...alice,
+      'mcp-session-id': 'made-up',
+      'mcp-protocol-version': '2025-11-25',
+    })
+    assert.equal(madeUp.status, 404)
+    await portico.sink.waitFor((events) =>
+      events.some((e) => e.type === 'exchange' && e.reason === 'forbidden' && e.subject === 'bob'),
+    )
+    const refused = portico.sink.exchanges().filter((e) => e.reason === 'forbidden')
+    assert.ok(refused.length >= 3 && refused.every((e) => e.subject === 'bob'), 'recorded as bob')
+  })
+
+  it('GET, DELETE, legacy SSE and other paths without a token are refused', async () => {
+    const id = await session(alice)
+    const attempts: Array<[string, string, Record<string, string>]> = [
+      ['GET', portico.url, { 'mcp-session-id': id, accept: 'text/event-stream' }],
+      ['DELETE', portico.url, { 'mcp-session-id': id }],
+      ['GET', `${portico.origin}/sse`, { accept: 'text/event-stream' }],
+      ['POST', `${portico.origin}/message?sessionId=${id}`, { 'content-type': 'application/json' }],
+      ['GET', `${portico.origin}/widget.js`, {}],
+      ['GET', `${portico.origin}/.well-known/oauth-authorization-server`, {}],
+    ]
+    for (const [method, url, headers] of attempts) {
+      const response = await fetch(url, {
+        method,
+        headers,
+        ...(method === 'POST' ? { body: JSON.stringify(LIST) } : {}),
+        signal: AbortSignal.timeout(5000),
+      })
+      await response.body?.cancel()
+      assert.equal(response.status, 401, `${method} ${new URL(url).pathname}`)
+      assert.equal(response.headers.get('www-authenticate'), 'Bearer realm="portico"')
+    }
+    const alive = await rpc(portico.url, LIST, {
+      ...alice,
+      'mcp-session-id': id,
+      'mcp-protocol-version': '2025-11-25',
+    })
+    assert.equal(alive.status, 200, 'the session was not ended by the refused DELETE')
+    await portico.sink.waitFor((events) =>
+      attempts.every(([method, url]) =>
+        events.some(
+          (e) =>
+            e.type === 'exchange' &&
+            e.reason === 'unauthorized' &&
+            e.method === method &&
+            (e.path === new URL(url).pathname || (e.path === undefined && method === 'POST')),
+        ),
+      ),
+    )
+  })
+
+  it('a batch over max_batch_size is refused whole', async () => {
+    const batch = [request(1, 'ping'), request(2, 'ping'), request(3, 'ping')]
+    const answer = await rpc(portico.url, batch, alice)
+    assert.equal(answer.status, 400)
+    assert.match(answer.message?.error?.message ?? '', /batch of 3 messages \(limit 2\)/)
+  })
+})
+
+describe('client address rules (real sockets)', () => {
+  let probe: Served
+  let portico: RunningPortico
+
+  before(async () => {
+    probe = await startProbeHttp()
+    portico = await startPortico({
+      upstream: probe.url,
+      security: { allow_ips: ['203.0.113.0/24'], trusted_proxies: ['127.0.0.1'] },
+    })
+  })
+  after(async () => {
+    await portico?.close()
+    await probe?.close()
+  })
+
+  it('admits a client a trusted proxy vouches for, refuses the proxy itself and forged hops', async () => {
+    const via = (xff: string | undefined) =>
+      rpc(portico.url, LIST, xff === undefined ? {} : { 'x-forwarded-for': xff })
+    assert.equal((await via('203.0.113.5')).status, 200)
+    const direct = await via(undefined)
+    assert.equal(direct.status, 403)
+    assert.match(direct.message?.error?.message ?? '', /client address not allowed/)
+    assert.equal((await via('203.0.113.5, 198.51.100.9')).status, 403, 'the rightmost hop counts')
+    await portico.sink.waitFor(
+      (events) =>
+        events.filter((e) => e.type === 'exchange' && e.reason === 'forbidden').length >= 2,
+    )
+  })
+})

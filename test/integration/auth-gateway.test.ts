@@ -1,0 +1,206 @@
+/**
+ * Authorization in gateway mode, end to end: the SDK v2 client with API keys in front of real
+ * backends (server-everything over stdio, the probe over HTTP). Roles allow and deny tools,
+ * resources and prompts by glob and lists are filtered per identity; Portico's admin tools need
+ * an admin credential; mcp-proxy's scoped tokens; `forward_auth` really forwards the client's
+ * token while the identity headers reach every HTTP backend; sessions stay with their creator;
+ * arguments are checked for size and against the tool's inputSchema. Refusals are recorded
+ * with the caller.
+ */
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import {
+  Client as ClientV2,
+  StreamableHTTPClientTransport as TransportV2,
+} from '@modelcontextprotocol/client'
+import type { ExchangeEvent } from '../../src/observe/event.ts'
+import { startProbeHttp } from '../fixtures/probe-server.ts'
+import type { Served } from '../fixtures/serve.ts'
+import { serverBin } from '../helpers/mcp-servers.ts'
+import { type RunningPortico, startPortico } from '../helpers/portico.ts'
+import { bearer, request, rpc } from '../helpers/rpc.ts'
+
+const ADMIN_TOKEN = 'admin-secret'
+
+async function connect(url: string, key: string): Promise<ClientV2> {
+  const client = new ClientV2({ name: `client-${key}`, version: '1.0.0' })
+  await client.connect(new TransportV2(new URL(url), { authProvider: { token: async () => key } }))
+  return client
+}
+
+function text(result: { content?: unknown }): string {
+  return ((result.content ?? []) as Array<{ text?: string }>)[0]?.text ?? ''
+}
+
+describe('authorization in gateway mode (API keys, roles, admin, forward_auth)', () => {
+  let probe: Served
+  let gateway: RunningPortico
+  let alice: ClientV2
+
+  before(async () => {
+    probe = await startProbeHttp()
+    gateway = await startPortico({
+      backends: [
+        {
+          name: 'everything',
+          transport: 'stdio',
+          command: process.execPath,
+          args: [serverBin('everything'), 'stdio'],
+        },
+        { name: 'probe', transport: 'http', url: probe.url, forward_auth: true },
+      ],
+      auth: {
+        api_keys: [
+          { name: 'alice', key: 'alice-key', roles: ['reader'] },
+          { name: 'root', key: 'root-key', admin: true },
+        ],
+        scoped_tokens: [{ token: 'ci-token', name: 'ci', deny_tools: ['everything__*'] }],
+        profiles: [{ name: 'readonly', allow_tools: ['probe__*'], deny_prompts: ['*'] }],
+        roles: [
+          {
+            name: 'reader',
+            allow_tools: ['everything__echo', 'probe__headers'],
+            deny_prompts: ['probe__internal-*'],
+            deny_resources: ['probe://probe__secret/*'],
+          },
+        ],
+      },
+      security: { admin_token: ADMIN_TOKEN, max_argument_size: 200, validate_arguments: true },
+    })
+    alice = await connect(gateway.url, 'alice-key')
+  })
+  after(async () => {
+    await alice?.close()
+    await gateway?.close()
+    await probe?.close()
+  })
+
+  it('lists only what the role allows, and never the admin tools', async () => {
+    const tools = (await alice.listTools()).tools.map((t) => t.name).sort()
+    assert.deepEqual(tools, ['everything__echo', 'probe__headers'])
+    const prompts = (await alice.listPrompts()).prompts.map((p) => p.name)
+    assert.ok(prompts.includes('probe__greet'))
+    assert.ok(!prompts.includes('probe__internal-debug'))
+    const resources = (await alice.listResources()).resources.map((r) => r.uri)
+    assert.ok(resources.includes('probe://probe__public/readme'))
+    assert.ok(!resources.some((uri) => uri.includes('secret')))
+  })
+
+  it('calls what is allowed; a denied call is refused and the session goes on', async () => {
+    assert.match(
+      text(await alice.callTool({ name: 'everything__echo', arguments: { message: 'hi' } })),
+      /hi/,
+    )
+    await assert.rejects(
+      alice.callTool({ name: 'everything__get-sum', arguments: { a: 1, b: 2 } }),
+      /403|Forbidden/,
+    )
+    await assert.rejects(alice.readResource({ uri: 'probe://probe__secret/key' }), /403|Forbidden/)
+    await assert.rejects(alice.getPrompt({ name: 'probe__internal-debug' }), /403|Forbidden/)
+    assert.match(
+      text(await alice.callTool({ name: 'everything__echo', arguments: { message: 'again' } })),
+      /again/,
+    )
+    await gateway.sink.waitFor((events) =>
+      events.some((e) => e.type === 'exchange' && e.name === 'everything__get-sum'),
+    )
+    const denied = gateway.sink
+      .exchanges()
+      .find((e) => e.name === 'everything__get-sum') as ExchangeEvent
+    assert.equal(denied.reason, 'forbidden')
+    assert.equal(denied.subject, 'alice')
+    assert.equal(denied.httpStatus, 403)
+  })
+
+  it('HTTP backends get the verified identity; forward_auth sends the client token', async () => {
+    const seen = JSON.parse(text(await alice.callTool({ name: 'probe__headers', arguments: {} })))
+    assert.equal(seen['x-user-id'], 'alice')
+    assert.equal(seen.authorization, 'Bearer alice-key')
+  })
+
+  it('admin tools need an admin credential', async () => {
+    await assert.rejects(
+      alice.callTool({ name: 'portico__config', arguments: {} }),
+      /403|Forbidden/,
+    )
+    for (const key of ['root-key', ADMIN_TOKEN]) {
+      const admin = await connect(gateway.url, key)
+      const names = (await admin.listTools()).tools.map((t) => t.name)
+      assert.ok(names.includes('portico__config'), key)
+      const config = text(await admin.callTool({ name: 'portico__config', arguments: {} }))
+      assert.ok(!config.includes('alice-key') && !config.includes(ADMIN_TOKEN), 'no secret shown')
+      await admin.close()
+    }
+  })
+
+  it("mcp-proxy's scoped tokens deny by tool", async () => {
+    const ci = await connect(gateway.url, 'ci-token')
+    const names = (await ci.listTools()).tools.map((t) => t.name)
+    assert.ok(names.length > 0 && names.every((n) => n.startsWith('probe__')), names.join())
+    await assert.rejects(
+      ci.callTool({ name: 'everything__echo', arguments: { message: 'x' } }),
+      /403|Forbidden/,
+    )
+    await ci.close()
+  })
+
+  it('arguments over max_argument_size or against the inputSchema are invalid params', async () => {
+    await assert.rejects(
+      alice.callTool({ name: 'everything__echo', arguments: { message: 'x'.repeat(300) } }),
+      /maximum size: \d+ bytes \(limit: 200 bytes\)/,
+    )
+    await assert.rejects(
+      alice.callTool({ name: 'everything__echo', arguments: { message: 42 } }),
+      /do not match its inputSchema/,
+    )
+    await gateway.sink.waitFor(
+      (events) =>
+        events.filter((e) => e.type === 'exchange' && e.reason === 'invalid_params').length >= 2,
+    )
+    const invalid = gateway.sink.exchanges().filter((e) => e.reason === 'invalid_params')
+    assert.ok(invalid.every((e) => e.subject === 'alice' && e.httpStatus === 200))
+  })
+
+  it('a gateway session cannot be used by another identity', async () => {
+    const init = await rpc(
+      gateway.url,
+      request(0, 'initialize', {
+        protocolVersion: '2025-11-25',
+        capabilities: {},
+        clientInfo: { name: 'raw', version: '1' },
+      }),
+      bearer('alice-key'),
+    )
+    const id = init.headers.get('mcp-session-id') ?? ''
+    const stolen = await rpc(gateway.url, request(1, 'tools/list'), {
+      ...bearer('root-key'),
+      'mcp-session-id': id,
+    })
+    assert.equal(stolen.status, 403)
+    const own = await rpc(gateway.url, request(1, 'tools/list'), {
+      ...bearer('alice-key'),
+      'mcp-session-id': id,
+    })
+    assert.equal(own.status, 200)
+  })
+
+  it('a URL-path profile (/mcp/{name}) narrows what any caller sees, admins included', async () => {
+    const scoped = new ClientV2({ name: 'profile-client', version: '1.0.0' })
+    await scoped.connect(
+      new TransportV2(new URL(`${gateway.url}/readonly`), {
+        authProvider: { token: async () => 'root-key' },
+      }),
+    )
+    const names = (await scoped.listTools()).tools.map((t) => t.name)
+    assert.ok(names.length > 0 && names.every((n) => n.startsWith('probe__')), names.join())
+    await assert.rejects(
+      scoped.callTool({ name: 'everything__echo', arguments: { message: 'x' } }),
+      /403|Forbidden/,
+    )
+    assert.deepEqual((await scoped.listPrompts()).prompts, [])
+    assert.match(text(await scoped.callTool({ name: 'probe__headers', arguments: {} })), /root/)
+    await scoped.close()
+    const unknown = await rpc(`${gateway.url}/nope`, request(1, 'tools/list'), bearer('root-key'))
+    assert.equal(unknown.status, 404, 'only configured profiles are served')
+  })
+})

@@ -1,0 +1,76 @@
+/**
+ * The legacy HTTP+SSE transport (2024-11-05) behind API keys: the SDK v1 SSE client with its
+ * key on the stream and on every POST reaches server-everything through Portico; the stream
+ * and the POSTs refuse a missing key, and the session announced on one caller's stream cannot
+ * be posted to by another caller.
+ */
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import { Client } from '@modelcontextprotocol/sdk/client/index.js'
+import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js'
+import { type RunningPortico, startPortico } from '../helpers/portico.ts'
+import { type Spawned, startEverything } from '../helpers/processes.ts'
+import { bearer, request, rpc } from '../helpers/rpc.ts'
+
+function sseClient(origin: string, key: string): SSEClientTransport {
+  const authorization = `Bearer ${key}`
+  return new SSEClientTransport(new URL('/sse', origin), {
+    requestInit: { headers: { authorization } },
+    eventSourceInit: {
+      fetch: (url, init) =>
+        fetch(url, {
+          ...init,
+          headers: { ...(init?.headers as Record<string, string>), authorization },
+        }),
+    },
+  })
+}
+
+describe('legacy HTTP+SSE behind API keys', () => {
+  let everything: Spawned & { url: string }
+  let portico: RunningPortico
+  let client: Client
+
+  before(async () => {
+    everything = await startEverything('sse')
+    portico = await startPortico({
+      upstream: everything.url,
+      auth: {
+        api_keys: [
+          { name: 'alice', key: 'alice-key' },
+          { name: 'bob', key: 'bob-key' },
+        ],
+      },
+    })
+    client = new Client({ name: 'sse-client', version: '0.1.0' })
+    await client.connect(sseClient(portico.origin, 'alice-key'))
+  })
+  after(async () => {
+    await client?.close().catch(() => undefined)
+    await portico?.close()
+    await everything?.stop()
+  })
+
+  it('serves the caller with a key, stream and POSTs alike', async () => {
+    const result = await client.callTool({ name: 'echo', arguments: { message: 'legacy' } })
+    assert.match(JSON.stringify(result.content), /legacy/)
+  })
+
+  it('refuses the stream without a key, and a POST to alice\u2019s session from bob', async () => {
+    const stream = await fetch(new URL('/sse', portico.origin), {
+      headers: { accept: 'text/event-stream' },
+    })
+    await stream.body?.cancel()
+    assert.equal(stream.status, 401)
+    // The session the stream announced, as alice's POSTs were recorded with it.
+    const sessionId =
+      portico.sink.exchanges().find((e) => e.transport === 'sse' && e.sessionId !== undefined)
+        ?.sessionId ?? ''
+    assert.ok(sessionId, 'alice posted to her session')
+    const url = `${portico.origin}/message?sessionId=${sessionId}`
+    assert.equal((await rpc(url, request(9, 'tools/list'))).status, 401)
+    const stolen = await rpc(url, request(9, 'tools/list'), bearer('bob-key'))
+    assert.equal(stolen.status, 403)
+    assert.match(stolen.message?.error?.message ?? '', /another identity/)
+  })
+})

@@ -1,0 +1,244 @@
+/**
+ * `[auth]` and `[security]` in the config: the seeds' examples (mcp-proxy's README and full
+ * config, mcpr's protected-resource table) are accepted as written, with their secrets from the
+ * environment; what mcp-proxy rejects is rejected, with the key's line; and anything Portico
+ * would not enforce is an error, never a warning.
+ */
+import assert from 'node:assert/strict'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import { ConfigError, loadConfig } from '../../src/config/load.ts'
+
+const ref = (name: string) => ['$', '{', name, '}'].join('')
+
+function file(text: string): string {
+  const path = join(mkdtempSync(join(tmpdir(), 'portico-auth-config-')), 'portico.toml')
+  writeFileSync(path, text)
+  return path
+}
+
+function load(text: string, env: NodeJS.ProcessEnv = {}) {
+  return loadConfig({ file: file(text), env })
+}
+
+function problems(text: string, env: NodeJS.ProcessEnv = {}): string[] {
+  try {
+    load(text, env)
+  } catch (error) {
+    if (error instanceof ConfigError)
+      return error.problems.map((p) => `${p.line}: ${p.path}: ${p.message}`)
+    throw error
+  }
+  return []
+}
+
+const GATEWAY = `[[backends]]
+name = "files"
+transport = "stdio"
+command = "npx"
+args = ["-y", "@modelcontextprotocol/server-filesystem", "/tmp"]
+`
+
+/** The `[auth]` bearer example of mcp-proxy's README and config.example.toml (seeds 003, 004). */
+const SEED_BEARER = `[auth]
+type = "bearer"
+tokens = ["${ref('MCP_TOKEN')}"]
+`
+
+/** The JWT/RBAC example of the same seeds, verbatim but for the secret-free values. */
+const SEED_JWT = `[auth]
+type = "jwt"
+issuer = "https://auth.example.com"
+audience = "mcp-proxy"
+jwks_uri = "https://auth.example.com/.well-known/jwks.json"
+
+[[auth.roles]]
+name = "reader"
+allow_tools = ["files/read_file", "files/list_directory"]
+
+[[auth.roles]]
+name = "admin"
+
+[auth.role_mapping]
+claim = "scope"
+mapping = { "mcp:read" = "reader", "mcp:admin" = "admin" }
+`
+
+describe('[auth] from the seeds', () => {
+  it("accepts mcp-proxy's bearer example with its token from the environment", () => {
+    const { config } = load(`${GATEWAY}${SEED_BEARER}`, { MCP_TOKEN: 'my-secret-token' })
+    assert.deepEqual(config.auth?.tokens, ['my-secret-token'])
+  })
+
+  it('refuses the bearer example when its token variable is unset', () => {
+    const found = problems(`${GATEWAY}${SEED_BEARER}`)
+    assert.ok(
+      found.some((p) => /MCP_TOKEN is not set/.test(p)),
+      found.join('\n'),
+    )
+  })
+
+  it("accepts mcp-proxy's JWT example in front of one upstream, and in a gateway with admin_token", () => {
+    const upstream = `upstream = "http://127.0.0.1:9000/mcp"\n${SEED_JWT}`
+    assert.equal(load(upstream).config.auth?.role_mapping?.mapping['mcp:read'], 'reader')
+    const gateway = `${GATEWAY}${SEED_JWT}\n[security]\nadmin_token = "${ref('ADMIN_TOKEN')}"\nmax_argument_size = 1048576\n`
+    assert.equal(
+      load(gateway, { ADMIN_TOKEN: 'a-long-admin-secret' }).config.security?.admin_token,
+      'a-long-admin-secret',
+    )
+  })
+
+  it("accepts mcpr's protected-resource table and makes it an OAuth resource server", () => {
+    const { config } = load(`upstream = "http://127.0.0.1:9000/mcp"
+[auth]
+authorization_servers = ["https://auth.example.com"]
+scopes_supported = ["mcp:tools"]
+resource = "https://mcp.example.com/mcp"
+resource_documentation = "https://example.com/docs"
+`)
+    assert.equal(config.auth?.authorization_servers[0], 'https://auth.example.com')
+    assert.equal(config.auth?.resource, 'https://mcp.example.com/mcp')
+  })
+
+  it('forward_auth on an HTTP backend (mcp-proxy) is accepted with [auth]', () => {
+    const { config } = load(
+      `[[backends]]
+name = "remote"
+transport = "http"
+url = "http://mcp-server:8080"
+forward_auth = true
+${SEED_BEARER}`,
+      { MCP_TOKEN: 't' },
+    )
+    assert.equal(config.backends?.[0]?.forward_auth, true)
+  })
+})
+
+describe('[auth] rejections (mcp-proxy rules and fail closed)', () => {
+  const cases: Array<[string, string, RegExp]> = [
+    [
+      'duplicate tokens',
+      `[auth]\ntype = "bearer"\ntokens = ["a", "b"]\nscoped_tokens = [{ token = "a", allow_tools = ["x"] }]\n`,
+      /auth\.scoped_tokens\[0\]\.token: duplicate token \(also auth\.tokens\[0\]\)/,
+    ],
+    [
+      'allow and deny on one token',
+      `[auth]\ntype = "bearer"\nscoped_tokens = [{ token = "a", allow_tools = ["x"], deny_tools = ["y"] }]\n`,
+      /allow_tools and deny_tools are mutually exclusive/,
+    ],
+    [
+      'jwt without admin_token while the admin tools are exposed',
+      `${GATEWAY}${SEED_JWT}`,
+      /security\.admin_token: jwt auth with the admin tools exposed needs \[security\] admin_token/,
+    ],
+    [
+      'bearer without any token',
+      `[auth]\ntype = "bearer"\n`,
+      /bearer auth needs at least one valid token/,
+    ],
+    [
+      'introspection without client credentials',
+      `[auth]\ntype = "oauth"\nissuer = "https://as.example.com"\naudience = "x"\ntoken_validation = "introspection"\n`,
+      /needs client_id and client_secret/,
+    ],
+    [
+      'an empty secret',
+      `[auth]\ntokens = [""]\n`,
+      /auth\.tokens\[0\]: expected a non-empty secret/,
+    ],
+    [
+      'jwt without jwks_uri',
+      `[auth]\ntype = "jwt"\nissuer = "https://as.example.com"\naudience = "x"\n`,
+      /jwt auth needs jwks_uri/,
+    ],
+    [
+      'an unknown auth key',
+      `[auth]\ntype = "bearer"\ntokens = ["a"]\nallow_anonymous = true\n`,
+      /auth\.allow_anonymous: unknown key "allow_anonymous"/,
+    ],
+    [
+      'an unknown security key',
+      `[security]\nrate_limit = 5\n`,
+      /security\.rate_limit: unknown key "rate_limit"/,
+    ],
+    [
+      'a role mapped that does not exist',
+      `[auth]\ntype = "jwt"\nissuer = "https://as.example.com"\naudience = "x"\njwks_uri = "https://as.example.com/jwks"\n[[auth.roles]]\nname = "reader"\n[auth.role_mapping]\nclaim = "scope"\nmapping = { "mcp:admin" = "admin" }\n`,
+      /unknown role "admin"/,
+    ],
+    [
+      'forward_auth without [auth]',
+      `[[backends]]\nname = "r"\ntransport = "http"\nurl = "http://h:1/mcp"\nforward_auth = true\n`,
+      /forward_auth needs \[auth\]/,
+    ],
+    [
+      'forward_auth on a stdio backend',
+      `${GATEWAY}forward_auth = true\n[auth]\ntokens = ["a"]\n`,
+      /forward_auth needs an http or sse backend/,
+    ],
+    [
+      'an OAuth resource with no audience on a wildcard address',
+      `host = "0.0.0.0"\n[auth]\nauthorization_servers = ["https://as.example.com"]\n`,
+      /needs the audience tokens are issued for/,
+    ],
+    [
+      'admin_token without [auth] (it would protect nothing)',
+      `${GATEWAY}[security]\nadmin_token = "x"\n`,
+      /admin_token needs \[auth\]/,
+    ],
+    [
+      'OAuth keys with type = "bearer" (they would do nothing)',
+      `[auth]\ntype = "bearer"\ntokens = ["a"]\nauthorization_servers = ["https://as.example.com"]\nresource = "https://p/mcp"\n`,
+      /authorization_servers is not used by type = "bearer"/,
+    ],
+    [
+      'pin_file without pin_tools',
+      `[security]\npin_file = "/tmp/p.json"\n`,
+      /pin_file needs pin_tools = true/,
+    ],
+    [
+      'trusted_proxies without address rules',
+      `[security]\ntrusted_proxies = ["127.0.0.1"]\n`,
+      /neither is set/,
+    ],
+    [
+      'forward_token in gateway mode',
+      `${GATEWAY}[auth]\ntokens = ["a"]\nforward_token = true\n`,
+      /forward_token applies to transparent mode/,
+    ],
+    [
+      'an IP rule that is not a CIDR block',
+      `[security]\nallow_ips = ["10.0.0.0/33"]\n`,
+      /expected an IP address or a CIDR block/,
+    ],
+    [
+      'bearer_methods_supported other than header',
+      `[auth]\ntokens = ["a"]\nbearer_methods_supported = ["query"]\n`,
+      /only "header" is supported/,
+    ],
+  ]
+  for (const [name, text, expected] of cases) {
+    it(name, () => {
+      const found = problems(text)
+      assert.ok(
+        found.some((p) => expected.test(p)),
+        `${expected}\n in:\n${found.join('\n')}`,
+      )
+    })
+  }
+
+  it('names the line of the problem', () => {
+    const found = problems(`[auth]\ntype = "bearer"\ntokens = ["a", "a"]\n`)
+    assert.ok(
+      found.some((p) => p.startsWith('3: auth.tokens[1]: duplicate token')),
+      found.join('\n'),
+    )
+  })
+
+  it('auth is no longer ignored with a warning', () => {
+    const { warnings } = load(`[auth]\ntokens = ["a"]\n`)
+    assert.deepEqual(warnings, [])
+  })
+})

@@ -1,0 +1,369 @@
+/**
+ * The auth pieces one by one, with stub `next` and hand-built requests (no sockets): reading
+ * the credential, the challenge, identities and role mapping, the policy, the authorization
+ * middleware on calls and lists (JSON and SSE answers), session owners, client address rules
+ * with trusted proxies, and the argument guard.
+ */
+import assert from 'node:assert/strict'
+import type { IncomingMessage } from 'node:http'
+import { describe, it } from 'node:test'
+import { ArgumentGuard } from '../../src/auth/arguments.ts'
+import { authorize } from '../../src/auth/authorize.ts'
+import { AuthFailure, challenge, refusal } from '../../src/auth/challenge.ts'
+import { bearerToken } from '../../src/auth/credentials.ts'
+import { headerSafe, IdentityBuilder } from '../../src/auth/identity.ts'
+import { IpPolicy } from '../../src/auth/ip.ts'
+import { Policy } from '../../src/auth/policy.ts'
+import { SessionOwners } from '../../src/auth/sessions.ts'
+import { authSchema } from '../../src/config/auth.ts'
+import type { PorticoError } from '../../src/errors.ts'
+import { Logger } from '../../src/observe/logger.ts'
+import { type Call, withMessage } from '../../src/pipeline/call.ts'
+import type { Identity } from '../../src/pipeline/identity.ts'
+import { MessageReply, type Reply, StreamEvent, StreamReply } from '../../src/pipeline/reply.ts'
+import { requestCall } from '../helpers/calls.ts'
+
+const auth = authSchema.parse({
+  type: 'jwt',
+  issuer: 'https://as.example',
+  jwks_uri: 'https://as.example/jwks',
+  audience: 'https://mcp.example/mcp',
+  roles: [
+    { name: 'reader', allow_tools: ['files__read_*'], deny_resources: ['secret://*'] },
+    { name: 'ops', admin: true },
+  ],
+  role_mapping: { claim: 'scope', mapping: { 'mcp:read': 'reader', 'mcp:ops': 'ops' } },
+  profiles: [{ name: 'narrow', allow_tools: ['files__read_text'] }],
+  identity: { headers: { 'x-user-email': 'email' } },
+})
+const builder = new IdentityBuilder(auth)
+const reader = builder.fromClaims(
+  { iss: 'https://as.example', sub: 'alice', scope: 'openid mcp:read', email: 'a@x' },
+  'jwt',
+)
+const ops = builder.fromClaims({ iss: 'https://as.example', sub: 'olga', scope: 'mcp:ops' }, 'jwt')
+const nobody = builder.fromClaims({ iss: 'https://as.example', sub: 'nina', scope: 'other' }, 'jwt')
+
+function as(call: Call, identity: Identity | undefined): Call {
+  return { ...call, identity }
+}
+
+function req(
+  headers: Record<string, string>,
+  remoteAddress = '127.0.0.1',
+  url = '/mcp',
+): IncomingMessage {
+  return { headers, url, method: 'POST', socket: { remoteAddress } } as unknown as IncomingMessage
+}
+
+describe('credentials and challenges', () => {
+  it('reads Bearer tokens and refuses everything else as malformed', () => {
+    assert.equal(bearerToken({}), undefined)
+    assert.equal(bearerToken({ authorization: 'Bearer abc.def-_~+/=' }), 'abc.def-_~+/=')
+    assert.equal(bearerToken({ authorization: 'bearer abc' }), 'abc')
+    for (const value of ['Basic abc', 'Bearer', 'Bearer a b', 'Bearer ä', 'abc']) {
+      assert.throws(() => bearerToken({ authorization: value }), AuthFailure, value)
+    }
+  })
+
+  it('builds RFC 6750 / MCP challenges and 401/403 refusals', () => {
+    const params = {
+      resourceMetadata: 'https://p/.well-known/oauth-protected-resource/mcp',
+      scopes: ['a', 'b'],
+    }
+    assert.equal(
+      challenge(params),
+      'Bearer resource_metadata="https://p/.well-known/oauth-protected-resource/mcp", scope="a b"',
+    )
+    assert.equal(challenge({}), 'Bearer realm="portico"')
+    const expired = refusal(params, new AuthFailure('invalid_token', 'token "expired"'))
+    assert.equal(expired.status, 401)
+    assert.match(
+      expired.headers?.['www-authenticate'] ?? '',
+      /error="invalid_token", error_description="token {2}expired "/,
+    )
+    const scope = refusal(params, new AuthFailure('insufficient_scope', 'missing scope c', ['c']))
+    assert.equal(scope.status, 403)
+    assert.match(scope.headers?.['www-authenticate'] ?? '', /scope="c", error="insufficient_scope"/)
+  })
+})
+
+describe('identities', () => {
+  it('takes subject, scopes, the first mapped role and identity headers from claims', () => {
+    assert.equal(reader.subject, 'alice')
+    assert.deepEqual(reader.roles, ['reader'])
+    assert.deepEqual(reader.headers, { 'x-user-id': 'alice', 'x-user-email': 'a@x' })
+    assert.equal(reader.admin, false)
+    assert.equal(ops.admin, true)
+    assert.deepEqual(nobody.roles, [])
+    assert.notEqual(
+      reader.key,
+      builder.fromKey('alice', 'api_key', [], false).key,
+      'a key never passes for a token subject',
+    )
+  })
+
+  it('makes any claim value a header value', () => {
+    assert.equal(headerSafe('plain'), 'plain')
+    assert.equal(headerSafe('Zoë\r\nx-evil: 1'), 'Zo%C3%AB%0D%0Ax-evil%3A%201')
+    assert.equal(headerSafe(['a', 'b']), 'a,b')
+    assert.equal(headerSafe({ a: 1 }), '{"a":1}')
+  })
+})
+
+describe('policy and the authorization middleware', () => {
+  const policy = new Policy(auth, 'portico__')
+  const guard = authorize(policy, '/mcp')
+  const ok = async () => MessageReply.of({ jsonrpc: '2.0', id: 1, result: {} })
+
+  it('decides by role glob; admin tools need admin rights', () => {
+    assert.ok(policy.allows(reader, 'tool', 'files__read_text'))
+    assert.ok(!policy.allows(reader, 'tool', 'files__write'))
+    assert.ok(!policy.allows(reader, 'resource', 'secret://key'))
+    assert.ok(policy.allows(reader, 'prompt', 'any'))
+    assert.ok(policy.allows(nobody, 'tool', 'files__write'), 'no role: unrestricted')
+    assert.ok(!policy.allows(nobody, 'tool', 'portico__config'))
+    assert.ok(policy.allows(ops, 'tool', 'portico__config'))
+  })
+
+  it('a URL-path profile narrows every caller, admins included', async () => {
+    assert.ok(policy.allows(ops, 'tool', 'files__read_text', 'narrow'))
+    assert.ok(!policy.allows(ops, 'tool', 'files__write', 'narrow'))
+    assert.ok(!policy.allows(ops, 'tool', 'portico__config', 'narrow'))
+    assert.ok(!policy.allows(nobody, 'tool', 'files__read_text', 'unknown'), 'unknown profile')
+    const call = { ...as(requestCall('tools/call', { name: 'files__write' }), ops) }
+    const viaProfile = { ...call, request: { ...call.request, path: '/mcp/narrow' } }
+    await assert.rejects(guard(viaProfile, ok), /through profile narrow/)
+    await guard(call, ok)
+  })
+
+  it('refuses a denied call with forbidden, keeping what it was', async () => {
+    const call = as(requestCall('tools/call', { name: 'files__write' }, 7), reader)
+    await assert.rejects(guard(call, ok), (error: PorticoError) => {
+      assert.equal(error.reason, 'forbidden')
+      assert.deepEqual(error.data, { tool: 'files__write' })
+      return true
+    })
+    await assert.rejects(guard(as(requestCall('tools/call', {}), reader), ok), /needs a name/)
+    await assert.rejects(
+      guard(requestCall('tools/list'), ok),
+      /Unauthorized/,
+      'no identity: fail closed',
+    )
+    const completion = requestCall('completion/complete', {
+      ref: { type: 'ref/resource', uri: 'secret://x' },
+    })
+    await assert.rejects(guard(as(completion, reader), ok), /Forbidden/)
+  })
+
+  it('filters list answers, JSON and SSE', async () => {
+    const tools = {
+      tools: [{ name: 'files__read_text' }, { name: 'files__write' }, { name: 'portico__config' }],
+    }
+    const json = await guard(as(requestCall('tools/list'), reader), async () =>
+      MessageReply.of({ jsonrpc: '2.0', id: 1, result: tools }),
+    )
+    const body = await (json as MessageReply).json()
+    assert.deepEqual(
+      ((body?.result?.tools ?? []) as Array<{ name: string }>).map((t) => t.name),
+      ['files__read_text'],
+    )
+    async function* events() {
+      yield StreamEvent.of({ jsonrpc: '2.0', method: 'notifications/progress', params: {} })
+      yield StreamEvent.of({ jsonrpc: '2.0', id: 1, result: tools })
+    }
+    const sse = (await guard(
+      as(requestCall('tools/list'), nobody),
+      async () => new StreamReply(events()),
+    )) as StreamReply
+    const seen: unknown[] = []
+    for await (const event of sse.events) seen.push(event.message())
+    assert.deepEqual(
+      (seen[1] as { result: typeof tools }).result.tools.map((t) => t.name),
+      ['files__read_text', 'files__write'],
+      'no role: everything but the admin tools',
+    )
+  })
+
+  it('refuses a list answer it cannot read rather than pass it unfiltered', async () => {
+    const { Readable } = await import('node:stream')
+    const big = MessageReply.fromBody(
+      Readable.from([Buffer.from('{"jsonrpc":"2.0","id":1,"result":{"tools":[]}}')]),
+      8,
+      {},
+    )
+    await assert.rejects(
+      guard(as(requestCall('tools/list'), reader), async () => big as Reply),
+      /too large to filter/,
+    )
+  })
+})
+
+describe('session owners', () => {
+  it('binds a session to the identity whose initialize created it', async () => {
+    const owners = new SessionOwners(2)
+    const init = as(requestCall('initialize', {}), reader)
+    await owners.middleware()(init, async () => {
+      init.notes.sessionId = 's1'
+      return MessageReply.of({ jsonrpc: '2.0', id: 1, result: {} })
+    })
+    owners.check(req({ 'mcp-session-id': 's1' }), reader)
+    assert.throws(() => owners.check(req({ 'mcp-session-id': 's1' }), ops), /another identity/)
+    assert.throws(
+      () => owners.check(req({ 'mcp-session-id': 'unknown' }), reader),
+      (e: PorticoError) => e.reason === 'session_not_found',
+    )
+    owners.check(req({}, '127.0.0.1', '/message?sessionId=legacy'), reader)
+    assert.throws(
+      () => owners.check(req({}, '127.0.0.1', '/message?sessionId=legacy'), ops),
+      /another identity/,
+      'legacy: the first POST binds',
+    )
+  })
+})
+
+describe('client address rules', () => {
+  it('denies first, then admits only the allow list', () => {
+    const ip = new IpPolicy({
+      allow: ['10.0.0.0/8', '::1'],
+      deny: ['10.9.0.0/16'],
+      trustedProxies: [],
+    })
+    ip.check(req({}, '10.1.2.3'))
+    ip.check(req({}, '::ffff:10.1.2.3'))
+    ip.check(req({}, '::1'))
+    assert.throws(() => ip.check(req({}, '10.9.1.1')), /address not allowed/)
+    assert.throws(() => ip.check(req({}, '192.168.1.1')), /address not allowed/)
+  })
+
+  it('believes X-Forwarded-For only from trusted proxies, read from the right', () => {
+    const ip = new IpPolicy({
+      allow: [],
+      deny: ['203.0.113.7'],
+      trustedProxies: ['127.0.0.1', '10.0.0.0/8'],
+    })
+    const forwarded = (xff: string, peer = '127.0.0.1') =>
+      ip.clientAddress(req({ 'x-forwarded-for': xff }, peer))
+    assert.equal(forwarded('203.0.113.7, 10.0.0.5'), '203.0.113.7')
+    assert.equal(
+      forwarded('198.51.100.1, 203.0.113.9'),
+      '203.0.113.9',
+      'the client-written left part is not believed',
+    )
+    assert.equal(
+      forwarded('203.0.113.7', '192.0.2.1'),
+      '192.0.2.1',
+      'an untrusted peer is the client',
+    )
+    assert.throws(
+      () => ip.check(req({ 'x-forwarded-for': '203.0.113.7' }, '127.0.0.1')),
+      /not allowed/,
+    )
+  })
+})
+
+describe('argument guard', () => {
+  const guard = new ArgumentGuard({
+    maxArgumentSize: 30,
+    validate: true,
+    logger: new Logger({ level: 'silent' }),
+  })
+  const call = (args: unknown) => requestCall('tools/call', { name: 'add', arguments: args })
+  guard.learn({
+    tools: [
+      {
+        name: 'add',
+        inputSchema: { type: 'object', properties: { a: { type: 'number' } }, required: ['a'] },
+      },
+      { name: 'broken', inputSchema: { type: 'object', properties: { a: { type: 'nope' } } } },
+    ],
+  })
+
+  it('refuses arguments over the size limit', () => {
+    assert.throws(
+      () => guard.check(call({ a: 1, pad: 'x'.repeat(40) })),
+      /exceed maximum size: \d+ bytes \(limit: 30 bytes\)/,
+    )
+  })
+
+  it('validates against the learned schema; unknown or uncompilable schemas pass', () => {
+    guard.check(call({ a: 1 }))
+    assert.throws(
+      () => guard.check(call({ a: 'one' })),
+      /do not match its inputSchema: \/a must be number/,
+    )
+    assert.throws(() => guard.check(call({})), /must have required property 'a'/)
+    guard.check(
+      withMessage(call({}), {
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'tools/call',
+        params: { name: 'unknown', arguments: {} },
+      }),
+    )
+    guard.check(
+      withMessage(call({}), {
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'tools/call',
+        params: { name: 'broken', arguments: { a: 1 } },
+      }),
+    )
+  })
+})
+
+describe('hot reload and auth', () => {
+  it('rejects a reload that changes [auth] or [security] instead of ignoring it', async () => {
+    const { reload } = await import('../../src/gateway/reload.ts')
+    const { parseConfig } = await import('../../src/config/schema.ts')
+    const backends = [{ name: 'a', transport: 'http' as const, url: 'http://127.0.0.1:1/mcp' }]
+    const running = parseConfig({
+      backends,
+      auth: { tokens: ['one'] },
+      proxy: { admin_tools: false },
+    })
+    const next = parseConfig({ backends, auth: { tokens: ['two'] }, proxy: { admin_tools: false } })
+    const lines: string[] = []
+    let applied = false
+    const gateway = {
+      config: running,
+      apply: async () => {
+        applied = true
+        return { added: [], removed: [], changed: [] }
+      },
+    }
+    await reload(
+      gateway as never,
+      { file: 'portico.toml', load: () => next },
+      new Logger({ write: (line) => lines.push(line) }),
+    )
+    assert.equal(applied, false)
+    assert.match(lines.join(''), /\[auth\] or \[security\] changed; restart Portico/)
+  })
+})
+
+describe('log lines', () => {
+  it('name the verified caller', async () => {
+    const { formatExchange } = await import('../../src/observe/stderr-sink.ts')
+    const line = formatExchange({
+      type: 'exchange',
+      ts: 0,
+      proxy: 'p',
+      transport: 'streamable-http',
+      era: 'legacy',
+      kind: 'request',
+      method: 'tools/call',
+      name: 'echo',
+      outcome: 'error',
+      errorCode: -32600,
+      errorMessage: 'Forbidden: alice may not use tool echo',
+      reason: 'forbidden',
+      httpStatus: 403,
+      durationUs: 10,
+      bytesIn: 1,
+      bytesOut: 1,
+      subject: 'alice',
+    })
+    assert.match(line, /reason=forbidden .*user=alice/)
+  })
+})
