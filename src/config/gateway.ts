@@ -166,6 +166,13 @@ export const gatewayProxySchema = z
     hot_reload: z.boolean().default(false),
     /** Serve `portico{separator}backends`, `…sessions`, `…config`. */
     admin_tools: z.boolean().default(true),
+    /** mcp-proxy's BM25 tool search: `portico{sep}search_tools`, `…similar_tools`, `…tool_categories`. */
+    tool_discovery: z.boolean().default(false),
+    /**
+     * `search` lists only Portico's tools (discovery and `call_tool`); backend tools stay
+     * callable by name. For clients facing hundreds of tools.
+     */
+    tool_exposure: z.enum(['direct', 'search']).default('direct'),
     /** How long a merged list waits for a slow backend before answering without it. */
     list_timeout: durationSchema.default(5000),
     /** Idle client sessions are closed after this long. */

@@ -8,6 +8,7 @@ import { LOG_LEVELS } from '../observe/logger.ts'
 import { cspSchema } from './csp.ts'
 import { durationSchema, parseDuration } from './duration.ts'
 import { backendsSchema, gatewayProxySchema, refineGateway } from './gateway.ts'
+import { operateKeys, refineOperate } from './operate.ts'
 
 const httpUrl = z
   .string()
@@ -73,8 +74,11 @@ export const configSchema = z
     /** Gateway mode: many MCP backends behind one endpoint (see src/config/gateway.ts). */
     backends: backendsSchema.optional(),
     proxy: gatewayProxySchema,
+    /** Metrics, tracing, audit, the cloud sink and the admin API (see src/config/operate.ts). */
+    ...operateKeys,
   })
   .superRefine(refineGateway)
+  .superRefine(refineOperate)
 
 export type ConfigInput = z.input<typeof configSchema>
 export type Config = z.output<typeof configSchema>
@@ -105,9 +109,7 @@ export const KEY_ALIASES: Readonly<Record<string, string>> = {
 /** Keys of other tools that Portico accepts and ignores, with a warning. */
 export const IGNORED_KEYS: ReadonlySet<string> = new Set([
   'mode',
-  'admin_bind',
   'max_concurrent_upstream',
-  'cloud',
   'tunnel',
   'relay',
   // mcpr's OAuth protected-resource table; Portico's own auth comes in a later release.
