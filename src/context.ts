@@ -8,6 +8,7 @@ import type { Config } from './config/schema.ts'
 import { type RequestInfo, requestInfoOf } from './http/headers.ts'
 import type { EventBus } from './observe/bus.ts'
 import type { Logger } from './observe/logger.ts'
+import type { StatusBoard } from './observe/status.ts'
 import type { HttpClient } from './upstream/http-client.ts'
 
 export interface ProxyContext {
@@ -17,6 +18,8 @@ export interface ProxyContext {
   readonly http: HttpClient
   readonly bus: EventBus
   readonly logger: Logger
+  /** Where breakers, caches and retries report for the admin API and metrics. */
+  readonly status: StatusBoard
 }
 
 /** The origin clients use to reach Portico: `public_url`, else the request's Host. */

@@ -11,13 +11,16 @@ import type { ProxyContext } from './context.ts'
 import { cspFromConfig } from './csp/setup.ts'
 import { type HttpFilter, originFilter } from './edge/filters.ts'
 import type { Mode } from './edge/mode.ts'
-import { createRouter, type Filters, type RequestHandler } from './edge/router.ts'
+import { createRouter, type Filters, type Mount, type RequestHandler } from './edge/router.ts'
+import type { Gateway } from './gateway/gateway.ts'
 import { gatewayMode } from './gateway/mode.ts'
 import type { ReloadSource } from './gateway/reload.ts'
 import { globalChain } from './middleware/chain.ts'
 import { EventBus, type Sink } from './observe/bus.ts'
 import { Logger } from './observe/logger.ts'
+import { StatusBoard } from './observe/status.ts'
 import { stderrSink } from './observe/stderr-sink.ts'
+import { Operate } from './operate/setup.ts'
 import { answering, compose, type Handler, type Middleware } from './pipeline/compose.ts'
 import type { ResponseRewriter } from './pipeline/rewriter.ts'
 import { transparentMode } from './transparent/mode.ts'
@@ -53,6 +56,8 @@ export interface ListenResult {
   port: number
   /** The URL MCP clients should use. */
   url: string
+  /** The admin API's own listener (`admin_bind`), when configured. */
+  admin?: string
 }
 
 export interface Portico {
@@ -90,19 +95,28 @@ export function createPortico(input: Config | ConfigInput, options: PorticoOptio
   // Failures are logged at warn even with the access log off (stderr-sink.ts).
   bus.addSink(stderrSink(logger, { accessLog: config.access_log ?? process.stderr.isTTY === true }))
   for (const sink of options.sinks ?? []) bus.addSink(sink)
+  const operate = new Operate({ config, logger, proxy: proxyName(config) })
+  for (const sink of operate.sinks) bus.addSink(sink)
   const http = new HttpClient({
     connectTimeoutMs: config.connect_timeout,
     headersTimeoutMs: config.request_timeout,
   })
-  const context: ProxyContext = { config, proxy: proxyName(config), http, bus, logger }
+  const status = new StatusBoard()
+  const context: ProxyContext = { config, proxy: proxyName(config), http, bus, logger, status }
+  // Attempt spans sit innermost, so each retry of a policy above them is its own span.
+  const upstreamMiddleware = [...(options.upstreamMiddleware ?? []), ...operate.upstreamMiddleware]
   let mode: Mode
+  let gateway: Gateway | undefined
   if (gatewayMode_) {
     if (config.upstream) logger.warn('`upstream` is not used in gateway mode ([[backends]] set)')
-    mode = gatewayMode(context, options.reload, options.upstreamMiddleware)
+    const built = gatewayMode(context, options.reload, upstreamMiddleware)
+    gateway = built.gateway
+    mode = built
   } else {
-    mode = transparentMode(context, config.upstream as string, options.upstreamMiddleware)
+    mode = transparentMode(context, config.upstream as string, upstreamMiddleware)
   }
   const middleware = globalChain({
+    observe: operate.middleware,
     user: options.middleware ?? [],
     rewriters: [...cspFromConfig(config), ...(options.rewriters ?? [])],
   })
@@ -111,26 +125,49 @@ export function createPortico(input: Config | ConfigInput, options: PorticoOptio
   )
   const user = options.filters ?? []
   const filters = { mcp: [originFilter(config.allowed_origins), ...user], other: user }
-  return new PorticoServer(context, mode, handle, filters)
+  const server = new PorticoServer(context, mode, handle, filters, operate)
+  server.mount(
+    operate.attach({
+      context,
+      ...(gateway ? { gateway } : {}),
+      readiness: () => mode.readiness(),
+      bus,
+      sinks: [...(options.sinks ?? []), ...operate.sinks],
+      status,
+      exchangesInFlight: () => server.inFlight,
+      filters: user,
+    }),
+  )
+  return server
 }
 
 class PorticoServer implements Portico {
   readonly handler: RequestHandler
   readonly #context: ProxyContext
   readonly #mode: Mode
+  readonly #operate: Operate
+  readonly #mounts: Mount[] = []
   #server: Server | undefined
   #serving = true
   #inFlight = 0
   #idle: (() => void) | undefined
 
-  constructor(context: ProxyContext, mode: Mode, handle: Handler, filters: Filters) {
+  constructor(
+    context: ProxyContext,
+    mode: Mode,
+    handle: Handler,
+    filters: Filters,
+    operate: Operate,
+  ) {
     this.#context = context
     this.#mode = mode
-    const route = createRouter(context, mode.routes(handle), filters, {
+    this.#operate = operate
+    const ops = {
       isServing: () => this.#serving,
       isReady: async () => mode.readiness(),
       version: VERSION,
-    })
+    }
+    const route = createRouter(context, mode.routes(handle), filters, ops, this.#mounts)
     this.handler = (req: IncomingMessage, res: ServerResponse) => {
       this.#inFlight++
       res.once('close', this.#onClose)
@@ -140,6 +177,16 @@ class PorticoServer implements Portico {
 
   get bus(): EventBus {
     return this.#context.bus
+  }
+
+  /** HTTP exchanges in progress (the metrics' gauge). */
+  get inFlight(): number {
+    return this.#inFlight
+  }
+
+  /** Adds route groups beside MCP (`/metrics`, `/admin`); before `listen`. */
+  mount(mounts: readonly Mount[]): void {
+    this.#mounts.push(...mounts)
   }
 
   get config(): Config {
@@ -159,10 +206,15 @@ class PorticoServer implements Portico {
     await once(server, 'listening')
     const address = server.address() as AddressInfo
     const shownHost = address.address.includes(':') ? `[${address.address}]` : address.address
+    const admin = await this.#operate.listen().catch((error: unknown) => {
+      server.close()
+      throw error
+    })
     return {
       host: address.address,
       port: address.port,
       url: `http://${shownHost}:${address.port}${this.#context.config.mcp_path}`,
+      ...(admin ? { admin: admin.url } : {}),
     }
   }
 
@@ -172,6 +224,7 @@ class PorticoServer implements Portico {
     const server = this.#server
     server?.close()
     server?.closeIdleConnections()
+    await this.#operate.close()
     await this.#drain(this.#context.config.drain_timeout)
     server?.closeAllConnections()
     try {

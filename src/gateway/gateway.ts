@@ -4,7 +4,12 @@
  * gateway cursor and a bounded wait per backend, and merged capabilities.
  */
 
-import type { BackendConfig, GatewayProxyConfig } from '../config/gateway.ts'
+import {
+  type BackendConfig,
+  backendSchema,
+  type GatewayProxyConfig,
+  namingProblems,
+} from '../config/gateway.ts'
 import type { Config } from '../config/schema.ts'
 import { PorticoError } from '../errors.ts'
 import {
@@ -57,6 +62,17 @@ export interface Route {
   local: string
 }
 
+/** A backend turning healthy or unhealthy (`/admin/backends/{name}/health/history`). */
+export interface HealthTransition {
+  backend: string
+  healthy: boolean
+  /** ISO time of the change. */
+  at: string
+}
+
+/** Health transitions kept, all backends together (mcp-proxy keeps the last 100). */
+const HISTORY = 100
+
 export class Gateway {
   readonly sessions: SessionStore
   /** Parked calls of stateless clients waiting for their `input_required` answers. */
@@ -68,6 +84,11 @@ export class Gateway {
   readonly #listeners = new Set<Listener>()
   /** Exposed resource URI → how many listen streams want its updates. */
   readonly #watched = new Map<string, number>()
+  /** Backends added at runtime (admin API, admin tool): kept when the file is reloaded. */
+  readonly #added = new Map<string, BackendConfig>()
+  /** Last health per backend, and the ring of transitions. */
+  readonly #healthy = new Map<string, boolean>()
+  readonly #history: HealthTransition[] = []
   /** The gateway's own backend session: stateless calls, capabilities, listen streams. */
   readonly session: SessionRef = gatewaySession((backend, message, from) =>
     this.#deliver(backend, message, from),
@@ -121,6 +142,7 @@ export class Gateway {
       maxMessageBytes: this.#config.max_response_body_size,
       gatewaySession: this.session,
       upstreamMiddleware: this.#deps.upstreamMiddleware ?? [],
+      onState: (name, state) => this.#noteState(name, state),
     }
     return config.transport === 'stdio'
       ? new StdioBackend(config, deps)
@@ -245,11 +267,85 @@ export class Gateway {
     }
   }
 
+  /** Records a healthy/unhealthy transition (a backend that has not started yet is neither). */
+  #noteState(name: string, state: Backend['state']): void {
+    if (state === 'idle' || state === 'starting') return
+    const healthy = state === 'up'
+    if (this.#healthy.get(name) === healthy) return
+    this.#healthy.set(name, healthy)
+    this.#history.push({ backend: name, healthy, at: new Date().toISOString() })
+    if (this.#history.length > HISTORY) this.#history.shift()
+  }
+
+  /** Health transitions of one backend, oldest first. */
+  history(name: string): HealthTransition[] {
+    return this.#history.filter((entry) => entry.backend === name)
+  }
+
+  /** Whether `name` was added at runtime (not from the config file). */
+  isAdded(name: string): boolean {
+    return this.#added.has(name)
+  }
+
+  /**
+   * Adds (or, with `replace`, replaces) a backend at runtime with the same chain and middleware
+   * as the file's backends. It survives reloads of the file until removed (a file backend of
+   * the same name takes its place). Throws `invalid_params` with the reason when refused.
+   */
+  async addBackend(input: unknown, replace = false): Promise<BackendConfig> {
+    const parsed = backendSchema.safeParse(input)
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]
+      const where = issue?.path.length ? `${issue.path.join('.')}: ` : ''
+      throw new PorticoError('invalid_params', {
+        message: `Invalid backend: ${where}${issue?.message ?? 'invalid'}`,
+      })
+    }
+    const config = parsed.data
+    const exists = this.#backends.has(config.name)
+    if (exists && !replace) {
+      throw new PorticoError('invalid_params', {
+        message: `Backend '${config.name}' already exists`,
+      })
+    }
+    if (!exists && replace) {
+      throw new PorticoError('not_found', { message: `Backend '${config.name}' not found` })
+    }
+    const others = (this.#config.backends ?? []).filter((b) => b.name !== config.name)
+    const problem = namingProblems([...others, config], this.#config.proxy.separator).find(
+      (p) => p.index === others.length,
+    )
+    if (problem !== undefined || (!config.namespace && others.length > 0)) {
+      throw new PorticoError('invalid_params', {
+        message: `Invalid backend: ${problem?.message ?? 'namespace = false needs a single backend'}`,
+      })
+    }
+    if (config.name === 'portico') {
+      throw new PorticoError('invalid_params', {
+        message: 'Invalid backend: "portico" is reserved',
+      })
+    }
+    this.#added.set(config.name, config)
+    await this.apply({ ...this.#config, backends: [...others, config] })
+    return config
+  }
+
+  /** Removes a backend (a file backend comes back when the file is reloaded). */
+  async removeBackend(name: string): Promise<boolean> {
+    if (!this.#backends.has(name)) return false
+    this.#added.delete(name)
+    const backends = (this.#config.backends ?? []).filter((b) => b.name !== name)
+    await this.apply({ ...this.#config, backends })
+    return true
+  }
+
   /**
    * Applies a new validated config: removed backends close, new ones start, changed ones
    * are replaced; untouched backends keep their processes and every client session.
+   * Backends added at runtime are kept unless the new config has one of the same name.
    */
-  async apply(next: Config): Promise<{ added: string[]; removed: string[]; changed: string[] }> {
+  async apply(input: Config): Promise<{ added: string[]; removed: string[]; changed: string[] }> {
+    const next = this.#withAdded(input)
     const before = this.#backends
     const after = new Map<string, Backend>()
     const added: string[] = []
@@ -275,6 +371,16 @@ export class Gateway {
       .map(([, backend]) => backend.close())
     await Promise.allSettled(closing)
     return { added, removed, changed }
+  }
+
+  #withAdded(input: Config): Config {
+    const own = input.backends ?? []
+    const kept = [...this.#added.values()].filter((added) => {
+      const fromFile = own.find((b) => b.name === added.name)
+      if (fromFile !== undefined && fromFile !== added) this.#added.delete(added.name)
+      return fromFile === undefined
+    })
+    return kept.length === 0 ? input : { ...input, backends: [...own, ...kept] }
   }
 
   /**

@@ -68,6 +68,11 @@ export async function reload(
   const { added, removed, changed } = await gateway.apply(next)
   if (added.length + removed.length + changed.length === 0) return
   logger.info('config reloaded', { added, removed, changed })
+  announceChanges(gateway)
+}
+
+/** Tells every client session and listen stream that the lists changed. */
+export function announceChanges(gateway: Gateway): void {
   for (const method of LIST_CHANGED) {
     for (const session of gateway.sessions.values()) session.send({ jsonrpc: '2.0', method })
     gateway.notifyListeners(method)

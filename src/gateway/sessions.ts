@@ -48,6 +48,7 @@ export type Writer = (message: JsonObject) => boolean
 export class ClientSession implements SessionRef {
   readonly key: string
   readonly initParams: JsonObject
+  readonly createdAt = Date.now()
   lastSeen = Date.now()
   readonly #catalogs: (name: string) => BackendCatalog | undefined
   #stream: ServerResponse | undefined

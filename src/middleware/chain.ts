@@ -4,6 +4,7 @@
  * transparent forward or the gateway dispatch), which runs each upstream's own chain.
  *
  *   filters (edge: Origin, before the body is read)
+ *   → observe (tracing: the exchange's span; metrics: calls in flight)
  *   → user middleware (library mode: `createPortico(config, { middleware })`)
  *   → rewrite (response rewriters: widget CSP)
  *   → terminal
@@ -16,13 +17,15 @@ import type { ResponseRewriter } from '../pipeline/rewriter.ts'
 import { rewriteResponses } from './rewrite.ts'
 
 export interface ChainParts {
+  /** Outermost: tracing and the in-flight gauge (they see refusals by every later step). */
+  observe?: readonly Middleware[]
   /** Middleware given by an embedding application. */
   user: readonly Middleware[]
   rewriters: readonly ResponseRewriter[]
 }
 
 export function globalChain(parts: ChainParts): Middleware[] {
-  const chain: Middleware[] = [...parts.user]
+  const chain: Middleware[] = [...(parts.observe ?? []), ...parts.user]
   if (parts.rewriters.length > 0) chain.push(rewriteResponses(parts.rewriters))
   return chain
 }

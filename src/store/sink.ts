@@ -11,6 +11,7 @@
 import { Worker } from 'node:worker_threads'
 import type { Sink } from '../observe/bus.ts'
 import type { PorticoEvent } from '../observe/event.ts'
+import type { PipeStats } from '../observe/status.ts'
 import { boundEvent, truncatedPayload } from './bound.ts'
 import { openStore } from './open.ts'
 import { encodeEvents } from './wire.ts'
@@ -265,6 +266,17 @@ class WorkerSink implements StoreSink {
       this.#limits.onError?.(`${message}${more}`)
     } catch {
       // A failing logger must not turn a store problem into a crash.
+    }
+  }
+
+  /** The counters the metrics show (`portico_sink_*{sink="store"}`). */
+  pipeStats(): PipeStats {
+    const stats = this.stats()
+    return {
+      sent: stats.written,
+      dropped: stats.dropped,
+      pending: stats.pending,
+      failed: stats.failed,
     }
   }
 

@@ -54,6 +54,10 @@ export interface BackendHealth {
   pid?: number
   /** The last call or list that failed on this backend (timeouts included). */
   lastFailure?: { at: string; message: string }
+  /** Calls and lists that failed in a row (reset by a call that succeeds). */
+  consecutiveFailures: number
+  /** ISO time a call or list last told whether the backend works. */
+  lastCheckedAt?: string
 }
 
 export interface BackendDeps {
@@ -67,6 +71,8 @@ export interface BackendDeps {
   gatewaySession: SessionRef
   /** Middleware of every upstream's chain (library mode). */
   upstreamMiddleware?: readonly Middleware[]
+  /** Told of each state change (the gateway keeps the admin API's health history). */
+  onState?: (backend: string, state: BackendState) => void
 }
 
 export abstract class Backend {
@@ -80,6 +86,9 @@ export abstract class Backend {
   #since = new Date().toISOString()
   #error: string | undefined
   #lastFailure: { at: string; message: string } | undefined
+  #consecutiveFailures = 0
+  /** Epoch ms a call or list last told whether the backend works. */
+  #lastCheckedMs: number | undefined
   protected restarts = 0
 
   constructor(config: BackendConfig, deps: BackendDeps) {
@@ -127,6 +136,7 @@ export abstract class Backend {
     if (state === this.#state) return
     this.#state = state
     this.#since = new Date().toISOString()
+    this.deps.onState?.(this.name, state)
   }
 
   /** An initialized connection for this client session (spawning or connecting as needed). */
@@ -158,11 +168,17 @@ export abstract class Backend {
   /** Calls report their transport outcome so health shows a backend that went away. */
   observe(error: PorticoError | undefined): void {
     if (error !== undefined) this.noteFailure(error.message)
+    else {
+      this.#consecutiveFailures = 0
+      this.#lastCheckedMs = Date.now()
+    }
   }
 
   /** The last failure a call or list saw (shown in health even while the state is `up`). */
   noteFailure(message: string): void {
-    this.#lastFailure = { at: new Date().toISOString(), message }
+    this.#lastCheckedMs = Date.now()
+    this.#lastFailure = { at: new Date(this.#lastCheckedMs).toISOString(), message }
+    this.#consecutiveFailures++
   }
 
   health(): BackendHealth {
@@ -173,6 +189,11 @@ export abstract class Backend {
       restarts: this.restarts,
       connections: this.connectionCount(),
       since: this.#since,
+      consecutiveFailures: this.#consecutiveFailures,
+      lastCheckedAt:
+        this.#lastCheckedMs === undefined
+          ? this.#since
+          : new Date(this.#lastCheckedMs).toISOString(),
     }
     if (this.#error !== undefined) health.error = this.#error
     if (this.#lastFailure !== undefined) health.lastFailure = this.#lastFailure
