@@ -34,6 +34,8 @@ export interface ExchangeEvent {
   protocolVersion?: string
   client?: ClientInfo
   userAgent?: string
+  /** The client's address as the socket saw it (audit: who called). */
+  clientAddress?: string
   /** HTTP path for non-MCP exchanges (widgets, OAuth metadata). */
   path?: string
   outcome: Outcome

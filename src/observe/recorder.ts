@@ -24,6 +24,7 @@ export interface ExchangeBase {
   proxy: string
   transport: Transport
   userAgent?: string
+  clientAddress?: string
   bytesIn: number
 }
 
@@ -177,6 +178,7 @@ export class CallRecorder extends Timed {
     if (call.protocolVersion !== undefined) event.protocolVersion = call.protocolVersion
     if (call.client !== undefined) event.client = call.client
     if (this.#base.userAgent !== undefined) event.userAgent = this.#base.userAgent
+    if (this.#base.clientAddress !== undefined) event.clientAddress = this.#base.clientAddress
     if (track.errorCode !== undefined) event.errorCode = track.errorCode
     if (track.errorMessage !== undefined) event.errorMessage = track.errorMessage
     const reason = track.reason ?? notes.reason
@@ -265,6 +267,7 @@ export class HttpRecorder extends Timed {
     if (this.firstByteUs !== undefined) event.firstByteUs = this.firstByteUs
     if (exchange.sessionId !== undefined) event.sessionId = exchange.sessionId
     if (exchange.userAgent !== undefined) event.userAgent = exchange.userAgent
+    if (exchange.clientAddress !== undefined) event.clientAddress = exchange.clientAddress
     if (this.upstreamStatus !== undefined) event.upstreamStatus = this.upstreamStatus
     if (this.backend !== undefined) event.backend = this.backend
     if (this.#failure.reason !== undefined) event.reason = this.#failure.reason

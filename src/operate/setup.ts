@@ -10,7 +10,7 @@ import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { adminApi } from '../admin/api.ts'
 import { gatewayFleet, transparentFleet } from '../admin/fleet.ts'
-import { adminPlacement } from '../config/operate.ts'
+import { adminPlacement, MCPR_CLOUD_ENDPOINT } from '../config/operate.ts'
 import type { Config } from '../config/schema.ts'
 import type { ProxyContext } from '../context.ts'
 import { adminCredential, adminFilter } from '../edge/admin-token.ts'
@@ -19,9 +19,11 @@ import type { Readiness } from '../edge/mode.ts'
 import { createMountRouter, type Mount } from '../edge/router.ts'
 import type { Gateway } from '../gateway/gateway.ts'
 import { PorticoMetrics as Metrics, type PorticoMetrics } from '../metrics/metrics.ts'
+import { auditSink } from '../observe/audit-sink.ts'
 import type { EventBus, Sink } from '../observe/bus.ts'
 import type { Logger } from '../observe/logger.ts'
 import { isStatsSource, type StatsSource, type StatusBoard } from '../observe/status.ts'
+import { webhookSink } from '../observe/webhook-sink.ts'
 import type { Middleware } from '../pipeline/compose.ts'
 import { VERSION } from '../version.ts'
 
@@ -56,6 +58,23 @@ export class Operate {
       })
       this.sinks.push(this.metrics.sink)
       this.middleware.push(this.metrics.middleware)
+    }
+    if (config.observability.audit) this.sinks.push(auditSink(options.logger))
+    const cloud = config.cloud
+    if (cloud !== undefined && (cloud.token !== undefined || cloud.endpoint !== undefined)) {
+      this.sinks.push(
+        webhookSink({
+          name: cloud.token !== undefined ? 'cloud' : 'webhook',
+          url: cloud.endpoint ?? MCPR_CLOUD_ENDPOINT,
+          ...(cloud.token !== undefined ? { token: cloud.token } : {}),
+          server: cloud.server,
+          batchSize: cloud.batch_size,
+          flushIntervalMs: cloud.flush_interval_ms,
+          maxBuffer: cloud.max_buffer,
+          maxAttempts: cloud.max_attempts,
+          onError: (message) => options.logger.warn(message),
+        }),
+      )
     }
   }
 

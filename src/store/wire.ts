@@ -72,6 +72,7 @@ function encode(e: PorticoEvent): unknown[] {
     e.bytesOut,
     e.params,
     e.result,
+    e.clientAddress,
   ]
 }
 
@@ -126,5 +127,6 @@ function decode(row: unknown[]): PorticoEvent {
     bytesOut: r(25),
     params: r(26),
     result: r(27),
+    clientAddress: r(28),
   }
 }

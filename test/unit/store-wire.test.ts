@@ -23,6 +23,7 @@ const FULL: Required<ExchangeEvent> = {
   protocolVersion: '2026-07-28',
   client: { name: 'claude-ai', version: '1.0' },
   userAgent: 'ua/1',
+  clientAddress: '127.0.0.1',
   path: '/mcp',
   outcome: 'error',
   errorCode: -32602,
