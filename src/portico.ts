@@ -224,12 +224,13 @@ class PorticoServer implements Portico {
     const server = this.#server
     server?.close()
     server?.closeIdleConnections()
-    await this.#operate.close()
+    await this.#operate.closeAdmin()
     await this.#drain(this.#context.config.drain_timeout)
     server?.closeAllConnections()
     try {
       await this.#mode.close()
       await this.#context.bus.close()
+      await this.#operate.close()
     } finally {
       await this.#context.http.destroy()
     }

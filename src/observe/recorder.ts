@@ -139,6 +139,13 @@ export class CallRecorder extends Timed {
   finish(httpStatus: number): void {
     if (this.#done) return
     this.#done = true
+    for (const track of this.#tracks) {
+      // Middleware that outlive the answer (a trace span) read how it ended.
+      const notes = track.call.notes
+      notes.outcome = outcomeOf(track, notes.reason, track.call, httpStatus)
+      if (track.errorCode !== undefined) notes.errorCode = track.errorCode
+      notes.httpStatus = httpStatus
+    }
     if (!this.#bus.hasSinks) return
     const endUs = this.elapsedUs()
     const share = this.#tracks.length || 1

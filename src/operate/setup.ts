@@ -25,6 +25,8 @@ import type { Logger } from '../observe/logger.ts'
 import { isStatsSource, type StatsSource, type StatusBoard } from '../observe/status.ts'
 import { webhookSink } from '../observe/webhook-sink.ts'
 import type { Middleware } from '../pipeline/compose.ts'
+import { attemptSpans, exchangeSpans } from '../tracing/middleware.ts'
+import { Tracer } from '../tracing/tracer.ts'
 import { VERSION } from '../version.ts'
 
 export interface OperateOptions {
@@ -41,6 +43,7 @@ export class Operate {
   /** Innermost per-upstream middleware (a span per attempt). */
   readonly upstreamMiddleware: Middleware[] = []
   readonly metrics: PorticoMetrics | undefined
+  readonly tracer: Tracer | undefined
   readonly #options: OperateOptions
   #admin: AdminServer | undefined
 
@@ -58,6 +61,28 @@ export class Operate {
       })
       this.sinks.push(this.metrics.sink)
       this.middleware.push(this.metrics.middleware)
+    }
+    const tracing = config.observability.tracing
+    if (tracing.enabled) {
+      this.tracer = new Tracer({
+        serviceName: tracing.service_name,
+        serviceVersion: VERSION,
+        endpoint: tracing.endpoint,
+        headers: tracing.headers,
+        sampleRatio: tracing.sample_ratio,
+        maxQueue: tracing.max_queue,
+        batchSize: tracing.batch_size,
+        flushIntervalMs: tracing.flush_interval_ms,
+        onError: (message) => options.logger.warn(message),
+      })
+      // The exchange span is outermost: it sees refusals by every later middleware.
+      this.middleware.unshift(exchangeSpans(this.tracer))
+      this.upstreamMiddleware.push(attemptSpans(this.tracer))
+      if (new URL(tracing.endpoint).port === '4317') {
+        options.logger.warn(
+          'tracing endpoint uses port 4317 (OTLP/gRPC); Portico exports OTLP/HTTP (usually 4318)',
+        )
+      }
     }
     if (config.observability.audit) this.sinks.push(auditSink(options.logger))
     const cloud = config.cloud
@@ -107,7 +132,7 @@ export class Operate {
         : {}),
       bus: () => parts.bus.stats(),
       pipes: () =>
-        parts.sinks
+        [...parts.sinks, ...(this.tracer ? [this.tracer] : [])]
           .filter((s): s is Sink & StatsSource => isStatsSource(s))
           .map((s) => ({ name: s.name, stats: s.pipeStats() })),
       status: parts.status,
@@ -149,8 +174,14 @@ export class Operate {
     return this.#admin?.listen() ?? Promise.resolve(undefined)
   }
 
-  async close(): Promise<void> {
+  /** Stops the admin listener (at the start of shutdown). */
+  async closeAdmin(): Promise<void> {
     await this.#admin?.close()
+  }
+
+  /** Exports the last spans (after the chain drained). */
+  async close(): Promise<void> {
+    await this.tracer?.close()
   }
 }
 

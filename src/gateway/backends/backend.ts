@@ -5,7 +5,12 @@
  */
 import type { BackendConfig } from '../../config/gateway.ts'
 import type { PorticoError } from '../../errors.ts'
-import type { JsonObject, JsonRpcNotification, JsonRpcRequest } from '../../jsonrpc/message.ts'
+import {
+  isObject,
+  type JsonObject,
+  type JsonRpcNotification,
+  type JsonRpcRequest,
+} from '../../jsonrpc/message.ts'
 import type { Logger } from '../../observe/logger.ts'
 import type { Call } from '../../pipeline/call.ts'
 import type { Handler, Middleware } from '../../pipeline/compose.ts'
@@ -106,12 +111,18 @@ export abstract class Backend {
   async #send(call: BackendCall): Promise<Reply> {
     const connection = call.connection ?? (await this.connection(call.ref))
     const message = call.message as JsonRpcRequest
+    const traceparent = call.traceparent
     try {
-      const response = await connection.request(message.method, message.params, {
-        signal: call.signal,
-        timeoutMs: call.timeoutMs ?? this.timeoutMs,
-        ...(call.sink === undefined ? {} : { sink: call.sink }),
-      })
+      const response = await connection.request(
+        message.method,
+        tracedParams(message.params, traceparent),
+        {
+          signal: call.signal,
+          timeoutMs: call.timeoutMs ?? this.timeoutMs,
+          ...(call.sink === undefined ? {} : { sink: call.sink }),
+          ...(traceparent === undefined ? {} : { traceparent }),
+        },
+      )
       this.observe(undefined)
       return MessageReply.of(response)
     } catch (error) {
@@ -199,6 +210,16 @@ export abstract class Backend {
     if (this.#lastFailure !== undefined) health.lastFailure = this.#lastFailure
     return health
   }
+}
+
+/** A backend request's params carrying the trace context in `_meta` (every transport reads it). */
+function tracedParams(
+  params: JsonObject | undefined,
+  traceparent: string | undefined,
+): JsonObject | undefined {
+  if (traceparent === undefined) return params
+  const meta = params?._meta
+  return { ...params, _meta: { ...(isObject(meta) ? meta : {}), traceparent } }
 }
 
 /** Capabilities the gateway declares to shared backends: everything it can relay. */

@@ -32,6 +32,8 @@ export interface CallOptions {
   timeoutMs?: number
   sink?: CallSink
   signal?: AbortSignal
+  /** W3C trace context, sent as a header by HTTP transports (stdio reads `_meta`). */
+  traceparent?: string
 }
 
 /** What a backend said about itself in `initialize`. */
@@ -50,6 +52,8 @@ export interface Pending {
   readonly signal: AbortSignal | undefined
   /** True once answered, failed or expired (lets callers skip building an unused error). */
   readonly settled: boolean
+  /** The call's W3C trace context (HTTP transports send it as `traceparent`). */
+  readonly traceparent: string | undefined
   resolve(response: JsonRpcResponse): void
   reject(error: PorticoError): void
 }
@@ -117,6 +121,7 @@ export abstract class Connection {
         method,
         sink: options.sink,
         signal: options.signal,
+        traceparent: options.traceparent,
         timeoutMs: options.timeoutMs,
         progressKey,
         timer:

@@ -1,0 +1,173 @@
+/**
+ * Portico's tracer: spans recorded as plain objects and exported over OTLP/HTTP with the JSON
+ * encoding (`POST {endpoint}/v1/traces`) by the shared BatchPoster (bounded queue, drops
+ * counted, retries with backoff, never blocking the proxy). Not the OpenTelemetry SDK: measured
+ * here, it cost about 22 µs per traced call (two spans created, about 7.5 µs each to
+ * serialize), over a tenth of the proxy's CPU per request; this costs a few µs. With
+ * `[observability.tracing]` off nothing is built at all.
+ */
+import { BatchPoster } from '../observe/batch-post.ts'
+import type { PipeStats, StatsSource } from '../observe/status.ts'
+import { newSpanId, newTraceId, type SpanContext } from './context.ts'
+
+export const SPAN_KIND = { internal: 1, server: 2, client: 3 } as const
+
+export type AttributeValue = string | number | boolean
+
+export interface Span {
+  readonly traceId: string
+  readonly spanId: string
+  readonly parentSpanId: string | undefined
+  name: string
+  readonly kind: number
+  /** Epoch milliseconds (fractional). */
+  readonly start: number
+  end: number
+  readonly attributes: Record<string, AttributeValue>
+  /** 0 unset, 1 ok, 2 error. */
+  status: 0 | 1 | 2
+  statusMessage?: string
+}
+
+export interface TracerOptions {
+  serviceName: string
+  serviceVersion: string
+  endpoint: string
+  headers?: Record<string, string>
+  sampleRatio: number
+  maxQueue: number
+  batchSize: number
+  flushIntervalMs: number
+  onError?: (message: string) => void
+  /** Test seam: decides sampling of new traces (default Math.random). */
+  random?: () => number
+}
+
+/** Epoch ms with sub-ms precision, monotonic within the process. */
+export function nowMs(): number {
+  return performance.timeOrigin + performance.now()
+}
+
+export class Tracer implements StatsSource {
+  readonly name = 'tracing'
+  readonly #poster: BatchPoster<Span>
+  readonly #ratio: number
+  readonly #random: () => number
+
+  constructor(options: TracerOptions) {
+    this.#ratio = options.sampleRatio
+    this.#random = options.random ?? Math.random
+    const resource = resourceJson(options.serviceName, options.serviceVersion)
+    const scope = `{"name":"portico","version":${JSON.stringify(options.serviceVersion)}}`
+    this.#poster = new BatchPoster<Span>({
+      name: 'tracing',
+      url: tracesUrl(options.endpoint),
+      headers: options.headers ?? {},
+      batchSize: options.batchSize,
+      flushIntervalMs: options.flushIntervalMs,
+      maxBuffer: options.maxQueue,
+      maxAttempts: 3,
+      backoffMs: 1000,
+      encode: (spans) =>
+        `{"resourceSpans":[{"resource":${resource},"scopeSpans":[{"scope":${scope},"spans":[${spans.map(encodeSpan).join(',')}]}]}]}`,
+      ...(options.onError ? { onError: options.onError } : {}),
+    })
+  }
+
+  /** Whether a new trace (no sampled parent) is recorded. */
+  sampleNew(): boolean {
+    return this.#ratio >= 1 || (this.#ratio > 0 && this.#random() < this.#ratio)
+  }
+
+  start(
+    name: string,
+    kind: number,
+    parent: SpanContext | undefined,
+    attributes: Record<string, AttributeValue>,
+  ): Span {
+    return {
+      traceId: parent?.traceId ?? newTraceId(),
+      spanId: newSpanId(),
+      parentSpanId: parent?.spanId,
+      name,
+      kind,
+      start: nowMs(),
+      end: 0,
+      attributes,
+      status: 0,
+    }
+  }
+
+  /** Ends the span now and queues it for export. */
+  end(span: Span): void {
+    span.end = nowMs()
+    this.#poster.push([span])
+  }
+
+  pipeStats(): PipeStats {
+    return this.#poster.pipeStats()
+  }
+
+  close(): Promise<void> {
+    return this.#poster.close()
+  }
+}
+
+export function contextOf(span: Span): SpanContext {
+  return { traceId: span.traceId, spanId: span.spanId, sampled: true }
+}
+
+/** OTLP/HTTP: the signal path is added to an endpoint given without one. */
+export function tracesUrl(endpoint: string): string {
+  const url = new URL(endpoint)
+  if (url.pathname === '/' || url.pathname === '') url.pathname = '/v1/traces'
+  return url.toString()
+}
+
+function resourceJson(serviceName: string, version: string): string {
+  return JSON.stringify({
+    attributes: encodeAttributes({
+      'service.name': serviceName,
+      'service.version': version,
+      'telemetry.sdk.name': 'portico',
+      'telemetry.sdk.language': 'nodejs',
+    }),
+  })
+}
+
+/** One span in OTLP/JSON (ids in hex, times as nanosecond strings, int64 as strings). */
+export function encodeSpan(span: Span): string {
+  const parent = span.parentSpanId === undefined ? '' : `,"parentSpanId":"${span.parentSpanId}"`
+  const status =
+    span.status === 0
+      ? '{}'
+      : `{"code":${span.status}${span.statusMessage ? `,"message":${JSON.stringify(span.statusMessage)}` : ''}}`
+  return `{"traceId":"${span.traceId}","spanId":"${span.spanId}"${parent},"name":${JSON.stringify(span.name)},"kind":${span.kind},"startTimeUnixNano":"${nanos(span.start)}","endTimeUnixNano":"${nanos(span.end)}","attributes":${JSON.stringify(encodeAttributes(span.attributes))},"status":${status}}`
+}
+
+function encodeAttributes(attributes: Record<string, AttributeValue>): unknown[] {
+  const out: unknown[] = []
+  for (const key in attributes) {
+    const value = attributes[key] as AttributeValue
+    out.push({
+      key,
+      value:
+        typeof value === 'string'
+          ? { stringValue: value }
+          : typeof value === 'boolean'
+            ? { boolValue: value }
+            : Number.isInteger(value)
+              ? { intValue: String(value) }
+              : { doubleValue: value },
+    })
+  }
+  return out
+}
+
+/** Epoch ms (fractional) as an integer count of nanoseconds, in decimal. */
+export function nanos(ms: number): string {
+  const whole = Math.floor(ms)
+  const fraction = Math.round((ms - whole) * 1e6)
+  if (fraction >= 1e6) return `${whole + 1}000000`
+  return `${whole}${String(fraction).padStart(6, '0')}`
+}
