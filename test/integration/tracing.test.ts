@@ -117,8 +117,9 @@ describe('tracing over OTLP/HTTP', () => {
     const post = receiver.posts.find((p) => p.status === 200)
     assert.equal(post?.path, '/v1/traces')
     assert.equal(post?.headers['content-type'], 'application/json')
+    const payload = post?.body as OtlpPayload | undefined
     const resource = attrs({
-      attributes: (post?.body as OtlpPayload).resourceSpans[0]?.resource.attributes ?? [],
+      attributes: payload?.resourceSpans[0]?.resource.attributes ?? [],
     } as OtlpSpan)
     assert.equal(resource['service.name'], 'portico-test')
 
