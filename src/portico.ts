@@ -65,6 +65,11 @@ export interface Portico {
   readonly handler: RequestHandler
   readonly bus: EventBus
   readonly config: Config
+  /**
+   * Where stateful policies (breakers, caches, retries) report for `/admin/circuit-breakers`,
+   * `/admin/cache/*` and the metrics: `portico.status.add(source)`.
+   */
+  readonly status: StatusBoard
   listen(): Promise<ListenResult>
   /** Stops accepting, lets in-flight exchanges finish up to `drain_timeout`, flushes sinks. */
   close(): Promise<void>
@@ -191,6 +196,10 @@ class PorticoServer implements Portico {
 
   get config(): Config {
     return this.#context.config
+  }
+
+  get status(): StatusBoard {
+    return this.#context.status
   }
 
   readonly #onClose = (): void => {

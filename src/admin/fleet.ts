@@ -7,7 +7,7 @@
 
 import type { Config } from '../config/schema.ts'
 import type { Readiness } from '../edge/mode.ts'
-import { redactedConfig } from '../gateway/admin.ts'
+import { backendStatus, redactedConfig } from '../gateway/admin.ts'
 import type { BackendHealth } from '../gateway/backends/backend.ts'
 import type { Gateway, HealthTransition } from '../gateway/gateway.ts'
 import { announceChanges } from '../gateway/reload.ts'
@@ -50,17 +50,7 @@ export interface Fleet {
 }
 
 export function statusOf(health: BackendHealth): BackendStatus {
-  return {
-    namespace: health.name,
-    healthy: health.state === 'up' || health.state === 'idle',
-    last_checked_at: health.lastCheckedAt ?? null,
-    consecutive_failures: health.consecutiveFailures,
-    error: health.error ?? health.lastFailure?.message ?? null,
-    transport: health.transport,
-    state: health.state,
-    restarts: health.restarts,
-    connections: health.connections,
-  }
+  return backendStatus(health) as unknown as BackendStatus
 }
 
 export function gatewayFleet(gateway: Gateway): Fleet {

@@ -20,7 +20,7 @@ import {
 } from '../jsonrpc/message.ts'
 import type { Logger } from '../observe/logger.ts'
 import { type Call, withMessage } from '../pipeline/call.ts'
-import type { Middleware } from '../pipeline/compose.ts'
+import type { Handler, Middleware } from '../pipeline/compose.ts'
 import { CallLifetime } from '../pipeline/lifetime.ts'
 import { MessageReply } from '../pipeline/reply.ts'
 import type { HttpClient } from '../upstream/http-client.ts'
@@ -89,6 +89,13 @@ export class Gateway {
   /** Last health per backend, and the ring of transitions. */
   readonly #healthy = new Map<string, boolean>()
   readonly #history: HealthTransition[] = []
+  /** Bumped whenever the backends' tools may have changed (reload, list_changed). */
+  #toolsVersion = 0
+  /**
+   * The whole global chain (set by the mode once composed): calls the gateway makes on a
+   * client's behalf (search mode's `call_tool`) pass the same middleware as direct calls.
+   */
+  reenter: Handler | undefined
   /** The gateway's own backend session: stateless calls, capabilities, listen streams. */
   readonly session: SessionRef = gatewaySession((backend, message, from) =>
     this.#deliver(backend, message, from),
@@ -277,6 +284,11 @@ export class Gateway {
     if (this.#history.length > HISTORY) this.#history.shift()
   }
 
+  /** Changes when the backends' tool lists may have changed (discovery re-indexes then). */
+  get toolsVersion(): number {
+    return this.#toolsVersion
+  }
+
   /** Health transitions of one backend, oldest first. */
   history(name: string): HealthTransition[] {
     return this.#history.filter((entry) => entry.backend === name)
@@ -346,6 +358,7 @@ export class Gateway {
    */
   async apply(input: Config): Promise<{ added: string[]; removed: string[]; changed: string[] }> {
     const next = this.#withAdded(input)
+    this.#toolsVersion++
     const before = this.#backends
     const after = new Map<string, Backend>()
     const added: string[] = []
@@ -482,6 +495,7 @@ export class Gateway {
       return
     }
     if (message.method.endsWith('/list_changed')) {
+      if (message.method === 'notifications/tools/list_changed') this.#toolsVersion++
       this.#deps.observe?.({ backend, method: message.method })
       this.notifyListeners(message.method)
       return

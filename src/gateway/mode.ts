@@ -39,6 +39,7 @@ export function gatewayMode(
     gateway,
     terminal: gatewayTerminal(context, gateway),
     routes(handle: Handler) {
+      gateway.reenter = handle
       return {
         mcp: {
           post: (req, res) =>
