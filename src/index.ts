@@ -8,6 +8,8 @@ export { type Config, type ConfigInput, configSchema } from './config/schema.ts'
 export type { HttpFilter } from './edge/filters.ts'
 export { PorticoError, REASONS, type Reason } from './errors.ts'
 export { EventBus, type Sink } from './observe/bus.ts'
+export type { ExchangeEvent, NotificationEvent, Outcome, PorticoEvent } from './observe/event.ts'
+export { Logger } from './observe/logger.ts'
 export {
   type BreakerStatus,
   type CacheStatus,
@@ -16,8 +18,6 @@ export {
   type StatusSource,
 } from './observe/status.ts'
 export { type WebhookOptions, webhookSink } from './observe/webhook-sink.ts'
-export type { ExchangeEvent, NotificationEvent, Outcome, PorticoEvent } from './observe/event.ts'
-export { Logger } from './observe/logger.ts'
 export { type Call, withMessage } from './pipeline/call.ts'
 export type { Handler, Middleware } from './pipeline/compose.ts'
 export {
