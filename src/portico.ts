@@ -70,6 +70,8 @@ export interface Portico {
    * `/admin/cache/*` and the metrics: `portico.status.add(source)`.
    */
   readonly status: StatusBoard
+  /** The admin API's own listener (`admin_bind`), once listening. */
+  readonly adminUrl: string | undefined
   listen(): Promise<ListenResult>
   /** Stops accepting, lets in-flight exchanges finish up to `drain_timeout`, flushes sinks. */
   close(): Promise<void>
@@ -153,6 +155,7 @@ class PorticoServer implements Portico {
   readonly #operate: Operate
   readonly #mounts: Mount[] = []
   #server: Server | undefined
+  #adminUrl: string | undefined
   #serving = true
   #inFlight = 0
   #idle: (() => void) | undefined
@@ -202,6 +205,10 @@ class PorticoServer implements Portico {
     return this.#context.status
   }
 
+  get adminUrl(): string | undefined {
+    return this.#adminUrl
+  }
+
   readonly #onClose = (): void => {
     this.#inFlight--
     if (this.#inFlight === 0) this.#idle?.()
@@ -219,6 +226,7 @@ class PorticoServer implements Portico {
       server.close()
       throw error
     })
+    this.#adminUrl = admin?.url
     return {
       host: address.address,
       port: address.port,

@@ -102,6 +102,7 @@ async function runUntilSignalled(loaded: LoadedConfig, flags: RunFlags): Promise
     ? `gateway: ${config.backends.map((b) => b.name).join(', ')}`
     : `upstream ${config.upstream}`
   process.stdout.write(`Portico listening on ${address} (${target})\n`)
+  if (portico.adminUrl) process.stdout.write(`Admin API on ${portico.adminUrl}\n`)
   if (store) process.stdout.write(`Recording to ${store.path} (see: portico status)\n`)
   await closeOnSignal(portico, logger)
 }

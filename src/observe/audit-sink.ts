@@ -4,8 +4,9 @@
  * prefix, later the verified identity), what (method and tool, prompt or resource), where
  * (backend), and how it ended (outcome, reason, error code, HTTP status, duration). JSON when
  * `json_logs`, else one text line starting with `audit`. Secrets never appear: no params, no
- * headers, session ids cut to 8 characters, client-chosen text clipped. The lines of a batch
- * are written at once (one write per batch, not per call).
+ * headers, session ids cut to 8 characters, client-chosen text clipped. Lines are written
+ * together every 50 ms (or 64 KB): one write for many calls, not a write per call; `close`
+ * writes what is left.
  */
 
 import type { ClientInfo } from '../protocol/classify.ts'
@@ -14,23 +15,43 @@ import type { Sink } from './bus.ts'
 import type { ExchangeEvent } from './event.ts'
 import type { Logger } from './logger.ts'
 
+/** Audit lines wait at most this long to be written together (one write, not one per line). */
+const FLUSH_MS = 50
+const FLUSH_BYTES = 64 * 1024
+
 export function auditSink(logger: Logger): Sink {
   // A session's client is named in its initialize only: remembered (bounded) for its calls.
   const clients = new BoundedMap<string, ClientInfo>(10_000)
+  let pending = ''
+  let timer: NodeJS.Timeout | undefined
+  const flush = (): void => {
+    if (timer !== undefined) clearTimeout(timer)
+    timer = undefined
+    if (pending === '') return
+    const text = pending
+    pending = ''
+    logger.line('info', text)
+  }
   return {
     name: 'audit',
     write(events) {
       if (!logger.enabled('info')) return
-      const lines: string[] = []
       for (const event of events) {
         if (event.type !== 'exchange' || !audited(event)) continue
         const client = clientOf(event, clients)
         const record = auditRecord(client === event.client ? event : { ...event, client })
-        lines.push(logger.json ? JSON.stringify(record) : auditText(record))
+        const line = logger.json ? JSON.stringify(record) : auditText(record)
+        pending = pending === '' ? line : `${pending}\n${line}`
       }
-      if (lines.length > 0) logger.line('info', lines.join('\n'))
+      if (pending.length >= FLUSH_BYTES) flush()
+      else if (pending !== '' && timer === undefined) {
+        timer = setTimeout(flush, FLUSH_MS)
+        timer.unref()
+      }
     },
-    async close() {},
+    async close() {
+      flush()
+    },
   }
 }
 

@@ -11,7 +11,7 @@ import type { Call } from '../pipeline/call.ts'
 import type { Middleware } from '../pipeline/compose.ts'
 import type { Reply } from '../pipeline/reply.ts'
 import { formatTraceparent, parseTraceparent, type SpanContext } from './context.ts'
-import { type AttributeValue, contextOf, SPAN_KIND, type Span, type Tracer } from './tracer.ts'
+import { type Attributes, contextOf, SPAN_KIND, type Span, type Tracer } from './tracer.ts'
 
 /** The client's trace context: the header wins over `_meta` (SEP-414). */
 function clientParent(call: Call): SpanContext | undefined {
@@ -32,19 +32,20 @@ function spanName(call: Call): string {
     : method
 }
 
-function requestAttributes(call: Call): Record<string, AttributeValue> {
-  const attributes: Record<string, AttributeValue> = {
-    'mcp.method.name': call.method ?? 'unknown',
-    'jsonrpc.protocol.version': '2.0',
-  }
-  if (call.id !== undefined) attributes['jsonrpc.request.id'] = String(call.id)
+function requestAttributes(call: Call): Attributes {
+  const attributes: Attributes = [
+    'mcp.method.name',
+    call.method ?? 'unknown',
+    'jsonrpc.protocol.version',
+    '2.0',
+  ]
+  if (call.id !== undefined) attributes.push('jsonrpc.request.id', String(call.id))
   const target = call.target
   if (target?.name !== undefined) {
     if (target.kind === 'tool') {
-      attributes['gen_ai.tool.name'] = target.name
-      attributes['gen_ai.operation.name'] = 'execute_tool'
-    } else if (target.kind === 'prompt') attributes['gen_ai.prompt.name'] = target.name
-    else if (target.kind === 'resource') attributes['mcp.resource.uri'] = target.name
+      attributes.push('gen_ai.tool.name', target.name, 'gen_ai.operation.name', 'execute_tool')
+    } else if (target.kind === 'prompt') attributes.push('gen_ai.prompt.name', target.name)
+    else if (target.kind === 'resource') attributes.push('mcp.resource.uri', target.name)
   }
   return attributes
 }
@@ -63,12 +64,12 @@ export function exchangeSpans(tracer: Tracer): Middleware {
         : next({ ...call, traceparent: formatTraceparent(parent) })
     }
     const attributes = requestAttributes(call)
-    attributes['network.protocol.name'] = 'http'
-    if (call.sessionId !== undefined) attributes['mcp.session.id'] = call.sessionId
+    attributes.push('network.protocol.name', 'http')
+    if (call.sessionId !== undefined) attributes.push('mcp.session.id', call.sessionId)
     if (call.protocolVersion !== undefined)
-      attributes['mcp.protocol.version'] = call.protocolVersion
+      attributes.push('mcp.protocol.version', call.protocolVersion)
     if (call.request.remoteAddress !== undefined)
-      attributes['client.address'] = call.request.remoteAddress
+      attributes.push('client.address', call.request.remoteAddress)
     const span = tracer.start(spanName(call), SPAN_KIND.server, parent, attributes)
     call.lifetime.onEnd(() => endExchange(tracer, span, call))
     return next({ ...call, traceparent: formatTraceparent(contextOf(span)) })
@@ -77,21 +78,16 @@ export function exchangeSpans(tracer: Tracer): Middleware {
 
 function endExchange(tracer: Tracer, span: Span, call: Call): void {
   const notes = call.notes
-  const attributes = span.attributes
-  if (notes.backend !== undefined) attributes['portico.backend'] = notes.backend
-  if (notes.sessionId !== undefined) attributes['mcp.session.id'] ??= notes.sessionId
-  if (notes.httpStatus !== undefined) attributes['http.response.status_code'] = notes.httpStatus
+  if (notes.backend !== undefined) span.set('portico.backend', notes.backend)
+  if (notes.sessionId !== undefined && call.sessionId === undefined)
+    span.set('mcp.session.id', notes.sessionId)
+  if (notes.httpStatus !== undefined) span.set('http.response.status_code', notes.httpStatus)
   const outcome = notes.outcome ?? 'ok'
-  attributes['portico.outcome'] = outcome
-  if (notes.errorCode !== undefined)
-    attributes['rpc.response.status_code'] = String(notes.errorCode)
+  span.set('portico.outcome', outcome)
+  if (notes.errorCode !== undefined) span.set('rpc.response.status_code', String(notes.errorCode))
   if (outcome !== 'ok') {
-    const type =
-      notes.reason ??
-      (outcome === 'error' && notes.errorCode !== undefined ? String(notes.errorCode) : outcome)
-    attributes['error.type'] = type
-    span.status = 2
-    span.statusMessage = type
+    const code = notes.errorCode
+    span.fail(notes.reason ?? (outcome === 'error' && code !== undefined ? String(code) : outcome))
   }
   tracer.end(span)
 }
@@ -102,7 +98,7 @@ export function attemptSpans(tracer: Tracer): Middleware {
     const parent = call.traceparent === undefined ? undefined : parseTraceparent(call.traceparent)
     if (parent === undefined || !parent.sampled || call.kind !== 'request') return next(call)
     const attributes = requestAttributes(call)
-    if (call.upstream !== undefined) attributes['portico.backend'] = call.upstream
+    if (call.upstream !== undefined) attributes.push('portico.backend', call.upstream)
     const span = tracer.start(spanName(call), SPAN_KIND.client, parent, attributes)
     const traced = { ...call, traceparent: formatTraceparent(contextOf(span)) }
     return next(traced).then(
@@ -112,9 +108,7 @@ export function attemptSpans(tracer: Tracer): Middleware {
       },
       (error: unknown) => {
         const reason = (error as { reason?: unknown })?.reason
-        span.attributes['error.type'] = typeof reason === 'string' ? reason : 'internal_error'
-        span.status = 2
-        span.statusMessage = span.attributes['error.type'] as string
+        span.fail(typeof reason === 'string' ? reason : 'internal_error')
         tracer.end(span)
         throw error
       },
@@ -123,21 +117,15 @@ export function attemptSpans(tracer: Tracer): Middleware {
 }
 
 function endAttempt(tracer: Tracer, span: Span, reply: Reply): void {
-  if (reply.kind === 'http' || reply.status >= 400) {
-    span.attributes['error.type'] = String(reply.status)
-    span.status = 2
-  } else if (reply.kind === 'message') {
+  if (reply.kind === 'http' || reply.status >= 400) span.fail(String(reply.status))
+  else if (reply.kind === 'message') {
     // What is already in hand (gateway answers): an unread upstream body is not read for this.
     const summary = reply.summary(false)
     if (summary?.outcome === 'error') {
-      span.attributes['rpc.response.status_code'] = String(summary.errorCode ?? '')
-      span.attributes['error.type'] = String(summary.errorCode ?? 'error')
-      span.status = 2
-    } else if (summary?.outcome === 'tool_error') {
-      span.attributes['error.type'] = 'tool_error'
-      span.status = 2
-    }
+      span.set('rpc.response.status_code', String(summary.errorCode ?? ''))
+      span.fail(String(summary.errorCode ?? 'error'))
+    } else if (summary?.outcome === 'tool_error') span.fail('tool_error')
   }
-  span.attributes['http.response.status_code'] = reply.status
+  span.set('http.response.status_code', reply.status)
   tracer.end(span)
 }

@@ -14,19 +14,53 @@ export const SPAN_KIND = { internal: 1, server: 2, client: 3 } as const
 
 export type AttributeValue = string | number | boolean
 
-export interface Span {
+/**
+ * A span's attributes as one flat array, key then value: cheap to append to on the request
+ * path (no dictionary-mode objects) and encoded in one pass.
+ */
+export type Attributes = Array<string | AttributeValue>
+
+export class Span {
   readonly traceId: string
   readonly spanId: string
   readonly parentSpanId: string | undefined
-  name: string
+  readonly name: string
   readonly kind: number
   /** Epoch milliseconds (fractional). */
   readonly start: number
-  end: number
-  readonly attributes: Record<string, AttributeValue>
+  end = 0
+  readonly attributes: Attributes
   /** 0 unset, 1 ok, 2 error. */
-  status: 0 | 1 | 2
-  statusMessage?: string
+  status: 0 | 1 | 2 = 0
+  statusMessage: string | undefined = undefined
+
+  constructor(name: string, kind: number, parent: SpanContext | undefined, attributes: Attributes) {
+    this.traceId = parent?.traceId ?? newTraceId()
+    this.spanId = newSpanId()
+    this.parentSpanId = parent?.spanId
+    this.name = name
+    this.kind = kind
+    this.start = nowMs()
+    this.attributes = attributes
+  }
+
+  set(key: string, value: AttributeValue): void {
+    this.attributes.push(key, value)
+  }
+
+  /** The value of an attribute (the last one set under `key`). */
+  get(key: string): AttributeValue | undefined {
+    for (let i = this.attributes.length - 2; i >= 0; i -= 2) {
+      if (this.attributes[i] === key) return this.attributes[i + 1] as AttributeValue
+    }
+    return undefined
+  }
+
+  fail(type: string): void {
+    this.set('error.type', type)
+    this.status = 2
+    this.statusMessage = type
+  }
 }
 
 export interface TracerOptions {
@@ -79,23 +113,8 @@ export class Tracer implements StatsSource {
     return this.#ratio >= 1 || (this.#ratio > 0 && this.#random() < this.#ratio)
   }
 
-  start(
-    name: string,
-    kind: number,
-    parent: SpanContext | undefined,
-    attributes: Record<string, AttributeValue>,
-  ): Span {
-    return {
-      traceId: parent?.traceId ?? newTraceId(),
-      spanId: newSpanId(),
-      parentSpanId: parent?.spanId,
-      name,
-      kind,
-      start: nowMs(),
-      end: 0,
-      attributes,
-      status: 0,
-    }
+  start(name: string, kind: number, parent: SpanContext | undefined, attributes: Attributes): Span {
+    return new Span(name, kind, parent, attributes)
   }
 
   /** Ends the span now and queues it for export. */
@@ -125,14 +144,17 @@ export function tracesUrl(endpoint: string): string {
 }
 
 function resourceJson(serviceName: string, version: string): string {
-  return JSON.stringify({
-    attributes: encodeAttributes({
-      'service.name': serviceName,
-      'service.version': version,
-      'telemetry.sdk.name': 'portico',
-      'telemetry.sdk.language': 'nodejs',
-    }),
-  })
+  const attributes = encodeAttributes([
+    'service.name',
+    serviceName,
+    'service.version',
+    version,
+    'telemetry.sdk.name',
+    'portico',
+    'telemetry.sdk.language',
+    'nodejs',
+  ])
+  return `{"attributes":${attributes}}`
 }
 
 /** One span in OTLP/JSON (ids in hex, times as nanosecond strings, int64 as strings). */
@@ -142,26 +164,33 @@ export function encodeSpan(span: Span): string {
     span.status === 0
       ? '{}'
       : `{"code":${span.status}${span.statusMessage ? `,"message":${JSON.stringify(span.statusMessage)}` : ''}}`
-  return `{"traceId":"${span.traceId}","spanId":"${span.spanId}"${parent},"name":${JSON.stringify(span.name)},"kind":${span.kind},"startTimeUnixNano":"${nanos(span.start)}","endTimeUnixNano":"${nanos(span.end)}","attributes":${JSON.stringify(encodeAttributes(span.attributes))},"status":${status}}`
+  return `{"traceId":"${span.traceId}","spanId":"${span.spanId}"${parent},"name":${JSON.stringify(span.name)},"kind":${span.kind},"startTimeUnixNano":"${nanos(span.start)}","endTimeUnixNano":"${nanos(span.end)}","attributes":${encodeAttributes(span.attributes)},"status":${status}}`
 }
 
-function encodeAttributes(attributes: Record<string, AttributeValue>): unknown[] {
-  const out: unknown[] = []
-  for (const key in attributes) {
-    const value = attributes[key] as AttributeValue
-    out.push({
-      key,
-      value:
-        typeof value === 'string'
-          ? { stringValue: value }
-          : typeof value === 'boolean'
-            ? { boolValue: value }
-            : Number.isInteger(value)
-              ? { intValue: String(value) }
-              : { doubleValue: value },
-    })
+/** Key/value pairs as OTLP `KeyValue`s (a key set twice keeps its last value). */
+function encodeAttributes(attributes: Attributes): string {
+  let out = ''
+  for (let i = 0; i < attributes.length; i += 2) {
+    const key = attributes[i] as string
+    if (attributes.indexOf(key, i + 2) !== -1 && isKeyAt(attributes, key, i + 2)) continue
+    const value = attributes[i + 1] as AttributeValue
+    const encoded =
+      typeof value === 'string'
+        ? `{"stringValue":${JSON.stringify(value)}}`
+        : typeof value === 'boolean'
+          ? `{"boolValue":${value}}`
+          : Number.isInteger(value)
+            ? `{"intValue":"${value}"}`
+            : `{"doubleValue":${value}}`
+    out += `${out === '' ? '' : ','}{"key":${JSON.stringify(key)},"value":${encoded}}`
   }
-  return out
+  return `[${out}]`
+}
+
+/** Whether `key` appears again as a key (even position) from `from` on. */
+function isKeyAt(attributes: Attributes, key: string, from: number): boolean {
+  for (let i = from; i < attributes.length; i += 2) if (attributes[i] === key) return true
+  return false
 }
 
 /** Epoch ms (fractional) as an integer count of nanoseconds, in decimal. */
