@@ -334,6 +334,24 @@ export class PorticoMetrics {
       },
     )
     counter(
+      'portico_sink_writes_total',
+      'Writes (store transactions) each sink committed.',
+      ['sink'],
+      (c) => {
+        for (const p of this.#sources.pipes?.() ?? [])
+          if (p.stats.writes !== undefined) c.inc({ sink: p.name }, p.stats.writes)
+      },
+    )
+    counter(
+      'portico_sink_write_seconds_total',
+      'Time spent in those writes; divided by portico_sink_writes_total, the mean write latency.',
+      ['sink'],
+      (c) => {
+        for (const p of this.#sources.pipes?.() ?? [])
+          if (p.stats.writeSeconds !== undefined) c.inc({ sink: p.name }, p.stats.writeSeconds)
+      },
+    )
+    counter(
       'portico_sink_failures_total',
       'Failed deliveries (a write or a POST that failed).',
       ['sink'],

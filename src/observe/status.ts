@@ -74,6 +74,9 @@ export interface PipeStats {
   /** Buffered or in flight. */
   pending: number
   failed?: number
+  /** Writes (store commits) done, and the seconds they took in all. */
+  writes?: number
+  writeSeconds?: number
 }
 
 /** A sink or exporter whose counters the metrics show as `portico_sink_*{sink="name"}`. */

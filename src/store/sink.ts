@@ -107,6 +107,9 @@ class WorkerSink implements StoreSink {
   #unreportedDrops = 0
   #failed = 0
   #restarts = 0
+  /** Commits acknowledged by the writer and the time they took (for the metrics). */
+  #commits = 0
+  #commitMs = 0
   #restartDelay = RESTART_MIN_MS
   #restartTimer: NodeJS.Timeout | undefined
   #reportedAt = Number.NEGATIVE_INFINITY
@@ -194,6 +197,8 @@ class WorkerSink implements StoreSink {
       case 'written':
         this.#settle(message.count, message.bytes)
         this.#written += message.count
+        this.#commits++
+        this.#commitMs += message.ms
         this.#restartDelay = RESTART_MIN_MS
         return
       case 'failed':
@@ -277,6 +282,8 @@ class WorkerSink implements StoreSink {
       dropped: stats.dropped,
       pending: stats.pending,
       failed: stats.failed,
+      writes: this.#commits,
+      writeSeconds: this.#commitMs / 1000,
     }
   }
 

@@ -234,3 +234,41 @@ describe('prometheus metrics with an admin token', () => {
     assert.ok(metrics.sum('portico_requests_total', { method: 'GET', reason: 'unauthorized' }) >= 2)
   })
 })
+
+describe('prometheus metrics of the store sink', () => {
+  it('shows the store queue, deliveries and commit time', async () => {
+    const { mkdtempSync, rmSync } = await import('node:fs')
+    const { tmpdir } = await import('node:os')
+    const { join } = await import('node:path')
+    const { storeSink } = await import('../../src/store/sink.ts')
+    const dir = mkdtempSync(join(tmpdir(), 'portico-metrics-store-'))
+    const store = storeSink({ path: join(dir, 'store.db'), proxy: 'm', flushMs: 20 })
+    const http = await startProbeHttp()
+    const portico = await startPortico(
+      { upstream: http.url, observability: { metrics: { enabled: true, process: false } } },
+      { sinks: [store] },
+    )
+    try {
+      const client = await connect(portico.url)
+      await client.callTool({ name: 'cwd', arguments: {} })
+      await client.close()
+      const { until } = await import('../helpers/wait.ts')
+      const metrics = await until(
+        async () => {
+          const m = await scrape(`${portico.origin}/metrics`)
+          return m.value('portico_sink_sent_total', { sink: 'store' }) >= 3 ? m : undefined
+        },
+        10_000,
+        'the store to commit the first exchanges',
+      )
+      assert.ok(metrics.value('portico_sink_writes_total', { sink: 'store' }) >= 1)
+      assert.ok(metrics.value('portico_sink_write_seconds_total', { sink: 'store' }) > 0)
+      assert.equal(metrics.value('portico_sink_dropped_total', { sink: 'store' }), 0)
+      assert.equal(typeof metrics.value('portico_sink_pending', { sink: 'store' }), 'number')
+    } finally {
+      await portico.close()
+      await http.close()
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})
