@@ -556,6 +556,7 @@ export async function s8(plan: Plan, entry: string, figures: Figures): Promise<S
   const fixture = await startFixture()
   const levels = [1, 16]
   const tables: Table[] = []
+  const paired: string[][] = []
   const notes: string[] = []
   try {
     const modes: Array<[string, Launcher[], string]> = [
@@ -580,12 +581,24 @@ export async function s8(plan: Plan, entry: string, figures: Figures): Promise<S
         cleanup: unload,
       })
       const off = launchers[0]?.name ?? ''
+      const on = launchers[1]?.name ?? ''
       for (const c of levels) {
         const t = latencyTable(comparison, `c${c}`, figures, `S8.${mode}.c${c}`, [off])
         tables.push({ ...t, columns: [`${mode} c=${c}: ${t.columns[0]}`, ...t.columns.slice(1)] })
+        paired.push(pairedRow(comparison, off, on, mode, c, figures))
       }
       notes.push(...skippedNotes(comparison))
     }
+    tables.unshift({
+      columns: [
+        'mode, sessions',
+        'req/s on ÷ off (median of paired rounds)',
+        'range over rounds',
+        'CPU/req on ÷ off (median of paired rounds)',
+        'range over rounds',
+      ],
+      rows: paired,
+    })
     notes.push(`OTLP sink received ${sink.posts} export requests during the run.`)
     return {
       id: 'S8',
@@ -600,4 +613,39 @@ export async function s8(plan: Plan, entry: string, figures: Figures): Promise<S
     await fixture.stop()
     sink.close()
   }
+}
+
+/**
+ * The on/off ratio of one cell per round (the two ran back to back in that round), then the
+ * median and the range over rounds: steadier than a ratio of medians on a shared machine.
+ */
+function pairedRow(
+  comparison: Comparison,
+  off: string,
+  on: string,
+  mode: string,
+  c: number,
+  figures: Figures,
+): string[] {
+  const offRounds = comparison.rounds.get(off) ?? []
+  const onRounds = comparison.rounds.get(on) ?? []
+  const ratios = (key: string) =>
+    onRounds
+      .map((m, i) => ratio(m[key] ?? Number.NaN, offRounds[i]?.[key] ?? Number.NaN))
+      .filter((r) => Number.isFinite(r))
+  const rps = ratios(`c${c}.rps`)
+  const cpu = ratios(`c${c}.cpu`)
+  figures.set(`S8.${mode}.c${c}.pairedRps`, median(rps))
+  figures.set(`S8.${mode}.c${c}.pairedCpu`, median(cpu))
+  const range = (values: number[]) =>
+    values.length === 0
+      ? '—'
+      : `${formatRatio(Math.min(...values))} – ${formatRatio(Math.max(...values))}`
+  return [
+    `${mode}, c=${c}`,
+    formatRatio(median(rps)),
+    range(rps),
+    formatRatio(median(cpu)),
+    range(cpu),
+  ]
 }

@@ -15,8 +15,16 @@ export interface SpanContext {
 
 const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$/
 
+/**
+ * The last context formatted: the attempt middleware reads back what the exchange middleware
+ * just wrote, so the common case skips the regular expression.
+ */
+let lastText: string | undefined
+let lastContext: SpanContext | undefined
+
 /** A valid `traceparent`, or undefined (invalid ones are ignored, as the spec says). */
 export function parseTraceparent(value: unknown): SpanContext | undefined {
+  if (value === lastText && lastText !== undefined) return lastContext
   if (typeof value !== 'string' || value.length < 55 || value.length > 512) return undefined
   const match = TRACEPARENT.exec(value.trim().toLowerCase())
   if (match === null) return undefined
@@ -31,7 +39,10 @@ export function parseTraceparent(value: unknown): SpanContext | undefined {
 }
 
 export function formatTraceparent(context: SpanContext): string {
-  return `00-${context.traceId}-${context.spanId}-${context.sampled ? '01' : '00'}`
+  const text = `00-${context.traceId}-${context.spanId}-${context.sampled ? '01' : '00'}`
+  lastText = text
+  lastContext = context
+  return text
 }
 
 const POOL = Buffer.alloc(4096)
