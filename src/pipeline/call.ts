@@ -159,6 +159,10 @@ function classify(
     signal: source.signal,
     notes: {},
     lifetime: new CallLifetime(),
+    // Present (undefined) from the start, so the copies chains make with `{ ...call, upstream }`
+    // or `{ ...call, traceparent }` keep the calls' one shape.
+    upstream: undefined,
+    traceparent: undefined,
   }
 }
 

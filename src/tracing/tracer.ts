@@ -164,7 +164,7 @@ export function encodeSpan(span: Span): string {
     span.status === 0
       ? '{}'
       : `{"code":${span.status}${span.statusMessage ? `,"message":${JSON.stringify(span.statusMessage)}` : ''}}`
-  return `{"traceId":"${span.traceId}","spanId":"${span.spanId}"${parent},"name":${JSON.stringify(span.name)},"kind":${span.kind},"startTimeUnixNano":"${nanos(span.start)}","endTimeUnixNano":"${nanos(span.end)}","attributes":${encodeAttributes(span.attributes)},"status":${status}}`
+  return `{"traceId":"${span.traceId}","spanId":"${span.spanId}"${parent},"name":${quoted(span.name)},"kind":${span.kind},"startTimeUnixNano":"${nanos(span.start)}","endTimeUnixNano":"${nanos(span.end)}","attributes":${encodeAttributes(span.attributes)},"status":${status}}`
 }
 
 /** Key/value pairs as OTLP `KeyValue`s (a key set twice keeps its last value). */
@@ -176,15 +176,30 @@ function encodeAttributes(attributes: Attributes): string {
     const value = attributes[i + 1] as AttributeValue
     const encoded =
       typeof value === 'string'
-        ? `{"stringValue":${JSON.stringify(value)}}`
+        ? `{"stringValue":${quoted(value)}}`
         : typeof value === 'boolean'
           ? `{"boolValue":${value}}`
           : Number.isInteger(value)
             ? `{"intValue":"${value}"}`
             : `{"doubleValue":${value}}`
-    out += `${out === '' ? '' : ','}{"key":${JSON.stringify(key)},"value":${encoded}}`
+    out += `${out === '' ? '' : ','}{"key":${quoted(key)},"value":${encoded}}`
   }
   return `[${out}]`
+}
+
+/**
+ * JSON string literals of the texts spans repeat (attribute keys, methods, tool names,
+ * backends), cached: most of a span's encoding was escaping the same few strings. Bounded;
+ * long or new texts past the bound are escaped each time.
+ */
+const QUOTED = new Map<string, string>()
+
+function quoted(text: string): string {
+  let out = QUOTED.get(text)
+  if (out !== undefined) return out
+  out = JSON.stringify(text)
+  if (text.length <= 64 && QUOTED.size < 4096) QUOTED.set(text, out)
+  return out
 }
 
 /** Whether `key` appears again as a key (even position) from `from` on. */
