@@ -22,6 +22,7 @@ const LAYERS = [
   ['forward'],
   ['transparent', 'gateway'],
   ['store'],
+  ['metrics', 'tracing', 'admin', 'operate'],
   ['portico.ts', 'index.ts'],
   ['cli'],
 ]

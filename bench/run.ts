@@ -34,7 +34,7 @@ import {
 } from './lib/contenders.ts'
 import { stopAll } from './lib/procs.ts'
 import { renderSection, renderVerdicts, type Section } from './lib/report.ts'
-import { type Figures, type Plan, s1, s2, s3, s4, s5, s6, s7, s8 } from './lib/scenarios.ts'
+import { type Figures, type Plan, s1, s2, s3, s4, s5, s6, s7, s8, s9 } from './lib/scenarios.ts'
 import { verdicts } from './lib/targets.ts'
 
 interface Args {
@@ -174,6 +174,7 @@ async function main(): Promise<void> {
       figures,
     ),
   )
+  await run('S9', () => s9(plan, join(ROOT, 'dist/src/cli/main.js'), figures))
 
   const date = new Date().toISOString().slice(0, 10)
   const out = args.out ?? join(ROOT, 'bench/reports', `${date}${args.quick ? '-quick' : ''}.md`)

@@ -8,6 +8,8 @@ import type { Config } from './config/schema.ts'
 import { type RequestInfo, requestInfoOf } from './http/headers.ts'
 import type { EventBus } from './observe/bus.ts'
 import type { Logger } from './observe/logger.ts'
+import type { StatusBoard } from './observe/status.ts'
+import type { Middleware } from './pipeline/compose.ts'
 import type { HttpClient } from './upstream/http-client.ts'
 
 export interface ProxyContext {
@@ -17,6 +19,13 @@ export interface ProxyContext {
   readonly http: HttpClient
   readonly bus: EventBus
   readonly logger: Logger
+  /** Where breakers, caches and retries report for the admin API and metrics. */
+  readonly status: StatusBoard
+  /**
+   * Observers of each attempt (tracing's attempt span): innermost in every per-upstream chain,
+   * below retries and hedging, so each attempt is seen once.
+   */
+  readonly attemptMiddleware?: readonly Middleware[]
 }
 
 /** The origin clients use to reach Portico: `public_url`, else the request's Host. */

@@ -10,6 +10,14 @@ export { PorticoError, REASONS, type Reason } from './errors.ts'
 export { EventBus, type Sink } from './observe/bus.ts'
 export type { ExchangeEvent, NotificationEvent, Outcome, PorticoEvent } from './observe/event.ts'
 export { Logger } from './observe/logger.ts'
+export {
+  type BreakerStatus,
+  type CacheStatus,
+  type RetryStatus,
+  StatusBoard,
+  type StatusSource,
+} from './observe/status.ts'
+export { type WebhookOptions, webhookSink } from './observe/webhook-sink.ts'
 export { type Call, withMessage } from './pipeline/call.ts'
 export type { Handler, Middleware } from './pipeline/compose.ts'
 export {

@@ -16,14 +16,23 @@ import { cspFromConfig } from './csp/setup.ts'
 import { isListening } from './edge/exchange.ts'
 import { type HttpFilter, hostFilter, originFilter } from './edge/filters.ts'
 import type { Mode, Readiness } from './edge/mode.ts'
-import { createRouter, type Filters, type Operations, type RequestHandler } from './edge/router.ts'
+import {
+  createRouter,
+  type Filters,
+  type Mount,
+  type Operations,
+  type RequestHandler,
+} from './edge/router.ts'
 import { BackendCatalog } from './gateway/catalog.ts'
+import type { Gateway } from './gateway/gateway.ts'
 import { gatewayMode } from './gateway/mode.ts'
 import type { ReloadSource } from './gateway/reload.ts'
 import { globalChain } from './middleware/chain.ts'
 import { EventBus, type Sink } from './observe/bus.ts'
 import { Logger } from './observe/logger.ts'
+import { StatusBoard } from './observe/status.ts'
 import { stderrSink } from './observe/stderr-sink.ts'
+import { Operate } from './operate/setup.ts'
 import { answering, compose, type Handler, type Middleware } from './pipeline/compose.ts'
 import type { ResponseRewriter } from './pipeline/rewriter.ts'
 import { globalRateLimit } from './protect/rate-limit.ts'
@@ -64,6 +73,8 @@ export interface ListenResult {
   port: number
   /** The URL MCP clients should use. */
   url: string
+  /** The admin API's own listener (`admin_bind`), when configured. */
+  admin?: string
 }
 
 export interface Portico {
@@ -71,6 +82,13 @@ export interface Portico {
   readonly handler: RequestHandler
   readonly bus: EventBus
   readonly config: Config
+  /**
+   * Where stateful policies (breakers, caches, retries) report for `/admin/circuit-breakers`,
+   * `/admin/cache/*` and the metrics: `portico.status.add(source)`.
+   */
+  readonly status: StatusBoard
+  /** The admin API's own listener (`admin_bind`), once listening. */
+  readonly adminUrl: string | undefined
   listen(): Promise<ListenResult>
   /** Whether the upstream(s) answer (what `/readyz` says), with the details. */
   readiness(): Promise<Readiness>
@@ -134,23 +152,40 @@ export function createPortico(input: Config | ConfigInput, options: PorticoOptio
   // Failures are logged at warn even with the access log off (stderr-sink.ts).
   bus.addSink(stderrSink(logger, { accessLog: config.access_log ?? process.stderr.isTTY === true }))
   for (const sink of options.sinks ?? []) bus.addSink(sink)
+  const operate = new Operate({ config, logger, proxy: proxyName(config) })
+  for (const sink of operate.sinks) bus.addSink(sink)
   const http = new HttpClient({
     connectTimeoutMs: config.connect_timeout,
     headersTimeoutMs: config.request_timeout,
   })
   http.allowOrigins(upstreamOrigins(config))
-  const context: ProxyContext = { config, proxy: proxyName(config), http, bus, logger }
+  const status = new StatusBoard()
+  const context: ProxyContext = {
+    config,
+    proxy: proxyName(config),
+    http,
+    bus,
+    logger,
+    status,
+    // Attempt spans sit innermost, so each retry or hedge above them is its own span.
+    attemptMiddleware: operate.upstreamMiddleware,
+  }
   const clock = options.clock ?? systemClock
+  const upstreamMiddleware = options.upstreamMiddleware ?? []
   let mode: Mode
+  let gateway: Gateway | undefined
   if (gatewayMode_) {
     if (config.upstream) logger.warn('`upstream` is not used in gateway mode ([[backends]] set)')
-    mode = gatewayMode(context, options.reload, options.upstreamMiddleware, clock)
+    const built = gatewayMode(context, options.reload, upstreamMiddleware, clock)
+    gateway = built.gateway
+    mode = built
   } else {
-    mode = transparentMode(context, config.upstream as string, options.upstreamMiddleware, clock)
+    mode = transparentMode(context, config.upstream as string, upstreamMiddleware, clock)
   }
   const rateLimit = config.proxy.rate_limit && globalRateLimit(config.proxy.rate_limit, clock)
   const security = securityFromConfig(config, logger, context.proxy)
   const middleware = globalChain({
+    observe: operate.middleware,
     security: security?.middleware ?? [],
     user: options.middleware ?? [],
     protect: rateLimit ? [rateLimit] : [],
@@ -159,8 +194,22 @@ export function createPortico(input: Config | ConfigInput, options: PorticoOptio
   const handle = answering(compose(middleware, mode.terminal), (error, call) =>
     logger.error('call failed', { method: call.method, error: String(error) }),
   )
-  const filters = filtersOf(config, security?.filters ?? [], options.filters ?? [])
-  return new PorticoServer(context, mode, handle, filters, security)
+  const user = options.filters ?? []
+  const filters = filtersOf(config, security?.filters ?? [], user)
+  const server = new PorticoServer(context, mode, handle, filters, security, operate)
+  server.mount(
+    operate.attach({
+      context,
+      ...(gateway ? { gateway } : {}),
+      readiness: () => mode.readiness(true),
+      bus,
+      sinks: [...(options.sinks ?? []), ...operate.sinks],
+      status,
+      exchangesInFlight: () => server.inFlight,
+      filters: user,
+    }),
+  )
+  return server
 }
 
 /**
@@ -206,7 +255,10 @@ class PorticoServer implements Portico {
   readonly handler: RequestHandler
   readonly #context: ProxyContext
   readonly #mode: Mode
+  readonly #operate: Operate
+  readonly #mounts: Mount[] = []
   #server: Server | undefined
+  #adminUrl: string | undefined
   #serving = true
   #inFlight = 0
   /** Answers in progress, so a drain can end the idle streams among them. */
@@ -220,16 +272,20 @@ class PorticoServer implements Portico {
     handle: Handler,
     filters: Filters,
     security: Security | undefined,
+    operate: Operate,
   ) {
     this.#context = context
     this.#mode = mode
     this.#security = security
+    this.#operate = operate
     const ops: Operations = {
       isServing: () => this.#serving,
       isReady: async (detailed) => mode.readiness(detailed),
       version: VERSION,
     }
     const route = createRouter(context, mode.routes(handle), filters, ops, {
+      // The same array `mount` adds to: mounts are attached after the server is built.
+      mounts: this.#mounts,
       ...(security === undefined
         ? {}
         : { publicRoutes: security.routes, mcpPaths: security.mcpPaths }),
@@ -256,8 +312,26 @@ class PorticoServer implements Portico {
     return this.#context.bus
   }
 
+  /** HTTP exchanges in progress (the metrics' gauge). */
+  get inFlight(): number {
+    return this.#inFlight
+  }
+
+  /** Adds route groups beside MCP (`/metrics`, `/admin`); before `listen`. */
+  mount(mounts: readonly Mount[]): void {
+    this.#mounts.push(...mounts)
+  }
+
   get config(): Config {
     return this.#context.config
+  }
+
+  get status(): StatusBoard {
+    return this.#context.status
+  }
+
+  get adminUrl(): string | undefined {
+    return this.#adminUrl
   }
 
   readonly #onClose = (): void => {
@@ -277,8 +351,18 @@ class PorticoServer implements Portico {
     const address = server.address() as AddressInfo
     const shownHost = address.address.includes(':') ? `[${address.address}]` : address.address
     const url = `http://${shownHost}:${address.port}${this.#context.config.mcp_path}`
+    const admin = await this.#operate.listen().catch((error: unknown) => {
+      server.close()
+      throw error
+    })
+    this.#adminUrl = admin?.url
     this.#security?.listening(url)
-    return { host: address.address, port: address.port, url }
+    return {
+      host: address.address,
+      port: address.port,
+      url,
+      ...(admin ? { admin: admin.url } : {}),
+    }
   }
 
   /**
@@ -292,11 +376,14 @@ class PorticoServer implements Portico {
     const server = this.#server
     this.#endIdleStreams()
     await this.#drain(this.#context.config.drain_timeout)
+    // The admin listener outlives the drain, so operators can watch it.
+    await this.#operate.closeAdmin()
     server?.close()
     server?.closeAllConnections()
     try {
       await this.#mode.close()
       await this.#context.bus.close()
+      await this.#operate.close()
     } finally {
       await this.#context.http.destroy()
     }

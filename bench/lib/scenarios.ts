@@ -7,7 +7,15 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { closedLoop, openSessions, Session, Target } from './client.ts'
 import { type Comparison, compare, type Metrics, med, medDiff } from './compare.ts'
-import { type Launcher, ROOT, type Running, Skip, startFixture } from './contenders.ts'
+import {
+  type Launcher,
+  ROOT,
+  type Running,
+  Skip,
+  STDIO_FIXTURE,
+  startFixture,
+} from './contenders.ts'
+import { porticoGatewayOps, porticoOps, SpanSink } from './operate.ts'
 import { start, treeCpuUs, treeRss } from './procs.ts'
 import type { Section, Table } from './report.ts'
 import {
@@ -627,4 +635,105 @@ export async function s8(
   } finally {
     await fixture.stop()
   }
+}
+// S9: metrics + tracing + audit on vs off (issue 14)
+
+export async function s9(plan: Plan, entry: string, figures: Figures): Promise<Section> {
+  const sink = await new SpanSink().start()
+  const otlp = () => sink.url
+  const fixture = await startFixture()
+  const levels = [1, 16]
+  const tables: Table[] = []
+  const paired: string[][] = []
+  const notes: string[] = []
+  try {
+    const modes: Array<[string, Launcher[], string]> = [
+      ['transparent', [porticoOps(false, entry, otlp), porticoOps(true, entry, otlp)], fixture.url],
+      [
+        'gateway',
+        [
+          porticoGatewayOps(false, entry, STDIO_FIXTURE, otlp),
+          porticoGatewayOps(true, entry, STDIO_FIXTURE, otlp),
+        ],
+        '',
+      ],
+    ]
+    for (const [mode, launchers, upstream] of modes) {
+      const comparison = await compare<Loaded>({
+        launchers,
+        upstream,
+        rounds: plan.rounds,
+        log: plan.log,
+        prepare: (running) => loadTarget(running, 16),
+        measure: (loaded, running) => cells(plan, loaded, running, levels, 'echo'),
+        cleanup: unload,
+      })
+      const off = launchers[0]?.name ?? ''
+      const on = launchers[1]?.name ?? ''
+      for (const c of levels) {
+        const t = latencyTable(comparison, `c${c}`, figures, `S9.${mode}.c${c}`, [off])
+        tables.push({ ...t, columns: [`${mode} c=${c}: ${t.columns[0]}`, ...t.columns.slice(1)] })
+        paired.push(pairedRow(comparison, off, on, mode, c, figures))
+      }
+      notes.push(...skippedNotes(comparison))
+    }
+    tables.unshift({
+      columns: [
+        'mode, sessions',
+        'req/s on ÷ off (median of paired rounds)',
+        'range over rounds',
+        'CPU/req on ÷ off (median of paired rounds)',
+        'range over rounds',
+      ],
+      rows: paired,
+    })
+    notes.push(`OTLP sink received ${sink.posts} export requests during the run.`)
+    return {
+      id: 'S9',
+      title: 'metrics + tracing + audit on vs off (issue 14)',
+      method:
+        'The same Portico build twice per mode, store off in both: all operating surfaces off, and `[observability]` audit, metrics and tracing on (every call sampled, spans exported over OTLP/HTTP to a sink in the bench process; audit lines on stderr, read by the bench). Transparent mode in front of the HTTP fixture, gateway mode in front of the stdio fixture; 16 sessions, `tools/call echo` closed-loop at c=1 and c=16 ' +
+        `(${plan.warmupMs} ms warm-up + ${plan.durationMs} ms per cell), ${plan.rounds} rounds with the order rotated. The issue's bar: on costs at most 10 % of throughput.`,
+      tables,
+      notes,
+    }
+  } finally {
+    await fixture.stop()
+    sink.close()
+  }
+}
+
+/**
+ * The on/off ratio of one cell per round (the two ran back to back in that round), then the
+ * median and the range over rounds: steadier than a ratio of medians on a shared machine.
+ */
+function pairedRow(
+  comparison: Comparison,
+  off: string,
+  on: string,
+  mode: string,
+  c: number,
+  figures: Figures,
+): string[] {
+  const offRounds = comparison.rounds.get(off) ?? []
+  const onRounds = comparison.rounds.get(on) ?? []
+  const ratios = (key: string) =>
+    onRounds
+      .map((m, i) => ratio(m[key] ?? Number.NaN, offRounds[i]?.[key] ?? Number.NaN))
+      .filter((r) => Number.isFinite(r))
+  const rps = ratios(`c${c}.rps`)
+  const cpu = ratios(`c${c}.cpu`)
+  figures.set(`S9.${mode}.c${c}.pairedRps`, median(rps))
+  figures.set(`S9.${mode}.c${c}.pairedCpu`, median(cpu))
+  const range = (values: number[]) =>
+    values.length === 0
+      ? '—'
+      : `${formatRatio(Math.min(...values))} – ${formatRatio(Math.max(...values))}`
+  return [
+    `${mode}, c=${c}`,
+    formatRatio(median(rps)),
+    range(rps),
+    formatRatio(median(cpu)),
+    range(cpu),
+  ]
 }

@@ -61,10 +61,21 @@ export class Policy {
   readonly #roles = new Map<string, CompiledRole>()
   readonly #profiles = new Map<string, CompiledRole>()
   readonly #adminPrefix: string | undefined
+  readonly #openTools: ReadonlySet<string>
 
-  /** `adminPrefix`: the admin tools' prefix in gateway mode (`portico__`), else undefined. */
-  constructor(auth: AuthConfig, adminPrefix: string | undefined) {
+  /**
+   * `adminPrefix`: the admin tools' prefix in gateway mode (`portico__`), else undefined;
+   * `openTools`: names under it that need no admin rights (tool discovery).
+   */
+  constructor(
+    auth: AuthConfig,
+    adminPrefix: string | undefined,
+    openTools: readonly string[] = [],
+  ) {
     this.#adminPrefix = adminPrefix
+    this.#openTools = new Set(
+      adminPrefix === undefined ? [] : openTools.map((t) => adminPrefix + t),
+    )
     for (const role of auth.roles) this.#roles.set(role.name, compile(role))
     for (const profile of auth.profiles) this.#profiles.set(profile.name, compile(profile))
     auth.scoped_tokens.forEach((scoped, i) => {
@@ -83,7 +94,12 @@ export class Policy {
   }
 
   isAdminTool(kind: TargetKind, name: string): boolean {
-    return kind === 'tool' && this.#adminPrefix !== undefined && name.startsWith(this.#adminPrefix)
+    return (
+      kind === 'tool' &&
+      this.#adminPrefix !== undefined &&
+      name.startsWith(this.#adminPrefix) &&
+      !this.#openTools.has(name)
+    )
   }
 
   /** Whether a URL-path profile of this name is configured. */
@@ -101,6 +117,7 @@ export class Policy {
       if (scoped === undefined || !admits(scoped[kind], name)) return false
     }
     if (this.isAdminTool(kind, name)) return identity.admin
+    if (this.#openTools.has(name)) return true
     if (identity.admin || identity.roles.length === 0) return true
     for (const roleName of identity.roles) {
       const role = this.#roles.get(roleName)

@@ -6,7 +6,7 @@
  * `[auth]` nor `[security]` nothing is built, so a Portico without auth pays nothing.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { ADMIN_NAMESPACE } from '../config/gateway.ts'
+import { ADMIN_NAMESPACE, OPEN_PORTICO_TOOLS } from '../config/gateway.ts'
 import type { Config } from '../config/schema.ts'
 import type { Logger } from '../observe/logger.ts'
 import type { Middleware } from '../pipeline/compose.ts'
@@ -68,7 +68,7 @@ export function securityFromConfig(
         : undefined
     middleware.push(
       sessions.middleware(),
-      authorize(new Policy(auth, adminPrefix), config.mcp_path),
+      authorize(new Policy(auth, adminPrefix, OPEN_PORTICO_TOOLS), config.mcp_path),
     )
     for (const profile of auth.profiles) mcpPaths.add(`${config.mcp_path}/${profile.name}`)
     if (authenticator.isOAuth) {

@@ -112,6 +112,7 @@ async function runUntilSignalled(loaded: LoadedConfig, flags: RunFlags): Promise
     : `upstream ${redactUrl(config.upstream ?? '')}`
   process.stdout.write(`Portico listening on ${address} (${target})\n`)
   void warnIfNotReady(portico, logger)
+  if (portico.adminUrl) process.stdout.write(`Admin API on ${portico.adminUrl}\n`)
   if (store) process.stdout.write(`Recording to ${store.path} (see: portico status)\n`)
   await closeOnSignal(portico, logger)
 }

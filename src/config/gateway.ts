@@ -16,6 +16,18 @@ import {
 /** Name prefix of Portico's own admin tools; no backend may use it. */
 export const ADMIN_NAMESPACE = 'portico'
 
+/**
+ * Portico's tools under the namespace that any caller may use (tool discovery and search
+ * mode's `call_tool`, whose inner call is authorized like a direct one); the others need
+ * admin rights whenever `[auth]` is set.
+ */
+export const OPEN_PORTICO_TOOLS: readonly string[] = [
+  'search_tools',
+  'similar_tools',
+  'tool_categories',
+  'call_tool',
+]
+
 /** What an LLM API accepts as a tool name (Anthropic, OpenAI): the portable subset of MCP's. */
 export const PORTABLE_NAME = /^[A-Za-z0-9_-]{1,64}$/
 
@@ -193,6 +205,13 @@ export const gatewayProxySchema = z
     hot_reload: z.boolean().default(false),
     /** Serve `portico{separator}backends`, `…sessions`, `…config`. */
     admin_tools: z.boolean().default(true),
+    /** mcp-proxy's BM25 tool search: `portico{sep}search_tools`, `…similar_tools`, `…tool_categories`. */
+    tool_discovery: z.boolean().default(false),
+    /**
+     * `search` lists only Portico's tools (discovery and `call_tool`); backend tools stay
+     * callable by name. For clients facing hundreds of tools.
+     */
+    tool_exposure: z.enum(['direct', 'search']).default('direct'),
     /** How long a merged list waits for a slow backend before answering without it. */
     list_timeout: durationSchema.default(5000),
     /** Idle client sessions are closed after this long. */

@@ -78,6 +78,28 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
   const cwd = options.cwd ?? process.cwd()
   const file = resolveFile(options.file ?? env.PORTICO_CONFIG, cwd)
   const text = file === undefined ? '' : readConfigFile(file)
+  return loadText(file, text, options, env)
+}
+
+/**
+ * Validates config text as if it were a file (no flags): what `POST /admin/config/validate`
+ * checks. `label` names it in problems.
+ */
+export function loadConfigText(
+  text: string,
+  options: { label?: string; env?: NodeJS.ProcessEnv; schema?: ZodType<Config> } = {},
+): LoadedConfig {
+  const label = options.label ?? 'config'
+  const loaded = loadText(label, text, { ...options, overrides: {} }, options.env ?? {})
+  return { ...loaded, file: undefined }
+}
+
+function loadText(
+  file: string | undefined,
+  text: string,
+  options: LoadOptions,
+  env: NodeJS.ProcessEnv,
+): LoadedConfig {
   const problems: ConfigProblem[] = []
   const warnings: string[] = []
   const raw = file === undefined ? {} : parseTomlText(file, text)
@@ -150,7 +172,24 @@ function normalize(raw: JsonObject, warnings: string[]): JsonObject {
     if (key === 'log_format') out.json_logs = value === 'json'
     else if (!(target in out)) out[target] = value
   }
+  hoistObservability(raw, out)
   return out
+}
+
+/**
+ * mcp-proxy writes `log_level`, `json_logs` and `[observability.access_log]` under
+ * `[observability]`: they set the top-level keys unless those are set too (the top level wins,
+ * and environment variables and flags still override both).
+ */
+function hoistObservability(raw: JsonObject, out: JsonObject): void {
+  const table = out.observability
+  if (!isObject(table)) return
+  if (table.log_level !== undefined && raw.log_level === undefined) out.log_level = table.log_level
+  if (table.json_logs !== undefined && raw.json_logs === undefined && !('log_format' in raw))
+    out.json_logs = table.json_logs
+  const access = table.access_log
+  if (isObject(access) && typeof access.enabled === 'boolean' && raw.access_log === undefined)
+    out.access_log = access.enabled
 }
 
 const ENV_KEYS: ReadonlyArray<[string, string, 'string' | 'number' | 'boolean']> = [

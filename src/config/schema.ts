@@ -9,6 +9,7 @@ import { authProblems, authSchema, securitySchema } from './auth.ts'
 import { cspSchema } from './csp.ts'
 import { durationSchema, parseDuration } from './duration.ts'
 import { backendsSchema, gatewayProxySchema, refineGateway } from './gateway.ts'
+import { operateKeys, refineOperate } from './operate.ts'
 import { performanceSchema, protectTables, timeoutSchema } from './protect.ts'
 
 const httpUrl = z
@@ -98,8 +99,11 @@ export const configSchema = z
     auth: authSchema.optional(),
     /** Argument limits, admin credential, IP rules, tool pinning. */
     security: securitySchema,
+    /** Metrics, tracing, audit, the cloud sink and the admin API (see src/config/operate.ts). */
+    ...operateKeys,
   })
   .superRefine(refineGateway)
+  .superRefine(refineOperate)
   .superRefine((config, ctx) => {
     for (const problem of authProblems(config)) ctx.addIssue({ code: 'custom', ...problem })
   })
@@ -131,10 +135,4 @@ export const KEY_ALIASES: Readonly<Record<string, string>> = {
 }
 
 /** Keys of other tools that Portico accepts and ignores, with a warning. */
-export const IGNORED_KEYS: ReadonlySet<string> = new Set([
-  'mode',
-  'admin_bind',
-  'cloud',
-  'tunnel',
-  'relay',
-])
+export const IGNORED_KEYS: ReadonlySet<string> = new Set(['mode', 'tunnel', 'relay'])

@@ -30,6 +30,7 @@ export function refuse(
     bytesIn: Number(req.headers['content-length']) || 0,
     ...userAgentOf(req),
     ...identityFieldOf(req),
+    ...addressOf(req),
   })
   const error = toPorticoError(thrown)
   if (!req.readableEnded) req.resume()
@@ -43,6 +44,12 @@ export function pathOf(req: IncomingMessage): string {
   const url = req.url ?? '/'
   const query = url.indexOf('?')
   return query === -1 ? url : url.slice(0, query)
+}
+
+/** The client's socket address, for the audit log. */
+export function addressOf(req: IncomingMessage): { clientAddress?: string } {
+  const address = req.socket?.remoteAddress
+  return address === undefined ? {} : { clientAddress: address }
 }
 
 export function userAgentOf(req: IncomingMessage): { userAgent?: string } {
@@ -92,6 +99,7 @@ export function relayExchange(
       ...session,
       ...userAgentOf(req),
       ...identityFieldOf(req),
+      ...addressOf(req),
     }),
     signal: abortOnClose(req, res).signal,
     bus: context.bus,

@@ -145,11 +145,13 @@ export function baseOf(
   options: PostOptions,
 ) {
   const userAgent = headerValue(req.headers, 'user-agent')
+  const clientAddress = req.socket?.remoteAddress
   return {
     proxy: context.proxy,
     transport: options.transport,
     bytesIn,
     ...(userAgent === undefined ? {} : { userAgent }),
+    ...(clientAddress === undefined ? {} : { clientAddress }),
   }
 }
 

@@ -55,6 +55,27 @@ export interface RouterExtras {
   publicRoutes?: ReadonlyMap<string, RouteHandler>
   /** More paths served as the MCP endpoint (URL-path profiles, `/mcp/{name}`). */
   mcpPaths?: ReadonlySet<string>
+  /** Route groups served beside MCP (the admin API, `/metrics`), each with its own filters. */
+  mounts?: readonly Mount[]
+}
+
+/**
+ * A route group served beside MCP (the admin API, `/metrics`): an exact path, or every path
+ * under a prefix ending in `/`, with its own HTTP filters (admin token, Origin).
+ */
+export interface Mount {
+  path: string
+  filters: readonly HttpFilter[]
+  handler: RouteHandler
+}
+
+export function mountOf(mounts: readonly Mount[], pathname: string): Mount | undefined {
+  for (const mount of mounts) {
+    if (pathname === mount.path) return mount
+    if (mount.path.endsWith('/') && pathname.startsWith(mount.path)) return mount
+    if (mount.path.endsWith('/') && pathname === mount.path.slice(0, -1)) return mount
+  }
+  return undefined
 }
 
 export function createRouter(
@@ -66,6 +87,7 @@ export function createRouter(
 ): RequestHandler {
   const publicRoutes = extras.publicRoutes ?? new Map<string, RouteHandler>()
   const moreMcpPaths = extras.mcpPaths ?? new Set<string>()
+  const mounts = extras.mounts ?? []
   const { mcp_path: mcpPath, sse_path: ssePath } = context.config
   const allow = routes.mcp.options ? 'GET, POST, DELETE, OPTIONS' : 'GET, POST, DELETE'
 
@@ -84,6 +106,9 @@ export function createRouter(
     if (pathname === '/healthz' || pathname === '/readyz' || pathname === '/version') {
       return operations(pathname, req, res, ops)
     }
+    // The admin API and /metrics keep answering while draining (operators watch the drain).
+    const mount = mounts.length === 0 ? undefined : mountOf(mounts, pathname)
+    if (mount !== undefined) return guarded(mount.filters, 'http', mount.handler, req, res)
     if (!ops.isServing()) {
       // Draining: the listener stays open for health probes; new work goes elsewhere.
       const error = new PorticoError('shutting_down', { headers: { connection: 'close' } })
@@ -126,26 +151,52 @@ export function createRouter(
     req: IncomingMessage,
     res: ServerResponse,
   ): Promise<void> | void {
-    let pending: Promise<void> | void
-    try {
-      pending = runFilters(list, req)
-    } catch (error) {
-      return refuse(context, req, res, error, transport)
-    }
-    if (pending === undefined) return handler(req, res)
-    return pending.then(
-      () => handler(req, res),
-      (error: unknown) => refuse(context, req, res, error, transport),
-    )
+    return guardedBy(context, list, transport, handler, req, res)
   }
 
-  // The last line of defence: no input may take the process down or leave a client hanging.
+  return protect(context, dispatch)
+}
+
+/** A listener that serves only mounts (the admin API on `admin_bind`); anything else is 404. */
+export function createMountRouter(context: ProxyContext, mounts: readonly Mount[]): RequestHandler {
+  return protect(context, (req, res) => {
+    const mount = mountOf(mounts, pathOf(req))
+    if (mount === undefined) return refuse(context, req, res, new PorticoError('not_found'), 'http')
+    return guardedBy(context, mount.filters, 'http', mount.handler, req, res)
+  })
+}
+
+function guardedBy(
+  context: ProxyContext,
+  list: readonly HttpFilter[],
+  transport: Transport,
+  handler: RouteHandler,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> | void {
+  let pending: Promise<void> | void
+  try {
+    pending = runFilters(list, req)
+  } catch (error) {
+    return refuse(context, req, res, error, transport)
+  }
+  if (pending === undefined) return handler(req, res)
+  return pending.then(
+    () => handler(req, res),
+    (error: unknown) => refuse(context, req, res, error, transport),
+  )
+}
+
+/** The last line of defence: no input may take the process down or leave a client hanging. */
+function protect(
+  context: ProxyContext,
+  dispatch: (req: IncomingMessage, res: ServerResponse) => Promise<void> | void,
+): RequestHandler {
   function failed(req: IncomingMessage, res: ServerResponse, error: unknown): void {
     context.logger.error('request failed', { path: pathOf(req), error: String(error) })
     if (res.headersSent) res.destroy()
     else sendError(res, new PorticoError('internal_error', { cause: error }))
   }
-
   return function route(req, res) {
     try {
       const pending = dispatch(req, res)

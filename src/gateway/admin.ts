@@ -1,46 +1,181 @@
 /**
- * Portico's own MCP tools under the reserved `portico` namespace: backends with health,
- * session counts, and the running config with every secret redacted. Served by the gateway
- * itself, never forwarded; `[proxy] admin_tools = false` turns them off.
+ * Portico's own MCP tools under the reserved `portico` namespace, served by the gateway itself:
+ * - admin (`[proxy] admin_tools`, default on): mcp-proxy's `list_backends`, `health_check`,
+ *   `session_count`, `add_backend`, `config` with its result shapes, and Portico's `backends`
+ *   and `sessions`. `add_backend` changes the gateway, so it needs the admin token
+ *   (`Authorization: Bearer`) and is refused when none is configured; the config is redacted.
+ * - discovery (`tool_discovery`, or `tool_exposure = "search"`): `search_tools`,
+ *   `similar_tools`, `tool_categories` over a BM25 index of the backends' tools.
+ * - `call_tool` (search mode): calls a tool by name through the whole global chain (auth,
+ *   filters, limits, tracing) exactly as a direct call would; mcp-proxy's bypasses all of it.
  */
 
 import { ADMIN_NAMESPACE } from '../config/gateway.ts'
+import { adminTokenOf } from '../config/operate.ts'
 import type { Config } from '../config/schema.ts'
+import { adminCredential } from '../edge/admin-token.ts'
 import { PorticoError } from '../errors.ts'
-import type { JsonObject } from '../jsonrpc/message.ts'
+import { isObject, type JsonObject, type JsonRpcErrorObject } from '../jsonrpc/message.ts'
+import { type Call, withMessage } from '../pipeline/call.ts'
+import { MessageReply } from '../pipeline/reply.ts'
 import { REDACTED, redactUrl } from '../util/redact.ts'
+import { VERSION } from '../version.ts'
+import type { BackendHealth } from './backends/backend.ts'
+import { toolIndex } from './discovery.ts'
 import type { Gateway } from './gateway.ts'
+import { announceChanges } from './reload.ts'
 
-const TOOLS: ReadonlyArray<{ name: string; description: string }> = [
+interface ToolSpec {
+  name: string
+  description: string
+  properties?: JsonObject
+  required?: string[]
+  readOnly?: boolean
+}
+
+const ADMIN_TOOLS: readonly ToolSpec[] = [
   { name: 'backends', description: 'List the gateway backends with their health and connections.' },
   { name: 'sessions', description: 'Count the client sessions connected to the gateway.' },
   { name: 'config', description: 'Show the running gateway configuration (secrets redacted).' },
+  { name: 'list_backends', description: 'List backends with their health status (mcp-proxy).' },
+  { name: 'health_check', description: 'Health summary of every backend (mcp-proxy).' },
+  { name: 'session_count', description: 'Active client session count (mcp-proxy).' },
+  {
+    name: 'add_backend',
+    description:
+      'Add an HTTP or stdio backend at runtime, with the same middleware as configured ones (needs the admin token).',
+    properties: {
+      name: { type: 'string', description: 'Backend name (the tool prefix)' },
+      url: { type: 'string', description: 'MCP endpoint of an HTTP backend' },
+      transport: { type: 'string', enum: ['http', 'sse', 'stdio'] },
+      command: { type: 'string', description: 'Command of a stdio backend' },
+      args: { type: 'array', items: { type: 'string' } },
+    },
+    required: ['name'],
+    readOnly: false,
+  },
 ]
+
+const DISCOVERY_TOOLS: readonly ToolSpec[] = [
+  {
+    name: 'search_tools',
+    description:
+      'Search every backend tool by what it does (BM25 over names, descriptions, parameters).',
+    properties: {
+      query: { type: 'string' },
+      top_k: { type: 'integer', minimum: 1, maximum: 100, default: 10 },
+    },
+    required: ['query'],
+  },
+  {
+    name: 'similar_tools',
+    description: 'Tools similar to one tool (by its id, as search_tools returns it).',
+    properties: {
+      tool_id: { type: 'string' },
+      top_k: { type: 'integer', minimum: 1, maximum: 100, default: 5 },
+    },
+    required: ['tool_id'],
+  },
+  { name: 'tool_categories', description: 'Tool counts per backend, largest first.' },
+]
+
+const CALL_TOOL: ToolSpec = {
+  name: 'call_tool',
+  description: 'Call any backend tool by the id search_tools returns, with its arguments.',
+  properties: { name: { type: 'string' }, arguments: { type: 'object' } },
+  required: ['name'],
+  readOnly: false,
+}
 
 export function adminPrefix(separator: string): string {
   return `${ADMIN_NAMESPACE}${separator}`
 }
 
+function specsOf(gateway: Gateway): ToolSpec[] {
+  const proxy = gateway.proxy
+  const search = proxy.tool_exposure === 'search'
+  return [
+    ...(proxy.admin_tools ? ADMIN_TOOLS : []),
+    ...(proxy.tool_discovery || search ? DISCOVERY_TOOLS : []),
+    ...(search ? [CALL_TOOL] : []),
+  ]
+}
+
+/** Whether the gateway serves any tool of its own. */
+export function servesOwnTools(gateway: Gateway): boolean {
+  return specsOf(gateway).length > 0
+}
+
 /** Tool definitions as they appear in `tools/list`. */
-export function adminTools(separator: string): JsonObject[] {
-  return TOOLS.map((tool) => ({
-    name: `${adminPrefix(separator)}${tool.name}`,
+export function adminTools(gateway: Gateway): JsonObject[] {
+  const prefix = adminPrefix(gateway.proxy.separator)
+  return specsOf(gateway).map((tool) => ({
+    name: `${prefix}${tool.name}`,
     description: tool.description,
-    inputSchema: { type: 'object', properties: {} },
-    annotations: { readOnlyHint: true, openWorldHint: false },
+    inputSchema: {
+      type: 'object',
+      properties: tool.properties ?? {},
+      ...(tool.required ? { required: tool.required } : {}),
+    },
+    annotations: { readOnlyHint: tool.readOnly ?? true, openWorldHint: false },
   }))
 }
 
-export function callAdminTool(gateway: Gateway, name: string): JsonObject {
+export interface AdminAnswer {
+  result?: JsonObject
+  error?: JsonRpcErrorObject
+  /** False for call_tool: the backend the inner call reached is the one to record. */
+  ownBackend: boolean
+}
+
+export async function callAdminTool(
+  gateway: Gateway,
+  name: string,
+  params: JsonObject,
+  call: Call,
+): Promise<AdminAnswer> {
   const local = name.slice(adminPrefix(gateway.proxy.separator).length)
-  const value = adminValue(gateway, local)
+  if (!specsOf(gateway).some((tool) => tool.name === local)) {
+    throw new PorticoError('invalid_params', { message: `Unknown tool: ${name}` })
+  }
+  const args = isObject(params.arguments) ? params.arguments : {}
+  if (local === 'call_tool') return callThroughChain(gateway, args, params, call)
+  if (local === 'add_backend')
+    return { result: await addBackend(gateway, args, call), ownBackend: true }
+  const value = await adminValue(gateway, local, args, call)
+  return { result: asResult(value), ownBackend: true }
+}
+
+function asResult(value: unknown, isError = false): JsonObject {
   return {
     content: [{ type: 'text', text: JSON.stringify(value, null, 2) }],
-    structuredContent: value,
+    ...(isObject(value) ? { structuredContent: value } : {}),
+    ...(isError ? { isError: true } : {}),
   }
 }
 
-function adminValue(gateway: Gateway, tool: string): JsonObject {
+/** mcp-proxy's BackendStatus for one backend's health. */
+export function backendStatus(health: BackendHealth): JsonObject {
+  return {
+    namespace: health.name,
+    healthy: health.state === 'up' || health.state === 'idle',
+    last_checked_at: health.lastCheckedAt ?? null,
+    consecutive_failures: health.consecutiveFailures,
+    error: health.error ?? health.lastFailure?.message ?? null,
+    transport: health.transport,
+    state: health.state,
+    restarts: health.restarts,
+    connections: health.connections,
+  }
+}
+
+async function adminValue(
+  gateway: Gateway,
+  tool: string,
+  args: JsonObject,
+  call: Call,
+): Promise<unknown> {
+  const statuses = () => gateway.backends().map((b) => backendStatus(b.health()))
   switch (tool) {
     case 'backends':
       return { backends: gateway.backends().map((b) => ({ ...b.health() })) }
@@ -56,9 +191,137 @@ function adminValue(gateway: Gateway, tool: string): JsonObject {
       }
     case 'config':
       return redactedConfig(gateway.config)
+    case 'list_backends': {
+      const backends = statuses()
+      return {
+        proxy_name: gateway.proxy.name ?? gateway.config.name ?? 'portico',
+        proxy_version: gateway.proxy.version ?? VERSION,
+        backend_count: backends.length,
+        backends,
+      }
+    }
+    case 'health_check': {
+      const backends = statuses()
+      const healthy = backends.filter((b) => b.healthy === true).length
+      return {
+        status: healthy === backends.length ? 'healthy' : 'degraded',
+        healthy_count: healthy,
+        total_count: backends.length,
+        backends,
+      }
+    }
+    case 'session_count':
+      return { active_sessions: gateway.sessions.size }
+    case 'search_tools':
+      return (await toolIndex(gateway, call)).search(stringArg(args, 'query'), topK(args, 10))
+    case 'similar_tools': {
+      const id = stringArg(args, 'tool_id')
+      const similar = (await toolIndex(gateway, call)).similar(id, topK(args, 5))
+      if (similar === undefined)
+        throw new PorticoError('invalid_params', { message: `Unknown tool: ${id}` })
+      return similar
+    }
+    case 'tool_categories':
+      return (await toolIndex(gateway, call)).categories()
     default:
       throw new PorticoError('invalid_params', { message: `Unknown tool: ${tool}` })
   }
+}
+
+/**
+ * Adds a backend for a caller with admin rights: an identity authentication marked admin (an
+ * admin API key or role, `[security] admin_token`), or, without `[auth]`, the `[admin] token`.
+ * Refused (isError) otherwise, and always when neither is configured.
+ */
+async function addBackend(gateway: Gateway, args: JsonObject, call: Call): Promise<JsonObject> {
+  const refusal = adminRefusal(gateway.config, call)
+  if (refusal !== undefined) return asText(refusal, true)
+  const input =
+    args.transport === undefined && typeof args.url === 'string'
+      ? { ...args, transport: 'http' }
+      : args
+  const name = typeof input.name === 'string' ? input.name : '?'
+  try {
+    const added = await gateway.addBackend(input)
+    announceChanges(gateway)
+    const where = added.transport === 'stdio' ? `(stdio: ${added.command})` : `at ${added.url}`
+    return asText(`Backend '${added.name}' added successfully ${where}`)
+  } catch (error) {
+    const message = error instanceof PorticoError ? error.message : String(error)
+    return asText(`Failed to add backend '${name}': ${message}`, true)
+  }
+}
+
+function adminRefusal(config: Config, call: Call): string | undefined {
+  if (call.identity?.admin === true) return undefined
+  const credential = adminCredential(adminTokenOf(config))
+  if (credential.configured && credential.verify(call.headers)) return undefined
+  if (config.auth !== undefined) {
+    return 'Refused: add_backend needs admin rights (the admin token, or an admin API key or role)'
+  }
+  if (!credential.configured) {
+    return 'Refused: add_backend needs an admin token ([admin] token) to be configured'
+  }
+  return 'Refused: add_backend needs the admin token (Authorization: Bearer)'
+}
+
+function asText(text: string, isError = false): JsonObject {
+  return { content: [{ type: 'text', text }], ...(isError ? { isError: true } : {}) }
+}
+
+/**
+ * Search mode's `call_tool`: the named tool is called as a new message through the whole
+ * global chain (the one a direct call takes), on the caller's session and with its headers.
+ */
+async function callThroughChain(
+  gateway: Gateway,
+  args: JsonObject,
+  params: JsonObject,
+  call: Call,
+): Promise<AdminAnswer> {
+  const target = stringArg(args, 'name')
+  if (target.startsWith(adminPrefix(gateway.proxy.separator))) {
+    throw new PorticoError('invalid_params', { message: 'call_tool calls backend tools only' })
+  }
+  const reenter = gateway.reenter
+  if (reenter === undefined) throw new PorticoError('internal_error')
+  const message = {
+    jsonrpc: '2.0' as const,
+    id: call.id ?? 0,
+    method: 'tools/call',
+    params: {
+      name: target,
+      arguments: isObject(args.arguments) ? args.arguments : {},
+      ...(isObject(params._meta) ? { _meta: params._meta } : {}),
+    },
+  }
+  // One JSON answer: related messages of the inner call go to the session's stream.
+  const inner: Call = {
+    ...withMessage(call, message),
+    headers: { ...call.headers, accept: 'application/json' },
+  }
+  const reply = await reenter(inner)
+  const response = reply instanceof MessageReply ? await reply.json() : undefined
+  if (response === undefined) throw new PorticoError('upstream_bad_response')
+  if (response.error) return { error: response.error, ownBackend: false }
+  return { result: isObject(response.result) ? response.result : {}, ownBackend: false }
+}
+
+function stringArg(args: JsonObject, key: string): string {
+  const value = args[key]
+  if (typeof value !== 'string' || value === '') {
+    throw new PorticoError('invalid_params', {
+      message: `Invalid params: "${key}" must be a string`,
+    })
+  }
+  return value
+}
+
+function topK(args: JsonObject, fallback: number): number {
+  const value = args.top_k
+  return typeof value === 'number' && Number.isInteger(value) && value > 0
+    ? Math.min(value, 100)
+    : fallback
 }
 
 /**

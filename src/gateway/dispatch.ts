@@ -18,7 +18,7 @@ import { MessageReply } from '../pipeline/reply.ts'
 import { discard, errorVerdict } from '../protect/outcome.ts'
 import { MODERN_PROTOCOL_VERSION } from '../protocol/classify.ts'
 import { VERSION } from '../version.ts'
-import { adminPrefix, adminTools, callAdminTool } from './admin.ts'
+import { adminPrefix, adminTools, callAdminTool, servesOwnTools } from './admin.ts'
 import type { Backend, BackendCall, SessionRef } from './backends/backend.ts'
 import type { CallSink, Connection } from './backends/connection.ts'
 import type { Gateway } from './gateway.ts'
@@ -99,9 +99,13 @@ export async function dispatch(scope: RequestScope, request: JsonRpcRequest): Pr
       return listen(scope, request.id, params)
     default:
       if (isListMethod(method)) {
+        // Search mode lists only Portico's tools; backend tools stay callable by name.
+        if (method === 'tools/list' && gateway.proxy.tool_exposure === 'search') {
+          return { result: { tools: adminTools(gateway) } }
+        }
         const result = await gateway.list(method, params, scope.ref, scope.call)
-        if (method === 'tools/list' && gateway.proxy.admin_tools && params.cursor === undefined) {
-          result.tools = [...(result.tools as JsonObject[]), ...adminTools(gateway.proxy.separator)]
+        if (method === 'tools/list' && servesOwnTools(gateway) && params.cursor === undefined) {
+          result.tools = [...(result.tools as JsonObject[]), ...adminTools(gateway)]
         }
         return { result }
       }
@@ -182,8 +186,12 @@ function serverInfo(scope: RequestScope): JsonObject {
 async function callTool(scope: RequestScope, params: JsonObject): Promise<Handled> {
   const name = stringParam(params, 'name')
   const { gateway } = scope
-  if (gateway.proxy.admin_tools && name.startsWith(adminPrefix(gateway.proxy.separator))) {
-    return { result: callAdminTool(gateway, name), backend: 'portico' }
+  if (servesOwnTools(gateway) && name.startsWith(adminPrefix(gateway.proxy.separator))) {
+    const answer = await callAdminTool(gateway, name, params, scope.call)
+    return {
+      ...(answer.error ? { error: answer.error } : { result: answer.result ?? {} }),
+      ...(answer.ownBackend ? { backend: 'portico' } : {}),
+    }
   }
   const route = gateway.routeName('tool', name)
   const args = route.backend.catalog.injectArgs(route.local, params.arguments)

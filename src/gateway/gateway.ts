@@ -4,7 +4,12 @@
  * gateway cursor and a bounded wait per backend, and merged capabilities.
  */
 
-import type { BackendConfig, GatewayProxyConfig } from '../config/gateway.ts'
+import {
+  type BackendConfig,
+  backendSchema,
+  type GatewayProxyConfig,
+  namingProblems,
+} from '../config/gateway.ts'
 import { upstreamOrigins } from '../config/origins.ts'
 import { protectOf } from '../config/protect.ts'
 import type { Config } from '../config/schema.ts'
@@ -17,7 +22,7 @@ import {
 } from '../jsonrpc/message.ts'
 import type { Logger } from '../observe/logger.ts'
 import { type Call, withMessage } from '../pipeline/call.ts'
-import type { Middleware } from '../pipeline/compose.ts'
+import type { Handler, Middleware } from '../pipeline/compose.ts'
 import { CallLifetime } from '../pipeline/lifetime.ts'
 import { MessageReply } from '../pipeline/reply.ts'
 import { OutlierGroup } from '../protect/outlier.ts'
@@ -56,6 +61,8 @@ export interface GatewayDeps {
   observe?: NotificationObserver
   /** Middleware of every backend's per-upstream chain (library mode). */
   upstreamMiddleware?: readonly Middleware[]
+  /** Per-attempt observers (tracing), innermost in every backend's chain. */
+  attemptMiddleware?: readonly Middleware[]
   /** Time for the traffic-protection policies (tests drive it). */
   clock?: Clock
 }
@@ -65,6 +72,17 @@ export interface Route {
   /** The backend's own name or URI. */
   local: string
 }
+
+/** A backend turning healthy or unhealthy (`/admin/backends/{name}/health/history`). */
+export interface HealthTransition {
+  backend: string
+  healthy: boolean
+  /** ISO time of the change. */
+  at: string
+}
+
+/** Health transitions kept, all backends together (mcp-proxy keeps the last 100). */
+const HISTORY = 100
 
 export class Gateway {
   readonly sessions: SessionStore
@@ -81,6 +99,18 @@ export class Gateway {
   readonly #listeners = new Set<Listener>()
   /** Exposed resource URI → how many listen streams want its updates. */
   readonly #watched = new Map<string, number>()
+  /** Backends added at runtime (admin API, admin tool): kept when the file is reloaded. */
+  readonly #added = new Map<string, BackendConfig>()
+  /** Last health per backend, and the ring of transitions. */
+  readonly #healthy = new Map<string, boolean>()
+  readonly #history: HealthTransition[] = []
+  /** Bumped whenever the backends' tools may have changed (reload, list_changed). */
+  #toolsVersion = 0
+  /**
+   * The whole global chain (set by the mode once composed): calls the gateway makes on a
+   * client's behalf (search mode's `call_tool`) pass the same middleware as direct calls.
+   */
+  reenter: Handler | undefined
   /** The gateway's own backend session: stateless calls, capabilities, listen streams. */
   readonly session: SessionRef = gatewaySession((backend, message, from) =>
     this.#deliver(backend, message, from),
@@ -184,7 +214,9 @@ export class Gateway {
       maxMessageBytes: this.#config.max_response_body_size,
       gatewaySession: this.session,
       upstreamMiddleware: this.#deps.upstreamMiddleware ?? [],
+      attemptMiddleware: this.#deps.attemptMiddleware ?? [],
       protect: (backendConfig) => this.#protect(backendConfig),
+      onState: (name, state) => this.#noteState(name, state),
     }
     return config.transport === 'stdio'
       ? new StdioBackend(config, deps)
@@ -323,11 +355,91 @@ export class Gateway {
     }
   }
 
+  /** Records a healthy/unhealthy transition (a backend that has not started yet is neither). */
+  #noteState(name: string, state: Backend['state']): void {
+    if (state === 'idle' || state === 'starting') return
+    const healthy = state === 'up'
+    if (this.#healthy.get(name) === healthy) return
+    this.#healthy.set(name, healthy)
+    this.#history.push({ backend: name, healthy, at: new Date().toISOString() })
+    if (this.#history.length > HISTORY) this.#history.shift()
+  }
+
+  /** Changes when the backends' tool lists may have changed (discovery re-indexes then). */
+  get toolsVersion(): number {
+    return this.#toolsVersion
+  }
+
+  /** Health transitions of one backend, oldest first. */
+  history(name: string): HealthTransition[] {
+    return this.#history.filter((entry) => entry.backend === name)
+  }
+
+  /** Whether `name` was added at runtime (not from the config file). */
+  isAdded(name: string): boolean {
+    return this.#added.has(name)
+  }
+
+  /**
+   * Adds (or, with `replace`, replaces) a backend at runtime with the same chain and middleware
+   * as the file's backends. It survives reloads of the file until removed (a file backend of
+   * the same name takes its place). Throws `invalid_params` with the reason when refused.
+   */
+  async addBackend(input: unknown, replace = false): Promise<BackendConfig> {
+    const parsed = backendSchema.safeParse(input)
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]
+      const where = issue?.path.length ? `${issue.path.join('.')}: ` : ''
+      throw new PorticoError('invalid_params', {
+        message: `Invalid backend: ${where}${issue?.message ?? 'invalid'}`,
+      })
+    }
+    const config = parsed.data
+    const exists = this.#backends.has(config.name)
+    if (exists && !replace) {
+      throw new PorticoError('invalid_params', {
+        message: `Backend '${config.name}' already exists`,
+      })
+    }
+    if (!exists && replace) {
+      throw new PorticoError('not_found', { message: `Backend '${config.name}' not found` })
+    }
+    const others = (this.#config.backends ?? []).filter((b) => b.name !== config.name)
+    const problem = namingProblems([...others, config], this.#config.proxy.separator).find(
+      (p) => p.index === others.length,
+    )
+    if (problem !== undefined || (!config.namespace && others.length > 0)) {
+      throw new PorticoError('invalid_params', {
+        message: `Invalid backend: ${problem?.message ?? 'namespace = false needs a single backend'}`,
+      })
+    }
+    if (config.name === 'portico') {
+      throw new PorticoError('invalid_params', {
+        message: 'Invalid backend: "portico" is reserved',
+      })
+    }
+    this.#added.set(config.name, config)
+    await this.apply({ ...this.#config, backends: [...others, config] })
+    return config
+  }
+
+  /** Removes a backend (a file backend comes back when the file is reloaded). */
+  async removeBackend(name: string): Promise<boolean> {
+    if (!this.#backends.has(name)) return false
+    this.#added.delete(name)
+    const backends = (this.#config.backends ?? []).filter((b) => b.name !== name)
+    await this.apply({ ...this.#config, backends })
+    return true
+  }
+
   /**
    * Applies a new validated config: removed backends close, new ones start, changed ones
    * are replaced; untouched backends keep their processes and every client session.
+   * Backends added at runtime are kept unless the new config has one of the same name.
    */
-  async apply(next: Config): Promise<{ added: string[]; removed: string[]; changed: string[] }> {
+  async apply(input: Config): Promise<{ added: string[]; removed: string[]; changed: string[] }> {
+    const next = this.#withAdded(input)
+    this.#toolsVersion++
     const before = this.#backends
     const after = new Map<string, Backend>()
     const added: string[] = []
@@ -358,6 +470,16 @@ export class Gateway {
       })
     await Promise.allSettled(closing)
     return { added, removed, changed }
+  }
+
+  #withAdded(input: Config): Config {
+    const own = input.backends ?? []
+    const kept = [...this.#added.values()].filter((added) => {
+      const fromFile = own.find((b) => b.name === added.name)
+      if (fromFile !== undefined && fromFile !== added) this.#added.delete(added.name)
+      return fromFile === undefined
+    })
+    return kept.length === 0 ? input : { ...input, backends: [...own, ...kept] }
   }
 
   /**
@@ -458,6 +580,7 @@ export class Gateway {
     }
     if (message.method.endsWith('/list_changed')) {
       if (this.#backends.get(backend)?.listed !== true) return
+      if (message.method === 'notifications/tools/list_changed') this.#toolsVersion++
       this.#deps.observe?.({ backend, method: message.method })
       this.notifyListeners(message.method)
       return

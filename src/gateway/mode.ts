@@ -11,6 +11,7 @@ import type { Mode } from '../edge/mode.ts'
 import type { RouteHandler } from '../edge/router.ts'
 import { PorticoError } from '../errors.ts'
 import { forwardRaw, targetOf } from '../forward/raw.ts'
+import type { StatusSource } from '../observe/status.ts'
 import type { Handler, Middleware } from '../pipeline/compose.ts'
 import type { Clock } from '../util/clock.ts'
 import { isWidgetsFolder, staticWidgets } from '../widgets/static.ts'
@@ -31,17 +32,20 @@ export function gatewayMode(
     logger,
     http: context.http,
     upstreamMiddleware,
+    attemptMiddleware: context.attemptMiddleware ?? [],
     ...(clock === undefined ? {} : { clock }),
     observe: (notification) => {
       if (!bus.hasSinks) return
       bus.publish({ type: 'notification', ts: Date.now(), proxy, ...notification })
     },
   })
+  context.status.add(backendsStatus(gateway))
   if (config.proxy.hot_reload && reload) watchConfig(gateway, reload, logger)
   return {
     gateway,
     terminal: gatewayTerminal(context, gateway),
     routes(handle: Handler) {
+      gateway.reenter = handle
       return {
         mcp: {
           post: (req, res) =>
@@ -76,5 +80,16 @@ function widgetTraffic(context: ProxyContext, widgets: string): RouteHandler {
       return refuse(context, req, res, error, 'http')
     }
     await forwardRaw(context, req, res, url)
+  }
+}
+
+/** The protection status of the backends present when asked (hot reload adds and removes them). */
+function backendsStatus(gateway: Gateway): StatusSource {
+  const sources = () => gateway.backends().map((b) => b.protection.statusSource(b.name))
+  return {
+    breakers: () => sources().flatMap((s) => s.breakers?.() ?? []),
+    caches: () => sources().flatMap((s) => s.caches?.() ?? []),
+    clearCaches: () => sources().reduce((sum, s) => sum + (s.clearCaches?.() ?? 0), 0),
+    retries: () => sources().flatMap((s) => s.retries?.() ?? []),
   }
 }

@@ -61,6 +61,7 @@ export class ClientSession implements SessionRef {
   readonly initParams: JsonObject
   /** The client's network address (sessions are bounded per address). */
   readonly address: string
+  readonly createdAt = Date.now()
   lastSeen = Date.now()
   readonly #backends: (name: string) => BackendView | undefined
   #stream: ServerResponse | undefined

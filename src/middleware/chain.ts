@@ -4,6 +4,7 @@
  * transparent forward or the gateway dispatch), which runs each upstream's own chain.
  *
  *   filters (edge: Origin, client address rules, authentication; before the body is read)
+ *   → observe (tracing: the exchange's span; metrics: calls in flight)
  *   → security (src/auth/: session ownership → authorization → argument checks)
  *   → user middleware (library mode: `createPortico(config, { middleware })`)
  *   → rate limits (`[proxy.rate_limit]`: all traffic, per client, per session, per tool)
@@ -20,6 +21,8 @@ import { rewriteResponses } from './rewrite.ts'
 export interface ChainParts {
   /** Portico's own security middleware (src/auth/setup.ts), before anything else sees a call. */
   security?: readonly Middleware[]
+  /** Outermost: tracing and the in-flight gauge (they see refusals by every later step). */
+  observe?: readonly Middleware[]
   /** Middleware given by an embedding application. */
   user: readonly Middleware[]
   /** Traffic protection of all traffic (src/protect/rate-limit.ts `globalRateLimit`). */
@@ -28,7 +31,12 @@ export interface ChainParts {
 }
 
 export function globalChain(parts: ChainParts): Middleware[] {
-  const chain: Middleware[] = [...(parts.security ?? []), ...parts.user, ...(parts.protect ?? [])]
+  const chain: Middleware[] = [
+    ...(parts.observe ?? []),
+    ...(parts.security ?? []),
+    ...parts.user,
+    ...(parts.protect ?? []),
+  ]
   if (parts.rewriters.length > 0) chain.push(rewriteResponses(parts.rewriters))
   return chain
 }

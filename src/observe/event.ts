@@ -38,6 +38,8 @@ export interface ExchangeEvent {
   subject?: string
   /** The OAuth client the caller's token was issued to. */
   authClient?: string
+  /** The client's address as the socket saw it (audit: who called). */
+  clientAddress?: string
   /** HTTP path for non-MCP exchanges (widgets, OAuth metadata). */
   path?: string
   outcome: Outcome

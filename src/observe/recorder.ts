@@ -25,6 +25,7 @@ export interface ExchangeBase {
   proxy: string
   transport: Transport
   userAgent?: string
+  clientAddress?: string
   bytesIn: number
 }
 
@@ -140,6 +141,13 @@ export class CallRecorder extends Timed {
   finish(httpStatus: number): void {
     if (this.#done) return
     this.#done = true
+    for (const track of this.#tracks) {
+      // Middleware that outlive the answer (a trace span) read how it ended.
+      const notes = track.call.notes
+      notes.outcome = outcomeOf(track, notes.reason, track.call, httpStatus)
+      if (track.errorCode !== undefined) notes.errorCode = track.errorCode
+      notes.httpStatus = httpStatus
+    }
     if (!this.#bus.hasSinks) return
     const endUs = this.elapsedUs()
     const share = this.#tracks.length || 1
@@ -184,6 +192,7 @@ export class CallRecorder extends Timed {
       event.subject = identity.subject
       if (identity.clientId !== undefined) event.authClient = identity.clientId
     }
+    if (this.#base.clientAddress !== undefined) event.clientAddress = this.#base.clientAddress
     if (track.errorCode !== undefined) event.errorCode = track.errorCode
     if (track.errorMessage !== undefined) event.errorMessage = track.errorMessage
     const reason = track.reason ?? notes.reason
@@ -286,6 +295,7 @@ export class HttpRecorder extends Timed {
       event.subject = exchange.identity.subject
       if (exchange.identity.clientId !== undefined) event.authClient = exchange.identity.clientId
     }
+    if (exchange.clientAddress !== undefined) event.clientAddress = exchange.clientAddress
     if (this.upstreamStatus !== undefined) event.upstreamStatus = this.upstreamStatus
     if (this.backend !== undefined) event.backend = this.backend
     if (this.#failure.reason !== undefined) event.reason = this.#failure.reason

@@ -5,7 +5,7 @@
  * original bytes are forwarded only while nobody changed the message.
  */
 import type { IncomingHttpHeaders } from 'node:http'
-import type { RequestInfo } from '../http/headers.ts'
+import { forwardHeaders, type HeaderMap, type RequestInfo } from '../http/headers.ts'
 import type { Decoded, JsonRpcId, JsonRpcMessage, MessageKind } from '../jsonrpc/message.ts'
 import {
   type ClientInfo,
@@ -42,6 +42,10 @@ export interface CallNotes {
   hedges?: number
   /** Traffic protection: the circuit breaker transition this call caused. */
   breaker?: 'open' | 'half_open' | 'closed' | 'ejected'
+  /** The call's outcome, JSON-RPC error code and HTTP status, once its answer is written. */
+  outcome?: string
+  errorCode?: number
+  httpStatus?: number
 }
 
 export interface Call {
@@ -74,6 +78,11 @@ export interface Call {
   /** The upstream the call is sent to, inside an upstream's chain (a backend's name). */
   readonly upstream?: string
   /**
+   * W3C trace context of the span this call runs in (set by tracing): sent upstream as the
+   * `traceparent` header and, to gateway backends, in `params._meta.traceparent`.
+   */
+  readonly traceparent?: string
+  /**
    * Legacy HTTP+SSE only: the terminal calls it once the upstream accepted the POSTed message,
    * so Portico can answer the client's POST while the response is still to come on the stream.
    */
@@ -86,6 +95,13 @@ const RAW = new WeakMap<object, Buffer>()
 /** The original bytes of the call's message, or undefined once a middleware replaced it. */
 export function rawBytesOf(call: Call): Buffer | undefined {
   return RAW.get(call.message)
+}
+
+/** The headers a call is forwarded with: the client's end-to-end ones, its trace context. */
+export function upstreamHeadersOf(call: Call): HeaderMap {
+  const headers = forwardHeaders(call.headers, call.request)
+  if (call.traceparent !== undefined) headers.traceparent = call.traceparent
+  return headers
 }
 
 /** A copy of the call carrying another message (its target is classified again). */
@@ -158,10 +174,11 @@ function classify(
     signal: source.signal,
     notes: {},
     lifetime: new CallLifetime(),
-    // Present (undefined) so that copies adding them (`{ ...call, upstream }`) keep V8's fast
-    // clone path: adding a key the object lacks made each copy cost microseconds.
+    // Present (undefined) from the start, so that copies adding them (`{ ...call, upstream }`,
+    // `{ ...call, traceparent }`) keep the calls' one shape and V8's fast clone path.
     upstream: undefined,
     timeoutMs: undefined,
+    traceparent: undefined,
   } as Call
 }
 

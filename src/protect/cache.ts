@@ -58,6 +58,13 @@ export class ResponseCache {
     return this.#config.max_entry_bytes
   }
 
+  /** Empties the cache (`POST /admin/cache/clear`); returns how many entries it held. */
+  clear(): number {
+    const size = this.#entries.size
+    this.#entries.clear()
+    return size
+  }
+
   stats(): CacheStats {
     return { hits: this.hits, misses: this.misses, entries: this.#entries.size }
   }

@@ -14,6 +14,7 @@
  */
 import { type ProtectConfig, protectOf } from '../config/protect.ts'
 import type { Logger } from '../observe/logger.ts'
+import type { StatusSource } from '../observe/status.ts'
 import type { Middleware } from '../pipeline/compose.ts'
 import type { Clock } from '../util/clock.ts'
 import { CircuitBreaker } from './breaker.ts'
@@ -55,6 +56,7 @@ export class UpstreamProtection {
   readonly outlier: OutlierDetector | undefined
   readonly cache: ResponseCache | undefined
   readonly limiter: ConcurrencyLimiter | undefined
+  #budget: RetryBudget | undefined
 
   constructor(name: string, config: ProtectConfig, deps: ProtectDeps) {
     const { clock, logger } = deps
@@ -99,6 +101,7 @@ export class UpstreamProtection {
     const budget = config.retry
       ? new RetryBudget(config.retry.budget_percent, config.retry.min_retries_per_sec, clock)
       : undefined
+    this.#budget = budget
     if (config.retry && budget) {
       chain.push(retry({ config: config.retry, budget, hints: this.hints, clock }))
     }
@@ -133,6 +136,19 @@ export class UpstreamProtection {
     }
     if (this.cache) status.cache = this.cache.stats()
     return Object.keys(status).length > 0 ? status : undefined
+  }
+
+  /**
+   * What this upstream's policies show operators (`/admin/circuit-breakers`, `/admin/cache/*`,
+   * the metrics), under `name`: read when asked, never on the request path.
+   */
+  statusSource(name: string): StatusSource {
+    return {
+      breakers: () => (this.breaker ? [{ backend: name, state: this.breaker.state }] : []),
+      caches: () => (this.cache ? [{ backend: name, ...this.cache.stats() }] : []),
+      ...(this.cache ? { clearCaches: () => this.cache?.clear() ?? 0 } : {}),
+      retries: () => (this.#budget ? [{ backend: name, retries: this.#budget.granted }] : []),
+    }
   }
 
   close(): void {

@@ -33,6 +33,9 @@ export class RetryBudget {
   readonly #extra = new Float64Array(WINDOW_SLOTS)
   readonly #epochs = new Float64Array(WINDOW_SLOTS).fill(-1)
 
+  /** Extra attempts (retries and hedges) granted since start, for operators. */
+  granted = 0
+
   constructor(percent: number, minPerSecond: number, clock: Clock) {
     this.#percent = percent / 100
     this.#floor = minPerSecond * WINDOW_SLOTS * (SLOT_MS / 1000)
@@ -59,6 +62,7 @@ export class RetryBudget {
     if (extra + 1 > Math.max(this.#percent * calls, this.#floor)) return false
     const slot = this.#slot()
     this.#extra[slot] = (this.#extra[slot] as number) + 1
+    this.granted++
     return true
   }
 

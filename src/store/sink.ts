@@ -11,6 +11,7 @@
 import { Worker } from 'node:worker_threads'
 import type { Sink } from '../observe/bus.ts'
 import type { PorticoEvent } from '../observe/event.ts'
+import type { PipeStats } from '../observe/status.ts'
 import { boundEvent, truncatedPayload } from './bound.ts'
 import { openStore } from './open.ts'
 import { encodeEvents } from './wire.ts'
@@ -106,6 +107,9 @@ class WorkerSink implements StoreSink {
   #unreportedDrops = 0
   #failed = 0
   #restarts = 0
+  /** Commits acknowledged by the writer and the time they took (for the metrics). */
+  #commits = 0
+  #commitMs = 0
   #restartDelay = RESTART_MIN_MS
   #restartTimer: NodeJS.Timeout | undefined
   #reportedAt = Number.NEGATIVE_INFINITY
@@ -193,6 +197,8 @@ class WorkerSink implements StoreSink {
       case 'written':
         this.#settle(message.count, message.bytes)
         this.#written += message.count
+        this.#commits++
+        this.#commitMs += message.ms
         this.#restartDelay = RESTART_MIN_MS
         return
       case 'failed':
@@ -265,6 +271,19 @@ class WorkerSink implements StoreSink {
       this.#limits.onError?.(`${message}${more}`)
     } catch {
       // A failing logger must not turn a store problem into a crash.
+    }
+  }
+
+  /** The counters the metrics show (`portico_sink_*{sink="store"}`). */
+  pipeStats(): PipeStats {
+    const stats = this.stats()
+    return {
+      sent: stats.written,
+      dropped: stats.dropped,
+      pending: stats.pending,
+      failed: stats.failed,
+      writes: this.#commits,
+      writeSeconds: this.#commitMs / 1000,
     }
   }
 

@@ -79,6 +79,7 @@ function encode(e: PorticoEvent): unknown[] {
     e.breaker,
     e.subject,
     e.authClient,
+    e.clientAddress,
   ]
 }
 
@@ -140,5 +141,6 @@ function decode(row: unknown[]): PorticoEvent {
     breaker: r(32),
     subject: r(33),
     authClient: r(34),
+    clientAddress: r(35),
   }
 }

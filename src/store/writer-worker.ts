@@ -37,7 +37,7 @@ export type ToWriter =
   | { type: 'close' }
 
 export type FromWriter =
-  | { type: 'written'; count: number; bytes: number }
+  | { type: 'written'; count: number; bytes: number; ms: number }
   | { type: 'failed'; count: number; bytes: number; message: string }
   | { type: 'warning'; message: string }
   | { type: 'closed' }
@@ -102,9 +102,10 @@ function start(options: WriterOptions): void {
     queue = []
     queuedBytes = 0
     try {
+      const started = performance.now()
       const open = current()
       open?.ingestor.write(batch, dropped, options.proxy)
-      post({ type: 'written', count: batch.length, bytes })
+      post({ type: 'written', count: batch.length, bytes, ms: performance.now() - started })
     } catch (error) {
       post({ type: 'failed', count: batch.length, bytes, message: messageOf(error) })
     }

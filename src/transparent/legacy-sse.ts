@@ -15,10 +15,10 @@ import type { RouteHandler } from '../edge/router.ts'
 import { failRelay, type RelayOptions, relayAnswer } from '../edge/send.ts'
 import { routeKey } from '../forward/raw.ts'
 import { mapChallenge } from '../forward/url-map.ts'
-import { clientHeaders, forwardHeaders, headerValue, upstreamHeaders } from '../http/headers.ts'
+import { clientHeaders, headerValue, upstreamHeaders } from '../http/headers.ts'
 import { encodeJson, isObject, type JsonRpcId } from '../jsonrpc/message.ts'
 import { CallRecorder, publishNotification } from '../observe/recorder.ts'
-import { type Call, rawBytesOf } from '../pipeline/call.ts'
+import { type Call, rawBytesOf, upstreamHeadersOf } from '../pipeline/call.ts'
 import type { Handler } from '../pipeline/compose.ts'
 import { accepted, MessageReply, type Reply, type StreamEvent } from '../pipeline/reply.ts'
 import { encodeSseEvent } from '../protocol/sse.ts'
@@ -300,7 +300,7 @@ function send(http: HttpClient, url: URL, call: Call, label: string, timeoutMs: 
   return http.send({
     url,
     method: 'POST',
-    headers: forwardHeaders(call.headers, call.request),
+    headers: upstreamHeadersOf(call),
     body: rawBytesOf(call) ?? Buffer.from(encodeJson(call.message)),
     signal: call.signal,
     label,

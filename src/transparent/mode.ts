@@ -38,6 +38,7 @@ export function transparentMode(
     coalesce: config.performance.coalesce_requests,
     group: new OutlierGroup(clock),
   })
+  context.status.add(protection.statusSource('upstream'))
   const attemptMs = config.timeout?.attemptMs ?? config.request_timeout
   const streamable = transparentUpstream({
     http: context.http,
@@ -65,7 +66,12 @@ export function transparentMode(
   const probe = readinessProbe(context, url, label)
   return {
     terminal: upstreamChain(
-      { name: label, middleware: upstreamMiddleware, protection: protection.middleware },
+      {
+        name: label,
+        middleware: upstreamMiddleware,
+        protection: protection.middleware,
+        attempt: context.attemptMiddleware ?? [],
+      },
       (call) => (call.transport === 'sse' ? legacy.forward(call) : streamable(call)),
     ),
     routes(handle: Handler) {

@@ -8,9 +8,9 @@
 import type { Readable } from 'node:stream'
 import type { PorticoError } from '../errors.ts'
 import { mapChallenge } from '../forward/url-map.ts'
-import { clientHeaders, forwardHeaders, type HeaderMap, headerValue } from '../http/headers.ts'
+import { clientHeaders, type HeaderMap, headerValue } from '../http/headers.ts'
 import { encodeJson } from '../jsonrpc/message.ts'
-import { type Call, rawBytesOf } from '../pipeline/call.ts'
+import { type Call, rawBytesOf, upstreamHeadersOf } from '../pipeline/call.ts'
 import { accepted, MessageReply, type Reply, StreamEvent, StreamReply } from '../pipeline/reply.ts'
 import { SseParser } from '../protocol/sse.ts'
 import { bodyError, type HttpClient, type UpstreamResponse } from '../upstream/http-client.ts'
@@ -37,7 +37,7 @@ export function transparentUpstream(
     const response = await http.send({
       url: call.request.search ? new URL(url.pathname + call.request.search, url) : url,
       method: 'POST',
-      headers: forwardHeaders(call.headers, call.request),
+      headers: upstreamHeadersOf(call),
       body: rawBytesOf(call) ?? Buffer.from(encodeJson(call.message)),
       signal: call.signal,
       label,

@@ -21,6 +21,8 @@ export interface UpstreamSettings {
   middleware?: readonly Middleware[]
   /** This upstream's traffic protection (src/protect/policies.ts), inside the library's. */
   protection?: readonly Middleware[]
+  /** Per-attempt observers (tracing), innermost: below retries and hedges. */
+  attempt?: readonly Middleware[]
 }
 
 /**
@@ -29,11 +31,11 @@ export interface UpstreamSettings {
  * directly (nothing to pay on the hot path).
  */
 export function upstreamChain(settings: UpstreamSettings, transport: Handler): Handler {
-  const protection = settings.protection ?? []
-  const middleware =
-    protection.length === 0
-      ? (settings.middleware ?? [])
-      : [...(settings.middleware ?? []), ...protection]
+  const middleware = [
+    ...(settings.middleware ?? []),
+    ...(settings.protection ?? []),
+    ...(settings.attempt ?? []),
+  ]
   if (middleware.length === 0) return transport
   const chained = compose(middleware, transport)
   const name = settings.name

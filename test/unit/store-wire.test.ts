@@ -25,6 +25,7 @@ const FULL: Required<ExchangeEvent> = {
   userAgent: 'ua/1',
   subject: 'alice',
   authClient: 'client-1',
+  clientAddress: '127.0.0.1',
   path: '/mcp',
   outcome: 'error',
   errorCode: -32602,

@@ -6,7 +6,12 @@
 import type { BackendConfig } from '../../config/gateway.ts'
 import { notSent, type PorticoError } from '../../errors.ts'
 import type { HeaderMap } from '../../http/headers.ts'
-import type { JsonObject, JsonRpcNotification, JsonRpcRequest } from '../../jsonrpc/message.ts'
+import {
+  isObject,
+  type JsonObject,
+  type JsonRpcNotification,
+  type JsonRpcRequest,
+} from '../../jsonrpc/message.ts'
 import type { Logger } from '../../observe/logger.ts'
 import type { Call } from '../../pipeline/call.ts'
 import type { Handler, Middleware } from '../../pipeline/compose.ts'
@@ -64,6 +69,10 @@ export interface BackendHealth {
   lastFailure?: { at: string; message: string }
   /** Traffic protection: breaker state, ejection, slots, cache counts (when configured). */
   protect?: ProtectStatus
+  /** Calls and lists that failed in a row (reset by a call that succeeds). */
+  consecutiveFailures: number
+  /** ISO time a call or list last told whether the backend works. */
+  lastCheckedAt?: string
 }
 
 export interface BackendDeps {
@@ -77,8 +86,12 @@ export interface BackendDeps {
   gatewaySession: SessionRef
   /** Middleware of every upstream's chain (library mode). */
   upstreamMiddleware?: readonly Middleware[]
+  /** Per-attempt observers (tracing), innermost: below retries and hedges. */
+  attemptMiddleware?: readonly Middleware[]
   /** This backend's traffic protection (gateway.ts builds it from its tables and group). */
   protect?: (config: BackendConfig) => UpstreamProtection
+  /** Told of each state change (the gateway keeps the admin API's health history). */
+  onState?: (backend: string, state: BackendState) => void
 }
 
 export abstract class Backend {
@@ -93,6 +106,9 @@ export abstract class Backend {
   #since = new Date().toISOString()
   #error: string | undefined
   #lastFailure: { at: string; message: string } | undefined
+  #consecutiveFailures = 0
+  /** Epoch ms a call or list last told whether the backend works. */
+  #lastCheckedMs: number | undefined
   protected restarts = 0
 
   constructor(config: BackendConfig, deps: BackendDeps) {
@@ -112,6 +128,7 @@ export abstract class Backend {
         name: config.name,
         middleware: deps.upstreamMiddleware ?? [],
         protection: this.protection.middleware,
+        attempt: deps.attemptMiddleware ?? [],
       },
       (call) => this.#send(call as BackendCall),
     )
@@ -136,12 +153,18 @@ export abstract class Backend {
     const sink = call.sinkFor?.(connection) ?? call.sink
     try {
       const headers = this.#identityHeaders(call)
-      const response = await connection.request(message.method, message.params, {
-        signal: call.signal,
-        timeoutMs: call.timeoutMs ?? this.timeoutMs,
-        ...(sink === undefined ? {} : { sink }),
-        ...(headers === undefined ? {} : { headers }),
-      })
+      const traceparent = call.traceparent
+      const response = await connection.request(
+        message.method,
+        tracedParams(message.params, traceparent),
+        {
+          signal: call.signal,
+          timeoutMs: call.timeoutMs ?? this.timeoutMs,
+          ...(sink === undefined ? {} : { sink }),
+          ...(headers === undefined ? {} : { headers }),
+          ...(traceparent === undefined ? {} : { traceparent }),
+        },
+      )
       this.observe(undefined)
       return MessageReply.of(response)
     } catch (error) {
@@ -187,6 +210,7 @@ export abstract class Backend {
     if (state === this.#state) return
     this.#state = state
     this.#since = new Date().toISOString()
+    this.deps.onState?.(this.name, state)
   }
 
   /** An initialized connection for this client session (spawning or connecting as needed). */
@@ -218,11 +242,17 @@ export abstract class Backend {
   /** Calls report their transport outcome so health shows a backend that went away. */
   observe(error: PorticoError | undefined): void {
     if (error !== undefined) this.noteFailure(error.message)
+    else {
+      this.#consecutiveFailures = 0
+      this.#lastCheckedMs = Date.now()
+    }
   }
 
   /** The last failure a call or list saw (shown in health even while the state is `up`). */
   noteFailure(message: string): void {
-    this.#lastFailure = { at: new Date().toISOString(), message }
+    this.#lastCheckedMs = Date.now()
+    this.#lastFailure = { at: new Date(this.#lastCheckedMs).toISOString(), message }
+    this.#consecutiveFailures++
   }
 
   health(): BackendHealth {
@@ -233,6 +263,11 @@ export abstract class Backend {
       restarts: this.restarts,
       connections: this.connectionCount(),
       since: this.#since,
+      consecutiveFailures: this.#consecutiveFailures,
+      lastCheckedAt:
+        this.#lastCheckedMs === undefined
+          ? this.#since
+          : new Date(this.#lastCheckedMs).toISOString(),
     }
     if (this.#error !== undefined) health.error = this.#error
     if (this.#lastFailure !== undefined) health.lastFailure = this.#lastFailure
@@ -244,6 +279,16 @@ export abstract class Backend {
 
 /** The clock of a backend without protection tables (nothing reads it). */
 const NO_CLOCK = { now: () => 0, setTimeout: () => undefined, clearTimeout: () => {} }
+
+/** A backend request's params carrying the trace context in `_meta` (every transport reads it). */
+function tracedParams(
+  params: JsonObject | undefined,
+  traceparent: string | undefined,
+): JsonObject | undefined {
+  if (traceparent === undefined) return params
+  const meta = params?._meta
+  return { ...params, _meta: { ...(isObject(meta) ? meta : {}), traceparent } }
+}
 
 /** Capabilities the gateway declares to shared backends: everything it can relay. */
 export const RELAY_CAPABILITIES: JsonObject = {

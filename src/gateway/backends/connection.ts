@@ -35,6 +35,8 @@ export interface CallOptions {
   signal?: AbortSignal
   /** Headers for this request only (HTTP transports): the caller's verified identity. */
   headers?: HeaderMap
+  /** W3C trace context, sent as a header by HTTP transports (stdio reads `_meta`). */
+  traceparent?: string
 }
 
 /** What a backend said about itself in `initialize`. */
@@ -55,6 +57,8 @@ export interface Pending {
   readonly settled: boolean
   /** Headers for this request only (HTTP transports): the caller's verified identity. */
   readonly headers: HeaderMap | undefined
+  /** The call's W3C trace context (HTTP transports send it as `traceparent`). */
+  readonly traceparent: string | undefined
   resolve(response: JsonRpcResponse): void
   reject(error: PorticoError): void
 }
@@ -123,6 +127,7 @@ export abstract class Connection {
         sink: options.sink,
         signal: options.signal,
         headers: options.headers,
+        traceparent: options.traceparent,
         timeoutMs: options.timeoutMs,
         progressKey,
         timer:

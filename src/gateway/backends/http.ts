@@ -50,6 +50,11 @@ export function backendHeaders(config: BackendConfig): HeaderMap {
   return headers
 }
 
+function traced(headers: HeaderMap, traceparent: string | undefined): HeaderMap {
+  if (traceparent !== undefined) headers.traceparent = traceparent
+  return headers
+}
+
 /** Backend URL for messages: origin and path only, never credentials. */
 export function labelOfBackend(config: BackendConfig): string {
   if (!config.url) return config.name
@@ -99,9 +104,12 @@ export class HttpConnection extends Connection {
     return this.#options.http.send({
       url: this.#url,
       method: 'POST',
-      headers: pending?.headers
-        ? { ...this.#requestHeaders(), ...pending.headers }
-        : this.#requestHeaders(),
+      headers: traced(
+        pending?.headers
+          ? { ...this.#requestHeaders(), ...pending.headers }
+          : this.#requestHeaders(),
+        pending?.traceparent,
+      ),
       body: Buffer.from(JSON.stringify(message)),
       signal: callSignal ? AbortSignal.any([this.#abort.signal, callSignal]) : this.#abort.signal,
       label: this.#label,

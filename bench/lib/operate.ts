@@ -1,0 +1,130 @@
+/**
+ * S9: the operating surfaces' cost. Portico with Prometheus metrics, OpenTelemetry tracing
+ * (every call sampled, exported to an OTLP/HTTP sink run by the bench) and the audit log all
+ * on, against the same build with all of them off, side by side in the same rounds, in both
+ * modes (transparent in front of the HTTP fixture, gateway in front of the stdio fixture).
+ * The store is off in all four, so the difference is what issue 14 adds.
+ */
+import { once } from 'node:events'
+import { writeFileSync } from 'node:fs'
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { type Launcher, type Running, scratchPath } from './contenders.ts'
+import { start } from './procs.ts'
+
+const NODE = process.execPath
+
+/** An OTLP/HTTP endpoint that accepts and discards spans (counted). */
+export class SpanSink {
+  spans = 0
+  posts = 0
+  readonly #server: Server
+  url = ''
+
+  constructor() {
+    this.#server = createServer((req, res) => {
+      let size = 0
+      req.on('data', (chunk: Buffer) => {
+        size += chunk.length
+      })
+      req.on('end', () => {
+        this.posts++
+        this.spans += size > 0 ? 1 : 0
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{}')
+      })
+    })
+  }
+
+  async start(): Promise<this> {
+    this.#server.listen(0, '127.0.0.1')
+    await once(this.#server, 'listening')
+    this.url = `http://127.0.0.1:${(this.#server.address() as AddressInfo).port}`
+    return this
+  }
+
+  close(): void {
+    this.#server.closeAllConnections()
+    this.#server.close()
+  }
+}
+
+function operateToml(on: boolean, otlp: string): string {
+  const lines = ['[store]', 'enabled = false', '']
+  if (on) {
+    lines.push(
+      '[observability]',
+      'audit = true',
+      '[observability.metrics]',
+      'enabled = true',
+      '[observability.tracing]',
+      'enabled = true',
+      `endpoint = ${JSON.stringify(otlp)}`,
+      'sample_ratio = 1.0',
+      '',
+    )
+  }
+  return lines.join('\n')
+}
+
+export function porticoOps(on: boolean, entry: string, otlp: () => string): Launcher {
+  const name = on ? 'portico-ops-on' : 'portico-ops-off'
+  return {
+    name,
+    what: on
+      ? 'Portico transparent, metrics + tracing (100 % sampled, OTLP/HTTP) + audit on, store off'
+      : 'Portico transparent, metrics, tracing and audit off, store off',
+    async start(upstream) {
+      const file = scratchPath(`${name}.toml`)
+      writeFileSync(file, operateToml(on, otlp()))
+      const args = [entry, 'run', '--upstream', upstream, '--port', '0', '--config', file]
+      const started = await start(NODE, [...args, '--log-level', 'info'], {
+        waitFor: /listening on (http:\/\/\S+)/,
+      })
+      return runningOf(name, started.match?.[1] as string, started)
+    },
+  }
+}
+
+export function porticoGatewayOps(
+  on: boolean,
+  entry: string,
+  stdioFixture: string,
+  otlp: () => string,
+): Launcher {
+  const name = on ? 'portico-gateway-ops-on' : 'portico-gateway-ops-off'
+  return {
+    name,
+    what: on
+      ? 'Portico gateway (stdio `fx`), metrics + tracing + audit on, store off'
+      : 'Portico gateway (stdio `fx`), metrics, tracing and audit off, store off',
+    async start() {
+      const file = scratchPath(`${name}.toml`)
+      const backend = [
+        'port = 0',
+        '[proxy]',
+        'admin_tools = false',
+        '',
+        operateToml(on, otlp()),
+        '[[backends]]',
+        'name = "fx"',
+        'transport = "stdio"',
+        `command = ${JSON.stringify(NODE)}`,
+        `args = ${JSON.stringify([stdioFixture])}`,
+        '',
+      ]
+      writeFileSync(file, backend.join('\n'))
+      const started = await start(NODE, [entry, 'run', '--config', file, '--log-level', 'info'], {
+        waitFor: /listening on (http:\/\/\S+)/,
+      })
+      return { ...runningOf(name, started.match?.[1] as string, started), toolPrefix: 'fx__' }
+    },
+  }
+}
+
+function runningOf(
+  name: string,
+  url: string,
+  started: { child: { pid?: number | undefined }; stop(): Promise<void> },
+): Running {
+  return { name, url, pid: started.child.pid ?? 0, stop: () => started.stop() }
+}

@@ -1,0 +1,262 @@
+/**
+ * The admin REST API, mcp-proxy's routes (reference §3.1) served under `/admin`: health,
+ * backends and their health history, runtime backend changes (HTTP and stdio, with the same
+ * middleware as the file's backends), sessions, stats, circuit breakers and caches (from the
+ * status board), the config (redacted, unlike mcp-proxy), config validation, Prometheus
+ * metrics and an OpenAPI document. The HTTP filters of its mount (admin token, Origin, Host)
+ * run before any of this; changes are logged with the caller's address, never a secret.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { ConfigError, loadConfigText } from '../config/load.ts'
+import type { RouteHandler } from '../edge/router.ts'
+import { sendJson } from '../edge/send.ts'
+import { PorticoError } from '../errors.ts'
+import { readBody } from '../http/body.ts'
+import { isObject, parseJson } from '../jsonrpc/message.ts'
+import type { Logger } from '../observe/logger.ts'
+import type { StatusBoard } from '../observe/status.ts'
+import type { Fleet } from './fleet.ts'
+import { openApiDocument } from './openapi.ts'
+
+export interface AdminApiOptions {
+  fleet: Fleet
+  status: StatusBoard
+  logger: Logger
+  proxyName: string
+  version: string
+  /** Prometheus text, when metrics are on (else `/admin/metrics` answers an empty body). */
+  metrics?: { render(): Promise<string>; contentType: string }
+  /** Largest body accepted (config text, backend JSON). */
+  maxBodyBytes?: number
+}
+
+type Params = string[]
+type Action = (req: IncomingMessage, res: ServerResponse, params: Params) => Promise<void> | void
+
+interface Route {
+  method: string
+  pattern: RegExp
+  action: Action
+}
+
+const SEGMENT = '([^/]+)'
+
+export function adminApi(options: AdminApiOptions): RouteHandler {
+  const routes = routesOf(options)
+  return async (req, res) => {
+    const pathname = new URL(req.url ?? '/', 'http://admin').pathname.replace(/\/+$/, '')
+    let allowed = false
+    for (const route of routes) {
+      const match = route.pattern.exec(pathname)
+      if (match === null) continue
+      allowed = true
+      if (route.method !== req.method) continue
+      try {
+        await route.action(req, res, match.slice(1).map(decodeURIComponent))
+      } catch (error) {
+        failure(res, error)
+      }
+      return
+    }
+    if (allowed) return sendJson(res, 405, { ok: false, message: 'Method Not Allowed' })
+    sendJson(res, 404, { ok: false, message: 'Not Found' })
+  }
+}
+
+function routesOf(options: AdminApiOptions): Route[] {
+  const { fleet, status } = options
+  const maxBody = options.maxBodyBytes ?? 1024 * 1024
+  const route = (method: string, path: string, action: Action): Route => ({
+    method,
+    pattern: new RegExp(`^/admin${path}$`),
+    action,
+  })
+  const changes = () => {
+    if (fleet.changes === undefined)
+      throw new PorticoError('method_not_allowed', {
+        message: 'Backends can be changed in gateway mode only',
+      })
+    return fleet.changes
+  }
+  const note = (req: IncomingMessage, what: string, fields: Record<string, unknown>) =>
+    options.logger.info(`admin: ${what}`, { ...fields, by: req.socket.remoteAddress })
+  return [
+    route('GET', '/health', async (_req, res) => {
+      const backends = await fleet.backends()
+      const unhealthy = backends.filter((b) => !b.healthy).map((b) => b.namespace)
+      sendJson(res, 200, {
+        status: unhealthy.length === 0 ? 'healthy' : 'degraded',
+        unhealthy_backends: unhealthy,
+      })
+    }),
+    route('GET', '/backends', async (_req, res) => {
+      const backends = await fleet.backends()
+      sendJson(res, 200, {
+        proxy: {
+          name: options.proxyName,
+          version: options.version,
+          mode: fleet.mode,
+          backend_count: backends.length,
+          active_sessions: fleet.sessions()?.length ?? null,
+        },
+        backends,
+      })
+    }),
+    route('POST', '/backends/add', async (req, res) => {
+      const input = withTransport(await jsonBody(req, maxBody))
+      const name = await changes().add(input)
+      note(req, 'backend added', { backend: name })
+      sendJson(res, 201, { ok: true, message: `Backend '${name}' added` })
+    }),
+    route('GET', `/backends/${SEGMENT}/health`, async (_req, res, [name]) => {
+      const found = (await fleet.backends()).find((b) => b.namespace === trimSeparator(name))
+      if (found === undefined)
+        return sendJson(res, 404, { ok: false, message: 'Backend not found' })
+      sendJson(res, 200, found)
+    }),
+    route('GET', `/backends/${SEGMENT}/health/history`, (_req, res, [name]) => {
+      const history = fleet.history(trimSeparator(name))
+      sendJson(
+        res,
+        200,
+        history.map((h) => ({ namespace: h.backend, healthy: h.healthy, timestamp: h.at })),
+      )
+    }),
+    route('PUT', `/backends/${SEGMENT}`, async (req, res, [name]) => {
+      const body = await jsonBody(req, maxBody)
+      const replaced = await changes().replace(withTransport({ ...body, name }))
+      note(req, 'backend replaced', { backend: replaced })
+      sendJson(res, 200, { ok: true, message: `Backend '${replaced}' updated` })
+    }),
+    route('DELETE', `/backends/${SEGMENT}`, async (req, res, [name = '']) => {
+      if (!(await changes().remove(name)))
+        return sendJson(res, 404, { ok: false, message: `Backend '${name}' not found` })
+      note(req, 'backend removed', { backend: name })
+      sendJson(res, 200, { ok: true, message: `Backend '${name}' removed` })
+    }),
+    route('GET', '/sessions', (_req, res) => {
+      sendJson(res, 200, { active_sessions: fleet.sessions()?.length ?? 0 })
+    }),
+    route('GET', '/sessions/detail', (_req, res) => {
+      sendJson(res, 200, fleet.sessions() ?? [])
+    }),
+    route('DELETE', `/sessions/${SEGMENT}`, (req, res, [id = '']) => {
+      if (!fleet.endSession(id))
+        return sendJson(res, 404, { ok: false, message: 'Session not found' })
+      note(req, 'session ended', { session: id.slice(0, 8) })
+      sendJson(res, 200, { ok: true, message: 'Session terminated' })
+    }),
+    route('GET', '/stats', async (_req, res) => {
+      const backends = await fleet.backends()
+      const healthy = backends.filter((b) => b.healthy).length
+      sendJson(res, 200, {
+        total_backends: backends.length,
+        healthy_backends: healthy,
+        unhealthy_backends: backends.length - healthy,
+        active_sessions: fleet.sessions()?.length ?? 0,
+      })
+    }),
+    route('GET', '/circuit-breakers', async (_req, res) => {
+      const backends = new Map((await fleet.backends()).map((b) => [b.namespace, b]))
+      const breakers = status
+        .breakers()
+        .map((b) => ({
+          backend: b.backend,
+          state: BREAKER_NAMES[b.state],
+          health:
+            b.state === 'open'
+              ? 'unhealthy'
+              : backends.get(b.backend)?.healthy === false
+                ? 'degraded'
+                : 'healthy',
+        }))
+        .sort((a, b) => a.backend.localeCompare(b.backend))
+      sendJson(res, 200, breakers)
+    }),
+    route('GET', '/cache/stats', (_req, res) => {
+      sendJson(
+        res,
+        200,
+        status.caches().map((c) => ({
+          namespace: c.backend,
+          hits: c.hits,
+          misses: c.misses,
+          hit_rate: c.hits + c.misses === 0 ? 0 : c.hits / (c.hits + c.misses),
+          entry_count: c.entries,
+        })),
+      )
+    }),
+    route('POST', '/cache/clear', (req, res) => {
+      const text = status.hasCaches ? 'caches cleared' : 'no caches configured'
+      if (status.hasCaches) {
+        status.clearCaches()
+        note(req, 'caches cleared', {})
+      }
+      res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' }).end(text)
+    }),
+    route('GET', '/config', (_req, res) => sendJson(res, 200, fleet.config())),
+    route('POST', '/config/validate', async (req, res) => {
+      const text = (await readBody(req, maxBody)).toString('utf8')
+      try {
+        const { config } = loadConfigText(text, { label: 'config', env: process.env })
+        const count = config.backends?.length ?? 0
+        sendJson(res, 200, {
+          ok: true,
+          message:
+            count > 0 ? `Valid config with ${count} backends` : 'Valid config (transparent mode)',
+        })
+      } catch (error) {
+        if (!(error instanceof ConfigError)) throw error
+        sendJson(res, 400, { ok: false, message: `Invalid config: ${error.message}` })
+      }
+    }),
+    route('GET', '/metrics', async (_req, res) => {
+      const metrics = options.metrics
+      const body = metrics === undefined ? '' : await metrics.render()
+      res
+        .writeHead(200, {
+          'content-type': metrics?.contentType ?? 'text/plain; version=0.0.4; charset=utf-8',
+        })
+        .end(body)
+    }),
+    route('GET', '/openapi.json', (_req, res) =>
+      sendJson(res, 200, openApiDocument(options.version)),
+    ),
+  ]
+}
+
+const BREAKER_NAMES = { closed: 'Closed', open: 'Open', half_open: 'HalfOpen' } as const
+
+/** mcp-proxy accepts `name/` (its separator) for a backend's name. */
+function trimSeparator(name: string | undefined): string {
+  return (name ?? '').replace(/\/+$/, '')
+}
+
+/** A body with a `url` and no `transport` is an HTTP backend (mcp-proxy's add takes only that). */
+function withTransport(body: Record<string, unknown>): Record<string, unknown> {
+  if (body.transport === undefined && typeof body.url === 'string')
+    return { ...body, transport: 'http' }
+  return body
+}
+
+async function jsonBody(req: IncomingMessage, limit: number): Promise<Record<string, unknown>> {
+  const value = parseJson(await readBody(req, limit))
+  if (!isObject(value)) {
+    throw new PorticoError('invalid_request', { message: 'Expected a JSON object body' })
+  }
+  return value
+}
+
+/** Errors in mcp-proxy's `{ok, message}` shape, with the status of their reason. */
+function failure(res: ServerResponse, error: unknown): void {
+  if (res.headersSent) {
+    res.destroy()
+    return
+  }
+  if (error instanceof PorticoError) {
+    const status = error.reason === 'invalid_params' ? 409 : error.status
+    sendJson(res, status, { ok: false, message: error.message })
+    return
+  }
+  sendJson(res, 500, { ok: false, message: 'Internal error' })
+}

@@ -1,0 +1,174 @@
+/**
+ * The operating tables: mcp-proxy's `[observability]` (audit, logs, Prometheus metrics,
+ * OpenTelemetry tracing), mcpr's `[cloud]` event sink and `admin_bind`, and Portico's `[admin]`
+ * (the admin API and its token). Kept apart from schema.ts so each surface's keys and rules
+ * read in one place. Security keys fail closed: an admin API that would listen on a
+ * non-loopback address without a token is a configuration error, never a warning.
+ */
+import { z } from 'zod'
+import { LOG_LEVELS } from '../observe/logger.ts'
+
+const httpUrl = z
+  .string()
+  .refine((value) => /^https?:\/\/[^/]+/i.test(value) && URL.canParse(value), {
+    message: 'expected an absolute http:// or https:// URL',
+  })
+
+const path = z.string().regex(/^\/[^\s?#]*$/, 'expected a path starting with "/"')
+
+export const metricsSchema = z
+  .strictObject({
+    /** Serve Prometheus metrics at `path` on the main listener and at `/admin/metrics`. */
+    enabled: z.boolean().default(false),
+    path: path.default('/metrics'),
+    /**
+     * Distinct tool, prompt and resource names given their own label value; the rest (and any
+     * name never seen answered successfully) are counted as `other`.
+     */
+    max_targets: z.number().int().min(0).max(10_000).default(100),
+    /** Node process metrics (CPU, memory, event loop lag, GC). */
+    process: z.boolean().default(true),
+  })
+  .prefault({})
+
+export const tracingSchema = z
+  .strictObject({
+    enabled: z.boolean().default(false),
+    /** OTLP/HTTP endpoint; `/v1/traces` is appended when the URL has no path. */
+    endpoint: httpUrl.default('http://localhost:4318'),
+    service_name: z.string().min(1).default('portico'),
+    /** Share of new traces recorded (a client's sampled flag is followed when it sends one). */
+    sample_ratio: z.number().min(0).max(1).default(1),
+    /** Headers sent with each export (a collector's API key); never logged or shown. */
+    headers: z.record(z.string(), z.string()).default({}),
+    /** Spans buffered for export; beyond it spans are dropped and counted. */
+    max_queue: z.number().int().positive().max(1_000_000).default(8192),
+    /** Largest export request, in spans. */
+    batch_size: z.number().int().positive().max(10_000).default(512),
+    flush_interval_ms: z.number().int().positive().default(1000),
+  })
+  .prefault({})
+
+export const observabilitySchema = z
+  .strictObject({
+    /** One structured audit line per call (who, what, backend, outcome, duration). */
+    audit: z.boolean().default(false),
+    /** Same as the top-level key (mcp-proxy writes it here); the top level wins when both are set. */
+    log_level: z.enum(LOG_LEVELS).optional(),
+    json_logs: z.boolean().optional(),
+    /** mcp-proxy's access log table; same as the top-level `access_log`. */
+    access_log: z.strictObject({ enabled: z.boolean().default(false) }).optional(),
+    metrics: metricsSchema,
+    tracing: tracingSchema,
+  })
+  .prefault({})
+
+/** mcpr's cloud sink: batches of events POSTed as JSON (to mcpr's cloud, or any endpoint). */
+export const cloudSchema = z.strictObject({
+  /** Sent as `Authorization: Bearer`; its presence enables the sink (as in mcpr). */
+  token: z.string().min(1).optional(),
+  /** Server slug copied into every envelope. */
+  server: z.string().default(''),
+  /** Where batches go; setting it without a token makes a plain webhook. */
+  endpoint: httpUrl.optional(),
+  batch_size: z.number().int().positive().max(10_000).default(100),
+  flush_interval_ms: z.number().int().positive().default(5000),
+  /** Events buffered (including a batch being sent); beyond it events are dropped and counted. */
+  max_buffer: z.number().int().positive().max(1_000_000).default(10_000),
+  /** Attempts per batch before it is dropped (mcpr: 3, waiting 1 s, 2 s, 4 s). */
+  max_attempts: z.number().int().min(1).max(10).default(3),
+})
+
+export const MCPR_CLOUD_ENDPOINT = 'https://api.mcpr.app/api/ingest-events'
+
+/** `host:port` (IPv6 in brackets) or `none`. */
+const bindSchema = z.string().refine((value) => value === 'none' || parseBind(value), {
+  message: 'expected "host:port" (e.g. "127.0.0.1:9901") or "none"',
+})
+
+export const adminSchema = z
+  .strictObject({
+    /** Serve the admin API under `/admin` on the main listener (when `admin_bind` is unset). */
+    enabled: z.boolean().default(false),
+    /**
+     * Bearer token every admin route (and the admin tools that change things) requires. Needed
+     * whenever the admin API listens on a non-loopback address.
+     */
+    token: z.string().min(16, 'an admin token needs at least 16 characters').optional(),
+  })
+  .prefault({})
+
+export const operateKeys = {
+  observability: observabilitySchema,
+  cloud: cloudSchema.optional(),
+  /** mcpr's key: the admin API on its own listener (`host:port`), or `none`. */
+  admin_bind: bindSchema.optional(),
+  admin: adminSchema,
+}
+
+export interface Bind {
+  host: string
+  port: number
+}
+
+export function parseBind(value: string): Bind | undefined {
+  const match = /^(\[[0-9a-fA-F:.]+\]|[^:[\]\s]+):(\d{1,5})$/.exec(value.trim())
+  if (!match) return undefined
+  const port = Number(match[2])
+  if (port > 65535) return undefined
+  return { host: (match[1] as string).replace(/^\[|\]$/g, ''), port }
+}
+
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host)
+}
+
+interface OperateView {
+  host: string
+  admin_bind?: string | undefined
+  admin: { enabled: boolean; token?: string | undefined }
+  auth?: unknown
+  security?: { admin_token?: string | undefined } | undefined
+}
+
+/**
+ * The token that proves admin rights on the admin API and `/metrics`: `[admin] token`, else
+ * `[security] admin_token` (the auth issue's key), so one secret serves both.
+ */
+export function adminTokenOf(config: OperateView): string | undefined {
+  return config.admin.token ?? config.security?.admin_token
+}
+
+/** Where the admin API listens: its own listener, the main one, or nowhere. */
+export function adminPlacement(config: OperateView): { own: Bind } | { main: true } | undefined {
+  if (config.admin_bind === 'none') return undefined
+  const own = config.admin_bind === undefined ? undefined : parseBind(config.admin_bind)
+  if (own) return { own }
+  return config.admin.enabled ? { main: true } : undefined
+}
+
+/**
+ * Fails closed: an admin API reachable from other hosts must have a token, and so must one
+ * beside an authenticated MCP endpoint (`[auth]`: clients prove who they are; so do operators).
+ */
+export function refineOperate(config: OperateView, ctx: z.RefinementCtx): void {
+  const placement = adminPlacement(config)
+  if (placement === undefined || adminTokenOf(config) !== undefined) return
+  const path = 'own' in placement ? ['admin_bind'] : ['admin', 'enabled']
+  if (config.auth !== undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      path,
+      message:
+        'with [auth], the admin API needs a token: set [admin] token or [security] admin_token',
+    })
+    return
+  }
+  const host = 'own' in placement ? placement.own.host : config.host
+  if (isLoopbackHost(host)) return
+  ctx.addIssue({
+    code: 'custom',
+    path,
+    message: `the admin API would listen on ${host}, which is not a loopback address: set [admin] token (or bind it to 127.0.0.1)`,
+  })
+}

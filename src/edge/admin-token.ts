@@ -1,0 +1,79 @@
+/**
+ * The admin credential and the admin routes' HTTP filter. One token (`[admin] token`) guards
+ * every admin route and the admin tools that change things; it is compared in constant time
+ * (both sides hashed first, so neither its length nor its prefix leaks through timing) and
+ * never logged. Without a token the admin API is served on loopback only (config refuses
+ * anything else) and checks the Host header too, so a DNS-rebinding page cannot reach it.
+ *
+ * Seam for the auth issue: `adminCredential` is the one place that decides what proves admin
+ * rights; an identity with an admin role can be accepted here as well.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto'
+import type { IncomingHttpHeaders } from 'node:http'
+import { PorticoError } from '../errors.ts'
+import { headerValue } from '../http/headers.ts'
+import type { HttpFilter } from './filters.ts'
+import { isLocalOrigin } from './origin.ts'
+
+export interface AdminCredential {
+  /** Whether a token is configured (then every admin request must present it). */
+  readonly configured: boolean
+  /** Whether the request headers carry the admin token (`Authorization: Bearer …`). */
+  verify(headers: IncomingHttpHeaders): boolean
+}
+
+export function adminCredential(token: string | undefined): AdminCredential {
+  const expected = token === undefined ? undefined : digest(token)
+  return {
+    configured: expected !== undefined,
+    verify(headers) {
+      if (expected === undefined) return false
+      const presented = bearerOf(headers)
+      return presented !== undefined && timingSafeEqual(digest(presented), expected)
+    },
+  }
+}
+
+function digest(text: string): Buffer {
+  return createHash('sha256').update(text, 'utf8').digest()
+}
+
+/** The token of an `Authorization: Bearer <token>` header. */
+export function bearerOf(headers: IncomingHttpHeaders): string | undefined {
+  const value = headerValue(headers, 'authorization')
+  const match = value === undefined ? null : /^Bearer[ ]+(\S+)\s*$/i.exec(value)
+  return match?.[1]
+}
+
+const CHALLENGE = 'Bearer realm="portico-admin"'
+
+/**
+ * Refuses admin requests from browser pages of other origins (always: no allowlist applies to
+ * the admin API), without the token when one is configured, and, without a token, to a Host
+ * that is not a loopback name (`hostCheck`; off for `/metrics`, which Prometheus scrapes from
+ * other hosts and which shows no secrets).
+ */
+export function adminFilter(credential: AdminCredential, hostCheck = true): HttpFilter {
+  return function admin(req) {
+    const origin = headerValue(req.headers, 'origin')
+    if (origin !== undefined && !isLocalOrigin(origin)) throw new PorticoError('forbidden_origin')
+    if (credential.configured) {
+      if (credential.verify(req.headers)) return
+      throw new PorticoError('unauthorized', {
+        message: 'Unauthorized: the admin API needs the admin token (Authorization: Bearer)',
+        headers: { 'www-authenticate': CHALLENGE },
+      })
+    }
+    if (hostCheck && !isLoopbackHostHeader(headerValue(req.headers, 'host'))) {
+      throw new PorticoError('forbidden', {
+        message: 'Forbidden: without an admin token the admin API answers loopback names only',
+      })
+    }
+  }
+}
+
+/** `localhost`, `127.x.x.x` or `[::1]`, with an optional port. */
+export function isLoopbackHostHeader(host: string | undefined): boolean {
+  if (host === undefined) return false
+  return isLocalOrigin(`http://${host}`) || /^127\.\d+\.\d+\.\d+(:\d+)?$/.test(host)
+}

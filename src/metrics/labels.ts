@@ -1,0 +1,66 @@
+/**
+ * Bounded label values. Every label value Portico exports comes from a closed set or passes a
+ * cap: MCP methods are a known list (anything else is `other`); tool, prompt and resource names
+ * get their own value only once a call with that name was answered successfully (so made-up
+ * names sent by a client can never take a slot) and only up to a cap; beyond it, `other`.
+ */
+
+const KNOWN_METHODS: ReadonlySet<string> = new Set([
+  'initialize',
+  'ping',
+  'server/discover',
+  'tools/list',
+  'tools/call',
+  'resources/list',
+  'resources/read',
+  'resources/templates/list',
+  'resources/subscribe',
+  'resources/unsubscribe',
+  'prompts/list',
+  'prompts/get',
+  'completion/complete',
+  'logging/setLevel',
+  'subscriptions/listen',
+  'notifications/initialized',
+  'notifications/cancelled',
+  'notifications/progress',
+  'notifications/roots/list_changed',
+  'response',
+  // HTTP exchanges that carry no JSON-RPC message (streams, DELETE, widget assets, refusals).
+  'GET',
+  'POST',
+  'DELETE',
+  'OPTIONS',
+  'HEAD',
+  'PUT',
+  'PATCH',
+])
+
+export function methodLabel(method: string): string {
+  return KNOWN_METHODS.has(method) ? method : 'other'
+}
+
+/** The longest name kept as a label value (longer ones are `other`). */
+const MAX_NAME_LENGTH = 128
+
+export class TargetLabels {
+  readonly #max: number
+  readonly #known = new Set<string>()
+
+  constructor(max: number) {
+    this.#max = max
+  }
+
+  get size(): number {
+    return this.#known.size
+  }
+
+  /** The label for `name` in an exchange that `succeeded` (or not). */
+  label(name: string | undefined, succeeded: boolean): string {
+    if (name === undefined) return ''
+    if (this.#known.has(name)) return name
+    if (!succeeded || this.#known.size >= this.#max || name.length > MAX_NAME_LENGTH) return 'other'
+    this.#known.add(name)
+    return name
+  }
+}

@@ -1,0 +1,363 @@
+/**
+ * Prometheus metrics (prom-client): a Sink that counts every ExchangeEvent (both modes, one code
+ * path) plus gauges read when Prometheus scrapes (in-flight calls, sessions, backend health,
+ * breakers, caches, the event pipeline, process metrics). Nothing here runs on the request
+ * path except the in-flight counter; label values are bounded (labels.ts) and the number of
+ * label combinations is capped too. prom-client is loaded only when metrics are on.
+ */
+import { createRequire } from 'node:module'
+import type * as PromClient from 'prom-client'
+import type { Sink } from '../observe/bus.ts'
+import type { ExchangeEvent, PorticoEvent } from '../observe/event.ts'
+import type { PipeStats, StatusBoard } from '../observe/status.ts'
+import type { Middleware } from '../pipeline/compose.ts'
+import { platformOf } from '../store/platform.ts'
+import { BoundedMap } from '../util/bounded-map.ts'
+import { methodLabel, TargetLabels } from './labels.ts'
+
+/** Buckets for MCP latencies: a cached answer (sub-ms) to a long tool call (minutes). */
+export const LATENCY_BUCKETS = [
+  0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300,
+]
+
+/** Label combinations kept per metric; beyond it names fold into `other`. */
+const MAX_SERIES = 20_000
+
+export interface BackendGauge {
+  name: string
+  transport: string
+  up: boolean
+  restarts: number
+  connections: number
+  consecutiveFailures?: number
+}
+
+/** What the metrics read at scrape time; every part optional (transparent mode has fewer). */
+export interface MetricSources {
+  /** HTTP exchanges in progress (POSTs, open streams). */
+  exchangesInFlight?(): number
+  sessions?(): number
+  backends?(): BackendGauge[]
+  bus?(): { published: number; dropped: number; queued: number }
+  /** Sinks and exporters with counters (store, webhook, trace exporter). */
+  pipes?(): Array<{ name: string; stats: PipeStats }>
+  status?: StatusBoard
+}
+
+export interface MetricsOptions {
+  maxTargets: number
+  processMetrics: boolean
+  version: string
+  mode: 'transparent' | 'gateway'
+  proxy: string
+}
+
+interface Series {
+  requests: PromClient.Counter.Internal
+  duration: PromClient.Histogram.Internal<string>
+  bytesIn: PromClient.Counter.Internal
+  bytesOut: PromClient.Counter.Internal
+}
+
+const require = createRequire(import.meta.url)
+
+export class PorticoMetrics {
+  readonly registry: PromClient.Registry
+  readonly #prom: typeof PromClient
+  readonly #targets: TargetLabels
+  readonly #series = new Map<string, Series>()
+  /** Session id → client platform, bounded (the oldest sessions are forgotten first). */
+  readonly #platforms = new BoundedMap<string, string>(10_000)
+  readonly #requests: PromClient.Counter
+  readonly #duration: PromClient.Histogram
+  readonly #bytesIn: PromClient.Counter
+  readonly #bytesOut: PromClient.Counter
+  #sources: MetricSources = {}
+  #inFlight = 0
+
+  constructor(options: MetricsOptions) {
+    this.#prom = require('prom-client') as typeof PromClient
+    const prom = this.#prom
+    const registry = new prom.Registry()
+    this.registry = registry
+    this.#targets = new TargetLabels(options.maxTargets)
+    const registers = [registry]
+    this.#requests = new prom.Counter({
+      name: 'portico_requests_total',
+      help: 'MCP messages and HTTP exchanges handled, by method, tool/prompt/resource, backend, client platform, outcome and Portico reason.',
+      labelNames: ['method', 'target', 'backend', 'platform', 'outcome', 'reason'],
+      registers,
+    })
+    this.#duration = new prom.Histogram({
+      name: 'portico_request_duration_seconds',
+      help: 'Time from receiving a message to the end of its answer (a stream to its last event).',
+      labelNames: ['method', 'target', 'backend', 'outcome'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    })
+    this.#bytesIn = new prom.Counter({
+      name: 'portico_received_bytes_total',
+      help: 'Request bytes received from clients.',
+      labelNames: ['method', 'backend'],
+      registers,
+    })
+    this.#bytesOut = new prom.Counter({
+      name: 'portico_sent_bytes_total',
+      help: 'Answer bytes sent to clients.',
+      labelNames: ['method', 'backend'],
+      registers,
+    })
+    new prom.Gauge({
+      name: 'portico_info',
+      help: 'Always 1: the running Portico version, mode and proxy name.',
+      labelNames: ['version', 'mode', 'proxy'],
+      registers,
+    }).set({ version: options.version, mode: options.mode, proxy: options.proxy }, 1)
+    this.#scraped(registers)
+    if (options.processMetrics) prom.collectDefaultMetrics({ register: registry })
+  }
+
+  /** Connects the scrape-time sources (once the mode and sinks exist). */
+  observe(sources: MetricSources): void {
+    this.#sources = sources
+  }
+
+  get contentType(): string {
+    return this.registry.contentType
+  }
+
+  render(): Promise<string> {
+    return this.registry.metrics()
+  }
+
+  /** Counts calls in flight: one increment, and a decrement when the answer ends. */
+  readonly middleware: Middleware = (call, next) => {
+    this.#inFlight++
+    call.lifetime.onEnd(this.#ended)
+    return next(call)
+  }
+
+  readonly #ended = (): void => {
+    this.#inFlight--
+  }
+
+  /** The sink that counts exchanges. */
+  readonly sink: Sink = {
+    name: 'metrics',
+    write: (events) => this.#write(events),
+    close: async () => {},
+  }
+
+  #write(events: readonly PorticoEvent[]): void {
+    for (const event of events) {
+      if (event.type === 'exchange') this.#count(event)
+    }
+  }
+
+  #count(event: ExchangeEvent): void {
+    const method = methodLabel(event.method)
+    // Only a success admits a new name: servers answer unknown tools with isError results too.
+    const target = this.#targets.label(event.name, event.outcome === 'ok')
+    const backend = event.backend ?? ''
+    const platform = this.#platformOf(event)
+    const reason = event.reason ?? ''
+    const series = this.#seriesFor(method, target, backend, platform, event.outcome, reason)
+    series.requests.inc()
+    series.duration.observe(event.durationUs / 1_000_000)
+    series.bytesIn.inc(event.bytesIn)
+    series.bytesOut.inc(event.bytesOut)
+  }
+
+  /** A session's platform is learned from its `initialize` (later calls name no client). */
+  #platformOf(event: ExchangeEvent): string {
+    if (event.client !== undefined) {
+      const platform = platformOf(event.client.name, event.userAgent)
+      if (event.sessionId !== undefined) this.#platforms.set(event.sessionId, platform)
+      return platform
+    }
+    const known = event.sessionId === undefined ? undefined : this.#platforms.get(event.sessionId)
+    return known ?? platformOf(undefined, event.userAgent)
+  }
+
+  #seriesFor(
+    method: string,
+    target: string,
+    backend: string,
+    platform: string,
+    outcome: string,
+    reason: string,
+  ): Series {
+    const key = `${method}\u0000${target}\u0000${backend}\u0000${platform}\u0000${outcome}\u0000${reason}`
+    let series = this.#series.get(key)
+    if (series !== undefined) return series
+    if (this.#series.size >= MAX_SERIES && target !== 'other' && target !== '') {
+      return this.#seriesFor(method, 'other', backend, platform, outcome, reason)
+    }
+    series = {
+      requests: this.#requests.labels(method, target, backend, platform, outcome, reason),
+      duration: this.#duration.labels(method, target, backend, outcome),
+      bytesIn: this.#bytesIn.labels(method, backend),
+      bytesOut: this.#bytesOut.labels(method, backend),
+    }
+    this.#series.set(key, series)
+    return series
+  }
+
+  /** Gauges and counters whose values are read from their sources when scraped. */
+  #scraped(registers: PromClient.Registry[]): void {
+    const prom = this.#prom
+    const gauge = (
+      name: string,
+      help: string,
+      labelNames: string[],
+      collect: (g: PromClient.Gauge) => void,
+    ) =>
+      new prom.Gauge({
+        name,
+        help,
+        labelNames,
+        registers,
+        collect() {
+          this.reset()
+          collect(this)
+        },
+      })
+    const counter = (
+      name: string,
+      help: string,
+      labelNames: string[],
+      collect: (c: PromClient.Counter) => void,
+    ) =>
+      new prom.Counter({
+        name,
+        help,
+        labelNames,
+        registers,
+        collect() {
+          this.reset()
+          collect(this)
+        },
+      })
+    gauge(
+      'portico_calls_in_flight',
+      'JSON-RPC messages whose answer is not complete yet.',
+      [],
+      (g) => g.set(this.#inFlight),
+    )
+    gauge(
+      'portico_exchanges_in_flight',
+      'HTTP exchanges in progress, open streams included.',
+      [],
+      (g) => g.set(this.#sources.exchangesInFlight?.() ?? 0),
+    )
+    gauge('portico_sessions_active', 'Client sessions open (gateway mode).', [], (g) => {
+      const sessions = this.#sources.sessions?.()
+      if (sessions !== undefined) g.set(sessions)
+    })
+    gauge(
+      'portico_backend_up',
+      '1 when the backend serves (or waits to start lazily), else 0.',
+      ['backend', 'transport'],
+      (g) => {
+        for (const b of this.#sources.backends?.() ?? [])
+          g.set({ backend: b.name, transport: b.transport }, b.up ? 1 : 0)
+      },
+    )
+    gauge('portico_backend_connections', 'Open connections to each backend.', ['backend'], (g) => {
+      for (const b of this.#sources.backends?.() ?? []) g.set({ backend: b.name }, b.connections)
+    })
+    counter(
+      'portico_backend_restarts_total',
+      'Restarts of each backend (stdio children).',
+      ['backend'],
+      (c) => {
+        for (const b of this.#sources.backends?.() ?? []) c.inc({ backend: b.name }, b.restarts)
+      },
+    )
+    gauge(
+      'portico_circuit_breaker_state',
+      'Circuit breaker state per backend: 0 closed, 1 half-open, 2 open.',
+      ['backend'],
+      (g) => {
+        for (const b of this.#sources.status?.breakers() ?? [])
+          g.set({ backend: b.backend }, b.state === 'closed' ? 0 : b.state === 'half_open' ? 1 : 2)
+      },
+    )
+    counter('portico_cache_hits_total', 'Answers served from a cache.', ['backend'], (c) => {
+      for (const s of this.#sources.status?.caches() ?? []) c.inc({ backend: s.backend }, s.hits)
+    })
+    counter(
+      'portico_cache_misses_total',
+      'Cacheable calls not found in a cache.',
+      ['backend'],
+      (c) => {
+        for (const s of this.#sources.status?.caches() ?? [])
+          c.inc({ backend: s.backend }, s.misses)
+      },
+    )
+    gauge('portico_cache_entries', 'Entries held in each cache.', ['backend'], (g) => {
+      for (const s of this.#sources.status?.caches() ?? []) g.set({ backend: s.backend }, s.entries)
+    })
+    counter('portico_retries_total', 'Retried upstream attempts.', ['backend'], (c) => {
+      for (const s of this.#sources.status?.retries() ?? [])
+        c.inc({ backend: s.backend }, s.retries)
+    })
+    counter('portico_events_published_total', 'Exchange events published to the sinks.', [], (c) =>
+      c.inc(this.#sources.bus?.().published ?? 0),
+    )
+    counter(
+      'portico_events_dropped_total',
+      'Exchange events dropped because the event queue was full.',
+      [],
+      (c) => c.inc(this.#sources.bus?.().dropped ?? 0),
+    )
+    gauge('portico_events_queued', 'Exchange events waiting for the sinks.', [], (g) =>
+      g.set(this.#sources.bus?.().queued ?? 0),
+    )
+    gauge(
+      'portico_sink_pending',
+      'Events (or spans) buffered or in flight in each sink.',
+      ['sink'],
+      (g) => {
+        for (const p of this.#sources.pipes?.() ?? []) g.set({ sink: p.name }, p.stats.pending)
+      },
+    )
+    counter('portico_sink_sent_total', 'Events (or spans) each sink delivered.', ['sink'], (c) => {
+      for (const p of this.#sources.pipes?.() ?? []) c.inc({ sink: p.name }, p.stats.sent ?? 0)
+    })
+    counter(
+      'portico_sink_dropped_total',
+      'Events (or spans) each sink dropped (full buffer, or given up after retries).',
+      ['sink'],
+      (c) => {
+        for (const p of this.#sources.pipes?.() ?? []) c.inc({ sink: p.name }, p.stats.dropped)
+      },
+    )
+    counter(
+      'portico_sink_writes_total',
+      'Writes (store transactions) each sink committed.',
+      ['sink'],
+      (c) => {
+        for (const p of this.#sources.pipes?.() ?? [])
+          if (p.stats.writes !== undefined) c.inc({ sink: p.name }, p.stats.writes)
+      },
+    )
+    counter(
+      'portico_sink_write_seconds_total',
+      'Time spent in those writes; divided by portico_sink_writes_total, the mean write latency.',
+      ['sink'],
+      (c) => {
+        for (const p of this.#sources.pipes?.() ?? [])
+          if (p.stats.writeSeconds !== undefined) c.inc({ sink: p.name }, p.stats.writeSeconds)
+      },
+    )
+    counter(
+      'portico_sink_failures_total',
+      'Failed deliveries (a write or a POST that failed).',
+      ['sink'],
+      (c) => {
+        for (const p of this.#sources.pipes?.() ?? []) c.inc({ sink: p.name }, p.stats.failed ?? 0)
+      },
+    )
+  }
+}

@@ -1,0 +1,113 @@
+/**
+ * The audit log (`[observability] audit = true`): one structured line per call on stderr,
+ * whatever the access log says: who (client address, client name and version, session
+ * prefix, later the verified identity), what (method and tool, prompt or resource), where
+ * (backend), and how it ended (outcome, reason, error code, HTTP status, duration). JSON when
+ * `json_logs`, else one text line starting with `audit`. Secrets never appear: no params, no
+ * headers, session ids cut to 8 characters, client-chosen text clipped. Lines are written
+ * together every 50 ms (or 64 KB): one write for many calls, not a write per call; `close`
+ * writes what is left.
+ */
+
+import type { ClientInfo } from '../protocol/classify.ts'
+import { BoundedMap } from '../util/bounded-map.ts'
+import type { Sink } from './bus.ts'
+import type { ExchangeEvent } from './event.ts'
+import type { Logger } from './logger.ts'
+
+/** Audit lines wait at most this long to be written together (one write, not one per line). */
+const FLUSH_MS = 50
+const FLUSH_BYTES = 64 * 1024
+
+export function auditSink(logger: Logger): Sink {
+  // A session's client is named in its initialize only: remembered (bounded) for its calls.
+  const clients = new BoundedMap<string, ClientInfo>(10_000)
+  let pending = ''
+  let timer: NodeJS.Timeout | undefined
+  const flush = (): void => {
+    if (timer !== undefined) clearTimeout(timer)
+    timer = undefined
+    if (pending === '') return
+    const text = pending
+    pending = ''
+    logger.line('info', text)
+  }
+  return {
+    name: 'audit',
+    write(events) {
+      if (!logger.enabled('info')) return
+      for (const event of events) {
+        if (event.type !== 'exchange' || !audited(event)) continue
+        const client = clientOf(event, clients)
+        const record = auditRecord(client === event.client ? event : { ...event, client })
+        const line = logger.json ? JSON.stringify(record) : auditText(record)
+        pending = pending === '' ? line : `${pending}\n${line}`
+      }
+      if (pending.length >= FLUSH_BYTES) flush()
+      else if (pending !== '' && timer === undefined) {
+        timer = setTimeout(flush, FLUSH_MS)
+        timer.unref()
+      }
+    },
+    async close() {
+      flush()
+    },
+  }
+}
+
+function clientOf(
+  event: ExchangeEvent,
+  clients: BoundedMap<string, ClientInfo>,
+): ClientInfo | undefined {
+  if (event.sessionId === undefined) return event.client
+  if (event.client !== undefined) {
+    clients.set(event.sessionId, event.client)
+    return event.client
+  }
+  return clients.get(event.sessionId)
+}
+
+/** Calls, and HTTP exchanges Portico refused (someone tried and was turned away). */
+function audited(event: ExchangeEvent): boolean {
+  return event.kind === 'request' || event.reason !== undefined
+}
+
+export function auditRecord(event: ExchangeEvent): Record<string, unknown> {
+  const record: Record<string, unknown> = {
+    time: new Date(event.ts).toISOString(),
+    level: 'info',
+    target: 'audit',
+    method: clip(event.method),
+  }
+  if (event.name !== undefined) record[event.targetKind ?? 'name'] = clip(event.name)
+  if (event.backend !== undefined) record.backend = event.backend
+  record.outcome = event.outcome
+  if (event.reason !== undefined) record.reason = event.reason
+  if (event.errorCode !== undefined) record.error_code = event.errorCode
+  record.status = event.httpStatus
+  record.duration_ms = Math.round(event.durationUs / 100) / 10
+  if (event.jsonrpcId !== undefined) record.request_id = clip(String(event.jsonrpcId), 64)
+  if (event.clientAddress !== undefined) record.client_address = event.clientAddress
+  if (event.client !== undefined) {
+    record.client = clip(event.client.name)
+    if (event.client.version !== undefined) record.client_version = clip(event.client.version, 64)
+  }
+  if (event.sessionId !== undefined) record.session = event.sessionId.slice(0, 8)
+  if (event.userAgent !== undefined) record.user_agent = clip(event.userAgent)
+  return record
+}
+
+function auditText(record: Record<string, unknown>): string {
+  const { time, level: _level, target: _target, ...fields } = record
+  let text = `${String(time).slice(11, 23)} audit`
+  for (const [key, value] of Object.entries(fields)) {
+    const shown =
+      typeof value === 'string' && /[\s"=]/.test(value) ? JSON.stringify(value) : String(value)
+    text += ` ${key}=${shown}`
+  }
+  return text
+}
+
+function clip(text: string, max = 256): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`
+}

@@ -1,0 +1,94 @@
+/**
+ * The status board: where stateful policies (circuit breakers, caches, retries: issue 12)
+ * publish what the admin API (`/admin/circuit-breakers`, `/admin/cache/stats`,
+ * `POST /admin/cache/clear`) and the Prometheus metrics show. A policy registers a source once;
+ * nothing here runs on the request path: sources are read when an operator asks.
+ */
+
+export type BreakerState = 'closed' | 'open' | 'half_open'
+
+export interface BreakerStatus {
+  backend: string
+  state: BreakerState
+}
+
+export interface CacheStatus {
+  /** The backend (or `upstream`) the cache serves. */
+  backend: string
+  hits: number
+  misses: number
+  entries: number
+}
+
+export interface RetryStatus {
+  backend: string
+  /** Retries sent since start. */
+  retries: number
+}
+
+/** What one policy reports; every part optional. */
+export interface StatusSource {
+  breakers?(): BreakerStatus[]
+  caches?(): CacheStatus[]
+  /** Empties the caches; returns how many were cleared. */
+  clearCaches?(): number
+  retries?(): RetryStatus[]
+}
+
+export class StatusBoard {
+  readonly #sources: StatusSource[] = []
+
+  add(source: StatusSource): void {
+    this.#sources.push(source)
+  }
+
+  breakers(): BreakerStatus[] {
+    return this.#sources.flatMap((s) => s.breakers?.() ?? [])
+  }
+
+  caches(): CacheStatus[] {
+    return this.#sources.flatMap((s) => s.caches?.() ?? [])
+  }
+
+  retries(): RetryStatus[] {
+    return this.#sources.flatMap((s) => s.retries?.() ?? [])
+  }
+
+  /** True when some source has a cache (so "cleared" means something). */
+  get hasCaches(): boolean {
+    return this.caches().length > 0
+  }
+
+  clearCaches(): number {
+    let cleared = 0
+    for (const source of this.#sources) cleared += source.clearCaches?.() ?? 0
+    return cleared
+  }
+}
+
+/** Counters any sink or exporter may expose (store, webhook, trace exporter) for metrics. */
+export interface PipeStats {
+  /** Events (or spans) delivered. */
+  sent?: number
+  dropped: number
+  /** Buffered or in flight. */
+  pending: number
+  failed?: number
+  /** Writes (store commits) done, and the seconds they took in all. */
+  writes?: number
+  writeSeconds?: number
+}
+
+/** A sink or exporter whose counters the metrics show as `portico_sink_*{sink="name"}`. */
+export interface StatsSource {
+  readonly name: string
+  pipeStats(): PipeStats
+}
+
+export function isStatsSource(value: unknown): value is StatsSource {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as { pipeStats?: unknown }).pipeStats === 'function'
+  )
+}

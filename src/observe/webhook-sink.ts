@@ -1,0 +1,108 @@
+/**
+ * The cloud / webhook sink (mcpr's `[cloud]`): every exchange and recorded notification as a
+ * JSON envelope (mcpr's v1 shape: `{v, ts, server, kind, payload}`), POSTed in batches of
+ * `batch_size` or every `flush_interval_ms` to any endpoint, with `Authorization: Bearer
+ * <token>` when a token is set. Built on BatchPoster: bounded buffer, retries with backoff,
+ * drops counted, the proxy never waits. Payloads carry what the metrics see (method, tool,
+ * backend, outcome, latency, bytes, session, client) and never params, results or headers.
+ */
+import { BatchPoster } from './batch-post.ts'
+import type { Sink } from './bus.ts'
+import type { ExchangeEvent, NotificationEvent, PorticoEvent } from './event.ts'
+import type { PipeStats, StatsSource } from './status.ts'
+
+export interface WebhookOptions {
+  url: string
+  token?: string
+  /** Copied into every envelope (mcpr's server slug). */
+  server?: string
+  batchSize?: number
+  flushIntervalMs?: number
+  maxBuffer?: number
+  maxAttempts?: number
+  backoffMs?: number
+  onError?: (message: string) => void
+  /** Sink name in metrics and logs. */
+  name?: string
+}
+
+export interface Envelope {
+  v: 1
+  ts: string
+  server: string
+  kind: 'request' | 'notification'
+  payload: Record<string, unknown>
+}
+
+export interface WebhookSink extends Sink, StatsSource {}
+
+export function webhookSink(options: WebhookOptions): WebhookSink {
+  const server = options.server ?? ''
+  const poster = new BatchPoster<Envelope>({
+    name: options.name ?? 'webhook',
+    url: options.url,
+    headers: options.token ? { authorization: `Bearer ${options.token}` } : {},
+    batchSize: options.batchSize ?? 100,
+    flushIntervalMs: options.flushIntervalMs ?? 5000,
+    maxBuffer: options.maxBuffer ?? 10_000,
+    maxAttempts: options.maxAttempts ?? 3,
+    backoffMs: options.backoffMs ?? 1000,
+    encode: (batch) => JSON.stringify(batch),
+    ...(options.onError ? { onError: options.onError } : {}),
+  })
+  return {
+    name: poster.name,
+    write(events) {
+      const envelopes: Envelope[] = []
+      for (const event of events) envelopes.push(envelopeOf(event, server))
+      poster.push(envelopes)
+    },
+    pipeStats: (): PipeStats => poster.pipeStats(),
+    close: () => poster.close(),
+  }
+}
+
+export function envelopeOf(event: PorticoEvent, server: string): Envelope {
+  return {
+    v: 1,
+    ts: new Date(event.ts).toISOString(),
+    server,
+    kind: event.type === 'exchange' ? 'request' : 'notification',
+    payload: event.type === 'exchange' ? exchangePayload(event) : notificationPayload(event),
+  }
+}
+
+function exchangePayload(e: ExchangeEvent): Record<string, unknown> {
+  return {
+    kind: e.kind === 'http' || e.kind === 'stream' ? 'http' : 'mcp',
+    proxy: e.proxy,
+    request_id: e.jsonrpcId ?? null,
+    session_id: e.sessionId ?? null,
+    method: e.method,
+    name: e.name ?? null,
+    target_kind: e.targetKind ?? null,
+    backend: e.backend ?? null,
+    transport: e.transport,
+    outcome: e.outcome,
+    reason: e.reason ?? null,
+    error_code: e.errorCode ?? null,
+    http_status: e.httpStatus,
+    upstream_status: e.upstreamStatus ?? null,
+    latency_us: e.durationUs,
+    first_byte_us: e.firstByteUs ?? null,
+    bytes_in: e.bytesIn,
+    bytes_out: e.bytesOut,
+    client_name: e.client?.name ?? null,
+    client_version: e.client?.version ?? null,
+    user_agent: e.userAgent ?? null,
+  }
+}
+
+function notificationPayload(e: NotificationEvent): Record<string, unknown> {
+  return {
+    proxy: e.proxy,
+    method: e.method,
+    session_id: e.sessionId ?? null,
+    backend: e.backend ?? null,
+  }
+}

@@ -1,0 +1,227 @@
+/**
+ * Builds the operating surfaces from the config, once: Prometheus metrics (a sink plus the
+ * in-flight middleware), OpenTelemetry tracing (middleware in the global chain and in every
+ * upstream's chain), the audit log and the cloud/webhook sink (sinks), and the admin API (a
+ * mount on the main listener, or its own listener at `admin_bind`). createPortico wires the
+ * parts in; with everything off nothing is added to the request path.
+ */
+import { once } from 'node:events'
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { adminApi } from '../admin/api.ts'
+import { gatewayFleet, transparentFleet } from '../admin/fleet.ts'
+import { adminPlacement, adminTokenOf, MCPR_CLOUD_ENDPOINT } from '../config/operate.ts'
+import type { Config } from '../config/schema.ts'
+import type { ProxyContext } from '../context.ts'
+import { adminCredential, adminFilter } from '../edge/admin-token.ts'
+import type { HttpFilter } from '../edge/filters.ts'
+import type { Readiness } from '../edge/mode.ts'
+import { createMountRouter, type Mount } from '../edge/router.ts'
+import type { Gateway } from '../gateway/gateway.ts'
+import { PorticoMetrics as Metrics, type PorticoMetrics } from '../metrics/metrics.ts'
+import { auditSink } from '../observe/audit-sink.ts'
+import type { EventBus, Sink } from '../observe/bus.ts'
+import type { Logger } from '../observe/logger.ts'
+import { isStatsSource, type StatsSource, type StatusBoard } from '../observe/status.ts'
+import { webhookSink } from '../observe/webhook-sink.ts'
+import type { Middleware } from '../pipeline/compose.ts'
+import { attemptSpans, exchangeSpans } from '../tracing/middleware.ts'
+import { Tracer } from '../tracing/tracer.ts'
+import { VERSION } from '../version.ts'
+
+export interface OperateOptions {
+  config: Config
+  logger: Logger
+  proxy: string
+}
+
+/** What exists before the mode: sinks and middleware. */
+export class Operate {
+  readonly sinks: Sink[] = []
+  /** Outermost global middleware (trace span, in-flight gauge). */
+  readonly middleware: Middleware[] = []
+  /** Innermost per-upstream middleware (a span per attempt). */
+  readonly upstreamMiddleware: Middleware[] = []
+  readonly metrics: PorticoMetrics | undefined
+  readonly tracer: Tracer | undefined
+  readonly #options: OperateOptions
+  #admin: AdminServer | undefined
+
+  constructor(options: OperateOptions) {
+    this.#options = options
+    const { config } = options
+    const mode = (config.backends?.length ?? 0) > 0 ? 'gateway' : 'transparent'
+    if (config.observability.metrics.enabled) {
+      this.metrics = new Metrics({
+        maxTargets: config.observability.metrics.max_targets,
+        processMetrics: config.observability.metrics.process,
+        version: VERSION,
+        mode,
+        proxy: options.proxy,
+      })
+      this.sinks.push(this.metrics.sink)
+      this.middleware.push(this.metrics.middleware)
+    }
+    const tracing = config.observability.tracing
+    if (tracing.enabled) {
+      this.tracer = new Tracer({
+        serviceName: tracing.service_name,
+        serviceVersion: VERSION,
+        endpoint: tracing.endpoint,
+        headers: tracing.headers,
+        sampleRatio: tracing.sample_ratio,
+        maxQueue: tracing.max_queue,
+        batchSize: tracing.batch_size,
+        flushIntervalMs: tracing.flush_interval_ms,
+        onError: (message) => options.logger.warn(message),
+      })
+      // The exchange span is outermost: it sees refusals by every later middleware.
+      this.middleware.unshift(exchangeSpans(this.tracer))
+      this.upstreamMiddleware.push(attemptSpans(this.tracer))
+      if (new URL(tracing.endpoint).port === '4317') {
+        options.logger.warn(
+          'tracing endpoint uses port 4317 (OTLP/gRPC); Portico exports OTLP/HTTP (usually 4318)',
+        )
+      }
+    }
+    if (config.observability.audit) this.sinks.push(auditSink(options.logger))
+    const cloud = config.cloud
+    if (cloud !== undefined && (cloud.token !== undefined || cloud.endpoint !== undefined)) {
+      this.sinks.push(
+        webhookSink({
+          name: cloud.token !== undefined ? 'cloud' : 'webhook',
+          url: cloud.endpoint ?? MCPR_CLOUD_ENDPOINT,
+          ...(cloud.token !== undefined ? { token: cloud.token } : {}),
+          server: cloud.server,
+          batchSize: cloud.batch_size,
+          flushIntervalMs: cloud.flush_interval_ms,
+          maxBuffer: cloud.max_buffer,
+          maxAttempts: cloud.max_attempts,
+          onError: (message) => options.logger.warn(message),
+        }),
+      )
+    }
+  }
+
+  /**
+   * Connects what exists once the mode is built: metric sources and the admin API. Returns the
+   * mounts of the main listener.
+   */
+  attach(parts: AttachParts): Mount[] {
+    const { config, logger, proxy } = this.#options
+    const fleet = parts.gateway
+      ? gatewayFleet(parts.gateway)
+      : transparentFleet(config, parts.readiness)
+    this.metrics?.observe({
+      exchangesInFlight: parts.exchangesInFlight,
+      ...(parts.gateway
+        ? {
+            sessions: () => (parts.gateway as Gateway).sessions.size,
+            backends: () =>
+              (parts.gateway as Gateway).backends().map((b) => {
+                const h = b.health()
+                return {
+                  name: h.name,
+                  transport: h.transport,
+                  up: h.state === 'up' || h.state === 'idle',
+                  restarts: h.restarts,
+                  connections: h.connections,
+                }
+              }),
+          }
+        : {}),
+      bus: () => parts.bus.stats(),
+      pipes: () =>
+        [...parts.sinks, ...(this.tracer ? [this.tracer] : [])]
+          .filter((s): s is Sink & StatsSource => isStatsSource(s))
+          .map((s) => ({ name: s.name, stats: s.pipeStats() })),
+      status: parts.status,
+    })
+    const credential = adminCredential(adminTokenOf(config))
+    const mounts: Mount[] = []
+    const metrics = this.metrics
+    if (metrics !== undefined) {
+      mounts.push({
+        path: config.observability.metrics.path,
+        filters: [adminFilter(credential, false)],
+        handler: async (_req, res) => {
+          const body = await metrics.render()
+          res.writeHead(200, { 'content-type': metrics.contentType }).end(body)
+        },
+      })
+    }
+    const placement = adminPlacement(config)
+    if (placement === undefined) return mounts
+    const admin: Mount = {
+      path: '/admin/',
+      filters: [adminFilter(credential), ...parts.filters],
+      handler: adminApi({
+        fleet,
+        status: parts.status,
+        logger,
+        proxyName: proxy,
+        version: VERSION,
+        ...(metrics ? { metrics } : {}),
+      }),
+    }
+    if ('main' in placement) return [...mounts, admin]
+    this.#admin = new AdminServer(parts.context, [admin], placement.own)
+    return mounts
+  }
+
+  /** Starts the admin listener (`admin_bind`), when there is one. */
+  listen(): Promise<{ url: string } | undefined> {
+    return this.#admin?.listen() ?? Promise.resolve(undefined)
+  }
+
+  /** Stops the admin listener (at the start of shutdown). */
+  async closeAdmin(): Promise<void> {
+    await this.#admin?.close()
+  }
+
+  /** Exports the last spans (after the chain drained). */
+  async close(): Promise<void> {
+    await this.tracer?.close()
+  }
+}
+
+export interface AttachParts {
+  context: ProxyContext
+  gateway?: Gateway
+  readiness: () => Promise<Readiness> | Readiness
+  bus: EventBus
+  /** Every sink of the bus (those with counters show in the metrics). */
+  sinks: readonly Sink[]
+  status: StatusBoard
+  exchangesInFlight: () => number
+  /** Library-mode filters (they guard the admin API too). */
+  filters: readonly HttpFilter[]
+}
+
+/** The admin API on its own listener (`admin_bind`, mcpr's key). */
+class AdminServer {
+  readonly #server: Server
+  readonly #bind: { host: string; port: number }
+
+  constructor(context: ProxyContext, mounts: Mount[], bind: { host: string; port: number }) {
+    this.#bind = bind
+    const route = createMountRouter(context, mounts)
+    this.#server = createServer({ keepAliveTimeout: 5000, requestTimeout: 30_000 }, route)
+  }
+
+  async listen(): Promise<{ url: string }> {
+    this.#server.listen(this.#bind.port, this.#bind.host)
+    await once(this.#server, 'listening')
+    const address = this.#server.address() as AddressInfo
+    const host = address.address.includes(':') ? `[${address.address}]` : address.address
+    return { url: `http://${host}:${address.port}/admin` }
+  }
+
+  async close(): Promise<void> {
+    if (!this.#server.listening) return
+    const closed = once(this.#server, 'close')
+    this.#server.close()
+    this.#server.closeAllConnections()
+    await closed
+  }
+}

@@ -1,0 +1,217 @@
+/**
+ * Portico's tracer: spans recorded as plain objects and exported over OTLP/HTTP with the JSON
+ * encoding (`POST {endpoint}/v1/traces`) by the shared BatchPoster (bounded queue, drops
+ * counted, retries with backoff, never blocking the proxy). Not the OpenTelemetry SDK: measured
+ * here, it cost about 22 µs per traced call (two spans created, about 7.5 µs each to
+ * serialize), over a tenth of the proxy's CPU per request; this costs a few µs. With
+ * `[observability.tracing]` off nothing is built at all.
+ */
+import { BatchPoster } from '../observe/batch-post.ts'
+import type { PipeStats, StatsSource } from '../observe/status.ts'
+import { newSpanId, newTraceId, type SpanContext } from './context.ts'
+
+export const SPAN_KIND = { internal: 1, server: 2, client: 3 } as const
+
+export type AttributeValue = string | number | boolean
+
+/**
+ * A span's attributes as one flat array, key then value: cheap to append to on the request
+ * path (no dictionary-mode objects) and encoded in one pass.
+ */
+export type Attributes = Array<string | AttributeValue>
+
+export class Span {
+  readonly traceId: string
+  readonly spanId: string
+  readonly parentSpanId: string | undefined
+  readonly name: string
+  readonly kind: number
+  /** Epoch milliseconds (fractional). */
+  readonly start: number
+  end = 0
+  readonly attributes: Attributes
+  /** 0 unset, 1 ok, 2 error. */
+  status: 0 | 1 | 2 = 0
+  statusMessage: string | undefined = undefined
+
+  constructor(name: string, kind: number, parent: SpanContext | undefined, attributes: Attributes) {
+    this.traceId = parent?.traceId ?? newTraceId()
+    this.spanId = newSpanId()
+    this.parentSpanId = parent?.spanId
+    this.name = name
+    this.kind = kind
+    this.start = nowMs()
+    this.attributes = attributes
+  }
+
+  set(key: string, value: AttributeValue): void {
+    this.attributes.push(key, value)
+  }
+
+  /** The value of an attribute (the last one set under `key`). */
+  get(key: string): AttributeValue | undefined {
+    for (let i = this.attributes.length - 2; i >= 0; i -= 2) {
+      if (this.attributes[i] === key) return this.attributes[i + 1] as AttributeValue
+    }
+    return undefined
+  }
+
+  fail(type: string): void {
+    this.set('error.type', type)
+    this.status = 2
+    this.statusMessage = type
+  }
+}
+
+export interface TracerOptions {
+  serviceName: string
+  serviceVersion: string
+  endpoint: string
+  headers?: Record<string, string>
+  sampleRatio: number
+  maxQueue: number
+  batchSize: number
+  flushIntervalMs: number
+  onError?: (message: string) => void
+  /** Test seam: decides sampling of new traces (default Math.random). */
+  random?: () => number
+}
+
+/** Epoch ms with sub-ms precision, monotonic within the process. */
+export function nowMs(): number {
+  return performance.timeOrigin + performance.now()
+}
+
+export class Tracer implements StatsSource {
+  readonly name = 'tracing'
+  readonly #poster: BatchPoster<Span>
+  readonly #ratio: number
+  readonly #random: () => number
+
+  constructor(options: TracerOptions) {
+    this.#ratio = options.sampleRatio
+    this.#random = options.random ?? Math.random
+    const resource = resourceJson(options.serviceName, options.serviceVersion)
+    const scope = `{"name":"portico","version":${JSON.stringify(options.serviceVersion)}}`
+    this.#poster = new BatchPoster<Span>({
+      name: 'tracing',
+      url: tracesUrl(options.endpoint),
+      headers: options.headers ?? {},
+      batchSize: options.batchSize,
+      flushIntervalMs: options.flushIntervalMs,
+      maxBuffer: options.maxQueue,
+      maxAttempts: 3,
+      backoffMs: 1000,
+      encode: (spans) =>
+        `{"resourceSpans":[{"resource":${resource},"scopeSpans":[{"scope":${scope},"spans":[${spans.map(encodeSpan).join(',')}]}]}]}`,
+      ...(options.onError ? { onError: options.onError } : {}),
+    })
+  }
+
+  /** Whether a new trace (no sampled parent) is recorded. */
+  sampleNew(): boolean {
+    return this.#ratio >= 1 || (this.#ratio > 0 && this.#random() < this.#ratio)
+  }
+
+  start(name: string, kind: number, parent: SpanContext | undefined, attributes: Attributes): Span {
+    return new Span(name, kind, parent, attributes)
+  }
+
+  /** Ends the span now and queues it for export. */
+  end(span: Span): void {
+    span.end = nowMs()
+    this.#poster.push([span])
+  }
+
+  pipeStats(): PipeStats {
+    return this.#poster.pipeStats()
+  }
+
+  close(): Promise<void> {
+    return this.#poster.close()
+  }
+}
+
+export function contextOf(span: Span): SpanContext {
+  return { traceId: span.traceId, spanId: span.spanId, sampled: true }
+}
+
+/** OTLP/HTTP: the signal path is added to an endpoint given without one. */
+export function tracesUrl(endpoint: string): string {
+  const url = new URL(endpoint)
+  if (url.pathname === '/' || url.pathname === '') url.pathname = '/v1/traces'
+  return url.toString()
+}
+
+function resourceJson(serviceName: string, version: string): string {
+  const attributes = encodeAttributes([
+    'service.name',
+    serviceName,
+    'service.version',
+    version,
+    'telemetry.sdk.name',
+    'portico',
+    'telemetry.sdk.language',
+    'nodejs',
+  ])
+  return `{"attributes":${attributes}}`
+}
+
+/** One span in OTLP/JSON (ids in hex, times as nanosecond strings, int64 as strings). */
+export function encodeSpan(span: Span): string {
+  const parent = span.parentSpanId === undefined ? '' : `,"parentSpanId":"${span.parentSpanId}"`
+  const status =
+    span.status === 0
+      ? '{}'
+      : `{"code":${span.status}${span.statusMessage ? `,"message":${JSON.stringify(span.statusMessage)}` : ''}}`
+  return `{"traceId":"${span.traceId}","spanId":"${span.spanId}"${parent},"name":${quoted(span.name)},"kind":${span.kind},"startTimeUnixNano":"${nanos(span.start)}","endTimeUnixNano":"${nanos(span.end)}","attributes":${encodeAttributes(span.attributes)},"status":${status}}`
+}
+
+/** Key/value pairs as OTLP `KeyValue`s (a key set twice keeps its last value). */
+function encodeAttributes(attributes: Attributes): string {
+  let out = ''
+  for (let i = 0; i < attributes.length; i += 2) {
+    const key = attributes[i] as string
+    if (attributes.indexOf(key, i + 2) !== -1 && isKeyAt(attributes, key, i + 2)) continue
+    const value = attributes[i + 1] as AttributeValue
+    const encoded =
+      typeof value === 'string'
+        ? `{"stringValue":${quoted(value)}}`
+        : typeof value === 'boolean'
+          ? `{"boolValue":${value}}`
+          : Number.isInteger(value)
+            ? `{"intValue":"${value}"}`
+            : `{"doubleValue":${value}}`
+    out += `${out === '' ? '' : ','}{"key":${quoted(key)},"value":${encoded}}`
+  }
+  return `[${out}]`
+}
+
+/**
+ * JSON string literals of the texts spans repeat (attribute keys, methods, tool names,
+ * backends), cached: most of a span's encoding was escaping the same few strings. Bounded;
+ * long or new texts past the bound are escaped each time.
+ */
+const QUOTED = new Map<string, string>()
+
+function quoted(text: string): string {
+  let out = QUOTED.get(text)
+  if (out !== undefined) return out
+  out = JSON.stringify(text)
+  if (text.length <= 64 && QUOTED.size < 4096) QUOTED.set(text, out)
+  return out
+}
+
+/** Whether `key` appears again as a key (even position) from `from` on. */
+function isKeyAt(attributes: Attributes, key: string, from: number): boolean {
+  for (let i = from; i < attributes.length; i += 2) if (attributes[i] === key) return true
+  return false
+}
+
+/** Epoch ms (fractional) as an integer count of nanoseconds, in decimal. */
+export function nanos(ms: number): string {
+  const whole = Math.floor(ms)
+  const fraction = Math.round((ms - whole) * 1e6)
+  if (fraction >= 1e6) return `${whole + 1}000000`
+  return `${whole}${String(fraction).padStart(6, '0')}`
+}

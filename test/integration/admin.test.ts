@@ -1,0 +1,562 @@
+/**
+ * The admin API and the admin MCP tools through real clients: every route over real HTTP on
+ * its own listener (`admin_bind`), with the token, without it, with a wrong one and from a
+ * foreign Origin; mcp-proxy's admin tools through an SDK client, `add_backend` (HTTP and
+ * stdio) refused without the token and surviving a hot reload of the file; the status board
+ * behind `/admin/circuit-breakers` and `/admin/cache/*`; transparent mode's view.
+ */
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { Client } from '@modelcontextprotocol/sdk/client/index.js'
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
+import { loadConfig } from '../../src/config/load.ts'
+import { Logger } from '../../src/observe/logger.ts'
+import { createPortico, type Portico } from '../../src/portico.ts'
+import { startProbeHttp } from '../fixtures/probe-server.ts'
+import type { Served } from '../fixtures/serve.ts'
+import { fixture } from '../helpers/mcp-servers.ts'
+import { startPortico } from '../helpers/portico.ts'
+import { until } from '../helpers/wait.ts'
+
+const TOKEN = 'admin-token-for-tests-0123456789'
+const AUTH = { authorization: `Bearer ${TOKEN}` }
+const NODE = JSON.stringify(process.execPath)
+const PROBE = JSON.stringify(fixture('probe-stdio'))
+
+function fileConfig(extra = ''): string {
+  return `port = 0
+admin_bind = "127.0.0.1:0"
+access_log = false
+drain_timeout = 2
+[store]
+enabled = false
+[admin]
+token = "${TOKEN}"
+[observability.metrics]
+enabled = true
+process = false
+[proxy]
+hot_reload = true
+[[backends]]
+name = "p"
+transport = "stdio"
+command = ${NODE}
+args = [${PROBE}]
+bearer_token = "backend-secret-never-shown"
+${extra}`
+}
+
+async function connect(url: string, headers: Record<string, string> = {}): Promise<Client> {
+  const client = new Client({ name: 'admin-test', version: '1.0.0' })
+  await client.connect(
+    new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers } }),
+  )
+  return client
+}
+
+function text(result: unknown): string {
+  return (result as { content: Array<{ text: string }> }).content[0]?.text ?? ''
+}
+
+async function call(
+  url: string,
+  method = 'GET',
+  body?: unknown,
+  headers: Record<string, string> = AUTH,
+) {
+  const response = await fetch(url, {
+    method,
+    headers: { ...headers, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
+    signal: AbortSignal.timeout(15_000),
+  })
+  const raw = await response.text()
+  let json: unknown
+  try {
+    json = JSON.parse(raw)
+  } catch {
+    json = raw
+  }
+  return {
+    status: response.status,
+    json: json as Record<string, unknown> & unknown[],
+    raw,
+    headers: response.headers,
+  }
+}
+
+/** Every route of the API with a method it serves. */
+const ROUTES: Array<[string, string]> = [
+  ['GET', '/health'],
+  ['GET', '/backends'],
+  ['POST', '/backends/add'],
+  ['GET', '/backends/p/health'],
+  ['GET', '/backends/p/health/history'],
+  ['PUT', '/backends/p'],
+  ['DELETE', '/backends/p'],
+  ['GET', '/sessions'],
+  ['GET', '/sessions/detail'],
+  ['DELETE', '/sessions/x'],
+  ['GET', '/stats'],
+  ['GET', '/circuit-breakers'],
+  ['GET', '/cache/stats'],
+  ['POST', '/cache/clear'],
+  ['GET', '/config'],
+  ['POST', '/config/validate'],
+  ['GET', '/metrics'],
+  ['GET', '/openapi.json'],
+]
+
+describe('admin API and admin tools (gateway, own listener, token)', () => {
+  let dir: string
+  let file: string
+  let portico: Portico
+  let mcpUrl: string
+  let admin: string
+  let http: Served
+
+  before(async () => {
+    http = await startProbeHttp()
+    dir = mkdtempSync(join(tmpdir(), 'portico-admin-'))
+    file = join(dir, 'portico.toml')
+    writeFileSync(file, fileConfig())
+    const config = loadConfig({ file, env: {} }).config
+    portico = createPortico(config, {
+      logger: new Logger({ level: 'silent' }),
+      reload: { file, load: () => loadConfig({ file, env: {} }).config },
+    })
+    const listening = await portico.listen()
+    mcpUrl = listening.url
+    admin = listening.admin ?? ''
+    assert.match(admin, /^http:\/\/127\.0\.0\.1:\d+\/admin$/)
+  })
+
+  after(async () => {
+    await portico?.close()
+    await http?.close()
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  it('refuses every route without the token, with a wrong one, and from a foreign Origin', async () => {
+    for (const [method, path] of ROUTES) {
+      const none = await call(`${admin}${path}`, method, undefined, {})
+      assert.equal(none.status, 401, `${method} ${path} without a token`)
+      assert.equal(none.headers.get('www-authenticate'), 'Bearer realm="portico-admin"')
+      const wrong = await call(`${admin}${path}`, method, undefined, {
+        authorization: 'Bearer wrong-token-0123456789',
+      })
+      assert.equal(wrong.status, 401, `${method} ${path} with a wrong token`)
+      const foreign = await call(`${admin}${path}`, method, undefined, {
+        ...AUTH,
+        origin: 'https://evil.example',
+      })
+      assert.equal(foreign.status, 403, `${method} ${path} from a foreign Origin`)
+    }
+    // The admin API is on its own listener only; the MCP listener does not serve it.
+    const onMain = await call(`${new URL(mcpUrl).origin}/admin/health`)
+    assert.equal(onMain.status, 404)
+  })
+
+  it('serves health, backends, stats, history, config, validation, metrics and OpenAPI', async () => {
+    await until(
+      async () => (await call(`${admin}/health`)).json.status === 'healthy' || undefined,
+      10_000,
+      'a healthy gateway',
+    )
+    const backends = await call(`${admin}/backends`)
+    assert.equal(backends.status, 200)
+    assert.equal((backends.json.proxy as Record<string, unknown>).backend_count, 1)
+    const [p] = backends.json.backends as Array<Record<string, unknown>>
+    assert.equal(p?.namespace, 'p')
+    assert.equal(p?.healthy, true)
+    assert.equal(p?.transport, 'stdio')
+    assert.equal(p?.consecutive_failures, 0)
+    assert.equal((await call(`${admin}/backends/p/health`)).json.namespace, 'p')
+    assert.equal((await call(`${admin}/backends/p/`)).status, 405)
+    assert.equal((await call(`${admin}/backends/nope/health`)).status, 404)
+    const history = await call(`${admin}/backends/p/health/history`)
+    assert.deepEqual(
+      (history.json as Array<Record<string, unknown>>).map((h) => [h.namespace, h.healthy]),
+      [['p', true]],
+    )
+    const stats = await call(`${admin}/stats`)
+    assert.deepEqual(stats.json, {
+      total_backends: 1,
+      healthy_backends: 1,
+      unhealthy_backends: 0,
+      active_sessions: 0,
+    })
+    const config = await call(`${admin}/config`)
+    assert.equal(config.status, 200)
+    assert.ok(!config.raw.includes('backend-secret-never-shown'))
+    assert.ok(!config.raw.includes(TOKEN))
+    const valid = await call(
+      `${admin}/config/validate`,
+      'POST',
+      'upstream = "http://127.0.0.1:9/mcp"\n',
+    )
+    assert.deepEqual(valid.json, { ok: true, message: 'Valid config (transparent mode)' })
+    const invalid = await call(
+      `${admin}/config/validate`,
+      'POST',
+      'upstream = "http://x"\nport = "eighty"\n',
+    )
+    assert.equal(invalid.status, 400)
+    assert.match(String(invalid.json.message), /^Invalid config: config:2: port: /)
+    const metrics = await call(`${admin}/metrics`)
+    assert.match(metrics.raw, /# TYPE portico_requests_total counter/)
+    const openapi = await call(`${admin}/openapi.json`)
+    assert.equal(openapi.json.openapi, '3.1.0')
+    const paths = Object.keys(openapi.json.paths as object)
+    for (const [, path] of ROUTES) {
+      const templated = path
+        .replace('/backends/p', '/backends/{name}')
+        .replace('/sessions/x', '/sessions/{id}')
+      assert.ok(paths.includes(`/admin${templated}`), `OpenAPI lacks /admin${templated}`)
+    }
+  })
+
+  it('adds, replaces and removes backends over the API; clients see them', async () => {
+    const client = await connect(mcpUrl)
+    const added = await call(`${admin}/backends/add`, 'POST', { name: 'h', url: http.url })
+    assert.equal(added.status, 201)
+    assert.deepEqual(added.json, { ok: true, message: "Backend 'h' added" })
+    assert.equal(
+      (await call(`${admin}/backends/add`, 'POST', { name: 'h', url: http.url })).status,
+      409,
+    )
+    assert.equal(
+      (await call(`${admin}/backends/add`, 'POST', { name: 'bad name', url: http.url })).status,
+      409,
+    )
+    assert.match(text(await client.callTool({ name: 'h__cwd', arguments: {} })), /\//)
+    const replaced = await call(`${admin}/backends/h`, 'PUT', { url: http.url, timeout: 5 })
+    assert.deepEqual(replaced.json, { ok: true, message: "Backend 'h' updated" })
+    assert.equal((await call(`${admin}/backends/zz`, 'PUT', { url: http.url })).status, 404)
+    assert.equal((await call(`${admin}/backends/h`, 'DELETE')).status, 200)
+    assert.equal((await call(`${admin}/backends/h`, 'DELETE')).status, 404)
+    await assert.rejects(client.callTool({ name: 'h__cwd', arguments: {} }), /Unknown tool/)
+    await client.close()
+  })
+
+  it('lists and ends sessions', async () => {
+    // SDK clients that closed left their sessions open (no DELETE): end them first.
+    for (const old of (await call(`${admin}/sessions/detail`)).json as Array<{ id: string }>)
+      assert.equal((await call(`${admin}/sessions/${old.id}`, 'DELETE')).status, 200)
+    const client = await connect(mcpUrl)
+    assert.equal((await call(`${admin}/sessions`)).json.active_sessions, 1)
+    const detail = (await call(`${admin}/sessions/detail`)).json as Array<Record<string, unknown>>
+    assert.equal(detail.length, 1)
+    assert.equal(typeof detail[0]?.uptime_seconds, 'number')
+    assert.equal(typeof detail[0]?.idle_seconds, 'number')
+    const id = String(detail[0]?.id)
+    assert.deepEqual((await call(`${admin}/sessions/${id}`, 'DELETE')).json, {
+      ok: true,
+      message: 'Session terminated',
+    })
+    assert.equal((await call(`${admin}/sessions/${id}`, 'DELETE')).status, 404)
+    assert.equal((await call(`${admin}/sessions`)).json.active_sessions, 0)
+    await client.close().catch(() => {})
+  })
+
+  it('shows what policies report on the status board', async () => {
+    assert.deepEqual((await call(`${admin}/circuit-breakers`)).json, [])
+    assert.deepEqual((await call(`${admin}/cache/stats`)).json, [])
+    assert.equal((await call(`${admin}/cache/clear`, 'POST')).raw, 'no caches configured')
+    let cleared = 0
+    portico.status.add({
+      breakers: () => [{ backend: 'p', state: 'open' }],
+      caches: () => [{ backend: 'p', hits: 3, misses: 1, entries: 2 }],
+      clearCaches: () => ++cleared,
+      retries: () => [{ backend: 'p', retries: 4 }],
+    })
+    assert.deepEqual((await call(`${admin}/circuit-breakers`)).json, [
+      { backend: 'p', state: 'Open', health: 'unhealthy' },
+    ])
+    assert.deepEqual((await call(`${admin}/cache/stats`)).json, [
+      { namespace: 'p', hits: 3, misses: 1, hit_rate: 0.75, entry_count: 2 },
+    ])
+    assert.equal((await call(`${admin}/cache/clear`, 'POST')).raw, 'caches cleared')
+    assert.equal(cleared, 1)
+    const metrics = (await call(`${admin}/metrics`)).raw
+    assert.match(metrics, /portico_circuit_breaker_state\{backend="p"\} 2/)
+    assert.match(metrics, /portico_cache_hits_total\{backend="p"\} 3/)
+    assert.match(metrics, /portico_retries_total\{backend="p"\} 4/)
+  })
+
+  it("serves mcp-proxy's admin tools with their result shapes", async () => {
+    const client = await connect(mcpUrl)
+    const tools = (await client.listTools()).tools.map((t) => t.name)
+    for (const name of [
+      'list_backends',
+      'health_check',
+      'session_count',
+      'add_backend',
+      'config',
+      'backends',
+      'sessions',
+    ])
+      assert.ok(tools.includes(`portico__${name}`), `portico__${name} listed`)
+    const list = JSON.parse(
+      text(await client.callTool({ name: 'portico__list_backends', arguments: {} })),
+    )
+    assert.equal(list.backend_count, 1)
+    assert.equal(list.backends[0].namespace, 'p')
+    assert.equal(list.backends[0].healthy, true)
+    assert.equal(typeof list.proxy_version, 'string')
+    const health = JSON.parse(
+      text(await client.callTool({ name: 'portico__health_check', arguments: {} })),
+    )
+    assert.deepEqual([health.status, health.healthy_count, health.total_count], ['healthy', 1, 1])
+    const sessions = JSON.parse(
+      text(await client.callTool({ name: 'portico__session_count', arguments: {} })),
+    )
+    assert.deepEqual(sessions, { active_sessions: 1 })
+    const config = text(await client.callTool({ name: 'portico__config', arguments: {} }))
+    assert.ok(!config.includes('backend-secret-never-shown'))
+    await client.close()
+  })
+
+  it('add_backend needs the admin token; added backends (HTTP and stdio) survive a reload', async () => {
+    const anonymous = await connect(mcpUrl)
+    const refused = await anonymous.callTool({
+      name: 'portico__add_backend',
+      arguments: { name: 'w', url: http.url },
+    })
+    assert.equal(refused.isError, true)
+    assert.match(text(refused), /needs the admin token/)
+    await anonymous.close()
+    const operator = await connect(mcpUrl, AUTH)
+    const web = await operator.callTool({
+      name: 'portico__add_backend',
+      arguments: { name: 'w', url: http.url },
+    })
+    assert.equal(text(web), `Backend 'w' added successfully at ${http.url}`)
+    const local = await operator.callTool({
+      name: 'portico__add_backend',
+      arguments: {
+        name: 's',
+        transport: 'stdio',
+        command: process.execPath,
+        args: [fixture('probe-stdio')],
+      },
+    })
+    assert.match(text(local), /^Backend 's' added successfully \(stdio: /)
+    const failed = await operator.callTool({
+      name: 'portico__add_backend',
+      arguments: { name: 's', url: http.url },
+    })
+    assert.equal(failed.isError, true)
+    assert.match(text(failed), /^Failed to add backend 's': Backend 's' already exists/)
+    assert.match(text(await operator.callTool({ name: 'w__cwd', arguments: {} })), /\//)
+    assert.match(text(await operator.callTool({ name: 's__cwd', arguments: {} })), /\//)
+    // The file changes (a new backend): the runtime-added ones stay.
+    writeFileSync(
+      file,
+      fileConfig(
+        `[[backends]]\nname = "q"\ntransport = "stdio"\ncommand = ${NODE}\nargs = [${PROBE}]\n`,
+      ),
+    )
+    const names = async () =>
+      ((await call(`${admin}/backends`)).json.backends as Array<{ namespace: string }>)
+        .map((b) => b.namespace)
+        .sort()
+    await until(
+      async () => ((await names()).includes('q') ? true : undefined),
+      10_000,
+      'the reloaded backend q',
+    )
+    assert.deepEqual(await names(), ['p', 'q', 's', 'w'])
+    assert.match(text(await operator.callTool({ name: 's__cwd', arguments: {} })), /\//)
+    assert.match(text(await operator.callTool({ name: 'q__cwd', arguments: {} })), /\//)
+    await operator.close()
+  })
+})
+
+describe('admin API without a token (loopback only) and in transparent mode', () => {
+  it('serves loopback Hosts only, and shows the upstream', async () => {
+    const http = await startProbeHttp()
+    const portico = await startPortico({ upstream: http.url, admin: { enabled: true } })
+    try {
+      const backends = await call(`${portico.origin}/admin/backends`, 'GET', undefined, {})
+      assert.equal(backends.status, 200)
+      const [upstream] = backends.json.backends as Array<Record<string, unknown>>
+      assert.equal(upstream?.namespace, 'upstream')
+      assert.equal(upstream?.healthy, true)
+      assert.equal((backends.json.proxy as Record<string, unknown>).mode, 'transparent')
+      const add = await call(
+        `${portico.origin}/admin/backends/add`,
+        'POST',
+        { name: 'x', url: http.url },
+        {},
+      )
+      assert.equal(add.status, 405)
+      assert.deepEqual(
+        (await call(`${portico.origin}/admin/sessions`, 'GET', undefined, {})).json,
+        { active_sessions: 0 },
+      )
+      // A DNS-rebinding page reaches 127.0.0.1 under its own name: refused without a token.
+      const { request } = await import('node:http')
+      const status = await new Promise<number>((resolve, reject) => {
+        const url = new URL(`${portico.origin}/admin/health`)
+        const req = request(
+          {
+            host: url.hostname,
+            port: url.port,
+            path: url.pathname,
+            headers: { host: 'rebind.example:80' },
+          },
+          (res) => {
+            res.resume()
+            resolve(res.statusCode ?? 0)
+          },
+        )
+        req.setTimeout(10_000, () =>
+          req.destroy(new Error('timed out waiting for the admin answer to a foreign Host')),
+        )
+        req.on('error', reject)
+        req.end()
+      })
+      assert.equal(status, 403)
+    } finally {
+      await portico.close()
+      await http.close()
+    }
+  })
+})
+
+describe('tool discovery and search mode', () => {
+  it('lists only Portico tools, finds backend tools by meaning, and call_tool passes the chain', async () => {
+    const http = await startProbeHttp()
+    const seen: string[] = []
+    const portico = await startPortico(
+      {
+        backends: [
+          {
+            name: 'p',
+            transport: 'stdio',
+            command: process.execPath,
+            args: [fixture('probe-stdio')],
+          },
+          { name: 'h', transport: 'http', url: http.url, hide_tools: ['wait'] },
+        ],
+        proxy: { tool_exposure: 'search', admin_tools: false },
+      },
+      {
+        // A policy in the global chain: every tools/call it sees is noted; one tool is denied.
+        middleware: [
+          async (c, next) => {
+            if (c.method === 'tools/call') seen.push(c.target?.name ?? '')
+            if (c.target?.name === 'p__headers') {
+              const { PorticoError } = await import('../../src/errors.ts')
+              throw new PorticoError('forbidden', { message: 'Forbidden: p__headers is denied' })
+            }
+            return next(c)
+          },
+        ],
+      },
+    )
+    try {
+      const client = await connect(portico.url)
+      const listed = (await client.listTools()).tools.map((t) => t.name).sort()
+      assert.deepEqual(listed, [
+        'portico__call_tool',
+        'portico__search_tools',
+        'portico__similar_tools',
+        'portico__tool_categories',
+      ])
+      const hits = JSON.parse(
+        text(
+          await client.callTool({
+            name: 'portico__search_tools',
+            arguments: { query: 'working directory', top_k: 2 },
+          }),
+        ),
+      ) as Array<Record<string, unknown>>
+      assert.deepEqual(hits.map((h) => h.id).sort(), ['h__cwd', 'p__cwd'])
+      assert.equal(hits[0]?.name, 'cwd')
+      assert.equal(typeof hits[0]?.score, 'number')
+      assert.ok(['p', 'h'].includes(String(hits[0]?.server)))
+      // Hidden tools stay hidden from search.
+      const waits = JSON.parse(
+        text(
+          await client.callTool({
+            name: 'portico__search_tools',
+            arguments: { query: 'cancelled wait' },
+          }),
+        ),
+      ) as Array<{ id: string }>
+      assert.deepEqual(
+        waits.map((w) => w.id),
+        ['p__wait'],
+      )
+      const similar = JSON.parse(
+        text(
+          await client.callTool({
+            name: 'portico__similar_tools',
+            arguments: { tool_id: 'p__cwd' },
+          }),
+        ),
+      ) as Array<{ id: string }>
+      assert.equal(similar[0]?.id, 'h__cwd')
+      const unknown = await client
+        .callTool({ name: 'portico__similar_tools', arguments: { tool_id: 'nope' } })
+        .catch((e: unknown) => e)
+      assert.match(String(unknown), /Unknown tool: nope/)
+      const categories = JSON.parse(
+        text(await client.callTool({ name: 'portico__tool_categories', arguments: {} })),
+      )
+      assert.equal(categories.total_categories, 2)
+      assert.deepEqual(
+        categories.categories.map((c: { name: string; tool_count: number }) => [
+          c.name,
+          c.tool_count,
+        ]),
+        [
+          // probe: cwd, env, headers, meta, wait (h hides wait)
+          ['p', 5],
+          ['h', 4],
+        ],
+      )
+      // call_tool runs the named tool through the same chain as a direct call.
+      const viaSearch = await client.callTool({
+        name: 'portico__call_tool',
+        arguments: { name: 'p__cwd', arguments: {} },
+      })
+      assert.match(text(viaSearch), /\//)
+      assert.deepEqual(seen.slice(-2), ['portico__call_tool', 'p__cwd'])
+      await assert.rejects(
+        client.callTool({ name: 'p__headers', arguments: {} }),
+        /p__headers is denied/,
+      )
+      await assert.rejects(
+        client.callTool({ name: 'portico__call_tool', arguments: { name: 'p__headers' } }),
+        /p__headers is denied/,
+      )
+      // Backend tools stay callable by name.
+      assert.match(text(await client.callTool({ name: 'h__cwd', arguments: {} })), /\//)
+      await client.close()
+      const recorded = portico.sink
+        .exchanges()
+        .filter((e) => e.method === 'tools/call' && e.name === 'portico__call_tool')
+      await portico.sink.waitFor(
+        (events) =>
+          events.filter(
+            (e) =>
+              e.type === 'exchange' && e.method === 'tools/call' && e.name === 'portico__call_tool',
+          ).length === 2,
+      )
+      assert.ok(recorded.length <= 2)
+      const ok = portico.sink
+        .exchanges()
+        .find((e) => e.name === 'portico__call_tool' && e.outcome === 'ok')
+      assert.equal(ok?.backend, 'p')
+    } finally {
+      await portico.close()
+      await http.close()
+    }
+  })
+})

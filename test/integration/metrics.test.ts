@@ -1,0 +1,274 @@
+/**
+ * Prometheus metrics end to end: a gateway with a stdio and an HTTP backend, known calls from a
+ * real SDK client, then `/metrics` scraped over HTTP and read with a Prometheus text-format
+ * parser: request counts with exact labels, latency histograms, backend gauges, label
+ * cardinality capped (names never answered, and names past the cap, fold into `other`),
+ * `/admin/metrics` with the same families, and the endpoint's guards.
+ */
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import { Client } from '@modelcontextprotocol/sdk/client/index.js'
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
+import { startProbeHttp } from '../fixtures/probe-server.ts'
+import type { Served } from '../fixtures/serve.ts'
+import { fixture } from '../helpers/mcp-servers.ts'
+import { type RunningPortico, startPortico } from '../helpers/portico.ts'
+import { scrape } from '../helpers/prometheus.ts'
+
+const TOKEN = 'metrics-admin-token-0123456789'
+
+async function connect(url: string, name = 'claude-ai'): Promise<Client> {
+  const client = new Client({ name, version: '1.0.0' })
+  await client.connect(new StreamableHTTPClientTransport(new URL(url)))
+  return client
+}
+
+describe('prometheus metrics', () => {
+  let http: Served
+  let gateway: RunningPortico
+
+  before(async () => {
+    http = await startProbeHttp()
+    gateway = await startPortico({
+      backends: [
+        {
+          name: 'p',
+          transport: 'stdio',
+          command: process.execPath,
+          args: [fixture('probe-stdio')],
+        },
+        { name: 'h', transport: 'http', url: http.url },
+      ],
+      observability: { metrics: { enabled: true, max_targets: 3, process: true } },
+      admin: { enabled: true },
+    })
+  })
+
+  after(async () => {
+    await gateway?.close()
+    await http?.close()
+  })
+
+  it('counts known calls with exact labels', async () => {
+    const client = await connect(gateway.url)
+    for (let i = 0; i < 3; i++) await client.callTool({ name: 'p__cwd', arguments: {} })
+    await client.callTool({ name: 'h__headers', arguments: {} })
+    // Unknown tools never get a label of their own: one the gateway refuses (no backend owns
+    // the name), one the backend answers with an isError result.
+    await assert.rejects(client.callTool({ name: 'zz__no_such_tool', arguments: {} }), /-32602/)
+    const unknown = await client.callTool({ name: 'p__no_such_tool', arguments: {} })
+    assert.equal(unknown.isError, true)
+    await client.close()
+    await gateway.sink.waitFor(
+      (events) =>
+        events.filter((e) => e.type === 'exchange' && e.method === 'tools/call').length === 6,
+    )
+    const metrics = await scrape(`${gateway.origin}/metrics`)
+    const base = { method: 'tools/call', platform: 'claude', reason: '' }
+    assert.equal(
+      metrics.value('portico_requests_total', {
+        ...base,
+        target: 'p__cwd',
+        backend: 'p',
+        outcome: 'ok',
+      }),
+      3,
+    )
+    assert.equal(
+      metrics.value('portico_requests_total', {
+        ...base,
+        target: 'h__headers',
+        backend: 'h',
+        outcome: 'ok',
+      }),
+      1,
+    )
+    assert.equal(
+      metrics.value('portico_requests_total', {
+        method: 'tools/call',
+        target: 'other',
+        backend: '',
+        platform: 'claude',
+        outcome: 'error',
+        reason: 'invalid_params',
+      }),
+      1,
+    )
+    assert.equal(
+      metrics.value('portico_requests_total', {
+        ...base,
+        target: 'other',
+        backend: 'p',
+        outcome: 'tool_error',
+      }),
+      1,
+    )
+    assert.equal(metrics.sum('portico_requests_total', { method: 'initialize' }), 1)
+    assert.equal(metrics.sum('portico_requests_total', { method: 'tools/call' }), 6)
+    // The histogram counts the same calls; every one is under the largest finite bucket.
+    const latency = metrics.histogram('portico_request_duration_seconds', {
+      method: 'tools/call',
+      target: 'p__cwd',
+      backend: 'p',
+      outcome: 'ok',
+    })
+    assert.equal(latency.count, 3)
+    assert.equal(latency.buckets['300'], 3)
+    assert.equal(latency.buckets['+Inf'], 3)
+    assert.equal(Object.keys(latency.buckets).length, 19)
+    assert.ok(latency.sum > 0)
+    assert.equal(metrics.value('portico_calls_in_flight'), 0)
+    assert.equal(metrics.value('portico_backend_up', { backend: 'p', transport: 'stdio' }), 1)
+    assert.equal(metrics.value('portico_backend_up', { backend: 'h', transport: 'http' }), 1)
+    assert.equal(
+      metrics.value('portico_info', {
+        version: metrics.samples('portico_info')[0]?.labels?.version ?? '',
+        mode: 'gateway',
+        proxy: 'portico',
+      }),
+      1,
+    )
+    assert.ok(metrics.value('portico_events_published_total') >= 8)
+    assert.ok(metrics.families.some((f) => f.name === 'process_cpu_user_seconds_total'))
+    assert.ok(metrics.families.some((f) => f.name === 'nodejs_eventloop_lag_seconds'))
+  })
+
+  it('caps tool labels: past max_targets, names fold into other', async () => {
+    const client = await connect(gateway.url, 'cursor')
+    // p__cwd and h__headers hold two of the three slots; p__meta takes the last.
+    await client.callTool({ name: 'p__meta', arguments: {} })
+    await client.callTool({ name: 'h__cwd', arguments: {} })
+    await client.close()
+    await gateway.sink.waitFor(
+      (events) =>
+        events.filter((e) => e.type === 'exchange' && e.method === 'tools/call').length === 8,
+    )
+    const metrics = await scrape(`${gateway.origin}/metrics`)
+    const labels = { method: 'tools/call', platform: 'cursor', outcome: 'ok', reason: '' }
+    assert.equal(
+      metrics.value('portico_requests_total', { ...labels, target: 'p__meta', backend: 'p' }),
+      1,
+    )
+    assert.equal(
+      metrics.value('portico_requests_total', { ...labels, target: 'other', backend: 'h' }),
+      1,
+    )
+    const targets = new Set(
+      metrics.family('portico_requests_total').metrics.map((m) => m.labels?.target),
+    )
+    assert.deepEqual([...targets].sort(), ['', 'h__headers', 'other', 'p__cwd', 'p__meta'])
+  })
+
+  it('serves the same families at /admin/metrics', async () => {
+    const admin = await scrape(`${gateway.origin}/admin/metrics`)
+    assert.equal(admin.sum('portico_requests_total', { method: 'tools/call' }), 8)
+  })
+
+  it('refuses /metrics from a foreign Origin', async () => {
+    const response = await fetch(`${gateway.origin}/metrics`, {
+      headers: { origin: 'https://evil.example' },
+    })
+    assert.equal(response.status, 403)
+  })
+})
+
+describe('prometheus metrics with an admin token', () => {
+  let portico: RunningPortico
+  let http: Served
+
+  before(async () => {
+    http = await startProbeHttp()
+    portico = await startPortico({
+      upstream: http.url,
+      observability: { metrics: { enabled: true, process: false } },
+      admin: { token: TOKEN },
+    })
+  })
+
+  after(async () => {
+    await portico?.close()
+    await http?.close()
+  })
+
+  it('needs the token, then counts transparent-mode calls (no backend label value)', async () => {
+    // The probe upstream is stateless: without a session, calls after `initialize` cannot be
+    // tied to its client, so their platform is `unknown` (initialize itself names it).
+    const denied = await fetch(`${portico.origin}/metrics`)
+    assert.equal(denied.status, 401)
+    assert.match(denied.headers.get('www-authenticate') ?? '', /^Bearer realm="portico-admin"/)
+    const wrong = await fetch(`${portico.origin}/metrics`, {
+      headers: { authorization: 'Bearer not-the-token-at-all' },
+    })
+    assert.equal(wrong.status, 401)
+    const client = await connect(portico.url, 'openai-mcp')
+    await client.callTool({ name: 'cwd', arguments: {} })
+    await client.close()
+    await portico.sink.waitFor((events) =>
+      events.some((e) => e.type === 'exchange' && e.method === 'tools/call'),
+    )
+    const metrics = await scrape(`${portico.origin}/metrics`, { authorization: `Bearer ${TOKEN}` })
+    assert.equal(
+      metrics.value('portico_requests_total', {
+        method: 'tools/call',
+        target: 'cwd',
+        backend: '',
+        platform: 'unknown',
+        outcome: 'ok',
+        reason: '',
+      }),
+      1,
+    )
+    assert.equal(
+      metrics.value('portico_requests_total', {
+        method: 'initialize',
+        target: '',
+        backend: '',
+        platform: 'chatgpt',
+        outcome: 'ok',
+        reason: '',
+      }),
+      1,
+    )
+    assert.ok(!metrics.families.some((f) => f.name === 'process_cpu_user_seconds_total'))
+    // The refused scrapes were recorded as refusals.
+    assert.ok(metrics.sum('portico_requests_total', { method: 'GET', reason: 'unauthorized' }) >= 2)
+  })
+})
+
+describe('prometheus metrics of the store sink', () => {
+  it('shows the store queue, deliveries and commit time', async () => {
+    const { mkdtempSync, rmSync } = await import('node:fs')
+    const { tmpdir } = await import('node:os')
+    const { join } = await import('node:path')
+    const { storeSink } = await import('../../src/store/sink.ts')
+    const dir = mkdtempSync(join(tmpdir(), 'portico-metrics-store-'))
+    const store = storeSink({ path: join(dir, 'store.db'), proxy: 'm', flushMs: 20 })
+    const http = await startProbeHttp()
+    const portico = await startPortico(
+      { upstream: http.url, observability: { metrics: { enabled: true, process: false } } },
+      { sinks: [store] },
+    )
+    try {
+      const client = await connect(portico.url)
+      await client.callTool({ name: 'cwd', arguments: {} })
+      await client.close()
+      const { until } = await import('../helpers/wait.ts')
+      const metrics = await until(
+        async () => {
+          const m = await scrape(`${portico.origin}/metrics`)
+          return m.value('portico_sink_sent_total', { sink: 'store' }) >= 3 ? m : undefined
+        },
+        10_000,
+        'the store to commit the first exchanges',
+      )
+      assert.ok(metrics.value('portico_sink_writes_total', { sink: 'store' }) >= 1)
+      assert.ok(metrics.value('portico_sink_write_seconds_total', { sink: 'store' }) > 0)
+      assert.equal(metrics.value('portico_sink_dropped_total', { sink: 'store' }), 0)
+      assert.equal(typeof metrics.value('portico_sink_pending', { sink: 'store' }), 'number')
+    } finally {
+      await portico.close()
+      await http.close()
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})

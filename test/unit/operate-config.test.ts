@@ -1,0 +1,149 @@
+/**
+ * The operating tables load as the seeds write them: mcp-proxy's `[observability]` (verbatim
+ * from its full example, tracing uncommented) and mcpr's `[cloud]` and `admin_bind`, with no
+ * warnings; and the admin API fails closed on a non-loopback address without a token.
+ */
+import assert from 'node:assert/strict'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import { ConfigError, loadConfig, loadConfigText } from '../../src/config/load.ts'
+import { parseBind } from '../../src/config/operate.ts'
+import { runCliSync } from '../helpers/cli.ts'
+
+function file(text: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'portico-operate-config-'))
+  const path = join(dir, 'portico.toml')
+  writeFileSync(path, text)
+  return path
+}
+
+/** mcp-proxy's config.example.toml, the `--- Observability ---` part, tracing uncommented. */
+const SEED_OBSERVABILITY = `
+[observability]
+# Structured audit logging (target: mcp::audit)
+audit = true
+# Log level (trace, debug, info, warn, error)
+log_level = "info"
+# JSON structured logging (for production log aggregation)
+json_logs = false
+
+# Prometheus metrics (exposed at /admin/metrics)
+[observability.metrics]
+enabled = true
+
+# OpenTelemetry distributed tracing (OTLP export)
+[observability.tracing]
+enabled = true
+endpoint = "http://localhost:4317"
+service_name = "mcp-proxy"
+`
+
+/** mcpr's documented [cloud] table and admin bind. */
+const MCPR_CLOUD = `
+mcp = "http://localhost:9000"
+admin_bind = "127.0.0.1:9901"
+
+[cloud]
+token = "mcpr_abc123"
+server = "my-server"
+endpoint = "https://api.mcpr.app/api/ingest-events"
+batch_size = 100
+flush_interval_ms = 5000
+`
+
+describe('operating config', () => {
+  it("accepts mcp-proxy's [observability] tables without warnings", () => {
+    const text = `[proxy]\nname = "p"\n[[backends]]\nname = "files"\ntransport = "stdio"\ncommand = "npx"\n${SEED_OBSERVABILITY}`
+    const { config, warnings } = loadConfig({ file: file(text), env: {} })
+    assert.deepEqual(warnings, [])
+    assert.equal(config.observability.audit, true)
+    assert.equal(config.observability.metrics.enabled, true)
+    assert.equal(config.observability.tracing.enabled, true)
+    assert.equal(config.observability.tracing.service_name, 'mcp-proxy')
+    assert.equal(config.log_level, 'info')
+    assert.equal(config.json_logs, false)
+  })
+
+  it("accepts mcpr's [cloud] and admin_bind without warnings", () => {
+    const { config, warnings } = loadConfig({ file: file(MCPR_CLOUD), env: {} })
+    assert.deepEqual(warnings, [])
+    assert.equal(config.cloud?.token, 'mcpr_abc123')
+    assert.equal(config.cloud?.server, 'my-server')
+    assert.equal(config.admin_bind, '127.0.0.1:9901')
+  })
+
+  it('portico check prints no warning for both', () => {
+    for (const text of [`mcp = "http://localhost:9000"\n${SEED_OBSERVABILITY}`, MCPR_CLOUD]) {
+      const result = runCliSync(['check', '-c', file(text)])
+      assert.equal(result.status, 0, result.stderr)
+      assert.equal(result.stderr, '')
+      assert.match(result.stdout, /^ok: /)
+    }
+  })
+
+  it('hoists [observability] log settings unless the top level sets them', () => {
+    const nested = loadConfig({
+      file: file('mcp = "http://x:1"\n[observability]\nlog_level = "warn"\njson_logs = true\n'),
+      env: {},
+    }).config
+    assert.equal(nested.log_level, 'warn')
+    assert.equal(nested.json_logs, true)
+    const top = loadConfig({
+      file: file('mcp = "http://x:1"\nlog_level = "error"\n[observability]\nlog_level = "warn"\n'),
+      env: {},
+    }).config
+    assert.equal(top.log_level, 'error')
+    const flag = loadConfig({
+      file: file('mcp = "http://x:1"\n[observability]\nlog_level = "warn"\n'),
+      env: { PORTICO_LOG_LEVEL: 'debug' },
+    }).config
+    assert.equal(flag.log_level, 'debug')
+  })
+
+  it('fails closed: an admin API on a non-loopback address needs a token', () => {
+    for (const text of [
+      'mcp = "http://x:1"\nadmin_bind = "0.0.0.0:9901"\n',
+      'mcp = "http://x:1"\nhost = "0.0.0.0"\n[admin]\nenabled = true\n',
+    ]) {
+      assert.throws(
+        () => loadConfig({ file: file(text), env: {} }),
+        (error: unknown) =>
+          error instanceof ConfigError &&
+          /not a loopback address: set \[admin\] token/.test(error.message),
+      )
+    }
+    const withToken = loadConfig({
+      file: file(
+        'mcp = "http://x:1"\nadmin_bind = "0.0.0.0:9901"\n[admin]\ntoken = "0123456789abcdef0"\n',
+      ),
+      env: {},
+    }).config
+    assert.equal(withToken.admin.token, '0123456789abcdef0')
+    // Loopback without a token, and `none`, are fine.
+    loadConfig({ file: file('mcp = "http://x:1"\nadmin_bind = "127.0.0.1:0"\n'), env: {} })
+    loadConfig({
+      file: file('mcp = "http://x:1"\nhost = "0.0.0.0"\nadmin_bind = "none"\n'),
+      env: {},
+    })
+  })
+
+  it('rejects a malformed admin_bind and a short token with their lines', () => {
+    assert.throws(
+      () => loadConfigText('mcp = "http://x:1"\nadmin_bind = "nine-nine-oh-one"\n'),
+      /:2: admin_bind: expected "host:port"/,
+    )
+    assert.throws(
+      () => loadConfigText('mcp = "http://x:1"\n[admin]\ntoken = "short"\n'),
+      /:3: admin\.token: an admin token needs at least 16 characters/,
+    )
+  })
+
+  it('parses binds', () => {
+    assert.deepEqual(parseBind('127.0.0.1:9901'), { host: '127.0.0.1', port: 9901 })
+    assert.deepEqual(parseBind('[::1]:80'), { host: '::1', port: 80 })
+    assert.equal(parseBind('localhost'), undefined)
+    assert.equal(parseBind('h:70000'), undefined)
+  })
+})

@@ -1,0 +1,131 @@
+/**
+ * The tracer's pure parts: W3C traceparent parsing (what the spec says to ignore is ignored),
+ * formatting, OTLP/JSON encoding of a span (hex ids, nanosecond strings, typed attribute
+ * values, the last value of a key set twice), the OTLP/HTTP URL and label capping.
+ */
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { methodLabel, TargetLabels } from '../../src/metrics/labels.ts'
+import {
+  formatTraceparent,
+  newSpanId,
+  newTraceId,
+  parseTraceparent,
+} from '../../src/tracing/context.ts'
+import { encodeSpan, nanos, SPAN_KIND, Span, tracesUrl } from '../../src/tracing/tracer.ts'
+
+const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736'
+const SPAN = '00f067aa0ba902b7'
+
+describe('traceparent', () => {
+  it('parses valid values and their sampled flag', () => {
+    assert.deepEqual(parseTraceparent(`00-${TRACE}-${SPAN}-01`), {
+      traceId: TRACE,
+      spanId: SPAN,
+      sampled: true,
+    })
+    assert.deepEqual(parseTraceparent(`00-${TRACE}-${SPAN}-00`), {
+      traceId: TRACE,
+      spanId: SPAN,
+      sampled: false,
+    })
+    // Upper case is accepted (lowered); a future version may carry more fields.
+    assert.equal(parseTraceparent(`00-${TRACE.toUpperCase()}-${SPAN}-01`)?.traceId, TRACE)
+    assert.equal(parseTraceparent(`01-${TRACE}-${SPAN}-01-extra`)?.spanId, SPAN)
+  })
+
+  it('ignores invalid ones', () => {
+    for (const bad of [
+      undefined,
+      42,
+      '',
+      `ff-${TRACE}-${SPAN}-01`,
+      `00-${'0'.repeat(32)}-${SPAN}-01`,
+      `00-${TRACE}-${'0'.repeat(16)}-01`,
+      `00-${TRACE}-${SPAN}-01-extra`,
+      `00-${TRACE.slice(1)}-${SPAN}-01`,
+      `00-${TRACE}-${SPAN}-0g`,
+      `00-${TRACE}-${SPAN}-01${'x'.repeat(600)}`,
+    ])
+      assert.equal(parseTraceparent(bad), undefined, String(bad))
+  })
+
+  it('formats what it parses, and makes distinct non-zero ids', () => {
+    const context = { traceId: TRACE, spanId: SPAN, sampled: true }
+    assert.equal(formatTraceparent(context), `00-${TRACE}-${SPAN}-01`)
+    assert.deepEqual(parseTraceparent(formatTraceparent(context)), context)
+    const ids = new Set(Array.from({ length: 1000 }, () => newSpanId()))
+    assert.equal(ids.size, 1000)
+    assert.match(newTraceId(), /^[0-9a-f]{32}$/)
+    assert.match(newSpanId(), /^[0-9a-f]{16}$/)
+  })
+})
+
+describe('OTLP encoding', () => {
+  it('writes nanoseconds exactly from fractional milliseconds', () => {
+    assert.equal(nanos(1_700_000_000_123.5), '1700000000123500000')
+    assert.equal(nanos(1_700_000_000_123.25), '1700000000123250000')
+    assert.equal(nanos(5), '5000000')
+    assert.equal(nanos(5.9999999), '6000000')
+  })
+
+  it('encodes a span as OTLP/JSON', () => {
+    const span = new Span(
+      'tools/call echo',
+      SPAN_KIND.server,
+      { traceId: TRACE, spanId: SPAN, sampled: true },
+      [
+        'mcp.method.name',
+        'tools/call',
+        'http.response.status_code',
+        200,
+        'ratio',
+        0.5,
+        'flag',
+        true,
+        'portico.outcome',
+        'ok',
+      ],
+    )
+    span.set('portico.outcome', 'error')
+    span.fail('upstream_timeout')
+    span.end = span.start + 1.5
+    const json = JSON.parse(encodeSpan(span))
+    assert.equal(json.traceId, TRACE)
+    assert.equal(json.parentSpanId, SPAN)
+    assert.match(json.spanId, /^[0-9a-f]{16}$/)
+    assert.equal(json.kind, 2)
+    assert.equal(BigInt(json.endTimeUnixNano) - BigInt(json.startTimeUnixNano), 1_500_000n)
+    assert.deepEqual(json.attributes, [
+      { key: 'mcp.method.name', value: { stringValue: 'tools/call' } },
+      { key: 'http.response.status_code', value: { intValue: '200' } },
+      { key: 'ratio', value: { doubleValue: 0.5 } },
+      { key: 'flag', value: { boolValue: true } },
+      { key: 'portico.outcome', value: { stringValue: 'error' } },
+      { key: 'error.type', value: { stringValue: 'upstream_timeout' } },
+    ])
+    assert.deepEqual(json.status, { code: 2, message: 'upstream_timeout' })
+  })
+
+  it('adds /v1/traces to a bare endpoint only', () => {
+    assert.equal(tracesUrl('http://collector:4318'), 'http://collector:4318/v1/traces')
+    assert.equal(tracesUrl('http://collector:4318/'), 'http://collector:4318/v1/traces')
+    assert.equal(tracesUrl('https://x.example/otlp/v1/traces'), 'https://x.example/otlp/v1/traces')
+  })
+})
+
+describe('metric labels', () => {
+  it('caps target names, admitting only names of successful calls', () => {
+    const labels = new TargetLabels(2)
+    assert.equal(labels.label(undefined, true), '')
+    assert.equal(labels.label('made_up', false), 'other')
+    assert.equal(labels.label('a', true), 'a')
+    assert.equal(labels.label('made_up', false), 'other')
+    assert.equal(labels.label('b', true), 'b')
+    assert.equal(labels.label('c', true), 'other')
+    assert.equal(labels.label('a', false), 'a')
+    assert.equal(labels.label('x'.repeat(200), true), 'other')
+    assert.equal(methodLabel('tools/call'), 'tools/call')
+    assert.equal(methodLabel('x/made-up'), 'other')
+  })
+})
