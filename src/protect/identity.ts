@@ -1,8 +1,9 @@
 /**
  * Who a call comes from, for per-client rate limits and the private entries of the response
- * cache: the credential it presented (hashed), else its network address. Authentication
- * (issue 13) can give a verified principal instead: it replaces this one function. Two callers
- * with different credentials never share a key.
+ * cache: the principal authentication verified (`[auth]`: it also removes the client's
+ * `Authorization` before forwarding, so the header cannot be the key then), else the
+ * credential presented (hashed), else the network address. Two callers with different
+ * credentials never share a key.
  */
 import { createHash } from 'node:crypto'
 import type { Call } from '../pipeline/call.ts'
@@ -11,6 +12,7 @@ import type { Call } from '../pipeline/call.ts'
 const HASHED = new WeakMap<object, string>()
 
 export function clientIdentity(call: Call): string {
+  if (call.identity !== undefined) return `id:${call.identity.key}`
   const credential = call.headers.authorization
   if (typeof credential === 'string' && credential !== '') {
     let key = HASHED.get(call.headers)

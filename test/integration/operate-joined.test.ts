@@ -258,3 +258,55 @@ describe('the admin API and Portico tools with [auth]', () => {
     await ops.close()
   })
 })
+
+describe('traffic protection keys callers by their verified identity', () => {
+  let probe: Served
+  let gateway: RunningPortico
+
+  before(async () => {
+    probe = await startProbeHttp()
+    gateway = await startPortico({
+      backends: [{ name: 'h', transport: 'http', url: probe.url, cache: { tool_ttl_seconds: 60 } }],
+      proxy: { admin_tools: false },
+      auth: {
+        api_keys: [
+          { name: 'alice', key: 'alice-key-0123456789' },
+          { name: 'bob', key: 'bob-key-0123456789' },
+        ],
+      },
+    })
+  })
+  after(async () => {
+    await gateway?.close()
+    await probe?.close()
+  })
+
+  // The auth filter removes the client's Authorization before forwarding: keyed by the header,
+  // both callers (same address) would share alice's cached answer.
+  it("never answers one caller from another caller's cache entry", async () => {
+    const userOf = async (key: string) => {
+      const client = await connect(gateway.url, { authorization: `Bearer ${key}` })
+      const answers = []
+      for (let i = 0; i < 2; i++) {
+        const headers = JSON.parse(
+          text(await client.callTool({ name: 'h__headers', arguments: {} })),
+        ) as Record<string, string>
+        answers.push(headers['x-user-id'])
+      }
+      await client.close()
+      return answers
+    }
+    assert.deepEqual(await userOf('alice-key-0123456789'), ['alice', 'alice'])
+    assert.deepEqual(await userOf('bob-key-0123456789'), ['bob', 'bob'])
+    const hits = gateway.sink
+      .exchanges()
+      .filter((e) => e.method === 'tools/call')
+      .map((e) => [e.subject, e.cache])
+    assert.deepEqual(hits, [
+      ['alice', 'miss'],
+      ['alice', 'hit'],
+      ['bob', 'miss'],
+      ['bob', 'hit'],
+    ])
+  })
+})
