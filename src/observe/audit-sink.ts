@@ -1,7 +1,7 @@
 /**
  * The audit log (`[observability] audit = true`): one structured line per call on stderr,
- * whatever the access log says: who (client address, client name and version, session
- * prefix, later the verified identity), what (method and tool, prompt or resource), where
+ * whatever the access log says: who (the verified user and OAuth client when `[auth]` is set,
+ * client address, client name and version, session prefix), what (method and tool, prompt or resource), where
  * (backend), and how it ended (outcome, reason, error code, HTTP status, duration). JSON when
  * `json_logs`, else one text line starting with `audit`. Secrets never appear: no params, no
  * headers, session ids cut to 8 characters, client-chosen text clipped. Lines are written
@@ -87,6 +87,8 @@ export function auditRecord(event: ExchangeEvent): Record<string, unknown> {
   record.status = event.httpStatus
   record.duration_ms = Math.round(event.durationUs / 100) / 10
   if (event.jsonrpcId !== undefined) record.request_id = clip(String(event.jsonrpcId), 64)
+  if (event.subject !== undefined) record.user = clip(event.subject)
+  if (event.authClient !== undefined) record.auth_client = clip(event.authClient)
   if (event.clientAddress !== undefined) record.client_address = event.clientAddress
   if (event.client !== undefined) {
     record.client = clip(event.client.name)

@@ -90,6 +90,47 @@ describe('audit log', () => {
     }
   })
 
+  it('names the verified user with [auth], and audits a refused key without it', async () => {
+    const { logger, lines } = logCapture(true)
+    const gateway = await startPortico(
+      {
+        backends: [probe],
+        observability: { audit: true },
+        auth: { api_keys: [{ name: 'alice', key: 'alice-key-0123456789' }] },
+      },
+      { logger },
+    )
+    try {
+      const client = await connect(gateway.url, { authorization: 'Bearer alice-key-0123456789' })
+      await client.callTool({ name: 'p__cwd', arguments: {} })
+      await client.close()
+      const refused = await fetch(gateway.url, {
+        method: 'POST',
+        headers: { authorization: 'Bearer wrong-key', 'content-type': 'application/json' },
+        body: '{"jsonrpc":"2.0","id":1,"method":"tools/list"}',
+      })
+      assert.equal(refused.status, 401)
+      const audit = () =>
+        lines
+          .map((l) => JSON.parse(l) as Record<string, unknown>)
+          .filter((r) => r.target === 'audit')
+      await until(
+        () => audit().some((r) => r.reason === 'unauthorized'),
+        5000,
+        'the audited refusal',
+      )
+      const call = audit().find((r) => r.method === 'tools/call')
+      assert.equal(call?.user, 'alice')
+      assert.equal(call?.tool, 'p__cwd')
+      const denied = audit().find((r) => r.reason === 'unauthorized')
+      assert.equal(denied?.user, undefined)
+      assert.equal(denied?.status, 401)
+      assert.ok(!lines.some((l) => l.includes('alice-key') || l.includes('wrong-key')))
+    } finally {
+      await gateway.close()
+    }
+  })
+
   it('writes text lines without json_logs, and audits refusals at the edge', async () => {
     const { logger, lines } = logCapture(false)
     const gateway = await startPortico(
