@@ -214,6 +214,12 @@ export const gatewayProxySchema = z
     tool_exposure: z.enum(['direct', 'search']).default('direct'),
     /** How long a merged list waits for a slow backend before answering without it. */
     list_timeout: durationSchema.default(5000),
+    /**
+     * How long a backend's list pages are kept for merged lists, when it announces list
+     * changes (`listChanged`); at most 5 s when it does not. Announcements, restarts and
+     * reloads drop them early. `0` asks every backend every time.
+     */
+    list_cache_ttl: durationSchema.default(60_000),
     /** Idle client sessions are closed after this long. */
     session_ttl: durationSchema.default(30 * 60_000),
     max_sessions: z.number().int().positive().default(10_000),

@@ -41,6 +41,7 @@ import type { Connection, ServerInfo } from './backends/connection.ts'
 import { HttpBackend } from './backends/http.ts'
 import { StdioBackend } from './backends/stdio.ts'
 import type { ItemKind } from './catalog.ts'
+import { ListCache } from './list-cache.ts'
 import {
   type BackendInfo,
   type BackendPage,
@@ -212,6 +213,7 @@ export class Gateway {
       separator: this.#config.proxy.separator,
       requestTimeoutMs: this.#config.request_timeout,
       maxMessageBytes: this.#config.max_response_body_size,
+      listCacheTtlMs: this.#config.proxy.list_cache_ttl,
       gatewaySession: this.session,
       upstreamMiddleware: this.#deps.upstreamMiddleware ?? [],
       attemptMiddleware: this.#deps.attemptMiddleware ?? [],
@@ -289,11 +291,20 @@ export class Gateway {
       timeoutMs: this.#config.proxy.list_timeout,
       ref: session,
     }
+    const key = ListCache.key(method, cursor, origin.identity?.key ?? '')
+    const cached = backend.lists.get(key, Date.now())
+    if (cached !== undefined) {
+      call.lifetime.end()
+      return { catalog: backend.catalog, result: cached }
+    }
+    const generation = backend.lists.generation
     try {
       const reply = await backend.handle(call)
       const response = reply instanceof MessageReply ? await reply.json() : undefined
       if (isObject(response?.result)) {
         backend.listed = true
+        const capabilities = backend.info()?.capabilities
+        backend.lists.set(key, method, response.result, generation, capabilities, Date.now())
         return { catalog: backend.catalog, result: response.result }
       }
       // A backend without this capability answers -32601: it simply has nothing to list.
@@ -579,7 +590,9 @@ export class Gateway {
       return
     }
     if (message.method.endsWith('/list_changed')) {
-      if (this.#backends.get(backend)?.listed !== true) return
+      const source = this.#backends.get(backend)
+      source?.lists.changed(message.method)
+      if (source?.listed !== true) return
       if (message.method === 'notifications/tools/list_changed') this.#toolsVersion++
       this.#deps.observe?.({ backend, method: message.method })
       this.notifyListeners(message.method)

@@ -40,6 +40,8 @@ export interface BackendView {
   readonly catalog: BackendCatalog
   /** Whether its lists were read since it (re)started: a list change before that is news to none. */
   readonly listed: boolean
+  /** Its kept list pages, dropped when it announces a change (list-cache.ts). */
+  readonly lists: { changed(notification: string): void }
 }
 
 /** A backend notification as the client sees it, reported for recording. */
@@ -171,8 +173,10 @@ export class ClientSession implements SessionRef {
         })
       }
     } else if (message.method.endsWith('/list_changed')) {
+      const source = this.#backends(backend)
+      source?.lists.changed(message.method)
       // Nobody holds a list of a backend not listed since it started: nothing to re-list.
-      if (this.#backends(backend)?.listed !== true) return
+      if (source?.listed !== true) return
       this.#observe?.({ backend, method: message.method, sessionId: this.key })
     } else if (message.method === 'notifications/cancelled') {
       const translated = this.translateCancel(from, message)

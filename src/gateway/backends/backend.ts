@@ -22,6 +22,7 @@ import { upstreamChain } from '../../upstream/chain.ts'
 import type { HttpClient } from '../../upstream/http-client.ts'
 import { VERSION } from '../../version.ts'
 import { BackendCatalog } from '../catalog.ts'
+import { ListCache } from '../list-cache.ts'
 import { asBackendError, type CallSink, type Connection, type ServerInfo } from './connection.ts'
 
 /** A client session as backends see it. `key` is `*` for the gateway's own session. */
@@ -82,6 +83,8 @@ export interface BackendDeps {
   /** Default per-request deadline (`request_timeout`). */
   requestTimeoutMs: number
   maxMessageBytes: number
+  /** How long list pages are kept (`[proxy] list_cache_ttl`; 0: not at all). */
+  listCacheTtlMs?: number
   /** The gateway's own session (stateless clients, eager start, listen streams). */
   gatewaySession: SessionRef
   /** Middleware of every upstream's chain (library mode). */
@@ -101,6 +104,8 @@ export abstract class Backend {
   /** This backend's per-upstream chain (protection: src/protect/policies.ts) and transport. */
   readonly handle: Handler
   readonly protection: UpstreamProtection
+  /** This backend's list pages, for merged lists (list-cache.ts). */
+  readonly lists: ListCache
   protected readonly deps: BackendDeps
   #state: BackendState = 'idle'
   #since = new Date().toISOString()
@@ -115,6 +120,7 @@ export abstract class Backend {
     this.config = config
     this.deps = deps
     this.catalog = new BackendCatalog(config, deps.separator)
+    this.lists = new ListCache(deps.listCacheTtlMs ?? 0)
     this.timeoutMs = config.timeout?.attemptMs ?? deps.requestTimeoutMs
     this.protection =
       deps.protect?.(config) ??
@@ -205,6 +211,8 @@ export abstract class Backend {
 
   protected setState(state: BackendState, error?: string): void {
     if (state === 'starting' || state === 'down') this.listed = false
+    // A (re)start or failure: what the backend listed before may not hold any more.
+    if (state !== 'up' && state !== this.#state) this.lists.clear()
     if (error !== undefined) this.#error = error
     else if (state === 'up') this.#error = undefined
     if (state === this.#state) return
