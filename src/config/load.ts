@@ -8,6 +8,7 @@ import { resolve } from 'node:path'
 import { parse as parseToml, TomlError } from 'smol-toml'
 import type { ZodType } from 'zod'
 import { isObject, type JsonObject } from '../jsonrpc/message.ts'
+import { adoptForeignLayout, configWarnings, ignoredKey } from './dropin.ts'
 import { interpolate } from './interpolate.ts'
 import { locateKey } from './locate.ts'
 import { type Config, configSchema, IGNORED_KEYS, KEY_ALIASES, markParsed } from './schema.ts'
@@ -107,7 +108,17 @@ function loadText(
   for (const problem of problems) problem.line ??= locateKey(text, pathParts(problem.path))
   // A value whose variable is missing is empty: what the schema then says of it adds nothing.
   const unset = new Set(problems.map((p) => p.path))
-  const merged = applyOverrides(normalize(interpolated, warnings), env, options.overrides ?? {})
+  // mcp-proxy's and mcpr's layouts, and the keys Portico does not implement (dropin.ts).
+  const foreign: ConfigProblem[] = []
+  const adopted = adoptForeignLayout(interpolated, file)
+  warnings.push(...adopted.warnings)
+  foreign.push(...adopted.problems)
+  const normalized = normalize(interpolated, warnings, foreign)
+  for (const problem of foreign) {
+    const line = locateKey(text, pathParts(problem.path)) ?? headerLine(text, problem.path)
+    problems.push({ ...problem, line })
+  }
+  const merged = applyOverrides(normalized, env, options.overrides ?? {})
   const result = validateAll(options.schema ?? configSchema, merged)
   if (!result.ok) {
     for (const issue of result.issues) {
@@ -120,6 +131,7 @@ function loadText(
     }
   }
   if (problems.length > 0 || !result.ok) throw new ConfigError(file, byLine(problems))
+  warnings.push(...configWarnings(result.data))
   return { config: markParsed(result.data), file, warnings }
 }
 
@@ -160,12 +172,17 @@ function parseTomlText(file: string, text: string): JsonObject {
   }
 }
 
-/** Maps mcpr aliases onto Portico keys and sets aside other tools' keys with a warning. */
-function normalize(raw: JsonObject, warnings: string[]): JsonObject {
+/**
+ * Maps mcpr aliases onto Portico keys and sets aside other tools' keys: with a warning naming
+ * what is missing, or as a problem when ignoring the key would do harm (dropin.ts).
+ */
+function normalize(raw: JsonObject, warnings: string[], problems: ConfigProblem[]): JsonObject {
   const out: JsonObject = {}
   for (const [key, value] of Object.entries(raw)) {
     if (IGNORED_KEYS.has(key)) {
-      warnings.push(`"${key}" is not used by Portico and was ignored`)
+      const ignored = ignoredKey(key, value)
+      if (ignored?.error) problems.push({ path: key, message: ignored.message })
+      else if (ignored) warnings.push(ignored.message)
       continue
     }
     const target = KEY_ALIASES[key] ?? key
@@ -230,6 +247,15 @@ function applyOverrides(
   if (flags.db !== undefined) store.path = flags.db
   if (Object.keys(store).length > 0) out.store = store
   return out
+}
+
+/** The line of a `[table]` or `[[table]]` header, for a problem about a whole table. */
+function headerLine(text: string, table: string): number | undefined {
+  const lines = text.split(/\r?\n/)
+  const escaped = table.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+  const header = new RegExp(`^\\s*\\[\\[?\\s*${escaped}\\s*\\]`)
+  const index = lines.findIndex((line) => header.test(line))
+  return index < 0 ? undefined : index + 1
 }
 
 /** `backends[1].timeout` → `['backends', 1, 'timeout']` (the inverse of formatPath). */
