@@ -29,6 +29,15 @@ export function buildProgram(): Command {
   registerRun(program)
   registerCheck(program)
   registerDemo(program)
+  registerReports(program)
+  registerStore(program)
+  registerPins(program)
+  registerVersion(program)
+  registerProxyGroup(program)
+  return program
+}
+
+function registerReports(program: Command): void {
   registerStatus(program)
   registerLogs(program)
   registerSlow(program)
@@ -36,9 +45,33 @@ export function buildProgram(): Command {
   registerSessions(program)
   registerSession(program)
   registerClients(program)
-  registerStore(program)
-  registerPins(program)
-  return program
+}
+
+/**
+ * mcpr's `mcpr proxy <command>` group: the same commands under `portico proxy`, so mcpr's
+ * README commands work with the word `mcpr` replaced.
+ */
+function registerProxyGroup(program: Command): void {
+  const proxy = program
+    .command('proxy')
+    .description(
+      'mcpr-style aliases: proxy run, status, logs, slow, schema, sessions, session, clients',
+    )
+  registerRun(proxy)
+  registerReports(proxy)
+}
+
+/** mcpr's `version`: one JSON line, for scripts (`portico --version` prints the bare number). */
+function registerVersion(program: Command): void {
+  program
+    .command('version')
+    .description('Print the version as one JSON line')
+    .action(() => {
+      const target = `${process.platform}-${process.arch}`
+      process.stdout.write(
+        `${JSON.stringify({ name: 'portico', version: VERSION, target, node: process.version })}\n`,
+      )
+    })
 }
 
 async function main(argv: string[]): Promise<void> {

@@ -4,7 +4,7 @@
  * Every problem is reported at once (validate.ts), in file order, with its line and key path.
  */
 import { existsSync, readFileSync } from 'node:fs'
-import { resolve } from 'node:path'
+import { basename, resolve } from 'node:path'
 import { parse as parseToml, TomlError } from 'smol-toml'
 import type { ZodType } from 'zod'
 import { isObject, type JsonObject } from '../jsonrpc/message.ts'
@@ -15,6 +15,8 @@ import { type Config, configSchema, IGNORED_KEYS, KEY_ALIASES, markParsed } from
 import { validateAll } from './validate.ts'
 
 export const DEFAULT_CONFIG_FILE = 'portico.toml'
+/** mcpr's file, used when the working directory has no portico.toml. */
+export const MCPR_CONFIG_FILE = 'mcpr.toml'
 
 export interface ConfigProblem {
   /** Dotted key path, e.g. `backends[1].timeout.seconds`; empty for file-level problems. */
@@ -79,7 +81,22 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
   const cwd = options.cwd ?? process.cwd()
   const file = resolveFile(options.file ?? env.PORTICO_CONFIG, cwd)
   const text = file === undefined ? '' : readConfigFile(file)
-  return loadText(file, text, options, env)
+  return loadText(file, text, options, env, file === undefined ? undefined : nameFromFile(file))
+}
+
+/**
+ * The proxy name a config file gives when it sets none (mcpr's rule): its stem, in the name's
+ * alphabet (`search.toml` → `search`). The default files (portico.toml, mcpr.toml) give none,
+ * so the name still comes from the upstream.
+ */
+export function nameFromFile(file: string): string | undefined {
+  const base = basename(file)
+  if (base === DEFAULT_CONFIG_FILE || base === MCPR_CONFIG_FILE) return undefined
+  const stem = base
+    .replace(/\.[^.]*$/, '')
+    .replace(/[^A-Za-z0-9._-]/g, '-')
+    .slice(0, 64)
+  return stem === '' ? undefined : stem
 }
 
 /**
@@ -100,6 +117,7 @@ function loadText(
   text: string,
   options: LoadOptions,
   env: NodeJS.ProcessEnv,
+  defaultName?: string,
 ): LoadedConfig {
   const problems: ConfigProblem[] = []
   const warnings: string[] = []
@@ -119,6 +137,14 @@ function loadText(
     problems.push({ ...problem, line })
   }
   const merged = applyOverrides(normalized, env, options.overrides ?? {})
+  // mcp-proxy's [proxy] name, else the file's stem, names a proxy whose file sets no `name`.
+  const proxyTable = merged.proxy
+  const gatewayName = isObject(proxyTable) ? proxyTable.name : undefined
+  if (merged.name === undefined) {
+    if (typeof gatewayName === 'string' && /^[A-Za-z0-9._-]{1,64}$/.test(gatewayName))
+      merged.name = gatewayName
+    else if (defaultName !== undefined) merged.name = defaultName
+  }
   const result = validateAll(options.schema ?? configSchema, merged)
   if (!result.ok) {
     for (const issue of result.issues) {
@@ -146,8 +172,11 @@ function byLine(problems: ConfigProblem[]): ConfigProblem[] {
 
 function resolveFile(explicit: string | undefined, cwd: string): string | undefined {
   if (explicit !== undefined) return resolve(cwd, explicit)
-  const implicit = resolve(cwd, DEFAULT_CONFIG_FILE)
-  return existsSync(implicit) ? implicit : undefined
+  for (const name of [DEFAULT_CONFIG_FILE, MCPR_CONFIG_FILE]) {
+    const implicit = resolve(cwd, name)
+    if (existsSync(implicit)) return implicit
+  }
+  return undefined
 }
 
 function readConfigFile(file: string): string {
