@@ -96,10 +96,53 @@ export function adoptForeignLayout(raw: JsonObject, file: string | undefined): A
   }
   hoistRuntime(raw)
   hoistStoreName(raw)
+  adoptCacheStore(raw, warnings)
+  backendGaps(raw, problems)
   hoistProxy(raw, warnings)
   moveMisplacedFilters(raw, warnings)
   importBackends(raw, file, warnings, problems)
   return { warnings, problems }
+}
+
+/**
+ * mcp-proxy's global `[cache] backend / url / prefix` choose where its caches live; Portico's
+ * caches are in memory, so `memory` is what it does and `redis` / `sqlite` a warning (a cache
+ * lost on restart, or per instance, costs time, never data). The rest of `[cache]` is
+ * Portico's own table (the transparent upstream's cache).
+ */
+function adoptCacheStore(raw: JsonObject, warnings: string[]): void {
+  const cache = raw.cache
+  if (!isObject(cache) || !('backend' in cache || 'url' in cache || 'prefix' in cache)) return
+  if (cache.backend !== undefined && cache.backend !== 'memory') {
+    warnings.push(
+      `[cache] backend = ${JSON.stringify(cache.backend)}: Portico's caches are in memory only (per instance, emptied on restart); a shared cache store is not implemented`,
+    )
+  }
+  delete cache.backend
+  delete cache.url
+  delete cache.prefix
+  if (Object.keys(cache).length === 0) delete raw.cache
+}
+
+/**
+ * mcp-proxy backend features Portico lacks, failing closed: `param_overrides` hides and
+ * renames tool parameters (ignoring it would expose them). (A `websocket` transport is refused by
+ * the schema: such a backend could not be reached at all.)
+ */
+function backendGaps(raw: JsonObject, problems: Problem[]): void {
+  const backends = raw.backends
+  if (!Array.isArray(backends)) return
+  backends.forEach((backend, index) => {
+    if (!isObject(backend)) return
+    if ('param_overrides' in backend) {
+      problems.push({
+        path: `backends[${index}].param_overrides`,
+        message:
+          "param_overrides (mcp-proxy's parameter hiding and renaming) is not implemented, and ignoring it would expose the hidden parameters: use inject_args with overwrite = true to pin a value, or hide the tool",
+      })
+      delete backend.param_overrides
+    }
+  })
 }
 
 const setIfAbsent = (target: JsonObject, key: string, value: unknown, valid: boolean) => {

@@ -133,7 +133,9 @@ function loadText(
   foreign.push(...adopted.problems)
   const normalized = normalize(interpolated, warnings, foreign)
   for (const problem of foreign) {
-    const line = locateKey(text, pathParts(problem.path)) ?? headerLine(text, problem.path)
+    // A whole table (`[logging]`, `[[backends.param_overrides]]`) is named by its header.
+    const table = problem.path.replace(/\[\d+\]/g, '')
+    const line = headerLine(text, table) ?? locateKey(text, pathParts(problem.path))
     problems.push({ ...problem, line })
   }
   const merged = applyOverrides(normalized, env, options.overrides ?? {})

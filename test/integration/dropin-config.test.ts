@@ -244,3 +244,34 @@ describe('fail closed on what Portico does not implement', () => {
     )
   })
 })
+
+describe('mcp-proxy keys Portico lacks', () => {
+  it('param_overrides fails closed; [cache] backend = "redis" warns; "memory" is silent', () => {
+    const backend = '[[backends]]\nname = "a"\ntransport = "stdio"\ncommand = "cat"\n'
+    const hidden = tempFile(
+      'proxy.toml',
+      `${backend}[[backends.param_overrides]]\ntool = "query"\nhide = ["password"]\n`,
+    )
+    const out = runCliSync(['check', '--config', hidden])
+    assert.equal(out.status, 1)
+    assert.equal(
+      out.stderr,
+      `portico: ${hidden}:5: backends[0].param_overrides: param_overrides (mcp-proxy's parameter hiding and renaming) is not implemented, and ignoring it would expose the hidden parameters: use inject_args with overwrite = true to pin a value, or hide the tool\n1 problem found\n`,
+    )
+    const redis = tempFile(
+      'proxy.toml',
+      `[cache]\nbackend = "redis"\nurl = "redis://cache:6379"\n${backend}`,
+    )
+    const warned = runCliSync(['check', '--config', redis])
+    assert.equal(warned.status, 0, warned.stderr)
+    assert.equal(
+      warned.stderr,
+      `warning: [cache] backend = "redis": Portico's caches are in memory only (per instance, emptied on restart); a shared cache store is not implemented\n`,
+    )
+    const memory = tempFile('proxy.toml', `[cache]\nbackend = "memory"\n${backend}`)
+    const silent = runCliSync(['check', '--config', memory])
+    assert.equal(silent.status, 0, silent.stderr)
+    assert.equal(silent.stderr, '')
+    assert.equal(loadConfig({ file: memory, env: {} }).config.cache, undefined)
+  })
+})
