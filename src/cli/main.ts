@@ -10,6 +10,8 @@ import { registerCheck } from './check.ts'
 import { registerClients } from './clients.ts'
 import { registerDemo } from './demo.ts'
 import { UserError } from './errors.ts'
+import { registerImport } from './import.ts'
+import { registerInit } from './init.ts'
 import { registerLogs } from './logs.ts'
 import { registerPins } from './pins.ts'
 import { registerRun } from './run.ts'
@@ -32,6 +34,8 @@ export function buildProgram(): Command {
   registerReports(program)
   registerStore(program)
   registerPins(program)
+  registerInit(program)
+  registerImport(program)
   registerVersion(program)
   registerProxyGroup(program)
   return program
@@ -55,9 +59,10 @@ function registerProxyGroup(program: Command): void {
   const proxy = program
     .command('proxy')
     .description(
-      'mcpr-style aliases: proxy run, status, logs, slow, schema, sessions, session, clients',
+      'mcpr-style aliases: proxy run, setup, status, logs, slow, schema, sessions, session, clients',
     )
   registerRun(proxy)
+  registerInit(proxy, 'setup')
   registerReports(proxy)
 }
 
