@@ -14,9 +14,11 @@ import { fileURLToPath } from 'node:url'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
+import { type DemoServer, startDemoServer } from '../../demo/server.ts'
 import { startCli } from '../helpers/cli.ts'
 import { serverBin } from '../helpers/mcp-servers.ts'
-import type { Spawned } from '../helpers/processes.ts'
+import { exitOf, type Spawned } from '../helpers/processes.ts'
+import { until } from '../helpers/wait.ts'
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..')
 const QUICKSTART = join(ROOT, 'test', 'fixtures', 'seeds', 'mcp-proxy-quickstart.toml')
@@ -84,5 +86,55 @@ describe('portico run with mcp-proxy’s quick start', () => {
     })
     assert.equal(result.isError, undefined)
     assert.deepEqual(result.content, [{ type: 'text', text: 'hello from the quick start\n' }])
+  })
+})
+
+describe('[proxy] shutdown_timeout_seconds is the drain budget', () => {
+  let demo: DemoServer
+  const dir = mkdtempSync(join(tmpdir(), 'portico-shutdown-'))
+
+  before(async () => {
+    demo = await startDemoServer()
+  })
+  after(async () => {
+    await demo?.close()
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  it('SIGTERM waits for the call in flight at most that long, then exits', async () => {
+    const config = join(dir, 'proxy.toml')
+    writeFileSync(
+      config,
+      `upstream = "${demo.url}"\nport = 0\n[store]\nenabled = false\n[proxy]\nshutdown_timeout_seconds = 1\n`,
+    )
+    const portico = await startCli(['run', '--config', config])
+    const client = new Client({ name: 'shutdown', version: '1' })
+    try {
+      await client.connect(new StreamableHTTPClientTransport(new URL(portico.url)))
+      let progressed = false
+      // About 6 s of work: far longer than the 1 s budget.
+      const call = client
+        .callTool({ name: 'slow_task', arguments: { steps: 12, step_ms: 500 } }, undefined, {
+          onprogress: () => {
+            progressed = true
+          },
+          timeout: 30_000,
+        })
+        .then(
+          () => 'finished',
+          () => 'cut off',
+        )
+      await until(() => progressed || undefined, 10_000, 'the slow call to report progress')
+      const signalled = Date.now()
+      portico.child.kill('SIGTERM')
+      const exit = await exitOf(portico.child, 10_000, 'portico run after SIGTERM')
+      const took = Date.now() - signalled
+      assert.equal(exit.code, 0, portico.output())
+      assert.ok(took >= 900 && took < 4000, `exited ${took} ms after SIGTERM (budget 1 s)`)
+      assert.equal(await call, 'cut off')
+    } finally {
+      await client.close().catch(() => undefined)
+      await portico.stop()
+    }
   })
 })
