@@ -15,7 +15,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import { type DemoServer, startDemoServer } from '../../demo/server.ts'
-import { startCli } from '../helpers/cli.ts'
+import { runCliSync, startCli } from '../helpers/cli.ts'
 import { serverBin } from '../helpers/mcp-servers.ts'
 import { exitOf, type Spawned } from '../helpers/processes.ts'
 import { until } from '../helpers/wait.ts'
@@ -79,13 +79,35 @@ describe('portico run with mcp-proxy’s quick start', () => {
     )
   })
 
-  it('calls files/read_text_file through the gateway', async () => {
+  it('calls files/read_text_file through the gateway, recorded under the proxy name my-proxy', async () => {
     const result = await client.callTool({
       name: 'files/read_text_file',
       arguments: { path: join(served, 'hello.txt') },
     })
     assert.equal(result.isError, undefined)
     assert.deepEqual(result.content, [{ type: 'text', text: 'hello from the quick start\n' }])
+    const rows = await until(
+      () => {
+        const out = runCliSync([
+          'logs',
+          '--db',
+          join(dir, 'store.db'),
+          '--method',
+          'tools/call',
+          '--json',
+        ])
+        const found = out.stdout.split('\n').filter((line) => line !== '')
+        return found.length > 0
+          ? found.map((line) => JSON.parse(line) as Record<string, unknown>)
+          : undefined
+      },
+      10_000,
+      'the tools/call row',
+    )
+    assert.deepEqual(
+      rows.map((row) => [row.proxy, row.name, row.status]),
+      [['my-proxy', 'files/read_text_file', 'ok']],
+    )
   })
 })
 

@@ -86,6 +86,7 @@ describe('portico init, through a pseudo-terminal', () => {
     const served = join(cwd, 'served')
     mkdirSync(served)
     const source = claudeDesktopConfig(served)
+    writeFileSync(join(cwd, '.mcp.json'), '{"mcpServers":{}}')
     const screen = await wizard(
       cwd,
       [
@@ -108,6 +109,8 @@ describe('portico init, through a pseudo-terminal', () => {
       ],
       [],
     )
+    const listed = join(cwd, '.mcp.json').replace(/[.]/g, '\\.')
+    assert.match(screen, new RegExp(`MCP client configs found[^\\n]*\\n\\s+${listed}\\r?\\n`))
     assert.match(
       screen,
       /Wrote portico\.toml\. Next: portico check -c portico\.toml && portico run -c portico\.toml/,
