@@ -64,7 +64,22 @@ function registerProxyGroup(program: Command): void {
   registerRun(proxy)
   registerInit(proxy, 'setup')
   registerReports(proxy)
+  // mcpr's `proxy logs [name]`: the proxy to report on, as a word; `--proxy` still works.
+  for (const command of proxy.commands) {
+    if (!NAMED_REPORTS.has(command.name())) continue
+    command.usage('[options] [name]').allowExcessArguments(true)
+    command.hook('preAction', (self) => {
+      const [name, ...extra] = self.args
+      if (extra.length > 0 || (name !== undefined && self.opts().proxy !== undefined)) {
+        throw new UserError(`proxy ${self.name()}: expected at most one proxy name`, 2)
+      }
+      if (name !== undefined) self.setOptionValue('proxy', name)
+    })
+  }
 }
+
+/** Reports of the `proxy` group that take mcpr's positional proxy name. */
+const NAMED_REPORTS = new Set(['status', 'logs', 'slow', 'schema', 'sessions', 'clients'])
 
 /** mcpr's `version`: one JSON line, for scripts (`portico --version` prints the bare number). */
 function registerVersion(program: Command): void {

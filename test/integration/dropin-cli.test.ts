@@ -182,6 +182,17 @@ describe('mcpr’s commands', () => {
     assert.deepEqual(names(['--error-code', '-32602']), ['bad-args'])
     assert.deepEqual(names(['--error-code', '-32603']), ['slow', 'down'])
     assert.deepEqual(names(['--status', 'error']), ['slow', 'bad-args', 'down'])
+    // mcpr's positional proxy name (`proxy logs [name]`), the same as --proxy.
+    assert.deepEqual(names(['p', '--status', 'timeout']), ['slow'])
+    const unknown = runCliSync(['proxy', 'logs', 'other', '--db', db])
+    assert.equal(unknown.status, 1)
+    assert.equal(
+      unknown.stderr,
+      `portico: unknown proxy "other": the store ${db} has no records of it; it has "p"\n`,
+    )
+    const two = runCliSync(['proxy', 'slow', 'p', 'q', '--db', db])
+    assert.equal(two.status, 2)
+    assert.equal(two.stderr, 'portico: proxy slow: expected at most one proxy name\n')
     const bad = runCliSync(['logs', '--db', db, '--error-code', 'x'])
     assert.equal(bad.status, 2)
     assert.equal(bad.stderr, 'portico: --error-code: expected an integer such as -32602, got "x"\n')
