@@ -136,6 +136,40 @@ describe('mcpr’s commands', () => {
     rmSync(both, { recursive: true, force: true })
   })
 
+  it('store vacuum --before 7d prunes first, as in mcpr; --dry-run only counts', () => {
+    const db = join(dir, 'vacuum.db')
+    const store = openStore(db, { create: true })
+    const day = 86_400_000
+    new Ingestor(store).write([
+      exchangeEvent({
+        method: 'tools/call',
+        name: 'old',
+        targetKind: 'tool',
+        ts: Date.now() - 10 * day,
+      }),
+      exchangeEvent({
+        method: 'tools/call',
+        name: 'new',
+        targetKind: 'tool',
+        ts: Date.now() - 1000,
+      }),
+    ])
+    store.close()
+    const kept = () =>
+      jsonLines(runCliSync(['logs', '--db', db, '--since', '30d', '--json']).stdout).map(
+        (r) => r.name,
+      )
+    const dry = runCliSync(['store', 'vacuum', '--before', '7d', '--dry-run', '--db', db])
+    assert.equal(dry.status, 0, dry.stderr)
+    assert.match(dry.stdout, /^DRY RUN — no changes made\nWould delete 1 exchanges, /)
+    assert.doesNotMatch(dry.stdout, /Vacuumed/)
+    assert.deepEqual(kept(), ['old', 'new'])
+    const done = runCliSync(['store', 'vacuum', '--before', '7d', '--db', db])
+    assert.equal(done.status, 0, done.stderr)
+    assert.match(done.stdout, /^Deleted 1 exchanges, [^\n]* older than 7d \([^)]+\)\.\nVacuumed /)
+    assert.deepEqual(kept(), ['new'])
+  })
+
   it('logs --status timeout and --error-code select those rows only', () => {
     const db = join(dir, 'errors.db')
     const store = openStore(db, { create: true })
