@@ -28,6 +28,18 @@ export function buildProgram(): Command {
     .version(VERSION, '-v, --version')
     .showHelpAfterError('(run "portico --help" for usage)')
     .exitOverride()
+    // mcp-proxy's habits, `mcp-proxy --config proxy.toml` and `--check`, before any command.
+    .enablePositionalOptions()
+    .option('-c, --config <file>', 'with no command: run this file (mcp-proxy habit: portico run)')
+    .option('--check', 'with no command: validate the config and exit (portico check)')
+    .allowExcessArguments(true)
+    .action(async (flags: { config?: string; check?: boolean }, self: Command) => {
+      const [word] = self.args
+      if (word !== undefined) self.error(`error: unknown command '${word}'`)
+      if (flags.config === undefined && !flags.check) self.help({ error: true })
+      const file = flags.config === undefined ? [] : ['--config', flags.config]
+      await buildProgram().parseAsync([flags.check ? 'check' : 'run', ...file], { from: 'user' })
+    })
   registerRun(program)
   registerCheck(program)
   registerDemo(program)

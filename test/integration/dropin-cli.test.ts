@@ -67,6 +67,29 @@ describe('mcpr’s commands', () => {
     assert.deepEqual(positional, validate)
   })
 
+  it('mcp-proxy’s habits: portico --check --config FILE checks, portico --config FILE runs', async () => {
+    const file = join(dir, 'proxy.toml')
+    writeFileSync(file, `mcp = "${demo.url}"\nport = 0\n`)
+    const checked = runCliSync(['--check', '--config', file])
+    assert.equal(checked.status, 0, checked.stderr)
+    assert.equal(checked.stdout, `ok: ${file} is valid\n`)
+    const proxy = await spawnReady(process.execPath, [CLI, '--config', file], {
+      env: cliEnv({ PORTICO_DB: join(dir, 'habit.db') }),
+      ready: LISTENING,
+    })
+    try {
+      assert.match(
+        proxy.stdout(),
+        /^Portico listening on http:\/\/127\.0\.0\.1:\d+\/mcp \(upstream /,
+      )
+    } finally {
+      await proxy.stop()
+    }
+    const unknown = runCliSync(['nosuch'])
+    assert.equal(unknown.status, 2)
+    assert.match(unknown.stderr, /^error: unknown command 'nosuch'\n/)
+  })
+
   it('portico proxy run FILE serves, names the proxy after the file, and proxy logs reads it', async () => {
     const file = join(dir, 'search.toml')
     writeFileSync(file, `mcp = "${demo.url}"\nport = 0\n`)
