@@ -150,7 +150,10 @@ export function createPortico(input: Config | ConfigInput, options: PorticoOptio
       logger.warn('event sink failed', { sink: sink.name, error: String(error) }),
   })
   // Failures are logged at warn even with the access log off (stderr-sink.ts).
-  bus.addSink(stderrSink(logger, { accessLog: config.access_log ?? process.stderr.isTTY === true }))
+  // The access line is on for a terminal, and for JSON logs (a container's or a service's
+  // stderr goes to a collector); `access_log` decides when set.
+  const accessLog = config.access_log ?? (config.json_logs || process.stderr.isTTY === true)
+  bus.addSink(stderrSink(logger, { accessLog }))
   for (const sink of options.sinks ?? []) bus.addSink(sink)
   const operate = new Operate({ config, logger, proxy: proxyName(config) })
   for (const sink of operate.sinks) bus.addSink(sink)

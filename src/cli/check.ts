@@ -9,9 +9,12 @@ import { UserError } from './errors.ts'
 export function registerCheck(program: Command): void {
   program
     .command('check')
-    .description('Validate a config file and print every problem')
-    .option('-c, --config <file>', 'TOML config file (default ./portico.toml)')
-    .action(async (flags: { config?: string }) => {
+    .alias('validate')
+    .argument('[config]', 'TOML config file (same as --config)')
+    .description('Validate a config file and print every problem (alias: validate, as in mcpr)')
+    .option('-c, --config <file>', 'TOML config file (default ./portico.toml, else ./mcpr.toml)')
+    .action(async (file: string | undefined, flags: { config?: string }) => {
+      if (file !== undefined && flags.config === undefined) flags.config = file
       try {
         const loaded = loadConfig(flags.config ? { file: flags.config } : {})
         for (const warning of loaded.warnings) process.stderr.write(`warning: ${warning}\n`)

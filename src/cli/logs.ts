@@ -42,6 +42,7 @@ interface LogsFlags extends StoreFlags {
   client?: string
   user?: string
   status?: string
+  errorCode?: number
   tail?: number
   follow?: boolean
 }
@@ -94,7 +95,12 @@ export function registerLogs(program: Command): void {
     .option('--session <prefix>', 'only this session (id prefix; all time unless --since)')
     .option('--client <name>', 'only this client name or platform (claude, cursor, …)')
     .option('--user <subject>', 'only calls of this verified caller (token subject, key name)')
-    .option('--status <status>', 'ok or error')
+    .option('--status <status>', 'ok, error, or timeout (the upstream did not answer in time)')
+    .option(
+      '--error-code <code>',
+      'only JSON-RPC errors with this code (e.g. -32602)',
+      integerOption('--error-code'),
+    )
     .option('--tail <n>', 'how many recent rows (default 50)', intOption('--tail'))
     .option('-f, --follow', 'keep printing new rows (polls every 500 ms)')
   addSince(addStoreOptions(command), '1h, or all time with --session').action(
@@ -116,8 +122,8 @@ export function registerLogs(program: Command): void {
 }
 
 function filterOf(flags: LogsFlags): LogFilter {
-  if (flags.status !== undefined && flags.status !== 'ok' && flags.status !== 'error') {
-    throw new UserError(`--status: expected ok or error, got "${flags.status}"`, 2)
+  if (flags.status !== undefined && !['ok', 'error', 'timeout'].includes(flags.status)) {
+    throw new UserError(`--status: expected ok, error or timeout, got "${flags.status}"`, 2)
   }
   const since = flags.since ?? (flags.session === undefined ? DEFAULT_SINCE : undefined)
   const filter: LogFilter = {}
@@ -128,8 +134,19 @@ function filterOf(flags: LogsFlags): LogFilter {
   if (flags.session !== undefined) filter.sessionPrefix = flags.session
   if (flags.client !== undefined) filter.client = flags.client
   if (flags.user !== undefined) filter.user = flags.user
-  if (flags.status !== undefined) filter.status = flags.status as 'ok' | 'error'
+  if (flags.status !== undefined) filter.status = flags.status as LogFilter['status']
+  if (flags.errorCode !== undefined) filter.errorCode = flags.errorCode
   return filter
+}
+
+/** A signed integer flag (JSON-RPC error codes are negative). */
+function integerOption(flag: string) {
+  return (value: string): number => {
+    if (!/^-?\d+$/.test(value.trim())) {
+      throw new UserError(`${flag}: expected an integer such as -32602, got "${value}"`, 2)
+    }
+    return Number(value)
+  }
 }
 
 /**

@@ -10,6 +10,8 @@ import { registerCheck } from './check.ts'
 import { registerClients } from './clients.ts'
 import { registerDemo } from './demo.ts'
 import { UserError } from './errors.ts'
+import { registerImport } from './import.ts'
+import { registerInit } from './init.ts'
 import { registerLogs } from './logs.ts'
 import { registerPins } from './pins.ts'
 import { registerRun } from './run.ts'
@@ -26,9 +28,32 @@ export function buildProgram(): Command {
     .version(VERSION, '-v, --version')
     .showHelpAfterError('(run "portico --help" for usage)')
     .exitOverride()
+    // mcp-proxy's habits, `mcp-proxy --config proxy.toml` and `--check`, before any command.
+    .enablePositionalOptions()
+    .option('-c, --config <file>', 'with no command: run this file (mcp-proxy habit: portico run)')
+    .option('--check', 'with no command: validate the config and exit (portico check)')
+    .allowExcessArguments(true)
+    .action(async (flags: { config?: string; check?: boolean }, self: Command) => {
+      const [word] = self.args
+      if (word !== undefined) self.error(`error: unknown command '${word}'`)
+      if (flags.config === undefined && !flags.check) self.help({ error: true })
+      const file = flags.config === undefined ? [] : ['--config', flags.config]
+      await buildProgram().parseAsync([flags.check ? 'check' : 'run', ...file], { from: 'user' })
+    })
   registerRun(program)
   registerCheck(program)
   registerDemo(program)
+  registerReports(program)
+  registerStore(program)
+  registerPins(program)
+  registerInit(program)
+  registerImport(program)
+  registerVersion(program)
+  registerProxyGroup(program)
+  return program
+}
+
+function registerReports(program: Command): void {
   registerStatus(program)
   registerLogs(program)
   registerSlow(program)
@@ -36,9 +61,49 @@ export function buildProgram(): Command {
   registerSessions(program)
   registerSession(program)
   registerClients(program)
-  registerStore(program)
-  registerPins(program)
-  return program
+}
+
+/**
+ * mcpr's `mcpr proxy <command>` group: the same commands under `portico proxy`, so mcpr's
+ * README commands work with the word `mcpr` replaced.
+ */
+function registerProxyGroup(program: Command): void {
+  const proxy = program
+    .command('proxy')
+    .description(
+      'mcpr-style aliases: proxy run, setup, status, logs, slow, schema, sessions, session, clients',
+    )
+  registerRun(proxy)
+  registerInit(proxy, 'setup')
+  registerReports(proxy)
+  // mcpr's `proxy logs [name]`: the proxy to report on, as a word; `--proxy` still works.
+  for (const command of proxy.commands) {
+    if (!NAMED_REPORTS.has(command.name())) continue
+    command.usage('[options] [name]').allowExcessArguments(true)
+    command.hook('preAction', (self) => {
+      const [name, ...extra] = self.args
+      if (extra.length > 0 || (name !== undefined && self.opts().proxy !== undefined)) {
+        throw new UserError(`proxy ${self.name()}: expected at most one proxy name`, 2)
+      }
+      if (name !== undefined) self.setOptionValue('proxy', name)
+    })
+  }
+}
+
+/** Reports of the `proxy` group that take mcpr's positional proxy name. */
+const NAMED_REPORTS = new Set(['status', 'logs', 'slow', 'schema', 'sessions', 'clients'])
+
+/** mcpr's `version`: one JSON line, for scripts (`portico --version` prints the bare number). */
+function registerVersion(program: Command): void {
+  program
+    .command('version')
+    .description('Print the version as one JSON line')
+    .action(() => {
+      const target = `${process.platform}-${process.arch}`
+      process.stdout.write(
+        `${JSON.stringify({ name: 'portico', version: VERSION, target, node: process.version })}\n`,
+      )
+    })
 }
 
 async function main(argv: string[]): Promise<void> {

@@ -26,17 +26,25 @@ export interface RunFlags {
 export function registerRun(program: Command): void {
   program
     .command('run')
+    .argument('[config]', 'TOML config file, as mcpr takes it (same as --config)')
     .description('Run the proxy in front of an MCP server')
     .option('--upstream <url>', 'upstream MCP endpoint, e.g. http://127.0.0.1:9000/mcp')
     .option('--widgets <url|dir>', 'where non-MCP traffic (widget assets) goes: a URL or a folder')
     .option('--port <n>', 'port to listen on (0 picks a free one)', intOption('--port'))
     .option('--host <host>', 'address to listen on (default 127.0.0.1)')
-    .option('-c, --config <file>', 'TOML config file (default ./portico.toml when present)')
+    .option(
+      '-c, --config <file>',
+      'TOML config file (default ./portico.toml, else ./mcpr.toml, when present)',
+    )
     .option('--db <path>', 'path of the observability store')
     .option('--name <name>', 'proxy name recorded with every exchange')
     .option('--log-level <level>', 'debug, info, warn, error or silent')
     .option('--json-logs', 'log JSON lines instead of text')
-    .action(async (flags: RunFlags) => {
+    .action(async (file: string | undefined, flags: RunFlags) => {
+      if (file !== undefined && flags.config !== undefined && file !== flags.config) {
+        throw new UserError(`two config files: ${file} and --config ${flags.config}`, 2)
+      }
+      if (file !== undefined) flags.config = file
       const loaded = loadOrExplain(flags)
       await runUntilSignalled(loaded, flags)
     })

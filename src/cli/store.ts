@@ -32,23 +32,23 @@ export function registerStore(program: Command): void {
       )
       .option('--dry-run', 'only count what would be deleted'),
   ).action(async (flags: StoreFlags & { olderThan: number; dryRun?: boolean }) => {
-    const cutoff = Date.now() - flags.olderThan
-    const result = await withStore(flags, (db) => prune(db, cutoff, flags.proxy, flags.dryRun))
-    if (flags.json) {
-      process.stdout.write(
-        `${JSON.stringify({ dry_run: flags.dryRun === true, cutoff, ...result })}\n`,
-      )
-      return
-    }
-    const verb = flags.dryRun ? 'Would delete' : 'Deleted'
-    const strings = flags.dryRun ? '' : `, ${formatCount(result.strings)} unused strings`
-    process.stdout.write(
-      `${flags.dryRun ? 'DRY RUN — no changes made\n' : ''}${verb} ${formatCount(result.exchanges)} exchanges, ${formatCount(result.rollups)} rollup rows, ${formatCount(result.sessions)} sessions, ${formatCount(result.clients)} clients${strings} older than ${durationLabel(flags.olderThan)} (${formatTime(cutoff)}).\n`,
-    )
+    await pruneAndReport(flags, flags.olderThan)
   })
   addStoreOptions(
-    store.command('vacuum').description('Reclaim disk space (VACUUM + WAL checkpoint)'),
-  ).action(async (flags: StoreFlags) => {
+    store
+      .command('vacuum')
+      .description(
+        'Reclaim disk space (VACUUM + WAL checkpoint); --before prunes first, as in mcpr',
+      )
+      .option(
+        '--before <duration>',
+        "first delete what is older, as `prune --older-than` (mcpr's vacuum --before 7d)",
+        durationOption('--before'),
+      )
+      .option('--dry-run', 'with --before: only count what would be deleted, and do not vacuum'),
+  ).action(async (flags: StoreFlags & { before?: number; dryRun?: boolean }) => {
+    if (flags.before !== undefined) await pruneAndReport(flags, flags.before)
+    if (flags.dryRun) return
     const [before, after] = await withStore(flags, (db, path) => {
       const size = () => storeStats(db, path)
       const first = size()
@@ -70,6 +70,26 @@ export function registerStore(program: Command): void {
   store.action(() => {
     throw new UserError('store: expected a subcommand: stats, prune or vacuum', 2)
   })
+}
+
+/** `prune --older-than` (and `vacuum --before`): deletes, or counts with --dry-run, and says so. */
+async function pruneAndReport(
+  flags: StoreFlags & { dryRun?: boolean },
+  age: number,
+): Promise<void> {
+  const cutoff = Date.now() - age
+  const result = await withStore(flags, (db) => prune(db, cutoff, flags.proxy, flags.dryRun))
+  if (flags.json) {
+    process.stdout.write(
+      `${JSON.stringify({ dry_run: flags.dryRun === true, cutoff, ...result })}\n`,
+    )
+    return
+  }
+  const verb = flags.dryRun ? 'Would delete' : 'Deleted'
+  const strings = flags.dryRun ? '' : `, ${formatCount(result.strings)} unused strings`
+  process.stdout.write(
+    `${flags.dryRun ? 'DRY RUN — no changes made\n' : ''}${verb} ${formatCount(result.exchanges)} exchanges, ${formatCount(result.rollups)} rollup rows, ${formatCount(result.sessions)} sessions, ${formatCount(result.clients)} clients${strings} older than ${durationLabel(age)} (${formatTime(cutoff)}).\n`,
+  )
 }
 
 export function renderStats(stats: StoreStats): string {

@@ -145,14 +145,13 @@ export const backendsSchema = z.array(backendSchema).superRefine((backends, ctx)
         message: 'stdio backends need a command',
       })
     }
-    if (backend.forward_auth && (backend.transport === 'stdio' || backend.bearer_token)) {
+    // With bearer_token too, bearer_token is sent (mcp-proxy's behaviour; a warning says so).
+    if (backend.forward_auth && backend.transport === 'stdio') {
       ctx.addIssue({
         code: 'custom',
         path: at('forward_auth'),
         message:
-          backend.transport === 'stdio'
-            ? 'forward_auth needs an http or sse backend (a stdio backend has no request headers)'
-            : 'forward_auth and bearer_token both set Authorization: keep one',
+          'forward_auth needs an http or sse backend (a stdio backend has no request headers)',
       })
     }
     if (backend.transport !== 'stdio' && !backend.url) {
@@ -194,15 +193,24 @@ export const gatewayProxySchema = z
     /** Between the backend name and each tool/prompt name (and in resource URIs). */
     separator: z
       .string()
-      .regex(
-        /^[A-Za-z0-9_-]{1,4}$/,
-        'expected 1-4 of [A-Za-z0-9_-]: "/" and "." make tool names that LLM APIs reject',
-      )
+      .max(16, 'expected at most 16 characters')
+      .regex(/^[^\s\p{Cc}]*$/u, 'a separator may not contain spaces or control characters')
       .default('__'),
     /** Replaces the merged backend instructions in `initialize` / `server/discover`. */
     instructions: z.string().optional(),
     /** Watch the config file and apply backend changes without a restart. */
     hot_reload: z.boolean().default(false),
+    /** mcp-proxy's listen address: the top-level `host` and `port` when those are not set. */
+    listen: z
+      .strictObject({
+        host: z.string().min(1).optional(),
+        port: z.number().int().min(0).max(65535).optional(),
+      })
+      .optional(),
+    /** mcp-proxy's drain budget in seconds: the top-level `drain_timeout` when that is not set. */
+    shutdown_timeout_seconds: z.number().nonnegative().optional(),
+    /** mcp-proxy's `.mcp.json` import: its servers are added as backends (src/config/dropin.ts). */
+    import_backends: z.string().min(1).optional(),
     /** Serve `portico{separator}backends`, `…sessions`, `…config`. */
     admin_tools: z.boolean().default(true),
     /** mcp-proxy's BM25 tool search: `portico{sep}search_tools`, `…similar_tools`, `…tool_categories`. */
@@ -243,7 +251,7 @@ export function namingProblems(
 ): Array<{ index: number; message: string }> {
   const problems: Array<{ index: number; message: string }> = []
   backends.forEach((backend, index) => {
-    if (backend.name.includes(separator)) {
+    if (separator !== '' && backend.name.includes(separator)) {
       problems.push({ index, message: `name contains the separator "${separator}"` })
     }
     const prefix = backend.namespace ? backend.name + separator : ''
@@ -261,7 +269,9 @@ export function namingProblems(
     })
     backend.aliases.forEach((alias) => {
       const name = `${prefix}${alias.to ?? alias.from}`
-      if (alias.to !== undefined && !PORTABLE_NAME.test(name) && name.length <= 64) {
+      // A separator outside the portable alphabet is warned about once (config/dropin.ts).
+      const portable = PORTABLE_NAME.test(`x${separator}x`)
+      if (alias.to !== undefined && portable && !PORTABLE_NAME.test(name) && name.length <= 64) {
         problems.push({ index, message: `alias "${name}" is not a valid tool name` })
       }
     })

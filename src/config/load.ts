@@ -4,16 +4,19 @@
  * Every problem is reported at once (validate.ts), in file order, with its line and key path.
  */
 import { existsSync, readFileSync } from 'node:fs'
-import { resolve } from 'node:path'
+import { basename, resolve } from 'node:path'
 import { parse as parseToml, TomlError } from 'smol-toml'
 import type { ZodType } from 'zod'
 import { isObject, type JsonObject } from '../jsonrpc/message.ts'
+import { adoptForeignLayout, configWarnings, ignoredKey } from './dropin.ts'
 import { interpolate } from './interpolate.ts'
 import { locateKey } from './locate.ts'
 import { type Config, configSchema, IGNORED_KEYS, KEY_ALIASES, markParsed } from './schema.ts'
 import { validateAll } from './validate.ts'
 
 export const DEFAULT_CONFIG_FILE = 'portico.toml'
+/** mcpr's file, used when the working directory has no portico.toml. */
+export const MCPR_CONFIG_FILE = 'mcpr.toml'
 
 export interface ConfigProblem {
   /** Dotted key path, e.g. `backends[1].timeout.seconds`; empty for file-level problems. */
@@ -78,7 +81,22 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
   const cwd = options.cwd ?? process.cwd()
   const file = resolveFile(options.file ?? env.PORTICO_CONFIG, cwd)
   const text = file === undefined ? '' : readConfigFile(file)
-  return loadText(file, text, options, env)
+  return loadText(file, text, options, env, file === undefined ? undefined : nameFromFile(file))
+}
+
+/**
+ * The proxy name a config file gives when it sets none (mcpr's rule): its stem, in the name's
+ * alphabet (`search.toml` → `search`). The default files (portico.toml, mcpr.toml) give none,
+ * so the name still comes from the upstream.
+ */
+export function nameFromFile(file: string): string | undefined {
+  const base = basename(file)
+  if (base === DEFAULT_CONFIG_FILE || base === MCPR_CONFIG_FILE) return undefined
+  const stem = base
+    .replace(/\.[^.]*$/, '')
+    .replace(/[^A-Za-z0-9._-]/g, '-')
+    .slice(0, 64)
+  return stem === '' ? undefined : stem
 }
 
 /**
@@ -99,6 +117,7 @@ function loadText(
   text: string,
   options: LoadOptions,
   env: NodeJS.ProcessEnv,
+  defaultName?: string,
 ): LoadedConfig {
   const problems: ConfigProblem[] = []
   const warnings: string[] = []
@@ -107,7 +126,27 @@ function loadText(
   for (const problem of problems) problem.line ??= locateKey(text, pathParts(problem.path))
   // A value whose variable is missing is empty: what the schema then says of it adds nothing.
   const unset = new Set(problems.map((p) => p.path))
-  const merged = applyOverrides(normalize(interpolated, warnings), env, options.overrides ?? {})
+  // mcp-proxy's and mcpr's layouts, and the keys Portico does not implement (dropin.ts).
+  const foreign: ConfigProblem[] = []
+  const adopted = adoptForeignLayout(interpolated, file)
+  warnings.push(...adopted.warnings)
+  foreign.push(...adopted.problems)
+  const normalized = normalize(interpolated, warnings, foreign)
+  for (const problem of foreign) {
+    // A whole table (`[logging]`, `[[backends.param_overrides]]`) is named by its header.
+    const table = problem.path.replace(/\[\d+\]/g, '')
+    const line = headerLine(text, table) ?? locateKey(text, pathParts(problem.path))
+    problems.push({ ...problem, line })
+  }
+  const merged = applyOverrides(normalized, env, options.overrides ?? {})
+  // mcp-proxy's [proxy] name, else the file's stem, names a proxy whose file sets no `name`.
+  const proxyTable = merged.proxy
+  const gatewayName = isObject(proxyTable) ? proxyTable.name : undefined
+  if (merged.name === undefined) {
+    if (typeof gatewayName === 'string' && /^[A-Za-z0-9._-]{1,64}$/.test(gatewayName))
+      merged.name = gatewayName
+    else if (defaultName !== undefined) merged.name = defaultName
+  }
   const result = validateAll(options.schema ?? configSchema, merged)
   if (!result.ok) {
     for (const issue of result.issues) {
@@ -120,6 +159,7 @@ function loadText(
     }
   }
   if (problems.length > 0 || !result.ok) throw new ConfigError(file, byLine(problems))
+  warnings.push(...configWarnings(result.data))
   return { config: markParsed(result.data), file, warnings }
 }
 
@@ -134,8 +174,11 @@ function byLine(problems: ConfigProblem[]): ConfigProblem[] {
 
 function resolveFile(explicit: string | undefined, cwd: string): string | undefined {
   if (explicit !== undefined) return resolve(cwd, explicit)
-  const implicit = resolve(cwd, DEFAULT_CONFIG_FILE)
-  return existsSync(implicit) ? implicit : undefined
+  for (const name of [DEFAULT_CONFIG_FILE, MCPR_CONFIG_FILE]) {
+    const implicit = resolve(cwd, name)
+    if (existsSync(implicit)) return implicit
+  }
+  return undefined
 }
 
 function readConfigFile(file: string): string {
@@ -160,12 +203,17 @@ function parseTomlText(file: string, text: string): JsonObject {
   }
 }
 
-/** Maps mcpr aliases onto Portico keys and sets aside other tools' keys with a warning. */
-function normalize(raw: JsonObject, warnings: string[]): JsonObject {
+/**
+ * Maps mcpr aliases onto Portico keys and sets aside other tools' keys: with a warning naming
+ * what is missing, or as a problem when ignoring the key would do harm (dropin.ts).
+ */
+function normalize(raw: JsonObject, warnings: string[], problems: ConfigProblem[]): JsonObject {
   const out: JsonObject = {}
   for (const [key, value] of Object.entries(raw)) {
     if (IGNORED_KEYS.has(key)) {
-      warnings.push(`"${key}" is not used by Portico and was ignored`)
+      const ignored = ignoredKey(key, value)
+      if (ignored?.error) problems.push({ path: key, message: ignored.message })
+      else if (ignored) warnings.push(ignored.message)
       continue
     }
     const target = KEY_ALIASES[key] ?? key
@@ -230,6 +278,15 @@ function applyOverrides(
   if (flags.db !== undefined) store.path = flags.db
   if (Object.keys(store).length > 0) out.store = store
   return out
+}
+
+/** The line of a `[table]` or `[[table]]` header, for a problem about a whole table. */
+function headerLine(text: string, table: string): number | undefined {
+  const lines = text.split(/\r?\n/)
+  const escaped = table.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+  const header = new RegExp(`^\\s*\\[\\[?\\s*${escaped}\\s*\\]`)
+  const index = lines.findIndex((line) => header.test(line))
+  return index < 0 ? undefined : index + 1
 }
 
 /** `backends[1].timeout` → `['backends', 1, 'timeout']` (the inverse of formatPath). */

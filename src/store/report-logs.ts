@@ -44,7 +44,10 @@ export interface LogFilter {
   client?: string
   /** Only this verified caller. */
   user?: string
-  status?: 'ok' | 'error'
+  /** `timeout`: the calls that failed because the upstream did not answer in time (mcpr). */
+  status?: 'ok' | 'error' | 'timeout'
+  /** Only JSON-RPC errors with this code (mcpr's `--error-code`). */
+  errorCode?: number
 }
 
 /** A prefix matching more sessions than this is narrowed to the most recent ones. */
@@ -105,7 +108,9 @@ function plainWhere(filter: LogFilter): { sql: string; args: unknown[] } {
   if (filter.client !== undefined)
     add('(client_name = ? OR platform = ?)', filter.client, filter.client)
   if (filter.user !== undefined) add('subject = ?', filter.user)
-  if (filter.status !== undefined) add('status = ?', filter.status)
+  if (filter.status === 'timeout') add("reason = 'upstream_timeout'")
+  else if (filter.status !== undefined) add('status = ?', filter.status)
+  if (filter.errorCode !== undefined) add('error_code = ?', filter.errorCode)
   return { sql: parts.length ? `WHERE ${parts.join(' AND ')}` : '', args }
 }
 

@@ -120,4 +120,23 @@ describe('portico run: logs and recording', () => {
     assert.doesNotMatch(portico.stderr(), /tools\/call/)
     assert.match(portico.stderr(), /received SIGTERM/)
   })
+
+  it('json_logs without access_log, stderr not a TTY (a container): one JSON line per exchange', async () => {
+    const portico = await runOnce('container', 'json_logs = true\n', join(dir, 'container.db'))
+    const records = lines(portico.stderr()).map(
+      (line) => JSON.parse(line) as Record<string, unknown>,
+    )
+    const calls = records.filter((r) => r.method === 'tools/call')
+    assert.deepEqual(
+      calls.map((r) => [r.name, r.outcome, r.httpStatus, r.proxy]),
+      [['add', 'ok', 200, 'container']],
+    )
+    assert.equal(records.filter((r) => r.method === 'initialize').length, 1)
+  })
+
+  it('neither json_logs nor access_log, stderr not a TTY: no line for a successful exchange', async () => {
+    const portico = await runOnce('plain', '', join(dir, 'plain.db'))
+    assert.doesNotMatch(portico.stderr(), /tools\/call|initialize/)
+    assert.match(portico.stderr(), /received SIGTERM/)
+  })
 })

@@ -27,7 +27,7 @@ enabeld = true
 retention = "forever"
 
 [proxy]
-separator = "/"
+separator = " / "
 
 [[backends]]
 name = "a"

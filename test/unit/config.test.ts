@@ -104,7 +104,10 @@ describe('loadConfig', () => {
       file: file('mcp = "http://localhost:9000"\n[tunnel]\ntoken = "x"\n'),
       env: {},
     })
-    assert.match(warnings[0] ?? '', /"tunnel" is not used/)
+    assert.match(
+      warnings[0] ?? '',
+      /^\[tunnel\] \(mcpr's public URL\) is ignored: the tunnel is not implemented yet \(issue 17/,
+    )
   })
 
   it('fails clearly on a missing explicit file', () => {

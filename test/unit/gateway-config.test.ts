@@ -88,8 +88,8 @@ overwrite = true
       /backends\[0\]\.name/,
     ],
     [
-      'slash separator',
-      '[proxy]\nseparator="/"\n[[backends]]\nname="a"\ntransport="http"\nurl="http://x"',
+      'separator with spaces',
+      '[proxy]\nseparator=" / "\n[[backends]]\nname="a"\ntransport="http"\nurl="http://x"',
       /proxy\.separator/,
     ],
     [

@@ -190,7 +190,9 @@ export abstract class Backend {
     const identity = call.identity
     if (identity === undefined || this.config.transport === 'stdio') return undefined
     const headers: HeaderMap = { ...identity.headers }
-    const token = this.config.forward_auth ? credentialOf(identity) : undefined
+    // A static bearer_token wins over forward_auth (as in mcp-proxy; `portico check` warns).
+    const forward = this.config.forward_auth && this.config.bearer_token === undefined
+    const token = forward ? credentialOf(identity) : undefined
     if (token !== undefined) headers.authorization = `Bearer ${token}`
     return headers
   }

@@ -1,0 +1,144 @@
+/**
+ * `portico import FILE`: writes a commented portico.toml from another tool's file: an MCP
+ * client config (Claude Desktop's `claude_desktop_config.json`, `.mcp.json`, VS Code's
+ * `mcp.json`: each server becomes a backend, as mcp-proxy's `--from-mcp-json`) or an
+ * `mcpr.toml` (its keys under Portico's names, with what Portico lacks commented out).
+ */
+import { readFileSync } from 'node:fs'
+import { basename } from 'node:path'
+import type { Command } from 'commander'
+import { parse as parseToml, stringify } from 'smol-toml'
+import { ignoredKey } from '../config/dropin.ts'
+import { importMcpJson } from '../config/mcp-json.ts'
+import { isObject, type JsonObject } from '../jsonrpc/message.ts'
+import { UserError } from './errors.ts'
+import { renderConfig, writeConfig } from './write-config.ts'
+
+interface ImportFlags {
+  output: string
+  force?: boolean
+}
+
+export function registerImport(program: Command): void {
+  program
+    .command('import')
+    .argument('<file>', 'claude_desktop_config.json, .mcp.json, mcp.json or mcpr.toml')
+    .description(
+      'Write a commented portico.toml from an MCP client config (each server a backend) or an mcpr.toml',
+    )
+    .option('-o, --output <file>', 'where to write ("-" for stdout)', 'portico.toml')
+    .option('--force', 'replace the output file if it exists')
+    .action((file: string, flags: ImportFlags) => {
+      const text = readSource(file)
+      const config = /\.toml$/i.test(file) ? fromMcprToml(text, file) : fromMcpJson(text, file)
+      const warnings = writeConfig(config, flags.output, flags.force === true)
+      for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`)
+      if (flags.output !== '-')
+        process.stderr.write(
+          `wrote ${flags.output}: check it with portico check -c ${flags.output}\n`,
+        )
+    })
+}
+
+function readSource(file: string): string {
+  try {
+    return readFileSync(file, 'utf8')
+  } catch (error) {
+    throw new UserError(`cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? error}`)
+  }
+}
+
+function fromMcpJson(text: string, file: string): string {
+  let backends: JsonObject[]
+  try {
+    backends = importMcpJson(JSON.parse(text), { sanitize: true })
+  } catch (error) {
+    throw new UserError(`${file}: ${error instanceof Error ? error.message : String(error)}`)
+  }
+  if (backends.length === 0) throw new UserError(`${file}: no MCP servers in it`)
+  const seen = new Set<string>()
+  for (const backend of backends) {
+    let name = String(backend.name)
+    for (let n = 2; seen.has(name); n++) name = `${String(backend.name).slice(0, 29)}-${n}`
+    backend.name = name
+    seen.add(name)
+  }
+  return renderConfig({
+    by: `portico import ${basename(file)}`,
+    backends,
+    source: basename(file),
+    host: '127.0.0.1',
+    port: 3000,
+  })
+}
+
+/** mcpr's top-level keys Portico reads under the same name, with what each does. */
+const MCPR_SCALARS: ReadonlyArray<[string, string]> = [
+  ['name', 'proxy name recorded with every exchange'],
+  ['widgets', 'where widget assets (non-MCP traffic) come from: a dev server URL or a folder'],
+  ['port', 'listen port (mcpr listens on every interface; Portico on host, below)'],
+  ['max_request_body_size', 'bytes; larger requests get 413'],
+  ['max_response_body_size', 'bytes; larger answers are refused'],
+  ['max_concurrent_upstream', 'calls in flight to the upstream at most; more wait'],
+  ['connect_timeout', 'seconds'],
+  ['request_timeout', 'seconds until the upstream answers, else 504'],
+  ['drain_timeout', 'seconds in-flight requests get on SIGTERM'],
+  ['admin_bind', 'the admin API (health, backends, metrics) on its own listener'],
+]
+
+function fromMcprToml(text: string, file: string): string {
+  let raw: JsonObject
+  try {
+    raw = parseToml(text) as JsonObject
+  } catch (error) {
+    throw new UserError(`${file}: ${error instanceof Error ? error.message.split('\n')[0] : error}`)
+  }
+  const runtime = isObject(raw.runtime) ? raw.runtime : {}
+  const value = (key: string) => raw[key] ?? runtime[key]
+  const out: string[] = [
+    `# Portico configuration, written by \`portico import ${basename(file)}\` from mcpr's file.`,
+    '# Check it with `portico check`, run it with `portico run` (both find ./portico.toml).',
+    '',
+  ]
+  const line = (key: string, v: unknown) => stringify({ [key]: v }).trim()
+  if (raw.mcp !== undefined)
+    out.push("# The MCP server Portico fronts (mcpr's `mcp`).", line('upstream', raw.mcp))
+  const store = isObject(raw.store) ? raw.store : undefined
+  if (raw.name === undefined && typeof store?.name === 'string') raw.name = store.name
+  for (const [key, what] of MCPR_SCALARS) {
+    const v = value(key)
+    if (v !== undefined) out.push(`# ${what}`, line(key, v))
+  }
+  out.push(
+    '# mcpr listens on every interface; this listens on this machine only. host = "0.0.0.0"',
+    '# (or --host 0.0.0.0) serves other machines too: a container, a server.',
+    'host = "127.0.0.1"',
+  )
+  const format = value('log_format')
+  if (format !== undefined)
+    out.push('# log_format = "json" in mcpr', line('json_logs', format === 'json'))
+  const skipped: string[] = []
+  for (const key of ['mode', 'tunnel', 'relay', 'logging']) {
+    if (raw[key] === undefined) continue
+    const why =
+      key === 'logging'
+        ? 'log files are not implemented (Portico logs to stderr)'
+        : ignoredKey(key, raw[key])?.message
+    if (key === 'mode' && raw[key] === 'gateway') continue
+    skipped.push(`# ${why ?? `${key} is not used by Portico`}:`)
+    for (const l of stringify({ [key]: raw[key] })
+      .trim()
+      .split('\n'))
+      skipped.push(`# ${l}`)
+  }
+  const tables: JsonObject = {}
+  for (const key of ['csp', 'cloud', 'auth']) if (raw[key] !== undefined) tables[key] = raw[key]
+  if (store) {
+    const { name: _name, ...rest } = store
+    if (Object.keys(rest).length > 0) tables.store = rest
+  }
+  out.push('')
+  if (Object.keys(tables).length > 0) out.push(stringify(tables).trim(), '')
+  if (skipped.length > 0) out.push('# Not carried over:', ...skipped, '')
+  return `${out.join('\n').trimEnd()}\n`
+}

@@ -1,0 +1,145 @@
+/**
+ * Writes a commented `portico.toml` from what `portico init` asked or `portico import` read:
+ * an upstream (transparent mode) or backends (gateway mode), the listen address, the store,
+ * the public URL and widget CSP domains. Values are written with smol-toml, so any string
+ * (a Windows path, a quote in an argument) is escaped correctly.
+ */
+import { existsSync, writeFileSync } from 'node:fs'
+import { stringify } from 'smol-toml'
+import { loadConfigText } from '../config/load.ts'
+import type { JsonObject } from '../jsonrpc/message.ts'
+import { UserError } from './errors.ts'
+
+export interface ConfigPlan {
+  /** Transparent mode: the MCP endpoint Portico fronts. */
+  upstream?: string
+  /** Gateway mode: `[[backends]]` tables, and the file they came from. */
+  backends?: JsonObject[]
+  source?: string
+  host: string
+  port: number
+  /** The store path; `false` turns recording off; undefined keeps the default. */
+  store?: string | false
+  publicUrl?: string
+  cspDomains?: string[]
+  /** Written by (for the header). */
+  by: string
+}
+
+/** One `key = value` line (smol-toml quotes the key when it needs to). */
+function line(key: string, value: unknown): string {
+  return stringify({ [key]: value }).trim()
+}
+
+export function renderConfig(plan: ConfigPlan): string {
+  const out: string[] = [
+    `# Portico configuration, written by \`${plan.by}\`.`,
+    '# Check it with `portico check`, run it with `portico run` (both find ./portico.toml).',
+    '# Every key is described in the README ("Configuration"); flags and PORTICO_* override it.',
+    '',
+  ]
+  if (plan.upstream !== undefined) {
+    out.push(
+      '# The MCP server Portico fronts (transparent mode): every request is forwarded to it.',
+      line('upstream', plan.upstream),
+      '',
+    )
+  }
+  out.push(
+    '# Where MCP clients connect: http://<host>:<port>/mcp. 127.0.0.1 serves this machine',
+    '# only; host = "0.0.0.0" listens on every interface (a container, a server).',
+    line('host', plan.host),
+    line('port', plan.port),
+    '',
+    '# The origin clients reach Portico at, when it sits behind a TLS proxy or a load balancer:',
+    "# rewritten into widget CSP and OAuth metadata (default: the request's Host).",
+    plan.publicUrl
+      ? line('public_url', plan.publicUrl)
+      : '# public_url = "https://mcp.example.com"',
+    '',
+  )
+  if (plan.store === false) {
+    out.push(
+      '# Recording is off: portico status / logs have nothing to show.',
+      '[store]',
+      'enabled = false',
+      '',
+    )
+  } else {
+    out.push(
+      '# Every exchange is recorded in this SQLite store; read it with `portico status`,',
+      '# `portico logs`, `portico sessions` (its folder must exist).',
+      '[store]',
+      plan.store === undefined ? '# path = "~/.portico/store.db"' : line('path', plan.store),
+      '# retention = "30d"   # delete older records every hour',
+      '',
+    )
+  }
+  if (plan.cspDomains && plan.cspDomains.length > 0) {
+    out.push(
+      '# MCP Apps widgets may fetch from these origins (added to what the server declares).',
+      '[csp.connectDomains]',
+      line('domains', plan.cspDomains),
+      'mode = "extend"',
+      '',
+      '[csp.resourceDomains]',
+      line('domains', plan.cspDomains),
+      'mode = "extend"',
+      '',
+    )
+  }
+  if (plan.backends && plan.backends.length > 0) {
+    out.push(
+      `# Gateway mode: the servers of ${plan.source ?? 'the imported file'}, behind one endpoint. Each`,
+      '# one\'s tools and prompts are listed as <name>__<tool>; [proxy] separator changes "__".',
+      '[proxy]',
+      'separator = "__"',
+      '',
+    )
+    for (const backend of plan.backends) out.push(renderBackend(backend))
+  }
+  return `${out.join('\n').trimEnd()}\n`
+}
+
+/** `${VAR}` as a config file writes it (built so it is not mistaken for a template). */
+const VAR_REF = ['$', '{VAR}'].join('')
+
+function renderBackend(backend: JsonObject): string {
+  const { env, headers, ...rest } = backend
+  const lines = ['[[backends]]', ...Object.entries(rest).map(([k, v]) => line(k, v))]
+  const table = (name: string, value: unknown, comment?: string) => {
+    if (value === null || typeof value !== 'object' || Object.keys(value).length === 0) return
+    lines.push(...(comment ? [comment] : []), `[backends.${name}]`)
+    for (const [k, v] of Object.entries(value)) lines.push(line(k, v))
+  }
+  table(
+    'env',
+    env,
+    `# Copied from the imported file: put secrets in the environment and write "${VAR_REF}" here.`,
+  )
+  table('headers', headers)
+  return `${lines.join('\n')}\n`
+}
+
+/**
+ * Writes `text` to `file` (or stdout for `-`), refusing to replace a file unless `force`;
+ * validates it first the way `portico check` would, so what is written loads.
+ */
+export function writeConfig(text: string, file: string, force: boolean): string[] {
+  let warnings: string[]
+  try {
+    warnings = loadConfigText(text, { label: file, env: process.env }).warnings
+  } catch (error) {
+    throw new UserError(
+      `the generated configuration does not load (a bug, please report it):\n${String(error)}`,
+    )
+  }
+  if (file === '-') {
+    process.stdout.write(text)
+    return warnings
+  }
+  if (existsSync(file) && !force)
+    throw new UserError(`${file} exists: pass --force to replace it, or -o another file`)
+  writeFileSync(file, text, { mode: 0o600 })
+  return warnings
+}

@@ -1,0 +1,306 @@
+/**
+ * Other tools' files as written: mcp-proxy's and mcpr's layouts mapped onto Portico's keys
+ * before validation, and the keys Portico does not implement sorted into warnings (harmless
+ * to ignore) and errors (ignoring them would weaken security or lose data: fail closed).
+ *
+ * Everything here works on the raw TOML tree, so values keep their original place for
+ * `portico check` (a bad `[proxy.listen] port` is reported at that line); a value is copied
+ * to the top level only when it is well-formed and the top level does not set it already.
+ */
+import { existsSync, readFileSync } from 'node:fs'
+import { dirname, resolve } from 'node:path'
+import { isObject, type JsonObject } from '../jsonrpc/message.ts'
+import { importMcpJson } from './mcp-json.ts'
+
+export interface Problem {
+  path: string
+  message: string
+}
+
+/** Keys of other tools that Portico does not implement, and what ignoring them means. */
+interface Unimplemented {
+  /** An error (fail closed) rather than a warning. */
+  error: boolean
+  message: string
+}
+
+/**
+ * Keys of mcpr and mcp-proxy that Portico does not implement and that have no issue, so the
+ * message names the alternative.
+ */
+export const UNIMPLEMENTED: Readonly<Record<string, Unimplemented>> = {
+  logging: {
+    error: true,
+    message:
+      '[logging] (log files) is not implemented: Portico logs to stderr only, so these logs would be lost. Let the supervisor keep them (journald, `docker logs`, kubectl logs) and remove the table',
+  },
+  composite_tools: {
+    error: false,
+    message:
+      "[[composite_tools]] (mcp-proxy's fan-out tools) is not implemented: those tools are not listed; call the member tools one by one",
+  },
+}
+
+/**
+ * What ignoring one of `IGNORED_KEYS` (schema.ts: keys another issue is building) means:
+ * the warning names the missing feature; mcpr's `mode = "relay"` would run the wrong program,
+ * so it is an error. Undefined: nothing to say (`mode = "gateway"` is what Portico does).
+ */
+export function ignoredKey(key: string, value: unknown): Unimplemented | undefined {
+  if (key === 'mode') {
+    if (value === 'gateway') return undefined
+    return value === 'relay'
+      ? {
+          error: true,
+          message:
+            'mode = "relay" (mcpr\'s relay server) is not implemented yet (issue 17, "Tunnel and relay"): remove it to run a proxy',
+        }
+      : {
+          error: false,
+          message: `mode = ${JSON.stringify(value)} is ignored: Portico is a gateway with [[backends]] and a transparent proxy with upstream`,
+        }
+  }
+  if (key === 'tunnel')
+    return {
+      error: false,
+      message:
+        '[tunnel] (mcpr\'s public URL) is ignored: the tunnel is not implemented yet (issue 17, "Tunnel and relay"); Portico serves on its own address only, so put a reverse proxy or a tunnel (cloudflared, ngrok) in front for a public URL',
+    }
+  if (key === 'relay')
+    return {
+      error: false,
+      message:
+        '[relay] (mcpr\'s relay server) is ignored: the relay is not implemented yet (issue 17, "Tunnel and relay")',
+    }
+  return { error: false, message: `"${key}" is not used by Portico and was ignored` }
+}
+
+export interface AdoptResult {
+  warnings: string[]
+  problems: Problem[]
+}
+
+/**
+ * Rewrites `raw` in place: mcpr's `[runtime]` and `[store] name`, mcp-proxy's `[proxy.listen]`,
+ * `shutdown_timeout_seconds` and `import_backends`, and the keys TOML put in the wrong table
+ * when an example's commented lines are switched on. Returns warnings and problems.
+ */
+export function adoptForeignLayout(raw: JsonObject, file: string | undefined): AdoptResult {
+  const warnings: string[] = []
+  const problems: Problem[] = []
+  for (const [key, what] of Object.entries(UNIMPLEMENTED)) {
+    if (!(key in raw)) continue
+    delete raw[key]
+    if (what.error) problems.push({ path: key, message: what.message })
+    else warnings.push(what.message)
+  }
+  hoistRuntime(raw)
+  hoistStoreName(raw)
+  adoptCacheStore(raw, warnings)
+  backendGaps(raw, problems)
+  hoistProxy(raw, warnings)
+  moveMisplacedFilters(raw, warnings)
+  importBackends(raw, file, warnings, problems)
+  return { warnings, problems }
+}
+
+/**
+ * mcp-proxy's global `[cache] backend / url / prefix` choose where its caches live; Portico's
+ * caches are in memory, so `memory` is what it does and `redis` / `sqlite` a warning (a cache
+ * lost on restart, or per instance, costs time, never data). The rest of `[cache]` is
+ * Portico's own table (the transparent upstream's cache).
+ */
+function adoptCacheStore(raw: JsonObject, warnings: string[]): void {
+  const cache = raw.cache
+  if (!isObject(cache) || !('backend' in cache || 'url' in cache || 'prefix' in cache)) return
+  if (cache.backend !== undefined && cache.backend !== 'memory') {
+    warnings.push(
+      `[cache] backend = ${JSON.stringify(cache.backend)}: Portico's caches are in memory only (per instance, emptied on restart); a shared cache store is not implemented`,
+    )
+  }
+  delete cache.backend
+  delete cache.url
+  delete cache.prefix
+  if (Object.keys(cache).length === 0) delete raw.cache
+}
+
+/**
+ * mcp-proxy backend features Portico lacks, failing closed: `param_overrides` hides and
+ * renames tool parameters (ignoring it would expose them). (A `websocket` transport is refused by
+ * the schema: such a backend could not be reached at all.)
+ */
+function backendGaps(raw: JsonObject, problems: Problem[]): void {
+  const backends = raw.backends
+  if (!Array.isArray(backends)) return
+  backends.forEach((backend, index) => {
+    if (!isObject(backend)) return
+    if ('param_overrides' in backend) {
+      problems.push({
+        path: `backends[${index}].param_overrides`,
+        message:
+          "param_overrides (mcp-proxy's parameter hiding and renaming) is not implemented, and ignoring it would expose the hidden parameters: use inject_args with overwrite = true to pin a value, or hide the tool",
+      })
+      delete backend.param_overrides
+    }
+  })
+}
+
+const setIfAbsent = (target: JsonObject, key: string, value: unknown, valid: boolean) => {
+  if (valid && target[key] === undefined) target[key] = value as JsonObject[string]
+}
+
+/** mcpr's documented `[runtime]` table holds keys its code reads at the top level. */
+function hoistRuntime(raw: JsonObject): void {
+  const runtime = raw.runtime
+  if (!isObject(runtime)) return
+  for (const key of ['log_format', 'admin_bind', 'drain_timeout'] as const) {
+    if (key in runtime) {
+      setIfAbsent(raw, key, runtime[key], true)
+      delete runtime[key]
+    }
+  }
+  if (Object.keys(runtime).length === 0) delete raw.runtime
+}
+
+/** mcpr's `[store] name` tags the rows: Portico's proxy `name`. */
+function hoistStoreName(raw: JsonObject): void {
+  const store = raw.store
+  if (!isObject(store) || !('name' in store)) return
+  setIfAbsent(raw, 'name', store.name, typeof store.name === 'string')
+  delete store.name
+}
+
+/**
+ * mcp-proxy's `[proxy.listen] host, port` and `shutdown_timeout_seconds` (the drain budget);
+ * `instructions` written under `[proxy.listen]` (where the example's comment puts it, and
+ * where mcp-proxy ignores it) is applied as `[proxy] instructions`.
+ */
+function hoistProxy(raw: JsonObject, warnings: string[]): void {
+  const proxy = raw.proxy
+  if (!isObject(proxy)) return
+  const listen = proxy.listen
+  if (isObject(listen)) {
+    const port = listen.port
+    setIfAbsent(
+      raw,
+      'port',
+      port,
+      typeof port === 'number' && Number.isInteger(port) && port >= 0 && port <= 65535,
+    )
+    setIfAbsent(raw, 'host', listen.host, typeof listen.host === 'string' && listen.host !== '')
+    if (typeof listen.instructions === 'string' && proxy.instructions === undefined) {
+      proxy.instructions = listen.instructions
+      delete listen.instructions
+      warnings.push(
+        '[proxy.listen] instructions: TOML puts this key in [proxy.listen] (mcp-proxy ignores it there); Portico applies it as [proxy] instructions: move it above [proxy.listen]',
+      )
+    }
+  }
+  const drain = proxy.shutdown_timeout_seconds
+  setIfAbsent(raw, 'drain_timeout', drain, typeof drain === 'number' && drain >= 0)
+}
+
+const FILTER_KEYS = [
+  'expose_tools',
+  'hide_tools',
+  'expose_resources',
+  'hide_resources',
+  'expose_prompts',
+  'hide_prompts',
+] as const
+
+/**
+ * In mcp-proxy's example, switching on `[[backends.aliases]]` and then `expose_tools` (or
+ * `hide_tools`) puts the filter inside the alias table, where mcp-proxy silently ignores it
+ * and exposes every tool. Portico applies it to the backend, which is what was meant.
+ */
+function moveMisplacedFilters(raw: JsonObject, warnings: string[]): void {
+  const backends = raw.backends
+  if (!Array.isArray(backends)) return
+  backends.forEach((backend, index) => {
+    if (!isObject(backend)) return
+    for (const table of ['aliases', 'inject_args'] as const) {
+      const list = backend[table]
+      if (!Array.isArray(list)) continue
+      for (const entry of list) {
+        if (!isObject(entry)) continue
+        for (const key of FILTER_KEYS) {
+          if (!(key in entry) || key in backend) continue
+          backend[key] = entry[key] as JsonObject[string]
+          delete entry[key]
+          warnings.push(
+            `backends[${index}].${table}: ${key} follows a [[backends.${table}]] header, so TOML puts it in that table (mcp-proxy ignores it there); Portico applies it to backend "${String(backend.name)}": move it above the table`,
+          )
+        }
+      }
+    }
+  })
+}
+
+/**
+ * `[proxy] import_backends = "mcp.json"`: the file's servers become backends, resolved from
+ * the config file's folder; a name the file already has is kept (as in mcp-proxy).
+ */
+function importBackends(
+  raw: JsonObject,
+  file: string | undefined,
+  warnings: string[],
+  problems: Problem[],
+): void {
+  const proxy = raw.proxy
+  if (!isObject(proxy) || typeof proxy.import_backends !== 'string') return
+  const path = resolve(file ? dirname(file) : process.cwd(), proxy.import_backends)
+  if (!existsSync(path)) {
+    problems.push({ path: 'proxy.import_backends', message: `file not found: ${path}` })
+    return
+  }
+  let imported: JsonObject[]
+  try {
+    imported = importMcpJson(JSON.parse(readFileSync(path, 'utf8')))
+  } catch (error) {
+    problems.push({
+      path: 'proxy.import_backends',
+      message: `cannot import ${path}: ${error instanceof Error ? error.message : String(error)}`,
+    })
+    return
+  }
+  const backends = Array.isArray(raw.backends) ? raw.backends : []
+  const names = new Set(backends.map((b) => (isObject(b) ? b.name : undefined)))
+  for (const backend of imported) {
+    if (names.has(backend.name)) {
+      warnings.push(
+        `import_backends: "${String(backend.name)}" of ${path} is skipped: the config file has a backend with that name`,
+      )
+      continue
+    }
+    backends.push(backend)
+  }
+  raw.backends = backends
+}
+
+/** What a valid configuration may still do that its author should know about. */
+export function configWarnings(config: {
+  proxy: { separator: string }
+  backends?:
+    | ReadonlyArray<{ name: string; forward_auth: boolean; bearer_token?: string | undefined }>
+    | undefined
+}): string[] {
+  const warnings: string[] = []
+  const separator = config.proxy.separator
+  if (config.backends?.length && !PORTABLE_SEPARATOR.test(separator)) {
+    warnings.push(
+      `[proxy] separator = ${JSON.stringify(separator)}: some LLM APIs (Anthropic, OpenAI) reject tool names with characters other than letters, digits, "_" and "-", so clients built on them may refuse this gateway's tools; "__" or "_" works everywhere`,
+    )
+  }
+  for (const backend of config.backends ?? []) {
+    if (backend.forward_auth && backend.bearer_token !== undefined) {
+      warnings.push(
+        `backend "${backend.name}": forward_auth and bearer_token both set Authorization; the backend gets bearer_token (as with mcp-proxy, which never forwarded client tokens): keep one`,
+      )
+    }
+  }
+  return warnings
+}
+
+/** What every LLM API accepts in a tool name, so in a separator. */
+const PORTABLE_SEPARATOR = /^[A-Za-z0-9_-]*$/

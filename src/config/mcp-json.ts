@@ -1,0 +1,55 @@
+/**
+ * MCP client configuration files as backends: Claude Desktop's `claude_desktop_config.json`,
+ * Cursor's and Claude Code's `.mcp.json` (`mcpServers`), and VS Code's `mcp.json` (`servers`).
+ * An entry with a `command` is a stdio backend; one with a `url` an HTTP backend (`sse` when
+ * its `type`/`transport` says so). Entries are sorted by name, as mcp-proxy imports them.
+ */
+import { isObject, type JsonObject } from '../jsonrpc/message.ts'
+
+export interface ImportOptions {
+  /** Rewrite names into Portico's backend-name alphabet (`my server` → `my-server`). */
+  sanitize?: boolean
+}
+
+/** The servers of an MCP client config, as `[[backends]]` tables. Throws on a bad entry. */
+export function importMcpJson(document: unknown, options: ImportOptions = {}): JsonObject[] {
+  if (!isObject(document)) throw new Error('expected a JSON object')
+  const servers = document.mcpServers ?? document.servers
+  if (!isObject(servers)) throw new Error('expected a "mcpServers" (or "servers") object')
+  const out: JsonObject[] = []
+  for (const name of Object.keys(servers).sort()) {
+    const entry = servers[name]
+    if (!isObject(entry)) throw new Error(`server "${name}" is not an object`)
+    const backendName = options.sanitize ? sanitizeName(name) : name
+    const backend: JsonObject = { name: backendName }
+    if (typeof entry.command === 'string') {
+      backend.transport = 'stdio'
+      backend.command = entry.command
+      if (Array.isArray(entry.args)) backend.args = entry.args.map(String)
+      if (isObject(entry.env)) backend.env = stringRecord(entry.env)
+      if (typeof entry.cwd === 'string') backend.cwd = entry.cwd
+    } else if (typeof entry.url === 'string') {
+      const kind = entry.type ?? entry.transport
+      backend.transport = kind === 'sse' ? 'sse' : 'http'
+      backend.url = entry.url
+      if (isObject(entry.headers)) backend.headers = stringRecord(entry.headers)
+    } else {
+      throw new Error(`server "${name}" has neither a "command" nor a "url"`)
+    }
+    out.push(backend)
+  }
+  return out
+}
+
+function stringRecord(value: JsonObject): JsonObject {
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, String(v)]))
+}
+
+/** Portico's backend-name alphabet: 1-32 of `[A-Za-z0-9_-]`. */
+export function sanitizeName(name: string): string {
+  const clean = name
+    .replace(/[^A-Za-z0-9_-]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 32)
+  return clean === '' ? 'server' : clean
+}

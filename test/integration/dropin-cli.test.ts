@@ -1,0 +1,260 @@
+/**
+ * mcpr's commands, with the word `mcpr` replaced: `portico proxy run [CONFIG]` (positional
+ * file, proxy name from its stem), `mcpr.toml` found in the working directory, `validate`,
+ * `version`, the `proxy` group of reports, and `logs --status timeout` / `--error-code`.
+ */
+import assert from 'node:assert/strict'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { fileURLToPath } from 'node:url'
+import { Client } from '@modelcontextprotocol/sdk/client/index.js'
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
+import { type DemoServer, startDemoServer } from '../../demo/server.ts'
+import { loadConfig } from '../../src/config/load.ts'
+import { Ingestor } from '../../src/store/ingest.ts'
+import { openStore } from '../../src/store/open.ts'
+import { CLI, cliEnv, runCliSync } from '../helpers/cli.ts'
+import { exchangeEvent } from '../helpers/events.ts'
+import { spawnReady } from '../helpers/processes.ts'
+import { until } from '../helpers/wait.ts'
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..')
+const VERSION = (
+  JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }
+).version
+const LISTENING = /Portico listening on (http:\/\/\S+)/
+
+function jsonLines(text: string): Array<Record<string, unknown>> {
+  return text
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => JSON.parse(line) as Record<string, unknown>)
+}
+
+describe('mcpr’s commands', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'portico-mcpr-cli-'))
+  let demo: DemoServer
+
+  before(async () => {
+    demo = await startDemoServer()
+  })
+  after(async () => {
+    await demo?.close()
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  it('portico version prints one JSON line with the package version', () => {
+    const out = runCliSync(['version'])
+    assert.equal(out.status, 0)
+    assert.deepEqual(JSON.parse(out.stdout), {
+      name: 'portico',
+      version: VERSION,
+      target: `${process.platform}-${process.arch}`,
+      node: process.version,
+    })
+    assert.equal(out.stdout.split('\n').length, 2)
+  })
+
+  it('portico validate -c FILE is portico check, and check takes the file as an argument', () => {
+    const file = join(dir, 'search.toml')
+    writeFileSync(file, `mcp = "${demo.url}"\nport = 0\n`)
+    const validate = runCliSync(['validate', '-c', file])
+    const positional = runCliSync(['check', file])
+    assert.equal(validate.status, 0)
+    assert.equal(validate.stdout, `ok: ${file} is valid\n`)
+    assert.deepEqual(positional, validate)
+  })
+
+  it('mcp-proxy’s habits: portico --check --config FILE checks, portico --config FILE runs', async () => {
+    const file = join(dir, 'proxy.toml')
+    writeFileSync(file, `mcp = "${demo.url}"\nport = 0\n`)
+    const checked = runCliSync(['--check', '--config', file])
+    assert.equal(checked.status, 0, checked.stderr)
+    assert.equal(checked.stdout, `ok: ${file} is valid\n`)
+    const proxy = await spawnReady(process.execPath, [CLI, '--config', file], {
+      env: cliEnv({ PORTICO_DB: join(dir, 'habit.db') }),
+      ready: LISTENING,
+    })
+    try {
+      assert.match(
+        proxy.stdout(),
+        /^Portico listening on http:\/\/127\.0\.0\.1:\d+\/mcp \(upstream /,
+      )
+    } finally {
+      await proxy.stop()
+    }
+    const unknown = runCliSync(['nosuch'])
+    assert.equal(unknown.status, 2)
+    assert.match(unknown.stderr, /^error: unknown command 'nosuch'\n/)
+  })
+
+  it('portico proxy run FILE serves, names the proxy after the file, and proxy logs reads it', async () => {
+    const file = join(dir, 'search.toml')
+    writeFileSync(file, `mcp = "${demo.url}"\nport = 0\n`)
+    const db = join(dir, 'named.db')
+    const proxy = await spawnReady(process.execPath, [CLI, 'proxy', 'run', file], {
+      env: cliEnv({ PORTICO_DB: db }),
+      ready: LISTENING,
+    })
+    try {
+      const url = LISTENING.exec(proxy.output())?.[1] ?? ''
+      const client = new Client({ name: 'mcpr-cli-test', version: '1' })
+      await client.connect(new StreamableHTTPClientTransport(new URL(url)))
+      await client.callTool({ name: 'add', arguments: { a: 1, b: 2 } })
+      await client.close()
+      const rows = await until(
+        () => {
+          const out = runCliSync(['proxy', 'logs', '--db', db, '--tool', 'add', '--json'])
+          const found = jsonLines(out.stdout)
+          return found.length > 0 ? found : undefined
+        },
+        10_000,
+        'the tools/call row',
+      )
+      assert.deepEqual(
+        rows.map((row) => [row.proxy, row.method, row.name, row.status]),
+        [['search', 'tools/call', 'add', 'ok']],
+      )
+      const status = runCliSync(['proxy', 'status', '--db', db, '--proxy', 'search', '--json'])
+      assert.equal(status.status, 0, status.stderr)
+      const report = JSON.parse(status.stdout) as {
+        proxy: string
+        tools: Array<{ name: string; calls: number }>
+      }
+      assert.equal(report.proxy, 'search')
+      assert.deepEqual(
+        report.tools.map((tool) => [tool.name, tool.calls]),
+        [['add', 1]],
+      )
+    } finally {
+      await proxy.stop()
+    }
+  })
+
+  it('portico run with no file finds mcpr.toml in the working directory', async () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'portico-mcpr-cwd-'))
+    writeFileSync(join(cwd, 'mcpr.toml'), `mcp = "${demo.url}"\nport = 0\n`)
+    const proxy = await spawnReady(process.execPath, [CLI, 'run'], {
+      env: cliEnv({ PORTICO_DB: join(cwd, 'store.db') }),
+      ready: LISTENING,
+      cwd,
+    })
+    try {
+      assert.match(proxy.stdout(), new RegExp(`\\(upstream ${demo.url.replace(/[.]/g, '\\.')}\\)`))
+    } finally {
+      await proxy.stop()
+      rmSync(cwd, { recursive: true, force: true })
+    }
+    const both = mkdtempSync(join(tmpdir(), 'portico-mcpr-cwd-'))
+    writeFileSync(join(both, 'mcpr.toml'), 'mcp = "http://127.0.0.1:1/mcp"\n')
+    writeFileSync(join(both, 'portico.toml'), 'upstream = "http://127.0.0.1:2/mcp"\n')
+    assert.equal(loadConfig({ cwd: both, env: {} }).file, join(both, 'portico.toml'))
+    rmSync(join(both, 'portico.toml'))
+    const mcpr = loadConfig({ cwd: both, env: {} })
+    assert.equal(mcpr.file, join(both, 'mcpr.toml'))
+    assert.equal(mcpr.config.upstream, 'http://127.0.0.1:1/mcp')
+    assert.equal(mcpr.config.name, undefined, 'mcpr.toml gives no name: it comes from the upstream')
+    rmSync(both, { recursive: true, force: true })
+  })
+
+  it('store vacuum --before 7d prunes first, as in mcpr; --dry-run only counts', () => {
+    const db = join(dir, 'vacuum.db')
+    const store = openStore(db, { create: true })
+    const day = 86_400_000
+    new Ingestor(store).write([
+      exchangeEvent({
+        method: 'tools/call',
+        name: 'old',
+        targetKind: 'tool',
+        ts: Date.now() - 10 * day,
+      }),
+      exchangeEvent({
+        method: 'tools/call',
+        name: 'new',
+        targetKind: 'tool',
+        ts: Date.now() - 1000,
+      }),
+    ])
+    store.close()
+    const kept = () =>
+      jsonLines(runCliSync(['logs', '--db', db, '--since', '30d', '--json']).stdout).map(
+        (r) => r.name,
+      )
+    const dry = runCliSync(['store', 'vacuum', '--before', '7d', '--dry-run', '--db', db])
+    assert.equal(dry.status, 0, dry.stderr)
+    assert.match(dry.stdout, /^DRY RUN — no changes made\nWould delete 1 exchanges, /)
+    assert.doesNotMatch(dry.stdout, /Vacuumed/)
+    assert.deepEqual(kept(), ['old', 'new'])
+    const done = runCliSync(['store', 'vacuum', '--before', '7d', '--db', db])
+    assert.equal(done.status, 0, done.stderr)
+    assert.match(done.stdout, /^Deleted 1 exchanges, [^\n]* older than 7d \([^)]+\)\.\nVacuumed /)
+    assert.deepEqual(kept(), ['new'])
+  })
+
+  it('logs --status timeout and --error-code select those rows only', () => {
+    const db = join(dir, 'errors.db')
+    const store = openStore(db, { create: true })
+    const now = Date.now()
+    new Ingestor(store).write([
+      exchangeEvent({ method: 'tools/call', name: 'fast', targetKind: 'tool', ts: now - 4000 }),
+      exchangeEvent({
+        method: 'tools/call',
+        name: 'slow',
+        targetKind: 'tool',
+        ts: now - 3000,
+        outcome: 'error',
+        errorCode: -32603,
+        reason: 'upstream_timeout',
+        httpStatus: 504,
+      }),
+      exchangeEvent({
+        method: 'tools/call',
+        name: 'bad-args',
+        targetKind: 'tool',
+        ts: now - 2000,
+        outcome: 'error',
+        errorCode: -32602,
+        httpStatus: 200,
+      }),
+      exchangeEvent({
+        method: 'tools/call',
+        name: 'down',
+        targetKind: 'tool',
+        ts: now - 1000,
+        outcome: 'error',
+        errorCode: -32603,
+        reason: 'upstream_unavailable',
+        httpStatus: 502,
+      }),
+    ])
+    store.close()
+    const names = (args: string[]) => {
+      const out = runCliSync(['proxy', 'logs', '--db', db, '--json', ...args])
+      assert.equal(out.status, 0, out.stderr)
+      return jsonLines(out.stdout).map((row) => row.name)
+    }
+    assert.deepEqual(names(['--status', 'timeout']), ['slow'])
+    assert.deepEqual(names(['--error-code', '-32602']), ['bad-args'])
+    assert.deepEqual(names(['--error-code', '-32603']), ['slow', 'down'])
+    assert.deepEqual(names(['--status', 'error']), ['slow', 'bad-args', 'down'])
+    // mcpr's positional proxy name (`proxy logs [name]`), the same as --proxy.
+    assert.deepEqual(names(['p', '--status', 'timeout']), ['slow'])
+    const unknown = runCliSync(['proxy', 'logs', 'other', '--db', db])
+    assert.equal(unknown.status, 1)
+    assert.equal(
+      unknown.stderr,
+      `portico: unknown proxy "other": the store ${db} has no records of it; it has "p"\n`,
+    )
+    const two = runCliSync(['proxy', 'slow', 'p', 'q', '--db', db])
+    assert.equal(two.status, 2)
+    assert.equal(two.stderr, 'portico: proxy slow: expected at most one proxy name\n')
+    const bad = runCliSync(['logs', '--db', db, '--error-code', 'x'])
+    assert.equal(bad.status, 2)
+    assert.equal(bad.stderr, 'portico: --error-code: expected an integer such as -32602, got "x"\n')
+    const status = runCliSync(['logs', '--db', db, '--status', 'slow'])
+    assert.equal(status.status, 2)
+    assert.equal(status.stderr, 'portico: --status: expected ok, error or timeout, got "slow"\n')
+  })
+})

@@ -1,0 +1,277 @@
+/**
+ * mcp-proxy's and mcpr's own files, as their users have them: `portico check` accepts the seed
+ * examples (test/fixtures/seeds/, extracted from shared/seeds/) with no "ignored" warning, says
+ * exactly what it applies differently, and fails closed on keys whose absence would do harm.
+ * The loaded values are checked too: `[proxy.listen]`, `shutdown_timeout_seconds`,
+ * `import_backends`, filters TOML put in an alias table, mcpr's `[runtime]` and `[store] name`.
+ */
+import assert from 'node:assert/strict'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { describe, it } from 'node:test'
+import { fileURLToPath } from 'node:url'
+import { ConfigError, loadConfig } from '../../src/config/load.ts'
+import { runCliSync } from '../helpers/cli.ts'
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..')
+const SEEDS = join(ROOT, 'test', 'fixtures', 'seeds')
+const SECRETS = {
+  GITHUB_TOKEN: 'ghp_test',
+  BACKEND_TOKEN: 'backend-test',
+  ADMIN_TOKEN: 'admin-test',
+}
+
+const SEPARATOR_WARNING =
+  'warning: [proxy] separator = "/": some LLM APIs (Anthropic, OpenAI) reject tool names with characters other than letters, digits, "_" and "-", so clients built on them may refuse this gateway\'s tools; "__" or "_" works everywhere'
+const FORWARD_WARNING =
+  'warning: backend "remote": forward_auth and bearer_token both set Authorization; the backend gets bearer_token (as with mcp-proxy, which never forwarded client tokens): keep one'
+const INSTRUCTIONS_WARNING =
+  'warning: [proxy.listen] instructions: TOML puts this key in [proxy.listen] (mcp-proxy ignores it there); Portico applies it as [proxy] instructions: move it above [proxy.listen]'
+const filterWarning = (key: string) =>
+  `warning: backends[0].aliases: ${key} follows a [[backends.aliases]] header, so TOML puts it in that table (mcp-proxy ignores it there); Portico applies it to backend "files": move it above the table`
+
+function check(name: string) {
+  const path = join(SEEDS, name)
+  const out = runCliSync(['check', '--config', path], SECRETS)
+  return { ...out, path, warnings: out.stderr.split('\n').filter((line) => line !== '') }
+}
+
+function tempFile(name: string, text: string): string {
+  const path = join(mkdtempSync(join(tmpdir(), 'portico-dropin-')), name)
+  writeFileSync(path, text)
+  return path
+}
+
+describe('portico check on the seeds’ own files', () => {
+  const cases: Array<[string, string[]]> = [
+    ['mcp-proxy-quickstart.toml', [SEPARATOR_WARNING]],
+    ['mcp-proxy-example.toml', [SEPARATOR_WARNING]],
+    [
+      'mcp-proxy-example-all-bearer.toml',
+      [
+        INSTRUCTIONS_WARNING,
+        filterWarning('expose_tools'),
+        filterWarning('expose_resources'),
+        filterWarning('expose_prompts'),
+        SEPARATOR_WARNING,
+        FORWARD_WARNING,
+      ],
+    ],
+    [
+      'mcp-proxy-example-all-jwt.toml',
+      [
+        INSTRUCTIONS_WARNING,
+        filterWarning('hide_tools'),
+        filterWarning('hide_resources'),
+        filterWarning('hide_prompts'),
+        SEPARATOR_WARNING,
+        FORWARD_WARNING,
+      ],
+    ],
+    ['mcpr-quickstart.toml', []],
+    ['mcpr-csp.toml', []],
+    ['mcpr-tables.toml', []],
+    ['mcpr-auth.toml', []],
+  ]
+  for (const [name, warnings] of cases) {
+    it(`${name}: valid, no "ignored" warning, exactly the expected warnings`, () => {
+      const out = check(name)
+      assert.equal(out.status, 0, out.stderr)
+      assert.equal(out.stdout, `ok: ${out.path} is valid\n`)
+      assert.deepEqual(out.warnings, warnings)
+      assert.doesNotMatch(out.stderr, /ignored/)
+    })
+  }
+
+  it('mcpr-tunnel.toml: [tunnel] and [relay] stay warnings naming the missing feature', () => {
+    const out = check('mcpr-tunnel.toml')
+    assert.equal(out.status, 0, out.stderr)
+    assert.deepEqual(out.warnings, [
+      'warning: [tunnel] (mcpr\'s public URL) is ignored: the tunnel is not implemented yet (issue 17, "Tunnel and relay"); Portico serves on its own address only, so put a reverse proxy or a tunnel (cloudflared, ngrok) in front for a public URL',
+      'warning: [relay] (mcpr\'s relay server) is ignored: the relay is not implemented yet (issue 17, "Tunnel and relay")',
+    ])
+  })
+})
+
+describe('mcp-proxy’s [proxy] keys, loaded', () => {
+  it('[proxy.listen] and shutdown_timeout_seconds become host, port and the drain budget', () => {
+    const path = join(SEEDS, 'mcp-proxy-example-all-bearer.toml')
+    const { config } = loadConfig({ file: path, env: SECRETS })
+    assert.equal(config.host, '127.0.0.1')
+    assert.equal(config.port, 8080)
+    assert.equal(config.drain_timeout, 30_000)
+    assert.equal(config.proxy.separator, '/')
+    assert.equal(config.proxy.version, '0.1.0')
+    assert.equal(config.proxy.hot_reload, true)
+    assert.equal(config.proxy.instructions, 'This proxy aggregates multiple MCP backends.')
+    assert.equal(config.observability.audit, true)
+    assert.equal(config.observability.metrics.enabled, true)
+    assert.equal(config.observability.tracing.endpoint, 'http://localhost:4317')
+    const files = config.backends?.[0]
+    assert.deepEqual(files?.expose_tools, ['read_file', 'list_directory', 'search_files'])
+    assert.deepEqual(files?.expose_resources, ['file:///public'])
+    assert.deepEqual(files?.expose_prompts, ['help'])
+    assert.deepEqual(files?.aliases, [{ from: 'read_file', to: 'read' }])
+  })
+
+  it('top-level keys, then PORTICO_* and flags, win over [proxy.listen]', () => {
+    const text = `port = 9100\ndrain_timeout = "5s"\n[proxy]\nshutdown_timeout_seconds = 12\n[proxy.listen]\nhost = "0.0.0.0"\nport = 8080\n`
+    const path = tempFile('proxy.toml', `upstream = "http://127.0.0.1:9/mcp"\n${text}`)
+    const fromFile = loadConfig({ file: path, env: {} }).config
+    assert.equal(fromFile.port, 9100)
+    assert.equal(fromFile.host, '0.0.0.0')
+    assert.equal(fromFile.drain_timeout, 5000)
+    const fromEnv = loadConfig({ file: path, env: { PORTICO_HOST: '::1' }, overrides: { port: 0 } })
+    assert.equal(fromEnv.config.host, '::1')
+    assert.equal(fromEnv.config.port, 0)
+    const drain = tempFile(
+      'p.toml',
+      'upstream = "http://127.0.0.1:9/mcp"\n[proxy]\nshutdown_timeout_seconds = 12\n',
+    )
+    assert.equal(loadConfig({ file: drain, env: {} }).config.drain_timeout, 12_000)
+  })
+
+  it('a bad [proxy.listen] port is reported at its own line', () => {
+    const path = tempFile('bad.toml', '[proxy]\nname = "x"\n[proxy.listen]\nport = 70000\n')
+    assert.throws(
+      () => loadConfig({ file: path, env: {} }),
+      (error: unknown) =>
+        error instanceof ConfigError &&
+        error.problems.length === 1 &&
+        error.problems[0]?.path === 'proxy.listen.port' &&
+        error.problems[0]?.line === 4,
+    )
+  })
+
+  it('import_backends adds an mcp.json’s servers, relative to the config file; TOML names win', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'portico-import-'))
+    writeFileSync(
+      join(dir, 'mcp.json'),
+      JSON.stringify({
+        mcpServers: {
+          memory: { command: 'npx', args: ['-y', '@modelcontextprotocol/server-memory'] },
+          files: { command: 'npx', args: ['-y', 'other'] },
+          remote: { url: 'http://127.0.0.1:9000/mcp', headers: { 'x-key': 'k' } },
+          legacy: { type: 'sse', url: 'http://127.0.0.1:9001/sse' },
+        },
+      }),
+    )
+    const path = join(dir, 'proxy.toml')
+    writeFileSync(
+      path,
+      '[proxy]\nname = "p"\nimport_backends = "mcp.json"\n[[backends]]\nname = "files"\ntransport = "stdio"\ncommand = "cat"\n',
+    )
+    const loaded = loadConfig({ file: path, env: {} })
+    const backends = loaded.config.backends ?? []
+    assert.deepEqual(
+      backends.map((b) => [b.name, b.transport, b.command ?? b.url]),
+      [
+        ['files', 'stdio', 'cat'],
+        ['legacy', 'sse', 'http://127.0.0.1:9001/sse'],
+        ['memory', 'stdio', 'npx'],
+        ['remote', 'http', 'http://127.0.0.1:9000/mcp'],
+      ],
+    )
+    assert.deepEqual(backends[2]?.args, ['-y', '@modelcontextprotocol/server-memory'])
+    assert.deepEqual(backends[3]?.headers, { 'x-key': 'k' })
+    assert.deepEqual(loaded.warnings, [
+      `import_backends: "files" of ${join(dir, 'mcp.json')} is skipped: the config file has a backend with that name`,
+    ])
+  })
+
+  it('import_backends naming a missing file is a problem at its line', () => {
+    const path = tempFile('p.toml', '[proxy]\nname = "p"\nimport_backends = "nope.json"\n')
+    const out = runCliSync(['check', '--config', path])
+    assert.equal(out.status, 1)
+    assert.equal(
+      out.stderr,
+      `portico: ${path}:3: proxy.import_backends: file not found: ${join(dirname(path), 'nope.json')}\n1 problem found\n`,
+    )
+  })
+})
+
+describe('mcpr’s layouts, loaded', () => {
+  it('[runtime] keys and [store] name land on the top-level keys', () => {
+    const { config } = loadConfig({ file: join(SEEDS, 'mcpr-tables.toml'), env: {} })
+    assert.equal(config.name, 'search')
+    assert.equal(config.json_logs, true)
+    assert.equal(config.admin_bind, '127.0.0.1:9901')
+    assert.equal(config.max_concurrent_upstream, 100)
+    assert.equal(config.request_timeout, 30_000)
+    assert.equal(config.cloud?.token, 'mcpr_0123456789abcdef')
+  })
+})
+
+describe('fail closed on what Portico does not implement', () => {
+  it('[logging] (log files) is an error: the logs would be lost', () => {
+    const path = tempFile(
+      'mcpr.toml',
+      'mcp = "http://127.0.0.1:9/mcp"\n\n[logging]\nfile = "/var/log/mcpr.log"\n',
+    )
+    const out = runCliSync(['check', '--config', path])
+    assert.equal(out.status, 1)
+    assert.equal(
+      out.stderr,
+      `portico: ${path}:3: logging: [logging] (log files) is not implemented: Portico logs to stderr only, so these logs would be lost. Let the supervisor keep them (journald, \`docker logs\`, kubectl logs) and remove the table\n1 problem found\n`,
+    )
+  })
+
+  it('mode = "relay" is an error; mode = "gateway" says nothing', () => {
+    const relay = tempFile('mcpr.toml', 'mode = "relay"\nmcp = "http://127.0.0.1:9/mcp"\n')
+    const out = runCliSync(['check', '--config', relay])
+    assert.equal(out.status, 1)
+    assert.match(
+      out.stderr,
+      /mcpr\.toml:1: mode: mode = "relay" \(mcpr's relay server\) is not implemented yet \(issue 17/,
+    )
+    const gateway = tempFile('mcpr.toml', 'mode = "gateway"\nmcp = "http://127.0.0.1:9/mcp"\n')
+    const ok = runCliSync(['check', '--config', gateway])
+    assert.equal(ok.status, 0)
+    assert.equal(ok.stderr, '')
+  })
+
+  it('[[composite_tools]] is a warning naming the alternative', () => {
+    const path = tempFile(
+      'proxy.toml',
+      '[proxy]\nname = "p"\n[[backends]]\nname = "a"\ntransport = "stdio"\ncommand = "cat"\n[[composite_tools]]\nname = "both"\ndescription = "d"\ntools = ["a__x"]\n',
+    )
+    const out = runCliSync(['check', '--config', path])
+    assert.equal(out.status, 0, out.stderr)
+    assert.equal(
+      out.stderr,
+      "warning: [[composite_tools]] (mcp-proxy's fan-out tools) is not implemented: those tools are not listed; call the member tools one by one\n",
+    )
+  })
+})
+
+describe('mcp-proxy keys Portico lacks', () => {
+  it('param_overrides fails closed; [cache] backend = "redis" warns; "memory" is silent', () => {
+    const backend = '[[backends]]\nname = "a"\ntransport = "stdio"\ncommand = "cat"\n'
+    const hidden = tempFile(
+      'proxy.toml',
+      `${backend}[[backends.param_overrides]]\ntool = "query"\nhide = ["password"]\n`,
+    )
+    const out = runCliSync(['check', '--config', hidden])
+    assert.equal(out.status, 1)
+    assert.equal(
+      out.stderr,
+      `portico: ${hidden}:5: backends[0].param_overrides: param_overrides (mcp-proxy's parameter hiding and renaming) is not implemented, and ignoring it would expose the hidden parameters: use inject_args with overwrite = true to pin a value, or hide the tool\n1 problem found\n`,
+    )
+    const redis = tempFile(
+      'proxy.toml',
+      `[cache]\nbackend = "redis"\nurl = "redis://cache:6379"\n${backend}`,
+    )
+    const warned = runCliSync(['check', '--config', redis])
+    assert.equal(warned.status, 0, warned.stderr)
+    assert.equal(
+      warned.stderr,
+      `warning: [cache] backend = "redis": Portico's caches are in memory only (per instance, emptied on restart); a shared cache store is not implemented\n`,
+    )
+    const memory = tempFile('proxy.toml', `[cache]\nbackend = "memory"\n${backend}`)
+    const silent = runCliSync(['check', '--config', memory])
+    assert.equal(silent.status, 0, silent.stderr)
+    assert.equal(silent.stderr, '')
+    assert.equal(loadConfig({ file: memory, env: {} }).config.cache, undefined)
+  })
+})

@@ -1,0 +1,272 @@
+/**
+ * Setting up from what users have: `portico init` answered through a real pseudo-terminal
+ * (util-linux `script -e`: its exit code is the wizard's), and with flags for scripts; `portico import` of a Claude Desktop
+ * config (run afterwards: the servers answer as backends to a real SDK client) and of
+ * mcpr.toml files (the result loads to the same settings).
+ */
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { after, describe, it } from 'node:test'
+import { fileURLToPath } from 'node:url'
+import { Client } from '@modelcontextprotocol/sdk/client/index.js'
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
+import { loadConfig } from '../../src/config/load.ts'
+import { CLI, cliEnv, runCliSync, startCli } from '../helpers/cli.ts'
+import { serverBin } from '../helpers/mcp-servers.ts'
+import { exitOf } from '../helpers/processes.ts'
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..')
+const SEEDS = join(ROOT, 'test', 'fixtures', 'seeds')
+const dir = mkdtempSync(join(tmpdir(), 'portico-setup-'))
+after(() => rmSync(dir, { recursive: true, force: true }))
+
+/** A Claude Desktop config in its documented shape, with servers this machine can start. */
+function claudeDesktopConfig(served: string): string {
+  const path = join(dir, 'claude_desktop_config.json')
+  writeFileSync(
+    path,
+    JSON.stringify(
+      {
+        mcpServers: {
+          filesystem: { command: process.execPath, args: [serverBin('filesystem'), served] },
+          'memory server': {
+            command: process.execPath,
+            args: [serverBin('memory')],
+            env: { MEMORY_FILE_PATH: join(dir, 'memory.jsonl') },
+          },
+        },
+      },
+      null,
+      2,
+    ),
+  )
+  return path
+}
+
+/**
+ * Runs `portico init` in a pseudo-terminal and answers each prompt when it appears (the way a
+ * person does), then waits for the end. Returns what the terminal showed.
+ */
+async function wizard(
+  cwd: string,
+  answers: Array<[RegExp, string]>,
+  args: string[],
+): Promise<string> {
+  const command = [process.execPath, CLI, 'init', ...args].map((a) => `'${a}'`).join(' ')
+  const child = spawn('script', ['-qefc', command, '/dev/null'], {
+    cwd,
+    env: cliEnv({ HOME: cwd, TERM: 'dumb' }),
+    stdio: ['pipe', 'pipe', 'pipe'],
+  })
+  let screen = ''
+  let next = 0
+  let seen = 0
+  child.stdout.on('data', (chunk: Buffer) => {
+    screen += chunk.toString()
+    const step = answers[next]
+    if (step?.[0].test(screen.slice(seen))) {
+      seen = screen.length
+      next++
+      child.stdin.write(`${step[1]}\r`)
+    }
+  })
+  const exit = await exitOf(child, 20_000, 'portico init in a pty')
+  child.stdin.end()
+  assert.equal(next, answers.length, `every prompt was answered:\n${screen}`)
+  assert.deepEqual(exit, { code: 0, signal: null }, screen)
+  return screen
+}
+
+describe('portico init, through a pseudo-terminal', () => {
+  it('asks each question, asks again after a bad answer, and imports a client config', async () => {
+    const cwd = mkdtempSync(join(dir, 'wizard-'))
+    const served = join(cwd, 'served')
+    mkdirSync(served)
+    const source = claudeDesktopConfig(served)
+    writeFileSync(join(cwd, '.mcp.json'), '{"mcpServers":{}}')
+    const screen = await wizard(
+      cwd,
+      [
+        [
+          /MCP server URL, or an MCP client config file to import \[http:\/\/127\.0\.0\.1:9000\/mcp\]: /,
+          source,
+        ],
+        [/Listen address \(0\.0\.0\.0 = every interface\) \[127\.0\.0\.1\]: /, ''],
+        [/Listen port \[3000\]: /, '99999'],
+        [/expected a port, 0-65535: try again[\s\S]*Listen port \[3000\]: /, '0'],
+        [
+          /Store path \("none" to record nothing\) \[~\/\.portico\/store\.db\]: /,
+          join(cwd, 'store.db'),
+        ],
+        [/Public URL, behind a TLS proxy \(Enter for none\) \[\]: /, 'https://mcp.example.com'],
+        [
+          /Widget CSP domains, comma-separated \(Enter for none\) \[\]: /,
+          'https://api.example.com',
+        ],
+      ],
+      [],
+    )
+    const listed = join(cwd, '.mcp.json').replace(/[.]/g, '\\.')
+    assert.match(screen, new RegExp(`MCP client configs found[^\\n]*\\n\\s+${listed}\\r?\\n`))
+    assert.match(
+      screen,
+      /Wrote portico\.toml\. Next: portico check -c portico\.toml && portico run -c portico\.toml/,
+    )
+    const file = join(cwd, 'portico.toml')
+    const { config } = loadConfig({ file, env: {} })
+    assert.equal(config.host, '127.0.0.1')
+    assert.equal(config.port, 0)
+    assert.equal(config.store.path, join(cwd, 'store.db'))
+    assert.equal(config.public_url, 'https://mcp.example.com')
+    assert.deepEqual(config.csp?.connectDomains?.domains, ['https://api.example.com'])
+    assert.deepEqual(
+      config.backends?.map((b) => [b.name, b.transport, b.command, b.args]),
+      [
+        ['filesystem', 'stdio', process.execPath, [serverBin('filesystem'), served]],
+        ['memory-server', 'stdio', process.execPath, [serverBin('memory')]],
+      ],
+    )
+    assert.deepEqual(config.backends?.[1]?.env, { MEMORY_FILE_PATH: join(dir, 'memory.jsonl') })
+    const text = readFileSync(file, 'utf8')
+    assert.match(text, /^# Portico configuration, written by `portico init`\./)
+    assert.match(
+      text,
+      /# Gateway mode: the servers of claude_desktop_config\.json, behind one endpoint/,
+    )
+    assert.equal(runCliSync(['check', '-c', file]).status, 0)
+  })
+
+  it('portico proxy setup is the same wizard; Ctrl+D stops it without writing', async () => {
+    const cwd = mkdtempSync(join(dir, 'eof-'))
+    const command = [process.execPath, CLI, 'proxy', 'setup'].map((a) => `'${a}'`).join(' ')
+    const child = spawn('script', ['-qefc', command, '/dev/null'], {
+      cwd,
+      env: cliEnv({ HOME: cwd, TERM: 'dumb' }),
+      stdio: ['pipe', 'pipe', 'pipe'],
+    })
+    let screen = ''
+    child.stdout.on('data', (chunk: Buffer) => {
+      screen += chunk.toString()
+      if (/Listen address .*: $/.test(screen)) child.stdin.write('\u0004')
+      else if (/MCP server URL.*: $/.test(screen)) child.stdin.write('http://127.0.0.1:9100/mcp\r')
+    })
+    const exit = await exitOf(child, 20_000, 'portico proxy setup')
+    assert.equal(exit.code, 1, screen)
+    assert.match(screen, /portico: input ended before the setup finished/)
+    assert.equal(existsSync(join(cwd, 'portico.toml')), false)
+  })
+})
+
+describe('portico init with flags', () => {
+  it('writes the file from flags and defaults without asking, and refuses to replace it', () => {
+    const out = join(dir, 'flags.toml')
+    const args = ['init', '--yes', '-o', out, '--upstream', 'http://127.0.0.1:9000/mcp']
+    const first = runCliSync([
+      ...args,
+      '--host',
+      '0.0.0.0',
+      '--port',
+      '8080',
+      '--no-store',
+      '--csp',
+      'a.example.com,b.example.com',
+    ])
+    assert.equal(first.status, 0, first.stderr)
+    assert.equal(
+      first.stdout,
+      `Wrote ${out}. Next: portico check -c ${out} && portico run -c ${out}\n`,
+    )
+    const { config } = loadConfig({ file: out, env: {} })
+    assert.equal(config.upstream, 'http://127.0.0.1:9000/mcp')
+    assert.equal(config.host, '0.0.0.0')
+    assert.equal(config.port, 8080)
+    assert.equal(config.store.enabled, false)
+    assert.deepEqual(config.csp?.resourceDomains?.domains, ['a.example.com', 'b.example.com'])
+    const again = runCliSync(args)
+    assert.equal(again.status, 1)
+    assert.equal(
+      again.stderr,
+      `portico: ${out} exists: pass --force to replace it, or -o another file\n`,
+    )
+    assert.equal(runCliSync([...args, '--force']).status, 0)
+    assert.equal(loadConfig({ file: out, env: {} }).config.port, 3000)
+    const bad = runCliSync(['init', '--yes', '-o', '-', '--upstream', 'localhost:9000'])
+    assert.equal(bad.status, 2)
+    assert.equal(
+      bad.stderr,
+      'portico: --upstream: expected an http:// or https:// URL, got "localhost:9000"\n',
+    )
+  })
+})
+
+describe('portico import', () => {
+  it('converts a Claude Desktop config; portico run serves its servers as backends', async () => {
+    const served = join(dir, 'import-served')
+    mkdirSync(served)
+    writeFileSync(join(served, 'note.txt'), 'imported\n')
+    const source = claudeDesktopConfig(served)
+    const out = join(dir, 'imported.toml')
+    const result = runCliSync(['import', source, '-o', out])
+    assert.equal(result.status, 0, result.stderr)
+    assert.equal(result.stderr, `wrote ${out}: check it with portico check -c ${out}\n`)
+    const portico = await startCli(['run', out, '--port', '0'], {
+      PORTICO_DB: join(dir, 'imported.db'),
+    })
+    const client = new Client({ name: 'import-test', version: '1' })
+    try {
+      await client.connect(new StreamableHTTPClientTransport(new URL(portico.url)))
+      const names = (await client.listTools()).tools.map((t) => t.name)
+      assert.ok(names.includes('filesystem__read_text_file'), names.join(', '))
+      assert.ok(names.includes('memory-server__read_graph'), names.join(', '))
+      const read = await client.callTool({
+        name: 'filesystem__read_text_file',
+        arguments: { path: join(served, 'note.txt') },
+      })
+      assert.deepEqual(read.content, [{ type: 'text', text: 'imported\n' }])
+    } finally {
+      await client.close()
+      await portico.stop()
+    }
+  })
+
+  it('converts mcpr.toml to Portico’s keys: the same settings load', () => {
+    const source = join(SEEDS, 'mcpr-tables.toml')
+    const out = join(dir, 'from-mcpr.toml')
+    const result = runCliSync(['import', source, '-o', out])
+    assert.equal(result.status, 0, result.stderr)
+    const before = loadConfig({ file: source, env: {} }).config
+    const converted = loadConfig({ file: out, env: {} }).config
+    const text = readFileSync(out, 'utf8')
+    assert.match(text, /^upstream = "http:\/\/localhost:9000\/mcp"$/m)
+    assert.doesNotMatch(text, /^mcp =|^\[runtime\]|^log_format/m)
+    for (const key of [
+      'upstream',
+      'name',
+      'port',
+      'json_logs',
+      'admin_bind',
+      'request_timeout',
+      'drain_timeout',
+      'max_concurrent_upstream',
+      'csp',
+      'cloud',
+      'store',
+    ] as const) {
+      assert.deepEqual(converted[key], before[key], key)
+    }
+  })
+
+  it('comments out mcpr’s [tunnel] and [relay], saying why', () => {
+    const result = runCliSync(['import', join(SEEDS, 'mcpr-tunnel.toml'), '-o', '-'])
+    assert.equal(result.status, 0, result.stderr)
+    assert.match(
+      result.stdout,
+      /^# Not carried over:\n# \[tunnel\] \(mcpr's public URL\) is ignored: the tunnel is not implemented yet \(issue 17/m,
+    )
+    assert.match(result.stdout, /^# \[tunnel\]\n# enabled = true\n/m)
+    assert.match(result.stdout, /^# \[relay\]\n# domain = "tunnel\.example\.com"$/m)
+  })
+})
