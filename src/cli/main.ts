@@ -8,6 +8,7 @@ import { Command, CommanderError } from 'commander'
 import { VERSION } from '../version.ts'
 import { registerCheck } from './check.ts'
 import { registerClients } from './clients.ts'
+import { registerDashboard } from './dashboard.ts'
 import { registerDemo } from './demo.ts'
 import { UserError } from './errors.ts'
 import { registerLogs } from './logs.ts'
@@ -38,6 +39,7 @@ export function buildProgram(): Command {
   registerClients(program)
   registerStore(program)
   registerPins(program)
+  registerDashboard(program)
   return program
 }
 

@@ -36,6 +36,8 @@ export interface LogFilter {
   since?: number
   proxy?: string
   tool?: string
+  /** Only this target of any kind (`tool`, `resource`, `prompt`). */
+  target?: { kind: string; name: string }
   method?: string
   /** Sessions whose id starts with this. */
   sessionPrefix?: string
@@ -101,6 +103,8 @@ function plainWhere(filter: LogFilter): { sql: string; args: unknown[] } {
   if (filter.since !== undefined) add('ts >= ?', filter.since)
   if (filter.proxy !== undefined) add('proxy = ?', filter.proxy)
   if (filter.tool !== undefined) add("target_kind = 'tool' AND name = ?", filter.tool)
+  if (filter.target !== undefined)
+    add('target_kind = ? AND name = ?', filter.target.kind, filter.target.name)
   if (filter.method !== undefined) add('method = ?', filter.method)
   if (filter.client !== undefined)
     add('(client_name = ? OR platform = ?)', filter.client, filter.client)
@@ -161,6 +165,7 @@ export interface SlowFilter {
   thresholdUs: number
   proxy?: string
   tool?: string
+  target?: { kind: string; name: string }
   limit: number
 }
 
@@ -176,6 +181,7 @@ export function slowCalls(db: Db, filter: SlowFilter): SlowReport {
     since: filter.since,
     ...(filter.proxy === undefined ? {} : { proxy: filter.proxy }),
     ...(filter.tool === undefined ? {} : { tool: filter.tool }),
+    ...(filter.target === undefined ? {} : { target: filter.target }),
   })
   const sql = `${base.sql} AND kind = 'request' AND latency_us >= ?`
   const args = [...base.args, filter.thresholdUs]
