@@ -9,6 +9,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { extname, join, normalize } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Db } from '../store/open.ts'
+import { FrameStore } from './frames.ts'
 import { liveTail } from './live.ts'
 import { PAGES } from './pages.ts'
 import { BadRequest, Params } from './query.ts'
@@ -43,6 +44,7 @@ const SHELL_CSP =
 
 export function dashboardHandler(options: DashboardOptions): DashboardHandler {
   const assets = options.assetsDir ?? DEFAULT_ASSETS
+  const frames = new FrameStore()
   return async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://dashboard.invalid')
     const rest = url.pathname.startsWith(options.basePath)
@@ -53,6 +55,7 @@ export function dashboardHandler(options: DashboardOptions): DashboardHandler {
         res.writeHead(308, { location: options.basePath }).end()
         return
       }
+      if (rest === 'api/studio/frame') return await frames.create(req, res)
       if (rest.startsWith('api/studio/mcp'))
         return await relayMcp(req, res, new Params(url.searchParams))
       if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -63,7 +66,8 @@ export function dashboardHandler(options: DashboardOptions): DashboardHandler {
       if (rest === 'api/config') return sendJson(res, 200, { mcp_url: options.mcpUrl ?? null })
       if (rest.startsWith('api/')) return servePage(res, rest.slice(4), options, url)
       if (rest === '' || rest === 'index.html') return serveFile(res, assets, 'index.html', false)
-      if (rest.startsWith('assets/')) return serveFile(res, assets, rest.slice(7), true)
+      if (rest.startsWith('studio-frame/')) return frames.serve(rest.slice(13), res)
+      if (rest.startsWith('assets/')) return serveFile(res, assets, rest, true)
       throw new BadRequest(`no dashboard page at ${url.pathname}`, 404)
     } catch (error) {
       if (res.headersSent) {

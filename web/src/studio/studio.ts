@@ -228,7 +228,7 @@ export const studio: Page = async (ctx) => {
       })
       previews.push(preview)
       box.append(preview.element)
-      preview.start()
+      await preview.start()
     }
   }
 

@@ -8,6 +8,7 @@
  */
 import { AppBridge, PostMessageTransport } from '@modelcontextprotocol/ext-apps/app-bridge'
 import { buildHostCsp, fromOpenAiMeta, fromUiMeta } from '../../../src/csp/host-policy.ts'
+import { authHeaders } from '../api.ts'
 import { h } from '../dom.ts'
 import type { StudioClient } from './mcp.ts'
 
@@ -25,9 +26,9 @@ export function hostCsp(shape: HostShape, meta: unknown): string {
   return buildHostCsp(shape === 'chatgpt' ? fromOpenAiMeta(meta) : fromUiMeta(meta))
 }
 
-/** The widget's document with the policy and the reporter placed before anything else runs. */
-export function sandboxDocument(html: string, csp: string): string {
-  const head = `<meta http-equiv="Content-Security-Policy" content="${csp.replace(/"/g, '&quot;')}">${REPORTER}`
+/** The widget's document with the reporter placed before anything else runs. */
+export function sandboxDocument(html: string): string {
+  const head = REPORTER
   const match = /<head[^>]*>/i.exec(html)
   if (match)
     return (
@@ -40,8 +41,8 @@ export function sandboxDocument(html: string, csp: string): string {
 
 export interface Preview {
   element: HTMLElement
-  /** Connects the bridge; call once the element is in the page (before the widget's scripts run). */
-  start(): void
+  /** Connects the bridge and loads the widget; call once the element is in the page. */
+  start(): Promise<void>
   close(): void
 }
 
@@ -63,7 +64,6 @@ export function widgetPreview(options: {
     class: 'widget',
     id: `widget-${shape}`,
   })
-  iframe.srcdoc = sandboxDocument(options.html, csp)
   let violations = 0
   const onMessage = (event: MessageEvent) => {
     if (event.source !== iframe.contentWindow) return
@@ -119,10 +119,19 @@ export function widgetPreview(options: {
   )
   return {
     element,
-    start() {
+    async start() {
       const target = iframe.contentWindow
       if (target)
         void bridge.connect(new PostMessageTransport(target, target)).catch(() => undefined)
+      // Served by the dashboard with the CSP as a header: a srcdoc frame would inherit the
+      // dashboard's own policy instead of the host's.
+      const res = await fetch('api/studio/frame', {
+        method: 'POST',
+        headers: { ...authHeaders(), 'content-type': 'application/json' },
+        body: JSON.stringify({ html: sandboxDocument(options.html), csp }),
+      })
+      if (!res.ok) throw new Error(`widget frame: HTTP ${res.status} ${await res.text()}`)
+      iframe.src = ((await res.json()) as { path: string }).path
     },
     close() {
       window.removeEventListener('message', onMessage)
