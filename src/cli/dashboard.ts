@@ -5,10 +5,8 @@
 import type { Command } from 'commander'
 import { isLoopbackHost } from '../config/operate.ts'
 import { startDashboard } from '../dashboard/standalone.ts'
-import { upgradeMessage } from '../store/from-config.ts'
-import { type Db, openStore } from '../store/open.ts'
 import { intOption, UserError } from './errors.ts'
-import { asUserError, type StoreFlags, storePathOf } from './store-options.ts'
+import { openForReading, type StoreFlags, storePathOf } from './store-options.ts'
 
 const DEFAULT_PORT = 3900
 
@@ -40,14 +38,7 @@ export function registerDashboard(program: Command): void {
         )
       }
       const path = storePathOf(flags)
-      let db: Db
-      try {
-        db = openStore(path, {
-          onUpgrade: (from, to) => process.stderr.write(`${upgradeMessage(path, from, to)}…\n`),
-        })
-      } catch (error) {
-        throw asUserError(error, path)
-      }
+      const db = openForReading(path)
       let running: Awaited<ReturnType<typeof startDashboard>>
       try {
         running = await startDashboard({

@@ -1,15 +1,9 @@
 /** Time-series charts (uPlot): requests and errors, and p50/p95/p99 latency per bucket. */
 import uPlot from 'uplot'
 import { h } from './dom.ts'
+import type { SeriesPoint } from './pages/types.ts'
 
-export interface SeriesPoint {
-  t: number
-  calls: number
-  errors: number
-  p50_us: number
-  p95_us: number
-  p99_us: number
-}
+export type { SeriesPoint }
 
 function widthOf(el: HTMLElement): number {
   return Math.max(280, Math.min(1200, (el.parentElement?.clientWidth ?? 600) - 8))

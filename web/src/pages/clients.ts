@@ -1,19 +1,7 @@
 import { getJson } from '../api.ts'
 import { formatCount, formatPct, formatTime, h, section, table } from '../dom.ts'
 import { go } from '../state.ts'
-import type { Page } from './types.ts'
-
-interface ClientRow {
-  client_name: string
-  client_version: string
-  platform: string
-  sessions: number
-  calls: number
-  errors: number
-  error_pct: number
-  first_seen: number
-  last_seen: number
-}
+import type { ClientRow, Page } from './types.ts'
 
 export const clients: Page = async (ctx) => {
   const { clients: rows } = await getJson<{ clients: ClientRow[] }>('clients', {

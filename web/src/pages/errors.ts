@@ -1,20 +1,7 @@
 import { getJson } from '../api.ts'
 import { formatCount, formatTime, h, table } from '../dom.ts'
 import { linkTo } from '../state.ts'
-import type { Page } from './types.ts'
-
-interface ErrorGroup {
-  proxy: string
-  method: string
-  target_kind: string | null
-  name: string | null
-  error_code: number | null
-  error_message: string | null
-  outcome: string
-  count: number
-  first_seen: number
-  last_seen: number
-}
+import type { ErrorGroup, Page } from './types.ts'
 
 export const errors: Page = async (ctx) => {
   const { groups } = await getJson<{ groups: ErrorGroup[] }>('errors', {

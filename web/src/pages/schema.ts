@@ -1,33 +1,12 @@
+import type { ChangeRow, SchemaReport, ToolUsage } from '../../../src/store/report-schema.ts'
 import { getJson } from '../api.ts'
 import { formatCount, formatTime, h, section, table } from '../dom.ts'
 import type { Page } from './types.ts'
 
-interface ToolUsage {
-  tool: string
-  calls: number
-  errors: number
-  last_called: number | null
-  status: string
-}
-
-interface ProxySchema {
-  proxy: string
-  server: {
-    name?: string
-    version?: string
-    protocol_version?: string
-    capabilities: string[]
-  } | null
-  status: string
+interface ProxySchema extends SchemaReport {
   tools: Array<{ name: string; description?: string; inputSchema?: unknown }>
   usage: ToolUsage[]
-  changes: Array<{
-    detected_at: number
-    method: string
-    change: string
-    item: string | null
-    detail: string | null
-  }>
+  changes: ChangeRow[]
 }
 
 export const schema: Page = async (ctx) => {

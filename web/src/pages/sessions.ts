@@ -2,21 +2,7 @@ import { getJson } from '../api.ts'
 import { formatCount, formatLatency, formatTime, h, section, table } from '../dom.ts'
 import { go } from '../state.ts'
 import { callsTable } from './targets.ts'
-import type { Exchange, Page } from './types.ts'
-
-interface Session {
-  proxy: string
-  session_id: string
-  client_name: string | null
-  client_version: string | null
-  platform: string | null
-  started_at: number
-  last_seen_at: number
-  ended_at: number | null
-  calls: number
-  errors: number
-  active: boolean
-}
+import type { Exchange, Page, SessionRow as Session } from './types.ts'
 
 export const sessions: Page = async (ctx) => {
   const data = await getJson<{ sessions: Session[] }>('sessions', {

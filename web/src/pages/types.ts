@@ -9,35 +9,8 @@ export interface PageContext {
 
 export type Page = (ctx: PageContext) => Promise<HTMLElement>
 
-export interface Exchange {
-  id: number
-  ts: number
-  proxy: string
-  session_id: string | null
-  client_name: string | null
-  method: string
-  target_kind: string | null
-  name: string | null
-  status: string
-  outcome: string
-  error_code: number | null
-  error_message: string | null
-  latency_us: number
-  bytes_in: number
-  bytes_out: number
-}
-
-export interface TargetStats {
-  method: string
-  name: string
-  calls: number
-  errors: number
-  error_pct: number
-  avg_us: number
-  p50_us: number
-  p95_us: number
-  p99_us: number
-  max_us: number
-  bytes_in: number
-  bytes_out: number
-}
+/** The rows the API answers with are the store's report types (one definition). */
+export type { ExchangeRow as Exchange } from '../../../src/store/report-logs.ts'
+export type { ErrorGroup, SeriesPoint } from '../../../src/store/report-series.ts'
+export type { ClientRow, SessionRow } from '../../../src/store/report-sessions.ts'
+export type { TargetStats } from '../../../src/store/report-status.ts'
