@@ -4,7 +4,7 @@
  */
 
 import type { Db } from '../store/open.ts'
-import { slowCalls, tailLogs } from '../store/report-logs.ts'
+import { slowestCalls, tailLogs } from '../store/report-logs.ts'
 import {
   schemaChanges,
   schemaProxies,
@@ -14,7 +14,7 @@ import {
 } from '../store/report-schema.ts'
 import { errorGroups, latencySeries } from '../store/report-series.ts'
 import { findSessions, listClients, listSessions, sessionFlow } from '../store/report-sessions.ts'
-import { statusReport } from '../store/report-status.ts'
+import { statusReport, statusTotals } from '../store/report-status.ts'
 import { BadRequest, type Params } from './query.ts'
 
 export type Page = (db: Db, params: Params, now: number) => unknown
@@ -42,23 +42,13 @@ export const PAGES: Readonly<Record<string, Page>> = {
 
   overview: (db, params, now) => {
     const w = window(db, params, now)
-    const status = statusReport(db, w)
-    const proxies = db.prepare('SELECT name FROM proxies ORDER BY name').pluck().all() as string[]
-    const perProxy =
-      w.proxy !== undefined || proxies.length < 2
-        ? []
-        : proxies.map((proxy) => {
-            const one = statusReport(db, { ...w, proxy })
-            return {
-              proxy,
-              total_requests: one.total_requests,
-              errors: one.errors,
-              error_pct: one.error_pct,
-              sessions: one.sessions,
-            }
-          })
-    const { tools, resources, prompts, methods, ...totals } = status
-    return { ...totals, per_proxy: perProxy, series: latencySeries(db, w) }
+    const { all, proxies } = statusTotals(db, w)
+    return {
+      ...all,
+      since: w.since,
+      per_proxy: w.proxy === undefined && proxies.length > 1 ? proxies : [],
+      series: latencySeries(db, w),
+    }
   },
 
   targets: (db, params, now) => {
@@ -75,7 +65,7 @@ export const PAGES: Readonly<Record<string, Page>> = {
       kind,
       name,
       series: latencySeries(db, { ...w, target }),
-      slowest: slowCalls(db, { ...w, target, thresholdUs: 0, limit: 10 }).rows,
+      slowest: slowestCalls(db, { ...w, target, limit: 10 }),
       failed: tailLogs(db, { ...w, target, status: 'error' }, 20).reverse(),
     }
   },

@@ -195,3 +195,38 @@ export function slowCalls(db: Db, filter: SlowFilter): SlowReport {
     .get(...args) as { count: number; avg: number }
   return { rows, count: summary.count, avg_us: Math.round(summary.avg) }
 }
+
+/**
+ * The slowest requests of one target in the window, slowest first. The rollups know each
+ * minute's slowest call, so only the `limit` minutes with the largest maxima (and the partial
+ * first minute) are read: the slowest calls can be in no other minute.
+ */
+export function slowestCalls(
+  db: Db,
+  filter: { since: number; proxy?: string; target: { kind: string; name: string }; limit: number },
+): ExchangeRow[] {
+  const first = Math.floor(filter.since / 60_000) * 60_000
+  const proxy = filter.proxy === undefined ? '' : ' AND proxy = ?'
+  const extra = filter.proxy === undefined ? [] : [filter.proxy]
+  const minutes = db
+    .prepare(
+      `SELECT minute FROM rollup_minute WHERE minute >= ? AND target_kind = ? AND name = ?${proxy}
+       GROUP BY minute ORDER BY max(max_us) DESC LIMIT ?`,
+    )
+    .pluck()
+    // One more: the partial first minute's maximum may be a call from before the window.
+    .all(first, filter.target.kind, filter.target.name, ...extra, filter.limit + 1) as number[]
+  if (!minutes.includes(first)) minutes.push(first)
+  const { sql, args } = plainWhere({
+    since: filter.since,
+    target: filter.target,
+    ...(filter.proxy === undefined ? {} : { proxy: filter.proxy }),
+  })
+  const within = minutes.map(() => '(ts >= ? AND ts < ?)').join(' OR ')
+  return db
+    .prepare(
+      `SELECT ${COLUMNS} FROM exchanges ${sql} AND kind = 'request' AND (${within})
+       ORDER BY latency_us DESC LIMIT ?`,
+    )
+    .all(...args, ...minutes.flatMap((m) => [m, m + 60_000]), filter.limit) as ExchangeRow[]
+}

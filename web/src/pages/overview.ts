@@ -1,21 +1,12 @@
+import type { StatusTotals } from '../../../src/store/report-status.ts'
 import { getJson } from '../api.ts'
 import { latencyChart, type SeriesPoint, trafficChart } from '../chart.ts'
 import { formatCount, formatPct, h, section, stat, table } from '../dom.ts'
 import { go } from '../state.ts'
 import type { Page } from './types.ts'
 
-interface Overview {
-  total_requests: number
-  errors: number
-  error_pct: number
-  sessions: { total: number; active: number }
-  per_proxy: Array<{
-    proxy: string
-    total_requests: number
-    errors: number
-    error_pct: number
-    sessions: { total: number }
-  }>
+interface Overview extends StatusTotals {
+  per_proxy: StatusTotals[]
   series: { bucket_ms: number; points: SeriesPoint[] }
 }
 
@@ -46,7 +37,7 @@ export const overview: Page = async (ctx) => {
         table(
           'Requests per proxy',
           [
-            { label: 'Proxy', value: (r) => r.proxy },
+            { label: 'Proxy', value: (r) => r.proxy ?? '' },
             {
               label: 'Requests',
               value: (r) => r.total_requests,
@@ -62,7 +53,7 @@ export const overview: Page = async (ctx) => {
             { label: 'Sessions', value: (r) => r.sessions.total, numeric: true },
           ],
           data.per_proxy,
-          { onOpen: (r) => go('overview', { proxy: r.proxy }) },
+          { onOpen: (r) => go('overview', { proxy: r.proxy ?? undefined }) },
         ),
       ),
   )
