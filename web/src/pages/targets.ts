@@ -115,6 +115,7 @@ export function callsTable(caption: string, rows: Exchange[], id?: string): HTML
     caption,
     [
       { label: 'When', value: (r) => r.ts, render: (r) => formatTime(r.ts) },
+      { label: 'Call', value: (r) => (r.name ? `${r.method} ${r.name}` : r.method) },
       {
         label: 'Latency',
         value: (r) => r.latency_us,
