@@ -75,6 +75,21 @@ export const PAGES: Readonly<Record<string, Page>> = {
     return { groups: errorGroups(db, { ...w, limit: params.integer('limit', 200, 1, 1000) }) }
   },
 
+  /** `portico logs`: the last matching exchanges, oldest first (the studio shows its own call). */
+  logs: (db, params, now) => {
+    const w = window(db, params, now)
+    const tool = params.string('tool', 200)
+    const client = params.string('client', 200)
+    const status = params.oneOf('status', ['ok', 'error'] as const)
+    const filter = {
+      ...w,
+      ...(tool === undefined ? {} : { tool }),
+      ...(client === undefined ? {} : { client }),
+      ...(status === undefined ? {} : { status }),
+    }
+    return { calls: tailLogs(db, filter, params.integer('limit', 50, 1, 1000)) }
+  },
+
   sessions: (db, params, now) => {
     const w = window(db, params, now)
     const client = params.string('client', 200)

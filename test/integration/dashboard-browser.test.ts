@@ -311,6 +311,9 @@ describe('dashboard and studio in Chromium over real traffic', {
     await page.locator('#tool-result', { hasText: 'hello studio' }).waitFor(WAIT)
     const result = JSON.parse(await page.locator('#tool-result').innerText())
     assert.deepEqual(result.content, [{ type: 'text', text: 'hello studio' }])
+    // The call as the store recorded it: through the proxy, by the studio.
+    await page.locator('#recorded', { hasText: 'tools/call echo · ok' }).waitFor(WAIT)
+    assert.match(await page.locator('#recorded').innerText(), /proxy fixture · session \S+/)
   })
 
   it('studio: a widget preview blocks a fetch outside its CSP and lists the violation', async () => {

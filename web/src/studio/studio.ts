@@ -4,8 +4,8 @@
  * MCP App widgets as ChatGPT and as Claude would render them.
  */
 import { getJson } from '../api.ts'
-import { h } from '../dom.ts'
-import type { Page } from '../pages/types.ts'
+import { formatBytes, formatLatency, h } from '../dom.ts'
+import type { Exchange, Page } from '../pages/types.ts'
 import { linkTo } from '../state.ts'
 import { toolForm } from './form.ts'
 import { StudioClient } from './mcp.ts'
@@ -71,6 +71,9 @@ export const studio: Page = async (ctx) => {
     ),
     h('button', { type: 'submit', id: 'connect' }, 'Connect'),
   )
+
+  /** Calls recorded before the page was opened are not the studio's. */
+  const shownAfter = Date.now() - 1000
 
   async function connect(): Promise<void> {
     for (const p of previews) p.close()
@@ -156,6 +159,7 @@ export const studio: Page = async (ctx) => {
   function openTool(c: StudioClient, tool: Tool): void {
     const toolFormView = toolForm(tool.name, tool.inputSchema)
     const result = h('pre', { id: 'tool-result', class: 'result', 'aria-live': 'polite' })
+    const recorded = h('p', { id: 'recorded', 'aria-live': 'polite' })
     const widgetUri = widgetUriOf(tool)
     const previewsBox = h('div', { class: 'previews' })
     const call = async () => {
@@ -170,6 +174,7 @@ export const studio: Page = async (ctx) => {
       try {
         const answer = await c.request('tools/call', { name: tool.name, arguments: args })
         result.textContent = JSON.stringify(answer, null, 2)
+        void showRecorded(tool.name, recorded)
         if (widgetUri) await showWidget(c, widgetUri, previewsBox, args, answer)
       } catch (error) {
         result.textContent = String(error instanceof Error ? error.message : error)
@@ -186,9 +191,34 @@ export const studio: Page = async (ctx) => {
       ),
       h('h3', {}, 'Result'),
       result,
-      h('p', {}, h('a', { href: linkTo('live', {}) }, 'See the recorded exchanges (live)')),
+      h('h3', {}, 'Recorded exchange'),
+      recorded,
+      h('p', {}, h('a', { href: linkTo('live', {}) }, 'See the calls as they happen (live)')),
       previewsBox,
     )
+  }
+
+  /**
+   * The call as this proxy's store recorded it (when the studio talks to the proxy the dashboard
+   * reads): the newest `tools/call` of this tool by the studio, polled for up to 3 s.
+   */
+  async function showRecorded(name: string, into: HTMLElement): Promise<void> {
+    into.textContent = 'Looking for it in the store…'
+    for (let i = 0; i < 15; i++) {
+      const { calls } = await getJson<{ calls: Exchange[] }>('logs', {
+        since: '15m',
+        tool: name,
+        client: 'portico-studio',
+        limit: '1',
+      }).catch(() => ({ calls: [] as Exchange[] }))
+      const call = calls[0]
+      if (call && call.ts >= shownAfter) {
+        into.textContent = `${call.method} ${call.name ?? ''} · ${call.outcome} · ${formatLatency(call.latency_us)} · ${formatBytes(call.bytes_in)} in, ${formatBytes(call.bytes_out)} out · proxy ${call.proxy} · session ${call.session_id ?? '(none)'}`
+        return
+      }
+      await new Promise((r) => setTimeout(r, 200))
+    }
+    into.textContent = 'Not in this store (the endpoint is not a proxy recording here).'
   }
 
   async function previewResource(c: StudioClient, resource: Resource): Promise<void> {
