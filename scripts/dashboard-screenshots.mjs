@@ -114,6 +114,7 @@ await shot(
 )
 await shot('clients?since=24h', '#clients', 'dashboard-clients.png')
 await shot('schema?since=6h&proxy=main', '#tools-main', 'dashboard-schema.png')
+await shot('gateway', '#backends', 'dashboard-gateway.png')
 await shot('live', '#live-status', 'dashboard-live.png', async () => {
   await page.getByText('Connected').waitFor()
   for (const name of ['fast', 'slow', 'fails', 'fast']) await client.callTool({ name })

@@ -8,6 +8,7 @@ import { createReadStream, existsSync, statSync } from 'node:fs'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { extname, join, normalize } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import type { Fleet } from '../admin/fleet.ts'
 import type { Db } from '../store/open.ts'
 import { FrameStore } from './frames.ts'
 import { liveTail } from './live.ts'
@@ -22,6 +23,8 @@ export interface DashboardOptions {
   store: () => Db
   /** The MCP endpoint the studio connects to first (the proxy's own, when mounted on one). */
   mcpUrl?: string
+  /** The backends and their health, when served by a running proxy (the admin API's fleet). */
+  fleet?: Pick<Fleet, 'mode' | 'backends'>
   /** Folder of the built assets (default: dist/web beside the compiled server). */
   assetsDir?: string
 }
@@ -63,6 +66,7 @@ export function dashboardHandler(options: DashboardOptions): DashboardHandler {
       }
       if (rest === 'api/live')
         return liveTail(req, res, options.store(), new Params(url.searchParams))
+      if (rest === 'api/gateway') return sendJson(res, 200, await gatewayView(options.fleet))
       if (rest === 'api/config') return sendJson(res, 200, { mcp_url: options.mcpUrl ?? null })
       if (rest.startsWith('api/')) return servePage(res, rest.slice(4), options, url)
       if (rest === '' || rest === 'index.html') return serveFile(res, assets, 'index.html', false)
@@ -79,6 +83,12 @@ export function dashboardHandler(options: DashboardOptions): DashboardHandler {
       return sendJson(res, 500, { error: message })
     }
   }
+}
+
+/** The gateway page: the proxy's backends now (a store alone has no live backends). */
+async function gatewayView(fleet: DashboardOptions['fleet']) {
+  if (fleet === undefined) return { mode: null, backends: [] }
+  return { mode: fleet.mode, backends: await fleet.backends() }
 }
 
 function servePage(res: ServerResponse, name: string, options: DashboardOptions, url: URL): void {

@@ -9,7 +9,7 @@ import { once } from 'node:events'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { adminApi } from '../admin/api.ts'
-import { gatewayFleet, transparentFleet } from '../admin/fleet.ts'
+import { type Fleet, gatewayFleet, transparentFleet } from '../admin/fleet.ts'
 import { adminPlacement, adminTokenOf, MCPR_CLOUD_ENDPOINT } from '../config/operate.ts'
 import type { Config } from '../config/schema.ts'
 import type { ProxyContext } from '../context.ts'
@@ -154,7 +154,8 @@ export class Operate {
         },
       })
     }
-    if (config.dashboard.enabled) mounts.push(...this.#dashboardMounts(credential, parts.filters))
+    if (config.dashboard.enabled)
+      mounts.push(...this.#dashboardMounts(credential, parts.filters, fleet))
     const placement = adminPlacement(config)
     if (placement === undefined) return mounts
     const admin: Mount = {
@@ -179,7 +180,11 @@ export class Operate {
    * shell and assets (no data in them) behind the Origin and Host checks only, so a browser can
    * load the page and then present the token.
    */
-  #dashboardMounts(credential: AdminCredential, filters: readonly HttpFilter[]): Mount[] {
+  #dashboardMounts(
+    credential: AdminCredential,
+    filters: readonly HttpFilter[],
+    fleet: Fleet,
+  ): Mount[] {
     const { config } = this.#options
     const path = config.dashboard.path
     const handler = dashboardHandler({
@@ -189,6 +194,7 @@ export class Operate {
         return this.#dashboardDb
       },
       mcpUrl: config.mcp_path,
+      fleet,
     })
     const shell = adminFilter(adminCredential(undefined), !credential.configured)
     return [

@@ -194,16 +194,16 @@ describe('dashboard and studio in Chromium over real traffic', {
     const sessions = status.sessions as { total: number; active: number }
     await open('overview?since=1h', '#stat-requests')
     assert.equal(
-      await page.locator('#stat-requests').innerText(),
+      await page.locator('#stat-requests').textContent(),
       count(status.total_requests as number),
     )
-    assert.equal(await page.locator('#stat-errors').innerText(), count(status.errors as number))
+    assert.equal(await page.locator('#stat-errors').textContent(), count(status.errors as number))
     assert.equal(
-      await page.locator('#stat-error-rate').innerText(),
+      await page.locator('#stat-error-rate').textContent(),
       pct(status.error_pct as number),
     )
-    assert.equal(await page.locator('#stat-sessions').innerText(), count(sessions.total))
-    assert.equal(await page.locator('#stat-active').innerText(), count(sessions.active))
+    assert.equal(await page.locator('#stat-sessions').textContent(), count(sessions.total))
+    assert.equal(await page.locator('#stat-active').textContent(), count(sessions.active))
     // Both charts drew (uPlot canvases), with the window's points.
     await page.locator('.chart .uplot').nth(1).waitFor(WAIT)
     assert.equal(await page.locator('.chart .uplot').count(), 2)
@@ -309,11 +309,14 @@ describe('dashboard and studio in Chromium over real traffic', {
     })
     await page.locator('#call-tool').click()
     await page.locator('#tool-result', { hasText: 'hello studio' }).waitFor(WAIT)
-    const result = JSON.parse(await page.locator('#tool-result').innerText())
+    const result = JSON.parse((await page.locator('#tool-result').textContent()) ?? '')
     assert.deepEqual(result.content, [{ type: 'text', text: 'hello studio' }])
     // The call as the store recorded it: through the proxy, by the studio.
     await page.locator('#recorded', { hasText: 'tools/call echo · ok' }).waitFor(WAIT)
-    assert.match(await page.locator('#recorded').innerText(), /proxy fixture · session \S+/)
+    assert.match(
+      (await page.locator('#recorded').textContent()) ?? '',
+      /proxy fixture · session \S+/,
+    )
   })
 
   it('studio: a widget preview blocks a fetch outside its CSP and lists the violation', async () => {
@@ -325,7 +328,7 @@ describe('dashboard and studio in Chromium over real traffic', {
       const violation = page.locator(`#violations-${shape} li`, { hasText: otherApi.origin })
       await violation.first().waitFor(WAIT)
       assert.match(
-        await violation.first().innerText(),
+        (await violation.first().textContent()) ?? '',
         /^connect-src blocked http:\/\/127\.0\.0\.1:/,
       )
       const all = await texts(page, `#violations-${shape} li`)
@@ -351,6 +354,7 @@ describe('dashboard and studio in Chromium over real traffic', {
       [`session?id=${encodeURIComponent(first.sessionId)}`, '#timeline'],
       ['clients', '#clients'],
       ['schema', '#tools-fixture'],
+      ['gateway', '#backends'],
       ['live', '#live-status'],
       ['studio', '#mcp-url'],
     ]
@@ -451,6 +455,12 @@ describe('the dashboard mount and its guard', () => {
     const ok = await fetch(`${base}api/overview`, { headers: { authorization: `Bearer ${TOKEN}` } })
     assert.equal(ok.status, 200)
     assert.equal(((await ok.json()) as Row).total_requests, 0)
+    const gateway = await fetch(`${base}api/gateway`, {
+      headers: { authorization: `Bearer ${TOKEN}` },
+    })
+    const view = (await gateway.json()) as { mode: string; backends: Row[] }
+    assert.equal(view.mode, 'transparent')
+    assert.equal(view.backends.length, 1)
     const foreign = await fetch(`${base}api/overview`, {
       headers: { authorization: `Bearer ${TOKEN}`, origin: 'https://evil.example' },
     })

@@ -3,6 +3,7 @@ import { ApiError, getJson, setToken } from './api.ts'
 import { h } from './dom.ts'
 import { clients } from './pages/clients.ts'
 import { errors } from './pages/errors.ts'
+import { gateway } from './pages/gateway.ts'
 import { live } from './pages/live.ts'
 import { overview } from './pages/overview.ts'
 import { schema } from './pages/schema.ts'
@@ -22,6 +23,7 @@ const PAGES: Record<string, { title: string; page: Page; nav?: boolean; refresh:
   session: { title: 'Session', page: session, refresh: true },
   clients: { title: 'Clients', page: clients, nav: true, refresh: true },
   schema: { title: 'Schema', page: schema, nav: true, refresh: true },
+  gateway: { title: 'Gateway', page: gateway, nav: true, refresh: true },
   live: { title: 'Live', page: live, nav: true, refresh: false },
   studio: { title: 'Studio', page: studio, nav: true, refresh: false },
 }
