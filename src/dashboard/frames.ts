@@ -53,7 +53,9 @@ export class FrameStore {
     }
     res.writeHead(200, {
       'content-type': 'text/html; charset=utf-8',
-      'content-security-policy': frame.csp,
+      // `sandbox`: an opaque origin even when opened outside the studio's sandboxed iframe, so a
+      // widget never runs as the dashboard's origin.
+      'content-security-policy': `${frame.csp}; sandbox allow-scripts allow-forms`,
       'cache-control': 'no-store',
       'x-content-type-options': 'nosniff',
       'referrer-policy': 'no-referrer',

@@ -165,7 +165,6 @@ export interface SlowFilter {
   thresholdUs: number
   proxy?: string
   tool?: string
-  target?: { kind: string; name: string }
   limit: number
 }
 
@@ -181,7 +180,6 @@ export function slowCalls(db: Db, filter: SlowFilter): SlowReport {
     since: filter.since,
     ...(filter.proxy === undefined ? {} : { proxy: filter.proxy }),
     ...(filter.tool === undefined ? {} : { tool: filter.tool }),
-    ...(filter.target === undefined ? {} : { target: filter.target }),
   })
   const sql = `${base.sql} AND kind = 'request' AND latency_us >= ?`
   const args = [...base.args, filter.thresholdUs]
