@@ -22,7 +22,7 @@ const LAYERS = [
   ['forward'],
   ['transparent', 'gateway'],
   ['store'],
-  ['metrics', 'tracing', 'admin', 'operate'],
+  ['metrics', 'tracing', 'admin', 'dashboard', 'operate'],
   ['portico.ts', 'index.ts'],
   ['cli'],
 ]

@@ -77,7 +77,7 @@ function median(values: number[]): number {
 
 const TOOLS = ['search_docs', 'get_weather', 'run_query', 'create_order', 'send_email']
 
-function syntheticEvent(i: number, ts: number, proxy = 'bench'): ExchangeEvent {
+export function syntheticEvent(i: number, ts: number, proxy = 'bench'): ExchangeEvent {
   const tool = TOOLS[i % TOOLS.length] as string
   // Log-normal-ish latencies, deterministic: 1 ms … ~2 s.
   const latency = Math.round(1000 * Math.exp(((i * 7919) % 1000) / 131))

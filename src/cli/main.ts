@@ -8,6 +8,7 @@ import { Command, CommanderError } from 'commander'
 import { VERSION } from '../version.ts'
 import { registerCheck } from './check.ts'
 import { registerClients } from './clients.ts'
+import { registerDashboard } from './dashboard.ts'
 import { registerDemo } from './demo.ts'
 import { UserError } from './errors.ts'
 import { registerImport } from './import.ts'
@@ -46,6 +47,7 @@ export function buildProgram(): Command {
   registerReports(program)
   registerStore(program)
   registerPins(program)
+  registerDashboard(program)
   registerInit(program)
   registerImport(program)
   registerVersion(program)

@@ -85,14 +85,7 @@ export async function withStore<T>(
   read: (db: Db, path: string) => T | Promise<T>,
 ): Promise<T> {
   const path = storePathOf(flags)
-  let db: Db
-  try {
-    db = openStore(path, {
-      onUpgrade: (from, to) => process.stderr.write(`${upgradeMessage(path, from, to)}…\n`),
-    })
-  } catch (error) {
-    throw asUserError(error, path)
-  }
+  const db = openForReading(path)
   try {
     if (flags.proxy !== undefined) checkProxy(db, flags.proxy, path)
     return await read(db, path)
@@ -100,6 +93,17 @@ export async function withStore<T>(
     throw asUserError(error, path)
   } finally {
     db.close()
+  }
+}
+
+/** Opens an existing store (saying so when it upgrades it); failures become one clear message. */
+export function openForReading(path: string): Db {
+  try {
+    return openStore(path, {
+      onUpgrade: (from, to) => process.stderr.write(`${upgradeMessage(path, from, to)}…\n`),
+    })
+  } catch (error) {
+    throw asUserError(error, path)
   }
 }
 

@@ -98,12 +98,29 @@ export const adminSchema = z
   })
   .prefault({})
 
+/** The dashboard and studio (src/dashboard/) as pages of the running proxy. */
+export const dashboardSchema = z
+  .strictObject({
+    /** Serve the dashboard under `path` on the main listener (reads the `[store]`). */
+    enabled: z.boolean().default(false),
+    /** Where: a path starting and ending with `/`. */
+    path: z
+      .string()
+      .regex(
+        /^\/([A-Za-z0-9._~-]+\/)+$/,
+        'expected a path like "/_portico/" (starting and ending with /)',
+      )
+      .default('/_portico/'),
+  })
+  .prefault({})
+
 export const operateKeys = {
   observability: observabilitySchema,
   cloud: cloudSchema.optional(),
   /** mcpr's key: the admin API on its own listener (`host:port`), or `none`. */
   admin_bind: bindSchema.optional(),
   admin: adminSchema,
+  dashboard: dashboardSchema,
 }
 
 export interface Bind {
@@ -129,6 +146,8 @@ interface OperateView {
   admin: { enabled: boolean; token?: string | undefined }
   auth?: unknown
   security?: { admin_token?: string | undefined } | undefined
+  dashboard?: { enabled: boolean; path: string }
+  store?: { enabled: boolean }
 }
 
 /**
@@ -152,6 +171,7 @@ export function adminPlacement(config: OperateView): { own: Bind } | { main: tru
  * beside an authenticated MCP endpoint (`[auth]`: clients prove who they are; so do operators).
  */
 export function refineOperate(config: OperateView, ctx: z.RefinementCtx): void {
+  refineDashboard(config, ctx)
   const placement = adminPlacement(config)
   if (placement === undefined || adminTokenOf(config) !== undefined) return
   const path = 'own' in placement ? ['admin_bind'] : ['admin', 'enabled']
@@ -171,4 +191,34 @@ export function refineOperate(config: OperateView, ctx: z.RefinementCtx): void {
     path,
     message: `the admin API would listen on ${host}, which is not a loopback address: set [admin] token (or bind it to 127.0.0.1)`,
   })
+}
+
+/**
+ * The dashboard shows every recorded call: like the admin API it needs the admin token on a
+ * non-loopback listener and beside `[auth]`, and it reads the store, so the store must be on.
+ */
+function refineDashboard(config: OperateView, ctx: z.RefinementCtx): void {
+  if (config.dashboard?.enabled !== true) return
+  if (config.store?.enabled === false) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['dashboard', 'enabled'],
+      message: 'the dashboard reads the store: enable [store] (or turn the dashboard off)',
+    })
+  }
+  if (adminTokenOf(config) !== undefined) return
+  if (config.auth !== undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['dashboard', 'enabled'],
+      message:
+        'with [auth], the dashboard needs a token: set [admin] token or [security] admin_token',
+    })
+  } else if (!isLoopbackHost(config.host)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['dashboard', 'enabled'],
+      message: `the dashboard would be served on ${config.host}, which is not a loopback address: set [admin] token (or listen on 127.0.0.1)`,
+    })
+  }
 }

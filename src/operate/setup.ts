@@ -9,11 +9,12 @@ import { once } from 'node:events'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { adminApi } from '../admin/api.ts'
-import { gatewayFleet, transparentFleet } from '../admin/fleet.ts'
+import { type Fleet, gatewayFleet, transparentFleet } from '../admin/fleet.ts'
 import { adminPlacement, adminTokenOf, MCPR_CLOUD_ENDPOINT } from '../config/operate.ts'
 import type { Config } from '../config/schema.ts'
 import type { ProxyContext } from '../context.ts'
-import { adminCredential, adminFilter } from '../edge/admin-token.ts'
+import { dashboardHandler } from '../dashboard/server.ts'
+import { type AdminCredential, adminCredential, adminFilter } from '../edge/admin-token.ts'
 import type { HttpFilter } from '../edge/filters.ts'
 import type { Readiness } from '../edge/mode.ts'
 import { createMountRouter, type Mount } from '../edge/router.ts'
@@ -25,6 +26,7 @@ import type { Logger } from '../observe/logger.ts'
 import { isStatsSource, type StatsSource, type StatusBoard } from '../observe/status.ts'
 import { webhookSink } from '../observe/webhook-sink.ts'
 import type { Middleware } from '../pipeline/compose.ts'
+import { type Db, defaultStorePath, openStore } from '../store/open.ts'
 import { attemptSpans, exchangeSpans } from '../tracing/middleware.ts'
 import { Tracer } from '../tracing/tracer.ts'
 import { VERSION } from '../version.ts'
@@ -46,6 +48,8 @@ export class Operate {
   readonly tracer: Tracer | undefined
   readonly #options: OperateOptions
   #admin: AdminServer | undefined
+  /** The dashboard's read connection to the store, opened on its first request. */
+  #dashboardDb: Db | undefined
 
   constructor(options: OperateOptions) {
     this.#options = options
@@ -150,6 +154,8 @@ export class Operate {
         },
       })
     }
+    if (config.dashboard.enabled)
+      mounts.push(...this.#dashboardMounts(credential, parts.filters, fleet))
     const placement = adminPlacement(config)
     if (placement === undefined) return mounts
     const admin: Mount = {
@@ -169,6 +175,34 @@ export class Operate {
     return mounts
   }
 
+  /**
+   * The dashboard: its API behind the admin guard (the token when one is configured), its page
+   * shell and assets (no data in them) behind the Origin and Host checks only, so a browser can
+   * load the page and then present the token.
+   */
+  #dashboardMounts(
+    credential: AdminCredential,
+    filters: readonly HttpFilter[],
+    fleet: Fleet,
+  ): Mount[] {
+    const { config } = this.#options
+    const path = config.dashboard.path
+    const handler = dashboardHandler({
+      basePath: path,
+      store: () => {
+        this.#dashboardDb ??= openStore(config.store.path ?? defaultStorePath())
+        return this.#dashboardDb
+      },
+      mcpUrl: config.mcp_path,
+      fleet,
+    })
+    const shell = adminFilter(adminCredential(undefined), !credential.configured)
+    return [
+      { path: `${path}api/`, filters: [adminFilter(credential), ...filters], handler },
+      { path, filters: [shell, ...filters], handler },
+    ]
+  }
+
   /** Starts the admin listener (`admin_bind`), when there is one. */
   listen(): Promise<{ url: string } | undefined> {
     return this.#admin?.listen() ?? Promise.resolve(undefined)
@@ -181,6 +215,8 @@ export class Operate {
 
   /** Exports the last spans (after the chain drained). */
   async close(): Promise<void> {
+    this.#dashboardDb?.close()
+    this.#dashboardDb = undefined
     await this.tracer?.close()
   }
 }

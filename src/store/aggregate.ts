@@ -45,7 +45,7 @@ export class Aggregate {
     this.maxUs = Math.max(this.maxUs, row.max_us)
     this.bytesIn += row.bytes_in
     this.bytesOut += row.bytes_out
-    this.histogram.merge(Histogram.parse(row.hist, row.min_us, row.max_us))
+    this.histogram.mergeSerialized(row.hist, row.min_us, row.max_us)
   }
 
   toRow(): AggregateRow {

@@ -90,18 +90,31 @@ export class Histogram {
 
   static parse(text: string, min: number, max: number): Histogram {
     const histogram = new Histogram()
-    if (text) {
-      for (const pair of text.split(',')) {
-        const colon = pair.indexOf(':')
-        const index = Number(pair.slice(0, colon))
-        const count = Number(pair.slice(colon + 1))
-        if (!Number.isFinite(index) || !Number.isFinite(count)) continue
-        histogram.#counts.set(index, (histogram.#counts.get(index) ?? 0) + count)
-        histogram.#total += count
-      }
-    }
-    histogram.#min = min
-    histogram.#max = max
+    histogram.mergeSerialized(text, min, max)
     return histogram
+  }
+
+  /**
+   * Adds a serialized histogram's counts (and its min and max) in place: what merging a parsed
+   * one does, without building it first (reports merge thousands of rollup rows).
+   */
+  mergeSerialized(text: string, min: number, max: number): void {
+    let start = 0
+    while (start < text.length) {
+      let end = text.indexOf(',', start)
+      if (end === -1) end = text.length
+      const colon = text.indexOf(':', start)
+      if (colon !== -1 && colon < end) {
+        const index = Number(text.slice(start, colon))
+        const count = Number(text.slice(colon + 1, end))
+        if (Number.isFinite(index) && Number.isFinite(count)) {
+          this.#counts.set(index, (this.#counts.get(index) ?? 0) + count)
+          this.#total += count
+        }
+      }
+      start = end + 1
+    }
+    if (min < this.#min) this.#min = min
+    if (max > this.#max) this.#max = max
   }
 }

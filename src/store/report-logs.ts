@@ -36,6 +36,8 @@ export interface LogFilter {
   since?: number
   proxy?: string
   tool?: string
+  /** Only this target of any kind (`tool`, `resource`, `prompt`). */
+  target?: { kind: string; name: string }
   method?: string
   /** Sessions whose id starts with this. */
   sessionPrefix?: string
@@ -104,6 +106,8 @@ function plainWhere(filter: LogFilter): { sql: string; args: unknown[] } {
   if (filter.since !== undefined) add('ts >= ?', filter.since)
   if (filter.proxy !== undefined) add('proxy = ?', filter.proxy)
   if (filter.tool !== undefined) add("target_kind = 'tool' AND name = ?", filter.tool)
+  if (filter.target !== undefined)
+    add('target_kind = ? AND name = ?', filter.target.kind, filter.target.name)
   if (filter.method !== undefined) add('method = ?', filter.method)
   if (filter.client !== undefined)
     add('(client_name = ? OR platform = ?)', filter.client, filter.client)
@@ -193,4 +197,39 @@ export function slowCalls(db: Db, filter: SlowFilter): SlowReport {
     )
     .get(...args) as { count: number; avg: number }
   return { rows, count: summary.count, avg_us: Math.round(summary.avg) }
+}
+
+/**
+ * The slowest requests of one target in the window, slowest first. The rollups know each
+ * minute's slowest call, so only the `limit` minutes with the largest maxima (and the partial
+ * first minute) are read: the slowest calls can be in no other minute.
+ */
+export function slowestCalls(
+  db: Db,
+  filter: { since: number; proxy?: string; target: { kind: string; name: string }; limit: number },
+): ExchangeRow[] {
+  const first = Math.floor(filter.since / 60_000) * 60_000
+  const proxy = filter.proxy === undefined ? '' : ' AND proxy = ?'
+  const extra = filter.proxy === undefined ? [] : [filter.proxy]
+  const minutes = db
+    .prepare(
+      `SELECT minute FROM rollup_minute WHERE minute >= ? AND target_kind = ? AND name = ?${proxy}
+       GROUP BY minute ORDER BY max(max_us) DESC LIMIT ?`,
+    )
+    .pluck()
+    // One more: the partial first minute's maximum may be a call from before the window.
+    .all(first, filter.target.kind, filter.target.name, ...extra, filter.limit + 1) as number[]
+  if (!minutes.includes(first)) minutes.push(first)
+  const { sql, args } = plainWhere({
+    since: filter.since,
+    target: filter.target,
+    ...(filter.proxy === undefined ? {} : { proxy: filter.proxy }),
+  })
+  const within = minutes.map(() => '(ts >= ? AND ts < ?)').join(' OR ')
+  return db
+    .prepare(
+      `SELECT ${COLUMNS} FROM exchanges ${sql} AND kind = 'request' AND (${within})
+       ORDER BY latency_us DESC LIMIT ?`,
+    )
+    .all(...args, ...minutes.flatMap((m) => [m, m + 60_000]), filter.limit) as ExchangeRow[]
 }

@@ -142,12 +142,8 @@ export interface ToolUsage {
 
 /** Every tool of the captured `tools/list`, with its calls in the window; least used first. */
 export function toolUsage(db: Db, proxy: string, since: number): ToolUsage[] {
-  const snapshot = db
-    .prepare("SELECT payload FROM schema_snapshots WHERE proxy = ? AND method = 'tools/list'")
-    .pluck()
-    .get(proxy) as string | undefined
-  if (snapshot === undefined) return []
-  const tools = (JSON.parse(snapshot) as unknown[]).filter(isObject)
+  const tools = toolSchemas(db, proxy)
+  if (tools.length === 0) return []
   const usage = new Map(
     (
       db
@@ -176,4 +172,14 @@ export function toolUsage(db: Db, proxy: string, since: number): ToolUsage[] {
       }
     })
     .sort((a, b) => a.calls - b.calls || a.tool.localeCompare(b.tool))
+}
+
+/** The tools of the captured `tools/list` of a proxy as the server sent them (with schemas). */
+export function toolSchemas(db: Db, proxy: string): JsonObject[] {
+  const snapshot = db
+    .prepare("SELECT payload FROM schema_snapshots WHERE proxy = ? AND method = 'tools/list'")
+    .pluck()
+    .get(proxy) as string | undefined
+  if (snapshot === undefined) return []
+  return (JSON.parse(snapshot) as unknown[]).filter(isObject)
 }

@@ -165,3 +165,76 @@ function sessionCounts(db: Db, window: Window): { total: number; active: number 
 export function pct(part: number, whole: number): number {
   return whole === 0 ? 0 : Math.round((part / whole) * 1000) / 10
 }
+
+export interface StatusTotals {
+  proxy: string | null
+  total_requests: number
+  errors: number
+  error_pct: number
+  sessions: { total: number; active: number }
+}
+
+/**
+ * `statusReport`'s totals alone, per proxy and over all: the same rollups and partial first
+ * minute, summed in SQL without reading a latency histogram (the overview over a day of
+ * millions of exchanges needs no percentiles per target).
+ */
+export function statusTotals(
+  db: Db,
+  window: Window,
+): { all: StatusTotals; proxies: StatusTotals[] } {
+  const fullFrom = Math.ceil(window.since / 60_000) * 60_000
+  const filter = window.proxy === undefined ? '' : ' AND proxy = ?'
+  const extra = window.proxy === undefined ? [] : [window.proxy]
+  const counts = new Map<string, { calls: number; errors: number }>()
+  const add = (rows: Array<{ proxy: string; calls: number; errors: number }>) => {
+    for (const row of rows) {
+      const acc = counts.get(row.proxy) ?? { calls: 0, errors: 0 }
+      acc.calls += row.calls
+      acc.errors += row.errors
+      counts.set(row.proxy, acc)
+    }
+  }
+  add(
+    db
+      .prepare(
+        `SELECT proxy, sum(calls) AS calls, sum(errors) AS errors FROM rollup_minute
+         WHERE minute >= ?${filter} GROUP BY proxy`,
+      )
+      .all(fullFrom, ...extra) as Array<{ proxy: string; calls: number; errors: number }>,
+  )
+  if (fullFrom > window.since) {
+    const kinds = COUNTED_KINDS.map(() => '?').join(', ')
+    add(
+      db
+        .prepare(
+          `SELECT proxy, count(*) AS calls, coalesce(sum(status = 'error'), 0) AS errors
+           FROM exchanges WHERE ts >= ? AND ts < ? AND kind IN (${kinds})${filter} GROUP BY proxy`,
+        )
+        .all(window.since, fullFrom, ...COUNTED_KINDS, ...extra) as Array<{
+        proxy: string
+        calls: number
+        errors: number
+      }>,
+    )
+  }
+  const totals = (proxy: string | undefined, calls: number, errors: number): StatusTotals => ({
+    proxy: proxy ?? null,
+    total_requests: calls,
+    errors,
+    error_pct: pct(errors, calls),
+    sessions: sessionCounts(db, { ...window, ...(proxy === undefined ? {} : { proxy }) }),
+  })
+  let calls = 0
+  let errors = 0
+  for (const acc of counts.values()) {
+    calls += acc.calls
+    errors += acc.errors
+  }
+  return {
+    all: totals(window.proxy, calls, errors),
+    proxies: [...counts.entries()]
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([proxy, acc]) => totals(proxy, acc.calls, acc.errors)),
+  }
+}

@@ -1,64 +1,7 @@
-/**
- * Builds the Content-Security-Policy a host puts on a widget's sandbox from the widget's
- * metadata, following the MCP Apps spec (declared domains extend a deny-by-default policy;
- * omitted frames ⇒ `frame-src 'none'`, omitted base URIs ⇒ `base-uri 'self'`). Used by the
- * browser test to play the host's part, from either metadata shape.
- */
-
-export interface HostCspInput {
-  connect: readonly string[]
-  resource: readonly string[]
-  frame: readonly string[]
-  baseUri: readonly string[]
-}
-
-function strings(value: unknown): string[] {
-  return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : []
-}
-
-function record(value: unknown): Record<string, unknown> {
-  return typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : {}
-}
-
-/** Reads `_meta.ui.csp` (MCP Apps hosts). */
-export function fromUiMeta(meta: unknown): HostCspInput {
-  const csp = record(record(record(meta).ui).csp)
-  return {
-    connect: strings(csp.connectDomains),
-    resource: strings(csp.resourceDomains),
-    frame: strings(csp.frameDomains),
-    baseUri: strings(csp.baseUriDomains),
-  }
-}
-
-/** Reads `_meta["openai/widgetCSP"]` (ChatGPT). */
-export function fromOpenAiMeta(meta: unknown): HostCspInput {
-  const csp = record(record(meta)['openai/widgetCSP'])
-  return {
-    connect: strings(csp.connect_domains),
-    resource: strings(csp.resource_domains),
-    frame: strings(csp.frame_domains),
-    baseUri: [],
-  }
-}
-
-function sources(base: string[], extra: readonly string[], none = "'none'"): string {
-  const all = [...base, ...extra]
-  return all.length === 0 ? none : all.join(' ')
-}
-
-export function buildHostCsp(input: HostCspInput): string {
-  const { resource } = input
-  return [
-    "default-src 'none'",
-    `script-src ${sources(["'self'", "'unsafe-inline'"], resource)}`,
-    `style-src ${sources(["'self'", "'unsafe-inline'"], resource)}`,
-    `img-src ${sources(["'self'", 'data:'], resource)}`,
-    `font-src ${sources(["'self'"], resource)}`,
-    `media-src ${sources(["'self'", 'data:'], resource)}`,
-    `connect-src ${sources([], input.connect)}`,
-    `frame-src ${sources([], input.frame)}`,
-    `base-uri ${sources([], input.baseUri, "'self'")}`,
-    "object-src 'none'",
-  ].join('; ')
-}
+/** The host's widget CSP, as the studio builds it (src/csp/host-policy.ts). */
+export {
+  buildHostCsp,
+  fromOpenAiMeta,
+  fromUiMeta,
+  type HostCspInput,
+} from '../../src/csp/host-policy.ts'

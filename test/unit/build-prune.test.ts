@@ -62,7 +62,11 @@ describe('incremental build', () => {
 
   it('builds incrementally into dist/ and prunes after compiling', () => {
     const manifest = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'))
-    assert.equal(manifest.scripts.build, 'tsc -p . && node scripts/prune-stale-build.mjs')
+    // tsc, then the dashboard's front end (type-checked, bundled into dist/web), then the prune.
+    assert.equal(
+      manifest.scripts.build,
+      'tsc -p . && tsc -p web && node scripts/build-web.mjs && node scripts/prune-stale-build.mjs',
+    )
     assert.doesNotMatch(manifest.scripts.start, /clean|rm -rf/)
     const tsconfig = readFileSync(join(ROOT, 'tsconfig.json'), 'utf8')
     assert.match(tsconfig, /"incremental": true/)

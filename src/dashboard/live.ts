@@ -1,0 +1,42 @@
+/**
+ * The live tail: new exchanges as server-sent events, read from the store every half second
+ * with the same query as `portico logs --follow`. Bounded: at most 200 rows per event, and the
+ * stream ends after an hour (the page reconnects).
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Db } from '../store/open.ts'
+import { lastExchangeId, logsAfter } from '../store/report-logs.ts'
+import type { Params } from './query.ts'
+
+const POLL_MS = 500
+const MAX_STREAM_MS = 3_600_000
+
+export function liveTail(req: IncomingMessage, res: ServerResponse, db: Db, params: Params): void {
+  const proxy = params.string('proxy', 200)
+  const filter = proxy === undefined ? {} : { proxy }
+  let after = lastExchangeId(db)
+  res.writeHead(200, {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-store',
+    'x-accel-buffering': 'no',
+  })
+  res.write(`retry: 2000\nevent: ready\ndata: ${JSON.stringify({ after })}\n\n`)
+  const poll = setInterval(() => {
+    try {
+      const { rows, lastId } = logsAfter(db, filter, after, 200)
+      after = lastId
+      if (rows.length > 0) res.write(`event: calls\ndata: ${JSON.stringify(rows)}\n\n`)
+      else res.write(': keep-alive\n\n')
+    } catch (error) {
+      res.write(`event: failure\ndata: ${JSON.stringify(String(error))}\n\n`)
+      stop()
+    }
+  }, POLL_MS)
+  const limit = setTimeout(() => stop(), MAX_STREAM_MS)
+  function stop(): void {
+    clearInterval(poll)
+    clearTimeout(limit)
+    res.end()
+  }
+  req.on('close', stop)
+}

@@ -1,0 +1,131 @@
+/**
+ * The data of each dashboard page, read through the store's report queries (the ones the CLI
+ * commands print): one query layer for the terminal and the browser.
+ */
+
+import type { Db } from '../store/open.ts'
+import { slowestCalls, tailLogs } from '../store/report-logs.ts'
+import {
+  schemaChanges,
+  schemaProxies,
+  schemaReport,
+  toolSchemas,
+  toolUsage,
+} from '../store/report-schema.ts'
+import { errorGroups, latencySeries } from '../store/report-series.ts'
+import { findSessions, listClients, listSessions, sessionFlow } from '../store/report-sessions.ts'
+import { statusReport, statusTotals } from '../store/report-status.ts'
+import { BadRequest, type Params } from './query.ts'
+
+export type Page = (db: Db, params: Params, now: number) => unknown
+
+const TARGET_KINDS = ['tool', 'resource', 'prompt', ''] as const
+
+function proxyOf(db: Db, params: Params): string | undefined {
+  const proxy = params.string('proxy', 200)
+  if (proxy === undefined) return undefined
+  const known = db.prepare('SELECT 1 FROM proxies WHERE name = ?').pluck().get(proxy)
+  if (known === undefined)
+    throw new BadRequest(`proxy: the store has no records of "${proxy}"`, 404)
+  return proxy
+}
+
+function window(db: Db, params: Params, now: number, fallback = '1h') {
+  const proxy = proxyOf(db, params)
+  return { since: params.since(now, fallback), now, ...(proxy === undefined ? {} : { proxy }) }
+}
+
+export const PAGES: Readonly<Record<string, Page>> = {
+  proxies: (db) => ({
+    proxies: db.prepare('SELECT name, first_seen, last_seen FROM proxies ORDER BY name').all(),
+  }),
+
+  overview: (db, params, now) => {
+    const w = window(db, params, now)
+    const { all, proxies } = statusTotals(db, w)
+    return {
+      ...all,
+      since: w.since,
+      per_proxy: w.proxy === undefined && proxies.length > 1 ? proxies : [],
+      series: latencySeries(db, w),
+    }
+  },
+
+  targets: (db, params, now) => {
+    const { tools, resources, prompts, methods } = statusReport(db, window(db, params, now))
+    return { tools, resources, prompts, methods }
+  },
+
+  target: (db, params, now) => {
+    const w = window(db, params, now)
+    const kind = params.oneOf('kind', TARGET_KINDS) ?? 'tool'
+    const name = params.required('name')
+    const target = { kind, name }
+    return {
+      kind,
+      name,
+      series: latencySeries(db, { ...w, target }),
+      slowest: slowestCalls(db, { ...w, target, limit: 10 }),
+      failed: tailLogs(db, { ...w, target, status: 'error' }, 20).reverse(),
+    }
+  },
+
+  errors: (db, params, now) => {
+    const w = window(db, params, now)
+    return { groups: errorGroups(db, { ...w, limit: params.integer('limit', 200, 1, 1000) }) }
+  },
+
+  /** `portico logs`: the last matching exchanges, oldest first (the studio shows its own call). */
+  logs: (db, params, now) => {
+    const w = window(db, params, now)
+    const tool = params.string('tool', 200)
+    const client = params.string('client', 200)
+    const status = params.oneOf('status', ['ok', 'error'] as const)
+    const filter = {
+      ...w,
+      ...(tool === undefined ? {} : { tool }),
+      ...(client === undefined ? {} : { client }),
+      ...(status === undefined ? {} : { status }),
+    }
+    return { calls: tailLogs(db, filter, params.integer('limit', 50, 1, 1000)) }
+  },
+
+  sessions: (db, params, now) => {
+    const w = window(db, params, now)
+    const client = params.string('client', 200)
+    return {
+      sessions: listSessions(db, {
+        ...w,
+        limit: params.integer('limit', 200, 1, 1000),
+        ...(params.string('active') === '1' ? { active: true } : {}),
+        ...(client === undefined ? {} : { client }),
+      }),
+    }
+  },
+
+  session: (db, params, now) => {
+    const id = params.required('id')
+    const proxy = proxyOf(db, params)
+    const found = findSessions(db, id, now, proxy).filter((s) => s.session_id === id)
+    const session = found[0]
+    if (session === undefined) throw new BadRequest(`id: no session "${id}" in the store`, 404)
+    return { session, calls: sessionFlow(db, session, 2000) }
+  },
+
+  clients: (db, params, now) => {
+    const w = window(db, params, now, '24h')
+    return { clients: listClients(db, w.since, w.proxy) }
+  },
+
+  schema: (db, params, now) => {
+    const w = window(db, params, now, '7d')
+    return {
+      proxies: schemaProxies(db, w.proxy).map((proxy) => ({
+        ...schemaReport(db, proxy),
+        tools: toolSchemas(db, proxy),
+        usage: toolUsage(db, proxy, w.since),
+        changes: schemaChanges(db, { proxy, limit: 200 }),
+      })),
+    }
+  },
+}

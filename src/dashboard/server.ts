@@ -1,0 +1,155 @@
+/**
+ * The dashboard's HTTP handler: the page shell and its bundled assets (built by `npm run build`
+ * into dist/web), one JSON endpoint per page under `api/`, the live tail as server-sent events
+ * and the studio's relay to an MCP endpoint. Served by `portico dashboard` on its own listener
+ * and, with `[dashboard] enabled`, as a mount of a running proxy.
+ */
+import { createReadStream, existsSync, statSync } from 'node:fs'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { extname, join, normalize } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import type { Fleet } from '../admin/fleet.ts'
+import type { Db } from '../store/open.ts'
+import { FrameStore } from './frames.ts'
+import { liveTail } from './live.ts'
+import { PAGES } from './pages.ts'
+import { BadRequest, Params } from './query.ts'
+import { relayMcp } from './relay.ts'
+
+export interface DashboardOptions {
+  /** The path the dashboard is served under, ending in `/` (`/` for `portico dashboard`). */
+  basePath: string
+  /** The store, opened when first needed (the error explains a missing store). */
+  store: () => Db
+  /** The MCP endpoint the studio connects to first (the proxy's own, when mounted on one). */
+  mcpUrl?: string
+  /** The backends and their health, when served by a running proxy (the admin API's fleet). */
+  fleet?: Pick<Fleet, 'mode' | 'backends'>
+  /** Folder of the built assets (default: dist/web beside the compiled server). */
+  assetsDir?: string
+}
+
+export type DashboardHandler = (req: IncomingMessage, res: ServerResponse) => Promise<void>
+
+const DEFAULT_ASSETS = fileURLToPath(new URL('../../web/', import.meta.url))
+
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.png': 'image/png',
+  '.map': 'application/json',
+}
+
+/** The page shell's policy: everything from this origin, nothing from elsewhere (no CDN). */
+const SHELL_CSP =
+  "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-src 'self' blob: data:; connect-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+
+export function dashboardHandler(options: DashboardOptions): DashboardHandler {
+  const assets = options.assetsDir ?? DEFAULT_ASSETS
+  const frames = new FrameStore()
+  return async (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://dashboard.invalid')
+    const rest = url.pathname.startsWith(options.basePath)
+      ? url.pathname.slice(options.basePath.length)
+      : ''
+    try {
+      if (`${url.pathname}/` === options.basePath) {
+        res.writeHead(308, { location: options.basePath }).end()
+        return
+      }
+      if (rest === 'api/studio/frame') return await frames.create(req, res)
+      if (rest.startsWith('api/studio/mcp'))
+        return await relayMcp(req, res, new Params(url.searchParams))
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        throw new BadRequest(`${req.method} is not allowed here (GET only)`, 405)
+      }
+      if (rest === 'api/live')
+        return liveTail(req, res, options.store(), new Params(url.searchParams))
+      if (rest === 'api/gateway') return sendJson(res, 200, await gatewayView(options.fleet))
+      if (rest === 'api/config') return sendJson(res, 200, { mcp_url: options.mcpUrl ?? null })
+      if (rest.startsWith('api/')) return servePage(res, rest.slice(4), options, url)
+      if (rest === '' || rest === 'index.html') return serveFile(res, assets, 'index.html', false)
+      if (rest.startsWith('studio-frame/')) return frames.serve(rest.slice(13), res)
+      if (rest.startsWith('assets/')) return serveFile(res, assets, rest, true)
+      throw new BadRequest(`no dashboard page at ${url.pathname}`, 404)
+    } catch (error) {
+      if (res.headersSent) {
+        res.destroy()
+        return
+      }
+      if (error instanceof BadRequest) return sendJson(res, error.status, { error: error.message })
+      const message = error instanceof Error ? error.message : String(error)
+      return sendJson(res, 500, { error: message })
+    }
+  }
+}
+
+/** The gateway page: the proxy's backends now (a store alone has no live backends). */
+async function gatewayView(fleet: DashboardOptions['fleet']) {
+  if (fleet === undefined) return { mode: null, backends: [] }
+  return { mode: fleet.mode, backends: await fleet.backends() }
+}
+
+function servePage(res: ServerResponse, name: string, options: DashboardOptions, url: URL): void {
+  const page = Object.hasOwn(PAGES, name) ? PAGES[name] : undefined
+  if (page === undefined) throw new BadRequest(`no dashboard API "${name}"`, 404)
+  const started = performance.now()
+  const body = page(options.store(), new Params(url.searchParams), Date.now())
+  const took = performance.now() - started
+  sendJson(res, 200, body, { 'server-timing': `db;dur=${took.toFixed(1)}` })
+}
+
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  value: unknown,
+  headers: Record<string, string> = {},
+): void {
+  const body = JSON.stringify(value)
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'cache-control': 'no-store',
+    'x-content-type-options': 'nosniff',
+    ...headers,
+  })
+  res.end(body)
+}
+
+/**
+ * A built asset. Assets are revalidated by ETag (size and mtime): a rebuild is seen at once and an
+ * unchanged file costs a 304.
+ */
+function serveFile(res: ServerResponse, dir: string, name: string, asset: boolean): void {
+  const path = normalize(join(dir, name))
+  if (!path.startsWith(normalize(dir)) || name.includes('..')) {
+    throw new BadRequest('no such asset', 404)
+  }
+  if (!existsSync(path) || !statSync(path).isFile()) {
+    throw new BadRequest(
+      asset ? `no asset ${name}` : 'the dashboard assets are not built: run npm run build',
+      404,
+    )
+  }
+  const stat = statSync(path)
+  const etag = `"${stat.size.toString(36)}-${Math.floor(stat.mtimeMs).toString(36)}"`
+  const req = res.req as IncomingMessage | undefined
+  const headers: Record<string, string> = {
+    'content-type': TYPES[extname(path)] ?? 'application/octet-stream',
+    'cache-control': 'no-cache',
+    etag,
+    'x-content-type-options': 'nosniff',
+    'referrer-policy': 'no-referrer',
+  }
+  if (!asset) headers['content-security-policy'] = SHELL_CSP
+  if (req?.headers['if-none-match'] === etag) {
+    res.writeHead(304, headers).end()
+    return
+  }
+  res.writeHead(200, { ...headers, 'content-length': String(stat.size) })
+  if (req?.method === 'HEAD') {
+    res.end()
+    return
+  }
+  createReadStream(path).pipe(res)
+}

@@ -1,0 +1,67 @@
+/** Time-series charts (uPlot): requests and errors, and p50/p95/p99 latency per bucket. */
+import uPlot from 'uplot'
+import { h } from './dom.ts'
+import type { SeriesPoint } from './pages/types.ts'
+
+export type { SeriesPoint }
+
+function widthOf(el: HTMLElement): number {
+  return Math.max(280, Math.min(1200, (el.parentElement?.clientWidth ?? 600) - 8))
+}
+
+function chart(
+  title: string,
+  points: SeriesPoint[],
+  lines: Array<{ label: string; stroke: string; value: (p: SeriesPoint) => number }>,
+  unit: string,
+): HTMLElement {
+  const figure = h('figure', { class: 'chart' }, h('figcaption', {}, title))
+  const data: uPlot.AlignedData = [
+    points.map((p) => p.t / 1000),
+    ...lines.map((l) => points.map(l.value)),
+  ]
+  const make = () => {
+    const plot = new uPlot(
+      {
+        width: widthOf(figure),
+        height: 200,
+        series: [{}, ...lines.map((l) => ({ label: l.label, stroke: l.stroke, width: 2 }))],
+        axes: [{}, { label: unit, size: 60 }],
+        legend: { show: true },
+      },
+      data,
+      figure,
+    )
+    plot.root.setAttribute('role', 'img')
+    plot.root.setAttribute('aria-label', `${title}: ${points.length} points`)
+  }
+  // Sized once it is in the page (its width follows the column).
+  requestAnimationFrame(make)
+  return figure
+}
+
+export function trafficChart(points: SeriesPoint[]): HTMLElement {
+  return chart(
+    'Requests and errors per bucket',
+    points,
+    [
+      { label: 'requests', stroke: '#1d5fbf', value: (p) => p.calls },
+      { label: 'errors', stroke: '#b3261e', value: (p) => p.errors },
+    ],
+    'calls',
+  )
+}
+
+export function latencyChart(points: SeriesPoint[], title = 'Latency percentiles'): HTMLElement {
+  const ms = (us: number) => Math.round(us / 10) / 100
+  return chart(
+    title,
+    points,
+    [
+      { label: 'p50', stroke: '#2e7d32', value: (p) => ms(p.p50_us) },
+      { label: 'p95', stroke: '#b26a00', value: (p) => ms(p.p95_us) },
+      { label: 'p99', stroke: '#b3261e', value: (p) => ms(p.p99_us) },
+    ],
+    'ms',
+  )
+}

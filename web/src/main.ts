@@ -1,0 +1,179 @@
+/** The dashboard shell: navigation, the time range, proxy and auto-refresh controls, routing. */
+import { ApiError, getJson, setToken } from './api.ts'
+import { h } from './dom.ts'
+import { clients } from './pages/clients.ts'
+import { errors } from './pages/errors.ts'
+import { gateway } from './pages/gateway.ts'
+import { live } from './pages/live.ts'
+import { overview } from './pages/overview.ts'
+import { schema } from './pages/schema.ts'
+import { session, sessions } from './pages/sessions.ts'
+import { targets } from './pages/targets.ts'
+import type { Page } from './pages/types.ts'
+import { currentRoute, go, linkTo } from './state.ts'
+
+/** The studio (and its MCP Apps bridge) loads only when opened. */
+const studio: Page = async (ctx) => (await import('./studio/studio.ts')).studio(ctx)
+
+const PAGES: Record<string, { title: string; page: Page; nav?: boolean; refresh: boolean }> = {
+  overview: { title: 'Overview', page: overview, nav: true, refresh: true },
+  targets: { title: 'Tools', page: targets, nav: true, refresh: true },
+  errors: { title: 'Errors', page: errors, nav: true, refresh: true },
+  sessions: { title: 'Sessions', page: sessions, nav: true, refresh: true },
+  session: { title: 'Session', page: session, refresh: true },
+  clients: { title: 'Clients', page: clients, nav: true, refresh: true },
+  schema: { title: 'Schema', page: schema, nav: true, refresh: true },
+  gateway: { title: 'Gateway', page: gateway, nav: true, refresh: true },
+  live: { title: 'Live', page: live, nav: true, refresh: false },
+  studio: { title: 'Studio', page: studio, nav: true, refresh: false },
+}
+
+const RANGES = ['15m', '1h', '6h', '24h', '7d', '30d']
+const REFRESH = [
+  ['', 'off'],
+  ['10s', '10 s'],
+  ['30s', '30 s'],
+  ['60s', '1 min'],
+]
+
+let leave = new AbortController()
+let timer: ReturnType<typeof setTimeout> | undefined
+let proxies: string[] = []
+
+function select(
+  id: string,
+  label: string,
+  options: string[][],
+  value: string,
+  onChange: (v: string) => void,
+): HTMLElement {
+  return h(
+    'label',
+    { for: id },
+    label,
+    h(
+      'select',
+      {
+        id,
+        onchange: ((e: Event) => onChange((e.target as HTMLSelectElement).value)) as EventListener,
+      },
+      options.map(([v, text]) => h('option', { value: v, selected: v === value }, text)),
+    ),
+  )
+}
+
+function drawChrome(pageName: string): void {
+  const { params } = currentRoute()
+  document.getElementById('nav')?.replaceChildren(
+    ...Object.entries(PAGES)
+      .filter(([, p]) => p.nav)
+      .map(([name, p]) =>
+        h(
+          'a',
+          {
+            href: linkTo(name, {}),
+            'aria-current':
+              name === pageName || (pageName === 'session' && name === 'sessions')
+                ? 'page'
+                : undefined,
+          },
+          p.title,
+        ),
+      ),
+  )
+  const since = params.get('since') ?? '1h'
+  document.getElementById('controls')?.replaceChildren(
+    select(
+      'range',
+      'Range',
+      RANGES.map((r) => [r, `last ${r}`]),
+      since,
+      (v) => go(pageName, { since: v }),
+    ),
+    select(
+      'proxy',
+      'Proxy',
+      [['', 'all proxies'], ...proxies.map((p) => [p, p])],
+      params.get('proxy') ?? '',
+      (v) => go(pageName, { proxy: v }),
+    ),
+    select('refresh', 'Refresh', REFRESH, params.get('refresh') ?? '', (v) =>
+      go(pageName, { refresh: v }),
+    ),
+  )
+}
+
+async function render(): Promise<void> {
+  leave.abort()
+  leave = new AbortController()
+  clearTimeout(timer)
+  const route = currentRoute()
+  const entry = PAGES[route.page] ?? PAGES.overview!
+  drawChrome(route.page)
+  document.title = `${entry.title} · Portico`
+  const main = document.getElementById('main') as HTMLElement
+  main.setAttribute('aria-busy', 'true')
+  try {
+    const el = await entry.page({
+      since: route.params.get('since') ?? '1h',
+      proxy: route.params.get('proxy') ?? undefined,
+      params: route.params,
+      signal: leave.signal,
+    })
+    const focused = document.activeElement?.id
+    main.replaceChildren(el)
+    if (focused) document.getElementById(focused)?.focus()
+  } catch (error) {
+    main.replaceChildren(problem(error))
+  } finally {
+    main.removeAttribute('aria-busy')
+  }
+  const every = route.params.get('refresh')
+  const seconds = every ? Number.parseInt(every, 10) : 0
+  if (entry.refresh && seconds > 0) timer = setTimeout(() => void render(), seconds * 1000)
+}
+
+function problem(error: unknown): HTMLElement {
+  if (error instanceof ApiError && error.status === 401) {
+    const input = h('input', { id: 'token', type: 'password', autocomplete: 'current-password' })
+    return h(
+      'form',
+      {
+        class: 'token',
+        onsubmit: ((e: Event) => {
+          e.preventDefault()
+          setToken(input.value)
+          void start()
+        }) as EventListener,
+      },
+      h('h1', {}, 'Admin token needed'),
+      h('p', {}, 'This dashboard is protected by the admin token of the proxy ([admin] token).'),
+      h('label', { for: 'token' }, 'Admin token'),
+      input,
+      h('button', { type: 'submit' }, 'Open the dashboard'),
+    )
+  }
+  return h(
+    'div',
+    { role: 'alert', class: 'error' },
+    h('h1', {}, 'Could not load this page'),
+    h('p', {}, String(error instanceof Error ? error.message : error)),
+  )
+}
+
+async function start(): Promise<void> {
+  try {
+    proxies = (await getJson<{ proxies: Array<{ name: string }> }>('proxies', {})).proxies.map(
+      (p) => p.name,
+    )
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) {
+      ;(document.getElementById('main') as HTMLElement).replaceChildren(problem(error))
+      return
+    }
+  }
+  await render()
+}
+
+window.addEventListener('hashchange', () => void render())
+void start()

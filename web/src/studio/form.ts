@@ -1,0 +1,117 @@
+/**
+ * A form generated from a tool's `inputSchema` (strings, enums, numbers, booleans; objects and
+ * arrays as JSON), with the raw JSON arguments beside it. Both edit the same arguments: a form
+ * change rewrites the JSON, and the JSON is what is sent.
+ */
+import { h } from '../dom.ts'
+
+interface Property {
+  type?: string | string[]
+  description?: string
+  enum?: unknown[]
+  default?: unknown
+}
+
+export interface ToolForm {
+  element: HTMLElement
+  /** The arguments to send (the raw JSON, parsed); throws with a message when it is not JSON. */
+  argumentsOf(): Record<string, unknown>
+}
+
+export function toolForm(toolName: string, schema: unknown): ToolForm {
+  const s = (schema ?? {}) as { properties?: Record<string, Property>; required?: string[] }
+  const properties = s.properties ?? {}
+  const required = new Set(s.required ?? [])
+  const values: Record<string, unknown> = {}
+  for (const [name, p] of Object.entries(properties))
+    if (p.default !== undefined) values[name] = p.default
+  const raw = h('textarea', { id: 'raw-args', rows: 10, spellcheck: 'false', class: 'json' })
+  raw.value = JSON.stringify(values, null, 2)
+  const sync = () => {
+    raw.value = JSON.stringify(values, null, 2)
+  }
+  const fields = Object.entries(properties).map(([name, p]) => {
+    const id = `arg-${name}`
+    const type = Array.isArray(p.type) ? p.type[0] : p.type
+    const label = h('label', { for: id }, name, required.has(name) ? ' (required)' : '')
+    let input: HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement
+    if (p.enum) {
+      input = h(
+        'select',
+        { id },
+        h('option', { value: '' }, '—'),
+        p.enum.map((v) => h('option', { value: String(v) }, String(v))),
+      )
+      input.addEventListener('change', () => {
+        const v = (input as HTMLSelectElement).value
+        if (v === '') delete values[name]
+        else values[name] = p.enum?.find((e) => String(e) === v)
+        sync()
+      })
+    } else if (type === 'boolean') {
+      input = h('input', { id, type: 'checkbox', checked: values[name] === true })
+      input.addEventListener('change', () => {
+        values[name] = (input as HTMLInputElement).checked
+        sync()
+      })
+    } else if (type === 'number' || type === 'integer') {
+      input = h('input', {
+        id,
+        type: 'number',
+        step: type === 'integer' ? '1' : 'any',
+        value: values[name] === undefined ? undefined : String(values[name]),
+      })
+      input.addEventListener('input', () => {
+        const v = (input as HTMLInputElement).value
+        if (v === '') delete values[name]
+        else values[name] = Number(v)
+        sync()
+      })
+    } else if (type === 'object' || type === 'array') {
+      input = h('textarea', { id, rows: 3, class: 'json' })
+      input.addEventListener('input', () => {
+        try {
+          values[name] = JSON.parse((input as HTMLTextAreaElement).value)
+          sync()
+        } catch {}
+      })
+    } else {
+      input = h('input', {
+        id,
+        type: 'text',
+        value: typeof values[name] === 'string' ? (values[name] as string) : undefined,
+      })
+      input.addEventListener('input', () => {
+        values[name] = (input as HTMLInputElement).value
+        sync()
+      })
+    }
+    return h(
+      'div',
+      { class: 'field' },
+      label,
+      input,
+      p.description ? h('small', {}, p.description) : null,
+    )
+  })
+  const element = h(
+    'div',
+    { class: 'tool-form' },
+    h(
+      'fieldset',
+      {},
+      h('legend', {}, `Arguments of ${toolName}`),
+      fields.length ? fields : h('p', {}, 'No arguments.'),
+    ),
+    h('div', { class: 'field' }, h('label', { for: 'raw-args' }, 'Raw JSON arguments'), raw),
+  )
+  return {
+    element,
+    argumentsOf() {
+      const parsed = JSON.parse(raw.value || '{}') as unknown
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+        throw new Error('the arguments must be a JSON object')
+      return parsed as Record<string, unknown>
+    },
+  }
+}
