@@ -12,6 +12,7 @@ import { registerDemo } from './demo.ts'
 import { UserError } from './errors.ts'
 import { registerLogs } from './logs.ts'
 import { registerPins } from './pins.ts'
+import { registerRelay } from './relay.ts'
 import { registerRun } from './run.ts'
 import { registerSchema } from './schema.ts'
 import { registerSession } from './session.ts'
@@ -38,6 +39,7 @@ export function buildProgram(): Command {
   registerClients(program)
   registerStore(program)
   registerPins(program)
+  registerRelay(program)
   return program
 }
 

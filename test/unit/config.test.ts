@@ -101,10 +101,10 @@ describe('loadConfig', () => {
 
   it('warns about other tools keys instead of failing', () => {
     const { warnings } = loadConfig({
-      file: file('mcp = "http://localhost:9000"\n[tunnel]\ntoken = "x"\n'),
+      file: file('mcp = "http://localhost:9000"\nmode = "gateway"\n'),
       env: {},
     })
-    assert.match(warnings[0] ?? '', /"tunnel" is not used/)
+    assert.match(warnings[0] ?? '', /"mode" is not used/)
   })
 
   it('fails clearly on a missing explicit file', () => {
