@@ -189,7 +189,7 @@ async function openTunnel(
 
 /** The config with `public_url` following the tunnel (unless set) and its host allowed. */
 function withPublicUrl(config: LoadedConfig['config'], url: string): LoadedConfig['config'] {
-  const host = new URL(url).host
+  const host = new URL(url).hostname
   return markParsed({
     ...config,
     public_url: config.public_url ?? url,

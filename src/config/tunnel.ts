@@ -67,10 +67,13 @@ export const relaySchema = z.strictObject({
     .int()
     .positive()
     .default(10 * 1024 * 1024),
-  /** Requests in flight through one tunnel at most; more get 503. */
-  max_streams: z.number().int().positive().default(64),
+  /**
+   * Requests in flight through one tunnel at most (open GET streams included: each MCP session
+   * may hold one); more get 503.
+   */
+  max_streams: z.number().int().positive().default(256),
   /** Requests per second per tunnel (a token bucket, burst twice that); more get 429. */
-  requests_per_second: z.number().positive().default(50),
+  requests_per_second: z.number().positive().default(100),
   /** Time a tunnel has to start answering a request before the relay answers 504. */
   response_timeout: durationSchema.default(30_000),
   heartbeat_interval: durationSchema.default(15_000),

@@ -389,11 +389,12 @@ export class Relay {
       for await (const chunk of req) {
         received += (chunk as Buffer).length
         if (received > this.#config.max_request_body_size) {
-          stream.reset('request body too large')
+          // Answered before the reset, so the stream's reset handler finds the answer sent.
           if (!res.headersSent) {
             res.setHeader('connection', 'close')
             plain(req, res, 413, 'request body too large', count)
           }
+          stream.reset('request body too large')
           return
         }
         if (!(await stream.write(chunk as Buffer))) return
