@@ -336,6 +336,11 @@ export class Relay {
         stream.reset('bad response head')
         return
       }
+      const declared = declaredLength(head.headers)
+      if (declared !== undefined && declared > config.max_response_body_size) {
+        stream.reset('response body too large')
+        return
+      }
       try {
         res.writeHead(status, head.headers)
       } catch {
@@ -344,6 +349,10 @@ export class Relay {
     }
     stream.receive({
       data: (chunk) => {
+        if (!res.headersSent) {
+          stream.reset('data before the response head')
+          return
+        }
         sent += chunk.length
         if (sent > config.max_response_body_size) {
           stream.reset('response body too large')
@@ -404,6 +413,17 @@ export class Relay {
       stream.reset('client request failed')
     }
   }
+}
+
+/** The Content-Length of raw header pairs, when declared. */
+function declaredLength(headers: readonly string[]): number | undefined {
+  for (let i = 0; i < headers.length; i += 2) {
+    if ((headers[i] as string).toLowerCase() === 'content-length') {
+      const value = Number(headers[i + 1])
+      return Number.isFinite(value) ? value : undefined
+    }
+  }
+  return undefined
 }
 
 function plain(

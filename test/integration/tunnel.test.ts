@@ -19,31 +19,19 @@ import { gunzipSync } from 'node:zlib'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import Database from 'better-sqlite3'
-import { Agent, fetch as undiciFetch } from 'undici'
 import { WebSocket } from 'ws'
 import { encodeJson, FrameType, PROTOCOL_VERSION } from '../../src/tunnel/frames.ts'
 import { CLI, cliEnv } from '../helpers/cli.ts'
 import { listenOnZero } from '../helpers/ports.ts'
 import { type Spawned, spawnReady, startEverything } from '../helpers/processes.ts'
 import { until } from '../helpers/wait.ts'
+import { fetchVia, wildcardAgent } from '../helpers/wildcard-dns.ts'
 
 const DOMAIN = 'relay.test'
 const TOKEN = 'tok-demo-secret'
 
-/** Every name resolves to 127.0.0.1: the test's wildcard DNS. */
-const agent = new Agent({
-  connect: {
-    lookup: (_host, options, callback) =>
-      (options as { all?: boolean }).all
-        ? (callback as (e: null, a: Array<{ address: string; family: number }>) => void)(null, [
-            { address: '127.0.0.1', family: 4 },
-          ])
-        : callback(null, '127.0.0.1', 4),
-  },
-})
-
-const viaRelay = ((url: string | URL, init?: RequestInit) =>
-  undiciFetch(url, { ...(init as object), dispatcher: agent })) as unknown as typeof fetch
+const agent = wildcardAgent()
+const viaRelay = fetchVia(agent)
 
 /** A TCP hop between Portico and the relay that the test can cut, as a network failure would. */
 class Forwarder {
