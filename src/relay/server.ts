@@ -303,17 +303,16 @@ export class Relay {
     count: (n: number) => void,
   ): void {
     const config = this.#config
-    const forwarded = [
-      'x-forwarded-for',
-      req.socket.remoteAddress ?? '',
-      'x-forwarded-proto',
-      config.public_scheme,
-    ]
+    const remote = publicAddressOf(req)
+    const forwarded = ['x-forwarded-proto', config.public_scheme]
+    if (req.headers['x-forwarded-for'] === undefined && remote !== undefined) {
+      forwarded.push('x-forwarded-for', remote)
+    }
     const stream = tunnel.mux.open({
       method: req.method,
       path: req.url,
       headers: [...endToEnd(req.rawHeaders), ...forwarded],
-      ...(req.socket.remoteAddress === undefined ? {} : { remote: req.socket.remoteAddress }),
+      ...(remote === undefined ? {} : { remote }),
     })
     let timedOut = false
     const timer = setTimeout(() => {
@@ -413,6 +412,26 @@ export class Relay {
       stream.reset('client request failed')
     }
   }
+}
+
+/** Loopback: the relay's own machine (its TLS terminator). */
+export function isLoopback(address: string): boolean {
+  return /^(127\.|::1$|::ffff:127\.)/.test(address)
+}
+
+/**
+ * The public client's address: the socket's, unless the socket is loopback (the TLS
+ * terminator in front of the relay on the same machine), then the last hop of the
+ * X-Forwarded-For that terminator set. Only a local process can connect over loopback, so
+ * only the local proxy's word is taken.
+ */
+function publicAddressOf(req: IncomingMessage): string | undefined {
+  const socket = req.socket.remoteAddress
+  if (socket === undefined || !isLoopback(socket)) return socket
+  const header = req.headers['x-forwarded-for']
+  const hops = (Array.isArray(header) ? header.join(',') : (header ?? '')).split(',')
+  const last = hops[hops.length - 1]?.trim()
+  return last ? last : socket
 }
 
 /** The Content-Length of raw header pairs, when declared. */

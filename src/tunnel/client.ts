@@ -260,7 +260,11 @@ export class TunnelClient {
       return
     }
     const [inner, outer] = socketPair()
-    if (typeof remote === 'string') inner.remoteAddress = remote
+    // Public traffic never looks local to Portico (address rules, admin on loopback): a
+    // loopback address from the relay is dropped rather than trusted.
+    if (typeof remote === 'string' && !/^(127\.|::1$|::ffff:127\.)/.test(remote)) {
+      inner.remoteAddress = remote
+    }
     markTunnelled(inner)
     this.#server.emit('connection', inner)
     let req: ClientRequest
