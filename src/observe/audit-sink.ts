@@ -88,6 +88,7 @@ export function auditRecord(event: ExchangeEvent): Record<string, unknown> {
   record.duration_ms = Math.round(event.durationUs / 100) / 10
   if (event.jsonrpcId !== undefined) record.request_id = clip(String(event.jsonrpcId), 64)
   if (event.clientAddress !== undefined) record.client_address = event.clientAddress
+  if (event.via !== undefined) record.via = event.via
   if (event.client !== undefined) {
     record.client = clip(event.client.name)
     if (event.client.version !== undefined) record.client_version = clip(event.client.version, 64)

@@ -277,7 +277,10 @@ export class Relay {
     }
     const declared = Number(req.headers['content-length'])
     if (declared > this.#config.max_request_body_size) {
-      res.setHeader('connection', 'close')
+      // Read and dropped (bounded), so the client reads the 413 instead of a reset.
+      if (declared > this.#config.max_request_body_size + DISCARD_BYTES) {
+        res.setHeader('connection', 'close')
+      }
       plain(req, res, 413, 'request body too large', count)
       return
     }
@@ -382,37 +385,56 @@ export class Relay {
       clearTimeout(timer)
       if (!stream.closed) stream.reset('client disconnected')
     })
-    void this.#upload(req, res, stream, count)
+    this.#upload(req, res, stream, count)
   }
 
-  /** The request body into the stream, bounded by `max_request_body_size`. */
-  async #upload(
+  /**
+   * The request body into the stream, bounded by `max_request_body_size`, paused while the
+   * stream has no credit. Past the bound the client gets 413 and the rest of its body is read
+   * and dropped (up to DISCARD_BYTES more, then the connection is cut): closing at once would
+   * make the client's kernel reset the connection before it read the 413.
+   */
+  #upload(
     req: IncomingMessage,
     res: ServerResponse,
     stream: TunnelStream,
     count: (n: number) => void,
-  ): Promise<void> {
+  ): void {
     let received = 0
-    try {
-      for await (const chunk of req) {
-        received += (chunk as Buffer).length
-        if (received > this.#config.max_request_body_size) {
-          // Answered before the reset, so the stream's reset handler finds the answer sent.
-          if (!res.headersSent) {
-            res.setHeader('connection', 'close')
-            plain(req, res, 413, 'request body too large', count)
-          }
-          stream.reset('request body too large')
-          return
-        }
-        if (!(await stream.write(chunk as Buffer))) return
+    let discarding = false
+    let writing: Promise<void> = Promise.resolve()
+    req.on('data', (chunk: Buffer) => {
+      received += chunk.length
+      if (discarding) {
+        if (received > this.#config.max_request_body_size + DISCARD_BYTES) req.socket.destroy()
+        return
       }
-      stream.end()
-    } catch {
-      stream.reset('client request failed')
-    }
+      if (received > this.#config.max_request_body_size) {
+        discarding = true
+        // Answered before the reset, so the stream's reset handler finds the answer sent.
+        if (!res.headersSent) plain(req, res, 413, 'request body too large', count)
+        stream.reset('request body too large')
+        return
+      }
+      req.pause()
+      writing = stream.write(chunk).then((sent) => {
+        // A stream gone (answered early, reset, tunnel closed): the rest is dropped.
+        if (!sent) discarding = true
+        req.resume()
+      })
+    })
+    // 'end' may come while the last chunk still waits for credit: End goes after it.
+    req.once('end', () => {
+      void writing.then(() => {
+        if (!discarding) stream.end()
+      })
+    })
+    req.once('error', () => stream.reset('client request failed'))
   }
 }
+
+/** Body bytes read and dropped after a 413 before the connection is cut instead. */
+const DISCARD_BYTES = 8 * 1024 * 1024
 
 /** Loopback: the relay's own machine (its TLS terminator). */
 export function isLoopback(address: string): boolean {
@@ -463,5 +485,5 @@ function plain(
   })
   count(body.length)
   res.end(body)
-  if (!req.complete) req.resume()
+  if (!req.complete && !req.readableFlowing) req.resume()
 }

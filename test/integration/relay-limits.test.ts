@@ -5,6 +5,7 @@
  * version). Each gets the documented answer, and the relay goes on serving.
  */
 import assert from 'node:assert/strict'
+import { createHash, randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import { after, before, describe, it } from 'node:test'
 import { WebSocket } from 'ws'
@@ -60,7 +61,7 @@ describe('relay limits and misbehaving tunnels', () => {
           requests_per_second: 2,
           max_streams: 2,
           max_response_body_size: 1000,
-          response_timeout: 30,
+          response_timeout: '2s',
         }),
         domain: 'relay.test',
       },
@@ -122,6 +123,43 @@ describe('relay limits and misbehaving tunnels', () => {
     const declared = await relayFetch(url('declared'))
     assert.equal(declared.status, 502)
     assert.equal(await declared.text(), 'tunnel response body too large\n')
+  })
+
+  it('a request body of several windows arrives whole and in order', async () => {
+    await tunnel('upload', (stream) => {
+      const hash = createHash('sha256')
+      let bytes = 0
+      stream.receive({
+        data: (chunk) => {
+          hash.update(chunk)
+          bytes += chunk.length
+          // Handed on a little later, as a real consumer would.
+          setImmediate(() => stream.consumed(chunk.length))
+        },
+        end: () => {
+          stream.sendHead(FrameType.Head, { status: 200, headers: [] })
+          void stream.write(Buffer.from(`${bytes} ${hash.digest('hex')}`)).then(() => stream.end())
+        },
+        reset: () => {},
+      })
+    })
+    const body = randomBytes(1536 * 1024)
+    const response = await relayFetch(url('upload'), { method: 'POST', body })
+    assert.equal(
+      await response.text(),
+      `${body.length} ${createHash('sha256').update(body).digest('hex')}`,
+    )
+  })
+
+  it('a tunnel that never answers: 504 after response_timeout', async () => {
+    await tunnel('mute', (stream) => {
+      stream.receive({ data: () => {}, end: () => {}, reset: () => {} })
+    })
+    const started = Date.now()
+    const mute = await relayFetch(url('mute'))
+    assert.equal(mute.status, 504)
+    assert.equal(await mute.text(), 'tunnel timeout\n')
+    assert.ok(Date.now() - started >= 1950)
   })
 
   it('a tunnel that sends data before its head, or a bad status, gets the client a 502', async () => {

@@ -8,6 +8,7 @@ import { once } from 'node:events'
 import type { AddressInfo } from 'node:net'
 import { after, describe, it } from 'node:test'
 import { WebSocket, WebSocketServer } from 'ws'
+import { parseConfig } from '../../src/config/schema.ts'
 import { matchesPattern, pickSubdomain, RelayAuth } from '../../src/relay/auth.ts'
 import { relaySettings } from '../../src/relay/settings.ts'
 import { registerUrl } from '../../src/tunnel/client.ts'
@@ -211,6 +212,73 @@ describe('the multiplexer', () => {
     await until(() => resets.length === 2, 5000, 'both resets')
     assert.deepEqual(resets, ['tunnel closed', 'tunnel closed'])
     assert.equal(pair.client.streams, 0)
+  })
+})
+
+describe('heartbeats', () => {
+  it('a peer that sends nothing is dropped after the timeout; one that answers stays', async () => {
+    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 })
+    await once(wss, 'listening')
+    const port = (wss.address() as AddressInfo).port
+    const accepted = once(wss, 'connection') as Promise<[WebSocket]>
+    const silentPeer = new WebSocket(`ws://127.0.0.1:${port}`)
+    await once(silentPeer, 'open')
+    const [serverSide] = await accepted
+    let closedAt: number | undefined
+    const started = Date.now()
+    // The raw peer never answers the Mux's Ping frames (it is not a Mux).
+    new Mux(serverSide, {
+      ...DEFAULT_MUX,
+      heartbeatMs: 50,
+      timeoutMs: 200,
+      onClose: () => {
+        closedAt = Date.now()
+      },
+    })
+    await until(() => closedAt !== undefined, 5000, 'the silent peer to be dropped')
+    const after = (closedAt as number) - started
+    assert.ok(after >= 200 && after < 1500, `dropped after ${after} ms`)
+
+    const accepted2 = once(wss, 'connection') as Promise<[WebSocket]>
+    const answering = new WebSocket(`ws://127.0.0.1:${port}`)
+    await once(answering, 'open')
+    const [server2] = await accepted2
+    let closed2 = false
+    const fast = { ...DEFAULT_MUX, heartbeatMs: 50, timeoutMs: 200 }
+    const relaySide = new Mux(server2, { ...fast, onClose: () => (closed2 = true) })
+    new Mux(answering, fast)
+    await new Promise((resolve) => setTimeout(resolve, 600))
+    assert.equal(closed2, false)
+    assert.equal(relaySide.closed, false)
+    answering.terminate()
+    silentPeer.terminate()
+    wss.close()
+  })
+})
+
+describe('[tunnel] and [relay] config', () => {
+  it('accepts mcpr tables and refuses an enabled tunnel without relay_url or token', () => {
+    const config = parseConfig({
+      upstream: 'http://127.0.0.1:9000/mcp',
+      tunnel: { enabled: true, relay_url: 'https://t.example.com', token: 'x', subdomain: 'app' },
+      relay: {
+        domain: 'tunnel.example.com',
+        auth_provider: 'https://auth.example.com',
+        auth_provider_secret: 's',
+        tokens: [{ token: 'a', subdomains: ['a-*'] }],
+      },
+    })
+    assert.equal(config.tunnel?.subdomain, 'app')
+    assert.equal(config.relay?.port, 8080)
+    assert.equal(config.relay?.response_timeout, 30_000)
+    assert.throws(
+      () => parseConfig({ upstream: 'http://127.0.0.1:9000/mcp', tunnel: { enabled: true } }),
+      /relay_url[\s\S]*token|token[\s\S]*relay_url/,
+    )
+    assert.throws(
+      () => parseConfig({ upstream: 'http://x:1/mcp', tunnel: { subdomain: 'Not_A_Label' } }),
+      /one DNS label/,
+    )
   })
 })
 
