@@ -15,6 +15,8 @@ import { RelayAuth } from '../../src/relay/auth.ts'
 import { Relay } from '../../src/relay/server.ts'
 import { encodeFrame, encodeJson, FrameType, PROTOCOL_VERSION } from '../../src/tunnel/frames.ts'
 import { DEFAULT_MUX, Mux, type TunnelStream } from '../../src/tunnel/mux.ts'
+import { runCliSync } from '../helpers/cli.ts'
+import { REFUSED_ORIGIN } from '../helpers/ports.ts'
 import { until } from '../helpers/wait.ts'
 import { fetchVia, wildcardAgent } from '../helpers/wildcard-dns.ts'
 
@@ -202,5 +204,39 @@ describe('relay limits and misbehaving tunnels', () => {
       lines.join('\n'),
     )
     assert.ok(lines.every((line) => !line.includes('?')))
+  })
+})
+
+describe('portico relay and portico run --tunnel: usage errors', () => {
+  it('a relay without a domain exits 2 naming the key; a bad MCPR_RELAY_TOKENS too', () => {
+    const missing = runCliSync(['relay', '--port', '0'])
+    assert.equal(missing.status, 2)
+    assert.match(
+      missing.stderr,
+      /relay\.domain is required: \[relay\] domain, --domain or MCPR_RELAY_DOMAIN/,
+    )
+    const tokens = runCliSync(['relay', '--port', '0', '--domain', 'x.test'], {
+      MCPR_RELAY_TOKENS: 'not json',
+    })
+    assert.equal(tokens.status, 2)
+    assert.match(tokens.stderr, /MCPR_RELAY_TOKENS: expected a JSON array/)
+  })
+
+  it('a relay that cannot be reached stops portico run with exit 1 and a hint, never the token', () => {
+    const result = runCliSync([
+      'run',
+      '--upstream',
+      'http://127.0.0.1:9/mcp',
+      '--port',
+      '0',
+      '--tunnel',
+      REFUSED_ORIGIN,
+      '--tunnel-token',
+      'secret-token-value',
+    ])
+    assert.equal(result.status, 1)
+    assert.match(result.stderr, /tunnel: cannot reach the relay: .*ECONNREFUSED/)
+    assert.match(result.stderr, /run without --tunnel or set \[tunnel\] enabled = false/)
+    assert.doesNotMatch(result.stdout + result.stderr, /secret-token-value/)
   })
 })
