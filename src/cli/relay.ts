@@ -22,6 +22,7 @@ export function registerRelay(program: Command): void {
   program
     .command('relay')
     .description('Run a tunnel relay: serve Portico tunnels at <subdomain>.<domain>')
+    .argument('[config...]', "TOML config file; mcpr's `relay run [CONFIG]` works too")
     .option('-c, --config <file>', 'TOML config file with a [relay] table')
     .option('--domain <domain>', 'tunnels are served at <subdomain>.<domain>')
     .option('--host <host>', 'address to listen on (default 127.0.0.1)')
@@ -31,7 +32,16 @@ export function registerRelay(program: Command): void {
       intOption('--port'),
     )
     .option('--log-level <level>', 'debug, info, warn, error or silent')
-    .action(async (flags: RelayCommandFlags) => runRelay(flags))
+    .action(async (words: string[], flags: RelayCommandFlags) => {
+      // mcpr spells it `mcpr relay run [CONFIG]`.
+      const files = words[0] === 'run' ? words.slice(1) : words
+      if (files.length > 1) throw new UserError(`unexpected arguments: ${files.join(' ')}`, 2)
+      const file = files[0]
+      if (file !== undefined && flags.config !== undefined && file !== flags.config) {
+        throw new UserError(`two config files: ${file} and --config ${flags.config}`, 2)
+      }
+      await runRelay(file === undefined ? flags : { ...flags, config: file })
+    })
 }
 
 async function runRelay(flags: RelayCommandFlags): Promise<void> {

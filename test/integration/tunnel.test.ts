@@ -80,10 +80,12 @@ describe('tunnel and relay end to end', { timeout: 170_000 }, () => {
 
   const publicUrl = () => `http://demo.${DOMAIN}:${relayPort}/mcp`
 
-  async function startRelay(port: number): Promise<Spawned> {
+  /** `portico relay -c FILE`, or mcpr's spelling `relay run FILE`. */
+  async function startRelay(port: number, mcprStyle = false): Promise<Spawned> {
+    const config = mcprStyle ? ['run', relayConfig] : ['-c', relayConfig]
     const spawned = await spawnReady(
       process.execPath,
-      [CLI, 'relay', '-c', relayConfig, '--port', String(port)],
+      [CLI, 'relay', ...config, '--port', String(port)],
       { env: cliEnv(), ready: /relay listening on http:\/\/127\.0\.0\.1:(\d+)/ },
     )
     relayPort = Number(/127\.0\.0\.1:(\d+)/.exec(spawned.stdout())?.[1])
@@ -447,7 +449,7 @@ subdomains = ["demo", "other-*"]
     const port = relayPort
     relay.child.kill('SIGKILL')
     await once(relay.child, 'exit')
-    relay = await startRelay(port)
+    relay = await startRelay(port, true)
     const took = await waitForTunnel('the tunnel to come back after the relay restart')
     assert.ok(took < 15_000, `reconnected in ${took} ms`)
     assert.equal(
