@@ -424,7 +424,65 @@ subdomains = ["demo", "other-*"]
       'Echo: a',
     )
     const before = (portico.output().match(/tunnel reconnected/g) ?? []).length
+    // A call in flight when the connection breaks: its public client's stream is cut at once
+    // (never left hanging); the call is cancelled at Portico.
+    const sessionId = (client as unknown as { _transport: { sessionId?: string } })._transport
+      .sessionId as string
+    const response = await viaRelay(publicUrl(), {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+        'mcp-session-id': sessionId,
+        'mcp-protocol-version': '2025-11-25',
+      },
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 'cut-1',
+        method: 'tools/call',
+        params: {
+          name: 'trigger-long-running-operation',
+          arguments: { duration: 4, steps: 4 },
+          _meta: { progressToken: 'cut' },
+        },
+      }),
+    })
+    const reader = (response.body as ReadableStream<Uint8Array>).getReader()
+    let seen = ''
+    while (!seen.includes('notifications/progress')) {
+      const chunk = await reader.read()
+      if (chunk.done) break
+      seen += Buffer.from(chunk.value).toString()
+    }
+    assert.match(seen, /notifications\/progress/)
     assert.ok(forwarder.cut() >= 2, 'the tunnel connection was cut')
+    const cutAt = Date.now()
+    const ended = await (async () => {
+      for (;;) {
+        const chunk = await reader.read()
+        if (chunk.done) return 'ended'
+      }
+    })().catch(() => 'broken')
+    assert.equal(ended, 'broken')
+    assert.ok(
+      Date.now() - cutAt < 5000,
+      `the public stream broke ${Date.now() - cutAt} ms after the cut`,
+    )
+    const row = await until(
+      () => {
+        const db = new Database(store, { readonly: true })
+        try {
+          return db.prepare("SELECT outcome FROM exchanges WHERE jsonrpc_id = 'cut-1'").get() as
+            | { outcome: string }
+            | undefined
+        } finally {
+          db.close()
+        }
+      },
+      10_000,
+      'the call cut off in the store',
+    )
+    assert.equal(row.outcome, 'cancelled')
     const took = await waitForTunnel('the tunnel to come back after the cut')
     assert.ok(took < 10_000, `reconnected in ${took} ms`)
     await until(
