@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
+import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { after, describe, it } from 'node:test'
 import { WebSocket, WebSocketServer } from 'ws'
@@ -24,6 +25,7 @@ import {
   windowIncrement,
 } from '../../src/tunnel/frames.ts'
 import { DEFAULT_MUX, Mux, type TunnelStream } from '../../src/tunnel/mux.ts'
+import { listenOnZero, REFUSED_ORIGIN } from '../helpers/ports.ts'
 import { until } from '../helpers/wait.ts'
 
 describe('tunnel frames', () => {
@@ -336,6 +338,62 @@ describe('relay tokens and subdomains', () => {
     assert.deepEqual(first, again)
     assert.match(first.ok ? first.subdomain : '', /^[0-9a-f]{12}$/)
     assert.deepEqual(await auth.authorize('x', 'mine'), { ok: true, subdomain: 'mine' })
+  })
+
+  it("auth provider: mcpr's /api/verify contract (secret header, body, 200/401/other)", async () => {
+    const seen: Array<{ secret: string | undefined; body: unknown }> = []
+    const provider = createServer((req, res) => {
+      let text = ''
+      req.on('data', (chunk: Buffer) => {
+        text += chunk.toString()
+      })
+      req.on('end', () => {
+        const body = JSON.parse(text) as { token: string; subdomain: string }
+        seen.push({ secret: req.headers['x-relay-secret'] as string | undefined, body })
+        if (req.url !== '/api/verify') res.writeHead(404).end()
+        else if (body.token === 'good') {
+          res.writeHead(200, { 'content-type': 'application/json' })
+          res.end(JSON.stringify({ subdomains: ['team-*', 'main'] }))
+        } else if (body.token === 'broken') res.writeHead(500).end('oops')
+        else {
+          res.writeHead(401, { 'content-type': 'application/json' })
+          res.end(JSON.stringify({ error: 'token revoked' }))
+        }
+      })
+    })
+    const port = await listenOnZero(provider)
+    const auth = new RelayAuth({
+      mode: 'provider',
+      provider: { url: `http://127.0.0.1:${port}/`, secret: 'relay-secret' },
+    })
+    try {
+      assert.deepEqual(await auth.authorize('good', 'team-a'), { ok: true, subdomain: 'team-a' })
+      assert.deepEqual(await auth.authorize('good', undefined), { ok: true, subdomain: 'main' })
+      assert.deepEqual(await auth.authorize('good', 'other'), {
+        ok: false,
+        message: "subdomain 'other' not authorized for this token",
+      })
+      assert.deepEqual(await auth.authorize('bad', undefined), {
+        ok: false,
+        message: 'token revoked',
+      })
+      assert.deepEqual(await auth.authorize('broken', undefined), {
+        ok: false,
+        message: 'auth provider unavailable',
+      })
+      assert.deepEqual(seen[0], {
+        secret: 'relay-secret',
+        body: { token: 'good', subdomain: 'team-a' },
+      })
+      assert.deepEqual(seen[1]?.body, { token: 'good', subdomain: '' })
+    } finally {
+      provider.close()
+    }
+    const unreachable = new RelayAuth({ mode: 'provider', provider: { url: REFUSED_ORIGIN } })
+    assert.deepEqual(await unreachable.authorize('good', undefined), {
+      ok: false,
+      message: 'auth provider unavailable',
+    })
   })
 
   it('reads MCPR_RELAY_* variables and picks the mode by mcpr priority', () => {
