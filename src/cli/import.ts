@@ -118,7 +118,7 @@ function fromMcprToml(text: string, file: string): string {
   if (format !== undefined)
     out.push('# log_format = "json" in mcpr', line('json_logs', format === 'json'))
   const skipped: string[] = []
-  for (const key of ['mode', 'tunnel', 'relay', 'logging']) {
+  for (const key of ['mode', 'logging']) {
     if (raw[key] === undefined) continue
     const why =
       key === 'logging'
@@ -132,7 +132,9 @@ function fromMcprToml(text: string, file: string): string {
       skipped.push(`# ${l}`)
   }
   const tables: JsonObject = {}
-  for (const key of ['csp', 'cloud', 'auth']) if (raw[key] !== undefined) tables[key] = raw[key]
+  // [tunnel] is read by `portico run`, [relay] by `portico relay` (mcpr's keys, as written).
+  for (const key of ['csp', 'cloud', 'auth', 'tunnel', 'relay'])
+    if (raw[key] !== undefined) tables[key] = raw[key]
   if (store) {
     const { name: _name, ...rest } = store
     if (Object.keys(rest).length > 0) tables.store = rest

@@ -15,6 +15,7 @@ import { registerImport } from './import.ts'
 import { registerInit } from './init.ts'
 import { registerLogs } from './logs.ts'
 import { registerPins } from './pins.ts'
+import { registerRelay } from './relay.ts'
 import { registerRun } from './run.ts'
 import { registerSchema } from './schema.ts'
 import { registerSession } from './session.ts'
@@ -48,6 +49,7 @@ export function buildProgram(): Command {
   registerStore(program)
   registerPins(program)
   registerDashboard(program)
+  registerRelay(program)
   registerInit(program)
   registerImport(program)
   registerVersion(program)

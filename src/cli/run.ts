@@ -2,11 +2,16 @@
  * `portico run`: load the config (file, env, flags), start the proxy, print the URL clients
  * should use, and shut down gracefully on SIGTERM/SIGINT.
  */
+
+import { randomBytes } from 'node:crypto'
 import type { Command } from 'commander'
 import { ConfigError, type ConfigOverrides, type LoadedConfig, loadConfig } from '../config/load.ts'
+import { markParsed } from '../config/schema.ts'
+import { SUBDOMAIN } from '../config/tunnel.ts'
 import { Logger } from '../observe/logger.ts'
 import type { Portico } from '../portico.ts'
 import { type StoreSetup, storeFor } from '../store/from-config.ts'
+import type { TunnelClient } from '../tunnel/client.ts'
 import { redactUrl } from '../util/redact.ts'
 import { intOption, UserError } from './errors.ts'
 import { asUserError } from './store-options.ts'
@@ -21,6 +26,9 @@ export interface RunFlags {
   name?: string
   logLevel?: string
   jsonLogs?: boolean
+  tunnel?: string
+  tunnelToken?: string
+  tunnelSubdomain?: string
 }
 
 export function registerRun(program: Command): void {
@@ -40,6 +48,9 @@ export function registerRun(program: Command): void {
     .option('--name <name>', 'proxy name recorded with every exchange')
     .option('--log-level <level>', 'debug, info, warn, error or silent')
     .option('--json-logs', 'log JSON lines instead of text')
+    .option('--tunnel <relay-url>', 'publish this proxy through a relay (see `portico relay`)')
+    .option('--tunnel-token <token>', 'tunnel token (else [tunnel] token or PORTICO_TUNNEL_TOKEN)')
+    .option('--tunnel-subdomain <name>', 'subdomain to ask the relay for')
     .action(async (file: string | undefined, flags: RunFlags) => {
       if (file !== undefined && flags.config !== undefined && file !== flags.config) {
         throw new UserError(`two config files: ${file} and --config ${flags.config}`, 2)
@@ -102,8 +113,10 @@ async function runUntilSignalled(loaded: LoadedConfig, flags: RunFlags): Promise
   const reload = file
     ? { file, load: () => loadConfig({ file, overrides: overridesOf(flags) }).config }
     : undefined
+  const tunnel = await openTunnel(config, flags, logger)
+  const served = tunnel ? withPublicUrl(config, tunnel.url) : config
   const store = openRecording(config, proxyName(config), logger)
-  const portico = createPortico(config, {
+  const portico = createPortico(served, {
     logger,
     sinks: store ? [store.sink] : [],
     ...(reload ? { reload } : {}),
@@ -111,6 +124,7 @@ async function runUntilSignalled(loaded: LoadedConfig, flags: RunFlags): Promise
   // A failed listen must not leave gateway backends (child processes) running.
   const address = await listenOrExplain(portico, config.host, config.port).catch(
     async (error: unknown) => {
+      tunnel?.client.close()
       await portico.close()
       throw error
     },
@@ -119,10 +133,76 @@ async function runUntilSignalled(loaded: LoadedConfig, flags: RunFlags): Promise
     ? `gateway: ${config.backends.map((b) => b.name).join(', ')}`
     : `upstream ${redactUrl(config.upstream ?? '')}`
   process.stdout.write(`Portico listening on ${address} (${target})\n`)
+  if (tunnel) {
+    tunnel.client.serve(portico.handler)
+    process.stdout.write(`Public URL: ${tunnel.url}${config.mcp_path} (via ${tunnel.relay})\n`)
+  }
   void warnIfNotReady(portico, logger)
   if (portico.adminUrl) process.stdout.write(`Admin API on ${portico.adminUrl}\n`)
   if (store) process.stdout.write(`Recording to ${store.path} (see: portico status)\n`)
-  await closeOnSignal(portico, logger)
+  // The tunnel closes after the drain, so its in-flight requests finish too.
+  await closeOnSignal(portico, logger, async () => tunnel?.client.close())
+}
+
+interface OpenTunnel {
+  client: TunnelClient
+  url: string
+  relay: string
+}
+
+/**
+ * `[tunnel]` or `--tunnel`: registers with the relay before Portico is built, so `public_url`
+ * (widget CSP, OAuth metadata) can name the public origin. A relay that refuses or cannot be
+ * reached stops startup with one message; later disconnections are retried.
+ */
+async function openTunnel(
+  config: LoadedConfig['config'],
+  flags: RunFlags,
+  logger: Logger,
+): Promise<OpenTunnel | undefined> {
+  const table = config.tunnel
+  const relayUrl = flags.tunnel ?? (table?.enabled ? table.relay_url : undefined)
+  if (relayUrl === undefined) return undefined
+  let token = flags.tunnelToken ?? process.env.PORTICO_TUNNEL_TOKEN ?? table?.token
+  if (!token) {
+    // Open relays accept any token; a random one gives a random subdomain for this run.
+    token = randomBytes(16).toString('hex')
+    logger.warn('no tunnel token set: using a random one (a new subdomain each run)')
+  }
+  const subdomain = flags.tunnelSubdomain ?? table?.subdomain
+  if (subdomain !== undefined && !SUBDOMAIN.test(subdomain)) {
+    throw new UserError('--tunnel-subdomain: expected one DNS label (a-z, 0-9, -)', 2)
+  }
+  const { TunnelClient } = await import('../tunnel/client.ts')
+  let client: TunnelClient
+  try {
+    client = new TunnelClient({
+      relayUrl,
+      token,
+      ...(subdomain === undefined ? {} : { subdomain }),
+      logger,
+    })
+  } catch (error) {
+    throw new UserError(`tunnel: ${(error as Error).message}`, 2)
+  }
+  try {
+    const registration = await client.connect()
+    return { client, url: registration.url, relay: redactUrl(relayUrl) }
+  } catch (error) {
+    throw new UserError(
+      `tunnel: ${(error as Error).message} (relay ${redactUrl(relayUrl)}; run without --tunnel or set [tunnel] enabled = false to serve locally only)`,
+    )
+  }
+}
+
+/** The config with `public_url` following the tunnel (unless set) and its host allowed. */
+function withPublicUrl(config: LoadedConfig['config'], url: string): LoadedConfig['config'] {
+  const host = new URL(url).hostname
+  return markParsed({
+    ...config,
+    public_url: config.public_url ?? url,
+    allowed_hosts: [...config.allowed_hosts, host],
+  })
 }
 
 /**

@@ -42,7 +42,7 @@ export const UNIMPLEMENTED: Readonly<Record<string, Unimplemented>> = {
 }
 
 /**
- * What ignoring one of `IGNORED_KEYS` (schema.ts: keys another issue is building) means:
+ * What ignoring one of `IGNORED_KEYS` (schema.ts) means:
  * the warning names the missing feature; mcpr's `mode = "relay"` would run the wrong program,
  * so it is an error. Undefined: nothing to say (`mode = "gateway"` is what Portico does).
  */
@@ -53,25 +53,13 @@ export function ignoredKey(key: string, value: unknown): Unimplemented | undefin
       ? {
           error: true,
           message:
-            'mode = "relay" (mcpr\'s relay server) is not implemented yet (issue 17, "Tunnel and relay"): remove it to run a proxy',
+            'mode = "relay" asks for mcpr\'s relay server: run `portico relay [CONFIG]` for the relay, and remove `mode` to run a proxy',
         }
       : {
           error: false,
           message: `mode = ${JSON.stringify(value)} is ignored: Portico is a gateway with [[backends]] and a transparent proxy with upstream`,
         }
   }
-  if (key === 'tunnel')
-    return {
-      error: false,
-      message:
-        '[tunnel] (mcpr\'s public URL) is ignored: the tunnel is not implemented yet (issue 17, "Tunnel and relay"); Portico serves on its own address only, so put a reverse proxy or a tunnel (cloudflared, ngrok) in front for a public URL',
-    }
-  if (key === 'relay')
-    return {
-      error: false,
-      message:
-        '[relay] (mcpr\'s relay server) is ignored: the relay is not implemented yet (issue 17, "Tunnel and relay")',
-    }
   return { error: false, message: `"${key}" is not used by Portico and was ignored` }
 }
 

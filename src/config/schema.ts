@@ -11,6 +11,7 @@ import { durationSchema, parseDuration } from './duration.ts'
 import { backendsSchema, gatewayProxySchema, refineGateway } from './gateway.ts'
 import { operateKeys, refineOperate } from './operate.ts'
 import { performanceSchema, protectTables, timeoutSchema } from './protect.ts'
+import { relaySchema, tunnelSchema } from './tunnel.ts'
 
 const httpUrl = z
   .string()
@@ -101,6 +102,10 @@ export const configSchema = z
     security: securitySchema,
     /** Metrics, tracing, audit, the cloud sink and the admin API (see src/config/operate.ts). */
     ...operateKeys,
+    /** mcpr's tunnel client: publish this Portico through a relay (src/tunnel/). */
+    tunnel: tunnelSchema.optional(),
+    /** mcpr's relay server, run by `portico relay` (src/relay/). */
+    relay: relaySchema.optional(),
   })
   .superRefine(refineGateway)
   .superRefine(refineOperate)
@@ -135,4 +140,4 @@ export const KEY_ALIASES: Readonly<Record<string, string>> = {
 }
 
 /** Keys of other tools that Portico accepts and ignores, with a warning. */
-export const IGNORED_KEYS: ReadonlySet<string> = new Set(['mode', 'tunnel', 'relay'])
+export const IGNORED_KEYS: ReadonlySet<string> = new Set(['mode'])

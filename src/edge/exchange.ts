@@ -8,6 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { ProxyContext } from '../context.ts'
 import { toPorticoError } from '../errors.ts'
 import { headerValue } from '../http/headers.ts'
+import { viaOf } from '../http/via.ts'
 import type { Transport } from '../observe/event.ts'
 import { failureOf, HttpRecorder } from '../observe/recorder.ts'
 import { type Identity, identityOf } from '../pipeline/identity.ts'
@@ -46,10 +47,14 @@ export function pathOf(req: IncomingMessage): string {
   return query === -1 ? url : url.slice(0, query)
 }
 
-/** The client's socket address, for the audit log. */
-export function addressOf(req: IncomingMessage): { clientAddress?: string } {
+/** The client's socket address, for the audit log, and whether it came through the tunnel. */
+export function addressOf(req: IncomingMessage): { clientAddress?: string; via?: 'tunnel' } {
   const address = req.socket?.remoteAddress
-  return address === undefined ? {} : { clientAddress: address }
+  const via = viaOf(req.socket)
+  const out: { clientAddress?: string; via?: 'tunnel' } =
+    address === undefined ? {} : { clientAddress: address }
+  if (via !== undefined) out.via = via
+  return out
 }
 
 export function userAgentOf(req: IncomingMessage): { userAgent?: string } {

@@ -9,6 +9,7 @@ import type { ProxyContext } from '../context.ts'
 import { PorticoError } from '../errors.ts'
 import { readBody } from '../http/body.ts'
 import { headerValue, requestInfoOf } from '../http/headers.ts'
+import { viaOf } from '../http/via.ts'
 import { decodeBody } from '../jsonrpc/message.ts'
 import { CallRecorder } from '../observe/recorder.ts'
 import { buildCalls, type Call, type ClientTransport } from '../pipeline/call.ts'
@@ -146,12 +147,14 @@ export function baseOf(
 ) {
   const userAgent = headerValue(req.headers, 'user-agent')
   const clientAddress = req.socket?.remoteAddress
+  const via = viaOf(req.socket)
   return {
     proxy: context.proxy,
     transport: options.transport,
     bytesIn,
     ...(userAgent === undefined ? {} : { userAgent }),
     ...(clientAddress === undefined ? {} : { clientAddress }),
+    ...(via === undefined ? {} : { via }),
   }
 }
 

@@ -90,6 +90,7 @@ export function auditRecord(event: ExchangeEvent): Record<string, unknown> {
   if (event.subject !== undefined) record.user = clip(event.subject)
   if (event.authClient !== undefined) record.auth_client = clip(event.authClient)
   if (event.clientAddress !== undefined) record.client_address = event.clientAddress
+  if (event.via !== undefined) record.via = event.via
   if (event.client !== undefined) {
     record.client = clip(event.client.name)
     if (event.client.version !== undefined) record.client_version = clip(event.client.version, 64)

@@ -40,6 +40,8 @@ export interface ExchangeEvent {
   authClient?: string
   /** The client's address as the socket saw it (audit: who called). */
   clientAddress?: string
+  /** `'tunnel'` when the request came through the tunnel (a relay); absent for local traffic. */
+  via?: 'tunnel'
   /** HTTP path for non-MCP exchanges (widgets, OAuth metadata). */
   path?: string
   outcome: Outcome

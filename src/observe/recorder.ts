@@ -26,6 +26,8 @@ export interface ExchangeBase {
   transport: Transport
   userAgent?: string
   clientAddress?: string
+  /** `'tunnel'` for a request that came through the tunnel (http/via.ts). */
+  via?: 'tunnel'
   bytesIn: number
 }
 
@@ -193,6 +195,7 @@ export class CallRecorder extends Timed {
       if (identity.clientId !== undefined) event.authClient = identity.clientId
     }
     if (this.#base.clientAddress !== undefined) event.clientAddress = this.#base.clientAddress
+    if (this.#base.via !== undefined) event.via = this.#base.via
     if (track.errorCode !== undefined) event.errorCode = track.errorCode
     if (track.errorMessage !== undefined) event.errorMessage = track.errorMessage
     const reason = track.reason ?? notes.reason
@@ -296,6 +299,7 @@ export class HttpRecorder extends Timed {
       if (exchange.identity.clientId !== undefined) event.authClient = exchange.identity.clientId
     }
     if (exchange.clientAddress !== undefined) event.clientAddress = exchange.clientAddress
+    if (exchange.via !== undefined) event.via = exchange.via
     if (this.upstreamStatus !== undefined) event.upstreamStatus = this.upstreamStatus
     if (this.backend !== undefined) event.backend = this.backend
     if (this.#failure.reason !== undefined) event.reason = this.#failure.reason

@@ -83,6 +83,7 @@ export function formatExchange(event: ExchangeEvent, withTime = true): string {
   parts.push(`${formatBytes(event.bytesIn)}→${formatBytes(event.bytesOut)}`)
   if (event.reason) parts.push(`reason=${clip(event.reason)}`)
   if (event.backend) parts.push(`backend=${event.backend}`)
+  if (event.via) parts.push(`via=${event.via}`)
   if (event.cache) parts.push(`cache=${event.cache}`)
   if (event.queuedMs) parts.push(`queued=${event.queuedMs}ms`)
   if (event.retries) parts.push(`retries=${event.retries}`)

@@ -213,6 +213,7 @@ export class Ingestor {
       event.bytesOut,
       text.optional(event.subject),
       text.optional(event.authClient),
+      text.optional(event.via),
     )
   }
 }
@@ -291,5 +292,5 @@ function trackSession(
 
 const INSERT_EXCHANGE = `INSERT INTO exchange_rows (ts, proxy, session_id, client_name, platform,
   era, transport, kind, method, target_kind, name, jsonrpc_id, outcome, error_code,
-  error_message, reason, http_status, latency_us, bytes_in, bytes_out, subject, auth_client)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+  error_message, reason, http_status, latency_us, bytes_in, bytes_out, subject, auth_client, via)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`

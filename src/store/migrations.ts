@@ -240,6 +240,38 @@ FROM exchange_rows e
   LEFT JOIN strings auth_client ON auth_client.id = e.auth_client;
 `,
   },
+  {
+    version: 4,
+    description: 'how a request came in: `tunnel` through a relay, NULL for local traffic',
+    sql: `
+ALTER TABLE exchange_rows ADD COLUMN via INTEGER;
+DROP VIEW exchanges;
+CREATE VIEW exchanges AS
+SELECT e.id, e.ts, proxy.value AS proxy, e.session_id, client_name.value AS client_name,
+  platform.value AS platform, era.value AS era, transport.value AS transport, kind.value AS kind,
+  method.value AS method, target_kind.value AS target_kind, name.value AS name, e.jsonrpc_id,
+  CASE outcome.value WHEN 'ok' THEN 'ok' WHEN 'cancelled' THEN 'cancelled' ELSE 'error' END
+    AS status,
+  outcome.value AS outcome, e.error_code, e.error_message, reason.value AS reason,
+  e.http_status, e.latency_us, e.bytes_in, e.bytes_out, subject.value AS subject,
+  auth_client.value AS auth_client, via.value AS via
+FROM exchange_rows e
+  LEFT JOIN strings proxy ON proxy.id = e.proxy
+  LEFT JOIN strings client_name ON client_name.id = e.client_name
+  LEFT JOIN strings platform ON platform.id = e.platform
+  LEFT JOIN strings era ON era.id = e.era
+  LEFT JOIN strings transport ON transport.id = e.transport
+  LEFT JOIN strings kind ON kind.id = e.kind
+  LEFT JOIN strings method ON method.id = e.method
+  LEFT JOIN strings target_kind ON target_kind.id = e.target_kind
+  LEFT JOIN strings name ON name.id = e.name
+  LEFT JOIN strings outcome ON outcome.id = e.outcome
+  LEFT JOIN strings reason ON reason.id = e.reason
+  LEFT JOIN strings subject ON subject.id = e.subject
+  LEFT JOIN strings auth_client ON auth_client.id = e.auth_client
+  LEFT JOIN strings via ON via.id = e.via;
+`,
+  },
 ]
 
 /** The id of the interned text of column `column` of the old `exchanges` row `e`. */

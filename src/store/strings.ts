@@ -30,6 +30,7 @@ export const INTERNED_COLUMNS = [
   'reason',
   'subject',
   'auth_client',
+  'via',
 ] as const
 
 export class StringIds {

@@ -80,6 +80,7 @@ function encode(e: PorticoEvent): unknown[] {
     e.subject,
     e.authClient,
     e.clientAddress,
+    e.via,
   ]
 }
 
@@ -142,5 +143,6 @@ function decode(row: unknown[]): PorticoEvent {
     subject: r(33),
     authClient: r(34),
     clientAddress: r(35),
+    via: r(36),
   }
 }

@@ -10,6 +10,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { extname, join, resolve, sep } from 'node:path'
 import { pipeline } from 'node:stream/promises'
 import type { ProxyContext } from '../context.ts'
+import { addressOf } from '../edge/exchange.ts'
 import { headerValue } from '../http/headers.ts'
 import { HttpRecorder } from '../observe/recorder.ts'
 import { contentTypeOf } from './content-types.ts'
@@ -150,5 +151,6 @@ function recorderFor(context: ProxyContext, req: IncomingMessage): HttpRecorder 
     kind: 'http',
     path: (req.url ?? '/').split('?', 1)[0] ?? '/',
     ...(userAgent ? { userAgent } : {}),
+    ...addressOf(req),
   })
 }

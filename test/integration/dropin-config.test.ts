@@ -84,13 +84,10 @@ describe('portico check on the seeds’ own files', () => {
     })
   }
 
-  it('mcpr-tunnel.toml: [tunnel] and [relay] stay warnings naming the missing feature', () => {
+  it('mcpr-tunnel.toml: [tunnel] and [relay] load as written, without a warning', () => {
     const out = check('mcpr-tunnel.toml')
     assert.equal(out.status, 0, out.stderr)
-    assert.deepEqual(out.warnings, [
-      'warning: [tunnel] (mcpr\'s public URL) is ignored: the tunnel is not implemented yet (issue 17, "Tunnel and relay"); Portico serves on its own address only, so put a reverse proxy or a tunnel (cloudflared, ngrok) in front for a public URL',
-      'warning: [relay] (mcpr\'s relay server) is ignored: the relay is not implemented yet (issue 17, "Tunnel and relay")',
-    ])
+    assert.deepEqual(out.warnings, [])
   })
 })
 
@@ -223,7 +220,7 @@ describe('fail closed on what Portico does not implement', () => {
     assert.equal(out.status, 1)
     assert.match(
       out.stderr,
-      /mcpr\.toml:1: mode: mode = "relay" \(mcpr's relay server\) is not implemented yet \(issue 17/,
+      /mcpr\.toml:1: mode: mode = "relay" asks for mcpr's relay server: run `portico relay \[CONFIG\]`/,
     )
     const gateway = tempFile('mcpr.toml', 'mode = "gateway"\nmcp = "http://127.0.0.1:9/mcp"\n')
     const ok = runCliSync(['check', '--config', gateway])

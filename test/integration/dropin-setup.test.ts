@@ -259,14 +259,14 @@ describe('portico import', () => {
     }
   })
 
-  it('comments out mcpr’s [tunnel] and [relay], saying why', () => {
+  it('carries mcpr’s [tunnel] and [relay] over as written', () => {
     const result = runCliSync(['import', join(SEEDS, 'mcpr-tunnel.toml'), '-o', '-'])
     assert.equal(result.status, 0, result.stderr)
+    assert.doesNotMatch(result.stdout, /Not carried over/)
     assert.match(
       result.stdout,
-      /^# Not carried over:\n# \[tunnel\] \(mcpr's public URL\) is ignored: the tunnel is not implemented yet \(issue 17/m,
+      /^\[tunnel\]\nenabled = true\nrelay_url = "https:\/\/tunnel\.mcpr\.app"\n/m,
     )
-    assert.match(result.stdout, /^# \[tunnel\]\n# enabled = true\n/m)
-    assert.match(result.stdout, /^# \[relay\]\n# domain = "tunnel\.example\.com"$/m)
+    assert.match(result.stdout, /^\[relay\]\ndomain = "tunnel\.example\.com"$/m)
   })
 })

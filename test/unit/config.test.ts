@@ -101,13 +101,10 @@ describe('loadConfig', () => {
 
   it('warns about other tools keys instead of failing', () => {
     const { warnings } = loadConfig({
-      file: file('mcp = "http://localhost:9000"\n[tunnel]\ntoken = "x"\n'),
+      file: file('mcp = "http://localhost:9000"\nmode = "proxy"\n'),
       env: {},
     })
-    assert.match(
-      warnings[0] ?? '',
-      /^\[tunnel\] \(mcpr's public URL\) is ignored: the tunnel is not implemented yet \(issue 17/,
-    )
+    assert.match(warnings[0] ?? '', /mode = "proxy" is ignored: Portico is a gateway/)
   })
 
   it('fails clearly on a missing explicit file', () => {

@@ -26,6 +26,7 @@ const FULL: Required<ExchangeEvent> = {
   subject: 'alice',
   authClient: 'client-1',
   clientAddress: '127.0.0.1',
+  via: 'tunnel',
   path: '/mcp',
   outcome: 'error',
   errorCode: -32602,

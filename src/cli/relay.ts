@@ -1,0 +1,95 @@
+/**
+ * `portico relay`: runs the tunnel relay (src/relay/) until SIGTERM/SIGINT. Settings come from
+ * `[relay]` in the config file, mcpr's `MCPR_RELAY_*` variables and the flags.
+ */
+import type { Command } from 'commander'
+import { ConfigError, loadConfig } from '../config/load.ts'
+import { LOG_LEVELS, Logger, type LogLevel } from '../observe/logger.ts'
+import { RelayAuth } from '../relay/auth.ts'
+import { Relay } from '../relay/server.ts'
+import { relaySettings } from '../relay/settings.ts'
+import { intOption, UserError } from './errors.ts'
+
+interface RelayCommandFlags {
+  config?: string
+  domain?: string
+  host?: string
+  port?: number
+  logLevel?: string
+}
+
+export function registerRelay(program: Command): void {
+  program
+    .command('relay')
+    .description('Run a tunnel relay: serve Portico tunnels at <subdomain>.<domain>')
+    .argument('[config...]', "TOML config file; mcpr's `relay run [CONFIG]` works too")
+    .option('-c, --config <file>', 'TOML config file with a [relay] table')
+    .option('--domain <domain>', 'tunnels are served at <subdomain>.<domain>')
+    .option('--host <host>', 'address to listen on (default 127.0.0.1)')
+    .option(
+      '--port <n>',
+      'port to listen on (default 8080; 0 picks a free one)',
+      intOption('--port'),
+    )
+    .option('--log-level <level>', 'debug, info, warn, error or silent')
+    .action(async (words: string[], flags: RelayCommandFlags) => {
+      // mcpr spells it `mcpr relay run [CONFIG]`.
+      const files = words[0] === 'run' ? words.slice(1) : words
+      if (files.length > 1) throw new UserError(`unexpected arguments: ${files.join(' ')}`, 2)
+      const file = files[0]
+      if (file !== undefined && flags.config !== undefined && file !== flags.config) {
+        throw new UserError(`two config files: ${file} and --config ${flags.config}`, 2)
+      }
+      await runRelay(file === undefined ? flags : { ...flags, config: file })
+    })
+}
+
+async function runRelay(flags: RelayCommandFlags): Promise<void> {
+  let fromFile: ReturnType<typeof loadConfig>['config']['relay']
+  try {
+    fromFile = loadConfig(flags.config ? { file: flags.config } : {}).config.relay
+  } catch (error) {
+    if (error instanceof ConfigError)
+      throw new UserError(`invalid configuration:\n${error.message}`, 2)
+    throw error
+  }
+  let settings: ReturnType<typeof relaySettings>
+  try {
+    settings = relaySettings(fromFile, process.env, {
+      ...(flags.domain === undefined ? {} : { domain: flags.domain }),
+      ...(flags.host === undefined ? {} : { host: flags.host }),
+      ...(flags.port === undefined ? {} : { port: flags.port }),
+    })
+  } catch (error) {
+    throw new UserError(`invalid relay configuration:\n${(error as Error).message}`, 2)
+  }
+  const level = (flags.logLevel ?? 'info') as LogLevel
+  if (!LOG_LEVELS.includes(level))
+    throw new UserError(`--log-level: expected ${LOG_LEVELS.join(', ')}`, 2)
+  const logger = new Logger({ level })
+  const relay = new Relay({ ...settings, auth: new RelayAuth(settings.auth), logger })
+  let address: Awaited<ReturnType<Relay['listen']>>
+  try {
+    address = await relay.listen()
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    if (code === 'EADDRINUSE') {
+      throw new UserError(
+        `port ${settings.config.port} on ${settings.config.host} is already in use`,
+      )
+    }
+    throw error
+  }
+  const { config, auth } = settings
+  process.stdout.write(
+    `Portico relay listening on ${address.url} (tunnels at ${config.public_scheme}://<subdomain>.${config.domain}, auth: ${auth.mode})\n`,
+  )
+  await new Promise<void>((resolve) => {
+    const stop = (signal: NodeJS.Signals) => {
+      logger.info(`received ${signal}, closing tunnels`)
+      void relay.close().finally(resolve)
+    }
+    process.once('SIGTERM', stop)
+    process.once('SIGINT', stop)
+  })
+}

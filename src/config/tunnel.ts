@@ -1,0 +1,85 @@
+/**
+ * mcpr's tunnel and relay tables. `[tunnel]` (enabled, relay_url, token, subdomain) makes
+ * `portico run` publish itself through a relay; `[relay]` (domain, auth_provider,
+ * auth_provider_secret, `[[relay.tokens]]`) configures `portico relay`, plus Portico's own
+ * listener and per-tunnel limits. See src/tunnel/ and src/relay/.
+ */
+import { z } from 'zod'
+import { durationSchema } from './duration.ts'
+
+/** One DNS label: what a subdomain may be. */
+export const SUBDOMAIN = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/
+
+const httpUrl = z
+  .string()
+  .refine((value) => /^https?:\/\/[^/]+/i.test(value) && URL.canParse(value), {
+    message: 'expected an absolute http:// or https:// URL',
+  })
+
+export const tunnelSchema = z
+  .strictObject({
+    enabled: z.boolean().default(false),
+    /** The relay: `https://tunnel.example.com` (WebSocket over TLS) or `http://…`. */
+    relay_url: z.string().min(1).optional(),
+    /** Sent in the first WebSocket message, never in a URL. */
+    token: z.string().min(1).optional(),
+    subdomain: z
+      .string()
+      .regex(SUBDOMAIN, 'expected one DNS label: lowercase letters, digits and "-"')
+      .optional(),
+  })
+  .superRefine((tunnel, ctx) => {
+    if (!tunnel.enabled) return
+    if (tunnel.relay_url === undefined)
+      ctx.addIssue({ code: 'custom', path: ['relay_url'], message: 'required when enabled' })
+    if (tunnel.token === undefined)
+      ctx.addIssue({ code: 'custom', path: ['token'], message: 'required when enabled' })
+  })
+
+export const relayTokenSchema = z.strictObject({
+  token: z.string().min(1),
+  /** Allowed subdomains; one `*` is a wildcard (`demo-*`, `*`). */
+  subdomains: z.array(z.string().min(1)).min(1),
+})
+
+export const relaySchema = z.strictObject({
+  /** Public tunnels are `<subdomain>.<domain>`. Required to run a relay. */
+  domain: z
+    .string()
+    .regex(/^[a-z0-9.-]+$/i, 'expected a host name like tunnel.example.com')
+    .optional(),
+  /** The relay listens here; TLS is terminated in front of it (Caddy, nginx). */
+  host: z.string().min(1).default('127.0.0.1'),
+  port: z.number().int().min(0).max(65535).default(8080),
+  /** Scheme of the public URLs handed to clients (`https` behind a TLS terminator). */
+  public_scheme: z.enum(['https', 'http']).default('https'),
+  /** mcpr's token verification service: `POST <auth_provider>/api/verify`. */
+  auth_provider: httpUrl.optional(),
+  auth_provider_secret: z.string().min(1).optional(),
+  tokens: z.array(relayTokenSchema).optional(),
+  max_request_body_size: z
+    .number()
+    .int()
+    .positive()
+    .default(5 * 1024 * 1024),
+  max_response_body_size: z
+    .number()
+    .int()
+    .positive()
+    .default(10 * 1024 * 1024),
+  /**
+   * Requests in flight through one tunnel at most (open GET streams included: each MCP session
+   * may hold one); more get 503.
+   */
+  max_streams: z.number().int().positive().default(256),
+  /** Requests per second per tunnel (a token bucket, burst twice that); more get 429. */
+  requests_per_second: z.number().positive().default(100),
+  /** Time a tunnel has to start answering a request before the relay answers 504. */
+  response_timeout: durationSchema.default(30_000),
+  heartbeat_interval: durationSchema.default(15_000),
+  heartbeat_timeout: durationSchema.default(45_000),
+  max_tunnels: z.number().int().positive().default(1000),
+})
+
+export type TunnelConfig = z.output<typeof tunnelSchema>
+export type RelayConfig = z.output<typeof relaySchema>

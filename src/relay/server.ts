@@ -1,0 +1,489 @@
+/**
+ * `portico relay`: the public side of the tunnel. One plain-HTTP listener (TLS is terminated
+ * in front of it) with two jobs: WebSocket registrations at `/_tunnel/register`, and every
+ * other request routed by the first label of its Host (`<subdomain>.<domain>`) to that
+ * tunnel, streamed both ways (mux.ts). The relay's own `/healthz` answers on the bare domain
+ * (or any host that is not a tunnel's). Per tunnel: concurrent streams, requests per second,
+ * request and response body sizes, the time to the response head. Nothing a client or a tunnel
+ * sends can take the process down: every failure ends one request or one tunnel.
+ */
+import { once } from 'node:events'
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo, Socket } from 'node:net'
+import { performance } from 'node:perf_hooks'
+import { WebSocket, WebSocketServer } from 'ws'
+import type { RelayConfig } from '../config/tunnel.ts'
+import type { Logger } from '../observe/logger.ts'
+import {
+  CloseCode,
+  decodeFrame,
+  encodeJson,
+  endToEnd,
+  FrameType,
+  isHeaderPairs,
+  PROTOCOL_VERSION,
+  payloadObject,
+  REGISTER_PATH,
+} from '../tunnel/frames.ts'
+import { DEFAULT_MUX, Mux, type TunnelStream } from '../tunnel/mux.ts'
+import type { RelayAuth } from './auth.ts'
+
+export interface RelayOptions {
+  config: RelayConfig & { domain: string }
+  auth: RelayAuth
+  logger: Logger
+  /** Where access log lines go (default: stdout). */
+  accessLog?: (line: string) => void
+}
+
+export interface RelayAddress {
+  host: string
+  port: number
+  url: string
+}
+
+interface Tunnel {
+  subdomain: string
+  mux: Mux
+  /** Token bucket for requests per second. */
+  tokens: number
+  refilled: number
+}
+
+/** WebSocket close reasons are limited to 123 bytes. */
+function closeReason(text: string): string {
+  const bytes = Buffer.from(text)
+  return bytes.length <= 120 ? text : `${bytes.subarray(0, 117).toString('utf8')}...`
+}
+
+export class Relay {
+  readonly #config: RelayConfig & { domain: string }
+  readonly #auth: RelayAuth
+  readonly #logger: Logger
+  readonly #accessLog: (line: string) => void
+  readonly #tunnels = new Map<string, Tunnel>()
+  readonly #server: Server
+  readonly #wss: WebSocketServer
+  #pending = 0
+
+  constructor(options: RelayOptions) {
+    this.#config = options.config
+    this.#auth = options.auth
+    this.#logger = options.logger
+    this.#accessLog = options.accessLog ?? ((line) => process.stdout.write(`${line}\n`))
+    this.#wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: 1024 * 1024,
+      perMessageDeflate: false,
+    })
+    this.#server = createServer(
+      { headersTimeout: 20_000, requestTimeout: 0, keepAliveTimeout: 65_000 },
+      (req, res) => this.#onRequest(req, res),
+    )
+    this.#server.on('upgrade', (req, socket, head) => this.#onUpgrade(req, socket as Socket, head))
+    this.#server.on('clientError', (_error, socket) => socket.destroy())
+  }
+
+  /** Subdomains with a live tunnel. */
+  get subdomains(): string[] {
+    return [...this.#tunnels.keys()]
+  }
+
+  /** Cuts one tunnel's WebSocket at once, as a network failure would (tests, operators). */
+  drop(subdomain: string): boolean {
+    const tunnel = this.#tunnels.get(subdomain)
+    tunnel?.mux.terminate()
+    return tunnel !== undefined
+  }
+
+  async listen(): Promise<RelayAddress> {
+    this.#server.listen(this.#config.port, this.#config.host)
+    await once(this.#server, 'listening')
+    const address = this.#server.address() as AddressInfo
+    const host = address.address.includes(':') ? `[${address.address}]` : address.address
+    return { host: address.address, port: address.port, url: `http://${host}:${address.port}` }
+  }
+
+  async close(): Promise<void> {
+    for (const tunnel of this.#tunnels.values()) {
+      tunnel.mux.close(CloseCode.GoingAway, 'relay shutting down')
+    }
+    this.#tunnels.clear()
+    this.#server.close()
+    this.#server.closeAllConnections()
+    for (const ws of this.#wss.clients) ws.terminate()
+  }
+
+  /** The tunnel a Host names: `<label>.<domain>`, or the first label of another name. */
+  #subdomainOf(hostHeader: string | undefined): string | undefined {
+    if (!hostHeader) return undefined
+    const host = hostHeader.replace(/:\d+$/, '').toLowerCase().replace(/\.$/, '')
+    const domain = this.#config.domain.toLowerCase()
+    if (host === domain) return undefined
+    if (host.endsWith(`.${domain}`)) return host.slice(0, -domain.length - 1)
+    const dot = host.indexOf('.')
+    return dot > 0 && !/^[\d.]+$/.test(host) && !host.startsWith('[')
+      ? host.slice(0, dot)
+      : undefined
+  }
+
+  #onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    socket.on('error', () => socket.destroy())
+    const path = (req.url ?? '/').split('?')[0]
+    if (path !== REGISTER_PATH) {
+      socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n')
+      return
+    }
+    if (this.#pending >= 64 || this.#tunnels.size >= this.#config.max_tunnels) {
+      socket.end(
+        'HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 0\r\n\r\n',
+      )
+      return
+    }
+    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#register(ws))
+  }
+
+  /** The handshake: the first frame carries the version, the token and the subdomain asked for. */
+  #register(ws: WebSocket): void {
+    this.#pending++
+    let settled = false
+    const done = () => {
+      if (settled) return false
+      settled = true
+      this.#pending--
+      clearTimeout(timer)
+      ws.removeAllListeners()
+      ws.on('error', () => {})
+      return true
+    }
+    const refuse = (code: number, reason: string) => {
+      if (done()) ws.close(code, closeReason(reason))
+    }
+    const timer = setTimeout(() => refuse(CloseCode.Protocol, 'no registration'), 10_000)
+    ws.on('error', () => {})
+    ws.once('close', () => done())
+    ws.once('message', (data, isBinary) => {
+      const frame = isBinary ? decodeFrame(data as Buffer) : undefined
+      const hello = frame?.type === FrameType.Register ? payloadObject(frame) : undefined
+      if (hello === undefined) {
+        refuse(CloseCode.Protocol, 'expected a registration')
+        return
+      }
+      if (hello.version !== PROTOCOL_VERSION) {
+        refuse(CloseCode.Version, `unsupported protocol version (relay speaks ${PROTOCOL_VERSION})`)
+        return
+      }
+      const token = typeof hello.token === 'string' ? hello.token : ''
+      const requested = typeof hello.subdomain === 'string' ? hello.subdomain : undefined
+      void this.#auth.authorize(token, requested).then((result) => {
+        if (settled || ws.readyState !== WebSocket.OPEN) {
+          done()
+          return
+        }
+        if (!result.ok) {
+          this.#logger.info('tunnel refused', { reason: result.message })
+          refuse(CloseCode.Refused, result.message)
+          return
+        }
+        done()
+        this.#attach(ws, result.subdomain)
+      })
+    })
+  }
+
+  #attach(ws: WebSocket, subdomain: string): void {
+    const config = this.#config
+    const previous = this.#tunnels.get(subdomain)
+    if (previous) {
+      this.#tunnels.delete(subdomain)
+      previous.mux.close(
+        CloseCode.Evicted,
+        'evicted: another client registered with the same tunnel',
+      )
+    }
+    const tunnel: Tunnel = {
+      subdomain,
+      tokens: config.requests_per_second * 2,
+      refilled: performance.now(),
+      mux: new Mux(ws, {
+        ...DEFAULT_MUX,
+        heartbeatMs: config.heartbeat_interval,
+        timeoutMs: config.heartbeat_timeout,
+        onClose: () => {
+          if (this.#tunnels.get(subdomain) === tunnel) {
+            this.#tunnels.delete(subdomain)
+            this.#logger.info('tunnel closed', { subdomain })
+          }
+        },
+      }),
+    }
+    this.#tunnels.set(subdomain, tunnel)
+    const url = `${config.public_scheme}://${subdomain}.${config.domain}`
+    ws.send(
+      encodeJson(FrameType.Registered, 0, {
+        version: PROTOCOL_VERSION,
+        subdomain,
+        url,
+        window: DEFAULT_MUX.window,
+        maxFrame: DEFAULT_MUX.maxFrame,
+      }),
+    )
+    this.#logger.info('tunnel registered', { subdomain })
+  }
+
+  /** Token bucket: `requests_per_second`, bursts of twice that. */
+  #admit(tunnel: Tunnel): boolean {
+    const now = performance.now()
+    const rate = this.#config.requests_per_second
+    tunnel.tokens = Math.min(rate * 2, tunnel.tokens + ((now - tunnel.refilled) / 1000) * rate)
+    tunnel.refilled = now
+    if (tunnel.tokens < 1) return false
+    tunnel.tokens -= 1
+    return true
+  }
+
+  #onRequest(req: IncomingMessage, res: ServerResponse): void {
+    const started = performance.now()
+    const subdomain = this.#subdomainOf(req.headers.host)
+    let bytesOut = 0
+    res.once('close', () => {
+      const ms = Math.round(performance.now() - started)
+      const path = (req.url ?? '/').split('?')[0]
+      this.#accessLog(
+        `${new Date().toISOString()}  ${subdomain ?? '-'}  ${req.method} ${path}  → ${res.statusCode}  ${bytesOut}b  ${ms}ms`,
+      )
+    })
+    const count = (bytes: number) => {
+      bytesOut += bytes
+    }
+    if (subdomain === undefined) {
+      this.#own(req, res, count)
+      return
+    }
+    const tunnel = this.#tunnels.get(subdomain)
+    if (tunnel === undefined) {
+      plain(req, res, 404, 'tunnel not found', count)
+      return
+    }
+    if (!this.#admit(tunnel)) {
+      res.setHeader('retry-after', '1')
+      plain(req, res, 429, 'too many requests for this tunnel', count)
+      return
+    }
+    if (tunnel.mux.streams >= this.#config.max_streams) {
+      res.setHeader('retry-after', '1')
+      plain(req, res, 503, 'tunnel overloaded', count)
+      return
+    }
+    const declared = Number(req.headers['content-length'])
+    if (declared > this.#config.max_request_body_size) {
+      // Read and dropped (bounded), so the client reads the 413 instead of a reset.
+      if (declared > this.#config.max_request_body_size + DISCARD_BYTES) {
+        res.setHeader('connection', 'close')
+      }
+      plain(req, res, 413, 'request body too large', count)
+      return
+    }
+    this.#forward(tunnel, req, res, count)
+  }
+
+  #own(req: IncomingMessage, res: ServerResponse, count: (n: number) => void): void {
+    const path = (req.url ?? '/').split('?')[0]
+    if (path === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) {
+      const body = JSON.stringify({ status: 'ok', tunnels: this.#tunnels.size })
+      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' })
+      count(body.length)
+      res.end(body)
+      return
+    }
+    plain(req, res, 404, 'not found', count)
+  }
+
+  #forward(
+    tunnel: Tunnel,
+    req: IncomingMessage,
+    res: ServerResponse,
+    count: (n: number) => void,
+  ): void {
+    const config = this.#config
+    const remote = publicAddressOf(req)
+    const forwarded = ['x-forwarded-proto', config.public_scheme]
+    if (req.headers['x-forwarded-for'] === undefined && remote !== undefined) {
+      forwarded.push('x-forwarded-for', remote)
+    }
+    const stream = tunnel.mux.open({
+      method: req.method,
+      path: req.url,
+      headers: [...endToEnd(req.rawHeaders), ...forwarded],
+      ...(remote === undefined ? {} : { remote }),
+    })
+    let timedOut = false
+    const timer = setTimeout(() => {
+      timedOut = true
+      stream.reset('no answer in time')
+    }, config.response_timeout)
+    timer.unref()
+    let sent = 0
+    stream.onHead = (head) => {
+      clearTimeout(timer)
+      const status = head.status
+      if (
+        typeof status !== 'number' ||
+        !Number.isInteger(status) ||
+        status < 200 ||
+        status > 599 ||
+        !isHeaderPairs(head.headers) ||
+        res.headersSent
+      ) {
+        stream.reset('bad response head')
+        return
+      }
+      const declared = declaredLength(head.headers)
+      if (declared !== undefined && declared > config.max_response_body_size) {
+        stream.reset('response body too large')
+        return
+      }
+      try {
+        res.writeHead(status, head.headers)
+      } catch {
+        stream.reset('bad response headers')
+      }
+    }
+    stream.receive({
+      data: (chunk) => {
+        if (!res.headersSent) {
+          stream.reset('data before the response head')
+          return
+        }
+        sent += chunk.length
+        if (sent > config.max_response_body_size) {
+          stream.reset('response body too large')
+          return
+        }
+        count(chunk.length)
+        res.write(chunk, () => stream.consumed(chunk.length))
+      },
+      end: () => {
+        clearTimeout(timer)
+        if (!res.headersSent) plain(req, res, 502, 'tunnel sent no response', count)
+        else res.end()
+      },
+      reset: (reason) => {
+        clearTimeout(timer)
+        if (res.headersSent) {
+          res.destroy()
+          return
+        }
+        if (timedOut) plain(req, res, 504, 'tunnel timeout', count)
+        else if (reason === 'response body too large') {
+          plain(req, res, 502, 'tunnel response body too large', count)
+        } else plain(req, res, 502, 'tunnel dropped request', count)
+      },
+    })
+    // The public client went away: the stream is cancelled at Portico.
+    res.once('close', () => {
+      clearTimeout(timer)
+      if (!stream.closed) stream.reset('client disconnected')
+    })
+    this.#upload(req, res, stream, count)
+  }
+
+  /**
+   * The request body into the stream, bounded by `max_request_body_size`, paused while the
+   * stream has no credit. Past the bound the client gets 413 and the rest of its body is read
+   * and dropped (up to DISCARD_BYTES more, then the connection is cut): closing at once would
+   * make the client's kernel reset the connection before it read the 413.
+   */
+  #upload(
+    req: IncomingMessage,
+    res: ServerResponse,
+    stream: TunnelStream,
+    count: (n: number) => void,
+  ): void {
+    let received = 0
+    let discarding = false
+    let writing: Promise<void> = Promise.resolve()
+    req.on('data', (chunk: Buffer) => {
+      received += chunk.length
+      if (discarding) {
+        if (received > this.#config.max_request_body_size + DISCARD_BYTES) req.socket.destroy()
+        return
+      }
+      if (received > this.#config.max_request_body_size) {
+        discarding = true
+        // Answered before the reset, so the stream's reset handler finds the answer sent.
+        if (!res.headersSent) plain(req, res, 413, 'request body too large', count)
+        stream.reset('request body too large')
+        return
+      }
+      req.pause()
+      writing = stream.write(chunk).then((sent) => {
+        // A stream gone (answered early, reset, tunnel closed): the rest is dropped.
+        if (!sent) discarding = true
+        req.resume()
+      })
+    })
+    // 'end' may come while the last chunk still waits for credit: End goes after it.
+    req.once('end', () => {
+      void writing.then(() => {
+        if (!discarding) stream.end()
+      })
+    })
+    req.once('error', () => stream.reset('client request failed'))
+  }
+}
+
+/** Body bytes read and dropped after a 413 before the connection is cut instead. */
+const DISCARD_BYTES = 8 * 1024 * 1024
+
+/** Loopback: the relay's own machine (its TLS terminator). */
+export function isLoopback(address: string): boolean {
+  return /^(127\.|::1$|::ffff:127\.)/.test(address)
+}
+
+/**
+ * The public client's address: the socket's, unless the socket is loopback (the TLS
+ * terminator in front of the relay on the same machine), then the last hop of the
+ * X-Forwarded-For that terminator set. Only a local process can connect over loopback, so
+ * only the local proxy's word is taken.
+ */
+function publicAddressOf(req: IncomingMessage): string | undefined {
+  const socket = req.socket.remoteAddress
+  if (socket === undefined || !isLoopback(socket)) return socket
+  const header = req.headers['x-forwarded-for']
+  const hops = (Array.isArray(header) ? header.join(',') : (header ?? '')).split(',')
+  const last = hops[hops.length - 1]?.trim()
+  return last ? last : socket
+}
+
+/** The Content-Length of raw header pairs, when declared. */
+function declaredLength(headers: readonly string[]): number | undefined {
+  for (let i = 0; i < headers.length; i += 2) {
+    if ((headers[i] as string).toLowerCase() === 'content-length') {
+      const value = Number(headers[i + 1])
+      return Number.isFinite(value) ? value : undefined
+    }
+  }
+  return undefined
+}
+
+function plain(
+  req: IncomingMessage,
+  res: ServerResponse,
+  status: number,
+  message: string,
+  count: (n: number) => void,
+): void {
+  if (res.headersSent || res.writableEnded) {
+    res.destroy()
+    return
+  }
+  const body = `${message}\n`
+  res.writeHead(status, {
+    'content-type': 'text/plain; charset=utf-8',
+    'cache-control': 'no-store',
+  })
+  count(body.length)
+  res.end(body)
+  if (!req.complete && !req.readableFlowing) req.resume()
+}

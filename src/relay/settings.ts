@@ -1,0 +1,121 @@
+/**
+ * The relay's settings: `[relay]` from the config file, then mcpr's `MCPR_RELAY_*` variables
+ * (and the same names with `PORTICO_RELAY_*`, which win), then flags. The auth mode follows
+ * mcpr's priority (static tokens > auth provider > open) unless `*_AUTH_MODE` names one.
+ */
+import { type RelayConfig, relaySchema } from '../config/tunnel.ts'
+import type { AuthMode, RelayAuthOptions } from './auth.ts'
+
+export interface RelayFlags {
+  domain?: string
+  host?: string
+  port?: number
+}
+
+export interface RelaySettings {
+  config: RelayConfig & { domain: string }
+  auth: RelayAuthOptions
+}
+
+/** The value of `MCPR_RELAY_<suffix>`, overridden by `PORTICO_RELAY_<suffix>`. */
+function variable(env: NodeJS.ProcessEnv, suffix: string): string | undefined {
+  const value = env[`PORTICO_RELAY_${suffix}`] || env[`MCPR_RELAY_${suffix}`]
+  return value === '' ? undefined : value
+}
+
+/** Throws an Error listing every problem (the CLI prints it as a usage error). */
+export function relaySettings(
+  fromFile: RelayConfig | undefined,
+  env: NodeJS.ProcessEnv,
+  flags: RelayFlags = {},
+): RelaySettings {
+  const problems: string[] = []
+  // A table from the file is parsed already (its durations are milliseconds): never again.
+  const raw: Record<string, unknown> = { ...(fromFile ?? relaySchema.parse({})) }
+  const number = (suffix: string, key: string) => {
+    const value = variable(env, suffix)
+    if (value === undefined) return
+    if (!/^\d+$/.test(value)) problems.push(`MCPR_RELAY_${suffix}: expected a number`)
+    else raw[key] = Number(value)
+  }
+  const domain = variable(env, 'DOMAIN')
+  if (domain !== undefined) raw.domain = domain
+  number('PORT', 'port')
+  number('MAX_REQUEST_BODY', 'max_request_body_size')
+  number('MAX_RESPONSE_BODY', 'max_response_body_size')
+  const authUrl = variable(env, 'AUTH_URL')
+  if (authUrl !== undefined) raw.auth_provider = authUrl
+  const authSecret = variable(env, 'AUTH_SECRET')
+  if (authSecret !== undefined) raw.auth_provider_secret = authSecret
+  const tokens = variable(env, 'TOKENS')
+  if (tokens !== undefined) {
+    try {
+      raw.tokens = JSON.parse(tokens)
+    } catch {
+      problems.push('MCPR_RELAY_TOKENS: expected a JSON array of {token, subdomains}')
+    }
+  }
+  if (flags.domain !== undefined) raw.domain = flags.domain
+  if (flags.host !== undefined) raw.host = flags.host
+  if (flags.port !== undefined) raw.port = flags.port
+  // Durations are already milliseconds here: parse only what the environment changed.
+  const checked = relaySchema
+    .omit({ response_timeout: true, heartbeat_interval: true, heartbeat_timeout: true })
+    .safeParse(
+      Object.fromEntries(
+        Object.entries(raw).filter(
+          ([key, value]) =>
+            value !== undefined && !key.startsWith('heartbeat_') && key !== 'response_timeout',
+        ),
+      ),
+    )
+  if (!checked.success) {
+    for (const issue of checked.error.issues) {
+      problems.push(`relay.${issue.path.join('.')}: ${issue.message}`)
+    }
+  }
+  if (raw.domain === undefined) {
+    problems.push('relay.domain is required: [relay] domain, --domain or MCPR_RELAY_DOMAIN')
+  }
+  const config = raw as RelayConfig & { domain: string }
+  const auth = authOf(config, variable(env, 'AUTH_MODE'), problems)
+  if (problems.length > 0) throw new Error(problems.join('\n'))
+  return { config, auth }
+}
+
+function authOf(
+  config: RelayConfig,
+  named: string | undefined,
+  problems: string[],
+): RelayAuthOptions {
+  let mode: AuthMode
+  if (named !== undefined) {
+    if (named !== 'open' && named !== 'static' && named !== 'provider') {
+      problems.push('MCPR_RELAY_AUTH_MODE: expected open, static or provider')
+      return { mode: 'open' }
+    }
+    mode = named
+  } else if (config.tokens?.length) mode = 'static'
+  else if (config.auth_provider !== undefined) mode = 'provider'
+  else mode = 'open'
+  if (mode === 'static' && !config.tokens?.length) {
+    problems.push('relay: static auth needs [[relay.tokens]] or MCPR_RELAY_TOKENS')
+  }
+  if (mode === 'provider' && config.auth_provider === undefined) {
+    problems.push('relay: provider auth needs auth_provider or MCPR_RELAY_AUTH_URL')
+  }
+  return {
+    mode,
+    ...(config.tokens ? { tokens: config.tokens } : {}),
+    ...(config.auth_provider === undefined
+      ? {}
+      : {
+          provider: {
+            url: config.auth_provider,
+            ...(config.auth_provider_secret === undefined
+              ? {}
+              : { secret: config.auth_provider_secret }),
+          },
+        }),
+  }
+}

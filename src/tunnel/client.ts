@@ -1,0 +1,322 @@
+/**
+ * The tunnel client in `portico run`: registers with a relay over one WebSocket (the token in
+ * the first frame, never in the URL), then answers every stream the relay opens by feeding it,
+ * as HTTP/1.1 over an in-memory socket pair, into Portico's own request handler. Streams both
+ * ways with flow control (mux.ts). When the connection drops it reconnects with capped
+ * exponential backoff and jitter, asking for the same subdomain; it stops for good when the
+ * relay refuses it (4001), evicts it (4002) or speaks another version (4003).
+ */
+import {
+  type ClientRequest,
+  createServer,
+  type IncomingMessage,
+  request,
+  type Server,
+} from 'node:http'
+import WebSocket from 'ws'
+import { markTunnelled } from '../http/via.ts'
+import type { Logger } from '../observe/logger.ts'
+import {
+  CloseCode,
+  decodeFrame,
+  encodeJson,
+  endToEnd,
+  FrameType,
+  isHeaderPairs,
+  PROTOCOL_VERSION,
+  payloadObject,
+  REGISTER_PATH,
+} from './frames.ts'
+import { DEFAULT_MUX, Mux, type MuxOptions, type TunnelStream } from './mux.ts'
+import { socketPair } from './socket-pair.ts'
+
+export type RequestHandler = (req: IncomingMessage, res: import('node:http').ServerResponse) => void
+
+export interface TunnelClientOptions {
+  /** The relay: `https://tunnel.example.com` (→ wss), `http://…` (→ ws), or a bare host. */
+  relayUrl: string
+  token: string
+  subdomain?: string
+  logger: Logger
+  /** Heartbeat and window settings (tests shorten the heartbeat). */
+  mux?: Partial<Omit<MuxOptions, 'onOpen' | 'onClose'>>
+  /** Reconnect backoff: first delay and cap, in ms (jittered). */
+  backoff?: { initialMs: number; maxMs: number }
+  registerTimeoutMs?: number
+}
+
+export interface Registration {
+  subdomain: string
+  url: string
+}
+
+/** A registration the relay refused, with its close code (4001 refused, 4003 version). */
+export class TunnelError extends Error {
+  readonly code: number | undefined
+  constructor(message: string, code?: number) {
+    super(message)
+    this.name = 'TunnelError'
+    this.code = code
+  }
+}
+
+export type TunnelState = 'connecting' | 'connected' | 'reconnecting' | 'stopped'
+
+/** `https://x` → `wss://x/_tunnel/register`; the token never goes into this URL. */
+export function registerUrl(relayUrl: string): string {
+  const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(relayUrl) ? relayUrl : `wss://${relayUrl}`
+  const url = new URL(withScheme)
+  if (url.protocol === 'https:') url.protocol = 'wss:'
+  else if (url.protocol === 'http:') url.protocol = 'ws:'
+  else if (url.protocol !== 'ws:' && url.protocol !== 'wss:') {
+    throw new TunnelError(`relay_url: unsupported scheme ${url.protocol}`)
+  }
+  url.pathname = `${url.pathname.replace(/\/+$/, '')}${REGISTER_PATH}`
+  url.search = ''
+  url.hash = ''
+  return url.toString()
+}
+
+export class TunnelClient {
+  readonly #options: TunnelClientOptions
+  readonly #mux: Omit<MuxOptions, 'onOpen' | 'onClose'>
+  readonly #server: Server
+  #handler: RequestHandler | undefined
+  #connection: Mux | undefined
+  #registration: Registration | undefined
+  #state: TunnelState = 'connecting'
+  #attempts = 0
+  #retry: NodeJS.Timeout | undefined
+  /** Each successful registration (tests and logs follow reconnects). */
+  registrations = 0
+  onRegistered: ((registration: Registration) => void) | undefined
+
+  constructor(options: TunnelClientOptions) {
+    this.#options = options
+    this.#mux = { ...DEFAULT_MUX, ...options.mux }
+    // Parses the in-memory connections; never listens on a port.
+    this.#server = createServer({ requestTimeout: 0 }, (req, res) => {
+      if (this.#handler) this.#handler(req, res)
+      else {
+        res.writeHead(503, { 'content-type': 'text/plain' }).end('portico is starting\n')
+      }
+    })
+    registerUrl(options.relayUrl)
+  }
+
+  get state(): TunnelState {
+    return this.#state
+  }
+
+  get registration(): Registration | undefined {
+    return this.#registration
+  }
+
+  /** First registration; rejects (TunnelError) when the relay refuses or cannot be reached. */
+  async connect(): Promise<Registration> {
+    const registration = await this.#attempt(this.#options.subdomain)
+    this.#state = 'connected'
+    return registration
+  }
+
+  /** Where tunnel requests go from now on: Portico's request handler. */
+  serve(handler: RequestHandler): void {
+    this.#handler = handler
+  }
+
+  /** Stops reconnecting and closes the tunnel (in-flight streams are reset). */
+  close(): void {
+    this.#state = 'stopped'
+    clearTimeout(this.#retry)
+    this.#connection?.close(CloseCode.GoingAway, 'client closing')
+  }
+
+  /** Cuts the WebSocket as a network failure would (tests); the client reconnects. */
+  dropConnection(): void {
+    this.#connection?.terminate()
+  }
+
+  #attempt(subdomain: string | undefined): Promise<Registration> {
+    const { logger } = this.#options
+    const ws = new WebSocket(registerUrl(this.#options.relayUrl), {
+      maxPayload: 1024 * 1024,
+      perMessageDeflate: false,
+      handshakeTimeout: this.#options.registerTimeoutMs ?? 10_000,
+    })
+    return new Promise<Registration>((resolve, reject) => {
+      const fail = (error: TunnelError) => {
+        clearTimeout(timer)
+        ws.removeAllListeners()
+        ws.on('error', () => {})
+        ws.terminate()
+        reject(error)
+      }
+      const timer = setTimeout(
+        () => fail(new TunnelError('the relay did not answer the registration')),
+        this.#options.registerTimeoutMs ?? 10_000,
+      )
+      ws.once('open', () => {
+        const hello: Record<string, unknown> = {
+          version: PROTOCOL_VERSION,
+          token: this.#options.token,
+        }
+        if (subdomain !== undefined) hello.subdomain = subdomain
+        ws.send(encodeJson(FrameType.Register, 0, hello))
+      })
+      ws.once('unexpected-response', (_req: ClientRequest, res: IncomingMessage) => {
+        res.resume()
+        fail(new TunnelError(`the relay answered HTTP ${res.statusCode} instead of a WebSocket`))
+      })
+      ws.once('error', (error) => fail(new TunnelError(`cannot reach the relay: ${error.message}`)))
+      ws.once('close', (code, reason) =>
+        fail(new TunnelError(reason.toString('utf8') || `closed (${code})`, code)),
+      )
+      ws.once('message', (data, isBinary) => {
+        const frame = isBinary ? decodeFrame(data as Buffer) : undefined
+        const ack = frame?.type === FrameType.Registered ? payloadObject(frame) : undefined
+        if (ack === undefined || typeof ack.url !== 'string' || typeof ack.subdomain !== 'string') {
+          fail(new TunnelError('the relay sent an unexpected first frame'))
+          return
+        }
+        clearTimeout(timer)
+        ws.removeAllListeners()
+        const registration = { subdomain: ack.subdomain, url: ack.url }
+        this.#registration = registration
+        this.registrations++
+        this.#connection = new Mux(ws, {
+          ...this.#mux,
+          onOpen: (stream, head) => this.#onStream(stream, head),
+          onClose: (code, reason) => this.#onClosed(code, reason),
+        })
+        logger.debug('tunnel registered', { url: registration.url })
+        this.onRegistered?.(registration)
+        resolve(registration)
+      })
+    })
+  }
+
+  #onClosed(code: number, reason: string): void {
+    this.#connection = undefined
+    if (this.#state === 'stopped') return
+    const { logger } = this.#options
+    if (code === CloseCode.Evicted || code === CloseCode.Refused || code === CloseCode.Version) {
+      this.#state = 'stopped'
+      logger.error(`tunnel closed by the relay: ${reason || code}; not reconnecting`)
+      return
+    }
+    this.#state = 'reconnecting'
+    logger.warn(`tunnel connection lost (${reason || code}); reconnecting`)
+    this.#schedule()
+  }
+
+  /** A method, not a field read, so a check after an await is not narrowed away. */
+  #isStopped(): boolean {
+    return this.#state === 'stopped'
+  }
+
+  #schedule(): void {
+    const { initialMs, maxMs } = this.#options.backoff ?? { initialMs: 250, maxMs: 15_000 }
+    const ceiling = Math.min(maxMs, initialMs * 2 ** Math.min(this.#attempts, 16))
+    // Equal jitter: never sooner than half the ceiling, so a fleet does not reconnect in step.
+    const delay = ceiling / 2 + Math.random() * (ceiling / 2)
+    this.#attempts++
+    this.#retry = setTimeout(() => void this.#reconnect(), delay)
+    this.#retry.unref()
+  }
+
+  async #reconnect(): Promise<void> {
+    if (this.#state === 'stopped') return
+    const subdomain = this.#registration?.subdomain ?? this.#options.subdomain
+    try {
+      const registration = await this.#attempt(subdomain)
+      if (this.#isStopped()) {
+        this.#connection?.close()
+        return
+      }
+      this.#attempts = 0
+      this.#state = 'connected'
+      this.#options.logger.info(`tunnel reconnected: ${registration.url}`)
+    } catch (error) {
+      const code = (error as TunnelError).code
+      if (code === CloseCode.Refused || code === CloseCode.Evicted || code === CloseCode.Version) {
+        this.#onClosed(code, (error as Error).message)
+        return
+      }
+      this.#options.logger.debug('tunnel reconnect failed', { error: (error as Error).message })
+      this.#schedule()
+    }
+  }
+
+  /** One public request: HTTP/1.1 over an in-memory socket pair into Portico's handler. */
+  #onStream(stream: TunnelStream, head: Record<string, unknown>): void {
+    const { method, path, headers, remote } = head
+    if (
+      typeof method !== 'string' ||
+      typeof path !== 'string' ||
+      !path.startsWith('/') ||
+      !isHeaderPairs(headers)
+    ) {
+      stream.reset('bad open frame')
+      return
+    }
+    const [inner, outer] = socketPair()
+    // Public traffic never looks local to Portico (address rules, admin on loopback): a
+    // loopback address from the relay is dropped rather than trusted.
+    if (typeof remote === 'string' && !/^(127\.|::1$|::ffff:127\.)/.test(remote)) {
+      inner.remoteAddress = remote
+    }
+    markTunnelled(inner)
+    this.#server.emit('connection', inner)
+    let req: ClientRequest
+    try {
+      req = request({
+        createConnection: () => outer,
+        method,
+        path,
+        headers: [...endToEnd(headers), 'connection', 'close'],
+        setHost: false,
+      })
+    } catch {
+      // Node refuses invalid header names or values: the relay's client sent them.
+      inner.destroy()
+      stream.sendHead(FrameType.Head, { status: 400, headers: [] })
+      stream.end()
+      return
+    }
+    req.on('error', () => stream.reset('request failed in portico'))
+    req.on('response', (res) => void this.#respond(stream, req, res))
+    stream.receive({
+      data: (chunk) => {
+        if (req.destroyed) return
+        req.write(chunk, () => stream.consumed(chunk.length))
+      },
+      end: () => {
+        if (!req.destroyed) req.end()
+      },
+      // The public client went away: closing the socket is what Portico sees as a disconnect.
+      reset: () => {
+        req.destroy()
+        outer.destroy()
+      },
+    })
+  }
+
+  async #respond(stream: TunnelStream, req: ClientRequest, res: IncomingMessage): Promise<void> {
+    stream.sendHead(FrameType.Head, {
+      status: res.statusCode ?? 502,
+      headers: endToEnd(res.rawHeaders),
+    })
+    try {
+      for await (const chunk of res) {
+        if (!(await stream.write(chunk as Buffer))) {
+          req.destroy()
+          return
+        }
+      }
+      if (res.complete) stream.end()
+      else stream.reset('response cut off')
+    } catch {
+      stream.reset('response failed')
+    }
+  }
+}

@@ -1,0 +1,242 @@
+/**
+ * The relay in process against tunnels the test speaks the protocol for (a real WebSocket on
+ * 127.0.0.1): per-tunnel limits (requests per second, streams in flight, response size) and a
+ * tunnel that misbehaves (data before its head, a bad status, garbage frames, an old protocol
+ * version). Each gets the documented answer, and the relay goes on serving.
+ */
+import assert from 'node:assert/strict'
+import { createHash, randomBytes } from 'node:crypto'
+import { once } from 'node:events'
+import { after, before, describe, it } from 'node:test'
+import { WebSocket } from 'ws'
+import { relaySchema } from '../../src/config/tunnel.ts'
+import { Logger } from '../../src/observe/logger.ts'
+import { RelayAuth } from '../../src/relay/auth.ts'
+import { Relay } from '../../src/relay/server.ts'
+import { encodeFrame, encodeJson, FrameType, PROTOCOL_VERSION } from '../../src/tunnel/frames.ts'
+import { DEFAULT_MUX, Mux, type TunnelStream } from '../../src/tunnel/mux.ts'
+import { runCliSync } from '../helpers/cli.ts'
+import { REFUSED_ORIGIN } from '../helpers/ports.ts'
+import { until } from '../helpers/wait.ts'
+import { fetchVia, wildcardAgent } from '../helpers/wildcard-dns.ts'
+
+const agent = wildcardAgent()
+const relayFetch = fetchVia(agent)
+
+type OnOpen = (stream: TunnelStream, head: Record<string, unknown>) => void
+
+describe('relay limits and misbehaving tunnels', () => {
+  const lines: string[] = []
+  let relay: Relay
+  let port: number
+  const sockets: WebSocket[] = []
+
+  const url = (subdomain: string, path = '/mcp') => `http://${subdomain}.relay.test:${port}${path}`
+
+  /** Registers `subdomain` and answers its streams with `onOpen`. */
+  async function tunnel(subdomain: string, onOpen: OnOpen, version = PROTOCOL_VERSION) {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/_tunnel/register`)
+    sockets.push(ws)
+    await once(ws, 'open')
+    ws.send(encodeJson(FrameType.Register, 0, { version, token: 't', subdomain }))
+    const first = await Promise.race([
+      once(ws, 'message').then(() => 'registered'),
+      once(ws, 'close').then(([code]) => `closed ${code}`),
+    ])
+    if (first !== 'registered') return { ws, first }
+    return { ws, first, mux: new Mux(ws, { ...DEFAULT_MUX, onOpen }) }
+  }
+
+  const answer =
+    (status: number, body: string): OnOpen =>
+    (stream) => {
+      stream.receive({ data: (c) => stream.consumed(c.length), end: () => {}, reset: () => {} })
+      stream.sendHead(FrameType.Head, { status, headers: ['content-type', 'text/plain'] })
+      void stream.write(Buffer.from(body)).then(() => stream.end())
+    }
+
+  before(async () => {
+    relay = new Relay({
+      config: {
+        ...relaySchema.parse({
+          port: 0,
+          requests_per_second: 2,
+          max_streams: 2,
+          max_response_body_size: 1000,
+          response_timeout: '2s',
+        }),
+        domain: 'relay.test',
+      },
+      auth: new RelayAuth({ mode: 'open' }),
+      logger: new Logger({ level: 'silent' }),
+      accessLog: (line) => lines.push(line),
+    })
+    port = (await relay.listen()).port
+  })
+
+  after(async () => {
+    for (const ws of sockets) ws.terminate()
+    await relay.close()
+    await agent.close()
+  })
+
+  it('requests per second: a burst of twice the rate, then 429 with Retry-After', async () => {
+    await tunnel('rate', answer(200, 'ok'))
+    const statuses: number[] = []
+    for (let i = 0; i < 5; i++) {
+      const response = await relayFetch(url('rate'))
+      statuses.push(response.status)
+      if (response.status === 429) assert.equal(response.headers.get('retry-after'), '1')
+      await response.text()
+    }
+    assert.deepEqual(statuses, [200, 200, 200, 200, 429])
+  })
+
+  it('streams in flight: a third concurrent request gets 503 while two are held', async () => {
+    const held: TunnelStream[] = []
+    await tunnel('busy', (stream) => {
+      held.push(stream)
+      stream.receive({ data: () => {}, end: () => {}, reset: () => {} })
+    })
+    const first = relayFetch(url('busy'))
+    const second = relayFetch(url('busy'))
+    await until(() => held.length === 2, 5000, 'two held streams')
+    const third = await relayFetch(url('busy'))
+    assert.equal(third.status, 503)
+    assert.equal(await third.text(), 'tunnel overloaded\n')
+    for (const stream of held) {
+      stream.sendHead(FrameType.Head, { status: 204, headers: [] })
+      stream.end()
+    }
+    assert.deepEqual([(await first).status, (await second).status], [204, 204])
+  })
+
+  it('a response over max_response_body_size is cut off, never passed whole', async () => {
+    await tunnel('huge', answer(200, 'x'.repeat(5000)))
+    // Cut off at the bound: the client sees a broken response (at the head or in the body).
+    await assert.rejects(async () => {
+      const response = await relayFetch(url('huge'))
+      await response.text()
+    })
+    await tunnel('declared', (stream) => {
+      stream.receive({ data: () => {}, end: () => {}, reset: () => {} })
+      stream.sendHead(FrameType.Head, { status: 200, headers: ['content-length', '5000'] })
+    })
+    const declared = await relayFetch(url('declared'))
+    assert.equal(declared.status, 502)
+    assert.equal(await declared.text(), 'tunnel response body too large\n')
+  })
+
+  it('a request body of several windows arrives whole and in order', async () => {
+    await tunnel('upload', (stream) => {
+      const hash = createHash('sha256')
+      let bytes = 0
+      stream.receive({
+        data: (chunk) => {
+          hash.update(chunk)
+          bytes += chunk.length
+          // Handed on a little later, as a real consumer would.
+          setImmediate(() => stream.consumed(chunk.length))
+        },
+        end: () => {
+          stream.sendHead(FrameType.Head, { status: 200, headers: [] })
+          void stream.write(Buffer.from(`${bytes} ${hash.digest('hex')}`)).then(() => stream.end())
+        },
+        reset: () => {},
+      })
+    })
+    const body = randomBytes(1536 * 1024)
+    const response = await relayFetch(url('upload'), { method: 'POST', body })
+    assert.equal(
+      await response.text(),
+      `${body.length} ${createHash('sha256').update(body).digest('hex')}`,
+    )
+  })
+
+  it('a tunnel that never answers: 504 after response_timeout', async () => {
+    await tunnel('mute', (stream) => {
+      stream.receive({ data: () => {}, end: () => {}, reset: () => {} })
+    })
+    const started = Date.now()
+    const mute = await relayFetch(url('mute'))
+    assert.equal(mute.status, 504)
+    assert.equal(await mute.text(), 'tunnel timeout\n')
+    assert.ok(Date.now() - started >= 1950)
+  })
+
+  it('a tunnel that sends data before its head, or a bad status, gets the client a 502', async () => {
+    await tunnel('early', (stream) => {
+      void stream.write(Buffer.from('body first'))
+    })
+    const early = await relayFetch(url('early'))
+    assert.equal(early.status, 502)
+    assert.equal(await early.text(), 'tunnel dropped request\n')
+    await tunnel('weird', (stream) => stream.sendHead(FrameType.Head, { status: 42, headers: [] }))
+    const weird = await relayFetch(url('weird'))
+    assert.equal(weird.status, 502)
+    await weird.text()
+  })
+
+  it('garbage frames close that tunnel (4004); another protocol version is refused (4003)', async () => {
+    const garbage = await tunnel('garbage', answer(200, 'ok'))
+    const closed = once(garbage.ws, 'close')
+    garbage.ws.send('not a frame')
+    assert.equal((await closed)[0], 4004)
+    await until(() => !relay.subdomains.includes('garbage'), 5000, 'the tunnel to be gone')
+    const gone = await relayFetch(url('garbage'))
+    assert.equal(gone.status, 404)
+    await gone.text()
+    const old = await tunnel('old', answer(200, 'ok'), 0)
+    assert.equal(old.first, 'closed 4003')
+    const rogue = await tunnel('rogue', answer(200, 'ok'))
+    rogue.ws.send(encodeFrame(FrameType.Open, 9, Buffer.from('{}')))
+    assert.equal((await once(rogue.ws, 'close'))[0], 4004)
+  })
+
+  it('keeps serving: health, and a good tunnel answers after all of the above', async () => {
+    await tunnel('good', answer(200, 'fine'))
+    const response = await relayFetch(url('good'))
+    assert.equal(await response.text(), 'fine')
+    const health = await relayFetch(`http://relay.test:${port}/healthz`)
+    assert.equal(health.status, 200)
+    assert.ok(
+      lines.some((line) => /good {2}GET \/mcp {2}→ 200 {2}4b/.test(line)),
+      lines.join('\n'),
+    )
+    assert.ok(lines.every((line) => !line.includes('?')))
+  })
+})
+
+describe('portico relay and portico run --tunnel: usage errors', () => {
+  it('a relay without a domain exits 2 naming the key; a bad MCPR_RELAY_TOKENS too', () => {
+    const missing = runCliSync(['relay', '--port', '0'])
+    assert.equal(missing.status, 2)
+    assert.match(
+      missing.stderr,
+      /relay\.domain is required: \[relay\] domain, --domain or MCPR_RELAY_DOMAIN/,
+    )
+    const tokens = runCliSync(['relay', '--port', '0', '--domain', 'x.test'], {
+      MCPR_RELAY_TOKENS: 'not json',
+    })
+    assert.equal(tokens.status, 2)
+    assert.match(tokens.stderr, /MCPR_RELAY_TOKENS: expected a JSON array/)
+  })
+
+  it('a relay that cannot be reached stops portico run with exit 1 and a hint, never the token', () => {
+    const result = runCliSync([
+      'run',
+      '--upstream',
+      'http://127.0.0.1:9/mcp',
+      '--port',
+      '0',
+      '--tunnel',
+      REFUSED_ORIGIN,
+      '--tunnel-token',
+      'secret-token-value',
+    ])
+    assert.equal(result.status, 1)
+    assert.match(result.stderr, /tunnel: cannot reach the relay: .*ECONNREFUSED/)
+    assert.match(result.stderr, /run without --tunnel or set \[tunnel\] enabled = false/)
+    assert.doesNotMatch(result.stdout + result.stderr, /secret-token-value/)
+  })
+})

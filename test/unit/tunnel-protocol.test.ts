@@ -1,0 +1,428 @@
+/**
+ * The tunnel protocol's pieces: frame encoding, flow-control windows, the multiplexer over a
+ * real WebSocket on 127.0.0.1 (a reader that never reads stalls only its own stream), relay
+ * token modes and subdomain patterns, and the relay URL mapping.
+ */
+import assert from 'node:assert/strict'
+import { once } from 'node:events'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { after, describe, it } from 'node:test'
+import { WebSocket, WebSocketServer } from 'ws'
+import { parseConfig } from '../../src/config/schema.ts'
+import { matchesPattern, pickSubdomain, RelayAuth } from '../../src/relay/auth.ts'
+import { relaySettings } from '../../src/relay/settings.ts'
+import { registerUrl } from '../../src/tunnel/client.ts'
+import { ReceiveWindow, SendWindow } from '../../src/tunnel/flow.ts'
+import {
+  decodeFrame,
+  encodeFrame,
+  encodeJson,
+  encodeWindow,
+  endToEnd,
+  FrameType,
+  payloadObject,
+  windowIncrement,
+} from '../../src/tunnel/frames.ts'
+import { DEFAULT_MUX, Mux, type TunnelStream } from '../../src/tunnel/mux.ts'
+import { listenOnZero, REFUSED_ORIGIN } from '../helpers/ports.ts'
+import { until } from '../helpers/wait.ts'
+
+describe('tunnel frames', () => {
+  it('round-trips type, stream id and raw payload bytes', () => {
+    const payload = Buffer.from([0, 1, 2, 255, 254])
+    const frame = decodeFrame(encodeFrame(FrameType.Data, 0xfffffffe, payload))
+    assert.equal(frame?.type, FrameType.Data)
+    assert.equal(frame?.stream, 0xfffffffe)
+    assert.deepEqual(frame?.payload, payload)
+    const empty = decodeFrame(encodeFrame(FrameType.End, 7))
+    assert.equal(empty?.payload.length, 0)
+  })
+
+  it('carries JSON heads and window increments', () => {
+    const head = decodeFrame(encodeJson(FrameType.Open, 3, { method: 'POST', path: '/mcp' }))
+    assert.deepEqual(head && payloadObject(head), { method: 'POST', path: '/mcp' })
+    const window = decodeFrame(encodeWindow(3, 65536))
+    assert.equal(window && windowIncrement(window), 65536)
+  })
+
+  it('refuses short frames, unknown types and non-object heads', () => {
+    assert.equal(decodeFrame(Buffer.from([5, 0, 0])), undefined)
+    assert.equal(decodeFrame(Buffer.from([0, 0, 0, 0, 1])), undefined)
+    assert.equal(decodeFrame(Buffer.from([99, 0, 0, 0, 1])), undefined)
+    const array = decodeFrame(encodeFrame(FrameType.Open, 1, Buffer.from('[1]')))
+    assert.equal(array && payloadObject(array), undefined)
+    const junk = decodeFrame(encodeFrame(FrameType.Open, 1, Buffer.from('{nope')))
+    assert.equal(junk && payloadObject(junk), undefined)
+    const short = decodeFrame(encodeFrame(FrameType.Window, 1, Buffer.from([1, 2])))
+    assert.equal(short && windowIncrement(short), undefined)
+  })
+
+  it('drops hop-by-hop headers and those Connection names', () => {
+    const raw = [
+      'Host',
+      'a.example',
+      'Connection',
+      'keep-alive, X-Hop',
+      'X-Hop',
+      '1',
+      'Transfer-Encoding',
+      'chunked',
+      'Content-Type',
+      'application/json',
+      'Upgrade',
+      'h2c',
+    ]
+    assert.deepEqual(endToEnd(raw), ['Host', 'a.example', 'Content-Type', 'application/json'])
+  })
+})
+
+describe('flow-control windows', () => {
+  it('a sender waits for credit and resumes on a grant', async () => {
+    const window = new SendWindow(10)
+    assert.equal(await window.take(4), 4)
+    assert.equal(await window.take(100), 6)
+    let got: number | undefined
+    const waiting = window.take(5).then((n) => {
+      got = n
+    })
+    await new Promise((resolve) => setImmediate(resolve))
+    assert.equal(got, undefined)
+    assert.equal(window.grant(3), true)
+    await waiting
+    assert.equal(got, 3)
+  })
+
+  it('a closed window releases waiting senders with 0', async () => {
+    const window = new SendWindow(0)
+    const waiting = window.take(5)
+    window.close()
+    assert.equal(await waiting, 0)
+  })
+
+  it('refuses grants that are not positive or overflow', () => {
+    const window = new SendWindow(0x7ffffff0)
+    assert.equal(window.grant(0), false)
+    assert.equal(window.grant(0x20), false)
+  })
+
+  it('a receiver detects an overrun and grants back what was consumed, in batches', () => {
+    const window = new ReceiveWindow(100)
+    assert.equal(window.receive(60), true)
+    assert.equal(window.receive(41), false)
+    assert.equal(window.consume(10), 0)
+    assert.equal(window.consume(20), 30)
+    assert.equal(window.available, 70)
+    assert.equal(window.receive(70), true)
+    assert.equal(window.receive(1), false)
+  })
+})
+
+/** Two muxes over a real WebSocket on 127.0.0.1: `relay` opens streams, `client` answers. */
+async function muxPair(onOpen: (stream: TunnelStream, head: Record<string, unknown>) => void) {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 })
+  await once(wss, 'listening')
+  const port = (wss.address() as AddressInfo).port
+  const accepted = once(wss, 'connection') as Promise<[WebSocket]>
+  const ws = new WebSocket(`ws://127.0.0.1:${port}`)
+  await once(ws, 'open')
+  const [serverSide] = await accepted
+  const relay = new Mux(serverSide, { ...DEFAULT_MUX })
+  const client = new Mux(ws, { ...DEFAULT_MUX, onOpen })
+  return {
+    relay,
+    client,
+    close: () => {
+      ws.terminate()
+      serverSide.terminate()
+      wss.close()
+    },
+  }
+}
+
+describe('the multiplexer', () => {
+  const closers: Array<() => void> = []
+  after(() => {
+    for (const close of closers) close()
+  })
+
+  it('a reader that never reads stalls its own stream at exactly one window; others go on', async () => {
+    const received = new Map<string, number>()
+    const ended = new Set<string>()
+    const pair = await muxPair((stream, head) => {
+      const name = String(head.name)
+      received.set(name, 0)
+      stream.receive({
+        data: (chunk) => {
+          received.set(name, (received.get(name) ?? 0) + chunk.length)
+          // The slow one never hands its bytes on, so it grants no credit.
+          if (name === 'fast') stream.consumed(chunk.length)
+        },
+        end: () => ended.add(name),
+        reset: () => {},
+      })
+    })
+    closers.push(pair.close)
+    const slow = pair.relay.open({ name: 'slow' })
+    const fast = pair.relay.open({ name: 'fast' })
+    const body = Buffer.alloc(2 * 1024 * 1024, 7)
+    let slowDone = false
+    void slow.write(body).then(() => {
+      slowDone = true
+    })
+    assert.equal(await fast.write(body), true)
+    fast.end()
+    await until(() => ended.has('fast'), 5000, 'the fast stream to end')
+    assert.equal(received.get('fast'), body.length)
+    await until(() => received.get('slow') === DEFAULT_MUX.window, 5000, 'a window of slow bytes')
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    assert.equal(received.get('slow'), DEFAULT_MUX.window)
+    assert.equal(slowDone, false)
+    slow.reset('test over')
+  })
+
+  it('a reset reaches the other end, and data past the window is a protocol error', async () => {
+    const resets: string[] = []
+    const pair = await muxPair((stream) => {
+      stream.receive({ data: () => {}, end: () => {}, reset: (reason) => resets.push(reason) })
+    })
+    closers.push(pair.close)
+    const stream = pair.relay.open({})
+    await stream.write(Buffer.from('hello'))
+    stream.reset('client disconnected')
+    await until(() => resets.length === 1, 5000, 'the reset')
+    assert.deepEqual(resets, ['client disconnected'])
+
+    // A peer that ignores its window: the receiver resets the stream instead of buffering.
+    const rogue = pair.relay.open({})
+    const resetAt = resets.length
+    pair.relay.send(encodeFrame(FrameType.Data, rogue.id, Buffer.alloc(DEFAULT_MUX.window + 1)))
+    await until(() => resets.length > resetAt, 5000, 'the overrun reset')
+    assert.equal(resets.at(-1), 'flow control: window exceeded')
+  })
+
+  it('closing the WebSocket resets every open stream', async () => {
+    const resets: string[] = []
+    const pair = await muxPair((stream) => {
+      stream.receive({ data: () => {}, end: () => {}, reset: (reason) => resets.push(reason) })
+    })
+    closers.push(pair.close)
+    pair.relay.open({})
+    pair.relay.open({})
+    await until(() => pair.client.streams === 2, 5000, 'two streams at the client')
+    pair.relay.terminate()
+    await until(() => resets.length === 2, 5000, 'both resets')
+    assert.deepEqual(resets, ['tunnel closed', 'tunnel closed'])
+    assert.equal(pair.client.streams, 0)
+  })
+})
+
+describe('heartbeats', () => {
+  it('a peer that sends nothing is dropped after the timeout; one that answers stays', async () => {
+    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 })
+    await once(wss, 'listening')
+    const port = (wss.address() as AddressInfo).port
+    const accepted = once(wss, 'connection') as Promise<[WebSocket]>
+    const silentPeer = new WebSocket(`ws://127.0.0.1:${port}`)
+    await once(silentPeer, 'open')
+    const [serverSide] = await accepted
+    let closedAt: number | undefined
+    const started = Date.now()
+    // The raw peer never answers the Mux's Ping frames (it is not a Mux).
+    new Mux(serverSide, {
+      ...DEFAULT_MUX,
+      heartbeatMs: 50,
+      timeoutMs: 200,
+      onClose: () => {
+        closedAt = Date.now()
+      },
+    })
+    await until(() => closedAt !== undefined, 5000, 'the silent peer to be dropped')
+    const after = (closedAt as number) - started
+    assert.ok(after >= 200 && after < 1500, `dropped after ${after} ms`)
+
+    const accepted2 = once(wss, 'connection') as Promise<[WebSocket]>
+    const answering = new WebSocket(`ws://127.0.0.1:${port}`)
+    await once(answering, 'open')
+    const [server2] = await accepted2
+    let closed2 = false
+    const fast = { ...DEFAULT_MUX, heartbeatMs: 50, timeoutMs: 200 }
+    const relaySide = new Mux(server2, { ...fast, onClose: () => (closed2 = true) })
+    new Mux(answering, fast)
+    await new Promise((resolve) => setTimeout(resolve, 600))
+    assert.equal(closed2, false)
+    assert.equal(relaySide.closed, false)
+    answering.terminate()
+    silentPeer.terminate()
+    wss.close()
+  })
+})
+
+describe('[tunnel] and [relay] config', () => {
+  it('accepts mcpr tables and refuses an enabled tunnel without relay_url or token', () => {
+    const config = parseConfig({
+      upstream: 'http://127.0.0.1:9000/mcp',
+      tunnel: { enabled: true, relay_url: 'https://t.example.com', token: 'x', subdomain: 'app' },
+      relay: {
+        domain: 'tunnel.example.com',
+        auth_provider: 'https://auth.example.com',
+        auth_provider_secret: 's',
+        tokens: [{ token: 'a', subdomains: ['a-*'] }],
+      },
+    })
+    assert.equal(config.tunnel?.subdomain, 'app')
+    assert.equal(config.relay?.port, 8080)
+    assert.equal(config.relay?.response_timeout, 30_000)
+    assert.throws(
+      () => parseConfig({ upstream: 'http://127.0.0.1:9000/mcp', tunnel: { enabled: true } }),
+      /relay_url[\s\S]*token|token[\s\S]*relay_url/,
+    )
+    assert.throws(
+      () => parseConfig({ upstream: 'http://x:1/mcp', tunnel: { subdomain: 'Not_A_Label' } }),
+      /one DNS label/,
+    )
+  })
+})
+
+describe('relay tokens and subdomains', () => {
+  it('matches mcpr patterns: one * as prefix, suffix or infix', () => {
+    const cases: Array<[string, string, boolean]> = [
+      ['*', 'anything', true],
+      ['demo', 'demo', true],
+      ['demo', 'demo2', false],
+      ['demo-*', 'demo-1', true],
+      ['demo-*', 'demo-', true],
+      ['demo-*', 'prod-1', false],
+      ['*-dev', 'api-dev', true],
+      ['a*z', 'abcz', true],
+      ['a*z', 'az', true],
+      ['ab*ba', 'aba', false],
+      ['a*b*c', 'abc', false],
+    ]
+    for (const [pattern, name, expected] of cases) {
+      assert.equal(matchesPattern(pattern, name), expected, `${pattern} vs ${name}`)
+    }
+  })
+
+  it('picks the requested subdomain, else the only concrete entry, else refuses', () => {
+    assert.deepEqual(pickSubdomain(['demo-*'], 'demo-x'), { ok: true, subdomain: 'demo-x' })
+    assert.deepEqual(pickSubdomain(['demo', 'x-*'], undefined), { ok: true, subdomain: 'demo' })
+    assert.equal(pickSubdomain(['a', 'b'], undefined).ok, false)
+    assert.deepEqual(pickSubdomain(['demo'], 'other'), {
+      ok: false,
+      message: "subdomain 'other' not authorized for this token",
+    })
+  })
+
+  it('static tokens: unknown token refused, known one gets its subdomain', async () => {
+    const auth = new RelayAuth({
+      mode: 'static',
+      tokens: [
+        { token: 'secret-a', subdomains: ['alpha'] },
+        { token: 'secret-b', subdomains: ['beta-*'] },
+      ],
+    })
+    assert.deepEqual(await auth.authorize('nope', undefined), {
+      ok: false,
+      message: 'invalid token',
+    })
+    assert.deepEqual(await auth.authorize('secret-a', undefined), { ok: true, subdomain: 'alpha' })
+    assert.deepEqual(await auth.authorize('secret-b', 'beta-1'), { ok: true, subdomain: 'beta-1' })
+    assert.equal((await auth.authorize('secret-a', 'Bad_Name')).ok, false)
+  })
+
+  it('open mode: any token; a stable subdomain derived from it when none is asked', async () => {
+    const auth = new RelayAuth({ mode: 'open' })
+    const first = await auth.authorize('tok', undefined)
+    const again = await auth.authorize('tok', undefined)
+    assert.deepEqual(first, again)
+    assert.match(first.ok ? first.subdomain : '', /^[0-9a-f]{12}$/)
+    assert.deepEqual(await auth.authorize('x', 'mine'), { ok: true, subdomain: 'mine' })
+  })
+
+  it("auth provider: mcpr's /api/verify contract (secret header, body, 200/401/other)", async () => {
+    const seen: Array<{ secret: string | undefined; body: unknown }> = []
+    const provider = createServer((req, res) => {
+      let text = ''
+      req.on('data', (chunk: Buffer) => {
+        text += chunk.toString()
+      })
+      req.on('end', () => {
+        const body = JSON.parse(text) as { token: string; subdomain: string }
+        seen.push({ secret: req.headers['x-relay-secret'] as string | undefined, body })
+        if (req.url !== '/api/verify') res.writeHead(404).end()
+        else if (body.token === 'good') {
+          res.writeHead(200, { 'content-type': 'application/json' })
+          res.end(JSON.stringify({ subdomains: ['team-*', 'main'] }))
+        } else if (body.token === 'broken') res.writeHead(500).end('oops')
+        else {
+          res.writeHead(401, { 'content-type': 'application/json' })
+          res.end(JSON.stringify({ error: 'token revoked' }))
+        }
+      })
+    })
+    const port = await listenOnZero(provider)
+    const auth = new RelayAuth({
+      mode: 'provider',
+      provider: { url: `http://127.0.0.1:${port}/`, secret: 'relay-secret' },
+    })
+    try {
+      assert.deepEqual(await auth.authorize('good', 'team-a'), { ok: true, subdomain: 'team-a' })
+      assert.deepEqual(await auth.authorize('good', undefined), { ok: true, subdomain: 'main' })
+      assert.deepEqual(await auth.authorize('good', 'other'), {
+        ok: false,
+        message: "subdomain 'other' not authorized for this token",
+      })
+      assert.deepEqual(await auth.authorize('bad', undefined), {
+        ok: false,
+        message: 'token revoked',
+      })
+      assert.deepEqual(await auth.authorize('broken', undefined), {
+        ok: false,
+        message: 'auth provider unavailable',
+      })
+      assert.deepEqual(seen[0], {
+        secret: 'relay-secret',
+        body: { token: 'good', subdomain: 'team-a' },
+      })
+      assert.deepEqual(seen[1]?.body, { token: 'good', subdomain: '' })
+    } finally {
+      provider.close()
+    }
+    const unreachable = new RelayAuth({ mode: 'provider', provider: { url: REFUSED_ORIGIN } })
+    assert.deepEqual(await unreachable.authorize('good', undefined), {
+      ok: false,
+      message: 'auth provider unavailable',
+    })
+  })
+
+  it('reads MCPR_RELAY_* variables and picks the mode by mcpr priority', () => {
+    const settings = relaySettings(undefined, {
+      MCPR_RELAY_DOMAIN: 'tunnel.example.com',
+      MCPR_RELAY_PORT: '9090',
+      MCPR_RELAY_TOKENS: '[{"token":"t","subdomains":["a"]}]',
+      MCPR_RELAY_MAX_REQUEST_BODY: '1000',
+    })
+    assert.equal(settings.config.domain, 'tunnel.example.com')
+    assert.equal(settings.config.port, 9090)
+    assert.equal(settings.config.max_request_body_size, 1000)
+    assert.equal(settings.auth.mode, 'static')
+    assert.equal(settings.config.response_timeout, 30_000)
+    assert.throws(() => relaySettings(undefined, {}), /relay\.domain is required/)
+    assert.throws(
+      () =>
+        relaySettings(undefined, { MCPR_RELAY_DOMAIN: 'x.y', MCPR_RELAY_AUTH_MODE: 'provider' }),
+      /provider auth needs/,
+    )
+  })
+
+  it('maps relay URLs to the registration WebSocket, never with a token', () => {
+    assert.equal(registerUrl('https://t.example.com'), 'wss://t.example.com/_tunnel/register')
+    assert.equal(registerUrl('http://127.0.0.1:8080/'), 'ws://127.0.0.1:8080/_tunnel/register')
+    assert.equal(registerUrl('t.example.com'), 'wss://t.example.com/_tunnel/register')
+    assert.equal(
+      registerUrl('wss://t.example.com/base?x=1'),
+      'wss://t.example.com/base/_tunnel/register',
+    )
+  })
+})
