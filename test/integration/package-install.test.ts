@@ -61,11 +61,12 @@ describe('npm pack → npm install → portico', () => {
     assert.equal(packed[0]?.filename, `${pkg.name}-${pkg.version}.tgz`)
     const paths = packed[0]?.files.map((f) => f.path) ?? []
     assert.ok(paths.includes('dist/src/cli/main.js'))
-    assert.deepEqual(paths.filter((path) => !path.startsWith('dist/src/')).sort(), [
-      'LICENSE',
-      'README.md',
-      'package.json',
-    ])
+    // The dashboard's built assets ship too (dist/web); nothing else of the tree does.
+    assert.ok(paths.includes('dist/web/index.html'), 'the dashboard page is packed')
+    assert.deepEqual(
+      paths.filter((path) => !path.startsWith('dist/src/') && !path.startsWith('dist/web/')).sort(),
+      ['LICENSE', 'README.md', 'package.json'],
+    )
     const empty = join(dir, 'empty')
     mkdirSync(empty)
     npm(['install', '--prefix', empty, tarball, '--ignore-scripts', '--prefer-offline'], empty)
