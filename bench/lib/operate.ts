@@ -76,7 +76,9 @@ export function porticoOps(on: boolean, entry: string, otlp: () => string): Laun
     async start(upstream) {
       const file = scratchPath(`${name}.toml`)
       writeFileSync(file, operateToml(on, otlp()))
-      const args = [entry, 'run', '--upstream', upstream, '--port', '0', '--config', file]
+      // PORTICO_BENCH_NODE_FLAGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles Portico.
+      const flags = (process.env.PORTICO_BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean)
+      const args = [...flags, entry, 'run', '--upstream', upstream, '--port', '0', '--config', file]
       const started = await start(NODE, [...args, '--log-level', 'info'], {
         waitFor: /listening on (http:\/\/\S+)/,
       })
