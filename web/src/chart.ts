@@ -5,8 +5,10 @@ import type { SeriesPoint } from './pages/types.ts'
 
 export type { SeriesPoint }
 
+/** The figure's own content width (its grid cell, less its 8 px padding on each side). */
 function widthOf(el: HTMLElement): number {
-  return Math.max(280, Math.min(1200, (el.parentElement?.clientWidth ?? 600) - 8))
+  const width = el.clientWidth > 0 ? el.clientWidth - 16 : 600
+  return Math.max(260, Math.min(1200, width))
 }
 
 function chart(
