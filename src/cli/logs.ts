@@ -43,6 +43,7 @@ interface LogsFlags extends StoreFlags {
   user?: string
   status?: string
   errorCode?: number
+  via?: string
   tail?: number
   follow?: boolean
 }
@@ -101,6 +102,7 @@ export function registerLogs(program: Command): void {
       'only JSON-RPC errors with this code (e.g. -32602)',
       integerOption('--error-code'),
     )
+    .option('--via <where>', 'tunnel (through the tunnel) or local (everything else)')
     .option('--tail <n>', 'how many recent rows (default 50)', intOption('--tail'))
     .option('-f, --follow', 'keep printing new rows (polls every 500 ms)')
   addSince(addStoreOptions(command), '1h, or all time with --session').action(
@@ -136,6 +138,12 @@ function filterOf(flags: LogsFlags): LogFilter {
   if (flags.user !== undefined) filter.user = flags.user
   if (flags.status !== undefined) filter.status = flags.status as LogFilter['status']
   if (flags.errorCode !== undefined) filter.errorCode = flags.errorCode
+  if (flags.via !== undefined) {
+    if (flags.via !== 'tunnel' && flags.via !== 'local') {
+      throw new UserError(`--via: expected tunnel or local, got "${flags.via}"`, 2)
+    }
+    filter.via = flags.via
+  }
   return filter
 }
 

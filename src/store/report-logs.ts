@@ -30,6 +30,8 @@ export interface ExchangeRow {
   subject: string | null
   /** The OAuth client of the caller's token. */
   auth_client: string | null
+  /** `tunnel` when the request came through the tunnel; null for local traffic. */
+  via: string | null
 }
 
 export interface LogFilter {
@@ -50,6 +52,8 @@ export interface LogFilter {
   status?: 'ok' | 'error' | 'timeout'
   /** Only JSON-RPC errors with this code (mcpr's `--error-code`). */
   errorCode?: number
+  /** Only traffic that came through the tunnel, or only local traffic. */
+  via?: 'tunnel' | 'local'
 }
 
 /** A prefix matching more sessions than this is narrowed to the most recent ones. */
@@ -57,7 +61,7 @@ const MAX_PREFIX_SESSIONS = 500
 
 const COLUMNS = `id, ts, proxy, session_id, client_name, platform, era, kind, method, target_kind,
   name, jsonrpc_id, status, outcome, error_code, error_message, reason, http_status, latency_us,
-  bytes_in, bytes_out, subject, auth_client`
+  bytes_in, bytes_out, subject, auth_client, via`
 
 /** The largest character, so `prefix ≤ id < prefix + MAX` is an index-friendly prefix match. */
 const MAX_CHAR = '\u{10FFFF}'
@@ -115,6 +119,8 @@ function plainWhere(filter: LogFilter): { sql: string; args: unknown[] } {
   if (filter.status === 'timeout') add("reason = 'upstream_timeout'")
   else if (filter.status !== undefined) add('status = ?', filter.status)
   if (filter.errorCode !== undefined) add('error_code = ?', filter.errorCode)
+  if (filter.via === 'tunnel') add("via = 'tunnel'")
+  else if (filter.via === 'local') add('via IS NULL')
   return { sql: parts.length ? `WHERE ${parts.join(' AND ')}` : '', args }
 }
 

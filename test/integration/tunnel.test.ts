@@ -6,6 +6,7 @@
  * goes by the Host header as it does behind a wildcard DNS record.
  */
 import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import { mkdtempSync, writeFileSync } from 'node:fs'
@@ -342,6 +343,43 @@ subdomains = ["demo", "other-*"]
     assert.equal(rows[0]?.n, 1)
     assert.equal(rows[1]?.via, 'tunnel')
     assert.ok((rows[1]?.n ?? 0) >= 3, `${rows[1]?.n} tunnel rows`)
+    // `portico logs --via` shows one side or the other, with the column in --json.
+    const logs = (via: string) => {
+      const out = spawnSync(
+        process.execPath,
+        [
+          CLI,
+          'logs',
+          '--db',
+          store,
+          '--via',
+          via,
+          '--method',
+          'initialize',
+          '--tail',
+          '1000',
+          '--json',
+        ],
+        { encoding: 'utf8', env: cliEnv(), timeout: 20_000 },
+      )
+      assert.equal(out.status, 0, out.stderr)
+      return out.stdout
+        .split('\n')
+        .filter((line) => line !== '')
+        .map((line) => JSON.parse(line) as { via: string | null })
+    }
+    const localRows = logs('local')
+    assert.equal(localRows.length, 1)
+    assert.equal(localRows[0]?.via, null)
+    const tunnelled = logs('tunnel')
+    assert.ok(tunnelled.length >= 1 && tunnelled.every((row) => row.via === 'tunnel'))
+    const bad = spawnSync(process.execPath, [CLI, 'logs', '--db', store, '--via', 'moon'], {
+      encoding: 'utf8',
+      env: cliEnv(),
+      timeout: 20_000,
+    })
+    assert.equal(bad.status, 2)
+    assert.match(bad.stderr, /--via: expected tunnel or local, got "moon"/)
   })
 
   it('bad input: unknown subdomain 404, oversized body 413, health still 200', async () => {
