@@ -425,6 +425,23 @@ function oauthProblems(auth: AuthConfig, kind: 'jwt' | 'oauth', config: AuthCont
   return problems
 }
 
+// A profile's lists; a role has the same lists (and more).
+type ListRules = AuthConfig['profiles'][number]
+
+/** A role or profile may allow or deny each kind of name, not both. */
+function exclusiveLists(rules: ListRules, at: Problem['path'], what: string): Problem[] {
+  const problems: Problem[] = []
+  for (const kind of ['tools', 'resources', 'prompts'] as const) {
+    if (rules[`allow_${kind}`].length > 0 && rules[`deny_${kind}`].length > 0) {
+      problems.push({
+        path: [...at, `deny_${kind}`],
+        message: `allow_${kind} and deny_${kind} are mutually exclusive on one ${what}`,
+      })
+    }
+  }
+  return problems
+}
+
 function roleProblems(auth: AuthConfig): Problem[] {
   const problems: Problem[] = []
   const names = new Set<string>()
@@ -433,14 +450,7 @@ function roleProblems(auth: AuthConfig): Problem[] {
       problems.push({ path: ['auth', 'roles', i, 'name'], message: 'duplicate role name' })
     }
     names.add(role.name)
-    for (const kind of ['tools', 'resources', 'prompts'] as const) {
-      if (role[`allow_${kind}`].length > 0 && role[`deny_${kind}`].length > 0) {
-        problems.push({
-          path: ['auth', 'roles', i, `deny_${kind}`],
-          message: `allow_${kind} and deny_${kind} are mutually exclusive on one role`,
-        })
-      }
-    }
+    problems.push(...exclusiveLists(role, ['auth', 'roles', i], 'role'))
   })
   const profiles = new Set<string>()
   auth.profiles.forEach((profile, i) => {
@@ -448,14 +458,7 @@ function roleProblems(auth: AuthConfig): Problem[] {
       problems.push({ path: ['auth', 'profiles', i, 'name'], message: 'duplicate profile name' })
     }
     profiles.add(profile.name)
-    for (const kind of ['tools', 'resources', 'prompts'] as const) {
-      if (profile[`allow_${kind}`].length > 0 && profile[`deny_${kind}`].length > 0) {
-        problems.push({
-          path: ['auth', 'profiles', i, `deny_${kind}`],
-          message: `allow_${kind} and deny_${kind} are mutually exclusive on one profile`,
-        })
-      }
-    }
+    problems.push(...exclusiveLists(profile, ['auth', 'profiles', i], 'profile'))
   })
   const known = (name: string) => names.has(name)
   for (const [value, role] of Object.entries(auth.role_mapping?.mapping ?? {})) {

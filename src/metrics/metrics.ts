@@ -322,42 +322,42 @@ export class PorticoMetrics {
         for (const p of this.#sources.pipes?.() ?? []) g.set({ sink: p.name }, p.stats.pending)
       },
     )
-    counter('portico_sink_sent_total', 'Events (or spans) each sink delivered.', ['sink'], (c) => {
-      for (const p of this.#sources.pipes?.() ?? []) c.inc({ sink: p.name }, p.stats.sent ?? 0)
-    })
-    counter(
+    // One series per sink that reports the counter (the store's writes, not the webhook's).
+    const sinkCounter = (
+      name: string,
+      help: string,
+      pick: (stats: PipeStats) => number | undefined,
+    ) =>
+      counter(name, help, ['sink'], (c) => {
+        for (const p of this.#sources.pipes?.() ?? []) {
+          const value = pick(p.stats)
+          if (value !== undefined) c.inc({ sink: p.name }, value)
+        }
+      })
+    sinkCounter(
+      'portico_sink_sent_total',
+      'Events (or spans) each sink delivered.',
+      (s) => s.sent ?? 0,
+    )
+    sinkCounter(
       'portico_sink_dropped_total',
       'Events (or spans) each sink dropped (full buffer, or given up after retries).',
-      ['sink'],
-      (c) => {
-        for (const p of this.#sources.pipes?.() ?? []) c.inc({ sink: p.name }, p.stats.dropped)
-      },
+      (s) => s.dropped,
     )
-    counter(
+    sinkCounter(
       'portico_sink_writes_total',
       'Writes (store transactions) each sink committed.',
-      ['sink'],
-      (c) => {
-        for (const p of this.#sources.pipes?.() ?? [])
-          if (p.stats.writes !== undefined) c.inc({ sink: p.name }, p.stats.writes)
-      },
+      (s) => s.writes,
     )
-    counter(
+    sinkCounter(
       'portico_sink_write_seconds_total',
       'Time spent in those writes; divided by portico_sink_writes_total, the mean write latency.',
-      ['sink'],
-      (c) => {
-        for (const p of this.#sources.pipes?.() ?? [])
-          if (p.stats.writeSeconds !== undefined) c.inc({ sink: p.name }, p.stats.writeSeconds)
-      },
+      (s) => s.writeSeconds,
     )
-    counter(
+    sinkCounter(
       'portico_sink_failures_total',
       'Failed deliveries (a write or a POST that failed).',
-      ['sink'],
-      (c) => {
-        for (const p of this.#sources.pipes?.() ?? []) c.inc({ sink: p.name }, p.stats.failed ?? 0)
-      },
+      (s) => s.failed ?? 0,
     )
   }
 }

@@ -34,6 +34,41 @@ const TOKEN = 'tok-demo-secret'
 const agent = wildcardAgent()
 const viaRelay = fetchVia(agent)
 
+/**
+ * A raw `trigger-long-running-operation` of `seconds` steps on the client's session, sent
+ * through the relay at `url` as a plain POST (its stream is read, or cut, by the test itself).
+ */
+function longCallViaRelay(
+  url: string,
+  client: Client,
+  id: string,
+  seconds: number,
+  signal?: AbortSignal,
+) {
+  const sessionId = (client as unknown as { _transport: { sessionId?: string } })._transport
+    .sessionId as string
+  return viaRelay(url, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      'mcp-session-id': sessionId,
+      'mcp-protocol-version': '2025-11-25',
+    },
+    body: JSON.stringify({
+      jsonrpc: '2.0',
+      id,
+      method: 'tools/call',
+      params: {
+        name: 'trigger-long-running-operation',
+        arguments: { duration: seconds, steps: seconds },
+        _meta: { progressToken: id },
+      },
+    }),
+    ...(signal === undefined ? {} : { signal }),
+  })
+}
+
 /** A TCP hop between Portico and the relay that the test can cut, as a network failure would. */
 class Forwarder {
   readonly #sockets = new Set<Socket>()
@@ -253,29 +288,8 @@ subdomains = ["demo", "other-*"]
 
   it('a public client that goes away cancels its call at Portico', async () => {
     const client = await sdkClient('cancel-test')
-    const sessionId = (client as unknown as { _transport: { sessionId?: string } })._transport
-      .sessionId as string
     const controller = new AbortController()
-    const response = await viaRelay(publicUrl(), {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        accept: 'application/json, text/event-stream',
-        'mcp-session-id': sessionId,
-        'mcp-protocol-version': '2025-11-25',
-      },
-      body: JSON.stringify({
-        jsonrpc: '2.0',
-        id: 'gone-1',
-        method: 'tools/call',
-        params: {
-          name: 'trigger-long-running-operation',
-          arguments: { duration: 10, steps: 10 },
-          _meta: { progressToken: 'p1' },
-        },
-      }),
-      signal: controller.signal,
-    })
+    const response = await longCallViaRelay(publicUrl(), client, 'gone-1', 10, controller.signal)
     const reader = (response.body as ReadableStream<Uint8Array>).getReader()
     let seen = ''
     const deadline = Date.now() + 10_000
@@ -464,27 +478,7 @@ subdomains = ["demo", "other-*"]
     const before = (portico.output().match(/tunnel reconnected/g) ?? []).length
     // A call in flight when the connection breaks: its public client's stream is cut at once
     // (never left hanging); the call is cancelled at Portico.
-    const sessionId = (client as unknown as { _transport: { sessionId?: string } })._transport
-      .sessionId as string
-    const response = await viaRelay(publicUrl(), {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        accept: 'application/json, text/event-stream',
-        'mcp-session-id': sessionId,
-        'mcp-protocol-version': '2025-11-25',
-      },
-      body: JSON.stringify({
-        jsonrpc: '2.0',
-        id: 'cut-1',
-        method: 'tools/call',
-        params: {
-          name: 'trigger-long-running-operation',
-          arguments: { duration: 4, steps: 4 },
-          _meta: { progressToken: 'cut' },
-        },
-      }),
-    })
+    const response = await longCallViaRelay(publicUrl(), client, 'cut-1', 4)
     const reader = (response.body as ReadableStream<Uint8Array>).getReader()
     let seen = ''
     while (!seen.includes('notifications/progress')) {
