@@ -8,6 +8,7 @@ import { once } from 'node:events'
 import type { ServerResponse } from 'node:http'
 import type { Readable } from 'node:stream'
 import { PorticoError, toPorticoError } from '../errors.ts'
+import { WHOLE_ANSWER_BYTES } from '../http/body.ts'
 import type { HeaderMap } from '../http/headers.ts'
 import { encodeJson, errorResponse } from '../jsonrpc/message.ts'
 import type { EventBus } from '../observe/bus.ts'
@@ -31,13 +32,6 @@ import {
 } from '../pipeline/reply.ts'
 import { answersCall, answersId, type Summary, sameId, summarize } from '../protocol/summarize.ts'
 import { markListening } from './exchange.ts'
-
-/**
- * An upstream JSON answer up to this size is read whole before anything is sent: one write for
- * headers and body, and a body that breaks off can still become a proper JSON-RPC error.
- * Larger answers are streamed as they arrive.
- */
-const WHOLE_ANSWER_BYTES = 64 * 1024
 
 export interface SendOptions {
   recorder: CallRecorder

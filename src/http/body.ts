@@ -6,6 +6,13 @@ import type { IncomingMessage } from 'node:http'
 import type { Readable } from 'node:stream'
 import { PorticoError } from '../errors.ts'
 
+/**
+ * An upstream JSON answer up to this size is read whole before anything is sent: one write for
+ * headers and body, and a body that breaks off can still become a proper JSON-RPC error.
+ * Larger answers are streamed as they arrive.
+ */
+export const WHOLE_ANSWER_BYTES = 64 * 1024
+
 /** A request body, whole, or `payload_too_large` past `limit`. */
 export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length'])

@@ -8,6 +8,7 @@
 import type { Readable } from 'node:stream'
 import type { PorticoError } from '../errors.ts'
 import { mapChallenge } from '../forward/url-map.ts'
+import { WHOLE_ANSWER_BYTES } from '../http/body.ts'
 import { clientHeaders, type HeaderMap, headerValue } from '../http/headers.ts'
 import { encodeJson } from '../jsonrpc/message.ts'
 import { type Call, rawBytesOf, upstreamHeadersOf } from '../pipeline/call.ts'
@@ -33,6 +34,8 @@ export function transparentUpstream(
 ): (call: Call) => Promise<Reply> {
   const { http, url, label } = options
   const mapBodyError = (error: unknown) => bodyError(error, label)
+  // A small answer arrives in one buffer; the parse bound still holds for it.
+  const wholeBytes = Math.min(WHOLE_ANSWER_BYTES, options.maxMessageBytes)
   return async function forward(call) {
     const response = await http.send({
       url: call.request.search ? new URL(url.pathname + call.request.search, url) : url,
@@ -42,6 +45,7 @@ export function transparentUpstream(
       signal: call.signal,
       label,
       timeoutMs: call.timeoutMs ?? options.timeoutMs,
+      wholeBytes,
     })
     call.notes.upstreamStatus = response.status
     const sessionId = headerValue(response.headers, 'mcp-session-id')
@@ -72,13 +76,14 @@ export function replyOf(
     })
   }
   if (type.includes('json')) {
+    if (response.bytes !== undefined) return MessageReply.fromBytes(response.bytes, init)
     return MessageReply.fromBody(response.body, maxBytes, {
       ...init,
       mapError: mapBodyError,
     })
   }
   if (response.status === 202 || response.status === 204) {
-    response.body.resume()
+    if (response.bytes === undefined) response.body.resume()
     return accepted(init)
   }
   return { kind: 'http', ...init, body: response.body }

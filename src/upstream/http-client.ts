@@ -7,6 +7,9 @@ import type { Readable } from 'node:stream'
 import { errors, Pool } from 'undici'
 import { notSent, PorticoError } from '../errors.ts'
 import type { HeaderMap } from '../http/headers.ts'
+import { AnswerHandler, type UpstreamResponse } from './answer.ts'
+
+export { UpstreamResponse } from './answer.ts'
 
 export interface HttpClientOptions {
   connectTimeoutMs: number
@@ -28,12 +31,11 @@ export interface UpstreamRequest {
    * client's header timeout and no body timeout (a GET stream may stay idle).
    */
   timeoutMs?: number
-}
-
-export interface UpstreamResponse {
-  status: number
-  headers: HeaderMap
-  body: Readable
+  /**
+   * Read a non-SSE answer whole when it is at most this many bytes (one buffer, no stream);
+   * default 0: always streamed.
+   */
+  wholeBytes?: number
 }
 
 export class HttpClient {
@@ -82,25 +84,39 @@ export class HttpClient {
     return pool
   }
 
-  async send(request: UpstreamRequest): Promise<UpstreamResponse> {
-    try {
-      const response = await this.#pool(request.url.origin).request({
-        path: request.url.pathname + request.url.search,
-        method: request.method as 'GET',
-        headers: request.headers,
-        body: request.body ?? null,
-        signal: request.signal,
-        headersTimeout: request.timeoutMs ?? this.#options.headersTimeoutMs,
-        ...(request.timeoutMs === undefined ? {} : { bodyTimeout: request.timeoutMs }),
-      })
-      return {
-        status: response.statusCode,
-        headers: response.headers as HeaderMap,
-        body: response.body as unknown as Readable,
+  /**
+   * Sends a request; resolves with the answer once its headers are here, or, for a non-SSE
+   * answer of at most `request.wholeBytes`, once all of it is (then `bytes` holds it).
+   */
+  send(request: UpstreamRequest): Promise<UpstreamResponse> {
+    const { label } = request
+    return new Promise((resolve, reject) => {
+      const handler = new AnswerHandler(
+        {
+          wholeBytes: request.wholeBytes ?? 0,
+          signal: request.signal,
+          requestError: (error) => upstreamError(error, label),
+          bodyError: (error) => bodyError(error, label),
+        },
+        resolve,
+        reject,
+      )
+      try {
+        this.#pool(request.url.origin).dispatch(
+          {
+            path: request.url.pathname + request.url.search,
+            method: request.method as 'GET',
+            headers: request.headers,
+            body: request.body ?? null,
+            headersTimeout: request.timeoutMs ?? this.#options.headersTimeoutMs,
+            ...(request.timeoutMs === undefined ? {} : { bodyTimeout: request.timeoutMs }),
+          },
+          handler,
+        )
+      } catch (error) {
+        reject(upstreamError(error, label))
       }
-    } catch (error) {
-      throw upstreamError(error, request.label)
-    }
+    })
   }
 
   async close(): Promise<void> {

@@ -8,7 +8,7 @@ import { Readable } from 'node:stream'
 import { setTimeout as delay } from 'node:timers/promises'
 import type { BackendConfig } from '../../config/gateway.ts'
 import { PorticoError } from '../../errors.ts'
-import { readText } from '../../http/body.ts'
+import { readText, WHOLE_ANSWER_BYTES } from '../../http/body.ts'
 import type { HeaderMap } from '../../http/headers.ts'
 import { headerValue } from '../../http/headers.ts'
 import { type JsonObject, type JsonRpcMessage, parseJson } from '../../jsonrpc/message.ts'
@@ -113,6 +113,7 @@ export class HttpConnection extends Connection {
       body: Buffer.from(JSON.stringify(message)),
       signal: callSignal ? AbortSignal.any([this.#abort.signal, callSignal]) : this.#abort.signal,
       label: this.#label,
+      wholeBytes: Math.min(WHOLE_ANSWER_BYTES, this.#options.maxMessageBytes),
     })
   }
 
@@ -146,13 +147,16 @@ export class HttpConnection extends Connection {
   async #consume(response: UpstreamResponse, pending: Pending | undefined): Promise<void> {
     const type = headerValue(response.headers, 'content-type') ?? ''
     if (response.status === 202 || response.status === 204) {
-      response.body.resume()
+      if (response.bytes === undefined) response.body.resume()
       return
     }
     if (type.startsWith('text/event-stream')) {
       await this.#readResumable(response.body, pending)
     } else {
-      const text = await readText(response.body, this.#options.maxMessageBytes)
+      const text =
+        response.bytes === undefined
+          ? await readText(response.body, this.#options.maxMessageBytes)
+          : response.bytes.toString('utf8')
       const value = parseJson(text)
       if (Array.isArray(value)) for (const item of value) this.receive(item, pending)
       else if (value !== undefined) this.receive(value, pending)

@@ -1,0 +1,183 @@
+/**
+ * One upstream answer as undici delivers it (a dispatch handler), turned into an
+ * UpstreamResponse: read whole when it is a small non-SSE answer and the caller asked for that,
+ * streamed as a Readable with backpressure otherwise.
+ *
+ * Why not undici's `request()`: it wraps every answer in a stream and a promise layer even when
+ * the caller will read 300 bytes of JSON at once, and that was a measurable share of Portico's
+ * CPU per proxied call (bench/reports, issue 18).
+ */
+import { Readable } from 'node:stream'
+import { type Dispatcher, errors } from 'undici'
+import type { HeaderMap } from '../http/headers.ts'
+
+export class UpstreamResponse {
+  readonly status: number
+  readonly headers: HeaderMap
+  /** The whole body, when it was read at once (`wholeBytes`); `body` then replays it. */
+  readonly bytes: Buffer | undefined
+  #body: Readable | undefined
+
+  constructor(status: number, headers: HeaderMap, body: Readable | undefined, bytes?: Buffer) {
+    this.status = status
+    this.headers = headers
+    this.#body = body
+    this.bytes = bytes
+  }
+
+  /** The body as a stream (for a body read whole, a stream of it made on first use). */
+  get body(): Readable {
+    this.#body ??= Readable.from(this.bytes === undefined ? [] : [this.bytes])
+    return this.#body
+  }
+
+  set body(body: Readable) {
+    this.#body = body
+  }
+}
+
+export interface AnswerOptions {
+  /** Read a non-SSE answer whole up to this many bytes (0: always stream). */
+  wholeBytes: number
+  signal: AbortSignal | undefined
+  /** Maps an error before the answer's headers (the request failed). */
+  requestError: (error: unknown) => Error
+  /** Maps an error after them (the body broke off), for an answer still being read whole. */
+  bodyError: (error: unknown) => Error
+}
+
+type Controller = Dispatcher.DispatchController
+
+/** A dispatch handler settling one promise with the upstream's answer. */
+export class AnswerHandler implements Dispatcher.DispatchHandler {
+  readonly #options: AnswerOptions
+  readonly #resolve: (response: UpstreamResponse) => void
+  readonly #reject: (error: Error) => void
+  #controller: Controller | undefined
+  /** Why the caller's signal aborted before undici gave us a controller. */
+  #abortReason: unknown
+  #settled = false
+  #status = 0
+  #headers: HeaderMap | undefined
+  /** Chunks of an answer being read whole. */
+  #chunks: Buffer[] | undefined
+  #size = 0
+  #stream: Readable | undefined
+  readonly #onAbort = (): void => this.#abort()
+
+  constructor(
+    options: AnswerOptions,
+    resolve: (response: UpstreamResponse) => void,
+    reject: (error: Error) => void,
+  ) {
+    this.#options = options
+    this.#resolve = resolve
+    this.#reject = reject
+    const signal = options.signal
+    if (signal === undefined) return
+    if (signal.aborted) this.#abortReason = reasonOf(signal)
+    else signal.addEventListener('abort', this.#onAbort, { once: true })
+  }
+
+  onRequestStart(controller: Controller): void {
+    this.#controller = controller
+    if (this.#abortReason !== undefined) controller.abort(this.#abortReason as Error)
+  }
+
+  onResponseStart(
+    controller: Controller,
+    status: number,
+    headers: Record<string, string | string[] | undefined>,
+  ): void {
+    this.#status = status
+    this.#headers = headers as HeaderMap
+    if (this.#readsWhole(headers)) {
+      this.#chunks = []
+      return
+    }
+    this.#startStream(controller)
+  }
+
+  onResponseData(controller: Controller, chunk: Buffer): void {
+    const chunks = this.#chunks
+    if (chunks !== undefined) {
+      chunks.push(chunk)
+      this.#size += chunk.length
+      if (this.#size <= this.#options.wholeBytes) return
+      // Larger than announced (or not announced): stream it from here.
+      this.#chunks = undefined
+      this.#startStream(controller, chunks)
+      return
+    }
+    if (this.#stream?.push(chunk) === false) controller.pause()
+  }
+
+  onResponseEnd(): void {
+    this.#stopListening()
+    const chunks = this.#chunks
+    if (chunks !== undefined) {
+      const bytes = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, this.#size)
+      this.#settle(new UpstreamResponse(this.#status, this.#headers ?? {}, undefined, bytes))
+      return
+    }
+    this.#stream?.push(null)
+  }
+
+  onResponseError(_controller: Controller, error: Error): void {
+    this.#stopListening()
+    if (this.#stream !== undefined) {
+      this.#stream.destroy(error)
+      return
+    }
+    if (this.#settled) return
+    this.#settled = true
+    const mapped =
+      this.#headers === undefined
+        ? this.#options.requestError(error)
+        : this.#options.bodyError(error)
+    this.#reject(mapped)
+  }
+
+  #readsWhole(headers: Record<string, string | string[] | undefined>): boolean {
+    const limit = this.#options.wholeBytes
+    if (limit <= 0) return false
+    const type = headers['content-type']
+    if (typeof type === 'string' && type.startsWith('text/event-stream')) return false
+    const length = Number(headers['content-length'])
+    return !(length > limit)
+  }
+
+  #startStream(controller: Controller, head: readonly Buffer[] = []): void {
+    const stream = new Readable({
+      read: () => controller.resume(),
+      destroy: (error, callback) => {
+        // The reader stopped early (the client left, a bound was hit): release the upstream.
+        if (!stream.readableEnded) controller.abort(error ?? new errors.RequestAbortedError())
+        callback(error)
+      },
+    })
+    this.#stream = stream
+    for (const chunk of head) stream.push(chunk)
+    this.#settle(new UpstreamResponse(this.#status, this.#headers ?? {}, stream))
+  }
+
+  #settle(response: UpstreamResponse): void {
+    if (this.#settled) return
+    this.#settled = true
+    this.#resolve(response)
+  }
+
+  #abort(): void {
+    const reason = reasonOf(this.#options.signal as AbortSignal)
+    if (this.#controller === undefined) this.#abortReason = reason
+    else this.#controller.abort(reason as Error)
+  }
+
+  #stopListening(): void {
+    this.#options.signal?.removeEventListener('abort', this.#onAbort)
+  }
+}
+
+function reasonOf(signal: AbortSignal): unknown {
+  return signal.reason ?? new errors.RequestAbortedError()
+}
