@@ -32,6 +32,8 @@ export class Target {
 
 export interface Answer {
   status: number
+  /** The media type of the answer (`application/json` or `text/event-stream`). */
+  contentType: string
   text: string
   /** ms from sending to the first body chunk holding `firstMarker`, when one was asked for. */
   firstMs?: number
@@ -135,6 +137,7 @@ export class Session {
     }
     const answer: Answer = {
       status: response.statusCode,
+      contentType: String(response.headers['content-type'] ?? '').split(';')[0] ?? '',
       text: (chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks)).toString('utf8'),
       totalMs: performance.now() - start,
     }

@@ -413,15 +413,17 @@ export const GATEWAY_SEPARATOR = '__'
 
 /**
  * The gateway config for these backends. Admin tools are off so that tools/list counts only
- * the backends' tools (the same 500 as the direct row of S5).
+ * the backends' tools (the same 500 as the direct row of S5). `proxy` adds lines to `[proxy]`
+ * (the curves raise the session limits and turn the list cache off).
  */
-export function gatewayToml(backends: readonly Backend[]): string {
+export function gatewayToml(backends: readonly Backend[], proxy: readonly string[] = []): string {
   const lines = [
     'port = 0',
     '',
     '[proxy]',
     `separator = "${GATEWAY_SEPARATOR}"`,
     'admin_tools = false',
+    ...proxy,
     '',
     // Recording stays on, as by default, but in the scratch folder, not ~/.portico.
     '[store]',
@@ -458,6 +460,7 @@ export function porticoGateway(
   backends: readonly Backend[],
   label = 'portico-gateway',
   entry: string = PORTICO,
+  proxy: readonly string[] = [],
 ): Launcher {
   return {
     name: label,
@@ -469,7 +472,7 @@ export function porticoGateway(
       const reason = gatewayUnavailable()
       if (reason) throw new Skip(reason)
       const file = scratchPath(`${label}.toml`)
-      writeFileSync(file, gatewayToml(backends))
+      writeFileSync(file, gatewayToml(backends, proxy))
       const flags = (process.env.PORTICO_BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean)
       const args = [...flags, entry, 'run', '--config', file, '--log-level', 'warn']
       const started = await start(NODE, args, { waitFor: /listening on (http:\/\/\S+)/ })
