@@ -1,13 +1,12 @@
 /**
- * `npm run bench [-- --quick] [--only S1,S4] [--rounds N] [--out FILE]`: runs the scenarios
- * side by side against direct, nginx, a bare Node pass-through, Portico and the npm peers,
- * and writes the Markdown report (bench/reports/DATE.md by default). Not a test: timings
- * live here, never in `npm test`.
+ * `npm run bench [-- --quick] [--only S1,C2] [--rounds N] [--with a,b] [--out FILE]`: runs the
+ * scenarios side by side against direct, nginx, a bare Node pass-through, Portico and the npm
+ * peers, plus the cost curves C1–C4, and updates the current report of each scenario set it ran
+ * (bench/reports/<set>.md, see lib/output.ts) with a history row each. Not a test: timings live
+ * here, never in `npm test`.
  */
-import { execFileSync } from 'node:child_process'
-import { mkdirSync, writeFileSync } from 'node:fs'
-import { cpus, freemem, loadavg, release, totalmem } from 'node:os'
-import { dirname, join, relative } from 'node:path'
+import { cpus, freemem, loadavg, release, tmpdir, totalmem } from 'node:os'
+import { join, relative } from 'node:path'
 import {
   bare,
   bareUndici,
@@ -32,9 +31,23 @@ import {
   ROOT,
   supergateway,
 } from './lib/contenders.ts'
+import { c3 } from './lib/curves/backends.ts'
+import { httpGateway } from './lib/curves/common.ts'
+import { c4 } from './lib/curves/concurrency.ts'
+import { c2 } from './lib/curves/payload.ts'
+import { c1 } from './lib/curves/sessions.ts'
+import {
+  git,
+  type Measured,
+  measuredCommit,
+  type RunInfo,
+  writeCurrent,
+  writeStandalone,
+} from './lib/output.ts'
 import { stopAll } from './lib/procs.ts'
-import { renderSection, renderVerdicts, type Section } from './lib/report.ts'
+import type { Section } from './lib/report.ts'
 import { type Figures, type Plan, s1, s2, s3, s4, s5, s6, s7, s8, s9 } from './lib/scenarios.ts'
+import { ALL_SCENARIOS } from './lib/sets.ts'
 import { verdicts } from './lib/targets.ts'
 
 interface Args {
@@ -63,22 +76,17 @@ function parseArgs(argv: readonly string[]): Args {
     else if (arg === '--with') args.with = new Set((argv[++i] ?? '').split(','))
     else
       throw new Error(
-        `unknown argument ${arg} (use --quick, --only S1,S2, --with direct,portico, --rounds N, --out FILE)`,
+        `unknown argument ${arg} (use --quick, --only S1,C2, --with direct,portico, --rounds N, --out FILE)`,
       )
   }
+  const unknown = [...(args.only ?? [])].filter((id) => !ALL_SCENARIOS.includes(id))
+  if (unknown.length > 0)
+    throw new Error(`unknown scenario ${unknown.join(', ')} (known: ${ALL_SCENARIOS.join(', ')})`)
   return args
 }
 
 function log(line: string): void {
   process.stderr.write(`${line}\n`)
-}
-
-function git(...args: string[]): string {
-  try {
-    return execFileSync('git', args, { cwd: ROOT, encoding: 'utf8' }).trim()
-  } catch {
-    return 'unknown'
-  }
 }
 
 function machine(): string[] {
@@ -100,6 +108,14 @@ async function main(): Promise<void> {
     warmupMs: args.quick ? 100 : 500,
     durationMs: args.quick ? 500 : 3000,
     log,
+  }
+  // The curves measure many points, so each point is shorter: a full curve set stays near
+  // 10 minutes, and --quick runs a smaller version of each (fewer points, one round).
+  const curvePlan: Plan = {
+    ...plan,
+    rounds: args.rounds ?? (args.quick ? 1 : 3),
+    warmupMs: args.quick ? 100 : 250,
+    durationMs: args.quick ? 300 : 1000,
   }
   const wants = (id: string): boolean => args.only === undefined || args.only.has(id)
   const started = Date.now()
@@ -132,13 +148,31 @@ async function main(): Promise<void> {
     supergateway(log),
     mcpProxy(log),
   ])
+  const gatewayWhat =
+    'Portico gateway (`[[backends]]`) with one HTTP backend `fx`, the same fixture, tools called as `fx__echo`; recording on as by default'
+  // C1 holds up to 10,000 sessions from one client address: the gateway's limits go above it.
+  const sessionGateway = httpGateway('portico-gateway', gatewayWhat, [
+    'max_sessions = 20000',
+    'max_sessions_per_client = 20000',
+  ])
+  const curveContenders = chosen([
+    direct,
+    nginx,
+    bare,
+    porticoStoreOn,
+    httpGateway('portico-gateway', gatewayWhat),
+  ])
   const figures: Figures = new Map()
-  const sections: Section[] = []
+  const measured: Measured[] = []
+  const commit = measuredCommit(ROOT)
   const run = async (id: string, body: () => Promise<Section>): Promise<void> => {
     if (!wants(id)) return
     log(`${id}…`)
     const t0 = Date.now()
-    sections.push(await body())
+    const load = loadavg()
+    const section = await body()
+    section.measured = `Measured ${new Date(t0).toISOString().slice(0, 16).replace('T', ' ')} UTC on Portico ${commit}, load average ${load.map((l) => l.toFixed(2)).join(', ')} (1, 5, 15 min) at the start of this section, in ${((Date.now() - t0) / 1000).toFixed(0)} s; \`node dist/bench/run.js ${process.argv.slice(2).join(' ')}\`${args.quick ? ' (quick: a smoke test, not a measurement)' : ''}.`
+    measured.push({ section, load: load[0] ?? Number.NaN })
     log(`${id} done in ${((Date.now() - t0) / 1000).toFixed(1)} s`)
   }
   await run('S1', () => s1(plan, httpContenders, figures))
@@ -175,47 +209,56 @@ async function main(): Promise<void> {
     ),
   )
   await run('S9', () => s9(plan, join(ROOT, 'dist/src/cli/main.js'), figures))
-
-  const date = new Date().toISOString().slice(0, 10)
-  const out = args.out ?? join(ROOT, 'bench/reports', `${date}${args.quick ? '-quick' : ''}.md`)
-  const report = [
-    `# Portico benchmark, ${date}${args.quick ? ' (quick run)' : ''}`,
-    '',
-    `Generated by \`npm run bench${args.quick ? ' -- --quick' : ''}\` in ${((Date.now() - started) / 1000).toFixed(0)} s.`,
-    '',
-    '## Machine and versions',
-    '',
-    ...startLines,
-    `- Load average at end: ${loadavg()
-      .map((l) => l.toFixed(2))
-      .join(', ')}`,
-    `- Portico ${git('rev-parse', '--short', 'HEAD')} (${git('log', '-1', '--format=%s')})`,
-    `- nginx ${nginxVersion()}; supergateway ${peerVersion('supergateway')}; mcp-proxy ${peerVersion('mcp-proxy')}; @civic/passthrough-mcp-server ${peerVersion('@civic/passthrough-mcp-server')}`,
-    '',
-    '## Method',
-    '',
-    `- Everything on loopback (127.0.0.1). Upstream: \`bench/fixtures/http-server.ts\` (node:http, hand-rolled minimal MCP with real sessions) or its stdio twin. Load client: \`bench/lib/client.ts\` (undici, raw JSON-RPC over Streamable HTTP: initialize once per session, \`notifications/initialized\`, then requests with \`mcp-session-id\`; every answer read in full and checked to echo its distinct argument).`,
-    `- Each scenario starts all its contenders once, then runs ${plan.rounds} rounds; in each round every contender takes its turn (order rotated per round). Figures are medians over rounds; "added" latencies are per-round differences against direct, then the median. Percentiles are nearest-rank over all samples of a round.`,
-    `- Load generator, proxy and upstream share the machine's cores, so absolute numbers are lower than on a dedicated box; compare the side-by-side columns, not these numbers with other machines'.`,
-    ...skippedTools.map((s) => `- Skipped: ${s}`),
-    '',
-    '## Targets',
-    '',
-    renderVerdicts(verdicts(figures)),
-    '',
-    '## Contenders',
-    '',
-    ...[...httpContenders, ...stdioContenders].map((l) => `- **${l.name}**: ${l.what}`),
-    '',
-    ...sections.map(renderSection),
-  ].join('\n')
-  mkdirSync(dirname(out), { recursive: true })
-  writeFileSync(out, report)
-  writeFileSync(
-    out.replace(/\.md$/, '.json'),
-    `${JSON.stringify(Object.fromEntries(figures), null, 1)}\n`,
+  await run('C1', () =>
+    c1(curvePlan, chosen([direct, bare, porticoStoreOn, sessionGateway]), figures),
   )
-  log(`report written to ${relative(process.cwd(), out)}`)
+  await run('C2', () => c2(curvePlan, curveContenders, figures))
+  await run('C3', () => c3(curvePlan, figures))
+  await run('C4', () => c4(curvePlan, curveContenders, figures))
+
+  // Each target shows in the section of its scenario.
+  for (const m of measured) {
+    m.section.verdicts = verdicts(figures).filter((v) => v.scenario === m.section.id)
+  }
+  const contenderLines = (list: Launcher[]) => list.map((l) => `- **${l.name}**: ${l.what}`)
+  // S9 and C3 start their own Porticos, described in their sections.
+  const contendersOf: Record<string, Launcher[]> = {
+    's1-s7': [...httpContenders, ...stdioContenders],
+    protect: chosen([direct, porticoPlain, porticoProtected, porticoCache]),
+    curves: curveContenders,
+  }
+  const info: RunInfo = {
+    date: new Date(started).toISOString().slice(0, 10),
+    commit,
+    machine: [
+      ...startLines,
+      `- Load average at end: ${loadavg()
+        .map((l) => l.toFixed(2))
+        .join(', ')}`,
+      `- Portico ${commit} (${git(ROOT, 'log', '-1', '--format=%s')})`,
+      `- nginx ${nginxVersion()}; supergateway ${peerVersion('supergateway')}; mcp-proxy ${peerVersion('mcp-proxy')}; @civic/passthrough-mcp-server ${peerVersion('@civic/passthrough-mcp-server')}`,
+      `- The run took ${((Date.now() - started) / 1000).toFixed(0)} s.`,
+    ],
+    method: [
+      `- Everything on loopback (127.0.0.1). Upstream: \`bench/fixtures/http-server.ts\` (node:http, hand-rolled minimal MCP with real sessions) or its stdio twin. Load client: \`bench/lib/client.ts\` (undici, raw JSON-RPC over Streamable HTTP: initialize once per session, \`notifications/initialized\`, then requests with \`mcp-session-id\`; every answer read in full and checked to echo its distinct argument).`,
+      '- Each scenario starts all its contenders once, then runs rounds; in each round every contender takes its turn (order rotated per round). Figures are medians over rounds; "added" latencies are per-round differences against direct, then the median. Percentiles are nearest-rank over all samples of a round.',
+      `- Load generator, proxy and upstream share the machine's cores, so absolute numbers are lower than on a dedicated box; compare the side-by-side columns, not these numbers with other machines'. The machine is shared: read the load average of each section before its figures.`,
+      ...skippedTools.map((s) => `- Skipped: ${s}`),
+    ],
+    contenders: (sets) => {
+      const lines = sets.flatMap((set) => contenderLines(contendersOf[set.id] ?? []))
+      return [...new Set(lines)]
+    },
+  }
+  if (args.out !== undefined || args.quick) {
+    const out = args.out ?? join(tmpdir(), 'portico-bench-quick.md')
+    const title = `Portico benchmark, ${info.date}${args.quick ? ' (quick run)' : ''}`
+    writeStandalone(out, title, info, measured)
+    log(`report written to ${relative(process.cwd(), out) || out}`)
+    return
+  }
+  for (const file of writeCurrent(join(ROOT, 'bench/reports'), info, measured, figures))
+    log(`updated ${relative(process.cwd(), file)}`)
 }
 
 main()

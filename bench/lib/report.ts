@@ -5,15 +5,30 @@ export interface Table {
   rows: string[][]
 }
 
+export interface Chart {
+  /** File name, written into the report's chart folder. */
+  file: string
+  /** Alt text: what the chart shows (the tables beside it hold the numbers). */
+  alt: string
+  svg: string
+}
+
 export interface Section {
   id: string
   title: string
   method: string
   tables: Table[]
   notes: string[]
+  charts?: Chart[]
+  /** When, on which commit and at what load it was measured (a report mixes runs). */
+  measured?: string
+  /** The targets of this scenario, checked against this run's figures. */
+  verdicts?: Verdict[]
 }
 
 export interface Verdict {
+  /** The scenario the target belongs to (`S1`); its section shows the verdict. */
+  scenario: string
   target: string
   measured: string
   met: boolean | undefined
@@ -26,11 +41,19 @@ export function renderTable(table: Table): string {
   return [head, rule, ...table.rows.map((row) => `| ${row.join(' | ')} |`)].join('\n')
 }
 
-export function renderSection(section: Section): string {
-  const parts = [`## ${section.id}: ${section.title}`, '', section.method, '']
+/** A section in Markdown; `chartDir` is the chart folder relative to the report. */
+export function renderSection(section: Section, chartDir = '.'): string {
+  const parts = [`## ${section.id}: ${section.title}`, '']
+  if (section.measured) parts.push(`_${section.measured}_`, '')
+  parts.push(section.method, '')
+  for (const chart of section.charts ?? [])
+    parts.push(`![${chart.alt}](${chartDir}/${chart.file})`, '')
   for (const table of section.tables) parts.push(renderTable(table), '')
   for (const note of section.notes) parts.push(`- ${note}`)
   if (section.notes.length > 0) parts.push('')
+  if (section.verdicts && section.verdicts.length > 0) {
+    parts.push(`Targets (${section.id}):`, '', renderVerdicts(section.verdicts), '')
+  }
   return parts.join('\n')
 }
 

@@ -40,28 +40,28 @@ export interface Plan {
 /** Figures the targets are checked against, keyed `S1.c1.portico.addedP50` and so on. */
 export type Figures = Map<string, number>
 
-interface Loaded {
+export interface Loaded {
   target: Target
   sessions: Session[]
 }
 
-async function loadTarget(running: Running, sessions: number): Promise<Loaded> {
+export async function loadTarget(running: Running, sessions: number): Promise<Loaded> {
   const target = new Target(running.url, sessions)
   return { target, sessions: await openSessions(target, sessions) }
 }
 
-async function unload(loaded: Loaded): Promise<void> {
+export async function unload(loaded: Loaded): Promise<void> {
   await Promise.all(loaded.sessions.map((s) => s.close().catch(() => undefined)))
   await loaded.target.close()
 }
 
 let unique = 0
 /** A distinct argument per request, so no cache can answer. */
-function distinct(): string {
+export function distinct(): string {
   return `r${process.pid}-${++unique}-${Math.random().toString(36).slice(2, 8)}`
 }
 
-function skippedNotes(comparison: Comparison): string[] {
+export function skippedNotes(comparison: Comparison): string[] {
   return comparison.skipped.map((s) => `skipped ${s.name}: ${s.reason}`)
 }
 
@@ -104,7 +104,7 @@ export async function s1(plan: Plan, launchers: Launcher[], figures: Figures): P
  * Closed-loop `tools/call` cells at each concurrency level, with the proxy's CPU time per
  * request (user + system, from /proc): the cost figure that scheduling noise does not blur.
  */
-async function cells(
+export async function cells(
   plan: Plan,
   loaded: Loaded,
   running: Running,

@@ -17,6 +17,7 @@ export function verdicts(f: Figures): Verdict[] {
   const n = get('S1.c1.nginx.addedP50')
   const b = get('S1.c1.bare-node.addedP50')
   out.push({
+    scenario: 'S1',
     target: 'S1 c=1, recording on (`portico --db`): added p50 ≤ nginx and ≤ 1.5 × bare Node',
     measured: `Portico ${formatSignedUs(p)}, nginx ${formatSignedUs(n)}, bare ${formatSignedUs(b)} (1.5 × bare = ${formatUs(1.5 * b)})`,
     met: has(p, n, b) ? p <= n && p <= 1.5 * b : undefined,
@@ -27,6 +28,7 @@ export function verdicts(f: Figures): Verdict[] {
   })
   const p99 = get('S1.c1.portico.addedP99')
   out.push({
+    scenario: 'S1',
     target: 'S1 c=1: added p99 ≤ 1 ms',
     measured: formatSignedUs(p99),
     met: has(p99) ? p99 <= 1000 : undefined,
@@ -35,6 +37,7 @@ export function verdicts(f: Figures): Verdict[] {
   const nr = get('S1.c16.nginx.rps')
   const br = get('S1.c16.bare-node.rps')
   out.push({
+    scenario: 'S1',
     target: 'S1 c=16: req/s ≥ nginx and ≥ 0.8 × bare Node',
     measured: `Portico ${formatCount(pr)}, nginx ${formatCount(nr)}, bare ${formatCount(br)} (0.8 × bare = ${formatCount(0.8 * br)})`,
     met: has(pr, nr, br) ? pr >= nr && pr >= 0.8 * br : undefined,
@@ -45,6 +48,7 @@ export function verdicts(f: Figures): Verdict[] {
   })
   const first = get('S2.portico.addedFirst')
   out.push({
+    scenario: 'S2',
     target: 'S2: time to first event within 1 ms of direct',
     measured: formatSignedUs(first),
     met: has(first) ? first <= 1000 : undefined,
@@ -57,6 +61,7 @@ export function verdicts(f: Figures): Verdict[] {
   const bestName = best === sg ? 'supergateway' : 'mcp-proxy'
   const bestP99 = get(`S4.c16.${bestName}.p99`)
   out.push({
+    scenario: 'S4',
     target: 'S4 c=16: Portico gateway ≥ 2 × the better peer, at equal or lower p99',
     measured: has(gw)
       ? `Portico ${formatCount(gw)} req/s p99 ${formatUs(gwP99)}; ${bestName} ${formatCount(best)} req/s p99 ${formatUs(bestP99)} (${(gw / best).toFixed(2)} ×)`
@@ -72,6 +77,7 @@ export function verdicts(f: Figures): Verdict[] {
   })
   const rss = get('S6.portico.sessions')
   out.push({
+    scenario: 'S6',
     target: 'S6: ≤ 100 MB RSS with 1,000 open sessions',
     measured: formatMb(rss),
     met: has(rss) ? rss <= 100 * MB : undefined,
@@ -79,6 +85,7 @@ export function verdicts(f: Figures): Verdict[] {
   for (const c of [1, 16]) {
     const r = get(`S8.c${c}.ratio`)
     out.push({
+      scenario: 'S8',
       target: `S8 c=${c}: the full protection stack keeps ≥ 90 % of the throughput of none`,
       measured: Number.isFinite(r) ? `${(r * 100).toFixed(1)} %` : '—',
       met: has(r) ? r >= 0.9 : undefined,
@@ -87,6 +94,7 @@ export function verdicts(f: Figures): Verdict[] {
   const hit = get('S8.cache.portico-cache.p50')
   const direct = get('S8.cache.direct.p50')
   out.push({
+    scenario: 'S8',
     target: 'S8: a cache hit answers faster than asking the upstream directly (p50)',
     measured: `hit ${formatUs(hit)}, direct ${formatUs(direct)}`,
     met: has(hit, direct) ? hit < direct : undefined,
