@@ -245,7 +245,8 @@ async function load(url: string, seconds: number, concurrency: number): Promise<
 /** (2) Proxy throughput, recording off vs on, alternating rounds against the same upstream. */
 async function benchProxy(dir: string, quick: boolean): Promise<StoreBenchResult['proxy']> {
   const rounds = quick ? 3 : 15
-  const seconds = quick ? 2 : 1.5
+  // Quick is a smoke test (npm run bench -- --quick stays under 3 minutes): short rounds.
+  const seconds = quick ? 0.5 : 1.5
   const concurrency = 16
   const upstream = await startUpstream()
   const off = await startProxy(upstream.url, dir, false)
@@ -254,8 +255,8 @@ async function benchProxy(dir: string, quick: boolean): Promise<StoreBenchResult
   const onRps: number[] = []
   try {
     // Warm-up, both sides (JIT, connection pools, the store's first pages).
-    await load(off.url, quick ? 1 : 3, concurrency)
-    await load(on.url, quick ? 1 : 3, concurrency)
+    await load(off.url, quick ? 0.5 : 3, concurrency)
+    await load(on.url, quick ? 0.5 : 3, concurrency)
     for (let round = 0; round < rounds; round++) {
       // Alternate the order so neither side always runs on a warmer machine.
       if (round % 2 === 0) {
