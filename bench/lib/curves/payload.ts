@@ -71,7 +71,7 @@ export async function c2(plan: Plan, launchers: Launcher[], figures: Figures): P
     title: 'cost curve: answer size (1 KB → 10 MB), JSON and SSE',
     method:
       "One session per contender calls the fixture's `size` tool (a text result of N bytes, N = 10^3 … 10^7; with `sse: true` the fixture sends the same JSON-RPC answer as one `text/event-stream` event) closed-loop, one call at a time: " +
-      `${timing(plan, 'per size and mode')}, medians. MB/s = N × answers per second / 10^6 (the result's text, not the envelope). ` +
+      `${timing(plan, 'per size and mode')}, medians. MB/s = N ÷ the mean answer time, in 10^6 bytes (N counts the result's text, not the JSON-RPC envelope). ` +
       '"added" = contender p50 − direct p50 in the same round, then the median. At 10 MB a cell holds only a few dozen answers, so its p50 is coarse.',
     charts: [
       {
@@ -138,12 +138,14 @@ async function cell(
   sse = 0
   const load = await closedLoop([session], call, 0, plan.durationMs)
   const summary = summarize(load.latenciesUs)
-  const rps = load.requests / load.seconds
+  // One call at a time, so the session's throughput is N over the mean answer time (answers
+  // per second of the cell would count whole answers only: 10 MB ones come a few per second).
+  const busySeconds = load.latenciesUs.reduce((sum, us) => sum + us, 0) / 1e6
   const key = `${mode}.${bytes}`
   return {
     [`${key}.p50`]: summary.p50,
     [`${key}.p99`]: summary.p99,
-    [`${key}.mbps`]: (rps * bytes) / 1e6,
+    [`${key}.mbps`]: busySeconds > 0 ? (bytes * load.requests) / busySeconds / 1e6 : Number.NaN,
     [`${key}.errors`]: load.errors,
     // Share of answers that reached the client as SSE (a proxy may turn one into the other).
     [`${key}.sse`]: sse / Math.max(1, load.requests),

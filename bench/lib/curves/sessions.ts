@@ -56,6 +56,12 @@ export async function c1(plan: Plan, launchers: Launcher[], figures: Figures): P
     }
     for (const level of levels) {
       for (const entry of entries) await grow(entry, level, figures, plan)
+      if (level === levels[0]) {
+        // A fresh process is still compiling its hot path: warm each one up before the first
+        // point, or that point measures the JIT.
+        const warm = { ...plan, durationMs: plan.warmupMs * 4 }
+        for (const entry of entries) await cells(warm, entry, entry.running, [ACTIVE], 'echo')
+      }
       await sleep(300)
       const measured = new Map<Entry, Metrics[]>()
       for (let round = 0; round < plan.rounds; round++) {
@@ -93,8 +99,8 @@ export async function c1(plan: Plan, launchers: Launcher[], figures: Figures): P
     id: 'C1',
     title: 'cost curve: open sessions (10 → 10,000, 16 active)',
     method:
-      `Each contender in front of its own HTTP fixture. The bench opens sessions (initialize + \`notifications/initialized\`, 64 at a time over ${ACTIVE} keep-alive connections) up to each level and leaves them open; then the first ${ACTIVE} sessions run \`tools/call echo\` closed-loop ` +
-      `(${timing(plan, 'per level')}, medians). RSS is read from /proc (VmRSS of the process tree) after the rounds: the proxy's, and for direct the fixture's own (it holds the sessions). ` +
+      `Each contender in front of its own HTTP fixture. The bench opens sessions (initialize + \`notifications/initialized\`, 64 at a time over ${ACTIVE} keep-alive connections) up to each level and leaves them open; then the first ${ACTIVE} sessions (all of them at 10) run \`tools/call echo\` closed-loop ` +
+      `(${timing(plan, 'per level')}, medians). Each contender is warmed up once (${plan.warmupMs * 4} ms) before the first level. RSS is read from /proc (VmRSS of the process tree) once per level, after its rounds; it moves with the garbage collector, so one reading can sit below the one before it: the proxy's, and for direct the fixture's own (it holds the sessions). ` +
       'The gateway runs with `[proxy] max_sessions` and `max_sessions_per_client` raised to 20,000 (defaults 10,000 and 1,000 per client address: all bench sessions come from 127.0.0.1); it opens one upstream session per client session.',
     charts: [
       {
