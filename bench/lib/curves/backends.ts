@@ -11,7 +11,15 @@ import { treeRss } from '../procs.ts'
 import type { Section } from '../report.ts'
 import { distinct, type Figures, type Plan, skippedNotes } from '../scenarios.ts'
 import { formatMb, formatUs, summarize } from '../stats.ts'
-import { errorNotes, formatMiB, formatMs, pointTable, seriesOf, timing } from './common.ts'
+import {
+  errorNotes,
+  formatMbAxis,
+  formatMs,
+  pointTable,
+  rssSeries,
+  seriesOf,
+  timing,
+} from './common.ts'
 
 /** Tools per backend: 50 backends list 500 tools, the size of S5's merged list. */
 const TOOLS = 10
@@ -105,8 +113,8 @@ export async function c3(plan: Plan, figures: Figures): Promise<Section> {
           xLabel: 'backends',
           yLabel: 'RSS',
           formatX: String,
-          formatY: formatMiB,
-          series: seriesOf(gateways, counts, (n) => `${n}.rss`),
+          formatY: formatMbAxis,
+          series: rssSeries(gateways, counts),
         }),
       },
     ],

@@ -110,8 +110,18 @@ export function formatMs(us: number): string {
   return us === 0 ? '0' : `${Number((us / 1000).toPrecision(3))} ms`
 }
 
-export function formatMiB(bytes: number): string {
-  return `${Math.round(bytes / 2 ** 20)} MB`
+/**
+ * RSS series in MB (2^20 bytes, as S6 and formatMb count): the chart's round ticks then fall
+ * on round megabytes rather than on round byte counts.
+ */
+export function rssSeries(comparison: Comparison, xs: readonly number[]): Series[] {
+  return seriesOf(comparison, xs, (x) => `${x}.rss`, {
+    value: (name, x) => med(comparison, name, `${x}.rss`) / 2 ** 20,
+  })
+}
+
+export function formatMbAxis(mb: number): string {
+  return `${mb} MB`
 }
 
 /** "250 ms warm-up + 1000 ms per level, 3 rotated rounds": how long each point was measured. */

@@ -16,9 +16,10 @@ import { formatCount, formatMb, formatUs, median } from '../stats.ts'
 import {
   errorNotes,
   formatInt,
-  formatMiB,
+  formatMbAxis,
   formatMs,
   pointTable,
+  rssSeries,
   seriesOf,
   timing,
 } from './common.ts'
@@ -112,8 +113,8 @@ export async function c1(plan: Plan, launchers: Launcher[], figures: Figures): P
           yLabel: 'RSS',
           xLog: true,
           formatX: formatInt,
-          formatY: formatMiB,
-          series: seriesOf(comparison, levels, (l) => `${l}.rss`),
+          formatY: formatMbAxis,
+          series: rssSeries(comparison, levels),
         }),
       },
       {
