@@ -5,7 +5,7 @@
  * scenario of the report.
  *
  * Usage: node dist/bench/ab.js --a PATH/main.js --b PATH/main.js [--slices 12] [--ms 1500]
- *        [--c 16] [--config-a FILE] [--config-b FILE]
+ *        [--c 16] [--config-a FILE] [--config-b FILE] [--flags-a "NODE FLAGS"] [--flags-b …]
  */
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -37,8 +37,19 @@ async function launch(
   entry: string,
   upstream: string,
   config?: string,
+  flags = '',
 ): Promise<Side> {
-  const args = [entry, 'run', '--upstream', upstream, '--port', '0', '--log-level', 'warn']
+  const args = [
+    ...flags.split(' ').filter(Boolean),
+    entry,
+    'run',
+    '--upstream',
+    upstream,
+    '--port',
+    '0',
+    '--log-level',
+    'warn',
+  ]
   if (config) args.push('--config', config)
   else args.push('--db', join(mkdtempSync(join(tmpdir(), 'portico-ab-')), 'store.db'))
   const started = await start(NODE, args, { waitFor: /listening on (http:\/\/\S+)/ })
@@ -59,8 +70,8 @@ async function main(): Promise<void> {
   const c = Number(arg('c', '16'))
   const fixture = await startFixture()
   const sides = [
-    await launch('A', arg('a') as string, fixture.url, arg('config-a')),
-    await launch('B', arg('b') as string, fixture.url, arg('config-b')),
+    await launch('A', arg('a') as string, fixture.url, arg('config-a'), arg('flags-a')),
+    await launch('B', arg('b') as string, fixture.url, arg('config-b'), arg('flags-b')),
   ]
   const loads = await Promise.all(
     sides.map(async (side) => {
