@@ -81,10 +81,9 @@ export class CallSignal implements SignalLike {
       try {
         listener()
       } catch (error) {
-        // A listener that throws must not keep the others from hearing the abort.
-        queueMicrotask(() => {
-          throw error
-        })
+        // A listener that throws must neither keep the others from hearing the abort nor take
+        // the proxy down (an EventTarget would rethrow it as an uncaught exception): said aloud.
+        process.emitWarning(`a listener of a call's signal threw: ${String(error)}`)
       }
     }
   }
