@@ -124,13 +124,19 @@ export class ClusterPrimary {
         this.#onListening(slot, worker, message)
         return
       case 'portico:failed':
-        if (this.#phase === 'starting')
-          this.#fail(new StartupFailure(message.message, message.exitCode))
-        else this.#options.logger.error(`worker ${slot.number} could not start: ${message.message}`)
+        this.#onFailed(slot, message)
         return
       default:
         this.#metrics?.onMessage(worker, message)
     }
+  }
+
+  /** A worker that could not start: fatal at startup; after it, logged (it is started again). */
+  #onFailed(slot: Slot, failure: { message: string; exitCode: number }): void {
+    if (this.#phase === 'starting')
+      this.#fail(new StartupFailure(failure.message, failure.exitCode))
+    else if (this.#phase === 'serving')
+      this.#options.logger.error(`worker ${slot.number} could not start: ${failure.message}`)
   }
 
   #onListening(slot: Slot, worker: ClusterWorker, message: Listening): void {

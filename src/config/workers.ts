@@ -10,10 +10,16 @@ import { z } from 'zod'
 /** An upper bound that catches typos (`workers = 1000`), far above any machine's cores. */
 const MAX_WORKERS = 256
 
+const expected = `expected a whole number from 1 to ${MAX_WORKERS}, or "auto" (one per core)`
+
 export const workersSchema = z
-  .union([z.number().int().min(1).max(MAX_WORKERS), z.literal('auto')], {
-    error: `expected a whole number from 1 to ${MAX_WORKERS}, or "auto" (one per core)`,
-  })
+  .union(
+    [
+      z.number({ error: expected }).int(expected).min(1, expected).max(MAX_WORKERS, expected),
+      z.literal('auto', { error: expected }),
+    ],
+    { error: expected },
+  )
   .default(1)
   .transform((value) => (value === 'auto' ? availableParallelism() : value))
 
