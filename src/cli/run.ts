@@ -108,7 +108,15 @@ export function loadOrExplain(flags: RunFlags): LoadedConfig {
 async function runUntilSignalled(loaded: LoadedConfig, flags: RunFlags): Promise<void> {
   const { config } = loaded
   // Several processes (src/cluster/): the primary, or one of its workers.
-  if (config.workers > 1) return (await import('./run-cluster.ts')).runCluster(loaded)
+  if (config.workers > 1) {
+    if (flags.tunnel !== undefined) {
+      throw new UserError(
+        `--tunnel needs workers = 1 (it is ${config.workers}): the tunnel is one connection to the relay, held by one process`,
+        2,
+      )
+    }
+    return (await import('./run-cluster.ts')).runCluster(loaded)
+  }
   const logger = new Logger({ level: config.log_level, json: config.json_logs })
   for (const warning of loaded.warnings) logger.warn(warning, { file: loaded.file })
   // Loaded on demand so the report commands start fast (they never need the proxy).

@@ -258,6 +258,15 @@ describe('workers > 1 that cannot work fail closed at start', () => {
     assert.doesNotMatch(result.stdout, /listening/)
   })
 
+  it('refuses --tunnel with --workers 2', async () => {
+    const result = await runCli([
+      ...['run', '--upstream', 'http://127.0.0.1:1/mcp', '--port', '0', '--workers', '2'],
+      ...['--tunnel', 'http://127.0.0.1:1'],
+    ])
+    assert.equal(result.code, 2, result.stderr)
+    assert.match(result.stderr, /--tunnel needs workers = 1 \(it is 2\)/)
+  })
+
   it('stops every worker with one message when the port is taken', async () => {
     const taken = createServer()
     const port = await listenOnZero(taken)
