@@ -29,6 +29,7 @@ import {
   porticoProtected,
   porticoStoreOff,
   porticoStoreOn,
+  porticoTwoWorkers,
   ROOT,
   supergateway,
 } from './lib/contenders.ts'
@@ -121,6 +122,7 @@ async function main(): Promise<void> {
     bare,
     bareUndici,
     porticoStoreOn,
+    porticoTwoWorkers,
     ...porticoBaseline(),
     porticoStoreOff,
     porticoAccessLog,
