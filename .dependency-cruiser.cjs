@@ -26,6 +26,7 @@ const LAYERS = [
   ['store'],
   ['metrics', 'tracing', 'admin', 'dashboard', 'operate'],
   ['portico.ts', 'index.ts'],
+  ['cluster'],
   ['cli'],
 ]
 

@@ -16,6 +16,7 @@ import type { ExchangeEvent } from '../src/observe/event.ts'
 import { Logger } from '../src/observe/logger.ts'
 import { buildCalls, type Call } from '../src/pipeline/call.ts'
 import { MessageReply } from '../src/pipeline/reply.ts'
+import { CallController } from '../src/pipeline/signal.ts'
 import { attemptSpans, exchangeSpans } from '../src/tracing/middleware.ts'
 import { encodeSpan, type Span, Tracer } from '../src/tracing/tracer.ts'
 
@@ -68,7 +69,7 @@ function call(i: number): Call {
       host: 'localhost',
       encrypted: false,
     },
-    signal: new AbortController().signal,
+    signal: new CallController().signal,
     transport: 'streamable-http',
     body,
   })

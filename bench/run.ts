@@ -28,6 +28,7 @@ import {
   porticoProtected,
   porticoStoreOff,
   porticoStoreOn,
+  porticoTwoWorkers,
   ROOT,
   supergateway,
 } from './lib/contenders.ts'
@@ -139,6 +140,7 @@ async function main(): Promise<void> {
     bare,
     bareUndici,
     porticoStoreOn,
+    porticoTwoWorkers,
     ...porticoBaseline(),
     porticoStoreOff,
     porticoAccessLog,

@@ -27,6 +27,7 @@ import { BackendCatalog } from './gateway/catalog.ts'
 import type { Gateway } from './gateway/gateway.ts'
 import { gatewayMode } from './gateway/mode.ts'
 import type { ReloadSource } from './gateway/reload.ts'
+import type { SharedMetrics } from './metrics/metrics.ts'
 import { globalChain } from './middleware/chain.ts'
 import { EventBus, type Sink } from './observe/bus.ts'
 import { Logger } from './observe/logger.ts'
@@ -66,6 +67,11 @@ export interface PorticoOptions {
   reload?: ReloadSource
   /** Time for the traffic-protection policies (tests drive a hand-made clock). */
   clock?: Clock
+  /**
+   * Set by `portico run` in each worker of a cluster (`workers` > 1): the worker's slot, sent
+   * as the `portico-worker` response header, and the metrics every process shares.
+   */
+  worker?: { slot: number; metrics?: SharedMetrics }
 }
 
 export interface ListenResult {
@@ -155,7 +161,12 @@ export function createPortico(input: Config | ConfigInput, options: PorticoOptio
   const accessLog = config.access_log ?? (config.json_logs || process.stderr.isTTY === true)
   bus.addSink(stderrSink(logger, { accessLog }))
   for (const sink of options.sinks ?? []) bus.addSink(sink)
-  const operate = new Operate({ config, logger, proxy: proxyName(config) })
+  const operate = new Operate({
+    config,
+    logger,
+    proxy: proxyName(config),
+    ...(options.worker?.metrics ? { sharedMetrics: options.worker.metrics } : {}),
+  })
   for (const sink of operate.sinks) bus.addSink(sink)
   const http = new HttpClient({
     connectTimeoutMs: config.connect_timeout,
@@ -200,6 +211,7 @@ export function createPortico(input: Config | ConfigInput, options: PorticoOptio
   const user = options.filters ?? []
   const filters = filtersOf(config, security?.filters ?? [], user)
   const server = new PorticoServer(context, mode, handle, filters, security, operate)
+  if (options.worker) server.workerSlot = String(options.worker.slot)
   server.mount(
     operate.attach({
       context,
@@ -268,6 +280,8 @@ class PorticoServer implements Portico {
   readonly #open = new Set<ServerResponse>()
   #idle: (() => void) | undefined
   readonly #security: Security | undefined
+  /** In a cluster: this worker's slot, named on every answer (`portico-worker`). */
+  workerSlot: string | undefined
 
   constructor(
     context: ProxyContext,
@@ -297,6 +311,7 @@ class PorticoServer implements Portico {
       // Draining: every answer closes its connection, so clients reconnect elsewhere (closing
       // idle keep-alive connections at once would race with a request already on its way).
       if (!this.#serving) res.setHeader('connection', 'close')
+      if (this.workerSlot !== undefined) res.setHeader('portico-worker', this.workerSlot)
       this.#inFlight++
       this.#open.add(res)
       res.once('close', () => {

@@ -134,6 +134,12 @@ export const porticoStoreOn = porticoLauncher(
   () => ['--db', scratchPath(`store-${++dbCount}.db`)],
 )
 
+export const porticoTwoWorkers = porticoLauncher(
+  'portico-2workers',
+  'Portico transparent, `--workers 2 --db PATH` (store on): two node:cluster workers share the port, the primary writes the store',
+  () => ['--workers', '2', '--db', scratchPath(`workers-${++dbCount}.db`)],
+)
+
 export const porticoStoreOff = porticoLauncher(
   'portico-nostore',
   'Portico transparent, `[store] enabled = false`',

@@ -29,6 +29,7 @@ export interface RunFlags {
   tunnel?: string
   tunnelToken?: string
   tunnelSubdomain?: string
+  workers?: number | 'auto'
 }
 
 export function registerRun(program: Command): void {
@@ -51,6 +52,11 @@ export function registerRun(program: Command): void {
     .option('--tunnel <relay-url>', 'publish this proxy through a relay (see `portico relay`)')
     .option('--tunnel-token <token>', 'tunnel token (else [tunnel] token or PORTICO_TUNNEL_TOKEN)')
     .option('--tunnel-subdomain <name>', 'subdomain to ask the relay for')
+    .option(
+      '--workers <n>',
+      'processes serving the port (transparent mode; "auto": one per core)',
+      workersOption,
+    )
     .action(async (file: string | undefined, flags: RunFlags) => {
       if (file !== undefined && flags.config !== undefined && file !== flags.config) {
         throw new UserError(`two config files: ${file} and --config ${flags.config}`, 2)
@@ -71,7 +77,12 @@ export function overridesOf(flags: RunFlags): ConfigOverrides {
   if (flags.name !== undefined) overrides.name = flags.name
   if (flags.logLevel !== undefined) overrides.logLevel = flags.logLevel
   if (flags.jsonLogs !== undefined) overrides.jsonLogs = flags.jsonLogs
+  if (flags.workers !== undefined) overrides.workers = flags.workers
   return overrides
+}
+
+function workersOption(value: string): number | 'auto' {
+  return value === 'auto' ? value : intOption('--workers')(value)
 }
 
 export function loadOrExplain(flags: RunFlags): LoadedConfig {
@@ -96,18 +107,21 @@ export function loadOrExplain(flags: RunFlags): LoadedConfig {
 
 async function runUntilSignalled(loaded: LoadedConfig, flags: RunFlags): Promise<void> {
   const { config } = loaded
+  // Several processes (src/cluster/): the primary, or one of its workers.
+  if (config.workers > 1) {
+    if (flags.tunnel !== undefined) {
+      throw new UserError(
+        `--tunnel needs workers = 1 (it is ${config.workers}): the tunnel is one connection to the relay, held by one process`,
+        2,
+      )
+    }
+    return (await import('./run-cluster.ts')).runCluster(loaded)
+  }
   const logger = new Logger({ level: config.log_level, json: config.json_logs })
   for (const warning of loaded.warnings) logger.warn(warning, { file: loaded.file })
   // Loaded on demand so the report commands start fast (they never need the proxy).
-  const { createPortico, preflight, proxyName } = await import('../portico.ts')
-  const problems = preflight(config)
-  if (problems.length > 0) {
-    const where = loaded.file ?? 'config'
-    throw new UserError(
-      `invalid configuration:\n${problems.map((p) => `${where}: ${p}`).join('\n')}`,
-      2,
-    )
-  }
+  const { createPortico, proxyName } = await import('../portico.ts')
+  await preflightOrExplain(loaded)
   const file = loaded.file
   // Hot reload (gateway mode) re-reads the same file with the same flags and environment.
   const reload = file
@@ -142,6 +156,18 @@ async function runUntilSignalled(loaded: LoadedConfig, flags: RunFlags): Promise
   if (store) process.stdout.write(`Recording to ${store.path} (see: portico status)\n`)
   // The tunnel closes after the drain, so its in-flight requests finish too.
   await closeOnSignal(portico, logger, async () => tunnel?.client.close())
+}
+
+/** What building Portico from this config would refuse, as one usage error (portico.ts preflight). */
+export async function preflightOrExplain(loaded: LoadedConfig): Promise<void> {
+  const { preflight } = await import('../portico.ts')
+  const problems = preflight(loaded.config)
+  if (problems.length === 0) return
+  const where = loaded.file ?? 'config'
+  throw new UserError(
+    `invalid configuration:\n${problems.map((p) => `${where}: ${p}`).join('\n')}`,
+    2,
+  )
 }
 
 interface OpenTunnel {
@@ -209,7 +235,7 @@ function withPublicUrl(config: LoadedConfig['config'], url: string): LoadedConfi
  * A typo in `--upstream` should not look like success: the upstream is probed once at start and
  * a warning says what answered. Not fatal: the upstream may come up later (/readyz follows it).
  */
-async function warnIfNotReady(portico: Portico, logger: Logger): Promise<void> {
+export async function warnIfNotReady(portico: Portico, logger: Logger): Promise<void> {
   const { ready, detail } = await portico.readiness()
   if (ready) return
   const problem = typeof detail?.problem === 'string' ? `: ${detail.problem}` : ''
@@ -248,18 +274,21 @@ export async function listenOrExplain(
   }
 }
 
-/** Resolves once the proxy has drained after SIGTERM/SIGINT; a second signal exits at once. */
+/**
+ * Resolves once the proxy has drained after SIGTERM/SIGINT, or after one of `triggers` asked
+ * for it (a cluster worker's primary); a second signal exits at once.
+ */
 export function closeOnSignal(
   portico: Portico,
   logger: Logger,
   onClose?: () => Promise<void>,
+  triggers: ReadonlyArray<(stop: (why: string) => void) => void> = [],
 ): Promise<void> {
   return new Promise((resolve) => {
     let closing = false
-    const stop = (signal: NodeJS.Signals) => {
-      if (closing) process.exit(130)
+    const stop = (why: string) => {
       closing = true
-      logger.info(`received ${signal}, draining in-flight requests`)
+      logger.info(`${why}, draining in-flight requests`)
       void portico
         .close()
         .then(() => onClose?.())
@@ -268,7 +297,15 @@ export function closeOnSignal(
           resolve()
         })
     }
-    process.on('SIGTERM', stop)
-    process.on('SIGINT', stop)
+    const signalled = (signal: NodeJS.Signals) => {
+      if (closing) process.exit(130)
+      stop(`received ${signal}`)
+    }
+    process.on('SIGTERM', signalled)
+    process.on('SIGINT', signalled)
+    for (const trigger of triggers)
+      trigger((why) => {
+        if (!closing) stop(why)
+      })
   })
 }

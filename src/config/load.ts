@@ -58,6 +58,8 @@ export interface ConfigOverrides {
   name?: string
   logLevel?: string
   jsonLogs?: boolean
+  /** `--workers`: a count, or "auto". */
+  workers?: number | 'auto'
 }
 
 export interface LoadOptions {
@@ -265,6 +267,8 @@ function applyOverrides(
   }
   const store: JsonObject = isObject(out.store) ? { ...out.store } : {}
   if (env.PORTICO_DB) store.path = env.PORTICO_DB
+  const workers = env.PORTICO_WORKERS
+  if (workers) out.workers = /^\d+$/.test(workers) ? Number(workers) : workers
   const fromFlags: JsonObject = {
     upstream: flags.upstream,
     widgets: flags.widgets,
@@ -273,6 +277,7 @@ function applyOverrides(
     name: flags.name,
     log_level: flags.logLevel,
     json_logs: flags.jsonLogs,
+    workers: flags.workers,
   }
   for (const [key, value] of Object.entries(fromFlags)) if (value !== undefined) out[key] = value
   if (flags.db !== undefined) store.path = flags.db

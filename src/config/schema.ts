@@ -12,6 +12,7 @@ import { backendsSchema, gatewayProxySchema, refineGateway } from './gateway.ts'
 import { operateKeys, refineOperate } from './operate.ts'
 import { performanceSchema, protectTables, timeoutSchema } from './protect.ts'
 import { relaySchema, tunnelSchema } from './tunnel.ts'
+import { refineWorkers, workersSchema } from './workers.ts'
 
 const httpUrl = z
   .string()
@@ -45,6 +46,11 @@ export const configSchema = z
     widgets: z.string().min(1).optional(),
     host: z.string().min(1).default('127.0.0.1'),
     port: z.number().int().min(0).max(65535).default(3000),
+    /**
+     * Processes serving the listener (`portico run`, transparent mode): 1, N, or "auto" (one per
+     * core). See src/config/workers.ts for what cannot be spread over several.
+     */
+    workers: workersSchema,
     /** Path of the Streamable HTTP endpoint Portico serves. */
     mcp_path: path.default('/mcp'),
     /** Path of the legacy HTTP+SSE stream endpoint Portico serves. */
@@ -109,6 +115,7 @@ export const configSchema = z
   })
   .superRefine(refineGateway)
   .superRefine(refineOperate)
+  .superRefine(refineWorkers)
   .superRefine((config, ctx) => {
     for (const problem of authProblems(config)) ctx.addIssue({ code: 'custom', ...problem })
   })

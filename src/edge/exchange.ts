@@ -12,6 +12,7 @@ import { viaOf } from '../http/via.ts'
 import type { Transport } from '../observe/event.ts'
 import { failureOf, HttpRecorder } from '../observe/recorder.ts'
 import { type Identity, identityOf } from '../pipeline/identity.ts'
+import { CallController } from '../pipeline/signal.ts'
 import { type RelayOptions, sendError } from './send.ts'
 
 /** Answers and records a request refused before it became calls (by a filter or its body). */
@@ -68,9 +69,9 @@ function identityFieldOf(req: IncomingMessage): { identity?: Identity } {
   return identity === undefined ? {} : { identity }
 }
 
-/** An AbortController fired when the client disconnects before the answer is complete. */
-export function abortOnClose(req: IncomingMessage, res: ServerResponse): AbortController {
-  const controller = new AbortController()
+/** A controller fired when the client disconnects before the answer is complete. */
+export function abortOnClose(req: IncomingMessage, res: ServerResponse): CallController {
+  const controller = new CallController()
   res.on('close', () => {
     if (!res.writableFinished) controller.abort()
   })

@@ -15,6 +15,7 @@ import { CallRecorder } from '../observe/recorder.ts'
 import { buildCalls, type Call, type ClientTransport } from '../pipeline/call.ts'
 import type { Handler } from '../pipeline/compose.ts'
 import { identityOf } from '../pipeline/identity.ts'
+import type { CallSignal } from '../pipeline/signal.ts'
 import { abortOnClose, refuse } from './exchange.ts'
 import { sendReplies, sendReply } from './send.ts'
 
@@ -27,7 +28,7 @@ export interface PostOptions {
 export interface ReadCalls {
   calls: Call[]
   bytesIn: number
-  signal: AbortSignal
+  signal: CallSignal
 }
 
 /**
@@ -118,7 +119,7 @@ export function finishRecording(
   recorder: CallRecorder,
   calls: readonly Call[],
   res: ServerResponse,
-  signal: AbortSignal,
+  signal: CallSignal,
 ): void {
   if (signal.aborted) {
     calls.forEach((_, index) => {

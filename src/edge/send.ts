@@ -4,7 +4,6 @@
  * outcome) and keeps the promise every client relies on: a request with an id gets a response
  * with that id, also when the upstream's stream breaks off.
  */
-import { once } from 'node:events'
 import type { ServerResponse } from 'node:http'
 import type { Readable } from 'node:stream'
 import { PorticoError, toPorticoError } from '../errors.ts'
@@ -30,13 +29,14 @@ import {
   StreamEvent,
   type StreamReply,
 } from '../pipeline/reply.ts'
+import type { SignalLike } from '../pipeline/signal.ts'
 import { answersCall, answersId, type Summary, sameId, summarize } from '../protocol/summarize.ts'
 import { markListening } from './exchange.ts'
 
 export interface SendOptions {
   recorder: CallRecorder
   /** Aborted when the client goes away. */
-  signal: AbortSignal
+  signal: SignalLike
   bus: EventBus
   /** Where notifications seen on a stream were delivered, for recording them. */
   place: NotificationPlace
@@ -143,7 +143,7 @@ async function pipeKeeping(
   const kept: Buffer[] = []
   let size = 0
   const take = async (chunk: Buffer): Promise<void> => {
-    if (!res.write(chunk)) await once(res, 'drain', { signal: options.signal })
+    if (!res.write(chunk)) await drained(res, options.signal)
     options.recorder.wrote(0, chunk.length)
     size += chunk.length
     if (size <= options.maxInspectedBytes) kept.push(chunk)
@@ -195,7 +195,7 @@ async function writeEvents(
   try {
     for await (const event of events) {
       const raw = event.raw
-      if (!res.write(raw)) await once(res, 'drain', { signal: options.signal })
+      if (!res.write(raw)) await drained(res, options.signal)
       const bytes = Buffer.byteLength(raw)
       recorder.wrote(index, bytes)
       if (event.id !== undefined) state.resumable = true
@@ -438,7 +438,7 @@ export function sendJson(res: ServerResponse, status: number, value: unknown): v
 /** What relaying an answer that carries no calls needs (a GET stream, DELETE, a widget asset). */
 export interface RelayOptions {
   recorder: HttpRecorder
-  signal: AbortSignal
+  signal: SignalLike
   bus: EventBus
   place: NotificationPlace
   logger: Logger
@@ -462,7 +462,7 @@ export async function relayAnswer(
     for await (const event of reply.events) {
       if (res.writableEnded) break // ended by a drain: stop reading the upstream
       const raw = event.raw
-      if (!res.write(raw)) await once(res, 'drain', { signal: options.signal })
+      if (!res.write(raw)) await drained(res, options.signal)
       const bytes = Buffer.byteLength(raw)
       recorder.wrote(bytes)
       const summary = event.isMessage ? event.summary(false) : undefined
@@ -479,7 +479,7 @@ export async function relayAnswer(
     }
     if ('rest' in body) {
       for await (const chunk of body.rest as AsyncIterable<Buffer>) {
-        if (!res.write(chunk)) await once(res, 'drain', { signal: options.signal })
+        if (!res.write(chunk)) await drained(res, options.signal)
         recorder.wrote(chunk.length)
       }
     }
@@ -517,4 +517,32 @@ export function failRelay(
   recorder.fail('error', failureOf(failure))
   recorder.wrote(sendError(res, failure))
   recorder.finish(failure.status)
+}
+
+/**
+ * Resolves when the client has taken the bytes written so far ('drain'); rejects when the
+ * client went away meanwhile (the exchange's signal), so a writer never waits on a dead socket.
+ */
+export function drained(res: ServerResponse, signal: SignalLike): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(gone(signal))
+    const onDrain = () => {
+      signal.removeEventListener('abort', onAbort)
+      resolve()
+    }
+    const onAbort = () => {
+      res.off('drain', onDrain)
+      reject(gone(signal))
+    }
+    res.once('drain', onDrain)
+    signal.addEventListener('abort', onAbort, { once: true })
+  })
+}
+
+function gone(signal: SignalLike): Error {
+  const error = new Error('The client went away while its answer was written', {
+    cause: signal.reason,
+  })
+  error.name = 'AbortError'
+  return error
 }

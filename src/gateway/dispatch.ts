@@ -15,6 +15,7 @@ import {
 import { type Call, withMessage } from '../pipeline/call.ts'
 import { CallLifetime } from '../pipeline/lifetime.ts'
 import { MessageReply } from '../pipeline/reply.ts'
+import { CallController, type CallSignal, type SignalLike } from '../pipeline/signal.ts'
 import { discard, errorVerdict } from '../protect/outcome.ts'
 import { MODERN_PROTOCOL_VERSION } from '../protocol/classify.ts'
 import { VERSION } from '../version.ts'
@@ -43,7 +44,7 @@ export interface RequestScope {
   ref: SessionRef
   /** Writes a message related to this request on its reply (switching it to SSE). */
   write(message: JsonObject): boolean
-  signal: AbortSignal
+  signal: CallSignal
   proxyName: string
   /** A stateless client's per-request capabilities (`_meta`), for the input bridge. */
   clientCapabilities?: JsonObject
@@ -331,7 +332,7 @@ async function callBackend(
   backend: Backend,
   request: BackendRequest & {
     sinkFor: (connection: Connection) => CallSink
-    signal: AbortSignal
+    signal: CallSignal
   },
 ): Promise<Handled> {
   const message = {
@@ -415,10 +416,10 @@ function mirror(
 }
 
 /** The signal of mirror copies: nothing cancels them but their backend's own deadline. */
-const NEVER = new AbortController().signal
+const NEVER = new CallController().signal
 
 /** A failed backend call as an answer that still names the backend (for the exchange event). */
-function failed(error: PorticoError, backend: Backend, signal: AbortSignal): Handled {
+function failed(error: PorticoError, backend: Backend, signal: SignalLike): Handled {
   const handled: Handled = {
     error: {
       code: error.code,

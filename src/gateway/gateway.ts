@@ -25,6 +25,7 @@ import { type Call, withMessage } from '../pipeline/call.ts'
 import type { Handler, Middleware } from '../pipeline/compose.ts'
 import { CallLifetime } from '../pipeline/lifetime.ts'
 import { MessageReply } from '../pipeline/reply.ts'
+import type { SignalLike } from '../pipeline/signal.ts'
 import { OutlierGroup } from '../protect/outlier.ts'
 import { UpstreamProtection } from '../protect/policies.ts'
 import type { HttpClient } from '../upstream/http-client.ts'
@@ -500,7 +501,7 @@ export class Gateway {
   async listen(
     filter: JsonObject,
     write: (message: JsonObject) => void,
-    signal: AbortSignal,
+    signal: SignalLike,
   ): Promise<JsonObject> {
     const honoured: JsonObject = {}
     const listener: Listener = { methods: new Set(), uris: new Set(), write }

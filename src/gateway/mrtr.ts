@@ -15,6 +15,7 @@ import {
   type JsonRpcNotification,
   type JsonRpcRequest,
 } from '../jsonrpc/message.ts'
+import { CallController, type CallSignal, type SignalLike } from '../pipeline/signal.ts'
 import { BoundedMap } from '../util/bounded-map.ts'
 import type { CallSink, Connection } from './backends/connection.ts'
 
@@ -37,7 +38,7 @@ class ParkedCall {
   /** The connection the call runs on (known once the transport picked it). */
   connection: Connection | undefined
   readonly backend: string
-  readonly abort = new AbortController()
+  readonly abort = new CallController()
   /** input key → the backend's request id, awaiting the client's answer. */
   readonly awaiting = new Map<string, JsonRpcId>()
   write: (message: JsonObject) => boolean
@@ -86,10 +87,10 @@ export class InputBridge {
     backend: string,
     capabilities: JsonObject,
     write: (message: JsonObject) => boolean,
-    signal: AbortSignal,
+    signal: SignalLike,
     start: (
       sinkFor: (connection: Connection) => CallSink,
-      signal: AbortSignal,
+      signal: CallSignal,
     ) => Promise<CallOutcome>,
   ): Promise<CallOutcome> {
     const parked = new ParkedCall(backend, write)
@@ -119,7 +120,7 @@ export class InputBridge {
     requestState: string,
     inputResponses: unknown,
     write: (message: JsonObject) => boolean,
-    signal: AbortSignal,
+    signal: SignalLike,
   ): Promise<CallOutcome> {
     const parked = this.#parked.get(requestState)
     if (!parked) throw new PorticoError('invalid_params', { message: 'Unknown requestState' })

@@ -14,6 +14,7 @@ import type {
   JsonRpcRequest,
 } from '../jsonrpc/message.ts'
 import { encodeJson, isObject } from '../jsonrpc/message.ts'
+import type { CallController } from '../pipeline/signal.ts'
 import { encodeSseEvent } from '../protocol/sse.ts'
 import { BoundedMap } from '../util/bounded-map.ts'
 import type { SessionRef } from './backends/backend.ts'
@@ -77,7 +78,7 @@ export class ClientSession implements SessionRef {
   dropped = 0
   #nextServerId = 0
   readonly #serverRequests = new BoundedMap<number, ServerRequest>(MAX_SERVER_REQUESTS)
-  readonly #calls = new Map<string, AbortController>()
+  readonly #calls = new Map<string, CallController>()
   /** This session's own backend connections (HTTP, isolated stdio): told of roots changes. */
   readonly connections = new Set<Connection>()
 
@@ -141,7 +142,7 @@ export class ClientSession implements SessionRef {
     return entry.backend
   }
 
-  trackCall(id: JsonRpcId, controller: AbortController): () => void {
+  trackCall(id: JsonRpcId, controller: CallController): () => void {
     const key = JSON.stringify(id)
     this.#calls.set(key, controller)
     return () => {

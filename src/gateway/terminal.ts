@@ -26,6 +26,7 @@ import {
   StreamEvent,
   StreamReply,
 } from '../pipeline/reply.ts'
+import { CallController } from '../pipeline/signal.ts'
 import { META_CLIENT_CAPABILITIES } from '../protocol/classify.ts'
 import { AsyncQueue } from '../util/async-queue.ts'
 import { dispatch, type Handled, modernResult, type RequestScope } from './dispatch.ts'
@@ -125,9 +126,7 @@ async function answerRequest(
   const headers: HeaderMap = session ? { 'mcp-session-id': session.key } : {}
   const canStream = (headerValue(call.headers, 'accept') ?? '').includes('text/event-stream')
   const reply = new LazyReply(canStream, headers)
-  const controller = new AbortController()
-  const onGone = () => controller.abort()
-  call.signal.addEventListener('abort', onGone, { once: true })
+  const controller = CallController.linkedTo(call.signal)
   const untrack = session?.trackCall(request.id, controller)
   const scope: RequestScope = {
     call,
@@ -144,7 +143,7 @@ async function answerRequest(
   void run(context, scope, call, request)
     .then((response) => reply.finish(response))
     .finally(() => {
-      call.signal.removeEventListener('abort', onGone)
+      controller.unlink()
       untrack?.()
     })
   return reply.promise

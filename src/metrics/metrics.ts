@@ -44,7 +44,22 @@ export interface MetricSources {
   status?: StatusBoard
 }
 
+/**
+ * Metrics of several processes answered as one scrape (cluster workers, src/cluster/): each
+ * process joins with its registry, and a scrape, whichever process it reaches, answers every
+ * process's metrics aggregated (prom-client's AggregatorRegistry rules: counters and
+ * histograms summed, gauges as each one's `aggregator` says).
+ */
+export interface SharedMetrics {
+  /** Called once, with this process's registry. */
+  join(registry: PromClient.Registry): void
+  /** The text a scrape answers. */
+  render(): Promise<string>
+}
+
 export interface MetricsOptions {
+  /** Set in a cluster: a scrape answers every process's metrics, aggregated. */
+  shared?: SharedMetrics
   maxTargets: number
   processMetrics: boolean
   version: string
@@ -74,6 +89,7 @@ export class PorticoMetrics {
   readonly #bytesOut: PromClient.Counter
   #sources: MetricSources = {}
   #inFlight = 0
+  readonly #shared: SharedMetrics | undefined
 
   constructor(options: MetricsOptions) {
     this.#prom = require('prom-client') as typeof PromClient
@@ -112,9 +128,12 @@ export class PorticoMetrics {
       help: 'Always 1: the running Portico version, mode and proxy name.',
       labelNames: ['version', 'mode', 'proxy'],
       registers,
+      aggregator: 'first',
     }).set({ version: options.version, mode: options.mode, proxy: options.proxy }, 1)
     this.#scraped(registers)
     if (options.processMetrics) prom.collectDefaultMetrics({ register: registry })
+    this.#shared = options.shared
+    this.#shared?.join(registry)
   }
 
   /** Connects the scrape-time sources (once the mode and sinks exist). */
@@ -127,7 +146,7 @@ export class PorticoMetrics {
   }
 
   render(): Promise<string> {
-    return this.registry.metrics()
+    return this.#shared?.render() ?? this.registry.metrics()
   }
 
   /** Counts calls in flight: one increment, and a decrement when the answer ends. */
@@ -211,12 +230,15 @@ export class PorticoMetrics {
       help: string,
       labelNames: string[],
       collect: (g: PromClient.Gauge) => void,
+      // Across cluster workers; summing suits counts (in flight, entries, pending).
+      aggregator: PromClient.Aggregator = 'sum',
     ) =>
       new prom.Gauge({
         name,
         help,
         labelNames,
         registers,
+        aggregator,
         collect() {
           this.reset()
           collect(this)
@@ -282,6 +304,8 @@ export class PorticoMetrics {
         for (const b of this.#sources.status?.breakers() ?? [])
           g.set({ backend: b.backend }, b.state === 'closed' ? 0 : b.state === 'half_open' ? 1 : 2)
       },
+      // Each worker has its own breaker: a cluster shows the most open one.
+      'max',
     )
     counter('portico_cache_hits_total', 'Answers served from a cache.', ['backend'], (c) => {
       for (const s of this.#sources.status?.caches() ?? []) c.inc({ backend: s.backend }, s.hits)

@@ -19,7 +19,11 @@ import type { HttpFilter } from '../edge/filters.ts'
 import type { Readiness } from '../edge/mode.ts'
 import { createMountRouter, type Mount } from '../edge/router.ts'
 import type { Gateway } from '../gateway/gateway.ts'
-import { PorticoMetrics as Metrics, type PorticoMetrics } from '../metrics/metrics.ts'
+import {
+  PorticoMetrics as Metrics,
+  type PorticoMetrics,
+  type SharedMetrics,
+} from '../metrics/metrics.ts'
 import { auditSink } from '../observe/audit-sink.ts'
 import type { EventBus, Sink } from '../observe/bus.ts'
 import type { Logger } from '../observe/logger.ts'
@@ -35,6 +39,8 @@ export interface OperateOptions {
   config: Config
   logger: Logger
   proxy: string
+  /** In a cluster worker: a scrape answers every process's metrics (src/cluster/metrics.ts). */
+  sharedMetrics?: SharedMetrics
 }
 
 /** What exists before the mode: sinks and middleware. */
@@ -62,6 +68,7 @@ export class Operate {
         version: VERSION,
         mode,
         proxy: options.proxy,
+        ...(options.sharedMetrics ? { shared: options.sharedMetrics } : {}),
       })
       this.sinks.push(this.metrics.sink)
       this.middleware.push(this.metrics.middleware)

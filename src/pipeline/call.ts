@@ -19,6 +19,7 @@ import {
 } from '../protocol/classify.ts'
 import type { Identity } from './identity.ts'
 import { CallLifetime } from './lifetime.ts'
+import type { CallSignal } from './signal.ts'
 
 /** How the client reached Portico: Streamable HTTP, or the legacy HTTP+SSE transport. */
 export type ClientTransport = 'streamable-http' | 'sse'
@@ -67,8 +68,11 @@ export interface Call {
   readonly request: RequestInfo
   /** Who is calling, as the authentication filter verified it; undefined when auth is off. */
   readonly identity: Identity | undefined
-  /** Aborted when the client goes away or the call is cancelled. */
-  readonly signal: AbortSignal
+  /**
+   * Aborted when the client goes away or the call is cancelled (a cheap CallSignal, see
+   * signal.ts; `asAbortSignal()` gives a real one to APIs that insist).
+   */
+  readonly signal: CallSignal
   /** Annotations for the recorder; shared by every copy of the call made along the chain. */
   readonly notes: CallNotes
   /** Ends when the call's answer is complete (shared by every copy of the call). */
@@ -114,7 +118,7 @@ export function withMessage(call: Call, message: JsonRpcMessage): Call {
 export interface CallSource {
   headers: IncomingHttpHeaders
   request: RequestInfo
-  signal: AbortSignal
+  signal: CallSignal
   transport: ClientTransport
   /** The session named by the transport (legacy SSE: the `sessionId` query parameter). */
   sessionId?: string

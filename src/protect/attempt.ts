@@ -4,17 +4,14 @@
  */
 import { PorticoError } from '../errors.ts'
 import type { Call } from '../pipeline/call.ts'
+import { CallController } from '../pipeline/signal.ts'
 
 export class Attempt {
   readonly call: Call
-  readonly #controller = new AbortController()
-  readonly #parent: AbortSignal
-  readonly #onParentAbort = () => this.#controller.abort(this.#parent.reason)
+  readonly #controller: CallController
 
   constructor(parent: Call) {
-    this.#parent = parent.signal
-    if (parent.signal.aborted) this.#controller.abort(parent.signal.reason)
-    else parent.signal.addEventListener('abort', this.#onParentAbort, { once: true })
+    this.#controller = CallController.linkedTo(parent.signal)
     this.call = { ...parent, signal: this.#controller.signal }
   }
 
@@ -32,6 +29,6 @@ export class Attempt {
   }
 
   #unlink(): void {
-    this.#parent.removeEventListener('abort', this.#onParentAbort)
+    this.#controller.unlink()
   }
 }

@@ -8,15 +8,13 @@
  */
 import { PorticoError } from '../errors.ts'
 import type { Middleware } from '../pipeline/compose.ts'
+import { CallController } from '../pipeline/signal.ts'
 import type { Clock } from '../util/clock.ts'
 
 export function callTimeout(name: string, ms: number, clock: Clock): Middleware {
   return async (call, next) => {
-    const controller = new AbortController()
     const parent = call.signal
-    const onAbort = () => controller.abort(parent.reason)
-    if (parent.aborted) controller.abort(parent.reason)
-    else parent.addEventListener('abort', onAbort, { once: true })
+    const controller = CallController.linkedTo(parent)
     const timer = clock.setTimeout(() => {
       controller.abort(
         new PorticoError('upstream_timeout', {
@@ -27,7 +25,7 @@ export function callTimeout(name: string, ms: number, clock: Clock): Middleware 
     }, ms)
     const end = () => {
       clock.clearTimeout(timer)
-      parent.removeEventListener('abort', onAbort)
+      controller.unlink()
     }
     try {
       const reply = await next({ ...call, signal: controller.signal })

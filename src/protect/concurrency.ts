@@ -9,6 +9,7 @@
 import type { ConcurrencyConfig } from '../config/protect.ts'
 import { PorticoError } from '../errors.ts'
 import type { Middleware } from '../pipeline/compose.ts'
+import type { SignalLike } from '../pipeline/signal.ts'
 import type { Clock } from '../util/clock.ts'
 import { retryAfter } from './token-bucket.ts'
 
@@ -46,7 +47,7 @@ export class ConcurrencyLimiter {
   }
 
   /** Waits for a slot, bounded in queue length and time; rejects when refused or aborted. */
-  wait(signal: AbortSignal): Promise<void> {
+  wait(signal: SignalLike): Promise<void> {
     const { max_queue, queue_timeout } = this.#config
     if (this.#queue.length >= max_queue) {
       return Promise.reject(

@@ -7,6 +7,7 @@
  */
 import { PorticoError } from '../errors.ts'
 import { MessageReply, type Reply, StreamReply } from '../pipeline/reply.ts'
+import type { SignalLike } from '../pipeline/signal.ts'
 
 export type Verdict = 'ok' | 'failure' | 'cancelled' | 'refused'
 
@@ -25,7 +26,7 @@ const FAILURES: ReadonlySet<string> = new Set([
  * The verdict on a thrown error. An attempt whose signal was aborted is cancelled (the client
  * left, a hedge lost), unless the abort was the call's deadline: that is a timeout.
  */
-export function errorVerdict(error: unknown, signal: AbortSignal): Verdict {
+export function errorVerdict(error: unknown, signal: SignalLike): Verdict {
   if (signal.aborted) {
     const reason: unknown = signal.reason
     if (!(reason instanceof PorticoError) || reason.reason !== 'upstream_timeout')

@@ -14,6 +14,7 @@ import { PorticoError, wasNotSent } from '../errors.ts'
 import type { Call } from '../pipeline/call.ts'
 import type { Handler, Middleware } from '../pipeline/compose.ts'
 import type { Reply } from '../pipeline/reply.ts'
+import type { SignalLike } from '../pipeline/signal.ts'
 import type { Clock } from '../util/clock.ts'
 import type { ToolHints } from './hints.ts'
 import { discard, errorVerdict } from './outcome.ts'
@@ -148,7 +149,7 @@ export function retry(parts: RetryParts): Middleware {
 }
 
 /** Waits `ms` on the clock, or rejects when `signal` aborts. */
-export function sleep(clock: Clock, ms: number, signal: AbortSignal): Promise<void> {
+export function sleep(clock: Clock, ms: number, signal: SignalLike): Promise<void> {
   if (signal.aborted) return Promise.reject(abortError(signal))
   if (ms <= 0) return Promise.resolve()
   return new Promise((resolve, reject) => {
@@ -164,6 +165,6 @@ export function sleep(clock: Clock, ms: number, signal: AbortSignal): Promise<vo
   })
 }
 
-function abortError(signal: AbortSignal): PorticoError {
+function abortError(signal: SignalLike): PorticoError {
   return signal.reason instanceof PorticoError ? signal.reason : new PorticoError('cancelled')
 }

@@ -7,6 +7,10 @@
  * Recording must never take the proxy down: nothing thrown here escapes a timer or a worker
  * event, and a writer thread that dies is started again (with a growing delay), its lost
  * events counted as failed.
+ *
+ * In a cluster (`workers` > 1) each worker's sink posts its batches to the primary instead
+ * (`relayingSink`), and the primary's sink hands them to its one writer as they are (`relay`):
+ * one process writes the store, never several.
  */
 import { Worker } from 'node:worker_threads'
 import type { Sink } from '../observe/bus.ts'
@@ -15,6 +19,7 @@ import type { PipeStats } from '../observe/status.ts'
 import { boundEvent, truncatedPayload } from './bound.ts'
 import { openStore } from './open.ts'
 import { encodeEvents } from './wire.ts'
+import type { RelayedBatch, WriterLink } from './writer-link.ts'
 import type { FromWriter, ToWriter, WriterOptions } from './writer-worker.ts'
 
 export interface StoreSinkOptions {
@@ -44,10 +49,17 @@ export interface StoreSinkStats {
   pending: number
   /** Writer threads started again after one died. */
   restarts: number
+  /** Events handed over to a cluster primary (a relaying sink's "written"). */
+  relayed: number
 }
 
 export interface StoreSink extends Sink {
   stats(): StoreSinkStats
+  /**
+   * Takes a batch another process encoded (a cluster worker's) to this sink's writer, within
+   * the same bounds as its own events: a batch that does not fit is dropped whole, and counted.
+   */
+  relay(batch: RelayedBatch): void
 }
 
 export const DEFAULT_CAPACITY = 100_000
@@ -76,16 +88,35 @@ export function storeSink(options: StoreSinkOptions): StoreSink {
   }
   const start = () =>
     new Worker(new URL('./writer-worker.js', import.meta.url), { workerData: workerOptions })
-  return new WorkerSink(start, {
+  return new WorkerSink(start, limitsOf(options))
+}
+
+/**
+ * A cluster worker's store sink: the same bounded buffer, posted over `link` to the primary,
+ * which acknowledges each batch once its own sink took it (`relayed`). A lost link is not
+ * started again: a worker without its primary stops (src/cluster/worker.ts).
+ */
+export function relayingSink(
+  link: WriterLink,
+  options: Omit<StoreSinkOptions, 'path' | 'proxy' | 'onUpgrade'> = {},
+): StoreSink {
+  return new WorkerSink(() => link, { ...limitsOf(options), restart: false })
+}
+
+function limitsOf(options: Omit<StoreSinkOptions, 'path' | 'proxy'>): Limits {
+  return {
     capacity: options.capacity ?? DEFAULT_CAPACITY,
     payloadCapacity: options.payloadCapacity ?? DEFAULT_PAYLOAD_CAPACITY,
+    restart: true,
     ...(options.onError ? { onError: options.onError } : {}),
-  })
+  }
 }
 
 interface Limits {
   capacity: number
   payloadCapacity: number
+  /** Start the writer again when it dies (a thread); a relaying sink's link is not. */
+  restart: boolean
   onError?: (message: string) => void
 }
 
@@ -93,11 +124,15 @@ class WorkerSink implements StoreSink {
   readonly name = 'store'
   /** Schema capture and session identity come from these results. */
   readonly wantsResults = true
-  readonly #start: () => Worker
+  readonly #start: () => WriterLink
   readonly #limits: Limits
-  #worker: Worker | undefined
+  #worker: WriterLink | undefined
   #buffer: PorticoEvent[] = []
   #bufferBytes = 0
+  /** Relayed batches waiting for a writer started again (counted in the bounds). */
+  #held: RelayedBatch[] = []
+  #heldCount = 0
+  #heldBytes = 0
   #timer: NodeJS.Timeout | undefined
   #inFlight = 0
   #inFlightBytes = 0
@@ -107,6 +142,7 @@ class WorkerSink implements StoreSink {
   #unreportedDrops = 0
   #failed = 0
   #restarts = 0
+  #relayed = 0
   /** Commits acknowledged by the writer and the time they took (for the metrics). */
   #commits = 0
   #commitMs = 0
@@ -116,7 +152,7 @@ class WorkerSink implements StoreSink {
   #unreported = 0
   #closed: Promise<void> | undefined
 
-  constructor(start: () => Worker, limits: Limits) {
+  constructor(start: () => WriterLink, limits: Limits) {
     this.#start = start
     this.#limits = limits
     this.#spawn()
@@ -138,7 +174,7 @@ class WorkerSink implements StoreSink {
     }
     for (const raw of events) {
       this.#received++
-      if (this.#buffer.length + this.#inFlight >= this.#limits.capacity) {
+      if (this.#queued() >= this.#limits.capacity) {
         this.#dropped++
         this.#unreportedDrops++
         continue
@@ -156,7 +192,7 @@ class WorkerSink implements StoreSink {
   #admit(raw: PorticoEvent): PorticoEvent {
     const { event, payloadBytes } = boundEvent(raw)
     if (payloadBytes === 0) return event
-    if (this.#bufferBytes + this.#inFlightBytes + payloadBytes > this.#limits.payloadCapacity) {
+    if (this.#queuedBytes() + payloadBytes > this.#limits.payloadCapacity) {
       const marker = truncatedPayload('not recorded: the store queue was full')
       const copy = { ...event, params: marker } as PorticoEvent
       if (copy.type === 'exchange' && copy.result !== undefined) copy.result = marker
@@ -164,6 +200,52 @@ class WorkerSink implements StoreSink {
     }
     this.#bufferBytes += payloadBytes
     return event
+  }
+
+  /** Events buffered, held or in flight to the writer. */
+  #queued(): number {
+    return this.#buffer.length + this.#heldCount + this.#inFlight
+  }
+
+  #queuedBytes(): number {
+    return this.#bufferBytes + this.#heldBytes + this.#inFlightBytes
+  }
+
+  relay(batch: RelayedBatch): void {
+    this.#received += batch.count
+    this.#unreportedDrops += batch.dropped
+    const full =
+      this.#queued() + batch.count > this.#limits.capacity ||
+      this.#queuedBytes() + batch.bytes > this.#limits.payloadCapacity
+    if (this.#closed || full) {
+      this.#dropped += batch.count
+      this.#unreportedDrops += batch.count
+      return
+    }
+    if (this.#worker === undefined) {
+      this.#held.push(batch)
+      this.#heldCount += batch.count
+      this.#heldBytes += batch.bytes
+      return
+    }
+    this.#send(this.#worker, batch)
+  }
+
+  #send(worker: WriterLink, batch: RelayedBatch): void {
+    this.#inFlight += batch.count
+    this.#inFlightBytes += batch.bytes
+    const message: ToWriter = { type: 'events', ...batch, dropped: this.#unreportedDrops }
+    this.#unreportedDrops = 0
+    worker.postMessage(message)
+  }
+
+  /** Relayed batches held while the writer was down, to the writer started again. */
+  #sendHeld(worker: WriterLink): void {
+    const held = this.#held
+    this.#held = []
+    this.#heldCount = 0
+    this.#heldBytes = 0
+    for (const batch of held) this.#send(worker, batch)
   }
 
   #post(): void {
@@ -185,11 +267,7 @@ class WorkerSink implements StoreSink {
       this.#report(`store batch could not be encoded (${events.length} events lost): ${error}`)
       return
     }
-    this.#inFlight += events.length
-    this.#inFlightBytes += bytes
-    const message: ToWriter = { type: 'events', json, dropped: this.#unreportedDrops, bytes }
-    this.#unreportedDrops = 0
-    worker.postMessage(message)
+    this.#send(worker, { json, count: events.length, bytes, dropped: 0 })
   }
 
   #onMessage(message: FromWriter): void {
@@ -206,6 +284,10 @@ class WorkerSink implements StoreSink {
         this.#failed += message.count
         this.#report(`store write failed (${message.count} events lost): ${message.message}`)
         return
+      case 'relayed':
+        this.#settle(message.count, message.bytes)
+        this.#relayed += message.count
+        return
       case 'warning':
         // Rare and important (the store file was deleted and opened again): never held back.
         this.#report(message.message, true)
@@ -221,16 +303,19 @@ class WorkerSink implements StoreSink {
   }
 
   /** A writer that exits before `close` died: what it held is lost; start another. */
-  #onExit(worker: Worker): void {
+  #onExit(worker: WriterLink): void {
     if (this.#worker !== worker) return
     this.#worker = undefined
     if (this.#closed) return
+    const restart = this.#limits.restart
     if (this.#inFlight > 0) {
       this.#failed += this.#inFlight
-      this.#report(`store writer stopped (${this.#inFlight} events lost); starting it again`)
+      const then = restart ? 'starting it again' : 'not started again'
+      this.#report(`store writer stopped (${this.#inFlight} events lost); ${then}`)
     }
     this.#inFlight = 0
     this.#inFlightBytes = 0
+    if (!restart) return
     const delay = this.#restartDelay
     this.#restartDelay = Math.min(delay * 2, RESTART_MAX_MS)
     this.#restartTimer = setTimeout(() => this.#guard(() => this.#restart()), delay)
@@ -242,6 +327,7 @@ class WorkerSink implements StoreSink {
     if (this.#closed) return
     this.#restarts++
     this.#spawn()
+    if (this.#worker) this.#sendHeld(this.#worker)
     this.#post()
   }
 
@@ -293,8 +379,9 @@ class WorkerSink implements StoreSink {
       written: this.#written,
       dropped: this.#dropped,
       failed: this.#failed,
-      pending: this.#buffer.length + this.#inFlight,
+      pending: this.#queued(),
       restarts: this.#restarts,
+      relayed: this.#relayed,
     }
   }
 
@@ -307,12 +394,16 @@ class WorkerSink implements StoreSink {
   async #shutdown(): Promise<void> {
     if (this.#restartTimer) clearTimeout(this.#restartTimer)
     // A writer that died and was not started again yet gets one more start for the last batch.
-    if (this.#worker === undefined && this.#buffer.length > 0) this.#spawn()
+    const waiting = this.#buffer.length + this.#heldCount > 0
+    if (this.#worker === undefined && waiting && this.#limits.restart) this.#spawn()
     const worker = this.#worker
     if (worker === undefined) return
     // Hold the process open until the writer has committed the last batch.
     worker.ref()
-    this.#guard(() => this.#post())
+    this.#guard(() => {
+      this.#sendHeld(worker)
+      this.#post()
+    })
     const done = new Promise<void>((resolve) => {
       worker.on('message', (message: FromWriter) => {
         if (message.type === 'closed') resolve()

@@ -30,6 +30,8 @@ export type ToWriter =
       type: 'events'
       /** The batch, as `encodeEvents` wrote it. */
       json: string
+      /** Events in the batch. */
+      count: number
       dropped: number
       /** Payload bytes the sink counted for the batch, acknowledged back. */
       bytes: number
@@ -40,6 +42,8 @@ export type FromWriter =
   | { type: 'written'; count: number; bytes: number; ms: number }
   | { type: 'failed'; count: number; bytes: number; message: string }
   | { type: 'warning'; message: string }
+  /** From a cluster primary: it took the batch over (its own writer commits it). */
+  | { type: 'relayed'; count: number; bytes: number }
   | { type: 'closed' }
 
 const RETENTION_EVERY_MS = 60 * 60_000

@@ -11,6 +11,7 @@ import type { ServerResponse } from 'node:http'
 import { PorticoError } from '../errors.ts'
 import { encodeJson, errorResponse, type JsonRpcId } from '../jsonrpc/message.ts'
 import type { StreamEvent } from '../pipeline/reply.ts'
+import type { SignalLike } from '../pipeline/signal.ts'
 import { encodeSseEvent } from '../protocol/sse.ts'
 
 /** Events queued behind a reserved place before the place is given up (written at the end). */
@@ -155,7 +156,7 @@ export class LegacySessions {
   expect(
     sessionId: string,
     id: JsonRpcId,
-    signal: AbortSignal,
+    signal: SignalLike,
     timeoutMs: number,
     upstream: string,
   ): Promise<StreamEvent> {

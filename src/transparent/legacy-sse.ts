@@ -6,13 +6,12 @@
  * answer, and a refusal reaches the client as a JSON-RPC error with its id, on its stream.
  * Portico answers the client's POST once the upstream accepted each message.
  */
-import { once } from 'node:events'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { type ProxyContext, publicOrigin } from '../context.ts'
 import { markListening, relayExchange } from '../edge/exchange.ts'
 import { answerCalls, baseOf, finishRecording, readCalls } from '../edge/mcp-post.ts'
 import type { RouteHandler } from '../edge/router.ts'
-import { failRelay, type RelayOptions, relayAnswer } from '../edge/send.ts'
+import { drained, failRelay, type RelayOptions, relayAnswer } from '../edge/send.ts'
 import { routeKey } from '../forward/raw.ts'
 import { mapChallenge } from '../forward/url-map.ts'
 import { clientHeaders, headerValue, upstreamHeaders } from '../http/headers.ts'
@@ -21,6 +20,7 @@ import { CallRecorder, publishNotification } from '../observe/recorder.ts'
 import { type Call, rawBytesOf, upstreamHeadersOf } from '../pipeline/call.ts'
 import type { Handler } from '../pipeline/compose.ts'
 import { accepted, MessageReply, type Reply, type StreamEvent } from '../pipeline/reply.ts'
+import { CallController, type CallSignal } from '../pipeline/signal.ts'
 import { encodeSseEvent } from '../protocol/sse.ts'
 import type { HttpClient } from '../upstream/http-client.ts'
 import { LegacySessions, OrderedStream } from './legacy-sessions.ts'
@@ -142,7 +142,7 @@ export class LegacyTransport {
         if (summary !== undefined && !summary.isResponse) {
           publishNotification(this.#context.bus, options.place, summary, Buffer.byteLength(raw))
         }
-        if (ordered.needsDrain) await once(res, 'drain', { signal: options.signal })
+        if (ordered.needsDrain) await drained(res, options.signal)
       }
     } finally {
       if (sessionId !== undefined) this.sessions.close(sessionId)
@@ -196,7 +196,7 @@ export class LegacyTransport {
     req: IncomingMessage,
     res: ServerResponse,
     sessionId: string,
-    read: { calls: Call[]; bytesIn: number; signal: AbortSignal },
+    read: { calls: Call[]; bytesIn: number; signal: CallSignal },
     handle: Handler,
   ): Promise<void> {
     const context = this.#context
@@ -222,7 +222,7 @@ export class LegacyTransport {
         settle(index)
       }),
     )
-    finishRecording(recorder, calls, res, new AbortController().signal)
+    finishRecording(recorder, calls, res, new CallController().signal)
   }
 
   async #deliver(

@@ -86,7 +86,7 @@ export function transparentMode(
           options: (req, res) => forwardRaw(context, req, res, endpointUrl(url, req)),
         },
         legacy: {
-          stream: legacy.stream,
+          stream: config.workers > 1 ? legacyRefused(context) : legacy.stream,
           post: legacy.post(handle),
           isMessagePath: (path) => legacy.isMessagePath(path),
         },
@@ -99,6 +99,16 @@ export function transparentMode(
     readiness: probe,
     close: async () => protection.close(),
   }
+}
+
+/**
+ * With `workers` > 1 the legacy HTTP+SSE transport is not served: a session's stream and the
+ * POSTs answered on it must meet in one process, and a POST's connection may reach another
+ * worker. Its clients are told so, and where to go (Streamable HTTP keeps no such state here).
+ */
+function legacyRefused(context: ProxyContext): RouteHandler {
+  const message = `Not Found: legacy HTTP+SSE is not served when Portico runs several workers (its sessions live in one process); use the Streamable HTTP endpoint ${context.config.mcp_path}`
+  return (req, res) => refuse(context, req, res, new PorticoError('not_found', { message }), 'sse')
 }
 
 /** Where non-MCP traffic goes: `widgets` when it is a URL, else the upstream's origin. */

@@ -10,6 +10,7 @@
 import { Readable } from 'node:stream'
 import { type Dispatcher, errors } from 'undici'
 import type { HeaderMap } from '../http/headers.ts'
+import type { SignalLike } from '../pipeline/signal.ts'
 
 export class UpstreamResponse {
   readonly status: number
@@ -39,7 +40,8 @@ export class UpstreamResponse {
 export interface AnswerOptions {
   /** Read a non-SSE answer whole up to this many bytes (0: always stream). */
   wholeBytes: number
-  signal: AbortSignal | undefined
+  /** Any of these aborting stops the request (the connection's, the call's). */
+  signals: readonly SignalLike[]
   /** Maps an error before the answer's headers (the request failed). */
   requestError: (error: unknown) => Error
   /** Maps an error after them (the body broke off), for an answer still being read whole. */
@@ -73,10 +75,13 @@ export class AnswerHandler implements Dispatcher.DispatchHandler {
     this.#options = options
     this.#resolve = resolve
     this.#reject = reject
-    const signal = options.signal
-    if (signal === undefined) return
-    if (signal.aborted) this.#abortReason = reasonOf(signal)
-    else signal.addEventListener('abort', this.#onAbort, { once: true })
+    for (const signal of options.signals) {
+      if (signal.aborted) {
+        this.#abortReason ??= reasonOf(signal)
+        continue
+      }
+      signal.addEventListener('abort', this.#onAbort, { once: true })
+    }
   }
 
   onRequestStart(controller: Controller): void {
@@ -168,16 +173,18 @@ export class AnswerHandler implements Dispatcher.DispatchHandler {
   }
 
   #abort(): void {
-    const reason = reasonOf(this.#options.signal as AbortSignal)
+    const signal = this.#options.signals.find((s) => s.aborted)
+    if (signal === undefined) return
+    const reason = reasonOf(signal)
     if (this.#controller === undefined) this.#abortReason = reason
     else this.#controller.abort(reason as Error)
   }
 
   #stopListening(): void {
-    this.#options.signal?.removeEventListener('abort', this.#onAbort)
+    for (const signal of this.#options.signals) signal.removeEventListener('abort', this.#onAbort)
   }
 }
 
-function reasonOf(signal: AbortSignal): unknown {
+function reasonOf(signal: SignalLike): unknown {
   return signal.reason ?? new errors.RequestAbortedError()
 }

@@ -7,6 +7,7 @@ import type { Readable } from 'node:stream'
 import { errors, Pool } from 'undici'
 import { notSent, PorticoError } from '../errors.ts'
 import type { HeaderMap } from '../http/headers.ts'
+import type { SignalLike } from '../pipeline/signal.ts'
 import { AnswerHandler, type UpstreamResponse } from './answer.ts'
 
 export { UpstreamResponse } from './answer.ts'
@@ -22,7 +23,10 @@ export interface UpstreamRequest {
   method: string
   headers: HeaderMap
   body?: Buffer | Readable | null
-  signal?: AbortSignal
+  /** Stops the request (a connection closing, a call cancelled): a real or a CallSignal. */
+  signal?: SignalLike | undefined
+  /** A second reason to stop it, e.g. the call's signal beside the connection's own. */
+  callSignal?: SignalLike | undefined
   /** Names the upstream in error messages (never its credentials). */
   label: string
   /**
@@ -94,7 +98,7 @@ export class HttpClient {
       const handler = new AnswerHandler(
         {
           wholeBytes: request.wholeBytes ?? 0,
-          signal: request.signal,
+          signals: signalsOf(request),
           requestError: (error) => upstreamError(error, label),
           bodyError: (error) => bodyError(error, label),
         },
@@ -126,6 +130,13 @@ export class HttpClient {
   async destroy(): Promise<void> {
     await Promise.all([...this.#pools.values()].map((pool) => pool.destroy()))
   }
+}
+
+function signalsOf(request: UpstreamRequest): SignalLike[] {
+  const signals: SignalLike[] = []
+  if (request.signal !== undefined) signals.push(request.signal)
+  if (request.callSignal !== undefined) signals.push(request.callSignal)
+  return signals
 }
 
 /**

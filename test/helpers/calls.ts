@@ -2,11 +2,12 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import { decodeBody } from '../../src/jsonrpc/message.ts'
 import { buildCalls, type Call, type ClientTransport } from '../../src/pipeline/call.ts'
+import { CallController, type CallSignal } from '../../src/pipeline/signal.ts'
 
 export interface CallOptions {
   headers?: IncomingHttpHeaders
   transport?: ClientTransport
-  signal?: AbortSignal
+  signal?: CallSignal
 }
 
 /** The classified call of one JSON-RPC message, built by the same code the edge runs. */
@@ -21,7 +22,7 @@ export function callOf(message: object, options: CallOptions = {}): Call {
       host: 'localhost',
       encrypted: false,
     },
-    signal: options.signal ?? new AbortController().signal,
+    signal: options.signal ?? new CallController().signal,
     transport: options.transport ?? 'streamable-http',
     body,
   })

@@ -19,6 +19,7 @@ import {
   StreamReply,
 } from '../../src/pipeline/reply.ts'
 import type { ResponseRewriter } from '../../src/pipeline/rewriter.ts'
+import { CallController } from '../../src/pipeline/signal.ts'
 import { sseEvents } from '../../src/transparent/upstream.ts'
 import { callOf, requestCall } from '../helpers/calls.ts'
 
@@ -118,7 +119,7 @@ describe('answering', () => {
   })
 
   it('records a call whose client left as cancelled', async () => {
-    const controller = new AbortController()
+    const controller = new CallController()
     const call = callOf(
       { jsonrpc: '2.0', id: 1, method: 'tools/list' },
       { signal: controller.signal },

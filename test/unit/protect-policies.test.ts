@@ -17,6 +17,7 @@ import type { JsonRpcResponse } from '../../src/jsonrpc/message.ts'
 import type { Call } from '../../src/pipeline/call.ts'
 import { compose, type Handler, type Middleware } from '../../src/pipeline/compose.ts'
 import { MessageReply, type Reply } from '../../src/pipeline/reply.ts'
+import { CallController, type CallSignal } from '../../src/pipeline/signal.ts'
 import { CircuitBreaker } from '../../src/protect/breaker.ts'
 import { ResponseCache, responseCache } from '../../src/protect/cache.ts'
 import { callTimeout } from '../../src/protect/call-timeout.ts'
@@ -173,7 +174,7 @@ describe('circuit breaker', () => {
     const toolError: Handler = async (call) => ok(call, { isError: true, content: [] })
     for (let i = 0; i < 5; i++) await health(requestCall('ping'), toolError)
     for (let i = 0; i < 5; i++) await assert.rejects(health(requestCall('ping'), clientError))
-    const gone = new AbortController()
+    const gone = new CallController()
     gone.abort()
     await assert.rejects(
       health(callOf({ jsonrpc: '2.0', id: 1, method: 'ping' }, { signal: gone.signal }), fail),
@@ -358,7 +359,7 @@ describe('hedging', () => {
       hints: new ToolHints(),
       clock,
     })
-    const signals: AbortSignal[] = []
+    const signals: CallSignal[] = []
     const ids: unknown[] = []
     const finish: Array<(reply: Reply) => void> = []
     const next: Handler = (call) => {
@@ -421,7 +422,7 @@ describe('whole-call timeout', () => {
   it('aborts the attempt in flight with upstream_timeout', async () => {
     const clock = new ManualClock()
     const timeout = callTimeout('b', 1000, clock)
-    let inner: AbortSignal | undefined
+    let inner: CallSignal | undefined
     const hang: Handler = (call) =>
       new Promise((_, reject) => {
         inner = call.signal

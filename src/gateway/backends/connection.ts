@@ -16,6 +16,7 @@ import {
   type JsonRpcRequest,
   type JsonRpcResponse,
 } from '../../jsonrpc/message.ts'
+import type { SignalLike } from '../../pipeline/signal.ts'
 import { BoundedMap } from '../../util/bounded-map.ts'
 
 /** The protocol revision the gateway speaks to backends (they may answer with an older one). */
@@ -32,7 +33,7 @@ export interface CallOptions {
   /** The request's deadline, restarted by each progress notification; none when undefined. */
   timeoutMs?: number
   sink?: CallSink
-  signal?: AbortSignal
+  signal?: SignalLike
   /** Headers for this request only (HTTP transports): the caller's verified identity. */
   headers?: HeaderMap
   /** W3C trace context, sent as a header by HTTP transports (stdio reads `_meta`). */
@@ -52,7 +53,7 @@ export interface Pending {
   readonly method: string
   readonly sink: CallSink | undefined
   /** Aborted when the call is cancelled or its deadline passes (transports stop reading). */
-  readonly signal: AbortSignal | undefined
+  readonly signal: SignalLike | undefined
   /** True once answered, failed or expired (lets callers skip building an unused error). */
   readonly settled: boolean
   /** Headers for this request only (HTTP transports): the caller's verified identity. */

@@ -111,7 +111,8 @@ export class HttpConnection extends Connection {
         pending?.traceparent,
       ),
       body: Buffer.from(JSON.stringify(message)),
-      signal: callSignal ? AbortSignal.any([this.#abort.signal, callSignal]) : this.#abort.signal,
+      signal: this.#abort.signal,
+      callSignal,
       label: this.#label,
       wholeBytes: Math.min(WHOLE_ANSWER_BYTES, this.#options.maxMessageBytes),
     })

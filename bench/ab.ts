@@ -1,0 +1,109 @@
+/**
+ * A/B of two Portico builds (or one build with two configs) by CPU per request: both started
+ * side by side on one fixture, measured in short alternating slices so that a noisy, shared
+ * machine weighs on both alike; medians over slices. For the optimisation log (issue 18), not a
+ * scenario of the report.
+ *
+ * Usage: node dist/bench/ab.js --a PATH/main.js --b PATH/main.js [--slices 12] [--ms 1500]
+ *        [--c 16] [--config-a FILE] [--config-b FILE] [--flags-a "NODE FLAGS"] [--flags-b …]
+ */
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { closedLoop, openSessions, Target } from './lib/client.ts'
+import { startFixture } from './lib/contenders.ts'
+import { start, treeCpuUs } from './lib/procs.ts'
+import { median, summarize } from './lib/stats.ts'
+
+const NODE = process.execPath
+
+interface Side {
+  name: string
+  url: string
+  pid: number
+  stop: () => Promise<void>
+  cpu: number[]
+  rps: number[]
+  p50: number[]
+}
+
+function arg(name: string, fallback?: string): string | undefined {
+  const index = process.argv.indexOf(`--${name}`)
+  return index === -1 ? fallback : process.argv[index + 1]
+}
+
+async function launch(
+  name: string,
+  entry: string,
+  upstream: string,
+  config?: string,
+  flags = '',
+): Promise<Side> {
+  const args = [
+    ...flags.split(' ').filter(Boolean),
+    entry,
+    'run',
+    '--upstream',
+    upstream,
+    '--port',
+    '0',
+    '--log-level',
+    'warn',
+  ]
+  if (config) args.push('--config', config)
+  else args.push('--db', join(mkdtempSync(join(tmpdir(), 'portico-ab-')), 'store.db'))
+  const started = await start(NODE, args, { waitFor: /listening on (http:\/\/\S+)/ })
+  return {
+    name,
+    url: started.match?.[1] as string,
+    pid: started.child.pid as number,
+    stop: started.stop,
+    cpu: [],
+    rps: [],
+    p50: [],
+  }
+}
+
+async function main(): Promise<void> {
+  const slices = Number(arg('slices', '12'))
+  const ms = Number(arg('ms', '1500'))
+  const c = Number(arg('c', '16'))
+  const fixture = await startFixture()
+  const sides = [
+    await launch('A', arg('a') as string, fixture.url, arg('config-a'), arg('flags-a')),
+    await launch('B', arg('b') as string, fixture.url, arg('config-b'), arg('flags-b')),
+  ]
+  const loads = await Promise.all(
+    sides.map(async (side) => {
+      const target = new Target(side.url, c)
+      return { target, sessions: await openSessions(target, c) }
+    }),
+  )
+  let n = 0
+  const call = (s: Awaited<ReturnType<typeof openSessions>>[number]) => s.call('echo', `v${n++}`)
+  for (const load of loads) await closedLoop(load.sessions, call, 0, 1000)
+  for (let slice = 0; slice < slices; slice++) {
+    const order = slice % 2 === 0 ? [0, 1] : [1, 0]
+    for (const i of order) {
+      const side = sides[i] as Side
+      const load = loads[i] as (typeof loads)[number]
+      const before = treeCpuUs(side.pid)
+      const result = await closedLoop(load.sessions, call, 0, ms)
+      side.cpu.push((treeCpuUs(side.pid) - before) / Math.max(1, result.requests))
+      side.rps.push(result.requests / result.seconds)
+      side.p50.push(summarize(result.latenciesUs).p50)
+    }
+  }
+  for (const side of sides) {
+    console.log(
+      `${side.name}: CPU/req ${median(side.cpu).toFixed(1)} µs, req/s ${median(side.rps).toFixed(0)}, p50 ${median(side.p50).toFixed(0)} µs`,
+    )
+  }
+  const ratio = sides[1] && sides[0] ? median(sides[1].cpu) / median(sides[0].cpu) : Number.NaN
+  console.log(`B ÷ A CPU/req: ${ratio.toFixed(3)} (c=${c}, ${slices} slices of ${ms} ms)`)
+  await Promise.all(loads.map((l) => l.target.close()))
+  await Promise.all(sides.map((s) => s.stop()))
+  await fixture.stop()
+}
+
+await main()

@@ -1,0 +1,135 @@
+/**
+ * `portico run` with `workers` > 1 (transparent mode): this process is either the primary,
+ * which forks the workers, owns the store writer, and prints and logs for all of them, or a
+ * worker, which serves the shared port (src/cluster/ has the machinery).
+ */
+import type { Worker as ClusterWorker } from 'node:cluster'
+import { PrimaryMetrics } from '../cluster/metrics.ts'
+import { ClusterPrimary, StartupFailure } from '../cluster/primary.ts'
+import { type WorkerRole, workerRole } from '../cluster/worker.ts'
+import type { LoadedConfig } from '../config/load.ts'
+import type { Config } from '../config/schema.ts'
+import { PorticoMetrics } from '../metrics/metrics.ts'
+import { Logger } from '../observe/logger.ts'
+import { isStatsSource } from '../observe/status.ts'
+import type { StoreSetup } from '../store/from-config.ts'
+import { redactUrl } from '../util/redact.ts'
+import { VERSION } from '../version.ts'
+import { UserError } from './errors.ts'
+import {
+  closeOnSignal,
+  listenOrExplain,
+  openRecording,
+  preflightOrExplain,
+  warnIfNotReady,
+} from './run.ts'
+
+export async function runCluster(loaded: LoadedConfig): Promise<void> {
+  const logger = new Logger({ level: loaded.config.log_level, json: loaded.config.json_logs })
+  const role = workerRole()
+  if (role) await runWorker(loaded.config, role, logger)
+  else await runPrimary(loaded, logger)
+}
+
+async function runPrimary(loaded: LoadedConfig, logger: Logger): Promise<void> {
+  const { config } = loaded
+  for (const warning of loaded.warnings) logger.warn(warning, { file: loaded.file })
+  await preflightOrExplain(loaded)
+  const { proxyName } = await import('../portico.ts')
+  const proxy = proxyName(config)
+  // Opened (created, migrated) here, before any worker starts: a bad store stops everything.
+  const store = openRecording(config, proxy, logger)
+  const metrics = primaryMetrics(config, proxy, store)
+  const primary = new ClusterPrimary({
+    workers: config.workers,
+    logger,
+    drainTimeoutMs: config.drain_timeout,
+    ...(store ? { store: store.sink } : {}),
+    ...(metrics ? { metrics } : {}),
+  })
+  const stopAll = async () => {
+    await primary.stop()
+    await store?.sink.close()
+  }
+  const listening = await primary.start().catch(async (error: unknown) => {
+    await stopAll()
+    if (error instanceof StartupFailure) throw new UserError(error.message, error.exitCode)
+    throw error
+  })
+  const target = `upstream ${redactUrl(config.upstream ?? '')}`
+  const out = process.stdout
+  out.write(`Portico listening on ${listening.url} (${target}, ${config.workers} workers)\n`)
+  out.write(`Workers: ${config.workers} (pids ${primary.pids().join(', ')})\n`)
+  if (listening.admin) out.write(`Admin API on ${listening.admin}\n`)
+  if (store) out.write(`Recording to ${store.path} (see: portico status)\n`)
+  await new Promise<void>((resolve) => {
+    let closing = false
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (closing) {
+        primary.kill()
+        process.exit(130)
+      }
+      closing = true
+      logger.info(`received ${signal}, draining the workers`)
+      void stopAll().finally(() => {
+        logger.info('stopped')
+        resolve()
+      })
+    }
+    process.on('SIGTERM', onSignal)
+    process.on('SIGINT', onSignal)
+  })
+}
+
+/**
+ * The primary's own metrics: the store writer's counters (commits, their time, rows written)
+ * live in the primary, so they join every worker's in each scrape.
+ */
+function primaryMetrics(config: Config, proxy: string, store: StoreSetup | undefined) {
+  const options = config.observability.metrics
+  if (!options.enabled) return undefined
+  const own = new PorticoMetrics({
+    maxTargets: options.max_targets,
+    processMetrics: options.process,
+    version: VERSION,
+    mode: 'transparent',
+    proxy,
+  })
+  const sink = store?.sink
+  own.observe({
+    pipes: () =>
+      sink !== undefined && isStatsSource(sink)
+        ? [{ name: sink.name, stats: sink.pipeStats() }]
+        : [],
+  })
+  return (workers: () => readonly ClusterWorker[]) => new PrimaryMetrics(own.registry, workers)
+}
+
+async function runWorker(config: Config, role: WorkerRole, logger: Logger): Promise<void> {
+  let exitCode = 0
+  try {
+    const { createPortico } = await import('../portico.ts')
+    const sink = config.store.enabled
+      ? role.storeSink({ onError: (message) => logger.warn(message) })
+      : undefined
+    const portico = createPortico(config, {
+      logger,
+      sinks: sink ? [sink] : [],
+      worker: { slot: role.slot, metrics: role.metrics },
+    })
+    const url = await listenOrExplain(portico, config.host, config.port).catch(
+      async (error: unknown) => {
+        await portico.close()
+        throw error
+      },
+    )
+    role.listening(url, portico.adminUrl)
+    // Said once for the cluster, by the first worker.
+    if (role.slot === 1) void warnIfNotReady(portico, logger)
+    await closeOnSignal(portico, logger, undefined, [(stop) => role.onStop(stop)])
+  } catch (error) {
+    exitCode = error instanceof UserError ? error.exitCode : 1
+    await role.failed(error instanceof Error ? error.message : String(error), exitCode)
+  }
+  process.exit(exitCode)
+}

@@ -1,0 +1,210 @@
+/**
+ * The primary of a cluster (`workers` > 1): it serves no request itself. It forks one worker
+ * per slot (node:cluster: they share the listening socket, and the primary hands each new
+ * connection to the next worker, round robin), and:
+ * - at startup, waits for every worker to listen; the first that fails stops all of them
+ *   (fail closed), with that worker's message and exit code;
+ * - takes the workers' store batches to its one store writer, and answers scrapes with every
+ *   process's metrics (store-link.ts, metrics.ts);
+ * - starts a worker that dies again in its slot, after a delay that doubles while it keeps
+ *   dying young (100 ms up to 30 s), and logs it;
+ * - on `stop`, asks every worker to drain and waits for them (drain_timeout, plus a grace
+ *   period; a worker still there after that is killed).
+ */
+import cluster, { type Worker as ClusterWorker } from 'node:cluster'
+import type { Logger } from '../observe/logger.ts'
+import type { StoreSink } from '../store/sink.ts'
+import { type FromWorker, isPorticoMessage, SLOT_VARIABLE, type ToWorker } from './messages.ts'
+import type { PrimaryMetrics } from './metrics.ts'
+import { relayStore } from './store-link.ts'
+
+const RESTART_MIN_MS = 100
+const RESTART_MAX_MS = 30_000
+/** A worker that served this long before dying starts again after the shortest delay. */
+const HEALTHY_MS = 10_000
+/** Time past drain_timeout for the workers to hand over their last events and exit. */
+const EXIT_GRACE_MS = 10_000
+
+export interface PrimaryOptions {
+  workers: number
+  logger: Logger
+  drainTimeoutMs: number
+  store?: StoreSink
+  metrics?: (workers: () => readonly ClusterWorker[]) => PrimaryMetrics
+}
+
+export interface Listening {
+  url: string
+  admin?: string
+}
+
+/** Why the cluster did not start: the first worker's message, and its exit code. */
+export class StartupFailure extends Error {
+  readonly exitCode: number
+
+  constructor(message: string, exitCode: number) {
+    super(message)
+    this.name = 'StartupFailure'
+    this.exitCode = exitCode
+  }
+}
+
+interface Slot {
+  number: number
+  worker: ClusterWorker | undefined
+  startedAt: number
+  listening: boolean
+  delay: number
+  timer: NodeJS.Timeout | undefined
+}
+
+type Phase = 'starting' | 'serving' | 'stopping'
+
+export class ClusterPrimary {
+  readonly #options: PrimaryOptions
+  readonly #slots: Slot[] = []
+  readonly #metrics: PrimaryMetrics | undefined
+  #phase: Phase = 'starting'
+  #started: { resolve(value: Listening): void; reject(error: StartupFailure): void } | undefined
+  #listening: Listening | undefined
+
+  constructor(options: PrimaryOptions) {
+    this.#options = options
+    this.#metrics = options.metrics?.(() => this.#serving())
+    // Batches of events are long strings: the structured clone skips a JSON round trip.
+    cluster.setupPrimary({ serialization: 'advanced' })
+  }
+
+  /** Pids of the workers, by slot (for the startup line and the tests that read it). */
+  pids(): number[] {
+    return this.#slots.map((slot) => slot.worker?.process.pid ?? 0)
+  }
+
+  /** Forks every worker; resolves once all listen, rejects with the first one's failure. */
+  start(): Promise<Listening> {
+    return new Promise((resolve, reject) => {
+      this.#started = { resolve, reject }
+      for (let number = 1; number <= this.#options.workers; number++) {
+        const slot: Slot = {
+          number,
+          worker: undefined,
+          startedAt: 0,
+          listening: false,
+          delay: RESTART_MIN_MS,
+          timer: undefined,
+        }
+        this.#slots.push(slot)
+        this.#fork(slot)
+      }
+    })
+  }
+
+  #serving(): ClusterWorker[] {
+    return this.#slots.flatMap((slot) => (slot.listening && slot.worker ? [slot.worker] : []))
+  }
+
+  #fork(slot: Slot): void {
+    slot.timer = undefined
+    const worker = cluster.fork({ [SLOT_VARIABLE]: String(slot.number) })
+    slot.worker = worker
+    slot.startedAt = Date.now()
+    slot.listening = false
+    worker.on('message', (message: unknown) => {
+      if (isPorticoMessage<FromWorker>(message)) this.#onMessage(slot, worker, message)
+    })
+    worker.on('exit', (code, signal) => this.#onExit(slot, worker, code, signal))
+  }
+
+  #onMessage(slot: Slot, worker: ClusterWorker, message: FromWorker): void {
+    switch (message.type) {
+      case 'portico:store':
+        relayStore(this.#options.store, worker, message.message)
+        return
+      case 'portico:listening':
+        this.#onListening(slot, worker, message)
+        return
+      case 'portico:failed':
+        this.#onFailed(slot, message)
+        return
+      default:
+        this.#metrics?.onMessage(worker, message)
+    }
+  }
+
+  /** A worker that could not start: fatal at startup; after it, logged (it is started again). */
+  #onFailed(slot: Slot, failure: { message: string; exitCode: number }): void {
+    if (this.#phase === 'starting')
+      this.#fail(new StartupFailure(failure.message, failure.exitCode))
+    else if (this.#phase === 'serving')
+      this.#options.logger.error(`worker ${slot.number} could not start: ${failure.message}`)
+  }
+
+  #onListening(slot: Slot, worker: ClusterWorker, message: Listening): void {
+    slot.listening = true
+    this.#listening ??= message.admin === undefined ? { url: message.url } : message
+    if (this.#phase === 'starting') {
+      if (this.#slots.every((s) => s.listening)) {
+        this.#phase = 'serving'
+        this.#started?.resolve(this.#listening)
+      }
+      return
+    }
+    this.#options.logger.info(`worker ${slot.number} started again (pid ${worker.process.pid})`)
+  }
+
+  #onExit(slot: Slot, worker: ClusterWorker, code: number | null, signal: string | null): void {
+    if (slot.worker !== worker) return
+    slot.worker = undefined
+    slot.listening = false
+    const how = signal ? `killed by ${signal}` : `exited with code ${code}`
+    if (this.#phase === 'stopping') return
+    if (this.#phase === 'starting') {
+      const exitCode = typeof code === 'number' && code !== 0 ? code : 1
+      this.#fail(new StartupFailure(`worker ${slot.number} ${how} before listening`, exitCode))
+      return
+    }
+    const served = Date.now() - slot.startedAt
+    if (served >= HEALTHY_MS) slot.delay = RESTART_MIN_MS
+    const delay = slot.delay
+    slot.delay = Math.min(delay * 2, RESTART_MAX_MS)
+    this.#options.logger.warn(
+      `worker ${slot.number} (pid ${worker.process.pid}) ${how}; starting it again in ${delay} ms`,
+    )
+    slot.timer = setTimeout(() => this.#fork(slot), delay)
+  }
+
+  /** A failed start: the first failure is the one reported; the others stop (see `stop`). */
+  #fail(error: StartupFailure): void {
+    const started = this.#started
+    this.#started = undefined
+    started?.reject(error)
+  }
+
+  /** Asks every worker to drain and waits for all to exit (bounded; see EXIT_GRACE_MS). */
+  async stop(): Promise<void> {
+    this.#phase = 'stopping'
+    this.#started = undefined
+    const exits: Promise<void>[] = []
+    for (const slot of this.#slots) {
+      if (slot.timer) clearTimeout(slot.timer)
+      const worker = slot.worker
+      if (worker === undefined) continue
+      exits.push(exitOf(worker))
+      if (worker.isConnected()) worker.send({ type: 'portico:drain' } satisfies ToWorker)
+      else worker.process.kill('SIGTERM')
+    }
+    const deadline = setTimeout(() => this.kill(), this.#options.drainTimeoutMs + EXIT_GRACE_MS)
+    await Promise.all(exits)
+    clearTimeout(deadline)
+  }
+
+  /** Kills every worker at once (a second signal, or workers past their deadline). */
+  kill(): void {
+    for (const slot of this.#slots) slot.worker?.process.kill('SIGKILL')
+  }
+}
+
+function exitOf(worker: ClusterWorker): Promise<void> {
+  if (worker.isDead()) return Promise.resolve()
+  return new Promise((resolve) => worker.once('exit', () => resolve()))
+}

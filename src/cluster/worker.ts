@@ -1,0 +1,54 @@
+/**
+ * A cluster worker's side (`workers` > 1): its slot, a store sink that relays to the primary's
+ * writer, metrics shared through the primary, and what it tells the primary (listening, or why
+ * it could not start). A worker stops when the primary asks it to drain, on SIGTERM/SIGINT
+ * like any Portico, and when the primary is gone (no store, no new connections).
+ */
+import cluster from 'node:cluster'
+import { relayingSink, type StoreSink, type StoreSinkOptions } from '../store/sink.ts'
+import { type FromWorker, isPorticoMessage, SLOT_VARIABLE, type ToWorker } from './messages.ts'
+import { WorkerMetrics } from './metrics.ts'
+import { PrimaryLink } from './store-link.ts'
+
+export interface WorkerRole {
+  /** 1..N, kept when the worker is started again. */
+  readonly slot: number
+  readonly metrics: WorkerMetrics
+  storeSink(options: Pick<StoreSinkOptions, 'onError'>): StoreSink
+  listening(url: string, admin?: string): void
+  /** Resolves once the message is sent (the worker exits next). */
+  failed(message: string, exitCode: number): Promise<void>
+  /** Calls `stop` when the primary asks for a drain, or is gone. */
+  onStop(stop: (why: string) => void): void
+}
+
+/** This process's role in a cluster, when it is a worker of one. */
+export function workerRole(): WorkerRole | undefined {
+  if (!cluster.isWorker) return undefined
+  const slot = Number(process.env[SLOT_VARIABLE] ?? cluster.worker?.id ?? 0)
+  const metrics = new WorkerMetrics()
+  return {
+    slot,
+    metrics,
+    storeSink: (options) => relayingSink(new PrimaryLink(), options),
+    listening: (url, admin) =>
+      send({ type: 'portico:listening', url, ...(admin === undefined ? {} : { admin }) }),
+    failed: (message, exitCode) =>
+      new Promise((resolve) => {
+        if (!send({ type: 'portico:failed', message, exitCode }, () => resolve())) resolve()
+      }),
+    onStop(stop) {
+      process.on('message', (message: unknown) => {
+        if (isPorticoMessage<ToWorker>(message) && message.type === 'portico:drain')
+          stop('a drain from the primary')
+      })
+      process.once('disconnect', () => stop('the primary is gone'))
+    },
+  }
+}
+
+function send(message: FromWorker, sent?: () => void): boolean {
+  if (!process.connected || process.send === undefined) return false
+  process.send(message, undefined, undefined, sent)
+  return true
+}

@@ -1,0 +1,285 @@
+/**
+ * `workers = 2` with a real `portico run` (node:cluster) in front of a real MCP server: each
+ * request below goes on a connection of its own, so the primary hands them to both workers
+ * (each answer names its worker in `portico-worker`); every exchange lands once in the one
+ * store the primary writes; a scrape, whichever worker serves it, counts every worker's calls;
+ * a worker killed with SIGKILL is started again while traffic goes on; SIGTERM drains the
+ * call in flight and exits 0. And what cannot run on several workers fails closed at start.
+ */
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer, request } from 'node:http'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { type DemoServer, startDemoServer } from '../../demo/server.ts'
+import { openStore } from '../../src/store/open.ts'
+import { runCli, startCli } from '../helpers/cli.ts'
+import { MCP_ACCEPT, openSession } from '../helpers/mcp-http.ts'
+import { listenOnZero } from '../helpers/ports.ts'
+import { exitOf, type Spawned } from '../helpers/processes.ts'
+import { Scrape } from '../helpers/prometheus.ts'
+import { until } from '../helpers/wait.ts'
+
+interface Answer {
+  status: number
+  worker: string | undefined
+  body: string
+}
+
+/** One HTTP exchange on a connection of its own (no keep-alive agent). */
+function exchange(
+  url: string,
+  options: { method?: string; headers?: Record<string, string>; body?: string } = {},
+): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      url,
+      { method: options.method ?? 'GET', headers: options.headers ?? {}, agent: false },
+      (res) => {
+        let body = ''
+        res.setEncoding('utf8')
+        res.on('data', (chunk: string) => {
+          body += chunk
+        })
+        res.on('end', () => {
+          const worker = res.headers['portico-worker']
+          resolve({ status: res.statusCode ?? 0, worker: worker as string | undefined, body })
+        })
+      },
+    )
+    req.setTimeout(15_000, () => req.destroy(new Error(`no answer from ${url} in 15 s`)))
+    req.on('error', reject)
+    req.end(options.body)
+  })
+}
+
+/** `tools/call echo` with this JSON-RPC id, on its own connection. */
+function echo(url: string, session: string, id: string): Promise<Answer> {
+  return exchange(url, {
+    method: 'POST',
+    headers: { ...MCP_ACCEPT, 'mcp-session-id': session, 'mcp-protocol-version': '2025-11-25' },
+    body: JSON.stringify({
+      jsonrpc: '2.0',
+      id,
+      method: 'tools/call',
+      params: { name: 'echo', arguments: { text: `text of ${id}` } },
+    }),
+  })
+}
+
+const WORKER_PIDS = /Workers: 2 \(pids (\d+), (\d+)\)/
+
+describe('workers = 2', () => {
+  let demo: DemoServer
+  let dir: string
+  let db: string
+  let portico: Spawned & { url: string }
+  let session: string
+  let pids: number[]
+
+  before(async () => {
+    demo = await startDemoServer()
+    dir = mkdtempSync(join(tmpdir(), 'portico-workers-'))
+    db = join(dir, 'store.db')
+    const file = join(dir, 'portico.toml')
+    writeFileSync(
+      file,
+      [
+        `upstream = "${demo.url}"`,
+        'port = 0',
+        'workers = 2',
+        'name = "workers"',
+        'drain_timeout = "20s"',
+        '[observability.metrics]',
+        'enabled = true',
+        '',
+      ].join('\n'),
+    )
+    portico = await startCli(['run', '--config', file, '--db', db])
+    await until(() => WORKER_PIDS.test(portico.stdout()), 5000, 'the workers line')
+    const [, first, second] = WORKER_PIDS.exec(portico.stdout()) ?? []
+    pids = [Number(first), Number(second)]
+    session = await openSession(portico.url)
+  })
+
+  after(async () => {
+    await portico?.stop()
+    await demo?.close()
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  /** Rows of `echo` calls in the store, by JSON-RPC id. */
+  function storedEchoIds(): string[] {
+    const store = openStore(db)
+    try {
+      return store
+        .prepare(
+          "SELECT jsonrpc_id FROM exchanges WHERE proxy = 'workers' AND method = 'tools/call' AND name = 'echo'",
+        )
+        .pluck()
+        .all() as string[]
+    } finally {
+      store.close()
+    }
+  }
+
+  it('prints its URL once, and spreads connections over both workers', async () => {
+    assert.equal(portico.stdout().match(/Portico listening on/g)?.length, 1, portico.output())
+    assert.match(portico.stdout(), /\(upstream \S+, 2 workers\)/)
+    assert.notEqual(pids[0], pids[1])
+    const answers = await Promise.all(
+      Array.from({ length: 40 }, (_, i) => echo(portico.url, session, `spread-${i}`)),
+    )
+    for (const answer of answers) {
+      assert.equal(answer.status, 200, answer.body)
+      assert.match(answer.body, /text of spread-\d+/)
+    }
+    const workers = new Set(answers.map((a) => a.worker))
+    assert.deepEqual([...workers].sort(), ['1', '2'], 'both workers answered')
+  })
+
+  it('records every exchange exactly once, in the one store the primary writes', async () => {
+    const sent = Array.from({ length: 30 }, (_, i) => `once-${i}`)
+    const answers = await Promise.all(sent.map((id) => echo(portico.url, session, id)))
+    assert.deepEqual([...new Set(answers.map((a) => a.worker))].sort(), ['1', '2'])
+    const mine = () => storedEchoIds().filter((id) => id.startsWith('once-'))
+    await until(() => mine().length >= sent.length || undefined, 10_000, 'the rows to be stored')
+    // Two more commit periods: a row written twice would show up by now.
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    assert.deepEqual(mine().sort(), [...sent].sort(), 'each call stored once, none missing')
+  })
+
+  it('answers /metrics with every worker counted, whichever worker serves the scrape', async () => {
+    const metricsUrl = new URL('/metrics', portico.url).href
+    const scrapes = new Map<string, Scrape>()
+    await until(
+      async () => {
+        const answer = await exchange(metricsUrl)
+        assert.equal(answer.status, 200, answer.body)
+        if (answer.worker !== undefined) scrapes.set(answer.worker, new Scrape(answer.body))
+        return scrapes.size === 2 || undefined
+      },
+      10_000,
+      'a scrape served by each worker',
+    )
+    const stored = storedEchoIds().length
+    for (const [worker, scrape] of scrapes) {
+      const echoes = scrape.sum('portico_requests_total', { method: 'tools/call', target: 'echo' })
+      assert.equal(echoes, stored, `worker ${worker}'s scrape counts both workers' calls`)
+      assert.equal(scrape.sum('portico_info'), 1, 'one portico_info, not one per process')
+      // The store writer's counters come from the primary.
+      assert.ok(scrape.sum('portico_sink_writes_total', { sink: 'store' }) > 0)
+      assert.ok(scrape.sum('portico_sink_sent_total', { sink: 'store' }) >= stored)
+    }
+  })
+
+  it('starts a worker killed with SIGKILL again, and traffic goes on', async () => {
+    const victim = pids[1] as number
+    process.kill(victim, 'SIGKILL')
+    const killed = new RegExp(`worker 2 \\(pid ${victim}\\) killed by SIGKILL; starting it again`)
+    await until(() => killed.test(portico.stderr()) || undefined, 5000, 'the restart notice')
+    // The primary knows the worker is gone: every new connection goes to a live worker.
+    for (let i = 0; i < 10; i++) {
+      const answer = await echo(portico.url, session, `during-${i}`)
+      assert.equal(answer.status, 200, answer.body)
+    }
+    const again = /worker 2 started again \(pid (\d+)\)/
+    await until(() => again.test(portico.stderr()) || undefined, 15_000, 'worker 2 to listen again')
+    const restarted = Number(again.exec(portico.stderr())?.[1])
+    assert.notEqual(restarted, victim)
+    const seen = new Set<string>()
+    await until(
+      async () => {
+        const answer = await echo(portico.url, session, `after-${seen.size}-${Math.random()}`)
+        assert.equal(answer.status, 200, answer.body)
+        if (answer.worker !== undefined) seen.add(answer.worker)
+        return seen.size === 2 || undefined
+      },
+      10_000,
+      'both workers to answer again',
+    )
+  })
+
+  it('drains on SIGTERM: the call in flight finishes and is stored, every process exits 0', async () => {
+    const call = exchange(portico.url, {
+      method: 'POST',
+      headers: { ...MCP_ACCEPT, 'mcp-session-id': session, 'mcp-protocol-version': '2025-11-25' },
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 'in-flight',
+        method: 'tools/call',
+        params: { name: 'slow_task', arguments: { steps: 3, step_ms: 500 } },
+      }),
+    })
+    // The call reached a worker once the demo server is working on it (its first step).
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    const workerPids = [...new Set([...portico.stderr().matchAll(/pid (\d+)\)/g)].map((m) => m[1]))]
+    portico.child.kill('SIGTERM')
+    const answer = await call
+    assert.equal(answer.status, 200, answer.body)
+    assert.match(answer.body, /done after 3 steps/)
+    const { code } = await exitOf(portico.child, 30_000, 'portico run after SIGTERM')
+    assert.equal(code, 0, portico.output())
+    for (const pid of [...pids, ...workerPids.map(Number)]) {
+      assert.throws(() => process.kill(pid, 0), /ESRCH/, `worker pid ${pid} is gone`)
+    }
+    const store = openStore(db)
+    try {
+      const rows = store
+        .prepare("SELECT count(*) FROM exchanges WHERE jsonrpc_id = ? AND status = 'ok'")
+        .pluck()
+        .get('in-flight')
+      assert.equal(rows, 1, 'the drained call was handed to the primary and committed')
+    } finally {
+      store.close()
+    }
+  })
+})
+
+describe('workers > 1 that cannot work fail closed at start', () => {
+  let dir: string
+
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'portico-workers-refused-'))
+  })
+  after(() => rmSync(dir, { recursive: true, force: true }))
+
+  it('refuses gateway mode, naming the key and its line', async () => {
+    const file = join(dir, 'gateway.toml')
+    writeFileSync(
+      file,
+      'port = 0\nworkers = 2\n\n[[backends]]\nname = "a"\ntransport = "http"\nurl = "http://127.0.0.1:1/mcp"\n',
+    )
+    const result = await runCli(['run', '--config', file])
+    assert.equal(result.code, 2, result.stderr)
+    assert.match(result.stderr, new RegExp(`${file}:2: workers: must be 1 in gateway mode`))
+    assert.match(result.stderr, /sessions/)
+    assert.doesNotMatch(result.stdout, /listening/)
+  })
+
+  it('refuses --tunnel with --workers 2', async () => {
+    const result = await runCli([
+      ...['run', '--upstream', 'http://127.0.0.1:1/mcp', '--port', '0', '--workers', '2'],
+      ...['--tunnel', 'http://127.0.0.1:1'],
+    ])
+    assert.equal(result.code, 2, result.stderr)
+    assert.match(result.stderr, /--tunnel needs workers = 1 \(it is 2\)/)
+  })
+
+  it('stops every worker with one message when the port is taken', async () => {
+    const taken = createServer()
+    const port = await listenOnZero(taken)
+    try {
+      const result = await runCli(
+        ['run', '--upstream', 'http://127.0.0.1:1/mcp', '--port', String(port), '--workers', '2'],
+        20_000,
+      )
+      assert.equal(result.code, 1, result.stderr)
+      assert.equal(result.stderr.match(/already in use/g)?.length, 1, result.stderr)
+      assert.doesNotMatch(result.stdout, /Portico listening/)
+    } finally {
+      taken.close()
+    }
+  })
+})
