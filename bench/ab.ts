@@ -76,7 +76,10 @@ async function main(): Promise<void> {
   const loads = await Promise.all(
     sides.map(async (side) => {
       const target = new Target(side.url, c)
-      return { target, sessions: await openSessions(target, c) }
+      const sessions = await openSessions(target, c)
+      // As S8 does: Portico learns from tools/list that `echo` is read-only.
+      await sessions[0]?.request('tools/list', {})
+      return { target, sessions }
     }),
   )
   let n = 0

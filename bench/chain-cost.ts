@@ -57,6 +57,8 @@ function chainOf(toml: string): Handler {
     ? globalRateLimit(config.proxy.rate_limit, systemClock)
     : undefined
   const middleware: Middleware[] = [...(global ? [global] : []), ...protection.middleware]
+  // As in S8: `echo` is listed read-only, so retries, hedging and coalescing take part.
+  protection.hints.learn({ tools: [{ name: 'echo', annotations: { readOnlyHint: true } }] })
   return compose(middleware, terminal)
 }
 

@@ -19,9 +19,13 @@ export interface SseEvent {
 
 /** Splits a text stream into events; feed chunks in order, then call `end()`. */
 export class SseParser {
-  #buffer = ''
-  /** Where the next boundary search resumes, so a large event is not rescanned per chunk. */
-  #scanFrom = 0
+  /**
+   * Text received since the last complete event, as the chunks came. Kept apart, not joined:
+   * appending each chunk to one string and searching it made V8 flatten the whole pending text
+   * per chunk, quadratic in an event's size (a 10 MB event took seconds, bench curve C2).
+   */
+  #pending: string[] = []
+  #pendingLength = 0
   readonly #maxEventBytes: number
 
   constructor(maxEventBytes = 16 * 1024 * 1024) {
@@ -30,35 +34,55 @@ export class SseParser {
 
   /** Returns the events completed by this chunk. Throws when one event exceeds the bound. */
   push(chunk: string): SseEvent[] {
-    this.#buffer += chunk
+    if (this.#pending.length > 0) {
+      // A terminator may straddle two chunks: look at the pending text's last characters too.
+      const tail = tailOf(this.#pending, 3)
+      if (findBoundary(tail + chunk, 0) === undefined) {
+        this.#keep(chunk)
+        return []
+      }
+    }
+    const text = this.#pending.length > 0 ? this.#pending.join('') + chunk : chunk
+    this.#pending = []
+    this.#pendingLength = 0
     const events: SseEvent[] = []
     let start = 0
-    let from = this.#scanFrom
     for (;;) {
-      const boundary = findBoundary(this.#buffer, from)
+      const boundary = findBoundary(text, start)
       if (boundary === undefined) break
-      events.push(parseBlock(this.#buffer.slice(start, boundary.end), boundary.blockEnd - start))
+      events.push(parseBlock(text.slice(start, boundary.end), boundary.blockEnd - start))
       start = boundary.end
-      from = start
     }
-    this.#buffer = start === 0 ? this.#buffer : this.#buffer.slice(start)
-    // Resume a little before the end: a terminator pair may straddle two chunks.
-    this.#scanFrom = Math.max(0, this.#buffer.length - 3)
-    if (this.#buffer.length > this.#maxEventBytes) {
-      throw new PorticoError('response_too_large', {
-        message: `Upstream sent an SSE event larger than ${this.#maxEventBytes} bytes`,
-      })
-    }
+    if (start < text.length) this.#keep(start === 0 ? text : text.slice(start))
     return events
   }
 
   /** An unterminated trailing block is dropped, as EventSource does. */
   end(): string {
-    const rest = this.#buffer
-    this.#buffer = ''
-    this.#scanFrom = 0
+    const rest = this.#pending.join('')
+    this.#pending = []
+    this.#pendingLength = 0
     return rest
   }
+
+  #keep(text: string): void {
+    this.#pending.push(text)
+    this.#pendingLength += text.length
+    if (this.#pendingLength > this.#maxEventBytes) {
+      throw new PorticoError('response_too_large', {
+        message: `Upstream sent an SSE event larger than ${this.#maxEventBytes} bytes`,
+      })
+    }
+  }
+}
+
+/** The last `count` characters of the pending chunks (fewer when there are not that many). */
+function tailOf(parts: readonly string[], count: number): string {
+  let tail = ''
+  for (let i = parts.length - 1; i >= 0 && tail.length < count; i--) {
+    tail = (parts[i] as string) + tail
+  }
+  return tail.length > count ? tail.slice(tail.length - count) : tail
 }
 
 interface Boundary {

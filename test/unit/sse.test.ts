@@ -33,6 +33,25 @@ describe('SseParser', () => {
     }
   })
 
+  it('assembles events fed one character at a time, and a large event fed in many chunks', () => {
+    const text = 'data: a\n\nevent: message\r\ndata: {"x":1}\r\n\r\n: ping\r\r' + 'data: c\r\n\n'
+    const parser = new SseParser()
+    const events = [...text].flatMap((char) => parser.push(char))
+    assert.deepEqual(
+      events.map((e) => e.data),
+      ['a', '{"x":1}', '', 'c'],
+    )
+    assert.equal(events.map((e) => e.raw).join(''), text)
+    // One event arriving in 1,000 chunks (kept apart until its end is seen) comes out whole.
+    const big = `data: ${'y'.repeat(100_000)}\n\n`
+    const chunked = new SseParser()
+    const out = []
+    for (let at = 0; at < big.length; at += 100) out.push(...chunked.push(big.slice(at, at + 100)))
+    assert.equal(out.length, 1)
+    assert.equal(out[0]?.raw, big)
+    assert.equal(out[0]?.data.length, 100_000)
+  })
+
   it('recognises priming events (id, empty data) and retry', () => {
     const [event] = new SseParser().push('id: 1\nretry: 5000\ndata:\n\n')
     assert.equal(event?.data, '')
