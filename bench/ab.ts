@@ -5,7 +5,7 @@
  * scenario of the report.
  *
  * Usage: node dist/bench/ab.js --a PATH/main.js --b PATH/main.js [--slices 12] [--ms 1500]
- *        [--c 16] [--config-a FILE] [--config-b FILE] [--flags-a "NODE FLAGS"] [--flags-b …]
+ *        [--c 16] [--log-level warn] [--config-a FILE] [--config-b FILE] [--flags-a "NODE FLAGS"] [--flags-b …]
  */
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -48,7 +48,8 @@ async function launch(
     '--port',
     '0',
     '--log-level',
-    'warn',
+    // `--log-level info` to measure the audit log (its lines are info lines).
+    arg('log-level', 'warn') as string,
   ]
   if (config) args.push('--config', config)
   else args.push('--db', join(mkdtempSync(join(tmpdir(), 'portico-ab-')), 'store.db'))
