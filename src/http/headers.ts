@@ -21,6 +21,11 @@ const HOP_BY_HOP = new Set([
 
 export type HeaderMap = Record<string, string | string[]>
 
+/** Whether a (lower-case) header name describes one connection only (the tunnel uses it too). */
+export function isHopByHop(name: string): boolean {
+  return HOP_BY_HOP.has(name)
+}
+
 const NONE: string[] = []
 
 function connectionTokens(value: string | string[] | undefined): string[] {

@@ -4,6 +4,7 @@
  * base64, no JSON around them); only the small control payloads (handshake, request and
  * response heads) are JSON. Stream 0 is the connection itself (handshake, heartbeats).
  */
+import { isHopByHop } from '../http/headers.ts'
 
 /** Bumped on any incompatible change; the relay refuses other versions (close 4003). */
 export const PROTOCOL_VERSION = 1
@@ -113,22 +114,6 @@ export function isHeaderPairs(value: unknown): value is string[] {
   )
 }
 
-/**
- * Hop-by-hop headers: they describe one connection, never the exchange, and are dropped at
- * both ends (RFC 9110 §7.6.1 plus `proxy-connection` and `keep-alive`).
- */
-const HOP_BY_HOP: ReadonlySet<string> = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'proxy-connection',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-])
-
 /** `rawHeaders` without the hop-by-hop ones (and those the `connection` header names). */
 export function endToEnd(raw: readonly string[]): string[] {
   const named = new Set<string>()
@@ -140,7 +125,7 @@ export function endToEnd(raw: readonly string[]): string[] {
   const out: string[] = []
   for (let i = 0; i < raw.length; i += 2) {
     const name = (raw[i] as string).toLowerCase()
-    if (HOP_BY_HOP.has(name) || named.has(name)) continue
+    if (isHopByHop(name) || named.has(name)) continue
     out.push(raw[i] as string, raw[i + 1] as string)
   }
   return out

@@ -40,12 +40,20 @@ export class UpstreamResponse {
 export interface AnswerOptions {
   /** Read a non-SSE answer whole up to this many bytes (0: always stream). */
   wholeBytes: number
-  /** Any of these aborting stops the request (the connection's, the call's). */
-  signals: readonly SignalLike[]
-  /** Maps an error before the answer's headers (the request failed). */
-  requestError: (error: unknown) => Error
-  /** Maps an error after them (the body broke off), for an answer still being read whole. */
-  bodyError: (error: unknown) => Error
+  /** Either aborting stops the request: the connection's signal, the call's. */
+  signal: SignalLike | undefined
+  callSignal: SignalLike | undefined
+  /** Names the upstream in the errors. */
+  label: string
+  /** The error mapping (one object for every request, not closures per request). */
+  errors: AnswerErrors
+}
+
+export interface AnswerErrors {
+  /** An error before the answer's headers (the request failed). */
+  request(error: unknown, label: string): Error
+  /** An error after them (the body broke off), for an answer still being read whole. */
+  body(error: unknown, label: string): Error
 }
 
 type Controller = Dispatcher.DispatchController
@@ -75,13 +83,14 @@ export class AnswerHandler implements Dispatcher.DispatchHandler {
     this.#options = options
     this.#resolve = resolve
     this.#reject = reject
-    for (const signal of options.signals) {
-      if (signal.aborted) {
-        this.#abortReason ??= reasonOf(signal)
-        continue
-      }
-      signal.addEventListener('abort', this.#onAbort, { once: true })
-    }
+    this.#listen(options.signal)
+    this.#listen(options.callSignal)
+  }
+
+  #listen(signal: SignalLike | undefined): void {
+    if (signal === undefined) return
+    if (signal.aborted) this.#abortReason ??= reasonOf(signal)
+    else signal.addEventListener('abort', this.#onAbort, { once: true })
   }
 
   onRequestStart(controller: Controller): void {
@@ -136,10 +145,9 @@ export class AnswerHandler implements Dispatcher.DispatchHandler {
     }
     if (this.#settled) return
     this.#settled = true
+    const { errors, label } = this.#options
     const mapped =
-      this.#headers === undefined
-        ? this.#options.requestError(error)
-        : this.#options.bodyError(error)
+      this.#headers === undefined ? errors.request(error, label) : errors.body(error, label)
     this.#reject(mapped)
   }
 
@@ -173,15 +181,17 @@ export class AnswerHandler implements Dispatcher.DispatchHandler {
   }
 
   #abort(): void {
-    const signal = this.#options.signals.find((s) => s.aborted)
-    if (signal === undefined) return
-    const reason = reasonOf(signal)
+    const { signal, callSignal } = this.#options
+    const aborted = signal?.aborted ? signal : callSignal
+    if (aborted === undefined) return
+    const reason = reasonOf(aborted)
     if (this.#controller === undefined) this.#abortReason = reason
     else this.#controller.abort(reason as Error)
   }
 
   #stopListening(): void {
-    for (const signal of this.#options.signals) signal.removeEventListener('abort', this.#onAbort)
+    this.#options.signal?.removeEventListener('abort', this.#onAbort)
+    this.#options.callSignal?.removeEventListener('abort', this.#onAbort)
   }
 }
 

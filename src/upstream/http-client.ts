@@ -8,7 +8,7 @@ import { errors, Pool } from 'undici'
 import { notSent, PorticoError } from '../errors.ts'
 import type { HeaderMap } from '../http/headers.ts'
 import type { SignalLike } from '../pipeline/signal.ts'
-import { AnswerHandler, type UpstreamResponse } from './answer.ts'
+import { type AnswerErrors, AnswerHandler, type UpstreamResponse } from './answer.ts'
 
 export { UpstreamResponse } from './answer.ts'
 
@@ -98,9 +98,10 @@ export class HttpClient {
       const handler = new AnswerHandler(
         {
           wholeBytes: request.wholeBytes ?? 0,
-          signals: signalsOf(request),
-          requestError: (error) => upstreamError(error, label),
-          bodyError: (error) => bodyError(error, label),
+          signal: request.signal,
+          callSignal: request.callSignal,
+          label,
+          errors: ANSWER_ERRORS,
         },
         resolve,
         reject,
@@ -130,13 +131,6 @@ export class HttpClient {
   async destroy(): Promise<void> {
     await Promise.all([...this.#pools.values()].map((pool) => pool.destroy()))
   }
-}
-
-function signalsOf(request: UpstreamRequest): SignalLike[] {
-  const signals: SignalLike[] = []
-  if (request.signal !== undefined) signals.push(request.signal)
-  if (request.callSignal !== undefined) signals.push(request.callSignal)
-  return signals
 }
 
 /**
@@ -181,6 +175,8 @@ export function upstreamError(error: unknown, label: string): PorticoError {
   // No connection was made: the request cannot have reached the upstream.
   return code !== undefined && NOT_CONNECTED.has(code) ? notSent(failure) : failure
 }
+
+const ANSWER_ERRORS: AnswerErrors = { request: upstreamError, body: bodyError }
 
 /** Socket errors that mean the connection was never established. */
 const NOT_CONNECTED = new Set([
