@@ -39,8 +39,9 @@ export function auditSink(logger: Logger): Sink {
       for (const event of events) {
         if (event.type !== 'exchange' || !audited(event)) continue
         const client = clientOf(event, clients)
-        const record = auditRecord(client === event.client ? event : { ...event, client })
-        const line = logger.json ? JSON.stringify(record) : auditText(record)
+        const line = logger.json
+          ? JSON.stringify(auditRecord(client === event.client ? event : { ...event, client }))
+          : auditText(event, client)
         pending = pending === '' ? line : `${pending}\n${line}`
       }
       if (pending.length >= FLUSH_BYTES) flush()
@@ -100,15 +101,50 @@ export function auditRecord(event: ExchangeEvent): Record<string, unknown> {
   return record
 }
 
-function auditText(record: Record<string, unknown>): string {
-  const { time, level: _level, target: _target, ...fields } = record
-  let text = `${String(time).slice(11, 23)} audit`
-  for (const [key, value] of Object.entries(fields)) {
-    const shown =
-      typeof value === 'string' && /[\s"=]/.test(value) ? JSON.stringify(value) : String(value)
-    text += ` ${key}=${shown}`
+/**
+ * The text line, written straight from the event: the same fields in the same order as
+ * `auditRecord`, without building the record and walking its entries. This runs once per
+ * call, and the record's allocations were most of the audit log's cost.
+ */
+function auditText(event: ExchangeEvent, client: ClientInfo | undefined): string {
+  let text = `${timeOfDay(event.ts)} audit method=${shown(clip(event.method))}`
+  if (event.name !== undefined) text += ` ${event.targetKind ?? 'name'}=${shown(clip(event.name))}`
+  if (event.backend !== undefined) text += ` backend=${shown(event.backend)}`
+  text += ` outcome=${event.outcome}`
+  if (event.reason !== undefined) text += ` reason=${shown(event.reason)}`
+  if (event.errorCode !== undefined) text += ` error_code=${event.errorCode}`
+  text += ` status=${event.httpStatus} duration_ms=${Math.round(event.durationUs / 100) / 10}`
+  if (event.jsonrpcId !== undefined)
+    text += ` request_id=${shown(clip(String(event.jsonrpcId), 64))}`
+  if (event.subject !== undefined) text += ` user=${shown(clip(event.subject))}`
+  if (event.authClient !== undefined) text += ` auth_client=${shown(clip(event.authClient))}`
+  if (event.clientAddress !== undefined) text += ` client_address=${shown(event.clientAddress)}`
+  if (event.via !== undefined) text += ` via=${shown(event.via)}`
+  if (client !== undefined) {
+    text += ` client=${shown(clip(client.name))}`
+    if (client.version !== undefined) text += ` client_version=${shown(clip(client.version, 64))}`
   }
+  if (event.sessionId !== undefined) text += ` session=${shown(event.sessionId.slice(0, 8))}`
+  if (event.userAgent !== undefined) text += ` user_agent=${shown(clip(event.userAgent))}`
   return text
+}
+
+/** A value as the text line shows it: quoted when it holds a space, a quote or `=`. */
+function shown(value: string): string {
+  return NEEDS_QUOTES.test(value) ? JSON.stringify(value) : value
+}
+
+const NEEDS_QUOTES = /[\s"=]/
+
+/** `HH:MM:SS.mmm` (UTC) of epoch ms, formatted once per millisecond. */
+let lastMs = Number.NaN
+let lastTime = ''
+function timeOfDay(ms: number): string {
+  if (ms !== lastMs) {
+    lastMs = ms
+    lastTime = new Date(ms).toISOString().slice(11, 23)
+  }
+  return lastTime
 }
 
 function clip(text: string, max = 256): string {
