@@ -5,7 +5,7 @@
  * scenario of the report.
  *
  * Usage: node dist/bench/ab.js --a PATH/main.js --b PATH/main.js [--slices 12] [--ms 1500]
- *        [--c 16] [--log-level warn] [--config-a FILE] [--config-b FILE] [--flags-a "NODE FLAGS"] [--flags-b …]
+ *        [--c 16] [--log-level warn] [--log-level-a/-b LEVEL] [--config-a FILE] [--config-b FILE] [--flags-a "NODE FLAGS"] [--flags-b …]
  */
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -48,8 +48,9 @@ async function launch(
     '--port',
     '0',
     '--log-level',
-    // `--log-level info` to measure the audit log (its lines are info lines).
-    arg('log-level', 'warn') as string,
+    // `--log-level info` to measure the audit log (its lines are info lines); `--log-level-a`
+    // and `--log-level-b` set one side only.
+    (arg(`log-level-${name.toLowerCase()}`) ?? arg('log-level', 'warn')) as string,
   ]
   if (config) args.push('--config', config)
   else args.push('--db', join(mkdtempSync(join(tmpdir(), 'portico-ab-')), 'store.db'))
@@ -105,6 +106,14 @@ async function main(): Promise<void> {
   }
   const ratio = sides[1] && sides[0] ? median(sides[1].cpu) / median(sides[0].cpu) : Number.NaN
   console.log(`B ÷ A CPU/req: ${ratio.toFixed(3)} (c=${c}, ${slices} slices of ${ms} ms)`)
+  // Each slice of B against the A slice next to it: steadier than the ratio of medians when
+  // the shared machine's speed drifts during the run.
+  const paired = (sides[1]?.cpu ?? []).map((b, i) => b / (sides[0]?.cpu[i] ?? Number.NaN))
+  const sorted = [...paired].sort((x, y) => x - y)
+  const quartile = (q: number) => sorted[Math.floor(q * (sorted.length - 1))] ?? Number.NaN
+  console.log(
+    `B ÷ A CPU/req, paired slices: median ${median(paired).toFixed(3)}, quartiles ${quartile(0.25).toFixed(3)} – ${quartile(0.75).toFixed(3)}`,
+  )
   await Promise.all(loads.map((l) => l.target.close()))
   await Promise.all(sides.map((s) => s.stop()))
   await fixture.stop()

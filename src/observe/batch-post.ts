@@ -8,6 +8,7 @@
  * left within a deadline.
  */
 import { Agent, request } from 'undici'
+import { BodyWriter } from '../util/body-writer.ts'
 import type { PipeStats, StatsSource } from './status.ts'
 
 export interface BatchPostOptions<T> {
@@ -25,7 +26,8 @@ export interface BatchPostOptions<T> {
   backoffMs?: number
   maxBackoffMs?: number
   timeoutMs?: number
-  encode(batch: readonly T[]): string
+  /** Writes a batch's JSON body into `body` (appended as UTF-8, no batch-sized string). */
+  encode(batch: readonly T[], body: BodyWriter): void
   /** A delivery problem (rate-limited by the poster: one message per 10 s at most). */
   onError?(message: string): void
 }
@@ -36,6 +38,8 @@ export class BatchPoster<T> implements StatsSource {
   readonly name: string
   readonly #options: BatchPostOptions<T>
   readonly #agent: Agent
+  /** The body of the batch being sent: one POST is in flight at a time, so one buffer. */
+  readonly #body = new BodyWriter()
   #buffer: T[] = []
   #sending = 0
   #timer: NodeJS.Timeout | undefined
@@ -105,7 +109,9 @@ export class BatchPoster<T> implements StatsSource {
   async #sendOne(batch: T[]): Promise<void> {
     this.#sending = batch.length
     try {
-      const body = this.#options.encode(batch)
+      this.#body.reset()
+      this.#options.encode(batch, this.#body)
+      const body = this.#body.bytes()
       let delay = this.#options.backoffMs ?? 1000
       for (let attempt = 1; ; attempt++) {
         const outcome = await this.#post(body)
@@ -130,7 +136,7 @@ export class BatchPoster<T> implements StatsSource {
     }
   }
 
-  async #post(body: string): Promise<'ok' | 'retry' | 'fatal'> {
+  async #post(body: Buffer): Promise<'ok' | 'retry' | 'fatal'> {
     try {
       const response = await request(this.#options.url, {
         method: 'POST',

@@ -47,7 +47,7 @@ export function webhookSink(options: WebhookOptions): WebhookSink {
     maxBuffer: options.maxBuffer ?? 10_000,
     maxAttempts: options.maxAttempts ?? 3,
     backoffMs: options.backoffMs ?? 1000,
-    encode: (batch) => JSON.stringify(batch),
+    encode: (batch, body) => body.text(JSON.stringify(batch)),
     ...(options.onError ? { onError: options.onError } : {}),
   })
   return {

@@ -84,7 +84,8 @@ export function nowMs(): number {
 
 export class Tracer implements StatsSource {
   readonly name = 'tracing'
-  readonly #poster: BatchPoster<Span>
+  /** Spans encoded as they end (OTLP/JSON text), so the span objects die young. */
+  readonly #poster: BatchPoster<string>
   readonly #ratio: number
   readonly #random: () => number
 
@@ -93,7 +94,8 @@ export class Tracer implements StatsSource {
     this.#random = options.random ?? Math.random
     const resource = resourceJson(options.serviceName, options.serviceVersion)
     const scope = `{"name":"portico","version":${JSON.stringify(options.serviceVersion)}}`
-    this.#poster = new BatchPoster<Span>({
+    const head = `{"resourceSpans":[{"resource":${resource},"scopeSpans":[{"scope":${scope},"spans":[`
+    this.#poster = new BatchPoster<string>({
       name: 'tracing',
       url: tracesUrl(options.endpoint),
       headers: options.headers ?? {},
@@ -102,8 +104,12 @@ export class Tracer implements StatsSource {
       maxBuffer: options.maxQueue,
       maxAttempts: 3,
       backoffMs: 1000,
-      encode: (spans) =>
-        `{"resourceSpans":[{"resource":${resource},"scopeSpans":[{"scope":${scope},"spans":[${spans.map(encodeSpan).join(',')}]}]}]}`,
+      encode: (spans, body) => {
+        body.text(head)
+        for (let i = 0; i < spans.length; i++)
+          body.text(i === 0 ? (spans[i] as string) : `,${spans[i]}`)
+        body.text(']}]}]}')
+      },
       ...(options.onError ? { onError: options.onError } : {}),
     })
   }
@@ -120,7 +126,7 @@ export class Tracer implements StatsSource {
   /** Ends the span now and queues it for export. */
   end(span: Span): void {
     span.end = nowMs()
-    this.#poster.push([span])
+    this.#poster.push([encodeSpan(span)])
   }
 
   pipeStats(): PipeStats {
