@@ -25,6 +25,7 @@ interface Side {
   cpu: number[]
   rps: number[]
   p50: number[]
+  p99: number[]
 }
 
 function arg(name: string, fallback?: string): string | undefined {
@@ -63,6 +64,7 @@ async function launch(
     cpu: [],
     rps: [],
     p50: [],
+    p99: [],
   }
 }
 
@@ -96,12 +98,14 @@ async function main(): Promise<void> {
       const result = await closedLoop(load.sessions, call, 0, ms)
       side.cpu.push((treeCpuUs(side.pid) - before) / Math.max(1, result.requests))
       side.rps.push(result.requests / result.seconds)
-      side.p50.push(summarize(result.latenciesUs).p50)
+      const latency = summarize(result.latenciesUs)
+      side.p50.push(latency.p50)
+      side.p99.push(latency.p99)
     }
   }
   for (const side of sides) {
     console.log(
-      `${side.name}: CPU/req ${median(side.cpu).toFixed(1)} µs, req/s ${median(side.rps).toFixed(0)}, p50 ${median(side.p50).toFixed(0)} µs`,
+      `${side.name}: CPU/req ${median(side.cpu).toFixed(1)} µs, req/s ${median(side.rps).toFixed(0)}, p50 ${median(side.p50).toFixed(0)} µs, p99 ${median(side.p99).toFixed(0)} µs`,
     )
   }
   const ratio = sides[1] && sides[0] ? median(sides[1].cpu) / median(sides[0].cpu) : Number.NaN

@@ -129,6 +129,11 @@ export type Config = z.output<typeof configSchema>
  */
 const PARSED = new WeakSet<object>()
 
+/** Whether `input` came out of the schema (its durations are milliseconds already). */
+export function isParsedConfig(input: Config | ConfigInput): input is Config {
+  return PARSED.has(input)
+}
+
 export function markParsed(config: Config): Config {
   PARSED.add(config)
   return config

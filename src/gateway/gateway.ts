@@ -85,6 +85,13 @@ export interface HealthTransition {
 
 /** Health transitions kept, all backends together (mcp-proxy keeps the last 100). */
 const HISTORY = 100
+/** Backends coming up within this long of each other are announced to clients once. */
+const ANNOUNCE_DEBOUNCE_MS = 100
+const LIST_CHANGED_NOTICES = [
+  'notifications/tools/list_changed',
+  'notifications/prompts/list_changed',
+  'notifications/resources/list_changed',
+]
 
 export class Gateway {
   readonly sessions: SessionStore
@@ -106,6 +113,9 @@ export class Gateway {
   /** Last health per backend, and the ring of transitions. */
   readonly #healthy = new Map<string, boolean>()
   readonly #history: HealthTransition[] = []
+  #announceTimer: NodeJS.Timeout | undefined
+  /** Backends a merged list went out without (failed, or still starting at `list_timeout`). */
+  readonly #leftOut = new Set<string>()
   /** Bumped whenever the backends' tools may have changed (reload, list_changed). */
   #toolsVersion = 0
   /**
@@ -317,6 +327,7 @@ export class Gateway {
         error: message,
       })
       backend.noteFailure(`${method}: ${message}`)
+      this.#leftOut.add(backend.name)
       return { catalog: backend.catalog, error: message }
     } finally {
       call.lifetime.end()
@@ -324,27 +335,22 @@ export class Gateway {
   }
 
   /**
-   * What the backends said in `initialize`, waiting up to `list_timeout` for eager backends
-   * still starting; lazy backends that never ran are not started just for this.
+   * What the backends said in `initialize`, as known now: a client's `initialize` never waits
+   * for a backend still starting (issue 18). Lazy backends that never ran are not started for it.
    */
-  async infos(): Promise<BackendInfo[]> {
-    const timeoutMs = this.#config.proxy.list_timeout
-    const infos = await Promise.all(
-      this.#visible().map(async (backend): Promise<BackendInfo> => {
-        let info: ServerInfo | undefined = backend.info()
-        if (!info && backend.config.start === 'eager') {
-          info = await within(timeoutMs, backend.connection(this.session)).then(
-            () => backend.info(),
-            () => undefined,
-          )
-        }
-        const out: BackendInfo = { name: backend.name }
-        if (info?.capabilities) out.capabilities = info.capabilities
-        if (info?.instructions) out.instructions = info.instructions
-        return out
-      }),
-    )
-    return infos
+  infos(): BackendInfo[] {
+    return this.#visible().map((backend): BackendInfo => {
+      const info: ServerInfo | undefined = backend.info()
+      const out: BackendInfo = { name: backend.name }
+      if (info?.capabilities) out.capabilities = info.capabilities
+      if (info?.instructions) out.instructions = info.instructions
+      return out
+    })
+  }
+
+  /** Whether an eager backend has not said what it serves yet (still starting, or retrying). */
+  #anyStarting(): boolean {
+    return this.#visible().some((b) => b.config.start === 'eager' && b.info() === undefined)
   }
 
   /** Waits (up to `list_timeout`) until these eager backends have started or failed. */
@@ -358,16 +364,26 @@ export class Gateway {
     )
   }
 
+  /**
+   * The merged capabilities and instructions for a client's `initialize`, at once. While an
+   * eager backend is still starting, prompts and resources are announced anyway (with
+   * `listChanged`): the client then lists them, and is told to list again when the backend
+   * comes up (`#noteState`), instead of waiting for the slowest backend before it can start.
+   */
   async capabilities(): Promise<{ capabilities: JsonObject; instructions?: string }> {
-    const infos = await this.infos()
+    const infos = this.infos()
     const instructions = mergeInstructions(infos, this.#config.proxy.instructions)
     return {
-      capabilities: mergeCapabilities(infos),
+      capabilities: mergeCapabilities(infos, { assumeLists: this.#anyStarting() }),
       ...(instructions !== undefined ? { instructions } : {}),
     }
   }
 
-  /** Records a healthy/unhealthy transition (a backend that has not started yet is neither). */
+  /**
+   * Records a healthy/unhealthy transition (a backend that has not started yet is neither).
+   * A backend that comes up after a merged list went out without it (a slow starter past
+   * `list_timeout`, one that failed and restarted) brings its lists: clients list again.
+   */
   #noteState(name: string, state: Backend['state']): void {
     if (state === 'idle' || state === 'starting') return
     const healthy = state === 'up'
@@ -375,6 +391,27 @@ export class Gateway {
     this.#healthy.set(name, healthy)
     this.#history.push({ backend: name, healthy, at: new Date().toISOString() })
     if (this.#history.length > HISTORY) this.#history.shift()
+    // Clients that got a list without this backend are told to list again now that it is up.
+    if (healthy && this.#leftOut.delete(name)) this.#announceSoon()
+  }
+
+  /** Tells every client session and listen stream that the lists changed. */
+  announceListChanges(): void {
+    for (const method of LIST_CHANGED_NOTICES) {
+      for (const session of this.sessions.values()) session.send({ jsonrpc: '2.0', method })
+      this.notifyListeners(method)
+    }
+  }
+
+  /** One announcement for backends coming up together (start-up, a restart of several). */
+  #announceSoon(): void {
+    if (this.#announceTimer !== undefined) return
+    if (this.sessions.size === 0 && this.#listeners.size === 0) return
+    this.#announceTimer = setTimeout(() => {
+      this.#announceTimer = undefined
+      this.announceListChanges()
+    }, ANNOUNCE_DEBOUNCE_MS)
+    this.#announceTimer.unref()
   }
 
   /** Changes when the backends' tool lists may have changed (discovery re-indexes then). */
@@ -544,8 +581,11 @@ export class Gateway {
     }
     try {
       const { backend, local } = this.routeUri(uri)
+      // The gateway's own session joins the backend first: the backend's updates reach it only
+      // then, even when a client session already subscribed the backend to this resource (a
+      // stateless client that never sent initialize gives no other occasion to join).
+      const connection = await backend.connection(this.session)
       if (backend.track(this.session.key, local, true)) {
-        const connection = await backend.connection(this.session)
         const response = await connection.request(
           'resources/subscribe',
           { uri: local },
@@ -616,6 +656,7 @@ export class Gateway {
   }
 
   async close(): Promise<void> {
+    clearTimeout(this.#announceTimer)
     for (const closer of this.#closers.splice(0)) closer()
     this.inputs.close()
     this.sessions.closeAll()

@@ -110,8 +110,17 @@ export interface BackendInfo {
  * The gateway's capabilities: the union of the backends' (tools, prompts, resources, logging,
  * completions), with `listChanged` always on because backends can come and go.
  */
-export function mergeCapabilities(infos: readonly BackendInfo[]): JsonObject {
+export function mergeCapabilities(
+  infos: readonly BackendInfo[],
+  options: { assumeLists?: boolean } = {},
+): JsonObject {
   const caps: JsonObject = { tools: { listChanged: true } }
+  // A backend still starting may serve prompts and resources: announce the lists (answered
+  // with what the others have) rather than hide them from this client for good.
+  if (options.assumeLists) {
+    caps.prompts = { listChanged: true }
+    caps.resources = { listChanged: true }
+  }
   let subscribe = false
   for (const info of infos) {
     const c = info.capabilities

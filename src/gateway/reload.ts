@@ -18,12 +18,6 @@ export interface ReloadSource {
 
 const DEBOUNCE_MS = 200
 
-const LIST_CHANGED = [
-  'notifications/tools/list_changed',
-  'notifications/prompts/list_changed',
-  'notifications/resources/list_changed',
-]
-
 export function watchConfig(gateway: Gateway, source: ReloadSource, logger: Logger): void {
   let timer: NodeJS.Timeout | undefined
   let applying: Promise<void> = Promise.resolve()
@@ -93,10 +87,7 @@ export async function reload(
 
 /** Tells every client session and listen stream that the lists changed. */
 export function announceChanges(gateway: Gateway): void {
-  for (const method of LIST_CHANGED) {
-    for (const session of gateway.sessions.values()) session.send({ jsonrpc: '2.0', method })
-    gateway.notifyListeners(method)
-  }
+  gateway.announceListChanges()
 }
 
 /** The security-relevant part of a config, compared across reloads. */

@@ -1,5 +1,10 @@
 /** Starts a real Portico on 127.0.0.1:0 with a capturing sink, for integration tests. */
-import type { Config, ConfigInput } from '../../src/config/schema.ts'
+import {
+  type Config,
+  type ConfigInput,
+  isParsedConfig,
+  markParsed,
+} from '../../src/config/schema.ts'
 import type { Sink } from '../../src/observe/bus.ts'
 import type { ExchangeEvent, PorticoEvent } from '../../src/observe/event.ts'
 import { Logger } from '../../src/observe/logger.ts'
@@ -63,15 +68,17 @@ export async function startPortico(
   options: PorticoOptions = {},
 ): Promise<RunningPortico> {
   const sink = captureSink()
-  const portico = createPortico(
-    // Always a free port on loopback, even for a config loaded from a file (port 3000).
-    { access_log: false, drain_timeout: 2, ...config, host: '127.0.0.1', port: 0 } as ConfigInput,
-    {
-      logger: new Logger({ level: 'silent' }),
-      ...options,
-      sinks: [sink, ...(options.sinks ?? [])],
-    },
-  )
+  // Always a free port on loopback, even for a config loaded from a file (port 3000). A
+  // loaded config stays parsed: parsing it again would read its milliseconds as seconds.
+  const place = { host: '127.0.0.1', port: 0 }
+  const input = isParsedConfig(config)
+    ? markParsed({ ...config, access_log: config.access_log ?? false, ...place })
+    : ({ access_log: false, drain_timeout: 2, ...config, ...place } as ConfigInput)
+  const portico = createPortico(input, {
+    logger: new Logger({ level: 'silent' }),
+    ...options,
+    sinks: [sink, ...(options.sinks ?? [])],
+  })
   const { url } = await portico.listen()
   return { url, origin: new URL(url).origin, portico, sink, close: () => portico.close() }
 }

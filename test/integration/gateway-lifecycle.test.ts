@@ -202,3 +202,61 @@ describe('gateway lifecycle', () => {
     )
   })
 })
+
+describe('a slow backend at start-up (issue 18: initialize does not wait for it)', () => {
+  let slowGateway: RunningPortico
+  let early: Client
+
+  before(async () => {
+    const faulty = JSON.stringify(fixture('faulty-stdio'))
+    const toml = [
+      '[proxy]',
+      // Shorter than the slow backend's start (2.5 s): the first list goes out without it.
+      'list_timeout = "1s"',
+      '[[backends]]',
+      'name = "quick"',
+      'transport = "stdio"',
+      `command = ${node}`,
+      `args = [${faulty}]`,
+      '[[backends]]',
+      'name = "slow"',
+      'transport = "stdio"',
+      `command = ${node}`,
+      `args = [${faulty}]`,
+      'env = { FAULTY_START_DELAY_MS = "2500", FAULTY_NAME = "slow" }',
+    ].join('\n')
+    const slowFile = join(dir, 'slow.toml')
+    writeFileSync(slowFile, toml)
+    slowGateway = await startPortico(loadConfig({ file: slowFile, env: {} }).config)
+  })
+
+  after(async () => {
+    await early?.close()
+    await slowGateway?.close()
+  })
+
+  it('answers initialize while a backend starts, and announces its tools once it is up', async () => {
+    let changed = 0
+    early = new Client({ name: 'early', version: '1.0.0' })
+    early.setNotificationHandler(ToolListChangedNotificationSchema, () => {
+      changed++
+    })
+    await early.connect(new StreamableHTTPClientTransport(new URL(slowGateway.url)))
+    // Initialized before the slow backend answered its own initialize.
+    const states = await early.callTool({ name: 'portico__backends', arguments: {} })
+    const { backends } = states.structuredContent as {
+      backends: Array<{ name: string; state: string }>
+    }
+    assert.equal(backends.find((b) => b.name === 'slow')?.state, 'starting')
+    const capabilities = early.getServerCapabilities()
+    assert.ok(capabilities?.tools?.listChanged, 'tools announced, with listChanged')
+    // What a starting backend may serve is announced rather than hidden for the session.
+    assert.ok(capabilities?.resources && capabilities.prompts, JSON.stringify(capabilities))
+    // The first list waits list_timeout for the starting backend, then goes out without it.
+    const first = (await early.listTools()).tools.map((t) => t.name)
+    assert.ok(first.includes('quick__echo') && !first.includes('slow__echo'), first.join(','))
+    await until(() => (changed > 0 ? true : undefined), 15_000, 'tools/list_changed')
+    const again = (await early.listTools()).tools.map((t) => t.name)
+    assert.ok(again.includes('slow__echo') && again.includes('quick__echo'), again.join(','))
+  })
+})

@@ -4,7 +4,7 @@
  * capabilities a backend sees come from `SessionRef`.
  */
 import type { BackendConfig } from '../../config/gateway.ts'
-import { notSent, type PorticoError } from '../../errors.ts'
+import { notSent, PorticoError } from '../../errors.ts'
 import type { HeaderMap } from '../../http/headers.ts'
 import {
   isObject,
@@ -147,8 +147,9 @@ export abstract class Backend {
    */
   async #send(call: BackendCall): Promise<Reply> {
     let connection: Connection
+    const startedAt = call.timeoutMs === undefined ? 0 : performance.now()
     try {
-      connection = call.connection ?? (await this.connection(call.ref))
+      connection = call.connection ?? (await this.#connectFor(call))
     } catch (error) {
       // Not running, restarting, unreachable: the request never left.
       const failure = notSent(asBackendError(error, this.name))
@@ -165,7 +166,11 @@ export abstract class Backend {
         tracedParams(message.params, traceparent),
         {
           signal: call.signal,
-          timeoutMs: call.timeoutMs ?? this.timeoutMs,
+          // A call with its own deadline (a list page) spends what the connection left of it.
+          timeoutMs:
+            call.timeoutMs === undefined
+              ? this.timeoutMs
+              : Math.max(1, call.timeoutMs - (performance.now() - startedAt)),
           ...(sink === undefined ? {} : { sink }),
           ...(headers === undefined ? {} : { headers }),
           ...(traceparent === undefined ? {} : { traceparent }),
@@ -179,6 +184,36 @@ export abstract class Backend {
       if (failure.reason !== 'cancelled') this.observe(failure)
       throw failure
     }
+  }
+
+  /**
+   * The session's connection; for a call with its own deadline (`list_timeout` for list
+   * pages) a backend still starting is waited for only that long, so one slow starter cannot
+   * hold a merged list past it.
+   */
+  #connectFor(call: BackendCall): Promise<Connection> {
+    const connecting = this.connection(call.ref)
+    const deadline = call.timeoutMs
+    if (deadline === undefined) return connecting
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(
+          new PorticoError('upstream_timeout', {
+            message: `Backend ${this.name} did not start within ${deadline} ms`,
+          }),
+        )
+      }, deadline)
+      connecting.then(
+        (connection) => {
+          clearTimeout(timer)
+          resolve(connection)
+        },
+        (error: unknown) => {
+          clearTimeout(timer)
+          reject(error)
+        },
+      )
+    })
   }
 
   /**
