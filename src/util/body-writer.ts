@@ -36,6 +36,13 @@ export class BodyWriter {
     this.#length += this.#buffer.write(text, this.#length, 'utf8')
   }
 
+  /** Appends bytes as they are. */
+  append(bytes: Uint8Array): void {
+    if (this.#buffer.length - this.#length < bytes.length) this.#grow(bytes.length)
+    this.#buffer.set(bytes, this.#length)
+    this.#length += bytes.length
+  }
+
   /** What was written since the last reset (a view, not a copy). */
   bytes(): Buffer {
     return this.#buffer.subarray(0, this.#length)
