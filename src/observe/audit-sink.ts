@@ -10,6 +10,7 @@
  */
 
 import type { ClientInfo } from '../protocol/classify.ts'
+import { BodyWriter } from '../util/body-writer.ts'
 import { BoundedMap } from '../util/bounded-map.ts'
 import type { Sink } from './bus.ts'
 import type { ExchangeEvent } from './event.ts'
@@ -22,14 +23,16 @@ const FLUSH_BYTES = 64 * 1024
 export function auditSink(logger: Logger): Sink {
   // A session's client is named in its initialize only: remembered (bounded) for its calls.
   const clients = new BoundedMap<string, ClientInfo>(10_000)
-  let pending = ''
+  // Lines waiting for the next write, as UTF-8 bytes: a line kept as the string it was built
+  // as (dozens of pieces) would be copied by every young-generation GC while it waits.
+  const pending = new BodyWriter(FLUSH_BYTES)
   let timer: NodeJS.Timeout | undefined
   const flush = (): void => {
     if (timer !== undefined) clearTimeout(timer)
     timer = undefined
-    if (pending === '') return
-    const text = pending
-    pending = ''
+    if (pending.length === 0) return
+    const text = pending.bytes().toString('utf8')
+    pending.reset()
     logger.line('info', text)
   }
   return {
@@ -42,10 +45,11 @@ export function auditSink(logger: Logger): Sink {
         const line = logger.json
           ? JSON.stringify(auditRecord(client === event.client ? event : { ...event, client }))
           : auditText(event, client)
-        pending = pending === '' ? line : `${pending}\n${line}`
+        if (pending.length > 0) pending.text('\n')
+        pending.text(line)
       }
       if (pending.length >= FLUSH_BYTES) flush()
-      else if (pending !== '' && timer === undefined) {
+      else if (pending.length > 0 && timer === undefined) {
         timer = setTimeout(flush, FLUSH_MS)
         timer.unref()
       }
