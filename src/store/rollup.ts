@@ -31,7 +31,7 @@ interface Group {
   stats: Aggregate
 }
 
-/** Prepared once per connection: the writer saves a batch every ~150 ms. */
+/** Prepared once per connection: the writer saves a batch every ~500 ms. */
 const statements = new WeakMap<Db, ReturnType<typeof prepare>>()
 
 function statementsOf(db: Db): ReturnType<typeof prepare> {
