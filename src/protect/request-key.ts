@@ -27,7 +27,11 @@ export function requestKey(call: Call): string | undefined {
   if (key === undefined) {
     const params = 'params' in message && isObject(message.params) ? message.params : {}
     const args = method === 'resources/read' ? undefined : params.arguments
-    key = `${method}\u0000${call.target?.name ?? ''}\u0000${args === undefined ? '' : JSON.stringify(args)}`
+    // Joined, not concatenated: `join` builds one flat string, where a template makes a tree of
+    // pieces, and cache keys live for their ttl (every young-generation GC copied the pieces).
+    key = [method, call.target?.name ?? '', args === undefined ? '' : JSON.stringify(args)].join(
+      '\u0000',
+    )
     KEYS.set(message, key)
   }
   return key
@@ -36,5 +40,5 @@ export function requestKey(call: Call): string | undefined {
 /** The request's key for this caller (private cache entries, coalescing). */
 export function callerKey(call: Call): string | undefined {
   const key = requestKey(call)
-  return key === undefined ? undefined : `${clientIdentity(call)}\u0000${key}`
+  return key === undefined ? undefined : [clientIdentity(call), key].join('\u0000')
 }
