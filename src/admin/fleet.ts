@@ -10,7 +10,6 @@ import type { Readiness } from '../edge/mode.ts'
 import { backendStatus, redactedConfig } from '../gateway/admin.ts'
 import type { BackendHealth } from '../gateway/backends/backend.ts'
 import type { Gateway, HealthTransition } from '../gateway/gateway.ts'
-import { announceChanges } from '../gateway/reload.ts'
 import type { JsonObject } from '../jsonrpc/message.ts'
 
 /** mcp-proxy's BackendStatus, with Portico's details after its fields. */
@@ -70,17 +69,17 @@ export function gatewayFleet(gateway: Gateway): Fleet {
     changes: {
       async add(input) {
         const added = await gateway.addBackend(input)
-        announceChanges(gateway)
+        gateway.announceListChanges()
         return added.name
       },
       async replace(input) {
         const replaced = await gateway.addBackend(input, true)
-        announceChanges(gateway)
+        gateway.announceListChanges()
         return replaced.name
       },
       async remove(name) {
         const removed = await gateway.removeBackend(name)
-        if (removed) announceChanges(gateway)
+        if (removed) gateway.announceListChanges()
         return removed
       },
     },

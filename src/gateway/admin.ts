@@ -23,7 +23,6 @@ import { VERSION } from '../version.ts'
 import type { BackendHealth } from './backends/backend.ts'
 import { toolIndex } from './discovery.ts'
 import type { Gateway } from './gateway.ts'
-import { announceChanges } from './reload.ts'
 
 interface ToolSpec {
   name: string
@@ -243,7 +242,7 @@ async function addBackend(gateway: Gateway, args: JsonObject, call: Call): Promi
   const name = typeof input.name === 'string' ? input.name : '?'
   try {
     const added = await gateway.addBackend(input)
-    announceChanges(gateway)
+    gateway.announceListChanges()
     const where = added.transport === 'stdio' ? `(stdio: ${added.command})` : `at ${added.url}`
     return asText(`Backend '${added.name}' added successfully ${where}`)
   } catch (error) {

@@ -156,7 +156,7 @@ async function initializeResult(scope: RequestScope, params: JsonObject): Promis
     typeof requested === 'string' && (SUPPORTED_VERSIONS as readonly string[]).includes(requested)
       ? requested
       : LATEST_LEGACY
-  const merged = await scope.gateway.capabilities()
+  const merged = scope.gateway.capabilities()
   return {
     protocolVersion,
     capabilities: merged.capabilities,
@@ -166,7 +166,7 @@ async function initializeResult(scope: RequestScope, params: JsonObject): Promis
 }
 
 async function discoverResult(scope: RequestScope): Promise<JsonObject> {
-  const merged = await scope.gateway.capabilities()
+  const merged = scope.gateway.capabilities()
   return {
     supportedVersions: [...SUPPORTED_VERSIONS, MODERN_PROTOCOL_VERSION],
     capabilities: merged.capabilities,

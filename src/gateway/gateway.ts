@@ -30,6 +30,7 @@ import { OutlierGroup } from '../protect/outlier.ts'
 import { UpstreamProtection } from '../protect/policies.ts'
 import type { HttpClient } from '../upstream/http-client.ts'
 import { type Clock, systemClock } from '../util/clock.ts'
+import { within } from '../util/within.ts'
 import {
   answerUnrouted,
   type Backend,
@@ -370,7 +371,7 @@ export class Gateway {
    * `listChanged`): the client then lists them, and is told to list again when the backend
    * comes up (`#noteState`), instead of waiting for the slowest backend before it can start.
    */
-  async capabilities(): Promise<{ capabilities: JsonObject; instructions?: string }> {
+  capabilities(): { capabilities: JsonObject; instructions?: string } {
     const infos = this.infos()
     const instructions = mergeInstructions(infos, this.#config.proxy.instructions)
     return {
@@ -681,20 +682,4 @@ const LISTEN_KEYS: Readonly<Record<string, string>> = {
 
 function fingerprint(config: BackendConfig): string {
   return JSON.stringify(config)
-}
-
-function within<T>(ms: number, promise: Promise<T>): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('timeout')), ms)
-    promise.then(
-      (value) => {
-        clearTimeout(timer)
-        resolve(value)
-      },
-      (error: unknown) => {
-        clearTimeout(timer)
-        reject(error)
-      },
-    )
-  })
 }

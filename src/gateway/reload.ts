@@ -82,11 +82,6 @@ export async function reload(
   // Clients re-list when told: tell them once the new backends can answer (bounded), so the
   // list has their tools and the backends' own start-up announcements fall in the same burst.
   await gateway.started([...added, ...changed])
-  announceChanges(gateway)
-}
-
-/** Tells every client session and listen stream that the lists changed. */
-export function announceChanges(gateway: Gateway): void {
   gateway.announceListChanges()
 }
 

@@ -51,10 +51,7 @@ export function webhookSink(options: WebhookOptions): WebhookSink {
     backoffMs: options.backoffMs ?? 1000,
     encode: (batch, body) => {
       body.text('[')
-      for (let i = 0; i < batch.length; i++) {
-        if (i > 0) body.text(',')
-        body.append(batch[i] as Buffer)
-      }
+      body.join(batch, ',')
       body.text(']')
     },
     ...(options.onError ? { onError: options.onError } : {}),

@@ -110,10 +110,7 @@ export class Tracer implements StatsSource {
       backoffMs: 1000,
       encode: (spans, body) => {
         body.text(head)
-        for (let i = 0; i < spans.length; i++) {
-          if (i > 0) body.text(',')
-          body.append(spans[i] as Buffer)
-        }
+        body.join(spans, ',')
         body.text(']}]}]}')
       },
       ...(options.onError ? { onError: options.onError } : {}),

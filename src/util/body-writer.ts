@@ -43,6 +43,14 @@ export class BodyWriter {
     this.#length += bytes.length
   }
 
+  /** Appends each of `items`, `separator` between them (a JSON array's elements). */
+  join(items: readonly Uint8Array[], separator: string): void {
+    for (let i = 0; i < items.length; i++) {
+      if (i > 0) this.text(separator)
+      this.append(items[i] as Uint8Array)
+    }
+  }
+
   /** What was written since the last reset (a view, not a copy). */
   bytes(): Buffer {
     return this.#buffer.subarray(0, this.#length)

@@ -20,6 +20,7 @@ import { MessageReply, type Reply } from '../../pipeline/reply.ts'
 import { type ProtectStatus, UpstreamProtection } from '../../protect/policies.ts'
 import { upstreamChain } from '../../upstream/chain.ts'
 import type { HttpClient } from '../../upstream/http-client.ts'
+import { within } from '../../util/within.ts'
 import { VERSION } from '../../version.ts'
 import { BackendCatalog } from '../catalog.ts'
 import { ListCache } from '../list-cache.ts'
@@ -195,25 +196,14 @@ export abstract class Backend {
     const connecting = this.connection(call.ref)
     const deadline = call.timeoutMs
     if (deadline === undefined) return connecting
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        reject(
-          new PorticoError('upstream_timeout', {
-            message: `Backend ${this.name} did not start within ${deadline} ms`,
-          }),
-        )
-      }, deadline)
-      connecting.then(
-        (connection) => {
-          clearTimeout(timer)
-          resolve(connection)
-        },
-        (error: unknown) => {
-          clearTimeout(timer)
-          reject(error)
-        },
-      )
-    })
+    return within(
+      deadline,
+      connecting,
+      () =>
+        new PorticoError('upstream_timeout', {
+          message: `Backend ${this.name} did not start within ${deadline} ms`,
+        }),
+    )
   }
 
   /**
