@@ -27,16 +27,28 @@ export interface CacheStats {
 
 /**
  * Markers of an answer that must be parsed before it may be stored. One regular expression
- * over the bytes read as latin1 (every marker is ASCII): several times cheaper than one
+ * over the answer's text (the text the entry keeps anyway): several times cheaper than one
  * `Buffer.indexOf` per marker, each a call into C++ (measured: bench/reports/2026-12-01-perf2.md).
  */
 const NEEDS_A_LOOK = /"(?:error|isError|ttlMs|cacheScope|resultType)"/
 
 /**
- * An entry: the result's JSON text, or (stored from an upstream's bytes without parsing them)
- * the whole response, turned into its result text on the first hit.
+ * A whole response's JSON text, stored from an upstream's bytes without parsing them; turned
+ * into its result text on the first hit.
  */
-type Entry = string | Buffer
+class WholeResponse {
+  readonly text: string
+  constructor(text: string) {
+    this.text = text
+  }
+}
+
+/**
+ * An entry: the result's JSON text, or a whole response. Text, not the upstream's Buffer: a
+ * Buffer kept for its ttl is an ArrayBuffer the collector tracks one by one, and a slice keeps
+ * the whole chunk the socket read alive (measured: bench/reports/2026-12-01-perf2.md).
+ */
+type Entry = string | WholeResponse
 
 export class ResponseCache {
   readonly #config: CacheConfig
@@ -86,7 +98,7 @@ export class ResponseCache {
     const key = this.#entries.has(privateKey) ? privateKey : publicKey
     const entry = this.#entries.get(key)
     if (entry === undefined || typeof entry === 'string') return entry
-    const result = JSON.stringify(asResponse(parseJson(entry))?.result ?? null)
+    const result = JSON.stringify(asResponse(parseJson(entry.text))?.result ?? null)
     this.#entries.set(key, result, { noUpdateTTL: true })
     return result
   }
@@ -96,13 +108,14 @@ export class ResponseCache {
    * hints (no parse on the miss path); anything else goes through `store`.
    */
   storeBytes(bytes: Buffer, ttlSeconds: number, privateKey: string, publicKey: string): void {
-    if (bytes.length > this.#config.max_entry_bytes) return
-    if (needsALook(bytes)) {
-      const response = asResponse(parseJson(bytes))
+    if (bytes.length > this.#config.max_entry_bytes || ttlSeconds <= 0) return
+    const text = bytes.toString('utf8')
+    if (NEEDS_A_LOOK.test(text)) {
+      const response = asResponse(parseJson(text))
       if (response !== undefined) this.store(response, ttlSeconds, privateKey, publicKey)
       return
     }
-    if (ttlSeconds > 0) this.#entries.set(privateKey, bytes, { ttl: ttlSeconds * 1000 })
+    this.#entries.set(privateKey, new WholeResponse(text), { ttl: ttlSeconds * 1000 })
   }
 
   /** Stores a response when it may be: a complete, successful result within the bounds. */
@@ -124,10 +137,6 @@ export class ResponseCache {
     const key = result.cacheScope === 'public' ? publicKey : privateKey
     this.#entries.set(key, text, { ttl })
   }
-}
-
-function needsALook(bytes: Buffer): boolean {
-  return NEEDS_A_LOOK.test(bytes.toString('latin1'))
 }
 
 export function responseCache(cache: ResponseCache): Middleware {
