@@ -10,21 +10,24 @@ import { PorticoError } from '../errors.ts'
 import type { Middleware } from '../pipeline/compose.ts'
 import { CallController } from '../pipeline/signal.ts'
 import type { Clock } from '../util/clock.ts'
+import { DeadlineQueue } from '../util/deadlines.ts'
 
 export function callTimeout(name: string, ms: number, clock: Clock): Middleware {
+  // Every call of this upstream has the same deadline: one queue, one timer (deadlines.ts).
+  const deadlines = new DeadlineQueue(ms, clock)
   return async (call, next) => {
     const parent = call.signal
     const controller = CallController.linkedTo(parent)
-    const timer = clock.setTimeout(() => {
+    const deadline = deadlines.add(() => {
       controller.abort(
         new PorticoError('upstream_timeout', {
           message: `${name} did not answer within ${ms} ms (the whole call)`,
           data: { upstream: name, reason: 'timeout', timeoutMs: ms },
         }),
       )
-    }, ms)
+    })
     const end = () => {
-      clock.clearTimeout(timer)
+      deadline.cancel()
       controller.unlink()
     }
     try {

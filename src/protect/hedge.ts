@@ -12,6 +12,7 @@ import { type Call, withMessage } from '../pipeline/call.ts'
 import type { Handler, Middleware } from '../pipeline/compose.ts'
 import { mapAnswer, type Reply } from '../pipeline/reply.ts'
 import type { Clock } from '../util/clock.ts'
+import { type Deadline, DeadlineQueue } from '../util/deadlines.ts'
 import { Attempt } from './attempt.ts'
 import type { ToolHints } from './hints.ts'
 import { discard } from './outcome.ts'
@@ -25,10 +26,12 @@ export interface HedgingParts {
 }
 
 export function hedging(parts: HedgingParts): Middleware {
+  // Every call waits the same delay before its next hedge: one queue, one timer (deadlines.ts).
+  const delays = new DeadlineQueue(parts.config.delay_ms, parts.clock)
   // Not over legacy HTTP+SSE: its answers come back on one shared stream, matched by id.
   return (call, next) =>
     parts.hints.repeatable(call) && call.transport !== 'sse'
-      ? hedged(parts, call, next)
+      ? hedged(parts, delays, call, next)
       : next(call)
 }
 
@@ -48,18 +51,23 @@ function asHedge(call: Call, n: number): { call: Call; restore: (reply: Reply) =
   return { call: { ...hedge, id: `${String(id)}~hedge${n}` }, restore }
 }
 
-function hedged(parts: HedgingParts, call: Call, next: Handler): Promise<Reply> {
-  const { config, clock, budget } = parts
+function hedged(
+  parts: HedgingParts,
+  delays: DeadlineQueue,
+  call: Call,
+  next: Handler,
+): Promise<Reply> {
+  const { config, budget } = parts
   const live = new Set<Attempt>()
   let launched = 0
   let settled = false
-  let timer: unknown
+  let delay: Deadline | undefined
   /** The latest failure while others are still running: an answer or an error. */
   let failure: { reply: Reply } | { error: unknown } | undefined
   return new Promise<Reply>((resolve, reject) => {
     const finish = () => {
       settled = true
-      clock.clearTimeout(timer)
+      delay?.cancel()
     }
     const failed = (trial: Attempt, outcome: { reply: Reply } | { error: unknown }) => {
       live.delete(trial)
@@ -110,13 +118,13 @@ function hedged(parts: HedgingParts, call: Call, next: Handler): Promise<Reply> 
     }
     const schedule = () => {
       if (launched > config.max_hedges) return
-      timer = clock.setTimeout(() => {
-        timer = undefined
+      delay = delays.add(() => {
+        delay = undefined
         if (settled || call.signal.aborted) return
         if (budget !== undefined && !budget.withdraw()) return
         launch()
         schedule()
-      }, config.delay_ms)
+      })
     }
     launch()
     if (config.delay_ms > 0) return schedule()
