@@ -12,6 +12,13 @@ import { CallController } from '../pipeline/signal.ts'
 import type { Clock } from '../util/clock.ts'
 import { DeadlineQueue } from '../util/deadlines.ts'
 
+/** How close an attempt's timeout may come to the whole call's and still count as it. */
+const TIE_MS = 5
+
+function isTimeout(error: unknown): boolean {
+  return error instanceof PorticoError && error.reason === 'upstream_timeout'
+}
+
 export function callTimeout(name: string, ms: number, clock: Clock): Middleware {
   // Every call of this upstream has the same deadline: one queue, one timer (deadlines.ts).
   const deadlines = new DeadlineQueue(ms, clock)
@@ -35,6 +42,9 @@ export function callTimeout(name: string, ms: number, clock: Clock): Middleware 
       call.lifetime.onEnd(end)
       return reply
     } catch (error) {
+      // `attempt` defaults to `seconds`: an attempt's equal deadline may fire a moment before
+      // the shared timer reaches this one; the whole call's deadline is then the answer.
+      if (isTimeout(error)) deadline.fireIfDue(TIE_MS)
       end()
       // An attempt cut by this deadline may report it its own way (a transport's abort).
       const reason: unknown = controller.signal.reason

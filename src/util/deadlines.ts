@@ -18,6 +18,11 @@ import type { Clock } from './clock.ts'
 /** A pending deadline; `cancel()` when what it guards is done. Cancelling twice is harmless. */
 export interface Deadline {
   cancel(): void
+  /**
+   * Fires it now if it falls due within `slackMs` (and has not fired or been cancelled); says
+   * whether it fired. For a caller whose own, equal deadline fired a moment before this one.
+   */
+  fireIfDue(slackMs: number): boolean
 }
 
 class Entry implements Deadline {
@@ -35,6 +40,10 @@ class Entry implements Deadline {
 
   cancel(): void {
     this.#queue.remove(this)
+  }
+
+  fireIfDue(slackMs: number): boolean {
+    return this.#queue.fireIfDue(this, slackMs)
   }
 }
 
@@ -85,6 +94,14 @@ export class DeadlineQueue {
     this.#size--
   }
 
+  fireIfDue(entry: Entry, slackMs: number): boolean {
+    if (entry.prev === undefined && this.#head !== entry) return false
+    if (entry.at - this.#clock.now() > slackMs) return false
+    this.remove(entry)
+    entry.fire()
+    return true
+  }
+
   #arm(ms: number): void {
     this.#timer = this.#clock.setTimeout(() => this.#expire(), ms, true)
   }
@@ -92,8 +109,10 @@ export class DeadlineQueue {
   /** Fires every deadline that is due, in order, then arms the timer for the next one. */
   #expire(): void {
     this.#timer = undefined
+    // Node's timers run on the event loop's cached time, which lags the clock a little: a
+    // deadline within a millisecond is due (as it would be for a Node timer of its own).
     const now = this.#clock.now()
-    for (let head = this.#head; head !== undefined && head.at <= now; head = this.#head) {
+    for (let head = this.#head; head !== undefined && head.at <= now + 1; head = this.#head) {
       this.remove(head)
       try {
         head.fire()

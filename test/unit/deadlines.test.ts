@@ -74,6 +74,21 @@ describe('DeadlineQueue', () => {
     }
   })
 
+  it('fires a deadline early only when asked and only within the slack', async () => {
+    const clock = new ManualClock()
+    const queue = new DeadlineQueue(100, clock)
+    let fired = 0
+    const deadline = queue.add(() => fired++)
+    await clock.advance(90)
+    assert.equal(deadline.fireIfDue(5), false)
+    await clock.advance(6)
+    assert.equal(deadline.fireIfDue(5), true)
+    assert.equal(fired, 1)
+    assert.equal(deadline.fireIfDue(5), false, 'once')
+    await clock.advance(10)
+    assert.equal(fired, 1)
+  })
+
   it('fires on the real clock too, without keeping the process alive by itself', async () => {
     const { systemClock } = await import('../../src/util/clock.ts')
     const queue = new DeadlineQueue(5, systemClock)
