@@ -17,6 +17,9 @@ type Listener = () => void
 
 /** Only a CallController fires its signal (as only an AbortController aborts its signal). */
 const FIRE = Symbol('fire')
+/** A linked CallController follows its parent CallSignal without a listener closure. */
+const ADOPT = Symbol('adopt')
+const RELEASE = Symbol('release')
 
 /** What code that only watches for cancellation needs: a CallSignal or a real AbortSignal. */
 export interface SignalLike {
@@ -29,8 +32,11 @@ export interface SignalLike {
 export class CallSignal implements SignalLike {
   #aborted = false
   #reason: unknown
-  /** Listeners in the order they were added; removed ones are spliced out. */
-  #listeners: Listener[] | undefined
+  /**
+   * Listeners and linked controllers in the order they were added; removed ones are spliced
+   * out. A controller is kept as itself: no closure to follow the parent, none to stop.
+   */
+  #listeners: Array<Listener | CallController> | undefined
   #real: AbortController | undefined
 
   get aborted(): boolean {
@@ -49,8 +55,17 @@ export class CallSignal implements SignalLike {
   }
 
   removeEventListener(type: 'abort', listener: Listener): void {
+    if (type === 'abort') this[RELEASE](listener)
+  }
+
+  [ADOPT](child: CallController): void {
+    this.#listeners ??= []
+    this.#listeners.push(child)
+  }
+
+  [RELEASE](listener: Listener | CallController): void {
     const listeners = this.#listeners
-    if (type !== 'abort' || listeners === undefined) return
+    if (listeners === undefined) return
     const index = listeners.lastIndexOf(listener)
     if (index !== -1) listeners.splice(index, 1)
   }
@@ -79,7 +94,8 @@ export class CallSignal implements SignalLike {
     if (listeners === undefined) return
     for (const listener of listeners) {
       try {
-        listener()
+        if (typeof listener === 'function') listener()
+        else listener.abort(reason)
       } catch (error) {
         // A listener that throws must neither keep the others from hearing the abort nor take
         // the proxy down (an EventTarget would rethrow it as an uncaught exception): said aloud.
@@ -92,7 +108,8 @@ export class CallSignal implements SignalLike {
 /** Aborts its signal; `linkedTo` makes one that also aborts when a parent signal does. */
 export class CallController {
   readonly signal = new CallSignal()
-  #unlink: (() => void) | undefined
+  /** What `unlink` undoes: the parent CallSignal that holds this, or a real signal's listener. */
+  #parent: CallSignal | (() => void) | undefined
 
   /**
    * A controller whose signal aborts with `parent` (with the parent's reason) or on its own.
@@ -104,9 +121,15 @@ export class CallController {
       controller.abort(parent.reason)
       return controller
     }
+    if (parent instanceof CallSignal) {
+      // The common case (every layer of the chain): the parent calls `abort` on it directly.
+      parent[ADOPT](controller)
+      controller.#parent = parent
+      return controller
+    }
     const onAbort = () => controller.abort(parent.reason)
     parent.addEventListener('abort', onAbort, { once: true })
-    controller.#unlink = () => parent.removeEventListener('abort', onAbort)
+    controller.#parent = () => parent.removeEventListener('abort', onAbort)
     return controller
   }
 
@@ -117,9 +140,11 @@ export class CallController {
 
   /** Stops following the parent signal (no-op for a controller without one). */
   unlink(): void {
-    const unlink = this.#unlink
-    this.#unlink = undefined
-    unlink?.()
+    const parent = this.#parent
+    this.#parent = undefined
+    if (parent === undefined) return
+    if (typeof parent === 'function') parent()
+    else parent[RELEASE](this)
   }
 }
 

@@ -73,6 +73,20 @@ describe('CallSignal', () => {
     assert.equal(CallController.linkedTo(parent.signal).signal.reason, 'client left')
   })
 
+  it('tells listeners and linked controllers in the order they were added, down a chain', () => {
+    const root = new CallController()
+    const heard: string[] = []
+    root.signal.addEventListener('abort', () => heard.push('root listener 1'))
+    const child = CallController.linkedTo(root.signal)
+    child.signal.addEventListener('abort', () => heard.push(`child:${String(child.signal.reason)}`))
+    const grandchild = CallController.linkedTo(child.signal)
+    grandchild.signal.addEventListener('abort', () => heard.push('grandchild'))
+    root.signal.addEventListener('abort', () => heard.push('root listener 2'))
+    root.abort('gone')
+    assert.deepEqual(heard, ['root listener 1', 'child:gone', 'grandchild', 'root listener 2'])
+    assert.equal(grandchild.signal.reason, 'gone')
+  })
+
   it('links to a real AbortSignal as a parent too', () => {
     const real = new AbortController()
     const child = CallController.linkedTo(real.signal)
