@@ -2,7 +2,7 @@
  * The identity of a request for the cache and coalescing: who asks (identity.ts), the method,
  * the target (tool name, resource URI, prompt name) and the arguments as sent, without
  * `_meta` (progress tokens and client info differ between otherwise identical calls).
- * Computed once per call and remembered, since both policies need it.
+ * Both policies ask for them: the last call's are remembered.
  */
 import { isObject } from '../jsonrpc/message.ts'
 import type { Call } from '../pipeline/call.ts'
@@ -15,30 +15,51 @@ export const KEYED_METHODS: ReadonlySet<string> = new Set([
   'prompts/get',
 ])
 
-/** Message → its request key (without the caller). */
-const KEYS = new WeakMap<object, string>()
+/**
+ * The last call's keys. The cache and coalescing ask for the same call's keys one after the
+ * other, in the same turn of the chain: remembering the last message's (a message belongs to
+ * one call and is never changed) spares the second computation without a WeakMap entry per
+ * call, which the collector would have to process.
+ */
+let lastMessage: object | undefined
+let lastKey: string | undefined
+let lastCaller: Call | undefined
+let lastCallerKey: string | undefined
 
 /** The request's key, or undefined when the call is not one of `KEYED_METHODS`. */
 export function requestKey(call: Call): string | undefined {
   const method = call.method
   if (call.kind !== 'request' || method === undefined || !KEYED_METHODS.has(method)) return
   const message = call.message
-  let key = KEYS.get(message)
-  if (key === undefined) {
-    const params = 'params' in message && isObject(message.params) ? message.params : {}
-    const args = method === 'resources/read' ? undefined : params.arguments
-    // Joined, not concatenated: `join` builds one flat string, where a template makes a tree of
-    // pieces, and cache keys live for their ttl (every young-generation GC copied the pieces).
-    key = [method, call.target?.name ?? '', args === undefined ? '' : JSON.stringify(args)].join(
-      '\u0000',
-    )
-    KEYS.set(message, key)
-  }
+  if (message === lastMessage) return lastKey
+  const params = 'params' in message && isObject(message.params) ? message.params : {}
+  const args = method === 'resources/read' ? undefined : params.arguments
+  // Joined, not concatenated: `join` builds one flat string, where a template makes a tree of
+  // pieces, and cache keys live for their ttl (every young-generation GC copied the pieces).
+  const key = [method, call.target?.name ?? '', args === undefined ? '' : JSON.stringify(args)].join(
+    '\u0000',
+  )
+  lastMessage = message
+  lastKey = key
   return key
 }
 
 /** The request's key for this caller (private cache entries, coalescing). */
 export function callerKey(call: Call): string | undefined {
+  if (lastCaller !== undefined && sameCaller(call, lastCaller)) return lastCallerKey
   const key = requestKey(call)
-  return key === undefined ? undefined : [clientIdentity(call), key].join('\u0000')
+  const keyed = key === undefined ? undefined : [clientIdentity(call), key].join('\u0000')
+  lastCaller = call
+  lastCallerKey = keyed
+  return keyed
+}
+
+/** The same message from the same caller (copies of one call along the chain). */
+function sameCaller(call: Call, last: Call): boolean {
+  return (
+    call.message === last.message &&
+    call.headers === last.headers &&
+    call.identity === last.identity &&
+    call.request === last.request
+  )
 }
