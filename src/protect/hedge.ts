@@ -31,7 +31,7 @@ export function hedging(parts: HedgingParts): Middleware {
   // Not over legacy HTTP+SSE: its answers come back on one shared stream, matched by id.
   return (call, next) =>
     parts.hints.repeatable(call) && call.transport !== 'sse'
-      ? hedged(parts, delays, call, next)
+      ? new HedgedCall(parts, delays, call, next).start()
       : next(call)
 }
 
@@ -51,84 +51,122 @@ function asHedge(call: Call, n: number): { call: Call; restore: (reply: Reply) =
   return { call: { ...hedge, id: `${String(id)}~hedge${n}` }, restore }
 }
 
-function hedged(
-  parts: HedgingParts,
-  delays: DeadlineQueue,
-  call: Call,
-  next: Handler,
-): Promise<Reply> {
-  const { config, budget } = parts
-  const live = new Set<Attempt>()
-  let launched = 0
-  let settled = false
-  let delay: Deadline | undefined
+/**
+ * One hedged call: its attempts, the pending delay before the next hedge, and the latest
+ * failure while others still run. A class rather than a closure per step: every repeatable
+ * call goes through here, and most never launch a hedge.
+ */
+class HedgedCall {
+  readonly #parts: HedgingParts
+  readonly #delays: DeadlineQueue
+  readonly #call: Call
+  readonly #next: Handler
+  readonly #live: Attempt[] = []
+  #launched = 0
+  #settled = false
+  #delay: Deadline | undefined
   /** The latest failure while others are still running: an answer or an error. */
-  let failure: { reply: Reply } | { error: unknown } | undefined
-  return new Promise<Reply>((resolve, reject) => {
-    const finish = () => {
-      settled = true
-      delay?.cancel()
+  #failure: { reply: Reply } | { error: unknown } | undefined
+  #resolve: (reply: Reply) => void = () => {}
+  #reject: (error: unknown) => void = () => {}
+
+  constructor(parts: HedgingParts, delays: DeadlineQueue, call: Call, next: Handler) {
+    this.#parts = parts
+    this.#delays = delays
+    this.#call = call
+    this.#next = next
+  }
+
+  start(): Promise<Reply> {
+    const answer = new Promise<Reply>((resolve, reject) => {
+      this.#resolve = resolve
+      this.#reject = reject
+    })
+    const { config, budget } = this.#parts
+    this.#launch()
+    if (config.delay_ms > 0) this.#schedule()
+    else {
+      // delay_ms = 0: every attempt at once.
+      while (this.#launched <= config.max_hedges && (budget === undefined || budget.withdraw())) {
+        this.#launch()
+      }
     }
-    const failed = (trial: Attempt, outcome: { reply: Reply } | { error: unknown }) => {
-      live.delete(trial)
-      if (failure !== undefined && 'reply' in failure) discard(failure.reply)
-      failure = outcome
-      if (live.size > 0 && !settled) return
-      trial.drop('failed')
-      finish()
-      if ('reply' in outcome) resolve(outcome.reply)
-      else reject(outcome.error)
+    return answer
+  }
+
+  #launch(): void {
+    const call = this.#call
+    const trial = new Attempt(call)
+    this.#live.push(trial)
+    this.#launched++
+    let sent: Promise<Reply>
+    if (this.#launched > 1) {
+      call.notes.hedges = this.#launched - 1
+      const hedge = asHedge(trial.call, this.#launched - 1)
+      sent = this.#next(hedge.call).then(hedge.restore)
+    } else sent = this.#next(trial.call)
+    sent.then(
+      (reply) => this.#answered(trial, reply),
+      (error: unknown) => this.#threw(trial, error),
+    )
+  }
+
+  #answered(trial: Attempt, reply: Reply): void {
+    if (this.#settled) {
+      discard(reply)
+      trial.drop('another attempt answered first')
+      return
     }
-    const launch = () => {
-      const trial = new Attempt(call)
-      live.add(trial)
-      launched++
-      let sent: Promise<Reply>
-      if (launched > 1) {
-        call.notes.hedges = launched - 1
-        const hedge = asHedge(trial.call, launched - 1)
-        sent = next(hedge.call).then(hedge.restore)
-      } else sent = next(trial.call)
-      sent.then(
-        (reply) => {
-          if (settled) {
-            discard(reply)
-            trial.drop('another attempt answered first')
-            return
-          }
-          if (reply.status >= 500 && live.size > 1) return failed(trial, { reply })
-          if (settled) {
-            discard(reply)
-            trial.drop('another attempt answered first')
-            return
-          }
-          finish()
-          live.delete(trial)
-          for (const other of live) other.drop('another attempt answered first')
-          live.clear()
-          if (failure !== undefined && 'reply' in failure) discard(failure.reply)
-          trial.keep(call)
-          resolve(reply)
-        },
-        (error: unknown) => {
-          if (settled) return trial.drop('failed')
-          failed(trial, { error })
-        },
-      )
-    }
-    const schedule = () => {
-      if (launched > config.max_hedges) return
-      delay = delays.add(() => {
-        delay = undefined
-        if (settled || call.signal.aborted) return
-        if (budget !== undefined && !budget.withdraw()) return
-        launch()
-        schedule()
-      })
-    }
-    launch()
-    if (config.delay_ms > 0) return schedule()
-    // delay_ms = 0: every attempt at once.
-    while (launched <= config.max_hedges && (budget === undefined || budget.withdraw())) launch()
-  })
+    if (reply.status >= 500 && this.#live.length > 1) return this.#failed(trial, { reply })
+    this.#finish()
+    this.#forget(trial)
+    for (const other of this.#live) other.drop('another attempt answered first')
+    this.#live.length = 0
+    const failure = this.#failure
+    if (failure !== undefined && 'reply' in failure) discard(failure.reply)
+    trial.keep(this.#call)
+    this.#resolve(reply)
+  }
+
+  #threw(trial: Attempt, error: unknown): void {
+    if (this.#settled) return trial.drop('failed')
+    this.#failed(trial, { error })
+  }
+
+  #failed(trial: Attempt, outcome: { reply: Reply } | { error: unknown }): void {
+    this.#forget(trial)
+    const failure = this.#failure
+    if (failure !== undefined && 'reply' in failure) discard(failure.reply)
+    this.#failure = outcome
+    if (this.#live.length > 0 && !this.#settled) return
+    trial.drop('failed')
+    this.#finish()
+    if ('reply' in outcome) this.#resolve(outcome.reply)
+    else this.#reject(outcome.error)
+  }
+
+  #forget(trial: Attempt): void {
+    const index = this.#live.indexOf(trial)
+    if (index !== -1) this.#live.splice(index, 1)
+  }
+
+  #finish(): void {
+    this.#settled = true
+    this.#delay?.cancel()
+  }
+
+  #schedule(): void {
+    if (this.#launched > this.#parts.config.max_hedges) return
+    this.#delay = this.#delays.add(() => this.#hedge())
+  }
+
+  /** The delay passed without an answer: one more attempt, if the budget allows. */
+  #hedge(): void {
+    this.#delay = undefined
+    if (this.#settled || this.#call.signal.aborted) return
+    const budget = this.#parts.budget
+    if (budget !== undefined && !budget.withdraw()) return
+    this.#launch()
+    this.#schedule()
+  }
 }
