@@ -117,7 +117,10 @@ class HedgedCall {
       trial.drop('another attempt answered first')
       return
     }
-    if (reply.status >= 500 && this.#live.length > 1) return this.#failed(trial, { reply })
+    if (reply.status >= 500 && this.#live.length > 1) {
+      this.#failed(trial, { reply })
+      return
+    }
     this.#finish()
     this.#forget(trial)
     for (const other of this.#live) other.drop('another attempt answered first')
@@ -129,8 +132,8 @@ class HedgedCall {
   }
 
   #threw(trial: Attempt, error: unknown): void {
-    if (this.#settled) return trial.drop('failed')
-    this.#failed(trial, { error })
+    if (this.#settled) trial.drop('failed')
+    else this.#failed(trial, { error })
   }
 
   #failed(trial: Attempt, outcome: { reply: Reply } | { error: unknown }): void {

@@ -36,9 +36,11 @@ export function requestKey(call: Call): string | undefined {
   const args = method === 'resources/read' ? undefined : params.arguments
   // Joined, not concatenated: `join` builds one flat string, where a template makes a tree of
   // pieces, and cache keys live for their ttl (every young-generation GC copied the pieces).
-  const key = [method, call.target?.name ?? '', args === undefined ? '' : JSON.stringify(args)].join(
-    '\u0000',
-  )
+  const key = [
+    method,
+    call.target?.name ?? '',
+    args === undefined ? '' : JSON.stringify(args),
+  ].join('\u0000')
   lastMessage = message
   lastKey = key
   return key
