@@ -11,7 +11,7 @@ import { Agent, request } from 'undici'
 import { BodyWriter } from '../util/body-writer.ts'
 import type { PipeStats, StatsSource } from './status.ts'
 
-export interface BatchPostOptions<T> {
+export interface BatchPostOptions {
   /** Names the sink in metrics and messages. */
   name: string
   url: string
@@ -19,28 +19,44 @@ export interface BatchPostOptions<T> {
   headers?: Record<string, string>
   batchSize: number
   flushIntervalMs: number
-  /** Items buffered, the batch being sent included. */
+  /** Elements buffered, the batch being sent included. */
   maxBuffer: number
   maxAttempts: number
   /** Wait before the first retry; doubles each time (mcpr: 1 s, 2 s, 4 s). */
   backoffMs?: number
   maxBackoffMs?: number
   timeoutMs?: number
-  /** Writes a batch's JSON body into `body` (appended as UTF-8, no batch-sized string). */
-  encode(batch: readonly T[], body: BodyWriter): void
+  /** A batch's body is `prefix`, its elements joined by commas, then `suffix`. */
+  prefix: string
+  suffix: string
   /** A delivery problem (rate-limited by the poster: one message per 10 s at most). */
   onError?(message: string): void
 }
 
+/** A batch ready to send: its whole body, and how many elements it carries. */
+interface Batch {
+  body: Buffer
+  count: number
+}
+
 const REPORT_EVERY_MS = 10_000
 
-export class BatchPoster<T> implements StatsSource {
+/**
+ * Elements are JSON texts, written as UTF-8 into the open batch as they are pushed: nothing
+ * per element waits for the batch (an object or a Buffer per span or event, alive for up to
+ * the flush interval, was copied by every young-generation GC and then promoted). A full
+ * batch, or the open one when the interval is over, is sealed into one body Buffer.
+ */
+export class BatchPoster implements StatsSource {
   readonly name: string
-  readonly #options: BatchPostOptions<T>
+  readonly #options: BatchPostOptions
   readonly #agent: Agent
-  /** The body of the batch being sent: one POST is in flight at a time, so one buffer. */
-  readonly #body = new BodyWriter()
-  #buffer: T[] = []
+  /** The elements of the batch being filled, joined by commas. */
+  readonly #open = new BodyWriter()
+  #openCount = 0
+  /** Sealed batches waiting for their POST (one is in flight at a time). */
+  #sealed: Batch[] = []
+  #sealedCount = 0
   #sending = 0
   #timer: NodeJS.Timeout | undefined
   #busy: Promise<void> | undefined
@@ -50,86 +66,106 @@ export class BatchPoster<T> implements StatsSource {
   #failed = 0
   #reportedAt = Number.NEGATIVE_INFINITY
 
-  constructor(options: BatchPostOptions<T>) {
+  constructor(options: BatchPostOptions) {
     this.name = options.name
     this.#options = options
     this.#agent = new Agent({ connections: 2, keepAliveTimeout: 10_000 })
   }
 
-  /** Buffers items; drops (and counts) those beyond the bound. Never waits. */
-  push(items: readonly T[]): void {
-    if (this.#closed) {
-      this.#dropped += items.length
+  /** Buffers one element (a JSON text); drops (and counts) it beyond the bound. Never waits. */
+  push(element: string): void {
+    if (this.#closed || this.#buffered() >= this.#options.maxBuffer) {
+      this.#dropped++
       return
     }
-    const room = this.#options.maxBuffer - this.#buffer.length - this.#sending
-    if (room < items.length) this.#dropped += items.length - Math.max(room, 0)
-    for (let i = 0; i < Math.min(room, items.length); i++) this.#buffer.push(items[i] as T)
-    if (this.#buffer.length >= this.#options.batchSize) this.#kick()
-    else this.#schedule()
+    if (this.#openCount > 0) this.#open.text(',')
+    this.#open.text(element)
+    this.#openCount++
+    if (this.#openCount >= this.#options.batchSize) {
+      this.#seal()
+      this.#kick()
+    } else this.#schedule()
   }
 
   pipeStats(): PipeStats {
     return {
       sent: this.#sent,
       dropped: this.#dropped,
-      pending: this.#buffer.length + this.#sending,
+      pending: this.#buffered(),
       failed: this.#failed,
     }
   }
 
+  #buffered(): number {
+    return this.#openCount + this.#sealedCount + this.#sending
+  }
+
+  /** The open batch becomes a body of its own (one copy per batch, not per element). */
+  #seal(): void {
+    if (this.#openCount === 0) return
+    const { prefix, suffix } = this.#options
+    const elements = this.#open.bytes()
+    const body = Buffer.allocUnsafe(
+      Buffer.byteLength(prefix) + elements.length + Buffer.byteLength(suffix),
+    )
+    let at = body.write(prefix, 0, 'utf8')
+    at += elements.copy(body, at)
+    body.write(suffix, at, 'utf8')
+    this.#sealed.push({ body, count: this.#openCount })
+    this.#sealedCount += this.#openCount
+    this.#open.reset()
+    this.#openCount = 0
+  }
+
   #schedule(): void {
-    if (this.#timer !== undefined || this.#busy !== undefined || this.#buffer.length === 0) return
-    this.#timer = setTimeout(() => this.#kick(), this.#options.flushIntervalMs)
+    if (this.#timer !== undefined || this.#busy !== undefined || this.#openCount === 0) return
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined
+      this.#seal()
+      this.#kick()
+    }, this.#options.flushIntervalMs)
     this.#timer.unref()
   }
 
   #kick(): void {
+    if (this.#busy !== undefined) return
     if (this.#timer !== undefined) clearTimeout(this.#timer)
     this.#timer = undefined
-    if (this.#busy !== undefined) return
     this.#busy = this.#drain().finally(() => {
       this.#busy = undefined
       this.#schedule()
     })
   }
 
-  /** Sends full batches while there are some (and everything when closing). */
+  /** Sends the sealed batches, oldest first. */
   async #drain(): Promise<void> {
-    const { batchSize } = this.#options
-    while (this.#buffer.length >= batchSize || (this.#closed && this.#buffer.length > 0)) {
-      await this.#sendOne(this.#buffer.splice(0, batchSize))
-    }
-    if (!this.#closed && this.#buffer.length > 0 && this.#timer === undefined) {
-      // A partial batch whose interval passed: send it now.
-      await this.#sendOne(this.#buffer.splice(0, batchSize))
+    for (let batch = this.#sealed.shift(); batch !== undefined; batch = this.#sealed.shift()) {
+      this.#sealedCount -= batch.count
+      await this.#sendOne(batch)
     }
   }
 
-  async #sendOne(batch: T[]): Promise<void> {
-    this.#sending = batch.length
+  async #sendOne(batch: Batch): Promise<void> {
+    this.#sending = batch.count
     try {
-      this.#body.reset()
-      this.#options.encode(batch, this.#body)
-      const body = this.#body.bytes()
       let delay = this.#options.backoffMs ?? 1000
       for (let attempt = 1; ; attempt++) {
-        const outcome = await this.#post(body)
+        const outcome = await this.#post(batch.body)
         if (outcome === 'ok') {
-          this.#sent += batch.length
+          this.#sent += batch.count
           return
         }
         this.#failed++
         if (outcome === 'fatal' || attempt >= this.#options.maxAttempts || this.#closed) {
-          this.#dropped += batch.length
-          this.#report(`${this.name}: dropped ${batch.length} events after ${attempt} attempts`)
+          this.#dropped += batch.count
+          this.#report(`${this.name}: dropped ${batch.count} events after ${attempt} attempts`)
           return
         }
         await sleep(delay)
         delay = Math.min(delay * 2, this.#options.maxBackoffMs ?? 30_000)
       }
     } catch (error) {
-      this.#dropped += batch.length
+      this.#dropped += batch.count
       this.#report(`${this.name}: batch dropped: ${String(error)}`)
     } finally {
       this.#sending = 0
@@ -173,13 +209,16 @@ export class BatchPoster<T> implements StatsSource {
     if (this.#closed) return
     this.#closed = true
     if (this.#timer !== undefined) clearTimeout(this.#timer)
+    this.#timer = undefined
+    this.#seal()
     const work = (async () => {
       await this.#busy
       await this.#drain()
     })()
     await Promise.race([work, sleep(deadlineMs)])
-    this.#dropped += this.#buffer.length
-    this.#buffer = []
+    this.#dropped += this.#sealedCount
+    this.#sealed = []
+    this.#sealedCount = 0
     await this.#agent.destroy().catch(() => {})
   }
 }

@@ -38,9 +38,9 @@ export interface WebhookSink extends Sink, StatsSource {}
 
 export function webhookSink(options: WebhookOptions): WebhookSink {
   const server = options.server ?? ''
-  // Each envelope waits for its batch as its JSON bytes: one buffer per event rather than
-  // objects that every young-generation GC would copy while they wait (up to the interval).
-  const poster = new BatchPoster<Buffer>({
+  // Each envelope is written into its batch's bytes as it comes: nothing per event waits for
+  // the batch (objects would be copied by every young-generation GC for up to the interval).
+  const poster = new BatchPoster({
     name: options.name ?? 'webhook',
     url: options.url,
     headers: options.token ? { authorization: `Bearer ${options.token}` } : {},
@@ -49,21 +49,14 @@ export function webhookSink(options: WebhookOptions): WebhookSink {
     maxBuffer: options.maxBuffer ?? 10_000,
     maxAttempts: options.maxAttempts ?? 3,
     backoffMs: options.backoffMs ?? 1000,
-    encode: (batch, body) => {
-      body.text('[')
-      body.join(batch, ',')
-      body.text(']')
-    },
+    prefix: '[',
+    suffix: ']',
     ...(options.onError ? { onError: options.onError } : {}),
   })
   return {
     name: poster.name,
     write(events) {
-      const encoded: Buffer[] = []
-      for (const event of events) {
-        encoded.push(Buffer.from(JSON.stringify(envelopeOf(event, server)), 'utf8'))
-      }
-      poster.push(encoded)
+      for (const event of events) poster.push(JSON.stringify(envelopeOf(event, server)))
     },
     pipeStats: (): PipeStats => poster.pipeStats(),
     close: () => poster.close(),

@@ -7,7 +7,7 @@
  * poster costs one UTF-8 write per piece.
  *
  * The bytes returned by `bytes()` are a view of the shared buffer: valid until the next
- * `reset()`. A poster with one POST in flight resets only once that POST has settled.
+ * `reset()` (a batch poster copies its open batch into the batch's body before resetting).
  */
 /** A buffer grown past this for one large body is not kept for the next. */
 const MAX_KEPT_BYTES = 4 * 1024 * 1024
@@ -41,14 +41,6 @@ export class BodyWriter {
     if (this.#buffer.length - this.#length < bytes.length) this.#grow(bytes.length)
     this.#buffer.set(bytes, this.#length)
     this.#length += bytes.length
-  }
-
-  /** Appends each of `items`, `separator` between them (a JSON array's elements). */
-  join(items: readonly Uint8Array[], separator: string): void {
-    for (let i = 0; i < items.length; i++) {
-      if (i > 0) this.text(separator)
-      this.append(items[i] as Uint8Array)
-    }
   }
 
   /** What was written since the last reset (a view, not a copy). */

@@ -1,0 +1,81 @@
+/**
+ * BatchPoster: elements written into the open batch as they come must reach the endpoint as
+ * well-formed bodies (prefix, elements joined by commas, suffix), split at `batchSize`, the
+ * partial batch sent once the interval is over, what is left sent on close, and the counts
+ * (sent, pending, dropped) must add up. A real HTTP receiver on a real socket.
+ */
+import assert from 'node:assert/strict'
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { after, before, describe, it } from 'node:test'
+import { BatchPoster } from '../../src/observe/batch-post.ts'
+
+describe('BatchPoster', () => {
+  let server: Server
+  let url = ''
+  const bodies: unknown[] = []
+
+  before(async () => {
+    server = createServer((req, res) => {
+      const chunks: Buffer[] = []
+      req.on('data', (chunk: Buffer) => chunks.push(chunk))
+      req.on('end', () => {
+        bodies.push(JSON.parse(Buffer.concat(chunks).toString('utf8')))
+        res.end()
+      })
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/in`
+  })
+  after(() => new Promise<void>((resolve) => server.close(() => resolve())))
+
+  it('sends full batches at once, the rest after the interval, as one JSON body each', async () => {
+    bodies.length = 0
+    const poster = new BatchPoster({
+      name: 'test',
+      url,
+      batchSize: 3,
+      flushIntervalMs: 50,
+      maxBuffer: 100,
+      maxAttempts: 1,
+      prefix: '{"items":[',
+      suffix: ']}',
+    })
+    try {
+      for (let i = 0; i < 7; i++) poster.push(JSON.stringify({ i, text: `é${i}"` }))
+      const deadline = Date.now() + 5000
+      while ((poster.pipeStats().sent ?? 0) < 7 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 10))
+      }
+      assert.deepEqual(poster.pipeStats(), { sent: 7, dropped: 0, pending: 0, failed: 0 })
+      assert.deepEqual(
+        bodies.map((b) => (b as { items: Array<{ i: number }> }).items.map((item) => item?.i)),
+        [[0, 1, 2], [3, 4, 5], [6]],
+      )
+      assert.deepEqual((bodies[0] as { items: unknown[] }).items[1], { i: 1, text: 'é1"' })
+    } finally {
+      await poster.close()
+    }
+  })
+
+  it('drops and counts what exceeds the bound, and sends what is left on close', async () => {
+    bodies.length = 0
+    const poster = new BatchPoster({
+      name: 'test',
+      url,
+      batchSize: 100,
+      flushIntervalMs: 60_000,
+      maxBuffer: 4,
+      maxAttempts: 1,
+      prefix: '[',
+      suffix: ']',
+    })
+    for (let i = 0; i < 6; i++) poster.push(String(i))
+    assert.deepEqual(poster.pipeStats(), { sent: 0, dropped: 2, pending: 4, failed: 0 })
+    await poster.close()
+    assert.deepEqual(bodies, [[0, 1, 2, 3]])
+    assert.equal(poster.pipeStats().sent, 4)
+    poster.push('9')
+    assert.equal(poster.pipeStats().dropped, 3, 'closed: dropped and counted')
+  })
+})
