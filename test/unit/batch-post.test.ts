@@ -10,6 +10,14 @@ import type { AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { BatchPoster } from '../../src/observe/batch-post.ts'
 
+function posterTo(
+  url: string,
+  bounds: { batchSize: number; flushIntervalMs: number; maxBuffer: number },
+  [prefix, suffix]: [string, string],
+): BatchPoster {
+  return new BatchPoster({ name: 'test', url, maxAttempts: 1, prefix, suffix, ...bounds })
+}
+
 describe('BatchPoster', () => {
   let server: Server
   let url = ''
@@ -31,16 +39,10 @@ describe('BatchPoster', () => {
 
   it('sends full batches at once, the rest after the interval, as one JSON body each', async () => {
     bodies.length = 0
-    const poster = new BatchPoster({
-      name: 'test',
-      url,
-      batchSize: 3,
-      flushIntervalMs: 50,
-      maxBuffer: 100,
-      maxAttempts: 1,
-      prefix: '{"items":[',
-      suffix: ']}',
-    })
+    const poster = posterTo(url, { batchSize: 3, flushIntervalMs: 50, maxBuffer: 100 }, [
+      '{"items":[',
+      ']}',
+    ])
     try {
       for (let i = 0; i < 7; i++) poster.push(JSON.stringify({ i, text: `é${i}"` }))
       const deadline = Date.now() + 5000
@@ -60,16 +62,10 @@ describe('BatchPoster', () => {
 
   it('drops and counts what exceeds the bound, and sends what is left on close', async () => {
     bodies.length = 0
-    const poster = new BatchPoster({
-      name: 'test',
-      url,
-      batchSize: 100,
-      flushIntervalMs: 60_000,
-      maxBuffer: 4,
-      maxAttempts: 1,
-      prefix: '[',
-      suffix: ']',
-    })
+    const poster = posterTo(url, { batchSize: 100, flushIntervalMs: 60_000, maxBuffer: 4 }, [
+      '[',
+      ']',
+    ])
     for (let i = 0; i < 6; i++) poster.push(String(i))
     assert.deepEqual(poster.pipeStats(), { sent: 0, dropped: 2, pending: 4, failed: 0 })
     await poster.close()
