@@ -13,6 +13,7 @@ import type { PipeStats, StatusBoard } from '../observe/status.ts'
 import type { Middleware } from '../pipeline/compose.ts'
 import { platformOf } from '../store/platform.ts'
 import { BoundedMap } from '../util/bounded-map.ts'
+import { FixedHistogram, type HistogramSeries } from './histogram.ts'
 import { methodLabel, TargetLabels } from './labels.ts'
 
 /** Buckets for MCP latencies: a cached answer (sub-ms) to a long tool call (minutes). */
@@ -67,11 +68,23 @@ export interface MetricsOptions {
   proxy: string
 }
 
+/**
+ * The counts of one label combination, kept as plain numbers and read when scraped: counting
+ * through prom-client's children hashed the label values into a new string at every
+ * increment, four times per call (bench/reports/2026-12-01-perf2.md).
+ */
 interface Series {
-  requests: PromClient.Counter.Internal
-  duration: PromClient.Histogram.Internal<string>
-  bytesIn: PromClient.Counter.Internal
-  bytesOut: PromClient.Counter.Internal
+  labels: Record<string, string>
+  requests: number
+  duration: HistogramSeries
+  bytes: ByteCounts
+}
+
+/** Bytes in and out per method and backend (several series share one). */
+interface ByteCounts {
+  labels: Record<string, string>
+  in: number
+  out: number
 }
 
 const require = createRequire(import.meta.url)
@@ -81,12 +94,10 @@ export class PorticoMetrics {
   readonly #prom: typeof PromClient
   readonly #targets: TargetLabels
   readonly #series = new Map<string, Series>()
+  readonly #bytes = new Map<string, ByteCounts>()
   /** Session id → client platform, bounded (the oldest sessions are forgotten first). */
   readonly #platforms = new BoundedMap<string, string>(10_000)
-  readonly #requests: PromClient.Counter
-  readonly #duration: PromClient.Histogram
-  readonly #bytesIn: PromClient.Counter
-  readonly #bytesOut: PromClient.Counter
+  readonly #duration: FixedHistogram
   #sources: MetricSources = {}
   #inFlight = 0
   readonly #shared: SharedMetrics | undefined
@@ -98,30 +109,43 @@ export class PorticoMetrics {
     this.registry = registry
     this.#targets = new TargetLabels(options.maxTargets)
     const registers = [registry]
-    this.#requests = new prom.Counter({
+    const series = this.#series
+    new prom.Counter({
       name: 'portico_requests_total',
       help: 'MCP messages and HTTP exchanges handled, by method, tool/prompt/resource, backend, client platform, outcome and Portico reason.',
       labelNames: ['method', 'target', 'backend', 'platform', 'outcome', 'reason'],
       registers,
+      collect() {
+        this.reset()
+        for (const s of series.values()) this.inc(s.labels, s.requests)
+      },
     })
-    this.#duration = new prom.Histogram({
+    this.#duration = new FixedHistogram({
       name: 'portico_request_duration_seconds',
       help: 'Time from receiving a message to the end of its answer (a stream to its last event).',
-      labelNames: ['method', 'target', 'backend', 'outcome'],
       buckets: LATENCY_BUCKETS,
       registers,
     })
-    this.#bytesIn = new prom.Counter({
+    const bytes = this.#bytes
+    new prom.Counter({
       name: 'portico_received_bytes_total',
       help: 'Request bytes received from clients.',
       labelNames: ['method', 'backend'],
       registers,
+      collect() {
+        this.reset()
+        for (const b of bytes.values()) this.inc(b.labels, b.in)
+      },
     })
-    this.#bytesOut = new prom.Counter({
+    new prom.Counter({
       name: 'portico_sent_bytes_total',
       help: 'Answer bytes sent to clients.',
       labelNames: ['method', 'backend'],
       registers,
+      collect() {
+        this.reset()
+        for (const b of bytes.values()) this.inc(b.labels, b.out)
+      },
     })
     new prom.Gauge({
       name: 'portico_info',
@@ -181,10 +205,10 @@ export class PorticoMetrics {
     const platform = this.#platformOf(event)
     const reason = event.reason ?? ''
     const series = this.#seriesFor(method, target, backend, platform, event.outcome, reason)
-    series.requests.inc()
+    series.requests++
     series.duration.observe(event.durationUs / 1_000_000)
-    series.bytesIn.inc(event.bytesIn)
-    series.bytesOut.inc(event.bytesOut)
+    series.bytes.in += event.bytesIn
+    series.bytes.out += event.bytesOut
   }
 
   /** A session's platform is learned from its `initialize` (later calls name no client). */
@@ -213,13 +237,28 @@ export class PorticoMetrics {
       return this.#seriesFor(method, 'other', backend, platform, outcome, reason)
     }
     series = {
-      requests: this.#requests.labels(method, target, backend, platform, outcome, reason),
-      duration: this.#duration.labels(method, target, backend, outcome),
-      bytesIn: this.#bytesIn.labels(method, backend),
-      bytesOut: this.#bytesOut.labels(method, backend),
+      labels: { method, target, backend, platform, outcome, reason },
+      requests: 0,
+      duration: this.#duration.series(`${method}\u0000${target}\u0000${backend}\u0000${outcome}`, {
+        method,
+        target,
+        backend,
+        outcome,
+      }),
+      bytes: this.#bytesOf(method, backend),
     }
     this.#series.set(key, series)
     return series
+  }
+
+  #bytesOf(method: string, backend: string): ByteCounts {
+    const key = `${method}\u0000${backend}`
+    let counts = this.#bytes.get(key)
+    if (counts === undefined) {
+      counts = { labels: { method, backend }, in: 0, out: 0 }
+      this.#bytes.set(key, counts)
+    }
+    return counts
   }
 
   /** Gauges and counters whose values are read from their sources when scraped. */
