@@ -107,6 +107,28 @@ describe('OTLP encoding', () => {
     assert.deepEqual(json.status, { code: 2, message: 'upstream_timeout' })
   })
 
+  it('escapes attribute values that need it, and only those', () => {
+    const texts = [
+      'plain',
+      'quote " and \\ backslash',
+      'line\nbreak\u0001',
+      'lone \ud800 surrogate',
+      'pair 😀',
+      'é',
+    ]
+    const span = new Span(
+      'tools/call x',
+      2,
+      undefined,
+      texts.flatMap((text, i) => [`k${i}`, text]),
+    )
+    const json = JSON.parse(encodeSpan(span))
+    assert.deepEqual(
+      json.attributes.map((a: { value: { stringValue: string } }) => a.value.stringValue),
+      texts.map((text) => JSON.parse(JSON.stringify(text))),
+    )
+  })
+
   it('adds /v1/traces to a bare endpoint only', () => {
     assert.equal(tracesUrl('http://collector:4318'), 'http://collector:4318/v1/traces')
     assert.equal(tracesUrl('http://collector:4318/'), 'http://collector:4318/v1/traces')
