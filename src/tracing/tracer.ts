@@ -208,6 +208,7 @@ function quoted(text: string): string {
 }
 
 /** What JSON must escape in a string (lone surrogates included, as JSON.stringify does). */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what JSON escapes
 const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/
 
 /**
