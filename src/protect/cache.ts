@@ -53,6 +53,11 @@ type Entry = string | WholeResponse
 export class ResponseCache {
   readonly #config: CacheConfig
   readonly #entries: LRUCache<string, Entry>
+  /**
+   * Whether any answer was stored as public (`cacheScope: "public"`): until one is, a lookup
+   * does not build and try the public key (most servers never mark answers public).
+   */
+  #anyPublic = false
   hits = 0
   misses = 0
 
@@ -93,10 +98,14 @@ export class ResponseCache {
     return 0
   }
 
-  /** The result text of a fresh entry. */
-  lookup(privateKey: string, publicKey: string): string | undefined {
-    const key = this.#entries.has(privateKey) ? privateKey : publicKey
-    const entry = this.#entries.get(key)
+  /** The result text of a fresh entry: the caller's own, else a public one. */
+  lookup(privateKey: string, call: Call): string | undefined {
+    let key = privateKey
+    let entry = this.#entries.get(key)
+    if (entry === undefined && this.#anyPublic) {
+      key = publicKeyOf(call)
+      entry = this.#entries.get(key)
+    }
     if (entry === undefined || typeof entry === 'string') return entry
     const result = JSON.stringify(asResponse(parseJson(entry.text))?.result ?? null)
     this.#entries.set(key, result, { noUpdateTTL: true })
@@ -107,24 +116,19 @@ export class ResponseCache {
    * Stores an upstream's answer bytes as they are when they are plainly a success with no
    * hints (no parse on the miss path); anything else goes through `store`.
    */
-  storeBytes(bytes: Buffer, ttlSeconds: number, privateKey: string, publicKey: string): void {
+  storeBytes(bytes: Buffer, ttlSeconds: number, privateKey: string, call: Call): void {
     if (bytes.length > this.#config.max_entry_bytes || ttlSeconds <= 0) return
     const text = bytes.toString('utf8')
     if (NEEDS_A_LOOK.test(text)) {
       const response = asResponse(parseJson(text))
-      if (response !== undefined) this.store(response, ttlSeconds, privateKey, publicKey)
+      if (response !== undefined) this.store(response, ttlSeconds, privateKey, call)
       return
     }
     this.#entries.set(privateKey, new WholeResponse(text), { ttl: ttlSeconds * 1000 })
   }
 
   /** Stores a response when it may be: a complete, successful result within the bounds. */
-  store(
-    response: JsonRpcResponse,
-    ttlSeconds: number,
-    privateKey: string,
-    publicKey: string,
-  ): void {
+  store(response: JsonRpcResponse, ttlSeconds: number, privateKey: string, call: Call): void {
     const result = response.result
     if (response.error !== undefined || !isObject(result)) return
     if (result.isError === true) return
@@ -134,8 +138,10 @@ export class ResponseCache {
     if (ttl <= 0) return
     const text = JSON.stringify(result)
     if (text.length > this.#config.max_entry_bytes) return
-    const key = result.cacheScope === 'public' ? publicKey : privateKey
-    this.#entries.set(key, text, { ttl })
+    if (result.cacheScope === 'public') {
+      this.#anyPublic = true
+      this.#entries.set(publicKeyOf(call), text, { ttl })
+    } else this.#entries.set(privateKey, text, { ttl })
   }
 }
 
@@ -144,8 +150,7 @@ export function responseCache(cache: ResponseCache): Middleware {
     const ttl = cache.ttlOf(call.method)
     const privateKey = ttl > 0 ? callerKey(call) : undefined
     if (privateKey === undefined) return next(call)
-    const publicKey = `public\u0000${requestKey(call)}`
-    const hit = cache.lookup(privateKey, publicKey)
+    const hit = cache.lookup(privateKey, call)
     if (hit !== undefined) {
       cache.hits++
       call.notes.cache = 'hit'
@@ -159,15 +164,20 @@ export function responseCache(cache: ResponseCache): Middleware {
       await reply.fill(cache.maxEntryBytes)
       const body = reply.streaming ? undefined : reply.body()
       if (body !== undefined && 'bytes' in body) {
-        cache.storeBytes(body.bytes, ttl, privateKey, publicKey)
+        cache.storeBytes(body.bytes, ttl, privateKey, call)
       }
       return reply
     }
     return mapAnswer(call, reply, (response) => {
-      cache.store(response, ttl, privateKey, publicKey)
+      cache.store(response, ttl, privateKey, call)
       return undefined
     })
   }
+}
+
+/** The key of an answer any caller may reuse (`cacheScope: "public"`). */
+function publicKeyOf(call: Call): string {
+  return `public\u0000${requestKey(call)}`
 }
 
 /** The cached result as the caller's own answer (its id), written without re-encoding. */
