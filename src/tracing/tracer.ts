@@ -182,7 +182,7 @@ function encodeAttributes(attributes: Attributes): string {
     const value = attributes[i + 1] as AttributeValue
     const encoded =
       typeof value === 'string'
-        ? `{"stringValue":${quotedValue(value)}}`
+        ? `{"stringValue":${quoted(value)}}`
         : typeof value === 'boolean'
           ? `{"boolValue":${value}}`
           : Number.isInteger(value)
@@ -194,8 +194,9 @@ function encodeAttributes(attributes: Attributes): string {
 }
 
 /**
- * JSON string literals of span names and attribute keys, cached: spans repeat a few of them.
- * Bounded; texts past the bound are escaped each time.
+ * JSON string literals of the texts spans repeat (attribute keys, methods, tool names,
+ * backends), cached: most of a span's encoding was escaping the same few strings. Bounded;
+ * long or new texts past the bound are escaped each time.
  */
 const QUOTED = new Map<string, string>()
 
@@ -203,21 +204,8 @@ function quoted(text: string): string {
   let out = QUOTED.get(text)
   if (out !== undefined) return out
   out = JSON.stringify(text)
-  if (text.length <= 64 && QUOTED.size < 1024) QUOTED.set(text, out)
+  if (text.length <= 64 && QUOTED.size < 4096) QUOTED.set(text, out)
   return out
-}
-
-/** What JSON must escape in a string (lone surrogates included, as JSON.stringify does). */
-// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what JSON escapes
-const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/
-
-/**
- * An attribute value as a JSON string literal. Values are mostly new texts (request ids,
- * sessions, addresses): caching them filled the cache with texts never seen again, so plain
- * ones are only quoted, and the rest escaped.
- */
-function quotedValue(text: string): string {
-  return NEEDS_ESCAPE.test(text) ? JSON.stringify(text) : `"${text}"`
 }
 
 /** Whether `key` appears again as a key (even position) from `from` on. */
@@ -226,11 +214,10 @@ function isKeyAt(attributes: Attributes, key: string, from: number): boolean {
   return false
 }
 
-/**
- * Epoch ms (fractional) as an integer count of nanoseconds, in decimal, to the microsecond:
- * epoch microseconds (about 1.8e15) are exact in a double, and one number printed is cheaper
- * than splitting whole and fraction (the clock gives no real nanoseconds anyway).
- */
+/** Epoch ms (fractional) as an integer count of nanoseconds, in decimal. */
 export function nanos(ms: number): string {
-  return `${Math.round(ms * 1000)}000`
+  const whole = Math.floor(ms)
+  const fraction = Math.round((ms - whole) * 1e6)
+  if (fraction >= 1e6) return `${whole + 1}000000`
+  return `${whole}${String(fraction).padStart(6, '0')}`
 }
