@@ -6,8 +6,9 @@
  * whose schema Portico has not seen yet, or whose schema ajv cannot compile, is passed to the
  * upstream, which validates it too. Refusals are in-band `invalid_params` (-32602) with the id.
  */
-import { Ajv, type ValidateFunction } from 'ajv'
-import { Ajv2020 } from 'ajv/dist/2020.js'
+import { createRequire } from 'node:module'
+import type { Ajv, ValidateFunction } from 'ajv'
+import type { Ajv2020 } from 'ajv/dist/2020.js'
 import { PorticoError } from '../errors.ts'
 import { isObject, type JsonObject, type JsonRpcRequest } from '../jsonrpc/message.ts'
 import type { Logger } from '../observe/logger.ts'
@@ -17,6 +18,9 @@ import { mapAnswer } from '../pipeline/reply.ts'
 import { BoundedMap } from '../util/bounded-map.ts'
 
 const MAX_TOOLS = 10_000
+const AJV_OPTIONS = { strict: false, allErrors: false, validateFormats: false }
+// ajv is loaded on first use (below): most configurations never validate arguments.
+const require = createRequire(import.meta.url)
 const MAX_COMPILED = 1000
 
 export interface ArgumentOptions {
@@ -36,8 +40,9 @@ export class ArgumentGuard {
   /** Tool name → its schema's JSON text (the key of the compiled validator). */
   readonly #schemas = new BoundedMap<string, string>(MAX_TOOLS)
   readonly #compiled = new BoundedMap<string, ValidateFunction | null>(MAX_COMPILED)
-  readonly #ajv = new Ajv({ strict: false, allErrors: false, validateFormats: false })
-  readonly #ajv2020 = new Ajv2020({ strict: false, allErrors: false, validateFormats: false })
+  /** Made on the first schema compiled: a guard that only bounds sizes never loads ajv. */
+  #ajv: Ajv | undefined
+  #ajv2020: Ajv2020 | undefined
 
   constructor(options: ArgumentOptions) {
     this.#options = options
@@ -106,7 +111,7 @@ export class ArgumentGuard {
     const modern = declared.includes('2020-12') || declared.includes('2019-09')
     const { $schema: _ignored, ...rest } = schema
     try {
-      return (modern ? this.#ajv2020 : this.#ajv).compile(modern ? schema : rest)
+      return modern ? this.#draft2020().compile(schema) : this.#draft07().compile(rest)
     } catch (error) {
       this.#options.logger.warn('tool inputSchema not compiled; arguments not validated', {
         tool: name,
@@ -114,5 +119,17 @@ export class ArgumentGuard {
       })
       return null
     }
+  }
+
+  #draft07(): Ajv {
+    this.#ajv ??= new (require('ajv') as typeof import('ajv')).Ajv(AJV_OPTIONS)
+    return this.#ajv
+  }
+
+  #draft2020(): Ajv2020 {
+    this.#ajv2020 ??= new (
+      require('ajv/dist/2020.js') as typeof import('ajv/dist/2020.js')
+    ).Ajv2020(AJV_OPTIONS)
+    return this.#ajv2020
   }
 }

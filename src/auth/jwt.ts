@@ -7,7 +7,7 @@
  * `exp` (required), `nbf`, `iat` not in the future, the issuer, and the audience (RFC 8707:
  * this resource). Signature first, claims after, so an unsigned token learns nothing.
  */
-import { createRemoteJWKSet, errors } from 'jose'
+import type { createRemoteJWKSet } from 'jose'
 import { PorticoError } from '../errors.ts'
 import { AuthFailure } from './challenge.ts'
 import { sameIssuer } from './discovery.ts'
@@ -27,19 +27,28 @@ export interface JwtOptions {
 
 export type JwtPayload = Record<string, unknown>
 
+type KeySet = ReturnType<typeof createRemoteJWKSet>
+
 export class JwtVerifier {
-  readonly #jwks: ReturnType<typeof createRemoteJWKSet>
+  /** Made with the first token: jose is loaded only by a Portico that verifies JWTs. */
+  #jwks: Promise<KeySet> | undefined
   readonly #options: JwtOptions
   readonly #algorithms: ReadonlySet<string>
 
   constructor(options: JwtOptions) {
     this.#options = options
     this.#algorithms = new Set(options.algorithms)
-    this.#jwks = createRemoteJWKSet(options.jwksUri, {
-      cooldownDuration: options.cooldownMs,
-      cacheMaxAge: options.maxAgeMs,
-      timeoutDuration: 5000,
-    })
+  }
+
+  #keySet(): Promise<KeySet> {
+    this.#jwks ??= import('jose').then(({ createRemoteJWKSet }) =>
+      createRemoteJWKSet(this.#options.jwksUri, {
+        cooldownDuration: this.#options.cooldownMs,
+        cacheMaxAge: this.#options.maxAgeMs,
+        timeoutDuration: 5000,
+      }),
+    )
+    return this.#jwks
   }
 
   /** The verified payload; throws AuthFailure (or a PorticoError when the keys are unreachable). */
@@ -58,7 +67,8 @@ export class JwtVerifier {
     }
     let key: unknown
     try {
-      key = await this.#jwks(header as { alg: string }, undefined as never)
+      const jwks = await this.#keySet()
+      key = await jwks(header as { alg: string }, undefined as never)
     } catch (error) {
       throw jwtFailure(error)
     }
@@ -94,15 +104,19 @@ function checkClaims(payload: JwtPayload, options: JwtOptions, audience: readonl
   }
 }
 
-/** Says why jose's key selection refused a token, in words safe to show the client. */
+/**
+ * Says why jose's key selection refused a token, in words safe to show the client. Read from
+ * jose's error codes (its documented `code` property), which needs no jose loaded to check.
+ */
 export function jwtFailure(error: unknown): AuthFailure | PorticoError {
-  if (error instanceof errors.JWKSNoMatchingKey) {
+  const code = (error as { code?: unknown } | null)?.code
+  if (code === 'ERR_JWKS_NO_MATCHING_KEY') {
     return new AuthFailure('invalid_token', 'token signed with an unknown key')
   }
-  if (error instanceof errors.JWKSMultipleMatchingKeys) {
+  if (code === 'ERR_JWKS_MULTIPLE_MATCHING_KEYS') {
     return new AuthFailure('invalid_token', 'token names no single key (kid)')
   }
-  if (error instanceof errors.JOSENotSupported || error instanceof errors.JOSEAlgNotAllowed) {
+  if (code === 'ERR_JOSE_NOT_SUPPORTED' || code === 'ERR_JOSE_ALG_NOT_ALLOWED') {
     return new AuthFailure('invalid_token', 'token signing algorithm not allowed')
   }
   // The key set could not be fetched or read: not the client's fault, and never a pass.

@@ -6,7 +6,7 @@ import type { Command } from 'commander'
 import { ConfigError, loadConfig } from '../config/load.ts'
 import { LOG_LEVELS, Logger, type LogLevel } from '../observe/logger.ts'
 import { RelayAuth } from '../relay/auth.ts'
-import { Relay } from '../relay/server.ts'
+import type { Relay } from '../relay/server.ts'
 import { relaySettings } from '../relay/settings.ts'
 import { intOption, UserError } from './errors.ts'
 
@@ -67,6 +67,8 @@ async function runRelay(flags: RelayCommandFlags): Promise<void> {
   if (!LOG_LEVELS.includes(level))
     throw new UserError(`--log-level: expected ${LOG_LEVELS.join(', ')}`, 2)
   const logger = new Logger({ level })
+  // Loaded here, not with the CLI: the relay's server (and ws) is not needed by `portico run`.
+  const { Relay } = await import('../relay/server.ts')
   const relay = new Relay({ ...settings, auth: new RelayAuth(settings.auth), logger })
   let address: Awaited<ReturnType<Relay['listen']>>
   try {

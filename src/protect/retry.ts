@@ -8,7 +8,8 @@
  * must fit the budget: `budget_percent` of the calls of the last 10 s, with
  * `min_retries_per_sec` as its floor.
  */
-import { decorrelatedJitterGenerator, ExponentialBackoff, type IBackoff } from 'cockatiel'
+import { createRequire } from 'node:module'
+import type { IBackoff } from 'cockatiel'
 import type { RetryConfig } from '../config/protect.ts'
 import { PorticoError, wasNotSent } from '../errors.ts'
 import type { Call } from '../pipeline/call.ts'
@@ -18,6 +19,8 @@ import type { SignalLike } from '../pipeline/signal.ts'
 import type { Clock } from '../util/clock.ts'
 import type { ToolHints } from './hints.ts'
 import { discard, errorVerdict } from './outcome.ts'
+
+const require = createRequire(import.meta.url)
 
 const WINDOW_SLOTS = 10
 const SLOT_MS = 1000
@@ -91,6 +94,9 @@ type Last = { reply: Reply; error?: undefined } | { error: unknown; reply?: unde
 
 export function retry(parts: RetryParts): Middleware {
   const { config, budget, hints, clock } = parts
+  // cockatiel is loaded with the first `[retry]` table, not with every Portico.
+  const { ExponentialBackoff, decorrelatedJitterGenerator } =
+    require('cockatiel') as typeof import('cockatiel')
   const factory = new ExponentialBackoff({
     initialDelay: config.initial_backoff_ms,
     maxDelay: config.max_backoff_ms,
