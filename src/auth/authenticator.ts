@@ -239,6 +239,7 @@ export class Authenticator {
         cooldownMs: auth.jwks_cooldown,
         maxAgeMs: auth.jwks_max_age,
       })
+      await validators.jwt.warm()
     }
     if (mode !== 'jwt') {
       if (introspectionEndpoint === undefined) {

@@ -40,6 +40,11 @@ export class JwtVerifier {
     this.#algorithms = new Set(options.algorithms)
   }
 
+  /** Loads jose before the first token (start-up), so no request waits for the import. */
+  async warm(): Promise<void> {
+    await this.#keySet()
+  }
+
   #keySet(): Promise<KeySet> {
     this.#jwks ??= import('jose').then(({ createRemoteJWKSet }) =>
       createRemoteJWKSet(this.#options.jwksUri, {
