@@ -15,6 +15,9 @@
  */
 import type { Clock } from './clock.ts'
 
+/** The longest delay a Node timer takes (2^31 - 1 ms, about 24.8 days). */
+const MAX_TIMER_MS = 2 ** 31 - 1
+
 /** A pending deadline; `cancel()` when what it guards is done. Cancelling twice is harmless. */
 export interface Deadline {
   cancel(): void
@@ -103,7 +106,8 @@ export class DeadlineQueue {
   }
 
   #arm(ms: number): void {
-    this.#timer = this.#clock.setTimeout(() => this.#expire(), ms, true)
+    // Node fires a longer timer after 1 ms; a far deadline is re-armed until it is due.
+    this.#timer = this.#clock.setTimeout(() => this.#expire(), Math.min(ms, MAX_TIMER_MS), true)
   }
 
   /** Fires every deadline that is due, in order, then arms the timer for the next one. */

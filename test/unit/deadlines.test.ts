@@ -89,6 +89,21 @@ describe('DeadlineQueue', () => {
     assert.equal(fired, 1)
   })
 
+  it('waits out a deadline longer than a Node timer can, in steps', async () => {
+    const clock = new ManualClock()
+    const days = 40 * 24 * 3600 * 1000
+    const queue = new DeadlineQueue(days, clock)
+    let fired = false
+    queue.add(() => {
+      fired = true
+    })
+    await clock.advance(2 ** 31)
+    assert.equal(fired, false)
+    assert.equal(clock.pending, 1, 're-armed for the rest')
+    await clock.advance(days - 2 ** 31)
+    assert.equal(fired, true)
+  })
+
   it('fires on the real clock too, without keeping the process alive by itself', async () => {
     const { systemClock } = await import('../../src/util/clock.ts')
     const queue = new DeadlineQueue(5, systemClock)
