@@ -51,6 +51,8 @@ export class BatchPoster implements StatsSource {
   readonly name: string
   readonly #options: BatchPostOptions
   readonly #agent: Agent
+  readonly #prefix: Buffer
+  readonly #suffix: Buffer
   /** The elements of the batch being filled, joined by commas. */
   readonly #open = new BodyWriter()
   #openCount = 0
@@ -69,6 +71,8 @@ export class BatchPoster implements StatsSource {
   constructor(options: BatchPostOptions) {
     this.name = options.name
     this.#options = options
+    this.#prefix = Buffer.from(options.prefix, 'utf8')
+    this.#suffix = Buffer.from(options.suffix, 'utf8')
     this.#agent = new Agent({ connections: 2, keepAliveTimeout: 10_000 })
   }
 
@@ -103,14 +107,7 @@ export class BatchPoster implements StatsSource {
   /** The open batch becomes a body of its own (one copy per batch, not per element). */
   #seal(): void {
     if (this.#openCount === 0) return
-    const { prefix, suffix } = this.#options
-    const elements = this.#open.bytes()
-    const body = Buffer.allocUnsafe(
-      Buffer.byteLength(prefix) + elements.length + Buffer.byteLength(suffix),
-    )
-    let at = body.write(prefix, 0, 'utf8')
-    at += elements.copy(body, at)
-    body.write(suffix, at, 'utf8')
+    const body = Buffer.concat([this.#prefix, this.#open.bytes(), this.#suffix])
     this.#sealed.push({ body, count: this.#openCount })
     this.#sealedCount += this.#openCount
     this.#open.reset()

@@ -23,7 +23,8 @@ export const KEYED_METHODS: ReadonlySet<string> = new Set([
  */
 let lastMessage: object | undefined
 let lastKey: string | undefined
-let lastCaller: Call | undefined
+let lastWho: string | undefined
+let lastOf: string | undefined
 let lastCallerKey: string | undefined
 
 /** The request's key, or undefined when the call is not one of `KEYED_METHODS`. */
@@ -48,20 +49,14 @@ export function requestKey(call: Call): string | undefined {
 
 /** The request's key for this caller (private cache entries, coalescing). */
 export function callerKey(call: Call): string | undefined {
-  if (lastCaller !== undefined && sameCaller(call, lastCaller)) return lastCallerKey
   const key = requestKey(call)
-  const keyed = key === undefined ? undefined : [clientIdentity(call), key].join('\u0000')
-  lastCaller = call
-  lastCallerKey = keyed
-  return keyed
-}
-
-/** The same message from the same caller (copies of one call along the chain). */
-function sameCaller(call: Call, last: Call): boolean {
-  return (
-    call.message === last.message &&
-    call.headers === last.headers &&
-    call.identity === last.identity &&
-    call.request === last.request
-  )
+  if (key === undefined) return undefined
+  // Both parts are remembered per call (here and in identity.ts): the same strings again.
+  const who = clientIdentity(call)
+  if (who !== lastWho || key !== lastOf) {
+    lastWho = who
+    lastOf = key
+    lastCallerKey = [who, key].join('\u0000')
+  }
+  return lastCallerKey
 }
