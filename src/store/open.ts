@@ -4,12 +4,27 @@
  * corruption, a store from a newer Portico) becomes a StoreError with one clear sentence.
  */
 import { existsSync, mkdirSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { homedir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
-import Database from 'better-sqlite3'
+import type Database from 'better-sqlite3'
 import { LATEST_VERSION, MIGRATIONS } from './migrations.ts'
 
 export type Db = Database.Database
+
+/**
+ * The SQLite addon, loaded by the first store opened, not by importing this module: a proxy
+ * whose store is already up to date opens nothing on its own thread (its writer thread does,
+ * when there is something to write), and the addon with a first open is about 9 MB of an idle
+ * proxy's memory (bench/reports/2026-12-01-perf2.md, step 14).
+ */
+const require = createRequire(import.meta.url)
+let sqlite: typeof Database | undefined
+
+function database(): typeof Database {
+  sqlite ??= require('better-sqlite3') as typeof Database
+  return sqlite
+}
 
 export class StoreError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -44,7 +59,7 @@ export function openStore(path: string, options: OpenOptions = {}): Db {
   if (options.create && path !== ':memory:') makeFolder(path)
   let db: Db | undefined
   try {
-    db = new Database(path, {
+    db = new (database())(path, {
       fileMustExist: !options.create,
       timeout: options.busyTimeoutMs ?? 5000,
     })

@@ -4,6 +4,12 @@
  * waits); a timer posts the buffer to the writer thread, which commits in batched transactions.
  * `close` flushes everything.
  *
+ * The writer thread runs while there is work: it starts with the first event (or a retention
+ * pass that is due) and stops after `idleStopMs` without events. Why: the thread is its own V8
+ * isolate, about 10 MB of a Portico that serves nothing (bench/reports/2026-12-01-perf2.md,
+ * "Where the idle memory goes"); starting one takes a few tens of milliseconds, during which
+ * events wait in the bounded buffer as they do while a writer is started again after a crash.
+ *
  * Recording must never take the proxy down: nothing thrown here escapes a timer or a worker
  * event, and a writer thread that dies is started again (with a growing delay), its lost
  * events counted as failed.
@@ -17,9 +23,10 @@ import type { Sink } from '../observe/bus.ts'
 import type { PorticoEvent } from '../observe/event.ts'
 import type { PipeStats } from '../observe/status.ts'
 import { boundEvent, truncatedPayload } from './bound.ts'
+import { isCurrentStore } from './header.ts'
 import { openStore } from './open.ts'
 import { encodeEvents } from './wire.ts'
-import type { RelayedBatch, WriterLink } from './writer-link.ts'
+import { RETENTION_EVERY_MS, type RelayedBatch, type WriterLink } from './writer-link.ts'
 import type { FromWriter, ToWriter, WriterOptions } from './writer-worker.ts'
 
 export interface StoreSinkOptions {
@@ -39,6 +46,8 @@ export interface StoreSinkOptions {
   onError?: (message: string) => void
   /** Called before an existing store is upgraded to a newer schema (see OpenOptions). */
   onUpgrade?: (from: number, to: number) => void
+  /** The writer thread stops after this long without events (default 30 s; 0: never). */
+  idleStopMs?: number
 }
 
 export interface StoreSinkStats {
@@ -51,6 +60,10 @@ export interface StoreSinkStats {
   restarts: number
   /** Events handed over to a cluster primary (a relaying sink's "written"). */
   relayed: number
+  /** Whether a writer thread is running now (it runs while there is work; see above). */
+  writerRunning: boolean
+  /** Writer threads started for work after an idle stop or at the first event. */
+  writerStarts: number
 }
 
 export interface StoreSink extends Sink {
@@ -69,16 +82,21 @@ const POST_EVENTS = 2000
 const RESTART_MIN_MS = 100
 const RESTART_MAX_MS = 30_000
 const REPORT_EVERY_MS = 5000
+const IDLE_STOP_MS = 30_000
 
 /**
- * Opens (creating and migrating) the store on this thread first, so a bad path fails at
- * startup with a clear StoreError, then starts the writer thread.
+ * Makes sure the store is there at this schema first (creating or upgrading it on this
+ * thread), so a bad path fails at startup with a clear StoreError; the writer thread starts
+ * with the first event.
  */
 export function storeSink(options: StoreSinkOptions): StoreSink {
-  openStore(options.path, {
-    create: true,
-    ...(options.onUpgrade ? { onUpgrade: options.onUpgrade } : {}),
-  }).close()
+  // A store already at this schema needs nothing now (its writer opens it when there is work).
+  if (!isCurrentStore(options.path)) {
+    openStore(options.path, {
+      create: true,
+      ...(options.onUpgrade ? { onUpgrade: options.onUpgrade } : {}),
+    }).close()
+  }
   const workerOptions: WriterOptions = {
     path: options.path,
     proxy: options.proxy,
@@ -93,7 +111,13 @@ export function storeSink(options: StoreSinkOptions): StoreSink {
   }
   const start = () =>
     new Worker(new URL('./writer-worker.js', import.meta.url), { workerData: workerOptions })
-  return new WorkerSink(start, limitsOf(options))
+  return new WorkerSink(start, {
+    ...limitsOf(options),
+    lazy: {
+      idleStopMs: options.idleStopMs ?? IDLE_STOP_MS,
+      retention: options.retentionMs !== undefined,
+    },
+  })
 }
 
 /**
@@ -123,6 +147,11 @@ interface Limits {
   /** Start the writer again when it dies (a thread); a relaying sink's link is not. */
   restart: boolean
   onError?: (message: string) => void
+  /**
+   * A writer thread started when there is work and stopped when idle; a relaying sink's link
+   * is there from the start. `retention`: the writer also starts for its retention passes.
+   */
+  lazy?: { idleStopMs: number; retention: boolean }
 }
 
 class WorkerSink implements StoreSink {
@@ -156,11 +185,27 @@ class WorkerSink implements StoreSink {
   #reportedAt = Number.NEGATIVE_INFINITY
   #unreported = 0
   #closed: Promise<void> | undefined
+  /** A lazy writer stopping because it was idle: settles once its thread has exited. */
+  #stopping: Promise<void> | undefined
+  #stoppingWorker: WriterLink | undefined
+  /** Checks, every `idleStopMs`, whether the running writer had anything to do. */
+  #idleTimer: NodeJS.Timeout | undefined
+  /** `#received` at the last idle check: unchanged (and nothing queued) means idle. */
+  #receivedAtCheck = 0
+  #retentionTimer: NodeJS.Timeout | undefined
+  #writerStarts = 0
 
   constructor(start: () => WriterLink, limits: Limits) {
     this.#start = start
     this.#limits = limits
-    this.#spawn()
+    const lazy = limits.lazy
+    if (lazy === undefined) this.#spawn()
+    else if (lazy.retention) {
+      // The writer prunes a moment after it starts; a stopped one is started for each period.
+      this.#wake()
+      this.#retentionTimer = setInterval(() => this.#guard(() => this.#wake()), RETENTION_EVERY_MS)
+      this.#retentionTimer.unref()
+    }
   }
 
   #spawn(): void {
@@ -170,6 +215,61 @@ class WorkerSink implements StoreSink {
     worker.on('error', (error) => this.#report(`store writer crashed: ${error.message}`))
     worker.on('exit', () => this.#guard(() => this.#onExit(worker)))
     if (!this.#closed) worker.unref()
+    const idleStopMs = this.#limits.lazy?.idleStopMs ?? 0
+    if (idleStopMs > 0 && !this.#closed) {
+      this.#receivedAtCheck = this.#received
+      clearInterval(this.#idleTimer)
+      this.#idleTimer = setInterval(() => this.#guard(() => this.#checkIdle(worker)), idleStopMs)
+      this.#idleTimer.unref()
+    }
+  }
+
+  /** Starts a lazy sink's writer for work, unless one runs, stops or is being started again. */
+  #wake(): void {
+    if (this.#limits.lazy === undefined || this.#closed) return
+    if (this.#worker !== undefined || this.#stopping !== undefined) return
+    if (this.#restartTimer !== undefined) return
+    this.#writerStarts++
+    this.#spawn()
+  }
+
+  /** Stops the writer when nothing arrived since the last check and nothing waits for it. */
+  #checkIdle(worker: WriterLink): void {
+    if (this.#worker !== worker || this.#closed) return
+    const idle = this.#received === this.#receivedAtCheck && this.#queued() === 0
+    this.#receivedAtCheck = this.#received
+    if (idle) this.#stopIdle(worker)
+  }
+
+  /**
+   * Asks the idle writer to close (it commits nothing new: nothing is queued) and forgets it;
+   * events that come meanwhile wait in the buffer and start a new writer once it has exited.
+   */
+  #stopIdle(worker: WriterLink): void {
+    clearInterval(this.#idleTimer)
+    this.#idleTimer = undefined
+    this.#worker = undefined
+    const exited = new Promise<void>((resolve) => {
+      worker.on('message', (message: FromWriter) => {
+        if (message.type === 'closed') void worker.terminate()
+      })
+      worker.once('exit', () => resolve())
+    })
+    this.#stoppingWorker = worker
+    this.#stopping = exited.then(() => {
+      this.#stopping = undefined
+      this.#stoppingWorker = undefined
+      if (this.#closed || this.#buffer.length + this.#heldCount === 0) return
+      this.#guard(() => this.#resume())
+    })
+    worker.postMessage({ type: 'close' } satisfies ToWriter)
+  }
+
+  /** A new writer for events that waited (after an idle stop), then what waited is sent. */
+  #resume(): void {
+    this.#wake()
+    if (this.#worker) this.#sendHeld(this.#worker)
+    this.#post()
   }
 
   write(events: readonly PorticoEvent[]): void {
@@ -186,6 +286,7 @@ class WorkerSink implements StoreSink {
       }
       this.#buffer.push(this.#admit(raw))
     }
+    if (this.#worker === undefined) this.#wake()
     if (this.#buffer.length >= POST_EVENTS) this.#post()
     else if (this.#timer === undefined && this.#buffer.length > 0) {
       this.#timer = setTimeout(() => this.#guard(() => this.#post()), POST_EVERY_MS)
@@ -227,6 +328,7 @@ class WorkerSink implements StoreSink {
       this.#unreportedDrops += batch.count
       return
     }
+    if (this.#worker === undefined) this.#wake()
     if (this.#worker === undefined) {
       this.#held.push(batch)
       this.#heldCount += batch.count
@@ -311,6 +413,8 @@ class WorkerSink implements StoreSink {
   #onExit(worker: WriterLink): void {
     if (this.#worker !== worker) return
     this.#worker = undefined
+    clearInterval(this.#idleTimer)
+    this.#idleTimer = undefined
     if (this.#closed) return
     const restart = this.#limits.restart
     if (this.#inFlight > 0) {
@@ -387,6 +491,8 @@ class WorkerSink implements StoreSink {
       pending: this.#queued(),
       restarts: this.#restarts,
       relayed: this.#relayed,
+      writerRunning: this.#worker !== undefined,
+      writerStarts: this.#writerStarts,
     }
   }
 
@@ -398,6 +504,12 @@ class WorkerSink implements StoreSink {
 
   async #shutdown(): Promise<void> {
     if (this.#restartTimer) clearTimeout(this.#restartTimer)
+    clearInterval(this.#idleTimer)
+    clearInterval(this.#retentionTimer)
+    // A writer stopping for idleness finishes first (held open, like the last writer below);
+    // what came meanwhile gets a new one.
+    this.#stoppingWorker?.ref()
+    await this.#stopping
     // A writer that died and was not started again yet gets one more start for the last batch.
     const waiting = this.#buffer.length + this.#heldCount > 0
     if (this.#worker === undefined && waiting && this.#limits.restart) this.#spawn()

@@ -5,6 +5,9 @@
  */
 import type { FromWriter, ToWriter } from './writer-worker.ts'
 
+/** How often the writer applies `[store] retention` (a stopped writer is started for it). */
+export const RETENTION_EVERY_MS = 60 * 60_000
+
 export interface WriterLink {
   postMessage(message: ToWriter): void
   on(event: 'message', listener: (message: FromWriter) => void): unknown

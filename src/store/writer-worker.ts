@@ -16,6 +16,7 @@ import { Ingestor } from './ingest.ts'
 import { type Db, openStore } from './open.ts'
 import { prune } from './retention.ts'
 import { decodeEvents } from './wire.ts'
+import { RETENTION_EVERY_MS } from './writer-link.ts'
 
 export interface WriterOptions {
   path: string
@@ -45,8 +46,6 @@ export type FromWriter =
   /** From a cluster primary: it took the batch over (its own writer commits it). */
   | { type: 'relayed'; count: number; bytes: number }
   | { type: 'closed' }
-
-const RETENTION_EVERY_MS = 60 * 60_000
 
 /** The open store and its ingestor; replaced together when the file has to be opened again. */
 interface Open {
@@ -163,7 +162,9 @@ function schedulePrune(
       // A busy store is pruned on the next round; retention is best effort.
     }
   }
-  setTimeout(run, 1000).unref()
+  // At once: the sink starts a writer for a retention pass that is due, and stops it when idle
+  // (a pass started later could be cut short by that stop).
+  run()
   return setInterval(run, RETENTION_EVERY_MS)
 }
 

@@ -1,0 +1,177 @@
+/**
+ * The store writer thread runs while there is work: none starts for a proxy that records
+ * nothing, the first event starts one, an idle one stops, and the next event starts another,
+ * with every event committed across the stops and starts. A store already at this schema is
+ * not opened (SQLite not even loaded) on the proxy's thread. Real worker threads, real SQLite.
+ */
+import assert from 'node:assert/strict'
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { after, before, describe, it } from 'node:test'
+import { isCurrentStore } from '../../src/store/header.ts'
+import { Ingestor } from '../../src/store/ingest.ts'
+import { openStore } from '../../src/store/open.ts'
+import { storeSink } from '../../src/store/sink.ts'
+import { exchangeEvent } from '../helpers/events.ts'
+import { until } from '../helpers/wait.ts'
+
+const DAY = 86_400_000
+
+function rowCount(path: string): number {
+  const db = openStore(path)
+  try {
+    return db.prepare('SELECT count(*) FROM exchanges').pluck().get() as number
+  } finally {
+    db.close()
+  }
+}
+
+function call(i: number) {
+  return exchangeEvent({ method: 'tools/call', name: 'lookup', jsonrpcId: i, sessionId: 's1' })
+}
+
+describe('the store writer thread', () => {
+  let dir: string
+
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'portico-writer-'))
+  })
+  after(() => rmSync(dir, { recursive: true, force: true }))
+
+  it('starts with the first event, stops when idle, starts again for the next', async () => {
+    const path = join(dir, 'cycle.db')
+    const sink = storeSink({ path, proxy: 'p', flushMs: 20, idleStopMs: 150 })
+    try {
+      assert.equal(sink.stats().writerRunning, false, 'no writer before any event')
+      await sleep(300)
+      assert.equal(sink.stats().writerStarts, 0, 'none started while nothing was recorded')
+
+      sink.write([call(1), call(2), call(3)])
+      assert.equal(sink.stats().writerRunning, true)
+      await until(() => sink.stats().written >= 3, 5000, 'the first events written')
+      await until(() => !sink.stats().writerRunning, 5000, 'the idle writer to stop')
+      assert.equal(rowCount(path), 3)
+
+      sink.write([call(4), call(5)])
+      await until(() => sink.stats().written >= 5, 5000, 'the next events written')
+      const stats = sink.stats()
+      assert.equal(stats.writerStarts, 2)
+      assert.equal(stats.restarts, 0, 'an idle stop is not a crash')
+      assert.equal(stats.failed + stats.dropped, 0)
+      assert.equal(rowCount(path), 5)
+    } finally {
+      await sink.close()
+    }
+  })
+
+  it('loses nothing when events arrive around idle stops, and close commits the rest', async () => {
+    const path = join(dir, 'churn.db')
+    const sink = storeSink({ path, proxy: 'p', flushMs: 10, idleStopMs: 40 })
+    let sent = 0
+    try {
+      // Pauses around the idle period, so events land before, during and after stops.
+      for (let round = 0; round < 30; round++) {
+        const batch = Array.from({ length: 1 + (round % 3) }, () => call(++sent))
+        sink.write(batch)
+        await sleep(20 + ((round * 17) % 90))
+      }
+      assert.ok(sink.stats().writerStarts > 1, 'the writer stopped and started during the run')
+    } finally {
+      await sink.close()
+    }
+    const stats = sink.stats()
+    assert.equal(stats.written, sent)
+    assert.equal(stats.failed + stats.dropped, 0)
+    assert.equal(rowCount(path), sent)
+  })
+
+  it('is started for a due retention pass with nothing to record, then stops', async () => {
+    const path = join(dir, 'retention.db')
+    const seed = openStore(path, { create: true })
+    new Ingestor(seed).write([
+      exchangeEvent({ method: 'tools/list', ts: Date.now() - 10 * DAY }),
+      exchangeEvent({ method: 'tools/list', ts: Date.now() - 1000 }),
+    ])
+    seed.close()
+    const sink = storeSink({ path, proxy: 'p', retentionMs: 7 * DAY, idleStopMs: 200 })
+    try {
+      await until(() => rowCount(path) === 1 || undefined, 8000, 'the old row to be pruned')
+      await until(() => !sink.stats().writerRunning, 5000, 'the writer to stop after the pass')
+      assert.equal(sink.stats().received, 0)
+    } finally {
+      await sink.close()
+    }
+  })
+
+  it('a sink that never recorded closes without starting a writer', async () => {
+    const sink = storeSink({ path: join(dir, 'never.db'), proxy: 'p' })
+    await sink.close()
+    assert.equal(sink.stats().writerStarts, 0)
+    assert.equal(sink.stats().writerRunning, false)
+  })
+})
+
+describe('a store already at this schema', () => {
+  let dir: string
+
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'portico-header-'))
+  })
+  after(() => rmSync(dir, { recursive: true, force: true }))
+
+  it('is recognised from its header; anything else is opened as before', () => {
+    const current = join(dir, 'current.db')
+    openStore(current, { create: true }).close()
+    assert.equal(isCurrentStore(current), true)
+
+    assert.equal(isCurrentStore(join(dir, 'missing.db')), false)
+    const text = join(dir, 'text.db')
+    writeFileSync(text, 'not a database at all, '.repeat(10))
+    assert.equal(isCurrentStore(text), false)
+
+    const older = join(dir, 'older.db')
+    const db = openStore(older, { create: true })
+    db.pragma('user_version = 1')
+    db.close()
+    assert.equal(isCurrentStore(older), false)
+
+    // A write-ahead log with frames may hold a newer header than the file's: not trusted.
+    const busy = join(dir, 'busy.db')
+    openStore(busy, { create: true }).close()
+    const open = openStore(busy)
+    try {
+      open.pragma('wal_autocheckpoint = 0')
+      open.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run('k', 'v')
+      assert.equal(isCurrentStore(busy), false)
+    } finally {
+      open.close()
+    }
+    assert.equal(isCurrentStore(busy), true, 'checkpointed on close')
+  })
+
+  it('a proxy starting on it does not load SQLite on its own thread', () => {
+    const path = join(dir, 'started.db')
+    openStore(path, { create: true }).close()
+    const sinkModule = new URL('../../src/store/sink.js', import.meta.url).href
+    const script = `
+      import { createRequire } from 'node:module'
+      const { storeSink } = await import(${JSON.stringify(sinkModule)})
+      const loaded = () => Object.keys(createRequire(import.meta.url).cache).some((f) => f.includes('better-sqlite3'))
+      const sink = storeSink({ path: process.argv[2], proxy: 'p' })
+      const before = loaded()
+      sink.write([{ type: 'exchange', ts: Date.now(), proxy: 'p', transport: 'streamable-http', era: 'legacy', kind: 'request', method: 'ping', outcome: 'ok', httpStatus: 200, durationUs: 1, bytesIn: 1, bytesOut: 1 }])
+      await sink.close()
+      console.log(JSON.stringify({ before, after: loaded(), written: sink.stats().written }))`
+    // A file, not `--input-type=module -e`: worker threads inherit the flags, and that one
+    // only works with `-e`.
+    const file = join(dir, 'start.mjs')
+    writeFileSync(file, script)
+    const out = execFileSync(process.execPath, [file, path], { encoding: 'utf8' })
+    // The writer thread loads it in its own module cache; the proxy's thread never does.
+    assert.deepEqual(JSON.parse(out), { before: false, after: false, written: 1 })
+    assert.equal(rowCount(path), 1)
+  })
+})
