@@ -31,6 +31,7 @@ import {
 } from '../pipeline/reply.ts'
 import type { SignalLike } from '../pipeline/signal.ts'
 import { answersCall, answersId, type Summary, sameId, summarize } from '../protocol/summarize.ts'
+import { chunksOf } from '../util/chunks.ts'
 import { markListening } from './exchange.ts'
 
 export interface SendOptions {
@@ -149,7 +150,7 @@ async function pipeKeeping(
     if (size <= options.maxInspectedBytes) kept.push(chunk)
   }
   for (const chunk of head) await take(chunk)
-  for await (const chunk of rest as AsyncIterable<Buffer>) await take(chunk)
+  for await (const chunk of chunksOf(rest)) await take(chunk)
   res.end()
   return size <= options.maxInspectedBytes ? Buffer.concat(kept, size) : undefined
 }
@@ -478,7 +479,7 @@ export async function relayAnswer(
       recorder.wrote(chunk.length)
     }
     if ('rest' in body) {
-      for await (const chunk of body.rest as AsyncIterable<Buffer>) {
+      for await (const chunk of chunksOf(body.rest)) {
         if (!res.write(chunk)) await drained(res, options.signal)
         recorder.wrote(chunk.length)
       }

@@ -15,6 +15,7 @@ import { type Call, rawBytesOf, upstreamHeadersOf } from '../pipeline/call.ts'
 import { accepted, MessageReply, type Reply, StreamEvent, StreamReply } from '../pipeline/reply.ts'
 import { SseParser } from '../protocol/sse.ts'
 import { bodyError, type HttpClient, type UpstreamResponse } from '../upstream/http-client.ts'
+import { chunksOf } from '../util/chunks.ts'
 
 export interface TransparentUpstreamOptions {
   http: HttpClient
@@ -101,7 +102,7 @@ export async function* sseEvents(
   const parser = new SseParser(maxEventBytes)
   body.setEncoding('utf8')
   try {
-    for await (const chunk of body as AsyncIterable<string>) {
+    for await (const chunk of chunksOf<string>(body)) {
       for (const event of parser.push(chunk)) yield StreamEvent.fromSse(event)
     }
   } catch (error) {

@@ -14,6 +14,7 @@ import { headerValue } from '../../http/headers.ts'
 import { type JsonObject, type JsonRpcMessage, parseJson } from '../../jsonrpc/message.ts'
 import { SseParser } from '../../protocol/sse.ts'
 import type { HttpClient, UpstreamResponse } from '../../upstream/http-client.ts'
+import { chunksOf } from '../../util/chunks.ts'
 import { Backend, type SessionRef } from './backend.ts'
 import {
   BACKEND_PROTOCOL_VERSION,
@@ -217,8 +218,8 @@ export class HttpConnection extends Connection {
     const parser = new SseParser(this.#options.maxMessageBytes)
     const position: StreamPosition = { lastId: undefined, retryMs: undefined }
     body.setEncoding('utf8')
-    for await (const chunk of body) {
-      for (const event of parser.push(chunk as string)) {
+    for await (const chunk of chunksOf<string>(body)) {
+      for (const event of parser.push(chunk)) {
         if (event.id !== undefined) position.lastId = event.id
         if (event.retry !== undefined) position.retryMs = event.retry
         if (!event.data || (event.event && event.event !== 'message')) continue
