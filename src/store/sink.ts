@@ -5,7 +5,8 @@
  * `close` flushes everything.
  *
  * The writer thread runs while there is work: it starts with the first event (or a retention
- * pass that is due) and stops after `idleStopMs` without events. Why: the thread is its own V8
+ * pass that is due) and stops once a whole `idleStopMs` check period went by without events
+ * (so between one and two periods after the last one). Why: the thread is its own V8
  * isolate, about 10 MB of a Portico that serves nothing (bench/reports/2026-12-01-perf2.md,
  * "Where the idle memory goes"); starting one takes a few tens of milliseconds, during which
  * events wait in the bounded buffer as they do while a writer is started again after a crash.
@@ -46,7 +47,7 @@ export interface StoreSinkOptions {
   onError?: (message: string) => void
   /** Called before an existing store is upgraded to a newer schema (see OpenOptions). */
   onUpgrade?: (from: number, to: number) => void
-  /** The writer thread stops after this long without events (default 30 s; 0: never). */
+  /** Period of the idle check: a writer with no events for a whole period stops (default 30 s; 0: never). */
   idleStopMs?: number
 }
 
@@ -201,7 +202,7 @@ class WorkerSink implements StoreSink {
     const lazy = limits.lazy
     if (lazy === undefined) this.#spawn()
     else if (lazy.retention) {
-      // The writer prunes a moment after it starts; a stopped one is started for each period.
+      // The writer prunes as it starts; a stopped one is started again for each period.
       this.#wake()
       this.#retentionTimer = setInterval(() => this.#guard(() => this.#wake()), RETENTION_EVERY_MS)
       this.#retentionTimer.unref()
