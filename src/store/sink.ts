@@ -186,9 +186,8 @@ class WorkerSink implements StoreSink {
   #reportedAt = Number.NEGATIVE_INFINITY
   #unreported = 0
   #closed: Promise<void> | undefined
-  /** A lazy writer stopping because it was idle: settles once its thread has exited. */
-  #stopping: Promise<void> | undefined
-  #stoppingWorker: WriterLink | undefined
+  /** A lazy writer stopping because it was idle, and its close (settled once it has exited). */
+  #stopping: { worker: WriterLink; closed: Promise<void> } | undefined
   /** Checks, every `idleStopMs`, whether the running writer had anything to do. */
   #idleTimer: NodeJS.Timeout | undefined
   /** `#received` at the last idle check: unchanged (and nothing queued) means idle. */
@@ -250,25 +249,20 @@ class WorkerSink implements StoreSink {
     clearInterval(this.#idleTimer)
     this.#idleTimer = undefined
     this.#worker = undefined
-    const exited = new Promise<void>((resolve) => {
-      worker.on('message', (message: FromWriter) => {
-        if (message.type === 'closed') void worker.terminate()
-      })
-      worker.once('exit', () => resolve())
-    })
-    this.#stoppingWorker = worker
-    this.#stopping = exited.then(() => {
+    const closed = closeWriter(worker).then(() => {
       this.#stopping = undefined
-      this.#stoppingWorker = undefined
       if (this.#closed || this.#buffer.length + this.#heldCount === 0) return
-      this.#guard(() => this.#resume())
+      // Events came while it stopped: a new writer for them.
+      this.#guard(() => {
+        this.#wake()
+        this.#sendWaiting()
+      })
     })
-    worker.postMessage({ type: 'close' } satisfies ToWriter)
+    this.#stopping = { worker, closed }
   }
 
-  /** A new writer for events that waited (after an idle stop), then what waited is sent. */
-  #resume(): void {
-    this.#wake()
+  /** What waited for a writer (relayed batches, the buffer) to the one now running. */
+  #sendWaiting(): void {
     if (this.#worker) this.#sendHeld(this.#worker)
     this.#post()
   }
@@ -437,8 +431,7 @@ class WorkerSink implements StoreSink {
     if (this.#closed) return
     this.#restarts++
     this.#spawn()
-    if (this.#worker) this.#sendHeld(this.#worker)
-    this.#post()
+    this.#sendWaiting()
   }
 
   /** Runs sink work from a timer or an event: a failure is reported, never thrown. */
@@ -509,8 +502,8 @@ class WorkerSink implements StoreSink {
     clearInterval(this.#retentionTimer)
     // A writer stopping for idleness finishes first (held open, like the last writer below);
     // what came meanwhile gets a new one.
-    this.#stoppingWorker?.ref()
-    await this.#stopping
+    this.#stopping?.worker.ref()
+    await this.#stopping?.closed
     // A writer that died and was not started again yet gets one more start for the last batch.
     const waiting = this.#buffer.length + this.#heldCount > 0
     if (this.#worker === undefined && waiting && this.#limits.restart) this.#spawn()
@@ -518,18 +511,22 @@ class WorkerSink implements StoreSink {
     if (worker === undefined) return
     // Hold the process open until the writer has committed the last batch.
     worker.ref()
-    this.#guard(() => {
-      this.#sendHeld(worker)
-      this.#post()
-    })
-    const done = new Promise<void>((resolve) => {
-      worker.on('message', (message: FromWriter) => {
-        if (message.type === 'closed') resolve()
-      })
-      worker.once('exit', () => resolve())
-    })
-    worker.postMessage({ type: 'close' } satisfies ToWriter)
-    await done
-    await worker.terminate()
+    this.#guard(() => this.#sendWaiting())
+    await closeWriter(worker)
   }
+}
+
+/**
+ * Asks a writer to commit what it holds and close; settles once it said so (or exited), after
+ * its thread is terminated.
+ */
+async function closeWriter(worker: WriterLink): Promise<void> {
+  await new Promise<void>((resolve) => {
+    worker.on('message', (message: FromWriter) => {
+      if (message.type === 'closed') resolve()
+    })
+    worker.once('exit', () => resolve())
+    worker.postMessage({ type: 'close' } satisfies ToWriter)
+  })
+  await worker.terminate()
 }

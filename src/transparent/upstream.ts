@@ -102,13 +102,11 @@ export async function* sseEvents(
   const parser = new SseParser(maxEventBytes)
   body.setEncoding('utf8')
   try {
+    // chunksOf releases the upstream when this stops early (the client left, a bound was hit).
     for await (const chunk of chunksOf<string>(body)) {
       for (const event of parser.push(chunk)) yield StreamEvent.fromSse(event)
     }
   } catch (error) {
     throw bodyError(error, label)
-  } finally {
-    // Stopped early (the client left, or a middleware stopped reading): release the upstream.
-    if (!body.readableEnded) body.destroy()
   }
 }

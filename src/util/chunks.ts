@@ -28,16 +28,12 @@ export async function* chunksOf<T extends Buffer | string = Buffer>(
   stream.on('end', onEvent)
   stream.on('error', onEvent)
   stream.on('close', onEvent)
-  let finished = false
   try {
     for (;;) {
       let chunk: T | null = stream.read() as T | null
       for (; chunk !== null; chunk = stream.read() as T | null) yield chunk
       if (stream.errored) throw stream.errored
-      if (stream.readableEnded) {
-        finished = true
-        return
-      }
+      if (stream.readableEnded) return
       if (stream.destroyed) throw prematureClose()
       await new Promise<void>((resolve) => {
         wake = resolve
@@ -48,7 +44,8 @@ export async function* chunksOf<T extends Buffer | string = Buffer>(
     stream.off('end', onEvent)
     stream.off('error', onEvent)
     stream.off('close', onEvent)
-    if (!finished && !stream.destroyed) stream.destroy()
+    // Stopped early (the consumer left, or a bound was hit): release what feeds the stream.
+    if (!stream.readableEnded && !stream.destroyed) stream.destroy()
   }
 }
 
