@@ -185,7 +185,8 @@ export function encodeSpan(span: Span): string {
  * Key/value pairs as OTLP `KeyValue`s. A span's keys are unique (`Span.set` replaces); the
  * resource's are written once. Values are escaped each time: they are new strings per call
  * (ids, session ids, names read from the request), which a cache keyed by text only hashed
- * and compared before escaping them anyway (measured in the proxy: 1 µs per span slower).
+ * and compared before escaping them anyway (in the proxy, dropping it made encoding 27 %
+ * cheaper: perf2 log, step 15).
  */
 function encodeAttributes(attributes: Attributes): string {
   let out = ''
