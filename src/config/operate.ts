@@ -36,6 +36,8 @@ export const tracingSchema = z
     enabled: z.boolean().default(false),
     /** OTLP/HTTP endpoint; `/v1/traces` is appended when the URL has no path. */
     endpoint: httpUrl.default('http://localhost:4318'),
+    /** The export encoding, as OTEL_EXPORTER_OTLP_PROTOCOL names it (binary protobuf by default, as OpenTelemetry's SDKs). */
+    protocol: z.enum(['http/protobuf', 'http/json']).default('http/protobuf'),
     service_name: z.string().min(1).default('portico'),
     /** Share of new traces recorded (a client's sampled flag is followed when it sends one). */
     sample_ratio: z.number().min(0).max(1).default(1),

@@ -1,6 +1,6 @@
 /**
- * Batches POSTed as JSON to an HTTP endpoint, off the request path: the cloud/webhook sink and
- * the OTLP trace exporter share it. `push` only appends to a bounded buffer (what does not fit
+ * Batches POSTed to an HTTP endpoint, off the request path: the cloud/webhook sink (JSON) and
+ * the OTLP trace exporter (protobuf or JSON) share it. `push` only appends to a bounded buffer (what does not fit
  * is dropped and counted, it never waits); one POST is in flight at a time; a failed POST
  * (network error, timeout, 408, 429, 5xx) is retried with exponential backoff up to
  * `maxAttempts`, then its batch is dropped and counted; other 4xx answers drop the batch at
@@ -26,11 +26,26 @@ export interface BatchPostOptions {
   backoffMs?: number
   maxBackoffMs?: number
   timeoutMs?: number
-  /** A batch's body is `prefix`, its elements joined by commas, then `suffix`. */
-  prefix: string
-  suffix: string
+  /** How elements become a body (`jsonArray` for JSON texts). */
+  format: BatchFormat
   /** A delivery problem (rate-limited by the poster: one message per 10 s at most). */
   onError?(message: string): void
+}
+
+/** How a batch's elements become one body. */
+export interface BatchFormat {
+  contentType: string
+  /** Written between two elements: a comma in a JSON array, nothing for protobuf's repeated fields. */
+  separator: string
+  /** The whole body: the pieces before and after the elements (some depend on their length). */
+  frame(elements: Buffer): { head: Buffer; tail: Buffer }
+}
+
+/** Elements that are JSON texts, joined by commas between a fixed prefix and suffix. */
+export function jsonArray(prefix: string, suffix: string): BatchFormat {
+  const head = Buffer.from(prefix, 'utf8')
+  const tail = Buffer.from(suffix, 'utf8')
+  return { contentType: 'application/json', separator: ',', frame: () => ({ head, tail }) }
 }
 
 /** A batch ready to send: its whole body, and how many elements it carries. */
@@ -42,18 +57,17 @@ interface Batch {
 const REPORT_EVERY_MS = 10_000
 
 /**
- * Elements are JSON texts, written as UTF-8 into the open batch as they are pushed: nothing
- * per element waits for the batch (an object or a Buffer per span or event, alive for up to
- * the flush interval, was copied by every young-generation GC and then promoted). A full
+ * Elements (texts, or encoded bytes) are written into the open batch as they are pushed:
+ * nothing per element waits for the batch (an object or a Buffer per span or event, alive for
+ * up to the flush interval, was copied by every young-generation GC and then promoted). A full
  * batch, or the open one when the interval is over, is sealed into one body Buffer.
  */
 export class BatchPoster implements StatsSource {
   readonly name: string
   readonly #options: BatchPostOptions
   readonly #agent: Agent
-  readonly #prefix: Buffer
-  readonly #suffix: Buffer
-  /** The elements of the batch being filled, joined by commas. */
+  readonly #format: BatchFormat
+  /** The elements of the batch being filled, separated as the format says. */
   readonly #open = new BodyWriter()
   #openCount = 0
   /** Sealed batches waiting for their POST (one is in flight at a time). */
@@ -71,19 +85,23 @@ export class BatchPoster implements StatsSource {
   constructor(options: BatchPostOptions) {
     this.name = options.name
     this.#options = options
-    this.#prefix = Buffer.from(options.prefix, 'utf8')
-    this.#suffix = Buffer.from(options.suffix, 'utf8')
+    this.#format = options.format
     this.#agent = new Agent({ connections: 2, keepAliveTimeout: 10_000 })
   }
 
-  /** Buffers one element (a JSON text); drops (and counts) it beyond the bound. Never waits. */
-  push(element: string): void {
+  /**
+   * Buffers one element (a text, written as UTF-8, or bytes, copied); drops (and counts) it
+   * beyond the bound. Never waits.
+   */
+  push(element: string | Uint8Array): void {
     if (this.#closed || this.#buffered() >= this.#options.maxBuffer) {
       this.#dropped++
       return
     }
-    if (this.#openCount > 0) this.#open.text(',')
-    this.#open.text(element)
+    const separator = this.#format.separator
+    if (this.#openCount > 0 && separator !== '') this.#open.text(separator)
+    if (typeof element === 'string') this.#open.text(element)
+    else this.#open.append(element)
     this.#openCount++
     if (this.#openCount >= this.#options.batchSize) {
       this.#seal()
@@ -107,7 +125,9 @@ export class BatchPoster implements StatsSource {
   /** The open batch becomes a body of its own (one copy per batch, not per element). */
   #seal(): void {
     if (this.#openCount === 0) return
-    const body = Buffer.concat([this.#prefix, this.#open.bytes(), this.#suffix])
+    const elements = this.#open.bytes()
+    const { head, tail } = this.#format.frame(elements)
+    const body = Buffer.concat([head, elements, tail])
     this.#sealed.push({ body, count: this.#openCount })
     this.#sealedCount += this.#openCount
     this.#open.reset()
@@ -174,7 +194,7 @@ export class BatchPoster implements StatsSource {
       const response = await request(this.#options.url, {
         method: 'POST',
         dispatcher: this.#agent,
-        headers: { 'content-type': 'application/json', ...this.#options.headers },
+        headers: { 'content-type': this.#format.contentType, ...this.#options.headers },
         body,
         headersTimeout: this.#options.timeoutMs ?? 10_000,
         bodyTimeout: this.#options.timeoutMs ?? 10_000,

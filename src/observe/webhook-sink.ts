@@ -6,7 +6,7 @@
  * drops counted, the proxy never waits. Payloads carry what the metrics see (method, tool,
  * backend, outcome, latency, bytes, session, client) and never params, results or headers.
  */
-import { BatchPoster } from './batch-post.ts'
+import { BatchPoster, jsonArray } from './batch-post.ts'
 import type { Sink } from './bus.ts'
 import type { ExchangeEvent, NotificationEvent, PorticoEvent } from './event.ts'
 import type { PipeStats, StatsSource } from './status.ts'
@@ -49,8 +49,7 @@ export function webhookSink(options: WebhookOptions): WebhookSink {
     maxBuffer: options.maxBuffer ?? 10_000,
     maxAttempts: options.maxAttempts ?? 3,
     backoffMs: options.backoffMs ?? 1000,
-    prefix: '[',
-    suffix: ']',
+    format: jsonArray('[', ']'),
     ...(options.onError ? { onError: options.onError } : {}),
   })
   return {

@@ -76,6 +76,7 @@ export class Operate {
     const tracing = config.observability.tracing
     if (tracing.enabled) {
       this.tracer = new Tracer({
+        protocol: tracing.protocol,
         serviceName: tracing.service_name,
         serviceVersion: VERSION,
         endpoint: tracing.endpoint,

@@ -1,14 +1,16 @@
 /**
- * Portico's tracer: spans recorded as plain objects and exported over OTLP/HTTP with the JSON
- * encoding (`POST {endpoint}/v1/traces`) by the shared BatchPoster (bounded queue, drops
- * counted, retries with backoff, never blocking the proxy). Not the OpenTelemetry SDK: measured
+ * Portico's tracer: spans recorded as plain objects and exported over OTLP/HTTP
+ * (`POST {endpoint}/v1/traces`), binary protobuf by default as OpenTelemetry's exporters do, or
+ * JSON, by the shared BatchPoster (bounded queue, drops counted, retries with backoff, never
+ * blocking the proxy). Not the OpenTelemetry SDK: measured
  * here, it cost about 22 µs per traced call (two spans created, about 7.5 µs each to
  * serialize), over a tenth of the proxy's CPU per request; this costs a few µs. With
  * `[observability.tracing]` off nothing is built at all.
  */
-import { BatchPoster } from '../observe/batch-post.ts'
+import { type BatchFormat, BatchPoster, jsonArray } from '../observe/batch-post.ts'
 import type { PipeStats, StatsSource } from '../observe/status.ts'
 import { newSpanId, newTraceId, type SpanContext } from './context.ts'
+import { ProtoWriter, traceRequestHead, writeSpan } from './otlp-proto.ts'
 
 export const SPAN_KIND = { internal: 1, server: 2, client: 3 } as const
 
@@ -71,7 +73,12 @@ export class Span {
   }
 }
 
+/** OTLP/HTTP's two encodings, named as OTEL_EXPORTER_OTLP_PROTOCOL names them. */
+export type OtlpProtocol = 'http/protobuf' | 'http/json'
+
 export interface TracerOptions {
+  /** Default `http/protobuf`. */
+  protocol?: OtlpProtocol
   serviceName: string
   serviceVersion: string
   endpoint: string
@@ -101,12 +108,15 @@ export class Tracer implements StatsSource {
   readonly #poster: BatchPoster
   readonly #ratio: number
   readonly #random: () => number
+  /** Protobuf: the span being encoded (then copied into the open batch); undefined for JSON. */
+  readonly #proto: ProtoWriter | undefined
 
   constructor(options: TracerOptions) {
     this.#ratio = options.sampleRatio
     this.#random = options.random ?? Math.random
-    const resource = resourceJson(options.serviceName, options.serviceVersion)
-    const scope = `{"name":"portico","version":${JSON.stringify(options.serviceVersion)}}`
+    const json = options.protocol === 'http/json'
+    this.#proto = json ? undefined : new ProtoWriter()
+    const resource = resourceAttributes(options.serviceName, options.serviceVersion)
     this.#poster = new BatchPoster({
       name: 'tracing',
       url: tracesUrl(options.endpoint),
@@ -116,8 +126,9 @@ export class Tracer implements StatsSource {
       maxBuffer: options.maxQueue,
       maxAttempts: 3,
       backoffMs: 1000,
-      prefix: `{"resourceSpans":[{"resource":${resource},"scopeSpans":[{"scope":${scope},"spans":[`,
-      suffix: ']}]}]}',
+      format: json
+        ? jsonFormat(resource, options.serviceVersion)
+        : protobufFormat(resource, options.serviceVersion),
       ...(options.onError ? { onError: options.onError } : {}),
     })
   }
@@ -134,7 +145,14 @@ export class Tracer implements StatsSource {
   /** Ends the span now and queues it for export. */
   end(span: Span): void {
     span.end = nowMs()
-    this.#poster.push(encodeSpan(span))
+    const proto = this.#proto
+    if (proto === undefined) {
+      this.#poster.push(encodeSpan(span))
+      return
+    }
+    proto.reset()
+    writeSpan(proto, span)
+    this.#poster.push(proto.bytes())
   }
 
   pipeStats(): PipeStats {
@@ -157,8 +175,8 @@ export function tracesUrl(endpoint: string): string {
   return url.toString()
 }
 
-function resourceJson(serviceName: string, version: string): string {
-  const attributes = encodeAttributes([
+function resourceAttributes(serviceName: string, version: string): Attributes {
+  return [
     'service.name',
     serviceName,
     'service.version',
@@ -167,8 +185,27 @@ function resourceJson(serviceName: string, version: string): string {
     'portico',
     'telemetry.sdk.language',
     'nodejs',
-  ])
-  return `{"attributes":${attributes}}`
+  ]
+}
+
+/** OTLP/JSON: one ExportTraceServiceRequest whose spans array holds the batch. */
+function jsonFormat(resource: Attributes, version: string): BatchFormat {
+  const scope = `{"name":"portico","version":${JSON.stringify(version)}}`
+  const head = `{"resourceSpans":[{"resource":{"attributes":${encodeAttributes(resource)}},"scopeSpans":[{"scope":${scope},"spans":[`
+  return jsonArray(head, ']}]}]}')
+}
+
+/** OTLP/protobuf: the spans are concatenated fields; the head carries their total length. */
+function protobufFormat(resource: Attributes, version: string): BatchFormat {
+  const tail = Buffer.alloc(0)
+  return {
+    contentType: 'application/x-protobuf',
+    separator: '',
+    frame: (spans) => ({
+      head: traceRequestHead(resource, { name: 'portico', version }, spans.length),
+      tail,
+    }),
+  }
 }
 
 /** One span in OTLP/JSON (ids in hex, times as nanosecond strings, int64 as strings). */

@@ -1,11 +1,12 @@
 /**
  * A real HTTP receiver for sinks and exporters (webhook, OTLP): it records every POST (headers
- * and JSON body) and answers with the status its `mode` says, so a test can make it fail and
+ * and body: JSON parsed, OTLP/protobuf decoded into OTLP/JSON's shape) and answers with the status its `mode` says, so a test can make it fail and
  * recover. Every wait has a deadline naming what it waited for.
  */
 import { once } from 'node:events'
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { decodeTraceRequest } from './otlp-proto.ts'
 
 export interface Received {
   path: string
@@ -28,12 +29,15 @@ export class Receiver {
       const chunks: Buffer[] = []
       req.on('data', (chunk: Buffer) => chunks.push(chunk))
       req.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8')
+        const bytes = Buffer.concat(chunks)
         let body: unknown
         try {
-          body = JSON.parse(text)
+          body =
+            req.headers['content-type'] === 'application/x-protobuf'
+              ? decodeTraceRequest(bytes)
+              : JSON.parse(bytes.toString('utf8'))
         } catch {
-          body = text
+          body = bytes.toString('utf8')
         }
         const status = this.status
         this.posts.push({ path: req.url ?? '/', headers: req.headers, body, status })

@@ -1,6 +1,7 @@
 /**
- * OpenTelemetry traces end to end: Portico exports OTLP/HTTP (JSON) to a real receiver in the
- * test, which decodes the payload; a gateway call from a real SDK client carrying a W3C
+ * OpenTelemetry traces end to end: Portico exports OTLP/HTTP (binary protobuf by default, JSON
+ * when asked) to a real receiver in the test, which decodes the payload (protobufjs for
+ * protobuf); a gateway call from a real SDK client carrying a W3C
  * `traceparent` gives a SERVER span (child of the client's) with the MCP semantic-convention
  * attributes and a CLIENT span per backend attempt; the attempt's context reaches the stdio
  * backend in `_meta.traceparent` and the HTTP backend in its `traceparent` header. Also: the
@@ -14,32 +15,9 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { startProbeHttp } from '../fixtures/probe-server.ts'
 import type { Served } from '../fixtures/serve.ts'
 import { fixture } from '../helpers/mcp-servers.ts'
+import type { OtlpPayload, OtlpSpan } from '../helpers/otlp-proto.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
 import { Receiver } from '../helpers/receiver.ts'
-
-interface OtlpAttribute {
-  key: string
-  value: { stringValue?: string; intValue?: string; boolValue?: boolean }
-}
-
-interface OtlpSpan {
-  traceId: string
-  spanId: string
-  parentSpanId?: string
-  name: string
-  kind: number
-  startTimeUnixNano: string
-  endTimeUnixNano: string
-  attributes: OtlpAttribute[]
-  status: { code?: number; message?: string }
-}
-
-interface OtlpPayload {
-  resourceSpans: Array<{
-    resource: { attributes: OtlpAttribute[] }
-    scopeSpans: Array<{ scope: { name: string }; spans: OtlpSpan[] }>
-  }>
-}
 
 const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736'
 const CLIENT_SPAN = '00f067aa0ba902b7'
@@ -116,7 +94,7 @@ describe('tracing over OTLP/HTTP', () => {
     )
     const post = receiver.posts.find((p) => p.status === 200)
     assert.equal(post?.path, '/v1/traces')
-    assert.equal(post?.headers['content-type'], 'application/json')
+    assert.equal(post?.headers['content-type'], 'application/x-protobuf')
     const payload = post?.body as OtlpPayload | undefined
     const resource = attrs({
       attributes: payload?.resourceSpans[0]?.resource.attributes ?? [],
@@ -199,7 +177,7 @@ describe('tracing over OTLP/HTTP', () => {
 })
 
 describe('tracing in transparent mode, and sampling', () => {
-  it('replaces the forwarded traceparent with the attempt span; ratio 0 starts no trace', async () => {
+  it('replaces the forwarded traceparent with the attempt span (exported as OTLP/JSON); ratio 0 starts no trace', async () => {
     const receiver = await new Receiver().start()
     const http = await startProbeHttp()
     const traced = await startPortico({
@@ -208,6 +186,7 @@ describe('tracing in transparent mode, and sampling', () => {
         tracing: {
           enabled: true,
           endpoint: `${receiver.url}/otlp/v1/traces`,
+          protocol: 'http/json',
           flush_interval_ms: 50,
         },
       },
@@ -230,6 +209,8 @@ describe('tracing in transparent mode, and sampling', () => {
       const server = spans().find((s) => s.kind === 2 && s.name === 'tools/call headers')
       const attempt = spans().find((s) => s.kind === 3 && s.parentSpanId === server?.spanId)
       assert.equal(receiver.posts[0]?.path, '/otlp/v1/traces')
+      assert.equal(receiver.posts[0]?.headers['content-type'], 'application/json')
+      assert.equal(attempt?.kind, 3)
       assert.equal(headers.traceparent, `00-${trace}-${attempt?.spanId}-01`)
       const before = receiver.posts.length
       const quiet = await connect(unsampledPortico.url)

@@ -8,14 +8,20 @@ import assert from 'node:assert/strict'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
-import { BatchPoster } from '../../src/observe/batch-post.ts'
+import { BatchPoster, jsonArray } from '../../src/observe/batch-post.ts'
 
 function posterTo(
   url: string,
   bounds: { batchSize: number; flushIntervalMs: number; maxBuffer: number },
   [prefix, suffix]: [string, string],
 ): BatchPoster {
-  return new BatchPoster({ name: 'test', url, maxAttempts: 1, prefix, suffix, ...bounds })
+  return new BatchPoster({
+    name: 'test',
+    url,
+    maxAttempts: 1,
+    format: jsonArray(prefix, suffix),
+    ...bounds,
+  })
 }
 
 describe('BatchPoster', () => {

@@ -1,0 +1,159 @@
+/**
+ * OTLP/HTTP binary protobuf encoding of spans, checked by decoding with protobufjs (an
+ * independent protobuf implementation) against opentelemetry-proto's field numbers: a whole
+ * export request as the tracer's batch format frames it (resource, scope, several spans),
+ * every attribute type (negative and large integers, doubles, booleans, non-ASCII and long
+ * strings), nanosecond times exact to the nanosecond, and lengths that need more than one
+ * varint byte.
+ */
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import {
+  nanosWords,
+  ProtoWriter,
+  traceRequestHead,
+  varintSize,
+  writeSpan,
+} from '../../src/tracing/otlp-proto.ts'
+import { Span } from '../../src/tracing/tracer.ts'
+import { decodeTraceRequest, type OtlpPayload } from '../helpers/otlp-proto.ts'
+
+const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736'
+const PARENT = '00f067aa0ba902b7'
+
+/** Spans framed as one export request, the way the tracer's batches are. */
+function exportRequest(spans: Span[]): OtlpPayload {
+  const writer = new ProtoWriter(16)
+  for (const span of spans) writeSpan(writer, span)
+  const elements = Buffer.from(writer.bytes())
+  const head = traceRequestHead(
+    ['service.name', 'portico-test'],
+    { name: 'portico', version: '9.9.9' },
+    elements.length,
+  )
+  return decodeTraceRequest(Buffer.concat([head, elements])) as OtlpPayload
+}
+
+function nanosOf(ms: number): bigint {
+  const [low, high] = nanosWords(ms)
+  return (BigInt(high) << 32n) + BigInt(low)
+}
+
+describe('OTLP protobuf encoding', () => {
+  it('encodes spans that protobufjs decodes to the same ids, times, attributes and status', () => {
+    const long = 'x'.repeat(300)
+    const server = new Span(
+      'tools/call echo',
+      2,
+      { traceId: TRACE, spanId: PARENT, sampled: true },
+      [
+        'mcp.method.name',
+        'tools/call',
+        'http.response.status_code',
+        200,
+        'big',
+        2 ** 40 + 7,
+        'negative',
+        -32603,
+        'ratio',
+        0.25,
+        'on',
+        true,
+        'off',
+        false,
+        'unicode',
+        'é 😀 \u0001',
+        'long',
+        long,
+      ],
+    )
+    server.fail('upstream_timeout')
+    server.end = server.start + 1.5
+    const client = new Span(
+      'tools/call echo',
+      3,
+      { traceId: TRACE, spanId: server.spanId, sampled: true },
+      [],
+    )
+    client.end = client.start + 0.25
+    const decoded = exportRequest([server, client])
+    const resource = decoded.resourceSpans[0]
+    assert.deepEqual(resource?.resource.attributes, [
+      { key: 'service.name', value: { stringValue: 'portico-test' } },
+    ])
+    const scope = resource?.scopeSpans[0]
+    assert.deepEqual(scope?.scope, { name: 'portico', version: '9.9.9', attributes: [] })
+    const [first, second] = scope?.spans ?? []
+    assert.equal(scope?.spans.length, 2)
+    assert.equal(first?.traceId, TRACE)
+    assert.equal(first?.spanId, server.spanId)
+    assert.equal(first?.parentSpanId, PARENT)
+    assert.equal(first?.name, 'tools/call echo')
+    assert.equal(first?.kind, 2)
+    assert.equal(BigInt(first?.startTimeUnixNano ?? 0), nanosOf(server.start))
+    assert.equal(
+      BigInt(first?.endTimeUnixNano ?? 0) - BigInt(first?.startTimeUnixNano ?? 0),
+      1_500_000n,
+    )
+    assert.deepEqual(first?.attributes, [
+      { key: 'mcp.method.name', value: { stringValue: 'tools/call' } },
+      { key: 'http.response.status_code', value: { intValue: '200' } },
+      { key: 'big', value: { intValue: String(2 ** 40 + 7) } },
+      { key: 'negative', value: { intValue: '-32603' } },
+      { key: 'ratio', value: { doubleValue: 0.25 } },
+      { key: 'on', value: { boolValue: true } },
+      { key: 'off', value: { boolValue: false } },
+      { key: 'unicode', value: { stringValue: 'é 😀 \u0001' } },
+      { key: 'long', value: { stringValue: long } },
+      { key: 'error.type', value: { stringValue: 'upstream_timeout' } },
+    ])
+    assert.deepEqual(first?.status, { code: 2, message: 'upstream_timeout' })
+    assert.equal(second?.parentSpanId, server.spanId)
+    assert.equal(second?.kind, 3)
+    assert.deepEqual(second?.attributes, [])
+    assert.deepEqual(second?.status, {})
+    assert.equal(
+      BigInt(second?.endTimeUnixNano ?? 0) - BigInt(second?.startTimeUnixNano ?? 0),
+      250_000n,
+    )
+  })
+
+  it('frames hundreds of spans (lengths of several varint bytes) as one request', () => {
+    const spans = Array.from({ length: 600 }, (_, i) => {
+      const span = new Span(`call ${i}`, 2, undefined, ['i', i, 'pad', 'p'.repeat(i)])
+      span.end = span.start + 1
+      return span
+    })
+    const decoded = exportRequest(spans)
+    const out = decoded.resourceSpans[0]?.scopeSpans[0]?.spans ?? []
+    assert.equal(out.length, 600)
+    for (const [i, span] of out.entries()) {
+      assert.equal(span.name, `call ${i}`)
+      assert.equal(span.traceId, spans[i]?.traceId)
+      assert.equal(span.parentSpanId, undefined)
+      assert.deepEqual(span.attributes[1], { key: 'pad', value: { stringValue: 'p'.repeat(i) } })
+    }
+  })
+
+  it('converts epoch milliseconds to nanoseconds exactly', () => {
+    for (const ms of [
+      0,
+      1,
+      1.000_001,
+      1_764_633_600_123 + 0.456_7,
+      2 ** 42 - 0.5,
+      5 + 0.999_999_9,
+    ]) {
+      const whole = Math.floor(ms)
+      const fraction = Math.round((ms - whole) * 1e6)
+      assert.equal(nanosOf(ms), BigInt(whole) * 1_000_000n + BigInt(fraction), `at ${ms} ms`)
+    }
+  })
+
+  it('sizes varints', () => {
+    assert.deepEqual(
+      [0, 127, 128, 16_383, 16_384, 2 ** 21, 2 ** 35].map(varintSize),
+      [1, 1, 2, 2, 3, 4, 6],
+    )
+  })
+})
