@@ -110,12 +110,16 @@ export class Tracer implements StatsSource {
   readonly #random: () => number
   /** Protobuf: the span being encoded (then copied into the open batch); undefined for JSON. */
   readonly #proto: ProtoWriter | undefined
+  /** Spans ended in this loop turn, encoded at its end (see `end`). */
+  readonly #ended: Span[] = []
+  readonly #onError: ((message: string) => void) | undefined
 
   constructor(options: TracerOptions) {
     this.#ratio = options.sampleRatio
     this.#random = options.random ?? Math.random
     const json = options.protocol === 'http/json'
     this.#proto = json ? undefined : new ProtoWriter()
+    this.#onError = options.onError
     const resource = resourceAttributes(options.serviceName, options.serviceVersion)
     this.#poster = new BatchPoster({
       name: 'tracing',
@@ -142,9 +146,33 @@ export class Tracer implements StatsSource {
     return new Span(name, kind, parent, attributes)
   }
 
-  /** Ends the span now and queues it for export. */
+  /**
+   * Ends the span now; it is encoded and queued for export once the current I/O callbacks are
+   * done (`setImmediate`). Why: an attempt span ends as its answer comes back, before that
+   * answer is written to the client, and encoding it there added its cost to every traced
+   * call's latency; after the write, it overlaps with the client's next turn. Spans wait only
+   * until then (still young for the GC), and at most as many as ended in one loop turn.
+   */
   end(span: Span): void {
     span.end = nowMs()
+    this.#ended.push(span)
+    if (this.#ended.length === 1) setImmediate(this.#encodeEnded)
+  }
+
+  /** Encodes the spans ended since the last turn; one that fails to encode is reported and skipped. */
+  readonly #encodeEnded = (): void => {
+    const spans = this.#ended
+    for (let i = 0; i < spans.length; i++) {
+      try {
+        this.#encode(spans[i] as Span)
+      } catch (error) {
+        this.#onError?.(`tracing: a span could not be encoded: ${String(error)}`)
+      }
+    }
+    spans.length = 0
+  }
+
+  #encode(span: Span): void {
     const proto = this.#proto
     if (proto === undefined) {
       this.#poster.push(encodeSpan(span))
@@ -160,6 +188,7 @@ export class Tracer implements StatsSource {
   }
 
   close(): Promise<void> {
+    this.#encodeEnded()
     return this.#poster.close()
   }
 }
