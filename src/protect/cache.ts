@@ -16,6 +16,7 @@ import type { Call } from '../pipeline/call.ts'
 import type { Middleware } from '../pipeline/compose.ts'
 import { MessageReply, mapAnswer } from '../pipeline/reply.ts'
 import { asResponse } from '../protocol/summarize.ts'
+import { afterTurn } from '../util/after-turn.ts'
 import { type Clock, systemClock } from '../util/clock.ts'
 import { callerKey, requestKey } from './request-key.ts'
 
@@ -164,7 +165,9 @@ export function responseCache(cache: ResponseCache): Middleware {
       await reply.fill(cache.maxEntryBytes)
       const body = reply.streaming ? undefined : reply.body()
       if (body !== undefined && 'bytes' in body) {
-        cache.storeBytes(body.bytes, ttl, privateKey, call)
+        // Stored after the answer is written: decoding and indexing it need not delay it.
+        const bytes = body.bytes
+        afterTurn(() => cache.storeBytes(bytes, ttl, privateKey, call))
       }
       return reply
     }
