@@ -583,12 +583,18 @@ export async function s8(
       const t = latencyTable(cost, `c${c}`, figures, `S8.c${c}`, [])
       return { ...t, columns: [`c=${c}: ${t.columns[0]}`, ...t.columns.slice(1)] }
     })
+    // The target's ratio is the median of per-round ratios (the two Porticos ran back to back
+    // in each round), as S9's: a shared machine's drift between rounds cancels out. The ratio
+    // of the medians is kept beside it.
+    const paired = levels.map((c) =>
+      pairedRow(cost, 'portico-plain', 'portico-protected', `c=${c}`, `S8.c${c}`, c, figures),
+    )
     for (const c of levels) {
-      const r = ratio(
-        med(cost, 'portico-protected', `c${c}.rps`),
-        med(cost, 'portico-plain', `c${c}.rps`),
+      figures.set(`S8.c${c}.ratio`, figures.get(`S8.c${c}.pairedRps`) ?? Number.NaN)
+      figures.set(
+        `S8.c${c}.ratioOfMedians`,
+        ratio(med(cost, 'portico-protected', `c${c}.rps`), med(cost, 'portico-plain', `c${c}.rps`)),
       )
-      figures.set(`S8.c${c}.ratio`, r)
     }
     const hits = await compare<Loaded>({
       launchers: [contenders.direct, contenders.cache],
@@ -616,7 +622,10 @@ export async function s8(
       ]
     })
     const ratios = levels
-      .map((c) => `c=${c}: ${formatRatio(figures.get(`S8.c${c}.ratio`) ?? Number.NaN)}`)
+      .map(
+        (c) =>
+          `c=${c}: ${formatRatio(figures.get(`S8.c${c}.ratio`) ?? Number.NaN)} (ratio of the medians ${formatRatio(figures.get(`S8.c${c}.ratioOfMedians`) ?? Number.NaN)})`,
+      )
       .join(', ')
     return {
       id: 'S8',
@@ -624,13 +633,18 @@ export async function s8(
         'traffic protection: the full policy stack against none, and a cache hit against direct',
       method:
         'Cost: each session initializes, one `tools/list` teaches Portico that `echo` is read-only, then `tools/call echo` with a distinct argument closed-loop (every call misses the cache and is stored; retry, hedging and coalescing take part) at c=1 and c=16, ' +
-        `${plan.warmupMs} ms warm-up + ${plan.durationMs} ms per cell, the two Porticos side by side in rotated rounds. ` +
+        `${plan.warmupMs} ms warm-up + ${plan.durationMs} ms per cell, the two Porticos side by side in rotated rounds; the ratio is the median over rounds of each round's protected ÷ plain, as in S9 (a shared machine's drift between rounds cancels out). ` +
         'Cache: `tools/call work` (the fixture waits 5 ms, then echoes) with one fixed argument, one session, closed loop: direct pays the upstream each time, Portico answers from its cache.',
       tables: [
+        { columns: pairedColumns('protected ÷ plain, sessions'), rows: paired },
         ...costTables,
         { columns: ['cache: contender', 'p50', 'p99', 'req/s'], rows: hitRows },
       ],
-      notes: [...skippedNotes(cost), ...skippedNotes(hits), `req/s protected ÷ plain: ${ratios}`],
+      notes: [
+        ...skippedNotes(cost),
+        ...skippedNotes(hits),
+        `req/s protected ÷ plain, median of paired rounds: ${ratios}`,
+      ],
     }
   } finally {
     await fixture.stop()
@@ -673,20 +687,13 @@ export async function s9(plan: Plan, entry: string, figures: Figures): Promise<S
       for (const c of levels) {
         const t = latencyTable(comparison, `c${c}`, figures, `S9.${mode}.c${c}`, [off])
         tables.push({ ...t, columns: [`${mode} c=${c}: ${t.columns[0]}`, ...t.columns.slice(1)] })
-        paired.push(pairedRow(comparison, off, on, mode, c, figures))
+        paired.push(
+          pairedRow(comparison, off, on, `${mode}, c=${c}`, `S9.${mode}.c${c}`, c, figures),
+        )
       }
       notes.push(...skippedNotes(comparison))
     }
-    tables.unshift({
-      columns: [
-        'mode, sessions',
-        'req/s on ÷ off (median of paired rounds)',
-        'range over rounds',
-        'CPU/req on ÷ off (median of paired rounds)',
-        'range over rounds',
-      ],
-      rows: paired,
-    })
+    tables.unshift({ columns: pairedColumns('mode, sessions'), rows: paired })
     notes.push(`OTLP sink received ${sink.posts} export requests during the run.`)
     return {
       id: 'S9',
@@ -706,34 +713,41 @@ export async function s9(plan: Plan, entry: string, figures: Figures): Promise<S
 /**
  * The on/off ratio of one cell per round (the two ran back to back in that round), then the
  * median and the range over rounds: steadier than a ratio of medians on a shared machine.
+ * Sets `{key}.pairedRps` and `{key}.pairedCpu`; returns the table row labelled `label`.
  */
 function pairedRow(
   comparison: Comparison,
   off: string,
   on: string,
-  mode: string,
+  label: string,
+  key: string,
   c: number,
   figures: Figures,
 ): string[] {
   const offRounds = comparison.rounds.get(off) ?? []
   const onRounds = comparison.rounds.get(on) ?? []
-  const ratios = (key: string) =>
+  const ratios = (metric: string) =>
     onRounds
-      .map((m, i) => ratio(m[key] ?? Number.NaN, offRounds[i]?.[key] ?? Number.NaN))
+      .map((m, i) => ratio(m[metric] ?? Number.NaN, offRounds[i]?.[metric] ?? Number.NaN))
       .filter((r) => Number.isFinite(r))
   const rps = ratios(`c${c}.rps`)
   const cpu = ratios(`c${c}.cpu`)
-  figures.set(`S9.${mode}.c${c}.pairedRps`, median(rps))
-  figures.set(`S9.${mode}.c${c}.pairedCpu`, median(cpu))
+  figures.set(`${key}.pairedRps`, median(rps))
+  figures.set(`${key}.pairedCpu`, median(cpu))
   const range = (values: number[]) =>
     values.length === 0
       ? '—'
       : `${formatRatio(Math.min(...values))} – ${formatRatio(Math.max(...values))}`
+  return [label, formatRatio(median(rps)), range(rps), formatRatio(median(cpu)), range(cpu)]
+}
+
+/** The columns of `pairedRow`'s rows. */
+function pairedColumns(first: string): string[] {
   return [
-    `${mode}, c=${c}`,
-    formatRatio(median(rps)),
-    range(rps),
-    formatRatio(median(cpu)),
-    range(cpu),
+    first,
+    'req/s on ÷ off (median of paired rounds)',
+    'range over rounds',
+    'CPU/req on ÷ off (median of paired rounds)',
+    'range over rounds',
   ]
 }
