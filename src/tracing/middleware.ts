@@ -63,17 +63,22 @@ export function exchangeSpans(tracer: Tracer): Middleware {
         ? next(call)
         : next({ ...call, traceparent: formatTraceparent(parent) })
     }
-    const attributes = requestAttributes(call)
-    attributes.push('network.protocol.name', 'http')
-    if (call.sessionId !== undefined) attributes.push('mcp.session.id', call.sessionId)
-    if (call.protocolVersion !== undefined)
-      attributes.push('mcp.protocol.version', call.protocolVersion)
-    if (call.request.remoteAddress !== undefined)
-      attributes.push('client.address', call.request.remoteAddress)
-    const span = tracer.start(spanName(call), SPAN_KIND.server, parent, attributes)
+    const span = tracer.startDescribed(SPAN_KIND.server, parent, call, describeExchange)
     call.lifetime.onEnd(() => endExchange(tracer, span, call))
     return next({ ...call, traceparent: formatTraceparent(contextOf(span)) })
   }
+}
+
+/** The exchange span's name and request attributes, made when it is encoded. */
+function describeExchange(_span: Span, call: Call): { name: string; attributes: Attributes } {
+  const attributes = requestAttributes(call)
+  attributes.push('network.protocol.name', 'http')
+  if (call.sessionId !== undefined) attributes.push('mcp.session.id', call.sessionId)
+  if (call.protocolVersion !== undefined)
+    attributes.push('mcp.protocol.version', call.protocolVersion)
+  if (call.request.remoteAddress !== undefined)
+    attributes.push('client.address', call.request.remoteAddress)
+  return { name: spanName(call), attributes }
 }
 
 function endExchange(tracer: Tracer, span: Span, call: Call): void {
@@ -97,9 +102,7 @@ export function attemptSpans(tracer: Tracer): Middleware {
   return (call, next) => {
     const parent = call.traceparent === undefined ? undefined : parseTraceparent(call.traceparent)
     if (parent === undefined || !parent.sampled || call.kind !== 'request') return next(call)
-    const attributes = requestAttributes(call)
-    if (call.upstream !== undefined) attributes.push('portico.backend', call.upstream)
-    const span = tracer.start(spanName(call), SPAN_KIND.client, parent, attributes)
+    const span = tracer.startDescribed(SPAN_KIND.client, parent, call, describeAttempt)
     const traced = { ...call, traceparent: formatTraceparent(contextOf(span)) }
     return next(traced).then(
       (reply) => {
@@ -114,6 +117,13 @@ export function attemptSpans(tracer: Tracer): Middleware {
       },
     )
   }
+}
+
+/** The attempt span's name and request attributes, made when it is encoded. */
+function describeAttempt(_span: Span, call: Call): { name: string; attributes: Attributes } {
+  const attributes = requestAttributes(call)
+  if (call.upstream !== undefined) attributes.push('portico.backend', call.upstream)
+  return { name: spanName(call), attributes }
 }
 
 function endAttempt(tracer: Tracer, span: Span, reply: Reply): void {

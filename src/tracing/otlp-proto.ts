@@ -249,6 +249,7 @@ function writeValue(writer: ProtoWriter, value: AttributeValue): void {
 
 /** One span as the `spans` field (2) of a ScopeSpans message: spans written one after another concatenate into the repeated field. */
 export function writeSpan(writer: ProtoWriter, span: Span): void {
+  span.complete()
   const message = writer.begin(2)
   writer.hex(1, span.traceId)
   writer.hex(2, span.spanId)

@@ -22,21 +22,35 @@ export type AttributeValue = string | number | boolean
  */
 export type Attributes = Array<string | AttributeValue>
 
+/**
+ * Gives a span its name and its first attributes from what it was started for (`source`),
+ * when it is encoded: after the answer is written, not while the request waits.
+ */
+export type Describe = (span: Span, source: never) => { name: string; attributes: Attributes }
+
 export class Span {
   readonly traceId: string
   readonly spanId: string
   readonly parentSpanId: string | undefined
-  readonly name: string
+  name: string
   readonly kind: number
   /** Epoch milliseconds (fractional). */
   readonly start: number
   end = 0
-  readonly attributes: Attributes
+  attributes: Attributes
   /** 0 unset, 1 ok, 2 error. */
   status: 0 | 1 | 2 = 0
   statusMessage: string | undefined = undefined
+  #describe: Describe | undefined
+  #source: unknown
 
-  constructor(name: string, kind: number, parent: SpanContext | undefined, attributes: Attributes) {
+  constructor(
+    name: string,
+    kind: number,
+    parent: SpanContext | undefined,
+    attributes: Attributes,
+    describe?: { describe: Describe; source: unknown },
+  ) {
     this.traceId = parent?.traceId ?? newTraceId()
     this.spanId = newSpanId()
     this.parentSpanId = parent?.spanId
@@ -44,6 +58,26 @@ export class Span {
     this.kind = kind
     this.start = nowMs()
     this.attributes = attributes
+    this.#describe = describe?.describe
+    this.#source = describe?.source
+  }
+
+  /**
+   * Runs the span's `Describe`, once: its name, and its attributes first, before those set
+   * since it started. The encoders call it; anyone reading a span's name or attributes before
+   * it is encoded calls it first.
+   */
+  complete(): void {
+    const describe = this.#describe
+    if (describe === undefined) return
+    this.#describe = undefined
+    const described = describe(this, this.#source as never)
+    this.#source = undefined
+    this.name = described.name
+    this.attributes =
+      this.attributes.length === 0
+        ? described.attributes
+        : described.attributes.concat(this.attributes)
   }
 
   /** Sets an attribute; a key set again keeps its last value (encoding then skips no duplicates). */
@@ -60,6 +94,7 @@ export class Span {
 
   /** The value of an attribute (the last one set under `key`). */
   get(key: string): AttributeValue | undefined {
+    this.complete()
     for (let i = this.attributes.length - 2; i >= 0; i -= 2) {
       if (this.attributes[i] === key) return this.attributes[i + 1] as AttributeValue
     }
@@ -144,6 +179,20 @@ export class Tracer implements StatsSource {
 
   start(name: string, kind: number, parent: SpanContext | undefined, attributes: Attributes): Span {
     return new Span(name, kind, parent, attributes)
+  }
+
+  /**
+   * A span whose name and first attributes `describe` makes from `source` when the span is
+   * encoded (after the loop turn's writes): building them is then off the request's path.
+   * What `describe` reads of `source` must not change meanwhile.
+   */
+  startDescribed<T>(
+    kind: number,
+    parent: SpanContext | undefined,
+    source: T,
+    describe: (span: Span, source: T) => { name: string; attributes: Attributes },
+  ): Span {
+    return new Span('', kind, parent, [], { describe: describe as Describe, source })
   }
 
   /**
@@ -239,6 +288,7 @@ function protobufFormat(resource: Attributes, version: string): BatchFormat {
 
 /** One span in OTLP/JSON (ids in hex, times as nanosecond strings, int64 as strings). */
 export function encodeSpan(span: Span): string {
+  span.complete()
   const parent = span.parentSpanId === undefined ? '' : `,"parentSpanId":"${span.parentSpanId}"`
   const status =
     span.status === 0

@@ -12,7 +12,7 @@ import {
   newTraceId,
   parseTraceparent,
 } from '../../src/tracing/context.ts'
-import { encodeSpan, nanos, SPAN_KIND, Span, tracesUrl } from '../../src/tracing/tracer.ts'
+import { encodeSpan, nanos, SPAN_KIND, Span, Tracer, tracesUrl } from '../../src/tracing/tracer.ts'
 
 const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736'
 const SPAN = '00f067aa0ba902b7'
@@ -62,6 +62,36 @@ describe('traceparent', () => {
 })
 
 describe('OTLP encoding', () => {
+  it('describes a span once, when it is encoded: its name, then its first attributes', () => {
+    const tracer = new Tracer({
+      serviceName: 't',
+      serviceVersion: '0',
+      endpoint: 'http://127.0.0.1:9/',
+      sampleRatio: 1,
+      maxQueue: 1,
+      batchSize: 1,
+      flushIntervalMs: 60_000,
+    })
+    let described = 0
+    const source = { method: 'tools/call', tool: 'echo' }
+    const span = tracer.startDescribed(SPAN_KIND.client, undefined, source, (_span, s) => {
+      described++
+      return { name: `${s.method} ${s.tool}`, attributes: ['gen_ai.tool.name', s.tool] }
+    })
+    span.set('http.response.status_code', 200)
+    assert.equal(described, 0, 'nothing is described while the request waits')
+    const json = JSON.parse(encodeSpan(span))
+    assert.equal(json.name, 'tools/call echo')
+    assert.deepEqual(
+      json.attributes.map((a: { key: string }) => a.key),
+      ['gen_ai.tool.name', 'http.response.status_code'],
+    )
+    encodeSpan(span)
+    assert.equal(span.get('gen_ai.tool.name'), 'echo')
+    assert.equal(described, 1)
+    void tracer.close()
+  })
+
   it('writes nanoseconds exactly from fractional milliseconds', () => {
     assert.equal(nanos(1_700_000_000_123.5), '1700000000123500000')
     assert.equal(nanos(1_700_000_000_123.25), '1700000000123250000')
