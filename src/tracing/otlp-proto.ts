@@ -23,17 +23,24 @@ const FIXED64 = 1
 /** A message or string whose length prefix waits for its end: where it started. */
 type Mark = number
 
+/** A buffer grown past this for one large span is not kept for the next. */
+const MAX_KEPT_BYTES = 1024 * 1024
+
 /** A growable buffer that protobuf fields are appended to. */
 export class ProtoWriter {
+  readonly #initial: number
   #buffer: Buffer
   #length = 0
 
   constructor(initialBytes = 4096) {
+    this.#initial = initialBytes
     this.#buffer = Buffer.allocUnsafeSlow(initialBytes)
   }
 
+  /** Forgets what was written (the buffer is kept, unless one span made it huge). */
   reset(): void {
     this.#length = 0
+    if (this.#buffer.length > MAX_KEPT_BYTES) this.#buffer = Buffer.allocUnsafeSlow(this.#initial)
   }
 
   /** What was written since the last reset (a view, valid until the next write or reset). */

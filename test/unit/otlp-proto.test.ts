@@ -135,6 +135,26 @@ describe('OTLP protobuf encoding', () => {
     }
   })
 
+  it('encodes a span larger than the buffer it keeps, then small ones again', () => {
+    const writer = new ProtoWriter(64)
+    const huge = new Span('huge', 2, undefined, ['blob', 'é'.repeat(1_500_000)])
+    huge.end = huge.start
+    writeSpan(writer, huge)
+    const hugeBytes = Buffer.from(writer.bytes())
+    assert.ok(hugeBytes.length > 3_000_000)
+    const hugeHead = traceRequestHead([], { name: 'p', version: '1' }, hugeBytes.length)
+    const hugeDecoded = decodeTraceRequest(Buffer.concat([hugeHead, hugeBytes])) as OtlpPayload
+    const blob = hugeDecoded.resourceSpans[0]?.scopeSpans[0]?.spans[0]?.attributes[0]
+    assert.equal(blob?.value.stringValue?.length, 1_500_000)
+    writer.reset()
+    const small = new Span('small', 2, undefined, ['k', 'v'])
+    small.end = small.start
+    writeSpan(writer, small)
+    const head = traceRequestHead([], { name: 'p', version: '1' }, writer.bytes().length)
+    const decoded = decodeTraceRequest(Buffer.concat([head, writer.bytes()])) as OtlpPayload
+    assert.equal(decoded.resourceSpans[0]?.scopeSpans[0]?.spans[0]?.name, 'small')
+  })
+
   it('converts epoch milliseconds to nanoseconds exactly', () => {
     for (const ms of [
       0,
