@@ -11,6 +11,7 @@ import { isObject, type JsonObject } from '../jsonrpc/message.ts'
 import { adoptForeignLayout, configWarnings, ignoredKey } from './dropin.ts'
 import { interpolate } from './interpolate.ts'
 import { locateKey } from './locate.ts'
+import { withOtelDefaults } from './otel-env.ts'
 import { type Config, configSchema, IGNORED_KEYS, KEY_ALIASES, markParsed } from './schema.ts'
 import { validateAll } from './validate.ts'
 
@@ -140,7 +141,11 @@ function loadText(
     const line = headerLine(text, table) ?? locateKey(text, pathParts(problem.path))
     problems.push({ ...problem, line })
   }
-  const merged = applyOverrides(normalized, env, options.overrides ?? {})
+  const merged = applyOverrides(
+    withOtelDefaults(normalized, env, problems),
+    env,
+    options.overrides ?? {},
+  )
   // mcp-proxy's [proxy] name, else the file's stem, names a proxy whose file sets no `name`.
   const proxyTable = merged.proxy
   const gatewayName = isObject(proxyTable) ? proxyTable.name : undefined

@@ -1,7 +1,8 @@
 /**
  * The operating tables load as the seeds write them: mcp-proxy's `[observability]` (verbatim
  * from its full example, tracing uncommented) and mcpr's `[cloud]` and `admin_bind`, with no
- * warnings; and the admin API fails closed on a non-loopback address without a token.
+ * warnings; the admin API fails closed on a non-loopback address without a token; and
+ * OpenTelemetry's exporter variables fill the tracing keys a file leaves unset.
  */
 import assert from 'node:assert/strict'
 import { mkdtempSync, writeFileSync } from 'node:fs'
@@ -145,5 +146,63 @@ describe('operating config', () => {
     assert.deepEqual(parseBind('[::1]:80'), { host: '::1', port: 80 })
     assert.equal(parseBind('localhost'), undefined)
     assert.equal(parseBind('h:70000'), undefined)
+  })
+})
+
+describe("OpenTelemetry's exporter variables", () => {
+  const TRACING_ON =
+    'upstream = "http://127.0.0.1:9000/mcp"\n[observability.tracing]\nenabled = true\n'
+
+  it('fill the tracing keys a file leaves unset, and only those', () => {
+    const env = {
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'https://collector.example:4318/otlp/',
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+      OTEL_EXPORTER_OTLP_HEADERS: 'x-api-key=s%3Dcret, x-team = core',
+      OTEL_SERVICE_NAME: 'portico-eu',
+    }
+    const tracing = loadConfig({ file: file(TRACING_ON), env }).config.observability.tracing
+    assert.equal(tracing.endpoint, 'https://collector.example:4318/otlp/v1/traces')
+    assert.equal(tracing.protocol, 'http/json')
+    assert.deepEqual(tracing.headers, { 'x-api-key': 's=cret', 'x-team': 'core' })
+    assert.equal(tracing.service_name, 'portico-eu')
+    const own = loadConfig({
+      file: file(`${TRACING_ON}endpoint = "http://mine:4318"\nservice_name = "mine"\n`),
+      env: { ...env, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://traces:4318/v1/traces' },
+    }).config.observability.tracing
+    assert.equal(own.endpoint, 'http://mine:4318')
+    assert.equal(own.service_name, 'mine')
+    assert.equal(own.protocol, 'http/json')
+    const signal = loadConfig({
+      file: file(TRACING_ON),
+      env: { ...env, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://traces:4318/v1/traces' },
+    }).config.observability.tracing
+    assert.equal(signal.endpoint, 'http://traces:4318/v1/traces')
+    const off = loadConfig({ file: file('upstream = "http://127.0.0.1:9000/mcp"\n'), env })
+    assert.equal(off.config.observability.tracing.enabled, false, 'they never turn tracing on')
+  })
+
+  it('name the variable of a bad value, never the secret it holds', () => {
+    const problems = (env: Record<string, string>) => {
+      try {
+        loadConfig({ file: file(TRACING_ON), env })
+      } catch (error) {
+        assert.ok(error instanceof ConfigError)
+        return error.problems.map((p) => `${p.path}: ${p.message}`)
+      }
+      return []
+    }
+    assert.deepEqual(problems({ OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' }), [
+      'observability.tracing.protocol: OTEL_EXPORTER_OTLP_PROTOCOL=grpc: Portico exports OTLP over HTTP, "http/protobuf" or "http/json" (not gRPC)',
+    ])
+    const endpoint = problems({
+      OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'collector:4318?token=hunter2',
+    })
+    assert.equal(endpoint.length, 1)
+    assert.match(endpoint[0] ?? '', /OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is not an absolute/)
+    assert.doesNotMatch(endpoint[0] ?? '', /hunter2/)
+    const headers = problems({ OTEL_EXPORTER_OTLP_HEADERS: 'authorization Bearer hunter2' })
+    assert.equal(headers.length, 1)
+    assert.match(headers[0] ?? '', /OTEL_EXPORTER_OTLP_HEADERS is not a list of key=value pairs/)
+    assert.doesNotMatch(headers[0] ?? '', /hunter2/)
   })
 })
