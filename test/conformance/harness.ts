@@ -122,8 +122,13 @@ export async function runSuite(
 
 const RESULT_DIR = /^server-(.+)-\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}-\d{3}Z$/
 
+/** The suite's error message of each failed check, per CheckMap (for `differences`). */
+const FAILURE_MESSAGES = new WeakMap<CheckMap, Map<string, string>>()
+
 export async function readChecks(outDir: string): Promise<CheckMap> {
   const checks: CheckMap = new Map()
+  const messages = new Map<string, string>()
+  FAILURE_MESSAGES.set(checks, messages)
   for (const entry of (await readdir(outDir)).sort()) {
     const scenario = RESULT_DIR.exec(entry)?.[1]
     const file = join(outDir, entry, 'checks.json')
@@ -133,10 +138,12 @@ export async function readChecks(outDir: string): Promise<CheckMap> {
     // A scenario may report one check id several times (one per probe): number the repeats
     // in order (`id#2`, …) so that none hides another.
     const seen = new Map<string, number>()
-    for (const check of list as { id: string; status: CheckStatus }[]) {
+    for (const check of list as { id: string; status: CheckStatus; errorMessage?: string }[]) {
       const count = (seen.get(check.id) ?? 0) + 1
       seen.set(check.id, count)
-      checks.set(`${scenario}/${check.id}${count > 1 ? `#${count}` : ''}`, check.status)
+      const id = `${scenario}/${check.id}${count > 1 ? `#${count}` : ''}`
+      checks.set(id, check.status)
+      if (check.status === 'FAILURE' && check.errorMessage) messages.set(id, check.errorMessage)
     }
   }
   return checks
@@ -157,12 +164,20 @@ export function withStatus(checks: CheckMap, status: CheckStatus): string[] {
   return [...checks].filter(([, s]) => s === status).map(([id]) => id)
 }
 
-/** The checks whose status differs between two runs, as `id: a → b`. */
+/**
+ * The checks whose status differs between two runs, as `id: a → b`, followed by the suite's
+ * message when the second run failed it (a failure that shows up once should say why).
+ */
 export function differences(a: CheckMap, b: CheckMap): string[] {
   const ids = new Set([...a.keys(), ...b.keys()])
+  const why = FAILURE_MESSAGES.get(b)
   return [...ids]
     .filter((id) => a.get(id) !== b.get(id))
-    .map((id) => `${id}: ${a.get(id) ?? 'absent'} → ${b.get(id) ?? 'absent'}`)
+    .map((id) => {
+      const change = `${id}: ${a.get(id) ?? 'absent'} → ${b.get(id) ?? 'absent'}`
+      const message = why?.get(id)
+      return message === undefined ? change : `${change} (${message.slice(0, 200)})`
+    })
 }
 
 export interface Fixture {
