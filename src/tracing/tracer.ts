@@ -135,10 +135,10 @@ export function nowMs(): number {
 export class Tracer implements StatsSource {
   readonly name = 'tracing'
   /**
-   * Spans encoded as they end, straight into the open batch's bytes: the span objects and
-   * their text die young, and nothing per span waits for the batch (a string of dozens of
-   * pieces, then a Buffer per span, alive across young-generation collections, made GC the
-   * largest cost of tracing).
+   * Spans are encoded at the end of the loop turn they end in, straight into the open batch's
+   * bytes: the span objects die young, and nothing per span waits for the batch (a string of
+   * dozens of pieces, then a Buffer per span, alive across young-generation collections, made
+   * GC the largest cost of tracing).
    */
   readonly #poster: BatchPoster
   readonly #ratio: number
@@ -175,10 +175,6 @@ export class Tracer implements StatsSource {
   /** Whether a new trace (no sampled parent) is recorded. */
   sampleNew(): boolean {
     return this.#ratio >= 1 || (this.#ratio > 0 && this.#random() < this.#ratio)
-  }
-
-  start(name: string, kind: number, parent: SpanContext | undefined, attributes: Attributes): Span {
-    return new Span(name, kind, parent, attributes)
   }
 
   /**
