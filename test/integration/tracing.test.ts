@@ -12,6 +12,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
+import { SPAN_KIND, Tracer } from '../../src/tracing/tracer.ts'
 import { startProbeHttp } from '../fixtures/probe-server.ts'
 import type { Served } from '../fixtures/serve.ts'
 import { fixture } from '../helpers/mcp-servers.ts'
@@ -223,6 +224,44 @@ describe('tracing in transparent mode, and sampling', () => {
       await traced.close()
       await unsampledPortico.close()
       await http.close()
+      await receiver.close()
+    }
+  })
+})
+
+describe('the tracer at shutdown', () => {
+  it('exports spans that ended just before close, in both encodings', async () => {
+    const receiver = await new Receiver().start()
+    try {
+      for (const protocol of ['http/protobuf', 'http/json'] as const) {
+        const tracer = new Tracer({
+          protocol,
+          serviceName: 'shutdown',
+          serviceVersion: '0',
+          endpoint: receiver.url,
+          sampleRatio: 1,
+          maxQueue: 100,
+          batchSize: 50,
+          flushIntervalMs: 60_000,
+        })
+        const trace = protocol === 'http/json' ? 'a'.repeat(32) : 'b'.repeat(32)
+        for (let i = 0; i < 3; i++) {
+          const span = tracer.startDescribed(
+            SPAN_KIND.internal,
+            { traceId: trace, spanId: 'c'.repeat(16), sampled: true },
+            i,
+            (_span, n) => ({ name: `span ${n}`, attributes: ['n', n] }),
+          )
+          tracer.end(span)
+        }
+        // No turn of the loop between the ends and close: the spans still wait to be encoded.
+        await tracer.close()
+        const names = spansOf(receiver)
+          .filter((s) => s.traceId === trace)
+          .map((s) => s.name)
+        assert.deepEqual(names, ['span 0', 'span 1', 'span 2'], protocol)
+      }
+    } finally {
       await receiver.close()
     }
   })
