@@ -8,11 +8,14 @@
 import { z } from 'zod'
 import { LOG_LEVELS } from '../observe/logger.ts'
 
-const httpUrl = z
-  .string()
-  .refine((value) => /^https?:\/\/[^/]+/i.test(value) && URL.canParse(value), {
-    message: 'expected an absolute http:// or https:// URL',
-  })
+/** An absolute http:// or https:// URL. */
+export function isHttpUrl(value: string): boolean {
+  return /^https?:\/\/[^/]+/i.test(value) && URL.canParse(value)
+}
+
+const httpUrl = z.string().refine(isHttpUrl, {
+  message: 'expected an absolute http:// or https:// URL',
+})
 
 const path = z.string().regex(/^\/[^\s?#]*$/, 'expected a path starting with "/"')
 

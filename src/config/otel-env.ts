@@ -15,6 +15,7 @@
  * headers may carry credentials).
  */
 import { isObject, type JsonObject } from '../jsonrpc/message.ts'
+import { isHttpUrl } from './operate.ts'
 
 interface Problem {
   path: string
@@ -93,10 +94,6 @@ function endpointOf(env: NodeJS.ProcessEnv): { variable: string; url: string } |
   const url = new URL(base)
   url.pathname = `${url.pathname.replace(/\/+$/, '')}/v1/traces`
   return { variable: 'OTEL_EXPORTER_OTLP_ENDPOINT', url: url.toString() }
-}
-
-function isHttpUrl(value: string): boolean {
-  return /^https?:\/\/[^/]+/i.test(value) && URL.canParse(value)
 }
 
 /** `k1=v1,k2=v2` (W3C baggage-like, values percent-encoded), or undefined when malformed. */

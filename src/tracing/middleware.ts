@@ -70,7 +70,7 @@ export function exchangeSpans(tracer: Tracer): Middleware {
 }
 
 /** The exchange span's name and request attributes, made when it is encoded. */
-function describeExchange(_span: Span, call: Call): { name: string; attributes: Attributes } {
+function describeExchange(call: Call): { name: string; attributes: Attributes } {
   const attributes = requestAttributes(call)
   attributes.push('network.protocol.name', 'http')
   if (call.sessionId !== undefined) attributes.push('mcp.session.id', call.sessionId)
@@ -120,7 +120,7 @@ export function attemptSpans(tracer: Tracer): Middleware {
 }
 
 /** The attempt span's name and request attributes, made when it is encoded. */
-function describeAttempt(_span: Span, call: Call): { name: string; attributes: Attributes } {
+function describeAttempt(call: Call): { name: string; attributes: Attributes } {
   const attributes = requestAttributes(call)
   if (call.upstream !== undefined) attributes.push('portico.backend', call.upstream)
   return { name: spanName(call), attributes }

@@ -14,6 +14,7 @@
  * - Status: message 2, code 3; KeyValue: key 1, value 2
  * - AnyValue: string_value 1, bool_value 2, int_value 3 (int64), double_value 4
  */
+import { withRoom } from '../util/body-writer.ts'
 import type { Attributes, AttributeValue, Span } from './tracer.ts'
 
 const LENGTH_DELIMITED = 2
@@ -174,12 +175,8 @@ export class ProtoWriter {
   }
 
   #room(bytes: number): void {
-    if (this.#buffer.length - this.#length >= bytes) return
-    let size = this.#buffer.length * 2
-    while (size - this.#length < bytes) size *= 2
-    const bigger = Buffer.allocUnsafeSlow(size)
-    this.#buffer.copy(bigger, 0, 0, this.#length)
-    this.#buffer = bigger
+    if (this.#buffer.length - this.#length < bytes)
+      this.#buffer = withRoom(this.#buffer, this.#length, bytes)
   }
 }
 

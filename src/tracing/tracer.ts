@@ -9,6 +9,7 @@
  */
 import { type BatchFormat, BatchPoster, jsonArray } from '../observe/batch-post.ts'
 import type { PipeStats, StatsSource } from '../observe/status.ts'
+import { afterTurn } from '../util/after-turn.ts'
 import { newSpanId, newTraceId, type SpanContext } from './context.ts'
 import { ProtoWriter, traceRequestHead, writeSpan } from './otlp-proto.ts'
 
@@ -26,7 +27,7 @@ export type Attributes = Array<string | AttributeValue>
  * Gives a span its name and its first attributes from what it was started for (`source`),
  * when it is encoded: after the answer is written, not while the request waits.
  */
-export type Describe = (span: Span, source: never) => { name: string; attributes: Attributes }
+export type Describe = (source: never) => { name: string; attributes: Attributes }
 
 export class Span {
   readonly traceId: string
@@ -49,7 +50,8 @@ export class Span {
     kind: number,
     parent: SpanContext | undefined,
     attributes: Attributes,
-    describe?: { describe: Describe; source: unknown },
+    describe?: Describe,
+    source?: unknown,
   ) {
     this.traceId = parent?.traceId ?? newTraceId()
     this.spanId = newSpanId()
@@ -58,8 +60,8 @@ export class Span {
     this.kind = kind
     this.start = nowMs()
     this.attributes = attributes
-    this.#describe = describe?.describe
-    this.#source = describe?.source
+    this.#describe = describe
+    this.#source = source
   }
 
   /**
@@ -71,7 +73,7 @@ export class Span {
     const describe = this.#describe
     if (describe === undefined) return
     this.#describe = undefined
-    const described = describe(this, this.#source as never)
+    const described = describe(this.#source as never)
     this.#source = undefined
     this.name = described.name
     this.attributes =
@@ -186,14 +188,14 @@ export class Tracer implements StatsSource {
     kind: number,
     parent: SpanContext | undefined,
     source: T,
-    describe: (span: Span, source: T) => { name: string; attributes: Attributes },
+    describe: (source: T) => { name: string; attributes: Attributes },
   ): Span {
-    return new Span('', kind, parent, [], { describe: describe as Describe, source })
+    return new Span('', kind, parent, [], describe as Describe, source)
   }
 
   /**
    * Ends the span now; it is encoded and queued for export once the current I/O callbacks are
-   * done (`setImmediate`). Why: an attempt span ends as its answer comes back, before that
+   * done (`afterTurn`: one task per turn for all the spans that ended in it). Why: an attempt span ends as its answer comes back, before that
    * answer is written to the client, and encoding it there added its cost to every traced
    * call's latency; after the write, it overlaps with the client's next turn. Spans wait only
    * until then (still young for the GC), and at most as many as ended in one loop turn.
@@ -201,7 +203,7 @@ export class Tracer implements StatsSource {
   end(span: Span): void {
     span.end = nowMs()
     this.#ended.push(span)
-    if (this.#ended.length === 1) setImmediate(this.#encodeEnded)
+    if (this.#ended.length === 1) afterTurn(this.#encodeEnded)
   }
 
   /** Encodes the spans ended since the last turn; one that fails to encode is reported and skipped. */

@@ -53,11 +53,19 @@ export class BodyWriter {
   }
 
   #grow(needed: number): void {
-    if (this.#buffer.length - this.#length >= needed) return
-    let size = this.#buffer.length * 2
-    while (size - this.#length < needed) size *= 2
-    const bigger = Buffer.allocUnsafeSlow(size)
-    this.#buffer.copy(bigger, 0, 0, this.#length)
-    this.#buffer = bigger
+    this.#buffer = withRoom(this.#buffer, this.#length, needed)
   }
+}
+
+/**
+ * `buffer` if `needed` more bytes fit after its first `used`, else a buffer at least twice as
+ * large holding those bytes (the growth rule of every append-only writer here).
+ */
+export function withRoom(buffer: Buffer, used: number, needed: number): Buffer {
+  if (buffer.length - used >= needed) return buffer
+  let size = buffer.length * 2
+  while (size - used < needed) size *= 2
+  const bigger = Buffer.allocUnsafeSlow(size)
+  buffer.copy(bigger, 0, 0, used)
+  return bigger
 }

@@ -250,7 +250,7 @@ describe('the tracer at shutdown', () => {
             SPAN_KIND.internal,
             { traceId: trace, spanId: 'c'.repeat(16), sampled: true },
             i,
-            (_span, n) => ({ name: `span ${n}`, attributes: ['n', n] }),
+            (n) => ({ name: `span ${n}`, attributes: ['n', n] }),
           )
           tracer.end(span)
         }

@@ -74,7 +74,7 @@ describe('OTLP encoding', () => {
     })
     let described = 0
     const source = { method: 'tools/call', tool: 'echo' }
-    const span = tracer.startDescribed(SPAN_KIND.client, undefined, source, (_span, s) => {
+    const span = tracer.startDescribed(SPAN_KIND.client, undefined, source, (s) => {
       described++
       return { name: `${s.method} ${s.tool}`, attributes: ['gen_ai.tool.name', s.tool] }
     })
