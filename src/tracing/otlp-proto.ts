@@ -275,32 +275,36 @@ export function writeSpan(writer: ProtoWriter, span: Span): void {
 }
 
 /**
- * The ExportTraceServiceRequest around a batch of spans (each written by `writeSpan`): its
- * head is built per batch, because the nested messages' lengths include the spans'.
+ * The ExportTraceServiceRequest around a batch of spans (each written by `writeSpan`), as a
+ * function of the spans' total length: the resource and scope fields are encoded once, and only
+ * the two enclosing lengths, which include the spans', are written per batch.
  */
-export function traceRequestHead(
+export function traceRequestHeads(
   resourceAttributes: Attributes,
   scope: { name: string; version: string },
-  spansLength: number,
-): Buffer {
-  const resource = new ProtoWriter(512)
-  const mark = resource.begin(1)
-  writeAttributes(resource, 1, resourceAttributes)
-  resource.end(mark)
-  const scopeField = new ProtoWriter(128)
-  const scopeMark = scopeField.begin(1)
-  scopeField.string(1, scope.name)
-  scopeField.string(2, scope.version)
-  scopeField.end(scopeMark)
-  const scopeSpansLength = scopeField.bytes().length + spansLength
-  const resourceSpansLength =
-    resource.bytes().length + 1 + varintSize(scopeSpansLength) + scopeSpansLength
-  const head = new ProtoWriter(1024)
-  head.tag(1, LENGTH_DELIMITED)
-  head.varint(resourceSpansLength)
-  head.raw(resource.bytes())
-  head.tag(2, LENGTH_DELIMITED)
-  head.varint(scopeSpansLength)
-  head.raw(scopeField.bytes())
-  return Buffer.from(head.bytes())
+): (spansLength: number) => Buffer {
+  const resourceWriter = new ProtoWriter(512)
+  const mark = resourceWriter.begin(1)
+  writeAttributes(resourceWriter, 1, resourceAttributes)
+  resourceWriter.end(mark)
+  const resource = Buffer.from(resourceWriter.bytes())
+  const scopeWriter = new ProtoWriter(128)
+  const scopeMark = scopeWriter.begin(1)
+  scopeWriter.string(1, scope.name)
+  scopeWriter.string(2, scope.version)
+  scopeWriter.end(scopeMark)
+  const scopeField = Buffer.from(scopeWriter.bytes())
+  return (spansLength) => {
+    const scopeSpansLength = scopeField.length + spansLength
+    const resourceSpansLength =
+      resource.length + 1 + varintSize(scopeSpansLength) + scopeSpansLength
+    const head = new ProtoWriter(resource.length + scopeField.length + 32)
+    head.tag(1, LENGTH_DELIMITED)
+    head.varint(resourceSpansLength)
+    head.raw(resource)
+    head.tag(2, LENGTH_DELIMITED)
+    head.varint(scopeSpansLength)
+    head.raw(scopeField)
+    return Buffer.from(head.bytes())
+  }
 }

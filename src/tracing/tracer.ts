@@ -11,7 +11,7 @@ import { type BatchFormat, BatchPoster, jsonArray } from '../observe/batch-post.
 import type { PipeStats, StatsSource } from '../observe/status.ts'
 import { afterTurn } from '../util/after-turn.ts'
 import { newSpanId, newTraceId, type SpanContext } from './context.ts'
-import { ProtoWriter, traceRequestHead, writeSpan } from './otlp-proto.ts'
+import { ProtoWriter, traceRequestHeads, writeSpan } from './otlp-proto.ts'
 
 export const SPAN_KIND = { internal: 1, server: 2, client: 3 } as const
 
@@ -274,13 +274,11 @@ function jsonFormat(resource: Attributes, version: string): BatchFormat {
 /** OTLP/protobuf: the spans are concatenated fields; the head carries their total length. */
 function protobufFormat(resource: Attributes, version: string): BatchFormat {
   const tail = Buffer.alloc(0)
+  const headFor = traceRequestHeads(resource, { name: 'portico', version })
   return {
     contentType: 'application/x-protobuf',
     separator: '',
-    frame: (spans) => ({
-      head: traceRequestHead(resource, { name: 'portico', version }, spans.length),
-      tail,
-    }),
+    frame: (spans) => ({ head: headFor(spans.length), tail }),
   }
 }
 

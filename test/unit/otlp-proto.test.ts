@@ -11,7 +11,7 @@ import { describe, it } from 'node:test'
 import {
   nanosWords,
   ProtoWriter,
-  traceRequestHead,
+  traceRequestHeads,
   varintSize,
   writeSpan,
 } from '../../src/tracing/otlp-proto.ts'
@@ -26,11 +26,10 @@ function exportRequest(spans: Span[]): OtlpPayload {
   const writer = new ProtoWriter(16)
   for (const span of spans) writeSpan(writer, span)
   const elements = Buffer.from(writer.bytes())
-  const head = traceRequestHead(
-    ['service.name', 'portico-test'],
-    { name: 'portico', version: '9.9.9' },
-    elements.length,
-  )
+  const head = traceRequestHeads(['service.name', 'portico-test'], {
+    name: 'portico',
+    version: '9.9.9',
+  })(elements.length)
   return decodeTraceRequest(Buffer.concat([head, elements])) as OtlpPayload
 }
 
@@ -142,7 +141,7 @@ describe('OTLP protobuf encoding', () => {
     writeSpan(writer, huge)
     const hugeBytes = Buffer.from(writer.bytes())
     assert.ok(hugeBytes.length > 3_000_000)
-    const hugeHead = traceRequestHead([], { name: 'p', version: '1' }, hugeBytes.length)
+    const hugeHead = traceRequestHeads([], { name: 'p', version: '1' })(hugeBytes.length)
     const hugeDecoded = decodeTraceRequest(Buffer.concat([hugeHead, hugeBytes])) as OtlpPayload
     const blob = hugeDecoded.resourceSpans[0]?.scopeSpans[0]?.spans[0]?.attributes[0]
     assert.equal(blob?.value.stringValue?.length, 1_500_000)
@@ -150,7 +149,7 @@ describe('OTLP protobuf encoding', () => {
     const small = new Span('small', 2, undefined, ['k', 'v'])
     small.end = small.start
     writeSpan(writer, small)
-    const head = traceRequestHead([], { name: 'p', version: '1' }, writer.bytes().length)
+    const head = traceRequestHeads([], { name: 'p', version: '1' })(writer.bytes().length)
     const decoded = decodeTraceRequest(Buffer.concat([head, writer.bytes()])) as OtlpPayload
     assert.equal(decoded.resourceSpans[0]?.scopeSpans[0]?.spans[0]?.name, 'small')
   })
