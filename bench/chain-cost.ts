@@ -7,6 +7,13 @@
  * optimisation log.
  *
  * Usage: node dist/bench/chain-cost.js [--calls 200000] [--rounds 5]
+ *
+ * `--bytes` measures the garbage instead: bytes left on the heap per call, with no collection
+ * during the measured batch (calls built beforehand). Deterministic where CPU time is not, so
+ * it shows a change of a hundred bytes. It needs a collector it can call and a young
+ * generation large enough for a batch:
+ *   node --expose-gc --min-semi-space-size=256 --max-semi-space-size=256 \
+ *     dist/bench/chain-cost.js --bytes
  */
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -114,7 +121,45 @@ async function added(handle: Handler, empty: Handler): Promise<number> {
   return (differences[Math.floor(differences.length / 2)] as number) / 1000
 }
 
+/** Bytes allocated per call through `handle` (median of rounds; no GC in a measured batch). */
+async function garbage(handle: Handler, batch = 6000, rounds = 9): Promise<number> {
+  const gc = (globalThis as { gc?: () => void }).gc
+  if (gc === undefined) throw new Error('--bytes needs node --expose-gc (see the usage above)')
+  const runBatch = async (calls: ReturnType<typeof nextCall>[]) => {
+    for (const call of calls) {
+      const reply = await handle(call)
+      if (reply.kind === 'message') await reply.json()
+      call.lifetime.end()
+    }
+    // Work the chain deferred to the end of the loop turn (a cache entry stored) counts too.
+    await new Promise((resolve) => setImmediate(resolve))
+  }
+  const batchOf = () => Array.from({ length: batch }, nextCall)
+  for (let i = 0; i < 5; i++) await runBatch(batchOf())
+  const perCall: number[] = []
+  for (let r = 0; r < rounds; r++) {
+    const calls = batchOf()
+    gc()
+    const before = process.memoryUsage().heapUsed
+    await runBatch(calls)
+    perCall.push((process.memoryUsage().heapUsed - before) / batch)
+  }
+  perCall.sort((a, b) => a - b)
+  return perCall[Math.floor(rounds / 2)] as number
+}
+
 const empty = compose([], terminal)
+if (process.argv.includes('--bytes')) {
+  const base = await garbage(empty)
+  console.log(`empty chain: ${base.toFixed(0)} bytes per call (the call built beforehand)`)
+  const all = await garbage(chainOf(PROTECT_ALL_TOML.replace('[store]\nenabled = false\n', '')))
+  console.log(`full stack: +${(all - base).toFixed(0)} bytes per call`)
+  for (const [heading, block] of tables()) {
+    const added = (await garbage(chainOf(block))) - base
+    console.log(`  ${heading.padEnd(20)} +${added.toFixed(0)} bytes`)
+  }
+  process.exit(0)
+}
 console.log(
   `empty chain: ${((await measure(empty)) / 1000).toFixed(2)} µs per call (building the call included)`,
 )

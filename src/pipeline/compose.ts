@@ -33,6 +33,18 @@ export function compose(middleware: readonly Middleware[], terminal: Handler): H
 }
 
 /**
+ * `next(call)` for a middleware written without `async`: a synchronous throw becomes a
+ * rejected promise, as it would inside an async function.
+ */
+export function callNext(next: Handler, call: Call): Promise<Reply> {
+  try {
+    return next(call)
+  } catch (error) {
+    return Promise.reject(error)
+  }
+}
+
+/**
  * The chain as the edge runs it: it never rejects. A refusal or failure becomes the call's
  * JSON-RPC error answer with its id (its reason noted for the recorder); a failure that is not
  * a PorticoError is reported to `onInternal` (logged) and answered as an internal error.

@@ -13,8 +13,8 @@ import { LRUCache } from 'lru-cache'
 import type { CacheConfig } from '../config/protect.ts'
 import { isObject, type JsonRpcResponse, parseJson } from '../jsonrpc/message.ts'
 import type { Call } from '../pipeline/call.ts'
-import type { Middleware } from '../pipeline/compose.ts'
-import { MessageReply, mapAnswer } from '../pipeline/reply.ts'
+import { callNext, type Middleware } from '../pipeline/compose.ts'
+import { MessageReply, mapAnswer, type Reply } from '../pipeline/reply.ts'
 import { asResponse } from '../protocol/summarize.ts'
 import { afterTurn } from '../util/after-turn.ts'
 import { type Clock, systemClock } from '../util/clock.ts'
@@ -147,7 +147,9 @@ export class ResponseCache {
 }
 
 export function responseCache(cache: ResponseCache): Middleware {
-  return async (call, next) => {
+  // Not an async function: every cacheable call passes here, and a miss's answer is usually
+  // already whole (read by the transport), so nothing needs awaiting.
+  return (call, next) => {
     const ttl = cache.ttlOf(call.method)
     const privateKey = ttl > 0 ? callerKey(call) : undefined
     if (privateKey === undefined) return next(call)
@@ -155,27 +157,51 @@ export function responseCache(cache: ResponseCache): Middleware {
     if (hit !== undefined) {
       cache.hits++
       call.notes.cache = 'hit'
-      return answer(call, hit)
+      return Promise.resolve(answer(call, hit))
     }
     cache.misses++
     call.notes.cache = 'miss'
-    const reply = await next(call)
-    if (reply instanceof MessageReply && !reply.parsed) {
-      // An upstream's JSON body: read it (bounded) and keep its bytes.
-      await reply.fill(cache.maxEntryBytes)
-      const body = reply.streaming ? undefined : reply.body()
-      if (body !== undefined && 'bytes' in body) {
-        // Stored after the answer is written: decoding and indexing it need not delay it.
-        const bytes = body.bytes
-        afterTurn(() => cache.storeBytes(bytes, ttl, privateKey, call))
-      }
-      return reply
-    }
+    return callNext(next, call).then((reply) => keep(cache, call, reply, ttl, privateKey))
+  }
+}
+
+/** Stores a miss's answer when it may be kept; the answer itself is passed on unchanged. */
+function keep(
+  cache: ResponseCache,
+  call: Call,
+  reply: Reply,
+  ttl: number,
+  privateKey: string,
+): Reply | Promise<Reply> {
+  if (!(reply instanceof MessageReply) || reply.parsed) {
     return mapAnswer(call, reply, (response) => {
       cache.store(response, ttl, privateKey, call)
       return undefined
     })
   }
+  // An upstream's JSON body: read it (bounded) and keep its bytes.
+  if (reply.streaming) {
+    return reply
+      .fill(cache.maxEntryBytes)
+      .then(() => keepBytes(cache, call, reply, ttl, privateKey))
+  }
+  return keepBytes(cache, call, reply, ttl, privateKey)
+}
+
+function keepBytes(
+  cache: ResponseCache,
+  call: Call,
+  reply: MessageReply,
+  ttl: number,
+  privateKey: string,
+): MessageReply {
+  const body = reply.streaming ? undefined : reply.body()
+  if (body !== undefined && 'bytes' in body) {
+    // Stored after the answer is written: decoding and indexing it need not delay it.
+    const bytes = body.bytes
+    afterTurn(() => cache.storeBytes(bytes, ttl, privateKey, call))
+  }
+  return reply
 }
 
 /** The key of an answer any caller may reuse (`cacheScope: "public"`). */

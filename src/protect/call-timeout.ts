@@ -7,10 +7,12 @@
  * the client gets 504 `upstream_timeout` with its request id.
  */
 import { PorticoError } from '../errors.ts'
-import type { Middleware } from '../pipeline/compose.ts'
+import type { Call } from '../pipeline/call.ts'
+import { callNext, type Handler, type Middleware } from '../pipeline/compose.ts'
+import type { Reply } from '../pipeline/reply.ts'
 import { CallController } from '../pipeline/signal.ts'
 import type { Clock } from '../util/clock.ts'
-import { DeadlineQueue } from '../util/deadlines.ts'
+import { type Deadline, DeadlineQueue } from '../util/deadlines.ts'
 
 /** How close an attempt's timeout may come to the whole call's and still count as it. */
 const TIE_MS = 5
@@ -22,34 +24,63 @@ function isTimeout(error: unknown): boolean {
 export function callTimeout(name: string, ms: number, clock: Clock): Middleware {
   // Every call of this upstream has the same deadline: one queue, one timer (deadlines.ts).
   const deadlines = new DeadlineQueue(ms, clock)
-  return async (call, next) => {
-    const parent = call.signal
-    const controller = CallController.linkedTo(parent)
-    const deadline = deadlines.add(() => {
-      controller.abort(
-        new PorticoError('upstream_timeout', {
-          message: `${name} did not answer within ${ms} ms (the whole call)`,
-          data: { upstream: name, reason: 'timeout', timeoutMs: ms },
-        }),
-      )
-    })
-    const end = () => {
-      deadline.cancel()
-      controller.unlink()
-    }
-    try {
-      const reply = await next({ ...call, signal: controller.signal })
-      call.lifetime.onEnd(end)
-      return reply
-    } catch (error) {
-      // `attempt` defaults to `seconds`: an attempt's equal deadline may fire a moment before
-      // the shared timer reaches this one; the whole call's deadline is then the answer.
-      if (isTimeout(error)) deadline.fireIfDue(TIE_MS)
-      end()
-      // An attempt cut by this deadline may report it its own way (a transport's abort).
-      const reason: unknown = controller.signal.reason
-      if (!parent.aborted && reason instanceof PorticoError) throw reason
-      throw error
-    }
+  return (call, next) => new TimedCall(name, ms, call, deadlines).run(next)
+}
+
+/**
+ * One call under the deadline. An object with methods rather than an async function and its
+ * closures: every call of a timed upstream makes one, and this is the smaller of the two
+ * (bench/reports/2026-12-01-perf2.md, step 21).
+ */
+class TimedCall {
+  readonly #name: string
+  readonly #ms: number
+  readonly #call: Call
+  readonly #controller: CallController
+  readonly #deadline: Deadline
+
+  constructor(name: string, ms: number, call: Call, deadlines: DeadlineQueue) {
+    this.#name = name
+    this.#ms = ms
+    this.#call = call
+    this.#controller = CallController.linkedTo(call.signal)
+    this.#deadline = deadlines.add(() => this.#expire())
+  }
+
+  run(next: Handler): Promise<Reply> {
+    return callNext(next, { ...this.#call, signal: this.#controller.signal }).then(
+      (reply) => {
+        this.#call.lifetime.onEnd(() => this.#end())
+        return reply
+      },
+      (error: unknown) => this.#failed(error),
+    )
+  }
+
+  #expire(): void {
+    const name = this.#name
+    const ms = this.#ms
+    this.#controller.abort(
+      new PorticoError('upstream_timeout', {
+        message: `${name} did not answer within ${ms} ms (the whole call)`,
+        data: { upstream: name, reason: 'timeout', timeoutMs: ms },
+      }),
+    )
+  }
+
+  #failed(error: unknown): never {
+    // `attempt` defaults to `seconds`: an attempt's equal deadline may fire a moment before
+    // the shared timer reaches this one; the whole call's deadline is then the answer.
+    if (isTimeout(error)) this.#deadline.fireIfDue(TIE_MS)
+    this.#end()
+    // An attempt cut by this deadline may report it its own way (a transport's abort).
+    const reason: unknown = this.#controller.signal.reason
+    if (!this.#call.signal.aborted && reason instanceof PorticoError) throw reason
+    throw error
+  }
+
+  #end(): void {
+    this.#deadline.cancel()
+    this.#controller.unlink()
   }
 }

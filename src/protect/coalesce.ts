@@ -10,7 +10,7 @@
  */
 import type { JsonRpcResponse } from '../jsonrpc/message.ts'
 import type { Call } from '../pipeline/call.ts'
-import type { Handler, Middleware } from '../pipeline/compose.ts'
+import { callNext, type Handler, type Middleware } from '../pipeline/compose.ts'
 import { MessageReply, type Reply } from '../pipeline/reply.ts'
 import type { ToolHints } from './hints.ts'
 import { callerKey } from './request-key.ts'
@@ -35,34 +35,59 @@ export function coalesce(hints: ToolHints): Middleware {
     const shared = inFlight.get(key)
     if (shared !== undefined) return wait(call, next, shared)
     if (inFlight.size >= MAX_IN_FLIGHT) return next(call)
-    return lead(call, next, key, inFlight)
+    return new Lead(call, key, inFlight).run(next)
   }
 }
 
-async function lead(
-  call: Call,
-  next: Handler,
-  key: string,
-  inFlight: Map<string, Shared>,
-): Promise<Reply> {
-  const shared: Shared = { waiters: undefined }
-  inFlight.set(key, shared)
-  try {
-    const reply = await next(call)
-    if (shared.waiters !== undefined) {
-      const response = reply instanceof MessageReply ? await reply.json() : undefined
-      for (const waiter of shared.waiters) waiter.resolve(response)
+/**
+ * The first of identical calls: runs as it would alone, then answers whoever waited for it.
+ * An object rather than an async function and closures: every repeatable call leads, and most
+ * are never joined (bench/reports/2026-12-01-perf2.md, step 21).
+ */
+class Lead {
+  readonly #call: Call
+  readonly #key: string
+  readonly #inFlight: Map<string, Shared>
+  readonly #shared: Shared = { waiters: undefined }
+
+  constructor(call: Call, key: string, inFlight: Map<string, Shared>) {
+    this.#call = call
+    this.#key = key
+    this.#inFlight = inFlight
+    inFlight.set(key, this.#shared)
+  }
+
+  run(next: Handler): Promise<Reply> {
+    return callNext(next, this.#call).then(
+      (reply) => this.#answered(reply),
+      (error: unknown) => this.#failed(error),
+    )
+  }
+
+  #answered(reply: Reply): Reply | Promise<Reply> {
+    if (this.#shared.waiters === undefined || !(reply instanceof MessageReply)) {
+      return this.#share(reply, undefined)
     }
+    return reply.json().then(
+      (response) => this.#share(reply, response),
+      (error: unknown) => this.#failed(error),
+    )
+  }
+
+  #share(reply: Reply, response: JsonRpcResponse | undefined): Reply {
+    for (const waiter of this.#shared.waiters ?? []) waiter.resolve(response)
+    this.#inFlight.delete(this.#key)
     return reply
-  } catch (error) {
+  }
+
+  #failed(error: unknown): never {
     // The first caller left: its cancel is not the others'.
-    for (const waiter of shared.waiters ?? []) {
-      if (call.signal.aborted) waiter.resolve(undefined)
+    for (const waiter of this.#shared.waiters ?? []) {
+      if (this.#call.signal.aborted) waiter.resolve(undefined)
       else waiter.reject(error)
     }
+    this.#inFlight.delete(this.#key)
     throw error
-  } finally {
-    inFlight.delete(key)
   }
 }
 

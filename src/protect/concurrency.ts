@@ -8,7 +8,9 @@
  */
 import type { ConcurrencyConfig } from '../config/protect.ts'
 import { PorticoError } from '../errors.ts'
-import type { Middleware } from '../pipeline/compose.ts'
+import type { Call } from '../pipeline/call.ts'
+import { callNext, type Handler, type Middleware } from '../pipeline/compose.ts'
+import type { Reply } from '../pipeline/reply.ts'
 import type { SignalLike } from '../pipeline/signal.ts'
 import type { Clock } from '../util/clock.ts'
 import { retryAfter } from './token-bucket.ts'
@@ -107,27 +109,49 @@ export class ConcurrencyLimiter {
 }
 
 export function concurrencyLimit(limiter: ConcurrencyLimiter, clock: Clock): Middleware {
-  return async (call, next) => {
-    if (!limiter.tryAcquire()) {
-      const start = clock.now()
-      await limiter.wait(call.signal)
+  return (call, next) => {
+    if (limiter.tryAcquire()) return new Slot(limiter, call).run(next)
+    const start = clock.now()
+    return limiter.wait(call.signal).then(() => {
       call.notes.queuedMs = (call.notes.queuedMs ?? 0) + Math.round(clock.now() - start)
-    }
-    let held = true
-    const release = () => {
-      if (!held) return
-      held = false
-      limiter.release()
-    }
-    try {
-      const reply = await next(call)
-      // A 5xx is short and may be dropped for a retry: its slot is not held for it.
-      if (reply.status >= 500) release()
-      else call.lifetime.onEnd(release)
-      return reply
-    } catch (error) {
-      release()
-      throw error
-    }
+      return new Slot(limiter, call).run(next)
+    })
+  }
+}
+
+/**
+ * A slot held by one attempt, released once: when its answer is completely written, or at once
+ * when it fails. An object rather than an async function and closures: one per attempt
+ * (bench/reports/2026-12-01-perf2.md, step 21).
+ */
+class Slot {
+  readonly #limiter: ConcurrencyLimiter
+  readonly #call: Call
+  #held = true
+
+  constructor(limiter: ConcurrencyLimiter, call: Call) {
+    this.#limiter = limiter
+    this.#call = call
+  }
+
+  run(next: Handler): Promise<Reply> {
+    return callNext(next, this.#call).then(
+      (reply) => {
+        // A 5xx is short and may be dropped for a retry: its slot is not held for it.
+        if (reply.status >= 500) this.#release()
+        else this.#call.lifetime.onEnd(() => this.#release())
+        return reply
+      },
+      (error: unknown) => {
+        this.#release()
+        throw error
+      },
+    )
+  }
+
+  #release(): void {
+    if (!this.#held) return
+    this.#held = false
+    this.#limiter.release()
   }
 }

@@ -5,8 +5,7 @@
  * of the call that opened a breaker says so.
  */
 import type { Call } from '../pipeline/call.ts'
-import type { Middleware } from '../pipeline/compose.ts'
-import type { Reply } from '../pipeline/reply.ts'
+import { callNext, type Middleware } from '../pipeline/compose.ts'
 import type { CircuitBreaker } from './breaker.ts'
 import { errorVerdict, replyVerdict, type Verdict } from './outcome.ts'
 import type { OutlierDetector } from './outlier.ts'
@@ -25,18 +24,31 @@ export function upstreamHealth(parts: HealthParts): Middleware {
     if (changed !== undefined) call.notes.breaker = changed
     if (outlier?.record(verdict)) call.notes.breaker = 'ejected'
   }
-  return async (call, next) => {
-    outlier?.check()
-    const ticket = breaker === undefined ? 0 : breaker.admit()
-    let reply: Reply
+  // Not an async function: one per attempt, and its frame was most of this layer's garbage.
+  return (call, next) => {
+    let ticket: number
     try {
-      reply = await next(call)
-    } catch (error) {
-      note(call, ticket, errorVerdict(error, call.signal))
-      throw error
+      outlier?.check()
+      ticket = breaker === undefined ? 0 : breaker.admit()
+    } catch (refusal) {
+      return Promise.reject(refusal)
     }
-    const verdict = replyVerdict(reply, internalErrors)
-    note(call, ticket, typeof verdict === 'string' ? verdict : await verdict)
-    return reply
+    return callNext(next, call).then(
+      (reply) => {
+        const verdict = replyVerdict(reply, internalErrors)
+        if (typeof verdict === 'string') {
+          note(call, ticket, verdict)
+          return reply
+        }
+        return verdict.then((late) => {
+          note(call, ticket, late)
+          return reply
+        })
+      },
+      (error: unknown) => {
+        note(call, ticket, errorVerdict(error, call.signal))
+        throw error
+      },
+    )
   }
 }

@@ -61,7 +61,8 @@ class HedgedCall {
   readonly #delays: DeadlineQueue
   readonly #call: Call
   readonly #next: Handler
-  readonly #live: Attempt[] = []
+  /** Attempts still running: made with the first (an empty array grown by `push` reserves 17 slots). */
+  #live: Attempt[] | undefined
   #launched = 0
   #settled = false
   #delay: Deadline | undefined
@@ -97,7 +98,8 @@ class HedgedCall {
   #launch(): void {
     const call = this.#call
     const trial = new Attempt(call)
-    this.#live.push(trial)
+    if (this.#live === undefined) this.#live = [trial]
+    else this.#live.push(trial)
     this.#launched++
     let sent: Promise<Reply>
     if (this.#launched > 1) {
@@ -117,14 +119,14 @@ class HedgedCall {
       trial.drop('another attempt answered first')
       return
     }
-    if (reply.status >= 500 && this.#live.length > 1) {
+    if (reply.status >= 500 && this.#running > 1) {
       this.#failed(trial, { reply })
       return
     }
     this.#finish()
     this.#forget(trial)
-    for (const other of this.#live) other.drop('another attempt answered first')
-    this.#live.length = 0
+    for (const other of this.#live ?? []) other.drop('another attempt answered first')
+    this.#live = undefined
     const failure = this.#failure
     if (failure !== undefined && 'reply' in failure) discard(failure.reply)
     trial.keep(this.#call)
@@ -141,7 +143,7 @@ class HedgedCall {
     const failure = this.#failure
     if (failure !== undefined && 'reply' in failure) discard(failure.reply)
     this.#failure = outcome
-    if (this.#live.length > 0 && !this.#settled) return
+    if (this.#running > 0 && !this.#settled) return
     trial.drop('failed')
     this.#finish()
     if ('reply' in outcome) this.#resolve(outcome.reply)
@@ -149,8 +151,12 @@ class HedgedCall {
   }
 
   #forget(trial: Attempt): void {
-    const index = this.#live.indexOf(trial)
-    if (index !== -1) this.#live.splice(index, 1)
+    const index = this.#live?.indexOf(trial) ?? -1
+    if (index !== -1) this.#live?.splice(index, 1)
+  }
+
+  get #running(): number {
+    return this.#live?.length ?? 0
   }
 
   #finish(): void {

@@ -13,7 +13,7 @@ import type { IBackoff } from 'cockatiel'
 import type { RetryConfig } from '../config/protect.ts'
 import { PorticoError, wasNotSent } from '../errors.ts'
 import type { Call } from '../pipeline/call.ts'
-import type { Handler, Middleware } from '../pipeline/compose.ts'
+import { callNext, type Handler, type Middleware } from '../pipeline/compose.ts'
 import type { Reply } from '../pipeline/reply.ts'
 import type { SignalLike } from '../pipeline/signal.ts'
 import type { Clock } from '../util/clock.ts'
@@ -106,19 +106,22 @@ export function retry(parts: RetryParts): Middleware {
   const retryable = (error: unknown, call: Call, repeatable: boolean) =>
     wasNotSent(error) || (repeatable && errorVerdict(error, call.signal) === 'failure')
 
-  return async (call, next) => {
+  // Not an async function: every call passes here, and almost all succeed at once.
+  return (call, next) => {
     budget.deposit()
     const repeatable = hints.repeatable(call)
-    try {
-      // Attempts run on the call itself: a failed one already ended (it threw, or answered
-      // 5xx and released its slot), so nothing of it needs cancelling.
-      const reply = await next(call)
-      if (!repeatable || reply.status < 500 || config.max_retries === 0) return reply
-      return again(call, next, { reply }, repeatable)
-    } catch (error) {
-      if (config.max_retries === 0 || !retryable(error, call, repeatable)) throw error
-      return again(call, next, { error }, repeatable)
-    }
+    // Attempts run on the call itself: a failed one already ended (it threw, or answered 5xx
+    // and released its slot), so nothing of it needs cancelling.
+    return callNext(next, call).then(
+      (reply) =>
+        !repeatable || reply.status < 500 || config.max_retries === 0
+          ? reply
+          : again(call, next, { reply }, repeatable),
+      (error: unknown) => {
+        if (config.max_retries === 0 || !retryable(error, call, repeatable)) throw error
+        return again(call, next, { error }, repeatable)
+      },
+    )
   }
 
   async function again(
