@@ -94,6 +94,8 @@ export class PorticoMetrics {
   readonly #prom: typeof PromClient
   readonly #targets: TargetLabels
   readonly #series = new Map<string, Series>()
+  /** The series the last call counted into (see `#seriesFor`). */
+  #last: Series | undefined
   readonly #bytes = new Map<string, ByteCounts>()
   /** Session id → client platform, bounded (the oldest sessions are forgotten first). */
   readonly #platforms = new BoundedMap<string, string>(10_000)
@@ -230,9 +232,25 @@ export class PorticoMetrics {
     outcome: string,
     reason: string,
   ): Series {
+    // Consecutive calls mostly share their labels: comparing six short strings is cheaper than
+    // building and hashing the key (0.65 µs per call in S9's profile, perf2 step 22).
+    const last = this.#last?.labels
+    if (
+      last?.method === method &&
+      last.target === target &&
+      last.backend === backend &&
+      last.platform === platform &&
+      last.outcome === outcome &&
+      last.reason === reason
+    ) {
+      return this.#last as Series
+    }
     const key = `${method}\u0000${target}\u0000${backend}\u0000${platform}\u0000${outcome}\u0000${reason}`
     let series = this.#series.get(key)
-    if (series !== undefined) return series
+    if (series !== undefined) {
+      this.#last = series
+      return series
+    }
     if (this.#series.size >= MAX_SERIES && target !== 'other' && target !== '') {
       return this.#seriesFor(method, 'other', backend, platform, outcome, reason)
     }
@@ -248,6 +266,7 @@ export class PorticoMetrics {
       bytes: this.#bytesOf(method, backend),
     }
     this.#series.set(key, series)
+    this.#last = series
     return series
   }
 

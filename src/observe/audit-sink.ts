@@ -140,15 +140,23 @@ function shown(value: string): string {
 
 const NEEDS_QUOTES = /[\s"=]/
 
-/** `HH:MM:SS.mmm` (UTC) of epoch ms, formatted once per millisecond. */
-let lastMs = Number.NaN
-let lastTime = ''
+/**
+ * `HH:MM:SS.mmm` (UTC) of epoch ms: the seconds formatted once per second, the milliseconds
+ * from a table. Events reach the sink in the order calls end, not the order they started (their
+ * `ts`), so consecutive lines rarely share a millisecond: a cache per millisecond formatted a
+ * `Date` for most lines (1.5 µs per call in S9's profile, perf2 step 22).
+ */
+let lastSecond = Number.NaN
+let secondText = ''
+const MILLIS = Array.from({ length: 1000 }, (_, ms) => `.${String(ms).padStart(3, '0')}`)
+
 function timeOfDay(ms: number): string {
-  if (ms !== lastMs) {
-    lastMs = ms
-    lastTime = new Date(ms).toISOString().slice(11, 23)
+  const second = Math.floor(ms / 1000)
+  if (second !== lastSecond) {
+    lastSecond = second
+    secondText = new Date(second * 1000).toISOString().slice(11, 19)
   }
-  return lastTime
+  return secondText + MILLIS[(ms - second * 1000) | 0]
 }
 
 function clip(text: string, max = 256): string {
