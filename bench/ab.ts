@@ -7,11 +7,8 @@
  * Usage: node dist/bench/ab.js --a PATH/main.js --b PATH/main.js [--slices 12] [--ms 1500]
  *        [--c 16] [--log-level warn] [--log-level-a/-b LEVEL] [--config-a FILE] [--config-b FILE] [--flags-a "NODE FLAGS"] [--flags-b …]
  */
-import { mkdtempSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { closedLoop, openSessions, Target } from './lib/client.ts'
-import { startFixture } from './lib/contenders.ts'
+import { scratchPath, startFixture } from './lib/contenders.ts'
 import { start, treeCpuUs } from './lib/procs.ts'
 import { median, summarize } from './lib/stats.ts'
 
@@ -54,7 +51,7 @@ async function launch(
     (arg(`log-level-${name.toLowerCase()}`) ?? arg('log-level', 'warn')) as string,
   ]
   if (config) args.push('--config', config)
-  else args.push('--db', join(mkdtempSync(join(tmpdir(), 'portico-ab-')), 'store.db'))
+  else args.push('--db', scratchPath(`ab-${name}.db`))
   const started = await start(NODE, args, { waitFor: /listening on (http:\/\/\S+)/ })
   return {
     name,

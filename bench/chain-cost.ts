@@ -15,7 +15,7 @@
  *   node --expose-gc --min-semi-space-size=256 --max-semi-space-size=256 \
  *     dist/bench/chain-cost.js --bytes
  */
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { loadConfig } from '../src/config/load.ts'
@@ -39,6 +39,7 @@ function arg(name: string, fallback: string): string {
 const CALLS = Number(arg('calls', '200000'))
 const ROUNDS = Number(arg('rounds', '5'))
 const dir = mkdtempSync(join(tmpdir(), 'portico-chain-cost-'))
+process.once('exit', () => rmSync(dir, { recursive: true, force: true }))
 
 /** The tables of PROTECT_ALL_TOML, one at a time (by their TOML heading). */
 function tables(): Map<string, string> {

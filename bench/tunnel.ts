@@ -8,7 +8,7 @@
  *
  * Run: `npm run build && node dist/bench/tunnel.js [--rounds 5] [--calls 300] [--out FILE.md]`.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
@@ -115,7 +115,9 @@ async function main(): Promise<void> {
   const out = argValue('--out', '')
   const loadBefore = loadavg()
   // Recording off: the bench compares paths, and must not write into anyone's store.
-  const noStore = join(mkdtempSync(join(tmpdir(), 'portico-tunnel-bench-')), 'portico.toml')
+  const dir = mkdtempSync(join(tmpdir(), 'portico-tunnel-bench-'))
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }))
+  const noStore = join(dir, 'portico.toml')
   writeFileSync(noStore, '[store]\nenabled = false\n')
   // The per-tunnel request rate limit (100/s by default) would be the bench's bottleneck.
   const relayToml = join(noStore, '..', 'relay.toml')

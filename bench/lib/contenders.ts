@@ -4,7 +4,7 @@
  * run on this machine throws `Skip` with the reason, which the report prints.
  */
 import { execFileSync, spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, realpathSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Session, Target } from './client.ts'
@@ -36,6 +36,8 @@ export const HTTP_FIXTURE = join(FIXTURES, 'http-server.js')
 export const STDIO_FIXTURE = join(FIXTURES, 'stdio-server.js')
 const PORTICO = join(ROOT, 'dist/src/cli/main.js')
 const scratch = mkdtempSync(join(tmpdir(), 'portico-bench-'))
+// Stores, configs and logs of one run: gone with it (S9's audit logs alone reach 100 MB).
+process.once('exit', () => rmSync(scratch, { recursive: true, force: true }))
 
 export function scratchPath(name: string): string {
   return join(scratch, name)

@@ -1,50 +1,37 @@
 /**
  * S9: the operating surfaces' cost. Portico with Prometheus metrics, OpenTelemetry tracing
- * (every call sampled, exported to an OTLP/HTTP sink run by the bench) and the audit log all
- * on, against the same build with all of them off, side by side in the same rounds, in both
+ * (every call sampled, exported to an OTLP/HTTP sink in its own process) and the audit log
+ * (to a file) all on, against the same build with all of them off, side by side in the same rounds, in both
  * modes (transparent in front of the HTTP fixture, gateway in front of the stdio fixture).
  * The store is off in all four, so the difference is what issue 14 adds.
  */
-import { once } from 'node:events'
 import { writeFileSync } from 'node:fs'
-import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
-import { type Launcher, type Running, scratchPath } from './contenders.ts'
+import { join } from 'node:path'
+import { type Launcher, ROOT, type Running, scratchPath } from './contenders.ts'
 import { start } from './procs.ts'
 
 const NODE = process.execPath
 
-/** An OTLP/HTTP endpoint that accepts and discards spans (counted). */
-export class SpanSink {
-  spans = 0
-  posts = 0
-  readonly #server: Server
-  url = ''
+/** The OTLP/HTTP sink S9's Porticos export to: its own process (fixtures/otlp-sink.ts). */
+export interface SpanSink {
+  url: string
+  /** Export requests received so far. */
+  posts(): Promise<number>
+  stop(): Promise<void>
+}
 
-  constructor() {
-    this.#server = createServer((req, res) => {
-      let size = 0
-      req.on('data', (chunk: Buffer) => {
-        size += chunk.length
-      })
-      req.on('end', () => {
-        this.posts++
-        this.spans += size > 0 ? 1 : 0
-        res.writeHead(200, { 'content-type': 'application/json' }).end('{}')
-      })
-    })
-  }
-
-  async start(): Promise<this> {
-    this.#server.listen(0, '127.0.0.1')
-    await once(this.#server, 'listening')
-    this.url = `http://127.0.0.1:${(this.#server.address() as AddressInfo).port}`
-    return this
-  }
-
-  close(): void {
-    this.#server.closeAllConnections()
-    this.#server.close()
+export async function startSpanSink(): Promise<SpanSink> {
+  const started = await start(NODE, [join(ROOT, 'dist/bench/fixtures/otlp-sink.js')], {
+    waitFor: /listening on (http:\/\/\S+)/,
+  })
+  const url = started.match?.[1] as string
+  return {
+    url,
+    async posts() {
+      const response = await fetch(`${url}/stats`)
+      return ((await response.json()) as { posts: number }).posts
+    },
+    stop: () => started.stop(),
   }
 }
 
@@ -81,6 +68,7 @@ export function porticoOps(on: boolean, entry: string, otlp: () => string): Laun
       const args = [...flags, entry, 'run', '--upstream', upstream, '--port', '0', '--config', file]
       const started = await start(NODE, [...args, '--log-level', 'info'], {
         waitFor: /listening on (http:\/\/\S+)/,
+        stderrTo: scratchPath(`${name}.log`),
       })
       return runningOf(name, started.match?.[1] as string, started)
     },
@@ -117,6 +105,7 @@ export function porticoGatewayOps(
       writeFileSync(file, backend.join('\n'))
       const started = await start(NODE, [entry, 'run', '--config', file, '--log-level', 'info'], {
         waitFor: /listening on (http:\/\/\S+)/,
+        stderrTo: scratchPath(`${name}.log`),
       })
       return { ...runningOf(name, started.match?.[1] as string, started), toolPrefix: 'fx__' }
     },

@@ -3,7 +3,7 @@
  * memory, stop them. Every process started here is tracked and stopped on exit.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { closeSync, openSync, readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 
@@ -22,6 +22,12 @@ export interface StartOptions {
   /** Resolves with the match when a line of stdout/stderr matches. */
   waitFor?: RegExp
   timeoutMs?: number
+  /**
+   * Appends the child's stderr to this file instead of reading it here. For a proxy whose log
+   * is part of what is measured (S9's audit lines): as `2>>file` or a log collector would take
+   * it, not through the event loop of the bench process, which is also the load generator.
+   */
+  stderrTo?: string
 }
 
 export async function start(
@@ -29,11 +35,14 @@ export async function start(
   args: readonly string[],
   options: StartOptions = {},
 ): Promise<Started & { match?: RegExpExecArray }> {
+  const stderrFd = options.stderrTo === undefined ? undefined : openSync(options.stderrTo, 'a')
   const child = spawn(command, args, {
     cwd: options.cwd,
     env: { ...process.env, ...options.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['ignore', 'pipe', stderrFd ?? 'pipe'],
   })
+  // The child holds its own copy of the descriptor.
+  if (stderrFd !== undefined) closeSync(stderrFd)
   running.add(child)
   let output = ''
   let match: RegExpExecArray | undefined
@@ -43,20 +52,22 @@ export async function start(
   }
   child.stdout?.on('data', onData)
   child.stderr?.on('data', onData)
+  const logged = (): string =>
+    options.stderrTo === undefined ? '' : readFileSync(options.stderrTo, 'utf8').slice(-4096)
   const started: Started = {
     child,
-    output: () => output,
+    output: () => output + logged(),
     stop: () => stopChild(child),
   }
   if (options.waitFor) {
     const deadline = Date.now() + (options.timeoutMs ?? 20_000)
     while (match === undefined) {
       if (child.exitCode !== null || child.signalCode !== null) {
-        throw new Error(`${command} exited early: ${output.slice(-800)}`)
+        throw new Error(`${command} exited early: ${started.output().slice(-800)}`)
       }
       if (Date.now() > deadline) {
         await started.stop()
-        throw new Error(`${command} not ready in time: ${output.slice(-800)}`)
+        throw new Error(`${command} not ready in time: ${started.output().slice(-800)}`)
       }
       await sleep(20)
     }

@@ -15,7 +15,7 @@ import {
   STDIO_FIXTURE,
   startFixture,
 } from './contenders.ts'
-import { porticoGatewayOps, porticoOps, SpanSink } from './operate.ts'
+import { porticoGatewayOps, porticoOps, startSpanSink } from './operate.ts'
 import { start, treeCpuUs, treeRss } from './procs.ts'
 import type { Section, Table } from './report.ts'
 import {
@@ -653,7 +653,7 @@ export async function s8(
 // S9: metrics + tracing + audit on vs off (issue 14)
 
 export async function s9(plan: Plan, entry: string, figures: Figures): Promise<Section> {
-  const sink = await new SpanSink().start()
+  const sink = await startSpanSink()
   const otlp = () => sink.url
   const fixture = await startFixture()
   const levels = [1, 16]
@@ -694,19 +694,19 @@ export async function s9(plan: Plan, entry: string, figures: Figures): Promise<S
       notes.push(...skippedNotes(comparison))
     }
     tables.unshift({ columns: pairedColumns('mode, sessions'), rows: paired })
-    notes.push(`OTLP sink received ${sink.posts} export requests during the run.`)
+    notes.push(`OTLP sink received ${await sink.posts()} export requests during the run.`)
     return {
       id: 'S9',
       title: 'metrics + tracing + audit on vs off (issue 14)',
       method:
-        'The same Portico build twice per mode, store off in both: all operating surfaces off, and `[observability]` audit, metrics and tracing on (every call sampled, spans exported over OTLP/HTTP to a sink in the bench process; audit lines on stderr, read by the bench). Transparent mode in front of the HTTP fixture, gateway mode in front of the stdio fixture; 16 sessions, `tools/call echo` closed-loop at c=1 and c=16 ' +
+        'The same Portico build twice per mode, store off in both: all operating surfaces off, and `[observability]` audit, metrics and tracing on (every call sampled, spans exported over OTLP/HTTP to a sink in its own process; audit lines on stderr, appended to a file, as a collector or `2>>` would take them: neither is read by the bench process, which is the load generator). Transparent mode in front of the HTTP fixture, gateway mode in front of the stdio fixture; 16 sessions, `tools/call echo` closed-loop at c=1 and c=16 ' +
         `(${plan.warmupMs} ms warm-up + ${plan.durationMs} ms per cell), ${plan.rounds} rounds with the order rotated. The issue's bar: on costs at most 10 % of throughput.`,
       tables,
       notes,
     }
   } finally {
     await fixture.stop()
-    sink.close()
+    await sink.stop()
   }
 }
 
