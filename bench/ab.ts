@@ -4,6 +4,10 @@
  * machine weighs on both alike; medians over slices. For the optimisation log (issue 18), not a
  * scenario of the report.
  *
+ * `--together` loads both at once in every slice (each with its own `--c` sessions) instead
+ * of one after the other: the two share every moment of a noisy machine, so their ratio
+ * drifts less (check it with the same build on both sides first: an A/A run).
+ *
  * Usage: node dist/bench/ab.js --a PATH/main.js --b PATH/main.js [--slices 12] [--ms 1500]
  *        [--c 16] [--log-level warn] [--log-level-a/-b LEVEL] [--config-a FILE] [--config-b FILE] [--flags-a "NODE FLAGS"] [--flags-b …]
  */
@@ -52,7 +56,11 @@ async function launch(
   ]
   if (config) args.push('--config', config)
   else args.push('--db', scratchPath(`ab-${name}.db`))
-  const started = await start(NODE, args, { waitFor: /listening on (http:\/\/\S+)/ })
+  // Its log (the audit lines, at --log-level info) to a file, not through the load generator.
+  const started = await start(NODE, args, {
+    waitFor: /listening on (http:\/\/\S+)/,
+    stderrTo: scratchPath(`ab-${name}.log`),
+  })
   return {
     name,
     url: started.match?.[1] as string,
@@ -69,6 +77,7 @@ async function main(): Promise<void> {
   const slices = Number(arg('slices', '12'))
   const ms = Number(arg('ms', '1500'))
   const c = Number(arg('c', '16'))
+  const together = process.argv.includes('--together')
   const fixture = await startFixture()
   const sides = [
     await launch('A', arg('a') as string, fixture.url, arg('config-a'), arg('flags-a')),
@@ -86,18 +95,34 @@ async function main(): Promise<void> {
   let n = 0
   const call = (s: Awaited<ReturnType<typeof openSessions>>[number]) => s.call('echo', `v${n++}`)
   for (const load of loads) await closedLoop(load.sessions, call, 0, 1000)
+  const record = (
+    side: Side,
+    result: Awaited<ReturnType<typeof closedLoop>>,
+    cpuBefore: number,
+  ) => {
+    side.cpu.push((treeCpuUs(side.pid) - cpuBefore) / Math.max(1, result.requests))
+    side.rps.push(result.requests / result.seconds)
+    const latency = summarize(result.latenciesUs)
+    side.p50.push(latency.p50)
+    side.p99.push(latency.p99)
+  }
   for (let slice = 0; slice < slices; slice++) {
+    if (together) {
+      // Both loaded at once, each with its own c sessions: every instant of the machine's
+      // noise weighs on both, where alternating slices leave each to its own moments.
+      const before = sides.map((side) => treeCpuUs(side.pid))
+      const results = await Promise.all(loads.map((load) => closedLoop(load.sessions, call, 0, ms)))
+      for (const [i, side] of sides.entries()) {
+        record(side, results[i] as (typeof results)[number], before[i] ?? 0)
+      }
+      continue
+    }
     const order = slice % 2 === 0 ? [0, 1] : [1, 0]
     for (const i of order) {
       const side = sides[i] as Side
       const load = loads[i] as (typeof loads)[number]
       const before = treeCpuUs(side.pid)
-      const result = await closedLoop(load.sessions, call, 0, ms)
-      side.cpu.push((treeCpuUs(side.pid) - before) / Math.max(1, result.requests))
-      side.rps.push(result.requests / result.seconds)
-      const latency = summarize(result.latenciesUs)
-      side.p50.push(latency.p50)
-      side.p99.push(latency.p99)
+      record(side, await closedLoop(load.sessions, call, 0, ms), before)
     }
   }
   for (const side of sides) {
@@ -106,15 +131,23 @@ async function main(): Promise<void> {
     )
   }
   const ratio = sides[1] && sides[0] ? median(sides[1].cpu) / median(sides[0].cpu) : Number.NaN
-  console.log(`B ÷ A CPU/req: ${ratio.toFixed(3)} (c=${c}, ${slices} slices of ${ms} ms)`)
+  console.log(
+    `B ÷ A CPU/req: ${ratio.toFixed(3)} (c=${c}${together ? ' each, loaded together' : ''}, ${slices} slices of ${ms} ms)`,
+  )
   // Each slice of B against the A slice next to it: steadier than the ratio of medians when
   // the shared machine's speed drifts during the run.
-  const paired = (sides[1]?.cpu ?? []).map((b, i) => b / (sides[0]?.cpu[i] ?? Number.NaN))
-  const sorted = [...paired].sort((x, y) => x - y)
-  const quartile = (q: number) => sorted[Math.floor(q * (sorted.length - 1))] ?? Number.NaN
-  console.log(
-    `B ÷ A CPU/req, paired slices: median ${median(paired).toFixed(3)}, quartiles ${quartile(0.25).toFixed(3)} – ${quartile(0.75).toFixed(3)}`,
-  )
+  for (const [what, of] of [
+    ['CPU/req', (side: Side) => side.cpu],
+    ['req/s', (side: Side) => side.rps],
+  ] as const) {
+    const a = sides[0] ? of(sides[0]) : []
+    const paired = (sides[1] ? of(sides[1]) : []).map((b, i) => b / (a[i] ?? Number.NaN))
+    const sorted = [...paired].sort((x, y) => x - y)
+    const quartile = (q: number) => sorted[Math.floor(q * (sorted.length - 1))] ?? Number.NaN
+    console.log(
+      `B ÷ A ${what}, paired slices: median ${median(paired).toFixed(3)}, quartiles ${quartile(0.25).toFixed(3)} – ${quartile(0.75).toFixed(3)}`,
+    )
+  }
   await Promise.all(loads.map((l) => l.target.close()))
   await Promise.all(sides.map((s) => s.stop()))
   await fixture.stop()
