@@ -110,12 +110,23 @@ export class ProtoWriter {
     this.end(mark)
   }
 
-  /** A bytes field from lower-case hex (ids). */
+  /**
+   * A bytes field from lower-case hex (ids: generated lower-case, or a client's `traceparent`,
+   * which context.ts validates and lower-cases). Decoded here rather than by `Buffer.write`:
+   * three ids per span, and for 8 or 16 bytes the call into C++ cost more than the loop
+   * (perf2 step 23: 89 → 70 ns per id).
+   */
   hex(field: number, hex: string): void {
+    const length = hex.length >>> 1
     this.tag(field, LENGTH_DELIMITED)
-    this.varint(hex.length / 2)
-    this.#room(hex.length / 2)
-    this.#length += this.#buffer.write(hex, this.#length, 'hex')
+    this.varint(length)
+    this.#room(length)
+    const buffer = this.#buffer
+    let at = this.#length
+    for (let i = 0; i < hex.length; i += 2) {
+      buffer[at++] = (nibble(hex.charCodeAt(i)) << 4) | nibble(hex.charCodeAt(i + 1))
+    }
+    this.#length = at
   }
 
   /** Bytes as they are (precomputed fields). */
@@ -307,4 +318,9 @@ export function traceRequestHeads(
     head.raw(scopeField)
     return Buffer.from(head.bytes())
   }
+}
+
+/** The value of one lower-case hex digit ('0'–'9' are 48–57, 'a'–'f' are 97–102). */
+function nibble(code: number): number {
+  return code <= 57 ? code - 48 : code - 87
 }
