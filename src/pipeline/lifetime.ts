@@ -3,13 +3,9 @@
  * that hold something for the whole answer (a deadline timer, a concurrency slot, a trace span)
  * register their cleanup here; a streamed answer ends long after `next` resolved.
  */
-export class CallLifetime {
-  /**
-   * The first callback in a field, the others in an array: most calls register one or two, and
-   * an array grown by `push` from empty reserves 17 slots (about 120 bytes per call).
-   */
-  #first: (() => void) | undefined
-  #more: Array<() => void> | undefined
+import { Held } from './held.ts'
+
+export class CallLifetime extends Held<() => void> {
   #ended = false
 
   get ended(): boolean {
@@ -22,21 +18,14 @@ export class CallLifetime {
       callback()
       return
     }
-    if (this.#first === undefined) this.#first = callback
-    else if (this.#more === undefined) this.#more = [callback]
-    else this.#more.push(callback)
+    this.hold(callback)
   }
 
   /** Ends the call; idempotent. A failing callback never stops the others. */
   end(): void {
     if (this.#ended) return
     this.#ended = true
-    const first = this.#first
-    const more = this.#more
-    this.#first = undefined
-    this.#more = undefined
-    if (first !== undefined) run(first)
-    if (more !== undefined) for (const callback of more) run(callback)
+    this.drain(run)
   }
 }
 

@@ -6,11 +6,13 @@
  * dictionary mode, and a call needs one per layer that may cut it (the exchange, the whole-call
  * timeout, each hedged attempt). Measured in process, a controller with one listener cost
  * 5–10 µs and a pile of garbage per call, more than the rest of the protection stack together
- * (bench/reports/2026-12-01-perf2.md). A CallSignal is a plain object with a listener array; it
+ * (bench/reports/2026-12-01-perf2.md). A CallSignal is a plain object holding its listeners; it
  * speaks the part of AbortSignal that code uses (`aborted`, `reason`, `addEventListener` and
  * `removeEventListener` for 'abort'; listeners get no event object), and makes a
  * real AbortSignal only for an API that insists on one (`asAbortSignal()`).
  */
+
+import { Held } from './held.ts'
 
 /** Called without an event object: nothing in Portico reads one, and building it costs. */
 type Listener = () => void
@@ -29,18 +31,13 @@ export interface SignalLike {
   removeEventListener(type: 'abort', listener: Listener): void
 }
 
-export class CallSignal implements SignalLike {
+/**
+ * Holds its listeners and linked controllers in the order they were added (Held). A controller
+ * is kept as itself: no closure to follow the parent, none to stop.
+ */
+export class CallSignal extends Held<Listener | CallController> implements SignalLike {
   #aborted = false
   #reason: unknown
-  /**
-   * Listeners and linked controllers in the order they were added: the first in a field, the
-   * others in an array; removed ones are taken out. A controller is kept as itself: no closure
-   * to follow the parent, none to stop. Why a field: a signal almost always has one listener
-   * (the transport's, or the next layer's controller), and an array grown by `push` from empty
-   * reserves 17 slots, about 120 bytes more per signal, a few signals per call.
-   */
-  #first: Listener | CallController | undefined
-  #more: Array<Listener | CallController> | undefined
   #real: AbortController | undefined
 
   get aborted(): boolean {
@@ -54,7 +51,7 @@ export class CallSignal implements SignalLike {
   /** Listens for the abort, once (an abort happens once): the `once` option changes nothing. */
   addEventListener(type: 'abort', listener: Listener, _options?: { once?: boolean }): void {
     if (type !== 'abort' || this.#aborted) return
-    this.#hold(listener)
+    this.hold(listener)
   }
 
   removeEventListener(type: 'abort', listener: Listener): void {
@@ -62,20 +59,11 @@ export class CallSignal implements SignalLike {
   }
 
   [ADOPT](child: CallController): void {
-    this.#hold(child)
-  }
-
-  #hold(listener: Listener | CallController): void {
-    if (this.#first === undefined && this.#more === undefined) this.#first = listener
-    else if (this.#more === undefined) this.#more = [listener]
-    else this.#more.push(listener)
+    this.hold(child)
   }
 
   [RELEASE](listener: Listener | CallController): void {
-    const more = this.#more
-    const index = more === undefined ? -1 : more.lastIndexOf(listener)
-    if (index !== -1) (more as Array<Listener | CallController>).splice(index, 1)
-    else if (this.#first === listener) this.#first = undefined
+    this.letGo(listener)
   }
 
   /** Throws the reason when aborted (AbortSignal's `throwIfAborted`). */
@@ -96,13 +84,8 @@ export class CallSignal implements SignalLike {
     if (this.#aborted) return
     this.#aborted = true
     this.#reason = reason
-    const first = this.#first
-    const more = this.#more
-    this.#first = undefined
-    this.#more = undefined
     this.#real?.abort(reason)
-    if (first !== undefined) notify(first, reason)
-    if (more !== undefined) for (const listener of more) notify(listener, reason)
+    this.drain((listener) => notify(listener, reason))
   }
 }
 
