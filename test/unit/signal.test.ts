@@ -33,6 +33,39 @@ describe('CallSignal', () => {
     )
   })
 
+  it('keeps the order of what is left when the first, a middle or a repeated listener goes', () => {
+    const controller = new CallController()
+    const heard: string[] = []
+    const listener = (name: string) => () => {
+      heard.push(name)
+    }
+    const a = listener('a')
+    const b = listener('b')
+    const c = listener('c')
+    const d = listener('d')
+    const e = listener('e')
+    const signal = controller.signal
+    signal.addEventListener('abort', a)
+    signal.addEventListener('abort', b)
+    signal.addEventListener('abort', c)
+    signal.removeEventListener('abort', a) // the first one held
+    signal.addEventListener('abort', d)
+    signal.removeEventListener('abort', c) // one in the middle
+    signal.addEventListener('abort', b) // b twice: removing it takes the later one
+    signal.removeEventListener('abort', b)
+    signal.addEventListener('abort', e)
+    controller.abort()
+    assert.deepEqual(heard, ['b', 'd', 'e'])
+
+    const alone = new CallController()
+    alone.signal.addEventListener('abort', a)
+    alone.signal.removeEventListener('abort', a)
+    alone.signal.addEventListener('abort', e) // held first again once nothing is
+    heard.length = 0
+    alone.abort()
+    assert.deepEqual(heard, ['e'])
+  })
+
   it('aborts with an AbortError when no reason is given', () => {
     const controller = new CallController()
     controller.abort()
