@@ -84,6 +84,13 @@ const RESTART_MIN_MS = 100
 const RESTART_MAX_MS = 30_000
 const REPORT_EVERY_MS = 5000
 const IDLE_STOP_MS = 30_000
+/**
+ * The writer thread's young generation. V8's default lets it grow to 32 MB (two 16 MB halves)
+ * under load, though the writer keeps little between batches: 8 MB took about 25 MB off a
+ * loaded proxy's resident memory at no measurable CPU cost (bench/reports/2026-12-01-perf2.md,
+ * step 24). Smaller promoted more of each batch to the old generation, which then grew.
+ */
+const WRITER_YOUNG_GENERATION_MB = 8
 
 /**
  * Makes sure the store is there at this schema first (creating or upgrading it on this
@@ -111,7 +118,10 @@ export function storeSink(options: StoreSinkOptions): StoreSink {
     ...(options.retentionMs === undefined ? {} : { retentionMs: options.retentionMs }),
   }
   const start = () =>
-    new Worker(new URL('./writer-worker.js', import.meta.url), { workerData: workerOptions })
+    new Worker(new URL('./writer-worker.js', import.meta.url), {
+      workerData: workerOptions,
+      resourceLimits: { maxYoungGenerationSizeMb: WRITER_YOUNG_GENERATION_MB },
+    })
   return new WorkerSink(start, {
     ...limitsOf(options),
     lazy: {

@@ -140,8 +140,11 @@ function start(options: WriterOptions): void {
   })
 }
 
+/** The writer's SQLite page cache (see `OpenOptions.cacheKiB`). */
+const WRITER_CACHE_KIB = 8_000
+
 function openAt(path: string): Open {
-  const db = openStore(path, { create: true })
+  const db = openStore(path, { create: true, cacheKiB: WRITER_CACHE_KIB })
   return { db, ingestor: new Ingestor(db) }
 }
 
