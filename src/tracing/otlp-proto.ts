@@ -225,29 +225,90 @@ export function nanosWords(ms: number): [number, number] {
   return [low, high]
 }
 
-/** `key` as a KeyValue's key field, with the value field's tag after it. */
-const KEY_BYTES = new Map<string, Buffer>()
+/**
+ * Attribute keys whose values come from a small set (methods, versions, outcomes, status
+ * codes, tool and backend names): their whole KeyValue fields are kept encoded, per value.
+ * A traced call writes about eighteen attributes, thirteen of them of these keys.
+ */
+const FEW_VALUES: ReadonlySet<string> = new Set([
+  'mcp.method.name',
+  'jsonrpc.protocol.version',
+  'gen_ai.tool.name',
+  'gen_ai.operation.name',
+  'gen_ai.prompt.name',
+  'network.protocol.name',
+  'mcp.protocol.version',
+  'portico.backend',
+  'portico.outcome',
+  'http.response.status_code',
+  'rpc.response.status_code',
+  'error.type',
+])
+/** Values kept encoded per key: past this, a key's other values are encoded each time (a bound on what a client's names can make Portico keep). */
+const MAX_VALUES_PER_KEY = 128
 
-function keyBytes(key: string): Buffer {
-  let bytes = KEY_BYTES.get(key)
-  if (bytes !== undefined) return bytes
+interface KeyInfo {
+  /** The KeyValue's key field, with the value field's tag after it. */
+  bytes: Buffer
+  /** For keys of `FEW_VALUES`: whole KeyValue fields (span attributes, field 9) by value. */
+  pairs: Map<AttributeValue, Buffer> | undefined
+}
+
+const KEYS = new Map<string, KeyInfo>()
+
+function keyInfo(key: string): KeyInfo {
+  let info = KEYS.get(key)
+  if (info !== undefined) return info
   const writer = new ProtoWriter(64)
   writer.string(1, key)
-  bytes = Buffer.from(writer.bytes())
-  if (KEY_BYTES.size < 256) KEY_BYTES.set(key, bytes)
-  return bytes
+  info = { bytes: Buffer.from(writer.bytes()), pairs: FEW_VALUES.has(key) ? new Map() : undefined }
+  if (KEYS.size < 256) KEYS.set(key, info)
+  return info
 }
 
 /** Attributes as repeated KeyValue messages under `field`. */
 export function writeAttributes(writer: ProtoWriter, field: number, attributes: Attributes): void {
   for (let i = 0; i < attributes.length; i += 2) {
-    const pair = writer.begin(field)
-    writer.raw(keyBytes(attributes[i] as string))
-    const any = writer.begin(2)
-    writeValue(writer, attributes[i + 1] as AttributeValue)
-    writer.end(any)
-    writer.end(pair)
+    const info = keyInfo(attributes[i] as string)
+    const value = attributes[i + 1] as AttributeValue
+    const pairs = field === SPAN_ATTRIBUTES ? info.pairs : undefined
+    const known = pairs?.get(value)
+    if (known !== undefined) writer.raw(known)
+    else if (pairs !== undefined && pairs.size < MAX_VALUES_PER_KEY && isShort(value)) {
+      const pair = new ProtoWriter(64)
+      writeKeyValue(pair, field, info, value)
+      const bytes = Buffer.from(pair.bytes())
+      pairs.set(value, bytes)
+      writer.raw(bytes)
+    } else writeKeyValue(writer, field, info, value)
   }
+}
+
+/**
+ * Only short values are kept: a client names its own tools (transparent mode), and what is
+ * kept must stay small whatever it sends.
+ */
+function isShort(value: AttributeValue): boolean {
+  return typeof value !== 'string' || value.length <= MAX_KEPT_VALUE_LENGTH
+}
+
+const MAX_KEPT_VALUE_LENGTH = 64
+
+/** A span's `attributes` field number. */
+const SPAN_ATTRIBUTES = 9
+
+function writeKeyValue(
+  writer: ProtoWriter,
+  field: number,
+  info: KeyInfo,
+  value: AttributeValue,
+): void {
+  const pair = writer.begin(field)
+  writer.raw(info.bytes)
+  const any = writer.begin(2)
+  writeValue(writer, value)
+  writer.end(any)
+  writer.end(pair)
 }
 
 function writeValue(writer: ProtoWriter, value: AttributeValue): void {
@@ -274,7 +335,8 @@ export function writeSpan(writer: ProtoWriter, span: Span): void {
   writer.varint(span.kind)
   writer.nanos(7, span.start)
   writer.nanos(8, span.end)
-  writeAttributes(writer, 9, span.attributes)
+  if (span.described !== undefined) writeAttributes(writer, SPAN_ATTRIBUTES, span.described)
+  writeAttributes(writer, SPAN_ATTRIBUTES, span.attributes)
   if (span.status !== 0) {
     const status = writer.begin(15)
     if (span.statusMessage) writer.string(2, span.statusMessage)

@@ -38,6 +38,9 @@ export class Span {
   /** Epoch milliseconds (fractional). */
   readonly start: number
   end = 0
+  /** The attributes `Describe` made (see `complete`), encoded before `attributes`. */
+  described: Attributes | undefined = undefined
+  /** The attributes set on the span itself (at its start, then by `set`). */
   attributes: Attributes
   /** 0 unset, 1 ok, 2 error. */
   status: 0 | 1 | 2 = 0
@@ -65,9 +68,10 @@ export class Span {
   }
 
   /**
-   * Runs the span's `Describe`, once: its name, and its attributes first, before those set
-   * since it started. The encoders call it; anyone reading a span's name or attributes before
-   * it is encoded calls it first.
+   * Runs the span's `Describe`, once: its name, and the attributes encoded first, before those
+   * set since it started (kept apart: joining the two arrays per span cost more than writing
+   * them one after the other). The encoders call it; anyone reading a span's name or
+   * attributes before it is encoded calls it first.
    */
   complete(): void {
     const describe = this.#describe
@@ -76,10 +80,7 @@ export class Span {
     const described = describe(this.#source as never)
     this.#source = undefined
     this.name = described.name
-    this.attributes =
-      this.attributes.length === 0
-        ? described.attributes
-        : described.attributes.concat(this.attributes)
+    this.described = described.attributes
   }
 
   /** Sets an attribute; a key set again keeps its last value (encoding then skips no duplicates). */
@@ -97,10 +98,7 @@ export class Span {
   /** The value of an attribute (the last one set under `key`). */
   get(key: string): AttributeValue | undefined {
     this.complete()
-    for (let i = this.attributes.length - 2; i >= 0; i -= 2) {
-      if (this.attributes[i] === key) return this.attributes[i + 1] as AttributeValue
-    }
-    return undefined
+    return lastValue(this.attributes, key) ?? lastValue(this.described ?? [], key)
   }
 
   fail(type: string): void {
@@ -108,6 +106,13 @@ export class Span {
     this.status = 2
     this.statusMessage = type
   }
+}
+
+function lastValue(attributes: Attributes, key: string): AttributeValue | undefined {
+  for (let i = attributes.length - 2; i >= 0; i -= 2) {
+    if (attributes[i] === key) return attributes[i + 1] as AttributeValue
+  }
+  return undefined
 }
 
 /** OTLP/HTTP's two encodings, named as OTEL_EXPORTER_OTLP_PROTOCOL names them. */
@@ -290,7 +295,7 @@ export function encodeSpan(span: Span): string {
     span.status === 0
       ? '{}'
       : `{"code":${span.status}${span.statusMessage ? `,"message":${JSON.stringify(span.statusMessage)}` : ''}}`
-  return `{"traceId":"${span.traceId}","spanId":"${span.spanId}"${parent},"name":${JSON.stringify(span.name)},"kind":${span.kind},"startTimeUnixNano":"${nanos(span.start)}","endTimeUnixNano":"${nanos(span.end)}","attributes":${encodeAttributes(span.attributes)},"status":${status}}`
+  return `{"traceId":"${span.traceId}","spanId":"${span.spanId}"${parent},"name":${JSON.stringify(span.name)},"kind":${span.kind},"startTimeUnixNano":"${nanos(span.start)}","endTimeUnixNano":"${nanos(span.end)}","attributes":${encodeAttributes(span.described === undefined ? span.attributes : span.described.concat(span.attributes))},"status":${status}}`
 }
 
 /**

@@ -15,7 +15,7 @@ import {
   varintSize,
   writeSpan,
 } from '../../src/tracing/otlp-proto.ts'
-import { Span } from '../../src/tracing/tracer.ts'
+import { Span, Tracer } from '../../src/tracing/tracer.ts'
 import { decodeTraceRequest, type OtlpPayload } from '../helpers/otlp-proto.ts'
 
 const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736'
@@ -132,6 +132,61 @@ describe('OTLP protobuf encoding', () => {
       assert.equal(span.parentSpanId, undefined)
       assert.deepEqual(span.attributes[1], { key: 'pad', value: { stringValue: 'p'.repeat(i) } })
     }
+  })
+
+  it('writes the same attributes whether their encoding is kept or not: repeated values, a number and its text, long names and more names than are kept', () => {
+    // Keys of few values (tool names, status codes) keep each value's encoding; past 128
+    // values per key, or for a value over 64 characters, it is written each time.
+    const names = Array.from({ length: 300 }, (_, i) =>
+      i % 7 === 0 ? `t${i}${'x'.repeat(80)}` : `t${i}`,
+    )
+    const spans: Span[] = []
+    for (let round = 0; round < 2; round++) {
+      for (const name of names) {
+        const span = new Span('tools/call', 2, undefined, ['gen_ai.tool.name', name])
+        span.set('http.response.status_code', round === 0 ? 200 : '200')
+        span.end = span.start
+        spans.push(span)
+      }
+    }
+    const out = exportRequest(spans).resourceSpans[0]?.scopeSpans[0]?.spans ?? []
+    assert.equal(out.length, 600)
+    for (const [i, span] of out.entries()) {
+      assert.deepEqual(span.attributes, [
+        { key: 'gen_ai.tool.name', value: { stringValue: names[i % 300] } },
+        {
+          key: 'http.response.status_code',
+          value: i < 300 ? { intValue: '200' } : { stringValue: '200' },
+        },
+      ])
+    }
+  })
+
+  it('writes the attributes a span was described with before those set on it', async () => {
+    const tracer = new Tracer({
+      serviceName: 's',
+      serviceVersion: '1',
+      endpoint: 'http://127.0.0.1:9',
+      sampleRatio: 1,
+      maxQueue: 1,
+      batchSize: 1,
+      flushIntervalMs: 60_000,
+    })
+    const span = tracer.startDescribed(2, undefined, 'echo', (tool) => ({
+      name: `tools/call ${tool}`,
+      attributes: ['gen_ai.tool.name', tool],
+    }))
+    span.set('portico.outcome', 'ok')
+    assert.equal(span.get('gen_ai.tool.name'), 'echo')
+    assert.equal(span.get('portico.outcome'), 'ok')
+    span.end = span.start
+    const [decoded] = exportRequest([span]).resourceSpans[0]?.scopeSpans[0]?.spans ?? []
+    assert.equal(decoded?.name, 'tools/call echo')
+    assert.deepEqual(
+      decoded?.attributes.map((a) => a.key),
+      ['gen_ai.tool.name', 'portico.outcome'],
+    )
+    await tracer.close()
   })
 
   it('encodes a span larger than the buffer it keeps, then small ones again', () => {
