@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [--only S1,C2] [--rounds N] [--with a,b] [--out FILE]`: runs the
+ * `npm run bench [-- --quick] [--only S1,C2] [--rounds N] [--with a,b] [--out FILE] [--wait-quiet S]`: runs the
  * scenarios side by side against direct, nginx, a bare Node pass-through, Portico and the npm
  * peers, plus the cost curves C1–C4, and updates the current report of each scenario set it ran
  * (bench/reports/<set>.md, see lib/output.ts) with a history row each. Not a test: timings live
@@ -46,7 +46,7 @@ import {
   writeStandalone,
 } from './lib/output.ts'
 import { stopAll } from './lib/procs.ts'
-import type { Section } from './lib/report.ts'
+import { MAX_LOAD_FOR_VERDICTS, type Section, verdictsAtLoad } from './lib/report.ts'
 import { type Figures, type Plan, s1, s2, s3, s4, s5, s6, s7, s8, s9 } from './lib/scenarios.ts'
 import { ALL_SCENARIOS } from './lib/sets.ts'
 import { verdicts } from './lib/targets.ts'
@@ -58,6 +58,8 @@ interface Args {
   out: string | undefined
   /** Only these contenders (by name), for profiling and reruns of key figures. */
   with: Set<string> | undefined
+  /** Seconds each section may wait for the machine to be quiet (`--wait-quiet`). */
+  waitQuiet: number
 }
 
 function parseArgs(argv: readonly string[]): Args {
@@ -67,6 +69,7 @@ function parseArgs(argv: readonly string[]): Args {
     rounds: undefined,
     out: undefined,
     with: undefined,
+    waitQuiet: 0,
   }
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]
@@ -75,10 +78,14 @@ function parseArgs(argv: readonly string[]): Args {
     else if (arg === '--rounds') args.rounds = Number(argv[++i])
     else if (arg === '--out') args.out = argv[++i]
     else if (arg === '--with') args.with = new Set((argv[++i] ?? '').split(','))
+    else if (arg === '--wait-quiet') args.waitQuiet = Number(argv[++i])
     else
       throw new Error(
-        `unknown argument ${arg} (use --quick, --only S1,C2, --with direct,portico, --rounds N, --out FILE)`,
+        `unknown argument ${arg} (use --quick, --only S1,C2, --with direct,portico, --rounds N, --out FILE, --wait-quiet SECONDS)`,
       )
+  }
+  if (!Number.isFinite(args.waitQuiet) || args.waitQuiet < 0) {
+    throw new Error('--wait-quiet takes a number of seconds (0 or more)')
   }
   const unknown = [...(args.only ?? [])].filter((id) => !ALL_SCENARIOS.includes(id))
   if (unknown.length > 0)
@@ -88,6 +95,25 @@ function parseArgs(argv: readonly string[]): Args {
 
 function log(line: string): void {
   process.stderr.write(`${line}\n`)
+}
+
+/**
+ * Waits up to `seconds` for the 1-minute load average to fall to the bound under which targets
+ * are compared, saying what it waits for every 15 s. Our own previous section counts in it
+ * too: it decays with a one-minute time constant.
+ */
+async function waitForQuiet(id: string, seconds: number): Promise<void> {
+  const until = Date.now() + seconds * 1000
+  let said = 0
+  while ((loadavg()[0] ?? 0) > MAX_LOAD_FOR_VERDICTS && Date.now() < until) {
+    if (Date.now() - said >= 15_000) {
+      said = Date.now()
+      log(
+        `${id}: waiting for load average ≤ ${MAX_LOAD_FOR_VERDICTS} (now ${(loadavg()[0] ?? 0).toFixed(2)}, ${Math.ceil((until - Date.now()) / 1000)} s left)`,
+      )
+    }
+    await new Promise((resolve) => setTimeout(resolve, 2000))
+  }
 }
 
 function machine(): string[] {
@@ -171,6 +197,7 @@ async function main(): Promise<void> {
   const commit = measuredCommit(ROOT)
   const run = async (id: string, body: () => Promise<Section>): Promise<void> => {
     if (!wants(id)) return
+    if (args.waitQuiet > 0) await waitForQuiet(id, args.waitQuiet)
     log(`${id}…`)
     const t0 = Date.now()
     const load = loadavg()
@@ -222,7 +249,10 @@ async function main(): Promise<void> {
 
   // Each target shows in the section of its scenario.
   for (const m of measured) {
-    m.section.verdicts = verdicts(figures).filter((v) => v.scenario === m.section.id)
+    m.section.verdicts = verdictsAtLoad(
+      verdicts(figures).filter((v) => v.scenario === m.section.id),
+      m.load,
+    )
   }
   const contenderLines = (list: Launcher[]) => list.map((l) => `- **${l.name}**: ${l.what}`)
   // S9 and C3 start their own Porticos, described in their sections.

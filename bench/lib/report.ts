@@ -33,6 +33,25 @@ export interface Verdict {
   measured: string
   met: boolean | undefined
   comment?: string
+  /**
+   * Why the figure is not held against its target in this run (the machine was busy with
+   * other work when the section began): the result then says so instead of met or missed.
+   */
+  notCompared?: string
+}
+
+/**
+ * The 1-minute load average above which a section's figures are not held against their
+ * targets (issue 18): on a shared 2-core machine, other tenants' work moves the ratios by more
+ * than the targets' margins.
+ */
+export const MAX_LOAD_FOR_VERDICTS = 1
+
+/** The verdicts of a section that began at `load`: not compared when it was above the bound. */
+export function verdictsAtLoad(verdicts: readonly Verdict[], load: number): Verdict[] {
+  if (!(load > MAX_LOAD_FOR_VERDICTS)) return [...verdicts]
+  const why = `load average ${load.toFixed(2)} at the start of the section (above ${MAX_LOAD_FOR_VERDICTS})`
+  return verdicts.map((v) => ({ ...v, notCompared: why }))
 }
 
 export function renderTable(table: Table): string {
@@ -63,11 +82,13 @@ export function renderVerdicts(verdicts: readonly Verdict[]): string {
     rows: verdicts.map((v) => [
       v.target,
       v.measured,
-      v.met === undefined
-        ? `not measured${v.comment ? `: ${v.comment}` : ''}`
-        : v.met
-          ? 'met'
-          : `**missed**${v.comment ? `: ${v.comment}` : ''}`,
+      v.notCompared !== undefined
+        ? `not compared: ${v.notCompared}`
+        : v.met === undefined
+          ? `not measured${v.comment ? `: ${v.comment}` : ''}`
+          : v.met
+            ? 'met'
+            : `**missed**${v.comment ? `: ${v.comment}` : ''}`,
     ]),
   })
 }

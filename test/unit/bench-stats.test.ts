@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import { renderVerdicts, type Verdict, verdictsAtLoad } from '../../bench/lib/report.ts'
 import {
   formatRatio,
   formatUs,
@@ -47,5 +48,23 @@ describe('bench statistics', () => {
     assert.equal(formatUs(1240), '1.24 ms')
     assert.equal(formatUs(Number.NaN), '—')
     assert.equal(formatRatio(1.234), '1.23×')
+  })
+
+  it('holds figures against their targets only when the section began at a load average of 1 or less', () => {
+    const verdicts: Verdict[] = [
+      { scenario: 'S1', target: 'p99 ≤ 1 ms', measured: '+0.8 ms', met: true },
+      { scenario: 'S1', target: 'req/s ≥ 0.8 × bare', measured: '0.7×', met: false },
+    ]
+    const quiet = renderVerdicts(verdictsAtLoad(verdicts, 0.95))
+    assert.match(quiet, /\| met \|/)
+    assert.match(quiet, /\*\*missed\*\*/)
+    const busy = renderVerdicts(verdictsAtLoad(verdicts, 1.6))
+    assert.doesNotMatch(busy, /\| met \||missed/)
+    assert.equal(
+      busy.match(/not compared: load average 1\.60 at the start of the section/g)?.length,
+      2,
+    )
+    // The measured figures are still shown.
+    assert.match(busy, /\+0\.8 ms/)
   })
 })
