@@ -11,7 +11,7 @@ import type { Call } from '../pipeline/call.ts'
 import type { Middleware } from '../pipeline/compose.ts'
 import type { Reply } from '../pipeline/reply.ts'
 import { formatTraceparent, parseTraceparent, type SpanContext } from './context.ts'
-import { type Attributes, contextOf, SPAN_KIND, type Span, type Tracer } from './tracer.ts'
+import { type AttributeSink, contextOf, SPAN_KIND, type Span, type Tracer } from './tracer.ts'
 
 /** The client's trace context: the header wins over `_meta` (SEP-414). */
 function clientParent(call: Call): SpanContext | undefined {
@@ -32,22 +32,18 @@ function spanName(call: Call): string {
     : method
 }
 
-function requestAttributes(call: Call): Attributes {
-  const attributes: Attributes = [
-    'mcp.method.name',
-    call.method ?? 'unknown',
-    'jsonrpc.protocol.version',
-    '2.0',
-  ]
-  if (call.id !== undefined) attributes.push('jsonrpc.request.id', String(call.id))
+function requestAttributes(call: Call, attributes: AttributeSink): void {
+  attributes.add('mcp.method.name', call.method ?? 'unknown')
+  attributes.add('jsonrpc.protocol.version', '2.0')
+  if (call.id !== undefined) attributes.add('jsonrpc.request.id', String(call.id))
   const target = call.target
   if (target?.name !== undefined) {
     if (target.kind === 'tool') {
-      attributes.push('gen_ai.tool.name', target.name, 'gen_ai.operation.name', 'execute_tool')
-    } else if (target.kind === 'prompt') attributes.push('gen_ai.prompt.name', target.name)
-    else if (target.kind === 'resource') attributes.push('mcp.resource.uri', target.name)
+      attributes.add('gen_ai.tool.name', target.name)
+      attributes.add('gen_ai.operation.name', 'execute_tool')
+    } else if (target.kind === 'prompt') attributes.add('gen_ai.prompt.name', target.name)
+    else if (target.kind === 'resource') attributes.add('mcp.resource.uri', target.name)
   }
-  return attributes
 }
 
 /** The exchange span of every client request. */
@@ -69,16 +65,16 @@ export function exchangeSpans(tracer: Tracer): Middleware {
   }
 }
 
-/** The exchange span's name and request attributes, made when it is encoded. */
-function describeExchange(call: Call): { name: string; attributes: Attributes } {
-  const attributes = requestAttributes(call)
-  attributes.push('network.protocol.name', 'http')
-  if (call.sessionId !== undefined) attributes.push('mcp.session.id', call.sessionId)
+/** The exchange span's request attributes and name, made when it is encoded. */
+function describeExchange(call: Call, attributes: AttributeSink): string {
+  requestAttributes(call, attributes)
+  attributes.add('network.protocol.name', 'http')
+  if (call.sessionId !== undefined) attributes.add('mcp.session.id', call.sessionId)
   if (call.protocolVersion !== undefined)
-    attributes.push('mcp.protocol.version', call.protocolVersion)
+    attributes.add('mcp.protocol.version', call.protocolVersion)
   if (call.request.remoteAddress !== undefined)
-    attributes.push('client.address', call.request.remoteAddress)
-  return { name: spanName(call), attributes }
+    attributes.add('client.address', call.request.remoteAddress)
+  return spanName(call)
 }
 
 function endExchange(tracer: Tracer, span: Span, call: Call): void {
@@ -119,11 +115,11 @@ export function attemptSpans(tracer: Tracer): Middleware {
   }
 }
 
-/** The attempt span's name and request attributes, made when it is encoded. */
-function describeAttempt(call: Call): { name: string; attributes: Attributes } {
-  const attributes = requestAttributes(call)
-  if (call.upstream !== undefined) attributes.push('portico.backend', call.upstream)
-  return { name: spanName(call), attributes }
+/** The attempt span's request attributes and name, made when it is encoded. */
+function describeAttempt(call: Call, attributes: AttributeSink): string {
+  requestAttributes(call, attributes)
+  if (call.upstream !== undefined) attributes.add('portico.backend', call.upstream)
+  return spanName(call)
 }
 
 function endAttempt(tracer: Tracer, span: Span, reply: Reply): void {

@@ -15,7 +15,7 @@
  * - AnyValue: string_value 1, bool_value 2, int_value 3 (int64), double_value 4
  */
 import { withRoom } from '../util/body-writer.ts'
-import type { Attributes, AttributeValue, Span } from './tracer.ts'
+import type { AttributeSink, Attributes, AttributeValue, Span } from './tracer.ts'
 
 const LENGTH_DELIMITED = 2
 const VARINT = 0
@@ -269,20 +269,42 @@ function keyInfo(key: string): KeyInfo {
 /** Attributes as repeated KeyValue messages under `field`. */
 export function writeAttributes(writer: ProtoWriter, field: number, attributes: Attributes): void {
   for (let i = 0; i < attributes.length; i += 2) {
-    const info = keyInfo(attributes[i] as string)
-    const value = attributes[i + 1] as AttributeValue
-    const pairs = field === SPAN_ATTRIBUTES ? info.pairs : undefined
-    const known = pairs?.get(value)
-    if (known !== undefined) writer.raw(known)
-    else if (pairs !== undefined && pairs.size < MAX_VALUES_PER_KEY && isShort(value)) {
-      const pair = new ProtoWriter(64)
-      writeKeyValue(pair, field, info, value)
-      const bytes = Buffer.from(pair.bytes())
-      pairs.set(value, bytes)
-      writer.raw(bytes)
-    } else writeKeyValue(writer, field, info, value)
+    writeAttribute(writer, field, attributes[i] as string, attributes[i + 1] as AttributeValue)
   }
 }
+
+/** One attribute as a KeyValue message under `field`. */
+function writeAttribute(
+  writer: ProtoWriter,
+  field: number,
+  key: string,
+  value: AttributeValue,
+): void {
+  const info = keyInfo(key)
+  const pairs = field === SPAN_ATTRIBUTES ? info.pairs : undefined
+  const known = pairs?.get(value)
+  if (known !== undefined) writer.raw(known)
+  else if (pairs !== undefined && pairs.size < MAX_VALUES_PER_KEY && isShort(value)) {
+    const pair = new ProtoWriter(64)
+    writeKeyValue(pair, field, info, value)
+    const bytes = Buffer.from(pair.bytes())
+    pairs.set(value, bytes)
+    writer.raw(bytes)
+  } else writeKeyValue(writer, field, info, value)
+}
+
+/**
+ * Writes a span's described attributes straight into the writer as its `Describe` names them
+ * (one per writer, reused: nothing is allocated per span).
+ */
+class SpanAttributeSink implements AttributeSink {
+  writer: ProtoWriter | undefined = undefined
+  add(key: string, value: AttributeValue): void {
+    writeAttribute(this.writer as ProtoWriter, SPAN_ATTRIBUTES, key, value)
+  }
+}
+
+const SINK = new SpanAttributeSink()
 
 /**
  * Only short values are kept: a client names its own tools (transparent mode), and what is
@@ -325,17 +347,24 @@ function writeValue(writer: ProtoWriter, value: AttributeValue): void {
 
 /** One span as the `spans` field (2) of a ScopeSpans message: spans written one after another concatenate into the repeated field. */
 export function writeSpan(writer: ProtoWriter, span: Span): void {
-  span.complete()
   const message = writer.begin(2)
   writer.hex(1, span.traceId)
   writer.hex(2, span.spanId)
   if (span.parentSpanId !== undefined) writer.hex(4, span.parentSpanId)
-  writer.string(5, span.name)
   writer.tag(6, VARINT)
   writer.varint(span.kind)
   writer.nanos(7, span.start)
   writer.nanos(8, span.end)
-  if (span.described !== undefined) writeAttributes(writer, SPAN_ATTRIBUTES, span.described)
+  // The described attributes go first, written as the span's `Describe` names them; it also
+  // gives the name, written after them (protobuf fields may come in any order).
+  SINK.writer = writer
+  try {
+    if (!span.describeInto(SINK) && span.described !== undefined)
+      writeAttributes(writer, SPAN_ATTRIBUTES, span.described)
+  } finally {
+    SINK.writer = undefined
+  }
+  writer.string(5, span.name)
   writeAttributes(writer, SPAN_ATTRIBUTES, span.attributes)
   if (span.status !== 0) {
     const status = writer.begin(15)

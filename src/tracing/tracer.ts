@@ -23,11 +23,26 @@ export type AttributeValue = string | number | boolean
  */
 export type Attributes = Array<string | AttributeValue>
 
+/** Where a `Describe` puts a span's attributes: an array, or the protobuf writer directly. */
+export interface AttributeSink {
+  add(key: string, value: AttributeValue): void
+}
+
 /**
- * Gives a span its name and its first attributes from what it was started for (`source`),
- * when it is encoded: after the answer is written, not while the request waits.
+ * Gives a span its first attributes (into `attributes`) and its name (returned) from what it
+ * was started for (`source`), when it is encoded: after the answer is written, not while the
+ * request waits. The protobuf encoder passes a sink that writes each attribute as it comes, so
+ * no array is built per span.
  */
-export type Describe = (source: never) => { name: string; attributes: Attributes }
+export type Describe = (source: never, attributes: AttributeSink) => string
+
+/** Collects attributes into a flat array (the JSON encoder, and `Span.get`). */
+class ArraySink implements AttributeSink {
+  readonly attributes: Attributes = []
+  add(key: string, value: AttributeValue): void {
+    this.attributes.push(key, value)
+  }
+}
 
 export class Span {
   readonly traceId: string
@@ -74,13 +89,23 @@ export class Span {
    * attributes before it is encoded calls it first.
    */
   complete(): void {
+    if (this.#describe === undefined) return
+    const sink = new ArraySink()
+    this.describeInto(sink)
+    this.described = sink.attributes
+  }
+
+  /**
+   * Runs the span's `Describe` into `sink`, once, and sets the span's name; false when it has
+   * none left to run (never had one, or `complete` ran it).
+   */
+  describeInto(sink: AttributeSink): boolean {
     const describe = this.#describe
-    if (describe === undefined) return
+    if (describe === undefined) return false
     this.#describe = undefined
-    const described = describe(this.#source as never)
+    this.name = describe(this.#source as never, sink)
     this.#source = undefined
-    this.name = described.name
-    this.described = described.attributes
+    return true
   }
 
   /** Sets an attribute; a key set again keeps its last value (encoding then skips no duplicates). */
@@ -193,7 +218,7 @@ export class Tracer implements StatsSource {
     kind: number,
     parent: SpanContext | undefined,
     source: T,
-    describe: (source: T) => { name: string; attributes: Attributes },
+    describe: (source: T, attributes: AttributeSink) => string,
   ): Span {
     return new Span('', kind, parent, [], describe as Describe, source)
   }

@@ -250,7 +250,10 @@ describe('the tracer at shutdown', () => {
             SPAN_KIND.internal,
             { traceId: trace, spanId: 'c'.repeat(16), sampled: true },
             i,
-            (n) => ({ name: `span ${n}`, attributes: ['n', n] }),
+            (n, attributes) => {
+              attributes.add('n', n)
+              return `span ${n}`
+            },
           )
           tracer.end(span)
         }

@@ -172,10 +172,10 @@ describe('OTLP protobuf encoding', () => {
       batchSize: 1,
       flushIntervalMs: 60_000,
     })
-    const span = tracer.startDescribed(2, undefined, 'echo', (tool) => ({
-      name: `tools/call ${tool}`,
-      attributes: ['gen_ai.tool.name', tool],
-    }))
+    const span = tracer.startDescribed(2, undefined, 'echo', (tool, attributes) => {
+      attributes.add('gen_ai.tool.name', tool)
+      return `tools/call ${tool}`
+    })
     span.set('portico.outcome', 'ok')
     assert.equal(span.get('gen_ai.tool.name'), 'echo')
     assert.equal(span.get('portico.outcome'), 'ok')
@@ -186,6 +186,26 @@ describe('OTLP protobuf encoding', () => {
       decoded?.attributes.map((a) => a.key),
       ['gen_ai.tool.name', 'portico.outcome'],
     )
+    // Not read before it is encoded: its described attributes go straight into the bytes,
+    // still before the ones set on it, and its name after them.
+    const unread = tracer.startDescribed(3, undefined, 'fetch', (tool, attributes) => {
+      attributes.add('gen_ai.tool.name', tool)
+      attributes.add('jsonrpc.request.id', '7')
+      return `tools/call ${tool}`
+    })
+    unread.set('http.response.status_code', 200)
+    unread.end = unread.start
+    const [streamed] = exportRequest([unread]).resourceSpans[0]?.scopeSpans[0]?.spans ?? []
+    assert.equal(streamed?.name, 'tools/call fetch')
+    assert.deepEqual(
+      streamed?.attributes.map((a) => [a.key, a.value.stringValue ?? a.value.intValue]),
+      [
+        ['gen_ai.tool.name', 'fetch'],
+        ['jsonrpc.request.id', '7'],
+        ['http.response.status_code', '200'],
+      ],
+    )
+    assert.equal(unread.name, 'tools/call fetch')
     await tracer.close()
   })
 

@@ -74,9 +74,10 @@ describe('OTLP encoding', () => {
     })
     let described = 0
     const source = { method: 'tools/call', tool: 'echo' }
-    const span = tracer.startDescribed(SPAN_KIND.client, undefined, source, (s) => {
+    const span = tracer.startDescribed(SPAN_KIND.client, undefined, source, (s, attributes) => {
       described++
-      return { name: `${s.method} ${s.tool}`, attributes: ['gen_ai.tool.name', s.tool] }
+      attributes.add('gen_ai.tool.name', s.tool)
+      return `${s.method} ${s.tool}`
     })
     span.set('http.response.status_code', 200)
     assert.equal(described, 0, 'nothing is described while the request waits')
