@@ -99,5 +99,17 @@ export function verdicts(f: Figures): Verdict[] {
     measured: `hit ${formatUs(hit)}, direct ${formatUs(direct)}`,
     met: has(hit, direct) ? hit < direct : undefined,
   })
+  // Issue 14: metrics + tracing + audit on cost ≤ 10 % of the throughput of all off.
+  for (const mode of ['transparent', 'gateway']) {
+    for (const c of [1, 16]) {
+      const r = get(`S9.${mode}.c${c}.pairedRps`)
+      out.push({
+        scenario: 'S9',
+        target: `S9 ${mode} c=${c}: metrics + tracing + audit keep ≥ 90 % of the throughput of all off`,
+        measured: Number.isFinite(r) ? `${(r * 100).toFixed(1)} %` : '—',
+        met: has(r) ? r >= 0.9 : undefined,
+      })
+    }
+  }
   return out
 }
