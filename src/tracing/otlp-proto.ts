@@ -294,13 +294,14 @@ function writeAttribute(
 }
 
 /**
- * Writes a span's described attributes straight into the writer as its `Describe` names them
- * (one per writer, reused: nothing is allocated per span).
+ * Writes a span's described attributes straight into the writer of the span being written
+ * (`writeSpan` points it there) as its `Describe` names them: one sink, reused, so nothing is
+ * allocated per span.
  */
 class SpanAttributeSink implements AttributeSink {
-  writer: ProtoWriter | undefined = undefined
+  writer = new ProtoWriter(0)
   add(key: string, value: AttributeValue): void {
-    writeAttribute(this.writer as ProtoWriter, SPAN_ATTRIBUTES, key, value)
+    writeAttribute(this.writer, SPAN_ATTRIBUTES, key, value)
   }
 }
 
@@ -358,12 +359,8 @@ export function writeSpan(writer: ProtoWriter, span: Span): void {
   // The described attributes go first, written as the span's `Describe` names them; it also
   // gives the name, written after them (protobuf fields may come in any order).
   SINK.writer = writer
-  try {
-    if (!span.describeInto(SINK) && span.described !== undefined)
-      writeAttributes(writer, SPAN_ATTRIBUTES, span.described)
-  } finally {
-    SINK.writer = undefined
-  }
+  if (!span.describeInto(SINK) && span.described !== undefined)
+    writeAttributes(writer, SPAN_ATTRIBUTES, span.described)
   writer.string(5, span.name)
   writeAttributes(writer, SPAN_ATTRIBUTES, span.attributes)
   if (span.status !== 0) {
