@@ -60,6 +60,8 @@ export class MessageReply {
   #size = 0
   #parsed = false
   #fromUpstream = false
+  /** `summary()` of `#bytes`, once made. */
+  #summary: Summary | undefined = undefined
 
   private constructor(init: ReplyInit) {
     this.status = init.status ?? 200
@@ -175,11 +177,21 @@ export class MessageReply {
     return { bytes: this.#bytes }
   }
 
-  /** The outcome of the answer for recording, reading only what the fast path needs. */
+  /**
+   * The outcome of the answer for recording, reading only what the fast path needs. Kept once
+   * made from the bytes (they never change): a traced call asked twice, once for its attempt
+   * span and once for the record, and each time searched the answer three times.
+   */
   summary(parse: boolean): Summary | undefined {
     if (this.#message !== undefined) return summarizeValue(this.#message)
-    if (this.#bytes !== undefined) return summarize(this.#bytes, parse)
-    return undefined
+    const bytes = this.#bytes
+    if (bytes === undefined) return undefined
+    const known = this.#summary
+    // One made without parsing serves every caller that does not need the parsed object.
+    if (known !== undefined && (!parse || known.parsed !== undefined)) return known
+    const summary = summarize(bytes, parse)
+    this.#summary = summary
+    return summary
   }
 }
 

@@ -170,6 +170,21 @@ describe('lazy replies', () => {
   })
 })
 
+it('summarizes an answer once, and parses it only for a caller that needs the object', () => {
+  const reply = MessageReply.fromBytes(Buffer.from(JSON.stringify(ok(1, { n: 1 }))))
+  const plain = reply.summary(false)
+  assert.deepEqual(plain, { isResponse: true, outcome: 'ok' }, 'the fast path: not parsed')
+  assert.equal(reply.summary(false), plain, 'asked again: the same summary, not a new search')
+  const parsed = reply.summary(true)
+  assert.deepEqual(parsed?.parsed, ok(1, { n: 1 }), 'a caller that needs the object gets it')
+  assert.equal(reply.summary(false), parsed, 'and it serves later callers too')
+  const failed = MessageReply.fromBytes(
+    Buffer.from('{"jsonrpc":"2.0","id":2,"error":{"code":-32000,"message":"no"}}'),
+  )
+  assert.equal(failed.summary(false)?.outcome, 'error')
+  assert.equal(failed.summary(false)?.errorCode, -32000)
+})
+
 describe('rewriteResponses', () => {
   const upper: ResponseRewriter = {
     name: 'upper',
