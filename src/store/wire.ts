@@ -14,6 +14,11 @@ import type { PorticoEvent } from '../observe/event.ts'
 const EXCHANGE = 0
 const NOTIFICATION = 1
 
+/** One event as an element of a batch (a batch is a JSON array of them). */
+export function encodeEvent(event: PorticoEvent): string {
+  return JSON.stringify(encode(event))
+}
+
 export function encodeEvents(events: readonly PorticoEvent[]): string {
   const rows: unknown[][] = new Array(events.length)
   for (let i = 0; i < events.length; i++) rows[i] = encode(events[i] as PorticoEvent)

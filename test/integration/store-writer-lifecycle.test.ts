@@ -111,6 +111,34 @@ describe('the store writer thread', () => {
     }
   })
 
+  it('commits every character of events encoded one by one into its batch', async () => {
+    const path = join(dir, 'text.db')
+    const sink = storeSink({ path, proxy: 'p', idleStopMs: 0 })
+    const names = ['outil_été', 'ツール', 'emoji_🚀', 'quote"and\\backslash', 'plain']
+    sink.write(
+      names.map((name, i) =>
+        exchangeEvent({ method: 'tools/call', name, jsonrpcId: i, errorMessage: `ß ${name}` }),
+      ),
+    )
+    await sink.close()
+    const db = openStore(path)
+    try {
+      const rows = db
+        .prepare('SELECT name, error_message AS message FROM exchanges ORDER BY jsonrpc_id')
+        .all() as Array<{ name: string; message: string }>
+      assert.deepEqual(
+        rows.map((row) => row.name),
+        names,
+      )
+      assert.deepEqual(
+        rows.map((row) => row.message),
+        names.map((name) => `ß ${name}`),
+      )
+    } finally {
+      db.close()
+    }
+  })
+
   it('a sink that never recorded closes without starting a writer', async () => {
     const sink = storeSink({ path: join(dir, 'never.db'), proxy: 'p' })
     await sink.close()

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import type { ExchangeEvent, NotificationEvent } from '../../src/observe/event.ts'
-import { decodeEvents, encodeEvents } from '../../src/store/wire.ts'
+import { decodeEvents, encodeEvent, encodeEvents } from '../../src/store/wire.ts'
 
 const FULL: Required<ExchangeEvent> = {
   type: 'exchange',
@@ -62,6 +62,19 @@ describe('store wire encoding', () => {
       bytes: 77,
     }
     assert.deepEqual(decodeEvents(encodeEvents([FULL, notification])), [FULL, notification])
+  })
+
+  it('reads a batch the sink built an event at a time, as the one built at once', () => {
+    const unicode: ExchangeEvent = {
+      ...FULL,
+      name: 'outil_été_🚀',
+      errorMessage: 'ünïcode "quoted"',
+    }
+    const rows = [FULL, unicode, FULL].map(encodeEvent)
+    // The sink writes the rows as UTF-8 into its batch buffer and reads the batch back as text.
+    const batch = Buffer.from(`[${rows.join(',')}]`, 'utf8').toString('utf8')
+    assert.equal(batch, encodeEvents([FULL, unicode, FULL]))
+    assert.deepEqual(decodeEvents(batch), [FULL, unicode, FULL])
   })
 
   it('gives absent fields back as undefined and keeps numeric ids numeric', () => {
