@@ -25,7 +25,14 @@ export function encodeEvents(events: readonly PorticoEvent[]): string {
   return JSON.stringify(rows)
 }
 
-export function decodeEvents(json: string): PorticoEvent[] {
+/** A batch as it travels: the JSON text, or its UTF-8 bytes (handed between threads). */
+export type EncodedBatch = string | Uint8Array
+
+export function decodeEvents(batch: EncodedBatch): PorticoEvent[] {
+  const json =
+    typeof batch === 'string'
+      ? batch
+      : Buffer.from(batch.buffer, batch.byteOffset, batch.byteLength).toString('utf8')
   const rows = JSON.parse(json) as unknown[][]
   const events: PorticoEvent[] = new Array(rows.length)
   for (let i = 0; i < rows.length; i++) events[i] = decode(rows[i] as unknown[])

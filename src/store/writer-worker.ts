@@ -15,7 +15,7 @@ import { StoreFile } from './file-watch.ts'
 import { Ingestor } from './ingest.ts'
 import { type Db, openStore } from './open.ts'
 import { prune } from './retention.ts'
-import { decodeEvents } from './wire.ts'
+import { decodeEvents, type EncodedBatch } from './wire.ts'
 import { RETENTION_EVERY_MS } from './writer-link.ts'
 
 export interface WriterOptions {
@@ -29,8 +29,8 @@ export interface WriterOptions {
 export type ToWriter =
   | {
       type: 'events'
-      /** The batch, as `encodeEvents` wrote it. */
-      json: string
+      /** The batch, as `encodeEvents` wrote it (its UTF-8 bytes from a sink on this process). */
+      json: EncodedBatch
       /** Events in the batch. */
       count: number
       dropped: number

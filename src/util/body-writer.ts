@@ -43,6 +43,18 @@ export class BodyWriter {
     this.#length += bytes.length
   }
 
+  /**
+   * Hands over what was written, in a buffer of its own (transferable to another thread
+   * without a copy), and starts an empty one for what comes next.
+   */
+  detach(): Uint8Array {
+    const written = new Uint8Array(this.#buffer.buffer, this.#buffer.byteOffset, this.#length)
+    const size = Math.min(Math.max(this.#initial, this.#buffer.length), MAX_KEPT_BYTES)
+    this.#buffer = Buffer.allocUnsafeSlow(size)
+    this.#length = 0
+    return written
+  }
+
   /** What was written since the last reset (a view, not a copy). */
   bytes(): Buffer {
     return this.#buffer.subarray(0, this.#length)

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import { MessageChannel } from 'node:worker_threads'
 import { BodyWriter } from '../../src/util/body-writer.ts'
 
 describe('BodyWriter', () => {
@@ -19,5 +20,23 @@ describe('BodyWriter', () => {
     body.reset()
     body.text('second')
     assert.equal(body.bytes().toString(), 'second')
+  })
+
+  it('hands over what was written in a buffer of its own, transferable, and starts empty', async () => {
+    const body = new BodyWriter(16)
+    body.text('handed over: ✓ and more than sixteen bytes')
+    const written = body.detach()
+    assert.equal(body.length, 0)
+    body.text('next')
+    const { port1, port2 } = new MessageChannel()
+    const received = new Promise<Uint8Array>((resolve) => {
+      port2.once('message', resolve)
+    })
+    port1.postMessage(written, [written.buffer as ArrayBuffer])
+    assert.equal(written.byteLength, 0, 'transferred, not copied: detached here')
+    const bytes = await received
+    assert.equal(Buffer.from(bytes).toString('utf8'), 'handed over: ✓ and more than sixteen bytes')
+    assert.equal(body.bytes().toString(), 'next', 'the writer goes on in a new buffer')
+    port1.close()
   })
 })
