@@ -58,6 +58,11 @@ describe('traceparent', () => {
     assert.equal(ids.size, 1000)
     assert.match(newTraceId(), /^[0-9a-f]{32}$/)
     assert.match(newSpanId(), /^[0-9a-f]{16}$/)
+    // Across several refills of the pool (4 KiB of random bytes each), mixed sizes.
+    const mixed = Array.from({ length: 900 }, (_, i) => (i % 3 === 0 ? newSpanId() : newTraceId()))
+    for (const [i, id] of mixed.entries())
+      assert.match(id, i % 3 === 0 ? /^[0-9a-f]{16}$/ : /^[0-9a-f]{32}$/)
+    assert.equal(new Set(mixed).size, mixed.length)
   })
 })
 
