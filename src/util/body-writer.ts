@@ -49,8 +49,8 @@ export class BodyWriter {
    */
   detach(): Uint8Array {
     const written = new Uint8Array(this.#buffer.buffer, this.#buffer.byteOffset, this.#length)
-    const size = Math.min(Math.max(this.#initial, this.#buffer.length), MAX_KEPT_BYTES)
-    this.#buffer = Buffer.allocUnsafeSlow(size)
+    // The first size again: one large body does not make every later one that large.
+    this.#buffer = Buffer.allocUnsafeSlow(this.#initial)
     this.#length = 0
     return written
   }
