@@ -11,10 +11,11 @@
  * Usage: node dist/bench/ab.js --a PATH/main.js --b PATH/main.js [--slices 12] [--ms 1500]
  *        [--c 16] [--log-level warn] [--log-level-a/-b LEVEL] [--config-a FILE] [--config-b FILE] [--flags-a "NODE FLAGS"] [--flags-b …]
  */
-import { closedLoop, openSessions, Target } from './lib/client.ts'
+import { openSessions, type Session, Target } from './lib/client.ts'
 import { scratchPath, startFixture } from './lib/contenders.ts'
-import { start, treeCpuUs } from './lib/procs.ts'
-import { median, summarize } from './lib/stats.ts'
+import { start } from './lib/procs.ts'
+import { median } from './lib/stats.ts'
+import { type LoadedSide, pairedRatio, type SliceFigures, sliceTogether } from './lib/together.ts'
 
 const NODE = process.execPath
 
@@ -93,36 +94,30 @@ async function main(): Promise<void> {
     }),
   )
   let n = 0
-  const call = (s: Awaited<ReturnType<typeof openSessions>>[number]) => s.call('echo', `v${n++}`)
-  for (const load of loads) await closedLoop(load.sessions, call, 0, 1000)
-  const record = (
-    side: Side,
-    result: Awaited<ReturnType<typeof closedLoop>>,
-    cpuBefore: number,
-  ) => {
-    side.cpu.push((treeCpuUs(side.pid) - cpuBefore) / Math.max(1, result.requests))
-    side.rps.push(result.requests / result.seconds)
-    const latency = summarize(result.latenciesUs)
-    side.p50.push(latency.p50)
-    side.p99.push(latency.p99)
+  const call = (s: Session) => s.call('echo', `v${n++}`)
+  const loaded: LoadedSide[] = loads.map((load, i) => ({
+    pid: sides[i]?.pid,
+    sessions: load.sessions,
+    call,
+  }))
+  for (const side of loaded) await sliceTogether([side], 1000)
+  const record = (side: Side, figures: SliceFigures | undefined) => {
+    if (figures === undefined) return
+    side.cpu.push(figures.cpu)
+    side.rps.push(figures.rps)
+    side.p50.push(figures.p50)
+    side.p99.push(figures.p99)
   }
   for (let slice = 0; slice < slices; slice++) {
     if (together) {
-      // Both loaded at once, each with its own c sessions: every instant of the machine's
-      // noise weighs on both, where alternating slices leave each to its own moments.
-      const before = sides.map((side) => treeCpuUs(side.pid))
-      const results = await Promise.all(loads.map((load) => closedLoop(load.sessions, call, 0, ms)))
-      for (const [i, side] of sides.entries()) {
-        record(side, results[i] as (typeof results)[number], before[i] ?? 0)
-      }
+      const figures = await sliceTogether(loaded, ms)
+      for (const [i, side] of sides.entries()) record(side, figures[i])
       continue
     }
     const order = slice % 2 === 0 ? [0, 1] : [1, 0]
     for (const i of order) {
-      const side = sides[i] as Side
-      const load = loads[i] as (typeof loads)[number]
-      const before = treeCpuUs(side.pid)
-      record(side, await closedLoop(load.sessions, call, 0, ms), before)
+      const [figures] = await sliceTogether([loaded[i] as LoadedSide], ms)
+      record(sides[i] as Side, figures)
     }
   }
   for (const side of sides) {
@@ -140,12 +135,9 @@ async function main(): Promise<void> {
     ['CPU/req', (side: Side) => side.cpu],
     ['req/s', (side: Side) => side.rps],
   ] as const) {
-    const a = sides[0] ? of(sides[0]) : []
-    const paired = (sides[1] ? of(sides[1]) : []).map((b, i) => b / (a[i] ?? Number.NaN))
-    const sorted = [...paired].sort((x, y) => x - y)
-    const quartile = (q: number) => sorted[Math.floor(q * (sorted.length - 1))] ?? Number.NaN
+    const paired = pairedRatio(sides[0] ? of(sides[0]) : [], sides[1] ? of(sides[1]) : [])
     console.log(
-      `B ÷ A ${what}, paired slices: median ${median(paired).toFixed(3)}, quartiles ${quartile(0.25).toFixed(3)} – ${quartile(0.75).toFixed(3)}`,
+      `B ÷ A ${what}, paired slices: median ${paired.median.toFixed(3)}, quartiles ${paired.q1.toFixed(3)} – ${paired.q3.toFixed(3)}`,
     )
   }
   await Promise.all(loads.map((l) => l.target.close()))

@@ -24,6 +24,8 @@ export interface CompareOptions<C> {
   prepare: (running: Running) => Promise<C>
   measure: (context: C, running: Running, round: number) => Promise<Metrics>
   cleanup?: (context: C) => Promise<void>
+  /** Runs after the rounds, while every contender still runs (e.g. loading them at once). */
+  after?: (active: ReadonlyArray<{ running: Running; context: C }>) => Promise<void>
 }
 
 export async function compare<C>(options: CompareOptions<C>): Promise<Comparison> {
@@ -49,6 +51,7 @@ export async function compare<C>(options: CompareOptions<C>): Promise<Comparison
       }
       options.log(`  round ${round + 1}/${options.rounds} done`)
     }
+    await options.after?.(active)
     return { names: active.map((a) => a.running.name), rounds, skipped }
   } finally {
     for (const entry of active) {

@@ -28,6 +28,7 @@ import {
   ratio,
   summarize,
 } from './stats.ts'
+import { type LoadedSide, pairedRatio, sliceTogether } from './together.ts'
 
 export interface Plan {
   quick: boolean
@@ -564,6 +565,7 @@ export async function s8(
 ): Promise<Section> {
   const fixture = await startFixture()
   const levels = [1, 16]
+  const together: string[][] = []
   try {
     const cost = await compare<Loaded>({
       launchers: [contenders.plain, contenders.protected],
@@ -578,6 +580,9 @@ export async function s8(
       },
       measure: (loaded, running) => cells(plan, loaded, running, levels, 'echo'),
       cleanup: unload,
+      after: async (active) => {
+        together.push(...(await togetherRows(plan, active, levels, 'echo', 'S8', figures)))
+      },
     })
     const costTables = levels.map((c) => {
       const t = latencyTable(cost, `c${c}`, figures, `S8.c${c}`, [])
@@ -633,10 +638,11 @@ export async function s8(
         'traffic protection: the full policy stack against none, and a cache hit against direct',
       method:
         'Cost: each session initializes, one `tools/list` teaches Portico that `echo` is read-only, then `tools/call echo` with a distinct argument closed-loop (every call misses the cache and is stored; retry, hedging and coalescing take part) at c=1 and c=16, ' +
-        `${plan.warmupMs} ms warm-up + ${plan.durationMs} ms per cell, the two Porticos side by side in rotated rounds; the ratio is the median over rounds of each round's protected ÷ plain, as in S9 (a shared machine's drift between rounds cancels out). ` +
+        `${plan.warmupMs} ms warm-up + ${plan.durationMs} ms per cell, the two Porticos side by side in rotated rounds; the ratio is the median over rounds of each round's protected ÷ plain, as in S9 (a shared machine's drift between rounds cancels out). ${TOGETHER_METHOD} ` +
         'Cache: `tools/call work` (the fixture waits 5 ms, then echoes) with one fixed argument, one session, closed loop: direct pays the upstream each time, Portico answers from its cache.',
       tables: [
         { columns: pairedColumns('protected ÷ plain, sessions'), rows: paired },
+        { columns: togetherColumns('protected ÷ plain, loaded together'), rows: together },
         ...costTables,
         { columns: ['cache: contender', 'p50', 'p99', 'req/s'], rows: hitRows },
       ],
@@ -659,6 +665,7 @@ export async function s9(plan: Plan, entry: string, figures: Figures): Promise<S
   const levels = [1, 16]
   const tables: Table[] = []
   const paired: string[][] = []
+  const together: string[][] = []
   const notes: string[] = []
   try {
     const modes: Array<[string, Launcher[], string]> = [
@@ -681,6 +688,10 @@ export async function s9(plan: Plan, entry: string, figures: Figures): Promise<S
         prepare: (running) => loadTarget(running, 16),
         measure: (loaded, running) => cells(plan, loaded, running, levels, 'echo'),
         cleanup: unload,
+        after: async (active) => {
+          const rows = await togetherRows(plan, active, levels, 'echo', `S9.${mode}`, figures)
+          together.push(...rows.map(([label, ...rest]) => [`${mode}, ${label}`, ...rest]))
+        },
       })
       const off = launchers[0]?.name ?? ''
       const on = launchers[1]?.name ?? ''
@@ -693,14 +704,17 @@ export async function s9(plan: Plan, entry: string, figures: Figures): Promise<S
       }
       notes.push(...skippedNotes(comparison))
     }
-    tables.unshift({ columns: pairedColumns('mode, sessions'), rows: paired })
+    tables.unshift(
+      { columns: pairedColumns('mode, sessions'), rows: paired },
+      { columns: togetherColumns('on ÷ off, loaded together'), rows: together },
+    )
     notes.push(`OTLP sink received ${await sink.posts()} export requests during the run.`)
     return {
       id: 'S9',
       title: 'metrics + tracing + audit on vs off (issue 14)',
       method:
         'The same Portico build twice per mode, store off in both: all operating surfaces off, and `[observability]` audit, metrics and tracing on (every call sampled, spans exported over OTLP/HTTP to a sink in its own process; audit lines on stderr, appended to a file, as a collector or `2>>` would take them: neither is read by the bench process, which is the load generator). Transparent mode in front of the HTTP fixture, gateway mode in front of the stdio fixture; 16 sessions, `tools/call echo` closed-loop at c=1 and c=16 ' +
-        `(${plan.warmupMs} ms warm-up + ${plan.durationMs} ms per cell), ${plan.rounds} rounds with the order rotated. The issue's bar: on costs at most 10 % of throughput.`,
+        `(${plan.warmupMs} ms warm-up + ${plan.durationMs} ms per cell), ${plan.rounds} rounds with the order rotated. ${TOGETHER_METHOD} The issue's bar: on costs at most 10 % of throughput.`,
       tables,
       notes,
     }
@@ -749,5 +763,73 @@ function pairedColumns(first: string): string[] {
     'range over rounds',
     'CPU/req on ÷ off (median of paired rounds)',
     'range over rounds',
+  ]
+}
+
+/** How the "loaded together" rows are measured, for the sections' method text. */
+const TOGETHER_METHOD =
+  "Then both are loaded at once, each with its own sessions, in slices (`bench/lib/together.ts`): each slice compares the two at the same moments, so the machine's drift weighs on both. The CPU per request of each is the robust figure: loaded together they share the cores, so each one's req/s is not what it would serve alone (for a proxy whose own thread is the limit, throughput alone goes as 1 ÷ CPU per request). `bench/ab.ts --together` with the same build and config on both sides (A/A) measured 0.98–1.03×."
+
+/**
+ * After the rounds: the comparison's two contenders (off, then on) loaded at once, slice by
+ * slice, at each level; rows of on ÷ off CPU per request and req/s, paired by slice. Sets
+ * `{key}.c{c}.togetherCpu` and `{key}.c{c}.togetherRps`.
+ */
+async function togetherRows(
+  plan: Plan,
+  active: ReadonlyArray<{ running: Running; context: Loaded }>,
+  levels: readonly number[],
+  tool: string,
+  key: string,
+  figures: Figures,
+): Promise<string[][]> {
+  if (active.length !== 2) return []
+  const slices = Math.max(4, plan.rounds + 3)
+  const ms = Math.min(1500, plan.durationMs)
+  const rows: string[][] = []
+  for (const c of levels) {
+    const sides: LoadedSide[] = active.map(({ running, context }) => {
+      const name = `${running.toolPrefix ?? ''}${tool}`
+      return {
+        pid: running.pid || undefined,
+        sessions: context.sessions.slice(0, c),
+        call: (session: Session) => session.call(name, distinct()),
+      }
+    })
+    await sliceTogether(sides, plan.warmupMs)
+    const cpu: number[][] = [[], []]
+    const rps: number[][] = [[], []]
+    for (let slice = 0; slice < slices; slice++) {
+      for (const [i, figure] of (await sliceTogether(sides, ms)).entries()) {
+        cpu[i]?.push(figure.cpu)
+        rps[i]?.push(figure.rps)
+      }
+    }
+    const cpuRatio = pairedRatio(cpu[0] ?? [], cpu[1] ?? [])
+    const rpsRatio = pairedRatio(rps[0] ?? [], rps[1] ?? [])
+    figures.set(`${key}.c${c}.togetherCpu`, cpuRatio.median)
+    figures.set(`${key}.c${c}.togetherRps`, rpsRatio.median)
+    const quartiles = (r: { q1: number; q3: number }) =>
+      `${formatRatio(r.q1)} – ${formatRatio(r.q3)}`
+    rows.push([
+      `c=${c} each, ${slices} slices of ${ms} ms`,
+      formatRatio(cpuRatio.median),
+      quartiles(cpuRatio),
+      formatRatio(rpsRatio.median),
+      quartiles(rpsRatio),
+    ])
+    plan.log(`  loaded together at c=${c}: CPU/req on ÷ off ${formatRatio(cpuRatio.median)}`)
+  }
+  return rows
+}
+
+/** The columns of `togetherRows`' rows. */
+function togetherColumns(first: string): string[] {
+  return [
+    first,
+    'CPU/req (median of paired slices)',
+    'quartiles',
+    'req/s, both loaded (median of paired slices)',
+    'quartiles',
   ]
 }

@@ -9,6 +9,7 @@ import {
   ratio,
   summarize,
 } from '../../bench/lib/stats.ts'
+import { pairedRatio } from '../../bench/lib/together.ts'
 
 describe('bench statistics', () => {
   it('percentile uses the nearest rank', () => {
@@ -66,5 +67,17 @@ describe('bench statistics', () => {
     )
     // The measured figures are still shown.
     assert.match(busy, /\+0\.8 ms/)
+  })
+
+  it('pairs slices taken at the same moments: B ÷ A per slice, then median and quartiles', () => {
+    // The machine slowed down in the middle: both sides took longer, their ratio did not move.
+    const a = [100, 100, 200, 200, 100]
+    const b = [110, 120, 220, 240, 130]
+    const paired = pairedRatio(a, b)
+    assert.equal(paired.median, 1.2)
+    assert.equal(paired.q1, 1.1)
+    assert.equal(paired.q3, 1.2)
+    // A slice without a figure on one side (no requests, no CPU reading) is left out.
+    assert.equal(pairedRatio([100, 0, Number.NaN], [150, 10, 20]).median, 1.5)
   })
 })
