@@ -24,11 +24,10 @@ import { Worker } from 'node:worker_threads'
 import type { Sink } from '../observe/bus.ts'
 import type { PorticoEvent } from '../observe/event.ts'
 import type { PipeStats } from '../observe/status.ts'
-import { BodyWriter } from '../util/body-writer.ts'
 import { boundEvent, truncatedPayload } from './bound.ts'
 import { isCurrentStore } from './header.ts'
 import { openStore } from './open.ts'
-import { encodeEvent } from './wire.ts'
+import { EventBatch } from './wire.ts'
 import { RETENTION_EVERY_MS, type RelayedBatch, type WriterLink } from './writer-link.ts'
 import type { FromWriter, ToWriter, WriterOptions } from './writer-worker.ts'
 
@@ -197,13 +196,8 @@ class WorkerSink implements StoreSink {
   readonly #start: () => WriterLink
   readonly #limits: Limits
   #worker: WriterLink | undefined
-  /**
-   * The open batch: admitted events, each encoded as it came (wire.ts) and written as UTF-8
-   * into one reusable buffer, so that no event object or text waits in the heap for the post.
-   */
-  readonly #batch = new BodyWriter()
-  /** Events in the open batch. */
-  #buffered = 0
+  /** Admitted events, encoded as they came (wire.ts). */
+  readonly #batch = new EventBatch()
   #bufferBytes = 0
   /** Relayed batches waiting for a writer started again (counted in the bounds). */
   #held: RelayedBatch[] = []
@@ -292,7 +286,7 @@ class WorkerSink implements StoreSink {
     this.#worker = undefined
     const closed = closeWriter(worker).then(() => {
       this.#stopping = undefined
-      if (this.#closed || this.#buffered + this.#heldCount === 0) return
+      if (this.#closed || this.#batch.count + this.#heldCount === 0) return
       // Events came while it stopped: a new writer for them.
       this.#guard(() => {
         this.#wake()
@@ -323,8 +317,8 @@ class WorkerSink implements StoreSink {
       this.#admit(raw)
     }
     if (this.#worker === undefined) this.#wake()
-    if (this.#buffered >= POST_EVENTS || this.#batch.length >= POST_BYTES) this.#post()
-    else if (this.#timer === undefined && this.#buffered > 0) {
+    if (this.#batch.count >= POST_EVENTS || this.#batch.byteLength >= POST_BYTES) this.#post()
+    else if (this.#timer === undefined && this.#batch.count > 0) {
       this.#timer = setTimeout(() => this.#guard(() => this.#post()), POST_EVERY_MS)
       this.#timer.unref()
     }
@@ -336,38 +330,21 @@ class WorkerSink implements StoreSink {
    */
   #admit(raw: PorticoEvent): void {
     const { event, payloadBytes } = boundEvent(raw)
-    if (payloadBytes === 0) {
-      this.#append(event)
-      return
-    }
-    if (this.#queuedBytes() + payloadBytes > this.#limits.payloadCapacity) {
-      const marker = truncatedPayload('not recorded: the store queue was full')
-      const copy = { ...event, params: marker } as PorticoEvent
-      if (copy.type === 'exchange' && copy.result !== undefined) copy.result = marker
-      this.#append(copy)
-      return
-    }
-    if (this.#append(event)) this.#bufferBytes += payloadBytes
-  }
-
-  /** Encodes the event onto the open batch (a JSON array, closed when posted). */
-  #append(event: PorticoEvent): boolean {
-    let row: string
+    const fits =
+      payloadBytes === 0 || this.#queuedBytes() + payloadBytes <= this.#limits.payloadCapacity
     try {
-      row = encodeEvent(event)
+      this.#batch.add(fits ? event : withoutPayloads(event))
     } catch (error) {
       this.#failed++
       this.#report(`store event could not be encoded (lost): ${error}`)
-      return false
+      return
     }
-    this.#batch.text(this.#buffered === 0 ? `[${row}` : `,${row}`)
-    this.#buffered++
-    return true
+    if (fits) this.#bufferBytes += payloadBytes
   }
 
   /** Events buffered, held or in flight to the writer. */
   #queued(): number {
-    return this.#buffered + this.#heldCount + this.#inFlight
+    return this.#batch.count + this.#heldCount + this.#inFlight
   }
 
   #queuedBytes(): number {
@@ -419,23 +396,15 @@ class WorkerSink implements StoreSink {
     const worker = this.#worker
     // No writer (it died and is being started again): keep buffering, within the bound.
     if (worker === undefined) return
-    const count = this.#buffered
+    const count = this.#batch.count
     if (count === 0 && this.#unreportedDrops === 0) return
     const bytes = this.#bufferBytes
-    this.#buffered = 0
     this.#bufferBytes = 0
-    if (count === 0) {
-      this.#send(worker, { json: '[]', count, bytes, dropped: 0 })
-      return
-    }
-    this.#batch.text(']')
     if (!this.#limits.handOver) {
-      const json = this.#batch.bytes().toString('utf8')
-      this.#batch.reset()
-      this.#send(worker, { json, count, bytes, dropped: 0 })
+      this.#send(worker, { json: this.#batch.takeText(), count, bytes, dropped: 0 })
       return
     }
-    const json = this.#batch.detach()
+    const json = this.#batch.takeBytes()
     this.#send(worker, { json, count, bytes, dropped: 0 }, [json.buffer as ArrayBuffer])
   }
 
@@ -572,7 +541,7 @@ class WorkerSink implements StoreSink {
     this.#stopping?.worker.ref()
     await this.#stopping?.closed
     // A writer that died and was not started again yet gets one more start for the last batch.
-    const waiting = this.#buffered + this.#heldCount > 0
+    const waiting = this.#batch.count + this.#heldCount > 0
     if (this.#worker === undefined && waiting && this.#limits.restart) this.#spawn()
     const worker = this.#worker
     if (worker === undefined) return
@@ -596,4 +565,12 @@ async function closeWriter(worker: WriterLink): Promise<void> {
     worker.postMessage({ type: 'close' } satisfies ToWriter)
   })
   await worker.terminate()
+}
+
+/** The event with its payloads replaced by a marker (the payload budget is spent). */
+function withoutPayloads(event: PorticoEvent): PorticoEvent {
+  const marker = truncatedPayload('not recorded: the store queue was full')
+  const copy = { ...event, params: marker } as PorticoEvent
+  if (copy.type === 'exchange' && copy.result !== undefined) copy.result = marker
+  return copy
 }

@@ -1,6 +1,7 @@
 /**
- * How events cross from the proxy's thread to the store writer: one JSON string per batch,
- * each event a positional array instead of an object. Half the bytes, and about 40% less CPU
+ * How events cross from the proxy's thread to the store writer: one JSON array per batch,
+ * each event a positional array instead of an object, built an event at a time as UTF-8
+ * bytes (`EventBatch`). Half the bytes, and about 40% less CPU
  * to stringify and parse than keyed objects (measured); structured clone of the objects cost
  * more than either. Absent fields travel as null and come back undefined.
  *
@@ -9,20 +10,60 @@
  * compile until its sample has the new field, and then fails until this file carries it.
  */
 import type { PorticoEvent } from '../observe/event.ts'
+import { BodyWriter } from '../util/body-writer.ts'
 
 /** First element of an encoded event: which event type the rest describes. */
 const EXCHANGE = 0
 const NOTIFICATION = 1
 
-/** One event as an element of a batch (a batch is a JSON array of them). */
-export function encodeEvent(event: PorticoEvent): string {
-  return JSON.stringify(encode(event))
+/**
+ * A batch built an event at a time: each event encoded as it is added and written as UTF-8
+ * into one reusable buffer, so no event object or text waits in the heap until the batch is
+ * taken. Taken as text, or as bytes in a buffer of their own (transferable to the writer
+ * thread without a copy); either way a new batch starts.
+ */
+export class EventBatch {
+  readonly #out = new BodyWriter()
+  #count = 0
+
+  /** Events in the batch. */
+  get count(): number {
+    return this.#count
+  }
+
+  /** Bytes written so far. */
+  get byteLength(): number {
+    return this.#out.length
+  }
+
+  /** Adds one event; one that cannot be encoded throws, and nothing of it is written. */
+  add(event: PorticoEvent): void {
+    const row = JSON.stringify(encode(event))
+    this.#out.text(this.#count === 0 ? `[${row}` : `,${row}`)
+    this.#count++
+  }
+
+  takeText(): string {
+    const text = this.#close().bytes().toString('utf8')
+    this.#out.reset()
+    return text
+  }
+
+  takeBytes(): Uint8Array {
+    return this.#close().detach()
+  }
+
+  #close(): BodyWriter {
+    this.#out.text(this.#count === 0 ? '[]' : ']')
+    this.#count = 0
+    return this.#out
+  }
 }
 
 export function encodeEvents(events: readonly PorticoEvent[]): string {
-  const rows: unknown[][] = new Array(events.length)
-  for (let i = 0; i < events.length; i++) rows[i] = encode(events[i] as PorticoEvent)
-  return JSON.stringify(rows)
+  const batch = new EventBatch()
+  for (const event of events) batch.add(event)
+  return batch.takeText()
 }
 
 /** A batch as it travels: the JSON text, or its UTF-8 bytes (handed between threads). */

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import type { ExchangeEvent, NotificationEvent } from '../../src/observe/event.ts'
-import { decodeEvents, encodeEvent, encodeEvents } from '../../src/store/wire.ts'
+import { decodeEvents, EventBatch, encodeEvents } from '../../src/store/wire.ts'
 
 const FULL: Required<ExchangeEvent> = {
   type: 'exchange',
@@ -64,17 +64,31 @@ describe('store wire encoding', () => {
     assert.deepEqual(decodeEvents(encodeEvents([FULL, notification])), [FULL, notification])
   })
 
-  it('reads a batch the sink built an event at a time, as the one built at once', () => {
+  it('hands a batch over as bytes that read back as the events, and starts a new one', () => {
     const unicode: ExchangeEvent = {
       ...FULL,
       name: 'outil_été_🚀',
       errorMessage: 'ünïcode "quoted"',
     }
-    const rows = [FULL, unicode, FULL].map(encodeEvent)
-    // The sink writes the rows as UTF-8 into its batch buffer and reads the batch back as text.
-    const batch = Buffer.from(`[${rows.join(',')}]`, 'utf8').toString('utf8')
-    assert.equal(batch, encodeEvents([FULL, unicode, FULL]))
-    assert.deepEqual(decodeEvents(batch), [FULL, unicode, FULL])
+    const batch = new EventBatch()
+    for (const event of [FULL, unicode, FULL]) batch.add(event)
+    assert.equal(batch.count, 3)
+    const bytes = batch.takeBytes()
+    assert.deepEqual(decodeEvents(bytes), [FULL, unicode, FULL])
+    assert.equal(batch.count, 0, 'a new batch')
+    batch.add(unicode)
+    assert.deepEqual(decodeEvents(batch.takeText()), [unicode], 'nothing of the last one in it')
+    assert.deepEqual(decodeEvents(batch.takeText()), [], 'an empty batch is an empty array')
+  })
+
+  it('adds nothing of an event it cannot encode', () => {
+    const batch = new EventBatch()
+    batch.add(FULL)
+    const circular: Record<string, unknown> = {}
+    circular.self = circular
+    assert.throws(() => batch.add({ ...FULL, params: circular } as ExchangeEvent))
+    assert.equal(batch.count, 1)
+    assert.deepEqual(decodeEvents(batch.takeText()), [FULL])
   })
 
   it('gives absent fields back as undefined and keeps numeric ids numeric', () => {
