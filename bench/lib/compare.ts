@@ -4,7 +4,7 @@
  * shared, noisy machine hit every contender alike. Figures are medians over rounds.
  */
 import { type Launcher, type Running, Skip } from './contenders.ts'
-import { median } from './stats.ts'
+import { median, ratio } from './stats.ts'
 
 export type Metrics = Record<string, number>
 
@@ -76,7 +76,40 @@ export function medDiff(
   baseline: string,
   key: string,
 ): number {
+  return median(roundDiffs(comparison, name, baseline, key))
+}
+
+/**
+ * The largest per-round (contender − baseline) of one metric: for a target that must hold in
+ * every round, not only in the median one. NaN when no round has both figures.
+ */
+export function maxDiff(
+  comparison: Comparison,
+  name: string,
+  baseline: string,
+  key: string,
+): number {
+  const diffs = roundDiffs(comparison, name, baseline, key).filter(Number.isFinite)
+  return diffs.length === 0 ? Number.NaN : Math.max(...diffs)
+}
+
+/**
+ * Median over rounds of contender ÷ baseline for one metric, each ratio taken within the same
+ * round (as `medDiff` does for differences).
+ */
+export function medRatio(
+  comparison: Comparison,
+  name: string,
+  baseline: string,
+  key: string,
+): number {
   const mine = comparison.rounds.get(name) ?? []
   const theirs = comparison.rounds.get(baseline) ?? []
-  return median(mine.map((m, i) => (m[key] ?? Number.NaN) - (theirs[i]?.[key] ?? Number.NaN)))
+  return median(mine.map((m, i) => ratio(m[key] ?? Number.NaN, theirs[i]?.[key] ?? Number.NaN)))
+}
+
+function roundDiffs(comparison: Comparison, name: string, baseline: string, key: string): number[] {
+  const mine = comparison.rounds.get(name) ?? []
+  const theirs = comparison.rounds.get(baseline) ?? []
+  return mine.map((m, i) => (m[key] ?? Number.NaN) - (theirs[i]?.[key] ?? Number.NaN))
 }

@@ -6,7 +6,15 @@ import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { closedLoop, openSessions, Session, Target } from './client.ts'
-import { type Comparison, compare, type Metrics, med, medDiff } from './compare.ts'
+import {
+  type Comparison,
+  compare,
+  type Metrics,
+  maxDiff,
+  med,
+  medDiff,
+  medRatio,
+} from './compare.ts'
 import {
   type Launcher,
   ROOT,
@@ -162,6 +170,10 @@ function latencyTable(
       const addedP99 = medDiff(comparison, name, 'direct', `${cell}.p99`)
       figures.set(`${prefix}.${name}.addedP50`, addedP50)
       figures.set(`${prefix}.${name}.addedP99`, addedP99)
+      figures.set(
+        `${prefix}.${name}.addedP99Max`,
+        maxDiff(comparison, name, 'direct', `${cell}.p99`),
+      )
       row.push(
         name === 'direct' ? '—' : formatUs(addedP50),
         name === 'direct' ? '—' : formatUs(addedP99),
@@ -169,11 +181,35 @@ function latencyTable(
     }
     const cpu = med(comparison, name, `${cell}.cpu`)
     figures.set(`${prefix}.${name}.cpu`, cpu)
+    pairedFigures(comparison, cell, name, figures, prefix)
     row.push(formatCount(rps), formatUs(cpu), String(errors))
     for (const b of present) row.push(formatRatio(ratio(rps, med(comparison, b, `${cell}.rps`))))
     return row
   })
   return { columns, rows }
+}
+
+/**
+ * Per-round ratios of `name` to the contenders issue 18's targets are read against (bare
+ * Node; Portico with the store off, for what recording costs): `{prefix}.{name}.rpsOver.{b}`
+ * and `.cpuOver.{b}`, medians of ratios taken within each round.
+ */
+function pairedFigures(
+  comparison: Comparison,
+  cell: string,
+  name: string,
+  figures: Figures,
+  prefix: string,
+): void {
+  for (const baseline of ['bare-node', 'portico-nostore']) {
+    if (!comparison.rounds.has(baseline) || baseline === name) continue
+    for (const metric of ['rps', 'cpu']) {
+      figures.set(
+        `${prefix}.${name}.${metric}Over.${baseline}`,
+        medRatio(comparison, name, baseline, `${cell}.${metric}`),
+      )
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 /** The performance targets of issue 6, checked against the figures of a run. */
 import type { Verdict } from './report.ts'
 import type { Figures } from './scenarios.ts'
-import { formatCount, formatMb, formatSignedUs, formatUs } from './stats.ts'
+import { formatCount, formatMb, formatRatio, formatSignedUs, formatUs, ratio } from './stats.ts'
 
 const MB = 1024 * 1024
 
@@ -99,6 +99,7 @@ export function verdicts(f: Figures): Verdict[] {
     measured: `hit ${formatUs(hit)}, direct ${formatUs(direct)}`,
     met: has(hit, direct) ? hit < direct : undefined,
   })
+  out.push(...performanceRoundTwo(get))
   // Issue 14: metrics + tracing + audit on cost ≤ 10 % of the throughput of all off.
   for (const mode of ['transparent', 'gateway']) {
     for (const c of [1, 16]) {
@@ -111,5 +112,68 @@ export function verdicts(f: Figures): Verdict[] {
       })
     }
   }
+  return out
+}
+
+/** Issue 18's targets (performance, round two), each with the figure it is read on. */
+function performanceRoundTwo(get: (key: string) => number): Verdict[] {
+  const out: Verdict[] = []
+  const atMost = (value: number, bound: number) => (has(value) ? value <= bound : undefined)
+  const atLeast = (value: number, bound: number) => (has(value) ? value >= bound : undefined)
+  const cpu = get('S1.c16.portico.cpuOver.bare-node')
+  out.push({
+    scenario: 'S1',
+    target: 'S1 c=16 (issue 18): CPU per request ≤ 1.25 × bare Node’s, recording on',
+    measured: `${formatUs(get('S1.c16.portico.cpu'))} vs ${formatUs(get('S1.c16.bare-node.cpu'))} (${formatRatio(cpu)}, median of rounds)`,
+    met: atMost(cpu, 1.25),
+  })
+  const rps = get('S1.c16.portico.rpsOver.bare-node')
+  out.push({
+    scenario: 'S1',
+    target: 'S1 c=16 (issue 18): req/s ≥ 0.8 × bare Node’s',
+    measured: `${formatRatio(rps)} (median of rounds)`,
+    met: atLeast(rps, 0.8),
+  })
+  const p50 = get('S1.c1.portico.addedP50')
+  const bareP50 = get('S1.c1.bare-node.addedP50')
+  out.push({
+    scenario: 'S1',
+    target: 'S1 c=1 (issue 18): added p50 ≤ 1.5 × bare Node’s',
+    measured: `${formatSignedUs(p50)} vs ${formatSignedUs(bareP50)} (${formatRatio(ratio(p50, bareP50))})`,
+    met: has(p50, bareP50) ? p50 <= 1.5 * bareP50 : undefined,
+  })
+  const worstP99 = get('S1.c1.portico.addedP99Max')
+  out.push({
+    scenario: 'S1',
+    target: 'S1 c=1 (issue 18): added p99 ≤ 1 ms in every round',
+    measured: `worst round ${formatSignedUs(worstP99)} (median ${formatSignedUs(get('S1.c1.portico.addedP99'))})`,
+    met: atMost(worstP99, 1000),
+  })
+  for (const [c, bound] of [
+    [1, 0.95],
+    [16, 0.9],
+  ] as const) {
+    const recording = get(`S1.c${c}.portico.rpsOver.portico-nostore`)
+    out.push({
+      scenario: 'S1',
+      target: `S1 c=${c} (issue 18): recording on keeps ≥ ${bound * 100} % of the throughput of store off`,
+      measured: `${formatRatio(recording)} (median of rounds)`,
+      met: atLeast(recording, bound),
+    })
+  }
+  const first = get('S2.portico.addedFirst')
+  out.push({
+    scenario: 'S2',
+    target: 'S2 (issue 18): the first event within 0.5 ms of direct',
+    measured: formatSignedUs(first),
+    met: atMost(first, 500),
+  })
+  const rss = get('C1.portico.1000.rss')
+  out.push({
+    scenario: 'C1',
+    target: 'C1 (issue 18): ≤ 100 MB RSS with 1,000 open sessions (16 busy), store on',
+    measured: formatMb(rss),
+    met: atMost(rss, 100 * MB),
+  })
   return out
 }

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import { type Comparison, maxDiff, medDiff, medRatio } from '../../bench/lib/compare.ts'
 import { renderVerdicts, type Verdict, verdictsAtLoad } from '../../bench/lib/report.ts'
 import {
   formatRatio,
@@ -9,6 +10,7 @@ import {
   ratio,
   summarize,
 } from '../../bench/lib/stats.ts'
+import { verdicts } from '../../bench/lib/targets.ts'
 import { pairedRatio } from '../../bench/lib/together.ts'
 
 describe('bench statistics', () => {
@@ -79,5 +81,80 @@ describe('bench statistics', () => {
     assert.equal(paired.q3, 1.2)
     // A slice without a figure on one side (no requests, no CPU reading) is left out.
     assert.equal(pairedRatio([100, 0, Number.NaN], [150, 10, 20]).median, 1.5)
+  })
+
+  it('reads per-round differences and ratios: the median one, and the worst round', () => {
+    const comparison: Comparison = {
+      names: ['direct', 'portico'],
+      rounds: new Map([
+        [
+          'direct',
+          [
+            { p99: 500, rps: 100 },
+            { p99: 2000, rps: 50 },
+            { p99: 600, rps: 100 },
+          ],
+        ],
+        [
+          'portico',
+          [
+            { p99: 900, rps: 90 },
+            { p99: 2100, rps: 40 },
+            { p99: 1900, rps: 95 },
+          ],
+        ],
+      ]),
+      skipped: [],
+    }
+    // Differences within each round: +400, +100, +1300.
+    assert.equal(medDiff(comparison, 'portico', 'direct', 'p99'), 400)
+    assert.equal(maxDiff(comparison, 'portico', 'direct', 'p99'), 1300)
+    // Ratios within each round: 0.9, 0.8, 0.95.
+    assert.equal(medRatio(comparison, 'portico', 'direct', 'rps'), 0.9)
+    assert.ok(Number.isNaN(maxDiff(comparison, 'portico', 'nginx', 'p99')))
+  })
+
+  it('holds issue 18’s targets against the figures they name', () => {
+    const MB = 1024 * 1024
+    const figures = new Map<string, number>([
+      ['S1.c16.portico.cpu', 76],
+      ['S1.c16.bare-node.cpu', 50],
+      ['S1.c16.portico.cpuOver.bare-node', 1.52],
+      ['S1.c16.portico.rpsOver.bare-node', 0.81],
+      ['S1.c1.portico.addedP50', 204],
+      ['S1.c1.bare-node.addedP50', 166],
+      ['S1.c1.portico.addedP99', 409],
+      ['S1.c1.portico.addedP99Max', 1200],
+      ['S1.c1.portico.rpsOver.portico-nostore', 0.947],
+      ['S1.c16.portico.rpsOver.portico-nostore', 0.9],
+      ['S2.portico.addedFirst', 450],
+      ['C1.portico.1000.rss', 169 * MB],
+    ])
+    const issue18 = verdicts(figures).filter((v) => v.target.includes('(issue 18)'))
+    const met = Object.fromEntries(issue18.map((v) => [v.target, v.met]))
+    assert.equal(issue18.length, 8)
+    assert.equal(
+      met['S1 c=16 (issue 18): CPU per request ≤ 1.25 × bare Node’s, recording on'],
+      false,
+    )
+    assert.equal(met['S1 c=16 (issue 18): req/s ≥ 0.8 × bare Node’s'], true)
+    assert.equal(met['S1 c=1 (issue 18): added p50 ≤ 1.5 × bare Node’s'], true)
+    // The median round is within 1 ms; one round is not, and the target asks for every round.
+    assert.equal(met['S1 c=1 (issue 18): added p99 ≤ 1 ms in every round'], false)
+    assert.equal(
+      met['S1 c=1 (issue 18): recording on keeps ≥ 95 % of the throughput of store off'],
+      false,
+    )
+    assert.equal(
+      met['S1 c=16 (issue 18): recording on keeps ≥ 90 % of the throughput of store off'],
+      true,
+    )
+    assert.equal(met['S2 (issue 18): the first event within 0.5 ms of direct'], true)
+    const rss = issue18.find((v) => v.scenario === 'C1')
+    assert.equal(rss?.met, false)
+    assert.equal(rss?.measured, '169.0 MB')
+    // A figure the run did not produce is not judged.
+    const none = verdicts(new Map()).filter((v) => v.target.includes('(issue 18)'))
+    assert.ok(none.every((v) => v.met === undefined))
   })
 })
