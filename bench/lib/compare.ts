@@ -103,13 +103,32 @@ export function medRatio(
   baseline: string,
   key: string,
 ): number {
-  const mine = comparison.rounds.get(name) ?? []
-  const theirs = comparison.rounds.get(baseline) ?? []
-  return median(mine.map((m, i) => ratio(m[key] ?? Number.NaN, theirs[i]?.[key] ?? Number.NaN)))
+  return median(roundRatios(comparison, name, baseline, key))
+}
+
+/** Contender ÷ baseline per round, for the rounds where both have the metric. */
+export function roundRatios(
+  comparison: Comparison,
+  name: string,
+  baseline: string,
+  key: string,
+): number[] {
+  return perRound(comparison, name, baseline, key, ratio).filter(Number.isFinite)
 }
 
 function roundDiffs(comparison: Comparison, name: string, baseline: string, key: string): number[] {
+  return perRound(comparison, name, baseline, key, (a, b) => a - b)
+}
+
+/** `combine(contender, baseline)` of one metric in each round (NaN where either lacks it). */
+function perRound(
+  comparison: Comparison,
+  name: string,
+  baseline: string,
+  key: string,
+  combine: (mine: number, theirs: number) => number,
+): number[] {
   const mine = comparison.rounds.get(name) ?? []
   const theirs = comparison.rounds.get(baseline) ?? []
-  return mine.map((m, i) => (m[key] ?? Number.NaN) - (theirs[i]?.[key] ?? Number.NaN))
+  return mine.map((m, i) => combine(m[key] ?? Number.NaN, theirs[i]?.[key] ?? Number.NaN))
 }

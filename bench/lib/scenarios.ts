@@ -14,6 +14,7 @@ import {
   med,
   medDiff,
   medRatio,
+  roundRatios,
 } from './compare.ts'
 import {
   type Launcher,
@@ -774,14 +775,8 @@ function pairedRow(
   c: number,
   figures: Figures,
 ): string[] {
-  const offRounds = comparison.rounds.get(off) ?? []
-  const onRounds = comparison.rounds.get(on) ?? []
-  const ratios = (metric: string) =>
-    onRounds
-      .map((m, i) => ratio(m[metric] ?? Number.NaN, offRounds[i]?.[metric] ?? Number.NaN))
-      .filter((r) => Number.isFinite(r))
-  const rps = ratios(`c${c}.rps`)
-  const cpu = ratios(`c${c}.cpu`)
+  const rps = roundRatios(comparison, on, off, `c${c}.rps`)
+  const cpu = roundRatios(comparison, on, off, `c${c}.cpu`)
   figures.set(`${key}.pairedRps`, median(rps))
   figures.set(`${key}.pairedCpu`, median(cpu))
   const range = (values: number[]) =>

@@ -1,4 +1,7 @@
-/** The performance targets of issue 6, checked against the figures of a run. */
+/**
+ * The performance targets the issues set (round one's, protection's, the operating surfaces'
+ * and performance round two's), checked against the figures of a run.
+ */
 import type { Verdict } from './report.ts'
 import type { Figures } from './scenarios.ts'
 import { formatCount, formatMb, formatRatio, formatSignedUs, formatUs, ratio } from './stats.ts'

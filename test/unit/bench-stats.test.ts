@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { type Comparison, maxDiff, medDiff, medRatio } from '../../bench/lib/compare.ts'
+import {
+  type Comparison,
+  maxDiff,
+  medDiff,
+  medRatio,
+  roundRatios,
+} from '../../bench/lib/compare.ts'
 import { renderVerdicts, type Verdict, verdictsAtLoad } from '../../bench/lib/report.ts'
 import {
   formatRatio,
@@ -111,6 +117,9 @@ describe('bench statistics', () => {
     assert.equal(maxDiff(comparison, 'portico', 'direct', 'p99'), 1300)
     // Ratios within each round: 0.9, 0.8, 0.95.
     assert.equal(medRatio(comparison, 'portico', 'direct', 'rps'), 0.9)
+    assert.deepEqual(roundRatios(comparison, 'portico', 'direct', 'rps'), [0.9, 0.8, 0.95])
+    // Rounds where a side lacks the metric are left out, not counted as zero.
+    assert.deepEqual(roundRatios(comparison, 'portico', 'direct', 'cpu'), [])
     assert.ok(Number.isNaN(maxDiff(comparison, 'portico', 'nginx', 'p99')))
   })
 
