@@ -34,11 +34,6 @@ export const UNIMPLEMENTED: Readonly<Record<string, Unimplemented>> = {
     message:
       '[logging] (log files) is not implemented: Portico logs to stderr only, so these logs would be lost. Let the supervisor keep them (journald, `docker logs`, kubectl logs) and remove the table',
   },
-  composite_tools: {
-    error: false,
-    message:
-      "[[composite_tools]] (mcp-proxy's fan-out tools) is not implemented: those tools are not listed; call the member tools one by one",
-  },
 }
 
 /**
@@ -85,7 +80,6 @@ export function adoptForeignLayout(raw: JsonObject, file: string | undefined): A
   hoistRuntime(raw)
   hoistStoreName(raw)
   adoptCacheStore(raw, warnings)
-  backendGaps(raw, problems)
   hoistProxy(raw, warnings)
   moveMisplacedFilters(raw, warnings)
   importBackends(raw, file, warnings, problems)
@@ -110,27 +104,6 @@ function adoptCacheStore(raw: JsonObject, warnings: string[]): void {
   delete cache.url
   delete cache.prefix
   if (Object.keys(cache).length === 0) delete raw.cache
-}
-
-/**
- * mcp-proxy backend features Portico lacks, failing closed: `param_overrides` hides and
- * renames tool parameters (ignoring it would expose them). (A `websocket` transport is refused by
- * the schema: such a backend could not be reached at all.)
- */
-function backendGaps(raw: JsonObject, problems: Problem[]): void {
-  const backends = raw.backends
-  if (!Array.isArray(backends)) return
-  backends.forEach((backend, index) => {
-    if (!isObject(backend)) return
-    if ('param_overrides' in backend) {
-      problems.push({
-        path: `backends[${index}].param_overrides`,
-        message:
-          "param_overrides (mcp-proxy's parameter hiding and renaming) is not implemented, and ignoring it would expose the hidden parameters: use inject_args with overwrite = true to pin a value, or hide the tool",
-      })
-      delete backend.param_overrides
-    }
-  })
 }
 
 const setIfAbsent = (target: JsonObject, key: string, value: unknown, valid: boolean) => {

@@ -54,6 +54,25 @@ const injectSchema = z.strictObject({
   overwrite: z.boolean().default(false),
 })
 
+/** A parameter name as a JSON Schema property: any non-empty string. */
+const parameterName = z.string().min(1)
+
+/**
+ * `[[backends.param_overrides]]` (mcp-proxy's keys): how one tool's parameters look to
+ * clients. Hidden parameters leave the schema and are dropped from calls; `defaults` fill
+ * parameters the call lacks; `rename` shows a parameter under another name.
+ */
+const paramOverrideSchema = z.strictObject({
+  /** The backend's own tool name (before aliases and namespacing, like the filters). */
+  tool: z.string().min(1),
+  hide: z.array(parameterName).default([]),
+  defaults: z.record(parameterName, z.unknown()).default({}),
+  /** Backend's parameter name → the name clients see. */
+  rename: z.record(parameterName, parameterName).default({}),
+})
+
+export type ParamOverride = z.output<typeof paramOverrideSchema>
+
 export const backendSchema = z.strictObject({
   name: z
     .string()
@@ -107,9 +126,30 @@ export const backendSchema = z.strictObject({
   aliases: z.array(aliasSchema).default([]),
   default_args: z.record(z.string(), z.unknown()).default({}),
   inject_args: z.array(injectSchema).default([]),
+  param_overrides: z.array(paramOverrideSchema).default([]),
 })
 
 export type BackendConfig = z.output<typeof backendSchema>
+
+/**
+ * `[[composite_tools]]` (mcp-proxy's keys): one tool that calls several backend tools with the
+ * same arguments, at once, and answers with all their contents.
+ */
+const compositeToolSchema = z.strictObject({
+  /** Exposed as is, without a namespace. */
+  name: z
+    .string()
+    .regex(PORTABLE_NAME, 'expected 1-64 of [A-Za-z0-9_-] (LLM APIs accept only those)'),
+  description: z.string(),
+  /** Client-facing (namespaced) names of backend tools. */
+  tools: z.array(z.string().min(1)).min(1, 'expected at least one tool'),
+  /** mcp-proxy's only strategy: every tool at once. */
+  strategy: z.literal('parallel').default('parallel'),
+})
+
+export type CompositeTool = z.output<typeof compositeToolSchema>
+
+export const compositeToolsSchema = z.array(compositeToolSchema).default([])
 
 export const backendsSchema = z.array(backendSchema).superRefine((backends, ctx) => {
   const seen = new Map<string, number>()
@@ -182,8 +222,36 @@ export const backendsSchema = z.array(backendSchema).superRefine((backends, ctx)
       }
       targets.add(alias.to)
     })
+    paramOverrideProblems(backend.param_overrides, (path, message) =>
+      ctx.addIssue({ code: 'custom', path: [index, 'param_overrides', ...path], message }),
+    )
   })
 })
+
+/** mcp-proxy's rules: one entry per tool; a parameter is hidden or renamed, not both; distinct new names. */
+function paramOverrideProblems(
+  overrides: readonly ParamOverride[],
+  problem: (path: Array<string | number>, message: string) => void,
+): void {
+  const tools = new Map<string, number>()
+  overrides.forEach((override, i) => {
+    const previous = tools.get(override.tool)
+    if (previous !== undefined) {
+      problem([i, 'tool'], `"${override.tool}" already has param_overrides (entry ${previous})`)
+    }
+    tools.set(override.tool, i)
+    const hidden = new Set(override.hide)
+    const seen = new Map<string, string>()
+    for (const [from, to] of Object.entries(override.rename)) {
+      if (hidden.has(from)) problem([i, 'rename', from], `"${from}" is both hidden and renamed`)
+      const other = seen.get(to)
+      if (other !== undefined) {
+        problem([i, 'rename', from], `"${from}" and "${other}" are both renamed to "${to}"`)
+      }
+      seen.set(to, from)
+    }
+  })
+}
 
 export const gatewayProxySchema = z
   .strictObject({
@@ -281,10 +349,30 @@ export function namingProblems(
 
 /** Cross-table check for `configSchema.superRefine`: reports naming problems on their backend. */
 export function refineGateway(
-  config: { backends?: BackendConfig[] | undefined; proxy: GatewayProxyConfig },
+  config: {
+    backends?: BackendConfig[] | undefined
+    proxy: GatewayProxyConfig
+    composite_tools: CompositeTool[]
+  },
   ctx: z.RefinementCtx,
 ): void {
-  if (!config.backends) return
+  if (!config.backends) {
+    if (config.composite_tools.length > 0) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['composite_tools'],
+        message: 'composite tools call gateway backends: configure [[backends]]',
+      })
+    }
+    return
+  }
+  for (const problem of compositeProblems(config.composite_tools, config)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['composite_tools', ...problem.path],
+      message: problem.message,
+    })
+  }
   for (const problem of namingProblems(config.backends, config.proxy.separator)) {
     ctx.addIssue({
       code: 'custom',
@@ -299,4 +387,56 @@ export function refineGateway(
       message: problem.message,
     })
   }
+}
+
+/**
+ * A composite's name must not be one a backend or Portico could answer to (it would hide it);
+ * its targets are backend tools, never composites (no nesting) nor Portico's own tools.
+ */
+function compositeProblems(
+  composites: readonly CompositeTool[],
+  config: { backends?: BackendConfig[] | undefined; proxy: GatewayProxyConfig },
+): Array<{ path: Array<string | number>; message: string }> {
+  const problems: Array<{ path: Array<string | number>; message: string }> = []
+  const separator = config.proxy.separator
+  const prefixes = [
+    ...(config.backends ?? []).filter((b) => b.namespace).map((b) => `${b.name}${separator}`),
+    `${ADMIN_NAMESPACE}${separator}`,
+  ]
+  const names = new Map<string, number>()
+  composites.forEach((composite, i) => {
+    const previous = names.get(composite.name)
+    if (previous !== undefined) {
+      problems.push({
+        path: [i, 'name'],
+        message: `duplicate composite tool name (also composite_tools[${previous}])`,
+      })
+    }
+    names.set(composite.name, i)
+    const prefix = prefixes.find((p) => composite.name.startsWith(p))
+    if (prefix !== undefined) {
+      problems.push({
+        path: [i, 'name'],
+        message: `"${composite.name}" starts with "${prefix}", which routes to ${prefix.slice(0, -separator.length)}'s tools`,
+      })
+    }
+  })
+  // Reported on `tools` as a whole: the validator sets an invalid array element aside before
+  // its next pass, and an emptied list would be reported as a problem the file does not have.
+  composites.forEach((composite, i) => {
+    composite.tools.forEach((tool) => {
+      if (names.has(tool)) {
+        problems.push({
+          path: [i, 'tools'],
+          message: `"${tool}" is a composite tool: composites call backend tools only`,
+        })
+      } else if (tool.startsWith(`${ADMIN_NAMESPACE}${separator}`)) {
+        problems.push({
+          path: [i, 'tools'],
+          message: `"${tool}" is one of Portico's tools: composites call backend tools only`,
+        })
+      }
+    })
+  })
+  return problems
 }

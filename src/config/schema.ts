@@ -8,7 +8,12 @@ import { LOG_LEVELS } from '../observe/logger.ts'
 import { authProblems, authSchema, securitySchema } from './auth.ts'
 import { cspSchema } from './csp.ts'
 import { durationSchema, parseDuration } from './duration.ts'
-import { backendsSchema, gatewayProxySchema, refineGateway } from './gateway.ts'
+import {
+  backendsSchema,
+  compositeToolsSchema,
+  gatewayProxySchema,
+  refineGateway,
+} from './gateway.ts'
 import { operateKeys, refineOperate } from './operate.ts'
 import { performanceSchema, protectTables, timeoutSchema } from './protect.ts'
 import { relaySchema, tunnelSchema } from './tunnel.ts'
@@ -93,6 +98,8 @@ export const configSchema = z
     /** Gateway mode: many MCP backends behind one endpoint (see src/config/gateway.ts). */
     backends: backendsSchema.optional(),
     proxy: gatewayProxySchema,
+    /** mcp-proxy's fan-out tools (gateway mode; src/gateway/composite.ts). */
+    composite_tools: compositeToolsSchema,
     /**
      * Traffic protection of the transparent upstream, and the defaults of every gateway
      * backend without a table of its own (src/config/protect.ts).

@@ -336,6 +336,10 @@ export function redactedConfig(config: Config): JsonObject {
     args: backend.args.map(() => REDACTED),
     default_args: mapValues(backend.default_args),
     inject_args: backend.inject_args.map((rule) => ({ ...rule, args: mapValues(rule.args) })),
+    param_overrides: backend.param_overrides.map((rule) => ({
+      ...rule,
+      defaults: mapValues(rule.defaults),
+    })),
     ...(backend.bearer_token ? { bearer_token: REDACTED } : {}),
     ...(backend.url ? { url: redactUrl(backend.url) } : {}),
   }))

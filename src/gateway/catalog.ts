@@ -8,6 +8,7 @@
 import type { BackendConfig } from '../config/gateway.ts'
 import { isObject, type JsonObject } from '../jsonrpc/message.ts'
 import { localPart, namespaced, namespaceUri, unnamespaceUri, visibility } from './names.ts'
+import { ParameterView } from './parameters.ts'
 
 /** Bound on remembered shortened names per backend (a backend with more tools is unusual). */
 const MAX_SHORT_NAMES = 10_000
@@ -32,6 +33,8 @@ export class BackendCatalog {
   readonly #defaultArgs: JsonObject
   readonly #inject: BackendConfig['inject_args']
   readonly #injectMatchers: Array<(name: string) => boolean>
+  /** Backend tool name → how its parameters look to clients (`param_overrides`). */
+  readonly #parameters = new Map<string, ParameterView>()
 
   constructor(config: BackendConfig, separator: string) {
     this.name = config.name
@@ -49,6 +52,9 @@ export class BackendCatalog {
     this.#defaultArgs = config.default_args
     this.#inject = config.inject_args
     this.#injectMatchers = config.inject_args.map((rule) => visibility([rule.tool], []))
+    for (const override of config.param_overrides) {
+      this.#parameters.set(override.tool, new ParameterView(override))
+    }
   }
 
   /** The client-facing name of a local tool or prompt name. */
@@ -100,6 +106,10 @@ export class BackendCatalog {
     const description = this.#aliases.get(tool.name)?.description
     if (description !== undefined) out.description = description
     if (isObject(tool._meta)) out._meta = this.#uiMeta(tool._meta)
+    const parameters = this.#parameters.get(tool.name)
+    if (parameters !== undefined && isObject(tool.inputSchema)) {
+      out.inputSchema = parameters.schema(tool.inputSchema)
+    }
     return out
   }
 
@@ -161,13 +171,20 @@ export class BackendCatalog {
   /**
    * Arguments for a call of local tool `tool`. Precedence, highest first:
    * 1. `inject_args` rules with `overwrite = true` (later rules win among themselves);
-   * 2. what the client sent;
-   * 3. `inject_args` rules without overwrite (later rules win);
-   * 4. `default_args`.
+   * 2. what the client sent (its renamed parameters under their own names, hidden ones
+   *    dropped: `param_overrides`);
+   * 3. the tool's `param_overrides` defaults;
+   * 4. `inject_args` rules without overwrite (later rules win);
+   * 5. `default_args`.
    * Missing or non-object `arguments` count as `{}`, so injection always happens.
    */
   injectArgs(tool: string, args: unknown): JsonObject {
-    const client = isObject(args) ? args : {}
+    const parameters = this.#parameters.get(tool)
+    const client = parameters
+      ? parameters.arguments(isObject(args) ? args : {})
+      : isObject(args)
+        ? args
+        : {}
     if (this.#inject.length === 0 && Object.keys(this.#defaultArgs).length === 0) return client
     const filled: JsonObject = { ...this.#defaultArgs }
     const forced: JsonObject = {}

@@ -22,6 +22,7 @@ import { VERSION } from '../version.ts'
 import { adminPrefix, adminTools, callAdminTool, servesOwnTools } from './admin.ts'
 import type { Backend, BackendCall, SessionRef } from './backends/backend.ts'
 import type { CallSink, Connection } from './backends/connection.ts'
+import { callComposite, compositeDefinition, findComposite } from './composite.ts'
 import type { Gateway } from './gateway.ts'
 import { isListMethod } from './merge.ts'
 import { accepts } from './mrtr.ts'
@@ -100,13 +101,15 @@ export async function dispatch(scope: RequestScope, request: JsonRpcRequest): Pr
       return listen(scope, request.id, params)
     default:
       if (isListMethod(method)) {
-        // Search mode lists only Portico's tools; backend tools stay callable by name.
+        // Search mode lists only Portico's tools and the composites (as mcp-proxy does);
+        // backend tools stay callable by name.
         if (method === 'tools/list' && gateway.proxy.tool_exposure === 'search') {
-          return { result: { tools: adminTools(gateway) } }
+          return { result: { tools: [...adminTools(gateway), ...compositeTools(gateway)] } }
         }
         const result = await gateway.list(method, params, scope.ref, scope.call)
-        if (method === 'tools/list' && servesOwnTools(gateway) && params.cursor === undefined) {
-          result.tools = [...(result.tools as JsonObject[]), ...adminTools(gateway)]
+        if (method === 'tools/list' && params.cursor === undefined) {
+          const own = [...adminTools(gateway), ...compositeTools(gateway)]
+          if (own.length > 0) result.tools = [...(result.tools as JsonObject[]), ...own]
         }
         return { result }
       }
@@ -184,9 +187,21 @@ function serverInfo(scope: RequestScope): JsonObject {
   return { name: proxy.name ?? scope.proxyName, version: proxy.version ?? VERSION }
 }
 
+/** The composite tools' definitions (`[[composite_tools]]`), listed after the backends' tools. */
+function compositeTools(gateway: Gateway): JsonObject[] {
+  return gateway.config.composite_tools.map(compositeDefinition)
+}
+
 async function callTool(scope: RequestScope, params: JsonObject): Promise<Handled> {
   const name = stringParam(params, 'name')
   const { gateway } = scope
+  const composite = findComposite(gateway, name)
+  if (composite !== undefined) {
+    return {
+      result: await callComposite(gateway, composite, params, scope.call),
+      backend: 'portico',
+    }
+  }
   if (servesOwnTools(gateway) && name.startsWith(adminPrefix(gateway.proxy.separator))) {
     const answer = await callAdminTool(gateway, name, params, scope.call)
     return {

@@ -444,6 +444,9 @@ describe('tool discovery and search mode', () => {
           { name: 'h', transport: 'http', url: http.url, hide_tools: ['wait'] },
         ],
         proxy: { tool_exposure: 'search', admin_tools: false },
+        composite_tools: [
+          { name: 'cwd_everywhere', description: 'both cwds', tools: ['p__cwd', 'h__cwd'] },
+        ],
       },
       {
         // A policy in the global chain: every tools/call it sees is noted; one tool is denied.
@@ -463,6 +466,7 @@ describe('tool discovery and search mode', () => {
       const client = await connect(portico.url)
       const listed = (await client.listTools()).tools.map((t) => t.name).sort()
       assert.deepEqual(listed, [
+        'cwd_everywhere',
         'portico__call_tool',
         'portico__search_tools',
         'portico__similar_tools',
@@ -528,6 +532,11 @@ describe('tool discovery and search mode', () => {
       })
       assert.match(text(viaSearch), /\//)
       assert.deepEqual(seen.slice(-2), ['portico__call_tool', 'p__cwd'])
+      // So does each member of a composite tool, which search mode lists as mcp-proxy does.
+      const both = await client.callTool({ name: 'cwd_everywhere', arguments: {} })
+      assert.equal((both.content as unknown[]).length, 2)
+      assert.equal(seen.at(-3), 'cwd_everywhere')
+      assert.deepEqual(seen.slice(-2).sort(), ['h__cwd', 'p__cwd'])
       await assert.rejects(
         client.callTool({ name: 'p__headers', arguments: {} }),
         /p__headers is denied/,

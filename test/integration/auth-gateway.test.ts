@@ -49,6 +49,14 @@ describe('authorization in gateway mode (API keys, roles, admin, forward_auth)',
         },
         { name: 'probe', transport: 'http', url: probe.url, forward_auth: true },
       ],
+      composite_tools: [
+        {
+          name: 'echo_and_sum',
+          description: 'a member alice may call and one she may not',
+          tools: ['everything__echo', 'everything__get-sum'],
+        },
+        { name: 'not_for_alice', description: 'not in her role', tools: ['everything__echo'] },
+      ],
       auth: {
         api_keys: [
           { name: 'alice', key: 'alice-key', roles: ['reader'] },
@@ -59,7 +67,7 @@ describe('authorization in gateway mode (API keys, roles, admin, forward_auth)',
         roles: [
           {
             name: 'reader',
-            allow_tools: ['everything__echo', 'probe__headers'],
+            allow_tools: ['everything__echo', 'probe__headers', 'echo_and_sum'],
             deny_prompts: ['probe__internal-*'],
             deny_resources: ['probe://probe__secret/*'],
           },
@@ -77,7 +85,7 @@ describe('authorization in gateway mode (API keys, roles, admin, forward_auth)',
 
   it('lists only what the role allows, and never the admin tools', async () => {
     const tools = (await alice.listTools()).tools.map((t) => t.name).sort()
-    assert.deepEqual(tools, ['everything__echo', 'probe__headers'])
+    assert.deepEqual(tools, ['echo_and_sum', 'everything__echo', 'probe__headers'])
     const prompts = (await alice.listPrompts()).prompts.map((p) => p.name)
     assert.ok(prompts.includes('probe__greet'))
     assert.ok(!prompts.includes('probe__internal-debug'))
@@ -112,6 +120,26 @@ describe('authorization in gateway mode (API keys, roles, admin, forward_auth)',
     assert.equal(denied.httpStatus, 403)
   })
 
+  it("a composite tool's members are authorized one by one, as direct calls", async () => {
+    const result = await alice.callTool({
+      name: 'echo_and_sum',
+      arguments: { message: 'both', a: 1, b: 2 },
+    })
+    assert.equal(result.isError, true)
+    const texts = (result.content as Array<{ text: string }>).map((item) => item.text)
+    assert.equal(texts.length, 2)
+    assert.match(texts[0] ?? '', /both/)
+    assert.match(
+      texts[1] ?? '',
+      /^Error from everything__get-sum: .*(denied|forbidden|not allowed)/i,
+    )
+    // The composite itself is judged by its own name, like any tool.
+    await assert.rejects(
+      alice.callTool({ name: 'not_for_alice', arguments: { message: 'x' } }),
+      /403|Forbidden/,
+    )
+  })
+
   it('HTTP backends get the verified identity; forward_auth sends the client token', async () => {
     const seen = JSON.parse(text(await alice.callTool({ name: 'probe__headers', arguments: {} })))
     assert.equal(seen['x-user-id'], 'alice')
@@ -135,7 +163,11 @@ describe('authorization in gateway mode (API keys, roles, admin, forward_auth)',
 
   it("mcp-proxy's scoped tokens deny by tool", async () => {
     const ci = await connect(gateway.url, 'ci-token')
-    const names = (await ci.listTools()).tools.map((t) => t.name)
+    // Composites are tools of their own names (the deny list names none of them).
+    const composites = ['echo_and_sum', 'not_for_alice']
+    const names = (await ci.listTools()).tools
+      .map((t) => t.name)
+      .filter((n) => !composites.includes(n))
     assert.ok(names.length > 0 && names.every((n) => n.startsWith('probe__')), names.join())
     await assert.rejects(
       ci.callTool({ name: 'everything__echo', arguments: { message: 'x' } }),

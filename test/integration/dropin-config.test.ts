@@ -228,33 +228,73 @@ describe('fail closed on what Portico does not implement', () => {
     assert.equal(ok.stderr, '')
   })
 
-  it('[[composite_tools]] is a warning naming the alternative', () => {
+  it('[[composite_tools]] loads as mcp-proxy writes it; its mistakes are named with their line', () => {
+    const head =
+      '[proxy]\nname = "p"\n[[backends]]\nname = "a"\ntransport = "stdio"\ncommand = "cat"\n'
     const path = tempFile(
       'proxy.toml',
-      '[proxy]\nname = "p"\n[[backends]]\nname = "a"\ntransport = "stdio"\ncommand = "cat"\n[[composite_tools]]\nname = "both"\ndescription = "d"\ntools = ["a__x"]\n',
+      `${head}[[composite_tools]]\nname = "both"\ndescription = "d"\ntools = ["a__x", "a__y"]\n`,
     )
     const out = runCliSync(['check', '--config', path])
     assert.equal(out.status, 0, out.stderr)
+    assert.equal(out.stderr, '')
+    assert.deepEqual(loadConfig({ file: path, env: {} }).config.composite_tools, [
+      { name: 'both', description: 'd', tools: ['a__x', 'a__y'], strategy: 'parallel' },
+    ])
+    const bad = tempFile(
+      'proxy.toml',
+      `${head}[[composite_tools]]\nname = "a__mine"\ndescription = "d"\ntools = ["both"]\n` +
+        `[[composite_tools]]\nname = "both"\ndescription = "d"\ntools = ["portico__config"]\n`,
+    )
+    const refused = runCliSync(['check', '--config', bad])
+    assert.equal(refused.status, 1)
     assert.equal(
-      out.stderr,
-      "warning: [[composite_tools]] (mcp-proxy's fan-out tools) is not implemented: those tools are not listed; call the member tools one by one\n",
+      refused.stderr,
+      `portico: ${bad}:8: composite_tools[0].name: "a__mine" starts with "a__", which routes to a's tools\n` +
+        `${bad}:10: composite_tools[0].tools: "both" is a composite tool: composites call backend tools only\n` +
+        `${bad}:14: composite_tools[1].tools: "portico__config" is one of Portico's tools: composites call backend tools only\n` +
+        '3 problems found\n',
     )
   })
 })
 
 describe('mcp-proxy keys Portico lacks', () => {
-  it('param_overrides fails closed; [cache] backend = "redis" warns; "memory" is silent', () => {
+  it('param_overrides loads as mcp-proxy writes it; its mistakes are named with their line', () => {
     const backend = '[[backends]]\nname = "a"\ntransport = "stdio"\ncommand = "cat"\n'
-    const hidden = tempFile(
+    const good = tempFile(
       'proxy.toml',
-      `${backend}[[backends.param_overrides]]\ntool = "query"\nhide = ["password"]\n`,
+      `${backend}[[backends.param_overrides]]\ntool = "query"\nhide = ["password"]\n` +
+        `rename = { sql = "statement" }\n[backends.param_overrides.defaults]\npassword = "x"\n`,
     )
-    const out = runCliSync(['check', '--config', hidden])
-    assert.equal(out.status, 1)
+    const out = runCliSync(['check', '--config', good])
+    assert.equal(out.status, 0, out.stderr)
+    assert.equal(out.stderr, '')
+    assert.deepEqual(loadConfig({ file: good, env: {} }).config.backends?.[0]?.param_overrides, [
+      {
+        tool: 'query',
+        hide: ['password'],
+        rename: { sql: 'statement' },
+        defaults: { password: 'x' },
+      },
+    ])
+    const bad = tempFile(
+      'proxy.toml',
+      `${backend}[[backends.param_overrides]]\ntool = "query"\nhide = ["sql"]\n` +
+        `rename = { sql = "q", text = "q" }\n[[backends.param_overrides]]\ntool = "query"\n`,
+    )
+    const refused = runCliSync(['check', '--config', bad])
+    assert.equal(refused.status, 1)
     assert.equal(
-      out.stderr,
-      `portico: ${hidden}:5: backends[0].param_overrides: param_overrides (mcp-proxy's parameter hiding and renaming) is not implemented, and ignoring it would expose the hidden parameters: use inject_args with overwrite = true to pin a value, or hide the tool\n1 problem found\n`,
+      refused.stderr,
+      `portico: ${bad}:8: backends[0].param_overrides[0].rename.sql: "sql" is both hidden and renamed\n` +
+        `${bad}:8: backends[0].param_overrides[0].rename.text: "text" and "sql" are both renamed to "q"\n` +
+        `${bad}:10: backends[0].param_overrides[1].tool: "query" already has param_overrides (entry 0)\n` +
+        '3 problems found\n',
     )
+  })
+
+  it('[cache] backend = "redis" warns; "memory" is silent', () => {
+    const backend = '[[backends]]\nname = "a"\ntransport = "stdio"\ncommand = "cat"\n'
     const redis = tempFile(
       'proxy.toml',
       `[cache]\nbackend = "redis"\nurl = "redis://cache:6379"\n${backend}`,

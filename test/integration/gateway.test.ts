@@ -72,12 +72,32 @@ before(async () => {
         args: [fixture('paged-server')],
         default_args: { limit: 10, mode: 'default' },
         inject_args: [{ tool: 'beta', args: { mode: 'per-tool' } }],
+        param_overrides: [
+          {
+            tool: 'gamma',
+            hide: ['password'],
+            rename: { query: 'q' },
+            defaults: { password: 'from-config' },
+          },
+        ],
       },
       {
         name: 'ghost',
         transport: 'stdio',
         command: join(folder, 'no-such-binary'),
         max_restarts: 1,
+      },
+    ],
+    composite_tools: [
+      {
+        name: 'fan_out',
+        description: 'alpha and beta at once',
+        tools: ['paged__alpha', 'paged__beta'],
+      },
+      {
+        name: 'half_broken',
+        description: 'one member is hidden',
+        tools: ['paged__alpha', 'ev__get-env'],
       },
     ],
   })
@@ -208,6 +228,69 @@ describe('gateway with SDK v1 client (legacy sessions)', () => {
     )
     assert.deepEqual(echoed, { tool: 'beta', arguments: { limit: 3, mode: 'per-tool' } })
     await assert.rejects(client.callTool({ name: 'ev__get-env', arguments: {} }), /Unknown tool/)
+  })
+
+  it('shows param_overrides in the schema and turns calls back into the backend names', async () => {
+    // gamma is on the paged backend's second page.
+    const tools = []
+    let cursor: string | undefined
+    do {
+      const page = await client.listTools(cursor ? { cursor } : {})
+      tools.push(...page.tools)
+      cursor = page.nextCursor
+    } while (cursor && tools.length < 1000)
+    const gamma = tools.find((tool) => tool.name === 'paged__gamma')
+    assert.deepEqual(gamma?.inputSchema, {
+      type: 'object',
+      properties: { q: { type: 'string' }, limit: { type: 'number' } },
+      required: ['q'],
+    })
+    const call = async (args?: Record<string, unknown>) =>
+      JSON.parse(
+        text(await client.callTool({ name: 'paged__gamma', ...(args ? { arguments: args } : {}) })),
+      )
+    // The renamed parameter goes back under its own name; a hidden one the client sends anyway
+    // is replaced by the configured default (mcp-proxy would pass the client's value on).
+    assert.deepEqual(await call({ q: 'find me', password: 'client-guess', limit: 2 }), {
+      tool: 'gamma',
+      arguments: { query: 'find me', password: 'from-config', limit: 2, mode: 'default' },
+    })
+    // No arguments at all: defaults are still filled (mcp-proxy fills nothing then).
+    assert.deepEqual(await call(), {
+      tool: 'gamma',
+      arguments: { password: 'from-config', limit: 10, mode: 'default' },
+    })
+  })
+
+  it('answers a composite tool with every member called through the chain', async () => {
+    const { tools } = await client.listTools()
+    assert.deepEqual(
+      tools.find((tool) => tool.name === 'fan_out'),
+      { name: 'fan_out', description: 'alpha and beta at once', inputSchema: { type: 'object' } },
+    )
+    const result = await client.callTool({ name: 'fan_out', arguments: { x: 1 } })
+    assert.equal(result.isError, undefined)
+    // Each member got the same arguments plus its own injection, in the configured order.
+    assert.deepEqual(
+      (result.content as Array<{ text: string }>).map((item) => JSON.parse(item.text)),
+      [
+        { tool: 'alpha', arguments: { x: 1, limit: 10, mode: 'default' } },
+        { tool: 'beta', arguments: { x: 1, limit: 10, mode: 'per-tool' } },
+      ],
+    )
+    // A member the chain refuses (a hidden tool) fails the composite, named, and the other
+    // member's content is still there.
+    const broken = await client.callTool({ name: 'half_broken', arguments: {} })
+    assert.equal(broken.isError, true)
+    const texts = (broken.content as Array<{ text: string }>).map((item) => item.text)
+    assert.deepEqual(JSON.parse(texts[0] ?? ''), {
+      tool: 'alpha',
+      arguments: { limit: 10, mode: 'default' },
+    })
+    assert.match(texts[1] ?? '', /^Error from ev__get-env: .*Unknown tool/)
+    await gateway.sink.waitFor((events) =>
+      events.some((e) => e.type === 'exchange' && e.name === 'fan_out' && e.backend === 'portico'),
+    )
   })
 
   it('routes completions by prompt name', async () => {
@@ -394,7 +477,7 @@ describe('gateway with SDK v1 client (legacy sessions)', () => {
     assert.deepEqual(answers.sort(), ['ev', 'web'])
   })
 
-  it('redacts secrets in the config admin tool: env values, header values, bearer tokens', async () => {
+  it('redacts secrets in the config admin tool: env values, header values, bearer tokens, parameter defaults', async () => {
     const result = await client.callTool({ name: 'portico__config', arguments: {} })
     const config = result.structuredContent as {
       backends: Array<{ name: string; env: object; headers: object; bearer_token?: string }>
@@ -405,7 +488,23 @@ describe('gateway with SDK v1 client (legacy sessions)', () => {
     assert.deepEqual(web?.headers, { 'x-api-key': '[redacted]' })
     assert.equal(web?.bearer_token, '[redacted]')
     const shown = JSON.stringify(result)
-    for (const secret of ['header-secret-value', 'bearer-secret-value', 'memory.jsonl']) {
+    const paged = (config.backends as Array<{ name: string; param_overrides?: unknown }>).find(
+      (b) => b.name === 'paged',
+    )
+    assert.deepEqual(paged?.param_overrides, [
+      {
+        tool: 'gamma',
+        hide: ['password'],
+        rename: { query: 'q' },
+        defaults: { password: '[redacted]' },
+      },
+    ])
+    for (const secret of [
+      'header-secret-value',
+      'bearer-secret-value',
+      'memory.jsonl',
+      'from-config',
+    ]) {
       assert.ok(!shown.includes(secret), `${secret} shown by portico__config`)
     }
   })

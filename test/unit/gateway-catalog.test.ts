@@ -208,6 +208,51 @@ describe('BackendCatalog', () => {
   })
 })
 
+describe('param_overrides', () => {
+  const catalog = new BackendCatalog(
+    backend({
+      param_overrides: [
+        { tool: 'query', hide: ['token'], rename: { sql: 'statement', db: 'limit' } },
+        { tool: 'plain', defaults: { page: 1 } },
+      ],
+      inject_args: [{ tool: 'query', args: { timeout: 5 } }],
+    }),
+    '__',
+  )
+  const schema = {
+    type: 'object',
+    properties: { sql: { type: 'string' }, token: {}, db: {}, limit: {}, other: {} },
+    required: ['sql', 'token', 'limit'],
+    additionalProperties: false,
+  }
+
+  it('hides, renames and lets a new name shadow the parameter it equals', () => {
+    const tool = catalog.tool({ name: 'query', inputSchema: schema })
+    assert.deepEqual(tool?.inputSchema, {
+      type: 'object',
+      properties: { statement: { type: 'string' }, limit: {}, other: {} },
+      required: ['statement'],
+      additionalProperties: false,
+    })
+    // A tool without overrides keeps its schema object as it was.
+    assert.equal(catalog.tool({ name: 'other', inputSchema: schema })?.inputSchema, schema)
+  })
+
+  const cases: Array<[string, string, unknown, Record<string, unknown>]> = [
+    [
+      'renamed back, hidden and old names dropped, injection after',
+      'query',
+      { statement: 'select 1', token: 't', sql: 'old name', limit: 'x', other: 2 },
+      { timeout: 5, sql: 'select 1', db: 'x', other: 2 },
+    ],
+    ['defaults fill what the call lacks', 'plain', { page: 3 }, { page: 3 }],
+    ['defaults fill a call without arguments', 'plain', undefined, { page: 1 }],
+  ]
+  for (const [title, tool, args, expected] of cases) {
+    it(title, () => assert.deepEqual(catalog.injectArgs(tool, args), expected))
+  }
+})
+
 describe('merge', () => {
   it('round-trips cursors and rejects foreign ones', () => {
     const position = { a: 'abc', b: '' }

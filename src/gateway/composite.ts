@@ -1,0 +1,98 @@
+/**
+ * mcp-proxy's `[[composite_tools]]`: one tool that calls several backend tools with the same
+ * arguments, all at once, and answers with their contents together. Each member call is a new
+ * message through the whole global chain, on the caller's session and identity, so
+ * authorization, filters, limits and every policy judge each member as a direct call (mcp-proxy
+ * checks only the composite's own name). Contents come in the configured order (mcp-proxy: in
+ * completion order, which changes from call to call); a member's failure is a text item naming
+ * it, and makes the whole result `isError`.
+ */
+import type { CompositeTool } from '../config/gateway.ts'
+import { PorticoError } from '../errors.ts'
+import {
+  isObject,
+  type JsonObject,
+  type JsonRpcRequest,
+  type JsonRpcResponse,
+} from '../jsonrpc/message.ts'
+import { type Call, withMessage } from '../pipeline/call.ts'
+import { MessageReply } from '../pipeline/reply.ts'
+import type { Gateway } from './gateway.ts'
+
+/** The definition clients see in `tools/list`: mcp-proxy lists a bare object schema. */
+export function compositeDefinition(composite: CompositeTool): JsonObject {
+  return {
+    name: composite.name,
+    description: composite.description,
+    inputSchema: { type: 'object' },
+  }
+}
+
+export function findComposite(gateway: Gateway, name: string): CompositeTool | undefined {
+  const composites = gateway.config.composite_tools
+  return composites.length === 0 ? undefined : composites.find((c) => c.name === name)
+}
+
+/** Calls every member at once; resolves with the combined `tools/call` result. */
+export async function callComposite(
+  gateway: Gateway,
+  composite: CompositeTool,
+  params: JsonObject,
+  call: Call,
+): Promise<JsonObject> {
+  const reenter = gateway.reenter
+  if (reenter === undefined) throw new PorticoError('internal_error')
+  const answers = await Promise.all(
+    composite.tools.map(async (tool, index) => {
+      const reply = await reenter(memberCall(call, tool, index, params))
+      const response = reply instanceof MessageReply ? await reply.json() : undefined
+      return memberContent(tool, response)
+    }),
+  )
+  const content = answers.flatMap((answer) => answer.content)
+  const failed = answers.some((answer) => answer.failed)
+  return failed ? { content, isError: true } : { content }
+}
+
+/**
+ * One member's call: its own id (members of one composite run at once on the same backend
+ * session, where two requests may not share an id) and its own notes (each member's backend
+ * and policies would otherwise overwrite the others'); the caller's session, identity, headers
+ * and signal, so cancelling the composite cancels every member.
+ */
+function memberCall(call: Call, tool: string, index: number, params: JsonObject): Call {
+  const message: JsonRpcRequest = {
+    jsonrpc: '2.0',
+    id: `${String(call.id ?? 0)}:${index}`,
+    method: 'tools/call',
+    params: {
+      name: tool,
+      arguments: isObject(params.arguments) ? params.arguments : {},
+      ...(isObject(params._meta) ? { _meta: params._meta } : {}),
+    },
+  }
+  // One JSON answer: related messages of the member go to the session's stream.
+  return {
+    ...withMessage(call, message),
+    headers: { ...call.headers, accept: 'application/json' },
+    notes: {},
+  }
+}
+
+function memberContent(
+  tool: string,
+  response: JsonRpcResponse | undefined,
+): { content: unknown[]; failed: boolean } {
+  const failure = (message: string) => ({
+    content: [{ type: 'text', text: `Error from ${tool}: ${message}` }],
+    failed: true,
+  })
+  if (response === undefined) return failure('no answer')
+  if (response.error !== undefined) return failure(response.error.message)
+  const result = response.result ?? {}
+  if (result.resultType !== undefined && result.resultType !== 'complete') {
+    return failure('the tool asked for input, which a composite tool cannot relay')
+  }
+  const content = Array.isArray(result.content) ? result.content : []
+  return { content, failed: result.isError === true }
+}

@@ -1,0 +1,74 @@
+/**
+ * One tool's parameters as clients see them (`[[backends.param_overrides]]`, mcp-proxy's keys):
+ * hidden parameters leave the input schema, renamed ones appear under their new names, and a
+ * call's arguments are turned back into the backend's. Two of mcp-proxy's gaps are closed: a
+ * hidden parameter a client sends anyway is dropped (mcp-proxy passes the client's value on),
+ * and defaults are filled when the call has no `arguments` at all (mcp-proxy fills nothing).
+ */
+import type { ParamOverride } from '../config/gateway.ts'
+import { isObject, type JsonObject } from '../jsonrpc/message.ts'
+
+export class ParameterView {
+  readonly #hidden: ReadonlySet<string>
+  readonly #defaults: JsonObject
+  /** Backend name → client name. */
+  readonly #renamed: ReadonlyMap<string, string>
+  /** Client name → backend name. */
+  readonly #original: ReadonlyMap<string, string>
+
+  constructor(override: ParamOverride) {
+    this.#hidden = new Set(override.hide)
+    this.#defaults = override.defaults as JsonObject
+    this.#renamed = new Map(Object.entries(override.rename))
+    this.#original = new Map(Object.entries(override.rename).map(([from, to]) => [to, from]))
+  }
+
+  /**
+   * The input schema clients see. A new name that is also one of the tool's own parameters
+   * shadows it: that parameter can no longer be sent, so it is not shown either.
+   */
+  schema(schema: JsonObject): JsonObject {
+    const out: JsonObject = { ...schema }
+    if (isObject(schema.properties)) {
+      const properties: JsonObject = {}
+      for (const [name, definition] of Object.entries(schema.properties)) {
+        const shown = this.#shownAs(name)
+        if (shown !== undefined) properties[shown] = definition
+      }
+      out.properties = properties
+    }
+    if (Array.isArray(schema.required)) {
+      const required = schema.required.filter((name) => typeof name === 'string')
+      out.required = [
+        ...new Set(
+          required.map((name) => this.#shownAs(name)).filter((name) => name !== undefined),
+        ),
+      ]
+    }
+    return out
+  }
+
+  /** A call's arguments in the backend's names: renamed back, hidden dropped, defaults filled. */
+  arguments(client: JsonObject): JsonObject {
+    const out: JsonObject = {}
+    for (const [name, value] of Object.entries(client)) {
+      const original = this.#original.get(name)
+      if (original !== undefined) out[original] = value
+      else if (!this.#hidden.has(name) && !this.#renamed.has(name) && out[name] === undefined) {
+        out[name] = value
+      }
+    }
+    for (const [name, value] of Object.entries(this.#defaults)) {
+      if (out[name] === undefined) out[name] = value
+    }
+    return out
+  }
+
+  /** The name a backend parameter has for clients; undefined when clients cannot send it. */
+  #shownAs(name: string): string | undefined {
+    if (this.#hidden.has(name)) return undefined
+    const renamed = this.#renamed.get(name)
+    if (renamed !== undefined) return renamed
+    return this.#original.has(name) ? undefined : name
+  }
+}
