@@ -87,18 +87,25 @@ export function adoptForeignLayout(raw: JsonObject, file: string | undefined): A
 }
 
 /**
- * mcp-proxy's global `[cache] backend / url / prefix` choose where its caches live; Portico's
- * caches are in memory, so `memory` is what it does and `redis` / `sqlite` a warning (a cache
- * lost on restart, or per instance, costs time, never data). The rest of `[cache]` is
- * Portico's own table (the transparent upstream's cache).
+ * mcp-proxy's global `[cache] backend / url / prefix` choose where its caches live: `memory`
+ * and `redis` move to Portico's `[cache_store]` (unless that table says otherwise); `sqlite`
+ * (a file per instance) is a warning, the caches staying in memory (a cache lost on restart
+ * costs time, never data). The rest of `[cache]` is Portico's own table (the transparent
+ * upstream's cache, and the default of every backend's).
  */
 function adoptCacheStore(raw: JsonObject, warnings: string[]): void {
   const cache = raw.cache
   if (!isObject(cache) || !('backend' in cache || 'url' in cache || 'prefix' in cache)) return
-  if (cache.backend !== undefined && cache.backend !== 'memory') {
+  const store: JsonObject = isObject(raw.cache_store) ? raw.cache_store : {}
+  if (cache.backend === 'sqlite') {
     warnings.push(
-      `[cache] backend = ${JSON.stringify(cache.backend)}: Portico's caches are in memory only (per instance, emptied on restart); a shared cache store is not implemented`,
+      `[cache] backend = "sqlite": Portico keeps its caches in memory, or in Redis ([cache_store] backend = "redis", shared by replicas); this one stays in memory`,
     )
+  } else {
+    setIfAbsent(store, 'backend', cache.backend, cache.backend !== undefined)
+    setIfAbsent(store, 'url', cache.url, cache.url !== undefined)
+    setIfAbsent(store, 'prefix', cache.prefix, cache.prefix !== undefined)
+    if (Object.keys(store).length > 0) raw.cache_store = store
   }
   delete cache.backend
   delete cache.url

@@ -128,6 +128,34 @@ export const cacheSchema = z.strictObject({
   max_entry_bytes: positiveInt.default(1024 * 1024),
 })
 
+/**
+ * Where the response caches live (`[cache_store]`; mcp-proxy's `[cache] backend, url, prefix`
+ * are moved here): in each Portico's memory, or in Redis, shared by every replica and worker.
+ */
+export const cacheStoreSchema = z
+  .strictObject({
+    backend: z.enum(['memory', 'redis']).default('memory'),
+    /** `redis://[user:password@]host:port[/db]` or `rediss://` (TLS). */
+    url: z
+      .string()
+      .refine((value) => /^rediss?:\/\//i.test(value) && URL.canParse(value), {
+        message: 'expected a redis:// or rediss:// URL',
+      })
+      .optional(),
+    /** Before every key Portico writes, so several deployments can share one Redis. */
+    prefix: z.string().default('portico:'),
+    /** The longest a lookup or a store may take; past it the call goes on as a miss. */
+    timeout: durationSchema.default(100),
+  })
+  .prefault({})
+  .superRefine((store, ctx) => {
+    if (store.backend === 'redis' && store.url === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['url'], message: 'backend = "redis" needs a url' })
+    }
+  })
+
+export type CacheStoreConfig = z.output<typeof cacheStoreSchema>
+
 /** The tables every upstream may have (a backend, or the top level for the transparent one). */
 export const protectTables = {
   concurrency: concurrencySchema.optional(),

@@ -94,9 +94,7 @@ export class ResponseCache {
 
   /** Seconds an answer of `method` is kept (0: not cached). */
   ttlOf(method: string | undefined): number {
-    if (method === 'tools/call') return this.#config.tool_ttl_seconds
-    if (method === 'resources/read') return this.#config.resource_ttl_seconds
-    return 0
+    return ttlSecondsOf(this.#config, method)
   }
 
   /** The result text of a fresh entry: the caller's own, else a public one. */
@@ -130,20 +128,50 @@ export class ResponseCache {
 
   /** Stores a response when it may be: a complete, successful result within the bounds. */
   store(response: JsonRpcResponse, ttlSeconds: number, privateKey: string, call: Call): void {
-    const result = response.result
-    if (response.error !== undefined || !isObject(result)) return
-    if (result.isError === true) return
-    if (result.resultType !== undefined && result.resultType !== 'complete') return
-    let ttl = ttlSeconds * 1000
-    if (typeof result.ttlMs === 'number') ttl = Math.min(ttl, Math.max(0, result.ttlMs))
-    if (ttl <= 0) return
-    const text = JSON.stringify(result)
-    if (text.length > this.#config.max_entry_bytes) return
-    if (result.cacheScope === 'public') {
+    const entry = storable(response, ttlSeconds, this.#config.max_entry_bytes)
+    if (entry === undefined) return
+    if (entry.shared) {
       this.#anyPublic = true
-      this.#entries.set(publicKeyOf(call), text, { ttl })
-    } else this.#entries.set(privateKey, text, { ttl })
+      this.#entries.set(publicKeyOf(call), entry.text, { ttl: entry.ttlMs })
+    } else this.#entries.set(privateKey, entry.text, { ttl: entry.ttlMs })
   }
+}
+
+/** Seconds an answer of `method` is kept under `config` (0: not cached). */
+export function ttlSecondsOf(config: CacheConfig, method: string | undefined): number {
+  if (method === 'tools/call') return config.tool_ttl_seconds
+  if (method === 'resources/read') return config.resource_ttl_seconds
+  return 0
+}
+
+/** What a cache keeps of an answer: its result's text, for how long, and for whom. */
+export interface StorableEntry {
+  text: string
+  ttlMs: number
+  /** `cacheScope: "public"`: any caller may reuse it (the public key), else only the caller. */
+  shared: boolean
+}
+
+/**
+ * Whether and how an answer may be stored: a complete, successful result (never an error, an
+ * `isError` or an `input_required` result), for the table's ttl shortened by the server's
+ * `ttlMs` (0: not at all), within `maxBytes`.
+ */
+export function storable(
+  response: JsonRpcResponse,
+  ttlSeconds: number,
+  maxBytes: number,
+): StorableEntry | undefined {
+  const result = response.result
+  if (response.error !== undefined || !isObject(result)) return undefined
+  if (result.isError === true) return undefined
+  if (result.resultType !== undefined && result.resultType !== 'complete') return undefined
+  let ttlMs = ttlSeconds * 1000
+  if (typeof result.ttlMs === 'number') ttlMs = Math.min(ttlMs, Math.max(0, result.ttlMs))
+  if (ttlMs <= 0) return undefined
+  const text = JSON.stringify(result)
+  if (text.length > maxBytes) return undefined
+  return { text, ttlMs, shared: result.cacheScope === 'public' }
 }
 
 export function responseCache(cache: ResponseCache): Middleware {
@@ -205,12 +233,12 @@ function keepBytes(
 }
 
 /** The key of an answer any caller may reuse (`cacheScope: "public"`). */
-function publicKeyOf(call: Call): string {
+export function publicKeyOf(call: Call): string {
   return `public\u0000${requestKey(call)}`
 }
 
 /** The cached result as the caller's own answer (its id), written without re-encoding. */
-function answer(call: Call, result: string): MessageReply {
+export function answer(call: Call, result: string): MessageReply {
   const id = JSON.stringify(call.id ?? null)
   return MessageReply.fromBytes(Buffer.from(`{"jsonrpc":"2.0","id":${id},"result":${result}}`))
 }

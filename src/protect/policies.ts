@@ -3,7 +3,8 @@
  * the transparent upstream): the policy objects and the middleware of its chain, in this
  * order, outermost first:
  *
- *   hints (learn tool annotations from tools/list) → cache → coalesce → rate_limit
+ *   hints (learn tool annotations from tools/list) → cache (memory, or Redis: shared-cache.ts)
+ *   → coalesce → rate_limit
  *   → call timeout (the whole call) → retry → hedging → health (ejection + breaker, per attempt)
  *   → concurrency (per attempt) → the transport (its own timer: each attempt's deadline)
  *
@@ -28,6 +29,7 @@ import { ToolHints } from './hints.ts'
 import { OutlierDetector, type OutlierGroup } from './outlier.ts'
 import { upstreamRateLimit } from './rate-limit.ts'
 import { RetryBudget, retry } from './retry.ts'
+import { type RedisCacheStore, SharedResponseCache, sharedResponseCache } from './shared-cache.ts'
 
 export interface ProtectDeps {
   clock: Clock
@@ -38,6 +40,8 @@ export interface ProtectDeps {
   group?: OutlierGroup | undefined
   /** Learn tool annotations even without retries (failover must know what may be repeated). */
   learnHints?: boolean
+  /** `[cache_store] backend = "redis"`: the response cache lives there, shared by replicas. */
+  cacheStore?: RedisCacheStore | undefined
 }
 
 /** What operators see of an upstream's protection (admin tools, health). */
@@ -54,7 +58,7 @@ export class UpstreamProtection {
   readonly hints = new ToolHints()
   readonly breaker: CircuitBreaker | undefined
   readonly outlier: OutlierDetector | undefined
-  readonly cache: ResponseCache | undefined
+  readonly cache: ResponseCache | SharedResponseCache | undefined
   readonly limiter: ConcurrencyLimiter | undefined
   #budget: RetryBudget | undefined
 
@@ -77,7 +81,11 @@ export class UpstreamProtection {
             ),
           )
         : undefined
-    this.cache = config.cache ? new ResponseCache(config.cache, clock) : undefined
+    this.cache = config.cache
+      ? deps.cacheStore
+        ? new SharedResponseCache(name, config.cache, deps.cacheStore)
+        : new ResponseCache(config.cache, clock)
+      : undefined
     this.limiter = config.concurrency
       ? new ConcurrencyLimiter(name, config.concurrency, clock)
       : undefined
@@ -93,7 +101,8 @@ export class UpstreamProtection {
       deps.coalesce ||
       deps.learnHints === true
     if (repeats) chain.push(this.hints.middleware())
-    if (this.cache) chain.push(responseCache(this.cache))
+    if (this.cache instanceof SharedResponseCache) chain.push(sharedResponseCache(this.cache))
+    else if (this.cache) chain.push(responseCache(this.cache))
     if (deps.coalesce) chain.push(coalesce(this.hints))
     if (config.rate_limit) chain.push(upstreamRateLimit(name, config.rate_limit, clock))
     const callMs = config.timeout?.callMs

@@ -293,18 +293,34 @@ describe('mcp-proxy keys Portico lacks', () => {
     )
   })
 
-  it('[cache] backend = "redis" warns; "memory" is silent', () => {
+  it('[cache] backend = "redis" becomes [cache_store]; "sqlite" warns; "memory" is silent', () => {
     const backend = '[[backends]]\nname = "a"\ntransport = "stdio"\ncommand = "cat"\n'
     const redis = tempFile(
       'proxy.toml',
-      `[cache]\nbackend = "redis"\nurl = "redis://cache:6379"\n${backend}`,
+      `[cache]\nbackend = "redis"\nurl = "redis://cache:6379"\nprefix = "mcp:"\n${backend}`,
     )
-    const warned = runCliSync(['check', '--config', redis])
+    const shared = runCliSync(['check', '--config', redis])
+    assert.equal(shared.status, 0, shared.stderr)
+    assert.equal(shared.stderr, '')
+    const loaded = loadConfig({ file: redis, env: {} }).config
+    assert.deepEqual(loaded.cache_store, {
+      backend: 'redis',
+      url: 'redis://cache:6379',
+      prefix: 'mcp:',
+      timeout: 100,
+    })
+    assert.equal(loaded.cache, undefined)
+    const sqlite = tempFile('proxy.toml', `[cache]\nbackend = "sqlite"\n${backend}`)
+    const warned = runCliSync(['check', '--config', sqlite])
     assert.equal(warned.status, 0, warned.stderr)
     assert.equal(
       warned.stderr,
-      `warning: [cache] backend = "redis": Portico's caches are in memory only (per instance, emptied on restart); a shared cache store is not implemented\n`,
+      `warning: [cache] backend = "sqlite": Portico keeps its caches in memory, or in Redis ([cache_store] backend = "redis", shared by replicas); this one stays in memory\n`,
     )
+    const noUrl = tempFile('proxy.toml', `[cache_store]\nbackend = "redis"\n${backend}`)
+    const refused = runCliSync(['check', '--config', noUrl])
+    assert.equal(refused.status, 1)
+    assert.match(refused.stderr, /cache_store\.url: backend = "redis" needs a url/)
     const memory = tempFile('proxy.toml', `[cache]\nbackend = "memory"\n${backend}`)
     const silent = runCliSync(['check', '--config', memory])
     assert.equal(silent.status, 0, silent.stderr)

@@ -1,0 +1,160 @@
+/**
+ * `[cache_store] backend = "redis"` with a real redis-server: two Portico replicas in front of
+ * the same fault-injecting upstream share their response cache, keyed by caller identity and
+ * bounded by `max_entries` across both; when Redis goes away, calls go on to the upstream
+ * (counted as misses, logged once) and the cache is used again once Redis is back.
+ */
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import { Client } from '@modelcontextprotocol/sdk/client/index.js'
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
+import { Redis } from 'ioredis'
+import type { ConfigInput } from '../../src/config/schema.ts'
+import type { ExchangeEvent } from '../../src/observe/event.ts'
+import { Logger } from '../../src/observe/logger.ts'
+import { type FaultyHttp, startFaultyHttp } from '../fixtures/faulty-http.ts'
+import { type RunningPortico, startPortico } from '../helpers/portico.ts'
+import { findRedisServer, type RunningRedis, startRedis } from '../helpers/redis.ts'
+import { until } from '../helpers/wait.ts'
+
+const REDIS_SERVER = findRedisServer()
+
+async function connect(url: string, authorization?: string): Promise<Client> {
+  const client = new Client({ name: 'shared-cache', version: '1.0.0' })
+  const requestInit = authorization ? { headers: { authorization } } : undefined
+  await client.connect(
+    new StreamableHTTPClientTransport(new URL(url), requestInit ? { requestInit } : {}),
+  )
+  return client
+}
+
+function text(result: unknown): string {
+  const content = (result as { content?: Array<{ text?: string }> }).content ?? []
+  return content.map((c) => c.text ?? '').join('')
+}
+
+const lastEcho = (portico: RunningPortico): ExchangeEvent | undefined =>
+  portico.sink.exchanges().findLast((e) => e.method === 'tools/call' && e.name === 'echo')
+
+// Without redis-server the test is skipped locally, and fails under CI=true (.ci/run installs
+// it): a missing server must never pass the CI run silently.
+describe('response cache shared by replicas through Redis', {
+  skip:
+    REDIS_SERVER === undefined &&
+    process.env.CI !== 'true' &&
+    'redis-server is not on the PATH (apt-get install redis-server)',
+}, () => {
+  let redis: RunningRedis
+  let upstream: FaultyHttp
+  let first: RunningPortico
+  let second: RunningPortico
+  let admin: Redis
+  const logged: string[] = []
+
+  before(async () => {
+    if (REDIS_SERVER === undefined) throw new Error('redis-server is not on the PATH')
+    redis = await startRedis(REDIS_SERVER)
+    upstream = await startFaultyHttp('upstream')
+    const config = {
+      upstream: upstream.url,
+      cache: { tool_ttl_seconds: 60, max_entries: 3 },
+      cache_store: { backend: 'redis', url: redis.url, prefix: 'test:', timeout: '200ms' },
+    } as ConfigInput
+    first = await startPortico(config, {
+      logger: new Logger({ level: 'info', write: (line) => logged.push(line) }),
+    })
+    second = await startPortico(config)
+    admin = new Redis(redis.url)
+    admin.on('error', () => {}) // while the server is stopped on purpose, below
+  })
+  after(async () => {
+    admin?.disconnect()
+    await first?.close()
+    await second?.close()
+    await upstream?.close()
+    await redis?.stop()
+  })
+
+  it('answers on one replica what the other stored, per caller identity', async () => {
+    const a = await connect(first.url)
+    const b = await connect(second.url)
+    assert.match(text(await a.callTool({ name: 'echo', arguments: { text: 'shared' } })), /shared/)
+    assert.equal(upstream.server.runs.get('echo'), 1)
+    assert.equal(lastEcho(first)?.cache, 'miss')
+    // The store is written after the answer: wait until the entry is there.
+    await until(
+      async () => (await admin.zcard(`test:cache-index:${upstream.url}`)) === 1 || undefined,
+      5000,
+      'the entry in Redis',
+    )
+    assert.match(text(await b.callTool({ name: 'echo', arguments: { text: 'shared' } })), /shared/)
+    assert.equal(upstream.server.runs.get('echo'), 1, 'the second replica asked the upstream')
+    await second.sink.waitFor(() => lastEcho(second)?.cache === 'hit')
+    // Another credential is another caller: its own entry, not the first caller's.
+    const other = await connect(second.url, 'Bearer someone-else')
+    await other.callTool({ name: 'echo', arguments: { text: 'shared' } })
+    assert.equal(upstream.server.runs.get('echo'), 2)
+    // Keys never carry the arguments or the caller.
+    const keys = await admin.keys('test:cache:*')
+    assert.ok(keys.length >= 1 && keys.every((key) => !key.includes('shared')), keys.join())
+    await Promise.all([a.close(), b.close(), other.close()])
+  })
+
+  it('keeps max_entries across replicas, dropping the entries that expire first', async () => {
+    const a = await connect(first.url)
+    const b = await connect(second.url)
+    for (let i = 0; i < 6; i++) {
+      await (i % 2 === 0 ? a : b).callTool({ name: 'echo', arguments: { text: `bound ${i}` } })
+    }
+    const index = `test:cache-index:${upstream.url}`
+    // Eight entries were stored in all (two before): the index and the entries stay at three.
+    await until(
+      async () =>
+        (await admin.zcard(index)) === 3 && (await admin.keys('test:cache:*')).length === 3
+          ? true
+          : undefined,
+      5000,
+      'the index and the entries at their bound',
+    )
+    assert.equal(upstream.server.runs.get('echo'), 8)
+    await Promise.all([a.close(), b.close()])
+  })
+
+  it('goes on to the upstream while Redis is down, and uses it again once back', async () => {
+    const client = await connect(first.url)
+    await redis.stop()
+    const before = upstream.server.runs.get('echo') ?? 0
+    const started = Date.now()
+    assert.match(
+      text(await client.callTool({ name: 'echo', arguments: { text: 'bound 0' } })),
+      /bound 0/,
+    )
+    assert.ok(Date.now() - started < 5000, 'the call waited for Redis')
+    assert.equal(upstream.server.runs.get('echo'), before + 1)
+    assert.equal(lastEcho(first)?.cache, 'miss')
+    await until(
+      () =>
+        logged.some((line) => /cache store redis:\/\/127\.0\.0\.1:\d+ is unreachable/.test(line)) ||
+        undefined,
+      5000,
+      'the outage logged',
+    )
+    assert.equal(logged.filter((line) => /is unreachable/.test(line)).length, 1, 'logged once')
+    redis = await startRedis(REDIS_SERVER as string, redis.port)
+    await until(
+      () => logged.some((line) => /is reachable again/.test(line)) || undefined,
+      10_000,
+      'the reconnection',
+    )
+    await client.callTool({ name: 'echo', arguments: { text: 'after the outage' } })
+    const index = `test:cache-index:${upstream.url}`
+    await until(
+      async () => ((await admin.zcard(index)) === 1 ? true : undefined),
+      5000,
+      'a new entry',
+    )
+    await client.callTool({ name: 'echo', arguments: { text: 'after the outage' } })
+    await first.sink.waitFor(() => lastEcho(first)?.cache === 'hit')
+    await client.close()
+  })
+})
