@@ -10,7 +10,7 @@ import type { EventBus } from './observe/bus.ts'
 import type { Logger } from './observe/logger.ts'
 import type { StatusBoard } from './observe/status.ts'
 import type { Middleware } from './pipeline/compose.ts'
-import type { RedisCacheStore } from './protect/shared-cache.ts'
+import type { RedisStore } from './protect/redis-store.ts'
 import type { HttpClient } from './upstream/http-client.ts'
 
 export interface ProxyContext {
@@ -27,8 +27,8 @@ export interface ProxyContext {
    * below retries and hedging, so each attempt is seen once.
    */
   readonly attemptMiddleware?: readonly Middleware[]
-  /** `[cache_store] backend = "redis"`: where every upstream's response cache lives. */
-  readonly cacheStore?: RedisCacheStore
+  /** `[shared]`: the Redis that caches and rate limits share with other replicas. */
+  readonly shared?: RedisStore
 }
 
 /** The origin clients use to reach Portico: `public_url`, else the request's Host. */

@@ -37,7 +37,7 @@ import { Operate } from './operate/setup.ts'
 import { answering, compose, type Handler, type Middleware } from './pipeline/compose.ts'
 import type { ResponseRewriter } from './pipeline/rewriter.ts'
 import { globalRateLimit } from './protect/rate-limit.ts'
-import { cacheStoreOf } from './protect/shared-cache.ts'
+import { sharedStoreOf } from './protect/redis-store.ts'
 import { transparentMode } from './transparent/mode.ts'
 import { HttpClient } from './upstream/http-client.ts'
 import { type Clock, systemClock } from './util/clock.ts'
@@ -175,7 +175,7 @@ export function createPortico(input: Config | ConfigInput, options: PorticoOptio
   })
   http.allowOrigins(upstreamOrigins(config))
   const status = new StatusBoard()
-  const cacheStore = cacheStoreOf(config.cache_store, logger)
+  const shared = sharedStoreOf(config.shared, logger)
   const context: ProxyContext = {
     config,
     proxy: proxyName(config),
@@ -185,7 +185,7 @@ export function createPortico(input: Config | ConfigInput, options: PorticoOptio
     status,
     // Attempt spans sit innermost, so each retry or hedge above them is its own span.
     attemptMiddleware: operate.upstreamMiddleware,
-    ...(cacheStore ? { cacheStore } : {}),
+    ...(shared ? { shared } : {}),
   }
   const clock = options.clock ?? systemClock
   const upstreamMiddleware = options.upstreamMiddleware ?? []
@@ -199,7 +199,8 @@ export function createPortico(input: Config | ConfigInput, options: PorticoOptio
   } else {
     mode = transparentMode(context, config.upstream as string, upstreamMiddleware, clock)
   }
-  const rateLimit = config.proxy.rate_limit && globalRateLimit(config.proxy.rate_limit, clock)
+  const rateLimit =
+    config.proxy.rate_limit && globalRateLimit(config.proxy.rate_limit, clock, shared)
   const security = securityFromConfig(config, logger, context.proxy)
   const middleware = globalChain({
     observe: operate.middleware,
@@ -364,8 +365,8 @@ class PorticoServer implements Portico {
     const { host, port } = this.#context.config
     // Issuer discovery first: a Portico that cannot verify tokens must not start serving.
     await this.#security?.ready()
-    // The cache store is optional: waited for briefly, so the first calls find it connected.
-    await this.#context.cacheStore?.connected()
+    // Shared state is optional: waited for briefly, so the first calls find it connected.
+    await this.#context.shared?.connected()
     const server = createServer(serverOptions(this.#context.config), this.handler)
     server.maxConnections = this.#context.config.max_connections
     this.#server = server
@@ -409,7 +410,7 @@ class PorticoServer implements Portico {
       await this.#operate.close()
     } finally {
       await this.#context.http.destroy()
-      await this.#context.cacheStore?.close()
+      await this.#context.shared?.close()
     }
   }
 

@@ -87,25 +87,25 @@ export function adoptForeignLayout(raw: JsonObject, file: string | undefined): A
 }
 
 /**
- * mcp-proxy's global `[cache] backend / url / prefix` choose where its caches live: `memory`
- * and `redis` move to Portico's `[cache_store]` (unless that table says otherwise); `sqlite`
- * (a file per instance) is a warning, the caches staying in memory (a cache lost on restart
- * costs time, never data). The rest of `[cache]` is Portico's own table (the transparent
- * upstream's cache, and the default of every backend's).
+ * mcp-proxy's global `[cache] backend / url / prefix` choose where its caches live: `redis`
+ * becomes Portico's `[shared]` for the caches only (mcp-proxy's rate limits were per instance),
+ * unless the file has its own `[shared]`; `memory` is what Portico does anyway; `sqlite` (a
+ * file per instance) is a warning, the caches staying in memory (a cache lost on restart costs
+ * time, never data). The rest of `[cache]` is Portico's own table (the transparent upstream's
+ * cache, and the default of every backend's).
  */
 function adoptCacheStore(raw: JsonObject, warnings: string[]): void {
   const cache = raw.cache
   if (!isObject(cache) || !('backend' in cache || 'url' in cache || 'prefix' in cache)) return
-  const store: JsonObject = isObject(raw.cache_store) ? raw.cache_store : {}
   if (cache.backend === 'sqlite') {
     warnings.push(
-      `[cache] backend = "sqlite": Portico keeps its caches in memory, or in Redis ([cache_store] backend = "redis", shared by replicas); this one stays in memory`,
+      `[cache] backend = "sqlite": Portico keeps its caches in memory, or in Redis shared by replicas ([shared] redis = "redis://…"); this one stays in memory`,
     )
-  } else {
-    setIfAbsent(store, 'backend', cache.backend, cache.backend !== undefined)
-    setIfAbsent(store, 'url', cache.url, cache.url !== undefined)
-    setIfAbsent(store, 'prefix', cache.prefix, cache.prefix !== undefined)
-    if (Object.keys(store).length > 0) raw.cache_store = store
+  } else if (cache.backend === 'redis' && raw.shared === undefined) {
+    const shared: JsonObject = { rate_limits: false }
+    setIfAbsent(shared, 'redis', cache.url, cache.url !== undefined)
+    setIfAbsent(shared, 'prefix', cache.prefix, cache.prefix !== undefined)
+    raw.shared = shared
   }
   delete cache.backend
   delete cache.url

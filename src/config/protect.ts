@@ -129,32 +129,28 @@ export const cacheSchema = z.strictObject({
 })
 
 /**
- * Where the response caches live (`[cache_store]`; mcp-proxy's `[cache] backend, url, prefix`
- * are moved here): in each Portico's memory, or in Redis, shared by every replica and worker.
+ * State shared by every replica and worker through Redis (`[shared]`): the response caches
+ * and the rate limits' buckets. mcp-proxy's `[cache] backend = "redis", url, prefix` are read
+ * as this table, for the caches only (its rate limits were per instance).
  */
-export const cacheStoreSchema = z
+export const sharedSchema = z
   .strictObject({
-    backend: z.enum(['memory', 'redis']).default('memory'),
     /** `redis://[user:password@]host:port[/db]` or `rediss://` (TLS). */
-    url: z
-      .string()
-      .refine((value) => /^rediss?:\/\//i.test(value) && URL.canParse(value), {
-        message: 'expected a redis:// or rediss:// URL',
-      })
-      .optional(),
+    redis: z.string().refine((value) => /^rediss?:\/\//i.test(value) && URL.canParse(value), {
+      message: 'expected a redis:// or rediss:// URL',
+    }),
     /** Before every key Portico writes, so several deployments can share one Redis. */
     prefix: z.string().default('portico:'),
-    /** The longest a lookup or a store may take; past it the call goes on as a miss. */
+    /** The longest one Redis command may take; past it Portico goes on without it. */
     timeout: durationSchema.default(100),
+    /** The response caches live in Redis, shared (otherwise in each process's memory). */
+    caches: z.boolean().default(true),
+    /** The rate limits' buckets live in Redis, one budget for all replicas. */
+    rate_limits: z.boolean().default(true),
   })
-  .prefault({})
-  .superRefine((store, ctx) => {
-    if (store.backend === 'redis' && store.url === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['url'], message: 'backend = "redis" needs a url' })
-    }
-  })
+  .optional()
 
-export type CacheStoreConfig = z.output<typeof cacheStoreSchema>
+export type SharedConfig = NonNullable<z.output<typeof sharedSchema>>
 
 /** The tables every upstream may have (a backend, or the top level for the transparent one). */
 export const protectTables = {

@@ -15,7 +15,7 @@ import {
   refineGateway,
 } from './gateway.ts'
 import { operateKeys, refineOperate } from './operate.ts'
-import { cacheStoreSchema, performanceSchema, protectTables, timeoutSchema } from './protect.ts'
+import { performanceSchema, protectTables, sharedSchema, timeoutSchema } from './protect.ts'
 import { relaySchema, tunnelSchema } from './tunnel.ts'
 import { refineWorkers, workersSchema } from './workers.ts'
 
@@ -109,8 +109,8 @@ export const configSchema = z
     /** mcpr: the most calls in flight to the upstream (a `[concurrency] max_concurrent`). */
     max_concurrent_upstream: z.number().int().positive().optional(),
     performance: performanceSchema,
-    /** Where response caches live: memory, or Redis shared by replicas (src/protect/shared-cache.ts). */
-    cache_store: cacheStoreSchema,
+    /** Caches and rate limits shared by replicas through Redis (src/protect/redis-store.ts). */
+    shared: sharedSchema,
     /** Authentication and authorization of clients (see src/config/auth.ts, src/auth/). */
     auth: authSchema.optional(),
     /** Argument limits, admin credential, IP rules, tool pinning. */

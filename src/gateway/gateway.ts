@@ -28,7 +28,7 @@ import { MessageReply } from '../pipeline/reply.ts'
 import type { SignalLike } from '../pipeline/signal.ts'
 import { OutlierGroup } from '../protect/outlier.ts'
 import { UpstreamProtection } from '../protect/policies.ts'
-import type { RedisCacheStore } from '../protect/shared-cache.ts'
+import type { RedisStore } from '../protect/redis-store.ts'
 import type { HttpClient } from '../upstream/http-client.ts'
 import { type Clock, systemClock } from '../util/clock.ts'
 import { within } from '../util/within.ts'
@@ -69,8 +69,8 @@ export interface GatewayDeps {
   attemptMiddleware?: readonly Middleware[]
   /** Time for the traffic-protection policies (tests drive it). */
   clock?: Clock
-  /** `[cache_store] backend = "redis"`: where the backends' response caches live. */
-  cacheStore?: RedisCacheStore | undefined
+  /** `[shared]`: the Redis the backends' caches and rate limits share with other replicas. */
+  shared?: RedisStore | undefined
 }
 
 export interface Route {
@@ -214,7 +214,7 @@ export class Gateway {
       coalesce: this.#config.performance.coalesce_requests,
       group,
       learnHints: primaries.has(config.name),
-      cacheStore: this.#deps.cacheStore,
+      shared: this.#deps.shared,
     })
   }
 

@@ -33,7 +33,7 @@ export function gatewayMode(
     http: context.http,
     upstreamMiddleware,
     attemptMiddleware: context.attemptMiddleware ?? [],
-    cacheStore: context.cacheStore,
+    shared: context.shared,
     ...(clock === undefined ? {} : { clock }),
     observe: (notification) => {
       if (!bus.hasSinks) return

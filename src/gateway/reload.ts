@@ -65,6 +65,15 @@ export async function reload(
     })
     return
   }
+  if (JSON.stringify(next.shared) !== JSON.stringify(gateway.config.shared)) {
+    // One connection per process, built at start; the backends' policies keep using it.
+    logger.warn(
+      'config reload: [shared] changed; the running shared state stays until Portico restarts',
+      {
+        file: source.file,
+      },
+    )
+  }
   if (!next.backends?.length) {
     logger.error('config reload rejected: gateway mode needs at least one [[backends]] table', {
       file: source.file,

@@ -28,8 +28,9 @@ import { hedging } from './hedge.ts'
 import { ToolHints } from './hints.ts'
 import { OutlierDetector, type OutlierGroup } from './outlier.ts'
 import { upstreamRateLimit } from './rate-limit.ts'
+import type { RedisStore } from './redis-store.ts'
 import { RetryBudget, retry } from './retry.ts'
-import { type RedisCacheStore, SharedResponseCache, sharedResponseCache } from './shared-cache.ts'
+import { SharedResponseCache, sharedResponseCache } from './shared-cache.ts'
 
 export interface ProtectDeps {
   clock: Clock
@@ -40,8 +41,8 @@ export interface ProtectDeps {
   group?: OutlierGroup | undefined
   /** Learn tool annotations even without retries (failover must know what may be repeated). */
   learnHints?: boolean
-  /** `[cache_store] backend = "redis"`: the response cache lives there, shared by replicas. */
-  cacheStore?: RedisCacheStore | undefined
+  /** `[shared]`: the Redis where the cache (`caches`) and the rate limit (`rate_limits`) live. */
+  shared?: RedisStore | undefined
 }
 
 /** What operators see of an upstream's protection (admin tools, health). */
@@ -82,8 +83,8 @@ export class UpstreamProtection {
           )
         : undefined
     this.cache = config.cache
-      ? deps.cacheStore
-        ? new SharedResponseCache(name, config.cache, deps.cacheStore)
+      ? deps.shared?.caches
+        ? new SharedResponseCache(name, config.cache, deps.shared)
         : new ResponseCache(config.cache, clock)
       : undefined
     this.limiter = config.concurrency
@@ -104,7 +105,9 @@ export class UpstreamProtection {
     if (this.cache instanceof SharedResponseCache) chain.push(sharedResponseCache(this.cache))
     else if (this.cache) chain.push(responseCache(this.cache))
     if (deps.coalesce) chain.push(coalesce(this.hints))
-    if (config.rate_limit) chain.push(upstreamRateLimit(name, config.rate_limit, clock))
+    if (config.rate_limit) {
+      chain.push(upstreamRateLimit(name, config.rate_limit, clock, deps.shared))
+    }
     const callMs = config.timeout?.callMs
     if (callMs !== undefined) chain.push(callTimeout(name, callMs, clock))
     const budget = config.retry

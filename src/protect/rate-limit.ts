@@ -4,6 +4,11 @@
  * client identity, per session and per tool. Only requests take tokens (notifications and
  * answers to server requests are not work for the upstream). A refusal is `rate_limited`:
  * HTTP 429 with `Retry-After`, a JSON-RPC error with the request id, recorded with its reason.
+ *
+ * With `[shared] rate_limits` the buckets live in Redis (redis-store.ts), one budget for every
+ * replica: a call's buckets are taken all or none in one round trip. When Redis cannot answer
+ * in time the process's own buckets decide, so a limit is never lifted by an outage (it only
+ * becomes per replica until Redis is back).
  */
 import type { GlobalRateLimitConfig, RateLimitConfig } from '../config/protect.ts'
 import { PorticoError } from '../errors.ts'
@@ -11,7 +16,8 @@ import type { Call } from '../pipeline/call.ts'
 import type { Middleware } from '../pipeline/compose.ts'
 import type { Clock } from '../util/clock.ts'
 import { clientIdentity } from './identity.ts'
-import { KeyedBuckets, retryAfter, TokenBucket } from './token-bucket.ts'
+import type { RedisStore, SharedBucket } from './redis-store.ts'
+import { type BucketShape, KeyedBuckets, retryAfter, TokenBucket } from './token-bucket.ts'
 
 function refuse(waitMs: number, message: string, data: Record<string, unknown>): PorticoError {
   return new PorticoError('rate_limited', {
@@ -22,21 +28,43 @@ function refuse(waitMs: number, message: string, data: Record<string, unknown>):
 }
 
 /** One upstream's bucket. */
-export function upstreamRateLimit(name: string, config: RateLimitConfig, clock: Clock): Middleware {
+export function upstreamRateLimit(
+  name: string,
+  config: RateLimitConfig,
+  clock: Clock,
+  shared?: RedisStore,
+): Middleware {
   const bucket = new TokenBucket(config, clock)
   const message = `Rate limit of ${name} reached (${config.requests} per ${config.period_seconds} s)`
-  return (call, next) => {
-    if (call.kind === 'request') {
-      const wait = bucket.take()
-      if (wait > 0) throw refuse(wait, message, { upstream: name, limit: 'upstream' })
+  const local = (call: Call) => {
+    const wait = bucket.take()
+    if (wait > 0) throw refuse(wait, message, { upstream: name, limit: 'upstream' })
+  }
+  if (shared?.rateLimits) {
+    const buckets = [sharedBucket(`upstream:${name}`, config)]
+    return async (call, next) => {
+      if (call.kind !== 'request') return next(call)
+      const verdict = await shared.takeTokens(buckets)
+      if (verdict === undefined) local(call)
+      else if (!verdict.granted) {
+        throw refuse(verdict.waitMs, message, { upstream: name, limit: 'upstream' })
+      }
+      return next(call)
     }
+  }
+  return (call, next) => {
+    if (call.kind === 'request') local(call)
     return next(call)
   }
 }
 
 interface Limit {
   scope: 'global' | 'client' | 'session' | 'tool'
-  take(call: Call): number
+  shape: BucketShape
+  /** The bucket this call takes from (its key), or undefined when the limit does not apply. */
+  keyOf(call: Call): string | undefined
+  /** Takes from the process's own bucket of that key. */
+  take(key: string): number
   describe: string
 }
 
@@ -44,19 +72,58 @@ interface Limit {
 export function globalRateLimit(
   config: GlobalRateLimitConfig,
   clock: Clock,
+  shared?: RedisStore,
 ): Middleware | undefined {
   const limits = limitsOf(config, clock)
   if (limits.length === 0) return undefined
+  const local = (call: Call) => {
+    for (const limit of limits) {
+      const key = limit.keyOf(call)
+      const wait = key === undefined ? 0 : limit.take(key)
+      if (wait > 0) throw refusal(limit, wait)
+    }
+  }
+  if (shared?.rateLimits) return sharedGlobalLimit(limits, local, shared)
   return (call, next) => {
-    if (call.kind === 'request') {
-      for (const limit of limits) {
-        const wait = limit.take(call)
-        if (wait > 0) {
-          throw refuse(wait, `Rate limit reached (${limit.describe})`, { limit: limit.scope })
-        }
-      }
+    if (call.kind === 'request') local(call)
+    return next(call)
+  }
+}
+
+function refusal(limit: Limit, waitMs: number): PorticoError {
+  return refuse(waitMs, `Rate limit reached (${limit.describe})`, { limit: limit.scope })
+}
+
+/** The global limits with their buckets in Redis: one round trip per request, all or none. */
+function sharedGlobalLimit(
+  limits: readonly Limit[],
+  local: (call: Call) => void,
+  shared: RedisStore,
+): Middleware {
+  return async (call, next) => {
+    if (call.kind !== 'request') return next(call)
+    const applying: Limit[] = []
+    const buckets: SharedBucket[] = []
+    for (const limit of limits) {
+      const key = limit.keyOf(call)
+      if (key === undefined) continue
+      applying.push(limit)
+      buckets.push(sharedBucket(`${limit.scope}:${key}`, limit.shape))
+    }
+    if (buckets.length > 0) {
+      const verdict = await shared.takeTokens(buckets)
+      if (verdict === undefined) local(call)
+      else if (!verdict.granted) throw refusal(applying[verdict.index] as Limit, verdict.waitMs)
     }
     return next(call)
+  }
+}
+
+function sharedBucket(key: string, shape: BucketShape): SharedBucket {
+  return {
+    key,
+    capacity: shape.burst ?? shape.requests,
+    ratePerMs: shape.requests / (shape.period_seconds * 1000),
   }
 }
 
@@ -65,18 +132,23 @@ function limitsOf(config: GlobalRateLimitConfig, clock: Clock): Limit[] {
   const per = (shape: { requests: number; period_seconds: number }) =>
     `${shape.requests} per ${shape.period_seconds} s`
   if (config.requests !== undefined) {
-    const bucket = new TokenBucket({ ...config, requests: config.requests }, clock)
+    const shape = { ...config, requests: config.requests }
+    const bucket = new TokenBucket(shape, clock)
     limits.push({
       scope: 'global',
+      shape,
+      keyOf: () => 'all',
       take: () => bucket.take(),
-      describe: `${per({ ...config, requests: config.requests })} in all`,
+      describe: `${per(shape)} in all`,
     })
   }
   if (config.per_client) {
     const buckets = new KeyedBuckets(config.per_client, clock)
     limits.push({
       scope: 'client',
-      take: (call) => buckets.take(clientIdentity(call)),
+      shape: config.per_client,
+      keyOf: (call) => clientIdentity(call),
+      take: (key) => buckets.take(key),
       describe: `${per(config.per_client)} per client`,
     })
   }
@@ -84,22 +156,27 @@ function limitsOf(config: GlobalRateLimitConfig, clock: Clock): Limit[] {
     const buckets = new KeyedBuckets(config.per_session, clock)
     limits.push({
       scope: 'session',
-      take: (call) => (call.sessionId === undefined ? 0 : buckets.take(call.sessionId)),
+      shape: config.per_session,
+      keyOf: (call) => call.sessionId,
+      take: (key) => buckets.take(key),
       describe: `${per(config.per_session)} per session`,
     })
   }
-  for (const rule of config.per_tool) {
+  config.per_tool.forEach((rule, index) => {
     const pattern = globRegExp(rule.tool)
     const buckets = new KeyedBuckets(rule, clock, 1000)
     limits.push({
       scope: 'tool',
-      take: (call) => {
+      shape: rule,
+      keyOf: (call) => {
         const name = call.method === 'tools/call' ? call.target?.name : undefined
-        return name !== undefined && pattern.test(name) ? buckets.take(name) : 0
+        // The rule's index too: two rules matching one tool are two budgets.
+        return name !== undefined && pattern.test(name) ? `${index}:${name}` : undefined
       },
+      take: (key) => buckets.take(key),
       describe: `${per(rule)} per tool matching ${rule.tool}`,
     })
-  }
+  })
   return limits
 }
 

@@ -37,7 +37,7 @@ export function transparentMode(
     logger: context.logger,
     coalesce: config.performance.coalesce_requests,
     group: new OutlierGroup(clock),
-    cacheStore: context.cacheStore,
+    shared: context.shared,
   })
   context.status.add(protection.statusSource('upstream'))
   const attemptMs = config.timeout?.attemptMs ?? config.request_timeout

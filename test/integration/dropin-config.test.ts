@@ -293,7 +293,7 @@ describe('mcp-proxy keys Portico lacks', () => {
     )
   })
 
-  it('[cache] backend = "redis" becomes [cache_store]; "sqlite" warns; "memory" is silent', () => {
+  it('[cache] backend = "redis" becomes [shared] for the caches; "sqlite" warns; "memory" is silent', () => {
     const backend = '[[backends]]\nname = "a"\ntransport = "stdio"\ncommand = "cat"\n'
     const redis = tempFile(
       'proxy.toml',
@@ -303,11 +303,12 @@ describe('mcp-proxy keys Portico lacks', () => {
     assert.equal(shared.status, 0, shared.stderr)
     assert.equal(shared.stderr, '')
     const loaded = loadConfig({ file: redis, env: {} }).config
-    assert.deepEqual(loaded.cache_store, {
-      backend: 'redis',
-      url: 'redis://cache:6379',
+    assert.deepEqual(loaded.shared, {
+      redis: 'redis://cache:6379',
       prefix: 'mcp:',
       timeout: 100,
+      caches: true,
+      rate_limits: false,
     })
     assert.equal(loaded.cache, undefined)
     const sqlite = tempFile('proxy.toml', `[cache]\nbackend = "sqlite"\n${backend}`)
@@ -315,12 +316,15 @@ describe('mcp-proxy keys Portico lacks', () => {
     assert.equal(warned.status, 0, warned.stderr)
     assert.equal(
       warned.stderr,
-      `warning: [cache] backend = "sqlite": Portico keeps its caches in memory, or in Redis ([cache_store] backend = "redis", shared by replicas); this one stays in memory\n`,
+      `warning: [cache] backend = "sqlite": Portico keeps its caches in memory, or in Redis shared by replicas ([shared] redis = "redis://…"); this one stays in memory\n`,
     )
-    const noUrl = tempFile('proxy.toml', `[cache_store]\nbackend = "redis"\n${backend}`)
-    const refused = runCliSync(['check', '--config', noUrl])
+    const badUrl = tempFile('proxy.toml', `[shared]\nredis = "http://cache:6379"\n${backend}`)
+    const refused = runCliSync(['check', '--config', badUrl])
     assert.equal(refused.status, 1)
-    assert.match(refused.stderr, /cache_store\.url: backend = "redis" needs a url/)
+    assert.match(
+      refused.stderr,
+      /proxy\.toml:2: shared\.redis: expected a redis:\/\/ or rediss:\/\/ URL/,
+    )
     const memory = tempFile('proxy.toml', `[cache]\nbackend = "memory"\n${backend}`)
     const silent = runCliSync(['check', '--config', memory])
     assert.equal(silent.status, 0, silent.stderr)

@@ -28,6 +28,7 @@ import { hedging } from '../../src/protect/hedge.ts'
 import { ToolHints } from '../../src/protect/hints.ts'
 import { OutlierDetector, OutlierGroup } from '../../src/protect/outlier.ts'
 import { globalRateLimit, upstreamRateLimit } from '../../src/protect/rate-limit.ts'
+import type { RedisStore, SharedBucket, TokenVerdict } from '../../src/protect/redis-store.ts'
 import { RetryBudget, retry } from '../../src/protect/retry.ts'
 import { callOf, requestCall } from '../helpers/calls.ts'
 import { ManualClock, settle } from '../helpers/clock.ts'
@@ -102,6 +103,68 @@ describe('rate limits', () => {
       callOf({ jsonrpc: '2.0', method: 'notifications/initialized' }, { headers: alice }),
       next,
     )
+  })
+})
+
+describe('rate limits shared through a store', () => {
+  /** A store that answers what the test says, and remembers the buckets it was asked for. */
+  function store(verdict: TokenVerdict | undefined) {
+    const asked: SharedBucket[][] = []
+    const shared = {
+      rateLimits: true,
+      takeTokens: async (buckets: readonly SharedBucket[]) => {
+        asked.push([...buckets])
+        return verdict
+      },
+    }
+    return { shared: shared as unknown as RedisStore, asked }
+  }
+  const config = {
+    period_seconds: 1,
+    per_client: { requests: 1, period_seconds: 60 },
+    per_tool: [{ tool: 'pay*', requests: 5, period_seconds: 10, burst: 2 }],
+  }
+  const next: Handler = async (call) => ok(call)
+  const alice = { authorization: 'Bearer alice' }
+
+  it("asks for every bucket a call takes from, in one go, and refuses with the refusing one's words", async () => {
+    const { shared, asked } = store({ granted: false, index: 1, waitMs: 2500 })
+    const limit = through(globalRateLimit(config, new ManualClock(), shared))
+    const refused = await limit(toolCall('payment', 1, alice), next).then(
+      () => undefined,
+      (error: PorticoError) => error,
+    )
+    assert.match(
+      refused?.message ?? '',
+      /Rate limit reached \(5 per 10 s per tool matching pay\*\)/,
+    )
+    assert.equal(refused?.headers?.['retry-after'], '3')
+    assert.equal(asked.length, 1)
+    assert.deepEqual(
+      asked[0]?.map((b) => [b.key.replace(/cred:[\w-]+/, 'cred:…'), b.capacity, b.ratePerMs]),
+      [
+        ['client:cred:…', 1, 1 / 60_000],
+        ['tool:0:payment', 2, 5 / 10_000],
+      ],
+    )
+    // A tool no rule names takes from the client's bucket only.
+    await limit(toolCall('search', 2, alice), async (call) => ok(call)).catch(() => undefined)
+    assert.deepEqual(
+      asked[1]?.map((b) => b.key.split(':')[0]),
+      ['client'],
+    )
+  })
+
+  it("falls back to the process's own buckets when the store cannot say: limited, not lifted", async () => {
+    const { shared } = store(undefined)
+    const limit = through(globalRateLimit(config, new ManualClock(), shared))
+    await limit(toolCall('search', 1, alice), next)
+    await assert.rejects(limit(toolCall('search', 2, alice), next), /per client/)
+    const upstream = through(
+      upstreamRateLimit('b', { requests: 1, period_seconds: 60 }, new ManualClock(), shared),
+    )
+    await upstream(requestCall('ping'), next)
+    await assert.rejects(upstream(requestCall('ping'), next), /Rate limit of b/)
   })
 })
 

@@ -1,8 +1,9 @@
 /**
- * `[cache_store] backend = "redis"` with a real redis-server: two Portico replicas in front of
- * the same fault-injecting upstream share their response cache, keyed by caller identity and
- * bounded by `max_entries` across both; when Redis goes away, calls go on to the upstream
- * (counted as misses, logged once) and the cache is used again once Redis is back.
+ * `[shared] redis` with a real redis-server: two Portico replicas in front of the same
+ * fault-injecting upstream share their response cache (keyed by caller identity, bounded by
+ * `max_entries` across both) and their rate limits (one budget for both). When Redis goes
+ * away, calls go on to the upstream (cache misses, logged once), each replica's own buckets
+ * keep the limits, and Redis is used again once it is back.
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
@@ -38,7 +39,7 @@ const lastEcho = (portico: RunningPortico): ExchangeEvent | undefined =>
 
 // Without redis-server the test is skipped locally, and fails under CI=true (.ci/run installs
 // it): a missing server must never pass the CI run silently.
-describe('response cache shared by replicas through Redis', {
+describe('cache and rate limits shared by replicas through Redis', {
   skip:
     REDIS_SERVER === undefined &&
     process.env.CI !== 'true' &&
@@ -58,7 +59,9 @@ describe('response cache shared by replicas through Redis', {
     const config = {
       upstream: upstream.url,
       cache: { tool_ttl_seconds: 60, max_entries: 3 },
-      cache_store: { backend: 'redis', url: redis.url, prefix: 'test:', timeout: '200ms' },
+      rate_limit: { requests: 1000, period_seconds: 60 },
+      proxy: { rate_limit: { per_tool: [{ tool: 'lookup', requests: 3, period_seconds: 600 }] } },
+      shared: { redis: redis.url, prefix: 'test:', timeout: '200ms' },
     } as ConfigInput
     first = await startPortico(config, {
       logger: new Logger({ level: 'info', write: (line) => logged.push(line) }),
@@ -120,6 +123,29 @@ describe('response cache shared by replicas through Redis', {
     await Promise.all([a.close(), b.close()])
   })
 
+  it('keeps one rate-limit budget for both replicas, upstream tables included', async () => {
+    const a = await connect(first.url)
+    const b = await connect(second.url)
+    // Distinct keys: the cache must not answer for the upstream here.
+    for (const [i, client] of [a, b, a].entries()) {
+      assert.match(
+        text(await client.callTool({ name: 'lookup', arguments: { key: `r${i}` } })),
+        new RegExp(`value of r${i}`),
+      )
+    }
+    for (const client of [b, a]) {
+      await assert.rejects(
+        client.callTool({ name: 'lookup', arguments: { key: 'over' } }),
+        /Rate limit reached \(3 per 600 s per tool matching lookup\)/,
+      )
+    }
+    assert.equal(upstream.server.runs.get('lookup'), 3)
+    // The upstream's own table ([rate_limit]) counted every call of both replicas in Redis.
+    const tokens = Number(await admin.hget(`test:rl:upstream:${upstream.url}`, 'tokens'))
+    assert.ok(tokens <= 1000 - 11 && tokens > 900, `tokens left: ${tokens}`)
+    await Promise.all([a.close(), b.close()])
+  })
+
   it('goes on to the upstream while Redis is down, and uses it again once back', async () => {
     const client = await connect(first.url)
     await redis.stop()
@@ -134,12 +160,21 @@ describe('response cache shared by replicas through Redis', {
     assert.equal(lastEcho(first)?.cache, 'miss')
     await until(
       () =>
-        logged.some((line) => /cache store redis:\/\/127\.0\.0\.1:\d+ is unreachable/.test(line)) ||
-        undefined,
+        logged.some((line) =>
+          /shared state in redis:\/\/127\.0\.0\.1:\d+ is unreachable/.test(line),
+        ) || undefined,
       5000,
       'the outage logged',
     )
     assert.equal(logged.filter((line) => /is unreachable/.test(line)).length, 1, 'logged once')
+    // The rate limits fall back to this replica's own buckets: limited, not lifted.
+    for (let i = 0; i < 3; i++) {
+      await client.callTool({ name: 'lookup', arguments: { key: `down ${i}` } })
+    }
+    await assert.rejects(
+      client.callTool({ name: 'lookup', arguments: { key: 'down over' } }),
+      /Rate limit reached/,
+    )
     redis = await startRedis(REDIS_SERVER as string, redis.port)
     await until(
       () => logged.some((line) => /is reachable again/.test(line)) || undefined,

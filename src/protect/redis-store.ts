@@ -1,0 +1,265 @@
+/**
+ * The connection to Redis that replicas share state through (`[shared]`): response cache
+ * entries (shared-cache.ts) and rate-limit buckets (rate-limit.ts). One connection per process.
+ * Redis holds state Portico can do without, so it is never a reason to wait or fail:
+ * - the offline queue is off and every command is bounded by `[shared] timeout`, so a slow or
+ *   absent Redis answers "unknown" at once (a cache miss; the process's own buckets);
+ * - an outage is logged once, and the return once;
+ * - every key Portico writes expires, and per-upstream cache indexes are trimmed to
+ *   `max_entries`, so nothing Portico writes grows without bound.
+ */
+import { createHash } from 'node:crypto'
+import { createRequire } from 'node:module'
+import type { Redis, RedisOptions } from 'ioredis'
+import type { SharedConfig } from '../config/protect.ts'
+import type { Logger } from '../observe/logger.ts'
+import { redactUrl } from '../util/redact.ts'
+
+// ioredis is loaded only when `[shared]` is configured: most deployments never need it.
+const require = createRequire(import.meta.url)
+
+/**
+ * Stores one entry and keeps its upstream's index within bounds, atomically.
+ * KEYS: the entry, the index. ARGV: value, ttl (ms), now (ms), max entries.
+ * Returns the number of entries the index holds afterwards.
+ */
+const SAVE_SCRIPT = `
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('ZADD', KEYS[2], tonumber(ARGV[3]) + tonumber(ARGV[2]), KEYS[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[3])
+local excess = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[4])
+if excess > 0 then
+  local oldest = redis.call('ZRANGE', KEYS[2], 0, excess - 1)
+  redis.call('ZREMRANGEBYRANK', KEYS[2], 0, excess - 1)
+  redis.call('DEL', unpack(oldest))
+end
+return redis.call('ZCARD', KEYS[2])
+`
+
+/** Deletes every entry of one upstream and its index; returns how many entries there were. */
+const CLEAR_SCRIPT = `
+local keys = redis.call('ZRANGE', KEYS[1], 0, -1)
+for i = 1, #keys, 500 do
+  redis.call('DEL', unpack(keys, i, math.min(i + 499, #keys)))
+end
+redis.call('DEL', KEYS[1])
+return #keys
+`
+
+/**
+ * Takes one token from each bucket, all or none. KEYS: the buckets; ARGV: per bucket its
+ * capacity and refill rate (tokens per ms). Time is Redis's own, so the replicas' clocks do not
+ * matter. Each bucket expires once it would be full again. Returns {0, 0} when granted, else
+ * {the 1-based index of the first bucket that refused, ms until it has a token}.
+ */
+const TAKE_SCRIPT = `
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local left = {}
+for i = 1, #KEYS do
+  local capacity = tonumber(ARGV[2 * i - 1])
+  local rate = tonumber(ARGV[2 * i])
+  local state = redis.call('HMGET', KEYS[i], 'tokens', 'at')
+  local tokens = tonumber(state[1])
+  local at = tonumber(state[2])
+  if tokens == nil or at == nil then
+    tokens = capacity
+    at = now
+  end
+  tokens = math.min(capacity, tokens + math.max(0, now - at) * rate)
+  if tokens < 1 then
+    return {i, math.ceil((1 - tokens) / rate)}
+  end
+  left[i] = tokens - 1
+end
+for i = 1, #KEYS do
+  local capacity = tonumber(ARGV[2 * i - 1])
+  local rate = tonumber(ARGV[2 * i])
+  redis.call('HSET', KEYS[i], 'tokens', tostring(left[i]), 'at', now)
+  redis.call('PEXPIRE', KEYS[i], math.ceil(capacity / rate) + 1000)
+end
+return {0, 0}
+`
+
+/** One token bucket in Redis: its key (under the prefix) and its shape. */
+export interface SharedBucket {
+  key: string
+  capacity: number
+  /** Tokens per millisecond. */
+  ratePerMs: number
+}
+
+/** Redis's verdict on a set of buckets: granted, or the first bucket that refused and its wait. */
+export type TokenVerdict = { granted: true } | { granted: false; index: number; waitMs: number }
+
+interface ScriptedRedis extends Redis {
+  porticoTake(...args: Array<string | number>): Promise<[number, number]>
+  porticoCacheSave(entry: string, index: string, ...args: Array<string | number>): Promise<number>
+  porticoCacheClear(index: string): Promise<number>
+}
+
+/** The connection to Redis shared by every cache and rate limit of one Portico. */
+export class RedisStore {
+  readonly #client: ScriptedRedis
+  readonly #prefix: string
+  readonly #logger: Logger
+  readonly #label: string
+  readonly #timeoutMs: number
+  /** `[shared] caches`: the response caches live here. */
+  readonly caches: boolean
+  /** `[shared] rate_limits`: the rate limits' buckets live here. */
+  readonly rateLimits: boolean
+  /** False while an outage is known (logged once, until the connection is ready again). */
+  #reachable = true
+  #wasReady = false
+
+  constructor(config: SharedConfig, logger: Logger) {
+    const { Redis: RedisClient } = require('ioredis') as typeof import('ioredis')
+    const options: RedisOptions = {
+      // Fail fast while disconnected (the call goes on as a miss) instead of queueing commands.
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      commandTimeout: config.timeout,
+      connectTimeout: Math.max(1000, config.timeout),
+      retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
+    }
+    this.#client = new RedisClient(config.redis, options) as ScriptedRedis
+    this.#client.defineCommand('porticoCacheSave', { numberOfKeys: 2, lua: SAVE_SCRIPT })
+    this.#client.defineCommand('porticoCacheClear', { numberOfKeys: 1, lua: CLEAR_SCRIPT })
+    this.#client.defineCommand('porticoTake', { lua: TAKE_SCRIPT })
+    this.#prefix = config.prefix
+    this.#timeoutMs = config.timeout
+    this.caches = config.caches
+    this.rateLimits = config.rate_limits
+    this.#logger = logger
+    this.#label = redactUrl(config.redis)
+    this.#client.on('ready', () => this.#up())
+    // ioredis reports every failed connection attempt; without a listener it would throw.
+    // Only a connection that was up and failed is an outage here; the first attempts are
+    // judged by `connected()`.
+    this.#client.on('error', (error: Error) => {
+      if (this.#wasReady) this.#down(error.message)
+    })
+  }
+
+  /**
+   * Resolves once connected, or after `[shared] timeout` × 10 (at least 1 s) with a warning:
+   * Portico serves either way (shared state is never a reason not to).
+   */
+  async connected(): Promise<void> {
+    if (this.#client.status === 'ready') return
+    const waitMs = Math.max(1000, this.#timeoutMs * 10)
+    const ready = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), waitMs)
+      this.#client.once('ready', () => {
+        clearTimeout(timer)
+        resolve(true)
+      })
+    })
+    if (!ready) this.#down(`not connected after ${waitMs} ms`)
+  }
+
+  /** The entry stored for either key (the caller's own first), or undefined (or unreachable). */
+  async cacheLookup(
+    upstream: string,
+    privateKey: string,
+    publicKey: string,
+  ): Promise<string | undefined> {
+    try {
+      const [own, shared] = await this.#client.mget(
+        this.#entryKey(upstream, privateKey),
+        this.#entryKey(upstream, publicKey),
+      )
+      return own ?? shared ?? undefined
+    } catch (error) {
+      this.#down((error as Error).message)
+      return undefined
+    }
+  }
+
+  /** Stores an entry; resolves with the upstream's entry count, or undefined on failure. */
+  async cacheSave(
+    upstream: string,
+    key: string,
+    text: string,
+    ttlMs: number,
+    maxEntries: number,
+  ): Promise<number | undefined> {
+    try {
+      return await this.#client.porticoCacheSave(
+        this.#entryKey(upstream, key),
+        this.#indexKey(upstream),
+        text,
+        Math.max(1, Math.round(ttlMs)),
+        Date.now(),
+        maxEntries,
+      )
+    } catch (error) {
+      this.#down((error as Error).message)
+      return undefined
+    }
+  }
+
+  /** Deletes an upstream's entries (every replica's); resolves with how many there were. */
+  async cacheClear(upstream: string): Promise<number> {
+    try {
+      return await this.#client.porticoCacheClear(this.#indexKey(upstream))
+    } catch (error) {
+      this.#down((error as Error).message)
+      return 0
+    }
+  }
+
+  /**
+   * Takes a token from every bucket, all or none; undefined when Redis cannot say in time (the
+   * caller counts on its own buckets instead).
+   */
+  async takeTokens(buckets: readonly SharedBucket[]): Promise<TokenVerdict | undefined> {
+    const args: Array<string | number> = [buckets.length]
+    for (const bucket of buckets) args.push(`${this.#prefix}rl:${bucket.key}`)
+    for (const bucket of buckets) args.push(bucket.capacity, bucket.ratePerMs)
+    try {
+      const [index, waitMs] = await this.#client.porticoTake(...args)
+      return index === 0 ? { granted: true } : { granted: false, index: index - 1, waitMs }
+    } catch (error) {
+      this.#down((error as Error).message)
+      return undefined
+    }
+  }
+
+  async close(): Promise<void> {
+    this.#client.disconnect()
+  }
+
+  #entryKey(upstream: string, key: string): string {
+    const digest = createHash('sha256').update(key).digest('base64url')
+    return `${this.#prefix}cache:${upstream}:${digest}`
+  }
+
+  #indexKey(upstream: string): string {
+    return `${this.#prefix}cache-index:${upstream}`
+  }
+
+  #up(): void {
+    this.#wasReady = true
+    if (this.#reachable) return
+    this.#reachable = true
+    this.#logger.info(`shared state in ${this.#label} is reachable again`)
+  }
+
+  #down(reason: string): void {
+    if (!this.#reachable) return
+    this.#reachable = false
+    this.#logger.warn(
+      `shared state in ${this.#label} is unreachable (${reason}): caches miss and rate limits count per process until it is back`,
+    )
+  }
+}
+
+/** The shared store `[shared]` asks for, or undefined (everything per process). */
+export function sharedStoreOf(
+  config: SharedConfig | undefined,
+  logger: Logger,
+): RedisStore | undefined {
+  return config === undefined ? undefined : new RedisStore(config, logger)
+}

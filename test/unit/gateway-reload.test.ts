@@ -1,0 +1,41 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { parseConfig } from '../../src/config/schema.ts'
+import { reload } from '../../src/gateway/reload.ts'
+import { Logger } from '../../src/observe/logger.ts'
+
+describe('hot reload and shared state', () => {
+  it('applies the backends and says a changed [shared] waits for a restart', async () => {
+    const backends = [{ name: 'a', transport: 'http' as const, url: 'http://127.0.0.1:1/mcp' }]
+    const running = parseConfig({ backends })
+    const next = parseConfig({
+      backends: [
+        ...backends,
+        { name: 'b', transport: 'http' as const, url: 'http://127.0.0.1:2/mcp' },
+      ],
+      shared: { redis: 'redis://127.0.0.1:1' },
+    })
+    const lines: string[] = []
+    let applied: unknown
+    const gateway = {
+      config: running,
+      apply: async (config: unknown) => {
+        applied = config
+        return { added: ['b'], removed: [], changed: [] }
+      },
+      started: async () => undefined,
+      announceListChanges: () => undefined,
+    }
+    await reload(
+      gateway as never,
+      { file: 'portico.toml', load: () => next },
+      new Logger({ write: (line) => lines.push(line) }),
+    )
+    assert.equal(applied, next)
+    assert.match(
+      lines.join(''),
+      /\[shared\] changed; the running shared state stays until Portico restarts/,
+    )
+    assert.match(lines.join(''), /config reloaded/)
+  })
+})
