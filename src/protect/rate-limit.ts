@@ -63,12 +63,16 @@ interface Limit {
   shape: BucketShape
   /** The bucket this call takes from (its key), or undefined when the limit does not apply. */
   keyOf(call: Call): string | undefined
-  /** Takes from the process's own bucket of that key. */
-  take(key: string): number
+  /** The process's own bucket of that key. */
+  bucket(key: string): TokenBucket
   describe: string
 }
 
-/** `[proxy.rate_limit]`: every configured limit must grant a token, checked in order. */
+/**
+ * `[proxy.rate_limit]`: every configured limit must grant a token. All or none: a call one
+ * limit refuses takes no token from the others (a client spending its own budget must not
+ * spend everyone's `requests` too), checked in order, the first refusal named.
+ */
 export function globalRateLimit(
   config: GlobalRateLimitConfig,
   clock: Clock,
@@ -77,11 +81,16 @@ export function globalRateLimit(
   const limits = limitsOf(config, clock)
   if (limits.length === 0) return undefined
   const local = (call: Call) => {
+    const buckets: TokenBucket[] = []
     for (const limit of limits) {
       const key = limit.keyOf(call)
-      const wait = key === undefined ? 0 : limit.take(key)
+      if (key === undefined) continue
+      const bucket = limit.bucket(key)
+      const wait = bucket.wait()
       if (wait > 0) throw refusal(limit, wait)
+      buckets.push(bucket)
     }
+    for (const bucket of buckets) bucket.take()
   }
   if (shared?.rateLimits) return sharedGlobalLimit(limits, local, shared)
   return (call, next) => {
@@ -138,7 +147,7 @@ function limitsOf(config: GlobalRateLimitConfig, clock: Clock): Limit[] {
       scope: 'global',
       shape,
       keyOf: () => 'all',
-      take: () => bucket.take(),
+      bucket: () => bucket,
       describe: `${per(shape)} in all`,
     })
   }
@@ -148,7 +157,7 @@ function limitsOf(config: GlobalRateLimitConfig, clock: Clock): Limit[] {
       scope: 'client',
       shape: config.per_client,
       keyOf: (call) => clientIdentity(call),
-      take: (key) => buckets.take(key),
+      bucket: (key) => buckets.bucket(key),
       describe: `${per(config.per_client)} per client`,
     })
   }
@@ -158,7 +167,7 @@ function limitsOf(config: GlobalRateLimitConfig, clock: Clock): Limit[] {
       scope: 'session',
       shape: config.per_session,
       keyOf: (call) => call.sessionId,
-      take: (key) => buckets.take(key),
+      bucket: (key) => buckets.bucket(key),
       describe: `${per(config.per_session)} per session`,
     })
   }
@@ -173,7 +182,7 @@ function limitsOf(config: GlobalRateLimitConfig, clock: Clock): Limit[] {
         // The rule's index too: two rules matching one tool are two budgets.
         return name !== undefined && pattern.test(name) ? `${index}:${name}` : undefined
       },
-      take: (key) => buckets.take(key),
+      bucket: (key) => buckets.bucket(key),
       describe: `${per(rule)} per tool matching ${rule.tool}`,
     })
   })

@@ -32,14 +32,17 @@ export class TokenBucket {
 
   /** Takes a token: 0 when granted, else the milliseconds until one is available. */
   take(): number {
+    const wait = this.wait()
+    if (wait === 0) this.#tokens -= 1
+    return wait
+  }
+
+  /** 0 when a token is there to take, else the milliseconds until one is; takes nothing. */
+  wait(): number {
     const now = this.#clock.now()
     this.#tokens = Math.min(this.#capacity, this.#tokens + (now - this.#at) * this.#rate)
     this.#at = now
-    if (this.#tokens >= 1) {
-      this.#tokens -= 1
-      return 0
-    }
-    return Math.ceil((1 - this.#tokens) / this.#rate)
+    return this.#tokens >= 1 ? 0 : Math.ceil((1 - this.#tokens) / this.#rate)
   }
 }
 
@@ -55,13 +58,14 @@ export class KeyedBuckets {
     this.#buckets = new LRUCache({ max })
   }
 
-  take(key: string): number {
+  /** The key's bucket, made full when the key is new (or was evicted). */
+  bucket(key: string): TokenBucket {
     let bucket = this.#buckets.get(key)
     if (bucket === undefined) {
       bucket = new TokenBucket(this.#shape, this.#clock)
       this.#buckets.set(key, bucket)
     }
-    return bucket.take()
+    return bucket
   }
 }
 

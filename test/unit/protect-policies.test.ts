@@ -106,6 +106,35 @@ describe('rate limits', () => {
   })
 })
 
+describe('rate limits, all or none', () => {
+  it("a call one limit refuses takes no token from the others (one client cannot spend everyone's budget)", async () => {
+    const clock = new ManualClock()
+    const limit = through(
+      globalRateLimit(
+        {
+          requests: 2,
+          period_seconds: 60,
+          per_client: { requests: 1, period_seconds: 60 },
+          per_tool: [],
+        },
+        clock,
+      ),
+    )
+    const next: Handler = async (call) => ok(call)
+    const alice = { authorization: 'Bearer alice' }
+    await limit(toolCall('search', 1, alice), next)
+    for (let id = 2; id < 6; id++) {
+      await assert.rejects(limit(toolCall('search', id, alice), next), /per client/)
+    }
+    // The global budget still has its second token for someone else, then none.
+    await limit(toolCall('search', 6, { authorization: 'Bearer bob' }), next)
+    await assert.rejects(
+      limit(toolCall('search', 7, { authorization: 'Bearer carol' }), next),
+      /2 per 60 s in all/,
+    )
+  })
+})
+
 describe('rate limits shared through a store', () => {
   /** A store that answers what the test says, and remembers the buckets it was asked for. */
   function store(verdict: TokenVerdict | undefined) {
