@@ -80,7 +80,7 @@ export const backendSchema = z.strictObject({
       /^[A-Za-z0-9_-]{1,32}$/,
       'expected 1-32 of [A-Za-z0-9_-] (it prefixes every tool name, and LLM APIs accept only those)',
     ),
-  transport: z.enum(['stdio', 'http', 'sse']),
+  transport: z.enum(['stdio', 'http', 'sse', 'websocket']),
   /**
    * Prefix this backend's tool/prompt names and resource URIs with `{name}{separator}`. Off
    * exposes the backend's own names, which is allowed only for a gateway's single backend
@@ -93,10 +93,11 @@ export const backendSchema = z.strictObject({
   /** Give a stdio backend Portico's whole environment (default: PATH, HOME, locale and `env`). */
   inherit_env: z.boolean().default(false),
   cwd: z.string().min(1).optional(),
+  /** http and sse: `http(s)://`; websocket: `ws(s)://` (checked with the transport below). */
   url: z
     .string()
-    .refine((value) => /^https?:\/\//i.test(value) && URL.canParse(value), {
-      message: 'expected an absolute http:// or https:// URL',
+    .refine((value) => /^(https?|wss?):\/\//i.test(value) && URL.canParse(value), {
+      message: 'expected an absolute http://, https://, ws:// or wss:// URL',
     })
     .optional(),
   headers: stringMap,
@@ -192,6 +193,27 @@ export const backendsSchema = z.array(backendSchema).superRefine((backends, ctx)
         path: at('forward_auth'),
         message:
           'forward_auth needs an http or sse backend (a stdio backend has no request headers)',
+      })
+    }
+    if (backend.url !== undefined && backend.transport !== 'stdio') {
+      const websocketUrl = /^wss?:/i.test(backend.url)
+      if (websocketUrl !== (backend.transport === 'websocket')) {
+        ctx.addIssue({
+          code: 'custom',
+          path: at('url'),
+          message:
+            backend.transport === 'websocket'
+              ? 'websocket backends need a ws:// or wss:// url'
+              : `${backend.transport} backends need an http:// or https:// url`,
+        })
+      }
+    }
+    if (backend.forward_auth && backend.transport === 'websocket') {
+      ctx.addIssue({
+        code: 'custom',
+        path: at('forward_auth'),
+        message:
+          "forward_auth needs an http or sse backend (a WebSocket's headers are sent once, at the upgrade, not with each client's call)",
       })
     }
     if (backend.transport !== 'stdio' && !backend.url) {

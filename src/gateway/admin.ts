@@ -46,7 +46,7 @@ const ADMIN_TOOLS: readonly ToolSpec[] = [
     properties: {
       name: { type: 'string', description: 'Backend name (the tool prefix)' },
       url: { type: 'string', description: 'MCP endpoint of an HTTP backend' },
-      transport: { type: 'string', enum: ['http', 'sse', 'stdio'] },
+      transport: { type: 'string', enum: ['http', 'sse', 'websocket', 'stdio'] },
       command: { type: 'string', description: 'Command of a stdio backend' },
       args: { type: 'array', items: { type: 'string' } },
     },

@@ -77,6 +77,21 @@ overwrite = true
       /backends\[0\]\.url: http backends need a url/,
     ],
     [
+      'websocket with an http url',
+      '[[backends]]\nname="a"\ntransport="websocket"\nurl="http://h/mcp"',
+      /backends\[0\]\.url: websocket backends need a ws:\/\/ or wss:\/\/ url/,
+    ],
+    [
+      'http with a ws url',
+      '[[backends]]\nname="a"\ntransport="http"\nurl="ws://h/mcp"',
+      /backends\[0\]\.url: http backends need an http:\/\/ or https:\/\/ url/,
+    ],
+    [
+      'websocket with forward_auth',
+      '[auth]\ntokens=["t"]\n[[backends]]\nname="a"\ntransport="websocket"\nurl="ws://h/mcp"\nforward_auth=true',
+      /backends\[0\]\.forward_auth: forward_auth needs an http or sse backend \(a WebSocket's headers/,
+    ],
+    [
       'duplicate names',
       '[[backends]]\nname="a"\ntransport="http"\nurl="http://x"\n[[backends]]\nname="a"\ntransport="http"\nurl="http://y"',
       /backends\[1\]\.name: duplicate backend name/,

@@ -23,6 +23,7 @@ import {
   type ServerInfo,
 } from './connection.ts'
 import { SseConnection } from './sse.ts'
+import { WebSocketConnection } from './websocket.ts'
 
 /** How many times one call's SSE stream is resumed (GET + `Last-Event-ID`) before giving up. */
 const MAX_RESUMES = 5
@@ -321,7 +322,15 @@ export class HttpBackend extends Backend {
 
   connection(session: SessionRef): Promise<Connection> {
     const existing = this.#connections.get(session.key)
-    if (existing) return existing
+    if (existing) {
+      // A connection that ended (a stream or socket the backend closed) never serves again:
+      // the session's next call opens a new one instead of failing for good.
+      return existing.then((connection) => {
+        if (!connection.closed) return connection
+        if (this.#connections.get(session.key) === existing) this.#connections.delete(session.key)
+        return this.connection(session)
+      })
+    }
     if (this.state === 'closed') return Promise.reject(new PorticoError('backend_failed'))
     const options = {
       config: this.config,
@@ -331,7 +340,11 @@ export class HttpBackend extends Backend {
       maxMessageBytes: this.deps.maxMessageBytes,
     }
     const connection =
-      this.config.transport === 'sse' ? new SseConnection(options) : new HttpConnection(options)
+      this.config.transport === 'sse'
+        ? new SseConnection(options)
+        : this.config.transport === 'websocket'
+          ? new WebSocketConnection(options)
+          : new HttpConnection(options)
     connection.onUnsolicited = (message) => session.deliver(this.name, message, connection)
     const opening = connection.open().then(
       (info) => {

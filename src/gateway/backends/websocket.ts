@@ -1,0 +1,91 @@
+/**
+ * WebSocket backends (mcp-proxy's `transport = "websocket"`): JSON-RPC messages as text frames
+ * on one socket per client session (like the HTTP backends' upstream sessions), both ways, with
+ * the `mcp` subprotocol the MCP SDKs' WebSocket transports use. The configured headers and
+ * `bearer_token` go with the upgrade request. A frame larger than the message bound closes the
+ * socket (ws's `maxPayload`); binary frames are not JSON-RPC and are ignored; a closed socket
+ * fails the calls in flight, and the session's next call opens a new one.
+ */
+import { createRequire } from 'node:module'
+import type { WebSocket as Socket } from 'ws'
+import { PorticoError } from '../../errors.ts'
+import { type JsonRpcMessage, parseJson } from '../../jsonrpc/message.ts'
+import { Connection, type ServerInfo } from './connection.ts'
+import { backendHeaders, type HttpConnectionOptions, labelOfBackend } from './http.ts'
+
+// ws is loaded when a WebSocket backend first connects: most gateways have none.
+const require = createRequire(import.meta.url)
+
+const OPEN = 1
+
+export class WebSocketConnection extends Connection {
+  readonly #options: HttpConnectionOptions
+  readonly #label: string
+  #socket: Socket | undefined
+
+  constructor(options: HttpConnectionOptions) {
+    super(options.config.name)
+    this.#options = options
+    this.#label = labelOfBackend(options.config)
+  }
+
+  async open(): Promise<ServerInfo> {
+    const { WebSocket } = require('ws') as typeof import('ws')
+    const { config, timeoutMs, maxMessageBytes } = this.#options
+    const socket = new WebSocket(config.url ?? '', ['mcp'], {
+      headers: backendHeaders(config),
+      handshakeTimeout: timeoutMs,
+      maxPayload: maxMessageBytes,
+      followRedirects: false,
+    })
+    this.#socket = socket
+    await new Promise<void>((resolve, reject) => {
+      const refused = (message: string) => {
+        socket.terminate()
+        reject(new PorticoError('backend_failed', { message, data: { backend: this.backend } }))
+      }
+      socket.once('open', () => resolve())
+      socket.once('unexpected-response', (_request, response) =>
+        refused(
+          `Backend ${this.#label} answered HTTP ${response.statusCode} to the WebSocket upgrade`,
+        ),
+      )
+      socket.once('error', (error) =>
+        refused(`Backend ${this.#label} could not be reached: ${error.message}`),
+      )
+    })
+    socket.on('message', (data, isBinary) => {
+      if (!isBinary) this.receive(parseJson(String(data)))
+    })
+    // An error is followed by a close; the close is what fails the calls in flight.
+    socket.on('error', () => {})
+    socket.once('close', (code) =>
+      this.fail(
+        new PorticoError('backend_failed', {
+          message: `Backend ${this.#label} closed its WebSocket (${code})`,
+          data: { backend: this.backend },
+        }),
+      ),
+    )
+    return this.initialize(this.#options.initParams, timeoutMs)
+  }
+
+  protected transmit(message: JsonRpcMessage): Promise<void> {
+    const socket = this.#socket
+    if (socket === undefined || socket.readyState !== OPEN) {
+      return Promise.reject(
+        new PorticoError('backend_failed', { message: `Backend ${this.#label} is not connected` }),
+      )
+    }
+    return new Promise((resolve, reject) => {
+      socket.send(JSON.stringify(message), (error) =>
+        error ? reject(new PorticoError('backend_failed', { message: error.message })) : resolve(),
+      )
+    })
+  }
+
+  async close(): Promise<void> {
+    this.fail(new PorticoError('backend_failed', { message: `Backend ${this.backend} closed` }))
+    this.#socket?.close(1000)
+  }
+}
