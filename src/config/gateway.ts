@@ -197,14 +197,16 @@ export const backendsSchema = z.array(backendSchema).superRefine((backends, ctx)
     }
     if (backend.url !== undefined && backend.transport !== 'stdio') {
       const websocketUrl = /^wss?:/i.test(backend.url)
+      // Reported on `transport`: the validator sets an invalid optional key aside before its
+      // next pass, and a backend without its url would be reported as a problem it does not have.
       if (websocketUrl !== (backend.transport === 'websocket')) {
         ctx.addIssue({
           code: 'custom',
-          path: at('url'),
+          path: at('transport'),
           message:
             backend.transport === 'websocket'
-              ? 'websocket backends need a ws:// or wss:// url'
-              : `${backend.transport} backends need an http:// or https:// url`,
+              ? `websocket backends need a ws:// or wss:// url (not ${new URL(backend.url).protocol}//)`
+              : `${backend.transport} backends need an http:// or https:// url (not ${new URL(backend.url).protocol}//)`,
         })
       }
     }

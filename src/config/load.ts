@@ -14,6 +14,7 @@ import { locateKey } from './locate.ts'
 import { withOtelDefaults } from './otel-env.ts'
 import { type Config, configSchema, IGNORED_KEYS, KEY_ALIASES, markParsed } from './schema.ts'
 import { validateAll } from './validate.ts'
+import { isYamlFile, parseYaml, YamlSyntaxError } from './yaml.ts'
 
 export const DEFAULT_CONFIG_FILE = 'portico.toml'
 /** mcpr's file, used when the working directory has no portico.toml. */
@@ -124,9 +125,9 @@ function loadText(
 ): LoadedConfig {
   const problems: ConfigProblem[] = []
   const warnings: string[] = []
-  const raw = file === undefined ? {} : parseTomlText(file, text)
+  const { raw, locate } = parseConfigText(file, text)
   const interpolated = interpolate(raw, env, problems) as JsonObject
-  for (const problem of problems) problem.line ??= locateKey(text, pathParts(problem.path))
+  for (const problem of problems) problem.line ??= locate(pathParts(problem.path))
   // A value whose variable is missing is empty: what the schema then says of it adds nothing.
   const unset = new Set(problems.map((p) => p.path))
   // mcp-proxy's and mcpr's layouts, and the keys Portico does not implement (dropin.ts).
@@ -138,7 +139,8 @@ function loadText(
   for (const problem of foreign) {
     // A whole table (`[logging]`, `[[backends.param_overrides]]`) is named by its header.
     const table = problem.path.replace(/\[\d+\]/g, '')
-    const line = headerLine(text, table) ?? locateKey(text, pathParts(problem.path))
+    const line =
+      (isYamlFile(file) ? undefined : headerLine(text, table)) ?? locate(pathParts(problem.path))
     problems.push({ ...problem, line })
   }
   const merged = applyOverrides(
@@ -161,7 +163,7 @@ function loadText(
       problems.push({
         path: formatPath(issue.path),
         message: issue.message,
-        line: locateKey(text, issue.path),
+        line: locate(issue.path),
       })
     }
   }
@@ -196,6 +198,24 @@ function readConfigFile(file: string): string {
     const message = code === 'ENOENT' ? 'file not found' : `cannot read file (${code ?? error})`
     throw new ConfigError(file, [{ path: '', message }])
   }
+}
+
+/** The file's keys, and where each key path is in it (TOML, or YAML by the file's extension). */
+function parseConfigText(
+  file: string | undefined,
+  text: string,
+): { raw: JsonObject; locate: (path: ReadonlyArray<PropertyKey>) => number | undefined } {
+  if (file === undefined) return { raw: {}, locate: () => undefined }
+  if (isYamlFile(file)) {
+    try {
+      const parsed = parseYaml(text)
+      return { raw: parsed.value, locate: parsed.locate }
+    } catch (error) {
+      if (!(error instanceof YamlSyntaxError)) throw error
+      throw new ConfigError(file, [{ path: '', message: error.message, line: error.line }])
+    }
+  }
+  return { raw: parseTomlText(file, text), locate: (path) => locateKey(text, path) }
 }
 
 function parseTomlText(file: string, text: string): JsonObject {

@@ -79,12 +79,12 @@ overwrite = true
     [
       'websocket with an http url',
       '[[backends]]\nname="a"\ntransport="websocket"\nurl="http://h/mcp"',
-      /backends\[0\]\.url: websocket backends need a ws:\/\/ or wss:\/\/ url/,
+      /backends\[0\]\.transport: websocket backends need a ws:\/\/ or wss:\/\/ url \(not http:\/\/\)/,
     ],
     [
       'http with a ws url',
       '[[backends]]\nname="a"\ntransport="http"\nurl="ws://h/mcp"',
-      /backends\[0\]\.url: http backends need an http:\/\/ or https:\/\/ url/,
+      /backends\[0\]\.transport: http backends need an http:\/\/ or https:\/\/ url \(not ws:\/\/\)/,
     ],
     [
       'websocket with forward_auth',

@@ -1,0 +1,61 @@
+/**
+ * YAML config files (mcp-proxy's `.yaml` / `.yml`: the same keys as its TOML): parsed with the
+ * `yaml` package, loaded only for such files, and a locator from a key path to its line, so
+ * problems name the line as they do for TOML.
+ */
+import { createRequire } from 'node:module'
+import type { Document, LineCounter } from 'yaml'
+import type { JsonObject } from '../jsonrpc/message.ts'
+
+const require = createRequire(import.meta.url)
+
+/** Whether `file` is YAML by its extension (anything else is TOML, as in mcp-proxy). */
+export function isYamlFile(file: string | undefined): boolean {
+  return file !== undefined && /\.ya?ml$/i.test(file)
+}
+
+export interface ParsedYaml {
+  value: JsonObject
+  /** The line (1-based) of a key path, or of its nearest ancestor present in the file. */
+  locate(path: ReadonlyArray<PropertyKey>): number | undefined
+}
+
+export class YamlSyntaxError extends Error {
+  readonly line: number | undefined
+
+  constructor(message: string, line: number | undefined) {
+    super(message)
+    this.line = line
+  }
+}
+
+export function parseYaml(text: string): ParsedYaml {
+  const yaml = require('yaml') as typeof import('yaml')
+  const lines = new yaml.LineCounter()
+  const document = yaml.parseDocument(text, { lineCounter: lines, prettyErrors: false })
+  const error = document.errors[0]
+  if (error !== undefined) {
+    const line = lines.linePos(error.pos[0]).line
+    throw new YamlSyntaxError(`invalid YAML: ${error.message.split('\n')[0]}`, line)
+  }
+  const value = document.toJS({ maxAliasCount: 100 }) as unknown
+  if (value !== null && (typeof value !== 'object' || Array.isArray(value))) {
+    throw new YamlSyntaxError('invalid YAML: the file must be a mapping of keys', 1)
+  }
+  return { value: (value ?? {}) as JsonObject, locate: (path) => lineOf(document, lines, path) }
+}
+
+function lineOf(
+  document: Document,
+  lines: LineCounter,
+  path: ReadonlyArray<PropertyKey>,
+): number | undefined {
+  for (let depth = path.length; depth > 0; depth--) {
+    const node = document.getIn(path.slice(0, depth) as unknown[], true) as
+      | { range?: [number, number, number] }
+      | undefined
+    const start = node?.range?.[0]
+    if (start !== undefined) return lines.linePos(start).line
+  }
+  return undefined
+}

@@ -1,0 +1,89 @@
+/**
+ * mcp-proxy's YAML config files (`.yaml` / `.yml`, the same keys as its TOML): every seed
+ * file, turned into YAML, loads into the same config as the TOML it came from; problems and
+ * syntax errors name the YAML file's line; `portico check` reads YAML by the extension.
+ */
+import assert from 'node:assert/strict'
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { describe, it } from 'node:test'
+import { fileURLToPath } from 'node:url'
+import { parse as parseToml } from 'smol-toml'
+import { stringify } from 'yaml'
+import { ConfigError, loadConfig } from '../../src/config/load.ts'
+import { runCliSync } from '../helpers/cli.ts'
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..')
+const SEEDS = join(ROOT, 'test', 'fixtures', 'seeds')
+const ENV = { GITHUB_TOKEN: 'ghp_test', BACKEND_TOKEN: 'backend-test', ADMIN_TOKEN: 'admin-test' }
+
+/** `name` written in a folder of its own (the file's stem names the proxy). */
+function written(name: string, text: string): string {
+  const path = join(mkdtempSync(join(tmpdir(), 'portico-yaml-')), name)
+  writeFileSync(path, text)
+  return path
+}
+
+describe('YAML config files', () => {
+  for (const seed of readdirSync(SEEDS).filter((name) => name.endsWith('.toml'))) {
+    it(`${seed} as YAML loads into the same config`, () => {
+      const toml = readFileSync(join(SEEDS, seed), 'utf8')
+      const yaml = stringify(parseToml(toml))
+      for (const extension of ['yaml', 'yml']) {
+        const fromYaml = loadConfig({ file: written(`proxy.${extension}`, yaml), env: ENV })
+        const fromToml = loadConfig({ file: written('proxy.toml', toml), env: ENV })
+        assert.deepEqual(fromYaml.config, fromToml.config)
+      }
+    })
+  }
+
+  it('names the line of a problem, and of a syntax error', () => {
+    const file = written(
+      'proxy.yaml',
+      [
+        'proxy:',
+        '  name: gateway',
+        'backends:',
+        '  - name: files',
+        '    transport: stdio',
+        '    command: npx',
+        '  - name: web',
+        '    transport: http',
+        '    url: ws://example.com/mcp',
+        '    retries: 3',
+        '',
+      ].join('\n'),
+    )
+    const error = (() => {
+      try {
+        loadConfig({ file, env: {} })
+      } catch (caught) {
+        return caught as ConfigError
+      }
+      return undefined
+    })()
+    assert.ok(error instanceof ConfigError)
+    assert.deepEqual(
+      error.problems.map((p) => `${p.line}: ${p.path}: ${p.message}`),
+      [
+        '8: backends[1].transport: http backends need an http:// or https:// url (not ws://)',
+        '10: backends[1].retries: unknown key "retries" (did you mean "retry"?)',
+      ],
+    )
+    const broken = written('proxy.yml', 'backends:\n  - name: a\n   transport: stdio\n')
+    const out = runCliSync(['check', '--config', broken])
+    assert.equal(out.status, 1)
+    assert.match(out.stderr, /proxy\.yml:3: invalid YAML: /)
+  })
+
+  it('portico check reads a .yaml file as YAML', () => {
+    const file = written(
+      'proxy.yaml',
+      'backends:\n  - name: files\n    transport: stdio\n    command: npx\n    args: ["-y", "@modelcontextprotocol/server-filesystem", "/tmp"]\n',
+    )
+    const out = runCliSync(['check', '--config', file])
+    assert.equal(out.status, 0, out.stderr)
+    assert.equal(out.stderr, '')
+  })
+})
