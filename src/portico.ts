@@ -167,6 +167,7 @@ export function createPortico(input: Config | ConfigInput, options: PorticoOptio
     logger,
     proxy: proxyName(config),
     ...(options.worker?.metrics ? { sharedMetrics: options.worker.metrics } : {}),
+    ...(options.reload ? { configFile: options.reload.file } : {}),
   })
   for (const sink of operate.sinks) bus.addSink(sink)
   const http = new HttpClient({

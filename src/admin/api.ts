@@ -6,11 +6,14 @@
  * metrics and an OpenAPI document. The HTTP filters of its mount (admin token, Origin, Host)
  * run before any of this; changes are logged with the caller's address, never a secret.
  */
+import { renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { ConfigError, loadConfigText } from '../config/load.ts'
+import type { Config } from '../config/schema.ts'
 import type { RouteHandler } from '../edge/router.ts'
 import { sendJson } from '../edge/send.ts'
 import { PorticoError } from '../errors.ts'
+import { reloadRefusal } from '../gateway/reload.ts'
 import { readBody } from '../http/body.ts'
 import { isObject, parseJson } from '../jsonrpc/message.ts'
 import type { Logger } from '../observe/logger.ts'
@@ -28,6 +31,11 @@ export interface AdminApiOptions {
   metrics?: { render(): Promise<string>; contentType: string }
   /** Largest body accepted (config text, backend JSON). */
   maxBodyBytes?: number
+  /**
+   * The config file (`PUT /admin/config` replaces it), and whether a change to it is applied
+   * while running (gateway hot reload) or at the next start.
+   */
+  configFile?: { path: string; applied: boolean; running(): Config }
 }
 
 type Params = string[]
@@ -195,6 +203,37 @@ function routesOf(options: AdminApiOptions): Route[] {
       res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' }).end(text)
     }),
     route('GET', '/config', (_req, res) => sendJson(res, 200, fleet.config())),
+    route('PUT', '/config', async (req, res) => {
+      const file = options.configFile
+      if (file === undefined) {
+        return sendJson(res, 409, {
+          ok: false,
+          message: 'Portico runs without a config file: there is none to replace',
+        })
+      }
+      const text = (await readBody(req, maxBody)).toString('utf8')
+      let next: Config
+      try {
+        // Validated as that file (TOML or YAML by its name), with this process's environment.
+        next = loadConfigText(text, { label: file.path, env: process.env }).config
+      } catch (error) {
+        if (!(error instanceof ConfigError)) throw error
+        return sendJson(res, 400, { ok: false, message: `Invalid config: ${error.message}` })
+      }
+      replaceFile(file.path, text)
+      note(req, 'config replaced', { file: file.path })
+      const count = next.backends?.length ?? 0
+      const what = count > 0 ? `${count} backends` : 'transparent mode'
+      const refusal = file.applied ? reloadRefusal(file.running(), next) : undefined
+      sendJson(res, 200, {
+        ok: true,
+        message: !file.applied
+          ? `Config updated (${what}). It applies at the next start (hot_reload is off).`
+          : refusal !== undefined
+            ? `Config updated (${what}). Hot reload will not apply it (${refusal}): restart Portico.`
+            : `Config updated (${what}). Hot reload applies it.`,
+      })
+    }),
     route('POST', '/config/validate', async (req, res) => {
       const text = (await readBody(req, maxBody)).toString('utf8')
       try {
@@ -259,4 +298,20 @@ function failure(res: ServerResponse, error: unknown): void {
     return
   }
   sendJson(res, 500, { ok: false, message: 'Internal error' })
+}
+
+/**
+ * Writes `text` over `path` in one step (a file beside it, renamed over it, with its mode), so
+ * a reader (the hot-reload watcher, a crash) never sees half a config.
+ */
+function replaceFile(path: string, text: string): void {
+  const mode = statSync(path, { throwIfNoEntry: false })?.mode
+  const temporary = `${path}.${process.pid}.portico-new`
+  writeFileSync(temporary, text, mode === undefined ? {} : { mode: mode & 0o777 })
+  try {
+    renameSync(temporary, path)
+  } catch (error) {
+    rmSync(temporary, { force: true })
+    throw error
+  }
 }

@@ -188,6 +188,15 @@ export function openApiDocument(version: string): JsonObject {
         get: op('The running config, secrets redacted', {
           '200': json('config', { type: 'object' }),
         }),
+        put: op(
+          'Replace the config file (TOML, or YAML for a .yaml file): validated, written over the file, applied by hot reload or at the next start',
+          {
+            '200': json('written', ok),
+            '400': json('invalid, with every problem', ok),
+            '409': json('Portico runs without a config file', ok),
+          },
+          { requestBody: tomlBody },
+        ),
       },
       '/admin/config/validate': {
         post: op(

@@ -94,6 +94,13 @@ export async function reload(
   gateway.announceListChanges()
 }
 
+/** Why hot reload would refuse `next` while `running` is in force, or undefined. */
+export function reloadRefusal(running: Config, next: Config): string | undefined {
+  if (securityOf(next) !== securityOf(running)) return '[auth] or [security] changed'
+  if (!next.backends?.length) return 'gateway mode needs at least one [[backends]] table'
+  return undefined
+}
+
 /** The security-relevant part of a config, compared across reloads. */
 function securityOf(config: Config): string {
   return JSON.stringify([

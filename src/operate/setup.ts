@@ -41,6 +41,8 @@ export interface OperateOptions {
   proxy: string
   /** In a cluster worker: a scrape answers every process's metrics (src/cluster/metrics.ts). */
   sharedMetrics?: SharedMetrics
+  /** The file the config came from: `PUT /admin/config` writes over it. */
+  configFile?: string
 }
 
 /** What exists before the mode: sinks and middleware. */
@@ -176,6 +178,16 @@ export class Operate {
         proxyName: proxy,
         version: VERSION,
         ...(metrics ? { metrics } : {}),
+        ...(this.#options.configFile
+          ? {
+              configFile: {
+                path: this.#options.configFile,
+                // Hot reload is the gateway's; a transparent Portico applies a file at start.
+                applied: config.proxy.hot_reload && parts.gateway !== undefined,
+                running: () => parts.gateway?.config ?? config,
+              },
+            }
+          : {}),
       }),
     }
     if ('main' in placement) return [...mounts, admin]

@@ -6,7 +6,7 @@
  * behind `/admin/circuit-breakers` and `/admin/cache/*`; transparent mode's view.
  */
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
@@ -106,6 +106,7 @@ const ROUTES: Array<[string, string]> = [
   ['POST', '/cache/clear'],
   ['GET', '/config'],
   ['POST', '/config/validate'],
+  ['PUT', '/config'],
   ['GET', '/metrics'],
   ['GET', '/openapi.json'],
 ]
@@ -373,6 +374,43 @@ describe('admin API and admin tools (gateway, own listener, token)', () => {
     assert.match(text(await operator.callTool({ name: 's__cwd', arguments: {} })), /\//)
     assert.match(text(await operator.callTool({ name: 'q__cwd', arguments: {} })), /\//)
     await operator.close()
+  })
+
+  it('PUT /admin/config validates the text, writes it over the file, and hot reload applies it', async () => {
+    const before = readFileSync(file, 'utf8')
+    const invalid = await call(`${admin}/config`, 'PUT', `${fileConfig()}\n[proxy.nope]\nx = 1\n`)
+    assert.equal(invalid.status, 400)
+    assert.match(String(invalid.json.message), /^Invalid config: .*portico\.toml:\d+: /s)
+    assert.equal(readFileSync(file, 'utf8'), before, 'an invalid config was written')
+    const next = fileConfig(
+      `[[backends]]\nname = "r"\ntransport = "stdio"\ncommand = ${NODE}\nargs = [${PROBE}]\n`,
+    )
+    const put = await call(`${admin}/config`, 'PUT', next)
+    assert.equal(put.status, 200)
+    assert.deepEqual(put.json, {
+      ok: true,
+      message: 'Config updated (2 backends). Hot reload applies it.',
+    })
+    assert.equal(readFileSync(file, 'utf8'), next)
+    await until(
+      async () =>
+        ((await call(`${admin}/backends`)).json.backends as Array<{ namespace: string }>).some(
+          (b) => b.namespace === 'r',
+        ) || undefined,
+      10_000,
+      'the backend of the new file',
+    )
+    // What hot reload refuses is written, and the answer says it needs a restart.
+    const tightened = await call(
+      `${admin}/config`,
+      'PUT',
+      `${next}\n[security]\nmax_argument_size = 100\n`,
+    )
+    assert.equal(tightened.status, 200)
+    assert.equal(
+      tightened.json.message,
+      'Config updated (2 backends). Hot reload will not apply it ([auth] or [security] changed): restart Portico.',
+    )
   })
 })
 
