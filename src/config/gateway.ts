@@ -5,6 +5,7 @@
  */
 import { z } from 'zod'
 import { durationSchema } from './duration.ts'
+import { patternProblem } from './patterns.ts'
 import {
   globalRateLimitSchema,
   protectTables,
@@ -31,7 +32,18 @@ export const OPEN_PORTICO_TOOLS: readonly string[] = [
 /** What an LLM API accepts as a tool name (Anthropic, OpenAI): the portable subset of MCP's. */
 export const PORTABLE_NAME = /^[A-Za-z0-9_-]{1,64}$/
 
-const patterns = z.array(z.string().min(1)).default([])
+/** Globs (`*`, `?`), or mcp-proxy's `re:<regex>` (unanchored), checked to compile here. */
+const patterns = z
+  .array(
+    z
+      .string()
+      .min(1)
+      .superRefine((pattern, ctx) => {
+        const problem = patternProblem(pattern)
+        if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem })
+      }),
+  )
+  .default([])
 const stringMap = z.record(z.string(), z.string()).default({})
 
 const aliasSchema = z.strictObject({
@@ -124,6 +136,13 @@ export const backendSchema = z.strictObject({
   hide_resources: patterns,
   expose_prompts: patterns,
   hide_prompts: patterns,
+  /**
+   * mcp-proxy's annotation filters: no tool the MCP annotations do not clear as harmless
+   * (`readOnlyHint: true` or `destructiveHint: false`; no annotations means the spec's
+   * defaults, destructive), and only tools annotated `readOnlyHint: true`. Listing and calls.
+   */
+  hide_destructive: z.boolean().default(false),
+  read_only_only: z.boolean().default(false),
   aliases: z.array(aliasSchema).default([]),
   default_args: z.record(z.string(), z.unknown()).default({}),
   inject_args: z.array(injectSchema).default([]),

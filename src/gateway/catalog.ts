@@ -35,6 +35,10 @@ export class BackendCatalog {
   readonly #injectMatchers: Array<(name: string) => boolean>
   /** Backend tool name → how its parameters look to clients (`param_overrides`). */
   readonly #parameters = new Map<string, ParameterView>()
+  /** `hide_destructive` / `read_only_only`: whether a tool's annotations let it be shown. */
+  readonly #annotationFilter: ((annotations: unknown) => boolean) | undefined
+  /** Backend tool name → that verdict, learned from the backend's tools/list (bounded). */
+  readonly #annotationVerdicts = new Map<string, boolean>()
 
   constructor(config: BackendConfig, separator: string) {
     this.name = config.name
@@ -55,6 +59,20 @@ export class BackendCatalog {
     for (const override of config.param_overrides) {
       this.#parameters.set(override.tool, new ParameterView(override))
     }
+    this.#annotationFilter = annotationFilter(config)
+  }
+
+  /** Whether tools are also filtered by their annotations (verdicts learned from listings). */
+  get filtersAnnotations(): boolean {
+    return this.#annotationFilter !== undefined
+  }
+
+  /**
+   * Whether the annotation filters let a backend tool through: true or false once the tool was
+   * seen in a listing, undefined before (and always true without such filters).
+   */
+  annotationVerdict(local: string): boolean | undefined {
+    return this.#annotationFilter === undefined ? true : this.#annotationVerdicts.get(local)
   }
 
   /** The client-facing name of a local tool or prompt name. */
@@ -102,6 +120,16 @@ export class BackendCatalog {
   /** A tool definition as clients see it, or undefined when it is filtered out. */
   tool(tool: JsonObject): JsonObject | undefined {
     if (typeof tool.name !== 'string' || !this.#toolVisible(tool.name)) return undefined
+    if (this.#annotationFilter !== undefined) {
+      const shown = this.#annotationFilter(tool.annotations)
+      if (
+        this.#annotationVerdicts.size < MAX_SHORT_NAMES ||
+        this.#annotationVerdicts.has(tool.name)
+      ) {
+        this.#annotationVerdicts.set(tool.name, shown)
+      }
+      if (!shown) return undefined
+    }
     const out: JsonObject = { ...tool, name: this.exposedName(tool.name) }
     const description = this.#aliases.get(tool.name)?.description
     if (description !== undefined) out.description = description
@@ -193,5 +221,19 @@ export class BackendCatalog {
       Object.assign(rule.overwrite ? forced : filled, rule.args)
     })
     return { ...filled, ...client, ...forced }
+  }
+}
+
+/** The annotation filters of a backend's config, or undefined when it sets none. */
+function annotationFilter(config: BackendConfig): ((annotations: unknown) => boolean) | undefined {
+  if (!config.hide_destructive && !config.read_only_only) return undefined
+  return (annotations) => {
+    const hints = isObject(annotations) ? annotations : {}
+    const readOnly = hints.readOnlyHint === true
+    if (config.read_only_only && !readOnly) return false
+    // The spec's defaults: destructiveHint true unless said otherwise, and meaningless for a
+    // read-only tool. mcp-proxy keeps a tool without annotations; by the spec it may destroy.
+    if (config.hide_destructive && !readOnly && hints.destructiveHint !== false) return false
+    return true
   }
 }

@@ -210,6 +210,9 @@ async function callTool(scope: RequestScope, params: JsonObject): Promise<Handle
     }
   }
   const route = gateway.routeName('tool', name)
+  if (route.backend.catalog.filtersAnnotations) {
+    await gateway.checkAnnotations(route, name, scope.ref, scope.call)
+  }
   const args = route.backend.catalog.injectArgs(route.local, params.arguments)
   return forward(
     scope,

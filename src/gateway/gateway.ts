@@ -97,6 +97,9 @@ const LIST_CHANGED_NOTICES = [
   'notifications/resources/list_changed',
 ]
 
+/** Pages of a backend's tools/list read to learn one tool's annotations. */
+const MAX_LOOKUP_PAGES = 50
+
 export class Gateway {
   readonly sessions: SessionStore
   /** Parked calls of stateless clients waiting for their `input_required` answers. */
@@ -249,6 +252,34 @@ export class Gateway {
       if (local !== undefined) return { backend, local }
     }
     throw new PorticoError('invalid_params', { message: `Unknown ${kind}: ${name}` })
+  }
+
+  /**
+   * Refuses a tool call that `hide_destructive` / `read_only_only` filter out, as an unknown
+   * tool, like the name filters. A tool not yet seen in a listing is looked up in the
+   * backend's tools/list first (its pages, bounded), so a client that calls without listing
+   * cannot slip past the filter; one the backend does not list is refused.
+   */
+  async checkAnnotations(
+    route: Route,
+    name: string,
+    session: SessionRef,
+    origin: Call,
+  ): Promise<void> {
+    const { catalog } = route.backend
+    let verdict = catalog.annotationVerdict(route.local)
+    let cursor: string | undefined
+    for (let page = 0; verdict === undefined && page < MAX_LOOKUP_PAGES; page++) {
+      const listed = await this.#page(route.backend, 'tools/list', cursor, session, origin)
+      const tools = listed.result?.tools
+      if (Array.isArray(tools)) for (const tool of tools) if (isObject(tool)) catalog.tool(tool)
+      verdict = catalog.annotationVerdict(route.local)
+      const next = listed.result?.nextCursor
+      if (typeof next !== 'string') break
+      cursor = next
+    }
+    if (verdict !== true)
+      throw new PorticoError('invalid_params', { message: `Unknown tool: ${name}` })
   }
 
   routeUri(uri: string): Route {

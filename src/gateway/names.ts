@@ -4,6 +4,7 @@
  * that keeps their scheme (so `ui://` stays `ui://`), and glob matching for filters.
  */
 import { createHash } from 'node:crypto'
+import { REGEX_PREFIX } from '../config/patterns.ts'
 
 /** LLM APIs reject tool names longer than this. */
 export const MAX_NAME_LENGTH = 64
@@ -55,12 +56,13 @@ export function unnamespaceUri(
 /** Compiles glob patterns (`*` any run, `?` one character, else literal) into one test. */
 export function globMatcher(patterns: readonly string[]): (name: string) => boolean {
   if (patterns.length === 0) return () => false
-  const sources = patterns.map(
-    (pattern) =>
-      `^${pattern
-        .split('')
-        .map((c) => (c === '*' ? '.*' : c === '?' ? '.' : c.replace(/[\\^$.|+()[\]{}]/g, '\\$&')))
-        .join('')}$`,
+  const sources = patterns.map((pattern) =>
+    pattern.startsWith(REGEX_PREFIX)
+      ? `(?:${pattern.slice(REGEX_PREFIX.length)})`
+      : `^${pattern
+          .split('')
+          .map((c) => (c === '*' ? '.*' : c === '?' ? '.' : c.replace(/[\\^$.|+()[\]{}]/g, '\\$&')))
+          .join('')}$`,
   )
   const regex = new RegExp(sources.join('|'), 's')
   return (name) => regex.test(name)

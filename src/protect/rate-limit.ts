@@ -36,7 +36,7 @@ export function upstreamRateLimit(
 ): Middleware {
   const bucket = new TokenBucket(config, clock)
   const message = `Rate limit of ${name} reached (${config.requests} per ${config.period_seconds} s)`
-  const local = (call: Call) => {
+  const local = () => {
     const wait = bucket.take()
     if (wait > 0) throw refuse(wait, message, { upstream: name, limit: 'upstream' })
   }
@@ -45,7 +45,7 @@ export function upstreamRateLimit(
     return async (call, next) => {
       if (call.kind !== 'request') return next(call)
       const verdict = await shared.takeTokens(buckets)
-      if (verdict === undefined) local(call)
+      if (verdict === undefined) local()
       else if (!verdict.granted) {
         throw refuse(verdict.waitMs, message, { upstream: name, limit: 'upstream' })
       }
@@ -53,7 +53,7 @@ export function upstreamRateLimit(
     }
   }
   return (call, next) => {
-    if (call.kind === 'request') local(call)
+    if (call.kind === 'request') local()
     return next(call)
   }
 }

@@ -23,6 +23,18 @@ function backend(extra: Record<string, unknown> = {}): BackendConfig {
 }
 
 describe('names', () => {
+  it("matches mcp-proxy's re: patterns unanchored, and globs whole", () => {
+    const matches = globMatcher(['re:^get_', 're:delete', 'list*'])
+    for (const name of ['get_user', 'bulk_delete_all', 'list_files']) assert.ok(matches(name), name)
+    for (const name of ['forget_user', 'ls', 'my_list', 'delet']) assert.ok(!matches(name), name)
+    // A hide list of regular expressions hides what they match, and only that.
+    const visible = visibility([], ['re:(drop|delete)_'])
+    assert.deepEqual(['drop_table', 'delete_row', 'select', 'undelete'].filter(visible), [
+      'select',
+      'undelete',
+    ])
+  })
+
   it('namespaces short names as backend + separator + name', () => {
     assert.equal(namespaced('ev', '__', 'get-sum'), 'ev__get-sum')
     assert.equal(namespaced('a', '-', 'b'), 'a-b')
@@ -205,6 +217,39 @@ describe('BackendCatalog', () => {
     for (const [title, tool, args, expected] of cases) {
       it(title, () => assert.deepEqual(catalog.injectArgs(tool, args), expected))
     }
+  })
+})
+
+describe('annotation filters', () => {
+  const tools = [
+    { name: 'reader', annotations: { readOnlyHint: true } },
+    { name: 'additive', annotations: { destructiveHint: false } },
+    { name: 'silent', annotations: {} },
+    { name: 'bare' },
+    { name: 'eraser', annotations: { destructiveHint: true } },
+  ]
+  const shown = (extra: Record<string, unknown>) => {
+    const catalog = new BackendCatalog(backend(extra), '__')
+    return tools.filter((t) => catalog.tool(t) !== undefined).map((t) => t.name)
+  }
+
+  it('hide_destructive keeps what the spec calls harmless (no annotations: destructive)', () => {
+    assert.deepEqual(shown({ hide_destructive: true }), ['reader', 'additive'])
+  })
+
+  it('read_only_only keeps readOnlyHint: true only; both together are the stricter', () => {
+    assert.deepEqual(shown({ read_only_only: true }), ['reader'])
+    assert.deepEqual(shown({ read_only_only: true, hide_destructive: true }), ['reader'])
+    assert.equal(shown({}).length, 5)
+  })
+
+  it('remembers each verdict for calls, unknown until listed', () => {
+    const catalog = new BackendCatalog(backend({ hide_destructive: true }), '__')
+    assert.equal(catalog.annotationVerdict('eraser'), undefined)
+    for (const tool of tools) catalog.tool(tool)
+    assert.equal(catalog.annotationVerdict('eraser'), false)
+    assert.equal(catalog.annotationVerdict('additive'), true)
+    assert.equal(new BackendCatalog(backend(), '__').annotationVerdict('eraser'), true)
   })
 })
 

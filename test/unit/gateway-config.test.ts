@@ -77,6 +77,11 @@ overwrite = true
       /backends\[0\]\.url: http backends need a url/,
     ],
     [
+      'an invalid re: pattern',
+      '[[backends]]\nname="a"\ntransport="stdio"\ncommand="x"\nhide_tools=["ok_*", "re:("]',
+      /backends\[0\]\.hide_tools\[1\]: invalid regular expression: /,
+    ],
+    [
       'websocket with an http url',
       '[[backends]]\nname="a"\ntransport="websocket"\nurl="http://h/mcp"',
       /backends\[0\]\.transport: websocket backends need a ws:\/\/ or wss:\/\/ url \(not http:\/\/\)/,
