@@ -31,6 +31,11 @@ export const metricsSchema = z
     max_targets: z.number().int().min(0).max(10_000).default(100),
     /** Node process metrics (CPU, memory, event loop lag, GC). */
     process: z.boolean().default(true),
+    /**
+     * Also mcp-proxy's two series (`mcp_proxy_requests_total`, `mcp_proxy_request_duration_seconds`),
+     * so its dashboards and alerts keep working.
+     */
+    mcp_proxy_names: z.boolean().default(false),
   })
   .prefault({})
 

@@ -66,6 +66,8 @@ export interface MetricsOptions {
   version: string
   mode: 'transparent' | 'gateway'
   proxy: string
+  /** Also mcp-proxy's two series, for its dashboards (`mcp_proxy_names`). */
+  mcpProxyNames?: boolean
 }
 
 /**
@@ -100,6 +102,8 @@ export class PorticoMetrics {
   /** Session id → client platform, bounded (the oldest sessions are forgotten first). */
   readonly #platforms = new BoundedMap<string, string>(10_000)
   readonly #duration: FixedHistogram
+  /** mcp-proxy's duration series, by method (`mcp_proxy_names`); undefined when off. */
+  readonly #mcpProxyDuration: FixedHistogram | undefined
   #sources: MetricSources = {}
   #inFlight = 0
   readonly #shared: SharedMetrics | undefined
@@ -156,6 +160,7 @@ export class PorticoMetrics {
       registers,
       aggregator: 'first',
     }).set({ version: options.version, mode: options.mode, proxy: options.proxy }, 1)
+    this.#mcpProxyDuration = options.mcpProxyNames ? this.#mcpProxySeries(registers) : undefined
     this.#scraped(registers)
     if (options.processMetrics) prom.collectDefaultMetrics({ register: registry })
     this.#shared = options.shared
@@ -209,6 +214,9 @@ export class PorticoMetrics {
     const series = this.#seriesFor(method, target, backend, platform, event.outcome, reason)
     series.requests++
     series.duration.observe(event.durationUs / 1_000_000)
+    if (this.#mcpProxyDuration !== undefined && isMcpRequest(method)) {
+      this.#mcpProxyDuration.series(method, { method }).observe(event.durationUs / 1_000_000)
+    }
     series.bytes.in += event.bytesIn
     series.bytes.out += event.bytesOut
   }
@@ -268,6 +276,37 @@ export class PorticoMetrics {
     this.#series.set(key, series)
     this.#last = series
     return series
+  }
+
+  /**
+   * mcp-proxy's series: its requests counter, by method and `ok`/`error` (a JSON-RPC error; an
+   * `isError` tool result is `ok` there), read from Portico's own counts when scraped; and its
+   * duration by method, as a histogram with Portico's buckets (mcp-proxy's exporter renders a
+   * summary: `_count` and `_sum` match, quantile series do not exist here).
+   */
+  #mcpProxySeries(registers: PromClient.Registry[]): FixedHistogram {
+    const series = this.#series
+    new this.#prom.Counter({
+      name: 'mcp_proxy_requests_total',
+      help: "mcp-proxy's requests counter: MCP requests by method and status (ok, or error for a JSON-RPC error).",
+      labelNames: ['method', 'status'],
+      registers,
+      collect() {
+        this.reset()
+        for (const s of series.values()) {
+          if (!isMcpRequest(s.labels.method as string)) continue
+          const status =
+            s.labels.outcome === 'ok' || s.labels.outcome === 'tool_error' ? 'ok' : 'error'
+          this.inc({ method: s.labels.method as string, status }, s.requests)
+        }
+      },
+    })
+    return new FixedHistogram({
+      name: 'mcp_proxy_request_duration_seconds',
+      help: "mcp-proxy's request duration, by method.",
+      buckets: LATENCY_BUCKETS,
+      registers,
+    })
   }
 
   #bytesOf(method: string, backend: string): ByteCounts {
@@ -442,4 +481,11 @@ export class PorticoMetrics {
       (s) => s.failed ?? 0,
     )
   }
+}
+
+/** An MCP request as mcp-proxy counts one: not a notification, an answer or a bare HTTP exchange. */
+function isMcpRequest(method: string): boolean {
+  return method.includes('/')
+    ? !method.startsWith('notifications/')
+    : method === 'initialize' || method === 'ping'
 }

@@ -70,6 +70,7 @@ export class Operate {
         version: VERSION,
         mode,
         proxy: options.proxy,
+        mcpProxyNames: config.observability.metrics.mcp_proxy_names,
         ...(options.sharedMetrics ? { shared: options.sharedMetrics } : {}),
       })
       this.sinks.push(this.metrics.sink)

@@ -64,6 +64,7 @@ describe('prometheus metrics', () => {
         events.filter((e) => e.type === 'exchange' && e.method === 'tools/call').length === 6,
     )
     const metrics = await scrape(`${gateway.origin}/metrics`)
+    assert.ok(!metrics.text.includes('mcp_proxy_'), 'mcp-proxy names without mcp_proxy_names')
     const base = { method: 'tools/call', platform: 'claude', reason: '' }
     assert.equal(
       metrics.value('portico_requests_total', {
@@ -269,6 +270,48 @@ describe('prometheus metrics of the store sink', () => {
       await portico.close()
       await http.close()
       rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})
+
+describe("prometheus metrics under mcp-proxy's names (mcp_proxy_names)", () => {
+  it('counts MCP requests by method and status, and times them by method', async () => {
+    const gateway = await startPortico({
+      backends: [
+        {
+          name: 'p',
+          transport: 'stdio',
+          command: process.execPath,
+          args: [fixture('probe-stdio')],
+        },
+      ],
+      observability: { metrics: { enabled: true, process: false, mcp_proxy_names: true } },
+    })
+    try {
+      const client = await connect(gateway.url)
+      for (let i = 0; i < 2; i++) await client.callTool({ name: 'p__cwd', arguments: {} })
+      // A JSON-RPC error is mcp-proxy's "error"; an isError result is its "ok".
+      await assert.rejects(client.callTool({ name: 'zz__nothing', arguments: {} }), /-32602/)
+      assert.equal((await client.callTool({ name: 'p__nothing', arguments: {} })).isError, true)
+      await client.close()
+      await gateway.sink.waitFor(
+        (events) =>
+          events.filter((e) => e.type === 'exchange' && e.method === 'tools/call').length === 4,
+      )
+      const metrics = await scrape(`${gateway.origin}/metrics`)
+      const calls = { method: 'tools/call' }
+      assert.equal(metrics.value('mcp_proxy_requests_total', { ...calls, status: 'ok' }), 3)
+      assert.equal(metrics.value('mcp_proxy_requests_total', { ...calls, status: 'error' }), 1)
+      assert.equal(
+        metrics.value('mcp_proxy_requests_total', { method: 'initialize', status: 'ok' }),
+        1,
+      )
+      // Notifications and bare HTTP exchanges are not requests there.
+      const methods = metrics.samples('mcp_proxy_requests_total').map((s) => s.labels?.method)
+      assert.ok(!methods.some((m) => String(m).startsWith('notifications/') || m === 'DELETE'))
+      assert.equal(metrics.histogram('mcp_proxy_request_duration_seconds', calls).count, 4)
+    } finally {
+      await gateway.close()
     }
   })
 })
