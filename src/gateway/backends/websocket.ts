@@ -39,6 +39,9 @@ export class WebSocketConnection extends Connection {
       followRedirects: false,
     })
     this.#socket = socket
+    // ws emits 'error' more than once on some paths (a refused upgrade, then the terminate);
+    // one without a listener would crash the process. The close is what fails calls.
+    socket.on('error', () => {})
     await new Promise<void>((resolve, reject) => {
       const refused = (message: string) => {
         socket.terminate()
@@ -57,8 +60,6 @@ export class WebSocketConnection extends Connection {
     socket.on('message', (data, isBinary) => {
       if (!isBinary) this.receive(parseJson(String(data)))
     })
-    // An error is followed by a close; the close is what fails the calls in flight.
-    socket.on('error', () => {})
     socket.once('close', (code) =>
       this.fail(
         new PorticoError('backend_failed', {
