@@ -310,6 +310,8 @@ async function sessionExpired(response: UpstreamResponse): Promise<boolean> {
 
 export class HttpBackend extends Backend {
   readonly #connections = new Map<string, Promise<Connection & { open(): Promise<ServerInfo> }>>()
+  /** The connection each of those promises resolves to (known as soon as it is made). */
+  readonly #opened = new Map<string, Connection>()
   #info: ServerInfo | undefined
 
   info(): ServerInfo | undefined {
@@ -322,15 +324,10 @@ export class HttpBackend extends Backend {
 
   connection(session: SessionRef): Promise<Connection> {
     const existing = this.#connections.get(session.key)
-    if (existing) {
-      // A connection that ended (a stream or socket the backend closed) never serves again:
-      // the session's next call opens a new one instead of failing for good.
-      return existing.then((connection) => {
-        if (!connection.closed) return connection
-        if (this.#connections.get(session.key) === existing) this.#connections.delete(session.key)
-        return this.connection(session)
-      })
-    }
+    // A connection that ended (a stream or socket the backend closed) never serves again: the
+    // session's next call opens a new one instead of failing for good. Checked on the object
+    // kept beside the promise, so a live connection costs no extra promise per call.
+    if (existing && this.#opened.get(session.key)?.closed !== true) return existing
     if (this.state === 'closed') return Promise.reject(new PorticoError('backend_failed'))
     const options = {
       config: this.config,
@@ -353,14 +350,20 @@ export class HttpBackend extends Backend {
         return connection
       },
       (error: unknown) => {
-        this.#connections.delete(session.key)
+        if (this.#opened.get(session.key) === connection) {
+          this.#connections.delete(session.key)
+          this.#opened.delete(session.key)
+        }
         void connection.close()
         const message = error instanceof Error ? error.message : String(error)
         this.setState('down', message)
         throw error
       },
     )
-    if (this.#connections.size < 100_000) this.#connections.set(session.key, opening)
+    if (this.#connections.size < 100_000) {
+      this.#connections.set(session.key, opening)
+      this.#opened.set(session.key, connection)
+    }
     if (this.state === 'idle') this.setState('starting')
     return opening
   }
@@ -377,6 +380,7 @@ export class HttpBackend extends Backend {
     const opening = this.#connections.get(sessionKey)
     if (!opening) return
     this.#connections.delete(sessionKey)
+    this.#opened.delete(sessionKey)
     opening.then((connection) => connection.close()).catch(() => {})
   }
 
@@ -388,6 +392,7 @@ export class HttpBackend extends Backend {
     this.setState('closed')
     const all = [...this.#connections.values()]
     this.#connections.clear()
+    this.#opened.clear()
     await Promise.allSettled(all.map((p) => p.then((c) => c.close())))
   }
 }
