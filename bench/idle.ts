@@ -16,7 +16,7 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { openSessions, type Session, Target } from './lib/client.ts'
 import { ROOT, startFixture } from './lib/contenders.ts'
-import { start, stopAll } from './lib/procs.ts'
+import { runScript, start } from './lib/procs.ts'
 
 const { values } = parseArgs({
   options: {
@@ -98,9 +98,4 @@ async function main(): Promise<void> {
   await fixture.stop()
 }
 
-main()
-  .catch((error: unknown) => {
-    console.error(error)
-    process.exitCode = 1
-  })
-  .finally(() => stopAll())
+runScript(main)

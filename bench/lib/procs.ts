@@ -181,3 +181,16 @@ export async function waitUntil(
     await sleep(50)
   }
 }
+
+/**
+ * Runs a bench script's `main`: an error is printed and sets exit code 1, and every process
+ * the script started is stopped either way.
+ */
+export function runScript(main: () => Promise<void>): void {
+  main()
+    .catch((error: unknown) => {
+      console.error(error)
+      process.exitCode = 1
+    })
+    .finally(() => stopAll())
+}
