@@ -6,7 +6,7 @@
  * metrics and an OpenAPI document. The HTTP filters of its mount (admin token, Origin, Host)
  * run before any of this; changes are logged with the caller's address, never a secret.
  */
-import { renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { rename, rm, stat, writeFile } from 'node:fs/promises'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { ConfigError, loadConfigText } from '../config/load.ts'
 import type { Config } from '../config/schema.ts'
@@ -220,7 +220,7 @@ function routesOf(options: AdminApiOptions): Route[] {
         if (!(error instanceof ConfigError)) throw error
         return sendJson(res, 400, { ok: false, message: `Invalid config: ${error.message}` })
       }
-      replaceFile(file.path, text)
+      await replaceFile(file.path, text)
       note(req, 'config replaced', { file: file.path })
       const count = next.backends?.length ?? 0
       const what = count > 0 ? `${count} backends` : 'transparent mode'
@@ -304,14 +304,14 @@ function failure(res: ServerResponse, error: unknown): void {
  * Writes `text` over `path` in one step (a file beside it, renamed over it, with its mode), so
  * a reader (the hot-reload watcher, a crash) never sees half a config.
  */
-function replaceFile(path: string, text: string): void {
-  const mode = statSync(path, { throwIfNoEntry: false })?.mode
+async function replaceFile(path: string, text: string): Promise<void> {
+  const mode = (await stat(path).catch(() => undefined))?.mode
   const temporary = `${path}.${process.pid}.portico-new`
-  writeFileSync(temporary, text, mode === undefined ? {} : { mode: mode & 0o777 })
+  await writeFile(temporary, text, mode === undefined ? {} : { mode: mode & 0o777 })
   try {
-    renameSync(temporary, path)
+    await rename(temporary, path)
   } catch (error) {
-    rmSync(temporary, { force: true })
+    await rm(temporary, { force: true })
     throw error
   }
 }

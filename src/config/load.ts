@@ -125,7 +125,7 @@ function loadText(
 ): LoadedConfig {
   const problems: ConfigProblem[] = []
   const warnings: string[] = []
-  const { raw, locate } = parseConfigText(file, text)
+  const { raw, locate, locateTable } = parseConfigText(file, text)
   const interpolated = interpolate(raw, env, problems) as JsonObject
   for (const problem of problems) problem.line ??= locate(pathParts(problem.path))
   // A value whose variable is missing is empty: what the schema then says of it adds nothing.
@@ -139,8 +139,7 @@ function loadText(
   for (const problem of foreign) {
     // A whole table (`[logging]`, `[[backends.param_overrides]]`) is named by its header.
     const table = problem.path.replace(/\[\d+\]/g, '')
-    const line =
-      (isYamlFile(file) ? undefined : headerLine(text, table)) ?? locate(pathParts(problem.path))
+    const line = locateTable(table, pathParts(problem.path))
     problems.push({ ...problem, line })
   }
   const merged = applyOverrides(
@@ -200,22 +199,36 @@ function readConfigFile(file: string): string {
   }
 }
 
+type Locate = (path: ReadonlyArray<PropertyKey>) => number | undefined
+
+interface ParsedText {
+  raw: JsonObject
+  /** The line of a key path (or of its nearest ancestor in the file). */
+  locate: Locate
+  /** The line of a whole table (`[logging]`: its header in TOML), else of the key path. */
+  locateTable(table: string, path: ReadonlyArray<PropertyKey>): number | undefined
+}
+
 /** The file's keys, and where each key path is in it (TOML, or YAML by the file's extension). */
-function parseConfigText(
-  file: string | undefined,
-  text: string,
-): { raw: JsonObject; locate: (path: ReadonlyArray<PropertyKey>) => number | undefined } {
-  if (file === undefined) return { raw: {}, locate: () => undefined }
+function parseConfigText(file: string | undefined, text: string): ParsedText {
+  if (file === undefined) {
+    return { raw: {}, locate: () => undefined, locateTable: () => undefined }
+  }
   if (isYamlFile(file)) {
     try {
-      const parsed = parseYaml(text)
-      return { raw: parsed.value, locate: parsed.locate }
+      const { value, locate } = parseYaml(text)
+      return { raw: value, locate, locateTable: (_table, path) => locate(path) }
     } catch (error) {
       if (!(error instanceof YamlSyntaxError)) throw error
       throw new ConfigError(file, [{ path: '', message: error.message, line: error.line }])
     }
   }
-  return { raw: parseTomlText(file, text), locate: (path) => locateKey(text, path) }
+  const locate: Locate = (path) => locateKey(text, path)
+  return {
+    raw: parseTomlText(file, text),
+    locate,
+    locateTable: (table, path) => headerLine(text, table) ?? locate(path),
+  }
 }
 
 function parseTomlText(file: string, text: string): JsonObject {

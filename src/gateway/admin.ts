@@ -16,13 +16,13 @@ import type { Config } from '../config/schema.ts'
 import { adminCredential } from '../edge/admin-token.ts'
 import { PorticoError } from '../errors.ts'
 import { isObject, type JsonObject, type JsonRpcErrorObject } from '../jsonrpc/message.ts'
-import { type Call, withMessage } from '../pipeline/call.ts'
-import { MessageReply } from '../pipeline/reply.ts'
+import type { Call } from '../pipeline/call.ts'
 import { REDACTED, redactUrl } from '../util/redact.ts'
 import { VERSION } from '../version.ts'
 import type { BackendHealth } from './backends/backend.ts'
 import { toolIndex } from './discovery.ts'
 import type { Gateway } from './gateway.ts'
+import { callThroughChain } from './reenter.ts'
 
 interface ToolSpec {
   name: string
@@ -138,7 +138,7 @@ export async function callAdminTool(
     throw new PorticoError('invalid_params', { message: `Unknown tool: ${name}` })
   }
   const args = isObject(params.arguments) ? params.arguments : {}
-  if (local === 'call_tool') return callThroughChain(gateway, args, params, call)
+  if (local === 'call_tool') return callTool(gateway, args, params, call)
   if (local === 'add_backend')
     return { result: await addBackend(gateway, args, call), ownBackend: true }
   const value = await adminValue(gateway, local, args, call)
@@ -268,11 +268,8 @@ function asText(text: string, isError = false): JsonObject {
   return { content: [{ type: 'text', text }], ...(isError ? { isError: true } : {}) }
 }
 
-/**
- * Search mode's `call_tool`: the named tool is called as a new message through the whole
- * global chain (the one a direct call takes), on the caller's session and with its headers.
- */
-async function callThroughChain(
+/** Search mode's `call_tool`: the named tool, called as a direct call would be (reenter.ts). */
+async function callTool(
   gateway: Gateway,
   args: JsonObject,
   params: JsonObject,
@@ -282,25 +279,11 @@ async function callThroughChain(
   if (target.startsWith(adminPrefix(gateway.proxy.separator))) {
     throw new PorticoError('invalid_params', { message: 'call_tool calls backend tools only' })
   }
-  const reenter = gateway.reenter
-  if (reenter === undefined) throw new PorticoError('internal_error')
-  const message = {
-    jsonrpc: '2.0' as const,
-    id: call.id ?? 0,
-    method: 'tools/call',
-    params: {
-      name: target,
-      arguments: isObject(args.arguments) ? args.arguments : {},
-      ...(isObject(params._meta) ? { _meta: params._meta } : {}),
-    },
-  }
-  // One JSON answer: related messages of the inner call go to the session's stream.
-  const inner: Call = {
-    ...withMessage(call, message),
-    headers: { ...call.headers, accept: 'application/json' },
-  }
-  const reply = await reenter(inner)
-  const response = reply instanceof MessageReply ? await reply.json() : undefined
+  const response = await callThroughChain(gateway, call, {
+    name: target,
+    arguments: args.arguments,
+    meta: params._meta,
+  })
   if (response === undefined) throw new PorticoError('upstream_bad_response')
   if (response.error) return { error: response.error, ownBackend: false }
   return { result: isObject(response.result) ? response.result : {}, ownBackend: false }

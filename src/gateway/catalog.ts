@@ -207,12 +207,8 @@ export class BackendCatalog {
    * Missing or non-object `arguments` count as `{}`, so injection always happens.
    */
   injectArgs(tool: string, args: unknown): JsonObject {
-    const parameters = this.#parameters.get(tool)
-    const client = parameters
-      ? parameters.arguments(isObject(args) ? args : {})
-      : isObject(args)
-        ? args
-        : {}
+    const given = isObject(args) ? args : {}
+    const client = this.#parameters.get(tool)?.arguments(given) ?? given
     if (this.#inject.length === 0 && Object.keys(this.#defaultArgs).length === 0) return client
     const filled: JsonObject = { ...this.#defaultArgs }
     const forced: JsonObject = {}

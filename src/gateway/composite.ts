@@ -8,16 +8,10 @@
  * it, and makes the whole result `isError`.
  */
 import type { CompositeTool } from '../config/gateway.ts'
-import { PorticoError } from '../errors.ts'
-import {
-  isObject,
-  type JsonObject,
-  type JsonRpcRequest,
-  type JsonRpcResponse,
-} from '../jsonrpc/message.ts'
-import { type Call, withMessage } from '../pipeline/call.ts'
-import { MessageReply } from '../pipeline/reply.ts'
+import type { JsonObject, JsonRpcResponse } from '../jsonrpc/message.ts'
+import type { Call } from '../pipeline/call.ts'
 import type { Gateway } from './gateway.ts'
+import { callThroughChain } from './reenter.ts'
 
 /** The definition clients see in `tools/list`: mcp-proxy lists a bare object schema. */
 export function compositeDefinition(composite: CompositeTool): JsonObject {
@@ -40,43 +34,21 @@ export async function callComposite(
   params: JsonObject,
   call: Call,
 ): Promise<JsonObject> {
-  const reenter = gateway.reenter
-  if (reenter === undefined) throw new PorticoError('internal_error')
   const answers = await Promise.all(
     composite.tools.map(async (tool, index) => {
-      const reply = await reenter(memberCall(call, tool, index, params))
-      const response = reply instanceof MessageReply ? await reply.json() : undefined
+      // Its own id and notes: members run side by side (reenter.ts).
+      const response = await callThroughChain(gateway, call, {
+        name: tool,
+        arguments: params.arguments,
+        meta: params._meta,
+        own: { id: `${String(call.id ?? 0)}:${index}` },
+      })
       return memberContent(tool, response)
     }),
   )
   const content = answers.flatMap((answer) => answer.content)
   const failed = answers.some((answer) => answer.failed)
   return failed ? { content, isError: true } : { content }
-}
-
-/**
- * One member's call: its own id (members of one composite run at once on the same backend
- * session, where two requests may not share an id) and its own notes (each member's backend
- * and policies would otherwise overwrite the others'); the caller's session, identity, headers
- * and signal, so cancelling the composite cancels every member.
- */
-function memberCall(call: Call, tool: string, index: number, params: JsonObject): Call {
-  const message: JsonRpcRequest = {
-    jsonrpc: '2.0',
-    id: `${String(call.id ?? 0)}:${index}`,
-    method: 'tools/call',
-    params: {
-      name: tool,
-      arguments: isObject(params.arguments) ? params.arguments : {},
-      ...(isObject(params._meta) ? { _meta: params._meta } : {}),
-    },
-  }
-  // One JSON answer: related messages of the member go to the session's stream.
-  return {
-    ...withMessage(call, message),
-    headers: { ...call.headers, accept: 'application/json' },
-    notes: {},
-  }
 }
 
 function memberContent(

@@ -51,7 +51,7 @@ class WholeResponse {
  */
 type Entry = string | WholeResponse
 
-export class ResponseCache {
+export class ResponseCache implements AnswerStore {
   readonly #config: CacheConfig
   readonly #entries: LRUCache<string, Entry>
   /**
@@ -193,9 +193,18 @@ export function responseCache(cache: ResponseCache): Middleware {
   }
 }
 
+/** Where a miss's answer is kept: this process's cache, or Redis (shared-cache.ts). */
+export interface AnswerStore {
+  readonly maxEntryBytes: number
+  /** A parsed answer (a reply Portico built or already read). */
+  store(response: JsonRpcResponse, ttlSeconds: number, privateKey: string, call: Call): void
+  /** An upstream's JSON body as it came, after the answer is written. */
+  storeBytes(bytes: Buffer, ttlSeconds: number, privateKey: string, call: Call): void
+}
+
 /** Stores a miss's answer when it may be kept; the answer itself is passed on unchanged. */
-function keep(
-  cache: ResponseCache,
+export function keep(
+  cache: AnswerStore,
   call: Call,
   reply: Reply,
   ttl: number,
@@ -217,7 +226,7 @@ function keep(
 }
 
 function keepBytes(
-  cache: ResponseCache,
+  cache: AnswerStore,
   call: Call,
   reply: MessageReply,
   ttl: number,

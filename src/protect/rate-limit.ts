@@ -17,7 +17,13 @@ import type { Middleware } from '../pipeline/compose.ts'
 import type { Clock } from '../util/clock.ts'
 import { clientIdentity } from './identity.ts'
 import type { RedisStore, SharedBucket } from './redis-store.ts'
-import { type BucketShape, KeyedBuckets, retryAfter, TokenBucket } from './token-bucket.ts'
+import {
+  type BucketShape,
+  bucketRate,
+  KeyedBuckets,
+  retryAfter,
+  TokenBucket,
+} from './token-bucket.ts'
 
 function refuse(waitMs: number, message: string, data: Record<string, unknown>): PorticoError {
   return new PorticoError('rate_limited', {
@@ -80,17 +86,19 @@ export function globalRateLimit(
 ): Middleware | undefined {
   const limits = limitsOf(config, clock)
   if (limits.length === 0) return undefined
+  // Reused by every call (the check is synchronous): no array allocated per request.
+  const granting: TokenBucket[] = []
   const local = (call: Call) => {
-    const buckets: TokenBucket[] = []
+    granting.length = 0
     for (const limit of limits) {
       const key = limit.keyOf(call)
       if (key === undefined) continue
       const bucket = limit.bucket(key)
       const wait = bucket.wait()
       if (wait > 0) throw refusal(limit, wait)
-      buckets.push(bucket)
+      granting.push(bucket)
     }
-    for (const bucket of buckets) bucket.take()
+    for (const bucket of granting) bucket.take()
   }
   if (shared?.rateLimits) return sharedGlobalLimit(limits, local, shared)
   return (call, next) => {
@@ -129,11 +137,7 @@ function sharedGlobalLimit(
 }
 
 function sharedBucket(key: string, shape: BucketShape): SharedBucket {
-  return {
-    key,
-    capacity: shape.burst ?? shape.requests,
-    ratePerMs: shape.requests / (shape.period_seconds * 1000),
-  }
+  return { key, ...bucketRate(shape) }
 }
 
 function limitsOf(config: GlobalRateLimitConfig, clock: Clock): Limit[] {

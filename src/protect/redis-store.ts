@@ -165,16 +165,15 @@ export class RedisStore {
     privateKey: string,
     publicKey: string,
   ): Promise<string | undefined> {
-    try {
-      const [own, shared] = await this.#client.mget(
-        this.#entryKey(upstream, privateKey),
-        this.#entryKey(upstream, publicKey),
-      )
-      return own ?? shared ?? undefined
-    } catch (error) {
-      this.#down((error as Error).message)
-      return undefined
-    }
+    const found = await this.#attempt(
+      () =>
+        this.#client.mget(
+          this.#entryKey(upstream, privateKey),
+          this.#entryKey(upstream, publicKey),
+        ),
+      undefined,
+    )
+    return found?.[0] ?? found?.[1] ?? undefined
   }
 
   /** Stores an entry; resolves with the upstream's entry count, or undefined on failure. */
@@ -185,29 +184,23 @@ export class RedisStore {
     ttlMs: number,
     maxEntries: number,
   ): Promise<number | undefined> {
-    try {
-      return await this.#client.porticoCacheSave(
-        this.#entryKey(upstream, key),
-        this.#indexKey(upstream),
-        text,
-        Math.max(1, Math.round(ttlMs)),
-        Date.now(),
-        maxEntries,
-      )
-    } catch (error) {
-      this.#down((error as Error).message)
-      return undefined
-    }
+    return this.#attempt(
+      () =>
+        this.#client.porticoCacheSave(
+          this.#entryKey(upstream, key),
+          this.#indexKey(upstream),
+          text,
+          Math.max(1, Math.round(ttlMs)),
+          Date.now(),
+          maxEntries,
+        ),
+      undefined,
+    )
   }
 
   /** Deletes an upstream's entries (every replica's); resolves with how many there were. */
   async cacheClear(upstream: string): Promise<number> {
-    try {
-      return await this.#client.porticoCacheClear(this.#indexKey(upstream))
-    } catch (error) {
-      this.#down((error as Error).message)
-      return 0
-    }
+    return this.#attempt(() => this.#client.porticoCacheClear(this.#indexKey(upstream)), 0)
   }
 
   /**
@@ -218,17 +211,24 @@ export class RedisStore {
     const args: Array<string | number> = [buckets.length]
     for (const bucket of buckets) args.push(`${this.#prefix}rl:${bucket.key}`)
     for (const bucket of buckets) args.push(bucket.capacity, bucket.ratePerMs)
-    try {
-      const [index, waitMs] = await this.#client.porticoTake(...args)
-      return index === 0 ? { granted: true } : { granted: false, index: index - 1, waitMs }
-    } catch (error) {
-      this.#down((error as Error).message)
-      return undefined
-    }
+    const verdict = await this.#attempt(() => this.#client.porticoTake(...args), undefined)
+    if (verdict === undefined) return undefined
+    const [index, waitMs] = verdict
+    return index === 0 ? { granted: true } : { granted: false, index: index - 1, waitMs }
   }
 
   async close(): Promise<void> {
     this.#client.disconnect()
+  }
+
+  /** A command's answer, or `otherwise` when Redis cannot give it (the outage noted once). */
+  async #attempt<T, U>(command: () => Promise<T>, otherwise: U): Promise<T | U> {
+    try {
+      return await command()
+    } catch (error) {
+      this.#down((error as Error).message)
+      return otherwise
+    }
   }
 
   #entryKey(upstream: string, key: string): string {

@@ -7,29 +7,45 @@
  * - keys are `{prefix}cache:{upstream}:{sha256 of the request key}`, so arguments never show
  *   in Redis's key space and every key has the same short length;
  * - `max_entries` bounds each upstream's entries across all replicas (redis-store.ts);
- * - a lookup or a store that fails or takes longer than `[shared] timeout` is a miss.
+ * - a lookup or a store that fails or takes longer than `[shared] timeout` is a miss;
+ * - a miss's answer is read after it is written, as in memory (cache.ts `keep`), and parsed
+ *   there: an entry is the result's own text, which a hit answers with the caller's id.
  */
 import type { CacheConfig } from '../config/protect.ts'
+import { type JsonRpcResponse, parseJson } from '../jsonrpc/message.ts'
+import type { Call } from '../pipeline/call.ts'
 import { callNext, type Middleware } from '../pipeline/compose.ts'
-import { mapAnswer } from '../pipeline/reply.ts'
-import { answer, type CacheStats, publicKeyOf, storable, ttlSecondsOf } from './cache.ts'
+import { asResponse } from '../protocol/summarize.ts'
+import {
+  type AnswerStore,
+  answer,
+  type CacheStats,
+  keep,
+  publicKeyOf,
+  storable,
+  ttlSecondsOf,
+} from './cache.ts'
 import type { RedisStore } from './redis-store.ts'
 import { callerKey } from './request-key.ts'
 
 /** One upstream's cache in Redis: the same surface as ResponseCache for status and admin. */
-export class SharedResponseCache {
+export class SharedResponseCache implements AnswerStore {
   readonly upstream: string
   readonly config: CacheConfig
-  readonly store: RedisStore
+  readonly redis: RedisStore
   hits = 0
   misses = 0
   /** The entry count Redis reported after this Portico's last store (every replica's entries). */
   #entries = 0
 
-  constructor(upstream: string, config: CacheConfig, store: RedisStore) {
+  constructor(upstream: string, config: CacheConfig, redis: RedisStore) {
     this.upstream = upstream
     this.config = config
-    this.store = store
+    this.redis = redis
+  }
+
+  get maxEntryBytes(): number {
+    return this.config.max_entry_bytes
   }
 
   stats(): CacheStats {
@@ -40,16 +56,26 @@ export class SharedResponseCache {
   clear(): number {
     const known = this.#entries
     this.#entries = 0
-    void this.store.cacheClear(this.upstream)
+    void this.redis.cacheClear(this.upstream)
     return known
   }
 
-  keep(key: string, text: string, ttlMs: number): void {
-    void this.store
-      .cacheSave(this.upstream, key, text, ttlMs, this.config.max_entries)
+  store(response: JsonRpcResponse, ttlSeconds: number, privateKey: string, call: Call): void {
+    const entry = storable(response, ttlSeconds, this.config.max_entry_bytes)
+    if (entry === undefined) return
+    const key = entry.shared ? publicKeyOf(call) : privateKey
+    void this.redis
+      .cacheSave(this.upstream, key, entry.text, entry.ttlMs, this.config.max_entries)
       .then((count) => {
         if (count !== undefined) this.#entries = count
       })
+  }
+
+  /** Parsed here, after the answer is written (an entry in Redis is the result's own text). */
+  storeBytes(bytes: Buffer, ttlSeconds: number, privateKey: string, call: Call): void {
+    if (bytes.length > this.config.max_entry_bytes || ttlSeconds <= 0) return
+    const response = asResponse(parseJson(bytes.toString('utf8')))
+    if (response !== undefined) this.store(response, ttlSeconds, privateKey, call)
   }
 }
 
@@ -58,8 +84,7 @@ export function sharedResponseCache(cache: SharedResponseCache): Middleware {
     const ttl = ttlSecondsOf(cache.config, call.method)
     const privateKey = ttl > 0 ? callerKey(call) : undefined
     if (privateKey === undefined) return next(call)
-    const publicKey = publicKeyOf(call)
-    const hit = await cache.store.cacheLookup(cache.upstream, privateKey, publicKey)
+    const hit = await cache.redis.cacheLookup(cache.upstream, privateKey, publicKeyOf(call))
     if (hit !== undefined) {
       cache.hits++
       call.notes.cache = 'hit'
@@ -67,12 +92,6 @@ export function sharedResponseCache(cache: SharedResponseCache): Middleware {
     }
     cache.misses++
     call.notes.cache = 'miss'
-    const reply = await callNext(next, call)
-    return mapAnswer(call, reply, (response) => {
-      const entry = storable(response, ttl, cache.config.max_entry_bytes)
-      if (entry !== undefined)
-        cache.keep(entry.shared ? publicKey : privateKey, entry.text, entry.ttlMs)
-      return undefined
-    })
+    return keep(cache, call, await callNext(next, call), ttl, privateKey)
   }
 }

@@ -14,6 +14,14 @@ export interface BucketShape {
   burst?: number | undefined
 }
 
+/** A shape's capacity (`burst`, else `requests`) and refill rate in tokens per millisecond. */
+export function bucketRate(shape: BucketShape): { capacity: number; ratePerMs: number } {
+  return {
+    capacity: shape.burst ?? shape.requests,
+    ratePerMs: shape.requests / (shape.period_seconds * 1000),
+  }
+}
+
 export class TokenBucket {
   readonly #capacity: number
   /** Tokens per millisecond. */
@@ -23,8 +31,9 @@ export class TokenBucket {
   #at: number
 
   constructor(shape: BucketShape, clock: Clock) {
-    this.#capacity = shape.burst ?? shape.requests
-    this.#rate = shape.requests / (shape.period_seconds * 1000)
+    const { capacity, ratePerMs } = bucketRate(shape)
+    this.#capacity = capacity
+    this.#rate = ratePerMs
     this.#clock = clock
     this.#tokens = this.#capacity
     this.#at = clock.now()

@@ -1,0 +1,55 @@
+/**
+ * A `tools/call` the gateway makes on a client's behalf (search mode's `call_tool`, each member
+ * of a composite tool): a new message through the whole global chain (`Gateway.reenter`, the
+ * one a direct call takes), on the caller's session, identity, headers and signal, answered as
+ * one JSON message (related messages go to the session's stream).
+ */
+import { PorticoError } from '../errors.ts'
+import {
+  isObject,
+  type JsonObject,
+  type JsonRpcId,
+  type JsonRpcResponse,
+} from '../jsonrpc/message.ts'
+import { type Call, withMessage } from '../pipeline/call.ts'
+import { MessageReply } from '../pipeline/reply.ts'
+import type { Gateway } from './gateway.ts'
+
+export interface InnerToolCall {
+  name: string
+  arguments: unknown
+  /** The outer request's `_meta` (progress token, trace context), carried on. */
+  meta?: unknown
+  /**
+   * Calls made side by side need their own id (they may share a backend session, where two
+   * requests may not share one) and their own notes (each one's backend and policies would
+   * overwrite the others'); a single inner call shares the outer call's.
+   */
+  own?: { id: JsonRpcId }
+}
+
+/** Resolves with the inner call's answer, or undefined when it was not one JSON message. */
+export async function callThroughChain(
+  gateway: Gateway,
+  call: Call,
+  inner: InnerToolCall,
+): Promise<JsonRpcResponse | undefined> {
+  const reenter = gateway.reenter
+  if (reenter === undefined) throw new PorticoError('internal_error')
+  const message = {
+    jsonrpc: '2.0' as const,
+    id: inner.own?.id ?? call.id ?? 0,
+    method: 'tools/call',
+    params: {
+      name: inner.name,
+      arguments: isObject(inner.arguments) ? inner.arguments : ({} as JsonObject),
+      ...(isObject(inner.meta) ? { _meta: inner.meta } : {}),
+    },
+  }
+  const reply = await reenter({
+    ...withMessage(call, message),
+    headers: { ...call.headers, accept: 'application/json' },
+    ...(inner.own ? { notes: {} } : {}),
+  })
+  return reply instanceof MessageReply ? reply.json() : undefined
+}
