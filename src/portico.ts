@@ -4,10 +4,8 @@
  * config, and returns something to listen with, to embed (`handler`), and to close gracefully.
  */
 import { once } from 'node:events'
-import { statSync } from 'node:fs'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { resolve } from 'node:path'
 import { type Security, securityFromConfig } from './auth/setup.ts'
 import { upstreamOrigins } from './config/origins.ts'
 import { type Config, type ConfigInput, parseConfig } from './config/schema.ts'
@@ -23,7 +21,6 @@ import {
   type Operations,
   type RequestHandler,
 } from './edge/router.ts'
-import { BackendCatalog } from './gateway/catalog.ts'
 import type { Gateway } from './gateway/gateway.ts'
 import { gatewayMode } from './gateway/mode.ts'
 import type { ReloadSource } from './gateway/reload.ts'
@@ -42,7 +39,6 @@ import { transparentMode } from './transparent/mode.ts'
 import { HttpClient } from './upstream/http-client.ts'
 import { type Clock, systemClock } from './util/clock.ts'
 import { VERSION } from './version.ts'
-import { isWidgetsFolder } from './widgets/static.ts'
 
 export interface PorticoOptions {
   logger?: Logger
@@ -114,36 +110,8 @@ export function proxyName(config: Config): string {
   )
 }
 
-/**
- * What building Portico from this config would refuse, without starting anything (no listener,
- * no backend process): `portico check` and `portico run` share it, so a file `check` accepts
- * does not fail at start.
- */
-export function preflight(config: Config): string[] {
-  const problems: string[] = []
-  if (!config.upstream && !config.backends?.length) {
-    problems.push('no upstream: set `upstream` (or `mcp`) or list [[backends]]')
-  }
-  if (isWidgetsFolder(config.widgets)) {
-    const info = statSync(resolve(config.widgets), { throwIfNoEntry: false })
-    if (!info?.isDirectory()) problems.push(`widgets: ${config.widgets} is not a folder`)
-  }
-  try {
-    cspFromConfig(config)
-  } catch (error) {
-    problems.push(`csp: ${error instanceof Error ? error.message : String(error)}`)
-  }
-  for (const backend of config.backends ?? []) {
-    try {
-      new BackendCatalog(backend, config.proxy.separator)
-    } catch (error) {
-      problems.push(
-        `backends.${backend.name}: ${error instanceof Error ? error.message : String(error)}`,
-      )
-    }
-  }
-  return problems
-}
+/** Re-exported: `portico check` and `portico run` import it from here. */
+export { preflight } from './operate/preflight.ts'
 
 export function createPortico(input: Config | ConfigInput, options: PorticoOptions = {}): Portico {
   const config = parseConfig(input)

@@ -6,8 +6,9 @@
  * metrics and an OpenAPI document. The HTTP filters of its mount (admin token, Origin, Host)
  * run before any of this; changes are logged with the caller's address, never a secret.
  */
-import { rename, rm, stat, writeFile } from 'node:fs/promises'
+import { open, rename, rm, stat } from 'node:fs/promises'
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { dirname } from 'node:path'
 import { ConfigError, loadConfigText } from '../config/load.ts'
 import type { Config } from '../config/schema.ts'
 import type { RouteHandler } from '../edge/router.ts'
@@ -36,6 +37,12 @@ export interface AdminApiOptions {
    * while running (gateway hot reload) or at the next start.
    */
   configFile?: { path: string; applied: boolean; running(): Config }
+  /**
+   * What building Portico from a config would refuse beyond its schema (operate/preflight.ts):
+   * `PUT /admin/config` writes nothing and `POST /admin/config/validate` says invalid when it
+   * finds a problem.
+   */
+  preflight?: (config: Config) => string[]
 }
 
 type Params = string[]
@@ -74,6 +81,7 @@ export function adminApi(options: AdminApiOptions): RouteHandler {
 function routesOf(options: AdminApiOptions): Route[] {
   const { fleet, status } = options
   const maxBody = options.maxBodyBytes ?? 1024 * 1024
+  const writes = new FileWrites()
   const route = (method: string, path: string, action: Action): Route => ({
     method,
     pattern: new RegExp(`^/admin${path}$`),
@@ -212,15 +220,11 @@ function routesOf(options: AdminApiOptions): Route[] {
         })
       }
       const text = (await readBody(req, maxBody)).toString('utf8')
-      let next: Config
-      try {
-        // Validated as that file (TOML or YAML by its name), with this process's environment.
-        next = loadConfigText(text, { label: file.path, env: process.env }).config
-      } catch (error) {
-        if (!(error instanceof ConfigError)) throw error
-        return sendJson(res, 400, { ok: false, message: `Invalid config: ${error.message}` })
-      }
-      await replaceFile(file.path, text)
+      // Validated as that file (TOML or YAML by its name), with this process's environment.
+      const checked = checkConfig(text, file.path, options.preflight)
+      if ('problem' in checked) return sendJson(res, 400, { ok: false, message: checked.problem })
+      const next = checked.config
+      await writes.replace(file.path, text)
       note(req, 'config replaced', { file: file.path })
       const count = next.backends?.length ?? 0
       const what = count > 0 ? `${count} backends` : 'transparent mode'
@@ -236,18 +240,14 @@ function routesOf(options: AdminApiOptions): Route[] {
     }),
     route('POST', '/config/validate', async (req, res) => {
       const text = (await readBody(req, maxBody)).toString('utf8')
-      try {
-        const { config } = loadConfigText(text, { label: 'config', env: process.env })
-        const count = config.backends?.length ?? 0
-        sendJson(res, 200, {
-          ok: true,
-          message:
-            count > 0 ? `Valid config with ${count} backends` : 'Valid config (transparent mode)',
-        })
-      } catch (error) {
-        if (!(error instanceof ConfigError)) throw error
-        sendJson(res, 400, { ok: false, message: `Invalid config: ${error.message}` })
-      }
+      const checked = checkConfig(text, 'config', options.preflight)
+      if ('problem' in checked) return sendJson(res, 400, { ok: false, message: checked.problem })
+      const count = checked.config.backends?.length ?? 0
+      sendJson(res, 200, {
+        ok: true,
+        message:
+          count > 0 ? `Valid config with ${count} backends` : 'Valid config (transparent mode)',
+      })
     }),
     route('GET', '/metrics', async (_req, res) => {
       const metrics = options.metrics
@@ -301,17 +301,67 @@ function failure(res: ServerResponse, error: unknown): void {
 }
 
 /**
- * Writes `text` over `path` in one step (a file beside it, renamed over it, with its mode), so
- * a reader (the hot-reload watcher, a crash) never sees half a config.
+ * A config text as `label` (TOML, or YAML by the name), validated by the schema and then by
+ * `preflight`; the problem as the answer's message when it is refused.
  */
-async function replaceFile(path: string, text: string): Promise<void> {
-  const mode = (await stat(path).catch(() => undefined))?.mode
-  const temporary = `${path}.${process.pid}.portico-new`
-  await writeFile(temporary, text, mode === undefined ? {} : { mode: mode & 0o777 })
+function checkConfig(
+  text: string,
+  label: string,
+  preflight: ((config: Config) => string[]) | undefined,
+): { config: Config } | { problem: string } {
+  let config: Config
   try {
-    await rename(temporary, path)
+    config = loadConfigText(text, { label, env: process.env }).config
   } catch (error) {
-    await rm(temporary, { force: true })
-    throw error
+    if (!(error instanceof ConfigError)) throw error
+    return { problem: `Invalid config: ${error.message}` }
   }
+  const problems = preflight?.(config) ?? []
+  if (problems.length > 0) return { problem: `Invalid config: ${problems.join('; ')}` }
+  return { config }
+}
+
+/**
+ * Replaces files in one step each, one at a time: the text goes to a new file beside the
+ * target (a name no other write uses, created exclusively), is flushed to disk, then renamed
+ * over it with the target's mode. A reader (the hot-reload watcher, a crash) never sees half a
+ * config, and two PUTs at once cannot mix their texts: the later one wins whole.
+ */
+class FileWrites {
+  #last: Promise<void> = Promise.resolve()
+  #count = 0
+
+  replace(path: string, text: string): Promise<void> {
+    const write = this.#last.then(() => this.#replaceNow(path, text))
+    // The next write waits for this one, whether it succeeds or fails.
+    this.#last = write.catch(() => undefined)
+    return write
+  }
+
+  async #replaceNow(path: string, text: string): Promise<void> {
+    const mode = (await stat(path).catch(() => undefined))?.mode
+    const temporary = `${path}.${process.pid}.${++this.#count}.portico-new`
+    const handle = await open(temporary, 'wx', mode === undefined ? 0o600 : mode & 0o777)
+    try {
+      try {
+        await handle.writeFile(text)
+        await handle.sync()
+      } finally {
+        await handle.close()
+      }
+      await rename(temporary, path)
+    } catch (error) {
+      await rm(temporary, { force: true })
+      throw error
+    }
+    await syncFolder(dirname(path))
+  }
+}
+
+/** Flushes a folder's entries (the rename) to disk; where a platform cannot, nothing is lost. */
+async function syncFolder(folder: string): Promise<void> {
+  const handle = await open(folder, 'r').catch(() => undefined)
+  if (handle === undefined) return
+  await handle.sync().catch(() => undefined)
+  await handle.close()
 }

@@ -32,18 +32,15 @@ export const OPEN_PORTICO_TOOLS: readonly string[] = [
 /** What an LLM API accepts as a tool name (Anthropic, OpenAI): the portable subset of MCP's. */
 export const PORTABLE_NAME = /^[A-Za-z0-9_-]{1,64}$/
 
-/** Globs (`*`, `?`), or mcp-proxy's `re:<regex>` (unanchored), checked to compile here. */
-const patterns = z
-  .array(
-    z
-      .string()
-      .min(1)
-      .superRefine((pattern, ctx) => {
-        const problem = patternProblem(pattern)
-        if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem })
-      }),
-  )
-  .default([])
+/** A glob (`*`, `?`), or mcp-proxy's `re:<regex>` (unanchored), checked to compile here. */
+const pattern = z
+  .string()
+  .min(1)
+  .superRefine((pattern, ctx) => {
+    const problem = patternProblem(pattern)
+    if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem })
+  })
+const patterns = z.array(pattern).default([])
 const stringMap = z.record(z.string(), z.string()).default({})
 
 const aliasSchema = z.strictObject({
@@ -59,8 +56,8 @@ const aliasSchema = z.strictObject({
 })
 
 const injectSchema = z.strictObject({
-  /** Backend-local tool name (a glob: `*` and `?`). */
-  tool: z.string().min(1),
+  /** Backend-local tool name (a glob: `*` and `?`, or `re:<regex>`). */
+  tool: pattern,
   args: z.record(z.string(), z.unknown()),
   /** Replace values the client sent (otherwise only missing keys are filled). */
   overwrite: z.boolean().default(false),

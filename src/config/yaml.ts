@@ -38,11 +38,37 @@ export function parseYaml(text: string): ParsedYaml {
     const line = lines.linePos(error.pos[0]).line
     throw new YamlSyntaxError(`invalid YAML: ${error.message.split('\n')[0]}`, line)
   }
-  const value = document.toJS({ maxAliasCount: 100 }) as unknown
+  let value: unknown
+  try {
+    value = document.toJS({ maxAliasCount: 100 })
+  } catch (error) {
+    // The yaml package refuses alias bombs here ("Excessive alias count"), as a plain error.
+    throw new YamlSyntaxError(`invalid YAML: ${(error as Error).message.split('\n')[0]}`, undefined)
+  }
+  if (holdsItself(value)) {
+    throw new YamlSyntaxError(
+      'invalid YAML: an alias refers to a node that contains it (a config cannot be circular)',
+      undefined,
+    )
+  }
   if (value !== null && (typeof value !== 'object' || Array.isArray(value))) {
     throw new YamlSyntaxError('invalid YAML: the file must be a mapping of keys', 1)
   }
   return { value: (value ?? {}) as JsonObject, locate: (path) => lineOf(document, lines, path) }
+}
+
+/**
+ * Whether a value contains itself (`a: &x {b: *x}` makes one): such an object has no end, and
+ * everything after the parse (interpolation, validation) would recurse without bound.
+ */
+function holdsItself(value: unknown, ancestors: Set<object> = new Set()): boolean {
+  if (value === null || typeof value !== 'object') return false
+  if (ancestors.has(value)) return true
+  ancestors.add(value)
+  const children = Array.isArray(value) ? value : Object.values(value)
+  for (const child of children) if (holdsItself(child, ancestors)) return true
+  ancestors.delete(value)
+  return false
 }
 
 function lineOf(

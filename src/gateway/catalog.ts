@@ -39,6 +39,8 @@ export class BackendCatalog {
   readonly #annotationFilter: ((annotations: unknown) => boolean) | undefined
   /** Backend tool name → that verdict, learned from the backend's tools/list (bounded). */
   readonly #annotationVerdicts = new Map<string, boolean>()
+  /** See `listedWhole`. */
+  #listedWhole = false
 
   constructor(config: BackendConfig, separator: string) {
     this.name = config.name
@@ -72,7 +74,22 @@ export class BackendCatalog {
    * seen in a listing, undefined before (and always true without such filters).
    */
   annotationVerdict(local: string): boolean | undefined {
-    return this.#annotationFilter === undefined ? true : this.#annotationVerdicts.get(local)
+    if (this.#annotationFilter === undefined) return true
+    return this.#annotationVerdicts.get(local) ?? (this.#listedWhole ? false : undefined)
+  }
+
+  /**
+   * Notes that a walk of the backend's tools/list read every page and every tool's verdict was
+   * kept: a name without a verdict is then not one of its tools, and is refused without another
+   * walk (a client sending unknown names must not make the gateway list the backend each time).
+   */
+  listedWhole(): void {
+    if (this.#annotationVerdicts.size < MAX_SHORT_NAMES) this.#listedWhole = true
+  }
+
+  /** The backend's tools changed (`list_changed`): names it did not list may be its tools now. */
+  toolsChanged(): void {
+    this.#listedWhole = false
   }
 
   /** The client-facing name of a local tool or prompt name. */

@@ -43,7 +43,7 @@ import {
 import type { Connection, ServerInfo } from './backends/connection.ts'
 import { HttpBackend } from './backends/http.ts'
 import { StdioBackend } from './backends/stdio.ts'
-import type { ItemKind } from './catalog.ts'
+import { BackendCatalog, type ItemKind } from './catalog.ts'
 import { ListCache } from './list-cache.ts'
 import {
   type BackendInfo,
@@ -246,12 +246,14 @@ export class Gateway {
 
   /** The backend serving a client-facing tool or prompt name, with its own name. */
   routeName(kind: ItemKind, name: string): Route {
+    // Longer than any name the gateway shows: refused before a filter pattern runs over it.
+    if (name.length > MAX_ROUTED_NAME) throw unknown(kind, name)
     for (const backend of this.#backends.values()) {
       if (!backend.catalog.owns(name) || this.#routing.hidden(backend.name)) continue
       const local = backend.catalog.resolve(kind, name)
       if (local !== undefined) return { backend, local }
     }
-    throw new PorticoError('invalid_params', { message: `Unknown ${kind}: ${name}` })
+    throw unknown(kind, name)
   }
 
   /**
@@ -275,22 +277,27 @@ export class Gateway {
       if (Array.isArray(tools)) for (const tool of tools) if (isObject(tool)) catalog.tool(tool)
       verdict = catalog.annotationVerdict(route.local)
       const next = listed.result?.nextCursor
-      if (typeof next !== 'string') break
+      if (typeof next !== 'string') {
+        if (listed.error === undefined) catalog.listedWhole()
+        break
+      }
       cursor = next
     }
-    if (verdict !== true)
-      throw new PorticoError('invalid_params', { message: `Unknown tool: ${name}` })
+    if (verdict !== true) throw unknown('tool', name)
   }
 
   routeUri(uri: string): Route {
-    for (const backend of this.#backends.values()) {
-      if (!backend.catalog.ownsUri(uri) || this.#routing.hidden(backend.name)) continue
-      const local = backend.catalog.resolveUri(uri)
-      if (local !== undefined) return { backend, local }
+    if (uri.length <= MAX_ROUTED_URI) {
+      for (const backend of this.#backends.values()) {
+        if (!backend.catalog.ownsUri(uri) || this.#routing.hidden(backend.name)) continue
+        const local = backend.catalog.resolveUri(uri)
+        if (local !== undefined) return { backend, local }
+      }
     }
+    const shown = clipped(uri)
     throw new PorticoError('invalid_params', {
-      message: `Unknown resource: ${uri}`,
-      data: { uri },
+      message: `Unknown resource: ${shown}`,
+      data: { uri: shown },
     })
   }
 
@@ -503,8 +510,9 @@ export class Gateway {
         message: 'Invalid backend: "portico" is reserved',
       })
     }
-    this.#added.set(config.name, config)
     await this.apply({ ...this.#config, backends: [...others, config] })
+    // Kept across reloads only once it runs: a backend apply refused is not added.
+    this.#added.set(config.name, config)
     return config
   }
 
@@ -530,11 +538,19 @@ export class Gateway {
     const added: string[] = []
     const changed: string[] = []
     const separatorChanged = next.proxy.separator !== this.#config.proxy.separator
+    const unchanged = (config: BackendConfig): boolean => {
+      const current = before.get(config.name)
+      return current !== undefined && !separatorChanged && sameBackend(current.config, config)
+    }
+    refuseUnbuildable(
+      (next.backends ?? []).filter((config) => !unchanged(config)),
+      next,
+    )
     this.#config = next
     this.#deps.http.allowOrigins(upstreamOrigins(next))
     for (const config of next.backends ?? []) {
       const current = before.get(config.name)
-      if (current && !separatorChanged && fingerprint(current.config) === fingerprint(config)) {
+      if (current !== undefined && unchanged(config)) {
         after.set(config.name, current)
         continue
       }
@@ -669,6 +685,7 @@ export class Gateway {
     if (message.method.endsWith('/list_changed')) {
       const source = this.#backends.get(backend)
       source?.lists.changed(message.method)
+      if (message.method === 'notifications/tools/list_changed') source?.catalog.toolsChanged()
       if (source?.listed !== true) return
       if (message.method === 'notifications/tools/list_changed') this.#toolsVersion++
       this.#deps.observe?.({ backend, method: message.method })
@@ -715,6 +732,41 @@ const LISTEN_KEYS: Readonly<Record<string, string>> = {
   resourcesListChanged: 'notifications/resources/list_changed',
 }
 
-function fingerprint(config: BackendConfig): string {
-  return JSON.stringify(config)
+/**
+ * Bounds on what a client asks to be routed. Names shown to clients are at most 64 characters
+ * (names.ts shortens longer ones); a name or URI past these is unknown, refused before the
+ * `expose_*`/`hide_*` patterns run over it (a glob such as `*get*list*` takes time quadratic
+ * in its length; a client could send megabytes).
+ */
+const MAX_ROUTED_NAME = 256
+const MAX_ROUTED_URI = 8192
+
+function unknown(kind: ItemKind, name: string): PorticoError {
+  return new PorticoError('invalid_params', { message: `Unknown ${kind}: ${clipped(name)}` })
+}
+
+/** A client's text as an error repeats it: clipped, so an error is never megabytes. */
+function clipped(text: string): string {
+  return text.length <= 300 ? text : `${text.slice(0, 300)}… (${text.length} characters)`
+}
+
+function sameBackend(a: BackendConfig, b: BackendConfig): boolean {
+  return JSON.stringify(a) === JSON.stringify(b)
+}
+
+/**
+ * Refuses a change before it touches anything when one of the backends it would build cannot
+ * be built: a `re:` filter pattern that compiles alone but not beside the others (two groups of
+ * one name). Half a change applied would leave some backends replaced and the rest not.
+ */
+function refuseUnbuildable(backends: readonly BackendConfig[], config: Config): void {
+  for (const backend of backends) {
+    try {
+      new BackendCatalog(backend, config.proxy.separator)
+    } catch (error) {
+      throw new PorticoError('invalid_params', {
+        message: `Invalid backend ${backend.name}: ${error instanceof Error ? error.message : String(error)}`,
+      })
+    }
+  }
 }

@@ -4,7 +4,7 @@
  * that keeps their scheme (so `ui://` stays `ui://`), and glob matching for filters.
  */
 import { createHash } from 'node:crypto'
-import { REGEX_PREFIX } from '../config/patterns.ts'
+import { PATTERN_FLAGS, REGEX_PREFIX } from '../config/patterns.ts'
 
 /** LLM APIs reject tool names longer than this. */
 export const MAX_NAME_LENGTH = 64
@@ -64,7 +64,7 @@ export function globMatcher(patterns: readonly string[]): (name: string) => bool
           .map((c) => (c === '*' ? '.*' : c === '?' ? '.' : c.replace(/[\\^$.|+()[\]{}]/g, '\\$&')))
           .join('')}$`,
   )
-  const regex = new RegExp(sources.join('|'), 's')
+  const regex = new RegExp(sources.join('|'), PATTERN_FLAGS)
   return (name) => regex.test(name)
 }
 

@@ -27,7 +27,15 @@ export function watchConfig(gateway: Gateway, source: ReloadSource, logger: Logg
     if (changed !== null && changed !== name) return
     clearTimeout(timer)
     timer = setTimeout(() => {
-      applying = applying.then(() => reload(gateway, source, logger))
+      // A reload that fails is logged; the chain goes on with the next change.
+      applying = applying
+        .then(() => reload(gateway, source, logger))
+        .catch((error: unknown) =>
+          logger.error('config reload failed; the running config stays in force', {
+            file: source.file,
+            error: error instanceof Error ? error.message : String(error),
+          }),
+        )
     }, DEBOUNCE_MS)
   })
   watcher.unref()
@@ -81,7 +89,18 @@ export async function reload(
     rejected.add(gateway)
     return
   }
-  const { added, removed, changed } = await gateway.apply(next)
+  let applied: { added: string[]; removed: string[]; changed: string[] }
+  try {
+    applied = await gateway.apply(next)
+  } catch (error) {
+    logger.error('config reload rejected; the running config stays in force', {
+      file: source.file,
+      problems: error instanceof Error ? error.message : String(error),
+    })
+    rejected.add(gateway)
+    return
+  }
+  const { added, removed, changed } = applied
   const recovered = rejected.delete(gateway)
   if (added.length + removed.length + changed.length === 0) {
     if (recovered) logger.info('config reload accepted; nothing to change', { file: source.file })

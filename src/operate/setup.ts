@@ -34,6 +34,7 @@ import { type Db, defaultStorePath, openStore } from '../store/open.ts'
 import { attemptSpans, exchangeSpans } from '../tracing/middleware.ts'
 import { Tracer } from '../tracing/tracer.ts'
 import { VERSION } from '../version.ts'
+import { preflight } from './preflight.ts'
 
 export interface OperateOptions {
   config: Config
@@ -179,6 +180,7 @@ export class Operate {
         proxyName: proxy,
         version: VERSION,
         ...(metrics ? { metrics } : {}),
+        preflight,
         ...(this.#options.configFile
           ? {
               configFile: {

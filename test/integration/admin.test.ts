@@ -6,7 +6,7 @@
  * behind `/admin/circuit-breakers` and `/admin/cache/*`; transparent mode's view.
  */
 import assert from 'node:assert/strict'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
@@ -411,6 +411,88 @@ describe('admin API and admin tools (gateway, own listener, token)', () => {
       tightened.json.message,
       'Config updated (2 backends). Hot reload will not apply it ([auth] or [security] changed): restart Portico.',
     )
+  })
+})
+
+describe('config changes that cannot be built are refused whole', () => {
+  let dir: string
+  let file: string
+  let portico: Portico
+  let admin: string
+  const badGroups = `expose_tools = ["re:(?<v>echo)", "re:(?<v>add)"]\n`
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'portico-admin-refuse-'))
+    file = join(dir, 'portico.toml')
+    writeFileSync(file, fileConfig())
+    portico = createPortico(loadConfig({ file, env: {} }).config, {
+      logger: new Logger({ level: 'silent' }),
+      reload: { file, load: () => loadConfig({ file, env: {} }).config },
+    })
+    admin = (await portico.listen()).admin ?? ''
+  })
+
+  after(async () => {
+    await portico?.close()
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  it('PUT and validate run what a start runs: nothing written, 400 with the problem', async () => {
+    const before = readFileSync(file, 'utf8')
+    // Each pattern compiles alone; together (one expression per backend) they do not.
+    for (const path of ['/config', '/config/validate']) {
+      const method = path === '/config' ? 'PUT' : 'POST'
+      const refused = await call(`${admin}${path}`, method, fileConfig(badGroups))
+      assert.equal(refused.status, 400, path)
+      assert.match(String(refused.json.message), /backends\.p: .*Duplicate capture group name/)
+    }
+    const empty = await call(`${admin}/config`, 'PUT', '')
+    assert.equal(empty.status, 400)
+    assert.match(String(empty.json.message), /no upstream/)
+    assert.equal(readFileSync(file, 'utf8'), before, 'a refused config was written')
+  })
+
+  it('two PUTs at once: each file is written whole, one after the other', async () => {
+    const texts = ['a', 'b'].map((name) =>
+      fileConfig(
+        `[[backends]]\nname = "${name}"\ntransport = "stdio"\ncommand = ${NODE}\nargs = [${PROBE}]\n`,
+      ),
+    )
+    const answers = await Promise.all(texts.map((text) => call(`${admin}/config`, 'PUT', text)))
+    assert.deepEqual(
+      answers.map((answer) => answer.status),
+      [200, 200],
+    )
+    assert.ok(texts.includes(readFileSync(file, 'utf8')), 'the file is one of the two texts')
+    assert.deepEqual(
+      readdirSync(dir).filter((name) => name.endsWith('.portico-new')),
+      [],
+      'no file left beside it',
+    )
+  })
+
+  it('a file hot reload cannot build, or a backend added over the API, leaves the running config', async () => {
+    const names = async () =>
+      ((await call(`${admin}/backends`)).json.backends as Array<{ namespace: string }>)
+        .map((b) => b.namespace)
+        .sort()
+    await until(async () => ((await names()).length === 2 ? true : undefined), 10_000, 'a + b')
+    const running = await names()
+    writeFileSync(file, fileConfig(badGroups))
+    // The reload is refused (logged); Portico keeps serving what it ran.
+    await new Promise((resolve) => setTimeout(resolve, 600))
+    assert.deepEqual(await names(), running)
+    assert.equal((await call(`${admin}/health`)).status, 200)
+    const added = await call(`${admin}/backends/add`, 'POST', {
+      name: 'q',
+      transport: 'stdio',
+      command: process.execPath,
+      args: [fixture('probe-stdio')],
+      expose_tools: ['re:(?<v>echo)', 're:(?<v>add)'],
+    })
+    assert.equal(added.status, 409)
+    assert.match(String(added.json.message), /Invalid backend q: .*Duplicate capture group name/)
+    assert.deepEqual(await names(), running, 'the refused backend is not added')
   })
 })
 

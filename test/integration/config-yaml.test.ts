@@ -77,6 +77,35 @@ describe('YAML config files', () => {
     assert.match(out.stderr, /proxy\.yml:3: invalid YAML: /)
   })
 
+  it('refuses a circular alias and an alias bomb as config problems, not crashes', () => {
+    const circular = written(
+      'circular.yaml',
+      'upstream: http://127.0.0.1:9/mcp\nproxy: &x\n  a: *x\n',
+    )
+    const bomb = written(
+      'bomb.yaml',
+      [
+        'upstream: http://127.0.0.1:9/mcp',
+        'a: &a ["x", "x", "x", "x", "x", "x", "x", "x", "x"]',
+        'b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]',
+        'c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]',
+        'd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]',
+        'e: [*d, *d, *d, *d, *d, *d, *d, *d, *d]',
+        '',
+      ].join('\n'),
+    )
+    for (const [file, expected] of [
+      [circular, /circular\.yaml: invalid YAML: an alias refers to a node that contains it/],
+      [bomb, /bomb\.yaml: invalid YAML: Excessive alias count/],
+    ] as const) {
+      assert.throws(() => loadConfig({ file, env: {} }), ConfigError)
+      const out = runCliSync(['check', '--config', file])
+      assert.equal(out.status, 1)
+      assert.match(out.stderr, expected)
+      assert.doesNotMatch(out.stderr, /unexpected error|at .*\.js:\d+/)
+    }
+  })
+
   it('portico check reads a .yaml file as YAML', () => {
     const file = written(
       'proxy.yaml',

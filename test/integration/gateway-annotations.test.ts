@@ -57,6 +57,41 @@ describe('gateway: annotation filters', () => {
     await client.close()
   })
 
+  it('refuses made-up names without listing the backend again, and overlong names at once', async () => {
+    const fresh = await startPortico({
+      backends: [backend('ro', { read_only_only: true, hide_tools: ['*get*list*'] })],
+    })
+    try {
+      const client = await connect(fresh.url)
+      const listings = async () => {
+        const stats = await client.callTool({ name: 'ro__stats', arguments: {} })
+        const text = (stats.content as Array<{ text: string }>)[0]?.text ?? '{}'
+        return (JSON.parse(text) as { runs: Record<string, number> }).runs['tools/list'] ?? 0
+      }
+      // The first call looks the tool up in one listing; made-up names then cost none.
+      const before = await listings()
+      for (let i = 0; i < 5; i++) {
+        await assert.rejects(
+          client.callTool({ name: `ro__made_up_${i}`, arguments: {} }),
+          new RegExp(`Unknown tool: ro__made_up_${i}`),
+        )
+      }
+      assert.equal(await listings(), before)
+      // A name longer than any real one is unknown before a pattern runs over it (a glob like
+      // this one would take time quadratic in its length: hours here, past the test's timeout),
+      // and the error does not repeat it.
+      const overlong = `ro__${'get'.repeat(400_000)}`
+      await assert.rejects(client.callTool({ name: overlong, arguments: {} }), (error: Error) => {
+        assert.match(error.message, /Unknown tool: ro__getget.*… \(1200004 characters\)/)
+        assert.ok(error.message.length < 1000, `error of ${error.message.length} characters`)
+        return true
+      })
+      await client.close()
+    } finally {
+      await fresh.close()
+    }
+  })
+
   it('refuses a filtered tool to a client that never listed, and serves the others', async () => {
     const fresh = await startPortico({
       backends: [backend('ro', { read_only_only: true })],

@@ -23,6 +23,13 @@ function backend(extra: Record<string, unknown> = {}): BackendConfig {
 }
 
 describe('names', () => {
+  it('compiles re: patterns in Unicode mode: Rust-only escapes are refused, not read as letters', () => {
+    assert.throws(() => globMatcher(['re:\\Adelete']), /Invalid escape/)
+    assert.throws(() => globMatcher(['re:\\z$']), /Invalid escape/)
+    assert.ok(globMatcher(['re:^\\p{Lu}'])('Delete_all'), 'a Unicode property class works')
+    assert.ok(!globMatcher(['re:^\\p{Lu}'])('delete_all'))
+  })
+
   it("matches mcp-proxy's re: patterns unanchored, and globs whole", () => {
     const matches = globMatcher(['re:^get_', 're:delete', 'list*'])
     for (const name of ['get_user', 'bulk_delete_all', 'list_files']) assert.ok(matches(name), name)
@@ -250,6 +257,14 @@ describe('annotation filters', () => {
     assert.equal(catalog.annotationVerdict('eraser'), false)
     assert.equal(catalog.annotationVerdict('additive'), true)
     assert.equal(new BackendCatalog(backend(), '__').annotationVerdict('eraser'), true)
+    // A name the backend did not list: unknown until a whole listing was read, then refused
+    // without another listing, until the backend says its tools changed.
+    assert.equal(catalog.annotationVerdict('made_up'), undefined)
+    catalog.listedWhole()
+    assert.equal(catalog.annotationVerdict('made_up'), false)
+    assert.equal(catalog.annotationVerdict('additive'), true)
+    catalog.toolsChanged()
+    assert.equal(catalog.annotationVerdict('made_up'), undefined)
   })
 })
 
@@ -292,6 +307,12 @@ describe('param_overrides', () => {
     ],
     ['defaults fill what the call lacks', 'plain', { page: 3 }, { page: 3 }],
     ['defaults fill a call without arguments', 'plain', undefined, { page: 1 }],
+    [
+      'names an object has by inheritance are parameters like any other',
+      'plain',
+      JSON.parse('{"constructor": 1, "toString": "t", "__proto__": {"polluted": true}}'),
+      JSON.parse('{"constructor": 1, "toString": "t", "__proto__": {"polluted": true}, "page": 1}'),
+    ],
   ]
   for (const [title, tool, args, expected] of cases) {
     it(title, () => assert.deepEqual(catalog.injectArgs(tool, args), expected))
