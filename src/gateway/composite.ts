@@ -8,7 +8,7 @@
  * it, and makes the whole result `isError`.
  */
 import type { CompositeTool } from '../config/gateway.ts'
-import type { JsonObject, JsonRpcResponse } from '../jsonrpc/message.ts'
+import { isObject, type JsonObject, type JsonRpcResponse } from '../jsonrpc/message.ts'
 import type { Call } from '../pipeline/call.ts'
 import type { Gateway } from './gateway.ts'
 import { callThroughChain } from './reenter.ts'
@@ -40,8 +40,8 @@ export async function callComposite(
       const response = await callThroughChain(gateway, call, {
         name: tool,
         arguments: params.arguments,
-        meta: params._meta,
-        own: { id: `${String(call.id ?? 0)}:${index}` },
+        meta: withoutProgress(params._meta),
+        own: { id: `${MEMBER_ID}${String(call.id ?? 0)}:${index}` },
       })
       return memberContent(tool, response)
     }),
@@ -49,6 +49,23 @@ export async function callComposite(
   const content = answers.flatMap((answer) => answer.content)
   const failed = answers.some((answer) => answer.failed)
   return failed ? { content, isError: true } : { content }
+}
+
+/**
+ * Members' ids begin with a control character no client types: a client's own id (`7:0`) never
+ * names a member in its session's table of calls (`notifications/cancelled` goes by id).
+ */
+const MEMBER_ID = '\u0001composite:'
+
+/**
+ * The outer request's `_meta` without its progress token: members run side by side, and their
+ * progress under one token would interleave and go backwards, which MCP forbids (a token's
+ * progress only increases). The trace context and the rest are carried on.
+ */
+function withoutProgress(meta: unknown): unknown {
+  if (!isObject(meta) || meta.progressToken === undefined) return meta
+  const { progressToken: _dropped, ...rest } = meta
+  return rest
 }
 
 function memberContent(

@@ -30,12 +30,12 @@ export class ParameterView {
   schema(schema: JsonObject): JsonObject {
     const out: JsonObject = { ...schema }
     if (isObject(schema.properties)) {
-      const properties: JsonObject = {}
+      const properties = new Map<string, unknown>()
       for (const [name, definition] of Object.entries(schema.properties)) {
         const shown = this.#shownAs(name)
-        if (shown !== undefined) properties[shown] = definition
+        if (shown !== undefined) properties.set(shown, definition)
       }
-      out.properties = properties
+      out.properties = ownProperties(properties)
     }
     if (Array.isArray(schema.required)) {
       const required = schema.required.filter((name) => typeof name === 'string')
@@ -50,18 +50,18 @@ export class ParameterView {
 
   /** A call's arguments in the backend's names: renamed back, hidden dropped, defaults filled. */
   arguments(client: JsonObject): JsonObject {
-    const out: JsonObject = {}
+    const out = new Map<string, unknown>()
     for (const [name, value] of Object.entries(client)) {
       const original = this.#original.get(name)
-      if (original !== undefined) out[original] = value
-      else if (!this.#hidden.has(name) && !this.#renamed.has(name) && out[name] === undefined) {
-        out[name] = value
+      if (original !== undefined) out.set(original, value)
+      else if (!this.#hidden.has(name) && !this.#renamed.has(name) && !out.has(name)) {
+        out.set(name, value)
       }
     }
     for (const [name, value] of Object.entries(this.#defaults)) {
-      if (out[name] === undefined) out[name] = value
+      if (out.get(name) === undefined) out.set(name, value)
     }
-    return out
+    return ownProperties(out)
   }
 
   /** The name a backend parameter has for clients; undefined when clients cannot send it. */
@@ -71,4 +71,13 @@ export class ParameterView {
     if (renamed !== undefined) return renamed
     return this.#original.has(name) ? undefined : name
   }
+}
+
+/**
+ * Names and values as an object's own properties. Built from a Map: names are any text a client
+ * or a server sends, and a plain object read or assigned by name would see `constructor` or
+ * `toString` as already there, and take `__proto__` as its prototype.
+ */
+function ownProperties(entries: Map<string, unknown>): JsonObject {
+  return Object.fromEntries(entries) as JsonObject
 }

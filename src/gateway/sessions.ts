@@ -144,6 +144,9 @@ export class ClientSession implements SessionRef {
 
   trackCall(id: JsonRpcId, controller: CallController): () => void {
     const key = JSON.stringify(id)
+    // A request whose id is in flight already (a client reusing an id) does not take the
+    // first one's place: a cancel names the call that had the id first.
+    if (this.#calls.has(key)) return () => {}
     this.#calls.set(key, controller)
     return () => {
       if (this.#calls.get(key) === controller) this.#calls.delete(key)

@@ -15,10 +15,13 @@ import { type Spawned, spawnReady } from '../helpers/processes.ts'
 
 const READY = /listening on (ws:\/\/\S+)/
 
-async function startWsServer(port = 0): Promise<Spawned & { url: string; port: number }> {
+async function startWsServer(
+  port = 0,
+  extra: string[] = [],
+): Promise<Spawned & { url: string; port: number }> {
   const spawned = await spawnReady(
     process.execPath,
-    [fixture('ws-server'), '--port', String(port)],
+    [fixture('ws-server'), '--port', String(port), ...extra],
     {
       ready: READY,
     },
@@ -77,5 +80,26 @@ describe('gateway: WebSocket backends', () => {
       text(await client.callTool({ name: 'ws__echo', arguments: { text: 'back' } })),
       'echo: back',
     )
+  })
+})
+
+describe('gateway: a WebSocket backend that answers in batches', () => {
+  it('takes each message of a batch as its own', async () => {
+    const server = await startWsServer(0, ['--batch'])
+    const gateway = await startPortico({
+      backends: [{ name: 'wb', transport: 'websocket', url: server.url }],
+    })
+    const client = new Client({ name: 'ws-batch-test', version: '1.0.0' })
+    try {
+      await client.connect(new StreamableHTTPClientTransport(new URL(gateway.url)))
+      assert.equal(
+        text(await client.callTool({ name: 'wb__echo', arguments: { text: 'in a batch' } })),
+        'echo: in a batch',
+      )
+    } finally {
+      await client.close()
+      await gateway.close()
+      await server.stop()
+    }
   })
 })

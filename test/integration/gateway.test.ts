@@ -278,6 +278,22 @@ describe('gateway with SDK v1 client (legacy sessions)', () => {
         { tool: 'beta', arguments: { x: 1, limit: 10, mode: 'per-tool' } },
       ],
     )
+    // With a progress token: members do not get it (their progress would interleave under
+    // one token and go backwards); a direct call does.
+    const progress = { onprogress: () => {} }
+    const tracked = await client.callTool({ name: 'fan_out', arguments: {} }, undefined, progress)
+    for (const item of tracked.content as Array<{ text: string }>) {
+      assert.equal(JSON.parse(item.text).progressToken, undefined, item.text)
+    }
+    const direct = await client.callTool(
+      { name: 'paged__alpha', arguments: {} },
+      undefined,
+      progress,
+    )
+    assert.notEqual(
+      JSON.parse((direct.content as Array<{ text: string }>)[0]?.text ?? '{}').progressToken,
+      undefined,
+    )
     // A member the chain refuses (a hidden tool) fails the composite, named, and the other
     // member's content is still there.
     const broken = await client.callTool({ name: 'half_broken', arguments: {} })

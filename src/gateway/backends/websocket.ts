@@ -29,6 +29,15 @@ export class WebSocketConnection extends Connection {
     this.#label = labelOfBackend(options.config)
   }
 
+  /**
+   * Ended once its socket is closing, not only once closed: a close can take ws's 30 s close
+   * timeout, and the session's next call opens a new socket instead of failing meanwhile.
+   */
+  override get closed(): boolean {
+    const socket = this.#socket
+    return super.closed || (socket !== undefined && socket.readyState > OPEN)
+  }
+
   async open(): Promise<ServerInfo> {
     const { WebSocket } = require('ws') as typeof import('ws')
     const { config, timeoutMs, maxMessageBytes } = this.#options
@@ -58,7 +67,11 @@ export class WebSocketConnection extends Connection {
       )
     })
     socket.on('message', (data, isBinary) => {
-      if (!isBinary) this.receive(parseJson(String(data)))
+      if (isBinary) return
+      // A batch (an array) answers several requests at once, as on stdio.
+      const value = parseJson(String(data))
+      if (Array.isArray(value)) for (const item of value) this.receive(item)
+      else this.receive(value)
     })
     socket.once('close', (code) =>
       this.fail(
@@ -71,12 +84,24 @@ export class WebSocketConnection extends Connection {
     return this.initialize(this.#options.initParams, timeoutMs)
   }
 
+  /**
+   * Thrown (not rejected) when nothing was written, so the call counts as not sent (safe to
+   * retry): a socket that is closing or closed, or one whose backend stopped reading.
+   */
   protected transmit(message: JsonRpcMessage): Promise<void> {
     const socket = this.#socket
     if (socket === undefined || socket.readyState !== OPEN) {
-      return Promise.reject(
-        new PorticoError('backend_failed', { message: `Backend ${this.#label} is not connected` }),
-      )
+      throw new PorticoError('backend_failed', {
+        message: `Backend ${this.#label} is not connected`,
+        data: { backend: this.backend },
+      })
+    }
+    // Bounded like stdio's pipe: a backend that stops reading must not make ws buffer without end.
+    if (socket.bufferedAmount > this.#options.maxMessageBytes) {
+      throw new PorticoError('backend_failed', {
+        message: `Backend ${this.#label} is not reading its WebSocket`,
+        data: { backend: this.backend },
+      })
     }
     return new Promise((resolve, reject) => {
       socket.send(JSON.stringify(message), (error) =>
