@@ -142,7 +142,9 @@ export const sharedSchema = z
     /** Before every key Portico writes, so several deployments can share one Redis. */
     prefix: z.string().default('portico:'),
     /** The longest one Redis command may take; past it Portico goes on without it. */
-    timeout: durationSchema.default(100),
+    timeout: durationSchema
+      .refine((ms) => ms > 0, { message: 'expected a duration above 0, like "100ms"' })
+      .default(100),
     /** The response caches live in Redis, shared (otherwise in each process's memory). */
     caches: z.boolean().default(true),
     /** The rate limits' buckets live in Redis, one budget for all replicas. */

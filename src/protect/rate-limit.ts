@@ -10,6 +10,7 @@
  * in time the process's own buckets decide, so a limit is never lifted by an outage (it only
  * becomes per replica until Redis is back).
  */
+import { createHash } from 'node:crypto'
 import type { GlobalRateLimitConfig, RateLimitConfig } from '../config/protect.ts'
 import { PorticoError } from '../errors.ts'
 import type { Call } from '../pipeline/call.ts'
@@ -54,7 +55,7 @@ export function upstreamRateLimit(
       if (verdict === undefined) local()
       else if (!verdict.granted) {
         throw refuse(verdict.waitMs, message, { upstream: name, limit: 'upstream' })
-      }
+      } else bucket.take() // see `sharedGlobalLimit`
       return next(call)
     }
   }
@@ -100,7 +101,16 @@ export function globalRateLimit(
     }
     for (const bucket of granting) bucket.take()
   }
-  if (shared?.rateLimits) return sharedGlobalLimit(limits, local, shared)
+  if (shared?.rateLimits) {
+    // What Redis granted is spent from the process's own buckets too, where they have it.
+    const spend = (call: Call) => {
+      for (const limit of limits) {
+        const key = limit.keyOf(call)
+        if (key !== undefined) limit.bucket(key).take()
+      }
+    }
+    return sharedGlobalLimit(limits, local, spend, shared)
+  }
   return (call, next) => {
     if (call.kind === 'request') local(call)
     return next(call)
@@ -111,10 +121,17 @@ function refusal(limit: Limit, waitMs: number): PorticoError {
   return refuse(waitMs, `Rate limit reached (${limit.describe})`, { limit: limit.scope })
 }
 
-/** The global limits with their buckets in Redis: one round trip per request, all or none. */
+/**
+ * The global limits with their buckets in Redis: one round trip per request, all or none.
+ * A call Redis grants is also spent from this process's buckets (`spend`, where they have a
+ * token): when Redis then cannot answer in time, the process's buckets hold what is left of
+ * its recent share, not a full budget on top of what Redis granted (a Redis timing out half
+ * of the time would otherwise let through the limit once more per replica).
+ */
 function sharedGlobalLimit(
   limits: readonly Limit[],
   local: (call: Call) => void,
+  spend: (call: Call) => void,
   shared: RedisStore,
 ): Middleware {
   return async (call, next) => {
@@ -131,14 +148,26 @@ function sharedGlobalLimit(
       const verdict = await shared.takeTokens(buckets)
       if (verdict === undefined) local(call)
       else if (!verdict.granted) throw refusal(applying[verdict.index] as Limit, verdict.waitMs)
+      else spend(call)
     }
     return next(call)
   }
 }
 
+/**
+ * A bucket's key in Redis: its scope, then a digest of what it counts. Keys hold client
+ * identities, session ids and tool names a client chose: hashed, they are short whatever was
+ * sent, and a Redis shared with others does not show them.
+ */
 function sharedBucket(key: string, shape: BucketShape): SharedBucket {
-  return { key, ...bucketRate(shape) }
+  const [scope] = key.split(':', 1)
+  const digest = createHash('sha256').update(key).digest('base64url').slice(0, 22)
+  return { key: `${scope}:${digest}`, ...bucketRate(shape) }
 }
+
+/** Tool names past this are not told apart by the per-tool limits (see `limitsOf`). */
+const MAX_TOOL_NAME = 256
+const OVERLONG = '\u0000overlong'
 
 function limitsOf(config: GlobalRateLimitConfig, clock: Clock): Limit[] {
   const limits: Limit[] = []
@@ -183,8 +212,12 @@ function limitsOf(config: GlobalRateLimitConfig, clock: Clock): Limit[] {
       shape: rule,
       keyOf: (call) => {
         const name = call.method === 'tools/call' ? call.target?.name : undefined
+        if (name === undefined) return undefined
+        // Longer than any tool name: one budget for all such calls under every rule, without
+        // running the pattern over it (a glob's match takes time quadratic in the length).
+        if (name.length > MAX_TOOL_NAME) return `${index}:${OVERLONG}`
         // The rule's index too: two rules matching one tool are two budgets.
-        return name !== undefined && pattern.test(name) ? `${index}:${name}` : undefined
+        return pattern.test(name) ? `${index}:${name}` : undefined
       },
       bucket: (key) => buckets.bucket(key),
       describe: `${per(rule)} per tool matching ${rule.tool}`,

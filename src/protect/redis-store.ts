@@ -4,7 +4,8 @@
  * Redis holds state Portico can do without, so it is never a reason to wait or fail:
  * - the offline queue is off and every command is bounded by `[shared] timeout`, so a slow or
  *   absent Redis answers "unknown" at once (a cache miss; the process's own buckets);
- * - an outage is logged once, and the return once;
+ * - an outage is logged once, and the return once; commands waiting for a stalled Redis are
+ *   bounded in number and bytes, and a connection that answers nothing is destroyed;
  * - every key Portico writes expires, and per-upstream cache indexes are trimmed to
  *   `max_entries`, so nothing Portico writes grows without bound.
  */
@@ -19,19 +20,30 @@ import { redactUrl } from '../util/redact.ts'
 const require = createRequire(import.meta.url)
 
 /**
- * Stores one entry and keeps its upstream's index within bounds, atomically.
- * KEYS: the entry, the index. ARGV: value, ttl (ms), now (ms), max entries.
+ * Stores one entry and keeps its upstream's index within bounds, atomically. Times are Redis's
+ * own (`TIME`), as the entries' expiry is: a replica whose clock runs ahead must not drop the
+ * others' live entries from the index. The index expires with its last entry.
+ * KEYS: the entry, the index. ARGV: value, ttl (ms), max entries.
  * Returns the number of entries the index holds afterwards.
  */
 const SAVE_SCRIPT = `
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-redis.call('ZADD', KEYS[2], tonumber(ARGV[3]) + tonumber(ARGV[2]), KEYS[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[3])
-local excess = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[4])
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local ttl = tonumber(ARGV[2])
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
+redis.call('ZADD', KEYS[2], now + ttl, KEYS[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+local excess = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[3])
 if excess > 0 then
   local oldest = redis.call('ZRANGE', KEYS[2], 0, excess - 1)
+  for i = 1, #oldest, 500 do
+    redis.call('DEL', unpack(oldest, i, math.min(i + 499, #oldest)))
+  end
   redis.call('ZREMRANGEBYRANK', KEYS[2], 0, excess - 1)
-  redis.call('DEL', unpack(oldest))
+end
+local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
+if #last == 2 then
+  redis.call('PEXPIREAT', KEYS[2], math.ceil(tonumber(last[2])))
 end
 return redis.call('ZCARD', KEYS[2])
 `
@@ -92,6 +104,12 @@ export interface SharedBucket {
 /** Redis's verdict on a set of buckets: granted, or the first bucket that refused and its wait. */
 export type TokenVerdict = { granted: true } | { granted: false; index: number; waitMs: number }
 
+/** Commands waiting for Redis at most; past it calls go on without Redis (see `#attempt`). */
+const MAX_IN_FLIGHT = 1024
+/** Cache entry bytes on their way to Redis at most (see `cacheSave`). */
+const MAX_SAVING_BYTES = 16 * 1024 * 1024
+const REFUSAL_LOG_EVERY_MS = 10_000
+
 interface ScriptedRedis extends Redis {
   porticoTake(...args: Array<string | number>): Promise<[number, number]>
   porticoCacheSave(entry: string, index: string, ...args: Array<string | number>): Promise<number>
@@ -109,9 +127,16 @@ export class RedisStore {
   readonly caches: boolean
   /** `[shared] rate_limits`: the rate limits' buckets live here. */
   readonly rateLimits: boolean
-  /** False while an outage is known (logged once, until the connection is ready again). */
+  /** False while an outage is known (logged once, until a command succeeds again). */
   #reachable = true
   #wasReady = false
+  /** The last connection error, to say why a start-up connection failed (a wrong password). */
+  #lastError: string | undefined
+  /** Commands sent and not answered yet, and the cache bytes among them (see `#attempt`). */
+  #inFlight = 0
+  #savingBytes = 0
+  /** When Redis last refused a command (a script error), to log that at most every 10 s. */
+  #refusedAt = Number.NEGATIVE_INFINITY
 
   constructor(config: SharedConfig, logger: Logger) {
     const { Redis: RedisClient } = require('ioredis') as typeof import('ioredis')
@@ -120,6 +145,10 @@ export class RedisStore {
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
       commandTimeout: config.timeout,
+      // `commandTimeout` only stops waiting: the command stays queued, and its bytes buffered,
+      // until Redis answers. A connection that answers nothing for this long is destroyed,
+      // which fails what it holds (nothing is resent: maxRetriesPerRequest is 0).
+      socketTimeout: Math.max(1000, config.timeout * 10),
       connectTimeout: Math.max(1000, config.timeout),
       retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
     }
@@ -138,6 +167,7 @@ export class RedisStore {
     // Only a connection that was up and failed is an outage here; the first attempts are
     // judged by `connected()`.
     this.#client.on('error', (error: Error) => {
+      this.#lastError = error.message
       if (this.#wasReady) this.#down(error.message)
     })
   }
@@ -156,7 +186,10 @@ export class RedisStore {
         resolve(true)
       })
     })
-    if (!ready) this.#down(`not connected after ${waitMs} ms`)
+    if (!ready) {
+      const why = this.#lastError === undefined ? '' : `: ${this.#lastError}`
+      this.#down(`not connected after ${waitMs} ms${why}`)
+    }
   }
 
   /** The entry stored for either key (the caller's own first), or undefined (or unreachable). */
@@ -184,6 +217,10 @@ export class RedisStore {
     ttlMs: number,
     maxEntries: number,
   ): Promise<number | undefined> {
+    // A Redis slow to answer must not hold megabytes of entries in this process: past the
+    // bound, an entry is not shared (a later call will miss and store it again).
+    if (this.#savingBytes + text.length > MAX_SAVING_BYTES) return undefined
+    this.#savingBytes += text.length
     return this.#attempt(
       () =>
         this.#client.porticoCacheSave(
@@ -191,11 +228,12 @@ export class RedisStore {
           this.#indexKey(upstream),
           text,
           Math.max(1, Math.round(ttlMs)),
-          Date.now(),
           maxEntries,
         ),
       undefined,
-    )
+    ).finally(() => {
+      this.#savingBytes -= text.length
+    })
   }
 
   /** Deletes an upstream's entries (every replica's); resolves with how many there were. */
@@ -221,14 +259,35 @@ export class RedisStore {
     this.#client.disconnect()
   }
 
-  /** A command's answer, or `otherwise` when Redis cannot give it (the outage noted once). */
+  /**
+   * A command's answer, or `otherwise` when Redis cannot give it: an outage (noted once), or
+   * past `MAX_IN_FLIGHT` commands waiting (a stalled Redis is not sent more work to hold).
+   */
   async #attempt<T, U>(command: () => Promise<T>, otherwise: U): Promise<T | U> {
+    if (this.#inFlight >= MAX_IN_FLIGHT) return otherwise
+    this.#inFlight++
     try {
-      return await command()
+      const answer = await command()
+      if (!this.#reachable) this.#up()
+      return answer
     } catch (error) {
-      this.#down((error as Error).message)
+      this.#failed(error as Error)
       return otherwise
+    } finally {
+      this.#inFlight--
     }
+  }
+
+  /** A failed command: Redis refusing it (a script error) is not an outage, and says so apart. */
+  #failed(error: Error): void {
+    if (error.name !== 'ReplyError') {
+      this.#down(error.message)
+      return
+    }
+    const now = performance.now()
+    if (now - this.#refusedAt < REFUSAL_LOG_EVERY_MS) return
+    this.#refusedAt = now
+    this.#logger.warn(`shared state in ${this.#label}: Redis refused a command (${error.message})`)
   }
 
   #entryKey(upstream: string, key: string): string {
@@ -242,6 +301,7 @@ export class RedisStore {
 
   #up(): void {
     this.#wasReady = true
+    this.#lastError = undefined
     if (this.#reachable) return
     this.#reachable = true
     this.#logger.info(`shared state in ${this.#label} is reachable again`)

@@ -5,6 +5,7 @@
  * tool) live in an LRU bounded by count, so keys made up by clients cannot grow memory.
  * Plain arithmetic on an injected clock: no timers, no promises on the hot path.
  */
+import { createHash } from 'node:crypto'
 import { LRUCache } from 'lru-cache'
 import type { Clock } from '../util/clock.ts'
 
@@ -55,6 +56,9 @@ export class TokenBucket {
   }
 }
 
+/** Keys longer than this are kept as a digest (see `KeyedBuckets.bucket`). */
+const MAX_KEPT_KEY = 128
+
 /** One bucket per key, the least recently used evicted past `max` keys. */
 export class KeyedBuckets {
   readonly #shape: BucketShape
@@ -69,10 +73,13 @@ export class KeyedBuckets {
 
   /** The key's bucket, made full when the key is new (or was evicted). */
   bucket(key: string): TokenBucket {
-    let bucket = this.#buckets.get(key)
+    // A long key (a session id a client made up) is kept as its digest: the LRU bounds the
+    // number of keys, this bounds their size.
+    const kept = key.length > MAX_KEPT_KEY ? createHash('sha256').update(key).digest('base64') : key
+    let bucket = this.#buckets.get(kept)
     if (bucket === undefined) {
       bucket = new TokenBucket(this.#shape, this.#clock)
-      this.#buckets.set(key, bucket)
+      this.#buckets.set(kept, bucket)
     }
     return bucket
   }

@@ -5,7 +5,9 @@
  * away, calls go on to the upstream (cache misses, logged once), each replica's own buckets
  * keep the limits, and Redis is used again once it is back.
  */
+
 import assert from 'node:assert/strict'
+import { createHash } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
@@ -142,7 +144,17 @@ describe('cache and rate limits shared by replicas through Redis', {
     }
     assert.equal(upstream.server.runs.get('lookup'), 3)
     // The upstream's own table ([rate_limit]) counted every call of both replicas in Redis.
-    const tokens = Number(await admin.hget(`test:rl:upstream:${upstream.url}`, 'tokens'))
+    // Bucket keys are digests of what they count (no identity or name readable in Redis).
+    const digest = createHash('sha256')
+      .update(`upstream:${upstream.url}`)
+      .digest('base64url')
+      .slice(0, 22)
+    assert.equal(
+      (await admin.keys('test:rl:*')).some((key) => key.includes(upstream.url)),
+      false,
+      'no readable key',
+    )
+    const tokens = Number(await admin.hget(`test:rl:upstream:${digest}`, 'tokens'))
     assert.ok(tokens <= 1000 - 11 && tokens > 900, `tokens left: ${tokens}`)
     await Promise.all([a.close(), b.close()])
   })
@@ -166,10 +178,10 @@ describe('cache and rate limits shared by replicas through Redis', {
       'the outage logged',
     )
     assert.equal(logged.filter((line) => /is unreachable/.test(line)).length, 1, 'logged once')
-    // The rate limits fall back to this replica's own buckets: limited, not lifted.
-    for (let i = 0; i < 3; i++) {
-      await client.callTool({ name: 'lookup', arguments: { key: `down ${i}` } })
-    }
+    // The rate limits fall back to this replica's own buckets: limited, not lifted. What Redis
+    // granted this replica before (`r0` and `r2`, 2 of the 3 per 600 s) was spent from them
+    // too, so one call is left, not a fresh budget on top of what Redis granted.
+    await client.callTool({ name: 'lookup', arguments: { key: 'down 0' } })
     await assert.rejects(
       client.callTool({ name: 'lookup', arguments: { key: 'down over' } }),
       /Rate limit reached/,
@@ -189,6 +201,42 @@ describe('cache and rate limits shared by replicas through Redis', {
     )
     await client.callTool({ name: 'echo', arguments: { text: 'after the outage' } })
     await first.sink.waitFor(() => lastEcho(first)?.cache === 'hit')
+    await client.close()
+  })
+  it('goes on without a Redis that stalls (stopped, its socket open), and uses it again once it answers', async () => {
+    const client = await connect(first.url)
+    await client.callTool({ name: 'echo', arguments: { text: 'before the stall' } })
+    const outages = () => logged.filter((line) => /is unreachable/.test(line)).length
+    const returns = () => logged.filter((line) => /is reachable again/.test(line)).length
+    const [outagesBefore, returnsBefore] = [outages(), returns()]
+    redis.child.kill('SIGSTOP')
+    try {
+      // Every call is answered (a cache miss), while commands wait for a Redis that reads
+      // nothing: each waits at most `timeout`, and the connection is dropped once it has
+      // answered nothing for ten times that.
+      for (let i = 0; i < 20; i++) {
+        assert.match(
+          text(await client.callTool({ name: 'echo', arguments: { text: `stalled ${i}` } })),
+          new RegExp(`stalled ${i}`),
+        )
+      }
+      await until(() => outages() > outagesBefore || undefined, 5000, 'the stall logged')
+      assert.equal(outages(), outagesBefore + 1, 'logged once')
+    } finally {
+      redis.child.kill('SIGCONT')
+    }
+    await until(() => returns() > returnsBefore || undefined, 15_000, 'Redis answering again')
+    // Stored after its answer is written: asked again until Redis answers it (the upstream
+    // then sees no new call).
+    await until(
+      async () => {
+        const runs = upstream.server.runs.get('echo')
+        await client.callTool({ name: 'echo', arguments: { text: 'after the stall' } })
+        return upstream.server.runs.get('echo') === runs || undefined
+      },
+      5000,
+      'a cache hit from Redis after the stall',
+    )
     await client.close()
   })
 })

@@ -106,6 +106,29 @@ describe('rate limits', () => {
   })
 })
 
+describe('rate limits, against names a client makes up', () => {
+  it('counts tool names longer than any real one as one name, without a pattern over them', async () => {
+    const clock = new ManualClock()
+    const limit = through(
+      globalRateLimit(
+        { period_seconds: 1, per_tool: [{ tool: '*get*list*', requests: 1, period_seconds: 60 }] },
+        clock,
+      ),
+    )
+    const next: Handler = async (call) => ok(call)
+    // Megabyte names, each different: without the bound each would be its own budget (and
+    // this glob's match would take time quadratic in the name's length).
+    await limit(toolCall(`${'get'.repeat(300_000)}a`), next)
+    await assert.rejects(
+      limit(toolCall(`${'get'.repeat(300_000)}b`), next),
+      /per tool matching \*get\*list\*/,
+    )
+    // Real names are told apart as before.
+    await limit(toolCall('get_list'), next)
+    await limit(toolCall('search'), next)
+  })
+})
+
 describe('rate limits, all or none', () => {
   it("a call one limit refuses takes no token from the others (one client cannot spend everyone's budget)", async () => {
     const clock = new ManualClock()
@@ -169,19 +192,41 @@ describe('rate limits shared through a store', () => {
     )
     assert.equal(refused?.headers?.['retry-after'], '3')
     assert.equal(asked.length, 1)
+    // Keys are the scope and a digest of what they count: no identity or name in Redis.
     assert.deepEqual(
-      asked[0]?.map((b) => [b.key.replace(/cred:[\w-]+/, 'cred:…'), b.capacity, b.ratePerMs]),
+      asked[0]?.map((b) => [b.key.replace(/:[\w-]{22}$/, ':…'), b.capacity, b.ratePerMs]),
       [
-        ['client:cred:…', 1, 1 / 60_000],
-        ['tool:0:payment', 2, 5 / 10_000],
+        ['client:…', 1, 1 / 60_000],
+        ['tool:…', 2, 5 / 10_000],
       ],
     )
+    assert.ok(!asked[0]?.some((b) => b.key.includes('payment') || b.key.includes('cred')))
     // A tool no rule names takes from the client's bucket only.
     await limit(toolCall('search', 2, alice), async (call) => ok(call)).catch(() => undefined)
     assert.deepEqual(
       asked[1]?.map((b) => b.key.split(':')[0]),
       ['client'],
     )
+  })
+
+  it('spends what the store granted from the own buckets too, so a fallback starts from what is left', async () => {
+    let verdict: TokenVerdict | undefined = { granted: true }
+    const shared = {
+      rateLimits: true,
+      takeTokens: async () => verdict,
+    } as unknown as RedisStore
+    const limit = through(
+      globalRateLimit(
+        { period_seconds: 1, per_client: { requests: 2, period_seconds: 60 }, per_tool: [] },
+        new ManualClock(),
+        shared,
+      ),
+    )
+    await limit(toolCall('search', 1, alice), next)
+    // The store stops answering: one of the client's two tokens is left here, not two.
+    verdict = undefined
+    await limit(toolCall('search', 2, alice), next)
+    await assert.rejects(limit(toolCall('search', 3, alice), next), /per client/)
   })
 
   it("falls back to the process's own buckets when the store cannot say: limited, not lifted", async () => {
