@@ -7,7 +7,7 @@
  * `portico check` (a bad `[proxy.listen] port` is reported at that line); a value is copied
  * to the top level only when it is well-formed and the top level does not set it already.
  */
-import { existsSync, readFileSync } from 'node:fs'
+import { readFileSync, statSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { isObject, type JsonObject } from '../jsonrpc/message.ts'
 import { importMcpJson } from './mcp-json.ts'
@@ -218,13 +218,23 @@ function importBackends(
   const proxy = raw.proxy
   if (!isObject(proxy) || typeof proxy.import_backends !== 'string') return
   const path = resolve(file ? dirname(file) : process.cwd(), proxy.import_backends)
-  if (!existsSync(path)) {
-    problems.push({ path: 'proxy.import_backends', message: `file not found: ${path}` })
+  const refused = importRefusal(path)
+  if (refused !== undefined) {
+    problems.push({ path: 'proxy.import_backends', message: refused })
+    return
+  }
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(readFileSync(path, 'utf8'))
+  } catch {
+    // Not the parser's message: it quotes the file's first characters, and this text can be
+    // an answer to `POST /admin/config/validate` about any file the process may read.
+    problems.push({ path: 'proxy.import_backends', message: `${path} is not valid JSON` })
     return
   }
   let imported: JsonObject[]
   try {
-    imported = importMcpJson(JSON.parse(readFileSync(path, 'utf8')))
+    imported = importMcpJson(parsed)
   } catch (error) {
     problems.push({
       path: 'proxy.import_backends',
@@ -244,6 +254,21 @@ function importBackends(
     backends.push(backend)
   }
   raw.backends = backends
+}
+
+/** An MCP client's JSON config is small; a bigger file is not one. */
+const MAX_IMPORT_BYTES = 1024 * 1024
+
+/**
+ * Why `path` cannot be imported, before reading it: only a regular file of a config's size is
+ * read (a FIFO or a device would block the event loop, or never end).
+ */
+function importRefusal(path: string): string | undefined {
+  const info = statSync(path, { throwIfNoEntry: false })
+  if (info === undefined) return `file not found: ${path}`
+  if (!info.isFile()) return `${path} is not a regular file`
+  if (info.size > MAX_IMPORT_BYTES) return `${path} is larger than 1 MB`
+  return undefined
 }
 
 /** What a valid configuration may still do that its author should know about. */

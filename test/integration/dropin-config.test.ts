@@ -188,6 +188,23 @@ describe('mcp-proxy’s [proxy] keys, loaded', () => {
   })
 })
 
+describe('import_backends reads only what can be an mcp.json', () => {
+  it('refuses a folder, a device and a file that is not JSON without quoting it', () => {
+    const secret = tempFile('secret.txt', 'TOKEN=do-not-show-me\n')
+    for (const [target, expected] of [
+      [dirname(secret), /is not a regular file/],
+      ['/dev/zero', /is not a regular file/],
+      [secret, /secret\.txt is not valid JSON$/m],
+    ] as const) {
+      const path = tempFile('p.toml', `[proxy]\nname = "p"\nimport_backends = "${target}"\n`)
+      const out = runCliSync(['check', '--config', path])
+      assert.equal(out.status, 1)
+      assert.match(out.stderr, expected)
+      assert.doesNotMatch(out.stderr, /do-not-show-me/)
+    }
+  })
+})
+
 describe('mcpr’s layouts, loaded', () => {
   it('[runtime] keys and [store] name land on the top-level keys', () => {
     const { config } = loadConfig({ file: join(SEEDS, 'mcpr-tables.toml'), env: {} })
