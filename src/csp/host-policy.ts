@@ -13,9 +13,18 @@ export interface HostCspInput {
   baseUri: readonly string[]
 }
 
+/**
+ * The server's domains that can be CSP sources: one token each. A value with a `;`, a `,`,
+ * whitespace or a quote would end the directive and start others (`x; sandbox allow-same-origin`)
+ * in a policy that a server's metadata must only widen by sources: dropped.
+ */
 function strings(value: unknown): string[] {
-  return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : []
+  return Array.isArray(value)
+    ? value.filter((v): v is string => typeof v === 'string' && SOURCE.test(v))
+    : []
 }
+
+const SOURCE = /^[^\s;,'"]+$/
 
 function record(value: unknown): Record<string, unknown> {
   return typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : {}

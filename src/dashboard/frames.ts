@@ -38,6 +38,8 @@ export class FrameStore {
       throw new BadRequest('expected { "html": string, "csp": string }')
     }
     if (/[\r\n]/.test(csp)) throw new BadRequest('csp: one line expected')
+    if (/(?:^|;)\s*sandbox\b/i.test(csp))
+      throw new BadRequest('csp: the frame sets its own sandbox')
     this.#sweep()
     const id = randomBytes(16).toString('hex')
     this.#frames.set(id, { html, csp, expires: Date.now() + FRAME_TTL_MS })
@@ -54,8 +56,9 @@ export class FrameStore {
     res.writeHead(200, {
       'content-type': 'text/html; charset=utf-8',
       // `sandbox`: an opaque origin even when opened outside the studio's sandboxed iframe, so a
-      // widget never runs as the dashboard's origin.
-      'content-security-policy': `${frame.csp}; sandbox allow-scripts allow-forms`,
+      // widget never runs as the dashboard's origin. First: of two directives of one name a
+      // browser keeps the first, so nothing in the widget's own policy can loosen it.
+      'content-security-policy': `sandbox allow-scripts allow-forms; ${frame.csp}`,
       'cache-control': 'no-store',
       'x-content-type-options': 'nosniff',
       'referrer-policy': 'no-referrer',

@@ -10,6 +10,8 @@ import type { Params } from './query.ts'
 
 const POLL_MS = 500
 const MAX_STREAM_MS = 3_600_000
+/** Bytes written and not yet taken by the reader, past which a poll is skipped. */
+const MAX_UNREAD_BYTES = 1024 * 1024
 
 export function liveTail(req: IncomingMessage, res: ServerResponse, db: Db, params: Params): void {
   const proxy = params.string('proxy', 200)
@@ -22,6 +24,9 @@ export function liveTail(req: IncomingMessage, res: ServerResponse, db: Db, para
   })
   res.write(`retry: 2000\nevent: ready\ndata: ${JSON.stringify({ after })}\n\n`)
   const poll = setInterval(() => {
+    // A reader that does not keep up is sent nothing more until it does: the rows wait in the
+    // store (`after` stays), not in this process's buffers.
+    if (res.writableLength > MAX_UNREAD_BYTES) return
     try {
       const { rows, lastId } = logsAfter(db, filter, after, 200)
       after = lastId

@@ -9,6 +9,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { extname, join, normalize } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Fleet } from '../admin/fleet.ts'
+import { pathOf } from '../edge/exchange.ts'
 import type { Db } from '../store/open.ts'
 import { FrameStore } from './frames.ts'
 import { liveTail } from './live.ts'
@@ -41,6 +42,27 @@ const TYPES: Record<string, string> = {
   '.map': 'application/json',
 }
 
+/**
+ * The dashboard's API answers its own page only. A browser says where a request comes from
+ * (`Sec-Fetch-Site`): another site, or another port of localhost (`same-site`), is refused. And
+ * the studio's routes, which reach other servers on the user's behalf, need what only a script
+ * of a page allowed by CORS can send (a JSON body, an MCP header): a plain link, image or form
+ * on any website cannot make Portico relay a request into the user's network.
+ */
+function refuseCrossSite(req: IncomingMessage, rest: string): void {
+  const site = req.headers['sec-fetch-site']
+  if (site !== undefined && site !== 'same-origin' && site !== 'none') {
+    throw new BadRequest('the dashboard API answers its own page only', 403)
+  }
+  const studio =
+    rest === 'api/studio/frame'
+      ? /^application\/json\b/i.test(req.headers['content-type'] ?? '')
+      : rest.startsWith('api/studio/')
+        ? req.headers['mcp-protocol-version'] !== undefined
+        : true
+  if (!studio) throw new BadRequest('studio requests come from the dashboard page', 403)
+}
+
 /** The page shell's policy: everything from this origin, nothing from elsewhere (no CDN). */
 const SHELL_CSP =
   "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-src 'self' blob: data:; connect-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
@@ -50,14 +72,16 @@ export function dashboardHandler(options: DashboardOptions): DashboardHandler {
   const frames = new FrameStore()
   return async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://dashboard.invalid')
-    const rest = url.pathname.startsWith(options.basePath)
-      ? url.pathname.slice(options.basePath.length)
-      : ''
+    // The path as the router matched it (not `url.pathname`, which resolves dot segments):
+    // what decides the page is what decided the guard.
+    const path = pathOf(req)
+    const rest = path.startsWith(options.basePath) ? path.slice(options.basePath.length) : ''
     try {
-      if (`${url.pathname}/` === options.basePath) {
+      if (`${path}/` === options.basePath) {
         res.writeHead(308, { location: options.basePath }).end()
         return
       }
+      if (rest.startsWith('api/')) refuseCrossSite(req, rest)
       if (rest === 'api/studio/frame') return await frames.create(req, res)
       if (rest.startsWith('api/studio/mcp'))
         return await relayMcp(req, res, new Params(url.searchParams))
@@ -72,7 +96,7 @@ export function dashboardHandler(options: DashboardOptions): DashboardHandler {
       if (rest === '' || rest === 'index.html') return serveFile(res, assets, 'index.html', false)
       if (rest.startsWith('studio-frame/')) return frames.serve(rest.slice(13), res)
       if (rest.startsWith('assets/')) return serveFile(res, assets, rest, true)
-      throw new BadRequest(`no dashboard page at ${url.pathname}`, 404)
+      throw new BadRequest(`no dashboard page at ${path}`, 404)
     } catch (error) {
       if (res.headersSent) {
         res.destroy()
@@ -151,5 +175,9 @@ function serveFile(res: ServerResponse, dir: string, name: string, asset: boolea
     res.end()
     return
   }
-  createReadStream(path).pipe(res)
+  // A file that cannot be read after all (removed since the stat) ends this answer, not the
+  // process: a stream error without a listener would be thrown.
+  const file = createReadStream(path)
+  file.on('error', () => res.destroy())
+  file.pipe(res)
 }

@@ -69,6 +69,25 @@ export interface Mount {
   handler: RouteHandler
 }
 
+/**
+ * A `.` or `..` segment, plain or percent-encoded, or a backslash. The router compares paths as
+ * they came; a handler that parses `req.url` with `new URL` resolves these, so a path routed
+ * outside a guarded mount (`/_portico/x/%2e%2e/api/…`) could resolve inside it. Such paths
+ * are refused before any mount or forwarding sees them (nginx answers 400 to a path that
+ * climbs above the root; no MCP endpoint, widget or asset needs one).
+ */
+const NOT_PLAIN = /(?:^|\/)(?:\.|%2e){1,2}(?:\/|$)|\\/i
+
+export function isPlainPath(pathname: string): boolean {
+  return !NOT_PLAIN.test(pathname)
+}
+
+function notPlain(): PorticoError {
+  return new PorticoError('invalid_request', {
+    message: 'Bad Request: the path has a "." or ".." segment or a backslash',
+  })
+}
+
 export function mountOf(mounts: readonly Mount[], pathname: string): Mount | undefined {
   for (const mount of mounts) {
     if (pathname === mount.path) return mount
@@ -106,6 +125,7 @@ export function createRouter(
     if (pathname === '/healthz' || pathname === '/readyz' || pathname === '/version') {
       return operations(pathname, req, res, ops)
     }
+    if (!isPlainPath(pathname)) return refuse(context, req, res, notPlain(), 'http')
     // The admin API and /metrics keep answering while draining (operators watch the drain).
     const mount = mounts.length === 0 ? undefined : mountOf(mounts, pathname)
     if (mount !== undefined) return guarded(mount.filters, 'http', mount.handler, req, res)
@@ -160,7 +180,9 @@ export function createRouter(
 /** A listener that serves only mounts (the admin API on `admin_bind`); anything else is 404. */
 export function createMountRouter(context: ProxyContext, mounts: readonly Mount[]): RequestHandler {
   return protect(context, (req, res) => {
-    const mount = mountOf(mounts, pathOf(req))
+    const pathname = pathOf(req)
+    if (!isPlainPath(pathname)) return refuse(context, req, res, notPlain(), 'http')
+    const mount = mountOf(mounts, pathname)
     if (mount === undefined) return refuse(context, req, res, new PorticoError('not_found'), 'http')
     return guardedBy(context, mount.filters, 'http', mount.handler, req, res)
   })

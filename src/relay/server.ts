@@ -7,6 +7,7 @@
  * request and response body sizes, the time to the response head. Nothing a client or a tunnel
  * sends can take the process down: every failure ends one request or one tunnel.
  */
+import { createHash, timingSafeEqual } from 'node:crypto'
 import { once } from 'node:events'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
@@ -44,11 +45,16 @@ export interface RelayAddress {
 
 interface Tunnel {
   subdomain: string
+  /** SHA-256 of the token it registered with: only that token may take its place. */
+  owner: Buffer
   mux: Mux
   /** Token bucket for requests per second. */
   tokens: number
   refilled: number
 }
+
+/** Sockets open at once (public clients and tunnels); past it new ones are closed. */
+const MAX_CONNECTIONS = 20_000
 
 /** WebSocket close reasons are limited to 123 bytes. */
 function closeReason(text: string): string {
@@ -77,9 +83,12 @@ export class Relay {
       perMessageDeflate: false,
     })
     this.#server = createServer(
-      { headersTimeout: 20_000, requestTimeout: 0, keepAliveTimeout: 65_000 },
+      // A request (head and body; not the answer, which may be a long SSE stream) must arrive
+      // within two minutes: a body sent a byte at a time cannot hold a socket for ever.
+      { headersTimeout: 20_000, requestTimeout: 120_000, keepAliveTimeout: 65_000 },
       (req, res) => this.#onRequest(req, res),
     )
+    this.#server.maxConnections = MAX_CONNECTIONS
     this.#server.on('upgrade', (req, socket, head) => this.#onUpgrade(req, socket as Socket, head))
     this.#server.on('clientError', (_error, socket) => socket.destroy())
   }
@@ -185,13 +194,23 @@ export class Relay {
           refuse(CloseCode.Refused, result.message)
           return
         }
+        const owner = createHash('sha256').update(token).digest()
+        const holder = this.#tunnels.get(result.subdomain)
+        if (holder !== undefined && !timingSafeEqual(holder.owner, owner)) {
+          // A client reconnecting with its own token replaces its old tunnel; another token
+          // (an open relay lets any token ask for any name) never takes a tunnel over.
+          const message = `subdomain '${result.subdomain}' is in use by another token`
+          this.#logger.info('tunnel refused', { reason: message })
+          refuse(CloseCode.Refused, message)
+          return
+        }
         done()
-        this.#attach(ws, result.subdomain)
+        this.#attach(ws, result.subdomain, owner)
       })
     })
   }
 
-  #attach(ws: WebSocket, subdomain: string): void {
+  #attach(ws: WebSocket, subdomain: string, owner: Buffer): void {
     const config = this.#config
     const previous = this.#tunnels.get(subdomain)
     if (previous) {
@@ -203,6 +222,7 @@ export class Relay {
     }
     const tunnel: Tunnel = {
       subdomain,
+      owner,
       tokens: config.requests_per_second * 2,
       refilled: performance.now(),
       mux: new Mux(ws, {
@@ -370,6 +390,8 @@ export class Relay {
       },
       reset: (reason) => {
         clearTimeout(timer)
+        // An answer already complete (the 413 of a body too large) is left to reach the client.
+        if (res.writableEnded) return
         if (res.headersSent) {
           res.destroy()
           return

@@ -35,6 +35,11 @@ export interface MuxOptions {
   onClose?: (code: number, reason: string) => void
 }
 
+/** A heartbeat's payload (a timestamp); a bigger ping is not a heartbeat, and is refused. */
+const PING_BYTES = 8
+/** What this side may hold unsent for a peer before cutting it off (see `Mux.send`). */
+const MAX_BUFFERED_BYTES = 16 * 1024 * 1024
+
 export const DEFAULT_MUX: Omit<MuxOptions, 'onOpen' | 'onClose'> = {
   window: 256 * 1024,
   maxFrame: 32 * 1024,
@@ -231,6 +236,12 @@ export class Mux {
   /** @internal */
   send(frame: Buffer): void {
     if (this.#closed || this.#ws.readyState !== this.#ws.OPEN) return
+    // Flow control keeps honest peers far below this; a peer that grants windows (or sends
+    // pings) without reading what it is sent is cut off before this process buffers for it.
+    if (this.#ws.bufferedAmount > MAX_BUFFERED_BYTES) {
+      this.close(CloseCode.Protocol, 'peer not reading')
+      return
+    }
     this.#ws.send(frame, { binary: true })
   }
 
@@ -270,8 +281,9 @@ export class Mux {
       return
     }
     if (frame.stream === 0) {
-      if (frame.type === FrameType.Ping) this.send(encodeFrame(FrameType.Pong, 0, frame.payload))
-      else if (frame.type !== FrameType.Pong) this.close(CloseCode.Protocol, 'unexpected frame')
+      if (frame.type === FrameType.Ping && frame.payload.length <= PING_BYTES) {
+        this.send(encodeFrame(FrameType.Pong, 0, frame.payload))
+      } else if (frame.type !== FrameType.Pong) this.close(CloseCode.Protocol, 'unexpected frame')
       return
     }
     const stream = this.#streams.get(frame.stream)

@@ -10,7 +10,7 @@
  */
 import assert from 'node:assert/strict'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { createServer, type Server } from 'node:http'
+import { createServer, request as httpRequest, type Server } from 'node:http'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -473,6 +473,46 @@ describe('the dashboard mount and its guard', () => {
     assert.equal(foreign.status, 403)
   })
 
+  it('refuses paths with dot segments or backslashes before any mount (no way around the token)', async () => {
+    // Sent as written (fetch would resolve them): each one, resolved, is a guarded API route.
+    for (const path of [
+      '/ops/dash/x/%2e%2e/api/overview',
+      '/ops/dash/x/%2E./api/logs',
+      '/ops/dash/./api/overview',
+      '/ops/dash\\api/overview',
+    ]) {
+      const answer = await rawGet(portico.origin, path)
+      assert.equal(answer.status, 400, path)
+      assert.doesNotMatch(answer.body, /total_requests/, path)
+    }
+  })
+
+  it('answers its API to its own page only; the studio relay needs what only its script sends', async () => {
+    const base = `${portico.origin}/ops/dash/`
+    const auth = { authorization: `Bearer ${TOKEN}` }
+    for (const site of ['cross-site', 'same-site']) {
+      const answer = await fetch(`${base}api/overview`, {
+        headers: { ...auth, 'sec-fetch-site': site },
+      })
+      assert.equal(answer.status, 403, site)
+    }
+    const own = await fetch(`${base}api/overview`, {
+      headers: { ...auth, 'sec-fetch-site': 'same-origin' },
+    })
+    assert.equal(own.status, 200)
+    // What an <img> or a form on another site could send: no MCP header, no JSON body.
+    const relay = await fetch(`${base}api/studio/mcp?url=${encodeURIComponent(portico.url)}`, {
+      headers: auth,
+    })
+    assert.equal(relay.status, 403)
+    const frame = await fetch(`${base}api/studio/frame`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'text/plain' },
+      body: '{"html":"<p>x</p>","csp":""}',
+    })
+    assert.equal(frame.status, 403)
+  })
+
   it('is off by default, and refused on a public listener without a token', () => {
     assert.equal(parseConfig({ upstream: 'http://127.0.0.1:1/mcp' }).dashboard.enabled, false)
     assert.throws(
@@ -495,3 +535,20 @@ describe('the dashboard mount and its guard', () => {
     )
   })
 })
+
+/** A GET with its path sent exactly as given (no URL resolution on the way). */
+function rawGet(origin: string, path: string): Promise<{ status: number; body: string }> {
+  const { hostname, port } = new URL(origin)
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: hostname, port, path, method: 'GET' }, (res) => {
+      let body = ''
+      res.setEncoding('utf8')
+      res.on('data', (chunk: string) => {
+        body += chunk
+      })
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
+    })
+    req.on('error', reject)
+    req.end()
+  })
+}

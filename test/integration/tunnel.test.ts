@@ -29,6 +29,8 @@ import { until } from '../helpers/wait.ts'
 import { fetchVia, wildcardAgent } from '../helpers/wildcard-dns.ts'
 
 const DOMAIN = 'relay.test'
+/** A second tenant's token, allowed some of the same names. */
+const OTHER_TOKEN = 'tenant-two-token-0123456789abcdef'
 const TOKEN = 'tok-demo-secret'
 
 const agent = wildcardAgent()
@@ -165,6 +167,9 @@ requests_per_second = 1000
 [[relay.tokens]]
 token = "${TOKEN}"
 subdomains = ["demo", "other-*"]
+[[relay.tokens]]
+token = "${OTHER_TOKEN}"
+subdomains = ["other-*"]
 `,
     )
     relay = await startRelay(0)
@@ -427,7 +432,7 @@ subdomains = ["demo", "other-*"]
     assert.deepEqual(await health.json(), { status: 'ok', tunnels: 1 })
   })
 
-  it('bad input: an invalid token is refused with 4001; a second client evicts the first with 4002; a silent tunnel gets 504', async () => {
+  it('bad input: an invalid token is refused with 4001; a second client with the same token evicts the first with 4002, one with another token is refused; a silent tunnel gets 504', async () => {
     const register = (token: string, subdomain: string) => {
       const ws = new WebSocket(`ws://127.0.0.1:${relayPort}/_tunnel/register`)
       const closed = once(ws, 'close').then(([code, reason]) => ({
@@ -452,6 +457,13 @@ subdomains = ["demo", "other-*"]
     assert.deepEqual(await first.closed, {
       code: 4002,
       reason: 'evicted: another client registered with the same tunnel',
+    })
+    // Another token allowed the same names cannot take the tunnel over: refused, and the
+    // holder stays (it answers the 504 below).
+    const intruder = register(OTHER_TOKEN, 'other-silent')
+    assert.deepEqual(await intruder.closed, {
+      code: 4001,
+      reason: "subdomain 'other-silent' is in use by another token",
     })
     // `second` never answers the streams it is given.
     const started = Date.now()

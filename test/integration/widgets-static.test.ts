@@ -118,21 +118,24 @@ describe('static widget folder', () => {
     assert.equal(await changed.text(), 'p{color:red}')
   })
 
-  const escapes = [
-    '/../secret.txt',
-    '/assets/../../secret.txt',
-    '/assets/%2e%2e/%2e%2e/secret.txt',
-    '/%2e%2e%2fsecret.txt',
-    '/..%5csecret.txt',
-    '/assets/%00.js',
-    '/leak.txt',
-    '/%E0%A4%A',
+  // Dot segments never reach the folder: the router refuses them (400) for every path. What
+  // is a dot segment only once decoded, a NUL, a link out or a bad escape: the folder (403).
+  const escapes: Array<[string, number]> = [
+    ['/../secret.txt', 400],
+    ['/assets/../../secret.txt', 400],
+    ['/assets/%2e%2e/%2e%2e/secret.txt', 400],
+    ['/%2e%2e%2fsecret.txt', 403],
+    ['/..%5csecret.txt', 403],
+    ['/assets/%00.js', 403],
+    ['/leak.txt', 403],
+    ['/%E0%A4%A', 403],
   ]
-  for (const path of escapes) {
-    it(`refuses ${path} with 403 and never reads outside the folder`, async () => {
+  for (const [path, expected] of escapes) {
+    it(`refuses ${path} with ${expected} and never reads outside the folder`, async () => {
       const { status, body } = await rawGet(portico.origin, path)
-      assert.equal(status, 403)
-      assert.equal(body, 'Forbidden\n')
+      assert.equal(status, expected)
+      assert.doesNotMatch(body, /secret|leak/)
+      if (expected === 403) assert.equal(body, 'Forbidden\n')
     })
   }
 

@@ -3,6 +3,7 @@ import { describe, it } from 'node:test'
 import { cspSchema } from '../../src/config/csp.ts'
 import { parseConfig } from '../../src/config/schema.ts'
 import { DIRECTIVE_SPECS, DIRECTIVES, type Directive, type Mode } from '../../src/csp/directives.ts'
+import { buildHostCsp, fromUiMeta } from '../../src/csp/host-policy.ts'
 import { dedupe, globToRegExp, isPrivateHost, localSourceTest } from '../../src/csp/merge.ts'
 import { compileCspPolicy, cspFor, type DirectiveLists } from '../../src/csp/policy.ts'
 import { selfUrlsOf } from '../../src/csp/setup.ts'
@@ -274,5 +275,26 @@ describe('the origins widget CSP treats as Portico itself', () => {
       'https://mcp.example.com',
       'https://api.example.com',
     ])
+  })
+})
+
+describe('the studio host policy built from a server metadata', () => {
+  it('takes each domain as one source: a value that would start another directive is dropped', () => {
+    const input = fromUiMeta({
+      ui: {
+        csp: {
+          connectDomains: [
+            'https://api.example.com',
+            'x; sandbox allow-same-origin',
+            'a b',
+            "'none'",
+          ],
+        },
+      },
+    })
+    assert.deepEqual(input.connect, ['https://api.example.com'])
+    const policy = buildHostCsp(input)
+    assert.match(policy, /connect-src https:\/\/api\.example\.com;/)
+    assert.doesNotMatch(policy, /sandbox/)
   })
 })

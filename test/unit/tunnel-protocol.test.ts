@@ -217,6 +217,31 @@ describe('the multiplexer', () => {
   })
 })
 
+describe('what a peer may not make the other side do', () => {
+  it('a ping bigger than a heartbeat is refused (4004), not echoed', async () => {
+    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 })
+    await once(wss, 'listening')
+    const port = (wss.address() as AddressInfo).port
+    const accepted = once(wss, 'connection') as Promise<[WebSocket]>
+    const peer = new WebSocket(`ws://127.0.0.1:${port}`)
+    await once(peer, 'open')
+    const [serverSide] = await accepted
+    new Mux(serverSide, { ...DEFAULT_MUX })
+    const pongs: number[] = []
+    peer.on('message', (data) => pongs.push((data as Buffer).length))
+    const closed = once(peer, 'close')
+    // A heartbeat-sized ping is answered; a megabyte one is the end of the tunnel.
+    peer.send(encodeFrame(FrameType.Ping, 0, Buffer.alloc(8)))
+    await until(() => pongs.length === 1, 5000, 'the pong')
+    peer.send(encodeFrame(FrameType.Ping, 0, Buffer.alloc(1024 * 1024)))
+    const [code, reason] = await closed
+    assert.equal(code, 4004)
+    assert.equal(String(reason), 'unexpected frame')
+    assert.equal(pongs.length, 1)
+    wss.close()
+  })
+})
+
 describe('heartbeats', () => {
   it('a peer that sends nothing is dropped after the timeout; one that answers stays', async () => {
     const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 })
