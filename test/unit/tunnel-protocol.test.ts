@@ -217,15 +217,26 @@ describe('the multiplexer', () => {
   })
 })
 
+/** A WebSocket server and one raw client (not a Mux) connected to it: the server's side too. */
+async function rawPeer(): Promise<{
+  wss: WebSocketServer
+  port: number
+  peer: WebSocket
+  serverSide: WebSocket
+}> {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 })
+  await once(wss, 'listening')
+  const port = (wss.address() as AddressInfo).port
+  const accepted = once(wss, 'connection') as Promise<[WebSocket]>
+  const peer = new WebSocket(`ws://127.0.0.1:${port}`)
+  await once(peer, 'open')
+  const [serverSide] = await accepted
+  return { wss, port, peer, serverSide }
+}
+
 describe('what a peer may not make the other side do', () => {
   it('a ping bigger than a heartbeat is refused (4004), not echoed', async () => {
-    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 })
-    await once(wss, 'listening')
-    const port = (wss.address() as AddressInfo).port
-    const accepted = once(wss, 'connection') as Promise<[WebSocket]>
-    const peer = new WebSocket(`ws://127.0.0.1:${port}`)
-    await once(peer, 'open')
-    const [serverSide] = await accepted
+    const { wss, peer, serverSide } = await rawPeer()
     new Mux(serverSide, { ...DEFAULT_MUX })
     const pongs: number[] = []
     peer.on('message', (data) => pongs.push((data as Buffer).length))
@@ -244,13 +255,7 @@ describe('what a peer may not make the other side do', () => {
 
 describe('heartbeats', () => {
   it('a peer that sends nothing is dropped after the timeout; one that answers stays', async () => {
-    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 })
-    await once(wss, 'listening')
-    const port = (wss.address() as AddressInfo).port
-    const accepted = once(wss, 'connection') as Promise<[WebSocket]>
-    const silentPeer = new WebSocket(`ws://127.0.0.1:${port}`)
-    await once(silentPeer, 'open')
-    const [serverSide] = await accepted
+    const { wss, port, peer: silentPeer, serverSide } = await rawPeer()
     let closedAt: number | undefined
     const started = Date.now()
     // The raw peer never answers the Mux's Ping frames (it is not a Mux).
