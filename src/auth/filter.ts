@@ -9,7 +9,7 @@
  */
 import type { IncomingMessage } from 'node:http'
 import { PorticoError } from '../errors.ts'
-import { attachIdentity } from '../pipeline/identity.ts'
+import { attachIdentity, isForwardable } from '../pipeline/identity.ts'
 import type { Authenticator, Verified } from './authenticator.ts'
 import type { SessionOwners } from './sessions.ts'
 
@@ -32,7 +32,8 @@ export function authFilter(options: AuthFilterOptions): RequestFilter {
     attachIdentity(req, identity, token)
     sessions.check(req, identity)
     const headers = req.headers
-    if (!forwardToken) delete headers.authorization
+    // Only a token an authorization server issued is passed on (pipeline/identity.ts).
+    if (!forwardToken || !isForwardable(identity)) delete headers.authorization
     for (const name of identityHeaders) delete headers[name]
     Object.assign(headers, identity.headers)
   }

@@ -31,12 +31,17 @@ export class SessionOwners {
   check(req: IncomingMessage, identity: Identity): void {
     const header = req.headers['mcp-session-id']
     const sessionId = Array.isArray(header) ? header[0] : header
-    if (sessionId !== undefined) {
-      this.#checkOwner(sessionId, identity, false)
-      return
+    if (sessionId !== undefined) this.#checkOwner(sessionId, identity, false)
+    // The query too, whatever the header says: the legacy transport routes by the query, and
+    // servers read different spellings (`sessionId`, `session_id`) and repeats differently, so
+    // a request naming more than one session is refused rather than guessed at.
+    const legacy = legacySessionsOf(req.url)
+    if (legacy.length > 1) {
+      throw new PorticoError('invalid_request', {
+        message: 'Bad Request: the query names more than one session',
+      })
     }
-    const legacy = legacySessionOf(req.url)
-    if (legacy !== undefined) this.#checkOwner(legacy, identity, true)
+    if (legacy[0] !== undefined) this.#checkOwner(legacy[0], identity, true)
   }
 
   #checkOwner(sessionId: string, identity: Identity, bindFirst: boolean): void {
@@ -69,11 +74,11 @@ export class SessionOwners {
   }
 }
 
-/** The legacy transport's session (`sessionId` or `session_id` in the query). */
-function legacySessionOf(url: string | undefined): string | undefined {
-  if (url === undefined) return undefined
+/** Every distinct legacy session a query names (`sessionId` and `session_id`, repeats too). */
+function legacySessionsOf(url: string | undefined): string[] {
+  if (url === undefined) return []
   const query = url.indexOf('?')
-  if (query === -1) return undefined
+  if (query === -1) return []
   const search = new URLSearchParams(url.slice(query + 1))
-  return search.get('sessionId') ?? search.get('session_id') ?? undefined
+  return [...new Set([...search.getAll('sessionId'), ...search.getAll('session_id')])]
 }

@@ -120,11 +120,16 @@ export function reloadRefusal(running: Config, next: Config): string | undefined
   return undefined
 }
 
-/** The security-relevant part of a config, compared across reloads. */
+/**
+ * The security-relevant part of a config, compared across reloads. The separator too when
+ * `[auth]` is set: the policy built at start names the admin tools (`portico__…`) and its
+ * globs with it, so another separator would leave those rules matching nothing.
+ */
 function securityOf(config: Config): string {
   return JSON.stringify([
     config.auth,
     config.security,
     config.auth ? config.proxy.admin_tools : null,
+    config.auth ? config.proxy.separator : null,
   ])
 }

@@ -49,8 +49,16 @@ export function identityOf(req: IncomingMessage): Identity | undefined {
 }
 
 /**
- * The raw credential behind an identity, for `forward_auth` only. Never log or record it.
+ * The raw credential behind an identity, for `forward_auth` only, when it may leave Portico:
+ * a token an authorization server issued (a JWT, an introspected token), which upstreams can
+ * verify themselves. Portico's own credentials (API keys, the admin token) never do: a backend
+ * holding the admin token could reconfigure Portico. Never log or record it.
  */
 export function credentialOf(identity: Identity): string | undefined {
-  return CREDENTIALS.get(identity)
+  return isForwardable(identity) ? CREDENTIALS.get(identity) : undefined
+}
+
+/** Whether the credential behind an identity may be passed on (see `credentialOf`). */
+export function isForwardable(identity: Identity): boolean {
+  return identity.method === 'jwt' || identity.method === 'introspection'
 }

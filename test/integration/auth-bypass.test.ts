@@ -5,6 +5,8 @@
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
+import { Client } from '@modelcontextprotocol/sdk/client/index.js'
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import type { ExchangeEvent } from '../../src/observe/event.ts'
 import { type JwtIssuer, startJwtIssuer } from '../fixtures/jwt-issuer.ts'
 import { startProbeHttp } from '../fixtures/probe-server.ts'
@@ -276,6 +278,38 @@ describe('bypass matrix: sessions, streams and other paths (API keys, transparen
     const answer = await rpc(portico.url, batch, alice)
     assert.equal(answer.status, 400)
     assert.match(answer.message?.error?.message ?? '', /batch of 3 messages \(limit 2\)/)
+  })
+})
+
+describe('forward_auth passes on a token an authorization server issued (gateway)', () => {
+  it("the backend gets the caller's JWT as it came", async () => {
+    const issuer = await startJwtIssuer('alice')
+    const probe = await startProbeHttp()
+    let gateway: RunningPortico | undefined
+    try {
+      gateway = await startPortico({
+        backends: [{ name: 'probe', transport: 'http', url: probe.url, forward_auth: true }],
+        proxy: { admin_tools: false },
+        auth: { type: 'jwt', issuer: issuer.issuer, jwks_uri: issuer.jwksUri },
+      })
+      const token = await issuer.sign(gateway.url)
+      const client = new Client({ name: 'forward-auth', version: '1.0.0' })
+      await client.connect(
+        new StreamableHTTPClientTransport(new URL(gateway.url), {
+          requestInit: { headers: bearer(token) },
+        }),
+      )
+      const result = await client.callTool({ name: 'probe__headers', arguments: {} })
+      await client.close()
+      const content = (result.content ?? []) as Array<{ text: string }>
+      const seen = JSON.parse(content[0]?.text ?? '{}') as Record<string, string>
+      assert.equal(seen.authorization, `Bearer ${token}`)
+      assert.equal(seen['x-user-id'], 'alice')
+    } finally {
+      await gateway?.close()
+      await probe.close()
+      await issuer.close()
+    }
   })
 })
 

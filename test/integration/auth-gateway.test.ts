@@ -140,10 +140,19 @@ describe('authorization in gateway mode (API keys, roles, admin, forward_auth)',
     )
   })
 
-  it('HTTP backends get the verified identity; forward_auth sends the client token', async () => {
+  it("HTTP backends get the verified identity; forward_auth never sends Portico's own keys", async () => {
     const seen = JSON.parse(text(await alice.callTool({ name: 'probe__headers', arguments: {} })))
     assert.equal(seen['x-user-id'], 'alice')
-    assert.equal(seen.authorization, 'Bearer alice-key')
+    // An API key is Portico's credential, not one the backend could verify: not forwarded
+    // (forward_auth passes on tokens an authorization server issued: auth-bypass.test.ts).
+    assert.equal(seen.authorization, undefined)
+    // Nor the admin token, with which a backend could reconfigure Portico.
+    const admin = await connect(gateway.url, ADMIN_TOKEN)
+    const adminSeen = JSON.parse(
+      text(await admin.callTool({ name: 'probe__headers', arguments: {} })),
+    )
+    assert.equal(adminSeen.authorization, undefined)
+    await admin.close()
   })
 
   it('admin tools need an admin credential', async () => {

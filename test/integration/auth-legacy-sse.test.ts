@@ -73,4 +73,34 @@ describe('legacy HTTP+SSE behind API keys', () => {
     assert.equal(stolen.status, 403)
     assert.match(stolen.message?.error?.message ?? '', /another identity/)
   })
+
+  it("bob's own session in the header, or a second spelling in the query, does not open alice's", async () => {
+    const bob = new Client({ name: 'sse-bob', version: '0.1.0' })
+    await bob.connect(sseClient(portico.origin, 'bob-key'))
+    await bob.callTool({ name: 'echo', arguments: { message: 'bob' } })
+    const sessions = [
+      ...new Set(
+        portico.sink
+          .exchanges()
+          .filter((e) => e.transport === 'sse' && e.sessionId !== undefined)
+          .map((e) => e.sessionId as string),
+      ),
+    ]
+    assert.equal(sessions.length, 2, 'alice and bob each have a session')
+    const [alices, bobs] = sessions as [string, string]
+    const withHeader = await rpc(
+      `${portico.origin}/message?sessionId=${alices}`,
+      request(10, 'tools/list'),
+      { ...bearer('bob-key'), 'mcp-session-id': bobs },
+    )
+    assert.equal(withHeader.status, 403)
+    const twoSpellings = await rpc(
+      `${portico.origin}/message?sessionId=${bobs}&session_id=${alices}`,
+      request(11, 'tools/list'),
+      bearer('bob-key'),
+    )
+    assert.equal(twoSpellings.status, 400)
+    assert.match(twoSpellings.message?.error?.message ?? '', /more than one session/)
+    await bob.close()
+  })
 })

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { parseConfig } from '../../src/config/schema.ts'
-import { reload } from '../../src/gateway/reload.ts'
+import { reload, reloadRefusal } from '../../src/gateway/reload.ts'
 import { Logger } from '../../src/observe/logger.ts'
 
 describe('hot reload and shared state', () => {
@@ -37,5 +37,23 @@ describe('hot reload and shared state', () => {
       /\[shared\] changed; the running shared state stays until Portico restarts/,
     )
     assert.match(lines.join(''), /config reloaded/)
+  })
+})
+
+describe('hot reload and the security policy', () => {
+  it('refuses a new separator when [auth] is set (the policy names tools with it)', () => {
+    const backends = [{ name: 'a', transport: 'http' as const, url: 'http://127.0.0.1:1/mcp' }]
+    const auth = { api_keys: [{ name: 'k', key: 'key-for-the-reload-test', admin: true }] }
+    const running = parseConfig({ backends, auth })
+    const moved = parseConfig({ backends, auth, proxy: { separator: '_' } })
+    assert.equal(reloadRefusal(running, moved), '[auth] or [security] changed')
+    // Without [auth] nothing is written against it: applied.
+    assert.equal(
+      reloadRefusal(
+        parseConfig({ backends }),
+        parseConfig({ backends, proxy: { separator: '_' } }),
+      ),
+      undefined,
+    )
   })
 })
