@@ -49,7 +49,22 @@ export function authorize(policy: Policy, mcpPath: string): Middleware {
   return async function authorization(call, next) {
     const identity = call.identity
     if (identity === undefined) throw new PorticoError('unauthorized')
-    if (call.kind !== 'request') return next(call)
+    if (call.kind !== 'request') {
+      // A notification naming a method this policy judges (no id: nothing to answer) would
+      // skip the checks below; a server that runs it anyway would run what the caller may not.
+      const method = call.method
+      const judged =
+        method !== undefined &&
+        (NAMED[method] !== undefined ||
+          LISTS[method] !== undefined ||
+          method === 'completion/complete')
+      if (judged) {
+        throw new PorticoError('invalid_request', {
+          message: `Invalid Request: ${method} is a request and needs an id`,
+        })
+      }
+      return next(call)
+    }
     const profile = profileOf(call.request.path, mcpPath)
     const method = call.method ?? ''
     const target = targetOf(call, method)

@@ -36,9 +36,14 @@ export function authFilter(options: AuthFilterOptions): RequestFilter {
     if (!forwardToken || !isForwardable(identity)) delete headers.authorization
     for (const name of identityHeaders) delete headers[name]
     Object.assign(headers, identity.headers)
+    // `Connection: x-user-id` would make the verified header hop-by-hop, dropped on the way to
+    // the upstream: the client cannot name the headers Portico vouches for.
+    if (headers.connection !== undefined) {
+      headers.connection = withoutTokens(headers.connection, identityHeaders)
+    }
   }
   return function authenticate(req): void | Promise<void> {
-    if (req.method === 'OPTIONS') {
+    if (isCorsPreflight(req)) {
       for (const name of identityHeaders) delete req.headers[name]
       delete req.headers.authorization
       return undefined
@@ -79,4 +84,28 @@ function readableByBrowsers(req: IncomingMessage, error: unknown): unknown {
       vary: 'Origin',
     },
   })
+}
+
+/** A `Connection` header's value without the tokens naming `names` (lower-case). */
+function withoutTokens(value: string | string[], names: readonly string[]): string {
+  const named = new Set(names.map((name) => name.toLowerCase()))
+  const text = Array.isArray(value) ? value.join(',') : value
+  return text
+    .split(',')
+    .map((token) => token.trim())
+    .filter((token) => token !== '' && !named.has(token.toLowerCase()))
+    .join(', ')
+}
+
+/**
+ * A browser's CORS preflight: `OPTIONS` asking `Access-Control-Request-Method`, with no body.
+ * Browsers send it without credentials, so it passes unauthenticated; any other `OPTIONS` (one
+ * a script writes, with a body) is a request like the rest and needs a credential.
+ */
+function isCorsPreflight(req: IncomingMessage): boolean {
+  if (req.method !== 'OPTIONS' || req.headers['access-control-request-method'] === undefined) {
+    return false
+  }
+  const length = req.headers['content-length']
+  return (length === undefined || length === '0') && req.headers['transfer-encoding'] === undefined
 }

@@ -25,9 +25,17 @@ function blockList(blocks: readonly string[]): BlockList {
   return list
 }
 
-/** `::ffff:10.0.0.1` → `10.0.0.1`, so IPv4 rules match IPv4 clients on a dual-stack socket. */
+/**
+ * `::ffff:10.0.0.1` → `10.0.0.1`, so IPv4 rules match IPv4 clients on a dual-stack socket; a
+ * forwarded hop with a port (`1.2.3.4:5678`, `[2001:db8::1]:443`, as some proxies write them)
+ * → its address, so a deny rule matches it too.
+ */
 export function normalizeAddress(address: string): string {
-  const trimmed = address.trim()
+  let trimmed = address.trim()
+  const bracketed = /^\[([^\]]+)\](?::\d+)?$/.exec(trimmed)
+  if (bracketed) trimmed = bracketed[1] as string
+  else if (/^\d+\.\d+\.\d+\.\d+:\d+$/.test(trimmed))
+    trimmed = trimmed.slice(0, trimmed.indexOf(':'))
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(trimmed)
   return mapped ? (mapped[1] as string) : trimmed
 }
@@ -67,10 +75,14 @@ export class IpPolicy {
     return address
   }
 
-  /** Throws 403 for an address the rules refuse. */
+  /**
+   * Throws 403 for an address the rules refuse, and for one that is not an address at all (a
+   * forwarded hop a deny rule could not judge is not let in).
+   */
   check(req: IncomingMessage): void {
     const address = this.clientAddress(req)
     const allowed =
+      isIP(address) !== 0 &&
       !contains(this.#deny, address) &&
       (this.#allow === undefined || contains(this.#allow, address))
     if (!allowed) {

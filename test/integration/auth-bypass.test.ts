@@ -4,6 +4,7 @@
  * Each attempt must be refused, recorded with Portico's reason, and never reach the upstream.
  */
 import assert from 'node:assert/strict'
+import { request as httpRequest } from 'node:http'
 import { after, before, describe, it } from 'node:test'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
@@ -76,6 +77,29 @@ describe('bypass matrix: JWT tokens (transparent mode)', () => {
     assert.equal(seen['x-user-id'], 'alice', 'a forged x-user-id is replaced')
     assert.equal(seen['x-user-email'], 'alice@example.test')
     assert.equal(seen.authorization, undefined, 'no token passthrough')
+    // A notification naming tools/call (no id: nothing to answer, so nothing was checked) is
+    // refused before it reaches the upstream.
+    const sneaky = await rpc(
+      portico.url,
+      { jsonrpc: '2.0', method: 'tools/call', params: { name: 'headers', arguments: {} } },
+      bearer(token),
+    )
+    assert.equal(sneaky.status, 400)
+    assert.match(sneaky.message?.error?.message ?? '', /tools\/call is a request and needs an id/)
+    // `Connection: x-user-id` (which would make the verified header hop-by-hop) changes nothing.
+    const hopped = await rawPost(
+      portico.url,
+      JSON.stringify(request(3, 'tools/call', { name: 'headers', arguments: {} })),
+      { ...bearer(token), connection: 'keep-alive, X-User-Id, x-user-email' },
+    )
+    // The answer as JSON, or as the data of its one SSE event.
+    const message = hopped.startsWith('{') ? hopped : (/^data: (.*)$/m.exec(hopped)?.[1] ?? '{}')
+    const hoppedSeen = JSON.parse(
+      (JSON.parse(message) as { result: { content: Array<{ text: string }> } }).result.content[0]
+        ?.text ?? '{}',
+    ) as Record<string, string>
+    assert.equal(hoppedSeen['x-user-id'], 'alice')
+    assert.equal(hoppedSeen['x-user-email'], 'alice@example.test')
   })
 
   it('no token', () => refused({}, undefined, /bearer token is required/))
@@ -242,18 +266,32 @@ describe('bypass matrix: sessions, streams and other paths (API keys, transparen
       ['POST', `${portico.origin}/message?sessionId=${id}`, { 'content-type': 'application/json' }],
       ['GET', `${portico.origin}/widget.js`, {}],
       ['GET', `${portico.origin}/.well-known/oauth-authorization-server`, {}],
+      // An OPTIONS that is no CORS preflight (no Access-Control-Request-Method, a body).
+      ['OPTIONS', portico.url, { 'content-type': 'application/json' }],
+      ['OPTIONS', `${portico.origin}/anything`, { 'content-type': 'application/json' }],
     ]
     for (const [method, url, headers] of attempts) {
       const response = await fetch(url, {
         method,
         headers,
-        ...(method === 'POST' ? { body: JSON.stringify(LIST) } : {}),
+        ...(method === 'POST' || method === 'OPTIONS' ? { body: JSON.stringify(LIST) } : {}),
         signal: AbortSignal.timeout(5000),
       })
       await response.body?.cancel()
       assert.equal(response.status, 401, `${method} ${new URL(url).pathname}`)
       assert.equal(response.headers.get('www-authenticate'), 'Bearer realm="portico"')
     }
+    // A real browser preflight (no credentials, no body) still passes.
+    const preflight = await fetch(portico.url, {
+      method: 'OPTIONS',
+      headers: {
+        origin: portico.origin,
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'authorization, content-type',
+      },
+    })
+    await preflight.body?.cancel()
+    assert.notEqual(preflight.status, 401)
     const alive = await rpc(portico.url, LIST, {
       ...alice,
       'mcp-session-id': id,
@@ -343,3 +381,31 @@ describe('client address rules (real sockets)', () => {
     )
   })
 })
+
+/** A JSON POST through node:http, which sends any header as given (fetch refuses Connection). */
+function rawPost(url: string, body: string, headers: Record<string, string>): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      url,
+      {
+        method: 'POST',
+        headers: {
+          ...headers,
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+          'mcp-protocol-version': '2025-06-18',
+        },
+      },
+      (res) => {
+        let text = ''
+        res.setEncoding('utf8')
+        res.on('data', (chunk: string) => {
+          text += chunk
+        })
+        res.on('end', () => resolve(text))
+      },
+    )
+    req.on('error', reject)
+    req.end(body)
+  })
+}

@@ -259,6 +259,16 @@ describe('client address rules', () => {
       () => ip.check(req({ 'x-forwarded-for': '203.0.113.7' }, '127.0.0.1')),
       /not allowed/,
     )
+    // A hop written with its port is the same address; one that is no address is refused.
+    for (const hop of ['203.0.113.7:5678', '[::ffff:203.0.113.7]:443', 'unknown']) {
+      assert.throws(
+        () => ip.check(req({ 'x-forwarded-for': `${hop}, 10.0.0.5` }, '127.0.0.1')),
+        /not allowed/,
+        hop,
+      )
+    }
+    assert.equal(forwarded('[2001:db8::1]:443'), '2001:db8::1')
+    ip.check(req({ 'x-forwarded-for': '198.51.100.1:80' }, '127.0.0.1'))
   })
 })
 
