@@ -110,14 +110,22 @@ export class ArgumentGuard {
     const declared = typeof schema.$schema === 'string' ? schema.$schema : ''
     const modern = declared.includes('2020-12') || declared.includes('2019-09')
     const { $schema: _ignored, ...rest } = schema
+    const ajv: Ajv | Ajv2020 = modern ? this.#draft2020() : this.#draft07()
+    const compiled = modern ? schema : rest
     try {
-      return modern ? this.#draft2020().compile(schema) : this.#draft07().compile(rest)
+      return ajv.compile(compiled)
     } catch (error) {
       this.#options.logger.warn('tool inputSchema not compiled; arguments not validated', {
         tool: name,
         error: error instanceof Error ? error.message : String(error),
       })
       return null
+    } finally {
+      // The validate function is kept in `#compiled` (bounded); Ajv's own cache of schemas
+      // (keyed by the object, a new one per compile) and registry of `$id`s would grow with
+      // every compile, and a schema with an `$id` could not be compiled again ("already
+      // exists") when the tool's schema changes: neither keeps it.
+      ajv.removeSchema(compiled)
     }
   }
 

@@ -34,6 +34,9 @@ export class JwtVerifier {
   #jwks: Promise<KeySet> | undefined
   readonly #options: JwtOptions
   readonly #algorithms: ReadonlySet<string>
+  /** Until when (performance.now) the key set counts as unreachable, and failures in a row. */
+  #failingUntil = 0
+  #failures = 0
 
   constructor(options: JwtOptions) {
     this.#options = options
@@ -56,6 +59,12 @@ export class JwtVerifier {
     return this.#jwks
   }
 
+  /** One more failed fetch: the next is not tried for 1 s, doubling up to a minute. */
+  #noteFailure(): void {
+    this.#failures++
+    this.#failingUntil = performance.now() + Math.min(60_000, 1000 * 2 ** (this.#failures - 1))
+  }
+
   /** The verified payload; throws AuthFailure (or a PorticoError when the keys are unreachable). */
   async verify(token: string): Promise<JwtPayload> {
     const audience = this.#options.audience()
@@ -71,11 +80,20 @@ export class JwtVerifier {
       throw new AuthFailure('invalid_token', 'token uses unsupported JWS extensions')
     }
     let key: unknown
+    const jwks = await this.#keySet()
+    // While the issuer's key set cannot be fetched, a token the cached keys cannot answer is
+    // refused without another fetch: jose's cooldown only counts from a successful one, so each
+    // made-up kid would have sent a request to the failing issuer.
+    if (performance.now() < this.#failingUntil && !canAnswerFromCache(jwks, header)) {
+      throw keysUnavailable(undefined)
+    }
     try {
-      const jwks = await this.#keySet()
       key = await jwks(header as { alg: string }, undefined as never)
+      this.#failures = 0
     } catch (error) {
-      throw jwtFailure(error)
+      const failure = jwtFailure(error)
+      if (failure instanceof PorticoError) this.#noteFailure()
+      throw failure
     }
     if (!verifySignature(parts, alg, keyObjectOf(key))) {
       throw new AuthFailure('invalid_token', 'token signature invalid')
@@ -125,10 +143,21 @@ export function jwtFailure(error: unknown): AuthFailure | PorticoError {
     return new AuthFailure('invalid_token', 'token signing algorithm not allowed')
   }
   // The key set could not be fetched or read: not the client's fault, and never a pass.
+  return keysUnavailable(error)
+}
+
+function keysUnavailable(cause: unknown): PorticoError {
   return new PorticoError('upstream_unavailable', {
     message: 'Cannot verify the token now: the issuer keys are unavailable',
-    cause: error,
+    ...(cause === undefined ? {} : { cause }),
   })
+}
+
+/** Whether jose would answer from its cached keys (fresh, and one of them has the token's kid). */
+function canAnswerFromCache(jwks: KeySet, header: Record<string, unknown>): boolean {
+  if (!jwks.fresh) return false
+  const keys = jwks.jwks()?.keys ?? []
+  return header.kid === undefined ? keys.length > 0 : keys.some((key) => key.kid === header.kid)
 }
 
 /** No audience to check against: refusing is the only safe answer. */

@@ -15,6 +15,7 @@ import type { Served } from '../fixtures/serve.ts'
 import { startStoreUpstream } from '../fixtures/store-upstream.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
 import { bearer, request, rpc } from '../helpers/rpc.ts'
+import { until } from '../helpers/wait.ts'
 
 const LIST = request(1, 'tools/list')
 
@@ -316,6 +317,44 @@ describe('bypass matrix: sessions, streams and other paths (API keys, transparen
     const answer = await rpc(portico.url, batch, alice)
     assert.equal(answer.status, 400)
     assert.match(answer.message?.error?.message ?? '', /batch of 3 messages \(limit 2\)/)
+  })
+})
+
+describe('an issuer whose key set cannot be fetched', () => {
+  it('is not asked again for every token: refusals back off, and it is used once it answers', async () => {
+    const issuer = await startJwtIssuer('alice')
+    const probe = await startProbeHttp()
+    let portico: RunningPortico | undefined
+    try {
+      issuer.failing = true
+      portico = await startPortico({
+        upstream: probe.url,
+        auth: { type: 'jwt', issuer: issuer.issuer, jwks_uri: issuer.jwksUri, jwks_cooldown: 0 },
+      })
+      const url = portico.url
+      const before = issuer.fetches
+      for (let i = 0; i < 20; i++) {
+        // Each a kid never published: without the backoff, each one a fetch.
+        const token = await issuer.sign(url, { unpublished: true })
+        const answer = await rpc(url, LIST, bearer(token))
+        assert.equal(answer.status, 502)
+        assert.match(answer.message?.error?.message ?? '', /issuer keys are unavailable/)
+      }
+      // One fetch, then one per backoff (1 s, doubling): a few, whatever the machine's pace,
+      // against one per token before.
+      assert.ok(issuer.fetches - before <= 6, `${issuer.fetches - before} fetches for 20 tokens`)
+      issuer.failing = false
+      const token = await issuer.sign(url)
+      await until(
+        async () => ((await rpc(url, LIST, bearer(token))).status === 200 ? true : undefined),
+        10_000,
+        'a token accepted once the issuer answers',
+      )
+    } finally {
+      await portico?.close()
+      await probe.close()
+      await issuer.close()
+    }
   })
 })
 

@@ -322,6 +322,36 @@ describe('argument guard', () => {
   })
 })
 
+describe('argument guard and schemas with an $id', () => {
+  it('validates a tool whose schema (with an $id) changes, as often as it changes', () => {
+    const guard = new ArgumentGuard({
+      maxArgumentSize: 1000,
+      validate: true,
+      logger: new Logger({ level: 'silent' }),
+    })
+    const call = (args: unknown) => requestCall('tools/call', { name: 'tagged', arguments: args })
+    for (const type of ['number', 'string', 'number']) {
+      guard.learn({
+        tools: [
+          {
+            name: 'tagged',
+            inputSchema: {
+              $id: 'https://example.test/tagged',
+              type: 'object',
+              properties: { a: { type } },
+              required: ['a'],
+            },
+          },
+        ],
+      })
+      // A schema Ajv had seen before under this $id is compiled again, not refused (which
+      // switched validation off for the tool).
+      assert.throws(() => guard.check(call({ a: type === 'number' ? 'x' : 1 })), /must be/)
+      guard.check(call({ a: type === 'number' ? 1 : 'x' }))
+    }
+  })
+})
+
 describe('hot reload and auth', () => {
   it('rejects a reload that changes [auth] or [security] instead of ignoring it', async () => {
     const { reload } = await import('../../src/gateway/reload.ts')
