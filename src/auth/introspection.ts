@@ -19,6 +19,7 @@ const MAX_ENTRIES = 10_000
 /** Introspection requests in flight at once: a flood of made-up tokens waits on no more. */
 const MAX_IN_FLIGHT = 64
 const REFUSAL_TTL_MS = 10_000
+const MAX_REFUSALS = 2000
 const TIMEOUT_MS = 5000
 const MAX_BYTES = 64 * 1024
 
@@ -43,6 +44,11 @@ interface Entry {
 export class Introspector {
   readonly #options: IntrospectionOptions
   readonly #cache = new BoundedMap<string, Entry>(MAX_ENTRIES)
+  /**
+   * Refusals apart, and fewer: a flood of made-up tokens fills this one, not the cache of the
+   * valid tokens (whose eviction would send their holders' next calls to the server again).
+   */
+  readonly #refused = new BoundedMap<string, Entry>(MAX_REFUSALS)
   readonly #inFlight = new Map<string, Promise<Entry>>()
   readonly #authorization: string
   /** Requests sent to the authorization server (for tests and the admin tools). */
@@ -59,9 +65,10 @@ export class Introspector {
     if (this.#options.audience().length === 0) throw unknownResource()
     const key = digest(token)
     const now = this.#now()
-    let entry = this.#cache.get(key)
+    let entry = this.#cache.get(key) ?? this.#refused.get(key)
     if (entry !== undefined && entry.until <= now) {
       this.#cache.delete(key)
+      this.#refused.delete(key)
       entry = undefined
     }
     if (entry === undefined) {
@@ -76,7 +83,8 @@ export class Introspector {
         this.#inFlight.set(key, pending)
       }
       entry = await pending
-      this.#cache.set(key, entry)
+      if (entry.claims === undefined) this.#refused.set(key, entry)
+      else this.#cache.set(key, entry)
     }
     if (entry.claims === undefined) throw new AuthFailure('invalid_token', entry.refusal ?? '')
     const exp = entry.claims.exp
