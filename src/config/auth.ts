@@ -330,7 +330,16 @@ function tokenProblems(auth: AuthConfig, security: SecurityConfig): Problem[] {
   if (security?.admin_token !== undefined) {
     note(security.admin_token, 'security.admin_token', ['security', 'admin_token'])
   }
-  const names = new Set<string>()
+  // One name, one principal: sessions, caches and rate limits are keyed by it, so two
+  // credentials under one name (a key named like a token's synthetic `token-0`) would share them.
+  const names = new Set<string>(auth.tokens.map((_token, i) => `token-${i}`))
+  auth.scoped_tokens.forEach((scoped, i) => {
+    const name = scoped.name ?? `scoped-token-${i}`
+    if (names.has(name)) {
+      problems.push({ path: ['auth', 'scoped_tokens', i, 'name'], message: 'duplicate name' })
+    }
+    names.add(name)
+  })
   auth.api_keys.forEach((key, i) => {
     if (names.has(key.name)) {
       problems.push({ path: ['auth', 'api_keys', i, 'name'], message: 'duplicate key name' })

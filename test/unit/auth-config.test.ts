@@ -214,6 +214,11 @@ describe('[auth] rejections (mcp-proxy rules and fail closed)', () => {
       /expected an IP address or a CIDR block/,
     ],
     [
+      "an API key named like a token's own name (one principal, two credentials)",
+      `[auth]\ntokens = ["first-token-value"]\n[[auth.api_keys]]\nname = "token-0"\nkey = "an-api-key-value"\n`,
+      /auth\.api_keys\[0\]\.name: duplicate key name/,
+    ],
+    [
       'bearer_methods_supported other than header',
       `[auth]\ntokens = ["a"]\nbearer_methods_supported = ["query"]\n`,
       /only "header" is supported/,
