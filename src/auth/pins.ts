@@ -106,6 +106,9 @@ export class ToolPins {
     this.#logger = logger
     this.#pins = readPinFile(path)
     this.#mtimeMs = this.#mtime()
+    // Changes waiting for an operator are withheld from the start, not from the next listing:
+    // a restart must not open a window in which the changed tool can be called.
+    for (const name of Object.keys(this.#pins.pending)) this.#withheld.add(name)
   }
 
   middleware(): Middleware {
@@ -195,6 +198,7 @@ export class ToolPins {
       for (const name of [...this.#withheld]) {
         if (this.#pins.pending[name] === undefined) this.#withheld.delete(name)
       }
+      for (const name of Object.keys(this.#pins.pending)) this.#withheld.add(name)
     } catch (error) {
       this.#logger.warn('pin file unreadable; keeping the pins in memory', { error: String(error) })
     }

@@ -212,7 +212,7 @@ export interface AuthContext {
   public_url?: string | undefined
   host: string
   backends?: Array<{ forward_auth: boolean; transport: string }> | undefined
-  proxy: { admin_tools: boolean }
+  proxy: { admin_tools: boolean; tool_discovery?: boolean; tool_exposure?: string }
 }
 
 /** The kind of authentication a config asks for (mcpr's block alone is an OAuth resource). */
@@ -236,6 +236,18 @@ export function authProblems(config: AuthContext): Problem[] {
   const auth = config.auth
   const security = config.security
   problems.push(...securityProblems(security))
+  if (
+    security?.pin_tools &&
+    (config.proxy.tool_discovery || config.proxy.tool_exposure === 'search')
+  ) {
+    // Pins judge tool definitions as listings pass the chain; the search tools read the
+    // backends' lists themselves, so changed definitions would reach the model unchecked.
+    problems.push({
+      path: ['security', 'pin_tools'],
+      message:
+        'pin_tools does not cover the search tools (tool_discovery, tool_exposure = "search"), which show the backends\' definitions unchecked: use one or the other',
+    })
+  }
   if (auth === undefined) {
     for (const [index, backend] of (config.backends ?? []).entries()) {
       if (backend.forward_auth) {

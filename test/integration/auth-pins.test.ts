@@ -12,6 +12,7 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js'
+import type { ConfigInput } from '../../src/config/schema.ts'
 import { type Served, serveMcp } from '../fixtures/serve.ts'
 import { runCli } from '../helpers/cli.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
@@ -25,6 +26,7 @@ describe('tool pinning', () => {
   let description = 'Says hello'
   let upstream: Served
   let portico: RunningPortico
+  let config: ConfigInput
   const key = bearer('k')
 
   before(async () => {
@@ -41,7 +43,7 @@ describe('tool pinning', () => {
       await server.connect(transport)
       await transport.handleRequest(req, res)
     })
-    const config = {
+    config = {
       upstream: upstream.url,
       auth: { api_keys: [{ name: 'ops', key: 'k' }] },
       security: { pin_tools: true, pin_file: pinFile },
@@ -82,6 +84,20 @@ describe('tool pinning', () => {
         (e) => e.type === 'exchange' && e.reason === 'tool_changed' && e.subject === 'ops',
       ),
     )
+
+    // A restart does not forget the pending change: a new Portico on the same pin file refuses
+    // the call before any listing taught it anything.
+    const restarted = await startPortico(config)
+    try {
+      const early = await rpc(
+        restarted.url,
+        request(4, 'tools/call', { name: 'greet', arguments: {} }),
+        key,
+      )
+      assert.match(early.message?.error?.message ?? '', /portico pins accept/)
+    } finally {
+      await restarted.close()
+    }
 
     const shown = await runCli(['pins', '-c', configFile])
     assert.equal(shown.code, 0, shown.stderr)

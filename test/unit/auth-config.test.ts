@@ -219,6 +219,11 @@ describe('[auth] rejections (mcp-proxy rules and fail closed)', () => {
       /auth\.api_keys\[0\]\.name: duplicate key name/,
     ],
     [
+      'pin_tools with the search tools, which show definitions pins never see',
+      `${GATEWAY}[proxy]\ntool_exposure = "search"\n[auth]\ntokens = ["a-token-value"]\n[security]\npin_tools = true\n`,
+      /pin_tools does not cover the search tools/,
+    ],
+    [
       'bearer_methods_supported other than header',
       `[auth]\ntokens = ["a"]\nbearer_methods_supported = ["query"]\n`,
       /only "header" is supported/,
