@@ -112,6 +112,17 @@ export class Policy {
    * its roles and the profile must allow it. Admin rights do not widen a profile.
    */
   allows(identity: Identity, kind: TargetKind, name: string, profile?: string): boolean {
+    if (kind === 'resource') {
+      // `file:///tmp/../etc/passwd`, `file:////etc/passwd`, `file://localhost/etc/passwd`: a
+      // server that resolves the URI reads /etc/passwd, which `deny_resources = ["file:///etc/*"]`
+      // must catch. The URI is allowed only if its resolved spelling is allowed too.
+      const resolved = resolvedUri(name)
+      if (resolved !== name && !this.#allowsName(identity, kind, resolved, profile)) return false
+    }
+    return this.#allowsName(identity, kind, name, profile)
+  }
+
+  #allowsName(identity: Identity, kind: TargetKind, name: string, profile?: string): boolean {
     if (profile !== undefined) {
       const scoped = this.#profiles.get(profile)
       if (scoped === undefined || !admits(scoped[kind], name)) return false
@@ -131,4 +142,21 @@ export class Policy {
     if (profile !== undefined) return false
     return identity.admin || (identity.roles.length === 0 && this.#adminPrefix === undefined)
   }
+}
+
+/**
+ * A resource URI as a server that resolves it would read it: dot segments resolved (plain or
+ * percent-encoded), runs of slashes in the path made one, `localhost` dropped from `file:` URIs.
+ * A URI that is not a URL stays as it is.
+ */
+export function resolvedUri(uri: string): string {
+  let url: URL
+  try {
+    url = new URL(uri)
+  } catch {
+    return uri
+  }
+  if (url.protocol === 'file:' && url.hostname === 'localhost') url.hostname = ''
+  url.pathname = url.pathname.replace(/\/{2,}/g, '/')
+  return url.href
 }

@@ -56,6 +56,21 @@ interface Tunnel {
 /** Sockets open at once (public clients and tunnels); past it new ones are closed. */
 const MAX_CONNECTIONS = 20_000
 
+/**
+ * Response header pairs with every cookie's `Domain` attribute removed: a tenant's cookie then
+ * belongs to its own subdomain only, never to the relay's domain, where every other tenant's
+ * site would receive it (or set one for it).
+ */
+export function hostOnlyCookies(pairs: string[]): string[] {
+  const out = pairs.slice()
+  for (let i = 0; i + 1 < out.length; i += 2) {
+    if ((out[i] as string).toLowerCase() === 'set-cookie') {
+      out[i + 1] = (out[i + 1] as string).replace(/;\s*domain=[^;]*/gi, '')
+    }
+  }
+  return out
+}
+
 /** WebSocket close reasons are limited to 123 bytes. */
 function closeReason(text: string): string {
   const bytes = Buffer.from(text)
@@ -364,7 +379,7 @@ export class Relay {
         return
       }
       try {
-        res.writeHead(status, head.headers)
+        res.writeHead(status, hostOnlyCookies(head.headers))
       } catch {
         stream.reset('bad response headers')
       }

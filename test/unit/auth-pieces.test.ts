@@ -29,7 +29,11 @@ const auth = authSchema.parse({
   jwks_uri: 'https://as.example/jwks',
   audience: 'https://mcp.example/mcp',
   roles: [
-    { name: 'reader', allow_tools: ['files__read_*'], deny_resources: ['secret://*'] },
+    {
+      name: 'reader',
+      allow_tools: ['files__read_*'],
+      deny_resources: ['secret://*', 'file:///etc/*'],
+    },
     { name: 'ops', admin: true },
   ],
   role_mapping: { claim: 'scope', mapping: { 'mcp:read': 'reader', 'mcp:ops': 'ops' } },
@@ -120,6 +124,17 @@ describe('policy and the authorization middleware', () => {
     assert.ok(policy.allows(reader, 'tool', 'files__read_text'))
     assert.ok(!policy.allows(reader, 'tool', 'files__write'))
     assert.ok(!policy.allows(reader, 'resource', 'secret://key'))
+    // Other spellings of a denied file are denied too; other files are not.
+    for (const uri of [
+      'file:///etc/passwd',
+      'file:///tmp/../etc/passwd',
+      'file:///tmp/%2e%2e/etc/passwd',
+      'file:////etc/passwd',
+      'file://localhost/etc/passwd',
+    ]) {
+      assert.ok(!policy.allows(reader, 'resource', uri), uri)
+    }
+    assert.ok(policy.allows(reader, 'resource', 'file:///tmp/notes.txt'))
     assert.ok(policy.allows(reader, 'prompt', 'any'))
     assert.ok(policy.allows(nobody, 'tool', 'files__write'), 'no role: unrestricted')
     assert.ok(!policy.allows(nobody, 'tool', 'portico__config'))

@@ -11,6 +11,7 @@ import { after, describe, it } from 'node:test'
 import { WebSocket, WebSocketServer } from 'ws'
 import { parseConfig } from '../../src/config/schema.ts'
 import { matchesPattern, pickSubdomain, RelayAuth } from '../../src/relay/auth.ts'
+import { hostOnlyCookies } from '../../src/relay/server.ts'
 import { relaySettings } from '../../src/relay/settings.ts'
 import { registerUrl } from '../../src/tunnel/client.ts'
 import { ReceiveWindow, SendWindow } from '../../src/tunnel/flow.ts'
@@ -453,6 +454,29 @@ describe('relay tokens and subdomains', () => {
     assert.equal(
       registerUrl('wss://t.example.com/base?x=1'),
       'wss://t.example.com/base/_tunnel/register',
+    )
+  })
+})
+
+describe('relay answers', () => {
+  it("keeps a tenant's cookies to its own subdomain: Domain attributes are removed", () => {
+    assert.deepEqual(
+      hostOnlyCookies([
+        'content-type',
+        'text/html',
+        'Set-Cookie',
+        'sid=1; Path=/; Domain=tunnel.example.com; HttpOnly',
+        'set-cookie',
+        'theme=dark;domain=.tunnel.example.com',
+      ]),
+      [
+        'content-type',
+        'text/html',
+        'Set-Cookie',
+        'sid=1; Path=/; HttpOnly',
+        'set-cookie',
+        'theme=dark',
+      ],
     )
   })
 })
