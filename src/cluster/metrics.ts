@@ -11,6 +11,7 @@ import { createRequire } from 'node:module'
 import type * as PromClient from 'prom-client'
 import type { SharedMetrics } from '../metrics/metrics.ts'
 import { type FromWorker, isPorticoMessage, type ToWorker } from './messages.ts'
+import { ignoreClosed } from './store-link.ts'
 
 const COLLECT_MS = 2000
 /** A worker waits a little longer than the primary's collection for the answer. */
@@ -59,7 +60,7 @@ export class WorkerMetrics implements SharedMetrics {
 
 function send(message: FromWorker): boolean {
   if (!process.connected || process.send === undefined) return false
-  process.send(message)
+  process.send(message, ignoreClosed)
   return true
 }
 
@@ -130,5 +131,5 @@ export class PrimaryMetrics {
 }
 
 function reply(worker: ClusterWorker, message: ToWorker): void {
-  if (worker.isConnected()) worker.send(message)
+  if (worker.isConnected()) worker.send(message, ignoreClosed)
 }

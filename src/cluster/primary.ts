@@ -16,7 +16,7 @@ import type { Logger } from '../observe/logger.ts'
 import type { StoreSink } from '../store/sink.ts'
 import { type FromWorker, isPorticoMessage, SLOT_VARIABLE, type ToWorker } from './messages.ts'
 import type { PrimaryMetrics } from './metrics.ts'
-import { relayStore } from './store-link.ts'
+import { ignoreClosed, relayStore } from './store-link.ts'
 
 const RESTART_MIN_MS = 100
 const RESTART_MAX_MS = 30_000
@@ -113,6 +113,11 @@ export class ClusterPrimary {
       if (isPorticoMessage<FromWorker>(message)) this.#onMessage(slot, worker, message)
     })
     worker.on('exit', (code, signal) => this.#onExit(slot, worker, code, signal))
+    // A worker killed (SIGKILL, the OOM killer) still counts as connected until its disconnect
+    // is seen: a message sent to it meanwhile fails (EPIPE) as an 'error' event, which without a
+    // listener would end the primary, and every other worker and the store with it. Its exit
+    // is what matters, and is handled above.
+    worker.on('error', () => {})
   }
 
   #onMessage(slot: Slot, worker: ClusterWorker, message: FromWorker): void {
@@ -190,7 +195,8 @@ export class ClusterPrimary {
       const worker = slot.worker
       if (worker === undefined) continue
       exits.push(exitOf(worker))
-      if (worker.isConnected()) worker.send({ type: 'portico:drain' } satisfies ToWorker)
+      if (worker.isConnected())
+        worker.send({ type: 'portico:drain' } satisfies ToWorker, ignoreClosed)
       else worker.process.kill('SIGTERM')
     }
     const deadline = setTimeout(() => this.kill(), this.#options.drainTimeoutMs + EXIT_GRACE_MS)

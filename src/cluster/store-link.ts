@@ -26,7 +26,8 @@ export class PrimaryLink extends EventEmitter implements WriterLink {
 
   postMessage(message: ToWriter): void {
     if (!process.connected) return
-    process.send?.({ type: 'portico:store', message } satisfies FromWorker)
+    // With a callback a failed send (the primary gone) is an argument, not an 'error' event.
+    process.send?.({ type: 'portico:store', message } satisfies FromWorker, ignoreClosed)
   }
 
   ref(): void {}
@@ -44,7 +45,7 @@ export function relayStore(
 ): void {
   const answer = (reply: FromWriter) => {
     if (worker.isConnected())
-      worker.send({ type: 'portico:store', message: reply } satisfies ToWorker)
+      worker.send({ type: 'portico:store', message: reply } satisfies ToWorker, ignoreClosed)
   }
   if (message.type === 'close') {
     answer({ type: 'closed' })
@@ -56,3 +57,9 @@ export function relayStore(
   sink?.relay({ json, count, bytes, dropped })
   answer({ type: 'relayed', count: message.count, bytes: message.bytes })
 }
+
+/**
+ * The callback of an IPC send: a channel closed by the other side's death is not an error here
+ * (the primary sees the worker's exit; a worker sees its disconnect).
+ */
+export function ignoreClosed(_error: Error | null): void {}

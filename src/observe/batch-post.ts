@@ -55,6 +55,8 @@ interface Batch {
 }
 
 const REPORT_EVERY_MS = 10_000
+/** Bytes buffered at most (the batch being sent aside), whatever `maxBuffer` allows. */
+const MAX_BUFFERED_BYTES = 64 * 1024 * 1024
 
 /**
  * Elements (texts, or encoded bytes) are written into the open batch as they are pushed:
@@ -94,7 +96,11 @@ export class BatchPoster implements StatsSource {
    * beyond the bound. Never waits.
    */
   push(element: string | Uint8Array): void {
-    if (this.#closed || this.#buffered() >= this.#options.maxBuffer) {
+    if (
+      this.#closed ||
+      this.#buffered() >= this.#options.maxBuffer ||
+      this.#bufferedBytes() >= MAX_BUFFERED_BYTES
+    ) {
       this.#dropped++
       return
     }
@@ -120,6 +126,16 @@ export class BatchPoster implements StatsSource {
 
   #buffered(): number {
     return this.#openCount + this.#sealedCount + this.#sending
+  }
+
+  /**
+   * Bytes waiting: the open batch and the sealed ones. `maxBuffer` counts elements; this bounds
+   * their size too, whatever each element holds, while the endpoint is slow or down.
+   */
+  #bufferedBytes(): number {
+    let bytes = this.#open.length
+    for (const batch of this.#sealed) bytes += batch.body.length
+    return bytes
   }
 
   /** The open batch becomes a body of its own (one copy per batch, not per element). */

@@ -71,6 +71,14 @@ function jsonExchange(event: ExchangeEvent, level: string): string {
   for (const [key, value] of Object.entries(fields)) {
     if (typeof value === 'string' && value.length > 512) fields[key] = clip(value, 512)
   }
+  // The client's name and version are a client's own text too, one level down.
+  const client = event.client
+  if (client !== undefined && (client.name.length > 512 || (client.version?.length ?? 0) > 512)) {
+    fields.client = {
+      name: clip(client.name, 512),
+      ...(client.version === undefined ? {} : { version: clip(client.version, 512) }),
+    }
+  }
   return JSON.stringify({ time: new Date(event.ts).toISOString(), level, ...fields })
 }
 

@@ -76,10 +76,10 @@ function exchangePayload(e: ExchangeEvent): Record<string, unknown> {
   return {
     kind: e.kind === 'http' || e.kind === 'stream' ? 'http' : 'mcp',
     proxy: e.proxy,
-    request_id: e.jsonrpcId ?? null,
-    session_id: e.sessionId ?? null,
-    method: e.method,
-    name: e.name ?? null,
+    request_id: e.jsonrpcId === undefined ? null : clipped(e.jsonrpcId),
+    session_id: e.sessionId === undefined ? null : clip(e.sessionId),
+    method: clip(e.method),
+    name: e.name === undefined ? null : clip(e.name),
     target_kind: e.targetKind ?? null,
     backend: e.backend ?? null,
     transport: e.transport,
@@ -92,17 +92,31 @@ function exchangePayload(e: ExchangeEvent): Record<string, unknown> {
     first_byte_us: e.firstByteUs ?? null,
     bytes_in: e.bytesIn,
     bytes_out: e.bytesOut,
-    client_name: e.client?.name ?? null,
-    client_version: e.client?.version ?? null,
-    user_agent: e.userAgent ?? null,
+    client_name: e.client?.name === undefined ? null : clip(e.client.name),
+    client_version: e.client?.version === undefined ? null : clip(e.client.version),
+    user_agent: e.userAgent === undefined ? null : clip(e.userAgent),
   }
 }
+
+/**
+ * What a client chose (a method, a tool or client name, an id) at most 256 characters: an
+ * event of megabytes, times the buffer's bound, while the endpoint is slow, is memory lost.
+ */
+function clip(text: string): string {
+  return text.length <= MAX_TEXT ? text : `${text.slice(0, MAX_TEXT - 1)}…`
+}
+
+function clipped(id: string | number): string | number {
+  return typeof id === 'string' ? clip(id) : id
+}
+
+const MAX_TEXT = 256
 
 function notificationPayload(e: NotificationEvent): Record<string, unknown> {
   return {
     proxy: e.proxy,
-    method: e.method,
-    session_id: e.sessionId ?? null,
+    method: clip(e.method),
+    session_id: e.sessionId === undefined ? null : clip(e.sessionId),
     backend: e.backend ?? null,
   }
 }

@@ -80,4 +80,19 @@ describe('BatchPoster', () => {
     poster.push('9')
     assert.equal(poster.pipeStats().dropped, 3, 'closed: dropped and counted')
   })
+
+  it('bounds the bytes waiting too, whatever each element holds', () => {
+    // An endpoint that never answers: nothing leaves, everything waits.
+    const poster = posterTo(
+      'http://127.0.0.1:9/never',
+      { batchSize: 1_000_000, flushIntervalMs: 60_000, maxBuffer: 1_000_000 },
+      ['[', ']'],
+    )
+    const megabyte = JSON.stringify('x'.repeat(1024 * 1024))
+    for (let i = 0; i < 100; i++) poster.push(megabyte)
+    const { pending, dropped } = poster.pipeStats()
+    assert.ok(pending <= 65, `${pending} MB waiting`)
+    assert.equal(pending + dropped, 100)
+    void poster.close()
+  })
 })
