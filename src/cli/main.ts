@@ -111,6 +111,12 @@ function registerVersion(program: Command): void {
 }
 
 async function main(argv: string[]): Promise<void> {
+  // `portico logs -f | head`: the reader went away. That ends the command, quietly, as with any
+  // Unix tool; without this the write's EPIPE is an unhandled error with a stack.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(0)
+    throw error
+  })
   try {
     await buildProgram().parseAsync(argv)
   } catch (error) {

@@ -104,7 +104,7 @@ export function renderSchema(report: SchemaReport, named: boolean): string {
     const stale = list.stale ? '  [stale: list_changed since]' : ''
     lines.push('', `── ${list.method} ──  (captured ${formatTime(list.captured_at)})${stale}`)
     lines.push(`${LABELS[list.method] ?? list.method} (${list.items.length}):`)
-    const width = Math.max(0, ...list.items.map((item) => item.key.length))
+    const width = list.items.reduce((widest, item) => Math.max(widest, item.key.length), 0)
     for (const item of list.items) {
       const description = item.description
         ? `  —  ${truncate(item.description.replace(/\s+/g, ' '), 60)}`

@@ -82,14 +82,21 @@ export function encodeJson(value: unknown): string {
   return text.includes('\\u0000id:') ? text.replace(BIG_ID_JSON, '$1') : text
 }
 
-/** Replaces unsafe integer ids by their marked literal, found in the body's text. */
+/**
+ * Replaces unsafe integer ids by their marked literal, found in the body's text. One pass over
+ * the text for the whole batch: each message's literal is searched from where the previous
+ * message's was found (messages come in text order), so two ids that round to the same number
+ * keep their own literals, and a batch of big ids costs one scan, not one per message.
+ */
 function keepBigIds(messages: unknown[], text: string): void {
+  let literals: IterableIterator<RegExpMatchArray> | undefined
   for (const message of messages) {
     if (!isObject(message) || typeof message.id !== 'number' || Number.isSafeInteger(message.id)) {
       continue
     }
-    for (const match of text.matchAll(/"id"\s*:\s*(-?\d+)(?=\s*[,}])/g)) {
-      const literal = match[1] as string
+    literals ??= text.matchAll(/"id"\s*:\s*(-?\d+)(?=\s*[,}])/g)
+    for (let next = literals.next(); next.done !== true; next = literals.next()) {
+      const literal = next.value[1] as string
       if (Number(literal) === message.id && !Number.isSafeInteger(Number(literal))) {
         message.id = `${BIG_ID}${literal}`
         break
@@ -97,6 +104,12 @@ function keepBigIds(messages: unknown[], text: string): void {
     }
   }
 }
+
+/**
+ * Messages in one batch at most, whatever `[security] max_batch_size` says (it may lower it):
+ * each becomes an upstream call, and a 4 MB batch of tiny notifications would be 100,000.
+ */
+export const MAX_BATCH = 1000
 
 /** Parses JSON text, or gives undefined (for answers Portico inspects but never trusts). */
 export function parseJson(text: string | Buffer): unknown {
@@ -129,6 +142,11 @@ export function decodeBody(body: Buffer | string): Decoded {
   const batch = Array.isArray(value)
   const items: unknown[] = batch ? (value as unknown[]) : [value]
   if (items.length === 0) throw new PorticoError('invalid_request', { message: 'Empty batch' })
+  if (items.length > MAX_BATCH) {
+    throw new PorticoError('invalid_request', {
+      message: `Batch too large: ${items.length} messages (at most ${MAX_BATCH})`,
+    })
+  }
   if (text.includes('"id"')) keepBigIds(items, text)
   const kinds: MessageKind[] = []
   for (const item of items) {

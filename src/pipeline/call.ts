@@ -101,9 +101,15 @@ export function rawBytesOf(call: Call): Buffer | undefined {
   return RAW.get(call.message)
 }
 
-/** The headers a call is forwarded with: the client's end-to-end ones, its trace context. */
+/**
+ * The headers a call is forwarded with: the client's end-to-end ones, its trace context, and
+ * `accept-encoding: identity`. Portico reads MCP answers (SSE events, list filters, CSP
+ * rewriting, outcomes), and a gzip body it passed on undecoded would be read as garbage; on
+ * loopback or a LAN compression saves little for JSON-RPC.
+ */
 export function upstreamHeadersOf(call: Call): HeaderMap {
   const headers = forwardHeaders(call.headers, call.request)
+  headers['accept-encoding'] = 'identity'
   if (call.traceparent !== undefined) headers.traceparent = call.traceparent
   return headers
 }

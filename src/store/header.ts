@@ -23,6 +23,8 @@ export function isCurrentStore(path: string): boolean {
     // SQLite writes its -wal and -shm files next to the store.
     accessSync(dirname(resolve(path)), constants.W_OK)
     if (walHasFrames(path)) return false
+    // Opened below only if a regular file: opening a FIFO blocks until a writer comes.
+    if (!statSync(path).isFile()) return false
     const header = readHeader(path)
     return (
       header.length === HEADER_BYTES &&

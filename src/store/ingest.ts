@@ -96,7 +96,11 @@ export class Ingestor {
       // cannot commit between reading the strings generation and using cached ids.
       this.#transaction.immediate(events, dropped, proxy)
     } catch (error) {
+      // Whatever the caches learned from this batch was rolled back with it.
       this.#strings.forget()
+      this.#schema.forget()
+      this.#sessions.forget()
+      this.#clientCap.forget()
       throw error
     }
   }

@@ -3,7 +3,7 @@
  * writer and the CLI, and migrations. Every SQLite failure a user can meet (missing file, lock,
  * corruption, a store from a newer Portico) becomes a StoreError with one clear sentence.
  */
-import { existsSync, mkdirSync } from 'node:fs'
+import { existsSync, mkdirSync, statSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { homedir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
@@ -63,6 +63,13 @@ export function openStore(path: string, options: OpenOptions = {}): Db {
     )
   }
   if (options.create && path !== ':memory:') makeFolder(path)
+  if (path !== ':memory:') {
+    // A FIFO or a device named by --db would block the process opening it, for ever.
+    const info = statSync(path, { throwIfNoEntry: false })
+    if (info !== undefined && !info.isFile()) {
+      throw new StoreError(`${path} is not a regular file: a store is a SQLite file`)
+    }
+  }
   let db: Db | undefined
   try {
     db = new (database())(path, {

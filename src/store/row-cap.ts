@@ -14,6 +14,11 @@ export class RowCap {
   readonly #counts = new Map<string, { rows: number; countedAt: number }>()
   #refused = 0
 
+  /** Forgets the counts (a rolled-back transaction took back the rows they counted). */
+  forget(): void {
+    this.#counts.clear()
+  }
+
   /** `table` must have a `proxy` column leading an index (its primary key does). */
   constructor(db: Db, table: string, limit: number) {
     this.#limit = limit

@@ -104,6 +104,14 @@ export class SchemaRecorder {
     this.#snapshots.set(`${proxy}\0${method}`, { hash, payload })
   }
 
+  /**
+   * Forgets the cached snapshots: a rolled-back transaction took back the rows they came from,
+   * and a cached hash of an answer never committed would hide that answer's change next time.
+   */
+  forget(): void {
+    this.#snapshots.clear()
+  }
+
   #snapshot(proxy: string, method: string): Snapshot | undefined {
     const key = `${proxy}\0${method}`
     let snapshot = this.#snapshots.get(key)

@@ -58,6 +58,14 @@ export class SessionTracker {
   readonly #insert
   readonly #cap: RowCap
 
+  /** Forgets what it cached from rows a rolled-back transaction took back. */
+  forget(): void {
+    this.#groups.clear()
+    this.#clientByAgent.clear()
+    this.#clients.clear()
+    this.#cap.forget()
+  }
+
   constructor(db: Db, maxSessions = MAX_SESSIONS_PER_PROXY) {
     this.#findGroup = db.prepare<[string, string], { session_id: string; last_seen_at: number }>(
       'SELECT session_id, last_seen_at FROM sessions WHERE proxy = ? AND group_key = ? ORDER BY last_seen_at DESC LIMIT 1',

@@ -126,7 +126,13 @@ function start(options: WriterOptions): void {
         queuedBytes += message.bytes
         dropped += message.dropped
       } catch (error) {
-        post({ type: 'failed', count: 0, bytes: message.bytes, message: messageOf(error) })
+        // Its whole count: the sink counts these events in flight until told.
+        post({
+          type: 'failed',
+          count: message.count,
+          bytes: message.bytes,
+          message: messageOf(error),
+        })
       }
       if (queue.length >= options.flushEvents && !flushing) flushing = setImmediate(flush)
       return

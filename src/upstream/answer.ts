@@ -169,6 +169,11 @@ export class AnswerHandler implements Dispatcher.DispatchHandler {
         callback(error)
       },
     })
+    // The body may fail (the upstream's socket reset) before anyone reads it: a batch waiting
+    // on its slowest call, a body being drained. An 'error' event without a listener would end
+    // the process; the reader, when it comes, still sees the error (`stream.errored`, and its
+    // reads fail).
+    stream.on('error', () => {})
     this.#stream = stream
     for (const chunk of head) stream.push(chunk)
     this.#settle(new UpstreamResponse(this.#status, this.#headers ?? {}, stream))

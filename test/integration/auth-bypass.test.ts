@@ -78,6 +78,9 @@ describe('bypass matrix: JWT tokens (transparent mode)', () => {
     assert.equal(seen['x-user-id'], 'alice', 'a forged x-user-id is replaced')
     assert.equal(seen['x-user-email'], 'alice@example.test')
     assert.equal(seen.authorization, undefined, 'no token passthrough')
+    // The client (undici's fetch) accepts gzip; the upstream is asked for plain bytes, which
+    // Portico can read (SSE events, list filters).
+    assert.equal(seen['accept-encoding'], 'identity')
     // A notification naming tools/call (no id: nothing to answer, so nothing was checked) is
     // refused before it reaches the upstream.
     const sneaky = await rpc(

@@ -216,6 +216,29 @@ describe('bad input and failures', () => {
     }
   })
 
+  it('survives an upstream body that fails while a batch waits for its slowest answer', async () => {
+    const batchDies = await startPortico({ upstream: `${bad.origin}/batch-dies` })
+    try {
+      const call = (id: number, name: string) => ({
+        jsonrpc: '2.0',
+        id,
+        method: 'tools/call',
+        params: { name },
+      })
+      const response = await fetch(batchDies.url, {
+        method: 'POST',
+        headers: MCP_HEADERS,
+        body: JSON.stringify([call(1, 'dies'), call(2, 'slow')]),
+      })
+      const text = await response.text()
+      assert.match(text, /"id":2/, 'the slow answer still comes')
+      // The process is alive and serving.
+      assert.equal((await fetch(`${batchDies.origin}/healthz`)).status, 200)
+    } finally {
+      await batchDies.close()
+    }
+  })
+
   it('ends the client stream cleanly when the upstream dies mid-stream, and keeps serving', async () => {
     const dies = await startPortico({ upstream: `${bad.origin}/dies` })
     try {

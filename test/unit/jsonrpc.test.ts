@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { PorticoError } from '../../src/errors.ts'
-import { decodeBody, kindOf } from '../../src/jsonrpc/message.ts'
+import { bigIdLiteral, decodeBody, kindOf, MAX_BATCH } from '../../src/jsonrpc/message.ts'
 import { clientInfoOf, eraOf, targetOf } from '../../src/protocol/classify.ts'
 import { summarize } from '../../src/protocol/summarize.ts'
 
@@ -148,5 +148,32 @@ describe('summarize', () => {
       )?.outcome,
       'ok',
     )
+  })
+})
+
+describe('decodeBody: ids past 2^53 and batch bounds', () => {
+  it('keeps each big id literal, even two that round to the same number, in message order', () => {
+    const body =
+      '[{"jsonrpc":"2.0","id":9007199254740993,"method":"ping"},' +
+      '{"jsonrpc":"2.0","id":9007199254740992,"method":"ping"},' +
+      '{"jsonrpc":"2.0","id":9007199254740993,"method":"ping"}]'
+    const ids = decodeBody(body).messages.map((m) => bigIdLiteral((m as { id: unknown }).id))
+    // 9007199254740993 and 9007199254740992 are the same double: each message keeps its own.
+    assert.deepEqual(ids, ['9007199254740993', '9007199254740992', '9007199254740993'])
+  })
+
+  it('refuses a batch of more than MAX_BATCH messages before looking at its ids', () => {
+    const one = '{"jsonrpc":"2.0","id":90071992547409930,"method":"ping"}'
+    const body = `[${Array.from({ length: MAX_BATCH + 1 }, () => one).join(',')}]`
+    assert.throws(
+      () => decodeBody(body),
+      (error: unknown) =>
+        error instanceof PorticoError &&
+        error.reason === 'invalid_request' &&
+        /Batch too large: 1001 messages/.test(error.message),
+    )
+    // At the bound, thousands of big ids decode in one pass.
+    const atBound = `[${Array.from({ length: MAX_BATCH }, () => one).join(',')}]`
+    assert.equal(decodeBody(atBound).messages.length, MAX_BATCH)
   })
 })
