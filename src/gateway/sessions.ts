@@ -372,10 +372,18 @@ export class SessionStore {
     return true
   }
 
+  /**
+   * Ends the sessions idle for longer than `session_ttl`. A session holding a stream open or a
+   * call in flight is not idle, however long ago its last request came (a client listening on
+   * its GET stream, a long tool call sending progress): its clock starts again.
+   */
   sweep(): void {
-    const cutoff = Date.now() - this.#options.ttlMs
+    const now = Date.now()
+    const cutoff = now - this.#options.ttlMs
     for (const session of [...this.#sessions.values()]) {
-      if (session.lastSeen < cutoff) this.delete(session.key)
+      if (session.lastSeen >= cutoff) continue
+      if (session.idle) this.delete(session.key)
+      else session.lastSeen = now
     }
   }
 

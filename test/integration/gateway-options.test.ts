@@ -204,6 +204,39 @@ describe('client sessions', () => {
     }
   })
 
+  it('session_ttl spares a session holding its stream open, however long since its last request', async () => {
+    const gateway = await startPortico({
+      proxy: { session_ttl: '300ms' },
+      backends: [{ name: 'p', transport: 'http', url: probe.url }],
+    })
+    const listening = new AbortController()
+    try {
+      const streaming = await openSession(gateway.url)
+      const stream = await fetch(gateway.url, {
+        headers: {
+          accept: 'text/event-stream',
+          'mcp-session-id': streaming,
+          'mcp-protocol-version': '2025-11-25',
+        },
+        signal: listening.signal,
+      })
+      assert.equal(stream.status, 200)
+      const idle = await openSession(gateway.url)
+      assert.equal(await sessionCount(gateway), 2)
+      // The idle one, opened after, expires; the older one with its stream open does not.
+      await until(
+        async () => ((await sessionCount(gateway)) === 1 ? true : undefined),
+        10_000,
+        'the idle session to expire',
+      )
+      assert.equal(await ping(gateway.url, idle), 404)
+      assert.equal(await ping(gateway.url, streaming), 200)
+    } finally {
+      listening.abort()
+      await gateway.close()
+    }
+  })
+
   it('max_sessions: past the bound the least recently used idle session makes room', async () => {
     const gateway = await startPortico({
       proxy: { max_sessions: 2 },

@@ -149,6 +149,9 @@ export abstract class Backend {
   async #send(call: BackendCall): Promise<Reply> {
     let connection: Connection
     const startedAt = call.timeoutMs === undefined ? 0 : performance.now()
+    // Cancelled on its way here (the client left, its session was deleted mid-chain): no
+    // connection is opened for it, which nothing would release.
+    if (call.signal?.aborted) throw notSent(new PorticoError('cancelled'))
     try {
       connection = call.connection ?? (await this.#connectFor(call))
     } catch (error) {

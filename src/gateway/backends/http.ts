@@ -312,6 +312,8 @@ export class HttpBackend extends Backend {
   readonly #connections = new Map<string, Promise<Connection & { open(): Promise<ServerInfo> }>>()
   /** The connection each of those promises resolves to (known as soon as it is made). */
   readonly #opened = new Map<string, Connection>()
+  /** Set by `close`: no connection opens, and no call moves the state, afterwards. */
+  #closed = false
   #info: ServerInfo | undefined
 
   info(): ServerInfo | undefined {
@@ -328,7 +330,7 @@ export class HttpBackend extends Backend {
     // session's next call opens a new one instead of failing for good. Checked on the object
     // kept beside the promise, so a live connection costs no extra promise per call.
     if (existing && this.#opened.get(session.key)?.closed !== true) return existing
-    if (this.state === 'closed') return Promise.reject(new PorticoError('backend_failed'))
+    if (this.#closed) return Promise.reject(new PorticoError('backend_failed'))
     const options = {
       config: this.config,
       http: this.deps.http,
@@ -345,6 +347,11 @@ export class HttpBackend extends Backend {
     connection.onUnsolicited = (message) => session.deliver(this.name, message, connection)
     const opening = connection.open().then(
       (info) => {
+        if (this.#closed) {
+          // Closed (a hot reload replaced it) while this one opened: nothing would release it.
+          void connection.close()
+          throw new PorticoError('backend_failed', { message: `Backend ${this.name} closed` })
+        }
         this.#info = info
         this.setState('up')
         return connection
@@ -356,7 +363,7 @@ export class HttpBackend extends Backend {
         }
         void connection.close()
         const message = error instanceof Error ? error.message : String(error)
-        this.setState('down', message)
+        if (!this.#closed) this.setState('down', message)
         throw error
       },
     )
@@ -370,6 +377,8 @@ export class HttpBackend extends Backend {
 
   override observe(error: PorticoError | undefined): void {
     super.observe(error)
+    // A closed backend stays closed, whatever its last calls reported.
+    if (this.#closed) return
     if (error === undefined) this.setState('up')
     else if (error.reason === 'upstream_unavailable' || error.reason === 'upstream_timeout') {
       this.setState('down', error.message)
@@ -389,6 +398,7 @@ export class HttpBackend extends Backend {
   }
 
   async close(): Promise<void> {
+    this.#closed = true
     this.setState('closed')
     const all = [...this.#connections.values()]
     this.#connections.clear()
