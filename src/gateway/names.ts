@@ -10,16 +10,24 @@ import { PATTERN_FLAGS, REGEX_PREFIX } from '../config/patterns.ts'
 export const MAX_NAME_LENGTH = 64
 const HASH_LENGTH = 8
 
+/** What LLM APIs accept in a tool name besides its length (`^[a-zA-Z0-9_-]{1,64}$`). */
+const NOT_PORTABLE = /[^A-Za-z0-9_-]/g
+
 /**
- * The client-facing name of a backend's tool or prompt. Names that would exceed 64 characters
- * keep their first 55 characters, then `_` and 8 hex digits of the SHA-256 of the full name, so
- * the same input always gives the same output and distinct long names stay distinct.
+ * The client-facing name of a backend's tool or prompt. A name the LLM APIs would refuse is
+ * made portable: past 64 characters, or with characters outside `A-Z a-z 0-9 _ -` in the
+ * backend's own name (MCP allows `db.query` or `repo/search`), those characters become `_`,
+ * the result keeps at most its first 55 characters, then `_` and 8 hex digits of the SHA-256 of
+ * the full name, so the same input always gives the same output and distinct names stay
+ * distinct. The separator is the operator's choice and is kept as it is.
  */
 export function namespaced(backend: string, separator: string, name: string): string {
   const full = `${backend}${separator}${name}`
-  if (full.length <= MAX_NAME_LENGTH) return full
+  const portable = name.replace(NOT_PORTABLE, '_')
+  if (full.length <= MAX_NAME_LENGTH && portable === name) return full
   const hash = createHash('sha256').update(full).digest('hex').slice(0, HASH_LENGTH)
-  return `${full.slice(0, MAX_NAME_LENGTH - HASH_LENGTH - 1)}_${hash}`
+  const head = `${backend}${separator}${portable}`
+  return `${head.slice(0, MAX_NAME_LENGTH - HASH_LENGTH - 1)}_${hash}`
 }
 
 /** Whether `name` carries the prefix of `backend`; returns the local part when it does. */

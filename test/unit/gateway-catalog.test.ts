@@ -47,6 +47,19 @@ describe('names', () => {
     assert.equal(namespaced('a', '-', 'b'), 'a-b')
   })
 
+  it('makes names with characters LLM APIs refuse portable, distinctly, and resolves them back', () => {
+    const dotted = namespaced('db', '__', 'db.query')
+    const slashed = namespaced('db', '__', 'db/query')
+    for (const name of [dotted, slashed]) assert.match(name, /^db__db_query_[0-9a-f]{8}$/)
+    assert.notEqual(dotted, slashed)
+    assert.equal(dotted, namespaced('db', '__', 'db.query'))
+    // The catalog lists the portable name and routes it back to the backend's own.
+    const catalog = new BackendCatalog(backend({ name: 'db' }), '__')
+    const listed = catalog.tool({ name: 'db.query', inputSchema: { type: 'object' } })
+    assert.equal(listed?.name, dotted)
+    assert.equal(catalog.resolve('tool', dotted), 'db.query')
+  })
+
   it('shortens names past 64 characters deterministically and distinctly', () => {
     const long = 'x'.repeat(70)
     const a = namespaced('backend', '__', long)
