@@ -201,7 +201,13 @@ async function writeEvents(
       recorder.wrote(index, bytes)
       if (event.id !== undefined) state.resumable = true
       if (!event.isMessage) continue
-      const summary = event.summary(parse)
+      let summary = event.summary(parse)
+      // The fast path reads no id: an answer on this call's stream is checked against the
+      // call's id before it counts (another id, or text that is no message, does not; the call
+      // then gets Portico's own answer when the stream ends).
+      if (summary?.isResponse && summary.id === undefined && summary.parsed === undefined) {
+        summary = event.summary(true)
+      }
       if (summary?.isResponse) {
         if (answersCall(call, summary.id)) {
           recorder.answer(index, summary)

@@ -88,6 +88,16 @@ describe('transparent: every request id gets an answer', () => {
     }
   })
 
+  it('an SSE answer with another id does not answer the call: the call gets an error with its id', async () => {
+    const { status, text, event } = await through('/sse-wrong-id')
+    assert.equal(status, 200)
+    const messages = messagesOf(text)
+    assert.equal(messages[0]?.id, 999, 'the bytes still pass')
+    assert.equal(messages[1]?.id, 'c1', 'and the call is answered')
+    assert.equal((messages[1]?.error as { code: number } | undefined)?.code, -32603)
+    assert.equal(event?.reason, 'upstream_stream_ended')
+  })
+
   it('answers an SSE event over the bound with a clear error, not a 500 or an empty body', async () => {
     const { status, text, event } = await through('/huge-event', { max_response_body_size: 4096 })
     assert.equal(status, 200)
