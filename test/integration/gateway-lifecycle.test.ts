@@ -260,3 +260,42 @@ describe('a slow backend at start-up (issue 18: initialize does not wait for it)
     assert.ok(again.includes('slow__echo') && again.includes('quick__echo'), again.join(','))
   })
 })
+
+describe('a stdio backend that answers, then exits at once', () => {
+  it('delivers the answer it wrote before exiting, then serves again from a new process', async () => {
+    const gateway = await startPortico({
+      backends: [
+        {
+          name: 'last',
+          transport: 'stdio',
+          command: process.execPath,
+          args: [fixture('faulty-stdio')],
+          env: { FAULTY_PLAN: JSON.stringify([{ mode: 'exit-after', times: 1, tool: 'echo' }]) },
+        },
+      ],
+    })
+    const client = new Client({ name: 'exit-after', version: '1.0.0' })
+    try {
+      await client.connect(new StreamableHTTPClientTransport(new URL(gateway.url)))
+      // The answer was in the pipe when the process exited: the client gets it, not an error.
+      const last = await client.callTool({ name: 'last__echo', arguments: { text: 'final words' } })
+      assert.equal(last.isError, undefined)
+      assert.match(JSON.stringify(last.content), /final words/)
+      await until(
+        async () => {
+          const again = await client
+            .callTool({ name: 'last__echo', arguments: { text: 'again' } })
+            .catch(() => undefined)
+          return again !== undefined && /again/.test(JSON.stringify(again.content))
+            ? true
+            : undefined
+        },
+        15_000,
+        'the restarted backend to answer',
+      )
+    } finally {
+      await client.close()
+      await gateway.close()
+    }
+  })
+})

@@ -28,6 +28,8 @@ import {
 import { Connection, type ServerInfo } from './connection.ts'
 
 const MAX_STDERR_LINE = 4096
+/** After the process exits, how long its stdout may take to deliver what it wrote last. */
+const STDOUT_GRACE_MS = 200
 const STDERR_LINES_PER_SECOND = 50
 /** A run this long counts as healthy: the next crash restarts at once. */
 const HEALTHY_RUN_MS = 10_000
@@ -64,9 +66,18 @@ export class StdioConnection extends Connection {
       this.#child.once('error', (error) =>
         done(crashError(config.name, `could not start: ${error.message}`)),
       )
-      this.#child.once('exit', (code, signal) =>
-        done(crashError(config.name, `exited (${signal ?? `code ${code}`})`)),
-      )
+      this.#child.once('exit', (code, signal) => {
+        const error = crashError(config.name, `exited (${signal ?? `code ${code}`})`)
+        // An answer written just before exiting may still be in the pipe: its calls are failed
+        // once stdout has ended (or 200 ms later, if a grandchild holds the pipe open).
+        const stdout = this.#child.stdout
+        if (stdout === null || stdout.readableEnded) return done(error)
+        const timer = setTimeout(() => done(error), STDOUT_GRACE_MS)
+        stdout.once('end', () => {
+          clearTimeout(timer)
+          done(error)
+        })
+      })
     })
     this.#child.stdout?.setEncoding('utf8').on('data', (chunk: string) => this.#onStdout(chunk))
     this.#child.stdin?.on('error', () => {}) // EPIPE after a crash; the exit handler reports it
