@@ -3,7 +3,7 @@
  * right), latencies, byte sizes, counts, percentages and local times, and colour only when
  * stdout is a terminal (and NO_COLOR is unset).
  */
-import { formatBytes as formatSize } from '../util/format.ts'
+import { formatBytes as formatSize, printable } from '../util/format.ts'
 
 export type Colour = 'red' | 'yellow' | 'green' | 'dim' | 'bold'
 
@@ -56,7 +56,8 @@ export function columnWidths(
  * later (`logs --follow`) line up with the header printed first.
  */
 export function fitCells(cells: readonly string[], widths: readonly number[]): string[] {
-  return cells.map((cell, column) => {
+  return cells.map((raw, column) => {
+    const cell = printable(raw)
     const width = widths[column]
     return column === cells.length - 1 || width === undefined ? cell : middleTruncate(cell, width)
   })
@@ -68,7 +69,9 @@ export function renderTable(
   rows: ReadonlyArray<readonly string[]>,
   options: TableOptions = {},
 ): string {
-  const widths = columnWidths(headers, rows, options.minWidths, options.header !== false)
+  // Cells hold what clients and servers chose: no control character reaches the terminal.
+  const safe = rows.map((row) => row.map(printable))
+  const widths = columnWidths(headers, safe, options.minWidths, options.header !== false)
   const alignOf = (column: number) => options.align?.[column] ?? (column === 0 ? 'left' : 'right')
   const line = (cells: readonly string[]) =>
     cells
@@ -81,7 +84,7 @@ export function renderTable(
   const colour = options.colour ?? false
   const out: string[] = []
   if (options.header !== false) out.push(paint(line(headers), 'bold', colour))
-  rows.forEach((row, index) => {
+  safe.forEach((row, index) => {
     out.push(paint(line(row), options.rowColour?.(index), colour))
   })
   return `${out.join('\n')}\n`

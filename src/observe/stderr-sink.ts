@@ -10,7 +10,7 @@
  * the log.
  */
 
-import { formatBytes as formatSize } from '../util/format.ts'
+import { formatBytes as formatSize, printable } from '../util/format.ts'
 import { PerSecond } from '../util/per-second.ts'
 import type { Sink } from './bus.ts'
 import type { ExchangeEvent, PorticoEvent } from './event.ts'
@@ -116,7 +116,8 @@ function outcomeLabel(event: ExchangeEvent): string {
 
 /** Client-chosen text (a tool name, a client name) kept to a line's worth. */
 function clip(text: string, max = 256): string {
-  return text.length <= max ? text : `${text.slice(0, max - 1)}…`
+  const shown = printable(text)
+  return shown.length <= max ? shown : `${shown.slice(0, max - 1)}…`
 }
 
 export function formatDuration(us: number): string {

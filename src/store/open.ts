@@ -137,8 +137,12 @@ function migrate(db: Db, onUpgrade?: (from: number, to: number) => void): void {
   if (current === LATEST_VERSION) return
   if (current > 0) onUpgrade?.(current, LATEST_VERSION)
   db.transaction(() => {
+    // Read again under the write lock: another process (a second proxy on the same store)
+    // may have upgraded it since, and its migrations must not run twice.
+    const locked = Number(db.pragma('user_version', { simple: true }))
+    if (locked >= LATEST_VERSION) return
     for (const migration of MIGRATIONS) {
-      if (migration.version <= current) continue
+      if (migration.version <= locked) continue
       db.exec(migration.sql)
     }
     db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)').run(

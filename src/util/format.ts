@@ -22,3 +22,20 @@ export function formatBytes(bytes: number, style: BytesStyle = {}): string {
   }
   return `${value.toFixed(1)}${space}${UNITS[unit]}`
 }
+
+/**
+ * Text a client or a server chose (a tool name, an error message), made safe to print on a
+ * terminal or in a line-oriented log: control characters (escape sequences, carriage returns,
+ * newlines) become `\xNN`, so they can neither drive the operator's terminal nor forge lines.
+ */
+export function printable(text: string): string {
+  return CONTROL.test(text) ? text.replace(CONTROL_ALL, escapeControl) : text
+}
+
+/** Unicode's control characters: C0 (escape, CR, LF…), DEL and C1. */
+const CONTROL = /\p{Cc}/u
+const CONTROL_ALL = /\p{Cc}/gu
+
+function escapeControl(char: string): string {
+  return `\\x${char.charCodeAt(0).toString(16).padStart(2, '0').toUpperCase()}`
+}

@@ -3,6 +3,8 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { formatBytes, formatLatency, formatPct, renderTable } from '../../src/cli/format.ts'
 import { durationLabel } from '../../src/cli/store-options.ts'
+import type { ExchangeEvent } from '../../src/observe/event.ts'
+import { formatExchange } from '../../src/observe/stderr-sink.ts'
 import { platformOf } from '../../src/store/platform.ts'
 import {
   canonicalJson,
@@ -117,5 +119,30 @@ describe('report formatting', () => {
       ],
     )
     assert.equal(out, 'TOOL         CALLS\nget_weather    412\nrun              7\n')
+  })
+})
+
+describe('what a client chose, printed', () => {
+  it('escapes control characters in report tables and access lines (no terminal control, no forged lines)', () => {
+    const evil = 'get\u001b]0;pwned\u0007\r\nFORGED 200 ok'
+    const table = renderTable(['NAME'], [[evil]])
+    assert.doesNotMatch(table, /\p{Cc}(?<!\n)/u)
+    assert.equal(table.split('\n').filter(Boolean).length, 2, 'header and one row')
+    assert.match(table, /get\\x1B\]0;pwned\\x07\\x0D\\x0AFORGED 200 ok/)
+    const line = formatExchange({
+      type: 'exchange',
+      ts: 0,
+      proxy: 'p',
+      transport: 'streamable-http',
+      kind: 'request',
+      method: 'tools/call',
+      name: evil,
+      outcome: 'ok',
+      httpStatus: 200,
+      durationUs: 10,
+      bytesIn: 1,
+      bytesOut: 1,
+    } as ExchangeEvent)
+    assert.doesNotMatch(line, /\p{Cc}/u)
   })
 })
