@@ -4,14 +4,16 @@
  * Each attempt must be refused, recorded with Portico's reason, and never reach the upstream.
  */
 import assert from 'node:assert/strict'
-import { request as httpRequest } from 'node:http'
+import { request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http'
 import { after, before, describe, it } from 'node:test'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js'
 import type { ExchangeEvent } from '../../src/observe/event.ts'
 import { type JwtIssuer, startJwtIssuer } from '../fixtures/jwt-issuer.ts'
-import { startProbeHttp } from '../fixtures/probe-server.ts'
+import { buildProbeServer, startProbeHttp } from '../fixtures/probe-server.ts'
 import type { Served } from '../fixtures/serve.ts'
+import { serveMcp } from '../fixtures/serve.ts'
 import { startStoreUpstream } from '../fixtures/store-upstream.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
 import { bearer, request, rpc } from '../helpers/rpc.ts'
@@ -362,9 +364,26 @@ describe('an issuer whose key set cannot be fetched', () => {
 })
 
 describe('forward_auth passes on a token an authorization server issued (gateway)', () => {
-  it("the backend gets the caller's JWT as it came", async () => {
+  it("the backend gets the caller's JWT as it came, on every request, initialize included", async () => {
     const issuer = await startJwtIssuer('alice')
-    const probe = await startProbeHttp()
+    // A backend that, like an OAuth-protected one, refuses any request without a bearer token
+    // (initialize and notifications too), and notes what it was sent.
+    const received: Array<{ method: string; authorized: boolean; user: unknown }> = []
+    const probe = await serveMcp(async (req: IncomingMessage, res: ServerResponse) => {
+      const authorized = (req.headers.authorization ?? '').startsWith('Bearer ey')
+      const chunks: Buffer[] = []
+      for await (const chunk of req) chunks.push(chunk as Buffer)
+      const body = Buffer.concat(chunks).toString()
+      const method =
+        body === '' ? (req.method ?? '') : (JSON.parse(body) as { method?: string }).method
+      received.push({ method: method ?? 'answer', authorized, user: req.headers['x-user-id'] })
+      if (!authorized) return void res.writeHead(401).end()
+      const server = buildProbeServer()
+      const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined })
+      res.on('close', () => void server.close())
+      await server.connect(transport)
+      await transport.handleRequest(req, res, body === '' ? undefined : JSON.parse(body))
+    })
     let gateway: RunningPortico | undefined
     try {
       gateway = await startPortico({
@@ -385,6 +404,15 @@ describe('forward_auth passes on a token an authorization server issued (gateway
       const seen = JSON.parse(content[0]?.text ?? '{}') as Record<string, string>
       assert.equal(seen.authorization, `Bearer ${token}`)
       assert.equal(seen['x-user-id'], 'alice')
+      // Alice's session's own requests (initialize first) carried her identity and token. (The
+      // gateway's own start-up connection has no client, so no token: the backend refuses it.)
+      const hers = received.filter((r) => r.user === 'alice')
+      assert.equal(hers[0]?.method, 'initialize')
+      assert.deepEqual(
+        hers.filter((r) => !r.authorized),
+        [],
+        'every request of her session carried the token',
+      )
     } finally {
       await gateway?.close()
       await probe.close()

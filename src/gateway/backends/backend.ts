@@ -196,7 +196,10 @@ export abstract class Backend {
    * hold a merged list past it.
    */
   #connectFor(call: BackendCall): Promise<Connection> {
-    const connecting = this.connection(call.ref)
+    // A client session's connection carries its client's identity on its own requests too;
+    // the gateway's shared session serves many clients, so only each call carries one there.
+    const shared = call.ref === this.deps.gatewaySession
+    const connecting = this.connection(call.ref, shared ? undefined : this.#identityHeaders(call))
     const deadline = call.timeoutMs
     if (deadline === undefined) return connecting
     return within(
@@ -252,7 +255,11 @@ export abstract class Backend {
   }
 
   /** An initialized connection for this client session (spawning or connecting as needed). */
-  abstract connection(session: SessionRef): Promise<Connection>
+  /**
+   * The session's connection, opened with `sessionHeaders` (its client's verified identity)
+   * when it is new; stdio backends have no headers.
+   */
+  abstract connection(session: SessionRef, sessionHeaders?: HeaderMap): Promise<Connection>
 
   /** What the backend said in `initialize`, once any connection completed it. */
   abstract info(): ServerInfo | undefined

@@ -42,6 +42,13 @@ export interface HttpConnectionOptions {
   initParams: JsonObject
   timeoutMs: number
   maxMessageBytes: number
+  /**
+   * The verified identity headers (and, with `forward_auth`, the token) of the client session
+   * this connection serves: sent with the connection's own requests too (initialize, its
+   * notifications, the GET stream, DELETE), so a backend that checks every request accepts
+   * them. Each call still carries its own.
+   */
+  sessionHeaders?: HeaderMap
 }
 
 /** Headers every request to this backend carries: configured ones and the bearer token. */
@@ -50,6 +57,12 @@ export function backendHeaders(config: BackendConfig): HeaderMap {
   for (const [name, value] of Object.entries(config.headers)) headers[name.toLowerCase()] = value
   if (config.bearer_token) headers.authorization = `Bearer ${config.bearer_token}`
   return headers
+}
+
+/** What every request of one connection carries: the backend's headers, the session's. */
+export function connectionHeaders(options: HttpConnectionOptions): HeaderMap {
+  const headers = backendHeaders(options.config)
+  return options.sessionHeaders === undefined ? headers : { ...headers, ...options.sessionHeaders }
 }
 
 function traced(headers: HeaderMap, traceparent: string | undefined): HeaderMap {
@@ -79,7 +92,7 @@ export class HttpConnection extends Connection {
     this.#options = options
     this.#url = new URL(options.config.url ?? '')
     this.#label = labelOfBackend(options.config)
-    this.#headers = backendHeaders(options.config)
+    this.#headers = connectionHeaders(options)
   }
 
   async open(): Promise<ServerInfo> {
@@ -324,7 +337,7 @@ export class HttpBackend extends Backend {
     this.connection(this.deps.gatewaySession).catch(() => {})
   }
 
-  connection(session: SessionRef): Promise<Connection> {
+  connection(session: SessionRef, sessionHeaders?: HeaderMap): Promise<Connection> {
     const existing = this.#connections.get(session.key)
     // A connection that ended (a stream or socket the backend closed) never serves again: the
     // session's next call opens a new one instead of failing for good. Checked on the object
@@ -337,6 +350,7 @@ export class HttpBackend extends Backend {
       initParams: { ...session.initParams, protocolVersion: BACKEND_PROTOCOL_VERSION },
       timeoutMs: this.timeoutMs,
       maxMessageBytes: this.deps.maxMessageBytes,
+      ...(sessionHeaders === undefined ? {} : { sessionHeaders }),
     }
     const connection =
       this.config.transport === 'sse'

@@ -7,7 +7,7 @@ import { PorticoError } from '../../errors.ts'
 import { type JsonRpcMessage, parseJson } from '../../jsonrpc/message.ts'
 import { SseParser } from '../../protocol/sse.ts'
 import { Connection, type Pending, type ServerInfo } from './connection.ts'
-import { backendHeaders, type HttpConnectionOptions, labelOfBackend } from './http.ts'
+import { connectionHeaders, type HttpConnectionOptions, labelOfBackend } from './http.ts'
 
 export class SseConnection extends Connection {
   readonly #options: HttpConnectionOptions
@@ -26,7 +26,7 @@ export class SseConnection extends Connection {
     const response = await this.#options.http.send({
       url,
       method: 'GET',
-      headers: { ...backendHeaders(this.#options.config), accept: 'text/event-stream' },
+      headers: { ...connectionHeaders(this.#options), accept: 'text/event-stream' },
       signal: this.#abort.signal,
       label: this.#label,
     })
@@ -70,7 +70,7 @@ export class SseConnection extends Connection {
       url: this.#endpoint,
       method: 'POST',
       headers: {
-        ...backendHeaders(this.#options.config),
+        ...connectionHeaders(this.#options),
         ...pending?.headers,
         'content-type': 'application/json',
       },

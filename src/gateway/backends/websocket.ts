@@ -11,7 +11,7 @@ import type { WebSocket as Socket } from 'ws'
 import { PorticoError } from '../../errors.ts'
 import { type JsonRpcMessage, parseJson } from '../../jsonrpc/message.ts'
 import { Connection, type ServerInfo } from './connection.ts'
-import { backendHeaders, type HttpConnectionOptions, labelOfBackend } from './http.ts'
+import { connectionHeaders, type HttpConnectionOptions, labelOfBackend } from './http.ts'
 
 // ws is loaded when a WebSocket backend first connects: most gateways have none.
 const require = createRequire(import.meta.url)
@@ -42,7 +42,7 @@ export class WebSocketConnection extends Connection {
     const { WebSocket } = require('ws') as typeof import('ws')
     const { config, timeoutMs, maxMessageBytes } = this.#options
     const socket = new WebSocket(config.url ?? '', ['mcp'], {
-      headers: backendHeaders(config),
+      headers: connectionHeaders(this.#options),
       handshakeTimeout: timeoutMs,
       maxPayload: maxMessageBytes,
       followRedirects: false,
