@@ -29,6 +29,8 @@ export interface ReadCalls {
   calls: Call[]
   bytesIn: number
   signal: CallSignal
+  /** The body was a JSON-RPC batch (an array), even of one: its answer is an array too. */
+  batch: boolean
 }
 
 /**
@@ -62,7 +64,7 @@ export async function readCalls(
       identity: identityOf(req),
       ...(options.sessionId === undefined ? {} : { sessionId: options.sessionId }),
     })
-    return { calls, bytesIn: body.length, signal }
+    return { calls, bytesIn: body.length, signal, batch: decoded.batch }
   } catch (error) {
     refuse(context, req, res, error, options.transport)
     return undefined
@@ -100,7 +102,7 @@ export async function answerCalls(
     maxInspectedBytes: context.config.max_response_body_size,
   }
   try {
-    if (calls.length === 1) {
+    if (calls.length === 1 && !read.batch) {
       const call = calls[0] as Call
       await sendReply(res, call, await handle(call), send)
     } else {

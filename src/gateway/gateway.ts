@@ -315,7 +315,8 @@ export class Gateway {
   ): Promise<JsonObject> {
     const cursor = params?.cursor
     const position = typeof cursor === 'string' ? decodeCursor(cursor) : undefined
-    const targets = this.#visible().filter((b) => !position || b.name in position)
+    // Own keys only: a backend named `constructor` is not "in" every cursor.
+    const targets = this.#visible().filter((b) => !position || Object.hasOwn(position, b.name))
     const pages = await Promise.all(
       targets.map((backend) =>
         this.#page(backend, method, position?.[backend.name], session, origin),

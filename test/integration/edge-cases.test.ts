@@ -72,6 +72,18 @@ describe('bad input and failures', () => {
     await bad?.close()
   })
 
+  it('answers a batch of one with an array of one, as JSON-RPC says', async () => {
+    const answer = await post(
+      portico.url,
+      JSON.stringify([{ jsonrpc: '2.0', id: 'only', method: 'ping' }]),
+      { 'mcp-protocol-version': '2025-11-25' },
+    )
+    // (The demo server answers a ping outside a session with an error: an answer all the same.)
+    const body = JSON.parse(answer.text) as unknown
+    assert.ok(Array.isArray(body), answer.text)
+    assert.equal(body.length, 1)
+  })
+
   it('answers invalid JSON with 400 and -32700', async () => {
     const { status, json } = await post(portico.url, '{"jsonrpc":')
     assert.equal(status, 400)
