@@ -46,6 +46,8 @@ export function transparentUpstream(
       signal: call.signal,
       label,
       timeoutMs: call.timeoutMs ?? options.timeoutMs,
+      // A listen stream lasts until the client closes it, quiet or not (2026-07-28).
+      ...(call.method === 'subscriptions/listen' ? { bodyTimeoutMs: 0 } : {}),
       wholeBytes,
     })
     call.notes.upstreamStatus = response.status

@@ -36,6 +36,11 @@ export interface UpstreamRequest {
    */
   timeoutMs?: number
   /**
+   * The time allowed between two chunks of the body when it is not `timeoutMs` (0: none, for a
+   * stream meant to stay open while quiet, such as `subscriptions/listen`).
+   */
+  bodyTimeoutMs?: number
+  /**
    * Read a non-SSE answer whole when it is at most this many bytes (one buffer, no stream);
    * default 0: always streamed.
    */
@@ -114,7 +119,11 @@ export class HttpClient {
             headers: request.headers,
             body: request.body ?? null,
             headersTimeout: request.timeoutMs ?? this.#options.headersTimeoutMs,
-            ...(request.timeoutMs === undefined ? {} : { bodyTimeout: request.timeoutMs }),
+            ...(request.bodyTimeoutMs !== undefined
+              ? { bodyTimeout: request.bodyTimeoutMs }
+              : request.timeoutMs === undefined
+                ? {}
+                : { bodyTimeout: request.timeoutMs }),
           },
           handler,
         )

@@ -108,6 +108,30 @@ describe('2026-07-28 and legacy clients through Portico', () => {
     )
   })
 
+  it('keeps a quiet listen stream open past request_timeout (it lasts until the client closes it)', async () => {
+    const strict = await startPortico({ upstream: server.url, request_timeout: '300ms' })
+    const client = new Client(
+      { name: 'quiet-listener', version: '1.0.0' },
+      { versionNegotiation: { mode: { pin: '2026-07-28' } } },
+    )
+    await client.connect(new StreamableHTTPClientTransport(new URL(strict.url)))
+    let changed = 0
+    client.setNotificationHandler('notifications/tools/list_changed', () => {
+      changed++
+    })
+    try {
+      const subscription = await client.listen({ toolsListChanged: true })
+      // Quiet for several times request_timeout, which bounds a call's silence, not a listen's.
+      await new Promise((resolve) => setTimeout(resolve, 1200))
+      server.toolsChanged()
+      await until(() => changed > 0 || undefined, 5000, 'the change after a quiet second')
+      await subscription.close()
+    } finally {
+      await client.close()
+      await strict.close()
+    }
+  })
+
   it('serves a legacy client on the same endpoint', async () => {
     const client = new Client({ name: 'legacy-client', version: '1.0.0' })
     await client.connect(new StreamableHTTPClientTransport(new URL(portico.url)))
