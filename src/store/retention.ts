@@ -3,7 +3,7 @@
  * schedule. Deletes in chunks so the proxy's writer never waits long for the lock, then the
  * interned strings no remaining row uses (strings.ts), so text that only old rows carried
  * leaves with them. Schema snapshots and their change history are kept (small, and useful
- * forever).
+ * for as long as the proxy runs; the history is bounded per proxy, schema-recorder.ts).
  */
 import type { Db } from './open.ts'
 import { rowsOf } from './report-logs.ts'

@@ -31,6 +31,7 @@ export class SchemaRecorder {
   readonly #db: Db
   readonly #pager = new ItemsPager()
   readonly #snapshots = new Map<string, Snapshot | null>()
+  #changesSinceTrim = 0
 
   constructor(db: Db) {
     this.#db = db
@@ -133,8 +134,23 @@ export class SchemaRecorder {
         'INSERT INTO schema_changes (proxy, detected_at, method, change, item, detail) VALUES (?, ?, ?, ?, ?, ?)',
       )
       .run(proxy, ts, method, change.change, change.item ?? null, change.detail ?? null)
+    // Bounded per proxy: a server announcing list_changed in a loop adds a row each time.
+    // Every so often the oldest past the bound go (one indexed delete, not one per insert).
+    if (++this.#changesSinceTrim >= TRIM_EVERY) {
+      this.#changesSinceTrim = 0
+      this.#db
+        .prepare(
+          `DELETE FROM schema_changes WHERE proxy = ? AND id <= (
+             SELECT id FROM schema_changes WHERE proxy = ? ORDER BY id DESC LIMIT 1 OFFSET ?)`,
+        )
+        .run(proxy, proxy, MAX_CHANGES_PER_PROXY)
+    }
   }
 }
+
+/** Changes kept per proxy at most (the newest), and how many inserts between two trims. */
+const MAX_CHANGES_PER_PROXY = 10_000
+const TRIM_EVERY = 100
 
 function changesOf(
   method: string,

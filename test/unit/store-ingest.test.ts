@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import type { ExchangeEvent } from '../../src/observe/event.ts'
+import type { ExchangeEvent, NotificationEvent } from '../../src/observe/event.ts'
 import { Ingestor } from '../../src/store/ingest.ts'
 import { openStore } from '../../src/store/open.ts'
 import { schemaChanges, schemaReport } from '../../src/store/report-schema.ts'
@@ -94,6 +94,27 @@ describe('ingest', () => {
       .pluck()
       .all(grouped[0]?.session_id)
     assert.deepEqual(names, ['claude-ai', 'claude-ai'])
+    db.close()
+  })
+})
+
+describe('schema change history', () => {
+  it('is bounded per proxy: a server announcing list_changed in a loop keeps the newest 10,000', () => {
+    const db = openStore(':memory:', { create: true })
+    const ingestor = new Ingestor(db)
+    const event = (i: number): NotificationEvent => ({
+      type: 'notification',
+      ts: 1_000 + i,
+      proxy: 'chatty',
+      method: 'notifications/tools/list_changed',
+    })
+    for (let batch = 0; batch < 11; batch++) {
+      ingestor.write(Array.from({ length: 1000 }, (_, i) => event(batch * 1000 + i)))
+    }
+    const count = db.prepare('SELECT count(*) FROM schema_changes').pluck().get() as number
+    assert.ok(count <= 10_000 + 100 && count >= 10_000, `${count} rows`)
+    const newest = db.prepare('SELECT max(detected_at) FROM schema_changes').pluck().get()
+    assert.equal(newest, 1_000 + 10_999, 'the newest are kept')
     db.close()
   })
 })
