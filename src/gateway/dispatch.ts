@@ -5,6 +5,7 @@
  * runs (progress, logs, sampling/elicitation/roots requests) on the call's reply stream.
  */
 import { PorticoError, wasNotSent } from '../errors.ts'
+import { headerValue } from '../http/headers.ts'
 import {
   isObject,
   type JsonObject,
@@ -246,6 +247,14 @@ async function complete(scope: RequestScope, params: JsonObject): Promise<Handle
  * notifications, each tagged with the listen request's id, until the client closes the stream.
  */
 async function listen(scope: RequestScope, id: JsonRpcId, params: JsonObject): Promise<Handled> {
+  // The notifications come on the answer's stream: a client that takes JSON only would get
+  // the acknowledgement dropped and wait for ever.
+  if (!(headerValue(scope.call.headers, 'accept') ?? '').includes('text/event-stream')) {
+    throw new PorticoError('invalid_request', {
+      message:
+        'Invalid Request: subscriptions/listen answers with a stream: Accept must include text/event-stream',
+    })
+  }
   const filter = isObject(params.notifications) ? params.notifications : {}
   const meta = { [SUBSCRIPTION_ID]: id }
   const tagged = (message: JsonObject): JsonObject => {

@@ -593,6 +593,13 @@ export class Gateway {
     write: (message: JsonObject) => void,
     signal: SignalLike,
   ): Promise<JsonObject> {
+    // Refused rather than acknowledged and never fed (the client would wait for ever).
+    if (this.#listeners.size >= MAX_LISTENERS) {
+      throw new PorticoError('too_many_sessions', {
+        message: 'Too many listen streams open: try again later',
+        headers: { 'retry-after': '5' },
+      })
+    }
     const honoured: JsonObject = {}
     const listener: Listener = { methods: new Set(), uris: new Set(), write }
     for (const [key, method] of Object.entries(LISTEN_KEYS)) {
@@ -611,7 +618,7 @@ export class Gateway {
       this.#listeners.delete(listener)
       for (const uri of listener.uris) this.#unwatch(uri)
     }
-    if (signal.aborted || this.#listeners.size >= 10_000) stop()
+    if (signal.aborted || this.#listeners.size >= MAX_LISTENERS) stop()
     else {
       this.#listeners.add(listener)
       signal.addEventListener('abort', stop, { once: true })
@@ -740,6 +747,8 @@ const LISTEN_KEYS: Readonly<Record<string, string>> = {
  * in its length; a client could send megabytes).
  */
 const MAX_ROUTED_NAME = 256
+/** `subscriptions/listen` streams open at once. */
+const MAX_LISTENERS = 10_000
 const MAX_ROUTED_URI = 8192
 
 function unknown(kind: ItemKind, name: string): PorticoError {

@@ -309,6 +309,27 @@ describe('gateway with SDK v1 client (legacy sessions)', () => {
     )
   })
 
+  it('answers subscriptions/listen from a JSON-only client with an error, not a wait without end', async () => {
+    const response = await fetch(gateway.url, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        accept: 'application/json',
+        'mcp-protocol-version': '2026-07-28',
+      },
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 7,
+        method: 'subscriptions/listen',
+        params: { notifications: { toolsListChanged: true } },
+      }),
+      signal: AbortSignal.timeout(10_000),
+    })
+    const answer = (await response.json()) as { id: number; error?: { message: string } }
+    assert.equal(answer.id, 7)
+    assert.match(answer.error?.message ?? '', /Accept must include text\/event-stream/)
+  })
+
   it('routes completions by prompt name', async () => {
     for (const backend of ['ev', 'web']) {
       const result = await client.complete({
