@@ -134,7 +134,11 @@ export class LegacyTransport {
           }
           raw = endpoint.raw ?? raw
         } else if (event.isMessage && this.#taken(sessionId, event)) {
-          continue // a POSTed request's answer: written where `take` reserved its place
+          // A POSTed request's answer: written where `take` reserved its place. The upstream's
+          // next event still waits for the client to read what the stream holds, so a client
+          // that POSTs and never reads its stream cannot make Portico buffer every answer.
+          if (ordered.needsDrain) await drained(res, options.signal)
+          continue
         }
         ordered.write(raw)
         options.recorder.wrote(Buffer.byteLength(raw))
