@@ -8,6 +8,7 @@
  * failing; any other failure is shared. Streamed answers are not shared (a waiter then makes
  * its own call). At most 10,000 keys are in flight.
  */
+import { PorticoError } from '../errors.ts'
 import type { JsonRpcResponse } from '../jsonrpc/message.ts'
 import type { Call } from '../pipeline/call.ts'
 import { callNext, type Handler, type Middleware } from '../pipeline/compose.ts'
@@ -16,6 +17,8 @@ import type { ToolHints } from './hints.ts'
 import { callerKey } from './request-key.ts'
 
 const MAX_IN_FLIGHT = 10_000
+/** Calls waiting on one lead at most; more make their own calls. */
+const MAX_WAITERS = 1000
 
 interface Waiter {
   /** The shared response, or undefined: make your own call. */
@@ -91,12 +94,39 @@ class Lead {
   }
 }
 
+/**
+ * Waits for the lead's answer. Bounded: past `MAX_WAITERS` on one key a call makes its own.
+ * A waiter whose caller leaves stops waiting at once (it is taken off the list), and never makes
+ * a call of its own afterwards.
+ */
 async function wait(call: Call, next: Handler, shared: Shared): Promise<Reply> {
+  if ((shared.waiters?.length ?? 0) >= MAX_WAITERS) return next(call)
+  const signal = call.signal
   const response = await new Promise<JsonRpcResponse | undefined>((resolve, reject) => {
+    const waiter: Waiter = {
+      resolve: (value) => {
+        signal.removeEventListener('abort', leave)
+        resolve(value)
+      },
+      reject: (error) => {
+        signal.removeEventListener('abort', leave)
+        reject(error)
+      },
+    }
+    const leave = () => {
+      const waiters = shared.waiters ?? []
+      const index = waiters.indexOf(waiter)
+      if (index !== -1) waiters.splice(index, 1)
+      reject(new PorticoError('cancelled'))
+    }
     shared.waiters ??= []
-    shared.waiters.push({ resolve, reject })
+    shared.waiters.push(waiter)
+    signal.addEventListener('abort', leave, { once: true })
   })
-  if (response === undefined || call.signal.aborted) return next(call)
+  if (response === undefined) {
+    if (signal.aborted) throw new PorticoError('cancelled')
+    return next(call)
+  }
   call.notes.cache = 'coalesced'
   return MessageReply.of({ ...response, id: call.id ?? null })
 }

@@ -708,4 +708,32 @@ describe('coalescing', () => {
     assert.equal(b?.id, 2)
     assert.equal(second.notes.cache, 'coalesced')
   })
+
+  it('a waiter whose caller leaves stops waiting at once, and makes no call of its own', async () => {
+    const mw = coalesce(new ToolHints())
+    let calls = 0
+    let release!: () => void
+    const next: Handler = (call) => {
+      calls++
+      return new Promise((resolve) => {
+        release = () => resolve(ok(call, { contents: ['shared'] }))
+      })
+    }
+    const message = (id: number) => ({
+      jsonrpc: '2.0',
+      id,
+      method: 'resources/read',
+      params: { uri: 'a://b' },
+    })
+    const leaving = new CallController()
+    const lead = mw(callOf(message(1)), next)
+    await settle()
+    const waiter = mw(callOf(message(2), { signal: leaving.signal }), next)
+    await settle()
+    leaving.abort()
+    await assert.rejects(waiter, (error: PorticoError) => error.reason === 'cancelled')
+    release()
+    await lead
+    assert.equal(calls, 1, 'the waiter that left made no call')
+  })
 })
