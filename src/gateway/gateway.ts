@@ -538,10 +538,11 @@ export class Gateway {
     const after = new Map<string, Backend>()
     const added: string[] = []
     const changed: string[] = []
-    const separatorChanged = next.proxy.separator !== this.#config.proxy.separator
+    // What every backend is built with besides its own table: a change to it changes them all.
+    const sharedChanged = sharedOf(next) !== sharedOf(this.#config)
     const unchanged = (config: BackendConfig): boolean => {
       const current = before.get(config.name)
-      return current !== undefined && !separatorChanged && sameBackend(current.config, config)
+      return current !== undefined && !sharedChanged && sameBackend(current.config, config)
     }
     refuseUnbuildable(
       (next.backends ?? []).filter((config) => !unchanged(config)),
@@ -758,6 +759,23 @@ function unknown(kind: ItemKind, name: string): PorticoError {
 /** A client's text as an error repeats it: clipped, so an error is never megabytes. */
 function clipped(text: string): string {
   return text.length <= 300 ? text : `${text.slice(0, 300)}… (${text.length} characters)`
+}
+
+/**
+ * The part of the config every backend is built with besides its own table (names.ts, the
+ * protection defaults, the timeouts and bounds `#create` passes): the separator, the
+ * top-level protection tables, `[performance]`, `request_timeout`, `max_response_body_size`
+ * and `list_cache_ttl`. A hot reload that changes it replaces every backend.
+ */
+function sharedOf(config: Config): string {
+  return JSON.stringify([
+    config.proxy.separator,
+    protectOf({}, config),
+    config.performance,
+    config.request_timeout,
+    config.max_response_body_size,
+    config.proxy.list_cache_ttl,
+  ])
 }
 
 function sameBackend(a: BackendConfig, b: BackendConfig): boolean {

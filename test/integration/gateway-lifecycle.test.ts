@@ -200,6 +200,20 @@ describe('gateway lifecycle', () => {
       5000,
       'the recovery logged',
     )
+    // A top-level default every backend is built with (request_timeout) changes them all.
+    const reloadsBefore = logs.filter((l) => l.includes('config reloaded')).length
+    writeFileSync(file, `request_timeout = "45s"\n${backendsToml(['ev', 'mem', 'web'])}`)
+    const reloaded = await until(
+      () => logs.filter((l) => l.includes('config reloaded'))[reloadsBefore],
+      10_000,
+      'the reload of a new request_timeout',
+    )
+    for (const name of ['ev', 'mem', 'web']) assert.match(reloaded, new RegExp(name))
+    await until(
+      async () => ((await health('ev')).pid !== evPid ? true : undefined),
+      15_000,
+      'ev started again with the new timeout',
+    )
   })
 })
 
