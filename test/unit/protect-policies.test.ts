@@ -684,26 +684,38 @@ describe('response cache', () => {
   })
 })
 
-describe('coalescing', () => {
-  it('shares one upstream call between identical concurrent reads, each answered with its id', async () => {
-    const mw = coalesce(new ToolHints())
-    let calls = 0
-    let release!: () => void
-    const next: Handler = (call) => {
+/** An upstream that answers only when told (`release`), counting the calls it got. */
+function heldUpstream(): { next: Handler; release(): void; readonly calls: number } {
+  let calls = 0
+  let release = () => {}
+  return {
+    next: (call) => {
       calls++
       return new Promise((resolve) => {
         release = () => resolve(ok(call, { contents: ['shared'] }))
       })
-    }
+    },
+    release: () => release(),
+    get calls() {
+      return calls
+    },
+  }
+}
+
+describe('coalescing', () => {
+  it('shares one upstream call between identical concurrent reads, each answered with its id', async () => {
+    const mw = coalesce(new ToolHints())
+    const upstream = heldUpstream()
+    const next = upstream.next
     const read = (id: number) => requestCall('resources/read', { uri: 'a://b' }, id)
     const second = read(2)
     const answers = [mw(read(1), next), mw(second, next)]
     await settle()
-    release()
+    upstream.release()
     const [a, b] = (await Promise.all(
       answers.map(async (p) => ((await p) as MessageReply).json()),
     )) as JsonRpcResponse[]
-    assert.equal(calls, 1)
+    assert.equal(upstream.calls, 1)
     assert.equal(a?.id, 1)
     assert.equal(b?.id, 2)
     assert.equal(second.notes.cache, 'coalesced')
@@ -711,14 +723,8 @@ describe('coalescing', () => {
 
   it('a waiter whose caller leaves stops waiting at once, and makes no call of its own', async () => {
     const mw = coalesce(new ToolHints())
-    let calls = 0
-    let release!: () => void
-    const next: Handler = (call) => {
-      calls++
-      return new Promise((resolve) => {
-        release = () => resolve(ok(call, { contents: ['shared'] }))
-      })
-    }
+    const upstream = heldUpstream()
+    const next = upstream.next
     const message = (id: number) => ({
       jsonrpc: '2.0',
       id,
@@ -732,8 +738,8 @@ describe('coalescing', () => {
     await settle()
     leaving.abort()
     await assert.rejects(waiter, (error: PorticoError) => error.reason === 'cancelled')
-    release()
+    upstream.release()
     await lead
-    assert.equal(calls, 1, 'the waiter that left made no call')
+    assert.equal(upstream.calls, 1, 'the waiter that left made no call')
   })
 })

@@ -198,8 +198,12 @@ export abstract class Backend {
   #connectFor(call: BackendCall): Promise<Connection> {
     // A client session's connection carries its client's identity on its own requests too;
     // the gateway's shared session serves many clients, so only each call carries one there.
+    // Built only when a connection is opened: most calls find theirs open.
     const shared = call.ref === this.deps.gatewaySession
-    const connecting = this.connection(call.ref, shared ? undefined : this.#identityHeaders(call))
+    const connecting = this.connection(
+      call.ref,
+      shared ? undefined : () => this.#identityHeaders(call),
+    )
     const deadline = call.timeoutMs
     if (deadline === undefined) return connecting
     return within(
@@ -256,10 +260,13 @@ export abstract class Backend {
 
   /** An initialized connection for this client session (spawning or connecting as needed). */
   /**
-   * The session's connection, opened with `sessionHeaders` (its client's verified identity)
+   * The session's connection, opened with `sessionHeaders()` (its client's verified identity)
    * when it is new; stdio backends have no headers.
    */
-  abstract connection(session: SessionRef, sessionHeaders?: HeaderMap): Promise<Connection>
+  abstract connection(
+    session: SessionRef,
+    sessionHeaders?: () => HeaderMap | undefined,
+  ): Promise<Connection>
 
   /** What the backend said in `initialize`, once any connection completed it. */
   abstract info(): ServerInfo | undefined

@@ -59,6 +59,13 @@ export function backendHeaders(config: BackendConfig): HeaderMap {
   return headers
 }
 
+function sessionHeadersOf(headersOf: (() => HeaderMap | undefined) | undefined): {
+  sessionHeaders?: HeaderMap
+} {
+  const sessionHeaders = headersOf?.()
+  return sessionHeaders === undefined ? {} : { sessionHeaders }
+}
+
 /** What every request of one connection carries: the backend's headers, the session's. */
 export function connectionHeaders(options: HttpConnectionOptions): HeaderMap {
   const headers = backendHeaders(options.config)
@@ -337,7 +344,7 @@ export class HttpBackend extends Backend {
     this.connection(this.deps.gatewaySession).catch(() => {})
   }
 
-  connection(session: SessionRef, sessionHeaders?: HeaderMap): Promise<Connection> {
+  connection(session: SessionRef, headersOf?: () => HeaderMap | undefined): Promise<Connection> {
     const existing = this.#connections.get(session.key)
     // A connection that ended (a stream or socket the backend closed) never serves again: the
     // session's next call opens a new one instead of failing for good. Checked on the object
@@ -350,7 +357,7 @@ export class HttpBackend extends Backend {
       initParams: { ...session.initParams, protocolVersion: BACKEND_PROTOCOL_VERSION },
       timeoutMs: this.timeoutMs,
       maxMessageBytes: this.deps.maxMessageBytes,
-      ...(sessionHeaders === undefined ? {} : { sessionHeaders }),
+      ...sessionHeadersOf(headersOf),
     }
     const connection =
       this.config.transport === 'sse'
