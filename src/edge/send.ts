@@ -22,6 +22,7 @@ import {
 import type { Call } from '../pipeline/call.ts'
 import { errorReply } from '../pipeline/compose.ts'
 import {
+  accepted,
   errorObject,
   type HttpReply,
   type MessageReply,
@@ -298,19 +299,22 @@ function withExtra(headers: HeaderMap, options: SendOptions): HeaderMap {
 /**
  * Writes the replies of a batch as one answer: 202 when all were accepted, a JSON array when
  * all are single messages, else one SSE stream where every call's events interleave as they
- * arrive. An upstream answer that is not JSON-RPC (`http`) is passed through alone.
+ * arrive. An upstream answer that is not JSON-RPC (`http`, e.g. a 401 with its challenge) is
+ * passed through alone when no message of the batch got a JSON-RPC answer; among answers, it
+ * becomes its own call's error, so the other calls keep theirs.
  */
 export async function sendReplies(
   res: ServerResponse,
   calls: readonly Call[],
-  replies: readonly Reply[],
+  given: readonly Reply[],
   options: SendOptions,
 ): Promise<void> {
-  const passthrough = replies.find((reply): reply is HttpReply => reply.kind === 'http')
-  if (passthrough) {
-    for (const reply of replies) if (reply !== passthrough) discard(reply)
+  const passthrough = given.find((reply): reply is HttpReply => reply.kind === 'http')
+  if (passthrough && given.every((reply) => reply.kind === 'http' || reply.kind === 'accepted')) {
+    for (const reply of given) if (reply !== passthrough) discard(reply)
     return sendHttp(res, passthrough, options)
   }
+  const replies = passthrough ? given.map((reply, index) => asMessage(calls, index, reply)) : given
   if (replies.every((reply) => reply.kind === 'accepted')) {
     res.writeHead(202, withExtra({}, options)).end()
     replies.forEach((_, index) => {
@@ -321,6 +325,25 @@ export async function sendReplies(
   if (replies.some((reply) => reply.kind === 'stream'))
     return sendMerged(res, calls, replies, options)
   return sendArray(res, calls, replies, options)
+}
+
+/**
+ * A batch member's reply that is not JSON-RPC, as its call's error (a notification's as
+ * accepted: it has nothing to answer).
+ */
+function asMessage(calls: readonly Call[], index: number, reply: Reply): Reply {
+  if (reply.kind !== 'http') return reply
+  discard(reply)
+  const call = calls[index] as Call
+  if (call.kind !== 'request') return accepted({ status: 202 })
+  const type = String(reply.headers['content-type'] ?? 'no content type')
+  return errorReply(
+    call,
+    new PorticoError('upstream_bad_response', {
+      message: `Upstream answered this message with HTTP ${reply.status} (${type.slice(0, 80)}), not JSON-RPC`,
+      data: { httpStatus: reply.status },
+    }),
+  )
 }
 
 async function sendArray(

@@ -251,6 +251,35 @@ describe('bad input and failures', () => {
     }
   })
 
+  it('answers every call of a batch when the upstream answers one of them with an HTML page', async () => {
+    const htmlOnce = await startPortico({ upstream: `${bad.origin}/batch-html` })
+    try {
+      const call = (id: number, name: string) => ({
+        jsonrpc: '2.0',
+        id,
+        method: 'tools/call',
+        params: { name },
+      })
+      const mixed = await post(htmlOnce.url, JSON.stringify([call(1, 'html'), call(2, 'ok')]))
+      assert.equal(mixed.status, 200)
+      const answers = JSON.parse(mixed.text) as Array<Record<string, unknown>>
+      assert.equal(answers.length, 2)
+      const failed = answers.find((answer) => answer.id === 1) as { error?: { code: number } }
+      assert.equal(failed.error?.code, -32603, "the HTML answer is its own call's error")
+      assert.deepEqual(
+        answers.find((answer) => answer.id === 2),
+        { jsonrpc: '2.0', id: 2, result: { ok: true } },
+        'the other call keeps its answer',
+      )
+      // When no call got a JSON-RPC answer, the upstream's HTTP answer is passed through as is.
+      const allHtml = await post(htmlOnce.url, JSON.stringify([call(3, 'html'), call(4, 'html')]))
+      assert.equal(allHtml.status, 502)
+      assert.match(allHtml.text, /Bad Gateway/)
+    } finally {
+      await htmlOnce.close()
+    }
+  })
+
   it('ends the client stream cleanly when the upstream dies mid-stream, and keeps serving', async () => {
     const dies = await startPortico({ upstream: `${bad.origin}/dies` })
     try {
