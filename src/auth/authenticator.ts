@@ -126,8 +126,14 @@ export class Authenticator {
     return this.#load().then(() => undefined)
   }
 
-  /** The verified identity of a request; throws a PorticoError (401/403) when there is none. */
-  authenticate(headers: { authorization?: string | undefined }): Verified | Promise<Verified> {
+  /**
+   * The verified identity of a request; throws a PorticoError (401/403) when there is none.
+   * `address` is the client's (a bound on the token checks one client keeps in flight).
+   */
+  authenticate(
+    headers: { authorization?: string | undefined },
+    address = '',
+  ): Verified | Promise<Verified> {
     let token: string | undefined
     try {
       token = bearerToken(headers)
@@ -141,14 +147,14 @@ export class Authenticator {
     if (known !== undefined) return { identity: known, token }
     if (!this.isOAuth) throw this.#refuse(new AuthFailure('invalid_token', 'unknown token'))
     const presented = token
-    return this.#validate(presented)
+    return this.#validate(presented, address)
       .then((identity) => ({ identity: this.#gate(identity), token: presented }))
       .catch((error: unknown) => {
         throw this.#refuse(error)
       })
   }
 
-  async #validate(token: string): Promise<Identity> {
+  async #validate(token: string, address: string): Promise<Identity> {
     const validators =
       this.#validators ??
       (await this.#load().catch((error: unknown) => {
@@ -164,7 +170,10 @@ export class Authenticator {
         if (mode === 'jwt') throw error
       }
     }
-    const claims: Claims = await (validators.introspection as Introspector).introspect(token)
+    const claims: Claims = await (validators.introspection as Introspector).introspect(
+      token,
+      address,
+    )
     return this.builder.fromClaims(claims, 'introspection')
   }
 

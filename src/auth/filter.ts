@@ -21,10 +21,12 @@ export interface AuthFilterOptions {
   sessions: SessionOwners
   /** Keep the client's Authorization header on the request (transparent `forward_token`). */
   forwardToken: boolean
+  /** The client's address, as far as trusted proxies vouch for it. */
+  clientAddress: (req: IncomingMessage) => string
 }
 
 export function authFilter(options: AuthFilterOptions): RequestFilter {
-  const { authenticator, sessions, forwardToken } = options
+  const { authenticator, sessions, forwardToken, clientAddress } = options
   const identityHeaders = authenticator.builder.identityHeaderNames()
   const admit = (req: IncomingMessage, verified: Verified): void => {
     const { identity, token } = verified
@@ -50,7 +52,7 @@ export function authFilter(options: AuthFilterOptions): RequestFilter {
     }
     let verified: Verified | Promise<Verified>
     try {
-      verified = authenticator.authenticate(req.headers)
+      verified = authenticator.authenticate(req.headers, clientAddress(req))
     } catch (error) {
       throw readableByBrowsers(req, error)
     }

@@ -5,7 +5,8 @@
  * Answers are cached by the token's SHA-256 for the token's life, at most `cacheTtlMs`, in a
  * bounded map; concurrent checks of one token share one request; refusals are cached briefly
  * so a client retrying a bad token cannot make Portico hammer the authorization server, and at
- * most 64 checks are in flight at once (more are refused, not queued).
+ * most 64 checks are in flight at once (more are refused, not queued), at most 16 of them for
+ * one client address, so one client sending made-up tokens cannot take every slot.
  */
 import { PorticoError } from '../errors.ts'
 import { BoundedMap } from '../util/bounded-map.ts'
@@ -18,6 +19,12 @@ import { unknownResource } from './jwt.ts'
 const MAX_ENTRIES = 10_000
 /** Introspection requests in flight at once: a flood of made-up tokens waits on no more. */
 const MAX_IN_FLIGHT = 64
+/**
+ * Of those, for one client address: a quarter, so a flood from one address leaves the others
+ * room, while clients behind one proxy (whose address they share when no `trusted_proxies`
+ * names it) still get 16 first checks at once (a token's later calls hit the cache).
+ */
+const MAX_IN_FLIGHT_PER_ADDRESS = 16
 const REFUSAL_TTL_MS = 10_000
 const MAX_REFUSALS = 2000
 const TIMEOUT_MS = 5000
@@ -50,6 +57,8 @@ export class Introspector {
    */
   readonly #refused = new BoundedMap<string, Entry>(MAX_REFUSALS)
   readonly #inFlight = new Map<string, Promise<Entry>>()
+  /** Checks in flight per client address; an address leaves the map with its last check. */
+  readonly #inFlightFrom = new Map<string, number>()
   readonly #authorization: string
   /** Requests sent to the authorization server (for tests and the admin tools). */
   requests = 0
@@ -60,8 +69,11 @@ export class Introspector {
     this.#authorization = `Basic ${Buffer.from(basic).toString('base64')}`
   }
 
-  /** The token's claims when active and meant for this resource; throws otherwise. */
-  async introspect(token: string): Promise<Claims> {
+  /**
+   * The token's claims when active and meant for this resource; throws otherwise. `address`
+   * is the client's, for the share of checks in flight one client may hold.
+   */
+  async introspect(token: string, address = ''): Promise<Claims> {
     if (this.#options.audience().length === 0) throw unknownResource()
     const key = digest(token)
     const now = this.#now()
@@ -72,17 +84,7 @@ export class Introspector {
       entry = undefined
     }
     if (entry === undefined) {
-      let pending = this.#inFlight.get(key)
-      if (pending === undefined && this.#inFlight.size >= MAX_IN_FLIGHT) {
-        throw new PorticoError('upstream_unavailable', {
-          message: 'Cannot verify the token now: too many token checks in flight',
-        })
-      }
-      if (pending === undefined) {
-        pending = this.#check(token).finally(() => this.#inFlight.delete(key))
-        this.#inFlight.set(key, pending)
-      }
-      entry = await pending
+      entry = await (this.#inFlight.get(key) ?? this.#start(key, token, address))
       if (entry.claims === undefined) this.#refused.set(key, entry)
       else this.#cache.set(key, entry)
     }
@@ -92,6 +94,32 @@ export class Introspector {
       throw new AuthFailure('invalid_token', 'token expired')
     }
     return entry.claims
+  }
+
+  /** One check sent to the authorization server, within the bounds of checks in flight. */
+  #start(key: string, token: string, address: string): Promise<Entry> {
+    if (this.#inFlight.size >= MAX_IN_FLIGHT) {
+      throw new PorticoError('upstream_unavailable', {
+        message: 'Cannot verify the token now: too many token checks in flight',
+      })
+    }
+    const fromAddress = this.#inFlightFrom.get(address) ?? 0
+    if (fromAddress >= MAX_IN_FLIGHT_PER_ADDRESS) {
+      // 429, not 401: the token may be good, and a client told it is invalid would drop it.
+      throw new PorticoError('rate_limited', {
+        message: 'Cannot verify the token now: too many token checks in flight from this address',
+        headers: { 'retry-after': '1' },
+      })
+    }
+    this.#inFlightFrom.set(address, fromAddress + 1)
+    const pending = this.#check(token).finally(() => {
+      this.#inFlight.delete(key)
+      const left = (this.#inFlightFrom.get(address) ?? 1) - 1
+      if (left === 0) this.#inFlightFrom.delete(address)
+      else this.#inFlightFrom.set(address, left)
+    })
+    this.#inFlight.set(key, pending)
+    return pending
   }
 
   async #check(token: string): Promise<Entry> {

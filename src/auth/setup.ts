@@ -48,19 +48,26 @@ export function securityFromConfig(
   const middleware: Middleware[] = []
   const routes = new Map<string, PublicRoute>()
   const mcpPaths = new Set<string>()
+  const ip = new IpPolicy({
+    allow: security?.allow_ips ?? [],
+    deny: security?.deny_ips ?? [],
+    trustedProxies: security?.trusted_proxies ?? [],
+  })
   if (security !== undefined && (security.allow_ips.length > 0 || security.deny_ips.length > 0)) {
-    const ip = new IpPolicy({
-      allow: security.allow_ips,
-      deny: security.deny_ips,
-      trustedProxies: security.trusted_proxies,
-    })
     filters.push((req) => ip.check(req))
   }
   let authenticator: Authenticator | undefined
   if (auth !== undefined) {
     authenticator = new Authenticator(config, auth)
     const sessions = new SessionOwners()
-    filters.push(authFilter({ authenticator, sessions, forwardToken: auth.forward_token }))
+    filters.push(
+      authFilter({
+        authenticator,
+        sessions,
+        forwardToken: auth.forward_token,
+        clientAddress: (req) => ip.clientAddress(req),
+      }),
+    )
     const gateway = (config.backends?.length ?? 0) > 0
     const adminPrefix =
       gateway && config.proxy.admin_tools

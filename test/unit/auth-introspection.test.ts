@@ -20,6 +20,7 @@ describe('introspection', () => {
   let url: URL
   const answers: Record<string, object> = {}
   let lastAuthorization = ''
+  const held: Array<() => void> = []
 
   before(async () => {
     server = createServer(async (req, res) => {
@@ -30,6 +31,10 @@ describe('introspection', () => {
       if (token === 'boom') {
         res.writeHead(500).end()
         return
+      }
+      if (token.startsWith('held-')) {
+        // Answered when the test lets go: checks that stay in flight.
+        await new Promise<void>((resolve) => held.push(resolve))
       }
       res.writeHead(200, { 'content-type': 'application/json' })
       res.end(JSON.stringify(answers[token] ?? { active: false }))
@@ -103,5 +108,34 @@ describe('introspection', () => {
       make().introspect('boom'),
       (e: PorticoError) => e instanceof PorticoError && e.reason === 'upstream_unavailable',
     )
+  })
+
+  it('one address cannot take every slot: its 17th check in flight is refused 429, others pass', async () => {
+    answers.other_client = { active: true, sub: 'bob', aud: AUD, exp: now() + 60 }
+    const introspector = make()
+    const flood = Array.from({ length: 16 }, (_, i) =>
+      introspector.introspect(`held-${i}`, '203.0.113.9').catch((error: unknown) => error),
+    )
+    // Sent before any answer: the 16 checks are in flight at the endpoint.
+    for (let waited = 0; held.length < 16 && waited < 200; waited++) {
+      await new Promise((resolve) => setTimeout(resolve, 25))
+    }
+    assert.equal(held.length, 16, 'the endpoint holds the 16 checks')
+    await assert.rejects(
+      introspector.introspect('held-16', '203.0.113.9'),
+      (e: PorticoError) =>
+        e instanceof PorticoError && e.status === 429 && e.headers?.['retry-after'] === '1',
+    )
+    const other = await introspector.introspect('other_client', '198.51.100.7')
+    assert.equal(other.sub, 'bob', 'another address is still served')
+    for (const release of held.splice(0)) release()
+    const settled = await Promise.all(flood)
+    assert.ok(
+      settled.every((result) => result instanceof AuthFailure),
+      'made-up tokens refused',
+    )
+    // The address's slots are free again once its checks ended.
+    answers.later = { active: true, sub: 'eve', aud: AUD, exp: now() + 60 }
+    assert.equal((await introspector.introspect('later', '203.0.113.9')).sub, 'eve')
   })
 })
