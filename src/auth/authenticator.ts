@@ -39,6 +39,8 @@ export class Authenticator {
   readonly #config: Config
   readonly #keys: StaticKeys
   #listenUrl: string | undefined
+  /** What building the validators found wrong without failing (see `ready`). */
+  readonly #startProblems: string[] = []
   #validators: Validators | undefined
   #pending: Promise<Validators> | undefined
   #failedAt = 0
@@ -121,9 +123,13 @@ export class Authenticator {
     return params
   }
 
-  /** Discovers the issuer's endpoints (oauth) and builds the validators; rejects when it cannot. */
-  ready(): Promise<void> {
-    return this.#load().then(() => undefined)
+  /**
+   * Discovers the issuer's endpoints (oauth) and builds the validators; rejects when it cannot.
+   * Resolves with what start-up found wrong but can be served through (an issuer's key set not
+   * fetched yet), for the log.
+   */
+  ready(): Promise<readonly string[]> {
+    return this.#load().then(() => this.#startProblems.splice(0))
   }
 
   /**
@@ -248,7 +254,8 @@ export class Authenticator {
         cooldownMs: auth.jwks_cooldown,
         maxAgeMs: auth.jwks_max_age,
       })
-      await validators.jwt.warm()
+      const problem = await validators.jwt.warm()
+      if (problem !== undefined) this.#startProblems.push(problem)
     }
     if (mode !== 'jwt') {
       if (introspectionEndpoint === undefined) {

@@ -9,6 +9,7 @@
  */
 import type { createRemoteJWKSet } from 'jose'
 import { PorticoError } from '../errors.ts'
+import { redactUrl } from '../util/redact.ts'
 import { AuthFailure } from './challenge.ts'
 import { sameIssuer } from './discovery.ts'
 import { compactParts, keyObjectOf, parseObject, verifySignature } from './jws.ts'
@@ -43,9 +44,23 @@ export class JwtVerifier {
     this.#algorithms = new Set(options.algorithms)
   }
 
-  /** Loads jose before the first token (start-up), so no request waits for the import. */
-  async warm(): Promise<void> {
-    await this.#keySet()
+  /**
+   * Loads jose and fetches the key set before the first token (start-up), so no request waits
+   * for either and a wrong `jwks_uri` shows at start. Returns why the key set could not be
+   * fetched (its URL redacted), or undefined: Portico still starts, since tokens are refused
+   * until the keys come (fail closed) and an issuer's outage must not keep Portico down; the
+   * failure starts the backoff, as a token's failed fetch does.
+   */
+  async warm(): Promise<string | undefined> {
+    const jwks = await this.#keySet()
+    try {
+      await jwks.reload()
+      return undefined
+    } catch (error) {
+      this.#noteFailure()
+      const reason = error instanceof Error ? error.message : String(error)
+      return `the key set at ${redactUrl(this.#options.jwksUri.href)} cannot be fetched (${reason}): tokens are refused with 502 until it can`
+    }
   }
 
   #keySet(): Promise<KeySet> {

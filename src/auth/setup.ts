@@ -101,7 +101,9 @@ export function securityFromConfig(
     routes,
     mcpPaths,
     authenticator,
-    ready: () => found?.ready() ?? Promise.resolve(),
+    ready: async () => {
+      for (const problem of (await found?.ready()) ?? []) logger.error(`[auth] ${problem}`)
+    },
     listening: (url) => found?.setListenUrl(url),
   }
 }

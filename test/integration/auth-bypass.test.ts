@@ -10,6 +10,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js'
 import type { ExchangeEvent } from '../../src/observe/event.ts'
+import { Logger } from '../../src/observe/logger.ts'
 import { type JwtIssuer, startJwtIssuer } from '../fixtures/jwt-issuer.ts'
 import { buildProbeServer, startProbeHttp } from '../fixtures/probe-server.ts'
 import type { Served } from '../fixtures/serve.ts'
@@ -326,6 +327,33 @@ describe('bypass matrix: sessions, streams and other paths (API keys, transparen
 })
 
 describe('an issuer whose key set cannot be fetched', () => {
+  it('the key set is fetched at start; one that cannot be is logged, and its tokens refused', async () => {
+    const issuer = await startJwtIssuer('alice')
+    const probe = await startProbeHttp()
+    const lines: string[] = []
+    const logger = new Logger({ level: 'info', write: (line) => lines.push(line) })
+    let portico: RunningPortico | undefined
+    try {
+      const auth = { type: 'jwt', issuer: issuer.issuer, jwks_uri: issuer.jwksUri } as const
+      portico = await startPortico({ upstream: probe.url, auth }, { logger })
+      assert.equal(issuer.fetches, 1, 'fetched before any token came')
+      await portico.close()
+      issuer.failing = true
+      portico = await startPortico({ upstream: probe.url, auth }, { logger })
+      const logged = lines.join('')
+      assert.match(
+        logged,
+        /\[auth\] the key set at http:\/\/127\.0\.0\.1:\d+\/\S* cannot be fetched/,
+      )
+      const answer = await rpc(portico.url, LIST, bearer(await issuer.sign(portico.url)))
+      assert.equal(answer.status, 502, 'started, and fails closed')
+    } finally {
+      await portico?.close()
+      await probe.close()
+      await issuer.close()
+    }
+  })
+
   it('is not asked again for every token: refusals back off, and it is used once it answers', async () => {
     const issuer = await startJwtIssuer('alice')
     const probe = await startProbeHttp()
