@@ -13,6 +13,7 @@ import { callNext, type Handler, type Middleware } from '../pipeline/compose.ts'
 import type { Reply } from '../pipeline/reply.ts'
 import type { SignalLike } from '../pipeline/signal.ts'
 import type { Clock } from '../util/clock.ts'
+import { notReached } from './outcome.ts'
 import { retryAfter } from './token-bucket.ts'
 
 interface Waiter {
@@ -68,9 +69,7 @@ export class ConcurrencyLimiter {
       }
       const onAbort = () => {
         leave()
-        reject(
-          signal.reason instanceof PorticoError ? signal.reason : new PorticoError('cancelled'),
-        )
+        reject(this.#abandoned(signal))
       }
       const waiter: Waiter = {
         grant: () => {
@@ -97,6 +96,22 @@ export class ConcurrencyLimiter {
     const next = this.#queue[0]
     if (next !== undefined) next.grant()
     else this.#active--
+  }
+
+  /**
+   * Why a waiter left before its turn: the client went, or the call's deadline passed. The
+   * latter is still the client's 504, but one the upstream had no part in (see notReached).
+   */
+  #abandoned(signal: SignalLike): PorticoError {
+    const reason = signal.reason
+    if (!(reason instanceof PorticoError)) return new PorticoError('cancelled')
+    if (reason.reason !== 'upstream_timeout') return reason
+    return notReached(
+      new PorticoError('upstream_timeout', {
+        message: `The call's deadline passed while it waited for one of the ${this.#config.max_concurrent} slots of ${this.#name}`,
+        data: { upstream: this.#name, reason: 'queue_timeout' },
+      }),
+    )
   }
 
   #refusal(detail: string, reason: string): PorticoError {

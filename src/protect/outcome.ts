@@ -22,11 +22,25 @@ const FAILURES: ReadonlySet<string> = new Set([
   'internal_error',
 ])
 
+/** Errors Portico raised before an attempt reached the upstream, whatever their reason. */
+const NOT_REACHED = new WeakSet<object>()
+
+/**
+ * Marks `error` as raised on Portico's side of an attempt (the call's deadline passed while it
+ * waited in the concurrency queue): the upstream was never asked, so it says nothing of its
+ * health, although its reason (`upstream_timeout`) is what the client must see.
+ */
+export function notReached<T extends object>(error: T): T {
+  NOT_REACHED.add(error)
+  return error
+}
+
 /**
  * The verdict on a thrown error. An attempt whose signal was aborted is cancelled (the client
  * left, a hedge lost), unless the abort was the call's deadline: that is a timeout.
  */
 export function errorVerdict(error: unknown, signal: SignalLike): Verdict {
+  if (typeof error === 'object' && error !== null && NOT_REACHED.has(error)) return 'refused'
   if (signal.aborted) {
     const reason: unknown = signal.reason
     if (!(reason instanceof PorticoError) || reason.reason !== 'upstream_timeout')

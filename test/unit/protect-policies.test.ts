@@ -358,6 +358,46 @@ describe('circuit breaker', () => {
     assert.deepEqual(changes, ['open', 'half_open', 'closed'])
   })
 
+  it("never counts calls whose deadline passed in Portico's own concurrency queue", async () => {
+    const clock = new ManualClock()
+    const { breaker, health } = breakerWith(clock)
+    const queue = concurrencySchema.parse({ max_concurrent: 1, max_queue: 10, queue_timeout: 60 })
+    // The per-upstream chain's order: whole-call timeout → health → concurrency → upstream.
+    const chain = compose(
+      [
+        callTimeout('b', 1000, clock),
+        health,
+        concurrencyLimit(new ConcurrencyLimiter('b', queue, clock), clock),
+      ],
+      (call) =>
+        new Promise<Reply>((_, reject) => {
+          // The upstream never answers: only the deadline ends the one call it holds.
+          call.signal.addEventListener('abort', () => reject(call.signal.reason))
+        }),
+    )
+    const calls = Array.from({ length: 5 }, (_, i) =>
+      chain(requestCall('ping', undefined, i + 1)).then(
+        () => undefined,
+        (e: PorticoError) => e,
+      ),
+    )
+    await clock.advance(1000)
+    const errors = await Promise.all(calls)
+    assert.ok(
+      errors.every((error) => error?.reason === 'upstream_timeout'),
+      'each got its 504',
+    )
+    // One upstream failure (the call it held), four that never reached it: under minimum_calls.
+    assert.equal(breaker.state, 'closed')
+    for (let i = 0; i < 3; i++)
+      await assert.rejects(health(requestCall('ping'), async () => Promise.reject(failure())))
+    assert.equal(
+      breaker.state,
+      'open',
+      'the upstream failure was counted, and opens with three more',
+    )
+  })
+
   it('opens again when a probe fails', async () => {
     const clock = new ManualClock()
     const { breaker, health } = breakerWith(clock)
