@@ -27,6 +27,7 @@ import { callComposite, compositeDefinition, findComposite } from './composite.t
 import type { Gateway } from './gateway.ts'
 import { isListMethod } from './merge.ts'
 import { accepts } from './mrtr.ts'
+import { oneRelayAtATime } from './related-turn.ts'
 import { type Mirror, mirrorFailed } from './routing.ts'
 import type { ClientSession } from './sessions.ts'
 
@@ -372,7 +373,8 @@ async function callBackend(
     ...withMessage(scope.call, message),
     signal: request.signal,
     ref: scope.ref,
-    sinkFor: request.sinkFor,
+    // Hedges and retries are attempts of this one call: the client sees one call's messages.
+    sinkFor: oneRelayAtATime(request.sinkFor),
   }
   try {
     const reply = await backend.handle(call)

@@ -13,9 +13,12 @@ import {
 } from '@modelcontextprotocol/client'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js'
 import type { ConfigInput } from '../../src/config/schema.ts'
 import type { ExchangeEvent } from '../../src/observe/event.ts'
 import { type FaultyHttp, startFaultyHttp } from '../fixtures/faulty-http.ts'
+import { serveMcp } from '../fixtures/serve.ts'
 import { ManualClock } from '../helpers/clock.ts'
 import { MCP_ACCEPT } from '../helpers/mcp-http.ts'
 import { fixture } from '../helpers/mcp-servers.ts'
@@ -561,6 +564,69 @@ describe('gateway: cache, coalescing, mirror and canary', () => {
       assert.equal(store.server.runs.get('slow'), 1)
     } finally {
       await Promise.all(clients.map((c) => c.close()))
+    }
+  })
+})
+
+describe('gateway: hedged attempts relay one stream of progress', () => {
+  it('a client sees each progress value once, always increasing, while hedges run side by side', async () => {
+    // A read-only tool that reports progress 1…6, 40 ms apart, then answers: with a 30 ms hedge
+    // delay, two attempts report the same values at once.
+    let attempts = 0
+    const backend = await serveMcp(async (req, res) => {
+      const server = new McpServer({ name: 'counter', version: '1.0.0' })
+      server.registerTool(
+        'count',
+        { description: 'Counts to 6', annotations: { readOnlyHint: true } },
+        async (extra) => {
+          attempts++
+          const token = extra._meta?.progressToken
+          for (let progress = 1; progress <= 6; progress++) {
+            await new Promise((resolve) => setTimeout(resolve, 40))
+            if (token === undefined) continue
+            await extra.sendNotification({
+              method: 'notifications/progress',
+              params: { progressToken: token, progress, total: 6 },
+            })
+          }
+          return { content: [{ type: 'text', text: 'counted' }] }
+        },
+      )
+      const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined })
+      res.on('close', () => void server.close())
+      await server.connect(transport)
+      await transport.handleRequest(req, res)
+    })
+    const portico = await startPortico({
+      ...quiet,
+      backends: [
+        {
+          name: 'c',
+          transport: 'http',
+          url: backend.url,
+          hedging: { delay_ms: 30, max_hedges: 1 },
+        },
+      ],
+    } as ConfigInput)
+    const client = await connect(portico.url)
+    try {
+      await client.listTools()
+      const seen: number[] = []
+      const result = await client.callTool({ name: 'c__count', arguments: {} }, undefined, {
+        onprogress: (progress) => seen.push(progress.progress),
+      })
+      assert.equal(text(result), 'counted')
+      assert.equal(attempts, 2, 'the hedge ran beside the first attempt')
+      assert.ok(seen.length > 0, 'progress reached the client')
+      assert.deepEqual(
+        seen,
+        [...seen].sort((a, b) => a - b).filter((v, i, all) => all.indexOf(v) === i),
+        `each value once, increasing: ${seen.join(',')}`,
+      )
+    } finally {
+      await client.close()
+      await portico.close()
+      await backend.close()
     }
   })
 })

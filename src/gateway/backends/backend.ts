@@ -187,6 +187,8 @@ export abstract class Backend {
       // A cancelled call says nothing about the backend's health.
       if (failure.reason !== 'cancelled') this.observe(failure)
       throw failure
+    } finally {
+      sink?.end?.()
     }
   }
 

@@ -27,6 +27,8 @@ export interface CallSink {
   related(message: JsonRpcRequest | JsonRpcNotification): void
   /** Whether the call's client declared the capability a server request needs. */
   accepts?(method: string): boolean
+  /** The request this sink served has ended (answered, failed or cancelled). */
+  end?(): void
 }
 
 export interface CallOptions {

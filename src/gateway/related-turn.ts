@@ -1,0 +1,51 @@
+/**
+ * What a backend relates to one call (progress, logs, server requests) when the protection
+ * chain makes several attempts of it: hedges run side by side, retries one after another, and
+ * each attempt's messages would reach the client, which must see one call. The first attempt
+ * that relates something holds the relay until it ends; meanwhile the others' notifications
+ * are dropped and their requests refused (their backend must not wait for an answer no client
+ * will give). Progress only ever increases, across attempts too: MCP requires it of a token.
+ */
+import { isObject } from '../jsonrpc/message.ts'
+import type { CallSink, Connection } from './backends/connection.ts'
+
+type SinkFor = (connection: Connection) => CallSink | undefined
+
+const NOT_RELAYED = {
+  code: -32603,
+  message: 'Another attempt of this call is being relayed to the client',
+}
+
+/** `sinkFor`, whose sinks (one per attempt) take turns at the client's relay. */
+export function oneRelayAtATime(sinkFor: SinkFor): SinkFor {
+  let holder: object | undefined
+  let lastProgress = Number.NEGATIVE_INFINITY
+  return (connection) => {
+    const sink = sinkFor(connection)
+    if (sink === undefined) return undefined
+    const attempt = {}
+    const turn: CallSink = {
+      related(message) {
+        holder ??= attempt
+        if (holder !== attempt) {
+          if ('id' in message) connection.answer(message.id, { error: NOT_RELAYED })
+          return
+        }
+        if (message.method === 'notifications/progress' && isObject(message.params)) {
+          const progress = message.params.progress
+          if (typeof progress === 'number') {
+            if (progress <= lastProgress) return
+            lastProgress = progress
+          }
+        }
+        sink.related(message)
+      },
+      end() {
+        if (holder === attempt) holder = undefined
+      },
+    }
+    const accepts = sink.accepts
+    if (accepts !== undefined) turn.accepts = (method) => accepts.call(sink, method)
+    return turn
+  }
+}

@@ -1,0 +1,56 @@
+/**
+ * The relay of one call's related messages across its attempts (gateway/related-turn.ts), with
+ * stub sinks and a stub connection: one attempt at a time, progress only increasing, and the
+ * other attempts' server requests answered so their backend does not wait.
+ */
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import type { CallSink, Connection } from '../../src/gateway/backends/connection.ts'
+import { oneRelayAtATime } from '../../src/gateway/related-turn.ts'
+import type { JsonRpcNotification, JsonRpcRequest } from '../../src/jsonrpc/message.ts'
+
+const progress = (value: number): JsonRpcNotification => ({
+  jsonrpc: '2.0',
+  method: 'notifications/progress',
+  params: { progressToken: 't', progress: value },
+})
+const sampling: JsonRpcRequest = { jsonrpc: '2.0', id: 7, method: 'sampling/createMessage' }
+
+function setUp() {
+  const relayed: unknown[] = []
+  const answered: unknown[] = []
+  const connection = { answer: (id: unknown, outcome: unknown) => answered.push({ id, outcome }) }
+  const sinkFor = oneRelayAtATime(() => ({ related: (message) => relayed.push(message) }))
+  const attempt = () => sinkFor(connection as unknown as Connection) as CallSink
+  return { relayed, answered, attempt }
+}
+
+describe('one relay at a time', () => {
+  it('relays the first attempt that speaks; the other is dropped and its requests refused', () => {
+    const { relayed, answered, attempt } = setUp()
+    const first = attempt()
+    const hedge = attempt()
+    first.related(progress(1))
+    hedge.related(progress(1))
+    hedge.related(progress(2))
+    hedge.related(sampling)
+    first.related(progress(2))
+    assert.deepEqual(relayed, [progress(1), progress(2)])
+    assert.equal(answered.length, 1, "the hedge's server request is answered, not left waiting")
+    assert.match(JSON.stringify(answered[0]), /"id":7.*Another attempt/)
+  })
+
+  it('passes the relay on when the holder ends, never letting progress go back', () => {
+    const { relayed, attempt } = setUp()
+    const first = attempt()
+    first.related(progress(1))
+    first.related(progress(3))
+    first.end?.()
+    const retry = attempt()
+    retry.related(progress(1))
+    retry.related(progress(2))
+    retry.related(progress(4))
+    retry.related(sampling)
+    assert.deepEqual(relayed, [progress(1), progress(3), progress(4), sampling])
+  })
+})
