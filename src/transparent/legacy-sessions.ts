@@ -97,6 +97,8 @@ interface Pending {
 interface LegacySession {
   stream: OrderedStream
   pending: Map<JsonRpcId, Pending>
+  /** Told when a taken answer was written or forgotten (see `delivered`). */
+  onDelivered?: (() => void) | undefined
 }
 
 export interface LegacySessionsOptions {
@@ -144,7 +146,9 @@ export class LegacySessions {
     this.#sessions.delete(sessionId)
     const error = new PorticoError('upstream_stream_ended')
     for (const [id, pending] of session.pending) {
+      // An answer taken but still not written (see `delivered`) will find no session now.
       if (pending.slot === undefined) session.stream.write(errorEvent(id, error))
+      else session.stream.fill(pending.slot, errorEvent(id, error))
       pending.reject(error)
     }
   }
@@ -209,7 +213,35 @@ export class LegacySessions {
 
   /** A request that will not be answered on the stream after all (the upstream refused it). */
   forget(sessionId: string, id: JsonRpcId): void {
-    this.#sessions.get(sessionId)?.pending.delete(id)
+    const session = this.#sessions.get(sessionId)
+    session?.pending.delete(id)
+    session?.onDelivered?.()
+  }
+
+  /**
+   * Resolves once every answer taken from the session's stream was written to the client (or
+   * after `ms`, or when the client left). The upstream's stream may end right after an
+   * answer, while that answer is still on its way back through the chain: the client's stream
+   * must stay open until it is written.
+   */
+  delivered(sessionId: string, ms: number, signal: SignalLike): Promise<void> {
+    const session = this.#sessions.get(sessionId)
+    const waitsForAnswer = () =>
+      [...(session?.pending.values() ?? [])].some((pending) => pending.slot !== undefined)
+    if (session === undefined || !waitsForAnswer() || signal.aborted) return Promise.resolve()
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer)
+        signal.removeEventListener('abort', done)
+        session.onDelivered = undefined
+        resolve()
+      }
+      const timer = setTimeout(done, ms)
+      signal.addEventListener('abort', done, { once: true })
+      session.onDelivered = () => {
+        if (!waitsForAnswer()) done()
+      }
+    })
   }
 
   /**
@@ -237,6 +269,7 @@ export class LegacySessions {
       if (id !== undefined) session.pending.delete(id)
       session.stream.write(text)
     }
+    session.onDelivered?.()
     return true
   }
 

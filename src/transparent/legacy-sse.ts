@@ -26,6 +26,9 @@ import type { HttpClient } from '../upstream/http-client.ts'
 import { LegacySessions, OrderedStream } from './legacy-sessions.ts'
 import { replyOf, sseEvents } from './upstream.ts'
 
+/** How long a client's stream stays open after the upstream's for answers still in the chain. */
+const TAKEN_ANSWER_WAIT_MS = 10_000
+
 export interface LegacyUpstream {
   /** The upstream's SSE stream URL. */
   stream: URL
@@ -149,7 +152,14 @@ export class LegacyTransport {
         if (ordered.needsDrain) await drained(res, options.signal)
       }
     } finally {
-      if (sessionId !== undefined) this.sessions.close(sessionId)
+      if (sessionId !== undefined) {
+        // Answers already taken from the upstream's stream are written before the client's
+        // stream ends (bounded: a chain that never answers does not hold the stream open).
+        if (!res.writableEnded && !res.destroyed) {
+          await this.sessions.delivered(sessionId, TAKEN_ANSWER_WAIT_MS, options.signal)
+        }
+        this.sessions.close(sessionId)
+      }
     }
   }
 

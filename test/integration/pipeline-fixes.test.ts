@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
+import type { Middleware } from '../../src/pipeline/compose.ts'
 import { type Misbehaving, startMisbehaving } from '../fixtures/misbehaving-upstream.ts'
 import { type StoreUpstream, startStoreUpstream } from '../fixtures/store-upstream.ts'
 import { MCP_ACCEPT, openSession, postInitialize } from '../helpers/mcp-http.ts'
@@ -82,6 +83,29 @@ describe('transparent: every request id gets an answer', () => {
           (e) => e.type === 'exchange' && e.name === 'x' && e.reason === 'upstream_stream_ended',
         ),
       )
+    } finally {
+      await client.close().catch(() => undefined)
+      await portico.close()
+    }
+  })
+
+  it('legacy HTTP+SSE: an answer the upstream sends just before ending its stream still reaches the client', async () => {
+    // A middleware that takes its time with the answer (as one asking a shared store would):
+    // the stream's end comes while the answer is still on its way back through the chain.
+    const slowAnswer: Middleware = async (call, next) => {
+      const reply = await next(call)
+      if (call.method === 'tools/call') await new Promise((resolve) => setTimeout(resolve, 100))
+      return reply
+    }
+    const portico = await startPortico(
+      { upstream: `${bad.origin}/l/sse` },
+      { middleware: [slowAnswer] },
+    )
+    const client = new Client({ name: 'legacy-last-words', version: '1' })
+    try {
+      await client.connect(new SSEClientTransport(new URL('/sse', portico.origin)))
+      const result = await client.callTool({ name: 'last_words' })
+      assert.deepEqual(result.content, [{ type: 'text', text: 'said before leaving' }])
     } finally {
       await client.close().catch(() => undefined)
       await portico.close()
