@@ -106,10 +106,20 @@ export interface LegacySessionsOptions {
   maxPendingPerSession?: number
 }
 
+/**
+ * Distinct message paths announced at once. Most servers announce one path for every session;
+ * some give each session its own (`/messages/<id>`): one per open stream, so this is the bound
+ * on such streams.
+ */
+const MAX_MESSAGE_PATHS = 10_000
+
 export class LegacySessions {
   readonly #sessions = new Map<string, LegacySession>()
-  /** Message paths announced by upstream `endpoint` events; POSTs to them are MCP traffic. */
-  readonly messagePaths = new Set<string>()
+  /**
+   * Message paths announced by the upstream's `endpoint` events on the streams still open,
+   * each with how many streams announced it: POSTs to them are MCP traffic.
+   */
+  readonly #paths = new Map<string, number>()
   readonly #maxSessions: number
   readonly #maxPending: number
 
@@ -119,16 +129,35 @@ export class LegacySessions {
   }
 
   /** Registers a session's stream; false when full (its calls are then not correlated). */
-  open(sessionId: string, messagePath: string, stream: OrderedStream): boolean {
-    this.addMessagePath(messagePath)
+  open(sessionId: string, stream: OrderedStream): boolean {
     if (this.#sessions.has(sessionId)) return true
     if (this.#sessions.size >= this.#maxSessions) return false
     this.#sessions.set(sessionId, { stream, pending: new Map() })
     return true
   }
 
-  addMessagePath(path: string): void {
-    if (this.messagePaths.size < 64) this.messagePaths.add(path)
+  /** A stream announced `path`; false when too many distinct paths are announced already. */
+  announce(path: string): boolean {
+    const streams = this.#paths.get(path)
+    if (streams === undefined && this.#paths.size >= MAX_MESSAGE_PATHS) return false
+    this.#paths.set(path, (streams ?? 0) + 1)
+    return true
+  }
+
+  /** A stream that announced `path` ended. */
+  withdraw(path: string): void {
+    const streams = this.#paths.get(path) ?? 0
+    if (streams <= 1) this.#paths.delete(path)
+    else this.#paths.set(path, streams - 1)
+  }
+
+  isMessagePath(path: string): boolean {
+    return this.#paths.has(path)
+  }
+
+  /** The announced message paths. */
+  messagePaths(): IterableIterator<string> {
+    return this.#paths.keys()
   }
 
   /** Whether POSTs of this session are correlated with its stream. */

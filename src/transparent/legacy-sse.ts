@@ -63,12 +63,12 @@ export class LegacyTransport {
   }
 
   isMessagePath(pathname: string): boolean {
-    return this.sessions.messagePaths.has(pathname)
+    return this.sessions.isMessagePath(pathname)
   }
 
   /** Whether a route key (see forward/raw.ts routeKey) names an announced messages path. */
   isMessageRoute(key: string): boolean {
-    for (const path of this.sessions.messagePaths) if (routeKey(path) === key) return true
+    for (const path of this.sessions.messagePaths()) if (routeKey(path) === key) return true
     return false
   }
 
@@ -124,18 +124,21 @@ export class LegacyTransport {
   ): Promise<void> {
     const ordered = new OrderedStream(res)
     let sessionId: string | undefined
+    const announced: string[] = []
     try {
       for await (const event of events) {
         if (res.writableEnded) break // ended by a drain: stop reading the upstream
         let raw = event.raw
         if (event.event === 'endpoint') {
           const endpoint = this.#endpoint(event.data, ordered)
-          sessionId = endpoint.sessionId
+          if (endpoint === undefined) break // refused (logged): the client's stream ends
+          announced.push(endpoint.path)
+          sessionId = endpoint.sessionId ?? sessionId
           if (sessionId !== undefined) {
             options.place = { ...options.place, sessionId }
             options.recorder.sessionId = sessionId
           }
-          raw = endpoint.raw ?? raw
+          raw = endpoint.raw
         } else if (event.isMessage && this.#taken(sessionId, event)) {
           // A POSTed request's answer: written where `take` reserved its place. The upstream's
           // next event still waits for the client to read what the stream holds, so a client
@@ -160,21 +163,42 @@ export class LegacyTransport {
         }
         this.sessions.close(sessionId)
       }
+      for (const path of announced) this.sessions.withdraw(path)
     }
   }
 
-  /** Rewrites the upstream's `endpoint` event to Portico's own path and registers the session. */
-  #endpoint(data: string, ordered: OrderedStream): { sessionId?: string; raw?: string } {
+  /**
+   * Rewrites the upstream's `endpoint` event to Portico's own path, announces the path and
+   * registers the session. Undefined when refused: an endpoint that is not a URL, or on
+   * another origin (the client would post past Portico, to a host nobody configured), or one
+   * path too many.
+   */
+  #endpoint(
+    data: string,
+    ordered: OrderedStream,
+  ): { path: string; raw: string; sessionId?: string } | undefined {
     const target = this.#upstream.stream
-    if (!URL.canParse(data, target.href)) return {}
-    const endpoint = new URL(data, target)
-    if (endpoint.origin !== target.origin) return {}
+    const endpoint = URL.canParse(data, target.href) ? new URL(data, target) : undefined
+    if (endpoint === undefined || endpoint.origin !== target.origin) {
+      this.#refuseEndpoint('names another origin, or is not a URL')
+      return undefined
+    }
+    if (!this.sessions.announce(endpoint.pathname)) {
+      this.#refuseEndpoint('is one message path too many (10,000 announced by open streams)')
+      return undefined
+    }
     const sessionId = sessionOf(endpoint.searchParams)
-    if (sessionId === undefined) this.sessions.addMessagePath(endpoint.pathname)
-    else this.sessions.open(sessionId, endpoint.pathname, ordered)
+    if (sessionId !== undefined) this.sessions.open(sessionId, ordered)
     // Same path on Portico: relative to whatever origin the client reached us at.
     const raw = encodeSseEvent(endpoint.pathname + endpoint.search, { event: 'endpoint' })
-    return sessionId === undefined ? { raw } : { sessionId, raw }
+    const path = endpoint.pathname
+    return sessionId === undefined ? { path, raw } : { path, raw, sessionId }
+  }
+
+  #refuseEndpoint(why: string): void {
+    this.#context.logger.warn(
+      `legacy SSE: ${this.#upstream.label}'s endpoint event ${why}; the client's stream is ended`,
+    )
   }
 
   #taken(sessionId: string | undefined, event: StreamEvent): boolean {

@@ -112,6 +112,69 @@ describe('transparent: every request id gets an answer', () => {
     }
   })
 
+  it('legacy HTTP+SSE: an endpoint on another host is never passed on; the stream ends', async () => {
+    const portico = await startPortico({ upstream: `${bad.origin}/foreign/sse` })
+    try {
+      const response = await fetch(new URL('/sse', portico.origin), {
+        headers: { accept: 'text/event-stream' },
+        signal: AbortSignal.timeout(10_000),
+      })
+      const text = await response.text()
+      assert.doesNotMatch(text, /elsewhere\.invalid/)
+      assert.doesNotMatch(text, /event: endpoint/)
+    } finally {
+      await portico.close()
+    }
+  })
+
+  it('legacy HTTP+SSE: a server with a messages path per stream keeps working past 64 streams', async () => {
+    const portico = await startPortico({ upstream: `${bad.origin}/p/sse` })
+    try {
+      let path = ''
+      for (let stream = 1; stream <= 70; stream++) {
+        const controller = new AbortController()
+        const response = await fetch(new URL('/sse', portico.origin), {
+          headers: { accept: 'text/event-stream' },
+          signal: controller.signal,
+        })
+        const reader = (response.body as ReadableStream<Uint8Array>).getReader()
+        let text = ''
+        const readUntil = async (pattern: RegExp) => {
+          while (!pattern.test(text)) {
+            const { value, done } = await reader.read()
+            if (done) break
+            text += new TextDecoder().decode(value)
+          }
+          return pattern.exec(text)?.[1] ?? ''
+        }
+        path = await readUntil(/event: endpoint\ndata: (\S+)\n\n/)
+        if (stream < 70) controller.abort()
+        else {
+          const posted = await fetch(new URL(path, portico.origin), {
+            method: 'POST',
+            headers: MCP_ACCEPT,
+            body: JSON.stringify({ jsonrpc: '2.0', id: 70, method: 'ping' }),
+          })
+          assert.equal(posted.status, 202, `POST ${path} is MCP traffic, forwarded`)
+          const answer = await readUntil(/event: message\ndata: (\S+)\n\n/)
+          assert.deepEqual(JSON.parse(answer), {
+            jsonrpc: '2.0',
+            id: 70,
+            result: { path: '/p/msg/70' },
+          })
+          controller.abort()
+        }
+      }
+      assert.equal(path, '/p/msg/70')
+      // Through the chain (recorded as a call), not forwarded as unknown traffic past it.
+      await portico.sink.waitFor((events) =>
+        events.some((e) => e.type === 'exchange' && e.method === 'ping' && e.jsonrpcId === 70),
+      )
+    } finally {
+      await portico.close()
+    }
+  })
+
   it('an SSE answer with another id does not answer the call: the call gets an error with its id', async () => {
     const { status, text, event } = await through('/sse-wrong-id')
     assert.equal(status, 200)
