@@ -11,7 +11,7 @@ import { failRelay, relayAnswer } from '../edge/send.ts'
 import { PorticoError } from '../errors.ts'
 import { clientHeaders, headerValue, upstreamHeaders } from '../http/headers.ts'
 import { MessageReply } from '../pipeline/reply.ts'
-import { isOAuthMetadataPath, mapChallenge, mapOrigin } from './url-map.ts'
+import { isOAuthMetadataPath, mapOrigin, mapOriginHeaders } from './url-map.ts'
 
 const MAX_METADATA_BYTES = 1024 * 1024
 
@@ -36,7 +36,7 @@ export async function forwardRaw(
       label: target.origin,
     })
     recorder.upstreamStatus = response.status
-    const headers = mapChallenge(clientHeaders(response.headers), target.origin, origin)
+    const headers = mapOriginHeaders(clientHeaders(response.headers), target.origin, origin)
     const type = headerValue(response.headers, 'content-type') ?? ''
     if (isOAuthMetadataPath(target.pathname) && type.includes('json')) {
       // OAuth metadata names the upstream's origin: rewritten to Portico's (bounded read).

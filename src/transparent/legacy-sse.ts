@@ -13,7 +13,7 @@ import { answerCalls, baseOf, finishRecording, readCalls } from '../edge/mcp-pos
 import type { RouteHandler } from '../edge/router.ts'
 import { drained, failRelay, type RelayOptions, relayAnswer } from '../edge/send.ts'
 import { routeKey } from '../forward/raw.ts'
-import { mapChallenge } from '../forward/url-map.ts'
+import { mapOriginHeaders } from '../forward/url-map.ts'
 import { clientHeaders, headerValue, upstreamHeaders } from '../http/headers.ts'
 import { encodeJson, isObject, type JsonRpcId } from '../jsonrpc/message.ts'
 import { CallRecorder, publishNotification } from '../observe/recorder.ts'
@@ -87,7 +87,7 @@ export class LegacyTransport {
         label: this.#upstream.label,
       })
       recorder.upstreamStatus = response.status
-      const headers = mapChallenge(
+      const headers = mapOriginHeaders(
         clientHeaders(response.headers),
         target.origin,
         publicOrigin(context, req),

@@ -8,7 +8,7 @@ import { type ProxyContext, publicOrigin } from '../context.ts'
 import { relayExchange } from '../edge/exchange.ts'
 import type { RouteHandler } from '../edge/router.ts'
 import { failRelay, relayAnswer } from '../edge/send.ts'
-import { mapChallenge } from '../forward/url-map.ts'
+import { mapOriginHeaders } from '../forward/url-map.ts'
 import { clientHeaders, headerValue, requestInfoOf, upstreamHeaders } from '../http/headers.ts'
 import { replyOf } from './upstream.ts'
 
@@ -39,7 +39,7 @@ export function forwardStream(context: ProxyContext, upstream: StreamTarget): Ro
       })
       recorder.upstreamStatus = response.status
       const headers = clientHeaders(response.headers)
-      mapChallenge(headers, upstream.url.origin, publicOrigin(context, req))
+      mapOriginHeaders(headers, upstream.url.origin, publicOrigin(context, req))
       const reply = replyOf(
         response,
         headers,

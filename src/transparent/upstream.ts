@@ -7,7 +7,7 @@
  */
 import type { Readable } from 'node:stream'
 import type { PorticoError } from '../errors.ts'
-import { mapChallenge } from '../forward/url-map.ts'
+import { mapOriginHeaders } from '../forward/url-map.ts'
 import { WHOLE_ANSWER_BYTES } from '../http/body.ts'
 import { clientHeaders, type HeaderMap, headerValue } from '../http/headers.ts'
 import { encodeJson } from '../jsonrpc/message.ts'
@@ -54,11 +54,18 @@ export function transparentUpstream(
     const sessionId = headerValue(response.headers, 'mcp-session-id')
     if (sessionId !== undefined && call.sessionId === undefined) call.notes.sessionId = sessionId
     const headers = clientHeaders(response.headers)
-    if (headers['www-authenticate'] !== undefined) {
-      mapChallenge(headers, url.origin, options.publicOrigin(call))
-    }
+    if (namesOrigin(headers)) mapOriginHeaders(headers, url.origin, options.publicOrigin(call))
     return replyOf(response, headers, options.maxMessageBytes, label, mapBodyError)
   }
+}
+
+/** Whether an answer has headers that may name the upstream's origin (most have none). */
+function namesOrigin(headers: HeaderMap): boolean {
+  return (
+    headers['www-authenticate'] !== undefined ||
+    headers.location !== undefined ||
+    headers['content-location'] !== undefined
+  )
 }
 
 /** The Reply shape of an upstream answer, decided by its status and content type. */

@@ -280,6 +280,22 @@ describe('bad input and failures', () => {
     }
   })
 
+  it("rewrites an upstream's redirect to itself to Portico's address, as nginx's proxy_redirect does", async () => {
+    const moved = await startPortico({ upstream: `${bad.origin}/redirect` })
+    try {
+      const response = await fetch(moved.url, {
+        method: 'POST',
+        headers: MCP_HEADERS,
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' }),
+        redirect: 'manual',
+      })
+      assert.equal(response.status, 307)
+      assert.equal(response.headers.get('location'), `${moved.origin}/moved/mcp?x=1`)
+    } finally {
+      await moved.close()
+    }
+  })
+
   it('ends the client stream cleanly when the upstream dies mid-stream, and keeps serving', async () => {
     const dies = await startPortico({ upstream: `${bad.origin}/dies` })
     try {
