@@ -76,6 +76,7 @@ export function openStore(path: string, options: OpenOptions = {}): Db {
       fileMustExist: !options.create,
       timeout: options.busyTimeoutMs ?? 5000,
     })
+    if (path !== ':memory:') refuseOtherFiles(db, path, options.create === true)
     db.pragma('journal_mode = WAL')
     db.pragma('synchronous = NORMAL')
     db.pragma('temp_store = MEMORY')
@@ -151,6 +152,34 @@ function migrate(db: Db, onUpgrade?: (from: number, to: number) => void): void {
     )
     db.pragma(`user_version = ${LATEST_VERSION}`)
   }).immediate()
+}
+
+/**
+ * Before anything is written to it: a file that is some other SQLite database never gets
+ * Portico's tables (nor its journal mode), and a report (which does not create stores) does
+ * not turn an empty file into one. A Portico store has its `meta` and `proxies` tables.
+ */
+function refuseOtherFiles(db: Db, path: string, create: boolean): void {
+  const tables = db
+    .prepare(
+      "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'",
+    )
+    .pluck()
+    .all() as string[]
+  if (tables.includes('meta') && tables.includes('proxies')) return
+  if (tables.length === 0) {
+    const version = Number(db.pragma('user_version', { simple: true }))
+    if (version === 0 && create) return
+    if (version === 0) {
+      throw new StoreError(
+        `${path} is an empty SQLite file, not a Portico store yet (start a proxy with the store enabled first, or pass the path of a store)`,
+      )
+    }
+  }
+  const named = tables.slice(0, 5).join(', ') + (tables.length > 5 ? ', …' : '')
+  throw new StoreError(
+    `${path} is not a Portico store: it is another SQLite database${named ? ` (tables ${named})` : ''}; Portico leaves it as it is (pass the path of a Portico store)`,
+  )
 }
 
 /** Turns a SQLite failure into a sentence naming the store and what to do. */

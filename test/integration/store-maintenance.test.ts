@@ -3,7 +3,7 @@
  * vacuum, the proxy's retention setting, and clear messages for a corrupt or foreign file.
  */
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
@@ -126,5 +126,30 @@ describe('store maintenance', () => {
     assert.doesNotMatch(result.stderr, /\n\s+at /)
     const badAge = await runCli(['store', 'prune', '--older-than', 'soon', '--db', db])
     assert.equal(badAge.code, 2)
+  })
+
+  it('another SQLite database, or an empty file, is refused and left exactly as it was', async () => {
+    const other = join(dir, 'app.db')
+    const app = new (await import('better-sqlite3')).default(other)
+    app.exec("CREATE TABLE users (name TEXT); INSERT INTO users VALUES ('ada')")
+    app.close()
+    const before = readFileSync(other)
+    for (const command of [['status'], ['logs'], ['sessions'], ['clients'], ['schema']]) {
+      const result = await runCli([...command, '--db', other])
+      assert.equal(result.code, 1, `${command[0]}: ${result.stderr}`)
+      assert.match(
+        result.stderr,
+        /app\.db is not a Portico store: it is another SQLite database \(tables users\)/,
+      )
+    }
+    assert.deepEqual(readFileSync(other), before, 'not one byte changed')
+    assert.throws(() => openStore(other, { create: true }), /is not a Portico store/)
+    assert.deepEqual(readFileSync(other), before, 'not by a proxy either')
+    const empty = join(dir, 'empty.db')
+    writeFileSync(empty, '')
+    const result = await runCli(['status', '--db', empty])
+    assert.equal(result.code, 1)
+    assert.match(result.stderr, /empty\.db is an empty SQLite file, not a Portico store yet/)
+    assert.equal(readFileSync(empty).length, 0)
   })
 })
