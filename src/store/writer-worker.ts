@@ -71,6 +71,8 @@ function start(options: WriterOptions): void {
   let queuedBytes = 0
   let dropped = 0
   let flushing: NodeJS.Immediate | undefined
+  /** A commit found the store locked and its batch waits (said once until a commit succeeds). */
+  let waitingForLock = false
 
   /** The store to write to, reopened when its file is gone; undefined while it cannot be. */
   const current = (): Open | undefined => {
@@ -110,8 +112,21 @@ function start(options: WriterOptions): void {
       open?.ingestor.write(batch, dropped, options.proxy)
       post({ type: 'written', count: batch.length, bytes, ms: performance.now() - started })
     } catch (error) {
+      if (isLocked(error)) {
+        // Another process holds the store past the busy timeout (a `portico store vacuum` of
+        // a large store): the batch waits for the next commit instead of being lost. The sink
+        // counts it in flight meanwhile, so its bound (not this queue) decides what is dropped.
+        queue = batch.concat(queue)
+        queuedBytes += bytes
+        if (!waitingForLock) {
+          waitingForLock = true
+          post({ type: 'warning', message: `store writer: ${messageOf(error)}; retrying` })
+        }
+        return
+      }
       post({ type: 'failed', count: batch.length, bytes, message: messageOf(error) })
     }
+    waitingForLock = false
     dropped = 0
   }
   const timer = setInterval(flush, options.flushMs)
@@ -152,6 +167,12 @@ const WRITER_CACHE_KIB = 8_000
 function openAt(path: string): Open {
   const db = openStore(path, { create: true, cacheKiB: WRITER_CACHE_KIB })
   return { db, ingestor: new Ingestor(db) }
+}
+
+/** SQLite's "another connection holds the lock" (after the busy timeout). */
+function isLocked(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code
+  return code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED'
 }
 
 function messageOf(error: unknown): string {

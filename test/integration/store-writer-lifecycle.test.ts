@@ -207,4 +207,28 @@ describe('a store already at this schema', () => {
     assert.deepEqual(JSON.parse(out), { before: false, after: false, written: 1 })
     assert.equal(rowCount(path), 1)
   })
+
+  it('a commit that finds the store locked past the busy timeout keeps its events for the next', async () => {
+    const path = join(dir, 'locked.db')
+    openStore(path, { create: true }).close()
+    const sink = storeSink({ path, proxy: 'p', flushMs: 50, idleStopMs: 60_000 })
+    // Another process's long maintenance (a VACUUM of a large store): the write lock held for
+    // longer than the writer's 5 s busy timeout.
+    const other = openStore(path)
+    other.exec('BEGIN EXCLUSIVE')
+    try {
+      sink.write([call(1), call(2), call(3)])
+      await sleep(6500)
+      assert.equal(sink.stats().written, 0, 'nothing could be written while it was locked')
+      other.exec('COMMIT')
+      await until(() => sink.stats().written >= 3, 10_000, 'the held events written once free')
+      const stats = sink.stats()
+      assert.equal(stats.failed, 0, 'no event lost to the lock')
+      assert.equal(rowCount(path), 3)
+    } finally {
+      if (other.inTransaction) other.exec('COMMIT')
+      other.close()
+      await sink.close()
+    }
+  })
 })
