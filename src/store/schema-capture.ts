@@ -139,39 +139,61 @@ export function cursorOf(params: JsonObject | undefined): string | undefined {
   return typeof cursor === 'string' ? cursor : undefined
 }
 
+/** What one page did to its listing: completed it, gave it up as too large, or neither yet. */
+export type PageOutcome = { complete: JsonObject[] } | { tooLarge: string } | undefined
+
 /**
  * Collects the pages of a paginated list per (proxy, session, method): the first page (no
  * cursor) starts a listing, a page without `nextCursor` completes it. A page that continues a
- * listing Portico did not see the start of is ignored. Bounded: at most `maxListings` open.
+ * listing Portico did not see the start of is ignored. Bounded: at most `maxListings` open, at
+ * most `maxItems` items in one listing (a server that pages for ever, or lists more than any
+ * schema has, is given up on and said so, not kept), and at most `maxOpenItems` items held in
+ * all open listings together (the oldest listings are given up first).
  */
 export class ItemsPager {
   readonly #open = new Map<string, JsonObject[]>()
   readonly #maxListings: number
+  readonly #maxItems: number
+  readonly #maxOpenItems: number
+  #openItems = 0
 
-  constructor(maxListings = 1000) {
+  constructor(maxListings = 1000, maxItems = 10_000, maxOpenItems = 100_000) {
     this.#maxListings = maxListings
+    this.#maxItems = maxItems
+    this.#maxOpenItems = maxOpenItems
   }
 
-  /** Returns the complete item list once the last page arrived, else undefined. */
-  page(
-    key: string,
-    cursor: string | undefined,
-    items: JsonObject[],
-    more: boolean,
-  ): JsonObject[] | undefined {
-    if (cursor === undefined) this.#open.delete(key)
+  page(key: string, cursor: string | undefined, items: JsonObject[], more: boolean): PageOutcome {
+    if (cursor === undefined) this.#close(key)
     const collected = cursor === undefined ? [] : this.#open.get(key)
     if (collected === undefined) return undefined
-    collected.push(...items)
-    if (more) {
-      if (!this.#open.has(key) && this.#open.size >= this.#maxListings) {
-        const oldest = this.#open.keys().next().value
-        if (oldest !== undefined) this.#open.delete(oldest)
-      }
-      this.#open.set(key, collected)
-      return undefined
+    this.#close(key)
+    if (collected.length + items.length > this.#maxItems) {
+      return { tooLarge: `more than ${this.#maxItems} items over its pages` }
     }
+    // One at a time: spreading a page of 200,000 items into push() overflows the stack.
+    for (const item of items) collected.push(item)
+    if (!more) return { complete: collected }
+    this.#hold(key, collected)
+    return undefined
+  }
+
+  #hold(key: string, collected: JsonObject[]): void {
+    for (const [oldest] of this.#open) {
+      const full =
+        this.#open.size >= this.#maxListings ||
+        this.#openItems + collected.length > this.#maxOpenItems
+      if (!full) break
+      this.#close(oldest)
+    }
+    this.#open.set(key, collected)
+    this.#openItems += collected.length
+  }
+
+  #close(key: string): void {
+    const collected = this.#open.get(key)
+    if (collected === undefined) return
     this.#open.delete(key)
-    return collected
+    this.#openItems -= collected.length
   }
 }

@@ -54,9 +54,12 @@ export class SchemaRecorder {
     if (items === undefined) return
     const more = typeof result.nextCursor === 'string' && result.nextCursor !== ''
     const key = `${event.proxy}\0${sessionId ?? ''}\0${event.method}`
-    const complete = this.#pager.page(key, cursorOf(event.params), items, more)
-    if (complete)
-      this.#capture(event.proxy, event.method, event.ts, sortItems(event.method, complete))
+    const outcome = this.#pager.page(key, cursorOf(event.params), items, more)
+    if (outcome === undefined) return
+    if ('tooLarge' in outcome)
+      this.#notCaptured(event.proxy, event.method, event.ts, outcome.tooLarge)
+    else
+      this.#capture(event.proxy, event.method, event.ts, sortItems(event.method, outcome.complete))
   }
 
   /** A `list_changed` notification: recorded in the history, the snapshot marked stale. */

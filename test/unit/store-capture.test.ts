@@ -57,16 +57,38 @@ describe('ItemsPager', () => {
     const pager = new ItemsPager()
     assert.equal(pager.page('k', undefined, [{ name: 'a' }], true), undefined)
     assert.equal(pager.page('k', 'c1', [{ name: 'b' }], true), undefined)
-    assert.deepEqual(pager.page('k', 'c2', [{ name: 'c' }], false), [
-      { name: 'a' },
-      { name: 'b' },
-      { name: 'c' },
-    ])
+    assert.deepEqual(pager.page('k', 'c2', [{ name: 'c' }], false), {
+      complete: [{ name: 'a' }, { name: 'b' }, { name: 'c' }],
+    })
   })
   it('ignores a page whose listing it did not see start, and single pages complete at once', () => {
     const pager = new ItemsPager()
     assert.equal(pager.page('k', 'c9', [{ name: 'z' }], false), undefined)
-    assert.deepEqual(pager.page('k', undefined, [{ name: 'a' }], false), [{ name: 'a' }])
+    assert.deepEqual(pager.page('k', undefined, [{ name: 'a' }], false), {
+      complete: [{ name: 'a' }],
+    })
+  })
+  it('gives up a listing that pages for ever, and bounds the items all open listings hold', () => {
+    const pager = new ItemsPager(1000, 5, 6)
+    const items = (n: number) => Array.from({ length: n }, (_, i) => ({ name: `t${i}` }))
+    assert.equal(pager.page('endless', undefined, items(2), true), undefined)
+    assert.equal(pager.page('endless', 'c1', items(2), true), undefined)
+    assert.deepEqual(pager.page('endless', 'c2', items(2), true), {
+      tooLarge: 'more than 5 items over its pages',
+    })
+    assert.equal(pager.page('endless', 'c3', items(1), false), undefined, 'given up: forgotten')
+    // Two listings of 4 each exceed 6 held in all: the older one is given up.
+    assert.equal(pager.page('a', undefined, items(4), true), undefined)
+    assert.equal(pager.page('b', undefined, items(4), true), undefined)
+    assert.equal(pager.page('a', 'c1', items(1), false), undefined, 'a was let go')
+    assert.equal(
+      (pager.page('b', 'c1', items(1), false) as { complete: unknown[] }).complete.length,
+      5,
+    )
+    // A page too large to spread into push() is counted, not a stack overflow.
+    const huge = new ItemsPager(10, 300_000, 300_000)
+    const outcome = huge.page('h', undefined, items(200_000), false) as { complete: unknown[] }
+    assert.equal(outcome.complete.length, 200_000)
   })
 })
 
