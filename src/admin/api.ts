@@ -6,9 +6,7 @@
  * metrics and an OpenAPI document. The HTTP filters of its mount (admin token, Origin, Host)
  * run before any of this; changes are logged with the caller's address, never a secret.
  */
-import { open, rename, rm, stat } from 'node:fs/promises'
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { dirname } from 'node:path'
 import { ConfigError, loadConfigText } from '../config/load.ts'
 import type { Config } from '../config/schema.ts'
 import type { RouteHandler } from '../edge/router.ts'
@@ -19,6 +17,7 @@ import { readBody } from '../http/body.ts'
 import { isObject, parseJson } from '../jsonrpc/message.ts'
 import type { Logger } from '../observe/logger.ts'
 import type { StatusBoard } from '../observe/status.ts'
+import { replaceFile } from '../util/replace-file.ts'
 import type { Fleet } from './fleet.ts'
 import { openApiDocument } from './openapi.ts'
 
@@ -322,46 +321,16 @@ function checkConfig(
 }
 
 /**
- * Replaces files in one step each, one at a time: the text goes to a new file beside the
- * target (a name no other write uses, created exclusively), is flushed to disk, then renamed
- * over it with the target's mode. A reader (the hot-reload watcher, a crash) never sees half a
- * config, and two PUTs at once cannot mix their texts: the later one wins whole.
+ * Replaces files one at a time, each in one step (util/replace-file.ts): two PUTs at once
+ * cannot mix their texts, the later one wins whole.
  */
 class FileWrites {
   #last: Promise<void> = Promise.resolve()
-  #count = 0
 
   replace(path: string, text: string): Promise<void> {
-    const write = this.#last.then(() => this.#replaceNow(path, text))
+    const write = this.#last.then(() => replaceFile(path, text))
     // The next write waits for this one, whether it succeeds or fails.
     this.#last = write.catch(() => undefined)
     return write
   }
-
-  async #replaceNow(path: string, text: string): Promise<void> {
-    const mode = (await stat(path).catch(() => undefined))?.mode
-    const temporary = `${path}.${process.pid}.${++this.#count}.portico-new`
-    const handle = await open(temporary, 'wx', mode === undefined ? 0o600 : mode & 0o777)
-    try {
-      try {
-        await handle.writeFile(text)
-        await handle.sync()
-      } finally {
-        await handle.close()
-      }
-      await rename(temporary, path)
-    } catch (error) {
-      await rm(temporary, { force: true })
-      throw error
-    }
-    await syncFolder(dirname(path))
-  }
-}
-
-/** Flushes a folder's entries (the rename) to disk; where a platform cannot, nothing is lost. */
-async function syncFolder(folder: string): Promise<void> {
-  const handle = await open(folder, 'r').catch(() => undefined)
-  if (handle === undefined) return
-  await handle.sync().catch(() => undefined)
-  await handle.close()
 }

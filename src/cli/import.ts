@@ -28,10 +28,10 @@ export function registerImport(program: Command): void {
     )
     .option('-o, --output <file>', 'where to write ("-" for stdout)', 'portico.toml')
     .option('--force', 'replace the output file if it exists')
-    .action((file: string, flags: ImportFlags) => {
+    .action(async (file: string, flags: ImportFlags) => {
       const text = readSource(file)
       const config = /\.toml$/i.test(file) ? fromMcprToml(text, file) : fromMcpJson(text, file)
-      const warnings = writeConfig(config, flags.output, flags.force === true)
+      const warnings = await writeConfig(config, flags.output, flags.force === true)
       for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`)
       if (flags.output !== '-')
         process.stderr.write(

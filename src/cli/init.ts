@@ -70,7 +70,7 @@ export function registerInit(program: Command, name = 'init'): void {
       const interactive = flags.yes !== true && process.stdin.isTTY === true
       const plan = interactive ? await ask(flags) : fromFlags(flags)
       const text = renderConfig(plan)
-      const warnings = writeConfig(text, flags.output, flags.force === true)
+      const warnings = await writeConfig(text, flags.output, flags.force === true)
       for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`)
       if (flags.output !== '-') {
         process.stdout.write(

@@ -4,10 +4,11 @@
  * the public URL and widget CSP domains. Values are written with smol-toml, so any string
  * (a Windows path, a quote in an argument) is escaped correctly.
  */
-import { existsSync, writeFileSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { stringify } from 'smol-toml'
 import { loadConfigText } from '../config/load.ts'
 import type { JsonObject } from '../jsonrpc/message.ts'
+import { replaceFile } from '../util/replace-file.ts'
 import { UserError } from './errors.ts'
 
 export interface ConfigPlan {
@@ -122,10 +123,11 @@ function renderBackend(backend: JsonObject): string {
 }
 
 /**
- * Writes `text` to `file` (or stdout for `-`), refusing to replace a file unless `force`;
+ * Writes `text` to `file` (or stdout for `-`), refusing to replace a file unless `force`,
+ * replacing it in one step (util/replace-file.ts);
  * validates it first the way `portico check` would, so what is written loads.
  */
-export function writeConfig(text: string, file: string, force: boolean): string[] {
+export async function writeConfig(text: string, file: string, force: boolean): Promise<string[]> {
   let warnings: string[]
   try {
     warnings = loadConfigText(text, { label: file, env: process.env }).warnings
@@ -140,6 +142,8 @@ export function writeConfig(text: string, file: string, force: boolean): string[
   }
   if (existsSync(file) && !force)
     throw new UserError(`${file} exists: pass --force to replace it, or -o another file`)
-  writeFileSync(file, text, { mode: 0o600 })
+  // In one step: a replaced config (--force) that a running Portico watches is never half
+  // written, and a failed write leaves the old one whole.
+  await replaceFile(file, text)
   return warnings
 }

@@ -6,7 +6,17 @@
  */
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { after, describe, it } from 'node:test'
@@ -191,8 +201,21 @@ describe('portico init with flags', () => {
       again.stderr,
       `portico: ${out} exists: pass --force to replace it, or -o another file\n`,
     )
-    assert.equal(runCliSync([...args, '--force']).status, 0)
+    // The old file is replaced in one step (a new file renamed over it), never truncated in
+    // place: a reader holding it open (a hot-reload watcher) still reads the whole old text.
+    const before = readFileSync(out, 'utf8')
+    const held = openSync(out, 'r')
+    try {
+      assert.equal(runCliSync([...args, '--force']).status, 0)
+      assert.equal(readFileSync(held, 'utf8'), before)
+    } finally {
+      closeSync(held)
+    }
     assert.equal(loadConfig({ file: out, env: {} }).config.port, 3000)
+    assert.deepEqual(
+      readdirSync(dir).filter((name) => name.endsWith('.portico-new')),
+      [],
+    )
     const bad = runCliSync(['init', '--yes', '-o', '-', '--upstream', 'localhost:9000'])
     assert.equal(bad.status, 2)
     assert.equal(
