@@ -89,12 +89,8 @@ export async function dispatch(scope: RequestScope, request: JsonRpcRequest): Pr
       return forward(scope, route.backend, method, { ...params, uri: route.local }, true)
     }
     case 'resources/subscribe':
-    case 'resources/unsubscribe': {
-      const route = gateway.routeUri(stringParam(params, 'uri'))
-      const tell = route.backend.track(scope.ref.key, route.local, method === 'resources/subscribe')
-      if (!tell) return { result: {}, backend: route.backend.name }
-      return forward(scope, route.backend, method, { ...params, uri: route.local })
-    }
+    case 'resources/unsubscribe':
+      return subscription(scope, method, params)
     case 'completion/complete':
       return complete(scope, params)
     case 'logging/setLevel':
@@ -116,6 +112,31 @@ export async function dispatch(scope: RequestScope, request: JsonRpcRequest): Pr
         return { result }
       }
       throw new PorticoError('method_not_found', { message: `Method not found: ${method}` })
+  }
+}
+
+/**
+ * `resources/subscribe` and `unsubscribe`. A shared backend process is told once for all
+ * client sessions (`track`); a subscribe the backend refuses, or that never reaches it, is
+ * untracked again, so the session is not counted as subscribed (and the next session's
+ * subscribe is sent rather than answered as already done).
+ */
+async function subscription(
+  scope: RequestScope,
+  method: 'resources/subscribe' | 'resources/unsubscribe',
+  params: JsonObject,
+): Promise<Handled> {
+  const { backend, local } = scope.gateway.routeUri(stringParam(params, 'uri'))
+  const subscribe = method === 'resources/subscribe'
+  if (!backend.track(scope.ref.key, local, subscribe)) return { result: {}, backend: backend.name }
+  let handled: Handled | undefined
+  try {
+    handled = await forward(scope, backend, method, { ...params, uri: local })
+    return handled
+  } finally {
+    if (subscribe && (handled === undefined || handled.error !== undefined)) {
+      backend.track(scope.ref.key, local, false)
+    }
   }
 }
 

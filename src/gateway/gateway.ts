@@ -113,8 +113,8 @@ export class Gateway {
   readonly #groups = new Map<string, OutlierGroup>()
   readonly #closers: Array<() => void> = []
   readonly #listeners = new Set<Listener>()
-  /** Exposed resource URI → how many listen streams want its updates. */
-  readonly #watched = new Map<string, number>()
+  /** Exposed resource URI → how many listen streams want its updates, and its subscription. */
+  readonly #watched = new Map<string, Watch>()
   /** Backends added at runtime (admin API, admin tool): kept when the file is reloaded. */
   readonly #added = new Map<string, BackendConfig>()
   /** Last health per backend, and the ring of transitions. */
@@ -633,43 +633,48 @@ export class Gateway {
     }
   }
 
-  /** Subscribes the gateway's session to a resource for the first listener that wants it. */
+  /**
+   * Counts a listen stream's interest in a resource. The first one subscribes the gateway's
+   * session; streams that come while that subscribe is in flight wait for its outcome (each
+   * counted at once, so a stream that stops meanwhile cannot unsubscribe the others).
+   */
   async #watch(uri: string): Promise<boolean> {
-    const count = this.#watched.get(uri) ?? 0
-    if (count > 0) {
-      this.#watched.set(uri, count + 1)
-      return true
+    let watch = this.#watched.get(uri)
+    if (watch === undefined) {
+      watch = { count: 0, subscribed: this.#subscribeOwnSession(uri) }
+      this.#watched.set(uri, watch)
     }
+    watch.count++
+    if (await watch.subscribed) return true
+    watch.count--
+    if (this.#watched.get(uri) === watch) this.#watched.delete(uri)
+    return false
+  }
+
+  async #subscribeOwnSession(uri: string): Promise<boolean> {
     try {
       const { backend, local } = this.routeUri(uri)
       // The gateway's own session joins the backend first: the backend's updates reach it only
       // then, even when a client session already subscribed the backend to this resource (a
       // stateless client that never sent initialize gives no other occasion to join).
       const connection = await backend.connection(this.session)
-      if (backend.track(this.session.key, local, true)) {
-        const response = await connection.request(
-          'resources/subscribe',
-          { uri: local },
-          { timeoutMs: backend.timeoutMs },
-        )
-        if (response.error) {
-          backend.track(this.session.key, local, false)
-          return false
-        }
+      if (!backend.track(this.session.key, local, true)) return true
+      const response = await connection
+        .request('resources/subscribe', { uri: local }, { timeoutMs: backend.timeoutMs })
+        .catch(() => undefined)
+      if (response === undefined || response.error) {
+        backend.track(this.session.key, local, false)
+        return false
       }
+      return true
     } catch {
       return false
     }
-    this.#watched.set(uri, 1)
-    return true
   }
 
   #unwatch(uri: string): void {
-    const count = (this.#watched.get(uri) ?? 1) - 1
-    if (count > 0) {
-      this.#watched.set(uri, count)
-      return
-    }
+    const watch = this.#watched.get(uri)
+    if (watch === undefined || --watch.count > 0) return
     this.#watched.delete(uri)
     try {
       const { backend, local } = this.routeUri(uri)
@@ -725,6 +730,12 @@ export class Gateway {
     for (const backend of this.#backends.values()) backend.protection.close()
     await Promise.allSettled(this.backends().map((backend) => backend.close()))
   }
+}
+
+/** Listen streams' interest in one resource, and whether the gateway's session subscribed. */
+interface Watch {
+  count: number
+  subscribed: Promise<boolean>
 }
 
 interface Listener {

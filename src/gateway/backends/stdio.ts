@@ -235,6 +235,8 @@ export class StdioBackend extends Backend {
   #closed = false
   #info: ServerInfo | undefined
   #lastStart = 0
+  /** isolation = "session": no new process before this time (backoff after crashes). */
+  #sessionStartsAfter = 0
 
   info(): ServerInfo | undefined {
     return this.#info
@@ -271,6 +273,7 @@ export class StdioBackend extends Backend {
           }
         }
         void connection.exited.then((error) => this.#onSharedExit(connection, error))
+        this.#resubscribe(connection)
       },
       () => {
         this.#shared = undefined
@@ -335,21 +338,74 @@ export class StdioBackend extends Backend {
     this.#restartTimer.unref()
   }
 
+  /**
+   * A restarted shared process knows none of the subscriptions its predecessor had: each
+   * resource some client session (or the gateway's own, for listen streams) is subscribed to
+   * is subscribed again, so updates keep reaching them.
+   */
+  #resubscribe(connection: StdioConnection): void {
+    for (const uri of this.#subscribers.keys()) {
+      connection
+        .request('resources/subscribe', { uri }, { timeoutMs: this.timeoutMs })
+        .then((response) => response.error?.message)
+        .catch((error: Error) => error.message)
+        .then((problem) => {
+          if (problem === undefined || connection.closed) return
+          this.deps.logger.warn(`backend ${this.name} refused the subscription to ${uri} again`, {
+            backend: this.name,
+            error: problem,
+          })
+        })
+    }
+  }
+
+  /**
+   * One process per client session. A process that crashes (or fails to start) soon after
+   * starting counts as a failure, as the shared process's crashes do: the next session's
+   * process waits out the same backoff (its calls get "is restarting" meanwhile), and after
+   * `max_restarts` such failures in a row the backend stays down.
+   */
   #forSession(session: SessionRef): Promise<StdioConnection> {
     const existing = this.#perSession.get(session.key)
     if (existing) return existing
+    if (this.state === 'failed') return Promise.reject(crashError(this.name, 'keeps crashing'))
+    if (Date.now() < this.#sessionStartsAfter) {
+      return Promise.reject(crashError(this.name, 'is restarting'))
+    }
     const opening = this.#open(session.initParams)
     this.#perSession.set(session.key, opening)
     opening.then(
       (connection) => {
+        const started = Date.now()
         connection.onUnsolicited = (message) => session.deliver(this.name, message, connection)
-        void connection.exited.then(() => {
-          if (this.#perSession.get(session.key) === opening) this.#perSession.delete(session.key)
+        void connection.exited.then((error) => {
+          // Still this session's process: it was not stopped by Portico, so it crashed.
+          const crashed = this.#perSession.get(session.key) === opening
+          if (crashed) this.#perSession.delete(session.key)
+          if (this.#closed) return
+          if (Date.now() - started >= HEALTHY_RUN_MS) this.#failures = 0
+          else if (crashed) this.#sessionFailed(error)
         })
       },
-      () => this.#perSession.delete(session.key),
+      () => {
+        this.#perSession.delete(session.key)
+        this.#sessionStartsAfter = Date.now() + restartDelay(this.#failures)
+      },
     )
     return opening
+  }
+
+  /** Other sessions' processes may be fine: the backend is marked down only once it failed. */
+  #sessionFailed(error: PorticoError): void {
+    this.#failures++
+    const delay = restartDelay(this.#failures)
+    this.#sessionStartsAfter = Date.now() + delay
+    this.deps.logger.warn(
+      `backend ${this.name} ${error.message.replace(/^Backend \S+ /, '')} soon after starting; next process in ${delay} ms at the earliest`,
+      { backend: this.name },
+    )
+    const failed = this.#failures > this.config.max_restarts
+    this.setState(failed ? 'failed' : this.state, error.message)
   }
 
   /** Resource updates go to the sessions subscribed to that URI; the rest to every session. */

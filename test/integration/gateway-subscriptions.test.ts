@@ -1,0 +1,194 @@
+/**
+ * What a stdio backend is told about resource subscriptions through the gateway, and how its
+ * processes restart, with real processes: a shared process that is killed gets its clients'
+ * subscriptions again; a subscribe the backend refuses is not remembered as done; two listen
+ * streams that ask for one resource at once keep it subscribed until both are gone; and a
+ * per-session backend that crashes at start is not respawned for every call.
+ */
+import assert from 'node:assert/strict'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { Client } from '@modelcontextprotocol/sdk/client/index.js'
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
+import { ResourceUpdatedNotificationSchema } from '@modelcontextprotocol/sdk/types.js'
+import { openListenStream } from '../helpers/listen.ts'
+import { fixture } from '../helpers/mcp-servers.ts'
+import { type RunningPortico, startPortico } from '../helpers/portico.ts'
+import { until } from '../helpers/wait.ts'
+
+let dir: string
+let starts: string
+let gateway: RunningPortico
+const clients: Client[] = []
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'portico-gw-subs-'))
+  starts = join(dir, 'starts')
+  gateway = await startPortico({
+    proxy: { admin_tools: false, list_timeout: '3s' },
+    backends: [
+      {
+        name: 'sub',
+        transport: 'stdio',
+        command: process.execPath,
+        args: [fixture('subscribable-stdio')],
+      },
+      {
+        // Counts its starts in a file, then exits before answering initialize.
+        name: 'crashy',
+        transport: 'stdio',
+        command: process.execPath,
+        args: ['-e', 'require("fs").appendFileSync(process.env.STARTS, "x\\n"); process.exit(1)'],
+        env: { STARTS: starts },
+        isolation: 'session',
+        start: 'lazy',
+      },
+    ],
+  })
+})
+
+after(async () => {
+  for (const client of clients) await client.close()
+  await gateway?.close()
+  rmSync(dir, { recursive: true, force: true })
+})
+
+async function connect(): Promise<Client> {
+  const client = new Client({ name: 'subscriptions-test', version: '1.0.0' })
+  await client.connect(new StreamableHTTPClientTransport(new URL(gateway.url)))
+  clients.push(client)
+  return client
+}
+
+interface BackendState {
+  pid: number
+  subscribed: string[]
+}
+
+async function backendState(client: Client): Promise<BackendState> {
+  const result = await client.callTool({ name: 'sub__state', arguments: {} })
+  return result.structuredContent as unknown as BackendState
+}
+
+async function exposedUri(client: Client, local: string): Promise<string> {
+  const { resources } = await client.listResources()
+  const found = resources.find((r) => r.name === local)
+  assert.ok(found, `no resource ${local} in ${JSON.stringify(resources)}`)
+  return found.uri
+}
+
+describe('gateway resource subscriptions on a stdio backend', () => {
+  it('subscribes a restarted shared process again to what its clients subscribed to', async () => {
+    const client = await connect()
+    const updates: string[] = []
+    client.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => {
+      updates.push(n.params.uri)
+    })
+    const uri = await exposedUri(client, 'memo://a')
+    await client.subscribeResource({ uri })
+    const first = await backendState(client)
+    assert.deepEqual(first.subscribed, ['memo://a'])
+    process.kill(first.pid, 'SIGKILL')
+    const second = await until(
+      async () => {
+        const state = await backendState(client).catch(() => undefined)
+        return state !== undefined && state.pid !== first.pid ? state : undefined
+      },
+      15_000,
+      'the restarted backend to answer',
+    )
+    const again = await until(
+      async () => {
+        const state = await backendState(client)
+        return state.subscribed.length > 0 ? state : undefined
+      },
+      5000,
+      `the restarted process (${second.pid}) to be subscribed again`,
+    )
+    assert.deepEqual(again.subscribed, ['memo://a'])
+    await client.callTool({ name: 'sub__touch', arguments: {} })
+    await until(() => updates.includes(uri), 5000, `an update of ${uri} after the restart`)
+    await client.unsubscribeResource({ uri })
+    assert.deepEqual((await backendState(client)).subscribed, [])
+  })
+
+  it('does not count a subscription the backend refused: the next session is refused too', async () => {
+    const a = await connect()
+    const b = await connect()
+    const uri = await exposedUri(a, 'memo://refused')
+    await assert.rejects(a.subscribeResource({ uri }), /cannot subscribe to memo:\/\/refused/)
+    await assert.rejects(b.subscribeResource({ uri }), /cannot subscribe to memo:\/\/refused/)
+    // And a session that subscribes after a refusal is subscribed for real.
+    const other = await exposedUri(a, 'memo://b')
+    await b.subscribeResource({ uri: other })
+    assert.deepEqual((await backendState(b)).subscribed, ['memo://b'])
+    await b.unsubscribeResource({ uri: other })
+    assert.deepEqual((await backendState(b)).subscribed, [])
+  })
+
+  it('keeps a resource subscribed while any of the listen streams that asked at once is open', async () => {
+    const client = await connect()
+    const uri = await exposedUri(client, 'memo://b')
+    const [one, two] = await Promise.all(
+      ['one', 'two'].map((id) =>
+        openListenStream(gateway.url, id, { resourceSubscriptions: [uri] }),
+      ),
+    )
+    assert.ok(one && two)
+    try {
+      await one.until((all) => all.length > 0, 'the first stream acknowledged')
+      await two.until((all) => all.length > 0, 'the second stream acknowledged')
+      one.close()
+      // Nothing to wait for: the stream's end is what could (wrongly) unsubscribe the other.
+      await sleep(500)
+      assert.deepEqual((await backendState(client)).subscribed, ['memo://b'])
+      await client.callTool({ name: 'sub__touch', arguments: {} })
+      const events = await two.until(
+        (all) => all.some((m) => m.method === 'notifications/resources/updated'),
+        'the update on the stream left open',
+      )
+      const update = events.find((m) => m.method === 'notifications/resources/updated')
+      assert.deepEqual(update?.params, {
+        uri,
+        _meta: { 'io.modelcontextprotocol/subscriptionId': 'two' },
+      })
+    } finally {
+      one.close()
+      two.close()
+    }
+    await until(
+      async () => ((await backendState(client)).subscribed.length === 0 ? true : undefined),
+      5000,
+      'the resource unsubscribed once both streams ended',
+    )
+  })
+})
+
+describe('a stdio backend with a process per session that crashes at start', () => {
+  it('waits out a growing backoff instead of starting a process for every call', async () => {
+    const client = await connect()
+    // Lists by this file's other sessions may have started (and failed) some already.
+    const startsSoFar = () =>
+      readFileSync(starts, { encoding: 'utf8', flag: 'a+' }).split('\n').filter(Boolean).length
+    const startsBefore = startsSoFar()
+    const errors: string[] = []
+    for (let i = 0; i < 8; i++) {
+      const result = await client
+        .callTool({ name: 'crashy__anything', arguments: {} })
+        .catch((error: Error) => ({ isError: true, content: [{ text: error.message }] }))
+      assert.equal(result.isError, true)
+      errors.push(JSON.stringify(result.content))
+    }
+    const started = startsSoFar() - startsBefore
+    // The first failure restarts at once (as a crash after a healthy run does); from the
+    // second on, each waits 250 ms, doubling: eight quick calls start at most three.
+    assert.ok(started <= 3, `${started} processes started for 8 calls`)
+    assert.ok(
+      errors.some((e) => /crashy is restarting/.test(e)),
+      errors.join('\n'),
+    )
+  })
+})
