@@ -25,7 +25,7 @@ import { type Call, withMessage } from '../pipeline/call.ts'
 import type { Handler, Middleware } from '../pipeline/compose.ts'
 import { CallLifetime } from '../pipeline/lifetime.ts'
 import { MessageReply } from '../pipeline/reply.ts'
-import type { SignalLike } from '../pipeline/signal.ts'
+import { CallController, type SignalLike } from '../pipeline/signal.ts'
 import { OutlierGroup } from '../protect/outlier.ts'
 import { UpstreamProtection } from '../protect/policies.ts'
 import type { RedisStore } from '../protect/redis-store.ts'
@@ -338,23 +338,32 @@ export class Gateway {
       method,
       ...(cursor === undefined ? {} : { params: { cursor } }),
     }
-    // Its own call: own deadline, own notes, own lifetime (ended when the page is in).
-    const call: BackendCall = {
-      ...withMessage(origin, message),
-      notes: {},
-      lifetime: new CallLifetime(),
-      timeoutMs: this.#config.proxy.list_timeout,
-      ref: session,
-    }
     const key = ListCache.key(method, cursor, origin.identity?.key ?? '')
     const cached = backend.lists.get(key, Date.now())
-    if (cached !== undefined) {
-      call.lifetime.end()
-      return { catalog: backend.catalog, result: cached }
+    if (cached !== undefined) return { catalog: backend.catalog, result: cached }
+    // Its own call: own deadline, own notes, own lifetime (ended when the page is in). The
+    // deadline is the whole page's: each attempt gets it (`timeoutMs`), and the page's signal
+    // ends retries, hedges and the attempt in flight when it passes.
+    const limitMs = this.#config.proxy.list_timeout
+    const controller = CallController.linkedTo(origin.signal)
+    const call: BackendCall = {
+      ...withMessage(origin, message),
+      signal: controller.signal,
+      notes: {},
+      lifetime: new CallLifetime(),
+      timeoutMs: limitMs,
+      ref: session,
     }
     const generation = backend.lists.generation
     try {
-      const reply = await backend.handle(call)
+      const reply = await within(limitMs, backend.handle(call), () => {
+        const late = new PorticoError('upstream_timeout', {
+          message: `Backend ${backend.name} did not answer ${method} within ${limitMs} ms`,
+          data: { backend: backend.name },
+        })
+        controller.abort(late)
+        return late
+      })
       const response = reply instanceof MessageReply ? await reply.json() : undefined
       if (isObject(response?.result)) {
         backend.listed = true
@@ -374,6 +383,7 @@ export class Gateway {
       this.#leftOut.add(backend.name)
       return { catalog: backend.catalog, error: message }
     } finally {
+      controller.unlink()
       call.lifetime.end()
     }
   }

@@ -1,0 +1,58 @@
+/**
+ * `list_timeout` bounds a merged list page as a whole, with real stdio backends: a backend
+ * that never answers `tools/list`, with retries configured, is left out after one
+ * `list_timeout`, not after one per attempt, and its attempt in flight is cancelled.
+ */
+import assert from 'node:assert/strict'
+import { after, before, it } from 'node:test'
+import { Client } from '@modelcontextprotocol/sdk/client/index.js'
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
+import { fixture } from '../helpers/mcp-servers.ts'
+import { type RunningPortico, startPortico } from '../helpers/portico.ts'
+
+let gateway: RunningPortico
+let client: Client
+
+before(async () => {
+  gateway = await startPortico({
+    proxy: { admin_tools: false, list_timeout: '1s' },
+    backends: [
+      {
+        name: 'fast',
+        transport: 'stdio',
+        command: process.execPath,
+        args: [fixture('paged-server')],
+      },
+      {
+        name: 'slow',
+        transport: 'stdio',
+        command: process.execPath,
+        args: [fixture('paged-server')],
+        env: { PAGED_SLOW_LIST: '1' },
+        retry: { max_retries: 3, initial_backoff_ms: 10, max_backoff_ms: 20 },
+      },
+    ],
+  })
+  client = new Client({ name: 'list-deadline', version: '1.0.0' })
+  await client.connect(new StreamableHTTPClientTransport(new URL(gateway.url)))
+})
+
+after(async () => {
+  await client?.close()
+  await gateway?.close()
+})
+
+it('leaves a backend out of a merged list after one list_timeout, whatever its retries', async () => {
+  const startedAt = Date.now()
+  const names = (await client.listTools()).tools.map((t) => t.name)
+  const elapsed = Date.now() - startedAt
+  assert.ok(names.includes('fast__alpha'), names.join(', '))
+  assert.ok(!names.some((n) => n.startsWith('slow__')), names.join(', '))
+  // One list_timeout (1 s) and the answer's way back; four attempts of 1 s each would be 4 s.
+  assert.ok(elapsed < 2500, `the merged list took ${elapsed} ms`)
+  const ready = (await (await fetch(new URL('/readyz', gateway.origin))).json()) as {
+    backends: Array<{ name: string; lastFailure?: { message: string } }>
+  }
+  const slow = ready.backends.find((b) => b.name === 'slow')
+  assert.match(slow?.lastFailure?.message ?? '', /tools\/list: .*within 1000 ms/)
+})
