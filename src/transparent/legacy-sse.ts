@@ -22,7 +22,7 @@ import type { Handler } from '../pipeline/compose.ts'
 import { accepted, MessageReply, type Reply, type StreamEvent } from '../pipeline/reply.ts'
 import { CallController, type CallSignal } from '../pipeline/signal.ts'
 import { encodeSseEvent } from '../protocol/sse.ts'
-import type { HttpClient } from '../upstream/http-client.ts'
+import type { HttpClient, UpstreamResponse } from '../upstream/http-client.ts'
 import { LegacySessions, OrderedStream } from './legacy-sessions.ts'
 import { replyOf, sseEvents } from './upstream.ts'
 
@@ -326,12 +326,32 @@ export class LegacyTransport {
         body: response.body,
       }
     }
-    response.body.resume()
     call.forwarded?.()
-    if (answer === undefined) return accepted({ status: response.status })
+    if (answer === undefined)
+      return uncorrelatedReply(response, this.#context, this.#upstream.label)
+    response.body.resume()
     const event = await answer
     return MessageReply.fromBytes(Buffer.from(event.data))
   }
+}
+
+/**
+ * The answer to a POST Portico does not wait on the stream for (no session id to correlate
+ * by): the legacy protocol answers on the stream (202 here), but a server that answers in the
+ * POST's own body, JSON or SSE, has that answer relayed, as the client would get it direct.
+ */
+function uncorrelatedReply(
+  response: UpstreamResponse,
+  context: ProxyContext,
+  label: string,
+): Reply {
+  const type = headerValue(response.headers, 'content-type') ?? ''
+  if (type.includes('json') || type.startsWith('text/event-stream')) {
+    const headers = clientHeaders(response.headers)
+    return replyOf(response, headers, context.config.max_response_body_size, label)
+  }
+  if (response.bytes === undefined) response.body.resume()
+  return accepted({ status: response.status })
 }
 
 function send(http: HttpClient, url: URL, call: Call, label: string, timeoutMs: number) {

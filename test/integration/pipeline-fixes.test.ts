@@ -175,6 +175,42 @@ describe('transparent: every request id gets an answer', () => {
     }
   })
 
+  it('legacy HTTP+SSE: an upstream that answers an uncorrelated POST in its body is relayed', async () => {
+    const portico = await startPortico({ upstream: `${bad.origin}/j/sse` })
+    const controller = new AbortController()
+    try {
+      const stream = await fetch(new URL('/sse', portico.origin), {
+        headers: { accept: 'text/event-stream' },
+        signal: controller.signal,
+      })
+      const reader = (stream.body as ReadableStream<Uint8Array>).getReader()
+      let text = ''
+      while (!/event: endpoint\ndata: \S+\n\n/.test(text)) {
+        const { value, done } = await reader.read()
+        if (done) break
+        text += new TextDecoder().decode(value)
+      }
+      const path = /event: endpoint\ndata: (\S+)\n\n/.exec(text)?.[1] ?? ''
+      assert.equal(path, '/j/msg')
+      const posted = await fetch(new URL(path, portico.origin), {
+        method: 'POST',
+        headers: MCP_ACCEPT,
+        body: JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'ping' }),
+      })
+      assert.equal(posted.status, 200)
+      assert.deepEqual(await posted.json(), { jsonrpc: '2.0', id: 7, result: { inBody: true } })
+      const notified = await fetch(new URL(path, portico.origin), {
+        method: 'POST',
+        headers: MCP_ACCEPT,
+        body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }),
+      })
+      assert.equal(notified.status, 202)
+    } finally {
+      controller.abort()
+      await portico.close()
+    }
+  })
+
   it('an SSE answer with another id does not answer the call: the call gets an error with its id', async () => {
     const { status, text, event } = await through('/sse-wrong-id')
     assert.equal(status, 200)
