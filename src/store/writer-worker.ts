@@ -129,6 +129,24 @@ function start(options: WriterOptions): void {
     waitingForLock = false
     dropped = 0
   }
+  /**
+   * The last commit. A store still locked by another process gets CLOSE_LOCK_ATTEMPTS busy
+   * timeouts in all (about 15 s) to free up; what still cannot be written is reported as failed,
+   * never dropped in silence.
+   */
+  const closingFlush = (): void => {
+    flush()
+    for (let attempt = 1; attempt < CLOSE_LOCK_ATTEMPTS && waitingForLock; attempt++) flush()
+    if (queue.length === 0) return
+    post({
+      type: 'failed',
+      count: queue.length,
+      bytes: queuedBytes,
+      message: 'the store stayed locked by another process until Portico stopped',
+    })
+    queue = []
+    queuedBytes = 0
+  }
   const timer = setInterval(flush, options.flushMs)
   const retention = options.retentionMs
   const pruner =
@@ -154,12 +172,15 @@ function start(options: WriterOptions): void {
     }
     clearInterval(timer)
     if (pruner) clearInterval(pruner)
-    flush()
+    closingFlush()
     store?.db.close()
     post({ type: 'closed' })
     port.close()
   })
 }
+
+/** Commits tried at close while another process holds the store (each waits the busy timeout). */
+const CLOSE_LOCK_ATTEMPTS = 3
 
 /** The writer's SQLite page cache (see `OpenOptions.cacheKiB`). */
 const WRITER_CACHE_KIB = 8_000

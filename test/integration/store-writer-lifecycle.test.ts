@@ -231,4 +231,27 @@ describe('a store already at this schema', () => {
       await sink.close()
     }
   })
+
+  it('a store still locked when Portico stops gets more commits before the writer gives up', async () => {
+    const path = join(dir, 'locked-at-close.db')
+    openStore(path, { create: true }).close()
+    // No periodic commit: the close's own commits are the only ones.
+    const sink = storeSink({ path, proxy: 'p', flushMs: 600_000, idleStopMs: 60_000 })
+    const other = openStore(path)
+    other.exec('BEGIN EXCLUSIVE')
+    // Freed after the first commit at close has waited its busy timeout (5 s) in vain.
+    const freed = sleep(6500).then(() => other.exec('COMMIT'))
+    try {
+      sink.write([call(1), call(2), call(3)])
+      await sink.close()
+      await freed
+      const stats = sink.stats()
+      assert.equal(stats.failed, 0, 'no event lost to the lock at close')
+      assert.equal(stats.written, 3)
+      assert.equal(rowCount(path), 3)
+    } finally {
+      await freed
+      other.close()
+    }
+  })
 })
