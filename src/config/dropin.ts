@@ -10,6 +10,7 @@
 import { readFileSync, statSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { isObject, type JsonObject } from '../jsonrpc/message.ts'
+import { interpolate } from './interpolate.ts'
 import { importMcpJson } from './mcp-json.ts'
 
 export interface Problem {
@@ -68,7 +69,11 @@ export interface AdoptResult {
  * `shutdown_timeout_seconds` and `import_backends`, and the keys TOML put in the wrong table
  * when an example's commented lines are switched on. Returns warnings and problems.
  */
-export function adoptForeignLayout(raw: JsonObject, file: string | undefined): AdoptResult {
+export function adoptForeignLayout(
+  raw: JsonObject,
+  file: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): AdoptResult {
   const warnings: string[] = []
   const problems: Problem[] = []
   for (const [key, what] of Object.entries(UNIMPLEMENTED)) {
@@ -82,7 +87,7 @@ export function adoptForeignLayout(raw: JsonObject, file: string | undefined): A
   adoptCacheStore(raw, warnings)
   hoistProxy(raw, warnings)
   moveMisplacedFilters(raw, warnings)
-  importBackends(raw, file, warnings, problems)
+  importBackends(raw, file, env, warnings, problems)
   return { warnings, problems }
 }
 
@@ -207,11 +212,14 @@ function moveMisplacedFilters(raw: JsonObject, warnings: string[]): void {
 
 /**
  * `[proxy] import_backends = "mcp.json"`: the file's servers become backends, resolved from
- * the config file's folder; a name the file already has is kept (as in mcp-proxy).
+ * the config file's folder; a name the file already has is kept (as in mcp-proxy). Their
+ * `${NAME}` (and VS Code's `${env:NAME}`) are read from the environment, as the MCP clients
+ * that wrote the file read them, and as Portico reads its own file's.
  */
 function importBackends(
   raw: JsonObject,
   file: string | undefined,
+  env: NodeJS.ProcessEnv,
   warnings: string[],
   problems: Problem[],
 ): void {
@@ -234,7 +242,7 @@ function importBackends(
   }
   let imported: JsonObject[]
   try {
-    imported = importMcpJson(parsed)
+    imported = expandImported(importMcpJson(parsed), path, env, problems)
   } catch (error) {
     problems.push({
       path: 'proxy.import_backends',
@@ -254,6 +262,26 @@ function importBackends(
     backends.push(backend)
   }
   raw.backends = backends
+}
+
+function expandImported(
+  backends: JsonObject[],
+  path: string,
+  env: NodeJS.ProcessEnv,
+  problems: Problem[],
+): JsonObject[] {
+  const missing: Problem[] = []
+  const expanded = interpolate(backends, env, missing) as JsonObject[]
+  for (const problem of missing) {
+    // `[2].env.TOKEN` → the server's own name, which the user knows from the file.
+    const index = Number(/^\[(\d+)\]/.exec(problem.path)?.[1])
+    const where = problem.path.replace(/^\[\d+\]\.?/, '')
+    problems.push({
+      path: 'proxy.import_backends',
+      message: `${path}: server "${String(backends[index]?.name)}" ${where}: ${problem.message}`,
+    })
+  }
+  return expanded
 }
 
 /** An MCP client's JSON config is small; a bigger file is not one. */

@@ -132,7 +132,7 @@ function loadText(
   const unset = new Set(problems.map((p) => p.path))
   // mcp-proxy's and mcpr's layouts, and the keys Portico does not implement (dropin.ts).
   const foreign: ConfigProblem[] = []
-  const adopted = adoptForeignLayout(interpolated, file)
+  const adopted = adoptForeignLayout(interpolated, file, env)
   warnings.push(...adopted.warnings)
   foreign.push(...adopted.problems)
   const normalized = normalize(interpolated, warnings, foreign)

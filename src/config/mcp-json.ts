@@ -24,14 +24,15 @@ export function importMcpJson(document: unknown, options: ImportOptions = {}): J
     const backend: JsonObject = { name: backendName }
     if (typeof entry.command === 'string') {
       backend.transport = 'stdio'
-      backend.command = entry.command
-      if (Array.isArray(entry.args)) backend.args = entry.args.map(String)
+      backend.command = portableVariables(entry.command)
+      if (Array.isArray(entry.args))
+        backend.args = entry.args.map((a) => portableVariables(String(a)))
       if (isObject(entry.env)) backend.env = stringRecord(entry.env)
-      if (typeof entry.cwd === 'string') backend.cwd = entry.cwd
+      if (typeof entry.cwd === 'string') backend.cwd = portableVariables(entry.cwd)
     } else if (typeof entry.url === 'string') {
       const kind = entry.type ?? entry.transport
       backend.transport = kind === 'sse' ? 'sse' : 'http'
-      backend.url = entry.url
+      backend.url = portableVariables(entry.url)
       if (isObject(entry.headers)) backend.headers = stringRecord(entry.headers)
     } else {
       throw new Error(`server "${name}" has neither a "command" nor a "url"`)
@@ -42,7 +43,19 @@ export function importMcpJson(document: unknown, options: ImportOptions = {}): J
 }
 
 function stringRecord(value: JsonObject): JsonObject {
-  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, String(v)]))
+  return Object.fromEntries(
+    Object.entries(value).map(([k, v]) => [k, portableVariables(String(v))]),
+  )
+}
+
+/**
+ * VS Code's and Cursor's `${env:NAME}` as Portico's `${NAME}` (read from Portico's
+ * environment when the config loads). Claude Code's `${NAME}` and `${NAME:-default}` are
+ * Portico's syntax already and stay as written; VS Code's `${input:…}` (a prompt) and
+ * `${workspaceFolder}` have no meaning outside the editor and stay literal.
+ */
+export function portableVariables(text: string): string {
+  return text.replace(/\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, name: string) => `\${${name}}`)
 }
 
 /** Portico's backend-name alphabet: 1-32 of `[A-Za-z0-9_-]`. */

@@ -141,6 +141,51 @@ describe('mcp-proxy’s [proxy] keys, loaded', () => {
     )
   })
 
+  it(`import_backends reads VS Code’s \${env:NAME} and Claude Code’s \${NAME} from the environment`, () => {
+    const dir = mkdtempSync(join(tmpdir(), 'portico-import-env-'))
+    writeFileSync(
+      join(dir, 'mcp.json'),
+      JSON.stringify({
+        servers: {
+          vscode: {
+            type: 'http',
+            url: `https://\${env:API_HOST}/mcp`,
+            headers: { authorization: `Bearer \${env:API_TOKEN}`, prompt: `\${input:key}` },
+          },
+          claude: {
+            command: 'node',
+            args: ['server.js', `--port=\${PORT:-7000}`],
+            env: { TOKEN: `\${API_TOKEN}`, FROM_VSCODE: `\${env:API_TOKEN}` },
+          },
+        },
+      }),
+    )
+    const path = join(dir, 'proxy.toml')
+    writeFileSync(path, '[proxy]\nname = "p"\nimport_backends = "mcp.json"\n')
+    const env = { API_HOST: 'api.example.com', API_TOKEN: 't0k' }
+    const backends = loadConfig({ file: path, env }).config.backends ?? []
+    const [claude, vscode] = backends
+    assert.equal(vscode?.url, 'https://api.example.com/mcp')
+    // `${input:…}` is a prompt in VS Code: nothing to read here, so it stays as written.
+    assert.deepEqual(vscode?.headers, { authorization: 'Bearer t0k', prompt: `\${input:key}` })
+    assert.deepEqual(claude?.args, ['server.js', '--port=7000'])
+    assert.deepEqual(claude?.env, { TOKEN: 't0k', FROM_VSCODE: 't0k' })
+    // A variable that is not set is a problem naming the file, the server and the field.
+    assert.throws(
+      () => loadConfig({ file: path, env: { API_TOKEN: 't0k' } }),
+      (error: { problems?: Array<{ path: string; message: string; line?: number }> }) => {
+        const [problem] = error.problems ?? []
+        assert.equal(problem?.path, 'proxy.import_backends')
+        assert.equal(problem?.line, 3)
+        assert.equal(
+          problem?.message,
+          `${join(dir, 'mcp.json')}: server "vscode" url: environment variable API_HOST is not set`,
+        )
+        return true
+      },
+    )
+  })
+
   it('import_backends adds an mcp.json’s servers, relative to the config file; TOML names win', () => {
     const dir = mkdtempSync(join(tmpdir(), 'portico-import-'))
     writeFileSync(
