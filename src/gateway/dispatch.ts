@@ -69,7 +69,7 @@ export interface Handled {
 
 export async function dispatch(scope: RequestScope, request: JsonRpcRequest): Promise<Handled> {
   const { method } = request
-  const params = isObject(request.params) ? request.params : {}
+  const params = paramsOf(request)
   const { gateway } = scope
   switch (method) {
     case 'initialize':
@@ -164,6 +164,30 @@ export function modernResult(scope: RequestScope, method: string, result: JsonOb
   const meta = isObject(out._meta) ? out._meta : {}
   out._meta = { ...meta, 'io.modelcontextprotocol/serverInfo': serverInfo(scope) }
   return out
+}
+
+/**
+ * A request's params, checked for the shape every MCP message has: an object whose `_meta`
+ * is an object and whose progress token is a string or a number. A backend built on an MCP
+ * SDK drops a stdio message that breaks it without a word: forwarded, the call would wait for
+ * the backend's timeout and count as the backend's failure (its breaker, its health).
+ */
+function paramsOf(request: JsonRpcRequest): JsonObject {
+  const params = request.params
+  if (params === undefined) return {}
+  if (!isObject(params)) throw invalidParams('params must be an object')
+  const meta = params._meta
+  if (meta === undefined) return params
+  if (!isObject(meta)) throw invalidParams('"_meta" must be an object')
+  const token = meta.progressToken
+  if (token !== undefined && typeof token !== 'string' && typeof token !== 'number') {
+    throw invalidParams('"_meta.progressToken" must be a string or a number')
+  }
+  return params
+}
+
+function invalidParams(what: string): PorticoError {
+  return new PorticoError('invalid_params', { message: `Invalid params: ${what}` })
 }
 
 function stringParam(params: JsonObject, key: string): string {
@@ -304,6 +328,11 @@ async function listen(scope: RequestScope, id: JsonRpcId, params: JsonObject): P
 
 /** Sets the level on every backend this session talks to (others learn it when they start). */
 async function setLevel(scope: RequestScope, params: JsonObject): Promise<Handled> {
+  // Checked here: the backends' answers are not waited on one by one, so a level none of them
+  // accepts would otherwise be acknowledged.
+  if (!LOG_LEVELS.has(params.level as string)) {
+    throw invalidParams(`"level" must be one of ${[...LOG_LEVELS].join(', ')}`)
+  }
   const backends = scope.gateway.backends().filter((b) => b.state === 'up')
   await Promise.allSettled(
     backends.map((backend) =>
@@ -314,6 +343,18 @@ async function setLevel(scope: RequestScope, params: JsonObject): Promise<Handle
   )
   return { result: {} }
 }
+
+/** MCP's log levels (RFC 5424's names). */
+const LOG_LEVELS = new Set([
+  'debug',
+  'info',
+  'notice',
+  'warning',
+  'error',
+  'critical',
+  'alert',
+  'emergency',
+])
 
 /**
  * Sends one request to a backend and relays what it sends meanwhile. A stateless client's
