@@ -301,7 +301,10 @@ async function listen(scope: RequestScope, id: JsonRpcId, params: JsonObject): P
         'Invalid Request: subscriptions/listen answers with a stream: Accept must include text/event-stream',
     })
   }
-  const filter = isObject(params.notifications) ? params.notifications : {}
+  // A stream that asked for nothing (or in a shape that names nothing) would hold a listen
+  // slot and never carry a message.
+  const filter = params.notifications
+  if (!isObject(filter)) throw invalidParams('"notifications" must be an object (the filter)')
   const meta = { [SUBSCRIPTION_ID]: id }
   const tagged = (message: JsonObject): JsonObject => {
     const inner = isObject(message.params) ? message.params : {}

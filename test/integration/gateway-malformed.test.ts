@@ -78,3 +78,29 @@ it('checks logging/setLevel’s level itself: the backends’ answers are not re
   const info = await call('l2', { level: 'info' }, 'logging/setLevel')
   assert.deepEqual(info.message, { jsonrpc: '2.0', id: 'l2', result: {} })
 })
+
+it('refuses a subscriptions/listen whose filter is not an object, instead of a stream that carries nothing', async () => {
+  const modern = {
+    'mcp-protocol-version': '2026-07-28',
+    'mcp-method': 'subscriptions/listen',
+  }
+  const meta = {
+    'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+    'io.modelcontextprotocol/clientCapabilities': {},
+  }
+  for (const notifications of [undefined, 'all', ['toolsListChanged']]) {
+    const answer = await rpc(
+      gateway.url,
+      {
+        jsonrpc: '2.0',
+        id: 'listen',
+        method: 'subscriptions/listen',
+        params: { ...(notifications === undefined ? {} : { notifications }), _meta: meta },
+      },
+      modern,
+    )
+    assert.equal(answer.message?.id, 'listen')
+    assert.equal(answer.message?.error?.code, -32602, JSON.stringify(notifications))
+    assert.match(answer.message?.error?.message ?? '', /"notifications" must be an object/)
+  }
+})
