@@ -445,7 +445,17 @@ async function callBackend(
     const reply = await backend.handle(call)
     const response = reply instanceof MessageReply ? await reply.json() : undefined
     if (response === undefined) throw new PorticoError('upstream_bad_response')
-    if (response.error) return { error: response.error, backend: backend.name }
+    if (response.error !== undefined && response.error !== null) {
+      // Relayed as it is only when a client can read it as an error: a client SDK that
+      // cannot parse the answer drops it and waits for its own timeout.
+      if (!isErrorObject(response.error)) {
+        throw new PorticoError('upstream_bad_response', {
+          message: `Backend ${backend.name} answered with a malformed error`,
+          data: { backend: backend.name },
+        })
+      }
+      return { error: response.error, backend: backend.name }
+    }
     if (!isObject(response.result)) {
       // Never a made-up success: a backend answer without a result object is an error.
       throw new PorticoError('upstream_bad_response', {
@@ -464,6 +474,11 @@ async function callBackend(
     handled.failover = mayMoveOn(failure, call, backend)
     return handled
   }
+}
+
+/** A JSON-RPC error object: an integer code and a message (`data` is free). */
+function isErrorObject(value: unknown): value is JsonRpcErrorObject {
+  return isObject(value) && Number.isInteger(value.code) && typeof value.message === 'string'
 }
 
 /**

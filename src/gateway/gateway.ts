@@ -44,6 +44,7 @@ import type { Connection, ServerInfo } from './backends/connection.ts'
 import { HttpBackend } from './backends/http.ts'
 import { StdioBackend } from './backends/stdio.ts'
 import { BackendCatalog, type ItemKind } from './catalog.ts'
+import { keepWellFormed } from './item-shape.ts'
 import { ListCache } from './list-cache.ts'
 import {
   type BackendInfo,
@@ -121,6 +122,8 @@ export class Gateway {
   readonly #healthy = new Map<string, boolean>()
   readonly #history: HealthTransition[] = []
   #announceTimer: NodeJS.Timeout | undefined
+  /** Malformed list items already logged (each once). */
+  readonly #itemsReported = new Set<string>()
   /** Backends a merged list went out without (failed, or still starting at `list_timeout`). */
   readonly #leftOut = new Set<string>()
   /** Bumped whenever the backends' tools may have changed (reload, list_changed). */
@@ -367,9 +370,12 @@ export class Gateway {
       const response = reply instanceof MessageReply ? await reply.json() : undefined
       if (isObject(response?.result)) {
         backend.listed = true
+        const result = keepWellFormed(method, response.result, (label, problem) =>
+          this.#leftOutItem(backend.name, method, label, problem),
+        )
         const capabilities = backend.info()?.capabilities
-        backend.lists.set(key, method, response.result, generation, capabilities, Date.now())
-        return { catalog: backend.catalog, result: response.result }
+        backend.lists.set(key, method, result, generation, capabilities, Date.now())
+        return { catalog: backend.catalog, result }
       }
       // A backend without this capability answers -32601: it simply has nothing to list.
       return { catalog: backend.catalog, error: response?.error?.message ?? 'no result' }
@@ -386,6 +392,16 @@ export class Gateway {
       controller.unlink()
       call.lifetime.end()
     }
+  }
+
+  /** Logs a malformed list item once (per backend, list, item and reason; bounded). */
+  #leftOutItem(backend: string, method: ListMethod, label: string, problem: string): void {
+    const said = `${backend}\u0000${method}\u0000${label}\u0000${problem}`
+    if (this.#itemsReported.has(said) || this.#itemsReported.size >= MAX_ITEMS_REPORTED) return
+    this.#itemsReported.add(said)
+    this.#deps.logger.warn(`${method}: backend ${backend}'s item ${label} left out: ${problem}`, {
+      backend,
+    })
   }
 
   /**
@@ -769,6 +785,9 @@ const LISTEN_KEYS: Readonly<Record<string, string>> = {
  * in its length; a client could send megabytes).
  */
 const MAX_ROUTED_NAME = 256
+/** Malformed list items logged at most (a backend could list thousands). */
+const MAX_ITEMS_REPORTED = 1000
+
 /** `subscriptions/listen` streams open at once. */
 const MAX_LISTENERS = 10_000
 const MAX_ROUTED_URI = 8192

@@ -2,10 +2,15 @@
  * Requests that break MCP's message shape, sent to the gateway in front of a stdio backend
  * built on the official SDK (which drops such a message without answering): each gets
  * -32602 with its id at once, nothing is forwarded, and the backend's health does not count
- * the client's mistake as its failure.
+ * the client's mistake as its failure. And the other way: a backend whose list items or error
+ * answers break the shape does not make an SDK client's merged list unreadable or its call
+ * wait for a timeout.
  */
 import assert from 'node:assert/strict'
 import { after, before, it } from 'node:test'
+import { Client } from '@modelcontextprotocol/sdk/client/index.js'
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
+import { Logger } from '../../src/observe/logger.ts'
 import { openSession } from '../helpers/mcp-http.ts'
 import { fixture } from '../helpers/mcp-servers.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
@@ -13,21 +18,32 @@ import { rpc } from '../helpers/rpc.ts'
 
 let gateway: RunningPortico
 let session: Record<string, string>
+const logs: string[] = []
 
 before(async () => {
-  gateway = await startPortico({
-    proxy: { admin_tools: false },
-    backends: [
-      {
-        name: 'sub',
-        transport: 'stdio',
-        command: process.execPath,
-        args: [fixture('subscribable-stdio')],
-        // Short, so that a forwarded message the backend drops fails this test quickly.
-        timeout: 3,
-      },
-    ],
-  })
+  gateway = await startPortico(
+    {
+      proxy: { admin_tools: false },
+      backends: [
+        {
+          name: 'sub',
+          transport: 'stdio',
+          command: process.execPath,
+          args: [fixture('subscribable-stdio')],
+          // Short, so that a forwarded message the backend drops fails this test quickly.
+          timeout: 3,
+        },
+        {
+          name: 'raw',
+          transport: 'stdio',
+          command: process.execPath,
+          args: [fixture('raw-stdio')],
+          env: { RAW_MALFORMED_LISTS: '1' },
+        },
+      ],
+    },
+    { logger: new Logger({ level: 'warn', write: (line) => logs.push(line) }) },
+  )
   session = { 'mcp-session-id': await openSession(gateway.url) }
 })
 
@@ -66,7 +82,7 @@ it('answers -32602 with the id for params, _meta or a progress token of the wron
     backends: Array<{ name: string; state: string; lastFailure?: unknown }>
   }
   assert.deepEqual(
-    ready.backends.map((b) => [b.name, b.state, b.lastFailure]),
+    ready.backends.filter((b) => b.name === 'sub').map((b) => [b.name, b.state, b.lastFailure]),
     [['sub', 'up', undefined]],
   )
 })
@@ -102,5 +118,50 @@ it('refuses a subscriptions/listen whose filter is not an object, instead of a s
     assert.equal(answer.message?.id, 'listen')
     assert.equal(answer.message?.error?.code, -32602, JSON.stringify(notifications))
     assert.match(answer.message?.error?.message ?? '', /"notifications" must be an object/)
+  }
+})
+
+it('leaves a backend’s malformed list items out of the merged list, which an SDK client can read', async () => {
+  const client = new Client({ name: 'malformed-lists', version: '1' })
+  await client.connect(new StreamableHTTPClientTransport(new URL(gateway.url)))
+  try {
+    const tools = (await client.listTools()).tools.map((t) => t.name)
+    assert.ok(tools.includes('sub__state'), tools.join(', '))
+    assert.ok(tools.includes('raw__bad_result'), tools.join(', '))
+    for (const name of ['raw__no_schema', 'raw__string_schema', 'raw__bad_title', 'raw__']) {
+      assert.ok(!tools.includes(name), `${name} is listed`)
+    }
+    const resources = (await client.listResources()).resources.map((r) => r.name)
+    assert.deepEqual(
+      resources.filter((name) => name !== 'memo://a' && !name.startsWith('memo://')),
+      ['fine'],
+    )
+    const said = logs.join('')
+    assert.match(
+      said,
+      /tools\/list: backend raw's item "no_schema" left out: "inputSchema" is not a JSON Schema of type "object"/,
+    )
+    assert.match(
+      said,
+      /resources\/list: backend raw's item "raw:\/\/nameless" left out: "name" is not a string/,
+    )
+    // Once each, however often the list is asked for.
+    await client.listTools()
+    assert.equal(said.split('"no_schema" left out').length, 2)
+  } finally {
+    await client.close()
+  }
+})
+
+it('answers a backend error a client could not read as a clear error of the gateway’s own', async () => {
+  const client = new Client({ name: 'malformed-error', version: '1' })
+  await client.connect(new StreamableHTTPClientTransport(new URL(gateway.url)))
+  try {
+    await assert.rejects(
+      client.callTool({ name: 'raw__bad_error', arguments: {} }, undefined, { timeout: 5000 }),
+      /-32603.*Backend raw answered with a malformed error/,
+    )
+  } finally {
+    await client.close()
   }
 })
