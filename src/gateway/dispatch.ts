@@ -476,9 +476,9 @@ async function callBackend(
   }
 }
 
-/** A JSON-RPC error object: an integer code and a message (`data` is free). */
+/** A JSON-RPC error object: a (safe) integer code and a message (`data` is free). */
 function isErrorObject(value: unknown): value is JsonRpcErrorObject {
-  return isObject(value) && Number.isInteger(value.code) && typeof value.message === 'string'
+  return isObject(value) && Number.isSafeInteger(value.code) && typeof value.message === 'string'
 }
 
 /**

@@ -11,7 +11,7 @@ import { after, before, it } from 'node:test'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import { Logger } from '../../src/observe/logger.ts'
-import { openSession } from '../helpers/mcp-http.ts'
+import { MCP_ACCEPT, openSession } from '../helpers/mcp-http.ts'
 import { fixture } from '../helpers/mcp-servers.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
 import { rpc } from '../helpers/rpc.ts'
@@ -157,11 +157,36 @@ it('answers a backend error a client could not read as a clear error of the gate
   const client = new Client({ name: 'malformed-error', version: '1' })
   await client.connect(new StreamableHTTPClientTransport(new URL(gateway.url)))
   try {
-    await assert.rejects(
-      client.callTool({ name: 'raw__bad_error', arguments: {} }, undefined, { timeout: 5000 }),
-      /-32603.*Backend raw answered with a malformed error/,
-    )
+    for (const args of [{}, { huge: true }]) {
+      await assert.rejects(
+        client.callTool({ name: 'raw__bad_error', arguments: args }, undefined, { timeout: 5000 }),
+        /-32603.*Backend raw answered with a malformed error/,
+      )
+    }
   } finally {
     await client.close()
   }
+})
+
+it('drops a backend’s progress notifications whose fields are not numbers', async () => {
+  const response = await fetch(gateway.url, {
+    method: 'POST',
+    headers: { ...MCP_ACCEPT, ...session },
+    body: JSON.stringify({
+      jsonrpc: '2.0',
+      id: 'p',
+      method: 'tools/call',
+      params: { name: 'raw__bad_progress', arguments: {}, _meta: { progressToken: 'tok' } },
+    }),
+    signal: AbortSignal.timeout(10_000),
+  })
+  const messages = (await response.text())
+    .split('\n')
+    .filter((line) => line.startsWith('data: '))
+    .map((line) => JSON.parse(line.slice(6)) as { method?: string; id?: unknown; params?: unknown })
+  assert.deepEqual(
+    messages.filter((m) => m.method === 'notifications/progress').map((m) => m.params),
+    [{ progressToken: 'tok', progress: 2, total: 3 }],
+  )
+  assert.equal(messages.at(-1)?.id, 'p')
 })

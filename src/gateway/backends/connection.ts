@@ -246,7 +246,9 @@ export abstract class Connection {
     const params = message.params
     if (message.method === 'notifications/progress' && isObject(params)) {
       const entry = this.#progress.get(String(params.progressToken))
-      if (!entry) return
+      // Progress that is not a number is dropped: a client SDK rejects it, and it would keep
+      // the call's timer alive for nothing.
+      if (!entry || !isProgress(params)) return
       entry.pending.timer?.refresh() // progress keeps a long call alive
       entry.pending.sink?.related({
         ...message,
@@ -334,4 +336,12 @@ export function asBackendError(error: unknown, backend: string): PorticoError {
     data: { backend },
     cause: error,
   })
+}
+
+/** MCP's progress fields: `progress` a number, `total` a number when given. */
+function isProgress(params: JsonObject): boolean {
+  return (
+    typeof params.progress === 'number' &&
+    (params.total === undefined || typeof params.total === 'number')
+  )
 }
