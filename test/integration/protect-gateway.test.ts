@@ -340,6 +340,48 @@ describe('gateway: circuit breaker and retries (hand-driven clock)', () => {
   })
 })
 
+describe('gateway: a 500 that carries a JSON-RPC error', () => {
+  let primary: FaultyHttp
+  let spare: FaultyHttp
+  let portico: RunningPortico
+  let client: Client
+
+  before(async () => {
+    primary = await startFaultyHttp('primary')
+    spare = await startFaultyHttp('spare')
+    portico = await startPortico({
+      ...quiet,
+      backends: [
+        { name: 'main', transport: 'http', url: primary.url },
+        { name: 'backup', transport: 'http', url: spare.url, failover_for: 'main' },
+      ],
+    } as ConfigInput)
+    client = await connect(portico.url)
+    await client.listTools() // the tools' annotations say which calls may be repeated
+  })
+  after(async () => {
+    await client?.close()
+    await portico?.close()
+    await primary?.close()
+    await spare?.close()
+  })
+
+  it('is the backend failing: a read moves on to the failover, a write fails with its words', async () => {
+    primary.server.plan([{ mode: 'http500-rpc', times: 1, tool: 'lookup' }])
+    assert.match(
+      text(await client.callTool({ name: 'main__lookup', arguments: { key: 'j' } })),
+      /spare: value of j/,
+    )
+    // A write that may have run stays where it was, and the client reads the backend's words.
+    primary.server.plan([{ mode: 'http500-rpc', times: 1, tool: 'write' }])
+    await assert.rejects(
+      client.callTool({ name: 'main__write', arguments: {} }),
+      /answered HTTP 500: primary: database down/,
+    )
+    assert.equal(spare.server.runs.get('write'), undefined, 'the write is not sent twice')
+  })
+})
+
 describe('gateway: hedging, failover and ejection', () => {
   let primary: FaultyHttp
   let spare: FaultyHttp

@@ -11,7 +11,7 @@ import { PorticoError } from '../../errors.ts'
 import { readText, WHOLE_ANSWER_BYTES } from '../../http/body.ts'
 import type { HeaderMap } from '../../http/headers.ts'
 import { headerValue } from '../../http/headers.ts'
-import { type JsonObject, type JsonRpcMessage, parseJson } from '../../jsonrpc/message.ts'
+import { isObject, type JsonObject, type JsonRpcMessage, parseJson } from '../../jsonrpc/message.ts'
 import { SseParser } from '../../protocol/sse.ts'
 import type { HttpClient, UpstreamResponse } from '../../upstream/http-client.ts'
 import { chunksOf } from '../../util/chunks.ts'
@@ -181,15 +181,17 @@ export class HttpConnection extends Connection {
           ? await readText(response.body, this.#options.maxMessageBytes)
           : response.bytes.toString('utf8')
       const value = parseJson(text)
+      // A 5xx is the backend failing even when its body answers the call with a JSON-RPC
+      // error: the call fails as a 5xx does (breaker, retries, failover count it), and the
+      // client still reads the backend's own words in the message.
+      if (response.status >= 500 && pending) {
+        pending.reject(this.#httpFailure(response.status, errorFor(value, pending.id)))
+        return
+      }
       if (Array.isArray(value)) for (const item of value) this.receive(item, pending)
       else if (value !== undefined) this.receive(value, pending)
       if (response.status >= 400 && pending) {
-        pending.reject(
-          new PorticoError('backend_failed', {
-            message: `Backend ${this.#label} answered HTTP ${response.status}`,
-            data: { backend: this.backend, status: response.status },
-          }),
-        )
+        pending.reject(this.#httpFailure(response.status, undefined))
       }
     }
     // Checked first: building an Error (and its stack) for every answered call is not free.
@@ -201,6 +203,14 @@ export class HttpConnection extends Connection {
         }),
       )
     }
+  }
+
+  #httpFailure(status: number, said: string | undefined): PorticoError {
+    const words = said === undefined ? '' : `: ${said.slice(0, MAX_QUOTED_ERROR)}`
+    return new PorticoError('backend_failed', {
+      message: `Backend ${this.#label} answered HTTP ${status}${words}`,
+      data: { backend: this.backend, status },
+    })
   }
 
   /**
@@ -426,4 +436,17 @@ export class HttpBackend extends Backend {
     this.#opened.clear()
     await Promise.allSettled(all.map((p) => p.then((c) => c.close())))
   }
+}
+
+/** How much of a backend's error message a 5xx failure quotes. */
+const MAX_QUOTED_ERROR = 300
+
+/** The message of the JSON-RPC error that answers request `id` in a body, if there is one. */
+function errorFor(value: unknown, id: number): string | undefined {
+  for (const item of Array.isArray(value) ? value : [value]) {
+    if (!isObject(item) || item.id !== id || !isObject(item.error)) continue
+    const message = item.error.message
+    return typeof message === 'string' ? message : undefined
+  }
+  return undefined
 }
