@@ -12,6 +12,7 @@ import type { IncomingMessage } from 'node:http'
 import { PorticoError } from '../errors.ts'
 import type { Middleware } from '../pipeline/compose.ts'
 import type { Identity } from '../pipeline/identity.ts'
+import { legacySessionOf } from '../protocol/legacy-session.ts'
 import { BoundedMap } from '../util/bounded-map.ts'
 
 const MAX_SESSIONS = 100_000
@@ -35,13 +36,8 @@ export class SessionOwners {
     // The query too, whatever the header says: the legacy transport routes by the query, and
     // servers read different spellings (`sessionId`, `session_id`) and repeats differently, so
     // a request naming more than one session is refused rather than guessed at.
-    const legacy = legacySessionsOf(req.url)
-    if (legacy.length > 1) {
-      throw new PorticoError('invalid_request', {
-        message: 'Bad Request: the query names more than one session',
-      })
-    }
-    if (legacy[0] !== undefined) this.#checkOwner(legacy[0], identity, true)
+    const legacy = legacySessionOf(queryOf(req.url))
+    if (legacy !== undefined) this.#checkOwner(legacy, identity, true)
   }
 
   #checkOwner(sessionId: string, identity: Identity, bindFirst: boolean): void {
@@ -74,11 +70,8 @@ export class SessionOwners {
   }
 }
 
-/** Every distinct legacy session a query names (`sessionId` and `session_id`, repeats too). */
-function legacySessionsOf(url: string | undefined): string[] {
-  if (url === undefined) return []
-  const query = url.indexOf('?')
-  if (query === -1) return []
-  const search = new URLSearchParams(url.slice(query + 1))
-  return [...new Set([...search.getAll('sessionId'), ...search.getAll('session_id')])]
+/** A request target's query. */
+function queryOf(url: string | undefined): URLSearchParams {
+  const query = url?.indexOf('?') ?? -1
+  return new URLSearchParams(query === -1 ? '' : url?.slice(query + 1))
 }

@@ -8,7 +8,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { type ProxyContext, publicOrigin } from '../context.ts'
-import { markListening, relayExchange } from '../edge/exchange.ts'
+import { markListening, refuse, relayExchange } from '../edge/exchange.ts'
 import { answerCalls, baseOf, finishRecording, readCalls } from '../edge/mcp-post.ts'
 import type { RouteHandler } from '../edge/router.ts'
 import { drained, failRelay, type RelayOptions, relayAnswer } from '../edge/send.ts'
@@ -21,6 +21,7 @@ import { type Call, rawBytesOf, upstreamHeadersOf } from '../pipeline/call.ts'
 import type { Handler } from '../pipeline/compose.ts'
 import { accepted, MessageReply, type Reply, type StreamEvent } from '../pipeline/reply.ts'
 import { CallController, type CallSignal } from '../pipeline/signal.ts'
+import { legacySessionOf, legacySessionsOf } from '../protocol/legacy-session.ts'
 import { encodeSseEvent } from '../protocol/sse.ts'
 import type { HttpClient, UpstreamResponse } from '../upstream/http-client.ts'
 import { LegacySessions, OrderedStream } from './legacy-sessions.ts'
@@ -48,9 +49,6 @@ export function legacySseTarget(upstream: URL, ssePath: string): URL {
 }
 
 /** The legacy session a POST belongs to (`sessionId`, or `session_id` as some servers name it). */
-function sessionOf(search: URLSearchParams): string | undefined {
-  return search.get('sessionId') ?? search.get('session_id') ?? undefined
-}
 
 export class LegacyTransport {
   readonly sessions = new LegacySessions()
@@ -187,7 +185,7 @@ export class LegacyTransport {
       this.#refuseEndpoint('is one message path too many (10,000 announced by open streams)')
       return undefined
     }
-    const sessionId = sessionOf(endpoint.searchParams)
+    const sessionId = legacySessionsOf(endpoint.searchParams)[0]
     if (sessionId !== undefined) this.sessions.open(sessionId, ordered)
     // Same path on Portico: relative to whatever origin the client reached us at.
     const raw = encodeSseEvent(endpoint.pathname + endpoint.search, { event: 'endpoint' })
@@ -214,7 +212,13 @@ export class LegacyTransport {
   post(handle: Handler): RouteHandler {
     return async (req, res) => {
       const search = new URLSearchParams(req.url?.slice((req.url?.indexOf('?') ?? -1) + 1) ?? '')
-      const sessionId = sessionOf(search)
+      let sessionId: string | undefined
+      try {
+        sessionId = legacySessionOf(search)
+      } catch (error) {
+        refuse(this.#context, req, res, error, 'sse')
+        return
+      }
       const options = {
         transport: 'sse' as const,
         ...(sessionId === undefined ? {} : { sessionId }),

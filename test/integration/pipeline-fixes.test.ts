@@ -175,22 +175,43 @@ describe('transparent: every request id gets an answer', () => {
     }
   })
 
+  it('legacy HTTP+SSE: a POST whose query names two sessions is refused, not guessed at', async () => {
+    const portico = await startPortico({ upstream: `${bad.origin}/l/sse` })
+    const controller = new AbortController()
+    try {
+      const path = await legacyEndpoint(portico.origin, controller.signal)
+      assert.match(path, /sessionId=s1$/)
+      for (const second of ['&sessionId=s2', '&session_id=s2']) {
+        const posted = await fetch(new URL(path + second, portico.origin), {
+          method: 'POST',
+          headers: MCP_ACCEPT,
+          body: JSON.stringify({ jsonrpc: '2.0', id: 8, method: 'ping' }),
+          signal: AbortSignal.timeout(5000),
+        })
+        assert.equal(posted.status, 400, second)
+        const body = (await posted.json()) as { error?: { code: number; message: string } }
+        assert.equal(body.error?.code, -32600)
+        assert.match(body.error?.message ?? '', /names more than one session/)
+      }
+      // The same session twice is one session.
+      const same = await fetch(new URL(`${path}&sessionId=s1`, portico.origin), {
+        method: 'POST',
+        headers: MCP_ACCEPT,
+        body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }),
+        signal: AbortSignal.timeout(5000),
+      })
+      assert.equal(same.status, 202)
+    } finally {
+      controller.abort()
+      await portico.close()
+    }
+  })
+
   it('legacy HTTP+SSE: an upstream that answers an uncorrelated POST in its body is relayed', async () => {
     const portico = await startPortico({ upstream: `${bad.origin}/j/sse` })
     const controller = new AbortController()
     try {
-      const stream = await fetch(new URL('/sse', portico.origin), {
-        headers: { accept: 'text/event-stream' },
-        signal: controller.signal,
-      })
-      const reader = (stream.body as ReadableStream<Uint8Array>).getReader()
-      let text = ''
-      while (!/event: endpoint\ndata: \S+\n\n/.test(text)) {
-        const { value, done } = await reader.read()
-        if (done) break
-        text += new TextDecoder().decode(value)
-      }
-      const path = /event: endpoint\ndata: (\S+)\n\n/.exec(text)?.[1] ?? ''
+      const path = await legacyEndpoint(portico.origin, controller.signal)
       assert.equal(path, '/j/msg')
       const posted = await fetch(new URL(path, portico.origin), {
         method: 'POST',
@@ -344,3 +365,19 @@ describe('gateway: statuses from the reason table', () => {
     }
   })
 })
+
+/** Opens a legacy `/sse` stream through Portico; the messages path its `endpoint` event names. */
+async function legacyEndpoint(origin: string, signal: AbortSignal): Promise<string> {
+  const stream = await fetch(new URL('/sse', origin), {
+    headers: { accept: 'text/event-stream' },
+    signal,
+  })
+  const reader = (stream.body as ReadableStream<Uint8Array>).getReader()
+  let text = ''
+  while (!/event: endpoint\ndata: \S+\n\n/.test(text)) {
+    const { value, done } = await reader.read()
+    if (done) break
+    text += new TextDecoder().decode(value)
+  }
+  return /event: endpoint\ndata: (\S+)\n\n/.exec(text)?.[1] ?? ''
+}
