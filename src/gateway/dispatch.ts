@@ -119,7 +119,8 @@ export async function dispatch(scope: RequestScope, request: JsonRpcRequest): Pr
  * `resources/subscribe` and `unsubscribe`. A shared backend process is told once for all
  * client sessions (`track`); a subscribe the backend refuses, or that never reaches it, is
  * untracked again, so the session is not counted as subscribed (and the next session's
- * subscribe is sent rather than answered as already done).
+ * subscribe is sent rather than answered as already done). A session that subscribes while
+ * another's subscribe to the same resource is on its way shares that one's outcome.
  */
 async function subscription(
   scope: RequestScope,
@@ -128,16 +129,44 @@ async function subscription(
 ): Promise<Handled> {
   const { backend, local } = scope.gateway.routeUri(stringParam(params, 'uri'))
   const subscribe = method === 'resources/subscribe'
-  if (!backend.track(scope.ref.key, local, subscribe)) return { result: {}, backend: backend.name }
+  const key = scope.ref.key
+  if (!backend.track(key, local, subscribe)) {
+    const first = subscribe ? subscribing.get(backend)?.get(local) : undefined
+    const outcome = first === undefined ? undefined : await first.catch(() => undefined)
+    if (first !== undefined && (outcome === undefined || outcome.error !== undefined)) {
+      backend.track(key, local, false)
+      if (outcome?.error !== undefined) return { error: outcome.error, backend: backend.name }
+      throw new PorticoError('backend_failed', {
+        message: `Backend ${backend.name} could not subscribe to the resource`,
+        data: { backend: backend.name },
+      })
+    }
+    return { result: {}, backend: backend.name }
+  }
+  const sending = forward(scope, backend, method, { ...params, uri: local })
+  const inFlight = subscribe ? inFlightOf(backend) : undefined
+  inFlight?.set(local, sending)
   let handled: Handled | undefined
   try {
-    handled = await forward(scope, backend, method, { ...params, uri: local })
+    handled = await sending
     return handled
   } finally {
+    if (inFlight?.get(local) === sending) inFlight.delete(local)
     if (subscribe && (handled === undefined || handled.error !== undefined)) {
-      backend.track(scope.ref.key, local, false)
+      backend.track(key, local, false)
     }
   }
+}
+
+/** Subscribes on their way to a shared backend, by resource (see `subscription`). */
+const subscribing = new WeakMap<Backend, Map<string, Promise<Handled>>>()
+
+function inFlightOf(backend: Backend): Map<string, Promise<Handled>> {
+  const known = subscribing.get(backend)
+  if (known !== undefined) return known
+  const map = new Map<string, Promise<Handled>>()
+  subscribing.set(backend, map)
+  return map
 }
 
 /** Methods whose 2026-07-28 results MUST carry caching hints. */

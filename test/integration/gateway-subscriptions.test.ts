@@ -121,6 +121,15 @@ describe('gateway resource subscriptions on a stdio backend', () => {
     const uri = await exposedUri(a, 'memo://refused')
     await assert.rejects(a.subscribeResource({ uri }), /cannot subscribe to memo:\/\/refused/)
     await assert.rejects(b.subscribeResource({ uri }), /cannot subscribe to memo:\/\/refused/)
+    // Two sessions at once: the second shares the first's refusal, it is not told "done".
+    const both = await Promise.allSettled([
+      a.subscribeResource({ uri }),
+      b.subscribeResource({ uri }),
+    ])
+    assert.deepEqual(
+      both.map((r) => r.status),
+      ['rejected', 'rejected'],
+    )
     // And a session that subscribes after a refusal is subscribed for real.
     const other = await exposedUri(a, 'memo://b')
     await b.subscribeResource({ uri: other })
