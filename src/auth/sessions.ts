@@ -36,7 +36,7 @@ export class SessionOwners {
     // The query too, whatever the header says: the legacy transport routes by the query, and
     // servers read different spellings (`sessionId`, `session_id`) and repeats differently, so
     // a request naming more than one session is refused rather than guessed at.
-    const legacy = legacySessionOf(queryOf(req.url))
+    const legacy = legacySessionOf(req.url)
     if (legacy !== undefined) this.#checkOwner(legacy, identity, true)
   }
 
@@ -68,10 +68,4 @@ export class SessionOwners {
       return reply
     }
   }
-}
-
-/** A request target's query. */
-function queryOf(url: string | undefined): URLSearchParams {
-  const query = url?.indexOf('?') ?? -1
-  return new URLSearchParams(query === -1 ? '' : url?.slice(query + 1))
 }

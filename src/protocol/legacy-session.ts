@@ -11,9 +11,14 @@ export function legacySessionsOf(search: URLSearchParams): string[] {
   return [...new Set([...search.getAll('sessionId'), ...search.getAll('session_id')])]
 }
 
-/** The one session a query names, if any; `invalid_request` when it names several. */
-export function legacySessionOf(search: URLSearchParams): string | undefined {
-  const sessions = legacySessionsOf(search)
+/**
+ * The one session a request target (`/message?sessionId=…`) names, if any;
+ * `invalid_request` when it names several.
+ */
+export function legacySessionOf(target: string | undefined): string | undefined {
+  const query = target?.indexOf('?') ?? -1
+  if (query === -1) return undefined
+  const sessions = legacySessionsOf(new URLSearchParams(target?.slice(query + 1)))
   if (sessions.length > 1) {
     throw new PorticoError('invalid_request', {
       message: 'Bad Request: the query names more than one session',

@@ -211,10 +211,9 @@ export class LegacyTransport {
   /** POST to an announced messages path: each message through the chain. */
   post(handle: Handler): RouteHandler {
     return async (req, res) => {
-      const search = new URLSearchParams(req.url?.slice((req.url?.indexOf('?') ?? -1) + 1) ?? '')
       let sessionId: string | undefined
       try {
-        sessionId = legacySessionOf(search)
+        sessionId = legacySessionOf(req.url)
       } catch (error) {
         refuse(this.#context, req, res, error, 'sse')
         return

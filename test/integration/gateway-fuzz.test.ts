@@ -1,7 +1,7 @@
 /**
  * Seeded fuzzing of a running gateway, both ways, with real processes:
  * - clients send malformed and odd JSON-RPC (wrong types everywhere, weird ids, batches, bodies
- *   that are not JSON): every request with a valid id is answered with that id, promptly, and
+ *   that are not JSON): every request with a valid id is answered with that id, none hangs, and
  *   Portico keeps serving;
  * - a backend writes garbage (lines that are not JSON, answers for ids nobody asked, malformed
  *   errors and notifications, sometimes no answer): every call of real SDK clients settles
@@ -110,7 +110,7 @@ function owesAnswer(message: Record<string, unknown>): boolean {
   )
 }
 
-it('answers every odd request with a valid id with that id, promptly, and keeps serving', async () => {
+it('answers every odd request with a valid id with that id, without a hang, and keeps serving', async () => {
   const session = await openSession(gateway.url)
   const g = seeded(5)
   const problems: string[] = []
@@ -123,7 +123,7 @@ it('answers every odd request with a valid id with that id, promptly, and keeps 
       g.rand() < 0.03
         ? g.pick(['{', '[]', '[[]]', 'null', '"x"', '{"jsonrpc":"2.0","id":1,"method":"ping"}x'])
         : JSON.stringify(batch ? messages : messages[0])
-    const started = Date.now()
+    // A request left waiting (a hang) fails the fetch at 10 s, and the test with it.
     const response = await fetch(gateway.url, {
       method: 'POST',
       headers: { ...MCP_ACCEPT, 'mcp-session-id': session },
@@ -132,7 +132,6 @@ it('answers every odd request with a valid id with that id, promptly, and keeps 
     })
     const text = await response.text()
     const what = `#${i} ${body.slice(0, 160)} → ${response.status} ${text.slice(0, 160)}`
-    if (Date.now() - started > 5000) problems.push(`slow: ${what}`)
     if (response.status >= 500 && response.status !== 502 && response.status !== 504) {
       problems.push(`status: ${what}`)
     }

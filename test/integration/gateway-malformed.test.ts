@@ -66,14 +66,12 @@ it('answers -32602 with the id for params, _meta or a progress token of the wron
     [{ name: 'sub__state', _meta: { progressToken: { a: 1 } } }, /progressToken/],
   ]
   for (const [index, [params, message]] of cases.entries()) {
-    const started = Date.now()
+    // Forwarded, the backend would drop it and the call end in its 3 s timeout (-32603).
     const { status, message: answer } = await call(`m${index}`, params)
     assert.equal(status, 200)
     assert.equal(answer?.id, `m${index}`)
     assert.equal(answer?.error?.code, -32602, JSON.stringify(answer))
     assert.match(answer?.error?.message ?? '', message)
-    // Answered by the gateway, not after the backend's 3 s timeout.
-    assert.ok(Date.now() - started < 2000, `${JSON.stringify(params)} waited`)
   }
   const resource = await call('r', { uri: 'memo://sub__a', _meta: 7 }, 'resources/read')
   assert.equal(resource.message?.error?.code, -32602)
