@@ -3,7 +3,9 @@
  * `portico run`; a client sees one endpoint; SIGTERM stops Portico and its backends.
  */
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, it } from 'node:test'
@@ -97,4 +99,47 @@ it('portico run serves three npm servers on one endpoint and stops them on SIGTE
     5000,
     'the three backend processes to exit',
   )
+})
+
+it('SIGTERM while backends are still starting stops them and exits without waiting for their timeout', async () => {
+  // A stdio server that never answers `initialize` and ignores the end of its input (as
+  // `npx -y pkg` downloading the package does), and an HTTP server that never answers the
+  // POST: both would hold Portico for their whole `timeout` if closing waited for the start.
+  const pidFile = join(dir, 'mute.pid')
+  const mute = `require('fs').writeFileSync(${JSON.stringify(pidFile)}, String(process.pid)); process.stdin.resume(); setInterval(() => {}, 1e6)`
+  let postClosed = false
+  let posted = false
+  const http = createServer((req) => {
+    posted = true
+    req.socket.once('close', () => {
+      postClosed = true
+    })
+  })
+  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve))
+  const { port } = http.address() as AddressInfo
+  const file = join(dir, 'starting.toml')
+  writeFileSync(
+    file,
+    [
+      'port = 0',
+      `[store]\npath = "${join(dir, 'store.db')}"`,
+      `[[backends]]\nname = "mute"\ntransport = "stdio"\ncommand = ${JSON.stringify(process.execPath)}\nargs = ["-e", ${JSON.stringify(mute)}]\ntimeout = "300s"`,
+      `[[backends]]\nname = "silent"\ntransport = "http"\nurl = "http://127.0.0.1:${port}/mcp"\ntimeout = "300s"`,
+    ].join('\n'),
+  )
+  const portico = await startCli(['run', '--config', file])
+  try {
+    await until(() => (existsSync(pidFile) && posted ? true : undefined), 10_000, 'both starts')
+    const pid = Number(readFileSync(pidFile, 'utf8'))
+    portico.child.kill('SIGTERM')
+    // Far below the backends' 300 s: closing a starting backend does not wait for its start.
+    const { code } = await exitOf(portico.child, 20_000, 'portico run after SIGTERM')
+    assert.equal(code, 0, portico.output())
+    assert.equal(alive(pid), false, 'the starting stdio process is stopped')
+    await until(() => (postClosed ? true : undefined), 5000, 'the pending initialize POST to close')
+  } finally {
+    await portico.stop()
+    http.closeAllConnections()
+    http.close()
+  }
 })

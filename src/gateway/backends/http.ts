@@ -297,7 +297,15 @@ export class HttpConnection extends Connection {
       })
   }
 
-  async close(): Promise<void> {
+  #closing: Promise<void> | undefined
+
+  /** Ends the backend session (DELETE), once however often asked. */
+  close(): Promise<void> {
+    this.#closing ??= this.#end()
+    return this.#closing
+  }
+
+  async #end(): Promise<void> {
     const sessionId = this.#sessionId
     this.fail(
       new PorticoError('backend_failed', { message: `Backend ${this.backend} session closed` }),
@@ -431,10 +439,12 @@ export class HttpBackend extends Backend {
   async close(): Promise<void> {
     this.#closed = true
     this.setState('closed')
-    const all = [...this.#connections.values()]
+    // Closed directly, those still opening included: an `initialize` the backend never
+    // answers must not hold the shutdown for the backend's whole timeout.
+    const all = [...this.#opened.values()]
     this.#connections.clear()
     this.#opened.clear()
-    await Promise.allSettled(all.map((p) => p.then((c) => c.close())))
+    await Promise.allSettled(all.map((connection) => connection.close()))
   }
 }
 

@@ -129,8 +129,15 @@ export class StdioConnection extends Connection {
     stdin.write(`${JSON.stringify(message)}\n`)
   }
 
-  /** Closes stdin, then SIGTERM after 2 s and SIGKILL after 2 s more. */
-  async close(): Promise<void> {
+  #closing: Promise<void> | undefined
+
+  /** Closes stdin, then SIGTERM after 2 s and SIGKILL after 2 s more (once, however often asked). */
+  close(): Promise<void> {
+    this.#closing ??= this.#stop()
+    return this.#closing
+  }
+
+  async #stop(): Promise<void> {
     this.fail(new PorticoError('backend_failed', { message: `Backend ${this.backend} stopped` }))
     if (this.#child.exitCode !== null || this.#child.signalCode !== null) return
     this.#child.stdin?.end()
@@ -223,6 +230,11 @@ export class StdioBackend extends Backend {
   /** The shared process (isolation = "shared"). */
   #shared: Promise<StdioConnection> | undefined
   #sharedConnection: StdioConnection | undefined
+  /**
+   * Every process started and not yet exited, those still starting included: closing the
+   * backend stops them at once instead of waiting out an `initialize` that may never come.
+   */
+  readonly #processes = new Set<StdioConnection>()
   /** One process per client session (isolation = "session"). */
   readonly #perSession = new Map<string, Promise<StdioConnection>>()
   /** Client sessions that used the shared process: they receive its unrelated messages. */
@@ -291,6 +303,8 @@ export class StdioBackend extends Backend {
       maxLineBytes: this.deps.maxMessageBytes,
       stderr: this.#stderr,
     })
+    this.#processes.add(connection)
+    void connection.exited.then(() => this.#processes.delete(connection))
     try {
       const info = await Promise.race([
         connection.initialize(initParams, this.timeoutMs),
@@ -301,6 +315,8 @@ export class StdioBackend extends Backend {
       this.#lastStart = Date.now()
       return connection
     } catch (error) {
+      // Closing the backend failed this start: `close` stops the process gracefully.
+      if (this.#closed) throw error
       connection.kill()
       this.#failures++
       const message = error instanceof Error ? error.message : String(error)
@@ -468,12 +484,10 @@ export class StdioBackend extends Backend {
     this.#closed = true
     clearTimeout(this.#restartTimer)
     this.setState('closed')
-    const all = [...this.#perSession.values()]
-    if (this.#shared) all.push(this.#shared)
     this.#perSession.clear()
     this.#shared = undefined
     this.#sharedConnection = undefined
-    await Promise.allSettled(all.map((p) => p.then((c) => c.close())))
+    await Promise.allSettled([...this.#processes].map((connection) => connection.close()))
   }
 }
 
