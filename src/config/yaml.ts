@@ -38,6 +38,13 @@ export function parseYaml(text: string): ParsedYaml {
     const line = lines.linePos(error.pos[0]).line
     throw new YamlSyntaxError(`invalid YAML: ${error.message.split('\n')[0]}`, line)
   }
+  const complexKey = firstCollectionKey(yaml, document)
+  if (complexKey !== undefined) {
+    throw new YamlSyntaxError(
+      'invalid YAML: a key must be a plain value, not a list or a mapping',
+      lines.linePos(complexKey).line,
+    )
+  }
   let value: unknown
   try {
     value = document.toJS({ maxAliasCount: 100 })
@@ -84,4 +91,21 @@ function lineOf(
     if (start !== undefined) return lines.linePos(start).line
   }
   return undefined
+}
+
+/**
+ * Where the first key that is a list or a mapping (`? [a, b]`) starts. A config has no use for
+ * one, and turning it into an object would make the yaml package stringify it with a Node
+ * process warning on stderr.
+ */
+function firstCollectionKey(yaml: typeof import('yaml'), document: Document): number | undefined {
+  let offset: number | undefined
+  yaml.visit(document, {
+    Pair(_, pair) {
+      if (!yaml.isCollection(pair.key)) return undefined
+      offset = pair.key.range?.[0] ?? 0
+      return yaml.visit.BREAK
+    },
+  })
+  return offset
 }

@@ -106,6 +106,18 @@ describe('YAML config files', () => {
     }
   })
 
+  it('refuses a key that is a list or a mapping, naming its line, without a Node warning', () => {
+    const file = written(
+      'complex-key.yaml',
+      'upstream: http://127.0.0.1:9/mcp\nproxy:\n  ? [a, b]\n  : 1\n',
+    )
+    assert.throws(() => loadConfig({ file, env: {} }), ConfigError)
+    const out = runCliSync(['check', '--config', file])
+    assert.equal(out.status, 1)
+    assert.match(out.stderr, /complex-key\.yaml:3: invalid YAML: a key must be a plain value/)
+    assert.doesNotMatch(out.stderr, /Warning|stringified/)
+  })
+
   it('portico check reads a .yaml file as YAML', () => {
     const file = written(
       'proxy.yaml',
