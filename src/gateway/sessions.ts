@@ -21,7 +21,9 @@ import type { SessionRef } from './backends/backend.ts'
 import { BACKEND_PROTOCOL_VERSION, type Connection } from './backends/connection.ts'
 import type { BackendCatalog } from './catalog.ts'
 
+/** Messages (and their bytes) kept for a session until it opens its GET stream. */
 const MAX_QUEUED = 100
+const MAX_QUEUED_BYTES = 256 * 1024
 /** List changes less than this apart reach a client as one notification per list… */
 const LIST_CHANGED_WINDOW_MS = 1000
 /** …within this bound from the first one. */
@@ -70,6 +72,7 @@ export class ClientSession implements SessionRef {
   #stream: ServerResponse | undefined
   #keepAlive: NodeJS.Timeout | undefined
   readonly #queue: string[] = []
+  #queuedBytes = 0
   #onWrite: ((bytes: number) => void) | undefined
   readonly #listChanges = new Set<string>()
   #listTimer: NodeJS.Timeout | undefined
@@ -237,11 +240,15 @@ export class ClientSession implements SessionRef {
       this.#onWrite?.(Buffer.byteLength(event))
       return
     }
-    if (this.#queue.length >= MAX_QUEUED) {
-      this.#queue.shift()
+    this.#queue.push(event)
+    this.#queuedBytes += event.length
+    while (
+      this.#queue.length > 1 &&
+      (this.#queue.length > MAX_QUEUED || this.#queuedBytes > MAX_QUEUED_BYTES)
+    ) {
+      this.#queuedBytes -= (this.#queue.shift() as string).length
       this.dropped++
     }
-    this.#queue.push(event)
   }
 
   /** Opens (or replaces) the standalone stream and flushes what was queued. */
@@ -258,6 +265,7 @@ export class ClientSession implements SessionRef {
       this.#onWrite = undefined
       clearInterval(this.#keepAlive)
     })
+    this.#queuedBytes = 0
     for (const event of this.#queue.splice(0)) {
       res.write(event)
       onWrite?.(Buffer.byteLength(event))

@@ -33,8 +33,13 @@ import { dispatch, type Handled, modernResult, type RequestScope } from './dispa
 import type { Gateway } from './gateway.ts'
 import { ClientSession } from './sessions.ts'
 
-/** Events a slow client may leave unread on one call's stream before the oldest are dropped. */
+/**
+ * Events (and their bytes) a slow client may leave unread on one call's stream before the
+ * oldest are dropped: a backend streaming progress faster than the client reads must not grow
+ * Portico's memory. The call's answer itself is always kept.
+ */
 const MAX_QUEUED_EVENTS = 1000
+const MAX_QUEUED_BYTES = 1024 * 1024
 
 export function gatewayTerminal(context: ProxyContext, gateway: Gateway): Handler {
   return async function serve(call) {
@@ -215,11 +220,13 @@ class LazyReply {
   write(message: JsonObject): boolean {
     if (this.#done || !this.#canStream) return false
     if (this.#events === undefined) {
-      const events = new AsyncQueue<StreamEvent>(MAX_QUEUED_EVENTS)
+      const events = new AsyncQueue<StreamEvent>(MAX_QUEUED_EVENTS, MAX_QUEUED_BYTES)
       this.#events = events
       this.#resolve(new StreamReply(events, { headers: this.#headers, buffered: () => true }))
     }
-    this.#events.push(StreamEvent.of(message))
+    const event = StreamEvent.of(message)
+    // Encoded now rather than when written (once either way): its size bounds the queue.
+    this.#events.push(event, event.raw.length)
     return true
   }
 
@@ -235,7 +242,8 @@ class LazyReply {
       this.#resolve(MessageReply.of(response, init))
       return
     }
-    this.#events.push(StreamEvent.of(response))
+    const event = StreamEvent.of(response)
+    this.#events.push(event, event.raw.length)
     this.#events.end()
   }
 }

@@ -1,32 +1,52 @@
 /**
  * A bounded single-consumer async queue: producers push without waiting, the consumer iterates
- * with `for await`. Past the bound the oldest item is dropped (and counted): a consumer that
- * stops reading can never make the producer's memory grow.
+ * with `for await`. Past the bound (a count of items, and of bytes when items say their size)
+ * the oldest items are dropped (and counted): a consumer that stops reading can never make the
+ * producer's memory grow. The newest item is always kept, whatever its size.
  */
 export class AsyncQueue<T> implements AsyncIterable<T> {
   readonly #items: T[] = []
+  readonly #sizes: number[] = []
   readonly #max: number
+  readonly #maxBytes: number
+  #bytes = 0
   #wake: (() => void) | undefined
   #ended = false
   #failure: { error: unknown } | undefined
   dropped = 0
 
-  constructor(max = 10_000) {
+  constructor(max = 10_000, maxBytes = Number.POSITIVE_INFINITY) {
     this.#max = max
+    this.#maxBytes = maxBytes
   }
 
   get size(): number {
     return this.#items.length
   }
 
-  push(item: T): void {
+  /** The bytes the waiting items said they hold. */
+  get bytes(): number {
+    return this.#bytes
+  }
+
+  push(item: T, bytes = 0): void {
     if (this.#ended) return
-    if (this.#items.length >= this.#max) {
-      this.#items.shift()
+    this.#items.push(item)
+    this.#sizes.push(bytes)
+    this.#bytes += bytes
+    while (
+      this.#items.length > 1 &&
+      (this.#items.length > this.#max || this.#bytes > this.#maxBytes)
+    ) {
+      this.#take()
       this.dropped++
     }
-    this.#items.push(item)
     this.#notify()
+  }
+
+  #take(): T {
+    this.#bytes -= this.#sizes.shift() as number
+    return this.#items.shift() as T
   }
 
   /** No more items: the iteration ends once the queue is drained. */
@@ -50,7 +70,7 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
 
   async *[Symbol.asyncIterator](): AsyncGenerator<T> {
     for (;;) {
-      while (this.#items.length > 0) yield this.#items.shift() as T
+      while (this.#items.length > 0) yield this.#take()
       if (this.#ended) break
       await new Promise<void>((resolve) => {
         this.#wake = resolve
