@@ -75,8 +75,15 @@ export function authorize(policy: Policy, mcpPath: string): Middleware {
         data: { [target.kind]: target.name },
       })
     }
+    if (policy.unrestricted(identity, profile)) return next(call)
+    if (target?.kind === 'tool' && policy.isOpenTool(target.name)) {
+      // Tool discovery answers with tools: only those this caller may use.
+      const visible = (kind: TargetKind, name: string) =>
+        policy.allows(identity, kind, name, profile)
+      return next({ ...call, visible })
+    }
     const list = LISTS[method]
-    if (list === undefined || policy.unrestricted(identity, profile)) return next(call)
+    if (list === undefined) return next(call)
     return filterList(call, await next(call), list, (name) =>
       policy.allows(identity, list.kind, name, profile),
     )

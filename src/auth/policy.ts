@@ -102,6 +102,11 @@ export class Policy {
     )
   }
 
+  /** Portico's tools every caller may use (tool discovery): they answer on its behalf. */
+  isOpenTool(name: string): boolean {
+    return this.#openTools.has(name)
+  }
+
   /** Whether a URL-path profile of this name is configured. */
   hasProfile(profile: string): boolean {
     return this.#profiles.has(profile)

@@ -211,17 +211,19 @@ async function adminValue(
     }
     case 'session_count':
       return { active_sessions: gateway.sessions.size }
-    case 'search_tools':
-      return (await toolIndex(gateway, call)).search(stringArg(args, 'query'), topK(args, 10))
+    case 'search_tools': {
+      const query = stringArg(args, 'query')
+      return (await toolIndex(gateway, call)).search(query, topK(args, 10), call.visible)
+    }
     case 'similar_tools': {
       const id = stringArg(args, 'tool_id')
-      const similar = (await toolIndex(gateway, call)).similar(id, topK(args, 5))
+      const similar = (await toolIndex(gateway, call)).similar(id, topK(args, 5), call.visible)
       if (similar === undefined)
         throw new PorticoError('invalid_params', { message: `Unknown tool: ${id}` })
       return similar
     }
     case 'tool_categories':
-      return (await toolIndex(gateway, call)).categories()
+      return (await toolIndex(gateway, call)).categories(call.visible)
     default:
       throw new PorticoError('invalid_params', { message: `Unknown tool: ${tool}` })
   }

@@ -32,6 +32,9 @@ export interface SearchHit {
   category: string
 }
 
+/** What a caller may see (`Call.visible`): a tool's exposed name in, whether it may use it. */
+export type Visible = (kind: 'tool', name: string) => boolean
+
 const MAX_PAGES = 50
 const MAX_AGE_MS = 30_000
 const K1 = 1.2
@@ -52,12 +55,13 @@ export class ToolIndex {
     this.#avgLength = entries.length === 0 ? 1 : total / entries.length
   }
 
-  search(query: string, topK: number, exclude?: string): SearchHit[] {
+  /** The best `topK` matches among the tools `visible` admits (every tool when undefined). */
+  search(query: string, topK: number, visible?: Visible, exclude?: string): SearchHit[] {
     const terms = [...new Set(tokenize(query))]
     const n = this.entries.length
     const hits: SearchHit[] = []
     for (const entry of this.entries) {
-      if (entry.id === exclude) continue
+      if (entry.id === exclude || (visible !== undefined && !visible('tool', entry.id))) continue
       let score = 0
       for (const term of terms) {
         const tf = entry.tokens.reduce((count, token) => count + (token === term ? 1 : 0), 0)
@@ -72,15 +76,17 @@ export class ToolIndex {
     return hits.sort((a, b) => b.score - a.score || a.id.localeCompare(b.id)).slice(0, topK)
   }
 
-  similar(id: string, topK: number): SearchHit[] | undefined {
+  /** Undefined for a tool the index does not hold, or one `visible` does not admit. */
+  similar(id: string, topK: number, visible?: Visible): SearchHit[] | undefined {
     const entry = this.entries.find((e) => e.id === id)
-    if (entry === undefined) return undefined
-    return this.search(entry.tokens.join(' '), topK, id)
+    if (entry === undefined || (visible !== undefined && !visible('tool', id))) return undefined
+    return this.search(entry.tokens.join(' '), topK, visible, id)
   }
 
-  categories(): JsonObject {
+  categories(visible?: Visible): JsonObject {
     const counts = new Map<string, string[]>()
     for (const entry of this.entries) {
+      if (visible !== undefined && !visible('tool', entry.id)) continue
       const tools = counts.get(entry.category) ?? []
       tools.push(entry.id)
       counts.set(entry.category, tools)

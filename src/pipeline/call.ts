@@ -87,6 +87,12 @@ export interface Call {
    */
   readonly traceparent?: string
   /**
+   * What the caller may see, when authorization restricts it: set on calls to tools that list
+   * on the caller's behalf (tool discovery), so their answers leave out what it may not use.
+   * Undefined: everything.
+   */
+  readonly visible?: (kind: 'tool' | 'resource' | 'prompt', name: string) => boolean
+  /**
    * Legacy HTTP+SSE only: the terminal calls it once the upstream accepted the POSTed message,
    * so Portico can answer the client's POST while the response is still to come on the stream.
    */
@@ -189,6 +195,7 @@ function classify(
     upstream: undefined,
     timeoutMs: undefined,
     traceparent: undefined,
+    visible: undefined,
   } as Call
 }
 

@@ -245,3 +245,78 @@ describe('authorization in gateway mode (API keys, roles, admin, forward_auth)',
     assert.equal(unknown.status, 404, 'only configured profiles are served')
   })
 })
+
+describe('tool discovery under roles: a caller finds only what it may call', () => {
+  let gateway: RunningPortico
+  let alice: ClientV2
+
+  before(async () => {
+    gateway = await startPortico({
+      backends: [
+        {
+          name: 'everything',
+          transport: 'stdio',
+          command: process.execPath,
+          args: [serverBin('everything'), 'stdio'],
+        },
+      ],
+      proxy: { tool_discovery: true },
+      auth: {
+        api_keys: [
+          { name: 'alice', key: 'alice-key', roles: ['reader'] },
+          { name: 'root', key: 'root-key', admin: true },
+        ],
+        roles: [{ name: 'reader', allow_tools: ['everything__echo'] }],
+      },
+    })
+    alice = await connect(gateway.url, 'alice-key')
+  })
+  after(async () => {
+    await alice?.close()
+    await gateway?.close()
+  })
+
+  const search = async (client: ClientV2, name: string, args: Record<string, unknown>) =>
+    JSON.parse(text(await client.callTool({ name: `portico__${name}`, arguments: args })))
+
+  it('search_tools, similar_tools and tool_categories leave out the tools a role denies', async () => {
+    const hits = (await search(alice, 'search_tools', {
+      query: 'echo sum add',
+      top_k: 50,
+    })) as Array<{
+      id: string
+    }>
+    assert.deepEqual(
+      hits.map((h) => h.id),
+      ['everything__echo'],
+    )
+    const similar = (await search(alice, 'similar_tools', {
+      tool_id: 'everything__echo',
+    })) as Array<{
+      id: string
+    }>
+    assert.deepEqual(similar, [])
+    // A denied tool is as unknown to her as one that does not exist.
+    const probing = await alice
+      .callTool({ name: 'portico__similar_tools', arguments: { tool_id: 'everything__get-sum' } })
+      .catch((error: unknown) => error)
+    assert.match(String(probing), /Unknown tool: everything__get-sum/)
+    const categories = await search(alice, 'tool_categories', {})
+    assert.deepEqual(categories.categories, [
+      { name: 'everything', tool_count: 1, tools: ['everything__echo'] },
+    ])
+    // An admin still finds every tool.
+    const root = await connect(gateway.url, 'root-key')
+    const all = (await search(root, 'search_tools', {
+      query: 'echo sum add',
+      top_k: 50,
+    })) as Array<{
+      id: string
+    }>
+    assert.ok(
+      all.some((h) => h.id === 'everything__get-sum'),
+      JSON.stringify(all),
+    )
+    await root.close()
+  })
+})
