@@ -47,6 +47,8 @@ export interface RequestScope {
   ref: SessionRef
   /** Writes a message related to this request on its reply (switching it to SSE). */
   write(message: JsonObject): boolean
+  /** Resolves once the client has read what waits for it; undefined while there is room. */
+  backlog?(): Promise<void> | undefined
   signal: CallSignal
   proxyName: string
   /** A stateless client's per-request capabilities (`_meta`), for the input bridge. */
@@ -593,6 +595,7 @@ function relaySink(scope: RequestScope, backend: string, connection: Connection)
   const capabilities = scope.session?.initParams.capabilities
   return {
     accepts: (method) => accepts(capabilities, method),
+    backlog: () => scope.backlog?.(),
     related(message) {
       const session = scope.session
       if ('id' in message) {

@@ -46,6 +46,11 @@ export function oneRelayAtATime(sinkFor: SinkFor): SinkFor {
     }
     const accepts = sink.accepts
     if (accepts !== undefined) turn.accepts = (method) => accepts.call(sink, method)
+    const backlog = sink.backlog
+    // Only the attempt holding the relay is read at the client's pace; the others' messages go nowhere.
+    if (backlog !== undefined) {
+      turn.backlog = () => (holder === attempt ? backlog.call(sink) : undefined)
+    }
     return turn
   }
 }

@@ -40,6 +40,11 @@ import { ClientSession } from './sessions.ts'
  */
 const MAX_QUEUED_EVENTS = 1000
 const MAX_QUEUED_BYTES = 1024 * 1024
+/**
+ * Past this many unsent bytes a backend that can be slowed (an HTTP stream for this one call)
+ * is not read until the client catches up, so nothing it sends is dropped.
+ */
+const BACKLOG_BYTES = 256 * 1024
 
 export function gatewayTerminal(context: ProxyContext, gateway: Gateway): Handler {
   return async function serve(call) {
@@ -139,6 +144,7 @@ async function answerRequest(
     session,
     ref: session ?? gateway.session,
     write: (message) => reply.write(message),
+    backlog: () => reply.backlog(),
     signal: controller.signal,
     proxyName: context.proxy,
   }
@@ -228,6 +234,11 @@ class LazyReply {
     // Encoded now rather than when written (once either way): its size bounds the queue.
     this.#events.push(event, event.raw.length)
     return true
+  }
+
+  /** Resolves once the client has taken what waits for it; undefined while there is room. */
+  backlog(): Promise<void> | undefined {
+    return this.#events?.room(BACKLOG_BYTES)
   }
 
   finish(answer: Answer): void {

@@ -13,6 +13,9 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
   #wake: (() => void) | undefined
   #ended = false
   #failure: { error: unknown } | undefined
+  /** Producers waiting for the consumer to bring the bytes down (see `room`). */
+  #roomWaiters: Array<{ below: number; resolve: () => void }> = []
+  #consumerGone = false
   dropped = 0
 
   constructor(max = 10_000, maxBytes = Number.POSITIVE_INFINITY) {
@@ -44,14 +47,35 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
     this.#notify()
   }
 
+  /**
+   * Undefined while at most `below` bytes wait; else resolves once the consumer has taken
+   * enough (or stopped, or the queue ended): a producer that can slow its source waits on it
+   * instead of having its items dropped.
+   */
+  room(below: number): Promise<void> | undefined {
+    if (this.#bytes <= below || this.#ended || this.#consumerGone) return undefined
+    return new Promise((resolve) => this.#roomWaiters.push({ below, resolve }))
+  }
+
   #take(): T {
     this.#bytes -= this.#sizes.shift() as number
+    if (this.#roomWaiters.length > 0) this.#wakeProducers(false)
     return this.#items.shift() as T
+  }
+
+  #wakeProducers(all: boolean): void {
+    const waiting = this.#roomWaiters
+    this.#roomWaiters = []
+    for (const waiter of waiting) {
+      if (all || this.#bytes <= waiter.below) waiter.resolve()
+      else this.#roomWaiters.push(waiter)
+    }
   }
 
   /** No more items: the iteration ends once the queue is drained. */
   end(): void {
     this.#ended = true
+    this.#wakeProducers(true)
     this.#notify()
   }
 
@@ -69,13 +93,19 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
   }
 
   async *[Symbol.asyncIterator](): AsyncGenerator<T> {
-    for (;;) {
-      while (this.#items.length > 0) yield this.#take()
-      if (this.#ended) break
-      await new Promise<void>((resolve) => {
-        this.#wake = resolve
-      })
+    try {
+      for (;;) {
+        while (this.#items.length > 0) yield this.#take()
+        if (this.#ended) break
+        await new Promise<void>((resolve) => {
+          this.#wake = resolve
+        })
+      }
+      if (this.#failure) throw this.#failure.error
+    } finally {
+      // The consumer stopped (done, or gone early): nobody will make room any more.
+      this.#consumerGone = true
+      this.#wakeProducers(true)
     }
-    if (this.#failure) throw this.#failure.error
   }
 }

@@ -1,24 +1,33 @@
 /**
- * A client that stops reading while a backend streams: the gateway keeps a bounded amount of
- * that call's stream (the oldest progress is dropped), and the call's answer still arrives with
- * its id once the client reads again. Real sockets on both sides.
+ * A client that stops reading while a backend streams. An HTTP backend's stream for that call
+ * is read at the client's pace (the backend is held back, nothing is dropped); a shared stdio
+ * process cannot be held back for one client, so the gateway keeps a bounded part of the call's
+ * stream (the oldest progress is dropped). Either way the answer arrives with its id once the
+ * client reads again. Real sockets and processes on both sides.
  */
 import assert from 'node:assert/strict'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import { type AddressInfo, connect } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { after, before, it } from 'node:test'
+import { fixture } from '../helpers/mcp-servers.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
 import { until } from '../helpers/wait.ts'
 
 const EVENTS = 3000
 const PADDING = 'x'.repeat(50_000)
+const dir = mkdtempSync(join(tmpdir(), 'portico-slow-client-'))
+const floodDone = join(dir, 'flood-done')
 let backend: Server
 let portico: RunningPortico
 /** Bytes of progress events the backend wrote for the call, and whether it answered. */
 let written = 0
 let answered = false
-/** Log messages the backend wrote on its GET stream. */
+/** Log messages the backend wrote on its GET stream, once `floodLogs` is set. */
 let logged = 0
+let floodLogs = false
 const LOGS = 300
 
 /** An MCP server over HTTP whose one tool streams 150 MB of progress, then answers. */
@@ -90,6 +99,7 @@ function streamProgress(
 /** Server messages no call asked for: the gateway holds them until the client listens. */
 function streamLogs(res: import('node:http').ServerResponse): void {
   res.writeHead(200, { 'content-type': 'text/event-stream' })
+  if (!floodLogs) return
   for (let i = 1; i <= LOGS; i++) {
     const params = { level: 'info', data: { step: i, padding: PADDING } }
     res.write(
@@ -102,7 +112,16 @@ function streamLogs(res: import('node:http').ServerResponse): void {
 before(async () => {
   const port = await startBackend()
   portico = await startPortico({
-    backends: [{ name: 'b', transport: 'http', url: `http://127.0.0.1:${port}/mcp` }],
+    backends: [
+      { name: 'b', transport: 'http', url: `http://127.0.0.1:${port}/mcp` },
+      {
+        name: 's',
+        transport: 'stdio',
+        command: process.execPath,
+        args: [fixture('flood-stdio')],
+        env: { FLOOD_DONE: floodDone, FLOOD_EVENTS: String(EVENTS) },
+      },
+    ],
     store: { enabled: false },
   })
 })
@@ -111,6 +130,7 @@ after(async () => {
   await portico?.close()
   backend?.closeAllConnections()
   backend?.close()
+  rmSync(dir, { recursive: true, force: true })
 })
 
 async function initialize(): Promise<string> {
@@ -134,57 +154,96 @@ async function initialize(): Promise<string> {
   return session
 }
 
-it('keeps a bounded part of a call stream the client does not read, and still answers it', async () => {
-  const session = await initialize()
+/** Sends `tools/call name` on a raw socket and returns it paused: the client reads nothing. */
+function callWithoutReading(session: string, id: string, name: string) {
   const { port } = new URL(portico.url)
   const socket = connect(Number(port), '127.0.0.1')
   socket.on('error', () => {})
   const body = JSON.stringify({
     jsonrpc: '2.0',
-    id: 'slow-1',
+    id,
     method: 'tools/call',
-    params: { name: 'b__flood', arguments: {}, _meta: { progressToken: 'tok' } },
+    params: { name, arguments: {}, _meta: { progressToken: `tok-${id}` } },
   })
   socket.write(
     `POST /mcp HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\ncontent-type: application/json\r\n` +
       'accept: application/json, text/event-stream\r\nmcp-protocol-version: 2025-11-25\r\n' +
       `mcp-session-id: ${session}\r\nconnection: close\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
   )
-  // The client reads nothing until the backend has streamed everything and answered.
   socket.pause()
-  await until(() => (answered ? true : undefined), 60_000, 'the backend to finish streaming')
+  return socket
+}
+
+/** Resumes reading and returns the messages of the SSE answer and the bytes received. */
+async function readAll(socket: import('node:net').Socket) {
   const chunks: Buffer[] = []
   socket.on('data', (chunk: Buffer) => chunks.push(chunk))
   socket.resume()
   await new Promise((resolve) => socket.once('close', resolve))
-  const text = Buffer.concat(chunks).toString('utf8')
-  const received = Buffer.concat(chunks).length
-
+  const all = Buffer.concat(chunks)
+  const text = all.toString('utf8')
   assert.match(text, /^HTTP\/1\.1 200/)
   const messages = text
     .split('\n')
     .filter((line) => line.startsWith('data: '))
     .map((line) => JSON.parse(line.slice(6)))
+  const progress = messages
+    .filter((m) => m.method === 'notifications/progress')
+    .map((m) => m.params.progress as number)
+  return { messages, progress, bytes: all.length }
+}
+
+/** Resolves once `read()` has not changed for `quietMs` (the writer is held back). */
+async function settled(read: () => number, quietMs: number): Promise<number> {
+  let last = read()
+  for (;;) {
+    await new Promise((resolve) => setTimeout(resolve, quietMs))
+    const now = read()
+    if (now === last) return now
+    last = now
+  }
+}
+
+it('reads an HTTP backend at the pace of a client that lags: held back, nothing dropped', async () => {
+  const session = await initialize()
+  const socket = callWithoutReading(session, 'slow-http', 'b__flood')
+  const held = await settled(() => written, 500)
+  // The backend could write 150 MB; it was stopped after what the sockets and one queue hold.
+  assert.ok(held < (EVENTS * PADDING.length) / 4, `the backend wrote ${held} bytes unread`)
+  assert.equal(answered, false, 'the backend has not finished: it waits for the client')
+  const { messages, progress } = await readAll(socket)
   const answer = messages.at(-1)
-  assert.equal(answer.id, 'slow-1', 'the answer arrives last, with the request id')
+  assert.equal(answer.id, 'slow-http', 'the answer arrives last, with the request id')
   assert.deepEqual(answer.result.content, [{ type: 'text', text: 'done' }])
-  const progress = messages.filter((m) => m.method === 'notifications/progress')
-  assert.ok(progress.length > 0, 'some progress reached the client')
-  assert.ok(progress.length < EVENTS, `older progress was dropped (${progress.length} kept)`)
-  const steps = progress.map((m) => m.params.progress as number)
+  assert.equal(progress.length, EVENTS, 'every progress notification reached the client')
   assert.deepEqual(
-    steps,
-    [...steps].sort((a, b) => a - b),
-    'what is kept stays in order',
-  )
-  // What reached the client: the bounded queue plus what the sockets held, not the 150 MB.
-  assert.ok(
-    received < written / 4,
-    `the client received ${received} bytes of the ${written} the backend streamed`,
+    progress,
+    Array.from({ length: EVENTS }, (_, i) => i + 1),
   )
 })
 
+it('keeps a bounded part of a shared stdio backend stream the client does not read', async () => {
+  const session = await initialize()
+  const socket = callWithoutReading(session, 'slow-stdio', 's__flood')
+  // The shared process is not held back for one client: it streams everything and answers.
+  await until(() => (existsSync(floodDone) ? true : undefined), 60_000, 'the stdio backend')
+  const { messages, progress, bytes } = await readAll(socket)
+  const answer = messages.at(-1)
+  assert.equal(answer.id, 'slow-stdio', 'the answer arrives last, with the request id')
+  assert.deepEqual(answer.result.content, [{ type: 'text', text: 'done' }])
+  assert.ok(progress.length > 0, 'the newest progress reaches the client')
+  assert.ok(progress.length < EVENTS, `older progress was dropped (${progress.length} kept)`)
+  assert.deepEqual(
+    progress,
+    [...progress].sort((a, b) => a - b),
+    'what is kept stays in order',
+  )
+  const streamed = EVENTS * PADDING.length
+  assert.ok(bytes < streamed / 4, `the client received ${bytes} of the ${streamed} bytes streamed`)
+})
+
 it('holds a bounded number of bytes for a session that has not opened its stream yet', async () => {
+  floodLogs = true
   const session = await initialize()
   const headers = {
     'content-type': 'application/json',

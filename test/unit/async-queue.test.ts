@@ -51,3 +51,39 @@ it('gives the consumer what was pushed while it waited, then its failure', async
   await assert.rejects(consuming, /gone/)
   assert.deepEqual(seen, [1, 2])
 })
+
+it('room: a producer waits while the consumer lags, and is let go once it catches up', async () => {
+  const queue = new AsyncQueue<string>(100, 1000)
+  assert.equal(queue.room(10), undefined, 'nothing waits: room at once')
+  queue.push('a', 8)
+  queue.push('b', 8)
+  const waiting = queue.room(10)
+  assert.ok(waiting, 'over the mark: the producer waits')
+  let released = false
+  void waiting.then(() => {
+    released = true
+  })
+  const iterator = queue[Symbol.asyncIterator]()
+  await iterator.next()
+  await Promise.resolve()
+  assert.equal(released, true, 'one taken brings the bytes to the mark')
+})
+
+it('room: a consumer that stops, or a queue that ends, lets every producer go', async () => {
+  const queue = new AsyncQueue<string>(100, 1000)
+  queue.push('a', 50)
+  const iterator = queue[Symbol.asyncIterator]()
+  queue.push('b', 50)
+  await iterator.next()
+  const waiting = queue.room(10)
+  assert.ok(waiting)
+  await iterator.return(undefined)
+  await waiting
+  assert.equal(queue.room(10), undefined, 'nobody reads any more: no producer is held')
+  const ended = new AsyncQueue<string>(100, 1000)
+  ended.push('x', 50)
+  const held = ended.room(10)
+  assert.ok(held)
+  ended.end()
+  await held
+})

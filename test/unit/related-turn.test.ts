@@ -53,4 +53,15 @@ describe('one relay at a time', () => {
     retry.related(sampling)
     assert.deepEqual(relayed, [progress(1), progress(3), progress(4), sampling])
   })
+
+  it("only the attempt holding the relay is read at the client's pace", async () => {
+    const lag = Promise.resolve()
+    const connection = { answer: () => {} }
+    const sinkFor = oneRelayAtATime(() => ({ related: () => {}, backlog: () => lag }))
+    const first = sinkFor(connection as unknown as Connection) as CallSink
+    const hedge = sinkFor(connection as unknown as Connection) as CallSink
+    first.related(progress(1))
+    assert.equal(first.backlog?.(), lag, 'the relayed attempt waits for the client')
+    assert.equal(hedge.backlog?.(), undefined, "the other's messages go nowhere: never held")
+  })
 })

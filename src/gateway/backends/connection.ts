@@ -29,6 +29,12 @@ export interface CallSink {
   accepts?(method: string): boolean
   /** The request this sink served has ended (answered, failed or cancelled). */
   end?(): void
+  /**
+   * Resolves once the client has read what was related so far; undefined while it keeps up. A
+   * transport with a stream for this one call (HTTP) stops reading it meanwhile, so the backend
+   * is slowed instead of its messages being dropped.
+   */
+  backlog?(): Promise<void> | undefined
 }
 
 export interface CallOptions {

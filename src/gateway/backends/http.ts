@@ -12,6 +12,7 @@ import { readText, WHOLE_ANSWER_BYTES } from '../../http/body.ts'
 import type { HeaderMap } from '../../http/headers.ts'
 import { headerValue } from '../../http/headers.ts'
 import { isObject, type JsonObject, type JsonRpcMessage, parseJson } from '../../jsonrpc/message.ts'
+import type { SignalLike } from '../../pipeline/signal.ts'
 import { SseParser } from '../../protocol/sse.ts'
 import type { HttpClient, UpstreamResponse } from '../../upstream/http-client.ts'
 import { chunksOf } from '../../util/chunks.ts'
@@ -257,6 +258,9 @@ export class HttpConnection extends Connection {
         const value = parseJson(event.data)
         if (value !== undefined) this.receive(value, related)
       }
+      // This stream serves one call: while its client lags, leave the rest in the socket.
+      const backlog = related?.sink?.backlog?.()
+      if (backlog !== undefined) await untilOrAborted(backlog, related?.signal, this.#abort.signal)
     }
     return position
   }
@@ -459,4 +463,26 @@ function errorFor(value: unknown, id: number): string | undefined {
     return typeof message === 'string' ? message : undefined
   }
   return undefined
+}
+
+/**
+ * Waits for `promise`, or until either signal aborts (the call was cancelled or expired, the
+ * connection closed): a lagging client never holds a backend stream past its call.
+ */
+function untilOrAborted(
+  promise: Promise<void>,
+  call: SignalLike | undefined,
+  connection: AbortSignal,
+): Promise<void> {
+  if (call?.aborted || connection.aborted) return Promise.resolve()
+  return new Promise((resolve) => {
+    const done = () => {
+      call?.removeEventListener('abort', done)
+      connection.removeEventListener('abort', done)
+      resolve()
+    }
+    call?.addEventListener('abort', done, { once: true })
+    connection.addEventListener('abort', done, { once: true })
+    void promise.then(done)
+  })
 }
