@@ -4,6 +4,7 @@
  * endpoint are, unless configured. The document's `issuer` must be the configured one (RFC 8414
  * §3.3), so a metadata document cannot redirect validation to another issuer's keys.
  */
+import { textWithin } from '../http/fetched.ts'
 
 export interface ServerMetadata {
   issuer: string
@@ -56,8 +57,7 @@ async function fetchMetadata(url: URL): Promise<ServerMetadata> {
     await response.body?.cancel()
     throw new Error(`HTTP ${response.status}`)
   }
-  const text = await response.text()
-  if (text.length > MAX_BYTES) throw new Error('document too large')
+  const text = await textWithin(response, MAX_BYTES)
   const value: unknown = JSON.parse(text)
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new Error('not a JSON object')

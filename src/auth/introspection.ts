@@ -9,6 +9,7 @@
  * one client address, so one client sending made-up tokens cannot take every slot.
  */
 import { PorticoError } from '../errors.ts'
+import { textWithin } from '../http/fetched.ts'
 import { BoundedMap } from '../util/bounded-map.ts'
 import { digest } from './api-keys.ts'
 import { AuthFailure } from './challenge.ts'
@@ -176,10 +177,10 @@ export class Introspector {
     } catch (error) {
       throw unavailable(error)
     }
-    const text = await response.text().catch((error: unknown) => {
+    const text = await textWithin(response, MAX_BYTES).catch((error: unknown) => {
       throw unavailable(error)
     })
-    if (!response.ok || text.length > MAX_BYTES) {
+    if (!response.ok) {
       throw unavailable(new Error(`introspection answered HTTP ${response.status}`))
     }
     try {

@@ -9,10 +9,14 @@
  */
 import type { createRemoteJWKSet } from 'jose'
 import { PorticoError } from '../errors.ts'
+import { fetchWithin } from '../http/fetched.ts'
 import { redactUrl } from '../util/redact.ts'
 import { AuthFailure } from './challenge.ts'
 import { sameIssuer } from './discovery.ts'
 import { compactParts, keyObjectOf, parseObject, verifySignature } from './jws.ts'
+
+/** A key set is a few keys: anything this large is not one. */
+const MAX_JWKS_BYTES = 256 * 1024
 
 export interface JwtOptions {
   jwksUri: URL
@@ -64,11 +68,13 @@ export class JwtVerifier {
   }
 
   #keySet(): Promise<KeySet> {
-    this.#jwks ??= import('jose').then(({ createRemoteJWKSet }) =>
+    this.#jwks ??= import('jose').then(({ createRemoteJWKSet, customFetch }) =>
       createRemoteJWKSet(this.#options.jwksUri, {
         cooldownDuration: this.#options.cooldownMs,
         cacheMaxAge: this.#options.maxAgeMs,
         timeoutDuration: 5000,
+        // jose reads the whole answer with `json()`: an issuer must not fill Portico's memory.
+        [customFetch]: fetchWithin(MAX_JWKS_BYTES),
       }),
     )
     return this.#jwks

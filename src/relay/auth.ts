@@ -7,6 +7,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto'
 import { SUBDOMAIN } from '../config/tunnel.ts'
+import { textWithin } from '../http/fetched.ts'
 
 export type AuthMode = 'open' | 'static' | 'provider'
 
@@ -46,6 +47,9 @@ export function pickSubdomain(
     message: `choose a subdomain ([tunnel] subdomain); this token allows: ${patterns.join(', ')}`,
   }
 }
+
+/** What the auth provider's answer may weigh (a verdict and a few subdomains). */
+const MAX_PROVIDER_ANSWER = 64 * 1024
 
 const digest = (text: string): Buffer => createHash('sha256').update(text).digest()
 
@@ -100,7 +104,7 @@ export class RelayAuth {
         body: JSON.stringify({ token, subdomain: requested ?? '' }),
         signal: AbortSignal.timeout(this.#options.providerTimeoutMs ?? 5000),
       })
-      const text = (await response.text()).slice(0, 64 * 1024)
+      const text = await textWithin(response, MAX_PROVIDER_ANSWER)
       const body = parseObject(text)
       if (response.status === 200) {
         const subdomains = body?.subdomains

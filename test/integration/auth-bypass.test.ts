@@ -354,6 +354,27 @@ describe('an issuer whose key set cannot be fetched', () => {
     }
   })
 
+  it('a key set too large to be one is refused unread past 256 KB, and tokens fail closed', async () => {
+    const issuer = await startJwtIssuer('alice')
+    const probe = await startProbeHttp()
+    const lines: string[] = []
+    const logger = new Logger({ level: 'info', write: (line) => lines.push(line) })
+    let portico: RunningPortico | undefined
+    try {
+      // Valid keys followed by 20 MB: jose alone would read it all and accept the keys.
+      issuer.padding = 20 * 1024 * 1024
+      const auth = { type: 'jwt', issuer: issuer.issuer, jwks_uri: issuer.jwksUri } as const
+      portico = await startPortico({ upstream: probe.url, auth }, { logger })
+      assert.match(lines.join(''), /cannot be fetched \(answer over 262144 bytes\)/)
+      const answer = await rpc(portico.url, LIST, bearer(await issuer.sign(portico.url)))
+      assert.equal(answer.status, 502, 'fails closed')
+    } finally {
+      await portico?.close()
+      await probe.close()
+      await issuer.close()
+    }
+  })
+
   it('is not asked again for every token: refusals back off, and it is used once it answers', async () => {
     const issuer = await startJwtIssuer('alice')
     const probe = await startProbeHttp()

@@ -1,0 +1,48 @@
+/** Bounded reads of the answers Portico fetches itself, against a real local HTTP server. */
+import assert from 'node:assert/strict'
+import { once } from 'node:events'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { after, before, it } from 'node:test'
+import { AnswerTooLarge, fetchWithin, textWithin } from '../../src/http/fetched.ts'
+
+const server = createServer((req, res) => {
+  const size = Number(new URL(req.url ?? '/', 'http://x').searchParams.get('size'))
+  const announced = req.url?.includes('announce') === true
+  res.writeHead(200, announced ? { 'content-length': String(size) } : {})
+  const piece = 'y'.repeat(16 * 1024)
+  for (let left = size; left > 0; left -= piece.length) {
+    if (res.destroyed) return
+    res.write(piece.slice(0, Math.min(left, piece.length)))
+  }
+  res.end()
+})
+let base = ''
+before(async () => {
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+})
+after(() => {
+  server.closeAllConnections()
+  server.close()
+})
+
+it('reads an answer within the bound whole', async () => {
+  const text = await textWithin(await fetch(`${base}/?size=5000`), 5000)
+  assert.equal(text.length, 5000)
+})
+
+it('refuses an answer past the bound, announced or streamed', async () => {
+  for (const path of ['/?size=3000000', '/?size=3000000&announce']) {
+    await assert.rejects(textWithin(await fetch(`${base}${path}`), 100_000), AnswerTooLarge)
+  }
+})
+
+it('fetchWithin hands back a readable answer, or refuses one past the bound', async () => {
+  const within = fetchWithin(10_000)
+  const small = await within(`${base}/?size=10`)
+  assert.equal(small.status, 200)
+  assert.equal(await small.text(), 'y'.repeat(10))
+  await assert.rejects(within(`${base}/?size=20000`), /answer over 10000 bytes/)
+})
