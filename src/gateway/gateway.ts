@@ -118,6 +118,8 @@ export class Gateway {
   readonly #watched = new Map<string, Watch>()
   /** Backends added at runtime (admin API, admin tool): kept when the file is reloaded. */
   readonly #added = new Map<string, BackendConfig>()
+  /** Backends a reload replaced or removed, finishing their calls before they close. */
+  readonly #retiring = new Set<Backend>()
   /** Last health per backend, and the ring of transitions. */
   readonly #healthy = new Map<string, boolean>()
   readonly #history: HealthTransition[] = []
@@ -591,14 +593,30 @@ export class Gateway {
     const removed = [...before.keys()].filter((name) => !after.has(name))
     this.#backends = after
     this.#reroute()
-    const closing = [...before.entries()]
+    const gone = [...before.entries()]
       .filter(([name, backend]) => after.get(name) !== backend)
-      .map(([, backend]) => {
-        backend.protection.close()
-        return backend.close()
-      })
+      .map(([, backend]) => backend)
+    // A backend with calls in flight finishes them (up to `drain_timeout`) in the background;
+    // the others are closed before this returns, as before.
+    const closing: Array<Promise<void>> = []
+    for (const backend of gone) {
+      const retired = this.#retire(backend)
+      if (!backend.busy) closing.push(retired)
+    }
     await Promise.allSettled(closing)
     return { added, removed, changed }
+  }
+
+  /** Closes a backend no longer routed to, once the calls it was serving are done. */
+  async #retire(backend: Backend): Promise<void> {
+    this.#retiring.add(backend)
+    try {
+      await backend.idle(this.#config.drain_timeout)
+      backend.protection.close()
+      await backend.close()
+    } finally {
+      this.#retiring.delete(backend)
+    }
   }
 
   #withAdded(input: Config): Config {
@@ -753,8 +771,9 @@ export class Gateway {
     for (const closer of this.#closers.splice(0)) closer()
     this.inputs.close()
     this.sessions.closeAll()
-    for (const backend of this.#backends.values()) backend.protection.close()
-    await Promise.allSettled(this.backends().map((backend) => backend.close()))
+    const all = [...this.#backends.values(), ...this.#retiring]
+    for (const backend of all) backend.protection.close()
+    await Promise.allSettled(all.map((backend) => backend.close()))
   }
 }
 

@@ -54,6 +54,16 @@ async function health(name: string): Promise<{ state: string; pid?: number; rest
   return found
 }
 
+/** True while a process with this pid exists. */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
 function text(result: unknown): string {
   const content = (result as { content?: Array<{ text?: string }> }).content ?? []
   return content.map((c) => c.text ?? '').join('\n')
@@ -214,6 +224,39 @@ describe('gateway lifecycle', () => {
       15_000,
       'ev started again with the new timeout',
     )
+  })
+
+  it('a reload that replaces a backend lets the calls in flight on it finish, then stops it', async () => {
+    await client.callTool({ name: 'ev__echo', arguments: { message: 'start' } })
+    const oldPid = (await health('ev')).pid
+    assert.ok(oldPid, 'ev runs')
+    let progressed = 0
+    const running = client.callTool(
+      { name: 'ev__trigger-long-running-operation', arguments: { duration: 3, steps: 6 } },
+      undefined,
+      {
+        onprogress: () => {
+          progressed++
+        },
+        timeout: 30_000,
+      },
+    )
+    await until(() => (progressed > 0 ? true : undefined), 10_000, 'the call to be running')
+    const reloadsBefore = logs.filter((l) => l.includes('config reloaded')).length
+    writeFileSync(file, `request_timeout = "50s"\n${backendsToml(['ev', 'mem', 'web'])}`)
+    await until(
+      () => logs.filter((l) => l.includes('config reloaded'))[reloadsBefore],
+      10_000,
+      'the reload that replaces ev',
+    )
+    await until(
+      async () => ((await health('ev')).pid !== oldPid ? true : undefined),
+      15_000,
+      'the new ev process',
+    )
+    // The old process finishes the call it had: the client sees it complete, not fail.
+    assert.match(text(await running), /Long running operation .*completed/i)
+    await until(() => (alive(oldPid) ? undefined : true), 10_000, 'the old ev process to stop')
   })
 })
 

@@ -116,6 +116,9 @@ export abstract class Backend {
   /** Epoch ms a call or list last told whether the backend works. */
   #lastCheckedMs: number | undefined
   protected restarts = 0
+  /** Calls on their way through the transport (connecting included), for a graceful retire. */
+  #inFlight = 0
+  #whenIdle: Array<() => void> = []
 
   constructor(config: BackendConfig, deps: BackendDeps) {
     this.config = config
@@ -152,44 +155,72 @@ export abstract class Backend {
     // Cancelled on its way here (the client left, its session was deleted mid-chain): no
     // connection is opened for it, which nothing would release.
     if (call.signal?.aborted) throw notSent(new PorticoError('cancelled'))
+    this.#inFlight++
     try {
-      connection = call.connection ?? (await this.#connectFor(call))
-    } catch (error) {
-      // Not running, restarting, unreachable: the request never left.
-      const failure = notSent(asBackendError(error, this.name))
-      if (failure.reason !== 'cancelled') this.observe(failure)
-      throw failure
-    }
-    const message = call.message as JsonRpcRequest
-    const sink = call.sinkFor?.(connection) ?? call.sink
-    try {
-      const headers = this.#identityHeaders(call)
-      const traceparent = call.traceparent
-      const response = await connection.request(
-        message.method,
-        tracedParams(message.params, traceparent),
-        {
-          signal: call.signal,
-          // A call with its own deadline (a list page) spends what the connection left of it.
-          timeoutMs:
-            call.timeoutMs === undefined
-              ? this.timeoutMs
-              : Math.max(1, call.timeoutMs - (performance.now() - startedAt)),
-          ...(sink === undefined ? {} : { sink }),
-          ...(headers === undefined ? {} : { headers }),
-          ...(traceparent === undefined ? {} : { traceparent }),
-        },
-      )
-      this.observe(undefined)
-      return MessageReply.of(response)
-    } catch (error) {
-      const failure = asBackendError(error, this.name)
-      // A cancelled call says nothing about the backend's health.
-      if (failure.reason !== 'cancelled') this.observe(failure)
-      throw failure
+      try {
+        connection = call.connection ?? (await this.#connectFor(call))
+      } catch (error) {
+        // Not running, restarting, unreachable: the request never left.
+        const failure = notSent(asBackendError(error, this.name))
+        if (failure.reason !== 'cancelled') this.observe(failure)
+        throw failure
+      }
+      const message = call.message as JsonRpcRequest
+      const sink = call.sinkFor?.(connection) ?? call.sink
+      try {
+        const headers = this.#identityHeaders(call)
+        const traceparent = call.traceparent
+        const response = await connection.request(
+          message.method,
+          tracedParams(message.params, traceparent),
+          {
+            signal: call.signal,
+            // A call with its own deadline (a list page) spends what the connection left of it.
+            timeoutMs:
+              call.timeoutMs === undefined
+                ? this.timeoutMs
+                : Math.max(1, call.timeoutMs - (performance.now() - startedAt)),
+            ...(sink === undefined ? {} : { sink }),
+            ...(headers === undefined ? {} : { headers }),
+            ...(traceparent === undefined ? {} : { traceparent }),
+          },
+        )
+        this.observe(undefined)
+        return MessageReply.of(response)
+      } catch (error) {
+        const failure = asBackendError(error, this.name)
+        // A cancelled call says nothing about the backend's health.
+        if (failure.reason !== 'cancelled') this.observe(failure)
+        throw failure
+      } finally {
+        sink?.end?.()
+      }
     } finally {
-      sink?.end?.()
+      if (--this.#inFlight === 0 && this.#whenIdle.length > 0) {
+        for (const wake of this.#whenIdle.splice(0)) wake()
+      }
     }
+  }
+
+  /** Whether calls are on their way through this backend. */
+  get busy(): boolean {
+    return this.#inFlight > 0
+  }
+
+  /**
+   * Resolves once no call is in flight here, or after `withinMs`: a backend a reload replaced
+   * or removed finishes what it was doing before it is closed.
+   */
+  idle(withinMs: number): Promise<void> {
+    if (this.#inFlight === 0) return Promise.resolve()
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, withinMs)
+      timer.unref()
+      this.#whenIdle.push(() => {
+        clearTimeout(timer)
+        resolve()
+      })
+    })
   }
 
   /**
