@@ -148,3 +148,13 @@ export async function startEverything(
   const path = mode === 'sse' ? '/sse' : '/mcp'
   return { ...spawned, url: `http://127.0.0.1:${spawned.port}${path}` }
 }
+
+/** True while a process with this pid exists. */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}

@@ -13,7 +13,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import { runCliSync, startCli } from '../helpers/cli.ts'
 import { serverBin } from '../helpers/mcp-servers.ts'
-import { exitOf } from '../helpers/processes.ts'
+import { alive, exitOf } from '../helpers/processes.ts'
 import { until } from '../helpers/wait.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'portico-gw-cli-'))
@@ -51,16 +51,6 @@ it('portico check reports gateway problems with line and key', () => {
   const ok = runCliSync(['check', '--config', good])
   assert.equal(ok.status, 0, ok.stderr)
 })
-
-/** True while a process with this pid exists. */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
 
 it('portico run serves three npm servers on one endpoint and stops them on SIGTERM', async () => {
   const file = join(dir, 'portico.toml')

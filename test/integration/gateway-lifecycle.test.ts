@@ -17,7 +17,7 @@ import { Logger } from '../../src/observe/logger.ts'
 import { openListenStream } from '../helpers/listen.ts'
 import { fixture, serverBin } from '../helpers/mcp-servers.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
-import { type Spawned, startEverything } from '../helpers/processes.ts'
+import { alive, type Spawned, startEverything } from '../helpers/processes.ts'
 import { until } from '../helpers/wait.ts'
 
 const node = JSON.stringify(process.execPath)
@@ -52,16 +52,6 @@ async function health(name: string): Promise<{ state: string; pid?: number; rest
   const found = backends.find((b) => b.name === name)
   assert.ok(found, `no backend ${name}`)
   return found
-}
-
-/** True while a process with this pid exists. */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
 }
 
 function text(result: unknown): string {
