@@ -95,6 +95,11 @@ export interface Portico {
   listen(): Promise<ListenResult>
   /** Whether the upstream(s) answer (what `/readyz` says), with the details. */
   readiness(): Promise<Readiness>
+  /**
+   * Reads the config file again and applies it as a hot reload does (SIGHUP): false when this
+   * Portico has nothing to reload (transparent mode, or no config file).
+   */
+  reloadConfig(): Promise<boolean>
   /** Stops accepting, lets in-flight exchanges finish up to `drain_timeout`, flushes sinks. */
   close(): Promise<void>
 }
@@ -297,6 +302,13 @@ class PorticoServer implements Portico {
 
   async readiness(): Promise<Readiness> {
     return this.#mode.readiness(true)
+  }
+
+  async reloadConfig(): Promise<boolean> {
+    const reload = this.#mode.reloadConfig
+    if (reload === undefined) return false
+    await reload()
+    return true
   }
 
   get bus(): EventBus {

@@ -6,7 +6,7 @@ import type { Command } from 'commander'
 import { parseConfig } from '../config/schema.ts'
 import { Logger } from '../observe/logger.ts'
 import { intOption, UserError } from './errors.ts'
-import { closeOnSignal, listenOrExplain, openRecording } from './run.ts'
+import { closeOnSignal, listenOrExplain, openRecording, reloadOnHangup } from './run.ts'
 
 export function registerDemo(program: Command): void {
   program
@@ -36,6 +36,7 @@ export function registerDemo(program: Command): void {
       })
       const store = openRecording(config, 'demo', logger)
       const portico = createPortico(config, { logger, sinks: store ? [store.sink] : [] })
+      reloadOnHangup(portico, logger)
       const url = await listenOrExplain(portico, flags.host, port).catch(async (error) => {
         await store?.sink.close()
         await demo.close()

@@ -21,6 +21,7 @@ import {
   listenOrExplain,
   openRecording,
   preflightOrExplain,
+  reloadOnHangup,
   warnIfNotReady,
 } from './run.ts'
 
@@ -57,6 +58,8 @@ async function runPrimary(loaded: LoadedConfig, logger: Logger): Promise<void> {
     throw error
   })
   const target = `upstream ${redactUrl(config.upstream ?? '')}`
+  // Workers serve transparent mode only: nothing to reload, but the signal must not stop us.
+  reloadOnHangup(undefined, logger)
   const out = process.stdout
   out.write(`Portico listening on ${listening.url} (${target}, ${config.workers} workers)\n`)
   out.write(`Workers: ${config.workers} (pids ${primary.pids().join(', ')})\n`)
@@ -126,6 +129,8 @@ async function runWorker(config: Config, role: WorkerRole, logger: Logger): Prom
     role.listening(url, portico.adminUrl)
     // Said once for the cluster, by the first worker.
     if (role.slot === 1) void warnIfNotReady(portico, logger)
+    // A terminal's hangup reaches the workers too: the primary speaks for the cluster.
+    process.on('SIGHUP', () => {})
     await closeOnSignal(portico, logger, undefined, [(stop) => role.onStop(stop)])
   } catch (error) {
     exitCode = error instanceof UserError ? error.exitCode : 1

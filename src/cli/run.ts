@@ -135,6 +135,8 @@ async function runUntilSignalled(loaded: LoadedConfig, flags: RunFlags): Promise
     sinks: store ? [store.sink] : [],
     ...(reload ? { reload } : {}),
   })
+  // Before the listening line: a SIGHUP sent as soon as it is read must find the handler.
+  reloadOnHangup(portico, logger)
   // A failed listen must not leave gateway backends (child processes) running.
   const address = await listenOrExplain(portico, config.host, config.port).catch(
     async (error: unknown) => {
@@ -156,6 +158,27 @@ async function runUntilSignalled(loaded: LoadedConfig, flags: RunFlags): Promise
   if (store) process.stdout.write(`Recording to ${store.path} (see: portico status)\n`)
   // The tunnel closes after the drain, so its in-flight requests finish too.
   await closeOnSignal(portico, logger, async () => tunnel?.client.close())
+}
+
+/**
+ * SIGHUP reloads the config, as it does nginx's (`systemctl reload`, `kill -HUP`): in gateway
+ * mode run from a file, the same reload as `hot_reload`; otherwise it is said that nothing is
+ * reloaded. Either way the signal never stops Portico (its default action would).
+ */
+export function reloadOnHangup(
+  portico: Pick<Portico, 'reloadConfig'> | undefined,
+  logger: Logger,
+): void {
+  process.on('SIGHUP', () => {
+    logger.info('received SIGHUP, reloading the config')
+    void (portico?.reloadConfig() ?? Promise.resolve(false)).then((reloaded) => {
+      if (!reloaded) {
+        logger.warn(
+          'SIGHUP: nothing to reload (transparent mode, or no config file); restart Portico to apply config changes',
+        )
+      }
+    })
+  })
 }
 
 /** What building Portico from this config would refuse, as one usage error (portico.ts preflight). */

@@ -17,5 +17,7 @@ export interface Mode {
   routes(handle: Handler): Routes
   /** `detailed`: for the local admin surface (a loopback client), errors and pids included. */
   readiness(detailed: boolean): Promise<Readiness> | Readiness
+  /** Reads the config file again and applies what it can (gateway mode, run from a file). */
+  readonly reloadConfig?: () => Promise<void>
   close(): Promise<void>
 }

@@ -17,7 +17,7 @@ import type { Clock } from '../util/clock.ts'
 import { isWidgetsFolder, staticWidgets } from '../widgets/static.ts'
 import { Gateway } from './gateway.ts'
 import { gatewayReadiness } from './health.ts'
-import { type ReloadSource, watchConfig } from './reload.ts'
+import { type ReloadSource, reloader, watchFile } from './reload.ts'
 import { gatewayDelete, gatewayStream } from './session-routes.ts'
 import { gatewayTerminal } from './terminal.ts'
 
@@ -41,9 +41,12 @@ export function gatewayMode(
     },
   })
   context.status.add(backendsStatus(gateway))
-  if (config.proxy.hot_reload && reload) watchConfig(gateway, reload, logger)
+  // The same reload serves file changes (`hot_reload`) and requests (SIGHUP, `reloadConfig`).
+  const reloadNow = reload === undefined ? undefined : reloader(gateway, reload, logger)
+  if (config.proxy.hot_reload && reload && reloadNow) watchFile(gateway, reload.file, reloadNow)
   return {
     gateway,
+    ...(reloadNow === undefined ? {} : { reloadConfig: reloadNow }),
     terminal: gatewayTerminal(context, gateway),
     routes(handle: Handler) {
       gateway.reenter = handle

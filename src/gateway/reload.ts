@@ -18,25 +18,39 @@ export interface ReloadSource {
 
 const DEBOUNCE_MS = 200
 
-export function watchConfig(gateway: Gateway, source: ReloadSource, logger: Logger): void {
-  let timer: NodeJS.Timeout | undefined
+/**
+ * A function that reloads the config, one reload after another (a file change and a SIGHUP at
+ * once apply in turn); it resolves when this reload was applied, rejected or failed (logged).
+ */
+export function reloader(
+  gateway: Gateway,
+  source: ReloadSource,
+  logger: Logger,
+): () => Promise<void> {
   let applying: Promise<void> = Promise.resolve()
-  const name = basename(source.file)
+  return () => {
+    // A reload that fails is logged; the chain goes on with the next one.
+    applying = applying
+      .then(() => reload(gateway, source, logger))
+      .catch((error: unknown) =>
+        logger.error('config reload failed; the running config stays in force', {
+          file: source.file,
+          error: error instanceof Error ? error.message : String(error),
+        }),
+      )
+    return applying
+  }
+}
+
+/** Calls `apply` once the config file has stopped changing for DEBOUNCE_MS. */
+export function watchFile(gateway: Gateway, file: string, apply: () => Promise<void>): void {
+  let timer: NodeJS.Timeout | undefined
+  const name = basename(file)
   // Watch the folder: editors often replace the file, which ends a watch on the file itself.
-  const watcher: FSWatcher = watch(dirname(source.file), (_event, changed) => {
+  const watcher: FSWatcher = watch(dirname(file), (_event, changed) => {
     if (changed !== null && changed !== name) return
     clearTimeout(timer)
-    timer = setTimeout(() => {
-      // A reload that fails is logged; the chain goes on with the next change.
-      applying = applying
-        .then(() => reload(gateway, source, logger))
-        .catch((error: unknown) =>
-          logger.error('config reload failed; the running config stays in force', {
-            file: source.file,
-            error: error instanceof Error ? error.message : String(error),
-          }),
-        )
-    }, DEBOUNCE_MS)
+    timer = setTimeout(() => void apply(), DEBOUNCE_MS)
   })
   watcher.unref()
   gateway.onClose(() => {

@@ -12,7 +12,7 @@ import { after, it } from 'node:test'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import { runCliSync, startCli } from '../helpers/cli.ts'
-import { serverBin } from '../helpers/mcp-servers.ts'
+import { fixture, serverBin } from '../helpers/mcp-servers.ts'
 import { alive, exitOf } from '../helpers/processes.ts'
 import { until } from '../helpers/wait.ts'
 
@@ -131,5 +131,57 @@ it('SIGTERM while backends are still starting stops them and exits without waiti
     await portico.stop()
     http.closeAllConnections()
     http.close()
+  }
+})
+
+it('SIGHUP reloads the config file (hot_reload off), rejects a broken one, and never stops Portico', async () => {
+  const probe = JSON.stringify(fixture('probe-stdio'))
+  const backend = (name: string) =>
+    `[[backends]]\nname = "${name}"\ntransport = "stdio"\ncommand = ${JSON.stringify(process.execPath)}\nargs = [${probe}]\n`
+  const head = `port = 0\n[store]\npath = "${join(dir, 'store.db')}"\n`
+  const file = join(dir, 'hangup.toml')
+  writeFileSync(file, head + backend('one'))
+  const portico = await startCli(['run', '--config', file])
+  const client = new Client({ name: 'hangup', version: '1.0.0' })
+  try {
+    await client.connect(new StreamableHTTPClientTransport(new URL(portico.url)))
+    const names = async () => (await client.listTools()).tools.map((t) => t.name)
+    assert.ok((await names()).includes('one__cwd'))
+    writeFileSync(file, head + backend('one') + backend('two'))
+    // Without hot_reload the edit alone changes nothing: the signal applies it.
+    portico.child.kill('SIGHUP')
+    await until(
+      async () => ((await names()).includes('two__cwd') ? true : undefined),
+      15_000,
+      'backend two after SIGHUP',
+    )
+    writeFileSync(file, `${head}[[backends]]\nname = "broken"\n`)
+    portico.child.kill('SIGHUP')
+    await until(
+      () => (/config reload rejected/.test(portico.stderr()) ? true : undefined),
+      10_000,
+      'the broken file rejected',
+    )
+    assert.ok((await names()).includes('two__cwd'), 'the running config stays')
+    assert.equal(portico.child.exitCode, null, 'still running')
+  } finally {
+    await client.close()
+    await portico.stop()
+  }
+})
+
+it('SIGHUP in transparent mode says there is nothing to reload, and keeps serving', async () => {
+  const portico = await startCli(['run', '--upstream', 'http://127.0.0.1:9/mcp', '--port', '0'])
+  try {
+    portico.child.kill('SIGHUP')
+    await until(
+      () => (/SIGHUP: nothing to reload/.test(portico.stderr()) ? true : undefined),
+      10_000,
+      'the SIGHUP answer',
+    )
+    const health = await fetch(new URL('/healthz', portico.url))
+    assert.equal(health.status, 200)
+  } finally {
+    await portico.stop()
   }
 })
