@@ -115,6 +115,11 @@ export const backendSchema = z.strictObject({
   forward_auth: z.boolean().default(false),
   /** stdio: one process shared by all clients (ids remapped), or one per client session. */
   isolation: z.enum(['shared', 'session']).default('shared'),
+  /**
+   * stdio with `isolation = "session"`: processes running at once (one per client session);
+   * a session past it is refused until one ends, so clients cannot start processes without end.
+   */
+  max_processes: z.number().int().positive().default(100),
   /** Start the backend with Portico (`eager`) or on first use (`lazy`). */
   start: z.enum(['eager', 'lazy']).default('eager'),
   /**

@@ -33,6 +33,7 @@ before(async () => {
         args: [fixture('paged-server')],
         isolation: 'session',
         start: 'lazy',
+        max_processes: 2,
       },
       {
         name: 'slow',
@@ -127,5 +128,31 @@ it('starts an isolated stdio backend per client session, lazily, and stops it wi
     5000,
     'release',
   )
+  // Sessions end with a DELETE (closing a client alone leaves its session until session_ttl).
+  await transports[1]?.terminateSession()
+  for (const client of clients) await client.close()
+})
+
+it('runs at most max_processes per-session processes: one more session is refused until one ends', async () => {
+  const transports = [1, 2, 3].map(() => new StreamableHTTPClientTransport(new URL(gateway.url)))
+  const clients = transports.map(() => new Client({ name: 'iso-cap', version: '1.0.0' }))
+  for (const [i, client] of clients.entries()) {
+    await client.connect(transports[i] as StreamableHTTPClientTransport)
+  }
+  const call = (i: number) =>
+    (clients[i] as Client).callTool({ name: 'iso__alpha', arguments: { n: i } })
+  assert.match(JSON.stringify((await call(0)).content), /alpha/)
+  assert.match(JSON.stringify((await call(1)).content), /alpha/)
+  await assert.rejects(call(2), /iso runs its maximum of 2 processes/)
+  assert.equal((await isoHealth()).connections, 2, 'no third process')
+  assert.notEqual((await isoHealth()).state, 'down', 'a full backend is not a failed one')
+  await transports[0]?.terminateSession()
+  await until(
+    async () => ((await isoHealth()).connections === 1 ? true : undefined),
+    5000,
+    'the first session to release its process',
+  )
+  assert.match(JSON.stringify((await call(2)).content), /alpha/)
+  for (const transport of transports.slice(1)) await transport.terminateSession()
   for (const client of clients) await client.close()
 })

@@ -160,9 +160,12 @@ export abstract class Backend {
       try {
         connection = call.connection ?? (await this.#connectFor(call))
       } catch (error) {
-        // Not running, restarting, unreachable: the request never left.
+        // Not running, restarting, unreachable: the request never left. A cancelled call, or
+        // one refused for capacity (max_processes), says nothing about the backend's health.
         const failure = notSent(asBackendError(error, this.name))
-        if (failure.reason !== 'cancelled') this.observe(failure)
+        if (failure.reason !== 'cancelled' && failure.reason !== 'too_many_sessions') {
+          this.observe(failure)
+        }
         throw failure
       }
       const message = call.message as JsonRpcRequest

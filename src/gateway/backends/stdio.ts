@@ -388,6 +388,16 @@ export class StdioBackend extends Backend {
     if (Date.now() < this.#sessionStartsAfter) {
       return Promise.reject(crashError(this.name, 'is restarting'))
     }
+    const max = this.config.max_processes
+    if (this.#perSession.size >= max) {
+      return Promise.reject(
+        new PorticoError('too_many_sessions', {
+          message: `Backend ${this.name} runs its maximum of ${max} processes (one per client session, max_processes): try again once a session ends`,
+          data: { backend: this.name },
+          headers: { 'retry-after': '5' },
+        }),
+      )
+    }
     const opening = this.#open(session.initParams)
     this.#perSession.set(session.key, opening)
     opening.then(
