@@ -2,8 +2,9 @@
  * The fields MCP requires of a listed tool, prompt, resource or template. A client SDK
  * validates a list result as a whole: one backend's malformed item (a tool without an object
  * `inputSchema`, a resource without a `name`) would make the whole merged list unreadable, every
- * other backend's items with it. So a backend's page is checked when it arrives, and an item
- * that breaks the shape is left out (and reported), not passed on.
+ * other backend's items with it, and a client refuses a list that names a tool twice. So a
+ * backend's page is checked when it arrives, and an item that breaks the shape, or repeats an
+ * earlier item's name, is left out (and reported), not passed on.
  */
 import { isObject, type JsonObject } from '../jsonrpc/message.ts'
 import { LIST_METHODS, type ListMethod } from './merge.ts'
@@ -21,9 +22,17 @@ export function keepWellFormed(
   const items = result[key]
   if (!Array.isArray(items)) return result
   const check = CHECKS[method]
+  const identity = IDENTITIES[method]
+  // A server that lists an item twice (registered again): clients refuse duplicate names.
+  const seen = new Set<unknown>()
   let kept: unknown[] | undefined
   for (const [index, item] of items.entries()) {
-    const problem = isObject(item) ? check(item) : 'is not an object'
+    let problem = isObject(item) ? check(item) : 'is not an object'
+    if (problem === undefined) {
+      const id = (item as JsonObject)[identity]
+      if (seen.has(id)) problem = `repeats an earlier ${JSON.stringify(String(id).slice(0, 80))}`
+      else seen.add(id)
+    }
     if (problem === undefined) {
       kept?.push(item)
       continue
@@ -35,6 +44,14 @@ export function keepWellFormed(
 }
 
 type Check = (item: JsonObject) => string | undefined
+
+/** The field that names an item: two items of one list never share it. */
+const IDENTITIES: Readonly<Record<ListMethod, string>> = {
+  'tools/list': 'name',
+  'prompts/list': 'name',
+  'resources/list': 'uri',
+  'resources/templates/list': 'uriTemplate',
+}
 
 const CHECKS: Readonly<Record<ListMethod, Check>> = {
   'tools/list': (tool) =>

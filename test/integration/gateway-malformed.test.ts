@@ -129,6 +129,7 @@ it('leaves a backend’s malformed list items out of the merged list, which an S
     for (const name of ['raw__no_schema', 'raw__string_schema', 'raw__bad_title', 'raw__']) {
       assert.ok(!tools.includes(name), `${name} is listed`)
     }
+    assert.equal(tools.filter((name) => name === 'raw__flood').length, 1, 'a repeated tool once')
     const resources = (await client.listResources()).resources.map((r) => r.name)
     assert.deepEqual(
       resources.filter((name) => name !== 'memo://a' && !name.startsWith('memo://')),
@@ -142,6 +143,10 @@ it('leaves a backend’s malformed list items out of the merged list, which an S
     assert.match(
       said,
       /resources\/list: backend raw's item "raw:\/\/nameless" left out: "name" is not a string/,
+    )
+    assert.match(
+      said,
+      /tools\/list: backend raw's item "flood" left out: repeats an earlier "flood"/,
     )
     // Once each, however often the list is asked for.
     await client.listTools()

@@ -56,3 +56,34 @@ it('leaves out each item that breaks what MCP requires, saying which and why', (
     '"b://{x}": "name" is not a string',
   ])
 })
+
+it('leaves out an item that repeats an earlier one of the same name (or URI), and says so', () => {
+  const dropped: string[] = []
+  const result = keepWellFormed(
+    'tools/list',
+    {
+      tools: [
+        { name: 'a', inputSchema: { type: 'object' } },
+        { name: 'b', inputSchema: { type: 'object' } },
+        { name: 'a', description: 'again', inputSchema: { type: 'object' } },
+      ],
+    },
+    (label, problem) => dropped.push(`${label}: ${problem}`),
+  )
+  assert.deepEqual(
+    (result.tools as Array<{ name: string; description?: string }>).map((t) => t.name),
+    ['a', 'b'],
+  )
+  assert.deepEqual(dropped, ['"a": repeats an earlier "a"'])
+  const resources = keepWellFormed(
+    'resources/list',
+    {
+      resources: [
+        { uri: 'x://1', name: 'one' },
+        { uri: 'x://1', name: 'two' },
+      ],
+    },
+    () => {},
+  )
+  assert.equal((resources.resources as unknown[]).length, 1)
+})
