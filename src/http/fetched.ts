@@ -4,6 +4,8 @@
  * take whatever such a server sends into memory before any size check could refuse it.
  */
 
+const NULL_BODY_STATUSES: ReadonlySet<number> = new Set([101, 103, 204, 205, 304])
+
 export class AnswerTooLarge extends Error {
   constructor(maxBytes: number) {
     super(`answer over ${maxBytes} bytes`)
@@ -43,7 +45,8 @@ export function fetchWithin(maxBytes: number): typeof fetch {
   return async (input, init) => {
     const response = await fetch(input, init)
     const text = await textWithin(response, maxBytes)
-    return new Response(text, {
+    // A 204 or 304 cannot be rebuilt with a body, even an empty one.
+    return new Response(NULL_BODY_STATUSES.has(response.status) ? null : text, {
       status: response.status,
       statusText: response.statusText,
       headers: response.headers,

@@ -7,6 +7,10 @@ import { after, before, it } from 'node:test'
 import { AnswerTooLarge, fetchWithin, textWithin } from '../../src/http/fetched.ts'
 
 const server = createServer((req, res) => {
+  if (req.url === '/empty') {
+    res.writeHead(204).end()
+    return
+  }
   const size = Number(new URL(req.url ?? '/', 'http://x').searchParams.get('size'))
   const announced = req.url?.includes('announce') === true
   res.writeHead(200, announced ? { 'content-length': String(size) } : {})
@@ -45,4 +49,10 @@ it('fetchWithin hands back a readable answer, or refuses one past the bound', as
   assert.equal(small.status, 200)
   assert.equal(await small.text(), 'y'.repeat(10))
   await assert.rejects(within(`${base}/?size=20000`), /answer over 10000 bytes/)
+})
+
+it('fetchWithin hands back an answer that may not have a body (204) as it came', async () => {
+  const empty = await fetchWithin(10_000)(`${base}/empty`)
+  assert.equal(empty.status, 204)
+  assert.equal(await empty.text(), '')
 })
