@@ -607,13 +607,21 @@ export class Gateway {
     return { added, removed, changed }
   }
 
-  /** Closes a backend no longer routed to, once the calls it was serving are done. */
+  /**
+   * Closes a backend no longer routed to, once the calls it was serving are done. Never
+   * rejects: a busy backend's retirement runs unawaited, and a failure to close is only logged.
+   */
   async #retire(backend: Backend): Promise<void> {
     this.#retiring.add(backend)
     try {
       await backend.idle(this.#config.drain_timeout)
       backend.protection.close()
       await backend.close()
+    } catch (error) {
+      this.#deps.logger.warn(`backend ${backend.name} did not close cleanly`, {
+        backend: backend.name,
+        error: error instanceof Error ? error.message : String(error),
+      })
     } finally {
       this.#retiring.delete(backend)
     }

@@ -327,65 +327,64 @@ describe('bypass matrix: sessions, streams and other paths (API keys, transparen
 })
 
 describe('an issuer whose key set cannot be fetched', () => {
-  it('the key set is fetched at start; one that cannot be is logged, and its tokens refused', async () => {
+  interface IssuerTest {
+    issuer: JwtIssuer
+    /** Portico's log lines. */
+    lines: string[]
+    /** A Portico in front of the probe, trusting `issuer` (closed when the test ends). */
+    start(auth?: { jwks_cooldown?: number }): Promise<RunningPortico>
+  }
+
+  /** Runs `test` with an issuer, an upstream and Portico's log; closes them all after it. */
+  async function withIssuer(test: (setup: IssuerTest) => Promise<void>): Promise<void> {
     const issuer = await startJwtIssuer('alice')
     const probe = await startProbeHttp()
     const lines: string[] = []
     const logger = new Logger({ level: 'info', write: (line) => lines.push(line) })
-    let portico: RunningPortico | undefined
+    const started: RunningPortico[] = []
+    const start = async (auth = {}) => {
+      const jwt = { type: 'jwt', issuer: issuer.issuer, jwks_uri: issuer.jwksUri, ...auth } as const
+      const portico = await startPortico({ upstream: probe.url, auth: jwt }, { logger })
+      started.push(portico)
+      return portico
+    }
     try {
-      const auth = { type: 'jwt', issuer: issuer.issuer, jwks_uri: issuer.jwksUri } as const
-      portico = await startPortico({ upstream: probe.url, auth }, { logger })
+      await test({ issuer, lines, start })
+    } finally {
+      for (const portico of started) await portico.close()
+      await probe.close()
+      await issuer.close()
+    }
+  }
+
+  it('the key set is fetched at start; one that cannot be is logged, and its tokens refused', () =>
+    withIssuer(async ({ issuer, lines, start }) => {
+      await start()
       assert.equal(issuer.fetches, 1, 'fetched before any token came')
-      await portico.close()
       issuer.failing = true
-      portico = await startPortico({ upstream: probe.url, auth }, { logger })
-      const logged = lines.join('')
+      const portico = await start()
       assert.match(
-        logged,
+        lines.join(''),
         /\[auth\] the key set at http:\/\/127\.0\.0\.1:\d+\/\S* cannot be fetched/,
       )
       const answer = await rpc(portico.url, LIST, bearer(await issuer.sign(portico.url)))
       assert.equal(answer.status, 502, 'started, and fails closed')
-    } finally {
-      await portico?.close()
-      await probe.close()
-      await issuer.close()
-    }
-  })
+    }))
 
-  it('a key set too large to be one is refused unread past 256 KB, and tokens fail closed', async () => {
-    const issuer = await startJwtIssuer('alice')
-    const probe = await startProbeHttp()
-    const lines: string[] = []
-    const logger = new Logger({ level: 'info', write: (line) => lines.push(line) })
-    let portico: RunningPortico | undefined
-    try {
+  it('a key set too large to be one is refused unread past 256 KB, and tokens fail closed', () =>
+    withIssuer(async ({ issuer, lines, start }) => {
       // Valid keys followed by 20 MB: jose alone would read it all and accept the keys.
       issuer.padding = 20 * 1024 * 1024
-      const auth = { type: 'jwt', issuer: issuer.issuer, jwks_uri: issuer.jwksUri } as const
-      portico = await startPortico({ upstream: probe.url, auth }, { logger })
+      const portico = await start()
       assert.match(lines.join(''), /cannot be fetched \(answer over 262144 bytes\)/)
       const answer = await rpc(portico.url, LIST, bearer(await issuer.sign(portico.url)))
       assert.equal(answer.status, 502, 'fails closed')
-    } finally {
-      await portico?.close()
-      await probe.close()
-      await issuer.close()
-    }
-  })
+    }))
 
-  it('is not asked again for every token: refusals back off, and it is used once it answers', async () => {
-    const issuer = await startJwtIssuer('alice')
-    const probe = await startProbeHttp()
-    let portico: RunningPortico | undefined
-    try {
+  it('is not asked again for every token: refusals back off, and it is used once it answers', () =>
+    withIssuer(async ({ issuer, start }) => {
       issuer.failing = true
-      portico = await startPortico({
-        upstream: probe.url,
-        auth: { type: 'jwt', issuer: issuer.issuer, jwks_uri: issuer.jwksUri, jwks_cooldown: 0 },
-      })
-      const url = portico.url
+      const { url } = await start({ jwks_cooldown: 0 })
       const before = issuer.fetches
       for (let i = 0; i < 20; i++) {
         // Each a kid never published: without the backoff, each one a fetch.
@@ -404,12 +403,7 @@ describe('an issuer whose key set cannot be fetched', () => {
         10_000,
         'a token accepted once the issuer answers',
       )
-    } finally {
-      await portico?.close()
-      await probe.close()
-      await issuer.close()
-    }
-  })
+    }))
 })
 
 describe('forward_auth passes on a token an authorization server issued (gateway)', () => {

@@ -22,6 +22,14 @@ import { bearer, request, rpc } from '../helpers/rpc.ts'
 
 const ADMIN_TOKEN = 'admin-secret'
 
+/** The reference server, as the `everything` backend over stdio. */
+const EVERYTHING = {
+  name: 'everything',
+  transport: 'stdio' as const,
+  command: process.execPath,
+  args: [serverBin('everything'), 'stdio'],
+}
+
 async function connect(url: string, key: string): Promise<ClientV2> {
   const client = new ClientV2({ name: `client-${key}`, version: '1.0.0' })
   await client.connect(new TransportV2(new URL(url), { authProvider: { token: async () => key } }))
@@ -41,12 +49,7 @@ describe('authorization in gateway mode (API keys, roles, admin, forward_auth)',
     probe = await startProbeHttp()
     gateway = await startPortico({
       backends: [
-        {
-          name: 'everything',
-          transport: 'stdio',
-          command: process.execPath,
-          args: [serverBin('everything'), 'stdio'],
-        },
+        EVERYTHING,
         { name: 'probe', transport: 'http', url: probe.url, forward_auth: true },
       ],
       composite_tools: [
@@ -252,14 +255,7 @@ describe('tool discovery under roles: a caller finds only what it may call', () 
 
   before(async () => {
     gateway = await startPortico({
-      backends: [
-        {
-          name: 'everything',
-          transport: 'stdio',
-          command: process.execPath,
-          args: [serverBin('everything'), 'stdio'],
-        },
-      ],
+      backends: [EVERYTHING],
       proxy: { tool_discovery: true },
       auth: {
         api_keys: [
