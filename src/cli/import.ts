@@ -56,13 +56,6 @@ function fromMcpJson(text: string, file: string): string {
     throw new UserError(`${file}: ${error instanceof Error ? error.message : String(error)}`)
   }
   if (backends.length === 0) throw new UserError(`${file}: no MCP servers in it`)
-  const seen = new Set<string>()
-  for (const backend of backends) {
-    let name = String(backend.name)
-    for (let n = 2; seen.has(name); n++) name = `${String(backend.name).slice(0, 29)}-${n}`
-    backend.name = name
-    seen.add(name)
-  }
   return renderConfig({
     by: `portico import ${basename(file)}`,
     backends,

@@ -6,7 +6,8 @@
  */
 import { existsSync } from 'node:fs'
 import { stringify } from 'smol-toml'
-import { loadConfigText } from '../config/load.ts'
+import { unsetVariable } from '../config/interpolate.ts'
+import { ConfigError, loadConfigText } from '../config/load.ts'
 import type { JsonObject } from '../jsonrpc/message.ts'
 import { replaceFile } from '../util/replace-file.ts'
 import { UserError } from './errors.ts'
@@ -128,14 +129,7 @@ function renderBackend(backend: JsonObject): string {
  * validates it first the way `portico check` would, so what is written loads.
  */
 export async function writeConfig(text: string, file: string, force: boolean): Promise<string[]> {
-  let warnings: string[]
-  try {
-    warnings = loadConfigText(text, { label: file, env: process.env }).warnings
-  } catch (error) {
-    throw new UserError(
-      `the generated configuration does not load (a bug, please report it):\n${String(error)}`,
-    )
-  }
+  const warnings = checkWritten(text, file)
   if (file === '-') {
     process.stdout.write(text)
     return warnings
@@ -146,4 +140,26 @@ export async function writeConfig(text: string, file: string, force: boolean): P
   // written, and a failed write leaves the old one whole.
   await replaceFile(file, text)
   return warnings
+}
+
+/**
+ * What `portico check` would say of the text: its warnings, or a UserError. A variable the
+ * imported file names (`${GITHUB_TOKEN}`) need not be set where the file is converted, only
+ * where Portico runs: that is a warning; anything else would be a bug of the writer.
+ */
+function checkWritten(text: string, file: string): string[] {
+  try {
+    return loadConfigText(text, { label: file, env: process.env }).warnings
+  } catch (error) {
+    const problems = error instanceof ConfigError ? error.problems : []
+    const unset = [...new Set(problems.map(unsetVariable))]
+    if (problems.length > 0 && !unset.includes(undefined)) {
+      return [
+        `${unset.join(', ')} ${unset.length === 1 ? 'is' : 'are'} not set here: set ${unset.length === 1 ? 'it' : 'them'} in Portico's environment before portico run`,
+      ]
+    }
+    throw new UserError(
+      `the generated configuration does not load (a bug, please report it):\n${String(error)}`,
+    )
+  }
 }

@@ -39,8 +39,17 @@ function interpolateString(
       const value = env[name]
       if (value !== undefined) return value
       if (fallback !== undefined) return fallback
-      problems.push({ path, message: `environment variable ${name} is not set` })
+      problems.push({ path, message: unsetMessage(name) })
       return ''
     },
   )
+}
+
+function unsetMessage(name: string): string {
+  return `environment variable ${name} is not set`
+}
+
+/** The variable a problem says is unset, if that is what it says. */
+export function unsetVariable(problem: ConfigProblem): string | undefined {
+  return /^environment variable ([A-Za-z_][A-Za-z0-9_]*) is not set$/.exec(problem.message)?.[1]
 }

@@ -7,7 +7,10 @@
 import { isObject, type JsonObject } from '../jsonrpc/message.ts'
 
 export interface ImportOptions {
-  /** Rewrite names into Portico's backend-name alphabet (`my server` → `my-server`). */
+  /**
+   * Rewrite names into Portico's backend-name alphabet (`my server` → `my-server`), each
+   * one different from the others (`my-server-2`).
+   */
   sanitize?: boolean
 }
 
@@ -39,7 +42,20 @@ export function importMcpJson(document: unknown, options: ImportOptions = {}): J
     }
     out.push(backend)
   }
-  return out
+  return options.sanitize ? withDistinctNames(out) : out
+}
+
+/** Two servers whose names sanitize alike (`my server`, `my-server`) get a number each. */
+function withDistinctNames(backends: JsonObject[]): JsonObject[] {
+  const seen = new Set<string>()
+  for (const backend of backends) {
+    const base = String(backend.name)
+    let name = base
+    for (let n = 2; seen.has(name); n++) name = `${base.slice(0, 29)}-${n}`
+    backend.name = name
+    seen.add(name)
+  }
+  return backends
 }
 
 function stringRecord(value: JsonObject): JsonObject {
@@ -58,11 +74,15 @@ export function portableVariables(text: string): string {
   return text.replace(/\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, name: string) => `\${${name}}`)
 }
 
-/** Portico's backend-name alphabet: 1-32 of `[A-Za-z0-9_-]`. */
+/**
+ * Portico's backend-name alphabet: 1-32 of `[A-Za-z0-9_-]`, without `__` (the gateway's
+ * separator: `a__b` would make `a__b__tool` ambiguous) and without a `_` or `-` at either
+ * end (`a_` would clash with `a` as a prefix: `a___tool`).
+ */
 export function sanitizeName(name: string): string {
-  const clean = name
-    .replace(/[^A-Za-z0-9_-]+/g, '-')
-    .replace(/^-+|-+$/g, '')
-    .slice(0, 32)
+  const trimEnds = (text: string) => text.replace(/^[-_]+|[-_]+$/g, '')
+  const clean = trimEnds(
+    trimEnds(name.replace(/[^A-Za-z0-9_-]+/g, '-').replace(/_{2,}/g, '_')).slice(0, 32),
+  )
   return clean === '' ? 'server' : clean
 }

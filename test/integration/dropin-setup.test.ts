@@ -30,6 +30,8 @@ import { exitOf } from '../helpers/processes.ts'
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..')
 const SEEDS = join(ROOT, 'test', 'fixtures', 'seeds')
+/** Spells a `${…}` reference in a template string (a plain string with one trips the linter). */
+const DOLLAR = '$'
 const dir = mkdtempSync(join(tmpdir(), 'portico-setup-'))
 after(() => rmSync(dir, { recursive: true, force: true }))
 
@@ -280,6 +282,66 @@ describe('portico import', () => {
     ] as const) {
       assert.deepEqual(converted[key], before[key], key)
     }
+  })
+
+  it('names every server so the gateway can route it, even names that clean up alike', () => {
+    const source = join(dir, 'clashing.json')
+    const servers = ['my server', 'my-server', 'a__b', '__proto__', 'tail_', '日本語', '✓']
+    writeFileSync(
+      source,
+      JSON.stringify({
+        mcpServers: Object.fromEntries(servers.map((name) => [name, { command: 'true' }])),
+      }),
+    )
+    for (const args of [
+      ['import', source, '-o', '-'],
+      ['init', '--yes', '--from', source, '-o', '-'],
+    ]) {
+      const result = runCliSync(args)
+      assert.equal(result.status, 0, result.stderr)
+      const names = [...result.stdout.matchAll(/^name = "(.*)"$/gm)].map((m) => m[1])
+      assert.deepEqual(names.sort(), [
+        'a_b',
+        'my-server',
+        'my-server-2',
+        'proto',
+        'server',
+        'server-2',
+        'tail',
+      ])
+    }
+  })
+
+  it('writes the file when a variable the source names is not set here, and says so', () => {
+    const source = join(dir, 'with-variables.mcp.json')
+    writeFileSync(
+      source,
+      JSON.stringify({
+        mcpServers: {
+          github: {
+            command: 'npx',
+            args: ['-y', 'github-mcp', '--token', `${DOLLAR}{PORTICO_TEST_UNSET_TOKEN}`],
+            env: { HOST: `${DOLLAR}{env:PORTICO_TEST_UNSET_HOST}` },
+          },
+        },
+      }),
+    )
+    const out = join(dir, 'with-variables.toml')
+    const result = runCliSync(['import', source, '-o', out])
+    assert.equal(result.status, 0, result.stderr)
+    assert.equal(
+      result.stderr,
+      "warning: PORTICO_TEST_UNSET_TOKEN, PORTICO_TEST_UNSET_HOST are not set here: set them in Portico's environment before portico run\n" +
+        `wrote ${out}: check it with portico check -c ${out}\n`,
+    )
+    const env = { PORTICO_TEST_UNSET_TOKEN: 't0ken', PORTICO_TEST_UNSET_HOST: 'h' }
+    const backend = loadConfig({ file: out, env }).config.backends?.[0]
+    assert.deepEqual(backend?.transport === 'stdio' && backend.args, [
+      '-y',
+      'github-mcp',
+      '--token',
+      't0ken',
+    ])
   })
 
   it('carries mcpr’s [tunnel] and [relay] over as written', () => {
