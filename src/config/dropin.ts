@@ -10,6 +10,7 @@
 import { readFileSync, statSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { isObject, type JsonObject } from '../jsonrpc/message.ts'
+import { BACKEND_NAME } from './gateway.ts'
 import { interpolate } from './interpolate.ts'
 import { importMcpJson } from './mcp-json.ts'
 
@@ -252,7 +253,18 @@ function importBackends(
   }
   const backends = Array.isArray(raw.backends) ? raw.backends : []
   const names = new Set(backends.map((b) => (isObject(b) ? b.name : undefined)))
+  const separator = typeof proxy.separator === 'string' ? proxy.separator : '__'
   for (const backend of imported) {
+    const refused = importedNameRefusal(String(backend.name), separator)
+    if (refused !== undefined) {
+      // Said here, with the server's name and file: the schema would say `backends[7].name`,
+      // an index and no line, of a table the user never wrote.
+      problems.push({
+        path: 'proxy.import_backends',
+        message: `${path}: server "${String(backend.name)}": ${refused}; rename it in that file, or convert the file with portico import, which renames it`,
+      })
+      continue
+    }
     if (names.has(backend.name)) {
       warnings.push(
         `import_backends: "${String(backend.name)}" of ${path} is skipped: the config file has a backend with that name`,
@@ -262,6 +274,15 @@ function importBackends(
     backends.push(backend)
   }
   raw.backends = backends
+}
+
+/** Why an MCP client's server name cannot be a backend's, as written. */
+function importedNameRefusal(name: string, separator: string): string | undefined {
+  if (!BACKEND_NAME.test(name))
+    return 'a backend name is 1-32 of [A-Za-z0-9_-] (it prefixes every tool name)'
+  if (separator !== '' && name.includes(separator))
+    return `a backend name may not contain the separator "${separator}"`
+  return undefined
 }
 
 function expandImported(

@@ -82,11 +82,14 @@ const paramOverrideSchema = z.strictObject({
 
 export type ParamOverride = z.output<typeof paramOverrideSchema>
 
+/** A backend's name: it prefixes every tool name, and LLM APIs accept only these. */
+export const BACKEND_NAME = /^[A-Za-z0-9_-]{1,32}$/
+
 export const backendSchema = z.strictObject({
   name: z
     .string()
     .regex(
-      /^[A-Za-z0-9_-]{1,32}$/,
+      BACKEND_NAME,
       'expected 1-32 of [A-Za-z0-9_-] (it prefixes every tool name, and LLM APIs accept only those)',
     ),
   transport: z.enum(['stdio', 'http', 'sse', 'websocket']),

@@ -222,6 +222,24 @@ describe('mcp-proxy’s [proxy] keys, loaded', () => {
     ])
   })
 
+  it('import_backends names the server and the file when a name cannot be a backend’s', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'portico-import-names-'))
+    const servers = { 'my server': { command: 'a' }, a__b: { command: 'b' }, ok: { command: 'c' } }
+    writeFileSync(join(dir, 'mcp.json'), JSON.stringify({ mcpServers: servers }))
+    const path = join(dir, 'proxy.toml')
+    writeFileSync(path, '[proxy]\nname = "p"\nimport_backends = "mcp.json"\n')
+    const out = runCliSync(['check', '--config', path])
+    assert.equal(out.status, 1)
+    const fix = 'rename it in that file, or convert the file with portico import, which renames it'
+    const file = join(dir, 'mcp.json')
+    assert.equal(
+      out.stderr,
+      `portico: ${path}:3: proxy.import_backends: ${file}: server "a__b": a backend name may not contain the separator "__"; ${fix}\n` +
+        `${path}:3: proxy.import_backends: ${file}: server "my server": a backend name is 1-32 of [A-Za-z0-9_-] (it prefixes every tool name); ${fix}\n` +
+        '2 problems found\n',
+    )
+  })
+
   it('import_backends naming a missing file is a problem at its line', () => {
     const path = tempFile('p.toml', '[proxy]\nname = "p"\nimport_backends = "nope.json"\n')
     const out = runCliSync(['check', '--config', path])
