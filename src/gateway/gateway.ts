@@ -135,6 +135,11 @@ export class Gateway {
    * client's behalf (search mode's `call_tool`) pass the same middleware as direct calls.
    */
   reenter: Handler | undefined
+  /**
+   * The config file as last read and applied (reload.ts): what a reload compares the file
+   * with, apart from anything an embedding application set in code (a port, a logger).
+   */
+  fileConfig: Config
   /** The gateway's own backend session: stateless calls, capabilities, listen streams. */
   readonly session: SessionRef = gatewaySession((backend, message, from) =>
     this.#deliver(backend, message, from),
@@ -142,6 +147,7 @@ export class Gateway {
 
   constructor(config: Config, deps: GatewayDeps) {
     this.#config = config
+    this.fileConfig = config
     this.#deps = deps
     this.sessions = new SessionStore({
       ttlMs: config.proxy.session_ttl,

@@ -187,7 +187,7 @@ export class Operate {
                 path: this.#options.configFile,
                 // Hot reload is the gateway's; a transparent Portico applies a file at start.
                 applied: config.proxy.hot_reload && parts.gateway !== undefined,
-                running: () => parts.gateway?.config ?? config,
+                running: () => parts.gateway?.fileConfig ?? config,
               },
             }
           : {}),

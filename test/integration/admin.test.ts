@@ -411,6 +411,11 @@ describe('admin API and admin tools (gateway, own listener, token)', () => {
       tightened.json.message,
       'Config updated (2 backends). Hot reload will not apply it ([auth] or [security] changed): restart Portico.',
     )
+    const widened = await call(`${admin}/config`, 'PUT', `${next}\n[csp]\ndomain = "a.example"\n`)
+    assert.equal(
+      widened.json.message,
+      'Config updated (2 backends). Hot reload will not apply it (csp cannot change while Portico runs): restart Portico.',
+    )
   })
 })
 

@@ -175,6 +175,63 @@ it('SIGHUP reloads the config file (hot_reload off), rejects a broken one, and n
   }
 })
 
+it('a reload that changes what only a restart applies is refused whole, naming those keys', async () => {
+  const probe = JSON.stringify(fixture('probe-stdio'))
+  const backend = (name: string) =>
+    `[[backends]]\nname = "${name}"\ntransport = "stdio"\ncommand = ${JSON.stringify(process.execPath)}\nargs = [${probe}]\n`
+  const head = (proxy: string) => `port = 0\n[store]\nenabled = false\n[proxy]\n${proxy}\n`
+  const file = join(dir, 'fixed-keys.toml')
+  writeFileSync(file, head('') + backend('one'))
+  const portico = await startCli(['run', '--config', file])
+  const client = new Client({ name: 'fixed-keys', version: '1.0.0' })
+  try {
+    await client.connect(new StreamableHTTPClientTransport(new URL(portico.url)))
+    const names = async () => (await client.listTools()).tools.map((t) => t.name)
+    // A global rate limit and a widget CSP (and a new backend) in one edit: applying the
+    // backend while the limit silently stayed off would say "reloaded" of a config not in force.
+    const limit = 'rate_limit = { requests = 1, period_seconds = 60 }'
+    writeFileSync(
+      file,
+      `${head(limit) + backend('one') + backend('two')}[csp]\ndomain = "a.example"\n`,
+    )
+    portico.child.kill('SIGHUP')
+    await until(
+      () =>
+        /config reload rejected: proxy.rate_limit, csp cannot change while Portico runs; restart Portico to apply/.test(
+          portico.stderr(),
+        )
+          ? true
+          : undefined,
+      10_000,
+      'the reload refused with the keys it cannot apply',
+    )
+    const listed = await names()
+    assert.ok(
+      listed.includes('one__cwd') && !listed.some((n) => n.startsWith('two__')),
+      'nothing applied',
+    )
+    for (let i = 0; i < 3; i++) await client.ping() // no rate limit in force: still none
+    // What a reload does apply, alone, is applied and named.
+    writeFileSync(file, head('instructions = "Use one."') + backend('one'))
+    portico.child.kill('SIGHUP')
+    await until(
+      () =>
+        /config reloaded .*settings=\["proxy.instructions"\]/.test(portico.stderr())
+          ? true
+          : undefined,
+      10_000,
+      'the instructions applied',
+    )
+    const fresh = new Client({ name: 'fixed-keys-2', version: '1.0.0' })
+    await fresh.connect(new StreamableHTTPClientTransport(new URL(portico.url)))
+    assert.equal(fresh.getInstructions(), 'Use one.')
+    await fresh.close()
+  } finally {
+    await client.close()
+    await portico.stop()
+  }
+})
+
 it('SIGHUP in transparent mode says there is nothing to reload, and keeps serving', async () => {
   const portico = await startCli(['run', '--upstream', 'http://127.0.0.1:9/mcp', '--port', '0'])
   try {
