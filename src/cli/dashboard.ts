@@ -5,7 +5,7 @@
 import type { Command } from 'commander'
 import { isLoopbackHost } from '../config/operate.ts'
 import { startDashboard } from '../dashboard/standalone.ts'
-import { intOption, UserError } from './errors.ts'
+import { intOption, listenFailure, UserError } from './errors.ts'
 import { openForReading, type StoreFlags, storePathOf } from './store-options.ts'
 
 const DEFAULT_PORT = 3900
@@ -49,8 +49,11 @@ export function registerDashboard(program: Command): void {
         })
       } catch (error) {
         db.close()
-        throw new UserError(
-          `cannot listen on ${host}:${flags.port ?? DEFAULT_PORT}: ${(error as Error).message}`,
+        throw (
+          listenFailure(error, 'listen address') ??
+          new UserError(
+            `cannot listen on ${host}:${flags.port ?? DEFAULT_PORT}: ${(error as Error).message}`,
+          )
         )
       }
       process.stdout.write(`Portico dashboard on ${running.url} (store ${path})\n`)

@@ -17,3 +17,32 @@ export function intOption(flag: string) {
     return Number(value)
   }
 }
+
+/**
+ * A listener that could not start, said for the address that failed (Node's error carries it:
+ * with `admin_bind` it may not be the main port), or undefined for another kind of failure.
+ */
+export function listenFailure(error: unknown, what = 'port'): UserError | undefined {
+  const { code, address, port } = error as NodeJS.ErrnoException & {
+    address?: string
+    port?: number
+  }
+  // Node names the port only when it is not 0 (any free port).
+  const where = [address ?? 'that address', port].filter((part) => part !== undefined).join(':')
+  switch (code) {
+    case 'EADDRINUSE':
+      return new UserError(
+        `${what} ${where} is already in use (stop what listens there, or pick another port; 0 picks a free one)`,
+      )
+    case 'EADDRNOTAVAIL':
+      return new UserError(
+        `${what} ${where}: ${address ?? 'the host'} is not an address of this machine`,
+      )
+    case 'EACCES':
+      return new UserError(
+        `${what} ${where}: not allowed to listen there (ports below 1024 need privileges)`,
+      )
+    default:
+      return undefined
+  }
+}

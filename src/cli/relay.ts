@@ -8,7 +8,7 @@ import { LOG_LEVELS, Logger, type LogLevel } from '../observe/logger.ts'
 import { RelayAuth } from '../relay/auth.ts'
 import type { Relay } from '../relay/server.ts'
 import { relaySettings } from '../relay/settings.ts'
-import { intOption, UserError } from './errors.ts'
+import { intOption, listenFailure, UserError } from './errors.ts'
 
 interface RelayCommandFlags {
   config?: string
@@ -74,13 +74,7 @@ async function runRelay(flags: RelayCommandFlags): Promise<void> {
   try {
     address = await relay.listen()
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code
-    if (code === 'EADDRINUSE') {
-      throw new UserError(
-        `port ${settings.config.port} on ${settings.config.host} is already in use`,
-      )
-    }
-    throw error
+    throw listenFailure(error, 'listen address') ?? error
   }
   const { config, auth } = settings
   process.stdout.write(

@@ -120,12 +120,10 @@ async function runWorker(config: Config, role: WorkerRole, logger: Logger): Prom
       sinks: sink ? [sink] : [],
       worker: { slot: role.slot, metrics: role.metrics },
     })
-    const url = await listenOrExplain(portico, config.host, config.port).catch(
-      async (error: unknown) => {
-        await portico.close()
-        throw error
-      },
-    )
+    const url = await listenOrExplain(portico, config.port).catch(async (error: unknown) => {
+      await portico.close()
+      throw error
+    })
     role.listening(url, portico.adminUrl)
     // Said once for the cluster, by the first worker.
     if (role.slot === 1) void warnIfNotReady(portico, logger)

@@ -13,7 +13,7 @@ import type { Portico } from '../portico.ts'
 import { type StoreSetup, storeFor } from '../store/from-config.ts'
 import type { TunnelClient } from '../tunnel/client.ts'
 import { redactUrl } from '../util/redact.ts'
-import { intOption, UserError } from './errors.ts'
+import { intOption, listenFailure, UserError } from './errors.ts'
 import { asUserError } from './store-options.ts'
 
 export interface RunFlags {
@@ -138,13 +138,11 @@ async function runUntilSignalled(loaded: LoadedConfig, flags: RunFlags): Promise
   // Before the listening line: a SIGHUP sent as soon as it is read must find the handler.
   reloadOnHangup(portico, logger)
   // A failed listen must not leave gateway backends (child processes) running.
-  const address = await listenOrExplain(portico, config.host, config.port).catch(
-    async (error: unknown) => {
-      tunnel?.client.close()
-      await portico.close()
-      throw error
-    },
-  )
+  const address = await listenOrExplain(portico, config.port).catch(async (error: unknown) => {
+    tunnel?.client.close()
+    await portico.close()
+    throw error
+  })
   const target = config.backends?.length
     ? `gateway: ${config.backends.map((b) => b.name).join(', ')}`
     : `upstream ${redactUrl(config.upstream ?? '')}`
@@ -281,19 +279,14 @@ export function openRecording(
   }
 }
 
-export async function listenOrExplain(
-  portico: Portico,
-  host: string,
-  port: number,
-): Promise<string> {
+export async function listenOrExplain(portico: Portico, port: number): Promise<string> {
   try {
     return (await portico.listen()).url
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code
-    if (code === 'EADDRINUSE')
-      throw new UserError(`port ${port} on ${host} is already in use (try --port 0)`)
-    if (code === 'EACCES') throw new UserError(`not allowed to listen on ${host}:${port}`)
-    throw error
+    // The main listener is `port`; another port that fails is the admin API's own listener.
+    const failedPort = (error as { port?: number }).port
+    const what = failedPort !== undefined && failedPort !== port ? 'admin_bind' : 'listen address'
+    throw listenFailure(error, what) ?? error
   }
 }
 

@@ -6,6 +6,8 @@
  */
 import assert from 'node:assert/strict'
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import type { AddressInfo } from 'node:net'
+import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
@@ -84,6 +86,45 @@ describe('exit codes', () => {
     }
     assert.equal(runCliSync(['--version']).status, 0)
     assert.match(runCliSync(['status', '--nope']).stderr, /unknown option '--nope'/)
+  })
+})
+
+describe('listeners that cannot start', () => {
+  it('names the address that failed: the main port, admin_bind, an address of another machine', async () => {
+    const taken = createServer()
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve))
+    const { port } = taken.address() as AddressInfo
+    const run = (...args: string[]) =>
+      runCliSync([
+        'run',
+        '--upstream',
+        'http://127.0.0.1:1/mcp',
+        '--db',
+        join(dir, 'l.db'),
+        ...args,
+      ])
+    try {
+      const hint =
+        'is already in use (stop what listens there, or pick another port; 0 picks a free one)'
+      const main = run('--port', String(port))
+      assert.equal(main.status, 1)
+      assert.equal(main.stderr, `portico: listen address 127.0.0.1:${port} ${hint}\n`)
+      const file = join(dir, 'admin-bind.toml')
+      writeFileSync(file, `port = 0\nadmin_bind = "127.0.0.1:${port}"\n`)
+      // Before, this blamed the main port, which was free.
+      const admin = run('--config', file)
+      assert.equal(admin.status, 1)
+      assert.equal(admin.stderr, `portico: admin_bind 127.0.0.1:${port} ${hint}\n`)
+      // 192.0.2.1 is TEST-NET-1 (RFC 5737): never an address of this machine.
+      const elsewhere = run('--port', '0', '--host', '192.0.2.1')
+      assert.equal(elsewhere.status, 1)
+      assert.equal(
+        elsewhere.stderr,
+        'portico: listen address 192.0.2.1: 192.0.2.1 is not an address of this machine\n',
+      )
+    } finally {
+      taken.close()
+    }
   })
 })
 
