@@ -2,8 +2,12 @@
  * `portico check`: validates a config file and prints every problem with its file, line and
  * key path; exits non-zero when there is any.
  */
+import { accessSync, constants, statSync } from 'node:fs'
+import { delimiter, isAbsolute, join, resolve } from 'node:path'
 import type { Command } from 'commander'
 import { ConfigError, loadConfig } from '../config/load.ts'
+import type { Config } from '../config/schema.ts'
+import { childEnv } from '../gateway/backends/stdio.ts'
 import { UserError } from './errors.ts'
 
 export function registerCheck(program: Command): void {
@@ -17,7 +21,8 @@ export function registerCheck(program: Command): void {
       if (file !== undefined && flags.config === undefined) flags.config = file
       try {
         const loaded = loadConfig(flags.config ? { file: flags.config } : {})
-        for (const warning of loaded.warnings) process.stderr.write(`warning: ${warning}\n`)
+        for (const warning of [...loaded.warnings, ...startWarnings(loaded.config)])
+          process.stderr.write(`warning: ${warning}\n`)
         const where = loaded.file ?? '(no config file: defaults and environment only)'
         // What `portico run` would refuse when building from it (a widgets folder that is not
         // there, …): the same check, without starting anything.
@@ -35,4 +40,46 @@ export function registerCheck(program: Command): void {
         throw new UserError(`${error.message}\n${count} problem${count === 1 ? '' : 's'} found`, 1)
       }
     })
+}
+
+/**
+ * Stdio backends that cannot start here: a `cwd` that is not a folder, a command that is not
+ * an executable file on the PATH the backend gets (`npx` or `uvx` not installed). Warnings,
+ * not problems: `portico run` may run elsewhere or as another user, and serves the other
+ * backends meanwhile.
+ */
+function startWarnings(config: Config): string[] {
+  const warnings: string[] = []
+  for (const [index, backend] of (config.backends ?? []).entries()) {
+    if (backend.transport !== 'stdio' || backend.command === undefined) continue
+    const where = `backends[${index}] (${backend.name})`
+    const cwd = backend.cwd ?? process.cwd()
+    if (!statSync(cwd, { throwIfNoEntry: false })?.isDirectory()) {
+      warnings.push(`${where}.cwd: ${cwd} is not a folder here: the backend cannot start`)
+    } else if (!findExecutable(backend.command, childEnv(backend).PATH ?? '', cwd)) {
+      const what = backend.command.includes('/')
+        ? `${backend.command} is not an executable file here`
+        : `"${backend.command}" is not on PATH here`
+      warnings.push(`${where}.command: ${what}: the backend cannot start`)
+    }
+  }
+  return warnings
+}
+
+/** Whether `command` is what spawn would find: a path (from `cwd`), else a file on `path`. */
+function findExecutable(command: string, path: string, cwd: string): boolean {
+  const candidates = command.includes('/')
+    ? [isAbsolute(command) ? command : resolve(cwd, command)]
+    : path
+        .split(delimiter)
+        .filter((dir) => dir !== '')
+        .map((dir) => join(resolve(cwd, dir), command))
+  return candidates.some((file) => {
+    try {
+      accessSync(file, constants.X_OK)
+      return statSync(file).isFile()
+    } catch {
+      return false
+    }
+  })
 }

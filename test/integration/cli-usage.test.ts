@@ -89,6 +89,65 @@ describe('exit codes', () => {
   })
 })
 
+describe('stdio backends that cannot start here', () => {
+  it('check warns of each, and run logs why in the user’s terms', async () => {
+    const file = join(dir, 'unstartable.toml')
+    const stdio = (name: string, rest: string) =>
+      `[[backends]]\nname = "${name}"\ntransport = "stdio"\n${rest}\n`
+    writeFileSync(
+      file,
+      `port = 0\n[store]\nenabled = false\n${stdio('gone', 'command = "portico-no-such-command"')}${stdio(
+        'file',
+        `command = ${JSON.stringify(file)}`,
+      )}${stdio('nowhere', `command = ${JSON.stringify(process.execPath)}\ncwd = "${join(dir, 'no-such-folder')}"`)}${stdio(
+        'fine',
+        `command = ${JSON.stringify(process.execPath)}`,
+      )}`,
+    )
+    const checked = runCliSync(['check', file])
+    assert.equal(checked.status, 0, checked.stderr)
+    assert.equal(
+      checked.stderr,
+      [
+        'warning: backends[0] (gone).command: "portico-no-such-command" is not on PATH here: the backend cannot start',
+        `warning: backends[1] (file).command: ${file} is not an executable file here: the backend cannot start`,
+        `warning: backends[2] (nowhere).cwd: ${join(dir, 'no-such-folder')} is not a folder here: the backend cannot start`,
+        '',
+      ].join('\n'),
+    )
+    const portico = await startCli(['run', file])
+    try {
+      const lines = await until(
+        () => {
+          const log = portico.stderr()
+          return /backend nowhere failed/.test(log) && /backend file failed/.test(log)
+            ? log
+            : undefined
+        },
+        10_000,
+        'the three failed starts',
+      )
+      assert.match(
+        lines,
+        /Backend gone could not start: command "portico-no-such-command" not found on PATH/,
+      )
+      assert.match(
+        lines,
+        new RegExp(`Backend file could not start: ${file} is not an executable file`),
+      )
+      // Node says `spawn <command> ENOENT` for a missing cwd: the command is not the problem.
+      assert.match(
+        lines,
+        new RegExp(
+          `Backend nowhere could not start: its cwd ${join(dir, 'no-such-folder')} does not exist`,
+        ),
+      )
+    } finally {
+      await portico.stop()
+    }
+  })
+})
+
 describe('listeners that cannot start', () => {
   it('names the address that failed: the main port, admin_bind, an address of another machine', async () => {
     const taken = createServer()

@@ -472,7 +472,11 @@ describe('gateway with SDK v1 client (legacy sessions)', () => {
     }
     const ghost = backends.find((b) => b.name === 'ghost')
     assert.ok(ghost && ghost.state !== 'up', JSON.stringify(ghost))
-    assert.match(ghost.error ?? '', /could not start|ENOENT/)
+    // Said as the user would fix it, not as Node's `spawn … ENOENT`.
+    assert.equal(
+      ghost.error,
+      `Backend ghost could not start: ${join(folder, 'no-such-binary')} does not exist`,
+    )
     assert.ok(backends.filter((b) => b.name !== 'ghost').every((b) => b.state === 'up'))
     const ready = await fetch(new URL('/readyz', gateway.origin))
     assert.equal(ready.status, 200)

@@ -6,6 +6,7 @@
  * with bounded exponential backoff.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
+import { existsSync } from 'node:fs'
 import type { BackendConfig } from '../../config/gateway.ts'
 import { PorticoError } from '../../errors.ts'
 import {
@@ -64,7 +65,7 @@ export class StdioConnection extends Connection {
         resolve(error)
       }
       this.#child.once('error', (error) =>
-        done(crashError(config.name, `could not start: ${error.message}`)),
+        done(crashError(config.name, `could not start: ${spawnFailure(config, error)}`)),
       )
       this.#child.once('exit', (code, signal) => {
         const error = crashError(config.name, `exited (${signal ?? `code ${code}`})`)
@@ -152,6 +153,23 @@ export class StdioConnection extends Connection {
   kill(): void {
     this.#child.kill('SIGKILL')
   }
+}
+
+/**
+ * Why a process did not start, in the user's terms: Node says `spawn node ENOENT` both for a
+ * command that is not on PATH and for a `cwd` that does not exist. Only on a failed start, so
+ * the synchronous look at the folder costs nothing on the way of calls.
+ */
+function spawnFailure(config: BackendConfig, error: NodeJS.ErrnoException): string {
+  const command = config.command ?? ''
+  if (error.code === 'ENOENT' && config.cwd !== undefined && !existsSync(config.cwd))
+    return `its cwd ${config.cwd} does not exist`
+  if (error.code === 'ENOENT')
+    return command.includes('/') || command.includes('\\')
+      ? `${command} does not exist`
+      : `command "${command}" not found on PATH`
+  if (error.code === 'EACCES') return `${command} is not an executable file`
+  return error.message
 }
 
 function crashError(backend: string, what: string): PorticoError {
