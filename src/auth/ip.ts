@@ -9,6 +9,9 @@ import type { IncomingMessage } from 'node:http'
 import { BlockList, isIP } from 'node:net'
 import { parseCidr } from '../config/auth.ts'
 import { PorticoError } from '../errors.ts'
+// `::ffff:10.0.0.1` → `10.0.0.1`, so IPv4 rules match IPv4 clients on a dual-stack socket; a
+// forwarded hop with a port (`1.2.3.4:5678`) → its address, so a deny rule matches it too.
+import { normalizeAddress } from '../http/address.ts'
 
 export interface IpRules {
   allow: readonly string[]
@@ -23,21 +26,6 @@ function blockList(blocks: readonly string[]): BlockList {
     if (parsed !== undefined) list.addSubnet(parsed.address, parsed.prefix, parsed.family)
   }
   return list
-}
-
-/**
- * `::ffff:10.0.0.1` → `10.0.0.1`, so IPv4 rules match IPv4 clients on a dual-stack socket; a
- * forwarded hop with a port (`1.2.3.4:5678`, `[2001:db8::1]:443`, as some proxies write them)
- * → its address, so a deny rule matches it too.
- */
-export function normalizeAddress(address: string): string {
-  let trimmed = address.trim()
-  const bracketed = /^\[([^\]]+)\](?::\d+)?$/.exec(trimmed)
-  if (bracketed) trimmed = bracketed[1] as string
-  else if (/^\d+\.\d+\.\d+\.\d+:\d+$/.test(trimmed))
-    trimmed = trimmed.slice(0, trimmed.indexOf(':'))
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(trimmed)
-  return mapped ? (mapped[1] as string) : trimmed
 }
 
 function contains(list: BlockList, address: string): boolean {

@@ -128,13 +128,21 @@ async function runUntilSignalled(loaded: LoadedConfig, flags: RunFlags): Promise
     ? { file, load: () => loadConfig({ file, overrides: overridesOf(flags) }).config }
     : undefined
   const tunnel = await openTunnel(config, flags, logger)
-  const served = tunnel ? withPublicUrl(config, tunnel.url) : config
-  const store = openRecording(config, proxyName(config), logger)
-  const portico = createPortico(served, {
-    logger,
-    sinks: store ? [store.sink] : [],
-    ...(reload ? { reload } : {}),
-  })
+  let store: ReturnType<typeof openRecording>
+  let portico: Portico
+  try {
+    const served = tunnel ? withPublicUrl(config, tunnel.url) : config
+    store = openRecording(config, proxyName(config), logger)
+    portico = createPortico(served, {
+      logger,
+      sinks: store ? [store.sink] : [],
+      ...(reload ? { reload } : {}),
+    })
+  } catch (error) {
+    // An open tunnel would keep the process alive after the message: it must not outlive it.
+    tunnel?.client.close()
+    throw error
+  }
   // Before the listening line: a SIGHUP sent as soon as it is read must find the handler.
   reloadOnHangup(portico, logger)
   // A failed listen must not leave gateway backends (child processes) running.

@@ -242,6 +242,9 @@ export class Relay {
       refilled: performance.now(),
       mux: new Mux(ws, {
         ...DEFAULT_MUX,
+        // A relay serves many tenants: what it holds for one that stops reading stays at
+        // 16 MB (request bodies are small and bounded; the client's answers are the big side).
+        maxBufferedBytes: 16 * 1024 * 1024,
         heartbeatMs: config.heartbeat_interval,
         timeoutMs: config.heartbeat_timeout,
         onClose: () => {

@@ -13,7 +13,9 @@ import {
   request,
   type Server,
 } from 'node:http'
+import { isIP } from 'node:net'
 import WebSocket from 'ws'
+import { isLoopback, normalizeAddress } from '../http/address.ts'
 import { markTunnelled } from '../http/via.ts'
 import type { Logger } from '../observe/logger.ts'
 import {
@@ -77,6 +79,13 @@ export function registerUrl(relayUrl: string): string {
   return url.toString()
 }
 
+/** A connection that stayed up this long was a good one: the next drop starts backoff over. */
+const STEADY_MS = 30_000
+
+function isPublicUrl(text: string): boolean {
+  return URL.canParse(text) && /^https?:$/.test(new URL(text).protocol)
+}
+
 export class TunnelClient {
   readonly #options: TunnelClientOptions
   readonly #mux: Omit<MuxOptions, 'onOpen' | 'onClose'>
@@ -87,6 +96,10 @@ export class TunnelClient {
   #state: TunnelState = 'connecting'
   #attempts = 0
   #retry: NodeJS.Timeout | undefined
+  /** When the current connection registered: only one that stayed up resets the backoff. */
+  #registeredAt = 0
+  /** The attempt in progress (its socket and timer), so `close` can end it at once. */
+  #pending: (() => void) | undefined
   /** Each successful registration (tests and logs follow reconnects). */
   registrations = 0
   onRegistered: ((registration: Registration) => void) | undefined
@@ -128,6 +141,7 @@ export class TunnelClient {
   close(): void {
     this.#state = 'stopped'
     clearTimeout(this.#retry)
+    this.#pending?.()
     this.#connection?.close(CloseCode.GoingAway, 'client closing')
   }
 
@@ -146,11 +160,13 @@ export class TunnelClient {
     return new Promise<Registration>((resolve, reject) => {
       const fail = (error: TunnelError) => {
         clearTimeout(timer)
+        this.#pending = undefined
         ws.removeAllListeners()
         ws.on('error', () => {})
         ws.terminate()
         reject(error)
       }
+      this.#pending = () => fail(new TunnelError('the tunnel client was closed'))
       const timer = setTimeout(
         () => fail(new TunnelError('the relay did not answer the registration')),
         this.#options.registerTimeoutMs ?? 10_000,
@@ -178,8 +194,15 @@ export class TunnelClient {
           fail(new TunnelError('the relay sent an unexpected first frame'))
           return
         }
+        // The URL becomes Portico's public URL (widget CSP, OAuth metadata): only a web origin.
+        if (!isPublicUrl(ack.url)) {
+          fail(new TunnelError('the relay sent a public URL that is not an http(s) URL'))
+          return
+        }
         clearTimeout(timer)
+        this.#pending = undefined
         ws.removeAllListeners()
+        this.#registeredAt = Date.now()
         const registration = { subdomain: ack.subdomain, url: ack.url }
         this.#registration = registration
         this.registrations++
@@ -197,6 +220,8 @@ export class TunnelClient {
 
   #onClosed(code: number, reason: string): void {
     this.#connection = undefined
+    // A relay that accepts and then drops at once must not be redialled every 250 ms.
+    if (Date.now() - this.#registeredAt >= STEADY_MS) this.#attempts = 0
     if (this.#state === 'stopped') return
     const { logger } = this.#options
     if (code === CloseCode.Evicted || code === CloseCode.Refused || code === CloseCode.Version) {
@@ -214,7 +239,8 @@ export class TunnelClient {
     return this.#state === 'stopped'
   }
 
-  #schedule(): void {
+  /** Schedules the next attempt; returns its delay in ms. */
+  #schedule(): number {
     const { initialMs, maxMs } = this.#options.backoff ?? { initialMs: 250, maxMs: 15_000 }
     const ceiling = Math.min(maxMs, initialMs * 2 ** Math.min(this.#attempts, 16))
     // Equal jitter: never sooner than half the ceiling, so a fleet does not reconnect in step.
@@ -222,6 +248,7 @@ export class TunnelClient {
     this.#attempts++
     this.#retry = setTimeout(() => void this.#reconnect(), delay)
     this.#retry.unref()
+    return delay
   }
 
   async #reconnect(): Promise<void> {
@@ -233,7 +260,6 @@ export class TunnelClient {
         this.#connection?.close()
         return
       }
-      this.#attempts = 0
       this.#state = 'connected'
       this.#options.logger.info(`tunnel reconnected: ${registration.url}`)
     } catch (error) {
@@ -242,8 +268,13 @@ export class TunnelClient {
         this.#onClosed(code, (error as Error).message)
         return
       }
-      this.#options.logger.debug('tunnel reconnect failed', { error: (error as Error).message })
-      this.#schedule()
+      if (this.#isStopped()) return
+      const delay = this.#schedule()
+      // Each failure is said (the backoff keeps it to a few lines a minute): a relay that
+      // answers 401 or nothing is the operator's to fix.
+      this.#options.logger.warn(
+        `tunnel reconnect failed: ${(error as Error).message}; next attempt in ${(delay / 1000).toFixed(1)} s`,
+      )
     }
   }
 
@@ -261,10 +292,10 @@ export class TunnelClient {
     }
     const [inner, outer] = socketPair()
     // Public traffic never looks local to Portico (address rules, admin on loopback): a
-    // loopback address from the relay is dropped rather than trusted.
-    if (typeof remote === 'string' && !/^(127\.|::1$|::ffff:127\.)/.test(remote)) {
-      inner.remoteAddress = remote
-    }
+    // loopback address from the relay, however written, or anything not an address, is
+    // dropped rather than trusted.
+    const address = typeof remote === 'string' ? normalizeAddress(remote) : ''
+    if (isIP(address) !== 0 && !isLoopback(address)) inner.remoteAddress = address
     markTunnelled(inner)
     this.#server.emit('connection', inner)
     let req: ClientRequest

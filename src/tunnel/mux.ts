@@ -30,6 +30,11 @@ export interface MuxOptions {
   timeoutMs: number
   /** Most streams open at once; more are reset at once (the client's side bound). */
   maxStreams: number
+  /**
+   * Bytes left unsent for the peer past which it is cut off as not reading. Default: what
+   * flow control lets honest traffic leave unsent (every stream's window) plus 16 MiB.
+   */
+  maxBufferedBytes?: number
   /** A stream the peer opened (client side): the Open frame's head. */
   onOpen?: (stream: TunnelStream, head: Record<string, unknown>) => void
   onClose?: (code: number, reason: string) => void
@@ -37,8 +42,17 @@ export interface MuxOptions {
 
 /** A heartbeat's payload (a timestamp); a bigger ping is not a heartbeat, and is refused. */
 const PING_BYTES = 8
-/** What this side may hold unsent for a peer before cutting it off (see `Mux.send`). */
-const MAX_BUFFERED_BYTES = 16 * 1024 * 1024
+/**
+ * What this side may hold unsent for a peer beyond what flow control lets it send (every open
+ * stream's window): frame headers, heads, window grants, resets. Past it the peer is cut off.
+ */
+const CONTROL_SLACK_BYTES = 16 * 1024 * 1024
+/**
+ * A ping is answered only while less than this waits unsent: a peer that pings without
+ * reading gets no queue of pongs (a heartbeat needs one answer, and a peer that is sent data
+ * hears from this side anyway).
+ */
+const PONG_BACKLOG_BYTES = 64 * 1024
 
 export const DEFAULT_MUX: Omit<MuxOptions, 'onOpen' | 'onClose'> = {
   window: 256 * 1024,
@@ -195,17 +209,24 @@ export class Mux {
   #lastSeen = Date.now()
   readonly #heartbeat: NodeJS.Timeout
   #closed = false
+  /** Why this side closed or cut the connection (the close event may only say 1006). */
+  #why: string | undefined
+  /** Most bytes honest traffic can leave unsent (see CONTROL_SLACK_BYTES). */
+  readonly #maxBuffered: number
 
   constructor(ws: WebSocket, options: MuxOptions) {
     this.#ws = ws
     this.#options = options
+    this.#maxBuffered =
+      options.maxBufferedBytes ?? CONTROL_SLACK_BYTES + options.maxStreams * (options.window + 1024)
     ws.on('message', (data, isBinary) => this.#onMessage(data as Buffer, isBinary))
     ws.on('pong', () => {
       this.#lastSeen = Date.now()
     })
     ws.once('close', (code, reason) => this.#onClosed(code, reason.toString('utf8')))
-    ws.on('error', () => {
-      // 'close' follows; an error on a tunnel never reaches the process.
+    ws.on('error', (error) => {
+      // 'close' follows; an error on a tunnel never reaches the process, its reason the log.
+      this.#why ??= error.message
     })
     this.#heartbeat = setInterval(() => this.#beat(), options.heartbeatMs)
     this.#heartbeat.unref()
@@ -236,9 +257,9 @@ export class Mux {
   /** @internal */
   send(frame: Buffer): void {
     if (this.#closed || this.#ws.readyState !== this.#ws.OPEN) return
-    // Flow control keeps honest peers far below this; a peer that grants windows (or sends
-    // pings) without reading what it is sent is cut off before this process buffers for it.
-    if (this.#ws.bufferedAmount > MAX_BUFFERED_BYTES) {
+    // Flow control keeps an honest peer below this even on a slow link (its windows bound the
+    // data); one that grants windows without reading what it is sent is cut off.
+    if (this.#ws.bufferedAmount > this.#maxBuffered) {
       this.close(CloseCode.Protocol, 'peer not reading')
       return
     }
@@ -251,9 +272,13 @@ export class Mux {
   }
 
   close(code: number = CloseCode.GoingAway, reason = 'going away'): void {
+    this.#why ??= reason
     if (this.#ws.readyState === this.#ws.OPEN || this.#ws.readyState === this.#ws.CONNECTING) {
       this.#ws.close(code, reason)
     }
+    // Nothing more goes out: the streams stop now, not when the peer answers the close (their
+    // bodies would be read from the upstream, and dropped, until then).
+    this.#abandonStreams('tunnel closing')
     // A peer that never completes the closing handshake is cut off.
     setTimeout(() => this.#ws.terminate(), 2000).unref()
   }
@@ -265,6 +290,7 @@ export class Mux {
 
   #beat(): void {
     if (Date.now() - this.#lastSeen > this.#options.timeoutMs) {
+      this.#why ??= `heartbeat: nothing heard for ${this.#options.timeoutMs / 1000} s`
       this.#ws.terminate()
       return
     }
@@ -282,7 +308,8 @@ export class Mux {
     }
     if (frame.stream === 0) {
       if (frame.type === FrameType.Ping && frame.payload.length <= PING_BYTES) {
-        this.send(encodeFrame(FrameType.Pong, 0, frame.payload))
+        if (this.#ws.bufferedAmount < PONG_BACKLOG_BYTES)
+          this.send(encodeFrame(FrameType.Pong, 0, frame.payload))
       } else if (frame.type !== FrameType.Pong) this.close(CloseCode.Protocol, 'unexpected frame')
       return
     }
@@ -313,8 +340,12 @@ export class Mux {
   #onClosed(code: number, reason: string): void {
     this.#closed = true
     clearInterval(this.#heartbeat)
-    for (const stream of [...this.#streams.values()]) stream.abandon('tunnel closed')
+    this.#abandonStreams('tunnel closed')
+    this.#options.onClose?.(code, this.#why ?? reason)
+  }
+
+  #abandonStreams(reason: string): void {
+    for (const stream of [...this.#streams.values()]) stream.abandon(reason)
     this.#streams.clear()
-    this.#options.onClose?.(code, reason)
   }
 }

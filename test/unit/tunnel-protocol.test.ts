@@ -133,6 +133,8 @@ async function muxPair(onOpen: (stream: TunnelStream, head: Record<string, unkno
   return {
     relay,
     client,
+    serverSide,
+    clientWs: ws,
     close: () => {
       ws.terminate()
       serverSide.terminate()
@@ -218,6 +220,56 @@ describe('the multiplexer', () => {
   })
 })
 
+/** The TCP socket under a WebSocket (ws keeps it private): paused, its peer's writes back up. */
+function socketOf(ws: WebSocket): { pause(): void; resume(): void } {
+  return (ws as unknown as { _socket: { pause(): void; resume(): void } })._socket
+}
+
+describe('a peer on a slow link, within its windows', () => {
+  it('is never cut off: 200 answers of two windows each arrive whole after a stall', async () => {
+    const streams = 200
+    const body = Buffer.alloc(2 * DEFAULT_MUX.window, 3)
+    const pair = await muxPair((stream) => {
+      stream.receive({ data: () => {}, end: () => {}, reset: () => {} })
+      // The client answers each request with its body, as it would a large tool result.
+      void stream.write(body).then((ok) => ok && stream.end())
+    })
+    const received = new Map<number, number>()
+    const ended = new Set<number>()
+    const resets: string[] = []
+    const opened = Array.from({ length: streams }, () => pair.relay.open({}))
+    for (const stream of opened) {
+      stream.receive({
+        data: (chunk) => {
+          received.set(stream.id, (received.get(stream.id) ?? 0) + chunk.length)
+          stream.consumed(chunk.length)
+        },
+        end: () => ended.add(stream.id),
+        reset: (reason) => resets.push(reason),
+      })
+    }
+    // The relay side stops reading its socket: the client's answers wait in its own buffer, as
+    // over a link slower than Portico's upstream (50 MB of windows are open, 16 MB was the cap).
+    socketOf(pair.serverSide).pause()
+    await until(
+      () => pair.clientWs.bufferedAmount > 20 * 1024 * 1024 || undefined,
+      10_000,
+      'the client to hold more than 20 MB unsent',
+    )
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    socketOf(pair.serverSide).resume()
+    await until(
+      () => ended.size === streams || resets.length > 0 || undefined,
+      20_000,
+      'every answer',
+    )
+    assert.deepEqual(resets, [])
+    assert.equal(pair.client.closed, false)
+    for (const stream of opened) assert.equal(received.get(stream.id), body.length)
+    pair.close()
+  })
+})
+
 /** A WebSocket server and one raw client (not a Mux) connected to it: the server's side too. */
 async function rawPeer(): Promise<{
   wss: WebSocketServer
@@ -254,23 +306,64 @@ describe('what a peer may not make the other side do', () => {
   })
 })
 
+describe('a peer that stops reading', () => {
+  it('gets no queue of pongs for a flood of pings', async () => {
+    const { wss, peer, serverSide } = await rawPeer()
+    const mux = new Mux(serverSide, { ...DEFAULT_MUX })
+    // Nothing this side writes leaves the process (as when the kernel's buffers toward a
+    // peer that stopped reading are full): every pong it queued would wait here.
+    ;(socketOf(serverSide) as unknown as { cork(): void }).cork()
+    const ping = encodeFrame(FrameType.Ping, 0, Buffer.alloc(8))
+    for (let i = 0; i < 50_000; i++) peer.send(ping)
+    await until(() => peer.bufferedAmount === 0 || undefined, 10_000, 'the pings to be sent')
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    // Answered while little waited unsent, then not: 50,000 pongs would be about 650 KB.
+    assert.ok(serverSide.bufferedAmount < 128 * 1024, `${serverSide.bufferedAmount} bytes queued`)
+    assert.equal(mux.closed, false)
+    peer.terminate()
+    wss.close()
+  })
+
+  it('a closing side stops its streams at once, not when the peer answers the close', async () => {
+    let answering: TunnelStream | undefined
+    const pair = await muxPair((stream) => {
+      answering = stream
+      stream.receive({ data: () => {}, end: () => {}, reset: () => {} })
+    })
+    pair.relay.open({})
+    await until(() => answering, 5000, 'the stream at the client')
+    // The peer reads nothing: without this, the answer would be read from the upstream (and
+    // dropped) until the closing handshake timed out.
+    socketOf(pair.serverSide).pause()
+    const writing = (answering as TunnelStream).write(Buffer.alloc(4 * DEFAULT_MUX.window))
+    pair.client.close()
+    assert.equal((answering as TunnelStream).closed, true)
+    assert.equal(await writing, false)
+    pair.close()
+  })
+})
+
 describe('heartbeats', () => {
   it('a peer that sends nothing is dropped after the timeout; one that answers stays', async () => {
     const { wss, port, peer: silentPeer, serverSide } = await rawPeer()
     let closedAt: number | undefined
+    let why = ''
     const started = Date.now()
     // The raw peer never answers the Mux's Ping frames (it is not a Mux).
     new Mux(serverSide, {
       ...DEFAULT_MUX,
       heartbeatMs: 50,
       timeoutMs: 200,
-      onClose: () => {
+      onClose: (_code, reason) => {
         closedAt = Date.now()
+        why = reason
       },
     })
     await until(() => closedAt !== undefined, 5000, 'the silent peer to be dropped')
     const after = (closedAt as number) - started
     assert.ok(after >= 200 && after < 1500, `dropped after ${after} ms`)
+    // Said as what happened (the close event itself only says 1006).
+    assert.equal(why, 'heartbeat: nothing heard for 0.2 s')
 
     const accepted2 = once(wss, 'connection') as Promise<[WebSocket]>
     const answering = new WebSocket(`ws://127.0.0.1:${port}`)
