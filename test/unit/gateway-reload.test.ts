@@ -19,6 +19,7 @@ describe('hot reload and shared state', () => {
     let applied: unknown
     const gateway = {
       config: running,
+      fileConfig: running,
       apply: async (config: unknown) => {
         applied = config
         return { added: ['b'], removed: [], changed: [] }
@@ -37,6 +38,23 @@ describe('hot reload and shared state', () => {
       /\[shared\] changed; the running shared state stays until Portico restarts/,
     )
     assert.match(lines.join(''), /config reloaded/)
+  })
+})
+
+describe('what a reload can apply', () => {
+  it('names the keys only a restart applies; settings the gateway reads per use pass', () => {
+    const backends = [{ name: 'a', transport: 'http' as const, url: 'http://127.0.0.1:1/mcp' }]
+    const running = parseConfig({ backends })
+    const refusal = (next: Record<string, unknown>) =>
+      reloadRefusal(running, parseConfig({ backends, ...next }))
+    assert.equal(
+      refusal({ csp: { domain: 'a.example' }, proxy: { rate_limit: { requests: 1 } } }),
+      'proxy.rate_limit, csp cannot change while Portico runs',
+    )
+    assert.equal(refusal({ port: 4000 }), 'port cannot change while Portico runs')
+    assert.equal(refusal({ proxy: { instructions: 'x', list_timeout: 3 } }), undefined)
+    assert.equal(refusal({ timeout: { seconds: 5 }, request_timeout: 9 }), undefined)
+    assert.equal(refusal({ shared: { redis: 'redis://127.0.0.1:1' } }), undefined)
   })
 })
 
