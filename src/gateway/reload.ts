@@ -210,7 +210,9 @@ function changedKeys(running: Config, next: Config): string[] {
         JSON.stringify((b as Record<string, unknown>)[key]),
     )
   return differ(running, next).flatMap((key) =>
-    key === 'proxy' ? differ(running.proxy, next.proxy).map((sub) => `proxy.${sub}`) : [key],
+    key === 'proxy'
+      ? differ(running.proxy ?? {}, next.proxy ?? {}).map((sub) => `proxy.${sub}`)
+      : [key],
   )
 }
 

@@ -166,11 +166,11 @@ export class TunnelClient {
         ws.terminate()
         reject(error)
       }
-      this.#pending = () => fail(new TunnelError('the tunnel client was closed'))
       const timer = setTimeout(
         () => fail(new TunnelError('the relay did not answer the registration')),
         this.#options.registerTimeoutMs ?? 10_000,
       )
+      this.#pending = () => fail(new TunnelError('the tunnel client was closed'))
       ws.once('open', () => {
         const hello: Record<string, unknown> = {
           version: PROTOCOL_VERSION,
