@@ -13,6 +13,7 @@ import { pathOf } from '../edge/exchange.ts'
 import type { Db } from '../store/open.ts'
 import { FrameStore } from './frames.ts'
 import { liveTail } from './live.ts'
+import type { PageRunner } from './page-runner.ts'
 import { PAGES } from './pages.ts'
 import { BadRequest, Params } from './query.ts'
 import { relayMcp } from './relay.ts'
@@ -22,6 +23,11 @@ export interface DashboardOptions {
   basePath: string
   /** The store, opened when first needed (the error explains a missing store). */
   store: () => Db
+  /**
+   * Where page queries run when not on this thread (a dashboard mounted on a proxy: a slow
+   * query must not stall its calls); without it they run here (`portico dashboard`).
+   */
+  pages?: Pick<PageRunner, 'run' | 'warm'>
   /** The MCP endpoint the studio connects to first (the proxy's own, when mounted on one). */
   mcpUrl?: string
   /** The backends and their health, when served by a running proxy (the admin API's fleet). */
@@ -92,8 +98,12 @@ export function dashboardHandler(options: DashboardOptions): DashboardHandler {
         return liveTail(req, res, options.store(), new Params(url.searchParams))
       if (rest === 'api/gateway') return sendJson(res, 200, await gatewayView(options.fleet))
       if (rest === 'api/config') return sendJson(res, 200, { mcp_url: options.mcpUrl ?? null })
-      if (rest.startsWith('api/')) return servePage(res, rest.slice(4), options, url)
-      if (rest === '' || rest === 'index.html') return serveFile(res, assets, 'index.html', false)
+      if (rest.startsWith('api/')) return await servePage(res, rest.slice(4), options, url)
+      if (rest === '' || rest === 'index.html') {
+        // The page's first queries follow at once: the worker starts now, not with them.
+        options.pages?.warm()
+        return serveFile(res, assets, 'index.html', false)
+      }
       if (rest.startsWith('studio-frame/')) return frames.serve(rest.slice(13), res)
       if (rest.startsWith('assets/')) return serveFile(res, assets, rest, true)
       throw new BadRequest(`no dashboard page at ${path}`, 404)
@@ -115,11 +125,21 @@ async function gatewayView(fleet: DashboardOptions['fleet']) {
   return { mode: fleet.mode, backends: await fleet.backends() }
 }
 
-function servePage(res: ServerResponse, name: string, options: DashboardOptions, url: URL): void {
-  const page = Object.hasOwn(PAGES, name) ? PAGES[name] : undefined
-  if (page === undefined) throw new BadRequest(`no dashboard API "${name}"`, 404)
+async function servePage(
+  res: ServerResponse,
+  name: string,
+  options: DashboardOptions,
+  url: URL,
+): Promise<void> {
   const started = performance.now()
-  const body = page(options.store(), new Params(url.searchParams), Date.now())
+  let body: unknown
+  if (options.pages) {
+    body = await options.pages.run(name, url.search.slice(1), Date.now())
+  } else {
+    const page = Object.hasOwn(PAGES, name) ? PAGES[name] : undefined
+    if (page === undefined) throw new BadRequest(`no dashboard API "${name}"`, 404)
+    body = page(options.store(), new Params(url.searchParams), Date.now())
+  }
   const took = performance.now() - started
   sendJson(res, 200, body, { 'server-timing': `db;dur=${took.toFixed(1)}` })
 }

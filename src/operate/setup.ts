@@ -13,6 +13,7 @@ import { type Fleet, gatewayFleet, transparentFleet } from '../admin/fleet.ts'
 import { adminPlacement, adminTokenOf, MCPR_CLOUD_ENDPOINT } from '../config/operate.ts'
 import type { Config } from '../config/schema.ts'
 import type { ProxyContext } from '../context.ts'
+import { PageRunner } from '../dashboard/page-runner.ts'
 import { dashboardHandler } from '../dashboard/server.ts'
 import { type AdminCredential, adminCredential, adminFilter } from '../edge/admin-token.ts'
 import type { HttpFilter } from '../edge/filters.ts'
@@ -59,6 +60,8 @@ export class Operate {
   #admin: AdminServer | undefined
   /** The dashboard's read connection to the store, opened on its first request. */
   #dashboardDb: Db | undefined
+  /** The dashboard's page queries, off the proxy's thread. */
+  #dashboardPages: PageRunner | undefined
 
   constructor(options: OperateOptions) {
     this.#options = options
@@ -210,12 +213,15 @@ export class Operate {
   ): Mount[] {
     const { config } = this.#options
     const path = config.dashboard.path
+    const storePath = config.store.path ?? defaultStorePath()
+    this.#dashboardPages = new PageRunner(storePath)
     const handler = dashboardHandler({
       basePath: path,
       store: () => {
-        this.#dashboardDb ??= openStore(config.store.path ?? defaultStorePath())
+        this.#dashboardDb ??= openStore(storePath)
         return this.#dashboardDb
       },
+      pages: this.#dashboardPages,
       mcpUrl: config.mcp_path,
       fleet,
     })
@@ -240,6 +246,7 @@ export class Operate {
   async close(): Promise<void> {
     this.#dashboardDb?.close()
     this.#dashboardDb = undefined
+    await this.#dashboardPages?.close()
     await this.tracer?.close()
   }
 }

@@ -1,0 +1,45 @@
+/**
+ * The dashboard's page queries, run in a worker thread for a dashboard mounted on a running
+ * proxy: a week's overview over a million calls takes SQLite over half a second, which on the
+ * proxy's own thread would stall every call in flight for as long. The worker opens the store
+ * read-only the first time it is asked, and answers one query at a time.
+ */
+import { parentPort, workerData } from 'node:worker_threads'
+import { type Db, openStore } from '../store/open.ts'
+import { PAGES } from './pages.ts'
+import { BadRequest, Params } from './query.ts'
+
+export interface PageQuery {
+  id: number
+  name: string
+  /** The request's query string (`since=7d&proxy=a`). */
+  search: string
+  now: number
+}
+
+export type PageAnswer =
+  | { id: number; body: unknown }
+  | { id: number; error: { message: string; status: number } }
+
+const { path } = workerData as { path: string }
+let db: Db | undefined
+
+parentPort?.on('message', (query: PageQuery) => {
+  parentPort?.postMessage(answer(query))
+})
+
+function answer(query: PageQuery): PageAnswer {
+  try {
+    db ??= openStore(path)
+    const page = Object.hasOwn(PAGES, query.name) ? PAGES[query.name] : undefined
+    if (page === undefined) throw new BadRequest(`no dashboard API "${query.name}"`, 404)
+    return {
+      id: query.id,
+      body: page(db, new Params(new URLSearchParams(query.search)), query.now),
+    }
+  } catch (error) {
+    const status = error instanceof BadRequest ? error.status : 500
+    const message = error instanceof Error ? error.message : String(error)
+    return { id: query.id, error: { message, status } }
+  }
+}
