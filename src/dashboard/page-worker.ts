@@ -1,12 +1,12 @@
 /**
  * The dashboard's page queries, run in a worker thread for a dashboard mounted on a running
  * proxy: a week's overview over a million calls takes SQLite over half a second, which on the
- * proxy's own thread would stall every call in flight for as long. The worker opens the store
- * read-only the first time it is asked, and answers one query at a time.
+ * proxy's own thread would stall every call in flight for as long. The worker opens its own
+ * connection to the store the first time it is asked, and answers one query at a time.
  */
 import { parentPort, workerData } from 'node:worker_threads'
 import { type Db, openStore } from '../store/open.ts'
-import { PAGES } from './pages.ts'
+import { answerPage } from './pages.ts'
 import { BadRequest, Params } from './query.ts'
 
 export interface PageQuery {
@@ -31,12 +31,8 @@ parentPort?.on('message', (query: PageQuery) => {
 function answer(query: PageQuery): PageAnswer {
   try {
     db ??= openStore(path)
-    const page = Object.hasOwn(PAGES, query.name) ? PAGES[query.name] : undefined
-    if (page === undefined) throw new BadRequest(`no dashboard API "${query.name}"`, 404)
-    return {
-      id: query.id,
-      body: page(db, new Params(new URLSearchParams(query.search)), query.now),
-    }
+    const params = new Params(new URLSearchParams(query.search))
+    return { id: query.id, body: answerPage(db, query.name, params, query.now) }
   } catch (error) {
     const status = error instanceof BadRequest ? error.status : 500
     const message = error instanceof Error ? error.message : String(error)

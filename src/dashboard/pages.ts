@@ -129,3 +129,10 @@ export const PAGES: Readonly<Record<string, Page>> = {
     }
   },
 }
+
+/** The page `name` over `db`, or a 404 naming it (one lookup for both ways pages are run). */
+export function answerPage(db: Db, name: string, params: Params, now: number): unknown {
+  const page = Object.hasOwn(PAGES, name) ? PAGES[name] : undefined
+  if (page === undefined) throw new BadRequest(`no dashboard API "${name}"`, 404)
+  return page(db, params, now)
+}

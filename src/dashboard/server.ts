@@ -14,7 +14,7 @@ import type { Db } from '../store/open.ts'
 import { FrameStore } from './frames.ts'
 import { liveTail } from './live.ts'
 import type { PageRunner } from './page-runner.ts'
-import { PAGES } from './pages.ts'
+import { answerPage } from './pages.ts'
 import { BadRequest, Params } from './query.ts'
 import { relayMcp } from './relay.ts'
 
@@ -136,9 +136,7 @@ async function servePage(
   if (options.pages) {
     body = await options.pages.run(name, url.search.slice(1), Date.now())
   } else {
-    const page = Object.hasOwn(PAGES, name) ? PAGES[name] : undefined
-    if (page === undefined) throw new BadRequest(`no dashboard API "${name}"`, 404)
-    body = page(options.store(), new Params(url.searchParams), Date.now())
+    body = answerPage(options.store(), name, new Params(url.searchParams), Date.now())
   }
   const took = performance.now() - started
   sendJson(res, 200, body, { 'server-timing': `db;dur=${took.toFixed(1)}` })
