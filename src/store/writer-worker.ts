@@ -7,7 +7,7 @@
  * deleted (or replaced) while Portico runs would otherwise swallow every later row into an
  * unlinked inode. It then opens the path again (a fresh store) and says so loudly.
  */
-import { readlinkSync } from 'node:fs'
+import { readlinkSync, renameSync, rmSync } from 'node:fs'
 import { setPriority } from 'node:os'
 import { parentPort, workerData } from 'node:worker_threads'
 import type { PorticoEvent } from '../observe/event.ts'
@@ -81,6 +81,7 @@ function start(options: WriterOptions): void {
     if (change !== undefined) {
       store?.db.close()
       store = undefined
+      setAsideJournal(options.path)
     }
     try {
       store = openAt(options.path)
@@ -238,4 +239,18 @@ function yieldToTraffic(): void {
     // Not Linux, or not allowed: the writer runs at the process's priority, which is correct,
     // only less kind to traffic on a saturated machine.
   }
+}
+
+/**
+ * The `-wal` and `-shm` beside a store that was replaced are the old database's: SQLite would
+ * apply that journal to whatever file now has the name (a backup the user put back would be
+ * overwritten with the old store's pages). The journal is kept aside, never applied.
+ */
+function setAsideJournal(path: string): void {
+  try {
+    renameSync(`${path}-wal`, `${path}-wal.replaced-${Date.now()}`)
+  } catch {
+    // None there (the store was deleted with its journal).
+  }
+  rmSync(`${path}-shm`, { force: true })
 }

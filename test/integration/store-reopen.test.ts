@@ -5,10 +5,11 @@
  * at the same path.
  */
 import assert from 'node:assert/strict'
-import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, renameSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
+import { Ingestor } from '../../src/store/ingest.ts'
 import { openStore } from '../../src/store/open.ts'
 import { tailLogs } from '../../src/store/report-logs.ts'
 import { storeSink } from '../../src/store/sink.ts'
@@ -50,6 +51,36 @@ describe('store file deleted while recording', () => {
       }
     } finally {
       await sink.close()
+    }
+  })
+
+  it('a store file replaced by another store keeps that store’s rows (the old journal is not applied)', async () => {
+    const path = join(dir, 'replaced.db')
+    const backup = join(dir, 'backup.db')
+    const sink = storeSink({ path, proxy: 'reopen', flushMs: 20 })
+    try {
+      sink.write([exchangeEvent({ proxy: 'reopen', method: 'tools/call', name: 'before' })])
+      await until(() => sink.stats().written >= 1, 5000, 'the first row')
+      assert.ok(existsSync(`${path}-wal`), 'the live store has its journal')
+      const other = openStore(backup, { create: true })
+      new Ingestor(other).write([
+        exchangeEvent({ proxy: 'b', method: 'tools/call', name: 'backup' }),
+      ])
+      other.close()
+      renameSync(backup, path) // as `mv backup.db store.db` puts a backup back
+      sink.write([exchangeEvent({ proxy: 'reopen', method: 'tools/call', name: 'after' })])
+      await until(() => sink.stats().written >= 2, 5000, 'the second row')
+    } finally {
+      await sink.close()
+    }
+    const reader = openStore(path)
+    try {
+      assert.deepEqual(
+        tailLogs(reader, {}, 10).map((row) => row.name),
+        ['backup', 'after'],
+      )
+    } finally {
+      reader.close()
     }
   })
 })
