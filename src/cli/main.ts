@@ -4,6 +4,7 @@
  * the user can fix are printed as one clear message (no stack trace) with a non-zero exit:
  * 2 for usage errors (as the README says), 1 for other failures.
  */
+import cluster from 'node:cluster'
 import { Command, CommanderError } from 'commander'
 import { VERSION } from '../version.ts'
 import { registerCheck } from './check.ts'
@@ -121,6 +122,8 @@ async function main(argv: string[]): Promise<void> {
     await buildProgram().parseAsync(argv)
   } catch (error) {
     process.exitCode = exitCodeFor(error)
+    // A cluster worker's IPC channel would keep it alive, its slot taken and never restarted.
+    if (cluster.isWorker) process.exit()
   }
 }
 

@@ -43,6 +43,7 @@ async function runPrimary(loaded: LoadedConfig, logger: Logger): Promise<void> {
   const metrics = primaryMetrics(config, proxy, store)
   const primary = new ClusterPrimary({
     workers: config.workers,
+    config: loaded,
     logger,
     drainTimeoutMs: config.drain_timeout,
     ...(store ? { store: store.sink } : {}),

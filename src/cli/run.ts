@@ -5,6 +5,7 @@
 
 import { randomBytes } from 'node:crypto'
 import type { Command } from 'commander'
+import { configFromPrimary } from '../cluster/worker.ts'
 import { ConfigError, type ConfigOverrides, type LoadedConfig, loadConfig } from '../config/load.ts'
 import { markParsed } from '../config/schema.ts'
 import { SUBDOMAIN } from '../config/tunnel.ts'
@@ -62,7 +63,8 @@ export function registerRun(program: Command): void {
         throw new UserError(`two config files: ${file} and --config ${flags.config}`, 2)
       }
       if (file !== undefined) flags.config = file
-      const loaded = loadOrExplain(flags)
+      // A cluster's worker serves the config its primary loaded, not the file as it is now.
+      const loaded = (await configFromPrimary()) ?? loadOrExplain(flags)
       await runUntilSignalled(loaded, flags)
     })
 }

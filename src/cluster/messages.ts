@@ -2,12 +2,15 @@
  * What a cluster's primary and its workers say to each other over the IPC channel. Every
  * message of Portico's has a `portico:` type, so Node's own and prom-client's pass by.
  */
+import type { Config } from '../config/schema.ts'
 import type { FromWriter, ToWriter } from '../store/writer-worker.ts'
 
 /** A worker's slot (1..N) travels in its environment: it keeps its slot when started again. */
 export const SLOT_VARIABLE = 'PORTICO_WORKER_SLOT'
 
 export type FromWorker =
+  /** A worker starting: the config to serve, please (it never reads the file itself). */
+  | { type: 'portico:config-request' }
   /** Listening: the URL clients use and the admin listener's, as the worker printed them. */
   | { type: 'portico:listening'; url: string; admin?: string }
   /** It could not start: the message the user should see, and the exit code it exits with. */
@@ -19,6 +22,8 @@ export type FromWorker =
   | { type: 'portico:metrics-part'; id: number; metrics: unknown[] }
 
 export type ToWorker =
+  /** The config the primary loaded (file, environment and flags), and the file it came from. */
+  | { type: 'portico:config'; config: Config; file?: string }
   | { type: 'portico:store'; message: FromWriter }
   | { type: 'portico:metrics'; id: number; text?: string; error?: string }
   | { type: 'portico:metrics-collect'; id: number }

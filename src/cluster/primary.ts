@@ -2,6 +2,8 @@
  * The primary of a cluster (`workers` > 1): it serves no request itself. It forks one worker
  * per slot (node:cluster: they share the listening socket, and the primary hands each new
  * connection to the next worker, round robin), and:
+ * - gives every worker the config it loaded (a worker never reads the file: one started again
+ *   after an edit serves what the others serve);
  * - at startup, waits for every worker to listen; the first that fails stops all of them
  *   (fail closed), with that worker's message and exit code;
  * - takes the workers' store batches to its one store writer, and answers scrapes with every
@@ -12,6 +14,7 @@
  *   period; a worker still there after that is killed).
  */
 import cluster, { type Worker as ClusterWorker } from 'node:cluster'
+import type { LoadedConfig } from '../config/load.ts'
 import type { Logger } from '../observe/logger.ts'
 import type { StoreSink } from '../store/sink.ts'
 import { type FromWorker, isPorticoMessage, SLOT_VARIABLE, type ToWorker } from './messages.ts'
@@ -27,6 +30,8 @@ const EXIT_GRACE_MS = 10_000
 
 export interface PrimaryOptions {
   workers: number
+  /** What every worker serves, as loaded once here (see configFromPrimary). */
+  config: LoadedConfig
   logger: Logger
   drainTimeoutMs: number
   store?: StoreSink
@@ -122,6 +127,9 @@ export class ClusterPrimary {
 
   #onMessage(slot: Slot, worker: ClusterWorker, message: FromWorker): void {
     switch (message.type) {
+      case 'portico:config-request':
+        this.#sendConfig(worker)
+        return
       case 'portico:store':
         relayStore(this.#options.store, worker, message.message)
         return
@@ -134,6 +142,12 @@ export class ClusterPrimary {
       default:
         this.#metrics?.onMessage(worker, message)
     }
+  }
+
+  #sendConfig(worker: ClusterWorker): void {
+    const { config, file } = this.#options.config
+    const message: ToWorker = { type: 'portico:config', config, ...(file ? { file } : {}) }
+    if (worker.isConnected()) worker.send(message, ignoreClosed)
   }
 
   /** A worker that could not start: fatal at startup; after it, logged (it is started again). */

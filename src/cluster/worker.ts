@@ -5,6 +5,8 @@
  * like any Portico, and when the primary is gone (no store, no new connections).
  */
 import cluster from 'node:cluster'
+import type { LoadedConfig } from '../config/load.ts'
+import { markParsed } from '../config/schema.ts'
 import { relayingSink, type StoreSink, type StoreSinkOptions } from '../store/sink.ts'
 import { type FromWorker, isPorticoMessage, SLOT_VARIABLE, type ToWorker } from './messages.ts'
 import { WorkerMetrics } from './metrics.ts'
@@ -38,6 +40,10 @@ export function workerRole(): WorkerRole | undefined {
         if (!send({ type: 'portico:failed', message, exitCode }, () => resolve())) resolve()
       }),
     onStop(stop) {
+      // Node's cluster ends a worker at once when the primary's channel closes (its guard
+      // against accidental disconnection), cutting the calls in flight. A worker whose primary
+      // died drains like one asked to (its events are lost: the store writer was the primary's).
+      if (cluster.worker) cluster.worker.exitedAfterDisconnect = true
       process.on('message', (message: unknown) => {
         if (isPorticoMessage<ToWorker>(message) && message.type === 'portico:drain')
           stop('a drain from the primary')
@@ -45,6 +51,33 @@ export function workerRole(): WorkerRole | undefined {
       process.once('disconnect', () => stop('the primary is gone'))
     },
   }
+}
+
+/**
+ * In a cluster's worker, the config the primary loaded; else undefined. A worker never reads
+ * the config file itself: a worker started again after the file was edited would serve the
+ * edit (or, with `workers = 1` in it, become a second Portico), and one with a broken file
+ * would never start. Rejects if the primary is gone before it answers.
+ */
+export async function configFromPrimary(): Promise<LoadedConfig | undefined> {
+  if (!cluster.isWorker) return undefined
+  return new Promise((resolve, reject) => {
+    const onMessage = (message: unknown) => {
+      if (!isPorticoMessage<ToWorker>(message) || message.type !== 'portico:config') return
+      process.off('message', onMessage)
+      process.off('disconnect', onGone)
+      // It came out of the schema in the primary; the clone lost the mark that says so.
+      const config = markParsed(message.config)
+      resolve({ config, file: message.file, warnings: [] })
+    }
+    const onGone = () => {
+      process.off('message', onMessage)
+      reject(new Error('the primary is gone before it sent the config'))
+    }
+    process.on('message', onMessage)
+    process.once('disconnect', onGone)
+    if (!send({ type: 'portico:config-request' })) onGone()
+  })
 }
 
 function send(message: FromWorker, sent?: () => void): boolean {

@@ -9,8 +9,11 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { ProxyContext } from '../context.ts'
 import { PorticoError } from '../errors.ts'
 import type { Transport } from '../observe/event.ts'
+import type { Call } from '../pipeline/call.ts'
+import { errorReply } from '../pipeline/compose.ts'
 import { pathOf, refuse } from './exchange.ts'
 import { type HttpFilter, runFilters } from './filters.ts'
+import { servePost } from './mcp-post.ts'
 import { sendError, sendJson } from './send.ts'
 
 export type RouteHandler = (req: IncomingMessage, res: ServerResponse) => Promise<void> | void
@@ -122,6 +125,7 @@ export function createRouter(
       }
       return guarded(filters.mcp, 'streamable-http', handler, req, res)
     }
+    if (isMcp && req.method === 'POST') return refuseWhileDraining(req, res)
     if (pathname === '/healthz' || pathname === '/readyz' || pathname === '/version') {
       return operations(pathname, req, res, ops)
     }
@@ -147,6 +151,16 @@ export function createRouter(
       return refuse(context, req, res, new PorticoError('not_found'), 'http')
     }
     return guarded(filters.other, 'http', routes.other, req, res)
+  }
+
+  /**
+   * Draining: a POST's calls are read and each answered `shutting_down` (503, the connection
+   * closed), so a client matches the refusal to its request id and retries elsewhere.
+   */
+  function refuseWhileDraining(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const error = new PorticoError('shutting_down', { headers: { connection: 'close' } })
+    const handle = (call: Call) => Promise.resolve(errorReply(call, error))
+    return servePost(context, req, res, handle, { transport: 'streamable-http' })
   }
 
   function mcpHandler(method: string | undefined): RouteHandler | undefined {

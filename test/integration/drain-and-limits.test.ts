@@ -80,9 +80,24 @@ describe('drain and connection limits', () => {
         body: JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'tools/list' }),
       })
       assert.equal(refused.status, 503)
-      assert.equal(
-        ((await refused.json()) as { error: { message: string } }).error.message,
-        'Portico is shutting down',
+      const refusal = (await refused.json()) as { id: unknown; error: { message: string } }
+      assert.equal(refusal.error.message, 'Portico is shutting down')
+      assert.equal(refusal.id, 9, 'the refusal answers the request by its id')
+      const batch = await fetch(portico.url, {
+        method: 'POST',
+        headers: { ...MCP_ACCEPT, 'mcp-session-id': session },
+        body: JSON.stringify([
+          { jsonrpc: '2.0', id: 'a', method: 'tools/list' },
+          { jsonrpc: '2.0', id: 'b', method: 'ping' },
+        ]),
+      })
+      const answers = (await batch.json()) as Array<{ id: unknown; error?: { message: string } }>
+      assert.deepEqual(
+        answers.map((a) => [a.id, a.error?.message]),
+        [
+          ['a', 'Portico is shutting down'],
+          ['b', 'Portico is shutting down'],
+        ],
       )
       const result = await call
       assert.match(

@@ -46,6 +46,10 @@ function exchange(
           const worker = res.headers['portico-worker']
           resolve({ status: res.statusCode ?? 0, worker: worker as string | undefined, body })
         })
+        // A connection cut mid-answer: say so rather than wait for an end that never comes.
+        res.on('close', () => {
+          if (!res.complete) reject(new Error(`answer cut after ${body.length} chars: ${body}`))
+        })
       },
     )
     req.setTimeout(15_000, () => req.destroy(new Error(`no answer from ${url} in 15 s`)))
@@ -54,8 +58,8 @@ function exchange(
   })
 }
 
-/** `tools/call echo` with this JSON-RPC id, on its own connection. */
-function echo(url: string, session: string, id: string): Promise<Answer> {
+/** `tools/call` of the demo's tool `name` with this JSON-RPC id, on its own connection. */
+function toolCall(url: string, session: string, id: string, name: string, args: object) {
   return exchange(url, {
     method: 'POST',
     headers: { ...MCP_ACCEPT, 'mcp-session-id': session, 'mcp-protocol-version': '2025-11-25' },
@@ -63,9 +67,18 @@ function echo(url: string, session: string, id: string): Promise<Answer> {
       jsonrpc: '2.0',
       id,
       method: 'tools/call',
-      params: { name: 'echo', arguments: { text: `text of ${id}` } },
+      params: { name, arguments: args },
     }),
   })
+}
+
+function echo(url: string, session: string, id: string): Promise<Answer> {
+  return toolCall(url, session, id, 'echo', { text: `text of ${id}` })
+}
+
+/** Three steps of `stepMs` each. */
+function slowTask(url: string, session: string, id: string, stepMs: number): Promise<Answer> {
+  return toolCall(url, session, id, 'slow_task', { steps: 3, step_ms: stepMs })
 }
 
 const WORKER_PIDS = /Workers: 2 \(pids (\d+), (\d+)\)/
@@ -74,6 +87,7 @@ describe('workers = 2', () => {
   let demo: DemoServer
   let dir: string
   let db: string
+  let file: string
   let portico: Spawned & { url: string }
   let session: string
   let pids: number[]
@@ -82,7 +96,7 @@ describe('workers = 2', () => {
     demo = await startDemoServer()
     dir = mkdtempSync(join(tmpdir(), 'portico-workers-'))
     db = join(dir, 'store.db')
-    const file = join(dir, 'portico.toml')
+    file = join(dir, 'portico.toml')
     writeFileSync(
       file,
       [
@@ -174,7 +188,9 @@ describe('workers = 2', () => {
     }
   })
 
-  it('starts a worker killed with SIGKILL again, and traffic goes on', async () => {
+  it('starts a worker killed with SIGKILL again, with the config the cluster started with', async () => {
+    // The file edited since start: a worker reading it would serve another upstream, alone.
+    writeFileSync(file, 'upstream = "http://127.0.0.1:1/mcp"\nport = 0\nworkers = 1\n')
     const victim = pids[1] as number
     process.kill(victim, 'SIGKILL')
     const killed = new RegExp(`worker 2 \\(pid ${victim}\\) killed by SIGKILL; starting it again`)
@@ -202,16 +218,7 @@ describe('workers = 2', () => {
   })
 
   it('drains on SIGTERM: the call in flight finishes and is stored, every process exits 0', async () => {
-    const call = exchange(portico.url, {
-      method: 'POST',
-      headers: { ...MCP_ACCEPT, 'mcp-session-id': session, 'mcp-protocol-version': '2025-11-25' },
-      body: JSON.stringify({
-        jsonrpc: '2.0',
-        id: 'in-flight',
-        method: 'tools/call',
-        params: { name: 'slow_task', arguments: { steps: 3, step_ms: 500 } },
-      }),
-    })
+    const call = slowTask(portico.url, session, 'in-flight', 500)
     // The call reached a worker once the demo server is working on it (its first step).
     await new Promise((resolve) => setTimeout(resolve, 500))
     const workerPids = [...new Set([...portico.stderr().matchAll(/pid (\d+)\)/g)].map((m) => m[1]))]
@@ -280,6 +287,53 @@ describe('workers > 1 that cannot work fail closed at start', () => {
       assert.doesNotMatch(result.stdout, /Portico listening/)
     } finally {
       taken.close()
+    }
+  })
+})
+
+describe('workers = 2 whose primary is killed', () => {
+  let demo: DemoServer
+  let dir: string
+  let portico: Spawned & { url: string }
+
+  before(async () => {
+    demo = await startDemoServer()
+    dir = mkdtempSync(join(tmpdir(), 'portico-workers-orphaned-'))
+    portico = await startCli([
+      ...['run', '--upstream', demo.url, '--port', '0', '--workers', '2'],
+      ...['--db', join(dir, 'store.db')],
+    ])
+    await until(() => WORKER_PIDS.test(portico.stdout()), 5000, 'the workers line')
+  })
+
+  after(async () => {
+    await portico?.stop()
+    await demo?.close()
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  it('drains: the call in flight is answered, then every worker exits', async () => {
+    const session = await openSession(portico.url)
+    const call = slowTask(portico.url, session, 'orphaned', 400)
+    await new Promise((resolve) => setTimeout(resolve, 400))
+    const workerPids = (WORKER_PIDS.exec(portico.stdout()) ?? []).slice(1).map(Number)
+    portico.child.kill('SIGKILL')
+    const answer = await call
+    assert.equal(answer.status, 200, answer.body)
+    assert.match(answer.body, /done after 3 steps/)
+    for (const pid of workerPids) {
+      await until(
+        () => {
+          try {
+            process.kill(pid, 0)
+            return undefined
+          } catch {
+            return true
+          }
+        },
+        10_000,
+        `worker pid ${pid} to exit`,
+      )
     }
   })
 })
