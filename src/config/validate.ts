@@ -35,6 +35,7 @@ export function validateAll<T>(
   if (first.success) return { ok: true, data: first.data }
   const issues: Issue[] = []
   const seen = new Set<string>()
+  const reported = new Set<string>()
   const indices = new Map<string, number[]>()
   const current: unknown = structuredClone(input)
   let found = first.error.issues as ZodIssueLike[]
@@ -45,9 +46,13 @@ export function validateAll<T>(
         path: mapPath(issue.path, indices),
         message: mapMessage(issue.message, indices),
       }
-      const key = `${JSON.stringify(mapped.path)}\u0000${mapped.message}`
+      const at = JSON.stringify(mapped.path)
+      // A later pass sees the key set aside (a required one is then "missing"): said already.
+      if (pass > 0 && reported.has(at)) continue
+      const key = `${at}\u0000${mapped.message}`
       if (seen.has(key)) continue
       seen.add(key)
+      reported.add(at)
       issues.push(mapped)
       added++
     }

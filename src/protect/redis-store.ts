@@ -15,6 +15,7 @@ import type { Redis, RedisOptions } from 'ioredis'
 import type { SharedConfig } from '../config/protect.ts'
 import type { Logger } from '../observe/logger.ts'
 import { redactUrl } from '../util/redact.ts'
+import { OutageNotices, type OutageVoice } from './outage-notices.ts'
 
 // ioredis is loaded only when `[shared]` is configured: most deployments never need it.
 const require = createRequire(import.meta.url)
@@ -122,6 +123,7 @@ export class RedisStore {
   readonly #prefix: string
   readonly #logger: Logger
   readonly #label: string
+  readonly #notices: OutageNotices
   readonly #timeoutMs: number
   /** `[shared] caches`: the response caches live here. */
   readonly caches: boolean
@@ -162,6 +164,7 @@ export class RedisStore {
     this.rateLimits = config.rate_limits
     this.#logger = logger
     this.#label = redactUrl(config.redis)
+    this.#notices = new OutageNotices(this.#outageVoice())
     this.#client.on('ready', () => this.#up())
     // ioredis reports every failed connection attempt; without a listener it would throw.
     // Only a connection that was up and failed is an outage here; the first attempts are
@@ -256,6 +259,7 @@ export class RedisStore {
   }
 
   async close(): Promise<void> {
+    this.#notices.close()
     this.#client.disconnect()
   }
 
@@ -304,15 +308,31 @@ export class RedisStore {
     this.#lastError = undefined
     if (this.#reachable) return
     this.#reachable = true
-    this.#logger.info(`shared state in ${this.#label} is reachable again`)
+    this.#notices.up()
   }
 
   #down(reason: string): void {
     if (!this.#reachable) return
     this.#reachable = false
-    this.#logger.warn(
-      `shared state in ${this.#label} is unreachable (${reason}): caches miss and rate limits count per process until it is back`,
-    )
+    this.#notices.down(reason)
+  }
+
+  #outageVoice(): OutageVoice {
+    const where = `shared state in ${this.#label}`
+    return {
+      down: (reason, earlier) => {
+        const before =
+          earlier === 0 ? '' : ` (after ${earlier} more brief outages, not logged one by one)`
+        this.#logger.warn(
+          `${where} is unreachable (${reason})${before}: caches miss and rate limits count per process until it is back`,
+        )
+      },
+      up: () => this.#logger.info(`${where} is reachable again`),
+      flapped: (count, reason) =>
+        this.#logger.warn(
+          `${where} was briefly unreachable ${count} more times (last: ${reason}), not logged one by one; it is reachable now`,
+        ),
+    }
   }
 }
 

@@ -11,11 +11,14 @@ export function redactUrl(url: string): string {
   if (!URL.canParse(url)) return REDACTED
   const parsed = new URL(url)
   if (parsed.username || parsed.password) {
-    parsed.username = REDACTED
+    parsed.username = MARK
     parsed.password = ''
   }
   for (const key of [...parsed.searchParams.keys()]) {
-    if (SECRET_NAME.test(key)) parsed.searchParams.set(key, REDACTED)
+    if (SECRET_NAME.test(key)) parsed.searchParams.set(key, MARK)
   }
-  return parsed.toString()
+  // The URL setters percent-encode brackets (`%5Bredacted%5D`); the mark needs no encoding.
+  return parsed.toString().replaceAll(MARK, REDACTED)
 }
+
+const MARK = 'porticoredactedmark'

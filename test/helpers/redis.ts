@@ -33,3 +33,15 @@ export async function startRedis(binary: string, port?: number): Promise<Running
   const spawned = await spawnReady(binary, args, { ready: /Ready to accept connections/ })
   return { ...spawned, port: chosen, url: `redis://127.0.0.1:${chosen}` }
 }
+
+/**
+ * The `skip` of a suite that needs redis-server: skipped locally when it is missing, never
+ * under CI=true (.ci/run installs it), where a missing server must fail, not pass silently.
+ */
+export function skipWithoutRedis(): string | false {
+  return (
+    findRedisServer() === undefined &&
+    process.env.CI !== 'true' &&
+    'redis-server is not on the PATH (apt-get install redis-server)'
+  )
+}

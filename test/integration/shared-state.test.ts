@@ -17,7 +17,12 @@ import type { ExchangeEvent } from '../../src/observe/event.ts'
 import { Logger } from '../../src/observe/logger.ts'
 import { type FaultyHttp, startFaultyHttp } from '../fixtures/faulty-http.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
-import { findRedisServer, type RunningRedis, startRedis } from '../helpers/redis.ts'
+import {
+  findRedisServer,
+  type RunningRedis,
+  skipWithoutRedis,
+  startRedis,
+} from '../helpers/redis.ts'
 import { until } from '../helpers/wait.ts'
 
 const REDIS_SERVER = findRedisServer()
@@ -42,10 +47,7 @@ const lastEcho = (portico: RunningPortico): ExchangeEvent | undefined =>
 // Without redis-server the test is skipped locally, and fails under CI=true (.ci/run installs
 // it): a missing server must never pass the CI run silently.
 describe('cache and rate limits shared by replicas through Redis', {
-  skip:
-    REDIS_SERVER === undefined &&
-    process.env.CI !== 'true' &&
-    'redis-server is not on the PATH (apt-get install redis-server)',
+  skip: skipWithoutRedis(),
 }, () => {
   let redis: RunningRedis
   let upstream: FaultyHttp

@@ -92,6 +92,14 @@ describe('loadConfig', () => {
     assert.ok(found.some((p) => /unknown key "prot"/.test(p.message)))
   })
 
+  it('reports a bad required value once, not again as missing once it is set aside', () => {
+    const found = problems('upstream = "http://127.0.0.1:9/mcp"\n[shared]\nredis = "http://nope"\n')
+    assert.deepEqual(
+      found.map((p) => [p.line, p.path, p.message]),
+      [[3, 'shared.redis', 'expected a redis:// or rediss:// URL']],
+    )
+  })
+
   it('names the line of a TOML syntax error', () => {
     const found = problems('upstream = "http://x"\nport = [\n')
     assert.equal(found.length, 1)
