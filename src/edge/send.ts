@@ -536,7 +536,11 @@ export function failRelay(
   }
   if (res.headersSent) {
     recorder.fail('http_error', { reason: 'upstream_stream_ended' })
-    res.end()
+    // An answer cut short must reach the client as cut: a clean end would close a chunked body
+    // as if whole, or leave a declared length waiting for bytes that never come. An event
+    // stream is ended (its client reconnects, as it would after a clean end).
+    if (isEventStream(res)) res.end()
+    else res.destroy()
     recorder.finish(res.statusCode)
     return
   }
@@ -547,6 +551,10 @@ export function failRelay(
   recorder.fail('error', failureOf(failure))
   recorder.wrote(sendError(res, failure))
   recorder.finish(failure.status)
+}
+
+function isEventStream(res: ServerResponse): boolean {
+  return String(res.getHeader('content-type') ?? '').startsWith('text/event-stream')
 }
 
 /**

@@ -321,6 +321,30 @@ describe('bad input and failures', () => {
     }
   })
 
+  it('cuts the connection when a forwarded asset breaks off, so the client never takes half for whole', async () => {
+    const portico = await startPortico({ upstream: `${bad.origin}/mcp`, widgets: bad.origin })
+    try {
+      for (const path of ['/assets/dies', '/assets/dies?declared']) {
+        const response = await fetch(`${portico.origin}${path}`, {
+          signal: AbortSignal.timeout(10_000),
+        })
+        assert.equal(response.status, 200)
+        await assert.rejects(response.text(), (error: Error) => {
+          assert.doesNotMatch(String(error.cause ?? error), /TimeoutError|aborted due to timeout/)
+          return true
+        })
+      }
+      await portico.sink.waitFor(
+        (events) =>
+          events.filter((e) => e.type === 'exchange' && e.reason === 'upstream_stream_ended')
+            .length === 2,
+      )
+      assert.equal((await fetch(`${portico.origin}/healthz`)).status, 200)
+    } finally {
+      await portico.close()
+    }
+  })
+
   it('records JSON answers streamed through: JSON-RPC errors and tool errors keep their outcome', async () => {
     for (const [path, id, outcome] of [
       ['/json-error', 3, 'error'],
