@@ -1,7 +1,8 @@
 /** `portico logs`: recorded exchanges, filtered, in time order; `--follow` keeps printing new ones. */
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Command } from 'commander'
-import type { Db } from '../store/open.ts'
+import { StoreFile } from '../store/file-watch.ts'
+import { type Db, openStore } from '../store/open.ts'
 import {
   type ExchangeRow,
   type LogFilter,
@@ -108,7 +109,7 @@ export function registerLogs(program: Command): void {
   addSince(addStoreOptions(command), '1h, or all time with --session').action(
     async (flags: LogsFlags) => {
       const filter = filterOf(flags)
-      await withStore(flags, async (db) => {
+      await withStore(flags, async (db, path) => {
         // One read transaction: the follow starts exactly after what the tail saw.
         const { rows, lastId } = db.transaction(() => ({
           rows: tailLogs(db, filter, flags.tail ?? 50),
@@ -117,7 +118,7 @@ export function registerLogs(program: Command): void {
         const users = flags.user !== undefined || rows.some((row) => row.subject !== null)
         const layout = layoutOf(showsProxy(db, flags), users)
         const widths = print(rows, flags, layout, undefined)
-        if (flags.follow) await follow(db, filter, flags, layout, widths, lastId)
+        if (flags.follow) await follow({ db, path, filter, flags, layout, widths }, lastId)
       })
     },
   )
@@ -211,20 +212,69 @@ function cellsOf(row: ExchangeRow, layout: Layout): string[] {
   return layout.proxy ? [row.proxy, ...cells] : cells
 }
 
-/** Polls for rows newer than `afterId` until the process is interrupted. */
-async function follow(
-  db: Db,
-  filter: LogFilter,
-  flags: LogsFlags,
-  layout: Layout,
-  widths: number[],
-  afterId: number,
-): Promise<never> {
+interface Following {
+  db: Db
+  path: string
+  filter: LogFilter
+  flags: LogsFlags
+  layout: Layout
+  widths: number[]
+}
+
+/**
+ * Polls for rows newer than `afterId` until the process is interrupted. Each poll reads until
+ * it has caught up (a busy proxy records more than one page of rows per poll). A store that is
+ * deleted and created again while Portico runs (the writer does that, warning in its log) is
+ * opened again; a store whose rows were all pruned numbers its rows from 1 again: in both
+ * cases every row of the store is new.
+ */
+async function follow(following: Following, afterId: number): Promise<never> {
+  const { path, filter, flags, layout, widths } = following
+  const file = new StoreFile(path)
+  file.remember()
+  let db = following.db
   let last = afterId
   for (;;) {
     await sleep(FOLLOW_POLL_MS)
-    const { rows, lastId } = logsAfter(db, filter, last)
-    last = lastId
-    if (rows.length > 0) print(rows, flags, layout, widths)
+    const change = file.changed()
+    if (change !== undefined) {
+      const reopened = reopen(path)
+      if (reopened === undefined) continue
+      db.close()
+      db = reopened
+      file.remember()
+      last = 0
+      process.stderr.write(`(the store ${path} ${change}; following the new one)\n`)
+    } else if (lastExchangeId(db) < last) {
+      last = 0
+    }
+    last = printNewRows(db, filter, last, (rows) => print(rows, flags, layout, widths))
+  }
+}
+
+const FOLLOW_PAGE = 1000
+
+/** Prints every matching row after `afterId`, a page at a time; returns the last id read. */
+function printNewRows(
+  db: Db,
+  filter: LogFilter,
+  afterId: number,
+  show: (rows: ExchangeRow[]) => void,
+): number {
+  let last = afterId
+  for (;;) {
+    const page = logsAfter(db, filter, last, FOLLOW_PAGE)
+    last = page.lastId
+    if (page.rows.length > 0) show(page.rows)
+    if (page.rows.length < FOLLOW_PAGE) return last
+  }
+}
+
+/** The store at `path` once it is there again (undefined while it is not, or not yet whole). */
+function reopen(path: string): Db | undefined {
+  try {
+    return openStore(path)
+  } catch {
+    return undefined
   }
 }
