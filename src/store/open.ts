@@ -81,7 +81,7 @@ export function openStore(path: string, options: OpenOptions = {}): Db {
     db.pragma('synchronous = NORMAL')
     db.pragma('temp_store = MEMORY')
     db.pragma(`cache_size = -${Math.round(options.cacheKiB ?? 32_000)}`)
-    migrate(db, options.onUpgrade)
+    migrate(db, path, options.onUpgrade)
     return db
   } catch (error) {
     db?.close()
@@ -128,11 +128,11 @@ function createFolders(folder: string): void {
   for (const dir of missing) mkdirSync(dir)
 }
 
-function migrate(db: Db, onUpgrade?: (from: number, to: number) => void): void {
+function migrate(db: Db, path: string, onUpgrade?: (from: number, to: number) => void): void {
   const current = Number(db.pragma('user_version', { simple: true }))
   if (current > LATEST_VERSION) {
     throw new StoreError(
-      `the store was written by a newer Portico (schema ${current}, this one knows ${LATEST_VERSION}); upgrade Portico`,
+      `the store ${path} was written by a newer Portico (schema ${current}, this one knows ${LATEST_VERSION}); upgrade Portico, or use another store (--db, or [store] path)`,
     )
   }
   if (current === LATEST_VERSION) return
@@ -196,13 +196,24 @@ export function explain(error: unknown, path: string): Error {
     case 'SQLITE_NOTADB':
     case 'SQLITE_CORRUPT':
       return new StoreError(
-        `${path} is not a readable Portico store (corrupt or not SQLite): ${message}`,
+        `${path} is not a readable Portico store (corrupt or not SQLite): ${message}; move it aside and a proxy starts a new store at that path${code === 'SQLITE_CORRUPT' ? ` (sqlite3 ${path} .recover may save its rows)` : ''}`,
         { cause: error },
       )
     case 'SQLITE_CANTOPEN':
-      return new StoreError(`cannot open the store ${path}: ${message}`, { cause: error })
+      return new StoreError(
+        `cannot open the store ${path}: ${message} (the file and its folder must be readable and writable by this user: SQLite writes its -wal and -shm files beside it)`,
+        { cause: error },
+      )
     case 'SQLITE_READONLY':
-      return new StoreError(`the store ${path} is read-only: ${message}`, { cause: error })
+      return new StoreError(
+        `the store ${path} is read-only: ${message} (make the file and its folder writable by this user: SQLite writes its -wal and -shm files beside it)`,
+        { cause: error },
+      )
+    case 'SQLITE_FULL':
+      return new StoreError(
+        `the disk holding the store ${path} is full: events are not recorded until there is room (free space, or prune the store: portico store prune --older-than 7d)`,
+        { cause: error },
+      )
     default:
       if (typeof code === 'string' && code.startsWith('SQLITE_')) {
         return new StoreError(`store ${path}: ${message}`, { cause: error })

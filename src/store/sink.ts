@@ -210,7 +210,13 @@ class WorkerSink implements StoreSink {
   #written = 0
   #dropped = 0
   #unreportedDrops = 0
+  /** Events dropped (queue full) since the last time the log was told. */
+  #dropsToTell = 0
+  #dropsToldAt = Number.NEGATIVE_INFINITY
+  #dropsTimer: NodeJS.Timeout | undefined
   #failed = 0
+  /** Events lost by failed writes since the last successful one (said when writes resume). */
+  #lostSinceWritten = 0
   #restarts = 0
   #relayed = 0
   /** Commits acknowledged by the writer and the time they took (for the metrics). */
@@ -312,10 +318,12 @@ class WorkerSink implements StoreSink {
       if (this.#queued() >= this.#limits.capacity) {
         this.#dropped++
         this.#unreportedDrops++
+        this.#dropsToTell++
         continue
       }
       this.#admit(raw)
     }
+    if (this.#dropsToTell > 0) this.#tellDrops()
     if (this.#worker === undefined) this.#wake()
     if (this.#batch.count >= POST_EVENTS || this.#batch.byteLength >= POST_BYTES) this.#post()
     else if (this.#timer === undefined && this.#batch.count > 0) {
@@ -335,7 +343,7 @@ class WorkerSink implements StoreSink {
     try {
       this.#batch.add(fits ? event : withoutPayloads(event))
     } catch (error) {
-      this.#failed++
+      this.#lose(1)
       this.#report(`store event could not be encoded (lost): ${error}`)
       return
     }
@@ -360,6 +368,8 @@ class WorkerSink implements StoreSink {
     if (this.#closed || full) {
       this.#dropped += batch.count
       this.#unreportedDrops += batch.count
+      this.#dropsToTell += batch.count
+      this.#tellDrops()
       return
     }
     if (this.#worker === undefined) this.#wake()
@@ -416,10 +426,19 @@ class WorkerSink implements StoreSink {
         this.#commits++
         this.#commitMs += message.ms
         this.#restartDelay = RESTART_MIN_MS
+        if (this.#lostSinceWritten > 0) {
+          this.#report(
+            `store writes resumed (${this.#lostSinceWritten} events were lost while they failed; counted as dropped in portico store stats)`,
+            true,
+          )
+          this.#lostSinceWritten = 0
+        }
         return
       case 'failed':
         this.#settle(message.count, message.bytes)
+        // The writer counts these itself, with the next batch it commits.
         this.#failed += message.count
+        this.#lostSinceWritten += message.count
         this.#report(`store write failed (${message.count} events lost): ${message.message}`)
         return
       case 'relayed':
@@ -449,7 +468,7 @@ class WorkerSink implements StoreSink {
     if (this.#closed) return
     const restart = this.#limits.restart
     if (this.#inFlight > 0) {
-      this.#failed += this.#inFlight
+      this.#lose(this.#inFlight)
       const then = restart ? 'starting it again' : 'not started again'
       this.#report(`store writer stopped (${this.#inFlight} events lost); ${then}`)
     }
@@ -468,6 +487,41 @@ class WorkerSink implements StoreSink {
     this.#restarts++
     this.#spawn()
     this.#sendWaiting()
+  }
+
+  /**
+   * Events lost on this side (a writer that died with them, one that could not be encoded):
+   * failed here, and counted in the store with the dropped ones, so `store stats` shows every
+   * event that was not recorded.
+   */
+  #lose(count: number): void {
+    this.#failed += count
+    this.#unreportedDrops += count
+    this.#lostSinceWritten += count
+  }
+
+  /**
+   * Says that events are being dropped: at once the first time, then at most once per
+   * REPORT_EVERY_MS with the count since (a timer says what the last burst dropped).
+   */
+  #tellDrops(): void {
+    const wait = this.#dropsToldAt + REPORT_EVERY_MS - Date.now()
+    if (wait > 0) {
+      this.#dropsTimer ??= setTimeout(() => {
+        this.#dropsTimer = undefined
+        this.#guard(() => this.#tellDrops())
+      }, wait)
+      this.#dropsTimer.unref()
+      return
+    }
+    const count = this.#dropsToTell
+    if (count === 0) return
+    this.#dropsToTell = 0
+    this.#dropsToldAt = Date.now()
+    this.#report(
+      `store queue full: ${count} events dropped, not recorded (${this.#queued()} wait for the writer, at most ${this.#limits.capacity}; traffic is never slowed down for recording)`,
+      true,
+    )
   }
 
   /** Runs sink work from a timer or an event: a failure is reported, never thrown. */
@@ -536,6 +590,9 @@ class WorkerSink implements StoreSink {
     if (this.#restartTimer) clearTimeout(this.#restartTimer)
     clearInterval(this.#idleTimer)
     clearInterval(this.#retentionTimer)
+    clearTimeout(this.#dropsTimer)
+    this.#dropsToldAt = Number.NEGATIVE_INFINITY
+    this.#tellDrops()
     // A writer stopping for idleness finishes first (held open, like the last writer below);
     // what came meanwhile gets a new one.
     this.#stopping?.worker.ref()

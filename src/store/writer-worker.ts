@@ -13,7 +13,7 @@ import { parentPort, workerData } from 'node:worker_threads'
 import type { PorticoEvent } from '../observe/event.ts'
 import { StoreFile } from './file-watch.ts'
 import { Ingestor } from './ingest.ts'
-import { type Db, openStore } from './open.ts'
+import { type Db, explain, openStore } from './open.ts'
 import { prune } from './retention.ts'
 import { decodeEvents, type EncodedBatch } from './wire.ts'
 import { RETENTION_EVERY_MS } from './writer-link.ts'
@@ -125,7 +125,20 @@ function start(options: WriterOptions): void {
         }
         return
       }
-      post({ type: 'failed', count: batch.length, bytes, message: messageOf(error) })
+      // A batch of counts alone (nothing new to record) is tried again in silence.
+      if (batch.length > 0) {
+        post({
+          type: 'failed',
+          count: batch.length,
+          bytes,
+          message: explain(error, options.path).message,
+        })
+      }
+      // Recorded with the next batch that commits (as dropped events), with the drops this
+      // one carried: `store stats` then counts every event that was not recorded.
+      dropped += batch.length
+      waitingForLock = false
+      return
     }
     waitingForLock = false
     dropped = 0
