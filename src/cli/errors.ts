@@ -12,7 +12,8 @@ export class UserError extends Error {
 /** Parses an integer flag value, naming the flag when it is not one. */
 export function intOption(flag: string) {
   return (value: string): number => {
-    if (!/^\d+$/.test(value))
+    // Past 2^53 a number is no longer exact, and SQLite refuses it as a LIMIT.
+    if (!/^\d+$/.test(value) || !Number.isSafeInteger(Number(value)))
       throw new UserError(`${flag}: expected a non-negative integer, got "${value}"`, 2)
     return Number(value)
   }

@@ -112,6 +112,10 @@ describe('portico CLI', () => {
     const port = runCliSync(['run', '--upstream', demo.url, '--port', 'eighty'])
     assert.equal(port.status, 2)
     assert.match(port.stderr, /--port: expected a non-negative integer, got "eighty"/)
+    // Beyond 2^53 the number is not exact (SQLite answered "datatype mismatch" to it).
+    const huge = runCliSync(['logs', '--tail', '99999999999999999999'])
+    assert.equal(huge.status, 2)
+    assert.match(huge.stderr, /--tail: expected a non-negative integer, got "99999999999999999999"/)
   })
 
   it('check: prints every problem with file, line and key, and exits non-zero', () => {
