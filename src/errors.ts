@@ -83,6 +83,11 @@ export interface PorticoErrorOptions {
   data?: Record<string, unknown>
   /** Response headers the refusal needs (`WWW-Authenticate`, `Retry-After`, `Allow`). */
   headers?: Record<string, string>
+  /**
+   * The id of the request refused before it became a call (a message that is not valid
+   * JSON-RPC but carries a usable id): the error answers with it.
+   */
+  id?: string | number
   cause?: unknown
 }
 
@@ -92,6 +97,7 @@ export class PorticoError extends Error {
   readonly status: number
   readonly data: Record<string, unknown> | undefined
   readonly headers: Record<string, string> | undefined
+  readonly id: string | number | undefined
 
   /**
    * `new PorticoError('forbidden', 'message')` is the short form of
@@ -107,6 +113,7 @@ export class PorticoError extends Error {
     this.status = entry.status
     this.data = opts.data
     this.headers = opts.headers
+    this.id = opts.id
   }
 }
 

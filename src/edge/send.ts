@@ -446,7 +446,7 @@ export function sendError(res: ServerResponse, thrown: unknown): number {
     res.destroy()
     return 0
   }
-  const body = encodeJson(errorResponse(undefined, errorObject(error)))
+  const body = encodeJson(errorResponse(error.id, errorObject(error)))
   res.writeHead(error.status, {
     ...error.headers,
     'content-type': 'application/json',

@@ -151,10 +151,20 @@ export function decodeBody(body: Buffer | string): Decoded {
   const kinds: MessageKind[] = []
   for (const item of items) {
     const kind = kindOf(item)
-    if (kind === undefined) throw new PorticoError('invalid_request')
+    if (kind === undefined) throw invalidMessage(item, batch)
     kinds.push(kind)
   }
   return { messages: items as JsonRpcMessage[], kinds, batch }
+}
+
+/**
+ * A lone message that is not JSON-RPC 2.0 (a wrong `jsonrpc`, no `method`, bad `params`) but
+ * carries a usable id is answered with that id, so the client can match the error to its
+ * request. A batch is refused whole, with no id: no single id answers for it.
+ */
+function invalidMessage(item: unknown, batch: boolean): PorticoError {
+  const id = !batch && isObject(item) && isId(item.id) ? item.id : undefined
+  return new PorticoError('invalid_request', id === undefined ? {} : { id })
 }
 
 export function errorResponse(

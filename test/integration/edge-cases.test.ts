@@ -91,10 +91,15 @@ describe('bad input and failures', () => {
     assert.equal('id' in json, false, 'no id can be known')
   })
 
-  it('answers a non-JSON-RPC body with 400 and -32600', async () => {
+  it('answers a non-JSON-RPC body with 400 and -32600, with the id when it carries one', async () => {
     const { status, json } = await post(portico.url, '{"hello":"world"}')
     assert.equal(status, 400)
     assert.equal((json.error as { code: number }).code, -32600)
+    assert.equal('id' in json, false, 'no id to answer with')
+    const wrongVersion = await post(portico.url, '{"jsonrpc":"1.0","id":"v1","method":"ping"}')
+    assert.equal(wrongVersion.status, 400)
+    assert.equal((wrongVersion.json.error as { code: number }).code, -32600)
+    assert.equal(wrongVersion.json.id, 'v1')
   })
 
   it('answers a body over the limit with 413', async () => {
