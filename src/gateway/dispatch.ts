@@ -84,6 +84,7 @@ export async function dispatch(scope: RequestScope, request: JsonRpcRequest): Pr
       return callTool(scope, params)
     case 'prompts/get': {
       const route = gateway.routeName('prompt', stringParam(params, 'name'))
+      argumentsOf(params)
       return forward(scope, route.backend, method, { ...params, name: route.local }, true)
     }
     case 'resources/read': {
@@ -231,6 +232,17 @@ function stringParam(params: JsonObject, key: string): string {
   return value
 }
 
+/**
+ * A call's `arguments`, which MCP defines as an object (or absent). Anything else is the
+ * client's mistake, answered here: a backend would answer it as a failed call of its tool, or
+ * argument injection would silently replace it.
+ */
+function argumentsOf(params: JsonObject): JsonObject | undefined {
+  const value = params.arguments
+  if (value === undefined || isObject(value)) return value
+  throw invalidParams('"arguments" must be an object')
+}
+
 async function initializeResult(scope: RequestScope, params: JsonObject): Promise<JsonObject> {
   const requested = params.protocolVersion
   const protocolVersion =
@@ -272,6 +284,7 @@ function compositeTools(gateway: Gateway): JsonObject[] {
 
 async function callTool(scope: RequestScope, params: JsonObject): Promise<Handled> {
   const name = stringParam(params, 'name')
+  argumentsOf(params)
   const { gateway } = scope
   const composite = findComposite(gateway, name)
   if (composite !== undefined) {

@@ -64,6 +64,8 @@ it('answers -32602 with the id for params, _meta or a progress token of the wron
     [{ name: 'sub__state', _meta: 'x' }, /"_meta" must be an object/],
     [{ name: 'sub__state', _meta: [] }, /"_meta" must be an object/],
     [{ name: 'sub__state', _meta: { progressToken: { a: 1 } } }, /progressToken/],
+    [{ name: 'sub__state', arguments: 'text' }, /"arguments" must be an object/],
+    [{ name: 'sub__state', arguments: [1] }, /"arguments" must be an object/],
   ]
   for (const [index, [params, message]] of cases.entries()) {
     // Forwarded, the backend would drop it and the call end in its 3 s timeout (-32603).
@@ -75,6 +77,8 @@ it('answers -32602 with the id for params, _meta or a progress token of the wron
   }
   const resource = await call('r', { uri: 'memo://sub__a', _meta: 7 }, 'resources/read')
   assert.equal(resource.message?.error?.code, -32602)
+  const prompt = await call('p', { name: 'sub__p', arguments: 'x' }, 'prompts/get')
+  assert.match(prompt.message?.error?.message ?? '', /"arguments" must be an object/)
   // The backend was never blamed for them.
   const ready = (await (await fetch(new URL('/readyz', gateway.origin))).json()) as {
     backends: Array<{ name: string; state: string; lastFailure?: unknown }>
