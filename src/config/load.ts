@@ -190,13 +190,35 @@ function resolveFile(explicit: string | undefined, cwd: string): string | undefi
 }
 
 function readConfigFile(file: string): string {
+  let bytes: Buffer
   try {
-    return readFileSync(file, 'utf8')
+    bytes = readFileSync(file)
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code
     const message = code === 'ENOENT' ? 'file not found' : `cannot read file (${code ?? error})`
     throw new ConfigError(file, [{ path: '', message }])
   }
+  if (isUtf16(bytes)) {
+    throw new ConfigError(file, [
+      {
+        path: '',
+        message:
+          'the file is UTF-16 text (PowerShell 5 writes that with > or Out-File); save it as UTF-8',
+      },
+    ])
+  }
+  return bytes.toString('utf8')
+}
+
+/**
+ * A UTF-16 byte-order mark: read as UTF-8, such a file fails on its first character with a
+ * TOML syntax error that does not say why.
+ */
+function isUtf16(bytes: Buffer): boolean {
+  return (
+    bytes.length >= 2 &&
+    ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff))
+  )
 }
 
 type Locate = (path: ReadonlyArray<PropertyKey>) => number | undefined

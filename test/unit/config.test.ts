@@ -115,6 +115,21 @@ describe('loadConfig', () => {
     assert.match(warnings[0] ?? '', /mode = "proxy" is ignored: Portico is a gateway/)
   })
 
+  it('names UTF-16 (as PowerShell writes it) instead of a TOML syntax error; a UTF-8 BOM loads', () => {
+    const text = 'upstream = "http://localhost:9000/mcp"\n'
+    const utf16 = file('')
+    writeFileSync(utf16, Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(text, 'utf16le')]))
+    assert.throws(
+      () => loadConfig({ file: utf16, env: {} }),
+      (error: unknown) =>
+        error instanceof ConfigError &&
+        /the file is UTF-16 text .*save it as UTF-8/.test(error.problems[0]?.message ?? ''),
+    )
+    const bom = file('')
+    writeFileSync(bom, Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(text)]))
+    assert.equal(loadConfig({ file: bom, env: {} }).config.upstream, 'http://localhost:9000/mcp')
+  })
+
   it('fails clearly on a missing explicit file', () => {
     assert.throws(
       () => loadConfig({ file: '/nonexistent/portico.toml', env: {} }),
