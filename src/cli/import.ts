@@ -4,12 +4,12 @@
  * `mcp.json`: each server becomes a backend, as mcp-proxy's `--from-mcp-json`) or an
  * `mcpr.toml` (its keys under Portico's names, with what Portico lacks commented out).
  */
-import { readFileSync } from 'node:fs'
 import { basename } from 'node:path'
 import type { Command } from 'commander'
 import { parse as parseToml, stringify } from 'smol-toml'
 import { ignoredKey } from '../config/dropin.ts'
 import { importMcpJson } from '../config/mcp-json.ts'
+import { NotUtf8Error, readTextFile } from '../config/text-file.ts'
 import { isObject, type JsonObject } from '../jsonrpc/message.ts'
 import { UserError } from './errors.ts'
 import { renderConfig, writeConfig } from './write-config.ts'
@@ -42,8 +42,9 @@ export function registerImport(program: Command): void {
 
 function readSource(file: string): string {
   try {
-    return readFileSync(file, 'utf8')
+    return readTextFile(file)
   } catch (error) {
+    if (error instanceof NotUtf8Error) throw new UserError(`${file}: ${error.message}`)
     throw new UserError(`cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? error}`)
   }
 }

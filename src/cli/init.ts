@@ -5,12 +5,13 @@
  * (node:readline); with `--yes`, or when stdin is not a terminal, it takes the flags and the
  * defaults without asking, for scripts.
  */
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { basename, join } from 'node:path'
 import { createInterface, type Interface } from 'node:readline/promises'
 import type { Command } from 'commander'
 import { importMcpJson } from '../config/mcp-json.ts'
+import { readTextFile } from '../config/text-file.ts'
 import type { JsonObject } from '../jsonrpc/message.ts'
 import { intOption, UserError } from './errors.ts'
 import { type ConfigPlan, renderConfig, writeConfig } from './write-config.ts'
@@ -97,7 +98,7 @@ function fromFlags(flags: InitFlags): ConfigPlan {
 
 function backendsFrom(file: string): { backends: JsonObject[]; source: string } {
   try {
-    const backends = importMcpJson(JSON.parse(readFileSync(file, 'utf8')), { sanitize: true })
+    const backends = importMcpJson(JSON.parse(readTextFile(file)), { sanitize: true })
     if (backends.length === 0) throw new Error('no MCP servers in it')
     return { backends, source: basename(file) }
   } catch (error) {

@@ -7,12 +7,13 @@
  * `portico check` (a bad `[proxy.listen] port` is reported at that line); a value is copied
  * to the top level only when it is well-formed and the top level does not set it already.
  */
-import { readFileSync, statSync } from 'node:fs'
+import { statSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { isObject, type JsonObject } from '../jsonrpc/message.ts'
 import { BACKEND_NAME } from './gateway.ts'
 import { interpolate } from './interpolate.ts'
 import { importMcpJson } from './mcp-json.ts'
+import { NotUtf8Error, readTextFile } from './text-file.ts'
 
 export interface Problem {
   path: string
@@ -234,11 +235,13 @@ function importBackends(
   }
   let parsed: unknown
   try {
-    parsed = JSON.parse(readFileSync(path, 'utf8'))
-  } catch {
+    parsed = JSON.parse(readTextFile(path))
+  } catch (error) {
     // Not the parser's message: it quotes the file's first characters, and this text can be
     // an answer to `POST /admin/config/validate` about any file the process may read.
-    problems.push({ path: 'proxy.import_backends', message: `${path} is not valid JSON` })
+    const message =
+      error instanceof NotUtf8Error ? `${path}: ${error.message}` : `${path} is not valid JSON`
+    problems.push({ path: 'proxy.import_backends', message })
     return
   }
   let imported: JsonObject[]

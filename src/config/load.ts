@@ -3,7 +3,7 @@
  * `PORTICO_*` environment variables, then CLI flags, validated whole against the schema.
  * Every problem is reported at once (validate.ts), in file order, with its line and key path.
  */
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { basename, resolve } from 'node:path'
 import { parse as parseToml, TomlError } from 'smol-toml'
 import type { ZodType } from 'zod'
@@ -13,6 +13,7 @@ import { interpolate } from './interpolate.ts'
 import { locateKey } from './locate.ts'
 import { withOtelDefaults } from './otel-env.ts'
 import { type Config, configSchema, IGNORED_KEYS, KEY_ALIASES, markParsed } from './schema.ts'
+import { NotUtf8Error, readTextFile } from './text-file.ts'
 import { validateAll } from './validate.ts'
 import { isYamlFile, parseYaml, YamlSyntaxError } from './yaml.ts'
 
@@ -190,35 +191,15 @@ function resolveFile(explicit: string | undefined, cwd: string): string | undefi
 }
 
 function readConfigFile(file: string): string {
-  let bytes: Buffer
   try {
-    bytes = readFileSync(file)
+    return readTextFile(file)
   } catch (error) {
+    if (error instanceof NotUtf8Error)
+      throw new ConfigError(file, [{ path: '', message: error.message }])
     const code = (error as NodeJS.ErrnoException).code
     const message = code === 'ENOENT' ? 'file not found' : `cannot read file (${code ?? error})`
     throw new ConfigError(file, [{ path: '', message }])
   }
-  if (isUtf16(bytes)) {
-    throw new ConfigError(file, [
-      {
-        path: '',
-        message:
-          'the file is UTF-16 text (PowerShell 5 writes that with > or Out-File); save it as UTF-8',
-      },
-    ])
-  }
-  return bytes.toString('utf8')
-}
-
-/**
- * A UTF-16 byte-order mark: read as UTF-8, such a file fails on its first character with a
- * TOML syntax error that does not say why.
- */
-function isUtf16(bytes: Buffer): boolean {
-  return (
-    bytes.length >= 2 &&
-    ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff))
-  )
 }
 
 type Locate = (path: ReadonlyArray<PropertyKey>) => number | undefined

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { describe, it } from 'node:test'
 import { parseDuration } from '../../src/config/duration.ts'
 import { ConfigError, loadConfig } from '../../src/config/load.ts'
@@ -128,6 +128,25 @@ describe('loadConfig', () => {
     const bom = file('')
     writeFileSync(bom, Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(text)]))
     assert.equal(loadConfig({ file: bom, env: {} }).config.upstream, 'http://localhost:9000/mcp')
+  })
+
+  it('imports an MCP client config saved with a UTF-8 BOM (Notepad), and names a UTF-16 one', () => {
+    const path = file('[proxy]\nimport_backends = "mcp.json"\n')
+    const json = JSON.stringify({ mcpServers: { memo: { command: 'node', args: ['memo.js'] } } })
+    const mcpJson = join(dirname(path), 'mcp.json')
+    writeFileSync(mcpJson, Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(json)]))
+    const { config } = loadConfig({ file: path, env: {} })
+    assert.deepEqual(
+      (config.backends ?? []).map((backend) => backend.name),
+      ['memo'],
+    )
+    writeFileSync(mcpJson, Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(json, 'utf16le')]))
+    assert.throws(
+      () => loadConfig({ file: path, env: {} }),
+      (error: unknown) =>
+        error instanceof ConfigError &&
+        /mcp\.json: the file is UTF-16 text/.test(error.problems[0]?.message ?? ''),
+    )
   })
 
   it('fails clearly on a missing explicit file', () => {
