@@ -9,7 +9,7 @@ import type { Command } from 'commander'
 import { parse as parseToml, stringify } from 'smol-toml'
 import { ignoredKey } from '../config/dropin.ts'
 import { importMcpJson } from '../config/mcp-json.ts'
-import { NotUtf8Error, readTextFile } from '../config/text-file.ts'
+import { NotUtf8Error, parseClientJson, readTextFile } from '../config/text-file.ts'
 import { isObject, type JsonObject } from '../jsonrpc/message.ts'
 import { UserError } from './errors.ts'
 import { renderConfig, writeConfig } from './write-config.ts'
@@ -52,7 +52,7 @@ function readSource(file: string): string {
 function fromMcpJson(text: string, file: string): string {
   let backends: JsonObject[]
   try {
-    backends = importMcpJson(JSON.parse(text), { sanitize: true })
+    backends = importMcpJson(parseClientJson(text), { sanitize: true })
   } catch (error) {
     throw new UserError(`${file}: ${error instanceof Error ? error.message : String(error)}`)
   }

@@ -11,7 +11,7 @@ import { basename, join } from 'node:path'
 import { createInterface, type Interface } from 'node:readline/promises'
 import type { Command } from 'commander'
 import { importMcpJson } from '../config/mcp-json.ts'
-import { readTextFile } from '../config/text-file.ts'
+import { parseClientJson, readTextFile } from '../config/text-file.ts'
 import type { JsonObject } from '../jsonrpc/message.ts'
 import { intOption, UserError } from './errors.ts'
 import { type ConfigPlan, renderConfig, writeConfig } from './write-config.ts'
@@ -98,7 +98,7 @@ function fromFlags(flags: InitFlags): ConfigPlan {
 
 function backendsFrom(file: string): { backends: JsonObject[]; source: string } {
   try {
-    const backends = importMcpJson(JSON.parse(readTextFile(file)), { sanitize: true })
+    const backends = importMcpJson(parseClientJson(readTextFile(file)), { sanitize: true })
     if (backends.length === 0) throw new Error('no MCP servers in it')
     return { backends, source: basename(file) }
   } catch (error) {

@@ -1,10 +1,11 @@
 /**
- * Reads a file a person wrote or a tool saved: a Portico config, an MCP client's JSON config.
- * UTF-8, with or without a byte-order mark (Notepad writes one, and JSON.parse refuses it). A
+ * Reads a file a person wrote or a tool saved: a Portico config, an MCP client's JSON (or
+ * JSONC) config. UTF-8, with or without a byte-order mark (Notepad writes one, and JSON.parse refuses it). A
  * UTF-16 file (PowerShell 5's `>` and `Out-File` write those) is refused by name: read as
  * UTF-8 it fails on its first character with a syntax error that does not say why.
  */
 import { readFileSync } from 'node:fs'
+import { createScanner, type ParseError, parse, printParseErrorCode } from 'jsonc-parser'
 
 export class NotUtf8Error extends Error {
   constructor() {
@@ -24,4 +25,56 @@ export function readTextFile(path: string): string {
 function isUtf16(bytes: Buffer): boolean {
   if (bytes.length < 2) return false
   return (bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff)
+}
+
+/**
+ * An MCP client's JSON config. VS Code's `mcp.json` is JSONC (comments and trailing commas,
+ * and its own template has them), so it is read as VS Code reads it; plain JSON is a subset.
+ * The error gives the place, never the file's text (it may hold secrets). The value itself
+ * comes from JSON.parse of the text without its comments and trailing commas: it keeps a key
+ * such as `__proto__` as the key it is (the JSONC parser's objects would take it as their
+ * prototype).
+ */
+export function parseClientJson(text: string): unknown {
+  const errors: ParseError[] = []
+  parse(text, errors, { allowTrailingComma: true })
+  const first = errors[0]
+  if (first === undefined) return JSON.parse(plainJson(text))
+  const before = text.slice(0, first.offset).split('\n')
+  const column = (before.at(-1)?.length ?? 0) + 1
+  throw new SyntaxError(
+    `not valid JSON at line ${before.length}, column ${column} (${printParseErrorCode(first.error)})`,
+  )
+}
+
+/**
+ * jsonc-parser's token kinds (a `const enum` in its types, which this build's isolated modules
+ * cannot read).
+ */
+const Token = {
+  CloseBrace: 2,
+  CloseBracket: 4,
+  Comma: 5,
+  LineComment: 12,
+  BlockComment: 13,
+  EOF: 17,
+} as const
+
+/** Valid JSONC as JSON: its tokens as written, without comments and trailing commas. */
+function plainJson(text: string): string {
+  const scanner = createScanner(text, true)
+  let out = ''
+  let comma = false
+  for (let kind = scanner.scan(); kind !== Token.EOF; kind = scanner.scan()) {
+    if (kind === Token.LineComment || kind === Token.BlockComment) continue
+    if (kind === Token.Comma) {
+      comma = true
+      continue
+    }
+    const closes = kind === Token.CloseBrace || kind === Token.CloseBracket
+    if (comma && !closes) out += ','
+    comma = false
+    out += text.slice(scanner.getTokenOffset(), scanner.getTokenOffset() + scanner.getTokenLength())
+  }
+  return out
 }

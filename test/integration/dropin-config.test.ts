@@ -257,7 +257,7 @@ describe('import_backends reads only what can be an mcp.json', () => {
     for (const [target, expected] of [
       [dirname(secret), /is not a regular file/],
       ['/dev/zero', /is not a regular file/],
-      [secret, /secret\.txt is not valid JSON$/m],
+      [secret, /secret\.txt: not valid JSON at line 1, column 1 \(InvalidSymbol\)$/m],
     ] as const) {
       const path = tempFile('p.toml', `[proxy]\nname = "p"\nimport_backends = "${target}"\n`)
       const out = runCliSync(['check', '--config', path])

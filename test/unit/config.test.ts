@@ -149,6 +149,29 @@ describe('loadConfig', () => {
     )
   })
 
+  it('imports VS Code’s mcp.json with comments and trailing commas; a bad one names line and column', () => {
+    const path = file('[proxy]\nimport_backends = "mcp.json"\n')
+    const mcpJson = join(dirname(path), 'mcp.json')
+    writeFileSync(
+      mcpJson,
+      '{\n  // my servers\n  "servers": {\n    "memo": { "type": "stdio", "command": "node", "args": ["m.js",], },\n  },\n}\n',
+    )
+    const { config } = loadConfig({ file: path, env: {} })
+    assert.deepEqual(
+      (config.backends ?? []).map((backend) => backend.name),
+      ['memo'],
+    )
+    writeFileSync(mcpJson, '{\n  "servers": {\n    "memo": \n  }\n}\n')
+    assert.throws(
+      () => loadConfig({ file: path, env: {} }),
+      (error: unknown) =>
+        error instanceof ConfigError &&
+        /mcp\.json: not valid JSON at line 4, column 3 \(ValueExpected\)/.test(
+          error.problems[0]?.message ?? '',
+        ),
+    )
+  })
+
   it('fails clearly on a missing explicit file', () => {
     assert.throws(
       () => loadConfig({ file: '/nonexistent/portico.toml', env: {} }),
