@@ -5,9 +5,9 @@ import { StoreFile } from '../store/file-watch.ts'
 import { type Db, openStore } from '../store/open.ts'
 import {
   type ExchangeRow,
+  eachLogPageAfter,
   type LogFilter,
   lastExchangeId,
-  logsAfter,
   tailLogs,
 } from '../store/report-logs.ts'
 import { intOption, UserError } from './errors.ts'
@@ -248,25 +248,7 @@ async function follow(following: Following, afterId: number): Promise<never> {
     } else if (lastExchangeId(db) < last) {
       last = 0
     }
-    last = printNewRows(db, filter, last, (rows) => print(rows, flags, layout, widths))
-  }
-}
-
-const FOLLOW_PAGE = 1000
-
-/** Prints every matching row after `afterId`, a page at a time; returns the last id read. */
-function printNewRows(
-  db: Db,
-  filter: LogFilter,
-  afterId: number,
-  show: (rows: ExchangeRow[]) => void,
-): number {
-  let last = afterId
-  for (;;) {
-    const page = logsAfter(db, filter, last, FOLLOW_PAGE)
-    last = page.lastId
-    if (page.rows.length > 0) show(page.rows)
-    if (page.rows.length < FOLLOW_PAGE) return last
+    last = eachLogPageAfter(db, filter, last, (rows) => print(rows, flags, layout, widths))
   }
 }
 

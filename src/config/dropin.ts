@@ -13,7 +13,7 @@ import { isObject, type JsonObject } from '../jsonrpc/message.ts'
 import { BACKEND_NAME } from './gateway.ts'
 import { interpolate } from './interpolate.ts'
 import { importMcpJson } from './mcp-json.ts'
-import { NotUtf8Error, parseClientJson, readTextFile } from './text-file.ts'
+import { FileFormatError, parseClientJson, readTextFile } from './text-file.ts'
 
 export interface Problem {
   path: string
@@ -237,12 +237,11 @@ function importBackends(
   try {
     parsed = parseClientJson(readTextFile(path))
   } catch (error) {
-    // Not the parser's message: it quotes the file's first characters, and this text can be
-    // an answer to `POST /admin/config/validate` about any file the process may read.
+    // Only this module's messages (a place, an encoding), never JSON.parse's: it quotes the
+    // file's first characters, and this text can be an answer to `POST /admin/config/validate`
+    // about any file the process may read.
     const message =
-      error instanceof NotUtf8Error || error instanceof SyntaxError
-        ? `${path}: ${error.message}`
-        : `${path} is not valid JSON`
+      error instanceof FileFormatError ? `${path}: ${error.message}` : `${path} is not valid JSON`
     problems.push({ path: 'proxy.import_backends', message })
     return
   }

@@ -1,13 +1,23 @@
 /**
- * Reads a file a person wrote or a tool saved: a Portico config, an MCP client's JSON (or
- * JSONC) config. UTF-8, with or without a byte-order mark (Notepad writes one, and JSON.parse refuses it). A
- * UTF-16 file (PowerShell 5's `>` and `Out-File` write those) is refused by name: read as
- * UTF-8 it fails on its first character with a syntax error that does not say why.
+ * Files a person wrote or a tool saved: a Portico config, an MCP client's JSON (or JSONC)
+ * config. Read as UTF-8, with or without a byte-order mark (Notepad writes one, and JSON.parse
+ * refuses it). A UTF-16 file (PowerShell 5's `>` and `Out-File` write those) is refused by
+ * name: read as UTF-8 it fails on its first character with a syntax error that does not say
+ * why. The errors of this module name a place or an encoding, never the file's text (it may
+ * hold secrets, and `POST /admin/config/validate` answers with them).
  */
 import { readFileSync } from 'node:fs'
 import { createScanner, type ParseError, parse, printParseErrorCode } from 'jsonc-parser'
 
-export class NotUtf8Error extends Error {
+/** A file that cannot be read as what it should be; the message never quotes its text. */
+export class FileFormatError extends Error {
+  constructor(message: string) {
+    super(message)
+    this.name = 'FileFormatError'
+  }
+}
+
+export class NotUtf8Error extends FileFormatError {
   constructor() {
     super('the file is UTF-16 text (PowerShell 5 writes that with > or Out-File); save it as UTF-8')
     this.name = 'NotUtf8Error'
@@ -42,7 +52,7 @@ export function parseClientJson(text: string): unknown {
   if (first === undefined) return JSON.parse(plainJson(text))
   const before = text.slice(0, first.offset).split('\n')
   const column = (before.at(-1)?.length ?? 0) + 1
-  throw new SyntaxError(
+  throw new FileFormatError(
     `not valid JSON at line ${before.length}, column ${column} (${printParseErrorCode(first.error)})`,
   )
 }

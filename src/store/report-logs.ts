@@ -157,6 +157,27 @@ export function logsAfter(
   return { rows: rows.sort((a, b) => a.ts - b.ts || a.id - b.id), lastId }
 }
 
+/**
+ * Every matching row written after row `afterId`, handed to `show` a page at a time (so a
+ * follow catches up in one poll however many rows came, without holding them all), and the id
+ * to continue after.
+ */
+export function eachLogPageAfter(
+  db: Db,
+  filter: LogFilter,
+  afterId: number,
+  show: (rows: ExchangeRow[]) => void,
+  pageSize = 1000,
+): number {
+  let last = afterId
+  for (;;) {
+    const page = logsAfter(db, filter, last, pageSize)
+    last = page.lastId
+    if (page.rows.length > 0) show(page.rows)
+    if (page.rows.length < pageSize) return last
+  }
+}
+
 /** Id of the newest row, so a follow with nothing to show starts after it. */
 export function lastExchangeId(db: Db): number {
   return (db.prepare('SELECT coalesce(max(id), 0) FROM exchanges').pluck().get() as number) ?? 0

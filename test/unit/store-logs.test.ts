@@ -7,7 +7,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { Ingestor } from '../../src/store/ingest.ts'
 import { openStore } from '../../src/store/open.ts'
-import { logsAfter, tailLogs } from '../../src/store/report-logs.ts'
+import { eachLogPageAfter, logsAfter, tailLogs } from '../../src/store/report-logs.ts'
 import { exchangeEvent } from '../helpers/events.ts'
 
 const T0 = Date.now() - 60_000
@@ -53,5 +53,35 @@ describe('log session filters', () => {
       logsAfter(db, { sessionPrefix: 'x' }, first?.id ?? 0).rows.map((r) => r.name),
       ['x-second'],
     )
+  })
+})
+
+describe('eachLogPageAfter (logs --follow)', () => {
+  it('hands over every row after the id in one call, a page at a time, in order', () => {
+    const db = openStore(':memory:', { create: true })
+    try {
+      const events = Array.from({ length: 2500 }, (_, i) =>
+        exchangeEvent({ method: 'tools/call', name: `row-${i}`, ts: 1_000_000 + i }),
+      )
+      new Ingestor(db).write(events)
+      const pages: number[] = []
+      const names: string[] = []
+      const last = eachLogPageAfter(db, {}, 0, (rows) => {
+        pages.push(rows.length)
+        for (const row of rows) names.push(String(row.name))
+      })
+      // One poll used to read a single page of 1,000: 2,000 rows/s at most.
+      assert.deepEqual(pages, [1000, 1000, 500])
+      assert.deepEqual(
+        names,
+        events.map((event) => event.name),
+      )
+      assert.equal(
+        eachLogPageAfter(db, {}, last, () => assert.fail('nothing new')),
+        last,
+      )
+    } finally {
+      db.close()
+    }
   })
 })
