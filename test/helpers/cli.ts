@@ -1,10 +1,9 @@
 /** Runs the compiled `portico` CLI as a child process, the way users run it. */
 import { execFile, spawnSync } from 'node:child_process'
-import { mkdtempSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { childEnv, type Spawned, spawnReady } from './processes.ts'
+import { scratchDir } from './scratch.ts'
 
 export const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url))
 
@@ -12,7 +11,7 @@ export const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.ur
  * Tests never record into the user's own store (~/.portico/store.db): unless a test names a
  * store, every CLI child records into a throwaway one.
  */
-const SCRATCH_STORE = join(mkdtempSync(join(tmpdir(), 'portico-cli-store-')), 'store.db')
+const SCRATCH_STORE = join(scratchDir('portico-cli-store-'), 'store.db')
 
 /**
  * The environment of a CLI child: no `PORTICO_*` from the developer's shell (a `PORTICO_PORT`

@@ -5,8 +5,7 @@
  * key, refuses the rest, and `portico logs` shows who called without ever showing a token.
  */
 import assert from 'node:assert/strict'
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { startProbeHttp } from '../fixtures/probe-server.ts'
@@ -15,12 +14,13 @@ import { runCli, startCli } from '../helpers/cli.ts'
 import { REFUSED_ORIGIN } from '../helpers/ports.ts'
 import type { Spawned } from '../helpers/processes.ts'
 import { bearer, request, rpc } from '../helpers/rpc.ts'
+import { scratchDir } from '../helpers/scratch.ts'
 import { until } from '../helpers/wait.ts'
 
 const ref = (name: string) => ['$', '{', name, '}'].join('')
 
 describe('portico check / run / logs with [auth]', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'portico-auth-cli-'))
+  const dir = scratchDir('portico-auth-cli-')
   const db = join(dir, 'store.db')
   let probe: Served
   let running: (Spawned & { url: string }) | undefined

@@ -5,9 +5,8 @@
  * through without a restart.
  */
 import assert from 'node:assert/strict'
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
@@ -17,10 +16,11 @@ import { type Served, serveMcp } from '../fixtures/serve.ts'
 import { runCli } from '../helpers/cli.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
 import { bearer, request, rpc } from '../helpers/rpc.ts'
+import { scratchDir } from '../helpers/scratch.ts'
 import { until } from '../helpers/wait.ts'
 
 describe('tool pinning', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'portico-pins-'))
+  const dir = scratchDir('portico-pins-')
   const pinFile = join(dir, 'pins.json')
   const configFile = join(dir, 'portico.toml')
   let description = 'Says hello'

@@ -4,8 +4,7 @@
  * false` records nothing while the default records to the store it names.
  */
 import assert from 'node:assert/strict'
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { existsSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
@@ -14,6 +13,7 @@ import { type DemoServer, startDemoServer } from '../../demo/server.ts'
 import { openStore } from '../../src/store/open.ts'
 import { startCli } from '../helpers/cli.ts'
 import { exitOf, type Spawned } from '../helpers/processes.ts'
+import { scratchDir } from '../helpers/scratch.ts'
 
 describe('portico run: logs and recording', () => {
   let demo: DemoServer
@@ -21,7 +21,7 @@ describe('portico run: logs and recording', () => {
 
   before(async () => {
     demo = await startDemoServer()
-    dir = mkdtempSync(join(tmpdir(), 'portico-cli-output-'))
+    dir = scratchDir('portico-cli-output-')
   })
   after(async () => {
     await demo?.close()

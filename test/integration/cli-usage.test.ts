@@ -5,17 +5,17 @@
  * when stderr is not a terminal and the access log is off; the demo honours PORTICO_PORT.
  */
 import assert from 'node:assert/strict'
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, rmSync, writeFileSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
 import { createServer } from 'node:net'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
 import { runCliSync, startCli } from '../helpers/cli.ts'
 import { REFUSED_ORIGIN } from '../helpers/ports.ts'
+import { scratchDir } from '../helpers/scratch.ts'
 import { until } from '../helpers/wait.ts'
 
-const dir = mkdtempSync(join(tmpdir(), 'portico-usage-'))
+const dir = scratchDir('portico-usage-')
 after(() => rmSync(dir, { recursive: true, force: true }))
 
 /** Problems of every kind, some hidden by others until those are fixed (zod refinements). */

@@ -1,7 +1,6 @@
 /** The `portico` command as users run it: run, check, demo, signals and error messages. */
 import assert from 'node:assert/strict'
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
@@ -9,9 +8,10 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { type DemoServer, startDemoServer } from '../../demo/server.ts'
 import { runCliSync, startCli } from '../helpers/cli.ts'
 import { exitOf } from '../helpers/processes.ts'
+import { scratchDir } from '../helpers/scratch.ts'
 
 function tomlFile(text: string): string {
-  const path = join(mkdtempSync(join(tmpdir(), 'portico-cli-')), 'portico.toml')
+  const path = join(scratchDir('portico-cli-'), 'portico.toml')
   writeFileSync(path, text)
   return path
 }

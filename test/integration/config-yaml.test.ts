@@ -4,8 +4,7 @@
  * syntax errors name the YAML file's line; `portico check` reads YAML by the extension.
  */
 import assert from 'node:assert/strict'
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
@@ -13,6 +12,7 @@ import { parse as parseToml } from 'smol-toml'
 import { stringify } from 'yaml'
 import { ConfigError, loadConfig } from '../../src/config/load.ts'
 import { runCliSync } from '../helpers/cli.ts'
+import { scratchDir } from '../helpers/scratch.ts'
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..')
 const SEEDS = join(ROOT, 'test', 'fixtures', 'seeds')
@@ -20,7 +20,7 @@ const ENV = { GITHUB_TOKEN: 'ghp_test', BACKEND_TOKEN: 'backend-test', ADMIN_TOK
 
 /** `name` written in a folder of its own (the file's stem names the proxy). */
 function written(name: string, text: string): string {
-  const path = join(mkdtempSync(join(tmpdir(), 'portico-yaml-')), name)
+  const path = join(scratchDir('portico-yaml-'), name)
   writeFileSync(path, text)
   return path
 }

@@ -7,14 +7,14 @@
  */
 import assert from 'node:assert/strict'
 import { spawn, spawnSync } from 'node:child_process'
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { type DemoServer, startDemoServer } from '../../demo/server.ts'
 import { CLI, cliEnv } from '../helpers/cli.ts'
 import { exitOf, type Spawned, spawnReady } from '../helpers/processes.ts'
+import { scratchDir } from '../helpers/scratch.ts'
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..')
 const DEPLOY = join(ROOT, 'deploy')
@@ -30,7 +30,7 @@ function unitValues(unit: string, key: string): string[] {
 }
 
 describe('deploy/systemd/portico.service', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'portico-systemd-'))
+  const dir = scratchDir('portico-systemd-')
   const unit = read('systemd/portico.service')
   let demo: DemoServer
   let service: Spawned
@@ -119,7 +119,7 @@ describe('deploy/Dockerfile, deploy/kubernetes, deploy/compose.yaml against a ru
       [CLI, 'run', '--upstream', demo.url, '--port', '0'],
       {
         env: cliEnv({
-          PORTICO_DB: join(mkdtempSync(join(tmpdir(), 'portico-docker-')), 'store.db'),
+          PORTICO_DB: join(scratchDir('portico-docker-'), 'store.db'),
         }),
         ready: LISTENING,
       },

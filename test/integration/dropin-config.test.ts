@@ -6,13 +6,13 @@
  * `import_backends`, filters TOML put in an alias table, mcpr's `[runtime]` and `[store] name`.
  */
 import assert from 'node:assert/strict'
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { ConfigError, loadConfig } from '../../src/config/load.ts'
 import { runCliSync } from '../helpers/cli.ts'
+import { scratchDir } from '../helpers/scratch.ts'
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..')
 const SEEDS = join(ROOT, 'test', 'fixtures', 'seeds')
@@ -38,7 +38,7 @@ function check(name: string) {
 }
 
 function tempFile(name: string, text: string): string {
-  const path = join(mkdtempSync(join(tmpdir(), 'portico-dropin-')), name)
+  const path = join(scratchDir('portico-dropin-'), name)
   writeFileSync(path, text)
   return path
 }
@@ -142,7 +142,7 @@ describe('mcp-proxy’s [proxy] keys, loaded', () => {
   })
 
   it(`import_backends reads VS Code’s \${env:NAME} and Claude Code’s \${NAME} from the environment`, () => {
-    const dir = mkdtempSync(join(tmpdir(), 'portico-import-env-'))
+    const dir = scratchDir('portico-import-env-')
     writeFileSync(
       join(dir, 'mcp.json'),
       JSON.stringify({
@@ -187,7 +187,7 @@ describe('mcp-proxy’s [proxy] keys, loaded', () => {
   })
 
   it('import_backends adds an mcp.json’s servers, relative to the config file; TOML names win', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'portico-import-'))
+    const dir = scratchDir('portico-import-')
     writeFileSync(
       join(dir, 'mcp.json'),
       JSON.stringify({
@@ -223,7 +223,7 @@ describe('mcp-proxy’s [proxy] keys, loaded', () => {
   })
 
   it('import_backends names the server and the file when a name cannot be a backend’s', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'portico-import-names-'))
+    const dir = scratchDir('portico-import-names-')
     const servers = { 'my server': { command: 'a' }, a__b: { command: 'b' }, ok: { command: 'c' } }
     writeFileSync(join(dir, 'mcp.json'), JSON.stringify({ mcpServers: servers }))
     const path = join(dir, 'proxy.toml')

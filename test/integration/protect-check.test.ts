@@ -5,12 +5,12 @@
  * tables, not these. A bad resilience value is reported with its file, line and key path.
  */
 import assert from 'node:assert/strict'
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { runCliSync } from '../helpers/cli.ts'
+import { scratchDir } from '../helpers/scratch.ts'
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..')
 const SEEDS = join(ROOT, 'test', 'fixtures', 'seeds')
@@ -37,7 +37,7 @@ describe('portico check with mcp-proxy’s examples', () => {
   })
 
   it('names a bad resilience value by file, line and key', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'portico-protect-check-'))
+    const dir = scratchDir('portico-protect-check-')
     const file = join(dir, 'bad.toml')
     const text = readFileSync(join(SEEDS, 'mcp-proxy-readme-middleware.toml'), 'utf8')
       .replace('failure_rate_threshold = 0.5', 'failure_rate_threshold = 1.5')

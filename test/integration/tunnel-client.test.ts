@@ -8,10 +8,8 @@
  */
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { rmSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
 import { type WebSocket, WebSocketServer } from 'ws'
 import { Logger } from '../../src/observe/logger.ts'
@@ -19,6 +17,7 @@ import { TunnelClient } from '../../src/tunnel/client.ts'
 import { decodeFrame, encodeJson, FrameType, REGISTER_PATH } from '../../src/tunnel/frames.ts'
 import { DEFAULT_MUX, Mux } from '../../src/tunnel/mux.ts'
 import { runCli } from '../helpers/cli.ts'
+import { scratchDir } from '../helpers/scratch.ts'
 import { until } from '../helpers/wait.ts'
 
 interface FakeRelay {
@@ -160,7 +159,7 @@ describe('the tunnel client and a relay that misbehaves', () => {
 })
 
 describe('portico run --tunnel', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'portico-tunnel-client-'))
+  const dir = scratchDir('portico-tunnel-client-')
   after(() => rmSync(dir, { recursive: true, force: true }))
 
   it('exits when the store cannot open after the tunnel registered', async () => {

@@ -9,10 +9,9 @@ import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { once } from 'node:events'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import { connect, createServer as createTcpServer, type Socket } from 'node:net'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { after, before, describe, it } from 'node:test'
@@ -25,6 +24,7 @@ import { encodeJson, FrameType, PROTOCOL_VERSION } from '../../src/tunnel/frames
 import { CLI, cliEnv } from '../helpers/cli.ts'
 import { listenOnZero } from '../helpers/ports.ts'
 import { type Spawned, spawnReady, startEverything } from '../helpers/processes.ts'
+import { scratchDir } from '../helpers/scratch.ts'
 import { until } from '../helpers/wait.ts'
 import { fetchVia, wildcardAgent } from '../helpers/wildcard-dns.ts'
 
@@ -103,7 +103,7 @@ function text(result: unknown): string {
 }
 
 describe('tunnel and relay end to end', { timeout: 170_000 }, () => {
-  const dir = mkdtempSync(join(tmpdir(), 'portico-tunnel-'))
+  const dir = scratchDir('portico-tunnel-')
   const store = join(dir, 'store.db')
   const relayConfig = join(dir, 'relay.toml')
   let relay: Spawned

@@ -5,16 +5,16 @@
  * would not enforce is an error, never a warning.
  */
 import assert from 'node:assert/strict'
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { ConfigError, loadConfig } from '../../src/config/load.ts'
+import { scratchDir } from '../helpers/scratch.ts'
 
 const ref = (name: string) => ['$', '{', name, '}'].join('')
 
 function file(text: string): string {
-  const path = join(mkdtempSync(join(tmpdir(), 'portico-auth-config-')), 'portico.toml')
+  const path = join(scratchDir('portico-auth-config-'), 'portico.toml')
   writeFileSync(path, text)
   return path
 }

@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict'
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { describe, it } from 'node:test'
 import { parseDuration } from '../../src/config/duration.ts'
 import { ConfigError, loadConfig } from '../../src/config/load.ts'
+import { scratchDir } from '../helpers/scratch.ts'
 
 function file(text: string): string {
-  const dir = mkdtempSync(join(tmpdir(), 'portico-config-'))
+  const dir = scratchDir('portico-config-')
   const path = join(dir, 'portico.toml')
   writeFileSync(path, text)
   return path

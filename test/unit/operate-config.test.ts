@@ -5,16 +5,16 @@
  * OpenTelemetry's exporter variables fill the tracing keys a file leaves unset.
  */
 import assert from 'node:assert/strict'
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { ConfigError, loadConfig, loadConfigText } from '../../src/config/load.ts'
 import { parseBind } from '../../src/config/operate.ts'
 import { runCliSync } from '../helpers/cli.ts'
+import { scratchDir } from '../helpers/scratch.ts'
 
 function file(text: string): string {
-  const dir = mkdtempSync(join(tmpdir(), 'portico-operate-config-'))
+  const dir = scratchDir('portico-operate-config-')
   const path = join(dir, 'portico.toml')
   writeFileSync(path, text)
   return path

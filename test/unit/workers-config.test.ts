@@ -1,13 +1,14 @@
 /** `workers`: its values, its flag and variable, and every combination refused with it. */
 import assert from 'node:assert/strict'
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { availableParallelism, tmpdir } from 'node:os'
+import { writeFileSync } from 'node:fs'
+import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { ConfigError, loadConfig } from '../../src/config/load.ts'
+import { scratchDir } from '../helpers/scratch.ts'
 
 function file(text: string): string {
-  const path = join(mkdtempSync(join(tmpdir(), 'portico-workers-config-')), 'portico.toml')
+  const path = join(scratchDir('portico-workers-config-'), 'portico.toml')
   writeFileSync(path, text)
   return path
 }
