@@ -30,9 +30,12 @@ export function registerImport(program: Command): void {
     .option('--force', 'replace the output file if it exists')
     .action(async (file: string, flags: ImportFlags) => {
       const text = readSource(file)
-      const config = /\.toml$/i.test(file) ? fromMcprToml(text, file) : fromMcpJson(text, file)
+      const notes: string[] = []
+      const config = /\.toml$/i.test(file)
+        ? fromMcprToml(text, file)
+        : fromMcpJson(text, file, (note) => notes.push(`${file}: ${note}`))
       const warnings = await writeConfig(config, flags.output, flags.force === true)
-      for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`)
+      for (const warning of [...notes, ...warnings]) process.stderr.write(`warning: ${warning}\n`)
       if (flags.output !== '-')
         process.stderr.write(
           `wrote ${flags.output}: check it with portico check -c ${flags.output}\n`,
@@ -49,14 +52,14 @@ function readSource(file: string): string {
   }
 }
 
-function fromMcpJson(text: string, file: string): string {
+function fromMcpJson(text: string, file: string, warn: (note: string) => void): string {
   let backends: JsonObject[]
   try {
-    backends = importMcpJson(parseClientJson(text), { sanitize: true })
+    backends = importMcpJson(parseClientJson(text), { sanitize: true, warn })
   } catch (error) {
     throw new UserError(`${file}: ${error instanceof Error ? error.message : String(error)}`)
   }
-  if (backends.length === 0) throw new UserError(`${file}: no MCP servers in it`)
+  if (backends.length === 0) throw new UserError(`${file}: no enabled MCP servers in it`)
   return renderConfig({
     by: `portico import ${basename(file)}`,
     backends,

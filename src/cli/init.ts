@@ -98,8 +98,9 @@ function fromFlags(flags: InitFlags): ConfigPlan {
 
 function backendsFrom(file: string): { backends: JsonObject[]; source: string } {
   try {
-    const backends = importMcpJson(parseClientJson(readTextFile(file)), { sanitize: true })
-    if (backends.length === 0) throw new Error('no MCP servers in it')
+    const warn = (note: string) => process.stderr.write(`warning: ${file}: ${note}\n`)
+    const backends = importMcpJson(parseClientJson(readTextFile(file)), { sanitize: true, warn })
+    if (backends.length === 0) throw new Error('no enabled MCP servers in it')
     return { backends, source: basename(file) }
   } catch (error) {
     throw new UserError(`${file}: ${error instanceof Error ? error.message : String(error)}`)

@@ -247,7 +247,8 @@ function importBackends(
   }
   let imported: JsonObject[]
   try {
-    imported = expandImported(importMcpJson(parsed), path, env, problems)
+    const warn = (note: string) => warnings.push(`import_backends: ${path}: ${note}`)
+    imported = expandImported(importMcpJson(parsed, { warn }), path, env, problems)
   } catch (error) {
     problems.push({
       path: 'proxy.import_backends',

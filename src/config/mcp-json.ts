@@ -1,8 +1,19 @@
 /**
- * MCP client configuration files as backends: Claude Desktop's `claude_desktop_config.json`,
- * Cursor's and Claude Code's `.mcp.json` (`mcpServers`), and VS Code's `mcp.json` (`servers`).
- * An entry with a `command` is a stdio backend; one with a `url` an HTTP backend (`sse` when
- * its `type`/`transport` says so). Entries are sorted by name, as mcp-proxy imports them.
+ * MCP client configuration files as backends. The clients' files differ in small ways, each
+ * read as its client means it:
+ * - the servers' object: `mcpServers` (Claude Desktop, Claude Code, Cursor, Windsurf, Cline,
+ *   Roo, Gemini CLI), `servers` (VS Code) or `context_servers` (Zed's settings.json);
+ * - a stdio server's `command` (Zed's older form: `command: { path, args, env }`);
+ * - a remote server's `url`, Windsurf's `serverUrl`, Gemini CLI's `httpUrl` (Streamable
+ *   HTTP; in a file that uses it, a plain `url` is Gemini's SSE endpoint);
+ * - the transport in `type`, `transport` or Cline's `transportType` (`sse` is the legacy
+ *   HTTP+SSE transport; `ws(s)://` URLs are WebSocket);
+ * - a server switched off (`disabled: true`, or `enabled: false`) is not imported, nor a Zed
+ *   extension's (only Zed can run it);
+ * - tools switched off (Windsurf's `disabledTools`, Gemini's `excludeTools`) are hidden, and
+ *   Gemini's `includeTools` is the list exposed.
+ * What cannot be carried over (VS Code's and Cursor's `envFile`) is said through `warn`, never
+ * dropped silently. Entries are sorted by name, as mcp-proxy imports them.
  */
 import { isObject, type JsonObject } from '../jsonrpc/message.ts'
 
@@ -12,37 +23,94 @@ export interface ImportOptions {
    * one different from the others (`my-server-2`).
    */
   sanitize?: boolean
+  /** Told what of the file is left out or not carried over (a disabled server, `envFile`). */
+  warn?: (message: string) => void
 }
 
 /** The servers of an MCP client config, as `[[backends]]` tables. Throws on a bad entry. */
 export function importMcpJson(document: unknown, options: ImportOptions = {}): JsonObject[] {
   if (!isObject(document)) throw new Error('expected a JSON object')
-  const servers = document.mcpServers ?? document.servers
-  if (!isObject(servers)) throw new Error('expected a "mcpServers" (or "servers") object')
+  const servers = document.mcpServers ?? document.servers ?? document.context_servers
+  if (!isObject(servers))
+    throw new Error('expected a "mcpServers" (or "servers", or Zed\'s "context_servers") object')
+  const warn = options.warn ?? (() => {})
+  // Gemini CLI names Streamable HTTP `httpUrl` and keeps `url` for its SSE endpoints.
+  const geminiUrls = Object.values(servers).some((entry) => isObject(entry) && 'httpUrl' in entry)
   const out: JsonObject[] = []
   for (const name of Object.keys(servers).sort()) {
     const entry = servers[name]
     if (!isObject(entry)) throw new Error(`server "${name}" is not an object`)
+    if (entry.disabled === true || entry.enabled === false) {
+      warn(`server "${name}" is disabled in the file: not imported`)
+      continue
+    }
+    if (entry.source === 'extension') {
+      warn(`server "${name}" is a Zed extension, which only Zed can run: not imported`)
+      continue
+    }
     const backendName = options.sanitize ? sanitizeName(name) : name
     const backend: JsonObject = { name: backendName }
-    if (typeof entry.command === 'string') {
-      backend.transport = 'stdio'
-      backend.command = portableVariables(entry.command)
-      if (Array.isArray(entry.args))
-        backend.args = entry.args.map((a) => portableVariables(String(a)))
-      if (isObject(entry.env)) backend.env = stringRecord(entry.env)
-      if (typeof entry.cwd === 'string') backend.cwd = portableVariables(entry.cwd)
-    } else if (typeof entry.url === 'string') {
-      const kind = entry.type ?? entry.transport
-      backend.transport = kind === 'sse' ? 'sse' : 'http'
-      backend.url = portableVariables(entry.url)
-      if (isObject(entry.headers)) backend.headers = stringRecord(entry.headers)
-    } else {
+    if (!stdioFrom(entry, backend) && !remoteFrom(entry, backend, name, geminiUrls)) {
       throw new Error(`server "${name}" has neither a "command" nor a "url"`)
     }
+    toolFilters(entry, backend)
+    if (entry.envFile !== undefined)
+      warn(
+        `server "${name}": its envFile is not read by Portico; put the variables it needs in env`,
+      )
     out.push(backend)
   }
   return options.sanitize ? withDistinctNames(out) : out
+}
+
+/** A stdio server: `command` with `args`, `env`, `cwd`, or Zed's `command: { path, … }`. */
+function stdioFrom(entry: JsonObject, backend: JsonObject): boolean {
+  const spec = isObject(entry.command) ? entry.command : entry
+  const command = isObject(entry.command) ? entry.command.path : entry.command
+  if (typeof command !== 'string') return false
+  backend.transport = 'stdio'
+  backend.command = portableVariables(command)
+  if (Array.isArray(spec.args)) backend.args = spec.args.map((a) => portableVariables(String(a)))
+  if (isObject(spec.env) && Object.keys(spec.env).length > 0) backend.env = stringRecord(spec.env)
+  if (typeof entry.cwd === 'string') backend.cwd = portableVariables(entry.cwd)
+  return true
+}
+
+/** A remote server, its transport as the file's client reads it. */
+function remoteFrom(
+  entry: JsonObject,
+  backend: JsonObject,
+  name: string,
+  geminiUrls: boolean,
+): boolean {
+  const url = [entry.url, entry.serverUrl, entry.httpUrl].find((u) => typeof u === 'string')
+  if (typeof url !== 'string') return false
+  backend.transport = transportOf(entry, url, name, geminiUrls)
+  backend.url = portableVariables(url)
+  if (isObject(entry.headers)) backend.headers = stringRecord(entry.headers)
+  return true
+}
+
+const HTTP_TYPES = new Set(['http', 'streamable-http', 'streamableHttp', 'streamable_http'])
+
+function transportOf(entry: JsonObject, url: string, name: string, geminiUrls: boolean): string {
+  const kind = entry.type ?? entry.transport ?? entry.transportType
+  if (/^wss?:\/\//i.test(url)) return 'websocket'
+  if (kind === 'sse') return 'sse'
+  if (typeof kind === 'string' && !HTTP_TYPES.has(kind) && kind !== 'stdio')
+    throw new Error(`server "${name}" has type "${kind}", which Portico cannot connect to`)
+  if (kind === undefined && typeof entry.httpUrl !== 'string' && geminiUrls) return 'sse'
+  return 'http'
+}
+
+/** Tools a client switched off stay off; Gemini's `includeTools` is what is exposed. */
+function toolFilters(entry: JsonObject, backend: JsonObject): void {
+  const names = (value: unknown) =>
+    Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : []
+  const hidden = [...names(entry.disabledTools), ...names(entry.excludeTools)]
+  const included = names(entry.includeTools)
+  if (included.length > 0) backend.expose_tools = included.filter((t) => !hidden.includes(t))
+  else if (hidden.length > 0) backend.hide_tools = hidden
 }
 
 /** Two servers whose names sanitize alike (`my server`, `my-server`) get a number each. */

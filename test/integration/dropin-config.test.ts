@@ -186,7 +186,7 @@ describe('mcp-proxy’s [proxy] keys, loaded', () => {
     )
   })
 
-  it('import_backends adds an mcp.json’s servers, relative to the config file; TOML names win', () => {
+  it('import_backends adds an mcp.json’s enabled servers, relative to the config file; TOML names win', () => {
     const dir = scratchDir('portico-import-')
     writeFileSync(
       join(dir, 'mcp.json'),
@@ -196,6 +196,7 @@ describe('mcp-proxy’s [proxy] keys, loaded', () => {
           files: { command: 'npx', args: ['-y', 'other'] },
           remote: { url: 'http://127.0.0.1:9000/mcp', headers: { 'x-key': 'k' } },
           legacy: { type: 'sse', url: 'http://127.0.0.1:9001/sse' },
+          off: { command: 'npx', args: ['-y', 'switched-off'], disabled: true },
         },
       }),
     )
@@ -218,6 +219,7 @@ describe('mcp-proxy’s [proxy] keys, loaded', () => {
     assert.deepEqual(backends[2]?.args, ['-y', '@modelcontextprotocol/server-memory'])
     assert.deepEqual(backends[3]?.headers, { 'x-key': 'k' })
     assert.deepEqual(loaded.warnings, [
+      `import_backends: ${join(dir, 'mcp.json')}: server "off" is disabled in the file: not imported`,
       `import_backends: "files" of ${join(dir, 'mcp.json')} is skipped: the config file has a backend with that name`,
     ])
   })

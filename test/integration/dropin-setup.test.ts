@@ -284,6 +284,85 @@ describe('portico import', () => {
     }
   })
 
+  it('reads each MCP client’s file as that client means it; what it leaves out is said', () => {
+    const files: Record<string, string> = {
+      // Windsurf: remote servers under serverUrl; a disabled server and disabled tools.
+      'mcp_config.json': JSON.stringify({
+        mcpServers: {
+          remote: { serverUrl: 'https://w.example/mcp', disabledTools: ['delete_all'] },
+          off: { command: 'npx', args: ['-y', 'x'], disabled: true },
+        },
+      }),
+      // Cline: transportType says SSE.
+      'cline_mcp_settings.json': JSON.stringify({
+        mcpServers: { legacy: { url: 'https://c.example/sse', transportType: 'sse' } },
+      }),
+      // Gemini CLI: httpUrl is Streamable HTTP, url its SSE endpoint; tool lists.
+      'settings.json': JSON.stringify({
+        mcpServers: {
+          stream: {
+            httpUrl: 'https://g.example/mcp',
+            includeTools: ['a', 'b'],
+            excludeTools: ['b'],
+          },
+          old: { url: 'https://g.example/sse' },
+        },
+      }),
+      // Zed: context_servers in a JSONC settings file, the old command form, an extension's.
+      'zed.json': `// Zed
+{ "theme": "One",
+  "context_servers": {
+    "git": { "command": { "path": "uvx", "args": ["mcp-server-git"], "env": { "A": "1" } } },
+    "ext": { "source": "extension", "settings": {} },
+  },
+}`,
+      // VS Code: envFile cannot be carried over.
+      'mcp.json': JSON.stringify({
+        servers: { s: { type: 'stdio', command: 'node', args: ['s.js'], envFile: '.env' } },
+      }),
+    }
+    const imported: Record<string, unknown[]> = {}
+    const warnings: string[] = []
+    for (const [name, text] of Object.entries(files)) {
+      const source = join(dir, `clients-${name}`)
+      writeFileSync(source, text)
+      const out = join(dir, `clients-${name}.toml`)
+      const result = runCliSync(['import', source, '-o', out])
+      assert.equal(result.status, 0, result.stderr)
+      warnings.push(...result.stderr.split('\n').filter((l) => l.startsWith('warning:')))
+      const loaded = loadConfig({ file: out, env: {} })
+      imported[name] = (loaded.config.backends ?? []).map((b) => [
+        b.name,
+        b.transport,
+        b.url ?? b.command,
+        [b.hide_tools, b.expose_tools].find((list) => list && list.length > 0) ??
+          (b.env && Object.keys(b.env).length > 0 ? b.env : null),
+      ])
+    }
+    assert.deepEqual(imported, {
+      'mcp_config.json': [['remote', 'http', 'https://w.example/mcp', ['delete_all']]],
+      'cline_mcp_settings.json': [['legacy', 'sse', 'https://c.example/sse', null]],
+      'settings.json': [
+        ['old', 'sse', 'https://g.example/sse', null],
+        ['stream', 'http', 'https://g.example/mcp', ['a']],
+      ],
+      'zed.json': [['git', 'stdio', 'uvx', { A: '1' }]],
+      'mcp.json': [['s', 'stdio', 'node', null]],
+    })
+    const at = (name: string) => join(dir, `clients-${name}`)
+    assert.deepEqual(warnings, [
+      `warning: ${at('mcp_config.json')}: server "off" is disabled in the file: not imported`,
+      `warning: ${at('zed.json')}: server "ext" is a Zed extension, which only Zed can run: not imported`,
+      `warning: ${at('mcp.json')}: server "s": its envFile is not read by Portico; put the variables it needs in env`,
+    ])
+    // A file whose every server is switched off says so instead of writing an empty gateway.
+    const allOff = join(dir, 'clients-all-off.json')
+    writeFileSync(allOff, JSON.stringify({ mcpServers: { a: { command: 'x', disabled: true } } }))
+    const refused = runCliSync(['import', allOff, '-o', '-'])
+    assert.equal(refused.status, 1)
+    assert.match(refused.stderr, /no enabled MCP servers in it/)
+  })
+
   it('names every server so the gateway can route it, even names that clean up alike', () => {
     const source = join(dir, 'clashing.json')
     const servers = ['my server', 'my-server', 'a__b', '__proto__', 'tail_', '日本語', '✓']
