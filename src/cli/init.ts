@@ -32,13 +32,17 @@ interface InitFlags {
 
 const DEFAULT_UPSTREAM = 'http://127.0.0.1:9000/mcp'
 
-/** Where MCP client configs usually are, to offer one as the source of backends. */
+/** Where MCP client configs usually are, with servers in them, to offer one as the source of backends. */
 function knownClientConfigs(cwd: string): string[] {
   const home = homedir()
   return [
     join(cwd, '.mcp.json'),
     join(cwd, 'mcp.json'),
     join(cwd, '.vscode', 'mcp.json'),
+    join(cwd, '.cursor', 'mcp.json'),
+    join(home, '.cursor', 'mcp.json'),
+    join(home, '.codeium', 'windsurf', 'mcp_config.json'),
+    join(home, '.gemini', 'settings.json'),
     join(home, '.config', 'Claude', 'claude_desktop_config.json'),
     join(home, 'Library', 'Application Support', 'Claude', 'claude_desktop_config.json'),
     join(
@@ -46,7 +50,16 @@ function knownClientConfigs(cwd: string): string[] {
       'Claude',
       'claude_desktop_config.json',
     ),
-  ].filter((path) => existsSync(path))
+  ].filter((path) => existsSync(path) && hasServers(path))
+}
+
+/** A settings file (Gemini's, Zed's) may have no MCP servers at all: not worth offering. */
+function hasServers(path: string): boolean {
+  try {
+    return importMcpJson(parseClientJson(readTextFile(path))).length > 0
+  } catch {
+    return false
+  }
 }
 
 export function registerInit(program: Command, name = 'init'): void {

@@ -98,7 +98,11 @@ describe('portico init, through a pseudo-terminal', () => {
     const served = join(cwd, 'served')
     mkdirSync(served)
     const source = claudeDesktopConfig(served)
-    writeFileSync(join(cwd, '.mcp.json'), '{"mcpServers":{}}')
+    writeFileSync(join(cwd, '.mcp.json'), '{"mcpServers":{"local":{"command":"true"}}}')
+    // Cursor's project file is offered; a file with no MCP servers in it is not.
+    mkdirSync(join(cwd, '.cursor'))
+    writeFileSync(join(cwd, '.cursor', 'mcp.json'), '{"mcpServers":{"c":{"url":"http://x/mcp"}}}')
+    writeFileSync(join(cwd, 'mcp.json'), '{"servers":{}}')
     const screen = await wizard(
       cwd,
       [
@@ -123,6 +127,8 @@ describe('portico init, through a pseudo-terminal', () => {
     )
     const listed = join(cwd, '.mcp.json').replace(/[.]/g, '\\.')
     assert.match(screen, new RegExp(`MCP client configs found[^\\n]*\\n\\s+${listed}\\r?\\n`))
+    assert.match(screen, /\.cursor\/mcp\.json/)
+    assert.ok(!screen.includes(join(cwd, 'mcp.json')), 'an mcp.json without servers is offered')
     assert.match(
       screen,
       /Wrote portico\.toml\. Next: portico check -c portico\.toml && portico run -c portico\.toml/,
