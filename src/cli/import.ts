@@ -8,7 +8,7 @@ import { basename } from 'node:path'
 import type { Command } from 'commander'
 import { parse as parseToml, stringify } from 'smol-toml'
 import { ignoredKey } from '../config/dropin.ts'
-import { importMcpJson } from '../config/mcp-json.ts'
+import { codexServers, importMcpJson } from '../config/mcp-json.ts'
 import { NotUtf8Error, parseClientJson, readTextFile } from '../config/text-file.ts'
 import { isObject, type JsonObject } from '../jsonrpc/message.ts'
 import { UserError } from './errors.ts'
@@ -22,7 +22,10 @@ interface ImportFlags {
 export function registerImport(program: Command): void {
   program
     .command('import')
-    .argument('<file>', 'claude_desktop_config.json, .mcp.json, mcp.json or mcpr.toml')
+    .argument(
+      '<file>',
+      'an MCP client config (claude_desktop_config.json, .mcp.json, mcp.json, Codex config.toml, …) or mcpr.toml',
+    )
     .description(
       'Write a commented portico.toml from an MCP client config (each server a backend) or an mcpr.toml',
     )
@@ -31,9 +34,10 @@ export function registerImport(program: Command): void {
     .action(async (file: string, flags: ImportFlags) => {
       const text = readSource(file)
       const notes: string[] = []
+      const warn = (note: string) => notes.push(`${file}: ${note}`)
       const config = /\.toml$/i.test(file)
-        ? fromMcprToml(text, file)
-        : fromMcpJson(text, file, (note) => notes.push(`${file}: ${note}`))
+        ? fromToml(text, file, warn)
+        : fromMcpJson(text, file, warn)
       const warnings = await writeConfig(config, flags.output, flags.force === true)
       for (const warning of [...notes, ...warnings]) process.stderr.write(`warning: ${warning}\n`)
       if (flags.output !== '-')
@@ -53,9 +57,14 @@ function readSource(file: string): string {
 }
 
 function fromMcpJson(text: string, file: string, warn: (note: string) => void): string {
+  return fromClientConfig(() => parseClientJson(text), file, warn)
+}
+
+/** An MCP client's servers (already parsed, or parsed by `read`) as a gateway config. */
+function fromClientConfig(read: () => unknown, file: string, warn: (note: string) => void): string {
   let backends: JsonObject[]
   try {
-    backends = importMcpJson(parseClientJson(text), { sanitize: true, warn })
+    backends = importMcpJson(read(), { sanitize: true, warn })
   } catch (error) {
     throw new UserError(`${file}: ${error instanceof Error ? error.message : String(error)}`)
   }
@@ -83,13 +92,30 @@ const MCPR_SCALARS: ReadonlyArray<[string, string]> = [
   ['admin_bind', 'the admin API (health, backends, metrics) on its own listener'],
 ]
 
-function fromMcprToml(text: string, file: string): string {
+/** mcpr's tables Portico reads as written: [tunnel] by `portico run`, [relay] by `portico relay`. */
+const MCPR_TABLES = ['csp', 'cloud', 'auth', 'tunnel', 'relay']
+/** mcpr's keys that say a TOML file is an mcpr.toml (besides MCPR_SCALARS). */
+const MCPR_KEYS = ['mcp', 'runtime', 'mode', 'logging', 'log_format', 'store', ...MCPR_TABLES]
+
+/** A TOML file: OpenAI Codex's `config.toml` (its `[mcp_servers]`) or an `mcpr.toml`. */
+function fromToml(text: string, file: string, warn: (note: string) => void): string {
   let raw: JsonObject
   try {
     raw = parseToml(text) as JsonObject
   } catch (error) {
     throw new UserError(`${file}: ${error instanceof Error ? error.message.split('\n')[0] : error}`)
   }
+  const codex = codexServers(raw)
+  if (codex) return fromClientConfig(() => codex, file, warn)
+  const known = [...MCPR_KEYS, ...MCPR_SCALARS.map(([key]) => key)]
+  if (!known.some((key) => raw[key] !== undefined))
+    throw new UserError(
+      `${file}: neither an mcpr.toml (no mcp, [csp], [store], …) nor a Codex config.toml (no [mcp_servers])`,
+    )
+  return fromMcprToml(raw, file)
+}
+
+function fromMcprToml(raw: JsonObject, file: string): string {
   const runtime = isObject(raw.runtime) ? raw.runtime : {}
   const value = (key: string) => raw[key] ?? runtime[key]
   const out: string[] = [
@@ -129,9 +155,7 @@ function fromMcprToml(text: string, file: string): string {
       skipped.push(`# ${l}`)
   }
   const tables: JsonObject = {}
-  // [tunnel] is read by `portico run`, [relay] by `portico relay` (mcpr's keys, as written).
-  for (const key of ['csp', 'cloud', 'auth', 'tunnel', 'relay'])
-    if (raw[key] !== undefined) tables[key] = raw[key]
+  for (const key of MCPR_TABLES) if (raw[key] !== undefined) tables[key] = raw[key]
   if (store) {
     const { name: _name, ...rest } = store
     if (Object.keys(rest).length > 0) tables.store = rest

@@ -10,7 +10,7 @@ import { homedir } from 'node:os'
 import { basename, join } from 'node:path'
 import { createInterface, type Interface } from 'node:readline/promises'
 import type { Command } from 'commander'
-import { importMcpJson } from '../config/mcp-json.ts'
+import { codexDocument, importMcpJson } from '../config/mcp-json.ts'
 import { parseClientJson, readTextFile } from '../config/text-file.ts'
 import type { JsonObject } from '../jsonrpc/message.ts'
 import { intOption, UserError } from './errors.ts'
@@ -112,7 +112,10 @@ function fromFlags(flags: InitFlags): ConfigPlan {
 function backendsFrom(file: string): { backends: JsonObject[]; source: string } {
   try {
     const warn = (note: string) => process.stderr.write(`warning: ${file}: ${note}\n`)
-    const backends = importMcpJson(parseClientJson(readTextFile(file)), { sanitize: true, warn })
+    const text = readTextFile(file)
+    // A TOML file here is OpenAI Codex's config.toml; every other client writes JSON.
+    const document = /\.toml$/i.test(file) ? codexDocument(text) : parseClientJson(text)
+    const backends = importMcpJson(document, { sanitize: true, warn })
     if (backends.length === 0) throw new Error('no enabled MCP servers in it')
     return { backends, source: basename(file) }
   } catch (error) {

@@ -12,9 +12,11 @@
  *   extension's (only Zed can run it);
  * - tools switched off (Windsurf's `disabledTools`, Gemini's `excludeTools`) are hidden, and
  *   Gemini's `includeTools` is the list exposed.
+ * OpenAI Codex's TOML file is turned into this form first (`codexServers`).
  * What cannot be carried over (VS Code's and Cursor's `envFile`) is said through `warn`, never
  * dropped silently. Entries are sorted by name, as mcp-proxy imports them.
  */
+import { parse as parseToml } from 'smol-toml'
 import { isObject, type JsonObject } from '../jsonrpc/message.ts'
 
 export interface ImportOptions {
@@ -61,6 +63,56 @@ export function importMcpJson(document: unknown, options: ImportOptions = {}): J
     out.push(backend)
   }
   return options.sanitize ? withDistinctNames(out) : out
+}
+
+/**
+ * OpenAI Codex's `config.toml` (`[mcp_servers.NAME]`) as the JSON form above: its
+ * `bearer_token_env_var` and `env_http_headers` name variables, which become `${NAME}` read
+ * from Portico's environment; `enabled_tools` / `disabled_tools` are the tool lists.
+ */
+export function codexServers(document: JsonObject): JsonObject | undefined {
+  const servers = document.mcp_servers
+  if (!isObject(servers)) return undefined
+  const out: JsonObject = {}
+  for (const [name, entry] of Object.entries(servers)) {
+    if (!isObject(entry)) {
+      out[name] = entry
+      continue
+    }
+    const {
+      bearer_token_env_var: token,
+      http_headers: headers,
+      env_http_headers: envHeaders,
+      enabled_tools: includeTools,
+      disabled_tools: disabledTools,
+      ...rest
+    } = entry
+    const merged: JsonObject = { ...(isObject(headers) ? headers : {}) }
+    if (isObject(envHeaders))
+      for (const [header, variable] of Object.entries(envHeaders))
+        merged[header] = `\${${variable}}`
+    if (typeof token === 'string') merged.Authorization = `Bearer \${${token}}`
+    out[name] = {
+      ...rest,
+      ...(Object.keys(merged).length > 0 ? { headers: merged } : {}),
+      ...(includeTools === undefined ? {} : { includeTools }),
+      ...(disabledTools === undefined ? {} : { disabledTools }),
+    }
+  }
+  return { mcpServers: out }
+}
+
+/** A Codex `config.toml`'s text as the JSON form; throws when it has no `[mcp_servers]`. */
+export function codexDocument(text: string): JsonObject {
+  let raw: JsonObject
+  try {
+    raw = parseToml(text) as JsonObject
+  } catch (error) {
+    throw new Error(error instanceof Error ? error.message.split('\n')[0] : String(error))
+  }
+  const document = codexServers(raw)
+  if (!document) throw new Error('expected [mcp_servers] tables (a Codex config.toml)')
+  return document
 }
 
 /** A stdio server: `command` with `args`, `env`, `cwd`, or Zed's `command: { path, … }`. */

@@ -322,6 +322,21 @@ describe('portico import', () => {
     "ext": { "source": "extension", "settings": {} },
   },
 }`,
+      // OpenAI Codex: TOML, variables named by bearer_token_env_var and env_http_headers.
+      'config.toml': [
+        'model = "o3"',
+        '[mcp_servers.docs]',
+        'command = "npx"',
+        'args = ["-y", "docs-server"]',
+        'disabled_tools = ["purge"]',
+        '[mcp_servers.remote]',
+        'url = "https://x.example/mcp"',
+        'bearer_token_env_var = "X_TOKEN"',
+        'env_http_headers = { "X-Org" = "X_ORG" }',
+        '[mcp_servers.off]',
+        'command = "off"',
+        'enabled = false',
+      ].join('\n'),
       // VS Code: envFile cannot be carried over.
       'mcp.json': JSON.stringify({
         servers: { s: { type: 'stdio', command: 'node', args: ['s.js'], envFile: '.env' } },
@@ -335,8 +350,11 @@ describe('portico import', () => {
       const out = join(dir, `clients-${name}.toml`)
       const result = runCliSync(['import', source, '-o', out])
       assert.equal(result.status, 0, result.stderr)
-      warnings.push(...result.stderr.split('\n').filter((l) => l.startsWith('warning:')))
-      const loaded = loadConfig({ file: out, env: {} })
+      warnings.push(...result.stderr.split('\n').filter((l) => l.startsWith('warning: /')))
+      const loaded = loadConfig({ file: out, env: { X_TOKEN: 'tok', X_ORG: 'org' } })
+      const remote = loaded.config.backends?.find((b) => b.url === 'https://x.example/mcp')
+      if (name === 'config.toml')
+        assert.deepEqual(remote?.headers, { 'X-Org': 'org', Authorization: 'Bearer tok' })
       imported[name] = (loaded.config.backends ?? []).map((b) => [
         b.name,
         b.transport,
@@ -353,12 +371,17 @@ describe('portico import', () => {
         ['stream', 'http', 'https://g.example/mcp', ['a']],
       ],
       'zed.json': [['git', 'stdio', 'uvx', { A: '1' }]],
+      'config.toml': [
+        ['docs', 'stdio', 'npx', ['purge']],
+        ['remote', 'http', 'https://x.example/mcp', null],
+      ],
       'mcp.json': [['s', 'stdio', 'node', null]],
     })
     const at = (name: string) => join(dir, `clients-${name}`)
     assert.deepEqual(warnings, [
       `warning: ${at('mcp_config.json')}: server "off" is disabled in the file: not imported`,
       `warning: ${at('zed.json')}: server "ext" is a Zed extension, which only Zed can run: not imported`,
+      `warning: ${at('config.toml')}: server "off" is disabled in the file: not imported`,
       `warning: ${at('mcp.json')}: server "s": its envFile is not read by Portico; put the variables it needs in env`,
     ])
     // A file whose every server is switched off says so instead of writing an empty gateway.
