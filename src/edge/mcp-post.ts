@@ -7,7 +7,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { ProxyContext } from '../context.ts'
 import { PorticoError } from '../errors.ts'
-import { readBody } from '../http/body.ts'
+import { decodeContentEncoding, readBody, withoutContentEncoding } from '../http/body.ts'
 import { headerValue, requestInfoOf } from '../http/headers.ts'
 import { viaOf } from '../http/via.ts'
 import { decodeBody } from '../jsonrpc/message.ts'
@@ -47,7 +47,13 @@ export async function readCalls(
   let body: Buffer
   try {
     requireJson(req)
-    body = await readBody(req, context.config.max_request_body_size)
+    const limit = context.config.max_request_body_size
+    const received = await readBody(req, limit)
+    // Checked here so that a plain body (nearly every one) costs no extra await.
+    body =
+      req.headers['content-encoding'] === undefined
+        ? received
+        : await decodeContentEncoding(received, req.headers, limit)
     const decoded = decodeBody(body)
     const maxBatch = context.config.security?.max_batch_size
     if (maxBatch !== undefined && decoded.messages.length > maxBatch) {
@@ -56,7 +62,8 @@ export async function readCalls(
       })
     }
     const calls = buildCalls(decoded, {
-      headers: req.headers,
+      // A decoded body is forwarded as JSON: its coding must not be announced upstream.
+      headers: body === received ? req.headers : withoutContentEncoding(req.headers),
       request: requestInfoOf(req),
       signal,
       transport: options.transport,
@@ -64,7 +71,7 @@ export async function readCalls(
       identity: identityOf(req),
       ...(options.sessionId === undefined ? {} : { sessionId: options.sessionId }),
     })
-    return { calls, bytesIn: body.length, signal, batch: decoded.batch }
+    return { calls, bytesIn: received.length, signal, batch: decoded.batch }
   } catch (error) {
     refuse(context, req, res, error, options.transport)
     return undefined

@@ -2,8 +2,9 @@
  * Reading bodies into memory, always with a bound: a client's request body (413 past it) and
  * an upstream's answer (read up to a limit, the rest left to stream).
  */
-import type { IncomingMessage } from 'node:http'
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
 import type { Readable } from 'node:stream'
+import { brotliDecompress, gunzip, inflate, type ZlibOptions } from 'node:zlib'
 import { PorticoError } from '../errors.ts'
 
 /**
@@ -44,6 +45,60 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
         reject(new PorticoError('invalid_request', { message: 'Request body aborted', cause }))
     })
   })
+}
+
+type Decoder = (
+  body: Buffer,
+  options: ZlibOptions,
+  done: (error: Error | null, out: Buffer) => void,
+) => void
+const DECODERS: Record<string, Decoder> = {
+  gzip: gunzip,
+  'x-gzip': gunzip,
+  deflate: inflate,
+  br: brotliDecompress,
+}
+
+/**
+ * A request body as its sender wrote it, before `Content-Encoding` (gzip, deflate, br): some
+ * HTTP clients compress what they POST. Decoded off the event loop (zlib's thread pool), and
+ * bounded by `limit` after decoding too (413), so a small compressed body cannot expand into
+ * gigabytes. Without a coding (or `identity`) the body is returned as it is.
+ */
+export function decodeContentEncoding(
+  body: Buffer,
+  headers: IncomingHttpHeaders,
+  limit: number,
+): Buffer | Promise<Buffer> {
+  const coding = headers['content-encoding']?.trim().toLowerCase()
+  if (coding === undefined || coding === '' || coding === 'identity') return body
+  const decoder = DECODERS[coding]
+  if (decoder === undefined) {
+    throw new PorticoError('unsupported_media_type', {
+      message: `Unsupported Media Type: Content-Encoding "${coding.slice(0, 40)}" (gzip, deflate and br are read)`,
+    })
+  }
+  return new Promise((resolve, reject) => {
+    decoder(body, { maxOutputLength: limit }, (error, out) => {
+      if (error === null) return resolve(out)
+      if (
+        error instanceof RangeError ||
+        (error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE'
+      )
+        return reject(new PorticoError('payload_too_large', { data: { limit } }))
+      reject(
+        new PorticoError('invalid_request', {
+          message: `Invalid Request: the body is not valid ${coding} (Content-Encoding)`,
+        }),
+      )
+    })
+  })
+}
+
+/** The request's headers without `Content-Encoding`, for a body that was decoded. */
+export function withoutContentEncoding(headers: IncomingHttpHeaders): IncomingHttpHeaders {
+  const { 'content-encoding': _coding, ...rest } = headers
+  return rest
 }
 
 /**

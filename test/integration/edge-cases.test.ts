@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict'
 import { request } from 'node:http'
 import { after, before, describe, it } from 'node:test'
+import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib'
 import { type DemoServer, startDemoServer } from '../../demo/server.ts'
 import { type Misbehaving, startMisbehaving } from '../fixtures/misbehaving-upstream.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
@@ -29,6 +30,16 @@ async function post(url: string, body: string, headers: Record<string, string> =
     text,
     json: (isJson && text ? JSON.parse(text) : {}) as Record<string, unknown>,
   }
+}
+
+/** A POST of raw bytes with a Content-Encoding. */
+async function postBytes(url: string, body: Buffer, coding: string) {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { ...MCP_HEADERS, 'content-encoding': coding },
+    body,
+  })
+  return { status: response.status, text: await response.text() }
 }
 
 /** node:http rather than fetch: fetch refuses to send hop-by-hop headers at all. */
@@ -100,6 +111,48 @@ describe('bad input and failures', () => {
     assert.equal(wrongVersion.status, 400)
     assert.equal((wrongVersion.json.error as { code: number }).code, -32600)
     assert.equal(wrongVersion.json.id, 'v1')
+  })
+
+  it('reads gzip, deflate and br bodies; refuses other codings, broken ones and bombs clearly', async () => {
+    const initialize = (id: number) =>
+      Buffer.from(
+        JSON.stringify({
+          jsonrpc: '2.0',
+          id,
+          method: 'initialize',
+          params: {
+            protocolVersion: '2025-06-18',
+            capabilities: {},
+            clientInfo: { name: 'gzip', version: '1' },
+          },
+        }),
+      )
+    const codings: Array<[string, (body: Buffer) => Buffer]> = [
+      ['gzip', gzipSync],
+      ['deflate', deflateSync],
+      ['br', brotliCompressSync],
+    ]
+    for (const [index, [coding, encode]] of codings.entries()) {
+      // The upstream gets plain JSON without the coding: it answers the ping.
+      const answer = await postBytes(portico.url, encode(initialize(index + 1)), coding)
+      assert.equal(answer.status, 200, `${coding}: ${answer.text}`)
+      const data = answer.text.replace(/^[\s\S]*?data: /, '')
+      const reply = JSON.parse(data) as { id: number; result: { serverInfo: unknown } }
+      assert.equal(reply.id, index + 1)
+      assert.ok(reply.result.serverInfo, answer.text)
+    }
+    const broken = await postBytes(portico.url, initialize(9), 'gzip')
+    assert.equal(broken.status, 400)
+    assert.match(broken.text, /-32600.*not valid gzip/)
+    const unknown = await postBytes(portico.url, initialize(9), 'zstd')
+    assert.equal(unknown.status, 415)
+    assert.match(unknown.text, /Content-Encoding \\"zstd\\"/)
+    // 500 KB of spaces is about 0.5 KB gzipped: under the 1,024-byte limit compressed, far over
+    // it decoded.
+    const bomb = gzipSync(Buffer.concat([initialize(10), Buffer.alloc(500_000, ' ')]))
+    assert.ok(bomb.length < 1024, String(bomb.length))
+    const refused = await postBytes(portico.url, bomb, 'gzip')
+    assert.equal(refused.status, 413)
   })
 
   it('answers a body over the limit with 413', async () => {

@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
+import { gzipSync } from 'node:zlib'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
@@ -340,6 +341,32 @@ describe('gateway: statuses from the reason table', () => {
         events.some((e) => e.type === 'exchange' && e.method === 'DELETE' && e.reason === reason),
       ),
     )
+  })
+
+  it('reads a gzip body, and refuses one that decodes past the body limit with 413', async () => {
+    const body = (id: number, padding = 0) =>
+      gzipSync(
+        JSON.stringify({
+          jsonrpc: '2.0',
+          id,
+          method: 'initialize',
+          params: {
+            protocolVersion: '2025-06-18',
+            capabilities: {},
+            clientInfo: { name: 'gzip'.padEnd(padding + 4, ' '), version: '1' },
+          },
+        }),
+      )
+    const headers = { ...MCP_ACCEPT, 'content-encoding': 'gzip' }
+    const read = await fetch(gateway.url, { method: 'POST', headers, body: body(21) })
+    assert.equal(read.status, 200)
+    const answer = (await read.json()) as { id: number; result: { serverInfo: unknown } }
+    assert.equal(answer.id, 21)
+    assert.ok(answer.result.serverInfo)
+    const bomb = body(22, 8 * 1024 * 1024)
+    assert.ok(bomb.length < 64 * 1024, String(bomb.length))
+    const refused = await fetch(gateway.url, { method: 'POST', headers, body: bomb })
+    assert.equal(refused.status, 413)
   })
 
   it('answers a lone invalid message that carries an id with that id (and a batch without one)', async () => {
