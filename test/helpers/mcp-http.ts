@@ -6,25 +6,29 @@ export const MCP_ACCEPT = {
   accept: 'application/json, text/event-stream',
 }
 
-/** A raw `initialize` POST; the caller reads the answer (status, headers, body). */
-export function postInitialize(
-  url: string,
-  options: { id?: number | string; protocolVersion?: string; client?: string } = {},
-): Promise<Response> {
-  return fetch(url, {
-    method: 'POST',
-    headers: MCP_ACCEPT,
-    body: JSON.stringify({
-      jsonrpc: '2.0',
-      id: options.id ?? 0,
-      method: 'initialize',
-      params: {
-        protocolVersion: options.protocolVersion ?? '2025-11-25',
-        capabilities: {},
-        clientInfo: { name: options.client ?? 'raw-test', version: '1' },
-      },
-    }),
+interface InitializeOptions {
+  id?: number | string
+  protocolVersion?: string
+  client?: string
+}
+
+/** The text of an `initialize` request. */
+export function initializeBody(options: InitializeOptions = {}): string {
+  return JSON.stringify({
+    jsonrpc: '2.0',
+    id: options.id ?? 0,
+    method: 'initialize',
+    params: {
+      protocolVersion: options.protocolVersion ?? '2025-11-25',
+      capabilities: {},
+      clientInfo: { name: options.client ?? 'raw-test', version: '1' },
+    },
   })
+}
+
+/** A raw `initialize` POST; the caller reads the answer (status, headers, body). */
+export function postInitialize(url: string, options: InitializeOptions = {}): Promise<Response> {
+  return fetch(url, { method: 'POST', headers: MCP_ACCEPT, body: initializeBody(options) })
 }
 
 /** Runs `initialize` + `notifications/initialized`; returns the session id. */

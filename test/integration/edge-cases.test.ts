@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test'
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib'
 import { type DemoServer, startDemoServer } from '../../demo/server.ts'
 import { type Misbehaving, startMisbehaving } from '../fixtures/misbehaving-upstream.ts'
+import { initializeBody } from '../helpers/mcp-http.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
 import { REFUSED_ORIGIN } from '../helpers/ports.ts'
 import { until } from '../helpers/wait.ts'
@@ -114,19 +115,7 @@ describe('bad input and failures', () => {
   })
 
   it('reads gzip, deflate and br bodies; refuses other codings, broken ones and bombs clearly', async () => {
-    const initialize = (id: number) =>
-      Buffer.from(
-        JSON.stringify({
-          jsonrpc: '2.0',
-          id,
-          method: 'initialize',
-          params: {
-            protocolVersion: '2025-06-18',
-            capabilities: {},
-            clientInfo: { name: 'gzip', version: '1' },
-          },
-        }),
-      )
+    const initialize = (id: number) => Buffer.from(initializeBody({ id, client: 'gzip' }))
     const codings: Array<[string, (body: Buffer) => Buffer]> = [
       ['gzip', gzipSync],
       ['deflate', deflateSync],

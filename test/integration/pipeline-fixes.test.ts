@@ -13,7 +13,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import type { Middleware } from '../../src/pipeline/compose.ts'
 import { type Misbehaving, startMisbehaving } from '../fixtures/misbehaving-upstream.ts'
 import { type StoreUpstream, startStoreUpstream } from '../fixtures/store-upstream.ts'
-import { MCP_ACCEPT, openSession, postInitialize } from '../helpers/mcp-http.ts'
+import { initializeBody, MCP_ACCEPT, openSession, postInitialize } from '../helpers/mcp-http.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
 import { REFUSED_ORIGIN } from '../helpers/ports.ts'
 
@@ -345,18 +345,7 @@ describe('gateway: statuses from the reason table', () => {
 
   it('reads a gzip body, and refuses one that decodes past the body limit with 413', async () => {
     const body = (id: number, padding = 0) =>
-      gzipSync(
-        JSON.stringify({
-          jsonrpc: '2.0',
-          id,
-          method: 'initialize',
-          params: {
-            protocolVersion: '2025-06-18',
-            capabilities: {},
-            clientInfo: { name: 'gzip'.padEnd(padding + 4, ' '), version: '1' },
-          },
-        }),
-      )
+      gzipSync(initializeBody({ id, client: 'gzip'.padEnd(padding + 4, ' ') }))
     const headers = { ...MCP_ACCEPT, 'content-encoding': 'gzip' }
     const read = await fetch(gateway.url, { method: 'POST', headers, body: body(21) })
     assert.equal(read.status, 200)
