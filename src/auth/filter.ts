@@ -9,6 +9,7 @@
  */
 import type { IncomingMessage } from 'node:http'
 import { PorticoError } from '../errors.ts'
+import { isCorsPreflight } from '../http/headers.ts'
 import { attachIdentity, isForwardable } from '../pipeline/identity.ts'
 import type { Authenticator, Verified } from './authenticator.ts'
 import type { SessionOwners } from './sessions.ts'
@@ -97,17 +98,4 @@ function withoutTokens(value: string | string[], names: readonly string[]): stri
     .map((token) => token.trim())
     .filter((token) => token !== '' && !named.has(token.toLowerCase()))
     .join(', ')
-}
-
-/**
- * A browser's CORS preflight: `OPTIONS` asking `Access-Control-Request-Method`, with no body.
- * Browsers send it without credentials, so it passes unauthenticated; any other `OPTIONS` (one
- * a script writes, with a body) is a request like the rest and needs a credential.
- */
-function isCorsPreflight(req: IncomingMessage): boolean {
-  if (req.method !== 'OPTIONS' || req.headers['access-control-request-method'] === undefined) {
-    return false
-  }
-  const length = req.headers['content-length']
-  return (length === undefined || length === '0') && req.headers['transfer-encoding'] === undefined
 }

@@ -8,18 +8,24 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { ProxyContext } from '../context.ts'
 import { PorticoError } from '../errors.ts'
+import { isCorsPreflight } from '../http/headers.ts'
 import type { Transport } from '../observe/event.ts'
 import type { Call } from '../pipeline/call.ts'
 import { errorReply } from '../pipeline/compose.ts'
+import { allowOrigin, answerPreflight } from './cors.ts'
 import { pathOf, refuse } from './exchange.ts'
 import { type HttpFilter, runFilters } from './filters.ts'
 import { servePost } from './mcp-post.ts'
+import { originCheck } from './origin.ts'
 import { sendError, sendJson } from './send.ts'
 
 export type RouteHandler = (req: IncomingMessage, res: ServerResponse) => Promise<void> | void
 
 export interface Routes {
-  /** The MCP endpoint, by method; other methods get 405 (OPTIONS may be served). */
+  /**
+   * The MCP endpoint, by method; other methods get 405. CORS preflights are answered by the
+   * router (cors.ts); `options` serves any other OPTIONS.
+   */
   mcp: {
     post: RouteHandler
     get: RouteHandler
@@ -112,12 +118,17 @@ export function createRouter(
   const mounts = extras.mounts ?? []
   const { mcp_path: mcpPath, sse_path: ssePath } = context.config
   const allow = routes.mcp.options ? 'GET, POST, DELETE, OPTIONS' : 'GET, POST, DELETE'
+  const corsOrigin = originCheck(context.config.allowed_origins)
 
   /** Routes one request; synchronous until a filter or handler has something to wait for. */
   function dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> | void {
     const pathname = pathOf(req)
     const isMcp = pathname === mcpPath || (moreMcpPaths.size > 0 && moreMcpPaths.has(pathname))
     if (isMcp && ops.isServing()) {
+      allowOrigin(req, res, corsOrigin)
+      if (isCorsPreflight(req)) {
+        return guarded(filters.mcp, 'streamable-http', answerPreflight, req, res)
+      }
       const handler = mcpHandler(req.method)
       if (handler === undefined) {
         const error = new PorticoError('method_not_allowed', { headers: { allow } })
@@ -141,11 +152,15 @@ export function createRouter(
     const open = publicRoutes.get(pathname)
     if (open !== undefined) return open(req, res)
     const legacy = routes.legacy
-    if (legacy !== undefined && pathname === ssePath && req.method === 'GET') {
-      return guarded(filters.mcp, 'sse', legacy.stream, req, res)
-    }
-    if (legacy !== undefined && req.method === 'POST' && legacy.isMessagePath(pathname)) {
-      return guarded(filters.mcp, 'sse', legacy.post, req, res)
+    if (legacy !== undefined && (pathname === ssePath || legacy.isMessagePath(pathname))) {
+      allowOrigin(req, res, corsOrigin)
+      if (isCorsPreflight(req)) return guarded(filters.mcp, 'sse', answerPreflight, req, res)
+      if (pathname === ssePath && req.method === 'GET') {
+        return guarded(filters.mcp, 'sse', legacy.stream, req, res)
+      }
+      if (req.method === 'POST' && legacy.isMessagePath(pathname)) {
+        return guarded(filters.mcp, 'sse', legacy.post, req, res)
+      }
     }
     if (routes.other === undefined) {
       return refuse(context, req, res, new PorticoError('not_found'), 'http')

@@ -131,3 +131,16 @@ export function headerValue(
 }
 
 export type { OutgoingHttpHeaders }
+
+/**
+ * A browser's CORS preflight: `OPTIONS` asking `Access-Control-Request-Method`, with no body.
+ * It carries no credentials, so authentication lets it through; any other `OPTIONS` (one
+ * a script writes, with a body) is a request like the rest.
+ */
+export function isCorsPreflight(req: IncomingMessage): boolean {
+  if (req.method !== 'OPTIONS' || req.headers['access-control-request-method'] === undefined) {
+    return false
+  }
+  const length = req.headers['content-length']
+  return (length === undefined || length === '0') && req.headers['transfer-encoding'] === undefined
+}

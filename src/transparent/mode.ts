@@ -83,7 +83,7 @@ export function transparentMode(
             servePost(context, req, res, handle, { transport: 'streamable-http' }),
           get: stream,
           delete: stream,
-          // CORS preflights go to the upstream's endpoint unchanged.
+          // CORS preflights are answered by the router; any other OPTIONS goes to the upstream.
           options: (req, res) => forwardRaw(context, req, res, endpointUrl(url, req)),
         },
         legacy: {
