@@ -57,6 +57,10 @@ function portFromEnv(value: string | undefined): number | undefined {
   return port
 }
 
+/**
+ * The demo runs from a clone (`npm start`), where `portico` is not on the PATH: `npx portico`
+ * runs the clone's own command.
+ */
 function demoBanner(url: string, upstream: string, storePath?: string): string {
   const db = storePath ? ` --db ${storePath}` : ''
   return `Portico listening on ${url} (upstream ${upstream}, the bundled demo server)
@@ -66,8 +70,8 @@ Try it:
   npx @modelcontextprotocol/inspector --cli ${url} --transport http --method tools/call --tool-name add --tool-arg a=2 --tool-arg b=3
   curl -s ${url.replace(/\/mcp$/, '/healthz')}
 
-Then see what happened (recorded to ${storePath ?? 'nowhere: store disabled'}):
-  portico status${db}    portico logs${db}    portico sessions${db}    portico schema${db}
+Then see what happened (recorded to ${storePath ?? 'nowhere: store disabled'}), from this folder:
+  npx portico status${db}    npx portico logs${db}    npx portico sessions${db}
 
 Each exchange is printed below. Press Ctrl+C to stop.
 `

@@ -143,6 +143,8 @@ describe('portico CLI', () => {
     try {
       assert.match(portico.output(), /the bundled demo server/)
       assert.match(portico.output(), /inspector --cli http:\/\/127\.0\.0\.1:\d+\/mcp/)
+      // From a clone `portico` is not on the PATH: the banner says `npx portico` (the clone's own).
+      assert.match(portico.output(), /^ {2}npx portico status --db \S+ {4}npx portico logs/m)
       const client = new Client({ name: 'demo-test', version: '1' })
       await client.connect(new StreamableHTTPClientTransport(new URL(portico.url)))
       const { tools } = await client.listTools()
