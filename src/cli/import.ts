@@ -17,6 +17,7 @@ import { renderConfig, writeConfig } from './write-config.ts'
 interface ImportFlags {
   output: string
   force?: boolean
+  project?: string
 }
 
 export function registerImport(program: Command): void {
@@ -31,15 +32,19 @@ export function registerImport(program: Command): void {
     )
     .option('-o, --output <file>', 'where to write ("-" for stdout)', 'portico.toml')
     .option('--force', 'replace the output file if it exists')
+    .option(
+      '--project <path>',
+      "Claude Code's ~/.claude.json: that project's servers too (its local scope)",
+    )
     .action(async (file: string, flags: ImportFlags) => {
       const text = readSource(file)
-      const notes: string[] = []
-      const warn = (note: string) => notes.push(`${file}: ${note}`)
+      // Said at once: what the file leaves out explains an import that finds nothing to write.
+      const warn = (note: string) => process.stderr.write(`warning: ${file}: ${note}\n`)
       const config = /\.toml$/i.test(file)
         ? fromToml(text, file, warn)
-        : fromMcpJson(text, file, warn)
+        : fromMcpJson(text, file, warn, flags.project)
       const warnings = await writeConfig(config, flags.output, flags.force === true)
-      for (const warning of [...notes, ...warnings]) process.stderr.write(`warning: ${warning}\n`)
+      for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`)
       if (flags.output !== '-')
         process.stderr.write(
           `wrote ${flags.output}: check it with portico check -c ${flags.output}\n`,
@@ -56,15 +61,26 @@ function readSource(file: string): string {
   }
 }
 
-function fromMcpJson(text: string, file: string, warn: (note: string) => void): string {
-  return fromClientConfig(() => parseClientJson(text), file, warn)
+function fromMcpJson(
+  text: string,
+  file: string,
+  warn: (note: string) => void,
+  project?: string,
+): string {
+  return fromClientConfig(() => parseClientJson(text), file, warn, project)
 }
 
 /** An MCP client's servers (already parsed, or parsed by `read`) as a gateway config. */
-function fromClientConfig(read: () => unknown, file: string, warn: (note: string) => void): string {
+function fromClientConfig(
+  read: () => unknown,
+  file: string,
+  warn: (note: string) => void,
+  project?: string,
+): string {
   let backends: JsonObject[]
   try {
-    backends = importMcpJson(read(), { sanitize: true, warn })
+    const options = { sanitize: true, warn, ...(project === undefined ? {} : { project }) }
+    backends = importMcpJson(read(), options)
   } catch (error) {
     throw new UserError(`${file}: ${error instanceof Error ? error.message : String(error)}`)
   }

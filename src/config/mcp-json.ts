@@ -27,15 +27,57 @@ export interface ImportOptions {
   sanitize?: boolean
   /** Told what of the file is left out or not carried over (a disabled server, `envFile`). */
   warn?: (message: string) => void
+  /**
+   * Claude Code's `~/.claude.json`: also import this project's servers (`projects[PATH]`,
+   * the "local" scope), beside the file's own (the "user" scope).
+   */
+  project?: string
+}
+
+/**
+ * The file's servers' object. Claude Code's `~/.claude.json` keeps servers per project too
+ * (`projects[PATH].mcpServers`): those of `project` join the file's own, and the others are
+ * named in a warning, never imported unasked (two projects may name different servers alike).
+ */
+function serversOf(
+  document: JsonObject,
+  project: string | undefined,
+  warn: (message: string) => void,
+): JsonObject {
+  const own = document.mcpServers ?? document.servers ?? document.context_servers
+  const projects = isObject(document.projects) ? document.projects : undefined
+  if (projects === undefined) {
+    if (project !== undefined)
+      throw new Error('it has no "projects" (--project is for ~/.claude.json)')
+    if (!isObject(own))
+      throw new Error('expected a "mcpServers" (or "servers", or Zed\'s "context_servers") object')
+    return own
+  }
+  const servers: JsonObject = { ...(isObject(own) ? own : {}) }
+  if (project !== undefined) {
+    const chosen = projects[project]
+    if (!isObject(chosen)) throw new Error(`it has no project "${project}"`)
+    if (isObject(chosen.mcpServers)) Object.assign(servers, chosen.mcpServers)
+  }
+  const others = Object.entries(projects)
+    .filter(([path, entry]) => path !== project && isObject(entry) && isObject(entry.mcpServers))
+    .filter(([, entry]) => Object.keys((entry as JsonObject).mcpServers as JsonObject).length > 0)
+    .map(([path]) => path)
+  if (others.length > 0) {
+    const shown = others.slice(0, 5).join(', ')
+    const more = others.length > 5 ? ` and ${others.length - 5} more` : ''
+    warn(
+      `servers of projects ${shown}${more} are not imported (portico import --project PATH imports one)`,
+    )
+  }
+  return servers
 }
 
 /** The servers of an MCP client config, as `[[backends]]` tables. Throws on a bad entry. */
 export function importMcpJson(document: unknown, options: ImportOptions = {}): JsonObject[] {
   if (!isObject(document)) throw new Error('expected a JSON object')
-  const servers = document.mcpServers ?? document.servers ?? document.context_servers
-  if (!isObject(servers))
-    throw new Error('expected a "mcpServers" (or "servers", or Zed\'s "context_servers") object')
   const warn = options.warn ?? (() => {})
+  const servers = serversOf(document, options.project, warn)
   // Gemini CLI names Streamable HTTP `httpUrl` and keeps `url` for its SSE endpoints.
   const geminiUrls = Object.values(servers).some((entry) => isObject(entry) && 'httpUrl' in entry)
   const out: JsonObject[] = []

@@ -384,6 +384,37 @@ describe('portico import', () => {
       `warning: ${at('config.toml')}: server "off" is disabled in the file: not imported`,
       `warning: ${at('mcp.json')}: server "s": its envFile is not read by Portico; put the variables it needs in env`,
     ])
+    // Claude Code's ~/.claude.json: servers per project are imported for the project asked for.
+    const claude = join(dir, 'clients-claude.json')
+    writeFileSync(
+      claude,
+      JSON.stringify({
+        mcpServers: { mine: { command: 'mine' } },
+        projects: {
+          '/home/me/app': { mcpServers: { db: { type: 'stdio', command: 'db-mcp' } } },
+          '/home/me/site': { mcpServers: { web: { type: 'http', url: 'https://w.example/mcp' } } },
+        },
+      }),
+    )
+    const plain = runCliSync(['import', claude, '-o', '-'])
+    assert.equal(plain.status, 0, plain.stderr)
+    assert.match(plain.stdout, /name = "mine"/)
+    assert.doesNotMatch(plain.stdout, /name = "(db|web)"/)
+    assert.match(
+      plain.stderr,
+      /servers of projects \/home\/me\/app, \/home\/me\/site are not imported \(portico import --project PATH imports one\)/,
+    )
+    const app = runCliSync(['import', claude, '--project', '/home/me/app', '-o', '-'])
+    assert.equal(app.status, 0, app.stderr)
+    assert.deepEqual(
+      [...app.stdout.matchAll(/^name = "(\w+)"$/gm)].map((m) => m[1]),
+      ['db', 'mine'],
+    )
+    assert.match(app.stderr, /servers of projects \/home\/me\/site are not imported/)
+    const missing = runCliSync(['import', claude, '--project', '/nope', '-o', '-'])
+    assert.equal(missing.status, 1)
+    assert.match(missing.stderr, /it has no project "\/nope"/)
+
     // A file whose every server is switched off says so instead of writing an empty gateway.
     const allOff = join(dir, 'clients-all-off.json')
     writeFileSync(allOff, JSON.stringify({ mcpServers: { a: { command: 'x', disabled: true } } }))
