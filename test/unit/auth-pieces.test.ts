@@ -131,10 +131,15 @@ describe('policy and the authorization middleware', () => {
       'file:///tmp/%2e%2e/etc/passwd',
       'file:////etc/passwd',
       'file://localhost/etc/passwd',
+      // Percent-escapes of plain letters and of dot segments, as fileURLToPath decodes them.
+      'file:///%65tc/passwd',
+      'file:///%65%74%63/%70asswd',
+      'file:///tmp/%2E%2E%2Fetc/passwd',
     ]) {
       assert.ok(!policy.allows(reader, 'resource', uri), uri)
     }
     assert.ok(policy.allows(reader, 'resource', 'file:///tmp/notes.txt'))
+    assert.ok(policy.allows(reader, 'resource', 'file:///tmp/my%20notes.txt'))
     assert.ok(policy.allows(reader, 'prompt', 'any'))
     assert.ok(policy.allows(nobody, 'tool', 'files__write'), 'no role: unrestricted')
     assert.ok(!policy.allows(nobody, 'tool', 'portico__config'))
