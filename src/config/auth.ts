@@ -185,8 +185,11 @@ export const securitySchema = z
   .strictObject({
     /** Largest `tools/call` arguments, in bytes of their JSON. */
     max_argument_size: z.number().int().positive().optional(),
-    /** The credential of admin surfaces (the `portico__*` tools). */
-    admin_token: secret.optional(),
+    /**
+     * The credential of admin surfaces (the `portico__*` tools, and the admin API, dashboard and
+     * `/metrics` when `[admin] token` is unset): as long as `[admin] token` must be.
+     */
+    admin_token: secret.min(16, 'an admin token needs at least 16 characters').optional(),
     /** Validate `tools/call` arguments against the tool's `inputSchema` (ajv). */
     validate_arguments: z.boolean().default(false),
     /** Most messages in one JSON-RPC batch. */

@@ -20,7 +20,7 @@ import { serverBin } from '../helpers/mcp-servers.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
 import { bearer, request, rpc } from '../helpers/rpc.ts'
 
-const ADMIN_TOKEN = 'admin-secret'
+const ADMIN_TOKEN = 'admin-secret-0123456789'
 
 /** The reference server, as the `everything` backend over stdio. */
 const EVERYTHING = {

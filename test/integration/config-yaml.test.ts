@@ -16,7 +16,11 @@ import { scratchDir } from '../helpers/scratch.ts'
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..')
 const SEEDS = join(ROOT, 'test', 'fixtures', 'seeds')
-const ENV = { GITHUB_TOKEN: 'ghp_test', BACKEND_TOKEN: 'backend-test', ADMIN_TOKEN: 'admin-test' }
+const ENV = {
+  GITHUB_TOKEN: 'ghp_test',
+  BACKEND_TOKEN: 'backend-test',
+  ADMIN_TOKEN: 'admin-test-0123456789',
+}
 
 /** `name` written in a folder of its own (the file's stem names the proxy). */
 function written(name: string, text: string): string {

@@ -19,7 +19,7 @@ const SEEDS = join(ROOT, 'test', 'fixtures', 'seeds')
 const SECRETS = {
   GITHUB_TOKEN: 'ghp_test',
   BACKEND_TOKEN: 'backend-test',
-  ADMIN_TOKEN: 'admin-test',
+  ADMIN_TOKEN: 'admin-test-0123456789',
 }
 
 const SEPARATOR_WARNING =

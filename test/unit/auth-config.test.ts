@@ -185,8 +185,13 @@ describe('[auth] rejections (mcp-proxy rules and fail closed)', () => {
     ],
     [
       'admin_token without [auth] (it would protect nothing)',
-      `${GATEWAY}[security]\nadmin_token = "x"\n`,
+      `${GATEWAY}[security]\nadmin_token = "x-long-enough-secret"\n`,
       /admin_token needs \[auth\]/,
+    ],
+    [
+      'an admin_token anyone could guess (it opens the admin API)',
+      `${GATEWAY}[auth]\ntokens = ["a"]\n[security]\nadmin_token = "a"\n`,
+      /security\.admin_token: an admin token needs at least 16 characters/,
     ],
     [
       'OAuth keys with type = "bearer" (they would do nothing)',
