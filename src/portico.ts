@@ -200,6 +200,7 @@ export function createPortico(input: Config | ConfigInput, options: PorticoOptio
       status,
       exchangesInFlight: () => server.inFlight,
       filters: user,
+      addressFilters: security?.addressFilters ?? [],
     }),
   )
   return server

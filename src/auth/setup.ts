@@ -24,6 +24,11 @@ export type PublicRoute = (req: IncomingMessage, res: ServerResponse) => void
 export interface Security {
   /** Filters of the MCP endpoint and of every other path (same list: auth covers both). */
   filters: RequestFilter[]
+  /**
+   * The client address rules alone (`allow_ips`, `deny_ips`), for the admin API, the dashboard
+   * and `/metrics`, which have their own credential instead of `[auth]`.
+   */
+  addressFilters: RequestFilter[]
   /** Global middleware, outermost first, run before user middleware. */
   middleware: Middleware[]
   /** Routes served without filters: the protected resource metadata. */
@@ -53,9 +58,11 @@ export function securityFromConfig(
     deny: security?.deny_ips ?? [],
     trustedProxies: security?.trusted_proxies ?? [],
   })
+  const addressFilters: RequestFilter[] = []
   if (security !== undefined && (security.allow_ips.length > 0 || security.deny_ips.length > 0)) {
-    filters.push((req) => ip.check(req))
+    addressFilters.push((req) => ip.check(req))
   }
+  filters.push(...addressFilters)
   let authenticator: Authenticator | undefined
   if (auth !== undefined) {
     authenticator = new Authenticator(config, auth)
@@ -97,6 +104,7 @@ export function securityFromConfig(
   const found = authenticator
   return {
     filters,
+    addressFilters,
     middleware,
     routes,
     mcpPaths,

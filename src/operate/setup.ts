@@ -162,7 +162,7 @@ export class Operate {
     if (metrics !== undefined) {
       mounts.push({
         path: config.observability.metrics.path,
-        filters: [adminFilter(credential, false)],
+        filters: [...parts.addressFilters, adminFilter(credential, false)],
         handler: async (_req, res) => {
           const body = await metrics.render()
           res.writeHead(200, { 'content-type': metrics.contentType }).end(body)
@@ -170,12 +170,14 @@ export class Operate {
       })
     }
     if (config.dashboard.enabled)
-      mounts.push(...this.#dashboardMounts(credential, parts.filters, fleet))
+      mounts.push(
+        ...this.#dashboardMounts(credential, [...parts.addressFilters, ...parts.filters], fleet),
+      )
     const placement = adminPlacement(config)
     if (placement === undefined) return mounts
     const admin: Mount = {
       path: '/admin/',
-      filters: [adminFilter(credential), ...parts.filters],
+      filters: [...parts.addressFilters, adminFilter(credential), ...parts.filters],
       handler: adminApi({
         fleet,
         status: parts.status,
@@ -262,6 +264,8 @@ export interface AttachParts {
   exchangesInFlight: () => number
   /** Library-mode filters (they guard the admin API too). */
   filters: readonly HttpFilter[]
+  /** `allow_ips` / `deny_ips`: every mount (admin API, dashboard, `/metrics`) obeys them. */
+  addressFilters: readonly HttpFilter[]
 }
 
 /** The admin API on its own listener (`admin_bind`, mcpr's key). */

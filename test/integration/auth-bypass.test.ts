@@ -464,6 +464,8 @@ describe('forward_auth passes on a token an authorization server issued (gateway
   })
 })
 
+const ADMIN_API_TOKEN = 'admin-api-token-0123456789'
+
 describe('client address rules (real sockets)', () => {
   let probe: Served
   let portico: RunningPortico
@@ -473,6 +475,9 @@ describe('client address rules (real sockets)', () => {
     portico = await startPortico({
       upstream: probe.url,
       security: { allow_ips: ['203.0.113.0/24'], trusted_proxies: ['127.0.0.1'] },
+      admin: { enabled: true, token: ADMIN_API_TOKEN },
+      observability: { metrics: { enabled: true } },
+      dashboard: { enabled: true },
     })
   })
   after(async () => {
@@ -492,6 +497,20 @@ describe('client address rules (real sockets)', () => {
       (events) =>
         events.filter((e) => e.type === 'exchange' && e.reason === 'forbidden').length >= 2,
     )
+  })
+
+  it('holds the admin API, the dashboard API and /metrics to the same address rules', async () => {
+    const origin = new URL(portico.url).origin
+    const auth = { authorization: `Bearer ${ADMIN_API_TOKEN}` }
+    for (const path of ['/admin/health', '/admin/config', '/_portico/api/overview', '/metrics']) {
+      const refused = await fetch(`${origin}${path}`, { headers: auth })
+      assert.equal(refused.status, 403, path)
+      assert.match(await refused.text(), /client address not allowed/, path)
+      const admitted = await fetch(`${origin}${path}`, {
+        headers: { ...auth, 'x-forwarded-for': '203.0.113.5' },
+      })
+      assert.equal(admitted.status, 200, `${path}: ${await admitted.text()}`)
+    }
   })
 })
 
