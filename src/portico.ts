@@ -175,7 +175,12 @@ export function createPortico(input: Config | ConfigInput, options: PorticoOptio
   }
   const rateLimit =
     config.proxy.rate_limit && globalRateLimit(config.proxy.rate_limit, clock, shared)
-  const security = securityFromConfig(config, logger, context.proxy)
+  const security = securityFromConfig(
+    config,
+    logger,
+    context.proxy,
+    gateway && ((kind, name) => gateway?.exposedName(kind, name)),
+  )
   const middleware = globalChain({
     observe: operate.middleware,
     security: security?.middleware ?? [],

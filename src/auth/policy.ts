@@ -57,7 +57,15 @@ function compile(
   }
 }
 
+/**
+ * The name clients see for a tool or prompt callable as `name`, when it differs: the gateway
+ * routes an aliased tool's original name too, and the alias is the name roles are written for.
+ */
+export type ExposedName = (kind: 'tool' | 'prompt', name: string) => string | undefined
+
 export class Policy {
+  /** In gateway mode: how the gateway names what it routes (see ExposedName). */
+  exposedName: ExposedName | undefined
   readonly #roles = new Map<string, CompiledRole>()
   readonly #profiles = new Map<string, CompiledRole>()
   readonly #adminPrefix: string | undefined
@@ -123,6 +131,13 @@ export class Policy {
       // must catch. The URI is allowed only if its resolved spelling is allowed too.
       const resolved = resolvedUri(name)
       if (resolved !== name && !this.#allowsName(identity, kind, resolved, profile)) return false
+    } else if (this.exposedName !== undefined) {
+      // Called by an aliased tool's original name: judged under its alias as well, so a role
+      // that denies the alias denies the tool under either name.
+      const exposed = this.exposedName(kind, name)
+      if (exposed !== undefined && exposed !== name) {
+        if (!this.#allowsName(identity, kind, exposed, profile)) return false
+      }
     }
     return this.#allowsName(identity, kind, name, profile)
   }

@@ -16,7 +16,7 @@ import { authorize } from './authorize.ts'
 import { authFilter, type RequestFilter } from './filter.ts'
 import { IpPolicy } from './ip.ts'
 import { pinFileOf, ToolPins } from './pins.ts'
-import { Policy } from './policy.ts'
+import { type ExposedName, Policy } from './policy.ts'
 import { SessionOwners } from './sessions.ts'
 
 export type PublicRoute = (req: IncomingMessage, res: ServerResponse) => void
@@ -46,6 +46,7 @@ export function securityFromConfig(
   config: Config,
   logger: Logger,
   proxy: string,
+  exposedName?: ExposedName,
 ): Security | undefined {
   const { auth, security } = config
   if (auth === undefined && security === undefined) return undefined
@@ -80,10 +81,9 @@ export function securityFromConfig(
       gateway && config.proxy.admin_tools
         ? `${ADMIN_NAMESPACE}${config.proxy.separator}`
         : undefined
-    middleware.push(
-      sessions.middleware(),
-      authorize(new Policy(auth, adminPrefix, OPEN_PORTICO_TOOLS), config.mcp_path),
-    )
+    const policy = new Policy(auth, adminPrefix, OPEN_PORTICO_TOOLS)
+    policy.exposedName = exposedName
+    middleware.push(sessions.middleware(), authorize(policy, config.mcp_path))
     for (const profile of auth.profiles) mcpPaths.add(`${config.mcp_path}/${profile.name}`)
     if (authenticator.isOAuth) {
       addMetadataRoutes(routes, authenticator, [config.mcp_path, ...mcpPaths])

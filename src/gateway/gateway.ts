@@ -268,6 +268,19 @@ export class Gateway {
   }
 
   /**
+   * The name clients see for what `name` routes to (an aliased tool's original name routes to
+   * the alias's tool), or undefined when nothing routes it. Roles judge this name too.
+   */
+  exposedName(kind: ItemKind, name: string): string | undefined {
+    try {
+      const { backend, local } = this.routeName(kind, name)
+      return backend.catalog.exposedName(local)
+    } catch {
+      return undefined
+    }
+  }
+
+  /**
    * Refuses a tool call that `hide_destructive` / `read_only_only` filter out, as an unknown
    * tool, like the name filters. A tool not yet seen in a listing is looked up in the
    * backend's tools/list first (its pages, bounded), so a client that calls without listing

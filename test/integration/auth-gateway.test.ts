@@ -50,7 +50,13 @@ describe('authorization in gateway mode (API keys, roles, admin, forward_auth)',
     gateway = await startPortico({
       backends: [
         EVERYTHING,
-        { name: 'probe', transport: 'http', url: probe.url, forward_auth: true },
+        {
+          name: 'probe',
+          transport: 'http',
+          url: probe.url,
+          forward_auth: true,
+          aliases: [{ from: 'env', to: 'environment' }],
+        },
       ],
       composite_tools: [
         {
@@ -65,7 +71,9 @@ describe('authorization in gateway mode (API keys, roles, admin, forward_auth)',
           { name: 'alice', key: 'alice-key', roles: ['reader'] },
           { name: 'root', key: 'root-key', admin: true },
         ],
-        scoped_tokens: [{ token: 'ci-token', name: 'ci', deny_tools: ['everything__*'] }],
+        scoped_tokens: [
+          { token: 'ci-token', name: 'ci', deny_tools: ['everything__*', 'probe__environment'] },
+        ],
         profiles: [{ name: 'readonly', allow_tools: ['probe__*'], deny_prompts: ['*'] }],
         roles: [
           {
@@ -185,6 +193,12 @@ describe('authorization in gateway mode (API keys, roles, admin, forward_auth)',
       ci.callTool({ name: 'everything__echo', arguments: { message: 'x' } }),
       /403|Forbidden/,
     )
+    // A denied alias stays denied under the tool's original name, which still routes.
+    assert.ok(!names.includes('probe__environment') && !names.includes('probe__env'))
+    for (const name of ['probe__environment', 'probe__env']) {
+      await assert.rejects(ci.callTool({ name, arguments: {} }), /403|Forbidden/, name)
+    }
+    assert.ok(text(await ci.callTool({ name: 'probe__cwd', arguments: {} })).length > 0)
     await ci.close()
   })
 
