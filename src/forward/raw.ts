@@ -21,6 +21,8 @@ export async function forwardRaw(
   req: IncomingMessage,
   res: ServerResponse,
   target: URL,
+  /** The request's body, when it was read already (else the request is streamed on). */
+  body?: Buffer,
 ): Promise<void> {
   const options = relayExchange(context, req, res, { transport: 'http', kind: 'http' })
   const { recorder, signal } = options
@@ -31,7 +33,7 @@ export async function forwardRaw(
       url: target,
       method: req.method ?? 'GET',
       headers: upstreamHeaders(req),
-      body: hasBody ? req : null,
+      body: hasBody ? (body ?? req) : null,
       signal,
       label: target.origin,
     })
@@ -81,8 +83,11 @@ export function routeKey(path: string): string {
   } catch {
     // Malformed escapes: compare the raw text.
   }
+  // `;` starts a path parameter that servlet containers (Java MCP servers) drop: `/mcp;x` is
+  // their `/mcp`.
   const key = decoded
     .toLowerCase()
+    .replace(/;[^/]*/g, '')
     .replace(/\/{2,}/g, '/')
     .replace(/\/+$/, '')
   return key === '' ? '/' : key

@@ -104,3 +104,25 @@ export function requestedVersionOf(message: JsonRpcMessage): string | undefined 
   const version = message.params.protocolVersion
   return typeof version === 'string' ? version : undefined
 }
+
+/** Method names and prefixes of MCP's own messages (both eras, both directions). */
+const MCP_METHOD =
+  /^(?:initialize|ping|(?:tools|resources|prompts|completion|logging|notifications|sampling|elicitation|roots|server|subscriptions|tasks)\/)/
+
+/**
+ * Whether a request body holds an MCP message (one, or any of a batch): a JSON-RPC message
+ * whose method is MCP's. Other JSON (an app's API, OAuth's dynamic client registration) is not.
+ */
+export function carriesMcp(body: Buffer | string): boolean {
+  let value: unknown
+  try {
+    value = JSON.parse(typeof body === 'string' ? body : body.toString('utf8'))
+  } catch {
+    return false
+  }
+  const messages = Array.isArray(value) ? value : [value]
+  return messages.some(
+    (message) =>
+      isObject(message) && typeof message.method === 'string' && MCP_METHOD.test(message.method),
+  )
+}

@@ -19,6 +19,7 @@ import { upstreamChain } from '../upstream/chain.ts'
 import { type Clock, systemClock } from '../util/clock.ts'
 import { isWidgetsFolder, staticWidgets } from '../widgets/static.ts'
 import { LegacyTransport, legacySseTarget } from './legacy-sse.ts'
+import { readUnlessMcp } from './other-mcp.ts'
 import { forwardStream } from './stream.ts'
 import { transparentUpstream } from './upstream.ts'
 
@@ -146,7 +147,9 @@ function otherTraffic(
       return refuse(context, req, res, new PorticoError('not_found'), 'http')
     }
     if (folder !== undefined && (await folder(req, res))) return
-    await forwardRaw(context, req, res, url)
+    const read = await readUnlessMcp(context, req, res)
+    if (read.refused) return
+    await forwardRaw(context, req, res, url, read.body)
   }
 }
 

@@ -4,7 +4,12 @@
  * Each attempt must be refused, recorded with Portico's reason, and never reach the upstream.
  */
 import assert from 'node:assert/strict'
-import { request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http'
+import {
+  createServer,
+  request as httpRequest,
+  type IncomingMessage,
+  type ServerResponse,
+} from 'node:http'
 import { after, before, describe, it } from 'node:test'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
@@ -17,6 +22,7 @@ import type { Served } from '../fixtures/serve.ts'
 import { serveMcp } from '../fixtures/serve.ts'
 import { startStoreUpstream } from '../fixtures/store-upstream.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
+import { listenOnZero } from '../helpers/ports.ts'
 import { bearer, request, rpc } from '../helpers/rpc.ts'
 import { until } from '../helpers/wait.ts'
 
@@ -323,6 +329,63 @@ describe('bypass matrix: sessions, streams and other paths (API keys, transparen
     const answer = await rpc(portico.url, batch, alice)
     assert.equal(answer.status, 400)
     assert.match(answer.message?.error?.message ?? '', /batch of 3 messages \(limit 2\)/)
+  })
+})
+
+describe('MCP sent around the MCP endpoint (transparent mode)', () => {
+  /** An upstream that answers JSON-RPC on every path, as some servers do; it logs each one. */
+  const seen: string[] = []
+  const upstream = createServer((req, res) => {
+    let body = ''
+    req.setEncoding('utf8')
+    req.on('data', (chunk: string) => {
+      body += chunk
+    })
+    req.on('end', () => {
+      seen.push(`${req.method} ${req.url} ${body}`)
+      res.writeHead(200, { 'content-type': 'application/json' })
+      res.end('{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"ran"}]}}')
+    })
+  })
+  let portico: RunningPortico
+
+  before(async () => {
+    const port = await listenOnZero(upstream)
+    portico = await startPortico({
+      upstream: `http://127.0.0.1:${port}/mcp`,
+      auth: {
+        api_keys: [{ name: 'alice', key: 'alice-key', roles: ['reader'] }],
+        roles: [{ name: 'reader', allow_tools: ['echo'] }],
+      },
+    })
+  })
+  after(async () => {
+    await portico?.close()
+    upstream.closeAllConnections()
+    upstream.close()
+  })
+
+  it('is refused at every other path, never forwarded past the roles; other JSON still is', async () => {
+    const call = JSON.stringify(request(1, 'tools/call', { name: 'secret', arguments: {} }))
+    const headers = { ...bearer('alice-key'), 'content-type': 'application/json' }
+    const denied = await rpc(portico.url, JSON.parse(call), bearer('alice-key'))
+    assert.equal(denied.status, 403)
+    for (const path of ['/mcp;x', '/MCP;jsessionid=1', '/mcp.json', '/anything', '/api']) {
+      for (const body of [call, `[${call}]`]) {
+        const response = await fetch(`${portico.origin}${path}`, { method: 'POST', headers, body })
+        assert.equal(response.status, 404, `${path}: ${await response.text()}`)
+      }
+    }
+    assert.deepEqual(seen, [], 'the upstream saw none of them')
+    // An app's own JSON (OAuth dynamic client registration, an API) is forwarded as it came.
+    const register = '{"client_name":"app","redirect_uris":["http://localhost/cb"]}'
+    const forwarded = await fetch(`${portico.origin}/register`, {
+      method: 'POST',
+      headers,
+      body: register,
+    })
+    assert.equal(forwarded.status, 200)
+    assert.deepEqual(seen, [`POST /register ${register}`])
   })
 })
 

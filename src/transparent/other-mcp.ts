@@ -1,0 +1,50 @@
+/**
+ * MCP sent around the MCP endpoint: a JSON POST to another path is forwarded to the upstream's
+ * origin as other traffic, and an upstream that answers MCP on more paths than one (or a
+ * servlet container reading `/mcp;x` as `/mcp`) would serve it past every per-call check
+ * (roles, argument validation, pins, limits, the record). Such a body is read first, bounded
+ * like any MCP request, and an MCP message in it is refused with 404 naming the endpoint.
+ * Other bodies (uploads, forms, an app's JSON API) are forwarded as they came.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { ProxyContext } from '../context.ts'
+import { refuse } from '../edge/exchange.ts'
+import { PorticoError } from '../errors.ts'
+import { decodeContentEncoding, readBody } from '../http/body.ts'
+import { carriesMcp } from '../protocol/classify.ts'
+
+/** Content types an MCP server may read as JSON (the SDKs require JSON; some accept none). */
+function mayHoldJson(req: IncomingMessage): boolean {
+  const type = req.headers['content-type']
+  return type === undefined || /json|^text\/plain/i.test(type)
+}
+
+/**
+ * The body of a POST that may hold JSON, read whole when it holds no MCP message; undefined
+ * when the request was refused (MCP at the wrong path, too large, undecodable) or has no such
+ * body to read (its stream is forwarded as it comes).
+ */
+export async function readUnlessMcp(
+  context: ProxyContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<{ body?: Buffer; refused: boolean }> {
+  if (req.method !== 'POST' || !mayHoldJson(req)) return { refused: false }
+  const limit = context.config.max_request_body_size
+  try {
+    const body = await readBody(req, limit)
+    const plain =
+      req.headers['content-encoding'] === undefined
+        ? body
+        : await decodeContentEncoding(body, req.headers, limit)
+    if (carriesMcp(plain)) {
+      throw new PorticoError('not_found', {
+        message: `Not Found: MCP messages are served at ${context.config.mcp_path} only`,
+      })
+    }
+    return { body, refused: false }
+  } catch (error) {
+    refuse(context, req, res, error, 'http')
+    return { refused: true }
+  }
+}
