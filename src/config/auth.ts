@@ -404,6 +404,13 @@ function bearerOnly(auth: AuthConfig): Problem[] {
       message: 'required_scopes needs tokens with scopes (type = "jwt" or "oauth")',
     })
   }
+  if (auth.forward_token) {
+    problems.push({
+      path: ['auth', 'forward_token'],
+      message:
+        'forward_token passes on tokens an authorization server issued (type = "jwt" or "oauth"); API keys and bearer tokens are Portico\'s own and are never forwarded',
+    })
+  }
   if (auth.role_mapping !== undefined) {
     problems.push({
       path: ['auth', 'role_mapping'],
@@ -433,6 +440,16 @@ function oauthProblems(auth: AuthConfig, kind: 'jwt' | 'oauth', config: AuthCont
     problems.push({ path: ['auth', 'client_secret'], message: 'expected a non-empty secret' })
   }
   const introspects = kind === 'oauth' && auth.token_validation !== 'jwt'
+  if (!introspects) {
+    // Read only to introspect tokens: set without that, they would do nothing (fail closed).
+    for (const key of ['introspection_endpoint', 'client_id', 'client_secret'] as const) {
+      if (auth[key] === undefined) continue
+      problems.push({
+        path: ['auth', key],
+        message: `${key} is only used to introspect tokens (type = "oauth" with token_validation = "introspection"); it would do nothing here`,
+      })
+    }
+  }
   if (introspects && (auth.client_id === undefined || auth.client_secret === undefined)) {
     problems.push({
       path: ['auth', auth.client_id === undefined ? 'client_id' : 'client_secret'],

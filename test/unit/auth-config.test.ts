@@ -189,6 +189,16 @@ describe('[auth] rejections (mcp-proxy rules and fail closed)', () => {
       /admin_token needs \[auth\]/,
     ],
     [
+      'forward_token with API keys (Portico never forwards its own credentials)',
+      `[auth]\napi_keys = [{ name = "a", key = "k" }]\nforward_token = true\n`,
+      /auth\.forward_token: forward_token passes on tokens an authorization server issued/,
+    ],
+    [
+      'introspection keys on jwt auth (they would do nothing)',
+      `[auth]\ntype = "jwt"\nissuer = "https://as.example.com"\njwks_uri = "https://as.example.com/jwks"\naudience = "a"\nintrospection_endpoint = "https://as.example.com/introspect"\nclient_secret = "s"\n`,
+      /auth\.introspection_endpoint: introspection_endpoint is only used to introspect tokens/,
+    ],
+    [
       'an admin_token anyone could guess (it opens the admin API)',
       `${GATEWAY}[auth]\ntokens = ["a"]\n[security]\nadmin_token = "a"\n`,
       /security\.admin_token: an admin token needs at least 16 characters/,
