@@ -139,3 +139,11 @@ export function notSent<E extends PorticoError>(error: E): E {
 export function wasNotSent(error: unknown): boolean {
   return typeof error === 'object' && error !== null && NOT_SENT.has(error)
 }
+
+/**
+ * Portico could not start for a reason its operator must fix (an issuer that cannot be
+ * discovered): the command line says it in one line, without a stack trace.
+ */
+export class StartupError extends Error {
+  override name = 'StartupError'
+}

@@ -8,6 +8,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { ADMIN_NAMESPACE, OPEN_PORTICO_TOOLS } from '../config/gateway.ts'
 import type { Config } from '../config/schema.ts'
+import { StartupError } from '../errors.ts'
 import type { Logger } from '../observe/logger.ts'
 import type { Middleware } from '../pipeline/compose.ts'
 import { ArgumentGuard } from './arguments.ts'
@@ -110,7 +111,14 @@ export function securityFromConfig(
     mcpPaths,
     authenticator,
     ready: async () => {
-      for (const problem of (await found?.ready()) ?? []) logger.error(`[auth] ${problem}`)
+      let problems: readonly string[] = []
+      try {
+        problems = (await found?.ready()) ?? []
+      } catch (error) {
+        // The issuer could not be discovered: a start-up failure to explain, not a crash.
+        throw new StartupError(`[auth] ${error instanceof Error ? error.message : String(error)}`)
+      }
+      for (const problem of problems) logger.error(`[auth] ${problem}`)
     },
     listening: (url) => found?.setListenUrl(url),
   }

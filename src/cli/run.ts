@@ -9,6 +9,7 @@ import { configFromPrimary } from '../cluster/worker.ts'
 import { ConfigError, type ConfigOverrides, type LoadedConfig, loadConfig } from '../config/load.ts'
 import { markParsed } from '../config/schema.ts'
 import { SUBDOMAIN } from '../config/tunnel.ts'
+import { StartupError } from '../errors.ts'
 import { Logger } from '../observe/logger.ts'
 import type { Portico } from '../portico.ts'
 import { type StoreSetup, storeFor } from '../store/from-config.ts'
@@ -293,6 +294,7 @@ export async function listenOrExplain(portico: Portico, port: number): Promise<s
   try {
     return (await portico.listen()).url
   } catch (error) {
+    if (error instanceof StartupError) throw new UserError(error.message)
     // The main listener is `port`; another port that fails is the admin API's own listener.
     const failedPort = (error as { port?: number }).port
     const what = failedPort !== undefined && failedPort !== port ? 'admin_bind' : 'listen address'

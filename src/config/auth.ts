@@ -15,6 +15,13 @@ const httpUrl = z
   .refine((value) => /^https?:\/\/[^/]+/i.test(value) && URL.canParse(value), {
     message: 'expected an absolute http:// or https:// URL',
   })
+  // Issuers, key sets and endpoints are fetched without credentials, and their URLs are logged:
+  // a password in one would do nothing but leak.
+  .refine(
+    (value) =>
+      !URL.canParse(value) || (new URL(value).username === '' && new URL(value).password === ''),
+    { message: 'a URL with credentials (user:password@) is refused: it is fetched without them' },
+  )
 
 /**
  * A credential. Emptiness is checked by `authProblems` at the secret's own path, so an unset

@@ -61,8 +61,23 @@ describe('portico check / run / logs with [auth]', () => {
     )
     const down = await runCli(['run', '-c', unreachable])
     assert.notEqual(down.code, 0)
-    assert.match(down.stderr, /authorization server metadata .* not found/)
+    assert.match(down.stderr, /^portico: \[auth\] authorization server metadata .* not found/m)
+    // An operator's problem, said in one line: no "unexpected error", no stack trace.
+    assert.doesNotMatch(down.stderr, /unexpected error|\n\s+at /)
+    assert.equal(down.code, 1)
     assert.doesNotMatch(down.stdout + down.stderr, /listening/)
+    // A password in an issuer URL would be fetched without it, and logged: refused unread.
+    const secret = config(
+      'secret.toml',
+      `[auth]\nissuer = "https://svc:S3cretPassw0rd@as.example.com/"\naudience = "a"\ntype = "oauth"\n`,
+    )
+    const leaked = await runCli(['run', '-c', secret])
+    assert.equal(leaked.code, 2)
+    assert.match(
+      leaked.stderr,
+      /auth\.issuer: a URL with credentials \(user:password@\) is refused/,
+    )
+    assert.doesNotMatch(leaked.stdout + leaked.stderr, /S3cretPassw0rd/)
   })
 
   it('run serves the key, refuses others, and logs show who called but never a token', async () => {
