@@ -6,9 +6,11 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { ProxyContext } from '../context.ts'
-import { toPorticoError } from '../errors.ts'
+import { PorticoError, toPorticoError } from '../errors.ts'
+import { readBody } from '../http/body.ts'
 import { headerValue } from '../http/headers.ts'
 import { viaOf } from '../http/via.ts'
+import { requestIdOf } from '../jsonrpc/message.ts'
 import type { Transport } from '../observe/event.ts'
 import { failureOf, HttpRecorder } from '../observe/recorder.ts'
 import { type Identity, identityOf } from '../pipeline/identity.ts'
@@ -39,6 +41,44 @@ export function refuse(
   recorder.fail('error', failureOf(error))
   recorder.wrote(sendError(res, error))
   recorder.finish(error.status)
+}
+
+/** Bodies a refusal reads to find the request's id: an MCP request is far smaller. */
+const ID_PEEK_BYTES = 64 * 1024
+
+/**
+ * `refuse` for a POST an HTTP filter refused (no credential, a denied address, another
+ * caller's session) before its body was read: the body (up to 64 KB) is read first, so a lone
+ * request's refusal carries its id, as every answer to a request with an id must. A larger
+ * body, a batch, or one that is not JSON-RPC is refused without an id, as before.
+ */
+export function refuseReadingId(
+  context: ProxyContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  thrown: unknown,
+  transport: Transport,
+): Promise<void> | void {
+  const error = toPorticoError(thrown)
+  if (req.method !== 'POST' || error.id !== undefined || req.readableEnded) {
+    return refuse(context, req, res, error, transport)
+  }
+  return readBody(req, ID_PEEK_BYTES).then(
+    (body) => {
+      const id = requestIdOf(body)
+      refuse(context, req, res, id === undefined ? error : withId(error, id), transport)
+    },
+    () => refuse(context, req, res, error, transport),
+  )
+}
+
+function withId(error: PorticoError, id: string | number): PorticoError {
+  return new PorticoError(error.reason, {
+    message: error.message,
+    id,
+    ...(error.data === undefined ? {} : { data: error.data }),
+    ...(error.headers === undefined ? {} : { headers: error.headers }),
+  })
 }
 
 /** The request path without its query (queries may carry secrets: never recorded). */

@@ -13,7 +13,7 @@ import type { Transport } from '../observe/event.ts'
 import type { Call } from '../pipeline/call.ts'
 import { errorReply } from '../pipeline/compose.ts'
 import { allowOrigin, answerPreflight } from './cors.ts'
-import { pathOf, refuse } from './exchange.ts'
+import { pathOf, refuse, refuseReadingId } from './exchange.ts'
 import { type HttpFilter, runFilters } from './filters.ts'
 import { servePost } from './mcp-post.ts'
 import { originCheck } from './origin.ts'
@@ -229,12 +229,12 @@ function guardedBy(
   try {
     pending = runFilters(list, req)
   } catch (error) {
-    return refuse(context, req, res, error, transport)
+    return refuseReadingId(context, req, res, error, transport)
   }
   if (pending === undefined) return handler(req, res)
   return pending.then(
     () => handler(req, res),
-    (error: unknown) => refuse(context, req, res, error, transport),
+    (error: unknown) => refuseReadingId(context, req, res, error, transport),
   )
 }
 

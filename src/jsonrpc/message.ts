@@ -157,6 +157,18 @@ export function decodeBody(body: Buffer | string): Decoded {
   return { messages: items as JsonRpcMessage[], kinds, batch }
 }
 
+/** The id of a lone request in `body` (also of an invalid one that carries it), if any. */
+export function requestIdOf(body: Buffer): JsonRpcId | undefined {
+  try {
+    const decoded = decodeBody(body)
+    const message = decoded.messages[0]
+    if (decoded.batch || message === undefined || !('id' in message)) return undefined
+    return isId(message.id) ? message.id : undefined
+  } catch (error) {
+    return error instanceof PorticoError ? error.id : undefined
+  }
+}
+
 /**
  * A lone message that is not JSON-RPC 2.0 (a wrong `jsonrpc`, no `method`, bad `params`) but
  * carries a usable id is answered with that id, so the client can match the error to its

@@ -68,6 +68,8 @@ describe('bypass matrix: JWT tokens (transparent mode)', () => {
     if (error === undefined) assert.doesNotMatch(challenge, /error=/)
     else assert.match(challenge, new RegExp(`error="${error}"`))
     assert.match(answer.message?.error?.message ?? '', why)
+    // Refused before the call was read, yet answered with the request's id.
+    assert.equal(answer.message?.id, LIST.id)
   }
 
   it('accepts a valid token; the upstream gets the verified identity, not the token', async () => {
@@ -242,6 +244,7 @@ describe('bypass matrix: sessions, streams and other paths (API keys, transparen
     const post = await rpc(portico.url, LIST, asBob)
     assert.equal(post.status, 403)
     assert.match(post.message?.error?.message ?? '', /another identity/)
+    assert.equal(post.message?.id, LIST.id)
     for (const method of ['GET', 'DELETE']) {
       const response = await fetch(portico.url, {
         method,
@@ -555,6 +558,7 @@ describe('client address rules (real sockets)', () => {
     const direct = await via(undefined)
     assert.equal(direct.status, 403)
     assert.match(direct.message?.error?.message ?? '', /client address not allowed/)
+    assert.equal(direct.message?.id, LIST.id)
     assert.equal((await via('203.0.113.5, 198.51.100.9')).status, 403, 'the rightmost hop counts')
     await portico.sink.waitFor(
       (events) =>
