@@ -19,6 +19,7 @@ export const REASONS = {
     message: 'Invalid Request: the body is not a JSON-RPC 2.0 message',
   },
   payload_too_large: { code: -32600, status: 413, message: 'Request body too large' },
+  header_mismatch: { code: -32020, status: 400, message: 'Header mismatch' },
   unsupported_media_type: {
     code: -32600,
     status: 415,

@@ -10,12 +10,13 @@ import { PorticoError } from '../errors.ts'
 import { decodeContentEncoding, readBody, withoutContentEncoding } from '../http/body.ts'
 import { headerValue, requestInfoOf } from '../http/headers.ts'
 import { viaOf } from '../http/via.ts'
-import { decodeBody } from '../jsonrpc/message.ts'
+import { type Decoded, decodeBody } from '../jsonrpc/message.ts'
 import { CallRecorder } from '../observe/recorder.ts'
 import { buildCalls, type Call, type ClientTransport } from '../pipeline/call.ts'
 import type { Handler } from '../pipeline/compose.ts'
 import { identityOf } from '../pipeline/identity.ts'
 import type { CallSignal } from '../pipeline/signal.ts'
+import { headerMismatch } from '../protocol/classify.ts'
 import { abortOnClose, refuse } from './exchange.ts'
 import { sendReplies, sendReply } from './send.ts'
 
@@ -61,6 +62,7 @@ export async function readCalls(
         message: `Invalid Request: batch of ${decoded.messages.length} messages (limit ${maxBatch})`,
       })
     }
+    refuseMismatchedHeaders(decoded, req.headers)
     const calls = buildCalls(decoded, {
       // A decoded body is forwarded as JSON: its coding must not be announced upstream.
       headers: body === received ? req.headers : withoutContentEncoding(req.headers),
@@ -169,6 +171,25 @@ export function baseOf(
 }
 
 /** A request body must be JSON when its type is declared (MCP clients always declare it). */
+/**
+ * A lone request whose `Mcp-Method` / `Mcp-Name` headers name another method or target than
+ * its body: 400 with -32020 (SEP-2243), so that nothing behind Portico acts on a name its
+ * roles never judged.
+ */
+function refuseMismatchedHeaders(decoded: Decoded, headers: IncomingMessage['headers']): void {
+  const message = decoded.messages[0]
+  if (decoded.batch || message === undefined) return
+  if (headers['mcp-method'] === undefined && headers['mcp-name'] === undefined) return
+  const mismatch = headerMismatch(message, headers)
+  if (mismatch === undefined) return
+  throw new PorticoError('header_mismatch', {
+    message: `Header mismatch: ${mismatch}`,
+    ...('id' in message && (typeof message.id === 'string' || typeof message.id === 'number')
+      ? { id: message.id }
+      : {}),
+  })
+}
+
 function requireJson(req: IncomingMessage): void {
   const type = req.headers['content-type']
   if (type === undefined || type.startsWith('application/json')) return

@@ -126,3 +126,31 @@ export function carriesMcp(body: Buffer | string): boolean {
       isObject(message) && typeof message.method === 'string' && MCP_METHOD.test(message.method),
   )
 }
+
+/** Header values not plain ASCII travel as `=?base64?…?=` (SEP-2243). */
+function headerText(value: string): string {
+  const wrapped = /^=\?base64\?([A-Za-z0-9+/=]*)\?=$/.exec(value)
+  return wrapped ? Buffer.from(wrapped[1] as string, 'base64').toString('utf8') : value
+}
+
+/**
+ * How a message's mirrored headers (`Mcp-Method`, `Mcp-Name`, 2026-07-28) disagree with its
+ * body, or undefined when they agree or are absent. Portico judges a call by its body; an
+ * upstream or router that reads the headers must not be told another method or name.
+ */
+export function headerMismatch(
+  message: JsonRpcMessage,
+  headers: Readonly<Record<string, string | string[] | undefined>>,
+): string | undefined {
+  const method = headers['mcp-method']
+  if (typeof method === 'string' && 'method' in message && headerText(method) !== message.method) {
+    return 'Mcp-Method does not match the body'
+  }
+  const name = headers['mcp-name']
+  if (typeof name !== 'string') return undefined
+  const target = targetOf(message)
+  if (target?.name !== undefined && headerText(name) !== target.name) {
+    return 'Mcp-Name does not match the body'
+  }
+  return undefined
+}

@@ -275,6 +275,69 @@ describe('transparent: every request id gets an answer', () => {
   })
 })
 
+/**
+ * A 2026-07-28 request whose mirrored headers name another method or target than its body
+ * (SEP-2243): refused with 400 and -32020, its id kept; matching headers (also base64-wrapped)
+ * pass. Portico judges calls by their body, so a router reading the headers must agree with it.
+ */
+async function assertHeadersMatchBody(url: string, tool: string): Promise<void> {
+  const call = (name: string) =>
+    JSON.stringify({
+      jsonrpc: '2.0',
+      id: 'h1',
+      method: 'tools/call',
+      params: {
+        name,
+        arguments: {},
+        _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28' },
+      },
+    })
+  const post = (headers: Record<string, string>, body: string) =>
+    fetch(url, {
+      method: 'POST',
+      headers: { ...MCP_ACCEPT, 'mcp-protocol-version': '2026-07-28', ...headers },
+      body,
+    })
+  for (const headers of [
+    { 'mcp-method': 'tools/call', 'mcp-name': 'secret' },
+    { 'mcp-method': 'ping', 'mcp-name': tool },
+    {
+      'mcp-method': 'tools/call',
+      'mcp-name': `=?base64?${Buffer.from('secret').toString('base64')}?=`,
+    },
+  ]) {
+    const refused = await post(headers, call(tool))
+    assert.equal(refused.status, 400, JSON.stringify(headers))
+    const answer = (await refused.json()) as { id: string; error: { code: number } }
+    assert.equal(answer.error.code, -32020)
+    assert.equal(answer.id, 'h1')
+  }
+  const wrapped = `=?base64?${Buffer.from(tool).toString('base64')}?=`
+  for (const name of [tool, wrapped]) {
+    const passed = await post({ 'mcp-method': 'tools/call', 'mcp-name': name }, call(tool))
+    // Whatever the upstream answers, Portico let it through.
+    assert.doesNotMatch(await passed.text(), /Header mismatch|-32020/, name)
+  }
+}
+
+describe('mirrored headers must match the body (2026-07-28)', () => {
+  it('transparent and gateway refuse a mismatch with -32020, the id kept', async () => {
+    const upstream = await startStoreUpstream({ stateless: true, json: true })
+    const transparent = await startPortico({ upstream: upstream.url })
+    const gateway = await startPortico({
+      backends: [{ name: 'store', transport: 'http', url: upstream.url }],
+    })
+    try {
+      await assertHeadersMatchBody(transparent.url, 'fast')
+      await assertHeadersMatchBody(gateway.url, 'store__fast')
+    } finally {
+      await transparent.close()
+      await gateway.close()
+      await upstream.close()
+    }
+  })
+})
+
 describe('ids above 2^53 come back exactly as sent', () => {
   const BIG = '12345678901234567890123'
 
