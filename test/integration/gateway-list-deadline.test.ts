@@ -12,6 +12,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import { fixture } from '../helpers/mcp-servers.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
+import { until } from '../helpers/wait.ts'
 
 let gateway: RunningPortico
 let client: Client
@@ -51,6 +52,18 @@ after(async () => {
 })
 
 it('leaves a backend out of a merged list after one list_timeout, whatever its retries', async () => {
+  // `initialize` does not wait for backends to start; on a busy machine the fast one may take
+  // longer than list_timeout to start, which is not what this test is about.
+  await until(
+    async () => {
+      const ready = (await (await fetch(new URL('/readyz', gateway.origin))).json()) as {
+        backends: Array<{ name: string; state: string }>
+      }
+      return ready.backends.find((b) => b.name === 'fast')?.state === 'up' || undefined
+    },
+    20_000,
+    'the fast backend up',
+  )
   const names = (await client.listTools()).tools.map((t) => t.name)
   assert.ok(names.includes('fast__alpha'), names.join(', '))
   assert.ok(!names.some((n) => n.startsWith('slow__')), names.join(', '))
