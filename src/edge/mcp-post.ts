@@ -16,7 +16,7 @@ import { buildCalls, type Call, type ClientTransport } from '../pipeline/call.ts
 import type { Handler } from '../pipeline/compose.ts'
 import { identityOf } from '../pipeline/identity.ts'
 import type { CallSignal } from '../pipeline/signal.ts'
-import { headerMismatch } from '../protocol/classify.ts'
+import { caseVariantMember, headerMismatch } from '../protocol/classify.ts'
 import { abortOnClose, refuse } from './exchange.ts'
 import { sendReplies, sendReply } from './send.ts'
 
@@ -63,13 +63,18 @@ export async function readCalls(
       })
     }
     refuseMismatchedHeaders(decoded, req.headers)
+    const judgedByName = namesAreJudged(context)
+    if (judgedByName) refuseCaseVariants(decoded)
     const calls = buildCalls(decoded, {
       // A decoded body is forwarded as JSON: its coding must not be announced upstream.
       headers: body === received ? req.headers : withoutContentEncoding(req.headers),
       request: requestInfoOf(req),
       signal,
       transport: options.transport,
-      body,
+      // With name-based authorization, what goes upstream is what the roles judged, re-encoded:
+      // the original bytes could repeat a member (`"name"` twice), which JSON.parse reads
+      // last-wins and other parsers first-wins.
+      ...(judgedByName ? {} : { body }),
       identity: identityOf(req),
       ...(options.sessionId === undefined ? {} : { sessionId: options.sessionId }),
     })
@@ -188,6 +193,26 @@ function refuseMismatchedHeaders(decoded: Decoded, headers: IncomingMessage['hea
       ? { id: message.id }
       : {}),
   })
+}
+
+/** Whether roles, profiles or scoped tokens decide calls by the names in their bodies. */
+function namesAreJudged(context: ProxyContext): boolean {
+  const auth = context.config.auth
+  if (auth === undefined) return false
+  return auth.roles.length > 0 || auth.profiles.length > 0 || auth.scoped_tokens.length > 0
+}
+
+/** A message with `"Method"` or `"Name"` beside what Portico reads: refused, not guessed at. */
+function refuseCaseVariants(decoded: Decoded): void {
+  for (const message of decoded.messages) {
+    const variant = caseVariantMember(message)
+    if (variant === undefined) continue
+    const id = 'id' in message ? message.id : undefined
+    throw new PorticoError('invalid_request', {
+      message: `Invalid Request: member "${variant.slice(0, 40)}" differs from a JSON-RPC or MCP member only by case`,
+      ...(!decoded.batch && (typeof id === 'string' || typeof id === 'number') ? { id } : {}),
+    })
+  }
 }
 
 function requireJson(req: IncomingMessage): void {

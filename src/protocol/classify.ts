@@ -154,3 +154,27 @@ export function headerMismatch(
   }
   return undefined
 }
+
+/** Members a policy or a router reads, at a message's top level and in its params. */
+const MESSAGE_MEMBERS = new Set(['jsonrpc', 'id', 'method', 'params', 'result', 'error'])
+const PARAMS_MEMBERS = new Set(['name', 'uri', 'arguments', '_meta', 'ref'])
+
+/**
+ * A member that differs from one Portico reads only by case (`"Method"`, `"Name"`), if any.
+ * JSON-RPC is case-sensitive, and Portico judges `method` and `params.name`; a parser that
+ * matches members case-insensitively (Go's encoding/json) would read the other one.
+ */
+export function caseVariantMember(message: JsonRpcMessage): string | undefined {
+  const top = variantIn(message as unknown as JsonObject, MESSAGE_MEMBERS)
+  if (top !== undefined) return top
+  const params = 'params' in message ? message.params : undefined
+  return isObject(params) ? variantIn(params, PARAMS_MEMBERS) : undefined
+}
+
+function variantIn(object: JsonObject, members: ReadonlySet<string>): string | undefined {
+  for (const key in object) {
+    if (members.has(key)) continue
+    if (members.has(key.toLowerCase())) return key
+  }
+  return undefined
+}

@@ -390,6 +390,36 @@ describe('MCP sent around the MCP endpoint (transparent mode)', () => {
     assert.equal(forwarded.status, 200)
     assert.deepEqual(seen, [`POST /register ${register}`])
   })
+
+  it('forwards what the roles judged: a repeated member cannot name another tool upstream', async () => {
+    const headers = {
+      ...bearer('alice-key'),
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+    }
+    const post = (body: string) => fetch(portico.url, { method: 'POST', headers, body })
+    // JSON.parse reads the last "name" (echo, allowed); a first-wins parser would read "secret".
+    const repeated = await post(
+      '{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"secret","name":"echo"}}',
+    )
+    assert.equal(repeated.status, 200)
+    assert.equal(
+      seen.at(-1),
+      'POST /mcp {"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"echo"}}',
+    )
+    // A member a case-insensitive parser would read instead is refused, with the id.
+    for (const body of [
+      '{"jsonrpc":"2.0","id":6,"method":"ping","Method":"tools/call","params":{"name":"secret"}}',
+      '{"jsonrpc":"2.0","id":6,"method":"tools/call","params":{"name":"echo","Name":"secret"}}',
+    ]) {
+      const refused = await post(body)
+      assert.equal(refused.status, 400, body)
+      const answer = (await refused.json()) as { id: number; error: { message: string } }
+      assert.equal(answer.id, 6)
+      assert.match(answer.error.message, /differs from a JSON-RPC or MCP member only by case/)
+    }
+    assert.equal(seen.filter((line) => line.includes('secret')).length, 0)
+  })
 })
 
 describe('an issuer whose key set cannot be fetched', () => {
