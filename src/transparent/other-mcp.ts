@@ -20,9 +20,9 @@ function mayHoldJson(req: IncomingMessage): boolean {
 }
 
 /**
- * The body of a POST that may hold JSON, read whole when it holds no MCP message; undefined
- * when the request was refused (MCP at the wrong path, too large, undecodable) or has no such
- * body to read (its stream is forwarded as it comes).
+ * A POST that may hold JSON, read whole: `body` when it holds no MCP message, `refused` when it
+ * was answered already (MCP at the wrong path, too large, undecodable). Other requests are not
+ * read (no `body`): their stream is forwarded as it comes.
  */
 export async function readUnlessMcp(
   context: ProxyContext,
