@@ -286,15 +286,19 @@ async function callTool(scope: RequestScope, params: JsonObject): Promise<Handle
   const name = stringParam(params, 'name')
   argumentsOf(params)
   const { gateway } = scope
+  // Calls made on this call's behalf (composite members, `call_tool`'s inner call) carry its
+  // cancellable signal: `notifications/cancelled` for its id aborts `scope.signal`, while the
+  // HTTP request's own signal only follows the connection.
+  const onBehalf = { ...scope.call, signal: scope.signal }
   const composite = findComposite(gateway, name)
   if (composite !== undefined) {
     return {
-      result: await callComposite(gateway, composite, params, scope.call),
+      result: await callComposite(gateway, composite, params, onBehalf),
       backend: 'portico',
     }
   }
   if (servesOwnTools(gateway) && name.startsWith(adminPrefix(gateway.proxy.separator))) {
-    const answer = await callAdminTool(gateway, name, params, scope.call)
+    const answer = await callAdminTool(gateway, name, params, onBehalf)
     return {
       ...(answer.error ? { error: answer.error } : { result: answer.result ?? {} }),
       ...(answer.ownBackend ? { backend: 'portico' } : {}),
@@ -572,6 +576,12 @@ function mirror(
 const NEVER = new CallController().signal
 
 /** A failed backend call as an answer that still names the backend (for the exchange event). */
+const KEEPS_STATUS: ReadonlySet<string> = new Set([
+  'rate_limited',
+  'circuit_open',
+  'too_many_sessions',
+])
+
 function failed(error: PorticoError, backend: Backend, signal: SignalLike): Handled {
   const handled: Handled = {
     error: {
@@ -582,8 +592,9 @@ function failed(error: PorticoError, backend: Backend, signal: SignalLike): Hand
     backend: backend.name,
     reason: signal.aborted ? 'cancelled' : error.reason,
   }
-  // Refusals of the protection policies keep their HTTP meaning (429, 503, Retry-After).
-  if (error.reason === 'rate_limited' || error.reason === 'circuit_open') {
+  // Refusals of the protection policies, and a stdio backend at max_processes, keep their HTTP
+  // meaning (429, 503, Retry-After).
+  if (KEEPS_STATUS.has(error.reason)) {
     handled.status = error.status
     if (error.headers) handled.headers = error.headers
   }

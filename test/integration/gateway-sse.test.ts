@@ -9,6 +9,7 @@ import { after, before, it } from 'node:test'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import { CreateMessageRequestSchema } from '@modelcontextprotocol/sdk/types.js'
+import { MCP_ACCEPT, openSession } from '../helpers/mcp-http.ts'
 import { fixture } from '../helpers/mcp-servers.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
 import { type Spawned, startEverything } from '../helpers/processes.ts'
@@ -144,6 +145,21 @@ it('runs at most max_processes per-session processes: one more session is refuse
   assert.match(JSON.stringify((await call(0)).content), /alpha/)
   assert.match(JSON.stringify((await call(1)).content), /alpha/)
   await assert.rejects(call(2), /iso runs its maximum of 2 processes/)
+  // On the wire: HTTP 503 with Retry-After, as the README says (it was 200 with the error).
+  const raw = await openSession(gateway.url)
+  const refused = await fetch(gateway.url, {
+    method: 'POST',
+    headers: { ...MCP_ACCEPT, 'mcp-session-id': raw, 'mcp-protocol-version': '2025-11-25' },
+    body: JSON.stringify({
+      jsonrpc: '2.0',
+      id: 9,
+      method: 'tools/call',
+      params: { name: 'iso__alpha', arguments: {} },
+    }),
+  })
+  assert.equal(refused.status, 503)
+  assert.equal(refused.headers.get('retry-after'), '5')
+  assert.equal(((await refused.json()) as { id: number }).id, 9)
   assert.equal((await isoHealth()).connections, 2, 'no third process')
   assert.notEqual((await isoHealth()).state, 'down', 'a full backend is not a failed one')
   await transports[0]?.terminateSession()
