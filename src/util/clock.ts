@@ -13,10 +13,16 @@ export interface Clock {
   clearTimeout(handle: unknown): void
 }
 
+/**
+ * Node fires a timer longer than 2^31 - 1 ms (24.8 days) after 1 ms, with a warning: a
+ * `queue_timeout = "30d"` refused every queued call at once. Longer waits wait that long.
+ */
+const MAX_TIMER_MS = 2 ** 31 - 1
+
 export const systemClock: Clock = {
   now: () => performance.now(),
   setTimeout(callback, ms, background) {
-    const timer = setTimeout(callback, ms)
+    const timer = setTimeout(callback, Math.min(ms, MAX_TIMER_MS))
     if (background) timer.unref()
     return timer
   },
