@@ -138,7 +138,21 @@ export async function writeConfig(text: string, file: string, force: boolean): P
     throw new UserError(`${file} exists: pass --force to replace it, or -o another file`)
   // In one step: a replaced config (--force) that a running Portico watches is never half
   // written, and a failed write leaves the old one whole.
-  await replaceFile(file, text)
+  try {
+    await replaceFile(file, text)
+  } catch (error) {
+    // A missing folder, a folder named as the file, no permission: said, not a stack trace.
+    const code = (error as NodeJS.ErrnoException).code
+    const why =
+      code === 'ENOENT'
+        ? 'its folder does not exist'
+        : code === 'EISDIR'
+          ? 'it is a folder'
+          : code === 'EACCES' || code === 'EPERM'
+            ? 'permission denied'
+            : (code ?? String(error))
+    throw new UserError(`cannot write ${file}: ${why}`)
+  }
   return warnings
 }
 

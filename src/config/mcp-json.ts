@@ -5,7 +5,8 @@
  *   Roo, Gemini CLI), `servers` (VS Code) or `context_servers` (Zed's settings.json);
  * - a stdio server's `command` (Zed's older form: `command: { path, args, env }`);
  * - a remote server's `url`, Windsurf's `serverUrl`, Gemini CLI's `httpUrl` (Streamable
- *   HTTP; in a file that uses it, a plain `url` is Gemini's SSE endpoint);
+ *   HTTP; in a file that uses it, a plain `url` is Gemini's SSE endpoint, as in Cline's and
+ *   Roo's files, recognised by their `autoApprove` / `alwaysAllow`);
  * - the transport in `type`, `transport` or Cline's `transportType` (`sse` is the legacy
  *   HTTP+SSE transport; `ws(s)://` URLs are WebSocket);
  * - a server switched off (`disabled: true`, or `enabled: false`) is not imported, nor a Zed
@@ -78,8 +79,12 @@ export function importMcpJson(document: unknown, options: ImportOptions = {}): J
   if (!isObject(document)) throw new Error('expected a JSON object')
   const warn = options.warn ?? (() => {})
   const servers = serversOf(document, options.project, warn)
-  // Gemini CLI names Streamable HTTP `httpUrl` and keeps `url` for its SSE endpoints.
-  const geminiUrls = Object.values(servers).some((entry) => isObject(entry) && 'httpUrl' in entry)
+  // A bare `url` is an SSE endpoint for Gemini CLI (which names Streamable HTTP `httpUrl`) and
+  // for Cline and Roo (whose files carry `autoApprove` / `alwaysAllow`): they try SSE first.
+  const bareUrlIsSse = Object.values(servers).some(
+    (entry) =>
+      isObject(entry) && ('httpUrl' in entry || 'autoApprove' in entry || 'alwaysAllow' in entry),
+  )
   const out: JsonObject[] = []
   for (const name of Object.keys(servers).sort()) {
     const entry = servers[name]
@@ -94,7 +99,7 @@ export function importMcpJson(document: unknown, options: ImportOptions = {}): J
     }
     const backendName = options.sanitize ? sanitizeName(name) : name
     const backend: JsonObject = { name: backendName }
-    if (!stdioFrom(entry, backend) && !remoteFrom(entry, backend, name, geminiUrls)) {
+    if (!stdioFrom(entry, backend) && !remoteFrom(entry, backend, name, bareUrlIsSse)) {
       throw new Error(`server "${name}" has neither a "command" nor a "url"`)
     }
     toolFilters(entry, backend)
@@ -109,8 +114,9 @@ export function importMcpJson(document: unknown, options: ImportOptions = {}): J
 
 /**
  * OpenAI Codex's `config.toml` (`[mcp_servers.NAME]`) as the JSON form above: its
- * `bearer_token_env_var` and `env_http_headers` name variables, which become `${NAME}` read
- * from Portico's environment; `enabled_tools` / `disabled_tools` are the tool lists.
+ * `bearer_token_env_var`, `env_http_headers` and `env_vars` name variables, which become
+ * `${NAME}` read from Portico's environment; `enabled_tools` / `disabled_tools` are the tool
+ * lists.
  */
 export function codexServers(document: JsonObject): JsonObject | undefined {
   const servers = document.mcp_servers
@@ -127,6 +133,7 @@ export function codexServers(document: JsonObject): JsonObject | undefined {
       env_http_headers: envHeaders,
       enabled_tools: includeTools,
       disabled_tools: disabledTools,
+      env_vars: passed,
       ...rest
     } = entry
     const merged: JsonObject = { ...(isObject(headers) ? headers : {}) }
@@ -134,8 +141,14 @@ export function codexServers(document: JsonObject): JsonObject | undefined {
       for (const [header, variable] of Object.entries(envHeaders))
         merged[header] = `\${${variable}}`
     if (typeof token === 'string') merged.Authorization = `Bearer \${${token}}`
+    // `env_vars` names variables Codex passes on from its own environment: `${NAME}` here.
+    const env: JsonObject = isObject(rest.env) ? { ...rest.env } : {}
+    if (Array.isArray(passed))
+      for (const variable of passed)
+        if (typeof variable === 'string') env[variable] = `\${${variable}}`
     out[name] = {
       ...rest,
+      ...(Object.keys(env).length > 0 ? { env } : {}),
       ...(Object.keys(merged).length > 0 ? { headers: merged } : {}),
       ...(includeTools === undefined ? {} : { includeTools }),
       ...(disabledTools === undefined ? {} : { disabledTools }),
@@ -175,11 +188,11 @@ function remoteFrom(
   entry: JsonObject,
   backend: JsonObject,
   name: string,
-  geminiUrls: boolean,
+  bareUrlIsSse: boolean,
 ): boolean {
   const url = [entry.url, entry.serverUrl, entry.httpUrl].find((u) => typeof u === 'string')
   if (typeof url !== 'string') return false
-  backend.transport = transportOf(entry, url, name, geminiUrls)
+  backend.transport = transportOf(entry, url, name, bareUrlIsSse)
   backend.url = portableVariables(url)
   if (isObject(entry.headers)) backend.headers = stringRecord(entry.headers)
   return true
@@ -187,13 +200,13 @@ function remoteFrom(
 
 const HTTP_TYPES = new Set(['http', 'streamable-http', 'streamableHttp', 'streamable_http'])
 
-function transportOf(entry: JsonObject, url: string, name: string, geminiUrls: boolean): string {
+function transportOf(entry: JsonObject, url: string, name: string, bareUrlIsSse: boolean): string {
   const kind = entry.type ?? entry.transport ?? entry.transportType
   if (/^wss?:\/\//i.test(url)) return 'websocket'
   if (kind === 'sse') return 'sse'
   if (typeof kind === 'string' && !HTTP_TYPES.has(kind) && kind !== 'stdio')
     throw new Error(`server "${name}" has type "${kind}", which Portico cannot connect to`)
-  if (kind === undefined && typeof entry.httpUrl !== 'string' && geminiUrls) return 'sse'
+  if (kind === undefined && typeof entry.httpUrl !== 'string' && bareUrlIsSse) return 'sse'
   return 'http'
 }
 

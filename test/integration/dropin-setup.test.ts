@@ -301,7 +301,11 @@ describe('portico import', () => {
       }),
       // Cline: transportType says SSE.
       'cline_mcp_settings.json': JSON.stringify({
-        mcpServers: { legacy: { url: 'https://c.example/sse', transportType: 'sse' } },
+        mcpServers: {
+          legacy: { url: 'https://c.example/sse', transportType: 'sse' },
+          // Cline tries SSE first for a bare url (its files carry autoApprove).
+          bare: { url: 'https://c.example/sse2', autoApprove: [] },
+        },
       }),
       // Gemini CLI: httpUrl is Streamable HTTP, url its SSE endpoint; tool lists.
       'settings.json': JSON.stringify({
@@ -329,6 +333,7 @@ describe('portico import', () => {
         'command = "npx"',
         'args = ["-y", "docs-server"]',
         'disabled_tools = ["purge"]',
+        'env_vars = ["MY_SECRET"]',
         '[mcp_servers.remote]',
         'url = "https://x.example/mcp"',
         'bearer_token_env_var = "X_TOKEN"',
@@ -351,10 +356,17 @@ describe('portico import', () => {
       const result = runCliSync(['import', source, '-o', out])
       assert.equal(result.status, 0, result.stderr)
       warnings.push(...result.stderr.split('\n').filter((l) => l.startsWith('warning: /')))
-      const loaded = loadConfig({ file: out, env: { X_TOKEN: 'tok', X_ORG: 'org' } })
+      const loaded = loadConfig({
+        file: out,
+        env: { X_TOKEN: 'tok', X_ORG: 'org', MY_SECRET: 's3' },
+      })
       const remote = loaded.config.backends?.find((b) => b.url === 'https://x.example/mcp')
-      if (name === 'config.toml')
+      if (name === 'config.toml') {
         assert.deepEqual(remote?.headers, { 'X-Org': 'org', Authorization: 'Bearer tok' })
+        // Codex's env_vars: passed on from Portico's environment.
+        const docs = loaded.config.backends?.find((b) => b.name === 'docs')
+        assert.deepEqual(docs?.env, { MY_SECRET: 's3' })
+      }
       imported[name] = (loaded.config.backends ?? []).map((b) => [
         b.name,
         b.transport,
@@ -365,7 +377,10 @@ describe('portico import', () => {
     }
     assert.deepEqual(imported, {
       'mcp_config.json': [['remote', 'http', 'https://w.example/mcp', ['delete_all']]],
-      'cline_mcp_settings.json': [['legacy', 'sse', 'https://c.example/sse', null]],
+      'cline_mcp_settings.json': [
+        ['bare', 'sse', 'https://c.example/sse2', null],
+        ['legacy', 'sse', 'https://c.example/sse', null],
+      ],
       'settings.json': [
         ['old', 'sse', 'https://g.example/sse', null],
         ['stream', 'http', 'https://g.example/mcp', ['a']],
@@ -414,6 +429,17 @@ describe('portico import', () => {
     const missing = runCliSync(['import', claude, '--project', '/nope', '-o', '-'])
     assert.equal(missing.status, 1)
     assert.match(missing.stderr, /it has no project "\/nope"/)
+
+    // An output file in a missing folder, or a folder: said in one line, no stack trace.
+    for (const [output, why] of [
+      [join(dir, 'no-such-folder', 'p.toml'), /cannot write .*: its folder does not exist/],
+      [dir, /cannot write .*: it is a folder/],
+    ] as const) {
+      const result = runCliSync(['import', claude, '-o', output, '--force'])
+      assert.equal(result.status, 1, result.stderr)
+      assert.match(result.stderr, why)
+      assert.doesNotMatch(result.stderr, /unexpected error|\n\s+at /)
+    }
 
     // A file whose every server is switched off says so instead of writing an empty gateway.
     const allOff = join(dir, 'clients-all-off.json')
