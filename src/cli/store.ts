@@ -45,10 +45,13 @@ export function registerStore(program: Command): void {
         "first delete what is older, as `prune --older-than` (mcpr's vacuum --before 7d)",
         durationOption('--before'),
       )
-      .option('--dry-run', 'with --before: only count what would be deleted, and do not vacuum'),
+      .option(
+        '--dry-run',
+        'only say what would be deleted (with --before) and how much VACUUM would reclaim',
+      ),
   ).action(async (flags: StoreFlags & { before?: number; dryRun?: boolean }) => {
     if (flags.before !== undefined) await pruneAndReport(flags, flags.before)
-    if (flags.dryRun) return
+    if (flags.dryRun) return reportVacuumPlan(flags)
     const [before, after] = await withStore(flags, (db, path) => {
       const size = () => storeStats(db, path)
       const first = size()
@@ -124,4 +127,27 @@ export function renderStats(stats: StoreStats): string {
     { align: ['left', 'right', 'right', 'left', 'left'] },
   )
   return `${lines.join('\n')}${table}`
+}
+
+/**
+ * `vacuum --dry-run`: what VACUUM would reclaim (the free pages), without writing: as mcpr's
+ * dry run says "no changes made" rather than nothing at all.
+ */
+async function reportVacuumPlan(flags: StoreFlags): Promise<void> {
+  const plan = await withStore(flags, (db, path) => {
+    const stats = storeStats(db, path)
+    const pageSize = Number(db.pragma('page_size', { simple: true }))
+    const freePages = Number(db.pragma('freelist_count', { simple: true }))
+    return { stats, reclaimable: pageSize * freePages }
+  })
+  const bytes = plan.stats.file_bytes + plan.stats.wal_bytes
+  if (flags.json) {
+    process.stdout.write(
+      `${JSON.stringify({ dry_run: true, bytes, reclaimable_bytes: plan.reclaimable })}\n`,
+    )
+    return
+  }
+  process.stdout.write(
+    `DRY RUN — no changes made. VACUUM would rewrite ${plan.stats.path} (${formatBytes(bytes)} now; about ${formatBytes(plan.reclaimable)} of free pages to reclaim)\n`,
+  )
 }

@@ -83,6 +83,16 @@ describe('store maintenance', () => {
     assert.equal(rest?.exchanges, 1)
     const [after] = await cliJson(['store', 'stats', '--db', db])
     assert.equal(after?.exchanges, 1)
+    // A dry run says what VACUUM would reclaim (the pruned rows' pages), and changes nothing.
+    const plan = await runCli(['store', 'vacuum', '--dry-run', '--db', db])
+    assert.equal(plan.code, 0)
+    assert.match(
+      plan.stdout,
+      /^DRY RUN — no changes made\. VACUUM would rewrite .* of free pages to reclaim\)/,
+    )
+    const [planned] = await cliJson(['store', 'vacuum', '--dry-run', '--json', '--db', db])
+    assert.equal(planned?.dry_run, true)
+    assert.ok(typeof planned?.reclaimable_bytes === 'number')
     const vacuum = await runCli(['store', 'vacuum', '--db', db])
     assert.equal(vacuum.code, 0)
     assert.match(vacuum.stdout, /^Vacuumed /)
