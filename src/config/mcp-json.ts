@@ -17,6 +17,7 @@
  * What cannot be carried over (VS Code's and Cursor's `envFile`) is said through `warn`, never
  * dropped silently. Entries are sorted by name, as mcp-proxy imports them.
  */
+import { resolve } from 'node:path'
 import { parse as parseToml } from 'smol-toml'
 import { isObject, type JsonObject } from '../jsonrpc/message.ts'
 
@@ -56,8 +57,13 @@ function serversOf(
   }
   const servers: JsonObject = { ...(isObject(own) ? own : {}) }
   if (project !== undefined) {
-    const chosen = projects[project]
-    if (!isObject(chosen)) throw new Error(`it has no project "${project}"`)
+    // Claude Code keys projects by absolute path: `.`, `../app` and `app/` name them too.
+    const chosen = projects[project] ?? projects[resolve(project)]
+    if (!isObject(chosen)) {
+      const paths = Object.keys(projects)
+      const known = `${paths.slice(0, 5).join(', ')}${paths.length > 5 ? ', …' : ''}`
+      throw new Error(`it has no project "${project}"${known ? ` (its projects: ${known})` : ''}`)
+    }
     if (isObject(chosen.mcpServers)) Object.assign(servers, chosen.mcpServers)
   }
   const others = Object.entries(projects)

@@ -428,7 +428,14 @@ describe('portico import', () => {
     assert.match(app.stderr, /servers of projects \/home\/me\/site are not imported/)
     const missing = runCliSync(['import', claude, '--project', '/nope', '-o', '-'])
     assert.equal(missing.status, 1)
-    assert.match(missing.stderr, /it has no project "\/nope"/)
+    assert.match(
+      missing.stderr,
+      /it has no project "\/nope" \(its projects: \/home\/me\/app, \/home\/me\/site\)/,
+    )
+    // A path written another way (here with a trailing slash) names the same project.
+    const slash = runCliSync(['import', claude, '--project', '/home/me/app/', '-o', '-'])
+    assert.equal(slash.status, 0, slash.stderr)
+    assert.match(slash.stdout, /name = "db"/)
 
     // An output file in a missing folder, or a folder: said in one line, no stack trace.
     for (const [output, why] of [
