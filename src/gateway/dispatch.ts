@@ -423,7 +423,14 @@ async function forward(
 ): Promise<Handled> {
   const inputs = scope.gateway.inputs
   if (!scope.session && inputs.has(params.requestState)) {
-    return inputs.resume(params.requestState, params.inputResponses, scope.write, scope.signal)
+    const binding = bindingOf(scope, backend, method, params)
+    return inputs.resume(
+      params.requestState,
+      binding,
+      params.inputResponses,
+      scope.write,
+      scope.signal,
+    )
   }
   const request = { method, params, namespaceContent, catalog: backend.catalog }
   const routing = scope.gateway.routing
@@ -436,6 +443,21 @@ async function forward(
   }
   // `failover` is left as it is (read by nothing past here): deleting it costs a slow object.
   return handled as Handled
+}
+
+/**
+ * What a stateless call parked for input is bound to: the verified caller (if any), the
+ * backend, the method and its target. A retry carrying its `requestState` must match it, so a
+ * leaked token cannot let another caller answer (or take the result of) someone else's call.
+ */
+function bindingOf(
+  scope: RequestScope,
+  backend: Backend,
+  method: string,
+  params: JsonObject,
+): string {
+  const target = typeof params.name === 'string' ? params.name : params.uri
+  return [scope.call.identity?.key ?? '', backend.name, method, String(target ?? '')].join('\0')
 }
 
 /** Methods whose calls mirrors get a copy of (never lists, subscriptions or completions). */
@@ -455,6 +477,7 @@ function viaBackend(scope: RequestScope, backend: Backend, request: BackendReque
     const capabilities = scope.clientCapabilities ?? {}
     return scope.gateway.inputs.run(
       backend.name,
+      bindingOf(scope, backend, request.method, request.params),
       capabilities,
       scope.write,
       scope.signal,

@@ -38,6 +38,8 @@ class ParkedCall {
   /** The connection the call runs on (known once the transport picked it). */
   connection: Connection | undefined
   readonly backend: string
+  /** Who made the call and what it asked (see InputBridge.run): only that may resume it. */
+  binding = ''
   readonly abort = new CallController()
   /** input key → the backend's request id, awaiting the client's answer. */
   readonly awaiting = new Map<string, JsonRpcId>()
@@ -79,12 +81,15 @@ export class InputBridge {
   )
 
   /**
-   * Runs one backend call for a stateless client. `start` sends the request with the sink
+   * Runs one backend call for a stateless client. `binding` (the caller's principal, the
+   * backend, the method and its target) is what a retry must present again to resume it.
+   * `start` sends the request with the sink
    * (bound to the connection the transport picks) and signal it is given; the result is the
    * call's outcome or an `input_required` result.
    */
   run(
     backend: string,
+    binding: string,
     capabilities: JsonObject,
     write: (message: JsonObject) => boolean,
     signal: SignalLike,
@@ -94,6 +99,7 @@ export class InputBridge {
     ) => Promise<CallOutcome>,
   ): Promise<CallOutcome> {
     const parked = new ParkedCall(backend, write)
+    parked.binding = binding
     signal.addEventListener('abort', () => parked.abort.abort(), { once: true })
     const sink: CallSink = {
       accepts: (method) => accepts(capabilities, method),
@@ -118,12 +124,19 @@ export class InputBridge {
   /** Answers the parked call's requests with the retry's `inputResponses` and resumes it. */
   resume(
     requestState: string,
+    binding: string,
     inputResponses: unknown,
     write: (message: JsonObject) => boolean,
     signal: SignalLike,
   ): Promise<CallOutcome> {
     const parked = this.#parked.get(requestState)
     if (!parked) throw new PorticoError('invalid_params', { message: 'Unknown requestState' })
+    // Another caller, or another tool: it may not answer (nor end) this call.
+    if (parked.binding !== binding) {
+      throw new PorticoError('invalid_params', {
+        message: 'requestState belongs to another request (its caller, method and name must match)',
+      })
+    }
     this.#parked.delete(requestState)
     clearTimeout(parked.timer)
     const responses = isObject(inputResponses) ? inputResponses : {}

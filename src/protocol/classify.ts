@@ -158,6 +158,7 @@ export function headerMismatch(
 /** Members a policy or a router reads, at a message's top level and in its params. */
 const MESSAGE_MEMBERS = new Set(['jsonrpc', 'id', 'method', 'params', 'result', 'error'])
 const PARAMS_MEMBERS = new Set(['name', 'uri', 'arguments', '_meta', 'ref'])
+const REF_MEMBERS = new Set(['type', 'name', 'uri'])
 
 /**
  * A member that differs from one Portico reads only by case (`"Method"`, `"Name"`), if any.
@@ -168,7 +169,11 @@ export function caseVariantMember(message: JsonRpcMessage): string | undefined {
   const top = variantIn(message as unknown as JsonObject, MESSAGE_MEMBERS)
   if (top !== undefined) return top
   const params = 'params' in message ? message.params : undefined
-  return isObject(params) ? variantIn(params, PARAMS_MEMBERS) : undefined
+  if (!isObject(params)) return undefined
+  const inParams = variantIn(params, PARAMS_MEMBERS)
+  if (inParams !== undefined) return inParams
+  // `completion/complete` names its prompt or resource in `params.ref`.
+  return isObject(params.ref) ? variantIn(params.ref, REF_MEMBERS) : undefined
 }
 
 function variantIn(object: JsonObject, members: ReadonlySet<string>): string | undefined {

@@ -411,6 +411,7 @@ describe('MCP sent around the MCP endpoint (transparent mode)', () => {
     for (const body of [
       '{"jsonrpc":"2.0","id":6,"method":"ping","Method":"tools/call","params":{"name":"secret"}}',
       '{"jsonrpc":"2.0","id":6,"method":"tools/call","params":{"name":"echo","Name":"secret"}}',
+      '{"jsonrpc":"2.0","id":6,"method":"completion/complete","params":{"ref":{"type":"ref/prompt","name":"echo","Name":"secret"},"argument":{"name":"a","value":""}}}',
     ]) {
       const refused = await post(body)
       assert.equal(refused.status, 400, body)

@@ -552,6 +552,50 @@ describe('gateway with SDK v1 client (legacy sessions)', () => {
 })
 
 describe('gateway with SDK v2 client', () => {
+  it("a requestState resumes only the call it was given for, not another tool's", async () => {
+    const meta = {
+      'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+      'io.modelcontextprotocol/clientCapabilities': { sampling: {} },
+    }
+    const call = async (id: number, name: string, extra: Record<string, unknown> = {}) => {
+      const response = await fetch(gateway.url, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+          'mcp-protocol-version': '2026-07-28',
+        },
+        body: JSON.stringify({
+          jsonrpc: '2.0',
+          id,
+          method: 'tools/call',
+          params: { name, arguments: { prompt: 'bound', maxTokens: 5 }, _meta: meta, ...extra },
+        }),
+      })
+      const text = await response.text()
+      return JSON.parse(text.startsWith('{') ? text : text.replace(/^[\s\S]*?data: /, '')) as {
+        result?: { resultType?: string; requestState?: string; inputRequests?: object }
+        error?: { code: number; message: string }
+      }
+    }
+    const first = await call(1, 'ev__trigger-sampling-request')
+    assert.equal(first.result?.resultType, 'input_required')
+    const state = first.result?.requestState as string
+    const key = Object.keys(first.result?.inputRequests ?? {})[0] as string
+    const answer = {
+      requestState: state,
+      inputResponses: {
+        [key]: { role: 'assistant', model: 'm', content: { type: 'text', text: 'bound answer' } },
+      },
+    }
+    // Another tool presenting the token is refused, and the parked call is left alone.
+    const other = await call(2, 'ev__echo', answer)
+    assert.equal(other.error?.code, -32602)
+    assert.match(other.error?.message ?? '', /requestState belongs to another request/)
+    const retry = await call(3, 'ev__trigger-sampling-request', answer)
+    assert.match(JSON.stringify(retry.result), /bound answer/)
+  })
+
   it('bridges sampling and elicitation to a 2026-07-28 client as input_required rounds', async () => {
     const wire = recordingFetch()
     const client = new ClientV2(
