@@ -10,7 +10,7 @@ import { PorticoError } from '../errors.ts'
 import { decodeContentEncoding, readBody, withoutContentEncoding } from '../http/body.ts'
 import { headerValue, requestInfoOf } from '../http/headers.ts'
 import { viaOf } from '../http/via.ts'
-import { type Decoded, decodeBody } from '../jsonrpc/message.ts'
+import { type Decoded, decodeBody, usableIdOf } from '../jsonrpc/message.ts'
 import { CallRecorder } from '../observe/recorder.ts'
 import { buildCalls, type Call, type ClientTransport } from '../pipeline/call.ts'
 import type { Handler } from '../pipeline/compose.ts'
@@ -187,11 +187,10 @@ function refuseMismatchedHeaders(decoded: Decoded, headers: IncomingMessage['hea
   if (headers['mcp-method'] === undefined && headers['mcp-name'] === undefined) return
   const mismatch = headerMismatch(message, headers)
   if (mismatch === undefined) return
+  const id = usableIdOf(message)
   throw new PorticoError('header_mismatch', {
     message: `Header mismatch: ${mismatch}`,
-    ...('id' in message && (typeof message.id === 'string' || typeof message.id === 'number')
-      ? { id: message.id }
-      : {}),
+    ...(id === undefined ? {} : { id }),
   })
 }
 
@@ -207,10 +206,10 @@ function refuseCaseVariants(decoded: Decoded): void {
   for (const message of decoded.messages) {
     const variant = caseVariantMember(message)
     if (variant === undefined) continue
-    const id = 'id' in message ? message.id : undefined
+    const id = decoded.batch ? undefined : usableIdOf(message)
     throw new PorticoError('invalid_request', {
       message: `Invalid Request: member "${variant.slice(0, 40)}" differs from a JSON-RPC or MCP member only by case`,
-      ...(!decoded.batch && (typeof id === 'string' || typeof id === 'number') ? { id } : {}),
+      ...(id === undefined ? {} : { id }),
     })
   }
 }

@@ -157,13 +157,17 @@ export function decodeBody(body: Buffer | string): Decoded {
   return { messages: items as JsonRpcMessage[], kinds, batch }
 }
 
+/** A message's id when it is one an answer can carry (a string or a finite number). */
+export function usableIdOf(message: JsonRpcMessage): JsonRpcId | undefined {
+  return 'id' in message && isId(message.id) ? message.id : undefined
+}
+
 /** The id of a lone request in `body` (also of an invalid one that carries it), if any. */
 export function requestIdOf(body: Buffer): JsonRpcId | undefined {
   try {
     const decoded = decodeBody(body)
     const message = decoded.messages[0]
-    if (decoded.batch || message === undefined || !('id' in message)) return undefined
-    return isId(message.id) ? message.id : undefined
+    return decoded.batch || message === undefined ? undefined : usableIdOf(message)
   } catch (error) {
     return error instanceof PorticoError ? error.id : undefined
   }
