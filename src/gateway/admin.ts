@@ -125,6 +125,8 @@ export interface AdminAnswer {
   error?: JsonRpcErrorObject
   /** False for call_tool: the backend the inner call reached is the one to record. */
   ownBackend: boolean
+  /** call_tool: Portico refused the inner call (reenter.ts `InnerAnswer.refusal`). */
+  refusal?: { status: number; headers: Record<string, string> }
 }
 
 export async function callAdminTool(
@@ -281,13 +283,16 @@ async function callTool(
   if (target.startsWith(adminPrefix(gateway.proxy.separator))) {
     throw new PorticoError('invalid_params', { message: 'call_tool calls backend tools only' })
   }
-  const response = await callThroughChain(gateway, call, {
+  const answer = await callThroughChain(gateway, call, {
     name: target,
     arguments: args.arguments,
     meta: params._meta,
   })
-  if (response === undefined) throw new PorticoError('upstream_bad_response')
-  if (response.error) return { error: response.error, ownBackend: false }
+  if (answer === undefined) throw new PorticoError('upstream_bad_response')
+  const { response, refusal } = answer
+  if (response.error) {
+    return { error: response.error, ownBackend: false, ...(refusal ? { refusal } : {}) }
+  }
   return { result: isObject(response.result) ? response.result : {}, ownBackend: false }
 }
 

@@ -37,13 +37,13 @@ export async function callComposite(
   const answers = await Promise.all(
     composite.tools.map(async (tool, index) => {
       // Its own id and notes: members run side by side (reenter.ts).
-      const response = await callThroughChain(gateway, call, {
+      const answer = await callThroughChain(gateway, call, {
         name: tool,
         arguments: params.arguments,
         meta: withoutProgress(params._meta),
         own: { id: `${MEMBER_ID}${String(call.id ?? 0)}:${index}` },
       })
-      return memberContent(tool, response)
+      return memberContent(tool, answer?.response)
     }),
   )
   const content = answers.flatMap((answer) => answer.content)

@@ -302,6 +302,7 @@ async function callTool(scope: RequestScope, params: JsonObject): Promise<Handle
     return {
       ...(answer.error ? { error: answer.error } : { result: answer.result ?? {} }),
       ...(answer.ownBackend ? { backend: 'portico' } : {}),
+      ...(answer.refusal ?? {}),
     }
   }
   const route = gateway.routeName('tool', name)

@@ -5,6 +5,7 @@
  * one JSON message (related messages go to the session's stream).
  */
 import { PorticoError } from '../errors.ts'
+import type { HeaderMap } from '../http/headers.ts'
 import {
   isObject,
   type JsonObject,
@@ -28,12 +29,22 @@ export interface InnerToolCall {
   own?: { id: JsonRpcId }
 }
 
+export interface InnerAnswer {
+  response: JsonRpcResponse
+  /**
+   * The HTTP status and headers of an answer that was not 200: Portico refused the inner call
+   * (a rate limit's 429 with `Retry-After`, an open circuit's 503), and a caller whose only
+   * call this was must see that refusal as if it had made the call directly.
+   */
+  refusal?: { status: number; headers: Record<string, string> }
+}
+
 /** Resolves with the inner call's answer, or undefined when it was not one JSON message. */
 export async function callThroughChain(
   gateway: Gateway,
   call: Call,
   inner: InnerToolCall,
-): Promise<JsonRpcResponse | undefined> {
+): Promise<InnerAnswer | undefined> {
   const reenter = gateway.reenter
   if (reenter === undefined) throw new PorticoError('internal_error')
   const message = {
@@ -49,7 +60,22 @@ export async function callThroughChain(
   const reply = await reenter({
     ...withMessage(call, message),
     headers: { ...call.headers, accept: 'application/json' },
+    onBehalf: true,
     ...(inner.own ? { notes: {} } : {}),
   })
-  return reply instanceof MessageReply ? reply.json() : undefined
+  if (!(reply instanceof MessageReply)) return undefined
+  const response = await reply.json()
+  if (response === undefined) return undefined
+  return reply.status === 200
+    ? { response }
+    : { response, refusal: { status: reply.status, headers: stringHeaders(reply.headers) } }
+}
+
+function stringHeaders(headers: HeaderMap): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const name in headers) {
+    const value = headers[name]
+    if (typeof value === 'string') out[name] = value
+  }
+  return out
 }

@@ -97,6 +97,13 @@ export interface Call {
    * so Portico can answer the client's POST while the response is still to come on the stream.
    */
   readonly forwarded?: () => void
+  /**
+   * A `tools/call` the gateway makes on a client's behalf (search mode's `call_tool`, a
+   * composite's members; gateway/reenter.ts). The outer call already spent the caller's
+   * budgets that count requests rather than tools (`[proxy.rate_limit]` in all, per client,
+   * per session): the inner call must not spend them again.
+   */
+  readonly onBehalf?: boolean
 }
 
 /** The exact bytes a message arrived with, while it is unchanged (keyed by the message object). */

@@ -179,7 +179,7 @@ function limitsOf(config: GlobalRateLimitConfig, clock: Clock): Limit[] {
     limits.push({
       scope: 'global',
       shape,
-      keyOf: () => 'all',
+      keyOf: (call) => (call.onBehalf ? undefined : 'all'),
       bucket: () => bucket,
       describe: `${per(shape)} in all`,
     })
@@ -189,7 +189,7 @@ function limitsOf(config: GlobalRateLimitConfig, clock: Clock): Limit[] {
     limits.push({
       scope: 'client',
       shape: config.per_client,
-      keyOf: (call) => clientIdentity(call),
+      keyOf: (call) => (call.onBehalf ? undefined : clientIdentity(call)),
       bucket: (key) => buckets.bucket(key),
       describe: `${per(config.per_client)} per client`,
     })
@@ -199,7 +199,7 @@ function limitsOf(config: GlobalRateLimitConfig, clock: Clock): Limit[] {
     limits.push({
       scope: 'session',
       shape: config.per_session,
-      keyOf: (call) => call.sessionId,
+      keyOf: (call) => (call.onBehalf ? undefined : call.sessionId),
       bucket: (key) => buckets.bucket(key),
       describe: `${per(config.per_session)} per session`,
     })

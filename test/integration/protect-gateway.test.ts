@@ -217,6 +217,79 @@ describe('gateway: concurrency and rate limits', () => {
   })
 })
 
+describe("gateway: rate limits and the calls made on a client's behalf (call_tool)", () => {
+  let server: FaultyHttp
+  let portico: RunningPortico
+
+  before(async () => {
+    server = await startFaultyHttp('behalf')
+    portico = await startPortico({
+      ...quiet,
+      proxy: {
+        tool_exposure: 'search',
+        admin_tools: false,
+        rate_limit: {
+          per_client: { requests: 4, period_seconds: 60 },
+          per_tool: [{ tool: 'f__lookup', requests: 1, period_seconds: 60 }],
+        },
+      },
+      backends: [{ name: 'f', transport: 'http', url: server.url }],
+    } as ConfigInput)
+  })
+  after(async () => {
+    await portico?.close()
+    await server?.close()
+  })
+
+  const viaCallTool = (client: Client, name: string, args: Record<string, unknown>) =>
+    client.callTool({ name: 'portico__call_tool', arguments: { name, arguments: args } })
+
+  it('spends one request of the per-client budget per call_tool, not two', async () => {
+    // initialize is one request of the four; three call_tool calls fit in the rest.
+    const client = await connect(portico.url, { authorization: 'Bearer budget' })
+    try {
+      for (const i of [1, 2, 3]) {
+        assert.equal(text(await viaCallTool(client, 'f__echo', { text: `t${i}` })), `behalf: t${i}`)
+      }
+      await assert.rejects(viaCallTool(client, 'f__echo', { text: 'over' }), /per client/)
+    } finally {
+      await client.close().catch(() => undefined)
+    }
+  })
+
+  it('answers an inner refusal as a direct call would: 429 with Retry-After and the id', async () => {
+    const client = await connect(portico.url, { authorization: 'Bearer tool-limit' })
+    try {
+      await viaCallTool(client, 'f__lookup', { key: 'k' })
+      const response = await fetch(portico.url, {
+        method: 'POST',
+        headers: {
+          ...MCP_ACCEPT,
+          authorization: 'Bearer tool-limit',
+          'mcp-session-id': client.transport?.sessionId as string,
+          'mcp-protocol-version': '2025-11-25',
+        },
+        body: JSON.stringify({
+          jsonrpc: '2.0',
+          id: 'inner-over',
+          method: 'tools/call',
+          params: {
+            name: 'portico__call_tool',
+            arguments: { name: 'f__lookup', arguments: { key: 'k' } },
+          },
+        }),
+      })
+      assert.equal(response.status, 429)
+      assert.ok(Number(response.headers.get('retry-after')) >= 1)
+      const body = (await response.json()) as { id: string; error: { message: string } }
+      assert.equal(body.id, 'inner-over')
+      assert.match(body.error.message, /per tool matching f__lookup/)
+    } finally {
+      await client.close().catch(() => undefined)
+    }
+  })
+})
+
 describe('gateway: circuit breaker and retries (hand-driven clock)', () => {
   let server: FaultyHttp
   let portico: RunningPortico
