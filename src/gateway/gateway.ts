@@ -596,7 +596,8 @@ export class Gateway {
       next,
     )
     this.#config = next
-    this.#deps.http.allowOrigins(upstreamOrigins(next))
+    // The backends this replaces or removes may still serve the calls they hold (`#retire`).
+    this.#allowOrigins(before.values())
     for (const config of next.backends ?? []) {
       const current = before.get(config.name)
       if (current !== undefined && unchanged(config)) {
@@ -643,7 +644,21 @@ export class Gateway {
       })
     } finally {
       this.#retiring.delete(backend)
+      this.#allowOrigins()
     }
+  }
+
+  /**
+   * Only configured upstreams are contacted: the config's, and those of backends still
+   * finishing their calls after a reload replaced or removed them (`still`, `#retiring`).
+   */
+  #allowOrigins(still: Iterable<Backend> = []): void {
+    const origins = new Set(upstreamOrigins(this.#config))
+    for (const backend of [...this.#retiring, ...still]) {
+      const url = backend.config.url
+      if (url !== undefined && URL.canParse(url)) origins.add(new URL(url).origin)
+    }
+    this.#deps.http.allowOrigins(origins)
   }
 
   #withAdded(input: Config): Config {

@@ -15,6 +15,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { loadConfig } from '../../src/config/load.ts'
 import { Logger } from '../../src/observe/logger.ts'
 import { createPortico, type Portico } from '../../src/portico.ts'
+import { startFaultyHttp } from '../fixtures/faulty-http.ts'
 import { startProbeHttp } from '../fixtures/probe-server.ts'
 import type { Served } from '../fixtures/serve.ts'
 import { fixture } from '../helpers/mcp-servers.ts'
@@ -241,6 +242,41 @@ describe('admin API and admin tools (gateway, own listener, token)', () => {
     assert.equal((await call(`${admin}/backends/h`, 'DELETE')).status, 404)
     await assert.rejects(client.callTool({ name: 'h__cwd', arguments: {} }), /Unknown tool/)
     await client.close()
+  })
+
+  it('a call queued on a backend the API replaces or removes is served by it, not failed', async () => {
+    const first = await startFaultyHttp('A')
+    const second = await startFaultyHttp('B')
+    const client = await connect(mcpUrl)
+    try {
+      const narrow = { concurrency: { max_concurrent: 1 } }
+      assert.equal(
+        (await call(`${admin}/backends/add`, 'POST', { name: 'q', url: first.url, ...narrow }))
+          .status,
+        201,
+      )
+      await client.listTools()
+      for (const change of ['PUT', 'DELETE'] as const) {
+        const serving = change === 'PUT' ? 'A' : 'B'
+        const busy = client.callTool({ name: 'q__slow', arguments: { ms: 600 } })
+        const backend = change === 'PUT' ? first : second
+        await until(() => (backend.server.runs.get('slow') ? true : undefined), 5000, 'slow runs')
+        // Waits for the one slot the slow call holds.
+        const queued = client.callTool({ name: 'q__echo', arguments: { text: change } })
+        await new Promise((resolve) => setTimeout(resolve, 100))
+        const changed =
+          change === 'PUT'
+            ? await call(`${admin}/backends/q`, 'PUT', { url: second.url, ...narrow })
+            : await call(`${admin}/backends/q`, 'DELETE')
+        assert.equal(changed.status, 200)
+        assert.equal(text(await busy), `${serving}: slow done`)
+        assert.equal(text(await queued), `${serving}: ${change}`)
+      }
+    } finally {
+      await client.close()
+      await first.close()
+      await second.close()
+    }
   })
 
   it('lists and ends sessions', async () => {

@@ -116,7 +116,11 @@ export abstract class Backend {
   /** Epoch ms a call or list last told whether the backend works. */
   #lastCheckedMs: number | undefined
   protected restarts = 0
-  /** Calls on their way through the transport (connecting included), for a graceful retire. */
+  /**
+   * Calls inside this backend's chain (waiting in its concurrency queue, retrying, connecting,
+   * in flight), for a graceful retire: a call a reload or the admin API finds queued here was
+   * accepted by this backend and is served by it before it closes.
+   */
   #inFlight = 0
   #whenIdle: Array<() => void> = []
 
@@ -133,7 +137,7 @@ export abstract class Backend {
         {},
         { clock: NO_CLOCK, logger: deps.logger, coalesce: false },
       )
-    this.handle = upstreamChain(
+    const chain = upstreamChain(
       {
         name: config.name,
         middleware: deps.upstreamMiddleware ?? [],
@@ -142,6 +146,18 @@ export abstract class Backend {
       },
       (call) => this.#send(call as BackendCall),
     )
+    this.handle = (call) => this.#counted(chain, call)
+  }
+
+  async #counted(chain: Handler, call: Parameters<Handler>[0]): Promise<Reply> {
+    this.#inFlight++
+    try {
+      return await chain(call)
+    } finally {
+      if (--this.#inFlight === 0 && this.#whenIdle.length > 0) {
+        for (const wake of this.#whenIdle.splice(0)) wake()
+      }
+    }
   }
 
   /**
@@ -155,53 +171,46 @@ export abstract class Backend {
     // Cancelled on its way here (the client left, its session was deleted mid-chain): no
     // connection is opened for it, which nothing would release.
     if (call.signal?.aborted) throw notSent(new PorticoError('cancelled'))
-    this.#inFlight++
     try {
-      try {
-        connection = call.connection ?? (await this.#connectFor(call))
-      } catch (error) {
-        // Not running, restarting, unreachable: the request never left. A cancelled call, or
-        // one refused for capacity (max_processes), says nothing about the backend's health.
-        const failure = notSent(asBackendError(error, this.name))
-        if (failure.reason !== 'cancelled' && failure.reason !== 'too_many_sessions') {
-          this.observe(failure)
-        }
-        throw failure
+      connection = call.connection ?? (await this.#connectFor(call))
+    } catch (error) {
+      // Not running, restarting, unreachable: the request never left. A cancelled call, or
+      // one refused for capacity (max_processes), says nothing about the backend's health.
+      const failure = notSent(asBackendError(error, this.name))
+      if (failure.reason !== 'cancelled' && failure.reason !== 'too_many_sessions') {
+        this.observe(failure)
       }
-      const message = call.message as JsonRpcRequest
-      const sink = call.sinkFor?.(connection) ?? call.sink
-      try {
-        const headers = this.#identityHeaders(call)
-        const traceparent = call.traceparent
-        const response = await connection.request(
-          message.method,
-          tracedParams(message.params, traceparent),
-          {
-            signal: call.signal,
-            // A call with its own deadline (a list page) spends what the connection left of it.
-            timeoutMs:
-              call.timeoutMs === undefined
-                ? this.timeoutMs
-                : Math.max(1, call.timeoutMs - (performance.now() - startedAt)),
-            ...(sink === undefined ? {} : { sink }),
-            ...(headers === undefined ? {} : { headers }),
-            ...(traceparent === undefined ? {} : { traceparent }),
-          },
-        )
-        this.observe(undefined)
-        return MessageReply.of(response)
-      } catch (error) {
-        const failure = asBackendError(error, this.name)
-        // A cancelled call says nothing about the backend's health.
-        if (failure.reason !== 'cancelled') this.observe(failure)
-        throw failure
-      } finally {
-        sink?.end?.()
-      }
+      throw failure
+    }
+    const message = call.message as JsonRpcRequest
+    const sink = call.sinkFor?.(connection) ?? call.sink
+    try {
+      const headers = this.#identityHeaders(call)
+      const traceparent = call.traceparent
+      const response = await connection.request(
+        message.method,
+        tracedParams(message.params, traceparent),
+        {
+          signal: call.signal,
+          // A call with its own deadline (a list page) spends what the connection left of it.
+          timeoutMs:
+            call.timeoutMs === undefined
+              ? this.timeoutMs
+              : Math.max(1, call.timeoutMs - (performance.now() - startedAt)),
+          ...(sink === undefined ? {} : { sink }),
+          ...(headers === undefined ? {} : { headers }),
+          ...(traceparent === undefined ? {} : { traceparent }),
+        },
+      )
+      this.observe(undefined)
+      return MessageReply.of(response)
+    } catch (error) {
+      const failure = asBackendError(error, this.name)
+      // A cancelled call says nothing about the backend's health.
+      if (failure.reason !== 'cancelled') this.observe(failure)
+      throw failure
     } finally {
-      if (--this.#inFlight === 0 && this.#whenIdle.length > 0) {
-        for (const wake of this.#whenIdle.splice(0)) wake()
-      }
+      sink?.end?.()
     }
   }
 
