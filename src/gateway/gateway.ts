@@ -11,7 +11,7 @@ import {
   namingProblems,
 } from '../config/gateway.ts'
 import { upstreamOrigins } from '../config/origins.ts'
-import { protectOf } from '../config/protect.ts'
+import { protectOf, routingProblems } from '../config/protect.ts'
 import type { Config } from '../config/schema.ts'
 import { PorticoError } from '../errors.ts'
 import {
@@ -558,6 +558,7 @@ export class Gateway {
         message: 'Invalid backend: "portico" is reserved',
       })
     }
+    refuseRouting([...others, config])
     await this.apply({ ...this.#config, backends: [...others, config] })
     // Kept across reloads only once it runs: a backend apply refused is not added.
     this.#added.set(config.name, config)
@@ -567,8 +568,17 @@ export class Gateway {
   /** Removes a backend (a file backend comes back when the file is reloaded). */
   async removeBackend(name: string): Promise<boolean> {
     if (!this.#backends.has(name)) return false
-    this.#added.delete(name)
     const backends = (this.#config.backends ?? []).filter((b) => b.name !== name)
+    // A canary, mirror or failover whose primary left would serve in its place, unasked.
+    const dependent = backends.find(
+      (b) => b.mirror_of === name || b.failover_for === name || b.canary_of === name,
+    )
+    if (dependent !== undefined) {
+      throw new PorticoError('invalid_params', {
+        message: `Backend '${name}' is the primary of '${dependent.name}': remove '${dependent.name}' first`,
+      })
+    }
+    this.#added.delete(name)
     await this.apply({ ...this.#config, backends })
     return true
   }
@@ -898,4 +908,14 @@ function refuseUnbuildable(backends: readonly BackendConfig[], config: Config): 
       })
     }
   }
+}
+
+/** The routing rules `portico check` applies to a file, applied to a change made at runtime. */
+function refuseRouting(backends: readonly BackendConfig[]): void {
+  const problem = routingProblems(backends)[0]
+  if (problem === undefined) return
+  const name = backends[problem.index]?.name
+  throw new PorticoError('invalid_params', {
+    message: `Invalid backend: '${name}' ${problem.key}: ${problem.message}`,
+  })
 }

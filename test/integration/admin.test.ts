@@ -244,6 +244,32 @@ describe('admin API and admin tools (gateway, own listener, token)', () => {
     await client.close()
   })
 
+  it('refuses routing that `portico check` refuses, and removing a primary its canary needs', async () => {
+    const add = (body: Record<string, unknown>) => call(`${admin}/backends/add`, 'POST', body)
+    const refused = [
+      [{ name: 'm', url: http.url, mirror_of: 'm' }, /'m' mirror_of: names the backend itself/],
+      [{ name: 'n', url: http.url, canary_of: 'nosuch' }, /no backend is named "nosuch"/],
+      [{ name: 'c', url: http.url, canary_of: 'p', weight: 0 }, /a canary needs a weight/],
+    ] as const
+    for (const [body, message] of refused) {
+      const answer = await add(body)
+      assert.equal(answer.status, 409, JSON.stringify(body))
+      assert.match(String(answer.json.message), message)
+    }
+    assert.equal((await add({ name: 'c', url: http.url, canary_of: 'p', weight: 1 })).status, 201)
+    const failoverOfCanary = await add({ name: 'f', url: http.url, failover_for: 'c' })
+    assert.match(String(failoverOfCanary.json.message), /itself a/)
+    const primary = await call(`${admin}/backends/p`, 'DELETE')
+    assert.equal(primary.status, 409)
+    assert.match(String(primary.json.message), /primary of 'c'/)
+    assert.equal((await call(`${admin}/backends/c`, 'DELETE')).status, 200)
+    const listed = (await call(`${admin}/backends`)).json.backends as Array<{ namespace: string }>
+    assert.deepEqual(
+      listed.map((b) => b.namespace),
+      ['p'],
+    )
+  })
+
   it('a call queued on a backend the API replaces or removes is served by it, not failed', async () => {
     const first = await startFaultyHttp('A')
     const second = await startFaultyHttp('B')
