@@ -18,24 +18,27 @@ const seconds = (message = 'expected a number of seconds > 0') => z.number().pos
  * `[timeout] seconds = 60` (mcp-proxy: the whole call, queueing, retries and hedges included)
  * with an optional `attempt` deadline (default: `seconds`).
  */
-const timeoutTable = z
-  .strictObject({
-    /** The whole call: from admission to the answer, across every retry and hedge. */
-    seconds: seconds().optional(),
-    /** Each attempt (restarted by progress notifications); default `seconds`. */
-    attempt: durationSchema.optional(),
-  })
-  .transform((table) => {
-    const callMs = table.seconds === undefined ? undefined : table.seconds * 1000
-    return { callMs, attemptMs: table.attempt ?? callMs }
-  })
+const timeoutTable = z.strictObject({
+  /** The whole call: from admission to the answer, across every retry and hedge. */
+  seconds: seconds().optional(),
+  /** Each attempt (restarted by progress notifications); default `seconds`. */
+  attempt: durationSchema.optional(),
+})
 
+// The transform comes after the union, not inside its table branch: zod names the problem of
+// the one branch of the right type (`timeout.seconds` at its line) only while no branch is a
+// pipe; otherwise every table mistake became the generic union message, without a line.
 export const timeoutSchema = z
-  .union([durationSchema.transform((ms) => ({ callMs: undefined, attemptMs: ms })), timeoutTable], {
+  .union([durationSchema, timeoutTable], {
     error: (issue) =>
       issue.code === 'invalid_union'
         ? 'expected a duration ("30s", or seconds) or a table with `seconds` and `attempt`'
         : undefined,
+  })
+  .transform((value): TimeoutConfig => {
+    if (typeof value === 'number') return { callMs: undefined, attemptMs: value }
+    const callMs = value.seconds === undefined ? undefined : value.seconds * 1000
+    return { callMs, attemptMs: value.attempt ?? callMs }
   })
   .optional()
 

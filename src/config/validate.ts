@@ -22,6 +22,8 @@ interface ZodIssueLike {
   path: PropertyKey[]
   message: string
   keys?: string[]
+  /** An `invalid_union`'s issues, one list per alternative. */
+  errors?: ZodIssueLike[][]
 }
 
 const MAX_PASSES = 5
@@ -67,6 +69,11 @@ export function validateAll<T>(
 function expand(schema: unknown, issues: readonly ZodIssueLike[]): Issue[] {
   const out: Issue[] = []
   for (const issue of issues) {
+    const meant = meantAlternative(issue)
+    if (meant !== undefined) {
+      out.push(...expand(schema, meant))
+      continue
+    }
     if (issue.code !== 'unrecognized_keys' || !issue.keys) {
       out.push({ path: issue.path, message: issue.message })
       continue
@@ -81,6 +88,28 @@ function expand(schema: unknown, issues: readonly ZodIssueLike[]): Issue[] {
     }
   }
   return out
+}
+
+/**
+ * A value that fits none of a union's alternatives (`timeout = 30` or `[timeout] seconds = 60`)
+ * but has the type of exactly one of them was meant as that one: its problems, at their own
+ * path (`timeout.seconds`, on its line), say more than "expected a duration or a table".
+ */
+function meantAlternative(issue: ZodIssueLike): ZodIssueLike[] | undefined {
+  if (issue.code !== 'invalid_union' || !issue.errors) return undefined
+  const meant = issue.errors.filter((alternative) => !alternative.every(wrongType))
+  if (meant.length !== 1) return undefined
+  return (meant[0] as ZodIssueLike[]).map((inner) => ({
+    ...inner,
+    path: [...issue.path, ...inner.path],
+  }))
+}
+
+/** An issue saying only that the value is not of the alternative's type at all. */
+function wrongType(issue: ZodIssueLike): boolean {
+  if (issue.path.length > 0) return false
+  if (issue.code === 'invalid_type') return true
+  return issue.code === 'invalid_union' && (issue.errors ?? []).every((a) => a.every(wrongType))
 }
 
 /**

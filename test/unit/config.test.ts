@@ -92,6 +92,31 @@ describe('loadConfig', () => {
     assert.ok(found.some((p) => /unknown key "prot"/.test(p.message)))
   })
 
+  it('names the line of a mistake inside a table that may also be written as a value', () => {
+    const found = problems(
+      [
+        'upstream = "http://127.0.0.1:9/mcp"',
+        '[timeout]',
+        'seconds = -5',
+        '[[backends]]',
+        'name = "a"',
+        'transport = "http"',
+        'url = "http://127.0.0.1:9/mcp"',
+        '[backends.timeout]',
+        'attempt = "20x"',
+      ].join('\n'),
+    )
+    assert.deepEqual(
+      found.map((p) => [p.line, p.path, p.message]),
+      [
+        [3, 'timeout.seconds', 'expected a number of seconds > 0'],
+        [9, 'backends[0].timeout.attempt', 'expected a duration like "30s" or "500ms", got "20x"'],
+      ],
+    )
+    // Neither a value nor a table: the union's own message.
+    assert.match(problems('timeout = true')[0]?.message ?? '', /a duration .* or a table/)
+  })
+
   it('reports a bad required value once, not again as missing once it is set aside', () => {
     const found = problems('upstream = "http://127.0.0.1:9/mcp"\n[shared]\nredis = "http://nope"\n')
     assert.deepEqual(
