@@ -11,18 +11,17 @@
 
 import type { ClientInfo } from '../protocol/classify.ts'
 import { BodyWriter } from '../util/body-writer.ts'
-import { BoundedMap } from '../util/bounded-map.ts'
 import type { Sink } from './bus.ts'
 import type { ExchangeEvent } from './event.ts'
 import type { Logger } from './logger.ts'
+import { SessionClients } from './session-clients.ts'
 
 /** Audit lines wait at most this long to be written together (one write, not one per line). */
 const FLUSH_MS = 50
 const FLUSH_BYTES = 64 * 1024
 
 export function auditSink(logger: Logger): Sink {
-  // A session's client is named in its initialize only: remembered (bounded) for its calls.
-  const clients = new BoundedMap<string, ClientInfo>(10_000)
+  const clients = new SessionClients()
   // Lines waiting for the next write, as UTF-8 bytes: a line kept as the string it was built
   // as (dozens of pieces) would be copied by every young-generation GC while it waits.
   const pending = new BodyWriter(FLUSH_BYTES)
@@ -41,7 +40,7 @@ export function auditSink(logger: Logger): Sink {
       if (!logger.enabled('info')) return
       for (const event of events) {
         if (event.type !== 'exchange' || !audited(event)) continue
-        const client = clientOf(event, clients)
+        const client = clients.of(event)
         const line = logger.json
           ? JSON.stringify(auditRecord(client === event.client ? event : { ...event, client }))
           : auditText(event, client)
@@ -58,18 +57,6 @@ export function auditSink(logger: Logger): Sink {
       flush()
     },
   }
-}
-
-function clientOf(
-  event: ExchangeEvent,
-  clients: BoundedMap<string, ClientInfo>,
-): ClientInfo | undefined {
-  if (event.sessionId === undefined) return event.client
-  if (event.client !== undefined) {
-    clients.set(event.sessionId, event.client)
-    return event.client
-  }
-  return clients.get(event.sessionId)
 }
 
 /** Calls, and HTTP exchanges Portico refused (someone tried and was turned away). */

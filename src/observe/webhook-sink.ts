@@ -6,9 +6,11 @@
  * drops counted, the proxy never waits. Payloads carry what the metrics see (method, tool,
  * backend, outcome, latency, bytes, session, client) and never params, results or headers.
  */
+import type { ClientInfo } from '../protocol/classify.ts'
 import { BatchPoster, jsonArray } from './batch-post.ts'
 import type { Sink } from './bus.ts'
 import type { ExchangeEvent, NotificationEvent, PorticoEvent } from './event.ts'
+import { SessionClients } from './session-clients.ts'
 import type { PipeStats, StatsSource } from './status.ts'
 
 export interface WebhookOptions {
@@ -52,27 +54,41 @@ export function webhookSink(options: WebhookOptions): WebhookSink {
     format: jsonArray('[', ']'),
     ...(options.onError ? { onError: options.onError } : {}),
   })
+  const clients = new SessionClients()
   return {
     name: poster.name,
     write(events) {
-      for (const event of events) poster.push(JSON.stringify(envelopeOf(event, server)))
+      for (const event of events) {
+        poster.push(JSON.stringify(envelopeOf(event, server, clients)))
+      }
     },
     pipeStats: (): PipeStats => poster.pipeStats(),
     close: () => poster.close(),
   }
 }
 
-export function envelopeOf(event: PorticoEvent, server: string): Envelope {
+/** `clients` names the client of a session's later calls (its `initialize` named it once). */
+export function envelopeOf(
+  event: PorticoEvent,
+  server: string,
+  clients?: SessionClients,
+): Envelope {
   return {
     v: 1,
     ts: new Date(event.ts).toISOString(),
     server,
     kind: event.type === 'exchange' ? 'request' : 'notification',
-    payload: event.type === 'exchange' ? exchangePayload(event) : notificationPayload(event),
+    payload:
+      event.type === 'exchange'
+        ? exchangePayload(event, clients?.of(event) ?? event.client)
+        : notificationPayload(event),
   }
 }
 
-function exchangePayload(e: ExchangeEvent): Record<string, unknown> {
+function exchangePayload(
+  e: ExchangeEvent,
+  client: ClientInfo | undefined,
+): Record<string, unknown> {
   return {
     kind: e.kind === 'http' || e.kind === 'stream' ? 'http' : 'mcp',
     proxy: e.proxy,
@@ -92,8 +108,8 @@ function exchangePayload(e: ExchangeEvent): Record<string, unknown> {
     first_byte_us: e.firstByteUs ?? null,
     bytes_in: e.bytesIn,
     bytes_out: e.bytesOut,
-    client_name: e.client?.name === undefined ? null : clip(e.client.name),
-    client_version: e.client?.version === undefined ? null : clip(e.client.version),
+    client_name: client?.name === undefined ? null : clip(client.name),
+    client_version: client?.version === undefined ? null : clip(client.version),
     user_agent: e.userAgent === undefined ? null : clip(e.userAgent),
   }
 }

@@ -210,7 +210,9 @@ describe('cloud sink ([cloud])', () => {
     assert.equal(envelope.payload.name, 'p__cwd')
     assert.equal(envelope.payload.backend, 'p')
     assert.equal(envelope.payload.outcome, 'ok')
-    assert.equal(envelope.payload.client_name, null)
+    // Named in the session's initialize only, and on each of its calls here.
+    assert.equal(envelope.payload.client_name, 'audit-client')
+    assert.equal(envelope.payload.client_version, '2.1.0')
     assert.equal(typeof envelope.payload.latency_us, 'number')
     // The same batch came again after a refusal: a retry, not a duplicate of another batch.
     const retried = receiver.posts.filter((p) => p.status === 503).length
