@@ -41,6 +41,8 @@ export class BackendCatalog {
   readonly #annotationVerdicts = new Map<string, boolean>()
   /** See `listedWhole`. */
   #listedWhole = false
+  /** The kinds whose every name was read from a complete listing since they last changed. */
+  readonly #namesRead = new Set<ItemKind>()
 
   constructor(config: BackendConfig, separator: string) {
     this.name = config.name
@@ -90,6 +92,27 @@ export class BackendCatalog {
   /** The backend's tools changed (`list_changed`): names it did not list may be its tools now. */
   toolsChanged(): void {
     this.#listedWhole = false
+    this.#namesRead.delete('tool')
+  }
+
+  /** The backend's prompts changed (`list_changed`). */
+  promptsChanged(): void {
+    this.#namesRead.delete('prompt')
+  }
+
+  /**
+   * Whether `exposed` could be a shortened name of this backend that no listing has shown yet:
+   * such a name is known only once the backend's list was read (see `Gateway.routeListed`).
+   */
+  mayBeUnreadShortName(kind: ItemKind, exposed: string): boolean {
+    return (
+      !this.#namesRead.has(kind) && !this.#short.has(exposed) && exposed.startsWith(this.#prefix)
+    )
+  }
+
+  /** A complete listing of `kind` was read: every shortened name of it is known. */
+  namesRead(kind: ItemKind): void {
+    this.#namesRead.add(kind)
   }
 
   /** The client-facing name of a local tool or prompt name. */
@@ -137,6 +160,7 @@ export class BackendCatalog {
   /** A tool definition as clients see it, or undefined when it is filtered out. */
   tool(tool: JsonObject): JsonObject | undefined {
     if (typeof tool.name !== 'string' || !this.#toolVisible(tool.name)) return undefined
+    if (this.#shadowed(tool.name)) return undefined
     if (this.#annotationFilter !== undefined) {
       const shown = this.#annotationFilter(tool.annotations)
       if (
@@ -160,10 +184,21 @@ export class BackendCatalog {
 
   prompt(prompt: JsonObject): JsonObject | undefined {
     if (typeof prompt.name !== 'string' || !this.#promptVisible(prompt.name)) return undefined
+    if (this.#shadowed(prompt.name)) return undefined
     const out: JsonObject = { ...prompt, name: this.exposedName(prompt.name) }
     const description = this.#aliases.get(prompt.name)?.description
     if (description !== undefined) out.description = description
     return out
+  }
+
+  /**
+   * An alias that renames another tool to this one's name (`from = "slow"`, `to = "echo"` while
+   * the backend has its own `echo`) takes the name: calls to it reach the aliased tool, so the
+   * backend's own tool of that name is not listed (the list would name two tools alike).
+   */
+  #shadowed(local: string): boolean {
+    const aliased = this.#aliasTargets.get(local)
+    return aliased !== undefined && aliased !== local
   }
 
   resource(resource: JsonObject): JsonObject | undefined {

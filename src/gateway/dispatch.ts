@@ -83,7 +83,12 @@ export async function dispatch(scope: RequestScope, request: JsonRpcRequest): Pr
     case 'tools/call':
       return callTool(scope, params)
     case 'prompts/get': {
-      const route = gateway.routeName('prompt', stringParam(params, 'name'))
+      const route = await gateway.routeListed(
+        'prompt',
+        stringParam(params, 'name'),
+        scope.ref,
+        scope.call,
+      )
       argumentsOf(params)
       return forward(scope, route.backend, method, { ...params, name: route.local }, true)
     }
@@ -108,10 +113,7 @@ export async function dispatch(scope: RequestScope, request: JsonRpcRequest): Pr
           return { result: { tools: [...adminTools(gateway), ...compositeTools(gateway)] } }
         }
         const result = await gateway.list(method, params, scope.ref, scope.call)
-        if (method === 'tools/list' && params.cursor === undefined) {
-          const own = [...adminTools(gateway), ...compositeTools(gateway)]
-          if (own.length > 0) result.tools = [...(result.tools as JsonObject[]), ...own]
-        }
+        if (method === 'tools/list') withOwnTools(gateway, result, params.cursor === undefined)
         return { result }
       }
       throw new PorticoError('method_not_found', { message: `Method not found: ${method}` })
@@ -277,6 +279,21 @@ function serverInfo(scope: RequestScope): JsonObject {
   return { name: proxy.name ?? scope.proxyName, version: proxy.version ?? VERSION }
 }
 
+/**
+ * Portico's own tools (admin, composites) are listed after the backends' tools, on the first
+ * page. A call by their name reaches them (`callTool` looks for them first), so a backend tool
+ * of the same name (an unprefixed backend's `echo` and a composite `echo`) is left out of
+ * every page: a list never names two tools alike.
+ */
+function withOwnTools(gateway: Gateway, result: JsonObject, firstPage: boolean): void {
+  const own = [...adminTools(gateway), ...compositeTools(gateway)]
+  if (own.length === 0) return
+  const ownNames = new Set(own.map((tool) => tool.name))
+  const tools = Array.isArray(result.tools) ? (result.tools as JsonObject[]) : []
+  const backends = tools.filter((tool) => !ownNames.has(tool.name))
+  result.tools = firstPage ? [...backends, ...own] : backends
+}
+
 /** The composite tools' definitions (`[[composite_tools]]`), listed after the backends' tools. */
 function compositeTools(gateway: Gateway): JsonObject[] {
   return gateway.config.composite_tools.map(compositeDefinition)
@@ -305,7 +322,7 @@ async function callTool(scope: RequestScope, params: JsonObject): Promise<Handle
       ...(answer.refusal ?? {}),
     }
   }
-  const route = gateway.routeName('tool', name)
+  const route = await gateway.routeListed('tool', name, scope.ref, scope.call)
   if (route.backend.catalog.filtersAnnotations) {
     await gateway.checkAnnotations(route, name, scope.ref, scope.call)
   }
@@ -323,7 +340,12 @@ async function complete(scope: RequestScope, params: JsonObject): Promise<Handle
   const ref = params.ref
   if (!isObject(ref)) throw new PorticoError('invalid_params', { message: 'Invalid params: ref' })
   if (ref.type === 'ref/prompt') {
-    const route = scope.gateway.routeName('prompt', stringParam(ref, 'name'))
+    const route = await scope.gateway.routeListed(
+      'prompt',
+      stringParam(ref, 'name'),
+      scope.ref,
+      scope.call,
+    )
     return forward(scope, route.backend, 'completion/complete', {
       ...params,
       ref: { ...ref, name: route.local },

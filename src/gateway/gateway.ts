@@ -56,6 +56,7 @@ import {
   mergePages,
 } from './merge.ts'
 import { InputBridge } from './mrtr.ts'
+import { looksShortened } from './names.ts'
 import { Routing } from './routing.ts'
 import { type NotificationObserver, SessionStore } from './sessions.ts'
 
@@ -265,6 +266,58 @@ export class Gateway {
       if (local !== undefined) return { backend, local }
     }
     throw unknown(kind, name)
+  }
+
+  /**
+   * Routes a tool or prompt name as `routeName`, knowing every shortened name first. A name too
+   * long or with characters clients refuse is listed shortened (`…_1a2b3c4d`, names.ts), and
+   * only a listing tells which backend name it stands for: a client calling it before any
+   * listing since start (it kept the name from an earlier session) has the backend's list read
+   * first (its pages, bounded, as `checkAnnotations`), instead of the shortened name being
+   * sent to the backend as if it were its own.
+   */
+  async routeListed(
+    kind: 'tool' | 'prompt',
+    name: string,
+    session: SessionRef,
+    origin: Call,
+  ): Promise<Route> {
+    if (name.length <= MAX_ROUTED_NAME && looksShortened(name)) {
+      for (const backend of this.#backends.values()) {
+        if (this.#routing.hidden(backend.name)) continue
+        if (!backend.catalog.mayBeUnreadShortName(kind, name)) continue
+        await this.#readNames(backend, kind, session, origin)
+      }
+    }
+    return this.routeName(kind, name)
+  }
+
+  /** Reads a backend's tools or prompts list through, so its catalog knows every shortened name. */
+  async #readNames(
+    backend: Backend,
+    kind: 'tool' | 'prompt',
+    session: SessionRef,
+    origin: Call,
+  ): Promise<void> {
+    const { catalog } = backend
+    const method = kind === 'tool' ? 'tools/list' : 'prompts/list'
+    let cursor: string | undefined
+    for (let page = 0; page < MAX_LOOKUP_PAGES; page++) {
+      const listed = await this.#page(backend, method, cursor, session, origin)
+      const items = listed.result?.[kind === 'tool' ? 'tools' : 'prompts']
+      if (Array.isArray(items)) {
+        for (const item of items) {
+          if (!isObject(item)) continue
+          if (kind === 'tool') catalog.tool(item)
+          else catalog.prompt(item)
+        }
+      }
+      if (listed.error !== undefined) return
+      const next = listed.result?.nextCursor
+      if (typeof next !== 'string') break
+      cursor = next
+    }
+    catalog.namesRead(kind)
   }
 
   /**
@@ -796,6 +849,9 @@ export class Gateway {
       const source = this.#backends.get(backend)
       source?.lists.changed(message.method)
       if (message.method === 'notifications/tools/list_changed') source?.catalog.toolsChanged()
+      if (message.method === 'notifications/prompts/list_changed') {
+        source?.catalog.promptsChanged()
+      }
       if (source?.listed !== true) return
       if (message.method === 'notifications/tools/list_changed') this.#toolsVersion++
       this.#deps.observe?.({ backend, method: message.method })

@@ -30,6 +30,13 @@ export function namespaced(backend: string, separator: string, name: string): st
   return `${head.slice(0, MAX_NAME_LENGTH - HASH_LENGTH - 1)}_${hash}`
 }
 
+/** Whether a client-facing name has the shape `namespaced` gives a shortened one (`…_1a2b3c4d`). */
+export function looksShortened(name: string): boolean {
+  return name.length > HASH_LENGTH + 1 && SHORTENED.test(name)
+}
+
+const SHORTENED = /_[0-9a-f]{8}$/
+
 /** Whether `name` carries the prefix of `backend`; returns the local part when it does. */
 export function localPart(backend: string, separator: string, name: string): string | undefined {
   const prefix = backend + separator

@@ -1,0 +1,86 @@
+/**
+ * Client-facing names that are not the backend's own, through a real SDK client: a shortened
+ * name (too long, or with characters clients refuse) called before any listing reaches the
+ * tool it stands for; an alias that takes a name the backend also has, and a composite named
+ * like a backend tool, each leave one tool of that name in the list, the one a call reaches.
+ */
+import assert from 'node:assert/strict'
+import { createHash } from 'node:crypto'
+import { after, before, describe, it } from 'node:test'
+import { Client } from '@modelcontextprotocol/sdk/client/index.js'
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
+import { fixture } from '../helpers/mcp-servers.ts'
+import { type RunningPortico, startPortico } from '../helpers/portico.ts'
+
+const LONG = 'l'.repeat(70)
+
+/** The shortened name a listing shows (names.ts): the portable head, `_`, 8 hex of sha256. */
+function shortened(name: string): string {
+  const hash = createHash('sha256').update(name).digest('hex').slice(0, 8)
+  return `${name.replace(/[^a-zA-Z0-9_-]/g, '_').slice(0, 64 - 9)}_${hash}`
+}
+
+function text(result: unknown): string {
+  return ((result as { content: Array<{ text: string }> }).content[0]?.text ?? '').toString()
+}
+
+describe('gateway: names clients see that are not the backend’s own', () => {
+  let gateway: RunningPortico
+
+  before(async () => {
+    gateway = await startPortico({
+      proxy: { admin_tools: false },
+      backends: [
+        {
+          name: 'raw',
+          namespace: false,
+          transport: 'stdio',
+          command: process.execPath,
+          args: [fixture('raw-stdio')],
+          env: { RAW_EXTRA_TOOLS: JSON.stringify(['db.query', LONG, 'echo', 'slow', 'meta']) },
+          aliases: [{ from: 'slow', to: 'echo' }],
+        },
+      ],
+      composite_tools: [
+        { name: 'meta', description: 'named like a backend tool', tools: ['slow'] },
+      ],
+    })
+  })
+  after(() => gateway?.close())
+
+  async function connect(): Promise<Client> {
+    const client = new Client({ name: 'names-test', version: '1.0.0' })
+    await client.connect(new StreamableHTTPClientTransport(new URL(gateway.url)))
+    return client
+  }
+
+  it('routes a shortened name called before any listing to the tool it stands for', async () => {
+    const client = await connect()
+    try {
+      const dotted = await client.callTool({ name: shortened('db.query'), arguments: {} })
+      assert.equal(text(dotted), 'called db.query')
+      const long = await client.callTool({ name: shortened(LONG), arguments: {} })
+      assert.equal(text(long), `called ${LONG}`)
+    } finally {
+      await client.close()
+    }
+  })
+
+  it('lists one tool per name: an alias and a composite take the name they share', async () => {
+    const client = await connect()
+    try {
+      const names = (await client.listTools()).tools.map((tool) => tool.name)
+      assert.equal(new Set(names).size, names.length, `a name listed twice: ${names.join(', ')}`)
+      for (const name of ['echo', 'meta', shortened('db.query'), shortened(LONG)]) {
+        assert.ok(names.includes(name), `${name} is listed`)
+      }
+      const listed = (await client.listTools()).tools.find((tool) => tool.name === 'meta')
+      assert.equal(listed?.description, 'named like a backend tool')
+      // What the listed names reach: the alias's tool, and the composite.
+      assert.equal(text(await client.callTool({ name: 'echo', arguments: {} })), 'called slow')
+      assert.match(text(await client.callTool({ name: 'meta', arguments: {} })), /called slow/)
+    } finally {
+      await client.close()
+    }
+  })
+})
