@@ -664,6 +664,7 @@ function named(error: unknown, backend: Backend): PorticoError {
 function relaySink(scope: RequestScope, backend: string, connection: Connection): CallSink {
   const capabilities = scope.session?.initParams.capabilities
   return {
+    ...(scope.session === undefined ? {} : { owner: scope.session }),
     accepts: (method) => accepts(capabilities, method),
     backlog: () => scope.backlog?.(),
     related(message) {

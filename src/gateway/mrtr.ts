@@ -59,6 +59,17 @@ class ParkedCall {
     this.#wake?.()
   }
 
+  /** Takes the ids of the backend requests queued for the client's next round. */
+  queuedRequests(): JsonRpcId[] {
+    const ids: JsonRpcId[] = []
+    this.#queue = this.#queue.filter((step) => {
+      if (step.kind !== 'request') return true
+      ids.push(step.message.id)
+      return false
+    })
+    return ids
+  }
+
   nextKey(): string {
     return `r${++this.#keys}`
   }
@@ -102,6 +113,7 @@ export class InputBridge {
     parked.binding = binding
     signal.addEventListener('abort', () => parked.abort.abort(), { once: true })
     const sink: CallSink = {
+      owner: parked,
       accepts: (method) => accepts(capabilities, method),
       related: (message) => this.#related(parked, capabilities, message),
     }
@@ -219,7 +231,10 @@ export class InputBridge {
 
 function abandon(parked: ParkedCall): void {
   clearTimeout(parked.timer)
-  for (const id of parked.awaiting.values()) {
+  // Asked before the client gave up, or after it was answered `input_required` (queued for
+  // its next retry, which will not come): the backend waits for an answer to each.
+  const asked = [...parked.awaiting.values(), ...parked.queuedRequests()]
+  for (const id of asked) {
     parked.connection?.answer(id, { error: { code: -32603, message: 'The client did not answer' } })
   }
   parked.abort.abort()

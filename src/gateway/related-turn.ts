@@ -25,6 +25,7 @@ export function oneRelayAtATime(sinkFor: SinkFor): SinkFor {
     if (sink === undefined) return undefined
     const attempt = {}
     const turn: CallSink = {
+      ...(sink.owner === undefined ? {} : { owner: sink.owner }),
       related(message) {
         holder ??= attempt
         if (holder !== attempt) {

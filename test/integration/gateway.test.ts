@@ -596,6 +596,66 @@ describe('gateway with SDK v2 client', () => {
     assert.match(JSON.stringify(retry.result), /bound answer/)
   })
 
+  it("a backend request while several clients' calls share a process reaches none of them", async () => {
+    // X: a stateless call parked on its sampling request (input_required, not answered yet).
+    const meta = {
+      'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+      'io.modelcontextprotocol/clientCapabilities': { sampling: {} },
+    }
+    const stateless = async (id: number, extra: Record<string, unknown> = {}) => {
+      const response = await fetch(gateway.url, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          accept: 'application/json',
+          'mcp-protocol-version': '2026-07-28',
+        },
+        body: JSON.stringify({
+          jsonrpc: '2.0',
+          id,
+          method: 'tools/call',
+          params: {
+            name: 'ev__trigger-sampling-request',
+            arguments: { prompt: 'X secret', maxTokens: 5 },
+            _meta: meta,
+            ...extra,
+          },
+        }),
+      })
+      return (await response.json()) as {
+        result?: { resultType?: string; requestState?: string; inputRequests?: object }
+      }
+    }
+    const first = await stateless(1)
+    assert.equal(first.result?.resultType, 'input_required')
+    // Y: a legacy session without sampling calls the same tool on the same (shared) process.
+    const other = new Client({ name: 'no-sampling', version: '1.0.0' })
+    await other.connect(new StreamableHTTPClientTransport(new URL(gateway.url)))
+    try {
+      const started = Date.now()
+      const outcome = await other
+        .callTool({ name: 'ev__trigger-sampling-request', arguments: { prompt: 'Y private' } })
+        .then(
+          (result) => JSON.stringify(result),
+          (error: Error) => error.message,
+        )
+      // Y's sampling request is refused at once (not handed to X, not left to time out).
+      assert.match(outcome, /several clients/)
+      assert.ok(Date.now() - started < 10_000, `Y waited ${Date.now() - started} ms`)
+      const key = Object.keys(first.result?.inputRequests ?? {})[0] as string
+      const answer = { role: 'assistant', model: 'm', content: { type: 'text', text: 'X answer' } }
+      const retry = await stateless(2, {
+        requestState: first.result?.requestState,
+        inputResponses: { [key]: answer },
+      })
+      assert.notEqual(retry.result?.resultType, 'input_required', JSON.stringify(retry))
+      assert.match(JSON.stringify(retry.result), /X answer/)
+      assert.doesNotMatch(JSON.stringify(retry.result), /Y private/)
+    } finally {
+      await other.close()
+    }
+  })
+
   it('bridges sampling and elicitation to a 2026-07-28 client as input_required rounds', async () => {
     const wire = recordingFetch()
     const client = new ClientV2(

@@ -19,12 +19,28 @@ import {
 import type { SignalLike } from '../../pipeline/signal.ts'
 import { BoundedMap } from '../../util/bounded-map.ts'
 
+/** A server message that calls of several clients in flight could each have caused. */
+const AMBIGUOUS = Symbol('ambiguous')
+
+const NOT_ATTRIBUTABLE = {
+  code: -32603,
+  message:
+    'Calls of several clients are in flight on this shared connection: Portico cannot tell ' +
+    'which client this request is for (isolation = "session" gives each client its own process)',
+}
+
 /** The protocol revision the gateway speaks to backends (they may answer with an older one). */
 export const BACKEND_PROTOCOL_VERSION = '2025-11-25'
 
 /** Receives the server messages related to one call. */
 export interface CallSink {
   related(message: JsonRpcRequest | JsonRpcNotification): void
+  /**
+   * Whose call this is (a client session, a stateless call): on a connection shared by several
+   * clients, a server message no transport relates to one call goes to a call only while every
+   * call in flight there is this one client's (see `#latestSink`). Undefined: its own.
+   */
+  readonly owner?: object
   /** Whether the call's client declared the capability a server request needs. */
   accepts?(method: string): boolean
   /** The request this sink served has ended (answered, failed or cancelled). */
@@ -237,6 +253,10 @@ export abstract class Connection {
     }
     if ('id' in message && message.id !== undefined) {
       const sink = related?.sink ?? this.#latestSink(message.method)
+      if (sink === AMBIGUOUS) {
+        this.answer(message.id, { error: NOT_ATTRIBUTABLE })
+        return
+      }
       if (!sink) {
         this.onUnsolicited(message)
         return
@@ -271,6 +291,8 @@ export abstract class Connection {
     }
     if (message.method === 'notifications/message') {
       const sink = related?.sink ?? this.#latestSink()
+      // A call's log line that could be another client's call's is not shown to either.
+      if (sink === AMBIGUOUS) return
       if (sink) {
         sink.related(message)
         return
@@ -279,11 +301,22 @@ export abstract class Connection {
     this.onUnsolicited(message)
   }
 
-  /** The most recent call in flight whose client can handle `method` (any, for logs). */
-  #latestSink(method?: string): CallSink | undefined {
+  /**
+   * The most recent call in flight whose client can handle `method` (any, for logs), for a
+   * server message the transport does not relate to a call (stdio). That guess is only made
+   * within one client: with calls of several clients in flight (a shared process), the message
+   * may be any one's, and handing one client's sampling prompt or log line to another would
+   * leak it, so it is AMBIGUOUS (a request is refused; a log line is dropped).
+   */
+  #latestSink(method?: string): CallSink | typeof AMBIGUOUS | undefined {
     let sink: CallSink | undefined
+    let owner: object | undefined
+    let calls = 0
     for (const pending of this.#pending.values()) {
       if (!pending.sink) continue
+      const whose = pending.sink.owner ?? pending.sink
+      if (calls++ > 0 && whose !== owner) return AMBIGUOUS
+      owner = whose
       if (method === undefined || (pending.sink.accepts?.(method) ?? true)) sink = pending.sink
     }
     return sink
