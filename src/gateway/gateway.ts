@@ -50,6 +50,7 @@ import {
   type BackendInfo,
   type BackendPage,
   decodeCursor,
+  invalidCursor,
   type ListMethod,
   mergeCapabilities,
   mergeInstructions,
@@ -391,14 +392,20 @@ export class Gateway {
     origin: Call,
   ): Promise<JsonObject> {
     const cursor = params?.cursor
-    const position = typeof cursor === 'string' ? decodeCursor(cursor) : undefined
+    if (cursor !== undefined && typeof cursor !== 'string') throw invalidCursor()
+    const position = cursor === undefined ? undefined : decodeCursor(cursor)
     // Own keys only: a backend named `constructor` is not "in" every cursor.
     const targets = this.#visible().filter((b) => !position || Object.hasOwn(position, b.name))
+    // A cursor whose backends are all gone (removed by a reload) or never were (forged).
+    if (position !== undefined && targets.length === 0) throw invalidCursor()
     const pages = await Promise.all(
       targets.map((backend) =>
         this.#page(backend, method, position?.[backend.name], session, origin),
       ),
     )
+    // The first page leaves out a backend that fails (the others still list); a later page
+    // cannot: an empty page without a cursor would tell the client the list is complete.
+    if (position !== undefined) refuseFailedPage(pages)
     return mergePages(method, pages)
   }
 
@@ -452,7 +459,11 @@ export class Gateway {
         return { catalog: backend.catalog, result }
       }
       // A backend without this capability answers -32601: it simply has nothing to list.
-      return { catalog: backend.catalog, error: response?.error?.message ?? 'no result' }
+      return {
+        catalog: backend.catalog,
+        error: response?.error?.message ?? 'no result',
+        ...(response?.error ? { refused: true } : {}),
+      }
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error)
       this.#deps.logger.warn(`${method}: backend ${backend.name} left out`, {
@@ -973,5 +984,23 @@ function refuseRouting(backends: readonly BackendConfig[]): void {
   const name = backends[problem.index]?.name
   throw new PorticoError('invalid_params', {
     message: `Invalid backend: '${name}' ${problem.key}: ${problem.message}`,
+  })
+}
+
+/** A later page of a list fails as a whole when one of its backends fails to give its part. */
+function refuseFailedPage(pages: readonly BackendPage[]): void {
+  const failed = pages.find((page) => page.error !== undefined)
+  if (failed === undefined) return
+  const backend = failed.catalog.name
+  // The backend refused its part of the cursor (stale, or forged): the cursor is invalid.
+  if (failed.refused) {
+    throw new PorticoError('invalid_params', {
+      message: `Invalid cursor: backend ${backend} refused it (${failed.error})`,
+      data: { backend },
+    })
+  }
+  throw new PorticoError('backend_failed', {
+    message: `Backend ${backend} did not give the next page: ${failed.error}`,
+    data: { backend },
   })
 }

@@ -48,7 +48,7 @@ export function decodeCursor(cursor: string): ListPosition {
   return out
 }
 
-function invalidCursor(): PorticoError {
+export function invalidCursor(): PorticoError {
   return new PorticoError('invalid_params', { message: 'Invalid cursor' })
 }
 
@@ -57,6 +57,8 @@ export interface BackendPage {
   catalog: BackendCatalog
   result?: JsonObject
   error?: string
+  /** The backend answered with a JSON-RPC error (it refused), not a failure to answer. */
+  refused?: boolean
 }
 
 /** Concatenates the backends' pages in config order, exposing each item under its name. */

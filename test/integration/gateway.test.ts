@@ -17,6 +17,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import {
   CreateMessageRequestSchema,
   ElicitRequestSchema,
+  ListToolsResultSchema,
   ResourceUpdatedNotificationSchema,
 } from '@modelcontextprotocol/sdk/types.js'
 import type { ExchangeEvent, PorticoEvent } from '../../src/observe/event.ts'
@@ -191,6 +192,35 @@ describe('gateway with SDK v1 client (legacy sessions)', () => {
     const read = await client.readResource({ uri: ev.uri })
     assert.equal(read.contents[0]?.uri, ev.uri)
     await assert.rejects(client.readResource({ uri: 'demo://nobody__x' }), /Unknown resource/)
+  })
+
+  it('refuses a cursor it did not mint, a stale one, or one a backend refuses: -32602', async () => {
+    const cursorOf = (position: unknown) =>
+      Buffer.from(JSON.stringify({ v: 1, p: position })).toString('base64url')
+    const listWith = (cursor: unknown) =>
+      client.request(
+        { method: 'tools/list', params: { cursor } as { cursor: string } },
+        ListToolsResultSchema,
+      )
+    const refused = (pattern: RegExp) => (error: Error & { code?: number }) => {
+      assert.equal(error.code, -32602)
+      assert.match(error.message, pattern)
+      return true
+    }
+    // Not a string, not Portico's, or naming only backends that are not there (any more).
+    await assert.rejects(listWith(5), refused(/Invalid cursor/))
+    await assert.rejects(listWith('!!!'), refused(/Invalid cursor/))
+    await assert.rejects(listWith(cursorOf({ removed: '2' })), refused(/Invalid cursor/))
+    // A backend refusing its part: an error, not an empty last page that ends the list.
+    await assert.rejects(
+      listWith(cursorOf({ paged: 'bogus' })),
+      refused(/Invalid cursor: backend paged refused it/),
+    )
+    const next = await listWith(cursorOf({ paged: '2' }))
+    assert.deepEqual(
+      next.tools.map((t) => t.name),
+      ['paged__gamma', 'paged__delta'],
+    )
   })
 
   it('routes calls to each backend, with aliases and argument injection', async () => {
