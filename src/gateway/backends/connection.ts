@@ -190,11 +190,12 @@ export abstract class Connection {
     })
   }
 
-  notify(method: string, params?: JsonObject): void {
-    if (this.#failure) return
+  /** Sends a notification; resolves once it is written (never rejects: a lost one is lost). */
+  notify(method: string, params?: JsonObject): Promise<void> {
+    if (this.#failure) return Promise.resolve()
     const message: JsonRpcNotification = { jsonrpc: '2.0', method }
     if (params !== undefined) message.params = params
-    this.#send(message)
+    return this.#send(message)
   }
 
   /** Answers a server→client request the backend sent (with the backend's own id). */
@@ -204,13 +205,14 @@ export abstract class Connection {
     this.#send({ jsonrpc: '2.0', id, ...outcome } as JsonRpcResponse)
   }
 
-  #send(message: JsonRpcMessage): void {
+  #send(message: JsonRpcMessage): Promise<void> {
     try {
       const sending = this.transmit(message)
-      if (sending) sending.catch(() => {})
+      if (sending) return sending.catch(() => {})
     } catch {
       // A notification or answer that cannot be written is lost with the connection.
     }
+    return Promise.resolve()
   }
 
   /** Runs the `initialize` handshake with the given client identity and capabilities. */
@@ -228,7 +230,9 @@ export abstract class Connection {
     if (typeof result.instructions === 'string') info.instructions = result.instructions
     if (isObject(result.serverInfo)) info.serverInfo = result.serverInfo
     this.info = info
-    this.notify('notifications/initialized')
+    // Written before any request goes out on the session (HTTP posts each message on its own:
+    // a request sent meanwhile, such as the one a re-initialization retries, would overtake it).
+    await this.notify('notifications/initialized')
     return info
   }
 

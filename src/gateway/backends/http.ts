@@ -143,7 +143,9 @@ export class HttpConnection extends Connection {
 
   protected async transmit(message: JsonRpcMessage, pending?: Pending): Promise<void> {
     const isInitialize = 'method' in message && message.method === 'initialize'
-    if (this.#reinitializing && !isInitialize) await this.#reinitializing.catch(() => {})
+    // The handshake's own messages go out while it runs; everything else waits for it.
+    const handshake = isInitialize || isInitializedNotice(message)
+    if (this.#reinitializing && !handshake) await this.#reinitializing.catch(() => {})
     let response = await this.#post(message, pending)
     if (!isInitialize && this.#sessionId && (await sessionExpired(response))) {
       await this.#reinitialize()
@@ -334,6 +336,10 @@ export class HttpConnection extends Connection {
 function isEventStream(response: UpstreamResponse): boolean {
   const type = headerValue(response.headers, 'content-type') ?? ''
   return response.status === 200 && type.startsWith('text/event-stream')
+}
+
+function isInitializedNotice(message: JsonRpcMessage): boolean {
+  return 'method' in message && message.method === 'notifications/initialized' && !('id' in message)
 }
 
 /** 404 means the session ended (spec); server-everything answers 400 "No valid session ID". */

@@ -1,0 +1,97 @@
+/**
+ * Re-initializing an HTTP backend session the backend forgot, against a strict backend: like
+ * the Python SDK's server, it refuses a request on a session before that session's
+ * `notifications/initialized`. A session re-created after a 404 must send that notice before
+ * the request it retries, or the retry is refused.
+ */
+import assert from 'node:assert/strict'
+import { once } from 'node:events'
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { after, before, describe, it } from 'node:test'
+import { Client } from '@modelcontextprotocol/sdk/client/index.js'
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
+import { type RunningPortico, startPortico } from '../helpers/portico.ts'
+
+/** Session id → whether its `notifications/initialized` came. */
+type Sessions = Map<string, boolean>
+
+function strictBackend(sessions: Sessions): Server {
+  let next = 0
+  return createServer(async (req: IncomingMessage, res: ServerResponse) => {
+    let body = ''
+    for await (const chunk of req) body += chunk
+    if (req.method !== 'POST') return void res.writeHead(req.method === 'DELETE' ? 200 : 405).end()
+    const message = JSON.parse(body) as { id?: number; method: string }
+    const json = (value: object, headers: Record<string, string> = {}) =>
+      res
+        .writeHead(200, { 'content-type': 'application/json', ...headers })
+        .end(JSON.stringify(value))
+    if (message.method === 'initialize') {
+      const id = `s${++next}`
+      sessions.set(id, false)
+      const result = {
+        protocolVersion: '2025-11-25',
+        capabilities: { tools: {} },
+        serverInfo: { name: 'strict', version: '1' },
+      }
+      return json({ jsonrpc: '2.0', id: message.id, result }, { 'mcp-session-id': id })
+    }
+    const session = String(req.headers['mcp-session-id'])
+    if (!sessions.has(session)) return void res.writeHead(404).end()
+    if (message.method === 'notifications/initialized') {
+      sessions.set(session, true)
+      return void res.writeHead(202).end()
+    }
+    if (message.id === undefined) return void res.writeHead(202).end()
+    if (!sessions.get(session)) {
+      const error = { code: -32600, message: 'request before initialization was complete' }
+      return json({ jsonrpc: '2.0', id: message.id, error })
+    }
+    if (message.method === 'tools/list') {
+      const tools = [{ name: 'echo', inputSchema: { type: 'object' } }]
+      return json({ jsonrpc: '2.0', id: message.id, result: { tools } })
+    }
+    const content = [{ type: 'text', text: `echo on ${session}` }]
+    return json({ jsonrpc: '2.0', id: message.id, result: { content } })
+  })
+}
+
+describe('gateway: an HTTP backend session re-created after a 404', () => {
+  const sessions: Sessions = new Map()
+  const backend = strictBackend(sessions)
+  let gateway: RunningPortico
+
+  before(async () => {
+    backend.listen(0, '127.0.0.1')
+    await once(backend, 'listening')
+    const { port } = backend.address() as AddressInfo
+    gateway = await startPortico({
+      proxy: { admin_tools: false },
+      backends: [{ name: 'strict', transport: 'http', url: `http://127.0.0.1:${port}/mcp` }],
+    })
+  })
+  after(async () => {
+    await gateway?.close()
+    backend.closeAllConnections()
+    backend.close()
+  })
+
+  it('says initialized before the request it retries, so a strict backend serves it', async () => {
+    const client = new Client({ name: 'reinit-test', version: '1.0.0' })
+    await client.connect(new StreamableHTTPClientTransport(new URL(gateway.url)))
+    try {
+      const text = async () =>
+        JSON.stringify(await client.callTool({ name: 'strict__echo', arguments: {} }))
+      const first = await text()
+      assert.match(first, /echo on s\d+/)
+      // The backend restarts: every session it had is unknown to it now (404).
+      sessions.clear()
+      const again = await text()
+      assert.match(again, /echo on s\d+/, again)
+      assert.notEqual(again, first, 'served on a new session')
+    } finally {
+      await client.close()
+    }
+  })
+})
