@@ -20,6 +20,19 @@ export const REASONS = {
   },
   payload_too_large: { code: -32600, status: 413, message: 'Request body too large' },
   header_mismatch: { code: -32020, status: 400, message: 'Header mismatch' },
+  /** 2026-07-28: a version the server does not speak (`data: {supported, requested}`). */
+  unsupported_protocol_version: {
+    code: -32022,
+    status: 400,
+    message: 'Unsupported protocol version',
+  },
+  /** 2026-07-28: a request without the `_meta` every request must carry. */
+  invalid_meta: {
+    code: -32602,
+    status: 400,
+    message:
+      'Invalid params: a 2026-07-28 request needs _meta io.modelcontextprotocol/protocolVersion and io.modelcontextprotocol/clientCapabilities',
+  },
   unsupported_media_type: {
     code: -32600,
     status: 415,
@@ -30,6 +43,8 @@ export const REASONS = {
   method_not_allowed: { code: -32600, status: 405, message: 'Method Not Allowed' },
   not_found: { code: -32601, status: 404, message: 'Not Found' },
   method_not_found: { code: -32601, status: 200, message: 'Method not found' },
+  /** 2026-07-28 has no session to mistake a 404 for: an unknown method is HTTP 404 there. */
+  unknown_method: { code: -32601, status: 404, message: 'Method not found' },
   invalid_params: { code: -32602, status: 200, message: 'Invalid params' },
   unauthorized: { code: -32600, status: 401, message: 'Unauthorized' },
   forbidden: { code: -32600, status: 403, message: 'Forbidden' },

@@ -116,7 +116,10 @@ export async function dispatch(scope: RequestScope, request: JsonRpcRequest): Pr
         if (method === 'tools/list') withOwnTools(gateway, result, params.cursor === undefined)
         return { result }
       }
-      throw new PorticoError('method_not_found', { message: `Method not found: ${method}` })
+      // A stateless request has no session a 404 could be taken to end (see errors.ts).
+      throw new PorticoError(scope.session ? 'method_not_found' : 'unknown_method', {
+        message: `Method not found: ${method}`,
+      })
   }
 }
 

@@ -27,9 +27,19 @@ import {
   StreamReply,
 } from '../pipeline/reply.ts'
 import { CallController } from '../pipeline/signal.ts'
-import { META_CLIENT_CAPABILITIES } from '../protocol/classify.ts'
+import {
+  META_CLIENT_CAPABILITIES,
+  META_PROTOCOL_VERSION,
+  MODERN_PROTOCOL_VERSION,
+} from '../protocol/classify.ts'
 import { AsyncQueue } from '../util/async-queue.ts'
-import { dispatch, type Handled, modernResult, type RequestScope } from './dispatch.ts'
+import {
+  dispatch,
+  type Handled,
+  modernResult,
+  type RequestScope,
+  SUPPORTED_VERSIONS,
+} from './dispatch.ts'
 import type { Gateway } from './gateway.ts'
 import { ClientSession } from './sessions.ts'
 
@@ -88,7 +98,31 @@ function existingSession(gateway: Gateway, call: Call): ClientSession | undefine
   if (call.kind === 'request' && call.era === 'legacy' && call.method !== 'ping') {
     throw new PorticoError('session_required')
   }
+  if (call.kind === 'request' && call.era === 'modern') checkStatelessRequest(call)
   return undefined
+}
+
+/**
+ * A stateless (2026-07-28) request names the version it speaks and the client's capabilities
+ * in its `_meta`, every time: a version the gateway does not serve is -32022, and a request
+ * without either is -32602, both HTTP 400 (the client learns at once, not from odd answers).
+ */
+function checkStatelessRequest(call: Call): void {
+  const meta = (call.message as JsonRpcRequest).params?._meta
+  const version = isObject(meta) ? meta[META_PROTOCOL_VERSION] : undefined
+  const requested = typeof version === 'string' ? version : call.protocolVersion
+  if (requested !== undefined && requested !== MODERN_PROTOCOL_VERSION) {
+    throw new PorticoError('unsupported_protocol_version', {
+      message: `Unsupported protocol version: ${requested.slice(0, 64)}`,
+      data: {
+        supported: [...SUPPORTED_VERSIONS, MODERN_PROTOCOL_VERSION],
+        requested: requested.slice(0, 64),
+      },
+    })
+  }
+  if (typeof version !== 'string' || !isObject(meta) || !isObject(meta[META_CLIENT_CAPABILITIES])) {
+    throw new PorticoError('invalid_meta')
+  }
 }
 
 /** A client notification or answer to a server request: acted on, then 202. */
@@ -184,6 +218,9 @@ async function run(
     handled = {
       error: errorObject(error),
       reason: scope.signal.aborted ? 'cancelled' : error.reason,
+      // Errors about one call are in-band (HTTP 200; errors.ts); a stateless request's unknown
+      // method is the one the 2026-07-28 revision wants told by the status too.
+      ...(error.reason === 'unknown_method' ? { status: error.status } : {}),
     }
   }
   if (call.era === 'modern' && handled.result) {

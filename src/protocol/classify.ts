@@ -146,6 +146,11 @@ export function headerMismatch(
   if (typeof method === 'string' && 'method' in message && headerText(method) !== message.method) {
     return 'Mcp-Method does not match the body'
   }
+  const version = headers['mcp-protocol-version']
+  const bodyVersion = modernVersionOf(message)
+  if (typeof version === 'string' && bodyVersion !== undefined && version !== bodyVersion) {
+    return 'MCP-Protocol-Version does not match the body'
+  }
   const name = headers['mcp-name']
   if (typeof name !== 'string') return undefined
   const target = targetOf(message)

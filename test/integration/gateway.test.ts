@@ -351,13 +351,64 @@ describe('gateway with SDK v1 client (legacy sessions)', () => {
         jsonrpc: '2.0',
         id: 7,
         method: 'subscriptions/listen',
-        params: { notifications: { toolsListChanged: true } },
+        params: {
+          notifications: { toolsListChanged: true },
+          _meta: {
+            'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+            'io.modelcontextprotocol/clientCapabilities': {},
+          },
+        },
       }),
       signal: AbortSignal.timeout(10_000),
     })
     const answer = (await response.json()) as { id: number; error?: { message: string } }
     assert.equal(answer.id, 7)
     assert.match(answer.error?.message ?? '', /Accept must include text\/event-stream/)
+  })
+
+  it('checks every stateless request: its version, its _meta, and a method it may call', async () => {
+    const post = async (
+      body: Record<string, unknown>,
+      meta: Record<string, unknown>,
+      version = '2026-07-28',
+    ) => {
+      const response = await fetch(gateway.url, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          accept: 'application/json',
+          'mcp-protocol-version': version,
+          'mcp-method': String(body.method),
+        },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 'm1', ...body, params: { _meta: meta } }),
+      })
+      const answer = (await response.json()) as {
+        id: string
+        error?: { code: number; data?: { supported?: string[]; requested?: string } }
+      }
+      assert.equal(answer.id, 'm1')
+      return { status: response.status, error: answer.error }
+    }
+    const capabilities = { 'io.modelcontextprotocol/clientCapabilities': {} }
+    const future = await post(
+      { method: 'tools/list' },
+      { 'io.modelcontextprotocol/protocolVersion': '2099-01-01', ...capabilities },
+      '2099-01-01',
+    )
+    assert.equal(future.status, 400)
+    assert.equal(future.error?.code, -32022)
+    assert.equal(future.error?.data?.requested, '2099-01-01')
+    assert.ok(future.error?.data?.supported?.includes('2026-07-28'))
+    const bare = await post(
+      { method: 'tools/list' },
+      { 'io.modelcontextprotocol/protocolVersion': '2026-07-28' },
+    )
+    assert.deepEqual([bare.status, bare.error?.code], [400, -32602])
+    const unknown = await post(
+      { method: 'foo/bar' },
+      { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', ...capabilities },
+    )
+    assert.deepEqual([unknown.status, unknown.error?.code], [404, -32601])
   })
 
   it('routes completions by prompt name', async () => {

@@ -289,7 +289,10 @@ async function assertHeadersMatchBody(url: string, tool: string): Promise<void> 
       params: {
         name,
         arguments: {},
-        _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28' },
+        _meta: {
+          'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+          'io.modelcontextprotocol/clientCapabilities': {},
+        },
       },
     })
   const post = (headers: Record<string, string>, body: string) =>
@@ -298,14 +301,17 @@ async function assertHeadersMatchBody(url: string, tool: string): Promise<void> 
       headers: { ...MCP_ACCEPT, 'mcp-protocol-version': '2026-07-28', ...headers },
       body,
     })
-  for (const headers of [
+  const mismatches: Array<Record<string, string>> = [
     { 'mcp-method': 'tools/call', 'mcp-name': 'secret' },
     { 'mcp-method': 'ping', 'mcp-name': tool },
     {
       'mcp-method': 'tools/call',
       'mcp-name': `=?base64?${Buffer.from('secret').toString('base64')}?=`,
     },
-  ]) {
+    // The version header names another revision than the body's `_meta`.
+    { 'mcp-method': 'tools/call', 'mcp-name': tool, 'mcp-protocol-version': '2025-11-25' },
+  ]
+  for (const headers of mismatches) {
     const refused = await post(headers, call(tool))
     assert.equal(refused.status, 400, JSON.stringify(headers))
     const answer = (await refused.json()) as { id: string; error: { code: number } }
