@@ -21,7 +21,10 @@ export const tunnelSchema = z
     enabled: z.boolean().default(false),
     /** The relay: `https://tunnel.example.com` (WebSocket over TLS) or `http://…`. */
     relay_url: z.string().min(1).optional(),
-    /** Sent in the first WebSocket message, never in a URL. */
+    /**
+     * Sent in the registration's upgrade request (`Authorization: Bearer`) and in the first
+     * WebSocket message, never in a URL.
+     */
     token: z.string().min(1).optional(),
     subdomain: z
       .string()
@@ -78,6 +81,12 @@ export const relaySchema = z.strictObject({
   response_timeout: durationSchema.default(30_000),
   heartbeat_interval: durationSchema.default(15_000),
   heartbeat_timeout: durationSchema.default(45_000),
+  /**
+   * Time a WebSocket at the registration path has to send its registration; then it is closed
+   * (4004). Sockets waiting to register are bounded (64, 8 per address): short, so strangers
+   * that connect and stay silent cannot hold the places of tunnels that register.
+   */
+  registration_timeout: durationSchema.default(5_000),
   max_tunnels: z.number().int().positive().default(1000),
 })
 

@@ -25,9 +25,10 @@ import {
   PROTOCOL_VERSION,
   payloadObject,
   REGISTER_PATH,
+  SUBDOMAIN_HEADER,
 } from '../tunnel/frames.ts'
 import { DEFAULT_MUX, Mux, type TunnelStream } from '../tunnel/mux.ts'
-import type { RelayAuth } from './auth.ts'
+import type { AuthResult, RelayAuth } from './auth.ts'
 
 export interface RelayOptions {
   config: RelayConfig & { domain: string }
@@ -55,6 +56,59 @@ interface Tunnel {
 
 /** Sockets open at once (public clients and tunnels); past it new ones are closed. */
 const MAX_CONNECTIONS = 20_000
+
+/** Registration sockets waiting at once, of each kind (with or without a token), and per address. */
+const MAX_WAITING = 64
+const MAX_WAITING_PER_ADDRESS = 8
+
+const digest = (text: string): Buffer => createHash('sha256').update(text).digest()
+
+/** A token and subdomain checked in the upgrade request, with the verdict. */
+interface Checked {
+  hash: Buffer
+  requested: string | undefined
+  result: AuthResult
+}
+
+/** `Bearer <token>` → the token. */
+function bearerOf(header: string | undefined): string | undefined {
+  const match = header === undefined ? null : /^bearer +(\S+)\s*$/i.exec(header)
+  return match?.[1]
+}
+
+/**
+ * Places for sockets waiting to register: `limit` at once, `perAddress` from one address (the
+ * public client's), so one address cannot take them all. The map holds only addresses with a
+ * socket waiting, so it is bounded by `limit`.
+ */
+class Waiting {
+  #total = 0
+  readonly #byAddress = new Map<string, number>()
+  readonly #limit: number
+  readonly #perAddress: number
+
+  constructor(limit: number, perAddress: number) {
+    this.#limit = limit
+    this.#perAddress = perAddress
+  }
+
+  /** A place, released by the function returned (once), or undefined when there is none. */
+  take(address: string): (() => void) | undefined {
+    const mine = this.#byAddress.get(address) ?? 0
+    if (this.#total >= this.#limit || mine >= this.#perAddress) return undefined
+    this.#total++
+    this.#byAddress.set(address, mine + 1)
+    let released = false
+    return () => {
+      if (released) return
+      released = true
+      this.#total--
+      const left = (this.#byAddress.get(address) ?? 1) - 1
+      if (left > 0) this.#byAddress.set(address, left)
+      else this.#byAddress.delete(address)
+    }
+  }
+}
 
 /**
  * Response header pairs with every cookie's `Domain` attribute removed: a tenant's cookie then
@@ -85,7 +139,10 @@ export class Relay {
   readonly #tunnels = new Map<string, Tunnel>()
   readonly #server: Server
   readonly #wss: WebSocketServer
-  #pending = 0
+  /** Registration sockets that presented no token in their upgrade request. */
+  readonly #anonymous = new Waiting(MAX_WAITING, MAX_WAITING_PER_ADDRESS)
+  /** Registration sockets that presented a token: checked, or being checked. */
+  readonly #presented = new Waiting(MAX_WAITING, MAX_WAITING_PER_ADDRESS)
 
   constructor(options: RelayOptions) {
     this.#config = options.config
@@ -158,23 +215,69 @@ export class Relay {
       socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n')
       return
     }
-    if (this.#pending >= 64 || this.#tunnels.size >= this.#config.max_tunnels) {
+    const token = bearerOf(req.headers.authorization)
+    // Strangers without a token and clients that present one wait in separate places, each
+    // bounded overall and per address: silent sockets cannot hold the places of tunnels that
+    // authenticate in their upgrade request.
+    const release =
+      this.#tunnels.size >= this.#config.max_tunnels
+        ? undefined
+        : (token === undefined ? this.#anonymous : this.#presented).take(publicAddressOf(req) ?? '')
+    if (release === undefined) {
       socket.end(
         'HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 0\r\n\r\n',
       )
       return
     }
-    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#register(ws))
+    // Released by the handshake's end, or here if the socket closes first (an upgrade that ws
+    // refuses never reaches the handshake).
+    socket.once('close', release)
+    if (token === undefined) {
+      this.#wss.handleUpgrade(req, socket, head, (ws) => this.#register(ws, release))
+      return
+    }
+    const header = req.headers[SUBDOMAIN_HEADER]
+    const requested = typeof header === 'string' && header !== '' ? header : undefined
+    // The deadline covers the check too (an auth provider has its own, shorter one).
+    const timer = setTimeout(() => socket.destroy(), this.#config.registration_timeout)
+    socket.once('close', () => clearTimeout(timer))
+    void this.#auth.authorize(token, requested).then((result) => {
+      if (socket.destroyed) return
+      clearTimeout(timer)
+      const refusal = result.ok ? this.#takenFrom(result.subdomain, token) : result.message
+      if (refusal !== undefined) {
+        this.#logger.info('tunnel refused', { reason: refusal })
+        const body = Buffer.from(`${closeReason(refusal)}\n`)
+        socket.end(
+          `HTTP/1.1 401 Unauthorized\r\nconnection: close\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${body.length}\r\n\r\n${body}`,
+        )
+        return
+      }
+      const checked = { hash: digest(token), requested, result }
+      this.#wss.handleUpgrade(req, socket, head, (ws) => this.#register(ws, release, checked))
+    })
   }
 
-  /** The handshake: the first frame carries the version, the token and the subdomain asked for. */
-  #register(ws: WebSocket): void {
-    this.#pending++
+  /** Why `subdomain` cannot go to `token`: another token's tunnel holds it. */
+  #takenFrom(subdomain: string, token: string): string | undefined {
+    const holder = this.#tunnels.get(subdomain)
+    // A client reconnecting with its own token replaces its old tunnel; another token (an
+    // open relay lets any token ask for any name) never takes a tunnel over.
+    if (holder === undefined || timingSafeEqual(holder.owner, digest(token))) return undefined
+    return `subdomain '${subdomain}' is in use by another token`
+  }
+
+  /**
+   * The handshake: the first frame carries the version, the token and the subdomain asked for,
+   * within `registration_timeout`. A socket whose upgrade request was checked already (`checked`)
+   * must repeat the same token and subdomain; it is not authorized a second time.
+   */
+  #register(ws: WebSocket, release: () => void, checked?: Checked): void {
     let settled = false
     const done = () => {
       if (settled) return false
       settled = true
-      this.#pending--
+      release()
       clearTimeout(timer)
       ws.removeAllListeners()
       ws.on('error', () => {})
@@ -183,7 +286,10 @@ export class Relay {
     const refuse = (code: number, reason: string) => {
       if (done()) ws.close(code, closeReason(reason))
     }
-    const timer = setTimeout(() => refuse(CloseCode.Protocol, 'no registration'), 10_000)
+    const timer = setTimeout(
+      () => refuse(CloseCode.Protocol, 'no registration'),
+      this.#config.registration_timeout,
+    )
     ws.on('error', () => {})
     ws.once('close', () => done())
     ws.once('message', (data, isBinary) => {
@@ -199,7 +305,15 @@ export class Relay {
       }
       const token = typeof hello.token === 'string' ? hello.token : ''
       const requested = typeof hello.subdomain === 'string' ? hello.subdomain : undefined
-      void this.#auth.authorize(token, requested).then((result) => {
+      if (checked !== undefined) {
+        if (!timingSafeEqual(checked.hash, digest(token)) || requested !== checked.requested) {
+          refuse(CloseCode.Refused, 'the registration differs from its upgrade request')
+          return
+        }
+      }
+      const authorized =
+        checked === undefined ? this.#auth.authorize(token, requested) : checked.result
+      void Promise.resolve(authorized).then((result) => {
         if (settled || ws.readyState !== WebSocket.OPEN) {
           done()
           return
@@ -209,18 +323,14 @@ export class Relay {
           refuse(CloseCode.Refused, result.message)
           return
         }
-        const owner = createHash('sha256').update(token).digest()
-        const holder = this.#tunnels.get(result.subdomain)
-        if (holder !== undefined && !timingSafeEqual(holder.owner, owner)) {
-          // A client reconnecting with its own token replaces its old tunnel; another token
-          // (an open relay lets any token ask for any name) never takes a tunnel over.
-          const message = `subdomain '${result.subdomain}' is in use by another token`
-          this.#logger.info('tunnel refused', { reason: message })
-          refuse(CloseCode.Refused, message)
+        const taken = this.#takenFrom(result.subdomain, token)
+        if (taken !== undefined) {
+          this.#logger.info('tunnel refused', { reason: taken })
+          refuse(CloseCode.Refused, taken)
           return
         }
         done()
-        this.#attach(ws, result.subdomain, owner)
+        this.#attach(ws, result.subdomain, digest(token))
       })
     })
   }

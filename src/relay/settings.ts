@@ -60,12 +60,20 @@ export function relaySettings(
   if (flags.port !== undefined) raw.port = flags.port
   // Durations are already milliseconds here: parse only what the environment changed.
   const checked = relaySchema
-    .omit({ response_timeout: true, heartbeat_interval: true, heartbeat_timeout: true })
+    .omit({
+      response_timeout: true,
+      heartbeat_interval: true,
+      heartbeat_timeout: true,
+      registration_timeout: true,
+    })
     .safeParse(
       Object.fromEntries(
         Object.entries(raw).filter(
           ([key, value]) =>
-            value !== undefined && !key.startsWith('heartbeat_') && key !== 'response_timeout',
+            value !== undefined &&
+            !key.startsWith('heartbeat_') &&
+            key !== 'response_timeout' &&
+            key !== 'registration_timeout',
         ),
       ),
     )

@@ -1,10 +1,11 @@
 /**
  * The tunnel client in `portico run`: registers with a relay over one WebSocket (the token in
- * the first frame, never in the URL), then answers every stream the relay opens by feeding it,
- * as HTTP/1.1 over an in-memory socket pair, into Portico's own request handler. Streams both
- * ways with flow control (mux.ts). When the connection drops it reconnects with capped
- * exponential backoff and jitter, asking for the same subdomain; it stops for good when the
- * relay refuses it (4001), evicts it (4002) or speaks another version (4003).
+ * the upgrade request's Authorization header and in the first frame, never in the URL), then
+ * answers every stream the relay opens by feeding it, as HTTP/1.1 over an in-memory socket
+ * pair, into Portico's own request handler. Streams both ways with flow control (mux.ts). When
+ * the connection drops it reconnects with capped exponential backoff and jitter, asking for the
+ * same subdomain; it stops for good when the relay refuses it (4001, or 401 to the upgrade
+ * request), evicts it (4002) or speaks another version (4003).
  */
 import {
   type ClientRequest,
@@ -28,6 +29,7 @@ import {
   PROTOCOL_VERSION,
   payloadObject,
   REGISTER_PATH,
+  SUBDOMAIN_HEADER,
 } from './frames.ts'
 import { DEFAULT_MUX, Mux, type MuxOptions, type TunnelStream } from './mux.ts'
 import { socketPair } from './socket-pair.ts'
@@ -84,6 +86,27 @@ const STEADY_MS = 30_000
 
 function isPublicUrl(text: string): boolean {
   return URL.canParse(text) && /^https?:$/.test(new URL(text).protocol)
+}
+
+/** At most `limit` bytes of a small answer's body, as text; whatever came when it fails. */
+function textOf(res: IncomingMessage, limit: number): Promise<string> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    const finish = () => resolve(Buffer.concat(chunks).toString('utf8'))
+    res.on('data', (chunk: Buffer) => {
+      if (size >= limit) return
+      chunks.push(chunk.subarray(0, limit - size))
+      size += chunk.length
+      if (size >= limit) {
+        res.destroy()
+        finish()
+      }
+    })
+    res.once('end', finish)
+    res.once('error', finish)
+    res.once('close', finish)
+  })
 }
 
 export class TunnelClient {
@@ -152,10 +175,15 @@ export class TunnelClient {
 
   #attempt(subdomain: string | undefined): Promise<Registration> {
     const { logger } = this.#options
+    // The token (and the subdomain) in the upgrade request too: the relay checks them before
+    // it accepts the WebSocket, so strangers' silent sockets never hold this one's place.
+    const headers: Record<string, string> = { authorization: `Bearer ${this.#options.token}` }
+    if (subdomain !== undefined) headers[SUBDOMAIN_HEADER] = subdomain
     const ws = new WebSocket(registerUrl(this.#options.relayUrl), {
       maxPayload: 1024 * 1024,
       perMessageDeflate: false,
       handshakeTimeout: this.#options.registerTimeoutMs ?? 10_000,
+      headers,
     })
     return new Promise<Registration>((resolve, reject) => {
       const fail = (error: TunnelError) => {
@@ -180,8 +208,15 @@ export class TunnelClient {
         ws.send(encodeJson(FrameType.Register, 0, hello))
       })
       ws.once('unexpected-response', (_req: ClientRequest, res: IncomingMessage) => {
-        res.resume()
-        fail(new TunnelError(`the relay answered HTTP ${res.statusCode} instead of a WebSocket`))
+        if (res.statusCode !== 401) {
+          res.resume()
+          fail(new TunnelError(`the relay answered HTTP ${res.statusCode} instead of a WebSocket`))
+          return
+        }
+        // The relay refused the token or subdomain before the WebSocket: as a close with 4001.
+        void textOf(res, 1024).then((text) =>
+          fail(new TunnelError(text.trim() || 'refused by the relay', CloseCode.Refused)),
+        )
       })
       ws.once('error', (error) => fail(new TunnelError(`cannot reach the relay: ${error.message}`)))
       ws.once('close', (code, reason) =>

@@ -12,6 +12,13 @@ export const PROTOCOL_VERSION = 1
 /** Where tunnel clients register (the relay's WebSocket path). */
 export const REGISTER_PATH = '/_tunnel/register'
 
+/**
+ * The registration's upgrade request carries the token (`Authorization: Bearer <token>`) and
+ * the subdomain asked for in this header, so the relay can check them before it accepts the
+ * WebSocket; the Register frame repeats both (a relay that reads only the frame still works).
+ */
+export const SUBDOMAIN_HEADER = 'x-portico-tunnel-subdomain'
+
 export const FrameType = {
   /** client → relay, stream 0: `{version, token, subdomain?}`: always the first frame. */
   Register: 1,

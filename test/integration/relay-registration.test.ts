@@ -1,0 +1,187 @@
+/**
+ * Registration at the relay against strangers that connect and stay silent (a real relay in
+ * process, real WebSockets on 127.0.0.1; the relay trusts X-Forwarded-For only from loopback,
+ * which is how these sockets come from many addresses). Silent sockets are closed after
+ * `registration_timeout`, one address holds at most 8 of the 64 places, and a tunnel that
+ * presents its token in the upgrade request (as Portico's tunnel client does) registers even
+ * while every place for anonymous sockets is taken.
+ */
+import assert from 'node:assert/strict'
+import { once } from 'node:events'
+import type { IncomingMessage } from 'node:http'
+import { after, describe, it } from 'node:test'
+import { WebSocket } from 'ws'
+import { relaySchema } from '../../src/config/tunnel.ts'
+import { Logger } from '../../src/observe/logger.ts'
+import { RelayAuth } from '../../src/relay/auth.ts'
+import { Relay } from '../../src/relay/server.ts'
+import { TunnelClient, type TunnelError } from '../../src/tunnel/client.ts'
+import { CloseCode, encodeJson, FrameType, PROTOCOL_VERSION } from '../../src/tunnel/frames.ts'
+
+const TOKEN = 'alice-token-0123456789'
+/** Where the tunnel client names the subdomain in its upgrade request (the wire contract). */
+const SUBDOMAIN_HEADER = 'x-portico-tunnel-subdomain'
+
+type Outcome = { ws: WebSocket; status: 'open' | number }
+
+describe('relay registration against silent sockets', () => {
+  const relays: Relay[] = []
+  const sockets: WebSocket[] = []
+  const clients: TunnelClient[] = []
+
+  after(async () => {
+    for (const client of clients) client.close()
+    for (const ws of sockets) ws.terminate()
+    for (const relay of relays) await relay.close()
+  })
+
+  async function startRelay(registration_timeout?: string): Promise<number> {
+    const relay = new Relay({
+      config: {
+        ...relaySchema.parse({
+          port: 0,
+          ...(registration_timeout ? { registration_timeout } : {}),
+        }),
+        domain: 'relay.test',
+      },
+      auth: new RelayAuth({ mode: 'static', tokens: [{ token: TOKEN, subdomains: ['alice'] }] }),
+      logger: new Logger({ level: 'silent' }),
+      accessLog: () => {},
+    })
+    relays.push(relay)
+    return (await relay.listen()).port
+  }
+
+  /** A WebSocket to the registration path that sends nothing: open, or the HTTP status. */
+  function silent(port: number, headers: Record<string, string> = {}): Promise<Outcome> {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/_tunnel/register`, { headers })
+    sockets.push(ws)
+    ws.on('error', () => {})
+    return new Promise((resolve) => {
+      ws.once('open', () => resolve({ ws, status: 'open' }))
+      ws.once('unexpected-response', (_req, res: IncomingMessage) => {
+        res.resume()
+        resolve({ ws, status: res.statusCode ?? 0 })
+      })
+    })
+  }
+
+  /** Registers as an older client would: the token only in the first frame. */
+  async function frameOnly(port: number, address: string) {
+    const { ws, status } = await silent(port, { 'x-forwarded-for': address })
+    assert.equal(status, 'open')
+    ws.send(
+      encodeJson(FrameType.Register, 0, {
+        version: PROTOCOL_VERSION,
+        token: TOKEN,
+        subdomain: 'alice',
+      }),
+    )
+    return Promise.race([
+      once(ws, 'message').then(() => 'registered'),
+      once(ws, 'close').then(([code]) => `closed ${code}`),
+    ])
+  }
+
+  function tunnelClient(port: number, token = TOKEN, subdomain = 'alice') {
+    const client = new TunnelClient({
+      relayUrl: `http://127.0.0.1:${port}`,
+      token,
+      subdomain,
+      logger: new Logger({ level: 'silent' }),
+      registerTimeoutMs: 5000,
+    })
+    clients.push(client)
+    return client
+  }
+
+  it('64 silent sockets from many addresses do not keep out a tunnel whose upgrade request carries its token', async () => {
+    const port = await startRelay()
+    const taken = await Promise.all(
+      Array.from({ length: 64 }, (_, i) =>
+        silent(port, { 'x-forwarded-for': `203.0.113.${1 + (i % 8)}` }),
+      ),
+    )
+    assert.deepEqual(
+      taken.map((t) => t.status),
+      Array(64).fill('open'),
+    )
+    // Every place for anonymous sockets is taken: the next one, from a new address, waits outside.
+    assert.equal((await silent(port, { 'x-forwarded-for': '203.0.113.99' })).status, 503)
+    const registration = await tunnelClient(port).connect()
+    assert.equal(registration.url, 'https://alice.relay.test')
+  })
+
+  it('one address holds at most 8 places; an older client from another address still registers', async () => {
+    const port = await startRelay()
+    const fromOne = await Promise.all(
+      Array.from({ length: 12 }, () => silent(port, { 'x-forwarded-for': '198.51.100.7' })),
+    )
+    assert.deepEqual(
+      fromOne.map((t) => t.status),
+      [...Array(8).fill('open'), ...Array(4).fill(503)],
+    )
+    // Loopback without X-Forwarded-For is one address too (the probe's 64 sockets from one host).
+    const local = await Promise.all(Array.from({ length: 10 }, () => silent(port)))
+    assert.equal(local.filter((t) => t.status === 'open').length, 8)
+    assert.equal(await frameOnly(port, '198.51.100.8'), 'registered')
+  })
+
+  it('a socket that does not register within registration_timeout is closed (4004)', async () => {
+    const port = await startRelay('1s')
+    const anonymous = await silent(port)
+    const checked = await silent(port, {
+      authorization: `Bearer ${TOKEN}`,
+      [SUBDOMAIN_HEADER]: 'alice',
+    })
+    assert.deepEqual([anonymous.status, checked.status], ['open', 'open'])
+    const started = Date.now()
+    const closes = await Promise.all(
+      [anonymous.ws, checked.ws].map((ws) =>
+        Promise.race([
+          once(ws, 'close').then(([code, reason]) => `${code} ${reason}`),
+          new Promise((resolve) => setTimeout(() => resolve('still open after 4 s'), 4000)),
+        ]),
+      ),
+    )
+    assert.deepEqual(closes, ['4004 no registration', '4004 no registration'])
+    const waited = Date.now() - started
+    assert.ok(waited >= 700 && waited < 3000, `closed after ${waited} ms`)
+    // Their places are free again: the same address opens 8 more.
+    const again = await Promise.all(Array.from({ length: 8 }, () => silent(port)))
+    assert.ok(again.every((t) => t.status === 'open'))
+  })
+
+  it('a token refused in the upgrade request gets 401 before any WebSocket; the client stops as for 4001', async () => {
+    const port = await startRelay()
+    const wrong = await silent(port, { authorization: 'Bearer not-the-token' })
+    assert.equal(wrong.status, 401)
+    const notAllowed = tunnelClient(port, TOKEN, 'bob')
+    await assert.rejects(notAllowed.connect(), (error: TunnelError) => {
+      assert.equal(error.code, CloseCode.Refused)
+      assert.equal(error.message, "subdomain 'bob' not authorized for this token")
+      return true
+    })
+    const invalid = tunnelClient(port, 'not-the-token')
+    await assert.rejects(invalid.connect(), { code: CloseCode.Refused, message: 'invalid token' })
+  })
+
+  it('a registration that differs from its upgrade request is refused (4001)', async () => {
+    const port = await startRelay()
+    const { ws, status } = await silent(port, {
+      authorization: `Bearer ${TOKEN}`,
+      [SUBDOMAIN_HEADER]: 'alice',
+    })
+    assert.equal(status, 'open')
+    ws.send(
+      encodeJson(FrameType.Register, 0, {
+        version: PROTOCOL_VERSION,
+        token: 'another-token',
+        subdomain: 'alice',
+      }),
+    )
+    const [code, reason] = await once(ws, 'close')
+    assert.equal(code, 4001)
+    assert.equal(String(reason), 'the registration differs from its upgrade request')
+  })
+})
