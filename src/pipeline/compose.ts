@@ -60,12 +60,28 @@ export function answering(
     })
 }
 
-/** The error answer for a call (a client that left is `cancelled`), noting its reason. */
+/**
+ * The error answer for a call, noting its reason. A client that left (the call's signal
+ * aborted) is `cancelled`, whether the failure is not a PorticoError or one raised because of
+ * that abort: the HTTP client reports its aborted request as `upstream_unavailable`, with the
+ * signal's reason as its cause, and that must not be recorded as the upstream's failure.
+ */
 export function errorReply(call: Call, error: unknown): MessageReply {
+  const signal = call.signal
   const failure =
-    call.signal.aborted && !(error instanceof PorticoError)
+    signal.aborted && (!(error instanceof PorticoError) || causedBy(error, signal.reason))
       ? new PorticoError('cancelled')
       : toPorticoError(error)
   call.notes.reason ??= failure.reason
   return MessageReply.error(failure, call.id)
+}
+
+/** Whether `reason` is `error` or in its chain of causes (a few links: they are short). */
+function causedBy(error: unknown, reason: unknown): boolean {
+  let link: unknown = error
+  for (let depth = 0; depth < 8 && typeof link === 'object' && link !== null; depth++) {
+    if (link === reason) return true
+    link = (link as { cause?: unknown }).cause
+  }
+  return false
 }
