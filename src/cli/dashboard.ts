@@ -5,6 +5,7 @@
 import type { Command } from 'commander'
 import { isLoopbackHost } from '../config/operate.ts'
 import { startDashboard } from '../dashboard/standalone.ts'
+import { FollowedStore } from '../store/followed.ts'
 import { intOption, listenFailure, UserError } from './errors.ts'
 import { openForReading, type StoreFlags, storePathOf } from './store-options.ts'
 
@@ -38,17 +39,19 @@ export function registerDashboard(program: Command): void {
         )
       }
       const path = storePathOf(flags)
-      const db = openForReading(path)
+      // Followed: a store deleted (the proxy starts a new one) or replaced while the dashboard
+      // runs is opened again, instead of showing the old file's rows for ever.
+      const store = new FollowedStore(path, openForReading, openForReading(path))
       let running: Awaited<ReturnType<typeof startDashboard>>
       try {
         running = await startDashboard({
-          db,
+          store: () => store.get(),
           host,
           port: flags.port ?? DEFAULT_PORT,
           ...(flags.mcpUrl === undefined ? {} : { mcpUrl: flags.mcpUrl }),
         })
       } catch (error) {
-        db.close()
+        store.close()
         throw (
           listenFailure(error, 'listen address') ??
           new UserError(
@@ -63,6 +66,6 @@ export function registerDashboard(program: Command): void {
         process.once('SIGTERM', stop)
       })
       await running.close()
-      db.close()
+      store.close()
     })
 }

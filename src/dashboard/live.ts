@@ -13,9 +13,15 @@ const MAX_STREAM_MS = 3_600_000
 /** Bytes written and not yet taken by the reader, past which a poll is skipped. */
 const MAX_UNREAD_BYTES = 1024 * 1024
 
-export function liveTail(req: IncomingMessage, res: ServerResponse, db: Db, params: Params): void {
+export function liveTail(
+  req: IncomingMessage,
+  res: ServerResponse,
+  store: () => Db,
+  params: Params,
+): void {
   const proxy = params.string('proxy', 200)
   const filter = proxy === undefined ? {} : { proxy }
+  let db = store()
   let after = lastExchangeId(db)
   res.writeHead(200, {
     'content-type': 'text/event-stream; charset=utf-8',
@@ -28,6 +34,13 @@ export function liveTail(req: IncomingMessage, res: ServerResponse, db: Db, para
     // store (`after` stays), not in this process's buffers.
     if (res.writableLength > MAX_UNREAD_BYTES) return
     try {
+      // Another store at the path (the old one deleted or replaced): all its rows are new,
+      // as for `portico logs --follow`.
+      const current = store()
+      if (current !== db) {
+        db = current
+        after = 0
+      }
       const { rows, lastId } = logsAfter(db, filter, after, 200)
       after = lastId
       if (rows.length > 0) res.write(`event: calls\ndata: ${JSON.stringify(rows)}\n\n`)

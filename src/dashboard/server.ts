@@ -95,7 +95,7 @@ export function dashboardHandler(options: DashboardOptions): DashboardHandler {
         throw new BadRequest(`${req.method} is not allowed here (GET only)`, 405)
       }
       if (rest === 'api/live')
-        return liveTail(req, res, options.store(), new Params(url.searchParams))
+        return liveTail(req, res, options.store, new Params(url.searchParams))
       if (rest === 'api/gateway') return sendJson(res, 200, await gatewayView(options.fleet))
       if (rest === 'api/config') return sendJson(res, 200, { mcp_url: options.mcpUrl ?? null })
       if (rest.startsWith('api/')) return await servePage(res, rest.slice(4), options, url)

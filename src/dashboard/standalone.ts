@@ -12,7 +12,8 @@ import type { Db } from '../store/open.ts'
 import { dashboardHandler, sendJson } from './server.ts'
 
 export interface StandaloneOptions {
-  db: Db
+  /** The store's connection now (a `FollowedStore` follows the file when it is replaced). */
+  store: () => Db
   host: string
   port: number
   mcpUrl?: string
@@ -29,7 +30,7 @@ export async function startDashboard(options: StandaloneOptions): Promise<Runnin
   const guard = adminFilter(adminCredential(undefined))
   const handle = dashboardHandler({
     basePath: '/',
-    store: () => options.db,
+    store: options.store,
     ...(options.mcpUrl === undefined ? {} : { mcpUrl: options.mcpUrl }),
     ...(options.assetsDir === undefined ? {} : { assetsDir: options.assetsDir }),
   })

@@ -31,7 +31,8 @@ import type { Logger } from '../observe/logger.ts'
 import { isStatsSource, type StatsSource, type StatusBoard } from '../observe/status.ts'
 import { webhookSink } from '../observe/webhook-sink.ts'
 import type { Middleware } from '../pipeline/compose.ts'
-import { type Db, defaultStorePath, openStore } from '../store/open.ts'
+import { FollowedStore } from '../store/followed.ts'
+import { defaultStorePath, openStore } from '../store/open.ts'
 import { attemptSpans, exchangeSpans } from '../tracing/middleware.ts'
 import { Tracer } from '../tracing/tracer.ts'
 import { VERSION } from '../version.ts'
@@ -59,7 +60,7 @@ export class Operate {
   readonly #options: OperateOptions
   #admin: AdminServer | undefined
   /** The dashboard's read connection to the store, opened on its first request. */
-  #dashboardDb: Db | undefined
+  #dashboardDb: FollowedStore | undefined
   /** The dashboard's page queries, off the proxy's thread. */
   #dashboardPages: PageRunner | undefined
 
@@ -220,8 +221,9 @@ export class Operate {
     const handler = dashboardHandler({
       basePath: path,
       store: () => {
-        this.#dashboardDb ??= openStore(storePath)
-        return this.#dashboardDb
+        // Followed: a store deleted (the writer starts a new one) or replaced is opened again.
+        this.#dashboardDb ??= new FollowedStore(storePath, (at) => openStore(at))
+        return this.#dashboardDb.get()
       },
       pages: this.#dashboardPages,
       mcpUrl: config.mcp_path,
