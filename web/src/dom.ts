@@ -22,6 +22,17 @@ export function h<K extends keyof HTMLElementTagNameMap>(
   return el
 }
 
+/**
+ * A name from a server or a client (a tool, a URI), which may be thousands of characters long:
+ * shown on one line, cut with an ellipsis at the width it has (`.name`), whole in its title.
+ */
+export function nameOf(text: string, tag: 'span' | 'code' = 'span'): HTMLElement {
+  return h(tag, { class: 'name', title: text }, text)
+}
+
+/** Text past this many characters may be cut in a table cell (40ch): its title holds it whole. */
+const CELL_CUT = 30
+
 export function formatLatency(us: number): string {
   if (us < 1000) return `${us} µs`
   if (us < 1_000_000) return `${(us / 1000).toFixed(us < 10_000 ? 1 : 0)} ms`
@@ -124,13 +135,17 @@ export function table<T>(
               }) as EventListener,
             }
           : {},
-        columns.map((c) =>
-          h(
+        columns.map((c) => {
+          const value = c.render ? undefined : c.value(row)
+          return h(
             'td',
-            { class: c.numeric ? 'num' : undefined },
-            c.render ? c.render(row) : c.value(row),
-          ),
-        ),
+            {
+              class: c.numeric ? 'num' : undefined,
+              title: typeof value === 'string' && value.length > CELL_CUT ? value : undefined,
+            },
+            c.render ? c.render(row) : value,
+          )
+        }),
       ),
     )
     wrap.replaceChildren(

@@ -1,6 +1,6 @@
 import type { ChangeRow, SchemaReport, ToolUsage } from '../../../src/store/report-schema.ts'
 import { getJson } from '../api.ts'
-import { formatCount, formatTime, h, section, table } from '../dom.ts'
+import { formatCount, formatTime, h, nameOf, section, table } from '../dom.ts'
 import type { Page } from './types.ts'
 
 interface ProxySchema extends SchemaReport {
@@ -40,7 +40,7 @@ export const schema: Page = async (ctx) => {
                 h(
                   'summary',
                   {},
-                  h('code', {}, tool.name),
+                  nameOf(tool.name, 'code'),
                   tool.description ? ` — ${tool.description}` : '',
                 ),
                 h('pre', {}, JSON.stringify(tool.inputSchema ?? {}, null, 2)),

@@ -95,7 +95,7 @@ function timeline(calls: Exchange[]): HTMLElement {
           'data-method': call.method,
           'data-name': call.name ?? '',
         },
-        h('span', { class: 'bar-label' }, label),
+        h('span', { class: 'bar-label', title: label }, label),
         h(
           'span',
           { class: 'bar-track' },

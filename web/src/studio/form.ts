@@ -3,7 +3,7 @@
  * arrays as JSON), with the raw JSON arguments beside it. Both edit the same arguments: a form
  * change rewrites the JSON, and the JSON is what is sent.
  */
-import { h } from '../dom.ts'
+import { h, nameOf } from '../dom.ts'
 
 interface Property {
   type?: string | string[]
@@ -100,7 +100,7 @@ export function toolForm(toolName: string, schema: unknown): ToolForm {
     h(
       'fieldset',
       {},
-      h('legend', {}, `Arguments of ${toolName}`),
+      h('legend', {}, 'Arguments of ', nameOf(toolName)),
       fields.length ? fields : h('p', {}, 'No arguments.'),
     ),
     h('div', { class: 'field' }, h('label', { for: 'raw-args' }, 'Raw JSON arguments'), raw),

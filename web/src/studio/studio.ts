@@ -4,7 +4,7 @@
  * MCP App widgets as ChatGPT and as Claude would render them.
  */
 import { getJson } from '../api.ts'
-import { formatBytes, formatLatency, h } from '../dom.ts'
+import { formatBytes, formatLatency, h, nameOf } from '../dom.ts'
 import type { Exchange, Page } from '../pages/types.ts'
 import { linkTo } from '../state.ts'
 import { toolForm } from './form.ts'
@@ -115,7 +115,16 @@ export const studio: Page = async (ctx) => {
             h(
               'li',
               {},
-              h('button', { type: 'button', class: 'link', onclick: () => openTool(c, t) }, t.name),
+              h(
+                'button',
+                {
+                  type: 'button',
+                  class: 'link name',
+                  title: t.name,
+                  onclick: () => openTool(c, t),
+                },
+                t.name,
+              ),
             ),
           ),
         ),
@@ -131,7 +140,7 @@ export const studio: Page = async (ctx) => {
             h(
               'li',
               {},
-              h('code', {}, r.uri),
+              nameOf(r.uri, 'code'),
               r.uri.startsWith('ui://')
                 ? h(
                     'button',
@@ -150,7 +159,9 @@ export const studio: Page = async (ctx) => {
         h(
           'ul',
           { id: 'studio-prompts' },
-          prompts.map((p) => h('li', {}, p.name, p.description ? ` — ${p.description}` : '')),
+          prompts.map((p) =>
+            h('li', {}, nameOf(p.name), p.description ? ` — ${p.description}` : ''),
+          ),
         ),
       ),
     )
@@ -181,12 +192,18 @@ export const studio: Page = async (ctx) => {
       }
     }
     work.replaceChildren(
-      h('h2', {}, tool.name),
+      h('h2', {}, nameOf(tool.name)),
       ...(tool.description ? [h('p', {}, tool.description)] : []),
       toolFormView.element,
       h(
         'button',
-        { type: 'button', id: 'call-tool', onclick: () => void call() },
+        {
+          type: 'button',
+          id: 'call-tool',
+          class: 'name',
+          title: `Call ${tool.name}`,
+          onclick: () => void call(),
+        },
         `Call ${tool.name}`,
       ),
       h('h3', {}, 'Result'),
@@ -223,7 +240,7 @@ export const studio: Page = async (ctx) => {
 
   async function previewResource(c: StudioClient, resource: Resource): Promise<void> {
     const box = h('div', { class: 'previews' })
-    work.replaceChildren(h('h2', {}, `Widget ${resource.uri}`), box)
+    work.replaceChildren(h('h2', {}, 'Widget ', nameOf(resource.uri)), box)
     await showWidget(c, resource.uri, box, undefined, undefined, resource._meta)
   }
 
