@@ -1,11 +1,14 @@
 /**
  * The live tail: new exchanges as server-sent events, read from the store every half second
  * with the same query as `portico logs --follow`. Bounded: at most 200 rows per event, and the
- * stream ends after an hour (the page reconnects).
+ * stream ends after an hour (the page reconnects). `proxy` keeps one proxy's calls (one the
+ * store does not know is a 404); `since` (a duration) first sends the calls of that window
+ * recorded before (the last 200 at most); a bad value is a 400, before the stream starts.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Db } from '../store/open.ts'
-import { lastExchangeId, logsAfter } from '../store/report-logs.ts'
+import { type ExchangeRow, lastExchangeId, logsAfter, tailLogs } from '../store/report-logs.ts'
+import { proxyOf } from './pages.ts'
 import type { Params } from './query.ts'
 
 const POLL_MS = 500
@@ -18,17 +21,27 @@ export function liveTail(
   res: ServerResponse,
   store: () => Db,
   params: Params,
+  now = Date.now(),
 ): void {
-  const proxy = params.string('proxy', 200)
-  const filter = proxy === undefined ? {} : { proxy }
   let db = store()
-  let after = lastExchangeId(db)
+  // Checked before anything is written: a bad parameter is answered as on every other page.
+  const proxy = proxyOf(db, params)
+  const since = params.string('since') === undefined ? undefined : params.since(now, '1h')
+  const filter = proxy === undefined ? {} : { proxy }
+  // One read transaction: the rows sent first and the id the tail goes on after agree.
+  const start = db.transaction(() => ({
+    after: lastExchangeId(db),
+    earlier: since === undefined ? ([] as ExchangeRow[]) : tailLogs(db, { ...filter, since }, 200),
+  }))()
+  let after = start.after
   res.writeHead(200, {
     'content-type': 'text/event-stream; charset=utf-8',
     'cache-control': 'no-store',
     'x-accel-buffering': 'no',
   })
   res.write(`retry: 2000\nevent: ready\ndata: ${JSON.stringify({ after })}\n\n`)
+  if (start.earlier.length > 0)
+    res.write(`event: calls\ndata: ${JSON.stringify(start.earlier)}\n\n`)
   const poll = setInterval(() => {
     // A reader that does not keep up is sent nothing more until it does: the rows wait in the
     // store (`after` stays), not in this process's buffers.

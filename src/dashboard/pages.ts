@@ -21,7 +21,8 @@ export type Page = (db: Db, params: Params, now: number) => unknown
 
 const TARGET_KINDS = ['tool', 'resource', 'prompt', ''] as const
 
-function proxyOf(db: Db, params: Params): string | undefined {
+/** The `proxy` asked for, when the store knows it (else 404; none asked: undefined). */
+export function proxyOf(db: Db, params: Params): string | undefined {
   const proxy = params.string('proxy', 200)
   if (proxy === undefined) return undefined
   const known = db.prepare('SELECT 1 FROM proxies WHERE name = ?').pluck().get(proxy)

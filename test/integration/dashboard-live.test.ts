@@ -1,0 +1,129 @@
+/**
+ * The dashboard's live tail (`api/live`) checks its parameters as every other dashboard API
+ * does: a malformed `since` is a 400 and a proxy the store does not know a 404, each with a
+ * one-sentence JSON error, before any stream starts (it used to answer 200 and stream every
+ * proxy's calls). A good `since` first sends the window's calls recorded before, then new ones.
+ * `portico dashboard` as a child process over a store written by the real store sink.
+ */
+import assert from 'node:assert/strict'
+import { get, type IncomingMessage } from 'node:http'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { type StoreSink, storeSink } from '../../src/store/sink.ts'
+import { CLI, cliEnv } from '../helpers/cli.ts'
+import { exchangeEvent } from '../helpers/events.ts'
+import { type Spawned, spawnReady } from '../helpers/processes.ts'
+import { scratchDir } from '../helpers/scratch.ts'
+import { until } from '../helpers/wait.ts'
+
+/** An open live tail: the text so far (at most 1 MB kept; the test reads a few events). */
+function openTail(url: string): Promise<{ status: number; text: () => string; close(): void }> {
+  return new Promise((resolve, reject) => {
+    const request = get(url, (res: IncomingMessage) => {
+      let text = ''
+      res.setEncoding('utf8')
+      res.on('data', (chunk: string) => {
+        if (text.length < 1024 * 1024) text += chunk
+      })
+      resolve({
+        status: res.statusCode ?? 0,
+        text: () => text,
+        close: () => {
+          res.destroy()
+          request.destroy()
+        },
+      })
+    })
+    request.on('error', reject)
+  })
+}
+
+describe('api/live parameters', () => {
+  const dir = scratchDir('portico-live-')
+  const db = join(dir, 'store.db')
+  let sink: StoreSink
+  let cli: Spawned
+  let base: string
+  const tails: Array<{ close(): void }> = []
+
+  async function record(events: ReturnType<typeof exchangeEvent>[]): Promise<void> {
+    const before = sink.stats().written
+    sink.write(events)
+    await until(
+      () => sink.stats().written >= before + events.length || undefined,
+      5000,
+      'the rows committed',
+    )
+  }
+
+  before(async () => {
+    sink = storeSink({ path: db, proxy: 'alpha', flushMs: 20 })
+    await record([
+      exchangeEvent({
+        proxy: 'alpha',
+        method: 'tools/call',
+        name: 'old',
+        ts: Date.now() - 7_200_000,
+      }),
+      exchangeEvent({ proxy: 'alpha', method: 'tools/call', name: 'recent-1' }),
+      exchangeEvent({ proxy: 'beta', method: 'tools/call', name: 'other-proxy' }),
+      exchangeEvent({ proxy: 'alpha', method: 'tools/call', name: 'recent-2' }),
+    ])
+    cli = await spawnReady(process.execPath, [CLI, 'dashboard', '--db', db, '--port', '0'], {
+      env: cliEnv(),
+      ready: /Portico dashboard on (http:\/\/\S+)/,
+    })
+    base = /Portico dashboard on (http:\/\/\S+)/.exec(cli.output())?.[1] ?? ''
+  })
+
+  after(async () => {
+    for (const tail of tails) tail.close()
+    await cli?.stop()
+    await sink?.close()
+  })
+
+  it('a malformed since is a 400 with a JSON error, before any stream', async () => {
+    for (const since of ['banana', '0s', '400d']) {
+      const response = await fetch(`${base}api/live?since=${since}`)
+      assert.equal(response.status, 400, since)
+      assert.match(response.headers.get('content-type') ?? '', /^application\/json/)
+      assert.deepEqual(await response.json(), {
+        error: `since: expected a duration like 15m, 1h or 7d (at most 366d), got "${since}"`,
+      })
+    }
+  })
+
+  it('an unknown proxy is a 404 with a JSON error', async () => {
+    const response = await fetch(`${base}api/live?proxy=nosuch`)
+    assert.equal(response.status, 404)
+    assert.deepEqual(await response.json(), {
+      error: 'proxy: the store has no records of "nosuch"',
+    })
+  })
+
+  it("a good since sends the window's earlier calls of the proxy first, then new ones", async () => {
+    const tail = await openTail(`${base}api/live?proxy=alpha&since=1h`)
+    tails.push(tail)
+    assert.equal(tail.status, 200)
+    await until(() => tail.text().includes('event: calls') || undefined, 5000, 'the first calls')
+    const first = /event: calls\ndata: (.*)\n/.exec(tail.text())?.[1] ?? '[]'
+    assert.deepEqual(
+      (JSON.parse(first) as Array<{ name: string }>).map((row) => row.name),
+      ['recent-1', 'recent-2'],
+    )
+    await record([exchangeEvent({ proxy: 'alpha', method: 'tools/call', name: 'new-call' })])
+    await until(() => tail.text().includes('"new-call"') || undefined, 5000, 'the new call')
+    assert.equal(tail.text().includes('other-proxy'), false)
+    assert.equal(tail.text().includes('"old"'), false)
+  })
+
+  it('without since, only calls recorded from now on', async () => {
+    const tail = await openTail(`${base}api/live`)
+    tails.push(tail)
+    assert.equal(tail.status, 200)
+    await until(() => tail.text().includes('event: ready') || undefined, 5000, 'the stream')
+    await record([exchangeEvent({ proxy: 'beta', method: 'tools/call', name: 'later' })])
+    await until(() => tail.text().includes('"later"') || undefined, 5000, 'the later call')
+    assert.equal(tail.text().includes('recent-1'), false)
+  })
+})
