@@ -1,9 +1,16 @@
 /**
  * Formatting for the CLI reports: aligned borderless tables (first column left, the rest
- * right), latencies, byte sizes, counts, percentages and local times, and colour only when
+ * right; widths in terminal cells, so CJK and emoji, two cells each, line up), latencies, byte sizes, counts, percentages and local times, and colour only when
  * stdout is a terminal (and NO_COLOR is unset).
  */
 import { formatBytes as formatSize, printable } from '../util/format.ts'
+import {
+  displayWidth,
+  headWithin,
+  padEndWidth,
+  padStartWidth,
+  tailWithin,
+} from '../util/text-width.ts'
 
 export type Colour = 'red' | 'yellow' | 'green' | 'dim' | 'bold'
 
@@ -36,7 +43,10 @@ export interface TableOptions {
   header?: boolean
 }
 
-/** Width of each column: its header, its widest cell and its minimum, whichever is largest. */
+/**
+ * Width of each column in terminal cells: its header, its widest cell and its minimum,
+ * whichever is largest.
+ */
 export function columnWidths(
   headers: readonly string[],
   rows: ReadonlyArray<readonly string[]>,
@@ -45,8 +55,8 @@ export function columnWidths(
 ): number[] {
   // A loop, not Math.max(...rows): a spread of 200,000 rows exceeds the arguments a call takes.
   return headers.map((header, column) => {
-    let width = Math.max(withHeader ? header.length : 0, minWidths[column] ?? 0)
-    for (const row of rows) width = Math.max(width, (row[column] ?? '').length)
+    let width = Math.max(withHeader ? displayWidth(header) : 0, minWidths[column] ?? 0)
+    for (const row of rows) width = Math.max(width, displayWidth(row[column] ?? ''))
     return width
   })
 }
@@ -77,7 +87,7 @@ export function renderTable(
     cells
       .map((cell, column) => {
         const width = widths[column] ?? 0
-        return alignOf(column) === 'left' ? cell.padEnd(width) : cell.padStart(width)
+        return alignOf(column) === 'left' ? padEndWidth(cell, width) : padStartWidth(cell, width)
       })
       .join('  ')
       .trimEnd()
@@ -140,16 +150,20 @@ export function formatAgo(ms: number, now: number): string {
   return `${Math.floor(seconds / 86_400)}d ago`
 }
 
-/** Shortens long text in the middle: `ui://widget/very…/end.html`. */
+/**
+ * Shortens text wider than `max` terminal cells in the middle: `ui://widget/very…/end.html`
+ * (never splitting a character: a wide one that does not fit leaves its cell empty).
+ */
 export function middleTruncate(text: string, max: number): string {
-  if (text.length <= max) return text
-  const head = Math.ceil((max - 1) / 2)
-  return `${text.slice(0, head)}…${text.slice(text.length - (max - 1 - head))}`
+  if (displayWidth(text) <= max) return text
+  const head = headWithin(text, Math.ceil((max - 1) / 2))
+  // A cell the head could not use (half of a wide character) goes to the tail.
+  return `${head}…${tailWithin(text, max - 1 - displayWidth(head))}`
 }
 
-/** Shortens long text at the end: `Searches the catalog…`. */
+/** Shortens text wider than `max` terminal cells at the end: `Searches the catalog…`. */
 export function truncate(text: string, max: number): string {
-  return text.length <= max ? text : `${text.slice(0, max - 1)}…`
+  return displayWidth(text) <= max ? text : `${headWithin(text, max - 1)}…`
 }
 
 /** Writes one JSON object per line (the `--json` form of list reports). */

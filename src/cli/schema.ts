@@ -13,6 +13,7 @@ import {
   type ToolUsage,
   toolUsage,
 } from '../store/report-schema.ts'
+import { displayWidth, padEndWidth } from '../util/text-width.ts'
 import { intOption } from './errors.ts'
 import {
   formatCount,
@@ -104,12 +105,12 @@ export function renderSchema(report: SchemaReport, named: boolean): string {
     const stale = list.stale ? '  [stale: list_changed since]' : ''
     lines.push('', `── ${list.method} ──  (captured ${formatTime(list.captured_at)})${stale}`)
     lines.push(`${LABELS[list.method] ?? list.method} (${list.items.length}):`)
-    const width = list.items.reduce((widest, item) => Math.max(widest, item.key.length), 0)
+    const width = list.items.reduce((widest, item) => Math.max(widest, displayWidth(item.key)), 0)
     for (const item of list.items) {
       const description = item.description
         ? `  —  ${truncate(item.description.replace(/\s+/g, ' '), 60)}`
         : ''
-      lines.push(`  ${item.key.padEnd(width)}${description}`.trimEnd())
+      lines.push(`  ${padEndWidth(item.key, width)}${description}`.trimEnd())
     }
   }
   return `${lines.join('\n')}\n`
