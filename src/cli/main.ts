@@ -35,7 +35,6 @@ export function buildProgram(): Command {
     .enablePositionalOptions()
     .option('-c, --config <file>', 'with no command: run this file (mcp-proxy habit: portico run)')
     .option('--check', 'with no command: validate the config and exit (portico check)')
-    .allowExcessArguments(true)
     .action(async (flags: { config?: string; check?: boolean }, self: Command) => {
       const [word] = self.args
       if (word !== undefined) self.error(`error: unknown command '${word}'`)
@@ -55,6 +54,10 @@ export function buildProgram(): Command {
   registerImport(program)
   registerVersion(program)
   registerProxyGroup(program)
+  // The root takes a word only to name it as an unknown command (its action above). Set last:
+  // commander copies this setting into each command when it is created, and no subcommand may
+  // drop words silently (`portico check a.toml b.toml` checked a.toml alone and said ok).
+  program.allowExcessArguments(true)
   return program
 }
 
@@ -66,6 +69,26 @@ function registerReports(program: Command): void {
   registerSessions(program)
   registerSession(program)
   registerClients(program)
+  // mcpr's `proxy logs [name]`: the proxy to report on, as a word; `--proxy` still works. The
+  // same under `portico logs [name]`, which would otherwise report on every proxy.
+  for (const command of program.commands) {
+    if (!NAMED_REPORTS.has(command.name())) continue
+    command.usage('[options] [name]').allowExcessArguments(true)
+    command.hook('preAction', (self) => {
+      const [name, ...extra] = self.args
+      if (extra.length > 0) {
+        const path = self.parent?.parent ? `${self.parent.name()} ${self.name()}` : self.name()
+        self.error(
+          `error: too many arguments for '${path}': expected at most one proxy name, got ${self.args.join(' ')}`,
+          { code: 'commander.excessArguments' },
+        )
+      }
+      if (name !== undefined && self.opts().proxy !== undefined && name !== self.opts().proxy) {
+        self.error(`error: two proxy names: ${name} and --proxy ${self.opts().proxy}`)
+      }
+      if (name !== undefined) self.setOptionValue('proxy', name)
+    })
+  }
 }
 
 /**
@@ -81,18 +104,6 @@ function registerProxyGroup(program: Command): void {
   registerRun(proxy)
   registerInit(proxy, 'setup')
   registerReports(proxy)
-  // mcpr's `proxy logs [name]`: the proxy to report on, as a word; `--proxy` still works.
-  for (const command of proxy.commands) {
-    if (!NAMED_REPORTS.has(command.name())) continue
-    command.usage('[options] [name]').allowExcessArguments(true)
-    command.hook('preAction', (self) => {
-      const [name, ...extra] = self.args
-      if (extra.length > 0 || (name !== undefined && self.opts().proxy !== undefined)) {
-        throw new UserError(`proxy ${self.name()}: expected at most one proxy name`, 2)
-      }
-      if (name !== undefined) self.setOptionValue('proxy', name)
-    })
-  }
 }
 
 /** Reports of the `proxy` group that take mcpr's positional proxy name. */

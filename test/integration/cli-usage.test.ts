@@ -89,6 +89,40 @@ describe('exit codes', () => {
   })
 })
 
+describe('excess arguments', () => {
+  it('are a usage error naming the command, never dropped: only pins accept and relay take several', () => {
+    const file = join(dir, 'ok.toml')
+    writeFileSync(file, 'upstream = "http://127.0.0.1:9/mcp"\n')
+    const missing = join(dir, 'missing.toml')
+    // `check ok.toml missing.toml` said "ok: ok.toml is valid" and never read the second file.
+    const check = runCliSync(['check', file, missing])
+    assert.equal(check.status, 2, check.stderr)
+    assert.equal(check.stdout, '')
+    assert.match(
+      check.stderr,
+      /^error: too many arguments for 'check'\. Expected 1 argument but got 2\.\n\(run "portico --help" for usage\)\n$/,
+    )
+    const cases: Array<[string[], string]> = [
+      [['run', file, missing], 'run'],
+      [['proxy', 'run', file, missing], 'run'],
+      [['import', file, missing, '-o', '-'], 'import'],
+      [['session', 'abc', 'def'], 'session'],
+      [['version', 'x'], 'version'],
+      [['store', 'stats', 'x'], 'stats'],
+      [['pins', 'x'], 'pins'],
+      [['demo', 'x'], 'demo'],
+      [['init', 'x', '--yes', '-o', '-'], 'init'],
+    ]
+    for (const [args, name] of cases) {
+      // Were the extra word dropped, run and demo would listen: on a port of the tests' range.
+      const result = runCliSync(args, { PORTICO_PORT: '47311' })
+      assert.equal(result.status, 2, `portico ${args.join(' ')}: ${result.stderr}`)
+      assert.match(result.stderr, new RegExp(`^error: too many arguments for '${name}'`))
+      assert.equal(result.stdout, '', `portico ${args.join(' ')} did something`)
+    }
+  })
+})
+
 describe('stdio backends that cannot start here', () => {
   it('check warns of each, and run logs why in the user’s terms', async () => {
     const file = join(dir, 'unstartable.toml')

@@ -249,7 +249,29 @@ describe('mcpr’s commands', () => {
     )
     const two = runCliSync(['proxy', 'slow', 'p', 'q', '--db', db])
     assert.equal(two.status, 2)
-    assert.equal(two.stderr, 'portico: proxy slow: expected at most one proxy name\n')
+    assert.match(
+      two.stderr,
+      /^error: too many arguments for 'proxy slow': expected at most one proxy name, got p q\n/,
+    )
+    // The same word without `proxy`: it named no proxy, and every proxy's rows were printed.
+    const top = runCliSync(['logs', 'p', '--db', db, '--json', '--status', 'timeout'])
+    assert.equal(top.status, 0, top.stderr)
+    assert.deepEqual(
+      jsonLines(top.stdout).map((row) => row.name),
+      ['slow'],
+    )
+    const topUnknown = runCliSync(['status', 'other', '--db', db])
+    assert.equal(topUnknown.status, 1)
+    assert.equal(
+      topUnknown.stderr,
+      `portico: unknown proxy "other": the store ${db} has no records of it; it has "p"\n`,
+    )
+    const topTwo = runCliSync(['status', 'p', 'q', '--db', db])
+    assert.equal(topTwo.status, 2)
+    assert.match(topTwo.stderr, /^error: too many arguments for 'status': expected at most one/)
+    const both = runCliSync(['status', 'p', '--proxy', 'q', '--db', db])
+    assert.equal(both.status, 2)
+    assert.match(both.stderr, /^error: two proxy names: p and --proxy q\n/)
     const bad = runCliSync(['logs', '--db', db, '--error-code', 'x'])
     assert.equal(bad.status, 2)
     assert.equal(bad.stderr, 'portico: --error-code: expected an integer such as -32602, got "x"\n')
