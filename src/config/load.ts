@@ -26,6 +26,11 @@ export interface ConfigProblem {
   path: string
   message: string
   line?: number
+  /**
+   * The environment variable or flag the value came from (`PORTICO_PORT`, `--port`), named in
+   * place of the file and line: the file is not at fault.
+   */
+  source?: string
 }
 
 export class ConfigError extends Error {
@@ -43,9 +48,11 @@ export class ConfigError extends Error {
 export function formatProblems(file: string | undefined, problems: ConfigProblem[]): string {
   return problems
     .map((p) => {
-      const where = [file ?? 'config', p.line === undefined ? undefined : String(p.line)]
-        .filter(Boolean)
-        .join(':')
+      const where =
+        p.source ??
+        [file ?? 'config', p.line === undefined ? undefined : String(p.line)]
+          .filter(Boolean)
+          .join(':')
       return `${where}: ${p.path ? `${p.path}: ` : ''}${p.message}`
     })
     .join('\n')
@@ -143,10 +150,11 @@ function loadText(
     const line = locateTable(table, pathParts(problem.path))
     problems.push({ ...problem, line })
   }
-  const merged = applyOverrides(
+  const { config: merged, sources } = applyOverrides(
     withOtelDefaults(normalized, env, problems),
     env,
     options.overrides ?? {},
+    problems,
   )
   // mcp-proxy's [proxy] name, else the file's stem, names a proxy whose file sets no `name`.
   const proxyTable = merged.proxy
@@ -159,12 +167,14 @@ function loadText(
   const result = validateAll(options.schema ?? configSchema, merged)
   if (!result.ok) {
     for (const issue of result.issues) {
-      if (unset.has(formatPath(issue.path))) continue
-      problems.push({
-        path: formatPath(issue.path),
-        message: issue.message,
-        line: locate(issue.path),
-      })
+      const path = formatPath(issue.path)
+      if (unset.has(path)) continue
+      const source = sourceOf(sources, path)
+      problems.push(
+        source === undefined
+          ? { path, message: issue.message, line: locate(issue.path) }
+          : { path, message: issue.message, source },
+      )
     }
   }
   if (problems.length > 0 || !result.ok) throw new ConfigError(file, byLine(problems))
@@ -294,36 +304,82 @@ const ENV_KEYS: ReadonlyArray<[string, string, 'string' | 'number' | 'boolean']>
   ['PORTICO_JSON_LOGS', 'json_logs', 'boolean'],
 ]
 
+/** The spellings of a boolean environment variable, as shells and service files write them. */
+const TRUE = /^(1|true|yes|on)$/i
+const FALSE = /^(0|false|no|off)$/i
+
+/**
+ * The environment's and the flags' values over the file's, and where each came from (key path
+ * → variable or flag), so a problem with one names it rather than a line of a file that may
+ * not even set the key. A variable that is not a number or a boolean where one is expected is
+ * a problem itself.
+ */
 function applyOverrides(
   config: JsonObject,
   env: NodeJS.ProcessEnv,
   flags: ConfigOverrides,
-): JsonObject {
+  problems: ConfigProblem[],
+): { config: JsonObject; sources: Map<string, string> } {
   const out: JsonObject = { ...config }
+  const sources = new Map<string, string>()
+  const broken: ConfigProblem[] = []
   for (const [variable, key, type] of ENV_KEYS) {
     const value = env[variable]
     if (value === undefined || value === '') continue
-    out[key] =
-      type === 'number' ? Number(value) : type === 'boolean' ? /^(1|true|yes)$/i.test(value) : value
+    sources.set(key, variable)
+    const trimmed = value.trim()
+    if (type === 'string') out[key] = value
+    else if (type === 'number' && /^\d+$/.test(trimmed)) out[key] = Number(trimmed)
+    else if (type === 'boolean' && (TRUE.test(trimmed) || FALSE.test(trimmed)))
+      out[key] = TRUE.test(trimmed)
+    else {
+      const expected =
+        type === 'number' ? 'a whole number' : 'true or false (also yes/no, on/off, 1/0)'
+      broken.push({ path: key, message: `expected ${expected}, got "${value}"`, source: variable })
+      delete out[key]
+    }
   }
   const store: JsonObject = isObject(out.store) ? { ...out.store } : {}
-  if (env.PORTICO_DB) store.path = env.PORTICO_DB
-  const workers = env.PORTICO_WORKERS
-  if (workers) out.workers = /^\d+$/.test(workers) ? Number(workers) : workers
-  const fromFlags: JsonObject = {
-    upstream: flags.upstream,
-    widgets: flags.widgets,
-    host: flags.host,
-    port: flags.port,
-    name: flags.name,
-    log_level: flags.logLevel,
-    json_logs: flags.jsonLogs,
-    workers: flags.workers,
+  if (env.PORTICO_DB) {
+    store.path = env.PORTICO_DB
+    sources.set('store.path', 'PORTICO_DB')
   }
-  for (const [key, value] of Object.entries(fromFlags)) if (value !== undefined) out[key] = value
-  if (flags.db !== undefined) store.path = flags.db
+  const workers = env.PORTICO_WORKERS
+  if (workers) {
+    out.workers = /^\d+$/.test(workers) ? Number(workers) : workers
+    sources.set('workers', 'PORTICO_WORKERS')
+  }
+  const fromFlags: Array<[string, string, unknown]> = [
+    ['upstream', '--upstream', flags.upstream],
+    ['widgets', '--widgets', flags.widgets],
+    ['host', '--host', flags.host],
+    ['port', '--port', flags.port],
+    ['name', '--name', flags.name],
+    ['log_level', '--log-level', flags.logLevel],
+    ['json_logs', '--json-logs', flags.jsonLogs],
+    ['workers', '--workers', flags.workers],
+  ]
+  for (const [key, flag, value] of fromFlags) {
+    if (value === undefined) continue
+    out[key] = value as JsonObject[string]
+    sources.set(key, flag)
+  }
+  if (flags.db !== undefined) {
+    store.path = flags.db
+    sources.set('store.path', '--db')
+  }
   if (Object.keys(store).length > 0) out.store = store
-  return out
+  // A broken variable that a flag overrides is not used: it is in nobody's way.
+  problems.push(...broken.filter((problem) => sources.get(problem.path) === problem.source))
+  return { config: out, sources }
+}
+
+/** The variable or flag that set the value at `path` (or one holding it), if one did. */
+function sourceOf(sources: Map<string, string>, path: string): string | undefined {
+  for (const [key, source] of sources) {
+    if (path === key || path.startsWith(`${key}.`) || path.startsWith(`${key}[`)) return source
+  }
+  return undefined
 }
 
 /** The line of a `[table]` or `[[table]]` header, for a problem about a whole table. */

@@ -89,6 +89,26 @@ describe('exit codes', () => {
   })
 })
 
+describe('bad values from the environment and flags', () => {
+  it('are named by variable or flag, not blamed on the line of the file that they override', () => {
+    const file = join(dir, 'fine.toml')
+    writeFileSync(file, 'upstream = "http://127.0.0.1:9/mcp"\n# listen\nport = 3000\n')
+    const env = runCliSync(['check', file], { PORTICO_PORT: '70000' })
+    assert.equal(env.status, 1)
+    assert.equal(
+      env.stderr,
+      'portico: PORTICO_PORT: port: Too big: expected number to be <=65535\n1 problem found\n',
+    )
+    const flag = runCliSync(['run', file, '--log-level', 'trace2'])
+    assert.equal(flag.status, 2)
+    assert.match(flag.stderr, /^portico: invalid configuration:\n--log-level: log_level: /)
+    assert.doesNotMatch(flag.stderr, /fine\.toml/)
+    const json = runCliSync(['check', file], { PORTICO_JSON_LOGS: 'maybe' })
+    assert.equal(json.status, 1)
+    assert.match(json.stderr, /^portico: PORTICO_JSON_LOGS: json_logs: expected true or false/)
+  })
+})
+
 describe('excess arguments', () => {
   it('are a usage error naming the command, never dropped: only pins accept and relay take several', () => {
     const file = join(dir, 'ok.toml')

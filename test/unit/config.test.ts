@@ -68,6 +68,74 @@ describe('loadConfig', () => {
     assert.equal(fromFlags.store.path, '/tmp/y.db')
   })
 
+  it('reads PORTICO_JSON_LOGS as shells and service files write booleans, and refuses the rest', () => {
+    const path = file('upstream = "http://127.0.0.1:9000/mcp"\njson_logs = false\n')
+    const jsonLogs = (value: string) =>
+      loadConfig({ file: path, env: { PORTICO_JSON_LOGS: value } }).config.json_logs
+    for (const value of ['on', 'ON', 'yes', 'true', 'True', '1', ' on ']) {
+      assert.equal(jsonLogs(value), true, value)
+    }
+    for (const value of ['off', 'no', 'false', 'FALSE', '0']) assert.equal(jsonLogs(value), false)
+    const found = problems('upstream = "http://127.0.0.1:9000/mcp"\n', { PORTICO_JSON_LOGS: 'y' })
+    assert.deepEqual(found, [
+      {
+        path: 'json_logs',
+        message: 'expected true or false (also yes/no, on/off, 1/0), got "y"',
+        source: 'PORTICO_JSON_LOGS',
+      },
+    ])
+  })
+
+  it('names the variable or flag a bad value came from, never a line of the file', () => {
+    const text = 'upstream = "http://127.0.0.1:9000/mcp"\n# the port\nport = 3000\n'
+    const path = file(text)
+    const loaded = (env: NodeJS.ProcessEnv, overrides = {}) => {
+      try {
+        loadConfig({ file: path, env, overrides })
+      } catch (error) {
+        if (error instanceof ConfigError) return error
+        throw error
+      }
+      assert.fail('expected a ConfigError')
+    }
+    const port = loaded({ PORTICO_PORT: '70000' })
+    assert.deepEqual(
+      port.problems.map((p) => [p.source, p.line, p.path]),
+      [['PORTICO_PORT', undefined, 'port']],
+    )
+    assert.equal(port.message, 'PORTICO_PORT: port: Too big: expected number to be <=65535')
+    assert.equal(
+      loaded({ PORTICO_PORT: 'abc' }).message,
+      'PORTICO_PORT: port: expected a whole number, got "abc"',
+    )
+    // A flag wins over the variable, and is what a problem names.
+    assert.equal(
+      loaded({ PORTICO_PORT: '70000' }, { port: 80000 }).message,
+      '--port: port: Too big: expected number to be <=65535',
+    )
+    // ... and a broken variable a flag overrides is not used, so it is no problem.
+    assert.equal(
+      loadConfig({ file: path, env: { PORTICO_PORT: 'abc' }, overrides: { port: 1 } }).config.port,
+      1,
+    )
+    assert.match(loaded({ PORTICO_LOG_LEVEL: 'loud' }).message, /^PORTICO_LOG_LEVEL: log_level: /)
+    assert.match(loaded({}, { logLevel: 'loud' }).message, /^--log-level: log_level: /)
+    assert.match(loaded({ PORTICO_UPSTREAM: 'nope' }).message, /^PORTICO_UPSTREAM: upstream: /)
+    assert.match(loaded({ PORTICO_WORKERS: 'lots' }).message, /^PORTICO_WORKERS: workers: /)
+    assert.match(loaded({ PORTICO_PUBLIC_URL: 'x' }).message, /^PORTICO_PUBLIC_URL: public_url: /)
+    // The file's own problems keep their line beside the variable's.
+    const both = problems('upstream = "http://127.0.0.1:9000/mcp"\nport = 70000\n', {
+      PORTICO_LOG_LEVEL: 'loud',
+    })
+    assert.deepEqual(
+      both.map((p) => [p.line, p.source, p.path]),
+      [
+        [2, undefined, 'port'],
+        [undefined, 'PORTICO_LOG_LEVEL', 'log_level'],
+      ],
+    )
+  })
+
   it('interpolates environment references and reports a missing variable', () => {
     const { config } = loadConfig({
       file: file(`upstream = "http://${ref('HOST')}:9000/mcp"`),
