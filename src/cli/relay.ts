@@ -4,7 +4,7 @@
  */
 import type { Command } from 'commander'
 import { ConfigError, loadConfig } from '../config/load.ts'
-import { LOG_LEVELS, Logger, type LogLevel } from '../observe/logger.ts'
+import { LOG_LEVEL_NAMES, Logger, logLevelOf } from '../observe/logger.ts'
 import { RelayAuth } from '../relay/auth.ts'
 import type { Relay } from '../relay/server.ts'
 import { relaySettings } from '../relay/settings.ts'
@@ -63,9 +63,9 @@ async function runRelay(flags: RelayCommandFlags): Promise<void> {
   } catch (error) {
     throw new UserError(`invalid relay configuration:\n${(error as Error).message}`, 2)
   }
-  const level = (flags.logLevel ?? 'info') as LogLevel
-  if (!LOG_LEVELS.includes(level))
-    throw new UserError(`--log-level: expected ${LOG_LEVELS.join(', ')}`, 2)
+  const level = logLevelOf(flags.logLevel ?? 'info')
+  if (level === undefined)
+    throw new UserError(`--log-level: expected ${LOG_LEVEL_NAMES.join(', ')}`, 2)
   const logger = new Logger({ level })
   // Loaded here, not with the CLI: the relay's server (and ws) is not needed by `portico run`.
   const { Relay } = await import('../relay/server.ts')

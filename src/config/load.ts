@@ -144,6 +144,8 @@ function loadText(
   warnings.push(...adopted.warnings)
   foreign.push(...adopted.problems)
   const normalized = normalize(interpolated, warnings, foreign)
+  // `[observability] log_level` is checked there, with its line: not again at the top level.
+  const hoisted = hoistedKeys(interpolated, normalized)
   for (const problem of foreign) {
     // A whole table (`[logging]`, `[[backends.param_overrides]]`) is named by its header.
     const table = problem.path.replace(/\[\d+\]/g, '')
@@ -170,6 +172,7 @@ function loadText(
       const path = formatPath(issue.path)
       if (unset.has(path)) continue
       const source = sourceOf(sources, path)
+      if (source === undefined && hoisted.has(path)) continue
       problems.push(
         source === undefined
           ? { path, message: issue.message, line: locate(issue.path) }
@@ -275,6 +278,17 @@ function normalize(raw: JsonObject, warnings: string[], problems: ConfigProblem[
   }
   hoistObservability(raw, out)
   return out
+}
+
+/** The top-level keys hoistObservability copied from `[observability]`. */
+function hoistedKeys(raw: JsonObject, normalized: JsonObject): Set<string> {
+  const table = normalized.observability
+  if (!isObject(table)) return new Set()
+  return new Set(
+    ['log_level', 'json_logs'].filter(
+      (key) => table[key] !== undefined && normalized[key] === table[key] && raw[key] === undefined,
+    ),
+  )
 }
 
 /**

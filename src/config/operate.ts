@@ -6,7 +6,7 @@
  * non-loopback address without a token is a configuration error, never a warning.
  */
 import { z } from 'zod'
-import { LOG_LEVELS } from '../observe/logger.ts'
+import { LOG_LEVEL_NAMES, type LogLevel, logLevelOf } from '../observe/logger.ts'
 
 /** An absolute http:// or https:// URL. */
 export function isHttpUrl(value: string): boolean {
@@ -59,12 +59,17 @@ export const tracingSchema = z
   })
   .prefault({})
 
+/** A log level's name: Portico's levels, and `trace` (mcp-proxy's finest), read as `debug`. */
+export const logLevelSchema = z
+  .enum(LOG_LEVEL_NAMES)
+  .transform((name): LogLevel => logLevelOf(name) ?? 'info')
+
 export const observabilitySchema = z
   .strictObject({
     /** One structured audit line per call (who, what, backend, outcome, duration). */
     audit: z.boolean().default(false),
     /** Same as the top-level key (mcp-proxy writes it here); the top level wins when both are set. */
-    log_level: z.enum(LOG_LEVELS).optional(),
+    log_level: logLevelSchema.optional(),
     json_logs: z.boolean().optional(),
     /** mcp-proxy's access log table; same as the top-level `access_log`. */
     access_log: z.strictObject({ enabled: z.boolean().default(false) }).optional(),

@@ -4,7 +4,6 @@
  * mcp-proxy where they exist, so their users can bring their files over.
  */
 import { z } from 'zod'
-import { LOG_LEVELS } from '../observe/logger.ts'
 import { authProblems, authSchema, securitySchema } from './auth.ts'
 import { cspSchema } from './csp.ts'
 import { durationSchema, parseDuration } from './duration.ts'
@@ -14,7 +13,7 @@ import {
   gatewayProxySchema,
   refineGateway,
 } from './gateway.ts'
-import { operateKeys, refineOperate } from './operate.ts'
+import { logLevelSchema, operateKeys, refineOperate } from './operate.ts'
 import { performanceSchema, protectTables, sharedSchema, timeoutSchema } from './protect.ts'
 import { relaySchema, tunnelSchema } from './tunnel.ts'
 import { refineWorkers, workersSchema } from './workers.ts'
@@ -88,7 +87,7 @@ export const configSchema = z
     keepalive_timeout: durationSchema.default(65_000),
     /** Open client connections at most; more are refused at accept. */
     max_connections: z.number().int().positive().default(10_000),
-    log_level: z.enum(LOG_LEVELS).default('info'),
+    log_level: logLevelSchema.default('info'),
     json_logs: z.boolean().default(false),
     /** Print one line per exchange on stderr (default: when stderr is a TTY). */
     access_log: z.boolean().optional(),

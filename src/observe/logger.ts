@@ -7,6 +7,19 @@
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const
 export type LogLevel = (typeof LOG_LEVELS)[number]
 
+/**
+ * The names a config, a variable or a flag may give a level: Portico's, and `trace`, which
+ * mcp-proxy documents (and pino and Rust's tracing use) for the finest level: Portico's finest
+ * is `debug`, so `trace` means `debug`.
+ */
+export const LOG_LEVEL_NAMES = [...LOG_LEVELS, 'trace'] as const
+
+/** The level a name gives (`trace` → `debug`), or undefined for an unknown name. */
+export function logLevelOf(name: string): LogLevel | undefined {
+  if (name === 'trace') return 'debug'
+  return (LOG_LEVELS as readonly string[]).includes(name) ? (name as LogLevel) : undefined
+}
+
 const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 99 }
 
 export interface LoggerOptions {

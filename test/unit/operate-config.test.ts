@@ -103,6 +103,40 @@ describe('operating config', () => {
     assert.equal(flag.log_level, 'debug')
   })
 
+  it('reads trace, the finest level of mcp-proxy’s example, as debug, wherever a level is given', () => {
+    const levels = [
+      loadConfig({ file: file('mcp = "http://x:1"\nlog_level = "trace"\n'), env: {} }),
+      loadConfig({
+        file: file('mcp = "http://x:1"\n[observability]\nlog_level = "trace"\n'),
+        env: {},
+      }),
+      loadConfig({ file: file('mcp = "http://x:1"\n'), env: { PORTICO_LOG_LEVEL: 'trace' } }),
+      loadConfig({ file: file('mcp = "http://x:1"\n'), env: {}, overrides: { logLevel: 'trace' } }),
+    ].map((loaded) => loaded.config.log_level)
+    assert.deepEqual(levels, ['debug', 'debug', 'debug', 'debug'])
+  })
+
+  it('reports a bad [observability] log_level once, at its line (it also sets the top level)', () => {
+    const result = runCliSync([
+      'check',
+      '-c',
+      file('mcp = "http://x:1"\n[observability]\nlog_level = "verbose"\njson_logs = "yes"\n'),
+    ])
+    assert.equal(result.status, 1)
+    const lines = result.stderr
+      .replace(/^portico: /, '')
+      .trimEnd()
+      .split('\n')
+    assert.deepEqual(
+      lines.map((line) => line.replace(/^\S+\.toml/, 'FILE')),
+      [
+        'FILE:3: observability.log_level: Invalid option: expected one of "debug"|"info"|"warn"|"error"|"silent"|"trace"',
+        'FILE:4: observability.json_logs: Invalid input: expected boolean, received string',
+        '2 problems found',
+      ],
+    )
+  })
+
   it('fails closed: an admin API on a non-loopback address needs a token', () => {
     for (const text of [
       'mcp = "http://x:1"\nadmin_bind = "0.0.0.0:9901"\n',
