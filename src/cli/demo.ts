@@ -37,7 +37,7 @@ export function registerDemo(program: Command): void {
       const store = openRecording(config, 'demo', logger)
       const portico = createPortico(config, { logger, sinks: store ? [store.sink] : [] })
       reloadOnHangup(portico, logger)
-      const url = await listenOrExplain(portico, port).catch(async (error) => {
+      const url = await listenOrExplain(portico, config).catch(async (error) => {
         await store?.sink.close()
         await demo.close()
         throw error

@@ -24,9 +24,10 @@ export function intOption(flag: string) {
  * with `admin_bind` it may not be the main port), or undefined for another kind of failure.
  */
 export function listenFailure(error: unknown, what = 'port'): UserError | undefined {
-  const { code, address, port } = error as NodeJS.ErrnoException & {
+  const { code, address, port, hostname } = error as NodeJS.ErrnoException & {
     address?: string
     port?: number
+    hostname?: string
   }
   // Node names the port only when it is not 0 (any free port).
   const where = [address ?? 'that address', port].filter((part) => part !== undefined).join(':')
@@ -38,6 +39,16 @@ export function listenFailure(error: unknown, what = 'port'): UserError | undefi
     case 'EADDRNOTAVAIL':
       return new UserError(
         `${what} ${where}: ${address ?? 'the host'} is not an address of this machine`,
+      )
+    // A host name is looked up before listening (getaddrinfo): the error names the host only.
+    case 'ENOTFOUND':
+      return new UserError(
+        `${what} ${hostname ?? address}: no such host (the name does not resolve; listen on an address of this machine, such as 127.0.0.1 or 0.0.0.0)`,
+      )
+    case 'EAI_AGAIN':
+    case 'EAI_FAIL':
+      return new UserError(
+        `${what} ${hostname ?? address}: the name could not be resolved (${code}: the DNS server did not answer; try again, or listen on an IP address)`,
       )
     case 'EACCES':
       return new UserError(

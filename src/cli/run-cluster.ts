@@ -121,7 +121,7 @@ async function runWorker(config: Config, role: WorkerRole, logger: Logger): Prom
       sinks: sink ? [sink] : [],
       worker: { slot: role.slot, metrics: role.metrics },
     })
-    const url = await listenOrExplain(portico, config.port).catch(async (error: unknown) => {
+    const url = await listenOrExplain(portico, config).catch(async (error: unknown) => {
       await portico.close()
       throw error
     })

@@ -149,7 +149,7 @@ async function runUntilSignalled(loaded: LoadedConfig, flags: RunFlags): Promise
   // Before the listening line: a SIGHUP sent as soon as it is read must find the handler.
   reloadOnHangup(portico, logger)
   // A failed listen must not leave gateway backends (child processes) running.
-  const address = await listenOrExplain(portico, config.port).catch(async (error: unknown) => {
+  const address = await listenOrExplain(portico, config).catch(async (error: unknown) => {
     tunnel?.client.close()
     await portico.close()
     throw error
@@ -290,15 +290,21 @@ export function openRecording(
   }
 }
 
-export async function listenOrExplain(portico: Portico, port: number): Promise<string> {
+export async function listenOrExplain(
+  portico: Portico,
+  listener: { port: number; host: string },
+): Promise<string> {
   try {
     return (await portico.listen()).url
   } catch (error) {
     if (error instanceof StartupError) throw new UserError(error.message)
-    // The main listener is `port`; another port that fails is the admin API's own listener.
-    const failedPort = (error as { port?: number }).port
-    const what = failedPort !== undefined && failedPort !== port ? 'admin_bind' : 'listen address'
-    throw listenFailure(error, what) ?? error
+    // The main listener is `port` on `host`; another port or host name that fails is the
+    // admin API's own listener (a name that does not resolve fails with no port).
+    const failed = error as { port?: number; hostname?: string }
+    const elsewhere =
+      (failed.port !== undefined && failed.port !== listener.port) ||
+      (failed.hostname !== undefined && failed.hostname !== listener.host)
+    throw listenFailure(error, elsewhere ? 'admin_bind' : 'listen address') ?? error
   }
 }
 

@@ -239,6 +239,43 @@ describe('listeners that cannot start', () => {
       taken.close()
     }
   })
+
+  it('names a host name that does not resolve, in one line, for the main listener and admin_bind', () => {
+    // `.invalid` never resolves (RFC 2606); without a DNS server the lookup fails as EAI_AGAIN.
+    const unresolved = (what: string) =>
+      new RegExp(
+        `^portico: ${what} nosuchhost\\.invalid: (no such host \\(the name does not resolve; listen on an address of this machine, such as 127\\.0\\.0\\.1 or 0\\.0\\.0\\.0\\)|the name could not be resolved \\(EAI_AGAIN: [^)]*\\))\n$`,
+      )
+    const flag = runCliSync([
+      'run',
+      '--upstream',
+      'http://127.0.0.1:1/mcp',
+      '--db',
+      join(dir, 'h.db'),
+      '--port',
+      '0',
+      '--host',
+      'nosuchhost.invalid',
+    ])
+    assert.equal(flag.status, 1)
+    assert.match(flag.stderr, unresolved('listen address'))
+    const file = join(dir, 'listen.toml')
+    writeFileSync(
+      file,
+      'upstream = "http://127.0.0.1:1/mcp"\n[store]\nenabled = false\n[proxy.listen]\nhost = "nosuchhost.invalid"\nport = 0\n',
+    )
+    const table = runCliSync(['run', file])
+    assert.equal(table.status, 1)
+    assert.match(table.stderr, unresolved('listen address'))
+    const admin = join(dir, 'admin-host.toml')
+    writeFileSync(
+      admin,
+      `upstream = "http://127.0.0.1:1/mcp"\nport = 0\nadmin_bind = "nosuchhost.invalid:0"\n[admin]\ntoken = "${'t'.repeat(32)}"\n[store]\nenabled = false\n`,
+    )
+    const bind = runCliSync(['run', admin])
+    assert.equal(bind.status, 1)
+    assert.match(bind.stderr, unresolved('admin_bind'))
+  })
 })
 
 describe('--db folders', () => {
