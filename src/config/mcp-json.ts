@@ -14,8 +14,8 @@
  * - tools switched off (Windsurf's `disabledTools`, Gemini's `excludeTools`) are hidden, and
  *   Gemini's `includeTools` is the list exposed.
  * OpenAI Codex's TOML file is turned into this form first (`codexServers`).
- * What cannot be carried over (VS Code's and Cursor's `envFile`) is said through `warn`, never
- * dropped silently. Entries are sorted by name, as mcp-proxy imports them.
+ * What cannot be carried over (VS Code's and Cursor's `envFile`, VS Code's `${input:…}`
+ * prompts) is said through `warn`, never dropped or passed on silently. Entries are sorted by name, as mcp-proxy imports them.
  */
 import { resolve } from 'node:path'
 import { parse as parseToml } from 'smol-toml'
@@ -91,6 +91,7 @@ export function importMcpJson(document: unknown, options: ImportOptions = {}): J
     (entry) =>
       isObject(entry) && ('httpUrl' in entry || 'autoApprove' in entry || 'alwaysAllow' in entry),
   )
+  const inputs = inputDescriptions(document)
   const out: JsonObject[] = []
   for (const name of Object.keys(servers).sort()) {
     const entry = servers[name]
@@ -109,6 +110,12 @@ export function importMcpJson(document: unknown, options: ImportOptions = {}): J
       throw new Error(`server "${name}" has neither a "command" nor a "url"`)
     }
     toolFilters(entry, backend)
+    for (const [field, id] of promptedFields(backend)) {
+      const prompt = inputs.get(id)
+      warn(
+        `server "${name}": ${field} holds VS Code's \${input:${id}}${prompt ? ` (${JSON.stringify(prompt)})` : ''}, a prompt Portico cannot show, and would be sent as written: replace it, e.g. with \${${variableFor(id)}} read from Portico's environment`,
+      )
+    }
     if (entry.envFile !== undefined)
       warn(
         `server "${name}": its envFile is not read by Portico; put the variables it needs in env`,
@@ -216,6 +223,49 @@ function transportOf(entry: JsonObject, url: string, name: string, bareUrlIsSse:
   return 'http'
 }
 
+/** VS Code's `inputs` (`[{ id, description }]`): what each `${input:ID}` prompt asks for. */
+function inputDescriptions(document: JsonObject): Map<string, string> {
+  const found = new Map<string, string>()
+  if (!Array.isArray(document.inputs)) return found
+  for (const input of document.inputs) {
+    if (isObject(input) && typeof input.id === 'string' && typeof input.description === 'string')
+      found.set(input.id, input.description)
+  }
+  return found
+}
+
+const INPUT = /\$\{input:([^}]*)\}/g
+
+/**
+ * The fields of a backend that hold VS Code's `${input:ID}` prompts (`headers.Authorization`,
+ * `args[2]`, …), with each prompt's id: only the editor can ask for them.
+ */
+function promptedFields(backend: JsonObject): Array<[string, string]> {
+  const found: Array<[string, string]> = []
+  const scan = (field: string, value: unknown) => {
+    if (typeof value !== 'string') return
+    for (const match of value.matchAll(INPUT)) found.push([field, match[1] ?? ''])
+  }
+  for (const key of ['command', 'cwd', 'url']) scan(key, backend[key])
+  if (Array.isArray(backend.args))
+    for (const [i, arg] of backend.args.entries()) scan(`args[${i}]`, arg)
+  for (const key of ['env', 'headers']) {
+    const record = backend[key]
+    if (isObject(record))
+      for (const [name, value] of Object.entries(record)) scan(`${key}.${name}`, value)
+  }
+  return found
+}
+
+/** A variable name for a prompt's id, to suggest in its place: `github-token` → GITHUB_TOKEN. */
+function variableFor(id: string): string {
+  const name = id
+    .replace(/[^A-Za-z0-9]+/g, '_')
+    .replace(/^_+|_+$/g, '')
+    .toUpperCase()
+  return /^[A-Z_]/.test(name) ? name : `INPUT_${name}`
+}
+
 /** Tools a client switched off stay off; Gemini's `includeTools` is what is exposed. */
 function toolFilters(entry: JsonObject, backend: JsonObject): void {
   const names = (value: unknown) =>
@@ -249,7 +299,8 @@ function stringRecord(value: JsonObject): JsonObject {
  * VS Code's and Cursor's `${env:NAME}` as Portico's `${NAME}` (read from Portico's
  * environment when the config loads). Claude Code's `${NAME}` and `${NAME:-default}` are
  * Portico's syntax already and stay as written; VS Code's `${input:…}` (a prompt) and
- * `${workspaceFolder}` have no meaning outside the editor and stay literal.
+ * `${workspaceFolder}` have no meaning outside the editor and stay literal (a prompt is named
+ * in a warning, with the field that holds it: `promptedFields`).
  */
 export function portableVariables(text: string): string {
   return text.replace(/\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, name: string) => `\${${name}}`)

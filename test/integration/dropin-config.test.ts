@@ -163,11 +163,18 @@ describe('mcp-proxy’s [proxy] keys, loaded', () => {
     const path = join(dir, 'proxy.toml')
     writeFileSync(path, '[proxy]\nname = "p"\nimport_backends = "mcp.json"\n')
     const env = { API_HOST: 'api.example.com', API_TOKEN: 't0k' }
-    const backends = loadConfig({ file: path, env }).config.backends ?? []
-    const [claude, vscode] = backends
+    const loaded = loadConfig({ file: path, env })
+    const [claude, vscode] = loaded.config.backends ?? []
     assert.equal(vscode?.url, 'https://api.example.com/mcp')
-    // `${input:…}` is a prompt in VS Code: nothing to read here, so it stays as written.
+    // `${input:…}` is a prompt in VS Code: nothing to read here, so it stays as written, and
+    // is named in a warning (portico check and run print it), with its server and field.
     assert.deepEqual(vscode?.headers, { authorization: 'Bearer t0k', prompt: `\${input:key}` })
+    assert.deepEqual(
+      loaded.warnings.filter((warning) => warning.includes('input:')),
+      [
+        `import_backends: ${join(dir, 'mcp.json')}: server "vscode": headers.prompt holds VS Code's \${input:key}, a prompt Portico cannot show, and would be sent as written: replace it, e.g. with \${KEY} read from Portico's environment`,
+      ],
+    )
     assert.deepEqual(claude?.args, ['server.js', '--port=7000'])
     assert.deepEqual(claude?.env, { TOKEN: 't0k', FROM_VSCODE: 't0k' })
     // A variable that is not set is a problem naming the file, the server and the field.

@@ -342,9 +342,17 @@ describe('portico import', () => {
         'command = "off"',
         'enabled = false',
       ].join('\n'),
-      // VS Code: envFile cannot be carried over.
+      // VS Code: envFile cannot be carried over, nor an `${input:…}` prompt (named, with its field).
       'mcp.json': JSON.stringify({
-        servers: { s: { type: 'stdio', command: 'node', args: ['s.js'], envFile: '.env' } },
+        inputs: [{ type: 'promptString', id: 'api-key', description: 'API Key', password: true }],
+        servers: {
+          s: {
+            type: 'stdio',
+            command: 'node',
+            args: ['s.js', '--key', `\${input:api-key}`],
+            envFile: '.env',
+          },
+        },
       }),
     }
     const imported: Record<string, unknown[]> = {}
@@ -397,6 +405,7 @@ describe('portico import', () => {
       `warning: ${at('mcp_config.json')}: server "off" is disabled in the file: not imported`,
       `warning: ${at('zed.json')}: server "ext" is a Zed extension, which only Zed can run: not imported`,
       `warning: ${at('config.toml')}: server "off" is disabled in the file: not imported`,
+      `warning: ${at('mcp.json')}: server "s": args[2] holds VS Code's \${input:api-key} ("API Key"), a prompt Portico cannot show, and would be sent as written: replace it, e.g. with \${API_KEY} read from Portico's environment`,
       `warning: ${at('mcp.json')}: server "s": its envFile is not read by Portico; put the variables it needs in env`,
     ])
     // Claude Code's ~/.claude.json: servers per project are imported for the project asked for.
