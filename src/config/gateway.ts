@@ -130,6 +130,12 @@ export const backendSchema = z.strictObject({
    * it); `[backends.timeout] seconds`: the whole call, `attempt`: each attempt (protect.ts).
    */
   timeout: timeoutSchema,
+  /**
+   * The backend's start: a stdio process's `initialize` answer, a remote backend's connection
+   * and `initialize` (Codex's `startup_timeout_sec`). Default: `timeout`'s attempt deadline,
+   * else `request_timeout`.
+   */
+  startup_timeout: durationSchema.optional(),
   /** Traffic protection (issue 12): concurrency, rate_limit, circuit_breaker, retry, … */
   ...protectTables,
   ...routingKeys,

@@ -110,6 +110,7 @@ export function importMcpJson(document: unknown, options: ImportOptions = {}): J
       throw new Error(`server "${name}" has neither a "command" nor a "url"`)
     }
     toolFilters(entry, backend)
+    codexTimeouts(entry, backend, name, warn)
     for (const [field, id] of promptedFields(backend)) {
       const prompt = inputs.get(id)
       warn(
@@ -129,7 +130,7 @@ export function importMcpJson(document: unknown, options: ImportOptions = {}): J
  * OpenAI Codex's `config.toml` (`[mcp_servers.NAME]`) as the JSON form above: its
  * `bearer_token_env_var`, `env_http_headers` and `env_vars` name variables, which become
  * `${NAME}` read from Portico's environment; `enabled_tools` / `disabled_tools` are the tool
- * lists.
+ * lists; `startup_timeout_sec` and `tool_timeout_sec` are read by `codexTimeouts`.
  */
 export function codexServers(document: JsonObject): JsonObject | undefined {
   const servers = document.mcp_servers
@@ -221,6 +222,30 @@ function transportOf(entry: JsonObject, url: string, name: string, bareUrlIsSse:
     throw new Error(`server "${name}" has type "${kind}", which Portico cannot connect to`)
   if (kind === undefined && typeof entry.httpUrl !== 'string' && bareUrlIsSse) return 'sse'
   return 'http'
+}
+
+/**
+ * Codex's per-server deadlines, in seconds: `startup_timeout_sec` (its older
+ * `startup_timeout_ms`) bounds the server's start, Portico's `startup_timeout`;
+ * `tool_timeout_sec` each tool call, Portico's `timeout` (each call's deadline).
+ */
+function codexTimeouts(
+  entry: JsonObject,
+  backend: JsonObject,
+  name: string,
+  warn: (message: string) => void,
+): void {
+  const seconds = (key: string, scale = 1): number | undefined => {
+    const value = entry[key]
+    if (value === undefined) return undefined
+    if (typeof value === 'number' && Number.isFinite(value) && value > 0) return value / scale
+    warn(`server "${name}": ${key} is not a positive number: not carried over`)
+    return undefined
+  }
+  const startup = seconds('startup_timeout_sec') ?? seconds('startup_timeout_ms', 1000)
+  if (startup !== undefined) backend.startup_timeout = startup
+  const tool = seconds('tool_timeout_sec')
+  if (tool !== undefined) backend.timeout = tool
 }
 
 /** VS Code's `inputs` (`[{ id, description }]`): what each `${input:ID}` prompt asks for. */

@@ -334,6 +334,8 @@ describe('portico import', () => {
         'args = ["-y", "docs-server"]',
         'disabled_tools = ["purge"]',
         'env_vars = ["MY_SECRET"]',
+        'startup_timeout_sec = 20',
+        'tool_timeout_sec = 2.5',
         '[mcp_servers.remote]',
         'url = "https://x.example/mcp"',
         'bearer_token_env_var = "X_TOKEN"',
@@ -374,6 +376,10 @@ describe('portico import', () => {
         // Codex's env_vars: passed on from Portico's environment.
         const docs = loaded.config.backends?.find((b) => b.name === 'docs')
         assert.deepEqual(docs?.env, { MY_SECRET: 's3' })
+        // Codex's deadlines: the server's start, and each tool call (milliseconds once loaded).
+        assert.equal(docs?.startup_timeout, 20_000)
+        assert.deepEqual(docs?.timeout, { callMs: undefined, attemptMs: 2500 })
+        assert.equal(remote?.startup_timeout, undefined)
       }
       imported[name] = (loaded.config.backends ?? []).map((b) => [
         b.name,

@@ -308,6 +308,53 @@ describe('a slow backend at start-up (issue 18: initialize does not wait for it)
   })
 })
 
+describe('startup_timeout: the deadline of a backend’s start, apart from its calls’', () => {
+  it('lets a slow starter come up past a short call timeout, and fails one past its own', async () => {
+    const slow = (name: string, keys: Record<string, number>) => ({
+      name,
+      transport: 'stdio' as const,
+      command: process.execPath,
+      args: [fixture('faulty-stdio')],
+      // Answers nothing, initialize included, for 1.2 s after it starts.
+      env: { FAULTY_START_DELAY_MS: '1200', FAULTY_NAME: name },
+      max_restarts: 0,
+      ...keys,
+    })
+    const gateway = await startPortico({
+      backends: [
+        // Calls get 0.3 s each; the start gets 10 s (Codex's tool and startup timeouts).
+        slow('patient', { timeout: 0.3, startup_timeout: 10 }),
+        slow('hasty', { startup_timeout: 0.3 }),
+      ],
+    })
+    const client = new Client({ name: 'startup-timeout', version: '1.0.0' })
+    try {
+      await client.connect(new StreamableHTTPClientTransport(new URL(gateway.url)))
+      const states = await until(
+        async () => {
+          const result = await client.callTool({ name: 'portico__backends', arguments: {} })
+          const { backends } = result.structuredContent as {
+            backends: Array<{ name: string; state: string; error?: string }>
+          }
+          const byName = Object.fromEntries(backends.map((b) => [b.name, b]))
+          return byName.patient?.state === 'up' && byName.hasty?.state === 'failed'
+            ? byName
+            : undefined
+        },
+        10_000,
+        'patient up and hasty failed',
+      )
+      assert.match(states.hasty?.error ?? '', /did not answer initialize within 300 ms/)
+      const echoed = await client.callTool({ name: 'patient__echo', arguments: { text: 'hi' } })
+      assert.equal(echoed.isError, undefined)
+      assert.match(JSON.stringify(echoed.content), /hi/)
+    } finally {
+      await client.close()
+      await gateway.close()
+    }
+  })
+})
+
 describe('a stdio backend that answers, then exits at once', () => {
   it('delivers the answer it wrote before exiting, then serves again from a new process', async () => {
     const gateway = await startPortico({

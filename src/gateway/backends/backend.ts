@@ -102,6 +102,8 @@ export abstract class Backend {
   readonly config: BackendConfig
   readonly catalog: BackendCatalog
   readonly timeoutMs: number
+  /** Deadline of the backend's start (connection and `initialize`): `startup_timeout`. */
+  readonly startupTimeoutMs: number
   /** This backend's per-upstream chain (protection: src/protect/policies.ts) and transport. */
   readonly handle: Handler
   readonly protection: UpstreamProtection
@@ -130,6 +132,7 @@ export abstract class Backend {
     this.catalog = new BackendCatalog(config, deps.separator)
     this.lists = new ListCache(deps.listCacheTtlMs ?? 0)
     this.timeoutMs = config.timeout?.attemptMs ?? deps.requestTimeoutMs
+    this.startupTimeoutMs = config.startup_timeout ?? this.timeoutMs
     this.protection =
       deps.protect?.(config) ??
       new UpstreamProtection(

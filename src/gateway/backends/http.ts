@@ -42,6 +42,8 @@ export interface HttpConnectionOptions {
   http: HttpClient
   initParams: JsonObject
   timeoutMs: number
+  /** The connection's start: connecting (WebSocket, SSE) and `initialize`, again after a 404. */
+  startupTimeoutMs: number
   maxMessageBytes: number
   /**
    * The verified identity headers (and, with `forward_auth`, the token) of the client session
@@ -104,7 +106,7 @@ export class HttpConnection extends Connection {
   }
 
   async open(): Promise<ServerInfo> {
-    const info = await this.initialize(this.#options.initParams, this.#options.timeoutMs)
+    const info = await this.initialize(this.#options.initParams, this.#options.startupTimeoutMs)
     this.#openStream()
     return info
   }
@@ -161,7 +163,10 @@ export class HttpConnection extends Connection {
   #reinitialize(): Promise<unknown> {
     if (!this.#reinitializing) {
       this.#sessionId = undefined
-      this.#reinitializing = this.initialize(this.#options.initParams, this.#options.timeoutMs)
+      this.#reinitializing = this.initialize(
+        this.#options.initParams,
+        this.#options.startupTimeoutMs,
+      )
         .then(() => this.#openStream())
         .finally(() => {
           this.#reinitializing = undefined
@@ -384,6 +389,7 @@ export class HttpBackend extends Backend {
       http: this.deps.http,
       initParams: { ...session.initParams, protocolVersion: BACKEND_PROTOCOL_VERSION },
       timeoutMs: this.timeoutMs,
+      startupTimeoutMs: this.startupTimeoutMs,
       maxMessageBytes: this.deps.maxMessageBytes,
       ...sessionHeadersOf(headersOf),
     }

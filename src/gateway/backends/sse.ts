@@ -56,7 +56,7 @@ export class SseConnection extends Connection {
       response.body.on('error', ended)
     })
     this.#endpoint = await endpoint
-    return this.initialize(this.#options.initParams, this.#options.timeoutMs)
+    return this.initialize(this.#options.initParams, this.#options.startupTimeoutMs)
   }
 
   /** Not JSON: ignored, as an SSE client ignores unknown events (`receive` skips non-objects). */

@@ -325,7 +325,7 @@ export class StdioBackend extends Backend {
     void connection.exited.then(() => this.#processes.delete(connection))
     try {
       const info = await Promise.race([
-        connection.initialize(initParams, this.timeoutMs),
+        connection.initialize(initParams, this.startupTimeoutMs),
         connection.exited.then((error) => Promise.reject(error)),
       ])
       this.#info = info

@@ -40,10 +40,10 @@ export class WebSocketConnection extends Connection {
 
   async open(): Promise<ServerInfo> {
     const { WebSocket } = require('ws') as typeof import('ws')
-    const { config, timeoutMs, maxMessageBytes } = this.#options
+    const { config, startupTimeoutMs, maxMessageBytes } = this.#options
     const socket = new WebSocket(config.url ?? '', ['mcp'], {
       headers: connectionHeaders(this.#options),
-      handshakeTimeout: timeoutMs,
+      handshakeTimeout: startupTimeoutMs,
       maxPayload: maxMessageBytes,
       followRedirects: false,
     })
@@ -81,7 +81,7 @@ export class WebSocketConnection extends Connection {
         }),
       ),
     )
-    return this.initialize(this.#options.initParams, timeoutMs)
+    return this.initialize(this.#options.initParams, startupTimeoutMs)
   }
 
   /**
