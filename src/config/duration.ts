@@ -1,9 +1,12 @@
-/** Durations as users write them: `500ms`, `30s`, `5m`, `1h`, `7d`, `2w`. */
+/** Durations as users write them: `500us` (or `µs`, `μs`), `500ms`, `30s`, `5m`, `1h`, `7d`, `2w`. */
 import { z } from 'zod'
 
 const UNIT_MS: Record<string, number> = {
   us: 0.001,
-  µs: 0.001,
+  // The micro sign (U+00B5: what Go and Rust print, and AltGr+m types) and the Greek mu
+  // (U+03BC: a Greek keyboard's, and what NFKC makes of the sign); Go's ParseDuration takes both.
+  '\u00b5s': 0.001,
+  '\u03bcs': 0.001,
   ms: 1,
   s: 1000,
   m: 60_000,
@@ -33,7 +36,7 @@ export const durationSchema = z
 
 /** Milliseconds for a duration string, or undefined when it is not one. */
 export function parseDuration(text: string): number | undefined {
-  const match = /^\s*(\d+(?:\.\d+)?)\s*(us|µs|ms|s|m|h|d|w)\s*$/.exec(text)
+  const match = /^\s*(\d+(?:\.\d+)?)\s*(us|\u00b5s|\u03bcs|ms|s|m|h|d|w)\s*$/.exec(text)
   if (!match) return undefined
   const unit = UNIT_MS[match[2] as string]
   return unit === undefined ? undefined : Number(match[1]) * unit

@@ -281,11 +281,30 @@ describe('parseDuration', () => {
     ['1h', 3_600_000],
     ['7d', 604_800_000],
     ['250us', 0.25],
+    // Microseconds with the micro sign (U+00B5) and with the Greek mu (U+03BC).
+    ['250\u00b5s', 0.25],
+    ['250\u03bcs', 0.25],
+    ['1.5 \u03bcs', 0.0015],
     ['1.5s', 1500],
     ['soon', undefined],
     ['10', undefined],
   ]
   for (const [text, ms] of cases) it(`${text} → ${ms}`, () => assert.equal(parseDuration(text), ms))
+})
+
+describe('durations in a config file', () => {
+  it('take microseconds written with us, the micro sign or the Greek mu', () => {
+    const { config } = loadConfig({
+      file: file(
+        'upstream = "http://127.0.0.1:9000/mcp"\nrequest_timeout = "500\u03bcs"\nconnect_timeout = "250\u00b5s"\ndrain_timeout = "2000us"\n',
+      ),
+      env: {},
+    })
+    assert.deepEqual(
+      [config.request_timeout, config.connect_timeout, config.drain_timeout],
+      [0.5, 0.25, 2],
+    )
+  })
 })
 
 describe('parseConfig', () => {
