@@ -31,16 +31,27 @@ export function buildProgram(): Command {
     .version(VERSION, '-v, --version')
     .showHelpAfterError('(run "portico --help" for usage)')
     .exitOverride()
-    // mcp-proxy's habits, `mcp-proxy --config proxy.toml` and `--check`, before any command.
+    // mcp-proxy's habits, `mcp-proxy --config proxy.toml` and `--check`, and mcpr's first
+    // one, `mcpr --mcp URL --port 3000`, before any command: with no command, the options are
+    // `portico run`'s (or `check`'s with --check), which refuses those it does not know.
     .enablePositionalOptions()
     .option('-c, --config <file>', 'with no command: run this file (mcp-proxy habit: portico run)')
     .option('--check', 'with no command: validate the config and exit (portico check)')
+    .addHelpText(
+      'after',
+      "\nWith no command, options are portico run's: portico --mcp URL --port 3000 (mcpr), portico --config proxy.toml (mcp-proxy).",
+    )
     .action(async (flags: { config?: string; check?: boolean }, self: Command) => {
+      // Words and the options this level does not know, in the order given.
       const [word] = self.args
-      if (word !== undefined) self.error(`error: unknown command '${word}'`)
-      if (flags.config === undefined && !flags.check) self.help({ error: true })
+      if (word !== undefined && !word.startsWith('-'))
+        self.error(`error: unknown command '${word}'`)
+      if (flags.config === undefined && !flags.check && self.args.length === 0)
+        self.help({ error: true })
       const file = flags.config === undefined ? [] : ['--config', flags.config]
-      await buildProgram().parseAsync([flags.check ? 'check' : 'run', ...file], { from: 'user' })
+      await buildProgram().parseAsync([flags.check ? 'check' : 'run', ...file, ...self.args], {
+        from: 'user',
+      })
     })
   registerRun(program)
   registerCheck(program)
@@ -54,10 +65,11 @@ export function buildProgram(): Command {
   registerImport(program)
   registerVersion(program)
   registerProxyGroup(program)
-  // The root takes a word only to name it as an unknown command (its action above). Set last:
-  // commander copies this setting into each command when it is created, and no subcommand may
-  // drop words silently (`portico check a.toml b.toml` checked a.toml alone and said ok).
-  program.allowExcessArguments(true)
+  // The root takes a word only to name it as an unknown command, and other options only to hand
+  // them to `run` (its action above). Set last: commander copies these settings into each
+  // command when it is created, and no subcommand may drop words or options silently
+  // (`portico check a.toml b.toml` checked a.toml alone and said ok).
+  program.allowExcessArguments(true).allowUnknownOption(true)
   return program
 }
 

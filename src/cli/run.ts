@@ -20,6 +20,8 @@ import { asUserError } from './store-options.ts'
 
 export interface RunFlags {
   upstream?: string
+  /** mcpr's name for `--upstream`. */
+  mcp?: string
   widgets?: string
   port?: number
   host?: string
@@ -40,12 +42,13 @@ export function registerRun(program: Command): void {
     .argument('[config]', 'TOML config file, as mcpr takes it (same as --config)')
     .description('Run the proxy in front of an MCP server')
     .option('--upstream <url>', 'upstream MCP endpoint, e.g. http://127.0.0.1:9000/mcp')
+    .option('--mcp <url>', "mcpr's name for --upstream")
     .option('--widgets <url|dir>', 'where non-MCP traffic (widget assets) goes: a URL or a folder')
     .option('--port <n>', 'port to listen on (0 picks a free one)', intOption('--port'))
     .option('--host <host>', 'address to listen on (default 127.0.0.1)')
     .option(
       '-c, --config <file>',
-      'TOML config file (default ./portico.toml, else ./mcpr.toml, when present)',
+      'TOML config file (default ./portico.toml, else ./mcpr.toml, else ./proxy.toml, when present)',
     )
     .option('--db <path>', 'path of the observability store')
     .option('--name <name>', 'proxy name recorded with every exchange')
@@ -64,6 +67,9 @@ export function registerRun(program: Command): void {
         throw new UserError(`two config files: ${file} and --config ${flags.config}`, 2)
       }
       if (file !== undefined) flags.config = file
+      if (flags.mcp !== undefined && flags.upstream !== undefined && flags.mcp !== flags.upstream) {
+        throw new UserError(`two upstreams: --upstream ${flags.upstream} and --mcp ${flags.mcp}`, 2)
+      }
       // A cluster's worker serves the config its primary loaded, not the file as it is now.
       const loaded = (await configFromPrimary()) ?? loadOrExplain(flags)
       await runUntilSignalled(loaded, flags)
@@ -73,6 +79,7 @@ export function registerRun(program: Command): void {
 export function overridesOf(flags: RunFlags): ConfigOverrides {
   const overrides: ConfigOverrides = {}
   if (flags.upstream !== undefined) overrides.upstream = flags.upstream
+  if (flags.mcp !== undefined) overrides.mcp = flags.mcp
   if (flags.widgets !== undefined) overrides.widgets = flags.widgets
   if (flags.port !== undefined) overrides.port = flags.port
   if (flags.host !== undefined) overrides.host = flags.host

@@ -1,5 +1,6 @@
 /**
- * Loads the configuration: TOML file (explicit, or ./portico.toml when present), then
+ * Loads the configuration: TOML file (explicit, or ./portico.toml, ./mcpr.toml or ./proxy.toml
+ * when present), then
  * `PORTICO_*` environment variables, then CLI flags, validated whole against the schema.
  * Every problem is reported at once (validate.ts), in file order, with its line and key path.
  */
@@ -20,6 +21,8 @@ import { isYamlFile, parseYaml, YamlSyntaxError } from './yaml.ts'
 export const DEFAULT_CONFIG_FILE = 'portico.toml'
 /** mcpr's file, used when the working directory has no portico.toml. */
 export const MCPR_CONFIG_FILE = 'mcpr.toml'
+/** mcp-proxy's default `--config`, used when the working directory has neither of those. */
+export const MCP_PROXY_CONFIG_FILE = 'proxy.toml'
 
 export interface ConfigProblem {
   /** Dotted key path, e.g. `backends[1].timeout.seconds`; empty for file-level problems. */
@@ -61,6 +64,8 @@ export function formatProblems(file: string | undefined, problems: ConfigProblem
 /** Settings given on the command line; each overrides the file and the environment. */
 export interface ConfigOverrides {
   upstream?: string
+  /** mcpr's `--mcp`: the upstream too (`upstream` wins when both are given). */
+  mcp?: string
   widgets?: string
   host?: string
   port?: number
@@ -73,7 +78,10 @@ export interface ConfigOverrides {
 }
 
 export interface LoadOptions {
-  /** Explicit config file; when absent `./portico.toml` is used if it exists. */
+  /**
+   * Explicit config file; when absent the first of `./portico.toml`, `./mcpr.toml` and
+   * `./proxy.toml` (mcp-proxy's default) that exists.
+   */
   file?: string
   overrides?: ConfigOverrides
   env?: NodeJS.ProcessEnv
@@ -196,7 +204,7 @@ function byLine(problems: ConfigProblem[]): ConfigProblem[] {
 
 function resolveFile(explicit: string | undefined, cwd: string): string | undefined {
   if (explicit !== undefined) return resolve(cwd, explicit)
-  for (const name of [DEFAULT_CONFIG_FILE, MCPR_CONFIG_FILE]) {
+  for (const name of [DEFAULT_CONFIG_FILE, MCPR_CONFIG_FILE, MCP_PROXY_CONFIG_FILE]) {
     const implicit = resolve(cwd, name)
     if (existsSync(implicit)) return implicit
   }
@@ -364,6 +372,7 @@ function applyOverrides(
     sources.set('workers', 'PORTICO_WORKERS')
   }
   const fromFlags: Array<[string, string, unknown]> = [
+    ['upstream', '--mcp', flags.mcp],
     ['upstream', '--upstream', flags.upstream],
     ['widgets', '--widgets', flags.widgets],
     ['host', '--host', flags.host],

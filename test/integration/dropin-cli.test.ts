@@ -4,6 +4,7 @@
  * `version`, the `proxy` group of reports, and `logs --status timeout` / `--error-code`.
  */
 import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -90,6 +91,41 @@ describe('mcpr’s commands', () => {
     assert.match(unknown.stderr, /^error: unknown command 'nosuch'\n/)
   })
 
+  it('mcpr’s --mcp is --upstream, on run and with no command (mcpr --mcp URL --port N)', async () => {
+    const upstream = new RegExp(`\\(upstream ${demo.url.replace(/[.]/g, '\\.')}\\)`)
+    for (const args of [
+      ['run', '--mcp', demo.url, '--port', '0'],
+      ['--mcp', demo.url, '--port', '0'],
+      ['--port', '0', '--mcp', demo.url],
+    ]) {
+      const proxy = await spawnReady(process.execPath, [CLI, ...args], {
+        env: cliEnv({ PORTICO_DB: join(dir, 'mcp-flag.db') }),
+        ready: LISTENING,
+      })
+      try {
+        assert.match(proxy.stdout(), upstream, `portico ${args.join(' ')}`)
+      } finally {
+        await proxy.stop()
+      }
+    }
+    const bad = runCliSync(['run', '--mcp', 'localhost:9000', '--port', '0'])
+    assert.equal(bad.status, 2)
+    assert.equal(
+      bad.stderr,
+      'portico: invalid configuration:\n--mcp: upstream: expected an absolute http:// or https:// URL\n',
+    )
+    const two = runCliSync(['run', '--mcp', demo.url, '--upstream', 'http://127.0.0.1:1/mcp'])
+    assert.equal(two.status, 2)
+    assert.equal(
+      two.stderr,
+      `portico: two upstreams: --upstream http://127.0.0.1:1/mcp and --mcp ${demo.url}\n`,
+    )
+    // With no command, an option run does not take is refused by run, as with the command.
+    const unknown = runCliSync(['--mcp', demo.url, '--csp-mode', 'extend'])
+    assert.equal(unknown.status, 2)
+    assert.match(unknown.stderr, /^error: unknown option '--csp-mode'/)
+  })
+
   it('portico proxy run FILE serves, names the proxy after the file, and proxy logs reads it', async () => {
     const file = join(dir, 'search.toml')
     writeFileSync(file, `mcp = "${demo.url}"\nport = 0\n`)
@@ -150,13 +186,55 @@ describe('mcpr’s commands', () => {
     const both = mkdtempSync(join(tmpdir(), 'portico-mcpr-cwd-'))
     writeFileSync(join(both, 'mcpr.toml'), 'mcp = "http://127.0.0.1:1/mcp"\n')
     writeFileSync(join(both, 'portico.toml'), 'upstream = "http://127.0.0.1:2/mcp"\n')
+    writeFileSync(join(both, 'proxy.toml'), 'upstream = "http://127.0.0.1:3/mcp"\n')
     assert.equal(loadConfig({ cwd: both, env: {} }).file, join(both, 'portico.toml'))
     rmSync(join(both, 'portico.toml'))
     const mcpr = loadConfig({ cwd: both, env: {} })
     assert.equal(mcpr.file, join(both, 'mcpr.toml'))
     assert.equal(mcpr.config.upstream, 'http://127.0.0.1:1/mcp')
     assert.equal(mcpr.config.name, undefined, 'mcpr.toml gives no name: it comes from the upstream')
+    rmSync(join(both, 'mcpr.toml'))
+    // mcp-proxy's default file, last.
+    assert.equal(loadConfig({ cwd: both, env: {} }).file, join(both, 'proxy.toml'))
     rmSync(both, { recursive: true, force: true })
+  })
+
+  it('portico run with no file finds mcp-proxy’s proxy.toml in the working directory', async () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'portico-mcp-proxy-cwd-'))
+    // mcp-proxy's layout: the listen address under [proxy.listen], a gateway of backends.
+    writeFileSync(
+      join(cwd, 'proxy.toml'),
+      [
+        '[proxy]',
+        'name = "from-proxy-toml"',
+        '[proxy.listen]',
+        'host = "127.0.0.1"',
+        'port = 0',
+        '[[backends]]',
+        'name = "demo"',
+        'transport = "http"',
+        `url = "${demo.url}"`,
+        '',
+      ].join('\n'),
+    )
+    const proxy = await spawnReady(process.execPath, [CLI, 'run'], {
+      env: cliEnv({ PORTICO_DB: join(cwd, 'store.db') }),
+      ready: LISTENING,
+      cwd,
+    })
+    try {
+      assert.match(proxy.stdout(), /\(gateway: demo\)/)
+    } finally {
+      await proxy.stop()
+    }
+    const check = spawnSync(process.execPath, [CLI, 'check'], {
+      cwd,
+      env: cliEnv(),
+      encoding: 'utf8',
+    })
+    assert.equal(check.status, 0, check.stderr)
+    assert.equal(check.stdout, `ok: ${join(cwd, 'proxy.toml')} is valid\n`)
+    rmSync(cwd, { recursive: true, force: true })
   })
 
   it('store vacuum --before 7d prunes first, as in mcpr; --dry-run only counts', () => {
