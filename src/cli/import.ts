@@ -9,7 +9,7 @@ import type { Command } from 'commander'
 import { parse as parseToml, stringify } from 'smol-toml'
 import { ignoredKey } from '../config/dropin.ts'
 import { codexServers, importMcpJson } from '../config/mcp-json.ts'
-import { NotUtf8Error, parseClientJson, readTextFile } from '../config/text-file.ts'
+import { NotUtf8Error, parseClientConfig, readTextFile } from '../config/text-file.ts'
 import { isObject, type JsonObject } from '../jsonrpc/message.ts'
 import { UserError } from './errors.ts'
 import { renderConfig, writeConfig } from './write-config.ts'
@@ -25,7 +25,7 @@ export function registerImport(program: Command): void {
     .command('import')
     .argument(
       '<file>',
-      'an MCP client config (claude_desktop_config.json, .mcp.json, mcp.json, Codex config.toml, …) or mcpr.toml',
+      'an MCP client config (claude_desktop_config.json, .mcp.json, mcp.json, Codex config.toml, Continue config.yaml, …) or mcpr.toml',
     )
     .description(
       'Write a commented portico.toml from an MCP client config (each server a backend) or an mcpr.toml',
@@ -67,7 +67,7 @@ function fromMcpJson(
   warn: (note: string) => void,
   project?: string,
 ): string {
-  return fromClientConfig(() => parseClientJson(text), file, warn, project)
+  return fromClientConfig(() => parseClientConfig(text, file), file, warn, project)
 }
 
 /** An MCP client's servers (already parsed, or parsed by `read`) as a gateway config. */

@@ -11,7 +11,7 @@ import { basename, join } from 'node:path'
 import { createInterface, type Interface } from 'node:readline/promises'
 import type { Command } from 'commander'
 import { codexDocument, importMcpJson } from '../config/mcp-json.ts'
-import { parseClientJson, readTextFile } from '../config/text-file.ts'
+import { parseClientConfig, readTextFile } from '../config/text-file.ts'
 import type { JsonObject } from '../jsonrpc/message.ts'
 import { intOption, UserError } from './errors.ts'
 import { type ConfigPlan, renderConfig, writeConfig } from './write-config.ts'
@@ -56,7 +56,7 @@ function knownClientConfigs(cwd: string): string[] {
 /** A settings file (Gemini's, Zed's) may have no MCP servers at all: not worth offering. */
 function hasServers(path: string): boolean {
   try {
-    return importMcpJson(parseClientJson(readTextFile(path))).length > 0
+    return importMcpJson(parseClientConfig(readTextFile(path), path)).length > 0
   } catch {
     return false
   }
@@ -113,8 +113,8 @@ function backendsFrom(file: string): { backends: JsonObject[]; source: string } 
   try {
     const warn = (note: string) => process.stderr.write(`warning: ${file}: ${note}\n`)
     const text = readTextFile(file)
-    // A TOML file here is OpenAI Codex's config.toml; every other client writes JSON.
-    const document = /\.toml$/i.test(file) ? codexDocument(text) : parseClientJson(text)
+    // A TOML file here is OpenAI Codex's config.toml, a YAML file Continue's; the rest, JSON.
+    const document = /\.toml$/i.test(file) ? codexDocument(text) : parseClientConfig(text, file)
     const backends = importMcpJson(document, { sanitize: true, warn })
     if (backends.length === 0) throw new Error('no enabled MCP servers in it')
     return { backends, source: basename(file) }

@@ -13,7 +13,7 @@ import { isObject, type JsonObject } from '../jsonrpc/message.ts'
 import { BACKEND_NAME } from './gateway.ts'
 import { interpolate } from './interpolate.ts'
 import { importMcpJson } from './mcp-json.ts'
-import { FileFormatError, parseClientJson, readTextFile } from './text-file.ts'
+import { FileFormatError, parseClientConfig, readTextFile } from './text-file.ts'
 
 export interface Problem {
   path: string
@@ -235,7 +235,7 @@ function importBackends(
   }
   let parsed: unknown
   try {
-    parsed = parseClientJson(readTextFile(path))
+    parsed = parseClientConfig(readTextFile(path), path)
   } catch (error) {
     // Only this module's messages (a place, an encoding), never JSON.parse's: it quotes the
     // file's first characters, and this text can be an answer to `POST /admin/config/validate`

@@ -2,7 +2,8 @@
  * MCP client configuration files as backends. The clients' files differ in small ways, each
  * read as its client means it:
  * - the servers' object: `mcpServers` (Claude Desktop, Claude Code, Cursor, Windsurf, Cline,
- *   Roo, Gemini CLI), `servers` (VS Code) or `context_servers` (Zed's settings.json);
+ *   Roo, Gemini CLI), `servers` (VS Code) or `context_servers` (Zed's settings.json); or
+ *   Continue's list, `mcpServers: [{ name, … }]` (its YAML, `requestOptions.headers`);
  * - a stdio server's `command` (Zed's older form: `command: { path, args, env }`);
  * - a remote server's `url`, Windsurf's `serverUrl`, Gemini CLI's `httpUrl` (Streamable
  *   HTTP; in a file that uses it, a plain `url` is Gemini's SSE endpoint, as in Cline's and
@@ -46,13 +47,21 @@ function serversOf(
   project: string | undefined,
   warn: (message: string) => void,
 ): JsonObject {
-  const own = document.mcpServers ?? document.servers ?? document.context_servers
+  const listed = document.mcpServers ?? document.servers ?? document.context_servers
+  const own = Array.isArray(listed) ? serversFromList(listed, warn) : listed
   const projects = isObject(document.projects) ? document.projects : undefined
   if (projects === undefined) {
     if (project !== undefined)
       throw new Error('it has no "projects" (--project is for ~/.claude.json)')
+    const experimental = isObject(document.experimental) ? document.experimental : {}
+    if (!isObject(own) && experimental.modelContextProtocolServers !== undefined)
+      throw new Error(
+        'Continue\'s "experimental.modelContextProtocolServers" (its older config.json) is not read: list the servers under "mcpServers" as its config.yaml does, then import that',
+      )
     if (!isObject(own))
-      throw new Error('expected a "mcpServers" (or "servers", or Zed\'s "context_servers") object')
+      throw new Error(
+        'expected a "mcpServers" object (or Continue\'s list, or "servers", or Zed\'s "context_servers")',
+      )
     return own
   }
   const servers: JsonObject = { ...(isObject(own) ? own : {}) }
@@ -76,6 +85,30 @@ function serversOf(
     warn(
       `servers of projects ${shown}${more} are not imported (portico import --project PATH imports one)`,
     )
+  }
+  return servers
+}
+
+/**
+ * Continue's `mcpServers`, a list of servers that each carry their `name` (its `config.yaml`,
+ * and the JSON files in `.continue/mcpServers/`), as the object the other clients write. A
+ * Hub block (`uses: owner/block`) is fetched by Continue only: named in a warning.
+ */
+function serversFromList(list: unknown[], warn: (message: string) => void): JsonObject {
+  const servers: JsonObject = {}
+  for (const [index, entry] of list.entries()) {
+    if (isObject(entry) && typeof entry.uses === 'string' && entry.name === undefined) {
+      warn(
+        `mcpServers[${index}] is Continue Hub block "${entry.uses}", which only Continue can fetch: not imported`,
+      )
+      continue
+    }
+    if (!isObject(entry) || typeof entry.name !== 'string' || entry.name === '')
+      throw new Error(`mcpServers[${index}] has no "name"`)
+    if (entry.name in servers)
+      throw new Error(`mcpServers[${index}]: a second server named "${entry.name}"`)
+    const { name, ...server } = entry
+    servers[name] = server
   }
   return servers
 }
@@ -208,7 +241,10 @@ function remoteFrom(
   if (typeof url !== 'string') return false
   backend.transport = transportOf(entry, url, name, bareUrlIsSse)
   backend.url = portableVariables(url)
-  if (isObject(entry.headers)) backend.headers = stringRecord(entry.headers)
+  // Continue writes a remote server's headers under `requestOptions`.
+  const options = isObject(entry.requestOptions) ? entry.requestOptions : {}
+  const headers = entry.headers ?? options.headers
+  if (isObject(headers)) backend.headers = stringRecord(headers)
   return true
 }
 
@@ -321,14 +357,20 @@ function stringRecord(value: JsonObject): JsonObject {
 }
 
 /**
- * VS Code's and Cursor's `${env:NAME}` as Portico's `${NAME}` (read from Portico's
- * environment when the config loads). Claude Code's `${NAME}` and `${NAME:-default}` are
+ * VS Code's and Cursor's `${env:NAME}`, and Continue's `${{ secrets.NAME }}` (which it reads
+ * from its `.env` files), as Portico's `${NAME}` (read from Portico's environment when the
+ * config loads). Claude Code's `${NAME}` and `${NAME:-default}` are
  * Portico's syntax already and stay as written; VS Code's `${input:…}` (a prompt) and
  * `${workspaceFolder}` have no meaning outside the editor and stay literal (a prompt is named
  * in a warning, with the field that holds it: `promptedFields`).
  */
 export function portableVariables(text: string): string {
-  return text.replace(/\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, name: string) => `\${${name}}`)
+  return text
+    .replace(/\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, name: string) => `\${${name}}`)
+    .replace(
+      /\$\{\{\s*secrets\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}/g,
+      (_, name: string) => `\${${name}}`,
+    )
 }
 
 /**

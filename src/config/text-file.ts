@@ -8,6 +8,7 @@
  */
 import { readFileSync } from 'node:fs'
 import { createScanner, type ParseError, parse, printParseErrorCode } from 'jsonc-parser'
+import { isYamlFile, parseYaml, YamlSyntaxError } from './yaml.ts'
 
 /** A file that cannot be read as what it should be; the message never quotes its text. */
 export class FileFormatError extends Error {
@@ -55,6 +56,22 @@ export function parseClientJson(text: string): unknown {
   throw new FileFormatError(
     `not valid JSON at line ${before.length}, column ${column} (${printParseErrorCode(first.error)})`,
   )
+}
+
+/**
+ * An MCP client's config by its file's extension: YAML for `.yaml` / `.yml` (Continue's
+ * `config.yaml`), else JSON as `parseClientJson` reads it.
+ */
+export function parseClientConfig(text: string, file: string): unknown {
+  if (!isYamlFile(file)) return parseClientJson(text)
+  try {
+    return parseYaml(text).value
+  } catch (error) {
+    if (!(error instanceof YamlSyntaxError)) throw error
+    throw new FileFormatError(
+      error.line === undefined ? error.message : `${error.message} (line ${error.line})`,
+    )
+  }
 }
 
 /**

@@ -193,6 +193,31 @@ describe('mcp-proxy’s [proxy] keys, loaded', () => {
     )
   })
 
+  it('import_backends reads a Continue config.yaml’s servers', () => {
+    const dir = scratchDir('portico-import-yaml-')
+    writeFileSync(
+      join(dir, 'config.yaml'),
+      'name: assistant\nmcpServers:\n  - name: files\n    command: npx\n    args: [-y, files-mcp]\n',
+    )
+    const path = join(dir, 'proxy.toml')
+    writeFileSync(path, '[proxy]\nname = "p"\nimport_backends = "config.yaml"\n')
+    const backends = loadConfig({ file: path, env: {} }).config.backends ?? []
+    assert.deepEqual(
+      backends.map((b) => [b.name, b.transport, b.command, b.args]),
+      [['files', 'stdio', 'npx', ['-y', 'files-mcp']]],
+    )
+    writeFileSync(join(dir, 'config.yaml'), 'mcpServers:\n  - name: [a\n')
+    assert.throws(
+      () => loadConfig({ file: path, env: {} }),
+      (error: { problems?: Array<{ path: string; message: string; line?: number }> }) => {
+        const [problem] = error.problems ?? []
+        assert.equal(problem?.path, 'proxy.import_backends')
+        assert.match(problem?.message ?? '', /config\.yaml: invalid YAML: .*\(line \d+\)$/)
+        return true
+      },
+    )
+  })
+
   it('import_backends adds an mcp.json’s enabled servers, relative to the config file; TOML names win', () => {
     const dir = scratchDir('portico-import-')
     writeFileSync(

@@ -531,6 +531,86 @@ describe('portico import', () => {
     ])
   })
 
+  it('reads Continue’s config.yaml: its list of named servers, requestOptions, secrets', () => {
+    const source = join(dir, 'config.yaml')
+    writeFileSync(
+      source,
+      [
+        '# Continue: ~/.continue/config.yaml',
+        'name: My Assistant',
+        'version: 0.0.1',
+        'schema: v1',
+        'models: []',
+        'mcpServers:',
+        '  - name: SQLite MCP',
+        '    command: npx',
+        '    args: ["-y", "mcp-sqlite", "/tmp/db.sqlite"]',
+        '    env:',
+        `      DB_TOKEN: "${DOLLAR}{{ secrets.SQLITE_TOKEN }}"`,
+        '  - name: docs',
+        '    type: streamable-http',
+        '    url: https://docs.example/mcp',
+        '    requestOptions:',
+        '      headers:',
+        `        Authorization: "Bearer ${DOLLAR}{{ secrets.DOCS_TOKEN }}"`,
+        '  - name: legacy',
+        '    type: sse',
+        '    url: https://old.example/sse',
+        '  - uses: anthropic/memory-mcp',
+        '',
+      ].join('\n'),
+    )
+    const out = join(dir, 'from-continue.toml')
+    const result = runCliSync(['import', source, '-o', out])
+    assert.equal(result.status, 0, result.stderr)
+    assert.equal(
+      result.stderr.split('\n')[0],
+      `warning: ${source}: mcpServers[3] is Continue Hub block "anthropic/memory-mcp", which only Continue can fetch: not imported`,
+    )
+    const env = { SQLITE_TOKEN: 's', DOCS_TOKEN: 'd' }
+    const backends = loadConfig({ file: out, env }).config.backends ?? []
+    assert.deepEqual(
+      backends.map((b) => [b.name, b.transport, b.url ?? b.command, b.env, b.headers]),
+      [
+        ['SQLite-MCP', 'stdio', 'npx', { DB_TOKEN: 's' }, {}],
+        ['docs', 'http', 'https://docs.example/mcp', {}, { Authorization: 'Bearer d' }],
+        ['legacy', 'sse', 'https://old.example/sse', {}, {}],
+      ],
+    )
+    // init --from reads it the same way.
+    const init = runCliSync(['init', '--yes', '--from', source, '-o', '-'])
+    assert.equal(init.status, 0, init.stderr)
+    assert.match(init.stdout, /name = "SQLite-MCP"[\s\S]*name = "docs"[\s\S]*name = "legacy"/)
+    // A broken YAML file is named with its line; its text is never quoted.
+    const broken = join(dir, 'broken.yaml')
+    writeFileSync(broken, 'mcpServers:\n  - name: a\n    command: [unclosed\n')
+    const bad = runCliSync(['import', broken, '-o', '-'])
+    assert.equal(bad.status, 1)
+    assert.match(bad.stderr, new RegExp(`^portico: ${broken}: invalid YAML: .*\\(line \\d+\\)\\n$`))
+    // Continue's older config.json is named, not taken for a file with no servers.
+    const old = join(dir, 'continue-config.json')
+    writeFileSync(
+      old,
+      JSON.stringify({
+        experimental: {
+          modelContextProtocolServers: [{ transport: { type: 'stdio', command: 'uvx' } }],
+        },
+      }),
+    )
+    const older = runCliSync(['import', old, '-o', '-'])
+    assert.equal(older.status, 1)
+    assert.equal(
+      older.stderr,
+      `portico: ${old}: Continue's "experimental.modelContextProtocolServers" (its older config.json) is not read: list the servers under "mcpServers" as its config.yaml does, then import that\n`,
+    )
+    // A list entry without a name cannot become a backend.
+    const nameless = join(dir, 'nameless.yaml')
+    writeFileSync(nameless, 'mcpServers:\n  - command: npx\n')
+    const unnamed = runCliSync(['import', nameless, '-o', '-'])
+    assert.equal(unnamed.status, 1)
+    assert.equal(unnamed.stderr, `portico: ${nameless}: mcpServers[0] has no "name"\n`)
+  })
+
   it('carries mcpr’s [tunnel] and [relay] over as written', () => {
     const result = runCliSync(['import', join(SEEDS, 'mcpr-tunnel.toml'), '-o', '-'])
     assert.equal(result.status, 0, result.stderr)
