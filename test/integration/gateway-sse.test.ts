@@ -5,6 +5,9 @@
  * started on first use and stopped when the session ends.
  */
 import assert from 'node:assert/strict'
+import { once } from 'node:events'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { after, before, it } from 'node:test'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
@@ -171,4 +174,41 @@ it('runs at most max_processes per-session processes: one more session is refuse
   assert.match(JSON.stringify((await call(2)).content), /alpha/)
   for (const transport of transports.slice(1)) await transport.terminateSession()
   for (const client of clients) await client.close()
+})
+
+it('gives up on an SSE backend whose stream never names its endpoint, at startup_timeout', async () => {
+  // Answers the GET as an SSE stream and then says nothing (a comment, no `endpoint` event).
+  const mute = createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream' }).write(': connected\n\n')
+  })
+  mute.listen(0, '127.0.0.1')
+  await once(mute, 'listening')
+  const { port } = mute.address() as AddressInfo
+  const quiet = await startPortico({
+    request_timeout: 30,
+    proxy: { admin_tools: false },
+    backends: [
+      {
+        name: 'mute',
+        transport: 'sse',
+        url: `http://127.0.0.1:${port}/sse`,
+        startup_timeout: '500ms',
+      },
+    ],
+  })
+  const client = new Client({ name: 'sse-mute', version: '1.0.0' })
+  try {
+    await client.connect(new StreamableHTTPClientTransport(new URL(quiet.url)))
+    const started = Date.now()
+    await assert.rejects(
+      client.callTool({ name: 'mute__anything', arguments: {} }),
+      /sent no endpoint event within 500 ms/,
+    )
+    assert.ok(Date.now() - started < 10_000, `the call waited ${Date.now() - started} ms`)
+  } finally {
+    await client.close()
+    await quiet.close()
+    mute.closeAllConnections()
+    mute.close()
+  }
 })

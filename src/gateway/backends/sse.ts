@@ -38,20 +38,31 @@ export class SseConnection extends Connection {
     }
     const endpoint = new Promise<URL>((resolve, reject) => {
       const parser = new SseParser(this.#options.maxMessageBytes)
+      const failed = (message: string) => {
+        clearTimeout(deadline)
+        const error = new PorticoError('backend_failed', { message })
+        reject(error)
+        this.fail(error)
+        this.#abort.abort()
+      }
+      // A stream that stays open without naming its endpoint would hold the start forever.
+      const limitMs = this.#options.startupTimeoutMs
+      const deadline = setTimeout(
+        () => failed(`Backend ${this.#label} sent no endpoint event within ${limitMs} ms`),
+        limitMs,
+      )
+      deadline.unref()
       response.body.setEncoding('utf8')
       response.body.on('data', (chunk: string) => {
         for (const event of parser.push(chunk)) {
-          if (event.event === 'endpoint') resolve(new URL(event.data, url))
-          else if (event.data) this.#message(event.data)
+          if (event.event === 'endpoint') {
+            clearTimeout(deadline)
+            if (URL.canParse(event.data, url.href)) resolve(new URL(event.data, url))
+            else failed(`Backend ${this.#label} sent an endpoint that is not a URL`)
+          } else if (event.data) this.#message(event.data)
         }
       })
-      const ended = () => {
-        const error = new PorticoError('backend_failed', {
-          message: `Backend ${this.#label} closed its SSE stream`,
-        })
-        reject(error)
-        this.fail(error)
-      }
+      const ended = () => failed(`Backend ${this.#label} closed its SSE stream`)
       response.body.on('end', ended)
       response.body.on('error', ended)
     })
