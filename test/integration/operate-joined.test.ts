@@ -20,6 +20,7 @@ import type { Served } from '../fixtures/serve.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
 import { scrape } from '../helpers/prometheus.ts'
 import { Receiver } from '../helpers/receiver.ts'
+import { until } from '../helpers/wait.ts'
 
 const ADMIN_TOKEN = 'operator-token-0123456789abcdef'
 const ADMIN = { authorization: `Bearer ${ADMIN_TOKEN}` }
@@ -96,6 +97,13 @@ describe('protection status in the admin API and metrics (gateway)', () => {
 
   it('shows the breaker and the cache of a backend, counts hits, and clears the cache', async () => {
     const admin = `${gateway.origin}/admin`
+    // Up once its session is open (initialize, then notifications/initialized, answered).
+    await until(
+      async () =>
+        (await getJson(`${admin}/backends/h/health`)).raw.includes('"healthy":true') || undefined,
+      10_000,
+      'backend h up',
+    )
     assert.deepEqual((await getJson(`${admin}/circuit-breakers`)).json, [
       { backend: 'h', state: 'Closed', health: 'healthy' },
     ])
