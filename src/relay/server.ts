@@ -241,21 +241,28 @@ export class Relay {
     // The deadline covers the check too (an auth provider has its own, shorter one).
     const timer = setTimeout(() => socket.destroy(), this.#config.registration_timeout)
     socket.once('close', () => clearTimeout(timer))
-    void this.#auth.authorize(token, requested).then((result) => {
-      if (socket.destroyed) return
-      clearTimeout(timer)
-      const refusal = result.ok ? this.#takenFrom(result.subdomain, token) : result.message
-      if (refusal !== undefined) {
-        this.#logger.info('tunnel refused', { reason: refusal })
-        const body = Buffer.from(`${closeReason(refusal)}\n`)
-        socket.end(
-          `HTTP/1.1 401 Unauthorized\r\nconnection: close\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${body.length}\r\n\r\n${body}`,
-        )
-        return
-      }
-      const checked = { hash: digest(token), requested, result }
-      this.#wss.handleUpgrade(req, socket, head, (ws) => this.#register(ws, release, checked))
-    })
+    void this.#auth
+      .authorize(token, requested)
+      .then((result) => {
+        if (socket.destroyed) return
+        clearTimeout(timer)
+        const refusal = result.ok ? this.#takenFrom(result.subdomain, token) : result.message
+        if (refusal !== undefined) {
+          this.#logger.info('tunnel refused', { reason: refusal })
+          const body = Buffer.from(`${closeReason(refusal)}\n`)
+          socket.end(
+            `HTTP/1.1 401 Unauthorized\r\nconnection: close\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${body.length}\r\n\r\n${body}`,
+          )
+          return
+        }
+        const checked = { hash: digest(token), requested, result }
+        this.#wss.handleUpgrade(req, socket, head, (ws) => this.#register(ws, release, checked))
+      })
+      .catch((error: unknown) => {
+        // Nothing above is expected to throw; if it does, this socket ends, not the relay.
+        this.#logger.warn('tunnel registration failed', { error: String(error) })
+        socket.destroy()
+      })
   }
 
   /** Why `subdomain` cannot go to `token`: another token's tunnel holds it. */
