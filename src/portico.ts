@@ -21,6 +21,7 @@ import {
   type Operations,
   type RequestHandler,
 } from './edge/router.ts'
+import { adminPrefix } from './gateway/admin.ts'
 import type { Gateway } from './gateway/gateway.ts'
 import { gatewayMode } from './gateway/mode.ts'
 import type { ReloadSource } from './gateway/reload.ts'
@@ -174,7 +175,13 @@ export function createPortico(input: Config | ConfigInput, options: PorticoOptio
     mode = transparentMode(context, config.upstream as string, upstreamMiddleware, clock)
   }
   const rateLimit =
-    config.proxy.rate_limit && globalRateLimit(config.proxy.rate_limit, clock, shared)
+    config.proxy.rate_limit &&
+    globalRateLimit(
+      config.proxy.rate_limit,
+      clock,
+      shared,
+      gateway && `${adminPrefix(config.proxy.separator)}call_tool`,
+    )
   const security = securityFromConfig(
     config,
     logger,

@@ -184,7 +184,13 @@ export function baseOf(
 function refuseMismatchedHeaders(decoded: Decoded, headers: IncomingMessage['headers']): void {
   const message = decoded.messages[0]
   if (decoded.batch || message === undefined) return
-  if (headers['mcp-method'] === undefined && headers['mcp-name'] === undefined) return
+  if (
+    headers['mcp-method'] === undefined &&
+    headers['mcp-name'] === undefined &&
+    headers['mcp-protocol-version'] === undefined
+  ) {
+    return
+  }
   const mismatch = headerMismatch(message, headers)
   if (mismatch === undefined) return
   const id = usableIdOf(message)

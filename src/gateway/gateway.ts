@@ -301,6 +301,15 @@ export class Gateway {
     origin: Call,
   ): Promise<void> {
     const { catalog } = backend
+    const capabilities = backend.info()?.capabilities
+    // A backend without tools (prompts) has no names of that kind to read.
+    if (
+      capabilities !== undefined &&
+      !isObject(capabilities[kind === 'tool' ? 'tools' : 'prompts'])
+    ) {
+      catalog.namesRead(kind)
+      return
+    }
     const method = kind === 'tool' ? 'tools/list' : 'prompts/list'
     let cursor: string | undefined
     for (let page = 0; page < MAX_LOOKUP_PAGES; page++) {
@@ -313,6 +322,8 @@ export class Gateway {
           else catalog.prompt(item)
         }
       }
+      // Refused (it lists nothing of this kind): read. Failed to answer: asked again next time.
+      if (listed.refused) break
       if (listed.error !== undefined) return
       const next = listed.result?.nextCursor
       if (typeof next !== 'string') break

@@ -84,8 +84,9 @@ export function globalRateLimit(
   config: GlobalRateLimitConfig,
   clock: Clock,
   shared?: RedisStore,
+  passThrough?: string,
 ): Middleware | undefined {
-  const limits = limitsOf(config, clock)
+  const limits = limitsOf(config, clock, passThrough)
   if (limits.length === 0) return undefined
   // Reused by every call (the check is synchronous): no array allocated per request.
   const granting: TokenBucket[] = []
@@ -169,7 +170,12 @@ function sharedBucket(key: string, shape: BucketShape): SharedBucket {
 const MAX_TOOL_NAME = 256
 const OVERLONG = '\u0000overlong'
 
-function limitsOf(config: GlobalRateLimitConfig, clock: Clock): Limit[] {
+/**
+ * `passThrough`: the name of search mode's `call_tool`, which only names the tool it calls: the
+ * call it makes is judged by that tool's `per_tool` rule, so `call_tool` itself takes no
+ * per-tool token (under `tool = "*"` every tool would otherwise share one budget).
+ */
+function limitsOf(config: GlobalRateLimitConfig, clock: Clock, passThrough?: string): Limit[] {
   const limits: Limit[] = []
   const per = (shape: { requests: number; period_seconds: number }) =>
     `${shape.requests} per ${shape.period_seconds} s`
@@ -212,7 +218,7 @@ function limitsOf(config: GlobalRateLimitConfig, clock: Clock): Limit[] {
       shape: rule,
       keyOf: (call) => {
         const name = call.method === 'tools/call' ? call.target?.name : undefined
-        if (name === undefined) return undefined
+        if (name === undefined || name === passThrough) return undefined
         // Longer than any tool name: one budget for all such calls under every rule, without
         // running the pattern over it (a glob's match takes time quadratic in the length).
         if (name.length > MAX_TOOL_NAME) return `${index}:${OVERLONG}`

@@ -6,11 +6,14 @@
  */
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
+import { existsSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import { fixture } from '../helpers/mcp-servers.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
+import { scratchDir } from '../helpers/scratch.ts'
 
 const LONG = 'l'.repeat(70)
 
@@ -26,6 +29,13 @@ function text(result: unknown): string {
 
 describe('gateway: names clients see that are not the backend’s own', () => {
   let gateway: RunningPortico
+  const listLog = join(scratchDir('portico-names-'), 'lists.log')
+  const listed = (method: string) =>
+    existsSync(listLog)
+      ? readFileSync(listLog, 'utf8')
+          .split('\n')
+          .filter((line) => line === method).length
+      : 0
 
   before(async () => {
     gateway = await startPortico({
@@ -37,7 +47,10 @@ describe('gateway: names clients see that are not the backend’s own', () => {
           transport: 'stdio',
           command: process.execPath,
           args: [fixture('raw-stdio')],
-          env: { RAW_EXTRA_TOOLS: JSON.stringify(['db.query', LONG, 'echo', 'slow', 'meta']) },
+          env: {
+            RAW_EXTRA_TOOLS: JSON.stringify(['db.query', LONG, 'echo', 'slow', 'meta']),
+            RAW_LIST_LOG: listLog,
+          },
           aliases: [{ from: 'slow', to: 'echo' }],
         },
       ],
@@ -61,6 +74,27 @@ describe('gateway: names clients see that are not the backend’s own', () => {
       assert.equal(text(dotted), 'called db.query')
       const long = await client.callTool({ name: shortened(LONG), arguments: {} })
       assert.equal(text(long), `called ${LONG}`)
+    } finally {
+      await client.close()
+    }
+  })
+
+  it('reads a list once for made-up shortened names, never for a kind the backend lacks', async () => {
+    const client = await connect()
+    try {
+      const tools = listed('tools/list')
+      for (let i = 0; i < 20; i++) {
+        const fake = `made_up_${i}_deadbeef`
+        // Whatever the backend answers to a name it does not have; the lists asked count.
+        await client.callTool({ name: fake, arguments: {} }).catch(() => undefined)
+        // The backend has no prompts at all: nothing to read for these.
+        await assert.rejects(client.getPrompt({ name: fake }))
+      }
+      assert.ok(
+        listed('tools/list') - tools <= 1,
+        `tools/list read ${listed('tools/list') - tools} times`,
+      )
+      assert.equal(listed('prompts/list'), 0)
     } finally {
       await client.close()
     }

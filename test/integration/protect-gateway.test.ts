@@ -230,7 +230,11 @@ describe("gateway: rate limits and the calls made on a client's behalf (call_too
         admin_tools: false,
         rate_limit: {
           per_client: { requests: 4, period_seconds: 60 },
-          per_tool: [{ tool: 'f__lookup', requests: 1, period_seconds: 60 }],
+          per_tool: [
+            { tool: 'f__lookup', requests: 1, period_seconds: 60 },
+            // Matches call_tool too: it must not take this budget (see below).
+            { tool: 'portico__*', requests: 1, period_seconds: 60 },
+          ],
         },
       },
       backends: [{ name: 'f', transport: 'http', url: server.url }],
@@ -252,6 +256,19 @@ describe("gateway: rate limits and the calls made on a client's behalf (call_too
         assert.equal(text(await viaCallTool(client, 'f__echo', { text: `t${i}` })), `behalf: t${i}`)
       }
       await assert.rejects(viaCallTool(client, 'f__echo', { text: 'over' }), /per client/)
+    } finally {
+      await client.close().catch(() => undefined)
+    }
+  })
+
+  it('charges the tool call_tool reaches, not call_tool itself, to per_tool rules', async () => {
+    // `portico__*` allows one call a minute: were call_tool's own name charged, the second
+    // call_tool (to a tool no rule limits) would be refused.
+    const client = await connect(portico.url, { authorization: 'Bearer pass-through' })
+    try {
+      for (const i of [1, 2]) {
+        assert.equal(text(await viaCallTool(client, 'f__echo', { text: `p${i}` })), `behalf: p${i}`)
+      }
     } finally {
       await client.close().catch(() => undefined)
     }
