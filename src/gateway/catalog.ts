@@ -43,6 +43,8 @@ export class BackendCatalog {
   #listedWhole = false
   /** The kinds whose every name was read from a complete listing since they last changed. */
   readonly #namesRead = new Set<ItemKind>()
+  /** The backend's own tool and prompt names seen in its listings (bounded), for aliases. */
+  readonly #seen = { tool: new Set<string>(), prompt: new Set<string>() }
 
   constructor(config: BackendConfig, separator: string) {
     this.name = config.name
@@ -133,7 +135,7 @@ export class BackendCatalog {
     const short = this.#short.get(exposed)
     const local = short ?? localPart(this.#prefix, '', exposed)
     if (local === undefined) return undefined
-    const original = short ?? this.#aliasTargets.get(local) ?? local
+    const original = short ?? this.#aliasOf(kind, local) ?? local
     const visible = kind === 'tool' ? this.#toolVisible : this.#promptVisible
     return visible(original) ? original : undefined
   }
@@ -160,7 +162,7 @@ export class BackendCatalog {
   /** A tool definition as clients see it, or undefined when it is filtered out. */
   tool(tool: JsonObject): JsonObject | undefined {
     if (typeof tool.name !== 'string' || !this.#toolVisible(tool.name)) return undefined
-    if (this.#shadowed(tool.name)) return undefined
+    if (this.#shadowed('tool', tool.name)) return undefined
     if (this.#annotationFilter !== undefined) {
       const shown = this.#annotationFilter(tool.annotations)
       if (
@@ -184,7 +186,7 @@ export class BackendCatalog {
 
   prompt(prompt: JsonObject): JsonObject | undefined {
     if (typeof prompt.name !== 'string' || !this.#promptVisible(prompt.name)) return undefined
-    if (this.#shadowed(prompt.name)) return undefined
+    if (this.#shadowed('prompt', prompt.name)) return undefined
     const out: JsonObject = { ...prompt, name: this.exposedName(prompt.name) }
     const description = this.#aliases.get(prompt.name)?.description
     if (description !== undefined) out.description = description
@@ -192,12 +194,37 @@ export class BackendCatalog {
   }
 
   /**
+   * Notes the names a listing page holds, before its items are exposed: an alias renames a
+   * tool or a prompt (the config does not say which), and only the listings tell which kind
+   * its source name is.
+   */
+  sawNames(kind: ItemKind, items: readonly unknown[]): void {
+    const seen = this.#seen[kind]
+    for (const item of items) {
+      if (seen.size >= MAX_SHORT_NAMES) return
+      if (isObject(item) && typeof item.name === 'string') seen.add(item.name)
+    }
+  }
+
+  /**
+   * The alias source a client-facing local name stands for, of this kind: an alias whose
+   * source the listings show is of the other kind only (a tool `slow` renamed `echo`) does not
+   * apply to this kind's own `echo` (a prompt). Before any listing, aliases apply as written.
+   */
+  #aliasOf(kind: ItemKind, local: string): string | undefined {
+    const aliased = this.#aliasTargets.get(local)
+    if (aliased === undefined) return undefined
+    const seen = this.#seen[kind]
+    return seen.size > 0 && !seen.has(aliased) && seen.has(local) ? undefined : aliased
+  }
+
+  /**
    * An alias that renames another tool to this one's name (`from = "slow"`, `to = "echo"` while
    * the backend has its own `echo`) takes the name: calls to it reach the aliased tool, so the
    * backend's own tool of that name is not listed (the list would name two tools alike).
    */
-  #shadowed(local: string): boolean {
-    const aliased = this.#aliasTargets.get(local)
+  #shadowed(kind: ItemKind, local: string): boolean {
+    const aliased = this.#aliasOf(kind, local)
     return aliased !== undefined && aliased !== local
   }
 

@@ -316,6 +316,7 @@ export class Gateway {
       const listed = await this.#page(backend, method, cursor, session, origin)
       const items = listed.result?.[kind === 'tool' ? 'tools' : 'prompts']
       if (Array.isArray(items)) {
+        catalog.sawNames(kind, items)
         for (const item of items) {
           if (!isObject(item)) continue
           if (kind === 'tool') catalog.tool(item)

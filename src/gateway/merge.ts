@@ -70,6 +70,8 @@ export function mergePages(method: ListMethod, pages: readonly BackendPage[]): J
     if (!page.result) continue
     const list = page.result[key]
     if (Array.isArray(list)) {
+      if (method === 'tools/list') page.catalog.sawNames('tool', list)
+      else if (method === 'prompts/list') page.catalog.sawNames('prompt', list)
       for (const item of list) {
         if (!isObject(item)) continue
         const exposed = exposeItem(method, page.catalog, item)

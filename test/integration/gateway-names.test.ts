@@ -118,3 +118,53 @@ describe('gateway: names clients see that are not the backend’s own', () => {
     }
   })
 })
+
+describe('gateway: a tool alias named like one of the backend’s prompts', () => {
+  let gateway: RunningPortico
+
+  before(async () => {
+    gateway = await startPortico({
+      proxy: { admin_tools: false },
+      backends: [
+        {
+          name: 'paged',
+          transport: 'stdio',
+          command: process.execPath,
+          args: [fixture('paged-server')],
+          // `alpha` is a tool; `two` is a prompt of the same backend.
+          aliases: [{ from: 'alpha', to: 'two' }],
+        },
+      ],
+    })
+  })
+  after(() => gateway?.close())
+
+  it('renames the tool and leaves the prompt listed and reachable', async () => {
+    const client = new Client({ name: 'names-test', version: '1.0.0' })
+    await client.connect(new StreamableHTTPClientTransport(new URL(gateway.url)))
+    try {
+      const tools: string[] = []
+      let cursor: string | undefined
+      do {
+        const page = await client.listTools(cursor === undefined ? {} : { cursor })
+        tools.push(...page.tools.map((tool) => tool.name))
+        cursor = page.nextCursor
+      } while (cursor !== undefined)
+      assert.ok(tools.includes('paged__two') && !tools.includes('paged__alpha'), tools.join(' '))
+      const prompts: string[] = []
+      cursor = undefined
+      do {
+        const page = await client.listPrompts(cursor === undefined ? {} : { cursor })
+        prompts.push(...page.prompts.map((prompt) => prompt.name))
+        cursor = page.nextCursor
+      } while (cursor !== undefined)
+      assert.deepEqual(prompts, ['paged__one', 'paged__two', 'paged__three'])
+      const prompt = await client.getPrompt({ name: 'paged__two' })
+      assert.deepEqual(prompt.messages[0]?.content, { type: 'text', text: 'prompt two' })
+      const called = await client.callTool({ name: 'paged__two', arguments: {} })
+      assert.match(text(called), /"tool":"alpha"/)
+    } finally {
+      await client.close()
+    }
+  })
+})
