@@ -43,6 +43,8 @@ export class BackendCatalog {
   #listedWhole = false
   /** The kinds whose every name was read from a complete listing since they last changed. */
   readonly #namesRead = new Set<ItemKind>()
+  /** Where a lookup of names stopped in a list longer than it reads at once (its cursor). */
+  readonly #resume = new Map<ItemKind, string>()
   /** The backend's own tool and prompt names seen in its listings (bounded), for aliases. */
   readonly #seen = { tool: new Set<string>(), prompt: new Set<string>() }
 
@@ -95,11 +97,13 @@ export class BackendCatalog {
   toolsChanged(): void {
     this.#listedWhole = false
     this.#namesRead.delete('tool')
+    this.#resume.delete('tool')
   }
 
   /** The backend's prompts changed (`list_changed`). */
   promptsChanged(): void {
     this.#namesRead.delete('prompt')
+    this.#resume.delete('prompt')
   }
 
   /**
@@ -115,6 +119,18 @@ export class BackendCatalog {
   /** A complete listing of `kind` was read: every shortened name of it is known. */
   namesRead(kind: ItemKind): void {
     this.#namesRead.add(kind)
+    this.#resume.delete(kind)
+  }
+
+  /** The cursor the next lookup of `kind`'s names goes on from (undefined: the start). */
+  resumeAt(kind: ItemKind): string | undefined {
+    return this.#resume.get(kind)
+  }
+
+  /** A lookup stopped before the end of the list: the next one goes on from `cursor`. */
+  pauseAt(kind: ItemKind, cursor: string | undefined): void {
+    if (cursor === undefined) this.#resume.delete(kind)
+    else this.#resume.set(kind, cursor)
   }
 
   /** The client-facing name of a local tool or prompt name. */

@@ -311,7 +311,9 @@ export class Gateway {
       return
     }
     const method = kind === 'tool' ? 'tools/list' : 'prompts/list'
-    let cursor: string | undefined
+    // Each lookup reads at most MAX_LOOKUP_PAGES pages, on from where the last one stopped:
+    // a longer list is read through over a few calls, and no call reads more than its share.
+    let cursor = catalog.resumeAt(kind)
     for (let page = 0; page < MAX_LOOKUP_PAGES; page++) {
       const listed = await this.#page(backend, method, cursor, session, origin)
       const items = listed.result?.[kind === 'tool' ? 'tools' : 'prompts']
@@ -323,12 +325,20 @@ export class Gateway {
           else catalog.prompt(item)
         }
       }
-      // Refused (it lists nothing of this kind): read. Failed to answer: asked again next time.
-      if (listed.refused) break
-      if (listed.error !== undefined) return
+      // Refused at the start (it lists nothing of this kind): read. A cursor refused (it
+      // expired since the last lookup) or a failure to answer: read again from the start.
+      if (listed.refused && cursor === undefined) break
+      if (listed.error !== undefined) {
+        catalog.pauseAt(kind, undefined)
+        return
+      }
       const next = listed.result?.nextCursor
       if (typeof next !== 'string') break
       cursor = next
+      if (page === MAX_LOOKUP_PAGES - 1) {
+        catalog.pauseAt(kind, next)
+        return
+      }
     }
     catalog.namesRead(kind)
   }

@@ -168,3 +168,40 @@ describe('gateway: a tool alias named like one of the backend’s prompts', () =
     }
   })
 })
+
+describe('gateway: a shortened name listed past the pages one lookup reads', () => {
+  let gateway: RunningPortico
+  // One tool per page: the six built in, sixty fillers, and the dotted one last (page 67).
+  const fillers = Array.from({ length: 60 }, (_, i) => `filler_${i}`)
+
+  before(async () => {
+    gateway = await startPortico({
+      proxy: { admin_tools: false },
+      backends: [
+        {
+          name: 'long',
+          transport: 'stdio',
+          command: process.execPath,
+          args: [fixture('raw-stdio')],
+          env: { RAW_EXTRA_TOOLS: JSON.stringify([...fillers, 'db.query']), RAW_PAGE_SIZE: '1' },
+        },
+      ],
+    })
+  })
+  after(() => gateway?.close())
+
+  it('is found by the next lookup, which goes on where the last one stopped', async () => {
+    const client = new Client({ name: 'names-test', version: '1.0.0' })
+    await client.connect(new StreamableHTTPClientTransport(new URL(gateway.url)))
+    try {
+      const name = shortened('long__db.query')
+      const answers: string[] = []
+      for (let i = 0; i < 2; i++) {
+        answers.push(text(await client.callTool({ name, arguments: {} })))
+      }
+      assert.equal(answers[1], 'called db.query', answers.join(' | '))
+    } finally {
+      await client.close()
+    }
+  })
+})
