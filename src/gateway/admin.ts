@@ -15,6 +15,7 @@ import { adminTokenOf } from '../config/operate.ts'
 import type { Config } from '../config/schema.ts'
 import { adminCredential } from '../edge/admin-token.ts'
 import { PorticoError } from '../errors.ts'
+import type { HeaderMap } from '../http/headers.ts'
 import { isObject, type JsonObject, type JsonRpcErrorObject } from '../jsonrpc/message.ts'
 import type { Call } from '../pipeline/call.ts'
 import { REDACTED, redactUrl } from '../util/redact.ts'
@@ -126,7 +127,7 @@ export interface AdminAnswer {
   /** False for call_tool: the backend the inner call reached is the one to record. */
   ownBackend: boolean
   /** call_tool: Portico refused the inner call (reenter.ts `InnerAnswer.refusal`). */
-  refusal?: { status: number; headers: Record<string, string> }
+  refusal?: { status: number; headers: HeaderMap }
 }
 
 export async function callAdminTool(

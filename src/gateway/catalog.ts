@@ -39,7 +39,7 @@ export class BackendCatalog {
   readonly #annotationFilter: ((annotations: unknown) => boolean) | undefined
   /** Backend tool name → that verdict, learned from the backend's tools/list (bounded). */
   readonly #annotationVerdicts = new Map<string, boolean>()
-  /** See `listedWhole`. */
+  /** Every tool's verdict is known (see `namesRead`): a name without one is not a tool. */
   #listedWhole = false
   /** The kinds whose every name was read from a complete listing since they last changed. */
   readonly #namesRead = new Set<ItemKind>()
@@ -84,15 +84,6 @@ export class BackendCatalog {
     return this.#annotationVerdicts.get(local) ?? (this.#listedWhole ? false : undefined)
   }
 
-  /**
-   * Notes that a walk of the backend's tools/list read every page and every tool's verdict was
-   * kept: a name without a verdict is then not one of its tools, and is refused without another
-   * walk (a client sending unknown names must not make the gateway list the backend each time).
-   */
-  listedWhole(): void {
-    if (this.#annotationVerdicts.size < MAX_SHORT_NAMES) this.#listedWhole = true
-  }
-
   /** The backend's tools changed (`list_changed`): names it did not list may be its tools now. */
   toolsChanged(): void {
     this.#listedWhole = false
@@ -116,10 +107,18 @@ export class BackendCatalog {
     )
   }
 
-  /** A complete listing of `kind` was read: every shortened name of it is known. */
+  /**
+   * A complete listing of `kind` was read: every shortened name of it is known, and (tools)
+   * every tool's verdict was kept, so a name without one is not one of its tools and is refused
+   * without another walk (a client sending unknown names must not make the gateway list the
+   * backend each time).
+   */
   namesRead(kind: ItemKind): void {
     this.#namesRead.add(kind)
     this.#resume.delete(kind)
+    if (kind === 'tool' && this.#annotationVerdicts.size < MAX_SHORT_NAMES) {
+      this.#listedWhole = true
+    }
   }
 
   /** The cursor the next lookup of `kind`'s names goes on from (undefined: the start). */

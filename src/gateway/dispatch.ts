@@ -5,6 +5,7 @@
  * runs (progress, logs, sampling/elicitation/roots requests) on the call's reply stream.
  */
 import { PorticoError, wasNotSent } from '../errors.ts'
+import type { HeaderMap } from '../http/headers.ts'
 import { headerValue } from '../http/headers.ts'
 import {
   isObject,
@@ -64,7 +65,7 @@ export interface Handled {
   reason?: string
   /** HTTP status and headers of the answer when not 200 (a rate limit or open circuit). */
   status?: number
-  headers?: Record<string, string>
+  headers?: HeaderMap
   /** The failure allows trying the next backend of a failover group (routing only). */
   failover?: boolean
 }

@@ -10,7 +10,7 @@ import {
   type GatewayProxyConfig,
   namingProblems,
 } from '../config/gateway.ts'
-import { upstreamOrigins } from '../config/origins.ts'
+import { originsOf, upstreamOrigins } from '../config/origins.ts'
 import { protectOf, routingProblems } from '../config/protect.ts'
 import type { Config } from '../config/schema.ts'
 import { PorticoError } from '../errors.ts'
@@ -274,7 +274,7 @@ export class Gateway {
    * long or with characters clients refuse is listed shortened (`…_1a2b3c4d`, names.ts), and
    * only a listing tells which backend name it stands for: a client calling it before any
    * listing since start (it kept the name from an earlier session) has the backend's list read
-   * first (its pages, bounded, as `checkAnnotations`), instead of the shortened name being
+   * first (its pages, bounded; `checkAnnotations` reads the same way), instead of the shortened name being
    * sent to the backend as if it were its own.
    */
   async routeListed(
@@ -293,7 +293,10 @@ export class Gateway {
     return this.routeName(kind, name)
   }
 
-  /** Reads a backend's tools or prompts list through, so its catalog knows every shortened name. */
+  /**
+   * Reads a backend's tools or prompts list through (at most MAX_LOOKUP_PAGES pages a call), so
+   * its catalog knows every shortened name and, for tools, every annotation verdict.
+   */
   async #readNames(
     backend: Backend,
     kind: 'tool' | 'prompt',
@@ -369,21 +372,10 @@ export class Gateway {
     origin: Call,
   ): Promise<void> {
     const { catalog } = route.backend
-    let verdict = catalog.annotationVerdict(route.local)
-    let cursor: string | undefined
-    for (let page = 0; verdict === undefined && page < MAX_LOOKUP_PAGES; page++) {
-      const listed = await this.#page(route.backend, 'tools/list', cursor, session, origin)
-      const tools = listed.result?.tools
-      if (Array.isArray(tools)) for (const tool of tools) if (isObject(tool)) catalog.tool(tool)
-      verdict = catalog.annotationVerdict(route.local)
-      const next = listed.result?.nextCursor
-      if (typeof next !== 'string') {
-        if (listed.error === undefined) catalog.listedWhole()
-        break
-      }
-      cursor = next
+    if (catalog.annotationVerdict(route.local) === undefined) {
+      await this.#readNames(route.backend, 'tool', session, origin)
     }
-    if (verdict !== true) throw unknown('tool', name)
+    if (catalog.annotationVerdict(route.local) !== true) throw unknown('tool', name)
   }
 
   routeUri(uri: string): Route {
@@ -749,12 +741,8 @@ export class Gateway {
    * finishing their calls after a reload replaced or removed them (`still`, `#retiring`).
    */
   #allowOrigins(still: Iterable<Backend> = []): void {
-    const origins = new Set(upstreamOrigins(this.#config))
-    for (const backend of [...this.#retiring, ...still]) {
-      const url = backend.config.url
-      if (url !== undefined && URL.canParse(url)) origins.add(new URL(url).origin)
-    }
-    this.#deps.http.allowOrigins(origins)
+    const finishing = [...this.#retiring, ...still].map((backend) => backend.config.url)
+    this.#deps.http.allowOrigins([...upstreamOrigins(this.#config), ...originsOf(finishing)])
   }
 
   #withAdded(input: Config): Config {

@@ -36,7 +36,7 @@ export interface InnerAnswer {
    * (a rate limit's 429 with `Retry-After`, an open circuit's 503), and a caller whose only
    * call this was must see that refusal as if it had made the call directly.
    */
-  refusal?: { status: number; headers: Record<string, string> }
+  refusal?: { status: number; headers: HeaderMap }
 }
 
 /** Resolves with the inner call's answer, or undefined when it was not one JSON message. */
@@ -68,14 +68,5 @@ export async function callThroughChain(
   if (response === undefined) return undefined
   return reply.status === 200
     ? { response }
-    : { response, refusal: { status: reply.status, headers: stringHeaders(reply.headers) } }
-}
-
-function stringHeaders(headers: HeaderMap): Record<string, string> {
-  const out: Record<string, string> = {}
-  for (const name in headers) {
-    const value = headers[name]
-    if (typeof value === 'string') out[name] = value
-  }
-  return out
+    : { response, refusal: { status: reply.status, headers: reply.headers } }
 }

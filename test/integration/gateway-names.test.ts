@@ -27,6 +27,12 @@ function text(result: unknown): string {
   return ((result as { content: Array<{ text: string }> }).content[0]?.text ?? '').toString()
 }
 
+async function connect(url: string): Promise<Client> {
+  const client = new Client({ name: 'names-test', version: '1.0.0' })
+  await client.connect(new StreamableHTTPClientTransport(new URL(url)))
+  return client
+}
+
 describe('gateway: names clients see that are not the backend’s own', () => {
   let gateway: RunningPortico
   const listLog = join(scratchDir('portico-names-'), 'lists.log')
@@ -61,14 +67,8 @@ describe('gateway: names clients see that are not the backend’s own', () => {
   })
   after(() => gateway?.close())
 
-  async function connect(): Promise<Client> {
-    const client = new Client({ name: 'names-test', version: '1.0.0' })
-    await client.connect(new StreamableHTTPClientTransport(new URL(gateway.url)))
-    return client
-  }
-
   it('routes a shortened name called before any listing to the tool it stands for', async () => {
-    const client = await connect()
+    const client = await connect(gateway.url)
     try {
       const dotted = await client.callTool({ name: shortened('db.query'), arguments: {} })
       assert.equal(text(dotted), 'called db.query')
@@ -80,7 +80,7 @@ describe('gateway: names clients see that are not the backend’s own', () => {
   })
 
   it('reads a list once for made-up shortened names, never for a kind the backend lacks', async () => {
-    const client = await connect()
+    const client = await connect(gateway.url)
     try {
       const tools = listed('tools/list')
       for (let i = 0; i < 20; i++) {
@@ -101,7 +101,7 @@ describe('gateway: names clients see that are not the backend’s own', () => {
   })
 
   it('lists one tool per name: an alias and a composite take the name they share', async () => {
-    const client = await connect()
+    const client = await connect(gateway.url)
     try {
       const names = (await client.listTools()).tools.map((tool) => tool.name)
       assert.equal(new Set(names).size, names.length, `a name listed twice: ${names.join(', ')}`)
@@ -140,8 +140,7 @@ describe('gateway: a tool alias named like one of the backend’s prompts', () =
   after(() => gateway?.close())
 
   it('renames the tool and leaves the prompt listed and reachable', async () => {
-    const client = new Client({ name: 'names-test', version: '1.0.0' })
-    await client.connect(new StreamableHTTPClientTransport(new URL(gateway.url)))
+    const client = await connect(gateway.url)
     try {
       const tools: string[] = []
       let cursor: string | undefined
@@ -191,8 +190,7 @@ describe('gateway: a shortened name listed past the pages one lookup reads', () 
   after(() => gateway?.close())
 
   it('is found by the next lookup, which goes on where the last one stopped', async () => {
-    const client = new Client({ name: 'names-test', version: '1.0.0' })
-    await client.connect(new StreamableHTTPClientTransport(new URL(gateway.url)))
+    const client = await connect(gateway.url)
     try {
       const name = shortened('long__db.query')
       const answers: string[] = []

@@ -199,12 +199,11 @@ it('gives up on an SSE backend whose stream never names its endpoint, at startup
   const client = new Client({ name: 'sse-mute', version: '1.0.0' })
   try {
     await client.connect(new StreamableHTTPClientTransport(new URL(quiet.url)))
-    const started = Date.now()
+    // Failed by startup_timeout, not left to request_timeout (30 s, another message).
     await assert.rejects(
       client.callTool({ name: 'mute__anything', arguments: {} }),
       /sent no endpoint event within 500 ms/,
     )
-    assert.ok(Date.now() - started < 10_000, `the call waited ${Date.now() - started} ms`)
   } finally {
     await client.close()
     await quiet.close()

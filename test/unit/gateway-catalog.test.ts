@@ -273,7 +273,7 @@ describe('annotation filters', () => {
     // A name the backend did not list: unknown until a whole listing was read, then refused
     // without another listing, until the backend says its tools changed.
     assert.equal(catalog.annotationVerdict('made_up'), undefined)
-    catalog.listedWhole()
+    catalog.namesRead('tool')
     assert.equal(catalog.annotationVerdict('made_up'), false)
     assert.equal(catalog.annotationVerdict('additive'), true)
     catalog.toolsChanged()
