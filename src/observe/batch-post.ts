@@ -7,8 +7,8 @@
  * once (retrying cannot fix them). Timers never keep the process alive; `close` sends what is
  * left within a deadline.
  */
-import { Agent, request } from 'undici'
 import { BodyWriter } from '../util/body-writer.ts'
+import { Pool, post } from '../util/undici.ts'
 import type { PipeStats, StatsSource } from './status.ts'
 
 export interface BatchPostOptions {
@@ -67,7 +67,9 @@ const MAX_BUFFERED_BYTES = 64 * 1024 * 1024
 export class BatchPoster implements StatsSource {
   readonly name: string
   readonly #options: BatchPostOptions
-  readonly #agent: Agent
+  /** Keep-alive connections to the endpoint (one URL, so one origin). */
+  readonly #pool: Pool
+  readonly #path: string
   readonly #format: BatchFormat
   /** The elements of the batch being filled, separated as the format says. */
   readonly #open = new BodyWriter()
@@ -88,7 +90,9 @@ export class BatchPoster implements StatsSource {
     this.name = options.name
     this.#options = options
     this.#format = options.format
-    this.#agent = new Agent({ connections: 2, keepAliveTimeout: 10_000 })
+    const url = new URL(options.url)
+    this.#pool = new Pool(url.origin, { connections: 2, keepAliveTimeout: 10_000 })
+    this.#path = `${url.pathname}${url.search}`
   }
 
   /**
@@ -207,16 +211,12 @@ export class BatchPoster implements StatsSource {
 
   async #post(body: Buffer): Promise<'ok' | 'retry' | 'fatal'> {
     try {
-      const response = await request(this.#options.url, {
-        method: 'POST',
-        dispatcher: this.#agent,
+      const { status } = await post(this.#pool, {
+        path: this.#path,
         headers: { 'content-type': this.#format.contentType, ...this.#options.headers },
         body,
-        headersTimeout: this.#options.timeoutMs ?? 10_000,
-        bodyTimeout: this.#options.timeoutMs ?? 10_000,
+        timeoutMs: this.#options.timeoutMs ?? 10_000,
       })
-      await response.body.dump()
-      const status = response.statusCode
       if (status >= 200 && status < 300) return 'ok'
       this.#report(`${this.name}: endpoint answered HTTP ${status}`)
       return status === 408 || status === 429 || status >= 500 ? 'retry' : 'fatal'
@@ -252,7 +252,7 @@ export class BatchPoster implements StatsSource {
     this.#dropped += this.#sealedCount
     this.#sealed = []
     this.#sealedCount = 0
-    await this.#agent.destroy().catch(() => {})
+    await this.#pool.destroy().catch(() => {})
   }
 }
 

@@ -8,9 +8,10 @@
  * CPU per proxied call (bench/reports, issue 18).
  */
 import { Readable } from 'node:stream'
-import { type Dispatcher, errors } from 'undici'
+import type { Dispatcher } from 'undici'
 import type { HeaderMap } from '../http/headers.ts'
 import type { SignalLike } from '../pipeline/signal.ts'
+import { errors } from '../util/undici.ts'
 
 export class UpstreamResponse {
   readonly status: number

@@ -4,10 +4,10 @@
  * upstream_unavailable, no answer in time → upstream_timeout).
  */
 import type { Readable } from 'node:stream'
-import { errors, Pool } from 'undici'
 import { notSent, PorticoError } from '../errors.ts'
 import type { HeaderMap } from '../http/headers.ts'
 import type { SignalLike } from '../pipeline/signal.ts'
+import { errors, Pool } from '../util/undici.ts'
 import { type AnswerErrors, AnswerHandler, type UpstreamResponse } from './answer.ts'
 
 export { UpstreamResponse } from './answer.ts'
