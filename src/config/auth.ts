@@ -8,7 +8,7 @@
  */
 import { isIP } from 'node:net'
 import { z } from 'zod'
-import { durationSchema } from './duration.ts'
+import { durationSchema } from './duration-schema.ts'
 
 const httpUrl = z
   .string()

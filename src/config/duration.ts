@@ -1,5 +1,8 @@
-/** Durations as users write them: `500us` (or `µs`, `μs`), `500ms`, `30s`, `5m`, `1h`, `7d`, `2w`. */
-import { z } from 'zod'
+/**
+ * Durations as users write them: `500us` (or `µs`, `μs`), `500ms`, `30s`, `5m`, `1h`, `7d`, `2w`.
+ * No zod here: the CLI parses `--since` and `--older-than` with this while declaring its
+ * commands, which must not load the config schema (duration-schema.ts has the config's type).
+ */
 
 const UNIT_MS: Record<string, number> = {
   us: 0.001,
@@ -14,25 +17,6 @@ const UNIT_MS: Record<string, number> = {
   d: 86_400_000,
   w: 604_800_000,
 }
-
-/**
- * A config duration: seconds as a number (mcpr and mcp-proxy style) or a string such as `"30s"`
- * or `"500ms"`; the parsed value is milliseconds.
- */
-export const durationSchema = z
-  .union([z.number().nonnegative(), z.string()])
-  .transform((value, ctx) => {
-    if (typeof value === 'number') return value * 1000
-    const ms = parseDuration(value)
-    if (ms === undefined) {
-      ctx.addIssue({
-        code: 'custom',
-        message: `expected a duration like "30s" or "500ms", got "${value}"`,
-      })
-      return z.NEVER
-    }
-    return ms
-  })
 
 /** Milliseconds for a duration string, or undefined when it is not one. */
 export function parseDuration(text: string): number | undefined {

@@ -4,7 +4,7 @@
  * missing commands or URLs, conflicting filters and ambiguous prefixes before anything runs.
  */
 import { z } from 'zod'
-import { durationSchema } from './duration.ts'
+import { durationSchema } from './duration-schema.ts'
 import { patternProblem } from './patterns.ts'
 import {
   globalRateLimitSchema,

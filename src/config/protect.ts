@@ -8,7 +8,7 @@
  * key by file and line; the runtime (src/protect/) reads only the parsed, normalized shapes.
  */
 import { z } from 'zod'
-import { durationSchema } from './duration.ts'
+import { durationSchema } from './duration-schema.ts'
 
 const positiveInt = z.number().int().positive()
 const seconds = (message = 'expected a number of seconds > 0') => z.number().positive({ message })

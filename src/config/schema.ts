@@ -6,7 +6,8 @@
 import { z } from 'zod'
 import { authProblems, authSchema, securitySchema } from './auth.ts'
 import { cspSchema } from './csp.ts'
-import { durationSchema, parseDuration } from './duration.ts'
+import { parseDuration } from './duration.ts'
+import { durationSchema } from './duration-schema.ts'
 import {
   backendsSchema,
   compositeToolsSchema,

@@ -5,7 +5,7 @@
  * listener and per-tunnel limits. See src/tunnel/ and src/relay/.
  */
 import { z } from 'zod'
-import { durationSchema } from './duration.ts'
+import { durationSchema } from './duration-schema.ts'
 
 /** One DNS label: what a subdomain may be. */
 export const SUBDOMAIN = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/
