@@ -6,8 +6,14 @@
 import type { Command } from 'commander'
 import { parseDuration } from '../config/duration.ts'
 import { ConfigError, loadConfig } from '../config/load.ts'
-import { upgradeMessage } from '../store/from-config.ts'
-import { type Db, defaultStorePath, explain, openStore, StoreError } from '../store/open.ts'
+import {
+  type Db,
+  defaultStorePath,
+  explain,
+  openStore,
+  StoreError,
+  upgradeMessage,
+} from '../store/open.ts'
 import { UserError } from './errors.ts'
 
 export interface StoreFlags {

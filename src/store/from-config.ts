@@ -3,17 +3,12 @@
 import { parseDuration } from '../config/duration.ts'
 import type { Config } from '../config/schema.ts'
 import type { Logger } from '../observe/logger.ts'
-import { defaultStorePath } from './open.ts'
+import { defaultStorePath, upgradeMessage } from './open.ts'
 import { type StoreSink, storeSink } from './sink.ts'
 
 export interface StoreSetup {
   sink: StoreSink
   path: string
-}
-
-/** One-time, and it can take a while on a big store: say so before starting. */
-export function upgradeMessage(path: string, from: number, to: number): string {
-  return `upgrading the store ${path} from schema ${from} to ${to} (once; about 5 s per million recorded exchanges)`
 }
 
 export function storeFor(config: Config, proxy: string, logger: Logger): StoreSetup | undefined {

@@ -51,6 +51,11 @@ export interface OpenOptions {
   cacheKiB?: number
 }
 
+/** One-time, and it can take a while on a big store: say so before starting (`onUpgrade`). */
+export function upgradeMessage(path: string, from: number, to: number): string {
+  return `upgrading the store ${path} from schema ${from} to ${to} (once; about 5 s per million recorded exchanges)`
+}
+
 /** `~/.portico/store.db`, the store used when nothing else is configured. */
 export function defaultStorePath(): string {
   return join(homedir(), '.portico', 'store.db')
