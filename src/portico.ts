@@ -8,6 +8,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net'
 import { type Security, securityFromConfig } from './auth/setup.ts'
 import { upstreamOrigins } from './config/origins.ts'
+import { proxyName } from './config/proxy-name.ts'
 import { type Config, type ConfigInput, parseConfig } from './config/schema.ts'
 import type { ProxyContext } from './context.ts'
 import { cspFromConfig } from './csp/setup.ts'
@@ -104,20 +105,6 @@ export interface Portico {
   /** Stops accepting, lets in-flight exchanges finish up to `drain_timeout`, flushes sinks. */
   close(): Promise<void>
 }
-
-/** Proxy name: explicit, else derived from the upstream (`127.0.0.1-9000`). */
-export function proxyName(config: Config): string {
-  if (config.name) return config.name
-  if (!config.upstream) return 'portico'
-  const url = new URL(config.upstream)
-  return `${url.hostname}-${url.port || (url.protocol === 'https:' ? '443' : '80')}`.replace(
-    /[^A-Za-z0-9.-]/g,
-    '-',
-  )
-}
-
-/** Re-exported: `portico check` and `portico run` import it from here. */
-export { preflight } from './operate/preflight.ts'
 
 export function createPortico(input: Config | ConfigInput, options: PorticoOptions = {}): Portico {
   const config = parseConfig(input)

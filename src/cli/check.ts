@@ -26,7 +26,7 @@ export function registerCheck(program: Command): void {
         const where = loaded.file ?? '(no config file: defaults and environment only)'
         // What `portico run` would refuse when building from it (a widgets folder that is not
         // there, …): the same check, without starting anything.
-        const { preflight } = await import('../portico.ts')
+        const { preflight } = await import('../operate/preflight.ts')
         const problems = preflight(loaded.config)
         if (problems.length > 0) {
           const count = problems.length

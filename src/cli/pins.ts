@@ -7,8 +7,8 @@
 import type { Command } from 'commander'
 import { acceptPending, pinFileOf, readPinFile } from '../auth/pins.ts'
 import { ConfigError, loadConfig } from '../config/load.ts'
+import { proxyName } from '../config/proxy-name.ts'
 import { isObject } from '../jsonrpc/message.ts'
-import { proxyName } from '../portico.ts'
 import { UserError } from './errors.ts'
 import { renderTable, useColour } from './format.ts'
 

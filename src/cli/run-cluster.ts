@@ -8,6 +8,7 @@ import { PrimaryMetrics } from '../cluster/metrics.ts'
 import { ClusterPrimary, StartupFailure } from '../cluster/primary.ts'
 import { type WorkerRole, workerRole } from '../cluster/worker.ts'
 import type { LoadedConfig } from '../config/load.ts'
+import { proxyName } from '../config/proxy-name.ts'
 import type { Config } from '../config/schema.ts'
 import { PorticoMetrics } from '../metrics/metrics.ts'
 import { Logger } from '../observe/logger.ts'
@@ -36,7 +37,6 @@ async function runPrimary(loaded: LoadedConfig, logger: Logger): Promise<void> {
   const { config } = loaded
   for (const warning of loaded.warnings) logger.warn(warning, { file: loaded.file })
   await preflightOrExplain(loaded)
-  const { proxyName } = await import('../portico.ts')
   const proxy = proxyName(config)
   // Opened (created, migrated) here, before any worker starts: a bad store stops everything.
   const store = openRecording(config, proxy, logger)

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto'
 import type { Command } from 'commander'
 import { configFromPrimary } from '../cluster/worker.ts'
 import { ConfigError, type ConfigOverrides, type LoadedConfig, loadConfig } from '../config/load.ts'
+import { proxyName } from '../config/proxy-name.ts'
 import { markParsed } from '../config/schema.ts'
 import { SUBDOMAIN } from '../config/tunnel.ts'
 import { StartupError } from '../errors.ts'
@@ -130,7 +131,7 @@ async function runUntilSignalled(loaded: LoadedConfig, flags: RunFlags): Promise
   const logger = new Logger({ level: config.log_level, json: config.json_logs })
   for (const warning of loaded.warnings) logger.warn(warning, { file: loaded.file })
   // Loaded on demand so the report commands start fast (they never need the proxy).
-  const { createPortico, proxyName } = await import('../portico.ts')
+  const { createPortico } = await import('../portico.ts')
   await preflightOrExplain(loaded)
   const file = loaded.file
   // Hot reload (gateway mode) re-reads the same file with the same flags and environment.
@@ -197,9 +198,9 @@ export function reloadOnHangup(
   })
 }
 
-/** What building Portico from this config would refuse, as one usage error (portico.ts preflight). */
+/** What building Portico from this config would refuse, as one usage error (operate/preflight.ts). */
 export async function preflightOrExplain(loaded: LoadedConfig): Promise<void> {
-  const { preflight } = await import('../portico.ts')
+  const { preflight } = await import('../operate/preflight.ts')
   const problems = preflight(loaded.config)
   if (problems.length === 0) return
   const where = loaded.file ?? 'config'
