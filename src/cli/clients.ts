@@ -1,5 +1,7 @@
-/** `portico clients`: the AI clients seen in the window, with their sessions, calls and errors. */
-import type { Command } from 'commander'
+/**
+ * `portico clients` (declared in commands/clients.ts): the AI clients seen in the window, with
+ * their sessions, calls and errors.
+ */
 import { type ClientRow, listClients } from '../store/report-sessions.ts'
 import {
   formatCount,
@@ -9,31 +11,19 @@ import {
   useColour,
   writeJsonLines,
 } from './format.ts'
-import {
-  addSince,
-  addStoreOptions,
-  durationLabel,
-  type StoreFlags,
-  withStore,
-} from './store-options.ts'
+import { withStore } from './store-access.ts'
+import { durationLabel, type WindowFlags } from './store-options.ts'
 
 const DEFAULT_SINCE = 7 * 86_400_000
 
-export function registerClients(program: Command): void {
-  const command = program
-    .command('clients')
-    .description('AI clients seen in the window (name, version, platform), busiest first')
-  addSince(addStoreOptions(command), '7d').action(
-    async (flags: StoreFlags & { since?: number }) => {
-      const since = flags.since ?? DEFAULT_SINCE
-      const rows = await withStore(flags, (db) => listClients(db, Date.now() - since, flags.proxy))
-      if (flags.json) writeJsonLines(rows)
-      else
-        process.stdout.write(
-          renderClients(rows, flags.proxy ?? 'all proxies', durationLabel(since), useColour()),
-        )
-    },
-  )
+export async function printClients(flags: WindowFlags): Promise<void> {
+  const since = flags.since ?? DEFAULT_SINCE
+  const rows = await withStore(flags, (db) => listClients(db, Date.now() - since, flags.proxy))
+  if (flags.json) writeJsonLines(rows)
+  else
+    process.stdout.write(
+      renderClients(rows, flags.proxy ?? 'all proxies', durationLabel(since), useColour()),
+    )
 }
 
 export function renderClients(

@@ -1,50 +1,43 @@
 /**
- * `portico demo`: starts the bundled demo MCP server on a free port with Portico in front,
- * and prints the URL and what to try next. The README's first command.
+ * `portico demo` (declared in commands/demo.ts): starts the bundled demo MCP server on a free
+ * port with Portico in front, and prints the URL and what to try next. The README's first
+ * command.
  */
-import type { Command } from 'commander'
 import { parseConfig } from '../config/schema.ts'
 import { Logger } from '../observe/logger.ts'
-import { intOption, UserError } from './errors.ts'
+import { createPortico } from '../portico.ts'
+import { UserError } from './errors.ts'
 import { closeOnSignal, listenOrExplain, openRecording, reloadOnHangup } from './run.ts'
 
-export function registerDemo(program: Command): void {
-  program
-    .command('demo')
-    .description('Run Portico in front of a bundled demo MCP server')
-    .option(
-      '--port <n>',
-      'port for Portico (default PORTICO_PORT, else 3000; 0 picks a free one)',
-      intOption('--port'),
-    )
-    .option('--host <host>', 'address to listen on', '127.0.0.1')
-    .option('--db <path>', 'path of the observability store')
-    .action(async (flags: { port?: number; host: string; db?: string }) => {
-      // Loaded on demand so the report commands start fast (they never need the proxy).
-      const { startDemoServer } = await loadDemoServer()
-      const { createPortico } = await import('../portico.ts')
-      const port = flags.port ?? portFromEnv(process.env.PORTICO_PORT) ?? 3000
-      const demo = await startDemoServer({ host: '127.0.0.1', port: 0 })
-      const logger = new Logger({ level: 'info' })
-      const config = parseConfig({
-        upstream: demo.url,
-        host: flags.host,
-        port,
-        name: 'demo',
-        access_log: true,
-        store: { path: flags.db || process.env.PORTICO_DB || undefined },
-      })
-      const store = openRecording(config, 'demo', logger)
-      const portico = createPortico(config, { logger, sinks: store ? [store.sink] : [] })
-      reloadOnHangup(portico, logger)
-      const url = await listenOrExplain(portico, config).catch(async (error) => {
-        await store?.sink.close()
-        await demo.close()
-        throw error
-      })
-      process.stdout.write(demoBanner(url, demo.url, store?.path))
-      await closeOnSignal(portico, logger, () => demo.close())
-    })
+export interface DemoFlags {
+  port?: number
+  host: string
+  db?: string
+}
+
+export async function runDemo(flags: DemoFlags): Promise<void> {
+  const { startDemoServer } = await loadDemoServer()
+  const port = flags.port ?? portFromEnv(process.env.PORTICO_PORT) ?? 3000
+  const demo = await startDemoServer({ host: '127.0.0.1', port: 0 })
+  const logger = new Logger({ level: 'info' })
+  const config = parseConfig({
+    upstream: demo.url,
+    host: flags.host,
+    port,
+    name: 'demo',
+    access_log: true,
+    store: { path: flags.db || process.env.PORTICO_DB || undefined },
+  })
+  const store = openRecording(config, 'demo', logger)
+  const portico = createPortico(config, { logger, sinks: store ? [store.sink] : [] })
+  reloadOnHangup(portico, logger)
+  const url = await listenOrExplain(portico, config).catch(async (error) => {
+    await store?.sink.close()
+    await demo.close()
+    throw error
+  })
+  process.stdout.write(demoBanner(url, demo.url, store?.path))
+  await closeOnSignal(portico, logger, () => demo.close())
 }
 
 /** `PORTICO_PORT`, as `portico run` reads it; an invalid value is a usage error. */

@@ -1,11 +1,11 @@
 /**
- * `portico import FILE`: writes a commented portico.toml from another tool's file: an MCP
- * client config (Claude Desktop's `claude_desktop_config.json`, `.mcp.json`, VS Code's
- * `mcp.json`: each server becomes a backend, as mcp-proxy's `--from-mcp-json`) or an
- * `mcpr.toml` (its keys under Portico's names, with what Portico lacks commented out).
+ * `portico import FILE` (declared in commands/import.ts): writes a commented portico.toml from
+ * another tool's file: an MCP client config (Claude Desktop's `claude_desktop_config.json`,
+ * `.mcp.json`, VS Code's `mcp.json`: each server becomes a backend, as mcp-proxy's
+ * `--from-mcp-json`) or an `mcpr.toml` (its keys under Portico's names, with what Portico
+ * lacks commented out).
  */
 import { basename } from 'node:path'
-import type { Command } from 'commander'
 import { parse as parseToml, stringify } from 'smol-toml'
 import { ignoredKey } from '../config/dropin.ts'
 import { codexServers, importMcpJson } from '../config/mcp-json.ts'
@@ -14,42 +14,23 @@ import { isObject, type JsonObject } from '../jsonrpc/message.ts'
 import { UserError } from './errors.ts'
 import { renderConfig, writeConfig } from './write-config.ts'
 
-interface ImportFlags {
+export interface ImportFlags {
   output: string
   force?: boolean
   project?: string
 }
 
-export function registerImport(program: Command): void {
-  program
-    .command('import')
-    .argument(
-      '<file>',
-      'an MCP client config (claude_desktop_config.json, .mcp.json, mcp.json, Codex config.toml, Continue config.yaml, …) or mcpr.toml',
-    )
-    .description(
-      'Write a commented portico.toml from an MCP client config (each server a backend) or an mcpr.toml',
-    )
-    .option('-o, --output <file>', 'where to write ("-" for stdout)', 'portico.toml')
-    .option('--force', 'replace the output file if it exists')
-    .option(
-      '--project <path>',
-      "Claude Code's ~/.claude.json: that project's servers too (its local scope)",
-    )
-    .action(async (file: string, flags: ImportFlags) => {
-      const text = readSource(file)
-      // Said at once: what the file leaves out explains an import that finds nothing to write.
-      const warn = (note: string) => process.stderr.write(`warning: ${file}: ${note}\n`)
-      const config = /\.toml$/i.test(file)
-        ? fromToml(text, file, warn)
-        : fromMcpJson(text, file, warn, flags.project)
-      const warnings = await writeConfig(config, flags.output, flags.force === true)
-      for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`)
-      if (flags.output !== '-')
-        process.stderr.write(
-          `wrote ${flags.output}: check it with portico check -c ${flags.output}\n`,
-        )
-    })
+export async function importConfig(file: string, flags: ImportFlags): Promise<void> {
+  const text = readSource(file)
+  // Said at once: what the file leaves out explains an import that finds nothing to write.
+  const warn = (note: string) => process.stderr.write(`warning: ${file}: ${note}\n`)
+  const config = /\.toml$/i.test(file)
+    ? fromToml(text, file, warn)
+    : fromMcpJson(text, file, warn, flags.project)
+  const warnings = await writeConfig(config, flags.output, flags.force === true)
+  for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`)
+  if (flags.output !== '-')
+    process.stderr.write(`wrote ${flags.output}: check it with portico check -c ${flags.output}\n`)
 }
 
 function readSource(file: string): string {

@@ -1,22 +1,21 @@
 /**
- * `portico init` (alias `portico proxy setup`, as in mcpr): asks for the upstream (a URL, or an
- * MCP client config whose servers become backends), the listen address, the store, the public
- * URL and the widget CSP domains, and writes a commented portico.toml. On a terminal it asks
- * (node:readline); with `--yes`, or when stdin is not a terminal, it takes the flags and the
- * defaults without asking, for scripts.
+ * `portico init` (alias `portico proxy setup`, as in mcpr; declared in commands/init.ts): asks
+ * for the upstream (a URL, or an MCP client config whose servers become backends), the listen
+ * address, the store, the public URL and the widget CSP domains, and writes a commented
+ * portico.toml. On a terminal it asks (node:readline); with `--yes`, or when stdin is not a
+ * terminal, it takes the flags and the defaults without asking, for scripts.
  */
 import { existsSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { basename, join } from 'node:path'
 import { createInterface, type Interface } from 'node:readline/promises'
-import type { Command } from 'commander'
 import { codexDocument, importMcpJson } from '../config/mcp-json.ts'
 import { parseClientConfig, readTextFile } from '../config/text-file.ts'
 import type { JsonObject } from '../jsonrpc/message.ts'
-import { intOption, UserError } from './errors.ts'
+import { UserError } from './errors.ts'
 import { type ConfigPlan, renderConfig, writeConfig } from './write-config.ts'
 
-interface InitFlags {
+export interface InitFlags {
   upstream?: string
   from?: string
   host?: string
@@ -62,36 +61,17 @@ function hasServers(path: string): boolean {
   }
 }
 
-export function registerInit(program: Command, name = 'init'): void {
-  program
-    .command(name)
-    .description('Write a commented portico.toml: asks on a terminal, or takes flags (--yes)')
-    .option('--upstream <url>', 'the MCP server to front (transparent mode)')
-    .option(
-      '--from <file>',
-      'make backends of an MCP client config (claude_desktop_config.json, mcp.json)',
+export async function writeInitConfig(flags: InitFlags): Promise<void> {
+  const interactive = flags.yes !== true && process.stdin.isTTY === true
+  const plan = interactive ? await ask(flags) : fromFlags(flags)
+  const text = renderConfig(plan)
+  const warnings = await writeConfig(text, flags.output, flags.force === true)
+  for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`)
+  if (flags.output !== '-') {
+    process.stdout.write(
+      `Wrote ${flags.output}. Next: portico check -c ${flags.output} && portico run -c ${flags.output}\n`,
     )
-    .option('--host <host>', 'listen address (default 127.0.0.1; 0.0.0.0 for every interface)')
-    .option('--port <n>', 'listen port (default 3000)', intOption('--port'))
-    .option('--db <path>', 'store path (default ~/.portico/store.db)')
-    .option('--no-store', 'do not record exchanges')
-    .option('--public-url <url>', 'the origin clients reach Portico at (behind a TLS proxy)')
-    .option('--csp <domains>', 'widget CSP domains, comma-separated')
-    .option('-o, --output <file>', 'where to write ("-" for stdout)', 'portico.toml')
-    .option('--force', 'replace the output file if it exists')
-    .option('-y, --yes', 'ask nothing: flags and defaults only')
-    .action(async (flags: InitFlags) => {
-      const interactive = flags.yes !== true && process.stdin.isTTY === true
-      const plan = interactive ? await ask(flags) : fromFlags(flags)
-      const text = renderConfig(plan)
-      const warnings = await writeConfig(text, flags.output, flags.force === true)
-      for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`)
-      if (flags.output !== '-') {
-        process.stdout.write(
-          `Wrote ${flags.output}. Next: portico check -c ${flags.output} && portico run -c ${flags.output}\n`,
-        )
-      }
-    })
+  }
 }
 
 function fromFlags(flags: InitFlags): ConfigPlan {

@@ -1,6 +1,8 @@
-/** `portico logs`: recorded exchanges, filtered, in time order; `--follow` keeps printing new ones. */
+/**
+ * `portico logs` (declared in commands/logs.ts): recorded exchanges, filtered, in time order;
+ * `--follow` keeps printing new ones.
+ */
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { Command } from 'commander'
 import { StoreFile } from '../store/file-watch.ts'
 import { type Db, openStore } from '../store/open.ts'
 import {
@@ -10,7 +12,7 @@ import {
   lastExchangeId,
   tailLogs,
 } from '../store/report-logs.ts'
-import { intOption, UserError } from './errors.ts'
+import { UserError } from './errors.ts'
 import {
   exchangeJson,
   isError,
@@ -27,15 +29,10 @@ import {
   renderTable,
   useColour,
 } from './format.ts'
-import {
-  addSince,
-  addStoreOptions,
-  type StoreFlags,
-  showsProxy,
-  withStore,
-} from './store-options.ts'
+import { showsProxy, withStore } from './store-access.ts'
+import type { StoreFlags } from './store-options.ts'
 
-interface LogsFlags extends StoreFlags {
+export interface LogsFlags extends StoreFlags {
   since?: number
   tool?: string
   method?: string
@@ -86,42 +83,19 @@ function layoutOf(proxy: boolean, user: boolean): Layout {
   }
 }
 
-export function registerLogs(program: Command): void {
-  const command = program
-    .command('logs')
-    .description(
-      'Recorded exchanges in time order, newest last; --follow prints new ones as they arrive',
-    )
-    .option('--tool <name>', 'only calls of this tool')
-    .option('--method <method>', 'only this JSON-RPC method (e.g. tools/call)')
-    .option('--session <prefix>', 'only this session (id prefix; all time unless --since)')
-    .option('--client <name>', 'only this client name or platform (claude, cursor, …)')
-    .option('--user <subject>', 'only calls of this verified caller (token subject, key name)')
-    .option('--status <status>', 'ok, error, or timeout (the upstream did not answer in time)')
-    .option(
-      '--error-code <code>',
-      'only JSON-RPC errors with this code (e.g. -32602)',
-      integerOption('--error-code'),
-    )
-    .option('--via <where>', 'tunnel (through the tunnel) or local (everything else)')
-    .option('--tail <n>', 'how many recent rows (default 50)', intOption('--tail'))
-    .option('-f, --follow', 'keep printing new rows (polls every 500 ms)')
-  addSince(addStoreOptions(command), '1h, or all time with --session').action(
-    async (flags: LogsFlags) => {
-      const filter = filterOf(flags)
-      await withStore(flags, async (db, path) => {
-        // One read transaction: the follow starts exactly after what the tail saw.
-        const { rows, lastId } = db.transaction(() => ({
-          rows: tailLogs(db, filter, flags.tail ?? 50),
-          lastId: lastExchangeId(db),
-        }))()
-        const users = flags.user !== undefined || rows.some((row) => row.subject !== null)
-        const layout = layoutOf(showsProxy(db, flags), users)
-        const widths = print(rows, flags, layout, undefined)
-        if (flags.follow) await follow({ db, path, filter, flags, layout, widths }, lastId)
-      })
-    },
-  )
+export async function printLogs(flags: LogsFlags): Promise<void> {
+  const filter = filterOf(flags)
+  await withStore(flags, async (db, path) => {
+    // One read transaction: the follow starts exactly after what the tail saw.
+    const { rows, lastId } = db.transaction(() => ({
+      rows: tailLogs(db, filter, flags.tail ?? 50),
+      lastId: lastExchangeId(db),
+    }))()
+    const users = flags.user !== undefined || rows.some((row) => row.subject !== null)
+    const layout = layoutOf(showsProxy(db, flags), users)
+    const widths = print(rows, flags, layout, undefined)
+    if (flags.follow) await follow({ db, path, filter, flags, layout, widths }, lastId)
+  })
 }
 
 function filterOf(flags: LogsFlags): LogFilter {
@@ -146,16 +120,6 @@ function filterOf(flags: LogsFlags): LogFilter {
     filter.via = flags.via
   }
   return filter
-}
-
-/** A signed integer flag (JSON-RPC error codes are negative). */
-function integerOption(flag: string) {
-  return (value: string): number => {
-    if (!/^-?\d+$/.test(value.trim())) {
-      throw new UserError(`${flag}: expected an integer such as -32602, got "${value}"`, 2)
-    }
-    return Number(value)
-  }
 }
 
 /**

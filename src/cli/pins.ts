@@ -1,10 +1,9 @@
 /**
- * `portico pins`: the tool definitions a proxy with `[security] pin_tools` has pinned, and the
- * changed ones it withholds from clients; `portico pins accept NAME… | --all` lets them
- * through (the running proxy re-reads the pin file within a second). Reads the same config as
- * `portico run` to find the file and the proxy's name.
+ * `portico pins` (declared in commands/pins.ts): the tool definitions a proxy with `[security]
+ * pin_tools` has pinned, and the changed ones it withholds from clients; `portico pins accept
+ * NAME… | --all` lets them through (the running proxy re-reads the pin file within a second).
+ * Reads the same config as `portico run` to find the file and the proxy's name.
  */
-import type { Command } from 'commander'
 import { acceptPending, pinFileOf, readPinFile } from '../auth/pins.ts'
 import { ConfigError, loadConfig } from '../config/load.ts'
 import { proxyName } from '../config/proxy-name.ts'
@@ -12,7 +11,7 @@ import { isObject } from '../jsonrpc/message.ts'
 import { UserError } from './errors.ts'
 import { renderTable, useColour } from './format.ts'
 
-interface PinFlags {
+export interface PinFlags {
   config?: string
   json?: boolean
 }
@@ -38,58 +37,47 @@ function changedParts(before: unknown, after: unknown): string {
   return changed.join(', ') || 'definition'
 }
 
-export function registerPins(program: Command): void {
-  const pins = program
-    .command('pins')
-    .description('Pinned tool definitions and the changed ones withheld from clients')
-    .option('-c, --config <file>', 'TOML config file (default ./portico.toml)')
-    .option('--json', 'one JSON object per pending change')
-    .action((flags: PinFlags) => {
-      const path = pinPath(flags)
-      const file = readPinFile(path)
-      const pending = Object.entries(file.pending)
-      if (flags.json) {
-        for (const [name, entry] of pending) {
-          process.stdout.write(
-            `${JSON.stringify({ name, seen: entry.at, pinned: file.tools[name]?.definition, changed: entry.definition })}\n`,
-          )
-        }
-        return
-      }
+export function printPins(flags: PinFlags): void {
+  const path = pinPath(flags)
+  const file = readPinFile(path)
+  const pending = Object.entries(file.pending)
+  if (flags.json) {
+    for (const [name, entry] of pending) {
       process.stdout.write(
-        `${path}: ${Object.keys(file.tools).length} tools pinned, ${pending.length} changed and withheld\n`,
+        `${JSON.stringify({ name, seen: entry.at, pinned: file.tools[name]?.definition, changed: entry.definition })}\n`,
       )
-      if (pending.length === 0) return
-      const rows = pending.map(([name, entry]) => [
-        name,
-        entry.at.replace('T', ' ').slice(0, 19),
-        changedParts(file.tools[name]?.definition, entry.definition),
-      ])
-      process.stdout.write(
-        renderTable(['TOOL', 'SEEN', 'CHANGED'], rows, {
-          colour: useColour(),
-          align: ['left', 'left', 'left'],
-        }),
-      )
-      process.stdout.write('accept with: portico pins accept NAME… (or --all)\n')
-    })
-  pins
-    .command('accept [names...]')
-    .description('Accept changed tool definitions (all of them with --all)')
-    .option('-c, --config <file>', 'TOML config file (default ./portico.toml)')
-    .option('--all', 'accept every pending change')
-    .action((names: string[], flags: PinFlags & { all?: boolean }) => {
-      if (names.length === 0 && !flags.all) {
-        throw new UserError('name the tools to accept, or pass --all', 2)
-      }
-      // `-c` may be parsed by `pins` itself (its own option) when given after the names.
-      const path = pinPath({ ...pins.opts<PinFlags>(), ...flags })
-      const accepted = acceptPending(path, flags.all ? [] : names)
-      const missing = names.filter((name) => !accepted.includes(name))
-      for (const name of accepted) process.stdout.write(`accepted ${name}\n`)
-      if (missing.length > 0) {
-        throw new UserError(`no pending change for ${missing.join(', ')}`, 1)
-      }
-      if (accepted.length === 0) process.stdout.write('nothing to accept\n')
-    })
+    }
+    return
+  }
+  process.stdout.write(
+    `${path}: ${Object.keys(file.tools).length} tools pinned, ${pending.length} changed and withheld\n`,
+  )
+  if (pending.length === 0) return
+  const rows = pending.map(([name, entry]) => [
+    name,
+    entry.at.replace('T', ' ').slice(0, 19),
+    changedParts(file.tools[name]?.definition, entry.definition),
+  ])
+  process.stdout.write(
+    renderTable(['TOOL', 'SEEN', 'CHANGED'], rows, {
+      colour: useColour(),
+      align: ['left', 'left', 'left'],
+    }),
+  )
+  process.stdout.write('accept with: portico pins accept NAME… (or --all)\n')
+}
+
+/** `pins accept NAME… | --all`; `flags` has the options given to `pins` as well as to `accept`. */
+export function acceptPins(names: string[], flags: PinFlags & { all?: boolean }): void {
+  if (names.length === 0 && !flags.all) {
+    throw new UserError('name the tools to accept, or pass --all', 2)
+  }
+  const path = pinPath(flags)
+  const accepted = acceptPending(path, flags.all ? [] : names)
+  const missing = names.filter((name) => !accepted.includes(name))
+  for (const name of accepted) process.stdout.write(`accepted ${name}\n`)
+  if (missing.length > 0) {
+    throw new UserError(`no pending change for ${missing.join(', ')}`, 1)
+  }
+  if (accepted.length === 0) process.stdout.write('nothing to accept\n')
 }

@@ -1,16 +1,16 @@
 /**
- * `portico relay`: runs the tunnel relay (src/relay/) until SIGTERM/SIGINT. Settings come from
- * `[relay]` in the config file, mcpr's `MCPR_RELAY_*` variables and the flags.
+ * `portico relay` (declared in commands/relay.ts): runs the tunnel relay (src/relay/) until
+ * SIGTERM/SIGINT. Settings come from `[relay]` in the config file, mcpr's `MCPR_RELAY_*`
+ * variables and the flags.
  */
-import type { Command } from 'commander'
 import { ConfigError, loadConfig } from '../config/load.ts'
 import { LOG_LEVEL_NAMES, Logger, logLevelOf } from '../observe/logger.ts'
 import { RelayAuth } from '../relay/auth.ts'
-import type { Relay } from '../relay/server.ts'
+import { Relay } from '../relay/server.ts'
 import { relaySettings } from '../relay/settings.ts'
-import { intOption, listenFailure, UserError } from './errors.ts'
+import { listenFailure, UserError } from './errors.ts'
 
-interface RelayCommandFlags {
+export interface RelayCommandFlags {
   config?: string
   domain?: string
   host?: string
@@ -18,30 +18,16 @@ interface RelayCommandFlags {
   logLevel?: string
 }
 
-export function registerRelay(program: Command): void {
-  program
-    .command('relay')
-    .description('Run a tunnel relay: serve Portico tunnels at <subdomain>.<domain>')
-    .argument('[config...]', "TOML config file; mcpr's `relay run [CONFIG]` works too")
-    .option('-c, --config <file>', 'TOML config file with a [relay] table')
-    .option('--domain <domain>', 'tunnels are served at <subdomain>.<domain>')
-    .option('--host <host>', 'address to listen on (default 127.0.0.1)')
-    .option(
-      '--port <n>',
-      'port to listen on (default 8080; 0 picks a free one)',
-      intOption('--port'),
-    )
-    .option('--log-level <level>', 'debug, info, warn, error or silent')
-    .action(async (words: string[], flags: RelayCommandFlags) => {
-      // mcpr spells it `mcpr relay run [CONFIG]`.
-      const files = words[0] === 'run' ? words.slice(1) : words
-      if (files.length > 1) throw new UserError(`unexpected arguments: ${files.join(' ')}`, 2)
-      const file = files[0]
-      if (file !== undefined && flags.config !== undefined && file !== flags.config) {
-        throw new UserError(`two config files: ${file} and --config ${flags.config}`, 2)
-      }
-      await runRelay(file === undefined ? flags : { ...flags, config: file })
-    })
+/** `portico relay [config]`, or mcpr's `relay run [config]`: one config file at most. */
+export async function relayCommand(words: string[], flags: RelayCommandFlags): Promise<void> {
+  // mcpr spells it `mcpr relay run [CONFIG]`.
+  const files = words[0] === 'run' ? words.slice(1) : words
+  if (files.length > 1) throw new UserError(`unexpected arguments: ${files.join(' ')}`, 2)
+  const file = files[0]
+  if (file !== undefined && flags.config !== undefined && file !== flags.config) {
+    throw new UserError(`two config files: ${file} and --config ${flags.config}`, 2)
+  }
+  await runRelay(file === undefined ? flags : { ...flags, config: file })
 }
 
 async function runRelay(flags: RelayCommandFlags): Promise<void> {
@@ -67,8 +53,6 @@ async function runRelay(flags: RelayCommandFlags): Promise<void> {
   if (level === undefined)
     throw new UserError(`--log-level: expected ${LOG_LEVEL_NAMES.join(', ')}`, 2)
   const logger = new Logger({ level })
-  // Loaded here, not with the CLI: the relay's server (and ws) is not needed by `portico run`.
-  const { Relay } = await import('../relay/server.ts')
   const relay = new Relay({ ...settings, auth: new RelayAuth(settings.auth), logger })
   let address: Awaited<ReturnType<Relay['listen']>>
   try {

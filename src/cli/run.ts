@@ -1,10 +1,9 @@
 /**
- * `portico run`: load the config (file, env, flags), start the proxy, print the URL clients
- * should use, and shut down gracefully on SIGTERM/SIGINT.
+ * `portico run` (declared in commands/run.ts): load the config (file, env, flags), start the
+ * proxy, print the URL clients should use, and shut down gracefully on SIGTERM/SIGINT.
  */
 
 import { randomBytes } from 'node:crypto'
-import type { Command } from 'commander'
 import { configFromPrimary } from '../cluster/worker.ts'
 import { ConfigError, type ConfigOverrides, type LoadedConfig, loadConfig } from '../config/load.ts'
 import { proxyName } from '../config/proxy-name.ts'
@@ -16,8 +15,8 @@ import type { Portico } from '../portico.ts'
 import { type StoreSetup, storeFor } from '../store/from-config.ts'
 import type { TunnelClient } from '../tunnel/client.ts'
 import { redactUrl } from '../util/redact.ts'
-import { intOption, listenFailure, UserError } from './errors.ts'
-import { asUserError } from './store-options.ts'
+import { listenFailure, UserError } from './errors.ts'
+import { asUserError } from './store-access.ts'
 
 export interface RunFlags {
   upstream?: string
@@ -37,44 +36,21 @@ export interface RunFlags {
   workers?: number | 'auto'
 }
 
-export function registerRun(program: Command): void {
-  program
-    .command('run')
-    .argument('[config]', 'TOML config file, as mcpr takes it (same as --config)')
-    .description('Run the proxy in front of an MCP server')
-    .option('--upstream <url>', 'upstream MCP endpoint, e.g. http://127.0.0.1:9000/mcp')
-    .option('--mcp <url>', "mcpr's name for --upstream")
-    .option('--widgets <url|dir>', 'where non-MCP traffic (widget assets) goes: a URL or a folder')
-    .option('--port <n>', 'port to listen on (0 picks a free one)', intOption('--port'))
-    .option('--host <host>', 'address to listen on (default 127.0.0.1)')
-    .option(
-      '-c, --config <file>',
-      'TOML config file (default ./portico.toml, else ./mcpr.toml, else ./proxy.toml, when present)',
-    )
-    .option('--db <path>', 'path of the observability store')
-    .option('--name <name>', 'proxy name recorded with every exchange')
-    .option('--log-level <level>', 'debug, info, warn, error or silent')
-    .option('--json-logs', 'log JSON lines instead of text')
-    .option('--tunnel <relay-url>', 'publish this proxy through a relay (see `portico relay`)')
-    .option('--tunnel-token <token>', 'tunnel token (else [tunnel] token or PORTICO_TUNNEL_TOKEN)')
-    .option('--tunnel-subdomain <name>', 'subdomain to ask the relay for')
-    .option(
-      '--workers <n>',
-      'processes serving the port (transparent mode; "auto": one per core)',
-      workersOption,
-    )
-    .action(async (file: string | undefined, flags: RunFlags) => {
-      if (file !== undefined && flags.config !== undefined && file !== flags.config) {
-        throw new UserError(`two config files: ${file} and --config ${flags.config}`, 2)
-      }
-      if (file !== undefined) flags.config = file
-      if (flags.mcp !== undefined && flags.upstream !== undefined && flags.mcp !== flags.upstream) {
-        throw new UserError(`two upstreams: --upstream ${flags.upstream} and --mcp ${flags.mcp}`, 2)
-      }
-      // A cluster's worker serves the config its primary loaded, not the file as it is now.
-      const loaded = (await configFromPrimary()) ?? loadOrExplain(flags)
-      await runUntilSignalled(loaded, flags)
-    })
+/**
+ * `portico run [config]`: one config file (the word or `--config`), one upstream (`--upstream`
+ * or mcpr's `--mcp`), then the proxy until a signal stops it.
+ */
+export async function runProxy(file: string | undefined, flags: RunFlags): Promise<void> {
+  if (file !== undefined && flags.config !== undefined && file !== flags.config) {
+    throw new UserError(`two config files: ${file} and --config ${flags.config}`, 2)
+  }
+  if (file !== undefined) flags.config = file
+  if (flags.mcp !== undefined && flags.upstream !== undefined && flags.mcp !== flags.upstream) {
+    throw new UserError(`two upstreams: --upstream ${flags.upstream} and --mcp ${flags.mcp}`, 2)
+  }
+  // A cluster's worker serves the config its primary loaded, not the file as it is now.
+  const loaded = (await configFromPrimary()) ?? loadOrExplain(flags)
+  await runUntilSignalled(loaded, flags)
 }
 
 export function overridesOf(flags: RunFlags): ConfigOverrides {
@@ -90,10 +66,6 @@ export function overridesOf(flags: RunFlags): ConfigOverrides {
   if (flags.jsonLogs !== undefined) overrides.jsonLogs = flags.jsonLogs
   if (flags.workers !== undefined) overrides.workers = flags.workers
   return overrides
-}
-
-function workersOption(value: string): number | 'auto' {
-  return value === 'auto' ? value : intOption('--workers')(value)
 }
 
 export function loadOrExplain(flags: RunFlags): LoadedConfig {
@@ -130,7 +102,7 @@ async function runUntilSignalled(loaded: LoadedConfig, flags: RunFlags): Promise
   }
   const logger = new Logger({ level: config.log_level, json: config.json_logs })
   for (const warning of loaded.warnings) logger.warn(warning, { file: loaded.file })
-  // Loaded on demand so the report commands start fast (they never need the proxy).
+  // Loaded here, not with this module: a cluster's primary (above) builds no proxy.
   const { createPortico } = await import('../portico.ts')
   await preflightOrExplain(loaded)
   const file = loaded.file

@@ -1,9 +1,8 @@
 /**
- * `portico schema`: the server's captured schema (identity, tools, resources, templates,
- * prompts), `--changes` its history, `--unused` the listed tools nobody called in the window,
- * `--usage` every listed tool with its calls.
+ * `portico schema` (declared in commands/schema.ts): the server's captured schema (identity,
+ * tools, resources, templates, prompts), `--changes` its history, `--unused` the listed tools
+ * nobody called in the window, `--usage` every listed tool with its calls.
  */
-import type { Command } from 'commander'
 import type { Db } from '../store/open.ts'
 import {
   type SchemaReport,
@@ -14,7 +13,6 @@ import {
   toolUsage,
 } from '../store/report-schema.ts'
 import { displayWidth, padEndWidth } from '../util/text-width.ts'
-import { intOption } from './errors.ts'
 import {
   formatCount,
   formatTime,
@@ -23,15 +21,10 @@ import {
   useColour,
   writeJsonLines,
 } from './format.ts'
-import {
-  addSince,
-  addStoreOptions,
-  durationLabel,
-  type StoreFlags,
-  withStore,
-} from './store-options.ts'
+import { withStore } from './store-access.ts'
+import { durationLabel, type StoreFlags } from './store-options.ts'
 
-interface SchemaFlags extends StoreFlags {
+export interface SchemaFlags extends StoreFlags {
   changes?: boolean
   unused?: boolean
   usage?: boolean
@@ -49,23 +42,11 @@ const LABELS: Record<string, string> = {
   'prompts/list': 'Prompts',
 }
 
-export function registerSchema(program: Command): void {
-  const command = program
-    .command('schema')
-    .description(
-      'The captured server schema; --changes for its history, --unused for idle tools, --usage for calls per tool',
-    )
-    .option('--changes', 'history of schema changes, newest first')
-    .option('--unused', 'only the listed tools nobody called in the window')
-    .option('--usage', 'every listed tool with its calls and errors in the window')
-    .option('--method <method>', 'only this list method (tools/list, prompts/list, …)')
-    .option('--limit <n>', 'rows of history to show (default 50)', intOption('--limit'))
-  addSince(addStoreOptions(command), '7d').action(async (flags: SchemaFlags) => {
-    await withStore(flags, (db) => {
-      if (flags.changes) return printChanges(db, flags)
-      if (flags.unused || flags.usage) return printUsage(db, flags, flags.unused === true)
-      return printSchema(db, flags)
-    })
+export async function printSchemaReport(flags: SchemaFlags): Promise<void> {
+  await withStore(flags, (db) => {
+    if (flags.changes) return printChanges(db, flags)
+    if (flags.unused || flags.usage) return printUsage(db, flags, flags.unused === true)
+    return printSchema(db, flags)
   })
 }
 

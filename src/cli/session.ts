@@ -1,37 +1,34 @@
-/** `portico session ID-PREFIX`: one session's client, status and call flow, in order, with timing. */
-import type { Command } from 'commander'
+/**
+ * `portico session ID-PREFIX` (declared in commands/session.ts): one session's client, status
+ * and call flow, in order, with timing.
+ */
 import type { ExchangeRow } from '../store/report-logs.ts'
 import { findSessions, type SessionRow, sessionFlow } from '../store/report-sessions.ts'
 import { UserError } from './errors.ts'
 import { exchangeJson, isError, latencyCell, nameCell, statusCell } from './exchange-cells.ts'
 import { formatTime, renderTable, useColour } from './format.ts'
 import { clientLabel } from './sessions.ts'
-import { addStoreOptions, type StoreFlags, withStore } from './store-options.ts'
+import { withStore } from './store-access.ts'
+import type { StoreFlags } from './store-options.ts'
 
-export function registerSession(program: Command): void {
-  const command = program
-    .command('session')
-    .description('One session: its client and every exchange in order, with timing')
-    .argument('<id-prefix>', 'session id or its first characters')
-  addStoreOptions(command).action(async (prefix: string, flags: StoreFlags) => {
-    const now = Date.now()
-    const { session, flow } = await withStore(flags, (db) => {
-      const matches = findSessions(db, prefix, now, flags.proxy)
-      const [session] = matches
-      if (session === undefined) throw new UserError(`no session starts with "${prefix}"`)
-      if (matches.length > 1 && !matches.some((m) => m.session_id === prefix)) {
-        const ids = matches.map((m) => `${m.session_id} (${m.proxy})`).join(', ')
-        throw new UserError(`"${prefix}" matches several sessions: ${ids}; give more characters`)
-      }
-      const exact = matches.find((m) => m.session_id === prefix) ?? session
-      return { session: exact, flow: sessionFlow(db, exact) }
-    })
-    if (flags.json) {
-      process.stdout.write(`${JSON.stringify({ ...session, exchanges: flow.map(exchangeJson) })}\n`)
-      return
+export async function printSession(prefix: string, flags: StoreFlags): Promise<void> {
+  const now = Date.now()
+  const { session, flow } = await withStore(flags, (db) => {
+    const matches = findSessions(db, prefix, now, flags.proxy)
+    const [session] = matches
+    if (session === undefined) throw new UserError(`no session starts with "${prefix}"`)
+    if (matches.length > 1 && !matches.some((m) => m.session_id === prefix)) {
+      const ids = matches.map((m) => `${m.session_id} (${m.proxy})`).join(', ')
+      throw new UserError(`"${prefix}" matches several sessions: ${ids}; give more characters`)
     }
-    process.stdout.write(renderSession(session, flow, useColour()))
+    const exact = matches.find((m) => m.session_id === prefix) ?? session
+    return { session: exact, flow: sessionFlow(db, exact) }
   })
+  if (flags.json) {
+    process.stdout.write(`${JSON.stringify({ ...session, exchanges: flow.map(exchangeJson) })}\n`)
+    return
+  }
+  process.stdout.write(renderSession(session, flow, useColour()))
 }
 
 export function renderSession(session: SessionRow, flow: ExchangeRow[], colour: boolean): string {

@@ -1,7 +1,8 @@
-/** `portico sessions`: sessions seen in the window, newest first, with their client and counts. */
-import type { Command } from 'commander'
+/**
+ * `portico sessions` (declared in commands/sessions.ts): sessions seen in the window, newest
+ * first, with their client and counts.
+ */
 import { listSessions, type SessionRow } from '../store/report-sessions.ts'
-import { intOption } from './errors.ts'
 import {
   formatAgo,
   formatCount,
@@ -10,16 +11,10 @@ import {
   useColour,
   writeJsonLines,
 } from './format.ts'
-import {
-  addSince,
-  addStoreOptions,
-  durationLabel,
-  type StoreFlags,
-  showsProxy,
-  withStore,
-} from './store-options.ts'
+import { showsProxy, withStore } from './store-access.ts'
+import { durationLabel, type StoreFlags } from './store-options.ts'
 
-interface SessionsFlags extends StoreFlags {
+export interface SessionsFlags extends StoreFlags {
   since?: number
   active?: boolean
   client?: string
@@ -28,36 +23,28 @@ interface SessionsFlags extends StoreFlags {
 
 const DEFAULT_SINCE = 86_400_000
 
-export function registerSessions(program: Command): void {
-  const command = program
-    .command('sessions')
-    .description('Sessions seen in the window, newest first (● active, ○ ended or idle)')
-    .option('--active', 'only sessions seen in the last 5 minutes and not ended')
-    .option('--client <name>', 'only this client name or platform')
-    .option('--limit <n>', 'rows to show (default 50)', intOption('--limit'))
-  addSince(addStoreOptions(command), '24h').action(async (flags: SessionsFlags) => {
-    const since = flags.since ?? DEFAULT_SINCE
-    const now = Date.now()
-    const { rows, proxy } = await withStore(flags, (db) => ({
-      rows: listSessions(db, {
-        since: now - since,
-        now,
-        limit: flags.limit ?? 50,
-        ...(flags.active ? { active: true } : {}),
-        ...(flags.proxy === undefined ? {} : { proxy: flags.proxy }),
-        ...(flags.client === undefined ? {} : { client: flags.client }),
+export async function printSessions(flags: SessionsFlags): Promise<void> {
+  const since = flags.since ?? DEFAULT_SINCE
+  const now = Date.now()
+  const { rows, proxy } = await withStore(flags, (db) => ({
+    rows: listSessions(db, {
+      since: now - since,
+      now,
+      limit: flags.limit ?? 50,
+      ...(flags.active ? { active: true } : {}),
+      ...(flags.proxy === undefined ? {} : { proxy: flags.proxy }),
+      ...(flags.client === undefined ? {} : { client: flags.client }),
+    }),
+    proxy: showsProxy(db, flags),
+  }))
+  if (flags.json) writeJsonLines(rows)
+  else
+    process.stdout.write(
+      renderSessions(rows, flags.proxy ?? 'all proxies', durationLabel(since), now, {
+        colour: useColour(),
+        proxyColumn: proxy,
       }),
-      proxy: showsProxy(db, flags),
-    }))
-    if (flags.json) writeJsonLines(rows)
-    else
-      process.stdout.write(
-        renderSessions(rows, flags.proxy ?? 'all proxies', durationLabel(since), now, {
-          colour: useColour(),
-          proxyColumn: proxy,
-        }),
-      )
-  })
+    )
 }
 
 export function clientLabel(row: Pick<SessionRow, 'client_name' | 'client_version'>): string {

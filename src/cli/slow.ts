@@ -1,7 +1,8 @@
-/** `portico slow`: the slowest requests above a latency threshold, slowest first. */
-import type { Command } from 'commander'
+/**
+ * `portico slow` (declared in commands/slow.ts): the slowest requests above a latency
+ * threshold, slowest first.
+ */
 import { type SlowReport, slowCalls } from '../store/report-logs.ts'
-import { intOption } from './errors.ts'
 import {
   exchangeJson,
   isError,
@@ -11,17 +12,10 @@ import {
   statusCell,
 } from './exchange-cells.ts'
 import { formatBytes, formatLatency, formatTime, renderTable, useColour } from './format.ts'
-import {
-  addSince,
-  addStoreOptions,
-  durationLabel,
-  durationOption,
-  type StoreFlags,
-  showsProxy,
-  withStore,
-} from './store-options.ts'
+import { showsProxy, withStore } from './store-access.ts'
+import { durationLabel, type StoreFlags } from './store-options.ts'
 
-interface SlowFlags extends StoreFlags {
+export interface SlowFlags extends StoreFlags {
   since?: number
   threshold?: number
   tool?: string
@@ -31,37 +25,25 @@ interface SlowFlags extends StoreFlags {
 const DEFAULT_SINCE = 3_600_000
 const DEFAULT_THRESHOLD_MS = 500
 
-export function registerSlow(program: Command): void {
-  const command = program
-    .command('slow')
-    .description('Requests slower than a threshold, slowest first')
-    .option(
-      '--threshold <duration>',
-      'latency threshold (default 500ms)',
-      durationOption('--threshold', true),
-    )
-    .option('--tool <name>', 'only calls of this tool')
-    .option('--limit <n>', 'rows to show (default 20)', intOption('--limit'))
-  addSince(addStoreOptions(command), '1h').action(async (flags: SlowFlags) => {
-    const since = flags.since ?? DEFAULT_SINCE
-    const thresholdMs = flags.threshold ?? DEFAULT_THRESHOLD_MS
-    const { report, proxy } = await withStore(flags, (db) => ({
-      report: slowCalls(db, {
-        since: Date.now() - since,
-        thresholdUs: Math.round(thresholdMs * 1000),
-        limit: flags.limit ?? 20,
-        ...(flags.proxy === undefined ? {} : { proxy: flags.proxy }),
-        ...(flags.tool === undefined ? {} : { tool: flags.tool }),
-      }),
-      proxy: showsProxy(db, flags),
-    }))
-    if (flags.json) {
-      for (const row of report.rows) process.stdout.write(`${JSON.stringify(exchangeJson(row))}\n`)
-      return
-    }
-    const title = `SLOW CALLS — ${flags.proxy ?? 'all proxies'} — last ${durationLabel(since)} (threshold: ${formatLatency(thresholdMs * 1000)})`
-    process.stdout.write(renderSlow(report, title, durationLabel(since), useColour(), proxy))
-  })
+export async function printSlow(flags: SlowFlags): Promise<void> {
+  const since = flags.since ?? DEFAULT_SINCE
+  const thresholdMs = flags.threshold ?? DEFAULT_THRESHOLD_MS
+  const { report, proxy } = await withStore(flags, (db) => ({
+    report: slowCalls(db, {
+      since: Date.now() - since,
+      thresholdUs: Math.round(thresholdMs * 1000),
+      limit: flags.limit ?? 20,
+      ...(flags.proxy === undefined ? {} : { proxy: flags.proxy }),
+      ...(flags.tool === undefined ? {} : { tool: flags.tool }),
+    }),
+    proxy: showsProxy(db, flags),
+  }))
+  if (flags.json) {
+    for (const row of report.rows) process.stdout.write(`${JSON.stringify(exchangeJson(row))}\n`)
+    return
+  }
+  const title = `SLOW CALLS — ${flags.proxy ?? 'all proxies'} — last ${durationLabel(since)} (threshold: ${formatLatency(thresholdMs * 1000)})`
+  process.stdout.write(renderSlow(report, title, durationLabel(since), useColour(), proxy))
 }
 
 export function renderSlow(

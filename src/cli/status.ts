@@ -1,5 +1,7 @@
-/** `portico status`: totals and per-tool/resource/prompt/method statistics over a window. */
-import type { Command } from 'commander'
+/**
+ * `portico status` (declared in commands/status.ts): totals and per-tool/resource/prompt/method
+ * statistics over a window.
+ */
 import { type StatusReport, statusReport, type TargetStats } from '../store/report-status.ts'
 import {
   formatBytes,
@@ -10,35 +12,23 @@ import {
   renderTable,
   useColour,
 } from './format.ts'
-import {
-  addSince,
-  addStoreOptions,
-  durationLabel,
-  type StoreFlags,
-  withStore,
-} from './store-options.ts'
+import { withStore } from './store-access.ts'
+import { durationLabel, type WindowFlags } from './store-options.ts'
 
 const DEFAULT_SINCE = 3_600_000
 
-export function registerStatus(program: Command): void {
-  const command = program
-    .command('status')
-    .description('Requests, error rate, sessions, and latency per tool, resource and prompt')
-  addSince(addStoreOptions(command), '1h').action(
-    async (flags: StoreFlags & { since?: number }) => {
-      const since = flags.since ?? DEFAULT_SINCE
-      const now = Date.now()
-      const report = await withStore(flags, (db) =>
-        statusReport(db, {
-          since: now - since,
-          now,
-          ...(flags.proxy === undefined ? {} : { proxy: flags.proxy }),
-        }),
-      )
-      if (flags.json) process.stdout.write(`${JSON.stringify(report)}\n`)
-      else process.stdout.write(renderStatus(report, durationLabel(since), useColour()))
-    },
+export async function printStatus(flags: WindowFlags): Promise<void> {
+  const since = flags.since ?? DEFAULT_SINCE
+  const now = Date.now()
+  const report = await withStore(flags, (db) =>
+    statusReport(db, {
+      since: now - since,
+      now,
+      ...(flags.proxy === undefined ? {} : { proxy: flags.proxy }),
+    }),
   )
+  if (flags.json) process.stdout.write(`${JSON.stringify(report)}\n`)
+  else process.stdout.write(renderStatus(report, durationLabel(since), useColour()))
 }
 
 export function renderStatus(report: StatusReport, window: string, colour: boolean): string {

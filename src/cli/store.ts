@@ -1,82 +1,46 @@
-/** `portico store stats | prune --older-than 30d | vacuum`: look after the observability store. */
-import type { Command } from 'commander'
+/**
+ * `portico store stats | prune --older-than 30d | vacuum` (declared in commands/store.ts): look
+ * after the observability store.
+ */
 import { type StoreStats, storeStats } from '../store/report-stats.ts'
 import { prune } from '../store/retention.ts'
-import { UserError } from './errors.ts'
 import { formatBytes, formatCount, formatTime, renderTable } from './format.ts'
-import {
-  addStoreOptions,
-  durationLabel,
-  durationOption,
-  type StoreFlags,
-  withStore,
-} from './store-options.ts'
+import { withStore } from './store-access.ts'
+import { durationLabel, type StoreFlags } from './store-options.ts'
 
-export function registerStore(program: Command): void {
-  const store = program.command('store').description('Inspect and maintain the observability store')
-  addStoreOptions(
-    store.command('stats').description('What the store holds and its size on disk'),
-  ).action(async (flags: StoreFlags) => {
-    const stats = await withStore(flags, (db, path) => storeStats(db, path))
-    if (flags.json) process.stdout.write(`${JSON.stringify(stats)}\n`)
-    else process.stdout.write(renderStats(stats))
+export async function printStoreStats(flags: StoreFlags): Promise<void> {
+  const stats = await withStore(flags, (db, path) => storeStats(db, path))
+  if (flags.json) process.stdout.write(`${JSON.stringify(stats)}\n`)
+  else process.stdout.write(renderStats(stats))
+}
+
+/** `vacuum` (`--before` prunes first): VACUUM, a WAL checkpoint, the size before and after. */
+export async function vacuumStore(
+  flags: StoreFlags & { before?: number; dryRun?: boolean },
+): Promise<void> {
+  if (flags.before !== undefined) await pruneAndReport(flags, flags.before)
+  if (flags.dryRun) return reportVacuumPlan(flags)
+  const [before, after] = await withStore(flags, (db, path) => {
+    const size = () => storeStats(db, path)
+    const first = size()
+    db.exec('VACUUM')
+    db.pragma('wal_checkpoint(TRUNCATE)')
+    return [first, size()] as const
   })
-  addStoreOptions(
-    store
-      .command('prune')
-      .description('Delete exchanges, rollups, sessions and clients older than a duration')
-      .requiredOption(
-        '--older-than <duration>',
-        'age cutoff, e.g. 30d',
-        durationOption('--older-than'),
-      )
-      .option('--dry-run', 'only count what would be deleted'),
-  ).action(async (flags: StoreFlags & { olderThan: number; dryRun?: boolean }) => {
-    await pruneAndReport(flags, flags.olderThan)
-  })
-  addStoreOptions(
-    store
-      .command('vacuum')
-      .description(
-        'Reclaim disk space (VACUUM + WAL checkpoint); --before prunes first, as in mcpr',
-      )
-      .option(
-        '--before <duration>',
-        "first delete what is older, as `prune --older-than` (mcpr's vacuum --before 7d)",
-        durationOption('--before'),
-      )
-      .option(
-        '--dry-run',
-        'only say what would be deleted (with --before) and how much VACUUM would reclaim',
-      ),
-  ).action(async (flags: StoreFlags & { before?: number; dryRun?: boolean }) => {
-    if (flags.before !== undefined) await pruneAndReport(flags, flags.before)
-    if (flags.dryRun) return reportVacuumPlan(flags)
-    const [before, after] = await withStore(flags, (db, path) => {
-      const size = () => storeStats(db, path)
-      const first = size()
-      db.exec('VACUUM')
-      db.pragma('wal_checkpoint(TRUNCATE)')
-      return [first, size()] as const
-    })
-    const total = (s: StoreStats) => s.file_bytes + s.wal_bytes
-    if (flags.json) {
-      process.stdout.write(
-        `${JSON.stringify({ before_bytes: total(before), after_bytes: total(after) })}\n`,
-      )
-      return
-    }
+  const total = (s: StoreStats) => s.file_bytes + s.wal_bytes
+  if (flags.json) {
     process.stdout.write(
-      `Vacuumed ${after.path}: ${formatBytes(total(before))} → ${formatBytes(total(after))}\n`,
+      `${JSON.stringify({ before_bytes: total(before), after_bytes: total(after) })}\n`,
     )
-  })
-  store.action(() => {
-    throw new UserError('store: expected a subcommand: stats, prune or vacuum', 2)
-  })
+    return
+  }
+  process.stdout.write(
+    `Vacuumed ${after.path}: ${formatBytes(total(before))} → ${formatBytes(total(after))}\n`,
+  )
 }
 
 /** `prune --older-than` (and `vacuum --before`): deletes, or counts with --dry-run, and says so. */
-async function pruneAndReport(
+export async function pruneAndReport(
   flags: StoreFlags & { dryRun?: boolean },
   age: number,
 ): Promise<void> {

@@ -1,0 +1,15 @@
+/** `portico check`, declared: its options; what it does is ../check.ts, loaded when it runs. */
+import type { Command } from 'commander'
+
+export function registerCheck(program: Command): void {
+  program
+    .command('check')
+    .alias('validate')
+    .argument('[config]', 'TOML config file (same as --config)')
+    .description('Validate a config file and print every problem (alias: validate, as in mcpr)')
+    .option('-c, --config <file>', 'TOML config file (default ./portico.toml, else ./mcpr.toml)')
+    .action(async (file: string | undefined, flags: { config?: string }) => {
+      const { checkConfig } = await import('../check.ts')
+      checkConfig(file, flags)
+    })
+}

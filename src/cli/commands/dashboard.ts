@@ -1,0 +1,28 @@
+/**
+ * `portico dashboard`, declared: its options; what it does is ../dashboard.ts, loaded when it
+ * runs.
+ */
+import type { Command } from 'commander'
+import type { DashboardFlags } from '../dashboard.ts'
+import { intOption } from '../errors.ts'
+
+const DEFAULT_PORT = 3900
+
+export function registerDashboard(program: Command): void {
+  program
+    .command('dashboard')
+    .description('Serve the dashboard and studio over a store in the browser (prints the URL)')
+    .option('--db <path>', 'store to read (default: PORTICO_DB, [store] path, ~/.portico/store.db)')
+    .option('-c, --config <file>', 'config file naming the store (default ./portico.toml)')
+    .option(
+      '--port <n>',
+      `port to listen on (default ${DEFAULT_PORT}; 0 picks a free one)`,
+      intOption('--port'),
+    )
+    .option('--host <host>', 'loopback address to listen on (default 127.0.0.1)')
+    .option('--mcp-url <url>', 'MCP endpoint the studio connects to first')
+    .action(async (flags: Omit<DashboardFlags, 'port'> & { port?: number }) => {
+      const { serveDashboard } = await import('../dashboard.ts')
+      await serveDashboard({ ...flags, port: flags.port ?? DEFAULT_PORT })
+    })
+}

@@ -1,0 +1,40 @@
+/** `portico run`, declared: its options; what it does is ../run.ts, loaded when it runs. */
+import type { Command } from 'commander'
+import { intOption } from '../errors.ts'
+import type { RunFlags } from '../run.ts'
+
+export function registerRun(program: Command): void {
+  program
+    .command('run')
+    .argument('[config]', 'TOML config file, as mcpr takes it (same as --config)')
+    .description('Run the proxy in front of an MCP server')
+    .option('--upstream <url>', 'upstream MCP endpoint, e.g. http://127.0.0.1:9000/mcp')
+    .option('--mcp <url>', "mcpr's name for --upstream")
+    .option('--widgets <url|dir>', 'where non-MCP traffic (widget assets) goes: a URL or a folder')
+    .option('--port <n>', 'port to listen on (0 picks a free one)', intOption('--port'))
+    .option('--host <host>', 'address to listen on (default 127.0.0.1)')
+    .option(
+      '-c, --config <file>',
+      'TOML config file (default ./portico.toml, else ./mcpr.toml, else ./proxy.toml, when present)',
+    )
+    .option('--db <path>', 'path of the observability store')
+    .option('--name <name>', 'proxy name recorded with every exchange')
+    .option('--log-level <level>', 'debug, info, warn, error or silent')
+    .option('--json-logs', 'log JSON lines instead of text')
+    .option('--tunnel <relay-url>', 'publish this proxy through a relay (see `portico relay`)')
+    .option('--tunnel-token <token>', 'tunnel token (else [tunnel] token or PORTICO_TUNNEL_TOKEN)')
+    .option('--tunnel-subdomain <name>', 'subdomain to ask the relay for')
+    .option(
+      '--workers <n>',
+      'processes serving the port (transparent mode; "auto": one per core)',
+      workersOption,
+    )
+    .action(async (file: string | undefined, flags: RunFlags) => {
+      const { runProxy } = await import('../run.ts')
+      await runProxy(file, flags)
+    })
+}
+
+function workersOption(value: string): number | 'auto' {
+  return value === 'auto' ? value : intOption('--workers')(value)
+}
