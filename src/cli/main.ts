@@ -30,6 +30,7 @@ import { registerSlow } from './commands/slow.ts'
 import { registerStatus } from './commands/status.ts'
 import { registerStore } from './commands/store.ts'
 import { UserError } from './errors.ts'
+import { leanStart } from './start-memory.ts'
 
 export function buildProgram(): Command {
   const program = new Command('portico')
@@ -147,6 +148,8 @@ async function main(argv: string[]): Promise<void> {
     if (error.code === 'EPIPE') process.exit(0)
     throw error
   })
+  // Before any command loads what it runs (each action imports its implementation).
+  leanStart()
   try {
     await buildProgram().parseAsync(argv)
   } catch (error) {

@@ -16,6 +16,7 @@ import { type StoreSetup, storeFor } from '../store/from-config.ts'
 import type { TunnelClient } from '../tunnel/client.ts'
 import { redactUrl } from '../util/redact.ts'
 import { listenFailure, UserError } from './errors.ts'
+import { releaseYoungGeneration } from './start-memory.ts'
 import { asUserError } from './store-access.ts'
 
 export interface RunFlags {
@@ -138,6 +139,7 @@ async function runUntilSignalled(loaded: LoadedConfig, flags: RunFlags): Promise
     ? `gateway: ${config.backends.map((b) => b.name).join(', ')}`
     : `upstream ${redactUrl(config.upstream ?? '')}`
   process.stdout.write(`Portico listening on ${address} (${target})\n`)
+  releaseYoungGeneration()
   if (tunnel) {
     tunnel.client.serve(portico.handler)
     process.stdout.write(`Public URL: ${tunnel.url}${config.mcp_path} (via ${tunnel.relay})\n`)

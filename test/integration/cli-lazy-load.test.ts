@@ -70,9 +70,12 @@ function within(loaded: Loaded, ...prefixes: string[]): string[] {
 /** The proxy's own parts, which only `run` and `demo` build (and `check` partly reads). */
 const PROXY = ['portico.js', 'gateway/', 'transparent/', 'upstream/', 'dashboard/']
 
-/** What declaring the commands takes: main.ts, commands/ and the parsers of their flags. */
+/**
+ * What declaring the commands takes: main.ts, commands/ and the parsers of their flags, and
+ * the V8 settings main.ts applies before a command runs (start-memory).
+ */
 const DECLARATIONS =
-  /^(cli\/(main|errors|store-options|commands\/[\w-]+)|version|config\/duration)\.js$/
+  /^(cli\/(main|errors|store-options|start-memory|commands\/[\w-]+)|version|config\/duration)\.js$/
 
 describe('what a portico command loads', () => {
   for (const args of [
