@@ -6,6 +6,7 @@ import { isLoopbackHost } from '../config/operate.ts'
 import { startDashboard } from '../dashboard/standalone.ts'
 import { FollowedStore } from '../store/followed.ts'
 import { listenFailure, UserError } from './errors.ts'
+import { releaseYoungGeneration } from './start-memory.ts'
 import { openForReading, storePathOf } from './store-access.ts'
 import type { StoreFlags } from './store-options.ts'
 
@@ -43,6 +44,7 @@ export async function serveDashboard(flags: DashboardFlags): Promise<void> {
       new UserError(`cannot listen on ${host}:${flags.port}: ${(error as Error).message}`)
     )
   }
+  releaseYoungGeneration()
   process.stdout.write(`Portico dashboard on ${running.url} (store ${path})\n`)
   await new Promise<void>((resolve) => {
     const stop = () => resolve()

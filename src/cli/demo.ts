@@ -8,6 +8,7 @@ import { Logger } from '../observe/logger.ts'
 import { createPortico } from '../portico.ts'
 import { UserError } from './errors.ts'
 import { closeOnSignal, listenOrExplain, openRecording, reloadOnHangup } from './run.ts'
+import { releaseYoungGeneration } from './start-memory.ts'
 
 export interface DemoFlags {
   port?: number
@@ -36,6 +37,7 @@ export async function runDemo(flags: DemoFlags): Promise<void> {
     await demo.close()
     throw error
   })
+  releaseYoungGeneration()
   process.stdout.write(demoBanner(url, demo.url, store?.path))
   await closeOnSignal(portico, logger, () => demo.close())
 }

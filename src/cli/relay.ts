@@ -9,6 +9,7 @@ import { RelayAuth } from '../relay/auth.ts'
 import { Relay } from '../relay/server.ts'
 import { relaySettings } from '../relay/settings.ts'
 import { listenFailure, UserError } from './errors.ts'
+import { releaseYoungGeneration } from './start-memory.ts'
 
 export interface RelayCommandFlags {
   config?: string
@@ -61,6 +62,7 @@ async function runRelay(flags: RelayCommandFlags): Promise<void> {
     throw listenFailure(error, 'listen address') ?? error
   }
   const { config, auth } = settings
+  releaseYoungGeneration()
   process.stdout.write(
     `Portico relay listening on ${address.url} (tunnels at ${config.public_scheme}://<subdomain>.${config.domain}, auth: ${auth.mode})\n`,
   )

@@ -25,6 +25,7 @@ import {
   reloadOnHangup,
   warnIfNotReady,
 } from './run.ts'
+import { releaseYoungGeneration } from './start-memory.ts'
 
 export async function runCluster(loaded: LoadedConfig): Promise<void> {
   const logger = new Logger({ level: loaded.config.log_level, json: loaded.config.json_logs })
@@ -62,6 +63,7 @@ async function runPrimary(loaded: LoadedConfig, logger: Logger): Promise<void> {
   // Workers serve transparent mode only: nothing to reload, but the signal must not stop us.
   reloadOnHangup(undefined, logger)
   const out = process.stdout
+  releaseYoungGeneration()
   out.write(`Portico listening on ${listening.url} (${target}, ${config.workers} workers)\n`)
   out.write(`Workers: ${config.workers} (pids ${primary.pids().join(', ')})\n`)
   if (listening.admin) out.write(`Admin API on ${listening.admin}\n`)
@@ -125,6 +127,7 @@ async function runWorker(config: Config, role: WorkerRole, logger: Logger): Prom
       await portico.close()
       throw error
     })
+    releaseYoungGeneration()
     role.listening(url, portico.adminUrl)
     // Said once for the cluster, by the first worker.
     if (role.slot === 1) void warnIfNotReady(portico, logger)

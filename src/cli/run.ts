@@ -138,8 +138,8 @@ async function runUntilSignalled(loaded: LoadedConfig, flags: RunFlags): Promise
   const target = config.backends?.length
     ? `gateway: ${config.backends.map((b) => b.name).join(', ')}`
     : `upstream ${redactUrl(config.upstream ?? '')}`
-  process.stdout.write(`Portico listening on ${address} (${target})\n`)
   releaseYoungGeneration()
+  process.stdout.write(`Portico listening on ${address} (${target})\n`)
   if (tunnel) {
     tunnel.client.serve(portico.handler)
     process.stdout.write(`Public URL: ${tunnel.url}${config.mcp_path} (via ${tunnel.relay})\n`)

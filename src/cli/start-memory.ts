@@ -44,7 +44,10 @@ function holdYoungGeneration(): void {
   setTimeout(releaseYoungGeneration, RELEASE_AT_LATEST_MS).unref()
 }
 
-/** Start-up is over (the proxy listens): V8 grows the young generation as it sees fit again. */
+/**
+ * Start-up is over (the proxy, relay or dashboard listens): V8 grows the young generation as
+ * it sees fit again.
+ */
 export function releaseYoungGeneration(): void {
   if (!held) return
   held = false
