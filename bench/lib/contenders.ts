@@ -19,6 +19,8 @@ export interface Running {
   pid: number
   /** Prepended to tool names: a gateway namespaces them (`fx__echo`). */
   toolPrefix?: string
+  /** The main thread's live heap after a full collection (started with `heapProbe`). */
+  liveHeap?(): Promise<number>
   stop(): Promise<void>
 }
 
@@ -26,7 +28,12 @@ export interface Launcher {
   name: string
   /** Short description for the report's contender table. */
   what: string
-  start(upstream: string): Promise<Running>
+  start(upstream: string, options?: StartHow): Promise<Running>
+}
+
+export interface StartHow {
+  /** Portico only: preload fixtures/heap-probe.js, so that `Running.liveHeap` can ask it. */
+  heapProbe?: boolean
 }
 
 export const ROOT = process.cwd()
@@ -45,6 +52,40 @@ export function scratchPath(name: string): string {
 
 function running(name: string, url: string, started: Started): Running {
   return { name, url, pid: started.child.pid ?? 0, stop: () => started.stop() }
+}
+
+interface HeapProbe {
+  flags: string[]
+  env: Record<string, string>
+  attach(running: Running): Running
+}
+
+/** What a Portico launcher adds for `heapProbe`: node flags, the file, `Running.liveHeap`. */
+function heapProbe(name: string, how: StartHow): HeapProbe {
+  if (!how.heapProbe) {
+    return { flags: [], env: {}, attach: (r: Running) => r }
+  }
+  const file = scratchPath(`${name}-${++probes}.heap`)
+  return {
+    flags: ['--expose-gc', '--import', join(FIXTURES, 'heap-probe.js')],
+    env: { PORTICO_BENCH_HEAP_FILE: file },
+    attach: (r: Running): Running => ({ ...r, liveHeap: () => askHeap(r.pid, file) }),
+  }
+}
+
+let probes = 0
+
+/** Signals the probe and waits (up to 5 s) for the figure it writes. */
+async function askHeap(pid: number, file: string): Promise<number> {
+  rmSync(file, { force: true })
+  process.kill(pid, 'SIGUSR2')
+  const deadline = Date.now() + 5000
+  while (Date.now() < deadline) {
+    const text = existsSync(file) ? readFileSync(file, 'utf8') : ''
+    if (text !== '') return Number(text)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+  throw new Error(`no heap figure from ${pid} within 5 s`)
 }
 
 /** Starts the HTTP fixture; `tools` sets the size of tools/list. */
@@ -117,14 +158,16 @@ function porticoLauncher(
   return {
     name,
     what,
-    async start(upstream) {
+    async start(upstream, how = {}) {
+      const probe = heapProbe(name, how)
       // PORTICO_BENCH_NODE_FLAGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles Portico.
       const flags = (process.env.PORTICO_BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean)
-      const args = [...flags, entry, 'run', '--upstream', upstream, '--port', '0']
+      const args = [...flags, ...probe.flags, entry, 'run', '--upstream', upstream, '--port', '0']
       const started = await start(NODE, [...args, '--log-level', 'warn', ...extra()], {
         waitFor: /listening on (http:\/\/\S+)/,
+        env: probe.env,
       })
-      return running(name, started.match?.[1] as string, started)
+      return probe.attach(running(name, started.match?.[1] as string, started))
     },
   }
 }
@@ -476,15 +519,19 @@ export function porticoGateway(
       entry === PORTICO
         ? 'Portico gateway (`portico run --config gateway.toml`, `[[backends]]`, shared stdio child, tools called as `fx__echo`)'
         : `Portico gateway built from ${entry} (A/B baseline)`,
-    async start() {
+    async start(_upstream, how = {}) {
       const reason = gatewayUnavailable()
       if (reason) throw new Skip(reason)
+      const probe = heapProbe(label, how)
       const file = scratchPath(`${label}.toml`)
       writeFileSync(file, gatewayToml(backends, proxy))
       const flags = (process.env.PORTICO_BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean)
-      const args = [...flags, entry, 'run', '--config', file, '--log-level', 'warn']
-      const started = await start(NODE, args, { waitFor: /listening on (http:\/\/\S+)/ })
-      const ready = await readyOrStop(label, started.match?.[1] as string, started)
+      const args = [...flags, ...probe.flags, entry, 'run', '--config', file, '--log-level', 'warn']
+      const started = await start(NODE, args, {
+        waitFor: /listening on (http:\/\/\S+)/,
+        env: probe.env,
+      })
+      const ready = probe.attach(await readyOrStop(label, started.match?.[1] as string, started))
       // A single backend is the one the load calls; with several, callers name it themselves.
       const only = backends.length === 1 ? backends[0]?.name : undefined
       return only ? { ...ready, toolPrefix: `${only}${GATEWAY_SEPARATOR}` } : ready

@@ -480,6 +480,7 @@ export async function s6(
 ): Promise<Section> {
   const sessionsWanted = 1000
   const rows: string[][] = []
+  const heapRows: string[][] = []
   const notes: string[] = []
   const fixture = await startFixture()
   try {
@@ -509,12 +510,7 @@ export async function s6(
           notes.push(`${launcher.name}: ${sessionsWanted} sessions not measured: ${refusal}`)
           continue
         }
-        const target = new Target(running.url, 100)
-        const sessions = await openSessions(target, sessionsWanted, 100)
-        for (let i = 0; i < sessions.length; i += 100) {
-          const echo = `${running.toolPrefix ?? ''}echo`
-          await Promise.all(sessions.slice(i, i + 100).map((s) => s.call(echo, distinct())))
-        }
+        const target = await withSessions(running, sessionsWanted)
         await sleep(500)
         const loaded = treeRss(running.pid)
         figures.set(`S6.${launcher.name}.sessions`, loaded)
@@ -524,17 +520,73 @@ export async function s6(
         await running.stop()
       }
     }
+    for (const launcher of launchers) {
+      const row = await liveHeapRow(launcher, fixture.url, sessionsWanted, figures)
+      if (row) heapRows.push(row)
+    }
   } finally {
     await fixture.stop()
+  }
+  const tables = [{ columns: ['contender', 'idle', `${sessionsWanted} sessions`, 'growth'], rows }]
+  if (heapRows.length > 0) {
+    tables.push({
+      columns: ['live heap, after a full GC', 'idle', `${sessionsWanted} sessions`, 'per session'],
+      rows: heapRows,
+    })
   }
   return {
     id: 'S6',
     title: 'memory: RSS idle and with 1,000 open sessions',
     method:
       `RSS of the proxy process and its children (/proc, VmRSS), 0.5 s after start ("idle"), then after ${sessionsWanted} sessions were initialized through it (100 at a time, over up to 100 keep-alive connections) and each made one \`tools/call\`, sessions left open. ` +
-      'Stdio bridges include the stdio children they spawned. Measured once per contender (memory is not noisy the way latency is).',
-    tables: [{ columns: ['contender', 'idle', `${sessionsWanted} sessions`, 'growth'], rows }],
+      'Stdio bridges include the stdio children they spawned. Measured once per contender (memory is not noisy the way latency is). ' +
+      "Then each Portico again, started with a probe (bench/fixtures/heap-probe.ts, `--expose-gc`), for its main thread's live heap after a full collection at the same two moments: what the sessions keep alive, per session (with the code V8 compiled for their first calls), apart from the room V8 keeps for garbage (the RSS growth). A separate start, so that the probe's collections do not change the RSS figures.",
+    tables,
     notes,
+  }
+}
+
+/** Opens `count` sessions through `running`, 100 at a time, each making one call. */
+async function withSessions(running: Running, count: number): Promise<Target> {
+  const target = new Target(running.url, 100)
+  const sessions = await openSessions(target, count, 100)
+  const echo = `${running.toolPrefix ?? ''}echo`
+  for (let i = 0; i < sessions.length; i += 100) {
+    await Promise.all(sessions.slice(i, i + 100).map((s) => s.call(echo, distinct())))
+  }
+  return target
+}
+
+/** A Portico's live heap idle and with the sessions open; undefined for the other contenders. */
+async function liveHeapRow(
+  launcher: Launcher,
+  upstream: string,
+  count: number,
+  figures: Figures,
+): Promise<string[] | undefined> {
+  let running: Running
+  try {
+    running = await launcher.start(upstream, { heapProbe: true })
+  } catch {
+    return undefined // said in the RSS pass already
+  }
+  try {
+    if (running.liveHeap === undefined) return undefined
+    await sleep(500)
+    const idle = await running.liveHeap()
+    const target = await withSessions(running, count)
+    const loaded = await running.liveHeap()
+    await target.close()
+    const perSession = (loaded - idle) / count
+    figures.set(`S6.${launcher.name}.heapPerSession`, perSession)
+    return [
+      launcher.name,
+      formatMb(idle),
+      formatMb(loaded),
+      `${formatCount(Math.round(perSession))} B`,
+    ]
+  } finally {
+    await running.stop()
   }
 }
 
