@@ -229,6 +229,7 @@ async function main(): Promise<void> {
         name === 'supergateway'
           ? 'in --stateful mode supergateway spawns one stdio child per session (1,000 Node processes)'
           : undefined,
+      args.quick ? 1 : 3,
     ),
   )
   await run('S7', () => s7(plan, figures))

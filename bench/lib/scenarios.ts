@@ -477,6 +477,7 @@ export async function s6(
   launchers: Launcher[],
   figures: Figures,
   manySessions: (name: string) => string | undefined,
+  starts = 3,
 ): Promise<Section> {
   const sessionsWanted = 1000
   const rows: string[][] = []
@@ -489,36 +490,38 @@ export async function s6(
       formatMb(treeRss(fixture.pid)),
       '—',
       '—',
+      '—',
     ])
     for (const launcher of launchers) {
-      let running: Running
+      const refusal = manySessions(launcher.name)
+      const idle: number[] = []
+      const loaded: number[] = []
       try {
-        running = await launcher.start(fixture.url)
+        for (let i = 0; i < starts; i++) {
+          const figure = await rssOnce(launcher, fixture.url, refusal ? 0 : sessionsWanted)
+          idle.push(figure.idle)
+          if (figure.loaded !== undefined) loaded.push(figure.loaded)
+        }
       } catch (error) {
         notes.push(
           `skipped ${launcher.name}: ${error instanceof Skip ? error.message : String(error)}`,
         )
         continue
       }
-      try {
-        await sleep(500)
-        const idle = treeRss(running.pid)
-        figures.set(`S6.${launcher.name}.idle`, idle)
-        const refusal = manySessions(launcher.name)
-        if (refusal) {
-          rows.push([launcher.name, formatMb(idle), '—', '—'])
-          notes.push(`${launcher.name}: ${sessionsWanted} sessions not measured: ${refusal}`)
-          continue
-        }
-        const target = await withSessions(running, sessionsWanted)
-        await sleep(500)
-        const loaded = treeRss(running.pid)
-        figures.set(`S6.${launcher.name}.sessions`, loaded)
-        rows.push([launcher.name, formatMb(idle), formatMb(loaded), formatMb(loaded - idle)])
-        await target.close()
-      } finally {
-        await running.stop()
+      figures.set(`S6.${launcher.name}.idle`, median(idle))
+      if (refusal) {
+        rows.push([launcher.name, formatMb(median(idle)), '—', '—', '—'])
+        notes.push(`${launcher.name}: ${sessionsWanted} sessions not measured: ${refusal}`)
+        continue
       }
+      figures.set(`S6.${launcher.name}.sessions`, median(loaded))
+      rows.push([
+        launcher.name,
+        formatMb(median(idle)),
+        formatMb(median(loaded)),
+        `${formatMb(Math.min(...loaded))} – ${formatMb(Math.max(...loaded))}`,
+        formatMb(median(loaded) - median(idle)),
+      ])
     }
     for (const launcher of launchers) {
       const row = await liveHeapRow(launcher, fixture.url, sessionsWanted, figures)
@@ -527,7 +530,12 @@ export async function s6(
   } finally {
     await fixture.stop()
   }
-  const tables = [{ columns: ['contender', 'idle', `${sessionsWanted} sessions`, 'growth'], rows }]
+  const tables = [
+    {
+      columns: ['contender', 'idle', `${sessionsWanted} sessions`, 'range', 'growth'],
+      rows,
+    },
+  ]
   if (heapRows.length > 0) {
     tables.push({
       columns: ['live heap, after a full GC', 'idle', `${sessionsWanted} sessions`, 'per session'],
@@ -539,10 +547,31 @@ export async function s6(
     title: 'memory: RSS idle and with 1,000 open sessions',
     method:
       `RSS of the proxy process and its children (/proc, VmRSS), 0.5 s after start ("idle"), then after ${sessionsWanted} sessions were initialized through it (100 at a time, over up to 100 keep-alive connections) and each made one \`tools/call\`, sessions left open. ` +
-      'Stdio bridges include the stdio children they spawned. Measured once per contender (memory is not noisy the way latency is). ' +
+      `Stdio bridges include the stdio children they spawned. Each contender is started ${starts === 1 ? 'once' : `${starts} times`}; the figures are medians, with the range of the figure at ${sessionsWanted} sessions: after a burst, RSS depends on when V8 last collected (one start read 115 MB and the next 129 MB for the same build). ` +
       "Then each Portico again, started with a probe (bench/fixtures/heap-probe.ts, `--expose-gc`), for its main thread's live heap after a full collection at the same two moments: what the sessions keep alive, per session (with the code V8 compiled for their first calls), apart from the room V8 keeps for garbage (the RSS growth). A separate start, so that the probe's collections do not change the RSS figures.",
     tables,
     notes,
+  }
+}
+
+/** One start of a contender: its RSS idle and, unless `sessions` is 0, with them open. */
+async function rssOnce(
+  launcher: Launcher,
+  upstream: string,
+  sessions: number,
+): Promise<{ idle: number; loaded?: number }> {
+  const running = await launcher.start(upstream)
+  try {
+    await sleep(500)
+    const idle = treeRss(running.pid)
+    if (sessions === 0) return { idle }
+    const target = await withSessions(running, sessions)
+    await sleep(500)
+    const loaded = treeRss(running.pid)
+    await target.close()
+    return { idle, loaded }
+  } finally {
+    await running.stop()
   }
 }
 
