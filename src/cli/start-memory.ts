@@ -1,9 +1,10 @@
 /**
  * Two V8 settings that keep a starting Portico from taking memory it then never uses, applied
- * by the `portico` entry (main.ts) before the command it runs loads its implementation. A proxy spends its life
- * waiting for requests, and what start-up grows stays resident. Measured on an idle
- * transparent proxy (bench/reports, issue 18): 87–96 MB resident before, 74–76 MB after, start-up
- * as fast, CPU per proxied request unchanged (paired A/B slices, within noise).
+ * by the `portico` entry (main.ts) before the command it runs loads its implementation. A
+ * proxy spends its life waiting for requests, and what start-up grows stays resident. An idle
+ * transparent proxy, 1 s after start, medians of five starts: 86.9 → 72.3 MB resident (store
+ * on), 92.6 → 69.6 MB (store off); start-up as fast; CPU per proxied request unchanged
+ * (paired A/B slices, within noise). bench/reports/2026-12-01-perf2.md, step 32.
  *
  * - The young generation is held at its initial size until the proxy listens. Loading the
  *   modules leaves many objects alive at each young-generation collection, and V8 answers that
