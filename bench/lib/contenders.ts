@@ -29,6 +29,8 @@ export interface Launcher {
   /** Short description for the report's contender table. */
   what: string
   start(upstream: string, options?: StartHow): Promise<Running>
+  /** Honours `StartHow.heapProbe` (the Porticos). */
+  probesHeap?: true
 }
 
 export interface StartHow {
@@ -158,6 +160,7 @@ function porticoLauncher(
   return {
     name,
     what,
+    probesHeap: true,
     async start(upstream, how = {}) {
       const probe = heapProbe(name, how)
       // PORTICO_BENCH_NODE_FLAGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles Portico.
@@ -519,6 +522,7 @@ export function porticoGateway(
       entry === PORTICO
         ? 'Portico gateway (`portico run --config gateway.toml`, `[[backends]]`, shared stdio child, tools called as `fx__echo`)'
         : `Portico gateway built from ${entry} (A/B baseline)`,
+    probesHeap: true,
     async start(_upstream, how = {}) {
       const reason = gatewayUnavailable()
       if (reason) throw new Skip(reason)

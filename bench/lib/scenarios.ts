@@ -593,6 +593,7 @@ async function liveHeapRow(
   count: number,
   figures: Figures,
 ): Promise<string[] | undefined> {
+  if (!launcher.probesHeap) return undefined
   let running: Running
   try {
     running = await launcher.start(upstream, { heapProbe: true })
