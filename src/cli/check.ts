@@ -11,7 +11,10 @@ import { preflight } from '../operate/preflight.ts'
 import { UserError } from './errors.ts'
 
 export function checkConfig(file: string | undefined, flags: { config?: string }): void {
-  if (file !== undefined && flags.config === undefined) flags.config = file
+  if (file !== undefined && flags.config !== undefined && file !== flags.config) {
+    throw new UserError(`two config files: ${file} and --config ${flags.config}`, 2)
+  }
+  if (file !== undefined) flags.config = file
   try {
     const loaded = loadConfig(flags.config ? { file: flags.config } : {})
     for (const warning of [...loaded.warnings, ...startWarnings(loaded.config)])

@@ -42,7 +42,10 @@ export function buildProgram(): Command {
     // one, `mcpr --mcp URL --port 3000`, before any command: with no command, the options are
     // `portico run`'s (or `check`'s with --check), which refuses those it does not know.
     .enablePositionalOptions()
-    .option('-c, --config <file>', 'with no command: run this file (mcp-proxy habit: portico run)')
+    .option(
+      '-c, --config <file>',
+      "with no command: run this file (mcp-proxy habit: portico run); before a command: that command's --config",
+    )
     .option('--check', 'with no command: validate the config and exit (portico check)')
     .addHelpText(
       'after',
@@ -72,12 +75,35 @@ export function buildProgram(): Command {
   registerImport(program)
   registerVersion(program)
   registerProxyGroup(program)
+  program.hook('preAction', handConfigToCommand)
   // The root takes a word only to name it as an unknown command, and other options only to hand
   // them to `run` (its action above). Set last: commander copies these settings into each
   // command when it is created, and no subcommand may drop words or options silently
   // (`portico check a.toml b.toml` checked a.toml alone and said ok).
   program.allowExcessArguments(true).allowUnknownOption(true)
   return program
+}
+
+/**
+ * `portico -c FILE check` (mcpr's `-c` is global, `mcpr -c FILE validate`): the root parses an
+ * option given before the command, so the command never saw it and read its default file
+ * instead (`./mcpr.toml`), saying ok about a file the user did not name. The file goes to the
+ * command that takes one; a second file, or a command that reads none, is a usage error.
+ */
+function handConfigToCommand(root: Command, command: Command): void {
+  if (command === root) return
+  const { config: file, check } = root.opts<{ config?: string; check?: boolean }>()
+  const path = command.parent?.parent
+    ? `${command.parent.name()} ${command.name()}`
+    : command.name()
+  if (check) command.error(`error: --check is portico check without a command, not with '${path}'`)
+  if (file === undefined) return
+  if (!command.options.some((option) => option.attributeName() === 'config'))
+    command.error(`error: --config ${file}: '${path}' reads no config file`)
+  const own = command.getOptionValue('config') as string | undefined
+  if (own !== undefined && own !== file)
+    command.error(`error: two config files: --config ${file} and --config ${own}`)
+  command.setOptionValue('config', file)
 }
 
 function registerReports(program: Command): void {

@@ -237,6 +237,58 @@ describe('mcpr’s commands', () => {
     rmSync(cwd, { recursive: true, force: true })
   })
 
+  it('-c FILE before the command is that command’s file, never dropped for another one', () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'portico-global-config-'))
+    // A valid mcpr.toml in the working directory: the file a dropped -c would fall back to.
+    writeFileSync(join(cwd, 'mcpr.toml'), 'mcp = "http://127.0.0.1:1/mcp"\nport = 0\n')
+    const bad = join(cwd, 'bad.toml')
+    writeFileSync(bad, 'upstream = "http://127.0.0.1:1/mcp"\nprot = 3000\n')
+    const good = join(cwd, 'good.toml')
+    writeFileSync(good, 'upstream = "http://127.0.0.1:1/mcp"\nport = 0\n')
+    const cli = (args: string[]) => {
+      const out = spawnSync(process.execPath, [CLI, ...args], {
+        cwd,
+        env: cliEnv({ PORTICO_DB: join(cwd, 'store.db') }),
+        encoding: 'utf8',
+        timeout: 20_000,
+      })
+      return { status: out.status, stdout: out.stdout, stderr: out.stderr }
+    }
+    try {
+      // mcpr's global -c (`mcpr -c FILE validate`): the file checked is FILE.
+      for (const args of [
+        ['-c', bad, 'check'],
+        ['--config', bad, 'validate'],
+        ['-c', bad, 'proxy', 'run'],
+      ]) {
+        const out = cli(args)
+        assert.notEqual(out.status, 0, `portico ${args.join(' ')}: ${out.stdout}`)
+        assert.match(out.stderr, /bad\.toml:2: prot: unknown key "prot"/, args.join(' '))
+      }
+      const ok = cli(['-c', good, 'check'])
+      assert.equal(ok.status, 0, ok.stderr)
+      assert.equal(ok.stdout, `ok: ${good} is valid\n`)
+      // Two files, one before the command and one after it (or a word and --config): refused,
+      // as run refuses them, rather than one picked in silence.
+      for (const args of [
+        ['-c', good, 'check', '-c', bad],
+        ['-c', good, 'check', bad],
+        ['check', good, '--config', bad],
+      ]) {
+        const out = cli(args)
+        assert.equal(out.status, 2, `portico ${args.join(' ')}: ${out.stdout}`)
+        assert.match(out.stderr, /two config files/, args.join(' '))
+      }
+      // A command that reads no config file says so.
+      const version = cli(['-c', good, 'version'])
+      assert.equal(version.status, 2)
+      assert.equal(version.stdout, '')
+      assert.match(version.stderr, /--config .*version/)
+    } finally {
+      rmSync(cwd, { recursive: true, force: true })
+    }
+  })
+
   it('store vacuum --before 7d prunes first, as in mcpr; --dry-run only counts', () => {
     const db = join(dir, 'vacuum.db')
     const store = openStore(db, { create: true })
