@@ -104,15 +104,25 @@ function fromToml(text: string, file: string, warn: (note: string) => void): str
   }
   const codex = codexServers(raw)
   if (codex) return fromClientConfig(() => codex, file, warn)
+  // mcp-proxy's proxy.toml, and Portico's own file, load as they are. Taken for an mcpr.toml
+  // (they share [auth] and port), every backend and [proxy] key was dropped, with exit 0.
+  const own = OWN_KEYS.filter((key) => raw[key] !== undefined)
+  if (own.length > 0)
+    throw new UserError(
+      `${file}: Portico reads it as it is (it has ${own.join(', ')}): nothing to convert; check it with portico check -c ${file}, run it with portico run -c ${file}`,
+    )
   const known = [...MCPR_KEYS, ...MCPR_SCALARS.map(([key]) => key)]
   if (!known.some((key) => raw[key] !== undefined))
     throw new UserError(
       `${file}: neither an mcpr.toml (no mcp, [csp], [store], …) nor a Codex config.toml (no [mcp_servers])`,
     )
-  return fromMcprToml(raw, file)
+  return fromMcprToml(raw, file, warn)
 }
 
-function fromMcprToml(raw: JsonObject, file: string): string {
+/** Keys of mcp-proxy's config and Portico's that no mcpr.toml has. */
+const OWN_KEYS = ['backends', 'proxy', 'upstream']
+
+function fromMcprToml(raw: JsonObject, file: string, warn: (note: string) => void): string {
   const runtime = isObject(raw.runtime) ? raw.runtime : {}
   const value = (key: string) => raw[key] ?? runtime[key]
   const out: string[] = [
@@ -146,6 +156,17 @@ function fromMcprToml(raw: JsonObject, file: string): string {
         : ignoredKey(key, raw[key])?.message
     if (key === 'mode' && raw[key] === 'gateway') continue
     skipped.push(`# ${why ?? `${key} is not used by Portico`}:`)
+    for (const l of stringify({ [key]: raw[key] })
+      .trim()
+      .split('\n'))
+      skipped.push(`# ${l}`)
+  }
+  // Keys this import does not know (mcpr's first generation's flat tunnel_token, relay_url,
+  // no_tunnel; a misspelling, which mcpr ignored): said and kept as comments, never dropped.
+  const known = new Set([...MCPR_KEYS, ...MCPR_SCALARS.map(([key]) => key)])
+  for (const key of Object.keys(raw).filter((key) => !known.has(key))) {
+    warn(`${key} is not carried over: Portico has no such mcpr key (see the file's end)`)
+    skipped.push(`# ${key} is not an mcpr key Portico reads:`)
     for (const l of stringify({ [key]: raw[key] })
       .trim()
       .split('\n'))

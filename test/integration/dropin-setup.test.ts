@@ -290,6 +290,44 @@ describe('portico import', () => {
     }
   })
 
+  it('refuses a config Portico reads as it is, and names the mcpr keys it cannot carry over', () => {
+    // mcp-proxy's own file (and Portico's): converting it as an mcpr.toml kept only [auth]
+    // and dropped every backend, with exit 0.
+    for (const seed of ['mcp-proxy-config-example.toml', 'mcp-proxy-quickstart.toml']) {
+      const out = join(dir, `from-${seed}`)
+      const result = runCliSync(['import', join(SEEDS, seed), '-o', out])
+      assert.equal(result.status, 1, `${seed}: ${result.stderr}`)
+      assert.match(result.stderr, /Portico reads it as it is/, seed)
+      assert.match(result.stderr, /portico run -c /, seed)
+      assert.equal(existsSync(out), false, `${seed}: nothing written`)
+    }
+    // mcpr's first generation wrote the tunnel as flat keys; a key the import does not carry
+    // over is said, on stderr and in the file, never dropped in silence.
+    const gen1 = join(dir, 'gen1-mcpr.toml')
+    writeFileSync(
+      gen1,
+      [
+        'mcp = "http://localhost:9000/mcp"',
+        'port = 3000',
+        'no_tunnel = true',
+        'tunnel_token = "abc"',
+        'relay_url = "https://tunnel.example.com"',
+        '',
+      ].join('\n'),
+    )
+    const out = join(dir, 'from-gen1.toml')
+    const result = runCliSync(['import', gen1, '-o', out])
+    assert.equal(result.status, 0, result.stderr)
+    for (const key of ['no_tunnel', 'tunnel_token', 'relay_url']) {
+      assert.match(
+        result.stderr,
+        new RegExp(`warning: .*gen1-mcpr\\.toml: ${key} is not carried over`),
+      )
+      assert.match(readFileSync(out, 'utf8'), new RegExp(`^# ${key} = `, 'm'))
+    }
+    assert.equal(loadConfig({ file: out, env: {} }).config.upstream, 'http://localhost:9000/mcp')
+  })
+
   it('reads each MCP client’s file as that client means it; what it leaves out is said', () => {
     const files: Record<string, string> = {
       // Windsurf: remote servers under serverUrl; a disabled server and disabled tools.
