@@ -16,7 +16,7 @@
  *   Gemini's `includeTools` is the list exposed.
  * OpenAI Codex's TOML file is turned into this form first (`codexServers`).
  * What cannot be carried over (VS Code's and Cursor's `envFile`, VS Code's `${input:…}`
- * prompts) is said through `warn`, never dropped or passed on silently. Entries are sorted by name, as mcp-proxy imports them.
+ * prompts, Gemini CLI's `$NAME` variables) is said through `warn`, never dropped or passed on silently. Entries are sorted by name, as mcp-proxy imports them.
  */
 import { resolve } from 'node:path'
 import { parse as parseToml } from 'smol-toml'
@@ -150,6 +150,10 @@ export function importMcpJson(document: unknown, options: ImportOptions = {}): J
         `server "${name}": ${field} holds VS Code's \${input:${id}}${prompt ? ` (${JSON.stringify(prompt)})` : ''}, a prompt Portico cannot show, and would be sent as written: replace it, e.g. with \${${variableFor(id)}} read from Portico's environment`,
       )
     }
+    for (const [field, variable] of bareVariables(backend))
+      warn(
+        `server "${name}": ${field} holds $${variable}, which Gemini CLI reads from its environment and Portico would send as written: write \${${variable}} to read it from Portico's environment`,
+      )
     if (entry.envFile !== undefined)
       warn(
         `server "${name}": its envFile is not read by Portico; put the variables it needs in env`,
@@ -302,10 +306,27 @@ const INPUT = /\$\{input:([^}]*)\}/g
  * `args[2]`, …), with each prompt's id: only the editor can ask for them.
  */
 function promptedFields(backend: JsonObject): Array<[string, string]> {
+  return matchesIn(backend, INPUT)
+}
+
+/**
+ * `$NAME` without braces: Gemini CLI reads it from its environment (its docs write
+ * `"API_KEY": "$EXTERNAL_SERVICE_TOKEN"`); Portico reads only `${NAME}`, so the server would
+ * get the text `$NAME` as its secret. Said, not rewritten: in the other clients' files a `$`
+ * is a plain character.
+ */
+function bareVariables(backend: JsonObject): Array<[string, string]> {
+  return matchesIn(backend, BARE_VARIABLE)
+}
+
+const BARE_VARIABLE = /(?<!\$)\$([A-Za-z_][A-Za-z0-9_]*)/g
+
+/** Each field of a backend where `pattern` matches, with the match's first group. */
+function matchesIn(backend: JsonObject, pattern: RegExp): Array<[string, string]> {
   const found: Array<[string, string]> = []
   const scan = (field: string, value: unknown) => {
     if (typeof value !== 'string') return
-    for (const match of value.matchAll(INPUT)) found.push([field, match[1] ?? ''])
+    for (const match of value.matchAll(pattern)) found.push([field, match[1] ?? ''])
   }
   for (const key of ['command', 'cwd', 'url']) scan(key, backend[key])
   if (Array.isArray(backend.args))

@@ -354,6 +354,9 @@ describe('portico import', () => {
             excludeTools: ['b'],
           },
           old: { url: 'https://g.example/sse' },
+          // Gemini CLI reads $NAME from its environment (its docs' own examples): Portico
+          // would send it as written.
+          py: { command: 'python', args: ['-m', 'srv'], env: { DATABASE_URL: '$DB_URL' } },
         },
       }),
       // Zed: context_servers in a JSONC settings file, the old command form, an extension's.
@@ -435,6 +438,7 @@ describe('portico import', () => {
       ],
       'settings.json': [
         ['old', 'sse', 'https://g.example/sse', null],
+        ['py', 'stdio', 'python', { DATABASE_URL: '$DB_URL' }],
         ['stream', 'http', 'https://g.example/mcp', ['a']],
       ],
       'zed.json': [['git', 'stdio', 'uvx', { A: '1' }]],
@@ -447,6 +451,7 @@ describe('portico import', () => {
     const at = (name: string) => join(dir, `clients-${name}`)
     assert.deepEqual(warnings, [
       `warning: ${at('mcp_config.json')}: server "off" is disabled in the file: not imported`,
+      `warning: ${at('settings.json')}: server "py": env.DATABASE_URL holds $DB_URL, which Gemini CLI reads from its environment and Portico would send as written: write \${DB_URL} to read it from Portico's environment`,
       `warning: ${at('zed.json')}: server "ext" is a Zed extension, which only Zed can run: not imported`,
       `warning: ${at('config.toml')}: server "off" is disabled in the file: not imported`,
       `warning: ${at('mcp.json')}: server "s": args[2] holds VS Code's \${input:api-key} ("API Key"), a prompt Portico cannot show, and would be sent as written: replace it, e.g. with \${API_KEY} read from Portico's environment`,
