@@ -178,12 +178,14 @@ function loadText(
   if (!result.ok) {
     for (const issue of result.issues) {
       const path = formatPath(issue.path)
-      if (unset.has(path)) continue
       const source = sourceOf(sources, path)
+      // The key as the file spells it: mcpr's `mcp`, not the `upstream` it became.
+      const written = source === undefined ? spelledAs(interpolated, issue.path) : issue.path
+      if (unset.has(path) || unset.has(formatPath(written))) continue
       if (source === undefined && hoisted.has(path)) continue
       problems.push(
         source === undefined
-          ? { path, message: issue.message, line: locate(issue.path) }
+          ? { path: formatPath(written), message: issue.message, line: locate(written) }
           : { path, message: issue.message, source },
       )
     }
@@ -191,6 +193,17 @@ function loadText(
   if (problems.length > 0 || !result.ok) throw new ConfigError(file, byLine(problems))
   warnings.push(...configWarnings(result.data))
   return { config: markParsed(result.data), file, warnings }
+}
+
+/**
+ * A schema path under the name the file wrote it with: a top-level key Portico reads under
+ * another name (KEY_ALIASES, mcpr's `mcp` for `upstream`) is named, and found, as written.
+ */
+function spelledAs(raw: JsonObject, path: ReadonlyArray<PropertyKey>): ReadonlyArray<PropertyKey> {
+  const [head, ...rest] = path
+  if (typeof head !== 'string' || head in raw) return path
+  const alias = Object.keys(KEY_ALIASES).find((key) => KEY_ALIASES[key] === head && key in raw)
+  return alias === undefined ? path : [alias, ...rest]
 }
 
 /** Problems in file order (those without a line last), so the list reads top to bottom. */

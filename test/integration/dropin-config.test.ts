@@ -16,6 +16,8 @@ import { scratchDir } from '../helpers/scratch.ts'
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..')
 const SEEDS = join(ROOT, 'test', 'fixtures', 'seeds')
+/** Spells a `${…}` reference in a template string (a plain string with one trips the linter). */
+const DOLLAR = '$'
 const SECRETS = {
   GITHUB_TOKEN: 'ghp_test',
   BACKEND_TOKEN: 'backend-test',
@@ -311,6 +313,30 @@ describe('mcpr’s layouts, loaded', () => {
     assert.equal(config.max_concurrent_upstream, 100)
     assert.equal(config.request_timeout, 30_000)
     assert.equal(config.cloud?.token, 'mcpr_0123456789abcdef')
+  })
+
+  it('a bad mcp is named as the file writes it, at its line, and once', () => {
+    const problems = (name: string, text: string) => {
+      try {
+        loadConfig({ file: tempFile(name, text), env: {} })
+      } catch (error) {
+        if (error instanceof ConfigError)
+          return error.problems.map(({ path, line, message }) => ({ path, line, message }))
+        throw error
+      }
+      return []
+    }
+    const url = 'expected an absolute http:// or https:// URL'
+    assert.deepEqual(problems('mcpr.toml', '# mcpr\nport = 3000\nmcp = "localhost:9000"\n'), [
+      { path: 'mcp', line: 3, message: url },
+    ])
+    assert.deepEqual(problems('mcpr.yaml', 'port: 3000\nmcp: localhost:9000\n'), [
+      { path: 'mcp', line: 2, message: url },
+    ])
+    // An unset variable is the problem; the empty value it leaves says nothing more.
+    assert.deepEqual(problems('unset.toml', `\nmcp = "${DOLLAR}{NOPE_NOT_SET}"\n`), [
+      { path: 'mcp', line: 2, message: 'environment variable NOPE_NOT_SET is not set' },
+    ])
   })
 })
 
