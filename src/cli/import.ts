@@ -8,6 +8,8 @@
 import { basename } from 'node:path'
 import { parse as parseToml, stringify } from 'smol-toml'
 import { ignoredKey } from '../config/dropin.ts'
+import { unsetVariable } from '../config/interpolate.ts'
+import { ConfigError, formatProblems, loadConfig } from '../config/load.ts'
 import { codexServers, importMcpJson } from '../config/mcp-json.ts'
 import { NotUtf8Error, parseClientConfig, readTextFile } from '../config/text-file.ts'
 import { isObject, type JsonObject } from '../jsonrpc/message.ts'
@@ -27,7 +29,7 @@ export async function importConfig(file: string, flags: ImportFlags): Promise<vo
   const config = /\.toml$/i.test(file)
     ? fromToml(text, file, warn)
     : fromMcpJson(text, file, warn, flags.project)
-  const warnings = await writeConfig(config, flags.output, flags.force === true)
+  const warnings = await writeConfig(config, flags.output, flags.force === true, file)
   for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`)
   if (flags.output !== '-')
     process.stderr.write(`wrote ${flags.output}: check it with portico check -c ${flags.output}\n`)
@@ -116,7 +118,33 @@ function fromToml(text: string, file: string, warn: (note: string) => void): str
     throw new UserError(
       `${file}: neither an mcpr.toml (no mcp, [csp], [store], …) nor a Codex config.toml (no [mcp_servers])`,
     )
+  checkMcprToml(file, new Set(known))
   return fromMcprToml(raw, file, warn)
+}
+
+/**
+ * Portico loads an mcpr.toml as it is: a value it refuses there (a host-less `mcp`, a port
+ * past 65535) is the file's problem, named at its line and key as `portico check` names it.
+ * A variable unset here is not (it need only be set where Portico runs), nor a key the
+ * import does not carry over (`known` are those it does).
+ */
+function checkMcprToml(file: string, known: ReadonlySet<string>): void {
+  const env = Object.fromEntries(
+    Object.entries(process.env).filter(([name]) => !name.startsWith('PORTICO_')),
+  )
+  try {
+    loadConfig({ file, env })
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error
+    const problems = error.problems.filter(
+      (problem) =>
+        unsetVariable(problem) === undefined && known.has(problem.path.split(/[.[]/)[0] ?? ''),
+    )
+    if (problems.length > 0)
+      throw new UserError(
+        `${formatProblems(error.file, problems)}\nnothing written: fix ${file}, then import it again`,
+      )
+  }
 }
 
 /** Keys of mcp-proxy's config and Portico's that no mcpr.toml has. */

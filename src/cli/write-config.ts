@@ -5,10 +5,10 @@
  * (a Windows path, a quote in an argument) is escaped correctly.
  */
 import { existsSync } from 'node:fs'
-import { stringify } from 'smol-toml'
+import { parse as parseToml, stringify } from 'smol-toml'
 import { unsetVariable } from '../config/interpolate.ts'
 import { ConfigError, loadConfigText } from '../config/load.ts'
-import type { JsonObject } from '../jsonrpc/message.ts'
+import { isObject, type JsonObject } from '../jsonrpc/message.ts'
 import { replaceFile } from '../util/replace-file.ts'
 import { UserError } from './errors.ts'
 
@@ -128,8 +128,13 @@ function renderBackend(backend: JsonObject): string {
  * replacing it in one step (util/replace-file.ts);
  * validates it first the way `portico check` would, so what is written loads.
  */
-export async function writeConfig(text: string, file: string, force: boolean): Promise<string[]> {
-  const warnings = checkWritten(text, file)
+export async function writeConfig(
+  text: string,
+  file: string,
+  force: boolean,
+  source?: string,
+): Promise<string[]> {
+  const warnings = checkWritten(text, file, source)
   if (file === '-') {
     process.stdout.write(text)
     return warnings
@@ -156,12 +161,20 @@ export async function writeConfig(text: string, file: string, force: boolean): P
   return warnings
 }
 
+/** The `[[backends]]` names of a config text written here, by index. */
+function backendNames(text: string): string[] {
+  const backends = (parseToml(text) as JsonObject).backends
+  return Array.isArray(backends)
+    ? backends.map((b) => (isObject(b) && typeof b.name === 'string' ? b.name : ''))
+    : []
+}
+
 /**
  * What `portico check` would say of the text: its warnings, or a UserError. A variable the
  * imported file names (`${GITHUB_TOKEN}`) need not be set where the file is converted, only
  * where Portico runs: that is a warning; anything else would be a bug of the writer.
  */
-function checkWritten(text: string, file: string): string[] {
+function checkWritten(text: string, file: string, source?: string): string[] {
   try {
     return loadConfigText(text, { label: file, env: process.env }).warnings
   } catch (error) {
@@ -171,6 +184,22 @@ function checkWritten(text: string, file: string): string[] {
       return [
         `${unset.join(', ')} ${unset.length === 1 ? 'is' : 'are'} not set here: set ${unset.length === 1 ? 'it' : 'them'} in Portico's environment before portico run`,
       ]
+    }
+    // An imported file's value Portico refuses (a URL that is no URL): the file's problem,
+    // named by its server and field.
+    const named = source === undefined ? [] : problems.filter((p) => unsetVariable(p) === undefined)
+    if (source !== undefined && named.length > 0) {
+      const servers = backendNames(text)
+      const lines = named.map((problem) => {
+        const backend = /^backends\[(\d+)\]\.?(.*)$/.exec(problem.path)
+        const where = backend
+          ? `server "${servers[Number(backend[1])] ?? backend[1]}": ${backend[2] || 'it'}`
+          : problem.path || 'its servers'
+        return `${source}: ${where}: ${problem.message}`
+      })
+      throw new UserError(
+        `${lines.join('\n')}\nnothing written: fix ${source}, then import it again`,
+      )
     }
     throw new UserError(
       `the generated configuration does not load (a bug, please report it):\n${String(error)}`,

@@ -328,6 +328,30 @@ describe('portico import', () => {
     assert.equal(loadConfig({ file: out, env: {} }).config.upstream, 'http://localhost:9000/mcp')
   })
 
+  it('a value Portico cannot load is named in the imported file, not called a bug', () => {
+    // mcpr's validate refuses a host-less mcp too; the problem is the file's, at its line.
+    const mcpr = join(dir, 'bad-mcpr.toml')
+    writeFileSync(mcpr, '# mcpr\nmcp = "localhost:9000"\nport = 3000\n')
+    const fromMcpr = runCliSync(['import', mcpr, '-o', join(dir, 'from-bad-mcpr.toml')])
+    assert.equal(fromMcpr.status, 1)
+    assert.equal(
+      fromMcpr.stderr,
+      `portico: ${mcpr}:2: mcp: expected an absolute http:// or https:// URL\nnothing written: fix ${mcpr}, then import it again\n`,
+    )
+    // A client config's server with a URL that is no URL: named by its server and field.
+    const client = join(dir, 'bad-client.json')
+    writeFileSync(client, JSON.stringify({ mcpServers: { web: { url: 'localhost:3000/mcp' } } }))
+    const fromClient = runCliSync(['import', client, '-o', join(dir, 'from-bad-client.toml')])
+    assert.equal(fromClient.status, 1)
+    assert.doesNotMatch(fromClient.stderr, /a bug/)
+    assert.match(
+      fromClient.stderr,
+      /^portico: .*bad-client\.json: server "web": url: expected an absolute http:\/\/, https:\/\/, ws:\/\/ or wss:\/\/ URL\nnothing written: fix .*bad-client\.json, then import it again\n$/,
+    )
+    assert.equal(existsSync(join(dir, 'from-bad-mcpr.toml')), false)
+    assert.equal(existsSync(join(dir, 'from-bad-client.toml')), false)
+  })
+
   it('reads each MCP client’s file as that client means it; what it leaves out is said', () => {
     const files: Record<string, string> = {
       // Windsurf: remote servers under serverUrl; a disabled server and disabled tools.
