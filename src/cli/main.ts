@@ -76,6 +76,9 @@ export function buildProgram(): Command {
   registerVersion(program)
   registerProxyGroup(program)
   program.hook('preAction', handConfigToCommand)
+  // `portico help [command]`, as clap gives mcpr: commander adds it only to a program without
+  // an action of its own, and the root has one (the mcp-proxy habits above).
+  program.helpCommand(true)
   // The root takes a word only to name it as an unknown command, and other options only to hand
   // them to `run` (its action above). Set last: commander copies these settings into each
   // command when it is created, and no subcommand may drop words or options silently

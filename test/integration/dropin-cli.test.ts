@@ -237,6 +237,17 @@ describe('mcpr’s commands', () => {
     rmSync(cwd, { recursive: true, force: true })
   })
 
+  it('portico help [command] is --help, as mcpr’s help command is (clap’s)', () => {
+    const top = runCliSync(['--help'])
+    assert.equal(top.status, 0)
+    assert.deepEqual(runCliSync(['help']), top)
+    const run = runCliSync(['run', '--help'])
+    assert.equal(run.status, 0)
+    assert.match(run.stdout, /^Usage: portico run /)
+    assert.deepEqual(runCliSync(['help', 'run']), run)
+    assert.deepEqual(runCliSync(['proxy', 'help', 'logs']), runCliSync(['proxy', 'logs', '--help']))
+  })
+
   it('-c FILE before the command is that command’s file, never dropped for another one', () => {
     const cwd = mkdtempSync(join(tmpdir(), 'portico-global-config-'))
     // A valid mcpr.toml in the working directory: the file a dropped -c would fall back to.
