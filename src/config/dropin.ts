@@ -84,6 +84,7 @@ export function adoptForeignLayout(
     if (what.error) problems.push({ path: key, message: what.message })
     else warnings.push(what.message)
   }
+  refuseLogFormat(raw, problems)
   hoistRuntime(raw)
   hoistStoreName(raw)
   adoptCacheStore(raw, warnings)
@@ -122,6 +123,27 @@ function adoptCacheStore(raw: JsonObject, warnings: string[]): void {
 
 const setIfAbsent = (target: JsonObject, key: string, value: unknown, valid: boolean) => {
   if (valid && target[key] === undefined) target[key] = value as JsonObject[string]
+}
+
+/**
+ * mcpr's `log_format` (top level, or `[runtime]` as its docs show it) is `json` or `pretty`
+ * (`text` too); mcpr refuses anything else, so a typo must not become text logs in silence.
+ * A refused value is named where it is, and dropped so nothing else is said of it.
+ */
+function refuseLogFormat(raw: JsonObject, problems: Problem[]): void {
+  const runtime = isObject(raw.runtime) ? raw.runtime : {}
+  for (const [table, path] of [
+    [raw, 'log_format'],
+    [runtime, 'runtime.log_format'],
+  ] as const) {
+    const value = table.log_format
+    if (value === undefined || value === 'json' || value === 'pretty' || value === 'text') continue
+    problems.push({
+      path,
+      message: 'expected "json" or "pretty" (mcpr\'s values; "text" is "pretty")',
+    })
+    delete table.log_format
+  }
 }
 
 /** mcpr's documented `[runtime]` table holds keys its code reads at the top level. */

@@ -39,6 +39,32 @@ describe('loadConfig', () => {
     assert.equal(config.json_logs, true)
   })
 
+  it('refuses a log_format mcpr would refuse, at its line, in [runtime] too', () => {
+    const url = 'mcp = "http://localhost:9000/mcp"\n'
+    for (const value of ['pretty', 'text'])
+      assert.equal(
+        loadConfig({ file: file(`${url}log_format = "${value}"\n`), env: {} }).config.json_logs,
+        false,
+      )
+    const expected = 'expected "json" or "pretty" (mcpr\'s values; "text" is "pretty")'
+    assert.deepEqual(
+      problems(`${url}log_format = "josn"\n`).map(({ path, line, message }) => ({
+        path,
+        line,
+        message,
+      })),
+      [{ path: 'log_format', line: 2, message: expected }],
+    )
+    assert.deepEqual(
+      problems(`${url}[runtime]\nlog_format = "JSON "\n`).map(({ path, line, message }) => ({
+        path,
+        line,
+        message,
+      })),
+      [{ path: 'runtime.log_format', line: 3, message: expected }],
+    )
+  })
+
   it('applies defaults', () => {
     const { config } = loadConfig({ file: file('upstream = "http://127.0.0.1:9000/mcp"'), env: {} })
     assert.equal(config.host, '127.0.0.1')
