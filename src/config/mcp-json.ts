@@ -16,7 +16,7 @@
  *   Gemini's `includeTools` is the list exposed.
  * OpenAI Codex's TOML file is turned into this form first (`codexServers`).
  * What cannot be carried over (VS Code's and Cursor's `envFile`, VS Code's `${input:…}`
- * prompts, Gemini CLI's `$NAME` variables) is said through `warn`, never dropped or passed on silently. Entries are sorted by name, as mcp-proxy imports them.
+ * prompts, Gemini CLI's `$NAME` variables, a `timeout` of unknown unit) is said through `warn`, never dropped or passed on silently. Entries are sorted by name, as mcp-proxy imports them.
  */
 import { resolve } from 'node:path'
 import { parse as parseToml } from 'smol-toml'
@@ -144,6 +144,12 @@ export function importMcpJson(document: unknown, options: ImportOptions = {}): J
     }
     toolFilters(entry, backend)
     codexTimeouts(entry, backend, name, warn)
+    // Gemini CLI's and Cline's per-server deadline share a name, not a unit (milliseconds,
+    // seconds), and the file does not say whose it is: said, not guessed.
+    if (entry.timeout !== undefined)
+      warn(
+        `server "${name}": its timeout (${JSON.stringify(entry.timeout)}) is not carried over: Gemini CLI reads it in milliseconds, Cline in seconds; set the backend's timeout ("30s") in portico.toml`,
+      )
     for (const [field, id] of promptedFields(backend)) {
       const prompt = inputs.get(id)
       warn(

@@ -380,7 +380,13 @@ describe('portico import', () => {
           old: { url: 'https://g.example/sse' },
           // Gemini CLI reads $NAME from its environment (its docs' own examples): Portico
           // would send it as written.
-          py: { command: 'python', args: ['-m', 'srv'], env: { DATABASE_URL: '$DB_URL' } },
+          py: {
+            command: 'python',
+            args: ['-m', 'srv'],
+            env: { DATABASE_URL: '$DB_URL' },
+            // Gemini CLI's per-server deadline, in milliseconds: its unit is not Portico's.
+            timeout: 30000,
+          },
         },
       }),
       // Zed: context_servers in a JSONC settings file, the old command form, an extension's.
@@ -475,6 +481,7 @@ describe('portico import', () => {
     const at = (name: string) => join(dir, `clients-${name}`)
     assert.deepEqual(warnings, [
       `warning: ${at('mcp_config.json')}: server "off" is disabled in the file: not imported`,
+      `warning: ${at('settings.json')}: server "py": its timeout (30000) is not carried over: Gemini CLI reads it in milliseconds, Cline in seconds; set the backend's timeout ("30s") in portico.toml`,
       `warning: ${at('settings.json')}: server "py": env.DATABASE_URL holds $DB_URL, which Gemini CLI reads from its environment and Portico would send as written: write \${DB_URL} to read it from Portico's environment`,
       `warning: ${at('zed.json')}: server "ext" is a Zed extension, which only Zed can run: not imported`,
       `warning: ${at('config.toml')}: server "off" is disabled in the file: not imported`,
