@@ -56,6 +56,13 @@ export function buildProgram(): Command {
       const [word] = self.args
       if (word !== undefined && !word.startsWith('-'))
         self.error(`error: unknown command '${word}'`)
+      // `portico --port 3000 run`, `portico --db x logs`: the command's own options, given
+      // before it. Handed to run, they made a config file named "run" or an unknown --tail.
+      const command = self.args.find((arg) => self.commands.some((c) => c.name() === arg))
+      if (command !== undefined)
+        self.error(
+          `error: options before '${command}' are not its: write them after it (portico ${command} ${self.args.slice(0, self.args.indexOf(command)).join(' ')} …)`,
+        )
       if (flags.config === undefined && !flags.check && self.args.length === 0)
         self.help({ error: true })
       const file = flags.config === undefined ? [] : ['--config', flags.config]

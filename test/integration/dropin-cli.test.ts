@@ -237,6 +237,24 @@ describe('mcpr’s commands', () => {
     rmSync(cwd, { recursive: true, force: true })
   })
 
+  it('a command’s options before its name are refused by name, not read as run’s', () => {
+    // `portico --port 3000 run …` was run with a config file named "run" (file not found), and
+    // `portico --db x logs --tail 1` complained of --tail.
+    for (const [args, command] of [
+      [['--port', '0', 'run', '--upstream', 'http://127.0.0.1:1/mcp'], 'run'],
+      [['--db', join(dir, 'x.db'), 'logs', '--tail', '1'], 'logs'],
+      [['--db', join(dir, 'x.db'), 'proxy', 'logs'], 'proxy'],
+    ] as const) {
+      const out = runCliSync([...args])
+      assert.equal(out.status, 2, args.join(' '))
+      assert.match(
+        out.stderr,
+        new RegExp(`^error: options before '${command}' are not its: write them after it`),
+        args.join(' '),
+      )
+    }
+  })
+
   it('portico help [command] is --help, as mcpr’s help command is (clap’s)', () => {
     const top = runCliSync(['--help'])
     assert.equal(top.status, 0)
