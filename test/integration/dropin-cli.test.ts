@@ -255,6 +255,21 @@ describe('mcpr’s commands', () => {
     }
   })
 
+  it('mcp-proxy’s --from-mcp-json and --import-mcp-json say what to type instead', () => {
+    const from = runCliSync(['--from-mcp-json', '.mcp.json'])
+    assert.equal(from.status, 2)
+    assert.equal(
+      from.stderr,
+      'portico: --from-mcp-json is mcp-proxy’s: portico import .mcp.json writes portico.toml from its servers, then portico run serves them\n',
+    )
+    const merged = runCliSync(['run', '-c', 'proxy.toml', '--import-mcp-json', '.mcp.json'])
+    assert.equal(merged.status, 2)
+    assert.equal(
+      merged.stderr,
+      'portico: --import-mcp-json is mcp-proxy’s: write [proxy] import_backends = ".mcp.json" in the config file (its backends win over those of the same name)\n',
+    )
+  })
+
   it('portico help [command] is --help, as mcpr’s help command is (clap’s)', () => {
     const top = runCliSync(['--help'])
     assert.equal(top.status, 0)

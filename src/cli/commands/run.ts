@@ -1,6 +1,6 @@
 /** `portico run`, declared: its options; what it does is ../run.ts, loaded when it runs. */
-import type { Command } from 'commander'
-import { intOption } from '../errors.ts'
+import { type Command, Option } from 'commander'
+import { intOption, UserError } from '../errors.ts'
 import type { RunFlags } from '../run.ts'
 
 export function registerRun(program: Command): void {
@@ -29,6 +29,9 @@ export function registerRun(program: Command): void {
       'processes serving the port (transparent mode; "auto": one per core)',
       workersOption,
     )
+    // mcp-proxy's flags, hidden: typed out of habit, they get what to type instead.
+    .addOption(new Option('--from-mcp-json <file>').hideHelp().argParser(fromMcpJson))
+    .addOption(new Option('--import-mcp-json <file>').hideHelp().argParser(importMcpJson))
     .action(async (file: string | undefined, flags: RunFlags) => {
       const { runProxy } = await import('../run.ts')
       await runProxy(file, flags)
@@ -37,4 +40,18 @@ export function registerRun(program: Command): void {
 
 function workersOption(value: string): number | 'auto' {
   return value === 'auto' ? value : intOption('--workers')(value)
+}
+
+function fromMcpJson(file: string): never {
+  throw new UserError(
+    `--from-mcp-json is mcp-proxy’s: portico import ${file} writes portico.toml from its servers, then portico run serves them`,
+    2,
+  )
+}
+
+function importMcpJson(file: string): never {
+  throw new UserError(
+    `--import-mcp-json is mcp-proxy’s: write [proxy] import_backends = ${JSON.stringify(file)} in the config file (its backends win over those of the same name)`,
+    2,
+  )
 }
