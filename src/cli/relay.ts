@@ -34,7 +34,8 @@ export async function relayCommand(words: string[], flags: RelayCommandFlags): P
 async function runRelay(flags: RelayCommandFlags): Promise<void> {
   let fromFile: ReturnType<typeof loadConfig>['config']['relay']
   try {
-    fromFile = loadConfig(flags.config ? { file: flags.config } : {}).config.relay
+    fromFile = loadConfig({ ...(flags.config ? { file: flags.config } : {}), relay: true }).config
+      .relay
   } catch (error) {
     if (error instanceof ConfigError)
       throw new UserError(`invalid configuration:\n${error.message}`, 2)

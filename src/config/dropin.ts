@@ -61,6 +61,22 @@ export function ignoredKey(key: string, value: unknown): Unimplemented | undefin
   return { error: false, message: `"${key}" is not used by Portico and was ignored` }
 }
 
+/**
+ * mcpr's relay file, for `portico relay`: `mode = "relay"` says what it is (an error only for
+ * a proxy, which it would not start), and mcpr's relay listens on the top-level `port` and
+ * applies the top-level body limits. They fill the `[relay]` keys the file does not set.
+ */
+export function adoptRelayLayout(raw: JsonObject): void {
+  if (raw.mode === 'relay') delete raw.mode
+  const keys = ['port', 'max_request_body_size', 'max_response_body_size'].filter(
+    (key) => raw[key] !== undefined,
+  )
+  if (keys.length === 0) return
+  if (raw.relay === undefined) raw.relay = {}
+  if (!isObject(raw.relay)) return
+  for (const key of keys) if (raw.relay[key] === undefined) raw.relay[key] = raw[key]
+}
+
 export interface AdoptResult {
   warnings: string[]
   problems: Problem[]

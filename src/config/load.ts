@@ -9,7 +9,7 @@ import { basename, resolve } from 'node:path'
 import { parse as parseToml, TomlError } from 'smol-toml'
 import type { ZodType } from 'zod'
 import { isObject, type JsonObject } from '../jsonrpc/message.ts'
-import { adoptForeignLayout, configWarnings, ignoredKey } from './dropin.ts'
+import { adoptForeignLayout, adoptRelayLayout, configWarnings, ignoredKey } from './dropin.ts'
 import { interpolate } from './interpolate.ts'
 import { locateKey } from './locate.ts'
 import { withOtelDefaults } from './otel-env.ts'
@@ -86,6 +86,11 @@ export interface LoadOptions {
   overrides?: ConfigOverrides
   env?: NodeJS.ProcessEnv
   cwd?: string
+  /**
+   * Loading for `portico relay`: mcpr's relay file is read as its relay read it (`mode =
+   * "relay"`, and the top-level `port` and body limits for the `[relay]` keys it lacks).
+   */
+  relay?: boolean
   /** Schema to validate against; extension point for modes that add tables. */
   schema?: ZodType<Config>
 }
@@ -148,6 +153,7 @@ function loadText(
   const unset = new Set(problems.map((p) => p.path))
   // mcp-proxy's and mcpr's layouts, and the keys Portico does not implement (dropin.ts).
   const foreign: ConfigProblem[] = []
+  if (options.relay) adoptRelayLayout(interpolated)
   const adopted = adoptForeignLayout(interpolated, file, env)
   warnings.push(...adopted.warnings)
   foreign.push(...adopted.problems)

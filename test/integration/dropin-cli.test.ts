@@ -333,6 +333,44 @@ describe('mcpr’s commands', () => {
     }
   })
 
+  it('portico relay run takes mcpr’s relay file: mode = "relay", the top-level port and limits', async () => {
+    // mcpr's relay reads `mode = "relay"`, the top-level port and body limits, and [relay].
+    const file = join(dir, 'relay.toml')
+    writeFileSync(
+      file,
+      [
+        'mode = "relay"',
+        'port = 0',
+        'max_request_body_size = 1000',
+        'max_response_body_size = 2000',
+        '',
+        '[relay]',
+        'domain = "tunnel.example.com"',
+        'host = "127.0.0.1"',
+        '',
+      ].join('\n'),
+    )
+    const relay = loadConfig({ file, env: {}, relay: true }).config.relay
+    assert.equal(relay?.port, 0)
+    assert.equal(relay?.max_request_body_size, 1000)
+    assert.equal(relay?.max_response_body_size, 2000)
+    const run = await spawnReady(process.execPath, [CLI, 'relay', 'run', file], {
+      env: cliEnv(),
+      ready: /Portico relay listening on http:\/\/127\.0\.0\.1:(\d+)/,
+    })
+    try {
+      const port = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(run.stdout())?.[1]
+      assert.notEqual(port, '8080', 'the top-level port = 0, not the default')
+    } finally {
+      await run.stop()
+    }
+    // [relay]'s own keys win over the top level's; for a proxy, mode = "relay" stays an error.
+    writeFileSync(file, 'port = 3000\n[relay]\ndomain = "t.example.com"\nport = 0\n')
+    assert.equal(loadConfig({ file, env: {}, relay: true }).config.relay?.port, 0)
+    writeFileSync(file, 'mode = "relay"\nmcp = "http://127.0.0.1:1/mcp"\n')
+    assert.throws(() => loadConfig({ file, env: {} }), /mode = "relay"/)
+  })
+
   it('store vacuum --before 7d prunes first, as in mcpr; --dry-run only counts', () => {
     const db = join(dir, 'vacuum.db')
     const store = openStore(db, { create: true })
