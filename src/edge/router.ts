@@ -163,7 +163,9 @@ export function createRouter(
       }
     }
     if (routes.other === undefined) {
-      return refuse(context, req, res, new PorticoError('not_found'), 'http')
+      // Named, for a client still pointed at another path: mcp-proxy's code served MCP at `/`.
+      const message = `Not Found: the MCP endpoint is ${mcpPath} (mcp_path)`
+      return refuse(context, req, res, new PorticoError('not_found', { message }), 'http')
     }
     return guarded(filters.other, 'http', routes.other, req, res)
   }

@@ -59,6 +59,23 @@ describe('portico run with mcp-proxy’s quick start', () => {
     assert.equal(client.getServerVersion()?.name, 'my-proxy')
   })
 
+  it('a client still pointed at mcp-proxy’s `/` is told where the MCP endpoint is', async () => {
+    // mcp-proxy's code served MCP at `/` (its README says /mcp): clients that worked with it
+    // post there. The 404 names the endpoint rather than a bare "Not Found".
+    const root = new URL('/', portico.url)
+    const answer = await fetch(root, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+      },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+    })
+    assert.equal(answer.status, 404)
+    const body = (await answer.json()) as { error: { message: string } }
+    assert.match(body.error.message, /the MCP endpoint is \/mcp \(mcp_path\)/)
+  })
+
   it('lists every tool of the filesystem server, and only those, under "files/"', async () => {
     const direct = new Client({ name: 'direct', version: '1' })
     await direct.connect(
