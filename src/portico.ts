@@ -200,6 +200,7 @@ export function createPortico(input: Config | ConfigInput, options: PorticoOptio
       exchangesInFlight: () => server.inFlight,
       filters: user,
       addressFilters: security?.addressFilters ?? [],
+      ...(security?.authenticator ? { authFilters: security.filters } : {}),
     }),
   )
   return server

@@ -161,9 +161,15 @@ export class Operate {
     const mounts: Mount[] = []
     const metrics = this.metrics
     if (metrics !== undefined) {
+      // Without an admin token, [auth]'s credential guards it (mcp-proxy's /admin/metrics sat
+      // behind its auth): a config that asks for authentication never serves it to anyone.
+      const guard =
+        credential.configured || parts.authFilters === undefined
+          ? parts.addressFilters
+          : parts.authFilters
       mounts.push({
         path: config.observability.metrics.path,
-        filters: [...parts.addressFilters, adminFilter(credential, false)],
+        filters: [...guard, adminFilter(credential, false)],
         handler: async (_req, res) => {
           const body = await metrics.render()
           res.writeHead(200, { 'content-type': metrics.contentType }).end(body)
@@ -268,6 +274,8 @@ export interface AttachParts {
   filters: readonly HttpFilter[]
   /** `allow_ips` / `deny_ips`: every mount (admin API, dashboard, `/metrics`) obeys them. */
   addressFilters: readonly HttpFilter[]
+  /** `[auth]`'s filters (address rules included), when it is configured. */
+  authFilters?: readonly HttpFilter[]
 }
 
 /** The admin API on its own listener (`admin_bind`, mcpr's key). */

@@ -236,6 +236,41 @@ describe('prometheus metrics with an admin token', () => {
   })
 })
 
+describe('prometheus metrics beside [auth], without an admin token', () => {
+  let portico: RunningPortico
+  let http: Served
+  const CLIENT_TOKEN = 'metrics-client-token-0123456789'
+
+  before(async () => {
+    http = await startProbeHttp()
+    // mcp-proxy's example with bearer auth and metrics on: its /admin/metrics sat behind that
+    // auth. A config that asks for authentication must not serve its metrics to anyone.
+    portico = await startPortico({
+      upstream: http.url,
+      observability: { metrics: { enabled: true, process: false } },
+      auth: { type: 'bearer', tokens: [CLIENT_TOKEN] },
+    })
+  })
+
+  after(async () => {
+    await portico?.close()
+    await http?.close()
+  })
+
+  it('needs a credential [auth] accepts', async () => {
+    const denied = await fetch(`${portico.origin}/metrics`)
+    assert.equal(denied.status, 401)
+    const wrong = await fetch(`${portico.origin}/metrics`, {
+      headers: { authorization: 'Bearer not-the-token-at-all' },
+    })
+    assert.equal(wrong.status, 401)
+    const metrics = await scrape(`${portico.origin}/metrics`, {
+      authorization: `Bearer ${CLIENT_TOKEN}`,
+    })
+    assert.ok(metrics.families.some((f) => f.name === 'portico_requests_total'))
+  })
+})
+
 describe('prometheus metrics of the store sink', () => {
   it('shows the store queue, deliveries and commit time', async () => {
     const { mkdtempSync, rmSync } = await import('node:fs')
