@@ -66,7 +66,7 @@ export function adminApi(options: AdminApiOptions): RouteHandler {
       allowed = true
       if (route.method !== req.method) continue
       try {
-        await route.action(req, res, match.slice(1).map(decodeURIComponent))
+        await route.action(req, res, match.slice(1).map(decodeSegment))
       } catch (error) {
         failure(res, error)
       }
@@ -264,6 +264,20 @@ function routesOf(options: AdminApiOptions): Route[] {
 }
 
 const BREAKER_NAMES = { closed: 'Closed', open: 'Open', half_open: 'HalfOpen' } as const
+
+/**
+ * A path segment's name (a backend, a session id). A malformed escape (`%E0%A4%A`, `%ZZ`) is
+ * the client's mistake: 400, where `decodeURIComponent`'s URIError would have been a 500.
+ */
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment)
+  } catch {
+    throw new PorticoError('invalid_request', {
+      message: 'Bad Request: the path has invalid percent-encoding',
+    })
+  }
+}
 
 /** mcp-proxy accepts `name/` (its separator) for a backend's name. */
 function trimSeparator(name: string | undefined): string {

@@ -221,6 +221,24 @@ describe('admin API and admin tools (gateway, own listener, token)', () => {
     }
   })
 
+  it('answers a route whose name segment is not valid percent-encoding 400, not 500', async () => {
+    // `%E0%A4%A` is a cut UTF-8 sequence: decoding it throws, which is the client's mistake.
+    for (const [method, path] of [
+      ['GET', '/backends/%E0%A4%A/health'],
+      ['GET', '/backends/%ZZ/health/history'],
+      ['PUT', '/backends/%E0%A4%A'],
+      ['DELETE', '/backends/%'],
+      ['DELETE', '/sessions/%C0'],
+    ] as const) {
+      const answer = await call(`${admin}${path}`, method, method === 'PUT' ? {} : undefined)
+      assert.equal(answer.status, 400, `${method} ${path}`)
+      assert.equal(answer.json.ok, false)
+      assert.match(String(answer.json.message), /percent-encoding/)
+    }
+    // The backend is still there, untouched.
+    assert.equal((await call(`${admin}/backends/p/health`)).json.namespace, 'p')
+  })
+
   it('adds, replaces and removes backends over the API; clients see them', async () => {
     const client = await connect(mcpUrl)
     const added = await call(`${admin}/backends/add`, 'POST', { name: 'h', url: http.url })
