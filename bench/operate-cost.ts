@@ -68,6 +68,7 @@ function call(i: number): Call {
       path: '/mcp',
       search: '',
       remoteAddress: '127.0.0.1',
+      clientAddress: '127.0.0.1',
       host: 'localhost',
       encrypted: false,
     },

@@ -12,6 +12,7 @@ import { PorticoError } from '../errors.ts'
 // `::ffff:10.0.0.1` → `10.0.0.1`, so IPv4 rules match IPv4 clients on a dual-stack socket; a
 // forwarded hop with a port (`1.2.3.4:5678`) → its address, so a deny rule matches it too.
 import { normalizeAddress } from '../http/address.ts'
+import { attachClientAddress } from '../http/client-address.ts'
 
 export interface IpRules {
   allow: readonly string[]
@@ -65,10 +66,13 @@ export class IpPolicy {
 
   /**
    * Throws 403 for an address the rules refuse, and for one that is not an address at all (a
-   * forwarded hop a deny rule could not judge is not let in).
+   * forwarded hop a deny rule could not judge is not let in). An address trusted proxies vouch
+   * for is attached to the request first, so it is the client's everywhere after (rate limits,
+   * records), refusals included.
    */
   check(req: IncomingMessage): void {
     const address = this.clientAddress(req)
+    if (this.#hasTrusted) attachClientAddress(req, address)
     const allowed =
       isIP(address) !== 0 &&
       !contains(this.#deny, address) &&

@@ -8,6 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { ProxyContext } from '../context.ts'
 import { PorticoError, toPorticoError } from '../errors.ts'
 import { readBody } from '../http/body.ts'
+import { clientAddressOf } from '../http/client-address.ts'
 import { headerValue } from '../http/headers.ts'
 import { viaOf } from '../http/via.ts'
 import { requestIdOf } from '../jsonrpc/message.ts'
@@ -90,7 +91,7 @@ export function pathOf(req: IncomingMessage): string {
 
 /** The client's socket address, for the audit log, and whether it came through the tunnel. */
 export function addressOf(req: IncomingMessage): { clientAddress?: string; via?: 'tunnel' } {
-  const address = req.socket?.remoteAddress
+  const address = clientAddressOf(req)
   const via = viaOf(req.socket)
   const out: { clientAddress?: string; via?: 'tunnel' } =
     address === undefined ? {} : { clientAddress: address }

@@ -8,6 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { ProxyContext } from '../context.ts'
 import { PorticoError } from '../errors.ts'
 import { decodeContentEncoding, readBody, withoutContentEncoding } from '../http/body.ts'
+import { clientAddressOf } from '../http/client-address.ts'
 import { headerValue, requestInfoOf } from '../http/headers.ts'
 import { viaOf } from '../http/via.ts'
 import { type Decoded, decodeBody, usableIdOf } from '../jsonrpc/message.ts'
@@ -163,7 +164,7 @@ export function baseOf(
   options: PostOptions,
 ) {
   const userAgent = headerValue(req.headers, 'user-agent')
-  const clientAddress = req.socket?.remoteAddress
+  const clientAddress = clientAddressOf(req)
   const via = viaOf(req.socket)
   return {
     proxy: context.proxy,

@@ -78,7 +78,7 @@ function resolveSession(gateway: Gateway, call: Call): ClientSession | undefined
       isObject(params) ? params : {},
       (name) => gateway.backend(name),
       gateway.observe,
-      call.request.remoteAddress ?? '',
+      call.request.clientAddress ?? '',
     )
     if (!gateway.sessions.add(session)) {
       throw new PorticoError('too_many_sessions', { headers: { 'retry-after': '30' } })

@@ -5,6 +5,7 @@
  * `Mcp-Param-*`), auth and unknown headers, passes through.
  */
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from 'node:http'
+import { clientAddressOf } from './client-address.ts'
 
 const HOP_BY_HOP = new Set([
   'connection',
@@ -84,7 +85,10 @@ export interface RequestInfo {
   readonly path: string
   /** The request URL's query string with its `?`, or ''. */
   readonly search: string
+  /** The socket's peer: what `X-Forwarded-For` gets appended. */
   readonly remoteAddress: string | undefined
+  /** The client: the address trusted proxies vouch for, else the peer (client-address.ts). */
+  readonly clientAddress: string | undefined
   readonly host: string | undefined
   readonly encrypted: boolean
 }
@@ -96,6 +100,7 @@ export function requestInfoOf(req: IncomingMessage): RequestInfo {
     path: query === -1 ? url : url.slice(0, query),
     search: query === -1 ? '' : url.slice(query),
     remoteAddress: req.socket?.remoteAddress,
+    clientAddress: clientAddressOf(req),
     host: req.headers.host,
     // The socket may already be detached once a streamed request body has been consumed.
     encrypted: (req.socket as { encrypted?: boolean } | null)?.encrypted === true,

@@ -46,5 +46,5 @@ function identityOf(call: Call): string {
     }
     return key
   }
-  return `addr:${call.request.remoteAddress ?? 'unknown'}`
+  return `addr:${call.request.clientAddress ?? 'unknown'}`
 }

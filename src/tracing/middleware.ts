@@ -72,8 +72,8 @@ function describeExchange(call: Call, attributes: AttributeSink): string {
   if (call.sessionId !== undefined) attributes.add('mcp.session.id', call.sessionId)
   if (call.protocolVersion !== undefined)
     attributes.add('mcp.protocol.version', call.protocolVersion)
-  if (call.request.remoteAddress !== undefined)
-    attributes.add('client.address', call.request.remoteAddress)
+  if (call.request.clientAddress !== undefined)
+    attributes.add('client.address', call.request.clientAddress)
   return spanName(call)
 }
 

@@ -19,6 +19,7 @@ export function callOf(message: object, options: CallOptions = {}): Call {
       path: '/mcp',
       search: '',
       remoteAddress: '127.0.0.1',
+      clientAddress: '127.0.0.1',
       host: 'localhost',
       encrypted: false,
     },

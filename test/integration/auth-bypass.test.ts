@@ -612,6 +612,49 @@ describe('client address rules (real sockets)', () => {
   })
 })
 
+describe('a client a trusted proxy vouches for is itself beyond the address rules', () => {
+  let probe: Served
+  let portico: RunningPortico
+
+  before(async () => {
+    probe = await startProbeHttp()
+    portico = await startPortico({
+      upstream: probe.url,
+      security: { allow_ips: ['203.0.113.0/24'], trusted_proxies: ['127.0.0.1'] },
+      proxy: { rate_limit: { per_client: { requests: 2, period_seconds: 3600 } } },
+    })
+  })
+  after(async () => {
+    await portico?.close()
+    await probe?.close()
+  })
+
+  it('has its own per-client budget and is recorded under its own address', async () => {
+    const via = (xff: string) => rpc(portico.url, LIST, { 'x-forwarded-for': xff })
+    assert.equal((await via('203.0.113.5')).status, 200)
+    assert.equal((await via('203.0.113.5')).status, 200)
+    const over = await via('203.0.113.5')
+    assert.equal(over.status, 429, 'the first client spent its own budget')
+    assert.equal(over.message?.id, LIST.id)
+    // Another client behind the same proxy (every request comes from 127.0.0.1) is not
+    // refused for what the first one spent.
+    assert.equal((await via('203.0.113.6')).status, 200, 'the second client has its own budget')
+    assert.equal((await via('198.51.100.9')).status, 403)
+    await portico.sink.waitFor((events) => events.filter((e) => e.type === 'exchange').length >= 5)
+    const recorded = portico.sink
+      .exchanges()
+      .map((e) => `${e.httpStatus} ${e.clientAddress}`)
+      .sort()
+    assert.deepEqual(recorded, [
+      '200 203.0.113.5',
+      '200 203.0.113.5',
+      '200 203.0.113.6',
+      '403 198.51.100.9',
+      '429 203.0.113.5',
+    ])
+  })
+})
+
 /** A JSON POST through node:http, which sends any header as given (fetch refuses Connection). */
 function rawPost(url: string, body: string, headers: Record<string, string>): Promise<string> {
   return new Promise((resolve, reject) => {
