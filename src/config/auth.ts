@@ -258,6 +258,15 @@ export function authProblems(config: AuthContext): Problem[] {
         'pin_tools does not cover the search tools (tool_discovery, tool_exposure = "search"), which show the backends\' definitions unchecked: use one or the other',
     })
   }
+  if (security?.validate_arguments && config.proxy.tool_exposure === 'search') {
+    // The guard learns each tool's inputSchema from the tools/list answers passing the chain;
+    // in search mode those list Portico's tools only, so no backend call would ever be checked.
+    problems.push({
+      path: ['security', 'validate_arguments'],
+      message:
+        'validate_arguments cannot check the calls of tool_exposure = "search": its listings show no backend tool, so no inputSchema is ever learned (use tool_exposure = "direct", with tool_discovery if you want the search tools)',
+    })
+  }
   if (auth === undefined) {
     for (const [index, backend] of (config.backends ?? []).entries()) {
       if (backend.forward_auth) {

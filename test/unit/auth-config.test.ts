@@ -239,6 +239,11 @@ describe('[auth] rejections (mcp-proxy rules and fail closed)', () => {
       /pin_tools does not cover the search tools/,
     ],
     [
+      'validate_arguments with tool_exposure = "search", whose listings never show a backend schema',
+      `${GATEWAY}[proxy]\ntool_exposure = "search"\n[security]\nvalidate_arguments = true\n`,
+      /validate_arguments cannot check the calls of tool_exposure = "search"/,
+    ],
+    [
       'bearer_methods_supported other than header',
       `[auth]\ntokens = ["a"]\nbearer_methods_supported = ["query"]\n`,
       /only "header" is supported/,
