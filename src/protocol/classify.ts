@@ -3,6 +3,7 @@
  * which protocol era it belongs to, and which client sent it. Pure functions, no I/O.
  */
 import { isObject, type JsonObject, type JsonRpcMessage } from '../jsonrpc/message.ts'
+import { jsonTextOf } from './json-text.ts'
 
 export type Era = 'legacy' | 'modern'
 
@@ -112,19 +113,30 @@ const MCP_METHOD =
 /**
  * Whether a request body holds an MCP message (one, or any of a batch): a JSON-RPC message
  * whose method is MCP's. Other JSON (an app's API, OAuth's dynamic client registration) is not.
+ * Read as an upstream's JSON reader could read it: in UTF-16 or UTF-32, after a byte-order
+ * mark (json-text.ts), and with `method` spelt in any case (Go's encoding/json matches member
+ * names case-insensitively, so `"Method":"tools/call"` is a call to it).
  */
 export function carriesMcp(body: Buffer | string): boolean {
+  const text = typeof body === 'string' ? body : jsonTextOf(body)
+  if (text === undefined) return false
   let value: unknown
   try {
-    value = JSON.parse(typeof body === 'string' ? body : body.toString('utf8'))
+    value = JSON.parse(text)
   } catch {
     return false
   }
   const messages = Array.isArray(value) ? value : [value]
-  return messages.some(
-    (message) =>
-      isObject(message) && typeof message.method === 'string' && MCP_METHOD.test(message.method),
-  )
+  return messages.some((message) => isObject(message) && namesMcpMethod(message))
+}
+
+function namesMcpMethod(message: Record<string, unknown>): boolean {
+  for (const [key, value] of Object.entries(message)) {
+    if (key.length === 6 && key.toLowerCase() === 'method' && typeof value === 'string') {
+      if (MCP_METHOD.test(value)) return true
+    }
+  }
+  return false
 }
 
 /** Header values not plain ASCII travel as `=?base64?…?=` (SEP-2243). */

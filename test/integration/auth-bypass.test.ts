@@ -391,6 +391,53 @@ describe('MCP sent around the MCP endpoint (transparent mode)', () => {
     assert.deepEqual(seen, [`POST /register ${register}`])
   })
 
+  it('is refused however the body spells it: case variants, a BOM, UTF-16 and UTF-32', async () => {
+    const headers = { ...bearer('alice-key'), 'content-type': 'application/json' }
+    const before = seen.length
+    const call = JSON.stringify(request(1, 'tools/call', { name: 'secret', arguments: {} }))
+    // Go's encoding/json reads "Method" as method; Python's json.loads reads bytes with a BOM,
+    // UTF-16 and UTF-32 (RFC 4627's encodings): an upstream serving MCP at another path would
+    // run each of these past the roles.
+    const utf16be = Buffer.from(call, 'utf16le').swap16()
+    const utf32 = (littleEndian: boolean) => {
+      const out = Buffer.alloc(call.length * 4)
+      for (let i = 0; i < call.length; i++) {
+        if (littleEndian) out.writeUInt32LE(call.charCodeAt(i), i * 4)
+        else out.writeUInt32BE(call.charCodeAt(i), i * 4)
+      }
+      return out
+    }
+    const bodies: Array<[string, Buffer]> = [
+      ['"Method"', Buffer.from(call.replace('"method"', '"Method"'))],
+      ['"METHOD" in a batch', Buffer.from(`[${call.replace('"method"', '"METHOD"')}]`)],
+      ['"method" then "Method"', Buffer.from(call.replace('"method":', '"method":"x","Method":'))],
+      ['a UTF-8 BOM', Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(call)])],
+      [
+        'UTF-16LE with a BOM',
+        Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(call, 'utf16le')]),
+      ],
+      ['UTF-16LE', Buffer.from(call, 'utf16le')],
+      ['UTF-16BE with a BOM', Buffer.concat([Buffer.from([0xfe, 0xff]), utf16be])],
+      ['UTF-16BE', utf16be],
+      ['UTF-32LE', utf32(true)],
+      ['UTF-32BE', utf32(false)],
+    ]
+    for (const [what, body] of bodies) {
+      const response = await fetch(`${portico.origin}/anything`, { method: 'POST', headers, body })
+      assert.equal(response.status, 404, `${what}: ${await response.text()}`)
+    }
+    assert.deepEqual(seen.slice(before), [], 'the upstream saw none of them')
+    // JSON in another encoding that holds no MCP message is still forwarded as it came.
+    const other = Buffer.from('{"client_name":"app"}', 'utf16le')
+    const forwarded = await fetch(`${portico.origin}/register`, {
+      method: 'POST',
+      headers,
+      body: other,
+    })
+    assert.equal(forwarded.status, 200)
+    assert.equal(seen.length, before + 1)
+  })
+
   it('forwards what the roles judged: a repeated member cannot name another tool upstream', async () => {
     const headers = {
       ...bearer('alice-key'),
