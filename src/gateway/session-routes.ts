@@ -11,6 +11,7 @@ import type { RouteHandler } from '../edge/router.ts'
 import { PorticoError } from '../errors.ts'
 import { headerValue } from '../http/headers.ts'
 import type { Gateway } from './gateway.ts'
+import { checkVersionHeader } from './version-header.ts'
 
 const SSE_HEADERS = {
   'content-type': 'text/event-stream',
@@ -31,6 +32,11 @@ export function gatewayStream(context: ProxyContext, gateway: Gateway): RouteHan
     const session = gateway.sessions.get(id)
     if (!session)
       return refuse(context, req, res, new PorticoError('session_not_found'), 'streamable-http')
+    try {
+      checkVersionHeader(req.headers)
+    } catch (error) {
+      return refuse(context, req, res, error, 'streamable-http')
+    }
     const { recorder } = relayExchange(context, req, res, {
       transport: 'streamable-http',
       kind: 'stream',
@@ -49,6 +55,13 @@ export function gatewayDelete(context: ProxyContext, gateway: Gateway): RouteHan
     const id = headerValue(req.headers, 'mcp-session-id')
     if (id === undefined)
       return refuse(context, req, res, new PorticoError('session_required'), 'streamable-http')
+    if (gateway.sessions.get(id) !== undefined) {
+      try {
+        checkVersionHeader(req.headers)
+      } catch (error) {
+        return refuse(context, req, res, error, 'streamable-http')
+      }
+    }
     if (!gateway.sessions.delete(id)) {
       return refuse(context, req, res, new PorticoError('session_not_found'), 'streamable-http')
     }

@@ -42,6 +42,7 @@ import {
 } from './dispatch.ts'
 import type { Gateway } from './gateway.ts'
 import { ClientSession } from './sessions.ts'
+import { checkVersionHeader } from './version-header.ts'
 
 /**
  * Events (and their bytes) a slow client may leave unread on one call's stream before the
@@ -93,6 +94,7 @@ function existingSession(gateway: Gateway, call: Call): ClientSession | undefine
   if (call.sessionId !== undefined) {
     const session = gateway.sessions.get(call.sessionId)
     if (!session) throw new PorticoError('session_not_found')
+    checkVersionHeader(call.headers)
     return session
   }
   if (call.kind === 'request' && call.era === 'legacy' && call.method !== 'ping') {

@@ -197,3 +197,29 @@ it('drops a backend’s progress notifications whose fields are not numbers', as
   )
   assert.equal(messages.at(-1)?.id, 'p')
 })
+
+it('answers a session request naming a protocol version it does not serve with 400 (POST, GET, DELETE)', async () => {
+  // MCP 2025-06-18+: an invalid or unsupported MCP-Protocol-Version is 400 Bad Request.
+  for (const version of ['1999-01-01', 'garbage']) {
+    const headers = { ...session, 'mcp-protocol-version': version }
+    const post = await rpc(gateway.url, { jsonrpc: '2.0', id: 'v', method: 'ping' }, headers)
+    assert.equal(post.status, 400, version)
+    assert.equal(post.message?.id, 'v')
+    assert.equal(post.message?.error?.code, -32022)
+    for (const method of ['GET', 'DELETE']) {
+      const answer = await fetch(gateway.url, {
+        method,
+        headers: { ...MCP_ACCEPT, ...headers },
+        signal: AbortSignal.timeout(5000),
+      })
+      assert.equal(answer.status, 400, `${method} ${version}`)
+      assert.match(await answer.text(), /Unsupported protocol version/)
+    }
+  }
+  // The session is still there, and a version it serves (or none) is answered.
+  for (const headers of [session, { ...session, 'mcp-protocol-version': '2025-11-25' }]) {
+    const ping = await rpc(gateway.url, { jsonrpc: '2.0', id: 'ok', method: 'ping' }, headers)
+    assert.equal(ping.status, 200)
+    assert.deepEqual(ping.message?.result, {})
+  }
+})
