@@ -42,7 +42,12 @@ export class SessionOwners {
 
   #checkOwner(sessionId: string, identity: Identity, bindFirst: boolean): void {
     const owner = this.#owners.get(sessionId)
-    if (owner === identity.key) return
+    if (owner === identity.key) {
+      // In use: the bounded table forgets the sessions unused the longest, never a live one
+      // because 100,000 newer sessions were created since it started.
+      this.#owners.touch(sessionId)
+      return
+    }
     if (owner === undefined) {
       if (bindFirst) {
         this.bind(sessionId, identity)

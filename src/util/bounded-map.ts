@@ -23,4 +23,15 @@ export class BoundedMap<K, V> extends Map<K, V> {
     }
     return super.set(key, value)
   }
+
+  /**
+   * Moves an entry to the newest end, so eviction takes the least recently used entry, not
+   * the oldest one still in use (a table of live things, such as session owners).
+   */
+  touch(key: K): void {
+    if (!this.has(key)) return
+    const value = this.get(key) as V
+    super.delete(key)
+    super.set(key, value)
+  }
 }

@@ -242,6 +242,31 @@ describe('session owners', () => {
   })
 })
 
+describe('session owners past their bound', () => {
+  it('forgets the least recently used session, not one still in use', async () => {
+    const owners = new SessionOwners(2)
+    const open = async (id: string) => {
+      const init = as(requestCall('initialize', {}), reader)
+      await owners.middleware()(init, async () => {
+        init.notes.sessionId = id
+        return MessageReply.of({ jsonrpc: '2.0', id: 1, result: {} })
+      })
+    }
+    await open('busy')
+    await open('idle')
+    // 'busy' is used after 'idle' was created; then a third session needs a place.
+    owners.check(req({ 'mcp-session-id': 'busy' }), reader)
+    await open('new')
+    owners.check(req({ 'mcp-session-id': 'busy' }), reader)
+    owners.check(req({ 'mcp-session-id': 'new' }), reader)
+    assert.throws(
+      () => owners.check(req({ 'mcp-session-id': 'idle' }), reader),
+      (e: PorticoError) => e.reason === 'session_not_found',
+      'the session unused the longest is the one forgotten',
+    )
+  })
+})
+
 describe('client address rules', () => {
   it('denies first, then admits only the allow list', () => {
     const ip = new IpPolicy({
