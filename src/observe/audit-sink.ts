@@ -11,6 +11,7 @@
 
 import type { ClientInfo } from '../protocol/classify.ts'
 import { BodyWriter } from '../util/body-writer.ts'
+import { printable } from '../util/format.ts'
 import type { Sink } from './bus.ts'
 import type { ExchangeEvent } from './event.ts'
 import type { Logger } from './logger.ts'
@@ -120,9 +121,14 @@ function auditText(event: ExchangeEvent, client: ClientInfo | undefined): string
   return text
 }
 
-/** A value as the text line shows it: quoted when it holds a space, a quote or `=`. */
+/**
+ * A value as the text line shows it: quoted when it holds a space, a quote or `=`, and never
+ * with a control character in it (clients choose tool names and their clientInfo): escape
+ * sequences, bells and C1 codes are shown as `\xNN` (JSON quoting escapes C0 only), so an
+ * audit line read on a terminal cannot drive it, erase lines above it or hide its own fields.
+ */
 function shown(value: string): string {
-  return NEEDS_QUOTES.test(value) ? JSON.stringify(value) : value
+  return printable(NEEDS_QUOTES.test(value) ? JSON.stringify(value) : value)
 }
 
 const NEEDS_QUOTES = /[\s"=]/

@@ -77,6 +77,22 @@ describe('audit sink', () => {
     assert.equal(expected.duration_ms, '12.3')
   })
 
+  it('never writes a control character a client chose: escapes and C1 codes are shown, not sent', async () => {
+    // clientInfo comes from the client's initialize body: any character at all.
+    const lines = await linesOf(false, [
+      event({
+        client: { name: 'evil\u001b[2J\u001b[1A\u0007', version: '1\u009b31m' },
+        name: 'a tool\u001b[31m \u0085x\u007f',
+        userAgent: 'ua',
+      }),
+    ])
+    assert.equal(lines.length, 1)
+    const line = lines[0] ?? ''
+    assert.doesNotMatch(line, /\p{Cc}/u, JSON.stringify(line))
+    assert.match(line, / client=evil\\x1B\[2J\\x1B\[1A\\x07 client_version=1\\x9B31m /)
+    assert.match(line, / tool="a tool\\u001b\[31m \\x85x\\x7F" /)
+  })
+
   it('names a later call with the client its session announced in initialize', async () => {
     const { client: _client, ...call } = event({ outcome: 'ok' })
     const lines = await linesOf(false, [event({ method: 'initialize', name: undefined }), call])
