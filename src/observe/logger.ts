@@ -3,6 +3,7 @@
  * purpose: one line per record, no transports, and callers never pass secrets (headers and
  * tokens are redacted before they reach a log call).
  */
+import { printable } from '../util/format.ts'
 
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const
 export type LogLevel = (typeof LOG_LEVELS)[number]
@@ -79,13 +80,18 @@ function jsonLine(level: LogLevel, msg: string, fields?: LogFields): string {
   return `${JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields })}\n`
 }
 
+/**
+ * One text line. Messages and fields carry text others chose (a backend's stderr, which may
+ * echo a client's arguments; servers' names and errors): control characters are shown as
+ * `\xNN` (util/format's printable), so no line forges another or drives the terminal.
+ */
 function textLine(level: LogLevel, msg: string, fields?: LogFields): string {
   const time = new Date().toISOString().slice(11, 23)
-  let text = `${time} ${level.padEnd(5)} ${msg}`
+  let text = `${time} ${level.padEnd(5)} ${printable(msg)}`
   if (fields) {
     for (const [key, value] of Object.entries(fields)) {
       if (value === undefined) continue
-      text += ` ${key}=${typeof value === 'string' ? value : JSON.stringify(value)}`
+      text += ` ${key}=${printable(typeof value === 'string' ? value : JSON.stringify(value))}`
     }
   }
   return `${text}\n`
