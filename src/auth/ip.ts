@@ -65,6 +65,16 @@ export class IpPolicy {
   }
 
   /**
+   * Attaches the address trusted proxies vouch for (when it is one) to the request: the
+   * client's for rate limits and records, without address rules to check it against.
+   */
+  vouch(req: IncomingMessage): void {
+    if (!this.#hasTrusted) return
+    const address = this.clientAddress(req)
+    if (isIP(address) !== 0) attachClientAddress(req, address)
+  }
+
+  /**
    * Throws 403 for an address the rules refuse, and for one that is not an address at all (a
    * forwarded hop a deny rule could not judge is not let in). An address trusted proxies vouch
    * for is attached to the request first, so it is the client's everywhere after (rate limits,

@@ -316,13 +316,6 @@ function securityProblems(security: SecurityConfig): Problem[] {
   if (security.pin_file !== undefined && !security.pin_tools) {
     problems.push({ path: ['security', 'pin_file'], message: 'pin_file needs pin_tools = true' })
   }
-  const ipRules = security.allow_ips.length + security.deny_ips.length > 0
-  if (security.trusted_proxies.length > 0 && !ipRules) {
-    problems.push({
-      path: ['security', 'trusted_proxies'],
-      message: 'trusted_proxies is read by allow_ips and deny_ips, and neither is set',
-    })
-  }
   return problems
 }
 

@@ -700,6 +700,31 @@ describe('a client a trusted proxy vouches for is itself beyond the address rule
       '429 203.0.113.5',
     ])
   })
+
+  it('counts each client as itself with trusted_proxies alone (no address rules)', async () => {
+    // A reverse proxy in front, per-client limits, no allow/deny list: the common deployment.
+    const alone = await startPortico({
+      upstream: probe.url,
+      security: { trusted_proxies: ['127.0.0.1'] },
+      proxy: { rate_limit: { per_client: { requests: 1, period_seconds: 3600 } } },
+    })
+    try {
+      const via = (xff: string) => rpc(alone.url, LIST, { 'x-forwarded-for': xff })
+      assert.equal((await via('198.51.100.7')).status, 200)
+      assert.equal((await via('198.51.100.7')).status, 429)
+      assert.equal((await via('198.51.100.8')).status, 200, 'another client, its own budget')
+      await alone.sink.waitFor((events) => events.filter((e) => e.type === 'exchange').length >= 3)
+      assert.deepEqual(
+        alone.sink
+          .exchanges()
+          .map((e) => `${e.httpStatus} ${e.clientAddress}`)
+          .sort(),
+        ['200 198.51.100.7', '200 198.51.100.8', '429 198.51.100.7'],
+      )
+    } finally {
+      await alone.close()
+    }
+  })
 })
 
 /** A JSON POST through node:http, which sends any header as given (fetch refuses Connection). */

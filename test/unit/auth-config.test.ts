@@ -214,11 +214,6 @@ describe('[auth] rejections (mcp-proxy rules and fail closed)', () => {
       /pin_file needs pin_tools = true/,
     ],
     [
-      'trusted_proxies without address rules',
-      `[security]\ntrusted_proxies = ["127.0.0.1"]\n`,
-      /neither is set/,
-    ],
-    [
       'forward_token in gateway mode',
       `${GATEWAY}[auth]\ntokens = ["a"]\nforward_token = true\n`,
       /forward_token applies to transparent mode/,
@@ -265,6 +260,10 @@ describe('[auth] rejections (mcp-proxy rules and fail closed)', () => {
       found.some((p) => p.startsWith('3: auth.tokens[1]: duplicate token')),
       found.join('\n'),
     )
+  })
+
+  it('takes trusted_proxies alone: it names who the client is for limits and records', () => {
+    assert.deepEqual(problems(`[security]\ntrusted_proxies = ["127.0.0.1"]\n`), [])
   })
 
   it('auth is no longer ignored with a warning', () => {
