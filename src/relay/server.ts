@@ -125,6 +125,17 @@ export function hostOnlyCookies(pairs: string[]): string[] {
   return out
 }
 
+/**
+ * Answers an upgrade request that gets no WebSocket, then closes the socket once the answer is
+ * written (as ws does). The HTTP server's sockets are half-open, so `end()` alone would keep the
+ * socket, and the registration place it holds, until the peer closes its side, which a peer need
+ * never do: 64 refused sockets left open would keep every tunnel out.
+ */
+function refuseUpgrade(socket: Socket, response: string): void {
+  socket.once('finish', () => socket.destroy())
+  socket.end(response)
+}
+
 /** WebSocket close reasons are limited to 123 bytes. */
 function closeReason(text: string): string {
   const bytes = Buffer.from(text)
@@ -212,7 +223,10 @@ export class Relay {
     socket.on('error', () => socket.destroy())
     const path = (req.url ?? '/').split('?')[0]
     if (path !== REGISTER_PATH) {
-      socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n')
+      refuseUpgrade(
+        socket,
+        'HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n',
+      )
       return
     }
     const token = bearerOf(req.headers.authorization)
@@ -224,7 +238,8 @@ export class Relay {
         ? undefined
         : (token === undefined ? this.#anonymous : this.#presented).take(publicAddressOf(req) ?? '')
     if (release === undefined) {
-      socket.end(
+      refuseUpgrade(
+        socket,
         'HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 0\r\n\r\n',
       )
       return
@@ -250,7 +265,8 @@ export class Relay {
         if (refusal !== undefined) {
           this.#logger.info('tunnel refused', { reason: refusal })
           const body = Buffer.from(`${closeReason(refusal)}\n`)
-          socket.end(
+          refuseUpgrade(
+            socket,
             `HTTP/1.1 401 Unauthorized\r\nconnection: close\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${body.length}\r\n\r\n${body}`,
           )
           return

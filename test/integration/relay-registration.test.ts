@@ -9,6 +9,7 @@
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import type { IncomingMessage } from 'node:http'
+import { connect, type Socket } from 'node:net'
 import { after, describe, it } from 'node:test'
 import { WebSocket } from 'ws'
 import { relaySchema } from '../../src/config/tunnel.ts'
@@ -28,10 +29,12 @@ describe('relay registration against silent sockets', () => {
   const relays: Relay[] = []
   const sockets: WebSocket[] = []
   const clients: TunnelClient[] = []
+  const raw: Socket[] = []
 
   after(async () => {
     for (const client of clients) client.close()
     for (const ws of sockets) ws.terminate()
+    for (const socket of raw) socket.destroy()
     for (const relay of relays) await relay.close()
   })
 
@@ -181,5 +184,65 @@ describe('relay registration against silent sockets', () => {
     const [code, reason] = await once(ws, 'close')
     assert.equal(code, 4001)
     assert.equal(String(reason), 'the registration differs from its upgrade request')
+  })
+  it('sockets refused with 401 that never close their side hold no place and are closed by the relay', async () => {
+    const port = await startRelay()
+    // 64 upgrade requests with a wrong token from 8 addresses, as a raw client that reads the
+    // 401 and then keeps its half of the connection open (TCP allows it; the relay's HTTP
+    // server allows half-open sockets).
+    const ended = await Promise.all(
+      Array.from({ length: 64 }, (_, i) => {
+        const socket = connect(port, '127.0.0.1')
+        raw.push(socket)
+        socket.allowHalfOpen = true
+        socket.on('error', () => {})
+        let answer = ''
+        socket.on('data', (chunk: Buffer) => {
+          answer += chunk.toString()
+        })
+        socket.write(
+          [
+            'GET /_tunnel/register HTTP/1.1',
+            'Host: relay.test',
+            'Connection: Upgrade',
+            'Upgrade: websocket',
+            'Sec-WebSocket-Version: 13',
+            'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==',
+            'Authorization: Bearer not-the-token',
+            `X-Forwarded-For: 203.0.113.${1 + (i % 8)}`,
+            '',
+            '',
+          ].join('\r\n'),
+        )
+        // The relay's FIN ('end'): its answer is complete.
+        return once(socket, 'end').then(() => answer.split('\r\n')[0])
+      }),
+    )
+    assert.deepEqual(ended, Array(64).fill('HTTP/1.1 401 Unauthorized'))
+    // Their places are free: a tunnel with the right token registers at once.
+    const registration = await tunnelClient(port).connect()
+    assert.equal(registration.url, 'https://alice.relay.test')
+    // And the relay closed those sockets itself rather than waiting on their peers for ever:
+    // a byte sent to a closed socket meets a reset (the next write then fails and closes ours),
+    // where a half-open one would take every byte.
+    const poke = setInterval(() => {
+      for (const socket of raw) if (!socket.destroyed) socket.write('x')
+    }, 100)
+    const deadline = new Promise((resolve) => setTimeout(() => resolve('still open'), 5000))
+    const closed = await Promise.race([
+      Promise.all(
+        raw.map(
+          (socket) =>
+            new Promise((resolve) => {
+              // Not once(): it rejects on the 'error' (EPIPE) that comes before the close.
+              if (socket.closed) resolve(undefined)
+              else socket.once('close', resolve)
+            }),
+        ),
+      ).then(() => 'closed'),
+      deadline,
+    ])
+    clearInterval(poke)
+    assert.equal(closed, 'closed')
   })
 })
