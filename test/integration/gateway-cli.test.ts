@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, it } from 'node:test'
+import { pathToFileURL } from 'node:url'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import { runCliSync, startCli } from '../helpers/cli.ts'
@@ -136,6 +137,47 @@ it('SIGTERM while backends are still starting stops them and exits without waiti
     }
     http.closeAllConnections()
     http.close()
+  }
+})
+
+it('SIGTERM stops Portico even when a backend left a process holding its output pipes', async () => {
+  // A stdio server that starts a helper process sharing its stdout and stderr (as `npx` or a
+  // shell wrapper does), then serves as usual. When the server exits, the helper still holds
+  // the pipes: they never end, and Portico must not wait on them for ever.
+  const pidFile = join(dir, 'helper.pid')
+  const server = pathToFileURL(fixture('faulty-stdio')).href
+  const wrapper = [
+    "const helper = require('child_process').spawn(process.execPath, ['-e', 'setInterval(() => {}, 1e6)'], { stdio: ['ignore', 'inherit', 'inherit'] })",
+    `require('fs').writeFileSync(${JSON.stringify(pidFile)}, String(helper.pid))`,
+    `import(${JSON.stringify(server)})`,
+  ].join('\n')
+  const file = join(dir, 'helper.toml')
+  writeFileSync(
+    file,
+    [
+      'port = 0',
+      `[store]\npath = "${join(dir, 'store.db')}"`,
+      `[[backends]]\nname = "wrapped"\ntransport = "stdio"\ncommand = ${JSON.stringify(process.execPath)}\nargs = ["-e", ${JSON.stringify(wrapper)}]`,
+    ].join('\n'),
+  )
+  const portico = await startCli(['run', '--config', file])
+  try {
+    const client = new Client({ name: 'helper', version: '1.0.0' })
+    await client.connect(new StreamableHTTPClientTransport(new URL(portico.url)))
+    const answer = await client.callTool({ name: 'wrapped__echo', arguments: { text: 'hi' } })
+    assert.equal(answer.isError, undefined, JSON.stringify(answer))
+    await client.close()
+    const helper = Number(readFileSync(pidFile, 'utf8'))
+    assert.ok(alive(helper), 'the helper runs beside the server')
+    portico.child.kill('SIGTERM')
+    const { code } = await exitOf(portico.child, 20_000, 'portico run after SIGTERM')
+    assert.equal(code, 0, portico.output())
+  } finally {
+    await portico.stop()
+    if (existsSync(pidFile)) {
+      const pid = Number(readFileSync(pidFile, 'utf8'))
+      if (alive(pid)) process.kill(pid, 'SIGKILL')
+    }
   }
 })
 

@@ -69,11 +69,23 @@ export class StdioConnection extends Connection {
       )
       this.#child.once('exit', (code, signal) => {
         const error = crashError(config.name, `exited (${signal ?? `code ${code}`})`)
+        this.#child.stdin?.destroy()
+        // A process the backend started (`npx`'s, a wrapper's) may hold the output pipes open
+        // after it exited: they are let go after the grace, else they never end and their
+        // handles keep Portico from exiting (and leak at each restart).
+        const stderr = this.#child.stderr
+        if (stderr !== null && !stderr.readableEnded) {
+          const timer = setTimeout(() => stderr.destroy(), STDOUT_GRACE_MS)
+          stderr.once('end', () => clearTimeout(timer))
+        }
         // An answer written just before exiting may still be in the pipe: its calls are failed
         // once stdout has ended (or 200 ms later, if a grandchild holds the pipe open).
         const stdout = this.#child.stdout
         if (stdout === null || stdout.readableEnded) return done(error)
-        const timer = setTimeout(() => done(error), STDOUT_GRACE_MS)
+        const timer = setTimeout(() => {
+          stdout.destroy()
+          done(error)
+        }, STDOUT_GRACE_MS)
         stdout.once('end', () => {
           clearTimeout(timer)
           done(error)
