@@ -16,7 +16,7 @@ import {
   type JsonRpcRequest,
   type JsonRpcResponse,
 } from '../../jsonrpc/message.ts'
-import type { SignalLike } from '../../pipeline/signal.ts'
+import { CallController, type SignalLike } from '../../pipeline/signal.ts'
 import { BoundedMap } from '../../util/bounded-map.ts'
 
 /** A server message that calls of several clients in flight could each have caused. */
@@ -90,6 +90,8 @@ export interface Pending {
 
 interface PendingState extends Pending {
   timer: NodeJS.Timeout | undefined
+  /** Aborts the transport's view of the call (`signal`) when this connection's deadline passes. */
+  deadline: CallController | undefined
   timeoutMs: number | undefined
   progressKey: string | undefined
   cleanup: () => void
@@ -146,11 +148,20 @@ export abstract class Connection {
         })
         settle(() => reject(error))
       }
+      // The transport's signal also aborts at this connection's own deadline (#expire), so an
+      // HTTP request past it is ended rather than left open at the backend.
+      const deadline =
+        options.timeoutMs === undefined
+          ? undefined
+          : options.signal === undefined
+            ? new CallController()
+            : CallController.linkedTo(options.signal)
       const state: PendingState = {
         id,
         method,
         sink: options.sink,
-        signal: options.signal,
+        signal: deadline?.signal ?? options.signal,
+        deadline,
         headers: options.headers,
         traceparent: options.traceparent,
         timeoutMs: options.timeoutMs,
@@ -169,6 +180,7 @@ export abstract class Connection {
       const settle = (finish: () => void) => {
         if (!this.#pending.delete(id)) return
         clearTimeout(state.timer)
+        deadline?.unlink()
         if (progressKey !== undefined) this.#progress.delete(progressKey)
         state.cleanup()
         finish()
@@ -345,12 +357,12 @@ export abstract class Connection {
     const pending = this.#pending.get(id)
     if (!pending) return
     this.notify('notifications/cancelled', { requestId: id, reason: 'timeout' })
-    pending.reject(
-      new PorticoError('upstream_timeout', {
-        message: `Backend ${this.backend} did not answer ${pending.method} within ${pending.timeoutMs} ms`,
-        data: { backend: this.backend, reason: 'timeout' },
-      }),
-    )
+    const error = new PorticoError('upstream_timeout', {
+      message: `Backend ${this.backend} did not answer ${pending.method} within ${pending.timeoutMs} ms`,
+      data: { backend: this.backend, reason: 'timeout' },
+    })
+    pending.reject(error)
+    pending.deadline?.abort(error)
   }
 
   /** Ends the connection: every call in flight gets `error`, later calls fail at once. */
