@@ -118,17 +118,16 @@ function auditText(event: ExchangeEvent, client: ClientInfo | undefined): string
   }
   if (event.sessionId !== undefined) text += ` session=${shown(event.sessionId.slice(0, 8))}`
   if (event.userAgent !== undefined) text += ` user_agent=${shown(clip(event.userAgent))}`
-  return text
+  // Never a control character (clients choose tool names and their clientInfo): escape
+  // sequences, bells and C1 codes are shown as `\xNN` (JSON quoting escapes C0 only), so a line
+  // read on a terminal cannot drive it, erase lines above it or hide its own fields. Once per
+  // line, not per field: the line's own text has none, and one scan costs less than twelve.
+  return printable(text)
 }
 
-/**
- * A value as the text line shows it: quoted when it holds a space, a quote or `=`, and never
- * with a control character in it (clients choose tool names and their clientInfo): escape
- * sequences, bells and C1 codes are shown as `\xNN` (JSON quoting escapes C0 only), so an
- * audit line read on a terminal cannot drive it, erase lines above it or hide its own fields.
- */
+/** A value as the text line shows it: quoted when it holds a space, a quote or `=`. */
 function shown(value: string): string {
-  return printable(NEEDS_QUOTES.test(value) ? JSON.stringify(value) : value)
+  return NEEDS_QUOTES.test(value) ? JSON.stringify(value) : value
 }
 
 const NEEDS_QUOTES = /[\s"=]/
