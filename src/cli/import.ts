@@ -96,6 +96,9 @@ const MCPR_TABLES = ['csp', 'cloud', 'auth', 'tunnel', 'relay']
 /** mcpr's keys that say a TOML file is an mcpr.toml (besides MCPR_SCALARS). */
 const MCPR_KEYS = ['mcp', 'runtime', 'mode', 'logging', 'log_format', 'store', ...MCPR_TABLES]
 
+/** Every mcpr key this import carries over. */
+const MCPR_KNOWN: ReadonlySet<string> = new Set([...MCPR_KEYS, ...MCPR_SCALARS.map(([key]) => key)])
+
 /** A TOML file: OpenAI Codex's `config.toml` (its `[mcp_servers]`) or an `mcpr.toml`. */
 function fromToml(text: string, file: string, warn: (note: string) => void): string {
   let raw: JsonObject
@@ -113,12 +116,11 @@ function fromToml(text: string, file: string, warn: (note: string) => void): str
     throw new UserError(
       `${file}: Portico reads it as it is (it has ${own.join(', ')}): nothing to convert; check it with portico check -c ${file}, run it with portico run -c ${file}`,
     )
-  const known = [...MCPR_KEYS, ...MCPR_SCALARS.map(([key]) => key)]
-  if (!known.some((key) => raw[key] !== undefined))
+  if (!Object.keys(raw).some((key) => MCPR_KNOWN.has(key)))
     throw new UserError(
       `${file}: neither an mcpr.toml (no mcp, [csp], [store], …) nor a Codex config.toml (no [mcp_servers])`,
     )
-  checkMcprToml(file, new Set(known))
+  checkMcprToml(file)
   return fromMcprToml(raw, file, warn)
 }
 
@@ -126,9 +128,9 @@ function fromToml(text: string, file: string, warn: (note: string) => void): str
  * Portico loads an mcpr.toml as it is: a value it refuses there (a host-less `mcp`, a port
  * past 65535) is the file's problem, named at its line and key as `portico check` names it.
  * A variable unset here is not (it need only be set where Portico runs), nor a key the
- * import does not carry over (`known` are those it does).
+ * import does not carry over (MCPR_KNOWN are those it does).
  */
-function checkMcprToml(file: string, known: ReadonlySet<string>): void {
+function checkMcprToml(file: string): void {
   const env = Object.fromEntries(
     Object.entries(process.env).filter(([name]) => !name.startsWith('PORTICO_')),
   )
@@ -138,7 +140,7 @@ function checkMcprToml(file: string, known: ReadonlySet<string>): void {
     if (!(error instanceof ConfigError)) throw error
     const problems = error.problems.filter(
       (problem) =>
-        unsetVariable(problem) === undefined && known.has(problem.path.split(/[.[]/)[0] ?? ''),
+        unsetVariable(problem) === undefined && MCPR_KNOWN.has(problem.path.split(/[.[]/)[0] ?? ''),
     )
     if (problems.length > 0)
       throw new UserError(
@@ -191,8 +193,7 @@ function fromMcprToml(raw: JsonObject, file: string, warn: (note: string) => voi
   }
   // Keys this import does not know (mcpr's first generation's flat tunnel_token, relay_url,
   // no_tunnel; a misspelling, which mcpr ignored): said and kept as comments, never dropped.
-  const known = new Set([...MCPR_KEYS, ...MCPR_SCALARS.map(([key]) => key)])
-  for (const key of Object.keys(raw).filter((key) => !known.has(key))) {
+  for (const key of Object.keys(raw).filter((key) => !MCPR_KNOWN.has(key))) {
     warn(`${key} is not carried over: Portico has no such mcpr key (see the file's end)`)
     skipped.push(`# ${key} is not an mcpr key Portico reads:`)
     for (const l of stringify({ [key]: raw[key] })

@@ -11,7 +11,7 @@ import type { RouteHandler } from '../edge/router.ts'
 import { PorticoError } from '../errors.ts'
 import { headerValue } from '../http/headers.ts'
 import type { Gateway } from './gateway.ts'
-import { checkVersionHeader } from './version-header.ts'
+import { versionHeaderRefusal } from './version-header.ts'
 
 const SSE_HEADERS = {
   'content-type': 'text/event-stream',
@@ -32,11 +32,8 @@ export function gatewayStream(context: ProxyContext, gateway: Gateway): RouteHan
     const session = gateway.sessions.get(id)
     if (!session)
       return refuse(context, req, res, new PorticoError('session_not_found'), 'streamable-http')
-    try {
-      checkVersionHeader(req.headers)
-    } catch (error) {
-      return refuse(context, req, res, error, 'streamable-http')
-    }
+    const refusal = versionHeaderRefusal(req.headers)
+    if (refusal) return refuse(context, req, res, refusal, 'streamable-http')
     const { recorder } = relayExchange(context, req, res, {
       transport: 'streamable-http',
       kind: 'stream',
@@ -55,13 +52,8 @@ export function gatewayDelete(context: ProxyContext, gateway: Gateway): RouteHan
     const id = headerValue(req.headers, 'mcp-session-id')
     if (id === undefined)
       return refuse(context, req, res, new PorticoError('session_required'), 'streamable-http')
-    if (gateway.sessions.get(id) !== undefined) {
-      try {
-        checkVersionHeader(req.headers)
-      } catch (error) {
-        return refuse(context, req, res, error, 'streamable-http')
-      }
-    }
+    const refusal = gateway.sessions.get(id) && versionHeaderRefusal(req.headers)
+    if (refusal) return refuse(context, req, res, refusal, 'streamable-http')
     if (!gateway.sessions.delete(id)) {
       return refuse(context, req, res, new PorticoError('session_not_found'), 'streamable-http')
     }

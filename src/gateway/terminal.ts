@@ -33,16 +33,10 @@ import {
   MODERN_PROTOCOL_VERSION,
 } from '../protocol/classify.ts'
 import { AsyncQueue } from '../util/async-queue.ts'
-import {
-  dispatch,
-  type Handled,
-  modernResult,
-  type RequestScope,
-  SUPPORTED_VERSIONS,
-} from './dispatch.ts'
+import { dispatch, type Handled, modernResult, type RequestScope } from './dispatch.ts'
 import type { Gateway } from './gateway.ts'
 import { ClientSession } from './sessions.ts'
-import { checkVersionHeader } from './version-header.ts'
+import { unsupportedVersion, versionHeaderRefusal } from './version-header.ts'
 
 /**
  * Events (and their bytes) a slow client may leave unread on one call's stream before the
@@ -94,7 +88,8 @@ function existingSession(gateway: Gateway, call: Call): ClientSession | undefine
   if (call.sessionId !== undefined) {
     const session = gateway.sessions.get(call.sessionId)
     if (!session) throw new PorticoError('session_not_found')
-    checkVersionHeader(call.headers)
+    const refusal = versionHeaderRefusal(call.headers)
+    if (refusal) throw refusal
     return session
   }
   if (call.kind === 'request' && call.era === 'legacy' && call.method !== 'ping') {
@@ -114,13 +109,7 @@ function checkStatelessRequest(call: Call): void {
   const version = isObject(meta) ? meta[META_PROTOCOL_VERSION] : undefined
   const requested = typeof version === 'string' ? version : call.protocolVersion
   if (requested !== undefined && requested !== MODERN_PROTOCOL_VERSION) {
-    throw new PorticoError('unsupported_protocol_version', {
-      message: `Unsupported protocol version: ${requested.slice(0, 64)}`,
-      data: {
-        supported: [...SUPPORTED_VERSIONS, MODERN_PROTOCOL_VERSION],
-        requested: requested.slice(0, 64),
-      },
-    })
+    throw unsupportedVersion(requested)
   }
   if (typeof version !== 'string' || !isObject(meta) || !isObject(meta[META_CLIENT_CAPABILITIES])) {
     throw new PorticoError('invalid_meta')
