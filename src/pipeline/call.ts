@@ -20,6 +20,7 @@ import {
 import type { Identity } from './identity.ts'
 import { CallLifetime } from './lifetime.ts'
 import type { CallSignal } from './signal.ts'
+import { formatTraceparent, type TraceContext } from './trace-context.ts'
 
 /** How the client reached Portico: Streamable HTTP, or the legacy HTTP+SSE transport. */
 export type ClientTransport = 'streamable-http' | 'sse'
@@ -82,10 +83,11 @@ export interface Call {
   /** The upstream the call is sent to, inside an upstream's chain (a backend's name). */
   readonly upstream?: string
   /**
-   * W3C trace context of the span this call runs in (set by tracing): sent upstream as the
-   * `traceparent` header and, to gateway backends, in `params._meta.traceparent`.
+   * W3C trace context of the span this call runs in (set by tracing; the client's, when it sent
+   * one that is not sampled): sent upstream as the `traceparent` header and, to gateway
+   * backends, in `params._meta.traceparent` (`traceparentOf`).
    */
-  readonly traceparent?: string
+  readonly trace?: TraceContext
   /**
    * What the caller may see, when authorization restricts it: set on calls to tools that list
    * on the caller's behalf (tool discovery), so their answers leave out what it may not use.
@@ -123,8 +125,14 @@ export function rawBytesOf(call: Call): Buffer | undefined {
 export function upstreamHeadersOf(call: Call): HeaderMap {
   const headers = forwardHeaders(call.headers, call.request)
   headers['accept-encoding'] = 'identity'
-  if (call.traceparent !== undefined) headers.traceparent = call.traceparent
+  const traceparent = traceparentOf(call)
+  if (traceparent !== undefined) headers.traceparent = traceparent
   return headers
+}
+
+/** The `traceparent` text a call is sent upstream with, if it runs in a trace. */
+export function traceparentOf(call: Call): string | undefined {
+  return call.trace === undefined ? undefined : formatTraceparent(call.trace)
 }
 
 /** A copy of the call carrying another message (its target is classified again). */
@@ -198,10 +206,10 @@ function classify(
     notes: {},
     lifetime: new CallLifetime(),
     // Present (undefined) from the start, so that copies adding them (`{ ...call, upstream }`,
-    // `{ ...call, traceparent }`) keep the calls' one shape and V8's fast clone path.
+    // `{ ...call, trace }`) keep the calls' one shape and V8's fast clone path.
     upstream: undefined,
     timeoutMs: undefined,
-    traceparent: undefined,
+    trace: undefined,
     visible: undefined,
   } as Call
 }

@@ -5,7 +5,13 @@
  */
 import { Held } from './held.ts'
 
-export class CallLifetime extends Held<() => void> {
+/**
+ * What runs when a call ends: a callback, or an object told by its method (a trace span is
+ * one: no closure made per call for it).
+ */
+export type OnEnd = (() => void) | { callEnded(): void }
+
+export class CallLifetime extends Held<OnEnd> {
   #ended = false
 
   get ended(): boolean {
@@ -13,9 +19,9 @@ export class CallLifetime extends Held<() => void> {
   }
 
   /** Runs `callback` once the call ends (at once if it already has). */
-  onEnd(callback: () => void): void {
+  onEnd(callback: OnEnd): void {
     if (this.#ended) {
-      callback()
+      invoke(callback)
       return
     }
     this.hold(callback)
@@ -29,9 +35,14 @@ export class CallLifetime extends Held<() => void> {
   }
 }
 
-function run(callback: () => void): void {
+function invoke(callback: OnEnd): void {
+  if (typeof callback === 'function') callback()
+  else callback.callEnded()
+}
+
+function run(callback: OnEnd): void {
   try {
-    callback()
+    invoke(callback)
   } catch {
     // Cleanup must not fail an answer that is already complete.
   }

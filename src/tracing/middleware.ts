@@ -4,17 +4,20 @@
  * `_meta.traceparent`), ended when the answer is completely written (`call.lifetime`), with
  * the MCP semantic-convention attributes. The attempt span (each upstream's chain, innermost):
  * one CLIENT span per try at a backend or upstream, whose context the transport sends on
- * (`call.traceparent`: the HTTP header, and `_meta.traceparent` to gateway backends).
+ * (`call.trace`, formatted once: the HTTP header, and `_meta.traceparent` to gateway backends).
+ * A span is the context of the call copy passed on; nothing else is made per span on the
+ * request path (its name and attributes are written when it is encoded, from the call, its
+ * notes and the few fields its end sets).
  */
 import { isObject } from '../jsonrpc/message.ts'
 import type { Call } from '../pipeline/call.ts'
 import type { Middleware } from '../pipeline/compose.ts'
 import type { Reply } from '../pipeline/reply.ts'
-import { formatTraceparent, parseTraceparent, type SpanContext } from './context.ts'
-import { type AttributeSink, contextOf, SPAN_KIND, type Span, type Tracer } from './tracer.ts'
+import { parseTraceparent, type TraceContext } from '../pipeline/trace-context.ts'
+import { type AttributeSink, SPAN_KIND, type Span, type Tracer } from './tracer.ts'
 
 /** The client's trace context: the header wins over `_meta` (SEP-414). */
-function clientParent(call: Call): SpanContext | undefined {
+function clientParent(call: Call): TraceContext | undefined {
   const header = call.headers.traceparent
   const fromHeader = parseTraceparent(Array.isArray(header) ? header[0] : header)
   if (fromHeader !== undefined) return fromHeader
@@ -51,56 +54,55 @@ export function exchangeSpans(tracer: Tracer): Middleware {
   return (call, next) => {
     if (call.kind !== 'request') return next(call)
     // A call made inside another (the search mode's call_tool) is a child of that call's span.
-    const parent =
-      call.traceparent !== undefined ? parseTraceparent(call.traceparent) : clientParent(call)
+    const parent = call.trace ?? clientParent(call)
     if (parent !== undefined ? !parent.sampled : !tracer.sampleNew()) {
       // Not recorded: the client's context still travels on unchanged.
-      return parent === undefined
+      return parent === undefined || parent === call.trace
         ? next(call)
-        : next({ ...call, traceparent: formatTraceparent(parent) })
+        : next({ ...call, trace: parent })
     }
     const span = tracer.startDescribed(SPAN_KIND.server, parent, call, describeExchange)
-    call.lifetime.onEnd(() => endExchange(tracer, span, call))
-    return next({ ...call, traceparent: formatTraceparent(contextOf(span)) })
+    call.lifetime.onEnd(span)
+    return next({ ...call, trace: span })
   }
 }
 
-/** The exchange span's request attributes and name, made when it is encoded. */
-function describeExchange(call: Call, attributes: AttributeSink): string {
+/**
+ * The exchange span's name and attributes, made when it is encoded, after its call ended: the
+ * request's, then what the chain noted about the call (final by then).
+ */
+function describeExchange(call: Call, attributes: AttributeSink, span: Span): string {
   requestAttributes(call, attributes)
   attributes.add('network.protocol.name', 'http')
-  if (call.sessionId !== undefined) attributes.add('mcp.session.id', call.sessionId)
+  const notes = call.notes
+  const sessionId = call.sessionId ?? notes.sessionId
+  if (sessionId !== undefined) attributes.add('mcp.session.id', sessionId)
   if (call.protocolVersion !== undefined)
     attributes.add('mcp.protocol.version', call.protocolVersion)
   if (call.request.clientAddress !== undefined)
     attributes.add('client.address', call.request.clientAddress)
-  return spanName(call)
-}
-
-function endExchange(tracer: Tracer, span: Span, call: Call): void {
-  const notes = call.notes
-  if (notes.backend !== undefined) span.set('portico.backend', notes.backend)
-  if (notes.sessionId !== undefined && call.sessionId === undefined)
-    span.set('mcp.session.id', notes.sessionId)
-  if (notes.httpStatus !== undefined) span.set('http.response.status_code', notes.httpStatus)
+  if (notes.backend !== undefined) attributes.add('portico.backend', notes.backend)
+  if (notes.httpStatus !== undefined) attributes.add('http.response.status_code', notes.httpStatus)
   const outcome = notes.outcome ?? 'ok'
-  span.set('portico.outcome', outcome)
-  if (notes.errorCode !== undefined) span.set('rpc.response.status_code', String(notes.errorCode))
+  attributes.add('portico.outcome', outcome)
+  const code = notes.errorCode
+  if (code !== undefined) attributes.add('rpc.response.status_code', String(code))
   if (outcome !== 'ok') {
-    const code = notes.errorCode
-    span.fail(notes.reason ?? (outcome === 'error' && code !== undefined ? String(code) : outcome))
+    const type =
+      notes.reason ?? (outcome === 'error' && code !== undefined ? String(code) : outcome)
+    attributes.add('error.type', type)
+    span.failedAs(type)
   }
-  tracer.end(span)
+  return spanName(call)
 }
 
 /** A span per attempt at an upstream (each retry is its own). */
 export function attemptSpans(tracer: Tracer): Middleware {
   return (call, next) => {
-    const parent = call.traceparent === undefined ? undefined : parseTraceparent(call.traceparent)
+    const parent = call.trace
     if (parent === undefined || !parent.sampled || call.kind !== 'request') return next(call)
     const span = tracer.startDescribed(SPAN_KIND.client, parent, call, describeAttempt)
-    const traced = { ...call, traceparent: formatTraceparent(contextOf(span)) }
-    return next(traced).then(
+    return next({ ...call, trace: span }).then(
       (reply) => {
         endAttempt(tracer, span, reply)
         return reply
@@ -132,6 +134,6 @@ function endAttempt(tracer: Tracer, span: Span, reply: Reply): void {
       span.fail(String(summary.errorCode ?? 'error'))
     } else if (summary?.outcome === 'tool_error') span.fail('tool_error')
   }
-  span.set('http.response.status_code', reply.status)
+  span.httpStatus = reply.status
   tracer.end(span)
 }

@@ -9,8 +9,14 @@
  */
 import { type BatchFormat, BatchPoster, jsonArray } from '../observe/batch-post.ts'
 import type { PipeStats, StatsSource } from '../observe/status.ts'
+import {
+  hex8,
+  randomWord,
+  spanIdHex,
+  type TraceContext,
+  traceIdHex,
+} from '../pipeline/trace-context.ts'
 import { afterTurn } from '../util/after-turn.ts'
-import { newSpanId, newTraceId, type SpanContext } from './context.ts'
 import { ProtoWriter, traceRequestHeads, writeSpan } from './otlp-proto.ts'
 
 export const SPAN_KIND = { internal: 1, server: 2, client: 3 } as const
@@ -34,7 +40,7 @@ export interface AttributeSink {
  * request waits. The protobuf encoder passes a sink that writes each attribute as it comes, so
  * no array is built per span.
  */
-export type Describe = (source: never, attributes: AttributeSink) => string
+export type Describe = (source: never, attributes: AttributeSink, span: Span) => string
 
 /** Collects attributes into a flat array (the JSON encoder, and `Span.get`). */
 class ArraySink implements AttributeSink {
@@ -44,42 +50,100 @@ class ArraySink implements AttributeSink {
   }
 }
 
-export class Span {
-  readonly traceId: string
-  readonly spanId: string
-  readonly parentSpanId: string | undefined
+/**
+ * A span, which is also the trace context of what runs inside it (`Call.trace`): its ids are
+ * words (see pipeline/trace-context.ts), its parent's span id is copied, not referenced.
+ */
+export class Span implements TraceContext {
+  readonly t0: number
+  readonly t1: number
+  readonly t2: number
+  readonly t3: number
+  readonly s0: number
+  readonly s1: number
+  readonly sampled = true
+  /** Whether the span has a parent, and the parent's span id. */
+  readonly hasParent: boolean
+  readonly p0: number
+  readonly p1: number
   name: string
   readonly kind: number
   /** Epoch milliseconds (fractional). */
   readonly start: number
   end = 0
+  /** `http.response.status_code`, when set (0: not set): a field, as most spans have one. */
+  httpStatus = 0
   /** The attributes `Describe` made (see `complete`), encoded before `attributes`. */
   described: Attributes | undefined = undefined
-  /** The attributes set on the span itself (at its start, then by `set`). */
-  attributes: Attributes
+  /** Other attributes (`set`): made only when one is set, which few spans need. */
+  attributes: Attributes | undefined
   /** 0 unset, 1 ok, 2 error. */
   status: 0 | 1 | 2 = 0
   statusMessage: string | undefined = undefined
+  readonly #tracer: Tracer | undefined
   #describe: Describe | undefined
   #source: unknown
 
   constructor(
     name: string,
     kind: number,
-    parent: SpanContext | undefined,
-    attributes: Attributes,
+    parent: TraceContext | undefined,
+    attributes?: Attributes,
     describe?: Describe,
     source?: unknown,
+    tracer?: Tracer,
   ) {
-    this.traceId = parent?.traceId ?? newTraceId()
-    this.spanId = newSpanId()
-    this.parentSpanId = parent?.spanId
+    if (parent === undefined) {
+      do {
+        this.t0 = randomWord()
+        this.t1 = randomWord()
+        this.t2 = randomWord()
+        this.t3 = randomWord()
+        // All zeros is the one invalid trace id (W3C Trace Context): drawn again, as unlikely as it is.
+      } while ((this.t0 | this.t1 | this.t2 | this.t3) === 0)
+      this.hasParent = false
+      this.p0 = 0
+      this.p1 = 0
+    } else {
+      this.t0 = parent.t0
+      this.t1 = parent.t1
+      this.t2 = parent.t2
+      this.t3 = parent.t3
+      this.hasParent = true
+      this.p0 = parent.s0
+      this.p1 = parent.s1
+    }
+    do {
+      this.s0 = randomWord()
+      this.s1 = randomWord()
+    } while ((this.s0 | this.s1) === 0)
     this.name = name
     this.kind = kind
     this.start = nowMs()
     this.attributes = attributes
     this.#describe = describe
     this.#source = source
+    this.#tracer = tracer
+  }
+
+  get traceId(): string {
+    return traceIdHex(this)
+  }
+
+  get spanId(): string {
+    return spanIdHex(this)
+  }
+
+  get parentSpanId(): string | undefined {
+    return this.hasParent ? hex8(this.p0) + hex8(this.p1) : undefined
+  }
+
+  /**
+   * Ends the span when the call it was started for ends (`CallLifetime.onEnd(span)`): an object
+   * with a method, not a closure per call.
+   */
+  callEnded(): void {
+    this.#tracer?.end(this)
   }
 
   /**
@@ -103,7 +167,7 @@ export class Span {
     const describe = this.#describe
     if (describe === undefined) return false
     this.#describe = undefined
-    this.name = describe(this.#source as never, sink)
+    this.name = describe(this.#source as never, sink, this)
     this.#source = undefined
     return true
   }
@@ -111,6 +175,10 @@ export class Span {
   /** Sets an attribute; a key set again keeps its last value (encoding then skips no duplicates). */
   set(key: string, value: AttributeValue): void {
     const attributes = this.attributes
+    if (attributes === undefined) {
+      this.attributes = [key, value]
+      return
+    }
     for (let i = 0; i < attributes.length; i += 2) {
       if (attributes[i] === key) {
         attributes[i + 1] = value
@@ -123,11 +191,18 @@ export class Span {
   /** The value of an attribute (the last one set under `key`). */
   get(key: string): AttributeValue | undefined {
     this.complete()
-    return lastValue(this.attributes, key) ?? lastValue(this.described ?? [], key)
+    if (key === 'http.response.status_code' && this.httpStatus !== 0) return this.httpStatus
+    return lastValue(this.attributes ?? [], key) ?? lastValue(this.described ?? [], key)
   }
 
+  /** Marks the span failed with `type` (its `error.type` and status message). */
   fail(type: string): void {
     this.set('error.type', type)
+    this.failedAs(type)
+  }
+
+  /** The status of a failed span, for a `Describe` that writes `error.type` itself. */
+  failedAs(type: string): void {
     this.status = 2
     this.statusMessage = type
   }
@@ -216,11 +291,11 @@ export class Tracer implements StatsSource {
    */
   startDescribed<T>(
     kind: number,
-    parent: SpanContext | undefined,
+    parent: TraceContext | undefined,
     source: T,
-    describe: (source: T, attributes: AttributeSink) => string,
+    describe: (source: T, attributes: AttributeSink, span: Span) => string,
   ): Span {
-    return new Span('', kind, parent, [], describe as Describe, source)
+    return new Span('', kind, parent, undefined, describe as Describe, source, this)
   }
 
   /**
@@ -270,10 +345,6 @@ export class Tracer implements StatsSource {
   }
 }
 
-export function contextOf(span: Span): SpanContext {
-  return { traceId: span.traceId, spanId: span.spanId, sampled: true }
-}
-
 /** OTLP/HTTP: the signal path is added to an endpoint given without one. */
 export function tracesUrl(endpoint: string): string {
   const url = new URL(endpoint)
@@ -320,7 +391,13 @@ export function encodeSpan(span: Span): string {
     span.status === 0
       ? '{}'
       : `{"code":${span.status}${span.statusMessage ? `,"message":${JSON.stringify(span.statusMessage)}` : ''}}`
-  return `{"traceId":"${span.traceId}","spanId":"${span.spanId}"${parent},"name":${JSON.stringify(span.name)},"kind":${span.kind},"startTimeUnixNano":"${nanos(span.start)}","endTimeUnixNano":"${nanos(span.end)}","attributes":${encodeAttributes(span.described ?? [], span.attributes)},"status":${status}}`
+  return `{"traceId":"${span.traceId}","spanId":"${span.spanId}"${parent},"name":${JSON.stringify(span.name)},"kind":${span.kind},"startTimeUnixNano":"${nanos(span.start)}","endTimeUnixNano":"${nanos(span.end)}","attributes":${encodeAttributes(span.described ?? [], ownAttributes(span))},"status":${status}}`
+}
+
+/** A span's attributes other than the described ones, its status code field included. */
+function ownAttributes(span: Span): Attributes {
+  const set = span.attributes ?? []
+  return span.httpStatus === 0 ? set : ['http.response.status_code', span.httpStatus, ...set]
 }
 
 /**

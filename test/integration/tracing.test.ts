@@ -12,6 +12,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
+import { parseTraceparent } from '../../src/pipeline/trace-context.ts'
 import { SPAN_KIND, Tracer } from '../../src/tracing/tracer.ts'
 import { startProbeHttp } from '../fixtures/probe-server.ts'
 import type { Served } from '../fixtures/serve.ts'
@@ -248,7 +249,7 @@ describe('the tracer at shutdown', () => {
         for (let i = 0; i < 3; i++) {
           const span = tracer.startDescribed(
             SPAN_KIND.internal,
-            { traceId: trace, spanId: 'c'.repeat(16), sampled: true },
+            parseTraceparent(`00-${trace}-${'c'.repeat(16)}-01`),
             i,
             (n, attributes) => {
               attributes.add('n', n)

@@ -8,6 +8,7 @@
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import { parseTraceparent } from '../../src/pipeline/trace-context.ts'
 import {
   nanosWords,
   ProtoWriter,
@@ -41,39 +42,29 @@ function nanosOf(ms: number): bigint {
 describe('OTLP protobuf encoding', () => {
   it('encodes spans that protobufjs decodes to the same ids, times, attributes and status', () => {
     const long = 'x'.repeat(300)
-    const server = new Span(
-      'tools/call echo',
-      2,
-      { traceId: TRACE, spanId: PARENT, sampled: true },
-      [
-        'mcp.method.name',
-        'tools/call',
-        'http.response.status_code',
-        200,
-        'big',
-        2 ** 40 + 7,
-        'negative',
-        -32603,
-        'ratio',
-        0.25,
-        'on',
-        true,
-        'off',
-        false,
-        'unicode',
-        'é 😀 \u0001',
-        'long',
-        long,
-      ],
-    )
+    const server = new Span('tools/call echo', 2, parseTraceparent(`00-${TRACE}-${PARENT}-01`), [
+      'mcp.method.name',
+      'tools/call',
+      'http.response.status_code',
+      200,
+      'big',
+      2 ** 40 + 7,
+      'negative',
+      -32603,
+      'ratio',
+      0.25,
+      'on',
+      true,
+      'off',
+      false,
+      'unicode',
+      'é 😀 \u0001',
+      'long',
+      long,
+    ])
     server.fail('upstream_timeout')
     server.end = server.start + 1.5
-    const client = new Span(
-      'tools/call echo',
-      3,
-      { traceId: TRACE, spanId: server.spanId, sampled: true },
-      [],
-    )
+    const client = new Span('tools/call echo', 3, server, [])
     client.end = client.start + 0.25
     const decoded = exportRequest([server, client])
     const resource = decoded.resourceSpans[0]

@@ -8,30 +8,41 @@ import { describe, it } from 'node:test'
 import { methodLabel, TargetLabels } from '../../src/metrics/labels.ts'
 import {
   formatTraceparent,
-  newSpanId,
-  newTraceId,
   parseTraceparent,
-} from '../../src/tracing/context.ts'
+  spanIdHex,
+  type TraceContext,
+  traceIdHex,
+} from '../../src/pipeline/trace-context.ts'
 import { encodeSpan, nanos, SPAN_KIND, Span, Tracer, tracesUrl } from '../../src/tracing/tracer.ts'
 
 const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736'
 const SPAN = '00f067aa0ba902b7'
 
+/** A parsed context's ids in hex and its sampled flag. */
+function ids(context: TraceContext | undefined): [string, string, boolean] | undefined {
+  return context === undefined
+    ? undefined
+    : [traceIdHex(context), spanIdHex(context), context.sampled]
+}
+
 describe('traceparent', () => {
   it('parses valid values and their sampled flag', () => {
-    assert.deepEqual(parseTraceparent(`00-${TRACE}-${SPAN}-01`), {
-      traceId: TRACE,
-      spanId: SPAN,
-      sampled: true,
-    })
-    assert.deepEqual(parseTraceparent(`00-${TRACE}-${SPAN}-00`), {
-      traceId: TRACE,
-      spanId: SPAN,
-      sampled: false,
-    })
+    assert.deepEqual(ids(parseTraceparent(`00-${TRACE}-${SPAN}-01`)), [TRACE, SPAN, true])
+    assert.deepEqual(ids(parseTraceparent(`00-${TRACE}-${SPAN}-00`)), [TRACE, SPAN, false])
     // Upper case is accepted (lowered); a future version may carry more fields.
-    assert.equal(parseTraceparent(`00-${TRACE.toUpperCase()}-${SPAN}-01`)?.traceId, TRACE)
-    assert.equal(parseTraceparent(`01-${TRACE}-${SPAN}-01-extra`)?.spanId, SPAN)
+    assert.deepEqual(ids(parseTraceparent(`00-${TRACE.toUpperCase()}-${SPAN}-01`)), [
+      TRACE,
+      SPAN,
+      true,
+    ])
+    assert.deepEqual(ids(parseTraceparent(`01-${TRACE}-${SPAN}-03-extra`)), [TRACE, SPAN, true])
+    // High bits set in every word: the words are int32s, the text unsigned.
+    const high = 'f'.repeat(32)
+    assert.deepEqual(ids(parseTraceparent(`00-${high}-${'8'.repeat(16)}-01`)), [
+      high,
+      '8'.repeat(16),
+      true,
+    ])
   })
 
   it('ignores invalid ones', () => {
@@ -51,18 +62,35 @@ describe('traceparent', () => {
   })
 
   it('formats what it parses, and makes distinct non-zero ids', () => {
-    const context = { traceId: TRACE, spanId: SPAN, sampled: true }
-    assert.equal(formatTraceparent(context), `00-${TRACE}-${SPAN}-01`)
-    assert.deepEqual(parseTraceparent(formatTraceparent(context)), context)
-    const ids = new Set(Array.from({ length: 1000 }, () => newSpanId()))
-    assert.equal(ids.size, 1000)
-    assert.match(newTraceId(), /^[0-9a-f]{32}$/)
-    assert.match(newSpanId(), /^[0-9a-f]{16}$/)
-    // Across several refills of the pool (4 KiB of random bytes each), mixed sizes.
-    const mixed = Array.from({ length: 900 }, (_, i) => (i % 3 === 0 ? newSpanId() : newTraceId()))
-    for (const [i, id] of mixed.entries())
-      assert.match(id, i % 3 === 0 ? /^[0-9a-f]{16}$/ : /^[0-9a-f]{32}$/)
-    assert.equal(new Set(mixed).size, mixed.length)
+    for (const text of [
+      `00-${TRACE}-${SPAN}-01`,
+      `00-${TRACE}-${SPAN}-00`,
+      `00-${'f'.repeat(32)}-${'0'.repeat(15)}1-01`,
+    ])
+      assert.equal(formatTraceparent(parseTraceparent(text) as TraceContext), text)
+    // Spans draw their ids from a pool of random words refilled every 1,024 words: across
+    // several refills, every id is new, well formed, and a child keeps its parent's trace.
+    const spans = Array.from({ length: 900 }, () => new Span('s', SPAN_KIND.internal, undefined))
+    const traceIds = new Set(spans.map((span) => span.traceId))
+    const spanIds = new Set(spans.map((span) => span.spanId))
+    assert.equal(traceIds.size, spans.length)
+    assert.equal(spanIds.size, spans.length)
+    for (const span of spans) {
+      assert.match(span.traceId, /^[0-9a-f]{32}$/)
+      assert.match(span.spanId, /^[0-9a-f]{16}$/)
+      assert.equal(span.parentSpanId, undefined)
+      assert.match(formatTraceparent(span), /^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/)
+      assert.deepEqual(ids(parseTraceparent(formatTraceparent(span))), [
+        span.traceId,
+        span.spanId,
+        true,
+      ])
+    }
+    const parent = spans[0] as Span
+    const child = new Span('c', SPAN_KIND.client, parent)
+    assert.equal(child.traceId, parent.traceId)
+    assert.equal(child.parentSpanId, parent.spanId)
+    assert.notEqual(child.spanId, parent.spanId)
   })
 })
 
@@ -109,7 +137,7 @@ describe('OTLP encoding', () => {
     const span = new Span(
       'tools/call echo',
       SPAN_KIND.server,
-      { traceId: TRACE, spanId: SPAN, sampled: true },
+      parseTraceparent(`00-${TRACE}-${SPAN}-01`),
       [
         'mcp.method.name',
         'tools/call',

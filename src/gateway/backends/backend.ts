@@ -13,7 +13,7 @@ import {
   type JsonRpcRequest,
 } from '../../jsonrpc/message.ts'
 import type { Logger } from '../../observe/logger.ts'
-import type { Call } from '../../pipeline/call.ts'
+import { type Call, traceparentOf } from '../../pipeline/call.ts'
 import type { Handler, Middleware } from '../../pipeline/compose.ts'
 import { credentialOf } from '../../pipeline/identity.ts'
 import { MessageReply, type Reply } from '../../pipeline/reply.ts'
@@ -189,7 +189,7 @@ export abstract class Backend {
     const sink = call.sinkFor?.(connection) ?? call.sink
     try {
       const headers = this.#identityHeaders(call)
-      const traceparent = call.traceparent
+      const traceparent = traceparentOf(call)
       const response = await connection.request(
         message.method,
         tracedParams(message.params, traceparent),
