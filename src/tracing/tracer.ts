@@ -234,9 +234,12 @@ export interface TracerOptions {
   random?: () => number
 }
 
+/** Read once: in Node 20 each read of `performance.timeOrigin` is a call into C++ (~40 ns). */
+const TIME_ORIGIN = performance.timeOrigin
+
 /** Epoch ms with sub-ms precision, monotonic within the process. */
 export function nowMs(): number {
-  return performance.timeOrigin + performance.now()
+  return TIME_ORIGIN + performance.now()
 }
 
 export class Tracer implements StatsSource {
