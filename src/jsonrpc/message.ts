@@ -2,6 +2,7 @@
  * JSON-RPC 2.0 message shapes and the single decode of a request body. Everything downstream
  * works on the `Decoded` value produced here; the body is never parsed twice.
  */
+import { randomBytes } from 'node:crypto'
 import { PorticoError } from '../errors.ts'
 
 export type JsonRpcId = string | number
@@ -76,9 +77,109 @@ export function bigIdLiteral(id: unknown): string | undefined {
   return typeof id === 'string' && id.startsWith(BIG_ID) ? id.slice(BIG_ID.length) : undefined
 }
 
-/** JSON text of a message Portico sends, big integer ids written as their exact literal. */
+/**
+ * Integer values above 2^53 elsewhere in a message (a 64-bit id in a tool's arguments) stay
+ * numbers inside Portico (rounded: argument checks and middleware see a number), and their
+ * exact literal is kept beside them: `BIG_VALUES` maps the object or array holding one to its
+ * member's literal. `encodeJson` writes the literal back while the member still holds the
+ * number it rounds to. Only a body whose text has a run of 16 digits (2^53 has 16) takes this
+ * path (`decodeBody`); every other one is JSON.parse alone.
+ */
+const BIG_VALUES = new WeakMap<object, Map<string, string>>()
+/** A marker no client can send: it holds this process's random nonce. */
+const NONCE = randomBytes(6).toString('hex')
+const BIG_VALUE = `\u0000n${NONCE}:`
+/** The marker as JSON text, NUL escaped, as JSON.stringify writes it. */
+const BIG_VALUE_TEXT = `\\u0000n${NONCE}:`
+const BIG_VALUE_JSON = new RegExp(`"\\\\u0000n${NONCE}:(-?\\d+)"`, 'g')
+const LONG_DIGITS = /\d{16}/
+/** How JSON.stringify writes a number that may be a rounded big integer. */
+const ROUNDED_NUMBER = /\d{16}|\de\+/
+/** Set once a body held a big integer: until then encoding costs JSON.stringify alone. */
+let bigValuesSeen = false
+
+const isDigit = (c: number): boolean => c >= 0x30 && c <= 0x39
+
+/**
+ * The body's text with each integer literal that a double would round replaced by a marked
+ * string holding it, or undefined when it has none. Only a valid literal in a value's place
+ * is replaced (not one with a leading zero, not a member name), so the marked text is valid
+ * JSON exactly when the body is.
+ */
+function markBigIntegers(text: string): string | undefined {
+  let out: string[] | undefined
+  let copied = 0
+  const length = text.length
+  for (let i = 0; i < length; i++) {
+    const c = text.charCodeAt(i)
+    if (c === 0x22) {
+      // A string: skipped to its closing quote.
+      for (i++; i < length; i++) {
+        const d = text.charCodeAt(i)
+        if (d === 0x5c) i++
+        else if (d === 0x22) break
+      }
+      continue
+    }
+    if (c !== 0x2d && !isDigit(c)) continue
+    const start = i
+    if (c === 0x2d) i++
+    const first = i
+    while (i < length && isDigit(text.charCodeAt(i))) i++
+    const end = i
+    const next = text.charCodeAt(end)
+    i-- // the loop's i++ reads the character after the number
+    if (end - first < 16 || text.charCodeAt(first) === 0x30) continue
+    if (next === 0x2e || next === 0x65 || next === 0x45) continue // a fraction or exponent
+    let after = end
+    while (after < length && text.charCodeAt(after) <= 0x20) after++
+    if (text.charCodeAt(after) === 0x3a) continue // a member name's place
+    const literal = text.slice(start, end)
+    if (Number.isSafeInteger(Number(literal))) continue
+    out ??= []
+    out.push(text.slice(copied, start), `"${BIG_VALUE_TEXT}${literal}"`)
+    copied = end
+  }
+  if (out === undefined) return undefined
+  out.push(text.slice(copied))
+  return out.join('')
+}
+
+/** JSON.parse's reviver for a marked text: each marker back to its number, its literal kept. */
+function reviveBig(this: unknown, key: string, value: unknown): unknown {
+  if (typeof value !== 'string' || !value.startsWith(BIG_VALUE)) return value
+  const literal = value.slice(BIG_VALUE.length)
+  const holder = this as object
+  let literals = BIG_VALUES.get(holder)
+  if (literals === undefined) BIG_VALUES.set(holder, (literals = new Map()))
+  literals.set(key, literal)
+  return Number(literal)
+}
+
+/** JSON.stringify's replacer: a member still holding its rounded big integer gets its marker. */
+function markBig(this: unknown, key: string, value: unknown): unknown {
+  if (typeof value !== 'number') return value
+  const literal = BIG_VALUES.get(this as object)?.get(key)
+  return literal !== undefined && Number(literal) === value ? `${BIG_VALUE}${literal}` : value
+}
+
+/** Parses a body's text, integers a double would round kept exact for `encodeJson`. */
+function parseBody(text: string): unknown {
+  const marked = LONG_DIGITS.test(text) ? markBigIntegers(text) : undefined
+  if (marked === undefined) return JSON.parse(text)
+  bigValuesSeen = true
+  return JSON.parse(marked, reviveBig)
+}
+
+/**
+ * JSON text of a message Portico sends: big integer ids, and big integers a client sent
+ * elsewhere in it, written as their exact literal.
+ */
 export function encodeJson(value: unknown): string {
-  const text = JSON.stringify(value)
+  let text = JSON.stringify(value)
+  if (bigValuesSeen && ROUNDED_NUMBER.test(text)) {
+    text = JSON.stringify(value, markBig).replace(BIG_VALUE_JSON, '$1')
+  }
   return text.includes('\\u0000id:') ? text.replace(BIG_ID_JSON, '$1') : text
 }
 
@@ -135,7 +236,7 @@ export function decodeBody(body: Buffer | string): Decoded {
   let value: unknown
   const text = typeof body === 'string' ? body : body.toString('utf8')
   try {
-    value = JSON.parse(text)
+    value = parseBody(text)
   } catch (cause) {
     throw new PorticoError('parse_error', { cause })
   }

@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { PorticoError } from '../../src/errors.ts'
-import { bigIdLiteral, decodeBody, kindOf, MAX_BATCH } from '../../src/jsonrpc/message.ts'
+import {
+  bigIdLiteral,
+  decodeBody,
+  encodeJson,
+  kindOf,
+  MAX_BATCH,
+} from '../../src/jsonrpc/message.ts'
 import { clientInfoOf, eraOf, targetOf } from '../../src/protocol/classify.ts'
 import { summarize } from '../../src/protocol/summarize.ts'
 
@@ -175,5 +181,71 @@ describe('decodeBody: ids past 2^53 and batch bounds', () => {
     // At the bound, thousands of big ids decode in one pass.
     const atBound = `[${Array.from({ length: MAX_BATCH }, () => one).join(',')}]`
     assert.equal(decodeBody(atBound).messages.length, MAX_BATCH)
+  })
+})
+
+describe('decodeBody and encodeJson: integers past 2^53 anywhere in a message', () => {
+  const reencoded = (body: string) => encodeJson(decodeBody(body).messages[0])
+
+  it('writes back the exact literal of each, still a number to whoever reads the message', () => {
+    const body =
+      '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t","arguments":' +
+      '{"id":12345678901234567890123,"neg":-9007199254740993,"list":[18446744073709551615,' +
+      '18446744073709551614],"safe":9007199254740991,"float":12345678901234567890.5,' +
+      '"text":"12345678901234567890123","nested":{"x":{"y":98765432109876543210}}}}}'
+    const decoded = decodeBody(body)
+    const args = (
+      decoded.messages[0] as unknown as { params: { arguments: Record<string, unknown> } }
+    ).params.arguments
+    assert.equal(typeof args.id, 'number')
+    assert.equal(args.id, Number('12345678901234567890123'))
+    const text = encodeJson(decoded.messages[0])
+    assert.match(text, /"id":12345678901234567890123,/)
+    assert.match(text, /"neg":-9007199254740993,/)
+    // Two literals that round to the same number keep their own digits.
+    assert.match(text, /"list":\[18446744073709551615,18446744073709551614\]/)
+    assert.match(text, /"safe":9007199254740991,/)
+    assert.match(text, /"text":"12345678901234567890123"/)
+    assert.match(text, /"y":98765432109876543210\}/)
+    // Not an integer literal: JSON.stringify's own rendering.
+    assert.match(text, /"float":12345678901234567000,/)
+  })
+
+  it('writes the value a middleware put instead, and the literal in a copy made of the message', () => {
+    const body = '{"jsonrpc":"2.0","id":1,"method":"m","params":{"a":{"n":123456789012345678901}}}'
+    const message = decodeBody(body).messages[0] as unknown as { params: { a: { n: number } } }
+    // The gateway rebuilds the message and params around the same inner objects.
+    const copy = { ...message, id: 7, params: { ...message.params } }
+    assert.match(encodeJson(copy), /"n":123456789012345678901\}/)
+    message.params.a.n = 2 ** 60
+    assert.match(encodeJson(message), new RegExp(`"n":${2 ** 60}\\}`))
+  })
+
+  it('refuses the same texts JSON.parse refuses (a leading zero, a number as a member name)', () => {
+    for (const body of [
+      '{"jsonrpc":"2.0","id":1,"method":"m","params":{"a":01234567890123456789}}',
+      '{"jsonrpc":"2.0","id":1,"method":"m","params":{12345678901234567890:1}}',
+      '{"jsonrpc":"2.0","id":1,"method":"m","params":{"a":-}}',
+    ]) {
+      assert.throws(
+        () => decodeBody(body),
+        (e: unknown) => e instanceof PorticoError,
+        body,
+      )
+    }
+  })
+
+  it('keeps a big id exact beside big values, and leaves a body without one to JSON.parse', () => {
+    const text = reencoded(
+      '{"jsonrpc":"2.0","id":123456789012345678901,"method":"m","params":{"v":123456789012345678902}}',
+    )
+    assert.equal(
+      text,
+      '{"jsonrpc":"2.0","id":123456789012345678901,"method":"m","params":{"v":123456789012345678902}}',
+    )
+    // A string with a marker-like text is a string (the marker holds a per-process nonce).
+    const plain =
+      '{"jsonrpc":"2.0","id":1,"method":"m","params":{"s":"\\u0000n0:1234567890123456789"}}'
+    assert.equal(reencoded(plain), plain)
   })
 })

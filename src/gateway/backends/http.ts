@@ -11,7 +11,13 @@ import { PorticoError } from '../../errors.ts'
 import { readText, WHOLE_ANSWER_BYTES } from '../../http/body.ts'
 import type { HeaderMap } from '../../http/headers.ts'
 import { headerValue } from '../../http/headers.ts'
-import { isObject, type JsonObject, type JsonRpcMessage, parseJson } from '../../jsonrpc/message.ts'
+import {
+  encodeJson,
+  isObject,
+  type JsonObject,
+  type JsonRpcMessage,
+  parseJson,
+} from '../../jsonrpc/message.ts'
 import type { SignalLike } from '../../pipeline/signal.ts'
 import { SseParser } from '../../protocol/sse.ts'
 import type { HttpClient, UpstreamResponse } from '../../upstream/http-client.ts'
@@ -135,7 +141,7 @@ export class HttpConnection extends Connection {
           : this.#requestHeaders(),
         pending?.traceparent,
       ),
-      body: Buffer.from(JSON.stringify(message)),
+      body: Buffer.from(encodeJson(message)),
       signal: this.#abort.signal,
       callSignal,
       label: this.#label,

@@ -10,6 +10,7 @@ import { existsSync } from 'node:fs'
 import type { BackendConfig } from '../../config/gateway.ts'
 import { PorticoError } from '../../errors.ts'
 import {
+  encodeJson,
   type JsonObject,
   type JsonRpcMessage,
   type JsonRpcNotification,
@@ -155,7 +156,7 @@ export class StdioConnection extends Connection {
         data: { backend: this.backend },
       })
     }
-    stdin.write(`${JSON.stringify(message)}\n`)
+    stdin.write(`${encodeJson(message)}\n`)
   }
 
   #closing: Promise<void> | undefined

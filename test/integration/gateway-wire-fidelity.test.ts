@@ -1,0 +1,66 @@
+/**
+ * What a gateway's stdio backend receives and what Portico reads of what it writes, checked at
+ * the bytes: a stdio server (test/fixtures/echo-raw-stdio.ts) answers each call with the exact
+ * line it read.
+ */
+import assert from 'node:assert/strict'
+import { after, before, it } from 'node:test'
+import { Logger } from '../../src/observe/logger.ts'
+import { MCP_ACCEPT, openSession } from '../helpers/mcp-http.ts'
+import { fixture } from '../helpers/mcp-servers.ts'
+import { type RunningPortico, startPortico } from '../helpers/portico.ts'
+
+let gateway: RunningPortico
+let session: Record<string, string>
+const logs: string[] = []
+
+before(async () => {
+  gateway = await startPortico(
+    {
+      proxy: { admin_tools: false },
+      backends: [
+        {
+          name: 'echo',
+          transport: 'stdio',
+          command: process.execPath,
+          args: [fixture('echo-raw-stdio')],
+          timeout: 5,
+        },
+      ],
+    },
+    { logger: new Logger({ level: 'warn', write: (line) => logs.push(line) }) },
+  )
+  session = { 'mcp-session-id': await openSession(gateway.url) }
+})
+
+after(async () => {
+  await gateway?.close()
+})
+
+/** POSTs a body given as text (JSON.stringify would round its big numbers already). */
+async function post(body: string): Promise<{
+  id?: unknown
+  result?: { content?: Array<{ text: string }> }
+  error?: { code: number; message: string }
+}> {
+  const response = await fetch(gateway.url, {
+    method: 'POST',
+    headers: { ...MCP_ACCEPT, ...session },
+    body,
+    signal: AbortSignal.timeout(10_000),
+  })
+  const text = await response.text()
+  const data = text.startsWith('{') ? text : /^data: (.*)$/m.exec(text)?.[1]
+  assert.ok(data, `an answer (HTTP ${response.status}): ${text}`)
+  return JSON.parse(data)
+}
+
+it('passes integer arguments past 2^53 to a stdio backend with their exact digits', async () => {
+  const args =
+    '{"id":12345678901234567890123,"pair":[18446744073709551615,18446744073709551614],"neg":-9007199254740993,"small":42}'
+  const answer = await post(
+    `{"jsonrpc":"2.0","id":"big","method":"tools/call","params":{"name":"echo__echo_raw","arguments":${args}}}`,
+  )
+  const line = answer.result?.content?.[0]?.text ?? ''
+  assert.ok(line.includes(`"arguments":${args}`), `the backend read: ${line}`)
+})
