@@ -151,7 +151,10 @@ function reviveBig(this: unknown, key: string, value: unknown): unknown {
   const literal = value.slice(BIG_VALUE.length)
   const holder = this as object
   let literals = BIG_VALUES.get(holder)
-  if (literals === undefined) BIG_VALUES.set(holder, (literals = new Map()))
+  if (literals === undefined) {
+    literals = new Map()
+    BIG_VALUES.set(holder, literals)
+  }
   literals.set(key, literal)
   return Number(literal)
 }
