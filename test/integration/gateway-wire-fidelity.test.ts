@@ -64,3 +64,21 @@ it('passes integer arguments past 2^53 to a stdio backend with their exact digit
   const line = answer.result?.content?.[0]?.text ?? ''
   assert.ok(line.includes(`"arguments":${args}`), `the backend read: ${line}`)
 })
+
+it('reads an answer that follows a line its stdio backend left without a newline', async () => {
+  // Before: the two joined into one unparsable line, and the call waited for its 5 s timeout.
+  const answer = await post(
+    '{"jsonrpc":"2.0","id":"torn","method":"tools/call","params":{"name":"echo__torn","arguments":{}}}',
+  )
+  assert.equal(answer.id, 'torn')
+  assert.equal(answer.result?.content?.[0]?.text, 'after the tear', JSON.stringify(answer))
+  const warned = logs.filter((line) => line.includes('without its newline'))
+  assert.equal(warned.length, 1, logs.join('\n'))
+  assert.match(warned[0] ?? '', /notifications\/message/)
+  // The backend's next answers are read as before.
+  const next = await post(
+    '{"jsonrpc":"2.0","id":"after","method":"tools/call","params":{"name":"echo__echo_raw","arguments":{}}}',
+  )
+  assert.equal(next.id, 'after')
+  assert.ok(next.result)
+})

@@ -14,6 +14,7 @@ import {
   type JsonObject,
   type JsonRpcMessage,
   type JsonRpcNotification,
+  kindOf,
   parseJson,
 } from '../../jsonrpc/message.ts'
 import type { Logger } from '../../observe/logger.ts'
@@ -35,6 +36,10 @@ const STDOUT_GRACE_MS = 200
 const STDERR_LINES_PER_SECOND = 50
 /** A run this long counts as healthy: the next crash restarts at once. */
 const HEALTHY_RUN_MS = 10_000
+/** Places a line that is not JSON is parsed again from, at most (`#recover`). */
+const MAX_RECOVERY_TRIES = 8
+/** The first member of a JSON-RPC message as written (the SDK writes `result` first). */
+const MESSAGE_START = /^(?:jsonrpc|result|id|method|error|params)"/
 
 export interface StdioOptions {
   config: BackendConfig
@@ -55,11 +60,14 @@ export class StdioConnection extends Connection {
    */
   #pending: string[] = []
   #pendingLength = 0
+  readonly #logger: Logger
+  #tornLogged = false
 
   constructor(options: StdioOptions) {
     super(options.config.name)
     const { config, logger } = options
     this.#maxLineBytes = options.maxLineBytes
+    this.#logger = logger
     this.#child = spawn(config.command ?? '', config.args, {
       cwd: config.cwd,
       env: childEnv(config),
@@ -142,9 +150,36 @@ export class StdioConnection extends Connection {
 
   /** A line that is not JSON is skipped: some servers print banners on stdout. */
   #line(line: string): void {
-    const value = parseJson(line)
+    const value = parseJson(line) ?? this.#recover(line)
     if (Array.isArray(value)) for (const item of value) this.receive(item)
     else this.receive(value)
+  }
+
+  /**
+   * A line that is not JSON but ends with a whole message: a write the server left without its
+   * newline (interrupted, or a stray print) joined the next message's line, and that message's
+   * call would otherwise wait for its deadline. The message is parsed from the first place a
+   * message can start (`{"` and one of its members) from which the rest of the line is one
+   * JSON-RPC message; a place inside the torn text cannot be one, as the message after it is
+   * balanced on its own. A few places at most: a banner without such a place costs one search.
+   */
+  #recover(line: string): unknown {
+    let at = line.indexOf('{"', 1)
+    for (let tries = 0; at !== -1 && tries < MAX_RECOVERY_TRIES; at = line.indexOf('{"', at + 2)) {
+      if (!MESSAGE_START.test(line.slice(at + 2, at + 10))) continue
+      tries++
+      const value = parseJson(line.slice(at))
+      if (kindOf(value) === undefined) continue
+      if (!this.#tornLogged) {
+        this.#tornLogged = true
+        this.#logger.warn(
+          `backend ${this.backend} wrote a line without its newline; its text is dropped (logged once per process)`,
+          { backend: this.backend, dropped: line.slice(0, Math.min(at, 200)) },
+        )
+      }
+      return value
+    }
+    return undefined
   }
 
   protected transmit(message: JsonRpcMessage): void {
