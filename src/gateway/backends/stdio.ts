@@ -36,6 +36,57 @@ const STDOUT_GRACE_MS = 200
 const STDERR_LINES_PER_SECOND = 50
 /** A run this long counts as healthy: the next crash restarts at once. */
 const HEALTHY_RUN_MS = 10_000
+/**
+ * POSIX: each stdio backend runs in a process group of its own, so that stopping it stops
+ * what it started (`npx`'s server, a wrapper script's helpers) with it: signals go to the
+ * whole group. Such a group no longer gets the terminal's Ctrl-C; Portico stops its backends
+ * itself on SIGINT/SIGTERM (`closeOnSignal`), and the groups still running when the process
+ * exits (a second Ctrl-C exits at once) get SIGTERM from the exit hook below.
+ */
+const GROUPED = process.platform !== 'win32'
+/** How long the rest of a group gets after SIGTERM before SIGKILL (as the process itself). */
+const GROUP_GRACE_MS = 2000
+const GROUP_POLL_MS = 50
+const liveGroups = new Set<number>()
+let exitHooked = false
+
+/** Signals every process of a group; false once the group has no process left. */
+function signalGroup(pid: number, signal: NodeJS.Signals | 0): boolean {
+  try {
+    process.kill(-pid, signal)
+    return true
+  } catch {
+    return false
+  }
+}
+
+function trackGroup(pid: number): void {
+  liveGroups.add(pid)
+  if (exitHooked) return
+  exitHooked = true
+  process.once('exit', () => {
+    for (const group of liveGroups) signalGroup(group, 'SIGTERM')
+  })
+}
+
+/**
+ * What is left of a group once its leader exited: SIGTERM, then SIGKILL if some process of it
+ * still runs after the grace. Resolves when the group is gone (or was SIGKILLed).
+ */
+async function endGroup(pid: number): Promise<void> {
+  if (signalGroup(pid, 'SIGTERM')) {
+    const deadline = Date.now() + GROUP_GRACE_MS
+    while (signalGroup(pid, 0)) {
+      if (Date.now() >= deadline) {
+        signalGroup(pid, 'SIGKILL')
+        break
+      }
+      await new Promise((resolve) => setTimeout(resolve, GROUP_POLL_MS))
+    }
+  }
+  liveGroups.delete(pid)
+}
+
 /** Places a line that is not JSON is parsed again from, at most (`#recover`). */
 const MAX_RECOVERY_TRIES = 8
 /** The first member of a JSON-RPC message as written (the SDK writes `result` first). */
@@ -73,7 +124,10 @@ export class StdioConnection extends Connection {
       env: childEnv(config),
       stdio: ['pipe', 'pipe', 'pipe'],
       windowsHide: true,
+      detached: GROUPED,
     })
+    const pid = this.#child.pid
+    if (GROUPED && pid !== undefined) trackGroup(pid)
     this.exited = new Promise((resolve) => {
       const done = (error: PorticoError) => {
         this.fail(error)
@@ -84,6 +138,9 @@ export class StdioConnection extends Connection {
       )
       this.#child.once('exit', (code, signal) => {
         const error = crashError(config.name, `exited (${signal ?? `code ${code}`})`)
+        // The processes it started go with it, whether it was stopped or crashed: a restart
+        // must not leave the previous run's helpers behind.
+        if (GROUPED && pid !== undefined) this.#groupEnded = endGroup(pid)
         this.#child.stdin?.destroy()
         // A process the backend started (`npx`'s, a wrapper's) may hold the output pipes open
         // after it exited: they are let go after the grace, else they never end and their
@@ -142,7 +199,7 @@ export class StdioConnection extends Connection {
           data: { backend: this.backend },
         }),
       )
-      this.#child.kill('SIGKILL')
+      this.#signal('SIGKILL')
       this.#pending = []
       this.#pendingLength = 0
     }
@@ -195,6 +252,8 @@ export class StdioConnection extends Connection {
   }
 
   #closing: Promise<void> | undefined
+  /** Resolves once the processes the backend started are gone too (set when it exits). */
+  #groupEnded: Promise<void> | undefined
 
   /** Closes stdin, then SIGTERM after 2 s and SIGKILL after 2 s more (once, however often asked). */
   close(): Promise<void> {
@@ -204,18 +263,26 @@ export class StdioConnection extends Connection {
 
   async #stop(): Promise<void> {
     this.fail(new PorticoError('backend_failed', { message: `Backend ${this.backend} stopped` }))
-    if (this.#child.exitCode !== null || this.#child.signalCode !== null) return
+    if (this.#child.exitCode !== null || this.#child.signalCode !== null) return this.#groupEnded
     this.#child.stdin?.end()
-    const term = setTimeout(() => this.#child.kill('SIGTERM'), 2000)
-    const kill = setTimeout(() => this.#child.kill('SIGKILL'), 4000)
+    const term = setTimeout(() => this.#signal('SIGTERM'), 2000)
+    const kill = setTimeout(() => this.#signal('SIGKILL'), 4000)
     await this.exited
     clearTimeout(term)
     clearTimeout(kill)
+    await this.#groupEnded
   }
 
-  /** Kills the process at once (tests, hot reload of a changed backend). */
+  /** Kills the process (and its process group) at once (tests, hot reload of a changed backend). */
   kill(): void {
-    this.#child.kill('SIGKILL')
+    this.#signal('SIGKILL')
+  }
+
+  /** Signals the backend's process group (POSIX), else the process. */
+  #signal(signal: NodeJS.Signals): void {
+    const pid = this.#child.pid
+    if (GROUPED && pid !== undefined && signalGroup(pid, signal)) return
+    this.#child.kill(signal)
   }
 }
 
