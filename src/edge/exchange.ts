@@ -51,7 +51,8 @@ const ID_PEEK_BYTES = 64 * 1024
  * `refuse` for a POST an HTTP filter refused (no credential, a denied address, another
  * caller's session) before its body was read: the body (up to 64 KB) is read first, so a lone
  * request's refusal carries its id, as every answer to a request with an id must. A larger
- * body, a batch, or one that is not JSON-RPC is refused without an id, as before.
+ * body carries the top-level id its first 4 KB name (`leadingIdOf`); a batch, or a body that
+ * is not JSON-RPC, is refused without an id, as before.
  */
 export function refuseReadingId(
   context: ProxyContext,
@@ -69,7 +70,11 @@ export function refuseReadingId(
       const id = requestIdOf(body)
       refuse(context, req, res, id === undefined ? error : withId(error, id), transport)
     },
-    () => refuse(context, req, res, error, transport),
+    // A body over the peek's bound: its first bytes may still name the id.
+    (tooLarge: unknown) => {
+      const id = tooLarge instanceof PorticoError ? tooLarge.id : undefined
+      refuse(context, req, res, id === undefined ? error : withId(error, id), transport)
+    },
   )
 }
 

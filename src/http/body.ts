@@ -6,6 +6,7 @@ import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
 import type { Readable } from 'node:stream'
 import { brotliDecompress, gunzip, inflate, type ZlibOptions } from 'node:zlib'
 import { PorticoError } from '../errors.ts'
+import { ID_WINDOW_BYTES, leadingIdOf } from '../jsonrpc/message.ts'
 
 /**
  * An upstream JSON answer up to this size is read whole before anything is sent: one write for
@@ -17,10 +18,7 @@ export const WHOLE_ANSWER_BYTES = 64 * 1024
 /** A request body, whole, or `payload_too_large` past `limit`. */
 export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length'])
-  if (Number.isFinite(declared) && declared > limit) {
-    req.resume() // drain so the connection can be reused
-    return Promise.reject(new PorticoError('payload_too_large', { data: { limit } }))
-  }
+  if (Number.isFinite(declared) && declared > limit) return refuseTooLarge(req, limit)
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = []
     let size = 0
@@ -30,8 +28,10 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
       size += chunk.length
       if (size > limit) {
         failed = true
+        chunks.push(chunk)
+        const head = headOf(chunks)
         chunks.length = 0
-        reject(new PorticoError('payload_too_large', { data: { limit } }))
+        reject(tooLarge(limit, head))
         return
       }
       chunks.push(chunk)
@@ -44,6 +44,45 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
       if (!failed)
         reject(new PorticoError('invalid_request', { message: 'Request body aborted', cause }))
     })
+  })
+}
+
+/**
+ * A body declared larger than `limit`: refused once its first chunk is in (or it ended), so
+ * the refusal can carry the request's id; the rest is drained so the connection can be reused.
+ * The wait is the one a body within the limit has, for its first chunk only.
+ */
+function refuseTooLarge(req: IncomingMessage, limit: number): Promise<Buffer> {
+  if (req.readableEnded || req.destroyed) return Promise.reject(tooLarge(limit, undefined))
+  return new Promise((_, reject) => {
+    const refuse = (chunk?: unknown) => {
+      for (const event of ['data', 'end', 'error', 'close']) req.off(event, refuse)
+      req.resume() // drain so the connection can be reused
+      reject(tooLarge(limit, Buffer.isBuffer(chunk) ? chunk : undefined))
+    }
+    for (const event of ['data', 'end', 'error', 'close']) req.on(event, refuse)
+  })
+}
+
+/** The first bytes read, up to the window `leadingIdOf` reads. */
+function headOf(chunks: Buffer[]): Buffer {
+  const first = chunks[0] as Buffer
+  if (first.length >= ID_WINDOW_BYTES || chunks.length === 1) return first
+  const head: Buffer[] = []
+  let size = 0
+  for (const chunk of chunks) {
+    if (size >= ID_WINDOW_BYTES) break
+    head.push(chunk)
+    size += chunk.length
+  }
+  return Buffer.concat(head, size)
+}
+
+function tooLarge(limit: number, head: Buffer | undefined): PorticoError {
+  const id = head === undefined ? undefined : leadingIdOf(head)
+  return new PorticoError('payload_too_large', {
+    data: { limit },
+    ...(id === undefined ? {} : { id }),
   })
 }
 

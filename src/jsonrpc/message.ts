@@ -266,6 +266,75 @@ export function usableIdOf(message: JsonRpcMessage): JsonRpcId | undefined {
   return 'id' in message && isId(message.id) ? message.id : undefined
 }
 
+/** How much of a body too large to read `leadingIdOf` looks at. */
+export const ID_WINDOW_BYTES = 4096
+
+/** Where the JSON string starting at `at` (a quote) ends (its closing quote), or -1. */
+function stringEnd(text: string, at: number): number {
+  for (let i = at + 1; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (c === 0x5c) i++
+    else if (c === 0x22) return i
+  }
+  return -1
+}
+
+function skipSpace(text: string, at: number): number {
+  let i = at
+  while (i < text.length && text.charCodeAt(i) <= 0x20) i++
+  return i
+}
+
+/**
+ * The top-level `"id"` of a JSON object from the first bytes of its text (a body too large to
+ * read whole, answered 413): a string or a number wholly inside the first `ID_WINDOW_BYTES`, a
+ * member of the outermost object only (not a batch, not one in `params`). Undefined when there
+ * is none there, so the refusal goes without an id, as JSON-RPC allows.
+ */
+export function leadingIdOf(head: Buffer): JsonRpcId | undefined {
+  const text = head.subarray(0, ID_WINDOW_BYTES).toString('utf8')
+  let i = skipSpace(text, 0)
+  if (text.charCodeAt(i) !== 0x7b) return undefined
+  let depth = 0
+  for (; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (c === 0x22) {
+      const end = stringEnd(text, i)
+      if (end === -1) return undefined
+      const member = depth === 1 && end === i + 3 && text.startsWith('"id"', i)
+      i = end
+      if (!member) continue
+      const colon = skipSpace(text, end + 1)
+      if (text.charCodeAt(colon) !== 0x3a) continue
+      return idAt(text, skipSpace(text, colon + 1))
+    }
+    if (c === 0x7b || c === 0x5b) depth++
+    else if ((c === 0x7d || c === 0x5d) && --depth === 0) return undefined
+  }
+  return undefined
+}
+
+/** The id value at `at`: a whole string or number literal before the window's end. */
+function idAt(text: string, at: number): JsonRpcId | undefined {
+  let end: number
+  if (text.charCodeAt(at) === 0x22) {
+    end = stringEnd(text, at) + 1
+    if (end === 0) return undefined
+  } else {
+    end = at
+    while (end < text.length && /[-+.eE0-9]/.test(text.charAt(end))) end++
+    if (end === at) return undefined
+  }
+  const after = skipSpace(text, end)
+  const next = text.charCodeAt(after)
+  if (next !== 0x2c && next !== 0x7d) return undefined // cut by the window, or not JSON
+  const literal = text.slice(at, end)
+  const value = parseJson(literal)
+  if (typeof value === 'string') return value
+  if (typeof value !== 'number' || !Number.isFinite(value)) return undefined
+  return Number.isSafeInteger(value) || !/^-?\d+$/.test(literal) ? value : `${BIG_ID}${literal}`
+}
+
 /** The id of a lone request in `body` (also of an invalid one that carries it), if any. */
 export function requestIdOf(body: Buffer): JsonRpcId | undefined {
   try {

@@ -156,6 +156,39 @@ describe('bad input and failures', () => {
     assert.equal((json.error as { code: number }).code, -32600)
   })
 
+  it('names the request id its first bytes hold in the 413, declared or streamed', async () => {
+    const big = (id: string) =>
+      `{"jsonrpc":"2.0","id":${id},"method":"tools/call","params":{"name":"echo","arguments":{"text":"${'x'.repeat(4096)}"}}}`
+    // Declared: Content-Length over the limit, refused after the first chunk only.
+    const declared = await post(portico.url, big('"call-7"'))
+    assert.equal(declared.status, 413)
+    assert.equal(declared.json.id, 'call-7', declared.text)
+    // Streamed (chunked): refused once past the limit.
+    const streamed = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const req = request(portico.url, { method: 'POST', headers: MCP_HEADERS }, (res) => {
+        let text = ''
+        res.setEncoding('utf8')
+        res.on('data', (chunk: string) => {
+          text += chunk
+        })
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }))
+      })
+      req.on('error', reject)
+      const body = big('12345678901234567890123')
+      req.write(body.slice(0, 600))
+      req.end(body.slice(600))
+    })
+    assert.equal(streamed.status, 413)
+    assert.match(streamed.text, /"id":12345678901234567890123,/)
+    // A nested "id" is not the request's, and its own is past the first 4 KB: none.
+    const nested = await post(
+      portico.url,
+      `{"jsonrpc":"2.0","params":{"id":5,"text":"${'x'.repeat(5000)}"},"id":9,"method":"m"}`,
+    )
+    assert.equal(nested.status, 413)
+    assert.equal(nested.json.id, undefined, nested.text)
+  })
+
   it('refuses a foreign Origin with 403, accepts localhost and configured origins', async () => {
     const init = JSON.stringify({
       jsonrpc: '2.0',

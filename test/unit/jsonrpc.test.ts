@@ -6,6 +6,7 @@ import {
   decodeBody,
   encodeJson,
   kindOf,
+  leadingIdOf,
   MAX_BATCH,
 } from '../../src/jsonrpc/message.ts'
 import { clientInfoOf, eraOf, targetOf } from '../../src/protocol/classify.ts'
@@ -247,5 +248,34 @@ describe('decodeBody and encodeJson: integers past 2^53 anywhere in a message', 
     const plain =
       '{"jsonrpc":"2.0","id":1,"method":"m","params":{"s":"\\u0000n0:1234567890123456789"}}'
     assert.equal(reencoded(plain), plain)
+  })
+})
+
+describe('leadingIdOf: the id a 413 names', () => {
+  const of = (text: string) => leadingIdOf(Buffer.from(text))
+  it('reads a top-level string or number id from the first bytes', () => {
+    assert.equal(of('{"jsonrpc":"2.0","id":"a\\"b","method":"m","params":{"x":"'), 'a"b')
+    assert.equal(of(' { "method" : "id", "id" : -12 , "params":'), -12)
+    assert.equal(of('{"params":{"id":1,"a":[{"id":2}]},"id":3,"x'), 3)
+    assert.equal(
+      bigIdLiteral(of('{"id":12345678901234567890123,"method":"m"')),
+      '12345678901234567890123',
+    )
+  })
+  it('gives none for a nested, cut, null, batch or non-JSON id', () => {
+    for (const text of [
+      '{"params":{"id":1},"method":"m","params2":"',
+      '{"jsonrpc":"2.0","id":"cut',
+      '{"jsonrpc":"2.0","id":12',
+      '{"id":null,"method":"m"',
+      '[{"id":1,"method":"m"}',
+      '{"id":tru,"method":"m"',
+      '{"a":"}","b":{"id":4}}, "id":5',
+      'x{"id":1,',
+    ]) {
+      assert.equal(of(text), undefined, text)
+    }
+    // Past the first 4 KB it is not looked for.
+    assert.equal(of(`{"pad":"${'y'.repeat(5000)}","id":1,"m":1}`), undefined)
   })
 })
