@@ -6,6 +6,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import type { ServerResponse } from 'node:http'
+import { PorticoError } from '../errors.ts'
 import type {
   JsonObject,
   JsonRpcErrorObject,
@@ -156,9 +157,13 @@ export class ClientSession implements SessionRef {
     }
   }
 
-  /** `notifications/cancelled` from the client: abort that call (the backend gets a cancel). */
-  cancel(requestId: unknown): void {
-    this.#calls.get(JSON.stringify(requestId))?.abort()
+  /**
+   * `notifications/cancelled` from the client: abort that call; the backend gets a cancel with
+   * the client's reason (`cancelReasonOf`).
+   */
+  cancel(requestId: unknown, reason?: string): void {
+    const call = this.#calls.get(JSON.stringify(requestId))
+    call?.abort(new PorticoError('cancelled', reason === undefined ? {} : { data: { reason } }))
   }
 
   /** Unrelated backend messages go to the GET stream (queued briefly until one is open). */

@@ -144,7 +144,8 @@ function onNotification(
   message: JsonRpcNotification,
 ): string | undefined {
   if (message.method === 'notifications/cancelled' && isObject(message.params)) {
-    session?.cancel(message.params.requestId)
+    const reason = message.params.reason
+    session?.cancel(message.params.requestId, typeof reason === 'string' ? reason : undefined)
   } else if (message.method === 'notifications/roots/list_changed' && session) {
     for (const connection of session.connections) connection.notify(message.method)
   }

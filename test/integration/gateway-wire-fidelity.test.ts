@@ -9,6 +9,7 @@ import { Logger } from '../../src/observe/logger.ts'
 import { MCP_ACCEPT, openSession } from '../helpers/mcp-http.ts'
 import { fixture } from '../helpers/mcp-servers.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
+import { until } from '../helpers/wait.ts'
 
 let gateway: RunningPortico
 let session: Record<string, string>
@@ -28,7 +29,7 @@ before(async () => {
         },
       ],
     },
-    { logger: new Logger({ level: 'warn', write: (line) => logs.push(line) }) },
+    { logger: new Logger({ level: 'info', write: (line) => logs.push(line) }) },
   )
   session = { 'mcp-session-id': await openSession(gateway.url) }
 })
@@ -81,4 +82,29 @@ it('reads an answer that follows a line its stdio backend left without a newline
   )
   assert.equal(next.id, 'after')
   assert.ok(next.result)
+})
+
+it("forwards a client's cancel to the backend with the client's reason", async () => {
+  const hanging = post(
+    '{"jsonrpc":"2.0","id":"h1","method":"tools/call","params":{"name":"echo__hang","arguments":{}}}',
+  ).catch(() => undefined)
+  await until(
+    () => logs.some((line) => line.includes('hanging')),
+    10_000,
+    'the call to reach the backend',
+  )
+  const response = await fetch(gateway.url, {
+    method: 'POST',
+    headers: { ...MCP_ACCEPT, ...session },
+    body: '{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"h1","reason":"user pressed stop"}}',
+    signal: AbortSignal.timeout(10_000),
+  })
+  assert.equal(response.status, 202)
+  const cancel = await until(
+    () => logs.find((line) => line.includes('cancel {')),
+    10_000,
+    'the backend to get the cancel',
+  )
+  assert.match(cancel, /user pressed stop/)
+  await hanging
 })

@@ -144,7 +144,7 @@ export abstract class Connection {
         const error = reason instanceof PorticoError ? reason : new PorticoError('cancelled')
         this.notify('notifications/cancelled', {
           requestId: id,
-          reason: error.reason === 'cancelled' ? 'client cancelled' : error.message,
+          reason: error.reason === 'cancelled' ? cancelReasonOf(error) : error.message,
         })
         settle(() => reject(error))
       }
@@ -399,4 +399,10 @@ function isProgress(params: JsonObject): boolean {
     typeof params.progress === 'number' &&
     (params.total === undefined || typeof params.total === 'number')
   )
+}
+
+/** The reason a cancel forwards: the client's own, when its `notifications/cancelled` gave one. */
+function cancelReasonOf(error: PorticoError): string {
+  const data = error.data
+  return isObject(data) && typeof data.reason === 'string' ? data.reason : 'client cancelled'
 }
