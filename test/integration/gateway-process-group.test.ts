@@ -29,7 +29,7 @@ function running(pid: number): boolean {
   try {
     return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))
   } catch {
-    return process.platform === 'linux' ? false : true
+    return process.platform !== 'linux'
   }
 }
 
