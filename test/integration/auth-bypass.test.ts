@@ -467,6 +467,16 @@ describe('MCP sent around the MCP endpoint (transparent mode)', () => {
       assert.match(answer.error.message, /differs from a JSON-RPC or MCP member only by case/)
     }
     assert.equal(seen.filter((line) => line.includes('secret')).length, 0)
+    // Re-encoded, an integer argument past 2^53 keeps its digits (JSON.stringify would write
+    // 1.2345678901234568e+22).
+    const big = await post(
+      '{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo","arguments":{"n":12345678901234567890123}}}',
+    )
+    assert.equal(big.status, 200)
+    assert.equal(
+      seen.at(-1),
+      'POST /mcp {"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo","arguments":{"n":12345678901234567890123}}}',
+    )
   })
 })
 
