@@ -175,14 +175,22 @@ function parseBody(text: string): unknown {
 }
 
 /**
+ * JSON text of a value, the big integers a client sent in it written as their exact literal.
+ * What the gateway writes to its backends (with its own ids): JSON.stringify alone until some
+ * body held such an integer, then also one test of the text.
+ */
+export function encodeValues(value: unknown): string {
+  const text = JSON.stringify(value)
+  if (!bigValuesSeen || !ROUNDED_NUMBER.test(text)) return text
+  return JSON.stringify(value, markBig).replace(BIG_VALUE_JSON, '$1')
+}
+
+/**
  * JSON text of a message Portico sends: big integer ids, and big integers a client sent
  * elsewhere in it, written as their exact literal.
  */
 export function encodeJson(value: unknown): string {
-  let text = JSON.stringify(value)
-  if (bigValuesSeen && ROUNDED_NUMBER.test(text)) {
-    text = JSON.stringify(value, markBig).replace(BIG_VALUE_JSON, '$1')
-  }
+  const text = encodeValues(value)
   return text.includes('\\u0000id:') ? text.replace(BIG_ID_JSON, '$1') : text
 }
 

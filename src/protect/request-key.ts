@@ -4,7 +4,7 @@
  * `_meta` (progress tokens and client info differ between otherwise identical calls).
  * Both policies ask for them: the last call's are remembered.
  */
-import { encodeJson, isObject } from '../jsonrpc/message.ts'
+import { encodeValues, isObject } from '../jsonrpc/message.ts'
 import type { Call } from '../pipeline/call.ts'
 import { clientIdentity } from './identity.ts'
 
@@ -40,8 +40,8 @@ export function requestKey(call: Call): string | undefined {
   const key = [
     method,
     call.target?.name ?? '',
-    // encodeJson: two big integers that round alike are two keys.
-    args === undefined ? '' : encodeJson(args),
+    // encodeValues: two big integers that round alike are two keys.
+    args === undefined ? '' : encodeValues(args),
   ].join('\u0000')
   lastMessage = message
   lastKey = key

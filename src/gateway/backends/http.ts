@@ -12,7 +12,7 @@ import { readText, WHOLE_ANSWER_BYTES } from '../../http/body.ts'
 import type { HeaderMap } from '../../http/headers.ts'
 import { headerValue } from '../../http/headers.ts'
 import {
-  encodeJson,
+  encodeValues,
   isObject,
   type JsonObject,
   type JsonRpcMessage,
@@ -141,7 +141,7 @@ export class HttpConnection extends Connection {
           : this.#requestHeaders(),
         pending?.traceparent,
       ),
-      body: Buffer.from(encodeJson(message)),
+      body: Buffer.from(encodeValues(message)),
       signal: this.#abort.signal,
       callSignal,
       label: this.#label,

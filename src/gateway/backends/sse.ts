@@ -4,7 +4,7 @@
  * matched by id and server requests go to the most recent call (exact with one client).
  */
 import { PorticoError } from '../../errors.ts'
-import { encodeJson, type JsonRpcMessage, parseJson } from '../../jsonrpc/message.ts'
+import { encodeValues, type JsonRpcMessage, parseJson } from '../../jsonrpc/message.ts'
 import { SseParser } from '../../protocol/sse.ts'
 import { Connection, type Pending, type ServerInfo } from './connection.ts'
 import { connectionHeaders, type HttpConnectionOptions, labelOfBackend } from './http.ts'
@@ -85,7 +85,7 @@ export class SseConnection extends Connection {
         ...pending?.headers,
         'content-type': 'application/json',
       },
-      body: Buffer.from(encodeJson(message)),
+      body: Buffer.from(encodeValues(message)),
       signal: this.#abort.signal,
       label: this.#label,
     })

@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs'
 import type { BackendConfig } from '../../config/gateway.ts'
 import { PorticoError } from '../../errors.ts'
 import {
-  encodeJson,
+  encodeValues,
   type JsonObject,
   type JsonRpcMessage,
   type JsonRpcNotification,
@@ -248,7 +248,7 @@ export class StdioConnection extends Connection {
         data: { backend: this.backend },
       })
     }
-    stdin.write(`${encodeJson(message)}\n`)
+    stdin.write(`${encodeValues(message)}\n`)
   }
 
   #closing: Promise<void> | undefined

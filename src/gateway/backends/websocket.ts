@@ -9,7 +9,7 @@
 import { createRequire } from 'node:module'
 import type { WebSocket as Socket } from 'ws'
 import { PorticoError } from '../../errors.ts'
-import { encodeJson, type JsonRpcMessage, parseJson } from '../../jsonrpc/message.ts'
+import { encodeValues, type JsonRpcMessage, parseJson } from '../../jsonrpc/message.ts'
 import { Connection, type ServerInfo } from './connection.ts'
 import { connectionHeaders, type HttpConnectionOptions, labelOfBackend } from './http.ts'
 
@@ -104,7 +104,7 @@ export class WebSocketConnection extends Connection {
       })
     }
     return new Promise((resolve, reject) => {
-      socket.send(encodeJson(message), (error) =>
+      socket.send(encodeValues(message), (error) =>
         error ? reject(new PorticoError('backend_failed', { message: error.message })) : resolve(),
       )
     })
