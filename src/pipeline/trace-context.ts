@@ -82,18 +82,24 @@ function writeHexWord(word: number, at: number): void {
   }
 }
 
-/** The trace id in lower-case hex (OTLP/JSON, logs, tests). */
+/** The trace id in lower-case hex (OTLP/JSON, tests). */
 export function traceIdHex(context: TraceContext): string {
-  return hex8(context.t0) + hex8(context.t1) + hex8(context.t2) + hex8(context.t3)
+  return wordsHex(context.t0, context.t1, context.t2, context.t3)
 }
 
 /** The span id in lower-case hex. */
 export function spanIdHex(context: TraceContext): string {
-  return hex8(context.s0) + hex8(context.s1)
+  return wordsHex(context.s0, context.s1)
 }
 
-export function hex8(word: number): string {
-  return (word >>> 0).toString(16).padStart(8, '0')
+/** Two or four words in lower-case hex, written where `formatTraceparent` writes its ids. */
+export function wordsHex(w0: number, w1: number, w2?: number, w3?: number): string {
+  writeHexWord(w0, 3)
+  writeHexWord(w1, 11)
+  if (w2 === undefined) return SCRATCH.toString('latin1', 3, 19)
+  writeHexWord(w2, 19)
+  writeHexWord(w3 as number, 27)
+  return SCRATCH.toString('latin1', 3, 35)
 }
 
 /**

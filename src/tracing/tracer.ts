@@ -10,11 +10,11 @@
 import { type BatchFormat, BatchPoster, jsonArray } from '../observe/batch-post.ts'
 import type { PipeStats, StatsSource } from '../observe/status.ts'
 import {
-  hex8,
   randomWord,
   spanIdHex,
   type TraceContext,
   traceIdHex,
+  wordsHex,
 } from '../pipeline/trace-context.ts'
 import { afterTurn } from '../util/after-turn.ts'
 import { ProtoWriter, traceRequestHeads, writeSpan } from './otlp-proto.ts'
@@ -135,7 +135,7 @@ export class Span implements TraceContext {
   }
 
   get parentSpanId(): string | undefined {
-    return this.hasParent ? hex8(this.p0) + hex8(this.p1) : undefined
+    return this.hasParent ? wordsHex(this.p0, this.p1) : undefined
   }
 
   /**
