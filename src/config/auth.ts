@@ -296,7 +296,7 @@ export function authProblems(config: AuthContext): Problem[] {
     })
   }
   if (kind === 'bearer') problems.push(...bearerOnly(auth))
-  else problems.push(...oauthProblems(auth, kind, config))
+  else problems.push(...oauthProblems(auth, kind, config), ...gatedKeyProblems(auth))
   problems.push(...roleProblems(auth))
   if (kind !== 'bearer' && adminExposed(config) && security?.admin_token === undefined) {
     if (!auth.roles.some((role) => role.admin)) {
@@ -533,6 +533,55 @@ function roleProblems(auth: AuthConfig): Problem[] {
     problems.push({
       path: ['auth', 'role_mapping'],
       message: 'role_mapping maps to [[auth.roles]], and none is defined',
+    })
+  }
+  return problems
+}
+
+/**
+ * The global gates, `required_scopes` and `role_mapping.default_deny`, judge what a token's
+ * claims say. Portico's static keys (`tokens`, `scoped_tokens`, `api_keys`) carry no scopes, and
+ * a key without a role reaches every tool (mcp-proxy's rule): accepted beside such a gate, the
+ * key would pass it, so the gate would be asked for and not enforced. Refused at load, at the
+ * key's line, naming the key by its index and name (never its secret). The admin token is the
+ * operator's credential, exempt as admins are from `default_deny`.
+ */
+function gatedKeyProblems(auth: AuthConfig): Problem[] {
+  const problems: Problem[] = []
+  const scopes = auth.required_scopes
+  if (scopes.length > 0) {
+    const why = `required_scopes (${scopes.join(' ')}) holds for every request, and a static key carries no scopes, so it would pass unchecked: remove required_scopes or this key`
+    for (const i of auth.tokens.keys()) {
+      problems.push({ path: ['auth', 'tokens', i], message: why })
+    }
+    auth.scoped_tokens.forEach((_scoped, i) => {
+      problems.push({
+        path: ['auth', 'scoped_tokens', i, 'token'],
+        message: why,
+      })
+    })
+    auth.api_keys.forEach((key, i) => {
+      problems.push({
+        path: ['auth', 'api_keys', i, 'name'],
+        message: `key "${key.name}": ${why}`,
+      })
+    })
+  }
+  if (auth.role_mapping?.default_deny) {
+    const why =
+      'a key without a role may use every tool, so under role_mapping.default_deny = true it would be let through unrestricted'
+    for (const i of auth.tokens.keys()) {
+      problems.push({
+        path: ['auth', 'tokens', i],
+        message: `${why}: use an api_keys entry with roles (or scoped_tokens) instead`,
+      })
+    }
+    auth.api_keys.forEach((key, i) => {
+      if (key.roles.length > 0 || key.admin) return
+      problems.push({
+        path: ['auth', 'api_keys', i, 'name'],
+        message: `key "${key.name}" has no role; ${why}: give it roles (or admin = true)`,
+      })
     })
   }
   return problems

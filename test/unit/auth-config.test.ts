@@ -262,6 +262,66 @@ describe('[auth] rejections (mcp-proxy rules and fail closed)', () => {
     )
   })
 
+  const JWT = `[auth]
+type = "jwt"
+issuer = "https://auth.example.com/"
+jwks_uri = "https://auth.example.com/jwks.json"
+audience = "https://mcp.example.com/mcp"
+`
+  const KEYS = `api_keys = [
+  { name = "alice", key = "alice-key-0123456789", roles = ["reader"] },
+  { name = "ci", key = "ci-key-0123456789abc" },
+  { name = "ops", key = "ops-key-0123456789ab", admin = true },
+]
+`
+  const TABLES = `[[auth.api_keys]]
+name = "alice"
+key = "alice-key-0123456789"
+roles = ["reader"]
+
+[[auth.api_keys]]
+name = "ci"
+key = "ci-key-0123456789abc"
+
+[[auth.api_keys]]
+name = "ops"
+key = "ops-key-0123456789ab"
+admin = true
+`
+  const READER = `[[auth.roles]]
+name = "reader"
+allow_tools = ["echo"]
+`
+
+  it('refuses a role-less key under default_deny, at its line, naming it but not its secret', () => {
+    const mapping =
+      '[auth.role_mapping]\nclaim = "scope"\nmapping = { "mcp:read" = "reader" }\ndefault_deny = true\n'
+    const text = `${JWT}tokens = ["plain-token-0123456789"]\n${READER}${mapping}${TABLES}`
+    const found = problems(text)
+    assert.deepEqual(
+      found.map((p) => p.split(': ').slice(0, 2).join(': ')),
+      ['6: auth.tokens[0]', '20: auth.api_keys[1].name'],
+      found.join('\n'),
+    )
+    assert.match(found[1] ?? '', /key "ci" has no role; .*default_deny = true .*give it roles/)
+    assert.doesNotMatch(found.join('\n'), /ci-key|plain-token/)
+    // With roles (or admin rights, as "ops") the same keys are served.
+    const fixed = text.replace('name = "ci"', 'name = "ci"\nroles = ["reader"]')
+    assert.deepEqual(problems(fixed.replace('tokens = ["plain-token-0123456789"]\n', '')), [])
+  })
+
+  it('refuses static keys beside required_scopes: they carry no scopes', () => {
+    const found = problems(`${JWT}required_scopes = ["mcp:tools"]
+${KEYS}${READER}`)
+    assert.deepEqual(
+      found.map((p) => p.split(': ').slice(0, 2).join(': ')),
+      ['7: auth.api_keys[0].name', '7: auth.api_keys[1].name', '7: auth.api_keys[2].name'],
+      found.join('\n'),
+    )
+    assert.match(found[1] ?? '', /key "ci": required_scopes \(mcp:tools\) holds for every request/)
+    assert.doesNotMatch(found.join('\n'), /-key-/)
+  })
+
   it('takes trusted_proxies alone: it names who the client is for limits and records', () => {
     assert.deepEqual(problems(`[security]\ntrusted_proxies = ["127.0.0.1"]\n`), [])
   })
