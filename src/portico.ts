@@ -26,6 +26,7 @@ import { adminPrefix } from './gateway/admin.ts'
 import type { Gateway } from './gateway/gateway.ts'
 import { gatewayMode } from './gateway/mode.ts'
 import type { ReloadSource } from './gateway/reload.ts'
+import { isLocalPeer } from './http/client-address.ts'
 import type { SharedMetrics } from './metrics/metrics.ts'
 import { globalChain } from './middleware/chain.ts'
 import { EventBus, type Sink } from './observe/bus.ts'
@@ -277,6 +278,8 @@ class PorticoServer implements Portico {
     const ops: Operations = {
       isServing: () => this.#serving,
       isReady: async (detailed) => mode.readiness(detailed),
+      // The local admin surface: a loopback client, not everyone behind a same-host proxy.
+      isLocal: security?.isLocal ?? isLocalPeer,
       version: VERSION,
     }
     const route = createRouter(context, mode.routes(handle), filters, ops, {

@@ -11,8 +11,8 @@ import { parseCidr } from '../config/auth.ts'
 import { PorticoError } from '../errors.ts'
 // `::ffff:10.0.0.1` → `10.0.0.1`, so IPv4 rules match IPv4 clients on a dual-stack socket; a
 // forwarded hop with a port (`1.2.3.4:5678`) → its address, so a deny rule matches it too.
-import { normalizeAddress } from '../http/address.ts'
-import { attachClientAddress } from '../http/client-address.ts'
+import { isLoopback, normalizeAddress } from '../http/address.ts'
+import { attachClientAddress, isLocalPeer } from '../http/client-address.ts'
 
 export interface IpRules {
   allow: readonly string[]
@@ -62,6 +62,23 @@ export class IpPolicy {
       if (!contains(this.#trusted, address)) return address
     }
     return address
+  }
+
+  /**
+   * Whether the client is on this machine (`/readyz` shows it pids and error texts): the
+   * address a trusted proxy vouches for when the peer is one and forwards (a proxy on this
+   * host relays clients from anywhere), else a loopback peer that relays no one.
+   */
+  isLocal(req: IncomingMessage): boolean {
+    const peer = normalizeAddress(req.socket?.remoteAddress ?? '')
+    if (
+      this.#hasTrusted &&
+      req.headers['x-forwarded-for'] !== undefined &&
+      contains(this.#trusted, peer)
+    ) {
+      return isLoopback(this.clientAddress(req))
+    }
+    return isLocalPeer(req)
   }
 
   /**

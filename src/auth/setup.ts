@@ -30,6 +30,8 @@ export interface Security {
    * and `/metrics`, which have their own credential instead of `[auth]`.
    */
   addressFilters: RequestFilter[]
+  /** Whether a request's client is on this machine, as far as trusted proxies vouch (ip.ts). */
+  isLocal: (req: IncomingMessage) => boolean
   /** Global middleware, outermost first, run before user middleware. */
   middleware: Middleware[]
   /** Routes served without filters: the protected resource metadata. */
@@ -109,6 +111,7 @@ export function securityFromConfig(
   return {
     filters,
     addressFilters,
+    isLocal: (req) => ip.isLocal(req),
     middleware,
     routes,
     mcpPaths,

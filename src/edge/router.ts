@@ -54,6 +54,11 @@ export interface Operations {
   isServing(): boolean
   /** Whether the upstream(s) can be reached. */
   isReady(detailed: boolean): Promise<{ ready: boolean; detail?: Record<string, unknown> }>
+  /**
+   * Whether the client is on this machine, so `/readyz` may show it pids and error texts: a
+   * loopback peer relaying no one, or a loopback address trusted proxies vouch for.
+   */
+  isLocal(req: IncomingMessage): boolean
   version: string
 }
 
@@ -269,15 +274,6 @@ async function operations(
   if (pathname === '/version') return sendJson(res, 200, { name: 'portico', version: ops.version })
   if (!ops.isServing()) return sendJson(res, 503, { status: 'draining' })
   if (pathname === '/healthz') return sendJson(res, 200, { status: 'ok' })
-  const { ready, detail } = await ops.isReady(isLoopback(req.socket?.remoteAddress))
+  const { ready, detail } = await ops.isReady(ops.isLocal(req))
   sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not_ready', ...detail })
-}
-
-/** A client on this machine: the local admin surface until the admin API has its own. */
-function isLoopback(address: string | undefined): boolean {
-  return (
-    address === '::1' ||
-    address?.startsWith('127.') === true ||
-    address?.startsWith('::ffff:127.') === true
-  )
 }

@@ -8,6 +8,7 @@
  * that is what a proxy appends.
  */
 import type { IncomingMessage } from 'node:http'
+import { isLoopback, normalizeAddress } from './address.ts'
 
 const VOUCHED = new WeakMap<IncomingMessage, string>()
 
@@ -19,4 +20,24 @@ export function attachClientAddress(req: IncomingMessage, address: string): void
 /** The vouched address of a request, else its socket's peer. */
 export function clientAddressOf(req: IncomingMessage): string | undefined {
   return VOUCHED.get(req) ?? req.socket?.remoteAddress
+}
+
+/** Whether a proxy relayed the request: it carries a forwarding header naming a client. */
+export function isRelayed(req: IncomingMessage): boolean {
+  const headers = req.headers
+  return (
+    headers['x-forwarded-for'] !== undefined ||
+    headers.forwarded !== undefined ||
+    headers['x-real-ip'] !== undefined
+  )
+}
+
+/**
+ * Whether the client is on this machine as far as the socket alone tells: a loopback peer
+ * relaying no one. A reverse proxy on the same host is a loopback peer too, and everyone
+ * behind it would pass for local; its forwarding header gives it away (unless the peer is a
+ * trusted proxy, whose header names the client: auth/ip.ts `IpPolicy.isLocal`).
+ */
+export function isLocalPeer(req: IncomingMessage): boolean {
+  return isLoopback(normalizeAddress(req.socket?.remoteAddress ?? '')) && !isRelayed(req)
 }
