@@ -88,7 +88,12 @@ export class IpPolicy {
   vouch(req: IncomingMessage): void {
     if (!this.#hasTrusted) return
     const address = this.clientAddress(req)
-    if (isIP(address) !== 0) attachClientAddress(req, address)
+    if (isIP(address) !== 0) attachClientAddress(req, address, this.#trustsPeer(req))
+  }
+
+  /** Whether the socket's peer is a trusted proxy. */
+  #trustsPeer(req: IncomingMessage): boolean {
+    return contains(this.#trusted, normalizeAddress(req.socket?.remoteAddress ?? ''))
   }
 
   /**
@@ -99,7 +104,7 @@ export class IpPolicy {
    */
   check(req: IncomingMessage): void {
     const address = this.clientAddress(req)
-    if (this.#hasTrusted) attachClientAddress(req, address)
+    if (this.#hasTrusted) attachClientAddress(req, address, this.#trustsPeer(req))
     const allowed =
       isIP(address) !== 0 &&
       !contains(this.#deny, address) &&

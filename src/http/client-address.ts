@@ -11,10 +11,25 @@ import type { IncomingMessage } from 'node:http'
 import { isLoopback, normalizeAddress } from './address.ts'
 
 const VOUCHED = new WeakMap<IncomingMessage, string>()
+/** Requests whose peer is a trusted proxy: their `X-Forwarded-Host`/`-Proto` are its word. */
+const FROM_TRUSTED = new WeakSet<IncomingMessage>()
 
-/** Notes the address the trusted proxies vouch for (auth/setup.ts's address filter). */
-export function attachClientAddress(req: IncomingMessage, address: string): void {
+/**
+ * Notes the address the trusted proxies vouch for (auth/setup.ts's address filter), and
+ * whether the socket's peer is one of them (`trustedPeer`).
+ */
+export function attachClientAddress(
+  req: IncomingMessage,
+  address: string,
+  trustedPeer = false,
+): void {
   VOUCHED.set(req, address)
+  if (trustedPeer) FROM_TRUSTED.add(req)
+}
+
+/** Whether the request's peer is a trusted proxy (`[security] trusted_proxies`). */
+export function isFromTrustedProxy(req: IncomingMessage): boolean {
+  return FROM_TRUSTED.has(req)
 }
 
 /** The vouched address of a request, else its socket's peer. */

@@ -5,7 +5,8 @@
  * `Mcp-Param-*`), auth and unknown headers, passes through.
  */
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from 'node:http'
-import { clientAddressOf } from './client-address.ts'
+import { clientAddressOf, isFromTrustedProxy } from './client-address.ts'
+import { viaOf } from './via.ts'
 
 const HOP_BY_HOP = new Set([
   'connection',
@@ -67,16 +68,33 @@ export const REQUEST_MANAGED = new Set(['host', 'content-length', 'expect'])
 /** Response headers recomputed for the client hop. */
 export const RESPONSE_MANAGED = new Set(['content-length'])
 
-/** Adds the de-facto standard forwarding headers for the upstream. */
+/**
+ * Adds the de-facto standard forwarding headers for the upstream, as a reverse proxy does:
+ * the peer is appended to `X-Forwarded-For` (nginx's `$proxy_add_x_forwarded_for`), and
+ * `X-Forwarded-Host` and `X-Forwarded-Proto` say what this hop saw (the `Host`, the socket's
+ * scheme), overwriting what the client wrote (Envoy overwrites `X-Forwarded-Proto`): a client
+ * could otherwise make an upstream that builds URLs or redirects from them name another host
+ * or claim https. Only a trusted proxy's values (`trusted`: `[security] trusted_proxies`, or
+ * Portico's own relay through the tunnel) are kept, since they describe the hop before it.
+ */
 export function addForwarded(
   headers: HeaderMap,
-  client: { address: string | undefined; host: string | undefined; proto: string },
+  client: {
+    address: string | undefined
+    host: string | undefined
+    proto: string
+    trusted?: boolean
+  },
 ): void {
   const prior = headers['x-forwarded-for']
   const address = client.address ?? ''
   headers['x-forwarded-for'] = prior ? `${String(prior)}, ${address}` : address
-  if (client.host && !headers['x-forwarded-host']) headers['x-forwarded-host'] = client.host
-  if (!headers['x-forwarded-proto']) headers['x-forwarded-proto'] = client.proto
+  const trusted = client.trusted === true
+  if (!trusted || !headers['x-forwarded-host']) {
+    if (client.host) headers['x-forwarded-host'] = client.host
+    else delete headers['x-forwarded-host']
+  }
+  if (!trusted || !headers['x-forwarded-proto']) headers['x-forwarded-proto'] = client.proto
 }
 
 /** Where an HTTP request came from: what forwarding headers and upstream URLs are built from. */
@@ -91,6 +109,11 @@ export interface RequestInfo {
   readonly clientAddress: string | undefined
   readonly host: string | undefined
   readonly encrypted: boolean
+  /**
+   * Whether the peer is a trusted proxy (or the tunnel's relay), whose `X-Forwarded-Host` and
+   * `X-Forwarded-Proto` are kept; anyone else's are overwritten.
+   */
+  readonly trustedPeer?: boolean
 }
 
 export function requestInfoOf(req: IncomingMessage): RequestInfo {
@@ -104,6 +127,7 @@ export function requestInfoOf(req: IncomingMessage): RequestInfo {
     host: req.headers.host,
     // The socket may already be detached once a streamed request body has been consumed.
     encrypted: (req.socket as { encrypted?: boolean } | null)?.encrypted === true,
+    trustedPeer: isFromTrustedProxy(req) || viaOf(req.socket) === 'tunnel',
   }
 }
 
@@ -114,6 +138,7 @@ export function forwardHeaders(headers: IncomingHttpHeaders, info: RequestInfo):
     address: info.remoteAddress,
     host: info.host,
     proto: info.encrypted ? 'https' : 'http',
+    trusted: info.trustedPeer === true,
   })
   return out
 }

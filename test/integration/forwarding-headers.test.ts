@@ -1,0 +1,94 @@
+/**
+ * What an upstream learns of the client's hop, against a real Portico and a real upstream:
+ * `X-Forwarded-Host` and `X-Forwarded-Proto` say what Portico saw (the Host, its own scheme),
+ * whatever the client wrote, as a reverse proxy sets them; only a trusted proxy's values are
+ * kept. `X-Forwarded-For` gets the peer appended.
+ */
+import assert from 'node:assert/strict'
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { after, before, describe, it } from 'node:test'
+import type { ConfigInput } from '../../src/config/schema.ts'
+import { type RunningPortico, startPortico } from '../helpers/portico.ts'
+
+describe('X-Forwarded-Host and X-Forwarded-Proto to the upstream', () => {
+  let upstream: Server
+  let origin: string
+  const seen: IncomingHttpHeaders[] = []
+  const running: RunningPortico[] = []
+
+  before(async () => {
+    upstream = createServer((req, res) => {
+      seen.push(req.headers)
+      req.resume()
+      req.on('end', () => {
+        res.writeHead(200, { 'content-type': 'application/json' })
+        res.end(JSON.stringify({ jsonrpc: '2.0', id: 1, result: { tools: [] } }))
+      })
+    })
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve))
+    origin = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`
+  })
+  after(async () => {
+    for (const portico of running) await portico.close()
+    await new Promise((resolve) => upstream.close(resolve))
+  })
+
+  const SPOOFED = {
+    'x-forwarded-host': 'evil.example',
+    'x-forwarded-proto': 'https',
+    'x-forwarded-for': '198.51.100.9',
+  }
+
+  async function start(extra: Partial<ConfigInput> = {}): Promise<RunningPortico> {
+    const portico = await startPortico({ upstream: `${origin}/mcp`, ...extra } as ConfigInput)
+    running.push(portico)
+    return portico
+  }
+
+  /** The headers the upstream got for a POST on the MCP endpoint and a GET of another path. */
+  async function forwarded(portico: RunningPortico): Promise<IncomingHttpHeaders[]> {
+    seen.length = 0
+    const post = await fetch(portico.url, {
+      method: 'POST',
+      headers: {
+        ...SPOOFED,
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+      },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+    })
+    assert.equal(post.status, 200)
+    await post.arrayBuffer()
+    const page = await fetch(`${portico.origin}/page`, { headers: SPOOFED })
+    await page.arrayBuffer()
+    assert.equal(seen.length, 2, 'both requests reached the upstream')
+    return [...seen]
+  }
+
+  it('overwrites what a client wrote with what Portico saw', async () => {
+    const portico = await start()
+    const host = new URL(portico.origin).host
+    for (const headers of await forwarded(portico)) {
+      assert.equal(headers['x-forwarded-host'], host)
+      assert.equal(headers['x-forwarded-proto'], 'http')
+      assert.equal(headers['x-forwarded-for'], '198.51.100.9, 127.0.0.1')
+    }
+  })
+
+  it('overwrites them when the peer is not a trusted proxy', async () => {
+    const portico = await start({ security: { trusted_proxies: ['10.0.0.0/8'] } })
+    for (const headers of await forwarded(portico)) {
+      assert.equal(headers['x-forwarded-host'], new URL(portico.origin).host)
+      assert.equal(headers['x-forwarded-proto'], 'http')
+    }
+  })
+
+  it("keeps a trusted proxy's values: they describe the hop before it", async () => {
+    const portico = await start({ security: { trusted_proxies: ['127.0.0.1'] } })
+    for (const headers of await forwarded(portico)) {
+      assert.equal(headers['x-forwarded-host'], 'evil.example')
+      assert.equal(headers['x-forwarded-proto'], 'https')
+    }
+  })
+})
