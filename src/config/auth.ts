@@ -323,6 +323,29 @@ function adminExposed(config: AuthContext): boolean {
   return (config.backends?.length ?? 0) > 0 && config.proxy.admin_tools
 }
 
+/** The least length of an API key (as of an admin token): shorter ones are guessed. */
+export const MIN_KEY_LENGTH = 16
+
+/**
+ * mcp-proxy's `tokens` and `scoped_tokens` shorter than MIN_KEY_LENGTH: warned about, not
+ * refused, so its files (whose documented example is `tokens = ["my-secret-token"]`) run as
+ * written. Named by index, never by value.
+ */
+export function shortTokenWarnings(auth: AuthConfig | undefined): string[] {
+  if (auth === undefined) return []
+  const warnings: string[] = []
+  const why = `is shorter than ${MIN_KEY_LENGTH} characters, easy to guess: use a longer one (e.g. openssl rand -hex 32)`
+  auth.tokens.forEach((token, i) => {
+    if (token !== '' && token.length < MIN_KEY_LENGTH) warnings.push(`auth.tokens[${i}] ${why}`)
+  })
+  auth.scoped_tokens.forEach((scoped, i) => {
+    if (scoped.token !== '' && scoped.token.length < MIN_KEY_LENGTH) {
+      warnings.push(`auth.scoped_tokens[${i}] ${why}`)
+    }
+  })
+  return warnings
+}
+
 /** Tokens: at least one for bearer, no duplicate anywhere, no allow + deny on one token. */
 function tokenProblems(auth: AuthConfig, security: SecurityConfig): Problem[] {
   const problems: Problem[] = []
@@ -350,6 +373,13 @@ function tokenProblems(auth: AuthConfig, security: SecurityConfig): Problem[] {
   })
   for (const [i, key] of auth.api_keys.entries()) {
     note(key.key, `auth.api_keys[${i}]`, ['auth', 'api_keys', i, 'key'])
+    if (key.key !== '' && key.key.length < MIN_KEY_LENGTH) {
+      // Portico's own layout: a short key is refused (mcp-proxy's `tokens` only warn, below).
+      problems.push({
+        path: ['auth', 'api_keys', i, 'key'],
+        message: `the key of "${key.name}" is shorter than ${MIN_KEY_LENGTH} characters, easy to guess: use a longer one (e.g. openssl rand -hex 32)`,
+      })
+    }
   }
   if (security?.admin_token !== undefined) {
     note(security.admin_token, 'security.admin_token', ['security', 'admin_token'])

@@ -9,6 +9,7 @@ import { basename, resolve } from 'node:path'
 import { parse as parseToml, TomlError } from 'smol-toml'
 import type { ZodType } from 'zod'
 import { isObject, type JsonObject } from '../jsonrpc/message.ts'
+import { shortTokenWarnings } from './auth.ts'
 import { adoptForeignLayout, adoptRelayLayout, configWarnings, ignoredKey } from './dropin.ts'
 import { interpolate } from './interpolate.ts'
 import { locateKey } from './locate.ts'
@@ -197,7 +198,7 @@ function loadText(
     }
   }
   if (problems.length > 0 || !result.ok) throw new ConfigError(file, byLine(problems))
-  warnings.push(...configWarnings(result.data))
+  warnings.push(...configWarnings(result.data), ...shortTokenWarnings(result.data.auth))
   return { config: markParsed(result.data), file, warnings }
 }
 

@@ -201,8 +201,8 @@ describe('bypass matrix: JWT tokens (transparent mode)', () => {
 describe('bypass matrix: sessions, streams and other paths (API keys, transparent mode)', () => {
   let upstream: Served
   let portico: RunningPortico
-  const alice = bearer('alice-key')
-  const bob = bearer('bob-key')
+  const alice = bearer('alice-key-0123456789')
+  const bob = bearer('bob-key-0123456789a')
 
   before(async () => {
     upstream = await startStoreUpstream()
@@ -210,8 +210,8 @@ describe('bypass matrix: sessions, streams and other paths (API keys, transparen
       upstream: upstream.url,
       auth: {
         api_keys: [
-          { name: 'alice', key: 'alice-key' },
-          { name: 'bob', key: 'bob-key' },
+          { name: 'alice', key: 'alice-key-0123456789' },
+          { name: 'bob', key: 'bob-key-0123456789a' },
         ],
       },
       security: { max_batch_size: 2 },
@@ -357,7 +357,7 @@ describe('MCP sent around the MCP endpoint (transparent mode)', () => {
     portico = await startPortico({
       upstream: `http://127.0.0.1:${port}/mcp`,
       auth: {
-        api_keys: [{ name: 'alice', key: 'alice-key', roles: ['reader'] }],
+        api_keys: [{ name: 'alice', key: 'alice-key-0123456789', roles: ['reader'] }],
         roles: [{ name: 'reader', allow_tools: ['echo'] }],
       },
     })
@@ -370,8 +370,8 @@ describe('MCP sent around the MCP endpoint (transparent mode)', () => {
 
   it('is refused at every other path, never forwarded past the roles; other JSON still is', async () => {
     const call = JSON.stringify(request(1, 'tools/call', { name: 'secret', arguments: {} }))
-    const headers = { ...bearer('alice-key'), 'content-type': 'application/json' }
-    const denied = await rpc(portico.url, JSON.parse(call), bearer('alice-key'))
+    const headers = { ...bearer('alice-key-0123456789'), 'content-type': 'application/json' }
+    const denied = await rpc(portico.url, JSON.parse(call), bearer('alice-key-0123456789'))
     assert.equal(denied.status, 403)
     for (const path of ['/mcp;x', '/MCP;jsessionid=1', '/mcp.json', '/anything', '/api']) {
       for (const body of [call, `[${call}]`]) {
@@ -392,7 +392,7 @@ describe('MCP sent around the MCP endpoint (transparent mode)', () => {
   })
 
   it('is refused however the body spells it: case variants, a BOM, UTF-16 and UTF-32', async () => {
-    const headers = { ...bearer('alice-key'), 'content-type': 'application/json' }
+    const headers = { ...bearer('alice-key-0123456789'), 'content-type': 'application/json' }
     const before = seen.length
     const call = JSON.stringify(request(1, 'tools/call', { name: 'secret', arguments: {} }))
     // Go's encoding/json reads "Method" as method; Python's json.loads reads bytes with a BOM,
@@ -440,7 +440,7 @@ describe('MCP sent around the MCP endpoint (transparent mode)', () => {
 
   it('forwards what the roles judged: a repeated member cannot name another tool upstream', async () => {
     const headers = {
-      ...bearer('alice-key'),
+      ...bearer('alice-key-0123456789'),
       'content-type': 'application/json',
       accept: 'application/json, text/event-stream',
     }

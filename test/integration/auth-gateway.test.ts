@@ -68,8 +68,8 @@ describe('authorization in gateway mode (API keys, roles, admin, forward_auth)',
       ],
       auth: {
         api_keys: [
-          { name: 'alice', key: 'alice-key', roles: ['reader'] },
-          { name: 'root', key: 'root-key', admin: true },
+          { name: 'alice', key: 'alice-key-0123456789', roles: ['reader'] },
+          { name: 'root', key: 'root-key-0123456789', admin: true },
         ],
         scoped_tokens: [
           { token: 'ci-token', name: 'ci', deny_tools: ['everything__*', 'probe__environment'] },
@@ -86,7 +86,7 @@ describe('authorization in gateway mode (API keys, roles, admin, forward_auth)',
       },
       security: { admin_token: ADMIN_TOKEN, max_argument_size: 200, validate_arguments: true },
     })
-    alice = await connect(gateway.url, 'alice-key')
+    alice = await connect(gateway.url, 'alice-key-0123456789')
   })
   after(async () => {
     await alice?.close()
@@ -171,12 +171,15 @@ describe('authorization in gateway mode (API keys, roles, admin, forward_auth)',
       alice.callTool({ name: 'portico__config', arguments: {} }),
       /403|Forbidden/,
     )
-    for (const key of ['root-key', ADMIN_TOKEN]) {
+    for (const key of ['root-key-0123456789', ADMIN_TOKEN]) {
       const admin = await connect(gateway.url, key)
       const names = (await admin.listTools()).tools.map((t) => t.name)
       assert.ok(names.includes('portico__config'), key)
       const config = text(await admin.callTool({ name: 'portico__config', arguments: {} }))
-      assert.ok(!config.includes('alice-key') && !config.includes(ADMIN_TOKEN), 'no secret shown')
+      assert.ok(
+        !config.includes('alice-key-0123456789') && !config.includes(ADMIN_TOKEN),
+        'no secret shown',
+      )
       await admin.close()
     }
   })
@@ -227,16 +230,16 @@ describe('authorization in gateway mode (API keys, roles, admin, forward_auth)',
         capabilities: {},
         clientInfo: { name: 'raw', version: '1' },
       }),
-      bearer('alice-key'),
+      bearer('alice-key-0123456789'),
     )
     const id = init.headers.get('mcp-session-id') ?? ''
     const stolen = await rpc(gateway.url, request(1, 'tools/list'), {
-      ...bearer('root-key'),
+      ...bearer('root-key-0123456789'),
       'mcp-session-id': id,
     })
     assert.equal(stolen.status, 403)
     const own = await rpc(gateway.url, request(1, 'tools/list'), {
-      ...bearer('alice-key'),
+      ...bearer('alice-key-0123456789'),
       'mcp-session-id': id,
     })
     assert.equal(own.status, 200)
@@ -246,7 +249,7 @@ describe('authorization in gateway mode (API keys, roles, admin, forward_auth)',
     const scoped = new ClientV2({ name: 'profile-client', version: '1.0.0' })
     await scoped.connect(
       new TransportV2(new URL(`${gateway.url}/readonly`), {
-        authProvider: { token: async () => 'root-key' },
+        authProvider: { token: async () => 'root-key-0123456789' },
       }),
     )
     const names = (await scoped.listTools()).tools.map((t) => t.name)
@@ -258,7 +261,11 @@ describe('authorization in gateway mode (API keys, roles, admin, forward_auth)',
     assert.deepEqual((await scoped.listPrompts()).prompts, [])
     assert.match(text(await scoped.callTool({ name: 'probe__headers', arguments: {} })), /root/)
     await scoped.close()
-    const unknown = await rpc(`${gateway.url}/nope`, request(1, 'tools/list'), bearer('root-key'))
+    const unknown = await rpc(
+      `${gateway.url}/nope`,
+      request(1, 'tools/list'),
+      bearer('root-key-0123456789'),
+    )
     assert.equal(unknown.status, 404, 'only configured profiles are served')
   })
 })
@@ -273,13 +280,13 @@ describe('tool discovery under roles: a caller finds only what it may call', () 
       proxy: { tool_discovery: true },
       auth: {
         api_keys: [
-          { name: 'alice', key: 'alice-key', roles: ['reader'] },
-          { name: 'root', key: 'root-key', admin: true },
+          { name: 'alice', key: 'alice-key-0123456789', roles: ['reader'] },
+          { name: 'root', key: 'root-key-0123456789', admin: true },
         ],
         roles: [{ name: 'reader', allow_tools: ['everything__echo'] }],
       },
     })
-    alice = await connect(gateway.url, 'alice-key')
+    alice = await connect(gateway.url, 'alice-key-0123456789')
   })
   after(async () => {
     await alice?.close()
@@ -316,7 +323,7 @@ describe('tool discovery under roles: a caller finds only what it may call', () 
       { name: 'everything', tool_count: 1, tools: ['everything__echo'] },
     ])
     // An admin still finds every tool.
-    const root = await connect(gateway.url, 'root-key')
+    const root = await connect(gateway.url, 'root-key-0123456789')
     const all = (await search(root, 'search_tools', {
       query: 'echo sum add',
       top_k: 50,

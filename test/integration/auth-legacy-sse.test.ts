@@ -37,13 +37,13 @@ describe('legacy HTTP+SSE behind API keys', () => {
       upstream: everything.url,
       auth: {
         api_keys: [
-          { name: 'alice', key: 'alice-key' },
-          { name: 'bob', key: 'bob-key' },
+          { name: 'alice', key: 'alice-key-0123456789' },
+          { name: 'bob', key: 'bob-key-0123456789a' },
         ],
       },
     })
     client = new Client({ name: 'sse-client', version: '0.1.0' })
-    await client.connect(sseClient(portico.origin, 'alice-key'))
+    await client.connect(sseClient(portico.origin, 'alice-key-0123456789'))
   })
   after(async () => {
     await client?.close().catch(() => undefined)
@@ -69,14 +69,14 @@ describe('legacy HTTP+SSE behind API keys', () => {
     assert.ok(sessionId, 'alice posted to her session')
     const url = `${portico.origin}/message?sessionId=${sessionId}`
     assert.equal((await rpc(url, request(9, 'tools/list'))).status, 401)
-    const stolen = await rpc(url, request(9, 'tools/list'), bearer('bob-key'))
+    const stolen = await rpc(url, request(9, 'tools/list'), bearer('bob-key-0123456789a'))
     assert.equal(stolen.status, 403)
     assert.match(stolen.message?.error?.message ?? '', /another identity/)
   })
 
   it("bob's own session in the header, or a second spelling in the query, does not open alice's", async () => {
     const bob = new Client({ name: 'sse-bob', version: '0.1.0' })
-    await bob.connect(sseClient(portico.origin, 'bob-key'))
+    await bob.connect(sseClient(portico.origin, 'bob-key-0123456789a'))
     await bob.callTool({ name: 'echo', arguments: { message: 'bob' } })
     const sessions = [
       ...new Set(
@@ -91,13 +91,13 @@ describe('legacy HTTP+SSE behind API keys', () => {
     const withHeader = await rpc(
       `${portico.origin}/message?sessionId=${alices}`,
       request(10, 'tools/list'),
-      { ...bearer('bob-key'), 'mcp-session-id': bobs },
+      { ...bearer('bob-key-0123456789a'), 'mcp-session-id': bobs },
     )
     assert.equal(withHeader.status, 403)
     const twoSpellings = await rpc(
       `${portico.origin}/message?sessionId=${bobs}&session_id=${alices}`,
       request(11, 'tools/list'),
-      bearer('bob-key'),
+      bearer('bob-key-0123456789a'),
     )
     assert.equal(twoSpellings.status, 400)
     assert.match(twoSpellings.message?.error?.message ?? '', /more than one session/)

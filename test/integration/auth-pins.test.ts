@@ -27,7 +27,7 @@ describe('tool pinning', () => {
   let upstream: Served
   let portico: RunningPortico
   let config: ConfigInput
-  const key = bearer('k')
+  const key = bearer('ops-key-0123456789')
 
   before(async () => {
     upstream = await serveMcp(async (req: IncomingMessage, res: ServerResponse) => {
@@ -45,12 +45,12 @@ describe('tool pinning', () => {
     })
     config = {
       upstream: upstream.url,
-      auth: { api_keys: [{ name: 'ops', key: 'k' }] },
+      auth: { api_keys: [{ name: 'ops', key: 'ops-key-0123456789' }] },
       security: { pin_tools: true, pin_file: pinFile },
     }
     writeFileSync(
       configFile,
-      `upstream = "${upstream.url}"\n[auth]\napi_keys = [{ name = "ops", key = "k" }]\n[security]\npin_tools = true\npin_file = "${pinFile}"\n`,
+      `upstream = "${upstream.url}"\n[auth]\napi_keys = [{ name = "ops", key = "ops-key-0123456789" }]\n[security]\npin_tools = true\npin_file = "${pinFile}"\n`,
     )
     portico = await startPortico(config)
   })

@@ -58,6 +58,8 @@ describe('portico check on the seeds’ own files', () => {
         filterWarning('expose_prompts'),
         SEPARATOR_WARNING,
         FORWARD_WARNING,
+        // Its `tokens = ["my-secret-token"]` runs as written, with a warning (15 characters).
+        'warning: auth.tokens[0] is shorter than 16 characters, easy to guess: use a longer one (e.g. openssl rand -hex 32)',
       ],
     ],
     [

@@ -225,7 +225,7 @@ describe('[auth] rejections (mcp-proxy rules and fail closed)', () => {
     ],
     [
       "an API key named like a token's own name (one principal, two credentials)",
-      `[auth]\ntokens = ["first-token-value"]\n[[auth.api_keys]]\nname = "token-0"\nkey = "an-api-key-value"\n`,
+      `[auth]\ntokens = ["first-token-value"]\n[[auth.api_keys]]\nname = "token-0"\nkey = "an-api-key-value-long"\n`,
       /auth\.api_keys\[0\]\.name: duplicate key name/,
     ],
     [
@@ -322,12 +322,43 @@ ${KEYS}${READER}`)
     assert.doesNotMatch(found.join('\n'), /-key-/)
   })
 
+  it("refuses an API key shorter than 16 characters at its line, naming the key's name only", () => {
+    const text = `[auth]\n[[auth.api_keys]]\nname = "long"\nkey = "0123456789abcdef"\n\n[[auth.api_keys]]\nname = "ci"\nkey = "tiny-secret"\n`
+    const found = problems(text)
+    assert.deepEqual(
+      found,
+      [
+        '8: auth.api_keys[1].key: the key of "ci" is shorter than 16 characters, easy to guess: use a longer one (e.g. openssl rand -hex 32)',
+      ],
+      found.join('\n'),
+    )
+    // From the environment too, never echoed.
+    const env = problems(`[auth]\napi_keys = [{ name = "ci", key = "${ref('CI_KEY')}" }]\n`, {
+      CI_KEY: 'short-env-key',
+    })
+    assert.ok(
+      env.some((p) => /^2: auth\.api_keys\[0\]\.key: the key of "ci" is shorter/.test(p)),
+      env.join('\n'),
+    )
+    assert.doesNotMatch(env.join('\n'), /short-env-key/)
+  })
+
+  it("warns about mcp-proxy's short tokens, as its documented example writes them, by index", () => {
+    const { warnings } = load(
+      `[auth]\ntype = "bearer"\ntokens = ["my-secret-token", "a-token-long-enough"]\nscoped_tokens = [{ token = "scoped", allow_tools = ["echo"] }]\n`,
+    )
+    assert.deepEqual(warnings, [
+      'auth.tokens[0] is shorter than 16 characters, easy to guess: use a longer one (e.g. openssl rand -hex 32)',
+      'auth.scoped_tokens[0] is shorter than 16 characters, easy to guess: use a longer one (e.g. openssl rand -hex 32)',
+    ])
+  })
+
   it('takes trusted_proxies alone: it names who the client is for limits and records', () => {
     assert.deepEqual(problems(`[security]\ntrusted_proxies = ["127.0.0.1"]\n`), [])
   })
 
   it('auth is no longer ignored with a warning', () => {
-    const { warnings } = load(`[auth]\ntokens = ["a"]\n`)
+    const { warnings } = load(`[auth]\ntokens = ["a-token-long-enough"]\n`)
     assert.deepEqual(warnings, [])
   })
 })
