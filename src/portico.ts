@@ -221,7 +221,7 @@ function filtersOf(
     allowed: config.allowed_hosts,
     ...(config.public_url ? { publicUrl: config.public_url } : {}),
   })
-  const hosts = host ? [host] : []
+  const hosts = [host]
   return {
     mcp: [...hosts, originFilter(config.allowed_origins), ...guards, ...user],
     other: [

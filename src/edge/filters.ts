@@ -7,7 +7,7 @@
 import type { IncomingMessage } from 'node:http'
 import { PorticoError } from '../errors.ts'
 import { headerValue } from '../http/headers.ts'
-import { type HostRules, hostCheck } from './host.ts'
+import { type HostRules, hostCheck, isWellFormedHost } from './host.ts'
 import { type OriginCheck, originCheck } from './origin.ts'
 
 export type HttpFilter = (req: IncomingMessage) => void | Promise<void>
@@ -43,11 +43,19 @@ export function originFilter(
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
 
-/** Refuses a Host header that is not one of the listener's names (DNS rebinding). */
-export function hostFilter(rules: HostRules): HttpFilter | undefined {
+/**
+ * Refuses a malformed Host header (400), and one that is not one of the listener's names
+ * (DNS rebinding; 403).
+ */
+export function hostFilter(rules: HostRules): HttpFilter {
   const check = hostCheck(rules)
-  if (check === undefined) return undefined
   return function host(req) {
-    if (!check(req.headers.host)) throw new PorticoError('forbidden_host')
+    const value = req.headers.host
+    if (value !== undefined && !isWellFormedHost(value)) {
+      throw new PorticoError('invalid_request', {
+        message: 'Bad Request: the Host header is not host[:port]',
+      })
+    }
+    if (check !== undefined && !check(value)) throw new PorticoError('forbidden_host')
   }
 }

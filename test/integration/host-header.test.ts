@@ -1,0 +1,96 @@
+/**
+ * The Host header, sent raw over a real socket to a real Portico: a malformed one (not
+ * `host[:port]`, IPv6 in brackets) is answered 400 before anything is forwarded, whether or not
+ * the listener checks names; a well-formed foreign name on loopback stays 403 (DNS rebinding).
+ */
+import assert from 'node:assert/strict'
+import { request } from 'node:http'
+import { after, before, describe, it } from 'node:test'
+import { startProbeHttp } from '../fixtures/probe-server.ts'
+import type { Served } from '../fixtures/serve.ts'
+import { type RunningPortico, startPortico } from '../helpers/portico.ts'
+
+/** POSTs a tools/list with exactly this Host header; resolves with the status. */
+function postWithHost(url: string, host: string): Promise<number> {
+  const target = new URL(url)
+  const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' })
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: target.hostname,
+        port: target.port,
+        path: target.pathname,
+        method: 'POST',
+        setHost: false,
+        headers: {
+          host,
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+          'content-length': Buffer.byteLength(body),
+        },
+      },
+      (res) => {
+        res.resume()
+        res.on('end', () => resolve(res.statusCode ?? 0))
+      },
+    )
+    req.on('error', reject)
+    req.end(body)
+  })
+}
+
+const MALFORMED = [
+  'localhost:abc',
+  'localhost:3000:4000',
+  'localhost:',
+  'localhost:99999',
+  'localhost@evil.example',
+  'localhost/evil',
+  'localhost\\evil',
+  '127.0.0.1,evil.example',
+  '..localhost',
+  '[::1',
+  '[::1]junk',
+  '[::1]:',
+  '[not-an-address]',
+  '::1',
+  '',
+]
+
+describe('Host header syntax', () => {
+  let upstream: Served
+  let loopback: RunningPortico
+  let anyName: RunningPortico
+
+  before(async () => {
+    upstream = await startProbeHttp()
+    loopback = await startPortico({ upstream: upstream.url })
+    anyName = await startPortico({ upstream: upstream.url, allowed_hosts: ['*'] })
+  })
+  after(async () => {
+    await loopback?.close()
+    await anyName?.close()
+    await upstream?.close()
+  })
+
+  it('serves well-formed loopback names, with or without a port', async () => {
+    const port = new URL(loopback.url).port
+    for (const host of ['localhost', `localhost:${port}`, `127.0.0.1:${port}`, `[::1]:${port}`]) {
+      assert.equal(await postWithHost(loopback.url, host), 200, host)
+    }
+  })
+
+  it('answers 400 to a malformed Host on a loopback listener', async () => {
+    for (const host of MALFORMED) {
+      assert.equal(await postWithHost(loopback.url, host), 400, JSON.stringify(host))
+    }
+    assert.equal(await postWithHost(loopback.url, 'evil.example'), 403, 'a foreign name')
+  })
+
+  it('answers 400 to a malformed Host where any name is allowed', async () => {
+    assert.equal(await postWithHost(anyName.url, 'mcp.example.com:443'), 200)
+    for (const host of MALFORMED) {
+      assert.equal(await postWithHost(anyName.url, host), 400, JSON.stringify(host))
+    }
+  })
+})
