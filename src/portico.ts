@@ -280,6 +280,7 @@ class PorticoServer implements Portico {
       isReady: async (detailed) => mode.readiness(detailed),
       // The local admin surface: a loopback client, not everyone behind a same-host proxy.
       isLocal: security?.isLocal ?? isLocalPeer,
+      filters: security?.probeFilters ?? [],
       version: VERSION,
     }
     const route = createRouter(context, mode.routes(handle), filters, ops, {

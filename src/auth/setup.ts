@@ -30,6 +30,11 @@ export interface Security {
    * and `/metrics`, which have their own credential instead of `[auth]`.
    */
   addressFilters: RequestFilter[]
+  /**
+   * The filters of the probes (`/healthz`, `/readyz`, `/version`): the client address rules,
+   * unless `exempt_probes`.
+   */
+  probeFilters: RequestFilter[]
   /** Whether a request's client is on this machine, as far as trusted proxies vouch (ip.ts). */
   isLocal: (req: IncomingMessage) => boolean
   /** Global middleware, outermost first, run before user middleware. */
@@ -111,6 +116,7 @@ export function securityFromConfig(
   return {
     filters,
     addressFilters,
+    probeFilters: security?.exempt_probes ? [] : addressFilters,
     isLocal: (req) => ip.isLocal(req),
     middleware,
     routes,

@@ -210,6 +210,12 @@ export const securitySchema = z
     deny_ips: z.array(cidr).default([]),
     /** Proxies whose `X-Forwarded-For` is believed (CIDR); others' is ignored. */
     trusted_proxies: z.array(cidr).default([]),
+    /**
+     * `/healthz`, `/readyz` and `/version` answer every address, outside `allow_ips` and
+     * `deny_ips` (which otherwise hold for them as for every path): for probes from addresses
+     * the rules refuse (a kubelet on the node, a container's own HEALTHCHECK).
+     */
+    exempt_probes: z.boolean().default(false),
   })
   .optional()
 
@@ -315,6 +321,12 @@ function securityProblems(security: SecurityConfig): Problem[] {
   const problems: Problem[] = []
   if (security.pin_file !== undefined && !security.pin_tools) {
     problems.push({ path: ['security', 'pin_file'], message: 'pin_file needs pin_tools = true' })
+  }
+  if (security.exempt_probes && security.allow_ips.length + security.deny_ips.length === 0) {
+    problems.push({
+      path: ['security', 'exempt_probes'],
+      message: 'exempt_probes exempts the probes from allow_ips and deny_ips, and neither is set',
+    })
   }
   return problems
 }

@@ -59,6 +59,8 @@ export interface Operations {
    * loopback peer relaying no one, or a loopback address trusted proxies vouch for.
    */
   isLocal(req: IncomingMessage): boolean
+  /** The probes' HTTP filters: the client address rules, as for every path (or none). */
+  filters: readonly HttpFilter[]
   version: string
 }
 
@@ -143,7 +145,9 @@ export function createRouter(
     }
     if (isMcp && req.method === 'POST') return refuseWhileDraining(req, res)
     if (pathname === '/healthz' || pathname === '/readyz' || pathname === '/version') {
-      return operations(pathname, req, res, ops)
+      if (ops.filters.length === 0) return operations(pathname, req, res, ops)
+      const probe = (q: IncomingMessage, s: ServerResponse) => operations(pathname, q, s, ops)
+      return guarded(ops.filters, 'http', probe, req, res)
     }
     if (!isPlainPath(pathname)) return refuse(context, req, res, notPlain(), 'http')
     // The admin API and /metrics keep answering while draining (operators watch the drain).

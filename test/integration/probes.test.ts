@@ -65,3 +65,64 @@ describe('/readyz details: only for a client on this machine', () => {
     assert.equal(await detailed(portico, { 'x-forwarded-for': '127.0.0.1' }), false)
   })
 })
+
+describe('probes and the client address rules', () => {
+  const running: RunningPortico[] = []
+  after(async () => {
+    for (const portico of running) await portico.close()
+  })
+  const PROBES = ['/healthz', '/readyz', '/version']
+
+  async function statuses(portico: RunningPortico, headers: Record<string, string> = {}) {
+    const out: number[] = []
+    for (const path of PROBES) {
+      const answer = await fetch(`${portico.origin}${path}`, { headers })
+      await answer.arrayBuffer()
+      out.push(answer.status)
+    }
+    return out
+  }
+
+  it('holds the probes to allow_ips and deny_ips, as every path', async () => {
+    const portico = await startPortico({
+      upstream: `${REFUSED_ORIGIN}/mcp`,
+      security: { allow_ips: ['203.0.113.0/24'], trusted_proxies: ['127.0.0.1'] },
+    })
+    running.push(portico)
+    assert.deepEqual(await statuses(portico), [403, 403, 403], 'the proxy itself is not allowed')
+    // A client the trusted proxy vouches for is (the upstream is down: /readyz 503).
+    assert.deepEqual(await statuses(portico, { 'x-forwarded-for': '203.0.113.5' }), [200, 503, 200])
+    const denied = await startPortico({
+      upstream: `${REFUSED_ORIGIN}/mcp`,
+      security: { deny_ips: ['127.0.0.0/8'] },
+    })
+    running.push(denied)
+    assert.deepEqual(await statuses(denied), [403, 403, 403])
+  })
+
+  it('answers every address with exempt_probes; the rest stays behind the rules', async () => {
+    const portico = await startPortico({
+      upstream: `${REFUSED_ORIGIN}/mcp`,
+      security: { allow_ips: ['203.0.113.0/24'], exempt_probes: true },
+    })
+    running.push(portico)
+    assert.deepEqual(await statuses(portico), [200, 503, 200])
+    const mcp = await fetch(portico.url, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+      },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+    })
+    await mcp.arrayBuffer()
+    assert.equal(mcp.status, 403)
+  })
+
+  it('refuses exempt_probes without address rules: it would do nothing', async () => {
+    await assert.rejects(
+      startPortico({ upstream: `${REFUSED_ORIGIN}/mcp`, security: { exempt_probes: true } }),
+      /exempt_probes exempts the probes from allow_ips and deny_ips, and neither is set/,
+    )
+  })
+})
