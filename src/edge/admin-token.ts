@@ -3,7 +3,8 @@
  * every admin route and the admin tools that change things; it is compared in constant time
  * (both sides hashed first, so neither its length nor its prefix leaks through timing) and
  * never logged. Without a token the admin API is served on loopback only (config refuses
- * anything else) and checks the Host header too, so a DNS-rebinding page cannot reach it.
+ * anything else) and checks the Host header too, so a DNS-rebinding page cannot reach it, and
+ * refuses a request a proxy relays (it carries a forwarding header), which comes from anywhere.
  *
  * Seam for the auth issue: `adminCredential` is the one place that decides what proves admin
  * rights; an identity with an admin role can be accepted here as well.
@@ -11,6 +12,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { IncomingHttpHeaders } from 'node:http'
 import { PorticoError } from '../errors.ts'
+import { isRelayed } from '../http/client-address.ts'
 import { headerValue } from '../http/headers.ts'
 import type { HttpFilter } from './filters.ts'
 import { isLocalOrigin } from './origin.ts'
@@ -67,6 +69,14 @@ export function adminFilter(credential: AdminCredential, hostCheck = true): Http
     if (hostCheck && !isLoopbackHostHeader(headerValue(req.headers, 'host'))) {
       throw new PorticoError('forbidden', {
         message: 'Forbidden: without an admin token the admin API answers loopback names only',
+      })
+    }
+    // A reverse proxy on this host is a loopback peer and may send a loopback Host (nginx's
+    // default `Host: $proxy_host`): what it relays comes from anywhere, and is not local.
+    if (hostCheck && isRelayed(req)) {
+      throw new PorticoError('forbidden', {
+        message:
+          'Forbidden: without an admin token the admin API does not answer requests a proxy relays (X-Forwarded-For, Forwarded, X-Real-IP)',
       })
     }
   }

@@ -626,6 +626,16 @@ describe('admin API without a token (loopback only) and in transparent mode', ()
         req.end()
       })
       assert.equal(status, 403)
+      // A reverse proxy on this host (nginx's default Host: $proxy_host) relays anyone.
+      const relays: Array<Record<string, string>> = [
+        { 'x-forwarded-for': '203.0.113.7' },
+        { forwarded: 'for=203.0.113.7' },
+        { 'x-real-ip': '203.0.113.7' },
+      ]
+      for (const relayed of relays) {
+        const answer = await call(`${portico.origin}/admin/health`, 'GET', undefined, relayed)
+        assert.equal(answer.status, 403, JSON.stringify(relayed))
+      }
     } finally {
       await portico.close()
       await http.close()
