@@ -478,14 +478,17 @@ export class Relay {
   ): void {
     const config = this.#config
     const remote = publicAddressOf(req)
+    // The scheme and host the public client used are the relay's to say (Portico keeps what
+    // its relay sends): a client's own X-Forwarded-Proto/-Host are dropped, not joined to them.
     const forwarded = ['x-forwarded-proto', config.public_scheme]
+    if (req.headers.host !== undefined) forwarded.push('x-forwarded-host', req.headers.host)
     if (req.headers['x-forwarded-for'] === undefined && remote !== undefined) {
       forwarded.push('x-forwarded-for', remote)
     }
     const stream = tunnel.mux.open({
       method: req.method,
       path: req.url,
-      headers: [...endToEnd(req.rawHeaders), ...forwarded],
+      headers: [...withoutForwardedHost(endToEnd(req.rawHeaders)), ...forwarded],
       ...(remote === undefined ? {} : { remote }),
     })
     let timedOut = false
@@ -659,4 +662,15 @@ function plain(
   count(body.length)
   res.end(body)
   if (!req.complete && !req.readableFlowing) req.resume()
+}
+
+/** Raw header pairs without `X-Forwarded-Proto` and `X-Forwarded-Host` (the relay sets them). */
+function withoutForwardedHost(raw: readonly string[]): string[] {
+  const out: string[] = []
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = (raw[i] as string).toLowerCase()
+    if (name === 'x-forwarded-proto' || name === 'x-forwarded-host') continue
+    out.push(raw[i] as string, raw[i + 1] as string)
+  }
+  return out
 }

@@ -111,6 +111,23 @@ describe('relay limits and misbehaving tunnels', () => {
     assert.deepEqual([(await first).status, (await second).status], [204, 204])
   })
 
+  it("sets X-Forwarded-Proto and X-Forwarded-Host itself, dropping a client's", async () => {
+    let seen: string[] = []
+    await tunnel('fwd', (stream, head) => {
+      seen = head.headers as string[]
+      answer(200, 'ok')(stream, head)
+    })
+    const response = await relayFetch(url('fwd'), {
+      headers: { 'x-forwarded-proto': 'http', 'x-forwarded-host': 'evil.example' },
+    })
+    assert.equal(response.status, 200)
+    await response.text()
+    const values = (name: string) =>
+      seen.filter((_, i) => i % 2 === 1 && seen[i - 1]?.toLowerCase() === name)
+    assert.deepEqual(values('x-forwarded-proto'), ['https'], 'public_scheme')
+    assert.deepEqual(values('x-forwarded-host'), [`fwd.relay.test:${port}`])
+  })
+
   it('a response over max_response_body_size is cut off, never passed whole', async () => {
     await tunnel('huge', answer(200, 'x'.repeat(5000)))
     // Cut off at the bound: the client sees a broken response (at the head or in the body).
