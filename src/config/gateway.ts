@@ -43,6 +43,12 @@ const pattern = z
 const patterns = z.array(pattern).default([])
 const stringMap = z.record(z.string(), z.string()).default({})
 
+/**
+ * An alias `from` that is a resource URI (`file:///a`, `ui://widget`, `urn:…`), not a tool or
+ * prompt name: mcp-proxy renamed resources too; Portico refuses it rather than ignore it.
+ */
+const RESOURCE_URI = /^(?:[A-Za-z][A-Za-z0-9+.-]*:\/\/|urn:)/i
+
 const aliasSchema = z.strictObject({
   /** The backend's own tool or prompt name. */
   from: z.string().min(1),
@@ -266,6 +272,13 @@ export const backendsSchema = z.array(backendSchema).superRefine((backends, ctx)
     }
     const targets = new Set<string>()
     backend.aliases.forEach((alias, i) => {
+      if (RESOURCE_URI.test(alias.from)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [index, 'aliases', i, 'from'],
+          message: `"${alias.from}" is a resource URI: Portico's aliases rename tools and prompts only (mcp-proxy also renamed resource URIs), so this alias would do nothing. Remove it: clients read the resource under its namespaced URI (see Names in the README)`,
+        })
+      }
       if (alias.to === undefined) return
       if (targets.has(alias.to)) {
         ctx.addIssue({
