@@ -183,8 +183,11 @@ function hoistStoreName(raw: JsonObject): void {
   delete store.name
 }
 
+/** mcp-proxy's `[proxy.listen] port` when the table leaves it out. */
+const MCP_PROXY_PORT = 8080
+
 /**
- * mcp-proxy's `[proxy.listen] host, port` and `shutdown_timeout_seconds` (the drain budget);
+ * mcp-proxy's `[proxy.listen] host, port` (port 8080 when the table omits it, as in mcp-proxy) and `shutdown_timeout_seconds` (the drain budget);
  * `instructions` written under `[proxy.listen]` (where the example's comment puts it, and
  * where mcp-proxy ignores it) is applied as `[proxy] instructions`.
  */
@@ -193,7 +196,10 @@ function hoistProxy(raw: JsonObject, warnings: string[]): void {
   if (!isObject(proxy)) return
   const listen = proxy.listen
   if (isObject(listen)) {
-    const port = listen.port
+    // mcp-proxy's default port, 8080, for its layout (the table itself says which layout this
+    // is); Portico's own default (3000) stays for files without [proxy.listen]. The host's
+    // default, 127.0.0.1, is the same in both.
+    const port = listen.port ?? MCP_PROXY_PORT
     setIfAbsent(
       raw,
       'port',

@@ -133,6 +133,25 @@ describe('mcp-proxy’s [proxy] keys, loaded', () => {
     assert.equal(loadConfig({ file: drain, env: {} }).config.drain_timeout, 12_000)
   })
 
+  it('[proxy.listen] without port listens on 8080, as mcp-proxy; without the table, 3000', () => {
+    const upstream = 'upstream = "http://127.0.0.1:9/mcp"\n'
+    const listen = tempFile(
+      'proxy.toml',
+      `${upstream}[proxy]\nname = "p"\n[proxy.listen]\nhost = "127.0.0.1"\n`,
+    )
+    assert.equal(loadConfig({ file: listen, env: {} }).config.port, 8080)
+    assert.equal(loadConfig({ file: listen, env: {} }).config.host, '127.0.0.1')
+    const empty = tempFile(
+      'proxy.yaml',
+      'upstream: http://127.0.0.1:9/mcp\nproxy:\n  name: p\n  listen: {}\n',
+    )
+    assert.equal(loadConfig({ file: empty, env: {} }).config.port, 8080)
+    // The environment and flags still win, and Portico's own layout keeps Portico's default.
+    assert.equal(loadConfig({ file: listen, env: { PORTICO_PORT: '9200' } }).config.port, 9200)
+    const own = tempFile('portico.toml', `${upstream}[proxy]\nname = "p"\n`)
+    assert.equal(loadConfig({ file: own, env: {} }).config.port, 3000)
+  })
+
   it('a bad [proxy.listen] port is reported at its own line', () => {
     const path = tempFile('bad.toml', '[proxy]\nname = "x"\n[proxy.listen]\nport = 70000\n')
     assert.throws(
