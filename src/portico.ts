@@ -33,6 +33,7 @@ import { EventBus, type Sink } from './observe/bus.ts'
 import { Logger } from './observe/logger.ts'
 import { StatusBoard } from './observe/status.ts'
 import { stderrSink } from './observe/stderr-sink.ts'
+import { preflightWarnings } from './operate/preflight.ts'
 import { Operate } from './operate/setup.ts'
 import { answering, compose, type Handler, type Middleware } from './pipeline/compose.ts'
 import type { ResponseRewriter } from './pipeline/rewriter.ts'
@@ -114,6 +115,8 @@ export function createPortico(input: Config | ConfigInput, options: PorticoOptio
     throw new Error('createPortico: `upstream` (or `backends`) is required')
   }
   const logger = options.logger ?? new Logger({ level: config.log_level, json: config.json_logs })
+  // The same warnings `portico check` prints (operate/preflight.ts): one list, so they agree.
+  for (const warning of preflightWarnings(config)) logger.warn(warning)
   const bus = new EventBus({
     onSinkError: (sink, error) =>
       logger.warn('event sink failed', { sink: sink.name, error: String(error) }),
@@ -155,7 +158,6 @@ export function createPortico(input: Config | ConfigInput, options: PorticoOptio
   let mode: Mode
   let gateway: Gateway | undefined
   if (gatewayMode_) {
-    if (config.upstream) logger.warn('`upstream` is not used in gateway mode ([[backends]] set)')
     const built = gatewayMode(context, options.reload, upstreamMiddleware, clock)
     gateway = built.gateway
     mode = built

@@ -7,7 +7,7 @@ import { delimiter, isAbsolute, join, resolve } from 'node:path'
 import { ConfigError, loadConfig } from '../config/load.ts'
 import type { Config } from '../config/schema.ts'
 import { childEnv } from '../gateway/backends/stdio.ts'
-import { preflight } from '../operate/preflight.ts'
+import { preflight, preflightWarnings } from '../operate/preflight.ts'
 import { UserError } from './errors.ts'
 
 export function checkConfig(file: string | undefined, flags: { config?: string }): void {
@@ -17,8 +17,12 @@ export function checkConfig(file: string | undefined, flags: { config?: string }
   if (file !== undefined) flags.config = file
   try {
     const loaded = loadConfig(flags.config ? { file: flags.config } : {})
-    for (const warning of [...loaded.warnings, ...startWarnings(loaded.config)])
-      process.stderr.write(`warning: ${warning}\n`)
+    const warnings = [
+      ...loaded.warnings,
+      ...preflightWarnings(loaded.config),
+      ...startWarnings(loaded.config),
+    ]
+    for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`)
     const where = loaded.file ?? '(no config file: defaults and environment only)'
     // What `portico run` would refuse when building from it (a widgets folder that is not
     // there, …): the same check, without starting anything.

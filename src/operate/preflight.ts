@@ -3,7 +3,8 @@
  * backend process). `portico check`, `portico run`, `PUT /admin/config` and
  * `POST /admin/config/validate` share it, so a file one of them accepts does not fail when it
  * is applied: the schema alone cannot see a `re:` pattern that compiles alone but not beside
- * the others, a missing widgets folder or a CSP that does not build.
+ * the others, a missing widgets folder or a CSP that does not build. `preflightWarnings` is
+ * the same for what is allowed but probably not meant.
  */
 import { statSync } from 'node:fs'
 import { resolve } from 'node:path'
@@ -34,6 +35,25 @@ export function preflight(config: Config): string[] {
     }
   }
   return problems
+}
+
+/**
+ * What a config that builds may still do that its author should know, as `portico check`
+ * prints it and `createPortico` (so `portico run`) logs it: one list, so the two never drift.
+ * (Check adds its own warnings about this machine: stdio backends that cannot start here.)
+ */
+export function preflightWarnings(config: Config): string[] {
+  const warnings: string[] = []
+  const tracing = config.observability.tracing
+  if (tracing.enabled && new URL(tracing.endpoint).port === '4317') {
+    warnings.push(
+      `observability.tracing.endpoint ${tracing.endpoint}: port 4317 is OTLP/gRPC's; Portico exports OTLP/HTTP (usually port 4318, e.g. http://localhost:4318)`,
+    )
+  }
+  if (config.upstream && config.backends?.length) {
+    warnings.push('upstream is not used in gateway mode ([[backends]] set): remove it')
+  }
+  return warnings
 }
 
 function messageOf(error: unknown): string {

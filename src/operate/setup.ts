@@ -98,11 +98,6 @@ export class Operate {
       // The exchange span is outermost: it sees refusals by every later middleware.
       this.middleware.unshift(exchangeSpans(this.tracer))
       this.upstreamMiddleware.push(attemptSpans(this.tracer))
-      if (new URL(tracing.endpoint).port === '4317') {
-        options.logger.warn(
-          'tracing endpoint uses port 4317 (OTLP/gRPC); Portico exports OTLP/HTTP (usually 4318)',
-        )
-      }
     }
     if (config.observability.audit) this.sinks.push(auditSink(options.logger))
     const cloud = config.cloud

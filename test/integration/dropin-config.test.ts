@@ -11,7 +11,8 @@ import { dirname, join } from 'node:path'
 import { describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { ConfigError, loadConfig } from '../../src/config/load.ts'
-import { runCliSync } from '../helpers/cli.ts'
+import { runCliSync, startCli } from '../helpers/cli.ts'
+import { serverBin } from '../helpers/mcp-servers.ts'
 import { scratchDir } from '../helpers/scratch.ts'
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..')
@@ -30,6 +31,8 @@ const FORWARD_WARNING =
   'warning: backend "remote": forward_auth and bearer_token both set Authorization; the backend gets bearer_token (as with mcp-proxy, which never forwarded client tokens): keep one'
 const INSTRUCTIONS_WARNING =
   'warning: [proxy.listen] instructions: TOML puts this key in [proxy.listen] (mcp-proxy ignores it there); Portico applies it as [proxy] instructions: move it above [proxy.listen]'
+const TRACING_WARNING =
+  "warning: observability.tracing.endpoint http://localhost:4317: port 4317 is OTLP/gRPC's; Portico exports OTLP/HTTP (usually port 4318, e.g. http://localhost:4318)"
 const filterWarning = (key: string) =>
   `warning: backends[0].aliases: ${key} follows a [[backends.aliases]] header, so TOML puts it in that table (mcp-proxy ignores it there); Portico applies it to backend "files": move it above the table`
 
@@ -60,6 +63,7 @@ describe('portico check on the seeds’ own files', () => {
         FORWARD_WARNING,
         // Its `tokens = ["my-secret-token"]` runs as written, with a warning (15 characters).
         'warning: auth.tokens[0] is shorter than 16 characters, easy to guess: use a longer one (e.g. openssl rand -hex 32)',
+        TRACING_WARNING,
       ],
     ],
     [
@@ -71,6 +75,7 @@ describe('portico check on the seeds’ own files', () => {
         filterWarning('hide_prompts'),
         SEPARATOR_WARNING,
         FORWARD_WARNING,
+        TRACING_WARNING,
       ],
     ],
     ['mcpr-quickstart.toml', []],
@@ -513,5 +518,41 @@ describe('mcp-proxy keys Portico lacks', () => {
     assert.equal(silent.status, 0, silent.stderr)
     assert.equal(silent.stderr, '')
     assert.equal(loadConfig({ file: memory, env: {} }).config.cache, undefined)
+  })
+})
+
+describe('portico check and portico run give the same warnings', () => {
+  it('tracing at port 4317 and an upstream unused in gateway mode: check prints what run logs', async () => {
+    const path = tempFile(
+      'proxy.toml',
+      [
+        'upstream = "http://127.0.0.1:9/mcp"',
+        '[[backends]]',
+        'name = "memory"',
+        'transport = "stdio"',
+        `command = ${JSON.stringify(process.execPath)}`,
+        `args = [${JSON.stringify(serverBin('memory'))}]`,
+        '[observability.tracing]',
+        'enabled = true',
+        'endpoint = "http://127.0.0.1:4317"',
+        '',
+      ].join('\n'),
+    )
+    const expected = [
+      "observability.tracing.endpoint http://127.0.0.1:4317: port 4317 is OTLP/gRPC's; Portico exports OTLP/HTTP (usually port 4318, e.g. http://localhost:4318)",
+      'upstream is not used in gateway mode ([[backends]] set): remove it',
+    ]
+    const checked = runCliSync(['check', '--config', path])
+    assert.equal(checked.status, 0, checked.stderr)
+    assert.deepEqual(
+      checked.stderr.split('\n').filter((line) => line !== ''),
+      expected.map((warning) => `warning: ${warning}`),
+    )
+    const run = await startCli(['run', '--config', path, '--port', '0'])
+    try {
+      for (const warning of expected) assert.ok(run.stderr().includes(warning), run.stderr())
+    } finally {
+      await run.stop()
+    }
   })
 })

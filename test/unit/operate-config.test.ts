@@ -75,11 +75,18 @@ describe('operating config', () => {
     assert.equal(config.admin_bind, '127.0.0.1:9901')
   })
 
-  it('portico check prints no warning for both', () => {
-    for (const text of [`mcp = "http://localhost:9000"\n${SEED_OBSERVABILITY}`, MCPR_CLOUD]) {
+  it('portico check warns of the seed’s gRPC tracing port, as portico run does, and of nothing else', () => {
+    const cases: Array<[string, string]> = [
+      [
+        `mcp = "http://localhost:9000"\n${SEED_OBSERVABILITY}`,
+        "warning: observability.tracing.endpoint http://localhost:4317: port 4317 is OTLP/gRPC's; Portico exports OTLP/HTTP (usually port 4318, e.g. http://localhost:4318)\n",
+      ],
+      [MCPR_CLOUD, ''],
+    ]
+    for (const [text, stderr] of cases) {
       const result = runCliSync(['check', '-c', file(text)])
       assert.equal(result.status, 0, result.stderr)
-      assert.equal(result.stderr, '')
+      assert.equal(result.stderr, stderr)
       assert.match(result.stdout, /^ok: /)
     }
   })
