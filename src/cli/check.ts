@@ -5,12 +5,16 @@
 import { accessSync, constants, statSync } from 'node:fs'
 import { delimiter, isAbsolute, join, resolve } from 'node:path'
 import { ConfigError, loadConfig } from '../config/load.ts'
+import { redactConfig } from '../config/redact-config.ts'
 import type { Config } from '../config/schema.ts'
 import { childEnv } from '../gateway/backends/stdio.ts'
 import { preflight, preflightWarnings } from '../operate/preflight.ts'
 import { UserError } from './errors.ts'
 
-export function checkConfig(file: string | undefined, flags: { config?: string }): void {
+export function checkConfig(
+  file: string | undefined,
+  flags: { config?: string; dump?: boolean },
+): void {
   if (file !== undefined && flags.config !== undefined && file !== flags.config) {
     throw new UserError(`two config files: ${file} and --config ${flags.config}`, 2)
   }
@@ -31,6 +35,12 @@ export function checkConfig(file: string | undefined, flags: { config?: string }
       const count = problems.length
       const list = problems.map((problem) => `${where}: ${problem}`).join('\n')
       throw new UserError(`${list}\n${count} problem${count === 1 ? '' : 's'} found`, 1)
+    }
+    if (flags.dump) {
+      // stdout is the JSON alone (for jq and diff); the verdict goes with the warnings.
+      process.stderr.write(`ok: ${where} is valid\n`)
+      process.stdout.write(`${JSON.stringify(redactConfig(loaded.config), null, 2)}\n`)
+      return
     }
     process.stdout.write(`ok: ${where} is valid\n`)
   } catch (error) {

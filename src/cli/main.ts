@@ -21,6 +21,7 @@ import { registerImport } from './commands/import.ts'
 import { registerInit } from './commands/init.ts'
 import { registerLogs } from './commands/logs.ts'
 import { registerPins } from './commands/pins.ts'
+import { registerProxyLifecycle } from './commands/proxy-lifecycle.ts'
 import { registerRelay } from './commands/relay.ts'
 import { registerRun } from './commands/run.ts'
 import { registerSchema } from './commands/schema.ts'
@@ -154,11 +155,12 @@ function registerProxyGroup(program: Command): void {
   const proxy = program
     .command('proxy')
     .description(
-      'mcpr-style aliases: proxy run, setup, status, logs, slow, schema, sessions, session, clients',
+      'mcpr-style aliases: proxy run, setup, status, logs, slow, schema, sessions, session, clients (list, stop, reload and delete say what to do instead)',
     )
   registerRun(proxy)
   registerInit(proxy, 'setup')
   registerReports(proxy)
+  registerProxyLifecycle(proxy)
 }
 
 /** Reports of the `proxy` group that take mcpr's positional proxy name. */

@@ -31,10 +31,14 @@ export interface RunFlags {
   name?: string
   logLevel?: string
   jsonLogs?: boolean
-  tunnel?: string
+  /** The relay URL; false: `--no-tunnel` (mcpr 0.1), no tunnel even if [tunnel] enables one. */
+  tunnel?: string | false
   tunnelToken?: string
   tunnelSubdomain?: string
   workers?: number | 'auto'
+  /** mcpr 0.1's `--csp DOMAIN` (repeatable) and `--csp-mode`: `[csp] domains` and `mode`. */
+  csp?: string[]
+  cspMode?: string
 }
 
 /**
@@ -66,6 +70,8 @@ export function overridesOf(flags: RunFlags): ConfigOverrides {
   if (flags.logLevel !== undefined) overrides.logLevel = flags.logLevel
   if (flags.jsonLogs !== undefined) overrides.jsonLogs = flags.jsonLogs
   if (flags.workers !== undefined) overrides.workers = flags.workers
+  if (flags.csp !== undefined) overrides.csp = flags.csp
+  if (flags.cspMode !== undefined) overrides.cspMode = flags.cspMode
   return overrides
 }
 
@@ -93,7 +99,7 @@ async function runUntilSignalled(loaded: LoadedConfig, flags: RunFlags): Promise
   const { config } = loaded
   // Several processes (src/cluster/): the primary, or one of its workers.
   if (config.workers > 1) {
-    if (flags.tunnel !== undefined) {
+    if (typeof flags.tunnel === 'string') {
       throw new UserError(
         `--tunnel needs workers = 1 (it is ${config.workers}): the tunnel is one connection to the relay, held by one process`,
         2,
@@ -200,6 +206,7 @@ async function openTunnel(
   flags: RunFlags,
   logger: Logger,
 ): Promise<OpenTunnel | undefined> {
+  if (flags.tunnel === false) return undefined
   const table = config.tunnel
   const relayUrl = flags.tunnel ?? (table?.enabled ? table.relay_url : undefined)
   if (relayUrl === undefined) return undefined

@@ -76,6 +76,9 @@ export interface ConfigOverrides {
   jsonLogs?: boolean
   /** `--workers`: a count, or "auto". */
   workers?: number | 'auto'
+  /** mcpr 0.1's `--csp DOMAIN…` and `--csp-mode`: `[csp] domains` and `mode`, over the file's. */
+  csp?: string[]
+  cspMode?: string
 }
 
 export interface LoadOptions {
@@ -412,6 +415,18 @@ function applyOverrides(
     sources.set('store.path', '--db')
   }
   if (Object.keys(store).length > 0) out.store = store
+  if (flags.csp !== undefined || flags.cspMode !== undefined) {
+    const csp: JsonObject = isObject(out.csp) ? { ...out.csp } : {}
+    if (flags.csp !== undefined) {
+      csp.domains = flags.csp
+      sources.set('csp.domains', '--csp')
+    }
+    if (flags.cspMode !== undefined) {
+      csp.mode = flags.cspMode
+      sources.set('csp.mode', '--csp-mode')
+    }
+    out.csp = csp
+  }
   // A broken variable that a flag overrides is not used: it is in nobody's way.
   problems.push(...broken.filter((problem) => sources.get(problem.path) === problem.source))
   return { config: out, sources }

@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
-import { type DemoServer, startDemoServer } from '../../demo/server.ts'
+import { type DemoServer, startDemoServer, WIDGET_URI } from '../../demo/server.ts'
 import { loadConfig } from '../../src/config/load.ts'
 import { Ingestor } from '../../src/store/ingest.ts'
 import { openStore } from '../../src/store/open.ts'
@@ -121,9 +121,121 @@ describe('mcpr’s commands', () => {
       `portico: two upstreams: --upstream http://127.0.0.1:1/mcp and --mcp ${demo.url}\n`,
     )
     // With no command, an option run does not take is refused by run, as with the command.
-    const unknown = runCliSync(['--mcp', demo.url, '--csp-mode', 'extend'])
+    const unknown = runCliSync(['--mcp', demo.url, '--relay-domain', 'example.com'])
     assert.equal(unknown.status, 2)
-    assert.match(unknown.stderr, /^error: unknown option '--csp-mode'/)
+    assert.match(unknown.stderr, /^error: unknown option '--relay-domain'/)
+  })
+
+  it('mcpr 0.1’s --no-tunnel serves locally even when [tunnel] is enabled; --csp and --csp-mode are [csp] domains and mode', async () => {
+    const file = join(dir, 'tunnelled.toml')
+    // A relay nobody listens at: with the tunnel on, startup fails.
+    writeFileSync(
+      file,
+      `mcp = "${demo.url}"\nport = 0\n[tunnel]\nenabled = true\nrelay_url = "http://127.0.0.1:1"\ntoken = "t0ken"\n`,
+    )
+    const refused = runCliSync(['run', file])
+    assert.equal(refused.status, 1)
+    assert.match(refused.stderr, /^portico: tunnel: /)
+    const args = ['run', file, '--no-tunnel', '--csp', 'https://api.example.com']
+    const proxy = await spawnReady(
+      process.execPath,
+      [CLI, ...args, '--csp', 'https://cdn.example.com', '--csp-mode', 'override'],
+      {
+        env: cliEnv({ PORTICO_DB: join(dir, 'no-tunnel.db') }),
+        ready: LISTENING,
+      },
+    )
+    const client = new Client({ name: 'csp-flags', version: '1' })
+    try {
+      assert.doesNotMatch(proxy.stdout(), /Public URL/)
+      const url = LISTENING.exec(proxy.stdout())?.[1] ?? ''
+      await client.connect(new StreamableHTTPClientTransport(new URL(url)))
+      const { contents } = await client.readResource({ uri: WIDGET_URI })
+      const csp = (contents[0]?._meta as { ui?: { csp?: Record<string, string[]> } } | undefined)
+        ?.ui?.csp
+      for (const directive of ['connectDomains', 'resourceDomains']) {
+        const domains = csp?.[directive] ?? []
+        assert.ok(domains.includes('https://api.example.com'), `${directive}: ${domains}`)
+        assert.ok(domains.includes('https://cdn.example.com'), `${directive}: ${domains}`)
+        // override (mcpr's word for replace): the upstream's own domain is gone.
+        assert.ok(!domains.includes('http://localhost:4444'), `${directive}: ${domains}`)
+      }
+    } finally {
+      await client.close()
+      await proxy.stop()
+    }
+    const bad = runCliSync(['run', file, '--no-tunnel', '--csp-mode', 'merge'])
+    assert.equal(bad.status, 2)
+    assert.match(bad.stderr, /^portico: invalid configuration:\n--csp-mode: csp\.mode: /)
+  })
+
+  it('mcpr’s proxy list, stop, reload and delete say what to do instead (exit 2, no lock files)', () => {
+    const cases: Array<[string[], RegExp]> = [
+      [['proxy', 'list', '--json'], /GET \/healthz; `portico status` reports every proxy/],
+      [['proxy', 'stop', 'search', '--all'], /send SIGTERM to its pid: it stops accepting/],
+      [
+        ['proxy', 'reload', 'search', '-c', 'new.toml'],
+        /portico check new\.toml\), write it over the file Portico was started with, then send SIGHUP/,
+      ],
+      [['proxy', 'delete', 'search', '-y'], /no per-proxy folder to delete/],
+    ]
+    for (const [args, instead] of cases) {
+      const out = runCliSync(args)
+      assert.equal(out.status, 2, args.join(' '))
+      assert.match(
+        out.stderr,
+        new RegExp(
+          `^portico: proxy ${args[1]}: Portico keeps no lock files \\(mcpr's ~/\\.mcpr/proxies/\\)`,
+        ),
+      )
+      assert.match(out.stderr, instead)
+      assert.equal(out.stdout, '')
+    }
+  })
+
+  it('validate --dump prints the effective config as JSON, secrets redacted; nothing when invalid', () => {
+    const file = join(dir, 'dump.toml')
+    writeFileSync(
+      file,
+      [
+        'upstream = "http://user:hunter2@127.0.0.1:9/mcp?token=t0p"',
+        '[proxy.listen]',
+        'host = "127.0.0.1"',
+        '[auth]',
+        'type = "bearer"',
+        'tokens = ["bearer-secret-0123456789"]',
+        '[cloud]',
+        'token = "mcpr_cloudsecret"',
+        '[tunnel]',
+        'token = "tunnel-secret"',
+        '[csp]',
+        'domains = ["https://api.example.com"]',
+        '',
+      ].join('\n'),
+    )
+    const out = runCliSync(['validate', '--dump', '-c', file])
+    assert.equal(out.status, 0, out.stderr)
+    assert.equal(out.stderr, `ok: ${file} is valid\n`)
+    const dumped = JSON.parse(out.stdout) as {
+      port: number
+      upstream: string
+      auth: { tokens: string[] }
+      cloud: { token: string }
+      tunnel: { token: string }
+      csp: { domains: string[] }
+    }
+    assert.equal(dumped.port, 8080)
+    assert.equal(dumped.upstream, 'http://[redacted]@127.0.0.1:9/mcp?token=[redacted]')
+    assert.deepEqual(dumped.auth.tokens, ['[redacted]'])
+    assert.equal(dumped.cloud.token, '[redacted]')
+    assert.equal(dumped.tunnel.token, '[redacted]')
+    assert.deepEqual(dumped.csp.domains, ['https://api.example.com'])
+    for (const secret of ['hunter2', 't0p', 'bearer-secret', 'cloudsecret', 'tunnel-secret'])
+      assert.ok(!out.stdout.includes(secret), secret)
+    writeFileSync(file, 'upstream = "http://127.0.0.1:9/mcp"\nprot = 1\n')
+    const bad = runCliSync(['validate', '--dump', '-c', file])
+    assert.equal(bad.status, 1)
+    assert.equal(bad.stdout, '')
   })
 
   it('portico proxy run FILE serves, names the proxy after the file, and proxy logs reads it', async () => {

@@ -8,7 +8,11 @@ export function registerCheck(program: Command): void {
     .argument('[config]', 'TOML config file (same as --config)')
     .description('Validate a config file and print every problem (alias: validate, as in mcpr)')
     .option('-c, --config <file>', 'TOML config file (default ./portico.toml, else ./mcpr.toml)')
-    .action(async (file: string | undefined, flags: { config?: string }) => {
+    .option(
+      '--dump',
+      'when valid, print the effective config as JSON, secrets redacted (mcpr: validate --dump)',
+    )
+    .action(async (file: string | undefined, flags: { config?: string; dump?: boolean }) => {
       const { checkConfig } = await import('../check.ts')
       checkConfig(file, flags)
     })

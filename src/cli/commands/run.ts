@@ -24,6 +24,13 @@ export function registerRun(program: Command): void {
     .option('--tunnel <relay-url>', 'publish this proxy through a relay (see `portico relay`)')
     .option('--tunnel-token <token>', 'tunnel token (else [tunnel] token or PORTICO_TUNNEL_TOKEN)')
     .option('--tunnel-subdomain <name>', 'subdomain to ask the relay for')
+    .option('--no-tunnel', 'serve locally only, even with [tunnel] enabled = true (mcpr 0.1)')
+    .option(
+      '--csp <domain>',
+      'a domain widgets may use, repeatable: [csp] domains (mcpr 0.1)',
+      collect,
+    )
+    .option('--csp-mode <mode>', 'extend or override (replace): [csp] mode (mcpr 0.1)')
     .option(
       '--workers <n>',
       'processes serving the port (transparent mode; "auto": one per core)',
@@ -36,6 +43,11 @@ export function registerRun(program: Command): void {
       const { runProxy } = await import('../run.ts')
       await runProxy(file, flags)
     })
+}
+
+/** A repeatable option's values, in order. */
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value]
 }
 
 function workersOption(value: string): number | 'auto' {
