@@ -56,6 +56,17 @@ const HOST_NAME = /^(?!\.)(?!.*\.\.)[A-Za-z0-9._~-]+$/
  * reads only the part before the first `:` would admit them.
  */
 export function isWellFormedHost(host: string): boolean {
+  // Every request asks, and a listener's clients nearly always send the same Host: the last
+  // well-formed one is remembered (a string compare instead of slices and two regexps).
+  if (host === lastWellFormed) return true
+  if (!checkHost(host)) return false
+  lastWellFormed = host
+  return true
+}
+
+let lastWellFormed: string | undefined
+
+function checkHost(host: string): boolean {
   let port: string | undefined
   if (host.startsWith('[')) {
     const end = host.indexOf(']')
