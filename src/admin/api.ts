@@ -42,6 +42,12 @@ export interface AdminApiOptions {
    * finds a problem.
    */
   preflight?: (config: Config) => string[]
+  /**
+   * What a config that builds may still do that its author should know (operate/preflight.ts's
+   * `preflightWarnings`, which `portico check` prints and `portico run` logs): the answers of
+   * `PUT /admin/config` and `POST /admin/config/validate` carry them with the file's own.
+   */
+  warnings?: (config: Config) => string[]
 }
 
 type Params = string[]
@@ -220,7 +226,7 @@ function routesOf(options: AdminApiOptions): Route[] {
       }
       const text = (await readBody(req, maxBody)).toString('utf8')
       // Validated as that file (TOML or YAML by its name), with this process's environment.
-      const checked = checkConfig(text, file.path, options.preflight)
+      const checked = checkConfig(text, file.path, options)
       if ('problem' in checked) return sendJson(res, 400, { ok: false, message: checked.problem })
       const next = checked.config
       await writes.replace(file.path, text)
@@ -235,17 +241,19 @@ function routesOf(options: AdminApiOptions): Route[] {
           : refusal !== undefined
             ? `Config updated (${what}). Hot reload will not apply it (${refusal}): restart Portico.`
             : `Config updated (${what}). Hot reload applies it.`,
+        ...withWarnings(checked.warnings),
       })
     }),
     route('POST', '/config/validate', async (req, res) => {
       const text = (await readBody(req, maxBody)).toString('utf8')
-      const checked = checkConfig(text, 'config', options.preflight)
+      const checked = checkConfig(text, 'config', options)
       if ('problem' in checked) return sendJson(res, 400, { ok: false, message: checked.problem })
       const count = checked.config.backends?.length ?? 0
       sendJson(res, 200, {
         ok: true,
         message:
           count > 0 ? `Valid config with ${count} backends` : 'Valid config (transparent mode)',
+        ...withWarnings(checked.warnings),
       })
     }),
     route('GET', '/metrics', async (_req, res) => {
@@ -320,18 +328,24 @@ function failure(res: ServerResponse, error: unknown): void {
 function checkConfig(
   text: string,
   label: string,
-  preflight: ((config: Config) => string[]) | undefined,
-): { config: Config } | { problem: string } {
-  let config: Config
+  checks: Pick<AdminApiOptions, 'preflight' | 'warnings'>,
+): { config: Config; warnings: string[] } | { problem: string } {
+  let loaded: { config: Config; warnings: string[] }
   try {
-    config = loadConfigText(text, { label, env: process.env }).config
+    loaded = loadConfigText(text, { label, env: process.env })
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error
     return { problem: `Invalid config: ${error.message}` }
   }
-  const problems = preflight?.(config) ?? []
+  const config = loaded.config
+  const problems = checks.preflight?.(config) ?? []
   if (problems.length > 0) return { problem: `Invalid config: ${problems.join('; ')}` }
-  return { config }
+  return { config, warnings: [...loaded.warnings, ...(checks.warnings?.(config) ?? [])] }
+}
+
+/** The answer's `warnings` member, when there are any (the same texts `portico check` prints). */
+function withWarnings(warnings: string[]): { warnings?: string[] } {
+  return warnings.length > 0 ? { warnings } : {}
 }
 
 /**

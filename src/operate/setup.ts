@@ -36,7 +36,7 @@ import { defaultStorePath, openStore } from '../store/open.ts'
 import { attemptSpans, exchangeSpans } from '../tracing/middleware.ts'
 import { Tracer } from '../tracing/tracer.ts'
 import { VERSION } from '../version.ts'
-import { preflight } from './preflight.ts'
+import { preflight, preflightWarnings } from './preflight.ts'
 
 export interface OperateOptions {
   config: Config
@@ -188,6 +188,7 @@ export class Operate {
         version: VERSION,
         ...(metrics ? { metrics } : {}),
         preflight,
+        warnings: preflightWarnings,
         ...(this.#options.configFile
           ? {
               configFile: {

@@ -201,6 +201,17 @@ describe('admin API and admin tools (gateway, own listener, token)', () => {
       'upstream = "http://127.0.0.1:9/mcp"\n',
     )
     assert.deepEqual(valid.json, { ok: true, message: 'Valid config (transparent mode)' })
+    // Valid, with what `portico check` would warn about: the same texts, in the answer.
+    const warned = await call(
+      `${admin}/config/validate`,
+      'POST',
+      'upstream = "http://127.0.0.1:9/mcp"\n[observability.tracing]\nenabled = true\nendpoint = "http://127.0.0.1:4317"\n',
+    )
+    assert.equal(warned.status, 200)
+    assert.equal(warned.json.ok, true)
+    assert.deepEqual(warned.json.warnings, [
+      "observability.tracing.endpoint http://127.0.0.1:4317: port 4317 is OTLP/gRPC's; Portico exports OTLP/HTTP (usually port 4318, e.g. http://localhost:4318)",
+    ])
     const invalid = await call(
       `${admin}/config/validate`,
       'POST',
