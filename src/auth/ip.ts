@@ -70,12 +70,7 @@ export class IpPolicy {
    * host relays clients from anywhere), else a loopback peer that relays no one.
    */
   isLocal(req: IncomingMessage): boolean {
-    const peer = normalizeAddress(req.socket?.remoteAddress ?? '')
-    if (
-      this.#hasTrusted &&
-      req.headers['x-forwarded-for'] !== undefined &&
-      contains(this.#trusted, peer)
-    ) {
+    if (this.#hasTrusted && req.headers['x-forwarded-for'] !== undefined && this.#trustsPeer(req)) {
       return isLoopback(this.clientAddress(req))
     }
     return isLocalPeer(req)

@@ -337,6 +337,7 @@ function adminExposed(config: AuthContext): boolean {
 
 /** The least length of an API key (as of an admin token): shorter ones are guessed. */
 export const MIN_KEY_LENGTH = 16
+const TOO_SHORT = `is shorter than ${MIN_KEY_LENGTH} characters, easy to guess: use a longer one (e.g. openssl rand -hex 32)`
 
 /**
  * mcp-proxy's `tokens` and `scoped_tokens` shorter than MIN_KEY_LENGTH: warned about, not
@@ -346,13 +347,13 @@ export const MIN_KEY_LENGTH = 16
 export function shortTokenWarnings(auth: AuthConfig | undefined): string[] {
   if (auth === undefined) return []
   const warnings: string[] = []
-  const why = `is shorter than ${MIN_KEY_LENGTH} characters, easy to guess: use a longer one (e.g. openssl rand -hex 32)`
   auth.tokens.forEach((token, i) => {
-    if (token !== '' && token.length < MIN_KEY_LENGTH) warnings.push(`auth.tokens[${i}] ${why}`)
+    if (token !== '' && token.length < MIN_KEY_LENGTH)
+      warnings.push(`auth.tokens[${i}] ${TOO_SHORT}`)
   })
   auth.scoped_tokens.forEach((scoped, i) => {
     if (scoped.token !== '' && scoped.token.length < MIN_KEY_LENGTH) {
-      warnings.push(`auth.scoped_tokens[${i}] ${why}`)
+      warnings.push(`auth.scoped_tokens[${i}] ${TOO_SHORT}`)
     }
   })
   return warnings
@@ -389,7 +390,7 @@ function tokenProblems(auth: AuthConfig, security: SecurityConfig): Problem[] {
       // Portico's own layout: a short key is refused (mcp-proxy's `tokens` only warn, below).
       problems.push({
         path: ['auth', 'api_keys', i, 'key'],
-        message: `the key of "${key.name}" is shorter than ${MIN_KEY_LENGTH} characters, easy to guess: use a longer one (e.g. openssl rand -hex 32)`,
+        message: `the key of "${key.name}" ${TOO_SHORT}`,
       })
     }
   }

@@ -58,17 +58,7 @@ async function wrapped(): Promise<{ gateway: RunningPortico; helper: number; ses
     ],
   })
   const session = await openSession(gateway.url)
-  const helper = await until(
-    () => {
-      try {
-        return Number(readFileSync(pidFile, 'utf8')) || undefined
-      } catch {
-        return undefined
-      }
-    },
-    10_000,
-    'the helper to write its pid',
-  )
+  const helper = await helperPid(pidFile)
   helpers.push(helper)
   assert.ok(running(helper), 'the helper runs beside the backend')
   return { gateway, helper, session }
@@ -131,17 +121,7 @@ async function wrappedCli(): Promise<{
     ].join('\n'),
   )
   const portico = await startCli(['run', '--config', file])
-  const helper = await until(
-    () => {
-      try {
-        return Number(readFileSync(pidFile, 'utf8')) || undefined
-      } catch {
-        return undefined
-      }
-    },
-    10_000,
-    'the helper to write its pid',
-  )
+  const helper = await helperPid(pidFile)
   helpers.push(helper)
   return { portico, helper }
 }
@@ -181,3 +161,18 @@ it('a second Ctrl-C exits at once and still ends the backend groups', {
   await until(() => !running(helper), 10_000, `helper ${helper} to end after two Ctrl-Cs`)
   await hanging
 })
+
+/** The pid the backend's helper writes once it runs. */
+function helperPid(pidFile: string): Promise<number> {
+  return until(
+    () => {
+      try {
+        return Number(readFileSync(pidFile, 'utf8')) || undefined
+      } catch {
+        return undefined
+      }
+    },
+    10_000,
+    'the helper to write its pid',
+  )
+}
