@@ -21,6 +21,7 @@
  * Whoever sets these themselves (a node flag or NODE_OPTIONS naming them) is left alone.
  */
 import v8 from 'node:v8'
+import { trimYoungGenerationWhenIdle } from '../util/idle-memory.ts'
 
 const V8_DEFAULT_GROWTH_FACTOR = 2
 /** A command that never says it serves (a report, `check`) gets V8's sizing back by then. */
@@ -47,10 +48,12 @@ function holdYoungGeneration(): void {
 
 /**
  * Start-up is over (the proxy, relay or dashboard listens): V8 grows the young generation as
- * it sees fit again.
+ * it sees fit again, and what a burst grew is given back once the process idles
+ * (idle-memory.ts).
  */
 export function releaseYoungGeneration(): void {
   if (!held) return
   held = false
   v8.setFlagsFromString(`--semi-space-growth-factor=${V8_DEFAULT_GROWTH_FACTOR}`)
+  trimYoungGenerationWhenIdle()
 }

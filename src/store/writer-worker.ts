@@ -11,6 +11,7 @@ import { readlinkSync, renameSync, rmSync } from 'node:fs'
 import { setPriority } from 'node:os'
 import { parentPort, workerData } from 'node:worker_threads'
 import type { PorticoEvent } from '../observe/event.ts'
+import { trimYoungGenerationWhenIdle } from '../util/idle-memory.ts'
 import { StoreFile } from './file-watch.ts'
 import { Ingestor } from './ingest.ts'
 import { type Db, explain, openStore } from './open.ts'
@@ -57,6 +58,8 @@ function start(options: WriterOptions): void {
   const port = parentPort
   if (!port) return
   yieldToTraffic()
+  // Its young generation grows with a burst too, and it idles 30 s before the sink stops it.
+  trimYoungGenerationWhenIdle()
   const file = new StoreFile(options.path)
   const post = (message: FromWriter) => port.postMessage(message)
   // The sink opened this store a moment ago; if it cannot be opened now, every commit retries.
