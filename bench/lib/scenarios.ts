@@ -524,7 +524,7 @@ export async function s6(
         formatMb(median(idle)),
         formatMb(median(loaded)),
         `${formatMb(Math.min(...loaded))} – ${formatMb(Math.max(...loaded))}`,
-        formatMb(median(settled)),
+        `${formatMb(median(settled))} (${formatMb(Math.min(...settled))} – ${formatMb(Math.max(...settled))})`,
         formatMb(median(settled) - median(idle)),
       ])
     }
@@ -542,7 +542,7 @@ export async function s6(
         'idle',
         `${sessionsWanted} sessions, 0.5 s after the burst`,
         'range',
-        `${sessionsWanted} sessions, ${SETTLE_MS / 1000} s after`,
+        `${sessionsWanted} sessions, ${SETTLE_MS / 1000} s after (range)`,
         'growth (settled − idle)',
       ],
       rows,
@@ -559,7 +559,7 @@ export async function s6(
     title: 'memory: RSS idle and with 1,000 open sessions',
     method:
       `RSS of the proxy process and its children (/proc, VmRSS), 0.5 s after start ("idle"), then after ${sessionsWanted} sessions were initialized through it (100 at a time, over up to 100 keep-alive connections) and each made one \`tools/call\`, sessions left open: 0.5 s after that burst, and again ${SETTLE_MS / 1000} s after it with the sessions still open and idle (what the process holds while it keeps them; the target is judged on this figure). Right after a burst V8's young generation is at the size the burst grew it to (up to 32 MB); an idle Portico gives it back some 6 s into the quiet (src/util/idle-memory.ts), other Node processes keep it. ` +
-      `Stdio bridges include the stdio children they spawned. Each contender is started ${starts === 1 ? 'once' : `${starts} times`}; the figures are medians, with the range of the figure at ${sessionsWanted} sessions: after a burst, RSS depends on when V8 last collected (one start read 115 MB and the next 129 MB for the same build). ` +
+      `Stdio bridges include the stdio children they spawned. Each contender is started ${starts === 1 ? 'once' : `${starts} times`}; the figures are medians, with the ranges of the figures at ${sessionsWanted} sessions: after a burst, RSS depends on when V8 last collected (one start read 115 MB and the next 129 MB for the same build). ` +
       "Then each Portico again, started with a probe (bench/fixtures/heap-probe.ts, `--expose-gc`), for its main thread's live heap after a full collection at the same two moments: what the sessions keep alive, per session (with the code V8 compiled for their first calls), apart from the room V8 keeps for garbage (the RSS growth). A separate start, so that the probe's collections do not change the RSS figures.",
     tables,
     notes,
