@@ -14,7 +14,7 @@ import { viaOf } from '../http/via.ts'
 import { type Decoded, decodeBody, usableIdOf } from '../jsonrpc/message.ts'
 import { CallRecorder } from '../observe/recorder.ts'
 import { buildCalls, type Call, type ClientTransport } from '../pipeline/call.ts'
-import type { Handler } from '../pipeline/compose.ts'
+import { errorReply, type Handler } from '../pipeline/compose.ts'
 import { identityOf } from '../pipeline/identity.ts'
 import type { CallSignal } from '../pipeline/signal.ts'
 import { caseVariantMember, headerMismatch } from '../protocol/classify.ts'
@@ -33,6 +33,8 @@ export interface ReadCalls {
   signal: CallSignal
   /** The body was a JSON-RPC batch (an array), even of one: its answer is an array too. */
   batch: boolean
+  /** A batch's invalid elements, by position: answered with their refusal, never handled. */
+  invalid?: ReadonlyArray<PorticoError | undefined>
 }
 
 /**
@@ -79,7 +81,9 @@ export async function readCalls(
       identity: identityOf(req),
       ...(options.sessionId === undefined ? {} : { sessionId: options.sessionId }),
     })
-    return { calls, bytesIn: received.length, signal, batch: decoded.batch }
+    const read: ReadCalls = { calls, bytesIn: received.length, signal, batch: decoded.batch }
+    if (decoded.invalid !== undefined) read.invalid = decoded.invalid
+    return read
   } catch (error) {
     refuse(context, req, res, error, options.transport)
     return undefined
@@ -121,7 +125,12 @@ export async function answerCalls(
       const call = calls[0] as Call
       await sendReply(res, call, await handle(call), send)
     } else {
-      await sendReplies(res, calls, await Promise.all(calls.map(handle)), send)
+      const invalid = read.invalid
+      const replies =
+        invalid === undefined
+          ? calls.map(handle)
+          : calls.map((call, index) => answerElement(call, invalid[index], handle))
+      await sendReplies(res, calls, await Promise.all(replies), send)
     }
   } catch (error) {
     // Only a client that left gets here (writes wait for drain on its signal).
@@ -129,6 +138,11 @@ export async function answerCalls(
   } finally {
     finishRecording(recorder, calls, res, signal)
   }
+}
+
+/** A batch element's answer: its refusal when it is not JSON-RPC 2.0, else the chain's. */
+export function answerElement(call: Call, refusal: PorticoError | undefined, handle: Handler) {
+  return refusal === undefined ? handle(call) : Promise.resolve(errorReply(call, refusal))
 }
 
 /** Ends the exchange's record: calls still open when the client left were cancelled. */

@@ -242,11 +242,19 @@ export interface Decoded {
   messages: JsonRpcMessage[]
   kinds: MessageKind[]
   batch: boolean
+  /**
+   * A batch's elements that are not JSON-RPC 2.0, by position: JSON-RPC answers each with its
+   * own -32600 and serves the rest (§6). Such an element stands in `messages` as a bare request
+   * (`{ jsonrpc, id }`, its id when it could be read) that must never reach the chain: its
+   * refusal is here. Undefined when every element is valid, so a body without one costs nothing.
+   */
+  invalid?: Array<PorticoError | undefined>
 }
 
 /**
  * Parses a request body once. Throws `parse_error` for invalid JSON and `invalid_request`
- * for JSON that is not JSON-RPC 2.0 (an empty batch included).
+ * for JSON that is not JSON-RPC 2.0: a lone message, an empty batch or one too large. A batch's
+ * invalid elements are refused one by one (`Decoded.invalid`).
  */
 export function decodeBody(body: Buffer | string): Decoded {
   let value: unknown
@@ -266,12 +274,29 @@ export function decodeBody(body: Buffer | string): Decoded {
   }
   if (text.includes('"id"')) keepBigIds(items, text)
   const kinds: MessageKind[] = []
-  for (const item of items) {
+  let invalid: Array<PorticoError | undefined> | undefined
+  for (let index = 0; index < items.length; index++) {
+    const item = items[index]
     const kind = kindOf(item)
-    if (kind === undefined) throw invalidMessage(item, batch)
-    kinds.push(kind)
+    if (kind !== undefined) {
+      kinds.push(kind)
+      continue
+    }
+    const refusal = invalidMessage(item)
+    if (!batch) throw refusal
+    invalid ??= []
+    invalid[index] = refusal
+    items[index] = standIn(refusal.id)
+    kinds.push('request')
   }
-  return { messages: items as JsonRpcMessage[], kinds, batch }
+  const decoded: Decoded = { messages: items as JsonRpcMessage[], kinds, batch }
+  if (invalid !== undefined) decoded.invalid = invalid
+  return decoded
+}
+
+/** What an invalid batch element becomes: a request carrying only the id its answer names. */
+function standIn(id: JsonRpcId | undefined): JsonRpcMessage {
+  return (id === undefined ? { jsonrpc: '2.0' } : { jsonrpc: '2.0', id }) as JsonRpcMessage
 }
 
 /** A message's id when it is one an answer can carry (a string or a finite number). */
@@ -360,12 +385,12 @@ export function requestIdOf(body: Buffer): JsonRpcId | undefined {
 }
 
 /**
- * A lone message that is not JSON-RPC 2.0 (a wrong `jsonrpc`, no `method`, bad `params`) but
+ * A message that is not JSON-RPC 2.0 (a wrong `jsonrpc`, no `method`, bad `params`) but
  * carries a usable id is answered with that id, so the client can match the error to its
- * request. A batch is refused whole, with no id: no single id answers for it.
+ * request (alone, or among a batch's answers).
  */
-function invalidMessage(item: unknown, batch: boolean): PorticoError {
-  const id = !batch && isObject(item) && isId(item.id) ? item.id : undefined
+function invalidMessage(item: unknown): PorticoError {
+  const id = isObject(item) && isId(item.id) ? item.id : undefined
   return new PorticoError('invalid_request', id === undefined ? {} : { id })
 }
 

@@ -9,7 +9,14 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { type ProxyContext, publicOrigin } from '../context.ts'
 import { markListening, refuse, relayExchange } from '../edge/exchange.ts'
-import { answerCalls, baseOf, finishRecording, readCalls } from '../edge/mcp-post.ts'
+import {
+  answerCalls,
+  answerElement,
+  baseOf,
+  finishRecording,
+  type ReadCalls,
+  readCalls,
+} from '../edge/mcp-post.ts'
 import type { RouteHandler } from '../edge/router.ts'
 import { drained, failRelay, type RelayOptions, relayAnswer } from '../edge/send.ts'
 import { routeKey } from '../forward/raw.ts'
@@ -20,7 +27,7 @@ import { CallRecorder, publishNotification } from '../observe/recorder.ts'
 import { type Call, rawBytesOf, upstreamHeadersOf } from '../pipeline/call.ts'
 import type { Handler } from '../pipeline/compose.ts'
 import { accepted, MessageReply, type Reply, type StreamEvent } from '../pipeline/reply.ts'
-import { CallController, type CallSignal } from '../pipeline/signal.ts'
+import { CallController } from '../pipeline/signal.ts'
 import { legacySessionOf, legacySessionsOf } from '../protocol/legacy-session.ts'
 import { encodeSseEvent } from '../protocol/sse.ts'
 import type { HttpClient, UpstreamResponse } from '../upstream/http-client.ts'
@@ -237,7 +244,7 @@ export class LegacyTransport {
     req: IncomingMessage,
     res: ServerResponse,
     sessionId: string,
-    read: { calls: Call[]; bytesIn: number; signal: CallSignal },
+    read: ReadCalls,
     handle: Handler,
   ): Promise<void> {
     const context = this.#context
@@ -258,7 +265,7 @@ export class LegacyTransport {
     )
     await Promise.all(
       calls.map(async (call, index) => {
-        const reply = await handle(call)
+        const reply = await answerElement(call, read.invalid?.[index], handle)
         await this.#deliver(res, sessionId, call, index, reply, recorder)
         settle(index)
       }),

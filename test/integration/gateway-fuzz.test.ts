@@ -119,10 +119,10 @@ it('answers every odd request with a valid id with that id, without a hang, and 
     const messages = batch
       ? Array.from({ length: 1 + Math.floor(g.rand() * 3) }, () => oddMessage(g))
       : [oddMessage(g)]
-    const body =
-      g.rand() < 0.03
-        ? g.pick(['{', '[]', '[[]]', 'null', '"x"', '{"jsonrpc":"2.0","id":1,"method":"ping"}x'])
-        : JSON.stringify(batch ? messages : messages[0])
+    const raw = g.rand() < 0.03
+    const body = raw
+      ? g.pick(['{', '[]', '[[]]', 'null', '"x"', '{"jsonrpc":"2.0","id":1,"method":"ping"}x'])
+      : JSON.stringify(batch ? messages : messages[0])
     // A request left waiting (a hang) fails the fetch at 10 s, and the test with it.
     const response = await fetch(gateway.url, {
       method: 'POST',
@@ -135,7 +135,8 @@ it('answers every odd request with a valid id with that id, without a hang, and 
     if (response.status >= 500 && response.status !== 502 && response.status !== 504) {
       problems.push(`status: ${what}`)
     }
-    if (response.status !== 200) continue
+    // A raw body is none of `messages` (`[[]]` is a batch of one invalid element, answered 200).
+    if (response.status !== 200 || raw) continue
     for (const message of messages) {
       if (owesAnswer(message) && !text.includes(`"id":${JSON.stringify(message.id)}`)) {
         problems.push(`no answer with its id: ${what}`)

@@ -52,13 +52,35 @@ describe('decodeBody', () => {
     )
   })
   it('rejects non-JSON-RPC and empty batches with invalid_request', () => {
-    for (const body of ['{"hello":"world"}', '[]', '[1]', '42']) {
+    for (const body of ['{"hello":"world"}', '[]', '42']) {
       assert.throws(
         () => decodeBody(body),
         (e: unknown) => e instanceof PorticoError && e.code === -32600,
         body,
       )
     }
+  })
+})
+
+describe('decodeBody: a batch with invalid elements (JSON-RPC 2.0 §6)', () => {
+  it('keeps the valid elements and refuses each invalid one by position, with its id', () => {
+    const decoded = decodeBody(
+      '[{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"1.0","id":"b"},7,{"jsonrpc":"2.0","method":"n"}]',
+    )
+    assert.deepEqual(decoded.kinds, ['request', 'request', 'request', 'notification'])
+    assert.equal(decoded.invalid?.[0], undefined)
+    assert.equal(decoded.invalid?.[3], undefined)
+    assert.equal(decoded.invalid?.[1]?.code, -32600)
+    assert.equal(decoded.invalid?.[1]?.id, 'b')
+    assert.equal(decoded.invalid?.[2]?.code, -32600)
+    assert.equal(decoded.invalid?.[2]?.id, undefined)
+    // The stand-ins carry only what the answer names: nothing of the element reaches the chain.
+    assert.deepEqual(decoded.messages[1], { jsonrpc: '2.0', id: 'b' })
+    assert.deepEqual(decoded.messages[2], { jsonrpc: '2.0' })
+  })
+  it('adds nothing to a body whose messages are all valid', () => {
+    assert.equal('invalid' in decodeBody('{"jsonrpc":"2.0","id":1,"method":"ping"}'), false)
+    assert.equal('invalid' in decodeBody('[{"jsonrpc":"2.0","id":1,"method":"ping"}]'), false)
   })
 })
 

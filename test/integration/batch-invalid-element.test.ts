@@ -1,0 +1,114 @@
+/**
+ * A JSON-RPC batch (2025-03-26) with an invalid element, through both modes to a real MCP SDK
+ * server: JSON-RPC 2.0 §6 answers that element with its own -32600 (with its id when it can be
+ * read) and serves the rest, instead of refusing the whole body. An empty batch stays one
+ * Invalid Request, and a batch of notifications alone gets 202 and no body.
+ */
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import { type StoreUpstream, startStoreUpstream } from '../fixtures/store-upstream.ts'
+import { MCP_ACCEPT, openSession } from '../helpers/mcp-http.ts'
+import { type RunningPortico, startPortico } from '../helpers/portico.ts'
+
+interface Answer {
+  id?: unknown
+  result?: { content?: Array<{ text?: string }> }
+  error?: { code: number; message: string }
+}
+
+const VALID_REQUEST = {
+  jsonrpc: '2.0',
+  id: 'ok',
+  method: 'tools/call',
+  params: { name: 'echo', arguments: { text: 'served' } },
+}
+/** Not JSON-RPC 2.0 (wrong version) but its id can be read: the error names it. */
+const INVALID_WITH_ID = { jsonrpc: '1.0', id: 'bad', method: 'ping' }
+/** Nothing to read an id from. */
+const INVALID_WITHOUT_ID = 42
+const VALID_NOTIFICATION = { jsonrpc: '2.0', method: 'notifications/roots/list_changed' }
+
+/** The answers of a batch, from a JSON array or from the SSE stream they were merged into. */
+function answersOf(contentType: string, text: string): Answer[] {
+  if (contentType.includes('application/json')) return JSON.parse(text) as Answer[]
+  return text
+    .split('\n')
+    .filter((line) => line.startsWith('data: ') && line.length > 6)
+    .map((line) => JSON.parse(line.slice(6)) as Answer)
+}
+
+async function postBatch(url: string, session: string, body: string) {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { ...MCP_ACCEPT, 'mcp-session-id': session, 'mcp-protocol-version': '2025-03-26' },
+    body,
+  })
+  return {
+    status: response.status,
+    contentType: response.headers.get('content-type') ?? '',
+    text: await response.text(),
+  }
+}
+
+describe('a JSON-RPC batch with an invalid element is answered element by element', () => {
+  let upstream: StoreUpstream
+  let transparent: RunningPortico
+  let gateway: RunningPortico
+
+  before(async () => {
+    upstream = await startStoreUpstream()
+    transparent = await startPortico({ upstream: upstream.url })
+    gateway = await startPortico({
+      // Unprefixed, so the tool has the same name through both modes.
+      backends: [{ name: 'store', transport: 'http', url: upstream.url, namespace: false }],
+    })
+  })
+  after(async () => {
+    await transparent?.close()
+    await gateway?.close()
+    await upstream?.close()
+  })
+
+  for (const mode of ['transparent', 'gateway'] as const) {
+    const portico = () => (mode === 'transparent' ? transparent : gateway)
+
+    it(`${mode}: serves the valid request, refuses each invalid element with its own -32600`, async () => {
+      const { url, sink } = portico()
+      const session = await openSession(url, '2025-03-26')
+      const batch = [VALID_REQUEST, INVALID_WITH_ID, INVALID_WITHOUT_ID, VALID_NOTIFICATION]
+      const answer = await postBatch(url, session, JSON.stringify(batch))
+      assert.equal(answer.status, 200, answer.text)
+      const answers = answersOf(answer.contentType, answer.text)
+      // One answer per element that needs one: the request and the two invalid elements.
+      assert.equal(answers.length, 3, answer.text)
+      const served = answers.find((a) => a.id === 'ok')
+      assert.equal(served?.result?.content?.[0]?.text, 'served', answer.text)
+      const named = answers.find((a) => a.id === 'bad')
+      assert.equal(named?.error?.code, -32600, answer.text)
+      // An unreadable id is left out (MCP's schemas have no null RequestId; 2025-11-25 omits it).
+      const anonymous = answers.filter((a) => !('id' in a))
+      assert.equal(anonymous.length, 1, answer.text)
+      assert.equal(anonymous[0]?.error?.code, -32600, answer.text)
+      // The valid call was served and recorded as such; the refusals are recorded too.
+      await sink.waitFor((events) =>
+        events.some((e) => e.type === 'exchange' && e.jsonrpcId === 'bad'),
+      )
+      const exchanges = sink.exchanges()
+      assert.equal(exchanges.find((e) => e.jsonrpcId === 'ok')?.outcome, 'ok')
+      assert.equal(exchanges.find((e) => e.jsonrpcId === 'bad')?.reason, 'invalid_request')
+    })
+
+    it(`${mode}: an empty batch is one Invalid Request; notifications alone get 202`, async () => {
+      const { url } = portico()
+      const session = await openSession(url, '2025-03-26')
+      const empty = await postBatch(url, session, '[]')
+      assert.equal(empty.status, 400)
+      const error = JSON.parse(empty.text) as Answer
+      assert.equal(Array.isArray(error), false, empty.text)
+      assert.equal(error.error?.code, -32600)
+      const quiet = await postBatch(url, session, JSON.stringify([VALID_NOTIFICATION]))
+      assert.equal(quiet.status, 202)
+      assert.equal(quiet.text, '')
+    })
+  }
+})
