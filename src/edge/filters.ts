@@ -44,18 +44,27 @@ export function originFilter(
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
 
 /**
+ * Refuses a malformed Host header (400): what every listener checks on every path, whether or
+ * not it checks names (`hostFilter` for the MCP and other paths; the router for probes, mounts
+ * and the admin listener).
+ */
+export function wellFormedHost(req: IncomingMessage): void {
+  const value = req.headers.host
+  if (value !== undefined && !isWellFormedHost(value)) {
+    throw new PorticoError('invalid_request', {
+      message: 'Bad Request: the Host header is not host[:port]',
+    })
+  }
+}
+
+/**
  * Refuses a malformed Host header (400), and one that is not one of the listener's names
  * (DNS rebinding; 403).
  */
 export function hostFilter(rules: HostRules): HttpFilter {
   const check = hostCheck(rules)
   return function host(req) {
-    const value = req.headers.host
-    if (value !== undefined && !isWellFormedHost(value)) {
-      throw new PorticoError('invalid_request', {
-        message: 'Bad Request: the Host header is not host[:port]',
-      })
-    }
-    if (check !== undefined && !check(value)) throw new PorticoError('forbidden_host')
+    wellFormedHost(req)
+    if (check !== undefined && !check(req.headers.host)) throw new PorticoError('forbidden_host')
   }
 }

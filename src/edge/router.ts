@@ -14,7 +14,7 @@ import type { Call } from '../pipeline/call.ts'
 import { errorReply } from '../pipeline/compose.ts'
 import { allowOrigin, answerPreflight } from './cors.ts'
 import { pathOf, refuse, refuseReadingId } from './exchange.ts'
-import { type HttpFilter, runFilters } from './filters.ts'
+import { type HttpFilter, runFilters, wellFormedHost } from './filters.ts'
 import { servePost } from './mcp-post.ts'
 import { originCheck } from './origin.ts'
 import { sendError, sendJson } from './send.ts'
@@ -145,6 +145,7 @@ export function createRouter(
     }
     if (isMcp && req.method === 'POST') return refuseWhileDraining(req, res)
     if (pathname === '/healthz' || pathname === '/readyz' || pathname === '/version') {
+      if (refusedHost(context, req, res)) return
       if (ops.filters.length === 0) return operations(pathname, req, res, ops)
       const probe = (q: IncomingMessage, s: ServerResponse) => operations(pathname, q, s, ops)
       return guarded(ops.filters, 'http', probe, req, res)
@@ -152,14 +153,17 @@ export function createRouter(
     if (!isPlainPath(pathname)) return refuse(context, req, res, notPlain(), 'http')
     // The admin API and /metrics keep answering while draining (operators watch the drain).
     const mount = mounts.length === 0 ? undefined : mountOf(mounts, pathname)
-    if (mount !== undefined) return guarded(mount.filters, 'http', mount.handler, req, res)
+    if (mount !== undefined) {
+      if (refusedHost(context, req, res)) return
+      return guarded(mount.filters, 'http', mount.handler, req, res)
+    }
     if (!ops.isServing()) {
       // Draining: the listener stays open for health probes; new work goes elsewhere.
       const error = new PorticoError('shutting_down', { headers: { connection: 'close' } })
       return refuse(context, req, res, error, 'http')
     }
     const open = publicRoutes.get(pathname)
-    if (open !== undefined) return open(req, res)
+    if (open !== undefined) return refusedHost(context, req, res) ? undefined : open(req, res)
     const legacy = routes.legacy
     if (legacy !== undefined && (pathname === ssePath || legacy.isMessagePath(pathname))) {
       allowOrigin(req, res, corsOrigin)
@@ -220,12 +224,28 @@ export function createRouter(
 /** A listener that serves only mounts (the admin API on `admin_bind`); anything else is 404. */
 export function createMountRouter(context: ProxyContext, mounts: readonly Mount[]): RequestHandler {
   return protect(context, (req, res) => {
+    if (refusedHost(context, req, res)) return
     const pathname = pathOf(req)
     if (!isPlainPath(pathname)) return refuse(context, req, res, notPlain(), 'http')
     const mount = mountOf(mounts, pathname)
     if (mount === undefined) return refuse(context, req, res, new PorticoError('not_found'), 'http')
     return guardedBy(context, mount.filters, 'http', mount.handler, req, res)
   })
+}
+
+/**
+ * Answers 400 to a malformed Host on a route whose filters do not begin with `hostFilter`
+ * (probes, mounts, public routes, the admin listener): the same check as every other path,
+ * so no path of any listener takes a Host that is not `host[:port]`.
+ */
+function refusedHost(context: ProxyContext, req: IncomingMessage, res: ServerResponse): boolean {
+  try {
+    wellFormedHost(req)
+    return false
+  } catch (error) {
+    refuse(context, req, res, error, 'http')
+    return true
+  }
 }
 
 function guardedBy(

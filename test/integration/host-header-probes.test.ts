@@ -1,0 +1,87 @@
+/**
+ * The Host syntax check on the paths whose filter lists do not start with the Host filter: the
+ * probes, the mounts of the main listener (`/metrics`) and the admin API's own listener
+ * (`admin_bind`). Requests are written raw on a `net` socket, so the Host header is exactly
+ * what the test says; a malformed one is answered 400 there as on the MCP endpoint.
+ */
+import assert from 'node:assert/strict'
+import { connect } from 'node:net'
+import { after, before, describe, it } from 'node:test'
+import { startProbeHttp } from '../fixtures/probe-server.ts'
+import type { Served } from '../fixtures/serve.ts'
+import { type RunningPortico, startPortico } from '../helpers/portico.ts'
+
+const TOKEN = 'admin-token-for-host-tests-0123456789'
+
+/** Writes one GET with this exact Host header on a fresh socket; resolves with the status. */
+function statusFor(url: string, path: string, host: string, token?: string): Promise<number> {
+  const { hostname, port } = new URL(url)
+  const auth = token === undefined ? '' : `Authorization: Bearer ${token}\r\n`
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: hostname, port: Number(port) })
+    let head = ''
+    socket.setEncoding('utf8')
+    socket.setTimeout(10_000, () => socket.destroy(new Error(`no answer to ${path} within 10 s`)))
+    socket.on('connect', () => {
+      socket.write(`GET ${path} HTTP/1.1\r\nHost: ${host}\r\n${auth}Connection: close\r\n\r\n`)
+    })
+    socket.on('data', (chunk: string) => {
+      head += chunk
+      const status = /^HTTP\/1\.1 (\d{3}) /.exec(head)
+      if (status !== null) {
+        resolve(Number(status[1]))
+        socket.destroy()
+      }
+    })
+    socket.on('error', reject)
+    socket.on('end', () => reject(new Error(`connection closed without a status: ${head}`)))
+  })
+}
+
+const MALFORMED = ['a b', 'x:99999', 'localhost:3000:4000', '[::1]junk']
+
+describe('Host syntax on probes, mounts and the admin listener', () => {
+  let upstream: Served
+  let main: RunningPortico
+  let withAdminListener: RunningPortico
+
+  before(async () => {
+    upstream = await startProbeHttp()
+    main = await startPortico({
+      upstream: upstream.url,
+      observability: { metrics: { enabled: true, process: false } },
+    })
+    withAdminListener = await startPortico({
+      upstream: upstream.url,
+      admin_bind: '127.0.0.1:0',
+      admin: { token: TOKEN },
+    })
+  })
+  after(async () => {
+    await main?.close()
+    await withAdminListener?.close()
+    await upstream?.close()
+  })
+
+  it('probes and /metrics answer a well-formed Host, and 400 to a malformed one', async () => {
+    const port = new URL(main.url).port
+    for (const path of ['/healthz', '/readyz', '/version', '/metrics']) {
+      assert.equal(await statusFor(main.url, path, `localhost:${port}`), 200, path)
+      for (const host of MALFORMED) {
+        assert.equal(await statusFor(main.url, path, host), 400, `${path} with Host ${host}`)
+      }
+    }
+  })
+
+  it('the admin listener answers 400 to a malformed Host, before the token is looked at', async () => {
+    const adminUrl = withAdminListener.portico.adminUrl
+    assert.ok(adminUrl !== undefined)
+    const port = new URL(adminUrl).port
+    assert.equal(await statusFor(adminUrl, '/admin/config', `127.0.0.1:${port}`, TOKEN), 200)
+    for (const path of ['/admin/config', '/admin/nothing-here', '/elsewhere']) {
+      for (const host of MALFORMED) {
+        assert.equal(await statusFor(adminUrl, path, host, TOKEN), 400, `${path} with Host ${host}`)
+      }
+    }
+  })
+})
