@@ -114,18 +114,6 @@ export function transparentFleet(
     history: () => [],
     sessions: () => undefined,
     endSession: () => false,
-    config: () => ({
-      ...redactedConfig(config),
-      upstream: config.upstream === undefined ? null : withoutSecrets(config.upstream),
-      since,
-    }),
+    config: () => redactedConfig(config, { upstream: config.upstream ?? null, since }),
   }
-}
-
-function withoutSecrets(url: string): string {
-  const parsed = new URL(url)
-  parsed.username = ''
-  parsed.password = ''
-  parsed.search = ''
-  return parsed.toString()
 }

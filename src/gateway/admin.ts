@@ -12,13 +12,13 @@
 
 import { ADMIN_NAMESPACE } from '../config/gateway.ts'
 import { adminTokenOf } from '../config/operate.ts'
+import { redactConfig } from '../config/redact-config.ts'
 import type { Config } from '../config/schema.ts'
 import { adminCredential } from '../edge/admin-token.ts'
 import { PorticoError } from '../errors.ts'
 import type { HeaderMap } from '../http/headers.ts'
 import { isObject, type JsonObject, type JsonRpcErrorObject } from '../jsonrpc/message.ts'
 import type { Call } from '../pipeline/call.ts'
-import { REDACTED, redactUrl } from '../util/redact.ts'
 import { VERSION } from '../version.ts'
 import type { BackendHealth } from './backends/backend.ts'
 import { toolIndex } from './discovery.ts'
@@ -319,31 +319,19 @@ function topK(args: JsonObject, fallback: number): number {
  * URL credentials, command-line arguments (API keys are often passed as `--api-key=…`) and
  * injected or default argument values. Names (keys, tools) stay, so the shape is readable.
  */
-export function redactedConfig(config: Config): JsonObject {
-  const backends = (config.backends ?? []).map((backend) => ({
-    ...backend,
-    env: mapValues(backend.env),
-    headers: mapValues(backend.headers),
-    args: backend.args.map(() => REDACTED),
-    default_args: mapValues(backend.default_args),
-    inject_args: backend.inject_args.map((rule) => ({ ...rule, args: mapValues(rule.args) })),
-    param_overrides: backend.param_overrides.map((rule) => ({
-      ...rule,
-      defaults: mapValues(rule.defaults),
-    })),
-    ...(backend.bearer_token ? { bearer_token: REDACTED } : {}),
-    ...(backend.url ? { url: redactUrl(backend.url) } : {}),
-  }))
-  return {
+/**
+ * The running config's subset the admin API (`GET /admin/config`) and the `config` admin tool
+ * show, with its secrets out by the one redaction `portico check --dump` uses (by key name,
+ * fail closed: config/redact-config.ts), so the surfaces cannot disagree on what is secret.
+ */
+export function redactedConfig(config: Config, more: JsonObject = {}): JsonObject {
+  return redactConfig({
     name: config.name ?? null,
     port: config.port,
     mcp_path: config.mcp_path,
     request_timeout_ms: config.request_timeout,
-    proxy: { ...config.proxy },
-    backends,
-  }
-}
-
-function mapValues(record: Record<string, unknown>): Record<string, string> {
-  return Object.fromEntries(Object.keys(record).map((key) => [key, REDACTED]))
+    proxy: config.proxy,
+    backends: config.backends ?? [],
+    ...more,
+  }) as JsonObject
 }
