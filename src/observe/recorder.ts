@@ -168,7 +168,9 @@ export class CallRecorder extends Timed {
       transport: this.#base.transport,
       era: call.era,
       kind: call.kind,
-      method: call.method ?? 'response',
+      // No method: a client's response, or a batch element that is not JSON-RPC (decoded as a
+      // bare request): recorded as a lone invalid body is, by its HTTP method.
+      method: call.method ?? (call.kind === 'response' ? 'response' : 'POST'),
       outcome: outcomeOf(track, notes.reason, call, httpStatus),
       httpStatus,
       durationUs: track.doneUs ?? endUs,

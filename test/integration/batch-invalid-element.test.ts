@@ -6,9 +6,12 @@
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
+import { type SseEvent, SseParser } from '../../src/protocol/sse.ts'
 import { type StoreUpstream, startStoreUpstream } from '../fixtures/store-upstream.ts'
-import { MCP_ACCEPT, openSession } from '../helpers/mcp-http.ts'
+import { initializeBody, MCP_ACCEPT, openSession, readUntil } from '../helpers/mcp-http.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
+import { type Spawned, startEverything } from '../helpers/processes.ts'
+import { until } from '../helpers/wait.ts'
 
 interface Answer {
   id?: unknown
@@ -95,7 +98,10 @@ describe('a JSON-RPC batch with an invalid element is answered element by elemen
       )
       const exchanges = sink.exchanges()
       assert.equal(exchanges.find((e) => e.jsonrpcId === 'ok')?.outcome, 'ok')
-      assert.equal(exchanges.find((e) => e.jsonrpcId === 'bad')?.reason, 'invalid_request')
+      const refused = exchanges.find((e) => e.jsonrpcId === 'bad')
+      assert.equal(refused?.reason, 'invalid_request')
+      assert.equal(refused?.errorCode, -32600)
+      assert.equal(refused?.method, 'POST', 'recorded as a lone invalid body is')
     })
 
     it(`${mode}: an empty batch is one Invalid Request; notifications alone get 202`, async () => {
@@ -111,4 +117,56 @@ describe('a JSON-RPC batch with an invalid element is answered element by elemen
       assert.equal(quiet.text, '')
     })
   }
+})
+
+describe('legacy HTTP+SSE (2024-11-05): a batch with an invalid element, answers on the stream', () => {
+  let everything: Spawned & { url: string }
+  let portico: RunningPortico
+
+  before(async () => {
+    everything = await startEverything('sse')
+    portico = await startPortico({ upstream: everything.url })
+  })
+  after(async () => {
+    await portico?.close()
+    await everything?.stop()
+  })
+
+  it('answers the valid request and the invalid element on the stream, each with its id', async () => {
+    const stream = await fetch(new URL('/sse', portico.origin), {
+      headers: { accept: 'text/event-stream' },
+    })
+    const parser = new SseParser()
+    const events: SseEvent[] = []
+    const answers = () =>
+      events.filter((e) => e.event !== 'endpoint' && e.data !== '').map((e) => JSON.parse(e.data))
+    const answered = (id: unknown) => answers().some((a: Answer) => a.id === id)
+    const reading = readUntil(
+      stream,
+      (chunk) => events.push(...parser.push(chunk)),
+      () => answered('ok') && answered('bad'),
+      'the batch answers on the stream',
+      15_000,
+    )
+    const endpoint = await until(() => events.find((e) => e.event === 'endpoint')?.data)
+    const post = (body: string) =>
+      fetch(new URL(endpoint, portico.origin), { method: 'POST', headers: MCP_ACCEPT, body })
+    await (await post(initializeBody({ id: 'init', protocolVersion: '2024-11-05' }))).text()
+    await until(() => answered('init'), 10_000, 'the initialize answer')
+    await (
+      await post(JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }))
+    ).text()
+    const batch = [
+      { jsonrpc: '2.0', id: 'ok', method: 'ping' },
+      INVALID_WITH_ID,
+      { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 'none' } },
+    ]
+    const accepted = await post(JSON.stringify(batch))
+    assert.equal(accepted.status, 202, await accepted.text())
+    await reading
+    const ok = answers().find((a: Answer) => a.id === 'ok') as Answer
+    const bad = answers().find((a: Answer) => a.id === 'bad') as Answer
+    assert.deepEqual(ok.result, {})
+    assert.equal(bad.error?.code, -32600)
+  })
 })
