@@ -315,14 +315,10 @@ function topK(args: JsonObject, fallback: number): number {
 }
 
 /**
- * The config with every value that may hold a secret replaced: tokens, header and env values,
- * URL credentials, command-line arguments (API keys are often passed as `--api-key=…`) and
- * injected or default argument values. Names (keys, tools) stay, so the shape is readable.
- */
-/**
  * The running config's subset the admin API (`GET /admin/config`) and the `config` admin tool
- * show, with its secrets out by the one redaction `portico check --dump` uses (by key name,
- * fail closed: config/redact-config.ts), so the surfaces cannot disagree on what is secret.
+ * show (plus `more`: transparent mode's upstream), with its secrets out by the one redaction
+ * `portico check --dump` uses (by key name, fail closed: config/redact-config.ts), so the
+ * surfaces cannot disagree on what is secret. Names (keys, tools) stay, so the shape is readable.
  */
 export function redactedConfig(config: Config, more: JsonObject = {}): JsonObject {
   return redactConfig({
