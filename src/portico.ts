@@ -176,7 +176,10 @@ export function createPortico(input: Config | ConfigInput, options: PorticoOptio
     config,
     logger,
     context.proxy,
-    gateway && ((kind, name) => gateway?.exposedName(kind, name)),
+    gateway && {
+      exposedName: (kind, name) => gateway?.exposedName(kind, name),
+      resourceNames: (uri) => gateway?.resourceNames(uri),
+    },
   )
   const middleware = globalChain({
     observe: operate.middleware,

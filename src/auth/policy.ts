@@ -39,8 +39,15 @@ export function globTest(patterns: readonly string[]): Test | undefined {
   return (name) => regex.test(name)
 }
 
-function admits(rule: Rule, name: string): boolean {
-  return (rule.allow === undefined || rule.allow(name)) && !(rule.deny?.(name) ?? false)
+/**
+ * Whether a rule admits something named `names` (each must be allowed and none denied) that
+ * also goes by `others` (none of them denied: a deny under any name of it holds).
+ */
+function admits(rule: Rule, names: readonly string[], others: readonly string[]): boolean {
+  const { allow, deny } = rule
+  if (allow !== undefined && !names.every(allow)) return false
+  if (deny === undefined) return true
+  return !names.some(deny) && !others.some(deny)
 }
 
 function rule(allow: readonly string[], deny: readonly string[]): Rule {
@@ -63,9 +70,24 @@ function compile(
  */
 export type ExposedName = (kind: 'tool' | 'prompt', name: string) => string | undefined
 
+/**
+ * The names of an aliased resource a URI reaches (gateway mode): `exposed`, the alias clients
+ * see, and `original`, its namespaced URI, which still reaches it; undefined when no alias
+ * renames what the URI reaches.
+ */
+export type ResourceNames = (uri: string) => { exposed: string; original: string } | undefined
+
+/** How the gateway names what it routes, for judging a call under every name it goes by. */
+export interface GatewayNames {
+  exposedName: ExposedName
+  resourceNames: ResourceNames
+}
+
 export class Policy {
   /** In gateway mode: how the gateway names what it routes (see ExposedName). */
   exposedName: ExposedName | undefined
+  /** In gateway mode: the names of an aliased resource (see ResourceNames). */
+  resourceNames: ResourceNames | undefined
   readonly #roles = new Map<string, CompiledRole>()
   readonly #profiles = new Map<string, CompiledRole>()
   readonly #adminPrefix: string | undefined
@@ -131,6 +153,14 @@ export class Policy {
       // must catch. The URI is allowed only if its resolved spelling is allowed too.
       const resolved = resolvedUri(name)
       if (resolved !== name && !this.#allowsName(identity, kind, resolved, profile)) return false
+      // An aliased resource: allowed under the name used and its alias (the name roles are
+      // written for, as for tools), and denied if a role denies any of its names, so a rule
+      // on the alias or on the namespaced URI holds whichever one the client reads by.
+      const names = this.resourceNames?.(name)
+      if (names !== undefined) {
+        const judged = names.exposed === name ? [name] : [name, names.exposed]
+        return this.#allowsNames(identity, kind, judged, [names.original], profile)
+      }
     } else if (this.exposedName !== undefined) {
       // Called by an aliased tool's original name: judged under its alias as well, so a role
       // that denies the alias denies the tool under either name.
@@ -143,16 +173,28 @@ export class Policy {
   }
 
   #allowsName(identity: Identity, kind: TargetKind, name: string, profile?: string): boolean {
+    return this.#allowsNames(identity, kind, [name], [], profile)
+  }
+
+  /** `names[0]` is the name called; `names` and `others` as in `admits`. */
+  #allowsNames(
+    identity: Identity,
+    kind: TargetKind,
+    names: readonly string[],
+    others: readonly string[],
+    profile?: string,
+  ): boolean {
+    const name = names[0] ?? ''
     if (profile !== undefined) {
       const scoped = this.#profiles.get(profile)
-      if (scoped === undefined || !admits(scoped[kind], name)) return false
+      if (scoped === undefined || !admits(scoped[kind], names, others)) return false
     }
     if (this.isAdminTool(kind, name)) return identity.admin
     if (this.#openTools.has(name)) return true
     if (identity.admin || identity.roles.length === 0) return true
     for (const roleName of identity.roles) {
       const role = this.#roles.get(roleName)
-      if (role !== undefined && admits(role[kind], name)) return true
+      if (role !== undefined && admits(role[kind], names, others)) return true
     }
     return false
   }

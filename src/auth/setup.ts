@@ -17,7 +17,7 @@ import { authorize } from './authorize.ts'
 import { authFilter, type RequestFilter } from './filter.ts'
 import { IpPolicy } from './ip.ts'
 import { pinFileOf, ToolPins } from './pins.ts'
-import { type ExposedName, Policy } from './policy.ts'
+import { type GatewayNames, Policy } from './policy.ts'
 import { SessionOwners } from './sessions.ts'
 
 export type PublicRoute = (req: IncomingMessage, res: ServerResponse) => void
@@ -54,7 +54,7 @@ export function securityFromConfig(
   config: Config,
   logger: Logger,
   proxy: string,
-  exposedName?: ExposedName,
+  names?: GatewayNames,
 ): Security | undefined {
   const { auth, security } = config
   if (auth === undefined && security === undefined) return undefined
@@ -93,7 +93,8 @@ export function securityFromConfig(
         ? `${ADMIN_NAMESPACE}${config.proxy.separator}`
         : undefined
     const policy = new Policy(auth, adminPrefix, OPEN_PORTICO_TOOLS)
-    policy.exposedName = exposedName
+    policy.exposedName = names?.exposedName
+    policy.resourceNames = names?.resourceNames
     middleware.push(sessions.middleware(), authorize(policy, config.mcp_path))
     for (const profile of auth.profiles) mcpPaths.add(`${config.mcp_path}/${profile.name}`)
     if (authenticator.isOAuth) {

@@ -13,6 +13,7 @@ import {
   routingProblems,
   timeoutSchema,
 } from './protect.ts'
+import { isResourceUri, isValidResourceUri, namespaceUri, unnamespaceUri } from './resource-uri.ts'
 
 /** Name prefix of Portico's own admin tools; no backend may use it. */
 export const ADMIN_NAMESPACE = 'portico'
@@ -43,20 +44,19 @@ const pattern = z
 const patterns = z.array(pattern).default([])
 const stringMap = z.record(z.string(), z.string()).default({})
 
-/**
- * An alias `from` that is a resource URI (`file:///a`, `ui://widget`, `urn:…`), not a tool or
- * prompt name: mcp-proxy renamed resources too; Portico refuses it rather than ignore it.
- */
-const RESOURCE_URI = /^(?:[A-Za-z][A-Za-z0-9+.-]*:\/\/|urn:)/i
+/** What a tool or prompt alias may rename to (it is prefixed with the backend's name). */
+const TOOL_ALIAS = /^[A-Za-z0-9_-]+$/
 
+/**
+ * `[[backends.aliases]]`: a tool or prompt renamed (`from` its own name, `to` a local name the
+ * backend's prefix goes before), or a resource renamed (`from` its own URI, `to` the exact URI
+ * clients see, checked across backends by `resourceAliasProblems`).
+ */
 const aliasSchema = z.strictObject({
-  /** The backend's own tool or prompt name. */
+  /** The backend's own tool or prompt name, or its own resource URI. */
   from: z.string().min(1),
-  /** The new local name (still prefixed with the backend name). */
-  to: z
-    .string()
-    .regex(/^[A-Za-z0-9_-]+$/, 'expected letters, digits, "_" or "-"')
-    .optional(),
+  /** The new local name (still prefixed), or for a resource the URI clients see as it is. */
+  to: z.string().min(1).optional(),
   /** Replaces the description clients see. */
   description: z.string().optional(),
 })
@@ -272,14 +272,11 @@ export const backendsSchema = z.array(backendSchema).superRefine((backends, ctx)
     }
     const targets = new Set<string>()
     backend.aliases.forEach((alias, i) => {
-      if (RESOURCE_URI.test(alias.from)) {
-        ctx.addIssue({
-          code: 'custom',
-          path: [index, 'aliases', i, 'from'],
-          message: `"${alias.from}" is a resource URI: Portico's aliases rename tools and prompts only (mcp-proxy also renamed resource URIs), so this alias would do nothing. Remove it: clients read the resource under its namespaced URI (see Names in the README)`,
-        })
-      }
       if (alias.to === undefined) return
+      const problem = aliasTargetProblem(alias.from, alias.to)
+      if (problem !== undefined) {
+        ctx.addIssue({ code: 'custom', path: [index, 'aliases', i, 'to'], message: problem })
+      }
       if (targets.has(alias.to)) {
         ctx.addIssue({
           code: 'custom',
@@ -403,6 +400,9 @@ export function namingProblems(
       }
     })
     backend.aliases.forEach((alias) => {
+      // A resource alias names a URI; a `to` already refused by its own check is not told twice.
+      if (isResourceUri(alias.from)) return
+      if (alias.to !== undefined && aliasTargetProblem(alias.from, alias.to) !== undefined) return
       const name = `${prefix}${alias.to ?? alias.from}`
       // A separator outside the portable alphabet is warned about once (config/dropin.ts).
       const portable = PORTABLE_NAME.test(`x${separator}x`)
@@ -447,6 +447,9 @@ export function refineGateway(
       message: problem.message,
     })
   }
+  for (const problem of resourceAliasProblems(config.backends, config.proxy.separator)) {
+    ctx.addIssue({ code: 'custom', path: ['backends', ...problem.path], message: problem.message })
+  }
   for (const problem of routingProblems(config.backends)) {
     ctx.addIssue({
       code: 'custom',
@@ -454,6 +457,82 @@ export function refineGateway(
       message: problem.message,
     })
   }
+}
+
+/** Why an alias cannot rename `from` to `to`, or undefined when it can. */
+function aliasTargetProblem(from: string, to: string): string | undefined {
+  if (isResourceUri(from)) {
+    return isValidResourceUri(to)
+      ? undefined
+      : `"${to}" is not a resource URI: an alias of a resource (from = "${from}") renames it to the exact URI clients see (scheme://… or urn:…)`
+  }
+  if (isResourceUri(to)) {
+    return `"${to}" is a resource URI, but "${from}" is a tool or prompt name: only a resource URI renames to a URI`
+  }
+  return TOOL_ALIAS.test(to) ? undefined : 'expected letters, digits, "_" or "-"'
+}
+
+/**
+ * A resource alias's `to` is the exact URI clients see, so it must name one resource only:
+ * not the `to` of another backend's alias, not a URI inside another backend's namespace
+ * (`test://other__…` routes to `other`'s resources), and not the URI another resource alias
+ * of the config renames away from (as its backend exposes it: that resource stays readable
+ * under it). Within one backend, two aliases to one URI are refused with the tool aliases.
+ */
+export function resourceAliasProblems(
+  backends: readonly BackendConfig[],
+  separator: string,
+): Array<{ path: Array<string | number>; message: string }> {
+  const problems: Array<{ path: Array<string | number>; message: string }> = []
+  const prefixOf = (b: BackendConfig) => (b.namespace ? b.name : '')
+  const sep = (b: BackendConfig) => (b.namespace ? separator : '')
+  /** Every resource alias's `to`, by the first backend and alias that took it. */
+  const taken = new Map<string, string>()
+  /** The exposed (namespaced) URI of every aliased resource, and where it is aliased. */
+  const renamedAway = new Map<string, string>()
+  backends.forEach((backend, index) => {
+    backend.aliases.forEach((alias, i) => {
+      if (!isResourceUri(alias.from) || alias.to === undefined) return
+      renamedAway.set(
+        namespaceUri(prefixOf(backend), sep(backend), alias.from),
+        `backends[${index}].aliases[${i}]`,
+      )
+    })
+  })
+  backends.forEach((backend, index) => {
+    backend.aliases.forEach((alias, i) => {
+      const to = alias.to
+      if (!isResourceUri(alias.from) || to === undefined || !isValidResourceUri(to)) return
+      const path = [index, 'aliases', i, 'to']
+      const here = `backends[${index}].aliases[${i}]`
+      const first = taken.get(to)
+      if (first !== undefined && !first.startsWith(`backends[${index}].`)) {
+        problems.push({
+          path,
+          message: `"${to}" is also the alias of ${first}: two resources would have one URI`,
+        })
+      }
+      if (first === undefined) taken.set(to, here)
+      const owner = backends.find(
+        (other) =>
+          other !== backend && unnamespaceUri(prefixOf(other), sep(other), to) !== undefined,
+      )
+      if (owner !== undefined) {
+        problems.push({
+          path,
+          message: `"${to}" is inside backend ${owner.name}'s resource URIs (${owner.name}${separator} after the scheme): it could name one of its resources`,
+        })
+      }
+      const away = renamedAway.get(to)
+      if (away !== undefined && away !== here) {
+        problems.push({
+          path,
+          message: `"${to}" is the URI of the resource ${away} renames: two resources would have one URI`,
+        })
+      }
+    })
+  })
+  return problems
 }
 
 /**

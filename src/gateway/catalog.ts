@@ -1,11 +1,13 @@
 /**
  * One backend's catalog rules, compiled once from its config: which tools, resources and
  * prompts clients see (filters on the backend's own names), under which names (aliases,
- * namespacing, shortening), and which arguments are injected into its tool calls.
+ * namespacing, shortening; resource aliases replace the namespaced URI with their exact `to`),
+ * and which arguments are injected into its tool calls.
  * Pure: no I/O, so every rule is covered by unit tables.
  */
 
 import type { BackendConfig } from '../config/gateway.ts'
+import { isResourceUri } from '../config/resource-uri.ts'
 import { isObject, type JsonObject } from '../jsonrpc/message.ts'
 import { localPart, namespaced, namespaceUri, unnamespaceUri, visibility } from './names.ts'
 import { ParameterView } from './parameters.ts'
@@ -28,6 +30,10 @@ export class BackendCatalog {
   readonly #aliases = new Map<string, { to?: string; description?: string }>()
   /** alias local name → original local name */
   readonly #aliasTargets = new Map<string, string>()
+  /** the backend's own resource URI → the exact URI clients see, and/or its description */
+  readonly #uriAliases = new Map<string, { to?: string; description?: string }>()
+  /** a resource alias's URI → the backend's own URI */
+  readonly #uriAliasTargets = new Map<string, string>()
   /** shortened client-facing name → original local name */
   readonly #short = new Map<string, string>()
   readonly #defaultArgs: JsonObject
@@ -55,11 +61,15 @@ export class BackendCatalog {
     this.#promptVisible = visibility(config.expose_prompts, config.hide_prompts)
     this.#resourceVisible = visibility(config.expose_resources, config.hide_resources)
     for (const alias of config.aliases) {
-      this.#aliases.set(alias.from, {
+      // The config tells a resource alias by its URI (`scheme://…`, `urn:…`); the rest rename
+      // tools or prompts, which only the listings tell apart (`sawNames`).
+      const resource = isResourceUri(alias.from)
+      ;(resource ? this.#uriAliases : this.#aliases).set(alias.from, {
         ...(alias.to !== undefined ? { to: alias.to } : {}),
         ...(alias.description !== undefined ? { description: alias.description } : {}),
       })
-      if (alias.to !== undefined) this.#aliasTargets.set(alias.to, alias.from)
+      if (alias.to === undefined) continue
+      ;(resource ? this.#uriAliasTargets : this.#aliasTargets).set(alias.to, alias.from)
     }
     this.#defaultArgs = config.default_args
     this.#inject = config.inject_args
@@ -160,17 +170,38 @@ export class BackendCatalog {
     return this.#short.has(exposed) || exposed.startsWith(this.#prefix)
   }
 
+  /** Whether a client-facing URI is one of this backend's: a resource alias or namespaced. */
   ownsUri(uri: string): boolean {
-    return unnamespaceUri(this.#prefix, '', uri) !== undefined
+    return this.#uriAliasTargets.has(uri) || unnamespaceUri(this.#prefix, '', uri) !== undefined
   }
 
-  /** The backend's URI for a client-facing one, or undefined (not ours, or filtered). */
+  /** Whether any resource of this backend is renamed (`resourceNames` has work to do). */
+  get aliasesResources(): boolean {
+    return this.#uriAliasTargets.size > 0
+  }
+
+  /**
+   * The backend's URI for a client-facing one, or undefined (not ours, or filtered). A resource
+   * alias's URI reaches its source first (it takes the URI even from a resource of the backend
+   * whose namespaced URI it is, as tool aliases do); the source's namespaced URI still reaches
+   * it too, as mcp-proxy's reverse lookup touches alias names only.
+   */
   resolveUri(exposed: string): string | undefined {
-    const uri = unnamespaceUri(this.#prefix, '', exposed)
+    const uri = this.#uriAliasTargets.get(exposed) ?? unnamespaceUri(this.#prefix, '', exposed)
     return uri !== undefined && this.#resourceVisible(uri) ? uri : undefined
   }
 
+  /**
+   * The URI clients see for one of the backend's resource URIs: its alias's, else namespaced.
+   * Everything that hands a URI to a client goes through here (lists, `_meta` widget links,
+   * result contents, `notifications/resources/updated`), so they all name it alike.
+   */
   exposeUri(uri: string): string {
+    return this.#uriAliases.get(uri)?.to ?? namespaceUri(this.#prefix, '', uri)
+  }
+
+  /** The namespaced URI of one of the backend's URIs, alias or not (still routed: see `resolveUri`). */
+  namespacedUri(uri: string): string {
     return namespaceUri(this.#prefix, '', uri)
   }
 
@@ -244,14 +275,22 @@ export class BackendCatalog {
   }
 
   resource(resource: JsonObject): JsonObject | undefined {
-    if (typeof resource.uri !== 'string' || !this.#resourceVisible(resource.uri)) return undefined
-    return { ...resource, uri: this.exposeUri(resource.uri) }
+    const uri = resource.uri
+    if (typeof uri !== 'string' || !this.#resourceVisible(uri)) return undefined
+    // A resource whose URI an alias took (see resolveUri) is reached by nobody: not listed.
+    const taker = this.#uriAliasTargets.get(this.namespacedUri(uri))
+    if (taker !== undefined && taker !== uri) return undefined
+    const out: JsonObject = { ...resource, uri: this.exposeUri(uri) }
+    const description = this.#uriAliases.get(uri)?.description
+    if (description !== undefined) out.description = description
+    return out
   }
 
+  /** Templates are namespaced, never aliased (mcp-proxy's rule: an alias names one URI). */
   template(template: JsonObject): JsonObject | undefined {
     const uri = template.uriTemplate
     if (typeof uri !== 'string' || !this.#resourceVisible(uri)) return undefined
-    return { ...template, uriTemplate: this.exposeUri(uri) }
+    return { ...template, uriTemplate: this.namespacedUri(uri) }
   }
 
   /** Namespaces the UI resource links of a tool's `_meta` (MCP Apps and OpenAI keys). */

@@ -394,6 +394,33 @@ export class Gateway {
   }
 
   /**
+   * The names of the resource `uri` routes to, when an alias renames it: `exposed`, the URI
+   * clients see (the alias), and `original`, its namespaced URI (still routed). Undefined for a
+   * resource no alias renames, or a URI nothing routes. Roles judge a resource under both
+   * (auth/policy.ts), so neither name is a way around a rule written for the other.
+   */
+  resourceNames(uri: string): { exposed: string; original: string } | undefined {
+    // Most configs rename no resource: no routing (nor its refusal) for every URI judged.
+    if (![...this.#backends.values()].some((b) => b.catalog.aliasesResources)) return undefined
+    let route: Route
+    try {
+      route = this.routeUri(uri)
+    } catch {
+      return undefined
+    }
+    const { catalog } = route.backend
+    if (!catalog.aliasesResources) return undefined
+    const exposed = catalog.exposeUri(route.local)
+    const original = catalog.namespacedUri(route.local)
+    return exposed === original ? undefined : { exposed, original }
+  }
+
+  /** The one name a listen stream's interest in a resource is counted under (see `#watch`). */
+  #watchKey(uri: string): string {
+    return this.resourceNames(uri)?.exposed ?? uri
+  }
+
+  /**
    * One merged page of a list. Without a cursor every backend is asked; with one, only the
    * backends that had more. Each page is a call through the backend's chain, bounded by
    * `list_timeout`; a backend that fails or exceeds it is left out (and logged), the others
@@ -809,15 +836,18 @@ export class Gateway {
    * counted at once, so a stream that stops meanwhile cannot unsubscribe the others).
    */
   async #watch(uri: string): Promise<boolean> {
-    let watch = this.#watched.get(uri)
+    // Counted under the alias whichever name the stream used: one stream's leaving under one
+    // name must not unsubscribe the backend while another still listens under the other.
+    const key = this.#watchKey(uri)
+    let watch = this.#watched.get(key)
     if (watch === undefined) {
       watch = { count: 0, subscribed: this.#subscribeOwnSession(uri) }
-      this.#watched.set(uri, watch)
+      this.#watched.set(key, watch)
     }
     watch.count++
     if (await watch.subscribed) return true
     watch.count--
-    if (this.#watched.get(uri) === watch) this.#watched.delete(uri)
+    if (this.#watched.get(key) === watch) this.#watched.delete(key)
     return false
   }
 
@@ -843,9 +873,10 @@ export class Gateway {
   }
 
   #unwatch(uri: string): void {
-    const watch = this.#watched.get(uri)
+    const key = this.#watchKey(uri)
+    const watch = this.#watched.get(key)
     if (watch === undefined || --watch.count > 0) return
-    this.#watched.delete(uri)
+    this.#watched.delete(key)
     try {
       const { backend, local } = this.routeUri(uri)
       if (!backend.track(this.session.key, local, false)) return
@@ -881,12 +912,18 @@ export class Gateway {
     }
     const uri = message.params?.uri
     if (message.method !== 'notifications/resources/updated' || typeof uri !== 'string') return
-    const exposed = this.#backends.get(backend)?.catalog.exposeUri(uri)
-    if (exposed === undefined) return
+    const catalog = this.#backends.get(backend)?.catalog
+    if (catalog === undefined) return
+    const exposed = catalog.exposeUri(uri)
+    // An aliased resource is also routed under its namespaced URI: a stream that asked under
+    // that name gets the update under it, as it asked.
+    const names = new Set([exposed, catalog.namespacedUri(uri)])
     this.#deps.observe?.({ backend, method: message.method, params: { uri: exposed } })
     for (const listener of this.#listeners) {
-      if (!listener.uris.has(exposed)) continue
-      listener.write({ ...message, params: { ...message.params, uri: exposed } } as JsonObject)
+      for (const name of names) {
+        if (!listener.uris.has(name)) continue
+        listener.write({ ...message, params: { ...message.params, uri: name } } as JsonObject)
+      }
     }
   }
 

@@ -6,6 +6,8 @@
 import { createHash } from 'node:crypto'
 import { PATTERN_FLAGS, REGEX_PREFIX } from '../config/patterns.ts'
 
+export { namespaceUri, unnamespaceUri } from '../config/resource-uri.ts'
+
 /** LLM APIs reject tool names longer than this. */
 export const MAX_NAME_LENGTH = 64
 const HASH_LENGTH = 8
@@ -41,31 +43,6 @@ const SHORTENED = /_[0-9a-f]{8}$/
 export function localPart(backend: string, separator: string, name: string): string | undefined {
   const prefix = backend + separator
   return name.startsWith(prefix) ? name.slice(prefix.length) : undefined
-}
-
-const SCHEME = /^([A-Za-z][A-Za-z0-9+.-]*:)(\/\/)?/
-
-/**
- * Namespaces a resource URI (or URI template) by inserting `{backend}{sep}` right after the
- * scheme and its `//`: `test://static/1` → `test://everything__static/1`,
- * `file:///tmp/a` → `file://files__/tmp/a`. A value without a scheme is prefixed.
- */
-export function namespaceUri(backend: string, separator: string, uri: string): string {
-  const match = SCHEME.exec(uri)
-  const head = match ? match[0] : ''
-  return `${head}${backend}${separator}${uri.slice(head.length)}`
-}
-
-/** Reverses `namespaceUri` for one backend; undefined when the URI is not that backend's. */
-export function unnamespaceUri(
-  backend: string,
-  separator: string,
-  uri: string,
-): string | undefined {
-  const match = SCHEME.exec(uri)
-  const head = match ? match[0] : ''
-  const rest = localPart(backend, separator, uri.slice(head.length))
-  return rest === undefined ? undefined : head + rest
 }
 
 /** Compiles glob patterns (`*` any run, `?` one character, else literal) into one test. */

@@ -367,18 +367,26 @@ describe('mcpr’s layouts, loaded', () => {
 })
 
 describe('fail closed on what Portico does not implement', () => {
-  it('[[backends.aliases]] with a resource URI as from is refused at its line, not ignored', () => {
+  it('[[backends.aliases]] with a resource URI as from loads; a to that is not a URI is refused at its line', () => {
+    const head =
+      '[proxy]\nname = "p"\n[proxy.listen]\nport = 0\n[[backends]]\nname = "files"\ntransport = "stdio"\ncommand = "node"\n' +
+      '[[backends.aliases]]\nfrom = "read_file"\nto = "read"\n'
+    // mcp-proxy renames resource URIs too: so does Portico, to the exact URI clients see.
+    const good = tempFile(
+      'proxy.toml',
+      `${head}[[backends.aliases]]\nfrom = "file:///tmp/readme.md"\nto = "docs://readme"\n`,
+    )
+    const ok = runCliSync(['check', '--config', good])
+    assert.equal(ok.status, 0, ok.stderr)
     const path = tempFile(
       'proxy.toml',
-      '[proxy]\nname = "p"\n[proxy.listen]\nport = 0\n[[backends]]\nname = "files"\ntransport = "stdio"\ncommand = "node"\n' +
-        '[[backends.aliases]]\nfrom = "read_file"\nto = "read"\n' +
-        '[[backends.aliases]]\nfrom = "file:///tmp/readme.md"\nto = "readme"\n',
+      `${head}[[backends.aliases]]\nfrom = "file:///tmp/readme.md"\nto = "readme"\n`,
     )
     const out = runCliSync(['check', '--config', path])
     assert.equal(out.status, 1, out.stderr)
     assert.equal(
       out.stderr,
-      `portico: ${path}:13: backends[0].aliases[1].from: "file:///tmp/readme.md" is a resource URI: Portico's aliases rename tools and prompts only (mcp-proxy also renamed resource URIs), so this alias would do nothing. Remove it: clients read the resource under its namespaced URI (see Names in the README)\n1 problem found\n`,
+      `portico: ${path}:14: backends[0].aliases[1].to: "readme" is not a resource URI: an alias of a resource (from = "file:///tmp/readme.md") renames it to the exact URI clients see (scheme://… or urn:…)\n1 problem found\n`,
     )
     // A tool name with a colon is not a URI: still an alias.
     const tool = tempFile(

@@ -219,6 +219,56 @@ describe('policy and the authorization middleware', () => {
   })
 })
 
+describe('policy on an aliased resource (gateway mode)', () => {
+  // `memo://a` of backend `sub` is aliased `notes://first`; its namespaced URI still routes.
+  const ALIAS = 'notes://first'
+  const ORIGINAL = 'memo://sub__a'
+  const aliasAuth = authSchema.parse({
+    type: 'jwt',
+    issuer: 'https://as.example',
+    jwks_uri: 'https://as.example/jwks',
+    roles: [
+      { name: 'alias-only', allow_resources: ['notes://*'] },
+      { name: 'original-only', allow_resources: ['memo://sub__*'] },
+      { name: 'deny-alias', deny_resources: [ALIAS] },
+      { name: 'deny-original', deny_resources: [ORIGINAL] },
+    ],
+    role_mapping: {
+      claim: 'scope',
+      mapping: { ao: 'alias-only', oo: 'original-only', da: 'deny-alias', do: 'deny-original' },
+    },
+  })
+  const people = new IdentityBuilder(aliasAuth)
+  const who = (scope: string) =>
+    people.fromClaims({ iss: 'https://as.example', sub: scope, scope }, 'jwt')
+  const policy = new Policy(aliasAuth, undefined)
+  policy.resourceNames = (uri) =>
+    uri === ALIAS || uri === ORIGINAL ? { exposed: ALIAS, original: ORIGINAL } : undefined
+
+  it('judges the alias, the name roles are written for, under either name', () => {
+    const aliasOnly = who('ao')
+    assert.ok(policy.allows(aliasOnly, 'resource', ALIAS))
+    assert.ok(!policy.allows(aliasOnly, 'resource', ORIGINAL), 'the original is not allowed')
+    // Allowed only under the original: the alias is what clients see, so neither works.
+    const originalOnly = who('oo')
+    assert.ok(!policy.allows(originalOnly, 'resource', ALIAS))
+    assert.ok(!policy.allows(originalOnly, 'resource', ORIGINAL))
+    assert.ok(policy.allows(originalOnly, 'resource', 'memo://sub__b'), 'unaliased: as before')
+  })
+
+  it('fails closed: a deny on either name holds under the other', () => {
+    for (const scope of ['da', 'do']) {
+      for (const uri of [ALIAS, ORIGINAL]) {
+        assert.ok(!policy.allows(who(scope), 'resource', uri), `${scope} ${uri}`)
+      }
+      assert.ok(policy.allows(who(scope), 'resource', 'memo://sub__b'))
+    }
+    // Without the gateway's names (transparent mode) a URI is judged as it is.
+    const bare = new Policy(aliasAuth, undefined)
+    assert.ok(bare.allows(who('do'), 'resource', ALIAS))
+  })
+})
+
 describe('session owners', () => {
   it('binds a session to the identity whose initialize created it', async () => {
     const owners = new SessionOwners(2)

@@ -194,6 +194,69 @@ describe('BackendCatalog', () => {
     })
   })
 
+  it('renames a resource URI to its alias everywhere a client sees it, and routes both back', () => {
+    const catalog = new BackendCatalog(
+      backend({
+        aliases: [
+          { from: 'memo://a', to: 'notes://first', description: 'The first note' },
+          // Into the backend's own namespace: takes the URI of its resource memo://c.
+          { from: 'memo://b', to: 'memo://ev__c' },
+          { from: 'echo', to: 'say' },
+        ],
+      }),
+      '__',
+    )
+    // resources/list: forward, with the alias's description; templates are not aliased.
+    assert.deepEqual(catalog.resource({ uri: 'memo://a', name: 'a' }), {
+      uri: 'notes://first',
+      name: 'a',
+      description: 'The first note',
+    })
+    assert.deepEqual(catalog.resource({ uri: 'memo://b' }), { uri: 'memo://ev__c' })
+    assert.equal(catalog.resource({ uri: 'memo://c' }), undefined, 'its URI was taken')
+    assert.deepEqual(catalog.resource({ uri: 'memo://d' }), { uri: 'memo://ev__d' })
+    assert.deepEqual(catalog.template({ uriTemplate: 'memo://a' }), { uriTemplate: 'memo://ev__a' })
+    // resources/read, subscribe: back; the namespaced URI still reaches the resource.
+    assert.ok(catalog.ownsUri('notes://first'))
+    assert.ok(catalog.aliasesResources)
+    assert.equal(catalog.resolveUri('notes://first'), 'memo://a')
+    assert.equal(catalog.resolveUri('memo://ev__a'), 'memo://a')
+    assert.equal(catalog.resolveUri('memo://ev__c'), 'memo://b')
+    assert.equal(catalog.resolveUri('memo://ev__d'), 'memo://d')
+    assert.equal(catalog.resolveUri('notes://second'), undefined)
+    // notifications/resources/updated and read contents: forward.
+    assert.equal(catalog.exposeUri('memo://a'), 'notes://first')
+    assert.equal(catalog.namespacedUri('memo://a'), 'memo://ev__a')
+    assert.deepEqual(catalog.content({ contents: [{ uri: 'memo://a', text: 'x' }] }), {
+      contents: [{ uri: 'notes://first', text: 'x' }],
+    })
+    // A tool's widget link names the alias, which the client can read.
+    const tool = catalog.tool({
+      name: 'show',
+      _meta: { ui: { resourceUri: 'memo://a' }, 'openai/outputTemplate': 'memo://a' },
+    })
+    assert.deepEqual(tool?._meta, {
+      ui: { resourceUri: 'notes://first' },
+      'openai/outputTemplate': 'notes://first',
+    })
+    // Tool aliases are untouched, and a resource alias renames no tool.
+    assert.equal(catalog.tool({ name: 'echo' })?.name, 'ev__say')
+    assert.equal(catalog.resolve('tool', 'notes://first'), undefined)
+  })
+
+  it('filters a resource alias by the backend own URI, under either name', () => {
+    const catalog = new BackendCatalog(
+      backend({ hide_resources: ['memo://a'], aliases: [{ from: 'memo://a', to: 'notes://a' }] }),
+      '__',
+    )
+    assert.equal(catalog.resource({ uri: 'memo://a' }), undefined)
+    assert.equal(catalog.resolveUri('notes://a'), undefined)
+    assert.equal(catalog.resolveUri('memo://ev__a'), undefined)
+    const plain = new BackendCatalog(backend(), '__')
+    assert.ok(!plain.aliasesResources)
+    assert.ok(!plain.ownsUri('notes://a'))
+  })
+
   describe('argument injection precedence', () => {
     const catalog = new BackendCatalog(
       backend({

@@ -139,6 +139,48 @@ overwrite = true
       /aliases/,
     ],
   ]
+  it('accepts resource aliases to a URI and checks their targets across backends', () => {
+    const b = (name: string, aliases: string) =>
+      `[[backends]]\nname="${name}"\ntransport="http"\nurl="http://${name}"\n${aliases}`
+    const alias = (from: string, to: string) => `[[backends.aliases]]\nfrom="${from}"\nto="${to}"\n`
+    const { config } = load(b('a', alias('memo://x', 'notes://x') + alias('echo', 'say')))
+    assert.deepEqual(
+      config.backends?.[0]?.aliases.map((a) => a.to),
+      ['notes://x', 'say'],
+    )
+    assert.deepEqual(problems(b('a', alias('memo://x', 'readme'))), [
+      'backends[0].aliases[0].to: "readme" is not a resource URI: an alias of a resource (from = "memo://x") renames it to the exact URI clients see (scheme://… or urn:…)',
+    ])
+    assert.deepEqual(problems(b('a', alias('memo://x', 'notes://has space'))).length, 1)
+    assert.match(
+      problems(b('a', alias('echo', 'notes://x')))[0] ?? '',
+      /is a resource URI, but "echo" is a tool or prompt name/,
+    )
+    // Two backends' aliases to one URI.
+    assert.deepEqual(
+      problems(b('a', alias('memo://x', 'notes://x')) + b('b', alias('memo://y', 'notes://x'))),
+      [
+        'backends[1].aliases[0].to: "notes://x" is also the alias of backends[0].aliases[0]: two resources would have one URI',
+      ],
+    )
+    // A URI inside another backend's namespace could name one of its resources.
+    assert.deepEqual(problems(b('a', alias('memo://x', 'memo://b__x')) + b('b', '')), [
+      `backends[0].aliases[0].to: "memo://b__x" is inside backend b's resource URIs (b__ after the scheme): it could name one of its resources`,
+    ])
+    // The namespaced URI of a resource another alias renames stays that resource's.
+    assert.deepEqual(
+      problems(b('a', alias('memo://x', 'notes://x') + alias('memo://y', 'memo://a__x'))),
+      [
+        'backends[0].aliases[1].to: "memo://a__x" is the URI of the resource backends[0].aliases[0] renames: two resources would have one URI',
+      ],
+    )
+    // Into its own namespace, or to its own namespaced URI: fine.
+    assert.deepEqual(
+      problems(b('a', alias('memo://x', 'memo://a__y') + alias('memo://z', 'memo://a__z'))),
+      [],
+    )
+  })
+
   it('accepts namespace = false on the only backend (default true)', () => {
     const { config } = load(
       '[[backends]]\nname="a"\ntransport="http"\nurl="http://x"\nnamespace=false',
