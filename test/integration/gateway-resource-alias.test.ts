@@ -1,0 +1,170 @@
+/**
+ * mcp-proxy's resource-URI aliases in gateway mode, end to end with the official SDK client and
+ * a real stdio backend (the subscribable fixture, SDK server): `memo://a` is aliased
+ * `notes://first`. The list shows the alias, reading it returns the backend's content, a
+ * subscription under it reaches the backend as `memo://a` and the backend's update comes back
+ * under the alias (on the session's stream and on a listen stream), and roles judge the alias
+ * with the namespaced URI failing closed.
+ */
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import { Client } from '@modelcontextprotocol/sdk/client/index.js'
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
+import { ResourceUpdatedNotificationSchema } from '@modelcontextprotocol/sdk/types.js'
+import { openListenStream } from '../helpers/listen.ts'
+import { fixture } from '../helpers/mcp-servers.ts'
+import { type RunningPortico, startPortico } from '../helpers/portico.ts'
+import { until } from '../helpers/wait.ts'
+
+const ALIAS = 'notes://first'
+/** The namespaced URI of `memo://a`, which still reaches it (as a tool alias's original name). */
+const ORIGINAL = 'memo://sub__a'
+
+const SUB = {
+  name: 'sub',
+  transport: 'stdio' as const,
+  command: process.execPath,
+  args: [fixture('subscribable-stdio')],
+  aliases: [{ from: 'memo://a', to: ALIAS, description: 'The first memo' }],
+}
+
+const clients: Client[] = []
+
+async function connect(url: string, key?: string): Promise<Client> {
+  const client = new Client({ name: 'resource-alias-test', version: '1.0.0' })
+  const headers: Record<string, string> = key ? { authorization: `Bearer ${key}` } : {}
+  await client.connect(
+    new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers } }),
+  )
+  clients.push(client)
+  return client
+}
+
+/** The text of a read's first content. */
+function textOf(read: { contents: readonly object[] }): unknown {
+  const first = read.contents[0]
+  return first !== undefined && 'text' in first ? first.text : undefined
+}
+
+async function subscribed(client: Client): Promise<string[]> {
+  const result = await client.callTool({ name: 'sub__touch', arguments: {} })
+  return (result.structuredContent as { subscribed: string[] }).subscribed
+}
+
+after(async () => {
+  for (const client of clients) await client.close().catch(() => {})
+})
+
+describe('resource aliases through the gateway', () => {
+  let gateway: RunningPortico
+  before(async () => {
+    gateway = await startPortico({
+      proxy: { admin_tools: false, list_timeout: '3s' },
+      backends: [SUB],
+    })
+  })
+  after(async () => {
+    await gateway?.close()
+  })
+
+  it('lists the alias in place of the namespaced URI, with its description', async () => {
+    const client = await connect(gateway.url)
+    const { resources } = await client.listResources()
+    const uris = resources.map((r) => r.uri).sort()
+    assert.deepEqual(uris, ['memo://sub__b', 'memo://sub__refused', ALIAS].sort())
+    assert.equal(resources.find((r) => r.uri === ALIAS)?.description, 'The first memo')
+  })
+
+  it("reads the backend's resource through the alias (and still through its namespaced URI)", async () => {
+    const client = await connect(gateway.url)
+    const read = await client.readResource({ uri: ALIAS })
+    assert.deepEqual(read.contents, [{ uri: ALIAS, mimeType: 'text/plain', text: 'memo' }])
+    const again = await client.readResource({ uri: ORIGINAL })
+    assert.equal(textOf(again), 'memo')
+    await assert.rejects(client.readResource({ uri: 'notes://second' }), /Unknown resource/)
+  })
+
+  it('subscribes the backend to its own URI under the alias; its update comes back as the alias', async () => {
+    const client = await connect(gateway.url)
+    const updates: string[] = []
+    client.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => {
+      updates.push(n.params.uri)
+    })
+    await client.subscribeResource({ uri: ALIAS })
+    // `touch` announces an update of every URI the backend is subscribed to.
+    assert.deepEqual(await subscribed(client), ['memo://a'])
+    await until(() => updates.includes(ALIAS), 5000, `an update of ${ALIAS}`)
+    assert.deepEqual([...new Set(updates)], [ALIAS])
+    await client.unsubscribeResource({ uri: ALIAS })
+    assert.deepEqual(await subscribed(client), [])
+  })
+
+  it('a listen stream that asks for the alias gets the update under the alias', async () => {
+    const client = await connect(gateway.url)
+    const stream = await openListenStream(gateway.url, 'listen-alias', {
+      resourceSubscriptions: [ALIAS],
+    })
+    try {
+      const [ack] = await stream.until((all) => all.length > 0, 'the listen acknowledgement')
+      assert.deepEqual(
+        (ack?.params as { notifications?: unknown } | undefined)?.notifications,
+        { resourceSubscriptions: [ALIAS] },
+        JSON.stringify(ack),
+      )
+      await client.callTool({ name: 'sub__touch', arguments: {} })
+      const messages = await stream.until(
+        (all) => all.some((m) => m.method === 'notifications/resources/updated'),
+        'the update on the listen stream',
+      )
+      const update = messages.find((m) => m.method === 'notifications/resources/updated')
+      assert.equal((update?.params as { uri?: string } | undefined)?.uri, ALIAS)
+    } finally {
+      stream.close()
+    }
+  })
+})
+
+describe('roles on an aliased resource', () => {
+  let gateway: RunningPortico
+  before(async () => {
+    gateway = await startPortico({
+      proxy: { admin_tools: false, list_timeout: '3s' },
+      backends: [SUB],
+      auth: {
+        api_keys: [
+          { name: 'reader', key: 'reader-key-0123456789', roles: ['alias-reader'] },
+          { name: 'denier', key: 'denier-key-0123456789', roles: ['no-original'] },
+        ],
+        roles: [
+          // Written for the name clients see.
+          { name: 'alias-reader', allow_resources: ['notes://*'] },
+          // Written for the namespaced URI: it must hold under the alias too.
+          { name: 'no-original', deny_resources: [ORIGINAL] },
+        ],
+      },
+    })
+  })
+  after(async () => {
+    await gateway?.close()
+  })
+
+  it('a role that allows the alias reads it by the alias only', async () => {
+    const reader = await connect(gateway.url, 'reader-key-0123456789')
+    const uris = (await reader.listResources()).resources.map((r) => r.uri)
+    assert.deepEqual(uris, [ALIAS])
+    assert.equal(textOf(await reader.readResource({ uri: ALIAS })), 'memo')
+    await assert.rejects(reader.readResource({ uri: ORIGINAL }), /403|Forbidden/)
+    await assert.rejects(reader.readResource({ uri: 'memo://sub__b' }), /403|Forbidden/)
+  })
+
+  it('a role that denies the namespaced URI denies the alias too (fail closed)', async () => {
+    const denier = await connect(gateway.url, 'denier-key-0123456789')
+    const uris = (await denier.listResources()).resources.map((r) => r.uri).sort()
+    assert.deepEqual(uris, ['memo://sub__b', 'memo://sub__refused'])
+    for (const uri of [ALIAS, ORIGINAL]) {
+      await assert.rejects(denier.readResource({ uri }), /403|Forbidden/, uri)
+      await assert.rejects(denier.subscribeResource({ uri }), /403|Forbidden/, uri)
+    }
+    assert.equal(textOf(await denier.readResource({ uri: 'memo://sub__b' })), 'memo')
+  })
+})
