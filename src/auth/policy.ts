@@ -1,11 +1,12 @@
 /**
  * Authorization decisions: may this identity use this tool, resource or prompt? Roles allow
  * and deny by glob on client-facing names (namespaced in gateway mode; resources by URI, or
- * URI template in listings). An identity with admin rights may use everything; Portico's own
- * admin tools (`portico{separator}*`, gateway mode) need admin rights whenever auth is on. An
- * identity with no role is unrestricted (mcp-proxy's rule) unless `default_deny` refused it at
- * the filter. With several roles, one allowing is enough. A URL-path profile (`/mcp/{name}`)
- * narrows what any caller reaching it may use.
+ * URI template in listings; an aliased one is judged under its alias too, and a resource's
+ * deny holds under its alias and its namespaced URI alike). An identity with admin rights may
+ * use everything; Portico's own admin tools (`portico{separator}*`, gateway mode) need admin
+ * rights whenever auth is on. An identity with no role is unrestricted (mcp-proxy's rule)
+ * unless `default_deny` refused it at the filter. With several roles, one allowing is enough.
+ * A URL-path profile (`/mcp/{name}`) narrows what any caller reaching it may use.
  */
 import type { AuthConfig, RoleConfig } from '../config/auth.ts'
 import type { Identity } from '../pipeline/identity.ts'

@@ -73,6 +73,9 @@ describe('resource aliases through the gateway', () => {
     const uris = resources.map((r) => r.uri).sort()
     assert.deepEqual(uris, ['memo://sub__b', 'memo://sub__refused', ALIAS].sort())
     assert.equal(resources.find((r) => r.uri === ALIAS)?.description, 'The first memo')
+    // Listed again from the kept page (list_cache_ttl): aliased as well.
+    const again = (await client.listResources()).resources.map((r) => r.uri).sort()
+    assert.deepEqual(again, uris)
   })
 
   it("reads the backend's resource through the alias (and still through its namespaced URI)", async () => {
