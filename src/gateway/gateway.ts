@@ -401,7 +401,7 @@ export class Gateway {
    */
   resourceNames(uri: string): { exposed: string; original: string } | undefined {
     // Most configs rename no resource: no routing (nor its refusal) for every URI judged.
-    if (![...this.#backends.values()].some((b) => b.catalog.aliasesResources)) return undefined
+    if (!this.#aliasesResources()) return undefined
     let route: Route
     try {
       route = this.routeUri(uri)
@@ -413,6 +413,13 @@ export class Gateway {
     const exposed = catalog.exposeUri(route.local)
     const original = catalog.namespacedUri(route.local)
     return exposed === original ? undefined : { exposed, original }
+  }
+
+  #aliasesResources(): boolean {
+    for (const backend of this.#backends.values()) {
+      if (backend.catalog.aliasesResources) return true
+    }
+    return false
   }
 
   /** The one name a listen stream's interest in a resource is counted under (see `#watch`). */
@@ -799,7 +806,7 @@ export class Gateway {
       })
     }
     const honoured: JsonObject = {}
-    const listener: Listener = { methods: new Set(), uris: new Set(), write }
+    const listener: Listener = { methods: new Set(), uris: new Map(), write }
     for (const [key, method] of Object.entries(LISTEN_KEYS)) {
       if (filter[key] !== true) continue
       honoured[key] = true
@@ -807,14 +814,14 @@ export class Gateway {
     }
     const wanted = Array.isArray(filter.resourceSubscriptions) ? filter.resourceSubscriptions : []
     for (const uri of wanted.slice(0, 100)) {
-      if (typeof uri === 'string' && !listener.uris.has(uri) && (await this.#watch(uri))) {
-        listener.uris.add(uri)
-      }
+      if (typeof uri !== 'string' || listener.uris.has(uri)) continue
+      const key = await this.#watch(uri)
+      if (key !== undefined) listener.uris.set(uri, key)
     }
-    if (listener.uris.size > 0) honoured.resourceSubscriptions = [...listener.uris]
+    if (listener.uris.size > 0) honoured.resourceSubscriptions = [...listener.uris.keys()]
     const stop = () => {
       this.#listeners.delete(listener)
-      for (const uri of listener.uris) this.#unwatch(uri)
+      for (const [uri, key] of listener.uris) this.#unwatch(uri, key)
     }
     if (signal.aborted || this.#listeners.size >= MAX_LISTENERS) stop()
     else {
@@ -835,9 +842,10 @@ export class Gateway {
    * session; streams that come while that subscribe is in flight wait for its outcome (each
    * counted at once, so a stream that stops meanwhile cannot unsubscribe the others).
    */
-  async #watch(uri: string): Promise<boolean> {
+  async #watch(uri: string): Promise<string | undefined> {
     // Counted under the alias whichever name the stream used: one stream's leaving under one
-    // name must not unsubscribe the backend while another still listens under the other.
+    // name must not unsubscribe the backend while another still listens under the other. The
+    // key is returned and kept by the stream, as a reload may rename the resource meanwhile.
     const key = this.#watchKey(uri)
     let watch = this.#watched.get(key)
     if (watch === undefined) {
@@ -845,10 +853,10 @@ export class Gateway {
       this.#watched.set(key, watch)
     }
     watch.count++
-    if (await watch.subscribed) return true
+    if (await watch.subscribed) return key
     watch.count--
     if (this.#watched.get(key) === watch) this.#watched.delete(key)
-    return false
+    return undefined
   }
 
   async #subscribeOwnSession(uri: string): Promise<boolean> {
@@ -872,8 +880,8 @@ export class Gateway {
     }
   }
 
-  #unwatch(uri: string): void {
-    const key = this.#watchKey(uri)
+  /** A stream's interest in `uri` ends; `key` is what `#watch` counted it under. */
+  #unwatch(uri: string, key: string): void {
     const watch = this.#watched.get(key)
     if (watch === undefined || --watch.count > 0) return
     this.#watched.delete(key)
@@ -951,8 +959,8 @@ interface Watch {
 
 interface Listener {
   methods: Set<string>
-  /** Exposed resource URIs whose updates this stream wants. */
-  uris: Set<string>
+  /** Exposed resource URIs whose updates this stream wants → the key its interest counts under. */
+  uris: Map<string, string>
   write(message: JsonObject): void
 }
 

@@ -8,10 +8,11 @@
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import { ResourceUpdatedNotificationSchema } from '@modelcontextprotocol/sdk/types.js'
-import { openListenStream } from '../helpers/listen.ts'
+import { type ListenMessage, openListenStream } from '../helpers/listen.ts'
 import { fixture } from '../helpers/mcp-servers.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
 import { until } from '../helpers/wait.ts'
@@ -102,27 +103,46 @@ describe('resource aliases through the gateway', () => {
     assert.deepEqual(await subscribed(client), [])
   })
 
-  it('a listen stream that asks for the alias gets the update under the alias', async () => {
+  it('listen streams get the update under the name they asked for; one leaving keeps the other subscribed', async () => {
     const client = await connect(gateway.url)
-    const stream = await openListenStream(gateway.url, 'listen-alias', {
+    const byAlias = await openListenStream(gateway.url, 'listen-alias', {
       resourceSubscriptions: [ALIAS],
     })
+    const byOriginal = await openListenStream(gateway.url, 'listen-original', {
+      resourceSubscriptions: [ORIGINAL],
+    })
+    const updated = (uri: string) => (all: ListenMessage[]) =>
+      all.some(
+        (m) =>
+          m.method === 'notifications/resources/updated' &&
+          (m.params as { uri?: string } | undefined)?.uri === uri,
+      )
     try {
-      const [ack] = await stream.until((all) => all.length > 0, 'the listen acknowledgement')
+      const [ack] = await byAlias.until((all) => all.length > 0, 'the listen acknowledgement')
       assert.deepEqual(
         (ack?.params as { notifications?: unknown } | undefined)?.notifications,
         { resourceSubscriptions: [ALIAS] },
         JSON.stringify(ack),
       )
+      await byOriginal.until((all) => all.length > 0, 'the second acknowledgement')
       await client.callTool({ name: 'sub__touch', arguments: {} })
-      const messages = await stream.until(
-        (all) => all.some((m) => m.method === 'notifications/resources/updated'),
-        'the update on the listen stream',
+      await byAlias.until(updated(ALIAS), `an update of ${ALIAS} on the alias's stream`)
+      await byOriginal.until(updated(ORIGINAL), `an update of ${ORIGINAL} on its stream`)
+      // Both names are one resource: the stream by the alias leaving must not unsubscribe the
+      // backend while the other still listens.
+      byAlias.close()
+      // Nothing to wait for: the stream's end is what could (wrongly) unsubscribe the other.
+      await sleep(500)
+      assert.deepEqual(await subscribed(client), ['memo://a'])
+      const seen = (await byOriginal.until(() => true)).length
+      await client.callTool({ name: 'sub__touch', arguments: {} })
+      await byOriginal.until(
+        (all) => updated(ORIGINAL)(all.slice(seen)),
+        'an update on the stream left open',
       )
-      const update = messages.find((m) => m.method === 'notifications/resources/updated')
-      assert.equal((update?.params as { uri?: string } | undefined)?.uri, ALIAS)
     } finally {
-      stream.close()
+      byAlias.close()
+      byOriginal.close()
     }
   })
 })
