@@ -136,9 +136,14 @@ async function subscription(
   method: 'resources/subscribe' | 'resources/unsubscribe',
   params: JsonObject,
 ): Promise<Handled> {
-  const { backend, local } = scope.gateway.routeUri(stringParam(params, 'uri'))
+  const uri = stringParam(params, 'uri')
+  const { backend, local } = scope.gateway.routeUri(uri)
   const subscribe = method === 'resources/subscribe'
   const key = scope.ref.key
+  // Updates go out under the name the session subscribed by (see ClientSession.deliver): kept
+  // once the subscribe succeeded, forgotten with the unsubscribe.
+  const named = () => scope.session?.subscribedAs(backend.name, local, subscribe ? uri : undefined)
+  if (!subscribe) named()
   if (!backend.track(key, local, subscribe)) {
     const first = subscribe ? subscribing.get(backend)?.get(local) : undefined
     const outcome = first === undefined ? undefined : await first.catch(() => undefined)
@@ -150,6 +155,7 @@ async function subscription(
         data: { backend: backend.name },
       })
     }
+    if (subscribe) named()
     return { result: {}, backend: backend.name }
   }
   const sending = forward(scope, backend, method, { ...params, uri: local })
@@ -158,6 +164,7 @@ async function subscription(
   let handled: Handled | undefined
   try {
     handled = await sending
+    if (subscribe && handled.error === undefined) named()
     return handled
   } finally {
     if (inFlight?.get(local) === sending) inFlight.delete(local)

@@ -32,6 +32,8 @@ const LIST_CHANGED_MAX_MS = 3000
 /** Bytes a GET stream may hold unsent before further messages are dropped. */
 const MAX_STREAM_BUFFER = 1024 * 1024
 const MAX_SERVER_REQUESTS = 1000
+/** Resources a session subscribed to by a URI other than the one clients see (kept at most). */
+const MAX_SUBSCRIBED_AS = 1000
 
 interface ServerRequest {
   connection: Connection
@@ -83,6 +85,12 @@ export class ClientSession implements SessionRef {
   #nextServerId = 0
   readonly #serverRequests = new BoundedMap<number, ServerRequest>(MAX_SERVER_REQUESTS)
   readonly #calls = new Map<string, CallController>()
+  /**
+   * Backend and backend URI → the URI this session subscribed by, when that is not the URI
+   * clients see (an aliased resource's namespaced URI still routes): its updates go out under
+   * the name it asked for.
+   */
+  readonly #subscribedAs = new BoundedMap<string, string>(MAX_SUBSCRIBED_AS)
   /** This session's own backend connections (HTTP, isolated stdio): told of roots changes. */
   readonly connections = new Set<Connection>()
 
@@ -166,6 +174,17 @@ export class ClientSession implements SessionRef {
     call?.abort(new PorticoError('cancelled', reason === undefined ? {} : { data: { reason } }))
   }
 
+  /**
+   * The session subscribed to `local` of `backend` by `name` (undefined: it unsubscribed). A
+   * resource is one subscription whichever name it is subscribed by, so the last name wins.
+   */
+  subscribedAs(backend: string, local: string, name: string | undefined): void {
+    const key = `${backend}\u0000${local}`
+    const exposed = this.#backends(backend)?.catalog.exposeUri(local)
+    if (name === undefined || name === exposed) this.#subscribedAs.delete(key)
+    else this.#subscribedAs.set(key, name)
+  }
+
   /** Unrelated backend messages go to the GET stream (queued briefly until one is open). */
   deliver(backend: string, message: JsonRpcRequest | JsonRpcNotification, from: Connection): void {
     let out: JsonObject = message as unknown as JsonObject
@@ -175,7 +194,7 @@ export class ClientSession implements SessionRef {
       const catalog = this.#backends(backend)?.catalog
       const uri = message.params.uri
       if (catalog && typeof uri === 'string') {
-        const exposed = catalog.exposeUri(uri)
+        const exposed = this.#subscribedAs.get(`${backend}\u0000${uri}`) ?? catalog.exposeUri(uri)
         out = { ...message, params: { ...message.params, uri: exposed } }
         this.#observe?.({
           backend,

@@ -103,6 +103,20 @@ describe('resource aliases through the gateway', () => {
     assert.deepEqual(await subscribed(client), [])
   })
 
+  it('a session that subscribed by the namespaced URI gets its updates under that URI', async () => {
+    const client = await connect(gateway.url)
+    const updates: string[] = []
+    client.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => {
+      updates.push(n.params.uri)
+    })
+    await client.subscribeResource({ uri: ORIGINAL })
+    assert.deepEqual(await subscribed(client), ['memo://a'])
+    await until(() => updates.includes(ORIGINAL), 5000, `an update of ${ORIGINAL}`)
+    assert.deepEqual([...new Set(updates)], [ORIGINAL])
+    await client.unsubscribeResource({ uri: ORIGINAL })
+    assert.deepEqual(await subscribed(client), [])
+  })
+
   it('listen streams get the update under the name they asked for; one leaving keeps the other subscribed', async () => {
     const client = await connect(gateway.url)
     const byAlias = await openListenStream(gateway.url, 'listen-alias', {
