@@ -3,8 +3,10 @@
  * a real stdio backend (the subscribable fixture, SDK server): `memo://a` is aliased
  * `notes://first`. The list shows the alias, reading it returns the backend's content, a
  * subscription under it reaches the backend as `memo://a` and the backend's update comes back
- * under the alias (on the session's stream and on a listen stream), and roles judge the alias
- * with the namespaced URI failing closed.
+ * under the alias (on the session's stream and on a listen stream; under the namespaced URI
+ * for whoever subscribed by it), roles judge the alias with the namespaced URI failing closed,
+ * and an aliased MCP Apps widget (the csp-app fixture over HTTP) is named by its alias in the
+ * tool's `_meta`, in results and in reads.
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
@@ -12,6 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import { ResourceUpdatedNotificationSchema } from '@modelcontextprotocol/sdk/types.js'
+import { MCP_APP_MIME, PAYMENT_URI, type RunningApp, startCspApp } from '../fixtures/csp-app.ts'
 import { type ListenMessage, openListenStream } from '../helpers/listen.ts'
 import { fixture } from '../helpers/mcp-servers.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
@@ -203,5 +206,48 @@ describe('roles on an aliased resource', () => {
       await assert.rejects(denier.subscribeResource({ uri }), /403|Forbidden/, uri)
     }
     assert.equal(textOf(await denier.readResource({ uri: 'memo://sub__b' })), 'memo')
+  })
+})
+
+describe('an aliased widget (MCP Apps ui:// resource)', () => {
+  const WIDGET = 'ui://checkout/pay.html'
+  let app: RunningApp
+  let gateway: RunningPortico
+  before(async () => {
+    app = await startCspApp({ json: true })
+    gateway = await startPortico({
+      csp: { connectDomains: { domains: ['https://api.example.com'] } },
+      backends: [
+        {
+          name: 'app',
+          transport: 'http',
+          url: app.url,
+          aliases: [{ from: PAYMENT_URI, to: WIDGET }],
+        },
+      ],
+    })
+  })
+  after(async () => {
+    await gateway?.close()
+    await app?.close()
+  })
+
+  it("names the alias in the tool's widget links, results and reads, so the client can read it", async () => {
+    const client = await connect(gateway.url)
+    const pay = (await client.listTools()).tools.find((t) => t.name === 'app__pay')
+    const meta = pay?._meta as { ui?: { resourceUri?: string }; 'openai/outputTemplate'?: string }
+    assert.equal(meta?.ui?.resourceUri, WIDGET, JSON.stringify(pay?._meta))
+    assert.equal(meta?.['openai/outputTemplate'], WIDGET)
+    const result = await client.callTool({ name: 'app__pay', arguments: {} })
+    const embedded = (result.content as Array<{ resource?: { uri?: string } }>)[1]
+    assert.equal(embedded?.resource?.uri, WIDGET)
+    const read = await client.readResource({ uri: WIDGET })
+    const item = read.contents[0]
+    assert.equal(item?.uri, WIDGET)
+    assert.equal(item?.mimeType, MCP_APP_MIME)
+    // The widget CSP rewriting sees the widget under its alias as well.
+    const csp = (item?._meta as { ui?: { csp?: { connectDomains?: string[] } } } | undefined)?.ui
+      ?.csp
+    assert.ok(csp?.connectDomains?.includes('https://api.example.com'), JSON.stringify(item?._meta))
   })
 })
