@@ -9,6 +9,7 @@ import {
   backendSchema,
   type GatewayProxyConfig,
   namingProblems,
+  resourceAliasProblems,
 } from '../config/gateway.ts'
 import { originsOf, upstreamOrigins } from '../config/origins.ts'
 import { protectOf, routingProblems } from '../config/protect.ts'
@@ -657,9 +658,11 @@ export class Gateway {
       throw new PorticoError('not_found', { message: `Backend '${config.name}' not found` })
     }
     const others = (this.#config.backends ?? []).filter((b) => b.name !== config.name)
-    const problem = namingProblems([...others, config], this.#config.proxy.separator).find(
-      (p) => p.index === others.length,
-    )
+    const separator = this.#config.proxy.separator
+    const problem =
+      namingProblems([...others, config], separator).find((p) => p.index === others.length) ??
+      // The running backends' aliases passed these checks: a problem now is the new backend's.
+      resourceAliasProblems([...others, config], separator)[0]
     if (problem !== undefined || (!config.namespace && others.length > 0)) {
       throw new PorticoError('invalid_params', {
         message: `Invalid backend: ${problem?.message ?? 'namespace = false needs a single backend'}`,

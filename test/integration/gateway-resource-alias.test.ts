@@ -64,6 +64,7 @@ describe('resource aliases through the gateway', () => {
   before(async () => {
     gateway = await startPortico({
       proxy: { admin_tools: false, list_timeout: '3s' },
+      admin: { enabled: true },
       backends: [SUB],
     })
   })
@@ -118,6 +119,35 @@ describe('resource aliases through the gateway', () => {
     assert.deepEqual([...new Set(updates)], [ORIGINAL])
     await client.unsubscribeResource({ uri: ORIGINAL })
     assert.deepEqual(await subscribed(client), [])
+  })
+
+  it('refuses a backend added over the admin API whose resource alias takes a URI already taken', async () => {
+    const add = (to: string) =>
+      fetch(`${gateway.origin}/admin/backends/add`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          name: 'other',
+          transport: 'stdio',
+          command: process.execPath,
+          args: [fixture('subscribable-stdio')],
+          aliases: [{ from: 'memo://a', to }],
+        }),
+      })
+    const taken = await add(ALIAS)
+    assert.equal(taken.status, 409)
+    assert.match(
+      String(((await taken.json()) as { message?: unknown }).message),
+      /"notes:\/\/first" is also the alias of backends\[0\]\.aliases\[0\]/,
+    )
+    const inside = await add('memo://sub__z')
+    assert.equal(inside.status, 409)
+    assert.match(
+      String(((await inside.json()) as { message?: unknown }).message),
+      /inside backend sub/,
+    )
+    const client = await connect(gateway.url)
+    assert.equal(textOf(await client.readResource({ uri: ALIAS })), 'memo', 'still the first')
   })
 
   it('listen streams get the update under the name they asked for; one leaving keeps the other subscribed', async () => {
