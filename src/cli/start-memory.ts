@@ -21,7 +21,6 @@
  * Whoever sets these themselves (a node flag or NODE_OPTIONS naming them) is left alone.
  */
 import v8 from 'node:v8'
-import { trimYoungGenerationWhenIdle } from '../util/idle-memory.ts'
 
 const V8_DEFAULT_GROWTH_FACTOR = 2
 /** A command that never says it serves (a report, `check`) gets V8's sizing back by then. */
@@ -55,5 +54,8 @@ export function releaseYoungGeneration(): void {
   if (!held) return
   held = false
   v8.setFlagsFromString(`--semi-space-growth-factor=${V8_DEFAULT_GROWTH_FACTOR}`)
-  trimYoungGenerationWhenIdle()
+  // Loaded here, not with this module: every command loads this one (cli-lazy-load.test.ts).
+  void import('../util/idle-memory.ts').then(({ trimYoungGenerationWhenIdle }) =>
+    trimYoungGenerationWhenIdle(),
+  )
 }
