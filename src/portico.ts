@@ -15,6 +15,7 @@ import { cspFromConfig } from './csp/setup.ts'
 import { isListening } from './edge/exchange.ts'
 import { type HttpFilter, hostFilter, originFilter } from './edge/filters.ts'
 import type { Mode, Readiness } from './edge/mode.ts'
+import type { ReloadSource } from './edge/reload.ts'
 import {
   createRouter,
   type Filters,
@@ -25,7 +26,6 @@ import {
 import { adminPrefix } from './gateway/admin.ts'
 import type { Gateway } from './gateway/gateway.ts'
 import { gatewayMode } from './gateway/mode.ts'
-import type { ReloadSource } from './gateway/reload.ts'
 import { isLocalPeer } from './http/client-address.ts'
 import type { SharedMetrics } from './metrics/metrics.ts'
 import { globalChain } from './middleware/chain.ts'
@@ -64,7 +64,7 @@ export interface PorticoOptions {
    */
   filters?: HttpFilter[]
   rewriters?: ResponseRewriter[]
-  /** Gateway hot reload: the file to watch and how to load it again (same flags and env). */
+  /** Hot reload: the file to watch and how to load it again (same flags and env). */
   reload?: ReloadSource
   /** Time for the traffic-protection policies (tests drive a hand-made clock). */
   clock?: Clock
@@ -101,7 +101,7 @@ export interface Portico {
   readiness(): Promise<Readiness>
   /**
    * Reads the config file again and applies it as a hot reload does (SIGHUP): false when this
-   * Portico has nothing to reload (transparent mode, or no config file).
+   * Portico has nothing to reload (no config file).
    */
   reloadConfig(): Promise<boolean>
   /** Stops accepting, lets in-flight exchanges finish up to `drain_timeout`, flushes sinks. */
@@ -162,7 +162,13 @@ export function createPortico(input: Config | ConfigInput, options: PorticoOptio
     gateway = built.gateway
     mode = built
   } else {
-    mode = transparentMode(context, config.upstream as string, upstreamMiddleware, clock)
+    mode = transparentMode(
+      context,
+      config.upstream as string,
+      upstreamMiddleware,
+      clock,
+      options.reload,
+    )
   }
   const rateLimit =
     config.proxy.rate_limit &&
@@ -200,6 +206,7 @@ export function createPortico(input: Config | ConfigInput, options: PorticoOptio
       context,
       ...(gateway ? { gateway } : {}),
       readiness: () => mode.readiness(true),
+      ...(mode.reloadRefusal ? { reloadRefusal: mode.reloadRefusal } : {}),
       bus,
       sinks: [...(options.sinks ?? []), ...operate.sinks],
       status,

@@ -12,7 +12,6 @@ import type { Config } from '../config/schema.ts'
 import type { RouteHandler } from '../edge/router.ts'
 import { sendJson } from '../edge/send.ts'
 import { PorticoError } from '../errors.ts'
-import { reloadRefusal } from '../gateway/reload.ts'
 import { readBody } from '../http/body.ts'
 import { isObject, parseJson } from '../jsonrpc/message.ts'
 import type { Logger } from '../observe/logger.ts'
@@ -33,9 +32,13 @@ export interface AdminApiOptions {
   maxBodyBytes?: number
   /**
    * The config file (`PUT /admin/config` replaces it), and whether a change to it is applied
-   * while running (gateway hot reload) or at the next start.
+   * while running (hot reload) or at the next start, and why hot reload would refuse a config.
    */
-  configFile?: { path: string; applied: boolean; running(): Config }
+  configFile?: {
+    path: string
+    applied: boolean
+    refusal(next: Config): string | undefined
+  }
   /**
    * What building Portico from a config would refuse beyond its schema (operate/preflight.ts):
    * `PUT /admin/config` writes nothing and `POST /admin/config/validate` says invalid when it
@@ -233,7 +236,7 @@ function routesOf(options: AdminApiOptions): Route[] {
       note(req, 'config replaced', { file: file.path })
       const count = next.backends?.length ?? 0
       const what = count > 0 ? `${count} backends` : 'transparent mode'
-      const refusal = file.applied ? reloadRefusal(file.running(), next) : undefined
+      const refusal = file.applied ? file.refusal(next) : undefined
       sendJson(res, 200, {
         ok: true,
         message: !file.applied

@@ -60,8 +60,9 @@ async function runPrimary(loaded: LoadedConfig, logger: Logger): Promise<void> {
     throw error
   })
   const target = `upstream ${redactUrl(config.upstream ?? '')}`
-  // Workers serve transparent mode only: nothing to reload, but the signal must not stop us.
-  reloadOnHangup(undefined, logger)
+  // Each worker keeps the config it started with (a reload would have to reach every one of
+  // them and agree): nothing to reload, but the signal must not stop us.
+  reloadOnHangup(undefined, logger, 'workers > 1: each worker keeps the config it started with')
   const out = process.stdout
   releaseYoungGeneration()
   out.write(`Portico listening on ${listening.url} (${target}, ${config.workers} workers)\n`)

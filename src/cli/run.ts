@@ -113,7 +113,7 @@ async function runUntilSignalled(loaded: LoadedConfig, flags: RunFlags): Promise
   const { createPortico } = await import('../portico.ts')
   await preflightOrExplain(loaded)
   const file = loaded.file
-  // Hot reload (gateway mode) re-reads the same file with the same flags and environment.
+  // Hot reload (SIGHUP, hot_reload) re-reads the same file with the same flags and environment.
   const reload = file
     ? { file, load: () => loadConfig({ file, overrides: overridesOf(flags) }).config }
     : undefined
@@ -158,21 +158,20 @@ async function runUntilSignalled(loaded: LoadedConfig, flags: RunFlags): Promise
 }
 
 /**
- * SIGHUP reloads the config, as it does nginx's (`systemctl reload`, `kill -HUP`): in gateway
- * mode run from a file, the same reload as `hot_reload`; otherwise it is said that nothing is
+ * SIGHUP reloads the config, as it does nginx's (`systemctl reload`, `kill -HUP`): run from a
+ * file, the same reload as `hot_reload` (both modes); without one it is said that nothing is
  * reloaded. Either way the signal never stops Portico (its default action would).
  */
 export function reloadOnHangup(
   portico: Pick<Portico, 'reloadConfig'> | undefined,
   logger: Logger,
+  why = 'Portico runs without a config file',
 ): void {
   process.on('SIGHUP', () => {
     logger.info('received SIGHUP, reloading the config')
     void (portico?.reloadConfig() ?? Promise.resolve(false)).then((reloaded) => {
       if (!reloaded) {
-        logger.warn(
-          'SIGHUP: nothing to reload (transparent mode, or no config file); restart Portico to apply config changes',
-        )
+        logger.warn(`SIGHUP: nothing to reload (${why}); restart Portico to apply config changes`)
       }
     })
   })

@@ -2,6 +2,7 @@
  * What a mode (transparent or gateway) gives the edge: the terminal step of the chain, the
  * routes of its endpoints (given the composed chain), its readiness, and its shutdown.
  */
+import type { Config } from '../config/schema.ts'
 import type { Handler } from '../pipeline/compose.ts'
 import type { Routes } from './router.ts'
 
@@ -17,7 +18,9 @@ export interface Mode {
   routes(handle: Handler): Routes
   /** `detailed`: for the local admin surface (a loopback client), errors and pids included. */
   readiness(detailed: boolean): Promise<Readiness> | Readiness
-  /** Reads the config file again and applies what it can (gateway mode, run from a file). */
+  /** Reads the config file again and applies what it can (run from a file: edge/reload.ts). */
   readonly reloadConfig?: () => Promise<void>
+  /** Why a reload would refuse `next` now, or undefined (`PUT /admin/config` says so). */
+  readonly reloadRefusal?: (next: Config) => string | undefined
   close(): Promise<void>
 }

@@ -8,16 +8,17 @@ import type { ProxyContext } from '../context.ts'
 import { refuse } from '../edge/exchange.ts'
 import { servePost } from '../edge/mcp-post.ts'
 import type { Mode } from '../edge/mode.ts'
+import { modeReload, type ReloadSource } from '../edge/reload.ts'
 import type { RouteHandler } from '../edge/router.ts'
 import { PorticoError } from '../errors.ts'
 import { forwardRaw, targetOf } from '../forward/raw.ts'
-import type { StatusSource } from '../observe/status.ts'
+import { type StatusSource, statusOfEach } from '../observe/status.ts'
 import type { Handler, Middleware } from '../pipeline/compose.ts'
 import type { Clock } from '../util/clock.ts'
 import { isWidgetsFolder, staticWidgets } from '../widgets/static.ts'
 import { Gateway } from './gateway.ts'
 import { gatewayReadiness } from './health.ts'
-import { type ReloadSource, reloader, watchFile } from './reload.ts'
+import { gatewayTarget } from './reload.ts'
 import { gatewayDelete, gatewayStream } from './session-routes.ts'
 import { gatewayTerminal } from './terminal.ts'
 
@@ -41,12 +42,10 @@ export function gatewayMode(
     },
   })
   context.status.add(backendsStatus(gateway))
-  // The same reload serves file changes (`hot_reload`) and requests (SIGHUP, `reloadConfig`).
-  const reloadNow = reload === undefined ? undefined : reloader(gateway, reload, logger)
-  if (config.proxy.hot_reload && reload && reloadNow) watchFile(gateway, reload.file, reloadNow)
   return {
     gateway,
-    ...(reloadNow === undefined ? {} : { reloadConfig: reloadNow }),
+    // The same reload serves file changes (`hot_reload`) and requests (SIGHUP, `reloadConfig`).
+    ...modeReload(gatewayTarget(gateway), reload, logger, (closer) => gateway.onClose(closer)),
     terminal: gatewayTerminal(context, gateway),
     routes(handle: Handler) {
       gateway.reenter = handle
@@ -89,11 +88,5 @@ function widgetTraffic(context: ProxyContext, widgets: string): RouteHandler {
 
 /** The protection status of the backends present when asked (hot reload adds and removes them). */
 function backendsStatus(gateway: Gateway): StatusSource {
-  const sources = () => gateway.backends().map((b) => b.protection.statusSource(b.name))
-  return {
-    breakers: () => sources().flatMap((s) => s.breakers?.() ?? []),
-    caches: () => sources().flatMap((s) => s.caches?.() ?? []),
-    clearCaches: () => sources().reduce((sum, s) => sum + (s.clearCaches?.() ?? 0), 0),
-    retries: () => sources().flatMap((s) => s.retries?.() ?? []),
-  }
+  return statusOfEach(() => gateway.backends().map((b) => b.protection.statusSource(b.name)))
 }

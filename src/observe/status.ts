@@ -66,6 +66,19 @@ export class StatusBoard {
   }
 }
 
+/**
+ * One source reporting for the sources present when asked: upstreams a hot reload replaces,
+ * adds or removes (gateway backends, the transparent upstream) report as they are now.
+ */
+export function statusOfEach(sources: () => StatusSource[]): StatusSource {
+  return {
+    breakers: () => sources().flatMap((s) => s.breakers?.() ?? []),
+    caches: () => sources().flatMap((s) => s.caches?.() ?? []),
+    clearCaches: () => sources().reduce((sum, s) => sum + (s.clearCaches?.() ?? 0), 0),
+    retries: () => sources().flatMap((s) => s.retries?.() ?? []),
+  }
+}
+
 /** Counters any sink or exporter may expose (store, webhook, trace exporter) for metrics. */
 export interface PipeStats {
   /** Events (or spans) delivered. */

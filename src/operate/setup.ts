@@ -193,9 +193,9 @@ export class Operate {
           ? {
               configFile: {
                 path: this.#options.configFile,
-                // Hot reload is the gateway's; a transparent Portico applies a file at start.
-                applied: config.proxy.hot_reload && parts.gateway !== undefined,
-                running: () => parts.gateway?.fileConfig ?? config,
+                // Applied while running only when the file is watched (`hot_reload`).
+                applied: config.proxy.hot_reload && parts.reloadRefusal !== undefined,
+                refusal: parts.reloadRefusal ?? (() => undefined),
               },
             }
           : {}),
@@ -261,6 +261,8 @@ export interface AttachParts {
   context: ProxyContext
   gateway?: Gateway
   readiness: () => Promise<Readiness> | Readiness
+  /** Why the mode's hot reload would refuse a config (Mode.reloadRefusal), when it reloads. */
+  reloadRefusal?: (next: Config) => string | undefined
   bus: EventBus
   /** Every sink of the bus (those with counters show in the metrics). */
   sinks: readonly Sink[]

@@ -43,7 +43,12 @@ export interface LegacyUpstream {
   label: string
   /** A call's deadline: for the upstream's 202, then for its answer on the stream. */
   timeoutMs: number
+  /** Bound on a parsed JSON answer and on one SSE event (`max_response_body_size`). */
+  maxMessageBytes: number
 }
+
+/** The bounds a hot reload may change: calls and streams from then on use them. */
+export type LegacyLimits = Pick<LegacyUpstream, 'timeoutMs' | 'maxMessageBytes'>
 
 /**
  * The upstream's SSE stream: the configured upstream itself when it names a stream (its path
@@ -60,11 +65,16 @@ export function legacySseTarget(upstream: URL, ssePath: string): URL {
 export class LegacyTransport {
   readonly sessions = new LegacySessions()
   readonly #context: ProxyContext
-  readonly #upstream: LegacyUpstream
+  #upstream: LegacyUpstream
 
   constructor(context: ProxyContext, upstream: LegacyUpstream) {
     this.#context = context
     this.#upstream = upstream
+  }
+
+  /** A reload's bounds, for calls and streams from now on; the sessions stay as they are. */
+  retune(limits: LegacyLimits): void {
+    this.#upstream = { ...this.#upstream, ...limits }
   }
 
   isMessagePath(pathname: string): boolean {
@@ -101,7 +111,7 @@ export class LegacyTransport {
       if (!type.startsWith('text/event-stream')) {
         await relayAnswer(
           res,
-          replyOf(response, headers, context.config.max_response_body_size, this.#upstream.label),
+          replyOf(response, headers, this.#upstream.maxMessageBytes, this.#upstream.label),
           options,
         )
         return
@@ -109,11 +119,7 @@ export class LegacyTransport {
       res.writeHead(response.status, headers)
       res.flushHeaders()
       markListening(res)
-      const events = sseEvents(
-        response.body,
-        context.config.max_response_body_size,
-        this.#upstream.label,
-      )
+      const events = sseEvents(response.body, this.#upstream.maxMessageBytes, this.#upstream.label)
       await this.#relay(res, events, options)
       res.end()
       recorder.finish(response.status)
@@ -297,7 +303,7 @@ export class LegacyTransport {
       recorder.answer(index, { isResponse: true, outcome: 'ok' })
       return
     }
-    await reply.fill(this.#context.config.max_response_body_size)
+    await reply.fill(this.#upstream.maxMessageBytes)
     const body = reply.body()
     const data = 'bytes' in body ? body.bytes.toString('utf8') : ''
     const text = encodeSseEvent(data)
@@ -337,8 +343,7 @@ export class LegacyTransport {
       }
     }
     call.forwarded?.()
-    if (answer === undefined)
-      return uncorrelatedReply(response, this.#context, this.#upstream.label)
+    if (answer === undefined) return uncorrelatedReply(response, this.#upstream)
     response.body.resume()
     const event = await answer
     return MessageReply.fromBytes(Buffer.from(event.data))
@@ -350,15 +355,11 @@ export class LegacyTransport {
  * by): the legacy protocol answers on the stream (202 here), but a server that answers in the
  * POST's own body, JSON or SSE, has that answer relayed, as the client would get it direct.
  */
-function uncorrelatedReply(
-  response: UpstreamResponse,
-  context: ProxyContext,
-  label: string,
-): Reply {
+function uncorrelatedReply(response: UpstreamResponse, upstream: LegacyUpstream): Reply {
   const type = headerValue(response.headers, 'content-type') ?? ''
   if (type.includes('json') || type.startsWith('text/event-stream')) {
     const headers = clientHeaders(response.headers)
-    return replyOf(response, headers, context.config.max_response_body_size, label)
+    return replyOf(response, headers, upstream.maxMessageBytes, upstream.label)
   }
   if (response.bytes === undefined) response.body.resume()
   return accepted({ status: response.status })

@@ -5,10 +5,12 @@
  * never anywhere else.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Config } from '../config/schema.ts'
 import { labelOf, type ProxyContext, publicOriginOf } from '../context.ts'
 import { refuse } from '../edge/exchange.ts'
 import { servePost } from '../edge/mcp-post.ts'
 import type { Mode, Readiness } from '../edge/mode.ts'
+import { modeReload, type ReloadSource } from '../edge/reload.ts'
 import type { RouteHandler } from '../edge/router.ts'
 import { PorticoError } from '../errors.ts'
 import { forwardRaw, routeKey, targetOf } from '../forward/raw.ts'
@@ -18,8 +20,9 @@ import { topLevelProtect, UpstreamProtection } from '../protect/policies.ts'
 import { upstreamChain } from '../upstream/chain.ts'
 import { type Clock, systemClock } from '../util/clock.ts'
 import { isWidgetsFolder, staticWidgets } from '../widgets/static.ts'
-import { LegacyTransport, legacySseTarget } from './legacy-sse.ts'
+import { type LegacyLimits, LegacyTransport, legacySseTarget } from './legacy-sse.ts'
 import { readUnlessMcp } from './other-mcp.ts'
+import { type BuiltUpstream, ReloadableUpstream } from './reload.ts'
 import { forwardStream } from './stream.ts'
 import { transparentUpstream } from './upstream.ts'
 
@@ -28,33 +31,26 @@ export function transparentMode(
   upstreamUrl: string,
   upstreamMiddleware: readonly Middleware[] = [],
   clock: Clock = systemClock,
+  reload?: ReloadSource,
 ): Mode {
   const { config } = context
   const url = new URL(upstreamUrl)
   const label = labelOf(url)
-  // The top-level protection tables are the upstream's (`[circuit_breaker]`, `[retry]`, …).
-  const protection = new UpstreamProtection(label, topLevelProtect(config), {
-    clock,
-    logger: context.logger,
-    coalesce: config.performance.coalesce_requests,
-    group: new OutlierGroup(clock),
-    shared: context.shared,
-  })
-  context.status.add(protection.statusSource('upstream'))
-  const attemptMs = config.timeout?.attemptMs ?? config.request_timeout
-  const streamable = transparentUpstream({
-    http: context.http,
-    url,
-    label,
-    maxMessageBytes: config.max_response_body_size,
-    timeoutMs: attemptMs,
-    publicOrigin: (call) => publicOriginOf(config, call.request),
-  })
+  // One legacy transport for the process: its sessions outlive reloads, its bounds follow them.
   const legacy = new LegacyTransport(context, {
     stream: legacySseTarget(url, config.sse_path),
     label,
-    timeoutMs: attemptMs,
+    ...limitsOf(config),
   })
+  const upstream = new ReloadableUpstream(
+    config,
+    (next) => {
+      legacy.retune(limitsOf(next))
+      return upstreamOf(context, next, { url, label, legacy, upstreamMiddleware, clock })
+    },
+    context.logger,
+  )
+  context.status.add(upstream.status())
   const rawTarget = rawTargetOf(config.widgets, url)
   // The MCP endpoints of Portico and of the upstream, as a router reads a path.
   const mcpRoutes = new Set(
@@ -66,16 +62,11 @@ export function transparentMode(
     ].map(routeKey),
   )
   const probe = readinessProbe(context, url, label)
+  const closers: Array<() => void> = []
   return {
-    terminal: upstreamChain(
-      {
-        name: label,
-        middleware: upstreamMiddleware,
-        protection: protection.middleware,
-        attempt: context.attemptMiddleware ?? [],
-      },
-      (call) => (call.transport === 'sse' ? legacy.forward(call) : streamable(call)),
-    ),
+    terminal: upstream.handle,
+    // The same reload as gateway mode's (edge/reload.ts); what it applies: ./reload.ts.
+    ...modeReload(upstream, reload, context.logger, (closer) => closers.push(closer)),
     routes(handle: Handler) {
       const stream = forwardStream(context, { url, label })
       return {
@@ -99,8 +90,62 @@ export function transparentMode(
       }
     },
     readiness: probe,
-    close: async () => protection.close(),
+    close: async () => {
+      for (const closer of closers.splice(0)) closer()
+      upstream.close()
+    },
   }
+}
+
+/** The deadline of one attempt and the bound on one answer, as a config sets them. */
+function limitsOf(config: Config): LegacyLimits {
+  return {
+    timeoutMs: config.timeout?.attemptMs ?? config.request_timeout,
+    maxMessageBytes: config.max_response_body_size,
+  }
+}
+
+interface UpstreamParts {
+  url: URL
+  label: string
+  legacy: LegacyTransport
+  upstreamMiddleware: readonly Middleware[]
+  clock: Clock
+}
+
+/**
+ * The upstream's per-upstream chain as `config` makes it: the top-level protection tables
+ * (`[circuit_breaker]`, `[retry]`, …) over the Streamable HTTP forward, or the legacy one for
+ * legacy calls. Built at start and again by each reload (./reload.ts).
+ */
+function upstreamOf(context: ProxyContext, config: Config, parts: UpstreamParts): BuiltUpstream {
+  const { url, label, legacy } = parts
+  const protection = new UpstreamProtection(label, topLevelProtect(config), {
+    clock: parts.clock,
+    logger: context.logger,
+    coalesce: config.performance.coalesce_requests,
+    group: new OutlierGroup(parts.clock),
+    shared: context.shared,
+  })
+  const limits = limitsOf(config)
+  const streamable = transparentUpstream({
+    http: context.http,
+    url,
+    label,
+    maxMessageBytes: limits.maxMessageBytes,
+    timeoutMs: limits.timeoutMs,
+    publicOrigin: (call) => publicOriginOf(config, call.request),
+  })
+  const handle = upstreamChain(
+    {
+      name: label,
+      middleware: parts.upstreamMiddleware,
+      protection: protection.middleware,
+      attempt: context.attemptMiddleware ?? [],
+    },
+    (call) => (call.transport === 'sse' ? legacy.forward(call) : streamable(call)),
+  )
+  return { handle, protection }
 }
 
 /**

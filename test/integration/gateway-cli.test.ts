@@ -274,7 +274,7 @@ it('a reload that changes what only a restart applies is refused whole, naming t
   }
 })
 
-it('SIGHUP in transparent mode says there is nothing to reload, and keeps serving', async () => {
+it('SIGHUP without a config file says there is nothing to reload, and keeps serving', async () => {
   const portico = await startCli(['run', '--upstream', 'http://127.0.0.1:9/mcp', '--port', '0'])
   try {
     portico.child.kill('SIGHUP')

@@ -20,6 +20,7 @@ import { MessageReply, type Reply } from '../../pipeline/reply.ts'
 import { type ProtectStatus, UpstreamProtection } from '../../protect/policies.ts'
 import { upstreamChain } from '../../upstream/chain.ts'
 import type { HttpClient } from '../../upstream/http-client.ts'
+import { InFlight } from '../../util/in-flight.ts'
 import { within } from '../../util/within.ts'
 import { VERSION } from '../../version.ts'
 import { BackendCatalog } from '../catalog.ts'
@@ -123,8 +124,7 @@ export abstract class Backend {
    * in flight), for a graceful retire: a call a reload or the admin API finds queued here was
    * accepted by this backend and is served by it before it closes.
    */
-  #inFlight = 0
-  #whenIdle: Array<() => void> = []
+  readonly #inFlight = new InFlight()
 
   constructor(config: BackendConfig, deps: BackendDeps) {
     this.config = config
@@ -149,18 +149,7 @@ export abstract class Backend {
       },
       (call) => this.#send(call as BackendCall),
     )
-    this.handle = (call) => this.#counted(chain, call)
-  }
-
-  async #counted(chain: Handler, call: Parameters<Handler>[0]): Promise<Reply> {
-    this.#inFlight++
-    try {
-      return await chain(call)
-    } finally {
-      if (--this.#inFlight === 0 && this.#whenIdle.length > 0) {
-        for (const wake of this.#whenIdle.splice(0)) wake()
-      }
-    }
+    this.handle = (call) => this.#inFlight.run(() => chain(call))
   }
 
   /**
@@ -219,7 +208,7 @@ export abstract class Backend {
 
   /** Whether calls are on their way through this backend. */
   get busy(): boolean {
-    return this.#inFlight > 0
+    return this.#inFlight.busy
   }
 
   /**
@@ -227,15 +216,7 @@ export abstract class Backend {
    * or removed finishes what it was doing before it is closed.
    */
   idle(withinMs: number): Promise<void> {
-    if (this.#inFlight === 0) return Promise.resolve()
-    return new Promise((resolve) => {
-      const timer = setTimeout(resolve, withinMs)
-      timer.unref()
-      this.#whenIdle.push(() => {
-        clearTimeout(timer)
-        resolve()
-      })
-    })
+    return this.#inFlight.idle(withinMs)
   }
 
   /**

@@ -1,0 +1,244 @@
+/**
+ * Hot reload, the part both modes share (`[proxy] hot_reload = true`, SIGHUP,
+ * `Portico.reloadConfig`): the file is loaded again with the same flags and environment,
+ * compared key by key with the file as last applied, and handed to the mode only when every
+ * changed key is one the mode can apply. An invalid file, a changed `[auth]`/`[security]` or a
+ * key only a restart applies rejects the reload whole: the running config stays in force and
+ * "reloaded" always describes the config in force. One reload runs at a time.
+ */
+import { type FSWatcher, watch } from 'node:fs'
+import { basename, dirname } from 'node:path'
+import type { Config } from '../config/schema.ts'
+import type { Logger } from '../observe/logger.ts'
+import type { Mode } from './mode.ts'
+
+export interface ReloadSource {
+  file: string
+  /** Loads and validates the file again; throws (ConfigError) when it is invalid. */
+  load(): Config
+}
+
+/** The keys a mode's reload applies: top-level ones, and `[proxy]`'s one by one. */
+export interface AppliedKeys {
+  top: ReadonlySet<string>
+  proxy: ReadonlySet<string>
+}
+
+/** What a reload changed, for the "config reloaded" line. */
+export interface Applied {
+  /** Names by kind of change (`added`, `changed`, …); all empty: nothing changed. */
+  changes: Record<string, string[]>
+  /** Run once the reload was logged (the gateway then tells clients to list again). */
+  after?: () => Promise<void>
+}
+
+/** A mode's side of a reload. */
+export interface ReloadTarget {
+  /** The config in force (as an embedder passed it, then as reloads applied it). */
+  readonly config: Config
+  /** The file as last applied: a reload compares with it, not with what code set. */
+  fileConfig: Config
+  readonly applied: AppliedKeys
+  /** The mode's own reason to refuse a file the key rules let through. */
+  refuse?(next: Config): string | undefined
+  /** Applies `next` at once for new calls; throws to reject it (nothing applied). */
+  apply(next: Config): Promise<Applied>
+}
+
+const DEBOUNCE_MS = 200
+
+/**
+ * A function that reloads the config, one reload after another (a file change and a SIGHUP at
+ * once apply in turn); it resolves when this reload was applied, rejected or failed (logged).
+ */
+export function reloader(
+  target: ReloadTarget,
+  source: ReloadSource,
+  logger: Logger,
+): () => Promise<void> {
+  let applying: Promise<void> = Promise.resolve()
+  try {
+    target.fileConfig = source.load()
+  } catch {
+    // Broken since it was read at start: the first reload compares with what was passed.
+  }
+  return () => {
+    // A reload that fails is logged; the chain goes on with the next one.
+    applying = applying
+      .then(() => reload(target, source, logger))
+      .catch((error: unknown) =>
+        logger.error('config reload failed; the running config stays in force', {
+          file: source.file,
+          error: error instanceof Error ? error.message : String(error),
+        }),
+      )
+    return applying
+  }
+}
+
+/**
+ * Calls `apply` once the config file has stopped changing for DEBOUNCE_MS; `onClose` is given
+ * what stops the watch when the mode closes.
+ */
+export function watchFile(
+  file: string,
+  apply: () => Promise<void>,
+  onClose: (closer: () => void) => void,
+): void {
+  let timer: NodeJS.Timeout | undefined
+  const name = basename(file)
+  // Watch the folder: editors often replace the file, which ends a watch on the file itself.
+  const watcher: FSWatcher = watch(dirname(file), (_event, changed) => {
+    if (changed !== null && changed !== name) return
+    clearTimeout(timer)
+    timer = setTimeout(() => void apply(), DEBOUNCE_MS)
+  })
+  watcher.unref()
+  onClose(() => {
+    clearTimeout(timer)
+    watcher.close()
+  })
+}
+
+/** Targets whose last reload was rejected: the next good file is worth a line too. */
+const rejected = new WeakSet<ReloadTarget>()
+
+export async function reload(
+  target: ReloadTarget,
+  source: ReloadSource,
+  logger: Logger,
+): Promise<void> {
+  const reject = (message: string, problems?: string) => {
+    logger.error(message, { file: source.file, ...(problems === undefined ? {} : { problems }) })
+    rejected.add(target)
+  }
+  let next: Config
+  try {
+    next = source.load()
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error)
+    return reject('config reload rejected; the running config stays in force', message)
+  }
+  if (securityOf(next) !== securityOf(target.config)) {
+    // Authentication is built once at start; applying the rest while ignoring a changed [auth]
+    // could leave a tightened policy unenforced, so nothing is applied.
+    return reject('config reload rejected: [auth] or [security] changed; restart Portico to apply')
+  }
+  const fixed = fixedChanges(target.fileConfig, next, target.applied)
+  if (fixed.length > 0) {
+    // Applying the rest while a changed [proxy.rate_limit] or [csp] silently stayed as it was
+    // would say "reloaded" of a config that is not the one in force: nothing is applied.
+    return reject(
+      `config reload rejected: ${fixed.join(', ')} cannot change while Portico runs; restart Portico to apply`,
+    )
+  }
+  if (JSON.stringify(next.shared) !== JSON.stringify(target.config.shared)) {
+    // One connection per process, built at start; the upstreams' policies keep using it.
+    logger.warn(
+      'config reload: [shared] changed; the running shared state stays until Portico restarts',
+      { file: source.file },
+    )
+  }
+  const refusal = target.refuse?.(next)
+  if (refusal !== undefined) return reject(`config reload rejected: ${refusal}`)
+  const settings = settingChanges(target.fileConfig, next, target.applied)
+  let applied: Applied
+  try {
+    applied = await target.apply(next)
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error)
+    return reject('config reload rejected; the running config stays in force', message)
+  }
+  target.fileConfig = next
+  const recovered = rejected.delete(target)
+  const changes = Object.values(applied.changes).reduce((sum, names) => sum + names.length, 0)
+  if (changes + settings.length === 0) {
+    if (recovered) logger.info('config reload accepted; nothing to change', { file: source.file })
+    return
+  }
+  logger.info('config reloaded', {
+    ...applied.changes,
+    ...(settings.length > 0 ? { settings } : {}),
+  })
+  await applied.after?.()
+}
+
+/** Why a reload would refuse `next` while `running` is in force, or undefined. */
+export function reloadRefusal(
+  target: Pick<ReloadTarget, 'applied' | 'refuse'>,
+  running: Config,
+  next: Config,
+): string | undefined {
+  if (securityOf(next) !== securityOf(running)) return '[auth] or [security] changed'
+  const fixed = fixedChanges(running, next, target.applied)
+  if (fixed.length > 0) return `${fixed.join(', ')} cannot change while Portico runs`
+  return target.refuse?.(next)
+}
+
+/** Compared on their own: `[auth]`/`[security]` refuse the reload, `[shared]` is warned of. */
+const OWN_RULES = new Set<string>(['auth', 'security', 'shared'])
+
+/** Keys, as `csp` or `proxy.rate_limit`, that differ and that a reload cannot apply. */
+export function fixedChanges(running: Config, next: Config, applied: AppliedKeys): string[] {
+  return changedKeys(running, next).filter((key) => {
+    const [table, sub] = key.split('.', 2)
+    if (table === 'proxy' && sub !== undefined) return !applied.proxy.has(sub)
+    return !applied.top.has(key) && !OWN_RULES.has(key)
+  })
+}
+
+/** The applied keys (not the mode's upstreams) that differ, for the "config reloaded" line. */
+function settingChanges(running: Config, next: Config, applied: AppliedKeys): string[] {
+  const fixed = new Set(fixedChanges(running, next, applied))
+  return changedKeys(running, next).filter(
+    (key) => key !== 'backends' && !OWN_RULES.has(key) && !fixed.has(key),
+  )
+}
+
+/** Top-level keys that differ, `[proxy]`'s one by one (`proxy.rate_limit`). */
+function changedKeys(running: Config, next: Config): string[] {
+  const differ = (a: object, b: object) =>
+    [...new Set([...Object.keys(a), ...Object.keys(b)])].filter(
+      (key) =>
+        JSON.stringify((a as Record<string, unknown>)[key]) !==
+        JSON.stringify((b as Record<string, unknown>)[key]),
+    )
+  return differ(running, next).flatMap((key) =>
+    key === 'proxy'
+      ? differ(running.proxy ?? {}, next.proxy ?? {}).map((sub) => `proxy.${sub}`)
+      : [key],
+  )
+}
+
+/**
+ * The security-relevant part of a config, compared across reloads. The separator too when
+ * `[auth]` is set: the policy built at start names the admin tools (`portico__…`) and its
+ * globs with it, so another separator would leave those rules matching nothing.
+ */
+function securityOf(config: Config): string {
+  return JSON.stringify([
+    config.auth,
+    config.security,
+    config.auth ? config.proxy.admin_tools : null,
+    config.auth ? config.proxy.separator : null,
+  ])
+}
+
+/**
+ * A mode's reload surface, the same for both modes: run on request (SIGHUP,
+ * `Portico.reloadConfig`) and on file changes when `hot_reload` is on; nothing without a file.
+ */
+export function modeReload(
+  target: ReloadTarget,
+  source: ReloadSource | undefined,
+  logger: Logger,
+  onClose: (closer: () => void) => void,
+): Pick<Mode, 'reloadConfig' | 'reloadRefusal'> {
+  if (source === undefined) return {}
+  const run = reloader(target, source, logger)
+  if (target.config.proxy.hot_reload) watchFile(source.file, run, onClose)
+  return {
+    reloadConfig: run,
+    reloadRefusal: (next) => reloadRefusal(target, target.fileConfig, next),
+  }
+}

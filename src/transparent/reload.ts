@@ -1,0 +1,116 @@
+/**
+ * Transparent hot reload (SIGHUP, `hot_reload`, `Portico.reloadConfig`, on the shared
+ * machinery of edge/reload.ts): the upstream's per-upstream chain (its protection policies and
+ * the deadline and bounds its transports use) is built again from the new file and new calls
+ * go through it at once; the chain it replaces finishes the calls it holds, up to
+ * `drain_timeout`, and is then closed, as a gateway backend a reload replaces is.
+ *
+ * The upstream itself is not reloadable: the client sessions open through Portico were
+ * initialized with that server and their ids are its own, so another URL would answer them
+ * 404 (or, worse, a different server would take calls meant for the first). A changed
+ * `upstream` refuses the reload like every other key only a restart applies.
+ */
+import { PROTECT_KEYS } from '../config/protect.ts'
+import type { Config } from '../config/schema.ts'
+import type { Applied, AppliedKeys, ReloadTarget } from '../edge/reload.ts'
+import type { Logger } from '../observe/logger.ts'
+import { type StatusSource, statusOfEach } from '../observe/status.ts'
+import type { Handler } from '../pipeline/compose.ts'
+import type { UpstreamProtection } from '../protect/policies.ts'
+import { InFlight } from '../util/in-flight.ts'
+
+/** What a reload applies in transparent mode: what the upstream's chain is built with. */
+const APPLIED: AppliedKeys = {
+  top: new Set<string>([
+    ...PROTECT_KEYS,
+    'performance',
+    'request_timeout',
+    'max_response_body_size',
+    // mcpr's name for a `[concurrency]` table (protect/policies.ts topLevelProtect).
+    'max_concurrent_upstream',
+  ]),
+  // `[proxy]`'s reloadable keys are the gateway's; none has a meaning here.
+  proxy: new Set<string>(),
+}
+
+/** The upstream's chain as built from one config. */
+export interface BuiltUpstream {
+  handle: Handler
+  protection: UpstreamProtection
+}
+
+interface Generation extends BuiltUpstream {
+  readonly inFlight: InFlight
+}
+
+/** The transparent upstream's chain, rebuilt by each reload that changes what it is made of. */
+export class ReloadableUpstream implements ReloadTarget {
+  readonly applied = APPLIED
+  fileConfig: Config
+  #config: Config
+  #current: Generation
+  readonly #build: (config: Config) => BuiltUpstream
+  readonly #retiring = new Set<Generation>()
+  readonly #logger: Logger
+
+  constructor(config: Config, build: (config: Config) => BuiltUpstream, logger: Logger) {
+    this.#config = config
+    this.fileConfig = config
+    this.#build = build
+    this.#logger = logger
+    this.#current = this.#generation(config)
+  }
+
+  get config(): Config {
+    return this.#config
+  }
+
+  /** The terminal's step: the chain in force when the call arrives serves it to the end. */
+  readonly handle: Handler = (call) => {
+    const current = this.#current
+    return current.inFlight.run(() => current.handle(call))
+  }
+
+  /** The protection status of the chain in force (`/admin/circuit-breakers`, metrics). */
+  status(): StatusSource {
+    return statusOfEach(() => [this.#current.protection.statusSource('upstream')])
+  }
+
+  async apply(next: Config): Promise<Applied> {
+    // Only what this reload applies changes in the config in force: what code set at start
+    // (a tunnel's public_url) stays.
+    const config: Record<string, unknown> = { ...this.#config }
+    for (const key of APPLIED.top) config[key] = next[key as keyof Config]
+    const built = this.#generation(config as Config)
+    const before = this.#current
+    this.#current = built
+    this.#config = config as Config
+    void this.#retire(before)
+    return { changes: {} }
+  }
+
+  /** Closes the chain in force and those still finishing calls after a reload. */
+  close(): void {
+    for (const generation of [this.#current, ...this.#retiring]) generation.protection.close()
+    this.#retiring.clear()
+  }
+
+  #generation(config: Config): Generation {
+    return { ...this.#build(config), inFlight: new InFlight() }
+  }
+
+  /** The replaced chain serves what it accepted (up to `drain_timeout`), then is closed. */
+  async #retire(generation: Generation): Promise<void> {
+    this.#retiring.add(generation)
+    try {
+      await generation.inFlight.idle(this.#config.drain_timeout)
+      generation.protection.close()
+    } catch (error) {
+      this.#logger.warn('the replaced upstream chain did not close cleanly', {
+        error: error instanceof Error ? error.message : String(error),
+      })
+    } finally {
+      this.#retiring.delete(generation)
+    }
+  }
+}
