@@ -1,0 +1,152 @@
+/**
+ * Hot reload in transparent mode, the way operators use it: `portico run --config` in front of
+ * a real MCP server (server-everything over Streamable HTTP), the file edited, then SIGHUP (or
+ * nothing, with `hot_reload = true`). New calls get the new per-upstream chain at once; a call
+ * in flight and the client's session carry on; a broken file, a changed upstream or a changed
+ * key only a restart applies is refused whole, and the running config stays in force.
+ */
+import assert from 'node:assert/strict'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { Client } from '@modelcontextprotocol/sdk/client/index.js'
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
+import { startCli } from '../helpers/cli.ts'
+import { type Spawned, startEverything } from '../helpers/processes.ts'
+import { scratchDir } from '../helpers/scratch.ts'
+import { until } from '../helpers/wait.ts'
+
+const dir = scratchDir('portico-transparent-reload-')
+/** One call a reload's new chain lets through, then refuses: a change nobody could miss. */
+const ONE_CALL_AN_HOUR = '[rate_limit]\nrequests = 1\nperiod_seconds = 3600\n'
+
+describe('hot reload in transparent mode', () => {
+  let everything: Spawned & { url: string }
+  before(async () => {
+    everything = await startEverything('streamableHttp')
+  })
+  after(async () => {
+    await everything?.stop()
+  })
+
+  const head = (upstream: string, extra = '') =>
+    `upstream = "${upstream}"\nport = 0\n${extra}[store]\nenabled = false\n`
+
+  async function connect(url: string, name: string): Promise<Client> {
+    const client = new Client({ name, version: '1.0.0' })
+    await client.connect(new StreamableHTTPClientTransport(new URL(url)))
+    return client
+  }
+  const echo = (client: Client, message: string) =>
+    client.callTool({ name: 'echo', arguments: { message } })
+  /** Waits for a line matching `pattern` that was not in stderr before this wait started. */
+  async function logged(portico: Spawned, pattern: RegExp, what: string): Promise<void> {
+    const seen = portico.stderr().length
+    await until(() => pattern.test(portico.stderr().slice(seen)) || undefined, 10_000, what)
+  }
+
+  it('SIGHUP applies a new [rate_limit] to the next call; a call in flight and the open session carry on', async () => {
+    const file = join(dir, 'hangup.toml')
+    writeFileSync(file, head(everything.url))
+    const portico = await startCli(['run', '--config', file])
+    const client = await connect(portico.url, 'reload-hangup')
+    try {
+      for (let i = 0; i < 3; i++) await echo(client, `before ${i}`) // no limit in force
+      // A call the upstream is still working on when the reload lands (its first progress
+      // notification says it arrived there).
+      let progressed: () => void = () => {}
+      const started = new Promise<void>((resolve) => {
+        progressed = resolve
+      })
+      const long = client.callTool(
+        { name: 'trigger-long-running-operation', arguments: { duration: 6, steps: 6 } },
+        undefined,
+        { onprogress: () => progressed() },
+      )
+      await started
+      writeFileSync(file, head(everything.url) + ONE_CALL_AN_HOUR)
+      const reloaded = logged(
+        portico,
+        /config reloaded .*settings=\["rate_limit"\]/,
+        'the reload applied',
+      )
+      process.kill(portico.child.pid as number, 'SIGHUP')
+      await reloaded
+      // The session opened before the reload serves the first call the new limit allows...
+      const first = await echo(client, 'after')
+      assert.deepEqual(first.content, [{ type: 'text', text: 'Echo: after' }])
+      // ...and the limit refuses the next one, which the old config let through.
+      await assert.rejects(echo(client, 'refused'), /429|rate/i)
+      const result = await long
+      assert.match(JSON.stringify(result.content), /Long running operation completed/)
+      assert.equal(portico.child.exitCode, null, 'still running')
+    } finally {
+      await client.close()
+      await portico.stop()
+    }
+  })
+
+  it('a broken file, a new upstream or a key only a restart applies is refused whole; the running config stays', async () => {
+    const file = join(dir, 'refused.toml')
+    writeFileSync(file, head(everything.url))
+    const portico = await startCli(['run', '--config', file])
+    const client = await connect(portico.url, 'reload-refused')
+    const hangUp = async (text: string, pattern: RegExp, what: string) => {
+      writeFileSync(file, text)
+      const seen = logged(portico, pattern, what)
+      process.kill(portico.child.pid as number, 'SIGHUP')
+      await seen
+    }
+    try {
+      await hangUp(
+        `${head(everything.url)}${ONE_CALL_AN_HOUR}[rate_limit\n`,
+        /config reload rejected; the running config stays in force/,
+        'the broken file rejected',
+      )
+      await hangUp(
+        head(everything.url.replace('127.0.0.1', 'localhost'), ONE_CALL_AN_HOUR),
+        /config reload rejected: upstream cannot change while Portico runs; restart Portico to apply/,
+        'the new upstream refused',
+      )
+      await hangUp(
+        `${head(everything.url)}${ONE_CALL_AN_HOUR}[proxy]\nrate_limit = { requests = 1 }\n`,
+        /config reload rejected: proxy.rate_limit cannot change while Portico runs; restart Portico to apply/,
+        'the global rate limit refused',
+      )
+      await hangUp(
+        `${head(everything.url)}${ONE_CALL_AN_HOUR}[auth]\ntokens = ["a-token-for-the-reload-test"]\n`,
+        /config reload rejected: \[auth\] or \[security\] changed; restart Portico to apply/,
+        'the new [auth] refused',
+      )
+      // None of the four applied its [rate_limit]; the session works as before.
+      for (let i = 0; i < 3; i++) await echo(client, `still ${i}`)
+      assert.equal(portico.child.exitCode, null, 'still running')
+    } finally {
+      await client.close()
+      await portico.stop()
+    }
+  })
+
+  it('hot_reload = true applies an edited file without a signal', async () => {
+    const file = join(dir, 'watched.toml')
+    const watched = '[proxy]\nhot_reload = true\n'
+    writeFileSync(file, head(everything.url) + watched)
+    const portico = await startCli(['run', '--config', file])
+    const client = await connect(portico.url, 'reload-watched')
+    try {
+      for (let i = 0; i < 3; i++) await echo(client, `before ${i}`)
+      const reloaded = logged(
+        portico,
+        /config reloaded .*settings=\["rate_limit"\]/,
+        'the edit applied',
+      )
+      writeFileSync(file, head(everything.url, ONE_CALL_AN_HOUR) + watched)
+      await reloaded
+      await echo(client, 'after')
+      await assert.rejects(echo(client, 'refused'), /429|rate/i)
+    } finally {
+      await client.close()
+      await portico.stop()
+    }
+  })
+})
