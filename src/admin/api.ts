@@ -229,7 +229,7 @@ function routesOf(options: AdminApiOptions): Route[] {
       }
       const text = (await readBody(req, maxBody)).toString('utf8')
       // Validated as that file (TOML or YAML by its name), with this process's environment.
-      const checked = checkConfig(text, file.path, options)
+      const checked = checkConfig(text, file.path, options, file.path)
       if ('problem' in checked) return sendJson(res, 400, { ok: false, message: checked.problem })
       const next = checked.config
       await writes.replace(file.path, text)
@@ -332,10 +332,13 @@ function checkConfig(
   text: string,
   label: string,
   checks: Pick<AdminApiOptions, 'preflight' | 'warnings'>,
+  file?: string,
 ): { config: Config; warnings: string[] } | { problem: string } {
   let loaded: { config: Config; warnings: string[] }
   try {
-    loaded = loadConfigText(text, { label, env: process.env })
+    // As the file it replaces would load: its stem names the proxy when the text sets no name
+    // (else a file not called portico.toml differed in `name` from every text put over it).
+    loaded = loadConfigText(text, { label, env: process.env, ...(file ? { file } : {}) })
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error
     return { problem: `Invalid config: ${error.message}` }

@@ -134,10 +134,17 @@ export function nameFromFile(file: string): string | undefined {
  */
 export function loadConfigText(
   text: string,
-  options: { label?: string; env?: NodeJS.ProcessEnv; schema?: ZodType<Config> } = {},
+  options: {
+    label?: string
+    env?: NodeJS.ProcessEnv
+    schema?: ZodType<Config>
+    /** The text of this file: named as its file names a proxy (`nameFromFile`). */
+    file?: string
+  } = {},
 ): LoadedConfig {
   const label = options.label ?? 'config'
-  const loaded = loadText(label, text, { ...options, overrides: {} }, options.env ?? {})
+  const name = options.file === undefined ? undefined : nameFromFile(options.file)
+  const loaded = loadText(label, text, { ...options, overrides: {} }, options.env ?? {}, name)
   return { ...loaded, file: undefined }
 }
 

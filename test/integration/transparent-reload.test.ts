@@ -11,6 +11,9 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
+import { loadConfig } from '../../src/config/load.ts'
+import { Logger } from '../../src/observe/logger.ts'
+import { createPortico } from '../../src/portico.ts'
 import { startCli } from '../helpers/cli.ts'
 import { type Spawned, startEverything } from '../helpers/processes.ts'
 import { scratchDir } from '../helpers/scratch.ts'
@@ -147,6 +150,46 @@ describe('hot reload in transparent mode', () => {
     } finally {
       await client.close()
       await portico.stop()
+    }
+  })
+
+  it('PUT /admin/config says whether hot reload applies a file, and Portico.reloadConfig applies it', async () => {
+    const token = 'admin-token-for-the-reload-test-0123'
+    const file = join(dir, 'admin.toml')
+    const text = (upstream: string, extra = '') =>
+      `admin_bind = "127.0.0.1:0"\n${head(upstream, extra)}[proxy]\nhot_reload = true\n[admin]\ntoken = "${token}"\n`
+    writeFileSync(file, text(everything.url))
+    const load = () => loadConfig({ file, env: {} }).config
+    const portico = createPortico(load(), {
+      logger: new Logger({ level: 'silent' }),
+      reload: { file, load },
+    })
+    const listening = await portico.listen()
+    const client = await connect(listening.url, 'reload-admin')
+    const put = async (body: string) => {
+      const response = await fetch(`${listening.admin}/config`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${token}` },
+        body,
+      })
+      return ((await response.json()) as { message: string }).message
+    }
+    try {
+      assert.equal(
+        await put(text(everything.url.replace('127.0.0.1', 'localhost'))),
+        'Config updated (transparent mode). Hot reload will not apply it (upstream cannot change while Portico runs): restart Portico.',
+      )
+      assert.equal(
+        await put(text(everything.url, ONE_CALL_AN_HOUR)),
+        'Config updated (transparent mode). Hot reload applies it.',
+      )
+      // Applied on request too (what SIGHUP runs), whether or not the watch got there first.
+      assert.equal(await portico.reloadConfig(), true)
+      await echo(client, 'after')
+      await assert.rejects(echo(client, 'refused'), /429|rate/i)
+    } finally {
+      await client.close()
+      await portico.close()
     }
   })
 })
