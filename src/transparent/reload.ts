@@ -68,7 +68,7 @@ export class ReloadableUpstream implements ReloadTarget {
   /** The terminal's step: the chain in force when the call arrives serves it to the end. */
   readonly handle: Handler = (call) => {
     const current = this.#current
-    return current.inFlight.run(() => current.handle(call))
+    return current.inFlight.run(current.handle, call)
   }
 
   /** The protection status of the chain in force (`/admin/circuit-breakers`, metrics). */

@@ -6,16 +6,30 @@ export class InFlight {
   #count = 0
   #whenIdle: Array<() => void> = []
 
-  /** Runs `work` counted: in flight from the call until its promise settles. */
-  async run<T>(work: () => Promise<T>): Promise<T> {
+  /**
+   * Runs `work(arg)` counted: in flight from the call until its promise settles. Not an async
+   * function: it runs on every call's path, where an async frame per call was most of a
+   * layer's garbage (docs/ARCHITECTURE.md, "The chain").
+   */
+  run<A, T>(work: (arg: A) => Promise<T>, arg: A): Promise<T> {
     this.#count++
+    let promise: Promise<T>
     try {
-      return await work()
-    } finally {
-      if (--this.#count === 0 && this.#whenIdle.length > 0) {
-        for (const wake of this.#whenIdle.splice(0)) wake()
-      }
+      promise = work(arg)
+    } catch (error) {
+      this.#done()
+      return Promise.reject(error)
     }
+    return promise.then(
+      (value) => {
+        this.#done()
+        return value
+      },
+      (error: unknown) => {
+        this.#done()
+        throw error
+      },
+    )
   }
 
   get busy(): boolean {
@@ -33,5 +47,11 @@ export class InFlight {
         resolve()
       })
     })
+  }
+
+  #done(): void {
+    if (--this.#count === 0 && this.#whenIdle.length > 0) {
+      for (const wake of this.#whenIdle.splice(0)) wake()
+    }
   }
 }

@@ -149,7 +149,7 @@ export abstract class Backend {
       },
       (call) => this.#send(call as BackendCall),
     )
-    this.handle = (call) => this.#inFlight.run(() => chain(call))
+    this.handle = (call) => this.#inFlight.run(chain, call)
   }
 
   /**

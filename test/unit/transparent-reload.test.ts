@@ -1,0 +1,75 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { parseConfig } from '../../src/config/schema.ts'
+import { Logger } from '../../src/observe/logger.ts'
+import type { Call } from '../../src/pipeline/call.ts'
+import type { Reply } from '../../src/pipeline/reply.ts'
+import { ReloadableUpstream } from '../../src/transparent/reload.ts'
+import { InFlight } from '../../src/util/in-flight.ts'
+
+describe('InFlight', () => {
+  it('counts a call until it settles, a synchronous throw included, and wakes idle waiters', async () => {
+    const inFlight = new InFlight()
+    let finish: () => void = () => {}
+    const call = inFlight.run(
+      () =>
+        new Promise<void>((resolve) => {
+          finish = resolve
+        }),
+      undefined,
+    )
+    assert.equal(inFlight.busy, true)
+    let idle = false
+    const waited = inFlight.idle(60_000).then(() => {
+      idle = true
+    })
+    await Promise.resolve()
+    assert.equal(idle, false, 'idle before the call ended')
+    finish()
+    await call
+    await waited
+    assert.equal(inFlight.busy, false)
+    await assert.rejects(
+      inFlight.run(() => {
+        throw new Error('sync')
+      }, undefined),
+      /sync/,
+    )
+    assert.equal(inFlight.busy, false, 'a synchronous throw is released')
+  })
+})
+
+describe('ReloadableUpstream', () => {
+  it('sends new calls to the new chain at once; the replaced one closes after its calls end', async () => {
+    const closed: number[] = []
+    const pending: Array<() => void> = []
+    let built = 0
+    const upstream = new ReloadableUpstream(
+      parseConfig({ upstream: 'http://127.0.0.1:1/mcp' }),
+      () => {
+        const generation = ++built
+        return {
+          handle: () =>
+            new Promise<Reply>((resolve) => {
+              pending.push(() => resolve({ generation } as never))
+            }),
+          protection: { close: () => closed.push(generation) } as never,
+        }
+      },
+      new Logger({ level: 'silent' }),
+    )
+    const call = {} as Call
+    const inOld = upstream.handle(call)
+    const next = parseConfig({ upstream: 'http://127.0.0.1:1/mcp', request_timeout: 7 })
+    await upstream.apply(next)
+    assert.equal(upstream.config.request_timeout, 7000)
+    const inNew = upstream.handle(call)
+    assert.equal(pending.length, 2)
+    assert.deepEqual(closed, [], 'the old chain still serves its call')
+    for (const resolve of pending) resolve()
+    assert.deepEqual(await inOld, { generation: 1 })
+    assert.deepEqual(await inNew, { generation: 2 })
+    await new Promise((resolve) => setImmediate(resolve))
+    assert.deepEqual(closed, [1], 'the old chain closed once idle, the new one kept')
+  })
+})
