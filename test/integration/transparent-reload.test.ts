@@ -10,6 +10,7 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
+import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import { loadConfig } from '../../src/config/load.ts'
 import { Logger } from '../../src/observe/logger.ts'
@@ -22,6 +23,12 @@ import { until } from '../helpers/wait.ts'
 const dir = scratchDir('portico-transparent-reload-')
 /** One call a reload's new chain lets through, then refuses: a change nobody could miss. */
 const ONE_CALL_AN_HOUR = '[rate_limit]\nrequests = 1\nperiod_seconds = 3600\n'
+
+/** Waits for a line matching `pattern` that was not in stderr before this wait started. */
+async function logged(portico: Spawned, pattern: RegExp, what: string): Promise<void> {
+  const seen = portico.stderr().length
+  await until(() => pattern.test(portico.stderr().slice(seen)) || undefined, 10_000, what)
+}
 
 describe('hot reload in transparent mode', () => {
   let everything: Spawned & { url: string }
@@ -42,11 +49,6 @@ describe('hot reload in transparent mode', () => {
   }
   const echo = (client: Client, message: string) =>
     client.callTool({ name: 'echo', arguments: { message } })
-  /** Waits for a line matching `pattern` that was not in stderr before this wait started. */
-  async function logged(portico: Spawned, pattern: RegExp, what: string): Promise<void> {
-    const seen = portico.stderr().length
-    await until(() => pattern.test(portico.stderr().slice(seen)) || undefined, 10_000, what)
-  }
 
   it('SIGHUP applies a new [rate_limit] to the next call; a call in flight and the open session carry on', async () => {
     const file = join(dir, 'hangup.toml')
@@ -190,6 +192,41 @@ describe('hot reload in transparent mode', () => {
     } finally {
       await client.close()
       await portico.close()
+    }
+  })
+})
+
+describe('hot reload in transparent mode, legacy HTTP+SSE', () => {
+  let everything: Spawned & { url: string }
+  before(async () => {
+    everything = await startEverything('sse')
+  })
+  after(async () => {
+    await everything?.stop()
+  })
+
+  it('an open legacy session keeps its stream across SIGHUP, and its calls get the new [rate_limit]', async () => {
+    const file = join(dir, 'legacy.toml')
+    const text = (extra = '') =>
+      `upstream = "${everything.url}"\nport = 0\n${extra}[store]\nenabled = false\n`
+    writeFileSync(file, text())
+    const portico = await startCli(['run', '--config', file])
+    const client = new Client({ name: 'reload-legacy', version: '1.0.0' })
+    await client.connect(new SSEClientTransport(new URL('/sse', new URL(portico.url).origin)))
+    const echo = (message: string) => client.callTool({ name: 'echo', arguments: { message } })
+    try {
+      for (let i = 0; i < 3; i++) await echo(`before ${i}`)
+      writeFileSync(file, text(ONE_CALL_AN_HOUR))
+      const reloaded = logged(portico, /config reloaded/, 'the reload applied')
+      process.kill(portico.child.pid as number, 'SIGHUP')
+      await reloaded
+      // The same stream (the session opened before the reload) carries the next answer...
+      assert.match(JSON.stringify((await echo('after')).content), /Echo: after/)
+      // ...and the refusal of the one after it.
+      await assert.rejects(echo('refused'), /rate|429|limit/i)
+    } finally {
+      await client.close()
+      await portico.stop()
     }
   })
 })
