@@ -81,6 +81,8 @@ export class ReloadableUpstream implements ReloadTarget {
     // (a tunnel's public_url) stays.
     const config: Record<string, unknown> = { ...this.#config }
     for (const key of APPLIED.top) config[key] = next[key as keyof Config]
+    // Nothing the chain is built from changed: its breaker, cache and budgets keep their state.
+    if (appliedPart(config as Config) === appliedPart(this.#config)) return { changes: {} }
     const built = this.#generation(config as Config)
     const before = this.#current
     this.#current = built
@@ -113,4 +115,9 @@ export class ReloadableUpstream implements ReloadTarget {
       this.#retiring.delete(generation)
     }
   }
+}
+
+/** What the upstream's chain is built from, compared across reloads. */
+function appliedPart(config: Config): string {
+  return JSON.stringify([...APPLIED.top].map((key) => config[key as keyof Config]))
 }

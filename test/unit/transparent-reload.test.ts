@@ -59,6 +59,9 @@ describe('ReloadableUpstream', () => {
       new Logger({ level: 'silent' }),
     )
     const call = {} as Call
+    // A reload that changes nothing the chain is built from keeps it (and its state).
+    await upstream.apply(parseConfig({ upstream: 'http://127.0.0.1:1/mcp', log_level: 'debug' }))
+    assert.equal(built, 1)
     const inOld = upstream.handle(call)
     const next = parseConfig({ upstream: 'http://127.0.0.1:1/mcp', request_timeout: 7 })
     await upstream.apply(next)
