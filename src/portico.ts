@@ -207,6 +207,7 @@ export function createPortico(input: Config | ConfigInput, options: PorticoOptio
       ...(gateway ? { gateway } : {}),
       readiness: () => mode.readiness(true),
       ...(mode.reloadRefusal ? { reloadRefusal: mode.reloadRefusal } : {}),
+      ...(mode.runningConfig ? { runningConfig: mode.runningConfig } : {}),
       bus,
       sinks: [...(options.sinks ?? []), ...operate.sinks],
       status,

@@ -87,8 +87,9 @@ export function gatewayFleet(gateway: Gateway): Fleet {
   }
 }
 
+/** `running`: the config in force, which a hot reload changes. */
 export function transparentFleet(
-  config: Config,
+  running: () => Config,
   readiness: () => Promise<Readiness> | Readiness,
 ): Fleet {
   const since = new Date().toISOString()
@@ -114,6 +115,9 @@ export function transparentFleet(
     history: () => [],
     sessions: () => undefined,
     endSession: () => false,
-    config: () => redactedConfig(config, { upstream: config.upstream ?? null, since }),
+    config: () => {
+      const config = running()
+      return redactedConfig(config, { upstream: config.upstream ?? null, since })
+    },
   }
 }

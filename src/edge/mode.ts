@@ -20,6 +20,8 @@ export interface Mode {
   readiness(detailed: boolean): Promise<Readiness> | Readiness
   /** Reads the config file again and applies what it can (run from a file: edge/reload.ts). */
   readonly reloadConfig?: () => Promise<void>
+  /** The config in force, when a reload may change it (`GET /admin/config` shows it). */
+  readonly runningConfig?: () => Config
   /** Why a reload would refuse `next` now, or undefined (`PUT /admin/config` says so). */
   readonly reloadRefusal?: (next: Config) => string | undefined
   close(): Promise<void>

@@ -126,7 +126,7 @@ export class Operate {
     const { config, logger, proxy } = this.#options
     const fleet = parts.gateway
       ? gatewayFleet(parts.gateway)
-      : transparentFleet(config, parts.readiness)
+      : transparentFleet(parts.runningConfig ?? (() => config), parts.readiness)
     this.metrics?.observe({
       exchangesInFlight: parts.exchangesInFlight,
       ...(parts.gateway
@@ -261,6 +261,8 @@ export interface AttachParts {
   context: ProxyContext
   gateway?: Gateway
   readiness: () => Promise<Readiness> | Readiness
+  /** The config in force (Mode.runningConfig), when a reload may change it. */
+  runningConfig?: () => Config
   /** Why the mode's hot reload would refuse a config (Mode.reloadRefusal), when it reloads. */
   reloadRefusal?: (next: Config) => string | undefined
   bus: EventBus

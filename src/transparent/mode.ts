@@ -65,6 +65,7 @@ export function transparentMode(
   const closers: Array<() => void> = []
   return {
     terminal: upstream.handle,
+    runningConfig: () => upstream.config,
     // The same reload as gateway mode's (edge/reload.ts); what it applies: ./reload.ts.
     ...modeReload(upstream, reload, context.logger, (closer) => closers.push(closer)),
     routes(handle: Handler) {

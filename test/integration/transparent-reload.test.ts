@@ -182,13 +182,21 @@ describe('hot reload in transparent mode', () => {
         'Config updated (transparent mode). Hot reload will not apply it (upstream cannot change while Portico runs): restart Portico.',
       )
       assert.equal(
-        await put(text(everything.url, ONE_CALL_AN_HOUR)),
+        await put(text(everything.url, `request_timeout = 45\n${ONE_CALL_AN_HOUR}`)),
         'Config updated (transparent mode). Hot reload applies it.',
       )
       // Applied on request too (what SIGHUP runs), whether or not the watch got there first.
       assert.equal(await portico.reloadConfig(), true)
       await echo(client, 'after')
       await assert.rejects(echo(client, 'refused'), /429|rate/i)
+      // The admin API shows the config in force: the reloaded request_timeout.
+      const shown = await fetch(`${listening.admin}/config`, {
+        headers: { authorization: `Bearer ${token}` },
+      })
+      assert.equal(
+        ((await shown.json()) as { request_timeout_ms: number }).request_timeout_ms,
+        45_000,
+      )
     } finally {
       await client.close()
       await portico.close()
