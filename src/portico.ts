@@ -11,7 +11,7 @@ import { upstreamOrigins } from './config/origins.ts'
 import { proxyName } from './config/proxy-name.ts'
 import { type Config, type ConfigInput, parseConfig } from './config/schema.ts'
 import type { ProxyContext } from './context.ts'
-import { cspFromConfig } from './csp/setup.ts'
+import { reloadableCsp } from './csp/setup.ts'
 import { isListening } from './edge/exchange.ts'
 import { type HttpFilter, hostFilter, originFilter } from './edge/filters.ts'
 import type { Mode, Readiness } from './edge/mode.ts'
@@ -155,20 +155,17 @@ export function createPortico(input: Config | ConfigInput, options: PorticoOptio
   }
   const clock = options.clock ?? systemClock
   const upstreamMiddleware = options.upstreamMiddleware ?? []
+  // Built before the mode: a hot reload (either mode's) applies a changed [csp] policy too.
+  const csp = reloadableCsp(config)
+  const reload = options.reload && { ...options.reload, parts: [csp.reload] }
   let mode: Mode
   let gateway: Gateway | undefined
   if (gatewayMode_) {
-    const built = gatewayMode(context, options.reload, upstreamMiddleware, clock)
+    const built = gatewayMode(context, reload, upstreamMiddleware, clock)
     gateway = built.gateway
     mode = built
   } else {
-    mode = transparentMode(
-      context,
-      config.upstream as string,
-      upstreamMiddleware,
-      clock,
-      options.reload,
-    )
+    mode = transparentMode(context, config.upstream as string, upstreamMiddleware, clock, reload)
   }
   const rateLimit =
     config.proxy.rate_limit &&
@@ -192,7 +189,7 @@ export function createPortico(input: Config | ConfigInput, options: PorticoOptio
     security: security?.middleware ?? [],
     user: options.middleware ?? [],
     protect: rateLimit ? [rateLimit] : [],
-    rewriters: [...cspFromConfig(config), ...(options.rewriters ?? [])],
+    rewriters: [...csp.rewriters, ...(options.rewriters ?? [])],
   })
   const handle = answering(compose(middleware, mode.terminal), (error, call) =>
     logger.error('call failed', { method: call.method, error: String(error) }),

@@ -19,14 +19,19 @@ export const CSP_METHODS: ReadonlySet<string> = new Set([
   'resources/read',
 ])
 
-export function cspRewriter(policy: CspPolicy): ResponseRewriter {
+/**
+ * `policy` may be a function: the policy in force when an answer is rewritten (a hot reload
+ * replaces it; the declarations `resources/list` carried over stay).
+ */
+export function cspRewriter(policy: CspPolicy | (() => CspPolicy)): ResponseRewriter {
   const listed = new ListedDeclarations()
+  const current = typeof policy === 'function' ? policy : () => policy
   return {
     name: 'csp',
     appliesTo: (call) => call.method !== undefined && CSP_METHODS.has(call.method),
     rewrite(call, response) {
       if (call.method === undefined || !isObject(response.result)) return undefined
-      const result = rewriteResult(call.method, response.result, policy, listed)
+      const result = rewriteResult(call.method, response.result, current(), listed)
       return result === undefined ? undefined : { ...response, result }
     },
   }

@@ -1,17 +1,60 @@
 /** Builds the CSP rewriter from config: active when `[csp]` or `public_url` is set. */
 import type { Config } from '../config/schema.ts'
 import type { ResponseRewriter } from '../pipeline/rewriter.ts'
-import { compileCspPolicy } from './policy.ts'
+import { type CspPolicy, compileCspPolicy } from './policy.ts'
 import { cspRewriter } from './rewriter.ts'
 
 export function cspFromConfig(config: Config): ResponseRewriter[] {
-  if (config.csp === undefined && config.public_url === undefined) return []
-  const policy = compileCspPolicy({
+  return isOn(config) ? [cspRewriter(policyOf(config))] : []
+}
+
+/** What a hot reload may change of the widget CSP (edge/reload.ts `ReloadPart`). */
+export interface CspReload {
+  readonly keys: readonly string[]
+  fixed(running: Config, next: Config): string[]
+  prepare(next: Config): () => void
+}
+
+/**
+ * The CSP rewriter, with the `[csp]` policy a hot reload may replace while CSP stays on: the
+ * rewrite step is in the global chain only when CSP is on at start (off, no answer is parsed
+ * for it), so turning it on or off takes a restart. The rest of the policy's inputs
+ * (`public_url`, the upstream, the backends) are those of the start.
+ */
+export function reloadableCsp(config: Config): {
+  rewriters: ResponseRewriter[]
+  reload: CspReload
+} {
+  const on = isOn(config)
+  const withTable = (next: Config): Config => ({ ...config, csp: next.csp })
+  let policy = on ? policyOf(config) : undefined
+  return {
+    rewriters: policy === undefined ? [] : [cspRewriter(() => policy as CspPolicy)],
+    reload: {
+      keys: ['csp'],
+      fixed: (_running, next) => (isOn(withTable(next)) === on ? [] : ['csp']),
+      // Compiled before anything is applied (a policy that does not compile rejects the
+      // reload whole), put in force only once the mode applied its part.
+      prepare(next) {
+        const compiled = on ? policyOf(withTable(next)) : undefined
+        return () => {
+          if (compiled !== undefined) policy = compiled
+        }
+      },
+    },
+  }
+}
+
+function isOn(config: Config): boolean {
+  return config.csp !== undefined || config.public_url !== undefined
+}
+
+function policyOf(config: Config): CspPolicy {
+  return compileCspPolicy({
     selfUrls: selfUrlsOf(config),
     ...(config.csp ? { csp: config.csp } : {}),
     ...(config.public_url ? { publicUrl: config.public_url } : {}),
   })
-  return [cspRewriter(policy)]
 }
 
 /**

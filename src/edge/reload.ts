@@ -16,6 +16,18 @@ export interface ReloadSource {
   file: string
   /** Loads and validates the file again; throws (ConfigError) when it is invalid. */
   load(): Config
+  /** Parts of the global chain a reload applies too, in both modes (`createPortico` adds them). */
+  parts?: readonly ReloadPart[]
+}
+
+/** A part of the global chain a reload can change (the widget CSP's policy: csp/setup.ts). */
+export interface ReloadPart {
+  /** The top-level keys it applies. */
+  readonly keys: readonly string[]
+  /** Those of its keys it cannot apply from `running` to `next` (CSP turned on or off). */
+  fixed(running: Config, next: Config): string[]
+  /** Builds what `next` needs (throws when it cannot); what it returns puts that in force. */
+  prepare(next: Config): () => void
 }
 
 /** The keys a mode's reload applies: top-level ones, and `[proxy]`'s one by one. */
@@ -124,7 +136,8 @@ export async function reload(
     // could leave a tightened policy unenforced, so nothing is applied.
     return reject('config reload rejected: [auth] or [security] changed; restart Portico to apply')
   }
-  const fixed = fixedChanges(target.fileConfig, next, target.applied)
+  const parts = source.parts ?? []
+  const fixed = fixedChanges(target.fileConfig, next, target.applied, parts)
   if (fixed.length > 0) {
     // Applying the rest while a changed [proxy.rate_limit] or [csp] silently stayed as it was
     // would say "reloaded" of a config that is not the one in force: nothing is applied.
@@ -141,10 +154,13 @@ export async function reload(
   }
   const refusal = target.refuse?.(next)
   if (refusal !== undefined) return reject(`config reload rejected: ${refusal}`)
-  const settings = settingChanges(target.fileConfig, next, target.applied)
+  const settings = settingChanges(target.fileConfig, next, target.applied, parts)
   let applied: Applied
   try {
+    // The parts are built first and put in force only once the mode applied its own change.
+    const commits = parts.map((part) => part.prepare(next))
     applied = await target.apply(next)
+    for (const commit of commits) commit()
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error)
     return reject('config reload rejected; the running config stays in force', message)
@@ -168,9 +184,10 @@ export function reloadRefusal(
   target: Pick<ReloadTarget, 'applied' | 'refuse'>,
   running: Config,
   next: Config,
+  parts: readonly ReloadPart[] = [],
 ): string | undefined {
   if (securityOf(next) !== securityOf(running)) return '[auth] or [security] changed'
-  const fixed = fixedChanges(running, next, target.applied)
+  const fixed = fixedChanges(running, next, target.applied, parts)
   if (fixed.length > 0) return `${fixed.join(', ')} cannot change while Portico runs`
   return target.refuse?.(next)
 }
@@ -179,17 +196,30 @@ export function reloadRefusal(
 const OWN_RULES = new Set<string>(['auth', 'security', 'shared'])
 
 /** Keys, as `csp` or `proxy.rate_limit`, that differ and that a reload cannot apply. */
-export function fixedChanges(running: Config, next: Config, applied: AppliedKeys): string[] {
+export function fixedChanges(
+  running: Config,
+  next: Config,
+  applied: AppliedKeys,
+  parts: readonly ReloadPart[] = [],
+): string[] {
+  const partKeys = new Set(parts.flatMap((part) => part.keys))
+  const partFixed = new Set(parts.flatMap((part) => part.fixed(running, next)))
   return changedKeys(running, next).filter((key) => {
     const [table, sub] = key.split('.', 2)
     if (table === 'proxy' && sub !== undefined) return !applied.proxy.has(sub)
+    if (partKeys.has(key)) return partFixed.has(key)
     return !applied.top.has(key) && !OWN_RULES.has(key)
   })
 }
 
 /** The applied keys (not the mode's upstreams) that differ, for the "config reloaded" line. */
-function settingChanges(running: Config, next: Config, applied: AppliedKeys): string[] {
-  const fixed = new Set(fixedChanges(running, next, applied))
+function settingChanges(
+  running: Config,
+  next: Config,
+  applied: AppliedKeys,
+  parts: readonly ReloadPart[],
+): string[] {
+  const fixed = new Set(fixedChanges(running, next, applied, parts))
   return changedKeys(running, next).filter(
     (key) => key !== 'backends' && !OWN_RULES.has(key) && !fixed.has(key),
   )
@@ -239,6 +269,6 @@ export function modeReload(
   if (target.config.proxy.hot_reload) watchFile(source.file, run, onClose)
   return {
     reloadConfig: run,
-    reloadRefusal: (next) => reloadRefusal(target, target.fileConfig, next),
+    reloadRefusal: (next) => reloadRefusal(target, target.fileConfig, next, source.parts),
   }
 }

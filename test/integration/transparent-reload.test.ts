@@ -15,6 +15,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { loadConfig } from '../../src/config/load.ts'
 import { Logger } from '../../src/observe/logger.ts'
 import { createPortico } from '../../src/portico.ts'
+import { PAYMENT_URI, type RunningApp, startCspApp } from '../fixtures/csp-app.ts'
 import { startCli } from '../helpers/cli.ts'
 import { type Spawned, startEverything } from '../helpers/processes.ts'
 import { scratchDir } from '../helpers/scratch.ts'
@@ -28,6 +29,20 @@ const ONE_CALL_AN_HOUR = '[rate_limit]\nrequests = 1\nperiod_seconds = 3600\n'
 async function logged(portico: Spawned, pattern: RegExp, what: string): Promise<void> {
   const seen = portico.stderr().length
   await until(() => pattern.test(portico.stderr().slice(seen)) || undefined, 10_000, what)
+}
+
+/** Writes `text` over `file`, sends SIGHUP, and waits for the line the reload logs. */
+async function editAndHangUp(
+  portico: Spawned,
+  file: string,
+  text: string,
+  pattern: RegExp,
+  what: string,
+): Promise<void> {
+  writeFileSync(file, text)
+  const seen = logged(portico, pattern, what)
+  process.kill(portico.child.pid as number, 'SIGHUP')
+  await seen
 }
 
 describe('hot reload in transparent mode', () => {
@@ -96,12 +111,8 @@ describe('hot reload in transparent mode', () => {
     writeFileSync(file, head(everything.url))
     const portico = await startCli(['run', '--config', file])
     const client = await connect(portico.url, 'reload-refused')
-    const hangUp = async (text: string, pattern: RegExp, what: string) => {
-      writeFileSync(file, text)
-      const seen = logged(portico, pattern, what)
-      process.kill(portico.child.pid as number, 'SIGHUP')
-      await seen
-    }
+    const hangUp = (text: string, pattern: RegExp, what: string) =>
+      editAndHangUp(portico, file, text, pattern, what)
     try {
       await hangUp(
         `${head(everything.url)}${ONE_CALL_AN_HOUR}[rate_limit\n`,
@@ -237,4 +248,63 @@ describe('hot reload in transparent mode, legacy HTTP+SSE', () => {
       await portico.stop()
     }
   })
+})
+
+describe('hot reload of the widget CSP ([csp], as mcpr reloaded it)', () => {
+  let app: RunningApp
+  before(async () => {
+    app = await startCspApp({ json: true })
+  })
+  after(async () => {
+    await app?.close()
+  })
+
+  for (const mode of ['transparent', 'gateway'] as const) {
+    it(`${mode}: SIGHUP applies a changed [csp] policy to the next answer; turning CSP off is refused`, async () => {
+      const file = join(dir, `csp-${mode}.toml`)
+      // `upstream` before any table; `[[backends]]` after the others.
+      const upstream = mode === 'transparent' ? `upstream = "${app.url}"\n` : ''
+      const backends =
+        mode === 'gateway'
+          ? `[[backends]]\nname = "app"\ntransport = "http"\nurl = "${app.url}"\n`
+          : ''
+      const text = (csp: string) =>
+        `${upstream}port = 0\n${csp}[store]\nenabled = false\n${backends}`
+      const connect = (domain: string) => `[csp.connectDomains]\ndomains = ["${domain}"]\n`
+      writeFileSync(file, text(connect('https://one.example.com')))
+      const portico = await startCli(['run', '--config', file])
+      const client = new Client({ name: 'reload-csp', version: '1.0.0' })
+      await client.connect(new StreamableHTTPClientTransport(new URL(portico.url)))
+      // The gateway names the widget under its backend: found by its own name in the list.
+      const { resources } = await client.listResources()
+      const uri = resources.find((r) => r.uri.endsWith('payment.html'))?.uri ?? PAYMENT_URI
+      const connectDomains = async () => {
+        const { contents } = await client.readResource({ uri })
+        const meta = contents[0]?._meta as { ui?: { csp?: { connectDomains?: string[] } } }
+        return meta.ui?.csp?.connectDomains ?? []
+      }
+      const hangUp = (body: string, pattern: RegExp, what: string) =>
+        editAndHangUp(portico, file, body, pattern, what)
+      try {
+        assert.ok((await connectDomains()).includes('https://one.example.com'))
+        await hangUp(
+          text(connect('https://two.example.com')),
+          /config reloaded .*settings=\["csp"\]/,
+          'the new policy applied',
+        )
+        const now = await connectDomains()
+        assert.ok(now.includes('https://two.example.com'), 'the new domain')
+        assert.ok(!now.includes('https://one.example.com'), 'the old one gone')
+        await hangUp(
+          text(''),
+          /config reload rejected: csp cannot change while Portico runs; restart Portico to apply/,
+          'CSP off refused',
+        )
+        assert.ok((await connectDomains()).includes('https://two.example.com'), 'still in force')
+      } finally {
+        await client.close()
+        await portico.stop()
+      }
+    })
+  }
 })

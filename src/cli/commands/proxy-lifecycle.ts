@@ -24,7 +24,7 @@ export const LIFECYCLE: Readonly<Record<string, { summary: string; instead: stri
   },
   reload: {
     summary: "mcpr's proxy reload: says what to use instead",
-    instead: `${NO_LOCK_FILES}. Check the new file (portico check FILE), write it over the file Portico was started with, then send SIGHUP to its pid (systemctl reload, kill -HUP <pid>): Portico reloads it as hot_reload does, in both modes; a change only a restart applies ([csp], the upstream) is refused and named in the log, so restart for those. With the admin API, PUT /admin/config does the same in one step`,
+    instead: `${NO_LOCK_FILES}. Check the new file (portico check FILE), write it over the file Portico was started with, then send SIGHUP to its pid (systemctl reload, kill -HUP <pid>): Portico reloads it as hot_reload does, in both modes; [csp] is applied as mcpr did; a change only a restart applies (the upstream) is refused and named in the log, so restart for those. With the admin API, PUT /admin/config does the same in one step`,
   },
   delete: {
     summary: "mcpr's proxy delete: says what to use instead",
