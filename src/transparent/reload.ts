@@ -65,10 +65,15 @@ export class ReloadableUpstream implements ReloadTarget {
     return this.#config
   }
 
-  /** The terminal's step: the chain in force when the call arrives serves it to the end. */
+  /**
+   * The terminal's step: the chain in force when the call arrives serves it to the end, and
+   * counts it in flight until its answer is written (its lifetime ends, streams included).
+   */
   readonly handle: Handler = (call) => {
     const current = this.#current
-    return current.inFlight.run(current.handle, call)
+    current.inFlight.enter()
+    call.lifetime.onEnd(current.inFlight)
+    return current.handle(call)
   }
 
   /** The protection status of the chain in force (`/admin/circuit-breakers`, metrics). */

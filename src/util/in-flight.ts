@@ -32,6 +32,19 @@ export class InFlight {
     )
   }
 
+  /**
+   * Counts a call in until `callEnded()`: with `CallLifetime.onEnd(inFlight)` the count lasts
+   * until its answer is completely written (a stream included), and costs no promise or
+   * closure per call, unlike `run`.
+   */
+  enter(): void {
+    this.#count++
+  }
+
+  callEnded(): void {
+    this.#done()
+  }
+
   get busy(): boolean {
     return this.#count > 0
   }
