@@ -139,7 +139,10 @@ describe('config redaction: check --dump and the admin API hide the same secrets
 
   it('GET /admin/config in transparent mode shows none of them, the upstream without its secrets', async () => {
     const config = load(TRANSPARENT)
-    const fleet = transparentFleet(() => config, () => ({ ready: true }))
+    const fleet = transparentFleet(
+      () => config,
+      () => ({ ready: true }),
+    )
     const shown = (await fleet.config()) as Record<string, unknown>
     assert.deepEqual(leaked(shown), [])
     assert.equal(shown.upstream, 'https://[redacted]@up.example.com/mcp?token=[redacted]')
