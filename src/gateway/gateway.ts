@@ -705,6 +705,7 @@ export class Gateway {
    */
   async apply(input: Config): Promise<{ added: string[]; removed: string[]; changed: string[] }> {
     const next = this.#withAdded(input)
+    refuseAddedClashes(next, this.#added)
     this.#toolsVersion++
     const before = this.#backends
     const after = new Map<string, Backend>()
@@ -720,6 +721,7 @@ export class Gateway {
       (next.backends ?? []).filter((config) => !unchanged(config)),
       next,
     )
+    this.#forgetReplacedAdded(input)
     this.#config = next
     // The backends this replaces or removes may still serve the calls they hold (`#retire`).
     this.#allowOrigins(before.values())
@@ -782,14 +784,21 @@ export class Gateway {
     this.#deps.http.allowOrigins([...upstreamOrigins(this.#config), ...originsOf(finishing)])
   }
 
+  /** `input` with the backends added at runtime that it does not name itself. */
   #withAdded(input: Config): Config {
     const own = input.backends ?? []
-    const kept = [...this.#added.values()].filter((added) => {
-      const fromFile = own.find((b) => b.name === added.name)
-      if (fromFile !== undefined && fromFile !== added) this.#added.delete(added.name)
-      return fromFile === undefined
-    })
+    const kept = [...this.#added.values()].filter(
+      (added) => !own.some((b) => b.name === added.name),
+    )
     return kept.length === 0 ? input : { ...input, backends: [...own, ...kept] }
+  }
+
+  /** A backend the file now names is the file's: no longer one added at runtime. */
+  #forgetReplacedAdded(input: Config): void {
+    for (const backend of input.backends ?? []) {
+      const added = this.#added.get(backend.name)
+      if (added !== undefined && added !== backend) this.#added.delete(backend.name)
+    }
   }
 
   /**
@@ -1033,6 +1042,30 @@ function refuseUnbuildable(backends: readonly BackendConfig[], config: Config): 
       })
     }
   }
+}
+
+/**
+ * A reloaded file meets the backends added at runtime, which `addBackend` checked against the
+ * file of then: the same naming and resource-alias checks run on the merged list, and a
+ * problem with a runtime backend refuses the reload whole (two resources under one URI, or a
+ * name the separator splits, would otherwise be served).
+ */
+function refuseAddedClashes(next: Config, added: ReadonlyMap<string, BackendConfig>): void {
+  if (added.size === 0) return
+  const backends = next.backends ?? []
+  const separator = next.proxy.separator
+  const isAdded = (index: unknown): boolean => {
+    const backend = typeof index === 'number' ? backends[index] : undefined
+    return backend !== undefined && added.get(backend.name) === backend
+  }
+  const problem =
+    namingProblems(backends, separator).find((p) => isAdded(p.index)) ??
+    resourceAliasProblems(backends, separator).find((p) => isAdded(p.path[0]))
+  if (problem === undefined) return
+  const index = 'index' in problem ? problem.index : (problem.path[0] as number)
+  throw new PorticoError('invalid_params', {
+    message: `Backend '${backends[index]?.name}', added at runtime, no longer fits the file: ${problem.message}. Remove it (DELETE /admin/backends/{name}) or change the file`,
+  })
 }
 
 /** The routing rules `portico check` applies to a file, applied to a change made at runtime. */

@@ -9,15 +9,21 @@
  * tool's `_meta`, in results and in reads.
  */
 import assert from 'node:assert/strict'
+import { rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import { ResourceUpdatedNotificationSchema } from '@modelcontextprotocol/sdk/types.js'
+import { loadConfig } from '../../src/config/load.ts'
+import { Logger } from '../../src/observe/logger.ts'
+import { createPortico } from '../../src/portico.ts'
 import { MCP_APP_MIME, PAYMENT_URI, type RunningApp, startCspApp } from '../fixtures/csp-app.ts'
 import { type ListenMessage, openListenStream } from '../helpers/listen.ts'
 import { fixture } from '../helpers/mcp-servers.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
+import { scratchDir } from '../helpers/scratch.ts'
 import { until } from '../helpers/wait.ts'
 
 const ALIAS = 'notes://first'
@@ -279,5 +285,52 @@ describe('an aliased widget (MCP Apps ui:// resource)', () => {
     const csp = (item?._meta as { ui?: { csp?: { connectDomains?: string[] } } } | undefined)?.ui
       ?.csp
     assert.ok(csp?.connectDomains?.includes('https://api.example.com'), JSON.stringify(item?._meta))
+  })
+})
+
+describe('resource aliases of backends added at runtime, on a file reload', () => {
+  const dir = scratchDir('portico-resource-alias-reload-')
+  after(() => rmSync(dir, { recursive: true, force: true }))
+
+  it('refuses a reloaded file whose alias takes the URI of a backend added at runtime', async () => {
+    const file = join(dir, 'portico.toml')
+    const backend = (name: string, alias = '') =>
+      `[[backends]]\nname = "${name}"\ntransport = "stdio"\ncommand = ${JSON.stringify(process.execPath)}\nargs = [${JSON.stringify(fixture('subscribable-stdio'))}]\n${alias}`
+    writeFileSync(file, `port = 0\n[admin]\nenabled = true\n${backend('sub')}`)
+    const load = () => loadConfig({ file, env: {} }).config
+    const portico = createPortico(load(), {
+      logger: new Logger({ level: 'silent' }),
+      reload: { file, load },
+    })
+    const listening = await portico.listen()
+    try {
+      const added = await fetch(`${new URL(listening.url).origin}/admin/backends/add`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          name: 'late',
+          transport: 'stdio',
+          command: process.execPath,
+          args: [fixture('subscribable-stdio')],
+          aliases: [{ from: 'memo://a', to: 'notes://late' }],
+        }),
+      })
+      assert.equal(added.status, 201)
+      // The file now gives its own backend's memo the URI the runtime backend took.
+      const aliased = '[[backends.aliases]]\nfrom = "memo://a"\nto = "notes://late"\n'
+      writeFileSync(file, `port = 0\n[admin]\nenabled = true\n${backend('sub', aliased)}`)
+      await portico.reloadConfig()
+      const client = await connect(listening.url)
+      const { resources } = await client.listResources()
+      const uris = resources.map((r) => r.uri).sort()
+      assert.deepEqual(
+        uris.filter((uri) => uri === 'notes://late'),
+        ['notes://late'],
+        'one resource under the URI: the reload was refused',
+      )
+      assert.ok(uris.includes('memo://sub__a'), `the file's backend kept its config: ${uris}`)
+    } finally {
+      await portico.close()
+    }
   })
 })
