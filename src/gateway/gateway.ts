@@ -1058,13 +1058,15 @@ function refuseAddedClashes(next: Config, added: ReadonlyMap<string, BackendConf
     const backend = typeof index === 'number' ? backends[index] : undefined
     return backend !== undefined && added.get(backend.name) === backend
   }
-  const problem =
-    namingProblems(backends, separator).find((p) => isAdded(p.index)) ??
-    resourceAliasProblems(backends, separator).find((p) => isAdded(p.path[0]))
+  const problems = [
+    ...namingProblems(backends, separator),
+    ...resourceAliasProblems(backends, separator).map((p) => ({ ...p, index: p.path[0] })),
+  ]
+  const problem = problems.find((p) => isAdded(p.index))
   if (problem === undefined) return
-  const index = 'index' in problem ? problem.index : (problem.path[0] as number)
+  const name = backends[problem.index as number]?.name
   throw new PorticoError('invalid_params', {
-    message: `Backend '${backends[index]?.name}', added at runtime, no longer fits the file: ${problem.message}. Remove it (DELETE /admin/backends/{name}) or change the file`,
+    message: `Backend '${name}', added at runtime, no longer fits the file: ${problem.message}. Remove it (DELETE /admin/backends/{name}) or change the file`,
   })
 }
 
