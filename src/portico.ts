@@ -42,6 +42,7 @@ import { sharedStoreOf } from './protect/redis-store.ts'
 import { transparentMode } from './transparent/mode.ts'
 import { HttpClient } from './upstream/http-client.ts'
 import { type Clock, systemClock } from './util/clock.ts'
+import { OpenList } from './util/open-list.ts'
 import { VERSION } from './version.ts'
 
 export interface PorticoOptions {
@@ -266,8 +267,8 @@ class PorticoServer implements Portico {
   #adminUrl: string | undefined
   #serving = true
   #inFlight = 0
-  /** Answers in progress, so a drain can end the idle streams among them. */
-  readonly #open = new Set<ServerResponse>()
+  /** Answers in progress, so a drain can end the idle streams among them (why a list: OpenList). */
+  readonly #open = new OpenList<ServerResponse>()
   #idle: (() => void) | undefined
   readonly #security: Security | undefined
   /** In a cluster: this worker's slot, named on every answer (`portico-worker`). */
@@ -306,9 +307,9 @@ class PorticoServer implements Portico {
       if (!this.#serving) res.setHeader('connection', 'close')
       if (this.workerSlot !== undefined) res.setHeader('portico-worker', this.workerSlot)
       this.#inFlight++
-      this.#open.add(res)
+      const open = this.#open.add(res)
       res.once('close', () => {
-        this.#open.delete(res)
+        open.remove()
         this.#onClose()
       })
       route(req, res)
@@ -412,7 +413,7 @@ class PorticoServer implements Portico {
 
   /** GET streams only listen for server messages: nothing of theirs is in flight. */
   #endIdleStreams(): void {
-    for (const res of this.#open) if (isListening(res)) res.end()
+    for (const res of this.#open.items()) if (isListening(res)) res.end()
   }
 
   #drain(timeoutMs: number): Promise<void> {
