@@ -158,3 +158,26 @@ export function alive(pid: number): boolean {
     return false
   }
 }
+
+/**
+ * Runs an ES module script in a child Node (with `nodeFlags`) and resolves with the JSON of its
+ * last stdout line: for measures that belong to a whole process (V8 settings, heap sizes).
+ */
+export function moduleChildResult<T>(script: string, nodeFlags: string[] = []): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const run = spawn(process.execPath, [...nodeFlags, '--input-type=module', '-e', script])
+    let out = ''
+    let err = ''
+    run.stdout.on('data', (chunk: Buffer) => {
+      out += chunk.toString()
+    })
+    run.stderr.on('data', (chunk: Buffer) => {
+      err += chunk.toString()
+    })
+    run.on('error', reject)
+    run.on('close', (code) => {
+      if (code !== 0) return reject(new Error(`child exited ${code}: ${err}`))
+      resolve(JSON.parse(out.trim().split('\n').at(-1) as string) as T)
+    })
+  })
+}

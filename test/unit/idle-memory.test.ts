@@ -5,8 +5,8 @@
  * (so what shrinks it is the trimmer). The children run side by side: each idles for seconds.
  */
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { describe, it } from 'node:test'
+import { moduleChildResult } from '../helpers/processes.ts'
 
 const IDLE_MEMORY = new URL('../../src/util/idle-memory.js', import.meta.url).href
 const MB = 1024 * 1024
@@ -21,29 +21,9 @@ interface Figures {
   gcExposed: boolean
 }
 
-/** Runs an ES module script in a child; its last stdout line is JSON. */
-function child(script: string): Promise<Figures> {
-  return new Promise((resolve, reject) => {
-    const run = spawn(process.execPath, ['--input-type=module', '-e', script])
-    let out = ''
-    let err = ''
-    run.stdout.on('data', (chunk: Buffer) => {
-      out += chunk.toString()
-    })
-    run.stderr.on('data', (chunk: Buffer) => {
-      err += chunk.toString()
-    })
-    run.on('error', reject)
-    run.on('close', (code) => {
-      if (code !== 0) return reject(new Error(`child exited ${code}: ${err}`))
-      resolve(JSON.parse(out.trim().split('\n').at(-1) as string) as Figures)
-    })
-  })
-}
-
 /** A burst with many objects alive at each collection (as a proxy's in-flight calls are), then quiet. */
 function burstThenQuiet(trim: boolean): Promise<Figures> {
-  return child(`
+  return moduleChildResult<Figures>(`
     import v8 from 'node:v8'
     import { runInNewContext } from 'node:vm'
     const { trimYoungGenerationWhenIdle } = await import(${JSON.stringify(IDLE_MEMORY)})

@@ -6,9 +6,9 @@
  * only the items still in it. The Set is the control that shows the measure sees the problem.
  */
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { describe, it } from 'node:test'
 import { OpenList } from '../../src/util/open-list.ts'
+import { moduleChildResult } from '../helpers/processes.ts'
 
 const OPEN_LIST = new URL('../../src/util/open-list.js', import.meta.url).href
 const MB = 1024 * 1024
@@ -49,27 +49,7 @@ function churnScript(kind: 'set' | 'list'): string {
 }
 
 function oldGeneration(kind: 'set' | 'list'): Promise<{ old: number; size: number }> {
-  return new Promise((resolve, reject) => {
-    const run = spawn(process.execPath, [
-      '--expose-gc',
-      '--input-type=module',
-      '-e',
-      churnScript(kind),
-    ])
-    let out = ''
-    let err = ''
-    run.stdout.on('data', (chunk: Buffer) => {
-      out += chunk.toString()
-    })
-    run.stderr.on('data', (chunk: Buffer) => {
-      err += chunk.toString()
-    })
-    run.on('error', reject)
-    run.on('close', (code) => {
-      if (code !== 0) return reject(new Error(`child exited ${code}: ${err}`))
-      resolve(JSON.parse(out.trim().split('\n').at(-1) as string) as { old: number; size: number })
-    })
-  })
+  return moduleChildResult(churnScript(kind), ['--expose-gc'])
 }
 
 describe('OpenList', () => {
