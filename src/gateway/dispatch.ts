@@ -515,23 +515,39 @@ function viaBackend(scope: RequestScope, backend: Backend, request: BackendReque
       capabilities,
       scope.write,
       scope.signal,
-      (sinkFor, signal) => callBackend(scope, backend, { ...request, sinkFor, signal }),
+      (sinkFor, signal) => callBackend(scope, backend, relayed(request, sinkFor, signal)),
     )
   }
   const sinkFor = (connection: Connection) => {
     if (backend.dedicated) session.connections.add(connection)
     return relaySink(scope, backend.name, connection)
   }
-  return callBackend(scope, backend, { ...request, sinkFor, signal: scope.signal })
+  return callBackend(scope, backend, relayed(request, sinkFor, scope.signal))
+}
+
+type RelayedRequest = BackendRequest & {
+  sinkFor: (connection: Connection) => CallSink
+  signal: CallSignal
+}
+
+/**
+ * The request with where its related messages go and its signal: a new object, not
+ * `{ ...request, sinkFor, signal }`. A spread copy given properties its original lacks made
+ * every copy, and all it points to, survive V8's young collections (perf2 log step 36).
+ */
+function relayed(
+  request: BackendRequest,
+  sinkFor: (connection: Connection) => CallSink,
+  signal: CallSignal,
+): RelayedRequest {
+  const { method, params, namespaceContent, catalog } = request
+  return { method, params, namespaceContent, catalog, sinkFor, signal }
 }
 
 async function callBackend(
   scope: RequestScope,
   backend: Backend,
-  request: BackendRequest & {
-    sinkFor: (connection: Connection) => CallSink
-    signal: CallSignal
-  },
+  request: RelayedRequest,
 ): Promise<Handled> {
   const message = {
     jsonrpc: '2.0' as const,
@@ -616,6 +632,7 @@ function mirror(
       notes: {},
       lifetime: new CallLifetime(),
       ref: scope.gateway.session,
+      sinkFor: undefined,
     }
     target.backend
       .handle(call)

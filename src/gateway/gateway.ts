@@ -486,6 +486,7 @@ export class Gateway {
       lifetime: new CallLifetime(),
       timeoutMs: limitMs,
       ref: session,
+      sinkFor: undefined,
     }
     const generation = backend.lists.generation
     try {

@@ -106,6 +106,13 @@ export interface Call {
    * per session): the inner call must not spend them again.
    */
   readonly onBehalf?: boolean
+  /**
+   * Filled by the gateway's copy of a call for one backend (`BackendCall`: the session it runs
+   * for, where the backend's related messages go). Declared here only so that every call has
+   * the slots from the start (see `classify`).
+   */
+  readonly ref?: unknown
+  readonly sinkFor?: unknown
 }
 
 /** The exact bytes a message arrived with, while it is unchanged (keyed by the message object). */
@@ -205,12 +212,19 @@ function classify(
     signal: source.signal,
     notes: {},
     lifetime: new CallLifetime(),
-    // Present (undefined) from the start, so that copies adding them (`{ ...call, upstream }`,
-    // `{ ...call, trace }`) keep the calls' one shape and V8's fast clone path.
+    // Present (undefined) from the start, so that copies setting them (`{ ...call, upstream }`,
+    // `{ ...call, trace }`, the gateway's `{ ...call, ref, sinkFor }`) keep the calls' one shape
+    // and V8's fast clone path. A copy that adds a property the original lacks is not only
+    // slower: on Node 20 and 22 every such copy, and all it points to, survived V8's young
+    // collections (perf2 log step 36; test/unit/call-shape.test.ts).
     upstream: undefined,
     timeoutMs: undefined,
     trace: undefined,
     visible: undefined,
+    forwarded: undefined,
+    onBehalf: undefined,
+    ref: undefined,
+    sinkFor: undefined,
   } as Call
 }
 
