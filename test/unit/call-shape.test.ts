@@ -2,9 +2,10 @@
  * pipeline/call: every call is built with the slots that later copies set (`{ ...call, trace }`,
  * the gateway's `{ ...call, ref, sinkFor }`), because a spread copy given a property its
  * original lacks is a GC hazard on Node 20 and 22, not only a slower path: such copies, and all
- * they point to, survive V8's young collections. The hazard is shown in a child process (its
- * own heap): 200,000 copies of a small object, the property added versus already present,
- * counting what young collections promoted.
+ * they point to, survive V8's young collections. A second hazard of the same kind: an object
+ * literal with a getter, made per request (the gateway's pending-request records had one).
+ * Each is shown in child processes (their own heaps), counting what young collections
+ * promoted, against the harmless form.
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
@@ -57,6 +58,35 @@ function copiesScript(slotPresent: boolean): string {
   `
 }
 
+/**
+ * 200,000 records of a pending request, each a literal with closures over a 0.6 KB message,
+ * with a getter or with a plain field; prints what young collections promoted.
+ */
+function recordsScript(withGetter: boolean): string {
+  const settled = withGetter ? 'get settled() { return message === undefined }' : 'settled: false'
+  return `
+    import v8 from 'node:v8'
+    function records(n) {
+      let sum = 0
+      for (let i = 0; i < n; i++) {
+        const message = { payload: new Array(64).fill(i) }
+        const record = { id: i, resolve: () => message, ${settled} }
+        sum += record.id
+      }
+      return sum
+    }
+    records(1000)
+    const profiler = new v8.GCProfiler()
+    profiler.start()
+    records(200000)
+    const { statistics } = profiler.stop()
+    const old = (s) => s.heapSpaceStatistics.find((x) => x.spaceName === 'old_space').spaceUsedSize
+    let promoted = 0
+    for (const gc of statistics) if (gc.gcType === 'Scavenge') promoted += old(gc.afterGC) - old(gc.beforeGC)
+    console.log(JSON.stringify({ promoted }))
+  `
+}
+
 describe('the shape of calls', () => {
   it('has, from the start, every slot that copies of it set later', () => {
     const call = requestCall('tools/call', { name: 'echo', arguments: {} })
@@ -74,5 +104,17 @@ describe('the shape of calls', () => {
     // Measured: about 15 MB promoted when the copy adds the property, 0.2 MB when it sets it.
     assert.ok(added.promoted > 5 * MB, `control: adding the property promoted ${added.promoted} B`)
     assert.ok(present.promoted < 2 * MB, `setting the slot promoted ${present.promoted} B`)
+  })
+
+  it('a literal with a getter made per request keeps its garbage alive; a field does not (gateway pending requests use a field)', async () => {
+    const [getter, field] = await Promise.all([
+      moduleChildResult<{ promoted: number }>(recordsScript(true)),
+      moduleChildResult<{ promoted: number }>(recordsScript(false)),
+    ])
+    assert.ok(
+      getter.promoted > 5 * MB,
+      `control: the getter's records promoted ${getter.promoted} B`,
+    )
+    assert.ok(field.promoted < 2 * MB, `the field's records promoted ${field.promoted} B`)
   })
 })
