@@ -1,6 +1,7 @@
 /**
- * Items in progress (answers being written, requests awaiting a reply), added and removed once
- * each, in a doubly linked list whose links are cleared on removal.
+ * Items in progress (the server's answers being written), added and removed once each, in a
+ * doubly linked list whose links are cleared on removal. Items in progress by key are
+ * `OpenTable`'s.
  *
  * Why not a Set or Map: under per-request churn a long-lived Set rebuilds its hash table every
  * few dozen adds and deletes, and V8 links each table it gives up to the next one (for live
