@@ -181,3 +181,16 @@ export function moduleChildResult<T>(script: string, nodeFlags: string[] = []): 
     })
   })
 }
+
+/**
+ * Source text for a child script: `promotedByScavenges(statistics)`, the bytes V8's young
+ * collections moved to old space, from a `v8.GCProfiler`'s `stop().statistics`.
+ */
+export const PROMOTED_BY_SCAVENGES = `
+  function promotedByScavenges(statistics) {
+    const old = (s) => s.heapSpaceStatistics.find((x) => x.spaceName === 'old_space').spaceUsedSize
+    let promoted = 0
+    for (const gc of statistics) if (gc.gcType === 'Scavenge') promoted += old(gc.afterGC) - old(gc.beforeGC)
+    return promoted
+  }
+`

@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { requestCall } from '../helpers/calls.ts'
-import { moduleChildResult } from '../helpers/processes.ts'
+import { moduleChildResult, PROMOTED_BY_SCAVENGES } from '../helpers/processes.ts'
 
 const MB = 1024 * 1024
 
@@ -36,6 +36,7 @@ function copiesScript(slotPresent: boolean): string {
     : '{ id: i, message: { payload: new Array(64).fill(i) } }'
   return `
     import v8 from 'node:v8'
+    ${PROMOTED_BY_SCAVENGES}
     const session = { key: 'k' }
     function copies(n) {
       let sum = 0
@@ -51,9 +52,7 @@ function copiesScript(slotPresent: boolean): string {
     profiler.start()
     copies(200000)
     const { statistics } = profiler.stop()
-    const old = (s) => s.heapSpaceStatistics.find((x) => x.spaceName === 'old_space').spaceUsedSize
-    let promoted = 0
-    for (const gc of statistics) if (gc.gcType === 'Scavenge') promoted += old(gc.afterGC) - old(gc.beforeGC)
+    const promoted = promotedByScavenges(statistics)
     console.log(JSON.stringify({ promoted }))
   `
 }
@@ -66,6 +65,7 @@ function recordsScript(withGetter: boolean): string {
   const settled = withGetter ? 'get settled() { return message === undefined }' : 'settled: false'
   return `
     import v8 from 'node:v8'
+    ${PROMOTED_BY_SCAVENGES}
     function records(n) {
       let sum = 0
       for (let i = 0; i < n; i++) {
@@ -80,9 +80,7 @@ function recordsScript(withGetter: boolean): string {
     profiler.start()
     records(200000)
     const { statistics } = profiler.stop()
-    const old = (s) => s.heapSpaceStatistics.find((x) => x.spaceName === 'old_space').spaceUsedSize
-    let promoted = 0
-    for (const gc of statistics) if (gc.gcType === 'Scavenge') promoted += old(gc.afterGC) - old(gc.beforeGC)
+    const promoted = promotedByScavenges(statistics)
     console.log(JSON.stringify({ promoted }))
   `
 }

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { OpenList } from '../../src/util/open-list.ts'
-import { moduleChildResult } from '../helpers/processes.ts'
+import { moduleChildResult, PROMOTED_BY_SCAVENGES } from '../helpers/processes.ts'
 
 const OPEN_LIST = new URL('../../src/util/open-list.js', import.meta.url).href
 const MB = 1024 * 1024
@@ -22,6 +22,7 @@ const MB = 1024 * 1024
 function churnScript(kind: 'set' | 'list'): string {
   return `
     import v8 from 'node:v8'
+    ${PROMOTED_BY_SCAVENGES}
     import { OpenList } from ${JSON.stringify(OPEN_LIST)}
     const kind = ${JSON.stringify(kind)}
     const profiler = new v8.GCProfiler()
@@ -45,9 +46,7 @@ function churnScript(kind: 'set' | 'list'): string {
     }
     const tracker = churn(20000, 16)
     const { statistics } = profiler.stop()
-    const old = (s) => s.heapSpaceStatistics.find((x) => x.spaceName === 'old_space').spaceUsedSize
-    let promoted = 0
-    for (const gc of statistics) if (gc.gcType === 'Scavenge') promoted += old(gc.afterGC) - old(gc.beforeGC)
+    const promoted = promotedByScavenges(statistics)
     console.log(JSON.stringify({ promoted, size: tracker.size }))
   `
 }

@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { OpenTable } from '../../src/util/open-table.ts'
-import { moduleChildResult } from '../helpers/processes.ts'
+import { moduleChildResult, PROMOTED_BY_SCAVENGES } from '../helpers/processes.ts'
 
 const OPEN_TABLE = new URL('../../src/util/open-table.js', import.meta.url).href
 const MB = 1024 * 1024
@@ -18,6 +18,7 @@ const MB = 1024 * 1024
 function churnScript(kind: 'map' | 'table'): string {
   return `
     import v8 from 'node:v8'
+    ${PROMOTED_BY_SCAVENGES}
     import { OpenTable } from ${JSON.stringify(OPEN_TABLE)}
     const kind = ${JSON.stringify(kind)}
     const profiler = new v8.GCProfiler()
@@ -36,9 +37,7 @@ function churnScript(kind: 'map' | 'table'): string {
     }
     const table = churn(20000, 16)
     const { statistics } = profiler.stop()
-    const old = (s) => s.heapSpaceStatistics.find((x) => x.spaceName === 'old_space').spaceUsedSize
-    let promoted = 0
-    for (const gc of statistics) if (gc.gcType === 'Scavenge') promoted += old(gc.afterGC) - old(gc.beforeGC)
+    const promoted = promotedByScavenges(statistics)
     console.log(JSON.stringify({ promoted, size: table.size }))
   `
 }
