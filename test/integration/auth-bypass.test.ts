@@ -4,18 +4,22 @@
  * Each attempt must be refused, recorded with Portico's reason, and never reach the upstream.
  */
 import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync } from 'node:fs'
 import {
   createServer,
   request as httpRequest,
   type IncomingMessage,
   type ServerResponse,
 } from 'node:http'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js'
 import type { ExchangeEvent } from '../../src/observe/event.ts'
 import { Logger } from '../../src/observe/logger.ts'
+import { openStore } from '../../src/store/open.ts'
 import { type JwtIssuer, startJwtIssuer } from '../fixtures/jwt-issuer.ts'
 import { buildProbeServer, startProbeHttp } from '../fixtures/probe-server.ts'
 import type { Served } from '../fixtures/serve.ts'
@@ -623,20 +627,26 @@ const ADMIN_API_TOKEN = 'admin-api-token-0123456789'
 describe('client address rules (real sockets)', () => {
   let probe: Served
   let portico: RunningPortico
+  // The dashboard reads a store: its own, not ~/.portico (absent on a fresh machine).
+  const dir = mkdtempSync(join(tmpdir(), 'portico-address-rules-'))
+  const db = join(dir, 'store.db')
 
   before(async () => {
+    openStore(db, { create: true }).close()
     probe = await startProbeHttp()
     portico = await startPortico({
       upstream: probe.url,
       security: { allow_ips: ['203.0.113.0/24'], trusted_proxies: ['127.0.0.1'] },
       admin: { enabled: true, token: ADMIN_API_TOKEN },
       observability: { metrics: { enabled: true } },
+      store: { path: db },
       dashboard: { enabled: true },
     })
   })
   after(async () => {
     await portico?.close()
     await probe?.close()
+    rmSync(dir, { recursive: true, force: true })
   })
 
   it('admits a client a trusted proxy vouches for, refuses the proxy itself and forged hops', async () => {
