@@ -50,7 +50,7 @@ export class Ingestor {
   readonly #updateClient
   readonly #insertClient
   readonly #transaction: Transaction<
-    (events: readonly PorticoEvent[], dropped: number, proxy?: string) => void
+    (events: Iterable<PorticoEvent>, dropped: number, proxy?: string) => void
   >
 
   constructor(db: Db, options: IngestorOptions = {}) {
@@ -78,7 +78,7 @@ export class Ingestor {
        VALUES (@proxy, @name, @version, @platform, @userAgent, @first, @last)`,
     )
     this.#transaction = db.transaction(
-      (events: readonly PorticoEvent[], dropped: number, proxy?: string) => {
+      (events: Iterable<PorticoEvent>, dropped: number, proxy?: string) => {
         this.#strings.sync()
         this.#ingest(events)
         if (dropped > 0 && proxy) {
@@ -90,7 +90,7 @@ export class Ingestor {
   }
 
   /** Writes one batch atomically; `dropped` is how many events the proxy dropped meanwhile. */
-  write(events: readonly PorticoEvent[], dropped = 0, proxy?: string): void {
+  write(events: Iterable<PorticoEvent>, dropped = 0, proxy?: string): void {
     try {
       // Immediate: the write lock is taken first, so a prune of strings by another process
       // cannot commit between reading the strings generation and using cached ids.
@@ -105,7 +105,7 @@ export class Ingestor {
     }
   }
 
-  #ingest(events: readonly PorticoEvent[]): void {
+  #ingest(events: Iterable<PorticoEvent>): void {
     const rollup = new RollupBatch()
     const sessions = new Map<string, SessionDelta>()
     const clients = new Map<string, ClientSighting>()

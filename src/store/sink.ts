@@ -105,9 +105,10 @@ const IDLE_STOP_MS = 30_000
  * The writer thread's young generation. V8's default lets it grow to 32 MB (two 16 MB halves)
  * under load, though the writer keeps little between batches: 8 MB took about 25 MB off a
  * loaded proxy's resident memory at no measurable CPU cost (bench/reports/2026-12-01-perf2.md,
- * step 24). Smaller promoted more of each batch to the old generation, which then grew.
+ * step 24). Smaller promoted more of each batch while the writer decoded batches on arrival;
+ * since it decodes them during the commit (step 38), 4 MB costs no measurable CPU either.
  */
-const WRITER_YOUNG_GENERATION_MB = 8
+const WRITER_YOUNG_GENERATION_MB = 4
 
 /**
  * Makes sure the store is there at this schema first (creating or upgrading it on this

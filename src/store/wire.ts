@@ -69,14 +69,21 @@ export function encodeEvents(events: readonly PorticoEvent[]): string {
 /** A batch as it travels: the JSON text, or its UTF-8 bytes (handed between threads). */
 export type EncodedBatch = string | Uint8Array
 
-export function decodeEvents(batch: EncodedBatch): PorticoEvent[] {
+/** An encoded batch's rows, parsed (throws on a malformed batch); `decodeRow` makes each an event. */
+export type EncodedRows = readonly unknown[][]
+
+export function parseBatch(batch: EncodedBatch): EncodedRows {
   const json =
     typeof batch === 'string'
       ? batch
       : Buffer.from(batch.buffer, batch.byteOffset, batch.byteLength).toString('utf8')
-  const rows = JSON.parse(json) as unknown[][]
+  return JSON.parse(json) as unknown[][]
+}
+
+export function decodeEvents(batch: EncodedBatch): PorticoEvent[] {
+  const rows = parseBatch(batch)
   const events: PorticoEvent[] = new Array(rows.length)
-  for (let i = 0; i < rows.length; i++) events[i] = decode(rows[i] as unknown[])
+  for (let i = 0; i < rows.length; i++) events[i] = decodeRow(rows[i] as unknown[])
   return events
 }
 
@@ -142,7 +149,7 @@ function encode(e: PorticoEvent): unknown[] {
  * sees a single object shape: events built key by key came in many shapes and made every
  * property read in the ingest megamorphic, which doubled the writer's CPU per event.
  */
-function decode(row: unknown[]): PorticoEvent {
+export function decodeRow(row: readonly unknown[]): PorticoEvent {
   // Typed as never so each position fits its field; the encoder wrote them in that order.
   const r = (i: number) => (row[i] ?? undefined) as never
   if (row[0] !== EXCHANGE) {
