@@ -15,7 +15,7 @@ import { reloadableCsp } from './csp/setup.ts'
 import { isListening } from './edge/exchange.ts'
 import { type HttpFilter, hostFilter, originFilter } from './edge/filters.ts'
 import type { Mode, Readiness } from './edge/mode.ts'
-import type { ReloadSource } from './edge/reload.ts'
+import type { ReloadOutcome, ReloadSource } from './edge/reload.ts'
 import {
   createRouter,
   type Filters,
@@ -101,10 +101,10 @@ export interface Portico {
   /** Whether the upstream(s) answer (what `/readyz` says), with the details. */
   readiness(): Promise<Readiness>
   /**
-   * Reads the config file again and applies it as a hot reload does (SIGHUP): false when this
-   * Portico has nothing to reload (no config file).
+   * Reads the config file again and applies it as a hot reload does (SIGHUP): how it ended,
+   * or undefined when this Portico has nothing to reload (no config file).
    */
-  reloadConfig(): Promise<boolean>
+  reloadConfig(): Promise<ReloadOutcome | undefined>
   /** Stops accepting, lets in-flight exchanges finish up to `drain_timeout`, flushes sinks. */
   close(): Promise<void>
 }
@@ -320,11 +320,8 @@ class PorticoServer implements Portico {
     return this.#mode.readiness(true)
   }
 
-  async reloadConfig(): Promise<boolean> {
-    const reload = this.#mode.reloadConfig
-    if (reload === undefined) return false
-    await reload()
-    return true
+  reloadConfig(): Promise<ReloadOutcome | undefined> {
+    return this.#mode.reloadConfig?.() ?? Promise.resolve(undefined)
   }
 
   get bus(): EventBus {

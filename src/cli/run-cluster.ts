@@ -16,25 +16,36 @@ import { isStatsSource } from '../observe/status.ts'
 import type { StoreSetup } from '../store/from-config.ts'
 import { redactUrl } from '../util/redact.ts'
 import { VERSION } from '../version.ts'
+import { reloadWorkers } from './cluster-reload.ts'
 import { UserError } from './errors.ts'
 import {
   closeOnSignal,
   listenOrExplain,
   openRecording,
   preflightOrExplain,
-  reloadOnHangup,
   warnIfNotReady,
 } from './run.ts'
 import { releaseYoungGeneration } from './start-memory.ts'
 
-export async function runCluster(loaded: LoadedConfig): Promise<void> {
+/**
+ * `loadAgain` loads the config file again with the same flags and environment (a reload: SIGHUP,
+ * `hot_reload`); undefined when Portico runs without a file.
+ */
+export async function runCluster(
+  loaded: LoadedConfig,
+  loadAgain: (() => LoadedConfig) | undefined,
+): Promise<void> {
   const logger = new Logger({ level: loaded.config.log_level, json: loaded.config.json_logs })
   const role = workerRole()
-  if (role) await runWorker(loaded.config, role, logger)
-  else await runPrimary(loaded, logger)
+  if (role) await runWorker(loaded, role, logger)
+  else await runPrimary(loaded, loadAgain, logger)
 }
 
-async function runPrimary(loaded: LoadedConfig, logger: Logger): Promise<void> {
+async function runPrimary(
+  loaded: LoadedConfig,
+  loadAgain: (() => LoadedConfig) | undefined,
+  logger: Logger,
+): Promise<void> {
   const { config } = loaded
   for (const warning of loaded.warnings) logger.warn(warning, { file: loaded.file })
   await preflightOrExplain(loaded)
@@ -60,9 +71,7 @@ async function runPrimary(loaded: LoadedConfig, logger: Logger): Promise<void> {
     throw error
   })
   const target = `upstream ${redactUrl(config.upstream ?? '')}`
-  // Each worker keeps the config it started with (a reload would have to reach every one of
-  // them and agree): nothing to reload, but the signal must not stop us.
-  reloadOnHangup(undefined, logger, 'workers > 1: each worker keeps the config it started with')
+  const stopWatching = reloadWorkers(primary, loaded, loadAgain, logger)
   const out = process.stdout
   releaseYoungGeneration()
   out.write(`Portico listening on ${listening.url} (${target}, ${config.workers} workers)\n`)
@@ -72,6 +81,7 @@ async function runPrimary(loaded: LoadedConfig, logger: Logger): Promise<void> {
   await new Promise<void>((resolve) => {
     let closing = false
     const onSignal = (signal: NodeJS.Signals) => {
+      stopWatching()
       if (closing) {
         primary.kill()
         process.exit(130)
@@ -112,17 +122,25 @@ function primaryMetrics(config: Config, proxy: string, store: StoreSetup | undef
   return (workers: () => readonly ClusterWorker[]) => new PrimaryMetrics(own.registry, workers)
 }
 
-async function runWorker(config: Config, role: WorkerRole, logger: Logger): Promise<void> {
+async function runWorker(loaded: LoadedConfig, role: WorkerRole, logger: Logger): Promise<void> {
+  const { config, file } = loaded
   let exitCode = 0
   try {
     const { createPortico } = await import('../portico.ts')
     const sink = config.store.enabled
       ? role.storeSink({ onError: (message) => logger.warn(message) })
       : undefined
+    // A reload applies the config the primary loaded again: the worker never reads the file.
+    let latest = config
     const portico = createPortico(config, {
       logger,
       sinks: sink ? [sink] : [],
       worker: { slot: role.slot, metrics: role.metrics },
+      ...(file ? { reload: { file, load: () => latest, watch: false } } : {}),
+    })
+    role.onReload((next) => {
+      latest = next
+      return portico.reloadConfig()
     })
     const url = await listenOrExplain(portico, config).catch(async (error: unknown) => {
       await portico.close()

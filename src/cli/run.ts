@@ -105,7 +105,9 @@ async function runUntilSignalled(loaded: LoadedConfig, flags: RunFlags): Promise
         2,
       )
     }
-    return (await import('./run-cluster.ts')).runCluster(loaded)
+    const file = loaded.file
+    const loadAgain = file ? () => loadConfig({ file, overrides: overridesOf(flags) }) : undefined
+    return (await import('./run-cluster.ts')).runCluster(loaded, loadAgain)
   }
   const logger = new Logger({ level: config.log_level, json: config.json_logs })
   for (const warning of loaded.warnings) logger.warn(warning, { file: loaded.file })
@@ -169,8 +171,8 @@ export function reloadOnHangup(
 ): void {
   process.on('SIGHUP', () => {
     logger.info('received SIGHUP, reloading the config')
-    void (portico?.reloadConfig() ?? Promise.resolve(false)).then((reloaded) => {
-      if (!reloaded) {
+    void (portico?.reloadConfig() ?? Promise.resolve(undefined)).then((outcome) => {
+      if (outcome === undefined) {
         logger.warn(`SIGHUP: nothing to reload (${why}); restart Portico to apply config changes`)
       }
     })

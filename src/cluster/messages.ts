@@ -3,6 +3,7 @@
  * message of Portico's has a `portico:` type, so Node's own and prom-client's pass by.
  */
 import type { Config } from '../config/schema.ts'
+import type { ReloadOutcome } from '../edge/reload.ts'
 import type { FromWriter, ToWriter } from '../store/writer-worker.ts'
 
 /** A worker's slot (1..N) travels in its environment: it keeps its slot when started again. */
@@ -20,6 +21,8 @@ export type FromWorker =
   | { type: 'portico:metrics'; id: number }
   /** This worker's part of a collection (its registry as `getMetricsAsJSON` gives it). */
   | { type: 'portico:metrics-part'; id: number; metrics: unknown[] }
+  /** How reload `id` ended here (`none`: this worker serves no config file). */
+  | { type: 'portico:reloaded'; id: number; outcome: ReloadOutcome | 'none' }
 
 export type ToWorker =
   /** The config the primary loaded (file, environment and flags), and the file it came from. */
@@ -29,6 +32,8 @@ export type ToWorker =
   | { type: 'portico:metrics-collect'; id: number }
   /** Stop: drain in-flight exchanges (drain_timeout), hand over the last events, exit 0. */
   | { type: 'portico:drain' }
+  /** Apply this config as a hot reload does (the primary loaded the file again), then say how. */
+  | { type: 'portico:reload'; id: number; config: Config }
 
 /** Whether an IPC message is one of Portico's (else Node's or prom-client's). */
 export function isPorticoMessage<T extends { type: string }>(message: unknown): message is T {

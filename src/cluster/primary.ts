@@ -4,6 +4,8 @@
  * connection to the next worker, round robin), and:
  * - gives every worker the config it loaded (a worker never reads the file: one started again
  *   after an edit serves what the others serve);
+ * - on `reload`, sends every worker the config loaded again, each applies it as a hot reload
+ *   does and says how that ended; once none rejected it, workers started again get it too;
  * - at startup, waits for every worker to listen; the first that fails stops all of them
  *   (fail closed), with that worker's message and exit code;
  * - takes the workers' store batches to its one store writer, and answers scrapes with every
@@ -15,6 +17,7 @@
  */
 import cluster, { type Worker as ClusterWorker } from 'node:cluster'
 import type { LoadedConfig } from '../config/load.ts'
+import type { ReloadOutcome } from '../edge/reload.ts'
 import type { Logger } from '../observe/logger.ts'
 import type { StoreSink } from '../store/sink.ts'
 import { type FromWorker, isPorticoMessage, SLOT_VARIABLE, type ToWorker } from './messages.ts'
@@ -27,6 +30,8 @@ const RESTART_MAX_MS = 30_000
 const HEALTHY_MS = 10_000
 /** Time past drain_timeout for the workers to hand over their last events and exit. */
 const EXIT_GRACE_MS = 10_000
+/** How long a worker has to say how a reload ended (it applies it at once; no drain waits). */
+const RELOAD_ANSWER_MS = 30_000
 
 export interface PrimaryOptions {
   workers: number
@@ -43,6 +48,12 @@ export interface Listening {
   admin?: string
 }
 
+/** How a reload ended in one worker (`no answer`: it exited, or said nothing in time). */
+export interface WorkerReload {
+  slot: number
+  outcome: ReloadOutcome | 'none' | 'no answer'
+}
+
 /** Why the cluster did not start: the first worker's message, and its exit code. */
 export class StartupFailure extends Error {
   readonly exitCode: number
@@ -57,6 +68,8 @@ export class StartupFailure extends Error {
 interface Slot {
   number: number
   worker: ClusterWorker | undefined
+  /** Which of the primary's configs its worker was handed (see `#generation`). */
+  generation: number
   startedAt: number
   listening: boolean
   delay: number
@@ -72,9 +85,17 @@ export class ClusterPrimary {
   #phase: Phase = 'starting'
   #started: { resolve(value: Listening): void; reject(error: StartupFailure): void } | undefined
   #listening: Listening | undefined
+  /** What a worker asking for its config gets: the start's, then the last reload none refused. */
+  #config: LoadedConfig
+  /** Counts the reloads every worker accepted: a worker handed an older config gets the new one. */
+  #generation = 0
+  #reloads = 0
+  /** Reload answers awaited, by `${reload id}:${slot}` (a few per reload: a Map is fine here). */
+  readonly #awaited = new Map<string, (outcome: WorkerReload['outcome']) => void>()
 
   constructor(options: PrimaryOptions) {
     this.#options = options
+    this.#config = options.config
     this.#metrics = options.metrics?.(() => this.#serving())
     // Batches of events are long strings: the structured clone skips a JSON round trip.
     cluster.setupPrimary({ serialization: 'advanced' })
@@ -93,6 +114,7 @@ export class ClusterPrimary {
         const slot: Slot = {
           number,
           worker: undefined,
+          generation: 0,
           startedAt: 0,
           listening: false,
           delay: RESTART_MIN_MS,
@@ -128,7 +150,7 @@ export class ClusterPrimary {
   #onMessage(slot: Slot, worker: ClusterWorker, message: FromWorker): void {
     switch (message.type) {
       case 'portico:config-request':
-        this.#sendConfig(worker)
+        this.#sendConfig(slot, worker)
         return
       case 'portico:store':
         relayStore(this.#options.store, worker, message.message)
@@ -139,13 +161,17 @@ export class ClusterPrimary {
       case 'portico:failed':
         this.#onFailed(slot, message)
         return
+      case 'portico:reloaded':
+        this.#awaited.get(`${message.id}:${slot.number}`)?.(message.outcome)
+        return
       default:
         this.#metrics?.onMessage(worker, message)
     }
   }
 
-  #sendConfig(worker: ClusterWorker): void {
-    const { config, file } = this.#options.config
+  #sendConfig(slot: Slot, worker: ClusterWorker): void {
+    slot.generation = this.#generation
+    const { config, file } = this.#config
     const message: ToWorker = { type: 'portico:config', config, ...(file ? { file } : {}) }
     if (worker.isConnected()) worker.send(message, ignoreClosed)
   }
@@ -169,10 +195,26 @@ export class ClusterPrimary {
       return
     }
     this.#options.logger.info(`worker ${slot.number} started again (pid ${worker.process.pid})`)
+    this.#catchUp(slot)
+  }
+
+  /** A listening worker handed an older config than the last reload's gets that reload. */
+  #catchUp(slot: Slot): void {
+    const worker = slot.worker
+    if (slot.generation === this.#generation || !worker?.isConnected()) return
+    slot.generation = this.#generation
+    const { config } = this.#config
+    worker.send(
+      { type: 'portico:reload', id: ++this.#reloads, config } satisfies ToWorker,
+      ignoreClosed,
+    )
   }
 
   #onExit(slot: Slot, worker: ClusterWorker, code: number | null, signal: string | null): void {
     if (slot.worker !== worker) return
+    for (const [key, answer] of this.#awaited) {
+      if (key.endsWith(`:${slot.number}`)) answer('no answer')
+    }
     slot.worker = undefined
     slot.listening = false
     const how = signal ? `killed by ${signal}` : `exited with code ${code}`
@@ -197,6 +239,46 @@ export class ClusterPrimary {
     const started = this.#started
     this.#started = undefined
     started?.reject(error)
+  }
+
+  /**
+   * Has every serving worker apply `loaded` as a hot reload does, and says how it ended in
+   * each. When none rejected it, it is the config workers started again get from now on, and
+   * a worker that started during the reload is sent it too.
+   */
+  async reload(loaded: LoadedConfig): Promise<WorkerReload[]> {
+    const id = ++this.#reloads
+    const message: ToWorker = { type: 'portico:reload', id, config: loaded.config }
+    const serving = this.#slots.filter((slot) => slot.listening && slot.worker !== undefined)
+    const asked = serving.map((slot) => slot.worker)
+    const reloads = await Promise.all(serving.map((slot) => this.#reloadOne(slot, id, message)))
+    if (reloads.every((r) => r.outcome === 'applied' || r.outcome === 'unchanged')) {
+      this.#config = loaded
+      this.#generation++
+      // Those that applied it (a worker started again since was handed the config before).
+      serving.forEach((slot, i) => {
+        if (slot.worker === asked[i]) slot.generation = this.#generation
+      })
+      // One that started meanwhile was handed the config before: it gets this one once it listens.
+      for (const slot of this.#slots) if (slot.listening) this.#catchUp(slot)
+    }
+    return reloads
+  }
+
+  #reloadOne(slot: Slot, id: number, message: ToWorker): Promise<WorkerReload> {
+    const key = `${id}:${slot.number}`
+    return new Promise((resolve) => {
+      const done = (outcome: WorkerReload['outcome']) => {
+        clearTimeout(timer)
+        this.#awaited.delete(key)
+        resolve({ slot: slot.number, outcome })
+      }
+      const timer = setTimeout(() => done('no answer'), RELOAD_ANSWER_MS)
+      this.#awaited.set(key, done)
+      const worker = slot.worker
+      if (worker?.isConnected()) worker.send(message, ignoreClosed)
+      else done('no answer')
+    })
   }
 
   /** Asks every worker to drain and waits for all to exit (bounded; see EXIT_GRACE_MS). */

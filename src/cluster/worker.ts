@@ -6,7 +6,8 @@
  */
 import cluster from 'node:cluster'
 import type { LoadedConfig } from '../config/load.ts'
-import { markParsed } from '../config/schema.ts'
+import { type Config, markParsed } from '../config/schema.ts'
+import type { ReloadOutcome } from '../edge/reload.ts'
 import { relayingSink, type StoreSink, type StoreSinkOptions } from '../store/sink.ts'
 import { type FromWorker, isPorticoMessage, SLOT_VARIABLE, type ToWorker } from './messages.ts'
 import { WorkerMetrics } from './metrics.ts'
@@ -22,6 +23,8 @@ export interface WorkerRole {
   failed(message: string, exitCode: number): Promise<void>
   /** Calls `stop` when the primary asks for a drain, or is gone. */
   onStop(stop: (why: string) => void): void
+  /** Calls `reload` with each config the primary sends, and tells the primary how it ended. */
+  onReload(reload: (config: Config) => Promise<ReloadOutcome | undefined>): void
 }
 
 /** This process's role in a cluster, when it is a worker of one. */
@@ -49,6 +52,16 @@ export function workerRole(): WorkerRole | undefined {
           stop('a drain from the primary')
       })
       process.once('disconnect', () => stop('the primary is gone'))
+    },
+    onReload(reload) {
+      process.on('message', (message: unknown) => {
+        if (!isPorticoMessage<ToWorker>(message) || message.type !== 'portico:reload') return
+        const { id } = message
+        // It came out of the schema in the primary; the clone lost the mark that says so.
+        void reload(markParsed(message.config))
+          .catch(() => 'rejected' as const)
+          .then((outcome) => send({ type: 'portico:reloaded', id, outcome: outcome ?? 'none' }))
+      })
     },
   }
 }

@@ -4,6 +4,7 @@
  */
 import type { Config } from '../config/schema.ts'
 import type { Handler } from '../pipeline/compose.ts'
+import type { ReloadOutcome } from './reload.ts'
 import type { Routes } from './router.ts'
 
 export interface Readiness {
@@ -19,7 +20,7 @@ export interface Mode {
   /** `detailed`: for the local admin surface (a loopback client), errors and pids included. */
   readiness(detailed: boolean): Promise<Readiness> | Readiness
   /** Reads the config file again and applies what it can (run from a file: edge/reload.ts). */
-  readonly reloadConfig?: () => Promise<void>
+  readonly reloadConfig?: () => Promise<ReloadOutcome>
   /** The config in force, when a reload may change it (`GET /admin/config` shows it). */
   readonly runningConfig?: () => Config
   /** Why a reload would refuse `next` now, or undefined (`PUT /admin/config` says so). */

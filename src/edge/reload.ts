@@ -16,6 +16,11 @@ export interface ReloadSource {
   file: string
   /** Loads and validates the file again; throws (ConfigError) when it is invalid. */
   load(): Config
+  /**
+   * False: `hot_reload` does not watch the file here; whoever built the source calls
+   * `reloadConfig` (a cluster worker: its primary watches the file and tells every worker).
+   */
+  watch?: boolean
   /** Parts of the global chain a reload applies too, in both modes (`createPortico` adds them). */
   parts?: readonly ReloadPart[]
 }
@@ -35,6 +40,12 @@ export interface AppliedKeys {
   top: ReadonlySet<string>
   proxy: ReadonlySet<string>
 }
+
+/**
+ * How a reload ended: applied (something changed), unchanged (the file says what is in
+ * force), or rejected (logged; the running config stays in force).
+ */
+export type ReloadOutcome = 'applied' | 'unchanged' | 'rejected'
 
 /** What a reload changed, for the "config reloaded" line. */
 export interface Applied {
@@ -67,8 +78,8 @@ export function reloader(
   target: ReloadTarget,
   source: ReloadSource,
   logger: Logger,
-): () => Promise<void> {
-  let applying: Promise<void> = Promise.resolve()
+): () => Promise<ReloadOutcome> {
+  let applying: Promise<ReloadOutcome> = Promise.resolve('unchanged')
   try {
     target.fileConfig = source.load()
   } catch {
@@ -78,12 +89,13 @@ export function reloader(
     // A reload that fails is logged; the chain goes on with the next one.
     applying = applying
       .then(() => reload(target, source, logger))
-      .catch((error: unknown) =>
+      .catch((error: unknown) => {
         logger.error('config reload failed; the running config stays in force', {
           file: source.file,
           error: error instanceof Error ? error.message : String(error),
-        }),
-      )
+        })
+        return 'rejected' as const
+      })
     return applying
   }
 }
@@ -94,7 +106,7 @@ export function reloader(
  */
 export function watchFile(
   file: string,
-  apply: () => Promise<void>,
+  apply: () => Promise<unknown>,
   onClose: (closer: () => void) => void,
 ): void {
   let timer: NodeJS.Timeout | undefined
@@ -119,10 +131,11 @@ export async function reload(
   target: ReloadTarget,
   source: ReloadSource,
   logger: Logger,
-): Promise<void> {
-  const reject = (message: string, problems?: string) => {
+): Promise<ReloadOutcome> {
+  const reject = (message: string, problems?: string): ReloadOutcome => {
     logger.error(message, { file: source.file, ...(problems === undefined ? {} : { problems }) })
     rejected.add(target)
+    return 'rejected'
   }
   let next: Config
   try {
@@ -170,13 +183,14 @@ export async function reload(
   const changes = Object.values(applied.changes).reduce((sum, names) => sum + names.length, 0)
   if (changes + settings.length === 0) {
     if (recovered) logger.info('config reload accepted; nothing to change', { file: source.file })
-    return
+    return 'unchanged'
   }
   logger.info('config reloaded', {
     ...applied.changes,
     ...(settings.length > 0 ? { settings } : {}),
   })
   await applied.after?.()
+  return 'applied'
 }
 
 /** Why a reload would refuse `next` while `running` is in force, or undefined. */
@@ -266,7 +280,7 @@ export function modeReload(
 ): Pick<Mode, 'reloadConfig' | 'reloadRefusal'> {
   if (source === undefined) return {}
   const run = reloader(target, source, logger)
-  if (target.config.proxy.hot_reload) watchFile(source.file, run, onClose)
+  if (target.config.proxy.hot_reload && source.watch !== false) watchFile(source.file, run, onClose)
   return {
     reloadConfig: run,
     reloadRefusal: (next) => reloadRefusal(target, target.fileConfig, next, source.parts),

@@ -8,6 +8,7 @@
 import { PROTECT_KEYS } from '../config/protect.ts'
 import type { Config } from '../config/schema.ts'
 import {
+  type ReloadOutcome,
   type ReloadSource,
   type ReloadTarget,
   reloadRefusal as refusalOf,
@@ -80,7 +81,11 @@ export function gatewayTarget(gateway: Gateway): ReloadTarget {
   return target
 }
 
-export function reload(gateway: Gateway, source: ReloadSource, logger: Logger): Promise<void> {
+export function reload(
+  gateway: Gateway,
+  source: ReloadSource,
+  logger: Logger,
+): Promise<ReloadOutcome> {
   return reloadTarget(gatewayTarget(gateway), source, logger)
 }
 

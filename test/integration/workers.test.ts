@@ -244,6 +244,151 @@ describe('workers = 2', () => {
   })
 })
 
+/** One call an hour per worker (each worker keeps its own limiter): what a reload below applies. */
+const ONE_CALL_AN_HOUR = '[rate_limit]\nrequests = 1\nperiod_seconds = 3600\n'
+
+/** A call a rate limit refused (HTTP 429, or its JSON-RPC error). */
+const refused = (answer: Answer) => answer.status === 429 || /rate limit/i.test(answer.body)
+
+describe('workers = 2 reloaded', () => {
+  let demo: DemoServer
+  let dir: string
+
+  before(async () => {
+    demo = await startDemoServer()
+    dir = mkdtempSync(join(tmpdir(), 'portico-workers-reload-'))
+  })
+  after(async () => {
+    await demo?.close()
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  const head = (extra = '') =>
+    [`upstream = "${demo.url}"`, 'port = 0', 'workers = 2', '[store]', 'enabled = false', extra]
+      .filter(Boolean)
+      .join('\n')
+
+  /** Echo calls, each on a connection of its own, until every worker answered twice. */
+  async function twoCallsEach(url: string, session: string, tag: string) {
+    const byWorker = new Map<string, Answer[]>()
+    for (let i = 0; i < 40 && [...byWorker.values()].filter((a) => a.length >= 2).length < 2; i++) {
+      const answer = await echo(url, session, `${tag}-${i}`)
+      const answers = byWorker.get(answer.worker ?? '?') ?? []
+      answers.push(answer)
+      byWorker.set(answer.worker ?? '?', answers)
+    }
+    return byWorker
+  }
+
+  it('SIGHUP: every worker applies the file loaded again, and a worker started again gets it too', async () => {
+    const file = join(dir, 'sighup.toml')
+    writeFileSync(file, `${head()}\n`)
+    const portico = await startCli(['run', '--config', file])
+    try {
+      await until(() => WORKER_PIDS.test(portico.stdout()), 5000, 'the workers line')
+      const [, , second] = WORKER_PIDS.exec(portico.stdout()) ?? []
+      const session = await openSession(portico.url)
+      for (const [worker, answers] of await twoCallsEach(portico.url, session, 'before')) {
+        assert.deepEqual(
+          answers.map((a) => a.status),
+          [200, 200],
+          `worker ${worker}`,
+        )
+      }
+      writeFileSync(file, `${head(ONE_CALL_AN_HOUR)}\n`)
+      portico.child.kill('SIGHUP')
+      await until(
+        () => /config reloaded in all 2 workers/.test(portico.stderr()) || undefined,
+        10_000,
+        'the primary to say every worker applied it',
+      )
+      const after = await twoCallsEach(portico.url, session, 'after')
+      assert.deepEqual([...after.keys()].sort(), ['1', '2'])
+      for (const [worker, answers] of after) {
+        assert.equal(answers[0]?.status, 200, `worker ${worker}: its one call of the hour`)
+        assert.ok(answers.slice(1).every(refused), `worker ${worker}: ${answers[1]?.body}`)
+      }
+      // Worker 2 killed: started again, it serves the reloaded config, not the one of the start.
+      process.kill(Number(second), 'SIGKILL')
+      const again = /worker 2 started again/
+      await until(
+        () => again.test(portico.stderr()) || undefined,
+        15_000,
+        'worker 2 to listen again',
+      )
+      const fresh: Answer[] = []
+      for (let i = 0; i < 40 && fresh.length < 2; i++) {
+        const answer = await echo(portico.url, session, `restarted-${i}`)
+        if (answer.worker === '2') fresh.push(answer)
+      }
+      assert.equal(fresh[0]?.status, 200, 'a new limiter: one call')
+      assert.ok(fresh[1] && refused(fresh[1]), `then refused: ${fresh[1]?.body}`)
+    } finally {
+      await portico.stop()
+    }
+  })
+
+  it('a file that does not load, or a change only a restart applies, leaves every worker as it was', async () => {
+    const file = join(dir, 'rejected.toml')
+    writeFileSync(file, `${head()}\n`)
+    const portico = await startCli(['run', '--config', file])
+    try {
+      const session = await openSession(portico.url)
+      writeFileSync(file, `${head()}\nrequest_timeout = "soon"\n`)
+      portico.child.kill('SIGHUP')
+      await until(
+        () =>
+          /config reload rejected; the running config stays in force/.test(portico.stderr()) ||
+          undefined,
+        10_000,
+        'the primary to refuse the file',
+      )
+      // Refused in the primary: said once, no worker was asked.
+      assert.equal(portico.stderr().match(/config reload rejected/g)?.length, 1, portico.stderr())
+      writeFileSync(file, `${head().replace(demo.url, 'http://127.0.0.1:1/mcp')}\n`)
+      portico.child.kill('SIGHUP')
+      await until(
+        () =>
+          /config reload rejected \(each worker logged why\)/.test(portico.stderr()) || undefined,
+        10_000,
+        'the workers to refuse the new upstream',
+      )
+      assert.equal(portico.stderr().match(/upstream cannot change while Portico runs/g)?.length, 2)
+      for (const [worker, answers] of await twoCallsEach(portico.url, session, 'kept')) {
+        assert.deepEqual(
+          answers.map((a) => a.status),
+          [200, 200],
+          `worker ${worker} serves as before`,
+        )
+      }
+    } finally {
+      await portico.stop()
+    }
+  })
+
+  it('hot_reload = true: an edit of the file reaches every worker without a signal', async () => {
+    const file = join(dir, 'watched.toml')
+    const watched = '[proxy]\nhot_reload = true\n'
+    writeFileSync(file, `${head()}\n${watched}`)
+    const portico = await startCli(['run', '--config', file])
+    try {
+      const session = await openSession(portico.url)
+      writeFileSync(file, `${head(ONE_CALL_AN_HOUR)}\n${watched}`)
+      await until(
+        () => /config reloaded in all 2 workers/.test(portico.stderr()) || undefined,
+        10_000,
+        'the edit to be applied',
+      )
+      for (const [worker, answers] of await twoCallsEach(portico.url, session, 'watched')) {
+        assert.equal(answers[0]?.status, 200, `worker ${worker}`)
+        assert.ok(answers[1] && refused(answers[1]), `worker ${worker}: ${answers[1]?.body}`)
+      }
+    } finally {
+      await portico.stop()
+    }
+  })
+})
+
 describe('workers > 1 that cannot work fail closed at start', () => {
   let dir: string
 
