@@ -76,6 +76,13 @@ export const RESPONSE_MANAGED = new Set(['content-length'])
  * could otherwise make an upstream that builds URLs or redirects from them name another host
  * or claim https. Only a trusted proxy's values (`trusted`: `[security] trusted_proxies`, or
  * Portico's own relay through the tunnel) are kept, since they describe the hop before it.
+ *
+ * The two other headers that name a client are not added, but one a request carries is made
+ * true for this hop: an `X-Real-IP` becomes the peer (nginx's usual
+ * `proxy_set_header X-Real-IP $remote_addr`), unless a trusted proxy set it, and a `Forwarded`
+ * (RFC 7239) gets this hop's element appended, as the RFC asks of a proxy, so that its last
+ * element is always Portico's. Without this, a client could name any address to an upstream
+ * that reads either.
  */
 export function addForwarded(
   headers: HeaderMap,
@@ -95,6 +102,21 @@ export function addForwarded(
     else delete headers['x-forwarded-host']
   }
   if (!trusted || !headers['x-forwarded-proto']) headers['x-forwarded-proto'] = client.proto
+  if (headers['x-real-ip'] !== undefined && !trusted) headers['x-real-ip'] = address
+  const prior7239 = headers.forwarded
+  if (prior7239 !== undefined) {
+    const element = forwardedElement(address, client.host, client.proto)
+    headers.forwarded = `${Array.isArray(prior7239) ? prior7239.join(', ') : prior7239}, ${element}`
+  }
+}
+
+/** This hop's `Forwarded` element (RFC 7239 §4): an IPv6 address and a host with a port quoted. */
+function forwardedElement(address: string, host: string | undefined, proto: string): string {
+  const node = address.includes(':') ? `"[${address}]"` : address || 'unknown'
+  const parts = [`for=${node}`]
+  if (host) parts.push(`host=${/^[\w.-]+$/.test(host) ? host : JSON.stringify(host)}`)
+  parts.push(`proto=${proto}`)
+  return parts.join(';')
 }
 
 /** Where an HTTP request came from: what forwarding headers and upstream URLs are built from. */

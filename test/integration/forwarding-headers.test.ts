@@ -2,7 +2,8 @@
  * What an upstream learns of the client's hop, against a real Portico and a real upstream:
  * `X-Forwarded-Host` and `X-Forwarded-Proto` say what Portico saw (the Host, its own scheme),
  * whatever the client wrote, as a reverse proxy sets them; only a trusted proxy's values are
- * kept. `X-Forwarded-For` gets the peer appended.
+ * kept. `X-Forwarded-For` gets the peer appended. A client's `X-Real-IP` becomes the peer, and
+ * a `Forwarded` gets Portico's element appended; neither is added to a request without one.
  */
 import assert from 'node:assert/strict'
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http'
@@ -38,6 +39,8 @@ describe('X-Forwarded-Host and X-Forwarded-Proto to the upstream', () => {
     'x-forwarded-host': 'evil.example',
     'x-forwarded-proto': 'https',
     'x-forwarded-for': '198.51.100.9',
+    'x-real-ip': '198.51.100.9',
+    forwarded: 'for=198.51.100.9;proto=https',
   }
 
   async function start(extra: Partial<ConfigInput> = {}): Promise<RunningPortico> {
@@ -47,12 +50,15 @@ describe('X-Forwarded-Host and X-Forwarded-Proto to the upstream', () => {
   }
 
   /** The headers the upstream got for a POST on the MCP endpoint and a GET of another path. */
-  async function forwarded(portico: RunningPortico): Promise<IncomingHttpHeaders[]> {
+  async function forwarded(
+    portico: RunningPortico,
+    sent: Record<string, string> = SPOOFED,
+  ): Promise<IncomingHttpHeaders[]> {
     seen.length = 0
     const post = await fetch(portico.url, {
       method: 'POST',
       headers: {
-        ...SPOOFED,
+        ...sent,
         'content-type': 'application/json',
         accept: 'application/json, text/event-stream',
       },
@@ -60,7 +66,7 @@ describe('X-Forwarded-Host and X-Forwarded-Proto to the upstream', () => {
     })
     assert.equal(post.status, 200)
     await post.arrayBuffer()
-    const page = await fetch(`${portico.origin}/page`, { headers: SPOOFED })
+    const page = await fetch(`${portico.origin}/page`, { headers: sent })
     await page.arrayBuffer()
     assert.equal(seen.length, 2, 'both requests reached the upstream')
     return [...seen]
@@ -73,6 +79,20 @@ describe('X-Forwarded-Host and X-Forwarded-Proto to the upstream', () => {
       assert.equal(headers['x-forwarded-host'], host)
       assert.equal(headers['x-forwarded-proto'], 'http')
       assert.equal(headers['x-forwarded-for'], '198.51.100.9, 127.0.0.1')
+      assert.equal(headers['x-real-ip'], '127.0.0.1')
+      assert.equal(
+        headers.forwarded,
+        `for=198.51.100.9;proto=https, for=127.0.0.1;host="${host}";proto=http`,
+      )
+    }
+  })
+
+  it('adds no X-Real-IP or Forwarded to a request that has none', async () => {
+    const portico = await start()
+    for (const headers of await forwarded(portico, {})) {
+      assert.equal(headers['x-real-ip'], undefined)
+      assert.equal(headers.forwarded, undefined)
+      assert.equal(headers['x-forwarded-for'], '127.0.0.1')
     }
   })
 
@@ -89,6 +109,8 @@ describe('X-Forwarded-Host and X-Forwarded-Proto to the upstream', () => {
     for (const headers of await forwarded(portico)) {
       assert.equal(headers['x-forwarded-host'], 'evil.example')
       assert.equal(headers['x-forwarded-proto'], 'https')
+      assert.equal(headers['x-real-ip'], '198.51.100.9')
+      assert.match(String(headers.forwarded), /^for=198\.51\.100\.9;proto=https, for=127\.0\.0\.1;/)
     }
   })
 })
