@@ -18,15 +18,21 @@ export interface CspReload {
 /**
  * The CSP rewriter, with the `[csp]` policy a hot reload may replace while CSP stays on: the
  * rewrite step is in the global chain only when CSP is on at start (off, no answer is parsed
- * for it), so turning it on or off takes a restart. The rest of the policy's inputs
- * (`public_url`, the upstream, the backends) are those of the start.
+ * for it), so turning it on or off takes a restart. The backends come from the reloaded file
+ * too (a gateway reload adds and removes them, and a widget naming a new backend's private
+ * address is served as Portico's origin like the others'); `public_url` and the upstream are
+ * those of the start (a reload cannot change them).
  */
 export function reloadableCsp(config: Config): {
   rewriters: ResponseRewriter[]
   reload: CspReload
 } {
   const on = isOn(config)
-  const withTable = (next: Config): Config => ({ ...config, csp: next.csp })
+  const withTable = (next: Config): Config => ({
+    ...config,
+    csp: next.csp,
+    ...(next.backends ? { backends: next.backends } : {}),
+  })
   let policy = on ? policyOf(config) : undefined
   return {
     rewriters: policy === undefined ? [] : [cspRewriter(() => policy as CspPolicy)],
