@@ -15,7 +15,7 @@ import { reloadableCsp } from './csp/setup.ts'
 import { isListening } from './edge/exchange.ts'
 import { type HttpFilter, hostFilter, originFilter } from './edge/filters.ts'
 import type { Mode, Readiness } from './edge/mode.ts'
-import type { ReloadOutcome, ReloadSource } from './edge/reload.ts'
+import type { ReloadOutcome, ReloadPart, ReloadSource } from './edge/reload.ts'
 import {
   createRouter,
   type Filters,
@@ -158,7 +158,10 @@ export function createPortico(input: Config | ConfigInput, options: PorticoOptio
   const upstreamMiddleware = options.upstreamMiddleware ?? []
   // Built before the mode: a hot reload (either mode's) applies a changed [csp] policy too.
   const csp = reloadableCsp(config)
-  const reload = options.reload && { ...options.reload, parts: [csp.reload] }
+  const reload = options.reload && {
+    ...options.reload,
+    parts: [csp.reload, clientTimeoutReload(http)],
+  }
   let mode: Mode
   let gateway: Gateway | undefined
   if (gatewayMode_) {
@@ -222,6 +225,19 @@ export function createPortico(input: Config | ConfigInput, options: PorticoOptio
  * Portico's own HTTP filters (Host, Origin, then client address rules and authentication),
  * then the embedding application's.
  */
+/**
+ * `request_timeout` is also the shared HTTP client's deadline for requests that carry none of
+ * their own (forwarded non-MCP traffic, GET streams): a reload that changes it sets that too,
+ * or those would keep the start's.
+ */
+function clientTimeoutReload(http: HttpClient): ReloadPart {
+  return {
+    keys: ['request_timeout'],
+    fixed: () => [],
+    prepare: (next) => () => http.setHeadersTimeout(next.request_timeout),
+  }
+}
+
 function filtersOf(
   config: Config,
   guards: readonly HttpFilter[],

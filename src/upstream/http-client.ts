@@ -52,11 +52,22 @@ export class HttpClient {
   // dispatch layer per request, measurable on the hot path (see bench/reports).
   readonly #pools = new Map<string, Pool>()
   readonly #options: HttpClientOptions
+  /** The deadline for the response headers of a request that sets none (`request_timeout`). */
+  #headersTimeoutMs: number
   /** The origins it may contact; undefined until `allowOrigins` (a library user's own client). */
   #allowed: ReadonlySet<string> | undefined
 
   constructor(options: HttpClientOptions) {
     this.#options = options
+    this.#headersTimeoutMs = options.headersTimeoutMs
+  }
+
+  /**
+   * A new deadline for requests that set none (forwarded traffic, GET streams): a hot reload
+   * of `request_timeout`. Requests already sent keep theirs.
+   */
+  setHeadersTimeout(ms: number): void {
+    this.#headersTimeoutMs = ms
   }
 
   /**
@@ -118,7 +129,7 @@ export class HttpClient {
             method: request.method as 'GET',
             headers: request.headers,
             body: request.body ?? null,
-            headersTimeout: request.timeoutMs ?? this.#options.headersTimeoutMs,
+            headersTimeout: request.timeoutMs ?? this.#headersTimeoutMs,
             ...(request.bodyTimeoutMs !== undefined
               ? { bodyTimeout: request.bodyTimeoutMs }
               : request.timeoutMs === undefined

@@ -7,6 +7,8 @@
  */
 import assert from 'node:assert/strict'
 import { writeFileSync } from 'node:fs'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
@@ -307,4 +309,38 @@ describe('hot reload of the widget CSP ([csp], as mcpr reloaded it)', () => {
       }
     })
   }
+})
+
+describe('hot reload of request_timeout', () => {
+  it('applies to forwarded non-MCP traffic too, not only to MCP calls', async () => {
+    // An upstream whose /slow page sends its headers after 1.5 s.
+    const upstream = createServer((req, res) => {
+      if (req.url === '/slow') setTimeout(() => res.end('slow page'), 1500)
+      else res.writeHead(404).end()
+    })
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve))
+    const origin = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`
+    const file = join(dir, 'timeout.toml')
+    const text = (seconds: number) =>
+      `upstream = "${origin}/mcp"\nport = 0\nrequest_timeout = ${seconds}\n[store]\nenabled = false\n`
+    writeFileSync(file, text(1))
+    const load = () => loadConfig({ file, env: {} }).config
+    const portico = createPortico(load(), {
+      logger: new Logger({ level: 'silent' }),
+      reload: { file, load },
+    })
+    const listening = await portico.listen()
+    const page = () => fetch(`${new URL(listening.url).origin}/slow`)
+    try {
+      assert.equal((await page()).status, 504, 'past the 1 s deadline')
+      writeFileSync(file, text(5))
+      assert.equal(await portico.reloadConfig(), 'applied')
+      const answer = await page()
+      assert.equal(answer.status, 200, 'within the reloaded 5 s')
+      assert.equal(await answer.text(), 'slow page')
+    } finally {
+      await portico.close()
+      await new Promise((resolve) => upstream.close(resolve))
+    }
+  })
 })
