@@ -24,8 +24,9 @@ export function oneRelayAtATime(sinkFor: SinkFor): SinkFor {
     const sink = sinkFor(connection)
     if (sink === undefined) return undefined
     const attempt = {}
+    // `owner` in place, not spread in first: see relaySink in dispatch.ts.
     const turn: CallSink = {
-      ...(sink.owner === undefined ? {} : { owner: sink.owner }),
+      owner: sink.owner,
       related(message) {
         holder ??= attempt
         if (holder !== attempt) {

@@ -194,3 +194,19 @@ export const PROMOTED_BY_SCAVENGES = `
     return promoted
   }
 `
+
+/**
+ * Source text for a child script that defines `fn(n)`: runs it 1,000 times to warm up, then
+ * 200,000 times under a `v8.GCProfiler`, and prints `{"promoted": bytes}` (needs `v8` imported
+ * and PROMOTED_BY_SCAVENGES).
+ */
+export function printPromotedBy(fn: string): string {
+  return `
+    ${fn}(1000)
+    const profiler = new v8.GCProfiler()
+    profiler.start()
+    ${fn}(200000)
+    const { statistics } = profiler.stop()
+    console.log(JSON.stringify({ promoted: promotedByScavenges(statistics) }))
+  `
+}

@@ -2,15 +2,17 @@
  * pipeline/call: every call is built with the slots that later copies set (`{ ...call, trace }`,
  * the gateway's `{ ...call, ref, sinkFor }`), because a spread copy given a property its
  * original lacks is a GC hazard on Node 20 and 22, not only a slower path: such copies, and all
- * they point to, survive V8's young collections. A second hazard of the same kind: an object
- * literal with a getter, made per request (the gateway's pending-request records had one).
+ * they point to, survive V8's young collections. The same holds for a literal that begins with
+ * a spread of a smaller object and adds properties (the gateway's relay sinks were built so).
+ * A second hazard of the same kind: an object literal with a getter, made per request (the
+ * gateway's pending-request records had one).
  * Each is shown in child processes (their own heaps), counting what young collections
  * promoted, against the harmless form.
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { requestCall } from '../helpers/calls.ts'
-import { moduleChildResult, PROMOTED_BY_SCAVENGES } from '../helpers/processes.ts'
+import { moduleChildResult, PROMOTED_BY_SCAVENGES, printPromotedBy } from '../helpers/processes.ts'
 
 const MB = 1024 * 1024
 
@@ -47,13 +49,7 @@ function copiesScript(slotPresent: boolean): string {
       }
       return sum
     }
-    copies(1000)
-    const profiler = new v8.GCProfiler()
-    profiler.start()
-    copies(200000)
-    const { statistics } = profiler.stop()
-    const promoted = promotedByScavenges(statistics)
-    console.log(JSON.stringify({ promoted }))
+    ${printPromotedBy('copies')}
   `
 }
 
@@ -75,13 +71,42 @@ function recordsScript(withGetter: boolean): string {
       }
       return sum
     }
-    records(1000)
-    const profiler = new v8.GCProfiler()
-    profiler.start()
-    records(200000)
-    const { statistics } = profiler.stop()
-    const promoted = promotedByScavenges(statistics)
-    console.log(JSON.stringify({ promoted }))
+    ${printPromotedBy('records')}
+  `
+}
+
+const RELATED_TURN = new URL('../../src/gateway/related-turn.js', import.meta.url).href
+
+/**
+ * 200,000 relay turns (the sink each attempt of a gateway call gets), each over a sink whose
+ * closure holds a 0.6 KB message: made by `oneRelayAtATime` as it is, or (the control) by the
+ * form it had, a literal beginning with a spread of `{ owner }` and adding its methods.
+ */
+function turnsScript(form: 'kept' | 'spread'): string {
+  return `
+    import v8 from 'node:v8'
+    ${PROMOTED_BY_SCAVENGES}
+    import { oneRelayAtATime } from ${JSON.stringify(RELATED_TURN)}
+    const owner = { key: 'session' }
+    const spreadTurn = (sinkFor) => (connection) => {
+      const sink = sinkFor(connection)
+      return {
+        ...(sink.owner === undefined ? {} : { owner: sink.owner }),
+        related(message) { sink.related(message) },
+        end() {},
+      }
+    }
+    const wrap = ${form === 'kept' ? 'oneRelayAtATime' : 'spreadTurn'}
+    function turns(n) {
+      let sum = 0
+      for (let i = 0; i < n; i++) {
+        const message = { payload: new Array(64).fill(i) }
+        const turn = wrap(() => ({ owner, related: () => message }))({})
+        sum += turn.owner === owner ? 1 : 0
+      }
+      return sum
+    }
+    ${printPromotedBy('turns')}
   `
 }
 
@@ -102,6 +127,15 @@ describe('the shape of calls', () => {
     // Measured: about 15 MB promoted when the copy adds the property, 0.2 MB when it sets it.
     assert.ok(added.promoted > 5 * MB, `control: adding the property promoted ${added.promoted} B`)
     assert.ok(present.promoted < 2 * MB, `setting the slot promoted ${present.promoted} B`)
+  })
+
+  it("the gateway's relay turns are literals with their slots in place: one beginning with a spread kept its garbage alive", async () => {
+    const [spread, kept] = await Promise.all([
+      moduleChildResult<{ promoted: number }>(turnsScript('spread')),
+      moduleChildResult<{ promoted: number }>(turnsScript('kept')),
+    ])
+    assert.ok(spread.promoted > 5 * MB, `control: the spread turns promoted ${spread.promoted} B`)
+    assert.ok(kept.promoted < 2 * MB, `oneRelayAtATime's turns promoted ${kept.promoted} B`)
   })
 
   it('a literal with a getter made per request keeps its garbage alive; a field does not (gateway pending requests use a field)', async () => {
