@@ -222,10 +222,6 @@ export function createPortico(input: Config | ConfigInput, options: PorticoOptio
 }
 
 /**
- * Portico's own HTTP filters (Host, Origin, then client address rules and authentication),
- * then the embedding application's.
- */
-/**
  * `request_timeout` is also the shared HTTP client's deadline for requests that carry none of
  * their own (forwarded non-MCP traffic, GET streams): a reload that changes it sets that too,
  * or those would keep the start's.
@@ -238,6 +234,10 @@ function clientTimeoutReload(http: HttpClient): ReloadPart {
   }
 }
 
+/**
+ * Portico's own HTTP filters (Host, Origin, then client address rules and authentication),
+ * then the embedding application's.
+ */
 function filtersOf(
   config: Config,
   guards: readonly HttpFilter[],
