@@ -80,6 +80,10 @@ export function parseBatch(batch: EncodedBatch): EncodedRows {
   return JSON.parse(json) as unknown[][]
 }
 
+/**
+ * A whole batch decoded at once: the inverse of `encodeEvents`, for tests. The writer decodes an
+ * event at a time instead, as its commit reads them (held-batches.ts `eventsOf`).
+ */
 export function decodeEvents(batch: EncodedBatch): PorticoEvent[] {
   const rows = parseBatch(batch)
   const events: PorticoEvent[] = new Array(rows.length)
