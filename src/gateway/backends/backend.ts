@@ -361,14 +361,30 @@ export abstract class Backend {
 /** The clock of a backend without protection tables (nothing reads it). */
 const NO_CLOCK = { now: () => 0, setTimeout: () => undefined, clearTimeout: () => {} }
 
-/** A backend request's params carrying the trace context in `_meta` (every transport reads it). */
-function tracedParams(
+/**
+ * A backend request's params carrying the trace context in `_meta` (every transport reads it).
+ * Never a copy that begins with a spread and then gains a property its source lacks
+ * (`{ ...params, _meta }` when the client sent no `_meta`), nor one given it afterwards: in
+ * V8 either form kept every traced call alive through young collections (63 KB promoted per
+ * scavenge and a full collection every 1.5 s at 16 sessions, against 2 KB and none in the
+ * forms below; perf2 log, step 41). A property written before the spread is harmless, and a
+ * spread whose source already has the property is too.
+ */
+export function tracedParams(
   params: JsonObject | undefined,
   traceparent: string | undefined,
 ): JsonObject | undefined {
   if (traceparent === undefined) return params
-  const meta = params?._meta
-  return { ...params, _meta: { ...(isObject(meta) ? meta : {}), traceparent } }
+  if (params === undefined || !Object.hasOwn(params, '_meta')) {
+    return { _meta: { traceparent }, ...params }
+  }
+  const meta = params._meta
+  if (!isObject(meta)) return { ...params, _meta: { traceparent } }
+  // The attempt's context replaces one the client put in `_meta`.
+  const traced = Object.hasOwn(meta, 'traceparent')
+    ? { ...meta, traceparent }
+    : { traceparent, ...meta }
+  return { ...params, _meta: traced }
 }
 
 /** Capabilities the gateway declares to shared backends: everything it can relay. */
