@@ -31,6 +31,7 @@ import { registerSlow } from './commands/slow.ts'
 import { registerStatus } from './commands/status.ts'
 import { registerStore } from './commands/store.ts'
 import { UserError } from './errors.ts'
+import { allocateYoung } from './pretenuring.ts'
 import { leanStart } from './start-memory.ts'
 
 export function buildProgram(): Command {
@@ -188,6 +189,7 @@ async function main(argv: string[]): Promise<void> {
   })
   // Before any command loads what it runs (each action imports its implementation).
   leanStart()
+  allocateYoung()
   try {
     await buildProgram().parseAsync(argv)
   } catch (error) {

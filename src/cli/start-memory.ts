@@ -29,7 +29,7 @@ const RELEASE_AT_LATEST_MS = 10_000
 let held = false
 
 /** The node flags in effect: the command line's and NODE_OPTIONS'. */
-function nodeFlags(): string {
+export function nodeFlags(): string {
   return `${process.execArgv.join(' ')} ${process.env.NODE_OPTIONS ?? ''}`
 }
 

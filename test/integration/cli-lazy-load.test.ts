@@ -72,10 +72,10 @@ const PROXY = ['portico.js', 'gateway/', 'transparent/', 'upstream/', 'dashboard
 
 /**
  * What declaring the commands takes: main.ts, commands/ and the parsers of their flags, and
- * the V8 settings main.ts applies before a command runs (start-memory).
+ * the V8 settings main.ts applies before a command runs (start-memory, pretenuring).
  */
 const DECLARATIONS =
-  /^(cli\/(main|errors|store-options|start-memory|commands\/[\w-]+)|version|config\/duration)\.js$/
+  /^(cli\/(main|errors|store-options|start-memory|pretenuring|commands\/[\w-]+)|version|config\/duration)\.js$/
 
 describe('what a portico command loads', () => {
   for (const args of [
