@@ -12,6 +12,7 @@ import type { Dispatcher } from 'undici'
 import type { HeaderMap } from '../http/headers.ts'
 import type { SignalLike } from '../pipeline/signal.ts'
 import { errors } from '../util/undici.ts'
+import type { Due, RequestDeadlines } from './request-deadlines.ts'
 
 export class UpstreamResponse {
   readonly status: number
@@ -48,6 +49,12 @@ export interface AnswerOptions {
   label: string
   /** The error mapping (one object for every request, not closures per request). */
   errors: AnswerErrors
+  /** Where the request's deadlines are watched (one per client, not timers per request). */
+  deadlines: RequestDeadlines
+  /** Time allowed for the answer's headers once undici starts the request (0: none). */
+  headersTimeoutMs: number
+  /** Time allowed between two chunks of the body, not counted while the reader is behind (0: none). */
+  bodyTimeoutMs: number
 }
 
 export interface AnswerErrors {
@@ -59,8 +66,15 @@ export interface AnswerErrors {
 
 type Controller = Dispatcher.DispatchController
 
-/** A dispatch handler settling one promise with the upstream's answer. */
-export class AnswerHandler implements Dispatcher.DispatchHandler {
+/**
+ * A dispatch handler settling one promise with the upstream's answer. It holds the request to
+ * its deadlines itself (`Due`): undici's own timers are off (request-deadlines.ts says why).
+ */
+export class AnswerHandler implements Dispatcher.DispatchHandler, Due {
+  dueAt = 0
+  dueList: RequestDeadlines | undefined = undefined
+  duePrev: Due | undefined = undefined
+  dueNext: Due | undefined = undefined
   readonly #options: AnswerOptions
   readonly #resolve: (response: UpstreamResponse) => void
   readonly #reject: (error: Error) => void
@@ -74,6 +88,8 @@ export class AnswerHandler implements Dispatcher.DispatchHandler {
   #chunks: Buffer[] | undefined
   #size = 0
   #stream: Readable | undefined
+  /** The answer has ended, completely or not: no deadline applies any more. */
+  #done = false
   readonly #onAbort = (): void => this.#abort()
 
   constructor(
@@ -96,7 +112,32 @@ export class AnswerHandler implements Dispatcher.DispatchHandler {
 
   onRequestStart(controller: Controller): void {
     this.#controller = controller
-    if (this.#abortReason !== undefined) controller.abort(this.#abortReason as Error)
+    if (this.#abortReason !== undefined) {
+      controller.abort(this.#abortReason as Error)
+      return
+    }
+    const headersTimeoutMs = this.#options.headersTimeoutMs
+    if (headersTimeoutMs > 0) {
+      this.#options.deadlines.watch(this, headersTimeoutMs)
+    }
+  }
+
+  /** A deadline passed: the headers', or the body's since its last chunk. */
+  expire(): void {
+    if (this.#done) return
+    this.#controller?.abort(
+      this.#headers === undefined
+        ? new errors.HeadersTimeoutError('Headers Timeout Error')
+        : new errors.BodyTimeoutError('Body Timeout Error'),
+    )
+  }
+
+  /** The body's deadline, from now (none once the answer has ended). */
+  #awaitBody(): void {
+    const bodyTimeoutMs = this.#options.bodyTimeoutMs
+    if (bodyTimeoutMs > 0 && !this.#done) {
+      this.#options.deadlines.watch(this, bodyTimeoutMs)
+    }
   }
 
   onResponseStart(
@@ -106,6 +147,9 @@ export class AnswerHandler implements Dispatcher.DispatchHandler {
   ): void {
     this.#status = status
     this.#headers = headers as HeaderMap
+    // The headers' deadline is met; the body's (if any) starts.
+    if (this.#options.bodyTimeoutMs > 0) this.#awaitBody()
+    else this.#options.deadlines.unwatch(this)
     if (this.#readsWhole(headers)) {
       this.#chunks = []
       return
@@ -114,6 +158,8 @@ export class AnswerHandler implements Dispatcher.DispatchHandler {
   }
 
   onResponseData(controller: Controller, chunk: Buffer): void {
+    // A new gap between chunks starts (only a field changes: the request is already watched).
+    if (this.dueList !== undefined) this.#options.deadlines.watch(this, this.#options.bodyTimeoutMs)
     const chunks = this.#chunks
     if (chunks !== undefined) {
       chunks.push(chunk)
@@ -124,11 +170,15 @@ export class AnswerHandler implements Dispatcher.DispatchHandler {
       this.#startStream(controller, chunks)
       return
     }
-    if (this.#stream?.push(chunk) === false) controller.pause()
+    if (this.#stream?.push(chunk) === false) {
+      // The reader is behind: its slowness is not the upstream's (undici's body timer paused too).
+      this.#options.deadlines.unwatch(this)
+      controller.pause()
+    }
   }
 
   onResponseEnd(): void {
-    this.#stopListening()
+    this.#finish()
     const chunks = this.#chunks
     if (chunks !== undefined) {
       const bytes = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, this.#size)
@@ -139,7 +189,7 @@ export class AnswerHandler implements Dispatcher.DispatchHandler {
   }
 
   onResponseError(_controller: Controller, error: Error): void {
-    this.#stopListening()
+    this.#finish()
     if (this.#stream !== undefined) {
       this.#stream.destroy(error)
       return
@@ -163,7 +213,10 @@ export class AnswerHandler implements Dispatcher.DispatchHandler {
 
   #startStream(controller: Controller, head: readonly Buffer[] = []): void {
     const stream = new Readable({
-      read: () => controller.resume(),
+      read: () => {
+        this.#awaitBody()
+        controller.resume()
+      },
       destroy: (error, callback) => {
         // The reader stopped early (the client left, a bound was hit): release the upstream.
         if (!stream.readableEnded) controller.abort(error ?? new errors.RequestAbortedError())
@@ -193,6 +246,13 @@ export class AnswerHandler implements Dispatcher.DispatchHandler {
     const reason = reasonOf(aborted)
     if (this.#controller === undefined) this.#abortReason = reason
     else this.#controller.abort(reason as Error)
+  }
+
+  /** The answer ended (whole, or failed): no more deadlines, no more aborts. */
+  #finish(): void {
+    this.#done = true
+    this.#options.deadlines.unwatch(this)
+    this.#stopListening()
   }
 
   #stopListening(): void {

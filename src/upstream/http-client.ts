@@ -9,6 +9,7 @@ import type { HeaderMap } from '../http/headers.ts'
 import type { SignalLike } from '../pipeline/signal.ts'
 import { errors, Pool } from '../util/undici.ts'
 import { type AnswerErrors, AnswerHandler, type UpstreamResponse } from './answer.ts'
+import { RequestDeadlines } from './request-deadlines.ts'
 
 export { UpstreamResponse } from './answer.ts'
 
@@ -31,8 +32,8 @@ export interface UpstreamRequest {
   label: string
   /**
    * The call's deadline: time allowed until the answer's headers, and then between two chunks
-   * of its body (undici's own timers; paused while the client reads slowly). Default: the
-   * client's header timeout and no body timeout (a GET stream may stay idle).
+   * of its body (not counted while the client reads slowly). Default: the client's header
+   * timeout and no body timeout (a GET stream may stay idle).
    */
   timeoutMs?: number
   /**
@@ -56,6 +57,8 @@ export class HttpClient {
   #headersTimeoutMs: number
   /** The origins it may contact; undefined until `allowOrigins` (a library user's own client). */
   #allowed: ReadonlySet<string> | undefined
+  /** Its requests' deadlines; undici's timers are off (request-deadlines.ts). */
+  readonly #deadlines = new RequestDeadlines()
 
   constructor(options: HttpClientOptions) {
     this.#options = options
@@ -95,9 +98,9 @@ export class HttpClient {
       pool = new Pool(origin, {
         connect: { timeout: this.#options.connectTimeoutMs },
         keepAliveTimeout: 30_000,
-        // SSE streams may stay idle for long; idleness is the client's business, not ours.
+        // The AnswerHandler keeps the deadlines (request-deadlines.ts): undici's timers are off.
         bodyTimeout: 0,
-        headersTimeout: this.#options.headersTimeoutMs,
+        headersTimeout: 0,
       })
       this.#pools.set(origin, pool)
     }
@@ -118,6 +121,10 @@ export class HttpClient {
           callSignal: request.callSignal,
           label,
           errors: ANSWER_ERRORS,
+          deadlines: this.#deadlines,
+          headersTimeoutMs: request.timeoutMs ?? this.#headersTimeoutMs,
+          // SSE streams may stay idle for long: no body deadline unless the call has one.
+          bodyTimeoutMs: request.bodyTimeoutMs ?? request.timeoutMs ?? 0,
         },
         resolve,
         reject,
@@ -129,12 +136,6 @@ export class HttpClient {
             method: request.method as 'GET',
             headers: request.headers,
             body: request.body ?? null,
-            headersTimeout: request.timeoutMs ?? this.#headersTimeoutMs,
-            ...(request.bodyTimeoutMs !== undefined
-              ? { bodyTimeout: request.bodyTimeoutMs }
-              : request.timeoutMs === undefined
-                ? {}
-                : { bodyTimeout: request.timeoutMs }),
           },
           handler,
         )
@@ -146,10 +147,12 @@ export class HttpClient {
 
   async close(): Promise<void> {
     await Promise.all([...this.#pools.values()].map((pool) => pool.close()))
+    this.#deadlines.stop()
   }
 
   async destroy(): Promise<void> {
     await Promise.all([...this.#pools.values()].map((pool) => pool.destroy()))
+    this.#deadlines.stop()
   }
 }
 
