@@ -124,7 +124,6 @@ export class AnswerHandler implements Dispatcher.DispatchHandler, Due {
 
   /** A deadline passed: the headers', or the body's since its last chunk. */
   expire(): void {
-    if (this.#done) return
     this.#controller?.abort(
       this.#headers === undefined
         ? new errors.HeadersTimeoutError('Headers Timeout Error')

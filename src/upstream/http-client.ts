@@ -7,9 +7,10 @@ import type { Readable } from 'node:stream'
 import { notSent, PorticoError } from '../errors.ts'
 import type { HeaderMap } from '../http/headers.ts'
 import type { SignalLike } from '../pipeline/signal.ts'
+import type { Clock } from '../util/clock.ts'
 import { errors, Pool } from '../util/undici.ts'
 import { type AnswerErrors, AnswerHandler, type UpstreamResponse } from './answer.ts'
-import { RequestDeadlines } from './request-deadlines.ts'
+import { REQUEST_DEADLINE_TICK_MS, RequestDeadlines } from './request-deadlines.ts'
 
 export { UpstreamResponse } from './answer.ts'
 
@@ -17,6 +18,8 @@ export interface HttpClientOptions {
   connectTimeoutMs: number
   /** Time allowed until the upstream's response headers arrive. */
   headersTimeoutMs: number
+  /** The clock its requests' deadlines run on (tests pass a hand-driven one). */
+  clock?: Clock
 }
 
 export interface UpstreamRequest {
@@ -58,11 +61,12 @@ export class HttpClient {
   /** The origins it may contact; undefined until `allowOrigins` (a library user's own client). */
   #allowed: ReadonlySet<string> | undefined
   /** Its requests' deadlines; undici's timers are off (request-deadlines.ts). */
-  readonly #deadlines = new RequestDeadlines()
+  readonly #deadlines: RequestDeadlines
 
   constructor(options: HttpClientOptions) {
     this.#options = options
     this.#headersTimeoutMs = options.headersTimeoutMs
+    this.#deadlines = new RequestDeadlines(REQUEST_DEADLINE_TICK_MS, options.clock)
   }
 
   /**

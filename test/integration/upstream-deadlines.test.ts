@@ -1,66 +1,53 @@
 /**
  * upstream/http-client with upstream/request-deadlines, over real sockets: the client keeps
- * its requests' deadlines itself (undici's per-request timers are off). An upstream that never
- * sends its headers, or stops in the middle of a body, is cut off at the deadline (at most a
- * tick late) as `upstream_timeout`; a reader that falls behind is not the upstream's fault and
- * is never cut off; a stream without a body deadline stays open while quiet. And the reason
- * for all this: undici's timers made every request's objects outlive young collections, where
- * the client's requests leave nothing behind (a child counting promoted bytes, against undici
- * with its timers as the control).
+ * its requests' deadlines itself (undici's per-request timers are off). Its deadlines run on a
+ * hand-driven clock here (deadlines are multiples of its 100 ms tick, so each falls on a tick),
+ * and each case says what happens before and at the deadline without asserting on timings: an upstream that never sends its headers, or stops in the middle of a
+ * body, is cut off as `upstream_timeout`; a reader that falls behind is not the upstream's
+ * fault and is never cut off; a stream without a body deadline stays open while quiet. And the
+ * reason for all this: undici's timers made every request's objects outlive young collections,
+ * where the client's requests leave nothing behind (a child counting promoted bytes, against
+ * undici with its timers as the control).
  */
 import assert from 'node:assert/strict'
+import { EventEmitter, once } from 'node:events'
 import { createServer, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { PorticoError } from '../../src/errors.ts'
 import { HttpClient } from '../../src/upstream/http-client.ts'
-import { REQUEST_DEADLINE_TICK_MS } from '../../src/upstream/request-deadlines.ts'
+import { ManualClock } from '../helpers/clock.ts'
 import { moduleChildResult, PROMOTED_BY_SCAVENGES } from '../helpers/processes.ts'
+import { until } from '../helpers/wait.ts'
 
 const MB = 1024 * 1024
-/** What a deadline may run late: a tick, and a busy test machine's scheduling. */
-const LATE_MS = REQUEST_DEADLINE_TICK_MS + 400
+const EVENT = `data: ${'x'.repeat(64 * 1024)}\n\n`
+const BIG_EVENTS = 64
 
 let server: Server
 let origin: string
-/** Streams left open by the handlers, ended when the suite ends. */
+/** Each request the server got, by path, with its response (left open by most handlers). */
+const arrived = new EventEmitter()
 const open: ServerResponse[] = []
 
 before(async () => {
   server = createServer((req, res) => {
     req.resume()
     const path = req.url ?? '/'
-    if (path === '/no-headers') {
-      open.push(res)
-      return
-    }
+    open.push(res)
     if (path === '/stall-json') {
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': '100' })
       res.write('{"jsonrpc":"2.0",')
-      open.push(res)
-      return
-    }
-    if (path === '/stall-sse') {
-      res.writeHead(200, { 'content-type': 'text/event-stream' })
-      res.write('event: message\ndata: {}\n\n')
-      open.push(res)
-      return
-    }
-    if (path === '/big-sse') {
-      res.writeHead(200, { 'content-type': 'text/event-stream' })
-      const event = `data: ${'x'.repeat(64 * 1024)}\n\n`
-      for (let i = 0; i < 64; i++) res.write(event)
-      res.end()
-      return
-    }
-    if (path === '/quiet-then-end') {
+    } else if (path === '/stall-sse' || path === '/quiet') {
       res.writeHead(200, { 'content-type': 'text/event-stream' })
       res.write(': open\n\n')
-      setTimeout(() => res.end('data: last\n\n'), 600)
-      return
+    } else if (path === '/big-sse') {
+      res.writeHead(200, { 'content-type': 'text/event-stream' })
+      for (let i = 0; i < BIG_EVENTS; i++) res.write(EVENT)
+      res.end()
     }
-    res.writeHead(404).end()
+    // '/no-headers': nothing is sent.
+    arrived.emit(path, res)
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
@@ -71,16 +58,18 @@ after(async () => {
   await new Promise<void>((resolve) => server.close(() => resolve()))
 })
 
-function client(headersTimeoutMs = 30_000): HttpClient {
-  return new HttpClient({ connectTimeoutMs: 5_000, headersTimeoutMs })
+function client(clock: ManualClock, headersTimeoutMs = 30_000): HttpClient {
+  return new HttpClient({ connectTimeoutMs: 5_000, headersTimeoutMs, clock })
 }
 
-function send(
+/** Sends a GET and resolves once the server has it (the request is under way). */
+async function sent(
   http: HttpClient,
   path: string,
   options: { timeoutMs?: number; whole?: boolean } = {},
 ) {
-  return http.send({
+  const reached = once(arrived, path)
+  const response = http.send({
     url: new URL(path, origin),
     method: 'GET',
     headers: {},
@@ -88,91 +77,131 @@ function send(
     wholeBytes: options.whole ? 65_536 : 0,
     ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
   })
+  const [res] = (await reached) as [ServerResponse]
+  return { response, res, settled: settledFlag(response) }
 }
 
-async function timedOut(promise: Promise<unknown>): Promise<number> {
-  const started = performance.now()
+function settledFlag(promise: Promise<unknown>): () => boolean {
+  let settled = false
+  promise.then(
+    () => {
+      settled = true
+    },
+    () => {
+      settled = true
+    },
+  )
+  return () => settled
+}
+
+async function assertTimedOut(promise: Promise<unknown>): Promise<void> {
   await assert.rejects(promise, (error: unknown) => {
     assert.ok(error instanceof PorticoError, String(error))
     assert.equal(error.reason, 'upstream_timeout')
     return true
   })
-  return performance.now() - started
 }
 
 describe('upstream request deadlines', () => {
   it('cuts off an upstream that never sends its headers at the client timeout', async () => {
-    const http = client(300)
+    const clock = new ManualClock()
+    const http = client(clock, 300)
     try {
-      const elapsed = await timedOut(send(http, '/no-headers'))
-      assert.ok(elapsed >= 290 && elapsed < 300 + LATE_MS, `after ${elapsed} ms`)
+      const { response, settled } = await sent(http, '/no-headers')
+      await clock.advance(299)
+      assert.equal(settled(), false, 'still waiting before the deadline')
+      await clock.advance(1)
+      await assertTimedOut(response)
     } finally {
       await http.destroy()
     }
   })
 
   it("cuts off at a call's own deadline, before the client's", async () => {
-    const http = client(30_000)
+    const clock = new ManualClock()
+    const http = client(clock, 30_000)
     try {
-      const elapsed = await timedOut(send(http, '/no-headers', { timeoutMs: 200 }))
-      assert.ok(elapsed >= 190 && elapsed < 200 + LATE_MS, `after ${elapsed} ms`)
+      const { response, settled } = await sent(http, '/no-headers', { timeoutMs: 200 })
+      await clock.advance(199)
+      assert.equal(settled(), false)
+      await clock.advance(1)
+      await assertTimedOut(response)
     } finally {
       await http.destroy()
     }
   })
 
   it('cuts off a JSON answer whose body stops, when it is read whole', async () => {
-    const http = client()
+    const clock = new ManualClock()
+    const http = client(clock)
     try {
-      const elapsed = await timedOut(send(http, '/stall-json', { timeoutMs: 250, whole: true }))
-      assert.ok(elapsed >= 240 && elapsed < 250 + LATE_MS, `after ${elapsed} ms`)
+      const { response, settled } = await sent(http, '/stall-json', {
+        timeoutMs: 300,
+        whole: true,
+      })
+      await clock.advance(299)
+      assert.equal(settled(), false, 'still reading before the deadline')
+      await clock.advance(1)
+      await assertTimedOut(response)
     } finally {
       await http.destroy()
     }
   })
 
   it('ends a streamed answer whose body stops with a timeout error', async () => {
-    const http = client()
+    const clock = new ManualClock()
+    const http = client(clock)
     try {
-      const response = await send(http, '/stall-sse', { timeoutMs: 250 })
-      assert.equal(response.status, 200)
-      const started = performance.now()
-      await assert.rejects(
-        (async () => {
-          for await (const _ of response.body) {
-            // the first event arrives; then the upstream goes quiet
-          }
-        })(),
-        (error: Error) => error.name === 'BodyTimeoutError',
-      )
-      const elapsed = performance.now() - started
-      assert.ok(elapsed < 250 + LATE_MS, `after ${elapsed} ms`)
+      const { response } = await sent(http, '/stall-sse', { timeoutMs: 300 })
+      const answer = await response
+      assert.equal(answer.status, 200)
+      const reading = (async () => {
+        for await (const _ of answer.body) {
+          // the first comment arrives; then the upstream goes quiet
+        }
+      })()
+      const ended = settledFlag(reading)
+      await clock.advance(299)
+      assert.equal(ended(), false)
+      await clock.advance(1)
+      await assert.rejects(reading, (error: Error) => error.name === 'BodyTimeoutError')
     } finally {
       await http.destroy()
     }
   })
 
   it('never cuts off a reader that falls behind (the gap is on its side)', async () => {
-    const http = client()
+    const clock = new ManualClock()
+    const http = client(clock)
     try {
-      const response = await send(http, '/big-sse', { timeoutMs: 150 })
-      // 4 MB waiting on a reader that does not read for 5 deadlines: undici pauses the socket.
-      await sleep(750)
+      const { response } = await sent(http, '/big-sse', { timeoutMs: 150 })
+      const answer = await response
+      const body = answer.body
+      // Not read: the stream fills up and undici pauses the upstream's socket.
+      await until(() => body.readableLength >= body.readableHighWaterMark, 5000, 'a full stream')
+      await clock.advance(150 * 10)
       let bytes = 0
-      for await (const chunk of response.body) bytes += (chunk as Buffer).length
-      assert.equal(bytes, 64 * (64 * 1024 + 8))
+      for await (const chunk of body) bytes += (chunk as Buffer).length
+      assert.equal(bytes, BIG_EVENTS * Buffer.byteLength(EVENT))
     } finally {
       await http.destroy()
     }
   })
 
   it('keeps a stream without a body deadline open while it is quiet', async () => {
-    const http = client(150)
+    const clock = new ManualClock()
+    const http = client(clock, 150)
     try {
-      const response = await send(http, '/quiet-then-end')
+      const { response, res } = await sent(http, '/quiet')
+      const answer = await response
       let text = ''
-      for await (const chunk of response.body) text += String(chunk)
-      assert.match(text, /data: last/, 'quiet for 600 ms, four times the header deadline')
+      const reading = (async () => {
+        for await (const chunk of answer.body) text += String(chunk)
+      })()
+      await clock.advance(150 * 20)
+      res.end('data: last\n\n')
+      await reading
+      assert.match(text, /data: last/, 'still open after twenty header deadlines')
     } finally {
       await http.destroy()
     }
