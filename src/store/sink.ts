@@ -100,7 +100,15 @@ const POST_BYTES = 48 * 1024
 const RESTART_MIN_MS = 100
 const RESTART_MAX_MS = 30_000
 const REPORT_EVERY_MS = 5000
-const IDLE_STOP_MS = 30_000
+/**
+ * The idle check's period: a writer stops two to four minutes after the last event. Each start
+ * costs ~57 ms of CPU and ~150 ms before its first commit, and the new isolate runs its code
+ * cold for a while (measured: six starts of a real sink, bench/reports/2026-12-01-perf2.md,
+ * step 44). MCP traffic comes in bursts with pauses of tens of seconds between an agent's
+ * calls, so a 30 s period restarted the writer for nearly every burst; the ~10 MB it holds
+ * matters to a Portico that stays idle, which still gets it back within minutes.
+ */
+const IDLE_STOP_MS = 120_000
 /**
  * The writer thread's young generation. V8's default lets it grow to 32 MB (two 16 MB halves)
  * under load, though the writer keeps little between batches: 8 MB took about 25 MB off a

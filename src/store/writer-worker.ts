@@ -58,7 +58,7 @@ function start(options: WriterOptions): void {
   const port = parentPort
   if (!port) return
   yieldToTraffic()
-  // Its young generation grows with a burst too, and it idles 30 s before the sink stops it.
+  // Its young generation grows with a burst too, and it idles minutes before the sink stops it.
   trimYoungGenerationWhenIdle()
   const file = new StoreFile(options.path)
   const post = (message: FromWriter) => port.postMessage(message)
