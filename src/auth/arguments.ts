@@ -10,7 +10,7 @@ import { createRequire } from 'node:module'
 import type { Ajv, ValidateFunction } from 'ajv'
 import type { Ajv2020 } from 'ajv/dist/2020.js'
 import { PorticoError } from '../errors.ts'
-import { isObject, type JsonObject, type JsonRpcRequest } from '../jsonrpc/message.ts'
+import { encodeValues, isObject, type JsonObject, type JsonRpcRequest } from '../jsonrpc/message.ts'
 import type { Logger } from '../observe/logger.ts'
 import type { Call } from '../pipeline/call.ts'
 import type { Middleware } from '../pipeline/compose.ts'
@@ -65,7 +65,8 @@ export class ArgumentGuard {
     const args = argumentsOf(call)
     const limit = this.#options.maxArgumentSize
     if (limit !== undefined && args !== undefined) {
-      const size = Buffer.byteLength(JSON.stringify(args))
+      // encodeValues: arguments too deep to write are refused as invalid params, not a crash.
+      const size = Buffer.byteLength(encodeValues(args))
       if (size > limit) {
         throw new PorticoError('invalid_params', {
           message: `Invalid params: tool arguments exceed maximum size: ${size} bytes (limit: ${limit} bytes)`,

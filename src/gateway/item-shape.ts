@@ -7,7 +7,15 @@
  * earlier item's name, is left out (and reported), not passed on.
  */
 import { isObject, type JsonObject } from '../jsonrpc/message.ts'
+import { nestedDeeperThan } from '../util/json-depth.ts'
 import { LIST_METHODS, type ListMethod } from './merge.ts'
+
+/**
+ * Deepest nesting of a listed item (its schemas, mostly). Real schemas nest a few tens of
+ * levels; one nested thousands deep cannot be written back to a client (JSON.stringify
+ * recurses), and would fail the whole merged list.
+ */
+export const MAX_ITEM_DEPTH = 256
 
 /** Reports one item left out: what it is called (as far as it says) and why. */
 export type DroppedItem = (label: string, problem: string) => void
@@ -28,6 +36,9 @@ export function keepWellFormed(
   let kept: unknown[] | undefined
   for (const [index, item] of items.entries()) {
     let problem = isObject(item) ? check(item) : 'is not an object'
+    if (problem === undefined && nestedDeeperThan(item, MAX_ITEM_DEPTH)) {
+      problem = `is nested deeper than ${MAX_ITEM_DEPTH} levels`
+    }
     if (problem === undefined) {
       const id = (item as JsonObject)[identity]
       if (seen.has(id)) problem = `repeats an earlier ${JSON.stringify(String(id).slice(0, 80))}`

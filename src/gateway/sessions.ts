@@ -170,6 +170,9 @@ export class ClientSession implements SessionRef {
    * the client's reason (`cancelReasonOf`).
    */
   cancel(requestId: unknown, reason?: string): void {
+    // MCP's request ids are strings or numbers: anything else names no call (and a value
+    // nested deep enough would overflow JSON.stringify).
+    if (typeof requestId !== 'string' && typeof requestId !== 'number') return
     const call = this.#calls.get(JSON.stringify(requestId))
     call?.abort(new PorticoError('cancelled', reason === undefined ? {} : { data: { reason } }))
   }

@@ -183,6 +183,28 @@ function parseBody(text: string): unknown {
  * body held such an integer, then also one test of the text.
  */
 export function encodeValues(value: unknown): string {
+  try {
+    return encodeExact(value)
+  } catch (error) {
+    throw unencodable(error, 'invalid_params')
+  }
+}
+
+/**
+ * JSON text of a message Portico sends: big integer ids, and big integers a client sent
+ * elsewhere in it, written as their exact literal.
+ */
+export function encodeJson(value: unknown): string {
+  let text: string
+  try {
+    text = encodeExact(value)
+  } catch (error) {
+    throw unencodable(error, 'upstream_bad_response')
+  }
+  return text.includes('\\u0000id:') ? text.replace(BIG_ID_JSON, '$1') : text
+}
+
+function encodeExact(value: unknown): string {
   const text = JSON.stringify(value)
   // How JSON.stringify writes a number that may be a rounded big integer: 16 digits or more
   // below 1e21, an exponent (`1.2345678901234568e+22`) above.
@@ -191,12 +213,20 @@ export function encodeValues(value: unknown): string {
 }
 
 /**
- * JSON text of a message Portico sends: big integer ids, and big integers a client sent
- * elsewhere in it, written as their exact literal.
+ * A parsed message JSON.stringify cannot write back: JSON.parse reads any depth, but writing
+ * recurses, so a value nested some thousands of levels deep overflows the stack (RangeError).
+ * Such a message came from outside, so it is that side's error: a client's request is refused
+ * as invalid params (not the backend's failure: it must not count against its breaker or be
+ * retried), a backend's answer is a bad response.
  */
-export function encodeJson(value: unknown): string {
-  const text = encodeValues(value)
-  return text.includes('\\u0000id:') ? text.replace(BIG_ID_JSON, '$1') : text
+function unencodable(error: unknown, reason: 'invalid_params' | 'upstream_bad_response'): unknown {
+  if (!(error instanceof RangeError)) return error
+  const why = /call stack/i.test(error.message) ? 'it is nested too deeply' : error.message
+  const message =
+    reason === 'invalid_params'
+      ? `Invalid params: the request cannot be forwarded as JSON (${why})`
+      : `Upstream sent an invalid response: it cannot be relayed as JSON (${why})`
+  return new PorticoError(reason, { message, cause: error })
 }
 
 /**

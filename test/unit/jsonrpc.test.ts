@@ -5,12 +5,14 @@ import {
   bigIdLiteral,
   decodeBody,
   encodeJson,
+  encodeValues,
   kindOf,
   leadingIdOf,
   MAX_BATCH,
 } from '../../src/jsonrpc/message.ts'
 import { clientInfoOf, eraOf, targetOf } from '../../src/protocol/classify.ts'
 import { summarize } from '../../src/protocol/summarize.ts'
+import { nestedDeeperThan } from '../../src/util/json-depth.ts'
 
 describe('kindOf', () => {
   const cases: Array<[unknown, string | undefined]> = [
@@ -299,5 +301,43 @@ describe('leadingIdOf: the id a 413 names', () => {
     }
     // Past the first 4 KB it is not looked for.
     assert.equal(of(`{"pad":"${'y'.repeat(5000)}","id":1,"m":1}`), undefined)
+  })
+})
+
+describe('encodeValues and encodeJson: a message nested deeper than JSON.stringify can write', () => {
+  const deep = JSON.parse(`${'['.repeat(100_000)}${']'.repeat(100_000)}`) as unknown
+
+  it("refuses a request's values as invalid params, and an answer as a bad response", () => {
+    const request = { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { deep } }
+    assert.throws(
+      () => encodeValues(request),
+      (error: unknown) =>
+        error instanceof PorticoError &&
+        error.reason === 'invalid_params' &&
+        /nested too deeply/.test(error.message),
+    )
+    const answer = { jsonrpc: '2.0', id: 1, result: { deep } }
+    assert.throws(
+      () => encodeJson(answer),
+      (error: unknown) =>
+        error instanceof PorticoError &&
+        error.reason === 'upstream_bad_response' &&
+        /nested too deeply/.test(error.message),
+    )
+  })
+
+  it('leaves other errors as they are', () => {
+    assert.throws(() => encodeValues({ n: 1n }), TypeError)
+  })
+})
+
+describe('nestedDeeperThan', () => {
+  it('counts objects and arrays, not scalars, and walks any depth without recursion', () => {
+    assert.equal(nestedDeeperThan('text', 0), false)
+    assert.equal(nestedDeeperThan({ a: [1, { b: 'c' }] }, 3), false)
+    assert.equal(nestedDeeperThan({ a: [1, { b: {} }] }, 3), true)
+    const deep = JSON.parse(`${'['.repeat(1_000_000)}${']'.repeat(1_000_000)}`) as unknown
+    assert.equal(nestedDeeperThan(deep, 256), true)
+    assert.equal(nestedDeeperThan(deep, 1_000_000), false)
   })
 })

@@ -21,6 +21,7 @@ import { type ProtectStatus, UpstreamProtection } from '../../protect/policies.t
 import { upstreamChain } from '../../upstream/chain.ts'
 import type { HttpClient } from '../../upstream/http-client.ts'
 import { InFlight } from '../../util/in-flight.ts'
+import { PerSecond } from '../../util/per-second.ts'
 import { within } from '../../util/within.ts'
 import { VERSION } from '../../version.ts'
 import { BackendCatalog } from '../catalog.ts'
@@ -318,6 +319,22 @@ export abstract class Backend {
   /** Records a resource (un)subscription; returns whether the backend itself must be told. */
   track(_sessionKey: string, _uri: string, _subscribe: boolean): boolean {
     return true
+  }
+
+  /** Lines about dropped backend messages: a backend sending nothing else cannot flood the log. */
+  readonly #unroutableLog = new PerSecond(1)
+
+  /** Has `connection` report the messages it could not route (and dropped) in the log. */
+  protected reportUnroutable(connection: Connection): void {
+    connection.onUnroutable = (error) => {
+      const held = this.#unroutableLog.take()
+      if (held < 0) return
+      const more = held > 0 ? ` (${held} more since the last such line)` : ''
+      const why = error instanceof Error ? error.message : String(error)
+      this.deps.logger.warn(`backend ${this.name}: a message it sent was dropped${more}: ${why}`, {
+        backend: this.name,
+      })
+    }
   }
 
   /** Calls report their transport outcome so health shows a backend that went away. */

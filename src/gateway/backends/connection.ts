@@ -107,6 +107,8 @@ export abstract class Connection {
   readonly backend: string
   /** Unrelated server messages (list changes, resource updates, unrelated logs). */
   onUnsolicited: (message: JsonRpcRequest | JsonRpcNotification) => void = () => {}
+  /** A message from the backend that could not be routed, and was dropped (see `receive`). */
+  onUnroutable: (error: unknown) => void = () => {}
   info: ServerInfo | undefined
   readonly #tag = `p${++connectionCounter}`
   #nextId = 0
@@ -251,17 +253,28 @@ export abstract class Connection {
     return info
   }
 
-  /**
-   * Routes one message from the backend. `related` is the call whose HTTP answer carried it;
-   * on transports without that association (stdio) server requests and logs go to the most
-   * recent call in flight, which is exact with one client per connection.
-   */
   /** Whether a request still waits for its response. */
   protected isPending(id: number): boolean {
     return this.#pending.has(id)
   }
 
+  /**
+   * Routes one message from the backend. `related` is the call whose HTTP answer carried it;
+   * on transports without that association (stdio) server requests and logs go to the most
+   * recent call in flight, which is exact with one client per connection. Called from a
+   * transport's event handler: whatever routing throws (a message nested too deeply to write
+   * back to the client, say) drops that message and is reported, so that no backend message
+   * can take the process down.
+   */
   protected receive(value: unknown, related?: Pending): void {
+    try {
+      this.#route(value, related)
+    } catch (error) {
+      this.onUnroutable(error)
+    }
+  }
+
+  #route(value: unknown, related: Pending | undefined): void {
     if (!isObject(value)) return
     const message = value as unknown as JsonRpcMessage
     if (!('method' in message) || typeof message.method !== 'string') {

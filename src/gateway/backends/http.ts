@@ -406,6 +406,7 @@ export class HttpBackend extends Backend {
           ? new WebSocketConnection(options)
           : new HttpConnection(options)
     connection.onUnsolicited = (message) => session.deliver(this.name, message, connection)
+    this.reportUnroutable(connection)
     const opening = connection.open().then(
       (info) => {
         if (this.#closed) {

@@ -452,6 +452,7 @@ export class StdioBackend extends Backend {
       maxLineBytes: this.deps.maxMessageBytes,
       stderr: this.#stderr,
     })
+    this.reportUnroutable(connection)
     this.#processes.add(connection)
     void connection.exited.then(() => this.#processes.delete(connection))
     try {

@@ -1,0 +1,216 @@
+/**
+ * Messages nested deeper than JSON.stringify can write back. JSON.parse reads any depth, but
+ * the gateway writes every message again (to a backend, to the client), and so does the
+ * argument size check of `[security]` in both modes; writing recurses. A client's request is
+ * its own error (-32602 with its id): never sent, and not the backend's failure, so a client
+ * cannot open a backend's breaker for everyone by sending such calls. A backend's answer is a
+ * bad response (502, -32603 with the id), a backend's message outside a call is dropped and
+ * logged (it once took the process down), and a listed tool nested that deep is left out of
+ * the merged list. Real sockets, a real stdio process and a real HTTP server, each behind a
+ * breaker that opens after two failures.
+ */
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import type { ConfigInput } from '../../src/config/schema.ts'
+import { Logger } from '../../src/observe/logger.ts'
+import { type FaultyHttp, startFaultyHttp } from '../fixtures/faulty-http.ts'
+import { MCP_ACCEPT, openSession } from '../helpers/mcp-http.ts'
+import { fixture } from '../helpers/mcp-servers.ts'
+import { type RunningPortico, startPortico } from '../helpers/portico.ts'
+import { until } from '../helpers/wait.ts'
+
+/** Deep enough to overflow JSON.stringify's recursion on any stack Node starts with. */
+const DEPTH = 100_000
+const breaker = { minimum_calls: 2, failure_rate_threshold: 0.5, wait_duration_seconds: 60 }
+const retry = { max_retries: 2, initial_backoff_ms: 1, max_backoff_ms: 2 }
+
+interface Answer {
+  status: number
+  id?: unknown
+  result?: { content?: Array<{ text?: string }> }
+  error?: { code: number; message: string }
+}
+
+describe('gateway: messages nested too deeply to write back', () => {
+  let http: FaultyHttp
+  let portico: RunningPortico
+  let session: string
+  const logs: string[] = []
+
+  before(async () => {
+    http = await startFaultyHttp('deep-http')
+    const logger = new Logger({ level: 'warn', write: (line) => logs.push(line) })
+    portico = await startPortico(
+      {
+        proxy: { admin_tools: false },
+        backends: [
+          { name: 'web', transport: 'http', url: http.url, circuit_breaker: breaker, retry },
+          {
+            name: 'raw',
+            transport: 'stdio',
+            command: process.execPath,
+            args: [fixture('raw-stdio')],
+            env: { RAW_DEEP_TOOL: '1' },
+            circuit_breaker: breaker,
+            retry,
+            // Its key is made from the arguments, its entry from the answer: both written.
+            cache: { tool_ttl_seconds: 60 },
+          },
+        ],
+      } as ConfigInput,
+      { logger },
+    )
+    session = await openSession(portico.url)
+  })
+  after(async () => {
+    await portico?.close()
+    await http?.close()
+  })
+
+  async function post(body: string): Promise<Answer> {
+    const response = await fetch(portico.url, {
+      method: 'POST',
+      headers: { ...MCP_ACCEPT, 'mcp-session-id': session },
+      body,
+    })
+    return { status: response.status, ...((await response.json()) as object) }
+  }
+
+  function call(id: string, name: string, args: object): Promise<Answer> {
+    const params = { name, arguments: args }
+    return post(JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params }))
+  }
+
+  /** A `tools/call` whose `arguments.deep` is DEPTH arrays deep, written as text. */
+  function deepCall(id: string, name: string): Promise<Answer> {
+    const deep = `${'['.repeat(DEPTH)}${']'.repeat(DEPTH)}`
+    const params = `{"name":"${name}","arguments":{"deep":${deep}}}`
+    return post(`{"jsonrpc":"2.0","id":"${id}","method":"tools/call","params":${params}}`)
+  }
+
+  it("refuses a client's arguments as invalid params, unsent, without opening the backend's breaker", async () => {
+    for (const name of ['web__echo', 'raw__huge']) {
+      for (let i = 0; i < 4; i++) {
+        const answer = await deepCall(`${name}-${i}`, name)
+        assert.equal(answer.status, 200)
+        assert.equal(answer.id, `${name}-${i}`)
+        assert.equal(answer.error?.code, -32602, JSON.stringify(answer.error))
+        assert.match(answer.error?.message ?? '', /cannot be forwarded as JSON.*nested too deeply/)
+      }
+    }
+    // Four failures each would have opened both breakers (two failures in two calls).
+    const echoed = await call('after-web', 'web__echo', { text: 'still here' })
+    assert.equal(echoed.error, undefined, JSON.stringify(echoed.error))
+    assert.match(echoed.result?.content?.[0]?.text ?? '', /still here/)
+    const huge = await call('after-raw', 'raw__huge', { bytes: 5 })
+    assert.equal(huge.error, undefined, JSON.stringify(huge.error))
+    assert.equal(huge.result?.content?.[0]?.text, 'xxxxx')
+    assert.equal(http.server.runs.get('echo'), 1, 'the HTTP backend ran only the well-formed call')
+    const refused = portico.sink.exchanges().filter((e) => String(e.jsonrpcId).includes('__'))
+    assert.equal(refused.length, 8)
+    for (const event of refused) assert.equal(event.reason, 'invalid_params')
+  })
+
+  it("answers a backend's answer as a bad response, with the call's id, and serves the next call", async () => {
+    const answer = await call('deep-answer', 'raw__deep', { depth: DEPTH })
+    assert.equal(answer.status, 502)
+    assert.equal(answer.id, 'deep-answer')
+    assert.equal(answer.error?.code, -32603)
+    assert.match(answer.error?.message ?? '', /cannot be relayed as JSON.*nested too deeply/)
+    const recorded = portico.sink.exchanges().find((e) => e.jsonrpcId === 'deep-answer')
+    assert.equal(recorded?.reason, 'upstream_bad_response')
+    const shallow = await call('shallow-answer', 'raw__deep', { depth: 3 })
+    assert.equal(shallow.error, undefined, JSON.stringify(shallow.error))
+    assert.equal(shallow.result?.content?.[0]?.text, 'deep')
+  })
+
+  it("drops a backend's log message nested too deeply, says so, and keeps serving", async () => {
+    const answer = await call('log', 'raw__deep_log', {})
+    assert.equal(answer.result?.content?.[0]?.text, 'logging')
+    await until(() => logs.some((line) => line.includes('a message it sent was dropped')), 5000)
+    const line = logs.find((l) => l.includes('a message it sent was dropped')) ?? ''
+    assert.match(line, /backend raw: .*nested too deeply/)
+    const next = await call('after-log', 'raw__huge', { bytes: 3 })
+    assert.equal(next.result?.content?.[0]?.text, 'xxx')
+  })
+
+  it('leaves a listed tool nested too deeply out of the merged list, and lists the rest', async () => {
+    const listed = (await post('{"jsonrpc":"2.0","id":"list","method":"tools/list"}')) as Answer & {
+      result?: { tools?: Array<{ name: string }> }
+    }
+    const names = (listed.result?.tools ?? []).map((tool) => tool.name)
+    assert.ok(names.includes('raw__huge'), names.join(', '))
+    assert.ok(names.includes('web__echo'), names.join(', '))
+    assert.ok(!names.includes('raw__deep_schema'), 'the deep tool is listed')
+    assert.ok(
+      logs.some((l) =>
+        /backend raw's item "deep_schema" left out: is nested deeper than 256/.test(l),
+      ),
+      logs.join('\n'),
+    )
+  })
+
+  it('takes a cancel whose requestId is nested too deeply as naming no call', async () => {
+    const deep = `${'['.repeat(DEPTH)}${']'.repeat(DEPTH)}`
+    const response = await fetch(portico.url, {
+      method: 'POST',
+      headers: { ...MCP_ACCEPT, 'mcp-session-id': session },
+      body: `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":${deep}}}`,
+    })
+    assert.equal(response.status, 202, await response.text())
+    const next = await call('after-cancel', 'raw__huge', { bytes: 2 })
+    assert.equal(next.result?.content?.[0]?.text, 'xx')
+  })
+})
+
+describe('[security] max_argument_size, both modes: arguments nested too deeply', () => {
+  let upstream: FaultyHttp
+  let gateway: RunningPortico
+  let transparent: RunningPortico
+  const security = { max_argument_size: 1_048_576 }
+
+  before(async () => {
+    upstream = await startFaultyHttp('sized-http')
+    transparent = await startPortico({ upstream: upstream.url, security } as ConfigInput)
+    gateway = await startPortico({
+      proxy: { admin_tools: false },
+      security,
+      backends: [
+        {
+          name: 'raw',
+          transport: 'stdio',
+          command: process.execPath,
+          args: [fixture('raw-stdio')],
+        },
+      ],
+    } as ConfigInput)
+  })
+  after(async () => {
+    await gateway?.close()
+    await transparent?.close()
+    await upstream?.close()
+  })
+
+  it('are refused as invalid params by the size check, with the id, and not forwarded', async () => {
+    const deep = `${'['.repeat(DEPTH)}${']'.repeat(DEPTH)}`
+    for (const [portico, tool] of [
+      [gateway, 'raw__huge'],
+      [transparent, 'echo'],
+    ] as const) {
+      // The fault server keeps no sessions; the gateway does.
+      const session: Record<string, string> = {}
+      if (portico === gateway) session['mcp-session-id'] = await openSession(portico.url)
+      const response = await fetch(portico.url, {
+        method: 'POST',
+        headers: { ...MCP_ACCEPT, ...session },
+        body: `{"jsonrpc":"2.0","id":"sized","method":"tools/call","params":{"name":"${tool}","arguments":{"d":${deep}}}}`,
+      })
+      const answer = (await response.json()) as Answer
+      assert.equal(response.status, 200)
+      assert.equal(answer.id, 'sized')
+      assert.equal(answer.error?.code, -32602, JSON.stringify(answer.error))
+      assert.match(answer.error?.message ?? '', /nested too deeply/)
+    }
+    assert.equal(upstream.server.runs.get('echo') ?? 0, 0, 'the upstream was not asked')
+  })
+})
