@@ -126,7 +126,9 @@ it('SIGTERM while backends are still starting stops them and exits without waiti
     // Far below the backends' 300 s: closing a starting backend does not wait for its start.
     const { code } = await exitOf(portico.child, 20_000, 'portico run after SIGTERM')
     assert.equal(code, 0, portico.output())
-    assert.equal(alive(pid), false, 'the starting stdio process is stopped')
+    // Stopped, not left running (it never ends by itself). Waited for briefly: once in a full
+    // suite it was still listed right as Portico's exit was seen, a moment before it was gone.
+    await until(() => !alive(pid) || undefined, 5000, 'the starting stdio process to stop')
     await until(() => (postClosed ? true : undefined), 5000, 'the pending initialize POST to close')
   } finally {
     await portico.stop()
