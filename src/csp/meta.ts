@@ -117,5 +117,18 @@ export function rewriteWidgetMeta(
   const declared = hasCsp(meta) || inherited === undefined ? declaredLists(meta) : inherited
   const lists = cspFor(policy, uri, declared)
   const next = withWidgetDomain(writeCsp(meta ?? {}, lists), policy)
-  return meta !== undefined && JSON.stringify(next) === JSON.stringify(meta) ? undefined : next
+  return meta !== undefined && sameJson(next, meta) ? undefined : next
+}
+
+/**
+ * Whether two values write the same JSON. One too deep to write (an upstream's `_meta` nested
+ * thousands of levels) counts as changed: the answer is then written again, and that write
+ * reports the upstream's bad response with the call's id.
+ */
+function sameJson(a: unknown, b: unknown): boolean {
+  try {
+    return JSON.stringify(a) === JSON.stringify(b)
+  } catch {
+    return false
+  }
 }

@@ -33,6 +33,7 @@ import {
   MODERN_PROTOCOL_VERSION,
 } from '../protocol/classify.ts'
 import { AsyncQueue } from '../util/async-queue.ts'
+import { nestedDeeperThan } from '../util/json-depth.ts'
 import { dispatch, type Handled, modernResult, type RequestScope } from './dispatch.ts'
 import type { Gateway } from './gateway.ts'
 import { ClientSession } from './sessions.ts'
@@ -59,6 +60,9 @@ export function gatewayTerminal(context: ProxyContext, gateway: Gateway): Handle
   }
 }
 
+/** Deepest nesting of a client's `initialize` params (its capabilities nest a few levels). */
+const MAX_INITIALIZE_DEPTH = 256
+
 /**
  * The session of a legacy request; a new one for `initialize` (created only now, after the
  * chain let the call through); none for stateless requests.
@@ -69,6 +73,13 @@ function resolveSession(gateway: Gateway, call: Call): ClientSession | undefined
       throw new PorticoError('invalid_request', { message: 'initialize must not be batched' })
     }
     const params = (call.message as JsonRpcRequest).params
+    // A session's initialize params go to every backend it starts (isolation = "session"):
+    // params too deep to write would fail each start, and count against the backend.
+    if (nestedDeeperThan(params, MAX_INITIALIZE_DEPTH)) {
+      throw new PorticoError('invalid_params', {
+        message: `Invalid params: nested deeper than ${MAX_INITIALIZE_DEPTH} levels`,
+      })
+    }
     const session = new ClientSession(
       isObject(params) ? params : {},
       (name) => gateway.backend(name),

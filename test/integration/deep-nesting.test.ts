@@ -6,10 +6,14 @@
  * cannot open a backend's breaker for everyone by sending such calls. A backend's answer is a
  * bad response (502, -32603 with the id), a backend's message outside a call is dropped and
  * logged (it once took the process down), and a listed tool nested that deep is left out of
- * the merged list. Real sockets, a real stdio process and a real HTTP server, each behind a
- * breaker that opens after two failures.
+ * the merged list; in transparent mode, a widget answer whose CSP is rewritten is a bad response
+ * too. Real sockets, a real stdio process and real HTTP servers, the gateway's backends each
+ * behind a breaker that opens after two failures.
  */
 import assert from 'node:assert/strict'
+import { once } from 'node:events'
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import type { ConfigInput } from '../../src/config/schema.ts'
 import { Logger } from '../../src/observe/logger.ts'
@@ -150,6 +154,20 @@ describe('gateway: messages nested too deeply to write back', () => {
     )
   })
 
+  it('refuses an initialize nested too deeply, before any session or backend start', async () => {
+    const deep = `${'['.repeat(DEPTH)}${']'.repeat(DEPTH)}`
+    const response = await fetch(portico.url, {
+      method: 'POST',
+      headers: MCP_ACCEPT,
+      body: `{"jsonrpc":"2.0","id":"init","method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{"x":${deep}},"clientInfo":{"name":"deep","version":"1"}}}`,
+    })
+    const answer = (await response.json()) as Answer
+    assert.equal(answer.id, 'init')
+    assert.equal(answer.error?.code, -32602, JSON.stringify(answer.error))
+    assert.match(answer.error?.message ?? '', /nested deeper than 256 levels/)
+    assert.equal(response.headers.get('mcp-session-id'), null)
+  })
+
   it('takes a cancel whose requestId is nested too deeply as naming no call', async () => {
     const deep = `${'['.repeat(DEPTH)}${']'.repeat(DEPTH)}`
     const response = await fetch(portico.url, {
@@ -212,5 +230,61 @@ describe('[security] max_argument_size, both modes: arguments nested too deeply'
       assert.match(answer.error?.message ?? '', /nested too deeply/)
     }
     assert.equal(upstream.server.runs.get('echo') ?? 0, 0, 'the upstream was not asked')
+  })
+})
+
+describe('transparent with [csp]: an upstream widget’s _meta nested too deeply', () => {
+  let upstream: Server
+  let portico: RunningPortico
+
+  before(async () => {
+    // A stateless upstream whose widget resource carries `_meta` nested DEPTH levels deep.
+    upstream = createServer((req, res) => {
+      let body = ''
+      req.on('data', (chunk) => {
+        body += chunk
+      })
+      req.on('end', () => {
+        const message = JSON.parse(body) as { id?: unknown; method: string }
+        if (message.id === undefined) return void res.writeHead(202).end()
+        const deep = `${'['.repeat(DEPTH)}${']'.repeat(DEPTH)}`
+        const result =
+          message.method === 'resources/read'
+            ? `{"contents":[{"uri":"ui://widget/w.html","mimeType":"text/html;profile=mcp-app","text":"<p>","_meta":{"ui":{"csp":{}},"deep":${deep}}}]}`
+            : '{"protocolVersion":"2025-06-18","capabilities":{"resources":{}},"serverInfo":{"name":"d","version":"1"}}'
+        res.writeHead(200, { 'content-type': 'application/json' })
+        res.end(`{"jsonrpc":"2.0","id":${JSON.stringify(message.id)},"result":${result}}`)
+      })
+    })
+    upstream.listen(0, '127.0.0.1')
+    await once(upstream, 'listening')
+    const { port } = upstream.address() as AddressInfo
+    portico = await startPortico({
+      upstream: `http://127.0.0.1:${port}/mcp`,
+      csp: { connectDomains: { domains: ['https://api.example.com'] } },
+    } as ConfigInput)
+  })
+  after(async () => {
+    await portico?.close()
+    upstream?.closeAllConnections()
+    upstream?.close()
+  })
+
+  it('is answered as a bad response with the id, where it was an internal error', async () => {
+    const response = await fetch(portico.url, {
+      method: 'POST',
+      headers: MCP_ACCEPT,
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 'read',
+        method: 'resources/read',
+        params: { uri: 'ui://widget/w.html' },
+      }),
+    })
+    const answer = (await response.json()) as Answer
+    assert.equal(response.status, 502)
+    assert.equal(answer.id, 'read')
+    assert.equal(answer.error?.code, -32603)
+    assert.match(answer.error?.message ?? '', /cannot be relayed as JSON.*nested too deeply/)
   })
 })
