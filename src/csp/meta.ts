@@ -3,7 +3,7 @@
  * `_meta["openai/widgetCSP"]`), deciding what is a widget, and writing the merged policy back
  * into both shapes. `_meta.ui.domain` is never written: Claude derives and checks it itself.
  */
-import { isObject, type JsonObject } from '../jsonrpc/message.ts'
+import { isObject, type JsonObject, jsonTextOf } from '../jsonrpc/message.ts'
 import { DIRECTIVE_SPECS, DIRECTIVES } from './directives.ts'
 import { isSafeSource } from './merge.ts'
 import { type CspPolicy, cspFor, type DirectiveLists } from './policy.ts'
@@ -126,9 +126,6 @@ export function rewriteWidgetMeta(
  * reports the upstream's bad response with the call's id.
  */
 function sameJson(a: unknown, b: unknown): boolean {
-  try {
-    return JSON.stringify(a) === JSON.stringify(b)
-  } catch {
-    return false
-  }
+  const text = jsonTextOf(a)
+  return text !== undefined && text === jsonTextOf(b)
 }

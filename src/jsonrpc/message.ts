@@ -204,6 +204,18 @@ export function encodeJson(value: unknown): string {
   return text.includes('\\u0000id:') ? text.replace(BIG_ID_JSON, '$1') : text
 }
 
+/**
+ * JSON.stringify's text of a value, or undefined for one it cannot write (nested too deeply):
+ * for checks that can do without the text (a cache entry not kept, a comparison not made).
+ */
+export function jsonTextOf(value: unknown): string | undefined {
+  try {
+    return JSON.stringify(value)
+  } catch {
+    return undefined
+  }
+}
+
 function encodeExact(value: unknown): string {
   const text = JSON.stringify(value)
   // How JSON.stringify writes a number that may be a rounded big integer: 16 digits or more

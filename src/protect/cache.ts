@@ -11,7 +11,7 @@
  */
 import { LRUCache } from 'lru-cache'
 import type { CacheConfig } from '../config/protect.ts'
-import { isObject, type JsonObject, type JsonRpcResponse, parseJson } from '../jsonrpc/message.ts'
+import { isObject, type JsonRpcResponse, jsonTextOf, parseJson } from '../jsonrpc/message.ts'
 import type { Call } from '../pipeline/call.ts'
 import { callNext, type Middleware } from '../pipeline/compose.ts'
 import { MessageReply, mapAnswer, type Reply } from '../pipeline/reply.ts'
@@ -169,18 +169,10 @@ export function storable(
   let ttlMs = ttlSeconds * 1000
   if (typeof result.ttlMs === 'number') ttlMs = Math.min(ttlMs, Math.max(0, result.ttlMs))
   if (ttlMs <= 0) return undefined
-  const text = writable(result)
+  // A result too deep to write is not kept (the edge reports it as a bad response).
+  const text = jsonTextOf(result)
   if (text === undefined || text.length > maxBytes) return undefined
   return { text, ttlMs, shared: result.cacheScope === 'public' }
-}
-
-/** JSON text of a result, or undefined for one too deep to write (the edge reports it). */
-function writable(result: JsonObject): string | undefined {
-  try {
-    return JSON.stringify(result)
-  } catch {
-    return undefined
-  }
 }
 
 export function responseCache(cache: ResponseCache): Middleware {

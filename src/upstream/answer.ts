@@ -131,12 +131,11 @@ export class AnswerHandler implements Dispatcher.DispatchHandler, Due {
     )
   }
 
-  /** The body's deadline, from now (none once the answer has ended). */
+  /** The body's deadline, from now; none without a body timeout or once the answer ended. */
   #awaitBody(): void {
     const bodyTimeoutMs = this.#options.bodyTimeoutMs
-    if (bodyTimeoutMs > 0 && !this.#done) {
-      this.#options.deadlines.watch(this, bodyTimeoutMs)
-    }
+    if (bodyTimeoutMs > 0 && !this.#done) this.#options.deadlines.watch(this, bodyTimeoutMs)
+    else this.#options.deadlines.unwatch(this)
   }
 
   onResponseStart(
@@ -147,8 +146,7 @@ export class AnswerHandler implements Dispatcher.DispatchHandler, Due {
     this.#status = status
     this.#headers = headers as HeaderMap
     // The headers' deadline is met; the body's (if any) starts.
-    if (this.#options.bodyTimeoutMs > 0) this.#awaitBody()
-    else this.#options.deadlines.unwatch(this)
+    this.#awaitBody()
     if (this.#readsWhole(headers)) {
       this.#chunks = []
       return

@@ -25,6 +25,8 @@ import { until } from '../helpers/wait.ts'
 
 /** Deep enough to overflow JSON.stringify's recursion on any stack Node starts with. */
 const DEPTH = 100_000
+/** JSON text of arrays nested DEPTH levels deep. */
+const DEEP = `${'['.repeat(DEPTH)}${']'.repeat(DEPTH)}`
 const breaker = { minimum_calls: 2, failure_rate_threshold: 0.5, wait_duration_seconds: 60 }
 const retry = { max_retries: 2, initial_backoff_ms: 1, max_backoff_ms: 2 }
 
@@ -87,8 +89,7 @@ describe('gateway: messages nested too deeply to write back', () => {
 
   /** A `tools/call` whose `arguments.deep` is DEPTH arrays deep, written as text. */
   function deepCall(id: string, name: string): Promise<Answer> {
-    const deep = `${'['.repeat(DEPTH)}${']'.repeat(DEPTH)}`
-    const params = `{"name":"${name}","arguments":{"deep":${deep}}}`
+    const params = `{"name":"${name}","arguments":{"deep":${DEEP}}}`
     return post(`{"jsonrpc":"2.0","id":"${id}","method":"tools/call","params":${params}}`)
   }
 
@@ -155,11 +156,10 @@ describe('gateway: messages nested too deeply to write back', () => {
   })
 
   it('refuses an initialize nested too deeply, before any session or backend start', async () => {
-    const deep = `${'['.repeat(DEPTH)}${']'.repeat(DEPTH)}`
     const response = await fetch(portico.url, {
       method: 'POST',
       headers: MCP_ACCEPT,
-      body: `{"jsonrpc":"2.0","id":"init","method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{"x":${deep}},"clientInfo":{"name":"deep","version":"1"}}}`,
+      body: `{"jsonrpc":"2.0","id":"init","method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{"x":${DEEP}},"clientInfo":{"name":"deep","version":"1"}}}`,
     })
     const answer = (await response.json()) as Answer
     assert.equal(answer.id, 'init')
@@ -169,11 +169,10 @@ describe('gateway: messages nested too deeply to write back', () => {
   })
 
   it('takes a cancel whose requestId is nested too deeply as naming no call', async () => {
-    const deep = `${'['.repeat(DEPTH)}${']'.repeat(DEPTH)}`
     const response = await fetch(portico.url, {
       method: 'POST',
       headers: { ...MCP_ACCEPT, 'mcp-session-id': session },
-      body: `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":${deep}}}`,
+      body: `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":${DEEP}}}`,
     })
     assert.equal(response.status, 202, await response.text())
     const next = await call('after-cancel', 'raw__huge', { bytes: 2 })
@@ -210,7 +209,6 @@ describe('[security] max_argument_size, both modes: arguments nested too deeply'
   })
 
   it('are refused as invalid params by the size check, with the id, and not forwarded', async () => {
-    const deep = `${'['.repeat(DEPTH)}${']'.repeat(DEPTH)}`
     for (const [portico, tool] of [
       [gateway, 'raw__huge'],
       [transparent, 'echo'],
@@ -221,7 +219,7 @@ describe('[security] max_argument_size, both modes: arguments nested too deeply'
       const response = await fetch(portico.url, {
         method: 'POST',
         headers: { ...MCP_ACCEPT, ...session },
-        body: `{"jsonrpc":"2.0","id":"sized","method":"tools/call","params":{"name":"${tool}","arguments":{"d":${deep}}}}`,
+        body: `{"jsonrpc":"2.0","id":"sized","method":"tools/call","params":{"name":"${tool}","arguments":{"d":${DEEP}}}}`,
       })
       const answer = (await response.json()) as Answer
       assert.equal(response.status, 200)
@@ -247,10 +245,9 @@ describe('transparent with [csp]: an upstream widget’s _meta nested too deeply
       req.on('end', () => {
         const message = JSON.parse(body) as { id?: unknown; method: string }
         if (message.id === undefined) return void res.writeHead(202).end()
-        const deep = `${'['.repeat(DEPTH)}${']'.repeat(DEPTH)}`
         const result =
           message.method === 'resources/read'
-            ? `{"contents":[{"uri":"ui://widget/w.html","mimeType":"text/html;profile=mcp-app","text":"<p>","_meta":{"ui":{"csp":{}},"deep":${deep}}}]}`
+            ? `{"contents":[{"uri":"ui://widget/w.html","mimeType":"text/html;profile=mcp-app","text":"<p>","_meta":{"ui":{"csp":{}},"deep":${DEEP}}}]}`
             : '{"protocolVersion":"2025-06-18","capabilities":{"resources":{}},"serverInfo":{"name":"d","version":"1"}}'
         res.writeHead(200, { 'content-type': 'application/json' })
         res.end(`{"jsonrpc":"2.0","id":${JSON.stringify(message.id)},"result":${result}}`)

@@ -6,6 +6,7 @@ import {
   decodeBody,
   encodeJson,
   encodeValues,
+  jsonTextOf,
   kindOf,
   leadingIdOf,
   MAX_BATCH,
@@ -308,26 +309,32 @@ describe('encodeValues and encodeJson: a message nested deeper than JSON.stringi
   const deep = JSON.parse(`${'['.repeat(100_000)}${']'.repeat(100_000)}`) as unknown
 
   it("refuses a request's values as invalid params, and an answer as a bad response", () => {
-    const request = { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { deep } }
-    assert.throws(
-      () => encodeValues(request),
-      (error: unknown) =>
-        error instanceof PorticoError &&
-        error.reason === 'invalid_params' &&
-        /nested too deeply/.test(error.message),
-    )
-    const answer = { jsonrpc: '2.0', id: 1, result: { deep } }
-    assert.throws(
-      () => encodeJson(answer),
-      (error: unknown) =>
-        error instanceof PorticoError &&
-        error.reason === 'upstream_bad_response' &&
-        /nested too deeply/.test(error.message),
-    )
+    const cases = [
+      [
+        encodeValues,
+        { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { deep } },
+        'invalid_params',
+      ],
+      [encodeJson, { jsonrpc: '2.0', id: 1, result: { deep } }, 'upstream_bad_response'],
+    ] as const
+    for (const [encode, message, reason] of cases) {
+      assert.throws(
+        () => encode(message),
+        (error: unknown) =>
+          error instanceof PorticoError &&
+          error.reason === reason &&
+          /nested too deeply/.test(error.message),
+      )
+    }
   })
 
   it('leaves other errors as they are', () => {
     assert.throws(() => encodeValues({ n: 1n }), TypeError)
+  })
+
+  it('jsonTextOf gives the text, or undefined where JSON.stringify cannot write', () => {
+    assert.equal(jsonTextOf({ a: [1] }), '{"a":[1]}')
+    assert.equal(jsonTextOf({ deep }), undefined)
   })
 })
 
