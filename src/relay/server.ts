@@ -136,6 +136,21 @@ function refuseUpgrade(socket: Socket, response: string): void {
   socket.end(response)
 }
 
+/**
+ * What is wrong with a registration's fields, if anything. A token or subdomain of another
+ * type is refused rather than read as absent: a subdomain of `42` would otherwise register
+ * the tunnel under a random name the client did not ask for.
+ */
+function malformedRegistration(hello: Record<string, unknown>): string | undefined {
+  for (const field of ['token', 'subdomain'] as const) {
+    const value = hello[field]
+    if (value !== undefined && value !== null && typeof value !== 'string') {
+      return `malformed registration: ${field} must be a string`
+    }
+  }
+  return undefined
+}
+
 /** WebSocket close reasons are limited to 123 bytes. */
 function closeReason(text: string): string {
   const bytes = Buffer.from(text)
@@ -324,6 +339,11 @@ export class Relay {
       }
       if (hello.version !== PROTOCOL_VERSION) {
         refuse(CloseCode.Version, `unsupported protocol version (relay speaks ${PROTOCOL_VERSION})`)
+        return
+      }
+      const malformed = malformedRegistration(hello)
+      if (malformed !== undefined) {
+        refuse(CloseCode.Protocol, malformed)
         return
       }
       const token = typeof hello.token === 'string' ? hello.token : ''

@@ -69,17 +69,23 @@ describe('relay registration against silent sockets', () => {
     })
   }
 
-  /** Registers as an older client would: the token only in the first frame. */
-  async function frameOnly(port: number, address: string) {
-    const { ws, status } = await silent(port, { 'x-forwarded-for': address })
-    assert.equal(status, 'open')
+  /** The first frame of a registration: alice's, with `fields` instead where given. */
+  function sendRegistration(ws: WebSocket, fields: Record<string, unknown> = {}): void {
     ws.send(
       encodeJson(FrameType.Register, 0, {
         version: PROTOCOL_VERSION,
         token: TOKEN,
         subdomain: 'alice',
+        ...fields,
       }),
     )
+  }
+
+  /** Registers as an older client would: the token only in the first frame. */
+  async function frameOnly(port: number, address: string) {
+    const { ws, status } = await silent(port, { 'x-forwarded-for': address })
+    assert.equal(status, 'open')
+    sendRegistration(ws)
     return Promise.race([
       once(ws, 'message').then(() => 'registered'),
       once(ws, 'close').then(([code]) => `closed ${code}`),
@@ -174,17 +180,30 @@ describe('relay registration against silent sockets', () => {
       [SUBDOMAIN_HEADER]: 'alice',
     })
     assert.equal(status, 'open')
-    ws.send(
-      encodeJson(FrameType.Register, 0, {
-        version: PROTOCOL_VERSION,
-        token: 'another-token',
-        subdomain: 'alice',
-      }),
-    )
+    sendRegistration(ws, { token: 'another-token' })
     const [code, reason] = await once(ws, 'close')
     assert.equal(code, 4001)
     assert.equal(String(reason), 'the registration differs from its upgrade request')
   })
+  it('a registration whose subdomain or token is not a string is refused (4004), not given a random name', async () => {
+    const port = await startRelay()
+    const outcomes: string[] = []
+    for (const fields of [{ subdomain: 42 }, { subdomain: ['alice'] }, { token: { t: TOKEN } }]) {
+      const { ws, status } = await silent(port)
+      assert.equal(status, 'open')
+      sendRegistration(ws, fields)
+      const [code, reason] = await once(ws, 'close')
+      outcomes.push(`${code} ${String(reason)}`)
+    }
+    assert.deepEqual(outcomes, [
+      `${CloseCode.Protocol} malformed registration: subdomain must be a string`,
+      `${CloseCode.Protocol} malformed registration: subdomain must be a string`,
+      `${CloseCode.Protocol} malformed registration: token must be a string`,
+    ])
+    // A well-formed one from the same client still registers.
+    assert.equal(await frameOnly(port, '198.51.100.9'), 'registered')
+  })
+
   it('sockets refused with 401 that never close their side hold no place and are closed by the relay', async () => {
     const port = await startRelay()
     // 64 upgrade requests with a wrong token from 8 addresses, as a raw client that reads the
