@@ -12,7 +12,7 @@ import {
   resourceAliasProblems,
 } from '../config/gateway.ts'
 import { originsOf, upstreamOrigins } from '../config/origins.ts'
-import { protectOf, routingProblems } from '../config/protect.ts'
+import { PROTECT_KEYS, protectOf, routingProblems } from '../config/protect.ts'
 import type { Config } from '../config/schema.ts'
 import { PorticoError } from '../errors.ts'
 import {
@@ -211,7 +211,7 @@ export class Gateway {
   }
 
   /** A backend's protection: its own tables, else the top level's (protect.ts). */
-  #protect(config: BackendConfig): UpstreamProtection {
+  #protect(config: BackendConfig, previous?: UpstreamProtection): UpstreamProtection {
     const clock = this.#deps.clock ?? systemClock
     const key = this.#routing.groupOf(config.name, config)
     let group = this.#groups.get(key)
@@ -232,6 +232,7 @@ export class Gateway {
       group,
       learnHints: primaries.has(config.name),
       shared: this.#deps.shared,
+      previous,
     })
   }
 
@@ -239,7 +240,7 @@ export class Gateway {
     return this.#backends.get(name)
   }
 
-  #create(config: BackendConfig): Backend {
+  #create(config: BackendConfig, previous?: UpstreamProtection): Backend {
     const deps: BackendDeps = {
       logger: this.#deps.logger,
       http: this.#deps.http,
@@ -250,7 +251,7 @@ export class Gateway {
       gatewaySession: this.session,
       upstreamMiddleware: this.#deps.upstreamMiddleware ?? [],
       attemptMiddleware: this.#deps.attemptMiddleware ?? [],
-      protect: (backendConfig) => this.#protect(backendConfig),
+      protect: (backendConfig) => this.#protect(backendConfig, previous),
       onState: (name, state) => this.#noteState(name, state),
     }
     return config.transport === 'stdio'
@@ -732,7 +733,10 @@ export class Gateway {
         after.set(config.name, current)
         continue
       }
-      const backend = this.#create(config)
+      // The same server with other tables: the policies whose tables did not change keep their state.
+      const previous =
+        current !== undefined && sameServer(current.config, config) ? current.protection : undefined
+      const backend = this.#create(config, previous)
       after.set(config.name, backend)
       if (current) changed.push(config.name)
       else added.push(config.name)
@@ -1026,6 +1030,21 @@ function sharedOf(config: Config): string {
 
 function sameBackend(a: BackendConfig, b: BackendConfig): boolean {
   return JSON.stringify(a) === JSON.stringify(b)
+}
+
+/**
+ * Whether two configs of a backend name the same server, built the same way, and differ at
+ * most in their protection tables: then a policy's state (an open breaker, cached answers)
+ * is still about the server it will serve. Any other change starts every policy afresh.
+ */
+function sameServer(a: BackendConfig, b: BackendConfig): boolean {
+  return sameBackend(withoutTables(a), withoutTables(b))
+}
+
+function withoutTables(config: BackendConfig): BackendConfig {
+  const rest: Record<string, unknown> = { ...config }
+  for (const key of PROTECT_KEYS) delete rest[key]
+  return rest as BackendConfig
 }
 
 /**

@@ -31,6 +31,7 @@ import { upstreamRateLimit } from './rate-limit.ts'
 import type { RedisStore } from './redis-store.ts'
 import { RetryBudget, retry } from './retry.ts'
 import { SharedResponseCache, sharedResponseCache } from './shared-cache.ts'
+import { TokenBucket } from './token-bucket.ts'
 
 export interface ProtectDeps {
   clock: Clock
@@ -43,6 +44,22 @@ export interface ProtectDeps {
   learnHints?: boolean
   /** `[shared]`: the Redis where the cache (`caches`) and the rate limit (`rate_limits`) live. */
   shared?: RedisStore | undefined
+  /**
+   * The protection this one replaces, of the same upstream (a hot reload): each policy whose
+   * table did not change is taken over with its state (see `UpstreamProtection`).
+   */
+  previous?: UpstreamProtection | undefined
+}
+
+/** What a rebuilt protection takes over from the one it replaces (`#handOver`). */
+interface KeptPolicies {
+  hints?: ToolHints
+  breaker?: CircuitBreaker | undefined
+  outlier?: OutlierDetector
+  cache?: ResponseCache
+  limiter?: ConcurrencyLimiter | undefined
+  rateBucket?: TokenBucket | undefined
+  budget?: RetryBudget | undefined
 }
 
 /** What operators see of an upstream's protection (admin tools, health). */
@@ -54,43 +71,92 @@ export interface ProtectStatus {
   cache?: { hits: number; misses: number; entries: number }
 }
 
+/**
+ * One upstream's policies. A reload that rebuilds them (`deps.previous`) takes over each
+ * stateful one whose table is unchanged, state and all: the breaker stays open, the cache
+ * keeps its entries, the rate limit and the retry budget what was spent, the concurrency
+ * limit its slots and queue (shared with the calls the replaced chain still finishes, so the
+ * bound holds across both), the ejection its statistics; tool hints are always kept. Why: an
+ * edit to one table (a timeout) must not reset the others, or every reload would hand a
+ * client a fresh budget and a failing upstream a closed breaker. A changed table starts afresh.
+ */
 export class UpstreamProtection {
   readonly middleware: readonly Middleware[]
-  readonly hints = new ToolHints()
+  readonly hints: ToolHints
   readonly breaker: CircuitBreaker | undefined
   readonly outlier: OutlierDetector | undefined
   readonly cache: ResponseCache | SharedResponseCache | undefined
   readonly limiter: ConcurrencyLimiter | undefined
+  /** The tables this was built from (compared by the next reload's `previous`). */
+  readonly config: ProtectConfig
+  readonly #group: OutlierGroup | undefined
+  #rateBucket: TokenBucket | undefined
   #budget: RetryBudget | undefined
+  /** Whether a newer protection took the ejection over (it leaves the group, not this one). */
+  #outlierTaken = false
 
   constructor(name: string, config: ProtectConfig, deps: ProtectDeps) {
     const { clock, logger } = deps
+    const kept = deps.previous === undefined ? {} : deps.previous.#handOver(config, deps.group)
     const log = (what: string, detail: string, level: 'warn' | 'info') =>
       logger[level](`${name}: ${what} (${detail})`, { upstream: name })
+    this.config = config
+    this.#group = deps.group
+    this.hints = kept.hints ?? new ToolHints()
     this.breaker = config.circuit_breaker
-      ? new CircuitBreaker(name, config.circuit_breaker, clock, (state, detail) =>
+      ? (kept.breaker ??
+        new CircuitBreaker(name, config.circuit_breaker, clock, (state, detail) =>
           log(`circuit ${state.replace('_', '-')}`, detail, state === 'open' ? 'warn' : 'info'),
-        )
+        ))
       : undefined
     this.outlier =
       config.outlier_detection && deps.group
-        ? new OutlierDetector(name, config.outlier_detection, deps.group, (event, detail) =>
+        ? (kept.outlier ??
+          new OutlierDetector(name, config.outlier_detection, deps.group, (event, detail) =>
             log(
               event === 'spared' ? 'not ejected' : event,
               detail,
               event === 'ejected' ? 'warn' : 'info',
             ),
-          )
+          ))
         : undefined
     this.cache = config.cache
       ? deps.shared?.caches
         ? new SharedResponseCache(name, config.cache, deps.shared)
-        : new ResponseCache(config.cache, clock)
+        : (kept.cache ?? new ResponseCache(config.cache, clock))
       : undefined
     this.limiter = config.concurrency
-      ? new ConcurrencyLimiter(name, config.concurrency, clock)
+      ? (kept.limiter ?? new ConcurrencyLimiter(name, config.concurrency, clock))
+      : undefined
+    this.#rateBucket = config.rate_limit
+      ? (kept.rateBucket ?? new TokenBucket(config.rate_limit, clock))
+      : undefined
+    this.#budget = config.retry
+      ? (kept.budget ??
+        new RetryBudget(config.retry.budget_percent, config.retry.min_retries_per_sec, clock))
       : undefined
     this.middleware = this.#chain(name, config, deps)
+  }
+
+  /**
+   * The policies a protection built from `config` takes over from this one: those whose
+   * tables are the same (the ejection only within the same group; a local cache only, as a
+   * shared one's entries are in Redis whatever this process builds), and the tool hints.
+   */
+  #handOver(config: ProtectConfig, group: OutlierGroup | undefined): KeptPolicies {
+    const same = (key: keyof ProtectConfig) =>
+      JSON.stringify(this.config[key]) === JSON.stringify(config[key])
+    const kept: KeptPolicies = { hints: this.hints }
+    if (same('circuit_breaker')) kept.breaker = this.breaker
+    if (same('outlier_detection') && this.#group === group && this.outlier !== undefined) {
+      kept.outlier = this.outlier
+      this.#outlierTaken = true
+    }
+    if (same('cache') && this.cache instanceof ResponseCache) kept.cache = this.cache
+    if (same('concurrency')) kept.limiter = this.limiter
+    if (same('rate_limit')) kept.rateBucket = this.#rateBucket
+    if (same('retry')) kept.budget = this.#budget
+    return kept
   }
 
   #chain(name: string, config: ProtectConfig, deps: ProtectDeps): Middleware[] {
@@ -105,15 +171,12 @@ export class UpstreamProtection {
     if (this.cache instanceof SharedResponseCache) chain.push(sharedResponseCache(this.cache))
     else if (this.cache) chain.push(responseCache(this.cache))
     if (deps.coalesce) chain.push(coalesce(this.hints))
-    if (config.rate_limit) {
-      chain.push(upstreamRateLimit(name, config.rate_limit, clock, deps.shared))
+    if (config.rate_limit && this.#rateBucket) {
+      chain.push(upstreamRateLimit(name, config.rate_limit, this.#rateBucket, deps.shared))
     }
     const callMs = config.timeout?.callMs
     if (callMs !== undefined) chain.push(callTimeout(name, callMs, clock))
-    const budget = config.retry
-      ? new RetryBudget(config.retry.budget_percent, config.retry.min_retries_per_sec, clock)
-      : undefined
-    this.#budget = budget
+    const budget = this.#budget
     if (config.retry && budget) {
       chain.push(retry({ config: config.retry, budget, hints: this.hints, clock }))
     }
@@ -164,7 +227,7 @@ export class UpstreamProtection {
   }
 
   close(): void {
-    this.outlier?.leave()
+    if (!this.#outlierTaken) this.outlier?.leave()
   }
 }
 

@@ -34,14 +34,13 @@ function refuse(waitMs: number, message: string, data: Record<string, unknown>):
   })
 }
 
-/** One upstream's bucket. */
+/** One upstream's bucket (kept across reloads by its owner, protect/policies.ts). */
 export function upstreamRateLimit(
   name: string,
   config: RateLimitConfig,
-  clock: Clock,
+  bucket: TokenBucket,
   shared?: RedisStore,
 ): Middleware {
-  const bucket = new TokenBucket(config, clock)
   const message = `Rate limit of ${name} reached (${config.requests} per ${config.period_seconds} s)`
   const local = () => {
     const wait = bucket.take()

@@ -42,11 +42,14 @@ export function transparentMode(
     label,
     ...limitsOf(config),
   })
+  // One ejection group for the process, so that a reload can keep the upstream's statistics.
+  const group = new OutlierGroup(clock)
   const upstream = new ReloadableUpstream(
     config,
-    (next) => {
+    (next, previous) => {
       legacy.retune(limitsOf(next))
-      return upstreamOf(context, next, { url, label, legacy, upstreamMiddleware, clock })
+      const parts = { url, label, legacy, upstreamMiddleware, clock, group }
+      return upstreamOf(context, next, parts, previous)
     },
     context.logger,
   )
@@ -112,21 +115,29 @@ interface UpstreamParts {
   legacy: LegacyTransport
   upstreamMiddleware: readonly Middleware[]
   clock: Clock
+  group: OutlierGroup
 }
 
 /**
  * The upstream's per-upstream chain as `config` makes it: the top-level protection tables
  * (`[circuit_breaker]`, `[retry]`, …) over the Streamable HTTP forward, or the legacy one for
- * legacy calls. Built at start and again by each reload (./reload.ts).
+ * legacy calls. Built at start and again by each reload (./reload.ts), from the protection it
+ * replaces: policies whose tables did not change keep their state (protect/policies.ts).
  */
-function upstreamOf(context: ProxyContext, config: Config, parts: UpstreamParts): BuiltUpstream {
+function upstreamOf(
+  context: ProxyContext,
+  config: Config,
+  parts: UpstreamParts,
+  previous: UpstreamProtection | undefined,
+): BuiltUpstream {
   const { url, label, legacy } = parts
   const protection = new UpstreamProtection(label, topLevelProtect(config), {
     clock: parts.clock,
     logger: context.logger,
     coalesce: config.performance.coalesce_requests,
-    group: new OutlierGroup(parts.clock),
+    group: parts.group,
     shared: context.shared,
+    previous,
   })
   const limits = limitsOf(config)
   const streamable = transparentUpstream({

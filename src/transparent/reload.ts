@@ -3,7 +3,9 @@
  * machinery of edge/reload.ts): the upstream's per-upstream chain (its protection policies and
  * the deadline and bounds its transports use) is built again from the new file and new calls
  * go through it at once; the chain it replaces finishes the calls it holds, up to
- * `drain_timeout`, and is then closed, as a gateway backend a reload replaces is.
+ * `drain_timeout`, and is then closed, as a gateway backend a reload replaces is. The new
+ * chain takes over each policy whose table did not change, with its state (breaker, cache,
+ * budgets: protect/policies.ts); only the changed ones start afresh.
  *
  * The upstream itself is not reloadable: the client sessions open through Portico were
  * initialized with that server and their ids are its own, so another URL would answer them
@@ -49,16 +51,20 @@ export class ReloadableUpstream implements ReloadTarget {
   fileConfig: Config
   #config: Config
   #current: Generation
-  readonly #build: (config: Config) => BuiltUpstream
+  readonly #build: (config: Config, previous: UpstreamProtection | undefined) => BuiltUpstream
   readonly #retiring = new Set<Generation>()
   readonly #logger: Logger
 
-  constructor(config: Config, build: (config: Config) => BuiltUpstream, logger: Logger) {
+  constructor(
+    config: Config,
+    build: (config: Config, previous: UpstreamProtection | undefined) => BuiltUpstream,
+    logger: Logger,
+  ) {
     this.#config = config
     this.fileConfig = config
     this.#build = build
     this.#logger = logger
-    this.#current = this.#generation(config)
+    this.#current = this.#generation(config, undefined)
   }
 
   get config(): Config {
@@ -88,8 +94,8 @@ export class ReloadableUpstream implements ReloadTarget {
     for (const key of APPLIED.top) config[key] = next[key as keyof Config]
     // Nothing the chain is built from changed: its breaker, cache and budgets keep their state.
     if (appliedPart(config as Config) === appliedPart(this.#config)) return { changes: {} }
-    const built = this.#generation(config as Config)
     const before = this.#current
+    const built = this.#generation(config as Config, before.protection)
     this.#current = built
     this.#config = config as Config
     void this.#retire(before)
@@ -102,8 +108,8 @@ export class ReloadableUpstream implements ReloadTarget {
     this.#retiring.clear()
   }
 
-  #generation(config: Config): Generation {
-    return { ...this.#build(config), inFlight: new InFlight() }
+  #generation(config: Config, previous: UpstreamProtection | undefined): Generation {
+    return { ...this.#build(config, previous), inFlight: new InFlight() }
   }
 
   /** The replaced chain serves what it accepted (up to `drain_timeout`), then is closed. */

@@ -6,6 +6,8 @@
  * Where time matters (breaker wait, backoff, hedge delay) Portico runs on a hand-driven clock.
  */
 import assert from 'node:assert/strict'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import {
   Client as ClientV2,
@@ -15,14 +17,18 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js'
+import { loadConfig } from '../../src/config/load.ts'
 import type { ConfigInput } from '../../src/config/schema.ts'
 import type { ExchangeEvent } from '../../src/observe/event.ts'
+import { Logger } from '../../src/observe/logger.ts'
+import { createPortico } from '../../src/portico.ts'
 import { type FaultyHttp, startFaultyHttp } from '../fixtures/faulty-http.ts'
 import { serveMcp } from '../fixtures/serve.ts'
 import { ManualClock } from '../helpers/clock.ts'
 import { MCP_ACCEPT } from '../helpers/mcp-http.ts'
 import { fixture } from '../helpers/mcp-servers.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
+import { scratchDir } from '../helpers/scratch.ts'
 import { until } from '../helpers/wait.ts'
 
 function text(result: unknown): string {
@@ -759,6 +765,59 @@ describe('gateway: hedged attempts relay one stream of progress', () => {
       await client.close()
       await portico.close()
       await backend.close()
+    }
+  })
+})
+
+describe('gateway: a reload keeps the state of the policies it does not change', () => {
+  let server: FaultyHttp
+  before(async () => {
+    server = await startFaultyHttp('fragile')
+  })
+  after(async () => {
+    await server?.close()
+  })
+
+  it('an open breaker stays open when only the backend timeout changes, and starts closed for another server', async () => {
+    const file = join(scratchDir('portico-protect-reload-'), 'portico.toml')
+    const breaker =
+      '[backends.circuit_breaker]\nfailure_rate_threshold = 0.5\nminimum_calls = 2\nwait_duration_seconds = 3600\n'
+    const toml = (url: string, extra = '') =>
+      `port = 0\ndrain_timeout = 2\n[proxy]\nadmin_tools = false\n[store]\nenabled = false\n` +
+      `[[backends]]\nname = "fragile"\ntransport = "http"\nurl = "${url}"\n${extra}${breaker}`
+    writeFileSync(file, toml(server.url))
+    const load = () => loadConfig({ file, env: {} }).config
+    const portico = createPortico(load(), {
+      logger: new Logger({ level: 'silent' }),
+      reload: { file, load },
+    })
+    const client = await connect((await portico.listen()).url)
+    const echo = (words: string) =>
+      client.callTool({ name: 'fragile__echo', arguments: { text: words } })
+    const refusedAsOpen = (error: Error & { code?: number }) => {
+      assert.equal(error.code, 503)
+      assert.match(error.message, /Circuit of fragile is open/)
+      return true
+    }
+    try {
+      await client.listTools()
+      server.server.plan([{ mode: 'http500', times: 2, tool: 'write' }])
+      for (let i = 0; i < 2; i++) {
+        await assert.rejects(client.callTool({ name: 'fragile__write', arguments: {} }))
+      }
+      await assert.rejects(echo('open'), refusedAsOpen)
+      // The backend is rebuilt for its new timeout; its breaker, whose table is the same, is kept.
+      writeFileSync(file, toml(server.url, 'timeout = "20s"\n'))
+      assert.equal(await portico.reloadConfig(), 'applied')
+      await assert.rejects(echo('still open'), refusedAsOpen)
+      // Another server under the same name (here the same one by another address): nothing
+      // the breaker learned is about it, so it starts closed.
+      writeFileSync(file, toml(server.url.replace('127.0.0.1', 'localhost'), 'timeout = "20s"\n'))
+      assert.equal(await portico.reloadConfig(), 'applied')
+      assert.match(text(await echo('closed')), /closed/)
+    } finally {
+      await client.close()
+      await portico.close()
     }
   })
 })

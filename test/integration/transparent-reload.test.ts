@@ -145,6 +145,43 @@ describe('hot reload in transparent mode', () => {
     }
   })
 
+  it('a reload keeps the state of the policies it does not change: a spent [rate_limit] stays spent across a [timeout] edit, and starts afresh when its own table changes', async () => {
+    const file = join(dir, 'kept.toml')
+    const limit = (requests: number) =>
+      `[rate_limit]\nrequests = ${requests}\nperiod_seconds = 3600\n`
+    // Two requests an hour: the client's initialize and one call.
+    writeFileSync(file, head(everything.url, limit(2)))
+    const portico = await startCli(['run', '--config', file])
+    const client = await connect(portico.url, 'reload-kept')
+    const hangUp = (text: string, pattern: RegExp, what: string) =>
+      editAndHangUp(portico, file, text, pattern, what)
+    try {
+      await echo(client, 'the one call of the hour')
+      await assert.rejects(echo(client, 'refused'), /429|rate/i)
+      // Another table changes: the chain is rebuilt, the hour's budget is still spent.
+      const timeout = '[timeout]\nseconds = 30\n'
+      await hangUp(
+        head(everything.url, limit(2) + timeout),
+        /config reloaded .*settings=\["timeout"\]/,
+        'the [timeout] edit applied',
+      )
+      await assert.rejects(echo(client, 'still refused'), /429|rate/i)
+      // The limit's own table changes: a new budget, of three calls.
+      await hangUp(
+        head(everything.url, limit(3) + timeout),
+        /config reloaded .*settings=\["rate_limit"\]/,
+        'the [rate_limit] edit applied',
+      )
+      await echo(client, 'first of the new budget')
+      await echo(client, 'second of the new budget')
+      await echo(client, 'third of the new budget')
+      await assert.rejects(echo(client, 'over the new budget'), /429|rate/i)
+    } finally {
+      await client.close()
+      await portico.stop()
+    }
+  })
+
   it('hot_reload = true applies an edited file without a signal', async () => {
     const file = join(dir, 'watched.toml')
     const watched = '[proxy]\nhot_reload = true\n'

@@ -10,10 +10,12 @@ import {
   cacheSchema,
   concurrencySchema,
   outlierSchema,
+  type ProtectConfig,
   retrySchema,
 } from '../../src/config/protect.ts'
 import { notSent, PorticoError } from '../../src/errors.ts'
 import type { JsonRpcResponse } from '../../src/jsonrpc/message.ts'
+import { Logger } from '../../src/observe/logger.ts'
 import type { Call } from '../../src/pipeline/call.ts'
 import { compose, type Handler, type Middleware } from '../../src/pipeline/compose.ts'
 import { MessageReply, type Reply } from '../../src/pipeline/reply.ts'
@@ -27,9 +29,11 @@ import { upstreamHealth } from '../../src/protect/health.ts'
 import { hedging } from '../../src/protect/hedge.ts'
 import { ToolHints } from '../../src/protect/hints.ts'
 import { OutlierDetector, OutlierGroup } from '../../src/protect/outlier.ts'
+import { UpstreamProtection } from '../../src/protect/policies.ts'
 import { globalRateLimit, upstreamRateLimit } from '../../src/protect/rate-limit.ts'
 import type { RedisStore, SharedBucket, TokenVerdict } from '../../src/protect/redis-store.ts'
 import { RetryBudget, retry } from '../../src/protect/retry.ts'
+import { TokenBucket } from '../../src/protect/token-bucket.ts'
 import { callOf, requestCall } from '../helpers/calls.ts'
 import { ManualClock, settle } from '../helpers/clock.ts'
 
@@ -62,7 +66,8 @@ const toolCall = (name: string, id: number | string = 1, headers = {}) =>
 describe('rate limits', () => {
   it('refuses past the burst with rate_limited, 429 and Retry-After, and refills with time', async () => {
     const clock = new ManualClock()
-    const limit = through(upstreamRateLimit('b', { requests: 2, period_seconds: 1 }, clock))
+    const rate2 = { requests: 2, period_seconds: 1 }
+    const limit = through(upstreamRateLimit('b', rate2, new TokenBucket(rate2, clock), undefined))
     const next: Handler = async (call) => ok(call)
     await limit(requestCall('ping'), next)
     await limit(requestCall('ping'), next)
@@ -234,8 +239,9 @@ describe('rate limits shared through a store', () => {
     const limit = through(globalRateLimit(config, new ManualClock(), shared))
     await limit(toolCall('search', 1, alice), next)
     await assert.rejects(limit(toolCall('search', 2, alice), next), /per client/)
+    const perMinute = { requests: 1, period_seconds: 60 }
     const upstream = through(
-      upstreamRateLimit('b', { requests: 1, period_seconds: 60 }, new ManualClock(), shared),
+      upstreamRateLimit('b', perMinute, new TokenBucket(perMinute, new ManualClock()), shared),
     )
     await upstream(requestCall('ping'), next)
     await assert.rejects(upstream(requestCall('ping'), next), /Rate limit of b/)
@@ -781,5 +787,78 @@ describe('coalescing', () => {
     upstream.release()
     await lead
     assert.equal(upstream.calls, 1, 'the waiter that left made no call')
+  })
+})
+
+describe('UpstreamProtection rebuilt by a reload (previous)', () => {
+  const clock = new ManualClock()
+  const tables: ProtectConfig = {
+    timeout: { callMs: 1000, attemptMs: undefined },
+    circuit_breaker: breakerSchema.parse({ minimum_calls: 2 }),
+    cache: cacheSchema.parse({ tool_ttl_seconds: 60 }),
+    concurrency: concurrencySchema.parse({ max_concurrent: 2 }),
+    rate_limit: { requests: 1, period_seconds: 60 },
+    retry: retrySchema.parse({ max_retries: 1 }),
+    outlier_detection: outlierSchema.parse({ consecutive_errors: 1, base_ejection_seconds: 30 }),
+  }
+  const build = (config: ProtectConfig, group: OutlierGroup, previous?: UpstreamProtection) =>
+    new UpstreamProtection('b', config, {
+      clock,
+      logger: new Logger({ level: 'silent' }),
+      coalesce: false,
+      group,
+      previous,
+    })
+  const POLICIES = ['breaker', 'cache', 'limiter', 'outlier'] as const
+  /** The stateful policies `a` and `b` share (the same objects). */
+  const sameObjects = (a: UpstreamProtection, b: UpstreamProtection) =>
+    POLICIES.filter((policy) => a[policy] !== undefined && a[policy] === b[policy])
+  const run = (protection: UpstreamProtection) =>
+    compose(protection.middleware, async (call) => ok(call))(requestCall('ping'))
+
+  it('keeps each stateful policy whose table did not change, and builds afresh those that did', async () => {
+    const group = new OutlierGroup(clock)
+    const first = build(tables, group)
+    await run(first) // the minute's one request
+    const timeoutOnly = build(
+      { ...tables, timeout: { callMs: 2000, attemptMs: undefined } },
+      group,
+      first,
+    )
+    assert.deepEqual(sameObjects(timeoutOnly, first), POLICIES)
+    assert.equal(timeoutOnly.hints, first.hints)
+    await assert.rejects(run(timeoutOnly), /Rate limit of b reached/, 'the spent budget is kept')
+    const allChanged = build(
+      {
+        timeout: tables.timeout,
+        circuit_breaker: breakerSchema.parse({ minimum_calls: 3 }),
+        cache: cacheSchema.parse({ tool_ttl_seconds: 30 }),
+        concurrency: concurrencySchema.parse({ max_concurrent: 3 }),
+        rate_limit: { requests: 2, period_seconds: 60 },
+        retry: retrySchema.parse({ max_retries: 2 }),
+        outlier_detection: outlierSchema.parse({ consecutive_errors: 2 }),
+      },
+      group,
+      timeoutOnly,
+    )
+    assert.deepEqual(sameObjects(allChanged, first), [])
+    assert.equal(allChanged.hints, first.hints, 'tool hints are about the server: always kept')
+    await run(allChanged) // a new budget
+    for (const protection of [first, timeoutOnly, allChanged]) protection.close()
+    group.close()
+  })
+
+  it('the replaced protection leaves the kept ejection in its group: the sweep still returns it', async () => {
+    const group = new OutlierGroup(clock)
+    group.size = 1
+    const first = build(tables, group)
+    const next = build({ ...tables, timeout: undefined }, group, first)
+    first.close() // as a retired chain is, once its calls are done
+    assert.equal(next.outlier?.record('failure'), true)
+    assert.equal(next.unavailable, true)
+    await clock.advance(30_000)
+    await clock.advance(10_000) // the sweep after the ejection's end
+    assert.equal(next.unavailable, false, 'returned by the group it is still in')
+    next.close()
   })
 })
