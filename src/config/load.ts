@@ -290,11 +290,21 @@ function parseTomlText(file: string, text: string): JsonObject {
     return parseToml(text) as JsonObject
   } catch (error) {
     if (error instanceof TomlError) {
-      const message = `invalid TOML at column ${error.column}: ${error.message.split('\n')[0]}`
+      const message = `invalid TOML at column ${error.column}: ${error.message.split('\n')[0]}${jsonHint(file, text)}`
       throw new ConfigError(file, [{ path: '', message, line: error.line }])
     }
     throw error
   }
+}
+
+/**
+ * A `.json` file is read as TOML, as mcp-proxy reads every file but YAML; the one JSON a user
+ * is likely to hand Portico is an MCP client's config (`mcpServers`), which `portico import`
+ * turns into a portico.toml.
+ */
+function jsonHint(file: string, text: string): string {
+  if (!/\.json$/i.test(file) || !/^\s*\{/.test(text)) return ''
+  return ` (Portico's config is TOML or YAML; for an MCP client's config with mcpServers, \`portico import ${file}\` writes a portico.toml from its servers)`
 }
 
 /**

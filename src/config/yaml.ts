@@ -29,6 +29,15 @@ export class YamlSyntaxError extends Error {
   }
 }
 
+/**
+ * The first line of the yaml package's message, but for a document nested thousands deep,
+ * whose parse overflows the stack: named for what it is, not as V8's RangeError.
+ */
+function reasonOf(error: { message: string }): string {
+  if (error.message.includes('Maximum call stack size exceeded')) return 'nested too deeply'
+  return error.message.split('\n')[0] ?? error.message
+}
+
 export function parseYaml(text: string): ParsedYaml {
   const yaml = require('yaml') as typeof import('yaml')
   const lines = new yaml.LineCounter()
@@ -36,7 +45,7 @@ export function parseYaml(text: string): ParsedYaml {
   const error = document.errors[0]
   if (error !== undefined) {
     const line = lines.linePos(error.pos[0]).line
-    throw new YamlSyntaxError(`invalid YAML: ${error.message.split('\n')[0]}`, line)
+    throw new YamlSyntaxError(`invalid YAML: ${reasonOf(error)}`, line)
   }
   const complexKey = firstCollectionKey(yaml, document)
   if (complexKey !== undefined) {
@@ -50,7 +59,7 @@ export function parseYaml(text: string): ParsedYaml {
     value = document.toJS({ maxAliasCount: 100 })
   } catch (error) {
     // The yaml package refuses alias bombs here ("Excessive alias count"), as a plain error.
-    throw new YamlSyntaxError(`invalid YAML: ${(error as Error).message.split('\n')[0]}`, undefined)
+    throw new YamlSyntaxError(`invalid YAML: ${reasonOf(error as Error)}`, undefined)
   }
   if (holdsItself(value)) {
     throw new YamlSyntaxError(

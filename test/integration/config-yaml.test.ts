@@ -81,7 +81,7 @@ describe('YAML config files', () => {
     assert.match(out.stderr, /proxy\.yml:3: invalid YAML: /)
   })
 
-  it('refuses a circular alias and an alias bomb as config problems, not crashes', () => {
+  it('refuses a circular alias, an alias bomb and a document nested too deeply as config problems, not crashes', () => {
     const circular = written(
       'circular.yaml',
       'upstream: http://127.0.0.1:9/mcp\nproxy: &x\n  a: *x\n',
@@ -98,9 +98,12 @@ describe('YAML config files', () => {
         '',
       ].join('\n'),
     )
+    // Nested deeper than the parser's recursion goes: named, not V8's RangeError.
+    const deep = written('deep.yaml', `a: ${'['.repeat(50_000)}${']'.repeat(50_000)}\n`)
     for (const [file, expected] of [
       [circular, /circular\.yaml: invalid YAML: an alias refers to a node that contains it/],
       [bomb, /bomb\.yaml: invalid YAML: Excessive alias count/],
+      [deep, /deep\.yaml:1: invalid YAML: nested too deeply/],
     ] as const) {
       assert.throws(() => loadConfig({ file, env: {} }), ConfigError)
       const out = runCliSync(['check', '--config', file])

@@ -226,6 +226,24 @@ describe('loadConfig', () => {
     assert.ok((found[0]?.line ?? 0) >= 2)
   })
 
+  it('a JSON file read as TOML says how to bring an MCP client config instead', () => {
+    const path = join(scratchDir('portico-config-'), 'claude_desktop_config.json')
+    writeFileSync(path, '{"mcpServers": {"files": {"command": "npx"}}}')
+    assert.throws(
+      () => loadConfig({ file: path, env: {} }),
+      (error: ConfigError) => {
+        assert.match(error.problems[0]?.message ?? '', /^invalid TOML at column 1: /)
+        assert.match(
+          error.problems[0]?.message ?? '',
+          /Portico's config is TOML or YAML; for an MCP client's config with mcpServers, `portico import .*claude_desktop_config\.json` writes a portico\.toml/,
+        )
+        return true
+      },
+    )
+    // Only for a .json file: a broken TOML file gets the TOML message alone.
+    assert.doesNotMatch(problems('{"upstream": 1}')[0]?.message ?? '', /portico import/)
+  })
+
   it('warns about other tools keys instead of failing', () => {
     const { warnings } = loadConfig({
       file: file('mcp = "http://localhost:9000"\nmode = "proxy"\n'),
