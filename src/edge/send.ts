@@ -9,7 +9,7 @@ import type { Readable } from 'node:stream'
 import { PorticoError, toPorticoError } from '../errors.ts'
 import { WHOLE_ANSWER_BYTES } from '../http/body.ts'
 import type { HeaderMap } from '../http/headers.ts'
-import { encodeJson, errorResponse } from '../jsonrpc/message.ts'
+import { encodeJson, errorResponse, isObject, parseJson } from '../jsonrpc/message.ts'
 import type { EventBus } from '../observe/bus.ts'
 import type { Logger } from '../observe/logger.ts'
 import {
@@ -66,6 +66,12 @@ export async function sendReply(
         options.recorder.answer(0, { isResponse: true, outcome: 'ok' })
         return
       case 'http':
+        // A request answered 2xx with neither JSON nor SSE has no response for its id: the
+        // client would wait for ever. Errors (4xx, 5xx: an OAuth challenge, a lost session)
+        // pass through as they are.
+        if (call.kind === 'request' && reply.status < 300) {
+          return await sendMessage(res, call, notJsonRpc(call, reply), options)
+        }
         return await sendHttp(res, reply, options)
     }
   } catch (error) {
@@ -92,13 +98,21 @@ async function sendMessage(
   const headers = withExtra(reply.headers, options)
   headers['content-type'] ??= 'application/json'
   if ('bytes' in body) {
+    // Portico's own answers (errors, gateway answers) carry the call's id by construction.
+    const own = reply.built
+    const summary = own ? reply.summary(parse) : checked(call, reply.summary(parse), body.bytes)
+    // Only a success: an HTTP error passes through as it is (an SDK server's 400 or 404 for a
+    // lost session says `"id": null`, and clients act on the status).
+    const problem =
+      own || reply.status >= 300 ? undefined : answerProblem(call, summary, body.bytes)
+    // An upstream answer that is not this request's response is replaced by an error that is:
+    // passed on, it would leave the client waiting for its id.
+    if (problem !== undefined) return sendMessage(res, call, errorReply(call, problem), options)
     headers['content-length'] = String(body.bytes.length)
     res.writeHead(reply.status, headers)
     res.end(body.bytes)
     recorder.wrote(0, body.bytes.length)
-    // Portico's own answers (errors, gateway answers) carry the call's id by construction.
-    const own = reply.built
-    recorder.answer(0, own ? reply.summary(parse) : checked(call, reply.summary(parse), body.bytes))
+    recorder.answer(0, summary)
     recorder.done(0)
     return
   }
@@ -130,6 +144,65 @@ function checked(call: Call, summary: Summary | undefined, bytes: Buffer): Summa
     reason: 'upstream_bad_response',
     errorMessage: 'the upstream answered with another request id, or none',
   }
+}
+
+/**
+ * Why a whole upstream answer to a request cannot be passed on as its response, if it cannot:
+ * it is not a JSON-RPC response, or it answers another request id (or none, or `null`, which
+ * the client cannot match either). Described from the bytes, parsed again only on this rare
+ * path; an upstream error that came without the id is kept in `data.upstreamError`.
+ */
+function answerProblem(
+  call: Call,
+  summary: Summary | undefined,
+  bytes: Buffer,
+): PorticoError | undefined {
+  if (call.kind !== 'request' || call.id === undefined) return undefined
+  const fine =
+    summary?.isResponse === true &&
+    summary.reason !== 'upstream_bad_response' &&
+    // Summarized without parsing, a batch holding the id passes for a response.
+    firstByte(bytes) === OPEN_BRACE
+  if (fine) return undefined
+  const value = parseJson(bytes)
+  const what =
+    value === undefined
+      ? 'not JSON'
+      : Array.isArray(value)
+        ? 'a batch, not one response'
+        : !isObject(value)
+          ? 'not a JSON-RPC response'
+          : typeof value.method === 'string'
+            ? `a ${value.method} message, not a response`
+            : value.id === undefined
+              ? 'a response without an id'
+              : `the response to id ${JSON.stringify(value.id).slice(0, 64)}`
+  const error = isObject(value) && isObject(value.error) ? value.error : undefined
+  return new PorticoError('upstream_bad_response', {
+    message: `Upstream sent an invalid response to request ${JSON.stringify(call.id)}: ${what}`,
+    ...(error === undefined
+      ? {}
+      : {
+          data: {
+            upstreamError: {
+              code: typeof error.code === 'number' ? error.code : null,
+              message: typeof error.message === 'string' ? error.message.slice(0, 512) : null,
+            },
+          },
+        }),
+  })
+}
+
+const OPEN_BRACE = 0x7b
+
+/** The first byte that is not JSON whitespace (-1 for none). */
+function firstByte(bytes: Buffer): number {
+  // Indexed, not for-of: no iterator per answer on the hot path.
+  for (let i = 0; i < bytes.length; i++) {
+    const byte = bytes[i] as number
+    if (byte !== 0x20 && byte !== 0x0a && byte !== 0x0d && byte !== 0x09) return byte
+  }
+  return -1
 }
 
 /**
@@ -333,9 +406,17 @@ export async function sendReplies(
  */
 function asMessage(calls: readonly Call[], index: number, reply: Reply): Reply {
   if (reply.kind !== 'http') return reply
-  discard(reply)
   const call = calls[index] as Call
-  if (call.kind !== 'request') return accepted({ status: 202 })
+  if (call.kind !== 'request') {
+    discard(reply)
+    return accepted({ status: 202 })
+  }
+  return notJsonRpc(call, reply)
+}
+
+/** The error answering a request whose upstream answer was not JSON-RPC (its body discarded). */
+function notJsonRpc(call: Call, reply: HttpReply): MessageReply {
+  discard(reply)
   const type = String(reply.headers['content-type'] ?? 'no content type')
   return errorReply(
     call,

@@ -3,7 +3,8 @@
  * MCP. A call is POSTed with the client's headers (hop-by-hop ones dropped, X-Forwarded-*
  * added) and its original bytes while no middleware changed it; the upstream's answer comes
  * back as a Reply: a JSON answer not read yet, an SSE stream read event by event, 202, or an
- * answer that is not JSON-RPC passed through as it is.
+ * answer that is not JSON-RPC, which edge/send.ts passes through when it is an HTTP error and
+ * answers with the request's error otherwise (a client would wait for ever for its id).
  */
 import type { Readable } from 'node:stream'
 import type { PorticoError } from '../errors.ts'
@@ -24,7 +25,10 @@ export interface TransparentUpstreamOptions {
   label: string
   /** Bound on a parsed JSON answer and on one SSE event. */
   maxMessageBytes: number
-  /** The deadline of a call (`request_timeout`): to the answer's start, then between chunks. */
+  /**
+   * The deadline of a call (`request_timeout`): to the answer's start, then to the end of a
+   * JSON answer, or between the events of an SSE one.
+   */
   timeoutMs: number
   /** The origin clients reach Portico at, for upstream OAuth challenges naming the upstream. */
   publicOrigin: (call: Call) => string
@@ -48,6 +52,8 @@ export function transparentUpstream(
       timeoutMs: call.timeoutMs ?? options.timeoutMs,
       // A listen stream lasts until the client closes it, quiet or not (2026-07-28).
       ...(call.method === 'subscriptions/listen' ? { bodyTimeoutMs: 0 } : {}),
+      // A JSON answer is one message: due whole within the deadline (an SSE answer between events).
+      wholeMessageDeadline: true,
       wholeBytes,
     })
     call.notes.upstreamStatus = response.status

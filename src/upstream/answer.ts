@@ -55,6 +55,11 @@ export interface AnswerOptions {
   headersTimeoutMs: number
   /** Time allowed between two chunks of the body, not counted while the reader is behind (0: none). */
   bodyTimeoutMs: number
+  /**
+   * A non-SSE body is due whole `bodyTimeoutMs` after its headers: its chunks do not move the
+   * deadline (see `UpstreamRequest.wholeMessageDeadline`).
+   */
+  wholeMessageDeadline?: boolean
 }
 
 export interface AnswerErrors {
@@ -90,6 +95,10 @@ export class AnswerHandler implements Dispatcher.DispatchHandler, Due {
   #stream: Readable | undefined
   /** The answer has ended, completely or not: no deadline applies any more. */
   #done = false
+  /** Its chunks move the body's deadline (false: a message due whole, see the options). */
+  #chunksExtend = true
+  /** The reader fell behind and paused the body (its deadline is off until it reads again). */
+  #heldBack = false
   readonly #onAbort = (): void => this.#abort()
 
   constructor(
@@ -145,6 +154,7 @@ export class AnswerHandler implements Dispatcher.DispatchHandler, Due {
   ): void {
     this.#status = status
     this.#headers = headers as HeaderMap
+    this.#chunksExtend = this.#options.wholeMessageDeadline !== true || isEventStream(headers)
     // The headers' deadline is met; the body's (if any) starts.
     this.#awaitBody()
     if (this.#readsWhole(headers)) {
@@ -156,7 +166,9 @@ export class AnswerHandler implements Dispatcher.DispatchHandler, Due {
 
   onResponseData(controller: Controller, chunk: Buffer): void {
     // A new gap between chunks starts (only a field changes: the request is already watched).
-    if (this.dueList !== undefined) this.#options.deadlines.watch(this, this.#options.bodyTimeoutMs)
+    if (this.#chunksExtend && this.dueList !== undefined) {
+      this.#options.deadlines.watch(this, this.#options.bodyTimeoutMs)
+    }
     const chunks = this.#chunks
     if (chunks !== undefined) {
       chunks.push(chunk)
@@ -170,6 +182,7 @@ export class AnswerHandler implements Dispatcher.DispatchHandler, Due {
     if (this.#stream?.push(chunk) === false) {
       // The reader is behind: its slowness is not the upstream's (undici's body timer paused too).
       this.#options.deadlines.unwatch(this)
+      this.#heldBack = true
       controller.pause()
     }
   }
@@ -202,8 +215,7 @@ export class AnswerHandler implements Dispatcher.DispatchHandler, Due {
   #readsWhole(headers: Record<string, string | string[] | undefined>): boolean {
     const limit = this.#options.wholeBytes
     if (limit <= 0) return false
-    const type = headers['content-type']
-    if (typeof type === 'string' && type.startsWith('text/event-stream')) return false
+    if (isEventStream(headers)) return false
     const length = Number(headers['content-length'])
     return !(length > limit)
   }
@@ -211,7 +223,11 @@ export class AnswerHandler implements Dispatcher.DispatchHandler, Due {
   #startStream(controller: Controller, head: readonly Buffer[] = []): void {
     const stream = new Readable({
       read: () => {
-        this.#awaitBody()
+        // The reader wants more: a gap between chunks starts, or, for a message due whole,
+        // the time left starts again only after the reader held it back (its slowness is not
+        // the upstream's).
+        if (this.#chunksExtend || this.#heldBack) this.#awaitBody()
+        this.#heldBack = false
         controller.resume()
       },
       destroy: (error, callback) => {
@@ -260,4 +276,9 @@ export class AnswerHandler implements Dispatcher.DispatchHandler, Due {
 
 function reasonOf(signal: SignalLike): unknown {
   return signal.reason ?? new errors.RequestAbortedError()
+}
+
+function isEventStream(headers: Record<string, string | string[] | undefined>): boolean {
+  const type = headers['content-type']
+  return typeof type === 'string' && type.startsWith('text/event-stream')
 }

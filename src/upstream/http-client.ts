@@ -45,6 +45,13 @@ export interface UpstreamRequest {
    */
   bodyTimeoutMs?: number
   /**
+   * An answer that is not an SSE stream must be complete within the body timeout of its
+   * headers, not within it between two chunks: an MCP answer in JSON is one message, and an
+   * upstream trickling a byte at a time would otherwise hold the call for ever. Default false
+   * (forwarded files and pages may take long and still be making progress).
+   */
+  wholeMessageDeadline?: boolean
+  /**
    * Read a non-SSE answer whole when it is at most this many bytes (one buffer, no stream);
    * default 0: always streamed.
    */
@@ -129,6 +136,7 @@ export class HttpClient {
           headersTimeoutMs: request.timeoutMs ?? this.#headersTimeoutMs,
           // SSE streams may stay idle for long: no body deadline unless the call has one.
           bodyTimeoutMs: request.bodyTimeoutMs ?? request.timeoutMs ?? 0,
+          wholeMessageDeadline: request.wholeMessageDeadline === true,
         },
         resolve,
         reject,

@@ -350,8 +350,10 @@ describe('MCP sent around the MCP endpoint (transparent mode)', () => {
     })
     req.on('end', () => {
       seen.push(`${req.method} ${req.url} ${body}`)
+      // The request's id (re-encoded bodies keep big numbers' digits: read as text).
+      const id = /"id":(\d+|"[^"]*")/.exec(body)?.[1] ?? 'null'
       res.writeHead(200, { 'content-type': 'application/json' })
-      res.end('{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"ran"}]}}')
+      res.end(`{"jsonrpc":"2.0","id":${id},"result":{"content":[{"type":"text","text":"ran"}]}}`)
     })
   })
   let portico: RunningPortico

@@ -255,12 +255,16 @@ describe('transparent: every request id gets an answer', () => {
     assert.equal(event?.reason, 'response_too_large')
   })
 
-  it('records an answer with another id, or garbage, as an error (the bytes still pass)', async () => {
+  it('answers a JSON answer with another id, or garbage, with an error carrying the call id, and records it', async () => {
     const wrong = await through('/json-wrong-id')
-    assert.match(wrong.text, /"id":999/, 'transparent: the bytes reach the client as they were')
+    assert.equal(wrong.status, 502)
+    const answer = JSON.parse(wrong.text) as { id: string; error: { message: string } }
+    assert.equal(answer.id, 'c1', 'the call is answered, not left waiting for its id')
+    assert.match(answer.error.message, /invalid response to request "c1": the response to id 999/)
     assert.equal(wrong.event?.outcome, 'error')
-    assert.match(wrong.event?.errorMessage ?? '', /another request id/)
+    assert.equal(wrong.event?.reason, 'upstream_bad_response')
     const garbage = await through('/json-garbage')
+    assert.equal(garbage.status, 502)
     assert.equal(garbage.event?.outcome, 'error')
     assert.equal(garbage.event?.reason, 'upstream_bad_response')
   })

@@ -38,6 +38,10 @@ before(async () => {
     if (path === '/stall-json') {
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': '100' })
       res.write('{"jsonrpc":"2.0",')
+    } else if (path.startsWith('/trickle-json')) {
+      // Larger than read whole: streamed, a byte at a time as the test writes them.
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '100000' })
+      res.write('{')
     } else if (path === '/stall-sse' || path === '/quiet') {
       res.writeHead(200, { 'content-type': 'text/event-stream' })
       res.write(': open\n\n')
@@ -66,7 +70,7 @@ function client(clock: ManualClock, headersTimeoutMs = 30_000): HttpClient {
 async function sent(
   http: HttpClient,
   path: string,
-  options: { timeoutMs?: number; whole?: boolean } = {},
+  options: { timeoutMs?: number; whole?: boolean; wholeMessageDeadline?: boolean } = {},
 ) {
   const reached = once(arrived, path)
   const response = http.send({
@@ -75,6 +79,7 @@ async function sent(
     headers: {},
     label: 'the upstream',
     wholeBytes: options.whole ? 65_536 : 0,
+    wholeMessageDeadline: options.wholeMessageDeadline === true,
     ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
   })
   const [res] = (await reached) as [ServerResponse]
@@ -165,6 +170,46 @@ describe('upstream request deadlines', () => {
       assert.equal(ended(), false)
       await clock.advance(1)
       await assert.rejects(reading, (error: Error) => error.name === 'BodyTimeoutError')
+    } finally {
+      await http.destroy()
+    }
+  })
+
+  it('cuts off a JSON answer trickling a byte at a time once it is due whole (MCP answers), not forwarded traffic', async () => {
+    const clock = new ManualClock()
+    const http = client(clock)
+    try {
+      const outcomes: string[] = []
+      for (const wholeMessageDeadline of [true, false]) {
+        const path = `/trickle-json-${wholeMessageDeadline}`
+        const { response, res } = await sent(http, path, {
+          timeoutMs: 300,
+          whole: true,
+          wholeMessageDeadline,
+        })
+        const answer = await response
+        let bytes = 0
+        const reading = (async () => {
+          for await (const chunk of answer.body) bytes += (chunk as Buffer).length
+        })()
+        const ended = settledFlag(reading)
+        // The one left reading ends when the upstream closes, below.
+        reading.catch(() => {})
+        // A byte every 100 ms: never a 300 ms gap, but 300 ms after the headers and more.
+        for (let i = 1; i <= 5 && !ended(); i++) {
+          res.write('x')
+          await until(() => bytes > i || ended() || undefined, 5000, 'the byte read')
+          await clock.advance(100)
+        }
+        if (ended()) {
+          await reading.then(
+            () => outcomes.push('ended'),
+            (error: Error) => outcomes.push(error.name),
+          )
+        } else outcomes.push(`still reading after ${bytes} bytes`)
+        res.destroy()
+      }
+      assert.deepEqual(outcomes, ['BodyTimeoutError', 'still reading after 6 bytes'])
     } finally {
       await http.destroy()
     }

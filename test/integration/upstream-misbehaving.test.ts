@@ -1,0 +1,179 @@
+/**
+ * Transparent mode in front of an upstream that answers badly: a real socket server that
+ * answers each tool its own wrong way, through a real Portico, asked by raw HTTP (to see
+ * every byte) and by the MCP SDK (to see that a client is not left waiting). An answer that
+ * is not the request's response (another id, none, not JSON, a batch, a 2xx page) becomes a
+ * JSON-RPC error with the request's id, HTTP 502, saying what came; an HTTP error passes
+ * through as it is; a JSON answer trickling a byte at a time is cut off at `request_timeout`.
+ */
+import assert from 'node:assert/strict'
+import { createServer, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { after, before, describe, it } from 'node:test'
+import { Client } from '@modelcontextprotocol/sdk/client/index.js'
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
+import type { ConfigInput } from '../../src/config/schema.ts'
+import { MCP_ACCEPT } from '../helpers/mcp-http.ts'
+import { type RunningPortico, startPortico } from '../helpers/portico.ts'
+
+interface Rpc {
+  id?: unknown
+  method?: string
+  params?: { name?: string; protocolVersion?: string }
+}
+
+const json = (res: ServerResponse, body: string, status = 200) =>
+  res.writeHead(status, { 'content-type': 'application/json' }).end(body)
+
+/** How the upstream answers `tools/call` of each tool. */
+const ANSWERS: Record<string, (res: ServerResponse, id: unknown) => void> = {
+  another_id: (res) => json(res, '{"jsonrpc":"2.0","id":999999,"result":{"content":[]}}'),
+  no_id: (res) => json(res, '{"jsonrpc":"2.0","result":{"content":[]}}'),
+  not_json: (res) => json(res, 'not json'),
+  batch: (res, id) => json(res, JSON.stringify([{ jsonrpc: '2.0', id, result: { content: [] } }])),
+  null_id_error: (res) =>
+    json(res, '{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error"}}'),
+  page: (res) => res.writeHead(200, { 'content-type': 'text/html' }).end('<html>hi</html>'),
+  server_error: (res) => res.writeHead(500, { 'content-type': 'text/plain' }).end('boom'),
+  trickle: (res) => {
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': '100000' })
+    const timer = setInterval(() => res.write(' '), 100)
+    res.on('close', () => clearInterval(timer))
+  },
+  fine: (res, id) =>
+    json(
+      res,
+      JSON.stringify({ jsonrpc: '2.0', id, result: { content: [{ type: 'text', text: 'fine' }] } }),
+    ),
+}
+
+function upstreamAnswer(res: ServerResponse, message: Rpc): void {
+  if (message.id === undefined) {
+    res.writeHead(202).end()
+    return
+  }
+  if (message.method === 'initialize') {
+    const result = {
+      protocolVersion: message.params?.protocolVersion,
+      capabilities: { tools: {} },
+      serverInfo: { name: 'misbehaving', version: '1.0.0' },
+    }
+    json(res, JSON.stringify({ jsonrpc: '2.0', id: message.id, result }))
+    return
+  }
+  const answer = ANSWERS[message.params?.name ?? ''] ?? ANSWERS.fine
+  answer?.(res, message.id)
+}
+
+describe('transparent mode in front of an upstream that answers badly', () => {
+  let upstream: Server
+  let portico: RunningPortico
+  const open = new Set<ServerResponse>()
+
+  before(async () => {
+    upstream = createServer((req, res) => {
+      open.add(res)
+      res.on('close', () => open.delete(res))
+      // The SDK's GET stream and its DELETE at close: not offered.
+      if (req.method !== 'POST') {
+        res.writeHead(405).end()
+        return
+      }
+      let body = ''
+      req.on('data', (chunk: Buffer) => {
+        body += chunk
+      })
+      req.on('end', () => upstreamAnswer(res, JSON.parse(body) as Rpc))
+    })
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve))
+    const url = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}/mcp`
+    portico = await startPortico({ upstream: url, request_timeout: 1 } as ConfigInput)
+  })
+  after(async () => {
+    await portico?.close()
+    for (const res of open) res.destroy()
+    await new Promise<void>((resolve) => upstream.close(() => resolve()))
+  })
+
+  async function call(name: string, id: number) {
+    const response = await fetch(portico.url, {
+      method: 'POST',
+      headers: { ...MCP_ACCEPT, 'mcp-protocol-version': '2025-06-18' },
+      body: JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name } }),
+    })
+    return { status: response.status, body: await response.text() }
+  }
+
+  it('answers a request whose upstream answer is not its response with an error carrying its id', async () => {
+    const cases: Array<[string, string]> = [
+      ['another_id', 'the response to id 999999'],
+      ['no_id', 'a response without an id'],
+      ['not_json', 'not JSON'],
+      ['batch', 'a batch, not one response'],
+      ['null_id_error', 'the response to id null'],
+    ]
+    let id = 10
+    for (const [name, what] of cases) {
+      id++
+      const { status, body } = await call(name, id)
+      assert.equal(status, 502, name)
+      const answer = JSON.parse(body)
+      assert.equal(answer.id, id, name)
+      assert.equal(answer.error.code, -32603, name)
+      assert.equal(
+        answer.error.message,
+        `Upstream sent an invalid response to request ${id}: ${what}`,
+      )
+    }
+    // The upstream's own error, which came without the id, is kept for whoever debugs it.
+    const { body } = await call('null_id_error', 20)
+    assert.deepEqual(JSON.parse(body).error.data, {
+      upstreamError: { code: -32700, message: 'Parse error' },
+    })
+    // Recorded as what it was.
+    await portico.sink.waitFor((events) =>
+      events.some(
+        (e) =>
+          e.type === 'exchange' && e.name === 'another_id' && e.reason === 'upstream_bad_response',
+      ),
+    )
+  })
+
+  it('answers a 2xx page as the request error; passes an HTTP error through as it is', async () => {
+    const page = await call('page', 30)
+    assert.equal(page.status, 502)
+    assert.deepEqual(JSON.parse(page.body), {
+      jsonrpc: '2.0',
+      id: 30,
+      error: {
+        code: -32603,
+        message: 'Upstream answered this message with HTTP 200 (text/html), not JSON-RPC',
+        data: { httpStatus: 200 },
+      },
+    })
+    assert.deepEqual(await call('server_error', 31), { status: 500, body: 'boom' })
+  })
+
+  it('cuts off a JSON answer that trickles a byte at a time at request_timeout', async () => {
+    const { status, body } = await call('trickle', 40)
+    assert.equal(status, 504)
+    const answer = JSON.parse(body)
+    assert.equal(answer.id, 40)
+    assert.equal(answer.error.data.reason, 'timeout')
+  })
+
+  it('an SDK client gets an error at once instead of waiting for an id that never comes', async () => {
+    const client = new Client({ name: 'misbehaving-test', version: '1.0.0' })
+    await client.connect(new StreamableHTTPClientTransport(new URL(portico.url)))
+    try {
+      await assert.rejects(
+        client.callTool({ name: 'another_id', arguments: {} }, undefined, { timeout: 30_000 }),
+        /Upstream sent an invalid response to request \d+: the response to id 999999/,
+      )
+      const fine = await client.callTool({ name: 'fine', arguments: {} })
+      assert.deepEqual(fine.content, [{ type: 'text', text: 'fine' }])
+    } finally {
+      await client.close()
+    }
+  })
+})
