@@ -27,7 +27,7 @@ export interface TransparentUpstreamOptions {
   maxMessageBytes: number
   /**
    * The deadline of a call (`request_timeout`): to the answer's start, then to the end of a
-   * JSON answer, or between the events of an SSE one.
+   * JSON answer, or between two chunks of an SSE one.
    */
   timeoutMs: number
   /** The origin clients reach Portico at, for upstream OAuth challenges naming the upstream. */
@@ -52,7 +52,7 @@ export function transparentUpstream(
       timeoutMs: call.timeoutMs ?? options.timeoutMs,
       // A listen stream lasts until the client closes it, quiet or not (2026-07-28).
       ...(call.method === 'subscriptions/listen' ? { bodyTimeoutMs: 0 } : {}),
-      // A JSON answer is one message: due whole within the deadline (an SSE answer between events).
+      // A JSON answer is one message: due whole within the deadline (an SSE one between chunks).
       wholeMessageDeadline: true,
       wholeBytes,
     })
