@@ -5,6 +5,8 @@
  * is not the request's response (another id, none, not JSON, a batch, a 2xx page) becomes a
  * JSON-RPC error with the request's id, HTTP 502, saying what came; an HTTP error passes
  * through as it is; a JSON answer trickling a byte at a time is cut off at `request_timeout`.
+ * (test/fixtures/misbehaving-upstream.ts misbehaves per path, one way per upstream URL; an SDK
+ * client needs one upstream whose `initialize` works, so this one misbehaves per tool.)
  */
 import assert from 'node:assert/strict'
 import { createServer, type Server, type ServerResponse } from 'node:http'
