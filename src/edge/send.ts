@@ -31,7 +31,14 @@ import {
   type StreamReply,
 } from '../pipeline/reply.ts'
 import type { SignalLike } from '../pipeline/signal.ts'
-import { answersCall, answersId, type Summary, sameId, summarize } from '../protocol/summarize.ts'
+import {
+  answersCall,
+  answersId,
+  describeNonResponse,
+  type Summary,
+  sameId,
+  summarize,
+} from '../protocol/summarize.ts'
 import { chunksOf } from '../util/chunks.ts'
 import { markListening } from './exchange.ts'
 
@@ -165,18 +172,7 @@ function answerProblem(
     firstByte(bytes) === OPEN_BRACE
   if (fine) return undefined
   const value = parseJson(bytes)
-  const what =
-    value === undefined
-      ? 'not JSON'
-      : Array.isArray(value)
-        ? 'a batch, not one response'
-        : !isObject(value)
-          ? 'not a JSON-RPC response'
-          : typeof value.method === 'string'
-            ? `a ${value.method} message, not a response`
-            : value.id === undefined
-              ? 'a response without an id'
-              : `the response to id ${JSON.stringify(value.id).slice(0, 64)}`
+  const what = describeNonResponse(value)
   const error = isObject(value) && isObject(value.error) ? value.error : undefined
   return new PorticoError('upstream_bad_response', {
     message: `Upstream sent an invalid response to request ${JSON.stringify(call.id)}: ${what}`,

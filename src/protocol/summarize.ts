@@ -149,3 +149,17 @@ export function answersCall(call: { readonly id?: JsonRpcId }, id: unknown): boo
   if (id === undefined || id === null) return true
   return call.id !== undefined && sameId(id, call.id)
 }
+
+/**
+ * What came instead of the response a request was waiting for, in words for its error (both
+ * modes say the same): `value` is the parsed answer (undefined when it was not JSON).
+ */
+export function describeNonResponse(value: unknown): string {
+  if (value === undefined) return 'not JSON'
+  if (Array.isArray(value)) return 'a batch, not one response'
+  if (!isObject(value)) return 'not a JSON-RPC response'
+  if (typeof value.method === 'string')
+    return `a ${value.method.slice(0, 64)} message, not a response`
+  if (value.id === undefined) return 'a response without an id'
+  return `the response to id ${JSON.stringify(value.id).slice(0, 64)}`
+}

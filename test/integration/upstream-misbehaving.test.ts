@@ -1,10 +1,11 @@
 /**
- * Transparent mode in front of an upstream that answers badly: a real socket server that
+ * Both modes in front of an upstream that answers badly: a real HTTP server that
  * answers each tool its own wrong way, through a real Portico, asked by raw HTTP (to see
  * every byte) and by the MCP SDK (to see that a client is not left waiting). An answer that
  * is not the request's response (another id, none, not JSON, a batch, a 2xx page) becomes a
  * JSON-RPC error with the request's id, HTTP 502, saying what came; an HTTP error passes
  * through as it is; a JSON answer trickling a byte at a time is cut off at `request_timeout`.
+ * The gateway, which relays only matched responses, says the same of what came instead.
  * (test/fixtures/misbehaving-upstream.ts misbehaves per path, one way per upstream URL; an SDK
  * client needs one upstream whose `initialize` works, so this one misbehaves per tool.)
  */
@@ -63,38 +64,51 @@ function upstreamAnswer(res: ServerResponse, message: Rpc): void {
     json(res, JSON.stringify({ jsonrpc: '2.0', id: message.id, result }))
     return
   }
+  if (message.method === 'tools/list') {
+    const tools = Object.keys(ANSWERS).map((name) => ({ name, inputSchema: { type: 'object' } }))
+    json(res, JSON.stringify({ jsonrpc: '2.0', id: message.id, result: { tools } }))
+    return
+  }
   const answer = ANSWERS[message.params?.name ?? ''] ?? ANSWERS.fine
   answer?.(res, message.id)
 }
 
+let upstream: Server
+let upstreamUrl: string
+const open = new Set<ServerResponse>()
+
+before(async () => {
+  upstream = createServer((req, res) => {
+    open.add(res)
+    res.on('close', () => open.delete(res))
+    // The SDK's GET stream and its DELETE at close: not offered.
+    if (req.method !== 'POST') {
+      res.writeHead(405).end()
+      return
+    }
+    let body = ''
+    req.on('data', (chunk: Buffer) => {
+      body += chunk
+    })
+    req.on('end', () => upstreamAnswer(res, JSON.parse(body) as Rpc))
+  })
+  await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve))
+  upstreamUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}/mcp`
+})
+
+after(async () => {
+  for (const res of open) res.destroy()
+  await new Promise<void>((resolve) => upstream.close(() => resolve()))
+})
+
 describe('transparent mode in front of an upstream that answers badly', () => {
-  let upstream: Server
   let portico: RunningPortico
-  const open = new Set<ServerResponse>()
 
   before(async () => {
-    upstream = createServer((req, res) => {
-      open.add(res)
-      res.on('close', () => open.delete(res))
-      // The SDK's GET stream and its DELETE at close: not offered.
-      if (req.method !== 'POST') {
-        res.writeHead(405).end()
-        return
-      }
-      let body = ''
-      req.on('data', (chunk: Buffer) => {
-        body += chunk
-      })
-      req.on('end', () => upstreamAnswer(res, JSON.parse(body) as Rpc))
-    })
-    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve))
-    const url = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}/mcp`
-    portico = await startPortico({ upstream: url, request_timeout: 1 } as ConfigInput)
+    portico = await startPortico({ upstream: upstreamUrl, request_timeout: 1 } as ConfigInput)
   })
   after(async () => {
     await portico?.close()
-    for (const res of open) res.destroy()
-    await new Promise<void>((resolve) => upstream.close(() => resolve()))
   })
 
   async function call(name: string, id: number) {
@@ -176,6 +190,36 @@ describe('transparent mode in front of an upstream that answers badly', () => {
       assert.deepEqual(fine.content, [{ type: 'text', text: 'fine' }])
     } finally {
       await client.close()
+    }
+  })
+})
+
+describe('gateway mode in front of the same upstream', () => {
+  it('says what came instead of the response, in the error with the client id', async () => {
+    const portico = await startPortico({
+      proxy: { admin_tools: false },
+      request_timeout: 1,
+      backends: [{ name: 'bad', transport: 'http', url: upstreamUrl }],
+    } as ConfigInput)
+    const client = new Client({ name: 'misbehaving-gateway-test', version: '1.0.0' })
+    await client.connect(new StreamableHTTPClientTransport(new URL(portico.url)))
+    try {
+      const said: string[] = []
+      for (const name of ['another_id', 'not_json', 'page', 'no_id']) {
+        await client.callTool({ name: `bad__${name}`, arguments: {} }).then(
+          () => said.push(`${name}: answered`),
+          (error: Error) => said.push(error.message.replace(/\(http:[^)]*\) /, '')),
+        )
+      }
+      assert.deepEqual(said, [
+        'MCP error -32603: Backend bad sent no response to the call: the response to id 999999',
+        'MCP error -32603: Backend bad sent no response to the call: not JSON',
+        'MCP error -32603: Backend bad sent no response to the call: HTTP 200 (text/html), not JSON-RPC',
+        'MCP error -32603: Backend bad sent no response to the call: a response without an id',
+      ])
+    } finally {
+      await client.close()
+      await portico.close()
     }
   })
 })

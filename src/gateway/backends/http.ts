@@ -20,6 +20,7 @@ import {
 } from '../../jsonrpc/message.ts'
 import type { SignalLike } from '../../pipeline/signal.ts'
 import { SseParser } from '../../protocol/sse.ts'
+import { describeNonResponse } from '../../protocol/summarize.ts'
 import type { HttpClient, UpstreamResponse } from '../../upstream/http-client.ts'
 import { chunksOf } from '../../util/chunks.ts'
 import { Backend, type SessionRef } from './backend.ts'
@@ -187,6 +188,8 @@ export class HttpConnection extends Connection {
       if (response.bytes === undefined) response.body.resume()
       return
     }
+    // What the answer held instead of the call's response, when it was read whole.
+    let instead: string | undefined
     if (type.startsWith('text/event-stream')) {
       await this.#readResumable(response.body, pending)
     } else {
@@ -207,12 +210,22 @@ export class HttpConnection extends Connection {
       if (response.status >= 400 && pending) {
         pending.reject(this.#httpFailure(response.status, undefined))
       }
+      if (pending && !pending.settled) {
+        instead =
+          value === undefined && !type.includes('json')
+            ? `HTTP ${response.status} (${type.slice(0, 80) || 'no content type'}), not JSON-RPC`
+            : describeNonResponse(value)
+      }
     }
     // Checked first: building an Error (and its stack) for every answered call is not free.
     if (pending && !pending.settled) {
+      const what =
+        instead === undefined
+          ? 'ended its answer without a response'
+          : `sent no response to the call: ${instead}`
       pending.reject(
         new PorticoError('backend_failed', {
-          message: `Backend ${this.#label} ended its answer without a response`,
+          message: `Backend ${this.#label} ${what}`,
           data: { backend: this.backend },
         }),
       )
