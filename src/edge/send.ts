@@ -37,6 +37,7 @@ import {
   describeNonResponse,
   type Summary,
   sameId,
+  shapeProblem,
   summarize,
 } from '../protocol/summarize.ts'
 import { chunksOf } from '../util/chunks.ts'
@@ -169,7 +170,8 @@ function answerProblem(
     summary?.isResponse === true &&
     summary.reason !== 'upstream_bad_response' &&
     // Summarized without parsing, a batch holding the id passes for a response.
-    firstByte(bytes) === OPEN_BRACE
+    firstByte(bytes) === OPEN_BRACE &&
+    wellFormed(summary, bytes)
   if (fine) return undefined
   const value = parseJson(bytes)
   const what = describeNonResponse(value)
@@ -190,6 +192,19 @@ function answerProblem(
 }
 
 const OPEN_BRACE = 0x7b
+const RESULT_KEY = Buffer.from('"result"')
+
+/**
+ * Whether a response is one a client can read: a result, or an error object with a numeric
+ * code and a text message, not both and not neither (an SDK client rejects any other shape
+ * and goes on waiting for the id). Parsed, the object says; summarized without parsing (no
+ * `"error"` key anywhere), a `"result"` key must be there.
+ */
+function wellFormed(summary: Summary, bytes: Buffer): boolean {
+  const parsed = summary.parsed
+  if (!isObject(parsed)) return bytes.includes(RESULT_KEY)
+  return shapeProblem(parsed) === undefined
+}
 
 /** The first byte that is not JSON whitespace (-1 for none). */
 function firstByte(bytes: Buffer): number {

@@ -152,7 +152,8 @@ export function answersCall(call: { readonly id?: JsonRpcId }, id: unknown): boo
 
 /**
  * What came instead of the response a request was waiting for, in words for its error (both
- * modes say the same): `value` is the parsed answer (undefined when it was not JSON).
+ * modes say the same): `value` is the parsed answer (undefined when it was not JSON). A shape
+ * no client can read is named before the id it carries.
  */
 export function describeNonResponse(value: unknown): string {
   if (value === undefined) return 'not JSON'
@@ -160,6 +161,24 @@ export function describeNonResponse(value: unknown): string {
   if (!isObject(value)) return 'not a JSON-RPC response'
   if (typeof value.method === 'string')
     return `a ${value.method.slice(0, 64)} message, not a response`
+  const shape = shapeProblem(value)
+  if (shape !== undefined) return shape
   if (value.id === undefined) return 'a response without an id'
   return `the response to id ${JSON.stringify(value.id).slice(0, 64)}`
+}
+
+/**
+ * What is wrong with a response's members, if anything: a client reads a result, or an error
+ * object with a numeric code and a text message; not both, not neither.
+ */
+export function shapeProblem(response: JsonObject): string | undefined {
+  const hasResult = Object.hasOwn(response, 'result')
+  if (!Object.hasOwn(response, 'error')) {
+    return hasResult ? undefined : 'a response with neither a result nor an error'
+  }
+  if (hasResult) return 'a response with both a result and an error'
+  const error = response.error
+  const readable =
+    isObject(error) && typeof error.code === 'number' && typeof error.message === 'string'
+  return readable ? undefined : 'an error that is not an object with a numeric code and a message'
 }

@@ -1,9 +1,9 @@
 /**
- * Both modes in front of an upstream that answers badly: a real HTTP server that
- * answers each tool its own wrong way, through a real Portico, asked by raw HTTP (to see
- * every byte) and by the MCP SDK (to see that a client is not left waiting). An answer that
- * is not the request's response (another id, none, not JSON, a batch, a 2xx page) becomes a
- * JSON-RPC error with the request's id, HTTP 502, saying what came; an HTTP error passes
+ * Both modes in front of an upstream that answers badly: a real HTTP server that answers each
+ * tool its own wrong way, through a real Portico, asked by raw HTTP (to see every byte) and by
+ * the MCP SDK (to see that a client is not left waiting). An answer that is not the request's
+ * response (another id, none, not JSON, a batch, a shape no client reads, a 2xx page) becomes
+ * a JSON-RPC error with the request's id, HTTP 502, saying what came; an HTTP error passes
  * through as it is; a JSON answer trickling a byte at a time is cut off at `request_timeout`.
  * The gateway, which relays only matched responses, says the same of what came instead.
  * (test/fixtures/misbehaving-upstream.ts misbehaves per path, one way per upstream URL; an SDK
@@ -36,6 +36,10 @@ const ANSWERS: Record<string, (res: ServerResponse, id: unknown) => void> = {
   batch: (res, id) => json(res, JSON.stringify([{ jsonrpc: '2.0', id, result: { content: [] } }])),
   null_id_error: (res) =>
     json(res, '{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error"}}'),
+  error_null: (res, id) => json(res, JSON.stringify({ jsonrpc: '2.0', id, error: null })),
+  both: (res, id) =>
+    json(res, JSON.stringify({ jsonrpc: '2.0', id, result: {}, error: { code: 1, message: 'x' } })),
+  no_result: (res, id) => json(res, JSON.stringify({ jsonrpc: '2.0', id })),
   page: (res) => res.writeHead(200, { 'content-type': 'text/html' }).end('<html>hi</html>'),
   server_error: (res) => res.writeHead(500, { 'content-type': 'text/plain' }).end('boom'),
   trickle: (res) => {
@@ -127,6 +131,10 @@ describe('transparent mode in front of an upstream that answers badly', () => {
       ['not_json', 'not JSON'],
       ['batch', 'a batch, not one response'],
       ['null_id_error', 'the response to id null'],
+      // The right id, in a shape no client can read (the SDK rejects it and keeps waiting).
+      ['error_null', 'an error that is not an object with a numeric code and a message'],
+      ['both', 'a response with both a result and an error'],
+      ['no_result', 'a response with neither a result nor an error'],
     ]
     let id = 10
     for (const [name, what] of cases) {
