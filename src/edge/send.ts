@@ -201,9 +201,13 @@ const RESULT_KEY = Buffer.from('"result"')
  * `"error"` key anywhere), a `"result"` key must be there.
  */
 function wellFormed(summary: Summary, bytes: Buffer): boolean {
+  return isObject(summary.parsed) ? readableResponse(summary) : bytes.includes(RESULT_KEY)
+}
+
+/** A response summary's shape, when it was parsed (one with an `"error"` key always is). */
+function readableResponse(summary: Summary): boolean {
   const parsed = summary.parsed
-  if (!isObject(parsed)) return bytes.includes(RESULT_KEY)
-  return shapeProblem(parsed) === undefined
+  return !isObject(parsed) || shapeProblem(parsed) === undefined
 }
 
 /** The first byte that is not JSON whitespace (-1 for none). */
@@ -294,7 +298,9 @@ async function writeEvents(
         summary = event.summary(true)
       }
       if (summary?.isResponse) {
-        if (answersCall(call, summary.id)) {
+        // A response in a shape no client reads (`"error": null`) does not answer the call
+        // either: the client rejects it, and gets Portico's answer when the stream ends.
+        if (answersCall(call, summary.id) && readableResponse(summary)) {
           recorder.answer(index, summary)
           recorder.done(index)
         }

@@ -40,6 +40,10 @@ const ANSWERS: Record<string, (res: ServerResponse, id: unknown) => void> = {
   both: (res, id) =>
     json(res, JSON.stringify({ jsonrpc: '2.0', id, result: {}, error: { code: 1, message: 'x' } })),
   no_result: (res, id) => json(res, JSON.stringify({ jsonrpc: '2.0', id })),
+  sse_error_null: (res, id) =>
+    res
+      .writeHead(200, { 'content-type': 'text/event-stream' })
+      .end(`data: ${JSON.stringify({ jsonrpc: '2.0', id, error: null })}\n\n`),
   page: (res) => res.writeHead(200, { 'content-type': 'text/html' }).end('<html>hi</html>'),
   server_error: (res) => res.writeHead(500, { 'content-type': 'text/plain' }).end('boom'),
   trickle: (res) => {
@@ -161,6 +165,24 @@ describe('transparent mode in front of an upstream that answers badly', () => {
           e.type === 'exchange' && e.name === 'another_id' && e.reason === 'upstream_bad_response',
       ),
     )
+  })
+
+  it('ends an SSE answer whose response no client can read with an error event for the id', async () => {
+    const { status, body } = await call('sse_error_null', 35)
+    assert.equal(status, 200)
+    const events = body
+      .split('\n')
+      .filter((line) => line.startsWith('data: '))
+      .map((line) => JSON.parse(line.slice(6)))
+    // The upstream's bytes pass as they came; the call is then answered.
+    assert.deepEqual(events, [
+      { jsonrpc: '2.0', id: 35, error: null },
+      {
+        jsonrpc: '2.0',
+        id: 35,
+        error: { code: -32603, message: 'Upstream ended its answer without a response' },
+      },
+    ])
   })
 
   it('answers a 2xx page as the request error; passes an HTTP error through as it is', async () => {
