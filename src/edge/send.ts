@@ -156,9 +156,10 @@ function checked(call: Call, summary: Summary | undefined, bytes: Buffer): Summa
 
 /**
  * Why a whole upstream answer to a request cannot be passed on as its response, if it cannot:
- * it is not a JSON-RPC response, or it answers another request id (or none, or `null`, which
- * the client cannot match either). Described from the bytes, parsed again only on this rare
- * path; an upstream error that came without the id is kept in `data.upstreamError`.
+ * it is not a JSON-RPC response a client can read (`wellFormed`), or it answers another request
+ * id (or none, or `null`, which the client cannot match either). Described from the bytes,
+ * parsed again only on this rare path; an upstream error that came without the id is kept in
+ * `data.upstreamError`.
  */
 function answerProblem(
   call: Call,
