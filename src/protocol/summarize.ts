@@ -115,17 +115,22 @@ const ID_KEY = Buffer.from('"id"')
 export function answersId(data: Buffer, id: JsonRpcId): boolean {
   const first = data.indexOf(ID_KEY)
   if (first === -1) return false
-  if (data.indexOf(ID_KEY, first + ID_KEY.length) !== -1) {
-    const value = parseJson(data)
-    return isObject(value) && sameId(value.id, id)
-  }
+  if (data.indexOf(ID_KEY, first + ID_KEY.length) !== -1) return parsedAnswers(data, id)
   let at = skipSpace(data, first + ID_KEY.length)
   if (data[at] !== 0x3a) return false // ':'
   at = skipSpace(data, at + 1)
   const literal = bigIdLiteral(id) ?? JSON.stringify(id)
-  if (data.toString('utf8', at, at + Buffer.byteLength(literal)) !== literal) return false
-  const after = data[skipSpace(data, at + Buffer.byteLength(literal))]
-  return after === 0x2c || after === 0x7d // ',' or '}'
+  const end = at + Buffer.byteLength(literal)
+  const after = data[skipSpace(data, end)]
+  if (data.toString('utf8', at, end) === literal && (after === 0x2c || after === 0x7d)) return true
+  // Written another way (`1e2` for 100, a big id rounded by the upstream's parser): the value
+  // decides, as `sameId` does; parsed only on this path, which answers that do match rarely take.
+  return parsedAnswers(data, id)
+}
+
+function parsedAnswers(data: Buffer, id: JsonRpcId): boolean {
+  const value = parseJson(data)
+  return isObject(value) && sameId(value.id, id)
 }
 
 function skipSpace(data: Buffer, from: number): number {

@@ -6,13 +6,14 @@ import {
   decodeBody,
   encodeJson,
   encodeValues,
+  type JsonRpcId,
   jsonTextOf,
   kindOf,
   leadingIdOf,
   MAX_BATCH,
 } from '../../src/jsonrpc/message.ts'
 import { clientInfoOf, eraOf, targetOf } from '../../src/protocol/classify.ts'
-import { summarize } from '../../src/protocol/summarize.ts'
+import { answersId, describeNonResponse, summarize } from '../../src/protocol/summarize.ts'
 import { nestedDeeperThan } from '../../src/util/json-depth.ts'
 
 describe('kindOf', () => {
@@ -179,6 +180,47 @@ describe('summarize', () => {
         false,
       )?.outcome,
       'ok',
+    )
+  })
+})
+
+describe('answersId, describeNonResponse: is this the answer to the call, and if not, what is it', () => {
+  const answers = (text: string, id: JsonRpcId) => answersId(Buffer.from(text), id)
+  it('reads the id without parsing, and by value when it is written another way', () => {
+    assert.equal(answers('{"jsonrpc":"2.0","id":7,"result":{}}', 7), true)
+    assert.equal(answers('{"jsonrpc":"2.0","id": "a" ,"result":{}}', 'a'), true)
+    assert.equal(answers('{"jsonrpc":"2.0","id":70,"result":{}}', 7), false)
+    assert.equal(answers('{"jsonrpc":"2.0","id":"7","result":{}}', 7), false)
+    // The same number written another way: `1e2`, and a big id an upstream's parser rounded.
+    assert.equal(answers('{"jsonrpc":"2.0","id":1e2,"result":{}}', 100), true)
+    const request = '{"jsonrpc":"2.0","id":-99999999999999999999999,"method":"ping"}'
+    const big = (decodeBody(request).messages[0] as { id: JsonRpcId }).id
+    assert.equal(bigIdLiteral(big), '-99999999999999999999999')
+    assert.equal(answers('{"jsonrpc":"2.0","id":-99999999999999999999999,"result":{}}', big), true)
+    assert.equal(answers('{"jsonrpc":"2.0","id":-1e+23,"result":{}}', big), true)
+    assert.equal(answers('{"jsonrpc":"2.0","id":-1e+22,"result":{}}', big), false)
+  })
+  it('names what came instead of a response', () => {
+    const cases: Array<[unknown, string]> = [
+      [undefined, 'not JSON'],
+      [[{ jsonrpc: '2.0', id: 1, result: {} }], 'a batch, not one response'],
+      ['text', 'not a JSON-RPC response'],
+      [{ jsonrpc: '2.0', method: 'ping', id: 1 }, 'a ping message, not a response'],
+      [{ jsonrpc: '2.0', id: 1 }, 'a response with neither a result nor an error'],
+      [
+        { jsonrpc: '2.0', id: 1, result: {}, error: { code: 1, message: 'x' } },
+        'a response with both a result and an error',
+      ],
+      [
+        { jsonrpc: '2.0', id: 1, error: { code: '1', message: 'x' } },
+        'an error that is not an object with a numeric code and a message',
+      ],
+      [{ jsonrpc: '2.0', result: {} }, 'a response without an id'],
+      [{ jsonrpc: '2.0', id: 9, result: {} }, 'the response to id 9'],
+    ]
+    assert.deepEqual(
+      cases.map(([value]) => describeNonResponse(value)),
+      cases.map(([, words]) => words),
     )
   })
 })
