@@ -223,3 +223,33 @@ it('answers a session request naming a protocol version it does not serve with 4
     assert.deepEqual(ping.message?.result, {})
   }
 })
+
+it('a call that times out while its backend answered another id says so in its error', async () => {
+  const portico = await startPortico({
+    proxy: { admin_tools: false },
+    backends: [
+      {
+        name: 'raw',
+        transport: 'stdio',
+        command: process.execPath,
+        args: [fixture('raw-stdio')],
+        timeout: 1,
+      },
+    ],
+  })
+  try {
+    const headers = { 'mcp-session-id': await openSession(portico.url) }
+    const answer = await rpc(
+      portico.url,
+      { jsonrpc: '2.0', id: 41, method: 'tools/call', params: { name: 'raw__wrong_id' } },
+      headers,
+    )
+    assert.equal(answer.message?.id, 41)
+    assert.equal(
+      answer.message?.error?.message,
+      'Backend raw did not answer tools/call within 1000 ms; meanwhile it sent a response to an id no call awaits (the last: 987654)',
+    )
+  } finally {
+    await portico.close()
+  }
+})

@@ -98,6 +98,8 @@ interface PendingState extends Pending {
   deadline: CallController | undefined
   timeoutMs: number | undefined
   progressKey: string | undefined
+  /** `Connection.#strays` when the call was sent (its timeout says how many came since). */
+  straysBefore: number
   cleanup: () => void
 }
 
@@ -115,6 +117,9 @@ export abstract class Connection {
   #nextToken = 0
   /** Added and removed once per request, many at a time on a shared connection: OpenTables. */
   readonly #pending = new OpenTable<PendingState>()
+  /** Responses whose id no call awaits, and the last such id: named in a call's timeout. */
+  #strays = 0
+  #lastStrayId = ''
   readonly #progress = new OpenTable<{ pending: PendingState; original: unknown }>()
   /** Server→client request ids (as JSON) → the call sink that received them. */
   readonly #serverRequests = new BoundedMap<string, CallSink>(1000)
@@ -172,6 +177,7 @@ export abstract class Connection {
         traceparent: options.traceparent,
         timeoutMs: options.timeoutMs,
         progressKey,
+        straysBefore: this.#strays,
         timer:
           options.timeoutMs === undefined
             ? undefined
@@ -280,7 +286,8 @@ export abstract class Connection {
     if (!('method' in message) || typeof message.method !== 'string') {
       const response = message as JsonRpcResponse
       const pending = typeof response.id === 'number' ? this.#pending.get(response.id) : undefined
-      pending?.resolve(response)
+      if (pending === undefined) this.#stray(response.id)
+      else pending.resolve(response)
       return
     }
     if ('id' in message && message.id !== undefined) {
@@ -369,12 +376,27 @@ export abstract class Connection {
     }
   }
 
+  /**
+   * A response no call awaits: late (its call timed out or was cancelled), or a backend that
+   * answers with ids of its own. Counted, so that a call timing out meanwhile can say so.
+   */
+  #stray(id: unknown): void {
+    this.#strays++
+    this.#lastStrayId = (JSON.stringify(id) ?? 'none').slice(0, 64)
+  }
+
   #expire(id: number): void {
     const pending = this.#pending.get(id)
     if (!pending) return
     this.notify('notifications/cancelled', { requestId: id, reason: 'timeout' })
+    const strays = this.#strays - pending.straysBefore
+    // The likely cause, when the backend answered something else meanwhile.
+    const meanwhile =
+      strays === 0
+        ? ''
+        : `; meanwhile it sent ${strays === 1 ? 'a response' : `${strays} responses`} to an id no call awaits (the last: ${this.#lastStrayId})`
     const error = new PorticoError('upstream_timeout', {
-      message: `Backend ${this.backend} did not answer ${pending.method} within ${pending.timeoutMs} ms`,
+      message: `Backend ${this.backend} did not answer ${pending.method} within ${pending.timeoutMs} ms${meanwhile}`,
       data: { backend: this.backend, reason: 'timeout' },
     })
     pending.reject(error)
