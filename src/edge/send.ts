@@ -35,6 +35,7 @@ import {
   answersCall,
   answersId,
   describeNonResponse,
+  notJsonRpcWords,
   type Summary,
   sameId,
   shapeProblem,
@@ -435,11 +436,11 @@ function asMessage(calls: readonly Call[], index: number, reply: Reply): Reply {
 /** The error answering a request whose upstream answer was not JSON-RPC (its body discarded). */
 function notJsonRpc(call: Call, reply: HttpReply): MessageReply {
   discard(reply)
-  const type = String(reply.headers['content-type'] ?? 'no content type')
+  const type = reply.headers['content-type']
   return errorReply(
     call,
     new PorticoError('upstream_bad_response', {
-      message: `Upstream answered this message with HTTP ${reply.status} (${type.slice(0, 80)}), not JSON-RPC`,
+      message: `Upstream answered this message with ${notJsonRpcWords(reply.status, type === undefined ? undefined : String(type))}`,
       data: { httpStatus: reply.status },
     }),
   )

@@ -10,6 +10,7 @@ import {
   type JsonObject,
   type JsonRpcId,
   type JsonRpcResponse,
+  jsonTextOf,
   parseJson,
 } from '../jsonrpc/message.ts'
 
@@ -169,7 +170,17 @@ export function describeNonResponse(value: unknown): string {
   const shape = shapeProblem(value)
   if (shape !== undefined) return shape
   if (value.id === undefined) return 'a response without an id'
-  return `the response to id ${JSON.stringify(value.id).slice(0, 64)}`
+  return `the response to id ${idText(value.id)}`
+}
+
+/** An id as its JSON text, clipped; one nested too deeply to write says so (no RangeError). */
+export function idText(id: unknown): string {
+  return jsonTextOf(id)?.slice(0, 64) ?? 'nested too deeply to show'
+}
+
+/** An answer that is not JSON-RPC at all, by its HTTP status and content type. */
+export function notJsonRpcWords(status: number, contentType: string | undefined): string {
+  return `HTTP ${status} (${contentType?.slice(0, 80) || 'no content type'}), not JSON-RPC`
 }
 
 /**

@@ -217,6 +217,15 @@ describe('answersId, describeNonResponse: is this the answer to the call, and if
       ],
       [{ jsonrpc: '2.0', result: {} }, 'a response without an id'],
       [{ jsonrpc: '2.0', id: 9, result: {} }, 'the response to id 9'],
+      // An id JSON.stringify cannot write back is named, not thrown.
+      [
+        {
+          jsonrpc: '2.0',
+          id: JSON.parse(`${'['.repeat(20_000)}${']'.repeat(20_000)}`),
+          result: {},
+        },
+        'the response to id nested too deeply to show',
+      ],
     ]
     assert.deepEqual(
       cases.map(([value]) => describeNonResponse(value)),

@@ -17,6 +17,7 @@ import {
   type JsonRpcResponse,
 } from '../../jsonrpc/message.ts'
 import { CallController, type SignalLike } from '../../pipeline/signal.ts'
+import { idText } from '../../protocol/summarize.ts'
 import { BoundedMap } from '../../util/bounded-map.ts'
 import { OpenTable } from '../../util/open-table.ts'
 
@@ -382,7 +383,7 @@ export abstract class Connection {
    */
   #stray(id: unknown): void {
     this.#strays++
-    this.#lastStrayId = (JSON.stringify(id) ?? 'none').slice(0, 64)
+    this.#lastStrayId = id === undefined ? 'none' : idText(id)
   }
 
   #expire(id: number): void {

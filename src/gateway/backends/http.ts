@@ -20,7 +20,7 @@ import {
 } from '../../jsonrpc/message.ts'
 import type { SignalLike } from '../../pipeline/signal.ts'
 import { SseParser } from '../../protocol/sse.ts'
-import { describeNonResponse } from '../../protocol/summarize.ts'
+import { describeNonResponse, notJsonRpcWords } from '../../protocol/summarize.ts'
 import type { HttpClient, UpstreamResponse } from '../../upstream/http-client.ts'
 import { chunksOf } from '../../util/chunks.ts'
 import { Backend, type SessionRef } from './backend.ts'
@@ -213,7 +213,7 @@ export class HttpConnection extends Connection {
       if (pending && !pending.settled) {
         instead =
           value === undefined && !type.includes('json')
-            ? `HTTP ${response.status} (${type.slice(0, 80) || 'no content type'}), not JSON-RPC`
+            ? notJsonRpcWords(response.status, type)
             : describeNonResponse(value)
       }
     }
