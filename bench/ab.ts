@@ -8,8 +8,11 @@
  * of one after the other: the two share every moment of a noisy machine, so their ratio
  * drifts less (check it with the same build on both sides first: an A/A run).
  *
+ * `--sse` makes every call one answered with an SSE stream (the fixture's `size` tool, one
+ * 256-byte result event), as servers built on the MCP SDKs answer by default.
+ *
  * Usage: node dist/bench/ab.js --a PATH/main.js --b PATH/main.js [--slices 12] [--ms 1500]
- *        [--c 16] [--log-level warn] [--log-level-a/-b LEVEL] [--config-a FILE] [--config-b FILE] [--flags-a "NODE FLAGS"] [--flags-b …]
+ *        [--c 16] [--sse] [--log-level warn] [--log-level-a/-b LEVEL] [--config-a FILE] [--config-b FILE] [--flags-a "NODE FLAGS"] [--flags-b …]
  */
 import { openSessions, type Session, Target } from './lib/client.ts'
 import { scratchPath, startFixture } from './lib/contenders.ts'
@@ -94,7 +97,9 @@ async function main(): Promise<void> {
     }),
   )
   let n = 0
-  const call = (s: Session) => s.call('echo', `v${n++}`)
+  const call = process.argv.includes('--sse')
+    ? (s: Session) => s.call('size', `v${n++}`, { bytes: 256, sse: true })
+    : (s: Session) => s.call('echo', `v${n++}`)
   const loaded: LoadedSide[] = loads.map((load, i) => ({
     pid: sides[i]?.pid,
     sessions: load.sessions,

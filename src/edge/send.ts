@@ -194,7 +194,7 @@ function answerProblem(
 }
 
 const OPEN_BRACE = 0x7b
-const RESULT_KEY = Buffer.from('"result"')
+const RESULT_KEY = '"result"'
 
 /**
  * Whether a response is one a client can read: a result, or an error object with a numeric
@@ -292,17 +292,9 @@ async function writeEvents(
       recorder.wrote(index, bytes)
       if (event.id !== undefined) state.resumable = true
       if (!event.isMessage) continue
-      let summary = event.summary(parse)
-      // The fast path reads no id: an answer on this call's stream is checked against the
-      // call's id before it counts (another id, or text that is no message, does not; the call
-      // then gets Portico's own answer when the stream ends).
-      if (summary?.isResponse && summary.id === undefined && summary.parsed === undefined) {
-        summary = event.summary(true)
-      }
+      const summary = event.summary(parse)
       if (summary?.isResponse) {
-        // A response in a shape no client reads (`"error": null`) does not answer the call
-        // either: the client rejects it, and gets Portico's answer when the stream ends.
-        if (answersCall(call, summary.id) && readableResponse(summary)) {
+        if (answersOnStream(call, event, summary)) {
           recorder.answer(index, summary)
           recorder.done(index)
         }
@@ -318,6 +310,23 @@ async function writeEvents(
     state.resumable = true // the error event answered the call
   }
   return state
+}
+
+/**
+ * Whether a response event on a call's stream answers the call: its id (another id, or text
+ * that is no message, does not; the call then gets Portico's own answer when the stream ends),
+ * in a shape a client reads (`"error": null` does not: the client rejects it). A plain success
+ * summarized without parsing is checked on its text, as a whole JSON answer is on its bytes;
+ * anything else is parsed.
+ */
+function answersOnStream(call: Call, event: StreamEvent, summary: Summary): boolean {
+  if (summary.parsed === undefined && summary.id === undefined) {
+    const data = event.data
+    if (call.id !== undefined && answersId(data, call.id) && data.includes(RESULT_KEY)) return true
+    const parsed = event.summary(true)
+    return parsed !== undefined && answersCall(call, parsed.id) && readableResponse(parsed)
+  }
+  return answersCall(call, summary.id) && readableResponse(summary)
 }
 
 function writeErrorEvent(

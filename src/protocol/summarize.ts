@@ -106,42 +106,53 @@ export function asResponse(value: unknown): JsonRpcResponse | undefined {
     : undefined
 }
 
-const ID_KEY = Buffer.from('"id"')
+const ID_KEY = '"id"'
 
 /**
- * Whether a response's bytes answer request `id`. Cheap for the usual answer: an unescaped
- * `"id"` can only be a key, so with one occurrence the literal after it is compared; with
- * several (nested objects have ids too) the message is parsed.
+ * Whether a response answers request `id`, read from its bytes (a whole JSON answer) or its
+ * text (an SSE event's data). Cheap for the usual answer: an unescaped `"id"` can only be a
+ * key, so with one occurrence the literal after it is compared; with several (nested objects
+ * have ids too) the message is parsed.
  */
-export function answersId(data: Buffer, id: JsonRpcId): boolean {
+export function answersId(data: Buffer | string, id: JsonRpcId): boolean {
   const first = data.indexOf(ID_KEY)
   if (first === -1) return false
   if (data.indexOf(ID_KEY, first + ID_KEY.length) !== -1) return parsedAnswers(data, id)
   let at = skipSpace(data, first + ID_KEY.length)
-  if (data[at] !== 0x3a) return false // ':'
+  if (codeAt(data, at) !== 0x3a) return false // ':'
   at = skipSpace(data, at + 1)
   const literal = bigIdLiteral(id) ?? JSON.stringify(id)
-  const end = at + Buffer.byteLength(literal)
-  const after = data[skipSpace(data, end)]
-  if (data.toString('utf8', at, end) === literal && (after === 0x2c || after === 0x7d)) return true
+  const end = at + (typeof data === 'string' ? literal.length : Buffer.byteLength(literal))
+  const after = codeAt(data, skipSpace(data, end))
+  if (textBetween(data, at, end) === literal && (after === 0x2c || after === 0x7d)) return true
   // Written another way (`1e2` for 100, a big id rounded by the upstream's parser): the value
   // decides, as `sameId` does; parsed only on this path, which answers that do match rarely take.
   return parsedAnswers(data, id)
 }
 
-function parsedAnswers(data: Buffer, id: JsonRpcId): boolean {
+function parsedAnswers(data: Buffer | string, id: JsonRpcId): boolean {
   const value = parseJson(data)
   return isObject(value) && sameId(value.id, id)
 }
 
-function skipSpace(data: Buffer, from: number): number {
+function skipSpace(data: Buffer | string, from: number): number {
   let at = from
-  while (
-    at < data.length &&
-    (data[at] === 0x20 || data[at] === 0x0a || data[at] === 0x0d || data[at] === 0x09)
-  )
-    at++
+  for (
+    let code = codeAt(data, at);
+    code === 0x20 || code === 0x0a || code === 0x0d || code === 0x09;
+  ) {
+    code = codeAt(data, ++at)
+  }
   return at
+}
+
+/** The byte (or UTF-16 unit) at `at`; NaN past the end. */
+function codeAt(data: Buffer | string, at: number): number {
+  return typeof data === 'string' ? data.charCodeAt(at) : (data[at] ?? Number.NaN)
+}
+
+function textBetween(data: Buffer | string, start: number, end: number): string {
+  return typeof data === 'string' ? data.slice(start, end) : data.toString('utf8', start, end)
 }
 
 /** Whether a parsed id is `id` (a big integer id compares by value: the parse lost digits). */

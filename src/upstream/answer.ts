@@ -11,6 +11,7 @@ import { Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import type { HeaderMap } from '../http/headers.ts'
 import type { SignalLike } from '../pipeline/signal.ts'
+import type { CompletableReadable } from '../util/chunks.ts'
 import { errors } from '../util/undici.ts'
 import type { Due, RequestDeadlines } from './request-deadlines.ts'
 
@@ -92,7 +93,7 @@ export class AnswerHandler implements Dispatcher.DispatchHandler, Due {
   /** Chunks of an answer being read whole. */
   #chunks: Buffer[] | undefined
   #size = 0
-  #stream: Readable | undefined
+  #stream: UpstreamBody | undefined
   /** The answer has ended, completely or not: no deadline applies any more. */
   #done = false
   /** Its chunks move the body's deadline (false: a message due whole, see the options). */
@@ -195,7 +196,10 @@ export class AnswerHandler implements Dispatcher.DispatchHandler, Due {
       this.#settle(new UpstreamResponse(this.#status, this.#headers ?? {}, undefined, bytes))
       return
     }
-    this.#stream?.push(null)
+    const stream = this.#stream
+    if (stream === undefined) return
+    stream.complete = true
+    stream.push(null)
   }
 
   onResponseError(_controller: Controller, error: Error): void {
@@ -221,7 +225,7 @@ export class AnswerHandler implements Dispatcher.DispatchHandler, Due {
   }
 
   #startStream(controller: Controller, head: readonly Buffer[] = []): void {
-    const stream = new Readable({
+    const stream = new UpstreamBody({
       read: () => {
         // The reader wants more: a gap between chunks starts, or, for a message due whole,
         // the time left starts again only after the reader held it back (its slowness is not
@@ -232,7 +236,7 @@ export class AnswerHandler implements Dispatcher.DispatchHandler, Due {
       },
       destroy: (error, callback) => {
         // The reader stopped early (the client left, a bound was hit): release the upstream.
-        if (!stream.readableEnded) controller.abort(error ?? new errors.RequestAbortedError())
+        if (!this.#done) controller.abort(error ?? new errors.RequestAbortedError())
         callback(error)
       },
     })
@@ -272,6 +276,11 @@ export class AnswerHandler implements Dispatcher.DispatchHandler, Due {
     this.#options.signal?.removeEventListener('abort', this.#onAbort)
     this.#options.callSignal?.removeEventListener('abort', this.#onAbort)
   }
+}
+
+/** An answer's body as it streams; `complete` once its last chunk was pushed (util/chunks.ts). */
+class UpstreamBody extends Readable implements CompletableReadable {
+  complete = false
 }
 
 function reasonOf(signal: SignalLike): unknown {

@@ -10,11 +10,24 @@
  * Same contract as the stream iterator: chunks in order (strings once `setEncoding` was
  * called), the stream's error thrown, a stream destroyed before its end reported as a
  * premature close, and the stream destroyed when the consumer stops early.
+ *
+ * A stream that says its last chunk was pushed (`complete`, see `CompletableReadable`) ends
+ * the iteration as soon as its buffer is read, instead of a tick later with Node's 'end'.
  */
 import type { Readable } from 'node:stream'
 
+/**
+ * A Readable whose producer marks when it pushed its last chunk. Node emits 'end' on a later
+ * tick, after the writes made from the chunks already read were flushed: a proxy waiting for
+ * it ends its own answer in a write of its own. Known at once, the end goes out in the same
+ * write as the last chunk (one syscall and one client wake-up less per streamed answer).
+ */
+export interface CompletableReadable extends Readable {
+  readonly complete?: boolean
+}
+
 export async function* chunksOf<T extends Buffer | string = Buffer>(
-  stream: Readable,
+  stream: CompletableReadable,
 ): AsyncGenerator<T> {
   let wake: (() => void) | undefined
   // Events that fire while the consumer holds a chunk are not lost: the loop reads the
@@ -33,7 +46,7 @@ export async function* chunksOf<T extends Buffer | string = Buffer>(
       let chunk: T | null = stream.read() as T | null
       for (; chunk !== null; chunk = stream.read() as T | null) yield chunk
       if (stream.errored) throw stream.errored
-      if (stream.readableEnded) return
+      if (ended(stream)) return
       if (stream.destroyed) throw prematureClose()
       await new Promise<void>((resolve) => {
         wake = resolve
@@ -45,8 +58,13 @@ export async function* chunksOf<T extends Buffer | string = Buffer>(
     stream.off('error', onEvent)
     stream.off('close', onEvent)
     // Stopped early (the consumer left, or a bound was hit): release what feeds the stream.
-    if (!stream.readableEnded && !stream.destroyed) stream.destroy()
+    if (!ended(stream) && !stream.destroyed) stream.destroy()
   }
+}
+
+/** Nothing more will come: 'end' was emitted, or the last chunk was pushed and has been read. */
+function ended(stream: CompletableReadable): boolean {
+  return stream.readableEnded || (stream.complete === true && stream.readableLength === 0)
 }
 
 function prematureClose(): Error {

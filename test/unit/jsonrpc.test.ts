@@ -185,21 +185,35 @@ describe('summarize', () => {
 })
 
 describe('answersId, describeNonResponse: is this the answer to the call, and if not, what is it', () => {
-  const answers = (text: string, id: JsonRpcId) => answersId(Buffer.from(text), id)
-  it('reads the id without parsing, and by value when it is written another way', () => {
-    assert.equal(answers('{"jsonrpc":"2.0","id":7,"result":{}}', 7), true)
-    assert.equal(answers('{"jsonrpc":"2.0","id": "a" ,"result":{}}', 'a'), true)
-    assert.equal(answers('{"jsonrpc":"2.0","id":70,"result":{}}', 7), false)
-    assert.equal(answers('{"jsonrpc":"2.0","id":"7","result":{}}', 7), false)
-    // The same number written another way: `1e2`, and a big id an upstream's parser rounded.
-    assert.equal(answers('{"jsonrpc":"2.0","id":1e2,"result":{}}', 100), true)
-    const request = '{"jsonrpc":"2.0","id":-99999999999999999999999,"method":"ping"}'
-    const big = (decodeBody(request).messages[0] as { id: JsonRpcId }).id
-    assert.equal(bigIdLiteral(big), '-99999999999999999999999')
-    assert.equal(answers('{"jsonrpc":"2.0","id":-99999999999999999999999,"result":{}}', big), true)
-    assert.equal(answers('{"jsonrpc":"2.0","id":-1e+23,"result":{}}', big), true)
-    assert.equal(answers('{"jsonrpc":"2.0","id":-1e+22,"result":{}}', big), false)
-  })
+  // A whole JSON answer is read as bytes, an SSE event's data as text: the same answers.
+  for (const form of ['bytes', 'text'] as const) {
+    const answers = (text: string, id: JsonRpcId) =>
+      answersId(form === 'bytes' ? Buffer.from(text) : text, id)
+    it(`reads the id without parsing, and by value when it is written another way (${form})`, () => {
+      assert.equal(answers('{"jsonrpc":"2.0","id":7,"result":{}}', 7), true)
+      assert.equal(answers('{"jsonrpc":"2.0","id": "a" ,"result":{}}', 'a'), true)
+      assert.equal(answers('{"jsonrpc":"2.0","id":70,"result":{}}', 7), false)
+      assert.equal(answers('{"jsonrpc":"2.0","id":"7","result":{}}', 7), false)
+      // The same number written another way: `1e2`, and a big id an upstream's parser rounded.
+      assert.equal(answers('{"jsonrpc":"2.0","id":1e2,"result":{}}', 100), true)
+      const request = '{"jsonrpc":"2.0","id":-99999999999999999999999,"method":"ping"}'
+      const big = (decodeBody(request).messages[0] as { id: JsonRpcId }).id
+      assert.equal(bigIdLiteral(big), '-99999999999999999999999')
+      assert.equal(
+        answers('{"jsonrpc":"2.0","id":-99999999999999999999999,"result":{}}', big),
+        true,
+      )
+      assert.equal(answers('{"jsonrpc":"2.0","id":-1e+23,"result":{}}', big), true)
+      assert.equal(answers('{"jsonrpc":"2.0","id":-1e+22,"result":{}}', big), false)
+      // A string id whose UTF-8 bytes outnumber its characters; nested ids are parsed.
+      assert.equal(answers('{"jsonrpc":"2.0","id":"é✓","result":{}}', 'é✓'), true)
+      assert.equal(answers('{"jsonrpc":"2.0","id":"é✓","result":{}}', 'é'), false)
+      assert.equal(answers('{"jsonrpc":"2.0","id":3,"result":{"id":4}}', 3), true)
+      assert.equal(answers('{"jsonrpc":"2.0","id":3,"result":{"id":4}}', 4), false)
+      assert.equal(answers('{"jsonrpc":"2.0","result":{}}', 3), false)
+      assert.equal(answers('{"jsonrpc":"2.0","id":3', 3), false)
+    })
+  }
   it('names what came instead of a response', () => {
     const cases: Array<[unknown, string]> = [
       [undefined, 'not JSON'],
