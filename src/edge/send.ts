@@ -11,6 +11,7 @@ import { WHOLE_ANSWER_BYTES } from '../http/body.ts'
 import type { HeaderMap } from '../http/headers.ts'
 import { encodeJson, errorResponse, isObject, parseJson } from '../jsonrpc/message.ts'
 import type { EventBus } from '../observe/bus.ts'
+import { RECORDED_NOTIFICATIONS } from '../observe/event.ts'
 import type { Logger } from '../observe/logger.ts'
 import {
   type CallRecorder,
@@ -292,6 +293,8 @@ async function writeEvents(
       recorder.wrote(index, bytes)
       if (event.id !== undefined) state.resumable = true
       if (!event.isMessage) continue
+      const unread = event.unreadData
+      if (unread !== undefined && !mayMatter(unread)) continue
       const summary = event.summary(parse)
       if (summary?.isResponse) {
         if (answersOnStream(call, event, summary)) {
@@ -327,6 +330,20 @@ function answersOnStream(call: Call, event: StreamEvent, summary: Summary): bool
     return parsed !== undefined && answersCall(call, parsed.id) && readableResponse(parsed)
   }
   return answersCall(call, summary.id) && readableResponse(summary)
+}
+
+/**
+ * What a message must hold to matter to the call or the record: a response's `"result"` or
+ * `"error"` key, or the method of a notification the record keeps (list changes, resource
+ * updates). JSON escapes quotes inside strings, so these quoted words are keys or whole string
+ * values; a message with none of them (progress and log notifications, most of a long tool's
+ * stream, and server requests) passes through unread instead of parsed to learn that.
+ */
+const MATTERS = ['"result"', '"error"', ...[...RECORDED_NOTIFICATIONS].map((m) => `"${m}"`)]
+
+function mayMatter(text: string): boolean {
+  for (const needle of MATTERS) if (text.includes(needle)) return true
+  return false
 }
 
 function writeErrorEvent(

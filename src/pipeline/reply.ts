@@ -291,6 +291,11 @@ export class StreamEvent {
     return this.#data
   }
 
+  /** The data as an upstream sent it, while nothing parsed it (undefined for Portico's own). */
+  get unreadData(): string | undefined {
+    return this.#parsed ? undefined : this.#data
+  }
+
   /** True for events that carry a JSON-RPC message (`message` events with data). */
   get isMessage(): boolean {
     if (this.#parsed) return this.#message !== undefined
