@@ -124,9 +124,6 @@ export function watchFile(
   })
 }
 
-/** Targets whose last reload was rejected: the next good file is worth a line too. */
-const rejected = new WeakSet<ReloadTarget>()
-
 export async function reload(
   target: ReloadTarget,
   source: ReloadSource,
@@ -134,7 +131,6 @@ export async function reload(
 ): Promise<ReloadOutcome> {
   const reject = (message: string, problems?: string): ReloadOutcome => {
     logger.error(message, { file: source.file, ...(problems === undefined ? {} : { problems }) })
-    rejected.add(target)
     return 'rejected'
   }
   let next: Config
@@ -179,10 +175,11 @@ export async function reload(
     return reject('config reload rejected; the running config stays in force', message)
   }
   target.fileConfig = next
-  const recovered = rejected.delete(target)
   const changes = Object.values(applied.changes).reduce((sum, names) => sum + names.length, 0)
   if (changes + settings.length === 0) {
-    if (recovered) logger.info('config reload accepted; nothing to change', { file: source.file })
+    // Said every time, as the cluster's primary says it: an operator who sent SIGHUP (or saved
+    // the file) sees that the reload ran and found the file already in force.
+    logger.info('config reload accepted; nothing to change', { file: source.file })
     return 'unchanged'
   }
   logger.info('config reloaded', {

@@ -108,6 +108,29 @@ describe('hot reload in transparent mode', () => {
     }
   })
 
+  it('SIGHUP with the file already in force says so, each time, and changes nothing', async () => {
+    const file = join(dir, 'unchanged.toml')
+    writeFileSync(file, head(everything.url))
+    const portico = await startCli(['run', '--config', file])
+    const client = await connect(portico.url, 'reload-unchanged')
+    try {
+      for (const what of ['the first', 'the second']) {
+        await editAndHangUp(
+          portico,
+          file,
+          head(everything.url),
+          /config reload accepted; nothing to change/,
+          `${what} unchanged reload acknowledged`,
+        )
+      }
+      assert.doesNotMatch(portico.stderr(), /config reloaded|rejected/)
+      await echo(client, 'still served')
+    } finally {
+      await client.close()
+      await portico.stop()
+    }
+  })
+
   it('a broken file, a new upstream or a key only a restart applies is refused whole; the running config stays', async () => {
     const file = join(dir, 'refused.toml')
     writeFileSync(file, head(everything.url))
