@@ -285,12 +285,15 @@ async function writeEvents(
   const { recorder } = options
   const parse = recorder.needsResult(index)
   const state: StreamState = { resumable: false }
+  // A large event's fragments went out and its end has not: what follows must close it first.
+  let inEvent = false
   try {
     for await (const event of events) {
-      const raw = event.raw
+      const raw = event.unwritten
       if (!res.write(raw)) await drained(res, options.signal)
       const bytes = Buffer.byteLength(raw)
       recorder.wrote(index, bytes)
+      inEvent = event.fragment
       if (event.id !== undefined) state.resumable = true
       if (!event.isMessage) continue
       const unread = event.unreadData
@@ -307,6 +310,9 @@ async function writeEvents(
     }
   } catch (error) {
     if (options.signal.aborted) throw error
+    // An event cut off in its middle (over the bound, the upstream gone) is ended here, so the
+    // client's parser drops it (its data is no JSON) and reads the error event after it whole.
+    if (inEvent && !res.destroyed && !res.writableEnded) res.write('\n\n')
     if (call.kind === 'request' && !recorder.answered(index)) {
       writeErrorEvent(res, call, index, streamFailure(error), options)
     }
@@ -534,9 +540,10 @@ async function sendMerged(
         options.recorder.answer(index, { isResponse: true, outcome: 'ok' })
         return
       }
+      // The calls' events interleave on one stream: each must be written whole (no fragments).
       const events =
         reply.kind === 'stream'
-          ? reply.events
+          ? reply.map((event) => event).events
           : single(await wholeMessage(call, reply as MessageReply))
       const state = await writeEvents(res, call, index, events, options)
       if (call.kind === 'request' && !options.recorder.answered(index) && !state.resumable) {
@@ -617,7 +624,7 @@ export async function relayAnswer(
     if (!reply.buffered()) res.flushHeaders()
     for await (const event of reply.events) {
       if (res.writableEnded) break // ended by a drain: stop reading the upstream
-      const raw = event.raw
+      const raw = event.unwritten
       if (!res.write(raw)) await drained(res, options.signal)
       const bytes = Buffer.byteLength(raw)
       recorder.wrote(bytes)

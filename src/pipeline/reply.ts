@@ -214,7 +214,9 @@ export class StreamReply {
     const source = this.events
     async function* mapped(): AsyncGenerator<StreamEvent> {
       for await (const event of source) {
-        const out = transform(event)
+        // A transform sees events whole: a large event's fragments wait for its end.
+        if (event.fragment) continue
+        const out = transform(event.whole())
         if (out !== undefined) yield out
       }
     }
@@ -254,10 +256,18 @@ export class StreamEvent {
   #data: string | undefined
   #message: JsonRpcMessage | undefined
   #parsed = false
+  /** How much of `raw` went ahead as fragments (a large upstream event passed on as it came). */
+  #ahead = 0
+  /**
+   * Text of an upstream event still arriving, passed on before its end (`SseParser.takeAhead`):
+   * written as it is and nothing else; the event itself follows, whole, when it completes.
+   */
+  readonly fragment: boolean
 
-  private constructor(fields: { id?: string; event?: string }) {
+  private constructor(fields: { id?: string; event?: string }, fragment = false) {
     this.id = fields.id
     this.event = fields.event
+    this.fragment = fragment
   }
 
   /** An event as the upstream sent it. */
@@ -265,6 +275,34 @@ export class StreamEvent {
     const out = new StreamEvent(event)
     out.#raw = event.raw
     out.#data = event.comment ? '' : event.data
+    out.#ahead = event.ahead ?? 0
+    return out
+  }
+
+  /** The first text of a large upstream event, written before the event completes. */
+  static fragment(text: string): StreamEvent {
+    const out = new StreamEvent({}, true)
+    out.#raw = text
+    out.#parsed = true
+    return out
+  }
+
+  /** What is left to write of this event once its fragments were written (all of it if none). */
+  get unwritten(): string {
+    return this.#ahead === 0 ? this.raw : this.raw.slice(this.#ahead)
+  }
+
+  /**
+   * This event for a consumer that dropped its fragments (a transform needs events whole):
+   * the same event, to be written whole.
+   */
+  whole(): StreamEvent {
+    if (this.#ahead === 0) return this
+    const out = new StreamEvent(this)
+    out.#raw = this.#raw
+    out.#data = this.#data
+    out.#message = this.#message
+    out.#parsed = this.#parsed
     return out
   }
 

@@ -15,6 +15,8 @@ export interface SseEvent {
   retry?: number
   /** True when the block held only `:` comments (keep-alives). */
   comment: boolean
+  /** How much of `raw` (its first characters) was already handed out by `takeAhead`. */
+  ahead?: number
 }
 
 /** Splits a text stream into events; feed chunks in order, then call `end()`. */
@@ -26,6 +28,9 @@ export class SseParser {
    */
   #pending: string[] = []
   #pendingLength = 0
+  /** Of the pending chunks, how many `takeAhead` handed out, and their length. */
+  #aheadChunks = 0
+  #aheadLength = 0
   readonly #maxEventBytes: number
 
   constructor(maxEventBytes = 16 * 1024 * 1024) {
@@ -43,18 +48,38 @@ export class SseParser {
       }
     }
     const text = this.#pending.length > 0 ? this.#pending.join('') + chunk : chunk
+    const ahead = this.#aheadLength
     this.#pending = []
     this.#pendingLength = 0
+    this.#aheadChunks = 0
+    this.#aheadLength = 0
     const events: SseEvent[] = []
     let start = 0
     for (;;) {
       const boundary = findBoundary(text, start)
       if (boundary === undefined) break
-      events.push(parseBlock(text.slice(start, boundary.end), boundary.blockEnd - start))
+      const event = parseBlock(text.slice(start, boundary.end), boundary.blockEnd - start)
+      // Only the first event completed here began in the text already handed out.
+      if (start === 0 && ahead > 0) event.ahead = ahead
+      events.push(event)
       start = boundary.end
     }
     if (start < text.length) this.#keep(start === 0 ? text : text.slice(start))
     return events
+  }
+
+  /**
+   * The text of the event under way not handed out yet, once that event holds at least
+   * `from` characters (else undefined): a large event can be passed on while it arrives, and
+   * its `raw`, when it completes, says how much of it went ahead (`ahead`). The event is still
+   * parsed whole; this only lets its bytes go before its end.
+   */
+  takeAhead(from: number): string | undefined {
+    if (this.#pendingLength < from || this.#aheadChunks === this.#pending.length) return undefined
+    const text = this.#pending.slice(this.#aheadChunks).join('')
+    this.#aheadChunks = this.#pending.length
+    this.#aheadLength = this.#pendingLength
+    return text
   }
 
   /** An unterminated trailing block is dropped, as EventSource does. */
@@ -62,6 +87,8 @@ export class SseParser {
     const rest = this.#pending.join('')
     this.#pending = []
     this.#pendingLength = 0
+    this.#aheadChunks = 0
+    this.#aheadLength = 0
     return rest
   }
 

@@ -243,6 +243,48 @@ describe('rewriteResponses', () => {
   })
 })
 
+describe('a large SSE event in fragments', () => {
+  const big = ok(1, { text: 'y'.repeat(5000) })
+  const text = `event: message\ndata: ${JSON.stringify(big)}\n\n`
+  // The upstream's bytes in 1,000-character reads: fragments from 2,000 characters on.
+  const upstream = () =>
+    new StreamReply(
+      sseEvents(
+        Readable.from(
+          Array.from({ length: Math.ceil(text.length / 1000) }, (_, i) =>
+            text.slice(i * 1000, (i + 1) * 1000),
+          ),
+        ),
+        1024 * 1024,
+        'up',
+        2000,
+      ),
+    )
+
+  it('comes as fragments, then the event, which writes only the rest', async () => {
+    const events = await eventsOf(upstream())
+    const fragments = events.filter((event) => event.fragment)
+    assert.ok(fragments.length >= 2, `fragments: ${fragments.length}`)
+    const last = events.at(-1) as StreamEvent
+    assert.equal(last.fragment, false)
+    assert.equal(events.map((event) => event.unwritten).join(''), text)
+    assert.equal(last.raw, text, 'the event itself is whole')
+    assert.deepEqual(last.message(), big)
+  })
+
+  it('reaches a transform whole, and is written whole after it', async () => {
+    const seen: string[] = []
+    const reply = upstream().map((event) => {
+      seen.push(event.raw)
+      return event
+    })
+    const events = await eventsOf(reply)
+    assert.deepEqual(seen, [text])
+    assert.equal(events.length, 1)
+    assert.equal(events[0]?.unwritten, text)
+  })
+})
+
 describe('CallLifetime', () => {
   it('runs cleanups once when the call ends, and at once for a call already ended', () => {
     const call = requestCall('tools/list')

@@ -71,6 +71,37 @@ describe('SseParser', () => {
   })
 })
 
+describe('SseParser.takeAhead: a large event passed on while it arrives', () => {
+  it('hands out nothing of a small event, then the text of a large one as it comes, and says how much went ahead', () => {
+    const parser = new SseParser()
+    const big = `event: message\ndata: {"jsonrpc":"2.0","id":1,"result":"${'x'.repeat(300)}"}\n\n`
+    const small = 'data: {"jsonrpc":"2.0","method":"ping"}\n\n'
+    // A small event split across reads is never handed out ahead.
+    assert.deepEqual(parser.push(small.slice(0, 10)), [])
+    assert.equal(parser.takeAhead(100), undefined)
+    const [first] = parser.push(`${small.slice(10)}${big.slice(0, 50)}`)
+    assert.equal(first?.raw, small)
+    assert.equal(first?.ahead, undefined)
+    assert.equal(parser.takeAhead(100), undefined, 'the next event holds 50 characters so far')
+    assert.deepEqual(parser.push(big.slice(50, 150)), [])
+    const sent = [parser.takeAhead(100)]
+    assert.equal(sent[0], big.slice(0, 150))
+    assert.equal(parser.takeAhead(100), undefined, 'nothing new since')
+    assert.deepEqual(parser.push(big.slice(150, 200)), [])
+    sent.push(parser.takeAhead(100))
+    assert.equal(sent[1], big.slice(150, 200))
+    // The end arrives with the start of another event: the event comes whole, saying how much
+    // of it went ahead; the next one starts afresh.
+    const [done] = parser.push(`${big.slice(200)}${small.slice(0, 5)}`)
+    assert.equal(done?.raw, big)
+    assert.equal(done?.data, big.slice('event: message\ndata: '.length, -2))
+    assert.equal(done?.ahead, 200)
+    assert.equal(sent.join('') + done?.raw.slice(done.ahead), big)
+    assert.equal(parser.takeAhead(100), undefined)
+    assert.equal(parser.push(small.slice(5))[0]?.ahead, undefined)
+  })
+})
+
 describe('encodeSseEvent', () => {
   it('writes multi-line data as several data lines', () => {
     assert.equal(encodeSseEvent('a\nb', { id: '3' }), 'id: 3\nevent: message\ndata: a\ndata: b\n\n')
