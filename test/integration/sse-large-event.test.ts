@@ -7,8 +7,7 @@
  * the call's id. A small event is unaffected (the other stream tests).
  */
 import assert from 'node:assert/strict'
-import { createServer, type Server, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import type { ServerResponse } from 'node:http'
 import { after, before, describe, it } from 'node:test'
 import type { ExchangeEvent } from '../../src/observe/event.ts'
 import { SseParser } from '../../src/protocol/sse.ts'
@@ -19,6 +18,7 @@ import {
   type RunningPortico,
   startPortico,
 } from '../helpers/portico.ts'
+import { type RawUpstream, startRawUpstream } from '../helpers/raw-upstream.ts'
 import { until } from '../helpers/wait.ts'
 
 const CALL_ID = 7
@@ -29,50 +29,26 @@ const EVENT = `event: message\ndata: ${JSON.stringify({
   result: { content: [{ type: 'text', text: 'x'.repeat(2 * HALF) }] },
 })}\n\n`
 
-let upstream: Server
-let upstreamUrl: string
+let upstream: RawUpstream
 /** The answer the upstream holds after its first half, until the test lets it go on. */
 let held: ServerResponse | undefined
 
 before(async () => {
-  upstream = createServer((req, res) => {
-    let body = ''
-    req.on('data', (chunk: Buffer) => {
-      body += chunk
-    })
-    req.on('end', () => {
-      const message = JSON.parse(body) as {
-        id?: unknown
-        method?: string
-        params?: { name?: string }
-      }
-      if (message.id === undefined) return void res.writeHead(202).end()
-      if (message.method === 'initialize') {
-        const result = {
-          protocolVersion: '2025-11-25',
-          capabilities: { tools: {} },
-          serverInfo: { name: 'large', version: '1' },
-        }
-        res.writeHead(200, { 'content-type': 'application/json', 'mcp-session-id': 's1' })
-        return void res.end(JSON.stringify({ jsonrpc: '2.0', id: message.id, result }))
-      }
-      res.writeHead(200, { 'content-type': 'text/event-stream' })
-      res.write(EVENT.slice(0, HALF))
-      if (message.params?.name === 'cut') {
-        // Gone in the middle of the event, once its first half is on its way.
-        setTimeout(() => res.destroy(), 50)
-        return
-      }
-      held = res
-    })
+  upstream = await startRawUpstream('large', (res, request) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream' })
+    res.write(EVENT.slice(0, HALF))
+    if (request.params?.name === 'cut') {
+      // Gone in the middle of the event, once its first half is on its way.
+      setTimeout(() => res.destroy(), 50)
+      return
+    }
+    held = res
   })
-  await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve))
-  upstreamUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}/mcp`
 })
 
 after(async () => {
   held?.destroy()
-  await new Promise<void>((resolve) => upstream.close(() => resolve()))
+  await upstream.close()
 })
 
 describe('a large SSE event through transparent Portico', () => {
@@ -82,7 +58,7 @@ describe('a large SSE event through transparent Portico', () => {
 
   before(async () => {
     sink = captureSink()
-    portico = await startPortico({ upstream: upstreamUrl }, { sinks: [sink] })
+    portico = await startPortico({ upstream: upstream.url }, { sinks: [sink] })
     session = await openSession(portico.url)
   })
   after(async () => {

@@ -7,8 +7,6 @@
  * can matter to neither pass unread). Also when the upstream writes each event on its own.
  */
 import assert from 'node:assert/strict'
-import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import type { ExchangeEvent, NotificationEvent } from '../../src/observe/event.ts'
 import { MCP_ACCEPT, openSession } from '../helpers/mcp-http.ts'
@@ -18,6 +16,7 @@ import {
   type RunningPortico,
   startPortico,
 } from '../helpers/portico.ts'
+import { type RawUpstream, startRawUpstream } from '../helpers/raw-upstream.ts'
 
 const CALL_ID = 41
 
@@ -30,49 +29,29 @@ const EVENTS = [
   { jsonrpc: '2.0', id: CALL_ID, result: { content: [{ type: 'text', text: 'done' }] } },
 ].map((message) => `event: message\ndata: ${JSON.stringify(message)}\n\n`)
 
-let upstream: Server
-let upstreamUrl: string
+let upstream: RawUpstream
 
 before(async () => {
-  upstream = createServer((req, res) => {
-    let body = ''
-    req.on('data', (chunk: Buffer) => {
-      body += chunk
-    })
-    req.on('end', () => {
-      const message = JSON.parse(body) as { id?: unknown; method?: string }
-      if (message.id === undefined) return void res.writeHead(202).end()
-      if (message.method === 'initialize') {
-        const result = {
-          protocolVersion: '2025-11-25',
-          capabilities: { tools: {} },
-          serverInfo: { name: 'chatty', version: '1' },
+  upstream = await startRawUpstream('chatty', (res, request) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream' })
+    if (request.path.endsWith('one-by-one')) {
+      let next = 0
+      const timer = setInterval(() => {
+        const event = EVENTS[next++] as string
+        if (next < EVENTS.length) res.write(event)
+        else {
+          clearInterval(timer)
+          res.end(event)
         }
-        res.writeHead(200, { 'content-type': 'application/json', 'mcp-session-id': 's1' })
-        return void res.end(JSON.stringify({ jsonrpc: '2.0', id: message.id, result }))
-      }
-      res.writeHead(200, { 'content-type': 'text/event-stream' })
-      if (req.url?.endsWith('one-by-one')) {
-        let next = 0
-        const timer = setInterval(() => {
-          const event = EVENTS[next++] as string
-          if (next < EVENTS.length) res.write(event)
-          else {
-            clearInterval(timer)
-            res.end(event)
-          }
-        }, 2)
-        return
-      }
-      res.end(EVENTS.join(''))
-    })
+      }, 2)
+      return
+    }
+    res.end(EVENTS.join(''))
   })
-  await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve))
-  upstreamUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`
 })
 
 after(async () => {
-  await new Promise<void>((resolve) => upstream.close(() => resolve()))
+  await upstream.close()
 })
 
 for (const path of ['/mcp', '/mcp/one-by-one']) {
@@ -82,7 +61,10 @@ for (const path of ['/mcp', '/mcp/one-by-one']) {
 
     before(async () => {
       sink = captureSink()
-      portico = await startPortico({ upstream: `${upstreamUrl}${path}` }, { sinks: [sink] })
+      portico = await startPortico(
+        { upstream: upstream.url.replace(/\/mcp$/, path) },
+        { sinks: [sink] },
+      )
     })
     after(async () => {
       await portico?.close()
