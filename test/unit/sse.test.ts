@@ -52,6 +52,40 @@ describe('SseParser', () => {
     assert.equal(out[0]?.data.length, 100_000)
   })
 
+  it('finds the same events however a stream of mixed line ends is cut into three or more chunks', () => {
+    // Every kind of line end and blank line, next to each other, so that cuts fall inside
+    // CRLF pairs and between the two halves of a blank line; a seeded generator keeps it
+    // reproducible.
+    let seed = 7
+    const random = (n: number) => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31
+      return seed % n
+    }
+    const ends = ['\n', '\r', '\r\n']
+    for (let round = 0; round < 300; round++) {
+      let text = ''
+      for (let e = 0; e < 1 + random(4); e++) {
+        text += random(5) === 0 ? ': ping' : `data: ${'v'.repeat(random(8))}${e}`
+        for (let line = 0; line < random(3); line++) text += `${ends[random(3)]}data: m${line}`
+        text += (ends[random(3)] as string) + (ends[random(3)] as string)
+      }
+      const whole = new SseParser().push(text)
+      const parser = new SseParser()
+      const events = []
+      for (let at = 0; at < text.length; ) {
+        const size = 1 + random(6)
+        events.push(...parser.push(text.slice(at, at + size)))
+        at += size
+      }
+      const label = JSON.stringify(text)
+      assert.deepEqual(
+        events.map((e) => [e.raw, e.data, e.comment]),
+        whole.map((e) => [e.raw, e.data, e.comment]),
+        label,
+      )
+    }
+  })
+
   it('recognises priming events (id, empty data) and retry', () => {
     const [event] = new SseParser().push('id: 1\nretry: 5000\ndata:\n\n')
     assert.equal(event?.data, '')
