@@ -18,7 +18,7 @@ import { errorReply, type Handler } from '../pipeline/compose.ts'
 import { identityOf } from '../pipeline/identity.ts'
 import type { CallSignal } from '../pipeline/signal.ts'
 import { caseVariantMember, headerMismatch } from '../protocol/classify.ts'
-import { abortOnClose, refuse } from './exchange.ts'
+import { abortOnClose, refuse, refuseReadingId } from './exchange.ts'
 import { sendReplies, sendReply } from './send.ts'
 
 export interface PostOptions {
@@ -48,9 +48,20 @@ export async function readCalls(
   options: PostOptions,
 ): Promise<ReadCalls | undefined> {
   const signal = abortOnClose(req, res).signal
+  if (!isJsonType(req)) {
+    // Refused before the body is read: it is read then (bounded) for the request's id, as
+    // the other early refusals do, so a client that mislabels its JSON can still match it.
+    await refuseReadingId(
+      context,
+      req,
+      res,
+      new PorticoError('unsupported_media_type'),
+      options.transport,
+    )
+    return undefined
+  }
   let body: Buffer
   try {
-    requireJson(req)
     const limit = context.config.max_request_body_size
     const received = await readBody(req, limit)
     // Checked here so that a plain body (nearly every one) costs no extra await.
@@ -235,10 +246,9 @@ function refuseCaseVariants(decoded: Decoded): void {
   }
 }
 
-function requireJson(req: IncomingMessage): void {
+/** A body labelled JSON (`application/json`, `application/*+json`), or not labelled at all. */
+function isJsonType(req: IncomingMessage): boolean {
   const type = req.headers['content-type']
-  if (type === undefined || type.startsWith('application/json')) return
-  if (/^application\/([a-z0-9.+-]*\+)?json\b/i.test(type)) return
-  req.resume()
-  throw new PorticoError('unsupported_media_type')
+  if (type === undefined || type.startsWith('application/json')) return true
+  return /^application\/([a-z0-9.+-]*\+)?json\b/i.test(type)
 }

@@ -114,6 +114,21 @@ describe('bad input and failures', () => {
     assert.equal(wrongVersion.json.id, 'v1')
   })
 
+  it('refuses a body not labelled JSON with 415, naming the request id it holds', async () => {
+    const ping = '{"jsonrpc":"2.0","id":"typed","method":"ping"}'
+    const plain = await post(portico.url, ping, { 'content-type': 'text/plain' })
+    assert.equal(plain.status, 415)
+    assert.equal((plain.json.error as { code: number }).code, -32600)
+    assert.equal(plain.json.id, 'typed', plain.text)
+    // Not a lone request (a batch, or no JSON-RPC at all): refused without an id.
+    const batch = await post(portico.url, `[${ping}]`, { 'content-type': 'text/plain' })
+    assert.equal(batch.status, 415)
+    assert.equal('id' in batch.json, false, batch.text)
+    // Still serving, and a labelled body passes.
+    const ok = await post(portico.url, ping, { 'content-type': 'application/json; charset=utf-8' })
+    assert.notEqual(ok.status, 415)
+  })
+
   it('reads gzip, deflate and br bodies; refuses other codings, broken ones and bombs clearly', async () => {
     const initialize = (id: number) => Buffer.from(initializeBody({ id, client: 'gzip' }))
     const codings: Array<[string, (body: Buffer) => Buffer]> = [

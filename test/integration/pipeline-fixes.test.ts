@@ -455,6 +455,21 @@ describe('gateway: statuses from the reason table', () => {
     }
   })
 
+  it('refuses a body not labelled JSON with 415 and the id it holds, and records it', async () => {
+    const response = await fetch(gateway.url, {
+      method: 'POST',
+      headers: { ...MCP_ACCEPT, 'content-type': 'text/plain' },
+      body: '{"jsonrpc":"2.0","id":"plain","method":"tools/list"}',
+    })
+    assert.equal(response.status, 415)
+    const answer = (await response.json()) as { id?: unknown; error: { code: number } }
+    assert.equal(answer.error.code, -32600)
+    assert.equal(answer.id, 'plain')
+    await gateway.sink.waitFor((events) =>
+      events.some((e) => e.type === 'exchange' && e.reason === 'unsupported_media_type'),
+    )
+  })
+
   it('answers other methods 405 with Allow', async () => {
     const response = await fetch(gateway.url, { method: 'PUT', body: '{}' })
     assert.equal(response.status, 405)
