@@ -16,10 +16,11 @@ import { CallRecorder } from '../observe/recorder.ts'
 import { buildCalls, type Call, type ClientTransport } from '../pipeline/call.ts'
 import { errorReply, type Handler } from '../pipeline/compose.ts'
 import { identityOf } from '../pipeline/identity.ts'
+import type { Reply } from '../pipeline/reply.ts'
 import type { CallSignal } from '../pipeline/signal.ts'
 import { caseVariantMember, headerMismatch } from '../protocol/classify.ts'
 import { abortOnClose, refuse, refuseReadingId } from './exchange.ts'
-import { sendReplies, sendReply } from './send.ts'
+import { answeringRequest, sendReplies, sendReply } from './send.ts'
 
 export interface PostOptions {
   transport: ClientTransport
@@ -131,17 +132,24 @@ export async function answerCalls(
     place: placeOf(context, calls[0] as Call),
     maxInspectedBytes: context.config.max_response_body_size,
   }
+  // Legacy HTTP+SSE accepts requests with 202 and answers them on its stream.
+  const answering =
+    options.transport === 'sse'
+      ? (_call: Call, reply: Reply) => reply
+      : (call: Call, reply: Reply) => answeringRequest(call, reply)
   try {
     if (calls.length === 1 && !read.batch) {
       const call = calls[0] as Call
-      await sendReply(res, call, await handle(call), send)
+      await sendReply(res, call, answering(call, await handle(call)), send)
     } else {
       const invalid = read.invalid
       const replies =
         invalid === undefined
           ? calls.map(handle)
           : calls.map((call, index) => answerElement(call, invalid[index], handle))
-      await sendReplies(res, calls, await Promise.all(replies), send)
+      const given = await Promise.all(replies)
+      const answered = given.map((reply, index) => answering(calls[index] as Call, reply))
+      await sendReplies(res, calls, answered, send)
     }
   } catch (error) {
     // Only a client that left gets here (writes wait for drain on its signal).

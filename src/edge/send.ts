@@ -569,7 +569,35 @@ function discard(reply: Reply): void {
   else if (reply.kind === 'message' && reply.streaming) {
     const body = reply.body()
     if ('rest' in body) body.rest.resume()
+  } else if (reply.kind === 'stream') void release(reply.events)
+}
+
+/** Stops a stream at its first event: leaving the iteration releases the upstream's body. */
+async function release(events: AsyncIterable<StreamEvent>): Promise<void> {
+  try {
+    for await (const _ of events) break
+  } catch {
+    // Failed or cut off: released all the same.
   }
+}
+
+/**
+ * A request the upstream accepted (202, 204) without answering it becomes an error answering
+ * it. Over Streamable HTTP a server answers a request with JSON or SSE; 202 is for
+ * notifications and responses, and a client does not read a 202's body (the MCP SDKs do not),
+ * so passed on it would wait for its id for ever. (Legacy HTTP+SSE answers requests with 202
+ * by design, on the stream: its POSTs do not come here.)
+ */
+export function answeringRequest(call: Call, reply: Reply): Reply {
+  if (call.kind !== 'request' || (reply.status !== 202 && reply.status !== 204)) return reply
+  discard(reply)
+  return errorReply(
+    call,
+    new PorticoError('upstream_bad_response', {
+      message: `Upstream accepted request ${JSON.stringify(call.id)} without answering it (HTTP ${reply.status})`,
+      data: { httpStatus: reply.status },
+    }),
+  )
 }
 
 /** Portico's own error for a request that never became calls (bad body, refused by a filter). */

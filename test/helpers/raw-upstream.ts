@@ -1,6 +1,7 @@
 /**
  * A minimal MCP upstream on a real HTTP server for tests that script its answers byte by byte:
- * notifications get 202, `initialize` a session, and every other request goes to `answer`.
+ * notifications get 202, `initialize` a session, and every other request goes to `answer`;
+ * other HTTP methods get 405.
  */
 import { createServer, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -30,6 +31,8 @@ export async function startRawUpstream(
       body += chunk
     })
     req.on('end', () => {
+      // A gateway in front opens a GET stream and ends with DELETE: this server has neither.
+      if (req.method !== 'POST') return void res.writeHead(405).end()
       const request = { ...(JSON.parse(body) as Omit<RawRequest, 'path'>), path: req.url ?? '/' }
       if (request.id === undefined) return void res.writeHead(202).end()
       if (request.method === 'initialize') {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { encodeSseEvent, SseParser } from '../../src/protocol/sse.ts'
+import { seeded } from '../helpers/random.ts'
 
 describe('SseParser', () => {
   it('splits events and keeps their exact bytes', () => {
@@ -56,11 +57,7 @@ describe('SseParser', () => {
     // Every kind of line end and blank line, next to each other, so that cuts fall inside
     // CRLF pairs and between the two halves of a blank line; a seeded generator keeps it
     // reproducible.
-    let seed = 7
-    const random = (n: number) => {
-      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31
-      return seed % n
-    }
+    const random = seeded(7).next
     const ends = ['\n', '\r', '\r\n']
     for (let round = 0; round < 300; round++) {
       let text = ''

@@ -186,6 +186,15 @@ export class HttpConnection extends Connection {
     const type = headerValue(response.headers, 'content-type') ?? ''
     if (response.status === 202 || response.status === 204) {
       if (response.bytes === undefined) response.body.resume()
+      // Accepted without an answer: right for a notification or a response; a request's
+      // answer would never come (Streamable HTTP answers requests with JSON or SSE).
+      if (pending === undefined || pending.settled) return
+      pending.reject(
+        new PorticoError('backend_failed', {
+          message: `Backend ${this.#label} accepted the call without answering it (HTTP ${response.status})`,
+          data: { backend: this.backend, status: response.status },
+        }),
+      )
       return
     }
     // What the answer held instead of the call's response, when it was read whole.
