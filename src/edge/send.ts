@@ -642,11 +642,8 @@ export async function relayAnswer(
   options: RelayOptions,
 ): Promise<void> {
   const { recorder } = options
-  res.writeHead(
-    reply.status,
-    reply.kind === 'stream' ? sseHeaders({ ...reply.headers }) : reply.headers,
-  )
   if (reply.kind === 'stream') {
+    writeRelayHead(res, reply.status, sseHeaders({ ...reply.headers }))
     // A GET stream only listens for server messages: a drain may end it at once.
     if (res.req.method === 'GET') markListening(res)
     if (!reply.buffered()) res.flushHeaders()
@@ -661,22 +658,48 @@ export async function relayAnswer(
         publishNotification(options.bus, options.place, summary, bytes)
       }
     }
-  } else if (reply.kind === 'message' || reply.kind === 'http') {
-    const body = reply.kind === 'http' ? { head: [], rest: reply.body } : reply.body()
-    const chunks = 'bytes' in body ? [body.bytes] : body.head
-    for (const chunk of chunks) {
-      res.write(chunk)
-      recorder.wrote(chunk.length)
+  } else {
+    // The head goes out with the body's first bytes: an upstream that breaks off before any
+    // gets Portico's 502 (`failRelay`), not a connection closed with no answer at all.
+    const head = (): void => {
+      if (!res.headersSent) writeRelayHead(res, reply.status, reply.headers)
     }
-    if ('rest' in body) {
-      for await (const chunk of chunksOf(body.rest)) {
-        if (!res.write(chunk)) await drained(res, options.signal)
+    if (reply.kind === 'message' || reply.kind === 'http') {
+      const body = reply.kind === 'http' ? { head: [], rest: reply.body } : reply.body()
+      const chunks = 'bytes' in body ? [body.bytes] : body.head
+      for (const chunk of chunks) {
+        head()
+        res.write(chunk)
         recorder.wrote(chunk.length)
       }
+      if ('rest' in body) await relayBody(res, body.rest, head, options)
     }
+    head()
   }
   res.end()
   recorder.finish(reply.status)
+}
+
+/** Writes an upstream body as it comes; a body that breaks off is the upstream's failure. */
+async function relayBody(
+  res: ServerResponse,
+  body: Readable,
+  head: () => void,
+  options: RelayOptions,
+): Promise<void> {
+  try {
+    for await (const chunk of chunksOf(body)) {
+      head()
+      if (!res.write(chunk)) await drained(res, options.signal)
+      options.recorder.wrote(chunk.length)
+    }
+  } catch (error) {
+    if (error instanceof PorticoError || options.signal.aborted) throw error
+    throw new PorticoError('upstream_stream_ended', {
+      message: 'Upstream broke off its answer',
+      cause: error,
+    })
+  }
 }
 
 /**
@@ -714,8 +737,21 @@ export function failRelay(
   recorder.finish(failure.status)
 }
 
+/**
+ * Relayed answers that went out as event streams. `writeHead` with a header object keeps none
+ * that `getHeader` could read back, so `failRelay` asks here: looking at the header, it took
+ * every stream for a body and destroyed the connection, losing the events just written.
+ */
+const eventStreams = new WeakSet<ServerResponse>()
+
+/** `res.writeHead` for a relayed answer, remembering an event stream for `failRelay`. */
+export function writeRelayHead(res: ServerResponse, status: number, headers: HeaderMap): void {
+  if (String(headers['content-type'] ?? '').startsWith('text/event-stream')) eventStreams.add(res)
+  res.writeHead(status, headers)
+}
+
 function isEventStream(res: ServerResponse): boolean {
-  return String(res.getHeader('content-type') ?? '').startsWith('text/event-stream')
+  return eventStreams.has(res)
 }
 
 /**

@@ -18,7 +18,7 @@ import {
   readCalls,
 } from '../edge/mcp-post.ts'
 import type { RouteHandler } from '../edge/router.ts'
-import { drained, failRelay, type RelayOptions, relayAnswer } from '../edge/send.ts'
+import { drained, failRelay, type RelayOptions, relayAnswer, writeRelayHead } from '../edge/send.ts'
 import { routeKey } from '../forward/raw.ts'
 import { mapOriginHeaders } from '../forward/url-map.ts'
 import { clientHeaders, headerValue, upstreamHeaders } from '../http/headers.ts'
@@ -116,7 +116,7 @@ export class LegacyTransport {
         )
         return
       }
-      res.writeHead(response.status, headers)
+      writeRelayHead(res, response.status, headers)
       res.flushHeaders()
       markListening(res)
       const events = sseEvents(response.body, this.#upstream.maxMessageBytes, this.#upstream.label)
