@@ -102,6 +102,10 @@ export async function readCalls(
   }
 }
 
+function asItIs(_call: Call, reply: Reply): Reply {
+  return reply
+}
+
 /** Serves a POST on the MCP endpoint: every message through `handle`, answers written back. */
 export async function servePost(
   context: ProxyContext,
@@ -133,10 +137,7 @@ export async function answerCalls(
     maxInspectedBytes: context.config.max_response_body_size,
   }
   // Legacy HTTP+SSE accepts requests with 202 and answers them on its stream.
-  const answering =
-    options.transport === 'sse'
-      ? (_call: Call, reply: Reply) => reply
-      : (call: Call, reply: Reply) => answeringRequest(call, reply)
+  const answering = options.transport === 'sse' ? asItIs : answeringRequest
   try {
     if (calls.length === 1 && !read.batch) {
       const call = calls[0] as Call
