@@ -50,6 +50,35 @@ export async function openSession(url: string, protocolVersion = '2025-11-25'): 
   return sessionId
 }
 
+/** The headers of a POST in a 2025-11-25 session. */
+export function sessionHeaders(session: string): Record<string, string> {
+  return { ...MCP_ACCEPT, 'mcp-session-id': session, 'mcp-protocol-version': '2025-11-25' }
+}
+
+/** The body of a `tools/call` of `tool` with `args`. */
+export function toolCallBody(id: string | number, tool: string, args: object = {}): string {
+  return JSON.stringify({
+    jsonrpc: '2.0',
+    id,
+    method: 'tools/call',
+    params: { name: tool, arguments: args },
+  })
+}
+
+/** A raw `tools/call` POST in a 2025-11-25 session; the caller reads the answer. */
+export function postToolCall(
+  url: string,
+  session: string,
+  tool: string,
+  id: string | number,
+): Promise<Response> {
+  return fetch(url, {
+    method: 'POST',
+    headers: sessionHeaders(session),
+    body: toolCallBody(id, tool),
+  })
+}
+
 /**
  * Reads a response body chunk by chunk until `done` holds. Bounded: rejects naming `what` when
  * `timeoutMs` passes or the stream ends first. The body is cancelled afterwards, unless `keep`

@@ -11,7 +11,7 @@ import type { ServerResponse } from 'node:http'
 import { after, before, describe, it } from 'node:test'
 import type { ExchangeEvent } from '../../src/observe/event.ts'
 import { SseParser } from '../../src/protocol/sse.ts'
-import { MCP_ACCEPT, openSession } from '../helpers/mcp-http.ts'
+import { openSession, postToolCall } from '../helpers/mcp-http.ts'
 import {
   type CaptureSink,
   captureSink,
@@ -65,17 +65,7 @@ describe('a large SSE event through transparent Portico', () => {
     await portico?.close()
   })
 
-  const call = (tool: string) =>
-    fetch(portico.url, {
-      method: 'POST',
-      headers: { ...MCP_ACCEPT, 'mcp-session-id': session, 'mcp-protocol-version': '2025-11-25' },
-      body: JSON.stringify({
-        jsonrpc: '2.0',
-        id: CALL_ID,
-        method: 'tools/call',
-        params: { name: tool, arguments: {} },
-      }),
-    })
+  const call = (tool: string) => postToolCall(portico.url, session, tool, CALL_ID)
 
   it('reaches the client while it arrives, then whole and unchanged; the call is recorded answered', async () => {
     const response = await call('big')

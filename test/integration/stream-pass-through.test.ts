@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import type { ExchangeEvent, NotificationEvent } from '../../src/observe/event.ts'
-import { MCP_ACCEPT, openSession } from '../helpers/mcp-http.ts'
+import { openSession, postToolCall } from '../helpers/mcp-http.ts'
 import {
   type CaptureSink,
   captureSink,
@@ -72,16 +72,7 @@ for (const path of ['/mcp', '/mcp/one-by-one']) {
 
     it('as written, in order; the call answered, only the list change recorded', async () => {
       const session = await openSession(portico.url)
-      const response = await fetch(portico.url, {
-        method: 'POST',
-        headers: { ...MCP_ACCEPT, 'mcp-session-id': session, 'mcp-protocol-version': '2025-11-25' },
-        body: JSON.stringify({
-          jsonrpc: '2.0',
-          id: CALL_ID,
-          method: 'tools/call',
-          params: { name: 'long', arguments: {} },
-        }),
-      })
+      const response = await postToolCall(portico.url, session, 'long', CALL_ID)
       assert.equal(response.status, 200)
       assert.equal(await response.text(), EVENTS.join(''))
       await sink.waitFor((events) =>

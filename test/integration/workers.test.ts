@@ -15,7 +15,7 @@ import { after, before, describe, it } from 'node:test'
 import { type DemoServer, startDemoServer } from '../../demo/server.ts'
 import { openStore } from '../../src/store/open.ts'
 import { runCli, startCli } from '../helpers/cli.ts'
-import { MCP_ACCEPT, openSession } from '../helpers/mcp-http.ts'
+import { openSession, sessionHeaders, toolCallBody } from '../helpers/mcp-http.ts'
 import { listenOnZero } from '../helpers/ports.ts'
 import { exitOf, type Spawned } from '../helpers/processes.ts'
 import { Scrape } from '../helpers/prometheus.ts'
@@ -62,13 +62,8 @@ function exchange(
 function toolCall(url: string, session: string, id: string, name: string, args: object) {
   return exchange(url, {
     method: 'POST',
-    headers: { ...MCP_ACCEPT, 'mcp-session-id': session, 'mcp-protocol-version': '2025-11-25' },
-    body: JSON.stringify({
-      jsonrpc: '2.0',
-      id,
-      method: 'tools/call',
-      params: { name, arguments: args },
-    }),
+    headers: sessionHeaders(session),
+    body: toolCallBody(id, name, args),
   })
 }
 
