@@ -88,10 +88,19 @@ function errorEvent(id: JsonRpcId, error: PorticoError): string {
 }
 
 interface Pending {
+  /**
+   * The call waiting (its `notes`, shared by every copy of it along the chain): a client may
+   * repeat an id, and only the call that registered it may settle or remove the entry. A
+   * repeated id that cleared another call's entry orphaned the place that call had reserved,
+   * and every later event on the stream queued behind it.
+   */
+  owner: object
   resolve(event: StreamEvent): void
   reject(error: PorticoError): void
   /** The place on the client's stream the answer goes to, once the response passed by. */
   slot?: Slot
+  /** The response taken from the stream for it. */
+  event?: StreamEvent
 }
 
 interface LegacySession {
@@ -184,25 +193,25 @@ export class LegacySessions {
 
   /**
    * Waits for the response to a request POSTed on this session (registered before the POST is
-   * forwarded: the response can beat the upstream's 202).
+   * forwarded: the response can beat the upstream's 202). Throws at once, before anything is
+   * forwarded, when the request cannot wait here (its id already in flight, too many).
    */
   expect(
     sessionId: string,
     id: JsonRpcId,
+    owner: object,
     signal: SignalLike,
     timeoutMs: number,
     upstream: string,
   ): Promise<StreamEvent> {
     const session = this.#sessions.get(sessionId)
-    if (!session) return Promise.reject(new PorticoError('upstream_stream_ended'))
+    if (!session) throw new PorticoError('upstream_stream_ended')
     if (session.pending.size >= this.#maxPending || session.pending.has(id)) {
-      return Promise.reject(
-        new PorticoError('invalid_request', {
-          message: session.pending.has(id)
-            ? 'A request with this id is already in flight on this session'
-            : 'Too many requests in flight on this session',
-        }),
-      )
+      throw new PorticoError('invalid_request', {
+        message: session.pending.has(id)
+          ? 'A request with this id is already in flight on this session'
+          : 'Too many requests in flight on this session',
+      })
     }
     return new Promise((resolve, reject) => {
       const forget = (): void => {
@@ -225,6 +234,7 @@ export class LegacySessions {
         )
       }, timeoutMs)
       const entry: Pending = {
+        owner,
         resolve: (event) => {
           signal.removeEventListener('abort', onAbort)
           clearTimeout(timer)
@@ -241,10 +251,15 @@ export class LegacySessions {
   }
 
   /** A request that will not be answered on the stream after all (the upstream refused it). */
-  forget(sessionId: string, id: JsonRpcId): void {
+  forget(sessionId: string, id: JsonRpcId, owner: object): void {
     const session = this.#sessions.get(sessionId)
-    session?.pending.delete(id)
-    session?.onDelivered?.()
+    const pending = session?.pending.get(id)
+    if (session === undefined || pending?.owner !== owner) return
+    session.pending.delete(id)
+    // Its response was already taken from the stream: written as it came, so that its place
+    // does not hold back the events after it.
+    if (pending.slot !== undefined) session.stream.fill(pending.slot, pending.event?.raw ?? '')
+    session.onDelivered?.()
   }
 
   /**
@@ -282,20 +297,24 @@ export class LegacySessions {
     const pending = session?.pending.get(id)
     if (!session || !pending || pending.slot !== undefined) return false
     pending.slot = session.stream.reserve()
+    pending.event = event
     pending.resolve(event)
     return true
   }
 
-  /** Writes a call's answer on its session's stream, at its place when one was reserved. */
-  deliver(sessionId: string, id: JsonRpcId | undefined, text: string): boolean {
+  /**
+   * Writes a call's answer on its session's stream: at its place when it reserved one, else
+   * now. Another call's entry under the same id is left alone.
+   */
+  deliver(sessionId: string, id: JsonRpcId | undefined, owner: object, text: string): boolean {
     const session = this.#sessions.get(sessionId)
     if (!session) return false
     const pending = id === undefined ? undefined : session.pending.get(id)
-    if (pending?.slot !== undefined && id !== undefined) {
-      session.pending.delete(id)
-      session.stream.fill(pending.slot, text)
+    if (pending !== undefined && pending.owner === owner) {
+      session.pending.delete(id as JsonRpcId)
+      if (pending.slot !== undefined) session.stream.fill(pending.slot, text)
+      else session.stream.write(text)
     } else {
-      if (id !== undefined) session.pending.delete(id)
       session.stream.write(text)
     }
     session.onDelivered?.()

@@ -307,7 +307,7 @@ export class LegacyTransport {
     const body = reply.body()
     const data = 'bytes' in body ? body.bytes.toString('utf8') : ''
     const text = encodeSseEvent(data)
-    this.sessions.deliver(sessionId, call.id, text)
+    this.sessions.deliver(sessionId, call.id, call.notes, text)
     recorder.wrote(index, Buffer.byteLength(text))
     recorder.answer(index, reply.summary(recorder.needsResult(index)))
     recorder.done(index)
@@ -322,19 +322,28 @@ export class LegacyTransport {
     const id = call.kind === 'request' ? call.id : undefined
     const waits = this.sessions.tracks(sessionId) && id !== undefined
     const timeoutMs = call.timeoutMs ?? this.#upstream.timeoutMs
+    // A request that cannot wait for its answer (its id already in flight) is refused here,
+    // before the upstream sees it.
     const answer = waits
-      ? this.sessions.expect(sessionId, id, call.signal, timeoutMs, this.#upstream.label)
+      ? this.sessions.expect(
+          sessionId,
+          id,
+          call.notes,
+          call.signal,
+          timeoutMs,
+          this.#upstream.label,
+        )
       : undefined
     answer?.catch(() => {}) // settled below; a rejection before then must not go unhandled
     const response = await send(http, target, call, this.#upstream.label, timeoutMs).catch(
       (error: unknown) => {
-        if (waits) this.sessions.forget(sessionId, id as JsonRpcId)
+        if (waits) this.sessions.forget(sessionId, id as JsonRpcId, call.notes)
         throw error
       },
     )
     call.notes.upstreamStatus = response.status
     if (response.status >= 300) {
-      if (waits) this.sessions.forget(sessionId, id as JsonRpcId)
+      if (waits) this.sessions.forget(sessionId, id as JsonRpcId, call.notes)
       return {
         kind: 'http',
         status: response.status,

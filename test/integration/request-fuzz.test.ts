@@ -9,6 +9,7 @@ import assert from 'node:assert/strict'
 import type { ServerResponse } from 'node:http'
 import { after, before, describe, it } from 'node:test'
 import { type DemoServer, startDemoServer } from '../../demo/server.ts'
+import { type RunningApp, startLegacyCspApp } from '../fixtures/csp-app.ts'
 import { initializeBody } from '../helpers/mcp-http.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
 import { type Random, seeded } from '../helpers/random.ts'
@@ -335,5 +336,89 @@ describe('random answers from an upstream', () => {
   it('gateway: every call answered with its id, within the timeout', async () => {
     passedOn = () => false
     await callsAnswered(gateway, 'random__anything', 150)
+  })
+})
+
+/** A legacy (2024-11-05) stream through Portico: its message endpoint and a bounded reader. */
+async function openLegacyStream(origin: string) {
+  const controller = new AbortController()
+  const response = await fetch(`${origin}/sse`, {
+    headers: { accept: 'text/event-stream' },
+    signal: controller.signal,
+  })
+  const reader = (response.body as ReadableStream<Uint8Array>).getReader()
+  const decoder = new TextDecoder()
+  let text = ''
+  let pending: ReturnType<typeof reader.read> | undefined
+  /** Reads until `done` holds or `ms` passed; a read still under way is kept for the next call. */
+  const readFor = async (ms: number, done: (seen: string) => boolean): Promise<string> => {
+    const until = Date.now() + ms
+    while (Date.now() < until && !done(text)) {
+      pending ??= reader.read()
+      const tick = new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 50))
+      const read = await Promise.race([pending, tick])
+      if (read === undefined) continue
+      pending = undefined
+      if (read.done) break
+      text += decoder.decode(read.value)
+    }
+    return text
+  }
+  const opened = await readFor(5000, (seen) => /event: endpoint\ndata: \S+/.test(seen))
+  const endpoint = /event: endpoint\ndata: (\S+)/.exec(opened)?.[1]
+  assert.ok(endpoint, opened)
+  return { endpoint: new URL(endpoint, origin).href, readFor, close: () => controller.abort() }
+}
+
+describe('random requests over legacy HTTP+SSE', () => {
+  let app: RunningApp
+  let portico: RunningPortico
+
+  before(async () => {
+    app = await startLegacyCspApp()
+    portico = await startPortico({ upstream: app.url, request_timeout: '2s' })
+  })
+  after(async () => {
+    await portico?.close()
+    await app?.close()
+  })
+
+  it('every request answered on the stream or in its POST, repeated ids included', async () => {
+    const random = seeded(404)
+    const failures: string[] = []
+    for (let round = 0; round < 4; round++) {
+      const stream = await openLegacyStream(portico.origin)
+      const sent: Array<{ id: string | number; body: string; answer: string }> = []
+      await inWaves(30, 30, async () => {
+        const message: Record<string, unknown> = {
+          jsonrpc: random.pick(['2.0', '2.0', '2.0', '1.0']),
+          method: random.pick(['tools/list', 'ping', 'initialize', 'unknown/method', '']),
+        }
+        if (random.next(4) > 0) message.id = random.pick<string | number>([0, 1, 'a', 7])
+        if (random.next(2) === 0) message.params = random.pick<unknown>([{}, [], 1])
+        const body = random.next(8) === 0 ? '{"jsonrpc":' : JSON.stringify(message)
+        const response = await fetch(stream.endpoint, {
+          method: 'POST',
+          headers: {
+            'content-type': random.pick(['application/json', 'application/json', 'text/plain']),
+          },
+          body,
+          signal: AbortSignal.timeout(10_000),
+        })
+        const answer = await response.text()
+        const id = answerableId(body)
+        if (id !== undefined) sent.push({ id, body, answer })
+      })
+      const answered = (seen: string) =>
+        sent.every(({ id, answer }) => `${seen}${answer}`.includes(`"id":${JSON.stringify(id)}`))
+      const text = await stream.readFor(4000, answered)
+      stream.close()
+      for (const { id, body, answer } of sent) {
+        if (!`${text}${answer}`.includes(`"id":${JSON.stringify(id)}`)) {
+          failures.push(`round ${round}: ${body} → ${answer.slice(0, 100)}`)
+        }
+      }
+    }
+    assert.deepEqual(failures, [])
   })
 })
