@@ -3,6 +3,7 @@
  * names the URL to POST messages to; every answer comes back on that one stream, so calls are
  * matched by id and server requests go to the most recent call (exact with one client).
  */
+import { setMaxListeners } from 'node:events'
 import { PorticoError } from '../../errors.ts'
 import { encodeValues, type JsonRpcMessage, parseJson } from '../../jsonrpc/message.ts'
 import { SseParser } from '../../protocol/sse.ts'
@@ -19,6 +20,10 @@ export class SseConnection extends Connection {
     super(options.config.name)
     this.#options = options
     this.#label = labelOfBackend(options.config)
+
+    // Every request of this connection listens on its signal while in flight: as many as the
+    // calls in flight, not a leak (Node warns at 11 listeners, e.g. 16 concurrent slow calls).
+    setMaxListeners(0, this.#abort.signal)
   }
 
   async open(): Promise<ServerInfo> {
