@@ -6,14 +6,9 @@
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import { initializeBody } from '../helpers/mcp-http.ts'
+import { openSession, postToolCall } from '../helpers/mcp-http.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
 import { type RawUpstream, startRawUpstream } from '../helpers/raw-upstream.ts'
-
-const HEADERS = {
-  'content-type': 'application/json',
-  accept: 'application/json, text/event-stream',
-}
 
 /** How the upstream answers `tools/call`s, by the tool's name. */
 const ANSWERS: Record<string, { status: number; type?: string; body: string }> = {
@@ -28,21 +23,9 @@ const ANSWERS: Record<string, { status: number; type?: string; body: string }> =
 }
 
 async function call(portico: RunningPortico, name: string, id: string) {
-  const opened = await fetch(portico.url, {
-    method: 'POST',
-    headers: HEADERS,
-    body: initializeBody({ id: 0 }),
-  })
-  await opened.text()
-  const session = opened.headers.get('mcp-session-id')
-  const started = Date.now()
-  const response = await fetch(portico.url, {
-    method: 'POST',
-    headers: { ...HEADERS, ...(session === null ? {} : { 'mcp-session-id': session }) },
-    body: JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name } }),
-  })
+  const response = await postToolCall(portico.url, await openSession(portico.url), name, id)
   const answer = (await response.json()) as { id: unknown; error?: { message: string } }
-  return { status: response.status, answer, ms: Date.now() - started }
+  return { status: response.status, answer }
 }
 
 describe('a request the upstream accepts without answering it', () => {
@@ -57,7 +40,8 @@ describe('a request the upstream accepts without answering it', () => {
       const headers = answer?.type === undefined ? {} : { 'content-type': answer.type }
       res.writeHead(answer?.status ?? 202, headers).end(answer?.body)
     })
-    // A timeout far above what the answers may take: the error must not wait for it.
+    // A timeout far above what the answers take: a call that waited for it would fail the
+    // test's own time limit, and its error would say `did not answer in time` instead.
     transparent = await startPortico({ upstream: upstream.url, request_timeout: '20s' })
     gateway = await startPortico({
       backends: [{ name: 'up', transport: 'http', url: upstream.url, timeout: '20s' }],
@@ -71,11 +55,10 @@ describe('a request the upstream accepts without answering it', () => {
 
   it('transparent: answered at once with 502 and an error carrying its id', async () => {
     for (const name of Object.keys(ANSWERS)) {
-      const { status, answer, ms } = await call(transparent, name, `t-${name}`)
+      const { status, answer } = await call(transparent, name, `t-${name}`)
       assert.equal(status, 502, name)
       assert.equal(answer.id, `t-${name}`, name)
       assert.match(answer.error?.message ?? '', /without answering it \(HTTP 20[24]\)/, name)
-      assert.ok(ms < 5000, `${name}: ${ms} ms`)
     }
     await transparent.sink.waitFor((events) =>
       events.some((e) => e.type === 'exchange' && e.reason === 'upstream_bad_response'),
@@ -84,10 +67,9 @@ describe('a request the upstream accepts without answering it', () => {
 
   it('gateway: answered at once with an error carrying its id', async () => {
     for (const name of Object.keys(ANSWERS)) {
-      const { answer, ms } = await call(gateway, `up__${name}`, `g-${name}`)
+      const { answer } = await call(gateway, `up__${name}`, `g-${name}`)
       assert.equal(answer.id, `g-${name}`, name)
       assert.match(answer.error?.message ?? '', /without answering it \(HTTP 20[24]\)/, name)
-      assert.ok(ms < 5000, `${name}: ${ms} ms`)
     }
   })
 })

@@ -10,7 +10,7 @@ import type { ServerResponse } from 'node:http'
 import { after, before, describe, it } from 'node:test'
 import { type DemoServer, startDemoServer } from '../../demo/server.ts'
 import { type RunningApp, startLegacyCspApp } from '../fixtures/csp-app.ts'
-import { initializeBody } from '../helpers/mcp-http.ts'
+import { openSession, sessionHeaders, toolCallBody } from '../helpers/mcp-http.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
 import { type Random, seeded } from '../helpers/random.ts'
 import { type RawUpstream, startRawUpstream } from '../helpers/raw-upstream.ts'
@@ -160,20 +160,10 @@ async function fuzzClient(mode: Mode, seed: number, count: number): Promise<void
 
 /** A new session, a tool call, the answer: Portico kept serving. */
 async function stillServes(url: string, tool: string): Promise<void> {
-  const headers = { 'content-type': 'application/json', accept: ACCEPT_BOTH }
-  const opened = await fetch(url, { method: 'POST', headers, body: initializeBody({ id: 1 }) })
-  assert.equal(opened.status, 200)
-  await opened.text()
-  const session = opened.headers.get('mcp-session-id')
   const call = await fetch(url, {
     method: 'POST',
-    headers: { ...headers, ...(session === null ? {} : { 'mcp-session-id': session }) },
-    body: JSON.stringify({
-      jsonrpc: '2.0',
-      id: 2,
-      method: 'tools/call',
-      params: { name: tool, arguments: { text: 'still here' } },
-    }),
+    headers: sessionHeaders(await openSession(url)),
+    body: toolCallBody(2, tool, { text: 'still here' }),
   })
   assert.match(await answerText(call), /still here/)
 }
@@ -292,15 +282,7 @@ describe('random answers from an upstream', () => {
   let passedOn = (_status: number, _text: string): boolean => false
 
   async function callsAnswered(portico: RunningPortico, tool: string, count: number) {
-    const headers = { 'content-type': 'application/json', accept: ACCEPT_BOTH }
-    const opened = await fetch(portico.url, {
-      method: 'POST',
-      headers,
-      body: initializeBody({ id: 0 }),
-    })
-    await opened.text()
-    const session = opened.headers.get('mcp-session-id')
-    const withSession = { ...headers, ...(session === null ? {} : { 'mcp-session-id': session }) }
+    const withSession = sessionHeaders(await openSession(portico.url))
     const failures: string[] = []
     await inWaves(count, 16, async (i) => {
       const id = i % 2 === 0 ? i + 1 : `call-${i}`
@@ -309,12 +291,7 @@ describe('random answers from an upstream', () => {
         const response = await fetch(portico.url, {
           method: 'POST',
           headers: withSession,
-          body: JSON.stringify({
-            jsonrpc: '2.0',
-            id,
-            method: 'tools/call',
-            params: { name: tool },
-          }),
+          body: toolCallBody(id, tool),
           signal: AbortSignal.timeout(TIMEOUT_MS + 5000),
         })
         const text = await response.text()
