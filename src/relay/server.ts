@@ -125,6 +125,16 @@ export function hostOnlyCookies(pairs: string[]): string[] {
   return out
 }
 
+/** Whether raw header pairs say `content-type: text/event-stream`. */
+function isEventStream(pairs: readonly string[]): boolean {
+  for (let i = 0; i + 1 < pairs.length; i += 2) {
+    if ((pairs[i] as string).toLowerCase() === 'content-type') {
+      return /^\s*text\/event-stream\b/i.test(pairs[i + 1] as string)
+    }
+  }
+  return false
+}
+
 /**
  * Answers an upgrade request that gets no WebSocket, then closes the socket once the answer is
  * written (as ws does). The HTTP server's sockets are half-open, so `end()` alone would keep the
@@ -518,8 +528,26 @@ export class Relay {
     }, config.response_timeout)
     timer.unref()
     let sent = 0
+    // The head waits for the first body bytes (or the end), as Node would send it then anyway,
+    // and `response_timeout` runs until it goes: a tunnel that breaks off or falls silent
+    // before them still gets its client a 502 or 504, not a cut or a wait without end. An
+    // event stream's head goes at once: its first event can come minutes later (an MCP GET
+    // stream waits for a notification) and its client waits for the head.
+    let pendingHead: { status: number; headers: string[] } | undefined
+    const writeHead = (): boolean => {
+      if (pendingHead === undefined) return res.headersSent
+      const { status, headers } = pendingHead
+      pendingHead = undefined
+      try {
+        res.writeHead(status, hostOnlyCookies(headers))
+        clearTimeout(timer)
+        return true
+      } catch {
+        stream.reset('bad response headers')
+        return false
+      }
+    }
     stream.onHead = (head) => {
-      clearTimeout(timer)
       const status = head.status
       if (
         typeof status !== 'number' ||
@@ -527,6 +555,7 @@ export class Relay {
         status < 200 ||
         status > 599 ||
         !isHeaderPairs(head.headers) ||
+        pendingHead !== undefined ||
         res.headersSent
       ) {
         stream.reset('bad response head')
@@ -537,16 +566,13 @@ export class Relay {
         stream.reset('response body too large')
         return
       }
-      try {
-        res.writeHead(status, hostOnlyCookies(head.headers))
-      } catch {
-        stream.reset('bad response headers')
-      }
+      pendingHead = { status, headers: head.headers }
+      if (isEventStream(head.headers) && writeHead()) res.flushHeaders()
     }
     stream.receive({
       data: (chunk) => {
-        if (!res.headersSent) {
-          stream.reset('data before the response head')
+        if (!writeHead()) {
+          if (!res.headersSent) stream.reset('data before the response head')
           return
         }
         sent += chunk.length
@@ -559,8 +585,8 @@ export class Relay {
       },
       end: () => {
         clearTimeout(timer)
-        if (!res.headersSent) plain(req, res, 502, 'tunnel sent no response', count)
-        else res.end()
+        if (writeHead()) res.end()
+        else if (!res.headersSent) plain(req, res, 502, 'tunnel sent no response', count)
       },
       reset: (reason) => {
         clearTimeout(timer)

@@ -181,6 +181,55 @@ describe('relay limits and misbehaving tunnels', () => {
     assert.ok(Date.now() - started >= 1950)
   })
 
+  it('a tunnel that sends a head and then nothing: 504 after response_timeout', async () => {
+    await tunnel('headonly', (stream) => {
+      stream.receive({ data: () => {}, end: () => {}, reset: () => {} })
+      stream.sendHead(FrameType.Head, {
+        status: 200,
+        headers: ['content-type', 'application/json'],
+      })
+    })
+    const silent = await relayFetch(url('headonly'))
+    assert.equal(silent.status, 504)
+    assert.equal(await silent.text(), 'tunnel timeout\n')
+  })
+
+  it('an event stream: the head reaches the public client before the first event', {
+    timeout: 10_000,
+  }, async () => {
+    // An MCP GET stream can wait minutes for its first notification; its client waits for the
+    // head meanwhile. The tunnel sends the event only once the client holds the head, so a
+    // relay that keeps the head back until body bytes come never answers.
+    let sendEvent = () => {}
+    await tunnel('events', (stream) => {
+      stream.receive({ data: () => {}, end: () => {}, reset: () => {} })
+      stream.sendHead(FrameType.Head, {
+        status: 200,
+        headers: ['content-type', 'text/event-stream'],
+      })
+      sendEvent = () => void stream.write(Buffer.from('data: {}\n\n')).then(() => stream.end())
+    })
+    const response = await relayFetch(url('events'))
+    assert.equal(response.status, 200)
+    assert.equal(response.headers.get('content-type'), 'text/event-stream')
+    sendEvent()
+    assert.equal(await response.text(), 'data: {}\n\n')
+  })
+
+  it('a tunnel that breaks off after its head, before any body bytes, gets the client a 502', async () => {
+    await tunnel('broke', (stream) => {
+      stream.receive({ data: () => {}, end: () => {}, reset: () => {} })
+      stream.sendHead(FrameType.Head, {
+        status: 200,
+        headers: ['content-type', 'application/json'],
+      })
+      setImmediate(() => stream.reset('upstream failed'))
+    })
+    const response = await relayFetch(url('broke'))
+    assert.equal(response.status, 502)
+    assert.equal(await response.text(), 'tunnel dropped request\n')
+  })
+
   it('a tunnel that sends data before its head, or a bad status, gets the client a 502', async () => {
     await tunnel('early', (stream) => {
       void stream.write(Buffer.from('body first'))
