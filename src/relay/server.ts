@@ -571,6 +571,8 @@ export class Relay {
     }
     stream.receive({
       data: (chunk) => {
+        // Node sends nothing for an empty write, not even the head: the head stays pending.
+        if (chunk.length === 0) return
         if (!writeHead()) {
           if (!res.headersSent) stream.reset('data before the response head')
           return

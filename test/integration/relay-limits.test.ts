@@ -192,6 +192,20 @@ describe('relay limits and misbehaving tunnels', () => {
     const silent = await relayFetch(url('headonly'))
     assert.equal(silent.status, 504)
     assert.equal(await silent.text(), 'tunnel timeout\n')
+    // An empty Data frame is no body byte: Node would not even send the head for it.
+    let socket: WebSocket | undefined
+    const registered = await tunnel('emptydata', (stream) => {
+      stream.receive({ data: () => {}, end: () => {}, reset: () => {} })
+      stream.sendHead(FrameType.Head, {
+        status: 200,
+        headers: ['content-type', 'application/json'],
+      })
+      socket?.send(encodeFrame(FrameType.Data, stream.id))
+    })
+    socket = registered.ws
+    const empty = await relayFetch(url('emptydata'))
+    assert.equal(empty.status, 504)
+    assert.equal(await empty.text(), 'tunnel timeout\n')
   })
 
   it('an event stream: the head reaches the public client before the first event', {
