@@ -135,6 +135,8 @@ export class Introspector {
   #refusal(claims: Claims, now: number): string | undefined {
     const options = this.#options
     if (claims.active !== true) return 'token inactive (revoked, expired or unknown)'
+    const malformed = malformedClaim(claims)
+    if (malformed !== undefined) return `token claims malformed (${malformed})`
     const exp = claims.exp
     if (typeof exp === 'number' && exp * 1000 + options.clockToleranceMs <= now) {
       return 'token expired'
@@ -195,6 +197,22 @@ export class Introspector {
   #now(): number {
     return this.#options.now?.() ?? Date.now()
   }
+}
+
+/**
+ * The first registered claim present with the wrong type (RFC 7662 §2.2: the times are
+ * integers, `iss` a string), or undefined. Such a claim is refused rather than read as absent:
+ * a string `exp` would otherwise be cached as a token without an expiry, and a non-string
+ * `iss` would skip the issuer check. `null` counts as absent (some servers write absent
+ * members so).
+ */
+function malformedClaim(claims: Claims): string | undefined {
+  for (const name of ['exp', 'nbf', 'iat'] as const) {
+    const value = claims[name]
+    if (value !== undefined && value !== null && typeof value !== 'number') return name
+  }
+  const iss = claims.iss
+  return iss !== undefined && iss !== null && typeof iss !== 'string' ? 'iss' : undefined
 }
 
 function unavailable(cause: unknown): PorticoError {

@@ -1,7 +1,8 @@
 /**
  * RFC 7662 introspection against a real local endpoint: client credentials sent as Basic,
  * active tokens cached for their life (one request for many checks, one for concurrent ones),
- * refusals (inactive, no or another audience, another issuer, expired) cached briefly, and an
+ * refusals (inactive, no or another audience, another issuer, expired, a claim of the wrong
+ * type) cached briefly, and an
  * endpoint that fails makes Portico refuse rather than pass.
  */
 import assert from 'node:assert/strict'
@@ -84,6 +85,10 @@ describe('introspection', () => {
       exp: now() + 60,
     }
     answers.old = { active: true, sub: 'a', aud: AUD, exp: now() - 5 }
+    // Claims of the wrong type are refused, not read as absent (no expiry, no issuer check).
+    answers.textexp = { active: true, sub: 'a', aud: AUD, exp: 'soon' }
+    answers.textnbf = { active: true, sub: 'a', aud: AUD, exp: now() + 60, nbf: '0' }
+    answers.objiss = { active: true, sub: 'a', aud: AUD, exp: now() + 60, iss: { x: 1 } }
     const introspector = make()
     const cases: Array<[string, RegExp]> = [
       ['unknown', /inactive/],
@@ -91,6 +96,9 @@ describe('introspection', () => {
       ['other', /audience/],
       ['foreign', /another issuer/],
       ['old', /expired/],
+      ['textexp', /malformed \(exp\)/],
+      ['textnbf', /malformed \(nbf\)/],
+      ['objiss', /malformed \(iss\)/],
     ]
     for (const [token, why] of cases) {
       await assert.rejects(
@@ -101,6 +109,12 @@ describe('introspection', () => {
     const before = introspector.requests
     await assert.rejects(introspector.introspect('unknown'), AuthFailure)
     assert.equal(introspector.requests, before, 'the refusal was cached')
+  })
+
+  it('a claim written as null counts as absent', async () => {
+    answers.nulls = { active: true, sub: 'a', aud: AUD, exp: now() + 60, nbf: null, iss: null }
+    const claims = await make().introspect('nulls')
+    assert.equal(claims.sub, 'a')
   })
 
   it('a failing endpoint refuses (502), never passes', async () => {
