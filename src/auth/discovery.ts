@@ -4,7 +4,7 @@
  * endpoint are, unless configured. The document's `issuer` must be the configured one (RFC 8414
  * §3.3), so a metadata document cannot redirect validation to another issuer's keys.
  */
-import { textWithin } from '../http/fetched.ts'
+import { fetchText } from '../http/fetched.ts'
 
 export interface ServerMetadata {
   issuer: string
@@ -48,16 +48,12 @@ export async function discover(issuer: string): Promise<ServerMetadata> {
 }
 
 async function fetchMetadata(url: URL): Promise<ServerMetadata> {
-  const response = await fetch(url, {
-    headers: { accept: 'application/json' },
-    redirect: 'error',
-    signal: AbortSignal.timeout(TIMEOUT_MS),
-  })
-  if (!response.ok) {
-    await response.body?.cancel()
-    throw new Error(`HTTP ${response.status}`)
-  }
-  const text = await textWithin(response, MAX_BYTES)
+  const { response, text } = await fetchText(
+    url,
+    { headers: { accept: 'application/json' }, redirect: 'error' },
+    { maxBytes: MAX_BYTES, timeoutMs: TIMEOUT_MS },
+  )
+  if (!response.ok) throw new Error(`HTTP ${response.status}`)
   const value: unknown = JSON.parse(text)
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new Error('not a JSON object')

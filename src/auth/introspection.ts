@@ -9,7 +9,7 @@
  * one client address, so one client sending made-up tokens cannot take every slot.
  */
 import { PorticoError } from '../errors.ts'
-import { textWithin } from '../http/fetched.ts'
+import { fetchText } from '../http/fetched.ts'
 import { BoundedMap } from '../util/bounded-map.ts'
 import { digest } from './api-keys.ts'
 import { AuthFailure } from './challenge.ts'
@@ -40,6 +40,8 @@ export interface IntrospectionOptions {
   audience: () => readonly string[]
   cacheTtlMs: number
   clockToleranceMs: number
+  /** The whole exchange with the endpoint, answer read included (default 5 s). */
+  timeoutMs?: number
   now?: () => number
 }
 
@@ -163,25 +165,26 @@ export class Introspector {
 
   async #post(token: string): Promise<Claims> {
     this.requests++
-    let response: Response
+    let answer: { response: Response; text: string }
     try {
-      response = await fetch(this.#options.endpoint, {
-        method: 'POST',
-        headers: {
-          authorization: this.#authorization,
-          'content-type': 'application/x-www-form-urlencoded',
-          accept: 'application/json',
+      answer = await fetchText(
+        this.#options.endpoint,
+        {
+          method: 'POST',
+          headers: {
+            authorization: this.#authorization,
+            'content-type': 'application/x-www-form-urlencoded',
+            accept: 'application/json',
+          },
+          body: new URLSearchParams({ token, token_type_hint: 'access_token' }).toString(),
+          redirect: 'error',
         },
-        body: new URLSearchParams({ token, token_type_hint: 'access_token' }).toString(),
-        redirect: 'error',
-        signal: AbortSignal.timeout(TIMEOUT_MS),
-      })
+        { maxBytes: MAX_BYTES, timeoutMs: this.#options.timeoutMs ?? TIMEOUT_MS },
+      )
     } catch (error) {
       throw unavailable(error)
     }
-    const text = await textWithin(response, MAX_BYTES).catch((error: unknown) => {
-      throw unavailable(error)
-    })
+    const { response, text } = answer
     if (!response.ok) {
       throw unavailable(new Error(`introspection answered HTTP ${response.status}`))
     }

@@ -12,8 +12,18 @@ export class AnswerTooLarge extends Error {
   }
 }
 
-/** The body as text, or `AnswerTooLarge` (the rest unread, the request cancelled) past `maxBytes`. */
-export async function textWithin(response: Response, maxBytes: number): Promise<string> {
+/**
+ * The body as text, or `AnswerTooLarge` (the rest unread, the request cancelled) past
+ * `maxBytes`; when `signal` aborts first, its reason. Each read is raced against the signal
+ * rather than left to fetch: a signal that aborts a fetch while its body is being read was seen
+ * to leave that read pending for ever (nodejs/node#56917), so an endpoint that sends its
+ * headers and then trickles or stalls would hold the caller without end.
+ */
+export async function textWithin(
+  response: Response,
+  maxBytes: number,
+  signal?: AbortSignal,
+): Promise<string> {
   const body = response.body
   if (body === null) return ''
   const declared = Number(response.headers.get('content-length'))
@@ -25,7 +35,7 @@ export async function textWithin(response: Response, maxBytes: number): Promise<
   const chunks: Uint8Array[] = []
   let size = 0
   for (;;) {
-    const { done, value } = await reader.read()
+    const { done, value } = await readBefore(reader, signal)
     if (done) break
     size += value.byteLength
     if (size > maxBytes) {
@@ -37,14 +47,63 @@ export async function textWithin(response: Response, maxBytes: number): Promise<
   return Buffer.concat(chunks, size).toString('utf8')
 }
 
+type Reader = ReadableStreamDefaultReader<Uint8Array>
+
+/** One read of `reader`, or the signal's reason (the reader cancelled) once it aborts. */
+function readBefore(reader: Reader, signal: AbortSignal | undefined): ReturnType<Reader['read']> {
+  if (signal === undefined) return reader.read()
+  return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      reader.cancel(signal.reason).catch(() => {})
+      reject(signal.reason)
+    }
+    if (signal.aborted) {
+      onAbort()
+      return
+    }
+    signal.addEventListener('abort', onAbort, { once: true })
+    reader
+      .read()
+      .then(resolve, reject)
+      .finally(() => signal.removeEventListener('abort', onAbort))
+  })
+}
+
+/**
+ * An answer of a server Portico asks, fetched and read whole as text within `maxBytes` and
+ * `timeoutMs` all told (headers and body). The deadline is a plain timer: `AbortSignal.timeout`
+ * arms a timer that lapses once nothing holds its signal, and fetch lets go of it with the
+ * headers, so a body that stalls after them could be waited for without end.
+ */
+export async function fetchText(
+  url: string | URL,
+  init: RequestInit,
+  limits: { maxBytes: number; timeoutMs: number },
+): Promise<{ response: Response; text: string }> {
+  const controller = new AbortController()
+  const timer = setTimeout(
+    () =>
+      controller.abort(new DOMException(`no answer within ${limits.timeoutMs} ms`, 'TimeoutError')),
+    limits.timeoutMs,
+  )
+  try {
+    const response = await fetch(url, { ...init, signal: controller.signal })
+    const text = await textWithin(response, limits.maxBytes, controller.signal)
+    return { response, text }
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
 /**
  * `fetch` whose answers are read whole within `maxBytes` before they are handed back: for a
- * library that reads the body itself (jose's key set).
+ * library that reads the body itself (jose's key set, which gives its own deadline as the
+ * signal: it bounds the body too).
  */
 export function fetchWithin(maxBytes: number): typeof fetch {
   return async (input, init) => {
     const response = await fetch(input, init)
-    const text = await textWithin(response, maxBytes)
+    const text = await textWithin(response, maxBytes, init?.signal ?? undefined)
     // A 204 or 304 cannot be rebuilt with a body, even an empty one.
     return new Response(NULL_BODY_STATUSES.has(response.status) ? null : text, {
       status: response.status,

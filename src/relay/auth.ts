@@ -7,7 +7,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto'
 import { SUBDOMAIN } from '../config/tunnel.ts'
-import { textWithin } from '../http/fetched.ts'
+import { fetchText } from '../http/fetched.ts'
 
 export type AuthMode = 'open' | 'static' | 'provider'
 
@@ -95,16 +95,18 @@ export class RelayAuth {
     if (provider === undefined) return { ok: false, message: 'auth provider unavailable' }
     const url = `${provider.url.replace(/\/+$/, '')}/api/verify`
     try {
-      const response = await fetch(url, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          ...(provider.secret === undefined ? {} : { 'x-relay-secret': provider.secret }),
+      const { response, text } = await fetchText(
+        url,
+        {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/json',
+            ...(provider.secret === undefined ? {} : { 'x-relay-secret': provider.secret }),
+          },
+          body: JSON.stringify({ token, subdomain: requested ?? '' }),
         },
-        body: JSON.stringify({ token, subdomain: requested ?? '' }),
-        signal: AbortSignal.timeout(this.#options.providerTimeoutMs ?? 5000),
-      })
-      const text = await textWithin(response, MAX_PROVIDER_ANSWER)
+        { maxBytes: MAX_PROVIDER_ANSWER, timeoutMs: this.#options.providerTimeoutMs ?? 5000 },
+      )
       const body = parseObject(text)
       if (response.status === 200) {
         const subdomains = body?.subdomains

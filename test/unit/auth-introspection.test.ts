@@ -33,6 +33,13 @@ describe('introspection', () => {
         res.writeHead(500).end()
         return
       }
+      if (token === 'trickle') {
+        // Headers at once, then a byte now and then, never the end.
+        res.writeHead(200, { 'content-type': 'application/json' })
+        const timer = setInterval(() => res.write(' '), 50)
+        res.on('close', () => clearInterval(timer))
+        return
+      }
       if (token.startsWith('held-')) {
         // Answered when the test lets go: checks that stay in flight.
         await new Promise<void>((resolve) => held.push(resolve))
@@ -115,6 +122,29 @@ describe('introspection', () => {
     answers.nulls = { active: true, sub: 'a', aud: AUD, exp: now() + 60, nbf: null, iss: null }
     const claims = await make().introspect('nulls')
     assert.equal(claims.sub, 'a')
+  })
+
+  it('an endpoint that sends its headers and then trickles is given up at the deadline, each time', {
+    timeout: 20_000,
+  }, async () => {
+    const introspector = new Introspector({
+      endpoint: url,
+      clientId: 'rs',
+      clientSecret: 's',
+      issuer: undefined,
+      audience: () => [AUD],
+      cacheTtlMs: 60_000,
+      clockToleranceMs: 0,
+      timeoutMs: 300,
+    })
+    // The second check of a token once hung for ever (the first one was given up in time).
+    for (let round = 0; round < 3; round++) {
+      await assert.rejects(
+        introspector.introspect('trickle'),
+        (e: PorticoError) => e instanceof PorticoError && e.status === 502,
+      )
+    }
+    assert.equal(introspector.requests, 3)
   })
 
   it('a failing endpoint refuses (502), never passes', async () => {

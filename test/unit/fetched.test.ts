@@ -4,13 +4,23 @@ import { once } from 'node:events'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { after, before, it } from 'node:test'
-import { AnswerTooLarge, fetchWithin, textWithin } from '../../src/http/fetched.ts'
+import { AnswerTooLarge, fetchText, fetchWithin, textWithin } from '../../src/http/fetched.ts'
 
 const server = createServer((req, res) => {
   if (req.url === '/empty') {
     res.writeHead(204).end()
     return
   }
+  if (req.url === '/trickle' || req.url === '/stall') {
+    // Headers at once, then a byte now and then (or one byte and nothing), never the end.
+    res.writeHead(200, { 'content-type': 'application/json' })
+    res.write(' ')
+    if (req.url === '/stall') return
+    const timer = setInterval(() => res.write(' '), 50)
+    res.on('close', () => clearInterval(timer))
+    return
+  }
+  if (req.url === '/silent') return
   const size = Number(new URL(req.url ?? '/', 'http://x').searchParams.get('size'))
   const announced = req.url?.includes('announce') === true
   res.writeHead(200, announced ? { 'content-length': String(size) } : {})
@@ -55,4 +65,33 @@ it('fetchWithin hands back an answer that may not have a body (204) as it came',
   const empty = await fetchWithin(10_000)(`${base}/empty`)
   assert.equal(empty.status, 204)
   assert.equal(await empty.text(), '')
+})
+
+it('fetchText gives up an answer that trickles, stalls or never starts at its deadline', {
+  timeout: 20_000,
+}, async () => {
+  for (const path of ['/trickle', '/stall', '/silent', '/trickle', '/stall']) {
+    await assert.rejects(
+      fetchText(`${base}${path}`, {}, { maxBytes: 10_000, timeoutMs: 300 }),
+      (e: Error) => e.name === 'TimeoutError',
+      path,
+    )
+  }
+  const { response, text } = await fetchText(
+    `${base}/?size=10`,
+    {},
+    {
+      maxBytes: 100,
+      timeoutMs: 5000,
+    },
+  )
+  assert.equal(response.status, 200)
+  assert.equal(text, 'y'.repeat(10))
+})
+
+it('textWithin stops reading when its signal aborts', { timeout: 20_000 }, async () => {
+  const controller = new AbortController()
+  const response = await fetch(`${base}/trickle`)
+  setTimeout(() => controller.abort(new Error('enough')), 200)
+  await assert.rejects(textWithin(response, 10_000, controller.signal), /enough/)
 })
