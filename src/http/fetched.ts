@@ -15,9 +15,9 @@ export class AnswerTooLarge extends Error {
 /**
  * The body as text, or `AnswerTooLarge` (the rest unread, the request cancelled) past
  * `maxBytes`; when `signal` aborts first, its reason. Each read is raced against the signal
- * rather than left to fetch: a signal that aborts a fetch while its body is being read was seen
- * to leave that read pending for ever (nodejs/node#56917), so an endpoint that sends its
- * headers and then trickles or stalls would hold the caller without end.
+ * rather than left to the fetch it was given to: that alone did not always end a body read (an
+ * introspection endpoint that sent its headers and then trickled held the second check of a
+ * token without end; nodejs/node#56917 reports reads an abort left pending).
  */
 export async function textWithin(
   response: Response,
@@ -71,9 +71,8 @@ function readBefore(reader: Reader, signal: AbortSignal | undefined): ReturnType
 
 /**
  * An answer of a server Portico asks, fetched and read whole as text within `maxBytes` and
- * `timeoutMs` all told (headers and body). The deadline is a plain timer: `AbortSignal.timeout`
- * arms a timer that lapses once nothing holds its signal, and fetch lets go of it with the
- * headers, so a body that stalls after them could be waited for without end.
+ * `timeoutMs` all told (headers and body): a plain timer owned here, given to fetch and raced
+ * against every read of the body (see textWithin), cleared once the answer is read.
  */
 export async function fetchText(
   url: string | URL,
