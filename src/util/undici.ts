@@ -31,13 +31,27 @@ export interface PostOptions {
 
 /**
  * POSTs `body` through `pool` and resolves with the status once the answer is read through (the
- * body is dropped: the batch exporters only need to know whether it was taken). undici's
+ * body is dropped: the batch exporters only need to know whether it was taken), within
+ * `timeoutMs` all told. undici's own timeouts bound the wait for the head and each gap between
+ * body chunks, so an endpoint that trickles its answer a byte at a time would hold the POST (and
+ * every batch behind it) for ever; the whole exchange has a deadline of its own. undici's
  * `request()` would be the usual way, but it lives on the Dispatcher prototype only once the
  * index has loaded; a dispatch handler is also what the proxy's hot path uses (upstream/answer).
  */
 export function post(pool: Pool, options: PostOptions): Promise<Posted> {
   return new Promise((resolve, reject) => {
     let status = 0
+    let abort: ((reason: Error) => void) | undefined
+    let expired: Error | undefined
+    const deadline = setTimeout(() => {
+      expired = new Error(`no complete answer within ${options.timeoutMs} ms`)
+      abort?.(expired)
+      reject(expired)
+    }, options.timeoutMs)
+    const settle = (done: () => void) => {
+      clearTimeout(deadline)
+      done()
+    }
     pool.dispatch(
       {
         path: options.path,
@@ -48,17 +62,20 @@ export function post(pool: Pool, options: PostOptions): Promise<Posted> {
         bodyTimeout: options.timeoutMs,
       },
       {
-        // undici takes a handler for its newer interface by this method (even an empty one).
-        onRequestStart() {},
+        onRequestStart(controller) {
+          // A request that waited for a connection past the deadline is not sent at all.
+          if (expired !== undefined) controller.abort(expired)
+          abort = (reason) => controller.abort(reason)
+        },
         onResponseStart(_controller, statusCode) {
           status = statusCode
         },
         onResponseData() {},
         onResponseEnd() {
-          resolve({ status })
+          settle(() => resolve({ status }))
         },
         onResponseError(_controller, error) {
-          reject(error)
+          settle(() => reject(error))
         },
       },
     )

@@ -2,13 +2,15 @@
  * BatchPoster: elements written into the open batch as they come must reach the endpoint as
  * well-formed bodies (prefix, elements joined by commas, suffix), split at `batchSize`, the
  * partial batch sent once the interval is over, what is left sent on close, and the counts
- * (sent, pending, dropped) must add up. A real HTTP receiver on a real socket.
+ * (sent, pending, dropped) must add up, and an answer that trickles is given up at the deadline
+ * and the batch sent again. A real HTTP receiver on a real socket.
  */
 import assert from 'node:assert/strict'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { BatchPoster, jsonArray } from '../../src/observe/batch-post.ts'
+import { until } from '../helpers/wait.ts'
 
 function posterTo(
   url: string,
@@ -94,5 +96,47 @@ describe('BatchPoster', () => {
     assert.ok(pending <= 65, `${pending} MB waiting`)
     assert.equal(pending + dropped, 100)
     void poster.close()
+  })
+
+  it('gives up an answer that trickles at its deadline, and sends the batch again', {
+    timeout: 20_000,
+  }, async () => {
+    // The first POST is answered with a head and then a byte now and then, never the end.
+    let posts = 0
+    const delivered: unknown[] = []
+    const trickler = createServer((req, res) => {
+      const chunks: Buffer[] = []
+      req.on('data', (chunk: Buffer) => chunks.push(chunk))
+      req.on('end', () => {
+        posts++
+        if (posts > 1) {
+          delivered.push(JSON.parse(Buffer.concat(chunks).toString('utf8')))
+          res.end()
+          return
+        }
+        res.writeHead(200)
+        const timer = setInterval(() => res.write(' '), 50)
+        res.on('close', () => clearInterval(timer))
+      })
+    })
+    await new Promise<void>((resolve) => trickler.listen(0, '127.0.0.1', resolve))
+    const port = (trickler.address() as AddressInfo).port
+    const poster = new BatchPoster({
+      name: 'test',
+      url: `http://127.0.0.1:${port}/in`,
+      maxAttempts: 3,
+      format: jsonArray('[', ']'),
+      batchSize: 1,
+      flushIntervalMs: 10,
+      maxBuffer: 10,
+      timeoutMs: 300,
+    })
+    poster.push('{"n":1}')
+    await until(() => (delivered.length > 0 ? true : undefined), 10_000, 'the batch sent again')
+    assert.deepEqual(delivered, [[{ n: 1 }]])
+    assert.equal(poster.pipeStats().sent, 1)
+    await poster.close()
+    trickler.closeAllConnections()
+    trickler.close()
   })
 })
