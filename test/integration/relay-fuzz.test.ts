@@ -5,7 +5,9 @@
  * silence, the socket closed or cut), and a tunnel the relay closes registers again. What must
  * hold whatever comes: every public request gets an answer's head or a closed connection within
  * `response_timeout` and a little more (never a wait without end), the relay's health answers,
- * and a well-behaved tunnel registered afterwards is served. A failure names the seed.
+ * and a well-behaved tunnel registered afterwards is served. A failure names the seed, which
+ * fixes the frames each stream is dealt but not how the streams interleave (timing decides
+ * that), so a failing run is rerun a few times rather than replayed exactly.
  */
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
