@@ -534,6 +534,7 @@ export class Relay {
     // event stream's head goes at once: its first event can come minutes later (an MCP GET
     // stream waits for a notification) and its client waits for the head.
     let pendingHead: { status: number; headers: string[] } | undefined
+    let events = false
     const writeHead = (): boolean => {
       if (pendingHead === undefined) return res.headersSent
       const { status, headers } = pendingHead
@@ -567,7 +568,21 @@ export class Relay {
         return
       }
       pendingHead = { status, headers: head.headers }
-      if (isEventStream(head.headers) && writeHead()) res.flushHeaders()
+      events = isEventStream(head.headers)
+      if (events && writeHead()) res.flushHeaders()
+    }
+    // Once a body has started, a tunnel that sends nothing more for `response_timeout` is cut
+    // off, as nginx's proxy_read_timeout does; not an event stream, which may rightly wait
+    // minutes for its next event.
+    let idle: NodeJS.Timeout | undefined
+    const noteProgress = () => {
+      if (events) return
+      if (idle !== undefined) {
+        idle.refresh()
+        return
+      }
+      idle = setTimeout(() => stream.reset('no data in time'), config.response_timeout)
+      idle.unref()
     }
     stream.receive({
       data: (chunk) => {
@@ -584,14 +599,17 @@ export class Relay {
         }
         count(chunk.length)
         res.write(chunk, () => stream.consumed(chunk.length))
+        noteProgress()
       },
       end: () => {
         clearTimeout(timer)
+        clearTimeout(idle)
         if (writeHead()) res.end()
         else if (!res.headersSent) plain(req, res, 502, 'tunnel sent no response', count)
       },
       reset: (reason) => {
         clearTimeout(timer)
+        clearTimeout(idle)
         // An answer already complete (the 413 of a body too large) is left to reach the client.
         if (res.writableEnded) return
         if (res.headersSent) {
@@ -607,6 +625,7 @@ export class Relay {
     // The public client went away: the stream is cancelled at Portico.
     res.once('close', () => {
       clearTimeout(timer)
+      clearTimeout(idle)
       if (!stream.closed) stream.reset('client disconnected')
     })
     this.#upload(req, res, stream, count)

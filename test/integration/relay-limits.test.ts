@@ -230,6 +230,34 @@ describe('relay limits and misbehaving tunnels', () => {
     assert.equal(await response.text(), 'data: {}\n\n')
   })
 
+  it('a body that stops halfway is cut off after response_timeout; an event stream may wait', {
+    timeout: 15_000,
+  }, async () => {
+    await tunnel('halfway', (stream) => {
+      stream.receive({ data: () => {}, end: () => {}, reset: () => {} })
+      stream.sendHead(FrameType.Head, {
+        status: 200,
+        headers: ['content-type', 'application/json'],
+      })
+      void stream.write(Buffer.from('{"partial":'))
+    })
+    const halfway = await relayFetch(url('halfway'))
+    assert.equal(halfway.status, 200)
+    await assert.rejects(halfway.text())
+    // Silent for longer than response_timeout (2 s) between two events: not cut.
+    await tunnel('quiet', (stream) => {
+      stream.receive({ data: () => {}, end: () => {}, reset: () => {} })
+      stream.sendHead(FrameType.Head, {
+        status: 200,
+        headers: ['content-type', 'text/event-stream'],
+      })
+      void stream.write(Buffer.from('data: 1\n\n'))
+      setTimeout(() => void stream.write(Buffer.from('data: 2\n\n')).then(() => stream.end()), 2500)
+    })
+    const quiet = await relayFetch(url('quiet'))
+    assert.equal(await quiet.text(), 'data: 1\n\ndata: 2\n\n')
+  })
+
   it('a tunnel that breaks off after its head, before any body bytes, gets the client a 502', async () => {
     await tunnel('broke', (stream) => {
       stream.receive({ data: () => {}, end: () => {}, reset: () => {} })
