@@ -23,6 +23,7 @@ import {
   FrameType,
   isHeaderPairs,
   PROTOCOL_VERSION,
+  pairValue,
   payloadObject,
   REGISTER_PATH,
   SUBDOMAIN_HEADER,
@@ -127,12 +128,7 @@ export function hostOnlyCookies(pairs: string[]): string[] {
 
 /** Whether raw header pairs say `content-type: text/event-stream`. */
 function isEventStream(pairs: readonly string[]): boolean {
-  for (let i = 0; i + 1 < pairs.length; i += 2) {
-    if ((pairs[i] as string).toLowerCase() === 'content-type') {
-      return /^\s*text\/event-stream\b/i.test(pairs[i + 1] as string)
-    }
-  }
-  return false
+  return /^\s*text\/event-stream\b/i.test(pairValue(pairs, 'content-type') ?? '')
 }
 
 /**
@@ -701,13 +697,9 @@ function publicAddressOf(req: IncomingMessage): string | undefined {
 
 /** The Content-Length of raw header pairs, when declared. */
 function declaredLength(headers: readonly string[]): number | undefined {
-  for (let i = 0; i < headers.length; i += 2) {
-    if ((headers[i] as string).toLowerCase() === 'content-length') {
-      const value = Number(headers[i + 1])
-      return Number.isFinite(value) ? value : undefined
-    }
-  }
-  return undefined
+  const text = pairValue(headers, 'content-length')
+  const value = Number(text)
+  return text !== undefined && Number.isFinite(value) ? value : undefined
 }
 
 function plain(

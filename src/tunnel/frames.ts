@@ -121,6 +121,14 @@ export function isHeaderPairs(value: unknown): value is string[] {
   )
 }
 
+/** The value of the first header `name` (lower case) among raw pairs, or undefined. */
+export function pairValue(pairs: readonly string[], name: string): string | undefined {
+  for (let i = 0; i + 1 < pairs.length; i += 2) {
+    if ((pairs[i] as string).toLowerCase() === name) return pairs[i + 1] as string
+  }
+  return undefined
+}
+
 /** `rawHeaders` without the hop-by-hop ones (and those the `connection` header names). */
 export function endToEnd(raw: readonly string[]): string[] {
   const named = new Set<string>()

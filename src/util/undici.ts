@@ -41,17 +41,13 @@ export interface PostOptions {
 export function post(pool: Pool, options: PostOptions): Promise<Posted> {
   return new Promise((resolve, reject) => {
     let status = 0
-    let abort: ((reason: Error) => void) | undefined
+    let started: { abort(reason: Error): void } | undefined
     let expired: Error | undefined
     const deadline = setTimeout(() => {
       expired = new Error(`no complete answer within ${options.timeoutMs} ms`)
-      abort?.(expired)
+      started?.abort(expired)
       reject(expired)
     }, options.timeoutMs)
-    const settle = (done: () => void) => {
-      clearTimeout(deadline)
-      done()
-    }
     pool.dispatch(
       {
         path: options.path,
@@ -63,19 +59,21 @@ export function post(pool: Pool, options: PostOptions): Promise<Posted> {
       },
       {
         onRequestStart(controller) {
+          started = controller
           // A request that waited for a connection past the deadline is not sent at all.
           if (expired !== undefined) controller.abort(expired)
-          abort = (reason) => controller.abort(reason)
         },
         onResponseStart(_controller, statusCode) {
           status = statusCode
         },
         onResponseData() {},
         onResponseEnd() {
-          settle(() => resolve({ status }))
+          clearTimeout(deadline)
+          resolve({ status })
         },
         onResponseError(_controller, error) {
-          settle(() => reject(error))
+          clearTimeout(deadline)
+          reject(error)
         },
       },
     )

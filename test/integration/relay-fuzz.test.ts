@@ -14,10 +14,7 @@ import { once } from 'node:events'
 import { request } from 'node:http'
 import { after, before, describe, it } from 'node:test'
 import { WebSocket } from 'ws'
-import { relaySchema } from '../../src/config/tunnel.ts'
-import { Logger } from '../../src/observe/logger.ts'
-import { RelayAuth } from '../../src/relay/auth.ts'
-import { Relay } from '../../src/relay/server.ts'
+import type { Relay } from '../../src/relay/server.ts'
 import {
   decodeFrame,
   encodeFrame,
@@ -27,6 +24,7 @@ import {
   PROTOCOL_VERSION,
 } from '../../src/tunnel/frames.ts'
 import { type Random, seeded } from '../helpers/random.ts'
+import { startTestRelay } from '../helpers/relay.ts'
 
 const SEED = 20261205
 const RESPONSE_TIMEOUT_MS = 1000
@@ -135,23 +133,13 @@ describe('relay against random tunnel frames', () => {
   }
 
   before(async () => {
-    relay = new Relay({
-      config: {
-        ...relaySchema.parse({
-          port: 0,
-          max_streams: 8,
-          max_response_body_size: 200_000,
-          max_request_body_size: 100_000,
-          response_timeout: `${RESPONSE_TIMEOUT_MS}ms`,
-          requests_per_second: 1000,
-        }),
-        domain: 'relay.test',
-      },
-      auth: new RelayAuth({ mode: 'open' }),
-      logger: new Logger({ level: 'silent' }),
-      accessLog: () => {},
-    })
-    port = (await relay.listen()).port
+    ;({ relay, port } = await startTestRelay({
+      max_streams: 8,
+      max_response_body_size: 200_000,
+      max_request_body_size: 100_000,
+      response_timeout: `${RESPONSE_TIMEOUT_MS}ms`,
+      requests_per_second: 1000,
+    }))
     for (const subdomain of SUBDOMAINS) await rogue(subdomain)
   })
 

@@ -9,14 +9,12 @@ import { createHash, randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import { after, before, describe, it } from 'node:test'
 import { WebSocket } from 'ws'
-import { relaySchema } from '../../src/config/tunnel.ts'
-import { Logger } from '../../src/observe/logger.ts'
-import { RelayAuth } from '../../src/relay/auth.ts'
-import { Relay } from '../../src/relay/server.ts'
+import type { Relay } from '../../src/relay/server.ts'
 import { encodeFrame, encodeJson, FrameType, PROTOCOL_VERSION } from '../../src/tunnel/frames.ts'
 import { DEFAULT_MUX, Mux, type TunnelStream } from '../../src/tunnel/mux.ts'
 import { runCliSync } from '../helpers/cli.ts'
 import { REFUSED_ORIGIN } from '../helpers/ports.ts'
+import { startTestRelay } from '../helpers/relay.ts'
 import { until } from '../helpers/wait.ts'
 import { fetchVia, wildcardAgent } from '../helpers/wildcard-dns.ts'
 
@@ -56,22 +54,15 @@ describe('relay limits and misbehaving tunnels', () => {
     }
 
   before(async () => {
-    relay = new Relay({
-      config: {
-        ...relaySchema.parse({
-          port: 0,
-          requests_per_second: 2,
-          max_streams: 2,
-          max_response_body_size: 1000,
-          response_timeout: '2s',
-        }),
-        domain: 'relay.test',
+    ;({ relay, port } = await startTestRelay(
+      {
+        requests_per_second: 2,
+        max_streams: 2,
+        max_response_body_size: 1000,
+        response_timeout: '2s',
       },
-      auth: new RelayAuth({ mode: 'open' }),
-      logger: new Logger({ level: 'silent' }),
-      accessLog: (line) => lines.push(line),
-    })
-    port = (await relay.listen()).port
+      { accessLog: (line) => lines.push(line) },
+    ))
   })
 
   after(async () => {

@@ -12,12 +12,12 @@ import type { IncomingMessage } from 'node:http'
 import { connect, type Socket } from 'node:net'
 import { after, describe, it } from 'node:test'
 import { WebSocket } from 'ws'
-import { relaySchema } from '../../src/config/tunnel.ts'
 import { Logger } from '../../src/observe/logger.ts'
 import { RelayAuth } from '../../src/relay/auth.ts'
-import { Relay } from '../../src/relay/server.ts'
+import type { Relay } from '../../src/relay/server.ts'
 import { TunnelClient, type TunnelError } from '../../src/tunnel/client.ts'
 import { CloseCode, encodeJson, FrameType, PROTOCOL_VERSION } from '../../src/tunnel/frames.ts'
+import { startTestRelay } from '../helpers/relay.ts'
 
 const TOKEN = 'alice-token-0123456789'
 /** Where the tunnel client names the subdomain in its upgrade request (the wire contract). */
@@ -39,20 +39,14 @@ describe('relay registration against silent sockets', () => {
   })
 
   async function startRelay(registration_timeout?: string): Promise<number> {
-    const relay = new Relay({
-      config: {
-        ...relaySchema.parse({
-          port: 0,
-          ...(registration_timeout ? { registration_timeout } : {}),
-        }),
-        domain: 'relay.test',
+    const { relay, port } = await startTestRelay(
+      registration_timeout ? { registration_timeout } : {},
+      {
+        auth: new RelayAuth({ mode: 'static', tokens: [{ token: TOKEN, subdomains: ['alice'] }] }),
       },
-      auth: new RelayAuth({ mode: 'static', tokens: [{ token: TOKEN, subdomains: ['alice'] }] }),
-      logger: new Logger({ level: 'silent' }),
-      accessLog: () => {},
-    })
+    )
     relays.push(relay)
-    return (await relay.listen()).port
+    return port
   }
 
   /** A WebSocket to the registration path that sends nothing: open, or the HTTP status. */
