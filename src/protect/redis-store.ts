@@ -112,9 +112,10 @@ const MAX_SAVING_BYTES = 16 * 1024 * 1024
 const REFUSAL_LOG_EVERY_MS = 10_000
 
 interface ScriptedRedis extends Redis {
-  porticoTake(...args: Array<string | number>): Promise<[number, number]>
-  porticoCacheSave(entry: string, index: string, ...args: Array<string | number>): Promise<number>
-  porticoCacheClear(index: string): Promise<number>
+  // What Redis answers is checked, not assumed (see `#odd`).
+  porticoTake(...args: Array<string | number>): Promise<unknown>
+  porticoCacheSave(entry: string, index: string, ...args: Array<string | number>): Promise<unknown>
+  porticoCacheClear(index: string): Promise<unknown>
 }
 
 /** The connection to Redis shared by every cache and rate limit of one Portico. */
@@ -137,8 +138,8 @@ export class RedisStore {
   /** Commands sent and not answered yet, and the cache bytes among them (see `#attempt`). */
   #inFlight = 0
   #savingBytes = 0
-  /** When Redis last refused a command (a script error), to log that at most every 10 s. */
-  #refusedAt = Number.NEGATIVE_INFINITY
+  /** When a refused command or an odd answer was last logged (at most every 10 s). */
+  #warnedAt = Number.NEGATIVE_INFINITY
 
   constructor(config: SharedConfig, logger: Logger) {
     const { Redis: RedisClient } = require('ioredis') as typeof import('ioredis')
@@ -201,7 +202,7 @@ export class RedisStore {
     privateKey: string,
     publicKey: string,
   ): Promise<string | undefined> {
-    const found = await this.#attempt(
+    const found: unknown = await this.#attempt(
       () =>
         this.#client.mget(
           this.#entryKey(upstream, privateKey),
@@ -209,7 +210,13 @@ export class RedisStore {
         ),
       undefined,
     )
-    return found?.[0] ?? found?.[1] ?? undefined
+    if (found === undefined) return undefined
+    if (!Array.isArray(found)) return this.#odd('MGET', found, undefined)
+    const entry: unknown = found[0] ?? found[1] ?? undefined
+    // A hit is written to the client as a result's text: only what Portico stores (an object's
+    // JSON) is answered; anything else (another program's key, a truncated value) is a miss.
+    if (entry === undefined || isObjectText(entry)) return entry
+    return this.#odd('MGET', entry, undefined)
   }
 
   /** Stores an entry; resolves with the upstream's entry count, or undefined on failure. */
@@ -224,7 +231,7 @@ export class RedisStore {
     // bound, an entry is not shared (a later call will miss and store it again).
     if (this.#savingBytes + text.length > MAX_SAVING_BYTES) return undefined
     this.#savingBytes += text.length
-    return this.#attempt(
+    const count: unknown = await this.#attempt(
       () =>
         this.#client.porticoCacheSave(
           this.#entryKey(upstream, key),
@@ -237,11 +244,17 @@ export class RedisStore {
     ).finally(() => {
       this.#savingBytes -= text.length
     })
+    if (count === undefined || isCount(count)) return count
+    return this.#odd('the cache script', count, undefined)
   }
 
   /** Deletes an upstream's entries (every replica's); resolves with how many there were. */
   async cacheClear(upstream: string): Promise<number> {
-    return this.#attempt(() => this.#client.porticoCacheClear(this.#indexKey(upstream)), 0)
+    const count: unknown = await this.#attempt(
+      () => this.#client.porticoCacheClear(this.#indexKey(upstream)),
+      0,
+    )
+    return isCount(count) ? count : this.#odd('the cache script', count, 0)
   }
 
   /**
@@ -252,8 +265,10 @@ export class RedisStore {
     const args: Array<string | number> = [buckets.length]
     for (const bucket of buckets) args.push(`${this.#prefix}rl:${bucket.key}`)
     for (const bucket of buckets) args.push(bucket.capacity, bucket.ratePerMs)
-    const verdict = await this.#attempt(() => this.#client.porticoTake(...args), undefined)
+    const verdict: unknown = await this.#attempt(() => this.#client.porticoTake(...args), undefined)
     if (verdict === undefined) return undefined
+    if (!isVerdict(verdict, buckets.length))
+      return this.#odd('the rate-limit script', verdict, undefined)
     const [index, waitMs] = verdict
     return index === 0 ? { granted: true } : { granted: false, index: index - 1, waitMs }
   }
@@ -288,10 +303,25 @@ export class RedisStore {
       this.#down(error.message)
       return
     }
+    this.#warnAtMostEvery(`Redis refused a command (${error.message})`)
+  }
+
+  /**
+   * An answer of a shape Portico's commands never get from Redis (not Redis at that address, or
+   * keys under the prefix written by something else): used as no answer, and said at most
+   * every 10 s like a refusal.
+   */
+  #odd<U>(command: string, answer: unknown, otherwise: U): U {
+    const shown = JSON.stringify(answer)?.slice(0, 80) ?? typeof answer
+    this.#warnAtMostEvery(`${command} answered ${shown}, not what Portico stores or asks for`)
+    return otherwise
+  }
+
+  #warnAtMostEvery(what: string): void {
     const now = performance.now()
-    if (now - this.#refusedAt < REFUSAL_LOG_EVERY_MS) return
-    this.#refusedAt = now
-    this.#logger.warn(`shared state in ${this.#label}: Redis refused a command (${error.message})`)
+    if (now - this.#warnedAt < REFUSAL_LOG_EVERY_MS) return
+    this.#warnedAt = now
+    this.#logger.warn(`shared state in ${this.#label}: ${what}`)
   }
 
   #entryKey(upstream: string, key: string): string {
@@ -334,6 +364,29 @@ export class RedisStore {
         ),
     }
   }
+}
+
+/** A count from one of Portico's scripts. */
+function isCount(value: unknown): value is number {
+  return Number.isSafeInteger(value) && (value as number) >= 0
+}
+
+/** The rate-limit script's answer: {0, 0}, or a 1-based bucket index and a wait in ms. */
+function isVerdict(value: unknown, buckets: number): value is [number, number] {
+  if (!Array.isArray(value) || value.length !== 2) return false
+  const [index, waitMs] = value as unknown[]
+  return (
+    Number.isSafeInteger(index) &&
+    (index as number) >= 0 &&
+    (index as number) <= buckets &&
+    Number.isSafeInteger(waitMs) &&
+    (waitMs as number) >= 0
+  )
+}
+
+/** What the cache stores: a result object's JSON text (checked at its ends, not parsed). */
+function isObjectText(value: unknown): value is string {
+  return typeof value === 'string' && value.startsWith('{') && value.endsWith('}')
 }
 
 /** The shared store `[shared]` asks for, or undefined (everything per process). */
