@@ -21,6 +21,12 @@ import type { CallSink, Connection } from './backends/connection.ts'
 
 const MAX_PARKED = 1000
 const PARKED_TTL_MS = 60_000
+/**
+ * A backend's requests one call may have waiting for the client's input at once (asked in one
+ * round or queued for the next): past it a backend that asks without end is refused at once,
+ * not buffered until the call expires. Real tools ask one or a few at a time.
+ */
+const MAX_INPUT_REQUESTS = 64
 
 /** What a backend call ends with (the shape `dispatch` returns). */
 export interface CallOutcome {
@@ -68,6 +74,13 @@ class ParkedCall {
       return false
     })
     return ids
+  }
+
+  /** The backend's requests waiting for the client: given in a round, or queued for one. */
+  waitingForInput(): number {
+    let queued = 0
+    for (const step of this.#queue) if (step.kind === 'request') queued++
+    return this.awaiting.size + queued
   }
 
   nextKey(): string {
@@ -180,6 +193,15 @@ export class InputBridge {
     if (!accepts(capabilities, message.method)) {
       parked.connection?.answer(message.id, {
         error: { code: -32601, message: `The client does not support ${message.method}` },
+      })
+      return
+    }
+    if (parked.waitingForInput() >= MAX_INPUT_REQUESTS) {
+      parked.connection?.answer(message.id, {
+        error: {
+          code: -32603,
+          message: `Too many requests wait for the client's input (${MAX_INPUT_REQUESTS})`,
+        },
       })
       return
     }

@@ -1,7 +1,8 @@
 /**
  * The input bridge for stateless clients (gateway/mrtr.ts) with a stub connection: a backend
  * request parks the call behind an `input_required` answer, and a parked call given up answers
- * every request the backend is waiting on, those that came after the client was answered too.
+ * every request the backend is waiting on, those that came after the client was answered too;
+ * a backend that asks without end is refused past a bound instead of buffered.
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
@@ -17,28 +18,39 @@ const sampling = (id: string): JsonRpcRequest => ({
   params: { messages: [], maxTokens: 1 },
 })
 
+/**
+ * A stateless call whose backend asks `asked` requests before its answer, which never comes:
+ * the call's first answer, the sink the backend goes on asking through, and what the bridge
+ * answered the backend.
+ */
+async function parkedCall(asked: string[]) {
+  const answered: Array<{ id: unknown; outcome: unknown }> = []
+  const connection = { answer: (id: unknown, outcome: unknown) => answered.push({ id, outcome }) }
+  let sink: CallSink | undefined
+  const bridge = new InputBridge()
+  const first = await bridge.run(
+    'b',
+    'caller',
+    { sampling: {} },
+    () => true,
+    new CallController().signal,
+    (sinkFor) => {
+      sink = sinkFor(connection as unknown as Connection)
+      for (const id of asked) sink.related(sampling(id))
+      // Never answers: the backend waits for its sampling requests.
+      return new Promise(() => {})
+    },
+  )
+  const ask = (id: string) => sink?.related(sampling(id))
+  return { bridge, first, ask, answered }
+}
+
 describe('input bridge', () => {
   it('a parked call given up answers the requests asked and those queued after', async () => {
-    const answered: Array<{ id: unknown; outcome: unknown }> = []
-    const connection = { answer: (id: unknown, outcome: unknown) => answered.push({ id, outcome }) }
-    let sink: CallSink | undefined
-    const bridge = new InputBridge()
-    const first = await bridge.run(
-      'b',
-      'caller',
-      { sampling: {} },
-      () => true,
-      new CallController().signal,
-      (sinkFor) => {
-        sink = sinkFor(connection as unknown as Connection)
-        sink.related(sampling('s1'))
-        // Never answers: the backend waits for its sampling requests.
-        return new Promise(() => {})
-      },
-    )
+    const { bridge, first, ask, answered } = await parkedCall(['s1'])
     assert.equal(first.result?.resultType, 'input_required')
     // The backend asks again while the client holds the input_required answer.
-    sink?.related(sampling('s2'))
+    ask('s2')
     assert.equal(answered.length, 0, 'nothing answered while the call is parked')
     bridge.close()
     assert.deepEqual(
@@ -46,5 +58,21 @@ describe('input bridge', () => {
       ['s1', 's2'],
     )
     assert.match(JSON.stringify(answered[1]?.outcome), /The client did not answer/)
+  })
+
+  it('a backend asking without end is refused past 64 requests waiting for input', async () => {
+    const { bridge, first, ask, answered } = await parkedCall(
+      Array.from({ length: 50 }, (_, i) => `a${i}`),
+    )
+    // All 50 asked in the first round; 30 more while the client holds the answer.
+    assert.equal(Object.keys(first.result?.inputRequests ?? {}).length, 50)
+    for (let i = 0; i < 30; i++) ask(`b${i}`)
+    const refused = answered.filter((a) => /Too many requests wait/.test(JSON.stringify(a.outcome)))
+    assert.deepEqual(
+      refused.map((a) => a.id),
+      Array.from({ length: 16 }, (_, i) => `b${i + 14}`),
+    )
+    bridge.close()
+    assert.equal(answered.length, 80, 'every request answered once the call is given up')
   })
 })
