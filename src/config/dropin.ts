@@ -10,6 +10,7 @@
 import { statSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { isObject, type JsonObject } from '../jsonrpc/message.ts'
+import { LONGEST_TIMER_MS } from './duration-schema.ts'
 import { BACKEND_NAME } from './gateway.ts'
 import { interpolate } from './interpolate.ts'
 import { importMcpJson } from './mcp-json.ts'
@@ -215,8 +216,10 @@ function hoistProxy(raw: JsonObject, warnings: string[]): void {
       )
     }
   }
+  // Copied only when valid: a bad value is reported once, on its own key.
   const drain = proxy.shutdown_timeout_seconds
-  setIfAbsent(raw, 'drain_timeout', drain, typeof drain === 'number' && drain >= 0)
+  const valid = typeof drain === 'number' && drain >= 0 && drain * 1000 <= LONGEST_TIMER_MS
+  setIfAbsent(raw, 'drain_timeout', drain, valid)
 }
 
 const FILTER_KEYS = [

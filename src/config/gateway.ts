@@ -4,7 +4,7 @@
  * missing commands or URLs, conflicting filters and ambiguous prefixes before anything runs.
  */
 import { z } from 'zod'
-import { durationSchema } from './duration-schema.ts'
+import { durationSchema, timerSecondsOrZeroSchema } from './duration-schema.ts'
 import { patternProblem } from './patterns.ts'
 import {
   globalRateLimitSchema,
@@ -231,7 +231,8 @@ export const backendsSchema = z.array(backendSchema).superRefine((backends, ctx)
           'forward_auth needs an http or sse backend (a stdio backend has no request headers)',
       })
     }
-    if (backend.url !== undefined && backend.transport !== 'stdio') {
+    // A url that does not parse is reported on its own key (refinements also see such values).
+    if (backend.url !== undefined && backend.transport !== 'stdio' && URL.canParse(backend.url)) {
       const websocketUrl = /^wss?:/i.test(backend.url)
       // Reported on `transport`: the validator sets an invalid optional key aside before its
       // next pass, and a backend without its url would be reported as a problem it does not have.
@@ -340,7 +341,7 @@ export const gatewayProxySchema = z
       })
       .optional(),
     /** mcp-proxy's drain budget in seconds: the top-level `drain_timeout` when that is not set. */
-    shutdown_timeout_seconds: z.number().nonnegative().optional(),
+    shutdown_timeout_seconds: timerSecondsOrZeroSchema().optional(),
     /** mcp-proxy's `.mcp.json` import: its servers are added as backends (src/config/dropin.ts). */
     import_backends: z.string().min(1).optional(),
     /** Serve `portico{separator}backends`, `…sessions`, `…config`. */

@@ -7,6 +7,7 @@
  */
 import { z } from 'zod'
 import { LOG_LEVEL_NAMES, type LogLevel, logLevelOf } from '../observe/logger.ts'
+import { timerMsSchema } from './duration-schema.ts'
 
 /** An absolute http:// or https:// URL. */
 export function isHttpUrl(value: string): boolean {
@@ -55,7 +56,7 @@ export const tracingSchema = z
     max_queue: z.number().int().positive().max(1_000_000).default(8192),
     /** Largest export request, in spans. */
     batch_size: z.number().int().positive().max(10_000).default(512),
-    flush_interval_ms: z.number().int().positive().default(1000),
+    flush_interval_ms: timerMsSchema().int().positive().default(1000),
   })
   .prefault({})
 
@@ -87,7 +88,7 @@ export const cloudSchema = z.strictObject({
   /** Where batches go; setting it without a token makes a plain webhook. */
   endpoint: httpUrl.optional(),
   batch_size: z.number().int().positive().max(10_000).default(100),
-  flush_interval_ms: z.number().int().positive().default(5000),
+  flush_interval_ms: timerMsSchema().int().positive().default(5000),
   /** Events buffered (including a batch being sent); beyond it events are dropped and counted. */
   max_buffer: z.number().int().positive().max(1_000_000).default(10_000),
   /** Attempts per batch before it is dropped (mcpr: 3, waiting 1 s, 2 s, 4 s). */

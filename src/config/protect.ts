@@ -8,10 +8,10 @@
  * key by file and line; the runtime (src/protect/) reads only the parsed, normalized shapes.
  */
 import { z } from 'zod'
-import { durationSchema } from './duration-schema.ts'
+import { durationSchema, timerMsSchema, timerSecondsSchema } from './duration-schema.ts'
 
 const positiveInt = z.number().int().positive()
-const seconds = (message = 'expected a number of seconds > 0') => z.number().positive({ message })
+const seconds = timerSecondsSchema
 
 /**
  * `timeout = "30s"` (the deadline of each attempt, restarted by progress: Portico's scalar) or
@@ -91,8 +91,8 @@ export const breakerSchema = z
 export const retrySchema = z
   .strictObject({
     max_retries: z.number().int().min(0).max(10).default(3),
-    initial_backoff_ms: z.number().nonnegative().default(100),
-    max_backoff_ms: z.number().nonnegative().default(5000),
+    initial_backoff_ms: timerMsSchema().default(100),
+    max_backoff_ms: timerMsSchema().default(5000),
     /** Retries allowed, as a percentage of the calls of the last 10 seconds. */
     budget_percent: z.number().min(0).max(100).default(20),
     /** The budget's floor: this many retries a second are always allowed. */
@@ -109,7 +109,7 @@ export const retrySchema = z
   })
 
 export const hedgingSchema = z.strictObject({
-  delay_ms: z.number().nonnegative().default(200),
+  delay_ms: timerMsSchema().default(200),
   max_hedges: z.number().int().min(1).max(5).default(1),
 })
 

@@ -62,6 +62,9 @@ export function workersProblems(config: WorkersView): string[] {
 }
 
 function isLegacyStream(upstream: string, ssePath: string): boolean {
+  // The refinements run on a value its own check refused too (reported there), not only on
+  // valid ones.
+  if (!URL.canParse(upstream)) return false
   const path = new URL(upstream).pathname
   return path.endsWith('/sse') || path.endsWith(ssePath)
 }

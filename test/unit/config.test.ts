@@ -211,6 +211,56 @@ describe('loadConfig', () => {
     assert.match(problems('timeout = true')[0]?.message ?? '', /a duration .* or a table/)
   })
 
+  it('refuses a duration longer than a timer can wait, instead of firing at once', () => {
+    const found = problems(
+      [
+        'request_timeout = "30d"',
+        'drain_timeout = 1e308',
+        '[proxy]',
+        'shutdown_timeout_seconds = 9e9',
+        '[[backends]]',
+        'name = "a"',
+        'transport = "stdio"',
+        'command = "x"',
+        '[backends.timeout]',
+        'seconds = 2592000',
+        '[backends.retry]',
+        'max_backoff_ms = 1e12',
+        '[backends.hedging]',
+        'delay_ms = 3e9',
+      ].join('\n'),
+    )
+    assert.deepEqual(
+      found.map((p) => [p.line, p.path]),
+      [
+        [1, 'request_timeout'],
+        [2, 'drain_timeout'],
+        [4, 'proxy.shutdown_timeout_seconds'],
+        [10, 'backends[0].timeout.seconds'],
+        [12, 'backends[0].retry.max_backoff_ms'],
+        [14, 'backends[0].hedging.delay_ms'],
+      ],
+    )
+    for (const problem of found) assert.match(problem.message, /at most 24\.8 days/)
+    // The longest that fits is accepted.
+    assert.deepEqual(problems('upstream = "http://127.0.0.1:9/mcp"\nrequest_timeout = "24d"'), [])
+  })
+
+  it('names a url that does not parse, where other checks read it too (no TypeError)', () => {
+    const upstream = problems('upstream = "127.0.0.1:9000/mcp"\nworkers = 2')
+    assert.deepEqual(
+      upstream.map((p) => [p.line, p.path]),
+      [[1, 'upstream']],
+    )
+    const backend = problems(
+      '[[backends]]\nname = "r"\ntransport = "websocket"\nurl = "127.0.0.1:9000/ws"',
+    )
+    assert.deepEqual(
+      backend.map((p) => [p.line, p.path]),
+      [[4, 'backends[0].url']],
+    )
+  })
+
   it('reports a bad required value once, not again as missing once it is set aside', () => {
     const found = problems('upstream = "http://127.0.0.1:9/mcp"\n[shared]\nredis = "http://nope"\n')
     assert.deepEqual(
