@@ -142,7 +142,7 @@ export function importMcpJson(document: unknown, options: ImportOptions = {}): J
     if (!stdioFrom(entry, backend) && !remoteFrom(entry, backend, name, bareUrlIsSse)) {
       throw new Error(`server "${name}" has neither a "command" nor a "url"`)
     }
-    toolFilters(entry, backend)
+    toolFilters(entry, backend, name, warn)
     codexTimeouts(entry, backend, name, warn)
     // Gemini CLI's and Cline's per-server deadline share a name, not a unit (milliseconds,
     // seconds), and the file does not say whose it is: said, not guessed.
@@ -354,14 +354,36 @@ function variableFor(id: string): string {
   return /^[A-Z_]/.test(name) ? name : `INPUT_${name}`
 }
 
-/** Tools a client switched off stay off; Gemini's `includeTools` is what is exposed. */
-function toolFilters(entry: JsonObject, backend: JsonObject): void {
-  const names = (value: unknown) =>
-    Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : []
-  const hidden = [...names(entry.disabledTools), ...names(entry.excludeTools)]
-  const included = names(entry.includeTools)
-  if (included.length > 0) backend.expose_tools = included.filter((t) => !hidden.includes(t))
-  else if (hidden.length > 0) backend.hide_tools = hidden
+/**
+ * Tools a client switched off stay off; Gemini's `includeTools` is what is exposed. These are
+ * a client's limits on what a server may do, so they fail closed: a list that is not a list of
+ * names stops the import, and an include list that leaves nothing (every name also excluded,
+ * or none given) exposes no tool, as in the client, never every tool.
+ */
+function toolFilters(
+  entry: JsonObject,
+  backend: JsonObject,
+  server: string,
+  warn: (message: string) => void,
+): void {
+  const names = (key: string): string[] => {
+    const value = entry[key]
+    if (value === undefined) return []
+    if (!Array.isArray(value) || !value.every((name) => typeof name === 'string'))
+      throw new Error(`server "${server}": ${key} must be a list of tool names`)
+    return value
+  }
+  const hidden = [...names('disabledTools'), ...names('excludeTools')]
+  if (entry.includeTools !== undefined) {
+    const included = names('includeTools').filter((tool) => !hidden.includes(tool))
+    if (included.length > 0) backend.expose_tools = included
+    else {
+      backend.hide_tools = ['*']
+      warn(
+        `server "${server}": includeTools leaves no tool once excludeTools is applied: none exposed`,
+      )
+    }
+  } else if (hidden.length > 0) backend.hide_tools = hidden
 }
 
 /** Two servers whose names sanitize alike (`my server`, `my-server`) get a number each. */

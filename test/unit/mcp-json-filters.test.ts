@@ -1,0 +1,62 @@
+/**
+ * The tool lists of an MCP client's file (Gemini's `includeTools` / `excludeTools`, Windsurf's
+ * `disabledTools`, Codex's `enabled_tools` / `disabled_tools`) limit what a server may do, so
+ * their import fails closed: a list Portico cannot read stops the import, and an include list
+ * that leaves nothing exposes no tool (never, as before, every tool).
+ */
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { codexServers, importMcpJson } from '../../src/config/mcp-json.ts'
+import { visibility } from '../../src/gateway/names.ts'
+
+function imported(server: Record<string, unknown>) {
+  const warnings: string[] = []
+  const [backend] = importMcpJson(
+    { mcpServers: { fs: { command: 'srv', ...server } } },
+    { warn: (message) => warnings.push(message) },
+  )
+  return { backend, warnings }
+}
+
+describe('tool lists of an imported server', () => {
+  it('an include list is what is exposed, less what is excluded', () => {
+    const { backend } = imported({ includeTools: ['read', 'write'], excludeTools: ['write'] })
+    assert.deepEqual(backend?.expose_tools, ['read'])
+  })
+
+  it('an include list that leaves nothing exposes nothing, and says so', () => {
+    for (const server of [
+      { includeTools: ['read'], excludeTools: ['read'] },
+      { includeTools: ['read'], disabledTools: ['read'] },
+      { includeTools: [] },
+    ]) {
+      const { backend, warnings } = imported(server)
+      assert.deepEqual(backend?.hide_tools, ['*'], JSON.stringify(server))
+      assert.equal(backend?.expose_tools, undefined)
+      const exposed = visibility([], backend?.hide_tools as string[])
+      for (const tool of ['read', 'write', 'anything']) assert.equal(exposed(tool), false, tool)
+      assert.match(warnings.join('\n'), /none exposed/)
+    }
+  })
+
+  it('a list that is not a list of names stops the import, naming the server and the key', () => {
+    for (const [key, value] of [
+      ['includeTools', 'read_file'],
+      ['excludeTools', ['ok', 5]],
+      ['disabledTools', { read: true }],
+    ] as const) {
+      assert.throws(
+        () => imported({ [key]: value }),
+        new RegExp(`server "fs": ${key} must be a list of tool names`),
+      )
+    }
+  })
+
+  it('Codex’s enabled_tools and disabled_tools are read the same way', () => {
+    const servers = codexServers({
+      mcp_servers: { fs: { command: 'srv', enabled_tools: ['a'], disabled_tools: ['a'] } },
+    })
+    const [backend] = importMcpJson(servers)
+    assert.deepEqual(backend?.hide_tools, ['*'])
+  })
+})
