@@ -91,6 +91,22 @@ export function relaySettings(
   return { config, auth }
 }
 
+/**
+ * Fail closed: a relay that would run open while its settings name credentials (an empty
+ * token list, a provider secret without a provider, tokens beside `*_AUTH_MODE=open`) does not
+ * start: it would protect less than its file asks for.
+ */
+function credentialsLeftUnused(config: RelayConfig, mode: AuthMode, problems: string[]): void {
+  if (mode !== 'open') return
+  const why = (key: string, detail: string) =>
+    problems.push(`relay.${key}: ${detail}, and the relay would run open; it does not start`)
+  if (config.tokens !== undefined)
+    why('tokens', config.tokens.length === 0 ? 'the token list is empty' : 'auth mode is open')
+  if (config.auth_provider !== undefined) why('auth_provider', 'auth mode is open')
+  if (config.auth_provider_secret !== undefined)
+    why('auth_provider_secret', 'no auth_provider is set')
+}
+
 function authOf(
   config: RelayConfig,
   named: string | undefined,
@@ -112,6 +128,7 @@ function authOf(
   if (mode === 'provider' && config.auth_provider === undefined) {
     problems.push('relay: provider auth needs auth_provider or MCPR_RELAY_AUTH_URL')
   }
+  credentialsLeftUnused(config, mode, problems)
   return {
     mode,
     ...(config.tokens ? { tokens: config.tokens } : {}),

@@ -540,6 +540,33 @@ describe('relay tokens and subdomains', () => {
     )
   })
 
+  it('refuses to run open while its settings name a credential it would not use', () => {
+    const domain = { MCPR_RELAY_DOMAIN: 'x.y' }
+    const token = '[{"token":"abcdefabcdefabcdef12","subdomains":["a"]}]'
+    const refused: Array<[NodeJS.ProcessEnv, RegExp]> = [
+      [{ MCPR_RELAY_TOKENS: '[]' }, /relay\.tokens: the token list is empty/],
+      [{ MCPR_RELAY_AUTH_SECRET: 'shared-secret' }, /auth_provider_secret: no auth_provider/],
+      [
+        { MCPR_RELAY_AUTH_MODE: 'open', MCPR_RELAY_TOKENS: token },
+        /relay\.tokens: auth mode is open/,
+      ],
+      [
+        { MCPR_RELAY_AUTH_MODE: 'open', MCPR_RELAY_AUTH_URL: 'https://auth.example/check' },
+        /relay\.auth_provider: auth mode is open/,
+      ],
+    ]
+    for (const [env, problem] of refused)
+      assert.throws(() => relaySettings(undefined, { ...domain, ...env }), problem)
+    // Nothing asked for: open, as mcpr; a provider beside an empty list: the provider.
+    assert.equal(relaySettings(undefined, domain).auth.mode, 'open')
+    const provider = relaySettings(undefined, {
+      ...domain,
+      MCPR_RELAY_TOKENS: '[]',
+      MCPR_RELAY_AUTH_URL: 'https://auth.example/check',
+    })
+    assert.equal(provider.auth.mode, 'provider')
+  })
+
   it('maps relay URLs to the registration WebSocket, never with a token', () => {
     assert.equal(registerUrl('https://t.example.com'), 'wss://t.example.com/_tunnel/register')
     assert.equal(registerUrl('http://127.0.0.1:8080/'), 'ws://127.0.0.1:8080/_tunnel/register')
