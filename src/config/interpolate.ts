@@ -19,7 +19,14 @@ export function interpolate(
   if (typeof value === 'object' && value !== null && !(value instanceof Date)) {
     const out: Record<string, unknown> = {}
     for (const [key, item] of Object.entries(value)) {
-      out[key] = interpolate(item, env, problems, path ? `${path}.${key}` : key)
+      const at = path ? `${path}.${key}` : key
+      // Assigned, it would set the object's prototype, not a key: what it holds (an `[auth]`
+      // table) would be inherited and never checked. This is the first walk of every file.
+      if (key === '__proto__') {
+        problems.push({ path: at, message: 'the key "__proto__" is not allowed' })
+        continue
+      }
+      out[key] = interpolate(item, env, problems, at)
     }
     return out
   }

@@ -320,9 +320,10 @@ function normalize(raw: JsonObject, warnings: string[], problems: ConfigProblem[
       else if (ignored) warnings.push(ignored.message)
       continue
     }
-    const target = KEY_ALIASES[key] ?? key
+    // Own keys only: `constructor` is no alias, and is not "in" an empty object already.
+    const target = Object.hasOwn(KEY_ALIASES, key) ? (KEY_ALIASES[key] ?? key) : key
     if (key === 'log_format') out.json_logs = value === 'json'
-    else if (!(target in out)) out[target] = value
+    else if (!Object.hasOwn(out, target)) out[target] = value
   }
   hoistObservability(raw, out)
   return out

@@ -93,11 +93,34 @@ function lineOf(
   path: ReadonlyArray<PropertyKey>,
 ): number | undefined {
   for (let depth = path.length; depth > 0; depth--) {
-    const node = document.getIn(path.slice(0, depth) as unknown[], true) as
-      | { range?: [number, number, number] }
-      | undefined
-    const start = node?.range?.[0]
+    // A key's line is its own, not its value's (a block value starts on the next line).
+    const start =
+      keyStart(document, path.slice(0, depth - 1), path[depth - 1]) ??
+      rangeOf(document.getIn(path.slice(0, depth) as unknown[], true))?.[0]
     if (start !== undefined) return lines.linePos(start).line
+  }
+  return undefined
+}
+
+type Ranged = { range?: [number, number, number] } | undefined
+
+function rangeOf(node: unknown): [number, number, number] | undefined {
+  return (node as Ranged)?.range
+}
+
+/** Where key `key` of the mapping at `parent` is written (a node read by shape, not class). */
+function keyStart(
+  document: Document,
+  parent: ReadonlyArray<PropertyKey>,
+  key: PropertyKey | undefined,
+): number | undefined {
+  if (typeof key !== 'string') return undefined
+  const map = parent.length === 0 ? document.contents : document.getIn(parent as unknown[], true)
+  const items = (map as { items?: unknown } | null)?.items
+  if (!Array.isArray(items)) return undefined
+  for (const pair of items as Array<{ key?: unknown }>) {
+    const written = pair.key as { value?: unknown } | undefined
+    if (written?.value === key) return rangeOf(written)?.[0]
   }
   return undefined
 }

@@ -81,6 +81,35 @@ describe('YAML config files', () => {
     assert.match(out.stderr, /proxy\.yml:3: invalid YAML: /)
   })
 
+  it('names the line of a key whose value is a block, not its first item', () => {
+    const file = written(
+      'blocks.yaml',
+      [
+        'upstream: http://127.0.0.1:9/mcp',
+        'securty:',
+        '  admin_token: abcdefabcdefabcdef12',
+        'port:',
+        '  - 1',
+        '__proto__:',
+        '  auth:',
+        '    tokens: [abcdefabcdefabcdef12]',
+        '',
+      ].join('\n'),
+    )
+    assert.throws(
+      () => loadConfig({ file, env: {} }),
+      (error: unknown) => {
+        assert.ok(error instanceof ConfigError)
+        assert.deepEqual(error.problems.map((p) => `${p.line}: ${p.path}`).sort(), [
+          '2: securty',
+          '4: port',
+          '6: __proto__',
+        ])
+        return true
+      },
+    )
+  })
+
   it('refuses a circular alias, an alias bomb and a document nested too deeply as config problems, not crashes', () => {
     const circular = written(
       'circular.yaml',

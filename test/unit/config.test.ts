@@ -261,6 +261,55 @@ describe('loadConfig', () => {
     )
   })
 
+  it('names the line of a key written as a table, a dotted key, or a later element’s sub-table', () => {
+    const found = problems(
+      [
+        'upstream = "http://127.0.0.1:9/mcp"',
+        'tracing.enabled = true',
+        '[securty]',
+        'admin_token = "abcdefabcdefabcdef12"',
+        '[[backends]]',
+        'name = "a"',
+        'transport = "stdio"',
+        'command = "x"',
+        '[backends.timeout]',
+        'seconds = 30',
+        '[[backends]]',
+        'name = "b"',
+        'transport = "stdio"',
+        'command = "x"',
+        '[backends.timeout]',
+        'seconds = "soon"',
+      ].join('\n'),
+    )
+    assert.deepEqual(
+      found.map((p) => [p.line, p.path]),
+      [
+        [2, 'tracing'],
+        [3, 'securty'],
+        [16, 'backends[1].timeout.seconds'],
+      ],
+    )
+  })
+
+  it('refuses __proto__ as a key (it would set a prototype, hiding what it holds)', () => {
+    const found = problems(
+      'upstream = "http://127.0.0.1:9/mcp"\n[__proto__.auth]\ntokens = ["abcdefabcdefabcdef12"]',
+    )
+    assert.deepEqual(
+      found.map((p) => [p.line, p.path, p.message]),
+      [[2, '__proto__', 'the key "__proto__" is not allowed']],
+    )
+    // Object's own property names are unknown keys like any other, not aliases or present.
+    for (const key of ['constructor', 'hasOwnProperty', 'toString']) {
+      const unknown = problems(`upstream = "http://127.0.0.1:9/mcp"\n${key} = "x"`)
+      assert.deepEqual(
+        unknown.map((p) => [p.line, p.message]),
+        [[2, `unknown key "${key}"`]],
+      )
+    }
+  })
+
   it('reports a bad required value once, not again as missing once it is set aside', () => {
     const found = problems('upstream = "http://127.0.0.1:9/mcp"\n[shared]\nredis = "http://nope"\n')
     assert.deepEqual(
