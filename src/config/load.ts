@@ -320,13 +320,26 @@ function normalize(raw: JsonObject, warnings: string[], problems: ConfigProblem[
       else if (ignored) warnings.push(ignored.message)
       continue
     }
-    // Own keys only: `constructor` is no alias, and is not "in" an empty object already.
-    const target = Object.hasOwn(KEY_ALIASES, key) ? (KEY_ALIASES[key] ?? key) : key
-    if (key === 'log_format') out.json_logs = value === 'json'
-    else if (!Object.hasOwn(out, target)) out[target] = value
+    const target = settingOf(key)
+    const read = key === 'log_format' ? value === 'json' : value
+    if (!Object.hasOwn(out, target)) out[target] = read
+    else if (JSON.stringify(out[target]) !== JSON.stringify(read)) {
+      // mcpr's name and Portico's for one setting, saying different things: neither wins.
+      const other = Object.keys(raw).find((k) => k !== key && settingOf(k) === target)
+      problems.push({
+        path: key,
+        message: `${key} and ${other ?? target} name one setting and disagree: keep one`,
+      })
+    }
   }
   hoistObservability(raw, out)
   return out
+}
+
+/** The key a top-level key sets: its own, or the one it is mcpr's name for (KEY_ALIASES). */
+function settingOf(key: string): string {
+  // Own keys only: `constructor` is no alias.
+  return Object.hasOwn(KEY_ALIASES, key) ? (KEY_ALIASES[key] ?? key) : key
 }
 
 /** The top-level keys hoistObservability copied from `[observability]`. */

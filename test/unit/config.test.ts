@@ -292,6 +292,26 @@ describe('loadConfig', () => {
     )
   })
 
+  it('refuses mcpr’s name and Portico’s for one setting when they disagree', () => {
+    const found = problems(
+      [
+        'mcp = "http://127.0.0.1:9001/mcp"',
+        'upstream = "http://127.0.0.1:9002/mcp"',
+        'json_logs = false',
+        'log_format = "json"',
+      ].join('\n'),
+    )
+    assert.deepEqual(
+      found.map((p) => [p.line, p.message]),
+      [
+        [2, 'upstream and mcp name one setting and disagree: keep one'],
+        [4, 'log_format and json_logs name one setting and disagree: keep one'],
+      ],
+    )
+    const agreeing = 'mcp = "http://127.0.0.1:9/mcp"\nupstream = "http://127.0.0.1:9/mcp"'
+    assert.deepEqual(problems(`${agreeing}\njson_logs = true\nlog_format = "json"`), [])
+  })
+
   it('refuses __proto__ as a key (it would set a prototype, hiding what it holds)', () => {
     const found = problems(
       'upstream = "http://127.0.0.1:9/mcp"\n[__proto__.auth]\ntokens = ["abcdefabcdefabcdef12"]',
