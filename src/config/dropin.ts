@@ -81,6 +81,13 @@ export function adoptRelayLayout(raw: JsonObject): void {
 export interface AdoptResult {
   warnings: string[]
   problems: Problem[]
+  /** `backends[i]` that `import_backends` added: the file and the server each came from. */
+  imported: Map<number, ImportedServer>
+}
+
+export interface ImportedServer {
+  file: string
+  server: string
 }
 
 /**
@@ -95,6 +102,7 @@ export function adoptForeignLayout(
 ): AdoptResult {
   const warnings: string[] = []
   const problems: Problem[] = []
+  const imported = new Map<number, ImportedServer>()
   for (const [key, what] of Object.entries(UNIMPLEMENTED)) {
     if (!(key in raw)) continue
     delete raw[key]
@@ -107,8 +115,8 @@ export function adoptForeignLayout(
   adoptCacheStore(raw, warnings)
   hoistProxy(raw, warnings)
   moveMisplacedFilters(raw, warnings)
-  importBackends(raw, file, env, warnings, problems)
-  return { warnings, problems }
+  importBackends(raw, file, env, { warnings, problems, imported })
+  return { warnings, problems, imported }
 }
 
 /**
@@ -269,8 +277,7 @@ function importBackends(
   raw: JsonObject,
   file: string | undefined,
   env: NodeJS.ProcessEnv,
-  warnings: string[],
-  problems: Problem[],
+  { warnings, problems, imported: added }: AdoptResult,
 ): void {
   const proxy = raw.proxy
   if (!isObject(proxy) || typeof proxy.import_backends !== 'string') return
@@ -323,6 +330,7 @@ function importBackends(
       )
       continue
     }
+    added.set(backends.length, { file: path, server: String(backend.name) })
     backends.push(backend)
   }
   raw.backends = backends

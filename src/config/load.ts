@@ -10,7 +10,13 @@ import { parse as parseToml, TomlError } from 'smol-toml'
 import type { ZodType } from 'zod'
 import { isObject, type JsonObject } from '../jsonrpc/message.ts'
 import { shortTokenWarnings } from './auth.ts'
-import { adoptForeignLayout, adoptRelayLayout, configWarnings, ignoredKey } from './dropin.ts'
+import {
+  adoptForeignLayout,
+  adoptRelayLayout,
+  configWarnings,
+  type ImportedServer,
+  ignoredKey,
+} from './dropin.ts'
 import { interpolate } from './interpolate.ts'
 import { locateKey } from './locate.ts'
 import { withOtelDefaults } from './otel-env.ts'
@@ -200,6 +206,17 @@ function loadText(
       const written = source === undefined ? spelledAs(interpolated, issue.path) : issue.path
       if (unset.has(path) || unset.has(formatPath(written))) continue
       if (source === undefined && hoisted.has(path)) continue
+      const server = importedServerOf(adopted.imported, issue.path)
+      if (server !== undefined) {
+        // Said of the server in its file: `backends[7].url` names a table the user never wrote.
+        const key = formatPath(issue.path.slice(2))
+        problems.push({
+          path: 'proxy.import_backends',
+          message: `${server.file}: server "${server.server}": ${key === '' ? '' : `${key}: `}${issue.message}`,
+          line: locate(['proxy', 'import_backends']),
+        })
+        continue
+      }
       problems.push(
         source === undefined
           ? { path: formatPath(written), message: issue.message, line: locate(written) }
@@ -210,6 +227,15 @@ function loadText(
   if (problems.length > 0 || !result.ok) throw new ConfigError(file, byLine(problems))
   warnings.push(...configWarnings(result.data), ...shortTokenWarnings(result.data.auth))
   return { config: markParsed(result.data), file, warnings }
+}
+
+/** The imported server a `backends[i]…` path is about, if `import_backends` added it. */
+function importedServerOf(
+  imported: Map<number, ImportedServer>,
+  path: ReadonlyArray<PropertyKey>,
+): ImportedServer | undefined {
+  const [head, index] = path
+  return head === 'backends' && typeof index === 'number' ? imported.get(index) : undefined
 }
 
 /**

@@ -312,6 +312,31 @@ describe('loadConfig', () => {
     assert.deepEqual(problems(`${agreeing}\njson_logs = true\nlog_format = "json"`), [])
   })
 
+  it('names an imported server and its file, not backends[i], for a problem of its own', () => {
+    const config = file(
+      'upstream = "http://127.0.0.1:9/mcp"\n[proxy]\nimport_backends = "mcp.json"\n',
+    )
+    const servers = join(dirname(config), 'mcp.json')
+    writeFileSync(servers, JSON.stringify({ mcpServers: { remote: { url: 'wss:' } } }))
+    assert.throws(
+      () => loadConfig({ file: config, env: {} }),
+      (error: unknown) => {
+        assert.ok(error instanceof ConfigError)
+        assert.deepEqual(
+          error.problems.map((p) => [p.line, p.path, p.message]),
+          [
+            [
+              3,
+              'proxy.import_backends',
+              `${servers}: server "remote": url: expected an absolute http://, https://, ws:// or wss:// URL`,
+            ],
+          ],
+        )
+        return true
+      },
+    )
+  })
+
   it('refuses __proto__ as a key (it would set a prototype, hiding what it holds)', () => {
     const found = problems(
       'upstream = "http://127.0.0.1:9/mcp"\n[__proto__.auth]\ntokens = ["abcdefabcdefabcdef12"]',
