@@ -15,6 +15,7 @@ import {
   refineGateway,
 } from './gateway.ts'
 import { logLevelSchema, operateKeys, refineOperate } from './operate.ts'
+import { refinePaths } from './paths.ts'
 import { performanceSchema, protectTables, sharedSchema, timeoutSchema } from './protect.ts'
 import { relaySchema, tunnelSchema } from './tunnel.ts'
 import { refineWorkers, workersSchema } from './workers.ts'
@@ -125,6 +126,7 @@ export const configSchema = z
   .superRefine(refineGateway)
   .superRefine(refineOperate)
   .superRefine(refineWorkers)
+  .superRefine(refinePaths)
   .superRefine((config, ctx) => {
     for (const problem of authProblems(config)) ctx.addIssue({ code: 'custom', ...problem })
   })

@@ -337,6 +337,24 @@ describe('loadConfig', () => {
     )
   })
 
+  it('refuses an MCP path that is one of Portico’s own (it would take that path’s place)', () => {
+    const taken = (lines: string) =>
+      problems(`upstream = "http://127.0.0.1:9/mcp"\n${lines}`).map((p) => [p.line, p.message])
+    assert.deepEqual(taken('mcp_path = "/sse"'), [
+      [2, "/sse is Portico's path for sse_path (the legacy HTTP+SSE stream): choose another"],
+    ])
+    assert.deepEqual(taken('mcp_path = "/healthz"'), [
+      [2, "/healthz is Portico's path for the health probe: choose another"],
+    ])
+    const metrics = 'mcp_path = "/metrics"\n[observability.metrics]\nenabled = true'
+    assert.match(String(taken(metrics)[0]?.[1]), /the Prometheus metrics/)
+    const dashboard = 'mcp_path = "/_portico/mcp"\n[dashboard]\nenabled = true'
+    assert.match(String(taken(dashboard)[0]?.[1]), /the dashboard/)
+    // A path nothing of Portico's serves is the MCP endpoint's to take.
+    assert.deepEqual(taken('mcp_path = "/metrics"'), [])
+    assert.deepEqual(taken('mcp_path = "/"'), [])
+  })
+
   it('refuses __proto__ as a key (it would set a prototype, hiding what it holds)', () => {
     const found = problems(
       'upstream = "http://127.0.0.1:9/mcp"\n[__proto__.auth]\ntokens = ["abcdefabcdefabcdef12"]',
