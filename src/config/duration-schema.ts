@@ -14,7 +14,13 @@ const TOO_LONG = 'at most 24.8 days (2147483 s), the longest timer Node keeps'
  * or `"500ms"`; the parsed value is milliseconds.
  */
 export const durationSchema = z
-  .union([z.number().nonnegative(), z.string()])
+  .union([z.number().nonnegative({ message: 'expected a duration of 0 or more' }), z.string()], {
+    // Neither a number nor a string (inf, nan, a TOML date): said as what a duration is.
+    error: (issue) =>
+      issue.code === 'invalid_union'
+        ? 'expected a duration like "30s" or "500ms", or seconds'
+        : undefined,
+  })
   .transform((value, ctx) => {
     const ms = typeof value === 'number' ? value * 1000 : parseDuration(value)
     if (ms === undefined) {

@@ -242,6 +242,11 @@ describe('loadConfig', () => {
       ],
     )
     for (const problem of found) assert.match(problem.message, /at most 24\.8 days/)
+    // Neither a number nor a string, or below 0: said as what a duration is.
+    for (const value of ['inf', 'nan', '1979-05-27', 'true', '-3']) {
+      const [problem] = problems(`upstream = "http://127.0.0.1:9/mcp"\nrequest_timeout = ${value}`)
+      assert.match(problem?.message ?? '', /^expected a duration (like|of 0 or more)/, value)
+    }
     // The longest that fits is accepted.
     assert.deepEqual(problems('upstream = "http://127.0.0.1:9/mcp"\nrequest_timeout = "24d"'), [])
   })
