@@ -78,6 +78,14 @@ interface Slot {
 
 type Phase = 'starting' | 'serving' | 'stopping'
 
+/**
+ * A worker takes one pending connection at a time, yielding between two, instead of all that
+ * wait: a burst of new connections then reaches every worker, not the first one awake (libuv's
+ * own knob for processes sharing a socket). Unless the environment sets it already.
+ */
+const FAIR_ACCEPT: NodeJS.ProcessEnv =
+  process.env.UV_TCP_SINGLE_ACCEPT === undefined ? { UV_TCP_SINGLE_ACCEPT: '1' } : {}
+
 export class ClusterPrimary {
   readonly #options: PrimaryOptions
   readonly #slots: Slot[] = []
@@ -97,6 +105,12 @@ export class ClusterPrimary {
     this.#options = options
     this.#config = options.config
     this.#metrics = options.metrics?.(() => this.#serving())
+    // The workers take connections from the shared socket themselves, as the OS hands them
+    // out. Node's round robin passes each through this process instead, and one passed to a
+    // worker that dies before taking it is never closed nor passed on (nodejs/node#21746): its
+    // client waits for ever. NODE_CLUSTER_SCHED_POLICY still chooses, when set.
+    if (process.env.NODE_CLUSTER_SCHED_POLICY === undefined)
+      cluster.schedulingPolicy = cluster.SCHED_NONE
     // Batches of events are long strings: the structured clone skips a JSON round trip.
     cluster.setupPrimary({ serialization: 'advanced' })
   }
@@ -132,7 +146,7 @@ export class ClusterPrimary {
 
   #fork(slot: Slot): void {
     slot.timer = undefined
-    const worker = cluster.fork({ [SLOT_VARIABLE]: String(slot.number) })
+    const worker = cluster.fork({ [SLOT_VARIABLE]: String(slot.number), ...FAIR_ACCEPT })
     slot.worker = worker
     slot.startedAt = Date.now()
     slot.listening = false
