@@ -81,6 +81,13 @@ export interface ReloadSummary {
 export function reloadSummary(reloads: readonly WorkerReload[]): ReloadSummary {
   const slotsWith = (...outcomes: WorkerReload['outcome'][]) =>
     reloads.filter((r) => outcomes.includes(r.outcome)).map((r) => r.slot)
+  if (reloads.length === 0) {
+    return {
+      level: 'error',
+      message:
+        'config reload not applied: no worker is serving to check and apply it (they are starting again); the running config stays in force: reload again once they serve',
+    }
+  }
   const applied = slotsWith('applied')
   const notApplied = slotsWith('rejected', 'no answer', 'none')
   if (notApplied.length === 0) {

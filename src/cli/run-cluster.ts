@@ -65,6 +65,14 @@ async function runPrimary(
     await primary.stop()
     await store?.sink.close()
   }
+  // SIGHUP never stops Portico, not even while its workers start (Node's default for it is to
+  // exit): one that comes then is a reload once they listen.
+  let hangupWhileStarting = false
+  const early = () => {
+    hangupWhileStarting = true
+    logger.info('received SIGHUP while the workers start: reloading once they listen')
+  }
+  process.on('SIGHUP', early)
   const listening = await primary.start().catch(async (error: unknown) => {
     await stopAll()
     if (error instanceof StartupFailure) throw new UserError(error.message, error.exitCode)
@@ -72,6 +80,8 @@ async function runPrimary(
   })
   const target = `upstream ${redactUrl(config.upstream ?? '')}`
   const stopWatching = reloadWorkers(primary, loaded, loadAgain, logger)
+  process.off('SIGHUP', early)
+  if (hangupWhileStarting) process.emit('SIGHUP', 'SIGHUP')
   const out = process.stdout
   releaseYoungGeneration()
   out.write(`Portico listening on ${listening.url} (${target}, ${config.workers} workers)\n`)

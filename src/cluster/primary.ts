@@ -78,14 +78,6 @@ interface Slot {
 
 type Phase = 'starting' | 'serving' | 'stopping'
 
-/**
- * A worker takes one pending connection at a time, yielding between two, instead of all that
- * wait: a burst of new connections then reaches every worker, not the first one awake (libuv's
- * own knob for processes sharing a socket). Unless the environment sets it already.
- */
-const FAIR_ACCEPT: NodeJS.ProcessEnv =
-  process.env.UV_TCP_SINGLE_ACCEPT === undefined ? { UV_TCP_SINGLE_ACCEPT: '1' } : {}
-
 export class ClusterPrimary {
   readonly #options: PrimaryOptions
   readonly #slots: Slot[] = []
@@ -105,12 +97,11 @@ export class ClusterPrimary {
     this.#options = options
     this.#config = options.config
     this.#metrics = options.metrics?.(() => this.#serving())
-    // The workers take connections from the shared socket themselves, as the OS hands them
-    // out. Node's round robin passes each through this process instead, and one passed to a
-    // worker that dies before taking it is never closed nor passed on (nodejs/node#21746): its
-    // client waits for ever. NODE_CLUSTER_SCHED_POLICY still chooses, when set.
-    if (process.env.NODE_CLUSTER_SCHED_POLICY === undefined)
-      cluster.schedulingPolicy = cluster.SCHED_NONE
+    // Node's round robin: this process accepts and passes each connection to the next worker,
+    // which spreads them evenly. SCHED_NONE (each worker accepting from the shared socket) was
+    // tried and left some workers without connections for seconds at a time. Round robin's
+    // price, not fixed: a connection passed to a worker killed before it took it stays open here
+    // until its client gives up (nodejs/node#21746; README, "Several cores").
     // Batches of events are long strings: the structured clone skips a JSON round trip.
     cluster.setupPrimary({ serialization: 'advanced' })
   }
@@ -146,7 +137,7 @@ export class ClusterPrimary {
 
   #fork(slot: Slot): void {
     slot.timer = undefined
-    const worker = cluster.fork({ [SLOT_VARIABLE]: String(slot.number), ...FAIR_ACCEPT })
+    const worker = cluster.fork({ [SLOT_VARIABLE]: String(slot.number) })
     slot.worker = worker
     slot.startedAt = Date.now()
     slot.listening = false
@@ -200,6 +191,13 @@ export class ClusterPrimary {
 
   #onListening(slot: Slot, worker: ClusterWorker, message: Listening): void {
     slot.listening = true
+    if (this.#phase === 'stopping') {
+      // Started again just before the stop: the drain sent then came before it listened for
+      // one (and was lost); it drains now rather than serve until the stop's deadline kills it.
+      if (worker.isConnected())
+        worker.send({ type: 'portico:drain' } satisfies ToWorker, ignoreClosed)
+      return
+    }
     this.#listening ??= message.admin === undefined ? { url: message.url } : message
     if (this.#phase === 'starting') {
       if (this.#slots.every((s) => s.listening)) {
@@ -264,6 +262,9 @@ export class ClusterPrimary {
     const id = ++this.#reloads
     const message: ToWorker = { type: 'portico:reload', id, config: loaded.config }
     const serving = this.#slots.filter((slot) => slot.listening && slot.worker !== undefined)
+    // No worker to check it (all starting again): nothing applies it, so it is not adopted
+    // either (workers started later would otherwise get changes one would have refused).
+    if (serving.length === 0) return []
     const asked = serving.map((slot) => slot.worker)
     const reloads = await Promise.all(serving.map((slot) => this.#reloadOne(slot, id, message)))
     if (reloads.every((r) => r.outcome === 'applied' || r.outcome === 'unchanged')) {

@@ -95,6 +95,8 @@ export async function configFromPrimary(): Promise<LoadedConfig | undefined> {
 
 function send(message: FromWorker, sent?: () => void): boolean {
   if (!process.connected || process.send === undefined) return false
-  process.send(message, undefined, undefined, sent)
+  // With a callback, a failed send (the primary gone meanwhile: EPIPE) is handed to it rather
+  // than thrown as an unhandled 'error' event; the 'disconnect' that follows says the rest.
+  process.send(message, undefined, undefined, () => sent?.())
   return true
 }

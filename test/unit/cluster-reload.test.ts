@@ -24,6 +24,12 @@ describe('reloadSummary', () => {
     assert.equal(summary.message, 'config reload accepted; nothing to change')
   })
 
+  it('is an error when no worker was serving to apply it', () => {
+    const summary = reloadSummary([])
+    assert.equal(summary.level, 'error')
+    assert.match(summary.message, /not applied: no worker is serving .*stays in force/)
+  })
+
   it('is an error naming the workers when they rejected it or did not answer', () => {
     const summary = reloadSummary([
       { slot: 1, outcome: 'rejected' },
