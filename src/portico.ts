@@ -43,6 +43,7 @@ import { transparentMode } from './transparent/mode.ts'
 import { HttpClient } from './upstream/http-client.ts'
 import { type Clock, systemClock } from './util/clock.ts'
 import { OpenList } from './util/open-list.ts'
+import { doneOrAfter } from './util/within.ts'
 import { VERSION } from './version.ts'
 
 export interface PorticoOptions {
@@ -273,6 +274,13 @@ function serverOptions(config: Config) {
   }
 }
 
+/**
+ * How long, once the drain's deadline cut the calls still running, their handlers get to end and
+ * record them (an aborted upstream request settles within a turn or two; a stdio child's
+ * cancellation may take longer, and the stop must not wait for it).
+ */
+const CUT_CALLS_GRACE_MS = 1000
+
 class PorticoServer implements Portico {
   readonly handler: RequestHandler
   readonly #context: ProxyContext
@@ -414,6 +422,9 @@ class PorticoServer implements Portico {
     await this.#operate.closeAdmin()
     server?.close()
     server?.closeAllConnections()
+    // The calls just cut end (their upstream requests aborted) and record themselves before
+    // the recorder closes: a call cut by the drain's end is kept, not lost (bounded wait).
+    await this.#context.bus.settled(CUT_CALLS_GRACE_MS)
     try {
       await this.#mode.close()
       await this.#context.bus.close()
@@ -431,13 +442,8 @@ class PorticoServer implements Portico {
 
   #drain(timeoutMs: number): Promise<void> {
     if (this.#inFlight === 0) return Promise.resolve()
-    return new Promise((resolve) => {
-      const timer = setTimeout(resolve, timeoutMs)
-      timer.unref()
-      this.#idle = () => {
-        clearTimeout(timer)
-        resolve()
-      }
-    })
+    const wait = doneOrAfter(timeoutMs)
+    this.#idle = wait.done
+    return wait.promise
   }
 }

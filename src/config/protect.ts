@@ -11,6 +11,7 @@ import { z } from 'zod'
 import { durationSchema, timerMsSchema, timerSecondsSchema } from './duration-schema.ts'
 
 const positiveInt = z.number().int().positive()
+/** Seconds a timer waits (at most Node's longest timer, duration-schema.ts). */
 const seconds = timerSecondsSchema
 
 /**
@@ -54,7 +55,8 @@ export const concurrencySchema = z.strictObject({
 
 const bucket = {
   requests: positiveInt,
-  period_seconds: seconds().default(1),
+  // A rate's period, not a timer: a bucket refilled once in 1,000 days is fine.
+  period_seconds: z.number().positive({ message: 'expected a number of seconds > 0' }).default(1),
   /** Calls allowed at once after a quiet period (the bucket's size); default `requests`. */
   burst: positiveInt.optional(),
 }

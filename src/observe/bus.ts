@@ -3,6 +3,8 @@
  * is O(1) and never waits; when the queue is full the event is dropped and counted. A
  * dispatcher drains the queue in batches on a later tick and hands them to every sink.
  */
+
+import { doneOrAfter } from '../util/within.ts'
 import type { PorticoEvent } from './event.ts'
 
 export interface Sink {
@@ -45,6 +47,9 @@ export class EventBus {
   #dropped = 0
   #sinkErrors = 0
   #wantsResults = false
+  /** Exchanges whose events are still to come (each recorder counts itself in, then out). */
+  #pending = 0
+  #whenSettled: (() => void) | undefined
 
   constructor(options: EventBusOptions = {}) {
     this.#capacity = options.capacity ?? 10_000
@@ -112,6 +117,28 @@ export class EventBus {
   }
 
   /** Delivers what is queued, then closes every sink (each one even if another fails). */
+  /** An exchange began whose events will be published (or not) when it ends: see `settled`. */
+  expect(): void {
+    this.#pending++
+  }
+
+  /** That exchange ended. */
+  settle(): void {
+    this.#pending--
+    if (this.#pending === 0) this.#whenSettled?.()
+  }
+
+  /**
+   * Resolves once every exchange that began has ended, or after `timeoutMs`: a stop waits here
+   * before `close`, so the calls its drain cut short are recorded, not lost.
+   */
+  settled(timeoutMs: number): Promise<void> {
+    if (this.#pending <= 0) return Promise.resolve()
+    const wait = doneOrAfter(timeoutMs)
+    this.#whenSettled = wait.done
+    return wait.promise
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return
     this.#drain()

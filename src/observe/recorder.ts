@@ -81,6 +81,7 @@ export class CallRecorder extends Timed {
     this.#bus = bus
     this.#base = base
     this.#tracks = calls.map((call) => ({ call, bytesOut: 0 }))
+    bus.expect()
   }
 
   /** True when an answer must be parsed so its result can be recorded (schema methods). */
@@ -143,6 +144,7 @@ export class CallRecorder extends Timed {
   finish(httpStatus: number): void {
     if (this.#done) return
     this.#done = true
+    this.#bus.settle()
     for (const track of this.#tracks) {
       // Middleware that outlive the answer (a trace span) read how it ended.
       const notes = track.call.notes
@@ -259,6 +261,7 @@ export class HttpRecorder extends Timed {
     super()
     this.#bus = bus
     this.#exchange = exchange
+    bus.expect()
   }
 
   wrote(bytes: number): void {
@@ -275,6 +278,7 @@ export class HttpRecorder extends Timed {
   finish(httpStatus: number): void {
     if (this.#done) return
     this.#done = true
+    this.#bus.settle()
     if (!this.#bus.hasSinks) return
     const exchange = this.#exchange
     const event: ExchangeEvent = {

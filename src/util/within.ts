@@ -22,3 +22,20 @@ export function within<T>(
     )
   })
 }
+
+/**
+ * A wait that `done()` ends, or `ms` at most (the timer unref'd: it never holds the process
+ * open): what a stop waits for in-flight work with.
+ */
+export function doneOrAfter(ms: number): { promise: Promise<void>; done: () => void } {
+  let done = () => {}
+  const promise = new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms)
+    timer.unref()
+    done = () => {
+      clearTimeout(timer)
+      resolve()
+    }
+  })
+  return { promise, done }
+}

@@ -13,7 +13,7 @@ import { after, before, describe, it } from 'node:test'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import { type DemoServer, startDemoServer } from '../../demo/server.ts'
-import { startCli } from '../helpers/cli.ts'
+import { runCli, startCli } from '../helpers/cli.ts'
 import { MCP_ACCEPT, openSession } from '../helpers/mcp-http.ts'
 import { exitOf } from '../helpers/processes.ts'
 import { until } from '../helpers/wait.ts'
@@ -108,6 +108,41 @@ describe('drain and connection limits', () => {
       await client.close().catch(() => undefined)
       const { code } = await exitOf(portico.child, 20_000, 'portico run after SIGTERM')
       assert.equal(code, 0, portico.output())
+    } finally {
+      await portico.stop()
+    }
+  })
+
+  it('records the calls the drain deadline cuts off, as cancelled, before it stops', async () => {
+    const db = join(dir, 'cut.db')
+    const file = join(dir, 'cut.toml')
+    writeFileSync(file, `upstream = "${demo.url}"\nport = 0\ndrain_timeout = "500ms"\n`)
+    const portico = await startCli(['run', '--config', file, '--db', db])
+    try {
+      const client = new Client({ name: 'cut', version: '1' })
+      await client.connect(new StreamableHTTPClientTransport(new URL(portico.url)))
+      let progressed = 0
+      const calls = [1, 2, 3].map((n) =>
+        client
+          .callTool({ name: 'slow_task', arguments: { steps: 20, step_ms: 500 } }, undefined, {
+            onprogress: () => {
+              progressed++
+            },
+          })
+          .then(
+            () => `call ${n} finished`,
+            () => 'cut',
+          ),
+      )
+      await until(() => progressed >= 3 || undefined, 10_000, 'the three calls under way')
+      portico.child.kill('SIGTERM')
+      assert.deepEqual(await Promise.all(calls), ['cut', 'cut', 'cut'])
+      const { code } = await exitOf(portico.child, 10_000, 'portico run after SIGTERM')
+      assert.equal(code, 0, portico.output())
+      const logged = await runCli(['logs', '--db', db, '--method', 'tools/call', '--json'])
+      const rows = logged.stdout.trim().split('\n').filter(Boolean)
+      assert.equal(rows.length, 3, logged.stdout + logged.stderr)
+      for (const row of rows) assert.equal(JSON.parse(row).status, 'cancelled', row)
     } finally {
       await portico.stop()
     }

@@ -247,8 +247,10 @@ describe('loadConfig', () => {
       const [problem] = problems(`upstream = "http://127.0.0.1:9/mcp"\nrequest_timeout = ${value}`)
       assert.match(problem?.message ?? '', /^expected a duration (like|of 0 or more)/, value)
     }
-    // The longest that fits is accepted.
+    // The longest that fits is accepted; a rate's period is no timer and may be longer.
     assert.deepEqual(problems('upstream = "http://127.0.0.1:9/mcp"\nrequest_timeout = "24d"'), [])
+    const rate = '[rate_limit]\nrequests = 1\nperiod_seconds = 86400000'
+    assert.deepEqual(problems(`upstream = "http://127.0.0.1:9/mcp"\n${rate}`), [])
   })
 
   it('names a url that does not parse, where other checks read it too (no TypeError)', () => {
