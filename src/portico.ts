@@ -422,11 +422,11 @@ class PorticoServer implements Portico {
     await this.#operate.closeAdmin()
     server?.close()
     server?.closeAllConnections()
-    // The calls just cut end (their upstream requests aborted) and record themselves before
-    // the recorder closes: a call cut by the drain's end is kept, not lost (bounded wait).
-    await this.#context.bus.settled(CUT_CALLS_GRACE_MS)
     try {
       await this.#mode.close()
+      // The calls just cut, and the streams the mode just closed, end and record themselves
+      // before the recorder closes: a call cut by the drain's end is kept (bounded wait).
+      await this.#context.bus.settled(CUT_CALLS_GRACE_MS)
       await this.#context.bus.close()
       await this.#operate.close()
     } finally {

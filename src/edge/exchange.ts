@@ -119,7 +119,9 @@ function identityFieldOf(req: IncomingMessage): { identity?: Identity } {
 export function abortOnClose(req: IncomingMessage, res: ServerResponse): CallController {
   const controller = new CallController()
   res.on('close', () => {
-    if (!res.writableFinished) controller.abort()
+    // A listening stream ended by a drain finished writing, but its upstream stream is still
+    // open: it is let go too (and the exchange recorded) rather than held until shutdown.
+    if (!res.writableFinished || isListening(res)) controller.abort()
   })
   req.on('error', () => controller.abort())
   return controller

@@ -14,7 +14,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import { type DemoServer, startDemoServer } from '../../demo/server.ts'
 import { runCli, startCli } from '../helpers/cli.ts'
-import { MCP_ACCEPT, openSession } from '../helpers/mcp-http.ts'
+import { MCP_ACCEPT, openSession, sessionHeaders } from '../helpers/mcp-http.ts'
 import { exitOf } from '../helpers/processes.ts'
 import { until } from '../helpers/wait.ts'
 
@@ -113,29 +113,56 @@ describe('drain and connection limits', () => {
     }
   })
 
-  it('records the calls the drain deadline cuts off, as cancelled, before it stops', async () => {
+  it('records the calls the drain deadline cuts off, as cancelled, and the streams it ends', async () => {
     const db = join(dir, 'cut.db')
     const file = join(dir, 'cut.toml')
     writeFileSync(file, `upstream = "${demo.url}"\nport = 0\ndrain_timeout = "500ms"\n`)
     const portico = await startCli(['run', '--config', file, '--db', db])
     try {
-      const client = new Client({ name: 'cut', version: '1' })
-      await client.connect(new StreamableHTTPClientTransport(new URL(portico.url)))
-      let progressed = 0
-      const calls = [1, 2, 3].map((n) =>
-        client
-          .callTool({ name: 'slow_task', arguments: { steps: 20, step_ms: 500 } }, undefined, {
-            onprogress: () => {
-              progressed++
-            },
-          })
-          .then(
-            () => `call ${n} finished`,
-            () => 'cut',
-          ),
-      )
-      await until(() => progressed >= 3 || undefined, 10_000, 'the three calls under way')
+      const session = await openSession(portico.url)
+      // Three slow calls answered as SSE (progress first), read until their stream ends.
+      const calls = [1, 2, 3].map(async (n) => {
+        const body = JSON.stringify({
+          jsonrpc: '2.0',
+          id: n,
+          method: 'tools/call',
+          params: {
+            name: 'slow_task',
+            arguments: { steps: 20, step_ms: 500 },
+            _meta: { progressToken: n },
+          },
+        })
+        const answer = await fetch(portico.url, {
+          method: 'POST',
+          headers: sessionHeaders(session),
+          body,
+        })
+        const reader = answer.body?.getReader()
+        let text = ''
+        const started = until(() => /progress/.test(text) || undefined, 10_000, `call ${n}`)
+        const read = (async () => {
+          try {
+            for (;;) {
+              const chunk = await reader?.read()
+              if (!chunk || chunk.done) return /"result"/.test(text) ? 'finished' : 'cut'
+              text += new TextDecoder().decode(chunk.value)
+            }
+          } catch {
+            return 'cut'
+          }
+        })()
+        await started
+        return read
+      })
+      // An idle standalone stream, which the drain ends at once (its upstream stream let go).
+      const stream = await fetch(portico.url, {
+        headers: { accept: 'text/event-stream', 'mcp-session-id': session },
+      })
+      assert.equal(stream.status, 200)
+      const streamEnded = stream.text()
+      await new Promise((resolve) => setTimeout(resolve, 600)) // every call under way
       portico.child.kill('SIGTERM')
+      await streamEnded
       assert.deepEqual(await Promise.all(calls), ['cut', 'cut', 'cut'])
       const { code } = await exitOf(portico.child, 10_000, 'portico run after SIGTERM')
       assert.equal(code, 0, portico.output())
@@ -143,6 +170,8 @@ describe('drain and connection limits', () => {
       const rows = logged.stdout.trim().split('\n').filter(Boolean)
       assert.equal(rows.length, 3, logged.stdout + logged.stderr)
       for (const row of rows) assert.equal(JSON.parse(row).status, 'cancelled', row)
+      const streams = await runCli(['logs', '--db', db, '--method', 'GET', '--json'])
+      assert.equal(streams.stdout.trim().split('\n').filter(Boolean).length, 1, streams.stdout)
     } finally {
       await portico.stop()
     }
