@@ -6,7 +6,7 @@
 
 import {
   type BackendConfig,
-  backendSchema,
+  backendsSchema,
   type GatewayProxyConfig,
   namingProblems,
   resourceAliasProblems,
@@ -641,15 +641,18 @@ export class Gateway {
    * the same name takes its place). Throws `invalid_params` with the reason when refused.
    */
   async addBackend(input: unknown, replace = false): Promise<BackendConfig> {
-    const parsed = backendSchema.safeParse(input)
+    // The file's rules for one backend, its table's and the list's (a url for http, a command
+    // for stdio, the url's scheme, expose or hide): what `portico check` would refuse is refused.
+    const parsed = backendsSchema.safeParse([input])
     if (!parsed.success) {
       const issue = parsed.error.issues[0]
-      const where = issue?.path.length ? `${issue.path.join('.')}: ` : ''
+      const path = issue?.path.slice(1) ?? []
+      const where = path.length ? `${path.join('.')}: ` : ''
       throw new PorticoError('invalid_params', {
         message: `Invalid backend: ${where}${issue?.message ?? 'invalid'}`,
       })
     }
-    const config = parsed.data
+    const config = parsed.data[0] as BackendConfig
     const exists = this.#backends.has(config.name)
     if (exists && !replace) {
       throw new PorticoError('invalid_params', {
@@ -723,24 +726,41 @@ export class Gateway {
       (next.backends ?? []).filter((config) => !unchanged(config)),
       next,
     )
+    const running = { config: this.#config, added: new Map(this.#added) }
     this.#forgetReplacedAdded(input)
     this.#config = next
     // The backends this replaces or removes may still serve the calls they hold (`#retire`).
     this.#allowOrigins(before.values())
-    for (const config of next.backends ?? []) {
-      const current = before.get(config.name)
-      if (current !== undefined && unchanged(config)) {
-        after.set(config.name, current)
-        continue
+    try {
+      for (const config of next.backends ?? []) {
+        const current = before.get(config.name)
+        if (current !== undefined && unchanged(config)) {
+          after.set(config.name, current)
+          continue
+        }
+        // The same server with other tables: the policies whose tables did not change keep their state.
+        const previous =
+          current !== undefined && sameServer(current.config, config)
+            ? current.protection
+            : undefined
+        const backend = this.#create(config, previous)
+        after.set(config.name, backend)
+        if (current) changed.push(config.name)
+        else added.push(config.name)
       }
-      // The same server with other tables: the policies whose tables did not change keep their state.
-      const previous =
-        current !== undefined && sameServer(current.config, config) ? current.protection : undefined
-      const backend = this.#create(config, previous)
-      after.set(config.name, backend)
-      if (current) changed.push(config.name)
-      else added.push(config.name)
-      if (config.start === 'eager') backend.start()
+    } catch (error) {
+      // Nothing of it applies: the running config stays in force, as it was (a later reload or
+      // add must not find this one half in place and fail the same way).
+      for (const [name, backend] of after) if (before.get(name) !== backend) void backend.close()
+      this.#config = running.config
+      this.#added.clear()
+      for (const [name, config] of running.added) this.#added.set(name, config)
+      this.#allowOrigins(before.values())
+      throw error
+    }
+    for (const config of next.backends ?? []) {
+      if (config.start === 'eager' && before.get(config.name) !== after.get(config.name))
+        after.get(config.name)?.start()
     }
     const removed = [...before.keys()].filter((name) => !after.has(name))
     this.#backends = after

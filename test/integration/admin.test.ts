@@ -273,6 +273,48 @@ describe('admin API and admin tools (gateway, own listener, token)', () => {
     await client.close()
   })
 
+  it('refuses a backend `portico check` refuses, and a refusal leaves adding possible', async () => {
+    const add = (body: Record<string, unknown>) => call(`${admin}/backends/add`, 'POST', body)
+    const refused = [
+      [{ name: 'nu', transport: 'http' }, /url: http backends need a url/],
+      [{ name: 'nc', transport: 'stdio' }, /command: stdio backends need a command/],
+      [{ name: 'ws', transport: 'websocket', url: http.url }, /websocket backends need a ws/],
+      [{ name: 'hw', url: 'wss://127.0.0.1:3/' }, /http backends need an http/],
+      [
+        { name: 'eh', url: http.url, expose_tools: ['a'], hide_tools: ['b'] },
+        /expose_tools and hide_tools/,
+      ],
+    ] as const
+    for (const [body, message] of refused) {
+      const answer = await add(body)
+      assert.equal(answer.status, 409, JSON.stringify(body))
+      assert.match(String(answer.json.message), message)
+    }
+    // Nothing of them stayed in the running config: the next add works.
+    assert.equal((await add({ name: 'ok', url: http.url })).status, 201)
+    const config = JSON.stringify((await call(`${admin}/config`)).json)
+    assert.doesNotMatch(config, /"nu"|"nc"/)
+    assert.equal((await call(`${admin}/backends/ok`, 'DELETE')).status, 200)
+    // A command spawn refuses at once (a NUL in an argument): failed starts, backed off and
+    // counted toward max_restarts, not a restart loop hundreds of times a second.
+    const nul = { name: 'nul', transport: 'stdio', command: process.execPath, args: ['a\u0000b'] }
+    assert.equal((await add({ ...nul, max_restarts: 1, start: 'eager' })).status, 201)
+    await until(
+      async () => {
+        const backends = (await call(`${admin}/backends`)).json.backends as Array<{
+          namespace: string
+          state?: string
+        }>
+        return backends.find((b) => b.namespace === 'nul')?.state === 'failed' || undefined
+      },
+      5000,
+      'the backend to fail for good',
+    )
+    const health = JSON.stringify((await call(`${admin}/backends/nul/health`)).json)
+    assert.match(health, /"restarts":[0-2][,}]/, health)
+    assert.equal((await call(`${admin}/backends/nul`, 'DELETE')).status, 200)
+  })
+
   it('refuses routing that `portico check` refuses, and removing a primary its canary needs', async () => {
     const add = (body: Record<string, unknown>) => call(`${admin}/backends/add`, 'POST', body)
     const refused = [

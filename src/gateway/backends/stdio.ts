@@ -446,12 +446,20 @@ export class StdioBackend extends Backend {
 
   async #open(initParams: JsonObject): Promise<StdioConnection> {
     this.setState('starting')
-    const connection = new StdioConnection({
-      config: this.config,
-      logger: this.deps.logger,
-      maxLineBytes: this.deps.maxMessageBytes,
-      stderr: this.#stderr,
-    })
+    let connection: StdioConnection
+    try {
+      connection = new StdioConnection({
+        config: this.config,
+        logger: this.deps.logger,
+        maxLineBytes: this.deps.maxMessageBytes,
+        stderr: this.#stderr,
+      })
+    } catch (error) {
+      // spawn refused the command at once (an empty one, a NUL in an argument): a failed start
+      // like any other, counted toward max_restarts and backed off, never retried in a loop.
+      this.#failedStart(error)
+      throw error
+    }
     this.reportUnroutable(connection)
     this.#processes.add(connection)
     void connection.exited.then(() => this.#processes.delete(connection))
@@ -468,15 +476,19 @@ export class StdioBackend extends Backend {
       // Closing the backend failed this start: `close` stops the process gracefully.
       if (this.#closed) throw error
       connection.kill()
-      this.#failures++
-      const message = error instanceof Error ? error.message : String(error)
-      this.deps.logger.warn(`backend ${this.name} failed to start`, {
-        backend: this.name,
-        error: message,
-      })
-      this.setState(this.#failures > this.config.max_restarts ? 'failed' : 'down', message)
+      this.#failedStart(error)
       throw error
     }
+  }
+
+  #failedStart(error: unknown): void {
+    this.#failures++
+    const message = error instanceof Error ? error.message : String(error)
+    this.deps.logger.warn(`backend ${this.name} failed to start`, {
+      backend: this.name,
+      error: message,
+    })
+    this.setState(this.#failures > this.config.max_restarts ? 'failed' : 'down', message)
   }
 
   #onSharedExit(connection: StdioConnection, error: PorticoError): void {
