@@ -19,6 +19,7 @@ import { PorticoError } from '../errors.ts'
 import type { HeaderMap } from '../http/headers.ts'
 import { isObject, type JsonObject, type JsonRpcErrorObject } from '../jsonrpc/message.ts'
 import type { Call } from '../pipeline/call.ts'
+import { redactUrl } from '../util/redact.ts'
 import { VERSION } from '../version.ts'
 import type { BackendHealth } from './backends/backend.ts'
 import { toolIndex } from './discovery.ts'
@@ -248,7 +249,9 @@ async function addBackend(gateway: Gateway, args: JsonObject, call: Call): Promi
   try {
     const added = await gateway.addBackend(input)
     gateway.announceListChanges()
-    const where = added.transport === 'stdio' ? `(stdio: ${added.command})` : `at ${added.url}`
+    // The url as `config` shows it: credentials in it are not echoed back.
+    const where =
+      added.transport === 'stdio' ? `(stdio: ${added.command})` : `at ${redactUrl(added.url ?? '')}`
     return asText(`Backend '${added.name}' added successfully ${where}`)
   } catch (error) {
     const message = error instanceof PorticoError ? error.message : String(error)

@@ -469,6 +469,14 @@ describe('admin API and admin tools (gateway, own listener, token)', () => {
       arguments: { name: 'w', url: http.url },
     })
     assert.equal(text(web), `Backend 'w' added successfully at ${http.url}`)
+    // Credentials in the url are not echoed back (as `config` shows it).
+    const withSecret = await operator.callTool({
+      name: 'portico__add_backend',
+      arguments: { name: 'wc', url: http.url.replace('://', '://usr:pw-secret@') },
+    })
+    assert.match(text(withSecret), /added successfully/)
+    assert.doesNotMatch(text(withSecret), /pw-secret/)
+    assert.equal((await call(`${admin}/backends/wc`, 'DELETE')).status, 200)
     const local = await operator.callTool({
       name: 'portico__add_backend',
       arguments: {
