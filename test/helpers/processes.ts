@@ -61,12 +61,12 @@ export interface Spawned {
   stop(): Promise<void>
 }
 
-/** Spawns a process and resolves once its output matches `ready` (bounded by `timeoutMs`). */
-export async function spawnReady(
+/** Spawns a process that collects its output, without waiting for anything. */
+export function spawnCollecting(
   command: string,
   args: string[],
-  options: { env?: NodeJS.ProcessEnv; ready: RegExp; timeoutMs?: number; cwd?: string },
-): Promise<Spawned> {
+  options: { env?: NodeJS.ProcessEnv; cwd?: string } = {},
+): Spawned {
   const child = spawn(command, args, {
     env: childEnv(options.env),
     cwd: options.cwd,
@@ -74,33 +74,52 @@ export async function spawnReady(
   })
   let output = ''
   const streams = { stdout: '', stderr: '' }
-  const spawned: Spawned = {
+  const collect = (stream: 'stdout' | 'stderr') => (chunk: Buffer) => {
+    const text = chunk.toString()
+    output += text
+    streams[stream] += text
+  }
+  child.stdout?.on('data', collect('stdout'))
+  child.stderr?.on('data', collect('stderr'))
+  return {
     child,
     output: () => output,
     stdout: () => streams.stdout,
     stderr: () => streams.stderr,
     stop: () => stopChild(child),
   }
+}
+
+/** Spawns a process and resolves once its output matches `ready` (bounded by `timeoutMs`). */
+export async function spawnReady(
+  command: string,
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; ready: RegExp; timeoutMs?: number; cwd?: string },
+): Promise<Spawned> {
+  const spawned = spawnCollecting(command, args, options)
+  const { child } = spawned
   const timeoutMs = options.timeoutMs ?? 15_000
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {
       void spawned.stop()
-      reject(new Error(`${command} ${args.join(' ')} not ready after ${timeoutMs} ms:\n${output}`))
+      reject(
+        new Error(
+          `${command} ${args.join(' ')} not ready after ${timeoutMs} ms:\n${spawned.output()}`,
+        ),
+      )
     }, timeoutMs)
-    const onData = (stream: 'stdout' | 'stderr') => (chunk: Buffer) => {
-      const text = chunk.toString()
-      output += text
-      streams[stream] += text
-      if (options.ready.test(output)) {
+    // Listeners added after spawnCollecting's: the output they test already has the chunk.
+    const check = () => {
+      if (options.ready.test(spawned.output())) {
         clearTimeout(timer)
         resolve()
       }
     }
-    child.stdout?.on('data', onData('stdout'))
-    child.stderr?.on('data', onData('stderr'))
+    child.stdout?.on('data', check)
+    child.stderr?.on('data', check)
     child.once('exit', (code) => {
       clearTimeout(timer)
-      reject(new Error(`${command} exited with ${code} before ready:\n${output}`))
+      reject(new Error(`${command} exited with ${code} before ready:\n${spawned.output()}`))
     })
   })
   return spawned

@@ -7,7 +7,6 @@
  * call in flight and exits 0. And what cannot run on several workers fails closed at start.
  */
 import assert from 'node:assert/strict'
-import { type ChildProcess, spawn } from 'node:child_process'
 import {
   mkdtempSync,
   readdirSync,
@@ -25,7 +24,7 @@ import { openStore } from '../../src/store/open.ts'
 import { CLI, cliEnv, runCli, startCli } from '../helpers/cli.ts'
 import { openSession, sessionHeaders, toolCallBody } from '../helpers/mcp-http.ts'
 import { listenOnZero } from '../helpers/ports.ts'
-import { exitOf, type Spawned, stopChild } from '../helpers/processes.ts'
+import { exitOf, type Spawned, spawnCollecting, stopChild } from '../helpers/processes.ts'
 import { Scrape } from '../helpers/prometheus.ts'
 import { until } from '../helpers/wait.ts'
 
@@ -286,6 +285,20 @@ describe('workers = 2 reloaded', () => {
     return byWorker
   }
 
+  /** Both workers answered, and every answer passes `ok` (an echo answered 200 by default). */
+  async function bothServe(
+    url: string,
+    session: string,
+    tag: string,
+    ok = (a: Answer) => a.status === 200,
+  ): Promise<void> {
+    const byWorker = await twoCallsEach(url, session, tag)
+    assert.deepEqual([...byWorker.keys()].sort(), ['1', '2'])
+    for (const [worker, answers] of byWorker) {
+      assert.ok(answers.every(ok), `worker ${worker}: ${answers.map((a) => a.status)}`)
+    }
+  }
+
   it('SIGHUP: every worker applies the file loaded again, and a worker started again gets it too', async () => {
     const file = join(dir, 'sighup.toml')
     writeFileSync(file, `${head()}\n`)
@@ -294,14 +307,7 @@ describe('workers = 2 reloaded', () => {
       await until(() => WORKER_PIDS.test(portico.stdout()), 5000, 'the workers line')
       const [, , second] = WORKER_PIDS.exec(portico.stdout()) ?? []
       const session = await openSession(portico.url)
-      const before = await twoCallsEach(portico.url, session, 'before')
-      assert.deepEqual([...before.keys()].sort(), ['1', '2'])
-      for (const [worker, answers] of before) {
-        assert.ok(
-          answers.every((a) => a.status === 200),
-          `worker ${worker}: ${answers.map((a) => a.status)}`,
-        )
-      }
+      await bothServe(portico.url, session, 'before')
       writeFileSync(file, `${head(ONE_CALL_AN_HOUR)}\n`)
       portico.child.kill('SIGHUP')
       await until(
@@ -361,14 +367,8 @@ describe('workers = 2 reloaded', () => {
         'the workers to refuse the new upstream',
       )
       assert.equal(portico.stderr().match(/upstream cannot change while Portico runs/g)?.length, 2)
-      const kept = await twoCallsEach(portico.url, session, 'kept')
-      assert.deepEqual([...kept.keys()].sort(), ['1', '2'])
-      for (const [worker, answers] of kept) {
-        assert.ok(
-          answers.every((a) => a.status === 200),
-          `worker ${worker} serves as before: ${answers.map((a) => a.status)}`,
-        )
-      }
+      // Every worker serves as before.
+      await bothServe(portico.url, session, 'kept')
     } finally {
       await portico.stop()
     }
@@ -400,14 +400,9 @@ describe('workers = 2 reloaded', () => {
       // the listening socket, round robin).
       const [port] = listeningPortsOf(primary)
       const url = `http://127.0.0.1:${port}/mcp`
-      const kept = await twoCallsEach(url, await openSession(url), 'down')
-      assert.deepEqual([...kept.keys()].sort(), ['1', '2'])
-      for (const [worker, answers] of kept) {
-        assert.ok(
-          answers.every((a) => a.status === 200 && /text of down/.test(a.body)),
-          `worker ${worker} serves the upstream it started with: ${answers.map((a) => a.status)}`,
-        )
-      }
+      // Every worker serves the upstream it started with.
+      const started = (a: Answer) => a.status === 200 && /text of down/.test(a.body)
+      await bothServe(url, await openSession(url), 'down', started)
     } finally {
       await portico.stop()
     }
@@ -579,7 +574,7 @@ describe('workers = 2 signalled while workers start', () => {
   })
 
   /** `portico run` of a file with `workers = 2`, not waited for: the test signals it as it starts. */
-  function spawnCluster(): { child: ChildProcess; stderr(): string; stdout(): string } {
+  function spawnCluster(): Spawned {
     const file = join(mkdtempSync(join(tmpdir(), 'portico-workers-start-')), 'portico.toml')
     const lines = [
       `upstream = "${demo.url}"`,
@@ -589,16 +584,7 @@ describe('workers = 2 signalled while workers start', () => {
       'enabled = false',
     ]
     writeFileSync(file, `${lines.join('\n')}\n`)
-    const child = spawn(process.execPath, [CLI, 'run', '--config', file], { env: cliEnv() })
-    let out = ''
-    let err = ''
-    child.stdout?.on('data', (chunk: Buffer) => {
-      out += chunk
-    })
-    child.stderr?.on('data', (chunk: Buffer) => {
-      err += chunk
-    })
-    return { child, stdout: () => out, stderr: () => err }
+    return spawnCollecting(process.execPath, [CLI, 'run', '--config', file], { env: cliEnv() })
   }
 
   it('a SIGHUP before the workers listen is a reload once they do, not the end', async () => {
@@ -637,12 +623,12 @@ describe('workers = 2 signalled while workers start', () => {
         'the killed worker forked again',
       )
       assert.doesNotMatch(cluster.stderr(), /started again/)
-      const started = Date.now()
       cluster.child.kill('SIGTERM')
+      // drain_timeout is 30 s: a worker that missed the drain would be SIGKILLed only after it
+      // (and past this bound), without its own "stopped".
       const exit = await exitOf(cluster.child, 15_000, 'the primary')
       assert.equal(exit.code, 0, cluster.stderr())
-      // drain_timeout is 30 s: a worker that missed the drain would be killed only after it.
-      assert.ok(Date.now() - started < 5000, `stopped after ${Date.now() - started} ms`)
+      assert.equal(cluster.stderr().match(/ stopped$/gm)?.length, 3, 'both workers and the primary')
     } finally {
       await stopChild(cluster.child)
     }
