@@ -30,4 +30,10 @@ export {
   StreamReply,
 } from './pipeline/reply.ts'
 export type { ResponseRewriter } from './pipeline/rewriter.ts'
-export { createPortico, type ListenResult, type Portico, type PorticoOptions } from './portico.ts'
+export {
+  createPortico,
+  type ListenAt,
+  type ListenResult,
+  type Portico,
+  type PorticoOptions,
+} from './portico.ts'

@@ -77,6 +77,16 @@ export interface PorticoOptions {
   worker?: { slot: number; metrics?: SharedMetrics }
 }
 
+/**
+ * Ports to listen on instead of the config's: a cluster's worker started again listens where
+ * its siblings do (see cluster/primary.ts, `port = 0`).
+ */
+export interface ListenAt {
+  port: number
+  /** The admin API's own listener (`admin_bind`). */
+  adminPort?: number
+}
+
 export interface ListenResult {
   host: string
   port: number
@@ -98,7 +108,7 @@ export interface Portico {
   readonly status: StatusBoard
   /** The admin API's own listener (`admin_bind`), once listening. */
   readonly adminUrl: string | undefined
-  listen(): Promise<ListenResult>
+  listen(at?: ListenAt): Promise<ListenResult>
   /** Whether the upstream(s) answer (what `/readyz` says), with the details. */
   readiness(): Promise<Readiness>
   /**
@@ -379,8 +389,9 @@ class PorticoServer implements Portico {
     if (this.#inFlight === 0) this.#idle?.()
   }
 
-  async listen(): Promise<ListenResult> {
-    const { host, port } = this.#context.config
+  async listen(at?: ListenAt): Promise<ListenResult> {
+    const { host } = this.#context.config
+    const port = at?.port ?? this.#context.config.port
     // Issuer discovery first: a Portico that cannot verify tokens must not start serving.
     await this.#security?.ready()
     // Shared state is optional: waited for briefly, so the first calls find it connected.
@@ -393,7 +404,7 @@ class PorticoServer implements Portico {
     const address = server.address() as AddressInfo
     const shownHost = address.address.includes(':') ? `[${address.address}]` : address.address
     const url = `http://${shownHost}:${address.port}${this.#context.config.mcp_path}`
-    const admin = await this.#operate.listen().catch((error: unknown) => {
+    const admin = await this.#operate.listen(at?.adminPort).catch((error: unknown) => {
       server.close()
       throw error
     })

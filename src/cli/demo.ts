@@ -7,6 +7,7 @@ import { parseConfig } from '../config/schema.ts'
 import { Logger } from '../observe/logger.ts'
 import { createPortico } from '../portico.ts'
 import { UserError } from './errors.ts'
+import { releaseHangups } from './hangup.ts'
 import { closeOnSignal, listenOrExplain, openRecording, reloadOnHangup } from './run.ts'
 import { releaseYoungGeneration } from './start-memory.ts'
 
@@ -39,6 +40,7 @@ export async function runDemo(flags: DemoFlags): Promise<void> {
   })
   releaseYoungGeneration()
   process.stdout.write(demoBanner(url, demo.url, store?.path))
+  releaseHangups(logger)
   await closeOnSignal(portico, logger, () => demo.close())
 }
 

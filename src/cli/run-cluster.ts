@@ -18,6 +18,7 @@ import { redactUrl } from '../util/redact.ts'
 import { VERSION } from '../version.ts'
 import { reloadWorkers } from './cluster-reload.ts'
 import { UserError } from './errors.ts'
+import { releaseHangups } from './hangup.ts'
 import {
   closeOnSignal,
   listenOrExplain,
@@ -65,14 +66,6 @@ async function runPrimary(
     await primary.stop()
     await store?.sink.close()
   }
-  // SIGHUP never stops Portico, not even while its workers start (Node's default for it is to
-  // exit): one that comes then is a reload once they listen.
-  let hangupWhileStarting = false
-  const early = () => {
-    hangupWhileStarting = true
-    logger.info('received SIGHUP while the workers start: reloading once they listen')
-  }
-  process.on('SIGHUP', early)
   const listening = await primary.start().catch(async (error: unknown) => {
     await stopAll()
     if (error instanceof StartupFailure) throw new UserError(error.message, error.exitCode)
@@ -80,14 +73,13 @@ async function runPrimary(
   })
   const target = `upstream ${redactUrl(config.upstream ?? '')}`
   const stopWatching = reloadWorkers(primary, loaded, loadAgain, logger)
-  process.off('SIGHUP', early)
-  if (hangupWhileStarting) process.emit('SIGHUP', 'SIGHUP')
   const out = process.stdout
   releaseYoungGeneration()
   out.write(`Portico listening on ${listening.url} (${target}, ${config.workers} workers)\n`)
   out.write(`Workers: ${config.workers} (pids ${primary.pids().join(', ')})\n`)
   if (listening.admin) out.write(`Admin API on ${listening.admin}\n`)
   if (store) out.write(`Recording to ${store.path} (see: portico status)\n`)
+  releaseHangups(logger)
   await new Promise<void>((resolve) => {
     let closing = false
     const onSignal = (signal: NodeJS.Signals) => {
@@ -152,10 +144,12 @@ async function runWorker(loaded: LoadedConfig, role: WorkerRole, logger: Logger)
       latest = next
       return portico.reloadConfig()
     })
-    const url = await listenOrExplain(portico, config).catch(async (error: unknown) => {
-      await portico.close()
-      throw error
-    })
+    const url = await listenOrExplain(portico, config, role.listenAt).catch(
+      async (error: unknown) => {
+        await portico.close()
+        throw error
+      },
+    )
     releaseYoungGeneration()
     role.listening(url, portico.adminUrl)
     // Said once for the cluster, by the first worker.

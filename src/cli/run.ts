@@ -11,11 +11,12 @@ import { markParsed } from '../config/schema.ts'
 import { SUBDOMAIN } from '../config/tunnel.ts'
 import { StartupError } from '../errors.ts'
 import { Logger } from '../observe/logger.ts'
-import type { Portico } from '../portico.ts'
+import type { ListenAt, Portico } from '../portico.ts'
 import { type StoreSetup, storeFor } from '../store/from-config.ts'
 import type { TunnelClient } from '../tunnel/client.ts'
 import { redactUrl } from '../util/redact.ts'
 import { listenFailure, UserError } from './errors.ts'
+import { releaseHangups } from './hangup.ts'
 import { releaseYoungGeneration } from './start-memory.ts'
 import { asUserError } from './store-access.ts'
 
@@ -135,7 +136,6 @@ async function runUntilSignalled(loaded: LoadedConfig, flags: RunFlags): Promise
     tunnel?.client.close()
     throw error
   }
-  // Before the listening line: a SIGHUP sent as soon as it is read must find the handler.
   reloadOnHangup(portico, logger)
   // A failed listen must not leave gateway backends (child processes) running.
   const address = await listenOrExplain(portico, config).catch(async (error: unknown) => {
@@ -155,6 +155,7 @@ async function runUntilSignalled(loaded: LoadedConfig, flags: RunFlags): Promise
   void warnIfNotReady(portico, logger)
   if (portico.adminUrl) process.stdout.write(`Admin API on ${portico.adminUrl}\n`)
   if (store) process.stdout.write(`Recording to ${store.path} (see: portico status)\n`)
+  releaseHangups(logger)
   // The tunnel closes after the drain, so its in-flight requests finish too.
   await closeOnSignal(portico, logger, async () => tunnel?.client.close())
 }
@@ -283,16 +284,17 @@ export function openRecording(
 export async function listenOrExplain(
   portico: Portico,
   listener: { port: number; host: string },
+  at?: ListenAt,
 ): Promise<string> {
   try {
-    return (await portico.listen()).url
+    return (await portico.listen(at)).url
   } catch (error) {
     if (error instanceof StartupError) throw new UserError(error.message)
     // The main listener is `port` on `host`; another port or host name that fails is the
     // admin API's own listener (a name that does not resolve fails with no port).
     const failed = error as { port?: number; hostname?: string }
     const elsewhere =
-      (failed.port !== undefined && failed.port !== listener.port) ||
+      (failed.port !== undefined && failed.port !== (at?.port ?? listener.port)) ||
       (failed.hostname !== undefined && failed.hostname !== listener.host)
     throw listenFailure(error, elsewhere ? 'admin_bind' : 'listen address') ?? error
   }

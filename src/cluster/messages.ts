@@ -4,6 +4,7 @@
  */
 import type { Config } from '../config/schema.ts'
 import type { ReloadOutcome } from '../edge/reload.ts'
+import type { ListenAt } from '../portico.ts'
 import type { FromWriter, ToWriter } from '../store/writer-worker.ts'
 
 /** A worker's slot (1..N) travels in its environment: it keeps its slot when started again. */
@@ -25,8 +26,11 @@ export type FromWorker =
   | { type: 'portico:reloaded'; id: number; outcome: ReloadOutcome | 'none' }
 
 export type ToWorker =
-  /** The config the primary loaded (file, environment and flags), and the file it came from. */
-  | { type: 'portico:config'; config: Config; file?: string }
+  /**
+   * The config the primary loaded (file, environment and flags), and the file it came from; once
+   * a worker listened, the ports every worker listens on (`port = 0` names them from then on).
+   */
+  | { type: 'portico:config'; config: Config; file?: string; listenAt?: ListenAt }
   | { type: 'portico:store'; message: FromWriter }
   | { type: 'portico:metrics'; id: number; text?: string; error?: string }
   | { type: 'portico:metrics-collect'; id: number }

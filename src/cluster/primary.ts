@@ -19,9 +19,11 @@ import cluster, { type Worker as ClusterWorker } from 'node:cluster'
 import type { LoadedConfig } from '../config/load.ts'
 import type { ReloadOutcome } from '../edge/reload.ts'
 import type { Logger } from '../observe/logger.ts'
+import type { ListenAt } from '../portico.ts'
 import type { StoreSink } from '../store/sink.ts'
 import { type FromWorker, isPorticoMessage, SLOT_VARIABLE, type ToWorker } from './messages.ts'
 import type { PrimaryMetrics } from './metrics.ts'
+import { pickedPorts } from './ports.ts'
 import { ignoreClosed, relayStore } from './store-link.ts'
 
 const RESTART_MIN_MS = 100
@@ -90,6 +92,8 @@ export class ClusterPrimary {
   /** Counts the reloads every worker accepted: a worker handed an older config gets the new one. */
   #generation = 0
   #reloads = 0
+  /** The ports picked for `port = 0` (see ports.ts): every worker listens there. */
+  #listenAt: ListenAt | undefined
   /** Reload answers awaited, by `${reload id}:${slot}` (a few per reload: a Map is fine here). */
   readonly #awaited = new Map<string, (outcome: WorkerReload['outcome']) => void>()
 
@@ -112,7 +116,8 @@ export class ClusterPrimary {
   }
 
   /** Forks every worker; resolves once all listen, rejects with the first one's failure. */
-  start(): Promise<Listening> {
+  async start(): Promise<Listening> {
+    this.#listenAt = await pickedPorts(this.#config.config)
     return new Promise((resolve, reject) => {
       this.#started = { resolve, reject }
       for (let number = 1; number <= this.#options.workers; number++) {
@@ -177,7 +182,13 @@ export class ClusterPrimary {
   #sendConfig(slot: Slot, worker: ClusterWorker): void {
     slot.generation = this.#generation
     const { config, file } = this.#config
-    const message: ToWorker = { type: 'portico:config', config, ...(file ? { file } : {}) }
+    const listenAt = this.#listenAt
+    const message: ToWorker = {
+      type: 'portico:config',
+      config,
+      ...(file ? { file } : {}),
+      ...(listenAt ? { listenAt } : {}),
+    }
     if (worker.isConnected()) worker.send(message, ignoreClosed)
   }
 

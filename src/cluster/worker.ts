@@ -8,6 +8,7 @@ import cluster from 'node:cluster'
 import type { LoadedConfig } from '../config/load.ts'
 import { type Config, markParsed } from '../config/schema.ts'
 import type { ReloadOutcome } from '../edge/reload.ts'
+import type { ListenAt } from '../portico.ts'
 import { relayingSink, type StoreSink, type StoreSinkOptions } from '../store/sink.ts'
 import { type FromWorker, isPorticoMessage, SLOT_VARIABLE, type ToWorker } from './messages.ts'
 import { WorkerMetrics } from './metrics.ts'
@@ -17,6 +18,8 @@ export interface WorkerRole {
   /** 1..N, kept when the worker is started again. */
   readonly slot: number
   readonly metrics: WorkerMetrics
+  /** Where to listen instead of the config's ports (a worker started again), if anywhere. */
+  readonly listenAt: ListenAt | undefined
   storeSink(options: Pick<StoreSinkOptions, 'onError'>): StoreSink
   listening(url: string, admin?: string): void
   /** Resolves once the message is sent (the worker exits next). */
@@ -35,6 +38,7 @@ export function workerRole(): WorkerRole | undefined {
   return {
     slot,
     metrics,
+    listenAt: listenAtFromPrimary,
     storeSink: (options) => relayingSink(new PrimaryLink(), options),
     listening: (url, admin) =>
       send({ type: 'portico:listening', url, ...(admin === undefined ? {} : { admin }) }),
@@ -66,6 +70,9 @@ export function workerRole(): WorkerRole | undefined {
   }
 }
 
+/** What the primary sent with the config: where its workers listen, once one did. */
+let listenAtFromPrimary: ListenAt | undefined
+
 /**
  * In a cluster's worker, the config the primary loaded; else undefined. A worker never reads
  * the config file itself: a worker started again after the file was edited would serve the
@@ -81,6 +88,7 @@ export async function configFromPrimary(): Promise<LoadedConfig | undefined> {
       process.off('disconnect', onGone)
       // It came out of the schema in the primary; the clone lost the mark that says so.
       const config = markParsed(message.config)
+      listenAtFromPrimary = message.listenAt
       resolve({ config, file: message.file, warnings: [] })
     }
     const onGone = () => {

@@ -238,9 +238,9 @@ export class Operate {
     ]
   }
 
-  /** Starts the admin listener (`admin_bind`), when there is one. */
-  listen(): Promise<{ url: string } | undefined> {
-    return this.#admin?.listen() ?? Promise.resolve(undefined)
+  /** Starts the admin listener (`admin_bind`, or `port` instead of its port), when there is one. */
+  listen(port?: number): Promise<{ url: string } | undefined> {
+    return this.#admin?.listen(port) ?? Promise.resolve(undefined)
   }
 
   /** Stops the admin listener (at the start of shutdown). */
@@ -289,8 +289,8 @@ class AdminServer {
     this.#server = createServer({ keepAliveTimeout: 5000, requestTimeout: 30_000 }, route)
   }
 
-  async listen(): Promise<{ url: string }> {
-    this.#server.listen(this.#bind.port, this.#bind.host)
+  async listen(port = this.#bind.port): Promise<{ url: string }> {
+    this.#server.listen(port, this.#bind.host)
     await once(this.#server, 'listening')
     const address = this.#server.address() as AddressInfo
     const host = address.address.includes(':') ? `[${address.address}]` : address.address

@@ -71,11 +71,12 @@ function within(loaded: Loaded, ...prefixes: string[]): string[] {
 const PROXY = ['portico.js', 'gateway/', 'transparent/', 'upstream/', 'dashboard/']
 
 /**
- * What declaring the commands takes: main.ts, commands/ and the parsers of their flags, and
- * the V8 settings main.ts applies before a command runs (start-memory, pretenuring).
+ * What declaring the commands takes: main.ts, commands/ and the parsers of their flags, the V8
+ * settings main.ts applies before a command runs (start-memory, pretenuring), and what holds a
+ * SIGHUP from the first moment of `run` (hangup: no imports of its own).
  */
 const DECLARATIONS =
-  /^(cli\/(main|errors|store-options|start-memory|pretenuring|commands\/[\w-]+)|version|config\/duration)\.js$/
+  /^(cli\/(main|errors|store-options|start-memory|pretenuring|hangup|commands\/[\w-]+)|version|config\/duration)\.js$/
 
 describe('what a portico command loads', () => {
   for (const args of [

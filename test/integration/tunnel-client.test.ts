@@ -8,15 +8,18 @@
  */
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
-import { rmSync } from 'node:fs'
+import { rmSync, writeFileSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
+import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
+import { setTimeout as delay } from 'node:timers/promises'
 import { type WebSocket, WebSocketServer } from 'ws'
 import { Logger } from '../../src/observe/logger.ts'
 import { TunnelClient } from '../../src/tunnel/client.ts'
 import { decodeFrame, encodeJson, FrameType, REGISTER_PATH } from '../../src/tunnel/frames.ts'
 import { DEFAULT_MUX, Mux } from '../../src/tunnel/mux.ts'
-import { runCli } from '../helpers/cli.ts'
+import { CLI, cliEnv, runCli } from '../helpers/cli.ts'
+import { spawnCollecting, stopChild } from '../helpers/processes.ts'
 import { scratchDir } from '../helpers/scratch.ts'
 import { until } from '../helpers/wait.ts'
 
@@ -35,6 +38,7 @@ interface FakeRelay {
 async function fakeRelay(
   ack: Record<string, unknown> | undefined,
   afterAck: (ws: WebSocket) => void = () => {},
+  beforeAck: () => Promise<void> = async () => {},
 ): Promise<FakeRelay> {
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, path: REGISTER_PATH })
   await once(wss, 'listening')
@@ -49,8 +53,9 @@ async function fakeRelay(
   }
   wss.on('connection', (ws) => {
     relay.connections++
-    ws.once('message', (data) => {
+    ws.once('message', async (data) => {
       if (decodeFrame(data as Buffer)?.type !== FrameType.Register || ack === undefined) return
+      await beforeAck()
       ws.send(encodeJson(FrameType.Registered, 0, ack))
       afterAck(ws)
     })
@@ -176,6 +181,54 @@ describe('portico run --tunnel', () => {
       assert.equal(result.code, 1, result.stderr)
       assert.match(result.stderr, /cannot open the store/)
     } finally {
+      relay.close()
+    }
+  })
+
+  it('a SIGHUP while it registers is a reload once Portico listens, not the end', async () => {
+    let registering = () => {}
+    const registers = new Promise<void>((resolve) => {
+      registering = resolve
+    })
+    let answer = () => {}
+    const answered = new Promise<void>((resolve) => {
+      answer = resolve
+    })
+    const relay = await fakeRelay(GOOD_ACK, undefined, () => {
+      registering()
+      return answered
+    })
+    const file = join(dir, 'hangup.toml')
+    writeFileSync(file, 'upstream = "http://127.0.0.1:1/mcp"\nport = 0\n[store]\nenabled = false\n')
+    const portico = spawnCollecting(
+      process.execPath,
+      [CLI, 'run', '--config', file, '--tunnel', relay.url, '--tunnel-token', 't'],
+      { env: cliEnv() },
+    )
+    try {
+      await registers
+      // Node's default for SIGHUP is to exit: before, this ended Portico while it registered.
+      portico.child.kill('SIGHUP')
+      await delay(200)
+      answer()
+      await until(
+        () => /Portico listening on/.test(portico.stdout()) || undefined,
+        10_000,
+        'listening',
+      )
+      await until(
+        () => /config reload accepted; nothing to change/.test(portico.stderr()) || undefined,
+        5000,
+        'the reload once listening',
+      )
+      assert.match(
+        portico.stderr(),
+        /received SIGHUP while starting: reloading now that Portico listens/,
+      )
+      assert.equal(portico.child.exitCode, null, 'still running')
+      assert.equal(portico.child.signalCode, null, 'not ended by the signal')
+    } finally {
+      await stopChild(portico.child)
       relay.close()
     }
   })

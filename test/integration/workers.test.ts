@@ -396,13 +396,12 @@ describe('workers = 2 reloaded', () => {
         15_000,
         'both workers to listen again',
       )
-      // Every worker died at once: the port (0 in the file) was chosen again (the primary holds
-      // the listening socket, round robin).
-      const [port] = listeningPortsOf(primary)
-      const url = `http://127.0.0.1:${port}/mcp`
+      // Every worker died at once, and the primary closed the listening socket they shared:
+      // with `port = 0` in the file, the workers started again still listen where the URL said.
+      assert.deepEqual(listeningPortsOf(primary), [Number(new URL(portico.url).port)])
       // Every worker serves the upstream it started with.
       const started = (a: Answer) => a.status === 200 && /text of down/.test(a.body)
-      await bothServe(url, await openSession(url), 'down', started)
+      await bothServe(portico.url, await openSession(portico.url), 'down', started)
     } finally {
       await portico.stop()
     }
@@ -599,7 +598,10 @@ describe('workers = 2 signalled while workers start', () => {
         5000,
         'the reload once listening',
       )
-      assert.match(cluster.stderr(), /SIGHUP while the workers start: reloading once they listen/)
+      assert.match(
+        cluster.stderr(),
+        /received SIGHUP while starting: reloading now that Portico listens/,
+      )
       assert.equal(cluster.child.exitCode, null, 'still running')
     } finally {
       await stopChild(cluster.child)

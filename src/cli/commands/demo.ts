@@ -2,6 +2,7 @@
 import type { Command } from 'commander'
 import type { DemoFlags } from '../demo.ts'
 import { intOption } from '../errors.ts'
+import { holdHangups } from '../hangup.ts'
 
 export function registerDemo(program: Command): void {
   program
@@ -15,6 +16,7 @@ export function registerDemo(program: Command): void {
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--db <path>', 'path of the observability store')
     .action(async (flags: DemoFlags) => {
+      holdHangups()
       const { runDemo } = await import('../demo.ts')
       await runDemo(flags)
     })

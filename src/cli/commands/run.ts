@@ -1,6 +1,7 @@
 /** `portico run`, declared: its options; what it does is ../run.ts, loaded when it runs. */
 import { type Command, Option } from 'commander'
 import { intOption, UserError } from '../errors.ts'
+import { holdHangups } from '../hangup.ts'
 import type { RunFlags } from '../run.ts'
 
 export function registerRun(program: Command): void {
@@ -40,6 +41,7 @@ export function registerRun(program: Command): void {
     .addOption(new Option('--from-mcp-json <file>').hideHelp().argParser(fromMcpJson))
     .addOption(new Option('--import-mcp-json <file>').hideHelp().argParser(importMcpJson))
     .action(async (file: string | undefined, flags: RunFlags) => {
+      holdHangups()
       const { runProxy } = await import('../run.ts')
       await runProxy(file, flags)
     })
