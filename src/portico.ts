@@ -27,6 +27,7 @@ import { adminPrefix } from './gateway/admin.ts'
 import type { Gateway } from './gateway/gateway.ts'
 import { gatewayMode } from './gateway/mode.ts'
 import { isLocalPeer } from './http/client-address.ts'
+import { TCP_KEEPALIVE } from './http/tcp-keepalive.ts'
 import type { SharedMetrics } from './metrics/metrics.ts'
 import { globalChain } from './middleware/chain.ts'
 import { EventBus, type Sink } from './observe/bus.ts'
@@ -281,6 +282,7 @@ function serverOptions(config: Config) {
     requestTimeout: Math.max(config.client_request_timeout, config.client_header_timeout),
     keepAliveTimeout: config.keepalive_timeout,
     connectionsCheckingInterval: 1000,
+    ...TCP_KEEPALIVE,
   }
 }
 

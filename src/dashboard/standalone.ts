@@ -8,6 +8,7 @@ import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { adminCredential, adminFilter } from '../edge/admin-token.ts'
 import { PorticoError } from '../errors.ts'
+import { TCP_KEEPALIVE } from '../http/tcp-keepalive.ts'
 import type { Db } from '../store/open.ts'
 import { dashboardHandler, sendJson } from './server.ts'
 
@@ -34,16 +35,19 @@ export async function startDashboard(options: StandaloneOptions): Promise<Runnin
     ...(options.mcpUrl === undefined ? {} : { mcpUrl: options.mcpUrl }),
     ...(options.assetsDir === undefined ? {} : { assetsDir: options.assetsDir }),
   })
-  const server = createServer({ keepAliveTimeout: 5000, requestTimeout: 60_000 }, (req, res) => {
-    try {
-      guard(req)
-    } catch (error) {
-      const status = error instanceof PorticoError ? error.status : 403
-      sendJson(res, status, { error: error instanceof Error ? error.message : String(error) })
-      return
-    }
-    void handle(req, res)
-  })
+  const server = createServer(
+    { keepAliveTimeout: 5000, requestTimeout: 60_000, ...TCP_KEEPALIVE },
+    (req, res) => {
+      try {
+        guard(req)
+      } catch (error) {
+        const status = error instanceof PorticoError ? error.status : 403
+        sendJson(res, status, { error: error instanceof Error ? error.message : String(error) })
+        return
+      }
+      void handle(req, res)
+    },
+  )
   server.listen(options.port, options.host)
   await Promise.race([
     once(server, 'listening'),

@@ -20,6 +20,7 @@ import type { HttpFilter } from '../edge/filters.ts'
 import type { Readiness } from '../edge/mode.ts'
 import { createMountRouter, type Mount } from '../edge/router.ts'
 import type { Gateway } from '../gateway/gateway.ts'
+import { TCP_KEEPALIVE } from '../http/tcp-keepalive.ts'
 import {
   PorticoMetrics as Metrics,
   type PorticoMetrics,
@@ -286,7 +287,10 @@ class AdminServer {
   constructor(context: ProxyContext, mounts: Mount[], bind: { host: string; port: number }) {
     this.#bind = bind
     const route = createMountRouter(context, mounts)
-    this.#server = createServer({ keepAliveTimeout: 5000, requestTimeout: 30_000 }, route)
+    this.#server = createServer(
+      { keepAliveTimeout: 5000, requestTimeout: 30_000, ...TCP_KEEPALIVE },
+      route,
+    )
   }
 
   async listen(port = this.#bind.port): Promise<{ url: string }> {

@@ -14,6 +14,7 @@ import type { AddressInfo, Socket } from 'node:net'
 import { performance } from 'node:perf_hooks'
 import { WebSocket, WebSocketServer } from 'ws'
 import type { RelayConfig } from '../config/tunnel.ts'
+import { TCP_KEEPALIVE } from '../http/tcp-keepalive.ts'
 import type { Logger } from '../observe/logger.ts'
 import {
   CloseCode,
@@ -189,7 +190,12 @@ export class Relay {
     this.#server = createServer(
       // A request (head and body; not the answer, which may be a long SSE stream) must arrive
       // within two minutes: a body sent a byte at a time cannot hold a socket for ever.
-      { headersTimeout: 20_000, requestTimeout: 120_000, keepAliveTimeout: 65_000 },
+      {
+        headersTimeout: 20_000,
+        requestTimeout: 120_000,
+        keepAliveTimeout: 65_000,
+        ...TCP_KEEPALIVE,
+      },
       (req, res) => this.#onRequest(req, res),
     )
     this.#server.maxConnections = MAX_CONNECTIONS
