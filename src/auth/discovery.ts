@@ -5,6 +5,7 @@
  * §3.3), so a metadata document cannot redirect validation to another issuer's keys.
  */
 import { fetchText } from '../http/fetched.ts'
+import { redactUrl } from '../util/redact.ts'
 
 export interface ServerMetadata {
   issuer: string
@@ -60,14 +61,43 @@ async function fetchMetadata(url: URL): Promise<ServerMetadata> {
   }
   const doc = value as Record<string, unknown>
   const metadata: ServerMetadata = { issuer: typeof doc.issuer === 'string' ? doc.issuer : '' }
-  if (typeof doc.jwks_uri === 'string') metadata.jwks_uri = doc.jwks_uri
-  if (typeof doc.introspection_endpoint === 'string') {
-    metadata.introspection_endpoint = doc.introspection_endpoint
-  }
+  const jwksUri = endpointOf(doc, 'jwks_uri')
+  if (jwksUri !== undefined) metadata.jwks_uri = jwksUri
+  const introspection = endpointOf(doc, 'introspection_endpoint')
+  if (introspection !== undefined) metadata.introspection_endpoint = introspection
   return metadata
+}
+
+/**
+ * A URL the metadata names for Portico to fetch, held to what `[auth]` keys are: an absolute
+ * http(s) URL without credentials (they would be fetched without them, and logged). A relative
+ * one stopped the start with a bare "Invalid URL"; `data:`, `file:` and `ftp:` ones were taken.
+ */
+function endpointOf(doc: Record<string, unknown>, key: string): string | undefined {
+  const value = doc[key]
+  if (typeof value !== 'string') return undefined
+  if (!URL.canParse(value)) {
+    const shown = value.includes('@') ? '' : ` ${JSON.stringify(value.slice(0, 200))}`
+    throw new Error(`its ${key}${shown} is not an absolute URL`)
+  }
+  const url = new URL(value)
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new Error(`its ${key} is not an http(s) URL (${url.protocol})`)
+  }
+  if (url.username !== '' || url.password !== '') {
+    throw new Error(
+      `its ${key} ${redactUrl(value)} carries credentials (user:password@): refused, as in [auth] keys`,
+    )
+  }
+  return value
 }
 
 /** Issuers compare as strings, allowing only a trailing-slash difference. */
 export function sameIssuer(a: string, b: string): boolean {
-  return a.replace(/\/+$/, '') === b.replace(/\/+$/, '')
+  return issuerKey(a) === issuerKey(b)
+}
+
+/** An issuer as it compares: without trailing slashes. */
+export function issuerKey(issuer: string): string {
+  return issuer.replace(/\/+$/, '')
 }

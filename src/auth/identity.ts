@@ -6,6 +6,7 @@
  */
 import type { AuthConfig } from '../config/auth.ts'
 import type { Identity } from '../pipeline/identity.ts'
+import { issuerKey } from './discovery.ts'
 
 export type Claims = Record<string, unknown>
 
@@ -40,13 +41,14 @@ export class IdentityBuilder {
   /** An identity from a verified token's claims. */
   fromClaims(claims: Claims, method: 'jwt' | 'introspection'): Identity {
     const subjectClaim = this.#auth.identity.subject_claim
-    const raw = claims[subjectClaim]
+    const raw = ownClaim(claims, subjectClaim)
     const subject = typeof raw === 'string' || typeof raw === 'number' ? String(raw) : ''
     const clientId = stringClaim(claims.client_id) ?? stringClaim(claims.azp)
     const scopes = scopesOf(claims)
     const role = this.#roleOf(claims, scopes)
     const roles = role === undefined ? [] : [role]
-    const issuer = stringClaim(claims.iss) ?? ''
+    // As the issuer check compares it (a trailing slash apart): one user, one key, either way.
+    const issuer = issuerKey(stringClaim(claims.iss) ?? '')
     // A token without a subject (client credentials) is its client.
     const who = subject || (clientId === undefined ? '' : `client:${clientId}`)
     const identity: Identity = {
@@ -91,7 +93,8 @@ export class IdentityBuilder {
     const mapping = this.#auth.role_mapping
     if (mapping === undefined) return undefined
     const table = mapping.mapping
-    const candidates = mapping.claim === 'scope' ? scopes : claimCandidates(claims[mapping.claim])
+    const candidates =
+      mapping.claim === 'scope' ? scopes : claimCandidates(ownClaim(claims, mapping.claim))
     for (const candidate of candidates) {
       if (Object.hasOwn(table, candidate)) return table[candidate]
     }
@@ -102,7 +105,7 @@ export class IdentityBuilder {
     const identity = this.#auth.identity
     const headers: Record<string, string> = { [identity.header]: headerSafe(subject) }
     for (const [header, claim] of Object.entries(identity.headers)) {
-      const value = claims[claim]
+      const value = ownClaim(claims, claim)
       if (value !== undefined && value !== null) headers[header] = headerSafe(value)
     }
     return headers
@@ -112,6 +115,14 @@ export class IdentityBuilder {
   identityHeaderNames(): string[] {
     return [this.#auth.identity.header, ...Object.keys(this.#auth.identity.headers)]
   }
+}
+
+/**
+ * A claim the token carries, by a configured name: never one of Object's own properties (a
+ * `role_mapping` claim named `constructor` read a function for every token without it).
+ */
+function ownClaim(claims: Claims, name: string): unknown {
+  return Object.hasOwn(claims, name) ? claims[name] : undefined
 }
 
 function stringClaim(value: unknown): string | undefined {

@@ -102,8 +102,10 @@ export class Introspector {
   /** One check sent to the authorization server, within the bounds of checks in flight. */
   #start(key: string, token: string, address: string): Promise<Entry> {
     if (this.#inFlight.size >= MAX_IN_FLIGHT) {
-      throw new PorticoError('upstream_unavailable', {
+      // As for one address below: the token may be good, and the client should come back.
+      throw new PorticoError('rate_limited', {
         message: 'Cannot verify the token now: too many token checks in flight',
+        headers: { 'retry-after': '1' },
       })
     }
     const fromAddress = this.#inFlightFrom.get(address) ?? 0

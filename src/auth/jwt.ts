@@ -62,7 +62,12 @@ export class JwtVerifier {
       return undefined
     } catch (error) {
       this.#noteFailure()
-      const reason = error instanceof Error ? error.message : String(error)
+      // The error may quote the URL (undici does): said once, redacted.
+      const href = this.#options.jwksUri.href
+      const reason = (error instanceof Error ? error.message : String(error)).replaceAll(
+        href,
+        redactUrl(href),
+      )
       return `the key set at ${redactUrl(this.#options.jwksUri.href)} cannot be fetched (${reason}): tokens are refused with 502 until it can`
     }
   }
@@ -80,8 +85,13 @@ export class JwtVerifier {
     return this.#jwks
   }
 
-  /** One more failed fetch: the next is not tried for 1 s, doubling up to a minute. */
+  /**
+   * One more failed fetch: the next is not tried for 1 s, doubling up to a minute. Every token
+   * that waited on the same fetch fails with it, at once: counted once, not once per waiter
+   * (eight waiters made one failure a minute-long refusal of every new key).
+   */
   #noteFailure(): void {
+    if (performance.now() < this.#failingUntil) return
     this.#failures++
     this.#failingUntil = performance.now() + Math.min(60_000, 1000 * 2 ** (this.#failures - 1))
   }

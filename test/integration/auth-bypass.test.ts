@@ -566,6 +566,51 @@ describe('an issuer whose key set cannot be fetched', () => {
     }))
 })
 
+describe('an issuer whose key set fails once while several tokens wait on it', () => {
+  it('counts one failure for the one fetch they shared: the new key is used a second later', async () => {
+    const issuer = await startJwtIssuer('alice')
+    const probe = await startProbeHttp()
+    const jwt = {
+      type: 'jwt',
+      issuer: issuer.issuer,
+      jwks_uri: issuer.jwksUri,
+      jwks_cooldown: 0,
+    } as const
+    const portico = await startPortico({ upstream: probe.url, auth: jwt })
+    try {
+      // A key rotation while the issuer stalls: eight clients come with the new key, and wait on
+      // the one fetch, which then fails. Counted once per waiter, the backoff was 2^7 s (capped
+      // at a minute) before the new key could be fetched.
+      const stall = issuer.hold()
+      await issuer.rotate()
+      const token = await issuer.sign(portico.url)
+      const before = issuer.fetches
+      const answers = Promise.all(
+        Array.from({ length: 8 }, () => rpc(portico.url, LIST, bearer(token))),
+      )
+      await until(() => stall.waiting > 0 || undefined, 5000, 'the key set fetch held')
+      // The eight requests come from this process at once: give them time to reach Portico.
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      stall.release()
+      assert.deepEqual(
+        (await answers).map((answer) => answer.status),
+        Array(8).fill(502),
+      )
+      assert.equal(issuer.fetches - before, 1, 'the eight waited on one fetch')
+      await until(
+        async () =>
+          (await rpc(portico.url, LIST, bearer(token))).status === 200 ? true : undefined,
+        10_000,
+        'the new key accepted once the issuer answers (1 s backoff, not 60 s)',
+      )
+    } finally {
+      await portico.close()
+      await probe.close()
+      await issuer.close()
+    }
+  })
+})
+
 describe('forward_auth passes on a token an authorization server issued (gateway)', () => {
   it("the backend gets the caller's JWT as it came, on every request, initialize included", async () => {
     const issuer = await startJwtIssuer('alice')

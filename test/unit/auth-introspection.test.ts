@@ -182,4 +182,26 @@ describe('introspection', () => {
     answers.later = { active: true, sub: 'eve', aud: AUD, exp: now() + 60 }
     assert.equal((await introspector.introspect('later', '203.0.113.9')).sub, 'eve')
   })
+
+  it('past 64 checks in flight from every address together, the next is 429 with Retry-After too', async () => {
+    const introspector = make()
+    // Four addresses at 16 each: none over its own bound, all of them at the global one.
+    const flood = Array.from({ length: 64 }, (_, i) =>
+      introspector
+        .introspect(`held-all-${i}`, `203.0.113.${10 + (i % 4)}`)
+        .catch((error: unknown) => error),
+    )
+    for (let waited = 0; held.length < 64 && waited < 400; waited++) {
+      await new Promise((resolve) => setTimeout(resolve, 25))
+    }
+    assert.equal(held.length, 64, 'the endpoint holds the 64 checks')
+    // 429, not 502: the token may be good, and the client should come back in a second.
+    await assert.rejects(
+      introspector.introspect('held-all-64', '198.51.100.20'),
+      (e: PorticoError) =>
+        e instanceof PorticoError && e.status === 429 && e.headers?.['retry-after'] === '1',
+    )
+    for (const release of held.splice(0)) release()
+    await Promise.all(flood)
+  })
 })

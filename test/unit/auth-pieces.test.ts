@@ -107,6 +107,36 @@ describe('identities', () => {
     )
   })
 
+  it("reads configured claim names as the token's own: `constructor` or `toString` absent is absent", () => {
+    const odd = new IdentityBuilder(
+      authSchema.parse({
+        type: 'jwt',
+        issuer: 'https://as.example',
+        jwks_uri: 'https://as.example/jwks',
+        audience: 'https://mcp.example/mcp',
+        roles: [{ name: 'reader', allow_tools: ['*'] }],
+        role_mapping: { claim: 'constructor', mapping: { x: 'reader' } },
+        identity: { subject_claim: 'valueOf', headers: { 'x-odd': 'toString' } },
+      }),
+    )
+    // Read through the prototype, each was a function: a TypeError (500) for every such token.
+    const plain = odd.fromClaims({ iss: 'https://as.example', sub: 'alice' }, 'jwt')
+    assert.deepEqual(plain.roles, [])
+    assert.deepEqual(plain.headers, { 'x-user-id': '' })
+    const carried = odd.fromClaims(
+      { iss: 'https://as.example', valueOf: 'vic', constructor: 'x', toString: 't' },
+      'jwt',
+    )
+    assert.equal(carried.subject, 'vic')
+    assert.deepEqual(carried.roles, ['reader'])
+    assert.equal(carried.headers['x-odd'], 't')
+  })
+
+  it('one user is one identity whatever trailing slashes the issuer writes', () => {
+    const again = builder.fromClaims({ iss: 'https://as.example//', sub: 'alice' }, 'jwt')
+    assert.equal(again.key, reader.key, 'the session owner check compares these keys')
+  })
+
   it('makes any claim value a header value', () => {
     assert.equal(headerSafe('plain'), 'plain')
     assert.equal(headerSafe('Zoë\r\nx-evil: 1'), 'Zo%C3%AB%0D%0Ax-evil%3A%201')
