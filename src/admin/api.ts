@@ -13,6 +13,7 @@ import type { RouteHandler } from '../edge/router.ts'
 import { sendJson } from '../edge/send.ts'
 import { PorticoError } from '../errors.ts'
 import { readBody } from '../http/body.ts'
+import { requestUrl } from '../http/request-url.ts'
 import { isObject, parseJson } from '../jsonrpc/message.ts'
 import type { Logger } from '../observe/logger.ts'
 import type { StatusBoard } from '../observe/status.ts'
@@ -67,7 +68,7 @@ const SEGMENT = '([^/]+)'
 export function adminApi(options: AdminApiOptions): RouteHandler {
   const routes = routesOf(options)
   return async (req, res) => {
-    const pathname = new URL(req.url ?? '/', 'http://admin').pathname.replace(/\/+$/, '')
+    const pathname = (requestUrl(req.url, 'http://admin')?.pathname ?? '').replace(/\/+$/, '')
     let allowed = false
     for (const route of routes) {
       const match = route.pattern.exec(pathname)

@@ -38,6 +38,10 @@ export class FrameStore {
       throw new BadRequest('expected { "html": string, "csp": string }')
     }
     if (/[\r\n]/.test(csp)) throw new BadRequest('csp: one line expected')
+    // What a header value may hold (visible ASCII, space, tab): else the frame, accepted here,
+    // could never be served (Node refuses the header: a 500 later instead of a 400 now).
+    if (!/^[\t\x20-\x7e]*$/.test(csp))
+      throw new BadRequest('csp: printable ASCII expected (a header value)')
     if (/(?:^|;)\s*sandbox\b/i.test(csp))
       throw new BadRequest('csp: the frame sets its own sandbox')
     this.#sweep()

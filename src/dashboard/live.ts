@@ -4,17 +4,39 @@
  * stream ends after an hour (the page reconnects). `proxy` keeps one proxy's calls (one the
  * store does not know is a 404); `since` (a duration) first sends the calls of that window
  * recorded before (the last 200 at most); a bad value is a 400, before the stream starts.
+ * At most 32 tails are open at once per dashboard (`LiveTails`): each polls the store on the
+ * proxy's thread and may hold up to 1 MiB its reader has not taken, so their number is bounded
+ * too (400 readers that never read held about 1 GB).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Db } from '../store/open.ts'
 import { type ExchangeRow, lastExchangeId, logsAfter, tailLogs } from '../store/report-logs.ts'
 import { proxyOf } from './pages.ts'
-import type { Params } from './query.ts'
+import { BadRequest, type Params } from './query.ts'
 
 const POLL_MS = 500
 const MAX_STREAM_MS = 3_600_000
 /** Bytes written and not yet taken by the reader, past which a poll is skipped. */
 const MAX_UNREAD_BYTES = 1024 * 1024
+/** Tails open at once, per dashboard (a few tabs; each one costs polls and buffers). */
+export const MAX_LIVE_TAILS = 32
+
+/** A dashboard's live tails: each answered as `liveTail` does, at most MAX_LIVE_TAILS at once. */
+export class LiveTails {
+  #open = 0
+
+  open(req: IncomingMessage, res: ServerResponse, store: () => Db, params: Params): void {
+    if (this.#open >= MAX_LIVE_TAILS) {
+      throw new BadRequest(
+        `${MAX_LIVE_TAILS} live tails are open already: close a dashboard tab, or try again later`,
+        503,
+      )
+    }
+    liveTail(req, res, store, params)
+    this.#open++
+    res.once('close', () => this.#open--)
+  }
+}
 
 export function liveTail(
   req: IncomingMessage,

@@ -10,9 +10,10 @@ import { extname, join, normalize } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Fleet } from '../admin/fleet.ts'
 import { pathOf } from '../edge/exchange.ts'
+import { requestUrl } from '../http/request-url.ts'
 import type { Db } from '../store/open.ts'
 import { FrameStore } from './frames.ts'
-import { liveTail } from './live.ts'
+import { LiveTails } from './live.ts'
 import type { PageRunner } from './page-runner.ts'
 import { answerPage } from './pages.ts'
 import { BadRequest, Params } from './query.ts'
@@ -76,13 +77,15 @@ const SHELL_CSP =
 export function dashboardHandler(options: DashboardOptions): DashboardHandler {
   const assets = options.assetsDir ?? DEFAULT_ASSETS
   const frames = new FrameStore()
+  const tails = new LiveTails()
   return async (req, res) => {
-    const url = new URL(req.url ?? '/', 'http://dashboard.invalid')
     // The path as the router matched it (not `url.pathname`, which resolves dot segments):
     // what decides the page is what decided the guard.
     const path = pathOf(req)
     const rest = path.startsWith(options.basePath) ? path.slice(options.basePath.length) : ''
     try {
+      const url = requestUrl(req.url, 'http://dashboard.invalid')
+      if (url === undefined) throw new BadRequest('the request target is not a path', 400)
       if (`${path}/` === options.basePath) {
         res.writeHead(308, { location: options.basePath }).end()
         return
@@ -95,7 +98,7 @@ export function dashboardHandler(options: DashboardOptions): DashboardHandler {
         throw new BadRequest(`${req.method} is not allowed here (GET only)`, 405)
       }
       if (rest === 'api/live')
-        return liveTail(req, res, options.store, new Params(url.searchParams))
+        return tails.open(req, res, options.store, new Params(url.searchParams))
       if (rest === 'api/gateway') return sendJson(res, 200, await gatewayView(options.fleet))
       if (rest === 'api/config') return sendJson(res, 200, { mcp_url: options.mcpUrl ?? null })
       if (rest.startsWith('api/')) return await servePage(res, rest.slice(4), options, url)

@@ -45,7 +45,8 @@ export async function startDashboard(options: StandaloneOptions): Promise<Runnin
         sendJson(res, status, { error: error instanceof Error ? error.message : String(error) })
         return
       }
-      void handle(req, res)
+      // The handler answers its own errors; one that escapes it must not end the process.
+      handle(req, res).catch(() => res.destroy())
     },
   )
   server.listen(options.port, options.host)

@@ -66,15 +66,25 @@ export function listSessions(db: Db, filter: SessionFilter): SessionRow[] {
   return rows.map((row) => toRow(row, filter.now))
 }
 
-/** Sessions whose id starts with `prefix` (at most a few, to explain an ambiguous prefix). */
+/** The session whose id is `prefix`, else those it begins (at most a few, to explain an ambiguous prefix). */
 export function findSessions(db: Db, prefix: string, now: number, proxy?: string): SessionRow[] {
-  const args: unknown[] = [prefix, `${prefix}\u{10FFFF}`]
-  if (proxy !== undefined) args.push(proxy)
-  const rows = db
+  const onProxy = proxy === undefined ? '' : ' AND proxy = ?'
+  const withProxy = (args: unknown[]) => (proxy === undefined ? args : [...args, proxy])
+  // A whole id is that session, however many others it begins (an upstream numbering its
+  // sessions 1, 2, … 15: "1" was five of 1, 10…15, and the exact one often not among them).
+  const exact = db
     .prepare(
-      `SELECT * FROM sessions WHERE session_id >= ? AND session_id < ?${proxy === undefined ? '' : ' AND proxy = ?'} ORDER BY last_seen_at DESC LIMIT 5`,
+      `SELECT * FROM sessions WHERE session_id = ?${onProxy} ORDER BY last_seen_at DESC LIMIT 5`,
     )
-    .all(...args) as RawSession[]
+    .all(...withProxy([prefix])) as RawSession[]
+  const rows =
+    exact.length > 0
+      ? exact
+      : (db
+          .prepare(
+            `SELECT * FROM sessions WHERE session_id >= ? AND session_id < ?${onProxy} ORDER BY last_seen_at DESC LIMIT 5`,
+          )
+          .all(...withProxy([prefix, `${prefix}\u{10FFFF}`])) as RawSession[])
   return rows.map((row) => toRow(row, now))
 }
 

@@ -1,4 +1,5 @@
 /** One raw JSON-RPC POST with chosen headers, its answer read whole (JSON or one SSE message). */
+import { request as httpRequest } from 'node:http'
 import { MCP_ACCEPT } from './mcp-http.ts'
 
 export interface RpcAnswer {
@@ -36,3 +37,20 @@ export function request(id: number, method: string, params?: Record<string, unkn
 }
 
 export const bearer = (token: string) => ({ authorization: `Bearer ${token}` })
+
+/** A GET with its path sent exactly as given (fetch would resolve `//`, dot segments…). */
+export function rawGet(origin: string, path: string): Promise<{ status: number; body: string }> {
+  const { hostname, port } = new URL(origin)
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: hostname, port, path, method: 'GET' }, (res) => {
+      let body = ''
+      res.setEncoding('utf8')
+      res.on('data', (chunk: string) => {
+        body += chunk
+      })
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
+    })
+    req.on('error', reject)
+    req.end()
+  })
+}

@@ -10,7 +10,7 @@
  */
 import assert from 'node:assert/strict'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { createServer, request as httpRequest, type Server } from 'node:http'
+import { createServer, type Server } from 'node:http'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -28,6 +28,7 @@ import { CLI, cliEnv, cliJson } from '../helpers/cli.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
 import { listenOnZero } from '../helpers/ports.ts'
 import { spawnReady } from '../helpers/processes.ts'
+import { rawGet } from '../helpers/rpc.ts'
 import { until } from '../helpers/wait.ts'
 
 const CHROMIUM = findChromium()
@@ -535,20 +536,3 @@ describe('the dashboard mount and its guard', () => {
     )
   })
 })
-
-/** A GET with its path sent exactly as given (no URL resolution on the way). */
-function rawGet(origin: string, path: string): Promise<{ status: number; body: string }> {
-  const { hostname, port } = new URL(origin)
-  return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: hostname, port, path, method: 'GET' }, (res) => {
-      let body = ''
-      res.setEncoding('utf8')
-      res.on('data', (chunk: string) => {
-        body += chunk
-      })
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
-    })
-    req.on('error', reject)
-    req.end()
-  })
-}

@@ -6,59 +6,23 @@
  * `portico dashboard` as a child process over a store written by the real store sink.
  */
 import assert from 'node:assert/strict'
-import { get, type IncomingMessage } from 'node:http'
-import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { type StoreSink, storeSink } from '../../src/store/sink.ts'
-import { CLI, cliEnv } from '../helpers/cli.ts'
+import type { ExchangeEvent } from '../../src/observe/event.ts'
 import { exchangeEvent } from '../helpers/events.ts'
-import { type Spawned, spawnReady } from '../helpers/processes.ts'
+import { openTail } from '../helpers/live-tail.ts'
 import { scratchDir } from '../helpers/scratch.ts'
+import { type StoreDashboard, storeDashboard } from '../helpers/store-dashboard.ts'
 import { until } from '../helpers/wait.ts'
-
-/** An open live tail: the text so far (at most 1 MB kept; the test reads a few events). */
-function openTail(url: string): Promise<{ status: number; text: () => string; close(): void }> {
-  return new Promise((resolve, reject) => {
-    const request = get(url, (res: IncomingMessage) => {
-      let text = ''
-      res.setEncoding('utf8')
-      res.on('data', (chunk: string) => {
-        if (text.length < 1024 * 1024) text += chunk
-      })
-      resolve({
-        status: res.statusCode ?? 0,
-        text: () => text,
-        close: () => {
-          res.destroy()
-          request.destroy()
-        },
-      })
-    })
-    request.on('error', reject)
-  })
-}
 
 describe('api/live parameters', () => {
   const dir = scratchDir('portico-live-')
-  const db = join(dir, 'store.db')
-  let sink: StoreSink
-  let cli: Spawned
+  let dashboard: StoreDashboard
   let base: string
+  const record = (events: ExchangeEvent[]) => dashboard.record(events)
   const tails: Array<{ close(): void }> = []
 
-  async function record(events: ReturnType<typeof exchangeEvent>[]): Promise<void> {
-    const before = sink.stats().written
-    sink.write(events)
-    await until(
-      () => sink.stats().written >= before + events.length || undefined,
-      5000,
-      'the rows committed',
-    )
-  }
-
   before(async () => {
-    sink = storeSink({ path: db, proxy: 'alpha', flushMs: 20 })
-    await record([
+    dashboard = await storeDashboard(dir, 'alpha', [
       exchangeEvent({
         proxy: 'alpha',
         method: 'tools/call',
@@ -69,17 +33,12 @@ describe('api/live parameters', () => {
       exchangeEvent({ proxy: 'beta', method: 'tools/call', name: 'other-proxy' }),
       exchangeEvent({ proxy: 'alpha', method: 'tools/call', name: 'recent-2' }),
     ])
-    cli = await spawnReady(process.execPath, [CLI, 'dashboard', '--db', db, '--port', '0'], {
-      env: cliEnv(),
-      ready: /Portico dashboard on (http:\/\/\S+)/,
-    })
-    base = /Portico dashboard on (http:\/\/\S+)/.exec(cli.output())?.[1] ?? ''
+    base = dashboard.base
   })
 
   after(async () => {
     for (const tail of tails) tail.close()
-    await cli?.stop()
-    await sink?.close()
+    await dashboard?.close()
   })
 
   it('a malformed since is a 400 with a JSON error, before any stream', async () => {

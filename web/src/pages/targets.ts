@@ -20,7 +20,9 @@ const KINDS = [
   ['', 'Methods', 'methods'],
 ] as const
 
-type Targets = Record<'tools' | 'resources' | 'prompts' | 'methods', TargetStats[]>
+type Kinds = 'tools' | 'resources' | 'prompts' | 'methods'
+/** The most called of each kind (at most 500), and how many the window has. */
+type Targets = Record<Kinds, TargetStats[]> & { counts?: Record<Kinds, number> }
 
 interface TargetDetail {
   series: { points: SeriesPoint[] }
@@ -106,6 +108,16 @@ export const targets: Page = async (ctx) => {
     },
   )
   const page = h('div', {}, h('h1', {}, 'Tools, resources and prompts'), tabs, health)
+  const count = data.counts?.[entry[2]] ?? rows.length
+  if (count > rows.length) {
+    page.append(
+      h(
+        'p',
+        { id: 'targets-shown' },
+        `The ${formatCount(rows.length)} most called of ${formatCount(count)} are shown; portico status lists them all.`,
+      ),
+    )
+  }
   if (name && entry[0] !== '') page.append(await detail(ctx.since, ctx.proxy, entry[0], name))
   return page
 }

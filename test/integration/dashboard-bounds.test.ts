@@ -1,0 +1,96 @@
+/**
+ * What a fuzz of the dashboard found, against `portico dashboard` as a child process over a
+ * store written by the real store sink: a request path starting with `//` ended the process (a
+ * page anywhere could do it with an <img>); the targets page answered every name ever called
+ * (200,000 made-up names: 89 MB, half a second of the proxy's thread); live tails had no bound
+ * in number (400 that never read held 1 GB); a whole session id that begins others was a 404;
+ * a widget frame whose CSP no header can carry was accepted, then a 500.
+ */
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import { exchangeEvent } from '../helpers/events.ts'
+import { openTail } from '../helpers/live-tail.ts'
+import { rawGet } from '../helpers/rpc.ts'
+import { scratchDir } from '../helpers/scratch.ts'
+import { type StoreDashboard, storeDashboard } from '../helpers/store-dashboard.ts'
+import { until } from '../helpers/wait.ts'
+
+describe('dashboard bounds', () => {
+  const dir = scratchDir('portico-dashboard-bounds-')
+  let dashboard: StoreDashboard
+  let base: string
+  const tails: Array<{ close(): void }> = []
+
+  before(async () => {
+    dashboard = await storeDashboard(dir, 'p', [
+      ...Array.from({ length: 600 }, (_, i) =>
+        exchangeEvent({ method: 'tools/call', targetKind: 'tool', name: `made-up-${i}` }),
+      ),
+      ...['1', '10', '11', '12', '13', '14', '15'].map((sessionId, i) =>
+        exchangeEvent({ method: 'initialize', sessionId, ts: Date.now() - 1000 + i * 100 }),
+      ),
+    ])
+    base = dashboard.base
+  })
+
+  after(async () => {
+    for (const tail of tails) tail.close()
+    await dashboard?.close()
+  })
+
+  it('a path starting with // is answered, and the dashboard keeps serving', async () => {
+    for (const path of ['///', '//', '//[', '//%zz', '//a:99999']) {
+      const answer = await rawGet(base, path)
+      assert.ok(answer.status >= 400 && answer.status < 500, `${path}: ${answer.status}`)
+    }
+    assert.equal(dashboard.cli.child.exitCode, null, 'still running')
+    assert.equal((await fetch(`${base}api/overview`)).status, 200)
+  })
+
+  it('the targets page sends the 500 most called of each kind, and how many there are', async () => {
+    const response = await fetch(`${base}api/targets?since=1h`)
+    assert.equal(response.status, 200)
+    const body = (await response.json()) as { tools: unknown[]; counts: { tools: number } }
+    assert.equal(body.tools.length, 500)
+    assert.equal(body.counts.tools, 600)
+  })
+
+  it('a whole session id is that session, however many others it begins', async () => {
+    const response = await fetch(`${base}api/session?id=1`)
+    assert.equal(response.status, 200, await response.clone().text())
+    const body = (await response.json()) as { session: { session_id: string } }
+    assert.equal(body.session.session_id, '1')
+  })
+
+  it('live tails: 32 at once, the next is a 503, and a closed one frees its place', async () => {
+    for (let i = 0; i < 32; i++) {
+      const tail = await openTail(`${base}api/live`)
+      tails.push(tail)
+      assert.equal(tail.status, 200, `tail ${i + 1}`)
+    }
+    const refused = await fetch(`${base}api/live`)
+    assert.equal(refused.status, 503)
+    assert.match(((await refused.json()) as { error: string }).error, /32 live tails are open/)
+    tails.shift()?.close()
+    await until(
+      async () => {
+        const tail = await openTail(`${base}api/live`)
+        tails.push(tail)
+        return tail.status === 200 || undefined
+      },
+      5000,
+      'a place once one tail closed',
+    )
+  })
+
+  it('a widget frame whose CSP no header can carry is a 400, not a 500 later', async () => {
+    for (const csp of ["default-src 'self'\u0000", "img-src 'self'\u2028", 'a\u007f']) {
+      const response = await fetch(`${base}api/studio/frame`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ html: '<p>hi</p>', csp }),
+      })
+      assert.equal(response.status, 400, JSON.stringify(csp))
+    }
+  })
+})
