@@ -21,6 +21,7 @@
 import { resolve } from 'node:path'
 import { parse as parseToml } from 'smol-toml'
 import { isObject, type JsonObject } from '../jsonrpc/message.ts'
+import { ADMIN_NAMESPACE } from './gateway.ts'
 
 export interface ImportOptions {
   /**
@@ -166,7 +167,7 @@ export function importMcpJson(document: unknown, options: ImportOptions = {}): J
       )
     out.push(backend)
   }
-  return options.sanitize ? withDistinctNames(out) : out
+  return options.sanitize ? withDistinctNames(out, warn) : out
 }
 
 /**
@@ -188,11 +189,15 @@ export function codexServers(document: JsonObject): JsonObject | undefined {
       bearer_token_env_var: token,
       http_headers: headers,
       env_http_headers: envHeaders,
-      enabled_tools: includeTools,
-      disabled_tools: disabledTools,
-      env_vars: passed,
+      enabled_tools: enabled,
+      disabled_tools: disabled,
+      env_vars: vars,
       ...rest
     } = entry
+    // Checked here, under Codex's own names (past this point they carry the JSON files').
+    const includeTools = codexNames(name, 'enabled_tools', enabled, 'tool')
+    const disabledTools = codexNames(name, 'disabled_tools', disabled, 'tool')
+    const passed = codexNames(name, 'env_vars', vars, 'variable')
     const merged: JsonObject = { ...(isObject(headers) ? headers : {}) }
     if (isObject(envHeaders))
       for (const [header, variable] of Object.entries(envHeaders))
@@ -200,9 +205,7 @@ export function codexServers(document: JsonObject): JsonObject | undefined {
     if (typeof token === 'string') merged.Authorization = `Bearer \${${token}}`
     // `env_vars` names variables Codex passes on from its own environment: `${NAME}` here.
     const env: JsonObject = isObject(rest.env) ? { ...rest.env } : {}
-    if (Array.isArray(passed))
-      for (const variable of passed)
-        if (typeof variable === 'string') env[variable] = `\${${variable}}`
+    for (const variable of passed ?? []) env[variable] = `\${${variable}}`
     out[name] = {
       ...rest,
       ...(Object.keys(env).length > 0 ? { env } : {}),
@@ -212,6 +215,18 @@ export function codexServers(document: JsonObject): JsonObject | undefined {
     }
   }
   return { mcpServers: out }
+}
+
+/** A Codex list of names (tools, variables); anything else stops the import, named. */
+function codexNames(
+  server: string,
+  key: string,
+  value: unknown,
+  what: 'tool' | 'variable',
+): string[] | undefined {
+  if (value === undefined) return undefined
+  if (Array.isArray(value) && value.every((item) => typeof item === 'string')) return value
+  throw new Error(`server "${server}": ${key} must be a list of ${what} names`)
 }
 
 /** A Codex `config.toml`'s text as the JSON form; throws when it has no `[mcp_servers]`. */
@@ -386,18 +401,32 @@ function toolFilters(
   } else if (hidden.length > 0) backend.hide_tools = hidden
 }
 
-/** Two servers whose names sanitize alike (`my server`, `my-server`) get a number each. */
-function withDistinctNames(backends: JsonObject[]): JsonObject[] {
-  const seen = new Set<string>()
+/**
+ * Two servers whose names sanitize alike (`my server`, `my-server`) get a number each, within
+ * the 32 characters a name may have however many there are; so does one named `portico`, the
+ * admin tools' namespace (said: its tools' names change).
+ */
+function withDistinctNames(backends: JsonObject[], warn: (message: string) => void): JsonObject[] {
+  const seen = new Set<string>([ADMIN_NAMESPACE])
   for (const backend of backends) {
     const base = String(backend.name)
     let name = base
-    for (let n = 2; seen.has(name); n++) name = `${base.slice(0, 29)}-${n}`
+    for (let n = 2; seen.has(name); n++) {
+      const suffix = `-${n}`
+      name = `${base.slice(0, MAX_NAME_LENGTH - suffix.length)}${suffix}`
+    }
+    if (base === ADMIN_NAMESPACE)
+      warn(
+        `server "${base}" is named "${name}": "${ADMIN_NAMESPACE}" is the namespace of Portico's admin tools`,
+      )
     backend.name = name
     seen.add(name)
   }
   return backends
 }
+
+/** The longest backend name (`sanitizeName`). */
+const MAX_NAME_LENGTH = 32
 
 function stringRecord(value: JsonObject): JsonObject {
   return Object.fromEntries(
@@ -430,7 +459,10 @@ export function portableVariables(text: string): string {
 export function sanitizeName(name: string): string {
   const trimEnds = (text: string) => text.replace(/^[-_]+|[-_]+$/g, '')
   const clean = trimEnds(
-    trimEnds(name.replace(/[^A-Za-z0-9_-]+/g, '-').replace(/_{2,}/g, '_')).slice(0, 32),
+    trimEnds(name.replace(/[^A-Za-z0-9_-]+/g, '-').replace(/_{2,}/g, '_')).slice(
+      0,
+      MAX_NAME_LENGTH,
+    ),
   )
   return clean === '' ? 'server' : clean
 }

@@ -505,6 +505,14 @@ export class Gateway {
         const result = keepWellFormed(method, response.result, (label, problem) =>
           this.#leftOutItem(backend.name, method, label, problem),
         )
+        // A backend that names the page it was asked for as the next one would have a client
+        // read the same page for ever: its list ends here.
+        if (cursor !== undefined && result.nextCursor === cursor) {
+          delete result.nextCursor
+          this.#deps.logger.warn(`${method}: backend ${backend.name} named the same page again`, {
+            backend: backend.name,
+          })
+        }
         const capabilities = backend.info()?.capabilities
         backend.lists.set(key, method, result, generation, capabilities, Date.now())
         return { catalog: backend.catalog, result }

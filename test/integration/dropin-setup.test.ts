@@ -573,6 +573,29 @@ describe('portico import', () => {
     }
   })
 
+  it('renames a server named portico (the admin namespace) and 101 names alike within 32 characters', () => {
+    const source = join(dir, 'reserved-and-many.json')
+    const long = 'acme-corporation-internal-tools-server'
+    const servers: Record<string, unknown> = { portico: { command: 'true' } }
+    for (let i = 0; i < 101; i++) servers[`${long}${' '.repeat(i + 1)}`] = { command: 'true' }
+    writeFileSync(source, JSON.stringify({ mcpServers: servers }))
+    for (const args of [
+      ['import', source, '-o', '-'],
+      ['init', '--yes', '--from', source, '-o', '-'],
+    ]) {
+      // Before: "the generated configuration does not load (a bug, please report it)".
+      const result = runCliSync(args)
+      assert.equal(result.status, 0, result.stderr)
+      assert.match(result.stderr, /server "portico" is named "portico-2"/)
+      const names = [...result.stdout.matchAll(/^name = "(.*)"$/gm)].map((m) => m[1] as string)
+      assert.equal(names.length, 102)
+      assert.equal(new Set(names).size, 102, 'every name distinct')
+      assert.ok(names.includes('portico-2') && !names.includes('portico'))
+      const tooLong = names.filter((name) => name.length > 32)
+      assert.deepEqual(tooLong, [], 'every name within 32 characters')
+    }
+  })
+
   it('writes the file when a variable the source names is not set here, and says so', () => {
     const source = join(dir, 'with-variables.mcp.json')
     writeFileSync(

@@ -59,4 +59,17 @@ describe('tool lists of an imported server', () => {
     const [backend] = importMcpJson(servers)
     assert.deepEqual(backend?.hide_tools, ['*'])
   })
+
+  it('a Codex list that is not a list of names stops the import under its Codex name', () => {
+    for (const [key, value, what] of [
+      ['enabled_tools', 'read', 'tool'],
+      ['disabled_tools', [1], 'tool'],
+      ['env_vars', ['HOME', 2], 'variable'],
+    ] as const) {
+      assert.throws(
+        () => codexServers({ mcp_servers: { fs: { command: 'srv', [key]: value } } }),
+        new RegExp(`server "fs": ${key} must be a list of ${what} names`),
+      )
+    }
+  })
 })

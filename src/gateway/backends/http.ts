@@ -135,10 +135,20 @@ export class HttpConnection extends Connection {
     return headers
   }
 
-  /** POSTs one message; a call's POST stops with the call (cancelled, or past its deadline). */
+  /**
+   * POSTs one message; a call's POST stops with the call (cancelled, or past its deadline). One
+   * without a call (a notification, an answer to the backend's request) has the request timeout
+   * for its whole answer: it waits on nothing else, and a backend that answered the handshake's
+   * `notifications/initialized` with a body that never ends held every call for ever.
+   */
   #post(message: JsonRpcMessage, pending?: Pending): Promise<UpstreamResponse> {
     const callSignal = pending?.signal
+    const deadline =
+      callSignal === undefined
+        ? { timeoutMs: this.#options.timeoutMs, wholeMessageDeadline: true }
+        : undefined
     return this.#options.http.send({
+      ...deadline,
       url: this.#url,
       method: 'POST',
       headers: traced(
@@ -188,6 +198,12 @@ export class HttpConnection extends Connection {
   }
 
   async #consume(response: UpstreamResponse, pending: Pending | undefined): Promise<void> {
+    if (pending === undefined) {
+      // A notification or an answer to the backend's request: the spec's answer is 202 with no
+      // body, and nothing in one is waited for. A body still coming is dropped, not read.
+      if (response.bytes === undefined) response.body.destroy()
+      return
+    }
     const type = headerValue(response.headers, 'content-type') ?? ''
     if (response.status === 202 || response.status === 204) {
       if (response.bytes === undefined) response.body.resume()
@@ -297,6 +313,13 @@ export class HttpConnection extends Connection {
         if (!event.data || (event.event && event.event !== 'message')) continue
         const value = parseJson(event.data)
         if (value !== undefined) this.receive(value, related)
+      }
+      // The call's response is in: the stream has nothing more for it (the spec has the backend
+      // close it now). One kept open, quiet or not, held a socket per call until the session
+      // ended, and the gateway's own session (stateless clients) never ends.
+      if (related?.settled) {
+        body.destroy()
+        break
       }
       // This stream serves one call: while its client lags, leave the rest in the socket.
       const backlog = related?.sink?.backlog?.()

@@ -10,6 +10,9 @@ import { SseParser } from '../../protocol/sse.ts'
 import { Connection, type Pending, type ServerInfo } from './connection.ts'
 import { connectionHeaders, type HttpConnectionOptions, labelOfBackend } from './http.ts'
 
+/** What a POST's "Accepted" may say, read whole; more is dropped unread. */
+const ACCEPTED_BYTES = 4096
+
 export class SseConnection extends Connection {
   readonly #options: HttpConnectionOptions
   readonly #abort = new AbortController()
@@ -34,6 +37,11 @@ export class SseConnection extends Connection {
       headers: { ...connectionHeaders(this.#options), accept: 'text/event-stream' },
       signal: this.#abort.signal,
       label: this.#label,
+      // The start's deadline covers the stream's headers too (a backend that accepts the
+      // connection and never answers held the start for the request timeout); the stream
+      // itself may then stay quiet.
+      timeoutMs: this.#options.startupTimeoutMs,
+      bodyTimeoutMs: 0,
     })
     if (response.status !== 200) {
       response.body.resume()
@@ -93,8 +101,14 @@ export class SseConnection extends Connection {
       body: Buffer.from(encodeValues(message)),
       signal: this.#abort.signal,
       label: this.#label,
+      timeoutMs: this.#options.timeoutMs,
+      wholeMessageDeadline: true,
+      wholeBytes: ACCEPTED_BYTES,
     })
-    response.body.resume()
+    // The answers come on the GET stream: this one only says whether the POST was taken. A
+    // body past a few bytes is dropped, never read to its end (one that never ended held a
+    // socket per call).
+    if (response.bytes === undefined) response.body.destroy()
     if (response.status >= 400) {
       throw new PorticoError('backend_failed', {
         message: `Backend ${this.#label} answered HTTP ${response.status}`,
