@@ -8,7 +8,7 @@ import { configFromPrimary } from '../cluster/worker.ts'
 import { ConfigError, type ConfigOverrides, type LoadedConfig, loadConfig } from '../config/load.ts'
 import { proxyName } from '../config/proxy-name.ts'
 import { markParsed } from '../config/schema.ts'
-import { SUBDOMAIN } from '../config/tunnel.ts'
+import { SUBDOMAIN, tunnelTokenProblem } from '../config/tunnel.ts'
 import { StartupError } from '../errors.ts'
 import { Logger } from '../observe/logger.ts'
 import type { ListenAt, Portico } from '../portico.ts'
@@ -213,6 +213,16 @@ async function openTunnel(
   const relayUrl = flags.tunnel ?? (table?.enabled ? table.relay_url : undefined)
   if (relayUrl === undefined) return undefined
   let token = flags.tunnelToken ?? process.env.PORTICO_TUNNEL_TOKEN ?? table?.token
+  const tokenProblem = token ? tunnelTokenProblem(token) : undefined
+  if (tokenProblem !== undefined) {
+    const from =
+      flags.tunnelToken !== undefined
+        ? '--tunnel-token'
+        : process.env.PORTICO_TUNNEL_TOKEN !== undefined
+          ? 'PORTICO_TUNNEL_TOKEN'
+          : '[tunnel] token'
+    throw new UserError(`${from}: ${tokenProblem}`, 2)
+  }
   if (!token) {
     // Open relays accept any token; a random one gives a random subdomain for this run.
     token = randomBytes(16).toString('hex')

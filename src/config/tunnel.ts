@@ -16,6 +16,25 @@ const httpUrl = z
     message: 'expected an absolute http:// or https:// URL',
   })
 
+/**
+ * What a tunnel token may be: it travels in the registration's `Authorization` header, where
+ * the relay reads it with the spaces at either end trimmed and Node refuses characters past
+ * Latin-1, so a token with either never matched (`"trail "` was refused as another token, `"€"`
+ * stopped the client with a header error). Said when the config is read instead.
+ */
+export function tunnelTokenProblem(token: string): string | undefined {
+  if (token.length === 0) return 'a token cannot be empty'
+  if (/^[\t ]|[\t ]$/.test(token)) return 'a token cannot start or end with a space'
+  if (!/^[\t\x20-\x7e\x80-\xff]*$/.test(token))
+    return 'a token travels in an HTTP header: printable ASCII (or Latin-1) characters only'
+  return undefined
+}
+
+const tunnelTokenSchema = z.string().superRefine((token, ctx) => {
+  const problem = tunnelTokenProblem(token)
+  if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem })
+})
+
 export const tunnelSchema = z
   .strictObject({
     enabled: z.boolean().default(false),
@@ -25,7 +44,7 @@ export const tunnelSchema = z
      * Sent in the registration's upgrade request (`Authorization: Bearer`) and in the first
      * WebSocket message, never in a URL.
      */
-    token: z.string().min(1).optional(),
+    token: tunnelTokenSchema.optional(),
     subdomain: z
       .string()
       .regex(SUBDOMAIN, 'expected one DNS label: lowercase letters, digits and "-"')
@@ -40,7 +59,7 @@ export const tunnelSchema = z
   })
 
 export const relayTokenSchema = z.strictObject({
-  token: z.string().min(1),
+  token: tunnelTokenSchema,
   /** Allowed subdomains; one `*` is a wildcard (`demo-*`, `*`). */
   subdomains: z.array(z.string().min(1)).min(1),
 })

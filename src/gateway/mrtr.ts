@@ -127,7 +127,7 @@ export class InputBridge {
     signal.addEventListener('abort', () => parked.abort.abort(), { once: true })
     const sink: CallSink = {
       owner: parked,
-      accepts: (method) => accepts(capabilities, method),
+      accepts: (method) => asksInput(capabilities, method),
       related: (message) => this.#related(parked, capabilities, message),
     }
     const sinkFor = (connection: Connection) => {
@@ -190,7 +190,12 @@ export class InputBridge {
         parked.write(message as unknown as JsonObject)
       return
     }
-    if (!accepts(capabilities, message.method)) {
+    // A liveness check needs no client: answered here, as a session's client would.
+    if (message.method === 'ping') {
+      parked.connection?.answer(message.id, { result: {} })
+      return
+    }
+    if (!asksInput(capabilities, message.method)) {
       parked.connection?.answer(message.id, {
         error: { code: -32601, message: `The client does not support ${message.method}` },
       })
@@ -267,6 +272,15 @@ const CAPABILITY_OF: Readonly<Record<string, string>> = {
   'sampling/createMessage': 'sampling',
   'elicitation/create': 'elicitation',
   'roots/list': 'roots',
+}
+
+/**
+ * What a stateless client can be asked during a call: 2026-07-28's input requests are these
+ * three kinds, each only when it declared the capability. Anything else a backend asks (a
+ * method no client knows) is refused -32601 for it, not handed on as an input request.
+ */
+function asksInput(capabilities: unknown, method: string): boolean {
+  return Object.hasOwn(CAPABILITY_OF, method) && accepts(capabilities, method)
 }
 
 export function accepts(capabilities: unknown, method: string): boolean {

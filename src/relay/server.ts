@@ -12,7 +12,7 @@ import { once } from 'node:events'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
 import { performance } from 'node:perf_hooks'
-import { WebSocket, WebSocketServer } from 'ws'
+import { type RawData, WebSocket, WebSocketServer } from 'ws'
 import type { RelayConfig } from '../config/tunnel.ts'
 import { TCP_KEEPALIVE } from '../http/tcp-keepalive.ts'
 import type { Logger } from '../observe/logger.ts'
@@ -204,6 +204,11 @@ export class Relay {
   }
 
   /** Subdomains with a live tunnel. */
+  /** WebSockets the relay holds now: registering, or registered (closed ones are let go). */
+  get webSockets(): number {
+    return this.#wss.clients.size
+  }
+
   get subdomains(): string[] {
     return [...this.#tunnels.keys()]
   }
@@ -324,13 +329,18 @@ export class Relay {
    */
   #register(ws: WebSocket, release: () => void, checked?: Checked): void {
     let settled = false
+    // Only the handshake's own listeners are taken off when it ends: all of them went before,
+    // the server's too, which takes a closed socket out of `wss.clients`, and every tunnel
+    // that ever registered stayed there (about 8 KB each, for the relay's life).
+    const ignoreErrors = () => {}
+    const onClose = () => done()
     const done = () => {
       if (settled) return false
       settled = true
       release()
       clearTimeout(timer)
-      ws.removeAllListeners()
-      ws.on('error', () => {})
+      ws.off('close', onClose)
+      ws.off('message', onMessage)
       return true
     }
     const refuse = (code: number, reason: string) => {
@@ -340,9 +350,9 @@ export class Relay {
       () => refuse(CloseCode.Protocol, 'no registration'),
       this.#config.registration_timeout,
     )
-    ws.on('error', () => {})
-    ws.once('close', () => done())
-    ws.once('message', (data, isBinary) => {
+    ws.on('error', ignoreErrors)
+    ws.once('close', onClose)
+    const onMessage = (data: RawData, isBinary: boolean) => {
       const frame = isBinary ? decodeFrame(data as Buffer) : undefined
       const hello = frame?.type === FrameType.Register ? payloadObject(frame) : undefined
       if (hello === undefined) {
@@ -387,7 +397,8 @@ export class Relay {
         done()
         this.#attach(ws, result.subdomain, digest(token))
       })
-    })
+    }
+    ws.once('message', onMessage)
   }
 
   #attach(ws: WebSocket, subdomain: string, owner: Buffer): void {
@@ -517,10 +528,16 @@ export class Relay {
     if (req.headers['x-forwarded-for'] === undefined && remote !== undefined) {
       forwarded.push('x-forwarded-for', remote)
     }
+    // A body without a length (sent chunked) is said so: `Transfer-Encoding` is hop-by-hop and
+    // dropped with the rest, and the tunnel client frames the body by it (client.ts, `framed`).
+    const framing =
+      req.headers['transfer-encoding'] !== undefined && req.headers['content-length'] === undefined
+        ? ['transfer-encoding', 'chunked']
+        : []
     const stream = tunnel.mux.open({
       method: req.method,
       path: req.url,
-      headers: [...withoutForwardedHost(endToEnd(req.rawHeaders)), ...forwarded],
+      headers: [...withoutForwardedHost(endToEnd(req.rawHeaders)), ...framing, ...forwarded],
       ...(remote === undefined ? {} : { remote }),
     })
     let timedOut = false
@@ -537,6 +554,8 @@ export class Relay {
     // stream waits for a notification) and its client waits for the head.
     let pendingHead: { status: number; headers: string[] } | undefined
     let events = false
+    /** The body's length the head declared, when it has a body to send. */
+    let expected: number | undefined
     const writeHead = (): boolean => {
       if (pendingHead === undefined) return res.headersSent
       const { status, headers } = pendingHead
@@ -571,6 +590,8 @@ export class Relay {
       }
       pendingHead = { status, headers: head.headers }
       events = isEventStream(head.headers)
+      const bodyless = req.method === 'HEAD' || status === 204 || status === 304
+      expected = bodyless ? undefined : declared
       if (events && writeHead()) res.flushHeaders()
     }
     // Once a body has started, a tunnel that sends nothing more for `response_timeout` is cut
@@ -606,6 +627,13 @@ export class Relay {
       end: () => {
         clearTimeout(timer)
         clearTimeout(idle)
+        // Fewer bytes than the head declared is an answer cut off: said by closing, as a proxy
+        // does, not ended (the client waited for the rest until the keep-alive timeout).
+        if (expected !== undefined && sent < expected) {
+          if (res.headersSent) res.destroy()
+          else plain(req, res, 502, 'tunnel response cut off', count)
+          return
+        }
         if (writeHead()) res.end()
         else if (!res.headersSent) plain(req, res, 502, 'tunnel sent no response', count)
       },

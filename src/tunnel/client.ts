@@ -339,7 +339,7 @@ export class TunnelClient {
         createConnection: () => outer,
         method,
         path,
-        headers: [...endToEnd(headers), 'connection', 'close'],
+        headers: [...framed(headers), 'connection', 'close'],
         setHost: false,
       })
     } catch {
@@ -385,4 +385,19 @@ export class TunnelClient {
       stream.reset('response failed')
     }
   }
+}
+
+/**
+ * The public request's end-to-end headers, and its framing: a body the client sent chunked
+ * (no Content-Length) goes on chunked. `Transfer-Encoding` is hop-by-hop and dropped with the
+ * rest; without it Node writes the body of a GET, DELETE or OPTIONS bare, and Portico read it as
+ * the start of a second request on the tunnel's connection.
+ */
+function framed(headers: readonly string[]): string[] {
+  const out = endToEnd(headers)
+  const named = (list: readonly string[], name: string) =>
+    list.some((value, i) => i % 2 === 0 && value.toLowerCase() === name)
+  if (named(headers, 'transfer-encoding') && !named(out, 'content-length'))
+    out.push('transfer-encoding', 'chunked')
+  return out
 }

@@ -263,6 +263,29 @@ describe('relay limits and misbehaving tunnels', () => {
     assert.equal(await response.text(), 'tunnel dropped request\n')
   })
 
+  it('a body shorter than its Content-Length is cut off, not passed off as whole', async () => {
+    await tunnel('short', (stream) => {
+      stream.receive({ data: () => {}, end: () => {}, reset: () => {} })
+      stream.sendHead(FrameType.Head, {
+        status: 200,
+        headers: ['content-type', 'text/plain', 'content-length', '100'],
+      })
+      void stream.write(Buffer.from('hello')).then(() => stream.end())
+    })
+    // Before, the relay ended the answer and its client waited for the 95 missing bytes until
+    // the keep-alive timeout (65 s): now the connection closes and the answer fails at once.
+    const outcome = await Promise.race([
+      relayFetch(url('short'))
+        .then((response) => response.text())
+        .then(
+          () => 'whole',
+          () => 'cut',
+        ),
+      new Promise((resolve) => setTimeout(resolve, 10_000, 'still waiting').unref()),
+    ])
+    assert.equal(outcome, 'cut')
+  })
+
   it('a tunnel that sends data before its head, or a bad status, gets the client a 502', async () => {
     await tunnel('early', (stream) => {
       void stream.write(Buffer.from('body first'))
@@ -337,5 +360,23 @@ describe('portico relay and portico run --tunnel: usage errors', () => {
     assert.match(result.stderr, /tunnel: cannot reach the relay: .*ECONNREFUSED/)
     assert.match(result.stderr, /run without --tunnel or set \[tunnel\] enabled = false/)
     assert.doesNotMatch(result.stdout + result.stderr, /secret-token-value/)
+  })
+
+  it('a token no Authorization header can carry is a usage error, before any connection', () => {
+    const run = (token: string, env: NodeJS.ProcessEnv = {}) =>
+      runCliSync(
+        [
+          ...['run', '--upstream', 'http://127.0.0.1:9/mcp', '--port', '0'],
+          ...['--tunnel', REFUSED_ORIGIN],
+          ...(token === '' ? [] : ['--tunnel-token', token]),
+        ],
+        env,
+      )
+    const spaced = run('trail ')
+    assert.equal(spaced.status, 2)
+    assert.match(spaced.stderr, /--tunnel-token: a token cannot start or end with a space/)
+    const euro = run('', { PORTICO_TUNNEL_TOKEN: '€uro' })
+    assert.equal(euro.status, 2)
+    assert.match(euro.stderr, /PORTICO_TUNNEL_TOKEN: a token travels in an HTTP header/)
   })
 })

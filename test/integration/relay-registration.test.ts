@@ -18,6 +18,7 @@ import type { Relay } from '../../src/relay/server.ts'
 import { TunnelClient, type TunnelError } from '../../src/tunnel/client.ts'
 import { CloseCode, encodeJson, FrameType, PROTOCOL_VERSION } from '../../src/tunnel/frames.ts'
 import { startTestRelay } from '../helpers/relay.ts'
+import { until } from '../helpers/wait.ts'
 
 const TOKEN = 'alice-token-0123456789'
 /** Where the tunnel client names the subdomain in its upgrade request (the wire contract). */
@@ -257,5 +258,35 @@ describe('relay registration against silent sockets', () => {
     ])
     clearInterval(poke)
     assert.equal(closed, 'closed')
+  })
+})
+
+describe('tunnels that come and go', () => {
+  it('the relay lets go of every closed tunnel socket (it kept each one for its life)', async () => {
+    const { relay, port } = await startTestRelay({})
+    try {
+      for (let i = 0; i < 20; i++) {
+        const ws = new WebSocket(`ws://127.0.0.1:${port}/_tunnel/register`)
+        await once(ws, 'open')
+        ws.send(
+          encodeJson(FrameType.Register, 0, {
+            version: PROTOCOL_VERSION,
+            token: 't',
+            subdomain: `come-${i}`,
+          }),
+        )
+        await once(ws, 'message')
+        ws.close()
+        await once(ws, 'close')
+      }
+      await until(
+        () => relay.webSockets === 0 || undefined,
+        5000,
+        `no sockets (${relay.webSockets})`,
+      )
+      assert.deepEqual(relay.subdomains, [])
+    } finally {
+      await relay.close()
+    }
   })
 })

@@ -432,6 +432,22 @@ subdomains = ["other-*"]
     assert.deepEqual(await health.json(), { status: 'ok', tunnels: 1 })
   })
 
+  it('a GET, DELETE or OPTIONS with a chunked body is answered through the tunnel as locally', async () => {
+    const chunkedBody = () =>
+      ({
+        body: Readable.toWeb(Readable.from([Buffer.from('abc')])) as ReadableStream,
+        duplex: 'half',
+      }) as RequestInit
+    for (const method of ['DELETE', 'OPTIONS']) {
+      const local = await fetch(localUrl, { method, ...chunkedBody() })
+      await local.text()
+      const tunnelled = await viaRelay(publicUrl(), { method, ...chunkedBody() })
+      await tunnelled.text()
+      // Before: 502 "tunnel dropped request" (the body, sent unframed, read as a second request).
+      assert.equal(tunnelled.status, local.status, method)
+    }
+  })
+
   it('bad input: an invalid token is refused with 4001; a second client with the same token evicts the first with 4002, one with another token is refused; a silent tunnel gets 504', async () => {
     const register = (token: string, subdomain: string) => {
       const ws = new WebSocket(`ws://127.0.0.1:${relayPort}/_tunnel/register`)

@@ -23,7 +23,7 @@ const sampling = (id: string): JsonRpcRequest => ({
  * the call's first answer, the sink the backend goes on asking through, and what the bridge
  * answered the backend.
  */
-async function parkedCall(asked: string[]) {
+async function parkedCall(asked: Array<string | JsonRpcRequest>) {
   const answered: Array<{ id: unknown; outcome: unknown }> = []
   const connection = { answer: (id: unknown, outcome: unknown) => answered.push({ id, outcome }) }
   let sink: CallSink | undefined
@@ -36,7 +36,8 @@ async function parkedCall(asked: string[]) {
     new CallController().signal,
     (sinkFor) => {
       sink = sinkFor(connection as unknown as Connection)
-      for (const id of asked) sink.related(sampling(id))
+      for (const request of asked)
+        sink.related(typeof request === 'string' ? sampling(request) : request)
       // Never answers: the backend waits for its sampling requests.
       return new Promise(() => {})
     },
@@ -74,5 +75,23 @@ describe('input bridge', () => {
     )
     bridge.close()
     assert.equal(answered.length, 80, 'every request answered once the call is given up')
+  })
+
+  it('only the three input kinds reach the client: ping is answered here, an unknown method refused', async () => {
+    const { bridge, first, answered } = await parkedCall([
+      { jsonrpc: '2.0', id: 'w', method: 'weird/method', params: {} },
+      { jsonrpc: '2.0', id: 'p', method: 'ping' },
+      's',
+    ])
+    // Before, `weird/method` was handed to the client as an input request it cannot answer.
+    assert.deepEqual(Object.keys(first.result?.inputRequests ?? {}).length, 1)
+    assert.deepEqual(answered, [
+      {
+        id: 'w',
+        outcome: { error: { code: -32601, message: 'The client does not support weird/method' } },
+      },
+      { id: 'p', outcome: { result: {} } },
+    ])
+    bridge.close()
   })
 })

@@ -540,6 +540,34 @@ describe('relay tokens and subdomains', () => {
     )
   })
 
+  it('refuses tokens no Authorization header can carry, on both sides', () => {
+    for (const token of ['trail ', ' lead', '€uro']) {
+      assert.throws(
+        () =>
+          relaySettings(undefined, {
+            MCPR_RELAY_DOMAIN: 'x.y',
+            MCPR_RELAY_TOKENS: JSON.stringify([{ token, subdomains: ['a'] }]),
+          }),
+        /a token (cannot start or end with a space|travels in an HTTP header)/,
+        JSON.stringify(token),
+      )
+      assert.throws(
+        () =>
+          parseConfig({
+            upstream: 'http://127.0.0.1:9/mcp',
+            tunnel: { enabled: true, relay_url: 'https://r.example', token },
+          }),
+        /a token (cannot start or end with a space|travels in an HTTP header)/,
+      )
+    }
+    // Inner spaces and Latin-1 travel as they are.
+    const settings = relaySettings(undefined, {
+      MCPR_RELAY_DOMAIN: 'x.y',
+      MCPR_RELAY_TOKENS: JSON.stringify([{ token: 'in ner Zoë', subdomains: ['a'] }]),
+    })
+    assert.equal(settings.auth.mode, 'static')
+  })
+
   it('refuses to run open while its settings name a credential it would not use', () => {
     const domain = { MCPR_RELAY_DOMAIN: 'x.y' }
     const token = '[{"token":"abcdefabcdefabcdef12","subdomains":["a"]}]'
