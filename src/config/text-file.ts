@@ -48,7 +48,14 @@ function isUtf16(bytes: Buffer): boolean {
  */
 export function parseClientJson(text: string): unknown {
   const errors: ParseError[] = []
-  parse(text, errors, { allowTrailingComma: true })
+  try {
+    parse(text, errors, { allowTrailingComma: true })
+  } catch (error) {
+    // The JSONC parser descends one call per level: tens of thousands of nested brackets end
+    // it with "Maximum call stack size exceeded", which says nothing of the file.
+    if (error instanceof RangeError) throw new FileFormatError('nested too deeply to be read')
+    throw error
+  }
   const first = errors[0]
   if (first === undefined) return JSON.parse(plainJson(text))
   const before = text.slice(0, first.offset).split('\n')

@@ -543,6 +543,17 @@ describe('portico import', () => {
     const refused = runCliSync(['import', allOff, '-o', '-'])
     assert.equal(refused.status, 1)
     assert.match(refused.stderr, /no enabled MCP servers in it/)
+
+    // Nested past what the JSONC parser descends: named, not "Maximum call stack size exceeded".
+    const deep = join(dir, 'clients-deep.json')
+    const depth = 100_000
+    writeFileSync(
+      deep,
+      `{"mcpServers":{"a":{"command":"x","x":${'['.repeat(depth)}${']'.repeat(depth)}}}}`,
+    )
+    const tooDeep = runCliSync(['import', deep, '-o', '-'])
+    assert.equal(tooDeep.status, 1)
+    assert.match(tooDeep.stderr, /clients-deep\.json: nested too deeply to be read/)
   })
 
   it('names every server so the gateway can route it, even names that clean up alike', () => {
