@@ -6,6 +6,7 @@
  * aborted) and release what they hold. When every attempt failed, the last failure is the
  * answer. Hedges spend the retry budget when `[backends.retry]` is configured.
  */
+import { randomBytes } from 'node:crypto'
 import type { HedgingConfig } from '../config/protect.ts'
 import type { JsonRpcMessage, JsonRpcResponse } from '../jsonrpc/message.ts'
 import { type Call, withMessage } from '../pipeline/call.ts'
@@ -37,7 +38,9 @@ export function hedging(parts: HedgingParts): Middleware {
 
 /**
  * A hedge carries its own JSON-RPC id (a session must not see one id twice in flight); its
- * answer is given back the call's id. Gateway backends number requests themselves anyway.
+ * answer is given back the call's id. The id ends with a random part: a client may itself send
+ * `7~hedge1` while its `7` is hedged, and the two answers then met under one id at the upstream
+ * (one was lost, its call timed out after it ran). Gateway backends number requests themselves.
  */
 function asHedge(call: Call, n: number): { call: Call; restore: (reply: Reply) => Promise<Reply> } {
   const message = call.message
@@ -45,10 +48,11 @@ function asHedge(call: Call, n: number): { call: Call; restore: (reply: Reply) =
     return { call, restore: async (reply) => reply }
   }
   const id = message.id
-  const hedge = withMessage(call, { ...message, id: `${String(id)}~hedge${n}` } as JsonRpcMessage)
+  const hedgeId = `${String(id)}~hedge${n}~${randomBytes(6).toString('base64url')}`
+  const hedge = withMessage(call, { ...message, id: hedgeId } as JsonRpcMessage)
   const restore = (reply: Reply) =>
     mapAnswer(hedge, reply, (response) => ({ ...response, id }) as JsonRpcResponse)
-  return { call: { ...hedge, id: `${String(id)}~hedge${n}` }, restore }
+  return { call: { ...hedge, id: hedgeId }, restore }
 }
 
 /**

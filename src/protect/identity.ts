@@ -2,14 +2,17 @@
  * Who a call comes from, for per-client rate limits and the private entries of the response
  * cache: the principal authentication verified (`[auth]`: it also removes the client's
  * `Authorization` before forwarding, so the header cannot be the key then), else the
- * credential presented (hashed), else the network address. Two callers with different
- * credentials never share a key.
+ * credentials presented (hashed together), else the network address. Two callers with
+ * different credentials never share a key. Without `[auth]` the credentials are every header
+ * an upstream may know its users by: `Authorization`, `Cookie`, `X-API-Key` and any header
+ * named like a key, token, secret or password (an upstream reading `X-API-Key` saw two users
+ * where the cache saw one address, and served one user's answers to the other).
  */
 import { createHash } from 'node:crypto'
 import type { Call } from '../pipeline/call.ts'
 
 /** Request headers → the identity hashed from them (every copy of a call shares them). */
-const HASHED = new WeakMap<object, string>()
+const HASHED = new WeakMap<object, string | null>()
 
 /**
  * The last call's identity: the rate limits (per client), the cache and coalescing ask for the
@@ -37,14 +40,26 @@ export function clientIdentity(call: Call): string {
 
 function identityOf(call: Call): string {
   if (call.identity !== undefined) return `id:${call.identity.key}`
-  const credential = call.headers.authorization
-  if (typeof credential === 'string' && credential !== '') {
-    let key = HASHED.get(call.headers)
-    if (key === undefined) {
-      key = `cred:${createHash('sha256').update(credential).digest('base64url').slice(0, 22)}`
-      HASHED.set(call.headers, key)
-    }
-    return key
+  let key = HASHED.get(call.headers)
+  if (key === undefined) {
+    key = credentialsOf(call.headers)
+    HASHED.set(call.headers, key)
   }
-  return `addr:${call.request.clientAddress ?? 'unknown'}`
+  return key ?? `addr:${call.request.clientAddress ?? 'unknown'}`
+}
+
+/** Header names that carry a credential (see the module's comment). */
+const CREDENTIAL =
+  /^(?:authorization|proxy-authorization|cookie)$|api-?key|token|secret|passw|credential/i
+
+/** The credentials among `headers`, hashed with their names; null when there are none. */
+function credentialsOf(headers: Record<string, string | string[] | undefined>): string | null {
+  let hash: ReturnType<typeof createHash> | undefined
+  for (const name of Object.keys(headers).sort()) {
+    const value = headers[name]
+    if (value === undefined || value === '' || !CREDENTIAL.test(name)) continue
+    hash ??= createHash('sha256')
+    hash.update(`${name}\u0000${Array.isArray(value) ? value.join('\u0000') : value}\u0000`)
+  }
+  return hash === undefined ? null : `cred:${hash.digest('base64url').slice(0, 22)}`
 }

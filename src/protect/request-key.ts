@@ -48,12 +48,23 @@ export function requestKey(call: Call): string | undefined {
   return key
 }
 
+/**
+ * Whose a private entry is: the caller's identity and, when that is only its address (no
+ * credential), its session too. An address may be shared (one host, a NAT, a proxy without
+ * `trusted_proxies`) by clients an upstream tells apart by their sessions.
+ */
+function callerOf(call: Call): string {
+  const who = clientIdentity(call)
+  const session = call.sessionId
+  return session !== undefined && who.startsWith('addr:') ? `${who}\u0000${session}` : who
+}
+
 /** The request's key for this caller (private cache entries, coalescing). */
 export function callerKey(call: Call): string | undefined {
   const key = requestKey(call)
   if (key === undefined) return undefined
   // Both parts are remembered per call (here and in identity.ts): the same strings again.
-  const who = clientIdentity(call)
+  const who = callerOf(call)
   if (who !== lastWho || key !== lastOf) {
     lastWho = who
     lastOf = key

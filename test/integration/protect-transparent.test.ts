@@ -12,6 +12,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import type { ConfigInput } from '../../src/config/schema.ts'
 import { type FaultyHttp, startFaultyHttp } from '../fixtures/faulty-http.ts'
 import { ManualClock } from '../helpers/clock.ts'
+import { MCP_ACCEPT, toolCallBody } from '../helpers/mcp-http.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
 import { until } from '../helpers/wait.ts'
 
@@ -77,6 +78,21 @@ describe('transparent: retries, max_concurrent_upstream, cache, whole-call timeo
     await client.callTool({ name: 'echo', arguments: { text: 'cache me' } })
     await client.callTool({ name: 'echo', arguments: { text: 'cache me' } })
     assert.equal(server.server.runs.get('echo'), 1)
+  })
+
+  it('keeps apart callers the upstream knows by X-API-Key, on one address', async () => {
+    const before = server.server.runs.get('echo') ?? 0
+    for (const key of ['alice-key', 'bob-key', 'alice-key']) {
+      const response = await fetch(portico.url, {
+        method: 'POST',
+        headers: { ...MCP_ACCEPT, 'mcp-protocol-version': '2025-11-25', 'x-api-key': key },
+        body: toolCallBody(1, 'echo', { text: 'whose answer' }),
+      })
+      assert.equal(response.status, 200, await response.clone().text())
+      await response.text()
+    }
+    // Alice's answer, then Bob's own (before: Alice's, from the cache), then Alice's cached.
+    assert.equal((server.server.runs.get('echo') ?? 0) - before, 2)
   })
 
   it('ends the whole call at [timeout] seconds: 504 upstream_timeout, cancelled upstream', async () => {

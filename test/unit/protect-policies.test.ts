@@ -558,11 +558,12 @@ describe('hedging', () => {
     assert.equal(signals.length, 2)
     assert.equal(call.notes.hedges, 1)
     assert.equal(ids[0], 1)
-    assert.equal(ids[1], '1~hedge1', 'a hedge has its own JSON-RPC id upstream')
+    // Its own id upstream, with a random part: a client's own `1~hedge1` cannot meet it.
+    assert.match(String(ids[1]), /^1~hedge1~[A-Za-z0-9_-]{8}$/, 'a hedge has its own JSON-RPC id')
     finish[1]?.(
       MessageReply.of({
         jsonrpc: '2.0',
-        id: '1~hedge1',
+        id: ids[1],
         result: { contents: ['hedge'] },
       } as JsonRpcResponse),
     )
@@ -704,6 +705,39 @@ describe('response cache', () => {
     await clock.advance(60_001)
     await mw(toolCall('search', 3, alice), next)
     assert.equal(calls, 3, 'expired')
+  })
+
+  it('keys by every credential the client sends, and by session when it sends none', async () => {
+    const mw = responseCache(new ResponseCache(config, new ManualClock()))
+    let calls = 0
+    const next: Handler = async (call) => {
+      calls++
+      return ok(call, { content: [{ type: 'text', text: `answer ${calls}` }] })
+    }
+    /** Two calls with these headers: how many reached the upstream. */
+    const upstreamCallsFor = async (first: object, second: object) => {
+      const before = calls
+      await mw(toolCall('whoami', 1, first), next)
+      await mw(toolCall('whoami', 2, second), next)
+      return calls - before
+    }
+    // An upstream that knows its users by X-API-Key or a cookie: two users, two entries (before,
+    // both were the one address, and Bob was served Alice's answer).
+    assert.equal(await upstreamCallsFor({ 'x-api-key': 'alice' }, { 'x-api-key': 'bob' }), 2)
+    assert.equal(await upstreamCallsFor({ cookie: 'session=alice' }, { cookie: 'session=bob' }), 2)
+    assert.equal(await upstreamCallsFor({ 'x-auth-token': 'a' }, { 'x-auth-token': 'b' }), 2)
+    // One user in two sessions: one entry.
+    const carol = { 'x-api-key': 'carol' }
+    assert.equal(
+      await upstreamCallsFor(
+        { ...carol, 'mcp-session-id': 's1' },
+        { ...carol, 'mcp-session-id': 's2' },
+      ),
+      1,
+    )
+    // No credential: the address is all there is, and it may be shared: the session too.
+    assert.equal(await upstreamCallsFor({ 'mcp-session-id': 'a' }, { 'mcp-session-id': 'b' }), 2)
+    assert.equal(await upstreamCallsFor({ 'mcp-session-id': 'c' }, { 'mcp-session-id': 'c' }), 1)
   })
 
   it('honours ttlMs and shares cacheScope "public" answers across callers', async () => {
