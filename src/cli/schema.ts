@@ -12,6 +12,7 @@ import {
   type ToolUsage,
   toolUsage,
 } from '../store/report-schema.ts'
+import { printable } from '../util/format.ts'
 import { displayWidth, padEndWidth } from '../util/text-width.ts'
 import {
   formatCount,
@@ -94,7 +95,9 @@ export function renderSchema(report: SchemaReport, named: boolean): string {
       lines.push(`  ${padEndWidth(item.key, width)}${description}`.trimEnd())
     }
   }
-  return `${lines.join('\n')}\n`
+  // Names, versions and descriptions are the server's words: its escape sequences are shown,
+  // not run by the operator's terminal (tables do the same in every report).
+  return `${lines.map(printable).join('\n')}\n`
 }
 
 function printChanges(db: Db, flags: SchemaFlags): void {

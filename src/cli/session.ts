@@ -4,6 +4,7 @@
  */
 import type { ExchangeRow } from '../store/report-logs.ts'
 import { findSessions, type SessionRow, sessionFlow } from '../store/report-sessions.ts'
+import { printable } from '../util/format.ts'
 import { UserError } from './errors.ts'
 import { exchangeJson, isError, latencyCell, nameCell, statusCell } from './exchange-cells.ts'
 import { formatTime, renderTable, useColour } from './format.ts'
@@ -46,7 +47,9 @@ export function renderSession(session: SessionRow, flow: ExchangeRow[], colour: 
     '',
     '',
   ]
-  if (flow.length === 0) return `${lines.join('\n')}  (no requests recorded)\n`
+  // The session id and the client's name and version are the client's words (see printable).
+  const head = lines.map(printable).join('\n')
+  if (flow.length === 0) return `${head}  (no requests recorded)\n`
   const start = flow[0]?.ts ?? session.started_at
   const cells = flow.map((row) => [
     formatTime(row.ts),
@@ -61,7 +64,7 @@ export function renderSession(session: SessionRow, flow: ExchangeRow[], colour: 
     colour,
     rowColour: (i) => (flow[i] && isError(flow[i]) ? 'red' : undefined),
   })
-  return `${lines.join('\n')}${table}`
+  return `${head}${table}`
 }
 
 /** Time since the session's first exchange: `0.000s`, `1.250s`, `2m05s`. */

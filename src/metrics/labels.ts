@@ -2,7 +2,9 @@
  * Bounded label values. Every label value Portico exports comes from a closed set or passes a
  * cap: MCP methods are a known list (anything else is `other`); tool, prompt and resource names
  * get their own value only once a call with that name was answered successfully (so made-up
- * names sent by a client can never take a slot) and only up to a cap; beyond it, `other`.
+ * names sent by a client can never take a slot) and only up to a cap; beyond it, `other`. A
+ * name with a control character (an escape sequence, a line break: no tool name or URI has
+ * one) is `other` too, so `curl …/metrics` never drives the operator's terminal.
  */
 
 const KNOWN_METHODS: ReadonlySet<string> = new Set([
@@ -40,6 +42,9 @@ export function methodLabel(method: string): string {
   return KNOWN_METHODS.has(method) ? method : 'other'
 }
 
+/** Unicode's control characters: C0 (escape, CR, LF…), DEL and C1. */
+const CONTROL = /\p{Cc}/u
+
 /** The longest name kept as a label value (longer ones are `other`). */
 const MAX_NAME_LENGTH = 128
 
@@ -59,7 +64,13 @@ export class TargetLabels {
   label(name: string | undefined, succeeded: boolean): string {
     if (name === undefined) return ''
     if (this.#known.has(name)) return name
-    if (!succeeded || this.#known.size >= this.#max || name.length > MAX_NAME_LENGTH) return 'other'
+    if (
+      !succeeded ||
+      this.#known.size >= this.#max ||
+      name.length > MAX_NAME_LENGTH ||
+      CONTROL.test(name)
+    )
+      return 'other'
     this.#known.add(name)
     return name
   }

@@ -11,7 +11,7 @@
 
 import type { ClientInfo } from '../protocol/classify.ts'
 import { BodyWriter } from '../util/body-writer.ts'
-import { printable } from '../util/format.ts'
+import { clipText, jsonForTerminal, printable } from '../util/format.ts'
 import type { Sink } from './bus.ts'
 import type { ExchangeEvent } from './event.ts'
 import type { Logger } from './logger.ts'
@@ -43,7 +43,7 @@ export function auditSink(logger: Logger): Sink {
         if (event.type !== 'exchange' || !audited(event)) continue
         const client = clients.of(event)
         const line = logger.json
-          ? JSON.stringify(auditRecord(client === event.client ? event : { ...event, client }))
+          ? jsonForTerminal(auditRecord(client === event.client ? event : { ...event, client }))
           : auditText(event, client)
         if (pending.length > 0) pending.text('\n')
         pending.text(line)
@@ -70,26 +70,27 @@ export function auditRecord(event: ExchangeEvent): Record<string, unknown> {
     time: new Date(event.ts).toISOString(),
     level: 'info',
     target: 'audit',
-    method: clip(event.method),
+    method: clipText(event.method),
   }
-  if (event.name !== undefined) record[event.targetKind ?? 'name'] = clip(event.name)
+  if (event.name !== undefined) record[event.targetKind ?? 'name'] = clipText(event.name)
   if (event.backend !== undefined) record.backend = event.backend
   record.outcome = event.outcome
   if (event.reason !== undefined) record.reason = event.reason
   if (event.errorCode !== undefined) record.error_code = event.errorCode
   record.status = event.httpStatus
   record.duration_ms = Math.round(event.durationUs / 100) / 10
-  if (event.jsonrpcId !== undefined) record.request_id = clip(String(event.jsonrpcId), 64)
-  if (event.subject !== undefined) record.user = clip(event.subject)
-  if (event.authClient !== undefined) record.auth_client = clip(event.authClient)
+  if (event.jsonrpcId !== undefined) record.request_id = clipText(String(event.jsonrpcId), 64)
+  if (event.subject !== undefined) record.user = clipText(event.subject)
+  if (event.authClient !== undefined) record.auth_client = clipText(event.authClient)
   if (event.clientAddress !== undefined) record.client_address = event.clientAddress
   if (event.via !== undefined) record.via = event.via
   if (event.client !== undefined) {
-    record.client = clip(event.client.name)
-    if (event.client.version !== undefined) record.client_version = clip(event.client.version, 64)
+    record.client = clipText(event.client.name)
+    if (event.client.version !== undefined)
+      record.client_version = clipText(event.client.version, 64)
   }
   if (event.sessionId !== undefined) record.session = event.sessionId.slice(0, 8)
-  if (event.userAgent !== undefined) record.user_agent = clip(event.userAgent)
+  if (event.userAgent !== undefined) record.user_agent = clipText(event.userAgent)
   return record
 }
 
@@ -99,25 +100,27 @@ export function auditRecord(event: ExchangeEvent): Record<string, unknown> {
  * call, and the record's allocations were most of the audit log's cost.
  */
 function auditText(event: ExchangeEvent, client: ClientInfo | undefined): string {
-  let text = `${timeOfDay(event.ts)} audit method=${shown(clip(event.method))}`
-  if (event.name !== undefined) text += ` ${event.targetKind ?? 'name'}=${shown(clip(event.name))}`
+  let text = `${timeOfDay(event.ts)} audit method=${shown(clipText(event.method))}`
+  if (event.name !== undefined)
+    text += ` ${event.targetKind ?? 'name'}=${shown(clipText(event.name))}`
   if (event.backend !== undefined) text += ` backend=${shown(event.backend)}`
   text += ` outcome=${event.outcome}`
   if (event.reason !== undefined) text += ` reason=${shown(event.reason)}`
   if (event.errorCode !== undefined) text += ` error_code=${event.errorCode}`
   text += ` status=${event.httpStatus} duration_ms=${Math.round(event.durationUs / 100) / 10}`
   if (event.jsonrpcId !== undefined)
-    text += ` request_id=${shown(clip(String(event.jsonrpcId), 64))}`
-  if (event.subject !== undefined) text += ` user=${shown(clip(event.subject))}`
-  if (event.authClient !== undefined) text += ` auth_client=${shown(clip(event.authClient))}`
+    text += ` request_id=${shown(clipText(String(event.jsonrpcId), 64))}`
+  if (event.subject !== undefined) text += ` user=${shown(clipText(event.subject))}`
+  if (event.authClient !== undefined) text += ` auth_client=${shown(clipText(event.authClient))}`
   if (event.clientAddress !== undefined) text += ` client_address=${shown(event.clientAddress)}`
   if (event.via !== undefined) text += ` via=${shown(event.via)}`
   if (client !== undefined) {
-    text += ` client=${shown(clip(client.name))}`
-    if (client.version !== undefined) text += ` client_version=${shown(clip(client.version, 64))}`
+    text += ` client=${shown(clipText(client.name))}`
+    if (client.version !== undefined)
+      text += ` client_version=${shown(clipText(client.version, 64))}`
   }
   if (event.sessionId !== undefined) text += ` session=${shown(event.sessionId.slice(0, 8))}`
-  if (event.userAgent !== undefined) text += ` user_agent=${shown(clip(event.userAgent))}`
+  if (event.userAgent !== undefined) text += ` user_agent=${shown(clipText(event.userAgent))}`
   // Never a control character (clients choose tool names and their clientInfo): escape
   // sequences, bells and C1 codes are shown as `\xNN` (JSON quoting escapes C0 only), so a line
   // read on a terminal cannot drive it, erase lines above it or hide its own fields. Once per
@@ -149,8 +152,4 @@ function timeOfDay(ms: number): string {
     secondText = new Date(second * 1000).toISOString().slice(11, 19)
   }
   return secondText + MILLIS[(ms - second * 1000) | 0]
-}
-
-function clip(text: string, max = 256): string {
-  return text.length <= max ? text : `${text.slice(0, max - 1)}…`
 }

@@ -3,7 +3,7 @@
  * purpose: one line per record, no transports, and callers never pass secrets (headers and
  * tokens are redacted before they reach a log call).
  */
-import { printable } from '../util/format.ts'
+import { jsonForTerminal, printable } from '../util/format.ts'
 
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const
 export type LogLevel = (typeof LOG_LEVELS)[number]
@@ -77,7 +77,7 @@ export class Logger {
 }
 
 function jsonLine(level: LogLevel, msg: string, fields?: LogFields): string {
-  return `${JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields })}\n`
+  return `${jsonForTerminal({ time: new Date().toISOString(), level, msg, ...fields })}\n`
 }
 
 /**

@@ -10,7 +10,7 @@
  * the log.
  */
 
-import { formatBytes as formatSize, printable } from '../util/format.ts'
+import { clipText, formatBytes as formatSize, jsonForTerminal, printable } from '../util/format.ts'
 import { PerSecond } from '../util/per-second.ts'
 import type { Sink } from './bus.ts'
 import type { ExchangeEvent, PorticoEvent } from './event.ts'
@@ -79,7 +79,7 @@ function jsonExchange(event: ExchangeEvent, level: string): string {
       ...(client.version === undefined ? {} : { version: clip(client.version, 512) }),
     }
   }
-  return JSON.stringify({ time: new Date(event.ts).toISOString(), level, ...fields })
+  return jsonForTerminal({ time: new Date(event.ts).toISOString(), level, ...fields })
 }
 
 /** `14:20:12.345 tools/call get_weather ok 200 12.3ms 48B→1.2KB sess=a1b2c3d4 user=alice claude-ai/1.0` */
@@ -116,8 +116,7 @@ function outcomeLabel(event: ExchangeEvent): string {
 
 /** Client-chosen text (a tool name, a client name) kept to a line's worth. */
 function clip(text: string, max = 256): string {
-  const shown = printable(text)
-  return shown.length <= max ? shown : `${shown.slice(0, max - 1)}…`
+  return clipText(printable(text), max)
 }
 
 export function formatDuration(us: number): string {

@@ -7,6 +7,7 @@
  * backend, outcome, latency, bytes, session, client) and never params, results or headers.
  */
 import type { ClientInfo } from '../protocol/classify.ts'
+import { clipText } from '../util/format.ts'
 import { BatchPoster, jsonArray } from './batch-post.ts'
 import type { Sink } from './bus.ts'
 import type { ExchangeEvent, NotificationEvent, PorticoEvent } from './event.ts'
@@ -93,9 +94,9 @@ function exchangePayload(
     kind: e.kind === 'http' || e.kind === 'stream' ? 'http' : 'mcp',
     proxy: e.proxy,
     request_id: e.jsonrpcId === undefined ? null : clipped(e.jsonrpcId),
-    session_id: e.sessionId === undefined ? null : clip(e.sessionId),
-    method: clip(e.method),
-    name: e.name === undefined ? null : clip(e.name),
+    session_id: e.sessionId === undefined ? null : clipText(e.sessionId),
+    method: clipText(e.method),
+    name: e.name === undefined ? null : clipText(e.name),
     target_kind: e.targetKind ?? null,
     backend: e.backend ?? null,
     transport: e.transport,
@@ -108,31 +109,25 @@ function exchangePayload(
     first_byte_us: e.firstByteUs ?? null,
     bytes_in: e.bytesIn,
     bytes_out: e.bytesOut,
-    client_name: client?.name === undefined ? null : clip(client.name),
-    client_version: client?.version === undefined ? null : clip(client.version),
-    user_agent: e.userAgent === undefined ? null : clip(e.userAgent),
+    client_name: client?.name === undefined ? null : clipText(client.name),
+    client_version: client?.version === undefined ? null : clipText(client.version),
+    user_agent: e.userAgent === undefined ? null : clipText(e.userAgent),
   }
 }
 
 /**
- * What a client chose (a method, a tool or client name, an id) at most 256 characters: an
- * event of megabytes, times the buffer's bound, while the endpoint is slow, is memory lost.
+ * An id as the client chose it, at most 256 characters (clipText): an event of megabytes,
+ * times the buffer's bound, while the endpoint is slow, is memory lost.
  */
-function clip(text: string): string {
-  return text.length <= MAX_TEXT ? text : `${text.slice(0, MAX_TEXT - 1)}…`
-}
-
 function clipped(id: string | number): string | number {
-  return typeof id === 'string' ? clip(id) : id
+  return typeof id === 'string' ? clipText(id) : id
 }
-
-const MAX_TEXT = 256
 
 function notificationPayload(e: NotificationEvent): Record<string, unknown> {
   return {
     proxy: e.proxy,
-    method: clip(e.method),
-    session_id: e.sessionId === undefined ? null : clip(e.sessionId),
+    method: clipText(e.method),
+    session_id: e.sessionId === undefined ? null : clipText(e.sessionId),
     backend: e.backend ?? null,
   }
 }

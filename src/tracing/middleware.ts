@@ -14,6 +14,7 @@ import type { Call } from '../pipeline/call.ts'
 import type { Middleware } from '../pipeline/compose.ts'
 import type { Reply } from '../pipeline/reply.ts'
 import { parseTraceparent, type TraceContext } from '../pipeline/trace-context.ts'
+import { clipText } from '../util/format.ts'
 import { type AttributeSink, SPAN_KIND, type Span, type Tracer } from './tracer.ts'
 
 /** The client's trace context: the header wins over `_meta` (SEP-414). */
@@ -27,25 +28,31 @@ function clientParent(call: Call): TraceContext | undefined {
   return isObject(meta) ? parseTraceparent(meta.traceparent) : undefined
 }
 
+/**
+ * The span's name: the method and what it names, each as the client wrote it and so clipped
+ * (clipText), as every value a client chose: a 1.3 MB tool name made 1.3 MB spans, and a
+ * collector that refuses large requests dropped every span batched with one.
+ */
 function spanName(call: Call): string {
-  const method = call.method ?? 'unknown'
+  const method = clipText(call.method ?? 'unknown')
   const target = call.target
   return target?.name !== undefined && target.kind !== 'resource'
-    ? `${method} ${target.name}`
+    ? `${method} ${clipText(target.name)}`
     : method
 }
 
 function requestAttributes(call: Call, attributes: AttributeSink): void {
-  attributes.add('mcp.method.name', call.method ?? 'unknown')
+  attributes.add('mcp.method.name', clipText(call.method ?? 'unknown'))
   attributes.add('jsonrpc.protocol.version', '2.0')
-  if (call.id !== undefined) attributes.add('jsonrpc.request.id', String(call.id))
+  if (call.id !== undefined) attributes.add('jsonrpc.request.id', clipText(String(call.id), 64))
   const target = call.target
   if (target?.name !== undefined) {
+    const name = clipText(target.name)
     if (target.kind === 'tool') {
-      attributes.add('gen_ai.tool.name', target.name)
+      attributes.add('gen_ai.tool.name', name)
       attributes.add('gen_ai.operation.name', 'execute_tool')
-    } else if (target.kind === 'prompt') attributes.add('gen_ai.prompt.name', target.name)
-    else if (target.kind === 'resource') attributes.add('mcp.resource.uri', target.name)
+    } else if (target.kind === 'prompt') attributes.add('gen_ai.prompt.name', name)
+    else if (target.kind === 'resource') attributes.add('mcp.resource.uri', name)
   }
 }
 
@@ -76,9 +83,9 @@ function describeExchange(call: Call, attributes: AttributeSink, span: Span): st
   attributes.add('network.protocol.name', 'http')
   const notes = call.notes
   const sessionId = call.sessionId ?? notes.sessionId
-  if (sessionId !== undefined) attributes.add('mcp.session.id', sessionId)
+  if (sessionId !== undefined) attributes.add('mcp.session.id', clipText(sessionId))
   if (call.protocolVersion !== undefined)
-    attributes.add('mcp.protocol.version', call.protocolVersion)
+    attributes.add('mcp.protocol.version', clipText(call.protocolVersion, 64))
   if (call.request.clientAddress !== undefined)
     attributes.add('client.address', call.request.clientAddress)
   if (notes.backend !== undefined) attributes.add('portico.backend', notes.backend)

@@ -39,3 +39,29 @@ const CONTROL_ALL = /\p{Cc}/gu
 function escapeControl(char: string): string {
   return `\\x${char.charCodeAt(0).toString(16).padStart(2, '0').toUpperCase()}`
 }
+
+/**
+ * Text a client chose (a method, a tool or client name, an id) kept to `max` characters (256:
+ * a line's worth) wherever Portico passes it on (audit lines, the cloud sink, spans): one call
+ * naming a 1 MB tool must not make a megabyte of every record of it.
+ */
+export function clipText(text: string, max = 256): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`
+}
+
+/**
+ * A value as one line of JSON that is also safe on a terminal: JSON.stringify escapes C0
+ * controls (ESC, CR, LF) but writes C1 ones (U+0080–U+009F: CSI, OSC, NEL, which terminals may
+ * act on) as they are; those become `\u0080`… too. Still the same JSON value once parsed.
+ */
+export function jsonForTerminal(value: unknown): string {
+  const text = JSON.stringify(value)
+  return C1.test(text) ? text.replace(C1_ALL, escapeUnicode) : text
+}
+
+const C1 = /[\u0080-\u009f]/
+const C1_ALL = /[\u0080-\u009f]/g
+
+function escapeUnicode(char: string): string {
+  return `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`
+}

@@ -91,6 +91,13 @@ describe('audit sink', () => {
     assert.doesNotMatch(line, /\p{Cc}/u, JSON.stringify(line))
     assert.match(line, / client=evil\\x1B\[2J\\x1B\[1A\\x07 client_version=1\\x9B31m /)
     assert.match(line, / tool="a tool\\u001b\[31m \\x85x\\x7F" /)
+    // JSON lines too: JSON.stringify escapes C0 only; C1 (CSI, NEL) went out raw.
+    const [json] = await linesOf(true, [
+      event({ client: { name: 'evil\u009b2J', version: '1' }, name: 'n\u0085x' }),
+    ])
+    assert.doesNotMatch(json ?? '', /\p{Cc}/u, JSON.stringify(json))
+    const record = JSON.parse(json ?? '{}') as { client?: string; tool?: string }
+    assert.equal(record.client, 'evil\u009b2J', 'the same value once parsed')
   })
 
   it('names a later call with the client its session announced in initialize', async () => {

@@ -2,10 +2,14 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { formatBytes, formatLatency, formatPct, renderTable } from '../../src/cli/format.ts'
+import { renderSchema } from '../../src/cli/schema.ts'
+import { renderSession } from '../../src/cli/session.ts'
+import { renderStatus } from '../../src/cli/status.ts'
 import { durationLabel } from '../../src/cli/store-options.ts'
 import type { ExchangeEvent } from '../../src/observe/event.ts'
 import { formatExchange } from '../../src/observe/stderr-sink.ts'
 import { platformOf } from '../../src/store/platform.ts'
+import type { SchemaReport } from '../../src/store/report-schema.ts'
 import {
   canonicalJson,
   diffItems,
@@ -132,6 +136,44 @@ describe('report formatting', () => {
     assert.equal(durationLabel(7 * 86_400_000), '7d')
     assert.equal(durationLabel(90_000), '90s')
   })
+  it('portico status shows the 100 most called of each kind, and says how many more', () => {
+    const stats = (i: number) => ({
+      method: 'tools/call',
+      name: `made-up-${i}`,
+      calls: 1000 - i,
+      errors: 0,
+      error_pct: 0,
+      avg_us: 1,
+      min_us: 1,
+      p50_us: 1,
+      p95_us: 1,
+      p99_us: 1,
+      max_us: 1,
+      bytes_in: 1,
+      bytes_out: 1,
+    })
+    const text = renderStatus(
+      {
+        proxy: 'p',
+        since: 0,
+        total_requests: 250,
+        errors: 0,
+        error_pct: 0,
+        sessions: { total: 1, active: 1 },
+        tools: Array.from({ length: 250 }, (_, i) => stats(i)),
+        resources: [],
+        prompts: [],
+        methods: [],
+      },
+      '1h',
+      false,
+    )
+    assert.equal(text.match(/^made-up-/gm)?.length, 100)
+    assert.match(text, /^made-up-99 /m)
+    assert.doesNotMatch(text, /^made-up-100 /m)
+    assert.match(text, /… and 150 more \(portico status --json lists them all\)/)
+  })
+
   it('aligns tables: first column left, the rest right', () => {
     const out = renderTable(
       ['TOOL', 'CALLS'],
@@ -145,6 +187,54 @@ describe('report formatting', () => {
 })
 
 describe('what a client chose, printed', () => {
+  it('escapes control characters in portico schema and portico session (server and client words)', () => {
+    const evil = 'x\u001b[2J\u001b]0;pwned\u0007\nFAKE LINE'
+    const schema = renderSchema(
+      {
+        proxy: 'p',
+        server: { name: evil, version: evil, capabilities: ['tools'], captured_at: 0 },
+        status: 'complete',
+        last_captured: 0,
+        lists: [
+          {
+            method: 'tools/list',
+            captured_at: 0,
+            stale: false,
+            items: [{ key: evil, description: evil }],
+          },
+        ],
+      } as SchemaReport,
+      false,
+    )
+    const session = renderSession(
+      {
+        proxy: 'p',
+        session_id: evil,
+        era: 'legacy',
+        client_name: evil,
+        client_version: evil,
+        platform: null,
+        user_agent: null,
+        protocol_version: null,
+        started_at: 0,
+        last_seen_at: 0,
+        ended_at: null,
+        calls: 0,
+        errors: 0,
+        active: true,
+        grouped: false,
+      },
+      [],
+      false,
+    )
+    for (const text of [schema, session]) {
+      // No control character but the line breaks the report itself writes, and no forged line.
+      assert.doesNotMatch(text, /\p{Cc}(?<!\n)/u)
+      assert.doesNotMatch(text, /^FAKE LINE/m)
+      assert.match(text, /x\\x1B\[2J\\x1B\]0;pwned\\x07\\x0AFAKE LINE/)
+    }
+  })
+
   it('escapes control characters in report tables and access lines (no terminal control, no forged lines)', () => {
     const evil = 'get\u001b]0;pwned\u0007\r\nFORGED 200 ok'
     const table = renderTable(['NAME'], [[evil]])

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { methodLabel, TargetLabels } from '../../src/metrics/labels.ts'
+import { MessageReply } from '../../src/pipeline/reply.ts'
 import {
   formatTraceparent,
   parseTraceparent,
@@ -13,7 +14,9 @@ import {
   type TraceContext,
   traceIdHex,
 } from '../../src/pipeline/trace-context.ts'
+import { attemptSpans } from '../../src/tracing/middleware.ts'
 import { encodeSpan, nanos, SPAN_KIND, Span, Tracer, tracesUrl } from '../../src/tracing/tracer.ts'
+import { requestCall } from '../helpers/calls.ts'
 
 const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736'
 const SPAN = '00f067aa0ba902b7'
@@ -94,17 +97,22 @@ describe('traceparent', () => {
   })
 })
 
+/** A tracer that samples everything and exports nothing during a test. */
+function quietTracer(): Tracer {
+  return new Tracer({
+    serviceName: 't',
+    serviceVersion: '0',
+    endpoint: 'http://127.0.0.1:9/',
+    sampleRatio: 1,
+    maxQueue: 1,
+    batchSize: 1,
+    flushIntervalMs: 60_000,
+  })
+}
+
 describe('OTLP encoding', () => {
   it('describes a span once, when it is encoded: its name, then its first attributes', () => {
-    const tracer = new Tracer({
-      serviceName: 't',
-      serviceVersion: '0',
-      endpoint: 'http://127.0.0.1:9/',
-      sampleRatio: 1,
-      maxQueue: 1,
-      batchSize: 1,
-      flushIntervalMs: 60_000,
-    })
+    const tracer = quietTracer()
     let described = 0
     const source = { method: 'tools/call', tool: 'echo' }
     const span = tracer.startDescribed(SPAN_KIND.client, undefined, source, (s, attributes) => {
@@ -123,6 +131,29 @@ describe('OTLP encoding', () => {
     encodeSpan(span)
     assert.equal(span.get('gen_ai.tool.name'), 'echo')
     assert.equal(described, 1)
+    void tracer.close()
+  })
+
+  it("clips what a client chose to 256 characters in a span's name and attributes", async () => {
+    const tracer = quietTracer()
+    const huge = 'n'.repeat(1_300_000)
+    const call = {
+      ...requestCall('tools/call', { name: huge, arguments: {} }, huge),
+      trace: parseTraceparent(`00-${TRACE}-${SPAN}-01`),
+    }
+    let attempt: Span | undefined
+    await attemptSpans(tracer)(call, async (inner) => {
+      attempt = inner.trace as Span
+      return MessageReply.of({ jsonrpc: '2.0', id: huge, result: { content: [] } })
+    })
+    assert.ok(attempt !== undefined)
+    // Before: a 1.3 MB name and 1.3 MB attributes, 7.8 MB of OTLP for one call.
+    const json = JSON.parse(encodeSpan(attempt))
+    assert.ok(json.name.length <= 'tools/call '.length + 256, `name of ${json.name.length}`)
+    for (const attribute of json.attributes as Array<{ value: { stringValue?: string } }>) {
+      assert.ok((attribute.value.stringValue ?? '').length <= 256)
+    }
+    assert.ok(encodeSpan(attempt).length < 4096)
     void tracer.close()
   })
 
@@ -211,6 +242,11 @@ describe('metric labels', () => {
     assert.equal(labels.label('c', true), 'other')
     assert.equal(labels.label('a', false), 'a')
     assert.equal(labels.label('x'.repeat(200), true), 'other')
+    // A control character in a name is no label value (the terminal of whoever curls /metrics).
+    const fresh = new TargetLabels(10)
+    for (const name of ['evil\u001b[2J', 'a\rb', 'c\u009bd', 'e\u0000'])
+      assert.equal(fresh.label(name, true), 'other', JSON.stringify(name))
+    assert.equal(fresh.size, 0)
     assert.equal(methodLabel('tools/call'), 'tools/call')
     assert.equal(methodLabel('x/made-up'), 'other')
   })
