@@ -64,11 +64,12 @@ export class JwtVerifier {
       this.#noteFailure()
       // The error may quote the URL (undici does): said once, redacted.
       const href = this.#options.jwksUri.href
+      const shown = redactUrl(href)
       const reason = (error instanceof Error ? error.message : String(error)).replaceAll(
         href,
-        redactUrl(href),
+        shown,
       )
-      return `the key set at ${redactUrl(this.#options.jwksUri.href)} cannot be fetched (${reason}): tokens are refused with 502 until it can`
+      return `the key set at ${shown} cannot be fetched (${reason}): tokens are refused with 502 until it can`
     }
   }
 

@@ -27,8 +27,8 @@ export type FromWorker =
 
 export type ToWorker =
   /**
-   * The config the primary loaded (file, environment and flags), and the file it came from; once
-   * a worker listened, the ports every worker listens on (`port = 0` names them from then on).
+   * The config the primary loaded (file, environment and flags), and the file it came from; with
+   * `port = 0`, the ports the primary picked for every worker (cluster/ports.ts).
    */
   | { type: 'portico:config'; config: Config; file?: string; listenAt?: ListenAt }
   | { type: 'portico:store'; message: FromWriter }

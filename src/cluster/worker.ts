@@ -18,7 +18,7 @@ export interface WorkerRole {
   /** 1..N, kept when the worker is started again. */
   readonly slot: number
   readonly metrics: WorkerMetrics
-  /** Where to listen instead of the config's ports (a worker started again), if anywhere. */
+  /** Where to listen instead of the config's ports (`port = 0`: the primary's pick), if anywhere. */
   readonly listenAt: ListenAt | undefined
   storeSink(options: Pick<StoreSinkOptions, 'onError'>): StoreSink
   listening(url: string, admin?: string): void
@@ -70,7 +70,7 @@ export function workerRole(): WorkerRole | undefined {
   }
 }
 
-/** What the primary sent with the config: where its workers listen, once one did. */
+/** What the primary sent with the config: the ports it picked for `port = 0`, if any. */
 let listenAtFromPrimary: ListenAt | undefined
 
 /**

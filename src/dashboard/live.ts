@@ -19,7 +19,7 @@ const MAX_STREAM_MS = 3_600_000
 /** Bytes written and not yet taken by the reader, past which a poll is skipped. */
 const MAX_UNREAD_BYTES = 1024 * 1024
 /** Tails open at once, per dashboard (a few tabs; each one costs polls and buffers). */
-export const MAX_LIVE_TAILS = 32
+const MAX_LIVE_TAILS = 32
 
 /** A dashboard's live tails: each answered as `liveTail` does, at most MAX_LIVE_TAILS at once. */
 export class LiveTails {

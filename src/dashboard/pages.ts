@@ -21,7 +21,7 @@ export type Page = (db: Db, params: Params, now: number) => unknown
 
 const TARGET_KINDS = ['tool', 'resource', 'prompt', ''] as const
 /** Rows of each kind the targets page gets (the most called): `portico status` lists them all. */
-export const TARGETS_SHOWN = 500
+const TARGETS_SHOWN = 500
 
 /** The `proxy` asked for, when the store knows it (else 404; none asked: undefined). */
 export function proxyOf(db: Db, params: Params): string | undefined {

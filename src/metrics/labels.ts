@@ -7,6 +7,8 @@
  * one) is `other` too, so `curl …/metrics` never drives the operator's terminal.
  */
 
+import { hasControl } from '../util/format.ts'
+
 const KNOWN_METHODS: ReadonlySet<string> = new Set([
   'initialize',
   'ping',
@@ -42,9 +44,6 @@ export function methodLabel(method: string): string {
   return KNOWN_METHODS.has(method) ? method : 'other'
 }
 
-/** Unicode's control characters: C0 (escape, CR, LF…), DEL and C1. */
-const CONTROL = /\p{Cc}/u
-
 /** The longest name kept as a label value (longer ones are `other`). */
 const MAX_NAME_LENGTH = 128
 
@@ -68,7 +67,7 @@ export class TargetLabels {
       !succeeded ||
       this.#known.size >= this.#max ||
       name.length > MAX_NAME_LENGTH ||
-      CONTROL.test(name)
+      hasControl(name)
     )
       return 'other'
     this.#known.add(name)

@@ -203,12 +203,12 @@ export class Relay {
     this.#server.on('clientError', (_error, socket) => socket.destroy())
   }
 
-  /** Subdomains with a live tunnel. */
   /** WebSockets the relay holds now: registering, or registered (closed ones are let go). */
   get webSockets(): number {
     return this.#wss.clients.size
   }
 
+  /** Subdomains with a live tunnel. */
   get subdomains(): string[] {
     return [...this.#tunnels.keys()]
   }
@@ -332,7 +332,6 @@ export class Relay {
     // Only the handshake's own listeners are taken off when it ends: all of them went before,
     // the server's too, which takes a closed socket out of `wss.clients`, and every tunnel
     // that ever registered stayed there (about 8 KB each, for the relay's life).
-    const ignoreErrors = () => {}
     const onClose = () => done()
     const done = () => {
       if (settled) return false
@@ -350,7 +349,7 @@ export class Relay {
       () => refuse(CloseCode.Protocol, 'no registration'),
       this.#config.registration_timeout,
     )
-    ws.on('error', ignoreErrors)
+    ws.on('error', () => {})
     ws.once('close', onClose)
     const onMessage = (data: RawData, isBinary: boolean) => {
       const frame = isBinary ? decodeFrame(data as Buffer) : undefined

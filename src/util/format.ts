@@ -29,7 +29,12 @@ export function formatBytes(bytes: number, style: BytesStyle = {}): string {
  * newlines) become `\xNN`, so they can neither drive the operator's terminal nor forge lines.
  */
 export function printable(text: string): string {
-  return CONTROL.test(text) ? text.replace(CONTROL_ALL, escapeControl) : text
+  return hasControl(text) ? text.replace(CONTROL_ALL, escapeControl) : text
+}
+
+/** Whether `text` holds a control character (see `printable`). */
+export function hasControl(text: string): boolean {
+  return CONTROL.test(text)
 }
 
 /** Unicode's control characters: C0 (escape, CR, LF…), DEL and C1. */
