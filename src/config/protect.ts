@@ -61,7 +61,20 @@ const bucket = {
   burst: positiveInt.optional(),
 }
 
-export const rateLimitSchema = z.strictObject(bucket)
+/**
+ * `burst` written out when it was left to its default (`requests`): a reload that then spells
+ * the default compares equal to the file before it, so the bucket keeps what was spent (and a
+ * `[proxy.rate_limit]` is not taken for a change that needs a restart).
+ */
+function withBurst<T extends { requests?: number | undefined; burst?: number | undefined }>(
+  table: T,
+): T {
+  // Put last either way: the comparison is of JSON text, where the keys' order counts.
+  const { burst, ...rest } = table
+  return { ...rest, burst: burst ?? rest.requests } as T
+}
+
+export const rateLimitSchema = z.strictObject(bucket).transform(withBurst)
 
 export const breakerSchema = z
   .strictObject({
@@ -200,6 +213,7 @@ export const globalRateLimitSchema = z
       )
       .default([]),
   })
+  .transform((table) => ({ ...withBurst(table), per_tool: table.per_tool.map(withBurst) }))
   .optional()
 
 export const performanceSchema = z

@@ -56,6 +56,33 @@ describe('what a reload can apply', () => {
     assert.equal(refusal({ timeout: { seconds: 5 }, request_timeout: 9 }), undefined)
     assert.equal(refusal({ shared: { redis: 'redis://127.0.0.1:1' } }), undefined)
   })
+
+  it('takes a rate limit that spells its default burst for the same limit', () => {
+    const backends = [{ name: 'a', transport: 'http' as const, url: 'http://127.0.0.1:1/mcp' }]
+    const limit = {
+      requests: 5,
+      per_client: { requests: 2 },
+      per_tool: [{ tool: 't', requests: 3 }],
+    }
+    const running = parseConfig({ backends, proxy: { rate_limit: limit } })
+    const spelled = parseConfig({
+      backends,
+      proxy: {
+        rate_limit: {
+          requests: 5,
+          burst: 5,
+          per_client: { requests: 2, burst: 2 },
+          per_tool: [{ tool: 't', requests: 3, burst: 3 }],
+        },
+      },
+    })
+    assert.equal(reloadRefusal(running, spelled), undefined)
+    const larger = parseConfig({ backends, proxy: { rate_limit: { ...limit, burst: 6 } } })
+    assert.equal(
+      reloadRefusal(running, larger),
+      'proxy.rate_limit cannot change while Portico runs',
+    )
+  })
 })
 
 describe('hot reload and the security policy', () => {

@@ -11,6 +11,7 @@ import {
   concurrencySchema,
   outlierSchema,
   type ProtectConfig,
+  rateLimitSchema,
   retrySchema,
 } from '../../src/config/protect.ts'
 import { notSent, PorticoError } from '../../src/errors.ts'
@@ -879,6 +880,18 @@ describe('UpstreamProtection rebuilt by a reload (previous)', () => {
     assert.equal(allChanged.hints, first.hints, 'tool hints are about the server: always kept')
     await run(allChanged) // a new budget
     for (const protection of [first, timeoutOnly, allChanged]) protection.close()
+    group.close()
+  })
+
+  it('keeps the rate limit when a reload spells its default burst', async () => {
+    const group = new OutlierGroup(clock)
+    const implicit = { rate_limit: rateLimitSchema.parse({ requests: 1, period_seconds: 60 }) }
+    const first = build(implicit, group)
+    await run(first) // the minute's one request
+    const spelled = rateLimitSchema.parse({ requests: 1, period_seconds: 60, burst: 1 })
+    const next = build({ rate_limit: spelled }, group, first)
+    await assert.rejects(run(next), /Rate limit of b reached/, 'the spent budget is kept')
+    for (const protection of [first, next]) protection.close()
     group.close()
   })
 
