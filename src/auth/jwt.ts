@@ -111,7 +111,7 @@ export class JwtVerifier {
     if (header.crit !== undefined || header.b64 !== undefined) {
       throw new AuthFailure('invalid_token', 'token uses unsupported JWS extensions')
     }
-    let key: unknown
+    let keys: unknown[]
     const jwks = await this.#keySet()
     // While the issuer's key set cannot be fetched, a token the cached keys cannot answer is
     // refused without another fetch: jose's cooldown only counts from a successful one, so each
@@ -120,14 +120,18 @@ export class JwtVerifier {
       throw keysUnavailable(undefined)
     }
     try {
-      key = await jwks(header as { alg: string }, undefined as never)
+      keys = [await jwks(header as { alg: string }, undefined as never)]
       this.#failures = 0
     } catch (error) {
-      const failure = jwtFailure(error)
-      if (failure instanceof PorticoError) this.#noteFailure()
-      throw failure
+      const candidates = await candidateKeys(error)
+      if (candidates === undefined) {
+        const failure = jwtFailure(error)
+        if (failure instanceof PorticoError) this.#noteFailure()
+        throw failure
+      }
+      keys = candidates
     }
-    if (!verifySignature(parts, alg, keyObjectOf(key))) {
+    if (!keys.some((key) => verifySignature(parts, alg, keyObjectOf(key)))) {
       throw new AuthFailure('invalid_token', 'token signature invalid')
     }
     const payload = parseObject(Buffer.from(parts.payload, 'base64url').toString('utf8'))
@@ -157,6 +161,27 @@ function checkClaims(payload: JwtPayload, options: JwtOptions, audience: readonl
   if (!audiences.some((value) => typeof value === 'string' && audience.includes(value))) {
     throw new AuthFailure('invalid_token', 'token not issued for this resource (audience)')
   }
+}
+
+/** At most this many keys are tried for a token that names none (each is one verification). */
+const MAX_CANDIDATE_KEYS = 8
+
+/**
+ * The keys to try for a token without `kid` when the issuer publishes several of its type
+ * (jose's "multiple matching keys", which lists them): some issuers sign without `kid` and
+ * rotate with two keys published. Undefined for any other refusal. Bounded, so a key set of
+ * a hundred keys cannot make one token a hundred verifications.
+ */
+async function candidateKeys(error: unknown): Promise<unknown[] | undefined> {
+  const code = (error as { code?: unknown } | null)?.code
+  const listed = (error as Partial<AsyncIterable<unknown>> | null)?.[Symbol.asyncIterator]
+  if (code !== 'ERR_JWKS_MULTIPLE_MATCHING_KEYS' || listed === undefined) return undefined
+  const keys: unknown[] = []
+  for await (const key of error as AsyncIterable<unknown>) {
+    keys.push(key)
+    if (keys.length === MAX_CANDIDATE_KEYS) break
+  }
+  return keys
 }
 
 /**

@@ -178,6 +178,15 @@ describe('bypass matrix: JWT tokens (transparent mode)', () => {
     assert.equal((await rpc(portico.url, LIST, bearer(fresh))).status, 200)
     await refused(bearer(old), 'invalid_token', /unknown key/)
   })
+  it('a token without kid: each published key of its type is tried', async () => {
+    await issuer.addKey() // two RS256 keys published: the token's header names neither
+    // Its new kid has the key set fetched again (a kid-less token alone would not).
+    assert.equal((await rpc(portico.url, LIST, bearer(await issuer.sign(aud())))).status, 200)
+    const signed = await issuer.sign(aud(), { noKid: true })
+    assert.equal((await rpc(portico.url, LIST, bearer(signed))).status, 200)
+    const forged = await issuer.sign(aud(), { noKid: true, unpublished: true })
+    await refused(bearer(forged), 'invalid_token', /signature invalid/)
+  })
   it('every refusal was recorded with its reason and no identity', async () => {
     await portico.sink.waitFor(
       (events) => events.filter((e) => e.type === 'exchange' && e.httpStatus === 401).length >= 13,
