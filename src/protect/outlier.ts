@@ -2,8 +2,8 @@
  * Outlier ejection (`[backends.outlier_detection]`): after `consecutive_errors` upstream
  * failures in a row a backend is ejected: its calls are refused at once (`circuit_open` with
  * `data.reason = "ejected"`), and in a failover group traffic moves to the next backend.
- * Unlike mcp-proxy, `interval_seconds` is honoured: a sweep every interval returns the
- * backends whose ejection is over and decays the multiplier of healthy ones; ejection time
+ * Unlike mcp-proxy, `interval_seconds` is honoured: a sweep every interval decays the
+ * multiplier of healthy ones (an ejection ends when due, at the first call or sweep after it); ejection time
  * grows with each ejection (base × n, up to `max_ejection_seconds`); and at most
  * `max_ejection_percent` of a group (at least one backend) is ejected at a time.
  */
@@ -87,7 +87,9 @@ export class OutlierDetector {
     group.add(this, config.interval_seconds * 1000)
   }
 
+  /** Ends a due ejection on the spot, so a backend is never refused past its time. */
   get ejected(): boolean {
+    this.#returnIfDue()
     return this.#until !== undefined
   }
 
@@ -98,6 +100,7 @@ export class OutlierDetector {
 
   /** Throws the refusal when ejected. */
   check(): void {
+    this.#returnIfDue()
     if (this.#until === undefined) return
     const left = Math.max(0, this.#until - this.#group.clock.now())
     throw new PorticoError('circuit_open', {
@@ -113,7 +116,7 @@ export class OutlierDetector {
       this.#streak = 0
       return false
     }
-    if (verdict !== 'failure' || this.#until !== undefined) return false
+    if (verdict !== 'failure' || this.ejected) return false
     this.#streak++
     if (this.#streak < this.#config.consecutive_errors) return false
     if (!this.#group.mayEject(this.#config.max_ejection_percent)) {
@@ -135,15 +138,30 @@ export class OutlierDetector {
     return true
   }
 
-  /** One sweep: ends a due ejection, or decays the multiplier. Returns whether to keep sweeping. */
+  /**
+   * One sweep: ends a due ejection (one no call has ended yet), or decays the multiplier.
+   * Returns whether to keep sweeping.
+   */
   sweep(now: number): boolean {
     if (this.#until !== undefined) {
       if (now < this.#until) return true
-      this.#until = undefined
-      this.#onEvent('returned', 'ejection over')
+      this.#return()
       return true
     }
     if (this.#multiplier > 0) this.#multiplier--
     return this.#multiplier > 0
+  }
+
+  /**
+   * Why not wait for the sweep: with `interval_seconds` longer than the ejection, calls made
+   * after its time were refused with "retry after 0" until the next sweep (up to an interval).
+   */
+  #returnIfDue(): void {
+    if (this.#until !== undefined && this.#group.clock.now() >= this.#until) this.#return()
+  }
+
+  #return(): void {
+    this.#until = undefined
+    this.#onEvent('returned', 'ejection over')
   }
 }

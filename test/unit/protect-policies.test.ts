@@ -658,6 +658,28 @@ describe('outlier ejection', () => {
     group.close()
   })
 
+  it('returns a backend when its time is over, not at the next sweep', async () => {
+    const clock = new ManualClock()
+    const group = new OutlierGroup(clock)
+    group.size = 2
+    const events: string[] = []
+    const short = outlierSchema.parse({
+      consecutive_errors: 1,
+      interval_seconds: 30,
+      base_ejection_seconds: 1,
+    })
+    const detector = new OutlierDetector('a', short, group, (event) => events.push(event))
+    assert.equal(detector.record('failure'), true)
+    await clock.advance(999)
+    assert.throws(() => detector.check(), /ejected/)
+    await clock.advance(1)
+    assert.doesNotThrow(() => detector.check(), 'served at its time, 29 s before the sweep')
+    assert.deepEqual(events, ['ejected', 'returned'])
+    await clock.advance(29_000) // the sweep finds nothing left to return
+    assert.deepEqual(events, ['ejected', 'returned'])
+    group.close()
+  })
+
   it('ejects at most max_ejection_percent of a group (at least one)', () => {
     const clock = new ManualClock()
     const group = new OutlierGroup(clock)
