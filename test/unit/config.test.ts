@@ -174,6 +174,32 @@ describe('loadConfig', () => {
     )
   })
 
+  it('reads defaults, nested ones too; an unset variable inside a default is a problem', () => {
+    const $ = '$' + '{' // a reference's opening, as written in a file
+    const upstream = (text: string, env: Record<string, string> = {}) =>
+      loadConfig({ file: file(`upstream = "${text}"`), env }).config.upstream
+    assert.equal(upstream(`http://${$}NOPE:-a.example}/mcp`), 'http://a.example/mcp')
+    assert.equal(
+      upstream(`http://${$}NOPE:-${$}HOST}}/mcp`, { HOST: 'b.example' }),
+      'http://b.example/mcp',
+    )
+    assert.equal(
+      upstream(`http://${$}NOPE:-${$}NADA:-c.example}}:9${$}PORT:-0}/mcp`),
+      'http://c.example:90/mcp',
+    )
+    assert.equal(upstream(`http://d.example/$${$}A:-${$}B}}`), `http://d.example/${$}A:-${$}B}}`)
+    // mcp-proxy would send the literal text as a credential: here it is the unset B.
+    assert.deepEqual(
+      problems(`upstream = "http://${$}A:-${$}B}}/mcp"`).map((p) => p.message),
+      ['environment variable B is not set'],
+    )
+    const deep = `${`${$}X:-`.repeat(9)}e.example${'}'.repeat(9)}`
+    assert.deepEqual(
+      problems(`upstream = "http://${deep}/mcp"`).map((p) => p.message),
+      ['defaults nested deeper than 8'],
+    )
+  })
+
   it('reports every problem with its line and key path', () => {
     const found = problems(
       'upstream = "not a url"\n\nport = 70000\nprot = 1\n\n[store]\nenabled = "yes"\n',
