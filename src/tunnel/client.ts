@@ -16,6 +16,7 @@ import {
 } from 'node:http'
 import { isIP } from 'node:net'
 import WebSocket from 'ws'
+import { relaySocketUrl } from '../config/tunnel.ts'
 import { isLoopback, normalizeAddress } from '../http/address.ts'
 import { markTunnelled } from '../http/via.ts'
 import type { Logger } from '../observe/logger.ts'
@@ -68,12 +69,11 @@ export type TunnelState = 'connecting' | 'connected' | 'reconnecting' | 'stopped
 
 /** `https://x` → `wss://x/_tunnel/register`; the token never goes into this URL. */
 export function registerUrl(relayUrl: string): string {
-  const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(relayUrl) ? relayUrl : `wss://${relayUrl}`
-  const url = new URL(withScheme)
-  if (url.protocol === 'https:') url.protocol = 'wss:'
-  else if (url.protocol === 'http:') url.protocol = 'ws:'
-  else if (url.protocol !== 'ws:' && url.protocol !== 'wss:') {
-    throw new TunnelError(`relay_url: unsupported scheme ${url.protocol}`)
+  let url: URL
+  try {
+    url = relaySocketUrl(relayUrl)
+  } catch (error) {
+    throw new TunnelError(`relay_url: ${(error as Error).message}`)
   }
   url.pathname = `${url.pathname.replace(/\/+$/, '')}${REGISTER_PATH}`
   url.search = ''

@@ -406,6 +406,19 @@ describe('[tunnel] and [relay] config', () => {
       /one DNS label/,
     )
   })
+
+  it('refuses a relay_url no tunnel could register at, when the file is read', () => {
+    const tunnel = (relay_url: string) =>
+      parseConfig({ upstream: 'http://x:1/mcp', tunnel: { relay_url, token: 'x' } })
+    for (const [url, why] of [
+      ['ftp://t.example.com', /unsupported scheme ftp:[\s\S]*"relay_url"/],
+      ['not a url', /expected the relay's address[\s\S]*"relay_url"/],
+      ['https://', /expected the relay's address[\s\S]*"relay_url"/],
+    ] as const) {
+      assert.throws(() => tunnel(url), why, url)
+    }
+    assert.equal(tunnel('t.example.com').tunnel?.relay_url, 't.example.com')
+  })
 })
 
 describe('relay tokens and subdomains', () => {
