@@ -16,7 +16,6 @@ import {
 } from 'node:http'
 import { isIP } from 'node:net'
 import WebSocket from 'ws'
-import { relaySocketUrl } from '../config/tunnel.ts'
 import { isLoopback, normalizeAddress } from '../http/address.ts'
 import { markTunnelled } from '../http/via.ts'
 import type { Logger } from '../observe/logger.ts'
@@ -33,6 +32,7 @@ import {
   SUBDOMAIN_HEADER,
 } from './frames.ts'
 import { DEFAULT_MUX, Mux, type MuxOptions, type TunnelStream } from './mux.ts'
+import { relaySocketUrl } from './relay-url.ts'
 import { socketPair } from './socket-pair.ts'
 
 export type RequestHandler = (req: IncomingMessage, res: import('node:http').ServerResponse) => void
