@@ -83,6 +83,12 @@ export interface AdoptResult {
   problems: Problem[]
   /** `backends[i]` that `import_backends` added: the file and the server each came from. */
   imported: Map<number, ImportedServer>
+  /**
+   * Keys moved to where Portico reads them (`drain_timeout` ← `runtime.drain_timeout`): the
+   * path written in the file, by the path it moved to, so a problem is named, and found, as
+   * the file spells it.
+   */
+  moved: Map<string, string>
 }
 
 export interface ImportedServer {
@@ -103,6 +109,7 @@ export function adoptForeignLayout(
   const warnings: string[] = []
   const problems: Problem[] = []
   const imported = new Map<number, ImportedServer>()
+  const moved = new Map<string, string>()
   for (const [key, what] of Object.entries(UNIMPLEMENTED)) {
     if (!(key in raw)) continue
     delete raw[key]
@@ -110,13 +117,13 @@ export function adoptForeignLayout(
     else warnings.push(what.message)
   }
   refuseLogFormat(raw, problems)
-  hoistRuntime(raw)
-  hoistStoreName(raw)
-  adoptCacheStore(raw, warnings)
-  hoistProxy(raw, warnings)
+  hoistRuntime(raw, moved)
+  hoistStoreName(raw, moved)
+  adoptCacheStore(raw, { warnings, problems, moved })
+  hoistProxy(raw, warnings, moved)
   moveMisplacedFilters(raw, warnings)
-  importBackends(raw, file, env, { warnings, problems, imported })
-  return { warnings, problems, imported }
+  importBackends(raw, file, env, { warnings, problems, imported, moved })
+  return { warnings, problems, imported, moved }
 }
 
 /**
@@ -124,21 +131,35 @@ export function adoptForeignLayout(
  * becomes Portico's `[shared]` for the caches only (mcp-proxy's rate limits were per instance),
  * unless the file has its own `[shared]`; `memory` is what Portico does anyway; `sqlite` (a
  * file per instance) is a warning, the caches staying in memory (a cache lost on restart costs
- * time, never data). The rest of `[cache]` is Portico's own table (the transparent upstream's
- * cache, and the default of every backend's).
+ * time, never data). Any other `backend` is refused, as mcp-proxy does: a misspelt "Redis"
+ * must not leave each replica its own cache in silence. The rest of `[cache]` is Portico's own
+ * table (the transparent upstream's cache, and the default of every backend's).
  */
-function adoptCacheStore(raw: JsonObject, warnings: string[]): void {
+function adoptCacheStore(
+  raw: JsonObject,
+  { warnings, problems, moved }: Pick<AdoptResult, 'warnings' | 'problems' | 'moved'>,
+): void {
   const cache = raw.cache
   if (!isObject(cache) || !('backend' in cache || 'url' in cache || 'prefix' in cache)) return
-  if (cache.backend === 'sqlite') {
+  const backend = cache.backend ?? 'memory'
+  if (backend === 'sqlite') {
     warnings.push(
       `[cache] backend = "sqlite": Portico keeps its caches in memory, or in Redis shared by replicas ([shared] redis = "redis://…"); this one stays in memory`,
     )
-  } else if (cache.backend === 'redis' && raw.shared === undefined) {
+  } else if (backend === 'redis' && cache.url === undefined) {
+    problems.push({ path: 'cache.backend', message: 'backend = "redis" needs url = "redis://…"' })
+  } else if (backend === 'redis' && raw.shared === undefined) {
     const shared: JsonObject = { rate_limits: false }
-    setIfAbsent(shared, 'redis', cache.url, cache.url !== undefined)
-    setIfAbsent(shared, 'prefix', cache.prefix, cache.prefix !== undefined)
+    if (setIfAbsent(shared, 'redis', cache.url, true)) moved.set('shared.redis', 'cache.url')
+    if (setIfAbsent(shared, 'prefix', cache.prefix, cache.prefix !== undefined)) {
+      moved.set('shared.prefix', 'cache.prefix')
+    }
     raw.shared = shared
+  } else if (backend !== 'memory' && backend !== 'redis') {
+    problems.push({
+      path: 'cache.backend',
+      message: `expected "memory", "redis" or "sqlite" (mcp-proxy's cache backends), not ${JSON.stringify(backend)}`,
+    })
   }
   delete cache.backend
   delete cache.url
@@ -146,8 +167,11 @@ function adoptCacheStore(raw: JsonObject, warnings: string[]): void {
   if (Object.keys(cache).length === 0) delete raw.cache
 }
 
+/** Sets `key` when valid and not set already; returns whether it did. */
 const setIfAbsent = (target: JsonObject, key: string, value: unknown, valid: boolean) => {
-  if (valid && target[key] === undefined) target[key] = value as JsonObject[string]
+  if (!valid || target[key] !== undefined) return false
+  target[key] = value as JsonObject[string]
+  return true
 }
 
 /**
@@ -172,12 +196,12 @@ function refuseLogFormat(raw: JsonObject, problems: Problem[]): void {
 }
 
 /** mcpr's documented `[runtime]` table holds keys its code reads at the top level. */
-function hoistRuntime(raw: JsonObject): void {
+function hoistRuntime(raw: JsonObject, moved: Map<string, string>): void {
   const runtime = raw.runtime
   if (!isObject(runtime)) return
   for (const key of ['log_format', 'admin_bind', 'drain_timeout'] as const) {
     if (key in runtime) {
-      setIfAbsent(raw, key, runtime[key], true)
+      if (setIfAbsent(raw, key, runtime[key], true)) moved.set(key, `runtime.${key}`)
       delete runtime[key]
     }
   }
@@ -185,10 +209,12 @@ function hoistRuntime(raw: JsonObject): void {
 }
 
 /** mcpr's `[store] name` tags the rows: Portico's proxy `name`. */
-function hoistStoreName(raw: JsonObject): void {
+function hoistStoreName(raw: JsonObject, moved: Map<string, string>): void {
   const store = raw.store
   if (!isObject(store) || !('name' in store)) return
-  setIfAbsent(raw, 'name', store.name, typeof store.name === 'string')
+  if (setIfAbsent(raw, 'name', store.name, typeof store.name === 'string')) {
+    moved.set('name', 'store.name')
+  }
   delete store.name
 }
 
@@ -200,7 +226,7 @@ const MCP_PROXY_PORT = 8080
  * `instructions` written under `[proxy.listen]` (where the example's comment puts it, and
  * where mcp-proxy ignores it) is applied as `[proxy] instructions`.
  */
-function hoistProxy(raw: JsonObject, warnings: string[]): void {
+function hoistProxy(raw: JsonObject, warnings: string[], moved: Map<string, string>): void {
   const proxy = raw.proxy
   if (!isObject(proxy)) return
   const listen = proxy.listen
@@ -215,7 +241,11 @@ function hoistProxy(raw: JsonObject, warnings: string[]): void {
       port,
       typeof port === 'number' && Number.isInteger(port) && port >= 0 && port <= 65535,
     )
-    setIfAbsent(raw, 'host', listen.host, typeof listen.host === 'string' && listen.host !== '')
+    if (
+      setIfAbsent(raw, 'host', listen.host, typeof listen.host === 'string' && listen.host !== '')
+    ) {
+      moved.set('host', 'proxy.listen.host')
+    }
     if (typeof listen.instructions === 'string' && proxy.instructions === undefined) {
       proxy.instructions = listen.instructions
       delete listen.instructions

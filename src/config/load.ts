@@ -202,8 +202,15 @@ function loadText(
     for (const issue of result.issues) {
       const path = formatPath(issue.path)
       const source = sourceOf(sources, path)
-      // The key as the file spells it: mcpr's `mcp`, not the `upstream` it became.
-      const written = source === undefined ? spelledAs(interpolated, issue.path) : issue.path
+      // The key as the file spells it: mcpr's `mcp`, not the `upstream` it became, and
+      // `runtime.drain_timeout`, not the `drain_timeout` it was moved to.
+      const moved = adopted.moved.get(path)
+      const written =
+        source !== undefined
+          ? issue.path
+          : moved !== undefined
+            ? pathParts(moved)
+            : spelledAs(interpolated, issue.path)
       if (unset.has(path) || unset.has(formatPath(written))) continue
       if (source === undefined && hoisted.has(path)) continue
       const server = importedServerOf(adopted.imported, issue.path)

@@ -65,6 +65,37 @@ describe('loadConfig', () => {
     )
   })
 
+  it('names a problem in a key moved to where Portico reads it as the file wrote it, at its line', () => {
+    const url = 'mcp = "http://localhost:9000/mcp"\n'
+    const found = (text: string) =>
+      problems(text).map(({ path, line, message }) => ({ path, line, message }))
+    assert.deepEqual(found(`${url}[runtime]\ndrain_timeout = -3\n`), [
+      { path: 'runtime.drain_timeout', line: 3, message: 'expected a duration of 0 or more' },
+    ])
+    assert.deepEqual(
+      found(`${url}[store]\nname = "my proxy!"\n`).map(({ path, line }) => ({ path, line })),
+      [{ path: 'store.name', line: 3 }],
+    )
+    const cache = (lines: string) =>
+      found(`upstream = "http://localhost:9000/mcp"\n[cache]\n${lines}`)
+    assert.deepEqual(cache('backend = "redis"\nurl = "http://x"\n'), [
+      { path: 'cache.url', line: 4, message: 'expected a redis:// or rediss:// URL' },
+    ])
+    assert.deepEqual(cache('backend = "redis"\n'), [
+      { path: 'cache.backend', line: 3, message: 'backend = "redis" needs url = "redis://…"' },
+    ])
+    // mcp-proxy refuses any other backend: a misspelt one must not leave caches per process.
+    assert.deepEqual(cache('backend = "Redis"\nurl = "redis://127.0.0.1:6379"\n'), [
+      {
+        path: 'cache.backend',
+        line: 3,
+        message:
+          'expected "memory", "redis" or "sqlite" (mcp-proxy\'s cache backends), not "Redis"',
+      },
+    ])
+    assert.deepEqual(cache('backend = "memory"\n'), [])
+  })
+
   it('applies defaults', () => {
     const { config } = loadConfig({ file: file('upstream = "http://127.0.0.1:9000/mcp"'), env: {} })
     assert.equal(config.host, '127.0.0.1')
