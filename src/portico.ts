@@ -27,6 +27,7 @@ import { adminPrefix } from './gateway/admin.ts'
 import type { Gateway } from './gateway/gateway.ts'
 import { gatewayMode } from './gateway/mode.ts'
 import { isLocalPeer } from './http/client-address.ts'
+import { closeWithConnection } from './http/pipelined.ts'
 import { TCP_KEEPALIVE } from './http/tcp-keepalive.ts'
 import type { SharedMetrics } from './metrics/metrics.ts'
 import { globalChain } from './middleware/chain.ts'
@@ -348,6 +349,7 @@ class PorticoServer implements Portico {
         open.remove()
         this.#onClose()
       })
+      closeWithConnection(req, res)
       route(req, res)
     }
   }
