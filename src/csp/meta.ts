@@ -3,7 +3,7 @@
  * `_meta["openai/widgetCSP"]`), deciding what is a widget, and writing the merged policy back
  * into both shapes. `_meta.ui.domain` is never written: Claude derives and checks it itself.
  */
-import { isObject, type JsonObject, jsonTextOf } from '../jsonrpc/message.ts'
+import { isObject, type JsonObject, jsonTextOf, withMembers } from '../jsonrpc/message.ts'
 import { DIRECTIVE_SPECS, DIRECTIVES } from './directives.ts'
 import { isSafeSource } from './merge.ts'
 import { type CspPolicy, cspFor, type DirectiveLists } from './policy.ts'
@@ -79,14 +79,14 @@ export function declaredLists(meta: JsonObject | undefined): DirectiveLists {
 /** Writes merged lists into both shapes; keys other than the managed ones are kept. */
 export function writeCsp(meta: JsonObject, lists: DirectiveLists): JsonObject {
   const ui = uiOf(meta) ?? {}
-  const uiCsp: JsonObject = isObject(ui.csp) ? { ...ui.csp } : {}
-  const openai: JsonObject = isObject(meta[OPENAI_CSP]) ? { ...meta[OPENAI_CSP] } : {}
+  const uiCsp: JsonObject = isObject(ui.csp) ? withMembers(ui.csp) : {}
+  const openai: JsonObject = isObject(meta[OPENAI_CSP]) ? withMembers(meta[OPENAI_CSP]) : {}
   for (const directive of DIRECTIVES) {
     const spec = DIRECTIVE_SPECS[directive]
     if (spec.ui) uiCsp[spec.ui] = lists[directive]
     if (spec.openai) openai[spec.openai] = lists[directive]
   }
-  return { ...meta, ui: { ...ui, csp: uiCsp }, [OPENAI_CSP]: openai }
+  return withMembers(meta, { ui: withMembers(ui, { csp: uiCsp }), [OPENAI_CSP]: openai })
 }
 
 /**
@@ -95,9 +95,11 @@ export function writeCsp(meta: JsonObject, lists: DirectiveLists): JsonObject {
  */
 function withWidgetDomain(meta: JsonObject, policy: CspPolicy): JsonObject {
   const current = meta[OPENAI_DOMAIN]
-  if (policy.widgetDomain !== undefined) return { ...meta, [OPENAI_DOMAIN]: policy.widgetDomain }
+  if (policy.widgetDomain !== undefined) {
+    return withMembers(meta, { [OPENAI_DOMAIN]: policy.widgetDomain })
+  }
   if (typeof current !== 'string' || !policy.isLocal(current)) return meta
-  const out = { ...meta }
+  const out = withMembers(meta)
   if (policy.publicOrigin === undefined) delete out[OPENAI_DOMAIN]
   else out[OPENAI_DOMAIN] = policy.publicOrigin
   return out

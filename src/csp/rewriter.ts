@@ -4,7 +4,7 @@
  * JSON-RPC responses in, replacements out), so the transparent relay and the gateway share it.
  * A response with nothing to change yields undefined and is forwarded byte for byte.
  */
-import { isObject, type JsonObject } from '../jsonrpc/message.ts'
+import { isObject, type JsonObject, withMembers } from '../jsonrpc/message.ts'
 import type { ResponseRewriter } from '../pipeline/rewriter.ts'
 import { ListedDeclarations } from './listed.ts'
 import { declaredLists, hasCsp, isWidgetResource, rewriteWidgetMeta, widgetUriOf } from './meta.ts'
@@ -32,7 +32,7 @@ export function cspRewriter(policy: CspPolicy | (() => CspPolicy)): ResponseRewr
     rewrite(call, response) {
       if (call.method === undefined || !isObject(response.result)) return undefined
       const result = rewriteResult(call.method, response.result, current(), listed)
-      return result === undefined ? undefined : { ...response, result }
+      return result === undefined ? undefined : withMembers(response, { result })
     },
   }
 }
@@ -86,7 +86,7 @@ function withItems(object: JsonObject, key: string, rewrite: Rewrite): JsonObjec
     if (rewritten !== undefined) changed = true
     return rewritten ?? item
   })
-  return changed ? { ...object, [key]: next } : undefined
+  return changed ? withMembers(object, { [key]: next }) : undefined
 }
 
 function metaOf(object: JsonObject): JsonObject | undefined {
@@ -113,7 +113,7 @@ function rewriteResource(
   if (!isWidgetResource(uri, entry.mimeType, meta)) return undefined
   const widgetUri = typeof uri === 'string' ? uri : widgetUriOf(meta)
   const next = rewriteWidgetMeta(meta, widgetUri, policy, inherited)
-  return next === undefined ? undefined : { ...entry, _meta: next }
+  return next === undefined ? undefined : withMembers(entry, { _meta: next })
 }
 
 /**
@@ -124,7 +124,7 @@ function rewriteDeclaredCsp(object: JsonObject, policy: CspPolicy): JsonObject |
   const meta = metaOf(object)
   if (!hasCsp(meta)) return undefined
   const next = rewriteWidgetMeta(meta, widgetUriOf(meta), policy)
-  return next === undefined ? undefined : { ...object, _meta: next }
+  return next === undefined ? undefined : withMembers(object, { _meta: next })
 }
 
 /** A tool result's own `_meta`, and widget resources embedded in its content. */
@@ -134,7 +134,7 @@ function rewriteToolResult(result: JsonObject, policy: CspPolicy): JsonObject | 
   const withContent = withItems(current, 'content', (item) => {
     if (item.type !== 'resource' || !isObject(item.resource)) return undefined
     const resource = rewriteResource(item.resource, 'uri', policy)
-    return resource === undefined ? undefined : { ...item, resource }
+    return resource === undefined ? undefined : withMembers(item, { resource })
   })
   return withContent ?? withMeta
 }

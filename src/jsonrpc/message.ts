@@ -65,19 +65,6 @@ export function kindOf(value: unknown): MessageKind | undefined {
 }
 
 /**
- * Integer ids above 2^53 lose digits in a JavaScript number. Such an id is carried inside
- * Portico as a marked string holding its exact literal, and `encodeJson` writes the literal
- * back, so a client gets its id exactly as it sent it.
- */
-const BIG_ID = '\u0000id:'
-const BIG_ID_JSON = /"\\u0000id:(-?\d+)"/g
-
-/** The exact literal of a big integer id, or undefined for any other id. */
-export function bigIdLiteral(id: unknown): string | undefined {
-  return typeof id === 'string' && id.startsWith(BIG_ID) ? id.slice(BIG_ID.length) : undefined
-}
-
-/**
  * Integer values above 2^53 elsewhere in a message (a 64-bit id in a tool's arguments) stay
  * numbers inside Portico (rounded: argument checks and middleware see a number), and their
  * exact literal is kept beside them: `BIG_VALUES` maps the object or array holding one to its
@@ -88,6 +75,23 @@ export function bigIdLiteral(id: unknown): string | undefined {
 const BIG_VALUES = new WeakMap<object, Map<string, string>>()
 /** A marker no client can send: it holds this process's random nonce. */
 const NONCE = randomBytes(6).toString('hex')
+
+/**
+ * Integer ids above 2^53 lose digits in a JavaScript number. Such an id is carried inside
+ * Portico as a marked string holding its exact literal, and `encodeJson` writes the literal
+ * back, so a client gets its id exactly as it sent it. The marker holds the nonce: a client's
+ * own string id (or a string in a result) spelled like it must stay a string.
+ */
+const BIG_ID = `\u0000id${NONCE}:`
+/** The marker as JSON text, NUL escaped, as JSON.stringify writes it. */
+const BIG_ID_TEXT = `\\u0000id${NONCE}:`
+const BIG_ID_JSON = new RegExp(`"\\\\u0000id${NONCE}:(-?\\d+)"`, 'g')
+
+/** The exact literal of a big integer id, or undefined for any other id. */
+export function bigIdLiteral(id: unknown): string | undefined {
+  return typeof id === 'string' && id.startsWith(BIG_ID) ? id.slice(BIG_ID.length) : undefined
+}
+
 const BIG_VALUE = `\u0000n${NONCE}:`
 /** The marker as JSON text, NUL escaped, as JSON.stringify writes it. */
 const BIG_VALUE_TEXT = `\\u0000n${NONCE}:`
@@ -148,6 +152,19 @@ function markBigIntegers(text: string): string | undefined {
   return out.join('')
 }
 
+/**
+ * A copy of `object` with `changes` over it, the exact literals of the big integers it holds
+ * going with the copy (`BIG_VALUES` is keyed by the holding object, and a spread copy is another
+ * one): a rewritten answer writes back a 64-bit value beside the rewritten member as it came.
+ * A changed member is never written as its old literal: `encodeJson` checks the value.
+ */
+export function withMembers<T extends object>(object: T, changes: object = {}): T {
+  const copy = { ...object, ...changes }
+  const literals = BIG_VALUES.get(object)
+  if (literals !== undefined) BIG_VALUES.set(copy, literals)
+  return copy
+}
+
 /** JSON.parse's reviver for a marked text: each marker back to its number, its literal kept. */
 function reviveBig(this: unknown, key: string, value: unknown): unknown {
   if (typeof value !== 'string' || !value.startsWith(BIG_VALUE)) return value
@@ -201,7 +218,7 @@ export function encodeJson(value: unknown): string {
   } catch (error) {
     throw unencodable(error, 'upstream_bad_response')
   }
-  return text.includes('\\u0000id:') ? text.replace(BIG_ID_JSON, '$1') : text
+  return text.includes(BIG_ID_TEXT) ? text.replace(BIG_ID_JSON, '$1') : text
 }
 
 /**
@@ -269,6 +286,33 @@ function keepBigIds(messages: unknown[], text: string): void {
  * each becomes an upstream call, and a 4 MB batch of tiny notifications would be 100,000.
  */
 export const MAX_BATCH = 1000
+
+/**
+ * Parses JSON text Portico may write on, or gives undefined when it is not JSON: integers a
+ * double would round are kept exact (`encodeJson` writes their literal back). Backends' messages
+ * in the gateway, which gives them its own ids.
+ */
+export function parseExact(text: string | Buffer): unknown {
+  try {
+    return parseBody(typeof text === 'string' ? text : text.toString('utf8'))
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * An upstream's message that Portico may rewrite and pass on to the client (a widget's CSP):
+ * as `parseExact`, and its id, when a double would round it, carried as the client sent it
+ * (a rewritten answer to `12345678901234567890` came back as `12345678901234567000`).
+ */
+export function parseMessage(text: string | Buffer): unknown {
+  const source = typeof text === 'string' ? text : text.toString('utf8')
+  const value = parseExact(source)
+  if (value !== undefined && source.includes('"id"')) {
+    keepBigIds(Array.isArray(value) ? value : [value], source)
+  }
+  return value
+}
 
 /** Parses JSON text, or gives undefined (for answers Portico inspects but never trusts). */
 export function parseJson(text: string | Buffer): unknown {

@@ -20,7 +20,7 @@ import {
   type JsonRpcId,
   type JsonRpcMessage,
   type JsonRpcResponse,
-  parseJson,
+  parseMessage,
 } from '../jsonrpc/message.ts'
 import { encodeSseEvent, type SseEvent } from '../protocol/sse.ts'
 import {
@@ -156,7 +156,7 @@ export class MessageReply {
     if (this.#parsed) return this.#message
     await this.fill(this.#limit)
     this.#parsed = true
-    if (this.#bytes !== undefined) this.#message = asResponse(parseJson(this.#bytes))
+    if (this.#bytes !== undefined) this.#message = asResponse(parseMessage(this.#bytes))
     return this.#message
   }
 
@@ -346,7 +346,7 @@ export class StreamEvent {
     const isMessage = this.isMessage
     this.#parsed = true
     if (!isMessage || this.#data === undefined) return undefined
-    const value = parseJson(this.#data)
+    const value = parseMessage(this.#data)
     this.#message = isObject(value) ? (value as unknown as JsonRpcMessage) : undefined
     return this.#message
   }
@@ -381,19 +381,38 @@ export async function mapAnswer(
 ): Promise<Reply> {
   if (reply instanceof MessageReply) {
     const response = await reply.json()
-    const changed = response === undefined ? undefined : transform(response)
+    if (response === undefined) return unreadable(call, reply)
+    const changed = transform(response)
     return changed === undefined ? reply : reply.with(changed)
   }
   if (reply instanceof StreamReply) {
     return reply.map((event) => {
       if (!event.isMessage) return event
-      const response = asResponse(event.message())
+      const message = event.message()
+      // Data that is not JSON cannot be checked, so it is not passed on: some clients' parsers
+      // read what JSON.parse refuses (Python's reads `NaN`), and would get it unrewritten.
+      if (message === undefined) return undefined
+      const response = asResponse(message)
       if (response === undefined || !answersCall(call, response.id)) return event
       const changed = transform(response)
       return changed === undefined ? event : event.with(changed)
     })
   }
   return reply
+}
+
+/**
+ * A successful answer `mapAnswer` could not read as a JSON-RPC response: refused (fail closed)
+ * rather than passed on unchanged, since what it should have changed may be in it for a client
+ * whose parser is laxer than JSON.parse. Only an answer larger than the parse bound (still
+ * streaming: documented, passed on) or an HTTP error (the upstream's own status) goes through.
+ */
+function unreadable(call: { readonly id?: JsonRpcId }, reply: MessageReply): MessageReply {
+  if (reply.streaming || reply.status < 200 || reply.status > 299) return reply
+  const error = new PorticoError('upstream_bad_response', {
+    message: 'Upstream sent an answer that is not a JSON-RPC response',
+  })
+  return MessageReply.error(error, call.id)
 }
 
 export function errorObject(error: PorticoError): {

@@ -11,6 +11,7 @@ import {
   kindOf,
   leadingIdOf,
   MAX_BATCH,
+  parseMessage,
 } from '../../src/jsonrpc/message.ts'
 import { clientInfoOf, eraOf, targetOf } from '../../src/protocol/classify.ts'
 import { answersId, describeNonResponse, summarize } from '../../src/protocol/summarize.ts'
@@ -272,6 +273,20 @@ describe('decodeBody: ids past 2^53 and batch bounds', () => {
     // At the bound, thousands of big ids decode in one pass.
     const atBound = `[${Array.from({ length: MAX_BATCH }, () => one).join(',')}]`
     assert.equal(decodeBody(atBound).messages.length, MAX_BATCH)
+  })
+})
+
+describe("big integer ids: a string spelled like Portico's marker stays a string", () => {
+  it('in a request, and in a result parsed with parseMessage', () => {
+    const body = '{"jsonrpc":"2.0","id":"\\u0000id:77","method":"ping"}'
+    const [message] = decodeBody(body).messages
+    assert.equal(bigIdLiteral((message as { id: unknown }).id), undefined)
+    assert.equal(encodeJson(message), body)
+    const answer = '{"jsonrpc":"2.0","id":"\\u0000id:77","result":{"text":"\\u0000id:42"}}'
+    assert.equal(encodeJson(parseMessage(answer)), answer)
+    const big = '{"jsonrpc":"2.0","id":12345678901234567890,"result":{"n":12345678901234567891}}'
+    assert.equal(encodeJson(parseMessage(big)), big)
+    assert.equal(parseMessage('{"id":1,"result":NaN}'), undefined)
   })
 })
 

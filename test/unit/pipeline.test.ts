@@ -232,6 +232,45 @@ describe('rewriteResponses', () => {
     assert.deepEqual(events[1]?.message(), ok(1, { text: 'HI' }))
   })
 
+  it('refuses a successful answer it cannot read, with the id; an oversized or failed one passes', async () => {
+    const read = (bytes: string, status = 200) =>
+      middleware(requestCall('tools/call', { name: 'a' }, 7), async () =>
+        MessageReply.fromBytes(Buffer.from(bytes), { status }),
+      )
+    // JSON.parse refuses NaN; Python's parser reads it, unrewritten.
+    const refused = (await read(
+      '{"jsonrpc":"2.0","id":7,"result":{"text":"hi","n":NaN}}',
+    )) as MessageReply
+    assert.equal(refused.status, 502)
+    const answer = await refused.json()
+    assert.equal(answer?.id, 7)
+    assert.equal(answer?.error?.code, -32603)
+    assert.match(answer?.error?.message ?? '', /not a JSON-RPC response/)
+    const failed = await read('<html>bad gateway</html>', 503)
+    assert.equal(failed.status, 503, "the upstream's own failure is passed on as it is")
+    const large = MessageReply.fromBody(
+      Readable.from([Buffer.from('{"x":NaN'.padEnd(64, ' '))]),
+      16,
+    )
+    const passed = await middleware(requestCall('tools/call', { name: 'a' }, 7), async () => large)
+    assert.equal(passed, large, 'larger than the parse bound: streamed through (documented)')
+  })
+
+  it("drops an event it cannot read from the call's stream", async () => {
+    const reply = await mapAnswer(
+      requestCall('tools/call', {}, 1),
+      new StreamReply(
+        sseEvents(
+          Readable.from(['event: message\ndata: {"jsonrpc":"2.0","id":1,"result":NaN}\n\n']),
+          1024,
+          'up',
+        ),
+      ),
+      () => ok(1, { text: 'changed' }),
+    )
+    assert.deepEqual(await eventsOf(reply), [])
+  })
+
   it("leaves another request's answer on the stream alone", async () => {
     const reply = await mapAnswer(
       requestCall('tools/call', {}, 1),

@@ -17,7 +17,7 @@ import {
   isObject,
   type JsonObject,
   type JsonRpcMessage,
-  parseJson,
+  parseExact,
 } from '../../jsonrpc/message.ts'
 import type { SignalLike } from '../../pipeline/signal.ts'
 import { SseParser } from '../../protocol/sse.ts'
@@ -227,7 +227,7 @@ export class HttpConnection extends Connection {
         response.bytes === undefined
           ? await readText(response.body, this.#options.maxMessageBytes)
           : response.bytes.toString('utf8')
-      const value = parseJson(text)
+      const value = parseExact(text)
       // A 5xx is the backend failing even when its body answers the call with a JSON-RPC
       // error: the call fails as a 5xx does (breaker, retries, failover count it), and the
       // client still reads the backend's own words in the message.
@@ -311,7 +311,7 @@ export class HttpConnection extends Connection {
         if (event.id !== undefined) position.lastId = event.id
         if (event.retry !== undefined) position.retryMs = event.retry
         if (!event.data || (event.event && event.event !== 'message')) continue
-        const value = parseJson(event.data)
+        const value = parseExact(event.data)
         if (value !== undefined) this.receive(value, related)
       }
       // The call's response is in: the stream has nothing more for it (the spec has the backend

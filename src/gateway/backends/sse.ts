@@ -5,7 +5,7 @@
  */
 import { setMaxListeners } from 'node:events'
 import { PorticoError } from '../../errors.ts'
-import { encodeValues, type JsonRpcMessage, parseJson } from '../../jsonrpc/message.ts'
+import { encodeValues, type JsonRpcMessage, parseExact } from '../../jsonrpc/message.ts'
 import { SseParser } from '../../protocol/sse.ts'
 import { Connection, type Pending, type ServerInfo } from './connection.ts'
 import { connectionHeaders, type HttpConnectionOptions, labelOfBackend } from './http.ts'
@@ -85,7 +85,7 @@ export class SseConnection extends Connection {
 
   /** Not JSON: ignored, as an SSE client ignores unknown events (`receive` skips non-objects). */
   #message(data: string): void {
-    this.receive(parseJson(data))
+    this.receive(parseExact(data))
   }
 
   protected async transmit(message: JsonRpcMessage, pending?: Pending): Promise<void> {

@@ -15,7 +15,7 @@ import {
   type JsonRpcMessage,
   type JsonRpcNotification,
   kindOf,
-  parseJson,
+  parseExact,
 } from '../../jsonrpc/message.ts'
 import type { Logger } from '../../observe/logger.ts'
 import { PerSecond } from '../../util/per-second.ts'
@@ -207,7 +207,7 @@ export class StdioConnection extends Connection {
 
   /** A line that is not JSON is skipped: some servers print banners on stdout. */
   #line(line: string): void {
-    const value = parseJson(line) ?? this.#recover(line)
+    const value = parseExact(line) ?? this.#recover(line)
     if (Array.isArray(value)) for (const item of value) this.receive(item)
     else this.receive(value)
   }
@@ -225,7 +225,7 @@ export class StdioConnection extends Connection {
     for (let tries = 0; at !== -1 && tries < MAX_RECOVERY_TRIES; at = line.indexOf('{"', at + 2)) {
       if (!MESSAGE_START.test(line.slice(at + 2, at + 10))) continue
       tries++
-      const value = parseJson(line.slice(at))
+      const value = parseExact(line.slice(at))
       if (kindOf(value) === undefined) continue
       if (!this.#tornLogged) {
         this.#tornLogged = true

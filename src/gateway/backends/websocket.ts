@@ -9,7 +9,7 @@
 import { createRequire } from 'node:module'
 import type { WebSocket as Socket } from 'ws'
 import { PorticoError } from '../../errors.ts'
-import { encodeValues, type JsonRpcMessage, parseJson } from '../../jsonrpc/message.ts'
+import { encodeValues, type JsonRpcMessage, parseExact } from '../../jsonrpc/message.ts'
 import { Connection, type ServerInfo } from './connection.ts'
 import { connectionHeaders, type HttpConnectionOptions, labelOfBackend } from './http.ts'
 
@@ -69,7 +69,7 @@ export class WebSocketConnection extends Connection {
     socket.on('message', (data, isBinary) => {
       if (isBinary) return
       // A batch (an array) answers several requests at once, as on stdio.
-      const value = parseJson(String(data))
+      const value = parseExact(String(data))
       if (Array.isArray(value)) for (const item of value) this.receive(item)
       else this.receive(value)
     })
