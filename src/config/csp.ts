@@ -4,8 +4,12 @@
  * alias and legacy flat `mode`/`domains`, and `widgetDomain` for ChatGPT.
  */
 import { z } from 'zod'
-/** What a CSP source may contain: no spaces, `;`, `,` or quotes (they would split the policy). */
-export const SAFE_SOURCE = /^[^\s;,'"]+$/
+/**
+ * What a CSP source may contain: printable ASCII (the grammar of a source; a control character
+ * made a policy no header can carry, and hosts refuse it) without `;`, `,` or quotes (they would
+ * split the policy). An internationalized domain is written in its `xn--` form.
+ */
+export const SAFE_SOURCE = /^[\x21\x23-\x26\x28-\x2b\x2d-\x3a\x3c-\x7e]+$/
 
 /** `extend` or `replace`, case-insensitive; mcpr's legacy `override` means `replace`. */
 export const modeSchema = z
@@ -26,7 +30,10 @@ export const domainSchema = z
   .string()
   .trim()
   .min(1, 'expected a domain such as "https://api.example.com"')
-  .regex(SAFE_SOURCE, 'a domain may not contain spaces, ";", "," or quotes')
+  .regex(
+    SAFE_SOURCE,
+    'a domain is printable ASCII without spaces, ";", "," or quotes (an internationalized one in its xn-- form)',
+  )
 
 const domains = z.array(domainSchema)
 

@@ -81,7 +81,7 @@ frameDomainsMode = "sometimes"
 `)
     assert.deepEqual(found, [
       '3: csp.domian: unknown key "domian" (did you mean "domain"?)',
-      '5: csp.connectDomains.domains[1]: a domain may not contain spaces, ";", "," or quotes',
+      '5: csp.connectDomains.domains[1]: a domain is printable ASCII without spaces, ";", "," or quotes (an internationalized one in its xn-- form)',
       '6: csp.connectDomains.mode: expected "extend" or "replace"',
       '7: csp.widget[0].match: expected a glob such as "ui://widget/*"',
       '11: csp.widget[1].frameDomainsMode: expected "extend" or "replace"',

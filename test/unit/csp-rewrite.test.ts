@@ -4,7 +4,12 @@ import { cspSchema } from '../../src/config/csp.ts'
 import { ListedDeclarations } from '../../src/csp/listed.ts'
 import { compileCspPolicy } from '../../src/csp/policy.ts'
 import { cspRewriter, rewriteResult } from '../../src/csp/rewriter.ts'
-import type { JsonObject } from '../../src/jsonrpc/message.ts'
+import {
+  encodeJson,
+  type JsonObject,
+  type JsonRpcResponse,
+  parseMessage,
+} from '../../src/jsonrpc/message.ts'
 import type { Call } from '../../src/pipeline/call.ts'
 import { requestCall } from '../helpers/calls.ts'
 
@@ -293,5 +298,53 @@ describe('cspRewriter', () => {
     assert.ok(out?.result?.contents)
     const error = { jsonrpc: '2.0' as const, id: 8, error: { code: -32602, message: 'nope' } }
     assert.equal(rewriter.rewrite(call('resources/read'), error), undefined)
+  })
+})
+
+describe('CSP rewriter: what it must not change', () => {
+  const rewriter = cspRewriter(policy)
+
+  it('writes back a big integer id and big integers beside what it rewrote, exactly as they came', () => {
+    const text =
+      '{"jsonrpc":"2.0","id":12345678901234567890,"result":{"contents":[{"uri":"ui://w",' +
+      '"mimeType":"text/html;profile=mcp-app","text":"<p>","rowId":98765432109876543210,' +
+      '"_meta":{"rowId":-12345678901234567891,"ui":{"csp":{"connectDomains":[],"n":10000000000000000001}}}}]}}'
+    const response = parseMessage(text) as JsonRpcResponse
+    const out = rewriter.rewrite(requestCall('resources/read', {}, response.id as string), response)
+    assert.ok(out !== undefined, 'a widget: rewritten')
+    const written = encodeJson(out)
+    for (const literal of [
+      '"id":12345678901234567890',
+      '"rowId":98765432109876543210',
+      '"rowId":-12345678901234567891',
+      '"n":10000000000000000001',
+    ]) {
+      assert.ok(written.includes(literal), `${literal} in ${written}`)
+    }
+  })
+
+  it('drops declared sources with control characters, as it drops those with ";" or quotes', () => {
+    const meta = {
+      ui: {
+        csp: {
+          connectDomains: [
+            'https://ok.example',
+            'https://a.example\u0000',
+            'https://b\u0085.example',
+          ],
+        },
+      },
+    }
+    const result = rewriteResult(
+      'resources/read',
+      { contents: [{ uri: 'ui://widget/x', mimeType: 'text/html;profile=mcp-app', _meta: meta }] },
+      policy,
+    )
+    const connect = at(result, 'contents', 0, '_meta', 'ui', 'csp', 'connectDomains') as string[]
+    assert.ok(connect.includes('https://ok.example'))
+    assert.ok(
+      connect.every((source) => /^[\x21-\x7e]+$/.test(source)),
+      JSON.stringify(connect),
+    )
   })
 })
