@@ -10,6 +10,7 @@ import type { EventBus } from './observe/bus.ts'
 import type { Logger } from './observe/logger.ts'
 import type { StatusBoard } from './observe/status.ts'
 import type { Middleware } from './pipeline/compose.ts'
+import type { ResponseRewriter } from './pipeline/rewriter.ts'
 import type { RedisStore } from './protect/redis-store.ts'
 import type { HttpClient } from './upstream/http-client.ts'
 
@@ -29,6 +30,11 @@ export interface ProxyContext {
   readonly attemptMiddleware?: readonly Middleware[]
   /** `[shared]`: the Redis that caches and rate limits share with other replicas. */
   readonly shared?: RedisStore
+  /**
+   * The response rewriters (widget CSP) the chain applies: also to answers that come outside
+   * their call's own answer (a resumed stream), which the mode relays itself.
+   */
+  readonly rewriters?: readonly ResponseRewriter[]
 }
 
 /** The origin clients use to reach Portico: `public_url`, else the request's Host. */

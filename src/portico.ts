@@ -156,6 +156,9 @@ export function createPortico(input: Config | ConfigInput, options: PorticoOptio
   http.allowOrigins(upstreamOrigins(config))
   const status = new StatusBoard()
   const shared = sharedStoreOf(config.shared, logger)
+  // Built before the mode: a hot reload (either mode's) applies a changed [csp] policy too.
+  const csp = reloadableCsp(config)
+  const rewriters = [...csp.rewriters, ...(options.rewriters ?? [])]
   const context: ProxyContext = {
     config,
     proxy: proxyName(config),
@@ -166,11 +169,10 @@ export function createPortico(input: Config | ConfigInput, options: PorticoOptio
     // Attempt spans sit innermost, so each retry or hedge above them is its own span.
     attemptMiddleware: operate.upstreamMiddleware,
     ...(shared ? { shared } : {}),
+    rewriters,
   }
   const clock = options.clock ?? systemClock
   const upstreamMiddleware = options.upstreamMiddleware ?? []
-  // Built before the mode: a hot reload (either mode's) applies a changed [csp] policy too.
-  const csp = reloadableCsp(config)
   const reload = options.reload && {
     ...options.reload,
     parts: [csp.reload, clientTimeoutReload(http)],
@@ -206,7 +208,7 @@ export function createPortico(input: Config | ConfigInput, options: PorticoOptio
     security: security?.middleware ?? [],
     user: options.middleware ?? [],
     protect: rateLimit ? [rateLimit] : [],
-    rewriters: [...csp.rewriters, ...(options.rewriters ?? [])],
+    rewriters,
   })
   const handle = answering(compose(middleware, mode.terminal), (error, call) =>
     logger.error('call failed', { method: call.method, error: String(error) }),

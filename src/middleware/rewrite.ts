@@ -3,11 +3,12 @@
  * parsed only when a rewriter declared the call's method; on an SSE answer only the event
  * answering this call is. An answer no rewriter changed keeps its original bytes.
  */
-import type { JsonRpcResponse } from '../jsonrpc/message.ts'
+import { isObject, type JsonObject, type JsonRpcResponse } from '../jsonrpc/message.ts'
 import type { Call } from '../pipeline/call.ts'
 import type { Middleware } from '../pipeline/compose.ts'
-import { mapAnswer } from '../pipeline/reply.ts'
+import { mapAnswer, type StreamReply } from '../pipeline/reply.ts'
 import type { ResponseRewriter } from '../pipeline/rewriter.ts'
+import { asResponse } from '../protocol/summarize.ts'
 
 export function rewriteResponses(rewriters: readonly ResponseRewriter[]): Middleware {
   return async function rewrite(call, next) {
@@ -34,4 +35,48 @@ function applyAll(
     }
   }
   return changed ? current : undefined
+}
+
+/**
+ * Answers on a stream that is not their call's own: a client that resumed a call's stream
+ * (GET with `Last-Event-ID`) gets the call's answer there, which must be rewritten as on the
+ * POST's stream, or a widget's CSP reached the client as the app wrote it. The call is not
+ * known on that stream, so the method is read off the result's shape (`METHOD_BY_RESULT`) and
+ * `callFor` makes the call the answer belongs to: a rewriter only ever applies the configured
+ * policy, so a wrong guess changes nothing it should not. Data that is not JSON is dropped,
+ * as on a call's own stream.
+ */
+export function rewriteStreamAnswers(
+  reply: StreamReply,
+  rewriters: readonly ResponseRewriter[],
+  callFor: (response: JsonRpcResponse, method: string) => Call,
+): StreamReply {
+  if (rewriters.length === 0) return reply
+  return reply.map((event) => {
+    if (!event.isMessage) return event
+    const message = event.message()
+    if (message === undefined) return undefined
+    const response = asResponse(message)
+    const method = response === undefined ? undefined : methodOfResult(response.result)
+    if (response === undefined || method === undefined) return event
+    const call = callFor(response, method)
+    const applicable = rewriters.filter((rewriter) => rewriter.appliesTo(call))
+    const changed = applicable.length === 0 ? undefined : applyAll(call, response, applicable)
+    return changed === undefined ? event : event.with(changed)
+  })
+}
+
+/** Which method's result this is, by the member only that method's result has. */
+const METHOD_BY_RESULT: ReadonlyArray<readonly [member: string, method: string]> = [
+  ['contents', 'resources/read'],
+  ['tools', 'tools/list'],
+  ['resources', 'resources/list'],
+  ['resourceTemplates', 'resources/templates/list'],
+  ['content', 'tools/call'],
+]
+
+function methodOfResult(result: unknown): string | undefined {
+  if (!isObject(result)) return undefined
+  const object: JsonObject = result
+  return METHOD_BY_RESULT.find(([member]) => Array.isArray(object[member]))?.[1]
 }

@@ -10,6 +10,12 @@ import type { RouteHandler } from '../edge/router.ts'
 import { failRelay, relayAnswer } from '../edge/send.ts'
 import { mapOriginHeaders } from '../forward/url-map.ts'
 import { clientHeaders, headerValue, requestInfoOf, upstreamHeaders } from '../http/headers.ts'
+import type { JsonRpcMessage, JsonRpcResponse } from '../jsonrpc/message.ts'
+import { rewriteStreamAnswers } from '../middleware/rewrite.ts'
+import { buildCalls, type Call, type CallSource } from '../pipeline/call.ts'
+import { identityOf } from '../pipeline/identity.ts'
+import { StreamReply } from '../pipeline/reply.ts'
+import { CallController } from '../pipeline/signal.ts'
 import { replyOf } from './upstream.ts'
 
 export interface StreamTarget {
@@ -46,9 +52,36 @@ export function forwardStream(context: ProxyContext, upstream: StreamTarget): Ro
         context.config.max_response_body_size,
         upstream.label,
       )
-      await relayAnswer(res, reply, options)
+      const rewriters = context.rewriters ?? []
+      await relayAnswer(
+        res,
+        reply instanceof StreamReply && rewriters.length > 0
+          ? rewriteStreamAnswers(reply, rewriters, answeredCall(req))
+          : reply,
+        options,
+      )
     } catch (error) {
       failRelay(res, error, { ...options, closeIsNormal: method === 'GET' })
     }
+  }
+}
+
+/**
+ * The call an answer on a GET stream belongs to (a resumed call's), rebuilt from the GET's
+ * request and the method its result shows: what the rewriters read of it.
+ */
+function answeredCall(req: IncomingMessage) {
+  const source: CallSource = {
+    headers: req.headers,
+    request: requestInfoOf(req),
+    // Never run: the rewriters read the call, they do not send it.
+    signal: new CallController().signal,
+    transport: 'streamable-http',
+    identity: identityOf(req),
+  }
+  return (response: JsonRpcResponse, method: string): Call => {
+    const message = { jsonrpc: '2.0', id: response.id, method } as JsonRpcMessage
+    const [call] = buildCalls({ messages: [message], kinds: ['request'], batch: false }, source)
+    return call as Call
   }
 }
