@@ -258,6 +258,9 @@ function refuseCaseVariants(decoded: Decoded): void {
 /** A body labelled JSON (`application/json`, `application/*+json`), or not labelled at all. */
 function isJsonType(req: IncomingMessage): boolean {
   const type = req.headers['content-type']
-  if (type === undefined || type.startsWith('application/json')) return true
-  return /^application\/([a-z0-9.+-]*\+)?json\b/i.test(type)
+  if (type === undefined) return true
+  // The media type whole, before any parameter: `application/jsonx` is not JSON.
+  const semicolon = type.indexOf(';')
+  const media = (semicolon === -1 ? type : type.slice(0, semicolon)).trim().toLowerCase()
+  return media === 'application/json' || /^application\/[a-z0-9.+-]+\+json$/.test(media)
 }

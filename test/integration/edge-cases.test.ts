@@ -127,6 +127,15 @@ describe('bad input and failures', () => {
     // Still serving, and a labelled body passes.
     const ok = await post(portico.url, ping, { 'content-type': 'application/json; charset=utf-8' })
     assert.notEqual(ok.status, 415)
+    for (const type of ['APPLICATION/JSON', 'application/vnd.api+json', ' application/json ;x=1']) {
+      assert.notEqual((await post(portico.url, ping, { 'content-type': type })).status, 415, type)
+    }
+    // The media type is read whole: these only begin like JSON's.
+    for (const type of ['application/jsonx', 'application/jsonp', 'application/json-seq']) {
+      const refused = await post(portico.url, ping, { 'content-type': type })
+      assert.equal(refused.status, 415, type)
+      assert.equal(refused.json.id, 'typed', type)
+    }
   })
 
   it('reads gzip, deflate and br bodies; refuses other codings, broken ones and bombs clearly', async () => {
