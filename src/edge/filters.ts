@@ -55,6 +55,23 @@ export function wellFormedHost(req: IncomingMessage): void {
       message: 'Bad Request: the Host header is not host[:port]',
     })
   }
+  if (value !== undefined && hostCount(req.rawHeaders) > 1) {
+    // Node keeps the first and drops the rest: a name check would judge one Host while
+    // whatever reads another (a proxy before Portico, the upstream) may use that one.
+    throw new PorticoError('invalid_request', {
+      message: 'Bad Request: more than one Host header (RFC 9112 §3.2)',
+    })
+  }
+}
+
+/** How many Host fields a request carries (its raw headers: names at even positions). */
+function hostCount(raw: readonly string[]): number {
+  let count = 0
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string
+    if (name.length === 4 && name.toLowerCase() === 'host') count++
+  }
+  return count
 }
 
 /**

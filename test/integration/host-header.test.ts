@@ -1,10 +1,12 @@
 /**
  * The Host header, sent raw over a real socket to a real Portico: a malformed one (not
  * `host[:port]`, IPv6 in brackets) is answered 400 before anything is forwarded, whether or not
- * the listener checks names; a well-formed foreign name on loopback stays 403 (DNS rebinding).
+ * the listener checks names; a well-formed foreign name on loopback stays 403 (DNS rebinding);
+ * two Host headers are 400 (Node reads only the first).
  */
 import assert from 'node:assert/strict'
 import { request } from 'node:http'
+import { connect } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { startProbeHttp } from '../fixtures/probe-server.ts'
 import type { Served } from '../fixtures/serve.ts'
@@ -92,5 +94,31 @@ describe('Host header syntax', () => {
     for (const host of MALFORMED) {
       assert.equal(await postWithHost(anyName.url, host), 400, JSON.stringify(host))
     }
+  })
+
+  it('answers 400 to two Host headers, whichever comes first', async () => {
+    const target = new URL(loopback.url)
+    const status = (hosts: string[]) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = connect(Number(target.port), '127.0.0.1')
+        let answer = ''
+        socket.setEncoding('latin1')
+        socket.on('data', (chunk: string) => {
+          answer += chunk
+        })
+        socket.on('end', () => resolve(answer.slice(9, 12)))
+        socket.on('error', reject)
+        const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' })
+        // Written, not ended: the server closes (Connection: close) once it answered.
+        socket.write(
+          `POST ${target.pathname} HTTP/1.1\r\n${hosts.map((h) => `Host: ${h}\r\n`).join('')}` +
+            'Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\n' +
+            `Connection: close\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+        )
+      })
+    assert.equal(await status(['localhost']), '200')
+    assert.equal(await status(['localhost', 'evil.example']), '400')
+    assert.equal(await status(['evil.example', 'localhost']), '400')
+    assert.equal(await status(['localhost', 'localhost']), '400')
   })
 })
