@@ -69,6 +69,20 @@ export const REQUEST_MANAGED = new Set(['host', 'content-length', 'expect'])
 export const RESPONSE_MANAGED = new Set(['content-length'])
 
 /**
+ * Forwarding headers other proxies set (Traefik, Spring, Rails read them) that this hop cannot
+ * vouch for: from a client that is not a trusted proxy they are removed, or an upstream that
+ * builds URLs from `X-Forwarded-Port` or `X-Forwarded-Prefix` would build them from what the
+ * client chose.
+ */
+const UNVOUCHED = [
+  'x-forwarded-port',
+  'x-forwarded-prefix',
+  'x-forwarded-server',
+  'x-forwarded-ssl',
+  'x-forwarded-scheme',
+] as const
+
+/**
  * Adds the de-facto standard forwarding headers for the upstream, as a reverse proxy does:
  * the peer is appended to `X-Forwarded-For` (nginx's `$proxy_add_x_forwarded_for`), and
  * `X-Forwarded-Host` and `X-Forwarded-Proto` say what this hop saw (the `Host`, the socket's
@@ -82,7 +96,7 @@ export const RESPONSE_MANAGED = new Set(['content-length'])
  * `proxy_set_header X-Real-IP $remote_addr`), unless a trusted proxy set it, and a `Forwarded`
  * (RFC 7239) gets this hop's element appended, as the RFC asks of a proxy, so that its last
  * element is always Portico's. Without this, a client could name any address to an upstream
- * that reads either.
+ * that reads either. Other forwarding headers a client wrote are removed (`UNVOUCHED`).
  */
 export function addForwarded(
   headers: HeaderMap,
@@ -102,6 +116,7 @@ export function addForwarded(
     else delete headers['x-forwarded-host']
   }
   if (!trusted || !headers['x-forwarded-proto']) headers['x-forwarded-proto'] = client.proto
+  if (!trusted) for (const name of UNVOUCHED) delete headers[name]
   if (headers['x-real-ip'] !== undefined && !trusted) headers['x-real-ip'] = address
   const prior7239 = headers.forwarded
   if (prior7239 !== undefined) {

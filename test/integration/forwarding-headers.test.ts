@@ -4,6 +4,8 @@
  * whatever the client wrote, as a reverse proxy sets them; only a trusted proxy's values are
  * kept. `X-Forwarded-For` gets the peer appended. A client's `X-Real-IP` becomes the peer, and
  * a `Forwarded` gets Portico's element appended; neither is added to a request without one.
+ * Other forwarding headers (`X-Forwarded-Port`, `-Prefix`) are removed unless a trusted proxy
+ * sent them.
  */
 import assert from 'node:assert/strict'
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http'
@@ -41,6 +43,8 @@ describe('X-Forwarded-Host and X-Forwarded-Proto to the upstream', () => {
     'x-forwarded-for': '198.51.100.9',
     'x-real-ip': '198.51.100.9',
     forwarded: 'for=198.51.100.9;proto=https',
+    'x-forwarded-port': '443',
+    'x-forwarded-prefix': '/evil',
   }
 
   async function start(extra: Partial<ConfigInput> = {}): Promise<RunningPortico> {
@@ -84,6 +88,9 @@ describe('X-Forwarded-Host and X-Forwarded-Proto to the upstream', () => {
         headers.forwarded,
         `for=198.51.100.9;proto=https, for=127.0.0.1;host="${host}";proto=http`,
       )
+      // Portico cannot vouch for these: removed, not passed on as the client chose.
+      assert.equal(headers['x-forwarded-port'], undefined)
+      assert.equal(headers['x-forwarded-prefix'], undefined)
     }
   })
 
@@ -110,6 +117,7 @@ describe('X-Forwarded-Host and X-Forwarded-Proto to the upstream', () => {
       assert.equal(headers['x-forwarded-host'], 'evil.example')
       assert.equal(headers['x-forwarded-proto'], 'https')
       assert.equal(headers['x-real-ip'], '198.51.100.9')
+      assert.equal(headers['x-forwarded-prefix'], '/evil')
       assert.match(String(headers.forwarded), /^for=198\.51\.100\.9;proto=https, for=127\.0\.0\.1;/)
     }
   })
