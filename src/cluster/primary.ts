@@ -234,6 +234,8 @@ export class ClusterPrimary {
   }
 
   #onExit(slot: Slot, worker: ClusterWorker, code: number | null, signal: string | null): void {
+    // What it counted stays in the cluster's counters (metrics.ts), whatever the phase.
+    this.#metrics?.exited(worker)
     if (slot.worker !== worker) return
     for (const [key, answer] of this.#awaited) {
       if (key.endsWith(`:${slot.number}`)) answer('no answer')
