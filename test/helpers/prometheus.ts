@@ -67,6 +67,15 @@ export class Scrape {
     return { count: Number(count[0]?.value), sum: Number(pick('_sum')[0]?.value), buckets }
   }
 
+  /** Sum of a histogram's `_count` or `_sum` over every series whose labels include `labels`. */
+  histogramTotal(name: string, part: '_count' | '_sum', labels: Record<string, string> = {}) {
+    return this.#plain
+      .filter((f) => f.name === `${name}${part}`)
+      .flatMap((f) => f.metrics)
+      .filter((m) => Object.entries(labels).every(([key, value]) => m.labels?.[key] === value))
+      .reduce((n, m) => n + Number(m.value), 0)
+  }
+
   family(name: string): ParsedFamily {
     const found = this.families.find((f) => f.name === name)
     if (found === undefined) throw new Error(`no metric family ${name} in the scrape`)

@@ -219,6 +219,41 @@ describe('workers = 2', () => {
     )
   })
 
+  it('keeps counting what a worker killed with SIGKILL counted: /metrics counters never go back', async () => {
+    const metricsUrl = new URL('/metrics', portico.url).href
+    // Each on a connection of its own: one kept alive to the killed worker would be cut.
+    const scrape = async () => {
+      const answer = await exchange(metricsUrl)
+      assert.equal(answer.status, 200, answer.body)
+      return new Scrape(answer.body)
+    }
+    /** What only grows: a decrease is a counter reset to Prometheus (phantom traffic). */
+    const counts = (s: Scrape) => ({
+      requests: s.sum('portico_requests_total'),
+      echoes: s.sum('portico_requests_total', { method: 'tools/call', target: 'echo' }),
+      durations: s.histogramTotal('portico_request_duration_seconds', '_count'),
+      durationSeconds: s.histogramTotal('portico_request_duration_seconds', '_sum'),
+      cpuSeconds: s.sum('process_cpu_seconds_total'),
+    })
+    const atLeast = (after: Scrape, before: ReturnType<typeof counts>, when: string) => {
+      const now = counts(after)
+      for (const key of Object.keys(before) as Array<keyof typeof before>)
+        assert.ok(now[key] >= before[key], `${key} ${when}: ${now[key]} < ${before[key]}`)
+    }
+    const before = counts(await scrape())
+    // Worker 1 has served half the calls above (worker 2 was killed in the test before).
+    assert.ok(before.echoes > 0 && before.durations > 0 && before.cpuSeconds > 0)
+    const victim = pids[0] as number
+    process.kill(victim, 'SIGKILL')
+    const killed = new RegExp(`worker 1 \\(pid ${victim}\\) killed by SIGKILL; starting it again`)
+    await until(() => killed.test(portico.stderr()) || undefined, 5000, 'the restart notice')
+    atLeast(await scrape(), before, 'once worker 1 is dead')
+    const again = /worker 1 started again \(pid (\d+)\)/
+    await until(() => again.test(portico.stderr()) || undefined, 15_000, 'worker 1 to listen again')
+    // Whichever worker answers, the scrape sums the live workers' and the dead one's counts.
+    for (let i = 0; i < 4; i++) atLeast(await scrape(), before, 'after the restart')
+  })
+
   it('drains on SIGTERM: the call in flight finishes and is stored, every process exits 0', async () => {
     const call = slowTask(portico.url, session, 'in-flight', 500)
     // The call reached a worker once the demo server is working on it (its first step).
