@@ -6,8 +6,17 @@
  * key only a restart applies rejects the reload whole: the running config stays in force and
  * "reloaded" always describes the config in force. One reload runs at a time.
  */
-import { type FSWatcher, watch } from 'node:fs'
-import { basename, dirname } from 'node:path'
+import { createHash } from 'node:crypto'
+import {
+  type FSWatcher,
+  watchFile as pollFile,
+  readFileSync,
+  readlinkSync,
+  statSync,
+  unwatchFile,
+  watch,
+} from 'node:fs'
+import { dirname, resolve } from 'node:path'
 import type { Config } from '../config/schema.ts'
 import type { Logger } from '../observe/logger.ts'
 import type { Mode } from './mode.ts'
@@ -101,27 +110,119 @@ export function reloader(
 }
 
 /**
- * Calls `apply` once the config file has stopped changing for DEBOUNCE_MS; `onClose` is given
- * what stops the watch when the mode closes.
+ * Calls `apply` once what the config path resolves to has changed, and stopped changing for
+ * DEBOUNCE_MS; `onClose` is given what stops the watch when the mode closes.
+ *
+ * The path is seldom one file edited in place, and the watch cannot rest on its name showing
+ * in an event: editors replace the file; a Kubernetes ConfigMap mount makes it a link through
+ * `..data`, a link kubelet swaps for one to a new timestamped folder (no event names the file);
+ * the path can be a link to a file in another folder; the whole folder can be replaced while a
+ * folder watch keeps following the folder it was given, renamed. So any event in the folders
+ * the path goes through (its own and that of each link on the way) leads to a check, which
+ * compares what the path resolves to now (stat through the links, and the bytes) with what the
+ * last check saw and reloads only if it differs (another file in those folders reloads
+ * nothing); each check also aims the folder watches again at the folders the path goes through
+ * now. A stat poll of the path every POLL_MS catches what no watched folder sees (a link
+ * swapped in a folder above). All of it runs in timers and watch callbacks, never on a request.
  */
 export function watchFile(
   file: string,
   apply: () => Promise<unknown>,
   onClose: (closer: () => void) => void,
 ): void {
+  const path = resolve(file)
+  let seen = snapshot(path)
   let timer: NodeJS.Timeout | undefined
-  const name = basename(file)
-  // Watch the folder: editors often replace the file, which ends a watch on the file itself.
-  const watcher: FSWatcher = watch(dirname(file), (_event, changed) => {
-    if (changed !== null && changed !== name) return
+  let closed = false
+  const folders = new Map<string, { ino: number; watcher: FSWatcher }>()
+  const schedule = () => {
+    if (closed) return
     clearTimeout(timer)
-    timer = setTimeout(() => void apply(), DEBOUNCE_MS)
-  })
-  watcher.unref()
+    timer = setTimeout(check, DEBOUNCE_MS)
+  }
+  const stopWatching = (folder: string) => {
+    folders.get(folder)?.watcher.close()
+    folders.delete(folder)
+  }
+  const aim = () => {
+    const wanted = new Map<string, number>()
+    for (const folder of foldersOf(path)) {
+      try {
+        wanted.set(folder, statSync(folder).ino)
+      } catch {
+        // Gone, or no folder now: not watched; the poll still sees the path.
+      }
+    }
+    for (const [folder, watched] of folders) {
+      if (wanted.get(folder) !== watched.ino) stopWatching(folder)
+    }
+    for (const [folder, ino] of wanted) {
+      if (folders.has(folder)) continue
+      let watcher: FSWatcher
+      try {
+        watcher = watch(folder, schedule)
+      } catch {
+        continue // gone since the stat: the next check (or the poll) aims again
+      }
+      watcher.unref()
+      // A folder watch that fails (the folder removed under it) is dropped; the check after
+      // it watches what the path goes through then.
+      watcher.on('error', () => {
+        watcher.close()
+        if (folders.get(folder)?.watcher === watcher) folders.delete(folder)
+        schedule()
+      })
+      folders.set(folder, { ino, watcher })
+    }
+  }
+  function check() {
+    aim()
+    const now = snapshot(path)
+    if (now === seen) return
+    seen = now
+    void apply()
+  }
+  aim()
+  pollFile(path, { interval: POLL_MS, persistent: false }, schedule)
   onClose(() => {
+    closed = true
     clearTimeout(timer)
-    watcher.close()
+    unwatchFile(path, schedule)
+    for (const folder of [...folders.keys()]) stopWatching(folder)
   })
+}
+
+/** The stat poll's interval: what only it sees is applied within that. */
+const POLL_MS = 3_000
+/** Links followed to find the folders to watch (the kernel's own limit on a path is 40). */
+const MAX_LINKS = 40
+
+/** The folders `path` goes through: its own, and that of each link it resolves through. */
+function foldersOf(path: string): string[] {
+  const folders = new Set<string>()
+  let at = path
+  for (let link = 0; link <= MAX_LINKS; link++) {
+    folders.add(dirname(at))
+    let target: string
+    try {
+      target = readlinkSync(at)
+    } catch {
+      break // not a link (or gone): the end of the chain
+    }
+    at = resolve(dirname(at), target)
+  }
+  return [...folders]
+}
+
+/** What `path` resolves to now: the file's identity, times and bytes, or why it cannot be read. */
+function snapshot(path: string): string {
+  try {
+    const info = statSync(path)
+    const digest = createHash('sha256').update(readFileSync(path)).digest('base64')
+    return [info.dev, info.ino, info.size, info.mtimeMs, info.ctimeMs, digest].join(' ')
+  } catch (error) {
+    return `unreadable: ${(error as NodeJS.ErrnoException).code ?? String(error)}`
+  }
 }
 
 export async function reload(

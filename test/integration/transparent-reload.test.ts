@@ -6,7 +6,7 @@
  * key only a restart applies is refused whole, and the running config stays in force.
  */
 import assert from 'node:assert/strict'
-import { writeFileSync } from 'node:fs'
+import { mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
@@ -58,6 +58,9 @@ describe('hot reload in transparent mode', () => {
 
   const head = (upstream: string, extra = '') =>
     `upstream = "${upstream}"\nport = 0\n${extra}[store]\nenabled = false\n`
+  const WATCHED = '[proxy]\nhot_reload = true\n'
+  const limit = (requests: number) =>
+    `[rate_limit]\nrequests = ${requests}\nperiod_seconds = 3600\n`
 
   async function connect(url: string, name: string): Promise<Client> {
     const client = new Client({ name, version: '1.0.0' })
@@ -170,8 +173,6 @@ describe('hot reload in transparent mode', () => {
 
   it('a reload keeps the state of the policies it does not change: a spent [rate_limit] stays spent across a [timeout] edit, and starts afresh when its own table changes', async () => {
     const file = join(dir, 'kept.toml')
-    const limit = (requests: number) =>
-      `[rate_limit]\nrequests = ${requests}\nperiod_seconds = 3600\n`
     // Two requests an hour: the client's initialize and one call.
     writeFileSync(file, head(everything.url, limit(2)))
     const portico = await startCli(['run', '--config', file])
@@ -205,27 +206,108 @@ describe('hot reload in transparent mode', () => {
     }
   })
 
-  it('hot_reload = true applies an edited file without a signal', async () => {
-    const file = join(dir, 'watched.toml')
-    const watched = '[proxy]\nhot_reload = true\n'
-    writeFileSync(file, head(everything.url) + watched)
+  /**
+   * Runs Portico on `file` (hot_reload on, no limit in force), has `update` write one call an
+   * hour where the layout under test keeps the file, and shows the watch alone applied it: the
+   * reload's line, then the limit on the calls. `more` goes on with the same Portico.
+   */
+  /** Writes `text` to `folder`/portico.toml, making the folder if need be; returns the file. */
+  function writeConfigIn(folder: string, text: string): string {
+    mkdirSync(folder, { recursive: true })
+    writeFileSync(join(folder, 'portico.toml'), text)
+    return join(folder, 'portico.toml')
+  }
+
+  async function appliedByTheWatch(
+    file: string,
+    update: (text: string) => void,
+    more?: (portico: Spawned, client: Client) => Promise<void>,
+  ): Promise<void> {
     const portico = await startCli(['run', '--config', file])
-    const client = await connect(portico.url, 'reload-watched')
+    const client = await connect(portico.url, 'reload-layout')
     try {
       for (let i = 0; i < 3; i++) await echo(client, `before ${i}`)
       const reloaded = logged(
         portico,
         /config reloaded .*settings=\["rate_limit"\]/,
-        'the edit applied',
+        'the update applied without a signal',
       )
-      writeFileSync(file, head(everything.url, ONE_CALL_AN_HOUR) + watched)
+      update(head(everything.url, ONE_CALL_AN_HOUR) + WATCHED)
       await reloaded
       await echo(client, 'after')
       await assert.rejects(echo(client, 'refused'), /429|rate/i)
+      await more?.(portico, client)
     } finally {
       await client.close()
       await portico.stop()
     }
+  }
+
+  it('hot_reload = true applies an edited file without a signal', async () => {
+    const file = join(dir, 'watched.toml')
+    writeFileSync(file, head(everything.url) + WATCHED)
+    await appliedByTheWatch(file, (text) => writeFileSync(file, text))
+  })
+
+  it('hot_reload follows a Kubernetes ConfigMap mount: the ..data link swapped to a new folder', async () => {
+    // kubelet's layout: portico.toml -> ..data/portico.toml, ..data -> a timestamped folder.
+    const mount = join(dir, 'configmap')
+    writeConfigIn(join(mount, '..2026_01_01_00_00_00.1'), head(everything.url) + WATCHED)
+    symlinkSync('..2026_01_01_00_00_00.1', join(mount, '..data'))
+    symlinkSync('..data/portico.toml', join(mount, 'portico.toml'))
+    await appliedByTheWatch(join(mount, 'portico.toml'), (text) => {
+      // Its update: a new folder, a new link renamed over ..data, the old folder removed.
+      writeConfigIn(join(mount, '..2026_01_01_00_01_00.2'), text)
+      symlinkSync('..2026_01_01_00_01_00.2', join(mount, '..data_tmp'))
+      renameSync(join(mount, '..data_tmp'), join(mount, '..data'))
+      rmSync(join(mount, '..2026_01_01_00_00_00.1'), { recursive: true })
+    })
+  })
+
+  it('hot_reload follows a config path that links to a file in another folder: the target edited', async () => {
+    const target = writeConfigIn(join(dir, 'link-target'), head(everything.url) + WATCHED)
+    mkdirSync(join(dir, 'link-folder'))
+    const file = join(dir, 'link-folder', 'portico.toml')
+    symlinkSync(target, file)
+    await appliedByTheWatch(file, (text) => writeFileSync(target, text))
+  })
+
+  it('hot_reload follows a replaced config folder: the new folder is watched, the old one no more', async () => {
+    const live = join(dir, 'replaced')
+    const old = join(dir, 'replaced.old')
+    const file = writeConfigIn(live, head(everything.url) + WATCHED)
+    const replace = (text: string) => {
+      renameSync(live, old)
+      writeConfigIn(live, text)
+    }
+    await appliedByTheWatch(file, replace, async (portico, client) => {
+      // An edit in the folder moved away is not the config: nothing reloads.
+      const seen = portico.stderr().length
+      writeFileSync(join(old, 'portico.toml'), head(everything.url, limit(5)) + WATCHED)
+      await new Promise((resolve) => setTimeout(resolve, 1500))
+      assert.doesNotMatch(portico.stderr().slice(seen), /config reload/)
+      // An edit of the file in the new folder is: a new budget of three calls.
+      const reloaded = logged(
+        portico,
+        /config reloaded .*settings=\["rate_limit"\]/,
+        'the edit in the new folder applied',
+      )
+      writeFileSync(file, head(everything.url, limit(3)) + WATCHED)
+      await reloaded
+      await echo(client, 'first of the new budget')
+    })
+  })
+
+  it('hot_reload follows a link swapped in a folder above the file (current -> releases/v2): the stat poll sees it', async () => {
+    const releases = join(dir, 'releases')
+    writeConfigIn(join(releases, 'v1'), head(everything.url) + WATCHED)
+    symlinkSync(join(releases, 'v1'), join(dir, 'current'))
+    await appliedByTheWatch(join(dir, 'current', 'portico.toml'), (text) => {
+      // No watched folder sees this rename: the link is in the folder above the file's.
+      writeConfigIn(join(releases, 'v2'), text)
+      symlinkSync(join(releases, 'v2'), join(dir, 'current.next'))
+      renameSync(join(dir, 'current.next'), join(dir, 'current'))
+    })
   })
 
   it('PUT /admin/config says whether hot reload applies a file, and Portico.reloadConfig applies it', async () => {
