@@ -107,7 +107,9 @@ async function runUntilSignalled(loaded: LoadedConfig, flags: RunFlags): Promise
       )
     }
     const file = loaded.file
-    const loadAgain = file ? () => loadConfig({ file, overrides: overridesOf(flags) }) : undefined
+    const loadAgain = file
+      ? () => loadConfig({ file, overrides: overridesOf(flags), again: true })
+      : undefined
     return (await import('./run-cluster.ts')).runCluster(loaded, loadAgain)
   }
   const logger = new Logger({ level: config.log_level, json: config.json_logs })
@@ -118,7 +120,7 @@ async function runUntilSignalled(loaded: LoadedConfig, flags: RunFlags): Promise
   const file = loaded.file
   // Hot reload (SIGHUP, hot_reload) re-reads the same file with the same flags and environment.
   const reload = file
-    ? { file, load: () => loadConfig({ file, overrides: overridesOf(flags) }).config }
+    ? { file, load: () => loadConfig({ file, overrides: overridesOf(flags), again: true }).config }
     : undefined
   const tunnel = await openTunnel(config, flags, logger)
   let store: ReturnType<typeof openRecording>

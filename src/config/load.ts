@@ -103,6 +103,14 @@ export interface LoadOptions {
   relay?: boolean
   /** Schema to validate against; extension point for modes that add tables. */
   schema?: ZodType<Config>
+  /**
+   * Loading the file again, for a reload: a file that serves nothing is a problem of the file
+   * (ConfigError), said as such: an empty one (what `gen > portico.toml` leaves for a moment)
+   * and one naming no upstream (`portico check`'s words). Loaded as any other, such a file has
+   * the defaults for what it does not set, and the reload would refuse it as a change of the
+   * port, the store, `hot_reload`… while the file is only not written yet.
+   */
+  again?: boolean
 }
 
 export interface LoadedConfig {
@@ -116,7 +124,26 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
   const cwd = options.cwd ?? process.cwd()
   const file = resolveFile(options.file ?? env.PORTICO_CONFIG, cwd)
   const text = file === undefined ? '' : readConfigFile(file)
-  return loadText(file, text, options, env, file === undefined ? undefined : nameFromFile(file))
+  if (options.again && file !== undefined && text.trim() === '') {
+    throw new ConfigError(file, [{ path: '', message: 'file is empty' }])
+  }
+  const loaded = loadText(
+    file,
+    text,
+    options,
+    env,
+    file === undefined ? undefined : nameFromFile(file),
+  )
+  const missing = options.again ? noUpstream(loaded.config) : undefined
+  if (missing !== undefined) throw new ConfigError(file, [{ path: '', message: missing }])
+  return loaded
+}
+
+/** What a config that names neither an upstream nor a backend lacks, as `portico check` says. */
+export function noUpstream(config: Pick<Config, 'upstream' | 'backends'>): string | undefined {
+  return config.upstream || config.backends?.length
+    ? undefined
+    : 'no upstream: set `upstream` (or `mcp`) or list [[backends]]'
 }
 
 /**

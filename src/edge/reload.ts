@@ -17,6 +17,7 @@ import {
   watch,
 } from 'node:fs'
 import { dirname, resolve } from 'node:path'
+import { noUpstream } from '../config/load.ts'
 import type { Config } from '../config/schema.ts'
 import type { Logger } from '../observe/logger.ts'
 import type { Mode } from './mode.ts'
@@ -225,6 +226,8 @@ function snapshot(path: string): string {
   }
 }
 
+const REJECTED = 'config reload rejected; the running config stays in force'
+
 export async function reload(
   target: ReloadTarget,
   source: ReloadSource,
@@ -239,8 +242,12 @@ export async function reload(
     next = source.load()
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error)
-    return reject('config reload rejected; the running config stays in force', message)
+    return reject(REJECTED, message)
   }
+  // A file that named an upstream and names none now (emptied while it is written, say) is
+  // said to, not refused for the defaults it has instead (the port, the store…).
+  const missing = noUpstream(target.fileConfig) === undefined ? noUpstream(next) : undefined
+  if (missing !== undefined) return reject(REJECTED, `${source.file}: ${missing}`)
   if (securityOf(next) !== securityOf(target.config)) {
     // Authentication is built once at start; applying the rest while ignoring a changed [auth]
     // could leave a tightened policy unenforced, so nothing is applied.
@@ -273,7 +280,7 @@ export async function reload(
     for (const commit of commits) commit()
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error)
-    return reject('config reload rejected; the running config stays in force', message)
+    return reject(REJECTED, message)
   }
   target.fileConfig = next
   const changes = Object.values(applied.changes).reduce((sum, names) => sum + names.length, 0)

@@ -8,6 +8,7 @@
  */
 import { statSync } from 'node:fs'
 import { resolve } from 'node:path'
+import { noUpstream } from '../config/load.ts'
 import type { Config } from '../config/schema.ts'
 import { cspFromConfig } from '../csp/setup.ts'
 import { BackendCatalog } from '../gateway/catalog.ts'
@@ -15,9 +16,8 @@ import { isWidgetsFolder } from '../widgets/static.ts'
 
 export function preflight(config: Config): string[] {
   const problems: string[] = []
-  if (!config.upstream && !config.backends?.length) {
-    problems.push('no upstream: set `upstream` (or `mcp`) or list [[backends]]')
-  }
+  const missing = noUpstream(config)
+  if (missing !== undefined) problems.push(missing)
   if (isWidgetsFolder(config.widgets)) {
     const info = statSync(resolve(config.widgets), { throwIfNoEntry: false })
     if (!info?.isDirectory()) problems.push(`widgets: ${config.widgets} is not a folder`)

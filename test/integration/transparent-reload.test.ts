@@ -310,6 +310,47 @@ describe('hot reload in transparent mode', () => {
     })
   })
 
+  it('hot_reload: an emptied file is refused as empty, a file without upstream as such, and the old config serves on', async () => {
+    const file = join(dir, 'emptied.toml')
+    writeFileSync(file, head(everything.url) + WATCHED)
+    const portico = await startCli(['run', '--config', file])
+    const client = await connect(portico.url, 'reload-emptied')
+    const refused = async (text: string, pattern: RegExp, what: string) => {
+      const seen = portico.stderr().length
+      const logs = logged(portico, pattern, what)
+      writeFileSync(file, text)
+      await logs
+      // Not the keys such a file leaves to their defaults (port, store, proxy.hot_reload…).
+      assert.doesNotMatch(portico.stderr().slice(seen), /cannot change/)
+    }
+    try {
+      // What `gen > portico.toml` leaves for a moment.
+      await refused(
+        '',
+        /config reload rejected; the running config stays in force .*emptied\.toml: file is empty/,
+        'the empty file refused as empty',
+      )
+      await refused(
+        `port = 0\n[store]\nenabled = false\n${WATCHED}`,
+        /config reload rejected; the running config stays in force .*no upstream: set `upstream` \(or `mcp`\) or list \[\[backends\]\]/,
+        'the file without upstream refused as such',
+      )
+      for (let i = 0; i < 3; i++) await echo(client, `still ${i}`) // no limit: the old config
+      const reloaded = logged(
+        portico,
+        /config reloaded .*settings=\["rate_limit"\]/,
+        'the file written whole applied',
+      )
+      writeFileSync(file, head(everything.url, ONE_CALL_AN_HOUR) + WATCHED)
+      await reloaded
+      await echo(client, 'after')
+      await assert.rejects(echo(client, 'refused'), /429|rate/i)
+    } finally {
+      await client.close()
+      await portico.stop()
+    }
+  })
+
   it('PUT /admin/config says whether hot reload applies a file, and Portico.reloadConfig applies it', async () => {
     const token = 'admin-token-for-the-reload-test-0123'
     const file = join(dir, 'admin.toml')

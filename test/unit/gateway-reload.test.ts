@@ -41,6 +41,37 @@ describe('hot reload and shared state', () => {
   })
 })
 
+describe('hot reload of a file that names no backend any more', () => {
+  it('says so, before comparing keys, and applies nothing (a loader that lets such a file through)', async () => {
+    const running = parseConfig({
+      port: 4000,
+      backends: [{ name: 'a', transport: 'http' as const, url: 'http://127.0.0.1:1/mcp' }],
+    })
+    const lines: string[] = []
+    let applied = false
+    const gateway = {
+      config: running,
+      fileConfig: running,
+      apply: async () => {
+        applied = true
+        return { added: [], removed: ['a'], changed: [] }
+      },
+    }
+    const outcome = await reload(
+      gateway as never,
+      { file: 'portico.toml', load: () => parseConfig({}) },
+      new Logger({ write: (line) => lines.push(line) }),
+    )
+    assert.equal(outcome, 'rejected')
+    assert.equal(applied, false)
+    assert.match(
+      lines.join(''),
+      /config reload rejected; the running config stays in force .*portico\.toml: no upstream: set `upstream`/,
+    )
+    assert.doesNotMatch(lines.join(''), /cannot change/)
+  })
+})
+
 describe('what a reload can apply', () => {
   it('names the keys only a restart applies; settings the gateway reads per use pass', () => {
     const backends = [{ name: 'a', transport: 'http' as const, url: 'http://127.0.0.1:1/mcp' }]
