@@ -492,6 +492,7 @@ describe('hot reload and auth', () => {
     let applied = false
     const gateway = {
       config: running,
+      fileConfig: running,
       apply: async () => {
         applied = true
         return { added: [], removed: [], changed: [] }
