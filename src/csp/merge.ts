@@ -121,17 +121,3 @@ export function mergeDirective(input: MergeInput): string[] {
   if (input.leadWithPublicOrigin && publicOrigin !== undefined) list.unshift(publicOrigin)
   return dedupe(list)
 }
-
-/**
- * Compiles a widget glob: `*` matches any run of characters (slashes included), `?` exactly
- * one; everything else is literal. The whole URI must match.
- */
-export function globToRegExp(glob: string): RegExp {
-  let pattern = ''
-  for (const char of glob) {
-    if (char === '*') pattern += '.*'
-    else if (char === '?') pattern += '.'
-    else pattern += char.replace(/[\\^$.|+()[\]{}]/g, '\\$&')
-  }
-  return new RegExp(`^${pattern}$`, 's')
-}

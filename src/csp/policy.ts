@@ -4,19 +4,18 @@
  * applies it to what one widget declared.
  */
 import type { CspConfig, CspWidgetConfig } from '../config/csp.ts'
+import { type GlobTest, globTest } from '../util/glob.ts'
 import { DIRECTIVE_SPECS, DIRECTIVES, type Directive } from './directives.ts'
-import {
-  type DomainRule,
-  globToRegExp,
-  hostPortOf,
-  localSourceTest,
-  mergeDirective,
-} from './merge.ts'
+import { type DomainRule, hostPortOf, localSourceTest, mergeDirective } from './merge.ts'
 
 export type DirectiveLists = Record<Directive, string[]>
 
 export interface WidgetRule {
-  match: RegExp
+  /**
+   * The widget glob (`*` any run of characters, slashes and line breaks included, `?` one UTF-16
+   * code unit, the rest literal; the whole URI), tested against URIs the upstream chose.
+   */
+  match: GlobTest
   rules: Partial<Record<Directive, DomainRule>>
 }
 
@@ -79,7 +78,7 @@ function widgetRule(widget: CspWidgetConfig): WidgetRule {
     if (domains === undefined && mode === undefined) continue
     rules[directive] = { mode: mode ?? 'extend', domains: domains ?? [] }
   }
-  return { match: globToRegExp(widget.match), rules }
+  return { match: globTest(widget.match), rules }
 }
 
 /** The final lists of every directive for one widget (`uri` selects the widget rules). */
@@ -88,7 +87,7 @@ export function cspFor(
   uri: string | undefined,
   declared: DirectiveLists,
 ): DirectiveLists {
-  const matching = uri === undefined ? [] : policy.widgets.filter((w) => w.match.test(uri))
+  const matching = uri === undefined ? [] : policy.widgets.filter((w) => w.match(uri))
   const out = {} as DirectiveLists
   for (const directive of DIRECTIVES) {
     const widgets: DomainRule[] = []

@@ -18,6 +18,7 @@ import {
   startLegacyCspApp,
 } from '../fixtures/csp-app.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
+import { startRawUpstream } from '../helpers/raw-upstream.ts'
 
 const PUBLIC = 'https://mcp.example.com'
 
@@ -259,5 +260,67 @@ describe('CSP through Portico (legacy HTTP+SSE transport)', () => {
     assert.deepEqual(contents[0]?._meta, paymentReadMeta())
     const { tools } = await client.listTools()
     assert.equal(tools.find((t) => t.name === 'echo')?._meta, undefined)
+  })
+})
+
+describe('CSP through Portico: widget URIs an upstream makes up', () => {
+  it('a megabyte URI against `match = "ui://*/*.html"` is matched without freezing Portico', async () => {
+    // `ui://` and a megabyte of slashes: each split tried by a backtracking `.*/.*\.html`
+    // (quadratic: 15 s at 120,000 slashes, minutes at this size, every client waiting).
+    const slashes = `ui://${'/'.repeat(1_000_000)}`
+    const uris = [slashes, `${slashes}x.html`]
+    const upstream = await startRawUpstream('made-up-uris', (res, request) => {
+      const contents = uris.map((uri) => ({
+        uri,
+        mimeType: MCP_APP_MIME,
+        text: '<p>hi</p>',
+        _meta: { ui: { csp: { connectDomains: ['https://up.example.com'] } } },
+      }))
+      res.writeHead(200, { 'content-type': 'application/json' })
+      res.end(JSON.stringify({ jsonrpc: '2.0', id: request.id, result: { contents } }))
+    })
+    const portico = await startPortico({
+      upstream: upstream.url,
+      csp: {
+        widget: [{ match: 'ui://*/*.html', connectDomains: ['https://api.example.com'] }],
+      },
+    })
+    try {
+      const start = performance.now()
+      const response = await fetch(portico.url, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+          'mcp-protocol-version': '2025-06-18',
+        },
+        body: JSON.stringify({
+          jsonrpc: '2.0',
+          id: 1,
+          method: 'resources/read',
+          params: { uri: 'ui://w/a.html' },
+        }),
+      })
+      const { result } = (await response.json()) as {
+        result: {
+          contents: Array<{ uri: string; _meta: { ui: { csp: Record<string, string[]> } } }>
+        }
+      }
+      const ms = performance.now() - start
+      // Generous: it takes well under a second.
+      assert.ok(ms < 10_000, `took ${Math.round(ms)} ms`)
+      const connect = result.contents.map((item) => item._meta.ui.csp.connectDomains)
+      assert.deepEqual(connect, [
+        ['https://up.example.com'],
+        ['https://up.example.com', 'https://api.example.com'],
+      ])
+      assert.deepEqual(
+        result.contents.map((item) => item.uri),
+        uris,
+      )
+    } finally {
+      await portico.close()
+      await upstream.close()
+    }
   })
 })
