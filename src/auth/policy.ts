@@ -10,6 +10,7 @@
  */
 import type { AuthConfig, RoleConfig } from '../config/auth.ts'
 import type { Identity } from '../pipeline/identity.ts'
+import { globsTest } from '../util/glob.ts'
 import { scopedRoleName } from './api-keys.ts'
 
 export type TargetKind = 'tool' | 'resource' | 'prompt'
@@ -27,17 +28,12 @@ interface CompiledRole {
   prompt: Rule
 }
 
-/** Compiles glob patterns (`*` any run, `?` one character) into one test. */
-export function globTest(patterns: readonly string[]): Test | undefined {
-  if (patterns.length === 0) return undefined
-  const sources = patterns.map(
-    (pattern) =>
-      `^${[...pattern]
-        .map((c) => (c === '*' ? '.*' : c === '?' ? '.' : c.replace(/[\\^$.|+()[\]{}]/g, '\\$&')))
-        .join('')}$`,
-  )
-  const regex = new RegExp(sources.join('|'), 's')
-  return (name) => regex.test(name)
+/**
+ * The test of role globs (`*` any run, `?` one UTF-16 code unit, else literal; util/glob.ts,
+ * linear in the name a client chose), or undefined for none.
+ */
+function globsOf(patterns: readonly string[]): Test | undefined {
+  return patterns.length === 0 ? undefined : globsTest(patterns)
 }
 
 /**
@@ -52,7 +48,7 @@ function admits(rule: Rule, names: readonly string[], others: readonly string[])
 }
 
 function rule(allow: readonly string[], deny: readonly string[]): Rule {
-  return { allow: globTest(allow), deny: globTest(deny) }
+  return { allow: globsOf(allow), deny: globsOf(deny) }
 }
 
 function compile(

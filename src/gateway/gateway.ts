@@ -1019,8 +1019,9 @@ const LISTEN_KEYS: Readonly<Record<string, string>> = {
 /**
  * Bounds on what a client asks to be routed. Names shown to clients are at most 64 characters
  * (names.ts shortens longer ones); a name or URI past these is unknown, refused before the
- * `expose_*`/`hide_*` patterns run over it (a glob such as `*get*list*` takes time quadratic
- * in its length; a client could send megabytes).
+ * `expose_*`/`hide_*` patterns run over it (a client could send megabytes: globs take time
+ * linear in the length, util/glob.ts, but a `re:` pattern is the operator's regular expression
+ * and may backtrack).
  */
 const MAX_ROUTED_NAME = 256
 /** Malformed list items logged at most (a backend could list thousands). */

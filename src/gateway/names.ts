@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto'
 import { PATTERN_FLAGS, REGEX_PREFIX } from '../config/patterns.ts'
+import { type GlobOptions, globsTest } from '../util/glob.ts'
 
 export { namespaceUri, unnamespaceUri } from '../config/resource-uri.ts'
 
@@ -45,19 +46,25 @@ export function localPart(backend: string, separator: string, name: string): str
   return name.startsWith(prefix) ? name.slice(prefix.length) : undefined
 }
 
-/** Compiles glob patterns (`*` any run, `?` one character, else literal) into one test. */
+/** As the filters' regular expressions read a name (PATTERN_FLAGS: `s` and `u`). */
+const FILTER_GLOBS: GlobOptions = { unit: 'code-point', lineTerminators: true }
+
+/**
+ * Compiles filter patterns into one test: globs (`*` any run, `?` one code point, else
+ * literal; util/glob.ts, linear in the name) and `re:` regular expressions (the operator's,
+ * in one alternation, as mcp-proxy reads them).
+ */
 export function globMatcher(patterns: readonly string[]): (name: string) => boolean {
-  if (patterns.length === 0) return () => false
-  const sources = patterns.map((pattern) =>
-    pattern.startsWith(REGEX_PREFIX)
-      ? `(?:${pattern.slice(REGEX_PREFIX.length)})`
-      : `^${pattern
-          .split('')
-          .map((c) => (c === '*' ? '.*' : c === '?' ? '.' : c.replace(/[\\^$.|+()[\]{}]/g, '\\$&')))
-          .join('')}$`,
+  const globs = globsTest(
+    patterns.filter((pattern) => !pattern.startsWith(REGEX_PREFIX)),
+    FILTER_GLOBS,
   )
-  const regex = new RegExp(sources.join('|'), PATTERN_FLAGS)
-  return (name) => regex.test(name)
+  const expressions = patterns
+    .filter((pattern) => pattern.startsWith(REGEX_PREFIX))
+    .map((pattern) => `(?:${pattern.slice(REGEX_PREFIX.length)})`)
+  if (expressions.length === 0) return globs
+  const regex = new RegExp(expressions.join('|'), PATTERN_FLAGS)
+  return (name) => globs(name) || regex.test(name)
 }
 
 /** The allow/deny decision of one expose/hide pair (expose wins when set; they are exclusive). */

@@ -16,6 +16,7 @@ import { PorticoError } from '../errors.ts'
 import type { Call } from '../pipeline/call.ts'
 import type { Middleware } from '../pipeline/compose.ts'
 import type { Clock } from '../util/clock.ts'
+import { globTest } from '../util/glob.ts'
 import { clientIdentity } from './identity.ts'
 import type { RedisStore, SharedBucket } from './redis-store.ts'
 import {
@@ -210,7 +211,9 @@ function limitsOf(config: GlobalRateLimitConfig, clock: Clock, passThrough?: str
     })
   }
   config.per_tool.forEach((rule, index) => {
-    const pattern = globRegExp(rule.tool)
+    // `*` any run, `?` one UTF-16 code unit, neither a line terminator (as `.*` and `.` in the
+    // regular expression this was): a name with a line break matches only one written in.
+    const matches = globTest(rule.tool, { lineTerminators: false })
     const buckets = new KeyedBuckets(rule, clock, 1000)
     limits.push({
       scope: 'tool',
@@ -218,24 +221,15 @@ function limitsOf(config: GlobalRateLimitConfig, clock: Clock, passThrough?: str
       keyOf: (call) => {
         const name = call.method === 'tools/call' ? call.target?.name : undefined
         if (name === undefined || name === passThrough) return undefined
-        // Longer than any tool name: one budget for all such calls under every rule, without
-        // running the pattern over it (a glob's match takes time quadratic in the length).
+        // Longer than any tool name: one budget for all such calls under every rule, so a
+        // made-up name of any length never becomes a bucket key.
         if (name.length > MAX_TOOL_NAME) return `${index}:${OVERLONG}`
         // The rule's index too: two rules matching one tool are two budgets.
-        return pattern.test(name) ? `${index}:${name}` : undefined
+        return matches(name) ? `${index}:${name}` : undefined
       },
       bucket: (key) => buckets.bucket(key),
       describe: `${per(rule)} per tool matching ${rule.tool}`,
     })
   })
   return limits
-}
-
-/** `*` any run of characters, `?` one character; everything else literal. */
-export function globRegExp(glob: string): RegExp {
-  const body = glob
-    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
-    .replace(/\*/g, '.*')
-    .replace(/\?/g, '.')
-  return new RegExp(`^${body}$`)
 }
