@@ -136,6 +136,8 @@ export class LegacyTransport {
     const ordered = new OrderedStream(res)
     let sessionId: string | undefined
     const announced: string[] = []
+    /** Every session this stream named: an upstream may announce several, each released. */
+    const named = new Set<string>()
     try {
       for await (const event of events) {
         if (res.writableEnded) break // ended by a drain: stop reading the upstream
@@ -146,6 +148,7 @@ export class LegacyTransport {
           announced.push(endpoint.path)
           sessionId = endpoint.sessionId ?? sessionId
           if (sessionId !== undefined) {
+            named.add(sessionId)
             options.place = { ...options.place, sessionId }
             options.recorder.sessionId = sessionId
           }
@@ -172,8 +175,11 @@ export class LegacyTransport {
         if (!res.writableEnded && !res.destroyed) {
           await this.sessions.delivered(sessionId, TAKEN_ANSWER_WAIT_MS, options.signal)
         }
-        this.sessions.close(sessionId)
       }
+      // All of them: those an earlier endpoint event named stayed in the table for good (one
+      // stream naming 10,001 filled it, and every later session's answers then skipped the
+      // chain: the CSP rewrite among them).
+      for (const id of named) this.sessions.close(id)
       for (const path of announced) this.sessions.withdraw(path)
     }
   }
@@ -194,12 +200,22 @@ export class LegacyTransport {
       this.#refuseEndpoint('names another origin, or is not a URL')
       return undefined
     }
+    if (endpoint.pathname.startsWith('//')) {
+      // Sent to the client as a path, `//host/x` is a link to another host (protocol-relative).
+      this.#refuseEndpoint('has a path starting with "//", which a client reads as another host')
+      return undefined
+    }
     if (!this.sessions.announce(endpoint.pathname)) {
       this.#refuseEndpoint('is one message path too many (10,000 announced by open streams)')
       return undefined
     }
     const sessionId = legacySessionsOf(endpoint.searchParams)[0]
-    if (sessionId !== undefined) this.sessions.open(sessionId, ordered)
+    if (sessionId !== undefined && !this.sessions.open(sessionId, ordered)) {
+      // Without its session, the answers to its calls would skip the chain.
+      this.sessions.withdraw(endpoint.pathname)
+      this.#refuseEndpoint('opens one session too many (the session table is full)')
+      return undefined
+    }
     // Same path on Portico: relative to whatever origin the client reached us at.
     const raw = encodeSseEvent(endpoint.pathname + endpoint.search, { event: 'endpoint' })
     const path = endpoint.pathname

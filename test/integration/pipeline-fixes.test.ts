@@ -114,17 +114,21 @@ describe('transparent: every request id gets an answer', () => {
   })
 
   it('legacy HTTP+SSE: an endpoint on another host is never passed on; the stream ends', async () => {
-    const portico = await startPortico({ upstream: `${bad.origin}/foreign/sse` })
-    try {
-      const response = await fetch(new URL('/sse', portico.origin), {
-        headers: { accept: 'text/event-stream' },
-        signal: AbortSignal.timeout(10_000),
-      })
-      const text = await response.text()
-      assert.doesNotMatch(text, /elsewhere\.invalid/)
-      assert.doesNotMatch(text, /event: endpoint/)
-    } finally {
-      await portico.close()
+    // `/slashes`: on the upstream's origin, but its path `//elsewhere.invalid/msg` sent as is
+    // would be a protocol-relative link to that host.
+    for (const upstream of ['/foreign/sse', '/slashes/sse']) {
+      const portico = await startPortico({ upstream: `${bad.origin}${upstream}` })
+      try {
+        const response = await fetch(new URL('/sse', portico.origin), {
+          headers: { accept: 'text/event-stream' },
+          signal: AbortSignal.timeout(10_000),
+        })
+        const text = await response.text()
+        assert.doesNotMatch(text, /elsewhere\.invalid/, upstream)
+        assert.doesNotMatch(text, /event: endpoint/, upstream)
+      } finally {
+        await portico.close()
+      }
     }
   })
 
