@@ -22,6 +22,7 @@ import { type Call, withMessage } from '../../src/pipeline/call.ts'
 import type { Identity } from '../../src/pipeline/identity.ts'
 import { MessageReply, type Reply, StreamEvent, StreamReply } from '../../src/pipeline/reply.ts'
 import { requestCall } from '../helpers/calls.ts'
+import { stubReloadTarget } from '../helpers/reload-target.ts'
 
 const auth = authSchema.parse({
   type: 'jwt',
@@ -489,21 +490,13 @@ describe('hot reload and auth', () => {
     })
     const next = parseConfig({ backends, auth: { tokens: ['two'] }, proxy: { admin_tools: false } })
     const lines: string[] = []
-    let applied = false
-    const gateway = {
-      config: running,
-      fileConfig: running,
-      apply: async () => {
-        applied = true
-        return { added: [], removed: [], changed: [] }
-      },
-    }
+    const { target: gateway, state } = stubReloadTarget(running)
     await reload(
       gateway as never,
       { file: 'portico.toml', load: () => next },
       new Logger({ write: (line) => lines.push(line) }),
     )
-    assert.equal(applied, false)
+    assert.equal(state.applied, undefined)
     assert.match(lines.join(''), /\[auth\] or \[security\] changed; restart Portico/)
   })
 })

@@ -3,6 +3,7 @@ import { describe, it } from 'node:test'
 import { parseConfig } from '../../src/config/schema.ts'
 import { reload, reloadRefusal } from '../../src/gateway/reload.ts'
 import { Logger } from '../../src/observe/logger.ts'
+import { stubReloadTarget } from '../helpers/reload-target.ts'
 
 describe('hot reload and shared state', () => {
   it('applies the backends and says a changed [shared] waits for a restart', async () => {
@@ -48,22 +49,14 @@ describe('hot reload of a file that names no backend any more', () => {
       backends: [{ name: 'a', transport: 'http' as const, url: 'http://127.0.0.1:1/mcp' }],
     })
     const lines: string[] = []
-    let applied = false
-    const gateway = {
-      config: running,
-      fileConfig: running,
-      apply: async () => {
-        applied = true
-        return { added: [], removed: ['a'], changed: [] }
-      },
-    }
+    const { target: gateway, state } = stubReloadTarget(running, { removed: ['a'] })
     const outcome = await reload(
       gateway as never,
       { file: 'portico.toml', load: () => parseConfig({}) },
       new Logger({ write: (line) => lines.push(line) }),
     )
     assert.equal(outcome, 'rejected')
-    assert.equal(applied, false)
+    assert.equal(state.applied, undefined)
     assert.match(
       lines.join(''),
       /config reload rejected; the running config stays in force .*portico\.toml: no upstream: set `upstream`/,
