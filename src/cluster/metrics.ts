@@ -127,6 +127,8 @@ export class PrimaryMetrics {
   readonly #last = new Map<number, Snapshot>()
   /** What the workers that exited had counted, summed. */
   readonly #retired = new Totals()
+  /** The highest value published for each counter and histogram series. */
+  readonly #published = new Highest()
   #next = 0
 
   /**
@@ -209,13 +211,22 @@ export class PrimaryMetrics {
       this.#last.has(worker) ? [families.filter((f) => !counts(f))] : [],
     )
     const alive = [...this.#last.values()].map((snapshot) => snapshot.counts)
-    const prom = require('prom-client') as typeof PromClient
     // The primary's part first: aggregation takes each metric's help and rule from the first.
     const all = [own, ...gauges, ...alive, this.#retired.families()]
-    return prom.AggregatorRegistry.aggregate(
-      all as unknown as Parameters<typeof prom.AggregatorRegistry.aggregate>[0],
-    ).metrics()
+    const merged = (await aggregate(all).getMetricsAsJSON()) as unknown as Family[]
+    // Summed in another order (a worker's counts moved to the retired total), a float sum can
+    // come out one ulp lower: held at the highest value published, it never goes back.
+    this.#published.hold(merged)
+    return aggregate([merged]).metrics()
   }
+}
+
+/** prom-client's cluster aggregation of these registries' metrics. */
+function aggregate(parts: readonly Family[][]): PromClient.Registry {
+  const prom = require('prom-client') as typeof PromClient
+  return prom.AggregatorRegistry.aggregate(
+    parts as unknown as Parameters<typeof prom.AggregatorRegistry.aggregate>[0],
+  )
 }
 
 /** Counters and histograms: what only grows in a process (summaries have none here). */
@@ -259,6 +270,27 @@ class Totals {
       ...family,
       values: [...samples.values()],
     }))
+  }
+}
+
+/**
+ * The highest value published of each counter and histogram series (one number per series:
+ * bounded as the series are, by the labels' caps).
+ */
+class Highest {
+  readonly #values = new Map<string, number>()
+
+  /** Raises each count of `families` that is below what was published before to that value. */
+  hold(families: readonly Family[]): void {
+    for (const family of families) {
+      if (!counts(family)) continue
+      for (const sample of family.values) {
+        const key = `${family.name}\u0000${sampleKey(sample)}`
+        const before = this.#values.get(key)
+        if (before !== undefined && sample.value < before) sample.value = before
+        else this.#values.set(key, sample.value)
+      }
+    }
   }
 }
 

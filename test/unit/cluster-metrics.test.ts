@@ -171,4 +171,23 @@ describe('PrimaryMetrics (cluster scrapes)', () => {
     assert.equal(answer.sum('portico_requests_total'), 100)
     assert.equal(answer.sum('portico_backend_connections'), 2)
   })
+
+  it('never publishes a lower histogram sum when an exited worker moves to the retired total', async () => {
+    // Float sums depend on their order: (0.1 + 0.1) + 0.35 is 0.55, (0.1 + 0.35) + 0.1 one ulp
+    // less. Prometheus takes any decrease of a _sum for a counter reset.
+    const workers = [0.1, 0.1, 0.35].map((seconds, i) => {
+      const worker = new StubWorker(i + 1)
+      worker.duration.observe(seconds)
+      return worker
+    })
+    const [a, b] = workers as [StubWorker, StubWorker, StubWorker]
+    const primary = primaryOf(workers)
+    const before = (await a.scrape()).histogram('portico_request_duration_seconds', {}).sum
+    b.dead = true
+    primary.exited(b)
+    workers.splice(1, 1)
+    const after = (await a.scrape()).histogram('portico_request_duration_seconds', {}).sum
+    assert.ok(after >= before, `${after} < ${before}`)
+    assert.equal(after, before)
+  })
 })
