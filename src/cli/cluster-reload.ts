@@ -5,7 +5,7 @@
  * changed or why it refused, and tells the primary how it ended; the primary sums it up in one
  * line. Reloads run one after another.
  */
-import type { ClusterPrimary, WorkerReload } from '../cluster/primary.ts'
+import { adopted, type ClusterPrimary, type WorkerReload } from '../cluster/primary.ts'
 import type { LoadedConfig } from '../config/load.ts'
 import { watchFile } from '../edge/reload.ts'
 import type { Logger } from '../observe/logger.ts'
@@ -81,7 +81,7 @@ export interface ReloadSummary {
 export function reloadSummary(reloads: readonly WorkerReload[]): ReloadSummary {
   const slotsWith = (...outcomes: WorkerReload['outcome'][]) =>
     reloads.filter((r) => outcomes.includes(r.outcome)).map((r) => r.slot)
-  if (reloads.length === 0) {
+  if (reloads.length === 0 || slotsWith('exited').length === reloads.length) {
     return {
       level: 'error',
       message:
@@ -89,15 +89,25 @@ export function reloadSummary(reloads: readonly WorkerReload[]): ReloadSummary {
     }
   }
   const applied = slotsWith('applied')
-  const notApplied = slotsWith('rejected', 'no answer', 'none')
-  if (notApplied.length === 0) {
-    return applied.length > 0
-      ? { level: 'info', message: `config reloaded in all ${reloads.length} workers` }
-      : { level: 'info', message: 'config reload accepted; nothing to change' }
+  const exited = slotsWith('exited')
+  if (adopted(reloads)) {
+    const message =
+      applied.length === 0
+        ? 'config reload accepted; nothing to change'
+        : exited.length === 0
+          ? `config reloaded in all ${reloads.length} workers`
+          : `config reloaded in worker(s) ${applied.join(', ')}`
+    const restarting =
+      exited.length === 0
+        ? ''
+        : `; worker(s) ${exited.join(', ')} exited meanwhile and start again with it`
+    return { level: 'info', message: `${message}${restarting}` }
   }
+  const notApplied = slotsWith('rejected', 'no answer', 'none', 'exited')
   const slots = {
     rejected: slotsWith('rejected'),
     'no answer': slotsWith('no answer'),
+    ...(exited.length > 0 ? { exited } : {}),
   }
   if (applied.length === 0 && slotsWith('unchanged').length === 0) {
     return {

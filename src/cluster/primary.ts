@@ -5,7 +5,8 @@
  * - gives every worker the config it loaded (a worker never reads the file: one started again
  *   after an edit serves what the others serve);
  * - on `reload`, sends every worker the config loaded again, each applies it as a hot reload
- *   does and says how that ended; once none rejected it, workers started again get it too;
+ *   does and says how that ended; once none rejected it (one that died meanwhile rejected
+ *   nothing), workers started again get it too;
  * - at startup, waits for every worker to listen; the first that fails stops all of them
  *   (fail closed), with that worker's message and exit code;
  * - takes the workers' store batches to its one store writer, and answers scrapes with every
@@ -50,10 +51,24 @@ export interface Listening {
   admin?: string
 }
 
-/** How a reload ended in one worker (`no answer`: it exited, or said nothing in time). */
+/**
+ * How a reload ended in one worker: `exited`, it died before it answered (it is started again,
+ * and is handed the config the cluster serves then); `no answer`, it said nothing in time.
+ */
 export interface WorkerReload {
   slot: number
-  outcome: ReloadOutcome | 'none' | 'no answer'
+  outcome: ReloadOutcome | 'none' | 'exited' | 'no answer'
+}
+
+/**
+ * Whether the cluster adopts a reload: some worker applied it (or had nothing to change) and
+ * none refused it or failed to answer. A worker that exited meanwhile refused nothing: were its
+ * death to veto the reload, the others would serve the new config and it, started again, the
+ * old one, for good.
+ */
+export function adopted(reloads: readonly WorkerReload[]): boolean {
+  const accepted = (r: WorkerReload) => r.outcome === 'applied' || r.outcome === 'unchanged'
+  return reloads.some(accepted) && reloads.every((r) => accepted(r) || r.outcome === 'exited')
 }
 
 /** Why the cluster did not start: the first worker's message, and its exit code. */
@@ -238,7 +253,7 @@ export class ClusterPrimary {
     this.#metrics?.exited(worker)
     if (slot.worker !== worker) return
     for (const [key, answer] of this.#awaited) {
-      if (key.endsWith(`:${slot.number}`)) answer('no answer')
+      if (key.endsWith(`:${slot.number}`)) answer('exited')
     }
     slot.worker = undefined
     slot.listening = false
@@ -280,7 +295,7 @@ export class ClusterPrimary {
     if (serving.length === 0) return []
     const asked = serving.map((slot) => slot.worker)
     const reloads = await Promise.all(serving.map((slot) => this.#reloadOne(slot, id, message)))
-    if (reloads.every((r) => r.outcome === 'applied' || r.outcome === 'unchanged')) {
+    if (adopted(reloads)) {
       this.#config = loaded
       this.#generation++
       // Those that applied it (a worker started again since was handed the config before).
@@ -305,7 +320,7 @@ export class ClusterPrimary {
       this.#awaited.set(key, done)
       const worker = slot.worker
       if (worker?.isConnected()) worker.send(message, ignoreClosed)
-      else done('no answer')
+      else done('exited')
     })
   }
 

@@ -376,6 +376,41 @@ describe('workers = 2 reloaded', () => {
     }
   })
 
+  it('SIGHUP right after a worker is killed: the others apply it and the one started again gets it too', async () => {
+    const file = join(dir, 'killed-then-sighup.toml')
+    writeFileSync(file, `${head()}\n`)
+    const portico = await startCli(['run', '--config', file])
+    try {
+      await until(() => WORKER_PIDS.test(portico.stdout()), 5000, 'the workers line')
+      const [, first] = WORKER_PIDS.exec(portico.stdout()) ?? []
+      const session = await openSession(portico.url)
+      writeFileSync(file, `${head(ONE_CALL_AN_HOUR)}\n`)
+      // Back to back: the primary is asked to reload before it has seen worker 1 die, so worker
+      // 1 is asked too and never answers. Its death refused nothing: the reload must be adopted,
+      // or worker 1, started again, serves the old config beside worker 2's new one for good.
+      process.kill(Number(first), 'SIGKILL')
+      portico.child.kill('SIGHUP')
+      await until(
+        () =>
+          /config reloaded in (all 1 workers|worker\(s\) 2)/.test(portico.stderr()) || undefined,
+        10_000,
+        'the primary to say worker 2 applied it',
+      )
+      assert.doesNotMatch(portico.stderr(), /serve different configs/)
+      await until(
+        () => /worker 1 started again/.test(portico.stderr()) || undefined,
+        15_000,
+        'worker 1 to listen again',
+      )
+      for (const [worker, answers] of await twoCallsEach(portico.url, session, 'after')) {
+        assert.equal(answers[0]?.status, 200, `worker ${worker}: its one call of the hour`)
+        assert.ok(answers[1] && refused(answers[1]), `worker ${worker}: ${answers[1]?.body}`)
+      }
+    } finally {
+      await portico.stop()
+    }
+  })
+
   it('a file that does not load, or a change only a restart applies, leaves every worker as it was', async () => {
     const file = join(dir, 'rejected.toml')
     writeFileSync(file, `${head()}\n`)

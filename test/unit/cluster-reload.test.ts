@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { reloadSummary } from '../../src/cli/cluster-reload.ts'
+import { adopted } from '../../src/cluster/primary.ts'
 
 describe('reloadSummary', () => {
   it('says the config was reloaded when every worker applied it', () => {
@@ -48,5 +49,43 @@ describe('reloadSummary', () => {
     ])
     assert.equal(summary.level, 'error')
     assert.match(summary.message, /applied in worker\(s\) 1, 3 but not in 2: .*restart Portico/)
+  })
+
+  it('adopts a reload when a worker exited before answering: it starts again with it', () => {
+    const summary = reloadSummary([
+      { slot: 1, outcome: 'exited' },
+      { slot: 2, outcome: 'applied' },
+    ])
+    assert.deepEqual(summary, {
+      level: 'info',
+      message:
+        'config reloaded in worker(s) 2; worker(s) 1 exited meanwhile and start again with it',
+    })
+    assert.equal(
+      adopted([
+        { slot: 1, outcome: 'exited' },
+        { slot: 2, outcome: 'applied' },
+      ]),
+      true,
+    )
+  })
+
+  it('adopts nothing when every worker exited, or one exited and another refused', () => {
+    const allExited = [
+      { slot: 1, outcome: 'exited' },
+      { slot: 2, outcome: 'exited' },
+    ] as const
+    assert.equal(adopted(allExited), false)
+    assert.match(reloadSummary(allExited).message, /not applied: no worker is serving/)
+    const refusedToo = [
+      { slot: 1, outcome: 'exited' },
+      { slot: 2, outcome: 'rejected' },
+    ] as const
+    assert.equal(adopted(refusedToo), false)
+    assert.deepEqual(reloadSummary(refusedToo).slots, {
+      rejected: [2],
+      'no answer': [],
+      exited: [1],
+    })
   })
 })
