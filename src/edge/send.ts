@@ -9,6 +9,7 @@ import type { Readable } from 'node:stream'
 import { PorticoError, toPorticoError } from '../errors.ts'
 import { WHOLE_ANSWER_BYTES } from '../http/body.ts'
 import type { HeaderMap } from '../http/headers.ts'
+import { lingerIfUnread } from '../http/linger.ts'
 import { encodeJson, errorResponse, isObject, parseJson } from '../jsonrpc/message.ts'
 import type { EventBus } from '../observe/bus.ts'
 import { RECORDED_NOTIFICATIONS } from '../observe/event.ts'
@@ -608,6 +609,7 @@ export function sendError(res: ServerResponse, thrown: unknown): number {
     return 0
   }
   const body = encodeJson(errorResponse(error.id, errorObject(error)))
+  lingerIfUnread(res.req)
   res.writeHead(error.status, {
     ...error.headers,
     'content-type': 'application/json',
@@ -619,6 +621,7 @@ export function sendError(res: ServerResponse, thrown: unknown): number {
 
 export function sendJson(res: ServerResponse, status: number, value: unknown): void {
   const body = JSON.stringify(value)
+  lingerIfUnread(res.req)
   res.writeHead(status, {
     'content-type': 'application/json',
     'content-length': Buffer.byteLength(body),

@@ -3,11 +3,16 @@
  * right code and id, or an HTTP status) and Portico keeps serving.
  */
 import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { request } from 'node:http'
+import { connect } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib'
 import { type DemoServer, startDemoServer } from '../../demo/server.ts'
 import { type Misbehaving, startMisbehaving } from '../fixtures/misbehaving-upstream.ts'
+import { startCli } from '../helpers/cli.ts'
 import { initializeBody } from '../helpers/mcp-http.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
 import { REFUSED_ORIGIN } from '../helpers/ports.ts'
@@ -178,6 +183,60 @@ describe('bad input and failures', () => {
     const { status, json } = await post(portico.url, big)
     assert.equal(status, 413)
     assert.equal((json.error as { code: number }).code, -32600)
+  })
+
+  it('a 413 on a connection the client closes after it reaches the client, not a reset', async () => {
+    // 20 MB declared and sent as fast as the socket takes it, with `Connection: close`: closed
+    // at once after its answer, the connection met the bytes still coming with a reset, which
+    // often discarded the 413 before the client read it (EPIPE, nothing received).
+    // A process of its own: in this one, the client read the 413 before the reset came.
+    const dir = mkdtempSync(join(tmpdir(), 'portico-linger-'))
+    const file = join(dir, 'portico.toml')
+    writeFileSync(
+      file,
+      `upstream = "${demo.url}"\nport = 0\nmax_request_body_size = 1024\n[store]\nenabled = false\n`,
+    )
+    const own = await startCli(['run', '--config', file])
+    try {
+      const { port, hostname } = new URL(own.url)
+      const size = 20_000_000
+      const outcomes: string[] = []
+      for (let i = 0; i < 8; i++) {
+        outcomes.push(
+          await new Promise<string>((resolve) => {
+            const socket = connect(Number(port), hostname)
+            let received = ''
+            const settle = (how: string) => resolve(received.split('\r\n')[0] || how)
+            socket.on('connect', () => {
+              socket.write(
+                `POST /mcp HTTP/1.1\r\nHost: ${hostname}:${port}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: ${size}\r\nConnection: close\r\n\r\n{"jsonrpc":"2.0","id":7,"method":"ping","params":{"x":"`,
+              )
+              const chunk = Buffer.alloc(64 * 1024, 'a')
+              let sent = 0
+              const pump = (): void => {
+                while (sent < size) {
+                  sent += chunk.length
+                  if (!socket.write(chunk)) {
+                    socket.once('drain', pump)
+                    return
+                  }
+                }
+              }
+              pump()
+            })
+            socket.on('data', (data: Buffer) => {
+              received += data.toString('latin1')
+            })
+            socket.on('error', (error: NodeJS.ErrnoException) => settle(`error ${error.code}`))
+            socket.on('close', () => settle('closed, nothing received'))
+          }),
+        )
+      }
+      assert.deepEqual(outcomes, Array(8).fill('HTTP/1.1 413 Payload Too Large'))
+    } finally {
+      await own.stop()
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 
   it('names the request id its first bytes hold in the 413, declared or streamed', async () => {
