@@ -27,6 +27,7 @@ import type { Handler, Middleware } from '../pipeline/compose.ts'
 import { CallLifetime } from '../pipeline/lifetime.ts'
 import { MessageReply } from '../pipeline/reply.ts'
 import { CallController, type SignalLike } from '../pipeline/signal.ts'
+import { answerIdentity } from '../protect/identity.ts'
 import { OutlierGroup } from '../protect/outlier.ts'
 import { UpstreamProtection } from '../protect/policies.ts'
 import type { RedisStore } from '../protect/redis-store.ts'
@@ -472,7 +473,9 @@ export class Gateway {
       method,
       ...(cursor === undefined ? {} : { params: { cursor } }),
     }
-    const key = ListCache.key(method, cursor, origin.identity?.key ?? '')
+    // Per principal and what the backend is told of it (its claim headers): see answerIdentity.
+    const view = origin.identity === undefined ? '' : answerIdentity(origin)
+    const key = ListCache.key(method, cursor, view)
     const cached = backend.lists.get(key, Date.now())
     if (cached !== undefined) return { catalog: backend.catalog, result: cached }
     // Its own call: own deadline, own notes, own lifetime (ended when the page is in). The

@@ -2,8 +2,9 @@
  * One backend's list pages (`tools/list`, `prompts/list`, `resources/list`,
  * `resources/templates/list`), kept so a merged list does not ask every backend again.
  *
- * A page is kept per method, cursor and caller view (the verified principal when `[auth]` is
- * set: a backend told who calls may answer each caller differently), for `list_cache_ttl`
+ * A page is kept per method, cursor and caller view (when `[auth]` is set, the verified
+ * principal and the claim headers it is sent with: a backend told who calls may answer each
+ * caller differently), for `list_cache_ttl`
  * when the backend announces changes of that list (`listChanged` in its capabilities), for at
  * most 5 s when it does not (a change it never announces is seen that much later at worst).
  * Dropped early when the backend announces a change (`notifications/…/list_changed`), restarts

@@ -10,6 +10,7 @@
  */
 import { createHash } from 'node:crypto'
 import type { Call } from '../pipeline/call.ts'
+import type { Identity } from '../pipeline/identity.ts'
 
 /** Request headers → the identity hashed from them (every copy of a call shares them). */
 const HASHED = new WeakMap<object, string | null>()
@@ -40,12 +41,44 @@ export function clientIdentity(call: Call): string {
 
 function identityOf(call: Call): string {
   if (call.identity !== undefined) return `id:${call.identity.key}`
+  return credentialsHashed(call) ?? `addr:${call.request.clientAddress ?? 'unknown'}`
+}
+
+function credentialsHashed(call: Call): string | null {
   let key = HASHED.get(call.headers)
   if (key === undefined) {
     key = credentialsOf(call.headers)
     HASHED.set(call.headers, key)
   }
-  return key ?? `addr:${call.request.clientAddress ?? 'unknown'}`
+  return key
+}
+
+/** A verified identity → what its identity headers say, hashed (built once per identity). */
+const TOLD = new WeakMap<Identity, string>()
+
+/**
+ * Whom an upstream's answer was made for, for the cache and coalescing: finer than
+ * `clientIdentity` when `[auth]` verified the caller. One principal (one `sub`) may hold tokens
+ * that tell the upstream different things: the claim headers Portico sends (`groups`, a
+ * tenant), and with `forward_token` the token itself. Two such tokens share rate limits (one
+ * principal) but never an answer: one app acting for a user with a narrow token got what the
+ * user's admin app had been answered.
+ */
+export function answerIdentity(call: Call): string {
+  const identity = call.identity
+  if (identity === undefined) return clientIdentity(call)
+  let told = TOLD.get(identity)
+  if (told === undefined) {
+    const hash = createHash('sha256')
+    for (const name of Object.keys(identity.headers).sort()) {
+      hash.update(`${name}\u0000${identity.headers[name]}\u0000`)
+    }
+    told = `id:${identity.key}\u0000${hash.digest('base64url').slice(0, 22)}`
+    TOLD.set(identity, told)
+  }
+  // Credentials still on the request reach the upstream too (`forward_token`, a cookie).
+  const credentials = credentialsHashed(call)
+  return credentials === null ? told : `${told}\u0000${credentials}`
 }
 
 /** Header names that carry a credential (see the module's comment). */

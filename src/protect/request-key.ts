@@ -1,12 +1,13 @@
 /**
- * The identity of a request for the cache and coalescing: who asks (identity.ts), the method,
+ * The identity of a request for the cache and coalescing: who asks and what the upstream is
+ * told about them (identity.ts `answerIdentity`), the method,
  * the target (tool name, resource URI, prompt name) and the arguments as sent, without
  * `_meta` (progress tokens and client info differ between otherwise identical calls).
  * Both policies ask for them: the last call's are remembered.
  */
 import { encodeValues, isObject } from '../jsonrpc/message.ts'
 import type { Call } from '../pipeline/call.ts'
-import { clientIdentity } from './identity.ts'
+import { answerIdentity } from './identity.ts'
 
 /** Methods whose answers depend only on their params (and who asks). */
 export const KEYED_METHODS: ReadonlySet<string> = new Set([
@@ -54,7 +55,7 @@ export function requestKey(call: Call): string | undefined {
  * `trusted_proxies`) by clients an upstream tells apart by their sessions.
  */
 function callerOf(call: Call): string {
-  const who = clientIdentity(call)
+  const who = answerIdentity(call)
   const session = call.sessionId
   return session !== undefined && who.startsWith('addr:') ? `${who}\u0000${session}` : who
 }

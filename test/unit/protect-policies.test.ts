@@ -35,7 +35,7 @@ import { globalRateLimit, upstreamRateLimit } from '../../src/protect/rate-limit
 import type { RedisStore, SharedBucket, TokenVerdict } from '../../src/protect/redis-store.ts'
 import { RetryBudget, retry } from '../../src/protect/retry.ts'
 import { TokenBucket } from '../../src/protect/token-bucket.ts'
-import { callOf, requestCall } from '../helpers/calls.ts'
+import { callOf, callOfText, requestCall } from '../helpers/calls.ts'
 import { ManualClock, settle } from '../helpers/clock.ts'
 
 /** Runs one middleware as the chain does (a synchronous throw becomes a rejection). */
@@ -575,6 +575,27 @@ describe('hedging', () => {
     assert.equal(signals[1]?.aborted, false)
   })
 
+  it('gives a hedge of a big-integer id that literal in its own id, never the internal marker', async () => {
+    const clock = new ManualClock()
+    const hedge = hedging({
+      config: { delay_ms: 10, max_hedges: 1 },
+      hints: new ToolHints(),
+      clock,
+    })
+    const ids: unknown[] = []
+    const next: Handler = (call) => {
+      ids.push((call.message as { id?: unknown }).id)
+      return new Promise(() => {})
+    }
+    const call = callOfText(
+      '{"jsonrpc":"2.0","id":123456789012345678901234567890,"method":"resources/read","params":{"uri":"a://b"}}',
+    )
+    void hedge(call, next)
+    await settle()
+    await clock.advance(10)
+    assert.match(String(ids[1]), /^123456789012345678901234567890~hedge1~[A-Za-z0-9_-]{8}$/)
+  })
+
   it('does not let an error win while another attempt may still succeed, and never hedges a write', async () => {
     const clock = new ManualClock()
     const hedge = through(
@@ -761,6 +782,70 @@ describe('response cache', () => {
     // No credential: the address is all there is, and it may be shared: the session too.
     assert.equal(await upstreamCallsFor({ 'mcp-session-id': 'a' }, { 'mcp-session-id': 'b' }), 2)
     assert.equal(await upstreamCallsFor({ 'mcp-session-id': 'c' }, { 'mcp-session-id': 'c' }), 1)
+  })
+
+  it('answers a hit to a big-integer id with the literal the client sent', async () => {
+    const mw = responseCache(new ResponseCache(config, new ManualClock()))
+    const next: Handler = async (call) => ok(call, { content: [{ type: 'text', text: 'big' }] })
+    const big = (id: string) =>
+      callOfText(
+        `{"jsonrpc":"2.0","id":${id},"method":"tools/call","params":{"name":"search","arguments":{"q":1}}}`,
+      )
+    await mw(big('123456789012345678901234567890'), next)
+    const hit = await mw(big('123456789012345678901234567891'), next)
+    await (hit as MessageReply).fill(1 << 20)
+    const body = (hit as MessageReply).body()
+    const text = 'bytes' in body ? body.bytes.toString() : ''
+    assert.match(text, /^\{"jsonrpc":"2\.0","id":123456789012345678901234567891,"result":/)
+    assert.doesNotMatch(text, /\\u0000/, 'the internal marker stays inside')
+  })
+
+  it('never stores an isError result whose key is spelt with an escape', async () => {
+    const cache = new ResponseCache(config, new ManualClock())
+    const mw = responseCache(cache)
+    let calls = 0
+    const escaped: Handler = async (call) => {
+      calls++
+      return MessageReply.fromBytes(
+        Buffer.from(
+          `{"jsonrpc":"2.0","id":${JSON.stringify(call.id)},"result":{"content":[],"is\\u0045rror":true}}`,
+        ),
+      )
+    }
+    await mw(toolCall('broken-escaped'), escaped)
+    await settle()
+    await mw(toolCall('broken-escaped'), escaped)
+    assert.equal(calls, 2, 'an isError result is never answered from the cache')
+    assert.equal(cache.stats().entries, 0)
+  })
+
+  it('keeps apart two tokens of one principal that tell the upstream different claims', async () => {
+    const mw = responseCache(new ResponseCache(config, new ManualClock()))
+    let calls = 0
+    const next: Handler = async (call) => {
+      calls++
+      return ok(call, { content: [{ type: 'text', text: `answer ${calls}` }] })
+    }
+    const verified = (groups: string): Call => ({
+      ...toolCall('whoami'),
+      identity: {
+        subject: 'alice',
+        method: 'jwt',
+        key: 'https://issuer#alice',
+        scopes: [],
+        roles: [],
+        admin: false,
+        headers: { 'x-user-id': 'alice', 'x-user-groups': groups },
+        claims: {},
+      },
+    })
+    await mw(verified('admins'), next)
+    await settle()
+    await mw(verified('guests'), next)
+    assert.equal(calls, 2, 'a guests token is not served what the admins token was answered')
+    await settle()
+    await mw(verified('admins'), next)
+    assert.equal(calls, 2, 'the same claims share the entry')
   })
 
   it('honours ttlMs and shares cacheScope "public" answers across callers', async () => {
