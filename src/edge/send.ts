@@ -181,7 +181,7 @@ function answerProblem(
   const what = describeNonResponse(value)
   const error = isObject(value) && isObject(value.error) ? value.error : undefined
   return new PorticoError('upstream_bad_response', {
-    message: `Upstream sent an invalid response to request ${JSON.stringify(call.id)}: ${what}`,
+    message: `Upstream sent an invalid response to request ${encodeJson(call.id ?? null)}: ${what}`,
     ...(error === undefined
       ? {}
       : {
@@ -595,7 +595,7 @@ export function answeringRequest(call: Call, reply: Reply): Reply {
   return errorReply(
     call,
     new PorticoError('upstream_bad_response', {
-      message: `Upstream accepted request ${JSON.stringify(call.id)} without answering it (HTTP ${reply.status})`,
+      message: `Upstream accepted request ${encodeJson(call.id ?? null)} without answering it (HTTP ${reply.status})`,
       data: { httpStatus: reply.status },
     }),
   )

@@ -11,7 +11,13 @@
  */
 import { LRUCache } from 'lru-cache'
 import type { CacheConfig } from '../config/protect.ts'
-import { isObject, type JsonRpcResponse, jsonTextOf, parseJson } from '../jsonrpc/message.ts'
+import {
+  encodeJson,
+  isObject,
+  type JsonRpcResponse,
+  jsonTextOf,
+  parseJson,
+} from '../jsonrpc/message.ts'
 import type { Call } from '../pipeline/call.ts'
 import { callNext, type Middleware } from '../pipeline/compose.ts'
 import { MessageReply, mapAnswer, type Reply } from '../pipeline/reply.ts'
@@ -30,8 +36,10 @@ export interface CacheStats {
  * Markers of an answer that must be parsed before it may be stored. One regular expression
  * over the answer's text (the text the entry keeps anyway): several times cheaper than one
  * `Buffer.indexOf` per marker, each a call into C++ (measured: bench/reports/2026-12-01-perf2.md).
+ * Any `\u` escape counts too: JSON may spell a key with escapes (`"is\u0045rror"` is `isError`),
+ * which only a parse reads.
  */
-const NEEDS_A_LOOK = /"(?:error|isError|ttlMs|cacheScope|resultType)"/
+const NEEDS_A_LOOK = /"(?:error|isError|ttlMs|cacheScope|resultType)"|\\u/
 
 /**
  * A whole response's JSON text, stored from an upstream's bytes without parsing them; turned
@@ -249,6 +257,7 @@ export function publicKeyOf(call: Call): string {
 
 /** The cached result as the caller's own answer (its id), written without re-encoding. */
 export function answer(call: Call, result: string): MessageReply {
-  const id = JSON.stringify(call.id ?? null)
+  // encodeJson: a big-integer id goes out as the literal the client sent.
+  const id = encodeJson(call.id ?? null)
   return MessageReply.fromBytes(Buffer.from(`{"jsonrpc":"2.0","id":${id},"result":${result}}`))
 }

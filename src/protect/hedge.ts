@@ -8,7 +8,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import type { HedgingConfig } from '../config/protect.ts'
-import type { JsonRpcMessage, JsonRpcResponse } from '../jsonrpc/message.ts'
+import { bigIdLiteral, type JsonRpcMessage, type JsonRpcResponse } from '../jsonrpc/message.ts'
 import { type Call, withMessage } from '../pipeline/call.ts'
 import type { Handler, Middleware } from '../pipeline/compose.ts'
 import { mapAnswer, type Reply } from '../pipeline/reply.ts'
@@ -48,7 +48,8 @@ function asHedge(call: Call, n: number): { call: Call; restore: (reply: Reply) =
     return { call, restore: async (reply) => reply }
   }
   const id = message.id
-  const hedgeId = `${String(id)}~hedge${n}~${randomBytes(6).toString('base64url')}`
+  // A big-integer id as its literal: the internal marker must never reach an upstream.
+  const hedgeId = `${bigIdLiteral(id) ?? String(id)}~hedge${n}~${randomBytes(6).toString('base64url')}`
   const hedge = withMessage(call, { ...message, id: hedgeId } as JsonRpcMessage)
   const restore = (reply: Reply) =>
     mapAnswer(hedge, reply, (response) => ({ ...response, id }) as JsonRpcResponse)

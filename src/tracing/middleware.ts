@@ -9,7 +9,7 @@
  * request path (its name and attributes are written when it is encoded, from the call, its
  * notes and the few fields its end sets).
  */
-import { isObject } from '../jsonrpc/message.ts'
+import { bigIdLiteral, isObject } from '../jsonrpc/message.ts'
 import type { Call } from '../pipeline/call.ts'
 import type { Middleware } from '../pipeline/compose.ts'
 import type { Reply } from '../pipeline/reply.ts'
@@ -44,7 +44,8 @@ function spanName(call: Call): string {
 function requestAttributes(call: Call, attributes: AttributeSink): void {
   attributes.add('mcp.method.name', clipText(call.method ?? 'unknown'))
   attributes.add('jsonrpc.protocol.version', '2.0')
-  if (call.id !== undefined) attributes.add('jsonrpc.request.id', clipText(String(call.id), 64))
+  if (call.id !== undefined)
+    attributes.add('jsonrpc.request.id', clipText(bigIdLiteral(call.id) ?? String(call.id), 64))
   const target = call.target
   if (target?.name !== undefined) {
     const name = clipText(target.name)

@@ -12,7 +12,12 @@ export interface CallOptions {
 
 /** The classified call of one JSON-RPC message, built by the same code the edge runs. */
 export function callOf(message: object, options: CallOptions = {}): Call {
-  const body = Buffer.from(JSON.stringify(message))
+  return callOfText(JSON.stringify(message), options)
+}
+
+/** `callOf` from the message's text as a client sent it (a big-integer id, say). */
+export function callOfText(text: string, options: CallOptions = {}): Call {
+  const body = Buffer.from(text)
   const [call] = buildCalls(decodeBody(body), {
     headers: options.headers ?? {},
     request: {
