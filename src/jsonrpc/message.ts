@@ -393,22 +393,6 @@ export function usableIdOf(message: JsonRpcMessage): JsonRpcId | undefined {
 /** How much of a body too large to read `leadingIdOf` looks at. */
 export const ID_WINDOW_BYTES = 4096
 
-/** Where the JSON string starting at `at` (a quote) ends (its closing quote), or -1. */
-function stringEnd(text: string, at: number): number {
-  for (let i = at + 1; i < text.length; i++) {
-    const c = text.charCodeAt(i)
-    if (c === 0x5c) i++
-    else if (c === 0x22) return i
-  }
-  return -1
-}
-
-function skipSpace(text: string, at: number): number {
-  let i = at
-  while (i < text.length && text.charCodeAt(i) <= 0x20) i++
-  return i
-}
-
 /**
  * The top-level `"id"` of a JSON object from the first bytes of its text (a body too large to
  * read whole, answered 413): a string or a number wholly inside the first `ID_WINDOW_BYTES`, a
@@ -416,43 +400,230 @@ function skipSpace(text: string, at: number): number {
  * is none there, so the refusal goes without an id, as JSON-RPC allows.
  */
 export function leadingIdOf(head: Buffer): JsonRpcId | undefined {
-  const text = head.subarray(0, ID_WINDOW_BYTES).toString('utf8')
-  let i = skipSpace(text, 0)
-  if (text.charCodeAt(i) !== 0x7b) return undefined
-  let depth = 0
-  for (; i < text.length; i++) {
-    const c = text.charCodeAt(i)
-    if (c === 0x22) {
-      const end = stringEnd(text, i)
-      if (end === -1) return undefined
-      const member = depth === 1 && end === i + 3 && text.startsWith('"id"', i)
-      i = end
-      if (!member) continue
-      const colon = skipSpace(text, end + 1)
-      if (text.charCodeAt(colon) !== 0x3a) continue
-      return idAt(text, skipSpace(text, colon + 1))
-    }
-    if (c === 0x7b || c === 0x5b) depth++
-    else if ((c === 0x7d || c === 0x5d) && --depth === 0) return undefined
-  }
-  return undefined
+  const scanner = new TopLevelIdScanner()
+  scanner.push(head.subarray(0, ID_WINDOW_BYTES).toString('utf8'))
+  return scanner.id
 }
 
-/** The id value at `at`: a whole string or number literal before the window's end. */
-function idAt(text: string, at: number): JsonRpcId | undefined {
-  let end: number
-  if (text.charCodeAt(at) === 0x22) {
-    end = stringEnd(text, at) + 1
-    if (end === 0) return undefined
-  } else {
-    end = at
-    while (end < text.length && /[-+.eE0-9]/.test(text.charAt(end))) end++
-    if (end === at) return undefined
+/** The longest id literal `TopLevelIdScanner` keeps (quotes included): ids are a few characters. */
+export const MAX_ID_LITERAL = 1024
+
+/** Where `TopLevelIdScanner` is in the text. */
+const Scan = {
+  /** Before the outermost `{`. */
+  Start: 0,
+  /** Inside the object: strings skipped, brackets counted, depth-1 names noted. */
+  Members: 1,
+  /** After a depth-1 string `"id"` or `"method"`: a `:` makes it a member's name. */
+  AfterName: 2,
+  /** After `"id":`, before its value. */
+  BeforeValue: 3,
+  /** Inside the id's string literal. */
+  StringValue: 4,
+  /** Inside the id's number literal. */
+  NumberValue: 5,
+  /** After the id's literal: a `,` or `}` must follow for it to be whole. */
+  AfterValue: 6,
+  /** The object ended, or the text is not one: nothing more is read. */
+  Done: 7,
+} as const
+
+type ScanState = (typeof Scan)[keyof typeof Scan]
+
+const NUMBER_CHARS = /[-+.eE0-9]/
+
+/**
+ * The top-level `"id"` member of a JSON object, read from its text in pieces as they come
+ * (`push`), keeping nothing of the text but the id's literal: nesting depth and strings are
+ * tracked, so an `"id"` inside `params` or `result`, or inside a string, is not taken. An
+ * answer too large to hold (an SSE event past `max_response_body_size`) can so still be matched
+ * to its request, wherever its id is (the MCP SDK writes `{result, jsonrpc, id}`: last), and
+ * told from a server's request (`method`). Only a string or number id is read; a literal
+ * longer than `MAX_ID_LITERAL`, an id of another type, or text that is not an object gives none.
+ * `leadingIdOf` is this over a body's first 4 KB. Each chunk costs a native search per string.
+ */
+export class TopLevelIdScanner {
+  #state: ScanState = Scan.Start
+  #depth = 0
+  #inString = false
+  #escaped = false
+  /** A depth-1 string's first characters (up to 7: enough to tell `id` and `method`). */
+  #name: string | undefined
+  /** The depth-1 name whose `:` is awaited. */
+  #member: 'id' | 'method' | undefined
+  #literal = ''
+  #idSeen = false
+  #id: JsonRpcId | undefined
+  #method = false
+
+  /** The id, once read whole. */
+  get id(): JsonRpcId | undefined {
+    return this.#id
   }
-  const after = skipSpace(text, end)
-  const next = text.charCodeAt(after)
-  if (next !== 0x2c && next !== 0x7d) return undefined // cut by the window, or not JSON
-  const literal = text.slice(at, end)
+
+  /** Whether a top-level `method` member was seen (a request or notification, not an answer). */
+  get hasMethod(): boolean {
+    return this.#method
+  }
+
+  /** Whether the object ended (or the text is not one): nothing more need be pushed. */
+  get done(): boolean {
+    return this.#state === Scan.Done
+  }
+
+  push(text: string): void {
+    let i = 0
+    const length = text.length
+    while (i < length && this.#state !== Scan.Done) {
+      if (this.#state === Scan.Members) {
+        i = this.#members(text, i)
+        continue
+      }
+      const c = text.charCodeAt(i)
+      switch (this.#state) {
+        case Scan.Start:
+          if (c > 0x20) {
+            if (c !== 0x7b) this.#state = Scan.Done
+            else {
+              this.#depth = 1
+              this.#state = Scan.Members
+            }
+          }
+          i++
+          break
+        case Scan.AfterName:
+          if (c <= 0x20) i++
+          else if (c !== 0x3a)
+            this.#state = Scan.Members // a value, not a name: read on from here
+          else {
+            i++
+            if (this.#member === 'method') {
+              this.#method = true
+              this.#state = Scan.Members
+            } else {
+              this.#idSeen = true
+              this.#state = Scan.BeforeValue
+            }
+          }
+          break
+        case Scan.BeforeValue:
+          if (c <= 0x20) i++
+          else if (c === 0x22) {
+            this.#literal = '"'
+            this.#state = Scan.StringValue
+            i++
+          } else if (NUMBER_CHARS.test(text.charAt(i))) this.#state = Scan.NumberValue
+          else this.#state = Scan.Members // null, an object, a boolean: no id an answer carries
+          break
+        case Scan.StringValue:
+          i = this.#stringValue(text, i)
+          break
+        case Scan.NumberValue: {
+          let end = i
+          while (end < length && NUMBER_CHARS.test(text.charAt(end))) end++
+          this.#keep(text.slice(i, end), false)
+          if (end < length && this.#state === Scan.NumberValue) this.#state = Scan.AfterValue
+          i = end
+          break
+        }
+        case Scan.AfterValue:
+          if (c <= 0x20) i++
+          else if (c === 0x2c || c === 0x7d) {
+            this.#id = idOfLiteral(this.#literal)
+            this.#literal = ''
+            this.#state = Scan.Members // the `,` or `}` is read there
+          } else {
+            this.#literal = ''
+            this.#state = Scan.Done // cut, or not JSON
+          }
+          break
+      }
+    }
+  }
+
+  /** Members: strings skipped (a depth-1 one's name noted), brackets counted. */
+  #members(text: string, from: number): number {
+    let i = from
+    const length = text.length
+    let slashAt = -2 // not looked for yet
+    while (i < length) {
+      if (this.#inString) {
+        if (this.#escaped) {
+          this.#escaped = false
+          this.#name = undefined // a name written with escapes is not read as one
+          i++
+          continue
+        }
+        // Straight to the next quote or backslash: a long string costs one native search.
+        // The next backslash is looked for again only once passed: a search per string would
+        // read to the chunk's end each time, when most JSON has none.
+        const quote = text.indexOf('"', i)
+        if (slashAt !== -1 && slashAt < i) slashAt = text.indexOf('\\', i)
+        const stop = slashAt !== -1 && (quote === -1 || slashAt < quote) ? slashAt : quote
+        const end = stop === -1 ? length : stop
+        if (this.#name !== undefined) {
+          this.#name += text.slice(i, Math.min(end, i + 7))
+          if (this.#name.length > 6) this.#name = undefined
+        }
+        if (stop === -1) return length
+        if (text.charCodeAt(stop) === 0x5c) {
+          this.#escaped = true
+          i = stop + 1
+          continue
+        }
+        this.#inString = false
+        const name = this.#name
+        this.#name = undefined
+        i = stop + 1
+        if ((name === 'id' && !this.#idSeen) || name === 'method') {
+          this.#member = name
+          this.#state = Scan.AfterName
+          return i
+        }
+        continue
+      }
+      const c = text.charCodeAt(i)
+      if (c === 0x22) {
+        this.#inString = true
+        this.#name = this.#depth === 1 ? '' : undefined
+      } else if (c === 0x7b || c === 0x5b) this.#depth++
+      else if ((c === 0x7d || c === 0x5d) && --this.#depth === 0) {
+        this.#state = Scan.Done
+        return i + 1
+      }
+      i++
+    }
+    return i
+  }
+
+  /** The id's string literal, escapes and all, up to its closing quote. */
+  #stringValue(text: string, from: number): number {
+    let i = from
+    const length = text.length
+    while (i < length && this.#state === Scan.StringValue) {
+      const c = text.charCodeAt(i)
+      if (this.#escaped) this.#escaped = false
+      else if (c === 0x5c) this.#escaped = true
+      else if (c === 0x22) this.#state = Scan.AfterValue
+      i++
+      if (i - from > MAX_ID_LITERAL) break
+    }
+    this.#keep(text.slice(from, i), this.#state === Scan.StringValue)
+    return i
+  }
+
+  /** Adds to the id's literal; one too long to be an id is let go and its string read past. */
+  #keep(text: string, inString: boolean): void {
+    this.#literal += text
+    if (this.#literal.length <= MAX_ID_LITERAL) return
+    this.#literal = ''
+    this.#state = Scan.Members
+    this.#inString = inString
+  }
+}
+
+/** The id a whole string or number literal stands for, if it is one an answer can carry. */
+function idOfLiteral(literal: string): JsonRpcId | undefined {
   const value = parseJson(literal)
   if (typeof value === 'string') return value
   if (typeof value !== 'number' || !Number.isFinite(value)) return undefined

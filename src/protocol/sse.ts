@@ -4,6 +4,7 @@
  * feature rewrites are re-encoded.
  */
 import { PorticoError } from '../errors.ts'
+import { type JsonRpcId, TopLevelIdScanner } from '../jsonrpc/message.ts'
 
 export interface SseEvent {
   /** The event's exact text including its terminating blank line. */
@@ -17,6 +18,40 @@ export interface SseEvent {
   comment: boolean
   /** How much of `raw` (its first characters) was already handed out by `takeAhead`. */
   ahead?: number
+  /**
+   * Set on an event over the bound that a parser made with `discardOversized` read past
+   * instead of keeping (`raw` and `data` are then empty): what could be learned of it.
+   */
+  discarded?: DiscardedEvent
+}
+
+/** An event over the bound, read past without being kept (see `SseParser`'s `discardOversized`). */
+export interface DiscardedEvent {
+  /** Its length in characters (at least the bound). */
+  size: number
+  /** Its `event` field, when it had one. */
+  event: string | undefined
+  /** The top-level `id` of the JSON in its data, when one could be read. */
+  id: JsonRpcId | undefined
+  /** Whether that JSON has a top-level `method` (a server's request or notification). */
+  hasMethod: boolean
+}
+
+/** The refusal of an SSE event over `max_response_body_size` (the same words on every path). */
+export function eventTooLarge(maxEventBytes: number): PorticoError {
+  return new PorticoError('response_too_large', {
+    message: `Upstream sent an SSE event larger than ${maxEventBytes} bytes`,
+  })
+}
+
+export interface SseParserOptions {
+  /**
+   * An event over the bound is read past (never more than the bound held) and given out as a
+   * `discarded` event, instead of failing the whole stream: for a stream that carries many
+   * calls' answers (legacy HTTP+SSE), where one answer too large must not end the others. Not
+   * with `takeAhead`.
+   */
+  discardOversized?: boolean
 }
 
 /** Splits a text stream into events; feed chunks in order, then call `end()`. */
@@ -32,20 +67,45 @@ export class SseParser {
   #aheadChunks = 0
   #aheadLength = 0
   readonly #maxEventBytes: number
+  readonly #discard: boolean
+  /** The event over the bound being read past (`discardOversized`). */
+  #skipping: EventSkipper | undefined
+  /** The event read past ended with a CR at a chunk's end: a LF starting the next is its pair. */
+  #dropLF = false
+  /** Events completed while the pending text was handed to the skipper, for `push` to return. */
+  #ready: SseEvent[] = []
 
-  constructor(maxEventBytes = 16 * 1024 * 1024) {
+  constructor(maxEventBytes = 16 * 1024 * 1024, options: SseParserOptions = {}) {
     this.#maxEventBytes = maxEventBytes
+    this.#discard = options.discardOversized === true
   }
 
-  /** Returns the events completed by this chunk. Throws when one event exceeds the bound. */
+  /**
+   * Returns the events completed by this chunk. Throws when one event exceeds the bound, unless
+   * made with `discardOversized`.
+   */
   push(chunk: string): SseEvent[] {
+    if (this.#dropLF) {
+      this.#dropLF = false
+      if (chunk.charCodeAt(0) === 10) return this.push(chunk.slice(1))
+    }
+    const skipping = this.#skipping
+    if (skipping !== undefined) {
+      const end = skipping.read(chunk)
+      if (end === -1) return []
+      this.#skipping = undefined
+      this.#dropLF = skipping.endedOnCR && end === chunk.length
+      const events = end < chunk.length ? this.push(chunk.slice(end)) : []
+      events.unshift(skipping.event())
+      return events
+    }
     // The pending text holds no event end, so one can only be in this chunk or straddle the
     // join (a blank line is at most 4 characters): searching just those, never the pending
     // text joined to the chunk, keeps a large event's cost per chunk flat.
     const resume = Math.max(0, this.#pendingLength - 3)
     if (this.#pending.length > 0 && !this.#endsIn(chunk)) {
       this.#keep(chunk)
-      return []
+      return this.#withReady([])
     }
     // One join, flat: the pending text plus the chunk as a second step would be copied twice.
     const text = this.#pending.length > 0 ? joinWith(this.#pending, chunk) : chunk
@@ -59,13 +119,23 @@ export class SseParser {
     for (;;) {
       const boundary = findBoundary(text, start === 0 ? resume : start)
       if (boundary === undefined) break
-      const event = parseBlock(text.slice(start, boundary.end), boundary.blockEnd - start)
+      let event = parseBlock(text.slice(start, boundary.end), boundary.blockEnd - start)
       // Only the first event completed here began in the text already handed out.
       if (start === 0 && ahead > 0) event.ahead = ahead
+      // Whole in one read with what was pending, it can be past the bound without being kept.
+      if (this.#discard && event.raw.length > this.#maxEventBytes) event = discardedOf(event.raw)
       events.push(event)
       start = boundary.end
     }
     if (start < text.length) this.#keep(start === 0 ? text : text.slice(start))
+    return this.#withReady(events)
+  }
+
+  #withReady(events: SseEvent[]): SseEvent[] {
+    if (this.#ready.length === 0) return events
+    const ready = this.#ready
+    this.#ready = []
+    events.push(...ready)
     return events
   }
 
@@ -102,11 +172,132 @@ export class SseParser {
   #keep(text: string): void {
     this.#pending.push(text)
     this.#pendingLength += text.length
-    if (this.#pendingLength > this.#maxEventBytes) {
-      throw new PorticoError('response_too_large', {
-        message: `Upstream sent an SSE event larger than ${this.#maxEventBytes} bytes`,
-      })
+    if (this.#pendingLength <= this.#maxEventBytes) return
+    if (!this.#discard) throw eventTooLarge(this.#maxEventBytes)
+    // The skipper reads what is pending, then the rest as it comes. What is pending can only
+    // end the event with its last character: a CR, which `findBoundary` holds until it knows
+    // whether a LF follows (the blank line ends the event either way).
+    const held = this.#pending.join('')
+    this.#pending = []
+    this.#pendingLength = 0
+    this.#aheadChunks = 0
+    this.#aheadLength = 0
+    this.#skipping = new EventSkipper()
+    this.#ready.push(...this.push(held))
+  }
+}
+
+/** An event read whole but over the bound, as `discardOversized` gives it out. */
+function discardedOf(raw: string): SseEvent {
+  const skipper = new EventSkipper()
+  skipper.read(raw)
+  return skipper.event()
+}
+
+/** The longest `event` field an `EventSkipper` keeps. */
+const MAX_EVENT_NAME = 64
+
+/**
+ * Reads an event's text as it comes, up to its end (a blank line), keeping only its `event`
+ * field and what `TopLevelIdScanner` keeps of its data (the JSON-RPC id): bounded memory,
+ * whatever the event's size. Lines and their ends follow `SseParser`'s rules; blank lines
+ * before the event's first field do not end it (the parser reads them as part of the event).
+ */
+class EventSkipper {
+  #size = 0
+  readonly #ids = new TopLevelIdScanner()
+  #field = ''
+  #inValue = false
+  #valueStart = false
+  #lineEmpty = true
+  #started = false
+  #afterCR = false
+  #dataLines = 0
+  #event: string | undefined
+  /** The blank line that ended the event was a lone CR (a LF may follow in the next chunk). */
+  endedOnCR = false
+
+  /** Reads `text`: the index just past the event's end, or -1 when the event goes on. */
+  read(text: string): number {
+    const length = text.length
+    let i = 0
+    while (i < length) {
+      const c = text.charCodeAt(i)
+      if (this.#afterCR) {
+        this.#afterCR = false
+        if (c === 10) {
+          i++
+          continue
+        }
+      }
+      if (c === 10 || c === 13) {
+        i++
+        this.#afterCR = c === 13
+        if (this.#lineEmpty && this.#started) {
+          this.#size += i
+          this.endedOnCR = c === 13
+          if (this.endedOnCR && text.charCodeAt(i) === 10) return i + 1
+          return i
+        }
+        this.#endLine()
+        continue
+      }
+      this.#lineEmpty = false
+      this.#started = true
+      if (!this.#inValue) {
+        if (c === 0x3a) {
+          this.#inValue = true
+          this.#valueStart = true
+          if (this.#field === 'data' && this.#dataLines++ > 0) this.#data('\n')
+          if (this.#field === 'event') this.#event = '' // the last `event` line names it
+        } else if (this.#field.length < 8) this.#field += text.charAt(i)
+        i++
+        continue
+      }
+      if (this.#valueStart) {
+        this.#valueStart = false
+        if (c === 32) {
+          i++
+          continue
+        }
+      }
+      // The rest of the line's value at once.
+      let end = text.indexOf('\n', i)
+      const cr = text.indexOf('\r', i)
+      if (cr !== -1 && (end === -1 || cr < end)) end = cr
+      if (end === -1) end = length
+      if (this.#field === 'data') this.#data(text.slice(i, end))
+      else if (this.#field === 'event') {
+        this.#event = `${this.#event ?? ''}${text.slice(i, end)}`.slice(0, MAX_EVENT_NAME)
+      }
+      i = end
     }
+    this.#size += length
+    return -1
+  }
+
+  #endLine(): void {
+    // `data` alone on its line is a data line with an empty value.
+    if (!this.#inValue && this.#field === 'data' && this.#dataLines++ > 0) this.#data('\n')
+    if (!this.#inValue && this.#field === 'event') this.#event = ''
+    this.#field = ''
+    this.#inValue = false
+    this.#valueStart = false
+    this.#lineEmpty = true
+  }
+
+  #data(text: string): void {
+    if (!this.#ids.done) this.#ids.push(text)
+  }
+
+  event(): SseEvent {
+    const discarded: DiscardedEvent = {
+      size: this.#size,
+      event: this.#event,
+      id: this.#ids.id,
+      hasMethod: this.#ids.hasMethod,
+    }
+    return { raw: '', data: '', comment: false, discarded }
   }
 }
 

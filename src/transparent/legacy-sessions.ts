@@ -250,6 +250,18 @@ export class LegacySessions {
     })
   }
 
+  /**
+   * The response to `id` came on the session's stream but will not be passed on (an event over
+   * the bound): the request waiting for it fails with `error` instead. False when none waits
+   * (or its answer was taken already).
+   */
+  fail(sessionId: string, id: JsonRpcId, error: PorticoError): boolean {
+    const pending = this.#sessions.get(sessionId)?.pending.get(id)
+    if (pending === undefined || pending.slot !== undefined) return false
+    pending.reject(error)
+    return true
+  }
+
   /** A request that will not be answered on the stream after all (the upstream refused it). */
   forget(sessionId: string, id: JsonRpcId, owner: object): void {
     const session = this.#sessions.get(sessionId)

@@ -7,6 +7,7 @@
  * Portico answers the client's POST once the upstream accepted each message.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Readable } from 'node:stream'
 import { type ProxyContext, publicOrigin } from '../context.ts'
 import { markListening, refuse, relayExchange } from '../edge/exchange.ts'
 import {
@@ -22,17 +23,19 @@ import { drained, failRelay, type RelayOptions, relayAnswer, writeRelayHead } fr
 import { routeKey } from '../forward/raw.ts'
 import { mapOriginHeaders } from '../forward/url-map.ts'
 import { clientHeaders, headerValue, upstreamHeaders } from '../http/headers.ts'
-import { encodeJson, isObject, type JsonRpcId } from '../jsonrpc/message.ts'
+import { bigIdLiteral, encodeJson, isObject, type JsonRpcId } from '../jsonrpc/message.ts'
 import { CallRecorder, publishNotification } from '../observe/recorder.ts'
 import { type Call, rawBytesOf, upstreamHeadersOf } from '../pipeline/call.ts'
 import type { Handler } from '../pipeline/compose.ts'
-import { accepted, MessageReply, type Reply, type StreamEvent } from '../pipeline/reply.ts'
+import { accepted, MessageReply, type Reply, StreamEvent } from '../pipeline/reply.ts'
 import { CallController } from '../pipeline/signal.ts'
 import { legacySessionOf, legacySessionsOf } from '../protocol/legacy-session.ts'
-import { encodeSseEvent } from '../protocol/sse.ts'
-import type { HttpClient, UpstreamResponse } from '../upstream/http-client.ts'
+import { type DiscardedEvent, encodeSseEvent, eventTooLarge, SseParser } from '../protocol/sse.ts'
+import { bodyError, type HttpClient, type UpstreamResponse } from '../upstream/http-client.ts'
+import { chunksOf } from '../util/chunks.ts'
+import { printable } from '../util/format.ts'
 import { LegacySessions, OrderedStream } from './legacy-sessions.ts'
-import { replyOf, sseEvents } from './upstream.ts'
+import { replyOf } from './upstream.ts'
 
 /** How long a client's stream stays open after the upstream's for answers still in the chain. */
 const TAKEN_ANSWER_WAIT_MS = 10_000
@@ -119,7 +122,11 @@ export class LegacyTransport {
       writeRelayHead(res, response.status, headers)
       res.flushHeaders()
       markListening(res)
-      const events = sseEvents(response.body, this.#upstream.maxMessageBytes, this.#upstream.label)
+      const events = streamEvents(
+        response.body,
+        this.#upstream.maxMessageBytes,
+        this.#upstream.label,
+      )
       await this.#relay(res, events, options)
       res.end()
       recorder.finish(response.status)
@@ -130,7 +137,7 @@ export class LegacyTransport {
 
   async #relay(
     res: ServerResponse,
-    events: AsyncIterable<StreamEvent>,
+    events: AsyncIterable<StreamEvent | DiscardedEvent>,
     options: RelayOptions,
   ): Promise<void> {
     const ordered = new OrderedStream(res)
@@ -141,6 +148,11 @@ export class LegacyTransport {
     try {
       for await (const event of events) {
         if (res.writableEnded) break // ended by a drain: stop reading the upstream
+        if (!(event instanceof StreamEvent)) {
+          // Over the bound, and read past: the call it answers fails, the stream goes on.
+          this.#discarded(sessionId, event)
+          continue
+        }
         let raw = event.raw
         if (event.event === 'endpoint') {
           const endpoint = this.#endpoint(event.data, ordered)
@@ -220,6 +232,35 @@ export class LegacyTransport {
     const raw = encodeSseEvent(endpoint.pathname + endpoint.search, { event: 'endpoint' })
     const path = endpoint.pathname
     return sessionId === undefined ? { path, raw } : { path, raw, sessionId }
+  }
+
+  /**
+   * An event over `max_response_body_size`, read past without being held: when it is the
+   * answer a call of the session waits for (its top-level id, no `method`), that call fails
+   * `response_too_large` with its id; otherwise it is logged and dropped. The session goes on.
+   */
+  #discarded(sessionId: string | undefined, event: DiscardedEvent): void {
+    const { label, maxMessageBytes } = this.#upstream
+    const what = `legacy SSE: ${label} sent an event of ${event.size} characters, over max_response_body_size (${maxMessageBytes}), on ${sessionId === undefined ? 'a stream without a session' : `session ${printable(sessionId)}`}; it was discarded`
+    if (event.event !== undefined && event.event !== 'message') {
+      this.#context.logger.warn(`${what} (an "${printable(event.event)}" event)`)
+      return
+    }
+    if (event.hasMethod) {
+      this.#context.logger.warn(`${what} (a message from the server, not an answer)`)
+      return
+    }
+    if (event.id === undefined) {
+      this.#context.logger.warn(
+        `${what}; no top-level id could be read from it, so the call it answers (if any) waits for its deadline`,
+      )
+      return
+    }
+    const error = eventTooLarge(maxMessageBytes)
+    if (sessionId !== undefined && this.sessions.fail(sessionId, event.id, error)) return
+    this.#context.logger.warn(
+      `${what}; its id ${printable(JSON.stringify(bigIdLiteral(event.id) ?? event.id))} names no call waiting on this stream`,
+    )
   }
 
   #refuseEndpoint(why: string): void {
@@ -372,6 +413,29 @@ export class LegacyTransport {
     response.body.resume()
     const event = await answer
     return MessageReply.fromBytes(Buffer.from(event.data))
+  }
+}
+
+/**
+ * The upstream's stream as events, parsed as the bytes arrive. An event over the bound is read
+ * past (at most the bound held) and comes as what could be learned of it (`DiscardedEvent`),
+ * instead of ending the stream: the stream carries every call of the session, and one answer
+ * too large must fail only its own call. A body that fails says why (deadline, ended early).
+ */
+async function* streamEvents(
+  body: Readable,
+  maxEventBytes: number,
+  label: string,
+): AsyncGenerator<StreamEvent | DiscardedEvent> {
+  const parser = new SseParser(maxEventBytes, { discardOversized: true })
+  body.setEncoding('utf8')
+  try {
+    // chunksOf releases the upstream when this stops early (the client left, a drain).
+    for await (const chunk of chunksOf<string>(body)) {
+      for (const event of parser.push(chunk)) yield event.discarded ?? StreamEvent.fromSse(event)
+    }
+  } catch (error) {
+    throw bodyError(error, label)
   }
 }
 

@@ -12,6 +12,7 @@ import {
   leadingIdOf,
   MAX_BATCH,
   parseMessage,
+  TopLevelIdScanner,
 } from '../../src/jsonrpc/message.ts'
 import { clientInfoOf, eraOf, targetOf } from '../../src/protocol/classify.ts'
 import { answersId, describeNonResponse, summarize } from '../../src/protocol/summarize.ts'
@@ -382,6 +383,45 @@ describe('leadingIdOf: the id a 413 names', () => {
     }
     // Past the first 4 KB it is not looked for.
     assert.equal(of(`{"pad":"${'y'.repeat(5000)}","id":1,"m":1}`), undefined)
+  })
+})
+
+describe('TopLevelIdScanner: the id of a message read in pieces, kept alone', () => {
+  const scan = (pieces: readonly string[]) => {
+    const scanner = new TopLevelIdScanner()
+    for (const piece of pieces) scanner.push(piece)
+    return { id: scanner.id, hasMethod: scanner.hasMethod, done: scanner.done }
+  }
+  it('finds the top-level id wherever it is, cut anywhere, strings and nesting read past', () => {
+    for (const [text, id, hasMethod] of [
+      [
+        '{"result":{"id":9,"s":"\\"id\\":1,\\\\","a":["id"]},"jsonrpc":"2.0","id":"x1"}',
+        'x1',
+        false,
+      ],
+      ['{"jsonrpc":"2.0","id":7,"method":"m","params":{"method":"no"}}', 7, true],
+      [' {"x":"method","id" : -1.5e3 }', -1500, false],
+      ['{"id":"a\\"b","result":{}}', 'a"b', false],
+    ] as const) {
+      assert.equal(JSON.parse(text).id, id, 'the case is JSON')
+      for (let cut = 0; cut <= text.length; cut++) {
+        const got = scan([text.slice(0, cut), text.slice(cut)])
+        assert.deepEqual(got, { id, hasMethod, done: true }, `${text} cut at ${cut}`)
+      }
+      assert.deepEqual(scan([...text]), { id, hasMethod, done: true }, `${text} char by char`)
+    }
+  })
+  it('gives none for an id nested, escaped, too long, of another type, or cut', () => {
+    for (const text of [
+      '{"result":{"id":1}}',
+      '{"\\u0069d":1}',
+      `{"id":"${'i'.repeat(1100)}"}`,
+      '{"id":true}',
+      '{"id":12',
+      '[{"id":1}]',
+    ]) {
+      assert.equal(scan([text]).id, undefined, text)
+    }
   })
 })
 

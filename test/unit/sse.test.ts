@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import { bigIdLiteral } from '../../src/jsonrpc/message.ts'
 import { encodeSseEvent, SseParser } from '../../src/protocol/sse.ts'
 import { seeded } from '../helpers/random.ts'
 
@@ -99,6 +100,94 @@ describe('SseParser', () => {
     const parser = new SseParser()
     assert.deepEqual(parser.push('data: half'), [])
     assert.equal(parser.end(), 'data: half')
+  })
+})
+
+describe('SseParser with discardOversized: an event over the bound read past, not kept', () => {
+  /** A JSON-RPC message as data lines, its members in a random order, some of them long. */
+  function message(random: (n: number) => number, index: number) {
+    const members: Array<[string, unknown]> = [['jsonrpc', '2.0']]
+    const id = random(3) === 0 ? `r-${index}` : index
+    if (random(5) !== 0) members.push(['id', id])
+    if (random(4) === 0) members.push(['method', 'sampling/createMessage'])
+    const text = `"id":${index},"x\\":"} ${'y'.repeat(random(120))}`
+    members.push([random(2) === 0 ? 'result' : 'params', { id: -1, text, list: [{ id: 'no' }] }])
+    for (let i = members.length - 1; i > 0; i--) {
+      const j = random(i + 1)
+      ;[members[i], members[j]] = [members[j] as [string, unknown], members[i] as [string, unknown]]
+    }
+    // One member per data line, or all on one: data lines are joined by \n, JSON whitespace.
+    const joiner = random(2) === 0 ? ',' : ',\ndata: '
+    return `{${members.map(([name, value]) => `${JSON.stringify(name)}:${JSON.stringify(value)}`).join(joiner)}}`
+  }
+
+  it('gives each event over the bound as its id, method and name, and the others as they came, however the stream is cut', () => {
+    const random = seeded(11).next
+    const ends = ['\n', '\r', '\r\n']
+    // A line's end and a blank line (a CR then a LF would be one line end).
+    const blanks = ['\n\n', '\r\r', '\r\n\r\n', '\n\r\n', '\r\n\n', '\n\r', '\r\n\r']
+    const bound = 120
+    let discardedSeen = 0
+    for (let round = 0; round < 300; round++) {
+      let text = ''
+      for (let e = 0; e < 1 + random(5); e++) {
+        if (random(6) === 0) text += `: ping${ends[random(3)]}`
+        if (random(3) === 0)
+          text += `event: ${random(4) === 0 ? 'other' : 'message'}${ends[random(3)]}`
+        text += `data: ${message(random, e)}`.replace(/\n/g, ends[random(3)] as string)
+        text += blanks[random(blanks.length)] as string
+      }
+      // Not a CR last: the parser would wait for the LF it may be half of.
+      text += 'data: last\n\n'
+      const expected = new SseParser(Number.MAX_SAFE_INTEGER).push(text).map((event) => {
+        if (event.raw.length <= bound) return [event.raw, event.data, event.comment]
+        const parsed = JSON.parse(event.data) as { id?: unknown; method?: unknown }
+        return [{ event: event.event, id: parsed.id, hasMethod: parsed.method !== undefined }]
+      })
+      const parser = new SseParser(bound, { discardOversized: true })
+      const events = []
+      for (let at = 0; at < text.length; ) {
+        const size = 1 + random(random(2) === 0 ? 8 : 300)
+        events.push(...parser.push(text.slice(at, at + size)))
+        at += size
+      }
+      const got = events.map((event) => {
+        if (event.discarded === undefined) return [event.raw, event.data, event.comment]
+        discardedSeen++
+        assert.ok(event.discarded.size >= bound, String(event.discarded.size))
+        const { event: name, id, hasMethod } = event.discarded
+        return [{ event: name, id, hasMethod }]
+      })
+      assert.deepEqual(got, expected, JSON.stringify(text))
+    }
+    assert.ok(discardedSeen > 100, `only ${discardedSeen} events went over the bound`)
+  })
+
+  it('holds no more than the bound of an event, however long it goes on', () => {
+    const parser = new SseParser(1000, { discardOversized: true })
+    const piece = 'x'.repeat(10_000)
+    assert.deepEqual(parser.push('data: {"result":"'), [])
+    for (let i = 0; i < 1000; i++) assert.deepEqual(parser.push(piece), [])
+    // What it holds is what `end` gives back: nothing of the event it is reading past.
+    const [discarded, next] = parser.push('","id":42}\n\ndata: after\n\n')
+    assert.equal(discarded?.discarded?.id, 42)
+    assert.equal(discarded?.discarded?.size, 10_000_000 + 29)
+    assert.equal(next?.data, 'after')
+    assert.equal(parser.end(), '')
+  })
+
+  it('reads no id longer than 1 KB, nor one that is not a string or a number', () => {
+    for (const [data, id] of [
+      [`{"id":"${'i'.repeat(2000)}","result":"${'x'.repeat(200)}"}`, undefined],
+      [`{"id":null,"error":{"code":1,"message":"${'x'.repeat(200)}"}}`, undefined],
+      [`{"id":{"a":1},"result":"${'x'.repeat(200)}"}`, undefined],
+      [`["${'x'.repeat(200)}",{"id":1}]`, undefined],
+      [`{"result":"${'x'.repeat(200)}","id":12345678901234567890}`, '12345678901234567890'],
+    ] as const) {
+      const [event] = new SseParser(100, { discardOversized: true }).push(`data: ${data}\n\n`)
+      const got = event?.discarded?.id
+      assert.equal(typeof got === 'string' ? (bigIdLiteral(got) ?? got) : got, id, data)
+    }
   })
 })
 
