@@ -175,14 +175,14 @@ export class LegacySessions {
   }
 
   /**
-   * The upstream's stream ended: every request still waiting fails (its answer will never
-   * come), and the client is told on its stream, before it ends, with each request's id.
+   * The session's stream ended: every request still waiting fails with `error` (its answer
+   * will never come: `upstream_stream_ended`, or `cancelled` when the client left), and the
+   * client is told on its stream, if still there, with each request's id.
    */
-  close(sessionId: string): void {
+  close(sessionId: string, error = new PorticoError('upstream_stream_ended')): void {
     const session = this.#sessions.get(sessionId)
     if (!session) return
     this.#sessions.delete(sessionId)
-    const error = new PorticoError('upstream_stream_ended')
     for (const [id, pending] of session.pending) {
       // An answer taken but still not written (see `delivered`) will find no session now.
       if (pending.slot === undefined) session.stream.write(errorEvent(id, error))

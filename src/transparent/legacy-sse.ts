@@ -20,6 +20,7 @@ import {
 } from '../edge/mcp-post.ts'
 import type { RouteHandler } from '../edge/router.ts'
 import { drained, failRelay, type RelayOptions, relayAnswer, writeRelayHead } from '../edge/send.ts'
+import { PorticoError } from '../errors.ts'
 import { routeKey } from '../forward/raw.ts'
 import { mapOriginHeaders } from '../forward/url-map.ts'
 import { clientHeaders, headerValue, upstreamHeaders } from '../http/headers.ts'
@@ -190,8 +191,11 @@ export class LegacyTransport {
       }
       // All of them: those an earlier endpoint event named stayed in the table for good (one
       // stream naming 10,001 filled it, and every later session's answers then skipped the
-      // chain: the CSP rewrite among them).
-      for (const id of named) this.sessions.close(id)
+      // chain: the CSP rewrite among them). The calls still waiting fail: cancelled when the
+      // client left (its stream closed: the upstream's was closed with it, as a Streamable
+      // HTTP call's request is aborted), else the upstream's stream ended without their answers.
+      const why = options.signal.aborted ? 'cancelled' : 'upstream_stream_ended'
+      for (const id of named) this.sessions.close(id, new PorticoError(why))
       for (const path of announced) this.sessions.withdraw(path)
     }
   }
