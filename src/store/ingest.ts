@@ -292,6 +292,12 @@ function trackSession(
   if (event.kind === 'http' && event.method === 'DELETE' && event.httpStatus < 400) {
     delta.endedAt = event.ts
   }
+  // So does the end of a legacy HTTP+SSE session's stream (its row is written when it ends):
+  // the session lives as long as its stream, and a POST to it afterwards is refused. Its row
+  // counted as active for five more minutes, a client reconnecting every minute as five.
+  if (event.kind === 'stream' && event.transport === 'sse' && event.httpStatus < 400) {
+    delta.endedAt = event.ts + Math.round(event.durationUs / 1000)
+  }
 }
 
 const INSERT_EXCHANGE = `INSERT INTO exchange_rows (ts, proxy, session_id, client_name, platform,

@@ -3,10 +3,16 @@
  * closes while calls of its session wait for their answers. Those calls are recorded as the
  * Streamable HTTP path records a call whose client left (`cancelled`), not as the upstream's
  * failure (`upstream_stream_ended`, as they were); the upstream's stream is closed with it (the
- * legacy form of aborting the upstream request).
+ * legacy form of aborting the upstream request). The session is recorded as ended, so
+ * `portico status` no longer counts it active (it did, for five minutes after).
  */
 import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
+import { type StoreSink, storeSink } from '../../src/store/sink.ts'
+import { cliJson } from '../helpers/cli.ts'
 import {
   type LegacyClient,
   type LegacyUpstream,
@@ -18,6 +24,9 @@ import { type RunningPortico, startPortico } from '../helpers/portico.ts'
 import { until } from '../helpers/wait.ts'
 
 describe('legacy HTTP+SSE: the client leaves while its calls wait', () => {
+  let dir: string
+  let db: string
+  let store: StoreSink
   let upstream: LegacyUpstream
   let portico: RunningPortico
   /** Leaves while two calls wait. */
@@ -26,6 +35,9 @@ describe('legacy HTTP+SSE: the client leaves while its calls wait', () => {
   let staying: LegacyClient
 
   before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'portico-legacy-left-'))
+    db = join(dir, 'store.db')
+    store = storeSink({ path: db, proxy: 'legacy-left', flushMs: 30 })
     upstream = await startLegacyUpstream({
       // `slow` is never answered: it is still waiting when its client leaves.
       answer: (message, stream) => {
@@ -33,11 +45,10 @@ describe('legacy HTTP+SSE: the client leaves while its calls wait', () => {
         stream.write(sseMessage({ jsonrpc: '2.0', id: message.id, result: {} }))
       },
     })
-    portico = await startPortico({
-      upstream: upstream.url,
-      name: 'legacy-left',
-      request_timeout: '30s',
-    })
+    portico = await startPortico(
+      { upstream: upstream.url, name: 'legacy-left', request_timeout: '30s' },
+      { sinks: [store] },
+    )
     staying = await openLegacyClient(portico.origin)
     assert.equal(await staying.post({ jsonrpc: '2.0', id: 1, method: 'echo' }), 202)
     await staying.readUntil((text) => text.includes('"id":1,'), 'the staying client’s answer')
@@ -51,6 +62,7 @@ describe('legacy HTTP+SSE: the client leaves while its calls wait', () => {
     staying?.leave()
     await portico?.close()
     await upstream?.close()
+    rmSync(dir, { recursive: true, force: true })
   })
 
   it('records the waiting calls as cancelled, and closes the upstream’s stream', async () => {
@@ -63,5 +75,28 @@ describe('legacy HTTP+SSE: the client leaves while its calls wait', () => {
       assert.equal(event.reason, 'cancelled', `id ${event.jsonrpcId}`)
     }
     await until(() => upstream.openStreams() === 1, 5000, 'the upstream stream closed')
+  })
+
+  it('portico status counts the session whose stream ended as ended, not active', async () => {
+    // The staying client's call, and the leaving one's stream and two calls.
+    await until(() => store.stats().written >= 4, 5000, 'the rows written to the store')
+    const [status] = await cliJson<{ sessions: { total: number; active: number } }>([
+      'status',
+      '--db',
+      db,
+      '--proxy',
+      'legacy-left',
+    ])
+    assert.deepEqual(status?.sessions, { total: 2, active: 1 })
+    const sessions = await cliJson<{ session_id: string; active: boolean }>([
+      'sessions',
+      '--db',
+      db,
+      '--active',
+    ])
+    assert.deepEqual(
+      sessions.map((s) => s.session_id),
+      [new URL(staying.endpoint).searchParams.get('sessionId')],
+    )
   })
 })
