@@ -144,6 +144,11 @@ export const cacheSchema = z.strictObject({
   max_entries: positiveInt.default(1000),
   /** Answers larger than this are not stored. */
   max_entry_bytes: positiveInt.default(1024 * 1024),
+  /**
+   * All entries of one cache together, in characters of answer text (about bytes): the least
+   * recently used go first. Without it the bound was max_entries × max_entry_bytes (1 GB).
+   */
+  max_bytes: positiveInt.default(64 * 1024 * 1024),
 })
 
 /**

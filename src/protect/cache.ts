@@ -59,6 +59,11 @@ class WholeResponse {
  */
 type Entry = string | WholeResponse
 
+/** What an entry holds, for `max_bytes`: its text and its key, in characters. */
+function sizeOf(entry: Entry, key: string): number {
+  return (typeof entry === 'string' ? entry.length : entry.text.length) + key.length
+}
+
 export class ResponseCache implements AnswerStore {
   readonly #config: CacheConfig
   readonly #entries: LRUCache<string, Entry>
@@ -74,6 +79,8 @@ export class ResponseCache implements AnswerStore {
     this.#config = config
     this.#entries = new LRUCache<string, Entry>({
       max: config.max_entries,
+      maxSize: config.max_bytes,
+      sizeCalculation: sizeOf,
       ttlAutopurge: false,
       // The real clock is read at most once per millisecond (lru-cache keeps "now" that long,
       // moved on by a real timer): clock reads were a measurable part of each lookup. An

@@ -848,6 +848,24 @@ describe('response cache', () => {
     assert.equal(calls, 2, 'the same claims share the entry')
   })
 
+  it('holds at most max_bytes of answers, the least recently used let go first', async () => {
+    const small = cacheSchema.parse({ tool_ttl_seconds: 60, max_entries: 100, max_bytes: 600 })
+    const cache = new ResponseCache(small, new ManualClock())
+    const mw = responseCache(cache)
+    const upstream: string[] = []
+    const next: Handler = async (call) => {
+      upstream.push(String(call.target?.name))
+      return ok(call, { content: [{ type: 'text', text: 'x'.repeat(200) }] })
+    }
+    for (const name of ['a', 'b', 'c', 'a']) {
+      await mw(toolCall(name), next)
+      await settle()
+    }
+    // Each entry is some 250 characters: two fit in 600, a third pushes out the oldest (a).
+    assert.deepEqual(upstream, ['a', 'b', 'c', 'a'])
+    assert.equal(cache.stats().entries, 2)
+  })
+
   it('honours ttlMs and shares cacheScope "public" answers across callers', async () => {
     const clock = new ManualClock()
     const mw = responseCache(new ResponseCache(config, clock))
