@@ -16,6 +16,9 @@ import { type RunningPortico, startPortico } from '../helpers/portico.ts'
 /** Session id → whether its `notifications/initialized` came. */
 type Sessions = Map<string, boolean>
 
+/** How many `initialize` requests the backend answered. */
+const initializes = { count: 0 }
+
 function strictBackend(sessions: Sessions): Server {
   let next = 0
   return createServer(async (req: IncomingMessage, res: ServerResponse) => {
@@ -28,6 +31,10 @@ function strictBackend(sessions: Sessions): Server {
         .writeHead(200, { 'content-type': 'application/json', ...headers })
         .end(JSON.stringify(value))
     if (message.method === 'initialize') {
+      initializes.count++
+      // Slow enough that calls refused by a forgotten session all come back while one
+      // re-initialization is still under way.
+      if (next > 0) await new Promise((resolve) => setTimeout(resolve, 300))
       const id = `s${++next}`
       sessions.set(id, false)
       const result = {
@@ -90,6 +97,26 @@ describe('gateway: an HTTP backend session re-created after a 404', () => {
       const again = await text()
       assert.match(again, /echo on s\d+/, again)
       assert.notEqual(again, first, 'served on a new session')
+    } finally {
+      await client.close()
+    }
+  })
+
+  it('re-creates the session once for concurrent calls the forgotten session refused', async () => {
+    const client = new Client({ name: 'reinit-race', version: '1.0.0' })
+    await client.connect(new StreamableHTTPClientTransport(new URL(gateway.url)))
+    try {
+      const call = async (i: number) =>
+        JSON.stringify(await client.callTool({ name: 'strict__echo', arguments: { i } }))
+      assert.match(await call(0), /echo on s\d+/)
+      sessions.clear()
+      const before = initializes.count
+      const answers = await Promise.allSettled([1, 2, 3, 4].map(call))
+      for (const answer of answers) {
+        assert.equal(answer.status, 'fulfilled', JSON.stringify(answer))
+        if (answer.status === 'fulfilled') assert.match(answer.value, /echo on s\d+/)
+      }
+      assert.equal(initializes.count - before, 1, 'one re-initialization for all four calls')
     } finally {
       await client.close()
     }

@@ -170,9 +170,14 @@ export class HttpConnection extends Connection {
     // The handshake's own messages go out while it runs; everything else waits for it.
     const handshake = isInitialize || isInitializedNotice(message)
     if (this.#reinitializing && !handshake) await this.#reinitializing.catch(() => {})
+    // The session this request went out on: a re-initialization that another call started
+    // clears (then replaces) `#sessionId`, and this request's 404 is still that session's end.
+    const sentOn = this.#sessionId
     let response = await this.#post(message, pending)
-    if (!isInitialize && this.#sessionId && (await sessionExpired(response))) {
-      await this.#reinitialize()
+    if (!isInitialize && sentOn && (await sessionExpired(response))) {
+      // One re-initialization for every call the lost session refused: the first starts it,
+      // the others wait for it; one whose 404 comes after it finished just goes out again.
+      if (this.#reinitializing || this.#sessionId === sentOn) await this.#reinitialize()
       response = await this.#post(message, pending)
     }
     if (isInitialize) {
