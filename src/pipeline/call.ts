@@ -193,6 +193,12 @@ function classify(
   const target = targetOf(message)
   const version = modernVersionOf(message) ?? requestedVersionOf(message) ?? headerVersion
   const client = clientInfoOf(message)
+  const era = eraOf(message, headerVersion, session)
+  // A stateless (2026-07-28) request is served statelessly whatever `Mcp-Session-Id` it carries:
+  // the modern spec has a server ignore that header, and a session's stream would push the
+  // backend's requests to a client that cannot answer them. The legacy SSE transport's session
+  // is its stream (where every answer goes), so it stays.
+  const sessionId = era === 'modern' && source.sessionId === undefined ? undefined : session
   // Built with every field present so calls share one shape (monomorphic reads downstream).
   return {
     message,
@@ -200,8 +206,8 @@ function classify(
     id: kind === 'request' && 'id' in message && message.id !== null ? message.id : undefined,
     method: target?.method,
     target,
-    era: eraOf(message, headerVersion, session),
-    sessionId: session,
+    era,
+    sessionId,
     protocolVersion: version,
     client,
     transport: source.transport,

@@ -659,6 +659,46 @@ describe('gateway with SDK v2 client', () => {
     assert.match(JSON.stringify(retry.result), /bound answer/)
   })
 
+  it('serves a 2026-07-28 request statelessly whatever Mcp-Session-Id it carries', async () => {
+    // A live legacy session whose client could answer sampling, and a session id never issued:
+    // the stateless request is not served on either (the header is ignored), so the backend's
+    // sampling request comes back as input_required, not pushed to a session's stream.
+    const legacy = new StreamableHTTPClientTransport(new URL(gateway.url))
+    const other = new Client({ name: 'session-holder', version: '1.0.0' }, { capabilities: {} })
+    await other.connect(legacy)
+    try {
+      for (const [n, session] of [legacy.sessionId ?? 'none', 'never-issued'].entries()) {
+        const call = (id: number, extra: Record<string, unknown> = {}) =>
+          postStateless(
+            {
+              id,
+              method: 'tools/call',
+              params: {
+                name: 'ev__trigger-sampling-request',
+                arguments: { prompt: 'stateless', maxTokens: 5 },
+                _meta: statelessMeta({ sampling: {} }),
+                ...extra,
+              },
+            },
+            { 'mcp-session-id': session },
+          )
+        const { status, answer } = await call(10 + 2 * n)
+        assert.equal(status, 200, `${session}: ${JSON.stringify(answer)}`)
+        assert.equal(answer.result?.resultType, 'input_required', JSON.stringify(answer))
+        // Answered, so the parked backend call ends here (the process is shared).
+        const key = Object.keys(answer.result?.inputRequests ?? {})[0] as string
+        const sampled = { role: 'assistant', model: 'm', content: { type: 'text', text: 'ok' } }
+        const retry = await call(11 + 2 * n, {
+          requestState: answer.result?.requestState,
+          inputResponses: { [key]: sampled },
+        })
+        assert.match(JSON.stringify(retry.answer.result), /ok/, JSON.stringify(retry.answer))
+      }
+    } finally {
+      await other.close()
+    }
+  })
+
   it("a backend request while several clients' calls share a process reaches none of them", async () => {
     // X: a stateless call parked on its sampling request (input_required, not answered yet).
     const stateless = async (id: number, extra: Record<string, unknown> = {}) => {
