@@ -2,8 +2,9 @@
  * Session resolution in the writer: which session an exchange belongs to, and which client
  * that session is. Legacy sessions are named by the `Mcp-Session-Id` header (or the legacy SSE
  * `sessionId`). Requests without one (2026-07-28 stateless requests, stateless legacy servers)
- * are grouped by client identity: the same client (`_meta` client info, else User-Agent) with
- * no gap over IDLE_GAP_MS forms one Portico session, whose id starts with `~`.
+ * are grouped by client identity: the same client (`_meta` client info, else User-Agent) of the
+ * same verified caller (token subject or API key name, when authenticated) with no gap over
+ * IDLE_GAP_MS forms one Portico session, whose id starts with `~`.
  *
  * Session ids come from clients, so a made-up one must not create a row: a session row is
  * created only by an exchange that succeeded (a made-up id gets 404 from the server), and at
@@ -102,13 +103,19 @@ export class SessionTracker {
   }
 
   #groupKeyOf(event: ExchangeEvent): string {
-    const agentKey = `${event.proxy}\0${event.userAgent ?? ''}`
+    // Who called, as authentication verified it: two users of one client app are two sessions.
+    const who = event.subject === undefined ? '' : `\0sub:${event.subject}`
+    const agentKey = `${event.proxy}\0${event.userAgent ?? ''}${who}`
     if (event.client) {
-      const key = `client:${event.client.name}/${event.client.version ?? ''}`
-      if (event.userAgent) remember(this.#clientByAgent, agentKey, key)
+      const key = `client:${event.client.name}/${event.client.version ?? ''}${who}`
+      // Only a request that was served names the client of the later ones: a refused one (a
+      // batched initialize) says nothing about who sends them.
+      if (event.userAgent && event.errorCode === undefined && event.httpStatus < 400) {
+        remember(this.#clientByAgent, agentKey, key)
+      }
       return key
     }
-    return this.#clientByAgent.get(agentKey) ?? `ua:${event.userAgent ?? 'unknown'}`
+    return this.#clientByAgent.get(agentKey) ?? `ua:${event.userAgent ?? 'unknown'}${who}`
   }
 
   /** The client of a session: from the event itself, else what the session recorded before. */
