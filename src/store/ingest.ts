@@ -283,7 +283,12 @@ function trackSession(
   delta.lastSeenAt = Math.max(delta.lastSeenAt, event.ts)
   if (client && !delta.client) delta.client = client
   if (event.userAgent && !delta.userAgent) delta.userAgent = event.userAgent
-  if (event.protocolVersion && !delta.protocolVersion) delta.protocolVersion = event.protocolVersion
+  // The version agreed on: an `initialize` result's, not the one the client asked for.
+  const agreed = event.method === 'initialize' ? event.result?.protocolVersion : undefined
+  if (typeof agreed === 'string' && agreed !== '') delta.protocolVersion = agreed
+  else if (event.protocolVersion && !delta.protocolVersion) {
+    delta.protocolVersion = event.protocolVersion
+  }
   if (event.kind === 'request') {
     delta.calls++
     if (status === 'error') delta.errors++
