@@ -429,8 +429,8 @@ async function setLevel(scope: RequestScope, params: JsonObject): Promise<Handle
   return { result: {} }
 }
 
-/** MCP's log levels (RFC 5424's names). */
-const LOG_LEVELS = new Set([
+/** MCP's log levels (RFC 5424's names), least severe first. */
+export const MCP_LOG_LEVELS: readonly string[] = [
   'debug',
   'info',
   'notice',
@@ -439,7 +439,8 @@ const LOG_LEVELS = new Set([
   'critical',
   'alert',
   'emergency',
-])
+]
+const LOG_LEVELS = new Set(MCP_LOG_LEVELS)
 
 /**
  * Sends one request to a backend and relays what it sends meanwhile. A stateless client's

@@ -34,7 +34,13 @@ import {
 } from '../protocol/classify.ts'
 import { AsyncQueue } from '../util/async-queue.ts'
 import { nestedDeeperThan } from '../util/json-depth.ts'
-import { dispatch, type Handled, modernResult, type RequestScope } from './dispatch.ts'
+import {
+  dispatch,
+  type Handled,
+  MCP_LOG_LEVELS,
+  modernResult,
+  type RequestScope,
+} from './dispatch.ts'
 import type { Gateway } from './gateway.ts'
 import { ClientSession } from './sessions.ts'
 import { unsupportedVersion, versionHeaderRefusal } from './version-header.ts'
@@ -175,17 +181,19 @@ async function answerRequest(
   const reply = new LazyReply(canStream, headers)
   const controller = CallController.linkedTo(call.signal)
   const untrack = session?.trackCall(request.id, controller)
+  const meta = isObject(request.params) ? request.params._meta : undefined
+  // A stateless request's log lines are the ones its `_meta` asked for, none without a level.
+  const logs = session ? undefined : logFilterOf(isObject(meta) ? meta[META_LOG_LEVEL] : undefined)
   const scope: RequestScope = {
     call,
     gateway,
     session,
     ref: session ?? gateway.session,
-    write: (message) => reply.write(message),
+    write: (message) => (logs?.(message) === false ? true : reply.write(message)),
     backlog: () => reply.backlog(),
     signal: controller.signal,
     proxyName: context.proxy,
   }
-  const meta = isObject(request.params) ? request.params._meta : undefined
   const capabilities = isObject(meta) ? meta[META_CLIENT_CAPABILITIES] : undefined
   if (!session && isObject(capabilities)) scope.clientCapabilities = capabilities
   void run(context, scope, call, request)
@@ -195,6 +203,25 @@ async function answerRequest(
       untrack?.()
     })
   return reply.promise
+}
+
+/** `_meta` key of the least severe log level a stateless (2026-07-28) request wants relayed. */
+const META_LOG_LEVEL = 'io.modelcontextprotocol/logLevel'
+
+/**
+ * Whether a message written on a stateless request's reply may go out: a `notifications/message`
+ * only when the request's `_meta` named a log level and the line is at least that severe (the
+ * 2026-07-28 rule: no log lines at all without `logLevel`); every other message always.
+ */
+function logFilterOf(requested: unknown): (message: JsonObject) => boolean {
+  const floor = typeof requested === 'string' ? MCP_LOG_LEVELS.indexOf(requested) : -1
+  return (message) => {
+    if (message.method !== 'notifications/message') return true
+    if (floor < 0) return false
+    const params = message.params
+    const level = isObject(params) && typeof params.level === 'string' ? params.level : ''
+    return MCP_LOG_LEVELS.indexOf(level) >= floor
+  }
 }
 
 /** Dispatches a request and builds its response; a failure is answered in-band with its reason. */
