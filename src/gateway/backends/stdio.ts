@@ -66,7 +66,27 @@ function trackGroup(pid: number): void {
   exitHooked = true
   process.once('exit', () => {
     for (const group of liveGroups) signalGroup(group, 'SIGTERM')
+    killLeftGroups()
   })
+}
+
+/** How long the exit hook waits for the groups it sent SIGTERM before it SIGKILLs them. */
+const EXIT_GRACE_MS = 1500
+
+/**
+ * Portico is exiting (a second signal): nothing asynchronous runs any more, so the groups that
+ * ignore SIGTERM are waited for here, in a short synchronous loop, and SIGKILLed after
+ * EXIT_GRACE_MS: else they would run on with nobody left to stop them.
+ */
+function killLeftGroups(): void {
+  const deadline = Date.now() + EXIT_GRACE_MS
+  const pause = new Int32Array(new SharedArrayBuffer(4))
+  let left = [...liveGroups].filter((group) => signalGroup(group, 0))
+  while (left.length > 0 && Date.now() < deadline) {
+    Atomics.wait(pause, 0, 0, 20)
+    left = left.filter((group) => signalGroup(group, 0))
+  }
+  for (const group of left) signalGroup(group, 'SIGKILL')
 }
 
 /**

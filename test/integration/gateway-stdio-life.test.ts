@@ -1,0 +1,188 @@
+/**
+ * The lives of stdio backend processes, with real child processes (test/fixtures/life-stdio.ts)
+ * and real HTTP clients: `max_processes` counts the processes that run (starting and stopping
+ * ones too), one session's failed start is not the backend's state, a start that succeeds ends
+ * a run of failures, `max_restarts` holds for a shared process that crashes after starting, a
+ * process that closes its output or input is restarted, a deleted session's call ends at once,
+ * a second signal leaves no backend running, and a start that cannot happen says why.
+ */
+import assert from 'node:assert/strict'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { after, describe, it } from 'node:test'
+import type { ConfigInput } from '../../src/config/schema.ts'
+import { Logger } from '../../src/observe/logger.ts'
+import { startCli } from '../helpers/cli.ts'
+import { MCP_ACCEPT, postInitialize } from '../helpers/mcp-http.ts'
+import { fixture } from '../helpers/mcp-servers.ts'
+import { type RunningPortico, startPortico } from '../helpers/portico.ts'
+import { alive, exitOf } from '../helpers/processes.ts'
+import { type RpcAnswer, rpc } from '../helpers/rpc.ts'
+import { scratchDir } from '../helpers/scratch.ts'
+import { until } from '../helpers/wait.ts'
+
+const started: number[] = []
+const gateways: RunningPortico[] = []
+
+after(async () => {
+  await Promise.allSettled(gateways.map((gateway) => gateway.close()))
+  // A failing test must not leave its processes running.
+  for (const pid of started) if (running(pid)) process.kill(pid, 'SIGKILL')
+})
+
+/** True while the process runs (a zombie nobody reaped yet has ended). */
+function running(pid: number): boolean {
+  if (!alive(pid)) return false
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))
+  } catch {
+    return process.platform !== 'linux'
+  }
+}
+
+/** The pids the backend's processes wrote to `file` at their start. */
+function pidsIn(file: string): number[] {
+  let text = ''
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch {
+    return []
+  }
+  const pids = text.split('\n').filter(Boolean).map(Number)
+  for (const pid of pids) if (!started.includes(pid)) started.push(pid)
+  return pids
+}
+
+interface Backend {
+  env?: Record<string, string>
+  isolation?: 'shared' | 'session'
+  max_processes?: number
+  max_restarts?: number
+  startup_timeout?: number
+  start?: 'eager' | 'lazy'
+  command?: string
+  cwd?: string
+}
+
+/** A gateway with one stdio backend `s` running life-stdio, and the file its pids go to. */
+async function gateway(
+  backend: Backend,
+  logs: string[] = [],
+): Promise<{ gateway: RunningPortico; pids: string }> {
+  const pids = join(scratchDir('portico-life-'), 'pids')
+  const config = {
+    request_timeout: 30,
+    proxy: { admin_tools: false },
+    backends: [
+      {
+        name: 's',
+        transport: 'stdio',
+        command: backend.command ?? process.execPath,
+        args: [fixture('life-stdio')],
+        ...backend,
+        env: { LIFE_PIDS: pids, ...backend.env },
+      },
+    ],
+  } as ConfigInput
+  const running = await startPortico(config, {
+    logger: new Logger({ level: 'info', write: (line) => logs.push(line) }),
+  })
+  gateways.push(running)
+  return { gateway: running, pids }
+}
+
+/** Opens a session as client `client` (its name is the backend's `initialize` clientInfo). */
+async function session(url: string, client = 'good'): Promise<string> {
+  const init = await postInitialize(url, { client })
+  const id = init.headers.get('mcp-session-id')
+  await init.text()
+  assert.ok(id, `no session id (status ${init.status})`)
+  const done = await fetch(url, {
+    method: 'POST',
+    headers: { ...MCP_ACCEPT, 'mcp-session-id': id },
+    body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }),
+  })
+  await done.text()
+  return id
+}
+
+async function call(
+  url: string,
+  id: string | undefined,
+  tool: string,
+  callId = 1,
+): Promise<RpcAnswer> {
+  return rpc(
+    url,
+    {
+      jsonrpc: '2.0',
+      id: callId,
+      method: 'tools/call',
+      params: { name: `s__${tool}`, arguments: {} },
+    },
+    { 'mcp-session-id': id ?? (await session(url)) },
+  )
+}
+
+function textOf(answer: RpcAnswer): string {
+  const content = (answer.message?.result?.content ?? []) as Array<{ text?: string }>
+  return content.map((c) => c.text ?? '').join('')
+}
+
+async function remove(url: string, id: string): Promise<void> {
+  const response = await fetch(url, { method: 'DELETE', headers: { 'mcp-session-id': id } })
+  await response.text()
+  assert.equal(response.status, 200)
+}
+
+interface Health {
+  name: string
+  state: string
+  restarts: number
+  error?: string
+}
+
+async function readyz(origin: string): Promise<{ status: number; backend: Health }> {
+  const response = await fetch(`${origin}/readyz`)
+  const body = (await response.json()) as { backends: Health[] }
+  const backend = body.backends.find((b) => b.name === 's')
+  assert.ok(backend, JSON.stringify(body))
+  return { status: response.status, backend }
+}
+
+describe('portico run', () => {
+  it('a second signal leaves no backend running, even one that ignores SIGTERM', {
+    skip: process.platform === 'win32',
+  }, async () => {
+    const dir = scratchDir('portico-life-cli-')
+    const pids = join(dir, 'pids')
+    const file = join(dir, 'portico.toml')
+    writeFileSync(
+      file,
+      [
+        'port = 0',
+        'log_level = "info"',
+        `[store]\npath = "${join(dir, 'store.db')}"`,
+        '[[backends]]\nname = "s"\ntransport = "stdio"',
+        `command = ${JSON.stringify(process.execPath)}`,
+        `args = [${JSON.stringify(fixture('life-stdio'))}]`,
+        `env = { LIFE_PIDS = ${JSON.stringify(pids)}, LIFE_IGNORE_TERM = "1" }`,
+      ].join('\n'),
+    )
+    const portico = await startCli(['run', '--config', file])
+    const [pid] = await until(
+      () => {
+        const found = pidsIn(pids)
+        return found.length > 0 ? found : undefined
+      },
+      10_000,
+      'the backend to start',
+    )
+    assert.ok(pid && running(pid))
+    portico.child.kill('SIGTERM')
+    await until(() => portico.output().includes('received SIGTERM'), 10_000, 'the first SIGTERM')
+    portico.child.kill('SIGTERM')
+    await exitOf(portico.child, 15_000, 'portico run after two SIGTERMs')
+    await until(() => !running(pid), 10_000, `backend ${pid}, which ignores SIGTERM, to end`)
+  })
+})
