@@ -150,6 +150,37 @@ async function readyz(origin: string): Promise<{ status: number; backend: Health
   return { status: response.status, backend }
 }
 
+describe('a start that cannot happen', () => {
+  it('tells the client the cause (missing command, cwd that is a file), as portico check says it', async () => {
+    const missing = await gateway({ command: 'definitely-not-a-command-xyz', max_restarts: 0 })
+    await until(
+      async () => (await readyz(missing.gateway.origin)).backend.state === 'failed',
+      10_000,
+      'the backend to be failed',
+    )
+    const answer = await call(missing.gateway.url, undefined, 'pid', 5)
+    assert.equal(answer.message?.id, 5)
+    assert.match(
+      answer.message?.error?.message ?? '',
+      /Backend s could not start: command "definitely-not-a-command-xyz" not found on PATH/,
+    )
+    const file = fixture('life-stdio')
+    const cwd = await gateway({ cwd: file, max_restarts: 0 })
+    await until(
+      async () => (await readyz(cwd.gateway.origin)).backend.state === 'failed',
+      10_000,
+      'the backend to be failed',
+    )
+    const health = (await readyz(cwd.gateway.origin)).backend
+    assert.match(
+      health.error ?? '',
+      new RegExp(`Backend s could not start: its cwd ${file} is not a folder`),
+    )
+    const refused = await call(cwd.gateway.url, undefined, 'pid', 6)
+    assert.match(refused.message?.error?.message ?? '', /its cwd .* is not a folder/)
+  })
+})
+
 describe('portico run', () => {
   it('a second signal leaves no backend running, even one that ignores SIGTERM', {
     skip: process.platform === 'win32',

@@ -319,6 +319,8 @@ function spawnFailure(config: BackendConfig, error: NodeJS.ErrnoException): stri
     return command.includes('/') || command.includes('\\')
       ? `${command} does not exist`
       : `command "${command}" not found on PATH`
+  if (error.code === 'ENOTDIR' && config.cwd !== undefined)
+    return `its cwd ${config.cwd} is not a folder`
   if (error.code === 'EACCES') return `${command} is not an executable file`
   return error.message
 }
@@ -418,6 +420,11 @@ export class StdioBackend extends Backend {
   #lastStart = 0
   /** isolation = "session": no new process before this time (backoff after crashes). */
   #sessionStartsAfter = 0
+  /**
+   * Why the last start failed (`could not start: its cwd /srv/x does not exist`), while no start
+   * succeeded since: what a call refused meanwhile is told, rather than only "keeps crashing".
+   */
+  #lastStartFailure: string | undefined
 
   info(): ServerInfo | undefined {
     return this.#info
@@ -432,9 +439,32 @@ export class StdioBackend extends Backend {
     if (this.config.isolation === 'session') return this.#forSession(session)
     if (this.#sessions.size < 100_000) this.#sessions.set(session.key, session)
     if (this.#sharedConnection?.closed === false || this.#shared) return this.#ensureShared()
-    if (this.state === 'failed') return Promise.reject(crashError(this.name, 'keeps crashing'))
-    if (this.#restartTimer) return Promise.reject(crashError(this.name, 'is restarting'))
+    if (this.state === 'failed') return Promise.reject(this.#refusal('failed'))
+    if (this.#restartTimer) return Promise.reject(this.#refusal('restarting'))
     return this.#ensureShared()
+  }
+
+  /**
+   * A call refused while the backend waits out its backoff or gave up: with the cause of the
+   * last failed start when there is one (a missing command, a bad `cwd`: what `portico check`
+   * warns of), else it crashed.
+   */
+  #refusal(why: 'failed' | 'restarting'): PorticoError {
+    const cause = this.#lastStartFailure
+    if (why === 'restarting') {
+      const last = cause === undefined ? '' : ` (its last start failed: ${cause})`
+      return crashError(this.name, `is restarting${last}`)
+    }
+    // A process that never ran (a missing command, a bad cwd) did not crash: said as it is.
+    if (cause?.startsWith('could not start')) {
+      const tries = `${this.#failures} failed start${this.#failures === 1 ? '' : 's'}`
+      return crashError(
+        this.name,
+        `${cause}; not tried again after ${tries} (max_restarts = ${this.config.max_restarts}) until its config changes`,
+      )
+    }
+    const last = cause === undefined ? '' : ` (its last start failed: ${cause})`
+    return crashError(this.name, `keeps crashing${last}`)
   }
 
   #ensureShared(): Promise<StdioConnection> {
@@ -474,9 +504,17 @@ export class StdioBackend extends Backend {
         maxLineBytes: this.deps.maxMessageBytes,
         stderr: this.#stderr,
       })
-    } catch (error) {
-      // spawn refused the command at once (an empty one, a NUL in an argument): a failed start
-      // like any other, counted toward max_restarts and backed off, never retried in a loop.
+    } catch (thrown) {
+      // spawn refused the command at once (an empty one, a NUL in an argument, a `cwd` that is
+      // a file): a failed start like any other, counted toward max_restarts and backed off,
+      // never retried in a loop; said in the user's terms, with the backend's name.
+      const error =
+        thrown instanceof PorticoError
+          ? thrown
+          : crashError(
+              this.name,
+              `could not start: ${spawnFailure(this.config, thrown as NodeJS.ErrnoException)}`,
+            )
       this.#failedStart(error)
       throw error
     }
@@ -489,6 +527,7 @@ export class StdioBackend extends Backend {
         connection.exited.then((error) => Promise.reject(error)),
       ])
       this.#info = info
+      this.#lastStartFailure = undefined
       this.setState('up')
       this.#lastStart = Date.now()
       return connection
@@ -504,6 +543,7 @@ export class StdioBackend extends Backend {
   #failedStart(error: unknown): void {
     this.#failures++
     const message = error instanceof Error ? error.message : String(error)
+    this.#lastStartFailure = message.replace(/^Backend \S+ /, '')
     this.deps.logger.warn(`backend ${this.name} failed to start`, {
       backend: this.name,
       error: message,
@@ -566,10 +606,8 @@ export class StdioBackend extends Backend {
   #forSession(session: SessionRef): Promise<StdioConnection> {
     const existing = this.#perSession.get(session.key)
     if (existing) return existing
-    if (this.state === 'failed') return Promise.reject(crashError(this.name, 'keeps crashing'))
-    if (Date.now() < this.#sessionStartsAfter) {
-      return Promise.reject(crashError(this.name, 'is restarting'))
-    }
+    if (this.state === 'failed') return Promise.reject(this.#refusal('failed'))
+    if (Date.now() < this.#sessionStartsAfter) return Promise.reject(this.#refusal('restarting'))
     const max = this.config.max_processes
     if (this.#perSession.size >= max) {
       return Promise.reject(
