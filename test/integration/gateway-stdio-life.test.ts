@@ -150,6 +150,95 @@ async function readyz(origin: string): Promise<{ status: number; backend: Health
   return { status: response.status, backend }
 }
 
+describe('isolation = "session"', () => {
+  it('max_processes counts the processes still starting and stopping: sessions deleted while their process starts do not add up', async () => {
+    const { gateway: g, pids } = await gateway({
+      isolation: 'session',
+      max_processes: 2,
+      startup_timeout: 30,
+      start: 'lazy',
+    })
+    let most = 0
+    for (let i = 0; i < 6; i++) {
+      const id = await session(g.url, 'hang')
+      const before = pidsIn(pids).length
+      const answer = call(g.url, id, 'pid').catch((error: Error) => error)
+      // Its process starts (and never answers initialize), or the call is refused at the cap.
+      await Promise.race([
+        until(() => pidsIn(pids).length > before, 10_000, 'a process to start'),
+        answer,
+      ])
+      most = Math.max(most, pidsIn(pids).filter(running).length)
+      await remove(g.url, id)
+      await answer
+    }
+    assert.ok(most <= 2, `${most} processes ran at once with max_processes = 2`)
+    await until(() => pidsIn(pids).filter(running).length === 0, 10_000, 'every process to end')
+  })
+
+  it('one session’s failed start leaves the backend up while another session’s process serves', async () => {
+    const logs: string[] = []
+    const { gateway: g } = await gateway({ isolation: 'session', start: 'lazy' }, logs)
+    const good = await session(g.url, 'good')
+    const pid = textOf(await call(g.url, good, 'pid'))
+    assert.match(pid, /^\d+$/)
+    const bad = await session(g.url, 'bad')
+    const refused = await call(g.url, bad, 'pid', 7)
+    assert.equal(refused.message?.id, 7)
+    assert.ok(refused.message?.error, JSON.stringify(refused.message))
+    const ready = await readyz(g.origin)
+    assert.equal(ready.backend.state, 'up', JSON.stringify(ready.backend))
+    assert.equal(ready.status, 200)
+    // logging/setLevel still reaches the backends that are up.
+    const level = await rpc(
+      g.url,
+      { jsonrpc: '2.0', id: 3, method: 'logging/setLevel', params: { level: 'debug' } },
+      { 'mcp-session-id': good },
+    )
+    assert.ok(level.message?.result, JSON.stringify(level.message))
+    await until(
+      () => logs.some((line) => line.includes(`setLevel ${pid}`)),
+      10_000,
+      'setLevel to reach the good session’s process',
+    )
+  })
+
+  it('failed starts that are not in a row do not add up to max_restarts', async () => {
+    const { gateway: g } = await gateway({ isolation: 'session', max_restarts: 2, start: 'lazy' })
+    for (const client of ['bad', 'good', 'good', 'bad', 'good', 'good', 'bad']) {
+      const id = await session(g.url, client)
+      const answer = await call(g.url, id, 'pid')
+      if (client === 'good') assert.match(textOf(answer), /^\d+$/, JSON.stringify(answer.message))
+      await remove(g.url, id)
+    }
+    assert.notEqual((await readyz(g.origin)).backend.state, 'failed')
+    const id = await session(g.url, 'good')
+    const answer = await call(g.url, id, 'pid')
+    assert.match(textOf(answer), /^\d+$/, JSON.stringify(answer.message))
+  })
+})
+
+describe('a shared process', () => {
+  it('that crashes right after starting is given up after max_restarts: no call starts it again', async () => {
+    const { gateway: g, pids } = await gateway({
+      env: { LIFE_INIT: 'exit-after' },
+      max_restarts: 1,
+    })
+    await until(
+      async () => (await readyz(g.origin)).backend.state === 'failed',
+      15_000,
+      'the backend to be failed',
+    )
+    const count = pidsIn(pids).length
+    for (let i = 0; i < 3; i++) {
+      const answer = await call(g.url, undefined, 'pid', i)
+      assert.ok(answer.message?.error, JSON.stringify(answer.message))
+    }
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    assert.equal(pidsIn(pids).length, count, 'calls started the backend again')
+  })
+})
+
 describe('a start that cannot happen', () => {
   it('tells the client the cause (missing command, cwd that is a file), as portico check says it', async () => {
     const missing = await gateway({ command: 'definitely-not-a-command-xyz', max_restarts: 0 })

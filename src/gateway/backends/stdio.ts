@@ -133,6 +133,14 @@ export class StdioConnection extends Connection {
   #pendingLength = 0
   readonly #logger: Logger
   #tornLogged = false
+  /** Set once `initialize` succeeded (StdioBackend): the process serves calls. */
+  ready = false
+  /** Consecutive failures counted before this process started well (StdioBackend). */
+  failuresBefore = 0
+  /** Its start failed (and was counted toward max_restarts). */
+  failedStart = false
+  /** Portico is stopping it (asked to close, or killed): its exit is no crash. */
+  #stopping = false
 
   constructor(options: StdioOptions) {
     super(options.config.name)
@@ -191,6 +199,11 @@ export class StdioConnection extends Connection {
 
   get pid(): number | undefined {
     return this.#child.pid
+  }
+
+  /** Whether Portico is stopping this process (its exit then is no crash). */
+  get stopping(): boolean {
+    return this.#stopping
   }
 
   #onStdout(chunk: string): void {
@@ -282,6 +295,7 @@ export class StdioConnection extends Connection {
   }
 
   async #stop(): Promise<void> {
+    this.#stopping = true
     this.fail(new PorticoError('backend_failed', { message: `Backend ${this.backend} stopped` }))
     if (this.#child.exitCode !== null || this.#child.signalCode !== null) return this.#groupEnded
     this.#child.stdin?.end()
@@ -295,6 +309,7 @@ export class StdioConnection extends Connection {
 
   /** Kills the process (and its process group) at once (tests, hot reload of a changed backend). */
   kill(): void {
+    this.#stopping = true
     this.#signal('SIGKILL')
   }
 
@@ -408,6 +423,8 @@ export class StdioBackend extends Backend {
   readonly #processes = new Set<StdioConnection>()
   /** One process per client session (isolation = "session"). */
   readonly #perSession = new Map<string, Promise<StdioConnection>>()
+  /** Each session's process from its spawn on, starting or not: what ending the session stops. */
+  readonly #sessionProcess = new Map<string, StdioConnection>()
   /** Client sessions that used the shared process: they receive its unrelated messages. */
   readonly #sessions = new Map<string, SessionRef>()
   /** Resource URI → client sessions subscribed to it through the shared process. */
@@ -494,8 +511,13 @@ export class StdioBackend extends Backend {
     return opening
   }
 
-  async #open(initParams: JsonObject): Promise<StdioConnection> {
-    this.setState('starting')
+  async #open(
+    initParams: JsonObject,
+    spawned?: (connection: StdioConnection) => void,
+  ): Promise<StdioConnection> {
+    // With a process per session, another session's process starting says nothing of the
+    // ones that serve: a backend that is up stays up.
+    if (!(this.dedicated && this.state === 'up')) this.setState('starting')
     let connection: StdioConnection
     try {
       connection = new StdioConnection({
@@ -518,6 +540,7 @@ export class StdioBackend extends Backend {
       this.#failedStart(error)
       throw error
     }
+    spawned?.(connection)
     this.reportUnroutable(connection)
     this.#processes.add(connection)
     void connection.exited.then(() => this.#processes.delete(connection))
@@ -527,13 +550,20 @@ export class StdioBackend extends Backend {
         connection.exited.then((error) => Promise.reject(error)),
       ])
       this.#info = info
+      // A start that succeeds ends a run of failures; should this process crash soon after
+      // starting, the run goes on from where it was (`#crashedSoon`).
+      connection.ready = true
+      connection.failuresBefore = this.#failures
+      this.#failures = 0
       this.#lastStartFailure = undefined
       this.setState('up')
       this.#lastStart = Date.now()
       return connection
     } catch (error) {
-      // Closing the backend failed this start: `close` stops the process gracefully.
-      if (this.#closed) throw error
+      // Closing the backend failed this start (`close` stops the process gracefully), or the
+      // session it started for ended: Portico stopped it, it did not fail.
+      if (this.#closed || connection.stopping) throw error
+      connection.failedStart = true
       connection.kill()
       this.#failedStart(error)
       throw error
@@ -548,7 +578,22 @@ export class StdioBackend extends Backend {
       backend: this.name,
       error: message,
     })
-    this.setState(this.#failures > this.config.max_restarts ? 'failed' : 'down', message)
+    if (this.#failures > this.config.max_restarts) this.setState('failed', message)
+    // With a process per session, one session's failed start is that session's: the backend
+    // is down only when no other session's process serves.
+    else if (!(this.dedicated && this.#serving())) this.setState('down', message)
+  }
+
+  /** Whether some process of this backend has started and still runs. */
+  #serving(): boolean {
+    for (const connection of this.#processes)
+      if (connection.ready && !connection.closed) return true
+    return false
+  }
+
+  /** A process that started well crashed within HEALTHY_RUN_MS: the run of failures goes on. */
+  #crashedSoon(connection: StdioConnection): void {
+    this.#failures = Math.max(this.#failures, connection.failuresBefore) + 1
   }
 
   #onSharedExit(connection: StdioConnection, error: PorticoError): void {
@@ -559,9 +604,10 @@ export class StdioBackend extends Backend {
     this.deps.logger.warn(`backend ${this.name} ${error.message.replace(/^Backend \S+ /, '')}`, {
       backend: this.name,
     })
-    if (Date.now() - this.#lastStart < HEALTHY_RUN_MS) this.#failures++
+    if (Date.now() - this.#lastStart < HEALTHY_RUN_MS) this.#crashedSoon(connection)
     else this.#failures = 1
-    this.setState('down', error.message)
+    // Past max_restarts it stays down for good ("failed"): no call starts it again.
+    this.setState(this.#failures > this.config.max_restarts ? 'failed' : 'down', error.message)
     this.#scheduleRestart()
   }
 
@@ -609,7 +655,8 @@ export class StdioBackend extends Backend {
     if (this.state === 'failed') return Promise.reject(this.#refusal('failed'))
     if (Date.now() < this.#sessionStartsAfter) return Promise.reject(this.#refusal('restarting'))
     const max = this.config.max_processes
-    if (this.#perSession.size >= max) {
+    // Processes at once: those still starting, and those of ended sessions still stopping, too.
+    if (this.#processes.size >= max) {
       return Promise.reject(
         new PorticoError('too_many_sessions', {
           message: `Backend ${this.name} runs its maximum of ${max} processes (one per client session, max_processes): try again once a session ends`,
@@ -618,7 +665,16 @@ export class StdioBackend extends Backend {
         }),
       )
     }
-    const opening = this.#open(session.initParams)
+    let spawned: StdioConnection | undefined
+    const opening = this.#open(session.initParams, (connection) => {
+      spawned = connection
+      this.#sessionProcess.set(session.key, connection)
+      void connection.exited.then(() => {
+        if (this.#sessionProcess.get(session.key) === connection) {
+          this.#sessionProcess.delete(session.key)
+        }
+      })
+    })
     this.#perSession.set(session.key, opening)
     opening.then(
       (connection) => {
@@ -626,24 +682,27 @@ export class StdioBackend extends Backend {
         connection.onUnsolicited = (message) => session.deliver(this.name, message, connection)
         void connection.exited.then((error) => {
           // Still this session's process: it was not stopped by Portico, so it crashed.
-          const crashed = this.#perSession.get(session.key) === opening
-          if (crashed) this.#perSession.delete(session.key)
+          const crashed = this.#perSession.get(session.key) === opening && !connection.stopping
+          if (this.#perSession.get(session.key) === opening) this.#perSession.delete(session.key)
           if (this.#closed) return
           if (Date.now() - started >= HEALTHY_RUN_MS) this.#failures = 0
-          else if (crashed) this.#sessionFailed(error)
+          else if (crashed) this.#sessionFailed(connection, error)
         })
       },
       () => {
-        this.#perSession.delete(session.key)
-        this.#sessionStartsAfter = Date.now() + restartDelay(this.#failures)
+        if (this.#perSession.get(session.key) === opening) this.#perSession.delete(session.key)
+        // A start the session's end (or the backend's close) stopped is no failure.
+        if (spawned === undefined || spawned.failedStart) {
+          this.#sessionStartsAfter = Date.now() + restartDelay(this.#failures)
+        }
       },
     )
     return opening
   }
 
   /** Other sessions' processes may be fine: the backend is marked down only once it failed. */
-  #sessionFailed(error: PorticoError): void {
-    this.#failures++
+  #sessionFailed(connection: StdioConnection, error: PorticoError): void {
+    this.#crashedSoon(connection)
     const delay = restartDelay(this.#failures)
     this.#sessionStartsAfter = Date.now() + delay
     this.deps.logger.warn(
@@ -694,13 +753,17 @@ export class StdioBackend extends Backend {
       }
     }
     const opening = this.#perSession.get(sessionKey)
-    if (!opening) return
     this.#perSession.delete(sessionKey)
-    opening.then((connection) => connection.close()).catch(() => {})
+    // Stopped now, started or still starting: a process whose session ended must not hold a
+    // slot of max_processes (nor run on) until its `initialize` is answered or times out.
+    const process = this.#sessionProcess.get(sessionKey)
+    if (process) void process.close()
+    else opening?.then((connection) => connection.close()).catch(() => {})
   }
 
+  /** With a process per session: the processes running (starting and stopping ones too). */
   protected connectionCount(): number {
-    return (this.#sharedConnection ? 1 : 0) + this.#perSession.size
+    return this.dedicated ? this.#processes.size : this.#sharedConnection ? 1 : 0
   }
 
   override health(): BackendHealth {
