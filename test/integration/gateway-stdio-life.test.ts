@@ -176,6 +176,23 @@ describe('isolation = "session"', () => {
     await until(() => pidsIn(pids).filter(running).length === 0, 10_000, 'every process to end')
   })
 
+  it('a call waiting for its session’s process to start ends at once, with its id, when the session is deleted', async () => {
+    const { gateway: g, pids } = await gateway({
+      isolation: 'session',
+      startup_timeout: 30,
+      start: 'lazy',
+    })
+    const id = await session(g.url, 'hang')
+    const answer = call(g.url, id, 'pid', 42)
+    await until(() => pidsIn(pids).length > 0, 10_000, 'the session’s process to start')
+    await remove(g.url, id)
+    // rpc() gives up after 10 s; the start would take 30.
+    const { message } = await answer
+    assert.equal(message?.id, 42, JSON.stringify(message))
+    assert.match(message?.error?.message ?? '', /cancelled/i, JSON.stringify(message))
+    await until(() => !running(pidsIn(pids)[0] ?? 0), 10_000, 'the process to be stopped')
+  })
+
   it('one session’s failed start leaves the backend up while another session’s process serves', async () => {
     const logs: string[] = []
     const { gateway: g } = await gateway({ isolation: 'session', start: 'lazy' }, logs)

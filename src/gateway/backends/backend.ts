@@ -17,6 +17,7 @@ import { type Call, traceparentOf } from '../../pipeline/call.ts'
 import type { Handler, Middleware } from '../../pipeline/compose.ts'
 import { credentialOf } from '../../pipeline/identity.ts'
 import { MessageReply, type Reply } from '../../pipeline/reply.ts'
+import type { SignalLike } from '../../pipeline/signal.ts'
 import { type ProtectStatus, UpstreamProtection } from '../../protect/policies.ts'
 import { upstreamChain } from '../../upstream/chain.ts'
 import type { HttpClient } from '../../upstream/http-client.ts'
@@ -165,7 +166,7 @@ export abstract class Backend {
     // connection is opened for it, which nothing would release.
     if (call.signal?.aborted) throw notSent(new PorticoError('cancelled'))
     try {
-      connection = call.connection ?? (await this.#connectFor(call))
+      connection = call.connection ?? (await untilAborted(this.#connectFor(call), call.signal))
     } catch (error) {
       // Not running, restarting, unreachable: the request never left. A cancelled call, or
       // one refused for capacity (max_processes), says nothing about the backend's health.
@@ -373,6 +374,39 @@ export abstract class Backend {
     if (protect !== undefined) health.protect = protect
     return health
   }
+}
+
+/**
+ * `connecting`, or the call's cancellation if that comes first: a call whose client left or
+ * whose session was deleted while its backend still starts ends at once, with its id, instead
+ * of waiting out the start (`startup_timeout`).
+ */
+function untilAborted<T>(connecting: Promise<T>, signal: SignalLike | undefined): Promise<T> {
+  if (signal === undefined) return connecting
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => {
+      const reason = signal.reason
+      reject(
+        reason instanceof PorticoError
+          ? reason
+          : new PorticoError('cancelled', {
+              message: 'Request cancelled (its session ended or its client left)',
+            }),
+      )
+    }
+    if (signal.aborted) return onAbort()
+    signal.addEventListener('abort', onAbort, { once: true })
+    connecting.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort)
+        resolve(value)
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort)
+        reject(error)
+      },
+    )
+  })
 }
 
 /** The clock of a backend without protection tables (nothing reads it). */
