@@ -254,6 +254,51 @@ describe('a shared process', () => {
     await new Promise((resolve) => setTimeout(resolve, 300))
     assert.equal(pidsIn(pids).length, count, 'calls started the backend again')
   })
+
+  for (const [tool, what] of [
+    ['close_stdout', /closed its output/],
+    ['close_stdin', /closed its input/],
+  ] as const) {
+    it(`that ${tool.replace('_', 's its ')} but runs on is stopped and restarted`, async () => {
+      const logs: string[] = []
+      const { gateway: g, pids } = await gateway({}, logs)
+      const first = Number(textOf(await call(g.url, undefined, tool)))
+      assert.ok(first > 0)
+      // Each call is answered well within rpc()'s 10 s (request_timeout is 30 s), and soon
+      // by a new process.
+      await until(
+        async () => {
+          const answer = await call(g.url, undefined, 'pid', 2)
+          const pid = Number(textOf(answer))
+          return pid > 0 && pid !== first ? pid : undefined
+        },
+        15_000,
+        'a call answered by a restarted process',
+      )
+      await until(() => !running(first), 10_000, `the old process ${first} to be stopped`)
+      assert.ok(
+        logs.some((line) => what.test(line)),
+        logs.join(''),
+      )
+      assert.ok(pidsIn(pids).length >= 2)
+    })
+  }
+})
+
+describe('a session’s process', () => {
+  it('that closes its output but runs on counts as a crash (toward max_restarts) and is stopped', async () => {
+    const { gateway: g } = await gateway({ isolation: 'session', max_restarts: 0, start: 'lazy' })
+    const id = await session(g.url, 'good')
+    const first = Number(textOf(await call(g.url, id, 'close_stdout')))
+    assert.ok(first > 0)
+    await until(() => !running(first), 10_000, `the process ${first} to be stopped`)
+    // One crash within 10 s of its start, with max_restarts = 0: the backend gives up.
+    await until(
+      async () => (await readyz(g.origin)).backend.state === 'failed',
+      10_000,
+      'the backend to be failed',
+    )
+  })
 })
 
 describe('a start that cannot happen', () => {

@@ -141,6 +141,8 @@ export class StdioConnection extends Connection {
   failedStart = false
   /** Portico is stopping it (asked to close, or killed): its exit is no crash. */
   #stopping = false
+  /** Why it was given up while it still ran (it closed its output or input): its exit's cause. */
+  #unusable: PorticoError | undefined
 
   constructor(options: StdioOptions) {
     super(options.config.name)
@@ -159,7 +161,7 @@ export class StdioConnection extends Connection {
     this.exited = new Promise((resolve) => {
       const done = (error: PorticoError) => {
         this.fail(error)
-        resolve(error)
+        resolve(this.#unusable ?? error)
       }
       this.#child.once('error', (error) =>
         done(crashError(config.name, `could not start: ${spawnFailure(config, error)}`)),
@@ -193,7 +195,17 @@ export class StdioConnection extends Connection {
       })
     })
     this.#child.stdout?.setEncoding('utf8').on('data', (chunk: string) => this.#onStdout(chunk))
+    // A process that closes its output or its input while it runs can answer nothing more: its
+    // calls would wait for their deadline (or fail "not running") and it would never be
+    // restarted. Unless it exits meanwhile (a pipe often ends just before the exit is seen),
+    // it is given up: its calls fail now, it is stopped, and the backend restarts it.
+    this.#child.stdout?.once('end', () =>
+      this.#unusableAfterGrace('closed its output (stdout) while running'),
+    )
     this.#child.stdin?.on('error', () => {}) // EPIPE after a crash; the exit handler reports it
+    this.#child.stdin?.once('close', () =>
+      this.#unusableAfterGrace('closed its input (stdin) while running'),
+    )
     pipeStderr(this.#child, config.name, logger, options.stderr)
   }
 
@@ -201,9 +213,37 @@ export class StdioConnection extends Connection {
     return this.#child.pid
   }
 
-  /** Whether Portico is stopping this process (its exit then is no crash). */
+  /**
+   * Whether Portico is stopping this process (its exit then is no crash); one it gave up because
+   * it closed its output or input did fail.
+   */
   get stopping(): boolean {
-    return this.#stopping
+    return this.#stopping && this.#unusable === undefined
+  }
+
+  #running(): boolean {
+    return this.#child.exitCode === null && this.#child.signalCode === null
+  }
+
+  #unusableAfterGrace(what: string): void {
+    if (this.#stopping || !this.#running()) return
+    setTimeout(() => {
+      if (this.#stopping || !this.#running() || this.#child.pid === undefined) return
+      const error = crashError(this.backend, `${what}; it was stopped`)
+      this.#unusable = error
+      this.fail(error)
+      this.#closing ??= this.#terminate()
+    }, STDOUT_GRACE_MS).unref()
+  }
+
+  /** SIGTERM to its group now, SIGKILL after GROUP_GRACE_MS (a process that cannot be told). */
+  async #terminate(): Promise<void> {
+    this.#stopping = true
+    this.#signal('SIGTERM')
+    const kill = setTimeout(() => this.#signal('SIGKILL'), GROUP_GRACE_MS)
+    await this.exited
+    clearTimeout(kill)
+    await this.#groupEnded
   }
 
   #onStdout(chunk: string): void {
