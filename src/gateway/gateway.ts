@@ -250,6 +250,7 @@ export class Gateway {
       maxMessageBytes: this.#config.max_response_body_size,
       listCacheTtlMs: this.#config.proxy.list_cache_ttl,
       gatewaySession: this.session,
+      sessionTtlMs: this.#config.proxy.session_ttl,
       upstreamMiddleware: this.#deps.upstreamMiddleware ?? [],
       attemptMiddleware: this.#deps.attemptMiddleware ?? [],
       protect: (backendConfig) => this.#protect(backendConfig, previous),

@@ -91,6 +91,8 @@ export interface BackendDeps {
   listCacheTtlMs?: number
   /** The gateway's own session (stateless clients, eager start, listen streams). */
   gatewaySession: SessionRef
+  /** How long a session may sit idle (`[proxy] session_ttl`): a stateless caller's process too. */
+  sessionTtlMs?: number
   /** Middleware of every upstream's chain (library mode). */
   upstreamMiddleware?: readonly Middleware[]
   /** Per-attempt observers (tracing), innermost: below retries and hedges. */
@@ -232,7 +234,7 @@ export abstract class Backend {
     // Built only when a connection is opened: most calls find theirs open.
     const shared = call.ref === this.deps.gatewaySession
     const connecting = this.connection(
-      call.ref,
+      shared ? this.statelessSession(call) : call.ref,
       shared ? undefined : () => this.#identityHeaders(call),
     )
     const deadline = call.timeoutMs
@@ -298,6 +300,14 @@ export abstract class Backend {
     session: SessionRef,
     sessionHeaders?: () => HeaderMap | undefined,
   ): Promise<Connection>
+
+  /**
+   * The session a call on the gateway's own session (a stateless client's) runs on: that one,
+   * unless the backend gives each client a process of its own (stdio, `isolation = "session"`).
+   */
+  protected statelessSession(call: BackendCall): SessionRef {
+    return call.ref
+  }
 
   /** What the backend said in `initialize`, once any connection completed it. */
   abstract info(): ServerInfo | undefined

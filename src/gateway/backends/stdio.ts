@@ -23,6 +23,7 @@ import { VERSION } from '../../version.ts'
 import {
   answerUnrouted,
   Backend,
+  type BackendCall,
   type BackendHealth,
   RELAY_CAPABILITIES,
   restartDelay,
@@ -738,6 +739,61 @@ export class StdioBackend extends Backend {
       },
     )
     return opening
+  }
+
+  /** Stateless principals with a process of their own → when they last called. */
+  readonly #principals = new Map<string, number>()
+  #principalSweep: NodeJS.Timeout | undefined
+
+  /**
+   * isolation = "session" for stateless (2026-07-28) callers, who have no client session: each
+   * principal `[auth]` verified gets a process of its own, as a session would (under the key
+   * `principal:<identity>`, counted in `max_processes`), ended once it sat idle `session_ttl`.
+   * Without `[auth]` nothing tells stateless callers apart: they share the gateway's session's
+   * process (README: Sessions and processes).
+   */
+  protected override statelessSession(call: BackendCall): SessionRef {
+    const identity = call.identity
+    if (this.config.isolation !== 'session' || identity === undefined) return call.ref
+    const key = `principal:${identity.key}`
+    this.#principals.set(key, Date.now())
+    if (this.#principalSweep === undefined) {
+      const every = Math.min(60_000, this.deps.sessionTtlMs ?? 30 * 60_000)
+      this.#principalSweep = setInterval(() => this.#reapPrincipals(), every)
+      this.#principalSweep.unref()
+    }
+    const gateway = call.ref
+    return {
+      key,
+      initParams: gateway.initParams,
+      deliver: (backend, message, from) => gateway.deliver(backend, message, from),
+    }
+  }
+
+  /** Ends the stateless principals' processes idle for `session_ttl` (one with a call is not). */
+  #reapPrincipals(): void {
+    if (this.#closed) {
+      clearInterval(this.#principalSweep)
+      return
+    }
+    const cutoff = Date.now() - (this.deps.sessionTtlMs ?? 30 * 60_000)
+    for (const [key, seen] of this.#principals) {
+      if (seen >= cutoff) continue
+      const opening = this.#perSession.get(key)
+      if (opening === undefined) {
+        this.#principals.delete(key)
+        continue
+      }
+      opening.then(
+        (connection) => {
+          if (connection.inFlight > 0) this.#principals.set(key, Date.now())
+          if ((this.#principals.get(key) ?? 0) >= cutoff) return
+          this.#principals.delete(key)
+          this.release(key)
+        },
+        () => this.#principals.delete(key),
+      )
+    }
   }
 
   /** Other sessions' processes may be fine: the backend is marked down only once it failed. */

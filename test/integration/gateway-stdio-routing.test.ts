@@ -1,0 +1,160 @@
+/**
+ * Where the gateway routes what a stdio process sends, with real processes (the route-stdio
+ * fixture) and SDK clients: stateless callers of a per-session backend get a process per
+ * principal `[auth]` verified (bounded by max_processes, ended after session_ttl).
+ */
+import assert from 'node:assert/strict'
+import { after, describe, it } from 'node:test'
+import { Client } from '@modelcontextprotocol/sdk/client/index.js'
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
+import { CLIENT_META, MODERN_META } from '../helpers/mcp-http.ts'
+import { fixture } from '../helpers/mcp-servers.ts'
+import { type RunningPortico, startPortico } from '../helpers/portico.ts'
+import { until } from '../helpers/wait.ts'
+
+const SERVER = {
+  transport: 'stdio' as const,
+  command: process.execPath,
+  args: [fixture('route-stdio')],
+}
+const KEYS = {
+  alice: 'alice-key-0123456789abcdef',
+  bob: 'bob-key-0123456789abcdef00',
+  carol: 'carol-key-0123456789abcdef',
+}
+
+const running: RunningPortico[] = []
+const clients: Client[] = []
+
+after(async () => {
+  for (const client of clients) await client.close().catch(() => {})
+  for (const gateway of running) await gateway.close()
+})
+
+async function gateway(config: Record<string, unknown>): Promise<RunningPortico> {
+  const started = await startPortico({ proxy: { admin_tools: false }, ...config })
+  running.push(started)
+  return started
+}
+
+async function connect(url: string, headers: Record<string, string> = {}): Promise<Client> {
+  // No capabilities: this client cannot be asked for sampling, elicitation or roots.
+  const client = new Client({ name: 'routing-test', version: '1.0.0' })
+  await client.connect(
+    new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers } }),
+  )
+  clients.push(client)
+  return client
+}
+
+/** What a tool of the fixture answered (its text is JSON). */
+function answerOf(result: unknown): Record<string, unknown> {
+  if (result === undefined) throw new Error('no result (an error answer)')
+  const content = (result as { content: { text: string }[] }).content
+  return JSON.parse(content[0]?.text ?? 'null') as Record<string, unknown>
+}
+
+let nextId = 1
+
+/** A stateless (2026-07-28) tools/call with an API key; the JSON-RPC answer. */
+async function stateless(
+  url: string,
+  key: string,
+  tool: string,
+  args: Record<string, unknown> = {},
+): Promise<{ result?: unknown; error?: { code: number; message: string } }> {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      authorization: `Bearer ${key}`,
+      'mcp-protocol-version': '2026-07-28',
+      'mcp-method': 'tools/call',
+      'mcp-name': tool,
+    },
+    body: JSON.stringify({
+      jsonrpc: '2.0',
+      id: nextId++,
+      method: 'tools/call',
+      params: {
+        name: tool,
+        arguments: args,
+        _meta: {
+          [MODERN_META]: '2026-07-28',
+          [CLIENT_META]: { name: 'stateless', version: '1' },
+          'io.modelcontextprotocol/clientCapabilities': {},
+        },
+      },
+    }),
+    signal: AbortSignal.timeout(15_000),
+  })
+  const body = await response.text()
+  const json = body.trimStart().startsWith('{')
+    ? body
+    : (body
+        .split('\n')
+        .filter((line) => line.startsWith('data:'))
+        .map((line) => line.slice(5))
+        .at(-1) ?? body)
+  const parsed = JSON.parse(json)
+  if (parsed.result === undefined && parsed.error === undefined) throw new Error(body)
+  return parsed
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+const AUTH = {
+  api_keys: Object.entries(KEYS).map(([name, key]) => ({ name, key })),
+}
+
+describe('stateless callers of an isolation = "session" stdio backend', () => {
+  it('get a process per verified principal: no state crosses users; max_processes bounds them', async () => {
+    const { url } = await gateway({
+      auth: AUTH,
+      backends: [{ name: 's', ...SERVER, isolation: 'session', max_processes: 2 }],
+    })
+    const alice = await stateless(url, KEYS.alice, 's__remember', { value: 'alice-secret' })
+    assert.ok(alice.result, JSON.stringify(alice))
+    const alicePid = answerOf(alice.result).pid
+    const bob = answerOf((await stateless(url, KEYS.bob, 's__recall')).result)
+    assert.notEqual(bob.pid, alicePid, 'alice and bob were served by the same process')
+    assert.equal(bob.memory, null, "bob's process knew what alice told hers")
+    const again = answerOf((await stateless(url, KEYS.alice, 's__recall')).result)
+    assert.deepEqual(again, { pid: alicePid, memory: 'alice-secret' })
+    const carol = await stateless(url, KEYS.carol, 's__whoami')
+    assert.match(carol.error?.message ?? '', /maximum of 2 processes/)
+    // A legacy session still gets a process of its own (here refused too: the bound is shared).
+    const session = await connect(url, { authorization: `Bearer ${KEYS.alice}` })
+    const refused = await session.callTool({ name: 's__whoami', arguments: {} }).catch((e) => e)
+    assert.match(String(refused?.message ?? JSON.stringify(refused)), /maximum of 2 processes/)
+  })
+
+  it("ends a principal's process once it sat idle for session_ttl", async () => {
+    const { url } = await gateway({
+      auth: AUTH,
+      proxy: { admin_tools: false, session_ttl: '1s' },
+      backends: [{ name: 's', ...SERVER, isolation: 'session' }],
+    })
+    const pid = answerOf((await stateless(url, KEYS.alice, 's__whoami')).result).pid as number
+    assert.ok(alive(pid))
+    await until(() => !alive(pid), 20_000, `alice's idle process ${pid} to be ended`)
+    // Her next call starts a new one.
+    const next = answerOf((await stateless(url, KEYS.alice, 's__whoami')).result).pid
+    assert.notEqual(next, pid)
+  })
+
+  it('without [auth], share the one process of the gateway (nothing tells them apart)', async () => {
+    const { url } = await gateway({ backends: [{ name: 's', ...SERVER, isolation: 'session' }] })
+    const first = answerOf((await stateless(url, 'x', 's__whoami')).result).pid
+    const second = answerOf((await stateless(url, 'y', 's__whoami')).result).pid
+    assert.equal(first, second)
+  })
+})
