@@ -62,6 +62,15 @@ describe('gateway: messages nested too deeply to write back', () => {
             // Its key is made from the arguments, its entry from the answer: both written.
             cache: { tool_ttl_seconds: 60 },
           },
+          {
+            // A process of the session's own: what it sends outside a call is that session's
+            // (a shared process's log line outside any call goes to no client at all).
+            name: 'own',
+            transport: 'stdio',
+            command: process.execPath,
+            args: [fixture('raw-stdio')],
+            isolation: 'session',
+          },
         ],
       } as ConfigInput,
       { logger },
@@ -130,11 +139,11 @@ describe('gateway: messages nested too deeply to write back', () => {
   })
 
   it("drops a backend's log message nested too deeply, says so, and keeps serving", async () => {
-    const answer = await call('log', 'raw__deep_log', {})
+    const answer = await call('log', 'own__deep_log', {})
     assert.equal(answer.result?.content?.[0]?.text, 'logging')
     await until(() => logs.some((line) => line.includes('a message it sent was dropped')), 5000)
     const line = logs.find((l) => l.includes('a message it sent was dropped')) ?? ''
-    assert.match(line, /backend raw: .*nested too deeply/)
+    assert.match(line, /backend own: .*nested too deeply/)
     const next = await call('after-log', 'raw__huge', { bytes: 3 })
     assert.equal(next.result?.content?.[0]?.text, 'xxx')
   })

@@ -1,12 +1,17 @@
 /**
  * Where the gateway routes what a stdio process sends, with real processes (the route-stdio
  * fixture) and SDK clients: stateless callers of a per-session backend get a process per
- * principal `[auth]` verified (bounded by max_processes, ended after session_ttl).
+ * principal `[auth]` verified (bounded by max_processes, ended after session_ttl), and a shared
+ * process's log line outside any call is shown to no client.
  */
 import assert from 'node:assert/strict'
 import { after, describe, it } from 'node:test'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
+import {
+  LoggingMessageNotificationSchema,
+  ToolListChangedNotificationSchema,
+} from '@modelcontextprotocol/sdk/types.js'
 import { CLIENT_META, MODERN_META } from '../helpers/mcp-http.ts'
 import { fixture } from '../helpers/mcp-servers.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
@@ -156,5 +161,27 @@ describe('stateless callers of an isolation = "session" stdio backend', () => {
     const first = answerOf((await stateless(url, 'x', 's__whoami')).result).pid
     const second = answerOf((await stateless(url, 'y', 's__whoami')).result).pid
     assert.equal(first, second)
+  })
+})
+
+describe('messages a shared stdio process sends outside any call', () => {
+  it("shows a log line to no client (it was broadcast to every session's GET stream)", async () => {
+    const { url } = await gateway({ backends: [{ name: 'r', ...SERVER }] })
+    const a = await connect(url)
+    const b = await connect(url)
+    const logs: unknown[] = []
+    let changed = false
+    b.setNotificationHandler(LoggingMessageNotificationSchema, (n) => {
+      logs.push(n.params)
+    })
+    b.setNotificationHandler(ToolListChangedNotificationSchema, () => {
+      changed = true
+    })
+    await b.listTools() // b has used the process, and holds its list
+    await a.callTool({ name: 'r__log_later', arguments: { delayMs: 50 } })
+    // The backend writes the log line, then a list change: once b has the change, the log line
+    // was routed before it.
+    await until(() => changed, 10_000, 'the list change after the log line to reach b')
+    assert.deepEqual(logs, [], "b received a log line of a's call")
   })
 })

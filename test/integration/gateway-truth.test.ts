@@ -32,6 +32,15 @@ describe('the gateway tells the truth about backends', () => {
           command: process.execPath,
           args: [fixture('raw-stdio')],
         },
+        {
+          // The session's own process: what it sends outside a call goes to that session's
+          // stream (a shared process's log lines outside any call go to no client).
+          name: 'own',
+          transport: 'stdio',
+          command: process.execPath,
+          args: [fixture('raw-stdio')],
+          isolation: 'session',
+        },
       ],
     })
     client = new Client({ name: 'truth', version: '1' })
@@ -82,7 +91,7 @@ describe('the gateway tells the truth about backends', () => {
         jsonrpc: '2.0',
         id: 1,
         method: 'tools/call',
-        params: { name: 'raw__flood', arguments: { count: 20_000, bytes: 1000 } },
+        params: { name: 'own__flood', arguments: { count: 20_000, bytes: 1000 } },
       }),
     })
     assert.match(await flood.text(), /flooding/)

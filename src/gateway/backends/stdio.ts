@@ -809,11 +809,19 @@ export class StdioBackend extends Backend {
     this.setState(failed ? 'failed' : this.state, error.message)
   }
 
-  /** Resource updates go to the sessions subscribed to that URI; the rest to every session. */
+  /**
+   * Who gets a message the shared process sent outside any call: what is the backend's own news
+   * for all of them (a list change: every session; a resource update: the sessions subscribed
+   * to that URI), and nobody for the rest. A log line, progress or any other notification with
+   * no call in flight is one client's by nature, and nothing tells whose: it is dropped rather
+   * than shown to every client that ever used the process (isolation = "session" delivers a
+   * process's own log lines to its one client).
+   */
   #audience(message: JsonRpcNotification): SessionRef[] {
     const params = message.params
+    if (message.method.endsWith('/list_changed')) return [...this.#sessions.values()]
     if (message.method !== 'notifications/resources/updated' || typeof params?.uri !== 'string') {
-      return [...this.#sessions.values()]
+      return []
     }
     const keys = this.#subscribers.get(params.uri) ?? new Set()
     return [...keys].flatMap((key) => this.#sessions.get(key) ?? [])
