@@ -25,6 +25,13 @@ import type { BackendCatalog } from './catalog.ts'
 /** Messages (and their bytes) kept for a session until it opens its GET stream. */
 const MAX_QUEUED = 100
 const MAX_QUEUED_BYTES = 256 * 1024
+/**
+ * What all sessions together keep for their GET streams: one backend message for many
+ * sessions is a copy in each queue, and 256 KB times `max_sessions` is gigabytes. Past it, a
+ * message for a session without its stream open is dropped (counted) instead of queued.
+ */
+export const MAX_QUEUED_TOTAL = 32 * 1024 * 1024
+let queuedTotal = 0
 /** List changes less than this apart reach a client as one notification per list… */
 const LIST_CHANGED_WINDOW_MS = 1000
 /** …within this bound from the first one. */
@@ -267,13 +274,20 @@ export class ClientSession implements SessionRef {
       this.#onWrite?.(Buffer.byteLength(event))
       return
     }
+    if (queuedTotal + event.length > MAX_QUEUED_TOTAL) {
+      this.dropped++
+      return
+    }
     this.#queue.push(event)
     this.#queuedBytes += event.length
+    queuedTotal += event.length
     while (
       this.#queue.length > 1 &&
       (this.#queue.length > MAX_QUEUED || this.#queuedBytes > MAX_QUEUED_BYTES)
     ) {
-      this.#queuedBytes -= (this.#queue.shift() as string).length
+      const length = (this.#queue.shift() as string).length
+      this.#queuedBytes -= length
+      queuedTotal -= length
       this.dropped++
     }
   }
@@ -292,6 +306,7 @@ export class ClientSession implements SessionRef {
       this.#onWrite = undefined
       clearInterval(this.#keepAlive)
     })
+    queuedTotal -= this.#queuedBytes
     this.#queuedBytes = 0
     for (const event of this.#queue.splice(0)) {
       res.write(event)
@@ -305,6 +320,9 @@ export class ClientSession implements SessionRef {
   }
 
   close(): void {
+    queuedTotal -= this.#queuedBytes
+    this.#queuedBytes = 0
+    this.#queue.length = 0
     clearInterval(this.#keepAlive)
     clearTimeout(this.#listTimer)
     this.#stream?.end()
