@@ -1,8 +1,9 @@
 /**
  * Where the gateway routes what a stdio process sends, with real processes (the route-stdio
  * fixture) and SDK clients: stateless callers of a per-session backend get a process per
- * principal `[auth]` verified (bounded by max_processes, ended after session_ttl), and a shared
- * process's log line outside any call is shown to no client.
+ * principal `[auth]` verified (bounded by max_processes, ended after session_ttl), a shared
+ * process's log line outside any call is shown to no client, a backend's `ping` is answered by
+ * the gateway (during the start too).
  */
 import assert from 'node:assert/strict'
 import { after, describe, it } from 'node:test'
@@ -183,5 +184,36 @@ describe('messages a shared stdio process sends outside any call', () => {
     // was routed before it.
     await until(() => changed, 10_000, 'the list change after the log line to reach b')
     assert.deepEqual(logs, [], "b received a log line of a's call")
+  })
+
+  it("answers the backend's ping with an empty result (it was refused -32601)", async () => {
+    const { url } = await gateway({ backends: [{ name: 'r', ...SERVER }] })
+    const client = await connect(url)
+    let changed = false
+    client.setNotificationHandler(ToolListChangedNotificationSchema, () => {
+      changed = true
+    })
+    await client.listTools()
+    await client.callTool({ name: 'r__ping_later', arguments: { delayMs: 50 } })
+    await until(() => changed, 10_000, 'the backend to say its ping was answered')
+    const answers = answerOf(await client.callTool({ name: 'r__answers', arguments: {} }))
+    assert.deepEqual(answers['late-ping'], { result: {} })
+  })
+
+  it('answers a ping the backend sends before answering initialize (the start timed out)', async () => {
+    const { url } = await gateway({
+      backends: [
+        {
+          name: 'pf',
+          ...SERVER,
+          env: { ROUTE_PING_FIRST: '1' },
+          startup_timeout: '10s',
+          max_restarts: 0,
+        },
+      ],
+    })
+    const client = await connect(url)
+    const answers = answerOf(await client.callTool({ name: 'pf__answers', arguments: {} }))
+    assert.deepEqual(answers['ping-first'], { result: {} })
   })
 })

@@ -292,6 +292,13 @@ export abstract class Connection {
       return
     }
     if ('id' in message && message.id !== undefined) {
+      // MCP: the receiver of a ping answers it with an empty result, at once and at any time
+      // (before `initialize` is answered too). The gateway is the backend's client: it answers
+      // for itself, whichever client's call is in flight.
+      if (message.method === 'ping') {
+        this.answer(message.id, { result: {} })
+        return
+      }
       const sink = related?.sink ?? this.#latestSink(message.method)
       if (sink === AMBIGUOUS) {
         this.answer(message.id, { error: NOT_ATTRIBUTABLE })
