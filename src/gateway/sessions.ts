@@ -19,8 +19,9 @@ import type { CallController } from '../pipeline/signal.ts'
 import { encodeSseEvent } from '../protocol/sse.ts'
 import { BoundedMap } from '../util/bounded-map.ts'
 import type { SessionRef } from './backends/backend.ts'
-import { BACKEND_PROTOCOL_VERSION, type Connection } from './backends/connection.ts'
+import { BACKEND_PROTOCOL_VERSION, type Connection, notDeclared } from './backends/connection.ts'
 import type { BackendCatalog } from './catalog.ts'
+import { accepts } from './mrtr.ts'
 
 /** Messages (and their bytes) kept for a session until it opens its GET stream. */
 const MAX_QUEUED = 100
@@ -199,6 +200,12 @@ export class ClientSession implements SessionRef {
   deliver(backend: string, message: JsonRpcRequest | JsonRpcNotification, from: Connection): void {
     let out: JsonObject = message as unknown as JsonObject
     if ('id' in message) {
+      // A request for a capability this client did not declare (its own process asking outside
+      // any call) is refused as the client would, not queued for a client that cannot answer.
+      if (!accepts(this.initParams.capabilities, message.method)) {
+        from.answer(message.id, { error: notDeclared(message.method) })
+        return
+      }
       out = this.forwardRequest(backend, message, from) as unknown as JsonObject
     } else if (message.method === 'notifications/resources/updated' && isObject(message.params)) {
       const catalog = this.#backends(backend)?.catalog

@@ -3,7 +3,8 @@
  * fixture) and SDK clients: stateless callers of a per-session backend get a process per
  * principal `[auth]` verified (bounded by max_processes, ended after session_ttl), a shared
  * process's log line outside any call is shown to no client, a backend's `ping` is answered by
- * the gateway (during the start too).
+ * the gateway (during the start too), and a server request for a capability the client did not
+ * declare is refused to the backend with `-32601` saying so.
  */
 import assert from 'node:assert/strict'
 import { after, describe, it } from 'node:test'
@@ -216,4 +217,20 @@ describe('messages a shared stdio process sends outside any call', () => {
     const answers = answerOf(await client.callTool({ name: 'pf__answers', arguments: {} }))
     assert.deepEqual(answers['ping-first'], { result: {} })
   })
+})
+
+describe('a server request for a capability the client did not declare', () => {
+  for (const isolation of ['shared', 'session'] as const) {
+    it(`is refused to the backend with -32601 naming the capability (isolation = "${isolation}")`, async () => {
+      const { url } = await gateway({
+        request_timeout: '10s',
+        backends: [{ name: 'q', ...SERVER, isolation }],
+      })
+      const client = await connect(url)
+      const answer = answerOf(await client.callTool({ name: 'q__ask', arguments: {} }))
+      const error = answer.error as { code: number; message: string } | undefined
+      assert.equal(error?.code, -32601, JSON.stringify(answer))
+      assert.match(error?.message ?? '', /did not declare the sampling capability/)
+    })
+  }
 })

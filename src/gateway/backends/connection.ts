@@ -23,6 +23,30 @@ import { OpenTable } from '../../util/open-table.ts'
 
 /** A server message that calls of several clients in flight could each have caused. */
 const AMBIGUOUS = Symbol('ambiguous')
+/** A server request for a capability the client of the calls in flight did not declare. */
+const UNDECLARED = Symbol('undeclared')
+
+/** The client capability each server→client request needs (as mrtr.ts's `accepts`). */
+const CAPABILITY_OF: Readonly<Record<string, string>> = {
+  'sampling/createMessage': 'sampling',
+  'elicitation/create': 'elicitation',
+  'roots/list': 'roots',
+}
+
+/**
+ * The answer to a server request the client cannot take: MCP has servers send these only to
+ * a client that declared the capability, and `-32601` is what a client without it answers.
+ */
+export function notDeclared(method: string): JsonRpcErrorObject {
+  const capability = CAPABILITY_OF[method]
+  return {
+    code: -32601,
+    message:
+      capability === undefined
+        ? `The client cannot answer ${method.slice(0, 100)}`
+        : `The client did not declare the ${capability} capability: it cannot answer ${method}`,
+  }
+}
 
 const NOT_ATTRIBUTABLE = {
   code: -32603,
@@ -304,6 +328,10 @@ export abstract class Connection {
         this.answer(message.id, { error: NOT_ATTRIBUTABLE })
         return
       }
+      if (sink === UNDECLARED) {
+        this.answer(message.id, { error: notDeclared(message.method) })
+        return
+      }
       if (!sink) {
         this.onUnsolicited(message)
         return
@@ -339,7 +367,7 @@ export abstract class Connection {
     if (message.method === 'notifications/message') {
       const sink = related?.sink ?? this.#latestSink()
       // A call's log line that could be another client's call's is not shown to either.
-      if (sink === AMBIGUOUS) return
+      if (sink === AMBIGUOUS || sink === UNDECLARED) return
       if (sink) {
         sink.related(message)
         return
@@ -355,18 +383,22 @@ export abstract class Connection {
    * may be any one's, and handing one client's sampling prompt or log line to another would
    * leak it, so it is AMBIGUOUS (a request is refused; a log line is dropped).
    */
-  #latestSink(method?: string): CallSink | typeof AMBIGUOUS | undefined {
+  #latestSink(method?: string): CallSink | typeof AMBIGUOUS | typeof UNDECLARED | undefined {
     let sink: CallSink | undefined
     let owner: object | undefined
     let calls = 0
+    let declined = false
     for (const pending of this.#pending.values()) {
       if (!pending.sink) continue
       const whose = pending.sink.owner ?? pending.sink
       if (calls++ > 0 && whose !== owner) return AMBIGUOUS
       owner = whose
       if (method === undefined || (pending.sink.accepts?.(method) ?? true)) sink = pending.sink
+      else declined = true
     }
-    return sink
+    // The one client whose calls are in flight cannot take it: it is refused as that client
+    // would, rather than handed to the session's GET stream or reported as unroutable.
+    return sink === undefined && declined ? UNDECLARED : sink
   }
 
   #remapProgress(params: JsonObject | undefined): {
