@@ -75,8 +75,8 @@ export type Writer = (message: JsonObject) => boolean
 export class ClientSession implements SessionRef {
   readonly key: string
   readonly initParams: JsonObject
-  /** The client's network address (sessions are bounded per address). */
-  readonly address: string
+  /** Whose session it is: the verified principal, else the client's address (the per-client bound). */
+  readonly client: string
   readonly createdAt = Date.now()
   lastSeen = Date.now()
   readonly #backends: (name: string) => BackendView | undefined
@@ -108,10 +108,10 @@ export class ClientSession implements SessionRef {
     initParams: JsonObject,
     backends: (name: string) => BackendView | undefined,
     observe?: NotificationObserver,
-    address = '',
+    client = '',
   ) {
     this.key = randomUUID()
-    this.address = address
+    this.client = client
     this.#backends = backends
     this.#observe = observe
     // Backends see the client's own identity and capabilities (so sampling and elicitation
@@ -344,7 +344,7 @@ export class ClientSession implements SessionRef {
 export interface SessionStoreOptions {
   ttlMs: number
   max: number
-  /** Sessions one client address may hold. */
+  /** Sessions one client (principal, else address) may hold. */
   perClient: number
   /** Called when a session ends (DELETE, TTL, shutdown) so backends release its connections. */
   onClose: (session: ClientSession) => void
@@ -352,8 +352,8 @@ export interface SessionStoreOptions {
 
 export class SessionStore {
   readonly #sessions = new Map<string, ClientSession>()
-  /** Sessions per client address, for the per-client bound. */
-  readonly #byAddress = new Map<string, Set<ClientSession>>()
+  /** Sessions per client (principal, else address), for the per-client bound. */
+  readonly #byClient = new Map<string, Set<ClientSession>>()
   /** Idle sessions ended to make room for new ones. */
   evicted = 0
   readonly #options: SessionStoreOptions
@@ -374,13 +374,13 @@ export class SessionStore {
   }
 
   /**
-   * Adds a session. Past a bound (the client address's `perClient`, or `max` for all) the least
+   * Adds a session. Past a bound (the client's `perClient`, or `max` for all) the least
    * recently used idle session of that scope is ended to make room, so a flood of sessions can
    * neither lock other clients out nor grow without limit; false when every session in the
    * scope is busy (a stream open or a call in flight).
    */
   add(session: ClientSession): boolean {
-    const sameClient = this.#byAddress.get(session.address)
+    const sameClient = this.#byClient.get(session.client)
     if (sameClient !== undefined && sameClient.size >= this.#options.perClient) {
       if (!this.#evictIdle(sameClient)) return false
     }
@@ -389,8 +389,8 @@ export class SessionStore {
       return false
     }
     this.#sessions.set(session.key, session)
-    const own = this.#byAddress.get(session.address)
-    if (own === undefined) this.#byAddress.set(session.address, new Set([session]))
+    const own = this.#byClient.get(session.client)
+    if (own === undefined) this.#byClient.set(session.client, new Set([session]))
     else own.add(session)
     return true
   }
@@ -424,9 +424,9 @@ export class SessionStore {
     const session = this.#sessions.get(key)
     if (!session) return false
     this.#sessions.delete(key)
-    const own = this.#byAddress.get(session.address)
+    const own = this.#byClient.get(session.client)
     own?.delete(session)
-    if (own?.size === 0) this.#byAddress.delete(session.address)
+    if (own?.size === 0) this.#byClient.delete(session.client)
     session.close()
     this.#options.onClose(session)
     return true

@@ -90,7 +90,7 @@ function resolveSession(gateway: Gateway, call: Call): ClientSession | undefined
       isObject(params) ? params : {},
       (name) => gateway.backend(name),
       gateway.observe,
-      call.request.clientAddress ?? '',
+      clientKeyOf(call),
     )
     if (!gateway.sessions.add(session)) {
       throw new PorticoError('too_many_sessions', { headers: { 'retry-after': '30' } })
@@ -99,6 +99,16 @@ function resolveSession(gateway: Gateway, call: Call): ClientSession | undefined
     return session
   }
   return existingSession(gateway, call)
+}
+
+/**
+ * Whose session it is, for `max_sessions_per_client`: the principal `[auth]` verified, else the
+ * client's address. By address alone, one user's sessions ended another's behind the same
+ * address (a NAT, a proxy, the same host), and one user spread over addresses had no bound.
+ */
+function clientKeyOf(call: Call): string {
+  const identity = call.identity
+  return identity === undefined ? `addr:${call.request.clientAddress ?? ''}` : `id:${identity.key}`
 }
 
 function existingSession(gateway: Gateway, call: Call): ClientSession | undefined {

@@ -14,7 +14,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import { PROBE_PROMPTS, startProbeHttp } from '../fixtures/probe-server.ts'
 import type { Served } from '../fixtures/serve.ts'
-import { MCP_ACCEPT, openSession, postInitialize } from '../helpers/mcp-http.ts'
+import { initializeBody, MCP_ACCEPT, openSession, postInitialize } from '../helpers/mcp-http.ts'
 import { fixture } from '../helpers/mcp-servers.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
 import { until } from '../helpers/wait.ts'
@@ -278,6 +278,51 @@ describe('client sessions', () => {
       assert.equal(await ping(gateway.url, busy), 200)
     } finally {
       abort.abort()
+      await gateway.close()
+    }
+  })
+
+  it('max_sessions_per_client with [auth]: a client is its principal, not an address it shares', async () => {
+    const gateway = await startPortico({
+      proxy: { max_sessions: 100, max_sessions_per_client: 2 },
+      auth: {
+        api_keys: [
+          { name: 'alice', key: 'alice-key-0123456789' },
+          { name: 'bob', key: 'bob-key-0123456789ab' },
+        ],
+      },
+      backends: [{ name: 'p', transport: 'http', url: probe.url }],
+    })
+    const as = (key: string) => ({ authorization: `Bearer ${key}` })
+    const open = async (key: string): Promise<string> => {
+      const init = await fetch(gateway.url, {
+        method: 'POST',
+        headers: { ...MCP_ACCEPT, ...as(key) },
+        body: initializeBody({ id: 1 }),
+      })
+      await init.text()
+      const session = init.headers.get('mcp-session-id')
+      assert.ok(session, `initialize answered ${init.status}`)
+      return session
+    }
+    const pingAs = async (key: string, session: string): Promise<number> => {
+      const response = await fetch(gateway.url, {
+        method: 'POST',
+        headers: { ...MCP_ACCEPT, ...as(key), 'mcp-session-id': session },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'ping' }),
+      })
+      await response.text()
+      return response.status
+    }
+    try {
+      // Both from this host's one address: by address, Bob's sessions ended Alice's.
+      const alice = await open('alice-key-0123456789')
+      const bobs: string[] = []
+      for (let i = 0; i < 5; i++) bobs.push(await open('bob-key-0123456789ab'))
+      assert.equal(await pingAs('alice-key-0123456789', alice), 200, "Alice's session lives")
+      assert.equal(await pingAs('bob-key-0123456789ab', bobs[4] as string), 200)
+      assert.equal(await pingAs('bob-key-0123456789ab', bobs[0] as string), 404, 'Bob keeps two')
+    } finally {
       await gateway.close()
     }
   })
