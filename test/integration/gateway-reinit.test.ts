@@ -18,6 +18,8 @@ type Sessions = Map<string, boolean>
 
 /** How many `initialize` requests the backend answered. */
 const initializes = { count: 0 }
+/** How many coming `notifications/initialized` the backend refuses with 404 (the session stays). */
+const noticeRefusals = { count: 0 }
 
 function strictBackend(sessions: Sessions): Server {
   let next = 0
@@ -48,6 +50,10 @@ function strictBackend(sessions: Sessions): Server {
     if (!sessions.has(session)) return void res.writeHead(404).end()
     if (message.method === 'notifications/initialized') {
       sessions.set(session, true)
+      if (noticeRefusals.count > 0) {
+        noticeRefusals.count--
+        return void res.writeHead(404).end()
+      }
       return void res.writeHead(202).end()
     }
     if (message.id === undefined) return void res.writeHead(202).end()
@@ -117,6 +123,28 @@ describe('gateway: an HTTP backend session re-created after a 404', () => {
         if (answer.status === 'fulfilled') assert.match(answer.value, /echo on s\d+/)
       }
       assert.equal(initializes.count - before, 1, 'one re-initialization for all four calls')
+    } finally {
+      await client.close()
+    }
+  })
+
+  it('does not wait on itself when the new session’s notifications/initialized gets 404', async () => {
+    const client = new Client({ name: 'reinit-notice', version: '1.0.0' })
+    await client.connect(new StreamableHTTPClientTransport(new URL(gateway.url)))
+    try {
+      const call = async (i: number) =>
+        JSON.stringify(
+          await client.callTool({ name: 'strict__echo', arguments: { i } }, undefined, {
+            timeout: 15_000,
+          }),
+        )
+      assert.match(await call(0), /echo on s\d+/)
+      // Before: the notice's 404 started a re-initialization that waited for the notice, and
+      // this call and every later one of the connection waited until their deadline.
+      sessions.clear()
+      noticeRefusals.count = 1
+      assert.match(await call(1), /echo on s\d+/)
+      assert.match(await call(2), /echo on s\d+/)
     } finally {
       await client.close()
     }

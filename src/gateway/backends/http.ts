@@ -174,7 +174,11 @@ export class HttpConnection extends Connection {
     // clears (then replaces) `#sessionId`, and this request's 404 is still that session's end.
     const sentOn = this.#sessionId
     let response = await this.#post(message, pending)
-    if (!isInitialize && sentOn && (await sessionExpired(response))) {
+    // Not for the handshake's own messages: a re-initialization's `notifications/initialized`
+    // refused with 404 waited on the re-initialization that waits for it, and every later
+    // call of the connection waited on that for good. The calls after it find out for
+    // themselves (each re-initializes once at most).
+    if (!handshake && sentOn && (await sessionExpired(response))) {
       // One re-initialization for every call the lost session refused: the first starts it,
       // the others wait for it; one whose 404 comes after it finished just goes out again.
       if (this.#reinitializing || this.#sessionId === sentOn) await this.#reinitialize()
