@@ -220,6 +220,25 @@ describe('isolation = "session"', () => {
     )
   })
 
+  it('tells a session refused after processes crashed soon after starting what they did', async () => {
+    const { gateway: g } = await gateway({
+      isolation: 'session',
+      max_restarts: 1,
+      start: 'lazy',
+      env: { LIFE_INIT: 'exit-after' },
+    })
+    let message = ''
+    for (let i = 0; i < 6 && !/keeps crashing/.test(message); i++) {
+      const id = await session(g.url)
+      // The process answers initialize, then exits: its call fails, and the next process
+      // waits out the backoff.
+      await call(g.url, id, 'pid')
+      await new Promise((resolve) => setTimeout(resolve, 200))
+      message = String((await call(g.url, id, 'pid', 2)).message?.error?.message)
+    }
+    assert.match(message, /keeps crashing \(its last start failed: exited.* soon after starting\)/)
+  })
+
   it('failed starts that are not in a row do not add up to max_restarts', async () => {
     const { gateway: g } = await gateway({ isolation: 'session', max_restarts: 2, start: 'lazy' })
     for (const client of ['bad', 'good', 'good', 'bad', 'good', 'good', 'bad']) {
@@ -249,7 +268,8 @@ describe('a shared process', () => {
     const count = pidsIn(pids).length
     for (let i = 0; i < 3; i++) {
       const answer = await call(g.url, undefined, 'pid', i)
-      assert.ok(answer.message?.error, JSON.stringify(answer.message))
+      // The cause, not only "keeps crashing".
+      assert.match(String(answer.message?.error?.message), /exited.* soon after starting/)
     }
     await new Promise((resolve) => setTimeout(resolve, 300))
     assert.equal(pidsIn(pids).length, count, 'calls started the backend again')

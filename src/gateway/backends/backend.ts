@@ -244,7 +244,7 @@ export abstract class Backend {
       connecting,
       () =>
         new PorticoError('upstream_timeout', {
-          message: `Backend ${this.name} did not start within ${deadline} ms`,
+          message: `Backend ${this.name} did not start within ${Math.round(deadline)} ms`,
         }),
     )
   }

@@ -436,7 +436,7 @@ export abstract class Connection {
         ? ''
         : `; meanwhile it sent ${strays === 1 ? 'a response' : `${strays} responses`} to an id no call awaits (the last: ${this.#lastStrayId})`
     const error = new PorticoError('upstream_timeout', {
-      message: `Backend ${this.backend} did not answer ${pending.method} within ${pending.timeoutMs} ms${meanwhile}`,
+      message: `Backend ${this.backend} did not answer ${pending.method} within ${Math.round(pending.timeoutMs ?? 0)} ms${meanwhile}`,
       data: { backend: this.backend, reason: 'timeout' },
     })
     pending.reject(error)

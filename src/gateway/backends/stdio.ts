@@ -632,9 +632,13 @@ export class StdioBackend extends Backend {
     return false
   }
 
-  /** A process that started well crashed within HEALTHY_RUN_MS: the run of failures goes on. */
-  #crashedSoon(connection: StdioConnection): void {
+  /**
+   * A process that started well crashed within HEALTHY_RUN_MS: the run of failures goes on, and
+   * its crash is the cause the calls refused meanwhile are told (`#refusal`).
+   */
+  #crashedSoon(connection: StdioConnection, error: PorticoError): void {
     this.#failures = Math.max(this.#failures, connection.failuresBefore) + 1
+    this.#lastStartFailure = `${error.message.replace(/^Backend \S+ /, '')} soon after starting`
   }
 
   #onSharedExit(connection: StdioConnection, error: PorticoError): void {
@@ -645,7 +649,7 @@ export class StdioBackend extends Backend {
     this.deps.logger.warn(`backend ${this.name} ${error.message.replace(/^Backend \S+ /, '')}`, {
       backend: this.name,
     })
-    if (Date.now() - this.#lastStart < HEALTHY_RUN_MS) this.#crashedSoon(connection)
+    if (Date.now() - this.#lastStart < HEALTHY_RUN_MS) this.#crashedSoon(connection, error)
     else this.#failures = 1
     // Past max_restarts it stays down for good ("failed"): no call starts it again.
     this.setState(this.#failures > this.config.max_restarts ? 'failed' : 'down', error.message)
@@ -798,7 +802,7 @@ export class StdioBackend extends Backend {
 
   /** Other sessions' processes may be fine: the backend is marked down only once it failed. */
   #sessionFailed(connection: StdioConnection, error: PorticoError): void {
-    this.#crashedSoon(connection)
+    this.#crashedSoon(connection, error)
     const delay = restartDelay(this.#failures)
     this.#sessionStartsAfter = Date.now() + delay
     this.deps.logger.warn(
