@@ -17,7 +17,12 @@ import {
 } from '../jsonrpc/message.ts'
 import { CallController, type CallSignal, type SignalLike } from '../pipeline/signal.ts'
 import { BoundedMap } from '../util/bounded-map.ts'
-import type { CallSink, Connection } from './backends/connection.ts'
+import {
+  CAPABILITY_OF,
+  type CallSink,
+  type Connection,
+  notDeclared,
+} from './backends/connection.ts'
 
 const MAX_PARKED = 1000
 const PARKED_TTL_MS = 60_000
@@ -190,15 +195,9 @@ export class InputBridge {
         parked.write(message as unknown as JsonObject)
       return
     }
-    // A liveness check needs no client: answered here, as a session's client would.
-    if (message.method === 'ping') {
-      parked.connection?.answer(message.id, { result: {} })
-      return
-    }
+    // (A `ping` never comes here: the connection answers it itself, whoever's call runs.)
     if (!asksInput(capabilities, message.method)) {
-      parked.connection?.answer(message.id, {
-        error: { code: -32601, message: `The client does not support ${message.method}` },
-      })
+      parked.connection?.answer(message.id, { error: notDeclared(message.method) })
       return
     }
     if (parked.waitingForInput() >= MAX_INPUT_REQUESTS) {
@@ -265,13 +264,6 @@ function abandon(parked: ParkedCall): void {
     parked.connection?.answer(id, { error: { code: -32603, message: 'The client did not answer' } })
   }
   parked.abort.abort()
-}
-
-/** The client capability each server→client request needs. */
-const CAPABILITY_OF: Readonly<Record<string, string>> = {
-  'sampling/createMessage': 'sampling',
-  'elicitation/create': 'elicitation',
-  'roots/list': 'roots',
 }
 
 /**

@@ -77,10 +77,11 @@ describe('input bridge', () => {
     assert.equal(answered.length, 80, 'every request answered once the call is given up')
   })
 
-  it('only the three input kinds reach the client: ping is answered here, an unknown method refused', async () => {
+  it('only the three input kinds reach the client: an unknown method is refused', async () => {
+    // (A backend's ping is answered by its connection before any call's sink sees it:
+    // gateway-stdio-routing.)
     const { bridge, first, answered } = await parkedCall([
       { jsonrpc: '2.0', id: 'w', method: 'weird/method', params: {} },
-      { jsonrpc: '2.0', id: 'p', method: 'ping' },
       's',
     ])
     // Before, `weird/method` was handed to the client as an input request it cannot answer.
@@ -88,9 +89,8 @@ describe('input bridge', () => {
     assert.deepEqual(answered, [
       {
         id: 'w',
-        outcome: { error: { code: -32601, message: 'The client does not support weird/method' } },
+        outcome: { error: { code: -32601, message: 'The client cannot answer weird/method' } },
       },
-      { id: 'p', outcome: { result: {} } },
     ])
     bridge.close()
   })

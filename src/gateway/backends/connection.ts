@@ -26,8 +26,8 @@ const AMBIGUOUS = Symbol('ambiguous')
 /** A server request for a capability the client of the calls in flight did not declare. */
 const UNDECLARED = Symbol('undeclared')
 
-/** The client capability each server→client request needs (as mrtr.ts's `accepts`). */
-const CAPABILITY_OF: Readonly<Record<string, string>> = {
+/** The client capability each server→client request needs (mrtr.ts `accepts` reads it too). */
+export const CAPABILITY_OF: Readonly<Record<string, string>> = {
   'sampling/createMessage': 'sampling',
   'elicitation/create': 'elicitation',
   'roots/list': 'roots',
