@@ -28,6 +28,7 @@ import type { Gateway } from './gateway/gateway.ts'
 import { gatewayMode } from './gateway/mode.ts'
 import { isLocalPeer } from './http/client-address.ts'
 import { closeWithConnection } from './http/pipelined.ts'
+import { SendWatch } from './http/send-timeout.ts'
 import { TCP_KEEPALIVE } from './http/tcp-keepalive.ts'
 import type { SharedMetrics } from './metrics/metrics.ts'
 import { globalChain } from './middleware/chain.ts'
@@ -173,9 +174,17 @@ export function createPortico(input: Config | ConfigInput, options: PorticoOptio
   }
   const clock = options.clock ?? systemClock
   const upstreamMiddleware = options.upstreamMiddleware ?? []
+  const sendWatch = new SendWatch({
+    timeoutMs: config.send_timeout,
+    onCut: (socket, stalledMs) =>
+      logger.warn('closed the connection of a client that took nothing for send_timeout', {
+        client: socket.remoteAddress,
+        ms: Math.round(stalledMs),
+      }),
+  })
   const reload = options.reload && {
     ...options.reload,
-    parts: [csp.reload, clientTimeoutReload(http)],
+    parts: [csp.reload, clientTimeoutReload(http), sendTimeoutReload(sendWatch)],
   }
   let mode: Mode
   let gateway: Gateway | undefined
@@ -215,7 +224,7 @@ export function createPortico(input: Config | ConfigInput, options: PorticoOptio
   )
   const user = options.filters ?? []
   const filters = filtersOf(config, security?.filters ?? [], user)
-  const server = new PorticoServer(context, mode, handle, filters, security, operate)
+  const server = new PorticoServer(context, mode, handle, filters, security, operate, sendWatch)
   if (options.worker) server.workerSlot = String(options.worker.slot)
   server.mount(
     operate.attach({
@@ -246,6 +255,15 @@ function clientTimeoutReload(http: HttpClient): ReloadPart {
     keys: ['request_timeout'],
     fixed: () => [],
     prepare: (next) => () => http.setHeadersTimeout(next.request_timeout),
+  }
+}
+
+/** `send_timeout` applies to the next sweep of a reload that changes it. */
+function sendTimeoutReload(watch: SendWatch): ReloadPart {
+  return {
+    keys: ['send_timeout'],
+    fixed: () => [],
+    prepare: (next) => () => watch.setTimeout(next.send_timeout),
   }
 }
 
@@ -310,6 +328,8 @@ class PorticoServer implements Portico {
   readonly #open = new OpenList<ServerResponse>()
   #idle: (() => void) | undefined
   readonly #security: Security | undefined
+  /** Cuts clients that stop reading their answers (`send_timeout`), from `listen` on. */
+  readonly #sendWatch: SendWatch
   /** In a cluster: this worker's slot, named on every answer (`portico-worker`). */
   workerSlot: string | undefined
 
@@ -320,8 +340,10 @@ class PorticoServer implements Portico {
     filters: Filters,
     security: Security | undefined,
     operate: Operate,
+    sendWatch: SendWatch,
   ) {
     this.#context = context
+    this.#sendWatch = sendWatch
     this.#mode = mode
     this.#security = security
     this.#operate = operate
@@ -407,10 +429,12 @@ class PorticoServer implements Portico {
     this.#server = server
     server.listen(port, host)
     await once(server, 'listening')
+    this.#sendWatch.start(() => this.#open.items())
     const address = server.address() as AddressInfo
     const shownHost = address.address.includes(':') ? `[${address.address}]` : address.address
     const url = `http://${shownHost}:${address.port}${this.#context.config.mcp_path}`
     const admin = await this.#operate.listen(at?.adminPort).catch((error: unknown) => {
+      this.#sendWatch.stop()
       server.close()
       throw error
     })
@@ -437,6 +461,7 @@ class PorticoServer implements Portico {
     await this.#drain(this.#context.config.drain_timeout)
     // The admin listener outlives the drain, so operators can watch it.
     await this.#operate.closeAdmin()
+    this.#sendWatch.stop()
     server?.close()
     server?.closeAllConnections()
     try {

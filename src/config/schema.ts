@@ -85,6 +85,11 @@ export const configSchema = z
     client_header_timeout: durationSchema.default(20_000),
     /** Time a client may take to send a whole request, body included. */
     client_request_timeout: durationSchema.default(60_000),
+    /**
+     * Time a client may take nothing of an answer Portico is sending before it is disconnected;
+     * nginx's send_timeout (between two reads of the client, not for the whole answer).
+     */
+    send_timeout: durationSchema.default(60_000),
     /** How long an idle keep-alive connection is kept open. */
     keepalive_timeout: durationSchema.default(65_000),
     /** Open client connections at most; more are refused at accept. */

@@ -110,6 +110,11 @@ export const relaySchema = z.strictObject({
   requests_per_second: z.number().positive().default(100),
   /** Time a tunnel has to start answering a request before the relay answers 504. */
   response_timeout: durationSchema.default(30_000),
+  /**
+   * Time a client may take nothing of an answer the relay is sending before it is disconnected
+   * (and the tunnel's stream reset); nginx's send_timeout.
+   */
+  send_timeout: durationSchema.default(60_000),
   heartbeat_interval: durationSchema.default(15_000),
   heartbeat_timeout: durationSchema.default(45_000),
   /**

@@ -14,6 +14,7 @@ import type { AddressInfo, Socket } from 'node:net'
 import { performance } from 'node:perf_hooks'
 import { type RawData, WebSocket, WebSocketServer } from 'ws'
 import type { RelayConfig } from '../config/tunnel.ts'
+import { SendWatch } from '../http/send-timeout.ts'
 import { TCP_KEEPALIVE } from '../http/tcp-keepalive.ts'
 import type { Logger } from '../observe/logger.ts'
 import {
@@ -30,6 +31,7 @@ import {
   SUBDOMAIN_HEADER,
 } from '../tunnel/frames.ts'
 import { DEFAULT_MUX, Mux, type TunnelStream } from '../tunnel/mux.ts'
+import { OpenList } from '../util/open-list.ts'
 import type { AuthResult, RelayAuth } from './auth.ts'
 
 export interface RelayOptions {
@@ -176,12 +178,23 @@ export class Relay {
   readonly #anonymous = new Waiting(MAX_WAITING, MAX_WAITING_PER_ADDRESS)
   /** Registration sockets that presented a token: checked, or being checked. */
   readonly #presented = new Waiting(MAX_WAITING, MAX_WAITING_PER_ADDRESS)
+  /** Answers being sent, for `send_timeout`'s sweep (why a list: util/open-list.ts). */
+  readonly #open = new OpenList<ServerResponse>()
+  readonly #sendWatch: SendWatch
 
   constructor(options: RelayOptions) {
     this.#config = options.config
     this.#auth = options.auth
     this.#logger = options.logger
     this.#accessLog = options.accessLog ?? ((line) => process.stdout.write(`${line}\n`))
+    this.#sendWatch = new SendWatch({
+      timeoutMs: options.config.send_timeout,
+      onCut: (socket, stalledMs) =>
+        this.#logger.warn('closed the connection of a client that took nothing for send_timeout', {
+          client: socket.remoteAddress,
+          ms: Math.round(stalledMs),
+        }),
+    })
     this.#wss = new WebSocketServer({
       noServer: true,
       maxPayload: 1024 * 1024,
@@ -223,6 +236,7 @@ export class Relay {
   async listen(): Promise<RelayAddress> {
     this.#server.listen(this.#config.port, this.#config.host)
     await once(this.#server, 'listening')
+    this.#sendWatch.start(() => this.#open.items())
     const address = this.#server.address() as AddressInfo
     const host = address.address.includes(':') ? `[${address.address}]` : address.address
     return { host: address.address, port: address.port, url: `http://${host}:${address.port}` }
@@ -233,6 +247,7 @@ export class Relay {
       tunnel.mux.close(CloseCode.GoingAway, 'relay shutting down')
     }
     this.#tunnels.clear()
+    this.#sendWatch.stop()
     this.#server.close()
     this.#server.closeAllConnections()
     for (const ws of this.#wss.clients) ws.terminate()
@@ -459,7 +474,9 @@ export class Relay {
     const started = performance.now()
     const subdomain = this.#subdomainOf(req.headers.host)
     let bytesOut = 0
+    const open = this.#open.add(res)
     res.once('close', () => {
+      open.remove()
       const ms = Math.round(performance.now() - started)
       const path = (req.url ?? '/').split('?')[0]
       this.#accessLog(

@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
 import { once } from 'node:events'
+import { connect } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { WebSocket } from 'ws'
 import type { Relay } from '../../src/relay/server.ts'
@@ -326,6 +327,60 @@ describe('relay limits and misbehaving tunnels', () => {
       lines.join('\n'),
     )
     assert.ok(lines.every((line) => !line.includes('?')))
+  })
+})
+
+describe('relay send_timeout', () => {
+  let relay: Relay
+  let port: number
+  let ws: WebSocket | undefined
+
+  before(async () => {
+    ;({ relay, port } = await startTestRelay({ send_timeout: '500ms' }))
+  })
+
+  after(async () => {
+    ws?.terminate()
+    await relay.close()
+  })
+
+  it("cuts a client that reads nothing of an event stream, and resets the tunnel's stream", async () => {
+    let reason: string | undefined
+    let written = 0
+    ws = new WebSocket(`ws://127.0.0.1:${port}/_tunnel/register`)
+    await once(ws, 'open')
+    ws.send(encodeJson(FrameType.Register, 0, { version: PROTOCOL_VERSION, subdomain: 'stall' }))
+    await once(ws, 'message')
+    new Mux(ws, {
+      ...DEFAULT_MUX,
+      onOpen: (stream) => {
+        stream.receive({
+          data: (c) => stream.consumed(c.length),
+          end: () => {},
+          reset: (why) => {
+            reason = why
+          },
+        })
+        stream.sendHead(FrameType.Head, {
+          status: 200,
+          headers: ['content-type', 'text/event-stream'],
+        })
+        const event = Buffer.from(`data: ${'e'.repeat(16 * 1024)}\n\n`)
+        void (async () => {
+          while (await stream.write(event)) written += event.length
+        })()
+      },
+    })
+    // A raw client that asks for the stream and never reads: the relay's writes wait, then stop.
+    const socket = connect(port, '127.0.0.1')
+    socket.on('error', () => {})
+    socket.write(
+      `GET /mcp HTTP/1.1\r\nhost: stall.relay.test:${port}\r\naccept: text/event-stream\r\n\r\n`,
+    )
+    socket.pause()
+    await until(() => reason, 10_000, "the tunnel's stream reset")
+    assert.ok(written > 0, 'the tunnel streamed until the client stopped taking its bytes')
+    socket.destroy()
   })
 })
 
