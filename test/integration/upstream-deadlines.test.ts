@@ -292,9 +292,11 @@ describe('upstream request deadlines', () => {
       moduleChildResult<{ promoted: number }>(script('undici')),
       moduleChildResult<{ promoted: number }>(script('client')),
     ])
-    // Measured over 20,000 requests: undici with its timers ~2.6 MB, without them (or the
-    // client) ~0.7 MB, the server's share included.
-    assert.ok(undici.promoted > 1.8 * MB, `control: undici's timers promoted ${undici.promoted} B`)
-    assert.ok(kept.promoted < 1.3 * MB, `the client promoted ${kept.promoted} B`)
+    // Measured over 20,000 requests: undici with its timers ~2.6 MB (1.7 MB once, on a loaded
+    // machine), without them (or the client) ~0.7 MB, the server's share included. The control
+    // shows that the bar the client must stay under catches undici's timers.
+    const BAR = 1.3 * MB
+    assert.ok(undici.promoted > BAR, `control: undici's timers promoted ${undici.promoted} B`)
+    assert.ok(kept.promoted < BAR, `the client promoted ${kept.promoted} B`)
   })
 })
