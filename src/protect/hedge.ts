@@ -11,7 +11,7 @@ import type { HedgingConfig } from '../config/protect.ts'
 import { bigIdLiteral, type JsonRpcMessage, type JsonRpcResponse } from '../jsonrpc/message.ts'
 import { type Call, withMessage } from '../pipeline/call.ts'
 import type { Handler, Middleware } from '../pipeline/compose.ts'
-import { mapAnswer, type Reply } from '../pipeline/reply.ts'
+import { mapAnswer, type Reply, type StreamEvent, StreamReply } from '../pipeline/reply.ts'
 import type { Clock } from '../util/clock.ts'
 import { type Deadline, DeadlineQueue } from '../util/deadlines.ts'
 import { Attempt } from './attempt.ts'
@@ -50,10 +50,15 @@ function asHedge(call: Call, n: number): { call: Call; restore: (reply: Reply) =
   const id = message.id
   // A big-integer id as its literal: the internal marker must never reach an upstream.
   const hedgeId = `${bigIdLiteral(id) ?? String(id)}~hedge${n}~${randomBytes(6).toString('base64url')}`
-  const hedge = withMessage(call, { ...message, id: hedgeId } as JsonRpcMessage)
+  const hedge: Call = {
+    ...withMessage(call, { ...message, id: hedgeId } as JsonRpcMessage),
+    id: hedgeId,
+  }
+  // Matched by the hedge's own id: on an event stream, the event answering the hedge is the one
+  // given back the caller's id (keyed by the caller's, it passed on with the hedge's).
   const restore = (reply: Reply) =>
     mapAnswer(hedge, reply, (response) => ({ ...response, id }) as JsonRpcResponse)
-  return { call: { ...hedge, id: hedgeId }, restore }
+  return { call: hedge, restore }
 }
 
 /**
@@ -113,7 +118,13 @@ class HedgedCall {
       sent = this.#next(hedge.call).then(hedge.restore)
     } else sent = this.#next(trial.call)
     sent.then(
-      (reply) => this.#answered(trial, reply),
+      (reply) =>
+        reply instanceof StreamReply
+          ? untilFirstMessage(reply).then(
+              (started) => this.#answered(trial, started),
+              (error: unknown) => this.#threw(trial, error),
+            )
+          : this.#answered(trial, reply),
       (error: unknown) => this.#threw(trial, error),
     )
   }
@@ -182,5 +193,77 @@ class HedgedCall {
     if (budget !== undefined && !budget.withdraw()) return
     this.#launch()
     this.#schedule()
+  }
+}
+
+/**
+ * Non-message events (an SSE priming event, comments) a stream may send before its first
+ * message and still count as not answering; past this many it counts as answering, so that an
+ * upstream sending only those cannot make Portico hold an unbounded list.
+ */
+const MAX_EVENTS_BEFORE_MESSAGE = 16
+
+/**
+ * An event stream answers when its first message arrives, not with its headers: servers built
+ * on the MCP SDKs answer every call with a stream whose head (and a priming event, for
+ * resumption) comes at once, so a head would win every race and a hedge never be sent. The
+ * events read meanwhile are given back first; nothing reaches the client before the race is
+ * decided, so the client never sees two attempts' progress.
+ */
+async function untilFirstMessage(reply: StreamReply): Promise<StreamReply> {
+  const events = reply.events[Symbol.asyncIterator]()
+  const before: StreamEvent[] = []
+  try {
+    while (before.length < MAX_EVENTS_BEFORE_MESSAGE) {
+      const next = await events.next()
+      if (next.done === true) break
+      before.push(next.value)
+      if (next.value.fragment || next.value.isMessage) break
+    }
+  } catch (error) {
+    void events.return?.()?.catch(() => {})
+    throw error
+  }
+  const replayed = new Replayed(before, events)
+  return new StreamReply(replayed, {
+    status: reply.status,
+    headers: reply.headers,
+    // The events read ahead are waiting: the first write carries the head with them.
+    buffered: () => replayed.ahead > 0 || reply.buffered(),
+  })
+}
+
+/**
+ * The events read ahead, then the rest of the stream. An object rather than an async
+ * generator: a generator that never started ignores `return()`, and the stream underneath
+ * (the upstream's request) must be let go when the reply is dropped unread.
+ */
+class Replayed implements AsyncIterableIterator<StreamEvent> {
+  readonly #before: StreamEvent[]
+  readonly #rest: AsyncIterator<StreamEvent>
+
+  constructor(before: StreamEvent[], rest: AsyncIterator<StreamEvent>) {
+    this.#before = before
+    this.#rest = rest
+  }
+
+  /** Events read ahead and not yet taken. */
+  get ahead(): number {
+    return this.#before.length
+  }
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<StreamEvent> {
+    return this
+  }
+
+  next(): Promise<IteratorResult<StreamEvent>> {
+    const first = this.#before.shift()
+    return first === undefined ? this.#rest.next() : Promise.resolve({ value: first, done: false })
+  }
+
+  async return(): Promise<IteratorResult<StreamEvent>> {
+    this.#before.length = 0
+    await this.#rest.return?.()
+    return { value: undefined, done: true }
   }
 }

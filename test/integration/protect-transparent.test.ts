@@ -6,11 +6,15 @@
  * mode always did.
  */
 import assert from 'node:assert/strict'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import { after, before, describe, it } from 'node:test'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js'
 import type { ConfigInput } from '../../src/config/schema.ts'
 import { type FaultyHttp, startFaultyHttp } from '../fixtures/faulty-http.ts'
+import { type Served, serveMcp } from '../fixtures/serve.ts'
 import { ManualClock } from '../helpers/clock.ts'
 import { MCP_ACCEPT, toolCallBody } from '../helpers/mcp-http.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
@@ -201,6 +205,72 @@ describe('transparent: hedging', () => {
       5000,
       'the slow attempt to be cancelled',
     )
+    await portico.sink.waitFor((events) =>
+      events.some((e) => e.type === 'exchange' && e.name === 'lookup' && e.hedges === 1),
+    )
+  })
+})
+
+describe('transparent: hedging an SDK server that answers with event streams', () => {
+  let server: Served
+  let portico: RunningPortico
+  let client: Client
+  /** Calls of `lookup` the server began, and those of them cancelled before answering. */
+  let began = 0
+  let cancelled = 0
+
+  /** Stateless, answering every call with an SSE stream (the SDK's default); the first lookup hangs. */
+  function startServer(): Promise<Served> {
+    return serveMcp(async (req: IncomingMessage, res: ServerResponse) => {
+      const mcp = new McpServer({ name: 'sse-upstream', version: '1.0.0' })
+      mcp.registerTool(
+        'lookup',
+        { description: 'A read', annotations: { readOnlyHint: true } },
+        async (extra) => {
+          if (++began === 1) {
+            await new Promise<void>((resolve) => {
+              const timer = setTimeout(resolve, 30_000)
+              extra.signal.addEventListener('abort', () => {
+                cancelled++
+                clearTimeout(timer)
+                resolve()
+              })
+            })
+          }
+          return { content: [{ type: 'text' as const, text: `answer ${began}` }] }
+        },
+      )
+      const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined })
+      res.on('close', () => {
+        void transport.close()
+        void mcp.close()
+      })
+      await mcp.connect(transport)
+      await transport.handleRequest(req, res)
+    })
+  }
+
+  before(async () => {
+    server = await startServer()
+    portico = await startPortico({
+      upstream: server.url,
+      hedging: { delay_ms: 50, max_hedges: 1 },
+    } as ConfigInput)
+    client = await connect(portico.url)
+    await client.listTools() // teaches Portico that lookup is read-only
+  })
+  after(async () => {
+    await client?.close()
+    await portico?.close()
+    await server?.close()
+  })
+
+  it('hedges on the first message, not the stream head: the hedge answers, the first is cancelled', async () => {
+    const started = Date.now()
+    const result = await client.callTool({ name: 'lookup', arguments: {} })
+    assert.equal(text(result), 'answer 2', 'the hedge, sent after 50 ms, answered')
+    assert.ok(Date.now() - started < 10_000, 'the client did not wait for the hanging attempt')
+    await until(() => (cancelled === 1 ? true : undefined), 5000, 'the first attempt cancelled')
     await portico.sink.waitFor((events) =>
       events.some((e) => e.type === 'exchange' && e.name === 'lookup' && e.hedges === 1),
     )

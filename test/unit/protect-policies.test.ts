@@ -19,7 +19,7 @@ import type { JsonRpcResponse } from '../../src/jsonrpc/message.ts'
 import { Logger } from '../../src/observe/logger.ts'
 import type { Call } from '../../src/pipeline/call.ts'
 import { compose, type Handler, type Middleware } from '../../src/pipeline/compose.ts'
-import { MessageReply, type Reply } from '../../src/pipeline/reply.ts'
+import { MessageReply, type Reply, StreamEvent, StreamReply } from '../../src/pipeline/reply.ts'
 import { CallController, type CallSignal } from '../../src/pipeline/signal.ts'
 import { CircuitBreaker } from '../../src/protect/breaker.ts'
 import { ResponseCache, responseCache } from '../../src/protect/cache.ts'
@@ -35,6 +35,7 @@ import { globalRateLimit, upstreamRateLimit } from '../../src/protect/rate-limit
 import type { RedisStore, SharedBucket, TokenVerdict } from '../../src/protect/redis-store.ts'
 import { RetryBudget, retry } from '../../src/protect/retry.ts'
 import { TokenBucket } from '../../src/protect/token-bucket.ts'
+import { AsyncQueue } from '../../src/util/async-queue.ts'
 import { callOf, callOfText, requestCall } from '../helpers/calls.ts'
 import { ManualClock, settle } from '../helpers/clock.ts'
 
@@ -573,6 +574,52 @@ describe('hedging', () => {
     assert.equal(won.id, 1, 'the answer carries the call’s own id')
     assert.equal(signals[0]?.aborted, true, 'the loser is cancelled')
     assert.equal(signals[1]?.aborted, false)
+  })
+
+  it('counts an event stream as answering at its first message, not at its head', async () => {
+    const clock = new ManualClock()
+    const hedge = hedging({
+      config: { delay_ms: 200, max_hedges: 1 },
+      hints: new ToolHints(),
+      clock,
+    })
+    const streams: Array<AsyncQueue<StreamEvent>> = []
+    const ids: unknown[] = []
+    const signals: CallSignal[] = []
+    const next: Handler = async (call) => {
+      ids.push((call.message as { id?: unknown }).id)
+      signals.push(call.signal)
+      const events = new AsyncQueue<StreamEvent>()
+      streams.push(events)
+      // The head at once, then a priming event (an id, no data), as SDK servers answer.
+      events.push(
+        StreamEvent.fromSse({
+          id: 'prime',
+          data: '',
+          comment: false,
+          raw: 'id: prime\ndata: \n\n',
+        }),
+      )
+      return new StreamReply(events)
+    }
+    const call = requestCall('resources/read', { uri: 'a://b' })
+    const answer = hedge(call, next)
+    await settle()
+    await clock.advance(200)
+    assert.equal(streams.length, 2, 'a head and a priming event did not count as an answer')
+    const result = { jsonrpc: '2.0', id: ids[1], result: { contents: ['hedge'] } }
+    streams[1]?.push(StreamEvent.of(result as JsonRpcResponse))
+    streams[1]?.end()
+    const won = (await answer) as StreamReply
+    assert.equal(won.buffered(), true, 'the events read ahead wait to be written')
+    const written: Array<string | undefined> = []
+    for await (const event of won.events) written.push(event.message() ? event.data : event.id)
+    assert.deepEqual(
+      written,
+      ['prime', JSON.stringify({ ...result, id: 1 })],
+      'every event of the winner, in order, its answer with the call id',
+    )
+    assert.equal(signals[0]?.aborted, true, 'the attempt still silent is cancelled')
   })
 
   it('gives a hedge of a big-integer id that literal in its own id, never the internal marker', async () => {
