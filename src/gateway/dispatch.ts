@@ -26,6 +26,7 @@ import type { Backend, BackendCall, SessionRef } from './backends/backend.ts'
 import type { CallSink, Connection } from './backends/connection.ts'
 import { callComposite, compositeDefinition, findComposite } from './composite.ts'
 import type { Gateway } from './gateway.ts'
+import { logLevelRank, MCP_LOG_LEVELS } from './log-levels.ts'
 import { isListMethod } from './merge.ts'
 import { accepts } from './mrtr.ts'
 import { oneRelayAtATime } from './related-turn.ts'
@@ -411,36 +412,28 @@ async function listen(scope: RequestScope, id: JsonRpcId, params: JsonObject): P
   return { result: { _meta: meta } }
 }
 
-/** Sets the level on every backend this session talks to (others learn it when they start). */
+/**
+ * The session's log level: the gateway shows it no line below it from now on, whichever backend
+ * sends it, and tells the backends (a shared process is set to the most talkative level its
+ * sessions asked for: stdio.ts `setLogLevel`). Those up are waited for; one still starting is
+ * told once it is up, without holding the answer. A backend down now, or a process started
+ * again later, keeps its own default, and the session's filter still applies to what it sends.
+ */
 async function setLevel(scope: RequestScope, params: JsonObject): Promise<Handled> {
   // Checked here: the backends' answers are not waited on one by one, so a level none of them
   // accepts would otherwise be acknowledged.
-  if (!LOG_LEVELS.has(params.level as string)) {
-    throw invalidParams(`"level" must be one of ${[...LOG_LEVELS].join(', ')}`)
+  const rank = logLevelRank(params.level)
+  if (rank < 0) throw invalidParams(`"level" must be one of ${MCP_LOG_LEVELS.join(', ')}`)
+  scope.session?.setLogFloor(rank)
+  const told: Array<Promise<void>> = []
+  for (const backend of scope.gateway.backends()) {
+    if (backend.state !== 'up' && backend.state !== 'starting') continue
+    const telling = backend.setLogLevel(scope.ref, params).catch(() => {})
+    if (backend.state === 'up') told.push(telling)
   }
-  const backends = scope.gateway.backends().filter((b) => b.state === 'up')
-  await Promise.allSettled(
-    backends.map((backend) =>
-      backend
-        .connection(scope.ref)
-        .then((c) => c.request('logging/setLevel', params, { timeoutMs: backend.timeoutMs })),
-    ),
-  )
+  await Promise.all(told)
   return { result: {} }
 }
-
-/** MCP's log levels (RFC 5424's names), least severe first. */
-export const MCP_LOG_LEVELS: readonly string[] = [
-  'debug',
-  'info',
-  'notice',
-  'warning',
-  'error',
-  'critical',
-  'alert',
-  'emergency',
-]
-const LOG_LEVELS = new Set(MCP_LOG_LEVELS)
 
 /**
  * Sends one request to a backend and relays what it sends meanwhile. A stateless client's

@@ -21,6 +21,7 @@ import { BoundedMap } from '../util/bounded-map.ts'
 import type { SessionRef } from './backends/backend.ts'
 import { BACKEND_PROTOCOL_VERSION, type Connection, notDeclared } from './backends/connection.ts'
 import type { BackendCatalog } from './catalog.ts'
+import { passesLogFloor } from './log-levels.ts'
 import { accepts } from './mrtr.ts'
 
 /** Messages (and their bytes) kept for a session until it opens its GET stream. */
@@ -90,6 +91,8 @@ export class ClientSession implements SessionRef {
   #listSince = 0
   /** Messages lost because the client did not read its stream (or none was open in time). */
   dropped = 0
+  /** The rank of the level `logging/setLevel` asked for (-1: none asked, every line goes). */
+  #logFloor = -1
   #nextServerId = 0
   readonly #serverRequests = new BoundedMap<number, ServerRequest>(MAX_SERVER_REQUESTS)
   readonly #calls = new Map<string, CallController>()
@@ -196,9 +199,18 @@ export class ClientSession implements SessionRef {
     else this.#subscribedAs.set(key, name)
   }
 
+  /** The session's `logging/setLevel`: no log line below it reaches it from now on. */
+  setLogFloor(rank: number): void {
+    this.#logFloor = rank
+  }
+
+  /** Whether a message may go to this client: a log line below its level may not. */
+  readonly showsLog = (message: JsonObject): boolean => passesLogFloor(message, this.#logFloor)
+
   /** Unrelated backend messages go to the GET stream (queued briefly until one is open). */
   deliver(backend: string, message: JsonRpcRequest | JsonRpcNotification, from: Connection): void {
     let out: JsonObject = message as unknown as JsonObject
+    if (!this.showsLog(out)) return
     if ('id' in message) {
       // A request for a capability this client did not declare (its own process asking outside
       // any call) is refused as the client would, not queued for a client that cannot answer.

@@ -34,14 +34,9 @@ import {
 } from '../protocol/classify.ts'
 import { AsyncQueue } from '../util/async-queue.ts'
 import { nestedDeeperThan } from '../util/json-depth.ts'
-import {
-  dispatch,
-  type Handled,
-  MCP_LOG_LEVELS,
-  modernResult,
-  type RequestScope,
-} from './dispatch.ts'
+import { dispatch, type Handled, modernResult, type RequestScope } from './dispatch.ts'
 import type { Gateway } from './gateway.ts'
+import { logLevelRank, passesLogFloor } from './log-levels.ts'
 import { ClientSession } from './sessions.ts'
 import { unsupportedVersion, versionHeaderRefusal } from './version-header.ts'
 
@@ -192,8 +187,11 @@ async function answerRequest(
   const controller = CallController.linkedTo(call.signal)
   const untrack = session?.trackCall(request.id, controller)
   const meta = isObject(request.params) ? request.params._meta : undefined
-  // A stateless request's log lines are the ones its `_meta` asked for, none without a level.
-  const logs = session ? undefined : logFilterOf(isObject(meta) ? meta[META_LOG_LEVEL] : undefined)
+  // A session's log lines are those at or above its level (`logging/setLevel`); a stateless
+  // request's, those its `_meta` asked for, none without a level.
+  const logs = session
+    ? session.showsLog
+    : logFilterOf(isObject(meta) ? meta[META_LOG_LEVEL] : undefined)
   const scope: RequestScope = {
     call,
     gateway,
@@ -224,14 +222,9 @@ const META_LOG_LEVEL = 'io.modelcontextprotocol/logLevel'
  * 2026-07-28 rule: no log lines at all without `logLevel`); every other message always.
  */
 function logFilterOf(requested: unknown): (message: JsonObject) => boolean {
-  const floor = typeof requested === 'string' ? MCP_LOG_LEVELS.indexOf(requested) : -1
-  return (message) => {
-    if (message.method !== 'notifications/message') return true
-    if (floor < 0) return false
-    const params = message.params
-    const level = isObject(params) && typeof params.level === 'string' ? params.level : ''
-    return MCP_LOG_LEVELS.indexOf(level) >= floor
-  }
+  const floor = logLevelRank(requested)
+  return (message) =>
+    floor < 0 ? message.method !== 'notifications/message' : passesLogFloor(message, floor)
 }
 
 /** Dispatches a request and builds its response; a failure is answered in-band with its reason. */

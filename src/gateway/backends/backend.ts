@@ -309,6 +309,12 @@ export abstract class Backend {
     return call.ref
   }
 
+  /** Tells the backend the level `session` asked for (`logging/setLevel` on its connection). */
+  async setLogLevel(session: SessionRef, params: JsonObject): Promise<void> {
+    const connection = await this.connection(session)
+    await connection.request('logging/setLevel', params, { timeoutMs: this.timeoutMs })
+  }
+
   /** What the backend said in `initialize`, once any connection completed it. */
   abstract info(): ServerInfo | undefined
 

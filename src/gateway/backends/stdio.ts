@@ -20,6 +20,7 @@ import {
 import type { Logger } from '../../observe/logger.ts'
 import { PerSecond } from '../../util/per-second.ts'
 import { VERSION } from '../../version.ts'
+import { logLevelRank, MCP_LOG_LEVELS } from '../log-levels.ts'
 import {
   answerUnrouted,
   Backend,
@@ -470,6 +471,8 @@ export class StdioBackend extends Backend {
   readonly #sessions = new Map<string, SessionRef>()
   /** Resource URI → client sessions subscribed to it through the shared process. */
   readonly #subscribers = new Map<string, Set<string>>()
+  /** Client session → the rank of the log level it asked the shared process for. */
+  readonly #logLevels = new Map<string, number>()
   #failures = 0
   readonly #stderr = new PerSecond(STDERR_LINES_PER_SECOND)
   #restartTimer: NodeJS.Timeout | undefined
@@ -486,6 +489,30 @@ export class StdioBackend extends Backend {
 
   info(): ServerInfo | undefined {
     return this.#info
+  }
+
+  /**
+   * A shared process has one log level for all its sessions: the most talkative any of them
+   * asked for, so that none misses the lines it wants (each session's own level is applied by
+   * the gateway on the way out: sessions.ts `showsLog`). The last session's word would
+   * otherwise silence the others' (one asking for `error` hid another's `debug`).
+   */
+  override async setLogLevel(session: SessionRef, params: JsonObject): Promise<void> {
+    if (this.config.isolation !== 'shared') return super.setLogLevel(session, params)
+    if (this.#logLevels.size < 100_000 || this.#logLevels.has(session.key)) {
+      this.#logLevels.set(session.key, logLevelRank(params.level))
+    }
+    const connection = await this.connection(session)
+    // Read once connected: two sessions' levels sent while the process started both say the
+    // level of all the sessions known by then, in whichever order they go out.
+    let rank = MCP_LOG_LEVELS.length - 1
+    for (const asked of this.#logLevels.values()) rank = Math.min(rank, asked)
+    const level = MCP_LOG_LEVELS[rank] ?? params.level
+    await connection.request(
+      'logging/setLevel',
+      { ...params, level },
+      { timeoutMs: this.timeoutMs },
+    )
   }
 
   start(): void {
@@ -852,6 +879,7 @@ export class StdioBackend extends Backend {
 
   release(sessionKey: string): void {
     this.#sessions.delete(sessionKey)
+    this.#logLevels.delete(sessionKey)
     for (const [uri, keys] of this.#subscribers) {
       if (keys.delete(sessionKey) && keys.size === 0) {
         this.#subscribers.delete(uri)
