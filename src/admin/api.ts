@@ -10,7 +10,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { ConfigError, loadConfigText } from '../config/load.ts'
 import type { Config } from '../config/schema.ts'
 import type { RouteHandler } from '../edge/router.ts'
-import { sendJson } from '../edge/send.ts'
+import { sendJson, sendRefusal } from '../edge/send.ts'
 import { PorticoError } from '../errors.ts'
 import { readBody } from '../http/body.ts'
 import { requestUrl } from '../http/request-url.ts'
@@ -309,6 +309,15 @@ async function jsonBody(req: IncomingMessage, limit: number): Promise<Record<str
     throw new PorticoError('invalid_request', { message: 'Expected a JSON object body' })
   }
   return value
+}
+
+/**
+ * A refusal of the admin API's filters (no token, a foreign Host or Origin, a relayed request)
+ * in its own `{ok, message}` shape, with its status and headers (`WWW-Authenticate`): the
+ * bytes written.
+ */
+export function sendAdminRefusal(res: ServerResponse, error: PorticoError): number {
+  return sendRefusal(res, error, JSON.stringify({ ok: false, message: error.message }))
 }
 
 /** Errors in mcp-proxy's `{ok, message}` shape, with the status of their reason. */

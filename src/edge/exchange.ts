@@ -25,6 +25,7 @@ export function refuse(
   res: ServerResponse,
   thrown: unknown,
   transport: Transport,
+  send: (res: ServerResponse, error: PorticoError) => number = sendError,
 ): void {
   const recorder = new HttpRecorder(context.bus, {
     proxy: context.proxy,
@@ -40,7 +41,7 @@ export function refuse(
   const error = toPorticoError(thrown)
   if (!req.readableEnded) req.resume()
   recorder.fail('error', failureOf(error))
-  recorder.wrote(sendError(res, error))
+  recorder.wrote(send(res, error))
   recorder.finish(error.status)
 }
 

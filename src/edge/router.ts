@@ -83,6 +83,11 @@ export interface Mount {
   path: string
   filters: readonly HttpFilter[]
   handler: RouteHandler
+  /**
+   * How the mount's filters' refusals are written (a 401, a 403), in the shape its own errors
+   * take (the admin API's `{ok, message}`); JSON-RPC's error object by default.
+   */
+  sendRefusal?: (res: ServerResponse, error: PorticoError) => number
 }
 
 /**
@@ -155,7 +160,7 @@ export function createRouter(
     const mount = mounts.length === 0 ? undefined : mountOf(mounts, pathname)
     if (mount !== undefined) {
       if (refusedHost(context, req, res)) return
-      return guarded(mount.filters, 'http', mount.handler, req, res)
+      return guardedMount(context, mount, req, res)
     }
     if (!ops.isServing()) {
       // Draining: the listener stays open for health probes; new work goes elsewhere.
@@ -229,8 +234,28 @@ export function createMountRouter(context: ProxyContext, mounts: readonly Mount[
     if (!isPlainPath(pathname)) return refuse(context, req, res, notPlain(), 'http')
     const mount = mountOf(mounts, pathname)
     if (mount === undefined) return refuse(context, req, res, new PorticoError('not_found'), 'http')
-    return guardedBy(context, mount.filters, 'http', mount.handler, req, res)
+    return guardedMount(context, mount, req, res)
   })
+}
+
+/** A mount behind its filters, refused in its own error shape when it has one. */
+function guardedMount(
+  context: ProxyContext,
+  mount: Mount,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> | void {
+  const send = mount.sendRefusal
+  if (send === undefined) return guardedBy(context, mount.filters, 'http', mount.handler, req, res)
+  const refused = (error: unknown) => refuse(context, req, res, error, 'http', send)
+  let pending: Promise<void> | void
+  try {
+    pending = runFilters(mount.filters, req)
+  } catch (error) {
+    return refused(error)
+  }
+  if (pending === undefined) return mount.handler(req, res)
+  return pending.then(() => mount.handler(req, res), refused)
 }
 
 /**

@@ -608,7 +608,19 @@ export function sendError(res: ServerResponse, thrown: unknown): number {
     res.destroy()
     return 0
   }
-  const body = encodeJson(errorResponse(error.id, errorObject(error)))
+  return sendRefusal(res, error, encodeJson(errorResponse(error.id, errorObject(error))))
+}
+
+/**
+ * Writes a refusal's JSON `body` with the error's status and headers (`WWW-Authenticate`,
+ * `Retry-After`), reading on what the client still sends (lingering close): the bytes written.
+ * An answer already begun is cut instead.
+ */
+export function sendRefusal(res: ServerResponse, error: PorticoError, body: string): number {
+  if (res.headersSent) {
+    res.destroy()
+    return 0
+  }
   lingerIfUnread(res.req)
   res.writeHead(error.status, {
     ...error.headers,

@@ -122,6 +122,8 @@ export class Gateway {
   readonly #watched = new Map<string, Watch>()
   /** Backends added at runtime (admin API, admin tool): kept when the file is reloaded. */
   readonly #added = new Map<string, BackendConfig>()
+  /** The last change to the backends, settled or not (`#oneAtATime`). */
+  #changing: Promise<unknown> = Promise.resolve()
   /** Backends a reload replaced or removed, finishing their calls before they close. */
   readonly #retiring = new Set<Backend>()
   /** Last health per backend, and the ring of transitions. */
@@ -652,7 +654,11 @@ export class Gateway {
    * as the file's backends. It survives reloads of the file until removed (a file backend of
    * the same name takes its place). Throws `invalid_params` with the reason when refused.
    */
-  async addBackend(input: unknown, replace = false): Promise<BackendConfig> {
+  addBackend(input: unknown, replace = false): Promise<BackendConfig> {
+    return this.#oneAtATime(() => this.#addBackend(input, replace))
+  }
+
+  async #addBackend(input: unknown, replace: boolean): Promise<BackendConfig> {
     // The file's rules for one backend, its table's and the list's (a url for http, a command
     // for stdio, the url's scheme, expose or hide): what `portico check` would refuse is refused.
     const parsed = backendsSchema.safeParse([input])
@@ -691,14 +697,18 @@ export class Gateway {
       })
     }
     refuseRouting([...others, config])
-    await this.apply({ ...this.#config, backends: [...others, config] })
+    await this.#apply({ ...this.#config, backends: [...others, config] })
     // Kept across reloads only once it runs: a backend apply refused is not added.
     this.#added.set(config.name, config)
     return config
   }
 
   /** Removes a backend (a file backend comes back when the file is reloaded). */
-  async removeBackend(name: string): Promise<boolean> {
+  removeBackend(name: string): Promise<boolean> {
+    return this.#oneAtATime(() => this.#removeBackend(name))
+  }
+
+  async #removeBackend(name: string): Promise<boolean> {
     if (!this.#backends.has(name)) return false
     const backends = (this.#config.backends ?? []).filter((b) => b.name !== name)
     // A canary, mirror or failover whose primary left would serve in its place, unasked.
@@ -711,7 +721,7 @@ export class Gateway {
       })
     }
     this.#added.delete(name)
-    await this.apply({ ...this.#config, backends })
+    await this.#apply({ ...this.#config, backends })
     return true
   }
 
@@ -720,7 +730,25 @@ export class Gateway {
    * are replaced; untouched backends keep their processes and every client session.
    * Backends added at runtime are kept unless the new config has one of the same name.
    */
-  async apply(input: Config): Promise<{ added: string[]; removed: string[]; changed: string[] }> {
+  apply(input: Config): Promise<{ added: string[]; removed: string[]; changed: string[] }> {
+    return this.#oneAtATime(() => this.#apply(input))
+  }
+
+  /**
+   * Runs one change to the backends once the changes before it are done: an admin add, replace
+   * or remove, or a reload. Each awaits the backends it replaced closing (hundreds of
+   * milliseconds for a stdio process), and each must start from the state the one before
+   * left: a DELETE that ran while a PUT of the same backend was closing the old one was undone
+   * when the PUT recorded its backend as added (the next reload started it again), and a reload
+   * meanwhile, finding the replaced backend neither in the file nor yet recorded, removed it.
+   */
+  #oneAtATime<T>(change: () => Promise<T>): Promise<T> {
+    const run = this.#changing.then(change)
+    this.#changing = run.catch(() => {})
+    return run
+  }
+
+  async #apply(input: Config): Promise<{ added: string[]; removed: string[]; changed: string[] }> {
     const next = this.#withAdded(input)
     refuseAddedClashes(next, this.#added)
     this.#toolsVersion++

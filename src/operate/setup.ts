@@ -8,7 +8,7 @@
 import { once } from 'node:events'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { adminApi } from '../admin/api.ts'
+import { adminApi, sendAdminRefusal } from '../admin/api.ts'
 import { type Fleet, gatewayFleet, transparentFleet } from '../admin/fleet.ts'
 import { adminPlacement, adminTokenOf, MCPR_CLOUD_ENDPOINT } from '../config/operate.ts'
 import type { Config } from '../config/schema.ts'
@@ -181,6 +181,7 @@ export class Operate {
     const admin: Mount = {
       path: '/admin/',
       filters: [...parts.addressFilters, adminFilter(credential), ...parts.filters],
+      sendRefusal: sendAdminRefusal,
       handler: adminApi({
         fleet,
         status: parts.status,

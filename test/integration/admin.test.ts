@@ -147,6 +147,9 @@ describe('admin API and admin tools (gateway, own listener, token)', () => {
       const none = await call(`${admin}${path}`, method, undefined, {})
       assert.equal(none.status, 401, `${method} ${path} without a token`)
       assert.equal(none.headers.get('www-authenticate'), 'Bearer realm="portico-admin"')
+      // The admin API's own error shape (mcp-proxy's), refusals of its filters included.
+      assert.equal(none.json.ok, false, JSON.stringify(none.json))
+      assert.equal(typeof none.json.message, 'string')
       const wrong = await call(`${admin}${path}`, method, undefined, {
         authorization: 'Bearer wrong-token-0123456789',
       })
@@ -156,6 +159,7 @@ describe('admin API and admin tools (gateway, own listener, token)', () => {
         origin: 'https://evil.example',
       })
       assert.equal(foreign.status, 403, `${method} ${path} from a foreign Origin`)
+      assert.equal(foreign.json.ok, false, JSON.stringify(foreign.json))
     }
     // The admin API is on its own listener only; the MCP listener does not serve it.
     const onMain = await call(`${new URL(mcpUrl).origin}/admin/health`)
@@ -560,6 +564,19 @@ describe('admin API and admin tools (gateway, own listener, token)', () => {
   })
 })
 
+/** A Portico run from a config file it reloads (SIGHUP's path), with its admin API's URL. */
+async function fromFile(prefix: string, text: string) {
+  const dir = mkdtempSync(join(tmpdir(), prefix))
+  const file = join(dir, 'portico.toml')
+  writeFileSync(file, text)
+  const portico = createPortico(loadConfig({ file, env: {} }).config, {
+    logger: new Logger({ level: 'silent' }),
+    reload: { file, load: () => loadConfig({ file, env: {} }).config },
+  })
+  const admin = (await portico.listen()).admin ?? ''
+  return { dir, file, portico, admin }
+}
+
 describe('config changes that cannot be built are refused whole', () => {
   let dir: string
   let file: string
@@ -568,14 +585,7 @@ describe('config changes that cannot be built are refused whole', () => {
   const badGroups = `expose_tools = ["re:(?<v>echo)", "re:(?<v>add)"]\n`
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'portico-admin-refuse-'))
-    file = join(dir, 'portico.toml')
-    writeFileSync(file, fileConfig())
-    portico = createPortico(loadConfig({ file, env: {} }).config, {
-      logger: new Logger({ level: 'silent' }),
-      reload: { file, load: () => loadConfig({ file, env: {} }).config },
-    })
-    admin = (await portico.listen()).admin ?? ''
+    ;({ dir, file, portico, admin } = await fromFile('portico-admin-refuse-', fileConfig()))
   })
 
   after(async () => {
@@ -639,6 +649,70 @@ describe('config changes that cannot be built are refused whole', () => {
     assert.equal(added.status, 409)
     assert.match(String(added.json.message), /Invalid backend q: .*Duplicate capture group name/)
     assert.deepEqual(await names(), running, 'the refused backend is not added')
+  })
+})
+
+describe('admin changes and reloads, one at a time', () => {
+  let dir: string
+  let portico: Portico
+  let admin: string
+
+  before(async () => {
+    const text = fileConfig().replace('hot_reload = true', 'hot_reload = false')
+    ;({ dir, portico, admin } = await fromFile('portico-admin-order-', text))
+  })
+
+  after(async () => {
+    await portico?.close()
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  const names = async () =>
+    ((await call(`${admin}/backends`)).json.backends as Array<{ namespace: string }>)
+      .map((b) => b.namespace)
+      .sort()
+  /** A stdio backend whose version shows in GET /config (its `max_restarts`). */
+  const stdio = (version: number) => ({
+    transport: 'stdio',
+    command: process.execPath,
+    args: [fixture('probe-stdio')],
+    max_restarts: version,
+  })
+
+  it('a DELETE sent while a PUT of the backend still closes its old process stays done', async () => {
+    assert.equal(
+      (await call(`${admin}/backends/add`, 'POST', { name: 'rx', ...stdio(1) })).status,
+      201,
+    )
+    await until(async () => ((await names()).includes('rx') ? true : undefined), 10_000, 'rx')
+    const put = call(`${admin}/backends/rx`, 'PUT', stdio(2))
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    const removed = await call(`${admin}/backends/rx`, 'DELETE')
+    assert.equal((await put).status, 200)
+    assert.equal(removed.status, 200)
+    assert.deepEqual(await names(), ['p'])
+    // A reload (SIGHUP, an edit of the file) used to start it again: the PUT, finishing after
+    // the DELETE, recorded it as added.
+    assert.equal(await portico.reloadConfig(), 'unchanged')
+    assert.deepEqual(await names(), ['p'], 'the deleted backend came back')
+  })
+
+  it('a reload while a PUT replaces a backend added at runtime keeps it, replaced', async () => {
+    assert.equal(
+      (await call(`${admin}/backends/add`, 'POST', { name: 'ry', ...stdio(1) })).status,
+      201,
+    )
+    const put = call(`${admin}/backends/ry`, 'PUT', stdio(2))
+    await new Promise((resolve) => setTimeout(resolve, 10))
+    const reloaded = portico.reloadConfig()
+    assert.equal((await put).status, 200)
+    await reloaded
+    assert.deepEqual(await names(), ['p', 'ry'], 'the reload removed the backend being replaced')
+    const shown = (await call(`${admin}/config`)).json as {
+      backends?: Array<{ name: string; max_restarts?: number }>
+    }
+    const ry = shown.backends?.find((b) => b.name === 'ry')
+    assert.equal(ry?.max_restarts, 2, 'the replacement is the one running')
   })
 })
 
