@@ -21,7 +21,7 @@ import {
   CAPABILITY_OF,
   type CallSink,
   type Connection,
-  notDeclared,
+  undeclaredAnswer,
 } from './backends/connection.ts'
 
 const MAX_PARKED = 1000
@@ -197,7 +197,7 @@ export class InputBridge {
     }
     // (A `ping` never comes here: the connection answers it itself, whoever's call runs.)
     if (!asksInput(capabilities, message.method)) {
-      parked.connection?.answer(message.id, { error: notDeclared(message.method) })
+      parked.connection?.answer(message.id, undeclaredAnswer(message.method))
       return
     }
     if (parked.waitingForInput() >= MAX_INPUT_REQUESTS) {

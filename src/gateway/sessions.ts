@@ -19,7 +19,11 @@ import type { CallController } from '../pipeline/signal.ts'
 import { encodeSseEvent } from '../protocol/sse.ts'
 import { BoundedMap } from '../util/bounded-map.ts'
 import type { SessionRef } from './backends/backend.ts'
-import { BACKEND_PROTOCOL_VERSION, type Connection, notDeclared } from './backends/connection.ts'
+import {
+  BACKEND_PROTOCOL_VERSION,
+  type Connection,
+  undeclaredAnswer,
+} from './backends/connection.ts'
 import type { BackendCatalog } from './catalog.ts'
 import { passesLogFloor } from './log-levels.ts'
 import { accepts } from './mrtr.ts'
@@ -215,7 +219,7 @@ export class ClientSession implements SessionRef {
       // A request for a capability this client did not declare (its own process asking outside
       // any call) is refused as the client would, not queued for a client that cannot answer.
       if (!accepts(this.initParams.capabilities, message.method)) {
-        from.answer(message.id, { error: notDeclared(message.method) })
+        from.answer(message.id, undeclaredAnswer(message.method))
         return
       }
       out = this.forwardRequest(backend, message, from) as unknown as JsonObject

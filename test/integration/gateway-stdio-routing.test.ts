@@ -232,5 +232,16 @@ describe('a server request for a capability the client did not declare', () => {
       assert.equal(error?.code, -32601, JSON.stringify(answer))
       assert.match(error?.message ?? '', /did not declare the sampling capability/)
     })
+
+    it(`answers roots/list with an empty list, as outside any call (isolation = "${isolation}")`, async () => {
+      const { url } = await gateway({
+        request_timeout: '10s',
+        backends: [{ name: 'q', ...SERVER, isolation }],
+      })
+      const client = await connect(url)
+      const args = { method: 'roots/list' }
+      const answer = answerOf(await client.callTool({ name: 'q__ask', arguments: args }))
+      assert.deepEqual(answer, { result: { roots: [] } })
+    })
   }
 })

@@ -34,10 +34,23 @@ export const CAPABILITY_OF: Readonly<Record<string, string>> = {
 }
 
 /**
+ * What a server request the client cannot take is answered: `roots/list` an empty list, as the
+ * gateway answers it when no client session can take it (`answerUnrouted`): servers that ask
+ * at start (the filesystem server does) would log a failure at every start, and whether a call
+ * of a client without roots was in flight at that moment (a -32601) or not (the empty list)
+ * must not decide what they get. Anything else `notDeclared`.
+ */
+export function undeclaredAnswer(
+  method: string,
+): { result: JsonObject } | { error: JsonRpcErrorObject } {
+  return method === 'roots/list' ? { result: { roots: [] } } : { error: notDeclared(method) }
+}
+
+/**
  * The answer to a server request the client cannot take: MCP has servers send these only to
  * a client that declared the capability, and `-32601` is what a client without it answers.
  */
-export function notDeclared(method: string): JsonRpcErrorObject {
+function notDeclared(method: string): JsonRpcErrorObject {
   const capability = CAPABILITY_OF[method]
   return {
     code: -32601,
@@ -329,7 +342,7 @@ export abstract class Connection {
         return
       }
       if (sink === UNDECLARED) {
-        this.answer(message.id, { error: notDeclared(message.method) })
+        this.answer(message.id, undeclaredAnswer(message.method))
         return
       }
       if (!sink) {
