@@ -3,6 +3,7 @@
  * their sessions, calls and errors.
  */
 import { type ClientRow, listClients } from '../store/report-sessions.ts'
+import { clientCell } from './exchange-cells.ts'
 import {
   formatCount,
   formatPct,
@@ -35,7 +36,7 @@ export function renderClients(
   const title = `CLIENTS — ${proxy} — last ${window}`
   if (rows.length === 0) return `${title}\n\n  (no clients found)\n`
   const cells = rows.map((row) => [
-    row.client_name,
+    clientCell(row.client_name),
     row.client_version || '—',
     row.platform,
     formatCount(row.sessions),

@@ -3,7 +3,7 @@
 import { RECORDED_NOTIFICATIONS } from '../observe/event.ts'
 import { cutText } from '../store/bound.ts'
 import type { ExchangeRow } from '../store/report-logs.ts'
-import { formatLatency, middleTruncate } from './format.ts'
+import { formatLatency, isoTime, middleTruncate } from './format.ts'
 
 /** Longest error message shown in a table cell (`--json` has it whole). */
 const MESSAGE_CELL = 80
@@ -45,6 +45,14 @@ export function nameCell(row: ExchangeRow, max = 40): string {
   return row.name ? middleTruncate(row.name, max) : ''
 }
 
+/**
+ * A client's name (and version) cut to `max` cells, as a tool's is: the client chose it, and
+ * one 256-character name widened every row of the table to hundreds of columns.
+ */
+export function clientCell(label: string | null, max = 40): string {
+  return label ? middleTruncate(label, max) : ''
+}
+
 /** The first 8 characters of a session id (enough for `portico session PREFIX`); Portico's own `~` ids whole. */
 export function sessionCell(id: string | null): string {
   if (!id) return ''
@@ -57,5 +65,5 @@ export function isError(row: ExchangeRow): boolean {
 
 /** The JSON form of an exchange row: the stored fields plus an ISO time. */
 export function exchangeJson(row: ExchangeRow): Record<string, unknown> {
-  return { time: new Date(row.ts).toISOString(), ...row }
+  return { time: isoTime(row.ts), ...row }
 }

@@ -67,7 +67,8 @@ export function columnWidths(
  */
 export function fitCells(cells: readonly string[], widths: readonly number[]): string[] {
   return cells.map((raw, column) => {
-    const cell = printable(raw)
+    // A damaged store can hold no text where a name belongs (its string gone): an empty cell.
+    const cell = printable(raw ?? '')
     const width = widths[column]
     return column === cells.length - 1 || width === undefined ? cell : middleTruncate(cell, width)
   })
@@ -126,9 +127,27 @@ function two(n: number): string {
   return String(n).padStart(2, '0')
 }
 
+/**
+ * What a time no date can show is printed as: a store's row whose timestamp is not a number of
+ * milliseconds a date can hold (a damaged or hand-edited store) prints this, not `NaN-NaN-NaN`.
+ */
+const NO_TIME = '?'
+
+/** A Date of `ms`, or undefined when `ms` is no time a Date can hold. */
+function dateOf(ms: unknown): Date | undefined {
+  const d = new Date(typeof ms === 'number' ? ms : Number.NaN)
+  return Number.isNaN(d.getTime()) ? undefined : d
+}
+
+/** UTC ISO time for JSON output, or null for a time no date can hold. */
+export function isoTime(ms: unknown): string | null {
+  return dateOf(ms)?.toISOString() ?? null
+}
+
 /** Local time `2026-04-12 14:30:00`. */
 export function formatTime(ms: number): string {
-  const d = new Date(ms)
+  const d = dateOf(ms)
+  if (d === undefined) return NO_TIME
   return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())} ${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}`
 }
 
@@ -136,12 +155,14 @@ const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', '
 
 /** Local time `Apr 10 14:20`. */
 export function formatShortTime(ms: number): string {
-  const d = new Date(ms)
+  const d = dateOf(ms)
+  if (d === undefined) return NO_TIME
   return `${MONTHS[d.getMonth()]} ${two(d.getDate())} ${two(d.getHours())}:${two(d.getMinutes())}`
 }
 
 /** `just now` (under a second), `42s ago`, `4m ago`, `2h ago`, `3d ago`. */
 export function formatAgo(ms: number, now: number): string {
+  if (dateOf(ms) === undefined) return NO_TIME
   const seconds = Math.max(0, Math.floor((now - ms) / 1000))
   if (seconds < 1) return 'just now'
   if (seconds < 60) return `${seconds}s ago`

@@ -8,12 +8,14 @@ import { type Db, openStore } from '../store/open.ts'
 import {
   type ExchangeRow,
   eachLogPageAfter,
+  eachTailLog,
   type LogFilter,
   lastExchangeId,
-  tailLogs,
+  tailNamesUser,
 } from '../store/report-logs.ts'
 import { UserError } from './errors.ts'
 import {
+  clientCell,
   exchangeJson,
   isError,
   latencyCell,
@@ -83,18 +85,54 @@ function layoutOf(proxy: boolean, user: boolean): Layout {
   }
 }
 
+/** Rows printed at a time: a long tail is read, printed and let go a page at a time. */
+const PAGE_ROWS = 1000
+
 export async function printLogs(flags: LogsFlags): Promise<void> {
   const filter = filterOf(flags)
   await withStore(flags, async (db, path) => {
-    // One read transaction: the follow starts exactly after what the tail saw.
-    const { rows, lastId } = db.transaction(() => ({
-      rows: tailLogs(db, filter, flags.tail ?? 50),
-      lastId: lastExchangeId(db),
-    }))()
-    const users = flags.user !== undefined || rows.some((row) => row.subject !== null)
+    // The tail stops at the last row now, and the follow starts right after it.
+    const lastId = lastExchangeId(db)
+    const tail = () => eachTailLog(db, filter, flags.tail ?? 50, lastId)
+    const users = flags.user !== undefined || tailNamesUser(db, filter, flags.tail ?? 50, lastId)
     const layout = layoutOf(showsProxy(db, flags), users)
-    const widths = print(rows, flags, layout, undefined)
+    // The first page fixes the columns, as for the rows --follow prints later.
+    let widths: number[] | undefined
+    for (const page of pagesOf(tail(), PAGE_ROWS)) {
+      widths = print(page, flags, layout, widths)
+      await stdoutTakes()
+    }
+    widths ??= print([], flags, layout, undefined)
     if (flags.follow) await follow({ db, path, filter, flags, layout, widths }, lastId)
+  })
+}
+
+function* pagesOf<T>(items: Iterable<T>, size: number): Generator<T[]> {
+  let page: T[] = []
+  for (const item of items) {
+    page.push(item)
+    if (page.length === size) {
+      yield page
+      page = []
+    }
+  }
+  if (page.length > 0) yield page
+}
+
+/**
+ * Waits while stdout (a pipe) holds what it has not passed on yet: written in one go, a long
+ * tail stayed in memory until the end, and nothing reached the reader before it.
+ */
+async function stdoutTakes(): Promise<void> {
+  if (!process.stdout.writableNeedDrain) return
+  await new Promise<void>((resolve) => {
+    const done = () => {
+      process.stdout.off('drain', done)
+      process.stdout.off('close', done)
+      resolve()
+    }
+    process.stdout.once('drain', done)
+    process.stdout.once('close', done)
   })
 }
 
@@ -164,7 +202,7 @@ function cellsOf(row: ExchangeRow, layout: Layout): string[] {
   const cells = [
     formatTime(row.ts),
     sessionCell(row.session_id),
-    row.client_name ?? '',
+    clientCell(row.client_name),
     ...(layout.user ? [row.subject ?? ''] : []),
     row.method,
     nameCell(row),

@@ -193,7 +193,7 @@ async function main(argv: string[]): Promise<void> {
   try {
     await buildProgram().parseAsync(argv)
   } catch (error) {
-    process.exitCode = exitCodeFor(error)
+    process.exitCode = await exitCodeFor(error)
     // A cluster worker's IPC channel would keep it alive, its slot taken and never restarted.
     if (cluster.isWorker) process.exit()
   }
@@ -202,17 +202,21 @@ async function main(argv: string[]): Promise<void> {
 /** Exit codes: 0 ok, 1 a failure (bad config file, unreadable store…), 2 a usage error. */
 const USAGE_ERROR = 2
 
-function exitCodeFor(error: unknown): number {
+async function exitCodeFor(error: unknown): Promise<number> {
   // Commander's own errors (unknown option or command, missing argument, help shown for a
   // missing command) are all usage errors; `--help` and `--version` exit 0.
   if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : USAGE_ERROR
+  // Loaded only now: a command that succeeds loads nothing for its errors (cli-lazy-load).
+  const { printable } = await import('../util/format.ts')
+  // Messages quote what a store holds (the proxies recorded, the sessions a prefix matches)
+  // and what was typed: an escape sequence in either must not reach the terminal as one.
+  const safe = (text: string) => text.split('\n').map(printable).join('\n')
   if (error instanceof UserError) {
-    process.stderr.write(`portico: ${error.message}\n`)
+    process.stderr.write(`portico: ${safe(error.message)}\n`)
     return error.exitCode
   }
-  process.stderr.write(
-    `portico: unexpected error: ${error instanceof Error ? error.stack : String(error)}\n`,
-  )
+  const text = error instanceof Error ? (error.stack ?? error.message) : String(error)
+  process.stderr.write(`portico: unexpected error: ${safe(text)}\n`)
   return 1
 }
 

@@ -17,6 +17,7 @@ import { displayWidth, padEndWidth } from '../util/text-width.ts'
 import {
   formatCount,
   formatTime,
+  isoTime,
   renderTable,
   truncate,
   useColour,
@@ -108,7 +109,7 @@ function printChanges(db: Db, flags: SchemaFlags): void {
     ...(flags.since === undefined ? {} : { since: Date.now() - flags.since }),
   })
   if (flags.json) {
-    writeJsonLines(rows.map((row) => ({ time: new Date(row.detected_at).toISOString(), ...row })))
+    writeJsonLines(rows.map((row) => ({ time: isoTime(row.detected_at), ...row })))
     return
   }
   if (rows.length === 0) {

@@ -3,6 +3,7 @@
  * first, with their client and counts.
  */
 import { listSessions, type SessionRow } from '../store/report-sessions.ts'
+import { clientCell } from './exchange-cells.ts'
 import {
   formatAgo,
   formatCount,
@@ -64,7 +65,7 @@ export function renderSessions(
   const cells = rows.map((row) => {
     const cells = [
       row.grouped ? row.session_id : row.session_id.slice(0, 8),
-      `${clientLabel(row)} ${row.active ? '●' : '○'}`,
+      `${clientCell(clientLabel(row), 48)} ${row.active ? '●' : '○'}`,
       row.platform ?? 'unknown',
       formatShortTime(row.started_at),
       formatAgo(row.last_seen_at, now),

@@ -37,6 +37,13 @@ export function addSince(command: Command, fallback: string): Command {
   )
 }
 
+/**
+ * The longest window a report or a prune takes (100 years: everything a store holds). Longer
+ * ones made no date: `--older-than 99999999999999999999d` pruned against `NaN-NaN-NaN`, and
+ * `100000w` against the year 110.
+ */
+const MAX_WINDOW_MS = 36_500 * 86_400_000
+
 /** Parses a duration flag (`30m`, `1h`, `7d`, `500ms`) into milliseconds. */
 export function durationOption(flag: string, allowZero = false) {
   return (value: string): number => {
@@ -46,6 +53,9 @@ export function durationOption(flag: string, allowZero = false) {
         `${flag}: expected a duration like 500ms, 30s, 30m, 1h or 7d, got "${value}"`,
         2,
       )
+    }
+    if (ms > MAX_WINDOW_MS) {
+      throw new UserError(`${flag}: at most 36500d (100 years), got "${value}"`, 2)
     }
     return ms
   }

@@ -139,6 +139,54 @@ export function tailLogs(db: Db, filter: LogFilter, tail: number): ExchangeRow[]
 }
 
 /**
+ * The last `tail` matching rows (of those up to row `upToId`, when given), oldest first, read
+ * one at a time: where the tail starts is found first (the `tail`-th newest row), then the rows
+ * from there are iterated, so a tail of a million rows holds one row at a time, not all of
+ * them (`logs --tail 1000000` held 2.3 GB and printed nothing for ten minutes).
+ */
+export function* eachTailLog(
+  db: Db,
+  filter: LogFilter,
+  tail: number,
+  upToId?: number,
+): Generator<ExchangeRow> {
+  if (tail <= 0) return
+  const { sql, args } = tailRange(db, filter, tail, upToId)
+  yield* db
+    .prepare(`SELECT ${COLUMNS} FROM exchanges ${sql} ORDER BY ts, id`)
+    .iterate(...args) as IterableIterator<ExchangeRow>
+}
+
+/** Whether a row of that tail names a user (so `logs` shows the USER column), without reading it. */
+export function tailNamesUser(db: Db, filter: LogFilter, tail: number, upToId?: number): boolean {
+  if (tail <= 0) return false
+  const { sql, args } = tailRange(db, filter, tail, upToId)
+  const clause = `${sql ? `${sql} AND` : 'WHERE'} subject IS NOT NULL`
+  return db.prepare(`SELECT 1 FROM exchanges ${clause} LIMIT 1`).get(...args) !== undefined
+}
+
+/** The WHERE clause of the last `tail` matching rows up to row `upToId`. */
+function tailRange(
+  db: Db,
+  filter: LogFilter,
+  tail: number,
+  upToId: number | undefined,
+): { sql: string; args: unknown[] } {
+  const { sql, args } = where(db, filter)
+  const bounded = upToId === undefined ? sql : `${sql ? `${sql} AND` : 'WHERE'} id <= ?`
+  const bounds = upToId === undefined ? args : [...args, upToId]
+  const start = db
+    .prepare(`SELECT ts, id FROM exchanges ${bounded} ORDER BY ts DESC, id DESC LIMIT 1 OFFSET ?`)
+    .get(...bounds, tail - 1) as { ts: number; id: number } | undefined
+  if (start === undefined) return { sql: bounded, args: bounds }
+  // `ts >= ?` first, so that the time index bounds the scan; the rest breaks ties by id.
+  return {
+    sql: `${bounded ? `${bounded} AND` : 'WHERE'} ts >= ? AND (ts > ? OR id >= ?)`,
+    args: [...bounds, start.ts, start.ts, start.id],
+  }
+}
+
+/**
  * Matching rows written after row `afterId` (for `--follow`), in time order among themselves,
  * and the id to continue after.
  */

@@ -70,8 +70,22 @@ export function schemaReport(db: Db, proxy: string, method?: string): SchemaRepo
   }
 }
 
+/**
+ * A captured payload, or undefined when it is not JSON (a damaged or hand-edited store): a
+ * report shows what it could read of the others rather than stopping on a stack trace.
+ */
+function readPayload(text: unknown): unknown {
+  if (typeof text !== 'string') return undefined
+  try {
+    return JSON.parse(text)
+  } catch {
+    return undefined
+  }
+}
+
 function toServer(row: SnapshotRow): NonNullable<SchemaReport['server']> {
-  const payload = JSON.parse(row.payload) as JsonObject
+  const read = readPayload(row.payload)
+  const payload: JsonObject = isObject(read) ? read : {}
   const info = isObject(payload.serverInfo) ? payload.serverInfo : {}
   const versions = Array.isArray(payload.supportedVersions) ? payload.supportedVersions : []
   const protocol =
@@ -86,7 +100,7 @@ function toServer(row: SnapshotRow): NonNullable<SchemaReport['server']> {
 }
 
 function toList(row: SnapshotRow): SchemaList {
-  const payload = JSON.parse(row.payload) as unknown
+  const payload = readPayload(row.payload)
   const key = LIST_METHODS[row.method]?.key ?? 'name'
   const items = (Array.isArray(payload) ? payload : []).filter(isObject).map((item) => ({
     key: String(item[key]),
@@ -180,6 +194,6 @@ export function toolSchemas(db: Db, proxy: string): JsonObject[] {
     .prepare("SELECT payload FROM schema_snapshots WHERE proxy = ? AND method = 'tools/list'")
     .pluck()
     .get(proxy) as string | undefined
-  if (snapshot === undefined) return []
-  return (JSON.parse(snapshot) as unknown[]).filter(isObject)
+  const tools = readPayload(snapshot)
+  return Array.isArray(tools) ? tools.filter(isObject) : []
 }

@@ -26,7 +26,9 @@ export function formatBytes(bytes: number, style: BytesStyle = {}): string {
 /**
  * Text a client or a server chose (a tool name, an error message), made safe to print on a
  * terminal or in a line-oriented log: control characters (escape sequences, carriage returns,
- * newlines) become `\xNN`, so they can neither drive the operator's terminal nor forge lines.
+ * newlines) become `\xNN`, so they can neither drive the operator's terminal nor forge lines;
+ * the bidirectional overrides and isolates (U+202A–U+202E, U+2066–U+2069) become `\u202E`…, so
+ * a name cannot reorder the rest of its line on a terminal that honours them.
  */
 export function printable(text: string): string {
   return hasControl(text) ? text.replace(CONTROL_ALL, escapeControl) : text
@@ -37,12 +39,15 @@ export function hasControl(text: string): boolean {
   return CONTROL.test(text)
 }
 
-/** Unicode's control characters: C0 (escape, CR, LF…), DEL and C1. */
-const CONTROL = /\p{Cc}/u
-const CONTROL_ALL = /\p{Cc}/gu
+/** Unicode's control characters (C0: escape, CR, LF…; DEL; C1) and the bidi overrides. */
+const CONTROL = /[\p{Cc}\u202A-\u202E\u2066-\u2069]/u
+const CONTROL_ALL = /[\p{Cc}\u202A-\u202E\u2066-\u2069]/gu
 
 function escapeControl(char: string): string {
-  return `\\x${char.charCodeAt(0).toString(16).padStart(2, '0').toUpperCase()}`
+  const code = char.charCodeAt(0)
+  return code > 0xff
+    ? `\\u${code.toString(16).toUpperCase()}`
+    : `\\x${code.toString(16).padStart(2, '0').toUpperCase()}`
 }
 
 /**
