@@ -266,10 +266,9 @@ describe('transparent: hedging an SDK server that answers with event streams', (
   })
 
   it('hedges on the first message, not the stream head: the hedge answers, the first is cancelled', async () => {
-    const started = Date.now()
     const result = await client.callTool({ name: 'lookup', arguments: {} })
+    // The first attempt hangs until cancelled: only the hedge could answer.
     assert.equal(text(result), 'answer 2', 'the hedge, sent after 50 ms, answered')
-    assert.ok(Date.now() - started < 10_000, 'the client did not wait for the hanging attempt')
     await until(() => (cancelled === 1 ? true : undefined), 5000, 'the first attempt cancelled')
     await portico.sink.waitFor((events) =>
       events.some((e) => e.type === 'exchange' && e.name === 'lookup' && e.hedges === 1),
