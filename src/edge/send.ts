@@ -262,7 +262,7 @@ async function sendStream(
   if (call.kind === 'request' && !recorder.answered(0) && !state.resumable) {
     // Ended without the response and without event ids to resume from: the client would wait
     // forever. SSE polling (SEP-1699) ends streams on purpose, but always with event ids.
-    writeErrorEvent(res, call, 0, new PorticoError('upstream_stream_ended'), options)
+    endUnanswered(res, call, 0, new PorticoError('upstream_stream_ended'), options)
   }
   res.end()
 }
@@ -315,7 +315,7 @@ async function writeEvents(
     // client's parser drops it (its data is no JSON) and reads the error event after it whole.
     if (inEvent && !res.destroyed && !res.writableEnded) res.write('\n\n')
     if (call.kind === 'request' && !recorder.answered(index)) {
-      writeErrorEvent(res, call, index, streamFailure(error), options)
+      endUnanswered(res, call, index, streamFailure(error), options)
     }
     state.resumable = true // the error event answered the call
   }
@@ -353,13 +353,23 @@ function mayMatter(text: string): boolean {
   return false
 }
 
-function writeErrorEvent(
+/**
+ * Ends a request's stream that ended without its answer: with an error event for it, as a
+ * client would wait for its id for ever; or, when the client cancelled the call, with nothing
+ * (no answer is due to a cancelled request, and the upstream's silence is the cancel's).
+ */
+function endUnanswered(
   res: ServerResponse,
   call: Call,
   index: number,
   error: PorticoError,
   options: SendOptions,
 ): void {
+  if (call.notes.cancelled === true) {
+    options.recorder.fail(index, 'cancelled', { reason: 'cancelled' })
+    options.recorder.done(index)
+    return
+  }
   if (res.destroyed || res.writableEnded) return
   const event = StreamEvent.of(errorResponse(call.id, errorObject(error)))
   res.write(event.raw)
@@ -548,7 +558,7 @@ async function sendMerged(
           : single(await wholeMessage(call, reply as MessageReply))
       const state = await writeEvents(res, call, index, events, options)
       if (call.kind === 'request' && !options.recorder.answered(index) && !state.resumable) {
-        writeErrorEvent(res, call, index, new PorticoError('upstream_stream_ended'), options)
+        endUnanswered(res, call, index, new PorticoError('upstream_stream_ended'), options)
       }
     }),
   )

@@ -44,6 +44,11 @@ export interface CallNotes {
   hedges?: number
   /** Traffic protection: the circuit breaker transition this call caused. */
   breaker?: 'open' | 'half_open' | 'closed' | 'ejected'
+  /**
+   * The client cancelled it (transparent mode: its `notifications/cancelled` named the call):
+   * an answer that never comes is that cancel's outcome, not the upstream's failure.
+   */
+  cancelled?: boolean
   /** The call's outcome, JSON-RPC error code and HTTP status, once its answer is written. */
   outcome?: string
   errorCode?: number

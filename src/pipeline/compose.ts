@@ -61,19 +61,23 @@ export function answering(
 }
 
 /**
- * The error answer for a call, noting its reason. A client that left (the call's signal
- * aborted) is `cancelled`, whether the failure is not a PorticoError or one raised because of
- * that abort: the HTTP client reports its aborted request as `upstream_unavailable`, with the
- * signal's reason as its cause, and that must not be recorded as the upstream's failure.
+ * The error answer for a call, noting its reason. A call the client cancelled, or a client
+ * that left (the call's signal aborted), is `cancelled`, whether the failure is not a
+ * PorticoError or one raised because of that abort: the HTTP client reports its aborted request
+ * as `upstream_unavailable`, with the signal's reason as its cause, and that must not be
+ * recorded as the upstream's failure.
  */
 export function errorReply(call: Call, error: unknown): MessageReply {
-  const signal = call.signal
-  const failure =
-    signal.aborted && (!(error instanceof PorticoError) || causedBy(error, signal.reason))
-      ? new PorticoError('cancelled')
-      : toPorticoError(error)
+  const failure = wasCancelled(call, error) ? new PorticoError('cancelled') : toPorticoError(error)
   call.notes.reason ??= failure.reason
   return MessageReply.error(failure, call.id)
+}
+
+/** A client's cancel (transparent/client-cancels.ts) or departure is why the call failed. */
+function wasCancelled(call: Call, error: unknown): boolean {
+  if (call.notes.cancelled === true) return true
+  const signal = call.signal
+  return signal.aborted && (!(error instanceof PorticoError) || causedBy(error, signal.reason))
 }
 
 /** Whether `reason` is `error` or in its chain of causes (a few links: they are short). */

@@ -20,6 +20,7 @@ import { topLevelProtect, UpstreamProtection } from '../protect/policies.ts'
 import { upstreamChain } from '../upstream/chain.ts'
 import { type Clock, systemClock } from '../util/clock.ts'
 import { isWidgetsFolder, staticWidgets } from '../widgets/static.ts'
+import { ClientCancels } from './client-cancels.ts'
 import { type LegacyLimits, LegacyTransport, legacySseTarget } from './legacy-sse.ts'
 import { readUnlessMcp } from './other-mcp.ts'
 import { type BuiltUpstream, ReloadableUpstream } from './reload.ts'
@@ -66,8 +67,10 @@ export function transparentMode(
   )
   const probe = readinessProbe(context, url, label)
   const closers: Array<() => void> = []
+  // Requests on sessions, for the cancels that name them (why: ./client-cancels.ts).
+  const cancels = new ClientCancels()
   return {
-    terminal: upstream.handle,
+    terminal: cancels.handler(upstream.handle),
     runningConfig: () => upstream.config,
     // The same reload as gateway mode's (edge/reload.ts); what it applies: ./reload.ts.
     ...modeReload(upstream, reload, context.logger, (closer) => closers.push(closer)),

@@ -1,0 +1,169 @@
+/**
+ * A client's `notifications/cancelled` in transparent mode ends the request it names: recorded
+ * as `cancelled` (not as the upstream's failure), the upstream request let go once the cancel
+ * was delivered, and no error answer invented for it. Real SDK clients and servers (a server
+ * that keeps a cancelled request's stream open), and the hand-written fault server that ends a
+ * cancelled request with 202 and no answer. On a session, closing a stream is no cancel: the
+ * notification is the client's only word, and before this Portico did not relate it to the
+ * call: the call stayed open through Portico until the client left, or was recorded as an
+ * `upstream_bad_response` / `upstream_stream_ended` error.
+ */
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import { Client } from '@modelcontextprotocol/sdk/client/index.js'
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
+import type { ExchangeEvent } from '../../src/observe/event.ts'
+import { type CancelUpstream, startCancelUpstream } from '../fixtures/cancel-upstream.ts'
+import { type FaultyHttp, startFaultyHttp } from '../fixtures/faulty-http.ts'
+import { postToolCall, sessionHeaders } from '../helpers/mcp-http.ts'
+import { type RunningPortico, startPortico } from '../helpers/portico.ts'
+import { until } from '../helpers/wait.ts'
+
+function callOf(portico: RunningPortico, id: string | number): ExchangeEvent | undefined {
+  return portico.sink.exchanges().find((e) => e.method === 'tools/call' && e.jsonrpcId === id)
+}
+
+describe("a client's cancel, in transparent mode", () => {
+  let upstream: CancelUpstream
+  let faulty: FaultyHttp
+  const running: RunningPortico[] = []
+
+  before(async () => {
+    upstream = await startCancelUpstream()
+    faulty = await startFaultyHttp('cancels')
+  })
+  after(async () => {
+    for (const portico of running) await portico.close()
+    await upstream?.close()
+    await faulty?.close()
+  })
+
+  async function portico(url: string, name: string): Promise<RunningPortico> {
+    const started = await startPortico({ name, upstream: url })
+    running.push(started)
+    return started
+  }
+
+  it('SDK client and server: recorded cancelled and let go while the client stays', async () => {
+    const transparent = await portico(upstream.url, 'sdk')
+    await cancelWait(transparent, upstream, 'wait', async (client) => {
+      // The SDK client keeps its POST open and the SDK server its stream: only Portico can
+      // end the call now, and it must while the client is still connected.
+      await until(() => upstream.callsClosed > 0 || undefined, 5000, 'the upstream call let go')
+      // The session goes on.
+      const tools = await client.listTools()
+      assert.deepEqual(
+        tools.tools.map((tool) => tool.name),
+        ['wait'],
+      )
+    })
+  })
+
+  it('an upstream that ends the cancelled request with 202: recorded cancelled', async () => {
+    const transparent = await portico(faulty.url, 'faulty')
+    // The fault server keeps no sessions but ignores the header: the session is the client's.
+    const session = 'session-a'
+    const hung = postToolCall(transparent.url, session, 'hang', 'gone')
+    await until(() => (faulty.server.runs.get('hang') ?? 0) > 0 || undefined, 5000, 'hang to run')
+    const cancel = await fetch(transparent.url, {
+      method: 'POST',
+      headers: sessionHeaders(session),
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        method: 'notifications/cancelled',
+        params: { requestId: 'gone', reason: 'enough' },
+      }),
+    })
+    assert.equal(cancel.status, 202)
+    const answer = await hung
+    const body = (await answer.json()) as { id?: unknown; error?: { message?: string } }
+    // An answer is still owed to the HTTP request: the call's id, saying it was cancelled.
+    assert.equal(body.id, 'gone')
+    assert.match(body.error?.message ?? '', /cancelled/i)
+    await transparent.sink.waitFor(() => callOf(transparent, 'gone') !== undefined)
+    const recorded = callOf(transparent, 'gone')
+    assert.equal(recorded?.outcome, 'cancelled')
+    assert.equal(recorded?.reason, 'cancelled')
+  })
+
+  it("a cancel naming another session's request changes nothing", async () => {
+    const transparent = await portico(faulty.url, 'other-session')
+    const mine = 'session-b'
+    const theirs = 'session-c'
+    const runs = faulty.server.runs.get('hang') ?? 0
+    const hung = postToolCall(transparent.url, mine, 'hang', 'kept')
+    await until(() => (faulty.server.runs.get('hang') ?? 0) > runs || undefined, 5000, 'hang')
+    const stray = await fetch(transparent.url, {
+      method: 'POST',
+      headers: sessionHeaders(theirs),
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        method: 'notifications/cancelled',
+        params: { requestId: 'kept' },
+      }),
+    })
+    assert.equal(stray.status, 202)
+    // The fault server cancels by id alone: it ended the call, but not for its own session's
+    // client, so Portico must record what the upstream did (202, no answer), not a cancel.
+    const answer = await hung
+    const body = (await answer.json()) as { id?: unknown; error?: { message?: string } }
+    assert.equal(body.id, 'kept')
+    assert.match(body.error?.message ?? '', /without answering it/)
+    await transparent.sink.waitFor(() => callOf(transparent, 'kept') !== undefined)
+    assert.equal(callOf(transparent, 'kept')?.reason, 'upstream_bad_response')
+  })
+})
+
+describe("a client's cancel, in gateway mode (the same client and server)", () => {
+  let upstream: CancelUpstream
+  let gateway: RunningPortico
+
+  before(async () => {
+    upstream = await startCancelUpstream()
+    gateway = await startPortico({
+      proxy: { admin_tools: false },
+      backends: [{ name: 'up', transport: 'http', url: upstream.url }],
+    })
+  })
+  after(async () => {
+    await gateway?.close()
+    await upstream?.close()
+  })
+
+  it('recorded cancelled and cancelled at the backend', async () => {
+    await cancelWait(gateway, upstream, 'up__wait', async () => {})
+  })
+})
+
+/**
+ * An SDK client calls `tool` (the fixture's `wait`) through `portico` and cancels it once the
+ * upstream runs it; the upstream must hear the cancel and the call be recorded `cancelled`.
+ * `meanwhile` runs while the client is still connected.
+ */
+async function cancelWait(
+  portico: RunningPortico,
+  upstream: CancelUpstream,
+  tool: string,
+  meanwhile: (client: Client) => Promise<void>,
+): Promise<void> {
+  const client = new Client({ name: 'canceller', version: '1' })
+  await client.connect(new StreamableHTTPClientTransport(new URL(portico.url)))
+  try {
+    const aborted = new AbortController()
+    const call = client.callTool({ name: tool, arguments: {} }, undefined, {
+      signal: aborted.signal,
+    })
+    await until(() => upstream.started > 0 || undefined, 5000, 'the upstream to start wait')
+    aborted.abort('enough')
+    await assert.rejects(call)
+    await until(() => upstream.aborted > 0 || undefined, 5000, 'the upstream to hear the cancel')
+    await meanwhile(client)
+    await portico.sink.waitFor((events) =>
+      events.some((e) => e.type === 'exchange' && e.method === 'tools/call'),
+    )
+    const recorded = portico.sink.exchanges().find((e) => e.method === 'tools/call')
+    assert.equal(recorded?.outcome, 'cancelled')
+  } finally {
+    await client.close()
+  }
+}
