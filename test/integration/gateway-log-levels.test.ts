@@ -14,6 +14,7 @@ import {
 } from '@modelcontextprotocol/sdk/types.js'
 import { fixture } from '../helpers/mcp-servers.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
+import { until } from '../helpers/wait.ts'
 
 const ALL = ['debug', 'info', 'notice', 'warning', 'error', 'critical', 'alert', 'emergency']
 const ERROR_AND_ABOVE = ['error', 'critical', 'alert', 'emergency']
@@ -34,10 +35,20 @@ async function session(): Promise<{ client: Client; levels: string[] }> {
 }
 
 /** Calls `log_all` and gives the levels of the lines this call brought. */
-async function logAll(who: { client: Client; levels: string[] }): Promise<string[]> {
+async function logAll(
+  who: { client: Client; levels: string[] },
+  backend = 'lv',
+): Promise<string[]> {
   who.levels.length = 0
-  await who.client.callTool({ name: 'lv__log_all', arguments: {} })
+  await who.client.callTool({ name: `${backend}__log_all`, arguments: {} })
   return [...who.levels]
+}
+
+/** The process id of `backend`'s shared process, as it says. */
+async function pidOf(client: Client, backend: string): Promise<number> {
+  const result = await client.callTool({ name: `${backend}__pid`, arguments: {} })
+  const [first] = result.content as Array<{ text: string }>
+  return Number(first?.text)
 }
 
 before(async () => {
@@ -48,6 +59,14 @@ before(async () => {
         transport: 'stdio',
         command: process.execPath,
         args: [fixture('levels-stdio')],
+        isolation: 'shared',
+      },
+      {
+        // A server whose own default level is `warning`.
+        name: 'lw',
+        transport: 'stdio',
+        command: process.execPath,
+        args: [fixture('levels-stdio'), '--level', 'warning'],
         isolation: 'shared',
       },
     ],
@@ -71,6 +90,26 @@ it('shows each session of a shared process the lines of its own level, whoever s
   await quiet.client.setLoggingLevel('error' as LoggingLevel)
   assert.deepEqual(await logAll(talkative), ALL, "another session's level silenced nothing")
   assert.deepEqual(await logAll(quiet), ERROR_AND_ABOVE)
+})
+
+it('a shared process started again (killed) is told the level its sessions asked for', async () => {
+  const talkative = await session()
+  await talkative.client.setLoggingLevel('debug')
+  assert.deepEqual(await logAll(talkative, 'lw'), ALL)
+  const first = await pidOf(talkative.client, 'lw')
+  process.kill(first, 'SIGKILL')
+  // Calls are refused while the backend restarts; the new process answers with its own pid.
+  await until(
+    () =>
+      pidOf(talkative.client, 'lw').then(
+        (pid) => (pid !== first ? pid : undefined),
+        () => {},
+      ),
+    15_000,
+    'the shared process to be started again',
+  )
+  // A new process starts at its own default (`warning`): the session's `debug` must reach it.
+  assert.deepEqual(await logAll(talkative, 'lw'), ALL)
 })
 
 it('refuses a level that is not one of MCP’s eight', async () => {

@@ -505,14 +505,46 @@ export class StdioBackend extends Backend {
     const connection = await this.connection(session)
     // Read once connected: two sessions' levels sent while the process started both say the
     // level of all the sessions known by then, in whichever order they go out.
-    let rank = MCP_LOG_LEVELS.length - 1
-    for (const asked of this.#logLevels.values()) rank = Math.min(rank, asked)
-    const level = MCP_LOG_LEVELS[rank] ?? params.level
+    const level = this.#sharedLogLevel() ?? params.level
     await connection.request(
       'logging/setLevel',
       { ...params, level },
       { timeoutMs: this.timeoutMs },
     )
+  }
+
+  /** The most talkative level the shared process's sessions asked for (none asked: undefined). */
+  #sharedLogLevel(): string | undefined {
+    if (this.#logLevels.size === 0) return undefined
+    let rank = MCP_LOG_LEVELS.length - 1
+    for (const asked of this.#logLevels.values()) rank = Math.min(rank, asked)
+    return MCP_LOG_LEVELS[rank]
+  }
+
+  /**
+   * A shared process started again (after a crash, or its sessions' first one ended) is told
+   * the level its sessions asked for, as it is told their subscriptions: a new process starts
+   * at its own default, and the sessions would no longer get the lines they asked for.
+   */
+  #restoreLogLevel(connection: StdioConnection): void {
+    const level = this.#sharedLogLevel()
+    if (level === undefined) return
+    this.#askAgain(connection, 'logging/setLevel', { level }, `the log level ${level}`)
+  }
+
+  /** Asks a new shared process what its sessions asked the last one; a refusal is logged. */
+  #askAgain(connection: StdioConnection, method: string, params: JsonObject, what: string): void {
+    connection
+      .request(method, params, { timeoutMs: this.timeoutMs })
+      .then((response) => response.error?.message)
+      .catch((error: Error) => error.message)
+      .then((problem) => {
+        if (problem === undefined || connection.closed) return
+        this.deps.logger.warn(`backend ${this.name} refused ${what} again`, {
+          backend: this.name,
+          error: problem,
+        })
+      })
   }
 
   start(): void {
@@ -570,6 +602,7 @@ export class StdioBackend extends Backend {
         }
         void connection.exited.then((error) => this.#onSharedExit(connection, error))
         this.#resubscribe(connection)
+        this.#restoreLogLevel(connection)
       },
       () => {
         this.#shared = undefined
@@ -701,17 +734,7 @@ export class StdioBackend extends Backend {
    */
   #resubscribe(connection: StdioConnection): void {
     for (const uri of this.#subscribers.keys()) {
-      connection
-        .request('resources/subscribe', { uri }, { timeoutMs: this.timeoutMs })
-        .then((response) => response.error?.message)
-        .catch((error: Error) => error.message)
-        .then((problem) => {
-          if (problem === undefined || connection.closed) return
-          this.deps.logger.warn(`backend ${this.name} refused the subscription to ${uri} again`, {
-            backend: this.name,
-            error: problem,
-          })
-        })
+      this.#askAgain(connection, 'resources/subscribe', { uri }, `the subscription to ${uri}`)
     }
   }
 
