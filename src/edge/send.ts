@@ -10,7 +10,7 @@ import { PorticoError, toPorticoError } from '../errors.ts'
 import { WHOLE_ANSWER_BYTES } from '../http/body.ts'
 import type { HeaderMap } from '../http/headers.ts'
 import { lingerIfUnread } from '../http/linger.ts'
-import { encodeJson, errorResponse, isObject, parseJson } from '../jsonrpc/message.ts'
+import { encodeJson, errorResponse, isObject } from '../jsonrpc/message.ts'
 import type { EventBus } from '../observe/bus.ts'
 import { RECORDED_NOTIFICATIONS } from '../observe/event.ts'
 import type { Logger } from '../observe/logger.ts'
@@ -27,6 +27,7 @@ import {
   accepted,
   errorObject,
   type HttpReply,
+  invalidResponse,
   type MessageReply,
   type Reply,
   StreamEvent,
@@ -36,7 +37,6 @@ import type { SignalLike } from '../pipeline/signal.ts'
 import {
   answersCall,
   answersId,
-  describeNonResponse,
   notJsonRpcWords,
   type Summary,
   sameId,
@@ -78,9 +78,10 @@ export async function sendReply(
         return
       case 'http':
         // A request answered 2xx with neither JSON nor SSE has no response for its id: the
-        // client would wait for ever. Errors (4xx, 5xx: an OAuth challenge, a lost session)
-        // pass through as they are.
-        if (call.kind === 'request' && reply.status < 300) {
+        // client would wait for ever; nor has a redirect, which Portico does not follow (a
+        // client that did would POST to a path Portico does not serve MCP at). Errors (4xx,
+        // 5xx: an OAuth challenge, a lost session) pass through as they are.
+        if (call.kind === 'request' && reply.status < 400) {
           return await sendMessage(res, call, notJsonRpc(call, reply), options)
         }
         return await sendHttp(res, reply, options)
@@ -177,22 +178,7 @@ function answerProblem(
     firstByte(bytes) === OPEN_BRACE &&
     wellFormed(summary, bytes)
   if (fine) return undefined
-  const value = parseJson(bytes)
-  const what = describeNonResponse(value)
-  const error = isObject(value) && isObject(value.error) ? value.error : undefined
-  return new PorticoError('upstream_bad_response', {
-    message: `Upstream sent an invalid response to request ${encodeJson(call.id ?? null)}: ${what}`,
-    ...(error === undefined
-      ? {}
-      : {
-          data: {
-            upstreamError: {
-              code: typeof error.code === 'number' ? error.code : null,
-              message: typeof error.message === 'string' ? error.message.slice(0, 512) : null,
-            },
-          },
-        }),
-  })
+  return invalidResponse(call.id, bytes)
 }
 
 const OPEN_BRACE = 0x7b
@@ -480,13 +466,29 @@ function asMessage(calls: readonly Call[], index: number, reply: Reply): Reply {
 function notJsonRpc(call: Call, reply: HttpReply): MessageReply {
   discard(reply)
   const type = reply.headers['content-type']
+  const message =
+    reply.status >= 300
+      ? redirectWords(reply)
+      : `Upstream answered this message with ${notJsonRpcWords(reply.status, type === undefined ? undefined : String(type))}`
   return errorReply(
     call,
-    new PorticoError('upstream_bad_response', {
-      message: `Upstream answered this message with ${notJsonRpcWords(reply.status, type === undefined ? undefined : String(type))}`,
-      data: { httpStatus: reply.status },
-    }),
+    new PorticoError('upstream_bad_response', { message, data: { httpStatus: reply.status } }),
   )
+}
+
+/**
+ * A redirect, said with the path it points to (a server mounted at `/mcp/` redirects `/mcp`
+ * there: the fix is the upstream URL). Only the path: the host may be one clients never see.
+ */
+function redirectWords(reply: HttpReply): string {
+  const location = reply.headers.location
+  const path =
+    typeof location === 'string' && URL.canParse(location, 'http://x/')
+      ? new URL(location, 'http://x/').pathname
+      : undefined
+  // The URL parser's pathname is percent-encoded: no control character reaches a log or client.
+  const where = path === undefined ? '' : ` to ${path.slice(0, 200)}`
+  return `Upstream redirected this message (HTTP ${reply.status}${where}); Portico does not follow redirects: set the upstream URL to where the server redirects`
 }
 
 async function sendArray(

@@ -15,14 +15,23 @@ import { isOAuthMetadataPath, mapOrigin, mapOriginHeaders } from './url-map.ts'
 
 const MAX_METADATA_BYTES = 1024 * 1024
 
+export interface RawOptions {
+  /**
+   * The upstream's deadline (the running `request_timeout`): until the answer starts, then
+   * between two of its chunks (a large file in progress is not cut; a body that stalls is).
+   */
+  timeoutMs: number
+  /** The request's body, when it was read already (else the request is streamed on). */
+  body?: Buffer
+}
+
 /** Forwards to `target` (the full URL, path and query included). */
 export async function forwardRaw(
   context: ProxyContext,
   req: IncomingMessage,
   res: ServerResponse,
   target: URL,
-  /** The request's body, when it was read already (else the request is streamed on). */
-  body?: Buffer,
+  { timeoutMs, body }: RawOptions,
 ): Promise<void> {
   const options = relayExchange(context, req, res, { transport: 'http', kind: 'http' })
   const { recorder, signal } = options
@@ -36,6 +45,7 @@ export async function forwardRaw(
       body: hasBody ? (body ?? req) : null,
       signal,
       label: target.origin,
+      timeoutMs,
     })
     recorder.upstreamStatus = response.status
     const headers = mapOriginHeaders(clientHeaders(response.headers), target.origin, origin)

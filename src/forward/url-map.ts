@@ -31,18 +31,31 @@ export function mapOriginHeaders(
   }
   for (const name of ['location', 'content-location']) {
     const value = headers[name]
-    if (typeof value === 'string' && startsWithOrigin(value, upstreamOrigin)) {
-      headers[name] = publicOrigin + value.slice(upstreamOrigin.length)
-    }
+    if (typeof value !== 'string') continue
+    const mapped = onPublicOrigin(value, upstreamOrigin, publicOrigin)
+    if (mapped !== undefined) headers[name] = mapped
   }
   return headers
 }
 
-/** `url` is the origin itself or a URL on it (not `http://host:80` matching `http://host:8080`). */
-function startsWithOrigin(url: string, origin: string): boolean {
-  if (!url.startsWith(origin)) return false
-  const next = url.charAt(origin.length)
-  return next === '' || next === '/' || next === '?' || next === '#'
+/** A base no answer names: what a relative reference resolves against to show it is one. */
+const NOWHERE = 'http://relative.invalid/'
+
+/**
+ * A reference to the upstream's origin, moved to Portico's; undefined for any other (a relative
+ * one stays relative: it resolves against Portico already). Judged as a client resolves it, by
+ * the URL parser, not by its spelling: `//host:port/x`, `HTTP://HOST:port`, `http://u:p@host:port`
+ * and `http:/\\host:port` all name the upstream, and a prefix test let them through.
+ */
+function onPublicOrigin(
+  value: string,
+  upstreamOrigin: string,
+  publicOrigin: string,
+): string | undefined {
+  if (!URL.canParse(value, NOWHERE)) return undefined
+  const url = new URL(value, NOWHERE)
+  if (url.origin !== upstreamOrigin) return undefined
+  return publicOrigin + url.pathname + url.search + url.hash
 }
 
 /** OAuth discovery documents whose bodies name the resource and authorization servers. */

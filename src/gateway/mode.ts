@@ -4,6 +4,7 @@
  * stream and DELETE ends it; widget assets come from the widgets folder or dev server only.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Config } from '../config/schema.ts'
 import type { ProxyContext } from '../context.ts'
 import { refuse } from '../edge/exchange.ts'
 import { servePost } from '../edge/mcp-post.ts'
@@ -56,7 +57,9 @@ export function gatewayMode(
           get: gatewayStream(context, gateway),
           delete: gatewayDelete(context, gateway),
         },
-        ...(config.widgets === undefined ? {} : { other: widgetTraffic(context, config.widgets) }),
+        ...(config.widgets === undefined
+          ? {}
+          : { other: widgetTraffic(context, config.widgets, () => gateway.config) }),
       }
     },
     readiness: (detailed) => gatewayReadiness(gateway, detailed),
@@ -65,7 +68,11 @@ export function gatewayMode(
 }
 
 /** Widget assets in gateway mode: the folder (a miss is 404) or the widgets dev server. */
-function widgetTraffic(context: ProxyContext, widgets: string): RouteHandler {
+function widgetTraffic(
+  context: ProxyContext,
+  widgets: string,
+  running: () => Config,
+): RouteHandler {
   if (isWidgetsFolder(widgets)) {
     const folder = staticWidgets(context, widgets)
     return async (req: IncomingMessage, res: ServerResponse) => {
@@ -82,7 +89,7 @@ function widgetTraffic(context: ProxyContext, widgets: string): RouteHandler {
       })
       return refuse(context, req, res, error, 'http')
     }
-    await forwardRaw(context, req, res, url)
+    await forwardRaw(context, req, res, url, { timeoutMs: running().request_timeout })
   }
 }
 

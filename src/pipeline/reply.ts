@@ -20,12 +20,14 @@ import {
   type JsonRpcId,
   type JsonRpcMessage,
   type JsonRpcResponse,
+  parseJson,
   parseMessage,
 } from '../jsonrpc/message.ts'
 import { encodeSseEvent, type SseEvent } from '../protocol/sse.ts'
 import {
   answersCall,
   asResponse,
+  describeNonResponse,
   type Summary,
   summarize,
   summarizeValue,
@@ -374,8 +376,14 @@ export class StreamEvent {
  * (from a JSON answer, or the event answering the call on an SSE stream) and returns a new one,
  * or undefined to keep it (its original bytes are then forwarded). Other events pass through.
  */
+/** What `mapAnswer` needs of a call: its id, and its notes to say why an answer was refused. */
+interface AnsweredCall {
+  readonly id?: JsonRpcId
+  readonly notes?: { reason?: string }
+}
+
 export async function mapAnswer(
-  call: { readonly id?: JsonRpcId },
+  call: AnsweredCall,
   reply: Reply,
   transform: (response: JsonRpcResponse) => JsonRpcResponse | undefined,
 ): Promise<Reply> {
@@ -407,12 +415,36 @@ export async function mapAnswer(
  * whose parser is laxer than JSON.parse. Only an answer larger than the parse bound (still
  * streaming: documented, passed on) or an HTTP error (the upstream's own status) goes through.
  */
-function unreadable(call: { readonly id?: JsonRpcId }, reply: MessageReply): MessageReply {
+function unreadable(call: AnsweredCall, reply: MessageReply): MessageReply {
   if (reply.streaming || reply.status < 200 || reply.status > 299) return reply
-  const error = new PorticoError('upstream_bad_response', {
-    message: 'Upstream sent an answer that is not a JSON-RPC response',
-  })
+  const body = reply.body()
+  const error = invalidResponse(call.id, 'bytes' in body ? body.bytes : Buffer.alloc(0))
+  if (call.notes !== undefined) call.notes.reason ??= error.reason
   return MessageReply.error(error, call.id)
+}
+
+/**
+ * Why an upstream's answer to request `id` is no response a client can read, said from its
+ * bytes (parsed again: this is the rare path); an upstream error that came without the id is
+ * kept in `data.upstreamError`.
+ */
+export function invalidResponse(id: JsonRpcId | undefined, bytes: Buffer): PorticoError {
+  const value = parseJson(bytes)
+  const what = describeNonResponse(value)
+  const error = isObject(value) && isObject(value.error) ? value.error : undefined
+  return new PorticoError('upstream_bad_response', {
+    message: `Upstream sent an invalid response to request ${encodeJson(id ?? null)}: ${what}`,
+    ...(error === undefined
+      ? {}
+      : {
+          data: {
+            upstreamError: {
+              code: typeof error.code === 'number' ? error.code : null,
+              message: typeof error.message === 'string' ? error.message.slice(0, 512) : null,
+            },
+          },
+        }),
+  })
 }
 
 export function errorObject(error: PorticoError): {

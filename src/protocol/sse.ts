@@ -54,6 +54,8 @@ export interface SseParserOptions {
   discardOversized?: boolean
 }
 
+const BOM = 0xfeff
+
 /** Splits a text stream into events; feed chunks in order, then call `end()`. */
 export class SseParser {
   /**
@@ -74,6 +76,8 @@ export class SseParser {
   #dropLF = false
   /** Events completed while the pending text was handed to the skipper, for `push` to return. */
   #ready: SseEvent[] = []
+  /** Some text came: a byte order mark is looked for only before it. */
+  #begun = false
 
   constructor(maxEventBytes = 16 * 1024 * 1024, options: SseParserOptions = {}) {
     this.#maxEventBytes = maxEventBytes
@@ -85,6 +89,13 @@ export class SseParser {
    * made with `discardOversized`.
    */
   push(chunk: string): SseEvent[] {
+    if (!this.#begun) {
+      if (chunk.length === 0) return []
+      this.#begun = true
+      // A byte order mark before the first field is no part of it (the SSE spec, and the
+      // TextDecoder an SDK client reads with, drop it; Node's utf8 decoding keeps it).
+      if (chunk.charCodeAt(0) === BOM) return this.push(chunk.slice(1))
+    }
     if (this.#dropLF) {
       this.#dropLF = false
       if (chunk.charCodeAt(0) === 10) return this.push(chunk.slice(1))
@@ -153,14 +164,25 @@ export class SseParser {
     return text
   }
 
-  /** An unterminated trailing block is dropped, as EventSource does. */
-  end(): string {
-    const rest = this.#pending.join('')
+  /** How many characters of an unfinished event it holds (its bound's measure). */
+  get held(): number {
+    return this.#pendingLength
+  }
+
+  /**
+   * The stream ended: the events its end completes. A blank line's last CR is held while a LF
+   * may follow it (`\r\r\n` is one line end less than `\r\r`); at the end none will, so an
+   * event ended by `\r\r` is complete. Any other unterminated trailing block is dropped, as
+   * EventSource does.
+   */
+  end(): SseEvent[] {
+    const last = this.#pending[this.#pending.length - 1]
+    const events = last?.endsWith('\r') === true ? this.push('\n') : []
     this.#pending = []
     this.#pendingLength = 0
     this.#aheadChunks = 0
     this.#aheadLength = 0
-    return rest
+    return events
   }
 
   /** Whether an event ends in `chunk` or across its join with the pending text. */

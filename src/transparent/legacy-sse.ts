@@ -438,6 +438,7 @@ async function* streamEvents(
     for await (const chunk of chunksOf<string>(body)) {
       for (const event of parser.push(chunk)) yield event.discarded ?? StreamEvent.fromSse(event)
     }
+    for (const event of parser.end()) yield event.discarded ?? StreamEvent.fromSse(event)
   } catch (error) {
     throw bodyError(error, label)
   }

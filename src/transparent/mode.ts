@@ -7,7 +7,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Config } from '../config/schema.ts'
 import { labelOf, type ProxyContext, publicOriginOf } from '../context.ts'
-import { refuse } from '../edge/exchange.ts'
+import { refuse, refuseReadingId } from '../edge/exchange.ts'
 import { servePost } from '../edge/mcp-post.ts'
 import type { Mode, Readiness } from '../edge/mode.ts'
 import { modeReload, type ReloadSource } from '../edge/reload.ts'
@@ -83,17 +83,27 @@ export function transparentMode(
           get: stream,
           delete: stream,
           // CORS preflights are answered by the router; any other OPTIONS goes to the upstream.
-          options: (req, res) => forwardRaw(context, req, res, endpointUrl(url, req)),
+          options: (req, res) =>
+            forwardRaw(context, req, res, endpointUrl(url, req), {
+              timeoutMs: upstream.config.request_timeout,
+            }),
         },
         legacy: {
           stream: config.workers > 1 ? legacyRefused(context) : legacy.stream,
           post: legacy.post(handle),
           isMessagePath: (path) => legacy.isMessagePath(path),
         },
-        other: otherTraffic(context, rawTarget, (pathname) => {
-          const key = routeKey(pathname)
-          return mcpRoutes.has(key) || legacy.isMessagePath(pathname) || legacy.isMessageRoute(key)
-        }),
+        other: otherTraffic(
+          context,
+          rawTarget,
+          () => upstream.config,
+          (pathname) => {
+            const key = routeKey(pathname)
+            return (
+              mcpRoutes.has(key) || legacy.isMessagePath(pathname) || legacy.isMessageRoute(key)
+            )
+          },
+        ),
       }
     },
     readiness: probe,
@@ -189,6 +199,7 @@ function endpointUrl(upstream: URL, req: IncomingMessage): URL {
 function otherTraffic(
   context: ProxyContext,
   target: URL,
+  running: () => Config,
   isMcpRoute: (pathname: string) => boolean,
 ): RouteHandler {
   const { widgets } = context.config
@@ -204,12 +215,16 @@ function otherTraffic(
     if (isMcpRoute(url.pathname)) {
       // `/MCP`, `/mcp/`, the upstream's own endpoint under another mcp_path: MCP only at the
       // exact paths Portico serves, through its filters, never around them.
-      return refuse(context, req, res, new PorticoError('not_found'), 'http')
+      return refuseReadingId(context, req, res, new PorticoError('not_found'), 'http')
     }
     if (folder !== undefined && (await folder(req, res))) return
     const read = await readUnlessMcp(context, req, res)
     if (read.refused) return
-    await forwardRaw(context, req, res, url, read.body)
+    const timeoutMs = running().request_timeout
+    await forwardRaw(context, req, res, url, {
+      timeoutMs,
+      ...(read.body ? { body: read.body } : {}),
+    })
   }
 }
 

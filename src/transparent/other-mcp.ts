@@ -11,6 +11,7 @@ import type { ProxyContext } from '../context.ts'
 import { refuse } from '../edge/exchange.ts'
 import { PorticoError } from '../errors.ts'
 import { decodeContentEncoding, readBody } from '../http/body.ts'
+import { requestIdOf } from '../jsonrpc/message.ts'
 import { carriesMcp } from '../protocol/classify.ts'
 
 /** Content types an MCP server may read as JSON (the SDKs require JSON; some accept none). */
@@ -38,8 +39,11 @@ export async function readUnlessMcp(
         ? body
         : await decodeContentEncoding(body, req.headers, limit)
     if (carriesMcp(plain)) {
+      // A request is refused with its id, as every refusal is (its client can match it).
+      const id = requestIdOf(plain)
       throw new PorticoError('not_found', {
         message: `Not Found: MCP messages are served at ${context.config.mcp_path} only`,
+        ...(id === undefined ? {} : { id }),
       })
     }
     return { body, refused: false }

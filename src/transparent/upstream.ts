@@ -136,6 +136,7 @@ export async function* sseEvents(
       const ahead = fragmentFrom === undefined ? undefined : parser.takeAhead(fragmentFrom)
       if (ahead !== undefined) yield StreamEvent.fragment(ahead)
     }
+    for (const event of parser.end()) yield StreamEvent.fromSse(event)
   } catch (error) {
     throw bodyError(error, label)
   }

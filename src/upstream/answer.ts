@@ -13,6 +13,7 @@ import type { HeaderMap } from '../http/headers.ts'
 import type { SignalLike } from '../pipeline/signal.ts'
 import type { CompletableReadable } from '../util/chunks.ts'
 import { errors } from '../util/undici.ts'
+import { uncoded } from './content-coding.ts'
 import type { Due, RequestDeadlines } from './request-deadlines.ts'
 
 export class UpstreamResponse {
@@ -61,6 +62,8 @@ export interface AnswerOptions {
    * deadline (see `UpstreamRequest.wholeMessageDeadline`).
    */
   wholeMessageDeadline?: boolean
+  /** The request asked for its answer uncoded: one coded anyway is decoded. */
+  uncoded?: boolean
 }
 
 export interface AnswerErrors {
@@ -153,6 +156,10 @@ export class AnswerHandler implements Dispatcher.DispatchHandler, Due {
     status: number,
     headers: Record<string, string | string[] | undefined>,
   ): void {
+    // An informational answer (`103 Early Hints`, a `100 Continue` nobody asked for) comes before
+    // the real one, which undici announces next: taken for the answer, it had no body and the
+    // real one went nowhere (the client waited for ever). Its hints are not passed on.
+    if (status < 200) return
     this.#status = status
     this.#headers = headers as HeaderMap
     this.#chunksExtend = this.#options.wholeMessageDeadline !== true || isEventStream(headers)
@@ -253,7 +260,22 @@ export class AnswerHandler implements Dispatcher.DispatchHandler, Due {
   #settle(response: UpstreamResponse): void {
     if (this.#settled) return
     this.#settled = true
+    if (this.#options.uncoded === true && response.headers['content-encoding'] !== undefined) {
+      this.#settleUncoded(response)
+      return
+    }
     this.#resolve(response)
+  }
+
+  /** An answer coded though it was asked uncoded: given decoded (./content-coding.ts). */
+  #settleUncoded(response: UpstreamResponse): void {
+    try {
+      const decoded = uncoded(response.headers, () => response.body, this.#options.label)
+      if (decoded === undefined) this.#resolve(response)
+      else this.#resolve(new UpstreamResponse(response.status, decoded.headers, decoded.body))
+    } catch (error) {
+      this.#reject(error as Error)
+    }
   }
 
   #abort(): void {

@@ -10,6 +10,7 @@ import type { SignalLike } from '../pipeline/signal.ts'
 import type { Clock } from '../util/clock.ts'
 import { errors, Pool } from '../util/undici.ts'
 import { type AnswerErrors, AnswerHandler, type UpstreamResponse } from './answer.ts'
+import { asksIdentity } from './content-coding.ts'
 import { REQUEST_DEADLINE_TICK_MS, RequestDeadlines } from './request-deadlines.ts'
 
 export { UpstreamResponse } from './answer.ts'
@@ -137,6 +138,7 @@ export class HttpClient {
           // SSE streams may stay idle for long: no body deadline unless the call has one.
           bodyTimeoutMs: request.bodyTimeoutMs ?? request.timeoutMs ?? 0,
           wholeMessageDeadline: request.wholeMessageDeadline === true,
+          uncoded: asksIdentity(request.headers),
         },
         resolve,
         reject,

@@ -99,7 +99,47 @@ describe('SseParser', () => {
   it('drops an unterminated trailing block at end', () => {
     const parser = new SseParser()
     assert.deepEqual(parser.push('data: half'), [])
-    assert.equal(parser.end(), 'data: half')
+    assert.equal(parser.held, 10)
+    assert.deepEqual(parser.end(), [])
+    assert.equal(parser.held, 0)
+  })
+
+  it('completes at the end an event ended by a CR pair (the last CR held for a LF)', () => {
+    for (const chunks of [['data: a\r\r'], ['data: a\r', '\r'], ['data: x\r\n\r\ndata: a\r\r']]) {
+      const parser = new SseParser()
+      const events = chunks.flatMap((chunk) => parser.push(chunk))
+      const ended = parser.end()
+      assert.deepEqual(
+        [...events, ...ended].map((event) => event.data).slice(-1),
+        ['a'],
+        JSON.stringify(chunks),
+      )
+      assert.equal(ended.length, 1, JSON.stringify(chunks))
+    }
+    // A single CR ends a line, not the event: still dropped.
+    const parser = new SseParser()
+    assert.deepEqual(parser.push('data: a\r'), [])
+    assert.deepEqual(parser.end(), [])
+  })
+
+  it('drops a byte order mark before the first field, and only there', () => {
+    for (const chunks of [
+      ['\uFEFFdata: a\n\n'],
+      ['', '\uFEFF', 'data: a\n\n'],
+      ['\uFEFFda', 'ta: a\n\n'],
+    ]) {
+      const parser = new SseParser()
+      const events = chunks.flatMap((chunk) => parser.push(chunk))
+      assert.deepEqual(
+        events.map((event) => [event.data, event.raw]),
+        [['a', 'data: a\n\n']],
+        JSON.stringify(chunks),
+      )
+    }
+    const parser = new SseParser()
+    const [first, second] = parser.push('data: a\n\n\uFEFFdata: b\n\n')
+    assert.equal(first?.data, 'a')
+    assert.equal(second?.data, '', 'a later mark is part of a field name: no data field')
   })
 })
 
@@ -168,12 +208,13 @@ describe('SseParser with discardOversized: an event over the bound read past, no
     const piece = 'x'.repeat(10_000)
     assert.deepEqual(parser.push('data: {"result":"'), [])
     for (let i = 0; i < 1000; i++) assert.deepEqual(parser.push(piece), [])
-    // What it holds is what `end` gives back: nothing of the event it is reading past.
+    // It holds nothing of the event it is reading past.
+    assert.equal(parser.held, 0)
     const [discarded, next] = parser.push('","id":42}\n\ndata: after\n\n')
     assert.equal(discarded?.discarded?.id, 42)
     assert.equal(discarded?.discarded?.size, 10_000_000 + 29)
     assert.equal(next?.data, 'after')
-    assert.equal(parser.end(), '')
+    assert.equal(parser.held, 0)
   })
 
   it('reads no id longer than 1 KB, nor one that is not a string or a number', () => {

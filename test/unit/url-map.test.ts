@@ -17,7 +17,20 @@ describe('mapOriginHeaders', () => {
       PUBLIC,
     )
     assert.equal(headers.location, `${PUBLIC}/mcp/?a=1`)
-    assert.equal(headers['content-location'], PUBLIC)
+    assert.equal(headers['content-location'], `${PUBLIC}/`)
+  })
+
+  it('rewrites every spelling a client resolves to the upstream itself', () => {
+    for (const location of [
+      '//10.0.0.5:8080/login?x=1#f',
+      'HTTP://10.0.0.5:8080/login?x=1#f',
+      'http://user:secret@10.0.0.5:8080/login?x=1#f',
+      'http:/\\10.0.0.5:8080/login?x=1#f',
+      '  http://10.0.0.5:8080/login?x=1#f',
+    ]) {
+      const headers = mapOriginHeaders({ location }, UPSTREAM, PUBLIC)
+      assert.equal(headers.location, `${PUBLIC}/login?x=1#f`, location)
+    }
   })
 
   it('passes relative redirects, redirects elsewhere and look-alike origins unchanged', () => {

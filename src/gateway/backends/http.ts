@@ -20,7 +20,7 @@ import {
   parseExact,
 } from '../../jsonrpc/message.ts'
 import type { SignalLike } from '../../pipeline/signal.ts'
-import { SseParser } from '../../protocol/sse.ts'
+import { type SseEvent, SseParser } from '../../protocol/sse.ts'
 import { describeNonResponse, notJsonRpcWords } from '../../protocol/summarize.ts'
 import type { HttpClient, UpstreamResponse } from '../../upstream/http-client.ts'
 import { chunksOf } from '../../util/chunks.ts'
@@ -315,14 +315,15 @@ export class HttpConnection extends Connection {
     const parser = new SseParser(this.#options.maxMessageBytes)
     const position: StreamPosition = { lastId: undefined, retryMs: undefined }
     body.setEncoding('utf8')
+    const take = (event: SseEvent) => {
+      if (event.id !== undefined) position.lastId = event.id
+      if (event.retry !== undefined) position.retryMs = event.retry
+      if (!event.data || (event.event && event.event !== 'message')) return
+      const value = parseExact(event.data)
+      if (value !== undefined) this.receive(value, related)
+    }
     for await (const chunk of chunksOf<string>(body)) {
-      for (const event of parser.push(chunk)) {
-        if (event.id !== undefined) position.lastId = event.id
-        if (event.retry !== undefined) position.retryMs = event.retry
-        if (!event.data || (event.event && event.event !== 'message')) continue
-        const value = parseExact(event.data)
-        if (value !== undefined) this.receive(value, related)
-      }
+      for (const event of parser.push(chunk)) take(event)
       // The call's response is in: the stream has nothing more for it (the spec has the backend
       // close it now). One kept open, quiet or not, held a socket per call until the session
       // ended, and the gateway's own session (stateless clients) never ends.
@@ -334,6 +335,7 @@ export class HttpConnection extends Connection {
       const backlog = related?.sink?.backlog?.()
       if (backlog !== undefined) await untilOrAborted(backlog, related?.signal, this.#abort.signal)
     }
+    for (const event of parser.end()) take(event)
     return position
   }
 

@@ -1,0 +1,238 @@
+/**
+ * Transparent mode in front of an upstream that does what HTTP allows and MCP servers rarely
+ * do, from the rogue-upstream fuzzer (each failed on the build before): an informational
+ * `103 Early Hints` before the answer (the client waited for ever: the hint was taken for the
+ * answer), answers compressed although Portico asked for none (Portico's error event went out
+ * under the upstream's `Content-Encoding: gzip`), an SSE answer starting with a byte order
+ * mark (passed on without the CSP rewrite), a redirect of the MCP POST (relayed bare, recorded
+ * ok), a forwarded file whose body stalls (held for as long as the client waited), MCP posted
+ * to another path (refused without its id). A real node:http upstream.
+ */
+import assert from 'node:assert/strict'
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { after, before, describe, it } from 'node:test'
+import { gzipSync } from 'node:zlib'
+import { MCP_ACCEPT } from '../helpers/mcp-http.ts'
+import { type RunningPortico, startPortico } from '../helpers/portico.ts'
+
+const sse = (message: object) => `event: message\ndata: ${JSON.stringify(message)}\n\n`
+const result = (id: unknown, text: string) => ({
+  jsonrpc: '2.0',
+  id,
+  result: { content: [{ type: 'text', text }] },
+})
+
+/** What the upstream does with a tool call, by the tool's name. */
+const TOOLS: Record<string, (res: ServerResponse, id: unknown) => void> = {
+  hints(res, id) {
+    res.writeEarlyHints({ link: '</app.css>; rel=preload' })
+    res.writeHead(200, { 'content-type': 'text/event-stream' }).end(sse(result(id, 'hinted')))
+  },
+  gzip_sse(res, id) {
+    const body = gzipSync(sse(result(id, 'unzipped')))
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'content-encoding': 'gzip' })
+    res.end(body)
+  },
+  gzip_json(res, id) {
+    const body = gzipSync(JSON.stringify(result(id, 'unzipped json')))
+    res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' })
+    res.end(body)
+  },
+  not_gzip(res, id) {
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'content-encoding': 'gzip' })
+    res.end(sse(result(id, 'plain text under a gzip label')))
+  },
+  zstd(res, id) {
+    res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'zstd' })
+    res.end(JSON.stringify(result(id, 'unreadable')))
+  },
+  redirect(res) {
+    res.writeHead(307, { location: '/mcp/' }).end()
+  },
+  bom(res, id) {
+    res.writeHead(200, { 'content-type': 'text/event-stream' })
+    res.end(`\uFEFF${sse(result(id, 'after a mark'))}`)
+  },
+}
+
+function serve(req: IncomingMessage, res: ServerResponse, body: string): void {
+  if (req.method === 'GET' && req.url === '/hints.html') {
+    res.writeEarlyHints({ link: '</app.css>; rel=preload' })
+    res.writeHead(200, { 'content-type': 'text/html' }).end('<p>widget page</p>')
+    return
+  }
+  if (req.method === 'GET' && req.url === '/stall.js') {
+    // A head and half the body, then nothing: the rest never comes.
+    res.writeHead(200, { 'content-type': 'text/javascript', 'content-length': '100' })
+    res.write('x'.repeat(50))
+    return
+  }
+  if (req.method !== 'POST') return void res.writeHead(405).end()
+  const message = JSON.parse(body) as { id?: unknown; method?: string; params?: { name?: string } }
+  if (message.id === undefined) return void res.writeHead(202).end()
+  const tool = TOOLS[message.params?.name ?? '']
+  if (message.method === 'tools/call' && tool !== undefined) {
+    tool(res, message.id)
+    return
+  }
+  if (message.method === 'resources/read') {
+    // A widget whose CSP names localhost, on an SSE stream that starts with a byte order mark.
+    const contents = [
+      {
+        uri: 'ui://widget/a.html',
+        mimeType: 'text/html;profile=mcp-app',
+        text: '<p>hi</p>',
+        _meta: { ui: { csp: { connectDomains: ['http://localhost:9999'] } } },
+      },
+    ]
+    res.writeHead(200, { 'content-type': 'text/event-stream' })
+    res.end(`\uFEFF${sse({ jsonrpc: '2.0', id: message.id, result: { contents } })}`)
+    return
+  }
+  res.writeHead(200, { 'content-type': 'application/json' })
+  res.end(JSON.stringify({ jsonrpc: '2.0', id: message.id, result: {} }))
+}
+
+describe('transparent mode in front of an upstream with HTTP quirks', () => {
+  let upstream: Server
+  let portico: RunningPortico
+
+  before(async () => {
+    upstream = createServer((req, res) => {
+      let body = ''
+      req.on('data', (chunk: Buffer) => {
+        body += chunk
+      })
+      req.on('end', () => serve(req, res, body))
+    })
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve))
+    const { port } = upstream.address() as AddressInfo
+    portico = await startPortico({
+      upstream: `http://127.0.0.1:${port}/mcp`,
+      request_timeout: 1,
+      csp: { connectDomains: { domains: ['https://api.example.com'] } },
+    })
+  })
+  after(async () => {
+    await portico?.close()
+    upstream?.closeAllConnections()
+    upstream?.close()
+  })
+
+  async function call(tool: string, id: number) {
+    const response = await fetch(portico.url, {
+      method: 'POST',
+      headers: { ...MCP_ACCEPT, 'mcp-protocol-version': '2025-11-25' },
+      body: JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: tool } }),
+    })
+    const text = await response.text()
+    const data = text.startsWith('{')
+      ? text
+      : text
+          .split('\n')
+          .filter((line) => line.startsWith('data: '))
+          .map((line) => line.slice(6))
+          .join('')
+    return {
+      status: response.status,
+      encoding: response.headers.get('content-encoding'),
+      answer: JSON.parse(data) as {
+        id?: unknown
+        result?: { content: Array<{ text: string }> }
+        error?: { message: string }
+      },
+    }
+  }
+
+  function recorded(id: number) {
+    return portico.sink.exchanges().find((e) => e.method === 'tools/call' && e.jsonrpcId === id)
+  }
+
+  it('an answer after 103 Early Hints reaches the client, for a call and a forwarded page', async () => {
+    const { answer } = await call('hints', 1)
+    assert.equal(answer.result?.content[0]?.text, 'hinted')
+    const page = await fetch(new URL('/hints.html', portico.origin))
+    assert.equal(page.status, 200)
+    assert.equal(await page.text(), '<p>widget page</p>')
+  })
+
+  it('answers compressed though asked uncoded are decoded (SSE and JSON)', async () => {
+    for (const [tool, text, id] of [
+      ['gzip_sse', 'unzipped', 2],
+      ['gzip_json', 'unzipped json', 3],
+    ] as const) {
+      const { answer, encoding } = await call(tool, id)
+      assert.equal(encoding, null, tool)
+      assert.equal(answer.id, id, tool)
+      assert.equal(answer.result?.content[0]?.text, text, tool)
+    }
+  })
+
+  it('a body that is not in its coding, or a coding Portico cannot read: an error with the id', async () => {
+    for (const [tool, words, id] of [
+      ['not_gzip', /not valid gzip/, 4],
+      ['zstd', /content coding Portico cannot read \("zstd"/, 5],
+    ] as const) {
+      const { answer, encoding } = await call(tool, id)
+      assert.equal(encoding, null, tool)
+      assert.equal(answer.id, id, tool)
+      assert.match(answer.error?.message ?? '', words, tool)
+    }
+    await portico.sink.waitFor(() => recorded(5) !== undefined)
+    assert.equal(recorded(4)?.reason, 'upstream_bad_response')
+    assert.equal(recorded(5)?.reason, 'upstream_bad_response')
+  })
+
+  it('an SSE answer starting with a byte order mark is read, and its CSP rewritten', async () => {
+    const { answer } = await call('bom', 6)
+    assert.equal(answer.result?.content[0]?.text, 'after a mark')
+    const response = await fetch(portico.url, {
+      method: 'POST',
+      headers: { ...MCP_ACCEPT, 'mcp-protocol-version': '2025-11-25' },
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 7,
+        method: 'resources/read',
+        params: { uri: 'ui://widget/a.html' },
+      }),
+    })
+    const text = await response.text()
+    assert.ok(!text.includes('\uFEFF'), 'no mark is passed on')
+    const data = JSON.parse(text.slice(text.indexOf('data: ') + 6)) as {
+      result: { contents: Array<{ _meta: { ui: { csp: { connectDomains: string[] } } } }> }
+    }
+    const connect = data.result.contents[0]?._meta.ui.csp.connectDomains
+    assert.ok(connect?.includes('https://api.example.com'), JSON.stringify(connect))
+  })
+
+  it('a redirected call is answered with an error naming the path, recorded as such', async () => {
+    const { status, answer } = await call('redirect', 8)
+    assert.equal(status, 502)
+    assert.equal(answer.id, 8)
+    assert.match(answer.error?.message ?? '', /redirected this message \(HTTP 307 to \/mcp\/\)/)
+    await portico.sink.waitFor(() => recorded(8) !== undefined)
+    assert.equal(recorded(8)?.outcome, 'error')
+    assert.equal(recorded(8)?.reason, 'upstream_bad_response')
+  })
+
+  it('a forwarded file whose body stalls is cut at request_timeout', async () => {
+    const response = await fetch(new URL('/stall.js', portico.origin))
+    assert.equal(response.status, 200)
+    // The body never completes: the client learns it (a cut), instead of waiting for ever.
+    await assert.rejects(response.text())
+  })
+
+  it('MCP posted to another path is refused with its id', async () => {
+    for (const path of ['/other', '/MCP', '/mcp/']) {
+      const response = await fetch(new URL(path, portico.origin), {
+        method: 'POST',
+        headers: MCP_ACCEPT,
+        body: JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'tools/list' }),
+      })
+      assert.equal(response.status, 404, path)
+      const body = (await response.json()) as { id?: unknown }
+      assert.equal(body.id, 9, path)
+    }
+  })
+})
