@@ -443,7 +443,9 @@ describe('bad input and failures', () => {
     }
   })
 
-  it("rewrites an upstream's redirect to itself to Portico's address, as nginx's proxy_redirect does", async () => {
+  it("answers an upstream's redirect of a request with an error naming where it points", async () => {
+    // Passed on (with its Location moved to Portico, as nginx's proxy_redirect does for other
+    // traffic), a client following it POSTed to a path Portico does not serve MCP at: 404.
     const moved = await startPortico({ upstream: `${bad.origin}/redirect` })
     try {
       const response = await fetch(moved.url, {
@@ -452,8 +454,13 @@ describe('bad input and failures', () => {
         body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' }),
         redirect: 'manual',
       })
-      assert.equal(response.status, 307)
-      assert.equal(response.headers.get('location'), `${moved.origin}/moved/mcp?x=1`)
+      assert.equal(response.status, 502)
+      const answer = (await response.json()) as { id?: unknown; error?: { message?: string } }
+      assert.equal(answer.id, 1)
+      assert.match(
+        answer.error?.message ?? '',
+        /redirected this message \(HTTP 307 to \/moved\/mcp\)/,
+      )
     } finally {
       await moved.close()
     }

@@ -245,7 +245,7 @@ describe('rewriteResponses', () => {
     const answer = await refused.json()
     assert.equal(answer?.id, 7)
     assert.equal(answer?.error?.code, -32603)
-    assert.match(answer?.error?.message ?? '', /not a JSON-RPC response/)
+    assert.match(answer?.error?.message ?? '', /invalid response to request 7: not JSON/)
     const failed = await read('<html>bad gateway</html>', 503)
     assert.equal(failed.status, 503, "the upstream's own failure is passed on as it is")
     const large = MessageReply.fromBody(
