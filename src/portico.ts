@@ -12,7 +12,7 @@ import { proxyName } from './config/proxy-name.ts'
 import { type Config, type ConfigInput, parseConfig } from './config/schema.ts'
 import type { ProxyContext } from './context.ts'
 import { reloadableCsp } from './csp/setup.ts'
-import { isListening } from './edge/exchange.ts'
+import { isIdleListener } from './edge/exchange.ts'
 import { type HttpFilter, hostFilter, originFilter } from './edge/filters.ts'
 import type { Mode, Readiness } from './edge/mode.ts'
 import type { ReloadOutcome, ReloadPart, ReloadSource } from './edge/reload.ts'
@@ -23,6 +23,7 @@ import {
   type Operations,
   type RequestHandler,
 } from './edge/router.ts'
+import { PorticoError } from './errors.ts'
 import { adminPrefix } from './gateway/admin.ts'
 import type { Gateway } from './gateway/gateway.ts'
 import { gatewayMode } from './gateway/mode.ts'
@@ -314,6 +315,12 @@ function serverOptions(config: Config) {
  */
 const CUT_CALLS_GRACE_MS = 1000
 
+/** How often a drain looks again for streams whose calls are all answered. */
+const DRAIN_RECHECK_MS = 100
+
+const CUT_MESSAGE =
+  'Portico is shutting down: the call was still running at the end of drain_timeout'
+
 class PorticoServer implements Portico {
   readonly handler: RequestHandler
   readonly #context: ProxyContext
@@ -459,6 +466,7 @@ class PorticoServer implements Portico {
     const server = this.#server
     this.#endIdleStreams()
     await this.#drain(this.#context.config.drain_timeout)
+    await this.#cutCalls()
     // The admin listener outlives the drain, so operators can watch it.
     await this.#operate.closeAdmin()
     this.#sendWatch.stop()
@@ -477,15 +485,41 @@ class PorticoServer implements Portico {
     }
   }
 
-  /** GET streams only listen for server messages: nothing of theirs is in flight. */
+  /**
+   * GET streams listen for server messages: ended once nothing of theirs is in flight (at once,
+   * but a legacy session's stream when its calls' answers are written).
+   */
   #endIdleStreams(): void {
-    for (const res of this.#open.items()) if (isListening(res)) res.end()
+    for (const res of this.#open.items()) if (isIdleListener(res)) res.end()
   }
 
-  #drain(timeoutMs: number): Promise<void> {
-    if (this.#inFlight === 0) return Promise.resolve()
+  /**
+   * Waits for the answers in progress, up to `timeoutMs`; streams that carry calls' answers are
+   * looked at again as those calls end (the check is the drain's alone, never the traffic's).
+   */
+  async #drain(timeoutMs: number): Promise<void> {
+    if (this.#inFlight === 0) return
     const wait = doneOrAfter(timeoutMs)
     this.#idle = wait.done
-    return wait.promise
+    const recheck = setInterval(() => this.#endIdleStreams(), DRAIN_RECHECK_MS)
+    try {
+      await wait.promise
+    } finally {
+      clearInterval(recheck)
+    }
+  }
+
+  /**
+   * The drain's deadline passed with calls still running: their upstream requests end with
+   * `shutting_down`, so each call still gets an answer with its id (an error event on an SSE
+   * answer, a 503 on one not started) before the connections close; cut without it, an SSE
+   * client whose stream ended with no answer waited for its own timeout. Bounded.
+   */
+  async #cutCalls(): Promise<void> {
+    if (this.#inFlight === 0) return
+    const wait = doneOrAfter(CUT_CALLS_GRACE_MS)
+    this.#idle = wait.done
+    await this.#context.http.cut(new PorticoError('shutting_down', { message: CUT_MESSAGE }))
+    await wait.promise
   }
 }

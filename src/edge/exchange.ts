@@ -164,15 +164,24 @@ export function relayExchange(
 }
 
 /**
- * Answers that only listen for server messages (GET SSE streams): a drain ends them at once,
- * since nothing of theirs is in flight.
+ * Answers that listen for server messages (GET SSE streams): a drain ends them once nothing of
+ * theirs is in flight: at once for most, and for a legacy HTTP+SSE session's stream, which also
+ * carries the answers to the session's calls, once those are answered (`busy`).
  */
-const LISTENING = new WeakSet<ServerResponse>()
+const LISTENING = new WeakMap<ServerResponse, () => boolean>()
 
-export function markListening(res: ServerResponse): void {
-  LISTENING.add(res)
+const NEVER_BUSY = () => false
+
+export function markListening(res: ServerResponse, busy: () => boolean = NEVER_BUSY): void {
+  LISTENING.set(res, busy)
 }
 
 export function isListening(res: ServerResponse): boolean {
   return LISTENING.has(res)
+}
+
+/** A listening answer with nothing in flight: a drain may end it now. */
+export function isIdleListener(res: ServerResponse): boolean {
+  const busy = LISTENING.get(res)
+  return busy !== undefined && !busy()
 }

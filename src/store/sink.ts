@@ -615,6 +615,22 @@ class WorkerSink implements StoreSink {
     worker.ref()
     this.#guard(() => this.#sendWaiting())
     await closeWriter(worker)
+    this.#tellLostAtStop()
+  }
+
+  /**
+   * Writes that failed until the stop (a full disk, a locked store) were said one line per
+   * REPORT_EVERY_MS, and their total only when writes resumed, which they now never will: the
+   * total is said once more, always, so that no lost event goes unsaid.
+   */
+  #tellLostAtStop(): void {
+    const lost = this.#lostSinceWritten
+    if (lost === 0) return
+    this.#lostSinceWritten = 0
+    this.#report(
+      `store writes failed until Portico stopped (${lost} events lost in all since the last write that succeeded; not counted in portico store stats: none succeeded since)`,
+      true,
+    )
   }
 }
 

@@ -169,6 +169,14 @@ export class LegacySessions {
     return this.#paths.keys()
   }
 
+  /** Whether any of these sessions has a request waiting for its answer (or for its write). */
+  awaiting(sessionIds: Iterable<string>): boolean {
+    for (const id of sessionIds) {
+      if ((this.#sessions.get(id)?.pending.size ?? 0) > 0) return true
+    }
+    return false
+  }
+
   /** Whether POSTs of this session are correlated with its stream. */
   tracks(sessionId: string | undefined): sessionId is string {
     return sessionId !== undefined && this.#sessions.has(sessionId)

@@ -122,13 +122,16 @@ export class LegacyTransport {
       }
       writeRelayHead(res, response.status, headers)
       res.flushHeaders()
-      markListening(res)
+      /** Every session this stream named: an upstream may announce several, each released. */
+      const named = new Set<string>()
+      // The stream carries its sessions' answers: a drain ends it once they are all written.
+      markListening(res, () => this.sessions.awaiting(named))
       const events = streamEvents(
         response.body,
         this.#upstream.maxMessageBytes,
         this.#upstream.label,
       )
-      await this.#relay(res, events, options)
+      await this.#relay(res, events, options, named)
       res.end()
       recorder.finish(response.status)
     } catch (error) {
@@ -140,12 +143,11 @@ export class LegacyTransport {
     res: ServerResponse,
     events: AsyncIterable<StreamEvent | DiscardedEvent>,
     options: RelayOptions,
+    named: Set<string>,
   ): Promise<void> {
     const ordered = new OrderedStream(res)
     let sessionId: string | undefined
     const announced: string[] = []
-    /** Every session this stream named: an upstream may announce several, each released. */
-    const named = new Set<string>()
     try {
       for await (const event of events) {
         if (res.writableEnded) break // ended by a drain: stop reading the upstream

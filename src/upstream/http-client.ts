@@ -159,6 +159,16 @@ export class HttpClient {
     })
   }
 
+  /**
+   * Ends every request in flight with `error` (their answers fail with it: a drain's deadline
+   * says why). The pools go with them; a later request opens a new one.
+   */
+  async cut(error: Error): Promise<void> {
+    const pools = [...this.#pools.values()]
+    this.#pools.clear()
+    await Promise.all(pools.map((pool) => pool.destroy(error)))
+  }
+
   async close(): Promise<void> {
     await Promise.all([...this.#pools.values()].map((pool) => pool.close()))
     this.#deadlines.stop()

@@ -1,0 +1,73 @@
+/**
+ * Stopping Portico keeps the promise of an answer for every call (from the lifecycle fuzzer;
+ * both failed on the build before): a call still running when `drain_timeout` ends gets
+ * `shutting_down` with its id, on its SSE stream too (its stream ended with nothing, and an SDK
+ * client waited for its own timeout, minutes after Portico had gone); and a legacy HTTP+SSE
+ * session's stream, which carries its calls' answers, stays open while they run (it was ended
+ * at the first moment of the drain, as if it only listened, and the calls never answered).
+ */
+import assert from 'node:assert/strict'
+import { after, describe, it } from 'node:test'
+import { type CancelUpstream, startCancelUpstream } from '../fixtures/cancel-upstream.ts'
+import {
+  type LegacyUpstream,
+  messagesIn,
+  openLegacyClient,
+  sseMessage,
+  startLegacyUpstream,
+} from '../helpers/legacy-upstream.ts'
+import { openSession, postToolCall } from '../helpers/mcp-http.ts'
+import { startPortico } from '../helpers/portico.ts'
+import { until } from '../helpers/wait.ts'
+
+describe('stopping Portico with calls in flight', () => {
+  let upstream: CancelUpstream | undefined
+  let legacy: LegacyUpstream | undefined
+  after(async () => {
+    await upstream?.close()
+    await legacy?.close()
+  })
+
+  it('a call still running at the end of drain_timeout gets shutting_down on its stream', async () => {
+    upstream = await startCancelUpstream()
+    const portico = await startPortico({ upstream: upstream.url, drain_timeout: 0.3 })
+    const session = await openSession(portico.url)
+    const answer = await postToolCall(portico.url, session, 'wait', 'cut')
+    assert.equal(answer.headers.get('content-type'), 'text/event-stream')
+    const waiting = upstream
+    await until(() => waiting.started > 0 || undefined, 5000, 'the upstream to start wait')
+    const closing = portico.close()
+    const text = await answer.text()
+    await closing
+    const [response] = messagesIn(text)
+    assert.equal(response?.id, 'cut', text)
+    const error = response?.error as { message?: string } | undefined
+    assert.match(error?.message ?? '', /shutting down/)
+    const recorded = portico.sink.exchanges().find((e) => e.method === 'tools/call')
+    assert.equal(recorded?.reason, 'shutting_down')
+  })
+
+  it("a legacy session's stream stays open until its calls are answered", async () => {
+    legacy = await startLegacyUpstream({
+      answer(message, stream) {
+        if (message.id === undefined) return
+        const result = { content: [{ type: 'text', text: 'late but whole' }] }
+        setTimeout(() => stream.write(sseMessage({ jsonrpc: '2.0', id: message.id, result })), 500)
+      },
+    })
+    const portico = await startPortico({ upstream: legacy.url, drain_timeout: 10 })
+    const client = await openLegacyClient(portico.origin)
+    const status = await client.post({
+      jsonrpc: '2.0',
+      id: 5,
+      method: 'tools/call',
+      params: { name: 'slow' },
+    })
+    assert.equal(status, 202)
+    const closing = portico.close()
+    await client.readUntil((text) => text.includes('late but whole'), 'the answer on the stream')
+    await closing
+    const answer = messagesIn(client.text()).find((message) => message.id === 5)
+    assert.deepEqual(answer?.result, { content: [{ type: 'text', text: 'late but whole' }] })
+  })
+})
