@@ -120,7 +120,11 @@ async function runUntilSignalled(loaded: LoadedConfig, flags: RunFlags): Promise
   const file = loaded.file
   // Hot reload (SIGHUP, hot_reload) re-reads the same file with the same flags and environment.
   const reload = file
-    ? { file, load: () => loadConfig({ file, overrides: overridesOf(flags), again: true }).config }
+    ? {
+        file,
+        loaded: config,
+        load: () => loadConfig({ file, overrides: overridesOf(flags), again: true }).config,
+      }
     : undefined
   const tunnel = await openTunnel(config, flags, logger)
   let store: ReturnType<typeof openRecording>

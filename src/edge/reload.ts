@@ -27,6 +27,12 @@ export interface ReloadSource {
   /** Loads and validates the file again; throws (ConfigError) when it is invalid. */
   load(): Config
   /**
+   * The file as it was loaded at start, when the caller loaded it (`portico run`): what a
+   * reload compares with. Without it the file is read again when the reloader is made, which
+   * misses an edit made while Portico started (see `reloader`).
+   */
+  loaded?: Config
+  /**
    * False: `hot_reload` does not watch the file here; whoever built the source calls
    * `reloadConfig` (a cluster worker: its primary watches the file and tells every worker).
    */
@@ -90,12 +96,7 @@ export function reloader(
   logger: Logger,
 ): () => Promise<ReloadOutcome> {
   let applying: Promise<ReloadOutcome> = Promise.resolve('unchanged')
-  try {
-    target.fileConfig = source.load()
-  } catch {
-    // Broken since it was read at start: the first reload compares with what was passed.
-  }
-  return () => {
+  const run = () => {
     // A reload that fails is logged; the chain goes on with the next one.
     applying = applying
       .then(() => reload(target, source, logger))
@@ -108,6 +109,23 @@ export function reloader(
       })
     return applying
   }
+  let now: Config | undefined
+  try {
+    now = source.load()
+  } catch {
+    // Broken since it was read at start: the first reload compares with what was passed.
+  }
+  if (source.loaded === undefined) {
+    if (now !== undefined) target.fileConfig = now
+    return run
+  }
+  // Portico takes a moment to start: the file read now may not be the one in force. Taken as
+  // the baseline, an edit made meanwhile was never applied nor refused, and every later reload
+  // compared with it ("nothing to change" while a replaced admin token stayed in force). The
+  // file as loaded is the baseline, and such an edit is a reload, at once.
+  target.fileConfig = source.loaded
+  if (now === undefined || JSON.stringify(now) !== JSON.stringify(source.loaded)) void run()
+  return run
 }
 
 /**
