@@ -6,6 +6,7 @@
 import { once } from 'node:events'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import type { Authenticator } from './auth/authenticator.ts'
 import { type Security, securityFromConfig } from './auth/setup.ts'
 import { upstreamOrigins } from './config/origins.ts'
 import { proxyName } from './config/proxy-name.ts'
@@ -185,7 +186,13 @@ export function createPortico(input: Config | ConfigInput, options: PorticoOptio
   })
   const reload = options.reload && {
     ...options.reload,
-    parts: [csp.reload, clientTimeoutReload(http), sendTimeoutReload(sendWatch)],
+    parts: [
+      csp.reload,
+      clientTimeoutReload(http),
+      sendTimeoutReload(sendWatch),
+      // Built below, after the mode (the gateway names what roles judge); read at each reload.
+      keysReload(() => security?.authenticator),
+    ],
   }
   let mode: Mode
   let gateway: Gateway | undefined
@@ -244,6 +251,40 @@ export function createPortico(input: Config | ConfigInput, options: PorticoOptio
     }),
   )
   return server
+}
+
+/**
+ * A reload that changes the static keys (`[auth] tokens`, `api_keys`, `[security]
+ * admin_token`) and nothing else of authentication puts the new set in force for the next
+ * request: a leaked key is revoked, or a new one added, without a restart (nginx reloads its
+ * `auth_basic_user_file` the same way). Requests already admitted finish; a GET stream opened
+ * with a revoked key stays open until it ends (as connections do through an nginx reload), and
+ * the key's next request is refused. Any other change to `[auth]` or `[security]` still refuses
+ * the whole reload (edge/reload.ts `securityOf`).
+ */
+function keysReload(authenticator: () => Authenticator | undefined): ReloadPart {
+  return {
+    // Inside `[auth]` and `[security]`, whose own rule judges them: no top-level key of its own.
+    keys: [],
+    fixed: () => [],
+    prepare(next) {
+      const target = authenticator()
+      return target === undefined ? () => {} : target.prepareKeys(next)
+    },
+    changed: keyChanges,
+  }
+}
+
+/** Which key lists changed, by name (never a key): `auth.api_keys`, … */
+function keyChanges(running: Config, next: Config): string[] {
+  const changes: string[] = []
+  const differ = (a: unknown, b: unknown) => JSON.stringify(a) !== JSON.stringify(b)
+  if (differ(running.auth?.tokens, next.auth?.tokens)) changes.push('auth.tokens')
+  if (differ(running.auth?.api_keys, next.auth?.api_keys)) changes.push('auth.api_keys')
+  if (differ(running.security?.admin_token, next.security?.admin_token)) {
+    changes.push('security.admin_token')
+  }
+  return changes
 }
 
 /**

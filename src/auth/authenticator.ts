@@ -37,7 +37,8 @@ export class Authenticator {
   readonly builder: IdentityBuilder
   readonly #auth: AuthConfig
   readonly #config: Config
-  readonly #keys: StaticKeys
+  /** Replaced whole by a reload that changes only the keys (portico.ts keysReload). */
+  #keys: StaticKeys
   #listenUrl: string | undefined
   /** What building the validators found wrong without failing (see `ready`). */
   readonly #startProblems: string[] = []
@@ -51,6 +52,18 @@ export class Authenticator {
     this.kind = authKind(auth)
     this.builder = new IdentityBuilder(auth)
     this.#keys = new StaticKeys(auth, config.security?.admin_token, this.builder)
+  }
+
+  /**
+   * Builds the static keys `next` configures (the rest of its `[auth]` is the running one's:
+   * a reload that changes more is refused); what it returns puts them in force, for the next
+   * request on.
+   */
+  prepareKeys(next: Config): () => void {
+    const keys = new StaticKeys(next.auth, next.security?.admin_token, this.builder)
+    return () => {
+      this.#keys = keys
+    }
   }
 
   get isOAuth(): boolean {

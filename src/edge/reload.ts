@@ -49,6 +49,11 @@ export interface ReloadPart {
   fixed(running: Config, next: Config): string[]
   /** Builds what `next` needs (throws when it cannot); what it returns puts that in force. */
   prepare(next: Config): () => void
+  /**
+   * What it changes from `running` to `next` that the top-level keys do not say (the API keys
+   * inside `[auth]`), for the "config reloaded" line; never a secret.
+   */
+  changed?(running: Config, next: Config): string[]
 }
 
 /** The keys a mode's reload applies: top-level ones, and `[proxy]`'s one by one. */
@@ -267,8 +272,9 @@ export async function reload(
   const missing = noUpstream(target.fileConfig) === undefined ? noUpstream(next) : undefined
   if (missing !== undefined) return reject(REJECTED, `${source.file}: ${missing}`)
   if (securityOf(next) !== securityOf(target.config)) {
-    // Authentication is built once at start; applying the rest while ignoring a changed [auth]
-    // could leave a tightened policy unenforced, so nothing is applied.
+    // Authentication is built once at start (its keys aside, see `securityOf`); applying the
+    // rest while ignoring a changed [auth] could leave a tightened policy unenforced, so
+    // nothing is applied.
     return reject('config reload rejected: [auth] or [security] changed; restart Portico to apply')
   }
   const parts = source.parts ?? []
@@ -357,9 +363,10 @@ function settingChanges(
   parts: readonly ReloadPart[],
 ): string[] {
   const fixed = new Set(fixedChanges(running, next, applied, parts))
-  return changedKeys(running, next).filter(
+  const keys = changedKeys(running, next).filter(
     (key) => key !== 'backends' && !OWN_RULES.has(key) && !fixed.has(key),
   )
+  return [...keys, ...parts.flatMap((part) => part.changed?.(running, next) ?? [])]
 }
 
 /** Top-level keys that differ, `[proxy]`'s one by one (`proxy.rate_limit`). */
@@ -383,9 +390,14 @@ function changedKeys(running: Config, next: Config): string[] {
  * globs with it, so another separator would leave those rules matching nothing.
  */
 function securityOf(config: Config): string {
+  // The static keys (`[auth] tokens`, `api_keys`, `[security] admin_token`) are left out: a
+  // reload swaps them whole (portico.ts keysReload), so a leaked key is revoked without a
+  // restart. Everything else about authentication is built once.
+  const auth = config.auth && { ...config.auth, tokens: [], api_keys: [] }
+  const security = config.security && { ...config.security, admin_token: undefined }
   return JSON.stringify([
-    config.auth,
-    config.security,
+    auth,
+    security,
     config.auth ? config.proxy.admin_tools : null,
     config.auth ? config.proxy.separator : null,
   ])
