@@ -21,7 +21,8 @@ export function locateKey(text: string, path: ReadonlyArray<PropertyKey>): numbe
     const end = table?.end ?? firstHeader(tables) ?? lines.length
     const key = keys[depth]
     const found = key === undefined ? undefined : findKeyLine(lines, start, end, key)
-    if (found !== undefined) return found + 1
+    if (found !== undefined && key !== undefined)
+      return (elementLine(lines, found, end, indexAfter(path, key)) ?? found) + 1
     // A key written as a table of its own (`[securty]`, `[a.b.c]`, `[[composite_tools]]`).
     const header = pickTable(tables, keys.slice(0, depth + 1).join('.'), elements, lines.length, {
       within: true,
@@ -105,5 +106,61 @@ function findKeyLine(lines: string[], start: number, end: number, key: string): 
   const escaped = key.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
   const pattern = new RegExp(`^\\s*["']?${escaped}["']?\\s*(=|\\.)`)
   for (let i = start; i < end; i++) if (pattern.test(lines[i] as string)) return i
+  return undefined
+}
+
+/** The array index the path names right after `key` (`api_keys[2]` → 2), if any. */
+function indexAfter(path: ReadonlyArray<PropertyKey>, key: string): number | undefined {
+  const at = path.lastIndexOf(key)
+  const next = at === -1 ? undefined : path[at + 1]
+  return typeof next === 'number' ? next : undefined
+}
+
+/**
+ * The line where element `index` of the inline array `key = [` on line `from` starts: an entry
+ * of a multi-line `api_keys = [ … ]` is named by its own line, not the array's. Strings and
+ * comments are skipped; nested arrays and inline tables count as one element.
+ */
+function elementLine(
+  lines: string[],
+  from: number,
+  end: number,
+  index: number | undefined,
+): number | undefined {
+  const first = lines[from] ?? ''
+  const open = first.indexOf('[', first.indexOf('=') + 1)
+  if (index === undefined || open === -1) return undefined
+  let depth = 0
+  let element = 0
+  let quote: string | undefined
+  let expecting = false
+  for (let line = from; line < end; line++) {
+    const text = lines[line] ?? ''
+    for (let i = line === from ? open : 0; i < text.length; i++) {
+      const c = text[i] as string
+      if (quote !== undefined) {
+        if (c === '\\' && quote === '"') i++
+        else if (c === quote) quote = undefined
+        continue
+      }
+      if (c === '#') break
+      // The first character of an element, after the `[` or a `,` at the array's own depth.
+      if (depth === 1 && expecting && c !== ' ' && c !== '\t' && c !== ',' && c !== ']') {
+        if (element === index) return line
+        expecting = false
+      }
+      if (c === '"' || c === "'") quote = c
+      else if (c === '[' || c === '{') {
+        depth++
+        if (depth === 1) expecting = true
+      } else if (c === ']' || c === '}') {
+        depth--
+        if (depth === 0) return undefined
+      } else if (c === ',' && depth === 1) {
+        element++
+        expecting = true
+      }
+    }
+  }
   return undefined
 }

@@ -65,6 +65,21 @@ describe('loadConfig', () => {
     )
   })
 
+  it("names a problem in an inline array's entry at the entry's own line", () => {
+    const text = [
+      'upstream = "http://localhost:9000/mcp"',
+      '[auth]',
+      'api_keys = [',
+      '  { name = "a", key = "aaaa-key-0123456789abcdef" }, # a comment, "quoted"',
+      '  { name = "b,c", key = "bbbb-key-0123456789abcdef", roles = ["x", "y"] },',
+      '  { name = "c", key = "cccc-key-0123456789abcdef", roles = ["nosuch"] },',
+      ']',
+      '',
+    ].join('\n')
+    const found = problems(text).find(({ path }) => path.startsWith('auth.api_keys[2]'))
+    assert.equal(found?.line, 6, JSON.stringify(problems(text)))
+  })
+
   it('names a problem in a key moved to where Portico reads it as the file wrote it, at its line', () => {
     const url = 'mcp = "http://localhost:9000/mcp"\n'
     const found = (text: string) =>
