@@ -315,7 +315,8 @@ allow_tools = ["echo"]
 ${KEYS}${READER}`)
     assert.deepEqual(
       found.map((p) => p.split(': ').slice(0, 2).join(': ')),
-      ['7: auth.api_keys[0].name', '7: auth.api_keys[1].name', '7: auth.api_keys[2].name'],
+      // Each named at its own line in the multi-line `api_keys = [ … ]`.
+      ['8: auth.api_keys[0].name', '9: auth.api_keys[1].name', '10: auth.api_keys[2].name'],
       found.join('\n'),
     )
     assert.match(found[1] ?? '', /key "ci": required_scopes \(mcp:tools\) holds for every request/)

@@ -479,7 +479,7 @@ describe('argument guard and schemas with an $id', () => {
 })
 
 describe('hot reload and auth', () => {
-  it('rejects a reload that changes [auth] or [security] instead of ignoring it', async () => {
+  it('rejects a reload that changes [auth] or [security] beyond their keys instead of ignoring it', async () => {
     const { reload } = await import('../../src/gateway/reload.ts')
     const { parseConfig } = await import('../../src/config/schema.ts')
     const backends = [{ name: 'a', transport: 'http' as const, url: 'http://127.0.0.1:1/mcp' }]
@@ -488,7 +488,12 @@ describe('hot reload and auth', () => {
       auth: { tokens: ['one'] },
       proxy: { admin_tools: false },
     })
-    const next = parseConfig({ backends, auth: { tokens: ['two'] }, proxy: { admin_tools: false } })
+    // A role added (a key changed alone is applied: test/integration/auth-keys-reload.test.ts).
+    const next = parseConfig({
+      backends,
+      auth: { tokens: ['two'], roles: [{ name: 'reader', allow_tools: ['echo'] }] },
+      proxy: { admin_tools: false },
+    })
     const lines: string[] = []
     const { target: gateway, state } = stubReloadTarget(running)
     await reload(
