@@ -6,6 +6,7 @@
 import { once } from 'node:events'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import type { Duplex } from 'node:stream'
 import type { Authenticator } from './auth/authenticator.ts'
 import { type Security, securityFromConfig } from './auth/setup.ts'
 import { upstreamOrigins } from './config/origins.ts'
@@ -341,12 +342,45 @@ function filtersOf(
  */
 function serverOptions(config: Config) {
   return {
+    maxHeaderSize: config.max_header_size,
     headersTimeout: config.client_header_timeout,
     requestTimeout: Math.max(config.client_request_timeout, config.client_header_timeout),
     keepAliveTimeout: config.keepalive_timeout,
     connectionsCheckingInterval: 1000,
     ...TCP_KEEPALIVE,
   }
+}
+
+/**
+ * A request Node's parser refused before Portico saw it (headers over `max_header_size`, a
+ * malformed request line, a client too slow with its headers): answered as Node would (431,
+ * 400, 408, then closed), but with a JSON-RPC error body saying why, which an MCP client can
+ * show, instead of a bare status line. A socket that cannot be written is just closed.
+ */
+function answerClientError(error: Error & { code?: string }, socket: Duplex): void {
+  if (error.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy()
+    return
+  }
+  const [status, text, message] = clientErrorOf(error.code)
+  const body = JSON.stringify({ jsonrpc: '2.0', error: { code: -32600, message } })
+  socket.end(
+    `HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  )
+}
+
+function clientErrorOf(code: string | undefined): [number, string, string] {
+  if (code === 'HPE_HEADER_OVERFLOW') {
+    return [
+      431,
+      'Request Header Fields Too Large',
+      'Request Header Fields Too Large: the request line and headers exceed max_header_size',
+    ]
+  }
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    return [408, 'Request Timeout', 'Request Timeout: the request was not sent in time']
+  }
+  return [400, 'Bad Request', 'Bad Request: the request is not valid HTTP/1.1']
 }
 
 /**
@@ -474,6 +508,7 @@ class PorticoServer implements Portico {
     await this.#context.shared?.connected()
     const server = createServer(serverOptions(this.#context.config), this.handler)
     server.maxConnections = this.#context.config.max_connections
+    server.on('clientError', answerClientError)
     this.#server = server
     server.listen(port, host)
     await once(server, 'listening')

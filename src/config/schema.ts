@@ -94,6 +94,16 @@ export const configSchema = z
     keepalive_timeout: durationSchema.default(65_000),
     /** Open client connections at most; more are refused at accept. */
     max_connections: z.number().int().positive().default(10_000),
+    /**
+     * Bytes a request's line and headers may take (Node's 16 KB by default; nginx's
+     * large_client_header_buffers): a large JWT, or many cookies, may need more. Past it: 431.
+     */
+    max_header_size: z
+      .number()
+      .int()
+      .min(1024)
+      .max(1024 * 1024)
+      .default(16 * 1024),
     log_level: logLevelSchema.default('info'),
     json_logs: z.boolean().default(false),
     /** Print one line per exchange on stderr (default: when stderr is a TTY). */

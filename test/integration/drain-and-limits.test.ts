@@ -18,6 +18,28 @@ import { MCP_ACCEPT, openSession, sessionHeaders } from '../helpers/mcp-http.ts'
 import { exitOf } from '../helpers/processes.ts'
 import { until } from '../helpers/wait.ts'
 
+/** Sends `bytes` on a new connection and gives what came back once Portico closed it (10 s). */
+function rawExchange(port: number, bytes: string): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1')
+    let answer = ''
+    const deadline = setTimeout(() => {
+      socket.destroy()
+      reject(new Error('the connection was still open after 10 s'))
+    }, 10_000)
+    socket.setEncoding('latin1')
+    socket.on('data', (chunk: string) => {
+      answer += chunk
+    })
+    socket.on('close', () => {
+      clearTimeout(deadline)
+      resolve(answer)
+    })
+    socket.on('error', () => {})
+    if (bytes) socket.write(bytes)
+  })
+}
+
 describe('drain and connection limits', () => {
   let demo: DemoServer
   let dir: string
@@ -190,31 +212,40 @@ describe('drain and connection limits', () => {
     const portico = await run('client_header_timeout = "1s"')
     const port = Number(new URL(portico.url).port)
     try {
-      const closed = (bytes: string) =>
-        new Promise<string>((resolve, reject) => {
-          const socket = connect(port, '127.0.0.1')
-          let answer = ''
-          const deadline = setTimeout(() => {
-            socket.destroy()
-            reject(new Error('the connection was still open after 10 s'))
-          }, 10_000)
-          socket.setEncoding('latin1')
-          socket.on('data', (chunk: string) => {
-            answer += chunk
-          })
-          socket.on('close', () => {
-            clearTimeout(deadline)
-            resolve(answer)
-          })
-          socket.on('error', () => {})
-          if (bytes) socket.write(bytes)
-        })
+      const closed = (bytes: string) => rawExchange(port, bytes)
       const dripped = await closed('POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ')
       assert.match(dripped, /^HTTP\/1\.1 408|^$/, `a slow header is cut off: ${dripped}`)
       await closed('')
       assert.equal((await fetch(`${new URL(portico.url).origin}/healthz`)).status, 200)
     } finally {
       await portico.stop()
+    }
+  })
+
+  it('answers what the HTTP parser refuses with a JSON-RPC body; max_header_size raises the bound', async () => {
+    const big = `GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ${'j'.repeat(20_000)}\r\n\r\n`
+    const strict = await run('')
+    const roomy = await run('max_header_size = 65536')
+    try {
+      const port = (url: string) => Number(new URL(url).port)
+      const refused = await rawExchange(port(strict.url), big)
+      assert.match(refused, /^HTTP\/1\.1 431 /)
+      const body = JSON.parse(refused.slice(refused.indexOf('\r\n\r\n') + 4)) as {
+        error?: { code?: number; message?: string }
+      }
+      assert.equal(body.error?.code, -32600)
+      assert.match(body.error?.message ?? '', /max_header_size/)
+      const malformed = await rawExchange(port(strict.url), 'HELLO\r\n\r\n')
+      assert.match(malformed, /^HTTP\/1\.1 400 [^]*"code":-32600/)
+      const served = await rawExchange(
+        port(roomy.url),
+        big.replace('HTTP/1.1\r\n', 'HTTP/1.1\r\nConnection: close\r\n'),
+      )
+      assert.match(served, /^HTTP\/1\.1 200 /)
+      assert.equal((await fetch(`${new URL(strict.url).origin}/healthz`)).status, 200)
+    } finally {
+      await strict.stop()
+      await roomy.stop()
     }
   })
 })
