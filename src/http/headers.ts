@@ -184,6 +184,16 @@ export function upstreamHeaders(req: IncomingMessage): HeaderMap {
   return forwardHeaders(req.headers, requestInfoOf(req))
 }
 
+/**
+ * The same, for a request whose answer Portico reads (an MCP GET stream: its events are
+ * recorded, rewritten): asked uncoded, as calls are (pipeline/call.ts `upstreamHeadersOf`).
+ */
+export function readUpstreamHeaders(req: IncomingMessage): HeaderMap {
+  const headers = upstreamHeaders(req)
+  headers['accept-encoding'] = 'identity'
+  return headers
+}
+
 /** Response headers for the client: end-to-end ones, without those recomputed for this hop. */
 export function clientHeaders(upstream: HeaderMap): HeaderMap {
   return endToEndHeaders(upstream, { drop: RESPONSE_MANAGED })

@@ -5,6 +5,7 @@
  * `rate_limited` (429, `Retry-After`) saying which bound was hit. A slot is held until the
  * answer is completely written (a streamed answer ends after `next` resolved) or the attempt
  * fails (or answers 5xx, which a retry may drop); the time spent waiting is noted on the call (`queuedMs`) for the record.
+ * Only requests are counted (notifications and a client's responses pass).
  */
 import type { ConcurrencyConfig } from '../config/protect.ts'
 import { PorticoError } from '../errors.ts'
@@ -125,6 +126,10 @@ export class ConcurrencyLimiter {
 
 export function concurrencyLimit(limiter: ConcurrencyLimiter, clock: Clock): Middleware {
   return (call, next) => {
+    // Only requests take a slot. A notification or a client's response is short, and often
+    // what a request holding a slot waits for: a cancel of that request, the answer to its
+    // sampling or elicitation. Queued behind it, each waited out queue_timeout and was refused.
+    if (call.kind !== 'request') return next(call)
     if (limiter.tryAcquire()) return new Slot(limiter, call).run(next)
     const start = clock.now()
     return limiter.wait(call.signal).then(() => {

@@ -52,9 +52,15 @@ export class ClientCancels {
     // cancel's outcome; let go only once the upstream knows it was a cancel (a closed stream
     // alone is none, on a session).
     named.notes.cancelled = true
-    const release = () => named.cancel()
     const delivered = callNext(next, call)
-    delivered.then(release, release)
+    // Refused on its way (a rate limit, an open breaker), the cancel never reached the upstream:
+    // its request is left to end as it will (recorded cancelled if no answer comes).
+    delivered.then(
+      (reply) => {
+        if (reply.status < 300) named.cancel()
+      },
+      () => {},
+    )
     return delivered
   }
 

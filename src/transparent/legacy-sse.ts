@@ -23,7 +23,7 @@ import { drained, failRelay, type RelayOptions, relayAnswer, writeRelayHead } fr
 import { PorticoError } from '../errors.ts'
 import { routeKey } from '../forward/raw.ts'
 import { mapOriginHeaders } from '../forward/url-map.ts'
-import { clientHeaders, headerValue, upstreamHeaders } from '../http/headers.ts'
+import { clientHeaders, headerValue, readUpstreamHeaders } from '../http/headers.ts'
 import { bigIdLiteral, encodeJson, isObject, type JsonRpcId } from '../jsonrpc/message.ts'
 import { CallRecorder, publishNotification } from '../observe/recorder.ts'
 import { type Call, rawBytesOf, upstreamHeadersOf } from '../pipeline/call.ts'
@@ -101,7 +101,7 @@ export class LegacyTransport {
       const response = await context.http.send({
         url: target,
         method: 'GET',
-        headers: upstreamHeaders(req),
+        headers: readUpstreamHeaders(req),
         signal,
         label: this.#upstream.label,
       })
@@ -148,6 +148,7 @@ export class LegacyTransport {
     const ordered = new OrderedStream(res)
     let sessionId: string | undefined
     const announced: string[] = []
+    let failure: unknown
     try {
       for await (const event of events) {
         if (res.writableEnded) break // ended by a drain: stop reading the upstream
@@ -183,6 +184,9 @@ export class LegacyTransport {
         }
         if (ordered.needsDrain) await drained(res, options.signal)
       }
+    } catch (error) {
+      failure = error
+      throw error
     } finally {
       if (sessionId !== undefined) {
         // Answers already taken from the upstream's stream are written before the client's
@@ -195,9 +199,10 @@ export class LegacyTransport {
       // stream naming 10,001 filled it, and every later session's answers then skipped the
       // chain: the CSP rewrite among them). The calls still waiting fail: cancelled when the
       // client left (its stream closed: the upstream's was closed with it, as a Streamable
-      // HTTP call's request is aborted), else the upstream's stream ended without their answers.
-      const why = options.signal.aborted ? 'cancelled' : 'upstream_stream_ended'
-      for (const id of named) this.sessions.close(id, new PorticoError(why))
+      // HTTP call's request is aborted), else why the upstream's stream ended (Portico's own
+      // reason, as `shutting_down` when a drain's deadline cut it), or that it ended.
+      const why = waitingCallsFailure(options.signal.aborted, failure)
+      for (const id of named) this.sessions.close(id, why)
       for (const path of announced) this.sessions.withdraw(path)
     }
   }
@@ -428,6 +433,12 @@ export class LegacyTransport {
  * instead of ending the stream: the stream carries every call of the session, and one answer
  * too large must fail only its own call. A body that fails says why (deadline, ended early).
  */
+/** What a session's waiting calls fail with when its stream ends (see `#relay`). */
+function waitingCallsFailure(clientLeft: boolean, failure: unknown): PorticoError {
+  if (clientLeft) return new PorticoError('cancelled')
+  return failure instanceof PorticoError ? failure : new PorticoError('upstream_stream_ended')
+}
+
 async function* streamEvents(
   body: Readable,
   maxEventBytes: number,

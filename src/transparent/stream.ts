@@ -9,7 +9,7 @@ import { relayExchange } from '../edge/exchange.ts'
 import type { RouteHandler } from '../edge/router.ts'
 import { failRelay, relayAnswer } from '../edge/send.ts'
 import { mapOriginHeaders } from '../forward/url-map.ts'
-import { clientHeaders, headerValue, requestInfoOf, upstreamHeaders } from '../http/headers.ts'
+import { clientHeaders, headerValue, readUpstreamHeaders, requestInfoOf } from '../http/headers.ts'
 import type { JsonRpcMessage, JsonRpcResponse } from '../jsonrpc/message.ts'
 import { rewriteStreamAnswers } from '../middleware/rewrite.ts'
 import { buildCalls, type Call, type CallSource } from '../pipeline/call.ts'
@@ -39,7 +39,7 @@ export function forwardStream(context: ProxyContext, upstream: StreamTarget): Ro
       const response = await context.http.send({
         url: search ? new URL(upstream.url.pathname + search, upstream.url) : upstream.url,
         method,
-        headers: upstreamHeaders(req),
+        headers: readUpstreamHeaders(req),
         signal,
         label: upstream.label,
       })

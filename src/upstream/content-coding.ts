@@ -7,7 +7,8 @@
  * could decode. Such an answer is decoded here as it streams (zlib's own streams, off the event
  * loop), its coding headers dropped; the reader's bounds apply to the decoded bytes, so a small
  * compressed body cannot expand past them. A coding Portico cannot read is refused with an error
- * that says so. Answers Portico did not ask uncoded (forwarded pages) pass as they are.
+ * that says so. Answers Portico did not ask uncoded (forwarded pages), and those it only relays
+ * (`isRead`), pass as they are.
  */
 import { PassThrough, type Readable } from 'node:stream'
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib'
@@ -42,7 +43,7 @@ export function uncoded(
   label: string,
 ): Uncoded | undefined {
   const header = headers['content-encoding']
-  if (header === undefined) return undefined
+  if (header === undefined || !isRead(headers)) return undefined
   const coding = String(header).trim().toLowerCase()
   if (coding === '' || coding === 'identity') return undefined
   const create = DECODERS[coding]
@@ -63,6 +64,9 @@ function decoding(
   label: string,
 ): Readable {
   const out = new PassThrough()
+  // The answer may be dropped unread (a refusal, a batch's failed element): an 'error' event
+  // without a listener would end the process; a reader still sees the error when it comes.
+  out.on('error', () => {})
   source.on('error', (error) => out.destroy(error))
   decoder.on('error', (error: NodeJS.ErrnoException) => {
     // zlib's errors say the bytes are not in the coding: said so, not as an early end.
@@ -81,6 +85,17 @@ function decoding(
   })
   source.pipe(decoder).pipe(out)
   return out
+}
+
+/**
+ * Whether Portico reads the answer (JSON, SSE). One it only relays (an error page, a redirect's
+ * or a 202's empty body) keeps its coding and its headers: the client reads it as it would have
+ * directly, and an empty body labelled gzip (compression middleware tags every answer) is not
+ * judged invalid gzip.
+ */
+function isRead(headers: HeaderMap): boolean {
+  const type = String(headers['content-type'] ?? '').toLowerCase()
+  return type.startsWith('text/event-stream') || type.includes('json')
 }
 
 function withoutCoding(headers: HeaderMap): HeaderMap {

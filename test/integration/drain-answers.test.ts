@@ -55,19 +55,37 @@ describe('stopping Portico with calls in flight', () => {
         setTimeout(() => stream.write(sseMessage({ jsonrpc: '2.0', id: message.id, result })), 500)
       },
     })
-    const portico = await startPortico({ upstream: legacy.url, drain_timeout: 10 })
-    const client = await openLegacyClient(portico.origin)
-    const status = await client.post({
-      jsonrpc: '2.0',
-      id: 5,
-      method: 'tools/call',
-      params: { name: 'slow' },
-    })
-    assert.equal(status, 202)
-    const closing = portico.close()
-    await client.readUntil((text) => text.includes('late but whole'), 'the answer on the stream')
-    await closing
-    const answer = messagesIn(client.text()).find((message) => message.id === 5)
+    const answer = await stopDuringLegacyCall(legacy.url, 10, 5)
     assert.deepEqual(answer?.result, { content: [{ type: 'text', text: 'late but whole' }] })
   })
+
+  it("a legacy session's call still running at the deadline gets shutting_down on the stream", async () => {
+    const silent = await startLegacyUpstream({ answer() {} })
+    try {
+      const answer = await stopDuringLegacyCall(silent.url, 0.3, 6)
+      // Not blamed on the upstream ("ended its answer without a response"): Portico cut it.
+      assert.match((answer?.error as { message?: string })?.message ?? '', /shutting down/)
+    } finally {
+      await silent.close()
+    }
+  })
 })
+
+/**
+ * Posts call `id` on a legacy session through a Portico in front of `upstream`, stops Portico
+ * (`drainTimeout` seconds), and gives the answer the session's stream carried for it.
+ */
+async function stopDuringLegacyCall(
+  upstream: string,
+  drainTimeout: number,
+  id: number,
+): Promise<Record<string, unknown> | undefined> {
+  const portico = await startPortico({ upstream, drain_timeout: drainTimeout })
+  const client = await openLegacyClient(portico.origin)
+  const status = await client.post({ jsonrpc: '2.0', id, method: 'tools/call', params: {} })
+  assert.equal(status, 202)
+  const closing = portico.close()
+  await client.readUntil((text) => text.includes(`"id":${id}`), 'the answer on the stream')
+  await closing
+  return messagesIn(client.text()).find((message) => message.id === id)
+}

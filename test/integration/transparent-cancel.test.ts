@@ -114,6 +114,30 @@ describe("a client's cancel, in transparent mode", () => {
   })
 })
 
+describe("a client's cancel under a concurrency limit of one", () => {
+  let upstream: CancelUpstream
+  let transparent: RunningPortico
+
+  before(async () => {
+    upstream = await startCancelUpstream()
+    transparent = await startPortico({
+      upstream: upstream.url,
+      concurrency: { max_concurrent: 1, queue_timeout: 30 },
+    })
+  })
+  after(async () => {
+    await transparent?.close()
+    await upstream?.close()
+  })
+
+  it('passes at once: it is not queued behind the request it cancels, which holds the slot', async () => {
+    // Queued, the cancel waited out queue_timeout (30 s here) and was refused 429.
+    await cancelWait(transparent, upstream, 'wait', async () => {
+      await until(() => upstream.callsClosed > 0 || undefined, 5000, 'the upstream call let go')
+    })
+  })
+})
+
 describe("a client's cancel, in gateway mode (the same client and server)", () => {
   let upstream: CancelUpstream
   let gateway: RunningPortico

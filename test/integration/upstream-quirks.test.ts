@@ -13,8 +13,12 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { gzipSync } from 'node:zlib'
+import { Client } from '@modelcontextprotocol/sdk/client/index.js'
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import { MCP_ACCEPT } from '../helpers/mcp-http.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
+
+const GZ_LOG = { level: 'info', data: 'from a gzip stream' }
 
 const sse = (message: object) => `event: message\ndata: ${JSON.stringify(message)}\n\n`
 const result = (id: unknown, text: string) => ({
@@ -50,6 +54,11 @@ const TOOLS: Record<string, (res: ServerResponse, id: unknown) => void> = {
   redirect(res) {
     res.writeHead(307, { location: '/mcp/' }).end()
   },
+  error_page(res) {
+    // An error page a compression middleware tagged gzip, though it is plain text: relayed.
+    res.writeHead(500, { 'content-type': 'text/plain', 'content-encoding': 'gzip' })
+    res.end('internal error, in plain text')
+  },
   bom(res, id) {
     res.writeHead(200, { 'content-type': 'text/event-stream' })
     res.end(`\uFEFF${sse(result(id, 'after a mark'))}`)
@@ -68,9 +77,30 @@ function serve(req: IncomingMessage, res: ServerResponse, body: string): void {
     res.write('x'.repeat(50))
     return
   }
+  if (req.method === 'GET' && req.url?.startsWith('/mcp')) {
+    // The standalone stream, compressed though asked uncoded.
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'content-encoding': 'gzip' })
+    res.end(gzipSync(sse({ jsonrpc: '2.0', method: 'notifications/message', params: GZ_LOG })))
+    return
+  }
   if (req.method !== 'POST') return void res.writeHead(405).end()
   const message = JSON.parse(body) as { id?: unknown; method?: string; params?: { name?: string } }
-  if (message.id === undefined) return void res.writeHead(202).end()
+  // Every acknowledgement tagged gzip with no body at all, as compression middleware does.
+  if (message.id === undefined) return void res.writeHead(202, { 'content-encoding': 'gzip' }).end()
+  if (message.method === 'initialize') {
+    const result = {
+      protocolVersion: '2025-11-25',
+      capabilities: { tools: {} },
+      serverInfo: { name: 'quirks', version: '1' },
+    }
+    res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' })
+    return void res.end(gzipSync(JSON.stringify({ jsonrpc: '2.0', id: message.id, result })))
+  }
+  if (message.method === 'tools/list') {
+    const tools = Object.keys(TOOLS).map((name) => ({ name, inputSchema: { type: 'object' } }))
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'content-encoding': 'gzip' })
+    return void res.end(gzipSync(sse({ jsonrpc: '2.0', id: message.id, result: { tools } })))
+  }
   const tool = TOOLS[message.params?.name ?? '']
   if (message.method === 'tools/call' && tool !== undefined) {
     tool(res, message.id)
@@ -94,19 +124,25 @@ function serve(req: IncomingMessage, res: ServerResponse, body: string): void {
   res.end(JSON.stringify({ jsonrpc: '2.0', id: message.id, result: {} }))
 }
 
+/** The quirky upstream on a free port of loopback. */
+async function startQuirks(): Promise<Server> {
+  const server = createServer((req, res) => {
+    let body = ''
+    req.on('data', (chunk: Buffer) => {
+      body += chunk
+    })
+    req.on('end', () => serve(req, res, body))
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return server
+}
+
 describe('transparent mode in front of an upstream with HTTP quirks', () => {
   let upstream: Server
   let portico: RunningPortico
 
   before(async () => {
-    upstream = createServer((req, res) => {
-      let body = ''
-      req.on('data', (chunk: Buffer) => {
-        body += chunk
-      })
-      req.on('end', () => serve(req, res, body))
-    })
-    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve))
+    upstream = await startQuirks()
     const { port } = upstream.address() as AddressInfo
     portico = await startPortico({
       upstream: `http://127.0.0.1:${port}/mcp`,
@@ -223,6 +259,41 @@ describe('transparent mode in front of an upstream with HTTP quirks', () => {
     await assert.rejects(response.text())
   })
 
+  it('relays what it only relays with its coding, and survives an empty body tagged gzip', async () => {
+    const page = await fetch(portico.url, {
+      method: 'POST',
+      headers: { ...MCP_ACCEPT, 'mcp-protocol-version': '2025-11-25' },
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 10,
+        method: 'tools/call',
+        params: { name: 'error_page' },
+      }),
+    })
+    assert.equal(page.status, 500)
+    // The upstream's error page as it came (its label wrong as it was): fetch cannot read it.
+    assert.equal(page.headers.get('content-encoding'), 'gzip')
+    await page.body?.cancel()
+    const note = await fetch(portico.url, {
+      method: 'POST',
+      headers: { ...MCP_ACCEPT, 'mcp-protocol-version': '2025-11-25' },
+      body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }),
+    })
+    assert.equal(note.status, 202)
+    // Portico is still there (an unread body failing to decode once ended the process).
+    const { answer } = await call('gzip_json', 11)
+    assert.equal(answer.result?.content[0]?.text, 'unzipped json')
+  })
+
+  it('a standalone GET stream compressed though asked uncoded is decoded', async () => {
+    const stream = await fetch(portico.url, {
+      headers: { accept: 'text/event-stream', 'accept-encoding': 'gzip' },
+    })
+    assert.equal(stream.status, 200)
+    assert.equal(stream.headers.get('content-encoding'), null)
+    assert.match(await stream.text(), /from a gzip stream/)
+  })
+
   it('MCP posted to another path is refused with its id', async () => {
     for (const path of ['/other', '/MCP', '/mcp/']) {
       const response = await fetch(new URL(path, portico.origin), {
@@ -233,6 +304,45 @@ describe('transparent mode in front of an upstream with HTTP quirks', () => {
       assert.equal(response.status, 404, path)
       const body = (await response.json()) as { id?: unknown }
       assert.equal(body.id, 9, path)
+    }
+  })
+})
+
+describe('gateway mode in front of a backend that compresses its answers', () => {
+  let upstream: Server
+  let gateway: RunningPortico
+
+  before(async () => {
+    upstream = await startQuirks()
+    const { port } = upstream.address() as AddressInfo
+    gateway = await startPortico({
+      proxy: { admin_tools: false },
+      backends: [{ name: 'up', transport: 'http', url: `http://127.0.0.1:${port}/mcp` }],
+    })
+  })
+  after(async () => {
+    await gateway?.close()
+    upstream?.closeAllConnections()
+    upstream?.close()
+  })
+
+  it('reads gzip JSON and SSE answers as the transparent mode does', async () => {
+    const client = new Client({ name: 'gz', version: '1' })
+    await client.connect(new StreamableHTTPClientTransport(new URL(gateway.url)))
+    try {
+      const { tools } = await client.listTools()
+      assert.ok(tools.some((tool) => tool.name === 'up__gzip_json'))
+      for (const [tool, text] of [
+        ['up__gzip_json', 'unzipped json'],
+        ['up__gzip_sse', 'unzipped'],
+      ] as const) {
+        const result = (await client.callTool({ name: tool, arguments: {} })) as {
+          content: Array<{ text: string }>
+        }
+        assert.equal(result.content[0]?.text, text, tool)
+      }
+    } finally {
+      await client.close()
     }
   })
 })

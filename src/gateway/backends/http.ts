@@ -67,6 +67,8 @@ export function backendHeaders(config: BackendConfig): HeaderMap {
   const headers: HeaderMap = {}
   for (const [name, value] of Object.entries(config.headers)) headers[name.toLowerCase()] = value
   if (config.bearer_token) headers.authorization = `Bearer ${config.bearer_token}`
+  // Portico reads every answer: asked uncoded (one coded anyway is decoded: upstream/content-coding.ts).
+  headers['accept-encoding'] = 'identity'
   return headers
 }
 
