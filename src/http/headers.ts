@@ -189,10 +189,20 @@ export function upstreamHeaders(req: IncomingMessage): HeaderMap {
  * recorded, rewritten): asked uncoded, as calls are (pipeline/call.ts `upstreamHeadersOf`).
  */
 export function readUpstreamHeaders(req: IncomingMessage): HeaderMap {
-  const headers = upstreamHeaders(req)
-  headers['accept-encoding'] = 'identity'
+  return askUncoded(upstreamHeaders(req))
+}
+
+/**
+ * Asks for an answer uncoded (`accept-encoding: identity`): Portico reads MCP answers, and one
+ * coded anyway is decoded (upstream/content-coding.ts `asksIdentity` looks for this). Returns
+ * the headers, changed in place.
+ */
+export function askUncoded(headers: HeaderMap): HeaderMap {
+  headers['accept-encoding'] = UNCODED
   return headers
 }
+
+export const UNCODED = 'identity'
 
 /** Response headers for the client: end-to-end ones, without those recomputed for this hop. */
 export function clientHeaders(upstream: HeaderMap): HeaderMap {

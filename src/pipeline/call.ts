@@ -5,7 +5,7 @@
  * original bytes are forwarded only while nobody changed the message.
  */
 import type { IncomingHttpHeaders } from 'node:http'
-import { forwardHeaders, type HeaderMap, type RequestInfo } from '../http/headers.ts'
+import { askUncoded, forwardHeaders, type HeaderMap, type RequestInfo } from '../http/headers.ts'
 import type { Decoded, JsonRpcId, JsonRpcMessage, MessageKind } from '../jsonrpc/message.ts'
 import {
   type ClientInfo,
@@ -136,7 +136,7 @@ export function rawBytesOf(call: Call): Buffer | undefined {
  */
 export function upstreamHeadersOf(call: Call): HeaderMap {
   const headers = forwardHeaders(call.headers, call.request)
-  headers['accept-encoding'] = 'identity'
+  askUncoded(headers)
   const traceparent = traceparentOf(call)
   if (traceparent !== undefined) headers.traceparent = traceparent
   return headers

@@ -13,7 +13,7 @@
 import { PassThrough, type Readable } from 'node:stream'
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib'
 import { PorticoError } from '../errors.ts'
-import type { HeaderMap } from '../http/headers.ts'
+import { type HeaderMap, UNCODED } from '../http/headers.ts'
 
 const DECODERS: Record<string, () => NodeJS.ReadWriteStream> = {
   gzip: createGunzip,
@@ -24,7 +24,7 @@ const DECODERS: Record<string, () => NodeJS.ReadWriteStream> = {
 
 /** Whether a request asked its answer uncoded, so that one coded anyway must be decoded. */
 export function asksIdentity(headers: HeaderMap): boolean {
-  return headers['accept-encoding'] === 'identity'
+  return headers['accept-encoding'] === UNCODED
 }
 
 export interface Uncoded {

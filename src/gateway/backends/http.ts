@@ -11,7 +11,7 @@ import type { BackendConfig } from '../../config/gateway.ts'
 import { PorticoError } from '../../errors.ts'
 import { readText, WHOLE_ANSWER_BYTES } from '../../http/body.ts'
 import type { HeaderMap } from '../../http/headers.ts'
-import { headerValue } from '../../http/headers.ts'
+import { askUncoded, headerValue } from '../../http/headers.ts'
 import {
   encodeValues,
   isObject,
@@ -67,9 +67,8 @@ export function backendHeaders(config: BackendConfig): HeaderMap {
   const headers: HeaderMap = {}
   for (const [name, value] of Object.entries(config.headers)) headers[name.toLowerCase()] = value
   if (config.bearer_token) headers.authorization = `Bearer ${config.bearer_token}`
-  // Portico reads every answer: asked uncoded (one coded anyway is decoded: upstream/content-coding.ts).
-  headers['accept-encoding'] = 'identity'
-  return headers
+  // Portico reads every answer: asked uncoded (one coded anyway is decoded).
+  return askUncoded(headers)
 }
 
 function sessionHeadersOf(headersOf: (() => HeaderMap | undefined) | undefined): {
