@@ -595,7 +595,9 @@ class PorticoServer implements Portico {
     if (this.#inFlight === 0) return
     const wait = doneOrAfter(CUT_CALLS_GRACE_MS)
     this.#idle = wait.done
-    await this.#context.http.cut(new PorticoError('shutting_down', { message: CUT_MESSAGE }))
+    const error = new PorticoError('shutting_down', { message: CUT_MESSAGE })
+    this.#mode.cut?.(error)
+    await this.#context.http.cut(error)
     await wait.promise
   }
 }

@@ -3,6 +3,7 @@
  * routes of its endpoints (given the composed chain), its readiness, and its shutdown.
  */
 import type { Config } from '../config/schema.ts'
+import type { PorticoError } from '../errors.ts'
 import type { Handler } from '../pipeline/compose.ts'
 import type { ReloadOutcome } from './reload.ts'
 import type { Routes } from './router.ts'
@@ -25,5 +26,10 @@ export interface Mode {
   readonly runningConfig?: () => Config
   /** Why a reload would refuse `next` now, or undefined (`PUT /admin/config` says so). */
   readonly reloadRefusal?: (next: Config) => string | undefined
+  /**
+   * A drain's deadline passed: ends the calls the mode serves itself (not over the shared HTTP
+   * client, which the stop cuts) with `error`, so each is answered before connections close.
+   */
+  readonly cut?: (error: PorticoError) => void
   close(): Promise<void>
 }

@@ -1017,6 +1017,11 @@ export class Gateway {
     this.#closers.push(closer)
   }
 
+  /** Ends every backend call in flight with `error` (a drain's deadline). */
+  cut(error: PorticoError): void {
+    for (const backend of [...this.#backends.values(), ...this.#retiring]) backend.cut(error)
+  }
+
   async close(): Promise<void> {
     clearTimeout(this.#announceTimer)
     for (const closer of this.#closers.splice(0)) closer()

@@ -63,6 +63,7 @@ export function gatewayMode(
       }
     },
     readiness: (detailed) => gatewayReadiness(gateway, detailed),
+    cut: (error) => gateway.cut(error),
     close: () => gateway.close(),
   }
 }

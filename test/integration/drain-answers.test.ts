@@ -17,6 +17,7 @@ import {
   startLegacyUpstream,
 } from '../helpers/legacy-upstream.ts'
 import { openSession, postToolCall } from '../helpers/mcp-http.ts'
+import { fixture } from '../helpers/mcp-servers.ts'
 import { startPortico } from '../helpers/portico.ts'
 import { until } from '../helpers/wait.ts'
 
@@ -44,6 +45,32 @@ describe('stopping Portico with calls in flight', () => {
     const error = response?.error as { message?: string } | undefined
     assert.match(error?.message ?? '', /shutting down/)
     const recorded = portico.sink.exchanges().find((e) => e.method === 'tools/call')
+    assert.equal(recorded?.reason, 'shutting_down')
+  })
+
+  it('a gateway call to a stdio backend still running at the deadline gets shutting_down', async () => {
+    const portico = await startPortico({
+      drain_timeout: 0.3,
+      backends: [
+        {
+          name: 'slow',
+          transport: 'stdio',
+          command: process.execPath,
+          args: [fixture('faulty-stdio')],
+        },
+      ],
+    })
+    const session = await openSession(portico.url)
+    // A gateway answer's head comes with its answer: the POST is stopped while it waits.
+    const answer = postToolCall(portico.url, session, 'slow__hang', 'cut')
+    await until(() => hangsRunning(portico.url, session), 5000, 'the backend to run hang')
+    const closing = portico.close()
+    const text = await (await answer).text()
+    await closing
+    const response = answerIn(text)
+    assert.equal(response?.id, 'cut', text)
+    assert.match((response?.error as { message?: string })?.message ?? '', /shutting down/, text)
+    const recorded = portico.sink.exchanges().find((e) => e.jsonrpcId === 'cut')
     assert.equal(recorded?.reason, 'shutting_down')
   })
 
@@ -88,4 +115,19 @@ async function stopDuringLegacyCall(
   await client.readUntil((text) => text.includes(`"id":${id}`), 'the answer on the stream')
   await closing
   return messagesIn(client.text()).find((message) => message.id === id)
+}
+
+/** The JSON-RPC answer of a POST, whether it came as JSON or as an SSE stream. */
+function answerIn(text: string): Record<string, unknown> | undefined {
+  if (text.startsWith('{')) return JSON.parse(text) as Record<string, unknown>
+  return messagesIn(text)[0]
+}
+
+/** Resolves true once the faulty backend `slow` has started a `hang` (its `stats` tool says). */
+async function hangsRunning(url: string, session: string): Promise<true | undefined> {
+  const answer = await postToolCall(url, session, 'slow__stats', 'stats')
+  const text = (answerIn(await answer.text())?.result as { content?: Array<{ text?: string }> })
+    ?.content?.[0]?.text
+  const stats = JSON.parse(text ?? '{}') as { runs?: Record<string, number> }
+  return (stats.runs?.hang ?? 0) > 0 || undefined
 }

@@ -328,6 +328,14 @@ export abstract class Backend {
 
   protected abstract connectionCount(): number
 
+  /** The connections open now (those still opening are not: no call of theirs is sent). */
+  protected abstract openConnections(): Iterable<Connection>
+
+  /** Ends every call in flight with `error` (a drain's deadline; see `Connection.cut`). */
+  cut(error: PorticoError): void {
+    for (const connection of this.openConnections()) connection.cut(error)
+  }
+
   /** Whether each client session has its own connection (so it may be told roots changes). */
   get dedicated(): boolean {
     return true

@@ -456,6 +456,18 @@ export abstract class Connection {
     pending.deadline?.abort(error)
   }
 
+  /**
+   * Ends every call in flight with `error`, each told to the backend as cancelled; the
+   * connection stays open. A drain's deadline: its calls are answered with their ids before
+   * the connections close (else they were only cut, and a client on an SSE answer waited).
+   */
+  cut(error: PorticoError): void {
+    for (const pending of [...this.#pending.values()]) {
+      this.notify('notifications/cancelled', { requestId: pending.id, reason: error.message })
+      pending.reject(copyOf(error))
+    }
+  }
+
   /** Ends the connection: every call in flight gets `error`, later calls fail at once. */
   protected fail(error: PorticoError): void {
     if (this.#failure) return

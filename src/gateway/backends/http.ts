@@ -521,6 +521,10 @@ export class HttpBackend extends Backend {
     return this.#connections.size
   }
 
+  protected openConnections(): Iterable<Connection> {
+    return this.#opened.values()
+  }
+
   async close(): Promise<void> {
     this.#closed = true
     this.setState('closed')

@@ -925,6 +925,11 @@ export class StdioBackend extends Backend {
     return this.dedicated ? this.#processes.size : this.#sharedConnection ? 1 : 0
   }
 
+  /** Every process started, the shared one included. */
+  protected openConnections(): Iterable<Connection> {
+    return this.#processes
+  }
+
   override health(): BackendHealth {
     const health = super.health()
     const pid = this.#sharedConnection?.pid
