@@ -14,6 +14,11 @@
  * `cancelled`, no error event) and, once the notification has been delivered upstream, lets go
  * of its upstream request. With `workers` > 1 the cancel may reach another worker than its
  * request: that request keeps the old behaviour.
+ *
+ * The legacy HTTP+SSE transport the same: its requests wait for their answers on the session's
+ * stream, each until `request_timeout` (then an error event, recorded as the upstream's
+ * timeout, a drain holding the stream open for it); a cancel ends the wait, and no answer is
+ * written for it (legacy-sse.ts).
  */
 import { PorticoError } from '../errors.ts'
 import { isObject, type JsonRpcId } from '../jsonrpc/message.ts'
@@ -31,7 +36,7 @@ export class ClientCancels {
   /** `next`, with the requests on a session watched and the cancels naming them applied. */
   handler(next: Handler): Handler {
     return (call) => {
-      if (call.sessionId === undefined || call.transport !== 'streamable-http') return next(call)
+      if (call.sessionId === undefined) return next(call)
       if (call.kind === 'request' && call.id !== undefined) {
         return new Cancellable(this.#open, call).run(next)
       }

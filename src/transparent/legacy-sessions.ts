@@ -270,6 +270,12 @@ export class LegacySessions {
     return true
   }
 
+  /** Whether the request `owner` registered under `id` still waits on the session's stream. */
+  holds(sessionId: string, id: JsonRpcId | undefined, owner: object): boolean {
+    if (id === undefined) return false
+    return this.#sessions.get(sessionId)?.pending.get(id)?.owner === owner
+  }
+
   /** A request that will not be answered on the stream after all (the upstream refused it). */
   forget(sessionId: string, id: JsonRpcId, owner: object): void {
     const session = this.#sessions.get(sessionId)

@@ -372,6 +372,14 @@ export class LegacyTransport {
       return
     }
     await reply.fill(this.#upstream.maxMessageBytes)
+    if (call.notes.cancelled === true && !this.sessions.holds(sessionId, call.id, call.notes)) {
+      // Cancelled by the client before its answer came: the client gave it up, and the
+      // receiver of a cancel sends no answer (the upstream's, should it come late, passes as
+      // it would direct).
+      recorder.answer(index, reply.summary(false))
+      recorder.done(index)
+      return
+    }
     const body = reply.body()
     const data = 'bytes' in body ? body.bytes.toString('utf8') : ''
     const text = encodeSseEvent(data)

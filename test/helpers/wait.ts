@@ -15,3 +15,20 @@ export async function until<T>(
     await sleep(20)
   }
 }
+
+/** `promise`, or a rejection naming `what` once `timeoutMs` passes first (a hang's bound). */
+export async function settlesWithin<T>(
+  promise: Promise<T>,
+  timeoutMs: number,
+  what: string,
+): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} took over ${timeoutMs} ms`)), timeoutMs)
+  })
+  try {
+    return await Promise.race([promise, late])
+  } finally {
+    clearTimeout(timer)
+  }
+}

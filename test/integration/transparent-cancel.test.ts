@@ -15,9 +15,15 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import type { ExchangeEvent } from '../../src/observe/event.ts'
 import { type CancelUpstream, startCancelUpstream } from '../fixtures/cancel-upstream.ts'
 import { type FaultyHttp, startFaultyHttp } from '../fixtures/faulty-http.ts'
+import {
+  type LegacyUpstream,
+  messagesIn,
+  openLegacyClient,
+  startLegacyUpstream,
+} from '../helpers/legacy-upstream.ts'
 import { postToolCall, sessionHeaders } from '../helpers/mcp-http.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
-import { until } from '../helpers/wait.ts'
+import { settlesWithin, until } from '../helpers/wait.ts'
 
 function callOf(portico: RunningPortico, id: string | number): ExchangeEvent | undefined {
   return portico.sink.exchanges().find((e) => e.method === 'tools/call' && e.jsonrpcId === id)
@@ -191,3 +197,36 @@ async function cancelWait(
     await client.close()
   }
 }
+
+describe("a client's cancel on a legacy HTTP+SSE session", () => {
+  let legacy: LegacyUpstream
+  let transparent: RunningPortico
+
+  before(async () => {
+    // Honours a cancel as the SDK's server does: the cancelled request is never answered.
+    legacy = await startLegacyUpstream({ answer() {} })
+    transparent = await startPortico({ upstream: legacy.url, drain_timeout: 30 })
+  })
+  after(async () => {
+    await transparent?.close()
+    await legacy?.close()
+  })
+
+  it('recorded cancelled at once, nothing written for it, and no drain waits for it', async () => {
+    const client = await openLegacyClient(transparent.origin)
+    const request = { jsonrpc: '2.0' as const, id: 7, method: 'tools/call', params: {} }
+    assert.equal(await client.post(request), 202)
+    const cancel = { requestId: 7, reason: 'enough' }
+    assert.equal(
+      await client.post({ jsonrpc: '2.0', method: 'notifications/cancelled', params: cancel }),
+      202,
+    )
+    assert.deepEqual(legacy.received.at(-1)?.params, cancel)
+    // Waited for its answer until request_timeout, then an error event and `upstream_timeout`.
+    await transparent.sink.waitFor(() => callOf(transparent, 7) !== undefined)
+    assert.equal(callOf(transparent, 7)?.outcome, 'cancelled')
+    // A stop with a drain of 30 s does not wait for the cancelled call's answer.
+    await settlesWithin(transparent.close(), 10_000, 'the stop')
+    assert.deepEqual(messagesIn(client.text()), [])
+  })
+})
