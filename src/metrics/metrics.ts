@@ -15,6 +15,7 @@ import { platformOf } from '../store/platform.ts'
 import { BoundedMap } from '../util/bounded-map.ts'
 import { FixedHistogram, type HistogramSeries } from './histogram.ts'
 import { methodLabel, TargetLabels } from './labels.ts'
+import { Readings } from './readings.ts'
 
 /** Buckets for MCP latencies: a cached answer (sub-ms) to a long tool call (minutes). */
 export const LATENCY_BUCKETS = [
@@ -341,22 +342,28 @@ export class PorticoMetrics {
           collect(this)
         },
       })
+    // Read from sources a reload may replace: published through Readings, never going back.
     const counter = (
       name: string,
       help: string,
       labelNames: string[],
-      collect: (c: PromClient.Counter) => void,
-    ) =>
-      new prom.Counter({
+      collect: (add: (value: number, labels?: Record<string, string>) => void) => void,
+    ) => {
+      const readings = new Readings(MAX_SERIES)
+      return new prom.Counter({
         name,
         help,
         labelNames,
         registers,
         collect() {
           this.reset()
-          collect(this)
+          collect((value, labels = {}) => {
+            const key = labelNames.map((label) => labels[label]).join('\u0000')
+            this.inc(labels, readings.published(key, value))
+          })
         },
       })
+    }
     gauge(
       'portico_calls_in_flight',
       'JSON-RPC messages whose answer is not complete yet.',
@@ -389,8 +396,8 @@ export class PorticoMetrics {
       'portico_backend_restarts_total',
       'Restarts of each backend (stdio children).',
       ['backend'],
-      (c) => {
-        for (const b of this.#sources.backends?.() ?? []) c.inc({ backend: b.name }, b.restarts)
+      (add) => {
+        for (const b of this.#sources.backends?.() ?? []) add(b.restarts, { backend: b.name })
       },
     )
     gauge(
@@ -404,33 +411,34 @@ export class PorticoMetrics {
       // Each worker has its own breaker: a cluster shows the most open one.
       'max',
     )
-    counter('portico_cache_hits_total', 'Answers served from a cache.', ['backend'], (c) => {
-      for (const s of this.#sources.status?.caches() ?? []) c.inc({ backend: s.backend }, s.hits)
+    counter('portico_cache_hits_total', 'Answers served from a cache.', ['backend'], (add) => {
+      for (const s of this.#sources.status?.caches() ?? []) add(s.hits, { backend: s.backend })
     })
     counter(
       'portico_cache_misses_total',
       'Cacheable calls not found in a cache.',
       ['backend'],
-      (c) => {
-        for (const s of this.#sources.status?.caches() ?? [])
-          c.inc({ backend: s.backend }, s.misses)
+      (add) => {
+        for (const s of this.#sources.status?.caches() ?? []) add(s.misses, { backend: s.backend })
       },
     )
     gauge('portico_cache_entries', 'Entries held in each cache.', ['backend'], (g) => {
       for (const s of this.#sources.status?.caches() ?? []) g.set({ backend: s.backend }, s.entries)
     })
-    counter('portico_retries_total', 'Retried upstream attempts.', ['backend'], (c) => {
-      for (const s of this.#sources.status?.retries() ?? [])
-        c.inc({ backend: s.backend }, s.retries)
+    counter('portico_retries_total', 'Retried upstream attempts.', ['backend'], (add) => {
+      for (const s of this.#sources.status?.retries() ?? []) add(s.retries, { backend: s.backend })
     })
-    counter('portico_events_published_total', 'Exchange events published to the sinks.', [], (c) =>
-      c.inc(this.#sources.bus?.().published ?? 0),
+    counter(
+      'portico_events_published_total',
+      'Exchange events published to the sinks.',
+      [],
+      (add) => add(this.#sources.bus?.().published ?? 0),
     )
     counter(
       'portico_events_dropped_total',
       'Exchange events dropped because the event queue was full.',
       [],
-      (c) => c.inc(this.#sources.bus?.().dropped ?? 0),
+      (add) => add(this.#sources.bus?.().dropped ?? 0),
     )
     gauge('portico_events_queued', 'Exchange events waiting for the sinks.', [], (g) =>
       g.set(this.#sources.bus?.().queued ?? 0),
@@ -449,10 +457,10 @@ export class PorticoMetrics {
       help: string,
       pick: (stats: PipeStats) => number | undefined,
     ) =>
-      counter(name, help, ['sink'], (c) => {
+      counter(name, help, ['sink'], (add) => {
         for (const p of this.#sources.pipes?.() ?? []) {
           const value = pick(p.stats)
-          if (value !== undefined) c.inc({ sink: p.name }, value)
+          if (value !== undefined) add(value, { sink: p.name })
         }
       })
     sinkCounter(

@@ -6,14 +6,21 @@
  * `/admin/metrics` with the same families, and the endpoint's guards.
  */
 import assert from 'node:assert/strict'
+import { rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
+import { loadConfig } from '../../src/config/load.ts'
+import { Logger } from '../../src/observe/logger.ts'
+import { createPortico } from '../../src/portico.ts'
 import { startProbeHttp } from '../fixtures/probe-server.ts'
 import type { Served } from '../fixtures/serve.ts'
 import { fixture } from '../helpers/mcp-servers.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
 import { scrape } from '../helpers/prometheus.ts'
+import { scratchDir } from '../helpers/scratch.ts'
+import { until } from '../helpers/wait.ts'
 
 const TOKEN = 'metrics-admin-token-0123456789'
 
@@ -347,6 +354,53 @@ describe("prometheus metrics under mcp-proxy's names (mcp_proxy_names)", () => {
       assert.equal(metrics.histogram('mcp_proxy_request_duration_seconds', calls).count, 4)
     } finally {
       await gateway.close()
+    }
+  })
+})
+
+describe('prometheus counters across a hot reload', () => {
+  it('keep counting when a reload replaces the backend they are read from', async () => {
+    const dir = scratchDir('portico-metrics-reload-')
+    const file = join(dir, 'portico.toml')
+    const text = (timeout: number) =>
+      [
+        'port = 0',
+        `request_timeout = ${timeout}`,
+        '[store]',
+        'enabled = false',
+        '[observability.metrics]',
+        'enabled = true',
+        'process = false',
+        '[[backends]]',
+        'name = "f"',
+        'transport = "stdio"',
+        `command = ${JSON.stringify(process.execPath)}`,
+        `args = [${JSON.stringify(fixture('faulty-stdio'))}]`,
+        '',
+      ].join('\n')
+    writeFileSync(file, text(20))
+    const load = () => loadConfig({ file, env: {} }).config
+    const portico = createPortico(load(), {
+      logger: new Logger({ level: 'silent' }),
+      reload: { file, load },
+    })
+    const origin = new URL((await portico.listen()).url).origin
+    const restarts = async () =>
+      (await scrape(`${origin}/metrics`)).value('portico_backend_restarts_total', { backend: 'f' })
+    try {
+      const client = await connect(`${origin}/mcp`)
+      await client.callTool({ name: 'f__fault', arguments: { mode: 'crash', times: 1 } })
+      await assert.rejects(client.callTool({ name: 'f__echo', arguments: {} }))
+      await client.callTool({ name: 'f__echo', arguments: { text: 'back' } })
+      const before = await until(async () => ((await restarts()) >= 1 ? restarts() : undefined))
+      // A changed request_timeout replaces the backend, whose own count starts at 0 again.
+      writeFileSync(file, text(25))
+      assert.equal(await portico.reloadConfig(), 'applied')
+      assert.equal(await restarts(), before, 'the counter went back')
+      await client.close()
+    } finally {
+      await portico.close()
+      rmSync(dir, { recursive: true, force: true })
     }
   })
 })
