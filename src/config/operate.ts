@@ -7,6 +7,7 @@
  */
 import { z } from 'zod'
 import { LOG_LEVEL_NAMES, type LogLevel, logLevelOf } from '../observe/logger.ts'
+import { DEFAULT_PATHS } from './default-paths.ts'
 import { timerMsSchema } from './duration-schema.ts'
 
 /** An absolute http:// or https:// URL. */
@@ -24,7 +25,7 @@ export const metricsSchema = z
   .strictObject({
     /** Serve Prometheus metrics at `path` on the main listener and at `/admin/metrics`. */
     enabled: z.boolean().default(false),
-    path: path.default('/metrics'),
+    path: path.default(DEFAULT_PATHS.metrics),
     /**
      * Distinct tool, prompt and resource names given their own label value; the rest (and any
      * name never seen answered successfully) are counted as `other`.
@@ -126,7 +127,7 @@ export const dashboardSchema = z
         /^\/([A-Za-z0-9._~-]+\/)+$/,
         'expected a path like "/_portico/" (starting and ending with /)',
       )
-      .default('/_portico/'),
+      .default(DEFAULT_PATHS.dashboard),
   })
   .prefault({})
 

@@ -1,10 +1,14 @@
 /**
- * The MCP endpoint's path may not be one of Portico's own: the router answers `mcp_path` before
+ * Portico's paths on the main listener may not overlap: the router answers `mcp_path` before
  * anything else, so `mcp_path = "/metrics"` would silently take the metrics' place (and the
  * health probes', the admin API's, the dashboard's), and one equal to `sse_path` would make the
- * legacy stream unreachable.
+ * legacy stream unreachable; a metrics `path` of `/healthz` was never served (the probe answers
+ * first), and one of `/` took every path but MCP's. Each configurable path is checked against
+ * all the others, and the problem is named at the key that set it (the one changed from its
+ * default, when only one of the two was).
  */
 import type { z } from 'zod'
+import { DEFAULT_PATHS } from './default-paths.ts'
 import { adminPlacement } from './operate.ts'
 
 interface PathsView {
@@ -17,34 +21,92 @@ interface PathsView {
   dashboard?: { enabled: boolean; path: string }
 }
 
-/** Portico's own paths on the main listener: exact ones, and prefixes (ending in `/`). */
-function ownPaths(config: PathsView): Array<{ path: string; what: string }> {
-  const own = [
-    { path: config.sse_path, what: 'sse_path (the legacy HTTP+SSE stream)' },
-    { path: '/healthz', what: 'the health probe' },
-    { path: '/readyz', what: 'the readiness probe' },
-    { path: '/version', what: 'the version probe' },
+interface OwnPath {
+  path: string
+  /** Every path under it is its own (a mount whose path ends in `/`, as the router has it). */
+  prefix: boolean
+  what: string
+  /** The config key that sets it (fixed paths have none). */
+  key?: string[]
+  /** Set to something else than its default: the likelier one to change. */
+  chosen?: boolean
+}
+
+/**
+ * Portico's paths on the main listener, the configurable ones first, in the order they are
+ * blamed when two of them overlap (the MCP endpoint's is the one most often chosen).
+ */
+function ownPaths(config: PathsView): OwnPath[] {
+  const own: OwnPath[] = [
+    {
+      path: config.mcp_path,
+      prefix: false,
+      what: 'the MCP endpoint',
+      key: ['mcp_path'],
+      chosen: config.mcp_path !== DEFAULT_PATHS.mcp,
+    },
   ]
-  if (config.observability.metrics.enabled)
-    own.push({ path: config.observability.metrics.path, what: 'the Prometheus metrics' })
+  const { metrics } = config.observability
+  if (metrics.enabled) {
+    own.push({
+      path: metrics.path,
+      prefix: metrics.path.endsWith('/'),
+      what: 'the Prometheus metrics',
+      key: ['observability', 'metrics', 'path'],
+      chosen: metrics.path !== DEFAULT_PATHS.metrics,
+    })
+  }
+  if (config.dashboard?.enabled) {
+    const path = config.dashboard.path
+    const chosen = path !== DEFAULT_PATHS.dashboard
+    own.push({ path, prefix: true, what: 'the dashboard', key: ['dashboard', 'path'], chosen })
+  }
+  own.push(
+    {
+      path: config.sse_path,
+      prefix: false,
+      what: 'sse_path (the legacy HTTP+SSE stream)',
+      key: ['sse_path'],
+      chosen: config.sse_path !== DEFAULT_PATHS.sse,
+    },
+    { path: '/healthz', prefix: false, what: 'the health probe' },
+    { path: '/readyz', prefix: false, what: 'the readiness probe' },
+    { path: '/version', prefix: false, what: 'the version probe' },
+  )
   const admin = adminPlacement({ ...config, admin: { enabled: config.admin.enabled } })
-  if (admin !== undefined && 'main' in admin) own.push({ path: '/admin/', what: 'the admin API' })
-  if (config.dashboard?.enabled) own.push({ path: config.dashboard.path, what: 'the dashboard' })
+  if (admin !== undefined && 'main' in admin)
+    own.push({ path: '/admin/', prefix: true, what: 'the admin API' })
   return own
 }
 
+/** Whether `wider` is a prefix that takes `other` (or `other` without its last `/`). */
+function within(wider: OwnPath, other: OwnPath): boolean {
+  if (!wider.prefix) return false
+  return other.path.startsWith(wider.path) || other.path === wider.path.slice(0, -1)
+}
+
 export function refinePaths(config: PathsView, ctx: z.RefinementCtx): void {
-  const mcp = config.mcp_path
-  for (const { path, what } of ownPaths(config)) {
-    const taken = path.endsWith('/')
-      ? mcp.startsWith(path) || mcp === path.slice(0, -1)
-      : mcp === path
-    if (!taken) continue
-    ctx.addIssue({
-      code: 'custom',
-      path: ['mcp_path'],
-      message: `${mcp} is Portico's path for ${what}: choose another`,
-    })
-    return
+  const own = ownPaths(config)
+  for (const [index, first] of own.entries()) {
+    for (const second of own.slice(index + 1)) {
+      const problem = overlap(first, second)
+      if (problem === undefined) continue
+      ctx.addIssue({ code: 'custom', path: problem.key, message: problem.message })
+      return
+    }
   }
+}
+
+/** The key to blame and why, when `first` and `second` overlap (`first` comes earlier). */
+function overlap(first: OwnPath, second: OwnPath): { key: string[]; message: string } | undefined {
+  const exact = first.path === second.path
+  if (!exact && !within(first, second) && !within(second, first)) return undefined
+  // The path someone chose over one left at its default (or fixed), else the earlier one.
+  const blamed = second.chosen === true && first.chosen !== true ? second : first
+  const other = blamed === first ? second : first
+  if (blamed.key === undefined) return undefined // two fixed paths never overlap
+  const message = exact
+    ? `${blamed.path} is Portico's path for ${other.what}: choose another`
+    : `${blamed.path} overlaps Portico's path for ${other.what} (${other.path}): choose another`
+  return { key: blamed.key, message }
 }

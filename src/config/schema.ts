@@ -6,6 +6,7 @@
 import { z } from 'zod'
 import { authProblems, authSchema, securitySchema } from './auth.ts'
 import { cspSchema } from './csp.ts'
+import { DEFAULT_PATHS } from './default-paths.ts'
 import { parseDuration } from './duration.ts'
 import { durationSchema } from './duration-schema.ts'
 import {
@@ -58,9 +59,9 @@ export const configSchema = z
      */
     workers: workersSchema,
     /** Path of the Streamable HTTP endpoint Portico serves. */
-    mcp_path: path.default('/mcp'),
+    mcp_path: path.default(DEFAULT_PATHS.mcp),
     /** Path of the legacy HTTP+SSE stream endpoint Portico serves. */
-    sse_path: path.default('/sse'),
+    sse_path: path.default(DEFAULT_PATHS.sse),
     /** The public origin clients reach Portico at (used in rewritten URLs). */
     public_url: httpUrl.optional(),
     /** Extra Origins allowed besides localhost ones; "*" allows any. */

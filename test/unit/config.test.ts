@@ -434,6 +434,46 @@ describe('loadConfig', () => {
     assert.deepEqual(taken('mcp_path = "/"'), [])
   })
 
+  it('refuses a metrics or dashboard path that overlaps another of Portico’s, at its own key', () => {
+    const found = (lines: string) =>
+      problems(`upstream = "http://127.0.0.1:9/mcp"\n${lines}`).map((p) => [
+        p.line,
+        p.path,
+        p.message,
+      ])
+    const metricsAt = (path: string) =>
+      found(`[observability.metrics]\nenabled = true\npath = "${path}"`)
+    // Never served (the probe answers first), or in the legacy stream's place.
+    assert.deepEqual(metricsAt('/healthz'), [
+      [
+        4,
+        'observability.metrics.path',
+        "/healthz is Portico's path for the health probe: choose another",
+      ],
+    ])
+    assert.deepEqual(metricsAt('/sse'), [
+      [
+        4,
+        'observability.metrics.path',
+        "/sse is Portico's path for sse_path (the legacy HTTP+SSE stream): choose another",
+      ],
+    ])
+    // A prefix that takes every path: blamed on itself, not on mcp_path.
+    assert.deepEqual(metricsAt('/'), [
+      [
+        4,
+        'observability.metrics.path',
+        "/ overlaps Portico's path for the MCP endpoint (/mcp): choose another",
+      ],
+    ])
+    assert.deepEqual(metricsAt('/prom'), [])
+    const dashboard = found(
+      '[dashboard]\nenabled = true\npath = "/admin/"\n[admin]\nenabled = true',
+    )
+    assert.equal(dashboard[0]?.[1], 'dashboard.path')
+    assert.match(String(dashboard[0]?.[2]), /the admin API/)
+  })
+
   it('refuses __proto__ as a key (it would set a prototype, hiding what it holds)', () => {
     const found = problems(
       'upstream = "http://127.0.0.1:9/mcp"\n[__proto__.auth]\ntokens = ["abcdefabcdefabcdef12"]',
