@@ -4,8 +4,7 @@
  * escapes the folder (`..`, encoded or through a symlink) is refused; a file that does not exist
  * is left to the caller, which forwards the request to the upstream's origin.
  */
-import { createReadStream } from 'node:fs'
-import { realpath, stat } from 'node:fs/promises'
+import { type FileHandle, open, realpath, stat } from 'node:fs/promises'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { extname, join, resolve, sep } from 'node:path'
 import { pipeline } from 'node:stream/promises'
@@ -25,21 +24,34 @@ export function isWidgetsFolder(widgets: string | undefined): widgets is string 
 
 export function staticWidgets(context: ProxyContext, folder: string): StaticWidgets {
   const root = resolve(folder)
-  const realRoot = realpath(root)
-  // Unhandled until awaited, so a missing folder must not crash the process at startup.
-  realRoot.catch(() => {})
   return async function serveWidgetFile(req, res) {
     if (req.method !== 'GET' && req.method !== 'HEAD') return false
-    const file = await locate(root, await realRoot.catch(() => undefined), req.url ?? '/')
-    if (file === 'forbidden') return refuse(context, req, res)
+    // Resolved for each request: a deploy that points a symlinked folder at a new release
+    // (`dist -> releases/v2`) is served at once (resolved once, every file was then "outside").
+    const realRoot = await realpath(root).catch(() => undefined)
+    const found = await locate(root, realRoot, req.url ?? '/')
+    if (found === 'forbidden') return refuse(context, req, res)
+    if (found === undefined) return false
+    const file = await opened(found)
     if (file === undefined) return false
-    await sendFile(context, req, res, file)
+    try {
+      await sendFile(context, req, res, file)
+    } finally {
+      await file.handle.close().catch(() => {})
+    }
     return true
   }
 }
 
+/** A file found in the folder, by its real path. */
 interface FoundFile {
   path: string
+}
+
+/** An open file and what it held when opened: what is sent, whatever happens to the path. */
+interface OpenFile {
+  path: string
+  handle: FileHandle
   size: number
   mtime: Date
 }
@@ -69,7 +81,19 @@ async function locate(
   // A symlink inside the folder must not lead outside it.
   const real = await realpath(path).catch(() => undefined)
   if (real === undefined || !real.startsWith(realRoot + sep)) return 'forbidden'
-  return { path, size: info.size, mtime: info.mtime }
+  return { path: real }
+}
+
+/** Opens a found file; undefined when it is gone, or no longer a file, by then. */
+async function opened(found: FoundFile): Promise<OpenFile | undefined> {
+  const handle = await open(found.path, 'r').catch(() => undefined)
+  if (handle === undefined) return undefined
+  const info = await handle.stat().catch(() => undefined)
+  if (info?.isFile() !== true) {
+    await handle.close().catch(() => {})
+    return undefined
+  }
+  return { path: found.path, handle, size: info.size, mtime: info.mtime }
 }
 
 function refuse(context: ProxyContext, req: IncomingMessage, res: ServerResponse): true {
@@ -90,7 +114,7 @@ async function sendFile(
   context: ProxyContext,
   req: IncomingMessage,
   res: ServerResponse,
-  file: FoundFile,
+  file: OpenFile,
 ): Promise<void> {
   const recorder = recorderFor(context, req)
   const etag = `W/"${file.size.toString(16)}-${Math.floor(file.mtime.getTime()).toString(16)}"`
@@ -115,15 +139,42 @@ async function sendFile(
     recorder.finish(200)
     return
   }
-  try {
-    await pipeline(createReadStream(file.path), res)
-    recorder.wrote(file.size)
+  if (file.size === 0) {
+    res.end()
     recorder.finish(200)
+    return
+  }
+  // Exactly the bytes Content-Length announced: a file that grows while it is sent must not
+  // spill past them (the client would read the rest as its next answer on the connection).
+  const body = file.handle.createReadStream({ start: 0, end: file.size - 1, autoClose: false })
+  let sent = 0
+  body.on('data', (chunk: string | Buffer) => {
+    sent += chunk.length
+  })
+  try {
+    // Not ended here: an answer short of its length is cut instead (a finished answer leaves
+    // its socket, which destroying the answer then no longer closes).
+    await pipeline(body, res, { end: false })
   } catch {
     res.destroy()
     recorder.fail('cancelled', { reason: 'cancelled' })
     recorder.finish(499)
+    return
   }
+  recorder.wrote(sent)
+  if (sent === file.size) {
+    res.end()
+    recorder.finish(200)
+    return
+  }
+  // Cut short while it was sent (a deploy truncated it): the answer can never reach its
+  // length, so the connection is closed for the client to see it, not left waiting.
+  res.destroy()
+  recorder.fail('http_error', {
+    reason: 'upstream_stream_ended',
+    errorMessage: `widget file shrank to ${sent} of ${file.size} bytes while it was sent`,
+  })
+  recorder.finish(200)
 }
 
 /** HTML names stable entry points, so it is revalidated; hashed assets may be cached. */
