@@ -205,12 +205,25 @@ async function answerRequest(
   const capabilities = isObject(meta) ? meta[META_CLIENT_CAPABILITIES] : undefined
   if (!session && isObject(capabilities)) scope.clientCapabilities = capabilities
   void run(context, scope, call, request)
-    .then((response) => reply.finish(response))
+    .then((response) => reply.finish(response, cancelledBy(call, controller)))
     .finally(() => {
       controller.unlink()
       untrack?.()
     })
   return reply.promise
+}
+
+/**
+ * Whether the call ended because it was cancelled (the client's `notifications/cancelled`, or
+ * the client gone); noted, so that an answer already streaming ends with no answer for it
+ * (edge/send.ts `endUnanswered`: the receiver of a cancel sends none).
+ */
+function cancelledBy(call: Call, controller: CallController): boolean {
+  const { aborted, reason } = controller.signal
+  // Given up for another reason (a deadline's `upstream_timeout`): that error is the answer.
+  if (!aborted || (reason instanceof PorticoError && reason.reason !== 'cancelled')) return false
+  call.notes.cancelled = true
+  return true
 }
 
 /** `_meta` key of the least severe log level a stateless (2026-07-28) request wants relayed. */
@@ -311,7 +324,11 @@ class LazyReply {
     return this.#events?.room(BACKLOG_BYTES)
   }
 
-  finish(answer: Answer): void {
+  /**
+   * Ends the reply with `answer`; a `cancelled` call's stream ends without it (a reply not
+   * streaming yet still answers: its HTTP request is owed an answer, `-32603` with its id).
+   */
+  finish(answer: Answer, cancelled: boolean): void {
     this.#done = true
     const response = 'response' in answer ? answer.response : answer
     if (this.#events === undefined) {
@@ -323,8 +340,10 @@ class LazyReply {
       this.#resolve(MessageReply.of(response, init))
       return
     }
-    const event = StreamEvent.of(response)
-    this.#events.push(event, event.raw.length)
+    if (!cancelled) {
+      const event = StreamEvent.of(response)
+      this.#events.push(event, event.raw.length)
+    }
     this.#events.end()
   }
 }

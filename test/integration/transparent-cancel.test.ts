@@ -21,7 +21,7 @@ import {
   openLegacyClient,
   startLegacyUpstream,
 } from '../helpers/legacy-upstream.ts'
-import { postToolCall, sessionHeaders } from '../helpers/mcp-http.ts'
+import { openSession, postToolCall, sessionHeaders } from '../helpers/mcp-http.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
 import { settlesWithin, until } from '../helpers/wait.ts'
 
@@ -163,6 +163,42 @@ describe("a client's cancel, in gateway mode (the same client and server)", () =
   it('recorded cancelled and cancelled at the backend', async () => {
     await cancelWait(gateway, upstream, 'up__wait', async () => {})
   })
+
+  it('writes no answer for a cancelled call whose answer is a stream already', async () => {
+    const session = await openSession(gateway.url)
+    const answer = await fetch(gateway.url, {
+      method: 'POST',
+      headers: sessionHeaders(session),
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 'streamed',
+        method: 'tools/call',
+        params: { name: 'up__wait', arguments: {}, _meta: { progressToken: 'p' } },
+      }),
+    })
+    assert.equal(answer.headers.get('content-type'), 'text/event-stream')
+    const stream = eventText(answer)
+    await settlesWithin(stream.until('notifications/progress'), 5000, 'the progress event')
+    const cancel = await fetch(gateway.url, {
+      method: 'POST',
+      headers: sessionHeaders(session),
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        method: 'notifications/cancelled',
+        params: { requestId: 'streamed', reason: 'enough' },
+      }),
+    })
+    assert.equal(cancel.status, 202)
+    const text = await settlesWithin(stream.rest(), 5000, 'the stream to end')
+    // It had `-32603 Request cancelled` for the id, which the receiver of a cancel must not send.
+    assert.deepEqual(
+      messagesIn(text).filter((message) => message.id === 'streamed'),
+      [],
+      text,
+    )
+    await gateway.sink.waitFor(() => callOf(gateway, 'streamed') !== undefined)
+    assert.equal(callOf(gateway, 'streamed')?.outcome, 'cancelled')
+  })
 })
 
 /**
@@ -230,3 +266,29 @@ describe("a client's cancel on a legacy HTTP+SSE session", () => {
     assert.deepEqual(messagesIn(client.text()), [])
   })
 })
+
+/** A response's body read as text as it comes: up to some text, then to its end. */
+function eventText(response: Response): {
+  until(text: string): Promise<void>
+  rest(): Promise<string>
+} {
+  const reader = (response.body as ReadableStream<Uint8Array>).getReader()
+  const decoder = new TextDecoder()
+  let text = ''
+  const more = async (): Promise<boolean> => {
+    const { value, done } = await reader.read()
+    if (!done) text += decoder.decode(value, { stream: true })
+    return !done
+  }
+  return {
+    async until(wanted) {
+      while (!text.includes(wanted)) {
+        if (!(await more())) throw new Error(`the stream ended before ${wanted}`)
+      }
+    },
+    async rest() {
+      while (await more()) {}
+      return text
+    },
+  }
+}
