@@ -71,16 +71,10 @@ describe("a client's cancel, in transparent mode", () => {
     const session = 'session-a'
     const hung = postToolCall(transparent.url, session, 'hang', 'gone')
     await until(() => (faulty.server.runs.get('hang') ?? 0) > 0 || undefined, 5000, 'hang to run')
-    const cancel = await fetch(transparent.url, {
-      method: 'POST',
-      headers: sessionHeaders(session),
-      body: JSON.stringify({
-        jsonrpc: '2.0',
-        method: 'notifications/cancelled',
-        params: { requestId: 'gone', reason: 'enough' },
-      }),
-    })
-    assert.equal(cancel.status, 202)
+    assert.equal(
+      await postCancel(transparent.url, session, { requestId: 'gone', reason: 'enough' }),
+      202,
+    )
     const answer = await hung
     const body = (await answer.json()) as { id?: unknown; error?: { message?: string } }
     // An answer is still owed to the HTTP request: the call's id, saying it was cancelled.
@@ -99,16 +93,7 @@ describe("a client's cancel, in transparent mode", () => {
     const runs = faulty.server.runs.get('hang') ?? 0
     const hung = postToolCall(transparent.url, mine, 'hang', 'kept')
     await until(() => (faulty.server.runs.get('hang') ?? 0) > runs || undefined, 5000, 'hang')
-    const stray = await fetch(transparent.url, {
-      method: 'POST',
-      headers: sessionHeaders(theirs),
-      body: JSON.stringify({
-        jsonrpc: '2.0',
-        method: 'notifications/cancelled',
-        params: { requestId: 'kept' },
-      }),
-    })
-    assert.equal(stray.status, 202)
+    assert.equal(await postCancel(transparent.url, theirs, { requestId: 'kept' }), 202)
     // The fault server cancels by id alone: it ended the call, but not for its own session's
     // client, so Portico must record what the upstream did (202, no answer), not a cancel.
     const answer = await hung
@@ -179,16 +164,10 @@ describe("a client's cancel, in gateway mode (the same client and server)", () =
     assert.equal(answer.headers.get('content-type'), 'text/event-stream')
     const stream = eventText(answer)
     await settlesWithin(stream.until('notifications/progress'), 5000, 'the progress event')
-    const cancel = await fetch(gateway.url, {
-      method: 'POST',
-      headers: sessionHeaders(session),
-      body: JSON.stringify({
-        jsonrpc: '2.0',
-        method: 'notifications/cancelled',
-        params: { requestId: 'streamed', reason: 'enough' },
-      }),
-    })
-    assert.equal(cancel.status, 202)
+    assert.equal(
+      await postCancel(gateway.url, session, { requestId: 'streamed', reason: 'enough' }),
+      202,
+    )
     const text = await settlesWithin(stream.rest(), 5000, 'the stream to end')
     // It had `-32603 Request cancelled` for the id, which the receiver of a cancel must not send.
     assert.deepEqual(
@@ -291,4 +270,15 @@ function eventText(response: Response): {
       return text
     },
   }
+}
+
+/** POSTs a `notifications/cancelled` with `params` on `session`; resolves with the status. */
+async function postCancel(url: string, session: string, params: object): Promise<number> {
+  const answer = await fetch(url, {
+    method: 'POST',
+    headers: sessionHeaders(session),
+    body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/cancelled', params }),
+  })
+  await answer.arrayBuffer()
+  return answer.status
 }
