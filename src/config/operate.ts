@@ -6,6 +6,7 @@
  * non-loopback address without a token is a configuration error, never a warning.
  */
 import { z } from 'zod'
+import { hasHeader } from '../http/headers.ts'
 import { LOG_LEVEL_NAMES, type LogLevel, logLevelOf } from '../observe/logger.ts'
 import { DEFAULT_PATHS } from './default-paths.ts'
 import { timerMsSchema } from './duration-schema.ts'
@@ -59,7 +60,23 @@ export const tracingSchema = z
     batch_size: z.number().int().positive().max(10_000).default(512),
     flush_interval_ms: timerMsSchema().int().positive().default(1000),
   })
+  .superRefine((tracing, ctx) => {
+    if (!hasCredentials(tracing.endpoint) || !hasHeader(tracing.headers, 'authorization')) return
+    ctx.addIssue({
+      code: 'custom',
+      path: ['endpoint'],
+      message:
+        'has credentials (sent as Basic authentication) and headers sets Authorization too: keep one',
+    })
+  })
   .prefault({})
+
+/** Whether a URL carries `user:password@` (sent as Basic authentication by the batch sinks). */
+function hasCredentials(url: string | undefined): boolean {
+  if (url === undefined || !URL.canParse(url)) return false
+  const parsed = new URL(url)
+  return parsed.username !== '' || parsed.password !== ''
+}
 
 /** A log level's name: Portico's levels, and `trace` (mcp-proxy's finest), read as `debug`. */
 export const logLevelSchema = z
@@ -81,20 +98,30 @@ export const observabilitySchema = z
   .prefault({})
 
 /** mcpr's cloud sink: batches of events POSTed as JSON (to mcpr's cloud, or any endpoint). */
-export const cloudSchema = z.strictObject({
-  /** Sent as `Authorization: Bearer`; its presence enables the sink (as in mcpr). */
-  token: z.string().min(1).optional(),
-  /** Server slug copied into every envelope. */
-  server: z.string().default(''),
-  /** Where batches go; setting it without a token makes a plain webhook. */
-  endpoint: httpUrl.optional(),
-  batch_size: z.number().int().positive().max(10_000).default(100),
-  flush_interval_ms: timerMsSchema().int().positive().default(5000),
-  /** Events buffered (including a batch being sent); beyond it events are dropped and counted. */
-  max_buffer: z.number().int().positive().max(1_000_000).default(10_000),
-  /** Attempts per batch before it is dropped (mcpr: 3, waiting 1 s, 2 s, 4 s). */
-  max_attempts: z.number().int().min(1).max(10).default(3),
-})
+export const cloudSchema = z
+  .strictObject({
+    /** Sent as `Authorization: Bearer`; its presence enables the sink (as in mcpr). */
+    token: z.string().min(1).optional(),
+    /** Server slug copied into every envelope. */
+    server: z.string().default(''),
+    /** Where batches go; setting it without a token makes a plain webhook. */
+    endpoint: httpUrl.optional(),
+    batch_size: z.number().int().positive().max(10_000).default(100),
+    flush_interval_ms: timerMsSchema().int().positive().default(5000),
+    /** Events buffered (including a batch being sent); beyond it events are dropped and counted. */
+    max_buffer: z.number().int().positive().max(1_000_000).default(10_000),
+    /** Attempts per batch before it is dropped (mcpr: 3, waiting 1 s, 2 s, 4 s). */
+    max_attempts: z.number().int().min(1).max(10).default(3),
+  })
+  .superRefine((cloud, ctx) => {
+    if (cloud.token === undefined || !hasCredentials(cloud.endpoint)) return
+    ctx.addIssue({
+      code: 'custom',
+      path: ['endpoint'],
+      message:
+        'has credentials (sent as Basic authentication) and token is set too (sent as Bearer): keep one',
+    })
+  })
 
 export const MCPR_CLOUD_ENDPOINT = 'https://api.mcpr.app/api/ingest-events'
 

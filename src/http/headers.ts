@@ -231,3 +231,8 @@ export function isCorsPreflight(req: IncomingMessage): boolean {
   const length = req.headers['content-length']
   return (length === undefined || length === '0') && req.headers['transfer-encoding'] === undefined
 }
+
+/** Whether a header map set by configuration names `name` (given lower-case), in any case. */
+export function hasHeader(headers: Record<string, string> | undefined, name: string): boolean {
+  return Object.keys(headers ?? {}).some((key) => key.toLowerCase() === name)
+}

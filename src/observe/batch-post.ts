@@ -7,6 +7,7 @@
  * once (retrying cannot fix them). Timers never keep the process alive; `close` sends what is
  * left within a deadline.
  */
+import { hasHeader } from '../http/headers.ts'
 import { BodyWriter } from '../util/body-writer.ts'
 import { Pool, post } from '../util/undici.ts'
 import type { PipeStats, StatsSource } from './status.ts'
@@ -70,6 +71,8 @@ export class BatchPoster implements StatsSource {
   /** Keep-alive connections to the endpoint (one URL, so one origin). */
   readonly #pool: Pool
   readonly #path: string
+  /** Sent with every POST: the format's type, the URL's credentials, then `headers`. */
+  readonly #headers: Record<string, string>
   readonly #format: BatchFormat
   /** The elements of the batch being filled, separated as the format says. */
   readonly #open = new BodyWriter()
@@ -93,6 +96,11 @@ export class BatchPoster implements StatsSource {
     const url = new URL(options.url)
     this.#pool = new Pool(url.origin, { connections: 2, keepAliveTimeout: 10_000 })
     this.#path = `${url.pathname}${url.search}`
+    this.#headers = {
+      'content-type': this.#format.contentType,
+      ...(hasHeader(options.headers, 'authorization') ? {} : basicAuthOf(url)),
+      ...options.headers,
+    }
   }
 
   /**
@@ -213,7 +221,7 @@ export class BatchPoster implements StatsSource {
     try {
       const { status } = await post(this.#pool, {
         path: this.#path,
-        headers: { 'content-type': this.#format.contentType, ...this.#options.headers },
+        headers: this.#headers,
         body,
         timeoutMs: this.#options.timeoutMs ?? 10_000,
       })
@@ -258,4 +266,16 @@ export class BatchPoster implements StatsSource {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref())
+}
+
+/**
+ * `user:password@` in an endpoint's URL, sent as HTTP Basic authentication (as Node's
+ * `http.request`, and so OpenTelemetry's own exporters, send it); the pool is opened on the
+ * URL's origin, which has no credentials, so without this they were dropped without a word and
+ * an authenticating collector refused every batch.
+ */
+function basicAuthOf(url: URL): { authorization?: string } {
+  if (url.username === '' && url.password === '') return {}
+  const pair = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`
+  return { authorization: `Basic ${Buffer.from(pair, 'utf8').toString('base64')}` }
 }

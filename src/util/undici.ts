@@ -17,6 +17,13 @@ export type Pool = Undici.Pool
 
 export const errors = require('undici/lib/core/errors.js') as typeof Undici.errors
 
+/**
+ * How much of an answer's body `post` reads (and drops) before it hangs up: an endpoint that
+ * answered 200 and then streamed without end kept a core busy reading gigabytes until the
+ * deadline, then was posted to again. A collector's answer is a few bytes of status.
+ */
+const MAX_ANSWER_BYTES = 64 * 1024
+
 /** What `post` learned: the answer's status (its body is read and dropped). */
 export interface Posted {
   status: number
@@ -31,7 +38,8 @@ export interface PostOptions {
 
 /**
  * POSTs `body` through `pool` and resolves with the status once the answer is read through (the
- * body is dropped: the batch exporters only need to know whether it was taken), within
+ * body is dropped: the batch exporters only need to know whether it was taken; past
+ * MAX_ANSWER_BYTES the connection is closed on the rest), within
  * `timeoutMs` all told. undici's own timeouts bound the wait for the head and each gap between
  * body chunks, so an endpoint that trickles its answer a byte at a time would hold the POST (and
  * every batch behind it) for ever; the whole exchange has a deadline of its own. undici's
@@ -41,6 +49,7 @@ export interface PostOptions {
 export function post(pool: Pool, options: PostOptions): Promise<Posted> {
   return new Promise((resolve, reject) => {
     let status = 0
+    let received = 0
     let started: { abort(reason: Error): void } | undefined
     let expired: Error | undefined
     const deadline = setTimeout(() => {
@@ -66,7 +75,14 @@ export function post(pool: Pool, options: PostOptions): Promise<Posted> {
         onResponseStart(_controller, statusCode) {
           status = statusCode
         },
-        onResponseData() {},
+        onResponseData(controller, chunk) {
+          received += chunk.length
+          if (received <= MAX_ANSWER_BYTES) return
+          // The status is the answer: taken, and the connection closed on the rest.
+          clearTimeout(deadline)
+          resolve({ status })
+          controller.abort(new Error(`answer body over ${MAX_ANSWER_BYTES} bytes`))
+        },
         onResponseEnd() {
           clearTimeout(deadline)
           resolve({ status })

@@ -220,6 +220,43 @@ describe('cloud sink ([cloud])', () => {
   })
 })
 
+describe('webhook sink endpoint credentials', () => {
+  it('sends user:password@ of the URL as Basic authentication, and never the URL', async () => {
+    const receiver = await new Receiver().start()
+    const sink = webhookSink({
+      url: `${receiver.url.replace('http://', 'http://ops:p%40ss@')}/hook`,
+      batchSize: 1,
+      flushIntervalMs: 20,
+    })
+    try {
+      sink.write([
+        {
+          type: 'exchange',
+          ts: Date.now(),
+          proxy: 'p',
+          transport: 'http',
+          era: 'legacy',
+          kind: 'request',
+          method: 'tools/call',
+          outcome: 'ok',
+          httpStatus: 200,
+          durationUs: 1,
+          bytesIn: 1,
+          bytesOut: 1,
+        },
+      ])
+      await until(() => receiver.posts.length === 1, 10_000, 'the batch')
+      // Dropped before: the pool is opened on the URL's origin, which has no credentials.
+      const expected = `Basic ${Buffer.from('ops:p@ss').toString('base64')}`
+      assert.equal(receiver.posts[0]?.headers.authorization, expected)
+      assert.equal(receiver.posts[0]?.path, '/hook')
+    } finally {
+      await sink.close()
+      await receiver.close()
+    }
+  })
+})
+
 describe('webhook sink bounds', () => {
   it('keeps a bounded buffer while the receiver is down, counts drops, recovers', async () => {
     const receiver = await new Receiver().start()

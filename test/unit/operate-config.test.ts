@@ -182,6 +182,28 @@ describe('operating config', () => {
     )
   })
 
+  it('refuses an endpoint with credentials beside another Authorization, at its line', () => {
+    assert.throws(
+      () =>
+        loadConfigText(
+          'mcp = "http://x:1"\n[cloud]\ntoken = "mcpr_abc123"\nendpoint = "https://u:p@hooks.example.com/in"\n',
+        ),
+      /:4: cloud\.endpoint: has credentials \(sent as Basic authentication\) and token is set too/,
+    )
+    assert.throws(
+      () =>
+        loadConfigText(
+          'mcp = "http://x:1"\n[observability.tracing]\nendpoint = "https://u:p@otel.example.com"\nheaders = { Authorization = "Bearer t" }\n',
+        ),
+      /:3: observability\.tracing\.endpoint: has credentials .* headers sets Authorization too/,
+    )
+    // Alone, credentials in the URL are how Basic authentication is asked for.
+    const alone = loadConfigText(
+      'mcp = "http://x:1"\n[cloud]\nendpoint = "https://u:p@hooks.example.com/in"\n',
+    )
+    assert.equal(alone.config.cloud?.endpoint, 'https://u:p@hooks.example.com/in')
+  })
+
   it('parses binds', () => {
     assert.deepEqual(parseBind('127.0.0.1:9901'), { host: '127.0.0.1', port: 9901 })
     assert.deepEqual(parseBind('[::1]:80'), { host: '::1', port: 80 })

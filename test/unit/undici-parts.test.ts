@@ -6,12 +6,14 @@
  */
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { createServer, type Server } from 'node:http'
+import { EventEmitter, once } from 'node:events'
+import { createServer, type Server, type ServerResponse } from 'node:http'
 import { createRequire } from 'node:module'
 import type { AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { errors, Pool, post } from '../../src/util/undici.ts'
+import { settlesWithin } from '../helpers/wait.ts'
 
 const require = createRequire(import.meta.url)
 
@@ -64,6 +66,7 @@ describe('util/undici', () => {
             body: Buffer.concat(chunks).toString('utf8'),
           })
           if (req.url === '/silent') return // never answers
+          if (req.url === '/endless') return endless(res)
           res.writeHead(req.url === '/busy' ? 503 : 202).end('a body nobody reads')
         })
       })
@@ -96,6 +99,24 @@ describe('util/undici', () => {
       }
     })
 
+    it('takes the status and hangs up on an answer that never ends (no CPU spent reading it)', async () => {
+      const pool = new Pool(origin)
+      try {
+        const hungUp = once(hangUps, 'closed')
+        const posted = post(pool, {
+          path: '/endless',
+          headers: {},
+          body: Buffer.from('e'),
+          timeoutMs: 60_000,
+        })
+        // It read the endless body up to its own 60 s deadline, at full speed, then retried.
+        assert.equal((await settlesWithin(posted, 10_000, 'the POST')).status, 200)
+        await settlesWithin(hungUp, 10_000, 'the connection to close')
+      } finally {
+        await pool.destroy()
+      }
+    })
+
     it('fails with a timeout when the endpoint never answers', async () => {
       const pool = new Pool(origin)
       try {
@@ -112,3 +133,18 @@ describe('util/undici', () => {
     })
   })
 })
+
+/** Told when a client hung up on an endless answer. */
+const hangUps = new EventEmitter()
+
+/** Answers 200 with a body that never ends (64 KB chunks) until the client hangs up. */
+function endless(res: ServerResponse): void {
+  const chunk = Buffer.alloc(64 * 1024, 0x78)
+  res.writeHead(200, { 'content-type': 'application/octet-stream' })
+  const more = (): void => {
+    while (!res.destroyed && res.write(chunk)) {}
+    if (!res.destroyed) res.once('drain', more)
+  }
+  res.once('close', () => hangUps.emit('closed'))
+  more()
+}
