@@ -490,6 +490,14 @@ export class Relay {
       this.#own(req, res, count)
       return
     }
+    if (!(req.url ?? '').startsWith('/')) {
+      // Absolute-form (`GET http://host/x`) and asterisk-form (`OPTIONS *`) targets: the
+      // tunnel carries origin-form paths only (its client refused them, a 502 blaming the
+      // tunnel); a 400 here says whose the mistake is, as Portico answers them itself.
+      res.setHeader('connection', 'close')
+      plain(req, res, 400, 'request target must be a path (origin-form)', count)
+      return
+    }
     const tunnel = this.#tunnels.get(subdomain)
     if (tunnel === undefined) {
       plain(req, res, 404, 'tunnel not found', count)
@@ -600,13 +608,14 @@ export class Relay {
         return
       }
       const declared = declaredLength(head.headers)
-      if (declared !== undefined && declared > config.max_response_body_size) {
+      // A HEAD (or 204, 304) answer's length is the body's it stands for: none comes with it.
+      const bodyless = req.method === 'HEAD' || status === 204 || status === 304
+      if (!bodyless && declared !== undefined && declared > config.max_response_body_size) {
         stream.reset('response body too large')
         return
       }
       pendingHead = { status, headers: head.headers }
       events = isEventStream(head.headers)
-      const bodyless = req.method === 'HEAD' || status === 204 || status === 304
       expected = bodyless ? undefined : declared
       if (events && writeHead()) res.flushHeaders()
     }

@@ -134,6 +134,33 @@ describe('relay limits and misbehaving tunnels', () => {
     const declared = await relayFetch(url('declared'))
     assert.equal(declared.status, 502)
     assert.equal(await declared.text(), 'tunnel response body too large\n')
+    // A HEAD's length is the body's it stands for, and none comes: passed (it was a 502).
+    await tunnel('head', (stream) => {
+      stream.receive({ data: () => {}, end: () => {}, reset: () => {} })
+      stream.sendHead(FrameType.Head, { status: 200, headers: ['content-length', '5000'] })
+      stream.end()
+    })
+    const head = await relayFetch(url('head'), { method: 'HEAD' })
+    assert.equal(head.status, 200)
+    assert.equal(head.headers.get('content-length'), '5000')
+  })
+
+  it('answers 400 to a target that is no path (absolute-form, asterisk-form), not the tunnel', async () => {
+    let opened = 0
+    await tunnel('forms', (stream) => {
+      opened++
+      answer(200, 'ok')(stream, {})
+    })
+    for (const target of [`http://forms.relay.test:${port}/index.html`, '*']) {
+      const socket = connect(port, '127.0.0.1')
+      socket.on('error', () => {})
+      socket.write(`OPTIONS ${target} HTTP/1.1\r\nhost: forms.relay.test:${port}\r\n\r\n`)
+      const [chunk] = (await once(socket, 'data')) as [Buffer]
+      socket.destroy()
+      // It was reset by the tunnel's client: "502 tunnel dropped request".
+      assert.match(chunk.toString('latin1'), /^HTTP\/1\.1 400 /, target)
+    }
+    assert.equal(opened, 0, 'nothing reached the tunnel')
   })
 
   it('a request body of several windows arrives whole and in order', async () => {
