@@ -260,8 +260,18 @@ export class PorticoMetrics {
       this.#last = series
       return series
     }
-    if (this.#series.size >= MAX_SERIES && target !== 'other' && target !== '') {
-      return this.#seriesFor(method, 'other', backend, platform, outcome, reason)
+    if (this.#series.size >= MAX_SERIES) {
+      // Full: the name folds into `other`, then the backend (names churned through the admin
+      // API are not bounded by the file), and last every label, so the count stays bounded.
+      if (target !== 'other' && target !== '') {
+        return this.#seriesFor(method, 'other', backend, platform, outcome, reason)
+      }
+      if (backend !== 'other' && backend !== '') {
+        return this.#seriesFor(method, target, 'other', platform, outcome, reason)
+      }
+      if (method !== 'other' || platform !== 'other' || reason !== 'other') {
+        return this.#seriesFor('other', target, backend, 'other', outcome, 'other')
+      }
     }
     series = {
       labels: { method, target, backend, platform, outcome, reason },
