@@ -26,7 +26,8 @@ const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(
 /** A valid `traceparent`, or undefined (invalid ones are ignored, as the spec says). */
 export function parseTraceparent(value: unknown): TraceContext | undefined {
   if (typeof value !== 'string' || value.length < 55 || value.length > 512) return undefined
-  const text = value.trim().toLowerCase()
+  // Lower-case hex only, as W3C Trace Context writes it (an upper-case id is not one).
+  const text = value.trim()
   const match = TRACEPARENT.exec(text)
   if (match === null) return undefined
   const version = match[1]
