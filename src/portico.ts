@@ -14,7 +14,7 @@ import { proxyName } from './config/proxy-name.ts'
 import { type Config, type ConfigInput, parseConfig } from './config/schema.ts'
 import type { ProxyContext } from './context.ts'
 import { reloadableCsp } from './csp/setup.ts'
-import { isIdleListener } from './edge/exchange.ts'
+import { isIdleListener, isListening } from './edge/exchange.ts'
 import { type HttpFilter, hostFilter, originFilter } from './edge/filters.ts'
 import type { Mode, Readiness } from './edge/mode.ts'
 import type { ReloadOutcome, ReloadPart, ReloadSource } from './edge/reload.ts'
@@ -42,6 +42,7 @@ import { stderrSink } from './observe/stderr-sink.ts'
 import { preflightWarnings } from './operate/preflight.ts'
 import { Operate } from './operate/setup.ts'
 import { answering, compose, type Handler, type Middleware } from './pipeline/compose.ts'
+import { type Identity, identityOf } from './pipeline/identity.ts'
 import type { ResponseRewriter } from './pipeline/rewriter.ts'
 import { globalRateLimit } from './protect/rate-limit.ts'
 import { sharedStoreOf } from './protect/redis-store.ts'
@@ -192,7 +193,10 @@ export function createPortico(input: Config | ConfigInput, options: PorticoOptio
       clientTimeoutReload(http),
       sendTimeoutReload(sendWatch),
       // Built below, after the mode (the gateway names what roles judge); read at each reload.
-      keysReload(() => security?.authenticator),
+      keysReload(
+        () => security?.authenticator,
+        (admits) => server.endStreamsNotAdmitted(admits),
+      ),
     ],
   }
   let mode: Mode
@@ -258,19 +262,28 @@ export function createPortico(input: Config | ConfigInput, options: PorticoOptio
  * A reload that changes the static keys (`[auth] tokens`, `api_keys`, `[security]
  * admin_token`) and nothing else of authentication puts the new set in force for the next
  * request: a leaked key is revoked, or a new one added, without a restart (nginx reloads its
- * `auth_basic_user_file` the same way). Requests already admitted finish; a GET stream opened
- * with a revoked key stays open until it ends (as connections do through an nginx reload), and
- * the key's next request is refused. Any other change to `[auth]` or `[security]` still refuses
+ * `auth_basic_user_file` the same way). Requests already admitted finish; a stream that only
+ * listens (a GET stream, a legacy SSE session's) opened with a revoked key is ended then, as it
+ * could carry the server's messages to whoever holds the key for hours; the key's next request
+ * is refused. Any other change to `[auth]` or `[security]` still refuses
  * the whole reload (edge/reload.ts `securityOf`).
  */
-function keysReload(authenticator: () => Authenticator | undefined): ReloadPart {
+function keysReload(
+  authenticator: () => Authenticator | undefined,
+  endStreams: (admits: (identity: Identity) => boolean) => void,
+): ReloadPart {
   return {
     // Inside `[auth]` and `[security]`, whose own rule judges them: no top-level key of its own.
     keys: [],
     fixed: () => [],
     prepare(next) {
       const target = authenticator()
-      return target === undefined ? () => {} : target.prepareKeys(next)
+      if (target === undefined) return () => {}
+      const apply = target.prepareKeys(next)
+      return () => {
+        apply()
+        endStreams((identity) => target.stillAdmits(identity))
+      }
     },
     changed: keyChanges,
   }
@@ -565,6 +578,26 @@ class PorticoServer implements Portico {
    * GET streams listen for server messages: ended once nothing of theirs is in flight (at once,
    * but a legacy session's stream when its calls' answers are written).
    */
+  /**
+   * Ends the streams that listen for server messages whose caller would not be admitted now (a
+   * reload revoked their key); the client's next request is refused. Returns how many.
+   */
+  endStreamsNotAdmitted(admits: (identity: Identity) => boolean): number {
+    let ended = 0
+    for (const res of this.#open.items()) {
+      const identity = isListening(res) ? identityOf(res.req) : undefined
+      if (identity === undefined || admits(identity) || res.writableEnded) continue
+      res.end()
+      ended++
+    }
+    if (ended > 0) {
+      this.#context.logger.info('ended streams opened with a key the reload revoked', {
+        streams: ended,
+      })
+    }
+    return ended
+  }
+
   #endIdleStreams(): void {
     for (const res of this.#open.items()) if (isIdleListener(res)) res.end()
   }

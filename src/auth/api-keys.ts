@@ -18,6 +18,12 @@ export function digest(secret: string): string {
   return createHash('sha256').update(secret).digest('base64url')
 }
 
+/**
+ * The digest of the key each static identity stands for: a reload builds new identities, and a
+ * stream admitted by an old one is judged by whether its key is still configured (`admits`).
+ */
+const DIGEST_OF = new WeakMap<Identity, string>()
+
 export class StaticKeys {
   readonly #byDigest = new Map<string, Identity>()
 
@@ -26,7 +32,11 @@ export class StaticKeys {
     adminToken: string | undefined,
     build: IdentityBuilder,
   ) {
-    const add = (secret: string, identity: Identity) => this.#byDigest.set(digest(secret), identity)
+    const add = (secret: string, identity: Identity) => {
+      const hashed = digest(secret)
+      this.#byDigest.set(hashed, identity)
+      DIGEST_OF.set(identity, hashed)
+    }
     if (auth !== undefined) {
       for (const [i, token] of auth.tokens.entries()) {
         add(token, build.fromKey(`token-${i}`, 'api_key', [], false))
@@ -49,5 +59,15 @@ export class StaticKeys {
   /** The identity of a configured key, or undefined. */
   lookup(token: string): Identity | undefined {
     return this.#byDigest.get(digest(token))
+  }
+
+  /**
+   * Whether an identity admitted earlier would be admitted now: a static key's only while that
+   * key is configured; any other identity (a token an authorization server issued) is not
+   * judged here.
+   */
+  admits(identity: Identity): boolean {
+    const hashed = DIGEST_OF.get(identity)
+    return hashed === undefined || this.#byDigest.has(hashed)
   }
 }

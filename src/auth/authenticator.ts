@@ -66,6 +66,11 @@ export class Authenticator {
     }
   }
 
+  /** Whether an identity admitted earlier still would be (false once its key was revoked). */
+  stillAdmits(identity: Identity): boolean {
+    return this.#keys.admits(identity)
+  }
+
   get isOAuth(): boolean {
     return this.kind !== 'bearer'
   }

@@ -9,12 +9,15 @@ import assert from 'node:assert/strict'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
+import { setTimeout as delay } from 'node:timers/promises'
 import { loadConfig } from '../../src/config/load.ts'
 import { Logger } from '../../src/observe/logger.ts'
 import { createPortico, type Portico } from '../../src/portico.ts'
+import { type CancelUpstream, startCancelUpstream } from '../fixtures/cancel-upstream.ts'
 import { type FaultyHttp, startFaultyHttp } from '../fixtures/faulty-http.ts'
-import { MCP_ACCEPT } from '../helpers/mcp-http.ts'
+import { initializeBody, MCP_ACCEPT, sessionHeaders } from '../helpers/mcp-http.ts'
 import { scratchDir } from '../helpers/scratch.ts'
+import { settlesWithin } from '../helpers/wait.ts'
 
 const ALICE = 'alice-key-0123456789abcdef'
 const BOB = 'bob-key-0123456789abcdef00'
@@ -103,3 +106,85 @@ describe('API keys rotated by a hot reload', () => {
     )
   })
 })
+
+/** Transparent mode's config with these keys, or gateway mode's with the upstream a backend. */
+const MODES: Record<string, (upstream: string, keys: Array<[string, string]>) => string> = {
+  transparent: (upstream, keys) => configText(upstream, keys),
+  gateway: (upstream, keys) =>
+    configText(
+      upstream,
+      keys,
+      `[[backends]]\nname = "up"\ntransport = "http"\nurl = "${upstream}"\n`,
+    ).replace(/^upstream = .*\n/, ''),
+}
+
+for (const [mode, text] of Object.entries(MODES))
+  describe(`a key revoked by a reload, with a GET stream it opened (${mode} mode)`, () => {
+    const dir = scratchDir(`portico-keys-streams-${mode}-`)
+    const file = join(dir, 'portico.toml')
+    let upstream: CancelUpstream
+    let portico: Portico
+    let url: string
+
+    before(async () => {
+      upstream = await startCancelUpstream()
+      writeFileSync(
+        file,
+        text(upstream.url, [
+          ['alice', ALICE],
+          ['bob', BOB],
+        ]),
+      )
+      const load = () => loadConfig({ file, again: true }).config
+      const loaded = load()
+      portico = createPortico(loaded, {
+        logger: new Logger({ level: 'silent' }),
+        reload: { file, loaded, load },
+      })
+      url = (await portico.listen({ port: 0 })).url
+    })
+    after(async () => {
+      await portico?.close()
+      await upstream?.close()
+    })
+
+    /** A session opened with `key`, and its GET stream (open: its head was read). */
+    async function streamWith(key: string): Promise<ReadableStreamDefaultReader<Uint8Array>> {
+      const auth = { authorization: `Bearer ${key}` }
+      const init = await fetch(url, {
+        method: 'POST',
+        headers: { ...MCP_ACCEPT, ...auth },
+        body: initializeBody(),
+      })
+      await init.arrayBuffer()
+      const session = init.headers.get('mcp-session-id') ?? ''
+      const headers = { ...sessionHeaders(session), ...auth }
+      const done = await fetch(url, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }),
+      })
+      await done.arrayBuffer()
+      const stream = await fetch(url, { headers: { ...headers, accept: 'text/event-stream' } })
+      assert.equal(stream.status, 200)
+      return (stream.body as ReadableStream<Uint8Array>).getReader()
+    }
+
+    /** Resolves once the stream has ended (what it carried is read past). */
+    async function ended(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<true> {
+      while (!(await reader.read()).done) {}
+      return true
+    }
+
+    it('ends that stream at once; streams of the keys still good stay open', async () => {
+      const alices = await streamWith(ALICE)
+      const bobs = await streamWith(BOB)
+      writeFileSync(file, text(upstream.url, [['alice', ALICE]]))
+      assert.equal(await portico.reloadConfig(), 'applied')
+      // It stayed open, and went on carrying the server's messages to whoever held the key.
+      assert.equal(await settlesWithin(ended(bobs), 5000, "the revoked key's stream to end"), true)
+      const alice = await Promise.race([ended(alices), delay(300).then(() => 'open')])
+      assert.equal(alice, 'open')
+      await alices.cancel()
+    })
+  })
