@@ -3,6 +3,10 @@
  * or build on its pieces.
  * @module
  */
+import type { Config, ConfigInput } from './config/schema.ts'
+import { gatewayMode } from './gateway/mode.ts'
+import { createPortico as createCore, type Portico, type PorticoOptions } from './portico.ts'
+
 export { ConfigError, type ConfigOverrides, loadConfig } from './config/load.ts'
 export { type Config, type ConfigInput, configSchema } from './config/schema.ts'
 export type { HttpFilter } from './edge/filters.ts'
@@ -30,10 +34,12 @@ export {
   StreamReply,
 } from './pipeline/reply.ts'
 export type { ResponseRewriter } from './pipeline/rewriter.ts'
-export {
-  createPortico,
-  type ListenAt,
-  type ListenResult,
-  type Portico,
-  type PorticoOptions,
-} from './portico.ts'
+export type { ListenAt, ListenResult, Portico, PorticoOptions } from './portico.ts'
+
+/**
+ * Builds a Portico from a config (transparent mode, or gateway mode for a config with
+ * `backends`); `listen()` serves it, or mount `handler` in a server of your own.
+ */
+export function createPortico(input: Config | ConfigInput, options: PorticoOptions = {}): Portico {
+  return createCore(input, { gatewayMode, ...options })
+}

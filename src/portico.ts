@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { Authenticator } from './auth/authenticator.ts'
 import { type Security, securityFromConfig } from './auth/setup.ts'
+import { adminPrefix } from './config/gateway.ts'
 import { upstreamOrigins } from './config/origins.ts'
 import { proxyName } from './config/proxy-name.ts'
 import { type Config, type ConfigInput, parseConfig } from './config/schema.ts'
@@ -26,9 +27,8 @@ import {
   type RequestHandler,
 } from './edge/router.ts'
 import { PorticoError } from './errors.ts'
-import { adminPrefix } from './gateway/admin.ts'
 import type { Gateway } from './gateway/gateway.ts'
-import { gatewayMode } from './gateway/mode.ts'
+import type { gatewayMode } from './gateway/mode.ts'
 import { isLocalPeer } from './http/client-address.ts'
 import { closeWithConnection } from './http/pipelined.ts'
 import { SendWatch } from './http/send-timeout.ts'
@@ -82,6 +82,12 @@ export interface PorticoOptions {
    * as the `portico-worker` response header, and the metrics every process shares.
    */
   worker?: { slot: number; metrics?: SharedMetrics }
+  /**
+   * Gateway mode's builder, needed for a config with `backends`. The library's `createPortico`
+   * (src/index.ts) passes it; `portico run` imports it only for such a config: its modules are
+   * about 2 MB of a transparent proxy's memory at rest (bench/reports/2026-12-01-perf2.md).
+   */
+  gatewayMode?: typeof gatewayMode
 }
 
 /**
@@ -125,6 +131,16 @@ export interface Portico {
   reloadConfig(): Promise<ReloadOutcome | undefined>
   /** Stops accepting, lets in-flight exchanges finish up to `drain_timeout`, flushes sinks. */
   close(): Promise<void>
+}
+
+/**
+ * What `createPortico` needs beside the config for this one: gateway mode's builder for a config
+ * with `backends`, imported then and only then (see `PorticoOptions.gatewayMode`).
+ */
+export async function modeOptionsFor(config: Config): Promise<Pick<PorticoOptions, 'gatewayMode'>> {
+  if ((config.backends?.length ?? 0) === 0) return {}
+  const { gatewayMode } = await import('./gateway/mode.ts')
+  return { gatewayMode }
 }
 
 export function createPortico(input: Config | ConfigInput, options: PorticoOptions = {}): Portico {
@@ -202,7 +218,12 @@ export function createPortico(input: Config | ConfigInput, options: PorticoOptio
   let mode: Mode
   let gateway: Gateway | undefined
   if (gatewayMode_) {
-    const built = gatewayMode(context, reload, upstreamMiddleware, clock)
+    if (options.gatewayMode === undefined) {
+      throw new Error(
+        'createPortico: a config with `backends` needs gateway mode: import createPortico from the package entry (src/index.ts)',
+      )
+    }
+    const built = options.gatewayMode(context, reload, upstreamMiddleware, clock)
     gateway = built.gateway
     mode = built
   } else {

@@ -5,9 +5,10 @@
  * the Gateway; transparent mode shows its one upstream and has no sessions of its own.
  */
 
+import { redactedConfig } from '../config/redact-config.ts'
 import type { Config } from '../config/schema.ts'
 import type { Readiness } from '../edge/mode.ts'
-import { backendStatus, redactedConfig } from '../gateway/admin.ts'
+import { backendStatus } from '../gateway/backend-status.ts'
 import type { BackendHealth } from '../gateway/backends/backend.ts'
 import type { Gateway, HealthTransition } from '../gateway/gateway.ts'
 import type { JsonObject } from '../jsonrpc/message.ts'

@@ -128,13 +128,15 @@ async function runWorker(loaded: LoadedConfig, role: WorkerRole, logger: Logger)
   const { config, file } = loaded
   let exitCode = 0
   try {
-    const { createPortico } = await import('../portico.ts')
+    const { createPortico, modeOptionsFor } = await import('../portico.ts')
+    const modeOptions = await modeOptionsFor(config)
     const sink = config.store.enabled
       ? role.storeSink({ onError: (message) => logger.warn(message) })
       : undefined
     // A reload applies the config the primary loaded again: the worker never reads the file.
     let latest = config
     const portico = createPortico(config, {
+      ...modeOptions,
       logger,
       sinks: sink ? [sink] : [],
       worker: { slot: role.slot, metrics: role.metrics },

@@ -115,7 +115,8 @@ async function runUntilSignalled(loaded: LoadedConfig, flags: RunFlags): Promise
   const logger = new Logger({ level: config.log_level, json: config.json_logs })
   for (const warning of loaded.warnings) logger.warn(warning, { file: loaded.file })
   // Loaded here, not with this module: a cluster's primary (above) builds no proxy.
-  const { createPortico } = await import('../portico.ts')
+  const { createPortico, modeOptionsFor } = await import('../portico.ts')
+  const modeOptions = await modeOptionsFor(config)
   await preflightOrExplain(loaded)
   const file = loaded.file
   // Hot reload (SIGHUP, hot_reload) re-reads the same file with the same flags and environment.
@@ -133,6 +134,7 @@ async function runUntilSignalled(loaded: LoadedConfig, flags: RunFlags): Promise
     const served = tunnel ? withPublicUrl(config, tunnel.url) : config
     store = openRecording(config, proxyName(config), logger)
     portico = createPortico(served, {
+      ...modeOptions,
       logger,
       sinks: store ? [store.sink] : [],
       ...(reload ? { reload } : {}),

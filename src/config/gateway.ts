@@ -18,6 +18,11 @@ import { isResourceUri, isValidResourceUri, namespaceUri, unnamespaceUri } from 
 /** Name prefix of Portico's own admin tools; no backend may use it. */
 export const ADMIN_NAMESPACE = 'portico'
 
+/** The prefix of Portico's own tools (`portico__`), with the configured separator. */
+export function adminPrefix(separator: string): string {
+  return `${ADMIN_NAMESPACE}${separator}`
+}
+
 /**
  * Portico's tools under the namespace that any caller may use (tool discovery and search
  * mode's `call_tool`, whose inner call is authorized like a direct one); the others need

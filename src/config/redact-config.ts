@@ -5,7 +5,9 @@
  * (`env`, `headers`, `args`, `default_args`, `defaults`) keep their keys and lose their values;
  * every other string that is a URL loses its user-info and secret-looking query values.
  */
+import type { JsonObject } from '../jsonrpc/message.ts'
 import { REDACTED, redactUrl } from '../util/redact.ts'
+import type { Config } from './schema.ts'
 
 /** Keys that hold credentials (`token`, `tokens`, `admin_token`, `client_secret`, `key`, …). */
 const SECRET_KEY = /token|secret|passw|credential|api_?key|^key$|authorization|cookie|signing/i
@@ -49,4 +51,22 @@ function walk(value: unknown, secret: boolean): unknown {
   }
   if (typeof value === 'function' || typeof value === 'symbol') return undefined
   return value
+}
+
+/**
+ * The running config's subset the admin API (`GET /admin/config`) and the `config` admin tool
+ * show (plus `more`: transparent mode's upstream), with its secrets out by the one redaction
+ * `portico check --dump` uses (by key name, fail closed: config/redact-config.ts), so the
+ * surfaces cannot disagree on what is secret. Names (keys, tools) stay, so the shape is readable.
+ */
+export function redactedConfig(config: Config, more: JsonObject = {}): JsonObject {
+  return redactConfig({
+    name: config.name ?? null,
+    port: config.port,
+    mcp_path: config.mcp_path,
+    request_timeout_ms: config.request_timeout,
+    proxy: config.proxy,
+    backends: config.backends ?? [],
+    ...more,
+  }) as JsonObject
 }

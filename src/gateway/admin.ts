@@ -10,9 +10,9 @@
  *   filters, limits, tracing) exactly as a direct call would; mcp-proxy's bypasses all of it.
  */
 
-import { ADMIN_NAMESPACE } from '../config/gateway.ts'
+import { adminPrefix } from '../config/gateway.ts'
 import { adminTokenOf } from '../config/operate.ts'
-import { redactConfig } from '../config/redact-config.ts'
+import { redactedConfig } from '../config/redact-config.ts'
 import type { Config } from '../config/schema.ts'
 import { adminCredential } from '../edge/admin-token.ts'
 import { PorticoError } from '../errors.ts'
@@ -21,7 +21,7 @@ import { isObject, type JsonObject, type JsonRpcErrorObject } from '../jsonrpc/m
 import type { Call } from '../pipeline/call.ts'
 import { redactUrl } from '../util/redact.ts'
 import { VERSION } from '../version.ts'
-import type { BackendHealth } from './backends/backend.ts'
+import { backendStatus } from './backend-status.ts'
 import { toolIndex } from './discovery.ts'
 import type { Gateway } from './gateway.ts'
 import { callThroughChain } from './reenter.ts'
@@ -88,10 +88,6 @@ const CALL_TOOL: ToolSpec = {
   readOnly: false,
 }
 
-export function adminPrefix(separator: string): string {
-  return `${ADMIN_NAMESPACE}${separator}`
-}
-
 function specsOf(gateway: Gateway): ToolSpec[] {
   const proxy = gateway.proxy
   const search = proxy.tool_exposure === 'search'
@@ -154,21 +150,6 @@ function asResult(value: unknown, isError = false): JsonObject {
     content: [{ type: 'text', text: JSON.stringify(value, null, 2) }],
     ...(isObject(value) ? { structuredContent: value } : {}),
     ...(isError ? { isError: true } : {}),
-  }
-}
-
-/** mcp-proxy's BackendStatus for one backend's health. */
-export function backendStatus(health: BackendHealth): JsonObject {
-  return {
-    namespace: health.name,
-    healthy: health.state === 'up' || health.state === 'idle',
-    last_checked_at: health.lastCheckedAt ?? null,
-    consecutive_failures: health.consecutiveFailures,
-    error: health.error ?? health.lastFailure?.message ?? null,
-    transport: health.transport,
-    state: health.state,
-    restarts: health.restarts,
-    connections: health.connections,
   }
 }
 
@@ -315,22 +296,4 @@ function topK(args: JsonObject, fallback: number): number {
   return typeof value === 'number' && Number.isInteger(value) && value > 0
     ? Math.min(value, 100)
     : fallback
-}
-
-/**
- * The running config's subset the admin API (`GET /admin/config`) and the `config` admin tool
- * show (plus `more`: transparent mode's upstream), with its secrets out by the one redaction
- * `portico check --dump` uses (by key name, fail closed: config/redact-config.ts), so the
- * surfaces cannot disagree on what is secret. Names (keys, tools) stay, so the shape is readable.
- */
-export function redactedConfig(config: Config, more: JsonObject = {}): JsonObject {
-  return redactConfig({
-    name: config.name ?? null,
-    port: config.port,
-    mcp_path: config.mcp_path,
-    request_timeout_ms: config.request_timeout,
-    proxy: config.proxy,
-    backends: config.backends ?? [],
-    ...more,
-  }) as JsonObject
 }

@@ -4,6 +4,8 @@
  * (rewriting it to the backend's own), and relays everything the backend sends while the call
  * runs (progress, logs, sampling/elicitation/roots requests) on the call's reply stream.
  */
+
+import { adminPrefix } from '../config/gateway.ts'
 import { PorticoError, wasNotSent } from '../errors.ts'
 import type { HeaderMap } from '../http/headers.ts'
 import { headerValue } from '../http/headers.ts'
@@ -21,7 +23,7 @@ import { CallController, type CallSignal, type SignalLike } from '../pipeline/si
 import { discard, errorVerdict } from '../protect/outcome.ts'
 import { MODERN_PROTOCOL_VERSION } from '../protocol/classify.ts'
 import { VERSION } from '../version.ts'
-import { adminPrefix, adminTools, callAdminTool, servesOwnTools } from './admin.ts'
+import { adminTools, callAdminTool, servesOwnTools } from './admin.ts'
 import type { Backend, BackendCall, SessionRef } from './backends/backend.ts'
 import type { CallSink, Connection } from './backends/connection.ts'
 import { callComposite, compositeDefinition, findComposite } from './composite.ts'

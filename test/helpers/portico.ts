@@ -5,10 +5,10 @@ import {
   isParsedConfig,
   markParsed,
 } from '../../src/config/schema.ts'
+import { createPortico, type Portico, type PorticoOptions } from '../../src/index.ts'
 import type { Sink } from '../../src/observe/bus.ts'
 import type { ExchangeEvent, PorticoEvent } from '../../src/observe/event.ts'
 import { Logger } from '../../src/observe/logger.ts'
-import { createPortico, type Portico, type PorticoOptions } from '../../src/portico.ts'
 
 export interface CaptureSink extends Sink {
   events: PorticoEvent[]

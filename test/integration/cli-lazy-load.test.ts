@@ -13,6 +13,7 @@ import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { openStore } from '../../src/store/open.ts'
 import { CLI, cliEnv } from '../helpers/cli.ts'
+import { spawnReady } from '../helpers/processes.ts'
 import { scratchDir } from '../helpers/scratch.ts'
 
 const RECORDER = new URL('../fixtures/record-modules.js', import.meta.url).href
@@ -108,6 +109,29 @@ describe('what a portico command loads', () => {
         assert.deepEqual(within(loaded, ...PROXY, 'auth/', 'config/load.js'), [])
       })
     }
+  })
+
+  it('portico run in transparent mode: the proxy, not gateway mode (2 MB of memory at rest)', async () => {
+    const log = join(dir, `modules-${++runs}.log`)
+    writeFileSync(log, '')
+    const config = join(dir, 'transparent.toml')
+    writeFileSync(
+      config,
+      'upstream = "http://127.0.0.1:9/mcp"\nport = 0\n[store]\nenabled = false\n',
+    )
+    const running = await spawnReady(
+      process.execPath,
+      ['--import', RECORDER, CLI, 'run', '-c', config],
+      { env: cliEnv({ PORTICO_TEST_MODULE_LOG: log }), ready: /Portico listening on/ },
+    )
+    await running.stop()
+    const own = readFileSync(log, 'utf8')
+      .split('\n')
+      .filter((line) => line.startsWith('file:'))
+      .map((line) => relative(SRC, fileURLToPath(line)).split(sep).join('/'))
+    assert.ok(own.includes('transparent/mode.js'), 'the proxy was not built')
+    const gateway = own.filter((path) => /^gateway\/(mode|gateway|dispatch|admin)\.js$/.test(path))
+    assert.deepEqual(gateway, [], 'gateway mode loaded')
   })
 
   it('portico pins: the config, not the proxy', () => {

@@ -8,8 +8,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { transparentFleet } from '../../src/admin/fleet.ts'
 import { loadConfigText } from '../../src/config/load.ts'
-import { redactConfig } from '../../src/config/redact-config.ts'
-import { redactedConfig } from '../../src/gateway/admin.ts'
+import { redactConfig, redactedConfig } from '../../src/config/redact-config.ts'
 
 const SECRETS = {
   apiKey: 'api-key-secret-0123456789abcdef',
