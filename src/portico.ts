@@ -50,7 +50,7 @@ import { transparentMode } from './transparent/mode.ts'
 import { HttpClient } from './upstream/http-client.ts'
 import { type Clock, systemClock } from './util/clock.ts'
 import { OpenList } from './util/open-list.ts'
-import { doneOrAfter } from './util/within.ts'
+import { doneOrAfter, within } from './util/within.ts'
 import { VERSION } from './version.ts'
 
 export interface PorticoOptions {
@@ -423,6 +423,8 @@ function clientErrorOf(code: string | undefined): [number, string, string] {
  * cancellation may take longer, and the stop must not wait for it).
  */
 const CUT_CALLS_GRACE_MS = 1000
+/** How long a stop waits for the gateway's backends to take the cancels of the calls it cut. */
+const CUT_NOTICE_MS = 500
 
 /** How often a drain looks again for streams whose calls are all answered. */
 const DRAIN_RECHECK_MS = 100
@@ -650,7 +652,9 @@ class PorticoServer implements Portico {
     const wait = doneOrAfter(CUT_CALLS_GRACE_MS)
     this.#idle = wait.done
     const error = new PorticoError('shutting_down', { message: CUT_MESSAGE })
-    this.#mode.cut?.(error)
+    // The gateway's cancels to HTTP backends go through the pools the cut below destroys: they
+    // are sent first (bounded: a backend that does not take them is not waited for).
+    await within(CUT_NOTICE_MS, this.#mode.cut?.(error) ?? Promise.resolve()).catch(() => {})
     await this.#context.http.cut(error)
     await wait.promise
   }

@@ -6,7 +6,7 @@
  * non-loopback address without a token is a configuration error, never a warning.
  */
 import { z } from 'zod'
-import { hasHeader } from '../http/headers.ts'
+import { hasHeader, urlCredentials } from '../http/headers.ts'
 import { LOG_LEVEL_NAMES, type LogLevel, logLevelOf } from '../observe/logger.ts'
 import { DEFAULT_PATHS } from './default-paths.ts'
 import { timerMsSchema } from './duration-schema.ts'
@@ -19,6 +19,12 @@ export function isHttpUrl(value: string): boolean {
 const httpUrl = z.string().refine(isHttpUrl, {
   message: 'expected an absolute http:// or https:// URL',
 })
+
+/** A batch sink's endpoint: its `user:password@`, if any, is sent as Basic authentication. */
+const sinkUrl = httpUrl.refine(
+  (value) => !URL.canParse(value) || urlCredentials(new URL(value)) !== 'malformed',
+  { message: 'its user:password@ is not valid percent-encoding (write a % in them as %25)' },
+)
 
 const path = z.string().regex(/^\/[^\s?#]*$/, 'expected a path starting with "/"')
 
@@ -46,7 +52,7 @@ export const tracingSchema = z
   .strictObject({
     enabled: z.boolean().default(false),
     /** OTLP/HTTP endpoint; `/v1/traces` is appended when the URL has no path. */
-    endpoint: httpUrl.default('http://localhost:4318'),
+    endpoint: sinkUrl.default('http://localhost:4318'),
     /** The export encoding, as OTEL_EXPORTER_OTLP_PROTOCOL names it (binary protobuf by default, as OpenTelemetry's SDKs). */
     protocol: z.enum(['http/protobuf', 'http/json']).default('http/protobuf'),
     service_name: z.string().min(1).default('portico'),
@@ -73,9 +79,7 @@ export const tracingSchema = z
 
 /** Whether a URL carries `user:password@` (sent as Basic authentication by the batch sinks). */
 function hasCredentials(url: string | undefined): boolean {
-  if (url === undefined || !URL.canParse(url)) return false
-  const parsed = new URL(url)
-  return parsed.username !== '' || parsed.password !== ''
+  return url !== undefined && URL.canParse(url) && urlCredentials(new URL(url)) !== undefined
 }
 
 /** A log level's name: Portico's levels, and `trace` (mcp-proxy's finest), read as `debug`. */
@@ -105,7 +109,7 @@ export const cloudSchema = z
     /** Server slug copied into every envelope. */
     server: z.string().default(''),
     /** Where batches go; setting it without a token makes a plain webhook. */
-    endpoint: httpUrl.optional(),
+    endpoint: sinkUrl.optional(),
     batch_size: z.number().int().positive().max(10_000).default(100),
     flush_interval_ms: timerMsSchema().int().positive().default(5000),
     /** Events buffered (including a batch being sent); beyond it events are dropped and counted. */

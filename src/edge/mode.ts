@@ -28,8 +28,9 @@ export interface Mode {
   readonly reloadRefusal?: (next: Config) => string | undefined
   /**
    * A drain's deadline passed: ends the calls the mode serves itself (not over the shared HTTP
-   * client, which the stop cuts) with `error`, so each is answered before connections close.
+   * client, which the stop cuts) with `error`, so each is answered before connections close;
+   * resolves once the backends were told (their cancels travel on that client too).
    */
-  readonly cut?: (error: PorticoError) => void
+  readonly cut?: (error: PorticoError) => Promise<void>
   close(): Promise<void>
 }

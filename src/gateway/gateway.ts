@@ -1018,8 +1018,9 @@ export class Gateway {
   }
 
   /** Ends every backend call in flight with `error` (a drain's deadline). */
-  cut(error: PorticoError): void {
-    for (const backend of [...this.#backends.values(), ...this.#retiring]) backend.cut(error)
+  async cut(error: PorticoError): Promise<void> {
+    const all = [...this.#backends.values(), ...this.#retiring]
+    await Promise.all(all.map((backend) => backend.cut(error)))
   }
 
   async close(): Promise<void> {

@@ -236,3 +236,19 @@ export function isCorsPreflight(req: IncomingMessage): boolean {
 export function hasHeader(headers: Record<string, string> | undefined, name: string): boolean {
   return Object.keys(headers ?? {}).some((key) => key.toLowerCase() === name)
 }
+
+/**
+ * `user:password@` of a URL, percent-decoded (what HTTP Basic authentication sends): undefined
+ * when it has none, `'malformed'` when they are not valid percent-encoding (the URL parser keeps
+ * `%ZZ` as it is; decoding it throws).
+ */
+export function urlCredentials(
+  url: URL,
+): { user: string; password: string } | 'malformed' | undefined {
+  if (url.username === '' && url.password === '') return undefined
+  try {
+    return { user: decodeURIComponent(url.username), password: decodeURIComponent(url.password) }
+  } catch {
+    return 'malformed'
+  }
+}

@@ -7,7 +7,7 @@
  * once (retrying cannot fix them). Timers never keep the process alive; `close` sends what is
  * left within a deadline.
  */
-import { hasHeader } from '../http/headers.ts'
+import { hasHeader, urlCredentials } from '../http/headers.ts'
 import { BodyWriter } from '../util/body-writer.ts'
 import { Pool, post } from '../util/undici.ts'
 import type { PipeStats, StatsSource } from './status.ts'
@@ -272,10 +272,15 @@ function sleep(ms: number): Promise<void> {
  * `user:password@` in an endpoint's URL, sent as HTTP Basic authentication (as Node's
  * `http.request`, and so OpenTelemetry's own exporters, send it); the pool is opened on the
  * URL's origin, which has no credentials, so without this they were dropped without a word and
- * an authenticating collector refused every batch.
+ * an authenticating collector refused every batch. Not valid percent-encoding (the config
+ * refuses it): sent as written.
  */
 function basicAuthOf(url: URL): { authorization?: string } {
-  if (url.username === '' && url.password === '') return {}
-  const pair = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`
+  const credentials = urlCredentials(url)
+  if (credentials === undefined) return {}
+  const pair =
+    credentials === 'malformed'
+      ? `${url.username}:${url.password}`
+      : `${credentials.user}:${credentials.password}`
   return { authorization: `Basic ${Buffer.from(pair, 'utf8').toString('base64')}` }
 }

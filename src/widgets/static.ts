@@ -29,7 +29,7 @@ export function staticWidgets(context: ProxyContext, folder: string): StaticWidg
     // Resolved for each request: a deploy that points a symlinked folder at a new release
     // (`dist -> releases/v2`) is served at once (resolved once, every file was then "outside").
     const realRoot = await realpath(root).catch(() => undefined)
-    const found = await locate(root, realRoot, req.url ?? '/')
+    const found = await locate(realRoot, req.url ?? '/')
     if (found === 'forbidden') return refuse(context, req, res)
     if (found === undefined) return false
     const file = await opened(found)
@@ -56,8 +56,13 @@ interface OpenFile {
   mtime: Date
 }
 
+/**
+ * The file a request names, looked up under the folder's real path as resolved for this
+ * request: a symlinked folder switched to another release meanwhile leaves this request in the
+ * release it began in (looked up under the link, a switch between the two steps made the file
+ * look outside the folder: 403).
+ */
 async function locate(
-  root: string,
   realRoot: string | undefined,
   url: string,
 ): Promise<FoundFile | 'forbidden' | undefined> {
@@ -70,8 +75,8 @@ async function locate(
     return 'forbidden'
   }
   if (decoded.includes('\0') || decoded.split(/[\\/]/).includes('..')) return 'forbidden'
-  let path = resolve(root, `.${decoded}`)
-  if (path !== root && !path.startsWith(root + sep)) return 'forbidden'
+  let path = resolve(realRoot, `.${decoded}`)
+  if (path !== realRoot && !path.startsWith(realRoot + sep)) return 'forbidden'
   let info = await stat(path).catch(() => undefined)
   if (info?.isDirectory()) {
     path = join(path, 'index.html')

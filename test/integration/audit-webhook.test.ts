@@ -250,6 +250,8 @@ describe('webhook sink endpoint credentials', () => {
       const expected = `Basic ${Buffer.from('ops:p@ss').toString('base64')}`
       assert.equal(receiver.posts[0]?.headers.authorization, expected)
       assert.equal(receiver.posts[0]?.path, '/hook')
+      // Not valid percent-encoding (the config refuses it): built all the same, never thrown.
+      await webhookSink({ url: 'http://ops:s3cr%ZZt@127.0.0.1:9/hook' }).close()
     } finally {
       await sink.close()
       await receiver.close()

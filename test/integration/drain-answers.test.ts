@@ -74,6 +74,26 @@ describe('stopping Portico with calls in flight', () => {
     assert.equal(recorded?.reason, 'shutting_down')
   })
 
+  it('a gateway call to an HTTP backend still running at the deadline: the backend hears the cancel', async () => {
+    const backend = await startCancelUpstream()
+    try {
+      const portico = await startPortico({
+        drain_timeout: 0.3,
+        backends: [{ name: 'up', transport: 'http', url: backend.url }],
+      })
+      const session = await openSession(portico.url)
+      const answer = postToolCall(portico.url, session, 'up__wait', 'cut')
+      await until(() => backend.started > 0 || undefined, 5000, 'the backend to start wait')
+      await portico.close()
+      const response = answerIn(await (await answer).text())
+      assert.match((response?.error as { message?: string })?.message ?? '', /shutting down/)
+      // Its cancel went out on the pools the stop then destroyed: it never arrived.
+      await until(() => backend.cancels > 0 || undefined, 5000, 'the backend to hear the cancel')
+    } finally {
+      await backend.close()
+    }
+  })
+
   it("a legacy session's stream stays open until its calls are answered", async () => {
     legacy = await startLegacyUpstream({
       answer(message, stream) {

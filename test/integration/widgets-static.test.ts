@@ -20,6 +20,7 @@ import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
+import { setTimeout as delay } from 'node:timers/promises'
 import { type RunningApp, startCspApp } from '../fixtures/csp-app.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
 import { settlesWithin } from '../helpers/wait.ts'
@@ -219,6 +220,35 @@ describe('a widget folder changed while Portico serves it', () => {
     const { status, body } = await rawGet(served.portico.origin, '/index.html')
     assert.equal(status, 200)
     assert.equal(body, '<p>v2</p>')
+  })
+
+  it('never answers 403 to a request that overlaps a switch of the link', async () => {
+    // Switched every few ms while requests run: each is served from one release or the other
+    // (looked up under the link, about half were refused as outside the folder).
+    let switching = true
+    const switcher = (async () => {
+      for (let i = 0; switching; i++) {
+        symlinkSync(join(base, 'releases', i % 2 === 0 ? 'v1' : 'v2'), join(base, 'dist-next'))
+        renameSync(join(base, 'dist-next'), folder)
+        await delay(2)
+      }
+    })()
+    const statuses = new Set<number>()
+    try {
+      for (let round = 0; round < 20; round++) {
+        const answers = await Promise.all(
+          Array.from({ length: 10 }, () => rawGet(served.portico.origin, '/index.html')),
+        )
+        for (const { status, body } of answers) {
+          statuses.add(status)
+          if (status === 200) assert.match(body, /^<p>v[12]<\/p>$/)
+        }
+      }
+    } finally {
+      switching = false
+      await switcher
+    }
+    assert.deepEqual([...statuses], [200])
   })
 
   it('sends no byte past Content-Length when the file grows meanwhile', async () => {

@@ -197,6 +197,14 @@ describe('operating config', () => {
         ),
       /:3: observability\.tracing\.endpoint: has credentials .* headers sets Authorization too/,
     )
+    // Not valid percent-encoding: refused at its line (`portico run` ended with a URIError).
+    assert.throws(
+      () =>
+        loadConfigText(
+          'mcp = "http://x:1"\n[cloud]\nendpoint = "http://hook:s3cr%ZZt@hooks.example.com/in"\n',
+        ),
+      /:3: cloud\.endpoint: its user:password@ is not valid percent-encoding/,
+    )
     // Alone, credentials in the URL are how Basic authentication is asked for.
     const alone = loadConfigText(
       'mcp = "http://x:1"\n[cloud]\nendpoint = "https://u:p@hooks.example.com/in"\n',

@@ -332,8 +332,8 @@ export abstract class Backend {
   protected abstract openConnections(): Iterable<Connection>
 
   /** Ends every call in flight with `error` (a drain's deadline; see `Connection.cut`). */
-  cut(error: PorticoError): void {
-    for (const connection of this.openConnections()) connection.cut(error)
+  async cut(error: PorticoError): Promise<void> {
+    await Promise.all([...this.openConnections()].map((connection) => connection.cut(error)))
   }
 
   /** Whether each client session has its own connection (so it may be told roots changes). */

@@ -457,15 +457,19 @@ export abstract class Connection {
   }
 
   /**
-   * Ends every call in flight with `error`, each told to the backend as cancelled; the
-   * connection stays open. A drain's deadline: its calls are answered with their ids before
+   * Ends every call in flight with `error`, each told to the backend as cancelled (resolves once
+   * those notifications are written, or lost: never rejects); the connection stays open. A drain's deadline: its calls are answered with their ids before
    * the connections close (else they were only cut, and a client on an SSE answer waited).
    */
-  cut(error: PorticoError): void {
+  cut(error: PorticoError): Promise<void> {
+    const told: Promise<void>[] = []
     for (const pending of [...this.#pending.values()]) {
-      this.notify('notifications/cancelled', { requestId: pending.id, reason: error.message })
+      told.push(
+        this.notify('notifications/cancelled', { requestId: pending.id, reason: error.message }),
+      )
       pending.reject(copyOf(error))
     }
+    return Promise.all(told).then(() => {})
   }
 
   /** Ends the connection: every call in flight gets `error`, later calls fail at once. */
