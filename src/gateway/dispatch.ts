@@ -556,7 +556,7 @@ async function callBackend(
     signal: request.signal,
     ref: scope.ref,
     // Hedges and retries are attempts of this one call: the client sees one call's messages.
-    sinkFor: oneRelayAtATime(request.sinkFor),
+    sinkFor: oneRelayAtATime(request.sinkFor, scope.call.notes),
   }
   try {
     const reply = await backend.handle(call)

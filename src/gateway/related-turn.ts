@@ -7,6 +7,7 @@
  * will give). Progress only ever increases, across attempts too: MCP requires it of a token.
  */
 import { isObject } from '../jsonrpc/message.ts'
+import { type CallNotes, noteAskedClient } from '../pipeline/call.ts'
 import type { CallSink, Connection } from './backends/connection.ts'
 
 type SinkFor = (connection: Connection) => CallSink | undefined
@@ -16,8 +17,11 @@ const NOT_RELAYED = {
   message: 'Another attempt of this call is being relayed to the client',
 }
 
-/** `sinkFor`, whose sinks (one per attempt) take turns at the client's relay. */
-export function oneRelayAtATime(sinkFor: SinkFor): SinkFor {
+/**
+ * `sinkFor`, whose sinks (one per attempt) take turns at the client's relay. A request relayed
+ * to the client is noted on the call (`notes`): its answer then depends on the client's.
+ */
+export function oneRelayAtATime(sinkFor: SinkFor, notes: CallNotes): SinkFor {
   let holder: object | undefined
   let lastProgress = Number.NEGATIVE_INFINITY
   return (connection) => {
@@ -33,6 +37,7 @@ export function oneRelayAtATime(sinkFor: SinkFor): SinkFor {
           if ('id' in message) connection.answer(message.id, { error: NOT_RELAYED })
           return
         }
+        if ('id' in message) noteAskedClient(notes)
         if (message.method === 'notifications/progress' && isObject(message.params)) {
           const progress = message.params.progress
           if (typeof progress === 'number') {

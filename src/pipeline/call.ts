@@ -49,6 +49,13 @@ export interface CallNotes {
    * an answer that never comes is that cancel's outcome, not the upstream's failure.
    */
   cancelled?: boolean
+  /**
+   * A request of the server's went to the client for this call (sampling, elicitation, roots):
+   * its answer depends on the client's, so it is not the upstream's alone to cache or share.
+   */
+  askedClient?: boolean
+  /** Told when `askedClient` is set (coalescing lets the calls waiting on this one go). */
+  onAskedClient?: () => void
   /** The call's outcome, JSON-RPC error code and HTTP status, once its answer is written. */
   outcome?: string
   errorCode?: number
@@ -245,3 +252,10 @@ function headerOf(headers: IncomingHttpHeaders, name: string): string | undefine
 }
 
 export type { ClientInfo, Era, Identity, RequestInfo, Target }
+
+/** Notes that a request of the server's went to the client for this call (see `askedClient`). */
+export function noteAskedClient(notes: CallNotes): void {
+  if (notes.askedClient === true) return
+  notes.askedClient = true
+  notes.onAskedClient?.()
+}

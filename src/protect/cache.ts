@@ -4,7 +4,9 @@
  * - entries are keyed by the caller's identity (identity.ts) as well as the arguments, except
  *   answers the server marked `cacheScope: "public"` (2026-07-28), which any caller may reuse;
  * - a server's `ttlMs` shortens the entry's life (0: not stored);
- * - errors, `isError` results and `input_required` results are never stored;
+ * - errors, `isError` results and `input_required` results are never stored, nor the answer of
+ *   a call that asked the client something (sampling, elicitation: `notes.askedClient`), nor
+ *   of a 2026-07-28 retry carrying the client's `inputResponses` (request-key.ts);
  * - entries are bounded in number (`max_entries`, LRU) and in size (`max_entry_bytes`).
  * A hit is answered at once with the caller's own id and noted (`cache: "hit"`) for the
  * record; hits and misses are counted for operators.
@@ -226,6 +228,8 @@ export function keep(
   ttl: number,
   privateKey: string,
 ): Reply | Promise<Reply> {
+  // Its answer depends on what the client answered (a user's elicitation): never another's.
+  if (call.notes.askedClient === true) return reply
   if (!(reply instanceof MessageReply) || reply.parsed) {
     return mapAnswer(call, reply, (response) => {
       cache.store(response, ttl, privateKey, call)

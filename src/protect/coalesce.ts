@@ -58,6 +58,15 @@ class Lead {
     this.#key = key
     this.#inFlight = inFlight
     inFlight.set(key, this.#shared)
+    // It asked its client something (sampling, elicitation): its answer is that client's, and
+    // may wait for it a long time; the others make their own calls, now.
+    call.notes.onAskedClient = () => this.#release()
+  }
+
+  #release(): void {
+    for (const waiter of this.#shared.waiters ?? []) waiter.resolve(undefined)
+    this.#shared.waiters = undefined
+    if (this.#inFlight.get(this.#key) === this.#shared) this.#inFlight.delete(this.#key)
   }
 
   run(next: Handler): Promise<Reply> {
@@ -79,7 +88,7 @@ class Lead {
 
   #share(reply: Reply, response: JsonRpcResponse | undefined): Reply {
     for (const waiter of this.#shared.waiters ?? []) waiter.resolve(response)
-    this.#inFlight.delete(this.#key)
+    if (this.#inFlight.get(this.#key) === this.#shared) this.#inFlight.delete(this.#key)
     return reply
   }
 
@@ -89,7 +98,7 @@ class Lead {
       if (this.#call.signal.aborted) waiter.resolve(undefined)
       else waiter.reject(error)
     }
-    this.#inFlight.delete(this.#key)
+    if (this.#inFlight.get(this.#key) === this.#shared) this.#inFlight.delete(this.#key)
     throw error
   }
 }

@@ -35,6 +35,13 @@ export function requestKey(call: Call): string | undefined {
   const message = call.message
   if (message === lastMessage) return lastKey
   const params = 'params' in message && isObject(message.params) ? message.params : {}
+  // A 2026-07-28 retry that carries the client's answers (MRTR) is that client's continuation
+  // of a call, not a request any caller with the same arguments may be answered for.
+  if (params.inputResponses !== undefined || params.requestState !== undefined) {
+    lastMessage = message
+    lastKey = undefined
+    return undefined
+  }
   const args = method === 'resources/read' ? undefined : params.arguments
   // Joined, not concatenated: `join` builds one flat string, where a template makes a tree of
   // pieces, and cache keys live for their ttl (every young-generation GC copied the pieces).

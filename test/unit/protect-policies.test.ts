@@ -17,7 +17,7 @@ import {
 import { notSent, PorticoError } from '../../src/errors.ts'
 import type { JsonRpcResponse } from '../../src/jsonrpc/message.ts'
 import { Logger } from '../../src/observe/logger.ts'
-import type { Call } from '../../src/pipeline/call.ts'
+import { type Call, noteAskedClient } from '../../src/pipeline/call.ts'
 import { compose, type Handler, type Middleware } from '../../src/pipeline/compose.ts'
 import { MessageReply, type Reply, StreamEvent, StreamReply } from '../../src/pipeline/reply.ts'
 import { CallController, type CallSignal } from '../../src/pipeline/signal.ts'
@@ -913,6 +913,37 @@ describe('response cache', () => {
     assert.equal(cache.stats().entries, 2)
   })
 
+  it("never stores the answer of a call that asked its client, nor of a retry carrying the client's answers", async () => {
+    const cache = new ResponseCache(config, new ManualClock())
+    const mw = responseCache(cache)
+    let calls = 0
+    const asking: Handler = async (call) => {
+      calls++
+      // The backend asked this caller (an elicitation) before it answered: the gateway noted it.
+      noteAskedClient(call.notes)
+      return ok(call, { content: [{ type: 'text', text: `user said alice (${calls})` }] })
+    }
+    await mw(toolCall('ask', 1), asking)
+    await mw(toolCall('ask', 2), asking)
+    assert.equal(calls, 2, "the answer depended on the client's: stored, the next caller got it")
+    // A 2026-07-28 retry with the client's answers is that client's continuation, never a key.
+    const plain: Handler = async (call) => {
+      calls++
+      return ok(call, { content: [{ type: 'text', text: 'hello alice' }] })
+    }
+    const retry = (id: number) =>
+      requestCall(
+        'tools/call',
+        { name: 'ask', arguments: {}, inputResponses: { n: {} }, requestState: 's' },
+        id,
+      )
+    await mw(retry(3), plain)
+    await mw(retry(4), plain)
+    await mw(toolCall('ask', 5), plain)
+    assert.equal(calls, 5)
+    assert.equal(cache.stats().entries, 1, 'only the plain call was stored')
+  })
+
   it('honours ttlMs and shares cacheScope "public" answers across callers', async () => {
     const clock = new ManualClock()
     const mw = responseCache(new ResponseCache(config, clock))
@@ -940,15 +971,18 @@ describe('response cache', () => {
 /** An upstream that answers only when told (`release`), counting the calls it got. */
 function heldUpstream(): { next: Handler; release(): void; readonly calls: number } {
   let calls = 0
-  let release = () => {}
+  const held: Array<() => void> = []
   return {
     next: (call) => {
       calls++
       return new Promise((resolve) => {
-        release = () => resolve(ok(call, { contents: ['shared'] }))
+        held.push(() => resolve(ok(call, { contents: ['shared'] })))
       })
     },
-    release: () => release(),
+    // Every call held so far is answered.
+    release: () => {
+      for (const release of held.splice(0)) release()
+    },
     get calls() {
       return calls
     },
@@ -972,6 +1006,25 @@ describe('coalescing', () => {
     assert.equal(a?.id, 1)
     assert.equal(b?.id, 2)
     assert.equal(second.notes.cache, 'coalesced')
+  })
+
+  it('lets the waiters go once the lead asks its client something: they make their own calls', async () => {
+    const mw = coalesce(new ToolHints())
+    const upstream = heldUpstream()
+    const read = (id: number) => requestCall('resources/read', { uri: 'a://b' }, id)
+    const lead = read(1)
+    const answers = [mw(lead, upstream.next), mw(read(2), upstream.next)]
+    await settle()
+    assert.equal(upstream.calls, 1)
+    // The lead's backend sends an elicitation to the lead's client: its answer is that client's.
+    noteAskedClient(lead.notes)
+    await settle()
+    assert.equal(upstream.calls, 2, 'the waiter made its own call at once')
+    const third = mw(read(3), upstream.next)
+    await settle()
+    assert.equal(upstream.calls, 3, 'and no later call joins the lead')
+    upstream.release()
+    await Promise.all([...answers, third])
   })
 
   it('a waiter whose caller leaves stops waiting at once, and makes no call of its own', async () => {

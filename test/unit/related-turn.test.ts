@@ -8,6 +8,7 @@ import { describe, it } from 'node:test'
 import type { CallSink, Connection } from '../../src/gateway/backends/connection.ts'
 import { oneRelayAtATime } from '../../src/gateway/related-turn.ts'
 import type { JsonRpcNotification, JsonRpcRequest } from '../../src/jsonrpc/message.ts'
+import type { CallNotes } from '../../src/pipeline/call.ts'
 
 const progress = (value: number): JsonRpcNotification => ({
   jsonrpc: '2.0',
@@ -20,9 +21,10 @@ function setUp() {
   const relayed: unknown[] = []
   const answered: unknown[] = []
   const connection = { answer: (id: unknown, outcome: unknown) => answered.push({ id, outcome }) }
-  const sinkFor = oneRelayAtATime(() => ({ related: (message) => relayed.push(message) }))
+  const notes: CallNotes = {}
+  const sinkFor = oneRelayAtATime(() => ({ related: (message) => relayed.push(message) }), notes)
   const attempt = () => sinkFor(connection as unknown as Connection) as CallSink
-  return { relayed, answered, attempt }
+  return { relayed, answered, attempt, notes }
 }
 
 describe('one relay at a time', () => {
@@ -57,11 +59,26 @@ describe('one relay at a time', () => {
   it("only the attempt holding the relay is read at the client's pace", async () => {
     const lag = Promise.resolve()
     const connection = { answer: () => {} }
-    const sinkFor = oneRelayAtATime(() => ({ related: () => {}, backlog: () => lag }))
+    const sinkFor = oneRelayAtATime(() => ({ related: () => {}, backlog: () => lag }), {})
     const first = sinkFor(connection as unknown as Connection) as CallSink
     const hedge = sinkFor(connection as unknown as Connection) as CallSink
     first.related(progress(1))
     assert.equal(first.backlog?.(), lag, 'the relayed attempt waits for the client')
     assert.equal(hedge.backlog?.(), undefined, "the other's messages go nowhere: never held")
+  })
+})
+
+describe('a request relayed to the client', () => {
+  it('is noted on the call (its answer then depends on the client), and told once', () => {
+    const { attempt, notes } = setUp()
+    let told = 0
+    notes.onAskedClient = () => told++
+    const first = attempt()
+    first.related(progress(1))
+    assert.equal(notes.askedClient, undefined, 'a notification asks nothing')
+    first.related(sampling)
+    first.related({ ...sampling, id: 8 })
+    assert.equal(notes.askedClient, true)
+    assert.equal(told, 1)
   })
 })
