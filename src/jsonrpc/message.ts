@@ -635,7 +635,10 @@ export function requestIdOf(body: Buffer): JsonRpcId | undefined {
   try {
     const decoded = decodeBody(body)
     const message = decoded.messages[0]
-    return decoded.batch || message === undefined ? undefined : usableIdOf(message)
+    // A response's id names the request it answers: a refusal under that id would read, to
+    // the client, as the answer to its own request of that id.
+    if (decoded.batch || message === undefined || !('method' in message)) return undefined
+    return usableIdOf(message)
   } catch (error) {
     return error instanceof PorticoError ? error.id : undefined
   }

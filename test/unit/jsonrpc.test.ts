@@ -12,6 +12,7 @@ import {
   leadingIdOf,
   MAX_BATCH,
   parseMessage,
+  requestIdOf,
   TopLevelIdScanner,
 } from '../../src/jsonrpc/message.ts'
 import { clientInfoOf, eraOf, targetOf } from '../../src/protocol/classify.ts'
@@ -36,6 +37,18 @@ describe('kindOf', () => {
   for (const [value, kind] of cases) {
     it(`${JSON.stringify(value)} → ${kind}`, () => assert.equal(kindOf(value), kind))
   }
+})
+
+describe('requestIdOf (the id a refusal of a body is sent under)', () => {
+  const of = (value: unknown) => requestIdOf(Buffer.from(JSON.stringify(value)))
+  it("is a request's id, also an invalid request's", () => {
+    assert.equal(of({ jsonrpc: '2.0', id: 7, method: 'tools/list' }), 7)
+    assert.equal(of({ jsonrpc: '1.0', id: 'x', method: 'tools/list' }), 'x')
+  })
+  it("is never a response's: that id names a request of the client's own", () => {
+    assert.equal(of({ jsonrpc: '2.0', id: 7, result: {} }), undefined)
+    assert.equal(of({ jsonrpc: '2.0', id: 7, error: { code: -1, message: 'no' } }), undefined)
+  })
 })
 
 describe('decodeBody', () => {
