@@ -15,6 +15,7 @@ import {
   type JsonRpcNotification,
   type JsonRpcRequest,
   type JsonRpcResponse,
+  jsonTextOf,
 } from '../../jsonrpc/message.ts'
 import { CallController, type SignalLike } from '../../pipeline/signal.ts'
 import { idText } from '../../protocol/summarize.ts'
@@ -263,7 +264,14 @@ export abstract class Connection {
   answer(id: JsonRpcId, outcome: { result: JsonObject } | { error: JsonRpcErrorObject }): void {
     this.#serverRequests.delete(JSON.stringify(id))
     if (this.#failure) return
-    this.#send({ jsonrpc: '2.0', id, ...outcome } as JsonRpcResponse)
+    const message = { jsonrpc: '2.0', id, ...outcome } as JsonRpcResponse
+    // An answer that cannot be written (nested too deeply) was lost on the way, and the backend
+    // waited for it until its own timeout: it is told why instead (answers are rare and small).
+    if (jsonTextOf(message) === undefined) {
+      this.#send({ jsonrpc: '2.0', id, error: UNWRITABLE_ANSWER })
+      return
+    }
+    this.#send(message)
   }
 
   #send(message: JsonRpcMessage): Promise<void> {
@@ -481,6 +489,11 @@ export abstract class Connection {
   }
 
   abstract close(): Promise<void>
+}
+
+const UNWRITABLE_ANSWER: JsonRpcErrorObject = {
+  code: -32602,
+  message: "The client's answer is nested too deeply to be passed on",
 }
 
 /** A fresh error like `error` (the original is shared by the calls that were in flight). */
