@@ -235,7 +235,10 @@ export function createPortico(input: Config | ConfigInput, options: PorticoOptio
       config.proxy.rate_limit,
       clock,
       shared,
-      gateway && `${adminPrefix(config.proxy.separator)}call_tool`,
+      gateway && {
+        callTool: `${adminPrefix(config.proxy.separator)}call_tool`,
+        resumes: (call) => gateway?.inputs.resumes(call) ?? false,
+      },
     )
   const security = securityFromConfig(
     config,

@@ -15,6 +15,7 @@ import {
   type JsonRpcNotification,
   type JsonRpcRequest,
 } from '../jsonrpc/message.ts'
+import type { Call } from '../pipeline/call.ts'
 import { CallController, type CallSignal, type SignalLike } from '../pipeline/signal.ts'
 import { BoundedMap } from '../util/bounded-map.ts'
 import {
@@ -149,6 +150,13 @@ export class InputBridge {
   /** Whether a retry's `requestState` belongs to a parked call here. */
   has(requestState: unknown): requestState is string {
     return typeof requestState === 'string' && this.#parked.has(requestState)
+  }
+
+  /** Whether `call` is a retry that resumes a call parked here (its `requestState`). */
+  resumes(call: Call): boolean {
+    if (call.kind !== 'request' || this.#parked.size === 0) return false
+    const params = 'params' in call.message ? call.message.params : undefined
+    return isObject(params) && this.has(params.requestState)
   }
 
   /** Answers the parked call's requests with the retry's `inputResponses` and resumes it. */

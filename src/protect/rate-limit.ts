@@ -75,6 +75,18 @@ interface Limit {
   describe: string
 }
 
+/** What gateway mode admits without a token of the global limits. */
+export interface GatewayPasses {
+  /** Search mode's `call_tool`, which only names the tool it calls (see `limitsOf`). */
+  callTool: string
+  /**
+   * A 2026-07-28 retry that resumes a call admitted already (the client's answers to its
+   * `input_required`): charged again, it could be refused past the parked call's life, and
+   * the call would never finish. Only a call parked now resumes, and once.
+   */
+  resumes(call: Call): boolean
+}
+
 /**
  * `[proxy.rate_limit]`: every configured limit must grant a token. All or none: a call one
  * limit refuses takes no token from the others (a client spending its own budget must not
@@ -84,7 +96,18 @@ export function globalRateLimit(
   config: GlobalRateLimitConfig,
   clock: Clock,
   shared?: RedisStore,
-  passThrough?: string,
+  gateway?: GatewayPasses,
+): Middleware | undefined {
+  const limit = limitOf(config, clock, shared, gateway?.callTool)
+  if (limit === undefined || gateway === undefined) return limit
+  return (call, next) => (gateway.resumes(call) ? next(call) : limit(call, next))
+}
+
+function limitOf(
+  config: GlobalRateLimitConfig,
+  clock: Clock,
+  shared: RedisStore | undefined,
+  passThrough: string | undefined,
 ): Middleware | undefined {
   const limits = limitsOf(config, clock, passThrough)
   if (limits.length === 0) return undefined

@@ -14,6 +14,8 @@ import { type RunningPortico, startPortico } from '../helpers/portico.ts'
 
 const MODERN = '2026-07-28'
 
+let ids = 0
+
 interface Answer {
   id?: unknown
   result?: {
@@ -28,8 +30,6 @@ interface Answer {
 describe("answers that depend on one client's input", () => {
   let backend: Awaited<ReturnType<typeof startElicitServer>>
   let gateway: RunningPortico
-  let ids = 0
-
   before(async () => {
     backend = await startElicitServer()
     gateway = await startPortico({
@@ -44,58 +44,79 @@ describe("answers that depend on one client's input", () => {
     await backend?.close()
   })
 
-  async function call(extra: Record<string, unknown> = {}): Promise<Answer> {
-    const response = await fetch(gateway.url, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        accept: 'application/json',
-        'mcp-protocol-version': MODERN,
-        'mcp-method': 'tools/call',
-        'mcp-name': 'b__ask',
-      },
-      body: JSON.stringify({
-        jsonrpc: '2.0',
-        id: ++ids,
-        method: 'tools/call',
-        params: {
-          name: 'b__ask',
-          arguments: {},
-          ...extra,
-          _meta: {
-            'io.modelcontextprotocol/protocolVersion': MODERN,
-            'io.modelcontextprotocol/clientCapabilities': { elicitation: {} },
-          },
-        },
-      }),
-      signal: AbortSignal.timeout(20_000),
-    })
-    return (await response.json()) as Answer
-  }
-
-  /** The answer once `name` is given for every input the call asks for. */
-  async function answering(first: Answer, name: string): Promise<string> {
-    assert.equal(first.result?.resultType, 'input_required', JSON.stringify(first))
-    const inputResponses = Object.fromEntries(
-      Object.keys(first.result?.inputRequests ?? {}).map((key) => [
-        key,
-        { action: 'accept', content: { name } },
-      ]),
-    )
-    const done = await call({ inputResponses, requestState: first.result?.requestState })
-    return done.result?.content?.[0]?.text ?? JSON.stringify(done)
-  }
-
   it("the cache never answers the next caller with the last one's input", async () => {
-    assert.match(await answering(await call(), 'alice'), /user said alice/)
-    assert.match(await answering(await call(), 'bob'), /user said bob/)
+    assert.match(await answering(gateway.url, await call(gateway.url), 'alice'), /user said alice/)
+    assert.match(await answering(gateway.url, await call(gateway.url), 'bob'), /user said bob/)
   })
 
   it('coalescing lets an identical call go its own way once the first asks its client', async () => {
     const before = backend.executions
-    const [first, second] = await Promise.all([call(), call()])
-    assert.match(await answering(first, 'carol'), /user said carol/)
-    assert.match(await answering(second, 'dave'), /user said dave/)
+    const [first, second] = await Promise.all([call(gateway.url), call(gateway.url)])
+    assert.match(await answering(gateway.url, first, 'carol'), /user said carol/)
+    assert.match(await answering(gateway.url, second, 'dave'), /user said dave/)
     assert.equal(backend.executions, before + 2)
   })
 })
+
+async function call(url: string, extra: Record<string, unknown> = {}): Promise<Answer> {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      accept: 'application/json',
+      'mcp-protocol-version': MODERN,
+      'mcp-method': 'tools/call',
+      'mcp-name': 'b__ask',
+    },
+    body: JSON.stringify({
+      jsonrpc: '2.0',
+      id: ++ids,
+      method: 'tools/call',
+      params: {
+        name: 'b__ask',
+        arguments: {},
+        ...extra,
+        _meta: {
+          'io.modelcontextprotocol/protocolVersion': MODERN,
+          'io.modelcontextprotocol/clientCapabilities': { elicitation: {} },
+        },
+      },
+    }),
+    signal: AbortSignal.timeout(20_000),
+  })
+  return (await response.json()) as Answer
+}
+
+describe("a retry with the client's answers, under a per-tool rate limit", () => {
+  it('resumes the call admitted already without a token; another call is still refused', async () => {
+    const backend = await startElicitServer()
+    const gateway = await startPortico({
+      proxy: {
+        rate_limit: { per_tool: [{ tool: 'b__ask', requests: 1, period_seconds: 60 }] },
+      },
+      backends: [{ name: 'b', transport: 'http', url: backend.url }],
+    })
+    try {
+      // The retry was refused 429 (Retry-After 60 s) and the parked call could never finish.
+      assert.match(await answering(gateway.url, await call(gateway.url), 'erin'), /user said erin/)
+      const again = await call(gateway.url)
+      assert.match(again.error?.message ?? '', /Rate limit/)
+    } finally {
+      await gateway.close()
+      await backend.close()
+    }
+  })
+})
+
+/** The answer once `name` is given for every input the call asks for. */
+async function answering(url: string, first: Answer, name: string): Promise<string> {
+  assert.equal(first.result?.resultType, 'input_required', JSON.stringify(first))
+  const inputResponses = Object.fromEntries(
+    Object.keys(first.result?.inputRequests ?? {}).map((key) => [
+      key,
+      { action: 'accept', content: { name } },
+    ]),
+  )
+  const done = await call(url, { inputResponses, requestState: first.result?.requestState })
+  return done.result?.content?.[0]?.text ?? JSON.stringify(done)
+}

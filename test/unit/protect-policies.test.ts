@@ -111,6 +111,37 @@ describe('rate limits', () => {
       next,
     )
   })
+
+  it("takes no token of a retry that resumes a call admitted already (the gateway's say)", async () => {
+    const parked = new Set(['state-1'])
+    const limit = through(
+      globalRateLimit(
+        { period_seconds: 1, per_tool: [{ tool: 'ask', requests: 1, period_seconds: 60 }] },
+        new ManualClock(),
+        undefined,
+        {
+          callTool: 'portico__call_tool',
+          resumes: (call) => {
+            const params = (call.message as { params?: { requestState?: string } }).params
+            return parked.delete(params?.requestState ?? '')
+          },
+        },
+      ),
+    )
+    const next: Handler = async (call) => ok(call)
+    const ask = (id: number, requestState?: string) =>
+      requestCall(
+        'tools/call',
+        { name: 'ask', arguments: {}, ...(requestState ? { requestState } : {}) },
+        id,
+      )
+    await limit(ask(1), next)
+    // Its retry with the client's answers: it was refused 429, and the parked call never ended.
+    await limit(ask(2, 'state-1'), next)
+    // Anything else is charged: a requestState that resumes nothing, or the same one again.
+    await assert.rejects(limit(ask(3, 'state-1'), next), /per tool matching ask/)
+    await assert.rejects(limit(ask(4), next), /per tool matching ask/)
+  })
 })
 
 describe('rate limits, against names a client makes up', () => {
