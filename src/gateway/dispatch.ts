@@ -460,6 +460,7 @@ async function forward(
       params.inputResponses,
       scope.write,
       scope.signal,
+      isObject(params._meta) ? params._meta.progressToken : undefined,
     )
   }
   const request = { method, params, namespaceContent, catalog: backend.catalog }

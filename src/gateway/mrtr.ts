@@ -56,6 +56,11 @@ class ParkedCall {
   /** input key → the backend's request id, awaiting the client's answer. */
   readonly awaiting = new Map<string, JsonRpcId>()
   write: (message: JsonObject) => boolean
+  /**
+   * Once resumed, the progress token of the retry its messages now answer (`value` undefined:
+   * the retry asked for none); before, the first request's, which the connection restores.
+   */
+  retryProgress: { value: unknown } | undefined
   timer: NodeJS.Timeout | undefined
   #queue: Step[] = []
   #wake: (() => void) | undefined
@@ -166,6 +171,7 @@ export class InputBridge {
     inputResponses: unknown,
     write: (message: JsonObject) => boolean,
     signal: SignalLike,
+    progressToken: unknown,
   ): Promise<CallOutcome> {
     const parked = this.#parked.get(requestState)
     if (!parked) throw new PorticoError('invalid_params', { message: 'Unknown requestState' })
@@ -189,6 +195,7 @@ export class InputBridge {
     }
     parked.awaiting.clear()
     parked.write = write
+    parked.retryProgress = { value: progressToken }
     signal.addEventListener('abort', () => parked.abort.abort(), { once: true })
     return this.#advance(parked)
   }
@@ -199,8 +206,10 @@ export class InputBridge {
     message: JsonRpcRequest | JsonRpcNotification,
   ): void {
     if (!('id' in message)) {
-      if (message.method !== 'notifications/cancelled')
+      if (message.method === 'notifications/progress') writeProgress(parked, message)
+      else if (message.method !== 'notifications/cancelled') {
         parked.write(message as unknown as JsonObject)
+      }
       return
     }
     // (A `ping` never comes here: the connection answers it itself, whoever's call runs.)
@@ -286,4 +295,22 @@ function asksInput(capabilities: unknown, method: string): boolean {
 export function accepts(capabilities: unknown, method: string): boolean {
   const needed = CAPABILITY_OF[method]
   return needed === undefined || (isObject(capabilities) && capabilities[needed] !== undefined)
+}
+
+/**
+ * A progress notification of a parked call, under the token of the request it now answers: a
+ * retry's own (the first request's, which the connection restored, is over), or none when the
+ * retry asked for no progress.
+ */
+function writeProgress(parked: ParkedCall, message: JsonRpcNotification): void {
+  const retry = parked.retryProgress
+  if (retry === undefined) {
+    parked.write(message as unknown as JsonObject)
+    return
+  }
+  if (retry.value === undefined || !isObject(message.params)) return
+  parked.write({
+    ...message,
+    params: { ...message.params, progressToken: retry.value },
+  } as JsonObject)
 }

@@ -10,6 +10,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { startElicitServer } from '../fixtures/elicit-server.ts'
+import { messagesIn } from '../helpers/legacy-upstream.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
 
 const MODERN = '2026-07-28'
@@ -17,6 +18,8 @@ const MODERN = '2026-07-28'
 let ids = 0
 
 interface Answer {
+  /** The progress tokens of the notifications that came before the answer. */
+  progressTokens?: unknown[]
   id?: unknown
   result?: {
     resultType?: string
@@ -58,12 +61,16 @@ describe("answers that depend on one client's input", () => {
   })
 })
 
-async function call(url: string, extra: Record<string, unknown> = {}): Promise<Answer> {
+async function call(
+  url: string,
+  extra: Record<string, unknown> = {},
+  meta: Record<string, unknown> = {},
+): Promise<Answer> {
   const response = await fetch(url, {
     method: 'POST',
     headers: {
       'content-type': 'application/json',
-      accept: 'application/json',
+      accept: 'application/json, text/event-stream',
       'mcp-protocol-version': MODERN,
       'mcp-method': 'tools/call',
       'mcp-name': 'b__ask',
@@ -79,13 +86,50 @@ async function call(url: string, extra: Record<string, unknown> = {}): Promise<A
         _meta: {
           'io.modelcontextprotocol/protocolVersion': MODERN,
           'io.modelcontextprotocol/clientCapabilities': { elicitation: {} },
+          ...meta,
         },
       },
     }),
     signal: AbortSignal.timeout(20_000),
   })
-  return (await response.json()) as Answer
+  const text = await response.text()
+  if (!response.headers.get('content-type')?.startsWith('text/event-stream')) {
+    return JSON.parse(text) as Answer
+  }
+  const messages = messagesIn(text) as Array<
+    Answer & { method?: string; params?: { progressToken?: unknown } }
+  >
+  const answer = messages.find((message) => message.method === undefined) ?? {}
+  const progress = messages.filter((message) => message.method === 'notifications/progress')
+  return { ...answer, progressTokens: progress.map((message) => message.params?.progressToken) }
 }
+
+describe("a retry with the client's answers, and its progress", () => {
+  it("reports progress under the retry's own token, not the first request's", async () => {
+    const backend = await startElicitServer()
+    const gateway = await startPortico({
+      backends: [{ name: 'b', transport: 'http', url: backend.url }],
+    })
+    try {
+      const first = await call(gateway.url, {}, { progressToken: 'first-token' })
+      assert.equal(first.result?.resultType, 'input_required')
+      const key = Object.keys(first.result?.inputRequests ?? {})[0] as string
+      const inputResponses = { [key]: { action: 'accept', content: { name: 'frank' } } }
+      const requestState = first.result?.requestState
+      // It came as "first-token": the token of a request answered already.
+      const retry = await call(
+        gateway.url,
+        { inputResponses, requestState },
+        { progressToken: 'retry-token' },
+      )
+      assert.match(retry.result?.content?.[0]?.text ?? '', /user said frank/)
+      assert.deepEqual(retry.progressTokens, ['retry-token'])
+    } finally {
+      await gateway.close()
+      await backend.close()
+    }
+  })
+})
 
 describe("a retry with the client's answers, under a per-tool rate limit", () => {
   it('resumes the call admitted already without a token; another call is still refused', async () => {
