@@ -54,8 +54,11 @@ export interface CallNotes {
    * its answer depends on the client's, so it is not the upstream's alone to cache or share.
    */
   askedClient?: boolean
-  /** Told when `askedClient` is set (coalescing lets the calls waiting on this one go). */
-  onAskedClient?: () => void
+  /**
+   * Told when `askedClient` is set (coalescing lets the calls waiting on this one go): an
+   * object with a method, not a closure made for every call.
+   */
+  askedClientWatcher?: { clientAsked(): void }
   /** The call's outcome, JSON-RPC error code and HTTP status, once its answer is written. */
   outcome?: string
   errorCode?: number
@@ -257,5 +260,5 @@ export type { ClientInfo, Era, Identity, RequestInfo, Target }
 export function noteAskedClient(notes: CallNotes): void {
   if (notes.askedClient === true) return
   notes.askedClient = true
-  notes.onAskedClient?.()
+  notes.askedClientWatcher?.clientAsked()
 }

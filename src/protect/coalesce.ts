@@ -58,12 +58,14 @@ class Lead {
     this.#key = key
     this.#inFlight = inFlight
     inFlight.set(key, this.#shared)
-    // It asked its client something (sampling, elicitation): its answer is that client's, and
-    // may wait for it a long time; the others make their own calls, now.
-    call.notes.onAskedClient = () => this.#release()
+    call.notes.askedClientWatcher = this
   }
 
-  #release(): void {
+  /**
+   * It asked its client something (sampling, elicitation): its answer is that client's, and may
+   * wait for it a long time; the others make their own calls, now.
+   */
+  clientAsked(): void {
     for (const waiter of this.#shared.waiters ?? []) waiter.resolve(undefined)
     this.#shared.waiters = undefined
     if (this.#inFlight.get(this.#key) === this.#shared) this.#inFlight.delete(this.#key)

@@ -72,7 +72,7 @@ describe('a request relayed to the client', () => {
   it('is noted on the call (its answer then depends on the client), and told once', () => {
     const { attempt, notes } = setUp()
     let told = 0
-    notes.onAskedClient = () => told++
+    notes.askedClientWatcher = { clientAsked: () => told++ }
     const first = attempt()
     first.related(progress(1))
     assert.equal(notes.askedClient, undefined, 'a notification asks nothing')
