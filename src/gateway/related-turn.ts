@@ -6,11 +6,11 @@
  * are dropped and their requests refused (their backend must not wait for an answer no client
  * will give). Progress only ever increases, across attempts too: MCP requires it of a token.
  */
-import { isObject } from '../jsonrpc/message.ts'
+import { isObject, type JsonRpcId } from '../jsonrpc/message.ts'
 import { type CallNotes, noteAskedClient } from '../pipeline/call.ts'
 import type { CallSink, Connection } from './backends/connection.ts'
 
-type SinkFor = (connection: Connection) => CallSink | undefined
+type SinkFor = (connection: Connection, attempt?: JsonRpcId) => CallSink | undefined
 
 const NOT_RELAYED = {
   code: -32603,
@@ -24,7 +24,7 @@ const NOT_RELAYED = {
 export function oneRelayAtATime(sinkFor: SinkFor, notes: CallNotes): SinkFor {
   let holder: object | undefined
   let lastProgress = Number.NEGATIVE_INFINITY
-  return (connection) => {
+  return (connection, attemptId) => {
     const sink = sinkFor(connection)
     if (sink === undefined) return undefined
     const attempt = {}
@@ -37,7 +37,10 @@ export function oneRelayAtATime(sinkFor: SinkFor, notes: CallNotes): SinkFor {
           if ('id' in message) connection.answer(message.id, { error: NOT_RELAYED })
           return
         }
-        if ('id' in message) noteAskedClient(notes)
+        if ('id' in message) {
+          notes.askedBy ??= attemptId
+          noteAskedClient(notes)
+        }
         if (message.method === 'notifications/progress' && isObject(message.params)) {
           const progress = message.params.progress
           if (typeof progress === 'number') {

@@ -55,6 +55,11 @@ export interface CallNotes {
    */
   askedClient?: boolean
   /**
+   * The request id of the attempt whose request went to the client (a hedge's own id, or the
+   * call's): that attempt holds the client's answer, so only its answer may win a hedge race.
+   */
+  askedBy?: JsonRpcId
+  /**
    * Told when `askedClient` is set (coalescing lets the calls waiting on this one go): an
    * object with a method, not a closure made for every call.
    */

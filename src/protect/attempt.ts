@@ -3,11 +3,14 @@
  * that loses can be cancelled upstream without touching the one that won.
  */
 import { PorticoError } from '../errors.ts'
+import type { JsonRpcId } from '../jsonrpc/message.ts'
 import type { Call } from '../pipeline/call.ts'
 import { CallController } from '../pipeline/signal.ts'
 
 export class Attempt {
   readonly call: Call
+  /** The request id it went out under (a hedge's own), once sent. */
+  sentAs: JsonRpcId | undefined
   readonly #controller: CallController
 
   constructor(parent: Call) {

@@ -115,8 +115,12 @@ class HedgedCall {
     if (this.#launched > 1) {
       call.notes.hedges = this.#launched - 1
       const hedge = asHedge(trial.call, this.#launched - 1)
+      trial.sentAs = hedge.call.id
       sent = this.#next(hedge.call).then(hedge.restore)
-    } else sent = this.#next(trial.call)
+    } else {
+      trial.sentAs = trial.call.id
+      sent = this.#next(trial.call)
+    }
     sent.then(
       (reply) =>
         reply instanceof StreamReply
@@ -135,7 +139,7 @@ class HedgedCall {
       trial.drop('another attempt answered first')
       return
     }
-    if (reply.status >= 500 && this.#running > 1) {
+    if (this.#running > 1 && (reply.status >= 500 || !this.#holdsTheClient(trial))) {
       this.#failed(trial, { reply })
       return
     }
@@ -147,6 +151,16 @@ class HedgedCall {
     if (failure !== undefined && 'reply' in failure) discard(failure.reply)
     trial.keep(this.#call)
     this.#resolve(reply)
+  }
+
+  /**
+   * Whether the client's answers went to this attempt, or to none: another attempt's request to
+   * the client was refused ("another attempt is being relayed"), and its backend's answer, an
+   * `isError` result made of that refusal, must not win over the attempt the client answers.
+   */
+  #holdsTheClient(trial: Attempt): boolean {
+    const askedBy = this.#call.notes.askedBy
+    return askedBy === undefined || askedBy === trial.sentAs
   }
 
   #threw(trial: Attempt, error: unknown): void {
@@ -188,7 +202,8 @@ class HedgedCall {
   /** The delay passed without an answer: one more attempt, if the budget allows. */
   #hedge(): void {
     this.#delay = undefined
-    if (this.#settled || this.#call.signal.aborted) return
+    // An attempt asked the client something: another would only have its requests refused.
+    if (this.#settled || this.#call.signal.aborted || this.#call.notes.askedClient === true) return
     const budget = this.#parts.budget
     if (budget !== undefined && !budget.withdraw()) return
     this.#launch()

@@ -607,6 +607,44 @@ describe('hedging', () => {
     assert.equal(signals[1]?.aborted, false)
   })
 
+  it('lets only the attempt whose request went to the client win, and sends no more hedges', async () => {
+    const clock = new ManualClock()
+    const hedge = hedging({
+      config: { delay_ms: 200, max_hedges: 2 },
+      hints: new ToolHints(),
+      clock,
+    })
+    const ids: unknown[] = []
+    const finish: Array<(reply: Reply) => void> = []
+    const next: Handler = (call) => {
+      ids.push(call.id)
+      return new Promise((resolve) => finish.push(resolve))
+    }
+    const call = requestCall('resources/read', { uri: 'a://b' })
+    const answer = hedge(call, next)
+    await clock.advance(200)
+    assert.equal(ids.length, 2)
+    // The first attempt's sampling request reached the client (the gateway notes whose).
+    call.notes.askedBy = ids[0] as string
+    noteAskedClient(call.notes)
+    await clock.advance(200)
+    assert.equal(ids.length, 2, 'no hedge once an attempt asked the client')
+    // The hedge's own request was refused; its backend made an isError result of the refusal.
+    const refused = { isError: true, content: [{ type: 'text', text: 'Another attempt…' }] }
+    finish[1]?.(MessageReply.of({ jsonrpc: '2.0', id: ids[1], result: refused } as JsonRpcResponse))
+    await settle()
+    finish[0]?.(
+      MessageReply.of({
+        jsonrpc: '2.0',
+        id: 1,
+        result: { contents: ['sampled'] },
+      } as JsonRpcResponse),
+    )
+    const won = (await ((await answer) as MessageReply).json()) as JsonRpcResponse
+    // The refusal won the race: the client's answer was thrown away.
+    assert.deepEqual(won.result, { contents: ['sampled'] })
+  })
+
   it('counts an event stream as answering at its first message, not at its head', async () => {
     const clock = new ManualClock()
     const hedge = hedging({

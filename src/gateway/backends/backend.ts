@@ -9,6 +9,7 @@ import type { HeaderMap } from '../../http/headers.ts'
 import {
   isObject,
   type JsonObject,
+  type JsonRpcId,
   type JsonRpcNotification,
   type JsonRpcRequest,
 } from '../../jsonrpc/message.ts'
@@ -52,7 +53,8 @@ export interface BackendCall extends Call {
    * The sink for the connection the transport picked (each attempt acquires its own: a
    * retry after a crash runs on the restarted process); preferred over `sink`.
    */
-  readonly sinkFor?: (connection: Connection) => CallSink | undefined
+  /** `attempt`: this attempt's request id (a hedge's own), to tell attempts of one call apart. */
+  readonly sinkFor?: (connection: Connection, attempt?: JsonRpcId) => CallSink | undefined
 }
 
 export type BackendState = 'idle' | 'starting' | 'up' | 'down' | 'failed' | 'closed'
@@ -179,7 +181,7 @@ export abstract class Backend {
       throw failure
     }
     const message = call.message as JsonRpcRequest
-    const sink = call.sinkFor?.(connection) ?? call.sink
+    const sink = call.sinkFor?.(connection, call.id) ?? call.sink
     try {
       const headers = this.#identityHeaders(call)
       const traceparent = traceparentOf(call)
