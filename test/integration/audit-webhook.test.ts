@@ -12,6 +12,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import type { PorticoEvent } from '../../src/observe/event.ts'
 import { Logger } from '../../src/observe/logger.ts'
 import { type Envelope, webhookSink } from '../../src/observe/webhook-sink.ts'
+import { exchangeEvent } from '../helpers/events.ts'
 import { fixture } from '../helpers/mcp-servers.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
 import { Receiver } from '../helpers/receiver.ts'
@@ -229,22 +230,7 @@ describe('webhook sink endpoint credentials', () => {
       flushIntervalMs: 20,
     })
     try {
-      sink.write([
-        {
-          type: 'exchange',
-          ts: Date.now(),
-          proxy: 'p',
-          transport: 'http',
-          era: 'legacy',
-          kind: 'request',
-          method: 'tools/call',
-          outcome: 'ok',
-          httpStatus: 200,
-          durationUs: 1,
-          bytesIn: 1,
-          bytesOut: 1,
-        },
-      ])
+      sink.write([exchangeEvent({ method: 'tools/call' })])
       await until(() => receiver.posts.length === 1, 10_000, 'the batch')
       // Dropped before: the pool is opened on the URL's origin, which has no credentials.
       const expected = `Basic ${Buffer.from('ops:p@ss').toString('base64')}`

@@ -7,24 +7,10 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { PorticoMetrics } from '../../src/metrics/metrics.ts'
 import type { ExchangeEvent } from '../../src/observe/event.ts'
+import { exchangeEvent } from '../helpers/events.ts'
 
 function call(backend: string): ExchangeEvent {
-  return {
-    type: 'exchange',
-    ts: 0,
-    proxy: 'p',
-    transport: 'streamable-http',
-    era: 'legacy',
-    kind: 'request',
-    method: 'tools/call',
-    name: 'search',
-    backend,
-    outcome: 'ok',
-    httpStatus: 200,
-    durationUs: 10,
-    bytesIn: 1,
-    bytesOut: 1,
-  }
+  return exchangeEvent({ method: 'tools/call', name: 'search', backend, ts: 0 })
 }
 
 describe('metrics label cardinality', () => {
