@@ -76,6 +76,30 @@ export class Scrape {
       .reduce((n, m) => n + Number(m.value), 0)
   }
 
+  /**
+   * Every counter and histogram sample (`_bucket`, `_sum`, `_count`) by series: name and
+   * labels. What Prometheus checks for resets, one series at a time; a sum over series is
+   * no such check (summed in another order, floats differ in the last bit).
+   */
+  counts(): Map<string, number> {
+    const growing = new Set(
+      this.families
+        .filter((f) => f.type === 'COUNTER' || f.type === 'HISTOGRAM')
+        .map((f) => f.name),
+    )
+    const grows = (name: string) =>
+      growing.has(name) || growing.has(name.replace(/_(bucket|sum|count)$/, ''))
+    const series = new Map<string, number>()
+    for (const family of this.#plain) {
+      if (!grows(family.name)) continue
+      for (const m of family.metrics) {
+        const labels = Object.entries(m.labels ?? {}).sort(([a], [b]) => (a < b ? -1 : 1))
+        series.set(JSON.stringify([family.name, labels]), Number(m.value))
+      }
+    }
+    return series
+  }
+
   family(name: string): ParsedFamily {
     const found = this.families.find((f) => f.name === name)
     if (found === undefined) throw new Error(`no metric family ${name} in the scrape`)
