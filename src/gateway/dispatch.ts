@@ -30,7 +30,7 @@ import { callComposite, compositeDefinition, findComposite } from './composite.t
 import type { Gateway } from './gateway.ts'
 import { logLevelRank, MCP_LOG_LEVELS } from './log-levels.ts'
 import { isListMethod } from './merge.ts'
-import { accepts } from './mrtr.ts'
+import { accepts, retryKeyOf } from './mrtr.ts'
 import { oneRelayAtATime } from './related-turn.ts'
 import { type Mirror, mirrorFailed } from './routing.ts'
 import type { ClientSession } from './sessions.ts'
@@ -508,7 +508,10 @@ function viaBackend(scope: RequestScope, backend: Backend, request: BackendReque
     const capabilities = scope.clientCapabilities ?? {}
     return scope.gateway.inputs.run(
       backend.name,
-      bindingOf(scope, backend, request.method, request.params),
+      {
+        binding: bindingOf(scope, backend, request.method, request.params),
+        retryKey: retryKeyOf(scope.call),
+      },
       capabilities,
       scope.write,
       scope.signal,

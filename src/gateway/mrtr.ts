@@ -52,6 +52,10 @@ class ParkedCall {
   readonly backend: string
   /** Who made the call and what it asked (see InputBridge.run): only that may resume it. */
   binding = ''
+  /** The same as the client named it (see `retryKeyOf`): what a free pass must match. */
+  retryKey = ''
+  /** The token a retry was let through a rate limit with: once per round, not per retry. */
+  passedWith: string | undefined
   readonly abort = new CallController()
   /** input key → the backend's request id, awaiting the client's answer. */
   readonly awaiting = new Map<string, JsonRpcId>()
@@ -116,15 +120,16 @@ export class InputBridge {
   )
 
   /**
-   * Runs one backend call for a stateless client. `binding` (the caller's principal, the
-   * backend, the method and its target) is what a retry must present again to resume it.
-   * `start` sends the request with the sink
+   * Runs one backend call for a stateless client. `owner.binding` (the caller's principal,
+   * the backend, the method and its target) is what a retry must present again to resume it;
+   * `owner.retryKey` says the same in the client's names (`retryKeyOf`). `start` sends the
+   * request with the sink
    * (bound to the connection the transport picks) and signal it is given; the result is the
    * call's outcome or an `input_required` result.
    */
   run(
     backend: string,
-    binding: string,
+    owner: { binding: string; retryKey: string },
     capabilities: JsonObject,
     write: (message: JsonObject) => boolean,
     signal: SignalLike,
@@ -134,7 +139,8 @@ export class InputBridge {
     ) => Promise<CallOutcome>,
   ): Promise<CallOutcome> {
     const parked = new ParkedCall(backend, write)
-    parked.binding = binding
+    parked.binding = owner.binding
+    parked.retryKey = owner.retryKey
     signal.addEventListener('abort', () => parked.abort.abort(), { once: true })
     const sink: CallSink = {
       owner: parked,
@@ -157,11 +163,23 @@ export class InputBridge {
     return typeof requestState === 'string' && this.#parked.has(requestState)
   }
 
-  /** Whether `call` is a retry that resumes a call parked here (its `requestState`). */
+  /**
+   * Whether `call` is a retry that resumes a call parked here: stateless (a session's call is
+   * never a resume, see dispatch.ts `forward`), naming a call parked now by the same caller,
+   * method and target, and the first to do so for this round. True lets it past the global
+   * rate limit (rate-limit.ts `GatewayPasses`): the parked call was charged already.
+   */
   resumes(call: Call): boolean {
-    if (call.kind !== 'request' || this.#parked.size === 0) return false
+    if (call.kind !== 'request' || call.sessionId !== undefined || this.#parked.size === 0)
+      return false
     const params = 'params' in call.message ? call.message.params : undefined
-    return isObject(params) && this.has(params.requestState)
+    const token = isObject(params) ? params.requestState : undefined
+    if (typeof token !== 'string') return false
+    const parked = this.#parked.get(token)
+    if (parked === undefined || parked.passedWith === token) return false
+    if (parked.retryKey !== retryKeyOf(call)) return false
+    parked.passedWith = token
+    return true
   }
 
   /** Answers the parked call's requests with the retry's `inputResponses` and resumes it. */
@@ -270,6 +288,15 @@ export class InputBridge {
   close(): void {
     for (const token of [...this.#parked.keys()]) this.#expire(token)
   }
+}
+
+/**
+ * A stateless call's caller, method and target as the client named them: what a retry that
+ * resumes it names again. The gateway's binding says the same in the backend's names, which a
+ * middleware before routing does not know.
+ */
+export function retryKeyOf(call: Call): string {
+  return [call.identity?.key ?? '', call.method ?? '', call.target?.name ?? ''].join('\0')
 }
 
 function abandon(parked: ParkedCall): void {

@@ -82,7 +82,8 @@ export interface GatewayPasses {
   /**
    * A 2026-07-28 retry that resumes a call admitted already (the client's answers to its
    * `input_required`): charged again, it could be refused past the parked call's life, and
-   * the call would never finish. Only a call parked now resumes, and once.
+   * the call would never finish. Only a stateless retry naming a call parked now, by the
+   * same caller for the same target, passes, and once per round (gateway/mrtr.ts `resumes`).
    */
   resumes(call: Call): boolean
 }

@@ -11,6 +11,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { startElicitServer } from '../fixtures/elicit-server.ts'
 import { messagesIn } from '../helpers/legacy-upstream.ts'
+import { openSession, sessionHeaders } from '../helpers/mcp-http.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
 
 const MODERN = '2026-07-28'
@@ -92,6 +93,11 @@ async function call(
     }),
     signal: AbortSignal.timeout(20_000),
   })
+  return answerOf(response)
+}
+
+/** A call's answer, JSON or the answer of an SSE stream (with the progress that came first). */
+async function answerOf(response: Response): Promise<Answer> {
   const text = await response.text()
   if (!response.headers.get('content-type')?.startsWith('text/event-stream')) {
     return JSON.parse(text) as Answer
@@ -133,24 +139,61 @@ describe("a retry with the client's answers, and its progress", () => {
 
 describe("a retry with the client's answers, under a per-tool rate limit", () => {
   it('resumes the call admitted already without a token; another call is still refused', async () => {
-    const backend = await startElicitServer()
-    const gateway = await startPortico({
-      proxy: {
-        rate_limit: { per_tool: [{ tool: 'b__ask', requests: 1, period_seconds: 60 }] },
-      },
-      backends: [{ name: 'b', transport: 'http', url: backend.url }],
-    })
-    try {
+    await underOneCallAMinute(async (url) => {
       // The retry was refused 429 (Retry-After 60 s) and the parked call could never finish.
-      assert.match(await answering(gateway.url, await call(gateway.url), 'erin'), /user said erin/)
-      const again = await call(gateway.url)
+      assert.match(await answering(url, await call(url), 'erin'), /user said erin/)
+      const again = await call(url)
       assert.match(again.error?.message ?? '', /Rate limit/)
-    } finally {
-      await gateway.close()
-      await backend.close()
-    }
+    })
   })
 })
+
+describe('a requestState under a rate limit, on a session', () => {
+  it('is charged: only a stateless retry of the parked call passes without a token', async () => {
+    await underOneCallAMinute(async (url, backend) => {
+      const first = await call(url)
+      assert.equal(first.result?.resultType, 'input_required', JSON.stringify(first))
+      // The parked call's token, put into a session's calls: each ran the tool anew, free.
+      const session = await openSession(url)
+      const executions = backend.executions
+      for (let i = 0; i < 3; i++) {
+        const response = await fetch(url, {
+          method: 'POST',
+          headers: sessionHeaders(session),
+          body: JSON.stringify({
+            jsonrpc: '2.0',
+            id: `hijack-${i}`,
+            method: 'tools/call',
+            params: { name: 'b__ask', arguments: {}, requestState: first.result?.requestState },
+          }),
+          signal: AbortSignal.timeout(10_000),
+        })
+        const answer = await answerOf(response)
+        assert.equal(answer.id, `hijack-${i}`)
+        assert.match(answer.error?.message ?? '', /Rate limit/, JSON.stringify(answer))
+      }
+      assert.equal(backend.executions, executions, 'no session call reached the backend')
+      assert.match(await answering(url, first, 'grace'), /user said grace/)
+    })
+  })
+})
+
+/** A gateway whose `b__ask` is allowed one call a minute, for `use`; both stopped after. */
+async function underOneCallAMinute(
+  use: (url: string, backend: Awaited<ReturnType<typeof startElicitServer>>) => Promise<void>,
+): Promise<void> {
+  const backend = await startElicitServer()
+  const gateway = await startPortico({
+    proxy: { rate_limit: { per_tool: [{ tool: 'b__ask', requests: 1, period_seconds: 60 }] } },
+    backends: [{ name: 'b', transport: 'http', url: backend.url }],
+  })
+  try {
+    await use(gateway.url, backend)
+  } finally {
+    await gateway.close()
+    await backend.close()
+  }
+}
 
 /** The answer once `name` is given for every input the call asks for. */
 async function answering(url: string, first: Answer, name: string): Promise<string> {

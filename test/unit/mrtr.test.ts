@@ -30,7 +30,7 @@ async function parkedCall(asked: Array<string | JsonRpcRequest>) {
   const bridge = new InputBridge()
   const first = await bridge.run(
     'b',
-    'caller',
+    { binding: 'caller', retryKey: 'caller' },
     { sampling: {} },
     () => true,
     new CallController().signal,
