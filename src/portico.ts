@@ -601,10 +601,6 @@ class PorticoServer implements Portico {
   }
 
   /**
-   * GET streams listen for server messages: ended once nothing of theirs is in flight (at once,
-   * but a legacy session's stream when its calls' answers are written).
-   */
-  /**
    * Ends the streams that listen for server messages whose caller would not be admitted now (a
    * reload revoked their key); the client's next request is refused. Returns how many.
    */
@@ -624,6 +620,10 @@ class PorticoServer implements Portico {
     return ended
   }
 
+  /**
+   * Streams that listen for server messages end once nothing of theirs is in flight: at once,
+   * but a legacy session's stream when its calls' answers are written.
+   */
   #endIdleStreams(): void {
     for (const res of this.#open.items()) if (isIdleListener(res)) res.end()
   }

@@ -164,7 +164,8 @@ export function relayExchange(
 }
 
 /**
- * Answers that listen for server messages (GET SSE streams): a drain ends them once nothing of
+ * Answers that listen for server messages (GET SSE streams, `subscriptions/listen` answers):
+ * a reload that revokes their caller's key ends them, and a drain once nothing of
  * theirs is in flight: at once for most, and for a legacy HTTP+SSE session's stream, which also
  * carries the answers to the session's calls, once those are answered (`busy`).
  */

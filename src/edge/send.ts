@@ -241,9 +241,14 @@ async function sendStream(
   options: SendOptions,
 ): Promise<void> {
   res.writeHead(reply.status, sseHeaders(withExtra(reply.headers, options)))
+  // A 2026-07-28 `subscriptions/listen` answer only listens, as a GET stream does: a drain may
+  // end it at once, and so does a reload that revokes its caller's key.
+  if (call.method === 'subscriptions/listen') markListening(res)
   // Clients must see the headers at once; when an event is already waiting it carries them.
   if (!reply.buffered()) res.flushHeaders()
   const state = await writeEvents(res, call, 0, reply.events, options)
+  // Ended here (a listening stream, above): nothing more is written to it.
+  if (res.writableEnded) return
   const { recorder } = options
   if (call.kind === 'request' && !recorder.answered(0) && !state.resumable) {
     // Ended without the response and without event ids to resume from: the client would wait
@@ -276,6 +281,7 @@ async function writeEvents(
   let inEvent = false
   try {
     for await (const event of events) {
+      if (res.writableEnded) break // a listening stream ended here: stop reading the upstream
       const raw = event.unwritten
       if (!res.write(raw)) await drained(res, options.signal)
       const bytes = Buffer.byteLength(raw)

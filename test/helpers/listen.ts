@@ -5,12 +5,18 @@ import { readUntil } from './mcp-http.ts'
 
 export type ListenMessage = { method?: string; params?: unknown }
 
-export async function openListenStream(url: string, id: string, notifications: object) {
+export async function openListenStream(
+  url: string,
+  id: string,
+  notifications: object,
+  headers: Record<string, string> = {},
+) {
   const abort = new AbortController()
   const response = await fetch(url, {
     method: 'POST',
     signal: abort.signal,
     headers: {
+      ...headers,
       'content-type': 'application/json',
       accept: 'application/json, text/event-stream',
       'mcp-protocol-version': '2026-07-28',
@@ -46,6 +52,17 @@ export async function openListenStream(url: string, id: string, notifications: o
     ) {
       await readUntil(response, push, () => done(messages), what, timeoutMs, true)
       return messages
+    },
+    /** Whether the stream ends (its messages read past) within `timeoutMs`. */
+    async endsWithin(timeoutMs: number): Promise<boolean> {
+      try {
+        await readUntil(response, push, () => false, 'the end of the stream', timeoutMs, true)
+      } catch (error) {
+        if (/ended before/.test(String(error))) return true
+        if (/timed out/.test(String(error))) return false
+        throw error
+      }
+      return false
     },
     close: () => abort.abort(),
   }

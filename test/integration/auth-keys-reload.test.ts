@@ -15,6 +15,8 @@ import { createPortico, type Portico } from '../../src/index.ts'
 import { Logger } from '../../src/observe/logger.ts'
 import { type CancelUpstream, startCancelUpstream } from '../fixtures/cancel-upstream.ts'
 import { type FaultyHttp, startFaultyHttp } from '../fixtures/faulty-http.ts'
+import { type ModernServer, startModernServer } from '../fixtures/modern-server.ts'
+import { openListenStream } from '../helpers/listen.ts'
 import { initializeBody, MCP_ACCEPT, sessionHeaders } from '../helpers/mcp-http.ts'
 import { scratchDir } from '../helpers/scratch.ts'
 import { settlesWithin } from '../helpers/wait.ts'
@@ -107,8 +109,10 @@ describe('API keys rotated by a hot reload', () => {
   })
 })
 
+type ModeText = (upstream: string, keys: Array<[string, string]>) => string
+
 /** Transparent mode's config with these keys, or gateway mode's with the upstream a backend. */
-const MODES: Record<string, (upstream: string, keys: Array<[string, string]>) => string> = {
+const MODES: Record<string, ModeText> = {
   transparent: (upstream, keys) => configText(upstream, keys),
   gateway: (upstream, keys) =>
     configText(
@@ -118,30 +122,39 @@ const MODES: Record<string, (upstream: string, keys: Array<[string, string]>) =>
     ).replace(/^upstream = .*\n/, ''),
 }
 
+/** A Portico of `text`'s mode before `upstream`, with alice's and bob's keys in its file. */
+async function withAliceAndBob(
+  mode: string,
+  text: ModeText,
+  upstream: string,
+): Promise<{ portico: Portico; url: string; file: string }> {
+  const file = join(scratchDir(`portico-keys-${mode}-`), 'portico.toml')
+  writeFileSync(
+    file,
+    text(upstream, [
+      ['alice', ALICE],
+      ['bob', BOB],
+    ]),
+  )
+  const load = () => loadConfig({ file, again: true }).config
+  const loaded = load()
+  const portico = createPortico(loaded, {
+    logger: new Logger({ level: 'silent' }),
+    reload: { file, loaded, load },
+  })
+  return { portico, url: (await portico.listen({ port: 0 })).url, file }
+}
+
 for (const [mode, text] of Object.entries(MODES))
   describe(`a key revoked by a reload, with a GET stream it opened (${mode} mode)`, () => {
-    const dir = scratchDir(`portico-keys-streams-${mode}-`)
-    const file = join(dir, 'portico.toml')
     let upstream: CancelUpstream
     let portico: Portico
     let url: string
+    let file: string
 
     before(async () => {
       upstream = await startCancelUpstream()
-      writeFileSync(
-        file,
-        text(upstream.url, [
-          ['alice', ALICE],
-          ['bob', BOB],
-        ]),
-      )
-      const load = () => loadConfig({ file, again: true }).config
-      const loaded = load()
-      portico = createPortico(loaded, {
-        logger: new Logger({ level: 'silent' }),
-        reload: { file, loaded, load },
-      })
-      url = (await portico.listen({ port: 0 })).url
+      ;({ portico, url, file } = await withAliceAndBob(mode, text, upstream.url))
     })
     after(async () => {
       await portico?.close()
@@ -186,5 +199,45 @@ for (const [mode, text] of Object.entries(MODES))
       const alice = await Promise.race([ended(alices), delay(300).then(() => 'open')])
       assert.equal(alice, 'open')
       await alices.cancel()
+    })
+  })
+
+for (const [mode, text] of Object.entries(MODES))
+  describe(`a key revoked by a reload, with a subscriptions/listen stream it opened (${mode} mode)`, () => {
+    let upstream: ModernServer
+    let portico: Portico
+    let url: string
+    let file: string
+
+    before(async () => {
+      upstream = await startModernServer()
+      ;({ portico, url, file } = await withAliceAndBob(mode, text, upstream.url))
+    })
+    after(async () => {
+      await portico?.close()
+      await upstream?.close()
+    })
+
+    /** A listen stream opened with `key`, open: its acknowledgement was read. */
+    async function listenWith(key: string) {
+      const stream = await openListenStream(
+        url,
+        `listen-${key.slice(0, 5)}`,
+        { toolsListChanged: true },
+        { authorization: `Bearer ${key}` },
+      )
+      await stream.until((all) => all.some((m) => m.method?.endsWith('/acknowledged')))
+      return stream
+    }
+
+    it('ends that stream at once; streams of the keys still good stay open', async () => {
+      const alices = await listenWith(ALICE)
+      const bobs = await listenWith(BOB)
+      writeFileSync(file, text(upstream.url, [['alice', ALICE]]))
+      assert.equal(await portico.reloadConfig(), 'applied')
+      // It stayed open and went on carrying list changes to whoever held the revoked key.
+      assert.equal(await bobs.endsWithin(5000), true, "the revoked key's listen stream ended")
+      assert.equal(await alices.endsWithin(300), false, "the kept key's stream stays open")
+      alices.close()
     })
   })
