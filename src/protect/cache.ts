@@ -20,9 +20,9 @@ import {
   jsonTextOf,
   parseJson,
 } from '../jsonrpc/message.ts'
-import type { Call } from '../pipeline/call.ts'
+import { type Call, noteAskedClient } from '../pipeline/call.ts'
 import { callNext, type Middleware } from '../pipeline/compose.ts'
-import { MessageReply, mapAnswer, type Reply } from '../pipeline/reply.ts'
+import { MessageReply, mapAnswer, type Reply, StreamReply } from '../pipeline/reply.ts'
 import { asResponse } from '../protocol/summarize.ts'
 import { afterTurn } from '../util/after-turn.ts'
 import { type Clock, systemClock } from '../util/clock.ts'
@@ -230,12 +230,12 @@ export function keep(
 ): Reply | Promise<Reply> {
   // Its answer depends on what the client answered (a user's elicitation): never another's.
   if (call.notes.askedClient === true) return reply
-  if (!(reply instanceof MessageReply) || reply.parsed) {
-    return mapAnswer(call, reply, (response) => {
-      cache.store(response, ttl, privateKey, call)
-      return undefined
-    })
+  const store = (response: JsonRpcResponse) => {
+    if (call.notes.askedClient !== true) cache.store(response, ttl, privateKey, call)
+    return undefined
   }
+  if (reply instanceof StreamReply) return mapAnswer(call, notingServerRequests(call, reply), store)
+  if (!(reply instanceof MessageReply) || reply.parsed) return mapAnswer(call, reply, store)
   // An upstream's JSON body: read it (bounded) and keep its bytes.
   if (reply.streaming) {
     return reply
@@ -243,6 +243,24 @@ export function keep(
       .then(() => keepBytes(cache, call, reply, ttl, privateKey))
   }
   return keepBytes(cache, call, reply, ttl, privateKey)
+}
+
+/**
+ * A stream answer that notes a server request going by on it: transparent mode relays an
+ * upstream's elicitation or sampling on the call's own stream, where nothing else notes it
+ * (the gateway's relay does, gateway/related-turn.ts), and the answer after it depends on what
+ * the client answered.
+ */
+function notingServerRequests(call: Call, reply: StreamReply): StreamReply {
+  return reply.map((event) => {
+    if (event.isMessage && call.notes.askedClient !== true) {
+      const message = event.message()
+      if (message !== undefined && 'method' in message && 'id' in message) {
+        noteAskedClient(call.notes)
+      }
+    }
+    return event
+  })
 }
 
 function keepBytes(

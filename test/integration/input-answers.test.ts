@@ -9,6 +9,9 @@
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
+import { Client } from '@modelcontextprotocol/sdk/client/index.js'
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
+import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js'
 import { startElicitServer } from '../fixtures/elicit-server.ts'
 import { messagesIn } from '../helpers/legacy-upstream.ts'
 import { openSession, sessionHeaders } from '../helpers/mcp-http.ts'
@@ -109,6 +112,39 @@ async function answerOf(response: Response): Promise<Answer> {
   const progress = messages.filter((message) => message.method === 'notifications/progress')
   return { ...answer, progressTokens: progress.map((message) => message.params?.progressToken) }
 }
+
+describe("answers that depend on one client's input, in transparent mode", () => {
+  it("the cache never answers the next call with the last one's input", async () => {
+    const backend = await startElicitServer()
+    const portico = await startPortico({ upstream: backend.url, cache: { tool_ttl_seconds: 60 } })
+    const names = ['alice', 'bob']
+    const client = new Client(
+      { name: 'asked', version: '1.0.0' },
+      { capabilities: { elicitation: {} } },
+    )
+    client.setRequestHandler(ElicitRequestSchema, async () => ({
+      action: 'accept',
+      content: { name: names.shift() ?? 'nobody' },
+    }))
+    try {
+      await client.connect(new StreamableHTTPClientTransport(new URL(portico.url)))
+      const said = async () => {
+        const result = (await client.callTool({ name: 'ask', arguments: {} })) as {
+          content?: Array<{ text?: string }>
+        }
+        return result.content?.[0]?.text ?? JSON.stringify(result)
+      }
+      assert.match(await said(), /user said alice/)
+      // The upstream's elicitation came on the call's own stream, which nothing noted.
+      assert.match(await said(), /user said bob/)
+      assert.equal(names.length, 0, 'the client was asked each time')
+    } finally {
+      await client.close()
+      await portico.close()
+      await backend.close()
+    }
+  })
+})
 
 describe("a retry with the client's answers, and its progress", () => {
   it("reports progress under the retry's own token, not the first request's", async () => {
