@@ -13,6 +13,7 @@ import { createHash } from 'node:crypto'
 import { createRequire } from 'node:module'
 import type { Redis, RedisOptions } from 'ioredis'
 import type { SharedConfig } from '../config/protect.ts'
+import { isObject, parseJson } from '../jsonrpc/message.ts'
 import type { Logger } from '../observe/logger.ts'
 import { redactUrl } from '../util/redact.ts'
 import { OutageNotices, type OutageVoice } from './outage-notices.ts'
@@ -384,9 +385,13 @@ function isVerdict(value: unknown, buckets: number): value is [number, number] {
   )
 }
 
-/** What the cache stores: a result object's JSON text (checked at its ends, not parsed). */
+/**
+ * What the cache stores: a result object's JSON text. Parsed to be sure: a hit is spliced into
+ * the client's answer as it is, and text that only starts and ends like an object (`{"a":1},
+ * "id":"x",{}`) would have written another id into it, or JSON no client reads.
+ */
 function isObjectText(value: unknown): value is string {
-  return typeof value === 'string' && value.startsWith('{') && value.endsWith('}')
+  return typeof value === 'string' && value.startsWith('{') && isObject(parseJson(value))
 }
 
 /** The shared store `[shared]` asks for, or undefined (everything per process). */

@@ -73,6 +73,12 @@ describe('answers of an odd shape from Redis', () => {
     }
     redis.next = `*2\r\n${bulk('{"cut off":')}$-1\r\n`
     assert.equal(await store.cacheLookup('up', 'private', 'public'), undefined)
+    // Starts and ends as an object does: spliced into the answer, it wrote JSON no client reads,
+    // or another id into it.
+    for (const odd of ['{not json}', '{"content":[]},"id":"spoofed","x":{}']) {
+      redis.next = `*2\r\n${bulk(odd)}$-1\r\n`
+      assert.equal(await store.cacheLookup('up', 'private', 'public'), undefined, odd)
+    }
     redis.next = `*2\r\n$-1\r\n${bulk(hit)}`
     assert.equal(await store.cacheLookup('up', 'private', 'public'), hit, 'the public entry')
     redis.next = '*2\r\n$-1\r\n$-1\r\n'
