@@ -33,7 +33,7 @@ import { isLocalPeer } from './http/client-address.ts'
 import { closeWithConnection } from './http/pipelined.ts'
 import { SendWatch } from './http/send-timeout.ts'
 import { TCP_KEEPALIVE } from './http/tcp-keepalive.ts'
-import type { SharedMetrics } from './metrics/metrics.ts'
+import type { PorticoMetrics, SharedMetrics } from './metrics/metrics.ts'
 import { globalChain } from './middleware/chain.ts'
 import { EventBus, type Sink } from './observe/bus.ts'
 import { Logger } from './observe/logger.ts'
@@ -213,6 +213,7 @@ export function createPortico(input: Config | ConfigInput, options: PorticoOptio
         () => security?.authenticator,
         (admits) => server.endStreamsNotAdmitted(admits),
       ),
+      ...(operate.metrics ? [countsReload(operate.metrics)] : []),
     ],
   }
   let mode: Mode
@@ -335,6 +336,23 @@ function clientTimeoutReload(http: HttpClient): ReloadPart {
     keys: ['request_timeout'],
     fixed: () => [],
     prepare: (next) => () => http.setHeadersTimeout(next.request_timeout),
+  }
+}
+
+/**
+ * Counters read from sources a reload replaces (a cache, a retry policy, a backend) are read
+ * just before the mode applies the reload and just after (`PorticoMetrics.readCounts`): read
+ * only at scrapes, a new source that counted past the old one's last reading by the next
+ * scrape hid the reset, and the old counts were lost.
+ */
+function countsReload(metrics: Pick<PorticoMetrics, 'readCounts'>): ReloadPart {
+  return {
+    keys: [],
+    fixed: () => [],
+    prepare: () => {
+      metrics.readCounts()
+      return () => metrics.readCounts()
+    },
   }
 }
 

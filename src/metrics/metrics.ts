@@ -106,6 +106,8 @@ export class PorticoMetrics {
   /** mcp-proxy's duration series, by method (`mcp_proxy_names`); undefined when off. */
   readonly #mcpProxyDuration: FixedHistogram | undefined
   #sources: MetricSources = {}
+  /** Each counter read through Readings, read without publishing (`readCounts`). */
+  readonly #readers: Array<() => void> = []
   #inFlight = 0
   readonly #shared: SharedMetrics | undefined
 
@@ -166,6 +168,16 @@ export class PorticoMetrics {
     if (options.processMetrics) prom.collectDefaultMetrics({ register: registry })
     this.#shared = options.shared
     this.#shared?.join(registry)
+  }
+
+  /**
+   * Reads the counts of sources a reload may replace without publishing them: a reload calls it
+   * just before the mode applies it and just after, so the new sources' zeros are seen as such
+   * and the old ones' counts carried over (metrics/readings.ts), even when a new source counts
+   * past them before the next scrape.
+   */
+  readCounts(): void {
+    for (const read of this.#readers) read()
   }
 
   /** Connects the scrape-time sources (once the mode and sinks exist). */
@@ -360,6 +372,13 @@ export class PorticoMetrics {
       collect: (add: (value: number, labels?: Record<string, string>) => void) => void,
     ) => {
       const readings = new Readings(MAX_SERIES)
+      const read = (publish?: (total: number, labels: Record<string, string>) => void) =>
+        collect((value, labels = {}) => {
+          const key = labelNames.map((label) => labels[label]).join('\u0000')
+          const total = readings.published(key, value)
+          publish?.(total, labels)
+        })
+      this.#readers.push(() => read())
       return new prom.Counter({
         name,
         help,
@@ -367,10 +386,7 @@ export class PorticoMetrics {
         registers,
         collect() {
           this.reset()
-          collect((value, labels = {}) => {
-            const key = labelNames.map((label) => labels[label]).join('\u0000')
-            this.inc(labels, readings.published(key, value))
-          })
+          read((total, labels) => this.inc(labels, total))
         },
       })
     }
