@@ -202,7 +202,13 @@ export class Gateway {
     return this.backends().filter((backend) => !this.#routing.hidden(backend.name))
   }
 
-  /** Rebuilds the routing roles and the ejection groups' sizes from the backend map. */
+  /**
+   * Rebuilds the routing roles and the ejection groups' sizes from the backend map, and forgets
+   * what it kept of backends and groups no longer in it: backends added and removed under new
+   * names (an admin API, per-deploy names) left a group and a health entry each, for ever. A
+   * retiring backend keeps the group it holds; a backend added later under that name starts
+   * a group of its own.
+   */
   #reroute(): void {
     this.#routing = new Routing(this.backends())
     const sizes = new Map<string, number>()
@@ -210,7 +216,14 @@ export class Gateway {
       const key = this.#routing.groupOf(backend.name, backend.config)
       sizes.set(key, (sizes.get(key) ?? 0) + 1)
     }
-    for (const [key, group] of this.#groups) group.size = sizes.get(key) ?? 0
+    for (const [key, group] of this.#groups) {
+      const size = sizes.get(key)
+      if (size === undefined) this.#groups.delete(key)
+      else group.size = size
+    }
+    for (const name of this.#healthy.keys())
+      if (!this.#backends.has(name)) this.#healthy.delete(name)
+    for (const name of this.#leftOut) if (!this.#backends.has(name)) this.#leftOut.delete(name)
   }
 
   /** A backend's protection: its own tables, else the top level's (protect.ts). */
@@ -605,7 +618,8 @@ export class Gateway {
    * `list_timeout`, one that failed and restarted) brings its lists: clients list again.
    */
   #noteState(name: string, state: Backend['state']): void {
-    if (state === 'idle' || state === 'starting') return
+    // A removed backend closing: nothing to note of a name no longer served.
+    if (state === 'idle' || state === 'starting' || !this.#backends.has(name)) return
     const healthy = state === 'up'
     if (this.#healthy.get(name) === healthy) return
     this.#healthy.set(name, healthy)
