@@ -211,7 +211,7 @@ export function createPortico(input: Config | ConfigInput, options: PorticoOptio
       // Built below, after the mode (the gateway names what roles judge); read at each reload.
       keysReload(
         () => security?.authenticator,
-        (admits) => server.endStreamsNotAdmitted(admits),
+        (admits) => server.endStreamsNotAdmitted(admits, 'opened with a key the reload revoked'),
       ),
       ...(operate.metrics ? [countsReload(operate.metrics)] : []),
     ],
@@ -449,6 +449,11 @@ const CUT_NOTICE_MS = 500
 
 /** How often a drain looks again for streams whose calls are all answered. */
 const DRAIN_RECHECK_MS = 100
+/**
+ * How often listening streams are checked for an expired token: a stream outlives its token
+ * by at most this (the clock tolerance aside), for a walk over the open answers.
+ */
+const EXPIRY_SWEEP_MS = 1000
 
 const CUT_MESSAGE =
   'Portico is shutting down: the call was still running at the end of drain_timeout'
@@ -467,6 +472,8 @@ class PorticoServer implements Portico {
   readonly #open = new OpenList<ServerResponse>()
   #idle: (() => void) | undefined
   readonly #security: Security | undefined
+  /** Ends listening streams whose token expired (`#sweepExpiredStreams`), from `listen` on. */
+  #expirySweep: NodeJS.Timeout | undefined
   /** Cuts clients that stop reading their answers (`send_timeout`), from `listen` on. */
   readonly #sendWatch: SendWatch
   /** In a cluster: this worker's slot, named on every answer (`portico-worker`). */
@@ -570,11 +577,13 @@ class PorticoServer implements Portico {
     server.listen(port, host)
     await once(server, 'listening')
     this.#sendWatch.start(() => this.#open.items())
+    this.#expirySweep = this.#sweepExpiredStreams()
     const address = server.address() as AddressInfo
     const shownHost = address.address.includes(':') ? `[${address.address}]` : address.address
     const url = `http://${shownHost}:${address.port}${this.#context.config.mcp_path}`
     const admin = await this.#operate.listen(at?.adminPort).catch((error: unknown) => {
       this.#sendWatch.stop()
+      clearInterval(this.#expirySweep)
       server.close()
       throw error
     })
@@ -603,6 +612,7 @@ class PorticoServer implements Portico {
     // The admin listener outlives the drain, so operators can watch it.
     await this.#operate.closeAdmin()
     this.#sendWatch.stop()
+    clearInterval(this.#expirySweep)
     server?.close()
     server?.closeAllConnections()
     try {
@@ -620,9 +630,10 @@ class PorticoServer implements Portico {
 
   /**
    * Ends the streams that listen for server messages whose caller would not be admitted now (a
-   * reload revoked their key); the client's next request is refused. Returns how many.
+   * reload revoked their key, their token expired): the client's next request is refused, or
+   * verified again with a fresh token. Returns how many.
    */
-  endStreamsNotAdmitted(admits: (identity: Identity) => boolean): number {
+  endStreamsNotAdmitted(admits: (identity: Identity) => boolean, why: string): number {
     let ended = 0
     for (const res of this.#open.items()) {
       const identity = isListening(res) ? identityOf(res.req) : undefined
@@ -630,12 +641,27 @@ class PorticoServer implements Portico {
       res.end()
       ended++
     }
-    if (ended > 0) {
-      this.#context.logger.info('ended streams opened with a key the reload revoked', {
-        streams: ended,
-      })
-    }
+    if (ended > 0) this.#context.logger.info(`ended streams ${why}`, { streams: ended })
     return ended
+  }
+
+  /**
+   * Checks the listening streams every EXPIRY_SWEEP_MS for a caller whose token expired: such a
+   * stream went on carrying the server's messages for as long as the connection lasted, hours
+   * past the token's life. Undefined without authentication.
+   */
+  #sweepExpiredStreams(): NodeJS.Timeout | undefined {
+    const authenticator = this.#security?.authenticator
+    if (authenticator === undefined) return undefined
+    const timer = setInterval(() => {
+      const now = Date.now()
+      this.endStreamsNotAdmitted(
+        (identity) => authenticator.stillAdmits(identity, now),
+        'whose token expired',
+      )
+    }, EXPIRY_SWEEP_MS)
+    timer.unref()
+    return timer
   }
 
   /**

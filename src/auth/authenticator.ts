@@ -66,8 +66,16 @@ export class Authenticator {
     }
   }
 
-  /** Whether an identity admitted earlier still would be (false once its key was revoked). */
-  stillAdmits(identity: Identity): boolean {
+  /**
+   * Whether an identity admitted earlier still would be: not once its key was revoked (a
+   * reload), nor once its token expired (`exp` past, by the clock tolerance a new request with
+   * it is judged by).
+   */
+  stillAdmits(identity: Identity, now = Date.now()): boolean {
+    const { expiresAt } = identity
+    if (expiresAt !== undefined && expiresAt * 1000 + this.#auth.clock_tolerance <= now) {
+      return false
+    }
     return this.#keys.admits(identity)
   }
 

@@ -50,6 +50,39 @@ export async function openSession(url: string, protocolVersion = '2025-11-25'): 
   return sessionId
 }
 
+/**
+ * A 2025-11-25 session opened with `headers` (credentials, say) and its GET stream, open: its
+ * head was read.
+ */
+export async function sessionStream(
+  url: string,
+  headers: Record<string, string> = {},
+): Promise<ReadableStreamDefaultReader<Uint8Array>> {
+  const init = await fetch(url, {
+    method: 'POST',
+    headers: { ...MCP_ACCEPT, ...headers },
+    body: initializeBody(),
+  })
+  await init.arrayBuffer()
+  if (init.status !== 200) throw new Error(`initialize answered ${init.status}`)
+  const session = { ...sessionHeaders(init.headers.get('mcp-session-id') ?? ''), ...headers }
+  const done = await fetch(url, {
+    method: 'POST',
+    headers: session,
+    body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }),
+  })
+  await done.arrayBuffer()
+  const stream = await fetch(url, { headers: { ...session, accept: 'text/event-stream' } })
+  if (stream.status !== 200) throw new Error(`the GET stream answered ${stream.status}`)
+  return (stream.body as ReadableStream<Uint8Array>).getReader()
+}
+
+/** Resolves once the stream has ended (what it carried is read past). */
+export async function streamEnded(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<true> {
+  while (!(await reader.read()).done) {}
+  return true
+}
+
 /** The headers of a POST in a 2025-11-25 session. */
 export function sessionHeaders(session: string): Record<string, string> {
   return { ...MCP_ACCEPT, 'mcp-session-id': session, 'mcp-protocol-version': '2025-11-25' }

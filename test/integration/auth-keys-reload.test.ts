@@ -17,7 +17,7 @@ import { type CancelUpstream, startCancelUpstream } from '../fixtures/cancel-ups
 import { type FaultyHttp, startFaultyHttp } from '../fixtures/faulty-http.ts'
 import { type ModernServer, startModernServer } from '../fixtures/modern-server.ts'
 import { openListenStream } from '../helpers/listen.ts'
-import { initializeBody, MCP_ACCEPT, sessionHeaders } from '../helpers/mcp-http.ts'
+import { MCP_ACCEPT, sessionStream, streamEnded } from '../helpers/mcp-http.ts'
 import { scratchDir } from '../helpers/scratch.ts'
 import { settlesWithin } from '../helpers/wait.ts'
 
@@ -161,42 +161,17 @@ for (const [mode, text] of Object.entries(MODES))
       await upstream?.close()
     })
 
-    /** A session opened with `key`, and its GET stream (open: its head was read). */
-    async function streamWith(key: string): Promise<ReadableStreamDefaultReader<Uint8Array>> {
-      const auth = { authorization: `Bearer ${key}` }
-      const init = await fetch(url, {
-        method: 'POST',
-        headers: { ...MCP_ACCEPT, ...auth },
-        body: initializeBody(),
-      })
-      await init.arrayBuffer()
-      const session = init.headers.get('mcp-session-id') ?? ''
-      const headers = { ...sessionHeaders(session), ...auth }
-      const done = await fetch(url, {
-        method: 'POST',
-        headers,
-        body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }),
-      })
-      await done.arrayBuffer()
-      const stream = await fetch(url, { headers: { ...headers, accept: 'text/event-stream' } })
-      assert.equal(stream.status, 200)
-      return (stream.body as ReadableStream<Uint8Array>).getReader()
-    }
-
-    /** Resolves once the stream has ended (what it carried is read past). */
-    async function ended(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<true> {
-      while (!(await reader.read()).done) {}
-      return true
-    }
-
     it('ends that stream at once; streams of the keys still good stay open', async () => {
-      const alices = await streamWith(ALICE)
-      const bobs = await streamWith(BOB)
+      const alices = await sessionStream(url, { authorization: `Bearer ${ALICE}` })
+      const bobs = await sessionStream(url, { authorization: `Bearer ${BOB}` })
       writeFileSync(file, text(upstream.url, [['alice', ALICE]]))
       assert.equal(await portico.reloadConfig(), 'applied')
       // It stayed open, and went on carrying the server's messages to whoever held the key.
-      assert.equal(await settlesWithin(ended(bobs), 5000, "the revoked key's stream to end"), true)
-      const alice = await Promise.race([ended(alices), delay(300).then(() => 'open')])
+      assert.equal(
+        await settlesWithin(streamEnded(bobs), 5000, "the revoked key's stream to end"),
+        true,
+      )
+      const alice = await Promise.race([streamEnded(alices), delay(300).then(() => 'open')])
       assert.equal(alice, 'open')
       await alices.cancel()
     })
