@@ -33,6 +33,7 @@ import { isLocalPeer } from './http/client-address.ts'
 import { closeWithConnection } from './http/pipelined.ts'
 import { SendWatch } from './http/send-timeout.ts'
 import { TCP_KEEPALIVE } from './http/tcp-keepalive.ts'
+import { isObject } from './jsonrpc/message.ts'
 import type { PorticoMetrics, SharedMetrics } from './metrics/metrics.ts'
 import { globalChain } from './middleware/chain.ts'
 import { EventBus, type Sink } from './observe/bus.ts'
@@ -44,7 +45,7 @@ import { Operate } from './operate/setup.ts'
 import { answering, compose, type Handler, type Middleware } from './pipeline/compose.ts'
 import { type Identity, identityOf } from './pipeline/identity.ts'
 import type { ResponseRewriter } from './pipeline/rewriter.ts'
-import { globalRateLimit } from './protect/rate-limit.ts'
+import { type GatewayPasses, globalRateLimit } from './protect/rate-limit.ts'
 import { sharedStoreOf } from './protect/redis-store.ts'
 import { transparentMode } from './transparent/mode.ts'
 import { HttpClient } from './upstream/http-client.ts'
@@ -236,10 +237,7 @@ export function createPortico(input: Config | ConfigInput, options: PorticoOptio
       config.proxy.rate_limit,
       clock,
       shared,
-      gateway && {
-        callTool: `${adminPrefix(config.proxy.separator)}call_tool`,
-        resumes: (call) => gateway?.inputs.resumes(call) ?? false,
-      },
+      gateway && gatewayPasses(gateway, `${adminPrefix(config.proxy.separator)}call_tool`),
     )
   const security = securityFromConfig(
     config,
@@ -336,6 +334,24 @@ function clientTimeoutReload(http: HttpClient): ReloadPart {
     keys: ['request_timeout'],
     fixed: () => [],
     prepare: (next) => () => http.setHeadersTimeout(next.request_timeout),
+  }
+}
+
+/**
+ * What the global rate limit lets through in gateway mode: search mode's `call_tool` (judged by
+ * the tool it names), and a stateless retry resuming a parked call, directly or through
+ * `call_tool` (matched by the tool it names).
+ */
+function gatewayPasses(gateway: Gateway, callTool: string): GatewayPasses {
+  return {
+    callTool,
+    resumes: (call) => {
+      if (call.target?.name !== callTool) return gateway.inputs.resumes(call)
+      const params = 'params' in call.message ? call.message.params : undefined
+      const args = isObject(params) ? params.arguments : undefined
+      const named = isObject(args) && typeof args.name === 'string' ? args.name : undefined
+      return named !== undefined && gateway.inputs.resumes(call, named)
+    },
   }
 }
 

@@ -272,6 +272,9 @@ async function callTool(
     name: target,
     arguments: args.arguments,
     meta: params._meta,
+    ...(params.requestState === undefined
+      ? {}
+      : { resume: { requestState: params.requestState, inputResponses: params.inputResponses } }),
   })
   if (answer === undefined) throw new PorticoError('upstream_bad_response')
   const { response, refusal } = answer

@@ -54,8 +54,12 @@ class ParkedCall {
   binding = ''
   /** The same as the client named it (see `retryKeyOf`): what a free pass must match. */
   retryKey = ''
-  /** The token a retry was let through a rate limit with: once per round, not per retry. */
-  passedWith: string | undefined
+  /**
+   * The retry let through a rate limit this round (by its token and its notes): once per
+   * round, not per retry; the same call passes again (call_tool's inner call shares the outer
+   * call's notes, reenter.ts).
+   */
+  passedWith: { token: string; notes: object } | undefined
   readonly abort = new CallController()
   /** input key → the backend's request id, awaiting the client's answer. */
   readonly awaiting = new Map<string, JsonRpcId>()
@@ -169,16 +173,18 @@ export class InputBridge {
    * method and target, and the first to do so for this round. True lets it past the global
    * rate limit (rate-limit.ts `GatewayPasses`): the parked call was charged already.
    */
-  resumes(call: Call): boolean {
+  resumes(call: Call, target: string | undefined = call.target?.name): boolean {
     if (call.kind !== 'request' || call.sessionId !== undefined || this.#parked.size === 0)
       return false
     const params = 'params' in call.message ? call.message.params : undefined
     const token = isObject(params) ? params.requestState : undefined
     if (typeof token !== 'string') return false
     const parked = this.#parked.get(token)
-    if (parked === undefined || parked.passedWith === token) return false
-    if (parked.retryKey !== retryKeyOf(call)) return false
-    parked.passedWith = token
+    if (parked === undefined) return false
+    const passed = parked.passedWith
+    if (passed?.token === token) return passed.notes === call.notes
+    if (parked.retryKey !== retryKeyOf(call, target)) return false
+    parked.passedWith = { token, notes: call.notes }
     return true
   }
 
@@ -293,10 +299,11 @@ export class InputBridge {
 /**
  * A stateless call's caller, method and target as the client named them: what a retry that
  * resumes it names again. The gateway's binding says the same in the backend's names, which a
- * middleware before routing does not know.
+ * middleware before routing does not know. `target`: the tool a `call_tool` names, for its
+ * outer call.
  */
-export function retryKeyOf(call: Call): string {
-  return [call.identity?.key ?? '', call.method ?? '', call.target?.name ?? ''].join('\0')
+export function retryKeyOf(call: Call, target: string | undefined = call.target?.name): string {
+  return [call.identity?.key ?? '', call.method ?? '', target ?? ''].join('\0')
 }
 
 function abandon(parked: ParkedCall): void {

@@ -22,6 +22,11 @@ export interface InnerToolCall {
   /** The outer request's `_meta` (progress token, trace context), carried on. */
   meta?: unknown
   /**
+   * A 2026-07-28 retry's `requestState` and `inputResponses`, carried on: the parked call they
+   * resume is the inner call's (its `input_required` reached the client through the outer one).
+   */
+  resume?: { requestState: unknown; inputResponses: unknown }
+  /**
    * Calls made side by side need their own id (they may share a backend session, where two
    * requests may not share one) and their own notes (each one's backend and policies would
    * overwrite the others'); a single inner call shares the outer call's.
@@ -55,6 +60,12 @@ export async function callThroughChain(
       name: inner.name,
       arguments: isObject(inner.arguments) ? inner.arguments : ({} as JsonObject),
       ...(isObject(inner.meta) ? { _meta: inner.meta } : {}),
+      ...(inner.resume === undefined
+        ? {}
+        : {
+            requestState: inner.resume.requestState,
+            inputResponses: inner.resume.inputResponses,
+          }),
     },
   }
   const reply = await reenter({

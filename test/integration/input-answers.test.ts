@@ -77,7 +77,7 @@ async function call(
       accept: 'application/json, text/event-stream',
       'mcp-protocol-version': MODERN,
       'mcp-method': 'tools/call',
-      'mcp-name': 'b__ask',
+      'mcp-name': String(extra.name ?? 'b__ask'),
     },
     body: JSON.stringify({
       jsonrpc: '2.0',
@@ -214,13 +214,36 @@ describe('a requestState under a rate limit, on a session', () => {
   })
 })
 
+describe('a retry through portico__call_tool (search mode), under a per-tool rate limit', () => {
+  it('resumes the call the inner call parked, without a token', async () => {
+    const viaCallTool = { name: 'portico__call_tool', arguments: { name: 'b__ask', arguments: {} } }
+    await underOneCallAMinute(
+      async (url, backend) => {
+        const before = backend.executions
+        // The retry's answers did not reach the inner call: it ran the tool again (or was
+        // refused 429), and the parked call waited for an answer that never came.
+        assert.match(
+          await answering(url, await call(url, viaCallTool), 'zoe', viaCallTool),
+          /user said zoe/,
+        )
+        assert.equal(backend.executions, before + 1)
+      },
+      { tool_exposure: 'search' },
+    )
+  })
+})
+
 /** A gateway whose `b__ask` is allowed one call a minute, for `use`; both stopped after. */
 async function underOneCallAMinute(
   use: (url: string, backend: Awaited<ReturnType<typeof startElicitServer>>) => Promise<void>,
+  proxy: Record<string, unknown> = {},
 ): Promise<void> {
   const backend = await startElicitServer()
   const gateway = await startPortico({
-    proxy: { rate_limit: { per_tool: [{ tool: 'b__ask', requests: 1, period_seconds: 60 }] } },
+    proxy: {
+      ...proxy,
+      rate_limit: { per_tool: [{ tool: 'b__ask', requests: 1, period_seconds: 60 }] },
+    },
     backends: [{ name: 'b', transport: 'http', url: backend.url }],
   })
   try {
@@ -232,7 +255,12 @@ async function underOneCallAMinute(
 }
 
 /** The answer once `name` is given for every input the call asks for. */
-async function answering(url: string, first: Answer, name: string): Promise<string> {
+async function answering(
+  url: string,
+  first: Answer,
+  name: string,
+  extra: Record<string, unknown> = {},
+): Promise<string> {
   assert.equal(first.result?.resultType, 'input_required', JSON.stringify(first))
   const inputResponses = Object.fromEntries(
     Object.keys(first.result?.inputRequests ?? {}).map((key) => [
@@ -240,6 +268,10 @@ async function answering(url: string, first: Answer, name: string): Promise<stri
       { action: 'accept', content: { name } },
     ]),
   )
-  const done = await call(url, { inputResponses, requestState: first.result?.requestState })
+  const done = await call(url, {
+    ...extra,
+    inputResponses,
+    requestState: first.result?.requestState,
+  })
   return done.result?.content?.[0]?.text ?? JSON.stringify(done)
 }
