@@ -34,7 +34,7 @@ import { closeWithConnection } from './http/pipelined.ts'
 import { SendWatch } from './http/send-timeout.ts'
 import { TCP_KEEPALIVE } from './http/tcp-keepalive.ts'
 import { isObject } from './jsonrpc/message.ts'
-import type { PorticoMetrics, SharedMetrics } from './metrics/metrics.ts'
+import type { SharedMetrics } from './metrics/metrics.ts'
 import { globalChain } from './middleware/chain.ts'
 import { EventBus, type Sink } from './observe/bus.ts'
 import { Logger } from './observe/logger.ts'
@@ -177,6 +177,9 @@ export function createPortico(input: Config | ConfigInput, options: PorticoOptio
   })
   http.allowOrigins(upstreamOrigins(config))
   const status = new StatusBoard()
+  // Counts read from policies a reload or an admin change replaces are read around the swap.
+  const metrics = operate.metrics
+  if (metrics !== undefined) status.watchSwaps(() => metrics.readCounts())
   const shared = sharedStoreOf(config.shared, logger)
   // Built before the mode: a hot reload (either mode's) applies a changed [csp] policy too.
   const csp = reloadableCsp(config)
@@ -214,7 +217,6 @@ export function createPortico(input: Config | ConfigInput, options: PorticoOptio
         () => security?.authenticator,
         (admits) => server.endStreamsNotAdmitted(admits, 'opened with a key the reload revoked'),
       ),
-      ...(operate.metrics ? [countsReload(operate.metrics)] : []),
     ],
   }
   let mode: Mode
@@ -351,23 +353,6 @@ function gatewayPasses(gateway: Gateway, callTool: string): GatewayPasses {
       const args = isObject(params) ? params.arguments : undefined
       const named = isObject(args) && typeof args.name === 'string' ? args.name : undefined
       return named !== undefined && gateway.inputs.resumes(call, named)
-    },
-  }
-}
-
-/**
- * Counters read from sources a reload replaces (a cache, a retry policy, a backend) are read
- * just before the mode applies the reload and just after (`PorticoMetrics.readCounts`): read
- * only at scrapes, a new source that counted past the old one's last reading by the next
- * scrape hid the reset, and the old counts were lost.
- */
-function countsReload(metrics: Pick<PorticoMetrics, 'readCounts'>): ReloadPart {
-  return {
-    keys: [],
-    fixed: () => [],
-    prepare: () => {
-      metrics.readCounts()
-      return () => metrics.readCounts()
     },
   }
 }

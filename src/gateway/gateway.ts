@@ -22,6 +22,7 @@ import {
   type JsonRpcRequest,
 } from '../jsonrpc/message.ts'
 import type { Logger } from '../observe/logger.ts'
+import type { StatusBoard } from '../observe/status.ts'
 import { type Call, withMessage } from '../pipeline/call.ts'
 import type { Handler, Middleware } from '../pipeline/compose.ts'
 import { CallLifetime } from '../pipeline/lifetime.ts'
@@ -76,6 +77,8 @@ export interface GatewayDeps {
   clock?: Clock
   /** `[shared]`: the Redis the backends' caches and rate limits share with other replicas. */
   shared?: RedisStore | undefined
+  /** Where the backends' policies report: told when a change swaps them (`swapping`). */
+  status?: Pick<StatusBoard, 'swapping'>
 }
 
 export interface Route {
@@ -257,6 +260,7 @@ export class Gateway {
   }
 
   #create(config: BackendConfig, previous?: UpstreamProtection): Backend {
+    let backend: Backend | undefined
     const deps: BackendDeps = {
       logger: this.#deps.logger,
       http: this.#deps.http,
@@ -269,11 +273,15 @@ export class Gateway {
       upstreamMiddleware: this.#deps.upstreamMiddleware ?? [],
       attemptMiddleware: this.#deps.attemptMiddleware ?? [],
       protect: (backendConfig) => this.#protect(backendConfig, previous),
-      onState: (name, state) => this.#noteState(name, state),
+      // Only the backend serving the name speaks for it: one a change replaced or removed,
+      // closing, made the name's health "down" while its replacement served.
+      onState: (name, state) => {
+        if (this.#backends.get(name) === backend) this.#noteState(name, state)
+      },
     }
-    return config.transport === 'stdio'
-      ? new StdioBackend(config, deps)
-      : new HttpBackend(config, deps)
+    backend =
+      config.transport === 'stdio' ? new StdioBackend(config, deps) : new HttpBackend(config, deps)
+    return backend
   }
 
   /** The backend serving a client-facing tool or prompt name, with its own name. */
@@ -618,8 +626,7 @@ export class Gateway {
    * `list_timeout`, one that failed and restarted) brings its lists: clients list again.
    */
   #noteState(name: string, state: Backend['state']): void {
-    // A removed backend closing: nothing to note of a name no longer served.
-    if (state === 'idle' || state === 'starting' || !this.#backends.has(name)) return
+    if (state === 'idle' || state === 'starting') return
     const healthy = state === 'up'
     if (this.#healthy.get(name) === healthy) return
     this.#healthy.set(name, healthy)
@@ -817,8 +824,12 @@ export class Gateway {
         after.get(config.name)?.start()
     }
     const removed = [...before.keys()].filter((name) => !after.has(name))
-    this.#backends = after
-    this.#reroute()
+    const swap = () => {
+      this.#backends = after
+      this.#reroute()
+    }
+    if (this.#deps.status === undefined) swap()
+    else this.#deps.status.swapping(swap)
     const gone = [...before.entries()]
       .filter(([name, backend]) => after.get(name) !== backend)
       .map(([, backend]) => backend)

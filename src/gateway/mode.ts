@@ -36,6 +36,7 @@ export function gatewayMode(
     upstreamMiddleware,
     attemptMiddleware: context.attemptMiddleware ?? [],
     shared: context.shared,
+    status: context.status,
     ...(clock === undefined ? {} : { clock }),
     observe: (notification) => {
       if (!bus.hasSinks) return

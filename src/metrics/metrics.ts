@@ -171,8 +171,9 @@ export class PorticoMetrics {
   }
 
   /**
-   * Reads the counts of sources a reload may replace without publishing them: a reload calls it
-   * just before the mode applies it and just after, so the new sources' zeros are seen as such
+   * Reads the counts of sources a reload may replace without publishing them: called just
+   * before and just after a reload or an admin change swaps them (StatusBoard `swapping`), so
+   * the new sources' zeros are seen as such
    * and the old ones' counts carried over (metrics/readings.ts), even when a new source counts
    * past them before the next scrape.
    */

@@ -4,9 +4,9 @@
  * and the new one counts from 0: read as it is, `portico_backend_restarts_total` went from 2 to
  * 0 in the same process, which Prometheus takes for a restart of the process. A reading below
  * the last one of its series adds the last one to the series' base, as Prometheus's `rate`
- * reads a reset. A reload reads every series just before and just after it applies
- * (`PorticoMetrics.readCounts`), so a new source's 0 is read as such even when the next scrape
- * would find it counted past the old one. Bounded: past `maxSeries`, the series least recently
+ * reads a reset. Every series is also read just before and just after a reload or an admin
+ * change swaps sources (`PorticoMetrics.readCounts`, observe/status.ts `swapping`), so a new
+ * source's 0 is read as such even when the next scrape would find it counted past the old one. Bounded: past `maxSeries`, the series least recently
  * read are forgotten.
  */
 import { BoundedMap } from '../util/bounded-map.ts'

@@ -37,9 +37,30 @@ export interface StatusSource {
 
 export class StatusBoard {
   readonly #sources: StatusSource[] = []
+  readonly #swapWatchers: Array<() => void> = []
 
   add(source: StatusSource): void {
     this.#sources.push(source)
+  }
+
+  /**
+   * Runs `swap`, which replaces sources this board reads (the policies and backends a reload
+   * or an admin change builds anew), calling each watcher just before and just after: counts
+   * read from the sources (metrics/readings.ts) see the old ones' last values and the new
+   * ones' zeros, whenever the next scrape comes.
+   */
+  swapping(swap: () => void): void {
+    for (const watch of this.#swapWatchers) watch()
+    try {
+      swap()
+    } finally {
+      for (const watch of this.#swapWatchers) watch()
+    }
+  }
+
+  /** Calls `watch` around each `swapping`. */
+  watchSwaps(watch: () => void): void {
+    this.#swapWatchers.push(watch)
   }
 
   breakers(): BreakerStatus[] {

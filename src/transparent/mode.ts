@@ -53,6 +53,7 @@ export function transparentMode(
       return upstreamOf(context, next, parts, previous)
     },
     context.logger,
+    context.status,
   )
   context.status.add(upstream.status())
   const rawTarget = rawTargetOf(config.widgets, url)

@@ -16,7 +16,7 @@ import { PROTECT_KEYS } from '../config/protect.ts'
 import type { Config } from '../config/schema.ts'
 import type { Applied, AppliedKeys, ReloadTarget } from '../edge/reload.ts'
 import type { Logger } from '../observe/logger.ts'
-import { type StatusSource, statusOfEach } from '../observe/status.ts'
+import { type StatusBoard, type StatusSource, statusOfEach } from '../observe/status.ts'
 import type { Handler } from '../pipeline/compose.ts'
 import type { UpstreamProtection } from '../protect/policies.ts'
 import { InFlight } from '../util/in-flight.ts'
@@ -54,16 +54,20 @@ export class ReloadableUpstream implements ReloadTarget {
   readonly #build: (config: Config, previous: UpstreamProtection | undefined) => BuiltUpstream
   readonly #retiring = new Set<Generation>()
   readonly #logger: Logger
+  /** Where the chain's policies report: told when a reload swaps them (`swapping`). */
+  readonly #status: Pick<StatusBoard, 'swapping'> | undefined
 
   constructor(
     config: Config,
     build: (config: Config, previous: UpstreamProtection | undefined) => BuiltUpstream,
     logger: Logger,
+    status?: Pick<StatusBoard, 'swapping'>,
   ) {
     this.#config = config
     this.fileConfig = config
     this.#build = build
     this.#logger = logger
+    this.#status = status
     this.#current = this.#generation(config, undefined)
   }
 
@@ -96,7 +100,11 @@ export class ReloadableUpstream implements ReloadTarget {
     if (appliedPart(config as Config) === appliedPart(this.#config)) return { changes: {} }
     const before = this.#current
     const built = this.#generation(config as Config, before.protection)
-    this.#current = built
+    const swap = () => {
+      this.#current = built
+    }
+    if (this.#status === undefined) swap()
+    else this.#status.swapping(swap)
     this.#config = config as Config
     void this.#retire(before)
     return { changes: {} }

@@ -1,16 +1,20 @@
 /**
- * Backends added and removed at runtime under new names each time (the admin API, per-deploy
- * names) leave nothing behind in the gateway: each left an ejection group and a health entry,
- * for ever (the leak fuzzer: ~1 KB a cycle, 901 groups alive with one backend configured). A
- * real gateway in process, the admin API over HTTP; the groups alive are counted by V8
- * (`queryObjects`, after its full collection).
+ * Backends added, replaced and removed at runtime (the admin API): those removed under new
+ * names each time (per-deploy names) leave nothing behind in the gateway (each left an ejection
+ * group and a health entry, for ever: the leak fuzzer's ~1 KB a cycle, 901 groups alive with one
+ * backend configured; V8 counts the groups alive, `queryObjects`, after a full collection);
+ * one replaced keeps its counts, and its closing predecessor does not speak for its health.
+ * A real gateway in process, the admin API over HTTP.
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { queryObjects } from 'node:v8'
+import { Client } from '@modelcontextprotocol/sdk/client/index.js'
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import { OutlierGroup } from '../../src/protect/outlier.ts'
 import { type FaultyHttp, startFaultyHttp } from '../fixtures/faulty-http.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
+import { scrape } from '../helpers/prometheus.ts'
 
 const CYCLES = 40
 
@@ -48,5 +52,59 @@ describe('backends added and removed under new names', () => {
     }
     const groups = queryObjects(OutlierGroup, { format: 'count' })
     assert.ok(groups <= 2, `${groups} ejection groups alive for one backend configured`)
+  })
+})
+
+describe('a backend replaced through the admin API', () => {
+  let first: FaultyHttp
+  let second: FaultyHttp
+  let gateway: RunningPortico
+
+  before(async () => {
+    first = await startFaultyHttp('first')
+    second = await startFaultyHttp('second')
+    gateway = await startPortico({
+      admin: { enabled: true },
+      observability: { metrics: { enabled: true, process: false } },
+      backends: [{ name: 'b', transport: 'http', url: first.url, cache: { tool_ttl_seconds: 60 } }],
+    })
+  })
+  after(async () => {
+    await gateway?.close()
+    await first?.close()
+    await second?.close()
+  })
+
+  it('keeps its counts, and its health is the one serving the name', async () => {
+    const client = new Client({ name: 'churn', version: '1.0.0' })
+    await client.connect(new StreamableHTTPClientTransport(new URL(gateway.url)))
+    const lookups = async (n: number) => {
+      for (let i = 0; i < n; i++)
+        await client.callTool({ name: 'b__lookup', arguments: { key: 'k' } })
+    }
+    const hits = async () =>
+      (await scrape(`${gateway.origin}/metrics`)).value('portico_cache_hits_total', {
+        backend: 'b',
+      })
+    try {
+      await lookups(4) // a miss, then 3 hits
+      const before = await hits()
+      const replaced = await fetch(`${gateway.origin}/admin/backends/b`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ url: second.url, cache: { tool_ttl_seconds: 60 } }),
+      })
+      assert.equal(replaced.status, 200, await replaced.text())
+      // The new cache counts past the old one's hits before the next scrape: they were lost.
+      await lookups(6) // a miss, then 5 hits
+      assert.equal(await hits(), before + 5)
+      // The replaced backend, closing, made b "down" while its replacement served.
+      const history = await (
+        await fetch(`${gateway.origin}/admin/backends/b/health/history`)
+      ).text()
+      assert.doesNotMatch(history, /"healthy":false/, history)
+    } finally {
+      await client.close()
+    }
   })
 })
