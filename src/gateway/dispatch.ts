@@ -452,7 +452,9 @@ async function forward(
   namespaceContent = false,
 ): Promise<Handled> {
   const inputs = scope.gateway.inputs
-  if (!scope.session && inputs.has(params.requestState)) {
+  if (!scope.session && inputs.issued(params.requestState)) {
+    // Run anew, the tool did its work twice and the client's answers were thrown away.
+    if (!inputs.has(params.requestState)) throw noLongerParked()
     const binding = bindingOf(scope, backend, method, params)
     return inputs.resume(
       params.requestState,
@@ -474,6 +476,14 @@ async function forward(
   }
   // `failover` is left as it is (read by nothing past here): deleting it costs a slow object.
   return handled as Handled
+}
+
+/** A stateless retry whose `requestState`, one the gateway issued, names no call parked now. */
+function noLongerParked(): PorticoError {
+  return new PorticoError('invalid_params', {
+    message:
+      'Unknown requestState: the call it resumes is no longer waiting (it expired, or was given up); call again without requestState',
+  })
 }
 
 /**
@@ -511,6 +521,7 @@ function viaBackend(scope: RequestScope, backend: Backend, request: BackendReque
       {
         binding: bindingOf(scope, backend, request.method, request.params),
         retryKey: retryKeyOf(scope.call),
+        caller: scope.call.identity?.key,
       },
       capabilities,
       scope.write,

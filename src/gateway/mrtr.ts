@@ -26,7 +26,16 @@ import {
 } from './backends/connection.ts'
 
 const MAX_PARKED = 1000
+/**
+ * Parked calls one verified caller may hold: past it its own oldest is given up, never another
+ * caller's (one caller parking a thousand calls pushed out everyone else's). Anonymous callers
+ * (no `[auth]`) cannot be told apart and share MAX_PARKED.
+ */
+const MAX_PARKED_PER_CALLER = 100
 const PARKED_TTL_MS = 60_000
+/** What begins every `requestState` the bridge issues (see `issued`). */
+const TOKEN_PREFIX = 'portico-'
+
 /**
  * A backend's requests one call may have waiting for the client's input at once (asked in one
  * round or queued for the next): past it a backend that asks without end is refused at once,
@@ -54,6 +63,8 @@ class ParkedCall {
   binding = ''
   /** The same as the client named it (see `retryKeyOf`): what a free pass must match. */
   retryKey = ''
+  /** The verified caller's key (undefined without `[auth]`): what MAX_PARKED_PER_CALLER counts. */
+  caller: string | undefined
   /**
    * The retry let through a rate limit this round (by its token and its notes): once per
    * round, not per retry; the same call passes again (call_tool's inner call shares the outer
@@ -133,7 +144,7 @@ export class InputBridge {
    */
   run(
     backend: string,
-    owner: { binding: string; retryKey: string },
+    owner: { binding: string; retryKey: string; caller: string | undefined },
     capabilities: JsonObject,
     write: (message: JsonObject) => boolean,
     signal: SignalLike,
@@ -145,6 +156,7 @@ export class InputBridge {
     const parked = new ParkedCall(backend, write)
     parked.binding = owner.binding
     parked.retryKey = owner.retryKey
+    parked.caller = owner.caller
     signal.addEventListener('abort', () => parked.abort.abort(), { once: true })
     const sink: CallSink = {
       owner: parked,
@@ -160,6 +172,14 @@ export class InputBridge {
       (error: unknown) => parked.push({ kind: 'failed', error }),
     )
     return this.#advance(parked)
+  }
+
+  /**
+   * Whether a `requestState` is one this bridge issued, parked or not any more (expired, given
+   * up, resumed): a backend's own `input_required` carries its own state, passed through.
+   */
+  issued(requestState: unknown): boolean {
+    return typeof requestState === 'string' && requestState.startsWith(TOKEN_PREFIX)
   }
 
   /** Whether a retry's `requestState` belongs to a parked call here. */
@@ -276,11 +296,24 @@ export class InputBridge {
   }
 
   #park(parked: ParkedCall): string {
-    const token = randomUUID()
+    if (parked.caller !== undefined) this.#makeRoomFor(parked.caller)
+    const token = `${TOKEN_PREFIX}${randomUUID()}`
     this.#parked.set(token, parked)
     parked.timer = setTimeout(() => this.#expire(token), PARKED_TTL_MS)
     parked.timer.unref()
     return token
+  }
+
+  /** Gives up `caller`'s oldest parked call when it holds MAX_PARKED_PER_CALLER already. */
+  #makeRoomFor(caller: string): void {
+    let held = 0
+    let oldest: string | undefined
+    for (const [token, parked] of this.#parked) {
+      if (parked.caller !== caller) continue
+      held++
+      oldest ??= token
+    }
+    if (held >= MAX_PARKED_PER_CALLER && oldest !== undefined) this.#expire(oldest)
   }
 
   /** An abandoned parked call: refuse what the backend asked and cancel the call. */

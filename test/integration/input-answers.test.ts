@@ -56,6 +56,17 @@ describe("answers that depend on one client's input", () => {
     assert.match(await answering(gateway.url, await call(gateway.url), 'bob'), /user said bob/)
   })
 
+  it('a retry naming no parked call is refused, not run as a new call', async () => {
+    const before = backend.executions
+    const retry = await call(gateway.url, {
+      inputResponses: { r1: { action: 'accept', content: { name: 'late' } } },
+      requestState: 'portico-a-call-that-expired',
+    })
+    // It ran the tool again and answered input_required anew: the answers were thrown away.
+    assert.match(retry.error?.message ?? '', /Unknown requestState/, JSON.stringify(retry))
+    assert.equal(backend.executions, before)
+  })
+
   it('coalescing lets an identical call go its own way once the first asks its client', async () => {
     const before = backend.executions
     const [first, second] = await Promise.all([call(gateway.url), call(gateway.url)])

@@ -23,14 +23,16 @@ const sampling = (id: string): JsonRpcRequest => ({
  * the call's first answer, the sink the backend goes on asking through, and what the bridge
  * answered the backend.
  */
-async function parkedCall(asked: Array<string | JsonRpcRequest>) {
+async function parkedCall(
+  asked: Array<string | JsonRpcRequest>,
+  { bridge = new InputBridge(), caller }: { bridge?: InputBridge; caller?: string } = {},
+) {
   const answered: Array<{ id: unknown; outcome: unknown }> = []
   const connection = { answer: (id: unknown, outcome: unknown) => answered.push({ id, outcome }) }
   let sink: CallSink | undefined
-  const bridge = new InputBridge()
   const first = await bridge.run(
     'b',
-    { binding: 'caller', retryKey: 'caller' },
+    { binding: caller ?? 'caller', retryKey: caller ?? 'caller', caller },
     { sampling: {} },
     () => true,
     new CallController().signal,
@@ -75,6 +77,22 @@ describe('input bridge', () => {
     )
     bridge.close()
     assert.equal(answered.length, 80, 'every request answered once the call is given up')
+  })
+
+  it("one caller past its share gives up its own oldest parked call, never another's", async () => {
+    const bridge = new InputBridge()
+    const bob = await parkedCall(['bob'], { bridge, caller: 'bob' })
+    const alices = []
+    for (let i = 0; i <= 100; i++)
+      alices.push(await parkedCall([`a${i}`], { bridge, caller: 'alice' }))
+    const parked = (call: { first: { result?: { requestState?: unknown } } }) =>
+      bridge.has(call.first.result?.requestState)
+    // Before, alice's thousand pushed bob's call out of the bound shared by all.
+    assert.ok(parked(bob), "bob's call stays parked")
+    assert.ok(!parked(alices[0] as (typeof alices)[number]), "alice's oldest was given up")
+    assert.match(JSON.stringify(alices[0]?.answered), /The client did not answer/)
+    assert.equal(alices.filter(parked).length, 100)
+    bridge.close()
   })
 
   it('only the three input kinds reach the client: an unknown method is refused', async () => {
