@@ -505,6 +505,8 @@ async function sendArray(
 ): Promise<void> {
   const { recorder } = options
   const parts: Buffer[] = []
+  /** A notification's or a response's failure (the upstream down): recorded, not in the array. */
+  let unanswerable: { bytes: Buffer; status: number } | undefined
   for (const [index, original] of replies.entries()) {
     const call = calls[index] as Call
     if (original.kind !== 'message') {
@@ -514,17 +516,34 @@ async function sendArray(
     const reply = await wholeMessage(call, original)
     const body = reply.body()
     const bytes = 'bytes' in body ? body.bytes : Buffer.alloc(0)
-    parts.push(bytes)
-    recorder.wrote(index, bytes.length)
     recorder.answer(index, reply.summary(recorder.needsResult(index)))
     recorder.done(index)
+    // JSON-RPC answers nothing for a notification or a client's response: an error object
+    // without an id for one in the array is an answer to nothing (a client may fail on it).
+    if (call.kind !== 'request') {
+      unanswerable ??= { bytes, status: reply.status }
+      continue
+    }
+    parts.push(bytes)
+    recorder.wrote(index, bytes.length)
+  }
+  if (parts.length === 0) {
+    // No request in the batch: what a lone notification gets, its failure's status, or 202.
+    const failed = unanswerable
+    if (failed === undefined) res.writeHead(202, withExtra({}, options)).end()
+    else writeJson(res, failed.status, failed.bytes, options)
+    return
   }
   const body = Buffer.concat([
     Buffer.from('['),
     ...joinWith(parts, Buffer.from(',')),
     Buffer.from(']'),
   ])
-  res.writeHead(200, {
+  writeJson(res, 200, body, options)
+}
+
+function writeJson(res: ServerResponse, status: number, body: Buffer, options: SendOptions): void {
+  res.writeHead(status, {
     ...withExtra({}, options),
     'content-type': 'application/json',
     'content-length': String(body.length),

@@ -170,3 +170,44 @@ describe('legacy HTTP+SSE (2024-11-05): a batch with an invalid element, answers
     assert.equal(bad.error?.code, -32600)
   })
 })
+
+describe('a batch whose upstream cannot be reached', () => {
+  let portico: RunningPortico
+  before(async () => {
+    portico = await startPortico({ upstream: 'http://127.0.0.1:9/mcp' })
+  })
+  after(async () => {
+    await portico?.close()
+  })
+
+  const notification = {
+    jsonrpc: '2.0',
+    method: 'notifications/cancelled',
+    params: { requestId: 1 },
+  }
+  const response = { jsonrpc: '2.0', id: 'asked-1', result: {} }
+
+  it('answers its requests only: a notification or a response gets no error object', async () => {
+    const ping = { jsonrpc: '2.0', id: 99, method: 'ping' }
+    const answer = await postBatch(
+      portico.url,
+      'abc',
+      JSON.stringify([response, notification, ping]),
+    )
+    assert.equal(answer.status, 200)
+    const answers = answersOf(answer.contentType, answer.text)
+    // Before, three elements: two errors with no id, answering a response and a notification.
+    assert.deepEqual(
+      answers.map((a) => a.id),
+      [99],
+    )
+    assert.equal(answers[0]?.error?.code, -32603)
+  })
+
+  it('with no request in it, fails as a lone notification does (its status, one error)', async () => {
+    const answer = await postBatch(portico.url, 'abc', JSON.stringify([notification, response]))
+    assert.equal(answer.status, 502)
+    assert.match(answer.text, /unreachable/)
+    assert.ok(!answer.text.startsWith('['), answer.text)
+  })
+})
