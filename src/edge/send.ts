@@ -578,6 +578,13 @@ async function sendMerged(
         options.recorder.answer(index, { isResponse: true, outcome: 'ok' })
         return
       }
+      if (reply.kind === 'message' && call.kind !== 'request') {
+        // A notification's or a response's failure is recorded, not written (see sendArray).
+        const failure = await wholeMessage(call, reply)
+        options.recorder.answer(index, failure.summary(options.recorder.needsResult(index)))
+        options.recorder.done(index)
+        return
+      }
       // The calls' events interleave on one stream: each must be written whole (no fragments).
       const events =
         reply.kind === 'stream'
