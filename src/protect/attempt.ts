@@ -11,6 +11,8 @@ export class Attempt {
   readonly call: Call
   /** The request id it went out under (a hedge's own), once sent. */
   sentAs: JsonRpcId | undefined
+  /** Whether the upstream was told it is given up (hedge.ts `#cancelUpstream`). */
+  cancelledUpstream = false
   readonly #controller: CallController
 
   constructor(parent: Call) {

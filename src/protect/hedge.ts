@@ -8,7 +8,12 @@
  */
 import { randomBytes } from 'node:crypto'
 import type { HedgingConfig } from '../config/protect.ts'
-import { bigIdLiteral, type JsonRpcMessage, type JsonRpcResponse } from '../jsonrpc/message.ts'
+import {
+  bigIdLiteral,
+  type JsonRpcId,
+  type JsonRpcMessage,
+  type JsonRpcResponse,
+} from '../jsonrpc/message.ts'
 import { type Call, withMessage } from '../pipeline/call.ts'
 import type { Handler, Middleware } from '../pipeline/compose.ts'
 import { mapAnswer, type Reply, type StreamEvent, StreamReply } from '../pipeline/reply.ts'
@@ -19,11 +24,20 @@ import type { ToolHints } from './hints.ts'
 import { discard } from './outcome.ts'
 import type { RetryBudget } from './retry.ts'
 
+/**
+ * Tells the upstream that the attempt sent as `sentAs` is given up, where dropping its request
+ * is no cancellation: a transparent upstream's session (closing a request's stream is none
+ * there, and the server runs it to its end). Gateway backends cancel their requests
+ * themselves when an attempt's signal aborts.
+ */
+export type CancelUpstream = (attempt: Call, sentAs: JsonRpcId, why: string) => void
+
 export interface HedgingParts {
   config: HedgingConfig
   hints: ToolHints
   clock: Clock
   budget?: RetryBudget | undefined
+  cancelUpstream?: CancelUpstream | undefined
 }
 
 export function hedging(parts: HedgingParts): Middleware {
@@ -114,6 +128,7 @@ class HedgedCall {
     let sent: Promise<Reply>
     if (this.#launched > 1) {
       call.notes.hedges = this.#launched - 1
+      if (this.#launched === 2 && this.#parts.cancelUpstream !== undefined) this.#watchCancel()
       const hedge = asHedge(trial.call, this.#launched - 1)
       trial.sentAs = hedge.call.id
       sent = this.#next(hedge.call).then(hedge.restore)
@@ -136,7 +151,7 @@ class HedgedCall {
   #answered(trial: Attempt, reply: Reply): void {
     if (this.#settled) {
       discard(reply)
-      trial.drop('another attempt answered first')
+      this.#lost(trial)
       return
     }
     if (this.#running > 1 && (reply.status >= 500 || !this.#holdsTheClient(trial))) {
@@ -145,7 +160,7 @@ class HedgedCall {
     }
     this.#finish()
     this.#forget(trial)
-    for (const other of this.#live ?? []) other.drop('another attempt answered first')
+    for (const other of this.#live ?? []) this.#lost(other)
     this.#live = undefined
     const failure = this.#failure
     if (failure !== undefined && 'reply' in failure) discard(failure.reply)
@@ -164,8 +179,41 @@ class HedgedCall {
   }
 
   #threw(trial: Attempt, error: unknown): void {
-    if (this.#settled) trial.drop('failed')
+    if (this.#settled) this.#lost(trial)
     else this.#failed(trial, { error })
+  }
+
+  /** An attempt another one beat: dropped, and cancelled upstream, the call's own too. */
+  #lost(trial: Attempt): void {
+    const why = 'another attempt answered first'
+    trial.drop(why)
+    this.#cancelUpstream(trial, why)
+  }
+
+  /**
+   * The call given up (the client cancelled it, or left): its hedges are cancelled upstream,
+   * each under the id it went out with, which no client can name (the call's own id is the
+   * client's to cancel, as it did, or to resume).
+   */
+  #watchCancel(): void {
+    const call = this.#call
+    call.signal.addEventListener(
+      'abort',
+      () => {
+        for (const trial of this.#live ?? []) {
+          if (trial.sentAs !== call.id) this.#cancelUpstream(trial, 'the call was cancelled')
+        }
+      },
+      { once: true },
+    )
+  }
+
+  /** Tells the upstream `trial` is given up, once, where its dropped request alone is not. */
+  #cancelUpstream(trial: Attempt, why: string): void {
+    const cancel = this.#parts.cancelUpstream
+    if (cancel === undefined || trial.sentAs === undefined || trial.cancelledUpstream) return
+    trial.cancelledUpstream = true
+    cancel(trial.call, trial.sentAs, why)
   }
 
   #failed(trial: Attempt, outcome: { reply: Reply } | { error: unknown }): void {

@@ -24,7 +24,7 @@ import { callTimeout } from './call-timeout.ts'
 import { coalesce } from './coalesce.ts'
 import { ConcurrencyLimiter, concurrencyLimit } from './concurrency.ts'
 import { upstreamHealth } from './health.ts'
-import { hedging } from './hedge.ts'
+import { type CancelUpstream, hedging } from './hedge.ts'
 import { ToolHints } from './hints.ts'
 import { OutlierDetector, type OutlierGroup } from './outlier.ts'
 import { upstreamRateLimit } from './rate-limit.ts'
@@ -49,6 +49,8 @@ export interface ProtectDeps {
    * table did not change is taken over with its state (see `UpstreamProtection`).
    */
   previous?: UpstreamProtection | undefined
+  /** How hedging tells the upstream an attempt is given up (see `HedgingParts`). */
+  cancelUpstream?: CancelUpstream | undefined
 }
 
 /** What a rebuilt protection takes over from the one it replaces (`#handOver`). */
@@ -181,7 +183,15 @@ export class UpstreamProtection {
       chain.push(retry({ config: config.retry, budget, hints: this.hints, clock }))
     }
     if (config.hedging) {
-      chain.push(hedging({ config: config.hedging, hints: this.hints, clock, budget }))
+      chain.push(
+        hedging({
+          config: config.hedging,
+          hints: this.hints,
+          clock,
+          budget,
+          cancelUpstream: deps.cancelUpstream,
+        }),
+      )
     }
     if (this.breaker || this.outlier) {
       chain.push(

@@ -25,7 +25,7 @@ import { type LegacyLimits, LegacyTransport, legacySseTarget } from './legacy-ss
 import { readUnlessMcp } from './other-mcp.ts'
 import { type BuiltUpstream, ReloadableUpstream } from './reload.ts'
 import { forwardStream } from './stream.ts'
-import { transparentUpstream } from './upstream.ts'
+import { cancelOnSession, transparentUpstream } from './upstream.ts'
 
 export function transparentMode(
   context: ProxyContext,
@@ -145,14 +145,6 @@ function upstreamOf(
   previous: UpstreamProtection | undefined,
 ): BuiltUpstream {
   const { url, label, legacy } = parts
-  const protection = new UpstreamProtection(label, topLevelProtect(config), {
-    clock: parts.clock,
-    logger: context.logger,
-    coalesce: config.performance.coalesce_requests,
-    group: parts.group,
-    shared: context.shared,
-    previous,
-  })
   const limits = limitsOf(config)
   const streamable = transparentUpstream({
     http: context.http,
@@ -161,6 +153,15 @@ function upstreamOf(
     maxMessageBytes: limits.maxMessageBytes,
     timeoutMs: limits.timeoutMs,
     publicOrigin: (call) => publicOriginOf(config, call.request),
+  })
+  const protection = new UpstreamProtection(label, topLevelProtect(config), {
+    clock: parts.clock,
+    logger: context.logger,
+    coalesce: config.performance.coalesce_requests,
+    group: parts.group,
+    shared: context.shared,
+    previous,
+    cancelUpstream: (attempt, sentAs, why) => cancelOnSession(streamable, attempt, sentAs, why),
   })
   const handle = upstreamChain(
     {

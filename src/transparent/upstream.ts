@@ -11,9 +11,11 @@ import type { PorticoError } from '../errors.ts'
 import { mapOriginHeaders } from '../forward/url-map.ts'
 import { WHOLE_ANSWER_BYTES } from '../http/body.ts'
 import { clientHeaders, type HeaderMap, headerValue } from '../http/headers.ts'
-import { encodeJson } from '../jsonrpc/message.ts'
-import { type Call, rawBytesOf, upstreamHeadersOf } from '../pipeline/call.ts'
+import { encodeJson, type JsonRpcId, type JsonRpcMessage } from '../jsonrpc/message.ts'
+import { type Call, rawBytesOf, upstreamHeadersOf, withMessage } from '../pipeline/call.ts'
 import { accepted, MessageReply, type Reply, StreamEvent, StreamReply } from '../pipeline/reply.ts'
+import { CallController } from '../pipeline/signal.ts'
+import { discard } from '../protect/outcome.ts'
 import { SseParser } from '../protocol/sse.ts'
 import { bodyError, type HttpClient, type UpstreamResponse } from '../upstream/http-client.ts'
 import { chunksOf } from '../util/chunks.ts'
@@ -140,4 +142,33 @@ export async function* sseEvents(
   } catch (error) {
     throw bodyError(error, label)
   }
+}
+
+/**
+ * Tells the upstream a hedged attempt of a session's call is given up, in a
+ * `notifications/cancelled` naming the id it went out under: on a session, the request's
+ * stream Portico closed is no cancellation, and the server ran the attempt to its end. A
+ * control message of Portico's own: not through the chain, not recorded. (Hedges of stateless
+ * calls have nothing to cancel but their request, which closing ended; legacy SSE is not
+ * hedged.)
+ */
+export function cancelOnSession(
+  send: (call: Call) => Promise<Reply>,
+  attempt: Call,
+  sentAs: JsonRpcId,
+  why: string,
+): void {
+  if (attempt.sessionId === undefined) return
+  const message: JsonRpcMessage = {
+    jsonrpc: '2.0',
+    method: 'notifications/cancelled',
+    params: { requestId: sentAs, reason: why },
+  }
+  const notice: Call = {
+    ...withMessage(attempt, message),
+    kind: 'notification',
+    signal: new CallController().signal,
+    notes: {},
+  }
+  send(notice).then(discard, () => {})
 }

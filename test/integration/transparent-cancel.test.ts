@@ -60,7 +60,7 @@ describe("a client's cancel, in transparent mode", () => {
       const tools = await client.listTools()
       assert.deepEqual(
         tools.tools.map((tool) => tool.name),
-        ['wait'],
+        ['wait', 'wait_read_only'],
       )
     })
   })
@@ -106,28 +106,57 @@ describe("a client's cancel, in transparent mode", () => {
 })
 
 describe("a client's cancel under a concurrency limit of one", () => {
-  let upstream: CancelUpstream
-  let transparent: RunningPortico
-
-  before(async () => {
-    upstream = await startCancelUpstream()
-    transparent = await startPortico({
-      upstream: upstream.url,
-      concurrency: { max_concurrent: 1, queue_timeout: 30 },
-    })
-  })
-  after(async () => {
-    await transparent?.close()
-    await upstream?.close()
-  })
+  const suite = behindPortico({ concurrency: { max_concurrent: 1, queue_timeout: 30 } })
 
   it('passes at once: it is not queued behind the request it cancels, which holds the slot', async () => {
+    const { transparent, upstream } = suite.running()
     // Queued, the cancel waited out queue_timeout (30 s here) and was refused 429.
     await cancelWait(transparent, upstream, 'wait', async () => {
       await until(() => upstream.callsClosed > 0 || undefined, 5000, 'the upstream call let go')
     })
   })
 })
+
+describe("a client's cancel of a hedged call, in transparent mode", () => {
+  const suite = behindPortico({ hedging: { delay_ms: 50, max_hedges: 1 } })
+
+  it('reaches every attempt: the hedge is cancelled under its own id', async () => {
+    const { transparent, upstream } = suite.running()
+    const attempts = 2
+    await cancelWait(
+      transparent,
+      upstream,
+      'wait_read_only',
+      async () => {
+        // The client's cancel named its own id; the hedge, sent as `<id>~hedge1~…`, ran on
+        // (its stream closed, which on a session is no cancel).
+        await until(() => upstream.aborted === attempts || undefined, 5000, 'both cancelled')
+        assert.equal(upstream.cancels, attempts)
+      },
+      attempts,
+    )
+  })
+})
+
+/** The cancel fixture behind a transparent Portico with `config` added, for one suite. */
+function behindPortico(config: object) {
+  let upstream: CancelUpstream | undefined
+  let transparent: RunningPortico | undefined
+  before(async () => {
+    upstream = await startCancelUpstream()
+    transparent = await startPortico({ upstream: upstream.url, ...config })
+  })
+  after(async () => {
+    await transparent?.close()
+    await upstream?.close()
+  })
+  return {
+    running: () => ({
+      upstream: upstream as CancelUpstream,
+      transparent: transparent as RunningPortico,
+    }),
+  }
+}
 
 describe("a client's cancel, in gateway mode (the same client and server)", () => {
   let upstream: CancelUpstream
@@ -190,15 +219,19 @@ async function cancelWait(
   upstream: CancelUpstream,
   tool: string,
   meanwhile: (client: Client) => Promise<void>,
+  attempts = 1,
 ): Promise<void> {
   const client = new Client({ name: 'canceller', version: '1' })
   await client.connect(new StreamableHTTPClientTransport(new URL(portico.url)))
   try {
+    // Hedged (attempts > 1): the tools' annotations, learned from the list, say it may be.
+    if (attempts > 1) await client.listTools()
     const aborted = new AbortController()
     const call = client.callTool({ name: tool, arguments: {} }, undefined, {
       signal: aborted.signal,
     })
-    await until(() => upstream.started > 0 || undefined, 5000, 'the upstream to start wait')
+    const started = () => upstream.started >= attempts || undefined
+    await until(started, 5000, `the upstream to start ${attempts} attempt(s)`)
     aborted.abort('enough')
     await assert.rejects(call)
     await until(() => upstream.aborted > 0 || undefined, 5000, 'the upstream to hear the cancel')
