@@ -210,7 +210,6 @@ export function baseOf(
   }
 }
 
-/** A request body must be JSON when its type is declared (MCP clients always declare it). */
 /**
  * A lone request whose `Mcp-Method` / `Mcp-Name` headers name another method or target than
  * its body: 400 with -32020 (SEP-2243), so that nothing behind Portico acts on a name its
