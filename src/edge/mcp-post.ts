@@ -19,7 +19,7 @@ import { identityOf } from '../pipeline/identity.ts'
 import type { Reply } from '../pipeline/reply.ts'
 import type { CallSignal } from '../pipeline/signal.ts'
 import { caseVariantMember, headerMismatch } from '../protocol/classify.ts'
-import { abortOnClose, refuse, refuseReadingId } from './exchange.ts'
+import { abortOnClose, isListening, refuse, refuseReadingId } from './exchange.ts'
 import { answeringRequest, sendReplies, sendReply } from './send.ts'
 
 export interface PostOptions {
@@ -165,14 +165,18 @@ export function answerElement(call: Call, refusal: PorticoError | undefined, han
   return refusal === undefined ? handle(call) : Promise.resolve(errorReply(call, refusal))
 }
 
-/** Ends the exchange's record: calls still open when the client left were cancelled. */
+/**
+ * Ends the exchange's record: calls still open when the client left were cancelled; a stream
+ * that only listens (`subscriptions/listen`) ends so, as a GET stream does: its normal end,
+ * by the client, a drain, or a credential revoked.
+ */
 export function finishRecording(
   recorder: CallRecorder,
   calls: readonly Call[],
   res: ServerResponse,
   signal: CallSignal,
 ): void {
-  if (signal.aborted) {
+  if (signal.aborted && !isListening(res)) {
     calls.forEach((_, index) => {
       recorder.fail(index, 'cancelled', { reason: 'cancelled' })
     })

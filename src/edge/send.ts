@@ -44,7 +44,7 @@ import {
   summarize,
 } from '../protocol/summarize.ts'
 import { chunksOf } from '../util/chunks.ts'
-import { markListening } from './exchange.ts'
+import { isListening, markListening } from './exchange.ts'
 
 export interface SendOptions {
   recorder: CallRecorder
@@ -358,7 +358,8 @@ function endUnanswered(
   options: SendOptions,
 ): void {
   if (call.notes.cancelled === true) {
-    options.recorder.fail(index, 'cancelled', { reason: 'cancelled' })
+    // A stream that only listens ends so, its normal end (mcp-post.ts finishRecording).
+    if (!isListening(res)) options.recorder.fail(index, 'cancelled', { reason: 'cancelled' })
     options.recorder.done(index)
     return
   }
@@ -401,7 +402,8 @@ async function failAfterStart(
 ): Promise<void> {
   const { recorder } = options
   if (options.signal.aborted) {
-    recorder.fail(0, 'cancelled', { reason: 'cancelled' })
+    // A stream that only listens ends so, its normal end (mcp-post.ts finishRecording).
+    if (!isListening(res)) recorder.fail(0, 'cancelled', { reason: 'cancelled' })
     return
   }
   const failure = streamFailure(error)
