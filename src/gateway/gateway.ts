@@ -224,8 +224,13 @@ export class Gateway {
       if (size === undefined) this.#groups.delete(key)
       else group.size = size
     }
-    for (const name of this.#healthy.keys())
-      if (!this.#backends.has(name)) this.#healthy.delete(name)
+    for (const [name, healthy] of this.#healthy) {
+      if (this.#backends.has(name)) continue
+      // Removed: it serves no more, said as a transition, so that the history of a name
+      // removed and added again alternates as a health history should.
+      if (healthy) this.#recordTransition(name, false)
+      this.#healthy.delete(name)
+    }
     for (const name of this.#leftOut) if (!this.#backends.has(name)) this.#leftOut.delete(name)
   }
 
@@ -630,10 +635,14 @@ export class Gateway {
     const healthy = state === 'up'
     if (this.#healthy.get(name) === healthy) return
     this.#healthy.set(name, healthy)
-    this.#history.push({ backend: name, healthy, at: new Date().toISOString() })
-    if (this.#history.length > HISTORY) this.#history.shift()
+    this.#recordTransition(name, healthy)
     // Clients that got a list without this backend are told to list again now that it is up.
     if (healthy && this.#leftOut.delete(name)) this.#announceSoon()
+  }
+
+  #recordTransition(name: string, healthy: boolean): void {
+    this.#history.push({ backend: name, healthy, at: new Date().toISOString() })
+    if (this.#history.length > HISTORY) this.#history.shift()
   }
 
   /** Tells every client session and listen stream that the lists changed. */
