@@ -13,7 +13,7 @@ import { headerValue } from '../http/headers.ts'
 import { viaOf } from '../http/via.ts'
 import { requestIdOf } from '../jsonrpc/message.ts'
 import type { Transport } from '../observe/event.ts'
-import { failureOf, HttpRecorder } from '../observe/recorder.ts'
+import { type CallRecorder, failureOf, HttpRecorder } from '../observe/recorder.ts'
 import { type Identity, identityOf } from '../pipeline/identity.ts'
 import { CallController } from '../pipeline/signal.ts'
 import { type RelayOptions, sendError } from './send.ts'
@@ -179,6 +179,15 @@ export function markListening(res: ServerResponse, busy: () => boolean = NEVER_B
 
 export function isListening(res: ServerResponse): boolean {
   return LISTENING.has(res)
+}
+
+/**
+ * Records call `index` of an exchange the client left (or a drain or a revocation ended) as
+ * cancelled, unless its answer only listens: ending is a listening stream's normal end, as a
+ * GET stream's, so it is recorded as it was answered (ok), never cancelled.
+ */
+export function recordLeft(recorder: CallRecorder, index: number, res: ServerResponse): void {
+  if (!isListening(res)) recorder.fail(index, 'cancelled', { reason: 'cancelled' })
 }
 
 /** A listening answer with nothing in flight: a drain may end it now. */

@@ -19,7 +19,7 @@ import { identityOf } from '../pipeline/identity.ts'
 import type { Reply } from '../pipeline/reply.ts'
 import type { CallSignal } from '../pipeline/signal.ts'
 import { caseVariantMember, headerMismatch } from '../protocol/classify.ts'
-import { abortOnClose, isListening, refuse, refuseReadingId } from './exchange.ts'
+import { abortOnClose, recordLeft, refuse, refuseReadingId } from './exchange.ts'
 import { answeringRequest, sendReplies, sendReply } from './send.ts'
 
 export interface PostOptions {
@@ -176,11 +176,8 @@ export function finishRecording(
   res: ServerResponse,
   signal: CallSignal,
 ): void {
-  if (signal.aborted && !isListening(res)) {
-    calls.forEach((_, index) => {
-      recorder.fail(index, 'cancelled', { reason: 'cancelled' })
-    })
-  }
+  if (signal.aborted)
+    for (let index = 0; index < calls.length; index++) recordLeft(recorder, index, res)
   recorder.finish(signal.aborted && !res.headersSent ? 499 : res.statusCode)
   for (const call of calls) call.lifetime.end()
 }

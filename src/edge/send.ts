@@ -44,7 +44,7 @@ import {
   summarize,
 } from '../protocol/summarize.ts'
 import { chunksOf } from '../util/chunks.ts'
-import { isListening, markListening } from './exchange.ts'
+import { markListening, recordLeft } from './exchange.ts'
 
 export interface SendOptions {
   recorder: CallRecorder
@@ -358,8 +358,7 @@ function endUnanswered(
   options: SendOptions,
 ): void {
   if (call.notes.cancelled === true) {
-    // A stream that only listens ends so, its normal end (mcp-post.ts finishRecording).
-    if (!isListening(res)) options.recorder.fail(index, 'cancelled', { reason: 'cancelled' })
+    recordLeft(options.recorder, index, res)
     options.recorder.done(index)
     return
   }
@@ -402,8 +401,7 @@ async function failAfterStart(
 ): Promise<void> {
   const { recorder } = options
   if (options.signal.aborted) {
-    // A stream that only listens ends so, its normal end (mcp-post.ts finishRecording).
-    if (!isListening(res)) recorder.fail(0, 'cancelled', { reason: 'cancelled' })
+    recordLeft(recorder, 0, res)
     return
   }
   const failure = streamFailure(error)
