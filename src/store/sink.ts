@@ -25,6 +25,7 @@ import type { Sink } from '../observe/bus.ts'
 import type { PorticoEvent } from '../observe/event.ts'
 import type { PipeStats } from '../observe/status.ts'
 import { boundEvent, truncatedPayload } from './bound.ts'
+import { createStoreApart } from './create-apart.ts'
 import { isCurrentStore } from './header.ts'
 import { openStore } from './open.ts'
 import { EventBatch } from './wire.ts'
@@ -119,13 +120,14 @@ const IDLE_STOP_MS = 120_000
 const WRITER_YOUNG_GENERATION_MB = 4
 
 /**
- * Makes sure the store is there at this schema first (creating or upgrading it on this
- * thread), so a bad path fails at startup with a clear StoreError; the writer thread starts
- * with the first event.
+ * Makes sure the store is there at this schema first (a new one created by a child process,
+ * an older one upgraded on this thread), so a bad path fails at startup with a clear
+ * StoreError; the writer thread starts with the first event.
  */
 export function storeSink(options: StoreSinkOptions): StoreSink {
-  // A store already at this schema needs nothing now (its writer opens it when there is work).
-  if (!isCurrentStore(options.path)) {
+  // A store already at this schema needs nothing now (its writer opens it when there is work);
+  // a new one is made by a child process, so this thread does not load SQLite for it.
+  if (!isCurrentStore(options.path) && !createStoreApart(options.path)) {
     openStore(options.path, {
       create: true,
       ...(options.onUpgrade ? { onUpgrade: options.onUpgrade } : {}),

@@ -2,7 +2,8 @@
  * The store writer thread runs while there is work: none starts for a proxy that records
  * nothing, the first event starts one, an idle one stops, and the next event starts another,
  * with every event committed across the stops and starts. A store already at this schema is
- * not opened (SQLite not even loaded) on the proxy's thread. Real worker threads, real SQLite.
+ * not opened (SQLite not even loaded) on the proxy's thread, and a new one is made by a child
+ * process. Real worker threads, a real child process, real SQLite.
  */
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
@@ -31,6 +32,32 @@ function rowCount(path: string): number {
 
 function call(i: number) {
   return exchangeEvent({ method: 'tools/call', name: 'lookup', jsonrpcId: i, sessionId: 's1' })
+}
+
+/**
+ * Starts a store sink on `path` in a new process, records one event and closes: whether the
+ * SQLite addon was in the proxy thread's module cache before and after, and whether the store
+ * was at this schema once the sink had started.
+ */
+function startRecordingOne(dir: string, path: string): unknown {
+  const sinkModule = new URL('../../src/store/sink.js', import.meta.url).href
+  const headerModule = new URL('../../src/store/header.js', import.meta.url).href
+  const script = `
+    import { createRequire } from 'node:module'
+    const { storeSink } = await import(${JSON.stringify(sinkModule)})
+    const { isCurrentStore } = await import(${JSON.stringify(headerModule)})
+    const loaded = () => Object.keys(createRequire(import.meta.url).cache).some((f) => f.includes('better-sqlite3'))
+    const sink = storeSink({ path: process.argv[2], proxy: 'p' })
+    const before = loaded()
+    const current = isCurrentStore(process.argv[2])
+    sink.write([{ type: 'exchange', ts: Date.now(), proxy: 'p', transport: 'streamable-http', era: 'legacy', kind: 'request', method: 'ping', outcome: 'ok', httpStatus: 200, durationUs: 1, bytesIn: 1, bytesOut: 1 }])
+    await sink.close()
+    console.log(JSON.stringify({ before, current, after: loaded(), written: sink.stats().written }))`
+  // A file, not `--input-type=module -e`: worker threads inherit the flags, and that one
+  // only works with `-e`.
+  const file = join(dir, 'start.mjs')
+  writeFileSync(file, script)
+  return JSON.parse(execFileSync(process.execPath, [file, path], { encoding: 'utf8' }))
 }
 
 describe('the store writer thread', () => {
@@ -188,24 +215,33 @@ describe('a store already at this schema', () => {
   it('a proxy starting on it does not load SQLite on its own thread', () => {
     const path = join(dir, 'started.db')
     openStore(path, { create: true }).close()
-    const sinkModule = new URL('../../src/store/sink.js', import.meta.url).href
-    const script = `
-      import { createRequire } from 'node:module'
-      const { storeSink } = await import(${JSON.stringify(sinkModule)})
-      const loaded = () => Object.keys(createRequire(import.meta.url).cache).some((f) => f.includes('better-sqlite3'))
-      const sink = storeSink({ path: process.argv[2], proxy: 'p' })
-      const before = loaded()
-      sink.write([{ type: 'exchange', ts: Date.now(), proxy: 'p', transport: 'streamable-http', era: 'legacy', kind: 'request', method: 'ping', outcome: 'ok', httpStatus: 200, durationUs: 1, bytesIn: 1, bytesOut: 1 }])
-      await sink.close()
-      console.log(JSON.stringify({ before, after: loaded(), written: sink.stats().written }))`
-    // A file, not `--input-type=module -e`: worker threads inherit the flags, and that one
-    // only works with `-e`.
-    const file = join(dir, 'start.mjs')
-    writeFileSync(file, script)
-    const out = execFileSync(process.execPath, [file, path], { encoding: 'utf8' })
     // The writer thread loads it in its own module cache; the proxy's thread never does.
-    assert.deepEqual(JSON.parse(out), { before: false, after: false, written: 1 })
+    assert.deepEqual(startRecordingOne(dir, path), {
+      before: false,
+      current: true,
+      after: false,
+      written: 1,
+    })
     assert.equal(rowCount(path), 1)
+  })
+
+  it('a proxy starting on a new store has it made by a child process, SQLite not loaded here', () => {
+    const path = join(dir, 'new.db')
+    assert.deepEqual(startRecordingOne(dir, path), {
+      before: false,
+      current: true,
+      after: false,
+      written: 1,
+    })
+    assert.equal(rowCount(path), 1)
+  })
+
+  it('a new store the child cannot make fails as before, with the clear error', () => {
+    assert.throws(
+      () => storeSink({ path: join(dir, 'no-such-folder', 'x.db'), proxy: 'p' }),
+      (error: Error) =>
+        error.name === 'StoreError' && /folder .* does not exist/.test(error.message),
+    )
   })
 
   it('a commit that finds the store locked past the busy timeout keeps its events for the next', async () => {
