@@ -212,29 +212,24 @@ describe('a store already at this schema', () => {
     assert.equal(isCurrentStore(busy), true, 'checkpointed on close')
   })
 
-  it('a proxy starting on it does not load SQLite on its own thread', () => {
-    const path = join(dir, 'started.db')
-    openStore(path, { create: true }).close()
-    // The writer thread loads it in its own module cache; the proxy's thread never does.
-    assert.deepEqual(startRecordingOne(dir, path), {
-      before: false,
-      current: true,
-      after: false,
-      written: 1,
+  const startsWithoutSqlite: [string, (path: string) => void][] = [
+    ['a proxy starting on it', (path) => openStore(path, { create: true }).close()],
+    ['a proxy starting on a new store (made by a child process)', () => {}],
+  ]
+  for (const [name, prepare] of startsWithoutSqlite) {
+    it(`${name} does not load SQLite on its own thread`, () => {
+      const path = join(dir, `${name.length}.db`)
+      prepare(path)
+      // The writer thread loads it in its own module cache; the proxy's thread never does.
+      assert.deepEqual(startRecordingOne(dir, path), {
+        before: false,
+        current: true,
+        after: false,
+        written: 1,
+      })
+      assert.equal(rowCount(path), 1)
     })
-    assert.equal(rowCount(path), 1)
-  })
-
-  it('a proxy starting on a new store has it made by a child process, SQLite not loaded here', () => {
-    const path = join(dir, 'new.db')
-    assert.deepEqual(startRecordingOne(dir, path), {
-      before: false,
-      current: true,
-      after: false,
-      written: 1,
-    })
-    assert.equal(rowCount(path), 1)
-  })
+  }
 
   it('a new store the child cannot make fails as before, with the clear error', () => {
     assert.throws(
