@@ -26,6 +26,7 @@ import { VERSION } from '../version.ts'
 import { adminTools, callAdminTool, servesOwnTools } from './admin.ts'
 import type { Backend, BackendCall, SessionRef } from './backends/backend.ts'
 import type { CallSink, Connection } from './backends/connection.ts'
+import { clientKeyOf } from './client-key.ts'
 import { callComposite, compositeDefinition, findComposite } from './composite.ts'
 import type { Gateway } from './gateway.ts'
 import { logLevelRank, MCP_LOG_LEVELS } from './log-levels.ts'
@@ -471,7 +472,7 @@ async function forward(
   if (mirrors !== undefined && MIRRORED.has(method)) mirror(scope, mirrors, method, params)
   let handled: Handled | undefined
   for (const candidate of routing.candidates(backend)) {
-    handled = await viaBackend(scope, candidate, request)
+    handled = await viaBackend(scope, candidate, request, backend)
     if (handled.failover !== true) break
   }
   // `failover` is left as it is (read by nothing past here): deleting it costs a slow object.
@@ -512,16 +513,26 @@ interface BackendRequest {
   catalog: Backend['catalog']
 }
 
-function viaBackend(scope: RequestScope, backend: Backend, request: BackendRequest) {
+/**
+ * Sends the request to `backend`, one of the candidates routing gave for `named`, the backend
+ * the client's name points to. A stateless call parked there is bound to `named`: the retry
+ * names the same tool, whichever candidate (a canary, a failover) took the call.
+ */
+function viaBackend(
+  scope: RequestScope,
+  backend: Backend,
+  request: BackendRequest,
+  named: Backend,
+) {
   const session = scope.session
   if (!session) {
     const capabilities = scope.clientCapabilities ?? {}
     return scope.gateway.inputs.run(
       backend.name,
       {
-        binding: bindingOf(scope, backend, request.method, request.params),
+        binding: bindingOf(scope, named, request.method, request.params),
         retryKey: retryKeyOf(scope.call),
-        caller: scope.call.identity?.key,
+        caller: clientKeyOf(scope.call),
       },
       capabilities,
       scope.write,

@@ -17,7 +17,6 @@ import {
 } from '../jsonrpc/message.ts'
 import type { Call } from '../pipeline/call.ts'
 import { CallController, type CallSignal, type SignalLike } from '../pipeline/signal.ts'
-import { BoundedMap } from '../util/bounded-map.ts'
 import {
   CAPABILITY_OF,
   type CallSink,
@@ -25,11 +24,17 @@ import {
   undeclaredAnswer,
 } from './backends/connection.ts'
 
+/**
+ * Parked calls in all. When they are all taken, the oldest call of the client holding the
+ * most is given up: a client with a few parked never loses one to others holding many (the
+ * oldest of anyone's went, so eleven clients within their own bound pushed out a twelfth's
+ * one call).
+ */
 const MAX_PARKED = 1000
 /**
- * Parked calls one verified caller may hold: past it its own oldest is given up, never another
- * caller's (one caller parking a thousand calls pushed out everyone else's). Anonymous callers
- * (no `[auth]`) cannot be told apart and share MAX_PARKED.
+ * Parked calls one client (client-key.ts: its verified principal, else its address) may hold:
+ * past it its own oldest is given up, never another client's (one client parking a thousand
+ * calls pushed out everyone else's).
  */
 const MAX_PARKED_PER_CALLER = 100
 const PARKED_TTL_MS = 60_000
@@ -63,8 +68,8 @@ class ParkedCall {
   binding = ''
   /** The same as the client named it (see `retryKeyOf`): what a free pass must match. */
   retryKey = ''
-  /** The verified caller's key (undefined without `[auth]`): what MAX_PARKED_PER_CALLER counts. */
-  caller: string | undefined
+  /** The client's key (client-key.ts): what MAX_PARKED_PER_CALLER counts. */
+  caller = ''
   /**
    * The retry let through a rate limit this round (by its token and its notes): once per
    * round, not per retry; the same call passes again (call_tool's inner call shares the outer
@@ -128,11 +133,22 @@ class ParkedCall {
   }
 }
 
+/** The key counted most often (the first of those tied, in the map's order). */
+function mostHolding(held: ReadonlyMap<string, number>): string | undefined {
+  let most: string | undefined
+  let count = 0
+  for (const [caller, n] of held) {
+    if (n <= count) continue
+    most = caller
+    count = n
+  }
+  return most
+}
+
 export class InputBridge {
   /** Past the bound the oldest parked call is given up (its backend requests refused). */
-  readonly #parked = new BoundedMap<string, ParkedCall>(MAX_PARKED, (_token, parked) =>
-    abandon(parked),
-  )
+  /** Bounded by `#makeRoomFor` (MAX_PARKED, MAX_PARKED_PER_CALLER). */
+  readonly #parked = new Map<string, ParkedCall>()
 
   /**
    * Runs one backend call for a stateless client. `owner.binding` (the caller's principal,
@@ -144,7 +160,7 @@ export class InputBridge {
    */
   run(
     backend: string,
-    owner: { binding: string; retryKey: string; caller: string | undefined },
+    owner: { binding: string; retryKey: string; caller: string },
     capabilities: JsonObject,
     write: (message: JsonObject) => boolean,
     signal: SignalLike,
@@ -296,7 +312,7 @@ export class InputBridge {
   }
 
   #park(parked: ParkedCall): string {
-    if (parked.caller !== undefined) this.#makeRoomFor(parked.caller)
+    this.#makeRoomFor(parked.caller)
     const token = `${TOKEN_PREFIX}${randomUUID()}`
     this.#parked.set(token, parked)
     parked.timer = setTimeout(() => this.#expire(token), PARKED_TTL_MS)
@@ -304,16 +320,26 @@ export class InputBridge {
     return token
   }
 
-  /** Gives up `caller`'s oldest parked call when it holds MAX_PARKED_PER_CALLER already. */
+  /**
+   * Gives up `caller`'s oldest parked call when it holds MAX_PARKED_PER_CALLER already, else,
+   * when all MAX_PARKED are taken, the oldest of the client holding the most. A scan of at
+   * most MAX_PARKED entries, once per `input_required` round: rare next to calls.
+   */
   #makeRoomFor(caller: string): void {
-    let held = 0
-    let oldest: string | undefined
+    const held = new Map<string, number>()
+    for (const parked of this.#parked.values()) {
+      held.set(parked.caller, (held.get(parked.caller) ?? 0) + 1)
+    }
+    if ((held.get(caller) ?? 0) >= MAX_PARKED_PER_CALLER) this.#expireOldestOf(caller)
+    else if (this.#parked.size >= MAX_PARKED) this.#expireOldestOf(mostHolding(held))
+  }
+
+  #expireOldestOf(caller: string | undefined): void {
     for (const [token, parked] of this.#parked) {
       if (parked.caller !== caller) continue
-      held++
-      oldest ??= token
+      this.#expire(token)
+      return
     }
-    if (held >= MAX_PARKED_PER_CALLER && oldest !== undefined) this.#expire(oldest)
   }
 
   /** An abandoned parked call: refuse what the backend asked and cancel the call. */

@@ -34,6 +34,7 @@ import {
 } from '../protocol/classify.ts'
 import { AsyncQueue } from '../util/async-queue.ts'
 import { nestedDeeperThan } from '../util/json-depth.ts'
+import { clientKeyOf } from './client-key.ts'
 import { dispatch, type Handled, modernResult, type RequestScope } from './dispatch.ts'
 import type { Gateway } from './gateway.ts'
 import { logLevelRank, passesLogFloor } from './log-levels.ts'
@@ -94,16 +95,6 @@ function resolveSession(gateway: Gateway, call: Call): ClientSession | undefined
     return session
   }
   return existingSession(gateway, call)
-}
-
-/**
- * Whose session it is, for `max_sessions_per_client`: the principal `[auth]` verified, else the
- * client's address. By address alone, one user's sessions ended another's behind the same
- * address (a NAT, a proxy, the same host), and one user spread over addresses had no bound.
- */
-function clientKeyOf(call: Call): string {
-  const identity = call.identity
-  return identity === undefined ? `addr:${call.request.clientAddress ?? ''}` : `id:${identity.key}`
 }
 
 function existingSession(gateway: Gateway, call: Call): ClientSession | undefined {

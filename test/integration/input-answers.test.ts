@@ -184,6 +184,60 @@ describe("a retry with the client's answers, and its progress", () => {
   })
 })
 
+describe('a retry resumes the call whichever backend routing gave it', () => {
+  it('a canary (every other call) and a failover (the primary down) resume the parked call', async () => {
+    const primary = await startElicitServer()
+    const canary = await startElicitServer()
+    const spare = await startElicitServer()
+    const down = await startElicitServer()
+    await down.close()
+    const gateway = await startPortico({
+      backends: [
+        { name: 'b', transport: 'http', url: primary.url, weight: 1 },
+        { name: 'next', transport: 'http', url: canary.url, canary_of: 'b', weight: 1 },
+        { name: 'c', transport: 'http', url: down.url },
+        { name: 'backup', transport: 'http', url: spare.url, failover_for: 'c' },
+      ],
+    })
+    try {
+      // It was bound to the backend that took it (the canary, the failover) and its retry,
+      // checked against the name's own backend, got "belongs to another request".
+      for (const name of ['ann', 'ben']) {
+        assert.match(await answering(gateway.url, await call(gateway.url), name), /user said/)
+      }
+      assert.equal(canary.executions, 1, 'the canary took one of the two calls')
+      const named = { name: 'c__ask' }
+      const text = await answering(gateway.url, await call(gateway.url, named), 'cy', named)
+      assert.match(text, /user said cy/)
+      assert.equal(spare.executions, 1)
+    } finally {
+      await gateway.close()
+      await Promise.all([primary.close(), canary.close(), spare.close()])
+    }
+  })
+})
+
+describe('parked calls of a client without [auth]', () => {
+  it('are bounded per client (its address) too: its 101st gives up its own oldest', async () => {
+    const backend = await startElicitServer()
+    const gateway = await startPortico({
+      backends: [{ name: 'b', transport: 'http', url: backend.url }],
+    })
+    try {
+      const firsts: Answer[] = []
+      // One after the other: the first is the oldest parked.
+      for (let i = 0; i < 101; i++) firsts.push(await call(gateway.url))
+      // Before, anonymous clients shared the 1000 with no bound of their own.
+      const oldest = await answering(gateway.url, firsts[0] as Answer, 'old')
+      assert.match(oldest, /Unknown requestState/)
+      assert.match(await answering(gateway.url, firsts[100] as Answer, 'new'), /user said new/)
+    } finally {
+      await gateway.close()
+      await backend.close()
+    }
+  })
+})
+
 describe("a retry with the client's answers, under a per-tool rate limit", () => {
   it('resumes the call admitted already without a token; another call is still refused', async () => {
     await underOneCallAMinute(async (url) => {

@@ -32,7 +32,7 @@ async function parkedCall(
   let sink: CallSink | undefined
   const first = await bridge.run(
     'b',
-    { binding: caller ?? 'caller', retryKey: caller ?? 'caller', caller },
+    { binding: caller ?? 'caller', retryKey: caller ?? 'caller', caller: caller ?? 'caller' },
     { sampling: {} },
     () => true,
     new CallController().signal,
@@ -92,6 +92,28 @@ describe('input bridge', () => {
     assert.ok(!parked(alices[0] as (typeof alices)[number]), "alice's oldest was given up")
     assert.match(JSON.stringify(alices[0]?.answered), /The client did not answer/)
     assert.equal(alices.filter(parked).length, 100)
+    bridge.close()
+  })
+
+  it('all 1000 taken: the client holding the most gives up its oldest, not one holding few', async () => {
+    const bridge = new InputBridge()
+    const parked = (call: { first: { result?: { requestState?: unknown } } }) =>
+      bridge.has(call.first.result?.requestState)
+    const carol = await parkedCall(['carol'], { bridge, caller: 'carol' })
+    // Ten clients within their own bound of 100, nine of them full, the tenth at 99.
+    const others = []
+    for (let c = 0; c < 10; c++) {
+      for (let i = 0; i < (c === 9 ? 99 : 100); i++) {
+        others.push(await parkedCall([`c${c}-${i}`], { bridge, caller: `client${c}` }))
+      }
+    }
+    assert.equal(others.filter(parked).length, 999, 'all 1000 taken, none given up yet')
+    const dave = await parkedCall(['dave'], { bridge, caller: 'dave' })
+    // Before, the oldest of anyone's went: carol's one call, parked first.
+    assert.ok(parked(carol), "carol's one call stays parked")
+    assert.ok(parked(dave))
+    assert.ok(!parked(others[0] as (typeof others)[number]), "client0's oldest was given up")
+    assert.equal(others.filter(parked).length, 998)
     bridge.close()
   })
 
