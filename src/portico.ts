@@ -407,6 +407,9 @@ function serverOptions(config: Config) {
   }
 }
 
+/** See the request handler: errors of an answer already ended or destroyed. */
+function ignoreAnswerError(): void {}
+
 /**
  * A request Node's parser refused before Portico saw it (headers over `max_header_size`, a
  * malformed request line, a client too slow with its headers): answered as Node would (431,
@@ -520,6 +523,9 @@ class PorticoServer implements Portico {
         open.remove()
         this.#onClose()
       })
+      // A write after the answer ended (a timer racing an end) is a bug to fix, not a reason
+      // to stop serving everyone: without a listener Node makes it an uncaught exception.
+      res.on('error', ignoreAnswerError)
       closeWithConnection(req, res)
       route(req, res)
     }

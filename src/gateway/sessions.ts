@@ -321,7 +321,7 @@ export class ClientSession implements SessionRef {
     this.#stream = res
     this.#onWrite = onWrite
     clearInterval(this.#keepAlive)
-    this.#keepAlive = setInterval(() => res.write(': keep-alive\n\n'), 25_000)
+    this.#keepAlive = setInterval(() => this.#keepAliveOn(res), 25_000)
     this.#keepAlive.unref()
     res.once('close', () => {
       if (this.#stream !== res) return
@@ -335,6 +335,20 @@ export class ClientSession implements SessionRef {
       res.write(event)
       onWrite?.(Buffer.byteLength(event))
     }
+  }
+
+  /**
+   * A comment line that keeps proxies from closing a quiet stream. A stream ended by Portico
+   * (an expired token, a revoked key, a drain) whose client stopped reading does not close
+   * until its socket drains: writing to it then was a write after end, which killed the
+   * process.
+   */
+  #keepAliveOn(res: ServerResponse): void {
+    if (res.writableEnded || res.destroyed) {
+      if (this.#stream === res) clearInterval(this.#keepAlive)
+      return
+    }
+    res.write(': keep-alive\n\n')
   }
 
   /** Nothing of the session is active: no stream open, no call in flight. */
