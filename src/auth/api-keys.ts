@@ -18,6 +18,11 @@ export function digest(secret: string): string {
   return createHash('sha256').update(secret).digest('base64url')
 }
 
+/** What tells an unnamed token's principal from the others: part of its digest, not its place. */
+function principalOf(token: string): string {
+  return `digest:${digest(token).slice(0, 22)}`
+}
+
 /**
  * The digest of the key each static identity stands for: a reload builds new identities, and a
  * stream admitted by an old one is judged by whether its key is still configured (`admits`).
@@ -38,12 +43,19 @@ export class StaticKeys {
       DIGEST_OF.set(identity, hashed)
     }
     if (auth !== undefined) {
+      // A token without a name is shown by its place in the list, and is the principal of its
+      // own digest: named by its place, the tokens after one removed took over its sessions,
+      // its stdio processes and its limits.
       for (const [i, token] of auth.tokens.entries()) {
-        add(token, build.fromKey(`token-${i}`, 'api_key', [], false))
+        add(token, build.fromKey(`token-${i}`, 'api_key', [], false, principalOf(token)))
       }
       auth.scoped_tokens.forEach((scoped, i) => {
-        const name = scoped.name ?? `scoped-token-${i}`
-        add(scoped.token, build.fromKey(name, 'api_key', [scopedRoleName(i)], false))
+        const roles = [scopedRoleName(i)]
+        const identity =
+          scoped.name === undefined
+            ? build.fromKey(`scoped-token-${i}`, 'api_key', roles, false, principalOf(scoped.token))
+            : build.fromKey(scoped.name, 'api_key', roles, false)
+        add(scoped.token, identity)
       })
       for (const key of auth.api_keys) {
         add(key.key, build.fromKey(key.name, 'api_key', key.roles, key.admin))

@@ -66,17 +66,22 @@ export class IdentityBuilder {
     return identity
   }
 
-  /** An identity for a configured key: an API key, a (scoped) token or the admin token. */
+  /**
+   * An identity for a configured key: an API key, a (scoped) token or the admin token. Its
+   * principal is its name, or `principal` for a key without one (what sessions, limits and
+   * per-user processes are bound to).
+   */
   fromKey(
     subject: string,
     method: 'api_key' | 'admin_token',
     roles: readonly string[],
     admin: boolean,
+    principal = subject,
   ): Identity {
     return {
       subject,
       method,
-      key: `${method}#${subject}`,
+      key: `${method}#${principal}`,
       scopes: [],
       roles,
       admin: admin || roles.some((r) => this.#adminRoles.has(r)),

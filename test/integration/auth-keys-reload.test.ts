@@ -17,7 +17,13 @@ import { type CancelUpstream, startCancelUpstream } from '../fixtures/cancel-ups
 import { type FaultyHttp, startFaultyHttp } from '../fixtures/faulty-http.ts'
 import { type ModernServer, startModernServer } from '../fixtures/modern-server.ts'
 import { openListenStream } from '../helpers/listen.ts'
-import { MCP_ACCEPT, sessionStream, streamEnded } from '../helpers/mcp-http.ts'
+import {
+  initializeBody,
+  MCP_ACCEPT,
+  sessionHeaders,
+  sessionStream,
+  streamEnded,
+} from '../helpers/mcp-http.ts'
 import { scratchDir } from '../helpers/scratch.ts'
 import { settlesWithin } from '../helpers/wait.ts'
 
@@ -214,5 +220,69 @@ for (const [mode, text] of Object.entries(MODES))
       assert.equal(await bobs.endsWithin(5000), true, "the revoked key's listen stream ended")
       assert.equal(await alices.endsWithin(300), false, "the kept key's stream stays open")
       alices.close()
+    })
+  })
+
+/** mcp-proxy's `tokens` in `text`'s mode: the same file as `withAliceAndBob`'s, unnamed keys. */
+function tokensText(text: ModeText, upstream: string, tokens: string[]): string {
+  const quoted = tokens.map((token) => `"${token}"`).join(', ')
+  return text(upstream, []).replace(/api_keys = \[\n*\]\n/, `tokens = [${quoted}]\n`)
+}
+
+for (const [mode, text] of Object.entries(MODES))
+  describe(`mcp-proxy tokens, one removed by a reload (${mode} mode)`, () => {
+    let upstream: CancelUpstream
+    let portico: Portico
+    let url: string
+    const file = join(scratchDir(`portico-tokens-${mode}-`), 'portico.toml')
+
+    before(async () => {
+      upstream = await startCancelUpstream()
+      writeFileSync(file, tokensText(text, upstream.url, [ALICE, BOB]))
+      const load = () => loadConfig({ file, again: true }).config
+      const loaded = load()
+      portico = createPortico(loaded, {
+        logger: new Logger({ level: 'silent' }),
+        reload: { file, loaded, load },
+      })
+      url = (await portico.listen({ port: 0 })).url
+    })
+    after(async () => {
+      await portico?.close()
+      await upstream?.close()
+    })
+
+    /** A session opened with `key`: its id. */
+    async function sessionOf(key: string): Promise<string> {
+      const init = await fetch(url, {
+        method: 'POST',
+        headers: { ...MCP_ACCEPT, authorization: `Bearer ${key}` },
+        body: initializeBody(),
+      })
+      await init.arrayBuffer()
+      assert.equal(init.status, 200)
+      return init.headers.get('mcp-session-id') ?? ''
+    }
+
+    /** The HTTP status of a `tools/list` on `session` with `key`. */
+    async function listOn(session: string, key: string): Promise<number> {
+      const response = await fetch(url, {
+        method: 'POST',
+        headers: { ...sessionHeaders(session), authorization: `Bearer ${key}` },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/list' }),
+      })
+      await response.arrayBuffer()
+      return response.status
+    }
+
+    it("the token left keeps its own sessions and never gets the removed one's", async () => {
+      const alices = await sessionOf(ALICE)
+      const bobs = await sessionOf(BOB)
+      assert.equal(await listOn(alices, BOB), 403)
+      writeFileSync(file, tokensText(text, upstream.url, [BOB]))
+      assert.equal(await portico.reloadConfig(), 'applied')
+      // Named by their place, bob's token became "token-0", alice's principal: it took her
+      // session and lost its own.
+      assert.deepEqual([await listOn(alices, BOB), await listOn(bobs, BOB)], [403, 200])
     })
   })
