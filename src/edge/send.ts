@@ -513,7 +513,7 @@ async function sendArray(
       recorder.answer(index, { isResponse: true, outcome: 'ok' })
       continue
     }
-    const reply = await wholeMessage(call, original)
+    const reply = await elementAnswer(call, original)
     const body = reply.body()
     const bytes = 'bytes' in body ? body.bytes : Buffer.alloc(0)
     recorder.answer(index, reply.summary(recorder.needsResult(index)))
@@ -563,6 +563,21 @@ async function wholeMessage(call: Call, reply: MessageReply): Promise<MessageRep
   return errorReply(call, new PorticoError('response_too_large'))
 }
 
+/**
+ * A batch element's answer read whole; for a request, an upstream answer that is not its
+ * response (another id, none, `null`, a shape no client reads) is replaced by the error that
+ * is, whatever its HTTP status: in a batch the client matches answers by id alone, so it would
+ * wait for the request's id for ever, or take the answer for another request of its own.
+ */
+async function elementAnswer(call: Call, original: MessageReply): Promise<MessageReply> {
+  const reply = await wholeMessage(call, original)
+  if (reply.built || call.kind !== 'request') return reply
+  const body = reply.body()
+  if (!('bytes' in body)) return reply
+  const problem = answerProblem(call, checked(call, reply.summary(true), body.bytes), body.bytes)
+  return problem === undefined ? reply : errorReply(call, problem)
+}
+
 async function sendMerged(
   res: ServerResponse,
   calls: readonly Call[],
@@ -589,7 +604,7 @@ async function sendMerged(
       const events =
         reply.kind === 'stream'
           ? reply.map((event) => event).events
-          : single(await wholeMessage(call, reply as MessageReply))
+          : single(await elementAnswer(call, reply as MessageReply))
       const state = await writeEvents(res, call, index, events, options)
       if (call.kind === 'request' && !options.recorder.answered(index) && !state.resumable) {
         endUnanswered(res, call, index, new PorticoError('upstream_stream_ended'), options)

@@ -5,6 +5,9 @@
  * Invalid Request, and a batch of notifications alone gets 202 and no body.
  */
 import assert from 'node:assert/strict'
+import { once } from 'node:events'
+import { createServer, type IncomingMessage, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { type SseEvent, SseParser } from '../../src/protocol/sse.ts'
 import { type StoreUpstream, startStoreUpstream } from '../fixtures/store-upstream.ts'
@@ -211,3 +214,62 @@ describe('a batch whose upstream cannot be reached', () => {
     assert.ok(!answer.text.startsWith('['), answer.text)
   })
 })
+
+describe("a batch element the upstream answered with another request's id", () => {
+  let upstream: Server
+  let portico: RunningPortico
+  before(async () => {
+    // Answers tools/list under id 999, resources/list with `"id": null` (as an SDK server's
+    // 400 does), ping with its own id: as SSE when its id is "sse", which merges the batch.
+    upstream = createServer(async (req, res) => {
+      const message = JSON.parse(await text(req)) as { id?: unknown; method?: string }
+      const answer = (id: unknown) => JSON.stringify({ jsonrpc: '2.0', id, result: {} })
+      if (message.method === 'tools/list') res.writeHead(200, JSON_TYPE).end(answer(999))
+      else if (message.method === 'resources/list') {
+        const error = { jsonrpc: '2.0', id: null, error: { code: -32000, message: 'Bad' } }
+        res.writeHead(400, JSON_TYPE).end(JSON.stringify(error))
+      } else if (message.id === 'sse') {
+        res.writeHead(200, { 'content-type': 'text/event-stream' })
+        res.end(`event: message\ndata: ${answer(message.id)}\n\n`)
+      } else res.writeHead(200, JSON_TYPE).end(answer(message.id))
+    })
+    upstream.listen(0, '127.0.0.1')
+    await once(upstream, 'listening')
+    const { port } = upstream.address() as AddressInfo
+    portico = await startPortico({ upstream: `http://127.0.0.1:${port}/mcp` })
+  })
+  after(async () => {
+    await portico?.close()
+    upstream?.close()
+  })
+
+  for (const [shape, pingId] of [
+    ['a JSON array', 'json'],
+    ['SSE (one element streamed)', 'sse'],
+  ] as const) {
+    it(`answers each request under its own id, in ${shape}`, async () => {
+      const batch = [
+        { jsonrpc: '2.0', id: pingId, method: 'ping' },
+        { jsonrpc: '2.0', id: 2, method: 'tools/list' },
+        { jsonrpc: '2.0', id: 3, method: 'resources/list' },
+      ]
+      const answer = await postBatch(portico.url, 'abc', JSON.stringify(batch))
+      const answers = answersOf(answer.contentType, answer.text)
+      // Before, 999 and null were passed on: ids 2 and 3 never got an answer.
+      assert.deepEqual(answers.map((a) => a.id).sort(), [2, 3, pingId].sort())
+      const errors = answers.filter((a) => a.error !== undefined)
+      assert.deepEqual(errors.map((a) => [a.id, a.error?.code]).sort(), [
+        [2, -32603],
+        [3, -32603],
+      ])
+    })
+  }
+})
+
+const JSON_TYPE = { 'content-type': 'application/json' }
+
+async function text(req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = []
+  for await (const chunk of req) chunks.push(chunk as Buffer)
+  return Buffer.concat(chunks).toString()
+}
