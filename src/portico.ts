@@ -15,7 +15,7 @@ import { proxyName } from './config/proxy-name.ts'
 import { type Config, type ConfigInput, parseConfig } from './config/schema.ts'
 import type { ProxyContext } from './context.ts'
 import { reloadableCsp } from './csp/setup.ts'
-import { isIdleListener, isListening } from './edge/exchange.ts'
+import { isIdleListener } from './edge/exchange.ts'
 import { type HttpFilter, hostFilter, originFilter } from './edge/filters.ts'
 import type { Mode, Readiness } from './edge/mode.ts'
 import type { ReloadOutcome, ReloadPart, ReloadSource } from './edge/reload.ts'
@@ -476,9 +476,13 @@ class PorticoServer implements Portico {
   readonly #open = new OpenList<ServerResponse>()
   #idle: (() => void) | undefined
   readonly #security: Security | undefined
-  /** Ends listening streams whose token expired (`#sweepExpiredStreams`), from `listen` on. */
+  /**
+   * Ends listening streams whose token expired (`#sweepExpiredStreams`). This and the send
+   * watch run from the start, not from `listen`: an embedder may serve `handler` from its own
+   * server and never call `listen` (its streams outlived their tokens).
+   */
   #expirySweep: NodeJS.Timeout | undefined
-  /** Cuts clients that stop reading their answers (`send_timeout`), from `listen` on. */
+  /** Cuts clients that stop reading their answers (`send_timeout`). */
   readonly #sendWatch: SendWatch
   /** In a cluster: this worker's slot, named on every answer (`portico-worker`). */
   workerSlot: string | undefined
@@ -512,6 +516,8 @@ class PorticoServer implements Portico {
         ? {}
         : { publicRoutes: security.routes, mcpPaths: security.mcpPaths }),
     })
+    this.#sendWatch.start(() => this.#open.items())
+    this.#expirySweep = this.#sweepExpiredStreams()
     this.handler = (req: IncomingMessage, res: ServerResponse) => {
       // Draining: every answer closes its connection, so clients reconnect elsewhere (closing
       // idle keep-alive connections at once would race with a request already on its way).
@@ -583,14 +589,10 @@ class PorticoServer implements Portico {
     this.#server = server
     server.listen(port, host)
     await once(server, 'listening')
-    this.#sendWatch.start(() => this.#open.items())
-    this.#expirySweep = this.#sweepExpiredStreams()
     const address = server.address() as AddressInfo
     const shownHost = address.address.includes(':') ? `[${address.address}]` : address.address
     const url = `http://${shownHost}:${address.port}${this.#context.config.mcp_path}`
     const admin = await this.#operate.listen(at?.adminPort).catch((error: unknown) => {
-      this.#sendWatch.stop()
-      clearInterval(this.#expirySweep)
       server.close()
       throw error
     })
@@ -638,12 +640,14 @@ class PorticoServer implements Portico {
   /**
    * Ends the streams that listen for server messages whose caller would not be admitted now (a
    * reload revoked their key, their token expired): the client's next request is refused, or
-   * verified again with a fresh token. Returns how many.
+   * verified again with a fresh token. Returns how many. A legacy SSE session's stream that
+   * still owes answers to calls admitted before is left until they are written (requests
+   * already admitted finish); the sweep, which judges both, ends it within a second after.
    */
   endStreamsNotAdmitted(admits: (identity: Identity) => boolean, why: string): number {
     let ended = 0
     for (const res of this.#open.items()) {
-      const identity = isListening(res) ? identityOf(res.req) : undefined
+      const identity = isIdleListener(res) ? identityOf(res.req) : undefined
       if (identity === undefined || admits(identity) || res.writableEnded) continue
       res.end()
       ended++
@@ -655,7 +659,8 @@ class PorticoServer implements Portico {
   /**
    * Checks the listening streams every EXPIRY_SWEEP_MS for a caller whose token expired: such a
    * stream went on carrying the server's messages for as long as the connection lasted, hours
-   * past the token's life. Undefined without authentication.
+   * past the token's life; and for one whose key a reload revoked while it still carried
+   * answers. Undefined without authentication.
    */
   #sweepExpiredStreams(): NodeJS.Timeout | undefined {
     const authenticator = this.#security?.authenticator
@@ -663,8 +668,13 @@ class PorticoServer implements Portico {
     const timer = setInterval(() => {
       const now = Date.now()
       this.endStreamsNotAdmitted(
-        (identity) => authenticator.stillAdmits(identity, now),
+        (identity) => !authenticator.hasExpired(identity, now),
         'whose token expired',
+      )
+      // A revoked key's stream that was still carrying answers when the reload came.
+      this.endStreamsNotAdmitted(
+        (identity) => authenticator.stillAdmits(identity, now),
+        'opened with a key the reload revoked',
       )
     }, EXPIRY_SWEEP_MS)
     timer.unref()

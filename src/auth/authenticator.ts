@@ -72,11 +72,13 @@ export class Authenticator {
    * it is judged by).
    */
   stillAdmits(identity: Identity, now = Date.now()): boolean {
+    return !this.hasExpired(identity, now) && this.#keys.admits(identity)
+  }
+
+  /** Whether the identity's token expired (`exp` past by more than the clock tolerance). */
+  hasExpired(identity: Identity, now = Date.now()): boolean {
     const { expiresAt } = identity
-    if (expiresAt !== undefined && expiresAt * 1000 + this.#auth.clock_tolerance <= now) {
-      return false
-    }
-    return this.#keys.admits(identity)
+    return expiresAt !== undefined && expiresAt * 1000 + this.#auth.clock_tolerance <= now
   }
 
   get isOAuth(): boolean {

@@ -24,8 +24,9 @@ import {
   sessionStream,
   streamEnded,
 } from '../helpers/mcp-http.ts'
+import { type Spawned, startEverything } from '../helpers/processes.ts'
 import { scratchDir } from '../helpers/scratch.ts'
-import { settlesWithin } from '../helpers/wait.ts'
+import { settlesWithin, until } from '../helpers/wait.ts'
 
 const ALICE = 'alice-key-0123456789abcdef'
 const BOB = 'bob-key-0123456789abcdef00'
@@ -286,3 +287,72 @@ for (const [mode, text] of Object.entries(MODES))
       assert.deepEqual([await listOn(alices, BOB), await listOn(bobs, BOB)], [403, 200])
     })
   })
+
+describe('a key revoked while its legacy SSE session still owes an answer', () => {
+  let everything: Spawned & { url: string }
+  let portico: Portico
+  let origin: string
+  const file = join(scratchDir('portico-keys-legacy-'), 'portico.toml')
+
+  before(async () => {
+    everything = await startEverything('sse')
+    const keys: Array<[string, string]> = [
+      ['alice', ALICE],
+      ['bob', BOB],
+    ]
+    writeFileSync(file, configText(everything.url, keys))
+    const load = () => loadConfig({ file, again: true }).config
+    const loaded = load()
+    portico = createPortico(loaded, {
+      logger: new Logger({ level: 'silent' }),
+      reload: { file, loaded, load },
+    })
+    origin = new URL((await portico.listen({ port: 0 })).url).origin
+  })
+  after(async () => {
+    await portico?.close()
+    await everything?.stop()
+  })
+
+  it('writes the answer of the call admitted before, then ends the stream', async () => {
+    const authorization = `Bearer ${BOB}`
+    const stream = await fetch(`${origin}/sse`, {
+      headers: { accept: 'text/event-stream', authorization },
+    })
+    const reader = (stream.body as ReadableStream<Uint8Array>).getReader()
+    let text = ''
+    const decoder = new TextDecoder()
+    const ended = (async () => {
+      for (let read = await reader.read(); !read.done; read = await reader.read()) {
+        text += decoder.decode(read.value, { stream: true })
+      }
+      return true
+    })()
+    const endpoint = await until(() => /event: endpoint\ndata: (\S+)/.exec(text)?.[1])
+    const post = (body: object) =>
+      fetch(new URL(endpoint, origin), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization },
+        body: JSON.stringify({ jsonrpc: '2.0', ...body }),
+      }).then(async (response) => {
+        await response.arrayBuffer()
+        return response.status
+      })
+    assert.equal(await post({ id: 1, method: 'initialize', params: INITIALIZE }), 202)
+    await until(() => text.includes('"id":1'))
+    assert.equal(await post({ method: 'notifications/initialized' }), 202)
+    const slow = { name: 'trigger-long-running-operation', arguments: { duration: 1, steps: 1 } }
+    assert.equal(await post({ id: 13, method: 'tools/call', params: slow }), 202)
+    writeFileSync(file, configText(everything.url, [['alice', ALICE]]))
+    assert.equal(await portico.reloadConfig(), 'applied')
+    // Before, the stream ended at the reload and the admitted call's answer never came.
+    assert.equal(await settlesWithin(ended, 6000, 'the stream to end'), true)
+    assert.match(text, /Long running operation completed.*"id":13\}/)
+  })
+})
+
+const INITIALIZE = {
+  protocolVersion: '2024-11-05',
+  capabilities: {},
+  clientInfo: { name: 'revoked-legacy', version: '1.0.0' },
+}
