@@ -168,7 +168,12 @@ export function createPortico(input: Config | ConfigInput, options: PorticoOptio
     logger,
     proxy: proxyName(config),
     ...(options.worker?.metrics ? { sharedMetrics: options.worker.metrics } : {}),
-    ...(options.reload ? { configFile: options.reload.file } : {}),
+    ...(options.reload
+      ? {
+          configFile: options.reload.file,
+          ...(options.reload.overrides ? { configOverrides: options.reload.overrides } : {}),
+        }
+      : {}),
   })
   for (const sink of operate.sinks) bus.addSink(sink)
   const http = new HttpClient({

@@ -7,7 +7,7 @@
  * run before any of this; changes are logged with the caller's address, never a secret.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { ConfigError, loadConfigText } from '../config/load.ts'
+import { ConfigError, type ConfigOverrides, loadConfigText } from '../config/load.ts'
 import type { Config } from '../config/schema.ts'
 import type { RouteHandler } from '../edge/router.ts'
 import { sendJson, sendRefusal } from '../edge/send.ts'
@@ -37,6 +37,8 @@ export interface AdminApiOptions {
    */
   configFile?: {
     path: string
+    /** The command line's settings the running config was loaded with (`--db`, `--port`). */
+    overrides: ConfigOverrides
     applied: boolean
     refusal(next: Config): string | undefined
   }
@@ -230,7 +232,7 @@ function routesOf(options: AdminApiOptions): Route[] {
       }
       const text = (await readBody(req, maxBody)).toString('utf8')
       // Validated as that file (TOML or YAML by its name), with this process's environment.
-      const checked = checkConfig(text, file.path, options, file.path)
+      const checked = checkConfig(text, file.path, options, file)
       if ('problem' in checked) return sendJson(res, 400, { ok: false, message: checked.problem })
       const next = checked.config
       await writes.replace(file.path, text)
@@ -342,13 +344,18 @@ function checkConfig(
   text: string,
   label: string,
   checks: Pick<AdminApiOptions, 'preflight' | 'warnings'>,
-  file?: string,
+  file?: { path: string; overrides: ConfigOverrides },
 ): { config: Config; warnings: string[] } | { problem: string } {
   let loaded: { config: Config; warnings: string[] }
   try {
     // As the file it replaces would load: its stem names the proxy when the text sets no name
-    // (else a file not called portico.toml differed in `name` from every text put over it).
-    loaded = loadConfigText(text, { label, env: process.env, ...(file ? { file } : {}) })
+    // (else a file not called portico.toml differed in `name` from every text put over it),
+    // and with the command line's settings (else `--db` read as a change to the store).
+    loaded = loadConfigText(text, {
+      label,
+      env: process.env,
+      ...(file ? { file: file.path, overrides: file.overrides } : {}),
+    })
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error
     return { problem: `Invalid config: ${error.message}` }

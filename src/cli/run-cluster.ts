@@ -7,7 +7,7 @@ import type { Worker as ClusterWorker } from 'node:cluster'
 import { PrimaryMetrics } from '../cluster/metrics.ts'
 import { ClusterPrimary, StartupFailure } from '../cluster/primary.ts'
 import { type WorkerRole, workerRole } from '../cluster/worker.ts'
-import type { LoadedConfig } from '../config/load.ts'
+import type { ConfigOverrides, LoadedConfig } from '../config/load.ts'
 import { proxyName } from '../config/proxy-name.ts'
 import type { Config } from '../config/schema.ts'
 import { PorticoMetrics } from '../metrics/metrics.ts'
@@ -35,10 +35,11 @@ import { releaseYoungGeneration } from './start-memory.ts'
 export async function runCluster(
   loaded: LoadedConfig,
   loadAgain: (() => LoadedConfig) | undefined,
+  overrides: ConfigOverrides,
 ): Promise<void> {
   const logger = new Logger({ level: loaded.config.log_level, json: loaded.config.json_logs })
   const role = workerRole()
-  if (role) await runWorker(loaded, role, logger)
+  if (role) await runWorker(loaded, role, logger, overrides)
   else await runPrimary(loaded, loadAgain, logger)
 }
 
@@ -124,7 +125,12 @@ function primaryMetrics(config: Config, proxy: string, store: StoreSetup | undef
   return (workers: () => readonly ClusterWorker[]) => new PrimaryMetrics(own.registry, workers)
 }
 
-async function runWorker(loaded: LoadedConfig, role: WorkerRole, logger: Logger): Promise<void> {
+async function runWorker(
+  loaded: LoadedConfig,
+  role: WorkerRole,
+  logger: Logger,
+  overrides: ConfigOverrides,
+): Promise<void> {
   const { config, file } = loaded
   let exitCode = 0
   try {
@@ -140,7 +146,7 @@ async function runWorker(loaded: LoadedConfig, role: WorkerRole, logger: Logger)
       logger,
       sinks: sink ? [sink] : [],
       worker: { slot: role.slot, metrics: role.metrics },
-      ...(file ? { reload: { file, load: () => latest, watch: false } } : {}),
+      ...(file ? { reload: { file, load: () => latest, watch: false, overrides } } : {}),
     })
     role.onReload((next) => {
       latest = next

@@ -110,7 +110,7 @@ async function runUntilSignalled(loaded: LoadedConfig, flags: RunFlags): Promise
     const loadAgain = file
       ? () => loadConfig({ file, overrides: overridesOf(flags), again: true })
       : undefined
-    return (await import('./run-cluster.ts')).runCluster(loaded, loadAgain)
+    return (await import('./run-cluster.ts')).runCluster(loaded, loadAgain, overridesOf(flags))
   }
   const logger = new Logger({ level: config.log_level, json: config.json_logs })
   for (const warning of loaded.warnings) logger.warn(warning, { file: loaded.file })
@@ -125,6 +125,7 @@ async function runUntilSignalled(loaded: LoadedConfig, flags: RunFlags): Promise
         file,
         loaded: config,
         load: () => loadConfig({ file, overrides: overridesOf(flags), again: true }).config,
+        overrides: overridesOf(flags),
       }
     : undefined
   const tunnel = await openTunnel(config, flags, logger)

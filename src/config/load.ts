@@ -173,11 +173,14 @@ export function loadConfigText(
     schema?: ZodType<Config>
     /** The text of this file: named as its file names a proxy (`nameFromFile`). */
     file?: string
+    /** The command line's settings, over the text's (as the file is loaded with them). */
+    overrides?: ConfigOverrides
   } = {},
 ): LoadedConfig {
   const label = options.label ?? 'config'
   const name = options.file === undefined ? undefined : nameFromFile(options.file)
-  const loaded = loadText(label, text, { ...options, overrides: {} }, options.env ?? {}, name)
+  const overrides = options.overrides ?? {}
+  const loaded = loadText(label, text, { ...options, overrides }, options.env ?? {}, name)
   return { ...loaded, file: undefined }
 }
 

@@ -17,7 +17,7 @@ import {
   watch,
 } from 'node:fs'
 import { dirname, resolve } from 'node:path'
-import { noUpstream } from '../config/load.ts'
+import { type ConfigOverrides, noUpstream } from '../config/load.ts'
 import type { Config } from '../config/schema.ts'
 import type { Logger } from '../observe/logger.ts'
 import type { Mode } from './mode.ts'
@@ -26,6 +26,11 @@ export interface ReloadSource {
   file: string
   /** Loads and validates the file again; throws (ConfigError) when it is invalid. */
   load(): Config
+  /**
+   * The command line's settings `load` applies over the file (`--db`, `--port`): a text put in
+   * the file's place (`PUT /admin/config`) is judged with them, as the reload will load it.
+   */
+  overrides?: ConfigOverrides
   /**
    * The file as it was loaded at start, when the caller loaded it (`portico run`): what a
    * reload compares with. Without it the file is read again when the reloader is made, which

@@ -10,6 +10,7 @@ import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { adminApi, sendAdminRefusal } from '../admin/api.ts'
 import { type Fleet, gatewayFleet, transparentFleet } from '../admin/fleet.ts'
+import type { ConfigOverrides } from '../config/load.ts'
 import { adminPlacement, adminTokenOf, MCPR_CLOUD_ENDPOINT } from '../config/operate.ts'
 import type { Config } from '../config/schema.ts'
 import type { ProxyContext } from '../context.ts'
@@ -47,6 +48,8 @@ export interface OperateOptions {
   sharedMetrics?: SharedMetrics
   /** The file the config came from: `PUT /admin/config` writes over it. */
   configFile?: string
+  /** The command line's settings over that file (`--db`): a text put in its place gets them. */
+  configOverrides?: ConfigOverrides
 }
 
 /** What exists before the mode: sinks and middleware. */
@@ -195,6 +198,7 @@ export class Operate {
           ? {
               configFile: {
                 path: this.#options.configFile,
+                overrides: this.#options.configOverrides ?? {},
                 // Applied while running only when the file is watched (`hot_reload`).
                 applied: config.proxy.hot_reload && parts.reloadRefusal !== undefined,
                 refusal: parts.reloadRefusal ?? (() => undefined),

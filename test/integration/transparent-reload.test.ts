@@ -351,6 +351,31 @@ describe('hot reload in transparent mode', () => {
     }
   })
 
+  it("PUT /admin/config judges the text with the command line's flags, as the reload loads it", async () => {
+    const token = 'admin-token-for-the-flags-test-01234'
+    const file = join(dir, 'flags.toml')
+    const text = (extra = '') =>
+      `upstream = "${everything.url}"\nport = 0\n${extra}[proxy]\nhot_reload = true\n[admin]\nenabled = true\ntoken = "${token}"\n`
+    writeFileSync(file, text())
+    const portico = await startCli(['run', '--config', file, '--db', join(dir, 'flags.db')])
+    try {
+      const response = await fetch(new URL('/admin/config', portico.url), {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${token}` },
+        body: text('request_timeout = 45\n'),
+      })
+      // Before: "Hot reload will not apply it (store cannot change while Portico runs)",
+      // the text read without --db, while the reload (with it) applied the change.
+      assert.equal(
+        ((await response.json()) as { message: string }).message,
+        'Config updated (transparent mode). Hot reload applies it.',
+      )
+      await logged(portico, /config reloaded .*settings=\["request_timeout"\]/, 'the reload')
+    } finally {
+      await portico.stop()
+    }
+  })
+
   it('PUT /admin/config says whether hot reload applies a file, and Portico.reloadConfig applies it', async () => {
     const token = 'admin-token-for-the-reload-test-0123'
     const file = join(dir, 'admin.toml')
