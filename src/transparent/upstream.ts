@@ -36,6 +36,13 @@ export interface TransparentUpstreamOptions {
   publicOrigin: (call: Call) => string
 }
 
+/**
+ * The signals of calls whose request went to the upstream: an attempt given up while it still
+ * waited (a concurrency queue) never reached it, and a cancel under its id would name a request
+ * the upstream never saw. Each attempt has its own signal (protect/attempt.ts).
+ */
+const SENT = new WeakSet<object>()
+
 export function transparentUpstream(
   options: TransparentUpstreamOptions,
 ): (call: Call) => Promise<Reply> {
@@ -44,6 +51,7 @@ export function transparentUpstream(
   // A small answer arrives in one buffer; the parse bound still holds for it.
   const wholeBytes = Math.min(WHOLE_ANSWER_BYTES, options.maxMessageBytes)
   return async function forward(call) {
+    SENT.add(call.signal)
     const response = await http.send({
       url: call.request.search ? new URL(url.pathname + call.request.search, url) : url,
       method: 'POST',
@@ -148,9 +156,9 @@ export async function* sseEvents(
  * Tells the upstream a hedged attempt of a session's call is given up, in a
  * `notifications/cancelled` naming the id it went out under: on a session, the request's
  * stream Portico closed is no cancellation, and the server ran the attempt to its end. A
- * control message of Portico's own: not through the chain, not recorded. (Hedges of stateless
- * calls have nothing to cancel but their request, which closing ended; legacy SSE is not
- * hedged.)
+ * control message of Portico's own: not through the chain, not recorded. Only for an attempt
+ * that was sent (`SENT`). (Hedges of stateless calls have nothing to cancel but their request,
+ * which closing ended; legacy SSE is not hedged.)
  */
 export function cancelOnSession(
   send: (call: Call) => Promise<Reply>,
@@ -158,7 +166,7 @@ export function cancelOnSession(
   sentAs: JsonRpcId,
   why: string,
 ): void {
-  if (attempt.sessionId === undefined) return
+  if (attempt.sessionId === undefined || !SENT.has(attempt.signal)) return
   const message: JsonRpcMessage = {
     jsonrpc: '2.0',
     method: 'notifications/cancelled',

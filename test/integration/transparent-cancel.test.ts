@@ -10,6 +10,7 @@
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
+import { setTimeout as delay } from 'node:timers/promises'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import type { ExchangeEvent } from '../../src/observe/event.ts'
@@ -135,6 +136,38 @@ describe("a client's cancel of a hedged call, in transparent mode", () => {
       },
       attempts,
     )
+  })
+})
+
+describe('a hedge still queued when its call is cancelled (concurrency limit of one)', () => {
+  const suite = behindPortico({
+    hedging: { delay_ms: 50, max_hedges: 1 },
+    concurrency: { max_concurrent: 1, queue_timeout: 30 },
+  })
+
+  it('is not cancelled upstream: it never went there', async () => {
+    const { transparent, upstream } = suite.running()
+    const client = new Client({ name: 'canceller', version: '1' })
+    await client.connect(new StreamableHTTPClientTransport(new URL(transparent.url)))
+    try {
+      await client.listTools() // the annotations say it may be hedged
+      const aborted = new AbortController()
+      const call = client.callTool({ name: 'wait_read_only', arguments: {} }, undefined, {
+        signal: aborted.signal,
+      })
+      await until(() => upstream.started >= 1 || undefined, 5000, 'the first attempt')
+      // The hedge is launched after 50 ms and waits behind the first for the one slot.
+      await delay(200)
+      aborted.abort('enough')
+      await assert.rejects(call)
+      await until(() => upstream.aborted > 0 || undefined, 5000, 'the first attempt cancelled')
+      await delay(300)
+      // Before, a second notifications/cancelled named the queued hedge's id.
+      assert.equal(upstream.cancels, 1)
+      assert.equal(upstream.started, 1, 'the hedge never reached the upstream')
+    } finally {
+      await client.close()
+    }
   })
 })
 
