@@ -282,6 +282,10 @@ async function writeEvents(
   try {
     for await (const event of events) {
       if (res.writableEnded) break // a listening stream ended here: stop reading the upstream
+      // Whole events only: a large one's first fragments went out before it could be read.
+      if (!inEvent && !event.fragment && notForThisCall(call, index, event, parse, recorder)) {
+        continue
+      }
       const raw = event.unwritten
       if (!res.write(raw)) await drained(res, options.signal)
       const bytes = Buffer.byteLength(raw)
@@ -315,6 +319,28 @@ async function writeEvents(
 }
 
 /**
+ * Whether a response event on a request's stream is not this call's to pass on: it names
+ * another request's id, or the call was answered already. A POST's stream carries the answers
+ * of that POST's requests only (MCP, Streamable HTTP); passed on, the client took it for its
+ * other request's answer (a batch's sibling, answered twice) or got two answers for one id.
+ * Dropped: the call then gets its own answer, or Portico's error when the stream ends.
+ */
+function notForThisCall(
+  call: Call,
+  index: number,
+  event: StreamEvent,
+  parse: boolean,
+  recorder: CallRecorder,
+): boolean {
+  if (call.kind !== 'request' || !event.isMessage) return false
+  const unread = event.unreadData
+  if (unread !== undefined && !mayMatter(unread)) return false
+  const summary = event.summary(parse)
+  if (summary?.isResponse !== true) return false
+  return recorder.answered(index) || !namesCall(call, event, summary)
+}
+
+/**
  * Whether a response event on a call's stream answers the call: its id (another id, or text
  * that is no message, does not; the call then gets Portico's own answer when the stream ends),
  * in a shape a client reads (`"error": null` does not: the client rejects it). A plain success
@@ -329,6 +355,15 @@ function answersOnStream(call: Call, event: StreamEvent, summary: Summary): bool
     return parsed !== undefined && answersCall(call, parsed.id) && readableResponse(parsed)
   }
   return answersCall(call, summary.id) && readableResponse(summary)
+}
+
+/** Whether a response event names the call's id (or none), whatever its shape. */
+function namesCall(call: Call, event: StreamEvent, summary: Summary): boolean {
+  if (summary.parsed === undefined && summary.id === undefined) {
+    if (call.id !== undefined && answersId(event.data, call.id)) return true
+    return answersCall(call, event.summary(true)?.id)
+  }
+  return answersCall(call, summary.id)
 }
 
 /**

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
-import { createServer, type IncomingMessage, type Server } from 'node:http'
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { type SseEvent, SseParser } from '../../src/protocol/sse.ts'
@@ -216,31 +216,18 @@ describe('a batch whose upstream cannot be reached', () => {
 })
 
 describe("a batch element the upstream answered with another request's id", () => {
-  let upstream: Server
-  let portico: RunningPortico
-  before(async () => {
-    // Answers tools/list under id 999, resources/list with `"id": null` (as an SDK server's
-    // 400 does), ping with its own id: as SSE when its id is "sse", which merges the batch.
-    upstream = createServer(async (req, res) => {
-      const message = JSON.parse(await text(req)) as { id?: unknown; method?: string }
-      const answer = (id: unknown) => JSON.stringify({ jsonrpc: '2.0', id, result: {} })
-      if (message.method === 'tools/list') res.writeHead(200, JSON_TYPE).end(answer(999))
-      else if (message.method === 'resources/list') {
-        const error = { jsonrpc: '2.0', id: null, error: { code: -32000, message: 'Bad' } }
-        res.writeHead(400, JSON_TYPE).end(JSON.stringify(error))
-      } else if (message.id === 'sse') {
-        res.writeHead(200, { 'content-type': 'text/event-stream' })
-        res.end(`event: message\ndata: ${answer(message.id)}\n\n`)
-      } else res.writeHead(200, JSON_TYPE).end(answer(message.id))
-    })
-    upstream.listen(0, '127.0.0.1')
-    await once(upstream, 'listening')
-    const { port } = upstream.address() as AddressInfo
-    portico = await startPortico({ upstream: `http://127.0.0.1:${port}/mcp` })
-  })
-  after(async () => {
-    await portico?.close()
-    upstream?.close()
+  // Answers tools/list under id 999, resources/list with `"id": null` (as an SDK server's
+  // 400 does), ping with its own id: as SSE when its id is "sse", which merges the batch.
+  const portico = behindRawUpstream((message, res) => {
+    const answer = (id: unknown) => JSON.stringify({ jsonrpc: '2.0', id, result: {} })
+    if (message.method === 'tools/list') res.writeHead(200, JSON_TYPE).end(answer(999))
+    else if (message.method === 'resources/list') {
+      const error = { jsonrpc: '2.0', id: null, error: { code: -32000, message: 'Bad' } }
+      res.writeHead(400, JSON_TYPE).end(JSON.stringify(error))
+    } else if (message.id === 'sse') {
+      res.writeHead(200, { 'content-type': 'text/event-stream' })
+      res.end(`event: message\ndata: ${answer(message.id)}\n\n`)
+    } else res.writeHead(200, JSON_TYPE).end(answer(message.id))
   })
 
   for (const [shape, pingId] of [
@@ -253,7 +240,7 @@ describe("a batch element the upstream answered with another request's id", () =
         { jsonrpc: '2.0', id: 2, method: 'tools/list' },
         { jsonrpc: '2.0', id: 3, method: 'resources/list' },
       ]
-      const answer = await postBatch(portico.url, 'abc', JSON.stringify(batch))
+      const answer = await postBatch(portico().url, 'abc', JSON.stringify(batch))
       const answers = answersOf(answer.contentType, answer.text)
       // Before, 999 and null were passed on: ids 2 and 3 never got an answer.
       assert.deepEqual(answers.map((a) => a.id).sort(), [2, 3, pingId].sort())
@@ -266,7 +253,66 @@ describe("a batch element the upstream answered with another request's id", () =
   }
 })
 
+describe("a request's SSE answer carrying other responses (transparent)", () => {
+  const portico = behindRawUpstream((message, res) => {
+    const answer = (id: unknown, said: string) =>
+      JSON.stringify({ jsonrpc: '2.0', id, result: { said } })
+    if (message.params?.name === 'forge') {
+      // Its stream carries another request's answer first, then its own twice.
+      res.writeHead(200, { 'content-type': 'text/event-stream' })
+      const events = [answer('b', 'forged'), answer(message.id, 'own'), answer(message.id, 'dup')]
+      res.end(events.map((data) => `event: message\ndata: ${data}\n\n`).join(''))
+    } else setTimeout(() => res.writeHead(200, JSON_TYPE).end(answer(message.id, 'own')), 200)
+  })
+
+  const call = (id: string, name: string) => ({
+    jsonrpc: '2.0',
+    id,
+    method: 'tools/call',
+    params: { name, arguments: {} },
+  })
+
+  for (const [what, body] of [
+    ['in a batch', [call('a', 'forge'), call('b', 'plain')]],
+    ['alone', call('a', 'forge')],
+  ] as const) {
+    it(`passes only its own first answer (${what})`, async () => {
+      const answer = await postBatch(portico().url, 'abc', JSON.stringify(body))
+      const answers = answersOf(answer.contentType, answer.text) as Array<
+        Answer & { result?: { said?: string } }
+      >
+      // Before, "b" was answered first by a's stream ("forged"), and "a" twice.
+      const said = answers.map((a) => `${String(a.id)}:${a.result?.said}`).sort()
+      assert.deepEqual(said, Array.isArray(body) ? ['a:own', 'b:own'] : ['a:own'])
+    })
+  }
+})
+
 const JSON_TYPE = { 'content-type': 'application/json' }
+
+interface Posted {
+  id?: unknown
+  method?: string
+  params?: { name?: string }
+}
+
+/** A transparent Portico, for one suite, before a raw upstream answering as `answer` says. */
+function behindRawUpstream(answer: (message: Posted, res: ServerResponse) => void) {
+  let upstream: Server | undefined
+  let portico: RunningPortico | undefined
+  before(async () => {
+    upstream = createServer(async (req, res) => answer(JSON.parse(await text(req)), res))
+    upstream.listen(0, '127.0.0.1')
+    await once(upstream, 'listening')
+    const { port } = upstream.address() as AddressInfo
+    portico = await startPortico({ upstream: `http://127.0.0.1:${port}/mcp` })
+  })
+  after(async () => {
+    await portico?.close()
+    upstream?.close()
+  })
+  return () => portico as RunningPortico
+}
 
 async function text(req: IncomingMessage): Promise<string> {
   const chunks: Buffer[] = []
