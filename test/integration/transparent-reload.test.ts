@@ -351,24 +351,34 @@ describe('hot reload in transparent mode', () => {
     }
   })
 
-  it("PUT /admin/config judges the text with the command line's flags, as the reload loads it", async () => {
+  it("PUT and validate judge a text with the command line's flags, as the reload loads it", async () => {
     const token = 'admin-token-for-the-flags-test-01234'
     const file = join(dir, 'flags.toml')
+    // No upstream in the file: --upstream gives it.
     const text = (extra = '') =>
-      `upstream = "${everything.url}"\nport = 0\n${extra}[proxy]\nhot_reload = true\n[admin]\nenabled = true\ntoken = "${token}"\n`
+      `port = 0\n${extra}[proxy]\nhot_reload = true\n[admin]\nenabled = true\ntoken = "${token}"\n`
     writeFileSync(file, text())
-    const portico = await startCli(['run', '--config', file, '--db', join(dir, 'flags.db')])
-    try {
-      const response = await fetch(new URL('/admin/config', portico.url), {
-        method: 'PUT',
+    const flags = ['--upstream', everything.url, '--db', join(dir, 'flags.db')]
+    const portico = await startCli(['run', '--config', file, ...flags])
+    const admin = async (method: string, path: string, body: string) => {
+      const response = await fetch(new URL(path, portico.url), {
+        method,
         headers: { authorization: `Bearer ${token}` },
-        body: text('request_timeout = 45\n'),
+        body,
       })
-      // Before: "Hot reload will not apply it (store cannot change while Portico runs)",
-      // the text read without --db, while the reload (with it) applied the change.
+      return `${response.status} ${((await response.json()) as { message: string }).message}`
+    }
+    try {
+      // Before: validate said "no upstream" (400) of the file Portico runs with.
       assert.equal(
-        ((await response.json()) as { message: string }).message,
-        'Config updated (transparent mode). Hot reload applies it.',
+        await admin('POST', '/admin/config/validate', text('request_timeout = 45\n')),
+        '200 Valid config (transparent mode)',
+      )
+      // Before: "Hot reload will not apply it (store cannot change while Portico runs)", the
+      // text read without --db, while the reload (with it) applied the change.
+      assert.equal(
+        await admin('PUT', '/admin/config', text('request_timeout = 45\n')),
+        '200 Config updated (transparent mode). Hot reload applies it.',
       )
       await logged(portico, /config reloaded .*settings=\["request_timeout"\]/, 'the reload')
     } finally {
