@@ -42,6 +42,7 @@ import {
   sameId,
   shapeProblem,
   summarize,
+  UNICODE_ESCAPE,
 } from '../protocol/summarize.ts'
 import { chunksOf } from '../util/chunks.ts'
 import { markListening, recordLeft } from './exchange.ts'
@@ -377,7 +378,8 @@ const MATTERS = ['"result"', '"error"', ...[...RECORDED_NOTIFICATIONS].map((m) =
 
 function mayMatter(text: string): boolean {
   for (const needle of MATTERS) if (text.includes(needle)) return true
-  return false
+  // `"\u0072esult"` is `"result"` to every parser: escaped text is read.
+  return text.includes(UNICODE_ESCAPE)
 }
 
 /**

@@ -50,8 +50,20 @@ export function summarize(data: string | Buffer, parse: boolean): Summary | unde
   return summarizeValue(parseJson(data))
 }
 
+/** What may spell a key other than as its text reads (see `isPlainSuccess`). */
+export const UNICODE_ESCAPE = '\\u'
+
+/**
+ * A success read from its text: no `"method"`, `"error"` or `"isError"` key. A `\u` escape may
+ * spell any key (`"\u006dethod"` is `"method"` to every parser), so text holding one is parsed.
+ */
 function isPlainSuccess(data: string | Buffer): boolean {
-  return !data.includes('"method"') && !data.includes('"error"') && !data.includes('"isError"')
+  return (
+    !data.includes('"method"') &&
+    !data.includes('"error"') &&
+    !data.includes('"isError"') &&
+    !data.includes(UNICODE_ESCAPE)
+  )
 }
 
 export function summarizeValue(value: unknown): Summary | undefined {

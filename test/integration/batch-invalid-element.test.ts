@@ -257,11 +257,14 @@ describe("a request's SSE answer carrying other responses (transparent)", () => 
   const portico = behindRawUpstream((message, res) => {
     const answer = (id: unknown, said: string) =>
       JSON.stringify({ jsonrpc: '2.0', id, result: { said } })
-    if (message.params?.name === 'forge') {
-      // Its stream carries another request's answer first, then its own twice.
+    const name = message.params?.name ?? ''
+    if (name.startsWith('forge')) {
+      // Its stream carries another request's answer first, then its own twice; "forge-escaped"
+      // spells `"result"` as every parser reads `"\u0072esult"`.
       res.writeHead(200, { 'content-type': 'text/event-stream' })
       const events = [answer('b', 'forged'), answer(message.id, 'own'), answer(message.id, 'dup')]
-      res.end(events.map((data) => `event: message\ndata: ${data}\n\n`).join(''))
+      const spelled = name === 'forge-escaped' ? events.map(escapeResultKey) : events
+      res.end(spelled.map((data) => `event: message\ndata: ${data}\n\n`).join(''))
     } else setTimeout(() => res.writeHead(200, JSON_TYPE).end(answer(message.id, 'own')), 200)
   })
 
@@ -275,6 +278,8 @@ describe("a request's SSE answer carrying other responses (transparent)", () => 
   for (const [what, body] of [
     ['in a batch', [call('a', 'forge'), call('b', 'plain')]],
     ['alone', call('a', 'forge')],
+    ['in a batch, keys escaped', [call('a', 'forge-escaped'), call('b', 'plain')]],
+    ['alone, keys escaped', call('a', 'forge-escaped')],
   ] as const) {
     it(`passes only its own first answer (${what})`, async () => {
       const answer = await postBatch(portico().url, 'abc', JSON.stringify(body))
@@ -289,6 +294,11 @@ describe("a request's SSE answer carrying other responses (transparent)", () => 
 })
 
 const JSON_TYPE = { 'content-type': 'application/json' }
+
+/** The same message, its `"result"` key written as a `\u` escape (still `result` parsed). */
+function escapeResultKey(json: string): string {
+  return json.replace('"result"', '"\\u0072esult"')
+}
 
 interface Posted {
   id?: unknown
