@@ -7,9 +7,10 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
-import { startProbeHttp } from '../fixtures/probe-server.ts'
+import { probeWaits, startProbeHttp } from '../fixtures/probe-server.ts'
 import type { Served } from '../fixtures/serve.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
+import { until } from '../helpers/wait.ts'
 
 describe('cancelling a call made on behalf of others (gateway)', () => {
   let probe: Served
@@ -40,12 +41,15 @@ describe('cancelling a call made on behalf of others (gateway)', () => {
   ] as const) {
     it(`${what}: its inner calls are cancelled with it`, async () => {
       const before = gateway.sink.exchanges().length
+      const waits = probeWaits.started
       const aborted = new AbortController()
       const call = client.callTool({ name, arguments: args }, undefined, {
         signal: aborted.signal,
       })
-      // The wait tool answers only when cancelled (or after a minute).
-      setTimeout(() => aborted.abort('enough'), 300)
+      // The wait tool answers only when cancelled (or after a minute). Cancelled once its
+      // inner calls run (after a fixed 300 ms, a loaded machine had not sent them yet).
+      await until(() => probeWaits.started > waits || undefined, 10_000, 'the inner calls')
+      aborted.abort('enough')
       await assert.rejects(call)
       // The outer call ends as soon as its inner calls were cancelled, not after their minute.
       await gateway.sink.waitFor(
