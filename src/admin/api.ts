@@ -252,9 +252,9 @@ function routesOf(options: AdminApiOptions): Route[] {
     }),
     route('POST', '/config/validate', async (req, res) => {
       const text = (await readBody(req, maxBody)).toString('utf8')
-      // As PUT checks it: as the file would load, with the command line's settings.
-      const file = options.configFile
-      const checked = checkConfig(text, file?.path ?? 'config', options, file)
+      // As PUT checks it: as the file would load, with the command line's settings (named
+      // `config` in its problems: the text is not the file yet).
+      const checked = checkConfig(text, 'config', options, options.configFile)
       if ('problem' in checked) return sendJson(res, 400, { ok: false, message: checked.problem })
       const count = checked.config.backends?.length ?? 0
       sendJson(res, 200, {
