@@ -283,8 +283,10 @@ async function writeEvents(
   try {
     for await (const event of events) {
       if (res.writableEnded) break // a listening stream ended here: stop reading the upstream
+      const summary = summaryThatMatters(event, parse)
       // Whole events only: a large one's first fragments went out before it could be read.
-      if (!inEvent && !event.fragment && notForThisCall(call, index, event, parse, recorder)) {
+      const whole = !inEvent && !event.fragment
+      if (whole && summary?.isResponse && notForThisCall(call, index, event, summary, recorder)) {
         continue
       }
       const raw = event.unwritten
@@ -293,10 +295,6 @@ async function writeEvents(
       recorder.wrote(index, bytes)
       inEvent = event.fragment
       if (event.id !== undefined) state.resumable = true
-      if (!event.isMessage) continue
-      const unread = event.unreadData
-      if (unread !== undefined && !mayMatter(unread)) continue
-      const summary = event.summary(parse)
       if (summary?.isResponse) {
         if (answersOnStream(call, event, summary)) {
           recorder.answer(index, summary)
@@ -330,15 +328,22 @@ function notForThisCall(
   call: Call,
   index: number,
   event: StreamEvent,
-  parse: boolean,
+  response: Summary,
   recorder: CallRecorder,
 ): boolean {
-  if (call.kind !== 'request' || !event.isMessage) return false
+  if (call.kind !== 'request') return false
+  return recorder.answered(index) || !namesCall(call, event, response)
+}
+
+/**
+ * An event's summary when it may matter to the call or the record (`mayMatter`), read once
+ * per event; undefined for anything else (not a message, progress, logs), passed on unread.
+ */
+function summaryThatMatters(event: StreamEvent, parse: boolean): Summary | undefined {
+  if (!event.isMessage) return undefined
   const unread = event.unreadData
-  if (unread !== undefined && !mayMatter(unread)) return false
-  const summary = event.summary(parse)
-  if (summary?.isResponse !== true) return false
-  return recorder.answered(index) || !namesCall(call, event, summary)
+  if (unread !== undefined && !mayMatter(unread)) return undefined
+  return event.summary(parse)
 }
 
 /**
