@@ -7,7 +7,6 @@
  * Portico answers the client's POST once the upstream accepted each message.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { Readable } from 'node:stream'
 import { type ProxyContext, publicOrigin } from '../context.ts'
 import { markListening, refuse, relayExchange } from '../edge/exchange.ts'
 import {
@@ -31,12 +30,11 @@ import type { Handler } from '../pipeline/compose.ts'
 import { accepted, MessageReply, type Reply, StreamEvent } from '../pipeline/reply.ts'
 import { CallController } from '../pipeline/signal.ts'
 import { legacySessionOf, legacySessionsOf } from '../protocol/legacy-session.ts'
-import { type DiscardedEvent, encodeSseEvent, eventTooLarge, SseParser } from '../protocol/sse.ts'
-import { bodyError, type HttpClient, type UpstreamResponse } from '../upstream/http-client.ts'
-import { chunksOf } from '../util/chunks.ts'
+import { type DiscardedEvent, encodeSseEvent, eventTooLarge } from '../protocol/sse.ts'
+import type { HttpClient, UpstreamResponse } from '../upstream/http-client.ts'
 import { printable } from '../util/format.ts'
 import { LegacySessions, OrderedStream } from './legacy-sessions.ts'
-import { replyOf } from './upstream.ts'
+import { replyOf, sseEventsKeepingOn } from './upstream.ts'
 
 /** How long a client's stream stays open after the upstream's for answers still in the chain. */
 const TAKEN_ANSWER_WAIT_MS = 10_000
@@ -126,7 +124,7 @@ export class LegacyTransport {
       const named = new Set<string>()
       // The stream carries its sessions' answers: a drain ends it once they are all written.
       markListening(res, () => this.sessions.awaiting(named))
-      const events = streamEvents(
+      const events = sseEventsKeepingOn(
         response.body,
         this.#upstream.maxMessageBytes,
         this.#upstream.label,
@@ -435,34 +433,10 @@ export class LegacyTransport {
   }
 }
 
-/**
- * The upstream's stream as events, parsed as the bytes arrive. An event over the bound is read
- * past (at most the bound held) and comes as what could be learned of it (`DiscardedEvent`),
- * instead of ending the stream: the stream carries every call of the session, and one answer
- * too large must fail only its own call. A body that fails says why (deadline, ended early).
- */
 /** What a session's waiting calls fail with when its stream ends (see `#relay`). */
 function waitingCallsFailure(clientLeft: boolean, failure: unknown): PorticoError {
   if (clientLeft) return new PorticoError('cancelled')
   return failure instanceof PorticoError ? failure : new PorticoError('upstream_stream_ended')
-}
-
-async function* streamEvents(
-  body: Readable,
-  maxEventBytes: number,
-  label: string,
-): AsyncGenerator<StreamEvent | DiscardedEvent> {
-  const parser = new SseParser(maxEventBytes, { discardOversized: true })
-  body.setEncoding('utf8')
-  try {
-    // chunksOf releases the upstream when this stops early (the client left, a drain).
-    for await (const chunk of chunksOf<string>(body)) {
-      for (const event of parser.push(chunk)) yield event.discarded ?? StreamEvent.fromSse(event)
-    }
-    for (const event of parser.end()) yield event.discarded ?? StreamEvent.fromSse(event)
-  } catch (error) {
-    throw bodyError(error, label)
-  }
 }
 
 /**

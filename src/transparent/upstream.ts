@@ -16,7 +16,7 @@ import { type Call, rawBytesOf, upstreamHeadersOf, withMessage } from '../pipeli
 import { accepted, MessageReply, type Reply, StreamEvent, StreamReply } from '../pipeline/reply.ts'
 import { CallController } from '../pipeline/signal.ts'
 import { discard } from '../protect/outcome.ts'
-import { SseParser } from '../protocol/sse.ts'
+import { type DiscardedEvent, SseParser } from '../protocol/sse.ts'
 import { bodyError, type HttpClient, type UpstreamResponse } from '../upstream/http-client.ts'
 import { chunksOf } from '../util/chunks.ts'
 
@@ -131,22 +131,49 @@ const FRAGMENT_FROM = 64 * 1024
  * (`StreamEvent.fragment`), then whole; without it, events come only whole (a consumer that
  * places events by their content, as the legacy SSE relay does).
  */
-export async function* sseEvents(
+export function sseEvents(
   body: Readable,
   maxEventBytes: number,
   label: string,
   fragmentFrom?: number,
 ): AsyncGenerator<StreamEvent> {
-  const parser = new SseParser(maxEventBytes)
+  // A parser that does not discard never gives a DiscardedEvent.
+  return eventsOf(
+    body,
+    new SseParser(maxEventBytes),
+    label,
+    fragmentFrom,
+  ) as AsyncGenerator<StreamEvent>
+}
+
+/**
+ * The same, for a stream that carries many calls (the legacy SSE relay): an event over the
+ * bound comes as what could be learned of it (`DiscardedEvent`) instead of failing the stream,
+ * so that one answer too large fails only its own call.
+ */
+export function sseEventsKeepingOn(
+  body: Readable,
+  maxEventBytes: number,
+  label: string,
+): AsyncGenerator<StreamEvent | DiscardedEvent> {
+  return eventsOf(body, new SseParser(maxEventBytes, { discardOversized: true }), label)
+}
+
+async function* eventsOf(
+  body: Readable,
+  parser: SseParser,
+  label: string,
+  fragmentFrom?: number,
+): AsyncGenerator<StreamEvent | DiscardedEvent> {
   body.setEncoding('utf8')
   try {
     // chunksOf releases the upstream when this stops early (the client left, a bound was hit).
     for await (const chunk of chunksOf<string>(body)) {
-      for (const event of parser.push(chunk)) yield StreamEvent.fromSse(event)
+      for (const event of parser.push(chunk)) yield event.discarded ?? StreamEvent.fromSse(event)
       const ahead = fragmentFrom === undefined ? undefined : parser.takeAhead(fragmentFrom)
       if (ahead !== undefined) yield StreamEvent.fragment(ahead)
     }
-    for (const event of parser.end()) yield StreamEvent.fromSse(event)
+    for (const event of parser.end()) yield event.discarded ?? StreamEvent.fromSse(event)
   } catch (error) {
     throw bodyError(error, label)
   }
