@@ -10,6 +10,7 @@
  */
 import type { AuthConfig, RoleConfig } from '../config/auth.ts'
 import type { Identity } from '../pipeline/identity.ts'
+import { resolvedUri } from '../protocol/resource-uri.ts'
 import { globsTest } from '../util/glob.ts'
 import { scopedRoleName } from './api-keys.ts'
 
@@ -200,37 +201,5 @@ export class Policy {
   unrestricted(identity: Identity, profile?: string): boolean {
     if (profile !== undefined) return false
     return identity.admin || (identity.roles.length === 0 && this.#adminPrefix === undefined)
-  }
-}
-
-/**
- * A resource URI as a server that resolves it would read it: percent-escapes in the path
- * decoded (`file:///%65tc/passwd` is read as /etc/passwd by `fileURLToPath`), then dot segments
- * resolved, runs of slashes made one, `localhost` dropped from `file:` URIs. A URI that is not a
- * URL stays as it is.
- */
-export function resolvedUri(uri: string): string {
-  let url: URL
-  try {
-    url = new URL(uri)
-  } catch {
-    return uri
-  }
-  if (url.protocol === 'file:' && url.hostname === 'localhost') url.hostname = ''
-  // Setting the path parses it again: decoded dot segments are resolved there.
-  url.pathname = decodePercent(url.pathname)
-  url.pathname = url.pathname.replace(/\/{2,}/g, '/')
-  return url.href
-}
-
-/** Every percent-escape decoded (as UTF-8 where it is; a malformed sequence byte by byte). */
-function decodePercent(path: string): string {
-  if (!path.includes('%')) return path
-  try {
-    return decodeURIComponent(path)
-  } catch {
-    return path.replace(/%([0-9a-f]{2})/gi, (_, hex: string) =>
-      String.fromCharCode(parseInt(hex, 16)),
-    )
   }
 }

@@ -9,6 +9,7 @@
 import type { BackendConfig } from '../config/gateway.ts'
 import { isResourceUri } from '../config/resource-uri.ts'
 import { isObject, type JsonObject } from '../jsonrpc/message.ts'
+import { uriVisible } from '../protocol/resource-uri.ts'
 import { localPart, namespaced, namespaceUri, unnamespaceUri, visibility } from './names.ts'
 import { ParameterView } from './parameters.ts'
 
@@ -59,7 +60,12 @@ export class BackendCatalog {
     this.#prefix = config.namespace ? config.name + separator : ''
     this.#toolVisible = visibility(config.expose_tools, config.hide_tools)
     this.#promptVisible = visibility(config.expose_prompts, config.hide_prompts)
-    this.#resourceVisible = visibility(config.expose_resources, config.hide_resources)
+    // Judged as written and as a server resolving it would read it (`file:///tmp/../etc/x`).
+    const resourceVisible = visibility(config.expose_resources, config.hide_resources)
+    const filtersResources = config.expose_resources.length + config.hide_resources.length > 0
+    this.#resourceVisible = filtersResources
+      ? (uri) => uriVisible(resourceVisible, uri)
+      : resourceVisible
     for (const alias of config.aliases) {
       // The config tells a resource alias by its URI (`scheme://…`, `urn:…`); the rest rename
       // tools or prompts, which only the listings tell apart (`sawNames`).

@@ -33,7 +33,7 @@ const auth = authSchema.parse({
     {
       name: 'reader',
       allow_tools: ['files__read_*'],
-      deny_resources: ['secret://*', 'file:///etc/*'],
+      deny_resources: ['secret://*', 'file:///etc/*', 'mem://vault', 'urn:vault:*'],
     },
     { name: 'ops', admin: true },
   ],
@@ -169,6 +169,18 @@ describe('policy and the authorization middleware', () => {
     ]) {
       assert.ok(!policy.allows(reader, 'resource', uri), uri)
     }
+    // The scheme in any case; escapes in a host the URL parser leaves encoded, and in an opaque
+    // path: a server decoding them reads the denied resource.
+    for (const uri of [
+      'SECRET://key',
+      'mem://%76ault',
+      'MEM://v%61ult',
+      'urn:%76ault:1',
+      'URN:vault:1',
+    ]) {
+      assert.ok(!policy.allows(reader, 'resource', uri), uri)
+    }
+    assert.ok(policy.allows(reader, 'resource', 'mem://vaults'))
     assert.ok(policy.allows(reader, 'resource', 'file:///tmp/notes.txt'))
     assert.ok(policy.allows(reader, 'resource', 'file:///tmp/my%20notes.txt'))
     assert.ok(policy.allows(reader, 'prompt', 'any'))

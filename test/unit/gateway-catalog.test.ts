@@ -257,6 +257,27 @@ describe('BackendCatalog', () => {
     assert.ok(!plain.ownsUri('notes://a'))
   })
 
+  it('hides a resource under every spelling a server would read as it', () => {
+    const catalog = new BackendCatalog(
+      backend({ hide_resources: ['file:///etc/*', 'mem://secret', 'urn:secret'] }),
+      '__',
+    )
+    for (const uri of [
+      'file://ev__/etc/passwd',
+      'file://ev__/tmp/../etc/passwd',
+      'file://ev__/%65tc/passwd',
+      'file://ev__//etc/passwd',
+      'MEM://ev__secret',
+      'mem://ev__%73ecret',
+      'urn:ev__%73ecret',
+    ]) {
+      assert.equal(catalog.resolveUri(uri), undefined, uri)
+    }
+    assert.equal(catalog.resource({ uri: 'file:///tmp/../etc/passwd' }), undefined)
+    assert.equal(catalog.resolveUri('file://ev__/tmp/notes'), 'file:///tmp/notes')
+    assert.equal(catalog.resolveUri('mem://ev__public'), 'mem://public')
+  })
+
   describe('argument injection precedence', () => {
     const catalog = new BackendCatalog(
       backend({
