@@ -251,7 +251,7 @@ export function createPortico(input: Config | ConfigInput, options: PorticoOptio
     logger,
     context.proxy,
     gateway && {
-      exposedName: (kind, name) => gateway?.exposedName(kind, name),
+      itemNames: (kind, name) => gateway?.itemNames(kind, name),
       resourceNames: (uri) => gateway?.resourceNames(uri),
     },
   )

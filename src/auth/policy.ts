@@ -63,10 +63,14 @@ function compile(
 }
 
 /**
- * The name clients see for a tool or prompt callable as `name`, when it differs: the gateway
- * routes an aliased tool's original name too, and the alias is the name roles are written for.
+ * The names of the tool or prompt callable as `name` (gateway mode): `exposed`, the name
+ * clients see (its alias, if it has one), and `original`, its namespaced own name, which still
+ * reaches it; undefined when nothing routes `name`.
  */
-export type ExposedName = (kind: 'tool' | 'prompt', name: string) => string | undefined
+export type ItemNames = (
+  kind: 'tool' | 'prompt',
+  name: string,
+) => { exposed: string; original: string } | undefined
 
 /**
  * The names of an aliased resource a URI reaches (gateway mode): `exposed`, the alias clients
@@ -77,13 +81,13 @@ export type ResourceNames = (uri: string) => { exposed: string; original: string
 
 /** How the gateway names what it routes, for judging a call under every name it goes by. */
 export interface GatewayNames {
-  exposedName: ExposedName
+  itemNames: ItemNames
   resourceNames: ResourceNames
 }
 
 export class Policy {
-  /** In gateway mode: how the gateway names what it routes (see ExposedName). */
-  exposedName: ExposedName | undefined
+  /** In gateway mode: the names of an aliased tool or prompt (see ItemNames). */
+  itemNames: ItemNames | undefined
   /** In gateway mode: the names of an aliased resource (see ResourceNames). */
   resourceNames: ResourceNames | undefined
   readonly #roles = new Map<string, CompiledRole>()
@@ -159,12 +163,15 @@ export class Policy {
         const judged = names.exposed === name ? [name] : [name, names.exposed]
         return this.#allowsNames(identity, kind, judged, [names.original], profile)
       }
-    } else if (this.exposedName !== undefined) {
-      // Called by an aliased tool's original name: judged under its alias as well, so a role
-      // that denies the alias denies the tool under either name.
-      const exposed = this.exposedName(kind, name)
-      if (exposed !== undefined && exposed !== name) {
-        if (!this.#allowsName(identity, kind, exposed, profile)) return false
+    } else if (this.itemNames !== undefined) {
+      // An aliased tool or prompt: judged under the name called and its alias (the name roles
+      // are written for), and denied if a role denies its original name too, so that neither
+      // name is a way around a rule written for the other.
+      const names = this.itemNames(kind, name)
+      if (names !== undefined && (names.exposed !== name || names.original !== name)) {
+        const judged = names.exposed === name ? [name] : [name, names.exposed]
+        const others = judged.includes(names.original) ? [] : [names.original]
+        return this.#allowsNames(identity, kind, judged, others, profile)
       }
     }
     return this.#allowsName(identity, kind, name, profile)

@@ -93,7 +93,7 @@ export function securityFromConfig(
         ? `${ADMIN_NAMESPACE}${config.proxy.separator}`
         : undefined
     const policy = new Policy(auth, adminPrefix, OPEN_PORTICO_TOOLS)
-    policy.exposedName = names?.exposedName
+    policy.itemNames = names?.itemNames
     policy.resourceNames = names?.resourceNames
     middleware.push(sessions.middleware(), authorize(policy, config.mcp_path))
     for (const profile of auth.profiles) mcpPaths.add(`${config.mcp_path}/${profile.name}`)

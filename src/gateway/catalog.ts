@@ -158,6 +158,11 @@ export class BackendCatalog {
     return full
   }
 
+  /** The namespaced own name of a local tool or prompt, alias or not (still routed). */
+  namespacedName(local: string): string {
+    return namespaced(this.#prefix, '', local)
+  }
+
   /**
    * The backend's own name for a client-facing tool or prompt name, or undefined when the name
    * is not this backend's or is filtered out (callers answer "unknown tool" either way).

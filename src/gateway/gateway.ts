@@ -379,13 +379,17 @@ export class Gateway {
   }
 
   /**
-   * The name clients see for what `name` routes to (an aliased tool's original name routes to
-   * the alias's tool), or undefined when nothing routes it. Roles judge this name too.
+   * The names of what `name` routes to: `exposed`, the name clients see (an aliased tool's
+   * original name routes to the alias's tool), and `original`, its namespaced own name; or
+   * undefined when nothing routes it. Roles judge a call under both (auth/policy.ts).
    */
-  exposedName(kind: ItemKind, name: string): string | undefined {
+  itemNames(kind: ItemKind, name: string): { exposed: string; original: string } | undefined {
     try {
       const { backend, local } = this.routeName(kind, name)
-      return backend.catalog.exposedName(local)
+      return {
+        exposed: backend.catalog.exposedName(local),
+        original: backend.catalog.namespacedName(local),
+      }
     } catch {
       return undefined
     }

@@ -73,6 +73,8 @@ describe('authorization in gateway mode (API keys, roles, admin, forward_auth)',
         ],
         scoped_tokens: [
           { token: 'ci-token', name: 'ci', deny_tools: ['everything__*', 'probe__environment'] },
+          // Denies the aliased tool by its original name, which still routes.
+          { token: 'env-token', name: 'no-env', deny_tools: ['probe__env'] },
         ],
         profiles: [{ name: 'readonly', allow_tools: ['probe__*'], deny_prompts: ['*'] }],
         roles: [
@@ -203,6 +205,13 @@ describe('authorization in gateway mode (API keys, roles, admin, forward_auth)',
     }
     assert.ok(text(await ci.callTool({ name: 'probe__cwd', arguments: {} })).length > 0)
     await ci.close()
+    // And the other way round: a deny of the original name holds under the alias.
+    const noEnv = await connect(gateway.url, 'env-token')
+    for (const name of ['probe__environment', 'probe__env']) {
+      await assert.rejects(noEnv.callTool({ name, arguments: {} }), /403|Forbidden/, name)
+    }
+    assert.ok(text(await noEnv.callTool({ name: 'probe__cwd', arguments: {} })).length > 0)
+    await noEnv.close()
   })
 
   it('arguments over max_argument_size or against the inputSchema are invalid params', async () => {

@@ -312,6 +312,52 @@ describe('policy on an aliased resource (gateway mode)', () => {
   })
 })
 
+describe('policy on an aliased tool or prompt (gateway mode)', () => {
+  // Tool `secret` of backend `a` is aliased `nice`; its namespaced name still routes.
+  const ALIAS = 'a__nice'
+  const ORIGINAL = 'a__secret'
+  const aliasAuth = authSchema.parse({
+    type: 'jwt',
+    issuer: 'https://as.example',
+    jwks_uri: 'https://as.example/jwks',
+    roles: [
+      { name: 'alias-only', allow_tools: ['a__nice'], allow_prompts: ['a__nice'] },
+      { name: 'deny-alias', deny_tools: [ALIAS], deny_prompts: [ALIAS] },
+      { name: 'deny-original', deny_tools: [ORIGINAL], deny_prompts: [ORIGINAL] },
+    ],
+    role_mapping: {
+      claim: 'scope',
+      mapping: { ao: 'alias-only', da: 'deny-alias', do: 'deny-original' },
+    },
+  })
+  const people = new IdentityBuilder(aliasAuth)
+  const who = (scope: string) =>
+    people.fromClaims({ iss: 'https://as.example', sub: scope, scope }, 'jwt')
+  const policy = new Policy(aliasAuth, undefined)
+  policy.itemNames = (_kind, name) =>
+    name === ALIAS || name === ORIGINAL
+      ? { exposed: ALIAS, original: ORIGINAL }
+      : { exposed: name, original: name }
+
+  it('fails closed: a deny on either name holds under the other', () => {
+    for (const kind of ['tool', 'prompt'] as const) {
+      for (const scope of ['da', 'do']) {
+        for (const name of [ALIAS, ORIGINAL]) {
+          assert.ok(!policy.allows(who(scope), kind, name), `${kind} ${scope} ${name}`)
+        }
+        assert.ok(policy.allows(who(scope), kind, 'a__other'), `${kind} ${scope}`)
+      }
+    }
+  })
+
+  it('an allow written for the alias allows the alias, as for resources', () => {
+    const aliasOnly = who('ao')
+    assert.ok(policy.allows(aliasOnly, 'tool', ALIAS))
+    assert.ok(!policy.allows(aliasOnly, 'tool', ORIGINAL), 'the original is not allowed')
+    assert.ok(!policy.allows(aliasOnly, 'tool', 'a__other'))
+  })
+})
+
 describe('session owners', () => {
   it('binds a session to the identity whose initialize created it', async () => {
     const owners = new SessionOwners(2)
