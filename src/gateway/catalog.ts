@@ -8,7 +8,7 @@
 
 import type { BackendConfig } from '../config/gateway.ts'
 import { isResourceUri } from '../config/resource-uri.ts'
-import { isObject, type JsonObject } from '../jsonrpc/message.ts'
+import { isObject, type JsonObject, keepLiterals } from '../jsonrpc/message.ts'
 import { uriVisible } from '../protocol/resource-uri.ts'
 import { localPart, namespaced, namespaceUri, unnamespaceUri, visibility } from './names.ts'
 import { ParameterView } from './parameters.ts'
@@ -360,7 +360,8 @@ export class BackendCatalog {
       if (!this.#injectMatchers[i]?.(tool)) return
       Object.assign(rule.overwrite ? forced : filled, rule.args)
     })
-    return { ...filled, ...client, ...forced }
+    // The client's 64-bit integers go on with their digits (`keepLiterals`).
+    return keepLiterals(client, { ...filled, ...client, ...forced })
   }
 }
 

@@ -6,7 +6,7 @@
  * and defaults are filled when the call has no `arguments` at all (mcp-proxy fills nothing).
  */
 import type { ParamOverride } from '../config/gateway.ts'
-import { isObject, type JsonObject } from '../jsonrpc/message.ts'
+import { isObject, type JsonObject, keepLiterals } from '../jsonrpc/message.ts'
 
 export class ParameterView {
   readonly #hidden: ReadonlySet<string>
@@ -61,7 +61,8 @@ export class ParameterView {
     for (const [name, value] of Object.entries(this.#defaults)) {
       if (out.get(name) === undefined) out.set(name, value)
     }
-    return ownProperties(out)
+    // The client's 64-bit integers go on with their digits, under the backend's names.
+    return keepLiterals(client, ownProperties(out), this.#original)
   }
 
   /** The name a backend parameter has for clients; undefined when clients cannot send it. */

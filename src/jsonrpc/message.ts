@@ -159,9 +159,28 @@ function markBigIntegers(text: string): string | undefined {
  * A changed member is never written as its old literal: `encodeJson` checks the value.
  */
 export function withMembers<T extends object>(object: T, changes: object = {}): T {
-  const copy = { ...object, ...changes }
-  const literals = BIG_VALUES.get(object)
-  if (literals !== undefined) BIG_VALUES.set(copy, literals)
+  return keepLiterals(object, { ...object, ...changes })
+}
+
+/**
+ * Gives `copy`, built from `source`'s members, the exact literals of the big integers `source`
+ * held: member `name` of `source` is member `renamed.get(name) ?? name` of `copy`. (A value
+ * changed on the way is not written as its old literal: `encodeJson` checks it.) Returns `copy`.
+ */
+export function keepLiterals<T extends object>(
+  source: object,
+  copy: T,
+  renamed?: ReadonlyMap<string, string>,
+): T {
+  const literals = bigValuesSeen ? BIG_VALUES.get(source) : undefined
+  if (literals === undefined) return copy
+  if (renamed === undefined) {
+    BIG_VALUES.set(copy, literals)
+    return copy
+  }
+  const moved = new Map<string, string>()
+  for (const [name, literal] of literals) moved.set(renamed.get(name) ?? name, literal)
+  BIG_VALUES.set(copy, moved)
   return copy
 }
 

@@ -17,6 +17,7 @@ import {
   unnamespaceUri,
   visibility,
 } from '../../src/gateway/names.ts'
+import { decodeBody, encodeJson } from '../../src/jsonrpc/message.ts'
 
 function backend(extra: Record<string, unknown> = {}): BackendConfig {
   return backendSchema.parse({ name: 'ev', transport: 'stdio', command: 'x', ...extra })
@@ -414,6 +415,21 @@ describe('param_overrides', () => {
   for (const [title, tool, args, expected] of cases) {
     it(title, () => assert.deepEqual(catalog.injectArgs(tool, args), expected))
   }
+
+  it("keeps a client's 64-bit integers exact through renames, injection and defaults", () => {
+    const body =
+      '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"query","arguments":{"statement":12345678901234567891,"other":98765432109876543219}}}'
+    const message = decodeBody(body).messages[0] as unknown as { params: { arguments: unknown } }
+    const params = message.params
+    assert.equal(
+      encodeJson(catalog.injectArgs('query', params.arguments)),
+      '{"timeout":5,"sql":12345678901234567891,"other":98765432109876543219}',
+    )
+    assert.equal(
+      encodeJson(catalog.injectArgs('plain', params.arguments)),
+      '{"statement":12345678901234567891,"other":98765432109876543219,"page":1}',
+    )
+  })
 })
 
 describe('merge', () => {
