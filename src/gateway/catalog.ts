@@ -86,6 +86,25 @@ export class BackendCatalog {
     this.#annotationFilter = annotationFilter(config)
   }
 
+  /**
+   * Whether this backend's name filters let a call of its own `local` tool, prompt or resource
+   * through: for a call a canary, failover or mirror of another backend takes under that
+   * backend's names (it is never sent one its own filters hide).
+   */
+  serves(kind: ItemKind | 'resource', local: string): boolean {
+    if (kind === 'resource') return this.#resourceVisible(local)
+    return kind === 'tool' ? this.#toolVisible(local) : this.#promptVisible(local)
+  }
+
+  /** Whether this backend sets tool arguments of its own (`default_args`, `inject_args`, `param_overrides`). */
+  get shapesArguments(): boolean {
+    return (
+      this.#inject.length > 0 ||
+      Object.keys(this.#defaultArgs).length > 0 ||
+      this.#parameters.size > 0
+    )
+  }
+
   /** Whether tools are also filtered by their annotations (verdicts learned from listings). */
   get filtersAnnotations(): boolean {
     return this.#annotationFilter !== undefined

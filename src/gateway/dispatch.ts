@@ -26,6 +26,7 @@ import { VERSION } from '../version.ts'
 import { adminTools, callAdminTool, servesOwnTools } from './admin.ts'
 import type { Backend, BackendCall, SessionRef } from './backends/backend.ts'
 import type { CallSink, Connection } from './backends/connection.ts'
+import type { ItemKind } from './catalog.ts'
 import { clientKeyOf } from './client-key.ts'
 import { callComposite, compositeDefinition, findComposite } from './composite.ts'
 import type { Gateway } from './gateway.ts'
@@ -348,6 +349,7 @@ async function callTool(scope: RequestScope, params: JsonObject): Promise<Handle
     'tools/call',
     { ...params, name: route.local, arguments: args },
     true,
+    params.arguments,
   )
 }
 
@@ -451,6 +453,7 @@ async function forward(
   method: string,
   params: JsonObject,
   namespaceContent = false,
+  clientArguments?: unknown,
 ): Promise<Handled> {
   const inputs = scope.gateway.inputs
   if (!scope.session && inputs.issued(params.requestState)) {
@@ -466,17 +469,90 @@ async function forward(
       isObject(params._meta) ? params._meta.progressToken : undefined,
     )
   }
-  const request = { method, params, namespaceContent, catalog: backend.catalog }
+  const request: BackendRequest = {
+    method,
+    params,
+    namespaceContent,
+    catalog: backend.catalog,
+    clientArguments,
+  }
   const routing = scope.gateway.routing
   const mirrors = routing.mirrorsOf(backend)
-  if (mirrors !== undefined && MIRRORED.has(method)) mirror(scope, mirrors, method, params)
+  if (mirrors !== undefined && MIRRORED.has(method)) mirror(scope, mirrors, request)
   let handled: Handled | undefined
   for (const candidate of routing.candidates(backend)) {
-    handled = await viaBackend(scope, candidate, request, backend)
+    if (candidate === backend) handled = await viaBackend(scope, candidate, request, backend)
+    else if (await takes(scope, candidate, request)) {
+      handled = await viaBackend(scope, candidate, asTakenBy(candidate, request), backend)
+    } else continue
     if (handled.failover !== true) break
   }
+  // Every other candidate's filters refused it, and the named backend was not ready: its
+  // refusal (an open breaker, an ejection) is the answer.
+  handled ??= await viaBackend(scope, backend, request, backend)
   // `failover` is left as it is (read by nothing past here): deleting it costs a slow object.
-  return handled as Handled
+  return handled
+}
+
+/**
+ * What a call names on its backend, for that backend's filters: a tool, a prompt or a
+ * resource by its own (local) name; undefined for a method that names none.
+ */
+function targetOf(
+  request: BackendRequest,
+): { kind: ItemKind | 'resource'; local: string } | undefined {
+  const { method, params } = request
+  const of = (kind: ItemKind | 'resource', local: unknown) =>
+    typeof local === 'string' ? { kind, local } : undefined
+  if (method === 'tools/call') return of('tool', params.name)
+  if (method === 'prompts/get') return of('prompt', params.name)
+  if (method === 'completion/complete' && isObject(params.ref)) {
+    return params.ref.type === 'ref/prompt'
+      ? of('prompt', params.ref.name)
+      : of('resource', params.ref.uri)
+  }
+  return method.startsWith('resources/') ? of('resource', params.uri) : undefined
+}
+
+/**
+ * Whether `candidate`, a canary or failover of the backend a call names, may take it under its
+ * own filters: a backend is never sent what its `hide_*`/`expose_*` or annotation filters hide
+ * (the call goes on to the next candidate). A tool whose annotations it has not listed yet is
+ * looked up as for a direct call.
+ */
+async function takes(scope: RequestScope, candidate: Backend, request: BackendRequest) {
+  const target = targetOf(request)
+  if (target === undefined) return true
+  const { catalog } = candidate
+  if (!catalog.serves(target.kind, target.local)) return false
+  if (target.kind !== 'tool' || !catalog.filtersAnnotations) return true
+  const route = { backend: candidate, local: target.local }
+  return scope.gateway.checkAnnotations(route, target.local, scope.ref, scope.call).then(
+    () => true,
+    () => false,
+  )
+}
+
+/** The same for a mirror, which is not waited for: only a verdict already known lets it through. */
+function mirrorTakes(mirror: Backend, request: BackendRequest): boolean {
+  const target = targetOf(request)
+  if (target === undefined) return true
+  const { catalog } = mirror
+  if (!catalog.serves(target.kind, target.local)) return false
+  return target.kind !== 'tool' || catalog.annotationVerdict(target.local) === true
+}
+
+/**
+ * The request as another backend takes it: a tool call's arguments shaped by that backend's own
+ * `default_args`, `inject_args` and `param_overrides` when it has any (mcp-proxy injects after
+ * the canary or failover rewrite, so the canary's rules apply), else by the named backend's.
+ */
+function asTakenBy(backend: Backend, request: BackendRequest): BackendRequest {
+  const { params, clientArguments } = request
+  if (request.method !== 'tools/call' || !backend.catalog.shapesArguments) return request
+  if (typeof params.name !== 'string') return request
+  const args = backend.catalog.injectArgs(params.name, clientArguments)
+  return { ...request, params: { ...params, arguments: args } }
 }
 
 /** A stateless retry whose `requestState`, one the gateway issued, names no call parked now. */
@@ -511,6 +587,8 @@ interface BackendRequest {
   namespaceContent: boolean
   /** Names the content as the client sees it (the primary's, for a failover or canary). */
   catalog: Backend['catalog']
+  /** A tool call's arguments as the client sent them (another backend shapes them its way). */
+  clientArguments?: unknown
 }
 
 /**
@@ -640,14 +718,10 @@ function mayMoveOn(failure: PorticoError, call: BackendCall, backend: Backend): 
  * Fire-and-forget copies for the mirrors that sample this call: on the gateway's own session,
  * a signal no client controls, their own record-less notes; answers and failures are dropped.
  */
-function mirror(
-  scope: RequestScope,
-  mirrors: readonly Mirror[],
-  method: string,
-  params: JsonObject,
-): void {
+function mirror(scope: RequestScope, mirrors: readonly Mirror[], request: BackendRequest): void {
   for (const target of mirrors) {
-    if (!target.take()) continue
+    if (!mirrorTakes(target.backend, request) || !target.take()) continue
+    const { method, params } = asTakenBy(target.backend, request)
     const call: BackendCall = {
       ...withMessage(scope.call, { jsonrpc: '2.0', id: scope.call.id ?? 0, method, params }),
       signal: NEVER,

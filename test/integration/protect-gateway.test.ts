@@ -706,6 +706,74 @@ describe('gateway: cache, coalescing, mirror and canary', () => {
   })
 })
 
+describe('gateway: a canary or mirror applies its own filters and argument rules', () => {
+  let api: FaultyHttp
+  let shadow: FaultyHttp
+  let canary: FaultyHttp
+  let portico: RunningPortico
+  let client: Client
+
+  before(async () => {
+    api = await startFaultyHttp('api')
+    shadow = await startFaultyHttp('shadow')
+    canary = await startFaultyHttp('canary')
+    portico = await startPortico({
+      ...quiet,
+      backends: [
+        { name: 'api', transport: 'http', url: api.url, weight: 1 },
+        {
+          name: 'shadow',
+          transport: 'http',
+          url: shadow.url,
+          mirror_of: 'api',
+          hide_tools: ['lookup'],
+        },
+        {
+          name: 'next',
+          transport: 'http',
+          url: canary.url,
+          canary_of: 'api',
+          weight: 1,
+          hide_tools: ['write'],
+          inject_args: [{ tool: 'echo', args: { text: 'forced' }, overwrite: true }],
+        },
+      ],
+    } as ConfigInput)
+    client = await connect(portico.url)
+  })
+  after(async () => {
+    await client?.close()
+    await portico?.close()
+    for (const server of [api, shadow, canary]) await server?.close()
+  })
+
+  it('a canary is never sent a tool its filters hide: the primary takes every such call', async () => {
+    for (let i = 0; i < 4; i++) await client.callTool({ name: 'api__write', arguments: { i } })
+    assert.equal(api.server.runs.get('write'), 4)
+    assert.equal(canary.server.runs.get('write'), undefined)
+  })
+
+  it("the calls a canary takes get the canary's own injected arguments", async () => {
+    const answers = []
+    for (let i = 0; i < 4; i++) {
+      answers.push(text(await client.callTool({ name: 'api__echo', arguments: { text: 'mine' } })))
+    }
+    assert.deepEqual(answers.sort(), ['api: mine', 'api: mine', 'canary: forced', 'canary: forced'])
+  })
+
+  it('a mirror gets no copy of a tool its filters hide', async () => {
+    for (let i = 0; i < 3; i++)
+      await client.callTool({ name: 'api__lookup', arguments: { key: 'k' } })
+    await client.callTool({ name: 'api__echo', arguments: { text: 'last' } })
+    await until(
+      () => shadow.server.runs.get('arrived:echo') === 5 || undefined,
+      5000,
+      'echo copies',
+    )
+    assert.equal(shadow.server.runs.get('arrived:lookup'), undefined)
+  })
+})
+
 describe('gateway: hedged attempts relay one stream of progress', () => {
   it('a client sees each progress value once, always increasing, while hedges run side by side', async () => {
     // A read-only tool that reports progress 1…6, 40 ms apart, then answers: with a 30 ms hedge
