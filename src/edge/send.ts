@@ -37,6 +37,7 @@ import type { SignalLike } from '../pipeline/signal.ts'
 import {
   answersCall,
   answersId,
+  isOwnAnswer,
   notJsonRpcWords,
   type Summary,
   sameId,
@@ -358,9 +359,9 @@ function answersOnStream(call: Call, event: StreamEvent, summary: Summary): bool
     const data = event.data
     if (call.id !== undefined && answersId(data, call.id) && data.includes(RESULT_KEY)) return true
     const parsed = event.summary(true)
-    return parsed !== undefined && answersCall(call, parsed.id) && readableResponse(parsed)
+    return parsed !== undefined && isOwnAnswer(call, parsed.id) && readableResponse(parsed)
   }
-  return answersCall(call, summary.id) && readableResponse(summary)
+  return isOwnAnswer(call, summary.id) && readableResponse(summary)
 }
 
 /** Whether a response event names the call's id (or none), whatever its shape. */

@@ -54,11 +54,13 @@ export function summarize(data: string | Buffer, parse: boolean): Summary | unde
 export const UNICODE_ESCAPE = '\\u'
 
 /**
- * A success read from its text: no `"method"`, `"error"` or `"isError"` key. A `\u` escape may
- * spell any key (`"\u006dethod"` is `"method"` to every parser), so text holding one is parsed.
+ * A success read from its text: one JSON object (a batch is not one response) without a
+ * `"method"`, `"error"` or `"isError"` key. A `\u` escape may spell any key (`"\u006dethod"` is
+ * `"method"` to every parser), so text holding one is parsed.
  */
 function isPlainSuccess(data: string | Buffer): boolean {
   return (
+    codeAt(data, skipSpace(data, 0)) === 0x7b && // '{'
     !data.includes('"method"') &&
     !data.includes('"error"') &&
     !data.includes('"isError"') &&
@@ -177,6 +179,15 @@ export function sameId(parsed: unknown, id: JsonRpcId): boolean {
 export function answersCall(call: { readonly id?: JsonRpcId }, id: unknown): boolean {
   if (id === undefined || id === null) return true
   return call.id !== undefined && sameId(id, call.id)
+}
+
+/**
+ * Whether a response id is the call's own, as a client matches answers: a response without an
+ * id, or with `"id": null`, answers no request a client is waiting for (its SDK drops it).
+ */
+export function isOwnAnswer(call: { readonly id?: JsonRpcId }, id: unknown): boolean {
+  if (call.id === undefined) return answersCall(call, id)
+  return id !== undefined && id !== null && sameId(id, call.id)
 }
 
 /**

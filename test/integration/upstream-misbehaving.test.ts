@@ -28,6 +28,11 @@ interface Rpc {
 const json = (res: ServerResponse, body: string, status = 200) =>
   res.writeHead(status, { 'content-type': 'application/json' }).end(body)
 
+const sse = (res: ServerResponse, messages: unknown[]) =>
+  res
+    .writeHead(200, { 'content-type': 'text/event-stream' })
+    .end(messages.map((message) => `data: ${JSON.stringify(message)}\n\n`).join(''))
+
 /** How the upstream answers `tools/call` of each tool. */
 const ANSWERS: Record<string, (res: ServerResponse, id: unknown) => void> = {
   another_id: (res) => json(res, '{"jsonrpc":"2.0","id":999999,"result":{"content":[]}}'),
@@ -44,6 +49,14 @@ const ANSWERS: Record<string, (res: ServerResponse, id: unknown) => void> = {
     res
       .writeHead(200, { 'content-type': 'text/event-stream' })
       .end(`data: ${JSON.stringify({ jsonrpc: '2.0', id, error: null })}\n\n`),
+  sse_no_id: (res) => sse(res, [{ jsonrpc: '2.0', result: { content: [] } }]),
+  sse_null_id: (res) =>
+    sse(res, [{ jsonrpc: '2.0', id: null, error: { code: -32700, message: 'Parse error' } }]),
+  sse_batch_then_answer: (res, id) =>
+    sse(res, [
+      [{ jsonrpc: '2.0', id, result: { content: [] } }],
+      { jsonrpc: '2.0', id, result: { content: [{ type: 'text', text: 'real' }] } },
+    ]),
   page: (res) => res.writeHead(200, { 'content-type': 'text/html' }).end('<html>hi</html>'),
   server_error: (res) => res.writeHead(500, { 'content-type': 'text/plain' }).end('boom'),
   trickle: (res) => {
@@ -182,6 +195,35 @@ describe('transparent mode in front of an upstream that answers badly', () => {
         id: 35,
         error: { code: -32603, message: 'Upstream ended its answer without a response' },
       },
+    ])
+  })
+
+  it('an SSE response without an id, with a null id or in a batch does not answer the call', async () => {
+    const dataOf = (body: string) =>
+      body
+        .split('\n')
+        .filter((line) => line.startsWith('data: '))
+        .map((line) => JSON.parse(line.slice(6)))
+    const ended = {
+      jsonrpc: '2.0',
+      error: { code: -32603, message: 'Upstream ended its answer without a response' },
+    }
+    // A client matches answers by id: these pass as they came, and the call is then answered.
+    const noId = await call('sse_no_id', 36)
+    assert.deepEqual(dataOf(noId.body), [
+      { jsonrpc: '2.0', result: { content: [] } },
+      { ...ended, id: 36 },
+    ])
+    const nullId = await call('sse_null_id', 37)
+    assert.deepEqual(dataOf(nullId.body), [
+      { jsonrpc: '2.0', id: null, error: { code: -32700, message: 'Parse error' } },
+      { ...ended, id: 37 },
+    ])
+    // A batch is not one response: the real answer after it is passed on, not dropped.
+    const batch = await call('sse_batch_then_answer', 38)
+    assert.deepEqual(dataOf(batch.body), [
+      [{ jsonrpc: '2.0', id: 38, result: { content: [] } }],
+      { jsonrpc: '2.0', id: 38, result: { content: [{ type: 'text', text: 'real' }] } },
     ])
   })
 
