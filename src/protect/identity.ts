@@ -6,7 +6,8 @@
  * different credentials never share a key. Without `[auth]` the credentials are every header
  * an upstream may know its users by: `Authorization`, `Cookie`, `X-API-Key` and any header
  * named like a key, token, secret or password (an upstream reading `X-API-Key` saw two users
- * where the cache saw one address, and served one user's answers to the other).
+ * where the cache saw one address, and served one user's answers to the other), and the query
+ * parameters named so (`/mcp?api_key=…`, which transparent mode passes on).
  */
 import { createHash } from 'node:crypto'
 import type { Call } from '../pipeline/call.ts'
@@ -47,7 +48,7 @@ function identityOf(call: Call): string {
 function credentialsHashed(call: Call): string | null {
   let key = HASHED.get(call.headers)
   if (key === undefined) {
-    key = credentialsOf(call.headers)
+    key = credentialsOf(call.headers, call.request.search)
     HASHED.set(call.headers, key)
   }
   return key
@@ -66,7 +67,7 @@ const TOLD = new WeakMap<Identity, string>()
  */
 export function answerIdentity(call: Call): string {
   const identity = call.identity
-  if (identity === undefined) return clientIdentity(call)
+  if (identity === undefined) return withQuery(call, clientIdentity(call))
   let told = TOLD.get(identity)
   if (told === undefined) {
     const hash = createHash('sha256')
@@ -78,21 +79,44 @@ export function answerIdentity(call: Call): string {
   }
   // Credentials still on the request reach the upstream too (`forward_token`, a cookie).
   const credentials = credentialsHashed(call)
-  return credentials === null ? told : `${told}\u0000${credentials}`
+  return withQuery(call, credentials === null ? told : `${told}\u0000${credentials}`)
+}
+
+/**
+ * `who` and the request's query, which transparent mode passes on to the upstream: any of its
+ * parameters (a tenant, a key named like nothing secret) may change what the upstream answers.
+ */
+function withQuery(call: Call, who: string): string {
+  const query = call.request.search
+  if (query === '' || query === '?') return who
+  return `${who}\u0000q:${createHash('sha256').update(query).digest('base64url').slice(0, 22)}`
 }
 
 /** Header names that carry a credential (see the module's comment). */
 const CREDENTIAL =
   /^(?:authorization|proxy-authorization|cookie)$|api-?key|token|secret|passw|credential/i
 
-/** The credentials among `headers`, hashed with their names; null when there are none. */
-function credentialsOf(headers: Record<string, string | string[] | undefined>): string | null {
+/**
+ * The credentials among `headers` and the query's parameters, hashed with their names; null
+ * when there are none.
+ */
+function credentialsOf(
+  headers: Record<string, string | string[] | undefined>,
+  search: string,
+): string | null {
   let hash: ReturnType<typeof createHash> | undefined
   for (const name of Object.keys(headers).sort()) {
     const value = headers[name]
     if (value === undefined || value === '' || !CREDENTIAL.test(name)) continue
     hash ??= createHash('sha256')
     hash.update(`${name}\u0000${Array.isArray(value) ? value.join('\u0000') : value}\u0000`)
+  }
+  if (search.length > 1) {
+    for (const [name, value] of new URLSearchParams(search)) {
+      if (value === '' || !CREDENTIAL.test(name)) continue
+      hash ??= createHash('sha256')
+      hash.update(`?${name}\u0000${value}\u0000`)
+    }
   }
   return hash === undefined ? null : `cred:${hash.digest('base64url').slice(0, 22)}`
 }

@@ -99,6 +99,21 @@ describe('transparent: retries, max_concurrent_upstream, cache, whole-call timeo
     assert.equal((server.server.runs.get('echo') ?? 0) - before, 2)
   })
 
+  it('keeps apart callers whose query the upstream gets (?api_key=, ?tenant=)', async () => {
+    const before = server.server.runs.get('echo') ?? 0
+    for (const query of ['?api_key=alice', '?api_key=bob', '?tenant=a', '?api_key=alice']) {
+      const response = await fetch(portico.url + query, {
+        method: 'POST',
+        headers: { ...MCP_ACCEPT, 'mcp-protocol-version': '2025-11-25' },
+        body: toolCallBody(1, 'echo', { text: 'whose query' }),
+      })
+      assert.equal(response.status, 200, await response.clone().text())
+      await response.text()
+    }
+    // Alice, Bob and tenant a each their own (before: all Alice's), then Alice's cached.
+    assert.equal((server.server.runs.get('echo') ?? 0) - before, 3)
+  })
+
   it('ends the whole call at [timeout] seconds: 504 upstream_timeout, cancelled upstream', async () => {
     const before = server.server.cancelled
     await assert.rejects(
