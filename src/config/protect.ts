@@ -159,8 +159,9 @@ export const cacheSchema = z.strictObject({
 export const sharedSchema = z
   .strictObject({
     /** `redis://[user:password@]host:port[/db]` or `rediss://` (TLS). */
-    redis: z.string().refine((value) => /^rediss?:\/\//i.test(value) && URL.canParse(value), {
-      message: 'expected a redis:// or rediss:// URL',
+    redis: z.string().superRefine((value, context) => {
+      const problem = redisUrlProblem(value)
+      if (problem !== undefined) context.addIssue({ code: 'custom', message: problem })
     }),
     /** Before every key Portico writes, so several deployments can share one Redis. */
     prefix: z.string().default('portico:'),
@@ -176,6 +177,28 @@ export const sharedSchema = z
   .optional()
 
 export type SharedConfig = NonNullable<z.output<typeof sharedSchema>>
+
+/**
+ * What is wrong with a `[shared] redis` URL, in words, or undefined. Checked here rather than
+ * met at run time: a database that is not a number was sent as `SELECT NaN`, and a `%` that
+ * starts no escape in the password threw inside the Redis client, both after "listening".
+ */
+function redisUrlProblem(value: string): string | undefined {
+  if (!/^rediss?:\/\//i.test(value) || !URL.canParse(value)) {
+    return 'expected a redis:// or rediss:// URL'
+  }
+  const url = new URL(value)
+  if (!/^\/?(?:\d{1,9})?$/.test(url.pathname)) {
+    return 'the part after the host must be a database number (redis://host:6379/0)'
+  }
+  try {
+    decodeURIComponent(url.username)
+    decodeURIComponent(url.password)
+  } catch {
+    return 'the user or password holds a % that starts no percent-escape: write it as %25'
+  }
+  return undefined
+}
 
 /** The tables every upstream may have (a backend, or the top level for the transparent one). */
 export const protectTables = {

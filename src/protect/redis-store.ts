@@ -136,6 +136,8 @@ export class RedisStore {
   #wasReady = false
   /** The last connection error, to say why a start-up connection failed (a wrong password). */
   #lastError: string | undefined
+  /** Why this Redis may not be used at all (its database could not be selected). */
+  #unusable: string | undefined
   /** Commands sent and not answered yet, and the cache bytes among them (see `#attempt`). */
   #inFlight = 0
   #savingBytes = 0
@@ -167,14 +169,32 @@ export class RedisStore {
     this.#logger = logger
     this.#label = redactUrl(config.redis)
     this.#notices = new OutageNotices(this.#outageVoice())
-    this.#client.on('ready', () => this.#up())
+    this.#client.on('ready', () => this.#ready())
     // ioredis reports every failed connection attempt; without a listener it would throw.
     // Only a connection that was up and failed is an outage here; the first attempts are
     // judged by `connected()`.
-    this.#client.on('error', (error: Error) => {
+    this.#client.on('error', (error: Error & { command?: { name?: string } }) => {
       this.#lastError = error.message
+      // The URL's database could not be selected (past the server's `databases`): ioredis
+      // would go on in database 0, another deployment's perhaps. Its answer comes before
+      // 'ready' (the ready check is sent after it), so no command of Portico's has run.
+      if (error.command?.name === 'select') this.#unusable = `SELECT failed: ${error.message}`
       if (this.#wasReady) this.#down(error.message)
     })
+  }
+
+  /** Connected: in use, unless the database the URL names could not be selected. */
+  #ready(): void {
+    if (this.#unusable === undefined) {
+      this.#up()
+      return
+    }
+    this.#client.disconnect()
+    this.#reachable = false
+    this.#notices.close()
+    this.#logger.error(
+      `shared state in ${this.#label} cannot be used (${this.#unusable}): caches and rate limits stay per process until a restart with another URL`,
+    )
   }
 
   /**
@@ -182,7 +202,7 @@ export class RedisStore {
    * Portico serves either way (shared state is never a reason not to).
    */
   async connected(): Promise<void> {
-    if (this.#client.status === 'ready') return
+    if (this.#client.status === 'ready' || this.#unusable !== undefined) return
     const waitMs = Math.max(1000, this.#timeoutMs * 10)
     const ready = await new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => resolve(false), waitMs)
@@ -284,7 +304,7 @@ export class RedisStore {
    * past `MAX_IN_FLIGHT` commands waiting (a stalled Redis is not sent more work to hold).
    */
   async #attempt<T, U>(command: () => Promise<T>, otherwise: U): Promise<T | U> {
-    if (this.#inFlight >= MAX_IN_FLIGHT) return otherwise
+    if (this.#inFlight >= MAX_IN_FLIGHT || this.#unusable !== undefined) return otherwise
     this.#inFlight++
     try {
       const answer = await command()

@@ -242,3 +242,43 @@ describe('cache and rate limits shared by replicas through Redis', {
     await client.close()
   })
 })
+
+describe('a Redis whose database the URL names cannot be selected', {
+  skip: skipWithoutRedis(),
+}, () => {
+  it('is not used at all (never database 0), says why, and Portico serves', async () => {
+    if (REDIS_SERVER === undefined) throw new Error('redis-server is not on the PATH')
+    const redis = await startRedis(REDIS_SERVER)
+    const upstream = await startFaultyHttp('upstream')
+    const logged: string[] = []
+    // redis-server has 16 databases by default: 99 is refused by SELECT.
+    const portico = await startPortico(
+      {
+        upstream: upstream.url,
+        cache: { tool_ttl_seconds: 60 },
+        shared: { redis: `${redis.url}/99`, prefix: 'db99:', timeout: '200ms' },
+      } as ConfigInput,
+      { logger: new Logger({ level: 'info', write: (line) => logged.push(line) }) },
+    )
+    const admin = new Redis(redis.url)
+    try {
+      const client = await connect(portico.url)
+      for (let i = 0; i < 2; i++) {
+        assert.match(text(await client.callTool({ name: 'echo', arguments: { text: 'x' } })), /x/)
+      }
+      await client.close()
+      assert.ok(
+        logged.some((line) => /cannot be used \(SELECT failed: .*DB index/.test(line)),
+        logged.join('\n'),
+      )
+      // Every call misses (the shared cache is Redis's), and nothing was written to database 0.
+      assert.equal(upstream.server.runs.get('echo'), 2)
+      assert.deepEqual(await admin.keys('db99:*'), [])
+    } finally {
+      admin.disconnect()
+      await portico.close()
+      await upstream.close()
+      await redis.stop()
+    }
+  })
+})

@@ -500,6 +500,33 @@ describe('loadConfig', () => {
     )
   })
 
+  it('refuses a Redis URL the client would fail on after start', () => {
+    const cases: Array<[string, string]> = [
+      ['redis://127.0.0.1:6379/abc', 'the part after the host must be a database number'],
+      ['redis://127.0.0.1:6379/0/x', 'the part after the host must be a database number'],
+      ['redis://:s3cret%PW@127.0.0.1:6379', 'holds a % that starts no percent-escape'],
+    ]
+    for (const [url, message] of cases) {
+      const found = problems(`upstream = "http://127.0.0.1:9/mcp"\n[shared]\nredis = "${url}"\n`)
+      assert.equal(found.length, 1, url)
+      assert.equal(found[0]?.path, 'shared.redis')
+      assert.ok(found[0]?.message.includes(message), found[0]?.message)
+      // The password is never echoed.
+      assert.ok(!found[0]?.message.includes('s3cret'))
+    }
+    for (const url of [
+      'redis://127.0.0.1:6379',
+      'redis://127.0.0.1:6379/',
+      'rediss://u:p%25w@h:1/15',
+    ]) {
+      assert.deepEqual(
+        problems(`upstream = "http://127.0.0.1:9/mcp"\n[shared]\nredis = "${url}"\n`),
+        [],
+        url,
+      )
+    }
+  })
+
   it('names the line of a TOML syntax error', () => {
     const found = problems('upstream = "http://x"\nport = [\n')
     assert.equal(found.length, 1)
