@@ -564,9 +564,10 @@ function noLongerParked(): PorticoError {
 }
 
 /**
- * What a stateless call parked for input is bound to: the verified caller (if any), the
- * backend, the method and its target. A retry carrying its `requestState` must match it, so a
- * leaked token cannot let another caller answer (or take the result of) someone else's call.
+ * What a stateless call parked for input is bound to: the caller (the principal `[auth]`
+ * verified, else the client's address, as the per-client bound counts it), the backend, the
+ * method and its target. A retry carrying its `requestState` must match it, so a leaked token
+ * cannot let another caller answer (or take the result of) someone else's call.
  */
 function bindingOf(
   scope: RequestScope,
@@ -575,7 +576,7 @@ function bindingOf(
   params: JsonObject,
 ): string {
   const target = typeof params.name === 'string' ? params.name : params.uri
-  return [scope.call.identity?.key ?? '', backend.name, method, String(target ?? '')].join('\0')
+  return [clientKeyOf(scope.call), backend.name, method, String(target ?? '')].join('\0')
 }
 
 /** Methods whose calls mirrors get a copy of (never lists, subscriptions or completions). */

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { request as httpRequest } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
@@ -149,6 +150,40 @@ function statelessMeta(capabilities: object = {}): Record<string, unknown> {
 }
 
 /** One raw stateless request to the gateway, JSON answers only: its HTTP status and answer. */
+/** A stateless POST sent from another loopback address than fetch's (127.0.0.2). */
+function postStatelessFrom(
+  localAddress: string,
+  message: Record<string, unknown>,
+): Promise<StatelessAnswer> {
+  const url = new URL(gateway.url)
+  return new Promise((resolve, reject) => {
+    const request = httpRequest(
+      {
+        host: url.hostname,
+        port: url.port,
+        path: url.pathname,
+        method: 'POST',
+        localAddress,
+        headers: {
+          'content-type': 'application/json',
+          accept: 'application/json',
+          'mcp-protocol-version': '2026-07-28',
+        },
+      },
+      (response) => {
+        let body = ''
+        response.setEncoding('utf8')
+        response.on('data', (chunk: string) => {
+          body += chunk
+        })
+        response.on('end', () => resolve(JSON.parse(body) as StatelessAnswer))
+      },
+    )
+    request.on('error', reject)
+    request.end(JSON.stringify({ jsonrpc: '2.0', ...message }))
+  })
+}
+
 async function postStateless(
   message: Record<string, unknown>,
   headers: Record<string, string> = {},
@@ -655,6 +690,19 @@ describe('gateway with SDK v2 client', () => {
     const other = await call(2, 'ev__echo', answer)
     assert.equal(other.error?.code, -32602)
     assert.match(other.error?.message ?? '', /requestState belongs to another request/)
+    // Nor may another client (without [auth]: another address) answer it for its caller.
+    const elsewhere = await postStatelessFrom('127.0.0.2', {
+      id: 4,
+      method: 'tools/call',
+      params: {
+        name: 'ev__trigger-sampling-request',
+        arguments: { prompt: 'bound', maxTokens: 5 },
+        _meta: statelessMeta({ sampling: {} }),
+        ...answer,
+      },
+    })
+    assert.equal(elsewhere.error?.code, -32602)
+    assert.match(elsewhere.error?.message ?? '', /requestState belongs to another request/)
     const retry = await call(3, 'ev__trigger-sampling-request', answer)
     assert.match(JSON.stringify(retry.result), /bound answer/)
   })
