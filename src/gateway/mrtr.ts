@@ -175,7 +175,9 @@ export class InputBridge {
     parked.caller = owner.caller
     signal.addEventListener('abort', () => parked.abort.abort(), { once: true })
     const sink: CallSink = {
-      owner: parked,
+      // The client (principal, else address), not the call: one client's stateless calls,
+      // parked or running, are one client's on a shared process, as a session's calls are.
+      owner: `stateless:${owner.caller}`,
       accepts: (method) => asksInput(capabilities, method),
       related: (message) => this.#related(parked, capabilities, message),
     }

@@ -15,6 +15,7 @@ import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js'
 import { startElicitServer } from '../fixtures/elicit-server.ts'
 import { messagesIn } from '../helpers/legacy-upstream.ts'
 import { openSession, sessionHeaders } from '../helpers/mcp-http.ts'
+import { fixture } from '../helpers/mcp-servers.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
 
 const MODERN = '2026-07-28'
@@ -234,6 +235,33 @@ describe('parked calls of a client without [auth]', () => {
     } finally {
       await gateway.close()
       await backend.close()
+    }
+  })
+})
+
+describe('parked calls on a shared stdio process', () => {
+  it("one client's second call may ask for input while its first is parked", async () => {
+    const gateway = await startPortico({
+      backends: [
+        {
+          name: 'b',
+          transport: 'stdio',
+          command: process.execPath,
+          args: [fixture('elicit-stdio')],
+        },
+      ],
+    })
+    try {
+      const first = await call(gateway.url)
+      assert.equal(first.result?.resultType, 'input_required', JSON.stringify(first))
+      // Before: refused "Calls of several clients are in flight", the parked call counted
+      // as another client's.
+      const second = await call(gateway.url)
+      assert.equal(second.result?.resultType, 'input_required', JSON.stringify(second))
+      assert.match(await answering(gateway.url, second, 'second'), /user said second/)
+      assert.match(await answering(gateway.url, first, 'first'), /user said first/)
+    } finally {
+      await gateway.close()
     }
   })
 })

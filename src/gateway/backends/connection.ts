@@ -76,11 +76,12 @@ export const BACKEND_PROTOCOL_VERSION = '2025-11-25'
 export interface CallSink {
   related(message: JsonRpcRequest | JsonRpcNotification): void
   /**
-   * Whose call this is (a client session, a stateless call): on a connection shared by several
-   * clients, a server message no transport relates to one call goes to a call only while every
-   * call in flight there is this one client's (see `#latestSink`). Undefined: its own.
+   * Whose call this is (a client session; for a stateless call, its caller's key): on a
+   * connection shared by several clients, a server message no transport relates to one call
+   * goes to a call only while every call in flight there is this one client's (see
+   * `#latestSink`). Compared by identity (an object) or by value (a key). Undefined: its own.
    */
-  readonly owner?: object
+  readonly owner?: object | string
   /** Whether the call's client declared the capability a server request needs. */
   accepts?(method: string): boolean
   /** The request this sink served has ended (answered, failed or cancelled). */
@@ -406,7 +407,7 @@ export abstract class Connection {
    */
   #latestSink(method?: string): CallSink | typeof AMBIGUOUS | typeof UNDECLARED | undefined {
     let sink: CallSink | undefined
-    let owner: object | undefined
+    let owner: object | string | undefined
     let calls = 0
     let declined = false
     for (const pending of this.#pending.values()) {
