@@ -53,6 +53,11 @@ export class Ingestor {
     (events: Iterable<PorticoEvent>, dropped: number, proxy?: string) => void
   >
 
+  /** Takes over what `previous`, the ingestor of the store this one replaces, knew of sessions. */
+  adopt(previous: Ingestor): void {
+    this.#sessions.adopt(previous.#sessions)
+  }
+
   constructor(db: Db, options: IngestorOptions = {}) {
     this.#db = db
     this.#sessions = new SessionTracker(db, options.maxSessions ?? MAX_SESSIONS_PER_PROXY)
@@ -124,8 +129,11 @@ export class Ingestor {
       const status = statusOf(event.outcome)
       this.#insertExchange(event, session?.id, client)
       if (session) trackSession(sessions, event, session, client, status)
-      // Only identifying messages (initialize, modern requests) say who the client is.
-      if (client && event.client) sightClient(clients, event, client)
+      // Only identifying messages (initialize, modern requests) say who the client is, and a
+      // live session's client once in a store opened anew (`adopt`).
+      if (client && (event.client || this.#sessions.firstSighting(event.proxy, session?.id))) {
+        sightClient(clients, event, client)
+      }
       if (COUNTED.has(event.kind)) {
         rollup.add({
           proxy: event.proxy,

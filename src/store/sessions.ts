@@ -59,12 +59,37 @@ export class SessionTracker {
   readonly #insert
   readonly #cap: RowCap
 
+  /** Clients taken over from a previous store (`adopt`) not yet listed in this one. */
+  readonly #carried = new Set<string>()
+
   /** Forgets what it cached from rows a rolled-back transaction took back. */
   forget(): void {
     this.#groups.clear()
     this.#clientByAgent.clear()
     this.#clients.clear()
+    this.#carried.clear()
     this.#cap.forget()
+  }
+
+  /**
+   * Takes over what `previous` learned of the live sessions (their clients, their groups):
+   * the store was opened anew at the same path (deleted or moved aside while Portico ran), and
+   * a session's client, said once in its `initialize`, is in no row of the new store.
+   */
+  adopt(previous: SessionTracker): void {
+    for (const [key, client] of previous.#clients) {
+      if (client === null) continue
+      remember(this.#clients, key, client)
+      this.#carried.add(key)
+    }
+    for (const [key, value] of previous.#clientByAgent) remember(this.#clientByAgent, key, value)
+    for (const [key, group] of previous.#groups) remember(this.#groups, key, group)
+  }
+
+  /** Whether a session's client was taken over (`adopt`) and is not listed here yet; once. */
+  firstSighting(proxy: string, sessionId: string | undefined): boolean {
+    if (sessionId === undefined || this.#carried.size === 0) return false
+    return this.#carried.delete(`${proxy}\0${sessionId}`)
   }
 
   constructor(db: Db, maxSessions = MAX_SESSIONS_PER_PROXY) {

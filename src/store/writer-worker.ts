@@ -7,7 +7,7 @@
  * deleted (or replaced) while Portico runs would otherwise swallow every later row into an
  * unlinked inode. It then opens the path again (a fresh store) and says so loudly.
  */
-import { readlinkSync, renameSync, rmSync } from 'node:fs'
+import { readlinkSync, renameSync, rmSync, statSync } from 'node:fs'
 import { setPriority } from 'node:os'
 import { parentPort, workerData } from 'node:worker_threads'
 import { trimYoungGenerationWhenIdle } from '../util/idle-memory.ts'
@@ -83,18 +83,22 @@ function start(options: WriterOptions): void {
   const current = (): Open | undefined => {
     const change = file.changed()
     if (change === undefined && store) return store
+    let asideAs: string | undefined
+    const previous = store?.ingestor
     if (change !== undefined) {
-      store?.db.close()
+      if (store) closeIntoMovedFile(store.db)
       store = undefined
-      setAsideJournal(options.path)
+      asideAs = setAsideJournal(options.path)
     }
     try {
       store = openAt(options.path)
+      // Live sessions go on: their clients, said once at `initialize`, go on with them.
+      if (previous !== undefined) store.ingestor.adopt(previous)
       file.remember()
       if (change !== undefined) {
         post({
           type: 'warning',
-          message: `the store ${options.path} ${change} while Portico was running; recording continues in a new store at the same path`,
+          message: `the store ${options.path} ${change} while Portico was running; recording continues in a new store at the same path${asideAs === undefined ? '' : ` (the old store's journal, with rows it could not hand to the old file, is kept as ${asideAs})`}`,
         })
       }
     } catch (error) {
@@ -281,15 +285,37 @@ function yieldToTraffic(): void {
 }
 
 /**
+ * Closes the connection to a store whose path no longer names it (moved aside, deleted or
+ * replaced), first copying what its journal holds into the file itself: the connection still
+ * has that file open wherever it went, so a store moved aside (`mv portico.db archive.db`, as
+ * the troubleshooting section suggests) keeps every row committed to it. Best effort: a
+ * reader holding the journal leaves the rest in it (`setAsideJournal`).
+ */
+function closeIntoMovedFile(db: Db): void {
+  try {
+    db.pragma('wal_checkpoint(TRUNCATE)')
+  } catch {
+    // Busy or read-only: what is left stays in the journal set aside.
+  }
+  db.close()
+}
+
+/**
  * The `-wal` and `-shm` beside a store that was replaced are the old database's: SQLite would
  * apply that journal to whatever file now has the name (a backup the user put back would be
- * overwritten with the old store's pages). The journal is kept aside, never applied.
+ * overwritten with the old store's pages). A journal that still holds pages is kept aside,
+ * never applied; returns its new name (undefined when there was none, or it was empty).
  */
-function setAsideJournal(path: string): void {
+function setAsideJournal(path: string): string | undefined {
+  let aside: string | undefined
   try {
-    renameSync(`${path}-wal`, `${path}-wal.replaced-${Date.now()}`)
+    if (statSync(`${path}-wal`).size > 0) {
+      aside = `${path}-wal.replaced-${Date.now()}`
+      renameSync(`${path}-wal`, aside)
+    } else rmSync(`${path}-wal`, { force: true })
   } catch {
     // None there (the store was deleted with its journal).
   }
   rmSync(`${path}-shm`, { force: true })
+  return aside
 }

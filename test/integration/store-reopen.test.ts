@@ -54,6 +54,84 @@ describe('store file deleted while recording', () => {
     }
   })
 
+  it('a store moved aside keeps the rows committed to it; recording goes on at the path', async () => {
+    const path = join(dir, 'moved.db')
+    const archive = join(dir, 'archive.db')
+    const warnings: string[] = []
+    const sink = storeSink({
+      path,
+      proxy: 'reopen',
+      flushMs: 20,
+      onError: (message) => warnings.push(message),
+    })
+    try {
+      for (const name of ['first', 'second']) {
+        sink.write([exchangeEvent({ proxy: 'reopen', method: 'tools/call', name })])
+      }
+      await until(() => sink.stats().written >= 2, 5000, 'the first rows')
+      renameSync(path, archive) // `mv portico.db archive.db`, its journal left behind
+      sink.write([exchangeEvent({ proxy: 'reopen', method: 'tools/call', name: 'after' })])
+      await until(() => sink.stats().written >= 3, 5000, 'the row after the move')
+      assert.ok(
+        warnings.some((w) => w.includes(`the store ${path} was deleted while Portico was running`)),
+        warnings.join('\n'),
+      )
+    } finally {
+      await sink.close()
+    }
+    // Before, the moved file held none of its rows: they were in the journal set aside.
+    for (const [file, names] of [
+      [archive, ['first', 'second']],
+      [path, ['after']],
+    ] as const) {
+      const reader = openStore(file)
+      try {
+        assert.deepEqual(
+          tailLogs(reader, {}, 10).map((row) => row.name),
+          names,
+          file,
+        )
+      } finally {
+        reader.close()
+      }
+    }
+  })
+
+  it("a live session's calls in the new store still name its client", async () => {
+    const path = join(dir, 'clients.db')
+    const sink = storeSink({ path, proxy: 'reopen', flushMs: 20 })
+    const session = { proxy: 'reopen', sessionId: 's-1', userAgent: 'node' }
+    try {
+      sink.write([
+        exchangeEvent({
+          ...session,
+          method: 'initialize',
+          client: { name: 'clientA', version: '1' },
+        }),
+        exchangeEvent({ ...session, method: 'tools/call', name: 'before' }),
+      ])
+      await until(() => sink.stats().written >= 2, 5000, 'the first rows')
+      for (const suffix of ['', '-wal', '-shm']) rmSync(`${path}${suffix}`, { force: true })
+      // The client said who it is once, at initialize: not again on its later calls.
+      sink.write([exchangeEvent({ ...session, method: 'tools/call', name: 'after' })])
+      await until(() => sink.stats().written >= 3, 5000, 'the row after the delete')
+    } finally {
+      await sink.close()
+    }
+    const reader = openStore(path)
+    try {
+      const rows = tailLogs(reader, {}, 10)
+      assert.deepEqual(
+        rows.map((row) => [row.name, row.client_name]),
+        [['after', 'clientA']],
+      )
+      const listed = reader.prepare('SELECT name FROM clients WHERE proxy = ?').all('reopen')
+      assert.deepEqual(listed, [{ name: 'clientA' }])
+    } finally {
+      reader.close()
+    }
+  })
+
   it('a store file replaced by another store keeps that store’s rows (the old journal is not applied)', async () => {
     const path = join(dir, 'replaced.db')
     const backup = join(dir, 'backup.db')
