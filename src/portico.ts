@@ -253,6 +253,7 @@ export function createPortico(input: Config | ConfigInput, options: PorticoOptio
     gateway && {
       itemNames: (kind, name) => gateway?.itemNames(kind, name),
       resourceNames: (uri) => gateway?.resourceNames(uri),
+      canonicalUri: (uri) => gateway?.canonicalUri(uri),
     },
   )
   const middleware = globalChain({

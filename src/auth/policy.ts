@@ -79,10 +79,19 @@ export type ItemNames = (
  */
 export type ResourceNames = (uri: string) => { exposed: string; original: string } | undefined
 
+/**
+ * The client-facing URI of what `uri` reaches, resolved on the backend's side (gateway mode):
+ * its namespaced form of the backend URI as a server would read it. `https://c__u@internal/x`
+ * routes to backend `c` as `https://u@internal/x`, read as `https://internal/x`: judged as
+ * `https://c__internal/x`, the URI roles are written for. Undefined when nothing routes it.
+ */
+export type CanonicalUri = (uri: string) => string | undefined
+
 /** How the gateway names what it routes, for judging a call under every name it goes by. */
 export interface GatewayNames {
   itemNames: ItemNames
   resourceNames: ResourceNames
+  canonicalUri: CanonicalUri
 }
 
 export class Policy {
@@ -90,6 +99,8 @@ export class Policy {
   itemNames: ItemNames | undefined
   /** In gateway mode: the names of an aliased resource (see ResourceNames). */
   resourceNames: ResourceNames | undefined
+  /** In gateway mode: a URI as its backend would read it, namespaced (see CanonicalUri). */
+  canonicalUri: CanonicalUri | undefined
   readonly #roles = new Map<string, CompiledRole>()
   readonly #profiles = new Map<string, CompiledRole>()
   readonly #adminPrefix: string | undefined
@@ -155,6 +166,15 @@ export class Policy {
       // must catch. The URI is allowed only if its resolved spelling is allowed too.
       const resolved = resolvedUri(name)
       if (resolved !== name && !this.#allowsName(identity, kind, resolved, profile)) return false
+      const canonical = this.canonicalUri?.(name)
+      if (
+        canonical !== undefined &&
+        canonical !== name &&
+        canonical !== resolved &&
+        !this.#allowsName(identity, kind, canonical, profile)
+      ) {
+        return false
+      }
       // An aliased resource: allowed under the name used and its alias (the name roles are
       // written for, as for tools), and denied if a role denies any of its names, so a rule
       // on the alias or on the namespaced URI holds whichever one the client reads by.

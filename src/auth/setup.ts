@@ -95,6 +95,7 @@ export function securityFromConfig(
     const policy = new Policy(auth, adminPrefix, OPEN_PORTICO_TOOLS)
     policy.itemNames = names?.itemNames
     policy.resourceNames = names?.resourceNames
+    policy.canonicalUri = names?.canonicalUri
     middleware.push(sessions.middleware(), authorize(policy, config.mcp_path))
     for (const profile of auth.profiles) mcpPaths.add(`${config.mcp_path}/${profile.name}`)
     if (authenticator.isOAuth) {

@@ -32,6 +32,7 @@ import { answerIdentity } from '../protect/identity.ts'
 import { OutlierGroup } from '../protect/outlier.ts'
 import { UpstreamProtection } from '../protect/policies.ts'
 import type { RedisStore } from '../protect/redis-store.ts'
+import { resolvedUri } from '../protocol/resource-uri.ts'
 import type { HttpClient } from '../upstream/http-client.ts'
 import { type Clock, systemClock } from '../util/clock.ts'
 import { within } from '../util/within.ts'
@@ -449,6 +450,21 @@ export class Gateway {
     const exposed = catalog.exposeUri(route.local)
     const original = catalog.namespacedUri(route.local)
     return exposed === original ? undefined : { exposed, original }
+  }
+
+  /**
+   * The client-facing URI of what `uri` routes to, as its backend would read it: the backend's
+   * URI resolved (`resolvedUri`), namespaced again. Roles judge a URI under it too (auth/policy.ts
+   * `CanonicalUri`). Undefined for a URI nothing routes.
+   */
+  canonicalUri(uri: string): string | undefined {
+    let route: Route
+    try {
+      route = this.routeUri(uri)
+    } catch {
+      return undefined
+    }
+    return route.backend.catalog.namespacedUri(resolvedUri(route.local))
   }
 
   #aliasesResources(): boolean {

@@ -3,11 +3,15 @@
  * (roles' `allow_resources`/`deny_resources`, a backend's `expose_resources`/`hide_resources`):
  * a rule written for `file:///etc/*` must hold for `file:///tmp/../etc/passwd` too.
  *
- * - the scheme in lower case (`MEM://x` is `mem://x`: RFC 3986 §3.1);
+ * - the scheme and the host in lower case, the host without a trailing dot (`MEM://Vault./x`
+ *   is `mem://vault/x`: RFC 3986 §3.1, §6.2.2.1);
  * - percent-escapes decoded in the path (`file:///%65tc/passwd` is read as /etc/passwd by
  *   `fileURLToPath`), in the host of a scheme the URL parser does not decode (`mem://%73ecret`
  *   is `mem://secret`: RFC 3986 §6.2.2.2) and in an opaque path (`mem:%73ecret`);
- * - dot segments resolved, runs of slashes made one, `localhost` dropped from `file:` URIs.
+ * - dot segments resolved, runs of slashes made one, `localhost` dropped from `file:` URIs;
+ * - no user, password, query or fragment: `fileURLToPath` ignores the last two, a server
+ *   reaches the same host whoever the first two name (`https://u@internal/x`), and for any
+ *   other server judging without them only adds refusals, never an admission.
  *
  * A URI that is not a URL stays as it is. The result is for matching only: it need not be a
  * URL a parser accepts again.
@@ -21,16 +25,15 @@ export function resolvedUri(uri: string): string {
   }
   if (!url.href.startsWith(`${url.protocol}//`)) {
     // An opaque path (`mem:secret`, `urn:x:y`): nothing to resolve, only escapes to decode.
-    return `${url.protocol}${decodePercent(url.pathname)}${url.search}${url.hash}`
+    return `${url.protocol}${decodePercent(url.pathname)}`
   }
   if (url.protocol === 'file:' && url.hostname === 'localhost') url.hostname = ''
   // Setting the path parses it again: decoded dot segments are resolved there.
   url.pathname = decodePercent(url.pathname)
   url.pathname = url.pathname.replace(/\/{2,}/g, '/')
-  if (!url.host.includes('%')) return url.href
-  const user =
-    url.username === '' ? '' : `${url.username}${url.password === '' ? '' : `:${url.password}`}@`
-  return `${url.protocol}//${user}${decodePercent(url.host)}${url.pathname}${url.search}${url.hash}`
+  const host = decodePercent(url.hostname).toLowerCase().replace(/\.$/, '')
+  const port = url.port === '' ? '' : `:${url.port}`
+  return `${url.protocol}//${host}${port}${url.pathname}`
 }
 
 /** Every percent-escape decoded (as UTF-8 where it is; a malformed sequence byte by byte). */

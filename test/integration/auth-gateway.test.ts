@@ -117,6 +117,15 @@ describe('authorization in gateway mode (API keys, roles, admin, forward_auth)',
       /403|Forbidden/,
     )
     await assert.rejects(alice.readResource({ uri: 'probe://probe__secret/key' }), /403|Forbidden/)
+    // Other spellings of it: the backend reads them as probe://secret/key.
+    for (const uri of [
+      'probe://probe__u:p@secret/key',
+      'probe://probe__SECRET/key',
+      'probe://probe__secret/key?x',
+      'probe://probe__secret/./key#x',
+    ]) {
+      await assert.rejects(alice.readResource({ uri }), /403|Forbidden/, uri)
+    }
     await assert.rejects(alice.getPrompt({ name: 'probe__internal-debug' }), /403|Forbidden/)
     assert.match(
       text(await alice.callTool({ name: 'everything__echo', arguments: { message: 'again' } })),

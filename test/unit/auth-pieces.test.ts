@@ -177,6 +177,14 @@ describe('policy and the authorization middleware', () => {
       'MEM://v%61ult',
       'urn:%76ault:1',
       'URN:vault:1',
+      // A query, a fragment or a user: fileURLToPath and servers read the same resource.
+      'file:///etc/passwd?x',
+      'file:///etc/passwd#x',
+      'mem://vault?x',
+      'mem://u:p@vault',
+      // A host in another case, or with a trailing dot.
+      'mem://VAULT',
+      'mem://vault.',
     ]) {
       assert.ok(!policy.allows(reader, 'resource', uri), uri)
     }

@@ -271,6 +271,10 @@ describe('BackendCatalog', () => {
       'MEM://ev__secret',
       'mem://ev__%73ecret',
       'urn:ev__%73ecret',
+      'file://ev__/etc/passwd?x',
+      'file://ev__/etc/passwd#x',
+      'mem://ev__u:p@secret',
+      'mem://ev__SECRET',
     ]) {
       assert.equal(catalog.resolveUri(uri), undefined, uri)
     }
