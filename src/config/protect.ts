@@ -191,6 +191,11 @@ function redisUrlProblem(value: string): string | undefined {
   if (!/^\/?(?:\d{1,9})?$/.test(url.pathname)) {
     return 'the part after the host must be a database number (redis://host:6379/0)'
   }
+  // The Redis client also reads a database from the query (`?db=`).
+  const db = url.searchParams.get('db')
+  if (db !== null && !/^\d{1,9}$/.test(db)) {
+    return 'db in the query must be a database number (redis://host:6379?db=0)'
+  }
   try {
     decodeURIComponent(url.username)
     decodeURIComponent(url.password)

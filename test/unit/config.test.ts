@@ -504,6 +504,7 @@ describe('loadConfig', () => {
     const cases: Array<[string, string]> = [
       ['redis://127.0.0.1:6379/abc', 'the part after the host must be a database number'],
       ['redis://127.0.0.1:6379/0/x', 'the part after the host must be a database number'],
+      ['redis://127.0.0.1:6379?db=abc', 'db in the query must be a database number'],
       ['redis://:s3cret%PW@127.0.0.1:6379', 'holds a % that starts no percent-escape'],
     ]
     for (const [url, message] of cases) {
