@@ -213,13 +213,22 @@ function routesOf(options: AdminApiOptions): Route[] {
         })),
       )
     }),
-    route('POST', '/cache/clear', (req, res) => {
-      const text = status.hasCaches ? 'caches cleared' : 'no caches configured'
-      if (status.hasCaches) {
-        status.clearCaches()
-        note(req, 'caches cleared', {})
+    route('POST', '/cache/clear', async (req, res) => {
+      const plain = { 'content-type': 'text/plain; charset=utf-8' }
+      if (!status.hasCaches) {
+        res.writeHead(200, plain).end('no caches configured')
+        return
       }
-      res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' }).end(text)
+      try {
+        await status.clearCaches()
+      } catch (error) {
+        // Said, not hidden: the entries are still served until a clear succeeds.
+        const why = error instanceof Error ? error.message : String(error)
+        res.writeHead(503, plain).end(`caches not all cleared (${why}); try again`)
+        return
+      }
+      note(req, 'caches cleared', {})
+      res.writeHead(200, plain).end('caches cleared')
     }),
     route('GET', '/config', (_req, res) => sendJson(res, 200, fleet.config())),
     route('PUT', '/config', async (req, res) => {

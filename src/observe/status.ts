@@ -30,8 +30,11 @@ export interface RetryStatus {
 export interface StatusSource {
   breakers?(): BreakerStatus[]
   caches?(): CacheStatus[]
-  /** Empties the caches; returns how many were cleared. */
-  clearCaches?(): number
+  /**
+   * Empties the caches; resolves with how many entries were cleared. Rejects when a cache kept
+   * elsewhere (Redis) could not be reached: its entries are still there.
+   */
+  clearCaches?(): number | Promise<number>
   retries?(): RetryStatus[]
 }
 
@@ -80,10 +83,8 @@ export class StatusBoard {
     return this.caches().length > 0
   }
 
-  clearCaches(): number {
-    let cleared = 0
-    for (const source of this.#sources) cleared += source.clearCaches?.() ?? 0
-    return cleared
+  clearCaches(): Promise<number> {
+    return clearAll(this.#sources)
   }
 }
 
@@ -95,7 +96,7 @@ export function statusOfEach(sources: () => StatusSource[]): StatusSource {
   return {
     breakers: () => sources().flatMap((s) => s.breakers?.() ?? []),
     caches: () => sources().flatMap((s) => s.caches?.() ?? []),
-    clearCaches: () => sources().reduce((sum, s) => sum + (s.clearCaches?.() ?? 0), 0),
+    clearCaches: () => clearAll(sources()),
     retries: () => sources().flatMap((s) => s.retries?.() ?? []),
   }
 }
@@ -125,4 +126,17 @@ export function isStatsSource(value: unknown): value is StatsSource {
     value !== null &&
     typeof (value as { pipeStats?: unknown }).pipeStats === 'function'
   )
+}
+
+/** Clears every source's caches (all are tried); rejects with the first failure, if any. */
+async function clearAll(sources: readonly StatusSource[]): Promise<number> {
+  const outcomes = await Promise.allSettled(
+    sources.map(async (s) => (await s.clearCaches?.()) ?? 0),
+  )
+  let cleared = 0
+  for (const outcome of outcomes) {
+    if (outcome.status === 'rejected') throw outcome.reason
+    cleared += outcome.value
+  }
+  return cleared
 }

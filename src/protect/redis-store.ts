@@ -269,13 +269,22 @@ export class RedisStore {
     return this.#odd('the cache script', count, undefined)
   }
 
-  /** Deletes an upstream's entries (every replica's); resolves with how many there were. */
-  async cacheClear(upstream: string): Promise<number> {
+  /**
+   * Deletes an upstream's entries (every replica's); resolves with how many there were, or
+   * undefined when Redis did not do it (unreachable, refused, an odd answer).
+   */
+  async cacheClear(upstream: string): Promise<number | undefined> {
     const count: unknown = await this.#attempt(
       () => this.#client.porticoCacheClear(this.#indexKey(upstream)),
-      0,
+      undefined,
     )
-    return isCount(count) ? count : this.#odd('the cache script', count, 0)
+    if (count === undefined || isCount(count)) return count
+    return this.#odd('the cache script', count, undefined)
+  }
+
+  /** The server's URL, its credentials redacted: for messages. */
+  get label(): string {
+    return this.#label
   }
 
   /**

@@ -52,12 +52,19 @@ export class SharedResponseCache implements AnswerStore {
     return { hits: this.hits, misses: this.misses, entries: this.#entries }
   }
 
-  /** Empties the upstream's entries in Redis (for every replica); returns the last known count. */
-  clear(): number {
-    const known = this.#entries
+  /**
+   * Empties the upstream's entries in Redis (for every replica); resolves with how many there
+   * were. Rejects when Redis could not do it (unreachable, refused): they are still there.
+   */
+  async clear(): Promise<number> {
+    const count = await this.redis.cacheClear(this.upstream)
+    if (count === undefined) {
+      throw new Error(
+        `the shared cache of ${this.upstream} is not cleared: ${this.redis.label} did not answer`,
+      )
+    }
     this.#entries = 0
-    void this.redis.cacheClear(this.upstream)
-    return known
+    return count
   }
 
   store(response: JsonRpcResponse, ttlSeconds: number, privateKey: string, call: Call): void {

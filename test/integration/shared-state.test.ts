@@ -67,6 +67,7 @@ describe('cache and rate limits shared by replicas through Redis', {
       rate_limit: { requests: 1000, period_seconds: 86_400_000 },
       proxy: { rate_limit: { per_tool: [{ tool: 'lookup', requests: 3, period_seconds: 600 }] } },
       shared: { redis: redis.url, prefix: 'test:', timeout: '200ms' },
+      admin: { enabled: true },
     } as ConfigInput
     first = await startPortico(config, {
       logger: new Logger({ level: 'info', write: (line) => logged.push(line) }),
@@ -180,6 +181,14 @@ describe('cache and rate limits shared by replicas through Redis', {
       'the outage logged',
     )
     assert.equal(logged.filter((line) => /is unreachable/.test(line)).length, 1, 'logged once')
+    // A clear that cannot reach Redis says so: the entries are still there for every replica.
+    const clear = () => fetch(new URL('/admin/cache/clear', first.origin), { method: 'POST' })
+    const refused = await clear()
+    assert.equal(refused.status, 503)
+    assert.match(
+      await refused.text(),
+      /caches not all cleared \(the shared cache of .* did not answer\)/,
+    )
     // The rate limits fall back to this replica's own buckets: limited, not lifted. What Redis
     // granted this replica before (`r0` and `r2`, 2 of the 3 per 600 s) was spent from them
     // too, so one call is left, not a fresh budget on top of what Redis granted.
@@ -194,6 +203,9 @@ describe('cache and rate limits shared by replicas through Redis', {
       10_000,
       'the reconnection',
     )
+    const cleared = await clear()
+    assert.equal(cleared.status, 200)
+    assert.equal(await cleared.text(), 'caches cleared')
     await client.callTool({ name: 'echo', arguments: { text: 'after the outage' } })
     const index = `test:cache-index:${upstream.url}`
     await until(
