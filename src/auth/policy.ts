@@ -81,7 +81,7 @@ export type ResourceNames = (uri: string) => { exposed: string; original: string
 
 /**
  * The client-facing URI of what `uri` reaches, resolved on the backend's side (gateway mode):
- * its namespaced form of the backend URI as a server would read it. `https://c__u@internal/x`
+ * the backend URI as a server would read it, named as clients see it (alias, else namespaced). `https://c__u@internal/x`
  * routes to backend `c` as `https://u@internal/x`, read as `https://internal/x`: judged as
  * `https://c__internal/x`, the URI roles are written for. Undefined when nothing routes it.
  */

@@ -454,7 +454,7 @@ export class Gateway {
 
   /**
    * The client-facing URI of what `uri` routes to, as its backend would read it: the backend's
-   * URI resolved (`resolvedUri`), namespaced again. Roles judge a URI under it too (auth/policy.ts
+   * URI resolved (`resolvedUri`), named again as clients see it (its alias, else namespaced). Roles judge a URI under it too (auth/policy.ts
    * `CanonicalUri`). Undefined for a URI nothing routes.
    */
   canonicalUri(uri: string): string | undefined {
@@ -464,7 +464,7 @@ export class Gateway {
     } catch {
       return undefined
     }
-    return route.backend.catalog.namespacedUri(resolvedUri(route.local))
+    return route.backend.catalog.exposeUri(resolvedUri(route.local))
   }
 
   #aliasesResources(): boolean {
