@@ -15,13 +15,14 @@ import {
   type JsonRpcErrorObject,
   type JsonRpcId,
   type JsonRpcRequest,
+  withMembers,
 } from '../jsonrpc/message.ts'
 import { type Call, withMessage } from '../pipeline/call.ts'
 import { CallLifetime } from '../pipeline/lifetime.ts'
 import { MessageReply } from '../pipeline/reply.ts'
 import { CallController, type CallSignal, type SignalLike } from '../pipeline/signal.ts'
 import { discard, errorVerdict } from '../protect/outcome.ts'
-import { MODERN_PROTOCOL_VERSION } from '../protocol/classify.ts'
+import { ERA_META_KEYS, MODERN_PROTOCOL_VERSION } from '../protocol/classify.ts'
 import { VERSION } from '../version.ts'
 import { adminTools, callAdminTool, servesOwnTools } from './admin.ts'
 import type { Backend, BackendCall, SessionRef } from './backends/backend.ts'
@@ -471,7 +472,7 @@ async function forward(
   }
   const request: BackendRequest = {
     method,
-    params,
+    params: withoutEraMeta(params),
     namespaceContent,
     catalog: backend.catalog,
     clientArguments,
@@ -492,6 +493,22 @@ async function forward(
   handled ??= await viaBackend(scope, backend, request, backend)
   // `failover` is left as it is (read by nothing past here): deleting it costs a slow object.
   return handled
+}
+
+/**
+ * A stateless client's params without the 2026-07-28 `_meta` keys (its revision, capabilities,
+ * client info, log level): the gateway calls its backends on sessions of its own
+ * (BACKEND_PROTOCOL_VERSION), and a server of both eras took those keys for a stateless
+ * request whose `MCP-Protocol-Version` header disagreed, refusing every call with -32020. What
+ * they say is the gateway's to act on (capabilities bridge input, the log level filters logs).
+ */
+function withoutEraMeta(params: JsonObject): JsonObject {
+  const meta = params._meta
+  if (!isObject(meta) || !ERA_META_KEYS.some((key) => key in meta)) return params
+  const rest = Object.fromEntries(
+    Object.entries(meta).filter(([key]) => !ERA_META_KEYS.includes(key)),
+  )
+  return withMembers(params, { _meta: rest })
 }
 
 /**

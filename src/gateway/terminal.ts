@@ -29,6 +29,7 @@ import {
 import { CallController } from '../pipeline/signal.ts'
 import {
   META_CLIENT_CAPABILITIES,
+  META_LOG_LEVEL,
   META_PROTOCOL_VERSION,
   MODERN_PROTOCOL_VERSION,
 } from '../protocol/classify.ts'
@@ -218,7 +219,6 @@ function cancelledBy(call: Call, controller: CallController): boolean {
 }
 
 /** `_meta` key of the least severe log level a stateless (2026-07-28) request wants relayed. */
-const META_LOG_LEVEL = 'io.modelcontextprotocol/logLevel'
 
 /**
  * Whether a message written on a stateless request's reply may go out: a `notifications/message`

@@ -13,6 +13,14 @@ export const MODERN_PROTOCOL_VERSION = '2026-07-28'
 export const META_PROTOCOL_VERSION = 'io.modelcontextprotocol/protocolVersion'
 export const META_CLIENT_INFO = 'io.modelcontextprotocol/clientInfo'
 export const META_CLIENT_CAPABILITIES = 'io.modelcontextprotocol/clientCapabilities'
+export const META_LOG_LEVEL = 'io.modelcontextprotocol/logLevel'
+/** The `_meta` keys that make a request a 2026-07-28 one (the revision, who asks, its logs). */
+export const ERA_META_KEYS: readonly string[] = [
+  META_PROTOCOL_VERSION,
+  META_CLIENT_INFO,
+  META_CLIENT_CAPABILITIES,
+  META_LOG_LEVEL,
+]
 
 export interface ClientInfo {
   name: string

@@ -146,3 +146,35 @@ describe('2026-07-28 and legacy clients through Portico', () => {
     )
   })
 })
+
+describe('a 2026-07-28 client through the gateway, in front of a dual-era server', () => {
+  let server: ModernServer
+  let gateway: RunningPortico
+
+  before(async () => {
+    server = await startModernServer()
+    gateway = await startPortico({ backends: [{ name: 'm', transport: 'http', url: server.url }] })
+  })
+  after(async () => {
+    await gateway?.close()
+    await server?.close()
+  })
+
+  it('calls and reads: the client’s 2026-07-28 _meta is not sent on the gateway’s session', async () => {
+    const client = new Client(
+      { name: 'modern-client', version: '3.0.0' },
+      { versionNegotiation: { mode: { pin: '2026-07-28' } } },
+    )
+    await client.connect(new StreamableHTTPClientTransport(new URL(gateway.url)))
+    try {
+      // Before: the backend took the forwarded era keys for a stateless request whose header
+      // (2025-11-25, the gateway's session) disagreed, and refused every call with -32020.
+      const result = await client.callTool({ name: 'm__echo', arguments: { text: 'bridged' } })
+      assert.deepEqual(result.content, [{ type: 'text', text: 'echo: bridged' }])
+      const read = await client.readResource({ uri: 'demo://m__note' })
+      assert.equal((read.contents[0] as { text: string }).text, 'a modern note')
+    } finally {
+      await client.close()
+    }
+  })
+})
