@@ -281,7 +281,11 @@ function keepBytes(
 
 /** The key of an answer any caller may reuse (`cacheScope: "public"`). */
 export function publicKeyOf(call: Call): string {
-  return `public\u0000${requestKey(call)}`
+  // The query too: transparent mode passes it on, and it names what the upstream answered for.
+  const query = call.request.search
+  return query === '' || query === '?'
+    ? `public\u0000${requestKey(call)}`
+    : `public\u0000${query}\u0000${requestKey(call)}`
 }
 
 /** The cached result as the caller's own answer (its id), written without re-encoding. */

@@ -8,6 +8,8 @@ export interface CallOptions {
   headers?: IncomingHttpHeaders
   transport?: ClientTransport
   signal?: CallSignal
+  /** The request URL's query string with its `?` (default none). */
+  search?: string
 }
 
 /** The classified call of one JSON-RPC message, built by the same code the edge runs. */
@@ -22,7 +24,7 @@ export function callOfText(text: string, options: CallOptions = {}): Call {
     headers: options.headers ?? {},
     request: {
       path: '/mcp',
-      search: '',
+      search: options.search ?? '',
       remoteAddress: '127.0.0.1',
       clientAddress: '127.0.0.1',
       host: 'localhost',

@@ -1017,8 +1017,11 @@ describe('response cache', () => {
     const clock = new ManualClock()
     const mw = responseCache(new ResponseCache(config, clock))
     let calls = 0
-    const read = (uri: string, headers = {}) =>
-      callOf({ jsonrpc: '2.0', id: 1, method: 'resources/read', params: { uri } }, { headers })
+    const read = (uri: string, headers = {}, search = '') =>
+      callOf(
+        { jsonrpc: '2.0', id: 1, method: 'resources/read', params: { uri } },
+        { headers, search },
+      )
     const next: Handler = async (call) => {
       calls++
       const uri = (call.target?.name ?? '') as string
@@ -1028,12 +1031,17 @@ describe('response cache', () => {
     await mw(read('x://public', { authorization: 'a' }), next)
     await mw(read('x://public', { authorization: 'b' }), next)
     assert.equal(calls, 1)
+    // Public, but for the URL the upstream was asked on: another query is another answer.
+    await mw(read('x://public', {}, '?tenant=b'), next)
+    assert.equal(calls, 2, 'another query string')
+    await mw(read('x://public', { authorization: 'c' }, '?tenant=b'), next)
+    assert.equal(calls, 2, 'shared by the callers of that query')
     await clock.advance(5001)
     await mw(read('x://public'), next)
-    assert.equal(calls, 2, 'ttlMs shortened the entry')
+    assert.equal(calls, 3, 'ttlMs shortened the entry')
     await mw(read('x://nocache'), next)
     await mw(read('x://nocache'), next)
-    assert.equal(calls, 4, 'ttlMs 0 is not stored')
+    assert.equal(calls, 5, 'ttlMs 0 is not stored')
   })
 })
 
