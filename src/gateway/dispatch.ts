@@ -76,10 +76,23 @@ export interface Handled {
   failover?: boolean
 }
 
+/**
+ * Methods 2026-07-28 removed (protocol.md §3.7), refused to a stateless request as any unknown
+ * method is: served, they acted on the gateway's one session with its backends, which every
+ * stateless caller shares (a `logging/setLevel` of one set what all the others were sent).
+ */
+const REMOVED_IN_2026: ReadonlySet<string> = new Set([
+  'ping',
+  'logging/setLevel',
+  'resources/subscribe',
+  'resources/unsubscribe',
+])
+
 export async function dispatch(scope: RequestScope, request: JsonRpcRequest): Promise<Handled> {
   const { method } = request
   const params = paramsOf(request)
   const { gateway } = scope
+  if (!scope.session && REMOVED_IN_2026.has(method)) throw methodNotFound(scope, method)
   switch (method) {
     case 'initialize':
       return { result: await initializeResult(scope, params) }
@@ -123,11 +136,15 @@ export async function dispatch(scope: RequestScope, request: JsonRpcRequest): Pr
         if (method === 'tools/list') withOwnTools(gateway, result, params.cursor === undefined)
         return { result }
       }
-      // A stateless request has no session a 404 could be taken to end (see errors.ts).
-      throw new PorticoError(scope.session ? 'method_not_found' : 'unknown_method', {
-        message: `Method not found: ${method}`,
-      })
+      throw methodNotFound(scope, method)
   }
+}
+
+function methodNotFound(scope: RequestScope, method: string): PorticoError {
+  // A stateless request has no session a 404 could be taken to end (see errors.ts).
+  return new PorticoError(scope.session ? 'method_not_found' : 'unknown_method', {
+    message: `Method not found: ${method}`,
+  })
 }
 
 /**

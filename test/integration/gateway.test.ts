@@ -149,7 +149,6 @@ function statelessMeta(capabilities: object = {}): Record<string, unknown> {
   }
 }
 
-/** One raw stateless request to the gateway, JSON answers only: its HTTP status and answer. */
 /** A stateless POST sent from another loopback address than fetch's (127.0.0.2). */
 function postStatelessFrom(
   localAddress: string,
@@ -184,6 +183,7 @@ function postStatelessFrom(
   })
 }
 
+/** One raw stateless request to the gateway, JSON answers only: its HTTP status and answer. */
 async function postStateless(
   message: Record<string, unknown>,
   headers: Record<string, string> = {},
@@ -705,6 +705,25 @@ describe('gateway with SDK v2 client', () => {
     assert.match(elsewhere.error?.message ?? '', /requestState belongs to another request/)
     const retry = await call(3, 'ev__trigger-sampling-request', answer)
     assert.match(JSON.stringify(retry.result), /bound answer/)
+  })
+
+  it('refuses the methods 2026-07-28 removed, as unknown: none reaches the shared session', async () => {
+    const removed: Array<[string, Record<string, unknown>]> = [
+      ['ping', {}],
+      ['logging/setLevel', { level: 'emergency' }],
+      ['resources/subscribe', { uri: 'test://ev__static/resource/1' }],
+      ['resources/unsubscribe', { uri: 'test://ev__static/resource/1' }],
+    ]
+    for (const [n, [method, params]] of removed.entries()) {
+      const { status, answer } = await postStateless({
+        id: 100 + n,
+        method,
+        params: { ...params, _meta: statelessMeta() },
+      })
+      assert.equal(status, 404, method)
+      assert.equal(answer.error?.code, -32601, method)
+      assert.equal(answer.id, 100 + n)
+    }
   })
 
   it('serves a 2026-07-28 request statelessly whatever Mcp-Session-Id it carries', async () => {
