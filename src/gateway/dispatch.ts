@@ -92,7 +92,9 @@ export async function dispatch(scope: RequestScope, request: JsonRpcRequest): Pr
   const { method } = request
   const params = paramsOf(request)
   const { gateway } = scope
-  if (!scope.session && REMOVED_IN_2026.has(method)) throw methodNotFound(scope, method)
+  if (scope.call.era === 'modern' && REMOVED_IN_2026.has(method)) {
+    throw methodNotFound(scope, method)
+  }
   switch (method) {
     case 'initialize':
       return { result: await initializeResult(scope, params) }

@@ -123,7 +123,7 @@ function checkStatelessRequest(call: Call): void {
   const version = isObject(meta) ? meta[META_PROTOCOL_VERSION] : undefined
   const requested = typeof version === 'string' ? version : call.protocolVersion
   if (requested !== undefined && requested !== MODERN_PROTOCOL_VERSION) {
-    throw unsupportedVersion(requested)
+    throw unsupportedVersion(requested, [MODERN_PROTOCOL_VERSION])
   }
   if (typeof version !== 'string' || !isObject(meta) || !isObject(meta[META_CLIENT_CAPABILITIES])) {
     throw new PorticoError('invalid_meta')

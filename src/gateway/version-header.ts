@@ -14,11 +14,18 @@ import { SUPPORTED_VERSIONS } from './dispatch.ts'
 
 const SERVED: readonly string[] = [...SUPPORTED_VERSIONS, MODERN_PROTOCOL_VERSION]
 
-/** `unsupported_protocol_version` (400, -32022) for a revision the gateway does not serve. */
-export function unsupportedVersion(requested: string): PorticoError {
+/**
+ * `unsupported_protocol_version` (400, -32022) for a revision the gateway does not serve;
+ * `supported` lists those a client may retry with on the same path (a stateless request: only
+ * 2026-07-28, not the revisions served on sessions after an `initialize`).
+ */
+export function unsupportedVersion(
+  requested: string,
+  supported: readonly string[] = SERVED,
+): PorticoError {
   return new PorticoError('unsupported_protocol_version', {
     message: `Unsupported protocol version: ${requested.slice(0, 64)}`,
-    data: { supported: SERVED, requested: requested.slice(0, 64) },
+    data: { supported, requested: requested.slice(0, 64) },
   })
 }
 

@@ -435,7 +435,8 @@ describe('gateway with SDK v1 client (legacy sessions)', () => {
     assert.equal(future.status, 400)
     assert.equal(future.error?.code, -32022)
     assert.equal(future.error?.data?.requested, '2099-01-01')
-    assert.ok(future.error?.data?.supported?.includes('2026-07-28'))
+    // What a stateless request may retry with: 2026-07-28 alone (the others need a session).
+    assert.deepEqual(future.error?.data?.supported, ['2026-07-28'])
     const bare = await post('tools/list', {
       'io.modelcontextprotocol/protocolVersion': '2026-07-28',
     })
@@ -724,6 +725,18 @@ describe('gateway with SDK v2 client', () => {
       assert.equal(answer.error?.code, -32601, method)
       assert.equal(answer.id, 100 + n)
     }
+    // A legacy ping without a session is still answered (MCP: at any time).
+    const legacy = await fetch(gateway.url, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+        'mcp-protocol-version': '2025-06-18',
+      },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 'p', method: 'ping' }),
+    })
+    assert.equal(legacy.status, 200)
+    assert.deepEqual(await legacy.json(), { jsonrpc: '2.0', id: 'p', result: {} })
   })
 
   it('serves a 2026-07-28 request statelessly whatever Mcp-Session-Id it carries', async () => {
