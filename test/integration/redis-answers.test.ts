@@ -90,8 +90,9 @@ describe('answers of an odd shape from Redis', () => {
     assert.equal(await store.cacheSave('up', 'key', '{}', 1000, 10), undefined)
     redis.next = ':4\r\n'
     assert.equal(await store.cacheSave('up', 'key', '{}', 1000, 10), 4)
+    // Not a count: the clear is not known to be done (an admin clear answers 503).
     redis.next = '+OK\r\n'
-    assert.equal(await store.cacheClear('up'), 0)
+    assert.equal(await store.cacheClear('up'), undefined)
     redis.next = ':7\r\n'
     assert.equal(await store.cacheClear('up'), 7)
   })
