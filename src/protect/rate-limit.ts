@@ -52,10 +52,10 @@ export function upstreamRateLimit(
     return async (call, next) => {
       if (call.kind !== 'request') return next(call)
       const verdict = await shared.takeTokens(buckets)
-      if (verdict === undefined) local()
-      else if (!verdict.granted) {
+      if (verdict !== undefined && !verdict.granted) {
         throw refuse(verdict.waitMs, message, { upstream: name, limit: 'upstream' })
-      } else bucket.take() // see `sharedGlobalLimit`
+      }
+      local() // granted by Redis or not asked: the process's own bucket too (`sharedGlobalLimit`)
       return next(call)
     }
   }
@@ -126,16 +126,7 @@ function limitOf(
     }
     for (const bucket of granting) bucket.take()
   }
-  if (shared?.rateLimits) {
-    // What Redis granted is spent from the process's own buckets too, where they have it.
-    const spend = (call: Call) => {
-      for (const limit of limits) {
-        const key = limit.keyOf(call)
-        if (key !== undefined) limit.bucket(key).take()
-      }
-    }
-    return sharedGlobalLimit(limits, local, spend, shared)
-  }
+  if (shared?.rateLimits) return sharedGlobalLimit(limits, local, shared)
   return (call, next) => {
     if (call.kind === 'request') local(call)
     return next(call)
@@ -148,15 +139,16 @@ function refusal(limit: Limit, waitMs: number): PorticoError {
 
 /**
  * The global limits with their buckets in Redis: one round trip per request, all or none.
- * A call Redis grants is also spent from this process's buckets (`spend`, where they have a
- * token): when Redis then cannot answer in time, the process's buckets hold what is left of
- * its recent share, not a full budget on top of what Redis granted (a Redis timing out half
- * of the time would otherwise let through the limit once more per replica).
+ * A call Redis grants must also be granted by this process's own buckets, and is spent from
+ * them: they count every call this process admitted, so they never refuse what the shared
+ * budget allows, but they hold what Redis could not count. When Redis cannot answer in time
+ * they decide alone, holding what is left of the process's recent share, not a full budget
+ * on top of what Redis granted; and once Redis is back after an outage, the calls admitted
+ * meanwhile still count (Redis alone would have granted its budget again on top of them).
  */
 function sharedGlobalLimit(
   limits: readonly Limit[],
   local: (call: Call) => void,
-  spend: (call: Call) => void,
   shared: RedisStore,
 ): Middleware {
   return async (call, next) => {
@@ -171,10 +163,11 @@ function sharedGlobalLimit(
     }
     if (buckets.length > 0) {
       const verdict = await shared.takeTokens(buckets)
-      if (verdict === undefined) local(call)
-      else if (!verdict.granted) throw refusal(applying[verdict.index] as Limit, verdict.waitMs)
-      else spend(call)
+      if (verdict !== undefined && !verdict.granted) {
+        throw refusal(applying[verdict.index] as Limit, verdict.waitMs)
+      }
     }
+    local(call)
     return next(call)
   }
 }

@@ -206,6 +206,12 @@ describe('cache and rate limits shared by replicas through Redis', {
     const cleared = await clear()
     assert.equal(cleared.status, 200)
     assert.equal(await cleared.text(), 'caches cleared')
+    // Redis came back empty (a restart): its fresh budget does not lift what this replica
+    // spent meanwhile; its own bucket still refuses.
+    await assert.rejects(
+      client.callTool({ name: 'lookup', arguments: { key: 'back over' } }),
+      /Rate limit reached/,
+    )
     await client.callTool({ name: 'echo', arguments: { text: 'after the outage' } })
     const index = `test:cache-index:${upstream.url}`
     await until(
