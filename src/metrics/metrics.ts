@@ -449,9 +449,24 @@ export class PorticoMetrics {
         for (const s of this.#sources.status?.caches() ?? []) add(s.misses, { backend: s.backend })
       },
     )
-    gauge('portico_cache_entries', 'Entries held in each cache.', ['backend'], (g) => {
-      for (const s of this.#sources.status?.caches() ?? []) g.set({ backend: s.backend }, s.entries)
+    gauge('portico_cache_entries', 'Entries held in each in-memory cache.', ['backend'], (g) => {
+      for (const s of this.#sources.status?.caches() ?? []) {
+        if (s.shared !== true) g.set({ backend: s.backend }, s.entries)
+      }
     })
+    // One set in Redis for every worker: summed, N workers showed it N times over. Each
+    // reports Redis's count at its last store; the largest is the freshest of them.
+    gauge(
+      'portico_shared_cache_entries',
+      'Entries in each cache kept in Redis ([shared] caches), as Redis last counted them.',
+      ['backend'],
+      (g) => {
+        for (const s of this.#sources.status?.caches() ?? []) {
+          if (s.shared === true) g.set({ backend: s.backend }, s.entries)
+        }
+      },
+      'max',
+    )
     counter('portico_retries_total', 'Retried upstream attempts.', ['backend'], (add) => {
       for (const s of this.#sources.status?.retries() ?? []) add(s.retries, { backend: s.backend })
     })

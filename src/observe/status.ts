@@ -18,6 +18,8 @@ export interface CacheStatus {
   hits: number
   misses: number
   entries: number
+  /** The entries are Redis's, the same set for every replica and worker. */
+  shared?: boolean
 }
 
 export interface RetryStatus {

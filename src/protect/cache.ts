@@ -32,6 +32,8 @@ export interface CacheStats {
   hits: number
   misses: number
   entries: number
+  /** The entries are Redis's, shared by every replica and worker (`[shared] caches`). */
+  shared?: boolean
 }
 
 /**

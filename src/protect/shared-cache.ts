@@ -49,7 +49,7 @@ export class SharedResponseCache implements AnswerStore {
   }
 
   stats(): CacheStats {
-    return { hits: this.hits, misses: this.misses, entries: this.#entries }
+    return { hits: this.hits, misses: this.misses, entries: this.#entries, shared: true }
   }
 
   /**

@@ -68,6 +68,7 @@ describe('cache and rate limits shared by replicas through Redis', {
       proxy: { rate_limit: { per_tool: [{ tool: 'lookup', requests: 3, period_seconds: 600 }] } },
       shared: { redis: redis.url, prefix: 'test:', timeout: '200ms' },
       admin: { enabled: true },
+      observability: { metrics: { enabled: true } },
     } as ConfigInput
     first = await startPortico(config, {
       logger: new Logger({ level: 'info', write: (line) => logged.push(line) }),
@@ -127,6 +128,10 @@ describe('cache and rate limits shared by replicas through Redis', {
     )
     assert.equal(upstream.server.runs.get('echo'), 8)
     await Promise.all([a.close(), b.close()])
+    // Shown as Redis's entries (one set for all: never summed over workers), not in memory.
+    const metrics = await (await fetch(new URL('/metrics', first.origin))).text()
+    assert.match(metrics, /^portico_shared_cache_entries\{backend="upstream"\} 3$/m)
+    assert.doesNotMatch(metrics, /^portico_cache_entries\{/m)
   })
 
   it('keeps one rate-limit budget for both replicas, upstream tables included', async () => {
