@@ -115,8 +115,16 @@ export async function dispatch(scope: RequestScope, request: JsonRpcRequest): Pr
       return forward(scope, route.backend, method, { ...params, name: route.local }, true)
     }
     case 'resources/read': {
-      const route = gateway.routeUri(stringParam(params, 'uri'))
-      return forward(scope, route.backend, method, { ...params, uri: route.local }, true)
+      const uri = stringParam(params, 'uri')
+      const route = gateway.routeUri(uri)
+      const handled = await forward(
+        scope,
+        route.backend,
+        method,
+        { ...params, uri: route.local },
+        true,
+      )
+      return notFoundAs(scope, handled, uri)
     }
     case 'resources/subscribe':
     case 'resources/unsubscribe':
@@ -139,6 +147,24 @@ export async function dispatch(scope: RequestScope, request: JsonRpcRequest): Pr
         return { result }
       }
       throw methodNotFound(scope, method)
+  }
+}
+
+/** Resource not found as 2025-11-25 and earlier say it (2026-07-28 says -32602). */
+const LEGACY_RESOURCE_NOT_FOUND = -32002
+
+/**
+ * A backend's "resource not found" as the client's revision says it, naming the URI the client
+ * asked for (the backend named its own): -32602 to a 2026-07-28 client, -32002 to a session's.
+ */
+function notFoundAs(scope: RequestScope, handled: Handled, uri: string): Handled {
+  const error = handled.error
+  if (error === undefined || error.code !== LEGACY_RESOURCE_NOT_FOUND) return handled
+  const modern = scope.call.era === 'modern'
+  const data = isObject(error.data) ? { ...error.data, uri } : { uri }
+  return {
+    ...handled,
+    error: { ...error, ...(modern ? { code: -32602 } : {}), data },
   }
 }
 

@@ -253,3 +253,33 @@ it('a call that times out while its backend answered another id says so in its e
     await portico.close()
   }
 })
+
+it("says a backend's resource not found in the client's revision, naming the client's URI", async () => {
+  const legacy = await call('nf', { uri: 'raw://raw__missing' }, 'resources/read')
+  assert.deepEqual(legacy.message?.error, {
+    code: -32002,
+    message: 'Resource not found',
+    data: { uri: 'raw://raw__missing' },
+  })
+  // 2026-07-28 says -32602 (protocol.md §3.7).
+  const modern = await rpc(
+    gateway.url,
+    {
+      jsonrpc: '2.0',
+      id: 'nf2',
+      method: 'resources/read',
+      params: {
+        uri: 'raw://raw__missing',
+        _meta: {
+          'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+          'io.modelcontextprotocol/clientCapabilities': {},
+        },
+      },
+    },
+    { 'mcp-protocol-version': '2026-07-28' },
+  )
+  assert.equal(modern.message?.error?.code, -32602)
+  assert.deepEqual((modern.message?.error as { data?: unknown } | undefined)?.data, {
+    uri: 'raw://raw__missing',
+  })
+})
