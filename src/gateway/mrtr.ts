@@ -77,8 +77,8 @@ class ParkedCall {
    */
   passedWith: { token: string; notes: object } | undefined
   readonly abort = new CallController()
-  /** input key → the backend's request id, awaiting the client's answer. */
-  readonly awaiting = new Map<string, JsonRpcId>()
+  /** input key → the backend's request (its id, and what it asks), awaiting the client's answer. */
+  readonly awaiting = new Map<string, { id: JsonRpcId; asks: JsonObject }>()
   write: (message: JsonObject) => boolean
   /**
    * Once resumed, the progress token of the retry its messages now answer (`value` undefined:
@@ -246,20 +246,31 @@ export class InputBridge {
     this.#parked.delete(requestState)
     clearTimeout(parked.timer)
     const responses = isObject(inputResponses) ? inputResponses : {}
-    for (const [key, id] of parked.awaiting) {
+    // A request the retry left unanswered is asked again (MRTR: the client SHOULD be asked
+    // anew), not answered with an error the backend would take for the user's refusal.
+    const unanswered: JsonObject = {}
+    for (const [key, asked] of parked.awaiting) {
       const response = responses[key]
-      parked.connection?.answer(
-        id,
-        isObject(response)
-          ? { result: response }
-          : { error: { code: -32602, message: `No input response for "${key}"` } },
-      )
+      if (!isObject(response)) {
+        unanswered[key] = asked.asks
+        continue
+      }
+      parked.connection?.answer(asked.id, { result: response })
+      parked.awaiting.delete(key)
     }
-    parked.awaiting.clear()
     parked.write = write
     parked.retryProgress = { value: progressToken }
     signal.addEventListener('abort', () => parked.abort.abort(), { once: true })
+    if (parked.awaiting.size > 0) return Promise.resolve(this.#ask(parked, unanswered))
     return this.#advance(parked)
+  }
+
+  /** An `input_required` round asking `inputRequests` (keys kept when asked again). */
+  #ask(parked: ParkedCall, inputRequests: JsonObject): CallOutcome {
+    return {
+      result: { resultType: 'input_required', inputRequests, requestState: this.#park(parked) },
+      backend: parked.backend,
+    }
   }
 
   #related(
@@ -300,17 +311,11 @@ export class InputBridge {
     for (const step of steps) {
       if (step.kind !== 'request') continue
       const key = parked.nextKey()
-      parked.awaiting.set(key, step.message.id)
-      inputRequests[key] = { method: step.message.method, params: step.message.params ?? {} }
+      const asks = { method: step.message.method, params: step.message.params ?? {} }
+      parked.awaiting.set(key, { id: step.message.id, asks })
+      inputRequests[key] = asks
     }
-    return {
-      result: {
-        resultType: 'input_required',
-        inputRequests,
-        requestState: this.#park(parked),
-      },
-      backend: parked.backend,
-    }
+    return this.#ask(parked, inputRequests)
   }
 
   #park(parked: ParkedCall): string {
@@ -371,7 +376,7 @@ function abandon(parked: ParkedCall): void {
   clearTimeout(parked.timer)
   // Asked before the client gave up, or after it was answered `input_required` (queued for
   // its next retry, which will not come): the backend waits for an answer to each.
-  const asked = [...parked.awaiting.values(), ...parked.queuedRequests()]
+  const asked = [...[...parked.awaiting.values()].map((a) => a.id), ...parked.queuedRequests()]
   for (const id of asked) {
     parked.connection?.answer(id, { error: { code: -32603, message: 'The client did not answer' } })
   }

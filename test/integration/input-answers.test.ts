@@ -57,6 +57,20 @@ describe("answers that depend on one client's input", () => {
     assert.match(await answering(gateway.url, await call(gateway.url), 'bob'), /user said bob/)
   })
 
+  it('a retry that leaves a request unanswered is asked it again, under the same key', async () => {
+    const first = await call(gateway.url)
+    const [key] = Object.keys(first.result?.inputRequests ?? {})
+    const empty = await call(gateway.url, {
+      inputResponses: {},
+      requestState: first.result?.requestState,
+    })
+    // Before: the backend was answered an error for it, and the tool went on without the user.
+    assert.equal(empty.result?.resultType, 'input_required', JSON.stringify(empty))
+    assert.deepEqual(Object.keys(empty.result?.inputRequests ?? {}), [key])
+    assert.notEqual(empty.result?.requestState, first.result?.requestState)
+    assert.match(await answering(gateway.url, empty, 'frank'), /user said frank/)
+  })
+
   it('a retry naming no parked call is refused, not run as a new call', async () => {
     const before = backend.executions
     const retry = await call(gateway.url, {
