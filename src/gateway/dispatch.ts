@@ -15,22 +15,27 @@ import {
   type JsonRpcErrorObject,
   type JsonRpcId,
   type JsonRpcRequest,
-  withMembers,
 } from '../jsonrpc/message.ts'
 import { type Call, withMessage } from '../pipeline/call.ts'
 import { CallLifetime } from '../pipeline/lifetime.ts'
 import { MessageReply } from '../pipeline/reply.ts'
 import { CallController, type CallSignal, type SignalLike } from '../pipeline/signal.ts'
 import { discard, errorVerdict } from '../protect/outcome.ts'
-import { ERA_META_KEYS, MODERN_PROTOCOL_VERSION } from '../protocol/classify.ts'
+import { MODERN_PROTOCOL_VERSION } from '../protocol/classify.ts'
 import { VERSION } from '../version.ts'
 import { adminTools, callAdminTool, servesOwnTools } from './admin.ts'
+import {
+  asTakenBy,
+  type BackendRequest,
+  mirrorTakes,
+  takes,
+  withoutEraMeta,
+} from './backend-request.ts'
 import type { Backend, BackendCall, SessionRef } from './backends/backend.ts'
 import type { CallSink, Connection } from './backends/connection.ts'
-import type { ItemKind } from './catalog.ts'
 import { clientKeyOf } from './client-key.ts'
 import { callComposite, compositeDefinition, findComposite } from './composite.ts'
-import type { Gateway } from './gateway.ts'
+import type { Gateway, Route } from './gateway.ts'
 import { logLevelRank, MCP_LOG_LEVELS } from './log-levels.ts'
 import { isListMethod } from './merge.ts'
 import { accepts, retryKeyOf } from './mrtr.ts'
@@ -528,7 +533,7 @@ async function forward(
   let handled: Handled | undefined
   for (const candidate of routing.candidates(backend)) {
     if (candidate === backend) handled = await viaBackend(scope, candidate, request, backend)
-    else if (await takes(scope, candidate, request)) {
+    else if (await takes(candidate, request, annotationsOf(scope))) {
       handled = await viaBackend(scope, candidate, asTakenBy(candidate, request), backend)
     } else continue
     if (handled.failover !== true) break
@@ -540,81 +545,10 @@ async function forward(
   return handled
 }
 
-/**
- * A stateless client's params without the 2026-07-28 `_meta` keys (its revision, capabilities,
- * client info, log level): the gateway calls its backends on sessions of its own
- * (BACKEND_PROTOCOL_VERSION), and a server of both eras took those keys for a stateless
- * request whose `MCP-Protocol-Version` header disagreed, refusing every call with -32020. What
- * they say is the gateway's to act on (capabilities bridge input, the log level filters logs).
- */
-function withoutEraMeta(params: JsonObject): JsonObject {
-  const meta = params._meta
-  if (!isObject(meta) || !ERA_META_KEYS.some((key) => key in meta)) return params
-  const rest = Object.fromEntries(
-    Object.entries(meta).filter(([key]) => !ERA_META_KEYS.includes(key)),
-  )
-  return withMembers(params, { _meta: rest })
-}
-
-/**
- * What a call names on its backend, for that backend's filters: a tool, a prompt or a
- * resource by its own (local) name; undefined for a method that names none.
- */
-function targetOf(
-  request: BackendRequest,
-): { kind: ItemKind | 'resource'; local: string } | undefined {
-  const { method, params } = request
-  const of = (kind: ItemKind | 'resource', local: unknown) =>
-    typeof local === 'string' ? { kind, local } : undefined
-  if (method === 'tools/call') return of('tool', params.name)
-  if (method === 'prompts/get') return of('prompt', params.name)
-  if (method === 'completion/complete' && isObject(params.ref)) {
-    return params.ref.type === 'ref/prompt'
-      ? of('prompt', params.ref.name)
-      : of('resource', params.ref.uri)
-  }
-  return method.startsWith('resources/') ? of('resource', params.uri) : undefined
-}
-
-/**
- * Whether `candidate`, a canary or failover of the backend a call names, may take it under its
- * own filters: a backend is never sent what its `hide_*`/`expose_*` or annotation filters hide
- * (the call goes on to the next candidate). A tool whose annotations it has not listed yet is
- * looked up as for a direct call.
- */
-async function takes(scope: RequestScope, candidate: Backend, request: BackendRequest) {
-  const target = targetOf(request)
-  if (target === undefined) return true
-  const { catalog } = candidate
-  if (!catalog.serves(target.kind, target.local)) return false
-  if (target.kind !== 'tool' || !catalog.filtersAnnotations) return true
-  const route = { backend: candidate, local: target.local }
-  return scope.gateway.checkAnnotations(route, target.local, scope.ref, scope.call).then(
-    () => true,
-    () => false,
-  )
-}
-
-/** The same for a mirror, which is not waited for: only a verdict already known lets it through. */
-function mirrorTakes(mirror: Backend, request: BackendRequest): boolean {
-  const target = targetOf(request)
-  if (target === undefined) return true
-  const { catalog } = mirror
-  if (!catalog.serves(target.kind, target.local)) return false
-  return target.kind !== 'tool' || catalog.annotationVerdict(target.local) === true
-}
-
-/**
- * The request as another backend takes it: a tool call's arguments shaped by that backend's own
- * `default_args`, `inject_args` and `param_overrides` when it has any (mcp-proxy injects after
- * the canary or failover rewrite, so the canary's rules apply), else by the named backend's.
- */
-function asTakenBy(backend: Backend, request: BackendRequest): BackendRequest {
-  const { params, clientArguments } = request
-  if (request.method !== 'tools/call' || !backend.catalog.shapesArguments) return request
-  if (typeof params.name !== 'string') return request
-  const args = backend.catalog.injectArgs(params.name, clientArguments)
-  return { ...request, params: { ...params, arguments: args } }
+/** The annotation lookup `takes` needs, on this call's behalf. */
+function annotationsOf(scope: RequestScope) {
+  return (route: Route, name: string) =>
+    scope.gateway.checkAnnotations(route, name, scope.ref, scope.call)
 }
 
 /** A stateless retry whose `requestState`, one the gateway issued, names no call parked now. */
@@ -643,16 +577,6 @@ function bindingOf(
 
 /** Methods whose calls mirrors get a copy of (never lists, subscriptions or completions). */
 const MIRRORED = new Set(['tools/call', 'resources/read', 'prompts/get'])
-
-interface BackendRequest {
-  method: string
-  params: JsonObject
-  namespaceContent: boolean
-  /** Names the content as the client sees it (the primary's, for a failover or canary). */
-  catalog: Backend['catalog']
-  /** A tool call's arguments as the client sent them (another backend shapes them its way). */
-  clientArguments?: unknown
-}
 
 /**
  * Sends the request to `backend`, one of the candidates routing gave for `named`, the backend
