@@ -13,15 +13,45 @@ import {
   toolUsage,
 } from '../store/report-schema.ts'
 import { errorGroups, latencySeries } from '../store/report-series.ts'
-import { findSessions, listClients, listSessions, sessionFlow } from '../store/report-sessions.ts'
+import {
+  type ClientRow,
+  findSessions,
+  listClients,
+  listSessions,
+  sessionFlow,
+} from '../store/report-sessions.ts'
 import { statusReport, statusTotals, type TargetStats } from '../store/report-status.ts'
 import { BadRequest, type Params } from './query.ts'
 
 export type Page = (db: Db, params: Params, now: number) => unknown
 
 const TARGET_KINDS = ['tool', 'resource', 'prompt', ''] as const
-/** Rows of each kind the targets page gets (the most called): `portico status` lists them all. */
+/**
+ * Rows of each kind the targets page gets (the most called), and clients the clients page gets
+ * (the most active): `portico status` and `portico clients` list them all.
+ */
 const TARGETS_SHOWN = 500
+
+/** Sessions, calls and errors of every platform among `rows` (a client's platform is its family). */
+function platformTotals(rows: readonly ClientRow[]) {
+  const platforms = new Map<
+    string,
+    { platform: string; sessions: number; calls: number; errors: number }
+  >()
+  for (const row of rows) {
+    const p = platforms.get(row.platform) ?? {
+      platform: row.platform,
+      sessions: 0,
+      calls: 0,
+      errors: 0,
+    }
+    p.sessions += row.sessions
+    p.calls += row.calls
+    p.errors += row.errors
+    platforms.set(row.platform, p)
+  }
+  return [...platforms.values()]
+}
 
 /** The `proxy` asked for, when the store knows it (else 404; none asked: undefined). */
 export function proxyOf(db: Db, params: Params): string | undefined {
@@ -132,7 +162,14 @@ export const PAGES: Readonly<Record<string, Page>> = {
 
   clients: (db, params, now) => {
     const w = window(db, params, now, '24h')
-    return { clients: listClients(db, w.since, w.proxy) }
+    const rows = listClients(db, w.since, w.proxy)
+    // The most active, their count and every platform's totals: any client may name itself
+    // anything, and 1,500 made-up names were a 560 KB answer drawn row by row.
+    return {
+      clients: rows.slice(0, TARGETS_SHOWN),
+      count: rows.length,
+      platforms: platformTotals(rows),
+    }
   },
 
   schema: (db, params, now) => {

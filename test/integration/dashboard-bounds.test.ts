@@ -26,6 +26,14 @@ describe('dashboard bounds', () => {
       ...Array.from({ length: 600 }, (_, i) =>
         exchangeEvent({ method: 'tools/call', targetKind: 'tool', name: `made-up-${i}` }),
       ),
+      // Any client may name itself anything: 520 made-up names.
+      ...Array.from({ length: 520 }, (_, i) =>
+        exchangeEvent({
+          method: 'initialize',
+          sessionId: `named-${i}`,
+          client: { name: `client-${i}`, version: '1' },
+        }),
+      ),
       ...['1', '10', '11', '12', '13', '14', '15'].map((sessionId, i) =>
         exchangeEvent({ method: 'initialize', sessionId, ts: Date.now() - 1000 + i * 100 }),
       ),
@@ -53,6 +61,21 @@ describe('dashboard bounds', () => {
     const body = (await response.json()) as { tools: unknown[]; counts: { tools: number } }
     assert.equal(body.tools.length, 500)
     assert.equal(body.counts.tools, 600)
+  })
+
+  it('the clients page sends the 500 most active, how many there are, and every platform', async () => {
+    const response = await fetch(`${base}api/clients?since=24h`)
+    assert.equal(response.status, 200)
+    const body = (await response.json()) as {
+      clients: unknown[]
+      count: number
+      platforms: Array<{ sessions: number }>
+    }
+    assert.equal(body.clients.length, 500)
+    assert.ok(body.count >= 520, String(body.count))
+    // The platforms' totals are of every client, not only of those sent.
+    const sessions = body.platforms.reduce((sum, p) => sum + p.sessions, 0)
+    assert.ok(sessions >= 520, String(sessions))
   })
 
   it('a whole session id is that session, however many others it begins', async () => {

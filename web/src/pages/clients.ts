@@ -3,27 +3,30 @@ import { formatCount, formatPct, formatTime, h, section, table } from '../dom.ts
 import { go } from '../state.ts'
 import type { ClientRow, Page } from './types.ts'
 
+interface PlatformRow {
+  platform: string
+  sessions: number
+  calls: number
+  errors: number
+}
+
 export const clients: Page = async (ctx) => {
-  const { clients: rows } = await getJson<{ clients: ClientRow[] }>('clients', {
-    since: ctx.since,
-    proxy: ctx.proxy,
-  })
-  const platforms = new Map<
-    string,
-    { platform: string; sessions: number; calls: number; errors: number }
-  >()
-  for (const row of rows) {
-    const p = platforms.get(row.platform) ?? {
-      platform: row.platform,
-      sessions: 0,
-      calls: 0,
-      errors: 0,
-    }
-    p.sessions += row.sessions
-    p.calls += row.calls
-    p.errors += row.errors
-    platforms.set(row.platform, p)
-  }
+  const data = await getJson<{
+    clients: ClientRow[]
+    count?: number
+    platforms?: PlatformRow[]
+  }>('clients', { since: ctx.since, proxy: ctx.proxy })
+  const rows = data.clients
+  const platforms = data.platforms ?? []
+  const count = data.count ?? rows.length
+  const shown =
+    count > rows.length
+      ? h(
+          'p',
+          { id: 'clients-shown' },
+          `The ${formatCount(rows.length)} most active of ${formatCount(count)} are shown; portico clients lists them all.`,
+        )
+      : null
   return h(
     'div',
     {},
@@ -52,6 +55,7 @@ export const clients: Page = async (ctx) => {
       rows,
       { onOpen: (r) => go('sessions', { client: r.client_name }), sort: 4, id: 'clients' },
     ),
+    shown,
     section(
       'By platform',
       table(
@@ -67,7 +71,7 @@ export const clients: Page = async (ctx) => {
           },
           { label: 'Errors', value: (r) => r.errors, numeric: true },
         ],
-        [...platforms.values()],
+        platforms,
         { sort: 2, id: 'platforms' },
       ),
     ),
