@@ -52,10 +52,14 @@ export function upstreamRateLimit(
     return async (call, next) => {
       if (call.kind !== 'request') return next(call)
       const verdict = await shared.takeTokens(buckets)
-      if (verdict !== undefined && !verdict.granted) {
+      if (verdict === undefined) local()
+      else if (!verdict.granted) {
         throw refuse(verdict.waitMs, message, { upstream: name, limit: 'upstream' })
+      } else {
+        // See `sharedGlobalLimit`: the process's own bucket holds what Redis could not count.
+        const wait = afterGrant(bucket, shared.timeoutMs)
+        if (wait > 0) throw refuse(wait, message, { upstream: name, limit: 'upstream' })
       }
-      local() // granted by Redis or not asked: the process's own bucket too (`sharedGlobalLimit`)
       return next(call)
     }
   }
@@ -138,13 +142,25 @@ function refusal(limit: Limit, waitMs: number): PorticoError {
 }
 
 /**
+ * A call Redis granted, against one of the process's own buckets: spent from it, and refused
+ * (the wait returned) only when that bucket is further from a token than Redis can be from
+ * it: more than a command's round trip (`[shared] timeout`). The two buckets refill on two
+ * clocks, a round trip apart, so at a refill the process's may lack a few milliseconds of a
+ * token Redis has; but after an outage it lacks what the calls admitted meanwhile took.
+ */
+function afterGrant(bucket: TokenBucket, toleranceMs: number): number {
+  const wait = bucket.take()
+  return wait > toleranceMs ? wait : 0
+}
+
+/**
  * The global limits with their buckets in Redis: one round trip per request, all or none.
- * A call Redis grants must also be granted by this process's own buckets, and is spent from
- * them: they count every call this process admitted, so they never refuse what the shared
- * budget allows, but they hold what Redis could not count. When Redis cannot answer in time
- * they decide alone, holding what is left of the process's recent share, not a full budget
- * on top of what Redis granted; and once Redis is back after an outage, the calls admitted
- * meanwhile still count (Redis alone would have granted its budget again on top of them).
+ * A call Redis grants is spent from this process's own buckets too, and refused when they
+ * are clearly short of it (`afterGrant`): they count every call this process admitted, so
+ * they hold what Redis could not count. When Redis cannot answer in time they decide alone,
+ * holding what is left of the process's recent share, not a full budget on top of what Redis
+ * granted; and once Redis is back after an outage (even restarted empty), the calls admitted
+ * meanwhile still count.
  */
 function sharedGlobalLimit(
   limits: readonly Limit[],
@@ -163,11 +179,15 @@ function sharedGlobalLimit(
     }
     if (buckets.length > 0) {
       const verdict = await shared.takeTokens(buckets)
-      if (verdict !== undefined && !verdict.granted) {
-        throw refusal(applying[verdict.index] as Limit, verdict.waitMs)
+      if (verdict === undefined) local(call)
+      else if (!verdict.granted) throw refusal(applying[verdict.index] as Limit, verdict.waitMs)
+      else {
+        for (const limit of applying) {
+          const wait = afterGrant(limit.bucket(limit.keyOf(call) as string), shared.timeoutMs)
+          if (wait > 0) throw refusal(limit, wait)
+        }
       }
     }
-    local(call)
     return next(call)
   }
 }

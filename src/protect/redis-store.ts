@@ -282,6 +282,11 @@ export class RedisStore {
     return this.#odd('the cache script', count, undefined)
   }
 
+  /** `[shared] timeout`: the longest one command may take. */
+  get timeoutMs(): number {
+    return this.#timeoutMs
+  }
+
   /** The server's URL, its credentials redacted: for messages. */
   get label(): string {
     return this.#label
