@@ -267,6 +267,45 @@ describe('rate limits shared through a store', () => {
     await assert.rejects(limit(toolCall('search', 3, alice), next), /per client/)
   })
 
+  it('a grant is refused only when the own bucket is further from a token than the store timeout', async () => {
+    let verdict: TokenVerdict | undefined = { granted: true }
+    const shared = {
+      rateLimits: true,
+      timeoutMs: 100,
+      takeTokens: async () => verdict,
+    } as unknown as RedisStore
+    const clock = new ManualClock()
+    const limit = through(
+      globalRateLimit(
+        {
+          period_seconds: 1,
+          per_client: { requests: 20, period_seconds: 1, burst: 1 },
+          per_tool: [],
+        },
+        clock,
+        shared,
+      ),
+    )
+    await limit(toolCall('search', 1, alice), next)
+    // The store's clock refilled a token a few ms before this process's did: granted.
+    await clock.advance(47)
+    await limit(toolCall('search', 2, alice), next)
+    // An outage: the process admits alone; the store, back (restarted empty), grants anew,
+    // but what was admitted meanwhile still counts.
+    const slow = through(
+      globalRateLimit(
+        { period_seconds: 1, per_client: { requests: 2, period_seconds: 3600 }, per_tool: [] },
+        clock,
+        shared,
+      ),
+    )
+    verdict = undefined
+    await slow(toolCall('search', 3, alice), next)
+    await slow(toolCall('search', 4, alice), next)
+    verdict = { granted: true }
+    await assert.rejects(slow(toolCall('search', 5, alice), next), /per client/)
+  })
+
   it("falls back to the process's own buckets when the store cannot say: limited, not lifted", async () => {
     const { shared } = store(undefined)
     const limit = through(globalRateLimit(config, new ManualClock(), shared))
