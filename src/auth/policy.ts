@@ -80,12 +80,13 @@ export type ItemNames = (
 export type ResourceNames = (uri: string) => { exposed: string; original: string } | undefined
 
 /**
- * The client-facing URI of what `uri` reaches, resolved on the backend's side (gateway mode):
- * the backend URI as a server would read it, named as clients see it (alias, else namespaced). `https://c__u@internal/x`
+ * The client-facing names of what `uri` reaches, resolved on the backend's side (gateway mode):
+ * the backend URI as a server would read it, named as clients see it (`exposed`: its alias,
+ * else namespaced) and namespaced (`original`), judged as `ResourceNames` are. `https://c__u@internal/x`
  * routes to backend `c` as `https://u@internal/x`, read as `https://internal/x`: judged as
  * `https://c__internal/x`, the URI roles are written for. Undefined when nothing routes it.
  */
-export type CanonicalUri = (uri: string) => string | undefined
+export type CanonicalUri = (uri: string) => { exposed: string; original: string } | undefined
 
 /** How the gateway names what it routes, for judging a call under every name it goes by. */
 export interface GatewayNames {
@@ -167,13 +168,10 @@ export class Policy {
       const resolved = resolvedUri(name)
       if (resolved !== name && !this.#allowsName(identity, kind, resolved, profile)) return false
       const canonical = this.canonicalUri?.(name)
-      if (
-        canonical !== undefined &&
-        canonical !== name &&
-        canonical !== resolved &&
-        !this.#allowsName(identity, kind, canonical, profile)
-      ) {
-        return false
+      if (canonical !== undefined) {
+        const { exposed, original } = canonical
+        const others = original === exposed ? [] : [original]
+        if (!this.#allowsNames(identity, kind, [exposed], others, profile)) return false
       }
       // An aliased resource: allowed under the name used and its alias (the name roles are
       // written for, as for tools), and denied if a role denies any of its names, so a rule

@@ -453,18 +453,21 @@ export class Gateway {
   }
 
   /**
-   * The client-facing URI of what `uri` routes to, as its backend would read it: the backend's
-   * URI resolved (`resolvedUri`), named again as clients see it (its alias, else namespaced). Roles judge a URI under it too (auth/policy.ts
+   * The client-facing names of what `uri` routes to, as its backend would read it: the
+   * backend's URI resolved (`resolvedUri`), named again as clients see it (`exposed`: its
+   * alias, else namespaced) and namespaced (`original`). Roles judge a URI under it too (auth/policy.ts
    * `CanonicalUri`). Undefined for a URI nothing routes.
    */
-  canonicalUri(uri: string): string | undefined {
+  canonicalUri(uri: string): { exposed: string; original: string } | undefined {
     let route: Route
     try {
       route = this.routeUri(uri)
     } catch {
       return undefined
     }
-    return route.backend.catalog.exposeUri(resolvedUri(route.local))
+    const { catalog } = route.backend
+    const resolved = resolvedUri(route.local)
+    return { exposed: catalog.exposeUri(resolved), original: catalog.namespacedUri(resolved) }
   }
 
   #aliasesResources(): boolean {

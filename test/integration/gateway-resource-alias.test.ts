@@ -241,6 +241,8 @@ describe('roles on an aliased resource', () => {
       await assert.rejects(denier.readResource({ uri }), /403|Forbidden/, uri)
       await assert.rejects(denier.subscribeResource({ uri }), /403|Forbidden/, uri)
     }
+    // The prefix moved into a user part: the backend gets memo://u@a, read as memo://a.
+    await assert.rejects(denier.readResource({ uri: 'memo://sub__u@a' }), /403|Forbidden/)
     assert.equal(textOf(await denier.readResource({ uri: 'memo://sub__b' })), 'memo')
   })
 })
