@@ -111,6 +111,20 @@ class ParkedCall {
     return ids
   }
 
+  /** Whether the call's outcome (its result, or its failure) came while it was parked. */
+  ended(): boolean {
+    return this.#queue.some((step) => step.kind !== 'request')
+  }
+
+  /**
+   * The backend gave up a request of its own (`notifications/cancelled`): it is asked of the
+   * client no more, whether given in a round or queued for one.
+   */
+  withdraw(id: unknown): void {
+    for (const [key, asked] of this.awaiting) if (asked.id === id) this.awaiting.delete(key)
+    this.#queue = this.#queue.filter((step) => step.kind !== 'request' || step.message.id !== id)
+  }
+
   /** The backend's requests waiting for the client: given in a round, or queued for one. */
   waitingForInput(): number {
     let queued = 0
@@ -261,7 +275,11 @@ export class InputBridge {
     parked.write = write
     parked.retryProgress = { value: progressToken }
     signal.addEventListener('abort', () => parked.abort.abort(), { once: true })
-    if (parked.awaiting.size > 0) return Promise.resolve(this.#ask(parked, unanswered))
+    // Asked again only while the backend still waits for it: not once the call has ended
+    // (the backend gone, or done without it); a withdrawn request is out of `awaiting` already.
+    if (parked.awaiting.size > 0 && !parked.ended()) {
+      return Promise.resolve(this.#ask(parked, unanswered))
+    }
     return this.#advance(parked)
   }
 
@@ -280,9 +298,9 @@ export class InputBridge {
   ): void {
     if (!('id' in message)) {
       if (message.method === 'notifications/progress') writeProgress(parked, message)
-      else if (message.method !== 'notifications/cancelled') {
-        parked.write(message as unknown as JsonObject)
-      }
+      else if (message.method === 'notifications/cancelled') {
+        parked.withdraw(isObject(message.params) ? message.params.requestId : undefined)
+      } else parked.write(message as unknown as JsonObject)
       return
     }
     // (A `ping` never comes here: the connection answers it itself, whoever's call runs.)

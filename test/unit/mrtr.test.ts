@@ -135,3 +135,74 @@ describe('input bridge', () => {
     bridge.close()
   })
 })
+
+describe('input bridge: asking again', () => {
+  /** A parked call whose outcome the test settles (`finish`), and its sink to the backend. */
+  async function settleable() {
+    const bridge = new InputBridge()
+    const answered: unknown[] = []
+    const connection = { answer: (id: unknown) => answered.push(id) }
+    let sink: CallSink | undefined
+    let finish: (outcome: { result: Record<string, unknown> }) => void = () => {}
+    let fail: (error: Error) => void = () => {}
+    const first = await bridge.run(
+      'b',
+      { binding: 'c', retryKey: 'c', caller: 'c' },
+      { sampling: {} },
+      () => true,
+      new CallController().signal,
+      (sinkFor) => {
+        sink = sinkFor(connection as unknown as Connection)
+        sink.related(sampling('s1'))
+        return new Promise((resolve, reject) => {
+          finish = resolve
+          fail = reject
+        })
+      },
+    )
+    const retry = (state: unknown, inputResponses: Record<string, unknown> = {}) =>
+      bridge.resume(
+        String(state),
+        'c',
+        inputResponses,
+        () => true,
+        new CallController().signal,
+        undefined,
+      )
+    return {
+      first,
+      retry,
+      finish: (o: { result: Record<string, unknown> }) => finish(o),
+      fail: (e: Error) => fail(e),
+      sink: () => sink,
+      answered,
+    }
+  }
+
+  it('a retry leaving a request unanswered is asked it again, under its key', async () => {
+    const { first, retry } = await settleable()
+    const again = await retry(first.result?.requestState)
+    assert.equal(again.result?.resultType, 'input_required')
+    assert.deepEqual(Object.keys((again.result?.inputRequests as object) ?? {}), ['r1'])
+  })
+
+  it('not once the backend withdrew the request and answered the call', async () => {
+    const { first, retry, finish, sink } = await settleable()
+    sink()?.related({
+      jsonrpc: '2.0',
+      method: 'notifications/cancelled',
+      params: { requestId: 's1' },
+    })
+    finish({ result: { content: [] } })
+    await new Promise((resolve) => setImmediate(resolve))
+    const outcome = await retry(first.result?.requestState)
+    assert.deepEqual(outcome.result, { content: [] })
+  })
+
+  it('not once the call failed (its backend gone)', async () => {
+    const { first, retry, fail } = await settleable()
+    fail(new Error('Backend b exited'))
+    await new Promise((resolve) => setImmediate(resolve))
+    await assert.rejects(retry(first.result?.requestState), /Backend b exited/)
+  })
+})
