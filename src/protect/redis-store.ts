@@ -193,7 +193,7 @@ export class RedisStore {
     this.#reachable = false
     this.#notices.close()
     this.#logger.error(
-      `shared state in ${this.#label} cannot be used (${this.#unusable}): caches and rate limits stay per process until a restart with another URL`,
+      `shared state in ${this.#label} cannot be used (${this.#unusable}): caches miss and rate limits count per process until a restart with another URL`,
     )
   }
 
@@ -274,6 +274,8 @@ export class RedisStore {
    * undefined when Redis did not do it (unreachable, refused, an odd answer).
    */
   async cacheClear(upstream: string): Promise<number | undefined> {
+    // Never used (its database could not be selected): nothing of Portico's is there to clear.
+    if (this.#unusable !== undefined) return 0
     const count: unknown = await this.#attempt(
       () => this.#client.porticoCacheClear(this.#indexKey(upstream)),
       undefined,

@@ -280,6 +280,7 @@ describe('a Redis whose database the URL names cannot be selected', {
         upstream: upstream.url,
         cache: { tool_ttl_seconds: 60 },
         shared: { redis: `${redis.url}/99`, prefix: 'db99:', timeout: '200ms' },
+        admin: { enabled: true },
       } as ConfigInput,
       { logger: new Logger({ level: 'info', write: (line) => logged.push(line) }) },
     )
@@ -294,6 +295,9 @@ describe('a Redis whose database the URL names cannot be selected', {
         logged.some((line) => /cannot be used \(SELECT failed: .*DB index/.test(line)),
         logged.join('\n'),
       )
+      // Nothing of Portico's is in Redis to clear: not a 503 for ever.
+      const clear = await fetch(new URL('/admin/cache/clear', portico.origin), { method: 'POST' })
+      assert.equal(clear.status, 200)
       // Every call misses (the shared cache is Redis's), and nothing was written to database 0.
       assert.equal(upstream.server.runs.get('echo'), 2)
       assert.deepEqual(await admin.keys('db99:*'), [])
