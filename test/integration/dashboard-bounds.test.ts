@@ -78,6 +78,15 @@ describe('dashboard bounds', () => {
     assert.ok(sessions >= 520, String(sessions))
   })
 
+  it('a HEAD of the live tail is answered at once, holding no tail', async () => {
+    const head = await fetch(`${base}api/live`, {
+      method: 'HEAD',
+      signal: AbortSignal.timeout(5000),
+    })
+    assert.equal(head.status, 200)
+    assert.match(head.headers.get('content-type') ?? '', /^text\/event-stream/)
+  })
+
   it('a whole session id is that session, however many others it begins', async () => {
     const response = await fetch(`${base}api/session?id=1`)
     assert.equal(response.status, 200, await response.clone().text())
