@@ -3,6 +3,7 @@
  * commands print): one query layer for the terminal and the browser.
  */
 
+import { boundText } from '../store/bound.ts'
 import type { Db } from '../store/open.ts'
 import { slowestCalls, tailLogs } from '../store/report-logs.ts'
 import {
@@ -52,6 +53,19 @@ function platformTotals(rows: readonly ClientRow[]) {
   }
   return [...platforms.values()]
 }
+
+/**
+ * A name to filter by, as the store recorded it: cut to a prefix and a hash when long
+ * (store/bound.ts), so that a tool of 250 or 5,000 characters is found; a studio asking for
+ * its call's record by the whole name got a 400 past 200 characters.
+ */
+function recordedName(params: Params, name: string): string | undefined {
+  const value = params.string(name, MAX_FILTER_TEXT)
+  return value === undefined ? undefined : boundText(value)
+}
+
+/** The longest name a filter takes (a URL's length bounds it anyway). */
+const MAX_FILTER_TEXT = 16_384
 
 /** The `proxy` asked for, when the store knows it (else 404; none asked: undefined). */
 export function proxyOf(db: Db, params: Params): string | undefined {
@@ -126,8 +140,8 @@ export const PAGES: Readonly<Record<string, Page>> = {
   /** `portico logs`: the last matching exchanges, oldest first (the studio shows its own call). */
   logs: (db, params, now) => {
     const w = window(db, params, now)
-    const tool = params.string('tool', 200)
-    const client = params.string('client', 200)
+    const tool = recordedName(params, 'tool')
+    const client = recordedName(params, 'client')
     const status = params.oneOf('status', ['ok', 'error'] as const)
     const filter = {
       ...w,
@@ -140,7 +154,7 @@ export const PAGES: Readonly<Record<string, Page>> = {
 
   sessions: (db, params, now) => {
     const w = window(db, params, now)
-    const client = params.string('client', 200)
+    const client = recordedName(params, 'client')
     return {
       sessions: listSessions(db, {
         ...w,

@@ -15,6 +15,9 @@ import { scratchDir } from '../helpers/scratch.ts'
 import { type StoreDashboard, storeDashboard } from '../helpers/store-dashboard.ts'
 import { until } from '../helpers/wait.ts'
 
+/** A tool name past the store's 256 characters (recorded as a prefix and a hash). */
+const LONG_NAME = `long_${'x'.repeat(295)}`
+
 describe('dashboard bounds', () => {
   const dir = scratchDir('portico-dashboard-bounds-')
   let dashboard: StoreDashboard
@@ -26,6 +29,7 @@ describe('dashboard bounds', () => {
       ...Array.from({ length: 600 }, (_, i) =>
         exchangeEvent({ method: 'tools/call', targetKind: 'tool', name: `made-up-${i}` }),
       ),
+      exchangeEvent({ method: 'tools/call', targetKind: 'tool', name: LONG_NAME }),
       // Any client may name itself anything: 520 made-up names.
       ...Array.from({ length: 520 }, (_, i) =>
         exchangeEvent({
@@ -60,7 +64,7 @@ describe('dashboard bounds', () => {
     assert.equal(response.status, 200)
     const body = (await response.json()) as { tools: unknown[]; counts: { tools: number } }
     assert.equal(body.tools.length, 500)
-    assert.equal(body.counts.tools, 600)
+    assert.equal(body.counts.tools, 601, '600 made-up names and one long one')
   })
 
   it('the clients page sends the 500 most active, how many there are, and every platform', async () => {
@@ -76,6 +80,13 @@ describe('dashboard bounds', () => {
     // The platforms' totals are of every client, not only of those sent.
     const sessions = body.platforms.reduce((sum, p) => sum + p.sessions, 0)
     assert.ok(sessions >= 520, String(sessions))
+  })
+
+  it('finds the calls of a tool whose name is longer than the store keeps, by that name', async () => {
+    const response = await fetch(`${base}api/logs?since=1h&tool=${LONG_NAME}`)
+    assert.equal(response.status, 200, await response.clone().text())
+    const body = (await response.json()) as { calls: Array<{ name: string }> }
+    assert.equal(body.calls.length, 1)
   })
 
   it('a HEAD of the live tail is answered at once, holding no tail', async () => {

@@ -33,7 +33,8 @@ function longNamesServer(): Promise<Served> {
         return {
           protocolVersion: '2025-11-25',
           capabilities: { tools: {}, resources: {}, prompts: {} },
-          serverInfo: { name: 'long-names', version: '1.0.0' },
+          // Its own name as long: the Schema page's heading names it.
+          serverInfo: { name: `long-names-${'s'.repeat(3000)}`, version: '1.0.0' },
         }
       case 'tools/list':
         return {

@@ -177,6 +177,6 @@ export function stat(label: string, value: string, id: string): HTMLElement {
   )
 }
 
-export function section(title: string, ...children: Child[]): HTMLElement {
+export function section(title: string | Node, ...children: Child[]): HTMLElement {
   return h('section', {}, h('h2', {}, title), ...children)
 }

@@ -21,7 +21,8 @@ export const schema: Page = async (ctx) => {
     const server = p.server
     page.append(
       section(
-        `${p.proxy}: ${server?.name ?? 'unknown server'} ${server?.version ?? ''}`,
+        // Names a server chose, of any length: cut with an ellipsis, whole in the title.
+        nameOf(`${p.proxy}: ${server?.name ?? 'unknown server'} ${server?.version ?? ''}`),
         h(
           'p',
           {},

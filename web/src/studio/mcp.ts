@@ -103,15 +103,24 @@ export class StudioClient {
 
 interface Answer {
   id?: number
+  method?: string
   result?: unknown
   error?: JsonRpcError
+}
+
+/**
+ * Whether a message answers the studio's request `id`: a response, never a request of the
+ * server's own that happens to carry the same number (each side numbers its own requests).
+ */
+function answers(message: Answer, id: number): boolean {
+  return message.id === id && message.method === undefined
 }
 
 async function answerOf(res: Response, id: number): Promise<Answer> {
   const type = res.headers.get('content-type') ?? ''
   if (type.includes('application/json')) {
     const body = (await res.json()) as Answer | Answer[]
-    const found = (Array.isArray(body) ? body : [body]).find((m) => m.id === id)
+    const found = (Array.isArray(body) ? body : [body]).find((m) => answers(m, id))
     if (!found) throw new McpError(`no answer with id ${id}`)
     return found
   }
@@ -134,7 +143,7 @@ async function answerOf(res: Response, id: number): Promise<Answer> {
       buffer = buffer.slice(end + 2)
       if (data) {
         const message = JSON.parse(data) as Answer
-        if (message.id === id) {
+        if (answers(message, id)) {
           void reader.cancel()
           return message
         }

@@ -83,7 +83,12 @@ export const studio: Page = async (ctx) => {
     try {
       client = new StudioClient(urlInput.value, credential.value || undefined)
       await client.connect()
-      status.textContent = `Connected to ${client.serverInfo.name ?? 'server'} ${client.serverInfo.version ?? ''} at ${client.url}`
+      // The server names itself (any length, any direction marks): cut, whole in the title.
+      status.replaceChildren(
+        'Connected to ',
+        nameOf(`${client.serverInfo.name ?? 'server'} ${client.serverInfo.version ?? ''}`),
+        ` at ${client.url}`,
+      )
       await showLists(client)
     } catch (error) {
       status.textContent = `Could not connect: ${String(error instanceof Error ? error.message : error)}`
