@@ -33,9 +33,16 @@ export class LiveTails {
       )
     }
     liveTail(req, res, store, params)
+    if (res.writableEnded) return // a HEAD: answered, holding no place
     this.#open++
     res.once('close', () => this.#open--)
   }
+}
+
+const STREAM_HEADERS = {
+  'content-type': 'text/event-stream; charset=utf-8',
+  'cache-control': 'no-store',
+  'x-accel-buffering': 'no',
 }
 
 export function liveTail(
@@ -49,6 +56,12 @@ export function liveTail(
   // Checked before anything is written: a bad parameter is answered as on every other page.
   const proxy = proxyOf(db, params)
   const since = params.string('since') === undefined ? undefined : params.since(now, '1h')
+  if (req.method === 'HEAD') {
+    // The headers a GET would get, and the end: a HEAD has no body to wait for (before, its
+    // headers never went out, and the tail held one of the 32 places for up to an hour).
+    res.writeHead(200, STREAM_HEADERS).end()
+    return
+  }
   const filter = proxy === undefined ? {} : { proxy }
   // One read transaction: the rows sent first and the id the tail goes on after agree.
   const start = db.transaction(() => ({
@@ -56,11 +69,7 @@ export function liveTail(
     earlier: since === undefined ? ([] as ExchangeRow[]) : tailLogs(db, { ...filter, since }, 200),
   }))()
   let after = start.after
-  res.writeHead(200, {
-    'content-type': 'text/event-stream; charset=utf-8',
-    'cache-control': 'no-store',
-    'x-accel-buffering': 'no',
-  })
+  res.writeHead(200, STREAM_HEADERS)
   res.write(`retry: 2000\nevent: ready\ndata: ${JSON.stringify({ after })}\n\n`)
   if (start.earlier.length > 0)
     res.write(`event: calls\ndata: ${JSON.stringify(start.earlier)}\n\n`)

@@ -97,17 +97,8 @@ export function dashboardHandler(options: DashboardOptions): DashboardHandler {
       if (req.method !== 'GET' && req.method !== 'HEAD') {
         throw new BadRequest(`${req.method} is not allowed here (GET only)`, 405)
       }
-      if (rest === 'api/live') {
-        // A HEAD opened a tail whose headers never went out (they wait for a body HEAD has
-        // none of), holding one of the 32 places: the stream's headers, at once, and the end.
-        if (req.method === 'HEAD') {
-          res
-            .writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store' })
-            .end()
-          return
-        }
+      if (rest === 'api/live')
         return tails.open(req, res, options.store, new Params(url.searchParams))
-      }
       if (rest === 'api/gateway') return sendJson(res, 200, await gatewayView(options.fleet))
       if (rest === 'api/config') return sendJson(res, 200, { mcp_url: options.mcpUrl ?? null })
       if (rest.startsWith('api/')) return await servePage(res, rest.slice(4), options, url)

@@ -57,7 +57,7 @@ export function upstreamRateLimit(
         throw refuse(verdict.waitMs, message, { upstream: name, limit: 'upstream' })
       } else {
         // See `sharedGlobalLimit`: the process's own bucket holds what Redis could not count.
-        const wait = afterGrant(bucket, shared.timeoutMs)
+        const wait = bucket.takeGranted(shared.timeoutMs)
         if (wait > 0) throw refuse(wait, message, { upstream: name, limit: 'upstream' })
       }
       return next(call)
@@ -142,22 +142,13 @@ function refusal(limit: Limit, waitMs: number): PorticoError {
 }
 
 /**
- * A call Redis granted, against one of the process's own buckets: spent from it, and refused
- * (the wait returned) only when that bucket is further from a token than Redis can be from
- * it: more than a command's round trip (`[shared] timeout`). The two buckets refill on two
- * clocks, a round trip apart, so at a refill the process's may lack a few milliseconds of a
- * token Redis has; but after an outage it lacks what the calls admitted meanwhile took.
- */
-function afterGrant(bucket: TokenBucket, toleranceMs: number): number {
-  const wait = bucket.take()
-  return wait > toleranceMs ? wait : 0
-}
-
-/**
  * The global limits with their buckets in Redis: one round trip per request, all or none.
- * A call Redis grants is spent from this process's own buckets too, and refused when they
- * are clearly short of it (`afterGrant`): they count every call this process admitted, so
- * they hold what Redis could not count. When Redis cannot answer in time they decide alone,
+ * A call Redis grants is spent from this process's own buckets too, and refused when one is
+ * further from a token than Redis can be from it, a command's round trip (`[shared] timeout`):
+ * the two refill on two clocks, so at a refill this process's may lack a few milliseconds of a
+ * token Redis has; then it is spent below zero by at most that (`TokenBucket.takeGranted`), so
+ * the next call waits the longer. They count every call this process admitted, so they hold
+ * what Redis could not count. When Redis cannot answer in time they decide alone,
  * holding what is left of the process's recent share, not a full budget on top of what Redis
  * granted; and once Redis is back after an outage (even restarted empty), the calls admitted
  * meanwhile still count.
@@ -182,10 +173,13 @@ function sharedGlobalLimit(
       if (verdict === undefined) local(call)
       else if (!verdict.granted) throw refusal(applying[verdict.index] as Limit, verdict.waitMs)
       else {
-        for (const limit of applying) {
-          const wait = afterGrant(limit.bucket(limit.keyOf(call) as string), shared.timeoutMs)
-          if (wait > 0) throw refusal(limit, wait)
+        // All or none: every bucket is judged before any is spent.
+        const own = applying.map((limit) => limit.bucket(limit.keyOf(call) as string))
+        for (const [i, bucket] of own.entries()) {
+          const wait = bucket.wait()
+          if (wait > shared.timeoutMs) throw refusal(applying[i] as Limit, wait)
         }
+        for (const bucket of own) bucket.takeGranted(shared.timeoutMs)
       }
     }
     return next(call)

@@ -47,6 +47,18 @@ export class TokenBucket {
     return wait
   }
 
+  /**
+   * Takes a token another count granted (the shared store), when this bucket is at most
+   * `toleranceMs` from having one: it then goes below zero by at most that much (the next
+   * call waits the longer). Returns the wait when further than that, taking nothing.
+   */
+  takeGranted(toleranceMs: number): number {
+    const wait = this.wait()
+    if (wait > toleranceMs) return wait
+    this.#tokens -= 1
+    return 0
+  }
+
   /** 0 when a token is there to take, else the milliseconds until one is; takes nothing. */
   wait(): number {
     const now = this.#clock.now()

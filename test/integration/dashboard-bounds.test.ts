@@ -96,6 +96,14 @@ describe('dashboard bounds', () => {
     })
     assert.equal(head.status, 200)
     assert.match(head.headers.get('content-type') ?? '', /^text\/event-stream/)
+    // The status a GET would get: its parameters are checked first.
+    for (const [query, status] of [
+      ['proxy=nope', 404],
+      ['since=banana', 400],
+    ] as const) {
+      const refused = await fetch(`${base}api/live?${query}`, { method: 'HEAD' })
+      assert.equal(refused.status, status, query)
+    }
   })
 
   it('a whole session id is that session, however many others it begins', async () => {
