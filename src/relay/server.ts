@@ -123,7 +123,8 @@ export function hostOnlyCookies(pairs: string[]): string[] {
   const out = pairs.slice()
   for (let i = 0; i + 1 < out.length; i += 2) {
     if ((out[i] as string).toLowerCase() === 'set-cookie') {
-      out[i + 1] = (out[i + 1] as string).replace(/;\s*domain=[^;]*/gi, '')
+      // Browsers trim around an attribute's name and `=` (RFC 6265 §5.2): `; Domain = x`.
+      out[i + 1] = (out[i + 1] as string).replace(/;\s*domain\s*(?:=[^;]*)?(?=;|$)/gi, '')
     }
   }
   return out
@@ -213,7 +214,21 @@ export class Relay {
     )
     this.#server.maxConnections = MAX_CONNECTIONS
     this.#server.on('upgrade', (req, socket, head) => this.#onUpgrade(req, socket as Socket, head))
-    this.#server.on('clientError', (_error, socket) => socket.destroy())
+    // A request the parser refuses gets a status, as Node's default gives (a front proxy
+    // otherwise reports a 502 that blames the tunnel): 431 for headers too large, else 400.
+    this.#server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
+      if (!socket.writable || socket.destroyed) {
+        socket.destroy()
+        return
+      }
+      const status =
+        error.code === 'HPE_HEADER_OVERFLOW'
+          ? '431 Request Header Fields Too Large'
+          : '400 Bad Request'
+      socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`)
+      // Written, then closed whether or not the client reads it.
+      setTimeout(() => socket.destroy(), 1000).unref()
+    })
   }
 
   /** WebSockets the relay holds now: registering, or registered (closed ones are let go). */
@@ -580,12 +595,16 @@ export class Relay {
     let events = false
     /** The body's length the head declared, when it has a body to send. */
     let expected: number | undefined
+    /** The answer may carry no body (a HEAD's, a 204, a 304). */
+    let bodyless = false
     const writeHead = (): boolean => {
       if (pendingHead === undefined) return res.headersSent
       const { status, headers } = pendingHead
       pendingHead = undefined
       try {
-        res.writeHead(status, hostOnlyCookies(headers))
+        // A tenant's client may send hop-by-hop headers (`Connection`, what it names,
+        // `Transfer-Encoding` beside `Content-Length`): never passed on (RFC 9110 §7.6.1).
+        res.writeHead(status, hostOnlyCookies(endToEnd(headers)))
         clearTimeout(timer)
         return true
       } catch {
@@ -609,7 +628,7 @@ export class Relay {
       }
       const declared = declaredLength(head.headers)
       // A HEAD (or 204, 304) answer's length is the body's it stands for: none comes with it.
-      const bodyless = req.method === 'HEAD' || status === 204 || status === 304
+      bodyless = req.method === 'HEAD' || status === 204 || status === 304
       if (!bodyless && declared !== undefined && declared > config.max_response_body_size) {
         stream.reset('response body too large')
         return
@@ -643,6 +662,13 @@ export class Relay {
         sent += chunk.length
         if (sent > config.max_response_body_size) {
           stream.reset('response body too large')
+          return
+        }
+        // Past its Content-Length (or any body for a HEAD, 204, 304): the bytes would be read
+        // as the next response on the client's keep-alive connection, another tenant's
+        // perhaps. The stream is reset and the connection closed, as for one cut short.
+        if ((expected !== undefined && sent > expected) || bodyless) {
+          stream.reset('response longer than its head said')
           return
         }
         count(chunk.length)
@@ -782,12 +808,29 @@ function plain(
   if (!req.complete && !req.readableFlowing) req.resume()
 }
 
-/** Raw header pairs without `X-Forwarded-Proto` and `X-Forwarded-Host` (the relay sets them). */
+/**
+ * Forwarding headers a public client may not write: the relay sets `X-Forwarded-Proto` and
+ * `X-Forwarded-Host` itself, and vouches for nothing else. Portico trusts what comes through a
+ * tunnel as its relay's word (headers.ts `trustedPeer`), so a client's `X-Real-IP: 192.0.2.77`
+ * or `X-Forwarded-Prefix: /admin` reached the upstream as if the relay had said it.
+ */
+const CLIENT_MAY_NOT_SAY = new Set([
+  'x-forwarded-proto',
+  'x-forwarded-host',
+  'x-real-ip',
+  'x-forwarded-port',
+  'x-forwarded-prefix',
+  'x-forwarded-server',
+  'x-forwarded-ssl',
+  'x-forwarded-scheme',
+  'forwarded',
+])
+
+/** Raw header pairs without the forwarding headers a client may not say (`CLIENT_MAY_NOT_SAY`). */
 function withoutForwardedHost(raw: readonly string[]): string[] {
   const out: string[] = []
   for (let i = 0; i < raw.length; i += 2) {
-    const name = (raw[i] as string).toLowerCase()
-    if (name === 'x-forwarded-proto' || name === 'x-forwarded-host') continue
+    if (CLIENT_MAY_NOT_SAY.has((raw[i] as string).toLowerCase())) continue
     out.push(raw[i] as string, raw[i + 1] as string)
   }
   return out
