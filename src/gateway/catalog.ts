@@ -9,7 +9,7 @@
 import type { BackendConfig } from '../config/gateway.ts'
 import { isResourceUri } from '../config/resource-uri.ts'
 import { isObject, type JsonObject, keepLiterals } from '../jsonrpc/message.ts'
-import { uriVisible } from '../protocol/resource-uri.ts'
+import { resolvedUri, uriVisible } from '../protocol/resource-uri.ts'
 import { localPart, namespaced, namespaceUri, unnamespaceUri, visibility } from './names.ts'
 import { ParameterView } from './parameters.ts'
 
@@ -217,8 +217,16 @@ export class BackendCatalog {
    * it too, as mcp-proxy's reverse lookup touches alias names only.
    */
   resolveUri(exposed: string): string | undefined {
-    const uri = this.#uriAliasTargets.get(exposed) ?? unnamespaceUri(this.#prefix, '', exposed)
-    return uri !== undefined && this.#resourceVisible(uri) ? uri : undefined
+    const aliased = this.#uriAliasTargets.get(exposed)
+    const uri = aliased ?? unnamespaceUri(this.#prefix, '', exposed)
+    if (uri === undefined || !this.#resourceVisible(uri)) return undefined
+    // Another spelling of a URI an alias took (`memo://sub__C`, `memo://sub__u@c` for the
+    // alias `memo://sub__c`): the backend's own resource there is reached by nobody.
+    if (aliased === undefined && this.#uriAliasTargets.size > 0) {
+      const taker = this.#uriAliasTargets.get(this.namespacedUri(resolvedUri(uri)))
+      if (taker !== undefined && taker !== resolvedUri(uri)) return undefined
+    }
+    return uri
   }
 
   /**

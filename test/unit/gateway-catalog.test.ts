@@ -255,6 +255,17 @@ describe('BackendCatalog', () => {
     assert.equal(catalog.resolveUri('memo://ev__a'), undefined)
     const plain = new BackendCatalog(backend(), '__')
     assert.ok(!plain.aliasesResources)
+    // An alias taking the namespaced name of the backend's own memo://c: that resource is
+    // reached under no spelling a server would read as it.
+    const shadow = new BackendCatalog(
+      backend({ aliases: [{ from: 'memo://b', to: 'memo://ev__c' }] }),
+      '__',
+    )
+    assert.equal(shadow.resolveUri('memo://ev__c'), 'memo://b')
+    for (const uri of ['memo://ev__C', 'memo://ev__u@c', 'memo://ev__%63', 'memo://ev__c?x']) {
+      assert.equal(shadow.resolveUri(uri), undefined, uri)
+    }
+    assert.equal(shadow.resolveUri('memo://ev__d'), 'memo://d')
     assert.ok(!plain.ownsUri('notes://a'))
   })
 
