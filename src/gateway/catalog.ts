@@ -223,8 +223,9 @@ export class BackendCatalog {
     // Another spelling of a URI an alias took (`memo://sub__C`, `memo://sub__u@c` for the
     // alias `memo://sub__c`): the backend's own resource there is reached by nobody.
     if (aliased === undefined && this.#uriAliasTargets.size > 0) {
-      const taker = this.#uriAliasTargets.get(this.namespacedUri(resolvedUri(uri)))
-      if (taker !== undefined && taker !== resolvedUri(uri)) return undefined
+      const resolved = resolvedUri(uri)
+      const taker = this.#uriAliasTargets.get(this.namespacedUri(resolved))
+      if (taker !== undefined && taker !== resolved) return undefined
     }
     return uri
   }

@@ -439,12 +439,8 @@ export class Gateway {
   resourceNames(uri: string): { exposed: string; original: string } | undefined {
     // Most configs rename no resource: no routing (nor its refusal) for every URI judged.
     if (!this.#aliasesResources()) return undefined
-    let route: Route
-    try {
-      route = this.routeUri(uri)
-    } catch {
-      return undefined
-    }
+    const route = this.#routeIfAny(uri)
+    if (route === undefined) return undefined
     const { catalog } = route.backend
     if (!catalog.aliasesResources) return undefined
     const exposed = catalog.exposeUri(route.local)
@@ -459,15 +455,20 @@ export class Gateway {
    * `CanonicalUri`). Undefined for a URI nothing routes.
    */
   canonicalUri(uri: string): { exposed: string; original: string } | undefined {
-    let route: Route
-    try {
-      route = this.routeUri(uri)
-    } catch {
-      return undefined
-    }
+    const route = this.#routeIfAny(uri)
+    if (route === undefined) return undefined
     const { catalog } = route.backend
     const resolved = resolvedUri(route.local)
     return { exposed: catalog.exposeUri(resolved), original: catalog.namespacedUri(resolved) }
+  }
+
+  /** `routeUri`'s route, or undefined where it would refuse (for judging, not serving). */
+  #routeIfAny(uri: string): Route | undefined {
+    try {
+      return this.routeUri(uri)
+    } catch {
+      return undefined
+    }
   }
 
   #aliasesResources(): boolean {
