@@ -124,6 +124,12 @@ export const relaySchema = z.strictObject({
    */
   registration_timeout: durationSchema.default(5_000),
   max_tunnels: z.number().int().positive().default(1000),
+  /**
+   * Tunnels one token may hold at once: a token allowed a pattern (`alice-*`), or any name on
+   * an open relay, cannot take every place of `max_tunnels`. A reconnection to a subdomain the
+   * token holds replaces its tunnel and is not counted twice.
+   */
+  max_tunnels_per_token: z.number().int().positive().default(100),
 })
 
 export type TunnelConfig = z.output<typeof tunnelSchema>

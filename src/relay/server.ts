@@ -343,13 +343,34 @@ export class Relay {
       })
   }
 
-  /** Why `subdomain` cannot go to `token`: another token's tunnel holds it. */
+  /**
+   * Why `subdomain` cannot go to `token`: another token's tunnel holds it, or the token holds
+   * `max_tunnels_per_token` tunnels already.
+   */
   #takenFrom(subdomain: string, token: string): string | undefined {
+    const owner = digest(token)
     const holder = this.#tunnels.get(subdomain)
     // A client reconnecting with its own token replaces its old tunnel; another token (an
     // open relay lets any token ask for any name) never takes a tunnel over.
-    if (holder === undefined || timingSafeEqual(holder.owner, digest(token))) return undefined
-    return `subdomain '${subdomain}' is in use by another token`
+    if (holder !== undefined) {
+      return timingSafeEqual(holder.owner, owner)
+        ? undefined
+        : `subdomain '${subdomain}' is in use by another token`
+    }
+    const limit = this.#config.max_tunnels_per_token
+    if (this.#tunnelsOwnedBy(owner) >= limit) {
+      return `this token holds ${limit} tunnels already (the relay's max_tunnels_per_token)`
+    }
+    return undefined
+  }
+
+  /** How many tunnels `owner` (a token's digest) holds: a scan, made only at registration. */
+  #tunnelsOwnedBy(owner: Buffer): number {
+    let count = 0
+    for (const tunnel of this.#tunnels.values()) {
+      if (tunnel.owner.equals(owner)) count++
+    }
+    return count
   }
 
   /**

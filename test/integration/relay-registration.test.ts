@@ -259,6 +259,42 @@ describe('relay registration against silent sockets', () => {
     clearInterval(poke)
     assert.equal(closed, 'closed')
   })
+
+  it('one token holds at most max_tunnels_per_token tunnels; its reconnections and other tokens still register', async () => {
+    const auth = new RelayAuth({
+      mode: 'static',
+      tokens: [
+        { token: TOKEN, subdomains: ['alice-*'] },
+        { token: 'bob-token-0123456789', subdomains: ['bob'] },
+      ],
+    })
+    const { relay, port } = await startTestRelay({ max_tunnels_per_token: 2 }, { auth })
+    relays.push(relay)
+    await tunnelClient(port, TOKEN, 'alice-1').connect()
+    await tunnelClient(port, TOKEN, 'alice-2').connect()
+    // The third, as Portico's tunnel client asks (the token in the upgrade request): 401.
+    await assert.rejects(tunnelClient(port, TOKEN, 'alice-3').connect(), {
+      code: CloseCode.Refused,
+      message: "this token holds 2 tunnels already (the relay's max_tunnels_per_token)",
+    })
+    // As an older client asks (the token only in the first frame): refused the same way.
+    const { ws } = await silent(port)
+    sendRegistration(ws, { subdomain: 'alice-4' })
+    const [code, reason] = await once(ws, 'close')
+    assert.equal(
+      `${code} ${String(reason)}`,
+      `${CloseCode.Refused} this token holds 2 tunnels already (the relay's max_tunnels_per_token)`,
+    )
+    // Reconnecting to a subdomain it holds replaces that tunnel, and another token is not counted.
+    await tunnelClient(port, TOKEN, 'alice-2').connect()
+    await tunnelClient(port, 'bob-token-0123456789', 'bob').connect()
+    await until(
+      () => (relay.subdomains.length === 3 ? true : undefined),
+      5000,
+      `three tunnels (${relay.subdomains.join(', ')})`,
+    )
+    assert.deepEqual([...relay.subdomains].sort(), ['alice-1', 'alice-2', 'bob'])
+  })
 })
 
 describe('tunnels that come and go', () => {
