@@ -9,12 +9,14 @@
 import type { BackendConfig } from '../config/gateway.ts'
 import { isResourceUri } from '../config/resource-uri.ts'
 import { isObject, type JsonObject, keepLiterals } from '../jsonrpc/message.ts'
+import { type HeaderParam, headerParamsOf } from '../protocol/param-headers.ts'
 import { resolvedUri, uriVisible } from '../protocol/resource-uri.ts'
 import { localPart, namespaced, namespaceUri, unnamespaceUri, visibility } from './names.ts'
 import { ParameterView } from './parameters.ts'
 
 /** Bound on remembered shortened names per backend (a backend with more tools is unusual). */
 const MAX_SHORT_NAMES = 10_000
+const NONE: readonly HeaderParam[] = Object.freeze([])
 
 const UI_META_KEYS = ['ui/resourceUri', 'openai/outputTemplate'] as const
 
@@ -54,6 +56,11 @@ export class BackendCatalog {
   readonly #resume = new Map<ItemKind, string>()
   /** The backend's own tool and prompt names seen in its listings (bounded), for aliases. */
   readonly #seen = { tool: new Set<string>(), prompt: new Set<string>() }
+  /**
+   * Backend tool name → the arguments its client-facing schema marks `x-mcp-header` (empty for
+   * nearly all), learned from listings (bounded), cleared when the tools change.
+   */
+  readonly #headerParams = new Map<string, readonly HeaderParam[]>()
 
   constructor(config: BackendConfig, separator: string) {
     this.name = config.name
@@ -119,9 +126,19 @@ export class BackendCatalog {
     return this.#annotationVerdicts.get(local) ?? (this.#listedWhole ? false : undefined)
   }
 
+  /**
+   * The arguments a 2026-07-28 client mirrors as `Mcp-Param-*` headers when it calls `local`:
+   * from the tool's listing; none when a complete listing did not show it; undefined before
+   * its tools were listed.
+   */
+  headerParams(local: string): readonly HeaderParam[] | undefined {
+    return this.#headerParams.get(local) ?? (this.#namesRead.has('tool') ? NONE : undefined)
+  }
+
   /** The backend's tools changed (`list_changed`): names it did not list may be its tools now. */
   toolsChanged(): void {
     this.#listedWhole = false
+    this.#headerParams.clear()
     this.#namesRead.delete('tool')
     this.#resume.delete('tool')
   }
@@ -266,7 +283,15 @@ export class BackendCatalog {
     if (parameters !== undefined && isObject(tool.inputSchema)) {
       out.inputSchema = parameters.schema(tool.inputSchema)
     }
+    this.#learnHeaderParams(tool.name, out.inputSchema)
     return out
+  }
+
+  /** What clients are told to mirror is what their calls are judged by (see `headerParams`). */
+  #learnHeaderParams(local: string, schema: unknown): void {
+    if (this.#headerParams.size >= MAX_SHORT_NAMES && !this.#headerParams.has(local)) return
+    const params = headerParamsOf(schema)
+    this.#headerParams.set(local, params.length === 0 ? NONE : params)
   }
 
   prompt(prompt: JsonObject): JsonObject | undefined {

@@ -393,6 +393,9 @@ async function callTool(scope: RequestScope, params: JsonObject): Promise<Handle
   if (route.backend.catalog.filtersAnnotations) {
     await gateway.checkAnnotations(route, name, scope.ref, scope.call)
   }
+  if (mirrorsParams(scope)) {
+    await gateway.checkParamHeaders(route, params.arguments, scope.ref, scope.call)
+  }
   const args = route.backend.catalog.injectArgs(route.local, params.arguments)
   return forward(
     scope,
@@ -401,6 +404,21 @@ async function callTool(scope: RequestScope, params: JsonObject): Promise<Handle
     { ...params, name: route.local, arguments: args },
     true,
     params.arguments,
+  )
+}
+
+/**
+ * Whether the client mirrors marked arguments as `Mcp-Param-*` headers: a 2026-07-28 request
+ * over Streamable HTTP (a call made on another's behalf, `call_tool`'s or a composite's, has
+ * its arguments from Portico, not from headers).
+ */
+function mirrorsParams(scope: RequestScope): boolean {
+  const { call } = scope
+  return (
+    scope.session === undefined &&
+    call.era === 'modern' &&
+    call.transport === 'streamable-http' &&
+    call.method === 'tools/call'
   )
 }
 

@@ -32,6 +32,7 @@ import { answerIdentity } from '../protect/identity.ts'
 import { OutlierGroup } from '../protect/outlier.ts'
 import { UpstreamProtection } from '../protect/policies.ts'
 import type { RedisStore } from '../protect/redis-store.ts'
+import { paramHeaderMismatch } from '../protocol/param-headers.ts'
 import { resolvedUri } from '../protocol/resource-uri.ts'
 import type { HttpClient } from '../upstream/http-client.ts'
 import { type Clock, systemClock } from '../util/clock.ts'
@@ -413,6 +414,31 @@ export class Gateway {
       await this.#readNames(route.backend, 'tool', session, origin)
     }
     if (catalog.annotationVerdict(route.local) !== true) throw unknown('tool', name)
+  }
+
+  /**
+   * Refuses (400, -32020) a 2026-07-28 call whose `Mcp-Param-*` headers disagree with the
+   * arguments its tool marks `x-mcp-header` (SEP-2243): a router in front of the gateway that
+   * read them would act on another value than the tool gets. A tool not yet listed is looked
+   * up in its backend's tools/list first (bounded, as for `checkAnnotations`).
+   */
+  async checkParamHeaders(
+    route: Route,
+    args: unknown,
+    session: SessionRef,
+    origin: Call,
+  ): Promise<void> {
+    const { catalog } = route.backend
+    let declared = catalog.headerParams(route.local)
+    if (declared === undefined) {
+      await this.#readNames(route.backend, 'tool', session, origin)
+      declared = catalog.headerParams(route.local)
+    }
+    if (declared === undefined || declared.length === 0) return
+    const mismatch = paramHeaderMismatch(declared, args, origin.headers)
+    if (mismatch !== undefined) {
+      throw new PorticoError('header_mismatch', { message: `Header mismatch: ${mismatch}` })
+    }
   }
 
   routeUri(uri: string): Route {

@@ -32,6 +32,7 @@ import {
   META_LOG_LEVEL,
   META_PROTOCOL_VERSION,
   MODERN_PROTOCOL_VERSION,
+  missingStandardHeader,
 } from '../protocol/classify.ts'
 import { AsyncQueue } from '../util/async-queue.ts'
 import { nestedDeeperThan } from '../util/json-depth.ts'
@@ -72,6 +73,11 @@ const MAX_INITIALIZE_DEPTH = 256
  */
 function resolveSession(gateway: Gateway, call: Call): ClientSession | undefined {
   if (call.method === 'initialize') {
+    // 2026-07-28 removed `initialize`: a request in that revision's envelope is answered as
+    // any unknown method is (404, -32601), not given a session it has no use for.
+    if (call.era === 'modern') {
+      throw new PorticoError('unknown_method', { message: 'Method not found: initialize' })
+    }
     if (call.batched) {
       throw new PorticoError('invalid_request', { message: 'initialize must not be batched' })
     }
@@ -124,6 +130,15 @@ function checkStatelessRequest(call: Call): void {
   const requested = typeof version === 'string' ? version : call.protocolVersion
   if (requested !== undefined && requested !== MODERN_PROTOCOL_VERSION) {
     throw unsupportedVersion(requested, [MODERN_PROTOCOL_VERSION])
+  }
+  // The revision requires its standard headers, which routers in front of Portico read; the
+  // SDK's servers refuse a request without them, and so does the gateway, which serves as one.
+  const missing =
+    call.transport === 'streamable-http'
+      ? missingStandardHeader(call.message, call.headers)
+      : undefined
+  if (missing !== undefined) {
+    throw new PorticoError('header_mismatch', { message: `Header mismatch: ${missing}` })
   }
   if (typeof version !== 'string' || !isObject(meta) || !isObject(meta[META_CLIENT_CAPABILITIES])) {
     throw new PorticoError('invalid_meta')
@@ -235,6 +250,9 @@ function logFilterOf(requested: unknown): (message: JsonObject) => boolean {
 /** A response, or a response with the HTTP status it must be sent with (a policy's refusal). */
 type Answer = JsonRpcResponse | { response: JsonRpcResponse; status: number; headers: HeaderMap }
 
+/** Refusals of a call answered with their own HTTP status, not in-band (see `run`). */
+const STATUS_TOLD: ReadonlySet<string> = new Set(['unknown_method', 'header_mismatch'])
+
 async function run(
   context: ProxyContext,
   scope: RequestScope,
@@ -256,8 +274,9 @@ async function run(
       error: errorObject(error),
       reason: scope.signal.aborted ? 'cancelled' : error.reason,
       // Errors about one call are in-band (HTTP 200; errors.ts); a stateless request's unknown
-      // method is the one the 2026-07-28 revision wants told by the status too.
-      ...(error.reason === 'unknown_method' ? { status: error.status } : {}),
+      // method and its headers that disagree with its body are what the 2026-07-28 revision
+      // wants told by the status too (404, 400).
+      ...(STATUS_TOLD.has(error.reason) ? { status: error.status } : {}),
     }
   }
   if (call.era === 'modern' && handled.result) {

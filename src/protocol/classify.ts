@@ -180,6 +180,32 @@ export function headerMismatch(
   return undefined
 }
 
+/** The methods whose `Mcp-Name` header a 2026-07-28 request must carry (it mirrors the body). */
+const NAME_HEADER_METHODS = new Set(['tools/call', 'prompts/get', 'resources/read'])
+
+/**
+ * The standard header a 2026-07-28 request lacks, or undefined: `MCP-Protocol-Version` and
+ * `Mcp-Method` on every request, `Mcp-Name` on those that name a tool, prompt or resource
+ * (SEP-2243). A server answers such a request 400 with -32020, as the SDK's servers do;
+ * notifications are exempt. Whether present headers agree with the body is `headerMismatch`.
+ */
+export function missingStandardHeader(
+  message: JsonRpcMessage,
+  headers: Readonly<Record<string, string | string[] | undefined>>,
+): string | undefined {
+  if (!('method' in message) || !('id' in message)) return undefined
+  if (typeof headers['mcp-protocol-version'] !== 'string') {
+    return 'the required MCP-Protocol-Version header is absent'
+  }
+  if (typeof headers['mcp-method'] !== 'string') return 'the required Mcp-Method header is absent'
+  if (typeof headers['mcp-name'] === 'string' || !NAME_HEADER_METHODS.has(message.method)) {
+    return undefined
+  }
+  return targetOf(message)?.name === undefined
+    ? undefined
+    : 'the required Mcp-Name header is absent'
+}
+
 /** Members a policy or a router reads, at a message's top level and in its params. */
 const MESSAGE_MEMBERS = new Set(['jsonrpc', 'id', 'method', 'params', 'result', 'error'])
 const PARAMS_MEMBERS = new Set(['name', 'uri', 'arguments', '_meta', 'ref'])

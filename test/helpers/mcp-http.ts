@@ -183,11 +183,38 @@ export async function readEvents(
 /** Raw Streamable HTTP POSTs, for tests that shape requests themselves (modern `_meta`, load). */
 
 export const MODERN_META = 'io.modelcontextprotocol/protocolVersion'
+
+/**
+ * The standard headers of a 2026-07-28 request (SEP-2243): its revision, its method and, for a
+ * call, read or get, what it names. Servers refuse a request without them (400, -32020).
+ */
+export function modernHeaders(method: string, name?: string): Record<string, string> {
+  return {
+    'mcp-protocol-version': '2026-07-28',
+    'mcp-method': method,
+    ...(name === undefined ? {} : { 'mcp-name': name }),
+  }
+}
 export const CLIENT_META = 'io.modelcontextprotocol/clientInfo'
+
+/** `modernHeaders` of a message as it will be sent (its method, and the name it calls). */
+export function modernHeadersOf(message: {
+  method?: unknown
+  params?: unknown
+}): Record<string, string> {
+  const method = String(message.method)
+  const params = (message.params ?? {}) as { name?: unknown; uri?: unknown }
+  const named = typeof params.name === 'string' ? params.name : params.uri
+  const mirrored = ['tools/call', 'prompts/get', 'resources/read'].includes(method)
+  return modernHeaders(method, mirrored && typeof named === 'string' ? named : undefined)
+}
 
 let nextId = 1
 
-/** A stateless 2026-07-28-style `tools/call` carrying the client in `_meta`. */
+/**
+ * A stateless 2026-07-28-style `tools/call` carrying the client in `_meta`, without the
+ * revision's standard headers: transparent mode passes it to a server of an earlier revision.
+ */
 export async function modernCall(
   url: string,
   tool: string,

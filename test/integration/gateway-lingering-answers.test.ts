@@ -12,7 +12,7 @@ import assert from 'node:assert/strict'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { after, describe, it } from 'node:test'
-import { openSession, sessionHeaders, toolCallBody } from '../helpers/mcp-http.ts'
+import { modernHeaders, openSession, sessionHeaders, toolCallBody } from '../helpers/mcp-http.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
 import { startRawUpstream } from '../helpers/raw-upstream.ts'
 import { until } from '../helpers/wait.ts'
@@ -130,7 +130,7 @@ async function statelessCall(url: string, id: number): Promise<string> {
     headers: {
       'content-type': 'application/json',
       accept: 'application/json, text/event-stream',
-      'mcp-protocol-version': '2026-07-28',
+      ...modernHeaders('tools/call', 'b__ping'),
     },
     body: JSON.stringify({
       jsonrpc: '2.0',

@@ -11,7 +11,7 @@ import { after, before, it } from 'node:test'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import { Logger } from '../../src/observe/logger.ts'
-import { MCP_ACCEPT, openSession } from '../helpers/mcp-http.ts'
+import { MCP_ACCEPT, modernHeaders, openSession } from '../helpers/mcp-http.ts'
 import { fixture } from '../helpers/mcp-servers.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
 import { rpc } from '../helpers/rpc.ts'
@@ -276,7 +276,7 @@ it("says a backend's resource not found in the client's revision, naming the cli
         },
       },
     },
-    { 'mcp-protocol-version': '2026-07-28' },
+    modernHeaders('resources/read', 'raw://raw__missing'),
   )
   assert.equal(modern.message?.error?.code, -32602)
   assert.deepEqual((modern.message?.error as { data?: unknown } | undefined)?.data, {

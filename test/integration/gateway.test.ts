@@ -23,7 +23,7 @@ import {
 } from '@modelcontextprotocol/sdk/types.js'
 import type { ExchangeEvent, PorticoEvent } from '../../src/observe/event.ts'
 import { openListenStream } from '../helpers/listen.ts'
-import { recordingFetch, type WireExchange } from '../helpers/mcp-http.ts'
+import { modernHeadersOf, recordingFetch, type WireExchange } from '../helpers/mcp-http.ts'
 import { fixture, serverBin } from '../helpers/mcp-servers.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
 import { type Spawned, startEverything } from '../helpers/processes.ts'
@@ -166,7 +166,7 @@ function postStatelessFrom(
         headers: {
           'content-type': 'application/json',
           accept: 'application/json',
-          'mcp-protocol-version': '2026-07-28',
+          ...modernHeadersOf(message),
         },
       },
       (response) => {
@@ -193,7 +193,7 @@ async function postStateless(
     headers: {
       'content-type': 'application/json',
       accept: 'application/json',
-      'mcp-protocol-version': '2026-07-28',
+      ...modernHeadersOf(message),
       ...headers,
     },
     body: JSON.stringify({ jsonrpc: '2.0', ...message }),
@@ -706,6 +706,61 @@ describe('gateway with SDK v2 client', () => {
     assert.match(elsewhere.error?.message ?? '', /requestState belongs to another request/)
     const retry = await call(3, 'ev__trigger-sampling-request', answer)
     assert.match(JSON.stringify(retry.result), /bound answer/)
+  })
+
+  it('refuses a stateless request without its standard headers (400, -32020), and initialize (404)', async () => {
+    const send = async (message: Record<string, unknown>, drop: string) => {
+      const headers: Record<string, string> = {
+        'content-type': 'application/json',
+        accept: 'application/json',
+        ...modernHeadersOf(message),
+      }
+      delete headers[drop]
+      const response = await fetch(gateway.url, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({ jsonrpc: '2.0', ...message }),
+      })
+      const answer = (await response.json()) as StatelessAnswer
+      return [response.status, answer.id, answer.error?.code, answer.error?.message]
+    }
+    const list = { id: 'h1', method: 'tools/list', params: { _meta: statelessMeta() } }
+    assert.deepEqual(await send(list, 'mcp-protocol-version'), [
+      400,
+      'h1',
+      -32020,
+      'Header mismatch: the required MCP-Protocol-Version header is absent',
+    ])
+    assert.deepEqual(await send(list, 'mcp-method'), [
+      400,
+      'h1',
+      -32020,
+      'Header mismatch: the required Mcp-Method header is absent',
+    ])
+    const call = {
+      id: 'h2',
+      method: 'tools/call',
+      params: { name: 'ev__echo', arguments: { message: 'x' }, _meta: statelessMeta() },
+    }
+    assert.deepEqual(await send(call, 'mcp-name'), [
+      400,
+      'h2',
+      -32020,
+      'Header mismatch: the required Mcp-Name header is absent',
+    ])
+    assert.equal((await send(call, 'none'))[0], 200)
+    // 2026-07-28 removed initialize: in that revision's envelope it is an unknown method.
+    const initialize = {
+      id: 'h3',
+      method: 'initialize',
+      params: {
+        protocolVersion: '2026-07-28',
+        capabilities: {},
+        clientInfo: { name: 'c', version: '1' },
+        _meta: statelessMeta(),
+      },
+    }
+    assert.deepEqual((await send(initialize, 'none')).slice(0, 3), [404, 'h3', -32601])
   })
 
   it('refuses the methods 2026-07-28 removed, as unknown: none reaches the shared session', async () => {

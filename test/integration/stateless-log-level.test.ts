@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test'
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js'
 import { type Served, serveMcp } from '../fixtures/serve.ts'
+import { modernHeaders } from '../helpers/mcp-http.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
 
 function chattyServer(): McpServer {
@@ -60,7 +61,7 @@ describe('gateway: log lines of a stateless request follow its _meta logLevel', 
       headers: {
         'content-type': 'application/json',
         accept: 'application/json, text/event-stream',
-        'mcp-protocol-version': '2026-07-28',
+        ...modernHeaders('tools/call', 'b__chatty'),
       },
       body: JSON.stringify({
         jsonrpc: '2.0',

@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test'
 import { type StoreSink, storeSink } from '../../src/store/sink.ts'
 import { type StoreUpstream, startStoreUpstream } from '../fixtures/store-upstream.ts'
 import { cliJson } from '../helpers/cli.ts'
+import { modernHeadersOf } from '../helpers/mcp-http.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
 import { until } from '../helpers/wait.ts'
 
@@ -29,6 +30,8 @@ async function post(url: string, key: string, agent: string, body: unknown): Pro
       accept: 'application/json, text/event-stream',
       'user-agent': agent,
       'mcp-protocol-version': '2026-07-28',
+      // A batch carries no standard headers of one request.
+      ...(Array.isArray(body) ? {} : modernHeadersOf(body as { method?: unknown })),
     },
     body: JSON.stringify(body),
     signal: AbortSignal.timeout(10_000),
