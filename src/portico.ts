@@ -10,11 +10,13 @@ import type { Duplex } from 'node:stream'
 import type { Authenticator } from './auth/authenticator.ts'
 import { type Security, securityFromConfig } from './auth/setup.ts'
 import { adminPrefix } from './config/gateway.ts'
+import { adminTokenOf } from './config/operate.ts'
 import { upstreamOrigins } from './config/origins.ts'
 import { proxyName } from './config/proxy-name.ts'
 import { type Config, type ConfigInput, parseConfig } from './config/schema.ts'
 import type { ProxyContext } from './context.ts'
 import { reloadableCsp } from './csp/setup.ts'
+import type { RotatableCredential } from './edge/admin-token.ts'
 import { isIdleListener } from './edge/exchange.ts'
 import { type HttpFilter, hostFilter, originFilter } from './edge/filters.ts'
 import type { Mode, Readiness } from './edge/mode.ts'
@@ -222,6 +224,7 @@ export function createPortico(input: Config | ConfigInput, options: PorticoOptio
         () => security?.authenticator,
         (admits) => server.endStreamsNotAdmitted(admits, 'opened with a key the reload revoked'),
       ),
+      adminTokenReload(operate.adminCredential),
     ],
   }
   let mode: Mode
@@ -330,6 +333,33 @@ function keyChanges(running: Config, next: Config): string[] {
     changes.push('security.admin_token')
   }
   return changes
+}
+
+/**
+ * The admin token (`[security] admin_token`, or `[admin] token`) guards the admin API,
+ * `/metrics` and the dashboard as well as the admin tools: a reload that rotates it puts the new
+ * one in force there too, and the old one is refused from the next request. Adding or removing
+ * it is refused (edge/reload.ts `securityOf`): whether there is one decides how those routes are
+ * guarded.
+ */
+function adminTokenReload(credential: RotatableCredential): ReloadPart {
+  return {
+    // `[security]` has its own rule (securityOf); `[admin]` stays fixed but for its token.
+    keys: ['admin'],
+    fixed: (running, next) =>
+      JSON.stringify({ ...running.admin, token: undefined }) !==
+        JSON.stringify({ ...next.admin, token: undefined }) ||
+      (running.admin.token === undefined) !== (next.admin.token === undefined)
+        ? ['admin']
+        : [],
+    prepare(next) {
+      const token = adminTokenOf(next)
+      return () => {
+        if (token !== undefined && credential.configured) credential.rotate(token)
+      }
+    },
+    changed: (running, next) => (running.admin.token !== next.admin.token ? ['admin.token'] : []),
+  }
 }
 
 /**

@@ -24,14 +24,28 @@ export interface AdminCredential {
   verify(headers: IncomingHttpHeaders): boolean
 }
 
-export function adminCredential(token: string | undefined): AdminCredential {
-  const expected = token === undefined ? undefined : digest(token)
+/** An admin credential whose token a reload may replace by another (`rotate`). */
+export interface RotatableCredential extends AdminCredential {
+  /**
+   * Puts `token` in force from the next request: the old one is refused from then on. Only a
+   * configured token is replaced by another: whether there is one at all decides how the admin
+   * routes are guarded (loopback names only without), which a reload does not change.
+   */
+  rotate(token: string): void
+}
+
+export function adminCredential(token: string | undefined): RotatableCredential {
+  let expected = token === undefined ? undefined : digest(token)
   return {
     configured: expected !== undefined,
     verify(headers) {
       if (expected === undefined) return false
       const presented = bearerOf(headers)
       return presented !== undefined && timingSafeEqual(digest(presented), expected)
+    },
+    rotate(next) {
+      if (expected === undefined) throw new Error('no admin token to rotate')
+      expected = digest(next)
     },
   }
 }

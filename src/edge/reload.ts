@@ -399,7 +399,13 @@ function securityOf(config: Config): string {
   // reload swaps them whole (portico.ts keysReload), so a leaked key is revoked without a
   // restart. Everything else about authentication is built once.
   const auth = config.auth && { ...config.auth, tokens: [], api_keys: [] }
-  const security = config.security && { ...config.security, admin_token: undefined }
+  // The admin token is swapped by another, never added or removed: whether there is one
+  // decides how the admin API, /metrics and the dashboard are guarded (portico.ts
+  // adminTokenReload).
+  const security = config.security && {
+    ...config.security,
+    admin_token: config.security.admin_token === undefined ? undefined : 'set',
+  }
   return JSON.stringify([
     auth,
     security,

@@ -16,7 +16,12 @@ import type { Config } from '../config/schema.ts'
 import type { ProxyContext } from '../context.ts'
 import { PageRunner } from '../dashboard/page-runner.ts'
 import { dashboardHandler } from '../dashboard/server.ts'
-import { type AdminCredential, adminCredential, adminFilter } from '../edge/admin-token.ts'
+import {
+  type AdminCredential,
+  adminCredential,
+  adminFilter,
+  type RotatableCredential,
+} from '../edge/admin-token.ts'
 import type { HttpFilter } from '../edge/filters.ts'
 import type { Readiness } from '../edge/mode.ts'
 import { createMountRouter, type Mount } from '../edge/router.ts'
@@ -62,6 +67,11 @@ export class Operate {
   readonly metrics: PorticoMetrics | undefined
   readonly tracer: Tracer | undefined
   readonly #options: OperateOptions
+  /**
+   * What proves admin rights on the admin API, `/metrics` and the dashboard: the admin token,
+   * which a reload rotates (`adminTokenReload`).
+   */
+  readonly adminCredential: RotatableCredential
   #admin: AdminServer | undefined
   /** The dashboard's read connection to the store, opened on its first request. */
   #dashboardDb: FollowedStore | undefined
@@ -70,6 +80,7 @@ export class Operate {
 
   constructor(options: OperateOptions) {
     this.#options = options
+    this.adminCredential = adminCredential(adminTokenOf(options.config))
     const { config } = options
     const mode = (config.backends?.length ?? 0) > 0 ? 'gateway' : 'transparent'
     if (config.observability.metrics.enabled) {
@@ -156,7 +167,7 @@ export class Operate {
           .map((s) => ({ name: s.name, stats: s.pipeStats() })),
       status: parts.status,
     })
-    const credential = adminCredential(adminTokenOf(config))
+    const credential = this.adminCredential
     const mounts: Mount[] = []
     const metrics = this.metrics
     if (metrics !== undefined) {

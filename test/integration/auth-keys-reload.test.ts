@@ -116,6 +116,64 @@ describe('API keys rotated by a hot reload', () => {
   })
 })
 
+describe('the admin token rotated by a hot reload', () => {
+  const OLD = 'old-admin-token-0123456789'
+  const NEW = 'new-admin-token-9876543210'
+  const dir = scratchDir('portico-admin-token-reload-')
+  const file = join(dir, 'portico.toml')
+  const lines: string[] = []
+  let upstream: FaultyHttp
+  let portico: Portico
+  let base: string
+  const text = (security: string) =>
+    `${configText(upstream.url, [['alice', ALICE]])}[security]\n${security}\n[admin]\nenabled = true\n[observability.metrics]\nenabled = true\n`
+
+  before(async () => {
+    upstream = await startFaultyHttp('admin-token')
+    writeFileSync(file, text(`admin_token = "${OLD}"`))
+    const load = () => loadConfig({ file, again: true }).config
+    const loaded = load()
+    portico = createPortico(loaded, {
+      logger: new Logger({ level: 'info', write: (line) => lines.push(line) }),
+      reload: { file, loaded, load },
+    })
+    base = new URL((await portico.listen({ port: 0 })).url).origin
+  })
+  after(async () => {
+    await portico?.close()
+    await upstream?.close()
+  })
+
+  /** The statuses of the admin API and /metrics with `token`. */
+  async function statusesWith(token: string): Promise<number[]> {
+    const statuses: number[] = []
+    for (const path of ['/admin/health', '/metrics']) {
+      const response = await fetch(base + path, { headers: { authorization: `Bearer ${token}` } })
+      await response.arrayBuffer()
+      statuses.push(response.status)
+    }
+    return statuses
+  }
+
+  it('the admin API and /metrics refuse the old token at once and take the new one', async () => {
+    assert.deepEqual(await statusesWith(OLD), [200, 200])
+    assert.deepEqual(await statusesWith(NEW), [401, 401])
+    writeFileSync(file, text(`admin_token = "${NEW}"`))
+    assert.equal(await portico.reloadConfig(), 'applied')
+    assert.deepEqual(await statusesWith(OLD), [401, 401])
+    assert.deepEqual(await statusesWith(NEW), [200, 200])
+    assert.match(lines.join('\n'), /config reloaded.*security\.admin_token/)
+    assert.ok(!lines.join('\n').includes(NEW), 'no token is ever logged')
+  })
+
+  it('removing the admin token is refused whole: the admin routes stay guarded by the one in force', async () => {
+    writeFileSync(file, text(''))
+    assert.equal(await portico.reloadConfig(), 'rejected')
+    assert.deepEqual(await statusesWith(NEW), [200, 200])
+    assert.deepEqual(await statusesWith('anything-else-0123456789'), [401, 401])
+  })
+})
+
 type ModeText = (upstream: string, keys: Array<[string, string]>) => string
 
 /** Transparent mode's config with these keys, or gateway mode's with the upstream a backend. */
