@@ -10,7 +10,7 @@
  */
 import type { AuthConfig, RoleConfig } from '../config/auth.ts'
 import type { Identity } from '../pipeline/identity.ts'
-import { resolvedUri } from '../protocol/resource-uri.ts'
+import { resolvedUris } from '../protocol/resource-uri.ts'
 import { globsTest } from '../util/glob.ts'
 import { scopedRoleName } from './api-keys.ts'
 
@@ -86,7 +86,9 @@ export type ResourceNames = (uri: string) => { exposed: string; original: string
  * routes to backend `c` as `https://u@internal/x`, read as `https://internal/x`: judged as
  * `https://c__internal/x`, the URI roles are written for. Undefined when nothing routes it.
  */
-export type CanonicalUri = (uri: string) => { exposed: string; original: string } | undefined
+export type CanonicalUri = (
+  uri: string,
+) => ReadonlyArray<{ exposed: string; original: string }> | undefined
 
 /** How the gateway names what it routes, for judging a call under every name it goes by. */
 export interface GatewayNames {
@@ -165,11 +167,10 @@ export class Policy {
       // `file:///tmp/../etc/passwd`, `file:////etc/passwd`, `file://localhost/etc/passwd`: a
       // server that resolves the URI reads /etc/passwd, which `deny_resources = ["file:///etc/*"]`
       // must catch. The URI is allowed only if its resolved spelling is allowed too.
-      const resolved = resolvedUri(name)
-      if (resolved !== name && !this.#allowsName(identity, kind, resolved, profile)) return false
-      const canonical = this.canonicalUri?.(name)
-      if (canonical !== undefined) {
-        const { exposed, original } = canonical
+      for (const resolved of resolvedUris(name)) {
+        if (!this.#allowsName(identity, kind, resolved, profile)) return false
+      }
+      for (const { exposed, original } of this.canonicalUri?.(name) ?? []) {
         const others = original === exposed ? [] : [original]
         if (!this.#allowsNames(identity, kind, [exposed], others, profile)) return false
       }

@@ -10,7 +10,7 @@ import type { BackendConfig } from '../config/gateway.ts'
 import { isResourceUri } from '../config/resource-uri.ts'
 import { isObject, type JsonObject, keepLiterals } from '../jsonrpc/message.ts'
 import { type HeaderParam, headerParamsOf } from '../protocol/param-headers.ts'
-import { resolvedUri, uriVisible } from '../protocol/resource-uri.ts'
+import { resolvedUris, uriVisible } from '../protocol/resource-uri.ts'
 import { localPart, namespaced, namespaceUri, unnamespaceUri, visibility } from './names.ts'
 import { ParameterView } from './parameters.ts'
 
@@ -240,9 +240,10 @@ export class BackendCatalog {
     // Another spelling of a URI an alias took (`memo://sub__C`, `memo://sub__u@c` for the
     // alias `memo://sub__c`): the backend's own resource there is reached by nobody.
     if (aliased === undefined && this.#uriAliasTargets.size > 0) {
-      const resolved = resolvedUri(uri)
-      const taker = this.#uriAliasTargets.get(this.namespacedUri(resolved))
-      if (taker !== undefined && taker !== resolved) return undefined
+      for (const resolved of resolvedUris(uri)) {
+        const taker = this.#uriAliasTargets.get(this.namespacedUri(resolved))
+        if (taker !== undefined && taker !== resolved) return undefined
+      }
     }
     return uri
   }

@@ -33,7 +33,7 @@ import { OutlierGroup } from '../protect/outlier.ts'
 import { UpstreamProtection } from '../protect/policies.ts'
 import type { RedisStore } from '../protect/redis-store.ts'
 import { paramHeaderMismatch } from '../protocol/param-headers.ts'
-import { resolvedUri } from '../protocol/resource-uri.ts'
+import { resolvedUris } from '../protocol/resource-uri.ts'
 import type { HttpClient } from '../upstream/http-client.ts'
 import { type Clock, systemClock } from '../util/clock.ts'
 import { within } from '../util/within.ts'
@@ -475,17 +475,20 @@ export class Gateway {
   }
 
   /**
-   * The client-facing names of what `uri` routes to, as its backend would read it: the
-   * backend's URI resolved (`resolvedUri`), named again as clients see it (`exposed`: its
+   * The client-facing names of what `uri` routes to, as its backend would read it: each
+   * spelling of the backend's URI resolved (`resolvedUris`), named again as clients see it (`exposed`: its
    * alias, else namespaced) and namespaced (`original`). Roles judge a URI under it too (auth/policy.ts
    * `CanonicalUri`). Undefined for a URI nothing routes.
    */
-  canonicalUri(uri: string): { exposed: string; original: string } | undefined {
+  canonicalUri(uri: string): Array<{ exposed: string; original: string }> | undefined {
     const route = this.#routeIfAny(uri)
     if (route === undefined) return undefined
     const { catalog } = route.backend
-    const resolved = resolvedUri(route.local)
-    return { exposed: catalog.exposeUri(resolved), original: catalog.namespacedUri(resolved) }
+    const resolved = resolvedUris(route.local)
+    return (resolved.length === 0 ? [route.local] : resolved).map((spelling) => ({
+      exposed: catalog.exposeUri(spelling),
+      original: catalog.namespacedUri(spelling),
+    }))
   }
 
   /** `routeUri`'s route, or undefined where it would refuse (for judging, not serving). */

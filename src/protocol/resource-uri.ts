@@ -1,39 +1,89 @@
 /**
- * A resource URI as a server that resolves it would read it, for the rules that judge URIs
- * (roles' `allow_resources`/`deny_resources`, a backend's `expose_resources`/`hide_resources`):
- * a rule written for `file:///etc/*` must hold for `file:///tmp/../etc/passwd` too.
+ * The spellings of a resource URI a server that resolves it may read, besides the URI as
+ * written, for the rules that judge URIs (roles' `allow_resources`/`deny_resources`, a
+ * backend's `expose_resources`/`hide_resources`): a rule written for `file:///etc/*` must hold
+ * for `file:///tmp/../etc/passwd` too. Each spelling has:
  *
  * - the scheme and the host in lower case, the host without a trailing dot (`MEM://Vault./x`
  *   is `mem://vault/x`: RFC 3986 §3.1, §6.2.2.1);
  * - percent-escapes decoded in the path (`file:///%65tc/passwd` is read as /etc/passwd by
  *   `fileURLToPath`), in the host of a scheme the URL parser does not decode (`mem://%73ecret`
  *   is `mem://secret`: RFC 3986 §6.2.2.2) and in an opaque path (`mem:%73ecret`);
- * - dot segments resolved, runs of slashes made one, `localhost` dropped from `file:` URIs;
+ * - dot segments resolved and runs of slashes made one, in both orders servers use: the URL
+ *   parser's (`/tmp//../etc` is `/tmp/etc` to Node's `fileURLToPath`) and a file system's
+ *   (the same path is `/etc` to Python's `urlparse` and `open`);
+ * - for `file:` URIs, no host for `localhost` (`localhost.` too), and another host both kept
+ *   and dropped: some file servers read the path and ignore the host;
  * - no user, password, query or fragment: `fileURLToPath` ignores the last two, a server
  *   reaches the same host whoever the first two name (`https://u@internal/x`), and for any
  *   other server judging without them only adds refusals, never an admission.
  *
- * A URI that is not a URL stays as it is. The result is for matching only: it need not be a
- * URL a parser accepts again.
+ * A URI that is not a URL has none. The spellings are for matching only: they need not be URLs
+ * a parser accepts again.
  */
-export function resolvedUri(uri: string): string {
+export function resolvedUris(uri: string): string[] {
   let url: URL
   try {
     url = new URL(uri)
   } catch {
-    return uri
+    return []
   }
+  const spellings = new Set<string>()
   if (!url.href.startsWith(`${url.protocol}//`)) {
     // An opaque path (`mem:secret`, `urn:x:y`): nothing to resolve, only escapes to decode.
-    return `${url.protocol}${decodePercent(url.pathname)}`
+    spellings.add(`${url.protocol}${decodePercent(url.pathname)}`)
+  } else {
+    const host = decodePercent(url.hostname).toLowerCase().replace(/\.$/, '')
+    const port = url.port === '' ? '' : `:${url.port}`
+    // `file://localhost/x` is `file:///x`; another host is judged with and without it.
+    const hosts =
+      url.protocol !== 'file:' ? [host] : host === '' || host === 'localhost' ? [''] : [host, '']
+    const paths = [parsedPath(url), fileSystemPath(rawPathOf(uri, url.protocol))]
+    for (const at of hosts)
+      for (const path of paths) spellings.add(`${url.protocol}//${at}${port}${path}`)
   }
-  if (url.protocol === 'file:' && url.hostname === 'localhost') url.hostname = ''
+  spellings.delete(uri)
+  return [...spellings]
+}
+
+/** The path as the URL parser resolves it: dot segments at parse time, then slashes merged. */
+function parsedPath(url: URL): string {
+  const copy = new URL(url.href)
   // Setting the path parses it again: decoded dot segments are resolved there.
-  url.pathname = decodePercent(url.pathname)
-  url.pathname = url.pathname.replace(/\/{2,}/g, '/')
-  const host = decodePercent(url.hostname).toLowerCase().replace(/\.$/, '')
-  const port = url.port === '' ? '' : `:${url.port}`
-  return `${url.protocol}//${host}${port}${url.pathname}`
+  copy.pathname = decodePercent(copy.pathname)
+  return copy.pathname.replace(/\/{2,}/g, '/')
+}
+
+/** The path of a hierarchical URI as written (after the authority, before `?` and `#`). */
+function rawPathOf(uri: string, protocol: string): string {
+  let rest = uri.slice(protocol.length)
+  const end = rest.search(/[?#]/)
+  if (end !== -1) rest = rest.slice(0, end)
+  if (!rest.startsWith('//')) return rest
+  const slash = rest.indexOf('/', 2)
+  return slash === -1 ? '' : rest.slice(slash)
+}
+
+/**
+ * The path as a file system resolves it: escapes decoded, empty and `.` segments dropped, each
+ * `..` taking the segment before it (none above the root), a trailing slash kept.
+ */
+function fileSystemPath(raw: string): string {
+  const decoded = decodePercent(raw)
+  // `mem://vault` has no path, as the URL parser reads it too.
+  if (decoded === '') return ''
+  const segments: string[] = []
+  for (const segment of decoded.split('/')) {
+    if (segment === '' || segment === '.') continue
+    if (segment === '..') segments.pop()
+    else segments.push(segment)
+  }
+  const trailing = segments.length > 0 && /(^|\/)(\.{0,2})$/.test(decoded)
+  const path = `/${segments.join('/')}${trailing ? '/' : ''}`
+  // Written as the URL parser would write it (spaces and the like escaped), as `parsedPath` is.
+  const copy = new URL('file:///')
+  copy.pathname = path
+  return copy.pathname
 }
 
 /** Every percent-escape decoded (as UTF-8 where it is; a malformed sequence byte by byte). */
@@ -49,11 +99,9 @@ function decodePercent(text: string): string {
 }
 
 /**
- * A URI rule's verdict on both spellings: `visible` must hold for the URI as written and as
- * resolved (see `resolvedUri`), so neither spelling is a way around a rule written for the other.
+ * A URI rule's verdict on every spelling: `visible` must hold for the URI as written and as
+ * resolved (see `resolvedUris`), so no spelling is a way around a rule written for another.
  */
 export function uriVisible(visible: (uri: string) => boolean, uri: string): boolean {
-  if (!visible(uri)) return false
-  const resolved = resolvedUri(uri)
-  return resolved === uri || visible(resolved)
+  return visible(uri) && resolvedUris(uri).every(visible)
 }

@@ -166,6 +166,15 @@ describe('policy and the authorization middleware', () => {
       'file:///%65tc/passwd',
       'file:///%65%74%63/%70asswd',
       'file:///tmp/%2E%2E%2Fetc/passwd',
+      // A doubled slash before `..`: the URL parser resolves it to /tmp/etc/passwd, a file
+      // system (Python's urlparse and open) to /etc/passwd.
+      'file:///tmp//../etc/passwd',
+      'file:///tmp/a////../../../../etc/passwd',
+      'file:///tmp//%2e%2e/etc/passwd',
+      // `localhost` with a trailing dot, or another host a file server ignores.
+      'file://localhost./etc/passwd',
+      'file://LOCALHOST/etc/passwd',
+      'file://127.0.0.1/etc/passwd',
     ]) {
       assert.ok(!policy.allows(reader, 'resource', uri), uri)
     }
@@ -187,6 +196,19 @@ describe('policy and the authorization middleware', () => {
       'mem://vault.',
     ]) {
       assert.ok(!policy.allows(reader, 'resource', uri), uri)
+    }
+    // Allowed files are judged the same way: a path that leaves the allowed folder is refused.
+    const pub = new Policy(
+      authSchema.parse({
+        ...auth,
+        roles: [{ name: 'pub', allow_resources: ['file:///srv/pub/*'] }],
+      }),
+      'portico__',
+    )
+    const pubReader = { ...reader, roles: ['pub'] }
+    assert.ok(pub.allows(pubReader, 'resource', 'file:///srv/pub/a.txt'))
+    for (const uri of ['file:///srv/pub/a////../../../../etc/passwd', 'file:///srv/pub//../x']) {
+      assert.ok(!pub.allows(pubReader, 'resource', uri), uri)
     }
     assert.ok(policy.allows(reader, 'resource', 'mem://vaults'))
     assert.ok(policy.allows(reader, 'resource', 'file:///tmp/notes.txt'))
