@@ -39,6 +39,7 @@ import {
   answersId,
   isOwnAnswer,
   notJsonRpcWords,
+  parsesAsJson,
   type Summary,
   sameId,
   shapeProblem,
@@ -193,7 +194,9 @@ const RESULT_KEY = '"result"'
  * `"error"` key anywhere), a `"result"` key must be there.
  */
 function wellFormed(summary: Summary, bytes: Buffer): boolean {
-  return isObject(summary.parsed) ? readableResponse(summary) : bytes.includes(RESULT_KEY)
+  return isObject(summary.parsed)
+    ? readableResponse(summary)
+    : bytes.includes(RESULT_KEY) && parsesAsJson(bytes)
 }
 
 /** A response summary's shape, when it was parsed (one with an `"error"` key always is). */
@@ -357,7 +360,14 @@ function summaryThatMatters(event: StreamEvent, parse: boolean): Summary | undef
 function answersOnStream(call: Call, event: StreamEvent, summary: Summary): boolean {
   if (summary.parsed === undefined && summary.id === undefined) {
     const data = event.data
-    if (call.id !== undefined && answersId(data, call.id) && data.includes(RESULT_KEY)) return true
+    if (
+      call.id !== undefined &&
+      answersId(data, call.id) &&
+      data.includes(RESULT_KEY) &&
+      parsesAsJson(data)
+    ) {
+      return true
+    }
     const parsed = event.summary(true)
     return parsed !== undefined && isOwnAnswer(call, parsed.id) && readableResponse(parsed)
   }

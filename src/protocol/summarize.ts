@@ -50,6 +50,21 @@ export function summarize(data: string | Buffer, parse: boolean): Summary | unde
   return summarizeValue(parseJson(data))
 }
 
+/**
+ * Whether an answer read as a success from its text (`isPlainSuccess`) is JSON at all: a body
+ * cut short (`{"result":{}`) or with `NaN` in it reads as a success and is none a client can
+ * parse. Checked before such an answer is passed on as a call's response (answers of at most
+ * 64 KB and response events; a larger answer is passed on as it streams).
+ */
+export function parsesAsJson(data: string | Buffer): boolean {
+  try {
+    JSON.parse(typeof data === 'string' ? data : data.toString('utf8'))
+    return true
+  } catch {
+    return false
+  }
+}
+
 /** What may spell a key other than as its text reads (see `isPlainSuccess`). */
 export const UNICODE_ESCAPE = '\\u'
 

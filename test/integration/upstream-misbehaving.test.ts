@@ -38,6 +38,14 @@ const ANSWERS: Record<string, (res: ServerResponse, id: unknown) => void> = {
   another_id: (res) => json(res, '{"jsonrpc":"2.0","id":999999,"result":{"content":[]}}'),
   no_id: (res) => json(res, '{"jsonrpc":"2.0","result":{"content":[]}}'),
   not_json: (res) => json(res, 'not json'),
+  // Read from its text, each looks like a success with the right id; none parses.
+  cut_short: (res, id) => json(res, `{"jsonrpc":"2.0","id":${id},"result":{"content":[]}`),
+  nan: (res, id) => json(res, `{"jsonrpc":"2.0","id":${id},"result":{"a":NaN}}`),
+  trailing: (res, id) => json(res, `{"jsonrpc":"2.0","id":${id},"result":{}}garbage`),
+  sse_cut_short: (res, id) =>
+    res
+      .writeHead(200, { 'content-type': 'text/event-stream' })
+      .end(`data: {"jsonrpc":"2.0","id":${id},"result":{"content":[]}\n\n`),
   batch: (res, id) => json(res, JSON.stringify([{ jsonrpc: '2.0', id, result: { content: [] } }])),
   null_id_error: (res) =>
     json(res, '{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error"}}'),
@@ -146,6 +154,9 @@ describe('transparent mode in front of an upstream that answers badly', () => {
       ['another_id', 'the response to id 999999'],
       ['no_id', 'a response without an id'],
       ['not_json', 'not JSON'],
+      ['cut_short', 'not JSON'],
+      ['nan', 'not JSON'],
+      ['trailing', 'not JSON'],
       ['batch', 'a batch, not one response'],
       ['null_id_error', 'the response to id null'],
       // The right id, in a shape no client can read (the SDK rejects it and keeps waiting).
@@ -219,6 +230,11 @@ describe('transparent mode in front of an upstream that answers badly', () => {
       { jsonrpc: '2.0', id: null, error: { code: -32700, message: 'Parse error' } },
       { ...ended, id: 37 },
     ])
+    // An event cut short passes as it came, and does not answer the call either.
+    const cut = await call('sse_cut_short', 39)
+    const lines = cut.body.split('\n').filter((line) => line.startsWith('data: '))
+    assert.equal(lines[0], 'data: {"jsonrpc":"2.0","id":39,"result":{"content":[]}')
+    assert.deepEqual(JSON.parse((lines[1] ?? '').slice(6)), { ...ended, id: 39 })
     // A batch is not one response: the real answer after it is passed on, not dropped.
     const batch = await call('sse_batch_then_answer', 38)
     assert.deepEqual(dataOf(batch.body), [
