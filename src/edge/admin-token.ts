@@ -67,12 +67,24 @@ const CHALLENGE = 'Bearer realm="portico-admin"'
  * Refuses admin requests from browser pages of other origins (always: no allowlist applies to
  * the admin API), without the token when one is configured, and, without a token, to a Host
  * that is not a loopback name (`hostCheck`; off for `/metrics`, which Prometheus scrapes from
- * other hosts and which shows no secrets).
+ * other hosts and which shows no secrets). A page's origin must be the admin API's own (the
+ * Host it was asked by, or `publicOrigin`): a page another local server serves
+ * (`http://localhost:5173`, a dev server, a notebook) may not call it, which without a token
+ * would let it add a stdio backend, a command Portico runs.
  */
-export function adminFilter(credential: AdminCredential, hostCheck = true): HttpFilter {
+export function adminFilter(
+  credential: AdminCredential,
+  hostCheck = true,
+  publicOrigin?: string,
+): HttpFilter {
   return function admin(req) {
     const origin = headerValue(req.headers, 'origin')
-    if (origin !== undefined && !isLocalOrigin(origin)) throw new PorticoError('forbidden_origin')
+    if (
+      origin !== undefined &&
+      !isOwnOrigin(origin, headerValue(req.headers, 'host'), publicOrigin)
+    ) {
+      throw new PorticoError('forbidden_origin')
+    }
     if (credential.configured) {
       if (credential.verify(req.headers)) return
       throw new PorticoError('unauthorized', {
@@ -94,6 +106,26 @@ export function adminFilter(credential: AdminCredential, hostCheck = true): Http
       })
     }
   }
+}
+
+/** Whether a page at `origin` is the admin API's own: the Host it asks, or the public origin. */
+function isOwnOrigin(origin: string, host: string | undefined, publicOrigin?: string): boolean {
+  if (publicOrigin !== undefined && origin.toLowerCase() === publicOrigin.toLowerCase()) {
+    return true
+  }
+  let url: URL
+  try {
+    url = new URL(origin)
+  } catch {
+    return false
+  }
+  // Portico serves plain HTTP itself; a TLS origin is its public one (above), through a proxy.
+  return (
+    url.protocol === 'http:' &&
+    url.origin === origin.toLowerCase().replace(/\/$/, '') &&
+    host !== undefined &&
+    url.host === host.toLowerCase()
+  )
 }
 
 /** `localhost`, `127.x.x.x` or `[::1]`, with an optional port. */

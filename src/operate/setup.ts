@@ -168,6 +168,7 @@ export class Operate {
       status: parts.status,
     })
     const credential = this.adminCredential
+    const publicOrigin = publicOriginOfConfig(config)
     const mounts: Mount[] = []
     const metrics = this.metrics
     if (metrics !== undefined) {
@@ -179,7 +180,7 @@ export class Operate {
           : parts.authFilters
       mounts.push({
         path: config.observability.metrics.path,
-        filters: [...guard, adminFilter(credential, false)],
+        filters: [...guard, adminFilter(credential, false, publicOrigin)],
         handler: async (_req, res) => {
           const body = await metrics.render()
           res.writeHead(200, { 'content-type': metrics.contentType }).end(body)
@@ -194,7 +195,11 @@ export class Operate {
     if (placement === undefined) return mounts
     const admin: Mount = {
       path: '/admin/',
-      filters: [...parts.addressFilters, adminFilter(credential), ...parts.filters],
+      filters: [
+        ...parts.addressFilters,
+        adminFilter(credential, true, publicOrigin),
+        ...parts.filters,
+      ],
       sendRefusal: sendAdminRefusal,
       handler: adminApi({
         fleet,
@@ -248,9 +253,14 @@ export class Operate {
       mcpUrl: config.mcp_path,
       fleet,
     })
-    const shell = adminFilter(adminCredential(undefined), !credential.configured)
+    const publicOrigin = publicOriginOfConfig(config)
+    const shell = adminFilter(adminCredential(undefined), !credential.configured, publicOrigin)
     return [
-      { path: `${path}api/`, filters: [adminFilter(credential), ...filters], handler },
+      {
+        path: `${path}api/`,
+        filters: [adminFilter(credential, true, publicOrigin), ...filters],
+        handler,
+      },
       { path, filters: [shell, ...filters], handler },
     ]
   }
@@ -324,4 +334,9 @@ class AdminServer {
     this.#server.closeAllConnections()
     await closed
   }
+}
+
+/** The origin `public_url` names, which the admin routes take as their own (a TLS proxy's). */
+function publicOriginOfConfig(config: { public_url?: string | undefined }): string | undefined {
+  return config.public_url === undefined ? undefined : new URL(config.public_url).origin
 }

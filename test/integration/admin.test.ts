@@ -761,6 +761,17 @@ describe('admin API without a token (loopback only) and in transparent mode', ()
         req.end()
       })
       assert.equal(status, 403)
+      // A page another local server serves (a dev server on localhost:5173) is another origin:
+      // without a token it could add a stdio backend, a command Portico runs. Its own page may.
+      const port = new URL(portico.origin).port
+      for (const origin of ['http://localhost:5173', `http://127.0.0.1:${Number(port) + 1}`]) {
+        const crossSite = await call(`${portico.origin}/admin/health`, 'GET', undefined, { origin })
+        assert.equal(crossSite.status, 403, origin)
+      }
+      const own = await call(`${portico.origin}/admin/health`, 'GET', undefined, {
+        origin: portico.origin,
+      })
+      assert.equal(own.status, 200)
       // A reverse proxy on this host (nginx's default Host: $proxy_host) relays anyone.
       const relays: Array<Record<string, string>> = [
         { 'x-forwarded-for': '203.0.113.7' },
