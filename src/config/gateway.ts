@@ -542,6 +542,24 @@ export function resourceAliasProblems(
 }
 
 /**
+ * The composite tool a namespaced backend's prefix would take the name of (`mix` and the
+ * composite `mix__all`): the backend's own `mix__all` would be hidden, so such a backend is
+ * refused, in a file and when added at runtime.
+ */
+export function compositeShadowedBy(
+  composites: readonly CompositeTool[],
+  backend: Pick<BackendConfig, 'name' | 'namespace'>,
+  separator: string,
+): string | undefined {
+  if (!backend.namespace) return undefined
+  const prefix = `${backend.name}${separator}`
+  const composite = composites.find((c) => c.name.startsWith(prefix))
+  return composite === undefined
+    ? undefined
+    : `"${composite.name}" starts with "${prefix}", which routes to ${backend.name}'s tools`
+}
+
+/**
  * A composite's name must not be one a backend or Portico could answer to (it would hide it);
  * its targets are backend tools, never composites (no nesting) nor Portico's own tools.
  */

@@ -7,6 +7,7 @@
 import {
   type BackendConfig,
   backendsSchema,
+  compositeShadowedBy,
   type GatewayProxyConfig,
   namingProblems,
   resourceAliasProblems,
@@ -769,9 +770,14 @@ export class Gateway {
       namingProblems([...others, config], separator).find((p) => p.index === others.length) ??
       // The running backends' aliases passed these checks: a problem now is the new backend's.
       resourceAliasProblems([...others, config], separator)[0]
-    if (problem !== undefined || (!config.namespace && others.length > 0)) {
+    const shadowed = compositeShadowedBy(this.#config.composite_tools, config, separator)
+    if (
+      problem !== undefined ||
+      shadowed !== undefined ||
+      (!config.namespace && others.length > 0)
+    ) {
       throw new PorticoError('invalid_params', {
-        message: `Invalid backend: ${problem?.message ?? 'namespace = false needs a single backend'}`,
+        message: `Invalid backend: ${problem?.message ?? shadowed ?? 'namespace = false needs a single backend'}`,
       })
     }
     if (config.name === 'portico') {
@@ -1220,9 +1226,10 @@ function refuseUnbuildable(backends: readonly BackendConfig[], config: Config): 
 
 /**
  * A reloaded file meets the backends added at runtime, which `addBackend` checked against the
- * file of then: the same naming and resource-alias checks run on the merged list, and a
- * problem with a runtime backend refuses the reload whole (two resources under one URI, or a
- * name the separator splits, would otherwise be served).
+ * file of then: the same naming, resource-alias, routing and composite checks run on the
+ * merged list, and a problem with a runtime backend refuses the reload whole (two resources
+ * under one URI, a name the separator splits, a mirror of a backend the file removed, which
+ * would serve clients as a backend of its own, would otherwise be served).
  */
 function refuseAddedClashes(next: Config, added: ReadonlyMap<string, BackendConfig>): void {
   if (added.size === 0) return
@@ -1235,6 +1242,11 @@ function refuseAddedClashes(next: Config, added: ReadonlyMap<string, BackendConf
   const problems = [
     ...namingProblems(backends, separator),
     ...resourceAliasProblems(backends, separator).map((p) => ({ ...p, index: p.path[0] })),
+    ...routingProblems(backends).map((p) => ({ ...p, message: `${p.key}: ${p.message}` })),
+    ...backends.flatMap((backend, index) => {
+      const message = compositeShadowedBy(next.composite_tools, backend, separator)
+      return message === undefined ? [] : [{ index, message }]
+    }),
   ]
   const problem = problems.find((p) => isAdded(p.index))
   if (problem === undefined) return

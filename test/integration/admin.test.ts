@@ -716,6 +716,47 @@ describe('admin changes and reloads, one at a time', () => {
   })
 })
 
+describe('runtime backends that no longer fit the file, or a composite', () => {
+  it('refuses a reload that removes what a runtime mirror mirrors, and an add shadowing a composite', async () => {
+    const second = `[[backends]]\nname = "q"\ntransport = "stdio"\ncommand = ${NODE}\nargs = [${PROBE}]\n`
+    const composite = `[[composite_tools]]\nname = "mix__all"\ndescription = "both"\ntools = ["p__cwd"]\n`
+    const text = fileConfig(`${second}${composite}`).replace(
+      'hot_reload = true',
+      'hot_reload = false',
+    )
+    const { dir, file, portico, admin } = await fromFile('portico-admin-fit-', text)
+    try {
+      const stdio = {
+        transport: 'stdio',
+        command: process.execPath,
+        args: [fixture('probe-stdio')],
+      }
+      // A backend named after the composite's prefix would hide its own mix__all.
+      const shadowing = await call(`${admin}/backends/add`, 'POST', { name: 'mix', ...stdio })
+      assert.equal(shadowing.status, 409)
+      assert.match(String(shadowing.json.message), /"mix__all" starts with "mix__"/)
+      const mirror = await call(`${admin}/backends/add`, 'POST', {
+        name: 'mi',
+        ...stdio,
+        mirror_of: 'q',
+      })
+      assert.equal(mirror.status, 201)
+      // The file drops q: mi would serve clients as a backend of its own. Refused whole.
+      writeFileSync(file, fileConfig(composite).replace('hot_reload = true', 'hot_reload = false'))
+      assert.equal(await portico.reloadConfig(), 'rejected')
+      const names = (
+        (await call(`${admin}/backends`)).json.backends as Array<{ namespace: string }>
+      )
+        .map((b) => b.namespace)
+        .sort()
+      assert.deepEqual(names, ['mi', 'p', 'q'])
+    } finally {
+      await portico.close()
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})
+
 describe('admin API without a token (loopback only) and in transparent mode', () => {
   it('serves loopback Hosts only, and shows the upstream', async () => {
     const http = await startProbeHttp()
