@@ -58,7 +58,9 @@ export async function callThroughChain(
     method: 'tools/call',
     params: {
       name: inner.name,
-      arguments: isObject(inner.arguments) ? inner.arguments : ({} as JsonObject),
+      // As the client gave them: arguments that are no object are refused (-32602) by the
+      // chain as a direct call's are, never run as `{}`.
+      arguments: inner.arguments === undefined ? ({} as JsonObject) : inner.arguments,
       ...(isObject(inner.meta) ? { _meta: inner.meta } : {}),
       ...(inner.resume === undefined
         ? {}

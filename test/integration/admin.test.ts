@@ -934,6 +934,16 @@ describe('tool discovery and search mode', () => {
       })
       assert.match(text(viaSearch), /\//)
       assert.deepEqual(seen.slice(-2), ['portico__call_tool', 'p__cwd'])
+      // Arguments that are no object are refused as a direct call's are, not run as {}.
+      for (const args of ['everything', ['x']]) {
+        await assert.rejects(
+          client.callTool({
+            name: 'portico__call_tool',
+            arguments: { name: 'p__cwd', arguments: args },
+          }),
+          /"arguments" must be an object/,
+        )
+      }
       // So does each member of a composite tool, which search mode lists as mcp-proxy does.
       const both = await client.callTool({ name: 'cwd_everywhere', arguments: {} })
       assert.equal((both.content as unknown[]).length, 2)
@@ -958,9 +968,9 @@ describe('tool discovery and search mode', () => {
           events.filter(
             (e) =>
               e.type === 'exchange' && e.method === 'tools/call' && e.name === 'portico__call_tool',
-          ).length === 2,
+          ).length === 4,
       )
-      assert.ok(recorded.length <= 2)
+      assert.ok(recorded.length <= 4)
       const ok = portico.sink
         .exchanges()
         .find((e) => e.name === 'portico__call_tool' && e.outcome === 'ok')
