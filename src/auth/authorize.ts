@@ -14,6 +14,7 @@ import type { Call } from '../pipeline/call.ts'
 import type { Middleware } from '../pipeline/compose.ts'
 import type { Identity } from '../pipeline/identity.ts'
 import { MessageReply, mapAnswer, type Reply } from '../pipeline/reply.ts'
+import { lookupTable } from '../util/lookup-table.ts'
 import type { Policy, TargetKind } from './policy.ts'
 
 interface ListShape {
@@ -22,21 +23,21 @@ interface ListShape {
   kind: TargetKind
 }
 
-const LISTS: Readonly<Record<string, ListShape>> = {
+const LISTS: Readonly<Record<string, ListShape>> = lookupTable({
   'tools/list': { key: 'tools', field: 'name', kind: 'tool' },
   'prompts/list': { key: 'prompts', field: 'name', kind: 'prompt' },
   'resources/list': { key: 'resources', field: 'uri', kind: 'resource' },
   'resources/templates/list': { key: 'resourceTemplates', field: 'uriTemplate', kind: 'resource' },
-}
+})
 
 /** Methods that must name what they act on (a call without the name is refused). */
-const NAMED: Readonly<Record<string, TargetKind>> = {
+const NAMED: Readonly<Record<string, TargetKind>> = lookupTable({
   'tools/call': 'tool',
   'prompts/get': 'prompt',
   'resources/read': 'resource',
   'resources/subscribe': 'resource',
   'resources/unsubscribe': 'resource',
-}
+})
 
 /** The URL-path profile a call came through (`{mcp_path}/{name}`), if any. */
 export function profileOf(path: string, mcpPath: string): string | undefined {

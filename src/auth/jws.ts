@@ -8,6 +8,7 @@
  * or an RSA key under 2048 bits, never verifies.
  */
 import { constants, KeyObject, verify } from 'node:crypto'
+import { lookupTable } from '../util/lookup-table.ts'
 
 interface AlgorithmSpec {
   hash: string | null
@@ -20,7 +21,7 @@ interface AlgorithmSpec {
 
 const PSS = constants.RSA_PKCS1_PSS_PADDING
 
-const ALGORITHMS: Readonly<Record<string, AlgorithmSpec>> = {
+const ALGORITHMS: Readonly<Record<string, AlgorithmSpec>> = lookupTable({
   RS256: { hash: 'sha256', keyTypes: ['rsa'] },
   RS384: { hash: 'sha384', keyTypes: ['rsa'] },
   RS512: { hash: 'sha512', keyTypes: ['rsa'] },
@@ -32,7 +33,7 @@ const ALGORITHMS: Readonly<Record<string, AlgorithmSpec>> = {
   ES512: { hash: 'sha512', keyTypes: ['ec'], curve: 'secp521r1', dsaEncoding: 'ieee-p1363' },
   EdDSA: { hash: null, keyTypes: ['ed25519', 'ed448'] },
   Ed25519: { hash: null, keyTypes: ['ed25519'] },
-}
+})
 
 const BASE64URL = /^[A-Za-z0-9_-]+$/
 

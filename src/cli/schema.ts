@@ -13,6 +13,7 @@ import {
   toolUsage,
 } from '../store/report-schema.ts'
 import { printable } from '../util/format.ts'
+import { lookupTable } from '../util/lookup-table.ts'
 import { displayWidth, padEndWidth } from '../util/text-width.ts'
 import {
   formatCount,
@@ -37,12 +38,12 @@ export interface SchemaFlags extends StoreFlags {
 
 const DEFAULT_SINCE = 7 * 86_400_000
 
-const LABELS: Record<string, string> = {
+const LABELS: Record<string, string> = lookupTable({
   'tools/list': 'Tools',
   'resources/list': 'Resources',
   'resources/templates/list': 'Resource Templates',
   'prompts/list': 'Prompts',
-}
+})
 
 export async function printSchemaReport(flags: SchemaFlags): Promise<void> {
   await withStore(flags, (db) => {

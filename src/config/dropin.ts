@@ -10,6 +10,7 @@
 import { statSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { isObject, type JsonObject } from '../jsonrpc/message.ts'
+import { lookupTable } from '../util/lookup-table.ts'
 import { LONGEST_TIMER_MS } from './duration-schema.ts'
 import { BACKEND_NAME } from './gateway.ts'
 import { interpolate } from './interpolate.ts'
@@ -32,13 +33,13 @@ interface Unimplemented {
  * Keys of mcpr and mcp-proxy that Portico does not implement and that have no issue, so the
  * message names the alternative.
  */
-export const UNIMPLEMENTED: Readonly<Record<string, Unimplemented>> = {
+export const UNIMPLEMENTED: Readonly<Record<string, Unimplemented>> = lookupTable({
   logging: {
     error: true,
     message:
       '[logging] (log files) is not implemented: Portico logs to stderr only, so these logs would be lost. Let the supervisor keep them (journald, `docker logs`, kubectl logs) and remove the table',
   },
-}
+})
 
 /**
  * What ignoring one of `IGNORED_KEYS` (schema.ts) means:

@@ -4,6 +4,7 @@
  * mcp-proxy where they exist, so their users can bring their files over.
  */
 import { z } from 'zod'
+import { lookupTable } from '../util/lookup-table.ts'
 import { authProblems, authSchema, securitySchema } from './auth.ts'
 import { cspSchema } from './csp.ts'
 import { DEFAULT_PATHS } from './default-paths.ts'
@@ -173,10 +174,10 @@ export function parseConfig(input: Config | ConfigInput): Config {
 }
 
 /** mcpr spellings accepted as aliases of Portico keys. */
-export const KEY_ALIASES: Readonly<Record<string, string>> = {
+export const KEY_ALIASES: Readonly<Record<string, string>> = lookupTable({
   mcp: 'upstream',
   log_format: 'json_logs',
-}
+})
 
 /** Keys of other tools that Portico accepts and ignores, with a warning. */
 export const IGNORED_KEYS: ReadonlySet<string> = new Set(['mode'])

@@ -22,6 +22,7 @@ import {
   sessionFlow,
 } from '../store/report-sessions.ts'
 import { statusReport, statusTotals, type TargetStats } from '../store/report-status.ts'
+import { lookupTable } from '../util/lookup-table.ts'
 import { BadRequest, type Params } from './query.ts'
 
 export type Page = (db: Db, params: Params, now: number) => unknown
@@ -82,7 +83,7 @@ function window(db: Db, params: Params, now: number, fallback = '1h') {
   return { since: params.since(now, fallback), now, ...(proxy === undefined ? {} : { proxy }) }
 }
 
-export const PAGES: Readonly<Record<string, Page>> = {
+export const PAGES: Readonly<Record<string, Page>> = lookupTable({
   proxies: (db) => ({
     proxies: db.prepare('SELECT name, first_seen, last_seen FROM proxies ORDER BY name').all(),
   }),
@@ -197,7 +198,7 @@ export const PAGES: Readonly<Record<string, Page>> = {
       })),
     }
   },
-}
+})
 
 /** The page `name` over `db`, or a 404 naming it (one lookup for both ways pages are run). */
 export function answerPage(db: Db, name: string, params: Params, now: number): unknown {

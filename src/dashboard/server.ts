@@ -12,6 +12,7 @@ import type { Fleet } from '../admin/fleet.ts'
 import { pathOf } from '../edge/exchange.ts'
 import { requestUrl } from '../http/request-url.ts'
 import type { Db } from '../store/open.ts'
+import { lookupTable } from '../util/lookup-table.ts'
 import { FrameStore } from './frames.ts'
 import { LiveTails } from './live.ts'
 import type { PageRunner } from './page-runner.ts'
@@ -41,13 +42,13 @@ export type DashboardHandler = (req: IncomingMessage, res: ServerResponse) => Pr
 
 const DEFAULT_ASSETS = fileURLToPath(new URL('../../web/', import.meta.url))
 
-const TYPES: Record<string, string> = {
+const TYPES: Record<string, string> = lookupTable({
   '.html': 'text/html; charset=utf-8',
   '.js': 'text/javascript; charset=utf-8',
   '.css': 'text/css; charset=utf-8',
   '.png': 'image/png',
   '.map': 'application/json',
-}
+})
 
 /**
  * The dashboard's API answers its own page only. A browser says where a request comes from

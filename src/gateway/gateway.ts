@@ -37,6 +37,7 @@ import { paramHeaderMismatch } from '../protocol/param-headers.ts'
 import { resolvedUris } from '../protocol/resource-uri.ts'
 import type { HttpClient } from '../upstream/http-client.ts'
 import { type Clock, systemClock } from '../util/clock.ts'
+import { lookupTable } from '../util/lookup-table.ts'
 import { within } from '../util/within.ts'
 import {
   answerUnrouted,
@@ -1141,11 +1142,11 @@ interface Listener {
 }
 
 /** `subscriptions/listen` filter keys the gateway honours → the notification each enables. */
-const LISTEN_KEYS: Readonly<Record<string, string>> = {
+const LISTEN_KEYS: Readonly<Record<string, string>> = lookupTable({
   toolsListChanged: 'notifications/tools/list_changed',
   promptsListChanged: 'notifications/prompts/list_changed',
   resourcesListChanged: 'notifications/resources/list_changed',
-}
+})
 
 /**
  * Bounds on what a client asks to be routed. Names shown to clients are at most 64 characters

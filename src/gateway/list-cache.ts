@@ -13,6 +13,7 @@
  */
 import type { JsonObject } from '../jsonrpc/message.ts'
 import { BoundedMap } from '../util/bounded-map.ts'
+import { lookupTable } from '../util/lookup-table.ts'
 import type { ListMethod } from './merge.ts'
 
 /** Longest a page of a backend that never announces list changes is kept. */
@@ -33,11 +34,11 @@ const CAPABILITY: Readonly<Record<ListMethod, string>> = {
 }
 
 /** The list methods a `notifications/<kind>/list_changed` makes stale. */
-const CHANGED: Readonly<Record<string, readonly ListMethod[]>> = {
+const CHANGED: Readonly<Record<string, readonly ListMethod[]>> = lookupTable({
   'notifications/tools/list_changed': ['tools/list'],
   'notifications/prompts/list_changed': ['prompts/list'],
   'notifications/resources/list_changed': ['resources/list', 'resources/templates/list'],
-}
+})
 
 export class ListCache {
   readonly #ttlMs: number

@@ -4,6 +4,7 @@
  */
 import { PorticoError } from '../errors.ts'
 import { isObject, type JsonObject } from '../jsonrpc/message.ts'
+import { lookupTable } from '../util/lookup-table.ts'
 import type { BackendCatalog } from './catalog.ts'
 
 export type ListMethod =
@@ -12,12 +13,12 @@ export type ListMethod =
   | 'resources/list'
   | 'resources/templates/list'
 
-export const LIST_METHODS: Readonly<Record<ListMethod, string>> = {
+export const LIST_METHODS: Readonly<Record<ListMethod, string>> = lookupTable({
   'tools/list': 'tools',
   'prompts/list': 'prompts',
   'resources/list': 'resources',
   'resources/templates/list': 'resourceTemplates',
-}
+})
 
 export function isListMethod(method: string): method is ListMethod {
   return method in LIST_METHODS

@@ -7,6 +7,7 @@ import type { Readable } from 'node:stream'
 import { brotliDecompress, gunzip, inflate, type ZlibOptions } from 'node:zlib'
 import { PorticoError } from '../errors.ts'
 import { ID_WINDOW_BYTES, leadingIdOf } from '../jsonrpc/message.ts'
+import { lookupTable } from '../util/lookup-table.ts'
 
 /**
  * An upstream JSON answer up to this size is read whole before anything is sent: one write for
@@ -91,12 +92,12 @@ type Decoder = (
   options: ZlibOptions,
   done: (error: Error | null, out: Buffer) => void,
 ) => void
-const DECODERS: Record<string, Decoder> = {
+const DECODERS: Record<string, Decoder> = lookupTable({
   gzip: gunzip,
   'x-gzip': gunzip,
   deflate: inflate,
   br: brotliDecompress,
-}
+})
 
 /**
  * A request body as its sender wrote it, before `Content-Encoding` (gzip, deflate, br): some

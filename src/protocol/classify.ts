@@ -3,6 +3,7 @@
  * which protocol era it belongs to, and which client sent it. Pure functions, no I/O.
  */
 import { isObject, type JsonObject, type JsonRpcMessage } from '../jsonrpc/message.ts'
+import { lookupTable } from '../util/lookup-table.ts'
 import { jsonTextOf } from './json-text.ts'
 
 export type Era = 'legacy' | 'modern'
@@ -35,10 +36,10 @@ export interface Target {
   kind?: 'tool' | 'prompt' | 'resource'
 }
 
-const NAME_METHODS: Record<string, 'tool' | 'prompt'> = {
+const NAME_METHODS: Record<string, 'tool' | 'prompt'> = lookupTable({
   'tools/call': 'tool',
   'prompts/get': 'prompt',
-}
+})
 
 const URI_METHODS = new Set(['resources/read', 'resources/subscribe', 'resources/unsubscribe'])
 

@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto'
 import { isObject, type JsonObject } from '../jsonrpc/message.ts'
+import { lookupTable } from '../util/lookup-table.ts'
 
 interface ListMethod {
   field: string
@@ -12,7 +13,7 @@ interface ListMethod {
   kind: string
 }
 
-export const LIST_METHODS: Readonly<Record<string, ListMethod>> = {
+export const LIST_METHODS: Readonly<Record<string, ListMethod>> = lookupTable({
   'tools/list': { field: 'tools', key: 'name', kind: 'tool' },
   'resources/list': { field: 'resources', key: 'uri', kind: 'resource' },
   'resources/templates/list': {
@@ -21,7 +22,7 @@ export const LIST_METHODS: Readonly<Record<string, ListMethod>> = {
     kind: 'resource_template',
   },
   'prompts/list': { field: 'prompts', key: 'name', kind: 'prompt' },
-}
+})
 
 export const SERVER_METHODS: ReadonlySet<string> = new Set(['initialize', 'server/discover'])
 

@@ -14,13 +14,14 @@ import { PassThrough, type Readable } from 'node:stream'
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib'
 import { PorticoError } from '../errors.ts'
 import { type HeaderMap, UNCODED } from '../http/headers.ts'
+import { lookupTable } from '../util/lookup-table.ts'
 
-const DECODERS: Record<string, () => NodeJS.ReadWriteStream> = {
+const DECODERS: Record<string, () => NodeJS.ReadWriteStream> = lookupTable({
   gzip: createGunzip,
   'x-gzip': createGunzip,
   deflate: createInflate,
   br: createBrotliDecompress,
-}
+})
 
 /** Whether a request asked its answer uncoded, so that one coded anyway must be decoded. */
 export function asksIdentity(headers: HeaderMap): boolean {

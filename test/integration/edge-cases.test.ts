@@ -44,6 +44,7 @@ async function postBytes(url: string, body: Buffer, coding: string) {
     method: 'POST',
     headers: { ...MCP_HEADERS, 'content-encoding': coding },
     body,
+    signal: AbortSignal.timeout(10_000),
   })
   return { status: response.status, text: await response.text() }
 }
@@ -165,6 +166,11 @@ describe('bad input and failures', () => {
     const unknown = await postBytes(portico.url, initialize(9), 'zstd')
     assert.equal(unknown.status, 415)
     assert.match(unknown.text, /Content-Encoding \\"zstd\\"/)
+    // Names of Object's own members are no codings either (`constructor` hung the request).
+    for (const coding of ['constructor', '__proto__', 'toString']) {
+      const odd = await postBytes(portico.url, initialize(9), coding)
+      assert.equal(odd.status, 415, coding)
+    }
     // 500 KB of spaces is about 0.5 KB gzipped: under the 1,024-byte limit compressed, far over
     // it decoded.
     const bomb = gzipSync(Buffer.concat([initialize(10), Buffer.alloc(500_000, ' ')]))

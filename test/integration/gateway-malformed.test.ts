@@ -89,6 +89,14 @@ it('answers -32602 with the id for params, _meta or a progress token of the wron
   )
 })
 
+it('answers methods named after Object members as unknown, not as a list', async () => {
+  for (const method of ['__proto__', 'constructor', 'toString', 'hasOwnProperty']) {
+    const { status, message } = await call(method, {}, method)
+    assert.equal(status, 200)
+    assert.deepEqual([message?.id, message?.error?.code], [method, -32601], JSON.stringify(message))
+  }
+})
+
 it('checks logging/setLevel’s level itself: the backends’ answers are not relayed', async () => {
   const loud = await call('l1', { level: 'loud' }, 'logging/setLevel')
   assert.equal(loud.message?.error?.code, -32602)

@@ -20,6 +20,7 @@ import {
 import { CallController, type SignalLike } from '../../pipeline/signal.ts'
 import { idText } from '../../protocol/summarize.ts'
 import { BoundedMap } from '../../util/bounded-map.ts'
+import { lookupTable } from '../../util/lookup-table.ts'
 import { OpenTable } from '../../util/open-table.ts'
 
 /** A server message that calls of several clients in flight could each have caused. */
@@ -28,11 +29,11 @@ const AMBIGUOUS = Symbol('ambiguous')
 const UNDECLARED = Symbol('undeclared')
 
 /** The client capability each server→client request needs (mrtr.ts `accepts` reads it too). */
-export const CAPABILITY_OF: Readonly<Record<string, string>> = {
+export const CAPABILITY_OF: Readonly<Record<string, string>> = lookupTable({
   'sampling/createMessage': 'sampling',
   'elicitation/create': 'elicitation',
   'roots/list': 'roots',
-}
+})
 
 /**
  * What a server request the client cannot take is answered: `roots/list` an empty list, as the
