@@ -62,12 +62,24 @@ export class SessionOwners {
     })
   }
 
-  /** Notes the owner of a session an `initialize` created. */
+  /**
+   * Notes the owner of a session an `initialize` created. An upstream that answers with the id
+   * of a session another identity owns (it reuses ids, or hands out one id to all) is not
+   * believed: passed on, the answer would give this caller the other's session, and binding it
+   * would take the session from its creator.
+   */
   middleware(): Middleware {
     return async (call, next) => {
       const reply = await next(call)
       const created = call.notes.sessionId
       if (call.method === 'initialize' && created !== undefined && call.identity !== undefined) {
+        const owner = this.#owners.get(created)
+        if (owner !== undefined && owner !== call.identity.key) {
+          throw new PorticoError('upstream_bad_response', {
+            message:
+              'Upstream answered initialize with the session id of another caller: not passed on',
+          })
+        }
         this.bind(created, call.identity)
       }
       return reply

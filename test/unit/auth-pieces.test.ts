@@ -411,6 +411,26 @@ describe('session owners', () => {
   })
 })
 
+describe('session owners and an upstream that reuses session ids', () => {
+  it("refuses a second caller's initialize answered with the first one's session id", async () => {
+    const owners = new SessionOwners(10)
+    const initAs = (identity: Identity) => {
+      const init = as(requestCall('initialize', {}), identity)
+      return owners.middleware()(init, async () => {
+        init.notes.sessionId = 'fixed'
+        return MessageReply.of({ jsonrpc: '2.0', id: 1, result: {} })
+      })
+    }
+    await initAs(reader)
+    await assert.rejects(initAs(ops), (e: PorticoError) => e.reason === 'upstream_bad_response')
+    // The creator keeps it; the other caller never got it.
+    owners.check(req({ 'mcp-session-id': 'fixed' }), reader)
+    assert.throws(() => owners.check(req({ 'mcp-session-id': 'fixed' }), ops), /another identity/)
+    // The creator initializing again on the same id is its own session still.
+    await initAs(reader)
+  })
+})
+
 describe('session owners past their bound', () => {
   it('forgets the least recently used session, not one still in use', async () => {
     const owners = new SessionOwners(2)
