@@ -10,7 +10,12 @@ import { issuerKey } from './discovery.ts'
 
 export type Claims = Record<string, unknown>
 
-/** Header values are visible ASCII; anything else is percent-encoded (RFC 3986) so it fits. */
+/**
+ * Header values are visible ASCII; anything else is percent-encoded (RFC 3986) so it fits. A
+ * value that holds a `%`, or a space at either end (which HTTP would drop), is encoded too, so
+ * that no two values are sent alike: a server keying data on `x-user-id` must not see `ä` and
+ * `%C3%A4`, or ` alice ` and `alice`, as one user.
+ */
 export function headerSafe(value: unknown): string {
   const text =
     typeof value === 'string'
@@ -18,7 +23,9 @@ export function headerSafe(value: unknown): string {
       : Array.isArray(value) && value.every((v) => typeof v === 'string')
         ? value.join(',')
         : JSON.stringify(value)
-  return /^[\x20-\x7e]*$/.test(text) ? text.trim() : encodeURIComponent(text)
+  return /^(?! )[\x20-\x24\x26-\x7e]*$/.test(text) && !text.endsWith(' ')
+    ? text
+    : encodeURIComponent(text)
 }
 
 /** Scopes from `scope` (space-separated, RFC 8693) or `scp` (array or string). */

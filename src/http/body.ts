@@ -4,7 +4,15 @@
  */
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
 import type { Readable } from 'node:stream'
-import { brotliDecompress, gunzip, inflate, type ZlibOptions } from 'node:zlib'
+import {
+  brotliDecompress,
+  createBrotliDecompress,
+  createGunzip,
+  createInflate,
+  gunzip,
+  inflate,
+  type ZlibOptions,
+} from 'node:zlib'
 import { PorticoError } from '../errors.ts'
 import { ID_WINDOW_BYTES, leadingIdOf } from '../jsonrpc/message.ts'
 import { lookupTable } from '../util/lookup-table.ts'
@@ -98,6 +106,41 @@ const DECODERS: Record<string, Decoder> = lookupTable({
   deflate: inflate,
   br: brotliDecompress,
 })
+/** The same codings as streams, to read the start of a body too large to decode whole. */
+const STREAM_DECODERS: Record<string, () => NodeJS.ReadWriteStream> = lookupTable({
+  gzip: createGunzip,
+  'x-gzip': createGunzip,
+  deflate: createInflate,
+  br: createBrotliDecompress,
+})
+
+/**
+ * The first `ID_WINDOW_BYTES` a compressed body decodes to (fewer if it ends first), for the
+ * id of a request refused as too large once decoded: its refusal names the id as a plain
+ * body's does. Only that much is decoded; the rest is never produced.
+ */
+function decodedHead(body: Buffer, coding: string): Promise<Buffer> {
+  const create = STREAM_DECODERS[coding]
+  if (create === undefined) return Promise.resolve(Buffer.alloc(0))
+  return new Promise((resolve) => {
+    const stream = create()
+    const chunks: Buffer[] = []
+    let size = 0
+    const done = () => {
+      stream.removeAllListeners('data')
+      ;(stream as unknown as { destroy(): void }).destroy()
+      resolve(Buffer.concat(chunks, size).subarray(0, ID_WINDOW_BYTES))
+    }
+    stream.on('data', (chunk: Buffer) => {
+      chunks.push(chunk)
+      size += chunk.length
+      if (size >= ID_WINDOW_BYTES) done()
+    })
+    stream.on('end', done)
+    stream.on('error', done)
+    stream.end(body)
+  })
+}
 
 /**
  * A request body as its sender wrote it, before `Content-Encoding` (gzip, deflate, br): some
@@ -124,8 +167,10 @@ export function decodeContentEncoding(
       if (
         error instanceof RangeError ||
         (error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE'
-      )
-        return reject(new PorticoError('payload_too_large', { data: { limit } }))
+      ) {
+        decodedHead(body, coding).then((head) => reject(tooLarge(limit, head)), reject)
+        return
+      }
       reject(
         new PorticoError('invalid_request', {
           message: `Invalid Request: the body is not valid ${coding} (Content-Encoding)`,

@@ -177,6 +177,8 @@ describe('bad input and failures', () => {
     assert.ok(bomb.length < 1024, String(bomb.length))
     const refused = await postBytes(portico.url, bomb, 'gzip')
     assert.equal(refused.status, 413)
+    // Its id is named as a plain body's is: the decoded body's first 4 KB hold it.
+    assert.equal((JSON.parse(refused.text) as { id?: unknown }).id, 10)
   })
 
   it('answers a body over the limit with 413', async () => {

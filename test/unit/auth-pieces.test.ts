@@ -143,6 +143,11 @@ describe('identities', () => {
     assert.equal(headerSafe('Zoë\r\nx-evil: 1'), 'Zo%C3%AB%0D%0Ax-evil%3A%201')
     assert.equal(headerSafe(['a', 'b']), 'a,b')
     assert.equal(headerSafe({ a: 1 }), '{"a":1}')
+    // No two subjects are sent alike: a `%` or a space at either end is encoded, never dropped.
+    assert.notEqual(headerSafe('ä'), headerSafe('%C3%A4'))
+    assert.equal(headerSafe('%C3%A4'), '%25C3%25A4')
+    assert.equal(headerSafe(' alice '), '%20alice%20')
+    assert.equal(headerSafe('a b'), 'a b')
   })
 })
 
