@@ -29,6 +29,14 @@ const httpUrl = z
  */
 const secret = z.string()
 
+/** Visible ASCII: what a header carries between `Bearer ` and its end. */
+const BEARER_TOKEN = /^[\x21-\x7e]+$/
+
+/** Whether a key or token can be sent as `Authorization: Bearer <it>` at all. */
+export function presentable(token: string): boolean {
+  return BEARER_TOKEN.test(token)
+}
+
 /** Glob patterns on names (`*` and `?`), matched against client-facing names. */
 const patterns = z.array(z.string().min(1)).default([])
 
@@ -366,6 +374,15 @@ function tokenProblems(auth: AuthConfig, security: SecurityConfig): Problem[] {
   const note = (token: string, where: string, path: PropertyKey[]) => {
     if (token === '') {
       problems.push({ path, message: 'expected a non-empty secret' })
+      return
+    }
+    if (!presentable(token)) {
+      // It could never be presented: every request with it would be refused as malformed.
+      problems.push({
+        path,
+        message:
+          'cannot be sent as a bearer token: use visible ASCII only, without spaces (letters, digits, punctuation)',
+      })
       return
     }
     const previous = seen.get(token)

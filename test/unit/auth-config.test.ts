@@ -204,6 +204,16 @@ describe('[auth] rejections (mcp-proxy rules and fail closed)', () => {
       /security\.admin_token: an admin token needs at least 16 characters/,
     ],
     [
+      'an API key no client can send (a space, a character outside visible ASCII)',
+      `[auth]\napi_keys = [{ name = "a", key = "correct horse battery staple" }]\n`,
+      /auth\.api_keys\[0\]\.key: cannot be sent as a bearer token/,
+    ],
+    [
+      'a token no client can send',
+      `[auth]\ntokens = ["pässwörd-0123456789"]\n`,
+      /auth\.tokens\[0\]: cannot be sent as a bearer token/,
+    ],
+    [
       'OAuth keys with type = "bearer" (they would do nothing)',
       `[auth]\ntype = "bearer"\ntokens = ["a"]\nauthorization_servers = ["https://as.example.com"]\nresource = "https://p/mcp"\n`,
       /authorization_servers is not used by type = "bearer"/,

@@ -66,6 +66,11 @@ describe('credentials and challenges', () => {
     assert.equal(bearerToken({}), undefined)
     assert.equal(bearerToken({ authorization: 'Bearer abc.def-_~+/=' }), 'abc.def-_~+/=')
     assert.equal(bearerToken({ authorization: 'bearer abc' }), 'abc')
+    // Any visible ASCII, as mcp-proxy matched its static tokens.
+    assert.equal(
+      bearerToken({ authorization: 'Bearer p@ss:word!Correct-Horse' }),
+      'p@ss:word!Correct-Horse',
+    )
     for (const value of ['Basic abc', 'Bearer', 'Bearer a b', 'Bearer ä', 'abc']) {
       assert.throws(() => bearerToken({ authorization: value }), AuthFailure, value)
     }
