@@ -229,6 +229,13 @@ async function addBackend(gateway: Gateway, args: JsonObject, call: Call): Promi
   const name = typeof input.name === 'string' ? input.name : '?'
   try {
     const added = await gateway.addBackend(input)
+    // Logged as the admin API logs its changes: the tool starts processes too.
+    gateway.logger.info('admin: backend added', {
+      backend: added.name,
+      by: call.request.remoteAddress ?? 'unknown',
+      via: 'portico__add_backend',
+      ...(call.identity === undefined ? {} : { user: call.identity.subject }),
+    })
     gateway.announceListChanges()
     // The url as `config` shows it: credentials in it are not echoed back.
     const where =

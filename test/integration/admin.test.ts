@@ -119,6 +119,7 @@ describe('admin API and admin tools (gateway, own listener, token)', () => {
   let mcpUrl: string
   let admin: string
   let http: Served
+  const lines: string[] = []
 
   before(async () => {
     http = await startProbeHttp()
@@ -127,7 +128,7 @@ describe('admin API and admin tools (gateway, own listener, token)', () => {
     writeFileSync(file, fileConfig())
     const config = loadConfig({ file, env: {} }).config
     portico = createPortico(config, {
-      logger: new Logger({ level: 'silent' }),
+      logger: new Logger({ level: 'info', write: (line) => lines.push(line) }),
       reload: { file, load: () => loadConfig({ file, env: {} }).config },
     })
     const listening = await portico.listen()
@@ -473,6 +474,11 @@ describe('admin API and admin tools (gateway, own listener, token)', () => {
       arguments: { name: 'w', url: http.url },
     })
     assert.equal(text(web), `Backend 'w' added successfully at ${http.url}`)
+    // Logged as the admin API logs its adds: the tool starts processes too.
+    assert.ok(
+      lines.some((line) => /admin: backend added backend=w .*via=portico__add_backend/.test(line)),
+      lines.join('\n'),
+    )
     // Credentials in the url are not echoed back (as `config` shows it).
     const withSecret = await operator.callTool({
       name: 'portico__add_backend',
