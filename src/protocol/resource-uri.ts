@@ -22,28 +22,61 @@
  * a parser accepts again.
  */
 export function resolvedUris(uri: string): string[] {
-  let url: URL
+  const spellings = new Set<string>()
+  let url: URL | undefined
   try {
     url = new URL(uri)
   } catch {
-    return []
+    // `file://localhost:80/etc/passwd`, `file://u@host/x`: the URL parser refuses them, a
+    // server reading the path (Python's urlparse) does not. Judged as written (below).
   }
-  const spellings = new Set<string>()
+  if (url !== undefined) addParsedSpellings(url, spellings)
+  addWrittenSpellings(uri, spellings)
+  spellings.delete(uri)
+  return [...spellings]
+}
+
+/** The spelling the URL parser gives: its host, its path with dot segments resolved its way. */
+function addParsedSpellings(url: URL, spellings: Set<string>): void {
   if (!url.href.startsWith(`${url.protocol}//`)) {
     // An opaque path (`mem:secret`, `urn:x:y`): nothing to resolve, only escapes to decode.
     spellings.add(`${url.protocol}${decodePercent(url.pathname)}`)
-  } else {
-    const host = decodePercent(url.hostname).toLowerCase().replace(/\.$/, '')
-    const port = url.port === '' ? '' : `:${url.port}`
-    // `file://localhost/x` is `file:///x`; another host is judged with and without it.
-    const hosts =
-      url.protocol !== 'file:' ? [host] : host === '' || host === 'localhost' ? [''] : [host, '']
-    const paths = [parsedPath(url), fileSystemPath(rawPathOf(uri, url.protocol))]
-    for (const at of hosts)
-      for (const path of paths) spellings.add(`${url.protocol}//${at}${port}${path}`)
+    return
   }
-  spellings.delete(uri)
-  return [...spellings]
+  const host = normalHost(url.hostname)
+  const port = url.port === '' ? '' : `:${url.port}`
+  for (const at of hostsOf(url.protocol, host)) {
+    spellings.add(`${url.protocol}//${at}${url.protocol === 'file:' ? '' : port}${parsedPath(url)}`)
+  }
+}
+
+/**
+ * The spelling a server that splits the text itself gives (`scheme://authority/path`): the
+ * host without user, password or (for `file:`) port, the path resolved as a file system does.
+ */
+function addWrittenSpellings(uri: string, spellings: Set<string>): void {
+  const match = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]*)([^?#]*)/.exec(uri)
+  if (match === null) return
+  const protocol = `${(match[1] as string).toLowerCase()}:`
+  const authority = match[2] as string
+  const hostPort = authority.slice(authority.lastIndexOf('@') + 1)
+  const portAt = hostPort.startsWith('[') ? hostPort.indexOf(']') + 1 : hostPort.lastIndexOf(':')
+  const hasPort = portAt > 0 && hostPort[portAt] === ':'
+  const host = normalHost(hasPort ? hostPort.slice(0, portAt) : hostPort)
+  const port = hasPort && protocol !== 'file:' ? hostPort.slice(portAt) : ''
+  const path = fileSystemPath(match[3] as string)
+  for (const at of hostsOf(protocol, host)) spellings.add(`${protocol}//${at}${port}${path}`)
+}
+
+/** A host in lower case, its escapes decoded, without a trailing dot (RFC 3986 §6.2.2). */
+function normalHost(host: string): string {
+  return decodePercent(host).toLowerCase().replace(/\.$/, '')
+}
+
+/** `file://localhost/x` is `file:///x`; another `file:` host is judged with and without it. */
+function hostsOf(protocol: string, host: string): string[] {
+  if (protocol !== 'file:') return [host]
+  return host === '' || host === 'localhost' ? [''] : [host, '']
 }
 
 /** The path as the URL parser resolves it: dot segments at parse time, then slashes merged. */
@@ -52,16 +85,6 @@ function parsedPath(url: URL): string {
   // Setting the path parses it again: decoded dot segments are resolved there.
   copy.pathname = decodePercent(copy.pathname)
   return copy.pathname.replace(/\/{2,}/g, '/')
-}
-
-/** The path of a hierarchical URI as written (after the authority, before `?` and `#`). */
-function rawPathOf(uri: string, protocol: string): string {
-  let rest = uri.slice(protocol.length)
-  const end = rest.search(/[?#]/)
-  if (end !== -1) rest = rest.slice(0, end)
-  if (!rest.startsWith('//')) return rest
-  const slash = rest.indexOf('/', 2)
-  return slash === -1 ? '' : rest.slice(slash)
 }
 
 /**

@@ -185,6 +185,10 @@ describe('policy and the authorization middleware', () => {
       'file://localhost./etc/passwd',
       'file://LOCALHOST/etc/passwd',
       'file://127.0.0.1/etc/passwd',
+      // A port or a user the URL parser refuses in a file: URL, which Python's urlparse reads.
+      'file://localhost:80/etc/passwd',
+      'file://u@localhost/etc/passwd',
+      'file://x:y@otherhost:1/etc/passwd',
     ]) {
       assert.ok(!policy.allows(reader, 'resource', uri), uri)
     }

@@ -280,6 +280,8 @@ describe('BackendCatalog', () => {
       'file://ev__/%65tc/passwd',
       'file://ev__//etc/passwd',
       'file://ev__/tmp//../etc/passwd',
+      'file://ev__:80/etc/passwd',
+      'file://u@ev__/etc/passwd',
       'MEM://ev__secret',
       'mem://ev__%73ecret',
       'urn:ev__%73ecret',
