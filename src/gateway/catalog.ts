@@ -61,6 +61,8 @@ export class BackendCatalog {
    * nearly all), learned from listings (bounded), cleared when the tools change.
    */
   readonly #headerParams = new Map<string, readonly HeaderParam[]>()
+  /** Whether every listed tool's entry fit in `#headerParams` (its bound was never reached). */
+  #headerParamsWhole = true
 
   constructor(config: BackendConfig, separator: string) {
     this.name = config.name
@@ -132,13 +134,16 @@ export class BackendCatalog {
    * its tools were listed.
    */
   headerParams(local: string): readonly HeaderParam[] | undefined {
-    return this.#headerParams.get(local) ?? (this.#namesRead.has('tool') ? NONE : undefined)
+    const known = this.#headerParams.get(local)
+    if (known !== undefined) return known
+    return this.#namesRead.has('tool') && this.#headerParamsWhole ? NONE : undefined
   }
 
   /** The backend's tools changed (`list_changed`): names it did not list may be its tools now. */
   toolsChanged(): void {
     this.#listedWhole = false
     this.#headerParams.clear()
+    this.#headerParamsWhole = true
     this.#namesRead.delete('tool')
     this.#resume.delete('tool')
   }
@@ -290,7 +295,10 @@ export class BackendCatalog {
 
   /** What clients are told to mirror is what their calls are judged by (see `headerParams`). */
   #learnHeaderParams(local: string, schema: unknown): void {
-    if (this.#headerParams.size >= MAX_SHORT_NAMES && !this.#headerParams.has(local)) return
+    if (this.#headerParams.size >= MAX_SHORT_NAMES && !this.#headerParams.has(local)) {
+      this.#headerParamsWhole = false
+      return
+    }
     const params = headerParamsOf(schema)
     this.#headerParams.set(local, params.length === 0 ? NONE : params)
   }

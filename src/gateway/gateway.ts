@@ -436,7 +436,17 @@ export class Gateway {
       await this.#readNames(route.backend, 'tool', session, origin)
       declared = catalog.headerParams(route.local)
     }
-    if (declared === undefined || declared.length === 0) return
+    if (declared === undefined) {
+      // Its listing could not be read whole (too long, or it failed): what the tool marks is
+      // not known. Headers the call carries cannot be checked, so it is refused; a call with
+      // none gives a router in front nothing to act on, and goes.
+      if (!Object.keys(origin.headers).some((name) => name.startsWith('mcp-param-'))) return
+      throw new PorticoError('header_mismatch', {
+        message:
+          "Header mismatch: the tool's Mcp-Param-* headers cannot be checked (its backend's tools/list could not be read whole)",
+      })
+    }
+    if (declared.length === 0) return
     const mismatch = paramHeaderMismatch(declared, args, origin.headers)
     if (mismatch !== undefined) {
       throw new PorticoError('header_mismatch', { message: `Header mismatch: ${mismatch}` })

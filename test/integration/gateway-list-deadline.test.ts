@@ -10,6 +10,7 @@ import { join } from 'node:path'
 import { after, before, it } from 'node:test'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
+import { modernHeaders } from '../helpers/mcp-http.ts'
 import { fixture } from '../helpers/mcp-servers.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
 import { until } from '../helpers/wait.ts'
@@ -75,4 +76,40 @@ it('leaves a backend out of a merged list after one list_timeout, whatever its r
   }
   const slow = ready.backends.find((b) => b.name === 'slow')
   assert.match(slow?.lastFailure?.message ?? '', /tools\/list: .*within 1000 ms/)
+})
+
+it("refuses a 2026-07-28 call carrying Mcp-Param-* headers when its tool's list cannot be read", async () => {
+  const call = async (headers: Record<string, string>) => {
+    const response = await fetch(gateway.url, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        accept: 'application/json',
+        ...modernHeaders('tools/call', 'slow__alpha'),
+        ...headers,
+      },
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 'p1',
+        method: 'tools/call',
+        params: {
+          name: 'slow__alpha',
+          arguments: { region: 'eu' },
+          _meta: {
+            'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+            'io.modelcontextprotocol/clientCapabilities': {},
+          },
+        },
+      }),
+      signal: AbortSignal.timeout(20_000),
+    })
+    const answer = (await response.json()) as { id?: unknown; error?: { code: number } }
+    return [response.status, answer.id, answer.error?.code]
+  }
+  // What the tool marks x-mcp-header is unknown (its backend never answers tools/list): a
+  // header it carries cannot be checked against the arguments, so a router's reading of it
+  // cannot be vouched for.
+  assert.deepEqual(await call({ 'mcp-param-region': 'us' }), [400, 'p1', -32020])
+  // Without such headers there is nothing to disagree: the call goes.
+  assert.deepEqual(await call({}), [200, 'p1', undefined])
 })
