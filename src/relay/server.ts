@@ -438,6 +438,16 @@ export class Relay {
           refuse(CloseCode.Refused, result.message)
           return
         }
+        // Checked again here: registrations admitted at their upgrade together (up to 128
+        // wait at once) must not take more places than there are.
+        if (
+          !this.#tunnels.has(result.subdomain) &&
+          this.#tunnels.size >= this.#config.max_tunnels
+        ) {
+          this.#logger.info('tunnel refused', { reason: 'max_tunnels reached' })
+          refuse(CloseCode.TryAgainLater, 'the relay holds max_tunnels tunnels: try again later')
+          return
+        }
         const taken = this.#takenFrom(result.subdomain, token)
         if (taken !== undefined) {
           this.#logger.info('tunnel refused', { reason: taken })

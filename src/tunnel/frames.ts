@@ -57,6 +57,8 @@ export const CloseCode = {
   Timeout: 4005,
   /** The relay or the client is shutting down. */
   GoingAway: 1001,
+  /** The relay holds `max_tunnels` tunnels: the client tries again later (as after a 503). */
+  TryAgainLater: 1013,
 } as const
 
 export const HEADER_BYTES = 5

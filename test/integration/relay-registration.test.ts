@@ -297,6 +297,46 @@ describe('relay registration against silent sockets', () => {
   })
 })
 
+describe('max_tunnels against registrations that arrive together', () => {
+  it('six tokens registering at once on a relay of two places get two tunnels', async () => {
+    const { relay, port } = await startTestRelay({ max_tunnels: 2 })
+    try {
+      const outcomes = await Promise.all(
+        Array.from({ length: 6 }, async (_, i) => {
+          const ws = new WebSocket(`ws://127.0.0.1:${port}/_tunnel/register`)
+          ws.on('error', () => {})
+          const opened = await Promise.race([
+            once(ws, 'open').then(() => true),
+            once(ws, 'unexpected-response').then(() => false),
+          ])
+          if (!opened) return 'refused at the upgrade'
+          ws.send(
+            encodeJson(FrameType.Register, 0, {
+              version: PROTOCOL_VERSION,
+              token: `token-${i}`,
+              subdomain: `t${i}`,
+            }),
+          )
+          return Promise.race([
+            once(ws, 'message').then(() => 'registered'),
+            once(ws, 'close').then(([code]) => `closed ${code}`),
+          ])
+        }),
+      )
+      assert.equal(outcomes.filter((o) => o === 'registered').length, 2, outcomes.join(', '))
+      assert.ok(
+        outcomes.every(
+          (o) => o === 'registered' || o === 'closed 1013' || o === 'refused at the upgrade',
+        ),
+        outcomes.join(', '),
+      )
+      assert.equal(relay.subdomains.length, 2)
+    } finally {
+      await relay.close()
+    }
+  })
+})
+
 describe('tunnels that come and go', () => {
   it('the relay lets go of every closed tunnel socket (it kept each one for its life)', async () => {
     const { relay, port } = await startTestRelay({})
