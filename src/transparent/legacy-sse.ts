@@ -167,12 +167,25 @@ export class LegacyTransport {
             options.recorder.sessionId = sessionId
           }
           raw = endpoint.raw
-        } else if (event.isMessage && this.#taken(sessionId, event)) {
-          // A POSTed request's answer: written where `take` reserved its place. The upstream's
-          // next event still waits for the client to read what the stream holds, so a client
-          // that POSTs and never reads its stream cannot make Portico buffer every answer.
-          if (ordered.needsDrain) await drained(res, options.signal)
-          continue
+        } else if (event.isMessage) {
+          const answer = this.#answerOf(sessionId, event)
+          if (answer === 'taken') {
+            // A POSTed request's answer: written where `take` reserved its place. The
+            // upstream's next event still waits for the client to read what the stream holds,
+            // so a client that POSTs and never reads its stream cannot make Portico buffer
+            // every answer.
+            if (ordered.needsDrain) await drained(res, options.signal)
+            continue
+          }
+          if (answer === 'stray') {
+            // No call of the session waits for it (another id, `"1"` for 1, a second answer):
+            // passed on raw it would skip the chain (the CSP rewrite), and a client that reads
+            // ids loosely would take it for its answer. The call gets its own, or its error.
+            this.#context.logger.warn(
+              `legacy SSE: ${this.#upstream.label} sent an answer naming no call waiting on session ${printable(sessionId ?? '')}; it was not passed on`,
+            )
+            continue
+          }
         }
         ordered.write(raw)
         options.recorder.wrote(Buffer.byteLength(raw))
@@ -278,13 +291,22 @@ export class LegacyTransport {
     )
   }
 
-  #taken(sessionId: string | undefined, event: StreamEvent): boolean {
-    if (sessionId === undefined) return false
+  /**
+   * What a message on a session's stream is to its calls: the answer one waits for (`taken`,
+   * the stream leaves its writing to the call), an answer with an id none waits for (`stray`),
+   * or anything else (a server request or notification, or an answer without a usable id).
+   */
+  #answerOf(sessionId: string | undefined, event: StreamEvent): 'taken' | 'stray' | 'other' {
+    if (sessionId === undefined) return 'other'
     const message = event.message()
-    if (!isObject(message) || 'method' in message) return false
+    if (!isObject(message) || 'method' in message) return 'other'
     const id = (message as { id?: unknown }).id
-    if (typeof id !== 'string' && typeof id !== 'number') return false
-    return this.sessions.take(sessionId, id, event)
+    if (typeof id !== 'string' && typeof id !== 'number') return 'other'
+    if (this.sessions.take(sessionId, id, event)) return 'taken'
+    // `"1"` for 1 (or 1 for `"1"`): the SDK client reads ids loosely and takes it for its
+    // answer, so it is the call's answer, and goes through the chain as one.
+    const loose = typeof id === 'number' ? String(id) : /^-?\d{1,15}$/.test(id) ? Number(id) : id
+    return loose !== id && this.sessions.take(sessionId, loose, event) ? 'taken' : 'stray'
   }
 
   /** POST to an announced messages path: each message through the chain. */

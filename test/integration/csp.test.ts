@@ -4,6 +4,8 @@
  * must be exactly what the config asks for, in both shapes.
  */
 import assert from 'node:assert/strict'
+import { createServer, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js'
@@ -260,6 +262,84 @@ describe('CSP through Portico (legacy HTTP+SSE transport)', () => {
     assert.deepEqual(contents[0]?._meta, paymentReadMeta())
     const { tools } = await client.listTools()
     assert.equal(tools.find((t) => t.name === 'echo')?._meta, undefined)
+  })
+})
+
+describe('CSP through Portico: a legacy SSE server that writes ids its own way', () => {
+  it('an answer whose id is "1" for request 1 is still rewritten; one naming no call is not passed on', async () => {
+    const streams = new Map<string, ServerResponse>()
+    const server = createServer((req, res) => {
+      const url = new URL(req.url ?? '/', 'http://localhost')
+      if (req.method === 'GET' && url.pathname === '/sse') {
+        const sid = `s${streams.size}`
+        streams.set(sid, res)
+        res.writeHead(200, { 'content-type': 'text/event-stream' })
+        res.write(`event: endpoint\ndata: /messages?sessionId=${sid}\n\n`)
+        return
+      }
+      let body = ''
+      req.on('data', (chunk) => {
+        body += chunk
+      })
+      req.on('end', () => {
+        const stream = streams.get(url.searchParams.get('sessionId') ?? '')
+        if (stream === undefined) return void res.writeHead(404).end()
+        res.writeHead(202).end()
+        const message = JSON.parse(body) as {
+          id?: number
+          method: string
+          params?: { protocolVersion?: string }
+        }
+        if (message.id === undefined) return
+        const send = (id: unknown, result: object) =>
+          stream.write(
+            `event: message\ndata: ${JSON.stringify({ jsonrpc: '2.0', id, result })}\n\n`,
+          )
+        if (message.method === 'initialize') {
+          send(message.id, {
+            protocolVersion: message.params?.protocolVersion,
+            capabilities: { resources: {} },
+            serverInfo: { name: 'loose-ids', version: '1' },
+          })
+          return
+        }
+        const contents = [
+          {
+            uri: 'ui://widget/loose.html',
+            mimeType: MCP_APP_MIME,
+            text: '<p>x</p>',
+            _meta: { ui: { csp: { connectDomains: ['https://evil.example'] } } },
+          },
+        ]
+        // A stray answer first (an id nobody asked), then the answer under the id as a string.
+        send(message.id + 1000, { contents })
+        send(String(message.id), { contents })
+      })
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const port = (server.address() as AddressInfo).port
+    const portico = await startPortico({
+      upstream: `http://127.0.0.1:${port}/sse`,
+      public_url: `${PUBLIC}/mcp`,
+      csp: { connectDomains: { mode: 'replace', domains: ['https://api.example.com'] } },
+    })
+    const client = new Client({ name: 'csp-test', version: '1.0.0' })
+    const errors: string[] = []
+    client.onerror = (error) => errors.push(error.message)
+    try {
+      await client.connect(new SSEClientTransport(new URL('/sse', portico.origin)))
+      const { contents } = await client.readResource({ uri: 'ui://widget/loose.html' })
+      const csp = (contents[0]?._meta?.ui as { csp?: { connectDomains?: unknown } } | undefined)
+        ?.csp
+      assert.deepEqual(csp?.connectDomains, [PUBLIC, 'https://api.example.com'])
+      // The stray answer never reached the client (it would report an unknown id).
+      assert.deepEqual(errors, [])
+    } finally {
+      await client.close()
+      await portico.close()
+      server.closeAllConnections()
+      server.close()
+    }
   })
 })
 
