@@ -3,11 +3,13 @@
  * SIGTERM/SIGINT. Settings come from `[relay]` in the config file, mcpr's `MCPR_RELAY_*`
  * variables and the flags.
  */
+import { existsSync } from 'node:fs'
 import { ConfigError, loadConfig } from '../config/load.ts'
 import { LOG_LEVEL_NAMES, Logger, logLevelOf } from '../observe/logger.ts'
 import { RelayAuth } from '../relay/auth.ts'
 import { Relay } from '../relay/server.ts'
 import { relaySettings } from '../relay/settings.ts'
+import { lookupTable } from '../util/lookup-table.ts'
 import { listenFailure, UserError } from './errors.ts'
 import { releaseYoungGeneration } from './start-memory.ts'
 
@@ -19,8 +21,21 @@ export interface RelayCommandFlags {
   logLevel?: string
 }
 
+/**
+ * mcpr's `relay stop` and `relay status` signalled or read its relay lock file; Portico keeps
+ * none (its process belongs to the supervisor that started it, as `proxy stop` says): each
+ * exits 2 saying what to do instead, rather than reading the word as a config file.
+ */
+const RELAY_LIFECYCLE: Readonly<Record<string, string>> = lookupTable({
+  stop: "relay stop: Portico keeps no lock files (mcpr's ~/.mcpr/relay/lock): stop the relay where it runs (systemctl stop, docker stop, Ctrl-C) or send SIGTERM to its pid; it ends its tunnels and exits",
+  status:
+    "relay status: Portico keeps no lock files (mcpr's ~/.mcpr/relay/lock): ask the supervisor (systemctl status, docker ps), or the relay itself: GET /healthz on its bare domain says its tunnels and sockets",
+})
+
 /** `portico relay [config]`, or mcpr's `relay run [config]`: one config file at most. */
 export async function relayCommand(words: string[], flags: RelayCommandFlags): Promise<void> {
+  const lifecycle = words.length === 1 ? RELAY_LIFECYCLE[words[0] as string] : undefined
+  if (lifecycle !== undefined && !existsSync(words[0] as string)) throw new UserError(lifecycle, 2)
   // mcpr spells it `mcpr relay run [CONFIG]`.
   const files = words[0] === 'run' ? words.slice(1) : words
   if (files.length > 1) throw new UserError(`unexpected arguments: ${files.join(' ')}`, 2)

@@ -193,6 +193,18 @@ describe('mcpr’s commands', () => {
     }
   })
 
+  it('mcpr’s relay stop and relay status say what to do instead, not "file not found"', () => {
+    for (const [word, instead] of [
+      ['stop', /send SIGTERM to its pid/],
+      ['status', /GET \/healthz on its bare domain/],
+    ] as const) {
+      const out = runCliSync(['relay', word])
+      assert.equal(out.status, 2, word)
+      assert.match(out.stderr, new RegExp(`^portico: relay ${word}: Portico keeps no lock files`))
+      assert.match(out.stderr, instead)
+    }
+  })
+
   it('validate --dump prints the effective config as JSON, secrets redacted; nothing when invalid', () => {
     const file = join(dir, 'dump.toml')
     writeFileSync(
