@@ -41,9 +41,10 @@ function applyAll(
  * Answers on a stream that is not their call's own: a client that resumed a call's stream
  * (GET with `Last-Event-ID`) gets the call's answer there, which must be rewritten as on the
  * POST's stream, or a widget's CSP reached the client as the app wrote it. The call is not
- * known on that stream, so the method is read off the result's shape (`METHOD_BY_RESULT`) and
- * `callFor` makes the call the answer belongs to: a rewriter only ever applies the configured
- * policy, so a wrong guess changes nothing it should not. Data that is not JSON is dropped,
+ * known on that stream, so the method is read off the result's shape (`METHOD_BY_RESULT`): as
+ * every method whose result member it carries, for `callFor` makes the call the answer belongs
+ * to: a rewriter only ever applies the configured policy, so a wrong guess changes nothing it
+ * should not, and an extra member (`contents: []` beside `resources`) hides nothing. Data that is not JSON is dropped,
  * as on a call's own stream.
  */
 export function rewriteStreamAnswers(
@@ -57,16 +58,21 @@ export function rewriteStreamAnswers(
     const message = event.message()
     if (message === undefined) return undefined
     const response = asResponse(message)
-    const method = response === undefined ? undefined : methodOfResult(response.result)
-    if (response === undefined || method === undefined) return event
-    const call = callFor(response, method)
-    const applicable = rewriters.filter((rewriter) => rewriter.appliesTo(call))
-    const changed = applicable.length === 0 ? undefined : applyAll(call, response, applicable)
-    return changed === undefined ? event : event.with(changed)
+    if (response === undefined) return event
+    // Every method the result could answer: a `resources/list` answer that also carries
+    // `contents: []` is rewritten as a list too, not only as the read its shape suggests first.
+    let current = response
+    for (const method of methodsOfResult(response.result)) {
+      const call = callFor(current, method)
+      const applicable = rewriters.filter((rewriter) => rewriter.appliesTo(call))
+      current =
+        (applicable.length === 0 ? undefined : applyAll(call, current, applicable)) ?? current
+    }
+    return current === response ? event : event.with(current)
   })
 }
 
-/** Which method's result this is, by the member only that method's result has. */
+/** Which methods' results this could be, by the members only those methods' results have. */
 const METHOD_BY_RESULT: ReadonlyArray<readonly [member: string, method: string]> = [
   ['contents', 'resources/read'],
   ['tools', 'tools/list'],
@@ -75,8 +81,8 @@ const METHOD_BY_RESULT: ReadonlyArray<readonly [member: string, method: string]>
   ['content', 'tools/call'],
 ]
 
-function methodOfResult(result: unknown): string | undefined {
-  if (!isObject(result)) return undefined
+function methodsOfResult(result: unknown): string[] {
+  if (!isObject(result)) return []
   const object: JsonObject = result
-  return METHOD_BY_RESULT.find(([member]) => Array.isArray(object[member]))?.[1]
+  return METHOD_BY_RESULT.filter(([member]) => Array.isArray(object[member])).map(([, m]) => m)
 }

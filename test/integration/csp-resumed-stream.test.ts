@@ -24,12 +24,19 @@ const WIDGET_META = {
 /** Answers each request on a GET stream only, after a POST stream that ends at once. */
 function resumingUpstream(): Server {
   let lastId: unknown
+  let lastMethod: unknown
   return createServer((req, res) => {
     if (req.method === 'GET') {
       const contents = [
         { uri: 'ui://w/r', mimeType: 'text/html;profile=mcp-app', text: '<p>', _meta: WIDGET_META },
       ]
-      const answer = { jsonrpc: '2.0', id: lastId, result: { contents } }
+      // A list answer that also carries `contents: []`: read by its shape alone, it looked
+      // like a read, and its resources' CSP went out as the app wrote it.
+      const resources = [
+        { uri: 'ui://w/r', name: 'w', mimeType: 'text/html;profile=mcp-app', _meta: WIDGET_META },
+      ]
+      const result = lastMethod === 'resources/list' ? { resources, contents: [] } : { contents }
+      const answer = { jsonrpc: '2.0', id: lastId, result }
       res.writeHead(200, { 'content-type': 'text/event-stream', 'mcp-session-id': 's' })
       res.write(`id: e2\nevent: message\ndata: ${JSON.stringify(answer)}\n\n`)
       return
@@ -39,9 +46,10 @@ function resumingUpstream(): Server {
       body += chunk
     })
     req.on('end', () => {
-      const message = JSON.parse(body) as { id?: unknown }
+      const message = JSON.parse(body) as { id?: unknown; method?: unknown }
       if (message.id === undefined) return void res.writeHead(202).end()
       lastId = message.id
+      lastMethod = message.method
       res.writeHead(200, { 'content-type': 'text/event-stream', 'mcp-session-id': 's' })
       res.end('id: e1\ndata: \n\n') // a priming event, then the stream ends: resume later
     })
@@ -86,5 +94,25 @@ describe('widget CSP on a resumed stream (transparent)', () => {
     assert.ok(csp?.connectDomains?.includes('https://mcp.example.com'), JSON.stringify(csp))
     assert.ok(!JSON.stringify(csp).includes('localhost'), JSON.stringify(csp))
     assert.equal(event?.id, 'e2', 'the event id kept: the client can resume again')
+  })
+
+  it('rewrites a list answer that carries another method’s member too', async () => {
+    const headers = { ...MCP_ACCEPT, 'mcp-session-id': 's', 'mcp-protocol-version': '2025-11-25' }
+    const post = await fetch(portico.url, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify(request(6, 'resources/list')),
+    })
+    await post.text()
+    const resumed = await fetch(portico.url, {
+      headers: { accept: 'text/event-stream', 'mcp-session-id': 's', 'last-event-id': 'e1' },
+    })
+    const [event] = await readEvents(resumed, (events) => events.length > 0, 'the answer')
+    const answer = JSON.parse(event?.data ?? '') as {
+      result: { resources: Array<{ _meta: { ui: { csp: Record<string, string[]> } } }> }
+    }
+    const csp = answer.result.resources[0]?._meta.ui.csp
+    assert.deepEqual(csp?.frameDomains, [], JSON.stringify(csp))
+    assert.ok(!JSON.stringify(csp).includes('localhost'), JSON.stringify(csp))
   })
 })
