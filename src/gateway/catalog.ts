@@ -381,7 +381,9 @@ export class BackendCatalog {
 
   /**
    * Namespaces the URIs inside content (`resource_link` items, embedded resources,
-   * `resources/read` contents) so clients can read them back through the gateway.
+   * `resources/read` contents), and the widget a result's `_meta` points at (`ui.resourceUri`,
+   * `openai/outputTemplate`, as in a tool's definition), so clients can read them back through
+   * the gateway and the CSP rules written for the URIs clients see apply to them.
    */
   content(result: JsonObject): JsonObject {
     const out: JsonObject = { ...result }
@@ -389,6 +391,7 @@ export class BackendCatalog {
       const list = result[key]
       if (Array.isArray(list)) out[key] = list.map((item) => this.#contentItem(item))
     }
+    if (isObject(result._meta)) out._meta = this.#uiMeta(result._meta)
     return out
   }
 

@@ -173,6 +173,21 @@ describe('BackendCatalog', () => {
       { type: 'resource_link', uri: 'test://ev__a' },
       { type: 'resource', resource: { uri: 'test://ev__b', text: 'x' } },
     ])
+    // A result's widget pointers too, as in its tool's definition: clients read them back
+    // through the gateway, and [[csp.widget]] rules match the URIs clients see.
+    const widget = catalog.content({
+      content: [],
+      _meta: {
+        ui: { resourceUri: 'ui://widget/a.html' },
+        'openai/outputTemplate': 'ui://widget/a.html',
+        other: 1,
+      },
+    })
+    assert.deepEqual(widget._meta, {
+      ui: { resourceUri: 'ui://ev__widget/a.html' },
+      'openai/outputTemplate': 'ui://ev__widget/a.html',
+      other: 1,
+    })
   })
 
   it('keeps the backend own names and URIs with namespace = false (filters and aliases still apply)', () => {
