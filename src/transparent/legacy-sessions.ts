@@ -164,11 +164,6 @@ export class LegacySessions {
     return this.#paths.has(path)
   }
 
-  /** How many open streams announced `path` (a path one stream alone announced is its own). */
-  announcedBy(path: string): number {
-    return this.#paths.get(path) ?? 0
-  }
-
   /** The announced message paths. */
   messagePaths(): IterableIterator<string> {
     return this.#paths.keys()

@@ -62,13 +62,7 @@ export function legacySseTarget(upstream: URL, ssePath: string): URL {
   return new URL(ssePath, upstream.origin)
 }
 
-/**
- * The key of a session an upstream names in its endpoint's path (`/messages/<sid>`), not its
- * query: the path is the session, as long as one stream alone announced it.
- */
-function pathSessionKey(path: string): string {
-  return `path:${path}`
-}
+/** The legacy session a POST belongs to (`sessionId`, or `session_id` as some servers name it). */
 
 export class LegacyTransport {
   readonly sessions = new LegacySessions()
@@ -245,16 +239,11 @@ export class LegacyTransport {
       this.#refuseEndpoint('has a path starting with "//", which a client reads as another host')
       return undefined
     }
-    // A path no other stream announced names this stream's session when the query names none
-    // (`/messages/<sid>`): without one, the answers to its calls would skip the chain.
-    const ownPath = !this.sessions.isMessagePath(endpoint.pathname)
     if (!this.sessions.announce(endpoint.pathname)) {
       this.#refuseEndpoint('is one message path too many (10,000 announced by open streams)')
       return undefined
     }
-    const sessionId =
-      legacySessionsOf(endpoint.searchParams)[0] ??
-      (ownPath ? pathSessionKey(endpoint.pathname) : undefined)
+    const sessionId = legacySessionsOf(endpoint.searchParams)[0]
     if (sessionId !== undefined && !this.sessions.open(sessionId, ordered)) {
       // Without its session, the answers to its calls would skip the chain.
       this.sessions.withdraw(endpoint.pathname)
@@ -308,7 +297,7 @@ export class LegacyTransport {
    * or anything else (a server request or notification, or an answer without a usable id).
    */
   #answerOf(sessionId: string | undefined, event: StreamEvent): 'taken' | 'stray' | 'other' {
-    if (sessionId === undefined || this.#pathShared(sessionId)) return 'other'
+    if (sessionId === undefined) return 'other'
     const message = event.message()
     if (!isObject(message) || 'method' in message) return 'other'
     const id = (message as { id?: unknown }).id
@@ -320,32 +309,12 @@ export class LegacyTransport {
     return loose !== id && this.sessions.take(sessionId, loose, event) ? 'taken' : 'stray'
   }
 
-  /**
-   * Whether a session named by its path is shared now: another stream announced the same path,
-   * and its POSTs cannot be told from this one's (neither could the upstream's): not correlated.
-   */
-  #pathShared(sessionId: string): boolean {
-    return (
-      sessionId.startsWith('path:') &&
-      this.sessions.announcedBy(sessionId.slice('path:'.length)) > 1
-    )
-  }
-
-  /** The session a POST names: in its query, else its path when one stream alone announced it. */
-  #sessionOf(target: string | undefined): string | undefined {
-    const queried = legacySessionOf(target)
-    if (queried !== undefined) return queried
-    const path = (target ?? '/').split('?')[0] as string
-    const key = pathSessionKey(path)
-    return this.sessions.tracks(key) && !this.#pathShared(key) ? key : undefined
-  }
-
   /** POST to an announced messages path: each message through the chain. */
   post(handle: Handler): RouteHandler {
     return async (req, res) => {
       let sessionId: string | undefined
       try {
-        sessionId = this.#sessionOf(req.url)
+        sessionId = legacySessionOf(req.url)
       } catch (error) {
         refuse(this.#context, req, res, error, 'sse')
         return

@@ -265,110 +265,82 @@ describe('CSP through Portico (legacy HTTP+SSE transport)', () => {
   })
 })
 
-/** How a legacy SSE server names its sessions and writes its answers' ids. */
-interface LegacyQuirks {
-  /** `/messages/<sid>` instead of `/messages?sessionId=<sid>`. */
-  sessionInPath: boolean
-  /** The id written as text (`"1"` for 1), after a stray answer naming no call. */
-  looseIds: boolean
-}
-
-/** A legacy SSE server (2024-11-05) with those quirks; its widget declares a foreign domain. */
-function quirkyLegacyServer(quirks: LegacyQuirks) {
-  const streams = new Map<string, ServerResponse>()
-  return createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://localhost')
-    if (req.method === 'GET' && url.pathname === '/sse') {
-      const sid = `s${streams.size}`
-      streams.set(sid, res)
-      res.writeHead(200, { 'content-type': 'text/event-stream' })
-      const endpoint = quirks.sessionInPath ? `/messages/${sid}` : `/messages?sessionId=${sid}`
-      res.write(`event: endpoint\ndata: ${endpoint}\n\n`)
-      return
-    }
-    let body = ''
-    req.on('data', (chunk) => {
-      body += chunk
-    })
-    req.on('end', () => {
-      const sid = quirks.sessionInPath
-        ? url.pathname.slice('/messages/'.length)
-        : (url.searchParams.get('sessionId') ?? '')
-      const stream = streams.get(sid)
-      if (stream === undefined) return void res.writeHead(404).end()
-      res.writeHead(202).end()
-      const message = JSON.parse(body) as {
-        id?: number
-        method: string
-        params?: { protocolVersion?: string }
-      }
-      if (message.id === undefined) return
-      const send = (id: unknown, result: object) =>
-        stream.write(`event: message\ndata: ${JSON.stringify({ jsonrpc: '2.0', id, result })}\n\n`)
-      if (message.method === 'initialize') {
-        send(message.id, {
-          protocolVersion: message.params?.protocolVersion,
-          capabilities: { resources: {} },
-          serverInfo: { name: 'quirky', version: '1' },
-        })
+describe('CSP through Portico: a legacy SSE server that writes ids its own way', () => {
+  it('an answer whose id is "1" for request 1 is still rewritten; one naming no call is not passed on', async () => {
+    const streams = new Map<string, ServerResponse>()
+    const server = createServer((req, res) => {
+      const url = new URL(req.url ?? '/', 'http://localhost')
+      if (req.method === 'GET' && url.pathname === '/sse') {
+        const sid = `s${streams.size}`
+        streams.set(sid, res)
+        res.writeHead(200, { 'content-type': 'text/event-stream' })
+        res.write(`event: endpoint\ndata: /messages?sessionId=${sid}\n\n`)
         return
       }
-      const contents = [
-        {
-          uri: 'ui://widget/loose.html',
-          mimeType: MCP_APP_MIME,
-          text: '<p>x</p>',
-          _meta: { ui: { csp: { connectDomains: ['https://evil.example'] } } },
-        },
-      ]
-      if (!quirks.looseIds) return void send(message.id, { contents })
-      send(message.id + 1000, { contents })
-      send(String(message.id), { contents })
-    })
-  })
-}
-
-describe('CSP through Portico: legacy SSE servers with quirks', () => {
-  const cases: Array<[string, LegacyQuirks]> = [
-    // The SDK client reads ids loosely and takes `"1"` for its answer to 1.
-    [
-      'an answer whose id is "1" for request 1; a stray one is not passed on',
-      { sessionInPath: false, looseIds: true },
-    ],
-    [
-      'a session named in the endpoint path (/messages/<sid>)',
-      { sessionInPath: true, looseIds: false },
-    ],
-  ]
-  for (const [what, quirks] of cases) {
-    it(`is rewritten: ${what}`, async () => {
-      const server = quirkyLegacyServer(quirks)
-      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-      const port = (server.address() as AddressInfo).port
-      const portico = await startPortico({
-        upstream: `http://127.0.0.1:${port}/sse`,
-        public_url: `${PUBLIC}/mcp`,
-        csp: { connectDomains: { mode: 'replace', domains: ['https://api.example.com'] } },
+      let body = ''
+      req.on('data', (chunk) => {
+        body += chunk
       })
-      const client = new Client({ name: 'csp-test', version: '1.0.0' })
-      const errors: string[] = []
-      client.onerror = (error) => errors.push(error.message)
-      try {
-        await client.connect(new SSEClientTransport(new URL('/sse', portico.origin)))
-        const { contents } = await client.readResource({ uri: 'ui://widget/loose.html' })
-        const csp = (contents[0]?._meta?.ui as { csp?: { connectDomains?: unknown } } | undefined)
-          ?.csp
-        assert.deepEqual(csp?.connectDomains, [PUBLIC, 'https://api.example.com'])
-        // No stray answer reached the client (it would report an unknown id).
-        assert.deepEqual(errors, [])
-      } finally {
-        await client.close()
-        await portico.close()
-        server.closeAllConnections()
-        server.close()
-      }
+      req.on('end', () => {
+        const stream = streams.get(url.searchParams.get('sessionId') ?? '')
+        if (stream === undefined) return void res.writeHead(404).end()
+        res.writeHead(202).end()
+        const message = JSON.parse(body) as {
+          id?: number
+          method: string
+          params?: { protocolVersion?: string }
+        }
+        if (message.id === undefined) return
+        const send = (id: unknown, result: object) =>
+          stream.write(
+            `event: message\ndata: ${JSON.stringify({ jsonrpc: '2.0', id, result })}\n\n`,
+          )
+        if (message.method === 'initialize') {
+          send(message.id, {
+            protocolVersion: message.params?.protocolVersion,
+            capabilities: { resources: {} },
+            serverInfo: { name: 'loose-ids', version: '1' },
+          })
+          return
+        }
+        const contents = [
+          {
+            uri: 'ui://widget/loose.html',
+            mimeType: MCP_APP_MIME,
+            text: '<p>x</p>',
+            _meta: { ui: { csp: { connectDomains: ['https://evil.example'] } } },
+          },
+        ]
+        // A stray answer first (an id nobody asked), then the answer under the id as a string.
+        send(message.id + 1000, { contents })
+        send(String(message.id), { contents })
+      })
     })
-  }
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const port = (server.address() as AddressInfo).port
+    const portico = await startPortico({
+      upstream: `http://127.0.0.1:${port}/sse`,
+      public_url: `${PUBLIC}/mcp`,
+      csp: { connectDomains: { mode: 'replace', domains: ['https://api.example.com'] } },
+    })
+    const client = new Client({ name: 'csp-test', version: '1.0.0' })
+    const errors: string[] = []
+    client.onerror = (error) => errors.push(error.message)
+    try {
+      await client.connect(new SSEClientTransport(new URL('/sse', portico.origin)))
+      const { contents } = await client.readResource({ uri: 'ui://widget/loose.html' })
+      const csp = (contents[0]?._meta?.ui as { csp?: { connectDomains?: unknown } } | undefined)
+        ?.csp
+      assert.deepEqual(csp?.connectDomains, [PUBLIC, 'https://api.example.com'])
+      // The stray answer never reached the client (it would report an unknown id).
+      assert.deepEqual(errors, [])
+    } finally {
+      await client.close()
+      await portico.close()
+      server.closeAllConnections()
+      server.close()
+    }
+  })
 })
 
 describe('CSP through Portico: widget URIs an upstream makes up', () => {
