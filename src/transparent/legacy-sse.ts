@@ -177,15 +177,6 @@ export class LegacyTransport {
             if (ordered.needsDrain) await drained(res, options.signal)
             continue
           }
-          if (answer === 'stray') {
-            // No call of the session waits for it (another id, `"1"` for 1, a second answer):
-            // passed on raw it would skip the chain (the CSP rewrite), and a client that reads
-            // ids loosely would take it for its answer. The call gets its own, or its error.
-            this.#context.logger.warn(
-              `legacy SSE: ${this.#upstream.label} sent an answer naming no call waiting on session ${printable(sessionId ?? '')}; it was not passed on`,
-            )
-            continue
-          }
         }
         ordered.write(raw)
         options.recorder.wrote(Buffer.byteLength(raw))
@@ -293,10 +284,11 @@ export class LegacyTransport {
 
   /**
    * What a message on a session's stream is to its calls: the answer one waits for (`taken`,
-   * the stream leaves its writing to the call), an answer with an id none waits for (`stray`),
-   * or anything else (a server request or notification, or an answer without a usable id).
+   * the stream leaves its writing to the call), or anything else, which passes as it came (a
+   * server request or notification, an answer without a usable id, and an answer no call waits
+   * for: a late one to a call its client cancelled passes as it would direct).
    */
-  #answerOf(sessionId: string | undefined, event: StreamEvent): 'taken' | 'stray' | 'other' {
+  #answerOf(sessionId: string | undefined, event: StreamEvent): 'taken' | 'other' {
     if (sessionId === undefined) return 'other'
     const message = event.message()
     if (!isObject(message) || 'method' in message) return 'other'
@@ -306,7 +298,7 @@ export class LegacyTransport {
     // `"1"` for 1 (or 1 for `"1"`): the SDK client reads ids loosely and takes it for its
     // answer, so it is the call's answer, and goes through the chain as one.
     const loose = typeof id === 'number' ? String(id) : /^-?\d{1,15}$/.test(id) ? Number(id) : id
-    return loose !== id && this.sessions.take(sessionId, loose, event) ? 'taken' : 'stray'
+    return loose !== id && this.sessions.take(sessionId, loose, event) ? 'taken' : 'other'
   }
 
   /** POST to an announced messages path: each message through the chain. */
