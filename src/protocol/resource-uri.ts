@@ -55,7 +55,10 @@ function addParsedSpellings(url: URL, spellings: Set<string>): void {
  * host without user, password or (for `file:`) port, the path resolved as a file system does.
  */
 function addWrittenSpellings(uri: string, spellings: Set<string>): void {
-  const match = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]*)([^?#]*)/.exec(uri)
+  // What the URL parser and Python's urlparse both drop before reading: tabs and line breaks
+  // anywhere, control characters and spaces at either end (`fil\te://…`, ` file://…`).
+  const text = trimControls(uri.replace(/[\t\n\r]/g, ''))
+  const match = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]*)([^?#]*)/.exec(text)
   if (match === null) return
   const protocol = `${(match[1] as string).toLowerCase()}:`
   const authority = match[2] as string
@@ -66,6 +69,15 @@ function addWrittenSpellings(uri: string, spellings: Set<string>): void {
   const port = hasPort && protocol !== 'file:' ? hostPort.slice(portAt) : ''
   const path = fileSystemPath(match[3] as string)
   for (const at of hostsOf(protocol, host)) spellings.add(`${protocol}//${at}${port}${path}`)
+}
+
+/** `text` without the control characters and spaces (U+0000 to U+0020) at either end. */
+function trimControls(text: string): string {
+  let start = 0
+  let end = text.length
+  while (start < end && text.charCodeAt(start) <= 0x20) start++
+  while (end > start && text.charCodeAt(end - 1) <= 0x20) end--
+  return text.slice(start, end)
 }
 
 /** A host in lower case, its escapes decoded, without a trailing dot (RFC 3986 §6.2.2). */

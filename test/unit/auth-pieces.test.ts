@@ -189,6 +189,11 @@ describe('policy and the authorization middleware', () => {
       'file://localhost:80/etc/passwd',
       'file://u@localhost/etc/passwd',
       'file://x:y@otherhost:1/etc/passwd',
+      // Tabs and line breaks anywhere, spaces at either end: dropped by urlparse before reading.
+      'fil\te://localhost:80/etc/passwd',
+      ' file://localhost:80/etc/passwd',
+      'file:\t//u@localhost/etc/passwd',
+      'file://localhost:80/et\nc/passwd ',
     ]) {
       assert.ok(!policy.allows(reader, 'resource', uri), uri)
     }
