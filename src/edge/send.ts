@@ -205,10 +205,11 @@ function readableResponse(summary: Summary): boolean {
   return !isObject(parsed) || shapeProblem(parsed) === undefined
 }
 
-/** The first byte that is not JSON whitespace (-1 for none). */
+/** The first byte that is not JSON whitespace (-1 for none), after a UTF-8 byte order mark. */
 function firstByte(bytes: Buffer): number {
+  const bom = bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0
   // Indexed, not for-of: no iterator per answer on the hot path.
-  for (let i = 0; i < bytes.length; i++) {
+  for (let i = bom; i < bytes.length; i++) {
     const byte = bytes[i] as number
     if (byte !== 0x20 && byte !== 0x0a && byte !== 0x0d && byte !== 0x09) return byte
   }

@@ -336,10 +336,18 @@ export function parseMessage(text: string | Buffer): unknown {
 /** Parses JSON text, or gives undefined (for answers Portico inspects but never trusts). */
 export function parseJson(text: string | Buffer): unknown {
   try {
-    return JSON.parse(typeof text === 'string' ? text : text.toString('utf8'))
+    return JSON.parse(withoutBom(typeof text === 'string' ? text : text.toString('utf8')))
   } catch {
     return undefined
   }
+}
+
+/**
+ * JSON text without a leading byte order mark, which RFC 8259 §8.1 lets a parser ignore and
+ * fetch's `.json()` (what the SDK clients read answers with) does ignore.
+ */
+export function withoutBom(text: string): string {
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text
 }
 
 export interface Decoded {

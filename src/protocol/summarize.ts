@@ -12,6 +12,7 @@ import {
   type JsonRpcResponse,
   jsonTextOf,
   parseJson,
+  withoutBom,
 } from '../jsonrpc/message.ts'
 
 /**
@@ -58,7 +59,7 @@ export function summarize(data: string | Buffer, parse: boolean): Summary | unde
  */
 export function parsesAsJson(data: string | Buffer): boolean {
   try {
-    JSON.parse(typeof data === 'string' ? data : data.toString('utf8'))
+    JSON.parse(withoutBom(typeof data === 'string' ? data : data.toString('utf8')))
     return true
   } catch {
     return false

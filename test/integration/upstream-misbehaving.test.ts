@@ -72,6 +72,9 @@ const ANSWERS: Record<string, (res: ServerResponse, id: unknown) => void> = {
     const timer = setInterval(() => res.write(' '), 100)
     res.on('close', () => clearInterval(timer))
   },
+  // A byte order mark first, which fetch's .json() (the SDK client's reader) ignores.
+  bom: (res, id) =>
+    json(res, `\uFEFF${JSON.stringify({ jsonrpc: '2.0', id, result: { content: [] } })}`),
   fine: (res, id) =>
     json(
       res,
@@ -241,6 +244,16 @@ describe('transparent mode in front of an upstream that answers badly', () => {
       [{ jsonrpc: '2.0', id: 38, result: { content: [] } }],
       { jsonrpc: '2.0', id: 38, result: { content: [{ type: 'text', text: 'real' }] } },
     ])
+  })
+
+  it('passes an answer that starts with a byte order mark, as a client reading it directly would', async () => {
+    const { status, body } = await call('bom', 41)
+    assert.equal(status, 200)
+    assert.deepEqual(JSON.parse(body.replace(/^\uFEFF/, '')), {
+      jsonrpc: '2.0',
+      id: 41,
+      result: { content: [] },
+    })
   })
 
   it('answers a 2xx page as the request error; passes an HTTP error through as it is', async () => {
