@@ -32,7 +32,12 @@ export class SessionOwners {
   check(req: IncomingMessage, identity: Identity): void {
     const header = req.headers['mcp-session-id']
     const sessionId = Array.isArray(header) ? header[0] : header
-    if (sessionId !== undefined) this.#checkOwner(sessionId, identity, false)
+    if (sessionId !== undefined) {
+      this.#checkOwner(sessionId, identity, false)
+      // Its owner ends it: the id is nobody's from now on (a restarted upstream that numbers
+      // its sessions again may hand it to another caller, who must not be refused for it).
+      if (req.method === 'DELETE') this.#owners.delete(sessionId)
+    }
     // The query too, whatever the header says: the legacy transport routes by the query, and
     // servers read different spellings (`sessionId`, `session_id`) and repeats differently, so
     // a request naming more than one session is refused rather than guessed at.

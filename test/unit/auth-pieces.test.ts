@@ -57,8 +57,9 @@ function req(
   headers: Record<string, string>,
   remoteAddress = '127.0.0.1',
   url = '/mcp',
+  method = 'POST',
 ): IncomingMessage {
-  return { headers, url, method: 'POST', socket: { remoteAddress } } as unknown as IncomingMessage
+  return { headers, url, method, socket: { remoteAddress } } as unknown as IncomingMessage
 }
 
 describe('credentials and challenges', () => {
@@ -447,6 +448,11 @@ describe('session owners and an upstream that reuses session ids', () => {
     assert.throws(() => owners.check(req({ 'mcp-session-id': 'fixed' }), ops), /another identity/)
     // The creator initializing again on the same id is its own session still.
     await initAs(reader)
+    // Once its owner ended it (DELETE), the id is nobody's: an upstream that numbers its
+    // sessions again after a restart may give it to another caller.
+    owners.check(req({ 'mcp-session-id': 'fixed' }, '127.0.0.1', '/mcp', 'DELETE'), reader)
+    await initAs(ops)
+    owners.check(req({ 'mcp-session-id': 'fixed' }), ops)
   })
 })
 
