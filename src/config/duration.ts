@@ -3,9 +3,9 @@
  * No zod here: the CLI parses `--since` and `--older-than` with this while declaring its
  * commands, which must not load the config schema (duration-schema.ts has the config's type).
  */
-import { lookupTable } from '../util/lookup-table.ts'
-
-const UNIT_MS: Record<string, number> = lookupTable({
+// Read only with a unit the pattern below admitted: a plain object (and nothing more for the
+// CLI's declarations to load).
+const UNIT_MS: Record<string, number> = {
   us: 0.001,
   // The micro sign (U+00B5: what Go and Rust print, and AltGr+m types) and the Greek mu
   // (U+03BC: a Greek keyboard's, and what NFKC makes of the sign); Go's ParseDuration takes both.
@@ -17,7 +17,7 @@ const UNIT_MS: Record<string, number> = lookupTable({
   h: 3_600_000,
   d: 86_400_000,
   w: 604_800_000,
-})
+}
 
 /** Milliseconds for a duration string, or undefined when it is not one. */
 export function parseDuration(text: string): number | undefined {
