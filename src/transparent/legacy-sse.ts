@@ -167,16 +167,12 @@ export class LegacyTransport {
             options.recorder.sessionId = sessionId
           }
           raw = endpoint.raw
-        } else if (event.isMessage) {
-          const answer = this.#answerOf(sessionId, event)
-          if (answer === 'taken') {
-            // A POSTed request's answer: written where `take` reserved its place. The
-            // upstream's next event still waits for the client to read what the stream holds,
-            // so a client that POSTs and never reads its stream cannot make Portico buffer
-            // every answer.
-            if (ordered.needsDrain) await drained(res, options.signal)
-            continue
-          }
+        } else if (event.isMessage && this.#taken(sessionId, event)) {
+          // A POSTed request's answer: written where `take` reserved its place. The upstream's
+          // next event still waits for the client to read what the stream holds, so a client
+          // that POSTs and never reads its stream cannot make Portico buffer every answer.
+          if (ordered.needsDrain) await drained(res, options.signal)
+          continue
         }
         ordered.write(raw)
         options.recorder.wrote(Buffer.byteLength(raw))
@@ -283,22 +279,22 @@ export class LegacyTransport {
   }
 
   /**
-   * What a message on a session's stream is to its calls: the answer one waits for (`taken`,
-   * the stream leaves its writing to the call), or anything else, which passes as it came (a
-   * server request or notification, an answer without a usable id, and an answer no call waits
-   * for: a late one to a call its client cancelled passes as it would direct).
+   * Whether a message on a session's stream is the answer one of its calls waits for (the
+   * stream then leaves its writing to the call). Anything else passes as it came: a server
+   * request or notification, an answer without a usable id, and an answer no call waits for
+   * (a late one to a call its client cancelled passes as it would direct).
    */
-  #answerOf(sessionId: string | undefined, event: StreamEvent): 'taken' | 'other' {
-    if (sessionId === undefined) return 'other'
+  #taken(sessionId: string | undefined, event: StreamEvent): boolean {
+    if (sessionId === undefined) return false
     const message = event.message()
-    if (!isObject(message) || 'method' in message) return 'other'
+    if (!isObject(message) || 'method' in message) return false
     const id = (message as { id?: unknown }).id
-    if (typeof id !== 'string' && typeof id !== 'number') return 'other'
-    if (this.sessions.take(sessionId, id, event)) return 'taken'
+    if (typeof id !== 'string' && typeof id !== 'number') return false
+    if (this.sessions.take(sessionId, id, event)) return true
     // `"1"` for 1 (or 1 for `"1"`): the SDK client reads ids loosely and takes it for its
     // answer, so it is the call's answer, and goes through the chain as one.
     const loose = typeof id === 'number' ? String(id) : /^-?\d{1,15}$/.test(id) ? Number(id) : id
-    return loose !== id && this.sessions.take(sessionId, loose, event) ? 'taken' : 'other'
+    return loose !== id && this.sessions.take(sessionId, loose, event)
   }
 
   /** POST to an announced messages path: each message through the chain. */
