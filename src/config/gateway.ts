@@ -569,10 +569,8 @@ function compositeProblems(
 ): Array<{ path: Array<string | number>; message: string }> {
   const problems: Array<{ path: Array<string | number>; message: string }> = []
   const separator = config.proxy.separator
-  const prefixes = [
-    ...(config.backends ?? []).filter((b) => b.namespace).map((b) => `${b.name}${separator}`),
-    `${ADMIN_NAMESPACE}${separator}`,
-  ]
+  // Every backend's prefix, and Portico's own (its admin tools answer under it).
+  const routed = [...(config.backends ?? []), { name: ADMIN_NAMESPACE, namespace: true }]
   const names = new Map<string, number>()
   composites.forEach((composite, i) => {
     const previous = names.get(composite.name)
@@ -583,12 +581,11 @@ function compositeProblems(
       })
     }
     names.set(composite.name, i)
-    const prefix = prefixes.find((p) => composite.name.startsWith(p))
-    if (prefix !== undefined) {
-      problems.push({
-        path: [i, 'name'],
-        message: `"${composite.name}" starts with "${prefix}", which routes to ${prefix.slice(0, -separator.length)}'s tools`,
-      })
+    for (const backend of routed) {
+      const shadowed = compositeShadowedBy([composite], backend, separator)
+      if (shadowed === undefined) continue
+      problems.push({ path: [i, 'name'], message: shadowed })
+      break
     }
   })
   // Reported on `tools` as a whole: the validator sets an invalid array element aside before

@@ -3,7 +3,7 @@
  * an upstream's answer (read up to a limit, the rest left to stream).
  */
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
-import type { Readable } from 'node:stream'
+import type { Readable, Transform } from 'node:stream'
 import {
   brotliDecompress,
   createBrotliDecompress,
@@ -107,7 +107,7 @@ const DECODERS: Record<string, Decoder> = lookupTable({
   br: brotliDecompress,
 })
 /** The same codings as streams, to read the start of a body too large to decode whole. */
-const STREAM_DECODERS: Record<string, () => NodeJS.ReadWriteStream> = lookupTable({
+const STREAM_DECODERS: Record<string, () => Transform> = lookupTable({
   gzip: createGunzip,
   'x-gzip': createGunzip,
   deflate: createInflate,
@@ -128,7 +128,7 @@ function decodedHead(body: Buffer, coding: string): Promise<Buffer> {
     let size = 0
     const done = () => {
       stream.removeAllListeners('data')
-      ;(stream as unknown as { destroy(): void }).destroy()
+      stream.destroy()
       resolve(Buffer.concat(chunks, size).subarray(0, ID_WINDOW_BYTES))
     }
     stream.on('data', (chunk: Buffer) => {

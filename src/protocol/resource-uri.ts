@@ -44,10 +44,10 @@ function addParsedSpellings(url: URL, spellings: Set<string>): void {
     return
   }
   const host = normalHost(url.hostname)
-  const port = url.port === '' ? '' : `:${url.port}`
-  for (const at of hostsOf(url.protocol, host)) {
-    spellings.add(`${url.protocol}//${at}${url.protocol === 'file:' ? '' : port}${parsedPath(url)}`)
-  }
+  const port = url.port === '' || url.protocol === 'file:' ? '' : `:${url.port}`
+  const path = parsedPath(url)
+  for (const at of hostsOf(url.protocol, host))
+    spellings.add(`${url.protocol}//${at}${port}${path}`)
 }
 
 /**
