@@ -127,6 +127,12 @@ export const backendSchema = z.strictObject({
   bearer_token: z.string().min(1).optional(),
   /** Send the client's verified token on to this backend (needs [auth]; HTTP backends only). */
   forward_auth: z.boolean().default(false),
+  /**
+   * The MCP revision an `http` backend is reached in: `auto` asks `server/discover` first and
+   * takes 2026-07-28 when the backend serves it, else `initialize` (2025-11-25); a revision
+   * given is used as it is. Other transports speak 2025-11-25.
+   */
+  protocol_version: z.enum(['auto', '2025-11-25', '2026-07-28']).default('auto'),
   /** stdio: one process shared by all clients (ids remapped), or one per client session. */
   isolation: z.enum(['shared', 'session']).default('shared'),
   /**
@@ -225,6 +231,13 @@ export const backendsSchema = z.array(backendSchema).superRefine((backends, ctx)
         code: 'custom',
         path: at('command'),
         message: 'stdio backends need a command',
+      })
+    }
+    if (backend.protocol_version === '2026-07-28' && backend.transport !== 'http') {
+      ctx.addIssue({
+        code: 'custom',
+        path: at('protocol_version'),
+        message: `protocol_version = "2026-07-28" needs transport = "http" (${backend.transport} backends speak 2025-11-25)`,
       })
     }
     // With bearer_token too, bearer_token is sent (mcp-proxy's behaviour; a warning says so).

@@ -4,7 +4,7 @@
  * canary, failover or mirror), that candidate's own filters and argument rules.
  */
 import { isObject, type JsonObject, withMembers } from '../jsonrpc/message.ts'
-import { ERA_META_KEYS } from '../protocol/classify.ts'
+import { ERA_META_KEYS, META_CLIENT_CAPABILITIES } from '../protocol/classify.ts'
 import type { Backend } from './backends/backend.ts'
 import type { ItemKind } from './catalog.ts'
 import type { Route } from './gateway.ts'
@@ -34,6 +34,19 @@ export function withoutEraMeta(params: JsonObject): JsonObject {
     Object.entries(meta).filter(([key]) => !ERA_META_KEYS.includes(key)),
   )
   return withMembers(params, { _meta: rest })
+}
+
+/**
+ * A stateless client's 2026-07-28 `_meta` keys, for a backend reached in that revision (which
+ * needs them on every request); its capabilities alone when its request carried none (a call
+ * the gateway makes on its behalf).
+ */
+export function statelessMetaOf(params: unknown, capabilities: JsonObject): JsonObject {
+  const meta = isObject(params) ? params._meta : undefined
+  const own: JsonObject = {}
+  if (isObject(meta)) for (const key of ERA_META_KEYS) if (key in meta) own[key] = meta[key]
+  if (!isObject(own[META_CLIENT_CAPABILITIES])) own[META_CLIENT_CAPABILITIES] = capabilities
+  return own
 }
 
 /**

@@ -28,6 +28,7 @@ import {
   asTakenBy,
   type BackendRequest,
   mirrorTakes,
+  statelessMetaOf,
   takes,
   withoutEraMeta,
 } from './backend-request.ts'
@@ -616,6 +617,7 @@ function viaBackend(
         binding: bindingOf(scope, named, request.method, request.params),
         retryKey: retryKeyOf(scope.call),
         caller: clientKeyOf(scope.call),
+        meta: statelessMetaOf((scope.call.message as { params?: unknown }).params, capabilities),
       },
       capabilities,
       scope.write,

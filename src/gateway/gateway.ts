@@ -48,7 +48,7 @@ import {
   type SessionRef,
 } from './backends/backend.ts'
 import type { Connection, ServerInfo } from './backends/connection.ts'
-import { HttpBackend } from './backends/http.ts'
+import { HttpBackend } from './backends/http-backend.ts'
 import { StdioBackend } from './backends/stdio.ts'
 import { BackendCatalog, type ItemKind } from './catalog.ts'
 import { keepWellFormed } from './item-shape.ts'
@@ -1097,6 +1097,13 @@ export class Gateway {
       if (message.method === 'notifications/tools/list_changed') this.#toolsVersion++
       this.#deps.observe?.({ backend, method: message.method })
       this.notifyListeners(message.method)
+      // A connection every session shares (a shared process, a 2026-07-28 backend): every
+      // session's merged lists hold its items, whether read through it or from the cache.
+      if (!source.dedicated) {
+        for (const session of this.sessions.values()) {
+          session.send({ jsonrpc: '2.0', method: message.method })
+        }
+      }
       return
     }
     const uri = message.params?.uri

@@ -174,7 +174,7 @@ export class InputBridge {
    */
   run(
     backend: string,
-    owner: { binding: string; retryKey: string; caller: string },
+    owner: { binding: string; retryKey: string; caller: string; meta?: JsonObject },
     capabilities: JsonObject,
     write: (message: JsonObject) => boolean,
     signal: SignalLike,
@@ -192,6 +192,9 @@ export class InputBridge {
       // The client (principal, else address), not the call: one client's stateless calls,
       // parked or running, are one client's on a shared process, as a session's calls are.
       owner: `stateless:${owner.caller}`,
+      // A 2026-07-28 backend is sent the client's own envelope, and its `input_required`
+      // answers go to the client as they are (backends/modern.ts).
+      statelessMeta: owner.meta,
       accepts: (method) => asksInput(capabilities, method),
       related: (message) => this.#related(parked, capabilities, message),
     }

@@ -31,6 +31,7 @@ export function oneRelayAtATime(sinkFor: SinkFor, notes: CallNotes): SinkFor {
     // `owner` in place, not spread in first: see relaySink in dispatch.ts.
     const turn: CallSink = {
       owner: sink.owner,
+      statelessMeta: sink.statelessMeta,
       related(message) {
         holder ??= attempt
         if (holder !== attempt) {

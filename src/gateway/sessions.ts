@@ -25,7 +25,7 @@ import {
   undeclaredAnswer,
 } from './backends/connection.ts'
 import type { BackendCatalog } from './catalog.ts'
-import { passesLogFloor } from './log-levels.ts'
+import { MCP_LOG_LEVELS, passesLogFloor } from './log-levels.ts'
 import { accepts } from './mrtr.ts'
 
 /** Messages (and their bytes) kept for a session until it opens its GET stream. */
@@ -206,6 +206,11 @@ export class ClientSession implements SessionRef {
   /** The session's `logging/setLevel`: no log line below it reaches it from now on. */
   setLogFloor(rank: number): void {
     this.#logFloor = rank
+  }
+
+  /** The level the session asked for (`logging/setLevel`), once it asked. */
+  logLevel(): string | undefined {
+    return MCP_LOG_LEVELS[this.#logFloor]
   }
 
   /** Whether a message may go to this client: a log line below its level may not. */

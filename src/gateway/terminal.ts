@@ -12,6 +12,7 @@ import { type HeaderMap, headerValue } from '../http/headers.ts'
 import {
   isObject,
   type JsonObject,
+  type JsonRpcErrorObject,
   type JsonRpcNotification,
   type JsonRpcRequest,
   type JsonRpcResponse,
@@ -246,13 +247,20 @@ function logFilterOf(requested: unknown): (message: JsonObject) => boolean {
     floor < 0 ? message.method !== 'notifications/message' : passesLogFloor(message, floor)
 }
 
-/** Dispatches a request and builds its response; a failure is answered in-band with its reason. */
+/** 2026-07-28's errors about a request's envelope, answered with HTTP 400 (protocol.md §3.2). */
+const ENVELOPE_ERRORS: ReadonlySet<number> = new Set([-32020, -32021, -32022])
+
+function isEnvelopeRefusal(error: JsonRpcErrorObject | undefined): boolean {
+  return error !== undefined && ENVELOPE_ERRORS.has(error.code)
+}
+
 /** A response, or a response with the HTTP status it must be sent with (a policy's refusal). */
 type Answer = JsonRpcResponse | { response: JsonRpcResponse; status: number; headers: HeaderMap }
 
 /** Refusals of a call answered with their own HTTP status, not in-band (see `run`). */
 const STATUS_TOLD: ReadonlySet<string> = new Set(['unknown_method', 'header_mismatch'])
 
+/** Dispatches a request and builds its response; a failure is answered in-band with its reason. */
 async function run(
   context: ProxyContext,
   scope: RequestScope,
@@ -281,6 +289,11 @@ async function run(
   }
   if (call.era === 'modern' && handled.result) {
     handled.result = modernResult(scope, request.method, handled.result)
+  }
+  // A 2026-07-28 backend's own refusal of the request's envelope (its headers, a capability
+  // the client did not declare, its revision) is told by the status too, as the backend did.
+  if (call.era === 'modern' && handled.status === undefined && isEnvelopeRefusal(handled.error)) {
+    handled.status = 400
   }
   if (request.method === 'initialize' && handled.error && scope.session) {
     scope.gateway.sessions.delete(scope.session.key)

@@ -90,6 +90,42 @@ function headerTextOf(value: unknown): string | undefined {
   return undefined
 }
 
+/**
+ * The `Mcp-Param-*` headers a call to a 2026-07-28 server carries: each marked argument the
+ * arguments hold, as its header text (`Mcp-Name` is encoded the same way: `headerText`).
+ * Keys are lower-case header names.
+ */
+export function paramHeadersOf(
+  declared: readonly HeaderParam[],
+  args: unknown,
+): Record<string, string> {
+  const headers: Record<string, string> = {}
+  for (const param of declared) {
+    const text = headerTextOf(valueAt(args, param.path))
+    if (text !== undefined) headers[`mcp-param-${param.header.toLowerCase()}`] = headerText(text)
+  }
+  return headers
+}
+
+/**
+ * A value as a header carries it: as it is when it is plain visible ASCII without space at
+ * either end (and does not itself look like the encoded form), else `=?base64?…?=` of its UTF-8.
+ */
+export function headerText(value: string): string {
+  return isPlainHeaderText(value) ? value : `=?base64?${Buffer.from(value).toString('base64')}?=`
+}
+
+function isPlainHeaderText(value: string): boolean {
+  if (value.length === 0 || value.startsWith('=?base64?')) return false
+  for (let i = 0; i < value.length; i++) {
+    const code = value.charCodeAt(i)
+    // Visible ASCII, and spaces inside (never at either end).
+    if (code > 0x7e || code < 0x20) return false
+    if (code === 0x20 && (i === 0 || i === value.length - 1)) return false
+  }
+  return true
+}
+
 const CANONICAL_BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/
 const UTF8 = new TextDecoder('utf-8', { fatal: true })
 

@@ -58,6 +58,16 @@ function startBackend(): Promise<number> {
         res.writeHead(202).end()
       } else if (message.method === 'tools/list') {
         json({ tools: [{ name: 'flood', inputSchema: { type: 'object' } }] })
+      } else if (message.method !== 'tools/call') {
+        // What a 2025 server answers a method it lacks (the gateway's server/discover probe).
+        res.writeHead(200, { 'content-type': 'application/json' })
+        res.end(
+          JSON.stringify({
+            jsonrpc: '2.0',
+            id: message.id,
+            error: { code: -32601, message: 'Method not found' },
+          }),
+        )
       } else {
         streamProgress(res, message.id, message.params?._meta?.progressToken)
       }

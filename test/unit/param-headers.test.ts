@@ -4,7 +4,9 @@ import { missingStandardHeader } from '../../src/protocol/classify.ts'
 import {
   decodedParam,
   headerParamsOf,
+  headerText,
   paramHeaderMismatch,
+  paramHeadersOf,
 } from '../../src/protocol/param-headers.ts'
 
 const schema = {
@@ -104,5 +106,30 @@ describe('Mcp-Param-* headers (SEP-2243)', () => {
     )
     const note = { jsonrpc: '2.0', method: 'notifications/cancelled' } as const
     assert.equal(missingStandardHeader(note, {}), undefined)
+  })
+
+  it('writes the headers a client sends, which the check accepts (round trip)', () => {
+    const declared = headerParamsOf(schema)
+    const args = { region: ' eu-west ', priority: 7, dry: false, nested: { zone: 'zürich' } }
+    const headers = paramHeadersOf(declared, args)
+    assert.deepEqual(headers, {
+      'mcp-param-region': `=?base64?${Buffer.from(' eu-west ').toString('base64')}?=`,
+      'mcp-param-priority': '7',
+      'mcp-param-dry': 'false',
+      'mcp-param-zone': `=?base64?${Buffer.from('zürich').toString('base64')}?=`,
+    })
+    assert.equal(paramHeaderMismatch(declared, args, headers), undefined)
+    // Absent, null or unsafe-integer values are not mirrored.
+    assert.deepEqual(paramHeadersOf(declared, { region: null, priority: 2 ** 60 }), {})
+  })
+
+  it('writes plain visible ASCII as it is and everything else encoded', () => {
+    assert.equal(headerText('us-east-1'), 'us-east-1')
+    assert.equal(headerText('a b'), 'a b')
+    for (const value of ['', ' a', 'a ', 'tab\there', 'line\nbreak', 'é', '=?base64?x?=']) {
+      const written = headerText(value)
+      assert.match(written, /^=\?base64\?[A-Za-z0-9+/=]*\?=$/, JSON.stringify(value))
+      assert.equal(decodedParam(written), value)
+    }
   })
 })

@@ -37,6 +37,8 @@ export interface SessionRef {
   readonly initParams: JsonObject
   /** Delivers a backend message unrelated to any call (list changes, updates, logs). */
   deliver(backend: string, message: JsonRpcRequest | JsonRpcNotification, from: Connection): void
+  /** The log level the session asked for (`logging/setLevel`); undefined until it asked. */
+  logLevel?(): string | undefined
 }
 
 /**

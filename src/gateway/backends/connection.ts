@@ -85,6 +85,13 @@ export interface CallSink {
   readonly owner?: object | string
   /** Whether the call's client declared the capability a server request needs. */
   accepts?(method: string): boolean
+  /**
+   * A stateless (2026-07-28) client's own request `_meta` (its revision, capabilities, client
+   * info, log level): a backend reached in that revision is sent them, and the
+   * `input_required` results it answers with are passed to the client, whose retry carries
+   * the answers (modern.ts). Undefined for a session's call.
+   */
+  readonly statelessMeta?: JsonObject
   /** The request this sink served has ended (answered, failed or cancelled). */
   end?(): void
   /**
@@ -313,6 +320,19 @@ export abstract class Connection {
   }
 
   /**
+   * The id of the call a response answers: its own (the gateway's numbers); a transport that
+   * sends a call again under another id (modern.ts, a retry with the client's input) maps it.
+   */
+  protected callIdOf(id: unknown): number {
+    return typeof id === 'number' ? id : -1
+  }
+
+  /** Ends a call with the backend's response (a transport may act on it first: modern.ts). */
+  protected settle(pending: Pending, response: JsonRpcResponse): void {
+    pending.resolve(response)
+  }
+
+  /**
    * Routes one message from the backend. `related` is the call whose HTTP answer carried it;
    * on transports without that association (stdio) server requests and logs go to the most
    * recent call in flight, which is exact with one client per connection. Called from a
@@ -333,9 +353,9 @@ export abstract class Connection {
     const message = value as unknown as JsonRpcMessage
     if (!('method' in message) || typeof message.method !== 'string') {
       const response = message as JsonRpcResponse
-      const pending = typeof response.id === 'number' ? this.#pending.get(response.id) : undefined
+      const pending = this.#pending.get(this.callIdOf(response.id))
       if (pending === undefined) this.#stray(response.id)
-      else pending.resolve(response)
+      else this.settle(pending, response)
       return
     }
     if ('id' in message && message.id !== undefined) {

@@ -1,8 +1,9 @@
 /**
- * Streamable HTTP backends: one upstream MCP session per client session (so the backend sees
- * each client's capabilities and its server→client requests arrive on the POST stream of the
- * call that caused them), plus the gateway's own session for stateless (2026) clients. An
- * expired upstream session (404, or server-everything's 400) is re-initialized transparently.
+ * One Streamable HTTP connection in the 2025-11-25 revision: an MCP session with the backend
+ * (initialize, each message POSTed, answers as JSON or SSE, the GET stream for what comes
+ * outside calls). An expired upstream session (404, or server-everything's 400) is
+ * re-initialized transparently. modern.ts builds the 2026-07-28 connection on it;
+ * http-backend.ts decides which one a backend gets.
  */
 import { setMaxListeners } from 'node:events'
 import { Readable } from 'node:stream'
@@ -24,15 +25,7 @@ import { type SseEvent, SseParser } from '../../protocol/sse.ts'
 import { describeNonResponse, notJsonRpcWords } from '../../protocol/summarize.ts'
 import type { HttpClient, UpstreamResponse } from '../../upstream/http-client.ts'
 import { chunksOf } from '../../util/chunks.ts'
-import { Backend, type SessionRef } from './backend.ts'
-import {
-  BACKEND_PROTOCOL_VERSION,
-  Connection,
-  type Pending,
-  type ServerInfo,
-} from './connection.ts'
-import { SseConnection } from './sse.ts'
-import { WebSocketConnection } from './websocket.ts'
+import { Connection, type Pending, type ServerInfo } from './connection.ts'
 
 /** How many times one call's SSE stream is resumed (GET + `Last-Event-ID`) before giving up. */
 const MAX_RESUMES = 5
@@ -69,13 +62,6 @@ export function backendHeaders(config: BackendConfig): HeaderMap {
   if (config.bearer_token) headers.authorization = `Bearer ${config.bearer_token}`
   // Portico reads every answer: asked uncoded (one coded anyway is decoded).
   return askUncoded(headers)
-}
-
-function sessionHeadersOf(headersOf: (() => HeaderMap | undefined) | undefined): {
-  sessionHeaders?: HeaderMap
-} {
-  const sessionHeaders = headersOf?.()
-  return sessionHeaders === undefined ? {} : { sessionHeaders }
 }
 
 /** What every request of one connection carries: the backend's headers, the session's. */
@@ -142,7 +128,11 @@ export class HttpConnection extends Connection {
    * for its whole answer: it waits on nothing else, and a backend that answered the handshake's
    * `notifications/initialized` with a body that never ends held every call for ever.
    */
-  #post(message: JsonRpcMessage, pending?: Pending): Promise<UpstreamResponse> {
+  protected post(
+    message: JsonRpcMessage,
+    pending?: Pending,
+    extraHeaders?: HeaderMap,
+  ): Promise<UpstreamResponse> {
     const callSignal = pending?.signal
     const deadline =
       callSignal === undefined
@@ -153,8 +143,8 @@ export class HttpConnection extends Connection {
       url: this.#url,
       method: 'POST',
       headers: traced(
-        pending?.headers
-          ? { ...this.#requestHeaders(), ...pending.headers }
+        pending?.headers || extraHeaders
+          ? { ...this.#requestHeaders(), ...extraHeaders, ...pending?.headers }
           : this.#requestHeaders(),
         pending?.traceparent,
       ),
@@ -166,6 +156,27 @@ export class HttpConnection extends Connection {
     })
   }
 
+  /**
+   * POSTs one message outside any call, with this connection's headers and `headers`, until
+   * `signal` aborts: a stream meant to stay open while quiet (`subscriptions/listen`).
+   */
+  protected postStream(
+    message: JsonRpcMessage,
+    headers: HeaderMap,
+    signal: AbortSignal,
+  ): Promise<UpstreamResponse> {
+    return this.#options.http.send({
+      url: this.#url,
+      method: 'POST',
+      headers: { ...this.#requestHeaders(), ...headers },
+      body: Buffer.from(encodeValues(message)),
+      signal,
+      callSignal: this.#abort.signal,
+      label: this.#label,
+      bodyTimeoutMs: 0,
+    })
+  }
+
   protected async transmit(message: JsonRpcMessage, pending?: Pending): Promise<void> {
     const isInitialize = 'method' in message && message.method === 'initialize'
     // The handshake's own messages go out while it runs; everything else waits for it.
@@ -174,7 +185,7 @@ export class HttpConnection extends Connection {
     // The session this request went out on: a re-initialization that another call started
     // clears (then replaces) `#sessionId`, and this request's 404 is still that session's end.
     const sentOn = this.#sessionId
-    let response = await this.#post(message, pending)
+    let response = await this.post(message, pending)
     // Not for the handshake's own messages: a re-initialization's `notifications/initialized`
     // refused with 404 waited on the re-initialization that waits for it, and every later
     // call of the connection waited on that for good. The calls after it find out for
@@ -183,13 +194,13 @@ export class HttpConnection extends Connection {
       // One re-initialization for every call the lost session refused: the first starts it,
       // the others wait for it; one whose 404 comes after it finished just goes out again.
       if (this.#reinitializing || this.#sessionId === sentOn) await this.#reinitialize()
-      response = await this.#post(message, pending)
+      response = await this.post(message, pending)
     }
     if (isInitialize) {
       const sessionId = headerValue(response.headers, 'mcp-session-id')
       if (sessionId) this.#sessionId = sessionId
     }
-    await this.#consume(response, pending)
+    await this.consume(response, pending)
   }
 
   #reinitialize(): Promise<unknown> {
@@ -207,7 +218,7 @@ export class HttpConnection extends Connection {
     return this.#reinitializing
   }
 
-  async #consume(response: UpstreamResponse, pending: Pending | undefined): Promise<void> {
+  protected async consume(response: UpstreamResponse, pending: Pending | undefined): Promise<void> {
     if (pending === undefined) {
       // A notification or an answer to the backend's request: the spec's answer is 202 with no
       // body, and nothing in one is waited for. A body still coming is dropped, not read.
@@ -258,7 +269,7 @@ export class HttpConnection extends Connection {
       }
     }
     // Checked first: building an Error (and its stack) for every answered call is not free.
-    if (pending && !pending.settled) {
+    if (pending && !pending.settled && !this.answersLater(pending)) {
       const what =
         instead === undefined
           ? 'ended its answer without a response'
@@ -270,6 +281,14 @@ export class HttpConnection extends Connection {
         }),
       )
     }
+  }
+
+  /**
+   * Whether the call's answer was read but is held back to be acted on (modern.ts: a call the
+   * backend needs the client's input for), so the answer ending without it is no failure.
+   */
+  protected answersLater(_pending: Pending): boolean {
+    return false
   }
 
   #httpFailure(status: number, said: string | undefined): PorticoError {
@@ -427,114 +446,6 @@ async function sessionExpired(response: UpstreamResponse): Promise<boolean> {
   // Put the body back for the normal path.
   response.body = Readable.from([text])
   return false
-}
-
-export class HttpBackend extends Backend {
-  readonly #connections = new Map<string, Promise<Connection & { open(): Promise<ServerInfo> }>>()
-  /** The connection each of those promises resolves to (known as soon as it is made). */
-  readonly #opened = new Map<string, Connection>()
-  /** Set by `close`: no connection opens, and no call moves the state, afterwards. */
-  #closed = false
-  #info: ServerInfo | undefined
-
-  info(): ServerInfo | undefined {
-    return this.#info
-  }
-
-  start(): void {
-    this.connection(this.deps.gatewaySession).catch(() => {})
-  }
-
-  connection(session: SessionRef, headersOf?: () => HeaderMap | undefined): Promise<Connection> {
-    const existing = this.#connections.get(session.key)
-    // A connection that ended (a stream or socket the backend closed) never serves again: the
-    // session's next call opens a new one instead of failing for good. Checked on the object
-    // kept beside the promise, so a live connection costs no extra promise per call.
-    if (existing && this.#opened.get(session.key)?.closed !== true) return existing
-    if (this.#closed) return Promise.reject(new PorticoError('backend_failed'))
-    const options = {
-      config: this.config,
-      http: this.deps.http,
-      initParams: { ...session.initParams, protocolVersion: BACKEND_PROTOCOL_VERSION },
-      timeoutMs: this.timeoutMs,
-      startupTimeoutMs: this.startupTimeoutMs,
-      maxMessageBytes: this.deps.maxMessageBytes,
-      ...sessionHeadersOf(headersOf),
-    }
-    const connection =
-      this.config.transport === 'sse'
-        ? new SseConnection(options)
-        : this.config.transport === 'websocket'
-          ? new WebSocketConnection(options)
-          : new HttpConnection(options)
-    connection.onUnsolicited = (message) => session.deliver(this.name, message, connection)
-    this.reportUnroutable(connection)
-    const opening = connection.open().then(
-      (info) => {
-        if (this.#closed) {
-          // Closed (a hot reload replaced it) while this one opened: nothing would release it.
-          void connection.close()
-          throw new PorticoError('backend_failed', { message: `Backend ${this.name} closed` })
-        }
-        this.#info = info
-        this.setState('up')
-        return connection
-      },
-      (error: unknown) => {
-        if (this.#opened.get(session.key) === connection) {
-          this.#connections.delete(session.key)
-          this.#opened.delete(session.key)
-        }
-        void connection.close()
-        const message = error instanceof Error ? error.message : String(error)
-        if (!this.#closed) this.setState('down', message)
-        throw error
-      },
-    )
-    if (this.#connections.size < 100_000) {
-      this.#connections.set(session.key, opening)
-      this.#opened.set(session.key, connection)
-    }
-    if (this.state === 'idle') this.setState('starting')
-    return opening
-  }
-
-  override observe(error: PorticoError | undefined): void {
-    super.observe(error)
-    // A closed backend stays closed, whatever its last calls reported.
-    if (this.#closed) return
-    if (error === undefined) this.setState('up')
-    else if (error.reason === 'upstream_unavailable' || error.reason === 'upstream_timeout') {
-      this.setState('down', error.message)
-    }
-  }
-
-  release(sessionKey: string): void {
-    const opening = this.#connections.get(sessionKey)
-    if (!opening) return
-    this.#connections.delete(sessionKey)
-    this.#opened.delete(sessionKey)
-    opening.then((connection) => connection.close()).catch(() => {})
-  }
-
-  protected connectionCount(): number {
-    return this.#connections.size
-  }
-
-  protected openConnections(): Iterable<Connection> {
-    return this.#opened.values()
-  }
-
-  async close(): Promise<void> {
-    this.#closed = true
-    this.setState('closed')
-    // Closed directly, those still opening included: an `initialize` the backend never
-    // answers must not hold the shutdown for the backend's whole timeout.
-    const all = [...this.#opened.values()]
-    this.#connections.clear()
-    this.#opened.clear()
-    await Promise.allSettled(all.map((connection) => connection.close()))
-  }
 }
 
 /** How much of a backend's error message a 5xx failure quotes. */

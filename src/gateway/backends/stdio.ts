@@ -13,7 +13,6 @@ import {
   encodeValues,
   type JsonObject,
   type JsonRpcMessage,
-  type JsonRpcNotification,
   kindOf,
   parseExact,
 } from '../../jsonrpc/message.ts'
@@ -21,6 +20,7 @@ import type { Logger } from '../../observe/logger.ts'
 import { PerSecond } from '../../util/per-second.ts'
 import { VERSION } from '../../version.ts'
 import { logLevelRank, MCP_LOG_LEVELS } from '../log-levels.ts'
+import { SharedAudience } from './audience.ts'
 import {
   answerUnrouted,
   Backend,
@@ -467,10 +467,8 @@ export class StdioBackend extends Backend {
   readonly #perSession = new Map<string, Promise<StdioConnection>>()
   /** Each session's process from its spawn on, starting or not: what ending the session stops. */
   readonly #sessionProcess = new Map<string, StdioConnection>()
-  /** Client sessions that used the shared process: they receive its unrelated messages. */
-  readonly #sessions = new Map<string, SessionRef>()
-  /** Resource URI → client sessions subscribed to it through the shared process. */
-  readonly #subscribers = new Map<string, Set<string>>()
+  /** Who hears what the shared process sends outside any call (audience.ts). */
+  readonly #audience = new SharedAudience()
   /** Client session → the rank of the log level it asked the shared process for. */
   readonly #logLevels = new Map<string, number>()
   #failures = 0
@@ -554,7 +552,7 @@ export class StdioBackend extends Backend {
   connection(session: SessionRef): Promise<StdioConnection> {
     if (this.#closed) return Promise.reject(crashError(this.name, 'was removed'))
     if (this.config.isolation === 'session') return this.#forSession(session)
-    if (this.#sessions.size < 100_000) this.#sessions.set(session.key, session)
+    this.#audience.join(session)
     if (this.#sharedConnection?.closed === false || this.#shared) return this.#ensureShared()
     if (this.state === 'failed') return Promise.reject(this.#refusal('failed'))
     if (this.#restartTimer) return Promise.reject(this.#refusal('restarting'))
@@ -596,7 +594,7 @@ export class StdioBackend extends Backend {
             answerUnrouted(connection, message)
             return
           }
-          for (const session of this.#audience(message)) {
+          for (const session of this.#audience.of(message)) {
             session.deliver(this.name, message, connection)
           }
         }
@@ -733,7 +731,7 @@ export class StdioBackend extends Backend {
    * is subscribed again, so updates keep reaching them.
    */
   #resubscribe(connection: StdioConnection): void {
-    for (const uri of this.#subscribers.keys()) {
+    for (const uri of this.#audience.subscribed()) {
       this.#askAgain(connection, 'resources/subscribe', { uri }, `the subscription to ${uri}`)
     }
   }
@@ -863,24 +861,6 @@ export class StdioBackend extends Backend {
     this.setState(failed ? 'failed' : this.state, error.message)
   }
 
-  /**
-   * Who gets a message the shared process sent outside any call: what is the backend's own news
-   * for all of them (a list change: every session; a resource update: the sessions subscribed
-   * to that URI), and nobody for the rest. A log line, progress or any other notification with
-   * no call in flight is one client's by nature, and nothing tells whose: it is dropped rather
-   * than shown to every client that ever used the process (isolation = "session" delivers a
-   * process's own log lines to its one client).
-   */
-  #audience(message: JsonRpcNotification): SessionRef[] {
-    const params = message.params
-    if (message.method.endsWith('/list_changed')) return [...this.#sessions.values()]
-    if (message.method !== 'notifications/resources/updated' || typeof params?.uri !== 'string') {
-      return []
-    }
-    const keys = this.#subscribers.get(params.uri) ?? new Set()
-    return [...keys].flatMap((key) => this.#sessions.get(key) ?? [])
-  }
-
   override get dedicated(): boolean {
     return this.config.isolation === 'session'
   }
@@ -891,25 +871,15 @@ export class StdioBackend extends Backend {
    */
   override track(sessionKey: string, uri: string, subscribe: boolean): boolean {
     if (this.dedicated) return true
-    const keys = this.#subscribers.get(uri) ?? new Set<string>()
-    const before = keys.size
-    if (subscribe && this.#subscribers.size < 10_000) keys.add(sessionKey)
-    else keys.delete(sessionKey)
-    if (keys.size === 0) this.#subscribers.delete(uri)
-    else this.#subscribers.set(uri, keys)
-    return subscribe ? before === 0 && keys.size === 1 : before === 1 && keys.size === 0
+    return this.#audience.track(sessionKey, uri, subscribe)
   }
 
   release(sessionKey: string): void {
-    this.#sessions.delete(sessionKey)
     this.#logLevels.delete(sessionKey)
-    for (const [uri, keys] of this.#subscribers) {
-      if (keys.delete(sessionKey) && keys.size === 0) {
-        this.#subscribers.delete(uri)
-        this.#sharedConnection
-          ?.request('resources/unsubscribe', { uri }, { timeoutMs: this.timeoutMs })
-          .catch(() => {})
-      }
+    for (const uri of this.#audience.release(sessionKey)) {
+      this.#sharedConnection
+        ?.request('resources/unsubscribe', { uri }, { timeoutMs: this.timeoutMs })
+        .catch(() => {})
     }
     const opening = this.#perSession.get(sessionKey)
     this.#perSession.delete(sessionKey)

@@ -1,0 +1,69 @@
+/**
+ * Who hears what a backend connection shared by every client session sends outside any call
+ * (a shared stdio process, a 2026-07-28 HTTP backend): the sessions that used it, and for each
+ * resource the sessions subscribed to it there. A list change is every session's news; a
+ * resource update is its subscribers'; anything else sent outside a call is one client's by
+ * nature, and nothing tells whose, so nobody gets it.
+ */
+import type { JsonRpcNotification } from '../../jsonrpc/message.ts'
+import type { SessionRef } from './backend.ts'
+
+/** Sessions remembered at most (the gateway's own `max_sessions` bounds them first). */
+const MAX_SESSIONS = 100_000
+/** Resources subscribed at most through one shared connection. */
+const MAX_SUBSCRIBED = 10_000
+
+export class SharedAudience {
+  /** Client sessions that used the shared connection: they receive its unrelated messages. */
+  readonly #sessions = new Map<string, SessionRef>()
+  /** Resource URI → client sessions subscribed to it through the shared connection. */
+  readonly #subscribers = new Map<string, Set<string>>()
+
+  /** `session` used the shared connection: it hears the backend's news from now on. */
+  join(session: SessionRef): void {
+    if (this.#sessions.size < MAX_SESSIONS) this.#sessions.set(session.key, session)
+  }
+
+  /**
+   * Records a resource (un)subscription. Returns whether the backend must be told: the first
+   * subscriber in, or the last one out.
+   */
+  track(sessionKey: string, uri: string, subscribe: boolean): boolean {
+    const keys = this.#subscribers.get(uri) ?? new Set<string>()
+    const before = keys.size
+    if (subscribe && this.#subscribers.size < MAX_SUBSCRIBED) keys.add(sessionKey)
+    else keys.delete(sessionKey)
+    if (keys.size === 0) this.#subscribers.delete(uri)
+    else this.#subscribers.set(uri, keys)
+    return subscribe ? before === 0 && keys.size === 1 : before === 1 && keys.size === 0
+  }
+
+  /** The session ended: returns the resources nobody is subscribed to any more. */
+  release(sessionKey: string): string[] {
+    this.#sessions.delete(sessionKey)
+    const dropped: string[] = []
+    for (const [uri, keys] of this.#subscribers) {
+      if (keys.delete(sessionKey) && keys.size === 0) {
+        this.#subscribers.delete(uri)
+        dropped.push(uri)
+      }
+    }
+    return dropped
+  }
+
+  /** The resources someone is subscribed to (a restarted connection subscribes them again). */
+  subscribed(): Iterable<string> {
+    return this.#subscribers.keys()
+  }
+
+  /** Who gets `message`, sent outside any call. */
+  of(message: JsonRpcNotification): SessionRef[] {
+    const params = message.params
+    if (message.method.endsWith('/list_changed')) return [...this.#sessions.values()]
+    if (message.method !== 'notifications/resources/updated' || typeof params?.uri !== 'string') {
+      return []
+    }
+    const keys = this.#subscribers.get(params.uri) ?? new Set()
+    return [...keys].flatMap((key) => this.#sessions.get(key) ?? [])
+  }
+}

@@ -1,0 +1,280 @@
+/**
+ * Remote backends (Streamable HTTP, legacy HTTP+SSE, WebSocket). A 2025-11-25 backend gets one
+ * MCP session per client session (so it sees each client's capabilities, and its server→client
+ * requests arrive on the POST stream of the call that caused them), plus the gateway's own
+ * session for stateless (2026) clients. A 2026-07-28 backend gets one connection for all
+ * (modern.ts). Which one an `http` backend is, `protocol_version` says or its first
+ * `server/discover` tells.
+ */
+import type { BackendConfig } from '../../config/gateway.ts'
+import { PorticoError } from '../../errors.ts'
+import type { HeaderMap } from '../../http/headers.ts'
+import { isObject, type JsonObject } from '../../jsonrpc/message.ts'
+import { MODERN_PROTOCOL_VERSION } from '../../protocol/classify.ts'
+import { SharedAudience } from './audience.ts'
+import { answerUnrouted, Backend, type SessionRef } from './backend.ts'
+import { BACKEND_PROTOCOL_VERSION, type Connection, type ServerInfo } from './connection.ts'
+import { HttpConnection } from './http.ts'
+import { ModernHttpConnection } from './modern.ts'
+import { SseConnection } from './sse.ts'
+import { WebSocketConnection } from './websocket.ts'
+
+function sessionHeadersOf(headersOf: (() => HeaderMap | undefined) | undefined): {
+  sessionHeaders?: HeaderMap
+} {
+  const sessionHeaders = headersOf?.()
+  return sessionHeaders === undefined ? {} : { sessionHeaders }
+}
+
+/** The revision a backend is reached in: 2025-11-25 sessions, or 2026-07-28 (modern.ts). */
+type Era = 'legacy' | 'modern'
+
+export class HttpBackend extends Backend {
+  readonly #connections = new Map<string, Promise<Connection & { open(): Promise<ServerInfo> }>>()
+  /** The connection each of those promises resolves to (known as soon as it is made). */
+  readonly #opened = new Map<string, Connection>()
+  /** Set by `close`: no connection opens, and no call moves the state, afterwards. */
+  #closed = false
+  #info: ServerInfo | undefined
+  /** Fixed by `protocol_version`; with `auto`, learned at the first connection (`#shared`). */
+  #era: Era | undefined = eraOf(this.config)
+  /** The one 2026-07-28 connection every session shares (opening, or open). */
+  #modern: Promise<ModernHttpConnection | undefined> | undefined
+  #modernConnection: ModernHttpConnection | undefined
+  /** Who hears the 2026-07-28 connection's list changes and resource updates. */
+  readonly #audience = new SharedAudience()
+
+  info(): ServerInfo | undefined {
+    return this.#info
+  }
+
+  start(): void {
+    this.connection(this.deps.gatewaySession).catch(() => {})
+  }
+
+  connection(session: SessionRef, headersOf?: () => HeaderMap | undefined): Promise<Connection> {
+    if (this.#era === 'legacy') return this.#sessionConnection(session, headersOf)
+    this.#audience.join(session)
+    const shared = this.#shared()
+    if (this.#era === 'modern') return shared as Promise<Connection>
+    // Still learning the era: a backend that turns out to be 2025-11-25 gets a session.
+    return shared.then((modern) => modern ?? this.#sessionConnection(session, headersOf))
+  }
+
+  /**
+   * The 2026-07-28 connection, opened once for every session. With `protocol_version = "auto"`
+   * its `server/discover` is the probe: a backend that answers it in that revision is reached
+   * in it from then on; one that refuses it (a 2025 server's error, 404 or 405) gets sessions
+   * (`undefined`). A backend that cannot be reached, or refuses the credentials, says nothing
+   * about its revision: the next connection asks again.
+   */
+  #shared(): Promise<ModernHttpConnection | undefined> {
+    if (this.#modern !== undefined && this.#modernConnection?.closed !== true) return this.#modern
+    if (this.#closed) return Promise.reject(new PorticoError('backend_failed'))
+    const gateway = this.deps.gatewaySession
+    const connection = new ModernHttpConnection({
+      config: this.config,
+      http: this.deps.http,
+      initParams: gateway.initParams,
+      timeoutMs: this.timeoutMs,
+      startupTimeoutMs: this.startupTimeoutMs,
+      maxMessageBytes: this.deps.maxMessageBytes,
+      headerParams: (tool) => this.catalog.headerParams(tool),
+    })
+    // A list change goes to the gateway, which tells every session (gateway.ts `#deliver`); a
+    // resource update to the sessions subscribed to it.
+    connection.onUnsolicited = (message) => {
+      if ('id' in message) answerUnrouted(connection, message)
+      else if (message.method.endsWith('/list_changed')) {
+        gateway.deliver(this.name, message, connection)
+      } else {
+        for (const session of this.#audience.of(message)) {
+          session.deliver(this.name, message, connection)
+        }
+      }
+    }
+
+    this.reportUnroutable(connection)
+    this.#audience.join(gateway)
+    this.#modernConnection = connection
+    const opening = connection.open().then(
+      (info) => {
+        if (this.#closed) {
+          void connection.close()
+          throw new PorticoError('backend_failed', { message: `Backend ${this.name} closed` })
+        }
+        if (this.#era === undefined) {
+          this.deps.logger.info(`backend ${this.name} is reached in ${MODERN_PROTOCOL_VERSION}`, {
+            backend: this.name,
+          })
+        }
+        this.#era = 'modern'
+        this.#info = info
+        this.setState('up')
+        return connection
+      },
+      (error: unknown) => {
+        void connection.close()
+        if (this.#modernConnection === connection) {
+          this.#modern = undefined
+          this.#modernConnection = undefined
+        }
+        if (this.#era === undefined && revealsLegacy(error)) {
+          this.#era = 'legacy'
+          return undefined
+        }
+        const message = error instanceof Error ? error.message : String(error)
+        if (!this.#closed) this.setState('down', message)
+        throw error
+      },
+    )
+    this.#modern = opening
+    if (this.state === 'idle') this.setState('starting')
+    return opening
+  }
+
+  /** A 2025-11-25 session with the backend for this client session (opened once, kept). */
+  #sessionConnection(
+    session: SessionRef,
+    headersOf?: () => HeaderMap | undefined,
+  ): Promise<Connection> {
+    const existing = this.#connections.get(session.key)
+    // A connection that ended (a stream or socket the backend closed) never serves again: the
+    // session's next call opens a new one instead of failing for good. Checked on the object
+    // kept beside the promise, so a live connection costs no extra promise per call.
+    if (existing && this.#opened.get(session.key)?.closed !== true) return existing
+    if (this.#closed) return Promise.reject(new PorticoError('backend_failed'))
+    const options = {
+      config: this.config,
+      http: this.deps.http,
+      initParams: { ...session.initParams, protocolVersion: BACKEND_PROTOCOL_VERSION },
+      timeoutMs: this.timeoutMs,
+      startupTimeoutMs: this.startupTimeoutMs,
+      maxMessageBytes: this.deps.maxMessageBytes,
+      ...sessionHeadersOf(headersOf),
+    }
+    const connection =
+      this.config.transport === 'sse'
+        ? new SseConnection(options)
+        : this.config.transport === 'websocket'
+          ? new WebSocketConnection(options)
+          : new HttpConnection(options)
+    connection.onUnsolicited = (message) => session.deliver(this.name, message, connection)
+    this.reportUnroutable(connection)
+    const opening = connection.open().then(
+      (info) => {
+        if (this.#closed) {
+          // Closed (a hot reload replaced it) while this one opened: nothing would release it.
+          void connection.close()
+          throw new PorticoError('backend_failed', { message: `Backend ${this.name} closed` })
+        }
+        this.#info = info
+        this.setState('up')
+        return connection
+      },
+      (error: unknown) => {
+        if (this.#opened.get(session.key) === connection) {
+          this.#connections.delete(session.key)
+          this.#opened.delete(session.key)
+        }
+        void connection.close()
+        const message = error instanceof Error ? error.message : String(error)
+        if (!this.#closed) this.setState('down', message)
+        throw error
+      },
+    )
+    if (this.#connections.size < 100_000) {
+      this.#connections.set(session.key, opening)
+      this.#opened.set(session.key, connection)
+    }
+    if (this.state === 'idle') this.setState('starting')
+    return opening
+  }
+
+  override observe(error: PorticoError | undefined): void {
+    super.observe(error)
+    // A closed backend stays closed, whatever its last calls reported.
+    if (this.#closed) return
+    if (error === undefined) this.setState('up')
+    else if (error.reason === 'upstream_unavailable' || error.reason === 'upstream_timeout') {
+      this.setState('down', error.message)
+    }
+  }
+
+  /** A 2026-07-28 backend has one connection: the session's level goes with each request. */
+  override async setLogLevel(session: SessionRef, params: JsonObject): Promise<void> {
+    const connection = await this.connection(session)
+    if (connection instanceof ModernHttpConnection) return
+    await connection.request('logging/setLevel', params, { timeoutMs: this.timeoutMs })
+  }
+
+  override get dedicated(): boolean {
+    return this.#era !== 'modern'
+  }
+
+  /**
+   * A 2026-07-28 backend's one listen stream serves every session: it is told of the first
+   * subscriber of a resource and the last one leaving. Recorded while the era is unknown too,
+   * and told then (the subscribe learns the era).
+   */
+  override track(sessionKey: string, uri: string, subscribe: boolean): boolean {
+    if (this.#era === 'legacy') return true
+    const tell = this.#audience.track(sessionKey, uri, subscribe)
+    return this.#era === undefined || tell
+  }
+
+  release(sessionKey: string): void {
+    for (const uri of this.#audience.release(sessionKey)) {
+      this.#modernConnection
+        ?.request('resources/unsubscribe', { uri }, { timeoutMs: this.timeoutMs })
+        .catch(() => {})
+    }
+    const opening = this.#connections.get(sessionKey)
+    if (!opening) return
+    this.#connections.delete(sessionKey)
+    this.#opened.delete(sessionKey)
+    opening.then((connection) => connection.close()).catch(() => {})
+  }
+
+  protected connectionCount(): number {
+    return this.#connections.size + (this.#modernConnection === undefined ? 0 : 1)
+  }
+
+  protected openConnections(): Iterable<Connection> {
+    const modern = this.#modernConnection
+    return modern === undefined ? this.#opened.values() : [...this.#opened.values(), modern]
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true
+    this.setState('closed')
+    // Closed directly, those still opening included: an `initialize` the backend never
+    // answers must not hold the shutdown for the backend's whole timeout.
+    const all = [...this.#opened.values()]
+    if (this.#modernConnection !== undefined) all.push(this.#modernConnection)
+    this.#modernConnection = undefined
+    this.#modern = undefined
+    this.#connections.clear()
+    this.#opened.clear()
+    await Promise.allSettled(all.map((connection) => connection.close()))
+  }
+}
+
+function eraOf(config: BackendConfig): Era | undefined {
+  if (config.transport !== 'http' || config.protocol_version === '2025-11-25') return 'legacy'
+  return config.protocol_version === '2026-07-28' ? 'modern' : undefined
+}
+
+/**
+ * Whether a failed `server/discover` shows a backend of the 2025 revisions: it answered, and
+ * not with a refusal any request would get (credentials, limits, a failing server) nor a
+ * failure to reach it at all.
+ */
+function revealsLegacy(error: unknown): boolean {
+  if (!(error instanceof PorticoError)) return false
+  if (error.reason !== 'backend_failed') return false
+  const data = error.data
+  const status = isObject(data) && typeof data.status === 'number' ? data.status : undefined
+  if (status === undefined) return true
+  return status !== 401 && status !== 403 && status !== 429 && status < 500
+}

@@ -1,0 +1,498 @@
+/**
+ * A Streamable HTTP backend reached in its own revision, 2026-07-28: no `initialize` and no
+ * session. `server/discover` says what it serves; every request carries its client's envelope
+ * in `_meta` (revision, capabilities, client info, log level) and the headers the revision
+ * mirrors from the body (`Mcp-Method`, `Mcp-Name`, `Mcp-Param-*`). One connection serves every
+ * client session. What 2026-07-28 changed for a client, the gateway does here:
+ *
+ * - A call the backend needs input for answers `input_required`. A stateless client's call
+ *   passes it on (the client retries with its answers, and the retry names the same tool, so
+ *   it comes back here). A session's client cannot read it: the gateway asks the client each
+ *   request over its session, as a 2025 backend would have, and retries the call with the
+ *   answers and the backend's `requestState`, round after round (`MAX_ROUNDS`).
+ * - Cancellation is closing the call's stream: the transport's signal does it, and no
+ *   `notifications/cancelled` is sent (the revision has no client notifications on HTTP).
+ * - List changes and resource updates arrive on one `subscriptions/listen` stream, opened
+ *   again whenever the resources subscribed change. `resources/subscribe` and `unsubscribe`
+ *   are answered here: they change what that stream asks for.
+ */
+import type { Readable } from 'node:stream'
+import { PorticoError } from '../../errors.ts'
+import type { HeaderMap } from '../../http/headers.ts'
+import { headerValue } from '../../http/headers.ts'
+import {
+  isObject,
+  type JsonObject,
+  type JsonRpcMessage,
+  type JsonRpcRequest,
+  type JsonRpcResponse,
+  parseExact,
+} from '../../jsonrpc/message.ts'
+import {
+  META_CLIENT_CAPABILITIES,
+  META_CLIENT_INFO,
+  META_LOG_LEVEL,
+  META_PROTOCOL_VERSION,
+  MODERN_PROTOCOL_VERSION,
+} from '../../protocol/classify.ts'
+import { type HeaderParam, headerText, paramHeadersOf } from '../../protocol/param-headers.ts'
+import { SseParser } from '../../protocol/sse.ts'
+import { chunksOf } from '../../util/chunks.ts'
+import type { SessionRef } from './backend.ts'
+import { CAPABILITY_OF, type CallSink, type Pending, type ServerInfo } from './connection.ts'
+import { HttpConnection, type HttpConnectionOptions } from './http.ts'
+
+/** Rounds of input one call may ask a session's client for before it is given up. */
+const MAX_ROUNDS = 16
+/** Input requests one round may hold (a backend asking for more is refused, not buffered). */
+const MAX_INPUT_REQUESTS = 64
+/** Resources one backend's listen stream asks updates for. */
+const MAX_SUBSCRIBED = 1000
+/** The `server/discover` key that names the server (2026-07-28 results carry it in `_meta`). */
+const META_SERVER_INFO = 'io.modelcontextprotocol/serverInfo'
+/** Waits before opening a dropped listen stream again: doubling from 0.5 s up to 30 s. */
+const LISTEN_RETRY_MS = 500
+const LISTEN_RETRY_MAX_MS = 30_000
+
+/** The notifications a listen stream carries to the gateway. */
+const LISTENED: ReadonlySet<string> = new Set([
+  'notifications/tools/list_changed',
+  'notifications/prompts/list_changed',
+  'notifications/resources/list_changed',
+  'notifications/resources/updated',
+])
+
+export interface ModernConnectionOptions extends HttpConnectionOptions {
+  /** What the backend's `server/discover` said, when it was asked already (the era probe). */
+  discovered?: ServerInfo
+  /** The arguments a tool marks `x-mcp-header` (the backend's catalog; undefined: unknown). */
+  headerParams(tool: string): readonly HeaderParam[] | undefined
+}
+
+/** A call the backend needs the client's input for: what it asked, held until answered. */
+interface InputRound {
+  inputRequests: unknown
+  requestState: unknown
+}
+
+export class ModernHttpConnection extends HttpConnection {
+  readonly #options: ModernConnectionOptions
+  /** The `_meta` of requests no client made (lists the gateway reads, subscriptions). */
+  readonly #ownMeta: JsonObject
+  /** Calls whose `input_required` answer is held for a session's client to fulfil. */
+  readonly #held = new Map<number, InputRound>()
+  /** A retry's id (a call sent again with the client's input) → the call it continues. */
+  readonly #retries = new Map<string, number>()
+  /** The gateway's requests to a client for a held call, by id → what takes the answer. */
+  readonly #asked = new Map<string, (outcome: JsonObject) => void>()
+  #nextAsk = 0
+  /** Resources whose updates the listen stream asks for. */
+  readonly #subscribed = new Set<string>()
+  #listen: AbortController | undefined
+  #listenFailures = 0
+  #listenTimer: NodeJS.Timeout | undefined
+
+  constructor(options: ModernConnectionOptions) {
+    super(options)
+    this.#options = options
+    const init = options.initParams
+    this.#ownMeta = {
+      [META_PROTOCOL_VERSION]: MODERN_PROTOCOL_VERSION,
+      [META_CLIENT_CAPABILITIES]: isObject(init.capabilities) ? init.capabilities : {},
+      ...(isObject(init.clientInfo) ? { [META_CLIENT_INFO]: init.clientInfo } : {}),
+    }
+  }
+
+  override async open(): Promise<ServerInfo> {
+    this.info = this.#options.discovered ?? (await this.discover())
+    this.#openListen()
+    return this.info
+  }
+
+  /**
+   * Asks `server/discover`; fails unless the backend serves 2026-07-28. The failure keeps the
+   * backend's own words (a 2025 server's refusal), for `HttpBackend` to tell the eras apart.
+   */
+  async discover(): Promise<ServerInfo> {
+    const response = await this.request(
+      'server/discover',
+      {},
+      { timeoutMs: this.#options.startupTimeoutMs },
+    ).catch((error: unknown) => {
+      // Refused outright (a 2025 server's 400, 404 or 405): said as the revision it lacks,
+      // keeping the status that tells it apart from a failure any request would get.
+      if (!(error instanceof PorticoError) || error.reason !== 'backend_failed') throw error
+      const said = error.message.replace(/^Backend \S+ (\(\S+\) )?/, '')
+      throw notModern(this.backend, `server/discover ${said}`, error.data)
+    })
+    const result = response.result
+    const versions = isObject(result) ? result.supportedVersions : undefined
+    if (!isObject(result) || !Array.isArray(versions)) {
+      throw notModern(this.backend, response.error?.message ?? 'no server/discover result')
+    }
+    if (!versions.includes(MODERN_PROTOCOL_VERSION)) {
+      throw notModern(this.backend, `it serves ${versions.slice(0, 5).join(', ')}`)
+    }
+    const info: ServerInfo = { protocolVersion: MODERN_PROTOCOL_VERSION }
+    if (isObject(result.capabilities)) info.capabilities = result.capabilities
+    if (typeof result.instructions === 'string') info.instructions = result.instructions
+    const meta = result._meta
+    const serverInfo = isObject(meta) ? meta[META_SERVER_INFO] : undefined
+    if (isObject(serverInfo)) info.serverInfo = serverInfo
+    return info
+  }
+
+  protected override async transmit(message: JsonRpcMessage, pending?: Pending): Promise<void> {
+    if (!('method' in message)) {
+      this.#answered(message as JsonRpcResponse)
+      return
+    }
+    // No notification goes to a 2026-07-28 server over HTTP: a call is cancelled by closing
+    // its stream (the call's signal), and the revision defines no others.
+    if (pending === undefined) return
+    if (message.method === 'resources/subscribe' || message.method === 'resources/unsubscribe') {
+      this.#subscription(message as JsonRpcRequest, pending)
+      return
+    }
+    let outgoing = this.#enveloped(message as JsonRpcRequest, pending.sink)
+    for (let round = 1; ; round++) {
+      let held: InputRound | undefined
+      try {
+        const response = await this.post(outgoing, pending, modernHeaders(outgoing, this.#options))
+        await this.consume(response, pending)
+      } finally {
+        held = this.#held.get(pending.id)
+        this.#held.delete(pending.id)
+        if (typeof outgoing.id === 'string') this.#retries.delete(outgoing.id)
+      }
+      if (held === undefined) return
+      if (round > MAX_ROUNDS) {
+        throw new PorticoError('backend_failed', {
+          message: `Backend ${this.backend} still asked for input after ${MAX_ROUNDS} rounds`,
+          data: { backend: this.backend },
+        })
+      }
+      const inputResponses = await this.#ask(held, pending)
+      // The same request again under a new id (the revision's rule for a retry), carrying the
+      // answers and the backend's state as it gave it.
+      const id = `${pending.id}.${round}`
+      this.#retries.set(id, pending.id)
+      const params: JsonObject = { ...outgoing.params, inputResponses }
+      if (held.requestState !== undefined) params.requestState = held.requestState
+      else delete params.requestState
+      outgoing = { jsonrpc: '2.0', id, method: outgoing.method, params }
+    }
+  }
+
+  protected override callIdOf(id: unknown): number {
+    return typeof id === 'string' ? (this.#retries.get(id) ?? -1) : super.callIdOf(id)
+  }
+
+  /**
+   * An `input_required` answer to a session's call is held for `transmit` to fulfil; anything
+   * else ends the call (a retry's answer under the call's own id).
+   */
+  protected override settle(pending: Pending, response: JsonRpcResponse): void {
+    const result = response.result
+    if (
+      isObject(result) &&
+      result.resultType === 'input_required' &&
+      pending.sink?.statelessMeta === undefined
+    ) {
+      this.#held.set(pending.id, {
+        inputRequests: result.inputRequests,
+        requestState: result.requestState,
+      })
+      return
+    }
+    pending.resolve(response.id === pending.id ? response : { ...response, id: pending.id })
+  }
+
+  protected override answersLater(pending: Pending): boolean {
+    return this.#held.has(pending.id)
+  }
+
+  /** The request with its client's envelope in `_meta` (the client's own keys kept). */
+  #enveloped(message: JsonRpcRequest, sink: CallSink | undefined): JsonRpcRequest {
+    const envelope = this.#envelopeFor(sink)
+    const params = message.params ?? {}
+    const meta = params._meta
+    return {
+      ...message,
+      params: { ...params, _meta: isObject(meta) ? { ...meta, ...envelope } : envelope },
+    }
+  }
+
+  #envelopeFor(sink: CallSink | undefined): JsonObject {
+    const stateless = sink?.statelessMeta
+    if (stateless !== undefined) {
+      return { ...stateless, [META_PROTOCOL_VERSION]: MODERN_PROTOCOL_VERSION }
+    }
+    const session = sessionOf(sink?.owner)
+    if (session === undefined) return this.#ownMeta
+    const init = session.initParams
+    const envelope: JsonObject = {
+      [META_PROTOCOL_VERSION]: MODERN_PROTOCOL_VERSION,
+      [META_CLIENT_CAPABILITIES]: isObject(init.capabilities) ? init.capabilities : {},
+      // A 2025 session gets a server's log lines until it sets a level; the revision sends
+      // none unless asked, so a session that set none asks for all (its filter still applies).
+      [META_LOG_LEVEL]: session.logLevel?.() ?? 'debug',
+    }
+    if (isObject(init.clientInfo)) envelope[META_CLIENT_INFO] = init.clientInfo
+    return envelope
+  }
+
+  /**
+   * Asks the call's client each request of an `input_required` answer, over its session (the
+   * call's sink relays them as a 2025 backend's requests), and collects the answers by key.
+   */
+  async #ask(round: InputRound, pending: Pending): Promise<JsonObject> {
+    const requests = round.inputRequests
+    const keys = isObject(requests) ? Object.keys(requests) : []
+    if (keys.length > MAX_INPUT_REQUESTS) {
+      throw this.#cannotAsk(
+        `asked for ${keys.length} inputs at once (at most ${MAX_INPUT_REQUESTS})`,
+      )
+    }
+    const answers: JsonObject = {}
+    const asking: Promise<void>[] = []
+    for (const key of keys) {
+      const ask = (requests as JsonObject)[key]
+      if (!isObject(ask) || typeof ask.method !== 'string' || !(ask.method in CAPABILITY_OF)) {
+        throw this.#cannotAsk(`asked for input with a request that is not one a client answers`)
+      }
+      const method = ask.method
+      const sink = pending.sink
+      if (sink === undefined || !(sink.accepts?.(method) ?? true)) {
+        throw this.#cannotAsk(
+          `asked for ${method}, which this client cannot answer (it declared no ${CAPABILITY_OF[method]} capability)`,
+        )
+      }
+      const id = `ask-${++this.#nextAsk}`
+      asking.push(
+        this.#askOne(id, method, isObject(ask.params) ? ask.params : {}, pending).then((result) => {
+          answers[key] = result
+        }),
+      )
+    }
+    await Promise.all(asking)
+    return answers
+  }
+
+  /** One request to the call's client; settles with its result, or fails with the call. */
+  #askOne(id: string, method: string, params: JsonObject, pending: Pending): Promise<JsonObject> {
+    return new Promise<JsonObject>((resolve, reject) => {
+      const signal = pending.signal
+      const onAbort = () => {
+        if (!this.#asked.delete(id)) return
+        // The client is told to stop asking its user (the relay translates the id).
+        this.receive(
+          { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id } },
+          pending,
+        )
+        reject(new PorticoError('cancelled'))
+      }
+      this.#asked.set(id, (outcome) => {
+        signal?.removeEventListener('abort', onAbort)
+        if (isObject(outcome.result)) resolve(outcome.result)
+        else reject(this.#refused(method, outcome.error))
+      })
+      if (signal?.aborted) return onAbort()
+      signal?.addEventListener('abort', onAbort, { once: true })
+      this.receive({ jsonrpc: '2.0', id, method, params }, pending)
+    })
+  }
+
+  /** The client's answer to one of the gateway's requests (`Connection.answer` sends it here). */
+  #answered(response: JsonRpcResponse): void {
+    const key = String(response.id)
+    const take = this.#asked.get(key)
+    if (take === undefined) return
+    this.#asked.delete(key)
+    take(response as unknown as JsonObject)
+  }
+
+  #cannotAsk(what: string): PorticoError {
+    return new PorticoError('backend_failed', {
+      message: `Backend ${this.backend} ${what}`,
+      data: { backend: this.backend },
+    })
+  }
+
+  #refused(method: string, error: unknown): PorticoError {
+    const said = isObject(error) && typeof error.message === 'string' ? `: ${error.message}` : ''
+    return new PorticoError('backend_failed', {
+      message: `The client did not answer the ${method} backend ${this.backend} asked for${said.slice(0, 300)}`,
+      data: { backend: this.backend },
+    })
+  }
+
+  /**
+   * A subscription changes what the listen stream asks for, answered at once: the revision has
+   * no subscribe request, and the backend learns of it when the stream is opened again.
+   */
+  #subscription(message: JsonRpcRequest, pending: Pending): void {
+    const uri = message.params?.uri
+    const respond = (response: Omit<JsonRpcResponse, 'jsonrpc' | 'id'>) =>
+      this.settle(pending, { jsonrpc: '2.0', id: pending.id, ...response } as JsonRpcResponse)
+    if (typeof uri !== 'string') {
+      respond({ error: { code: -32602, message: 'resources/subscribe needs a "uri"' } })
+      return
+    }
+    if (!this.info?.capabilities || !isObject(this.info.capabilities.resources)) {
+      respond({ error: { code: -32601, message: `Backend ${this.backend} has no resources` } })
+      return
+    }
+    if (this.info.capabilities.resources.subscribe !== true) {
+      respond({
+        error: { code: -32601, message: `Backend ${this.backend} offers no resource updates` },
+      })
+      return
+    }
+    if (message.method === 'resources/subscribe') {
+      if (!this.#subscribed.has(uri) && this.#subscribed.size >= MAX_SUBSCRIBED) {
+        respond({
+          error: {
+            code: -32603,
+            message: `Backend ${this.backend} has ${MAX_SUBSCRIBED} resources subscribed already`,
+          },
+        })
+        return
+      }
+      this.#subscribed.add(uri)
+    } else this.#subscribed.delete(uri)
+    respond({ result: {} })
+    this.#openListen()
+  }
+
+  /**
+   * (Re)opens the listen stream for what the backend can announce: list changes it declared
+   * `listChanged` for, and the resources subscribed. A stream that drops is opened again
+   * after a growing wait; one the backend refuses outright is not (it would refuse again).
+   */
+  #openListen(): void {
+    this.#listen?.abort()
+    this.#listen = undefined
+    clearTimeout(this.#listenTimer)
+    if (this.closed) return
+    const notifications = listenFilter(this.info?.capabilities, this.#subscribed)
+    if (notifications === undefined) return
+    const abort = new AbortController()
+    this.#listen = abort
+    const message: JsonRpcRequest = {
+      jsonrpc: '2.0',
+      id: `listen-${++this.#nextAsk}`,
+      method: 'subscriptions/listen',
+      params: { notifications, _meta: this.#ownMeta },
+    }
+    this.postStream(message, modernHeaders(message, this.#options), abort.signal)
+      .then(async (response) => {
+        const type = headerValue(response.headers, 'content-type') ?? ''
+        if (response.status !== 200 || !type.startsWith('text/event-stream')) {
+          response.body.resume()
+          // Refused (an error, or not a stream): the backend cannot take it; not tried again.
+          if (response.status >= 400 && response.status < 500) return
+          throw new Error(`HTTP ${response.status}`)
+        }
+        await this.#readListen(response.body, abort)
+        throw new Error('stream ended')
+      })
+      .catch(() => {
+        if (this.#listen !== abort || this.closed) return
+        const wait = Math.min(LISTEN_RETRY_MAX_MS, LISTEN_RETRY_MS * 2 ** this.#listenFailures++)
+        this.#listenTimer = setTimeout(() => this.#openListen(), wait)
+        this.#listenTimer.unref()
+      })
+  }
+
+  async #readListen(body: Readable, abort: AbortController): Promise<void> {
+    const parser = new SseParser(this.#options.maxMessageBytes)
+    body.setEncoding('utf8')
+    for await (const chunk of chunksOf<string>(body)) {
+      for (const event of parser.push(chunk)) {
+        if (!event.data || (event.event && event.event !== 'message')) continue
+        this.#listenFailures = 0
+        const value = parseExact(event.data)
+        if (!isObject(value) || typeof value.method !== 'string' || !LISTENED.has(value.method)) {
+          continue
+        }
+        if (this.#listen !== abort) return
+        this.onUnsolicited(withoutListenMeta(value))
+      }
+    }
+  }
+
+  override close(): Promise<void> {
+    this.#listen?.abort()
+    this.#listen = undefined
+    clearTimeout(this.#listenTimer)
+    return super.close()
+  }
+}
+
+/**
+ * What a listen stream asks for: the list changes the backend declared it announces, and the
+ * subscribed resources' updates; undefined when there is nothing to listen for.
+ */
+function listenFilter(
+  capabilities: JsonObject | undefined,
+  subscribed: ReadonlySet<string>,
+): JsonObject | undefined {
+  const announces = (kind: string) => {
+    const capability = capabilities?.[kind]
+    return isObject(capability) && capability.listChanged === true
+  }
+  const filter: JsonObject = {}
+  if (announces('tools')) filter.toolsListChanged = true
+  if (announces('prompts')) filter.promptsListChanged = true
+  if (announces('resources')) filter.resourcesListChanged = true
+  if (subscribed.size > 0) filter.resourceSubscriptions = [...subscribed]
+  return Object.keys(filter).length === 0 ? undefined : filter
+}
+
+/** A listen stream's notification as the gateway relays it: without the stream's id. */
+function withoutListenMeta(value: JsonObject): JsonRpcMessage & { method: string } {
+  const params = value.params
+  const out: JsonObject = { jsonrpc: '2.0', method: value.method }
+  if (isObject(params)) {
+    const { _meta, ...rest } = params
+    if (Object.keys(rest).length > 0) out.params = rest
+  }
+  return out as unknown as JsonRpcMessage & { method: string }
+}
+
+/** The headers 2026-07-28 mirrors from a request's body. */
+function modernHeaders(message: JsonRpcRequest, options: ModernConnectionOptions): HeaderMap {
+  const headers: HeaderMap = {
+    'mcp-protocol-version': MODERN_PROTOCOL_VERSION,
+    'mcp-method': message.method,
+  }
+  const params = message.params
+  const name =
+    message.method === 'tools/call' || message.method === 'prompts/get'
+      ? params?.name
+      : message.method === 'resources/read'
+        ? params?.uri
+        : undefined
+  if (typeof name === 'string') headers['mcp-name'] = headerText(name)
+  if (message.method === 'tools/call' && typeof name === 'string') {
+    const declared = options.headerParams(name)
+    if (declared !== undefined && declared.length > 0) {
+      Object.assign(headers, paramHeadersOf(declared, params?.arguments))
+    }
+  }
+  return headers
+}
+
+/** The session a call's sink belongs to (relay sinks are owned by their client session). */
+function sessionOf(owner: object | string | undefined): SessionRef | undefined {
+  if (typeof owner !== 'object' || owner === null) return undefined
+  return 'initParams' in owner && 'key' in owner ? (owner as SessionRef) : undefined
+}
+
+function notModern(backend: string, why: string, data?: unknown): PorticoError {
+  return new PorticoError('backend_failed', {
+    message: `Backend ${backend} does not serve ${MODERN_PROTOCOL_VERSION}: ${why.slice(0, 300)}`,
+    data: { ...(isObject(data) ? data : {}), backend },
+  })
+}
