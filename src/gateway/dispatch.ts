@@ -397,6 +397,7 @@ async function callTool(scope: RequestScope, params: JsonObject): Promise<Handle
   if (mirrorsParams(scope)) {
     await gateway.checkParamHeaders(route, params.arguments, scope.ref, scope.call)
   }
+  await gateway.learnHeaderParams(route, scope.ref, scope.call)
   const args = route.backend.catalog.injectArgs(route.local, params.arguments)
   return forward(
     scope,

@@ -453,6 +453,17 @@ export class Gateway {
     }
   }
 
+  /**
+   * A backend reached in 2026-07-28 refuses (-32020) a call without the `Mcp-Param-*` headers
+   * its tool marks: before the first call of a tool not seen listed, its marks are looked up
+   * in the backend's tools/list (bounded, as for `checkAnnotations`).
+   */
+  async learnHeaderParams(route: Route, session: SessionRef, origin: Call): Promise<void> {
+    const { backend } = route
+    if (!backend.reachedInModern || backend.catalog.headerParams(route.local) !== undefined) return
+    await this.#readNames(backend, 'tool', session, origin).catch(() => {})
+  }
+
   routeUri(uri: string): Route {
     if (uri.length <= MAX_ROUTED_URI) {
       for (const backend of this.#backends.values()) {

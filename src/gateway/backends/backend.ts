@@ -340,6 +340,11 @@ export abstract class Backend {
     await Promise.all([...this.openConnections()].map((connection) => connection.cut(error)))
   }
 
+  /** Whether the backend is reached in 2026-07-28 (http-backend.ts, once its revision is known). */
+  get reachedInModern(): boolean {
+    return false
+  }
+
   /** Whether each client session has its own connection (so it may be told roots changes). */
   get dedicated(): boolean {
     return true

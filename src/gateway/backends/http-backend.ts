@@ -212,6 +212,10 @@ export class HttpBackend extends Backend {
     return this.#era !== 'modern'
   }
 
+  override get reachedInModern(): boolean {
+    return this.#era === 'modern'
+  }
+
   /**
    * A 2026-07-28 backend's one listen stream serves every session: it is told of the first
    * subscriber of a resource and the last one leaving. Recorded while the era is unknown too,
