@@ -38,7 +38,11 @@ const MAX_PARKED = 1000
  */
 const MAX_PARKED_PER_CALLER = 100
 const PARKED_TTL_MS = 60_000
-/** What begins every `requestState` the bridge issues (see `issued`). */
+/**
+ * What begins every `requestState` a bridge issues, then its own mark (see `issued`): a gateway
+ * behind another one (its 2026-07-28 backend) issues its own, which the front one passes on
+ * rather than taking for one of its expired calls.
+ */
 const TOKEN_PREFIX = 'portico-'
 
 /**
@@ -160,6 +164,8 @@ function mostHolding(held: ReadonlyMap<string, number>): string | undefined {
 }
 
 export class InputBridge {
+  /** This bridge's tokens: `portico-`, a random mark, `-` (see TOKEN_PREFIX). */
+  readonly #prefix = `${TOKEN_PREFIX}${randomUUID().slice(0, 8)}-`
   /** Past the bound the oldest parked call is given up (its backend requests refused). */
   /** Bounded by `#makeRoomFor` (MAX_PARKED, MAX_PARKED_PER_CALLER). */
   readonly #parked = new Map<string, ParkedCall>()
@@ -214,7 +220,7 @@ export class InputBridge {
    * up, resumed): a backend's own `input_required` carries its own state, passed through.
    */
   issued(requestState: unknown): boolean {
-    return typeof requestState === 'string' && requestState.startsWith(TOKEN_PREFIX)
+    return typeof requestState === 'string' && requestState.startsWith(this.#prefix)
   }
 
   /** Whether a retry's `requestState` belongs to a parked call here. */
@@ -341,7 +347,7 @@ export class InputBridge {
 
   #park(parked: ParkedCall): string {
     this.#makeRoomFor(parked.caller)
-    const token = `${TOKEN_PREFIX}${randomUUID()}`
+    const token = `${this.#prefix}${randomUUID()}`
     this.#parked.set(token, parked)
     parked.timer = setTimeout(() => this.#expire(token), PARKED_TTL_MS)
     parked.timer.unref()

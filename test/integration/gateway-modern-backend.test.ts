@@ -314,3 +314,54 @@ describe('the revision a gateway backend is reached in', () => {
     }
   })
 })
+
+describe('a gateway behind a gateway (its 2026-07-28 backend)', () => {
+  let backend: Awaited<ReturnType<typeof startElicitServer>>
+  let inner: RunningPortico
+  let outer: RunningPortico
+
+  before(async () => {
+    backend = await startElicitServer()
+    inner = await startPortico({ backends: [{ name: 'b', transport: 'http', url: backend.url }] })
+    outer = await startPortico({
+      backends: [{ name: 'inner', transport: 'http', url: inner.url }],
+    })
+  })
+  after(async () => {
+    await outer?.close()
+    await inner?.close()
+    await backend?.close()
+  })
+
+  it("a stateless client's retry reaches the inner gateway's parked call", async () => {
+    const first = await stateless(outer.url, 'tools/call', { name: 'inner__b__ask' })
+    assert.equal(first.result?.resultType, 'input_required', JSON.stringify(first))
+    const [key] = Object.keys(first.result?.inputRequests ?? {})
+    // Before: the outer gateway took the inner one's `portico-…` state for one of its own
+    // expired calls, and refused the retry ("Unknown requestState").
+    const retry = await stateless(outer.url, 'tools/call', {
+      name: 'inner__b__ask',
+      inputResponses: { [String(key)]: { action: 'accept', content: { name: 'zoe' } } },
+      requestState: first.result?.requestState,
+    })
+    assert.match(String(retry.result?.content?.[0]?.text), /user said zoe/, JSON.stringify(retry))
+  })
+
+  it("a session's client is asked across both gateways", async () => {
+    const client = new Client(
+      { name: 'chained', version: '1.0.0' },
+      { capabilities: { elicitation: {} } },
+    )
+    client.setRequestHandler(ElicitRequestSchema, async () => ({
+      action: 'accept',
+      content: { name: 'yann' },
+    }))
+    await client.connect(new StreamableHTTPClientTransport(new URL(outer.url)))
+    try {
+      const result = await client.callTool({ name: 'inner__b__ask', arguments: {} })
+      assert.match(textOf(result), /user said yann/)
+    } finally {
+      await client.close()
+    }
+  })
+})

@@ -72,10 +72,13 @@ describe("answers that depend on one client's input", () => {
   })
 
   it('a retry naming no parked call is refused, not run as a new call', async () => {
+    // A token the gateway issued, whose call was resumed already (so is no longer parked).
+    const first = await call(gateway.url)
+    assert.match(await answering(gateway.url, first, 'erin'), /user said erin/)
     const before = backend.executions
     const retry = await call(gateway.url, {
       inputResponses: { r1: { action: 'accept', content: { name: 'late' } } },
-      requestState: 'portico-a-call-that-expired',
+      requestState: first.result?.requestState,
     })
     // It ran the tool again and answered input_required anew: the answers were thrown away.
     assert.match(retry.error?.message ?? '', /Unknown requestState/, JSON.stringify(retry))
