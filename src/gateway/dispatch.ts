@@ -201,6 +201,9 @@ async function subscription(
   // once the subscribe succeeded, forgotten with the unsubscribe.
   const named = () => scope.session?.subscribedAs(backend.name, local, subscribe ? uri : undefined)
   if (!subscribe) named()
+  // Another session's subscribe may already cover the resource (nothing is sent then): this
+  // one still has to hear the updates of a connection every session shares.
+  if (subscribe) backend.join(scope.ref)
   if (!backend.track(key, local, subscribe)) {
     const first = subscribe ? subscribing.get(backend)?.get(local) : undefined
     const outcome = first === undefined ? undefined : await first.catch(() => undefined)

@@ -295,3 +295,60 @@ export function recordingFetch(): {
     },
   }
 }
+
+/** What a stateless request was answered: its response, from JSON or an SSE stream. */
+export interface StatelessAnswer {
+  id?: unknown
+  result?: {
+    resultType?: string
+    requestState?: string
+    inputRequests?: Record<string, { method?: string }>
+    content?: Array<{ text?: string }>
+  }
+  error?: { code?: number; message?: string }
+}
+
+/**
+ * A stateless 2026-07-28 request with its standard headers and the client's `_meta` (its
+ * revision and `capabilities`); the answer is the JSON body, or the last message of an SSE
+ * stream that carries an id.
+ */
+export async function statelessRequest(
+  url: string,
+  method: string,
+  params: object,
+  options: { id?: number; capabilities?: object } = {},
+): Promise<StatelessAnswer> {
+  const message = {
+    jsonrpc: '2.0',
+    id: options.id ?? nextId++,
+    method,
+    params: {
+      ...params,
+      _meta: {
+        [MODERN_META]: '2026-07-28',
+        'io.modelcontextprotocol/clientCapabilities': options.capabilities ?? {},
+        [CLIENT_META]: { name: 'raw', version: '1' },
+      },
+    },
+  }
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      ...modernHeadersOf(message),
+    },
+    body: JSON.stringify(message),
+    signal: AbortSignal.timeout(10_000),
+  })
+  const text = await response.text()
+  const data = text.startsWith('{')
+    ? text
+    : text
+        .split('\n')
+        .filter((line) => line.startsWith('data: '))
+        .map((line) => line.slice(6))
+        .findLast((line) => line.includes('"id"'))
+  return JSON.parse(data ?? '{}') as StatelessAnswer
+}

@@ -661,10 +661,14 @@ describe('forward_auth passes on a token an authorization server issued (gateway
       const seen = JSON.parse(content[0]?.text ?? '{}') as Record<string, string>
       assert.equal(seen.authorization, `Bearer ${token}`)
       assert.equal(seen['x-user-id'], 'alice')
-      // Alice's session's own requests (initialize first) carried her identity and token. (The
-      // gateway's own start-up connection has no client, so no token: the backend refuses it.)
+      // Alice's session's own requests carried her identity and token: the revision probe the
+      // gateway made again with her credentials (its start-up one has no client, so no token:
+      // the backend refuses it), then initialize.
       const hers = received.filter((r) => r.user === 'alice')
-      assert.equal(hers[0]?.method, 'initialize')
+      assert.deepEqual(
+        hers.slice(0, 2).map((r) => r.method),
+        ['server/discover', 'initialize'],
+      )
       assert.deepEqual(
         hers.filter((r) => !r.authorized),
         [],

@@ -15,57 +15,15 @@ import {
 } from '@modelcontextprotocol/sdk/types.js'
 import { startElicitServer } from '../fixtures/elicit-server.ts'
 import { type ModernServer, startModernServer } from '../fixtures/modern-server.ts'
-import { modernHeadersOf } from '../helpers/mcp-http.ts'
+import { statelessRequest } from '../helpers/mcp-http.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
 import { until } from '../helpers/wait.ts'
 
 const MODERN = '2026-07-28'
-let ids = 0
 
-interface Answer {
-  result?: {
-    resultType?: string
-    requestState?: string
-    inputRequests?: Record<string, { method?: string }>
-    content?: Array<{ text?: string }>
-  }
-  error?: { code?: number; message?: string }
-}
-
-/** A stateless 2026-07-28 request to the gateway, its answer read from JSON or SSE. */
-async function stateless(url: string, method: string, params: Record<string, unknown>) {
-  const message = {
-    jsonrpc: '2.0',
-    id: ++ids,
-    method,
-    params: {
-      ...params,
-      _meta: {
-        'io.modelcontextprotocol/protocolVersion': MODERN,
-        'io.modelcontextprotocol/clientCapabilities': { elicitation: { form: {} } },
-        'io.modelcontextprotocol/clientInfo': { name: 'raw', version: '1' },
-      },
-    },
-  }
-  const response = await fetch(url, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      accept: 'application/json, text/event-stream',
-      ...modernHeadersOf(message),
-    },
-    body: JSON.stringify(message),
-    signal: AbortSignal.timeout(10_000),
-  })
-  const text = await response.text()
-  const json = text.startsWith('{')
-    ? text
-    : text
-        .split('\n')
-        .filter((line) => line.startsWith('data: '))
-        .map((line) => line.slice(6))
-        .findLast((data) => data.includes('"id"'))
-  return JSON.parse(json ?? '{}') as Answer
+/** A stateless request from a client that declared elicitation. */
+function stateless(url: string, method: string, params: Record<string, unknown>) {
+  return statelessRequest(url, method, params, { capabilities: { elicitation: { form: {} } } })
 }
 
 async function sessionClient(url: string, confirm?: boolean): Promise<Client> {

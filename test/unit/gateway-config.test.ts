@@ -92,6 +92,16 @@ overwrite = true
       /backends\[0\]\.transport: http backends need an http:\/\/ or https:\/\/ url \(not ws:\/\/\)/,
     ],
     [
+      'protocol_version 2026-07-28 on an sse backend',
+      '[[backends]]\nname="a"\ntransport="sse"\nurl="http://h/sse"\nprotocol_version="2026-07-28"',
+      /backends\[0\]\.protocol_version: protocol_version = "2026-07-28" needs transport = "http"/,
+    ],
+    [
+      'an unknown protocol_version',
+      '[[backends]]\nname="a"\ntransport="http"\nurl="http://h/mcp"\nprotocol_version="2026-01-01"',
+      /backends\[0\]\.protocol_version/,
+    ],
+    [
       'websocket with forward_auth',
       '[auth]\ntokens=["t"]\n[[backends]]\nname="a"\ntransport="websocket"\nurl="ws://h/mcp"\nforward_auth=true',
       /backends\[0\]\.forward_auth: forward_auth needs an http or sse backend \(a WebSocket's headers/,

@@ -5,19 +5,34 @@
  * resource update is its subscribers'; anything else sent outside a call is one client's by
  * nature, and nothing tells whose, so nobody gets it.
  */
+import { PorticoError } from '../../errors.ts'
 import type { JsonRpcNotification } from '../../jsonrpc/message.ts'
 import type { SessionRef } from './backend.ts'
 
 /** Sessions remembered at most (the gateway's own `max_sessions` bounds them first). */
 const MAX_SESSIONS = 100_000
-/** Resources subscribed at most through one shared connection. */
-const MAX_SUBSCRIBED = 10_000
+/** The gateway's own session (stateless listen streams): bounded by `subscribed` alone. */
+const GATEWAY_SESSION = '*'
+
+export interface AudienceLimits {
+  /** Resources subscribed at most through the shared connection. */
+  subscribed: number
+  /** Of those, what one client session may hold: one client cannot take them all. */
+  perSession: number
+}
 
 export class SharedAudience {
+  readonly #limits: AudienceLimits
+  /** Client session → how many resources it is subscribed to here. */
+  readonly #held = new Map<string, number>()
   /** Client sessions that used the shared connection: they receive its unrelated messages. */
   readonly #sessions = new Map<string, SessionRef>()
   /** Resource URI → client sessions subscribed to it through the shared connection. */
   readonly #subscribers = new Map<string, Set<string>>()
+
+  constructor(limits: AudienceLimits) {
+    this.#limits = limits
+  }
 
   /** `session` used the shared connection: it hears the backend's news from now on. */
   join(session: SessionRef): void {
@@ -26,21 +41,48 @@ export class SharedAudience {
 
   /**
    * Records a resource (un)subscription. Returns whether the backend must be told: the first
-   * subscriber in, or the last one out.
+   * subscriber in, or the last one out. A subscription past the limits is refused (thrown),
+   * never accepted without being recorded.
    */
   track(sessionKey: string, uri: string, subscribe: boolean): boolean {
     const keys = this.#subscribers.get(uri) ?? new Set<string>()
     const before = keys.size
-    if (subscribe && this.#subscribers.size < MAX_SUBSCRIBED) keys.add(sessionKey)
-    else keys.delete(sessionKey)
+    if (subscribe) {
+      if (!keys.has(sessionKey)) {
+        this.#refuseBeyondLimits(sessionKey, keys.size === 0)
+        keys.add(sessionKey)
+        this.#count(sessionKey, 1)
+      }
+    } else if (keys.delete(sessionKey)) this.#count(sessionKey, -1)
     if (keys.size === 0) this.#subscribers.delete(uri)
     else this.#subscribers.set(uri, keys)
     return subscribe ? before === 0 && keys.size === 1 : before === 1 && keys.size === 0
   }
 
+  #refuseBeyondLimits(sessionKey: string, newResource: boolean): void {
+    const { subscribed, perSession } = this.#limits
+    if (newResource && this.#subscribers.size >= subscribed) {
+      throw new PorticoError('invalid_params', {
+        message: `This backend has ${subscribed} resources subscribed already: unsubscribe one first`,
+      })
+    }
+    if (sessionKey !== GATEWAY_SESSION && (this.#held.get(sessionKey) ?? 0) >= perSession) {
+      throw new PorticoError('invalid_params', {
+        message: `This session holds ${perSession} resource subscriptions on this backend (at most ${perSession}): unsubscribe one first`,
+      })
+    }
+  }
+
+  #count(sessionKey: string, by: number): void {
+    const held = (this.#held.get(sessionKey) ?? 0) + by
+    if (held > 0) this.#held.set(sessionKey, held)
+    else this.#held.delete(sessionKey)
+  }
+
   /** The session ended: returns the resources nobody is subscribed to any more. */
   release(sessionKey: string): string[] {
     this.#sessions.delete(sessionKey)
+    this.#held.delete(sessionKey)
     const dropped: string[] = []
     for (const [uri, keys] of this.#subscribers) {
       if (keys.delete(sessionKey) && keys.size === 0) {

@@ -350,6 +350,12 @@ export abstract class Backend {
     return true
   }
 
+  /**
+   * `session` hears what a connection shared by every session sends outside calls (resource
+   * updates): a session that subscribes without ever calling the backend joins here.
+   */
+  join(_session: SessionRef): void {}
+
   /** Records a resource (un)subscription; returns whether the backend itself must be told. */
   track(_sessionKey: string, _uri: string, _subscribe: boolean): boolean {
     return true

@@ -327,8 +327,11 @@ export abstract class Connection {
     return typeof id === 'number' ? id : -1
   }
 
-  /** Ends a call with the backend's response (a transport may act on it first: modern.ts). */
-  protected settle(pending: Pending, response: JsonRpcResponse): void {
+  /**
+   * Ends a call with the backend's response (a transport may act on it first: modern.ts).
+   * `related` is the call whose answer carried it, on transports that tell.
+   */
+  protected settle(pending: Pending, response: JsonRpcResponse, _related?: Pending): void {
     pending.resolve(response)
   }
 
@@ -355,7 +358,7 @@ export abstract class Connection {
       const response = message as JsonRpcResponse
       const pending = this.#pending.get(this.callIdOf(response.id))
       if (pending === undefined) this.#stray(response.id)
-      else this.settle(pending, response)
+      else this.settle(pending, response, related)
       return
     }
     if ('id' in message && message.id !== undefined) {

@@ -9,13 +9,18 @@
 import type { BackendConfig } from '../../config/gateway.ts'
 import { PorticoError } from '../../errors.ts'
 import type { HeaderMap } from '../../http/headers.ts'
-import { isObject, type JsonObject } from '../../jsonrpc/message.ts'
+import type { JsonObject } from '../../jsonrpc/message.ts'
 import { MODERN_PROTOCOL_VERSION } from '../../protocol/classify.ts'
 import { SharedAudience } from './audience.ts'
 import { answerUnrouted, Backend, type SessionRef } from './backend.ts'
 import { BACKEND_PROTOCOL_VERSION, type Connection, type ServerInfo } from './connection.ts'
 import { HttpConnection } from './http.ts'
-import { ModernHttpConnection } from './modern.ts'
+import {
+  MAX_SUBSCRIBED,
+  ModernHttpConnection,
+  refusedCredentials,
+  revealsLegacy,
+} from './modern.ts'
 import { SseConnection } from './sse.ts'
 import { WebSocketConnection } from './websocket.ts'
 
@@ -42,7 +47,7 @@ export class HttpBackend extends Backend {
   #modern: Promise<ModernHttpConnection | undefined> | undefined
   #modernConnection: ModernHttpConnection | undefined
   /** Who hears the 2026-07-28 connection's list changes and resource updates. */
-  readonly #audience = new SharedAudience()
+  readonly #audience = new SharedAudience({ subscribed: MAX_SUBSCRIBED, perSession: 100 })
 
   info(): ServerInfo | undefined {
     return this.#info
@@ -55,10 +60,19 @@ export class HttpBackend extends Backend {
   connection(session: SessionRef, headersOf?: () => HeaderMap | undefined): Promise<Connection> {
     if (this.#era === 'legacy') return this.#sessionConnection(session, headersOf)
     this.#audience.join(session)
-    const shared = this.#shared()
+    const shared = this.#shared(headersOf)
     if (this.#era === 'modern') return shared as Promise<Connection>
-    // Still learning the era: a backend that turns out to be 2025-11-25 gets a session.
-    return shared.then((modern) => modern ?? this.#sessionConnection(session, headersOf))
+    // Still learning the era: a backend that turns out to be 2025-11-25 gets a session. A
+    // probe refused for its credentials (made at start, or for another caller) is made again
+    // with this call's, once: a backend that checks every caller's (`forward_auth`) answers it.
+    const learned =
+      headersOf === undefined
+        ? shared
+        : shared.catch((error: unknown) => {
+            if (!refusedCredentials(error)) throw error
+            return this.#shared(headersOf)
+          })
+    return learned.then((modern) => modern ?? this.#sessionConnection(session, headersOf))
   }
 
   /**
@@ -68,7 +82,7 @@ export class HttpBackend extends Backend {
    * (`undefined`). A backend that cannot be reached, or refuses the credentials, says nothing
    * about its revision: the next connection asks again.
    */
-  #shared(): Promise<ModernHttpConnection | undefined> {
+  #shared(headersOf?: () => HeaderMap | undefined): Promise<ModernHttpConnection | undefined> {
     if (this.#modern !== undefined && this.#modernConnection?.closed !== true) return this.#modern
     if (this.#closed) return Promise.reject(new PorticoError('backend_failed'))
     const gateway = this.deps.gatewaySession
@@ -97,7 +111,7 @@ export class HttpBackend extends Backend {
     this.reportUnroutable(connection)
     this.#audience.join(gateway)
     this.#modernConnection = connection
-    const opening = connection.open().then(
+    const opening = connection.open(headersOf?.()).then(
       (info) => {
         if (this.#closed) {
           void connection.close()
@@ -216,6 +230,10 @@ export class HttpBackend extends Backend {
     return this.#era === 'modern'
   }
 
+  override join(session: SessionRef): void {
+    if (this.#era !== 'legacy') this.#audience.join(session)
+  }
+
   /**
    * A 2026-07-28 backend's one listen stream serves every session: it is told of the first
    * subscriber of a resource and the last one leaving. Recorded while the era is unknown too,
@@ -267,18 +285,4 @@ export class HttpBackend extends Backend {
 function eraOf(config: BackendConfig): Era | undefined {
   if (config.transport !== 'http' || config.protocol_version === '2025-11-25') return 'legacy'
   return config.protocol_version === '2026-07-28' ? 'modern' : undefined
-}
-
-/**
- * Whether a failed `server/discover` shows a backend of the 2025 revisions: it answered, and
- * not with a refusal any request would get (credentials, limits, a failing server) nor a
- * failure to reach it at all.
- */
-function revealsLegacy(error: unknown): boolean {
-  if (!(error instanceof PorticoError)) return false
-  if (error.reason !== 'backend_failed') return false
-  const data = error.data
-  const status = isObject(data) && typeof data.status === 'number' ? data.status : undefined
-  if (status === undefined) return true
-  return status !== 401 && status !== 403 && status !== 429 && status < 500
 }

@@ -47,7 +47,15 @@ const MAX_ROUNDS = 16
 /** Input requests one round may hold (a backend asking for more is refused, not buffered). */
 const MAX_INPUT_REQUESTS = 64
 /** Resources one backend's listen stream asks updates for. */
-const MAX_SUBSCRIBED = 1000
+export const MAX_SUBSCRIBED = 1000
+/**
+ * Their URIs' length in all: each change sends the whole list again (the revision has no
+ * subscribe request), so what one change costs the backend is bounded by this, not by the
+ * square of the subscriptions.
+ */
+const MAX_SUBSCRIBED_CHARS = 64 * 1024
+/** Changes within this long reopen the listen stream once (a burst of subscribes). */
+const LISTEN_REOPEN_MS = 100
 /** The `server/discover` key that names the server (2026-07-28 results carry it in `_meta`). */
 const META_SERVER_INFO = 'io.modelcontextprotocol/serverInfo'
 /** Waits before opening a dropped listen stream again: doubling from 0.5 s up to 30 s. */
@@ -88,6 +96,8 @@ export class ModernHttpConnection extends HttpConnection {
   #nextAsk = 0
   /** Resources whose updates the listen stream asks for. */
   readonly #subscribed = new Set<string>()
+  #subscribedChars = 0
+  #reopen: NodeJS.Timeout | undefined
   #listen: AbortController | undefined
   #listenFailures = 0
   #listenTimer: NodeJS.Timeout | undefined
@@ -103,8 +113,12 @@ export class ModernHttpConnection extends HttpConnection {
     }
   }
 
-  override async open(): Promise<ServerInfo> {
-    this.info = this.#options.discovered ?? (await this.discover())
+  /**
+   * Learns what the backend serves. `headers`: the identity of the call that opens it (a
+   * backend that checks every caller's credentials, `forward_auth`, checks this one's too).
+   */
+  override async open(headers?: HeaderMap): Promise<ServerInfo> {
+    this.info = this.#options.discovered ?? (await this.discover(headers))
     this.#openListen()
     return this.info
   }
@@ -113,25 +127,30 @@ export class ModernHttpConnection extends HttpConnection {
    * Asks `server/discover`; fails unless the backend serves 2026-07-28. The failure keeps the
    * backend's own words (a 2025 server's refusal), for `HttpBackend` to tell the eras apart.
    */
-  async discover(): Promise<ServerInfo> {
+  async discover(headers?: HeaderMap): Promise<ServerInfo> {
     const response = await this.request(
       'server/discover',
       {},
-      { timeoutMs: this.#options.startupTimeoutMs },
+      { timeoutMs: this.#options.startupTimeoutMs, ...(headers === undefined ? {} : { headers }) },
     ).catch((error: unknown) => {
-      // Refused outright (a 2025 server's 400, 404 or 405): said as the revision it lacks,
-      // keeping the status that tells it apart from a failure any request would get.
+      // Refused outright with a status (a 2025 server's 400, 404 or 405): said as the revision
+      // it lacks. Whether that tells the backend's revision is `revealsLegacy`'s to judge.
       if (!(error instanceof PorticoError) || error.reason !== 'backend_failed') throw error
+      const status = isObject(error.data) ? error.data.status : undefined
+      if (typeof status !== 'number') throw error
       const said = error.message.replace(/^Backend \S+ (\(\S+\) )?/, '')
-      throw notModern(this.backend, `server/discover ${said}`, error.data)
+      throw notModern(this.backend, `server/discover ${said}`, isLegacyRefusal(status), status)
     })
     const result = response.result
     const versions = isObject(result) ? result.supportedVersions : undefined
+    // Answered, but not as a 2026-07-28 server: a JSON-RPC error (a 2025 server's method not
+    // found), or a result without the revision. Either tells the revision.
     if (!isObject(result) || !Array.isArray(versions)) {
-      throw notModern(this.backend, response.error?.message ?? 'no server/discover result')
+      throw notModern(this.backend, response.error?.message ?? 'no server/discover result', true)
     }
     if (!versions.includes(MODERN_PROTOCOL_VERSION)) {
-      throw notModern(this.backend, `it serves ${versions.slice(0, 5).join(', ')}`)
+      const served = versions.slice(0, 5).map((version) => String(version).slice(0, 40))
+      throw notModern(this.backend, `it serves ${served.join(', ')}`, true)
     }
     const info: ServerInfo = { protocolVersion: MODERN_PROTOCOL_VERSION }
     if (isObject(result.capabilities)) info.capabilities = result.capabilities
@@ -165,7 +184,9 @@ export class ModernHttpConnection extends HttpConnection {
         this.#held.delete(pending.id)
         if (typeof outgoing.id === 'string') this.#retries.delete(outgoing.id)
       }
-      if (held === undefined) return
+      // Answered otherwise after all (a result after it on the stream), or failed (an HTTP
+      // error status around it): nothing is asked of the client for a call that ended.
+      if (held === undefined || pending.settled) return
       if (round > MAX_ROUNDS) {
         throw new PorticoError('backend_failed', {
           message: `Backend ${this.backend} still asked for input after ${MAX_ROUNDS} rounds`,
@@ -190,9 +211,12 @@ export class ModernHttpConnection extends HttpConnection {
 
   /**
    * An `input_required` answer to a session's call is held for `transmit` to fulfil; anything
-   * else ends the call (a retry's answer under the call's own id).
+   * else ends the call (a retry's answer under the call's own id). A response that came on
+   * another call's stream is not taken: this connection serves every client, and a backend
+   * answering one call with another's id would hand one client's answer to another.
    */
-  protected override settle(pending: Pending, response: JsonRpcResponse): void {
+  protected override settle(pending: Pending, response: JsonRpcResponse, related?: Pending): void {
+    if (related !== undefined && related !== pending) return
     const result = response.result
     if (
       isObject(result) &&
@@ -254,8 +278,9 @@ export class ModernHttpConnection extends HttpConnection {
         `asked for ${keys.length} inputs at once (at most ${MAX_INPUT_REQUESTS})`,
       )
     }
-    const answers: JsonObject = {}
-    const asking: Promise<void>[] = []
+    // Every request is checked before any goes out: the client is never asked for a call
+    // that then fails on the next one.
+    const asks: Array<{ key: string; method: string; params: JsonObject }> = []
     for (const key of keys) {
       const ask = (requests as JsonObject)[key]
       if (!isObject(ask) || typeof ask.method !== 'string' || !(ask.method in CAPABILITY_OF)) {
@@ -268,13 +293,14 @@ export class ModernHttpConnection extends HttpConnection {
           `asked for ${method}, which this client cannot answer (it declared no ${CAPABILITY_OF[method]} capability)`,
         )
       }
-      const id = `ask-${++this.#nextAsk}`
-      asking.push(
-        this.#askOne(id, method, isObject(ask.params) ? ask.params : {}, pending).then((result) => {
-          answers[key] = result
-        }),
-      )
+      asks.push({ key, method, params: isObject(ask.params) ? ask.params : {} })
     }
+    const answers: JsonObject = {}
+    const asking = asks.map(({ key, method, params }) =>
+      this.#askOne(`ask-${++this.#nextAsk}`, method, params, pending).then((result) => {
+        answers[key] = result
+      }),
+    )
     await Promise.all(asking)
     return answers
   }
@@ -349,20 +375,39 @@ export class ModernHttpConnection extends HttpConnection {
       })
       return
     }
-    if (message.method === 'resources/subscribe') {
-      if (!this.#subscribed.has(uri) && this.#subscribed.size >= MAX_SUBSCRIBED) {
+    if (message.method === 'resources/unsubscribe') {
+      if (this.#subscribed.delete(uri)) this.#subscribedChars -= uri.length
+    } else if (!this.#subscribed.has(uri)) {
+      const full =
+        this.#subscribed.size >= MAX_SUBSCRIBED ||
+        this.#subscribedChars + uri.length > MAX_SUBSCRIBED_CHARS
+      if (full) {
         respond({
           error: {
             code: -32603,
-            message: `Backend ${this.backend} has ${MAX_SUBSCRIBED} resources subscribed already`,
+            message: `Backend ${this.backend} has as many resources subscribed as its listen stream carries (${MAX_SUBSCRIBED} URIs, ${MAX_SUBSCRIBED_CHARS / 1024} KiB of them)`,
           },
         })
         return
       }
       this.#subscribed.add(uri)
-    } else this.#subscribed.delete(uri)
+      this.#subscribedChars += uri.length
+    } else {
+      respond({ result: {} })
+      return
+    }
     respond({ result: {} })
-    this.#openListen()
+    this.#reopenSoon()
+  }
+
+  /** Opens the listen stream again once a burst of subscription changes is over. */
+  #reopenSoon(): void {
+    if (this.#reopen !== undefined) return
+    this.#reopen = setTimeout(() => {
+      this.#reopen = undefined
+      this.#openListen()
+    }, LISTEN_REOPEN_MS)
+    this.#reopen.unref()
   }
 
   /**
@@ -391,7 +436,9 @@ export class ModernHttpConnection extends HttpConnection {
         if (response.status !== 200 || !type.startsWith('text/event-stream')) {
           response.body.resume()
           // Refused (an error, or not a stream): the backend cannot take it; not tried again.
-          if (response.status >= 400 && response.status < 500) return
+          // 408 and 429 say "later", and are tried again as a dropped stream is.
+          const later = response.status === 408 || response.status === 429
+          if (response.status >= 400 && response.status < 500 && !later) return
           throw new Error(`HTTP ${response.status}`)
         }
         await this.#readListen(response.body, abort)
@@ -423,6 +470,7 @@ export class ModernHttpConnection extends HttpConnection {
   }
 
   override close(): Promise<void> {
+    clearTimeout(this.#reopen)
     this.#listen?.abort()
     this.#listen = undefined
     clearTimeout(this.#listenTimer)
@@ -490,9 +538,36 @@ function sessionOf(owner: object | string | undefined): SessionRef | undefined {
   return 'initParams' in owner && 'key' in owner ? (owner as SessionRef) : undefined
 }
 
-function notModern(backend: string, why: string, data?: unknown): PorticoError {
+/**
+ * A backend that did not take `server/discover` as a 2026-07-28 server. `legacy`: its answer
+ * says it serves the 2025 revisions (http-backend.ts then gives it sessions); else it said
+ * nothing about its revision (a refusal any request would get).
+ */
+function notModern(backend: string, why: string, legacy: boolean, status?: number): PorticoError {
   return new PorticoError('backend_failed', {
     message: `Backend ${backend} does not serve ${MODERN_PROTOCOL_VERSION}: ${why.slice(0, 300)}`,
-    data: { ...(isObject(data) ? data : {}), backend },
+    data: { backend, legacy, ...(status === undefined ? {} : { status }) },
   })
+}
+
+/**
+ * Whether a status answering `server/discover` tells a server without it: a refusal (400,
+ * 404, 405), or an answer without a response (202); not "later" (408, 429), not credentials
+ * (401, 403), not a failing server (5xx).
+ */
+function isLegacyRefusal(status: number): boolean {
+  return status < 500 && !CREDENTIALS_OR_LATER.includes(status)
+}
+
+const CREDENTIALS_OR_LATER: readonly number[] = [401, 403, 408, 429]
+
+/** A probe refused for its credentials: one made with a caller's may be answered. */
+export function refusedCredentials(error: unknown): boolean {
+  if (!(error instanceof PorticoError) || !isObject(error.data)) return false
+  return error.data.status === 401 || error.data.status === 403
+}
+
+/** Whether a failed `server/discover` showed the backend serves the 2025 revisions. */
+export function revealsLegacy(error: unknown): boolean {
+  return error instanceof PorticoError && isObject(error.data) && error.data.legacy === true
 }

@@ -468,7 +468,7 @@ export class StdioBackend extends Backend {
   /** Each session's process from its spawn on, starting or not: what ending the session stops. */
   readonly #sessionProcess = new Map<string, StdioConnection>()
   /** Who hears what the shared process sends outside any call (audience.ts). */
-  readonly #audience = new SharedAudience()
+  readonly #audience = new SharedAudience({ subscribed: 10_000, perSession: 1000 })
   /** Client session → the rank of the log level it asked the shared process for. */
   readonly #logLevels = new Map<string, number>()
   #failures = 0
@@ -863,6 +863,10 @@ export class StdioBackend extends Backend {
 
   override get dedicated(): boolean {
     return this.config.isolation === 'session'
+  }
+
+  override join(session: SessionRef): void {
+    if (!this.dedicated) this.#audience.join(session)
   }
 
   /**

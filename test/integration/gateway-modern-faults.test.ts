@@ -1,0 +1,368 @@
+/**
+ * A 2026-07-28 backend that misbehaves, or that several clients share, behind a real gateway:
+ * a raw HTTP server scripted per test (real sockets), a v1 SDK client on a 2025 session and raw
+ * stateless requests in front. From the fuzzers of the gateway's 2026-07-28 backends; each
+ * failed on the build before its fix.
+ */
+import assert from 'node:assert/strict'
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { describe, it } from 'node:test'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { Client } from '@modelcontextprotocol/sdk/client/index.js'
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
+import {
+  ElicitRequestSchema,
+  ResourceUpdatedNotificationSchema,
+  ToolListChangedNotificationSchema,
+} from '@modelcontextprotocol/sdk/types.js'
+import { startJwtIssuer } from '../fixtures/jwt-issuer.ts'
+import { statelessRequest } from '../helpers/mcp-http.ts'
+import { type RunningPortico, startPortico } from '../helpers/portico.ts'
+import { until } from '../helpers/wait.ts'
+
+const MODERN = '2026-07-28'
+
+interface Posted {
+  id?: unknown
+  method?: string
+  params?: Record<string, unknown>
+}
+
+/** Answers a request itself (or returns true to hold it unanswered); else the default. */
+type Script = (body: Posted, res: ServerResponse, req: IncomingMessage) => unknown
+
+interface RawModern {
+  url: string
+  /** Every JSON-RPC request it was sent, in order. */
+  posted: Posted[]
+  /** The listen stream open now (the last one). */
+  listen: ServerResponse | undefined
+  close(): Promise<void>
+}
+
+function json(res: ServerResponse, value: unknown, status = 200): void {
+  res.writeHead(status, { 'content-type': 'application/json' })
+  res.end(JSON.stringify(value))
+}
+
+function event(res: ServerResponse, value: unknown): void {
+  res.write(`event: message\ndata: ${JSON.stringify(value)}\n\n`)
+}
+
+const discovered = (capabilities: object) => ({
+  supportedVersions: [MODERN],
+  capabilities,
+  resultType: 'complete',
+  _meta: { 'io.modelcontextprotocol/serverInfo': { name: 'raw-modern', version: '1' } },
+})
+
+/**
+ * A 2026-07-28 server: `server/discover` answered with `capabilities`, listen streams held
+ * open, `tools/list` one tool `t`; everything else goes to `script` (or -32601).
+ */
+async function startRawModern(capabilities: object, script?: Script): Promise<RawModern> {
+  const raw: RawModern = { url: '', posted: [], listen: undefined, close: async () => {} }
+  const server = createServer((req, res) => {
+    let text = ''
+    req.on('data', (chunk: Buffer) => {
+      text += chunk
+    })
+    req.on('end', () => {
+      if (req.method !== 'POST') return void res.writeHead(405).end()
+      const body = JSON.parse(text) as Posted
+      raw.posted.push(body)
+      if (script && body.method !== undefined) {
+        const held = script(body, res, req) === true
+        if (held || res.headersSent || res.writableEnded) return
+      }
+      if (body.method === 'server/discover') {
+        return json(res, { jsonrpc: '2.0', id: body.id, result: discovered(capabilities) })
+      }
+      if (body.method === 'subscriptions/listen') {
+        res.writeHead(200, { 'content-type': 'text/event-stream' })
+        res.flushHeaders()
+        raw.listen = res
+        return
+      }
+      if (body.method === 'tools/list') {
+        const tools = [{ name: 't', inputSchema: { type: 'object' } }]
+        return json(res, { jsonrpc: '2.0', id: body.id, result: { tools, resultType: 'complete' } })
+      }
+      if (body.method === 'resources/list') {
+        const resources = [{ uri: 'demo://x', name: 'x' }]
+        return json(res, { jsonrpc: '2.0', id: body.id, result: { resources } })
+      }
+      json(res, {
+        jsonrpc: '2.0',
+        id: body.id,
+        error: { code: -32601, message: 'Method not found' },
+      })
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  raw.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/mcp`
+  raw.close = () =>
+    new Promise<void>((resolve) => {
+      server.closeAllConnections()
+      server.close(() => resolve())
+    })
+  return raw
+}
+
+async function session(url: string, capabilities: object = {}): Promise<Client> {
+  const client = new Client({ name: 'faults', version: '1' }, { capabilities })
+  await client.connect(new StreamableHTTPClientTransport(new URL(url)))
+  return client
+}
+
+async function gatewayFor(raw: RawModern, extra: object = {}): Promise<RunningPortico> {
+  return startPortico({
+    backends: [{ name: 'm', transport: 'http', url: raw.url, ...extra }],
+  })
+}
+
+describe('2026-07-28 backends that misbehave or are shared', () => {
+  it('a server/discover answer cut off says nothing of the revision: asked again, never initialize', async () => {
+    let discovers = 0
+    const raw = await startRawModern({ tools: {} }, (body, res) => {
+      if (body.method === 'server/discover' && ++discovers === 1) {
+        res.writeHead(200, { 'content-type': 'text/event-stream' })
+        res.flushHeaders()
+        res.destroy()
+      }
+      if (body.method === 'tools/call') {
+        json(res, {
+          jsonrpc: '2.0',
+          id: body.id,
+          result: { content: [{ type: 'text', text: 'ok' }] },
+        })
+      }
+    })
+    const gateway = await gatewayFor(raw)
+    try {
+      await until(() => discovers >= 1)
+      const answer = await until(async () => {
+        const got = await statelessRequest(gateway.url, 'tools/call', {
+          name: 'm__t',
+          arguments: {},
+        })
+        return got.result === undefined ? undefined : got
+      })
+      assert.equal(answer.result?.content?.[0]?.text, 'ok')
+      // Before: taken for a 2025 server for good, sent initialize on every call.
+      assert.ok(raw.posted.every((body) => body.method !== 'initialize'))
+    } finally {
+      await gateway.close()
+      await raw.close()
+    }
+  })
+
+  it('asks the client nothing for a call that fails on an input it cannot give', async () => {
+    const raw = await startRawModern({ tools: {} }, (body, res) => {
+      if (body.method !== 'tools/call') return
+      const inputRequests = {
+        a: { method: 'elicitation/create', params: { message: 'Name?', requestedSchema: {} } },
+        b: { method: 'sampling/createMessage', params: { messages: [], maxTokens: 1 } },
+      }
+      json(res, {
+        jsonrpc: '2.0',
+        id: body.id,
+        result: { resultType: 'input_required', inputRequests, requestState: 's' },
+      })
+    })
+    const gateway = await gatewayFor(raw)
+    const client = await session(gateway.url, { elicitation: {} })
+    let asked = 0
+    client.setRequestHandler(ElicitRequestSchema, async () => {
+      asked++
+      return { action: 'decline' }
+    })
+    try {
+      await assert.rejects(
+        client.callTool({ name: 'm__t', arguments: {} }),
+        /declared no sampling capability/,
+      )
+      await sleep(200)
+      // Before: the user was asked the elicitation of a call that had already failed.
+      assert.equal(asked, 0)
+    } finally {
+      await client.close()
+      await gateway.close()
+      await raw.close()
+    }
+  })
+
+  it("never hands one client's answer to another: a response must come on its own call's stream", async () => {
+    let slowId: unknown
+    let releaseSlow: (() => void) | undefined
+    const raw = await startRawModern({ tools: {} }, (body, res) => {
+      if (body.method !== 'tools/call') return false
+      const text = (value: string) => ({ content: [{ type: 'text', text: value }] })
+      if (body.params?.name === 'slow') {
+        slowId = body.id
+        releaseSlow = () => json(res, { jsonrpc: '2.0', id: body.id, result: text('slow') })
+        return true
+      }
+      // The backend answers the fast call with the slow call's id.
+      json(res, { jsonrpc: '2.0', id: slowId, result: text('fast, for the other client') })
+      return false
+    })
+    const gateway = await gatewayFor(raw)
+    try {
+      const slow = statelessRequest(gateway.url, 'tools/call', { name: 'm__slow', arguments: {} })
+      await until(() => slowId !== undefined)
+      const fast = await statelessRequest(gateway.url, 'tools/call', {
+        name: 'm__fast',
+        arguments: {},
+      })
+      assert.ok(fast.error !== undefined, JSON.stringify(fast))
+      releaseSlow?.()
+      const slowAnswer = await slow
+      assert.equal(slowAnswer.result?.content?.[0]?.text, 'slow', JSON.stringify(slowAnswer))
+    } finally {
+      await gateway.close()
+      await raw.close()
+    }
+  })
+
+  it('every session subscribed to a resource gets its updates, the second one too', async () => {
+    const raw = await startRawModern({ resources: { subscribe: true } })
+    const gateway = await gatewayFor(raw)
+    const [first, second] = [await session(gateway.url), await session(gateway.url)]
+    const updates = { first: 0, second: 0 }
+    first.setNotificationHandler(ResourceUpdatedNotificationSchema, () => {
+      updates.first++
+    })
+    second.setNotificationHandler(ResourceUpdatedNotificationSchema, () => {
+      updates.second++
+    })
+    try {
+      const listed = await first.listResources()
+      const uri = listed.resources[0]?.uri as string
+      await first.subscribeResource({ uri })
+      // Before: the second subscribe was answered without the session joining the backend's
+      // audience, and it never heard an update.
+      await second.subscribeResource({ uri })
+      const asked = () => {
+        const last = raw.posted.findLast((body) => body.method === 'subscriptions/listen')
+        const filter = last?.params?.notifications as { resourceSubscriptions?: string[] }
+        return filter?.resourceSubscriptions?.includes('demo://x') === true ? raw.listen : undefined
+      }
+      const stream = await until(asked)
+      event(stream, {
+        jsonrpc: '2.0',
+        method: 'notifications/resources/updated',
+        params: { uri: 'demo://x' },
+      })
+      await until(() => updates.first === 1 && updates.second === 1)
+    } finally {
+      await first.close()
+      await second.close()
+      await gateway.close()
+      await raw.close()
+    }
+  })
+
+  it('bounds what one session subscribes, and reopens the listen stream once per burst', async () => {
+    const raw = await startRawModern({ resources: { subscribe: true } })
+    const gateway = await gatewayFor(raw)
+    const [greedy, other] = [await session(gateway.url), await session(gateway.url)]
+    try {
+      const listed = await greedy.listResources()
+      const real = listed.resources[0]?.uri as string
+      const prefix = real.slice(0, real.length - 'x'.length)
+      await Promise.all(
+        Array.from({ length: 100 }, (_, i) => greedy.subscribeResource({ uri: `${prefix}r${i}` })),
+      )
+      // Before: one session could take every slot, with URIs the backend never listed.
+      await assert.rejects(greedy.subscribeResource({ uri: `${prefix}r100` }), /at most 100/)
+      await other.subscribeResource({ uri: real })
+      await sleep(300)
+      const listens = raw.posted.filter((body) => body.method === 'subscriptions/listen').length
+      // Before: one reopen, with the whole list, per subscribe (101 here).
+      assert.ok(listens <= 10, `${listens} listen requests for 101 subscribes`)
+    } finally {
+      await greedy.close()
+      await other.close()
+      await gateway.close()
+      await raw.close()
+    }
+  })
+
+  it("forward_auth: the revision probe is made again with the caller's token, and every call carries it", async () => {
+    const issuer = await startJwtIssuer('alice')
+    const seen: Array<{ method?: string; authorized: boolean }> = []
+    const raw = await startRawModern({ tools: {} }, (body, res, req) => {
+      const authorized = (req.headers.authorization ?? '').startsWith('Bearer ey')
+      seen.push({ method: body.method, authorized })
+      if (!authorized) {
+        res.writeHead(401).end()
+        return
+      }
+      if (body.method === 'tools/call') {
+        json(res, {
+          jsonrpc: '2.0',
+          id: body.id,
+          result: { content: [{ type: 'text', text: 'hi' }] },
+        })
+      }
+    })
+    const gateway = await startPortico({
+      backends: [{ name: 'm', transport: 'http', url: raw.url, forward_auth: true }],
+      proxy: { admin_tools: false },
+      auth: { type: 'jwt', issuer: issuer.issuer, jwks_uri: issuer.jwksUri },
+    })
+    try {
+      const token = await issuer.sign(gateway.url)
+      const client = new Client({ name: 'alice', version: '1' })
+      await client.connect(
+        new StreamableHTTPClientTransport(new URL(gateway.url), {
+          requestInit: { headers: { authorization: `Bearer ${token}` } },
+        }),
+      )
+      try {
+        const result = await client.callTool({ name: 'm__t', arguments: {} })
+        assert.deepEqual(result.content, [{ type: 'text', text: 'hi' }])
+      } finally {
+        await client.close()
+      }
+      // The start-up probe had no caller, and was refused; hers was answered, in 2026-07-28.
+      const hers = seen.filter((request) => request.authorized)
+      assert.deepEqual(
+        hers.map((request) => request.method),
+        ['server/discover', 'tools/call'],
+      )
+      assert.ok(seen.every((request) => request.method !== 'initialize'))
+    } finally {
+      await gateway.close()
+      await raw.close()
+      await issuer.close()
+    }
+  })
+
+  it('a listen stream refused 429 is opened again, and its list changes reach the sessions', async () => {
+    let listens = 0
+    const raw = await startRawModern({ tools: { listChanged: true } }, (body, res) => {
+      if (body.method === 'subscriptions/listen' && ++listens === 1) {
+        json(res, { error: 'slow down' }, 429)
+      }
+    })
+    const gateway = await gatewayFor(raw)
+    const client = await session(gateway.url)
+    let changed = 0
+    client.setNotificationHandler(ToolListChangedNotificationSchema, () => {
+      changed++
+    })
+    try {
+      await client.listTools()
+      const stream = await until(() => (listens >= 2 ? raw.listen : undefined), 5000)
+      event(stream, { jsonrpc: '2.0', method: 'notifications/tools/list_changed' })
+      await until(() => changed > 0, 5000)
+    } finally {
+      await client.close()
+      await gateway.close()
+      await raw.close()
+    }
+  })
+})
