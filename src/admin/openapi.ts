@@ -245,6 +245,11 @@ export function openApiDocument(version: string): JsonObject {
             state: { enum: ['idle', 'starting', 'up', 'down', 'failed', 'closed'] },
             restarts: { type: 'integer' },
             connections: { type: 'integer' },
+            protocol_version: {
+              type: ['string', 'null'],
+              description:
+                'The MCP revision the backend is reached in (null until it first answered)',
+            },
           },
         },
         BackendInput: {

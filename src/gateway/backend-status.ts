@@ -18,5 +18,6 @@ export function backendStatus(health: BackendHealth): JsonObject {
     state: health.state,
     restarts: health.restarts,
     connections: health.connections,
+    protocol_version: health.protocolVersion ?? null,
   }
 }

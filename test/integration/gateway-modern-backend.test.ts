@@ -50,7 +50,10 @@ describe('a 2026-07-28 backend behind the gateway', () => {
 
   before(async () => {
     backend = await startModernServer()
-    gateway = await startPortico({ backends: [{ name: 'm', transport: 'http', url: backend.url }] })
+    gateway = await startPortico({
+      admin: { enabled: true },
+      backends: [{ name: 'm', transport: 'http', url: backend.url }],
+    })
   })
   after(async () => {
     await gateway?.close()
@@ -88,6 +91,9 @@ describe('a 2026-07-28 backend behind the gateway', () => {
       backend.seen.every((seen) => seen.httpMethod === 'POST'),
       'no GET stream, no DELETE: the revision has no sessions',
     )
+    // Operators see which revision each backend is reached in.
+    const health = await fetch(`${gateway.origin}/admin/backends/m/health`)
+    assert.equal(((await health.json()) as { protocol_version?: string }).protocol_version, MODERN)
   })
 
   it("asks a session's client for the input the backend needs, and retries with it", async () => {

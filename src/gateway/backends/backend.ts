@@ -82,6 +82,8 @@ export interface BackendHealth {
   consecutiveFailures: number
   /** ISO time a call or list last told whether the backend works. */
   lastCheckedAt?: string
+  /** The MCP revision the backend is reached in (what its initialize or server/discover said). */
+  protocolVersion?: string
 }
 
 export interface BackendDeps {
@@ -407,6 +409,8 @@ export abstract class Backend {
           ? this.#since
           : new Date(this.#lastCheckedMs).toISOString(),
     }
+    const version = this.info()?.protocolVersion
+    if (version !== undefined) health.protocolVersion = version
     if (this.#error !== undefined) health.error = this.#error
     if (this.#lastFailure !== undefined) health.lastFailure = this.#lastFailure
     const protect = this.protection.status()
