@@ -279,7 +279,9 @@ async function callTool(
     name: target,
     arguments: args.arguments,
     meta: params._meta,
-    ...(params.requestState === undefined
+    // A retry of an `input_required`: its answers go on with or without a state (a backend
+    // may ask without one).
+    ...(params.requestState === undefined && params.inputResponses === undefined
       ? {}
       : { resume: { requestState: params.requestState, inputResponses: params.inputResponses } }),
   })

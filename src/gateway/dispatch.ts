@@ -205,44 +205,40 @@ async function subscription(
   // one still has to hear the updates of a connection every session shares.
   if (subscribe) backend.join(scope.ref)
   if (!backend.track(key, local, subscribe)) {
-    const first = subscribe ? subscribing.get(backend)?.get(local) : undefined
-    const outcome = first === undefined ? undefined : await first.catch(() => undefined)
-    if (first !== undefined && (outcome === undefined || outcome.error !== undefined)) {
+    const refused = subscribe ? await backend.subscribing.get(local) : undefined
+    if (refused !== undefined) {
       backend.track(key, local, false)
-      if (outcome?.error !== undefined) return { error: outcome.error, backend: backend.name }
-      throw new PorticoError('backend_failed', {
-        message: `Backend ${backend.name} could not subscribe to the resource`,
-        data: { backend: backend.name },
-      })
+      return { error: refused, backend: backend.name }
     }
     if (subscribe) named()
     return { result: {}, backend: backend.name }
   }
   const sending = forward(scope, backend, method, { ...params, uri: local })
-  const inFlight = subscribe ? inFlightOf(backend) : undefined
-  inFlight?.set(local, sending)
+  const outcome = subscribe
+    ? sending.then((handled) => handled.error, refusalOf(backend))
+    : undefined
+  if (outcome !== undefined) backend.subscribing.set(local, outcome)
   let handled: Handled | undefined
   try {
     handled = await sending
     if (subscribe && handled.error === undefined) named()
     return handled
   } finally {
-    if (inFlight?.get(local) === sending) inFlight.delete(local)
+    if (outcome !== undefined && backend.subscribing.get(local) === outcome) {
+      backend.subscribing.delete(local)
+    }
     if (subscribe && (handled === undefined || handled.error !== undefined)) {
       backend.track(key, local, false)
     }
   }
 }
 
-/** Subscribes on their way to a shared backend, by resource (see `subscription`). */
-const subscribing = new WeakMap<Backend, Map<string, Promise<Handled>>>()
-
-function inFlightOf(backend: Backend): Map<string, Promise<Handled>> {
-  const known = subscribing.get(backend)
-  if (known !== undefined) return known
-  const map = new Map<string, Promise<Handled>>()
-  subscribing.set(backend, map)
-  return map
+/** What a subscribe that never reached the backend is, to the others that waited on it. */
+function refusalOf(backend: Backend): () => JsonRpcErrorObject {
+  return () => ({
+    code: -32603,
+    message: `Backend ${backend.name} could not subscribe to the resource`,
+  })
 }
 
 /** Methods whose 2026-07-28 results MUST carry caching hints. */
@@ -400,7 +396,6 @@ async function callTool(scope: RequestScope, params: JsonObject): Promise<Handle
   if (mirrorsParams(scope)) {
     await gateway.checkParamHeaders(route, params.arguments, scope.ref, scope.call)
   }
-  await gateway.learnHeaderParams(route, scope.ref, scope.call)
   const args = route.backend.catalog.injectArgs(route.local, params.arguments)
   return forward(
     scope,
@@ -419,7 +414,10 @@ async function callTool(scope: RequestScope, params: JsonObject): Promise<Handle
  */
 function mirrorsParams(scope: RequestScope): boolean {
   const { call } = scope
+  // A call made on a client's behalf (`call_tool`'s inner call, a composite's members) carries
+  // the outer request's headers: they mirror the outer tool's marks, not this one's.
   return (
+    call.onBehalf !== true &&
     scope.session === undefined &&
     call.era === 'modern' &&
     call.transport === 'streamable-http' &&

@@ -453,17 +453,6 @@ export class Gateway {
     }
   }
 
-  /**
-   * A backend reached in 2026-07-28 refuses (-32020) a call without the `Mcp-Param-*` headers
-   * its tool marks: before the first call of a tool not seen listed, its marks are looked up
-   * in the backend's tools/list (bounded, as for `checkAnnotations`).
-   */
-  async learnHeaderParams(route: Route, session: SessionRef, origin: Call): Promise<void> {
-    const { backend } = route
-    if (!backend.reachedInModern || backend.catalog.headerParams(route.local) !== undefined) return
-    await this.#readNames(backend, 'tool', session, origin).catch(() => {})
-  }
-
   routeUri(uri: string): Route {
     if (uri.length <= MAX_ROUTED_URI) {
       for (const backend of this.#backends.values()) {
@@ -1058,15 +1047,26 @@ export class Gateway {
       // then, even when a client session already subscribed the backend to this resource (a
       // stateless client that never sent initialize gives no other occasion to join).
       const connection = await backend.connection(this.session)
-      if (!backend.track(this.session.key, local, true)) return true
-      const response = await connection
-        .request('resources/subscribe', { uri: local }, { timeoutMs: backend.timeoutMs })
-        .catch(() => undefined)
-      if (response === undefined || response.error) {
-        backend.track(this.session.key, local, false)
+      const key = this.session.key
+      // Another's subscribe covers it: that one's outcome is this one's (a session's refused
+      // subscribe must not leave the stream counted as subscribed to nothing).
+      if (!backend.track(key, local, true)) {
+        if ((await backend.subscribing.get(local)) === undefined) return true
+        backend.track(key, local, false)
         return false
       }
-      return true
+      const outcome = connection
+        .request('resources/subscribe', { uri: local }, { timeoutMs: backend.timeoutMs })
+        .then(
+          (response) => response.error ?? undefined,
+          () => ({ code: -32603, message: 'not subscribed' }),
+        )
+      backend.subscribing.set(local, outcome)
+      const refused = await outcome
+      if (backend.subscribing.get(local) === outcome) backend.subscribing.delete(local)
+      if (refused === undefined) return true
+      backend.track(key, local, false)
+      return false
     } catch {
       return false
     }

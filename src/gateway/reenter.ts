@@ -62,12 +62,12 @@ export async function callThroughChain(
       // chain as a direct call's are, never run as `{}`.
       arguments: inner.arguments === undefined ? ({} as JsonObject) : inner.arguments,
       ...(isObject(inner.meta) ? { _meta: inner.meta } : {}),
-      ...(inner.resume === undefined
+      ...(inner.resume?.requestState === undefined
         ? {}
-        : {
-            requestState: inner.resume.requestState,
-            inputResponses: inner.resume.inputResponses,
-          }),
+        : { requestState: inner.resume.requestState }),
+      ...(inner.resume?.inputResponses === undefined
+        ? {}
+        : { inputResponses: inner.resume.inputResponses }),
     },
   }
   const reply = await reenter({

@@ -328,10 +328,11 @@ describe('2026-07-28 backends that misbehave or are shared', () => {
         await client.close()
       }
       // The start-up probe had no caller, and was refused; hers was answered, in 2026-07-28.
+      // The tool's marks were looked up with her token too, before her call.
       const hers = seen.filter((request) => request.authorized)
       assert.deepEqual(
         hers.map((request) => request.method),
-        ['server/discover', 'tools/call'],
+        ['server/discover', 'tools/list', 'tools/call'],
       )
       assert.ok(seen.every((request) => request.method !== 'initialize'))
     } finally {

@@ -9,6 +9,7 @@ import type { HeaderMap } from '../../http/headers.ts'
 import {
   isObject,
   type JsonObject,
+  type JsonRpcErrorObject,
   type JsonRpcId,
   type JsonRpcNotification,
   type JsonRpcRequest,
@@ -239,9 +240,11 @@ export abstract class Backend {
     // the gateway's shared session serves many clients, so only each call carries one there.
     // Built only when a connection is opened: most calls find theirs open.
     const shared = call.ref === this.deps.gatewaySession
+    const identity = () => this.#identityHeaders(call)
     const connecting = this.connection(
       shared ? this.statelessSession(call) : call.ref,
-      shared ? undefined : () => this.#identityHeaders(call),
+      shared ? undefined : identity,
+      identity,
     )
     const deadline = call.timeoutMs
     if (deadline === undefined) return connecting
@@ -305,6 +308,7 @@ export abstract class Backend {
   abstract connection(
     session: SessionRef,
     sessionHeaders?: () => HeaderMap | undefined,
+    callerHeaders?: () => HeaderMap | undefined,
   ): Promise<Connection>
 
   /**
@@ -342,11 +346,6 @@ export abstract class Backend {
     await Promise.all([...this.openConnections()].map((connection) => connection.cut(error)))
   }
 
-  /** Whether the backend is reached in 2026-07-28 (http-backend.ts, once its revision is known). */
-  get reachedInModern(): boolean {
-    return false
-  }
-
   /** Whether each client session has its own connection (so it may be told roots changes). */
   get dedicated(): boolean {
     return true
@@ -357,6 +356,13 @@ export abstract class Backend {
    * updates): a session that subscribes without ever calling the backend joins here.
    */
   join(_session: SessionRef): void {}
+
+  /**
+   * Subscribes on their way to this backend, by its resource URI: what each resolves to is the
+   * backend's refusal, or undefined once it subscribed. A session or listen stream whose
+   * subscribe another one's covers (`track` said not to tell the backend) shares its outcome.
+   */
+  readonly subscribing = new Map<string, Promise<JsonRpcErrorObject | undefined>>()
 
   /** Records a resource (un)subscription; returns whether the backend itself must be told. */
   track(_sessionKey: string, _uri: string, _subscribe: boolean): boolean {

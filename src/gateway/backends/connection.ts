@@ -314,6 +314,15 @@ export abstract class Connection {
     return info
   }
 
+  /**
+   * Whether a message on a call's stream may only be about that call (progress, a cancel of a
+   * request it caused): on a connection every client shares (modern.ts), a backend naming
+   * another call there would hand one client's messages to another.
+   */
+  protected get ownStreamsOnly(): boolean {
+    return false
+  }
+
   /** Whether a request still waits for its response. */
   protected isPending(id: number): boolean {
     return this.#pending.has(id)
@@ -396,6 +405,7 @@ export abstract class Connection {
       // Progress that is not a number is dropped: a client SDK rejects it, and it would keep
       // the call's timer alive for nothing.
       if (!entry || !isProgress(params)) return
+      if (this.ownStreamsOnly && related !== undefined && entry.pending !== related) return
       entry.pending.timer?.refresh() // progress keeps a long call alive
       entry.pending.sink?.related({
         ...message,
@@ -406,6 +416,7 @@ export abstract class Connection {
     if (message.method === 'notifications/cancelled' && isObject(params)) {
       const key = JSON.stringify(params.requestId)
       const sink = this.#serverRequests.get(key)
+      if (this.ownStreamsOnly && related !== undefined && related.sink !== sink) return
       this.#serverRequests.delete(key)
       sink?.related(message)
       return

@@ -43,9 +43,13 @@ export class HttpBackend extends Backend {
   #info: ServerInfo | undefined
   /** Fixed by `protocol_version`; with `auto`, learned at the first connection (`#shared`). */
   #era: Era | undefined = eraOf(this.config)
-  /** The one 2026-07-28 connection every session shares (opening, or open). */
-  #modern: Promise<ModernHttpConnection | undefined> | undefined
-  #modernConnection: ModernHttpConnection | undefined
+  /** The one 2026-07-28 connection every session shares, once open (and its promise). */
+  #ready: ModernHttpConnection | undefined
+  #readyPromise: Promise<Connection> | undefined
+  /** The shared probe in flight (`#shared`). */
+  #probing: Promise<ModernHttpConnection | undefined> | undefined
+  /** 2026-07-28 connections opened and not yet closed (closed with the backend). */
+  readonly #opening = new Set<ModernHttpConnection>()
   /** Who hears the 2026-07-28 connection's list changes and resource updates. */
   readonly #audience = new SharedAudience({ subscribed: MAX_SUBSCRIBED, perSession: 100 })
 
@@ -57,34 +61,102 @@ export class HttpBackend extends Backend {
     this.connection(this.deps.gatewaySession).catch(() => {})
   }
 
-  connection(session: SessionRef, headersOf?: () => HeaderMap | undefined): Promise<Connection> {
+  connection(
+    session: SessionRef,
+    headersOf?: () => HeaderMap | undefined,
+    callerHeadersOf?: () => HeaderMap | undefined,
+  ): Promise<Connection> {
     if (this.#era === 'legacy') return this.#sessionConnection(session, headersOf)
     this.#audience.join(session)
-    const shared = this.#shared(headersOf)
-    if (this.#era === 'modern') return shared as Promise<Connection>
-    // Still learning the era: a backend that turns out to be 2025-11-25 gets a session. A
-    // probe refused for its credentials (made at start, or for another caller) is made again
-    // with this call's, once: a backend that checks every caller's (`forward_auth`) answers it.
+    const ready = this.#ready
+    if (ready !== undefined && !ready.closed && this.#readyPromise !== undefined) {
+      return this.#readyPromise
+    }
+    // The revision is still to learn (or the connection to open): the shared probe carries no
+    // caller's credentials. One refused for want of them (a `forward_auth` backend) is made
+    // again with this call's own, never joined to another caller's: each caller's credentials
+    // decide only its own call.
+    const shared = this.#shared()
+    const credentials = (callerHeadersOf ?? headersOf)?.()
     const learned =
-      headersOf === undefined
+      credentials === undefined
         ? shared
         : shared.catch((error: unknown) => {
             if (!refusedCredentials(error)) throw error
-            return this.#shared(headersOf)
+            return this.#open(credentials)
           })
     return learned.then((modern) => modern ?? this.#sessionConnection(session, headersOf))
   }
 
   /**
-   * The 2026-07-28 connection, opened once for every session. With `protocol_version = "auto"`
-   * its `server/discover` is the probe: a backend that answers it in that revision is reached
-   * in it from then on; one that refuses it (a 2025 server's error, 404 or 405) gets sessions
-   * (`undefined`). A backend that cannot be reached, or refuses the credentials, says nothing
-   * about its revision: the next connection asks again.
+   * The shared probe: `server/discover` without any caller's credentials, one at a time. A
+   * backend that answers it in 2026-07-28 is reached in it from then on; one that refuses it in
+   * a way that tells a 2025 server gets sessions (`undefined`). A backend that cannot be
+   * reached, or refuses the credentials, says nothing about its revision: the next connection
+   * asks again.
    */
-  #shared(headersOf?: () => HeaderMap | undefined): Promise<ModernHttpConnection | undefined> {
-    if (this.#modern !== undefined && this.#modernConnection?.closed !== true) return this.#modern
+  #shared(): Promise<ModernHttpConnection | undefined> {
+    if (this.#probing !== undefined) return this.#probing
     if (this.#closed) return Promise.reject(new PorticoError('backend_failed'))
+    const probing = this.#open(undefined).finally(() => {
+      if (this.#probing === probing) this.#probing = undefined
+    })
+    this.#probing = probing
+    if (this.state === 'idle') this.setState('starting')
+    return probing
+  }
+
+  /**
+   * Opens a 2026-07-28 connection (`headers`: the caller's credentials for its probe). The
+   * first to open is the one every session shares; one opened meanwhile is closed again.
+   */
+  #open(headers: HeaderMap | undefined): Promise<ModernHttpConnection | undefined> {
+    if (this.#closed) return Promise.reject(new PorticoError('backend_failed'))
+    const connection = this.#modernFor()
+    return connection.open(headers).then(
+      (info) => this.#adopt(connection, info),
+      (error: unknown) => {
+        this.#opening.delete(connection)
+        void connection.close()
+        if (this.#era === undefined && revealsLegacy(error)) {
+          this.#era = 'legacy'
+          return undefined
+        }
+        // The backend keeps serving the calls of a connection opened meanwhile.
+        if (this.#ready !== undefined && !this.#ready.closed) return this.#ready
+        const message = error instanceof Error ? error.message : String(error)
+        if (!this.#closed) this.setState('down', message)
+        throw error
+      },
+    )
+  }
+
+  #adopt(connection: ModernHttpConnection, info: ServerInfo): ModernHttpConnection {
+    this.#opening.delete(connection)
+    if (this.#closed) {
+      void connection.close()
+      throw new PorticoError('backend_failed', { message: `Backend ${this.name} closed` })
+    }
+    const ready = this.#ready
+    if (ready !== undefined && !ready.closed) {
+      void connection.close()
+      return ready
+    }
+    if (this.#era === undefined) {
+      this.deps.logger.info(`backend ${this.name} is reached in ${MODERN_PROTOCOL_VERSION}`, {
+        backend: this.name,
+      })
+    }
+    this.#era = 'modern'
+    this.#info = info
+    this.#ready = connection
+    this.#readyPromise = Promise.resolve(connection)
+    this.setState('up')
+    return connection
+  }
+
+  /** A new 2026-07-28 connection, its unsolicited messages routed to the backend's audience. */
+  #modernFor(): ModernHttpConnection {
     const gateway = this.deps.gatewaySession
     const connection = new ModernHttpConnection({
       config: this.config,
@@ -93,7 +165,6 @@ export class HttpBackend extends Backend {
       timeoutMs: this.timeoutMs,
       startupTimeoutMs: this.startupTimeoutMs,
       maxMessageBytes: this.deps.maxMessageBytes,
-      headerParams: (tool) => this.catalog.headerParams(tool),
     })
     // A list change goes to the gateway, which tells every session (gateway.ts `#deliver`); a
     // resource update to the sessions subscribed to it.
@@ -107,44 +178,10 @@ export class HttpBackend extends Backend {
         }
       }
     }
-
     this.reportUnroutable(connection)
     this.#audience.join(gateway)
-    this.#modernConnection = connection
-    const opening = connection.open(headersOf?.()).then(
-      (info) => {
-        if (this.#closed) {
-          void connection.close()
-          throw new PorticoError('backend_failed', { message: `Backend ${this.name} closed` })
-        }
-        if (this.#era === undefined) {
-          this.deps.logger.info(`backend ${this.name} is reached in ${MODERN_PROTOCOL_VERSION}`, {
-            backend: this.name,
-          })
-        }
-        this.#era = 'modern'
-        this.#info = info
-        this.setState('up')
-        return connection
-      },
-      (error: unknown) => {
-        void connection.close()
-        if (this.#modernConnection === connection) {
-          this.#modern = undefined
-          this.#modernConnection = undefined
-        }
-        if (this.#era === undefined && revealsLegacy(error)) {
-          this.#era = 'legacy'
-          return undefined
-        }
-        const message = error instanceof Error ? error.message : String(error)
-        if (!this.#closed) this.setState('down', message)
-        throw error
-      },
-    )
-    this.#modern = opening
-    if (this.state === 'idle') this.setState('starting')
-    return opening
+    this.#opening.add(connection)
+    return connection
   }
 
   /** A 2025-11-25 session with the backend for this client session (opened once, kept). */
@@ -226,10 +263,6 @@ export class HttpBackend extends Backend {
     return this.#era !== 'modern'
   }
 
-  override get reachedInModern(): boolean {
-    return this.#era === 'modern'
-  }
-
   override join(session: SessionRef): void {
     if (this.#era !== 'legacy') this.#audience.join(session)
   }
@@ -247,7 +280,7 @@ export class HttpBackend extends Backend {
 
   release(sessionKey: string): void {
     for (const uri of this.#audience.release(sessionKey)) {
-      this.#modernConnection
+      this.#ready
         ?.request('resources/unsubscribe', { uri }, { timeoutMs: this.timeoutMs })
         .catch(() => {})
     }
@@ -259,11 +292,11 @@ export class HttpBackend extends Backend {
   }
 
   protected connectionCount(): number {
-    return this.#connections.size + (this.#modernConnection === undefined ? 0 : 1)
+    return this.#connections.size + (this.#ready === undefined ? 0 : 1)
   }
 
   protected openConnections(): Iterable<Connection> {
-    const modern = this.#modernConnection
+    const modern = this.#ready
     return modern === undefined ? this.#opened.values() : [...this.#opened.values(), modern]
   }
 
@@ -273,9 +306,11 @@ export class HttpBackend extends Backend {
     // Closed directly, those still opening included: an `initialize` the backend never
     // answers must not hold the shutdown for the backend's whole timeout.
     const all = [...this.#opened.values()]
-    if (this.#modernConnection !== undefined) all.push(this.#modernConnection)
-    this.#modernConnection = undefined
-    this.#modern = undefined
+    if (this.#ready !== undefined) all.push(this.#ready)
+    all.push(...this.#opening)
+    this.#opening.clear()
+    this.#ready = undefined
+    this.#readyPromise = undefined
     this.#connections.clear()
     this.#opened.clear()
     await Promise.allSettled(all.map((connection) => connection.close()))

@@ -253,7 +253,9 @@ export class HttpConnection extends Connection {
       // error: the call fails as a 5xx does (breaker, retries, failover count it), and the
       // client still reads the backend's own words in the message.
       if (response.status >= 500 && pending) {
-        pending.reject(this.#httpFailure(response.status, errorFor(value, pending.id)))
+        // Matched as responses are (a call sent again under another id answers under that one).
+        const said = errorFor(value, (id) => this.callIdOf(id) === pending.id)
+        pending.reject(this.#httpFailure(response.status, said))
         return
       }
       if (Array.isArray(value)) for (const item of value) this.receive(item, pending)
@@ -451,10 +453,10 @@ async function sessionExpired(response: UpstreamResponse): Promise<boolean> {
 /** How much of a backend's error message a 5xx failure quotes. */
 const MAX_QUOTED_ERROR = 300
 
-/** The message of the JSON-RPC error that answers request `id` in a body, if there is one. */
-function errorFor(value: unknown, id: number): string | undefined {
+/** The message of the JSON-RPC error in a body that answers the call (`answers` tells its id). */
+function errorFor(value: unknown, answers: (id: unknown) => boolean): string | undefined {
   for (const item of Array.isArray(value) ? value : [value]) {
-    if (!isObject(item) || item.id !== id || !isObject(item.error)) continue
+    if (!isObject(item) || !answers(item.id) || !isObject(item.error)) continue
     const message = item.error.message
     return typeof message === 'string' ? message : undefined
   }

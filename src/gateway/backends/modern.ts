@@ -35,7 +35,12 @@ import {
   META_PROTOCOL_VERSION,
   MODERN_PROTOCOL_VERSION,
 } from '../../protocol/classify.ts'
-import { type HeaderParam, headerText, paramHeadersOf } from '../../protocol/param-headers.ts'
+import {
+  type HeaderParam,
+  headerParamsOf,
+  headerText,
+  paramHeadersOf,
+} from '../../protocol/param-headers.ts'
 import { SseParser } from '../../protocol/sse.ts'
 import { chunksOf } from '../../util/chunks.ts'
 import type { SessionRef } from './backend.ts'
@@ -58,6 +63,9 @@ const MAX_SUBSCRIBED_CHARS = 64 * 1024
 const LISTEN_REOPEN_MS = 100
 /** The `server/discover` key that names the server (2026-07-28 results carry it in `_meta`). */
 const META_SERVER_INFO = 'io.modelcontextprotocol/serverInfo'
+/** Tools whose marks one connection keeps; pages of tools/list one lookup reads. */
+const MAX_MARKED_TOOLS = 10_000
+const MAX_LOOKUP_PAGES = 50
 /** Waits before opening a dropped listen stream again: doubling from 0.5 s up to 30 s. */
 const LISTEN_RETRY_MS = 500
 const LISTEN_RETRY_MAX_MS = 30_000
@@ -73,8 +81,6 @@ const LISTENED: ReadonlySet<string> = new Set([
 export interface ModernConnectionOptions extends HttpConnectionOptions {
   /** What the backend's `server/discover` said, when it was asked already (the era probe). */
   discovered?: ServerInfo
-  /** The arguments a tool marks `x-mcp-header` (the backend's catalog; undefined: unknown). */
-  headerParams(tool: string): readonly HeaderParam[] | undefined
 }
 
 /** A call the backend needs the client's input for: what it asked, held until answered. */
@@ -94,6 +100,15 @@ export class ModernHttpConnection extends HttpConnection {
   /** The gateway's requests to a client for a held call, by id → what takes the answer. */
   readonly #asked = new Map<string, (outcome: JsonObject) => void>()
   #nextAsk = 0
+  /**
+   * The arguments each tool marks `x-mcp-header`, as the backend itself lists them (its own
+   * names and schema: the client-facing one may rename or hide them), learned from every
+   * tools/list answer this connection carries and forgotten when the backend's tools change.
+   */
+  readonly #marks = new Map<string, readonly HeaderParam[]>()
+  /** Whether the last tools/list read through covered every tool (`#marks` is whole). */
+  #marksWhole = false
+  #marksLookup: Promise<void> | undefined
   /** Resources whose updates the listen stream asks for. */
   readonly #subscribed = new Set<string>()
   #subscribedChars = 0
@@ -174,10 +189,15 @@ export class ModernHttpConnection extends HttpConnection {
       return
     }
     let outgoing = this.#enveloped(message as JsonRpcRequest, pending.sink)
+    const tool = message.method === 'tools/call' ? message.params?.name : undefined
+    if (typeof tool === 'string' && !this.#marks.has(tool) && !this.#marksWhole) {
+      await this.#lookUpMarks(pending)
+    }
     for (let round = 1; ; round++) {
       let held: InputRound | undefined
       try {
-        const response = await this.post(outgoing, pending, modernHeaders(outgoing, this.#options))
+        const headers = modernHeaders(outgoing, this.#marks)
+        const response = await this.post(outgoing, pending, headers)
         await this.consume(response, pending)
       } finally {
         held = this.#held.get(pending.id)
@@ -215,9 +235,14 @@ export class ModernHttpConnection extends HttpConnection {
    * another call's stream is not taken: this connection serves every client, and a backend
    * answering one call with another's id would hand one client's answer to another.
    */
+  protected override get ownStreamsOnly(): boolean {
+    return true
+  }
+
   protected override settle(pending: Pending, response: JsonRpcResponse, related?: Pending): void {
     if (related !== undefined && related !== pending) return
     const result = response.result
+    if (pending.method === 'tools/list' && isObject(result)) this.#learnMarks(result)
     if (
       isObject(result) &&
       result.resultType === 'input_required' &&
@@ -234,6 +259,51 @@ export class ModernHttpConnection extends HttpConnection {
 
   protected override answersLater(pending: Pending): boolean {
     return this.#held.has(pending.id)
+  }
+
+  /** Learns the marks of the tools one tools/list page lists (bounded). */
+  #learnMarks(page: JsonObject): void {
+    if (!Array.isArray(page.tools)) return
+    for (const tool of page.tools) {
+      if (!isObject(tool) || typeof tool.name !== 'string') continue
+      if (!this.#marks.has(tool.name) && this.#marks.size >= MAX_MARKED_TOOLS) {
+        this.#marksWhole = false
+        continue
+      }
+      this.#marks.set(tool.name, headerParamsOf(tool.inputSchema))
+    }
+  }
+
+  /**
+   * Reads the backend's tools/list (at most MAX_LOOKUP_PAGES pages, one read at a time for all
+   * calls) before a call of a tool whose marks are not known: the backend refuses (-32020) a
+   * call without the `Mcp-Param-*` headers its tool marks. Sent with the call's identity (a
+   * backend that checks each caller's credentials lists to them). A failure leaves the call to
+   * go without them.
+   */
+  #lookUpMarks(pending: Pending): Promise<void> {
+    this.#marksLookup ??= this.#readTools(pending.headers).finally(() => {
+      this.#marksLookup = undefined
+    })
+    return this.#marksLookup
+  }
+
+  async #readTools(headers: HeaderMap | undefined): Promise<void> {
+    let cursor: unknown
+    for (let page = 0; page < MAX_LOOKUP_PAGES; page++) {
+      const response = await this.request(
+        'tools/list',
+        typeof cursor === 'string' ? { cursor } : {},
+        { timeoutMs: this.#options.timeoutMs, ...(headers === undefined ? {} : { headers }) },
+      ).catch(() => undefined)
+      const result = response?.result
+      if (!isObject(result)) return
+      cursor = result.nextCursor
+      if (typeof cursor !== 'string') {
+        this.#marksWhole = this.#marks.size < MAX_MARKED_TOOLS
+        return
+      }
+    }
   }
 
   /** The request with its client's envelope in `_meta` (the client's own keys kept). */
@@ -430,7 +500,7 @@ export class ModernHttpConnection extends HttpConnection {
       method: 'subscriptions/listen',
       params: { notifications, _meta: this.#ownMeta },
     }
-    this.postStream(message, modernHeaders(message, this.#options), abort.signal)
+    this.postStream(message, modernHeaders(message, this.#marks), abort.signal)
       .then(async (response) => {
         const type = headerValue(response.headers, 'content-type') ?? ''
         if (response.status !== 200 || !type.startsWith('text/event-stream')) {
@@ -464,6 +534,10 @@ export class ModernHttpConnection extends HttpConnection {
           continue
         }
         if (this.#listen !== abort) return
+        if (value.method === 'notifications/tools/list_changed') {
+          this.#marks.clear()
+          this.#marksWhole = false
+        }
         this.onUnsolicited(withoutListenMeta(value))
       }
     }
@@ -510,7 +584,10 @@ function withoutListenMeta(value: JsonObject): JsonRpcMessage & { method: string
 }
 
 /** The headers 2026-07-28 mirrors from a request's body. */
-function modernHeaders(message: JsonRpcRequest, options: ModernConnectionOptions): HeaderMap {
+function modernHeaders(
+  message: JsonRpcRequest,
+  marks: ReadonlyMap<string, readonly HeaderParam[]>,
+): HeaderMap {
   const headers: HeaderMap = {
     'mcp-protocol-version': MODERN_PROTOCOL_VERSION,
     'mcp-method': message.method,
@@ -524,7 +601,7 @@ function modernHeaders(message: JsonRpcRequest, options: ModernConnectionOptions
         : undefined
   if (typeof name === 'string') headers['mcp-name'] = headerText(name)
   if (message.method === 'tools/call' && typeof name === 'string') {
-    const declared = options.headerParams(name)
+    const declared = marks.get(name)
     if (declared !== undefined && declared.length > 0) {
       Object.assign(headers, paramHeadersOf(declared, params?.arguments))
     }
