@@ -255,6 +255,62 @@ describe('the revision a gateway backend is reached in', () => {
     }
   })
 
+  it('canary, mirror and renamed parameters: each backend gets the Mcp-Param-* its own tool marks', async () => {
+    const [primary, canary, mirror] = [
+      await startModernServer({ headerTool: true }),
+      await startModernServer({ headerTool: true }),
+      await startModernServer({ headerTool: true }),
+    ]
+    const gateway = await startPortico({
+      proxy: { tool_exposure: 'search' },
+      backends: [
+        {
+          name: 'm',
+          transport: 'http',
+          url: primary.url,
+          weight: 0,
+          // Clients see `where`; the backend's tool marks `region`.
+          param_overrides: [{ tool: 'route', rename: { region: 'where' } }],
+        },
+        { name: 'c', transport: 'http', url: canary.url, canary_of: 'm', weight: 100 },
+        { name: 'mi', transport: 'http', url: mirror.url, mirror_of: 'm' },
+      ],
+    })
+    try {
+      const client = await sessionClient(gateway.url)
+      try {
+        const result = await client.callTool({
+          name: 'portico__call_tool',
+          arguments: { name: 'm__route', arguments: { where: 'eu' } },
+        })
+        assert.match(textOf(result), /routed to eu/, JSON.stringify(result))
+      } finally {
+        await client.close()
+      }
+      // Before: a canary or mirror (never listed to clients) was sent no Mcp-Param-* header and
+      // refused the call -32020; a renamed marked parameter had none either.
+      const called = (server: ModernServer) =>
+        server.seen.find((seen) => seen.body?.method === 'tools/call')?.headers['mcp-param-region']
+      assert.equal(called(canary), 'eu')
+      await until(() => called(mirror))
+      assert.equal(called(mirror), 'eu')
+      // A stateless client calls the marked tool through call_tool, which marks nothing:
+      // before, it was refused -32020 for a header the revision did not ask it to send.
+      const stateless = await statelessRequest(gateway.url, 'tools/call', {
+        name: 'portico__call_tool',
+        arguments: { name: 'm__route', arguments: { where: 'ap' } },
+      })
+      assert.match(
+        String(stateless.result?.content?.[0]?.text),
+        /routed to ap/,
+        JSON.stringify(stateless),
+      )
+    } finally {
+      await gateway.close()
+      for (const server of [primary, canary, mirror]) await server.close()
+    }
+  })
+
   it('protocol_version = "2026-07-28" before a 2025 server: the backend is down, and says why', async () => {
     const backend = await startElicitServer()
     const gateway = await startPortico({

@@ -342,6 +342,220 @@ describe('2026-07-28 backends that misbehave or are shared', () => {
     }
   })
 
+  it("a call's stream speaks only of that call: progress naming another client's call is dropped", async () => {
+    let slowToken: unknown
+    let releaseSlow: (() => void) | undefined
+    const raw = await startRawModern({ tools: {} }, (body, res) => {
+      if (body.method !== 'tools/call') return false
+      const meta = body.params?._meta as { progressToken?: unknown } | undefined
+      if (body.params?.name === 'slow') {
+        slowToken = meta?.progressToken
+        res.writeHead(200, { 'content-type': 'text/event-stream' })
+        releaseSlow = () => {
+          event(res, {
+            jsonrpc: '2.0',
+            id: body.id,
+            result: { content: [{ type: 'text', text: 'slow' }] },
+          })
+          res.end()
+        }
+        return true
+      }
+      // On the other client's call's stream: progress under the slow call's (gateway) token.
+      res.writeHead(200, { 'content-type': 'text/event-stream' })
+      const progress = { progressToken: slowToken, progress: 1, message: 'the other client’s data' }
+      event(res, { jsonrpc: '2.0', method: 'notifications/progress', params: progress })
+      event(res, {
+        jsonrpc: '2.0',
+        id: body.id,
+        result: { content: [{ type: 'text', text: 'fast' }] },
+      })
+      res.end()
+      return true
+    })
+    const gateway = await gatewayFor(raw)
+    const client = await session(gateway.url)
+    const seen: string[] = []
+    try {
+      const slow = client.callTool({ name: 'm__slow', arguments: {} }, undefined, {
+        onprogress: (progress) => seen.push(String(progress.message)),
+      })
+      await until(() => slowToken !== undefined)
+      const fast = await statelessRequest(gateway.url, 'tools/call', {
+        name: 'm__fast',
+        arguments: {},
+      })
+      assert.equal(fast.result?.content?.[0]?.text, 'fast')
+      releaseSlow?.()
+      await slow
+      // Before: the slow call's client got the other client's progress message.
+      assert.deepEqual(seen, [])
+    } finally {
+      await client.close()
+      await gateway.close()
+      await raw.close()
+    }
+  })
+
+  it("an input round's error keeps the backend's message", async () => {
+    const raw = await startRawModern({ tools: {} }, (body, res) => {
+      if (body.method !== 'tools/call') return false
+      if (body.params?.inputResponses === undefined) {
+        const ask = {
+          method: 'elicitation/create',
+          params: { message: 'Go?', requestedSchema: { type: 'object', properties: {} } },
+        }
+        json(res, {
+          jsonrpc: '2.0',
+          id: body.id,
+          result: { resultType: 'input_required', inputRequests: { go: ask } },
+        })
+        return true
+      }
+      json(
+        res,
+        { jsonrpc: '2.0', id: body.id, error: { code: -32603, message: 'disk full on node 7' } },
+        500,
+      )
+      return true
+    })
+    const gateway = await gatewayFor(raw)
+    const client = await session(gateway.url, { elicitation: {} })
+    client.setRequestHandler(ElicitRequestSchema, async () => ({ action: 'accept', content: {} }))
+    try {
+      await assert.rejects(
+        client.callTool({ name: 'm__t', arguments: {} }),
+        /answered HTTP 500: disk full on node 7/,
+      )
+    } finally {
+      await client.close()
+      await gateway.close()
+      await raw.close()
+    }
+  })
+
+  it('portico__call_tool passes on inputResponses a backend asked for without a requestState', async () => {
+    const raw = await startRawModern({ tools: {} }, (body, res) => {
+      if (body.method !== 'tools/call') return false
+      const answers = body.params?.inputResponses as Record<string, unknown> | undefined
+      if (answers?.go === undefined) {
+        const ask = {
+          method: 'elicitation/create',
+          params: { message: 'Go?', requestedSchema: { type: 'object', properties: {} } },
+        }
+        json(res, {
+          jsonrpc: '2.0',
+          id: body.id,
+          result: { resultType: 'input_required', inputRequests: { go: ask } },
+        })
+        return true
+      }
+      json(res, {
+        jsonrpc: '2.0',
+        id: body.id,
+        result: { content: [{ type: 'text', text: 'gone' }] },
+      })
+      return true
+    })
+    const gateway = await startPortico({
+      proxy: { tool_exposure: 'search' },
+      backends: [{ name: 'm', transport: 'http', url: raw.url }],
+    })
+    try {
+      const call = (extra: object) =>
+        statelessRequest(
+          gateway.url,
+          'tools/call',
+          { name: 'portico__call_tool', arguments: { name: 'm__t', arguments: {} }, ...extra },
+          { capabilities: { elicitation: {} } },
+        )
+      const first = await call({})
+      assert.equal(first.result?.resultType, 'input_required', JSON.stringify(first))
+      // Before: the answers were dropped on the way, and the backend asked again for ever.
+      const retry = await call({ inputResponses: { go: { action: 'accept', content: {} } } })
+      assert.equal(retry.result?.content?.[0]?.text, 'gone', JSON.stringify(retry))
+    } finally {
+      await gateway.close()
+      await raw.close()
+    }
+  })
+
+  it("forward_auth: a stateless caller's token decides its probe, and another caller's refused one never decides it", async () => {
+    const issuer = await startJwtIssuer('bob')
+    let release: (() => void) | undefined
+    const held = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    const raw = await startRawModern({ tools: {} }, (body, res, req) => {
+      const token = req.headers.authorization ?? ''
+      if (!token.startsWith('Bearer ey')) {
+        // The start-up probe: refused, after the callers' calls are on their way.
+        void held.then(() => res.writeHead(401).end())
+        return true
+      }
+      if (req.headers['x-user-id'] === 'mallory') {
+        res.writeHead(403).end()
+        return true
+      }
+      if (body.method === 'tools/call') {
+        json(res, {
+          jsonrpc: '2.0',
+          id: body.id,
+          result: { content: [{ type: 'text', text: 'hi' }] },
+        })
+        return true
+      }
+      return false
+    })
+    const gateway = await startPortico({
+      backends: [{ name: 'm', transport: 'http', url: raw.url, forward_auth: true }],
+      proxy: { admin_tools: false },
+      auth: { type: 'jwt', issuer: issuer.issuer, jwks_uri: issuer.jwksUri },
+    })
+    try {
+      const bob = await issuer.sign(gateway.url)
+      const mallory = await issuer.sign(gateway.url, { claims: { sub: 'mallory' } })
+      const call = (token: string) =>
+        fetch(gateway.url, {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/json',
+            accept: 'application/json, text/event-stream',
+            authorization: `Bearer ${token}`,
+            'mcp-protocol-version': MODERN,
+            'mcp-method': 'tools/call',
+            'mcp-name': 'm__t',
+          },
+          body: JSON.stringify({
+            jsonrpc: '2.0',
+            id: 1,
+            method: 'tools/call',
+            params: {
+              name: 'm__t',
+              arguments: {},
+              _meta: {
+                'io.modelcontextprotocol/protocolVersion': MODERN,
+                'io.modelcontextprotocol/clientCapabilities': {},
+              },
+            },
+          }),
+        }).then((response) => response.text())
+      // Both stateless, both waiting on the token-less probe; Mallory's token is refused.
+      const answers = [call(mallory), call(bob)]
+      await sleep(200)
+      release?.()
+      const [malloryAnswer, bobAnswer] = await Promise.all(answers)
+      // Before: a stateless caller's token was never used, and Bob's call could join
+      // Mallory's refused probe.
+      assert.match(String(bobAnswer), /"text":"hi"/, bobAnswer)
+      assert.doesNotMatch(String(malloryAnswer), /"text":"hi"/)
+    } finally {
+      await gateway.close()
+      await raw.close()
+      await issuer.close()
+    }
+  })
+
   it('a listen stream refused 429 is opened again, and its list changes reach the sessions', async () => {
     let listens = 0
     const raw = await startRawModern({ tools: { listChanged: true } }, (body, res) => {

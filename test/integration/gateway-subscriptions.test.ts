@@ -138,6 +138,32 @@ describe('gateway resource subscriptions on a stdio backend', () => {
     assert.deepEqual((await backendState(b)).subscribed, [])
   })
 
+  it("a listen stream and a session asking for one resource share the backend's refusal", async () => {
+    const a = await connect()
+    const b = await connect()
+    const uri = await exposedUri(a, 'memo://refused')
+    // The session's subscribe is on its way (the fixture refuses it after 300 ms) when a
+    // listen stream asks for the same resource.
+    const first = a.subscribeResource({ uri }).then(
+      () => 'subscribed',
+      (error: Error) => error.message,
+    )
+    await sleep(50)
+    const stream = await openListenStream(gateway.url, 'race', { resourceSubscriptions: [uri] })
+    try {
+      assert.match(await first, /cannot subscribe to memo:\/\/refused/)
+      const [ack] = await stream.until((all) => all.length > 0, 'the stream acknowledged')
+      const honoured = (ack?.params as { notifications?: { resourceSubscriptions?: string[] } })
+        ?.notifications?.resourceSubscriptions
+      // Before: acknowledged as subscribed, and counted so: the next session was answered
+      // "done" without the backend being asked, and no update ever came.
+      assert.ok(!honoured?.includes(uri), JSON.stringify(ack))
+      await assert.rejects(b.subscribeResource({ uri }), /cannot subscribe to memo:\/\/refused/)
+    } finally {
+      stream.close()
+    }
+  })
+
   it('keeps a resource subscribed while any of the listen streams that asked at once is open', async () => {
     const client = await connect()
     const uri = await exposedUri(client, 'memo://b')
