@@ -342,6 +342,46 @@ describe('2026-07-28 backends that misbehave or are shared', () => {
     }
   })
 
+  it('withdraws the other input requests of a round one of which the client refused', async () => {
+    const raw = await startRawModern({ tools: {} }, (body, res) => {
+      if (body.method !== 'tools/call') return false
+      const schema = { type: 'object', properties: {} }
+      const inputRequests = {
+        a: { method: 'elicitation/create', params: { message: 'A?', requestedSchema: schema } },
+        b: { method: 'elicitation/create', params: { message: 'B?', requestedSchema: schema } },
+      }
+      json(res, {
+        jsonrpc: '2.0',
+        id: body.id,
+        result: { resultType: 'input_required', inputRequests },
+      })
+      return true
+    })
+    const gateway = await gatewayFor(raw)
+    const client = await session(gateway.url, { elicitation: {} })
+    let withdrawn = false
+    client.setRequestHandler(ElicitRequestSchema, async (request, extra) => {
+      if (request.params.message === 'A?') throw new Error('the user closed the dialog')
+      // B waits for its user, until the gateway withdraws it.
+      await new Promise<void>((resolve) => {
+        extra.signal.addEventListener('abort', () => {
+          withdrawn = true
+          resolve()
+        })
+      })
+      return { action: 'cancel' }
+    })
+    try {
+      await assert.rejects(client.callTool({ name: 'm__t', arguments: {} }), /did not answer/)
+      // Before: B stayed asked (and waited for) after its call had failed.
+      await until(() => withdrawn, 5000, 'B withdrawn')
+    } finally {
+      await client.close()
+      await gateway.close()
+      await raw.close()
+    }
+  })
+
   it("a call's stream speaks only of that call: progress naming another client's call is dropped", async () => {
     let slowToken: unknown
     let releaseSlow: (() => void) | undefined

@@ -229,16 +229,18 @@ export class ModernHttpConnection extends HttpConnection {
     return typeof id === 'string' ? (this.#retries.get(id) ?? -1) : super.callIdOf(id)
   }
 
-  /**
-   * An `input_required` answer to a session's call is held for `transmit` to fulfil; anything
-   * else ends the call (a retry's answer under the call's own id). A response that came on
-   * another call's stream is not taken: this connection serves every client, and a backend
-   * answering one call with another's id would hand one client's answer to another.
-   */
+  /** This connection serves every client: a call's stream may only speak of that call. */
   protected override get ownStreamsOnly(): boolean {
     return true
   }
 
+  /**
+   * An `input_required` answer to a session's call is held for `transmit` to fulfil; anything
+   * else ends the call (a retry's answer under the call's own id). A response that came on
+   * another call's stream is not taken: this connection serves every client, and a backend
+   * answering one call with another's id would hand one client's answer to another. A
+   * tools/list page teaches the tools' marks (`#learnMarks`).
+   */
   protected override settle(pending: Pending, response: JsonRpcResponse, related?: Pending): void {
     if (related !== undefined && related !== pending) return
     const result = response.result
@@ -366,13 +368,32 @@ export class ModernHttpConnection extends HttpConnection {
       asks.push({ key, method, params: isObject(ask.params) ? ask.params : {} })
     }
     const answers: JsonObject = {}
-    const asking = asks.map(({ key, method, params }) =>
-      this.#askOne(`ask-${++this.#nextAsk}`, method, params, pending).then((result) => {
+    const ids = asks.map(() => `ask-${++this.#nextAsk}`)
+    const asking = asks.map(({ key, method, params }, index) =>
+      this.#askOne(ids[index] as string, method, params, pending).then((result) => {
         answers[key] = result
       }),
     )
-    await Promise.all(asking)
+    try {
+      await Promise.all(asking)
+    } catch (error) {
+      // One was refused (or the call ended): the others are withdrawn, not left waiting for
+      // answers nothing will take.
+      for (const id of ids) this.#withdraw(id, pending)
+      throw error
+    }
     return answers
+  }
+
+  /** Stops waiting for the client's answer to `id`, and tells the client (false: not asked). */
+  #withdraw(id: string, pending: Pending): boolean {
+    if (!this.#asked.delete(id)) return false
+    // The client is told to stop asking its user (the relay translates the id).
+    this.receive(
+      { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id } },
+      pending,
+    )
+    return true
   }
 
   /** One request to the call's client; settles with its result, or fails with the call. */
@@ -380,13 +401,7 @@ export class ModernHttpConnection extends HttpConnection {
     return new Promise<JsonObject>((resolve, reject) => {
       const signal = pending.signal
       const onAbort = () => {
-        if (!this.#asked.delete(id)) return
-        // The client is told to stop asking its user (the relay translates the id).
-        this.receive(
-          { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id } },
-          pending,
-        )
-        reject(new PorticoError('cancelled'))
+        if (this.#withdraw(id, pending)) reject(new PorticoError('cancelled'))
       }
       this.#asked.set(id, (outcome) => {
         signal?.removeEventListener('abort', onAbort)
