@@ -213,6 +213,9 @@ async function subscription(
     if (subscribe) named()
     return { result: {}, backend: backend.name }
   }
+  // The last one out: a subscribe still on its way is answered first, so that this
+  // unsubscribe cannot overtake it and leave the backend subscribed for nobody.
+  if (!subscribe) await backend.subscribing.get(local)
   const sending = forward(scope, backend, method, { ...params, uri: local })
   const outcome = subscribe
     ? sending.then((handled) => handled.error, refusalOf(backend))

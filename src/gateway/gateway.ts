@@ -139,6 +139,8 @@ export class Gateway {
   #announceTimer: NodeJS.Timeout | undefined
   /** Malformed list items already logged (each once). */
   readonly #itemsReported = new Set<string>()
+  /** Backends down or failed since they were last up: their recovery is announced. */
+  readonly #recovering = new Set<string>()
   /** Backends a merged list went out without (failed, or still starting at `list_timeout`). */
   readonly #leftOut = new Set<string>()
   /** Bumped whenever the backends' tools may have changed (reload, list_changed). */
@@ -698,11 +700,18 @@ export class Gateway {
   #noteState(name: string, state: Backend['state']): void {
     if (state === 'idle' || state === 'starting') return
     const healthy = state === 'up'
+    // Down or failed, as opposed to closed (a reload replacing it announces on its own).
+    if (state === 'down' || state === 'failed') this.#recovering.add(name)
+    else if (state === 'closed') this.#recovering.delete(name)
     if (this.#healthy.get(name) === healthy) return
     this.#healthy.set(name, healthy)
     this.#recordTransition(name, healthy)
-    // Clients that got a list without this backend are told to list again now that it is up.
-    if (healthy && this.#leftOut.delete(name)) this.#announceSoon()
+    if (!healthy) return
+    // Clients that got a list without this backend are told to list again now that it is up;
+    // so are those that listed it before it went down (it may come back with other tools, and
+    // its own announcements are not passed on until someone lists it again).
+    const leftOut = this.#leftOut.delete(name)
+    if (this.#recovering.delete(name) || leftOut) this.#announceSoon()
   }
 
   #recordTransition(name: string, healthy: boolean): void {

@@ -254,6 +254,16 @@ function isEnvelopeRefusal(error: JsonRpcErrorObject | undefined): boolean {
   return error !== undefined && ENVELOPE_ERRORS.has(error.code)
 }
 
+/**
+ * Whether the backend that answered is reached in 2026-07-28: its refusal is then of the
+ * client's own request. One reached in 2025 refuses the gateway's session, not the client.
+ */
+function reachedInModern(scope: RequestScope, backend: string | undefined): boolean {
+  if (backend === undefined) return false
+  const found = scope.gateway.backends().find((candidate) => candidate.name === backend)
+  return found?.info()?.protocolVersion === MODERN_PROTOCOL_VERSION
+}
+
 /** A response, or a response with the HTTP status it must be sent with (a policy's refusal). */
 type Answer = JsonRpcResponse | { response: JsonRpcResponse; status: number; headers: HeaderMap }
 
@@ -292,7 +302,12 @@ async function run(
   }
   // A 2026-07-28 backend's own refusal of the request's envelope (its headers, a capability
   // the client did not declare, its revision) is told by the status too, as the backend did.
-  if (call.era === 'modern' && handled.status === undefined && isEnvelopeRefusal(handled.error)) {
+  if (
+    call.era === 'modern' &&
+    handled.status === undefined &&
+    isEnvelopeRefusal(handled.error) &&
+    reachedInModern(scope, handled.backend)
+  ) {
     handled.status = 400
   }
   if (request.method === 'initialize' && handled.error && scope.session) {

@@ -97,6 +97,7 @@ describe('gateway lifecycle', () => {
       { onprogress: () => running() },
     )
     await started // the call is running inside the backend
+    const announced = listChanged
     process.kill(first, 'SIGKILL')
     await assert.rejects(inFlight, /ev exited|exited/)
     assert.match(text(await client.callTool({ name: 'paged__alpha', arguments: {} })), /alpha/)
@@ -112,6 +113,13 @@ describe('gateway lifecycle', () => {
     assert.match(
       text(await client.callTool({ name: 'ev__get-sum', arguments: { a: 4, b: 5 } })),
       /sum of 4 and 5 is 9/,
+    )
+    // Back up, it may list other tools: the client is told to list again (once the coalescing
+    // window is over), and its list-change announcements are passed on again.
+    await until(
+      () => (listChanged > announced ? true : undefined),
+      5000,
+      'list_changed on recovery',
     )
     assert.ok(
       logs.some((line) => line.includes('backend ev exited')),

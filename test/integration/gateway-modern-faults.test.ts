@@ -50,6 +50,16 @@ function event(res: ServerResponse, value: unknown): void {
   res.write(`event: message\ndata: ${JSON.stringify(value)}\n\n`)
 }
 
+/** What a 2026-07-28-only server answers a 2025-11-25 request (the SDK's strict mode). */
+function refuseRevision(res: ServerResponse, id: unknown): void {
+  const error = {
+    code: -32022,
+    message: 'Unsupported protocol version: 2025-11-25',
+    data: { supported: [MODERN] },
+  }
+  json(res, { jsonrpc: '2.0', id, error }, 400)
+}
+
 const discovered = (capabilities: object) => ({
   supportedVersions: [MODERN],
   capabilities,
@@ -534,7 +544,8 @@ describe('2026-07-28 backends that misbehave or are shared', () => {
         return true
       }
       if (req.headers['x-user-id'] === 'mallory') {
-        res.writeHead(403).end()
+        // As an OAuth layer refuses a token (RFC 6750): a 400 that is no MCP server's answer.
+        json(res, { error: 'invalid_request' }, 400)
         return true
       }
       if (body.method === 'tools/call') {
@@ -589,10 +600,124 @@ describe('2026-07-28 backends that misbehave or are shared', () => {
       // Mallory's refused probe.
       assert.match(String(bobAnswer), /"text":"hi"/, bobAnswer)
       assert.doesNotMatch(String(malloryAnswer), /"text":"hi"/)
+      // Mallory again, then Bob: her 400 never made the backend a 2025 one (before, it did,
+      // for good, and Bob's calls were sent initialize).
+      assert.doesNotMatch(await call(mallory), /"text":"hi"/)
+      assert.match(await call(bob), /"text":"hi"/)
+      assert.ok(raw.posted.every((body) => body.method !== 'initialize'))
     } finally {
       await gateway.close()
       await raw.close()
       await issuer.close()
+    }
+  })
+
+  it('a tools/list that never answers does not hold the calls: the marks lookup has a share of the deadline', async () => {
+    const raw = await startRawModern({ tools: {} }, (body, res) => {
+      if (body.method === 'tools/list') return true // held: never answered
+      if (body.method !== 'tools/call') return false
+      json(res, {
+        jsonrpc: '2.0',
+        id: body.id,
+        result: { content: [{ type: 'text', text: 'ok' }] },
+      })
+      return true
+    })
+    const gateway = await gatewayFor(raw, { timeout: '2s' })
+    try {
+      for (let id = 1; id <= 2; id++) {
+        const answer = await statelessRequest(gateway.url, 'tools/call', {
+          name: 'm__t',
+          arguments: {},
+        })
+        // Before: every call waited for the lookup past its own deadline, and failed.
+        assert.equal(answer.result?.content?.[0]?.text, 'ok', JSON.stringify(answer))
+      }
+    } finally {
+      await gateway.close()
+      await raw.close()
+    }
+  })
+
+  it('a backend that changes its revision is learned again, both ways', async () => {
+    let mode: 'modern' | 'legacy' = 'modern'
+    const text = (value: string) => ({ content: [{ type: 'text', text: value }] })
+    const raw = await startRawModern({ tools: {} }, (body, res, req) => {
+      if (mode === 'modern') {
+        if (body.method === 'tools/call') {
+          const legacyRequest =
+            req.headers['mcp-session-id'] !== undefined || body.method === undefined
+          if (legacyRequest || req.headers['mcp-protocol-version'] !== MODERN) {
+            refuseRevision(res, body.id)
+            return true
+          }
+          json(res, { jsonrpc: '2.0', id: body.id, result: text('modern') })
+          return true
+        }
+        if (body.method === 'initialize') {
+          refuseRevision(res, body.id)
+          return true
+        }
+        return false
+      }
+      // A 2025-11-25 server with sessions.
+      if (body.method === 'initialize') {
+        res.writeHead(200, { 'content-type': 'application/json', 'mcp-session-id': 's1' })
+        const result = {
+          protocolVersion: '2025-11-25',
+          capabilities: { tools: {} },
+          serverInfo: { name: 'old', version: '1' },
+        }
+        res.end(JSON.stringify({ jsonrpc: '2.0', id: body.id, result }))
+        return true
+      }
+      if (body.id === undefined) {
+        res.writeHead(202).end()
+        return true
+      }
+      if (req.headers['mcp-session-id'] !== 's1') {
+        json(
+          res,
+          {
+            jsonrpc: '2.0',
+            id: null,
+            error: { code: -32000, message: 'Bad Request: No valid session ID provided' },
+          },
+          400,
+        )
+        return true
+      }
+      if (body.method === 'tools/list') {
+        json(res, {
+          jsonrpc: '2.0',
+          id: body.id,
+          result: { tools: [{ name: 't', inputSchema: { type: 'object' } }] },
+        })
+        return true
+      }
+      json(res, { jsonrpc: '2.0', id: body.id, result: text('legacy') })
+      return true
+    })
+    const gateway = await gatewayFor(raw)
+    const call = () => statelessRequest(gateway.url, 'tools/call', { name: 'm__t', arguments: {} })
+    const answered = (expected: string) =>
+      until(
+        async () => ((await call()).result?.content?.[0]?.text === expected ? true : undefined),
+        15_000,
+        expected,
+      )
+    try {
+      await answered('modern')
+      // Restarted as a 2025 server: before, every call failed "answered HTTP 400" for good.
+      mode = 'legacy'
+      await answered('legacy')
+      // Restarted as a 2026-07-28-only server: before, its -32022 refusal of the gateway's own
+      // session reached the client as a refusal of the client's request, for good.
+      mode = 'modern'
+      await answered('modern')
+    } finally {
+      await gateway.close()
+      await raw.close()
     }
   })
 

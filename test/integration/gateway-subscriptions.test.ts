@@ -164,6 +164,19 @@ describe('gateway resource subscriptions on a stdio backend', () => {
     }
   })
 
+  it('an unsubscribe waits for the subscribe still on its way, and the backend ends unsubscribed', async () => {
+    const client = await connect()
+    // Not listed (other tests count the listed resources): named as the listed ones are.
+    const uri = (await exposedUri(client, 'memo://b')).replace(/b$/, 'slow')
+    const subscribing = client.subscribeResource({ uri })
+    await sleep(50)
+    await client.unsubscribeResource({ uri })
+    await subscribing
+    // Before: the unsubscribe overtook the subscribe, and the backend stayed subscribed for
+    // nobody.
+    assert.deepEqual((await backendState(client)).subscribed, [])
+  })
+
   it('keeps a resource subscribed while any of the listen streams that asked at once is open', async () => {
     const client = await connect()
     const uri = await exposedUri(client, 'memo://b')

@@ -9,7 +9,7 @@
 import type { BackendConfig } from '../../config/gateway.ts'
 import { PorticoError } from '../../errors.ts'
 import type { HeaderMap } from '../../http/headers.ts'
-import type { JsonObject } from '../../jsonrpc/message.ts'
+import { isObject, type JsonObject } from '../../jsonrpc/message.ts'
 import { MODERN_PROTOCOL_VERSION } from '../../protocol/classify.ts'
 import { SharedAudience } from './audience.ts'
 import { answerUnrouted, Backend, type SessionRef } from './backend.ts'
@@ -43,6 +43,10 @@ export class HttpBackend extends Backend {
   #info: ServerInfo | undefined
   /** Fixed by `protocol_version`; with `auto`, learned at the first connection (`#shared`). */
   #era: Era | undefined = eraOf(this.config)
+  /** `protocol_version = "auto"`: the revision is learned, and learned again if it changes. */
+  readonly #learnsEra = this.#era === undefined
+  #rechecking = false
+  #recheckedAt = 0
   /** The one 2026-07-28 connection every session shares, once open (and its promise). */
   #ready: ModernHttpConnection | undefined
   #readyPromise: Promise<Connection> | undefined
@@ -155,17 +159,56 @@ export class HttpBackend extends Backend {
     return connection
   }
 
-  /** A new 2026-07-28 connection, its unsolicited messages routed to the backend's audience. */
-  #modernFor(): ModernHttpConnection {
-    const gateway = this.deps.gatewaySession
-    const connection = new ModernHttpConnection({
+  #modernOptions() {
+    return {
       config: this.config,
       http: this.deps.http,
-      initParams: gateway.initParams,
+      initParams: this.deps.gatewaySession.initParams,
       timeoutMs: this.timeoutMs,
       startupTimeoutMs: this.startupTimeoutMs,
       maxMessageBytes: this.deps.maxMessageBytes,
-    })
+    }
+  }
+
+  /**
+   * A backend reached in 2026-07-28 that refuses a call as a 2025 server would (a 4xx that is
+   * not about credentials or load) may have been restarted as one: its revision is asked again,
+   * in the background and at most every RECHECK_MS; if it no longer serves 2026-07-28, the
+   * shared connection is closed and the next connection learns the revision anew.
+   */
+  #recheck(): void {
+    const now = Date.now()
+    if (this.#rechecking || now - this.#recheckedAt < RECHECK_MS) return
+    this.#rechecking = true
+    this.#recheckedAt = now
+    const probe = new ModernHttpConnection(this.#modernOptions())
+    probe
+      .discover()
+      .then(
+        () => undefined,
+        (error: unknown) => {
+          if (!revealsLegacy(error) || this.#closed) return
+          this.deps.logger.info(
+            `backend ${this.name} no longer serves ${MODERN_PROTOCOL_VERSION}: its revision is asked again`,
+            { backend: this.name },
+          )
+          const ready = this.#ready
+          this.#ready = undefined
+          this.#readyPromise = undefined
+          this.#era = undefined
+          void ready?.close()
+        },
+      )
+      .finally(() => {
+        this.#rechecking = false
+        void probe.close()
+      })
+  }
+
+  /** A new 2026-07-28 connection, its unsolicited messages routed to the backend's audience. */
+  #modernFor(): ModernHttpConnection {
+    const gateway = this.deps.gatewaySession
+    const connection = new ModernHttpConnection(this.#modernOptions())
     // A list change goes to the gateway, which tells every session (gateway.ts `#deliver`); a
     // resource update to the sessions subscribed to it.
     connection.onUnsolicited = (message) => {
@@ -229,6 +272,9 @@ export class HttpBackend extends Backend {
           this.#opened.delete(session.key)
         }
         void connection.close()
+        // A backend whose revision was learned may have changed it (restarted as a 2026-07-28
+        // server): the next connection asks again.
+        if (this.#learnsEra && this.#era === 'legacy') this.#era = undefined
         const message = error instanceof Error ? error.message : String(error)
         if (!this.#closed) this.setState('down', message)
         throw error
@@ -249,6 +295,11 @@ export class HttpBackend extends Backend {
     if (error === undefined) this.setState('up')
     else if (error.reason === 'upstream_unavailable' || error.reason === 'upstream_timeout') {
       this.setState('down', error.message)
+    } else if (this.#learnsEra && this.#era === 'modern' && refusedAsLegacy(error)) {
+      this.#recheck()
+    } else if (this.#learnsEra && this.#era === 'legacy' && revisionRefused(error)) {
+      // A 2025 backend now refusing that revision: the next connection learns it again.
+      this.#era = undefined
     }
   }
 
@@ -315,6 +366,22 @@ export class HttpBackend extends Backend {
     this.#opened.clear()
     await Promise.allSettled(all.map((connection) => connection.close()))
   }
+}
+
+/** How often a backend reached in 2026-07-28 that refuses calls is asked its revision again. */
+const RECHECK_MS = 5000
+
+/** A call's failure as a 2025 server refuses a 2026-07-28 request (HTTP 4xx, not credentials or load). */
+function refusedAsLegacy(error: PorticoError): boolean {
+  const data = error.data
+  if (error.reason !== 'backend_failed' || !isObject(data) || typeof data.status !== 'number') {
+    return false
+  }
+  return data.status >= 400 && data.status < 500 && ![401, 403, 408, 429].includes(data.status)
+}
+
+function revisionRefused(error: PorticoError): boolean {
+  return isObject(error.data) && error.data.revisionRefused === true
 }
 
 function eraOf(config: BackendConfig): Era | undefined {

@@ -18,6 +18,7 @@ import {
   isObject,
   type JsonObject,
   type JsonRpcMessage,
+  type JsonRpcResponse,
   parseExact,
 } from '../../jsonrpc/message.ts'
 import type { SignalLike } from '../../pipeline/signal.ts'
@@ -25,7 +26,12 @@ import { type SseEvent, SseParser } from '../../protocol/sse.ts'
 import { describeNonResponse, notJsonRpcWords } from '../../protocol/summarize.ts'
 import type { HttpClient, UpstreamResponse } from '../../upstream/http-client.ts'
 import { chunksOf } from '../../util/chunks.ts'
-import { Connection, type Pending, type ServerInfo } from './connection.ts'
+import {
+  BACKEND_PROTOCOL_VERSION,
+  Connection,
+  type Pending,
+  type ServerInfo,
+} from './connection.ts'
 
 /** How many times one call's SSE stream is resumed (GET + `Last-Event-ID`) before giving up. */
 const MAX_RESUMES = 5
@@ -261,7 +267,7 @@ export class HttpConnection extends Connection {
       if (Array.isArray(value)) for (const item of value) this.receive(item, pending)
       else if (value !== undefined) this.receive(value, pending)
       if (response.status >= 400 && pending) {
-        pending.reject(this.#httpFailure(response.status, undefined))
+        pending.reject(this.#httpFailure(response.status, undefined, isJsonRpcError(value)))
       }
       if (pending && !pending.settled) {
         instead =
@@ -289,15 +295,36 @@ export class HttpConnection extends Connection {
    * Whether the call's answer was read but is held back to be acted on (modern.ts: a call the
    * backend needs the client's input for), so the answer ending without it is no failure.
    */
+  /**
+   * A backend that refuses this session's revision (`-32022`, a server restarted as one that
+   * serves only 2026-07-28) refuses the gateway's leg, not the client's request: the call fails
+   * as the backend's failure, marked for http-backend.ts to learn the revision again.
+   */
+  protected override settle(pending: Pending, response: JsonRpcResponse, related?: Pending): void {
+    const error = response.error
+    if (error?.code !== UNSUPPORTED_VERSION) {
+      super.settle(pending, response, related)
+      return
+    }
+    const revision = this.info?.protocolVersion ?? BACKEND_PROTOCOL_VERSION
+    pending.reject(
+      new PorticoError('backend_failed', {
+        message: `Backend ${this.#label} no longer serves MCP ${revision}: ${String(error.message).slice(0, MAX_QUOTED_ERROR)}`,
+        data: { backend: this.backend, revisionRefused: true },
+      }),
+    )
+  }
+
   protected answersLater(_pending: Pending): boolean {
     return false
   }
 
-  #httpFailure(status: number, said: string | undefined): PorticoError {
+  /** `jsonRpcBody`: the body was a JSON-RPC error (an MCP server's refusal, not a proxy's). */
+  #httpFailure(status: number, said: string | undefined, jsonRpcBody = false): PorticoError {
     const words = said === undefined ? '' : `: ${said.slice(0, MAX_QUOTED_ERROR)}`
     return new PorticoError('backend_failed', {
       message: `Backend ${this.#label} answered HTTP ${status}${words}`,
-      data: { backend: this.backend, status },
+      data: { backend: this.backend, status, ...(jsonRpcBody ? { jsonRpcBody } : {}) },
     })
   }
 
@@ -449,6 +476,15 @@ async function sessionExpired(response: UpstreamResponse): Promise<boolean> {
   response.body = Readable.from([text])
   return false
 }
+
+/** Whether a body is a JSON-RPC error response (one message, or any of a batch). */
+function isJsonRpcError(value: unknown): boolean {
+  const items = Array.isArray(value) ? value : [value]
+  return items.some((item) => isObject(item) && item.jsonrpc === '2.0' && isObject(item.error))
+}
+
+/** JSON-RPC's code for a revision the server does not serve (2026-07-28's -32022). */
+const UNSUPPORTED_VERSION = -32022
 
 /** How much of a backend's error message a 5xx failure quotes. */
 const MAX_QUOTED_ERROR = 300

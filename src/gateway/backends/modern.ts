@@ -16,6 +16,7 @@
  *   again whenever the resources subscribed change. `resources/subscribe` and `unsubscribe`
  *   are answered here: they change what that stream asks for.
  */
+import { createHash } from 'node:crypto'
 import type { Readable } from 'node:stream'
 import { PorticoError } from '../../errors.ts'
 import type { HeaderMap } from '../../http/headers.ts'
@@ -66,6 +67,12 @@ const META_SERVER_INFO = 'io.modelcontextprotocol/serverInfo'
 /** Tools whose marks one connection keeps; pages of tools/list one lookup reads. */
 const MAX_MARKED_TOOLS = 10_000
 const MAX_LOOKUP_PAGES = 50
+/** A lookup takes at most this share of the call's deadline, and at most LOOKUP_MAX_MS. */
+const LOOKUP_SHARE = 0.5
+const LOOKUP_MAX_MS = 5000
+/** How often one caller's lookups may run, and how many callers' times are kept. */
+const LOOKUP_EVERY_MS = 60_000
+const MAX_LOOKUP_CALLERS = 10_000
 /** Waits before opening a dropped listen stream again: doubling from 0.5 s up to 30 s. */
 const LISTEN_RETRY_MS = 500
 const LISTEN_RETRY_MAX_MS = 30_000
@@ -106,9 +113,13 @@ export class ModernHttpConnection extends HttpConnection {
    * tools/list answer this connection carries and forgotten when the backend's tools change.
    */
   readonly #marks = new Map<string, readonly HeaderParam[]>()
-  /** Whether the last tools/list read through covered every tool (`#marks` is whole). */
-  #marksWhole = false
-  #marksLookup: Promise<void> | undefined
+  /**
+   * Lookups of marks by caller (the digest of its identity headers): the one in flight, and
+   * when the last one ended. A caller's tools may differ from another's, so each reads its own;
+   * and each reads at most once a minute, however many calls of tools it did not find follow.
+   */
+  readonly #lookups = new Map<string, Promise<void>>()
+  readonly #lookedUp = new Map<string, number>()
   /** Resources whose updates the listen stream asks for. */
   readonly #subscribed = new Set<string>()
   #subscribedChars = 0
@@ -151,10 +162,11 @@ export class ModernHttpConnection extends HttpConnection {
       // Refused outright with a status (a 2025 server's 400, 404 or 405): said as the revision
       // it lacks. Whether that tells the backend's revision is `revealsLegacy`'s to judge.
       if (!(error instanceof PorticoError) || error.reason !== 'backend_failed') throw error
-      const status = isObject(error.data) ? error.data.status : undefined
-      if (typeof status !== 'number') throw error
+      const data = isObject(error.data) ? error.data : {}
+      if (typeof data.status !== 'number') throw error
       const said = error.message.replace(/^Backend \S+ (\(\S+\) )?/, '')
-      throw notModern(this.backend, `server/discover ${said}`, isLegacyRefusal(status), status)
+      const legacy = isLegacyRefusal(data.status, data.jsonRpcBody === true)
+      throw notModern(this.backend, `server/discover ${said}`, legacy, data.status)
     })
     const result = response.result
     const versions = isObject(result) ? result.supportedVersions : undefined
@@ -190,9 +202,7 @@ export class ModernHttpConnection extends HttpConnection {
     }
     let outgoing = this.#enveloped(message as JsonRpcRequest, pending.sink)
     const tool = message.method === 'tools/call' ? message.params?.name : undefined
-    if (typeof tool === 'string' && !this.#marks.has(tool) && !this.#marksWhole) {
-      await this.#lookUpMarks(pending)
-    }
+    if (typeof tool === 'string' && !this.#marks.has(tool)) await this.#lookUpMarks(pending)
     for (let round = 1; ; round++) {
       let held: InputRound | undefined
       try {
@@ -268,43 +278,48 @@ export class ModernHttpConnection extends HttpConnection {
     if (!Array.isArray(page.tools)) return
     for (const tool of page.tools) {
       if (!isObject(tool) || typeof tool.name !== 'string') continue
-      if (!this.#marks.has(tool.name) && this.#marks.size >= MAX_MARKED_TOOLS) {
-        this.#marksWhole = false
-        continue
-      }
+      if (!this.#marks.has(tool.name) && this.#marks.size >= MAX_MARKED_TOOLS) continue
       this.#marks.set(tool.name, headerParamsOf(tool.inputSchema))
     }
   }
 
   /**
-   * Reads the backend's tools/list (at most MAX_LOOKUP_PAGES pages, one read at a time for all
-   * calls) before a call of a tool whose marks are not known: the backend refuses (-32020) a
-   * call without the `Mcp-Param-*` headers its tool marks. Sent with the call's identity (a
-   * backend that checks each caller's credentials lists to them). A failure leaves the call to
-   * go without them.
+   * Reads the backend's tools/list, as the caller sees it, before a call of a tool whose marks
+   * are not known: the backend refuses (-32020) a call without the `Mcp-Param-*` headers its
+   * tool marks. Bounded: MAX_LOOKUP_PAGES pages within LOOKUP_SHARE of the call's deadline (the
+   * call keeps the rest), one read at a time per caller, at most once a minute per caller. A
+   * lookup that fails or does not find the tool leaves the call to go without them.
    */
   #lookUpMarks(pending: Pending): Promise<void> {
-    this.#marksLookup ??= this.#readTools(pending.headers).finally(() => {
-      this.#marksLookup = undefined
+    const caller = callerKey(pending.headers)
+    const inFlight = this.#lookups.get(caller)
+    if (inFlight !== undefined) return inFlight
+    const last = this.#lookedUp.get(caller)
+    if (last !== undefined && Date.now() - last < LOOKUP_EVERY_MS) return Promise.resolve()
+    const budget = Math.min(LOOKUP_MAX_MS, this.#options.timeoutMs * LOOKUP_SHARE)
+    const lookup = this.#readTools(pending.headers, Date.now() + budget).finally(() => {
+      this.#lookups.delete(caller)
+      if (this.#lookedUp.size >= MAX_LOOKUP_CALLERS) this.#lookedUp.clear()
+      this.#lookedUp.set(caller, Date.now())
     })
-    return this.#marksLookup
+    this.#lookups.set(caller, lookup)
+    return lookup
   }
 
-  async #readTools(headers: HeaderMap | undefined): Promise<void> {
+  async #readTools(headers: HeaderMap | undefined, deadline: number): Promise<void> {
     let cursor: unknown
     for (let page = 0; page < MAX_LOOKUP_PAGES; page++) {
+      const left = deadline - Date.now()
+      if (left <= 0) return
       const response = await this.request(
         'tools/list',
         typeof cursor === 'string' ? { cursor } : {},
-        { timeoutMs: this.#options.timeoutMs, ...(headers === undefined ? {} : { headers }) },
+        { timeoutMs: left, ...(headers === undefined ? {} : { headers }) },
       ).catch(() => undefined)
       const result = response?.result
       if (!isObject(result)) return
       cursor = result.nextCursor
-      if (typeof cursor !== 'string') {
-        this.#marksWhole = this.#marks.size < MAX_MARKED_TOOLS
-        return
-      }
+      if (typeof cursor !== 'string') return
     }
   }
 
@@ -551,7 +566,7 @@ export class ModernHttpConnection extends HttpConnection {
         if (this.#listen !== abort) return
         if (value.method === 'notifications/tools/list_changed') {
           this.#marks.clear()
-          this.#marksWhole = false
+          this.#lookedUp.clear()
         }
         this.onUnsolicited(withoutListenMeta(value))
       }
@@ -624,6 +639,12 @@ function modernHeaders(
   return headers
 }
 
+/** A caller's key for lookups: the digest of its identity headers (never the token itself). */
+function callerKey(headers: HeaderMap | undefined): string {
+  if (headers === undefined) return ''
+  return createHash('sha256').update(JSON.stringify(headers)).digest('base64url')
+}
+
 /** The session a call's sink belongs to (relay sinks are owned by their client session). */
 function sessionOf(owner: object | string | undefined): SessionRef | undefined {
   if (typeof owner !== 'object' || owner === null) return undefined
@@ -636,19 +657,24 @@ function sessionOf(owner: object | string | undefined): SessionRef | undefined {
  * nothing about its revision (a refusal any request would get).
  */
 function notModern(backend: string, why: string, legacy: boolean, status?: number): PorticoError {
+  const said = legacy
+    ? `does not serve ${MODERN_PROTOCOL_VERSION}`
+    : 'did not say which MCP revision it serves'
   return new PorticoError('backend_failed', {
-    message: `Backend ${backend} does not serve ${MODERN_PROTOCOL_VERSION}: ${why.slice(0, 300)}`,
+    message: `Backend ${backend} ${said}: ${why.slice(0, 300)}`,
     data: { backend, legacy, ...(status === undefined ? {} : { status }) },
   })
 }
 
 /**
- * Whether a status answering `server/discover` tells a server without it: a refusal (400,
- * 404, 405), or an answer without a response (202); not "later" (408, 429), not credentials
- * (401, 403), not a failing server (5xx).
+ * Whether a status answering `server/discover` tells a server without it: 404 or 405, an
+ * answer without a response (2xx, 3xx), or another 4xx whose body is a JSON-RPC error (a 2025
+ * server's "no session"); not "later" (408, 429), not credentials (401, 403), not a failing
+ * server (5xx), and not a 400 without a JSON-RPC body (an auth layer's `invalid_request`).
  */
-function isLegacyRefusal(status: number): boolean {
-  return status < 500 && !CREDENTIALS_OR_LATER.includes(status)
+function isLegacyRefusal(status: number, jsonRpcBody: boolean): boolean {
+  if (status >= 500 || CREDENTIALS_OR_LATER.includes(status)) return false
+  return status < 400 || status === 404 || status === 405 || jsonRpcBody
 }
 
 const CREDENTIALS_OR_LATER: readonly number[] = [401, 403, 408, 429]
