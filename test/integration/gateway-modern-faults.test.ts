@@ -721,6 +721,73 @@ describe('2026-07-28 backends that misbehave or are shared', () => {
     }
   })
 
+  it("each caller's tool marks are looked up in its own listing", async () => {
+    const marked = {
+      name: 'admin_route',
+      inputSchema: {
+        type: 'object',
+        properties: { region: { type: 'string', 'x-mcp-header': 'Region' } },
+      },
+    }
+    const raw = await startRawModern({ tools: {} }, (body, res, req) => {
+      const user = req.headers['x-user-id']
+      if (body.method === 'tools/list') {
+        // Only bob is shown the marked tool.
+        const tools = [
+          { name: 't', inputSchema: { type: 'object' } },
+          ...(user === 'bob' ? [marked] : []),
+        ]
+        json(res, { jsonrpc: '2.0', id: body.id, result: { tools } })
+        return true
+      }
+      if (body.method !== 'tools/call') return false
+      const args = body.params?.arguments as { region?: string } | undefined
+      if (body.params?.name === 'admin_route' && req.headers['mcp-param-region'] !== args?.region) {
+        const error = { code: -32020, message: 'the Mcp-Param-Region header is absent' }
+        json(res, { jsonrpc: '2.0', id: body.id, error }, 400)
+        return true
+      }
+      json(res, {
+        jsonrpc: '2.0',
+        id: body.id,
+        result: { content: [{ type: 'text', text: `ok ${user}` }] },
+      })
+      return true
+    })
+    const gateway = await startPortico({
+      backends: [{ name: 'm', transport: 'http', url: raw.url }],
+      proxy: { admin_tools: false },
+      auth: {
+        api_keys: [
+          { name: 'alice', key: 'alice-key-0123456789' },
+          { name: 'bob', key: 'bob-key-0123456789' },
+        ],
+      },
+    })
+    const as = async (key: string) => {
+      const client = new Client({ name: key, version: '1' })
+      await client.connect(
+        new StreamableHTTPClientTransport(new URL(gateway.url), {
+          requestInit: { headers: { authorization: `Bearer ${key}` } },
+        }),
+      )
+      return client
+    }
+    const [alice, bob] = [await as('alice-key-0123456789'), await as('bob-key-0123456789')]
+    try {
+      // Alice's call looks up her listing, which has no admin_route.
+      await alice.callTool({ name: 'm__t', arguments: {} })
+      // Before: her listing counted for everyone, and Bob's call went without the header.
+      const result = await bob.callTool({ name: 'm__admin_route', arguments: { region: 'eu' } })
+      assert.deepEqual(result.content, [{ type: 'text', text: 'ok bob' }])
+    } finally {
+      await alice.close()
+      await bob.close()
+      await gateway.close()
+      await raw.close()
+    }
+  })
+
   it('a listen stream refused 429 is opened again, and its list changes reach the sessions', async () => {
     let listens = 0
     const raw = await startRawModern({ tools: { listChanged: true } }, (body, res) => {
