@@ -50,6 +50,11 @@ function event(res: ServerResponse, value: unknown): void {
   res.write(`event: message\ndata: ${JSON.stringify(value)}\n\n`)
 }
 
+/** A tool call's answer: one text content. */
+function answerText(res: ServerResponse, id: unknown, text: string): void {
+  json(res, { jsonrpc: '2.0', id, result: { content: [{ type: 'text', text }] } })
+}
+
 /** What a 2026-07-28-only server answers a 2025-11-25 request (the SDK's strict mode). */
 function refuseRevision(res: ServerResponse, id: unknown): void {
   const error = {
@@ -142,11 +147,7 @@ describe('2026-07-28 backends that misbehave or are shared', () => {
         res.destroy()
       }
       if (body.method === 'tools/call') {
-        json(res, {
-          jsonrpc: '2.0',
-          id: body.id,
-          result: { content: [{ type: 'text', text: 'ok' }] },
-        })
+        answerText(res, body.id, 'ok')
       }
     })
     const gateway = await gatewayFor(raw)
@@ -311,11 +312,7 @@ describe('2026-07-28 backends that misbehave or are shared', () => {
         return
       }
       if (body.method === 'tools/call') {
-        json(res, {
-          jsonrpc: '2.0',
-          id: body.id,
-          result: { content: [{ type: 'text', text: 'hi' }] },
-        })
+        answerText(res, body.id, 'hi')
       }
     })
     const gateway = await startPortico({
@@ -500,11 +497,7 @@ describe('2026-07-28 backends that misbehave or are shared', () => {
         })
         return true
       }
-      json(res, {
-        jsonrpc: '2.0',
-        id: body.id,
-        result: { content: [{ type: 'text', text: 'gone' }] },
-      })
+      answerText(res, body.id, 'gone')
       return true
     })
     const gateway = await startPortico({
@@ -549,11 +542,7 @@ describe('2026-07-28 backends that misbehave or are shared', () => {
         return true
       }
       if (body.method === 'tools/call') {
-        json(res, {
-          jsonrpc: '2.0',
-          id: body.id,
-          result: { content: [{ type: 'text', text: 'hi' }] },
-        })
+        answerText(res, body.id, 'hi')
         return true
       }
       return false
@@ -616,11 +605,7 @@ describe('2026-07-28 backends that misbehave or are shared', () => {
     const raw = await startRawModern({ tools: {} }, (body, res) => {
       if (body.method === 'tools/list') return true // held: never answered
       if (body.method !== 'tools/call') return false
-      json(res, {
-        jsonrpc: '2.0',
-        id: body.id,
-        result: { content: [{ type: 'text', text: 'ok' }] },
-      })
+      answerText(res, body.id, 'ok')
       return true
     })
     const gateway = await gatewayFor(raw, { timeout: '2s' })
@@ -747,11 +732,7 @@ describe('2026-07-28 backends that misbehave or are shared', () => {
         json(res, { jsonrpc: '2.0', id: body.id, error }, 400)
         return true
       }
-      json(res, {
-        jsonrpc: '2.0',
-        id: body.id,
-        result: { content: [{ type: 'text', text: `ok ${user}` }] },
-      })
+      answerText(res, body.id, `ok ${user}`)
       return true
     })
     const gateway = await startPortico({
