@@ -301,6 +301,57 @@ describe('2026-07-28 backends that misbehave or are shared', () => {
     }
   })
 
+  it('an update sent while the listen stream is opened again still reaches its subscriber', async () => {
+    const streams: ServerResponse[] = []
+    const raw = await startRawModern({ resources: { subscribe: true } }, (body, res) => {
+      if (body.method !== 'subscriptions/listen') return
+      res.writeHead(200, { 'content-type': 'text/event-stream' })
+      res.flushHeaders()
+      const before = streams.at(-1)
+      streams.push(res)
+      // The backend has the new stream; the update it sends now goes on the one it replaces,
+      // and the new one is acknowledged only after it.
+      if (before !== undefined && !before.writableEnded) {
+        event(before, {
+          jsonrpc: '2.0',
+          method: 'notifications/resources/updated',
+          params: { uri: 'demo://x' },
+        })
+      }
+      setTimeout(() => {
+        event(res, {
+          jsonrpc: '2.0',
+          method: 'notifications/subscriptions/acknowledged',
+          params: { _meta: { 'io.modelcontextprotocol/subscriptionId': body.id } },
+        })
+      }, 50)
+      return true
+    })
+    const gateway = await gatewayFor(raw)
+    const client = await session(gateway.url)
+    const updated: string[] = []
+    client.setNotificationHandler(ResourceUpdatedNotificationSchema, (notification) => {
+      updated.push(notification.params.uri)
+    })
+    try {
+      const listed = await client.listResources()
+      const uri = listed.resources[0]?.uri as string
+      await client.subscribeResource({ uri })
+      await until(() => streams.length === 1)
+      await client.subscribeResource({ uri: `${uri.slice(0, -1)}y` })
+      await until(() => streams.length === 2)
+      // Before: the stream was closed before its successor was opened, and the update was lost.
+      await until(() => updated.length === 1, 3000)
+      assert.deepEqual(updated, [uri])
+      // The replaced stream is closed once its successor is acknowledged.
+      await until(() => streams[0]?.destroyed === true || streams[0]?.closed === true, 3000)
+    } finally {
+      await client.close()
+      await gateway.close()
+      await raw.close()
+    }
+  })
+
   it("forward_auth: the revision probe is made again with the caller's token, and every call carries it", async () => {
     const issuer = await startJwtIssuer('alice')
     const seen: Array<{ method?: string; authorized: boolean }> = []

@@ -12,22 +12,20 @@
  *   answers and the backend's `requestState`, round after round (`MAX_ROUNDS`).
  * - Cancellation is closing the call's stream: the transport's signal does it, and no
  *   `notifications/cancelled` is sent (the revision has no client notifications on HTTP).
- * - List changes and resource updates arrive on one `subscriptions/listen` stream, opened
- *   again whenever the resources subscribed change. `resources/subscribe` and `unsubscribe`
- *   are answered here: they change what that stream asks for.
+ * - List changes and resource updates arrive on one `subscriptions/listen` stream
+ *   (`listen-stream.ts`), opened again whenever the resources subscribed change.
+ *   `resources/subscribe` and `unsubscribe` are answered here: they change what that stream
+ *   asks for.
  */
 import { createHash } from 'node:crypto'
-import type { Readable } from 'node:stream'
 import { PorticoError } from '../../errors.ts'
 import type { HeaderMap } from '../../http/headers.ts'
-import { headerValue } from '../../http/headers.ts'
 import {
   isObject,
   type JsonObject,
   type JsonRpcMessage,
   type JsonRpcRequest,
   type JsonRpcResponse,
-  parseExact,
 } from '../../jsonrpc/message.ts'
 import {
   META_CLIENT_CAPABILITIES,
@@ -42,11 +40,10 @@ import {
   headerText,
   paramHeadersOf,
 } from '../../protocol/param-headers.ts'
-import { SseParser } from '../../protocol/sse.ts'
-import { chunksOf } from '../../util/chunks.ts'
 import type { SessionRef } from './backend.ts'
 import { CAPABILITY_OF, type CallSink, type Pending, type ServerInfo } from './connection.ts'
 import { HttpConnection, type HttpConnectionOptions } from './http.ts'
+import { ListenStream } from './listen-stream.ts'
 
 /** Rounds of input one call may ask a session's client for before it is given up. */
 const MAX_ROUNDS = 16
@@ -60,8 +57,6 @@ export const MAX_SUBSCRIBED = 1000
  * square of the subscriptions.
  */
 const MAX_SUBSCRIBED_CHARS = 64 * 1024
-/** Changes within this long reopen the listen stream once (a burst of subscribes). */
-const LISTEN_REOPEN_MS = 100
 /** The `server/discover` key that names the server (2026-07-28 results carry it in `_meta`). */
 const META_SERVER_INFO = 'io.modelcontextprotocol/serverInfo'
 /** Tools whose marks one connection keeps; pages of tools/list one lookup reads. */
@@ -73,17 +68,6 @@ const LOOKUP_MAX_MS = 5000
 /** How often one caller's lookups may run, and how many callers' times are kept. */
 const LOOKUP_EVERY_MS = 60_000
 const MAX_LOOKUP_CALLERS = 10_000
-/** Waits before opening a dropped listen stream again: doubling from 0.5 s up to 30 s. */
-const LISTEN_RETRY_MS = 500
-const LISTEN_RETRY_MAX_MS = 30_000
-
-/** The notifications a listen stream carries to the gateway. */
-const LISTENED: ReadonlySet<string> = new Set([
-  'notifications/tools/list_changed',
-  'notifications/prompts/list_changed',
-  'notifications/resources/list_changed',
-  'notifications/resources/updated',
-])
 
 export interface ModernConnectionOptions extends HttpConnectionOptions {
   /** What the backend's `server/discover` said, when it was asked already (the era probe). */
@@ -123,10 +107,7 @@ export class ModernHttpConnection extends HttpConnection {
   /** Resources whose updates the listen stream asks for. */
   readonly #subscribed = new Set<string>()
   #subscribedChars = 0
-  #reopen: NodeJS.Timeout | undefined
-  #listen: AbortController | undefined
-  #listenFailures = 0
-  #listenTimer: NodeJS.Timeout | undefined
+  readonly #listen: ListenStream
 
   constructor(options: ModernConnectionOptions) {
     super(options)
@@ -137,6 +118,21 @@ export class ModernHttpConnection extends HttpConnection {
       [META_CLIENT_CAPABILITIES]: isObject(init.capabilities) ? init.capabilities : {},
       ...(isObject(init.clientInfo) ? { [META_CLIENT_INFO]: init.clientInfo } : {}),
     }
+    this.#listen = new ListenStream({
+      post: (message, headers, signal) => this.postStream(message, headers, signal),
+      headersOf: (message) => modernHeaders(message, this.#marks),
+      filter: () => listenFilter(this.info?.capabilities, this.#subscribed),
+      meta: this.#ownMeta,
+      nextId: () => `listen-${++this.#nextAsk}`,
+      deliver: (message) => {
+        if (message.method === 'notifications/tools/list_changed') {
+          this.#marks.clear()
+          this.#lookedUp.clear()
+        }
+        this.onUnsolicited(message)
+      },
+      maxMessageBytes: options.maxMessageBytes,
+    })
   }
 
   /**
@@ -145,7 +141,7 @@ export class ModernHttpConnection extends HttpConnection {
    */
   override async open(headers?: HeaderMap): Promise<ServerInfo> {
     this.info = this.#options.discovered ?? (await this.discover(headers))
-    this.#openListen()
+    this.#listen.open()
     return this.info
   }
 
@@ -497,87 +493,11 @@ export class ModernHttpConnection extends HttpConnection {
       return
     }
     respond({ result: {} })
-    this.#reopenSoon()
-  }
-
-  /** Opens the listen stream again once a burst of subscription changes is over. */
-  #reopenSoon(): void {
-    if (this.#reopen !== undefined) return
-    this.#reopen = setTimeout(() => {
-      this.#reopen = undefined
-      this.#openListen()
-    }, LISTEN_REOPEN_MS)
-    this.#reopen.unref()
-  }
-
-  /**
-   * (Re)opens the listen stream for what the backend can announce: list changes it declared
-   * `listChanged` for, and the resources subscribed. A stream that drops is opened again
-   * after a growing wait; one the backend refuses outright is not (it would refuse again).
-   */
-  #openListen(): void {
-    this.#listen?.abort()
-    this.#listen = undefined
-    clearTimeout(this.#listenTimer)
-    if (this.closed) return
-    const notifications = listenFilter(this.info?.capabilities, this.#subscribed)
-    if (notifications === undefined) return
-    const abort = new AbortController()
-    this.#listen = abort
-    const message: JsonRpcRequest = {
-      jsonrpc: '2.0',
-      id: `listen-${++this.#nextAsk}`,
-      method: 'subscriptions/listen',
-      params: { notifications, _meta: this.#ownMeta },
-    }
-    this.postStream(message, modernHeaders(message, this.#marks), abort.signal)
-      .then(async (response) => {
-        const type = headerValue(response.headers, 'content-type') ?? ''
-        if (response.status !== 200 || !type.startsWith('text/event-stream')) {
-          response.body.resume()
-          // Refused (an error, or not a stream): the backend cannot take it; not tried again.
-          // 408 and 429 say "later", and are tried again as a dropped stream is.
-          const later = response.status === 408 || response.status === 429
-          if (response.status >= 400 && response.status < 500 && !later) return
-          throw new Error(`HTTP ${response.status}`)
-        }
-        await this.#readListen(response.body, abort)
-        throw new Error('stream ended')
-      })
-      .catch(() => {
-        if (this.#listen !== abort || this.closed) return
-        const wait = Math.min(LISTEN_RETRY_MAX_MS, LISTEN_RETRY_MS * 2 ** this.#listenFailures++)
-        this.#listenTimer = setTimeout(() => this.#openListen(), wait)
-        this.#listenTimer.unref()
-      })
-  }
-
-  async #readListen(body: Readable, abort: AbortController): Promise<void> {
-    const parser = new SseParser(this.#options.maxMessageBytes)
-    body.setEncoding('utf8')
-    for await (const chunk of chunksOf<string>(body)) {
-      for (const event of parser.push(chunk)) {
-        if (!event.data || (event.event && event.event !== 'message')) continue
-        this.#listenFailures = 0
-        const value = parseExact(event.data)
-        if (!isObject(value) || typeof value.method !== 'string' || !LISTENED.has(value.method)) {
-          continue
-        }
-        if (this.#listen !== abort) return
-        if (value.method === 'notifications/tools/list_changed') {
-          this.#marks.clear()
-          this.#lookedUp.clear()
-        }
-        this.onUnsolicited(withoutListenMeta(value))
-      }
-    }
+    this.#listen.reopenSoon()
   }
 
   override close(): Promise<void> {
-    clearTimeout(this.#reopen)
-    this.#listen?.abort()
-    this.#listen = undefined
-    clearTimeout(this.#listenTimer)
+    this.#listen.close()
     return super.close()
   }
 }
@@ -600,17 +520,6 @@ function listenFilter(
   if (announces('resources')) filter.resourcesListChanged = true
   if (subscribed.size > 0) filter.resourceSubscriptions = [...subscribed]
   return Object.keys(filter).length === 0 ? undefined : filter
-}
-
-/** A listen stream's notification as the gateway relays it: without the stream's id. */
-function withoutListenMeta(value: JsonObject): JsonRpcMessage & { method: string } {
-  const params = value.params
-  const out: JsonObject = { jsonrpc: '2.0', method: value.method }
-  if (isObject(params)) {
-    const { _meta, ...rest } = params
-    if (Object.keys(rest).length > 0) out.params = rest
-  }
-  return out as unknown as JsonRpcMessage & { method: string }
 }
 
 /** The headers 2026-07-28 mirrors from a request's body. */
