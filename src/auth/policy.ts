@@ -33,8 +33,8 @@ interface CompiledRole {
  * The test of role globs (`*` any run, `?` one UTF-16 code unit, else literal; util/glob.ts,
  * linear in the name a client chose), or undefined for none.
  */
-function globsOf(patterns: readonly string[]): Test | undefined {
-  return patterns.length === 0 ? undefined : globsTest(patterns)
+function globsOf(patterns: readonly string[] | undefined): Test | undefined {
+  return patterns === undefined || patterns.length === 0 ? undefined : globsTest(patterns)
 }
 
 /**
@@ -48,7 +48,7 @@ function admits(rule: Rule, names: readonly string[], others: readonly string[])
   return !names.some(deny) && !others.some(deny)
 }
 
-function rule(allow: readonly string[], deny: readonly string[]): Rule {
+function rule(allow: readonly string[] | undefined, deny: readonly string[]): Rule {
   return { allow: globsOf(allow), deny: globsOf(deny) }
 }
 
@@ -130,9 +130,9 @@ export class Policy {
         compile({
           allow_tools: scoped.allow_tools,
           deny_tools: scoped.deny_tools,
-          allow_resources: [],
+          allow_resources: undefined,
           deny_resources: [],
-          allow_prompts: [],
+          allow_prompts: undefined,
           deny_prompts: [],
         }),
       )

@@ -37,8 +37,49 @@ export function presentable(token: string): boolean {
   return BEARER_TOKEN.test(token)
 }
 
-/** Glob patterns on names (`*` and `?`), matched against client-facing names. */
-const patterns = z.array(z.string().min(1)).default([])
+/**
+ * A role's pattern is a glob (`*` any run, `?` one character, else literal: util/glob.ts).
+ * mcp-proxy's `re:` regular expressions (its backend filters' syntax, which Portico's backend
+ * filters take too) would match nothing here, read as literal names: refused, so a rule never
+ * silently matches nothing.
+ */
+const NOT_A_REGEX = {
+  message:
+    'role patterns are globs (* and ?); re: regular expressions are for backend filters only: list the names, with * and ?',
+}
+/** Tool and prompt names: glob classes and alternatives would be read as literal characters. */
+const namePattern = z
+  .string()
+  .min(1)
+  .refine((value) => !value.startsWith('re:'), NOT_A_REGEX)
+  .refine((value) => !/[[\]{}]/.test(value), {
+    message:
+      'role patterns are globs with * and ? only ([…] classes and {…,…} alternatives are not read): list each name',
+  })
+/** Resource URIs and URI templates (which hold `{…}` and, for IPv6 hosts, `[…]`). */
+const uriPattern = z
+  .string()
+  .min(1)
+  .refine((value) => !value.startsWith('re:'), NOT_A_REGEX)
+
+/**
+ * An allow list. Empty, it is refused: mcp-proxy read an empty list as "everything allowed",
+ * a reader may take it for "nothing", and access rules must not be a guess. Absent (undefined
+ * here too), it allows everything.
+ */
+const allowList = (pattern: z.ZodType<string>) =>
+  z
+    .array(pattern)
+    .min(1, {
+      message:
+        'an empty allow list is refused (mcp-proxy read it as allowing everything): leave the key out to allow everything, or put "*" in the deny list to allow nothing',
+    })
+    .optional()
+const denyList = (pattern: z.ZodType<string>) => z.array(pattern).default([])
+const allowNames = allowList(namePattern)
+const denyNames = denyList(namePattern)
+const allowUris = allowList(uriPattern)
+const denyUris = denyList(uriPattern)
 
 /** HTTP header names (RFC 9110 tokens), lower-cased. */
 const headerName = z
@@ -91,8 +132,8 @@ const scopedTokenSchema = z.strictObject({
   token: secret,
   /** Shown in logs and the store as the caller's subject (default `token-<n>`). */
   name: z.string().min(1).optional(),
-  allow_tools: patterns,
-  deny_tools: patterns,
+  allow_tools: allowNames,
+  deny_tools: denyNames,
 })
 
 /** Portico's named API keys: an identity, roles and optionally admin rights per key. */
@@ -106,12 +147,12 @@ const apiKeySchema = z.strictObject({
 
 export const roleSchema = z.strictObject({
   name: z.string().min(1),
-  allow_tools: patterns,
-  deny_tools: patterns,
-  allow_resources: patterns,
-  deny_resources: patterns,
-  allow_prompts: patterns,
-  deny_prompts: patterns,
+  allow_tools: allowNames,
+  deny_tools: denyNames,
+  allow_resources: allowUris,
+  deny_resources: denyUris,
+  allow_prompts: allowNames,
+  deny_prompts: denyNames,
   /** Holders of this role may use admin surfaces. */
   admin: z.boolean().default(false),
 })
@@ -121,12 +162,12 @@ export type RoleConfig = z.output<typeof roleSchema>
 /** A URL-path profile: `{mcp_path}/{name}` serves the same MCP endpoint, scoped by these lists. */
 export const profileSchema = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'expected 1-64 of [A-Za-z0-9_-]'),
-  allow_tools: patterns,
-  deny_tools: patterns,
-  allow_resources: patterns,
-  deny_resources: patterns,
-  allow_prompts: patterns,
-  deny_prompts: patterns,
+  allow_tools: allowNames,
+  deny_tools: denyNames,
+  allow_resources: allowUris,
+  deny_resources: denyUris,
+  allow_prompts: allowNames,
+  deny_prompts: denyNames,
 })
 
 const roleMappingSchema = z.strictObject({
@@ -394,7 +435,7 @@ function tokenProblems(auth: AuthConfig, security: SecurityConfig): Problem[] {
     note(token, `auth.tokens[${i}]`, ['auth', 'tokens', i])
   auth.scoped_tokens.forEach((scoped, i) => {
     note(scoped.token, `auth.scoped_tokens[${i}]`, ['auth', 'scoped_tokens', i, 'token'])
-    if (scoped.allow_tools.length > 0 && scoped.deny_tools.length > 0) {
+    if (scoped.allow_tools !== undefined && scoped.deny_tools.length > 0) {
       problems.push({
         path: ['auth', 'scoped_tokens', i, 'deny_tools'],
         message: 'allow_tools and deny_tools are mutually exclusive on one token',
@@ -542,7 +583,7 @@ type ListRules = AuthConfig['profiles'][number]
 function exclusiveLists(rules: ListRules, at: Problem['path'], what: string): Problem[] {
   const problems: Problem[] = []
   for (const kind of ['tools', 'resources', 'prompts'] as const) {
-    if (rules[`allow_${kind}`].length > 0 && rules[`deny_${kind}`].length > 0) {
+    if (rules[`allow_${kind}`] !== undefined && rules[`deny_${kind}`].length > 0) {
       problems.push({
         path: [...at, `deny_${kind}`],
         message: `allow_${kind} and deny_${kind} are mutually exclusive on one ${what}`,

@@ -134,6 +134,48 @@ describe('[auth] rejections (mcp-proxy rules and fail closed)', () => {
       /security\.admin_token: jwt auth with the admin tools exposed needs \[security\] admin_token/,
     ],
     [
+      // Before: accepted, and read as no rule: the role allowed every tool.
+      'an empty allow list in a role',
+      `[auth]\ntype = "bearer"\ntokens = ["a"]\n[[auth.roles]]\nname = "none"\nallow_tools = []\n`,
+      /auth\.roles\[0\]\.allow_tools: an empty allow list is refused .*leave the key out to allow everything/,
+    ],
+    [
+      'an empty allow list in a scoped token',
+      `[auth]\ntype = "bearer"\nscoped_tokens = [{ token = "a", allow_tools = [] }]\n`,
+      /auth\.scoped_tokens\[0\]\.allow_tools: an empty allow list is refused/,
+    ],
+    [
+      'an empty allow list of resources in a URL profile',
+      `[auth]\ntype = "bearer"\ntokens = ["a"]\n[[auth.profiles]]\nname = "ro"\nallow_resources = []\n`,
+      /auth\.profiles\[0\]\.allow_resources: an empty allow list is refused/,
+    ],
+    [
+      // Before: accepted, and read as the literal name "re:^env$": it denied nothing.
+      "mcp-proxy's re: syntax in a role",
+      `[auth]\ntype = "bearer"\ntokens = ["a"]\n[[auth.roles]]\nname = "r"\ndeny_tools = ["re:^env$"]\n`,
+      /auth\.roles\[0\]\.deny_tools\[0\]: role patterns are globs \(\* and \?\); re: regular expressions are for backend filters only/,
+    ],
+    [
+      're: in a scoped token',
+      `[auth]\ntype = "bearer"\nscoped_tokens = [{ token = "a", deny_tools = ["re:env"] }]\n`,
+      /auth\.scoped_tokens\[0\]\.deny_tools\[0\]: role patterns are globs/,
+    ],
+    [
+      "re: among a role's resources",
+      `[auth]\ntype = "bearer"\ntokens = ["a"]\n[[auth.roles]]\nname = "r"\ndeny_resources = ["re:secret"]\n`,
+      /auth\.roles\[0\]\.deny_resources\[0\]: role patterns are globs/,
+    ],
+    [
+      'glob alternatives a role would read as literal characters',
+      `[auth]\ntype = "bearer"\ntokens = ["a"]\n[[auth.roles]]\nname = "r"\ndeny_tools = ["{env,cwd}"]\n`,
+      /auth\.roles\[0\]\.deny_tools\[0\]: role patterns are globs with \* and \? only/,
+    ],
+    [
+      'a glob class in a profile',
+      `[auth]\ntype = "bearer"\ntokens = ["a"]\n[[auth.profiles]]\nname = "p"\nallow_prompts = ["[e]nv"]\n`,
+      /auth\.profiles\[0\]\.allow_prompts\[0\]: role patterns are globs with \* and \? only/,
+    ],
+    [
       'bearer without any token',
       `[auth]\ntype = "bearer"\n`,
       /bearer auth needs at least one valid token/,
@@ -263,6 +305,15 @@ describe('[auth] rejections (mcp-proxy rules and fail closed)', () => {
       )
     })
   }
+
+  it('takes URI templates and IPv6 hosts among resources, and roles without allow lists', () => {
+    const { config } = load(
+      `[auth]\ntype = "bearer"\ntokens = ["a"]\n[[auth.roles]]\nname = "r"\ndeny_resources = ["file:///{path}", "http://[::1]/*"]\ndeny_tools = ["env*"]\n`,
+    )
+    const role = config.auth?.roles[0]
+    assert.deepEqual(role?.deny_resources, ['file:///{path}', 'http://[::1]/*'])
+    assert.equal(role?.allow_tools, undefined)
+  })
 
   it('names the line of the problem', () => {
     const found = problems(`[auth]\ntype = "bearer"\ntokens = ["a", "a"]\n`)

@@ -24,7 +24,7 @@ import { MessageReply, type Reply, StreamEvent, StreamReply } from '../../src/pi
 import { requestCall } from '../helpers/calls.ts'
 import { stubReloadTarget } from '../helpers/reload-target.ts'
 
-const auth = authSchema.parse({
+const AUTH_INPUT = {
   type: 'jwt',
   issuer: 'https://as.example',
   jwks_uri: 'https://as.example/jwks',
@@ -40,7 +40,8 @@ const auth = authSchema.parse({
   role_mapping: { claim: 'scope', mapping: { 'mcp:read': 'reader', 'mcp:ops': 'ops' } },
   profiles: [{ name: 'narrow', allow_tools: ['files__read_text'] }],
   identity: { headers: { 'x-user-email': 'email' } },
-})
+}
+const auth = authSchema.parse(AUTH_INPUT)
 const builder = new IdentityBuilder(auth)
 const reader = builder.fromClaims(
   { iss: 'https://as.example', sub: 'alice', scope: 'openid mcp:read', email: 'a@x' },
@@ -220,7 +221,7 @@ describe('policy and the authorization middleware', () => {
     // Allowed files are judged the same way: a path that leaves the allowed folder is refused.
     const pub = new Policy(
       authSchema.parse({
-        ...auth,
+        ...AUTH_INPUT,
         roles: [{ name: 'pub', allow_resources: ['file:///srv/pub/*'] }],
       }),
       'portico__',
