@@ -47,20 +47,16 @@ const NOT_A_REGEX = {
   message:
     'role patterns are globs (* and ?); re: regular expressions are for backend filters only: list the names, with * and ?',
 }
-/** Tool and prompt names: glob classes and alternatives would be read as literal characters. */
-const namePattern = z
-  .string()
-  .min(1)
-  .refine((value) => !value.startsWith('re:'), NOT_A_REGEX)
-  .refine((value) => !/[[\]{}]/.test(value), {
-    message:
-      'role patterns are globs with * and ? only ([…] classes and {…,…} alternatives are not read): list each name',
-  })
 /** Resource URIs and URI templates (which hold `{…}` and, for IPv6 hosts, `[…]`). */
 const uriPattern = z
   .string()
   .min(1)
   .refine((value) => !value.startsWith('re:'), NOT_A_REGEX)
+/** Tool and prompt names: glob classes and alternatives would be read as literal characters. */
+const namePattern = uriPattern.refine((value) => !/[[\]{}]/.test(value), {
+  message:
+    'role patterns are globs with * and ? only ([…] classes and {…,…} alternatives are not read): list each name',
+})
 
 /**
  * An allow list. Empty, it is refused: mcp-proxy read an empty list as "everything allowed",
