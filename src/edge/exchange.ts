@@ -11,12 +11,12 @@ import { readBody } from '../http/body.ts'
 import { clientAddressOf } from '../http/client-address.ts'
 import { headerValue } from '../http/headers.ts'
 import { viaOf } from '../http/via.ts'
-import { requestIdOf } from '../jsonrpc/message.ts'
+import { batchRequestIdsOf, requestIdOf } from '../jsonrpc/message.ts'
 import type { Transport } from '../observe/event.ts'
 import { type CallRecorder, failureOf, HttpRecorder } from '../observe/recorder.ts'
 import { type Identity, identityOf } from '../pipeline/identity.ts'
 import { CallController } from '../pipeline/signal.ts'
-import { type RelayOptions, sendError } from './send.ts'
+import { type RelayOptions, sendBatchRefusal, sendError } from './send.ts'
 
 /** Answers and records a request refused before it became calls (by a filter or its body). */
 export function refuse(
@@ -51,9 +51,10 @@ const ID_PEEK_BYTES = 64 * 1024
 /**
  * `refuse` for a POST an HTTP filter refused (no credential, a denied address, another
  * caller's session) before its body was read: the body (up to 64 KB) is read first, so a lone
- * request's refusal carries its id, as every answer to a request with an id must. A larger
- * body carries the top-level id its first 4 KB name (`leadingIdOf`); a batch, or a body that
- * is not JSON-RPC, is refused without an id, as before.
+ * request's refusal carries its id, as every answer to a request with an id must, and a
+ * batch's is an array answering each of its requests under its id. A larger body carries the
+ * top-level id its first 4 KB name (`leadingIdOf`); a body that is not JSON-RPC, or a batch of
+ * notifications only, is refused without an id.
  */
 export function refuseReadingId(
   context: ProxyContext,
@@ -68,6 +69,12 @@ export function refuseReadingId(
   }
   return readBody(req, ID_PEEK_BYTES).then(
     (body) => {
+      const batch = batchRequestIdsOf(body)
+      if (batch !== undefined && batch.length > 0) {
+        const send = (out: ServerResponse, refused: PorticoError) =>
+          sendBatchRefusal(out, refused, batch)
+        return refuse(context, req, res, error, transport, send)
+      }
       const id = requestIdOf(body)
       refuse(context, req, res, id === undefined ? error : withId(error, id), transport)
     },

@@ -10,7 +10,7 @@ import { PorticoError, toPorticoError } from '../errors.ts'
 import { WHOLE_ANSWER_BYTES } from '../http/body.ts'
 import type { HeaderMap } from '../http/headers.ts'
 import { lingerIfUnread } from '../http/linger.ts'
-import { encodeJson, errorResponse, isObject } from '../jsonrpc/message.ts'
+import { encodeJson, errorResponse, isObject, type JsonRpcId } from '../jsonrpc/message.ts'
 import type { EventBus } from '../observe/bus.ts'
 import { RECORDED_NOTIFICATIONS } from '../observe/event.ts'
 import type { Logger } from '../observe/logger.ts'
@@ -722,6 +722,19 @@ export function sendError(res: ServerResponse, thrown: unknown): number {
     return 0
   }
   return sendRefusal(res, error, encodeJson(errorResponse(error.id, errorObject(error))))
+}
+
+/**
+ * A refused batch's answer: the error once for each request it holds, under each one's id (a
+ * batch's notifications and responses are answered by none), with the error's status.
+ */
+export function sendBatchRefusal(
+  res: ServerResponse,
+  error: PorticoError,
+  ids: ReadonlyArray<JsonRpcId | undefined>,
+): number {
+  const answers = ids.map((id) => errorResponse(id, errorObject(error)))
+  return sendRefusal(res, error, encodeJson(answers))
 }
 
 /**

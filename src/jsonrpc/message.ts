@@ -672,6 +672,26 @@ export function requestIdOf(body: Buffer): JsonRpcId | undefined {
 }
 
 /**
+ * The ids of a batch's requests in `body` (an invalid element's too, undefined where it carries
+ * no usable id), each of which a refusal answers as the batch's own answers would; undefined
+ * when `body` is no readable batch.
+ */
+export function batchRequestIdsOf(body: Buffer): Array<JsonRpcId | undefined> | undefined {
+  try {
+    const decoded = decodeBody(body)
+    if (!decoded.batch) return undefined
+    const ids: Array<JsonRpcId | undefined> = []
+    decoded.kinds.forEach((kind, index) => {
+      const message = decoded.messages[index]
+      if (kind === 'request' && message !== undefined) ids.push(usableIdOf(message))
+    })
+    return ids
+  } catch {
+    return undefined
+  }
+}
+
+/**
  * A message that is not JSON-RPC 2.0 (a wrong `jsonrpc`, no `method`, bad `params`) but
  * carries a usable id is answered with that id, so the client can match the error to its
  * request (alone, or among a batch's answers).

@@ -251,6 +251,34 @@ describe('bypass matrix: sessions, streams and other paths (API keys, transparen
     return id
   }
 
+  it('a batch refused for its credential answers each of its requests under its id', async () => {
+    const batch = [
+      request(1, 'tools/list'),
+      { jsonrpc: '2.0', method: 'notifications/initialized' },
+      { jsonrpc: '2.0', id: 'two', method: 'tools/call', params: { name: 'echo', arguments: {} } },
+    ]
+    for (const headers of [{}, bearer('not-a-key-0123456789')]) {
+      const answer = await fetch(portico.url, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+          ...headers,
+        },
+        body: JSON.stringify(batch),
+      })
+      assert.equal(answer.status, 401)
+      const body = (await answer.json()) as Array<{ id?: unknown; error?: { code: number } }>
+      // Before: one error object without any id, which answers none of the batch's requests.
+      assert.ok(Array.isArray(body), JSON.stringify(body))
+      assert.deepEqual(
+        body.map((element) => element.id),
+        [1, 'two'],
+      )
+      assert.ok(body.every((element) => typeof element.error?.code === 'number'))
+    }
+  })
+
   it('a session id reused by another identity is refused, on POST, GET and DELETE', async () => {
     const id = await session(alice)
     const asBob = { ...bob, 'mcp-session-id': id, 'mcp-protocol-version': '2025-11-25' }

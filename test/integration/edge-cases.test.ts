@@ -126,10 +126,17 @@ describe('bad input and failures', () => {
     assert.equal(plain.status, 415)
     assert.equal((plain.json.error as { code: number }).code, -32600)
     assert.equal(plain.json.id, 'typed', plain.text)
-    // Not a lone request (a batch, or no JSON-RPC at all): refused without an id.
+    // A batch: each of its requests answered under its id.
     const batch = await post(portico.url, `[${ping}]`, { 'content-type': 'text/plain' })
     assert.equal(batch.status, 415)
-    assert.equal('id' in batch.json, false, batch.text)
+    assert.deepEqual(
+      (JSON.parse(batch.text) as Array<{ id?: unknown }>).map((element) => element.id),
+      ['typed'],
+    )
+    // No JSON-RPC at all: refused without an id.
+    const other = await post(portico.url, '{"hello":"world"}', { 'content-type': 'text/plain' })
+    assert.equal(other.status, 415)
+    assert.equal('id' in other.json, false, other.text)
     // Still serving, and a labelled body passes.
     const ok = await post(portico.url, ping, { 'content-type': 'application/json; charset=utf-8' })
     assert.notEqual(ok.status, 415)

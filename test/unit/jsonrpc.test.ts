@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { PorticoError } from '../../src/errors.ts'
 import {
+  batchRequestIdsOf,
   bigIdLiteral,
   decodeBody,
   encodeJson,
@@ -48,6 +49,25 @@ describe('requestIdOf (the id a refusal of a body is sent under)', () => {
   it("is never a response's: that id names a request of the client's own", () => {
     assert.equal(of({ jsonrpc: '2.0', id: 7, result: {} }), undefined)
     assert.equal(of({ jsonrpc: '2.0', id: 7, error: { code: -1, message: 'no' } }), undefined)
+  })
+})
+
+describe('batchRequestIdsOf (whom a refused batch answers)', () => {
+  const of = (value: unknown) => batchRequestIdsOf(Buffer.from(JSON.stringify(value)))
+  it("is each request's id, an invalid element's too, and no notification's or response's", () => {
+    const ids = of([
+      { jsonrpc: '2.0', id: 1, method: 'tools/list' },
+      { jsonrpc: '2.0', method: 'notifications/initialized' },
+      { jsonrpc: '2.0', id: 9, result: {} },
+      { jsonrpc: '1.0', id: 'bad', method: 'x' },
+      { nothing: true },
+    ])
+    assert.deepEqual(ids, [1, 'bad', undefined])
+  })
+  it('is undefined for a lone message or a body that is no batch', () => {
+    assert.equal(of({ jsonrpc: '2.0', id: 1, method: 'ping' }), undefined)
+    assert.equal(batchRequestIdsOf(Buffer.from('[{oops')), undefined)
+    assert.equal(of([]), undefined)
   })
 })
 
