@@ -24,6 +24,7 @@ import {
   endToEnd,
   FrameType,
   isHeaderPairs,
+  MAX_HEADER_FIELDS,
   PROTOCOL_VERSION,
   pairValue,
   payloadObject,
@@ -604,10 +605,17 @@ export class Relay {
       req.headers['transfer-encoding'] !== undefined && req.headers['content-length'] === undefined
         ? ['transfer-encoding', 'chunked']
         : []
+    const headers = [...withoutForwardedHost(endToEnd(req.rawHeaders)), ...framing, ...forwarded]
+    // More than a head frame carries: the tunnel client would drop the stream, and the 502
+    // would blame the tunnel for the client's request.
+    if (headers.length > 2 * MAX_HEADER_FIELDS) {
+      plain(req, res, 431, `too many header fields (at most ${MAX_HEADER_FIELDS})`, count)
+      return
+    }
     const stream = tunnel.mux.open({
       method: req.method,
       path: req.url,
-      headers: [...withoutForwardedHost(endToEnd(req.rawHeaders)), ...framing, ...forwarded],
+      headers,
       ...(remote === undefined ? {} : { remote }),
     })
     let timedOut = false
@@ -658,13 +666,17 @@ export class Relay {
         return
       }
       const declared = declaredLength(head.headers)
+      if (declared === null) {
+        stream.reset('bad response head: Content-Length is not one length')
+        return
+      }
       // A HEAD (or 204, 304) answer's length is the body's it stands for: none comes with it.
       bodyless = req.method === 'HEAD' || status === 204 || status === 304
       if (!bodyless && declared !== undefined && declared > config.max_response_body_size) {
         stream.reset('response body too large')
         return
       }
-      pendingHead = { status, headers: head.headers }
+      pendingHead = { status, headers: withOneLength(head.headers, declared) }
       events = isEventStream(head.headers)
       expected = bodyless ? undefined : declared
       if (events && writeHead()) res.flushHeaders()
@@ -811,11 +823,38 @@ function publicAddressOf(req: IncomingMessage): string | undefined {
   return last ? last : socket
 }
 
-/** The Content-Length of raw header pairs, when declared. */
-function declaredLength(headers: readonly string[]): number | undefined {
-  const text = pairValue(headers, 'content-length')
-  const value = Number(text)
-  return text !== undefined && Number.isFinite(value) ? value : undefined
+/**
+ * The Content-Length of raw header pairs: undefined when none is declared, null when the
+ * declaration is no one length (values that differ, as in `5` and `50`, or are not decimal
+ * digits, as `0x5`). RFC 9112 §6.3 makes such an answer unrecoverable for a proxy: a client
+ * that read the other value would take the rest of the body for the next response on its
+ * connection. Repeats of one value (`5, 5`) are one length.
+ */
+function declaredLength(headers: readonly string[]): number | undefined | null {
+  let length: number | undefined
+  for (let i = 0; i + 1 < headers.length; i += 2) {
+    if ((headers[i] as string).toLowerCase() !== 'content-length') continue
+    for (const part of (headers[i + 1] as string).split(',')) {
+      const text = part.trim()
+      if (!/^\d{1,15}$/.test(text)) return null
+      const value = Number(text)
+      if (length !== undefined && value !== length) return null
+      length = value
+    }
+  }
+  return length
+}
+
+/** Header pairs with their Content-Length (however many times declared) as one `length`. */
+function withOneLength(headers: readonly string[], length: number | undefined): string[] {
+  if (length === undefined) return [...headers]
+  const out: string[] = []
+  for (let i = 0; i + 1 < headers.length; i += 2) {
+    if ((headers[i] as string).toLowerCase() === 'content-length') continue
+    out.push(headers[i] as string, headers[i + 1] as string)
+  }
+  out.push('content-length', String(length))
+  return out
 }
 
 function plain(

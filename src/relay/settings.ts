@@ -23,6 +23,29 @@ function variable(env: NodeJS.ProcessEnv, suffix: string): string | undefined {
   return value === '' ? undefined : value
 }
 
+/**
+ * A credential's variable: as `variable`, but one set to the empty string is a problem, not
+ * "unset". A compose file's `MCPR_RELAY_TOKENS=${TOKENS}` whose secret was not injected would
+ * otherwise start the relay open.
+ */
+function credentialVariable(
+  env: NodeJS.ProcessEnv,
+  suffix: string,
+  problems: string[],
+): string | undefined {
+  const value = variable(env, suffix)
+  if (value !== undefined) return value
+  for (const prefix of ['PORTICO_RELAY_', 'MCPR_RELAY_']) {
+    if (env[`${prefix}${suffix}`] === '') {
+      problems.push(
+        `${prefix}${suffix} is set but empty, and the relay would run without it; it does not start (unset it, or give it a value)`,
+      )
+      return undefined
+    }
+  }
+  return undefined
+}
+
 /** Throws an Error listing every problem (the CLI prints it as a usage error). */
 export function relaySettings(
   fromFile: RelayConfig | undefined,
@@ -43,11 +66,11 @@ export function relaySettings(
   number('PORT', 'port')
   number('MAX_REQUEST_BODY', 'max_request_body_size')
   number('MAX_RESPONSE_BODY', 'max_response_body_size')
-  const authUrl = variable(env, 'AUTH_URL')
+  const authUrl = credentialVariable(env, 'AUTH_URL', problems)
   if (authUrl !== undefined) raw.auth_provider = authUrl
-  const authSecret = variable(env, 'AUTH_SECRET')
+  const authSecret = credentialVariable(env, 'AUTH_SECRET', problems)
   if (authSecret !== undefined) raw.auth_provider_secret = authSecret
-  const tokens = variable(env, 'TOKENS')
+  const tokens = credentialVariable(env, 'TOKENS', problems)
   if (tokens !== undefined) {
     try {
       raw.tokens = JSON.parse(tokens)

@@ -114,11 +114,14 @@ export function windowIncrement(frame: Frame): number | undefined {
 }
 
 /** Raw header pairs `[name, value, name, value…]` as sent in Open and Head frames. */
+/** Header fields one head frame carries at most (a request with more is refused at the relay). */
+export const MAX_HEADER_FIELDS = 256
+
 export function isHeaderPairs(value: unknown): value is string[] {
   return (
     Array.isArray(value) &&
     value.length % 2 === 0 &&
-    value.length <= 2 * 256 &&
+    value.length <= 2 * MAX_HEADER_FIELDS &&
     value.every((item) => typeof item === 'string')
   )
 }

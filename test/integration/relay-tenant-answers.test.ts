@@ -27,6 +27,18 @@ const ANSWERS: Record<string, { head: unknown; body: string }> = {
     head: { status: 200, headers: ['content-length', '2'] },
     body: 'hiHTTP/1.1 200 OK\r\ncontent-length: 6\r\n\r\nPWNED!',
   },
+  '/two-lengths': {
+    head: { status: 200, headers: ['content-length', '50', 'content-length', '5'] },
+    body: 'helloHTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nEVIL',
+  },
+  '/hex-length': {
+    head: { status: 200, headers: ['content-length', '0x5'] },
+    body: 'hello',
+  },
+  '/repeated-length': {
+    head: { status: 200, headers: ['content-length', ' 5 , 5', 'content-length', '5'] },
+    body: 'hello',
+  },
   '/hop': {
     head: {
       status: 200,
@@ -105,6 +117,23 @@ describe("a tenant's answers and a client's forwarding headers, through the rela
     assert.ok(!text.includes('PWNED'), text)
   })
 
+  it('refuses an answer whose Content-Length is not one length; passes one repeated as one', async () => {
+    // Before: both values went to the client (a parser reading the last one took the rest of
+    // the body for the next response), and `0x5` was read as 5.
+    for (const path of ['/two-lengths', '/hex-length']) {
+      const text = await raw(`GET ${path} HTTP/1.1\r\nhost: evil.relay.test\r\n\r\n`)
+      assert.match(text, /^HTTP\/1\.1 502 /, `${path}: ${text}`)
+      assert.ok(!text.includes('EVIL'), text)
+    }
+    const text = await raw(
+      'GET /repeated-length HTTP/1.1\r\nhost: evil.relay.test\r\nconnection: close\r\n\r\n',
+    )
+    const [head = '', body] = text.split('\r\n\r\n')
+    assert.match(head, /^HTTP\/1\.1 200 /)
+    assert.deepEqual(head.toLowerCase().match(/^content-length:.*$/gm), ['content-length: 5'])
+    assert.equal(body, 'hello')
+  })
+
   it('drops hop-by-hop headers, the ones Connection names, and a cookie’s Domain', async () => {
     const text = await raw(
       'GET /hop HTTP/1.1\r\nhost: evil.relay.test\r\nconnection: close\r\n\r\n',
@@ -126,6 +155,13 @@ describe("a tenant's answers and a client's forwarding headers, through the rela
       assert.ok(!names.includes(name), `${name} reached the tunnel`)
     }
     assert.ok(names.includes('x-forwarded-host'))
+  })
+
+  it('answers 431 to a request with more header fields than a tunnel frame carries', async () => {
+    const many = Array.from({ length: 300 }, (_, i) => `x-h${i}: v\r\n`).join('')
+    const text = await raw(`GET /plain HTTP/1.1\r\nhost: evil.relay.test\r\n${many}\r\n`)
+    // Before: sent on, and the tunnel client dropped it (502 "tunnel dropped request").
+    assert.match(text, /^HTTP\/1\.1 431 /, text.slice(0, 200))
   })
 
   it('answers a request its parser refuses with a status', async () => {

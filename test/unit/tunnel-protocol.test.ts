@@ -595,6 +595,11 @@ describe('relay tokens and subdomains', () => {
         { MCPR_RELAY_AUTH_MODE: 'open', MCPR_RELAY_AUTH_URL: 'https://auth.example/check' },
         /relay\.auth_provider: auth mode is open/,
       ],
+      // Before: an empty credential variable read as unset, and the relay ran open.
+      [{ MCPR_RELAY_TOKENS: '' }, /MCPR_RELAY_TOKENS is set but empty/],
+      [{ PORTICO_RELAY_TOKENS: '' }, /PORTICO_RELAY_TOKENS is set but empty/],
+      [{ MCPR_RELAY_AUTH_URL: '' }, /MCPR_RELAY_AUTH_URL is set but empty/],
+      [{ MCPR_RELAY_AUTH_SECRET: '' }, /MCPR_RELAY_AUTH_SECRET is set but empty/],
     ]
     for (const [env, problem] of refused)
       assert.throws(() => relaySettings(undefined, { ...domain, ...env }), problem)
