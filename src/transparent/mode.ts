@@ -246,8 +246,12 @@ function readinessProbe(
     const now = Date.now()
     if (last === undefined || now - last.at >= 1000)
       last = { at: now, ...(await probe(context, url, label)) }
+    // The upstream's address and error text are for the local admin only (`detailed`): the
+    // upstream is often an internal host that a public client (through a tunnel, say) must
+    // not learn of.
+    if (!detailed) return { ready: last.ready, detail: {} }
     const detail: Record<string, unknown> = { upstream: label }
-    if (detailed && last.problem !== undefined) detail.problem = last.problem
+    if (last.problem !== undefined) detail.problem = last.problem
     return { ready: last.ready, detail }
   }
 }

@@ -16,6 +16,8 @@ async function detailed(portico: RunningPortico, headers: Record<string, string>
   assert.equal(answer.status, 503)
   const body = (await answer.json()) as Record<string, unknown>
   assert.equal(body.status, 'not_ready')
+  // The upstream's address goes with the details (before: to everyone, through a tunnel too).
+  assert.equal('upstream' in body, 'problem' in body, JSON.stringify(body))
   return 'problem' in body
 }
 
