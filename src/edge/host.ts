@@ -25,9 +25,11 @@ export function hostCheck(rules: HostRules): HostCheck | undefined {
   if (rules.allowed.includes('*')) return undefined
   const loopback = isLoopback(rules.listen)
   if (!loopback && rules.allowed.length === 0) return undefined
-  const names = new Set(rules.allowed.map((name) => name.toLowerCase()))
+  const names = new Set(rules.allowed.map((name) => withoutRootDot(name.toLowerCase())))
   if (loopback) for (const name of LOOPBACK_NAMES) names.add(name)
-  if (rules.publicUrl !== undefined) names.add(new URL(rules.publicUrl).hostname.toLowerCase())
+  if (rules.publicUrl !== undefined) {
+    names.add(withoutRootDot(new URL(rules.publicUrl).hostname.toLowerCase()))
+  }
   return (host) => host !== undefined && names.has(hostnameOf(host))
 }
 
@@ -35,7 +37,11 @@ function isLoopback(address: string): boolean {
   return address === 'localhost' || address === '::1' || address.startsWith('127.')
 }
 
-/** The name part of a Host header (`[::1]:3000` → `[::1]`, `Example.com:80` → `example.com`). */
+/**
+ * The name part of a Host header (`[::1]:3000` → `[::1]`, `Example.com:80` → `example.com`),
+ * without the root's dot: `example.com.` is the same name (DNS resolves it alike, and a relay
+ * routes it to the same tunnel).
+ */
 export function hostnameOf(host: string): string {
   const value = host.trim().toLowerCase()
   if (value.startsWith('[')) {
@@ -43,7 +49,11 @@ export function hostnameOf(host: string): string {
     return end === -1 ? value : value.slice(0, end + 1)
   }
   const colon = value.indexOf(':')
-  return colon === -1 ? value : value.slice(0, colon)
+  return withoutRootDot(colon === -1 ? value : value.slice(0, colon))
+}
+
+function withoutRootDot(name: string): string {
+  return name.endsWith('.') ? name.slice(0, -1) : name
 }
 
 /** A name of letters, digits, `.`, `-`, `_`, `~`: not starting with `.`, no `..` (nginx's rule). */

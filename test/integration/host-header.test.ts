@@ -82,6 +82,16 @@ describe('Host header syntax', () => {
     }
   })
 
+  it('takes a name with the root dot as the same name (a relay routes it alike)', async () => {
+    const port = new URL(loopback.url).port
+    // Before: 403, though `localhost.` is `localhost` (and a tunnel's `alice.relay.test.` the
+    // name the relay sent it for).
+    for (const host of ['localhost.', `localhost.:${port}`, 'LOCALHOST.']) {
+      assert.equal(await postWithHost(loopback.url, host), 200, host)
+    }
+    assert.equal(await postWithHost(loopback.url, 'evil.example.'), 403, 'a foreign name')
+  })
+
   it('answers 400 to a malformed Host on a loopback listener', async () => {
     for (const host of MALFORMED) {
       assert.equal(await postWithHost(loopback.url, host), 400, JSON.stringify(host))
