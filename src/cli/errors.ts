@@ -19,6 +19,28 @@ export function intOption(flag: string) {
   }
 }
 
+/** `intOption` for a TCP port: 0 (any free one) to 65535. */
+export function portOption(flag: string) {
+  const integer = intOption(flag)
+  return (value: string): number => {
+    const port = integer(value)
+    if (port > 65535) throw new UserError(`${flag}: expected a port (0-65535), got "${value}"`, 2)
+    return port
+  }
+}
+
+/** An absolute http:// or https:// URL. */
+export function httpUrlOption(flag: string) {
+  return (value: string): string => {
+    if (!/^https?:\/\/[^/]/i.test(value) || !URL.canParse(value))
+      throw new UserError(
+        `${flag}: expected an absolute http:// or https:// URL, got "${value}"`,
+        2,
+      )
+    return value
+  }
+}
+
 /**
  * A listener that could not start, said for the address that failed (Node's error carries it:
  * with `admin_bind` it may not be the main port), or undefined for another kind of failure.

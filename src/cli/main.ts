@@ -34,8 +34,20 @@ import { UserError } from './errors.ts'
 import { allocateYoung } from './pretenuring.ts'
 import { leanStart } from './start-memory.ts'
 
+/**
+ * What commander says about a usage error (an unknown command or option, the usage hint after
+ * it), held until `exitCodeFor` writes it with control characters escaped: it quotes what was
+ * typed, and an escape sequence there must not reach the terminal as one. Every such error
+ * throws (`exitOverride`), so what is held is always written.
+ */
+let heldErrorOutput = ''
+const holdErrorOutput = (text: string) => {
+  heldErrorOutput += text
+}
+
 export function buildProgram(): Command {
   const program = new Command('portico')
+    .configureOutput({ outputError: holdErrorOutput, writeErr: holdErrorOutput })
     .description('A reverse proxy and gateway for MCP servers')
     .version(VERSION, '-v, --version')
     .showHelpAfterError('(run "portico --help" for usage)')
@@ -205,19 +217,28 @@ const USAGE_ERROR = 2
 async function exitCodeFor(error: unknown): Promise<number> {
   // Commander's own errors (unknown option or command, missing argument, help shown for a
   // missing command) are all usage errors; `--help` and `--version` exit 0.
-  if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : USAGE_ERROR
-  // Loaded only now: a command that succeeds loads nothing for its errors (cli-lazy-load).
-  const { printable } = await import('../util/format.ts')
-  // Messages quote what a store holds (the proxies recorded, the sessions a prefix matches)
-  // and what was typed: an escape sequence in either must not reach the terminal as one.
-  const safe = (text: string) => text.split('\n').map(printable).join('\n')
+  if (error instanceof CommanderError) {
+    if (heldErrorOutput !== '') process.stderr.write(await safe(heldErrorOutput))
+    heldErrorOutput = ''
+    return error.exitCode === 0 ? 0 : USAGE_ERROR
+  }
   if (error instanceof UserError) {
-    process.stderr.write(`portico: ${safe(error.message)}\n`)
+    process.stderr.write(`portico: ${await safe(error.message)}\n`)
     return error.exitCode
   }
   const text = error instanceof Error ? (error.stack ?? error.message) : String(error)
-  process.stderr.write(`portico: unexpected error: ${safe(text)}\n`)
+  process.stderr.write(`portico: unexpected error: ${await safe(text)}\n`)
   return 1
+}
+
+/**
+ * Messages quote what a store holds (the proxies recorded, the sessions a prefix matches) and
+ * what was typed: an escape sequence in either must not reach the terminal as one.
+ */
+async function safe(text: string): Promise<string> {
+  // Loaded only now: a command that succeeds loads nothing for its errors (cli-lazy-load).
+  const { printable } = await import('../util/format.ts')
+  return text.split('\n').map(printable).join('\n')
 }
 
 void main(process.argv)

@@ -87,6 +87,31 @@ describe('exit codes', () => {
     assert.equal(runCliSync(['--version']).status, 0)
     assert.match(runCliSync(['status', '--nope']).stderr, /unknown option '--nope'/)
   })
+
+  it('escapes control characters in what an unknown command or option quotes', () => {
+    // Before: commander printed them raw, so a typed escape sequence drove the terminal.
+    for (const args of [['\u001b]0;pwned\u0007\u001b[2Jstatus'], ['logs', '--\u001b[2Jbad']]) {
+      const result = runCliSync(args)
+      assert.equal(result.status, 2)
+      const controls = [...result.stderr].filter((char) => char !== '\n' && /\p{Cc}/u.test(char))
+      assert.deepEqual(controls, [], JSON.stringify(result.stderr))
+      assert.match(result.stderr, /\\x1B\[2J/)
+    }
+  })
+
+  it('refuses a port past 65535 and a studio URL that is none as usage errors', () => {
+    for (const args of [
+      ['dashboard', '--port', '70000'],
+      ['demo', '--port', '65536'],
+      ['dashboard', '--mcp-url', 'not a url'],
+      ['dashboard', '--mcp-url', 'ftp://x/mcp'],
+    ]) {
+      const result = runCliSync(args)
+      // Before: the dashboard exited 1 with Node's own words, or accepted the URL.
+      assert.equal(result.status, 2, `portico ${args.join(' ')}: ${result.stderr}`)
+      assert.match(result.stderr, /--(port|mcp-url): expected/)
+    }
+  })
 })
 
 describe('bad values from the environment and flags', () => {

@@ -4,7 +4,7 @@
  */
 import type { Command } from 'commander'
 import type { DashboardFlags } from '../dashboard.ts'
-import { intOption } from '../errors.ts'
+import { httpUrlOption, portOption } from '../errors.ts'
 
 const DEFAULT_PORT = 3900
 
@@ -17,10 +17,14 @@ export function registerDashboard(program: Command): void {
     .option(
       '--port <n>',
       `port to listen on (default ${DEFAULT_PORT}; 0 picks a free one)`,
-      intOption('--port'),
+      portOption('--port'),
     )
     .option('--host <host>', 'loopback address to listen on (default 127.0.0.1)')
-    .option('--mcp-url <url>', 'MCP endpoint the studio connects to first')
+    .option(
+      '--mcp-url <url>',
+      'MCP endpoint the studio connects to first',
+      httpUrlOption('--mcp-url'),
+    )
     .action(async (flags: Omit<DashboardFlags, 'port'> & { port?: number }) => {
       const { serveDashboard } = await import('../dashboard.ts')
       await serveDashboard({ ...flags, port: flags.port ?? DEFAULT_PORT })

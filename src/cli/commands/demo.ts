@@ -1,7 +1,7 @@
 /** `portico demo`, declared: its options; what it does is ../demo.ts, loaded when it runs. */
 import type { Command } from 'commander'
 import type { DemoFlags } from '../demo.ts'
-import { intOption } from '../errors.ts'
+import { portOption } from '../errors.ts'
 import { holdHangups } from '../hangup.ts'
 
 export function registerDemo(program: Command): void {
@@ -11,7 +11,7 @@ export function registerDemo(program: Command): void {
     .option(
       '--port <n>',
       'port for Portico (default PORTICO_PORT, else 3000; 0 picks a free one)',
-      intOption('--port'),
+      portOption('--port'),
     )
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--db <path>', 'path of the observability store')

@@ -1,6 +1,6 @@
 /** `portico init`, declared: its options; what it does is ../init.ts, loaded when it runs. */
 import type { Command } from 'commander'
-import { intOption } from '../errors.ts'
+import { portOption } from '../errors.ts'
 import type { InitFlags } from '../init.ts'
 
 export function registerInit(program: Command, name = 'init'): void {
@@ -13,7 +13,7 @@ export function registerInit(program: Command, name = 'init'): void {
       'make backends of an MCP client config (claude_desktop_config.json, mcp.json)',
     )
     .option('--host <host>', 'listen address (default 127.0.0.1; 0.0.0.0 for every interface)')
-    .option('--port <n>', 'listen port (default 3000)', intOption('--port'))
+    .option('--port <n>', 'listen port (default 3000)', portOption('--port'))
     .option('--db <path>', 'store path (default ~/.portico/store.db)')
     .option('--no-store', 'do not record exchanges')
     .option('--public-url <url>', 'the origin clients reach Portico at (behind a TLS proxy)')

@@ -1,6 +1,6 @@
 /** `portico relay`, declared: its options; what it does is ../relay.ts, loaded when it runs. */
 import type { Command } from 'commander'
-import { intOption } from '../errors.ts'
+import { portOption } from '../errors.ts'
 import type { RelayCommandFlags } from '../relay.ts'
 
 export function registerRelay(program: Command): void {
@@ -14,7 +14,7 @@ export function registerRelay(program: Command): void {
     .option(
       '--port <n>',
       'port to listen on (default 8080; 0 picks a free one)',
-      intOption('--port'),
+      portOption('--port'),
     )
     .option('--log-level <level>', 'debug, info, warn, error or silent')
     .action(async (words: string[], flags: RelayCommandFlags) => {

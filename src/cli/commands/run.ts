@@ -1,6 +1,6 @@
 /** `portico run`, declared: its options; what it does is ../run.ts, loaded when it runs. */
 import { type Command, Option } from 'commander'
-import { intOption, UserError } from '../errors.ts'
+import { intOption, portOption, UserError } from '../errors.ts'
 import { holdHangups } from '../hangup.ts'
 import type { RunFlags } from '../run.ts'
 
@@ -12,7 +12,7 @@ export function registerRun(program: Command): void {
     .option('--upstream <url>', 'upstream MCP endpoint, e.g. http://127.0.0.1:9000/mcp')
     .option('--mcp <url>', "mcpr's name for --upstream")
     .option('--widgets <url|dir>', 'where non-MCP traffic (widget assets) goes: a URL or a folder')
-    .option('--port <n>', 'port to listen on (0 picks a free one)', intOption('--port'))
+    .option('--port <n>', 'port to listen on (0 picks a free one)', portOption('--port'))
     .option('--host <host>', 'address to listen on (default 127.0.0.1)')
     .option(
       '-c, --config <file>',
