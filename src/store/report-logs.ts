@@ -138,11 +138,17 @@ export function tailLogs(db: Db, filter: LogFilter, tail: number): ExchangeRow[]
   return rows.reverse()
 }
 
+/** Rows one query of `eachTailLog` reads. */
+const TAIL_PAGE_ROWS = 1000
+
 /**
- * The last `tail` matching rows (of those up to row `upToId`, when given), oldest first, read
- * one at a time: where the tail starts is found first (the `tail`-th newest row), then the rows
- * from there are iterated, so a tail of a million rows holds one row at a time, not all of
- * them (`logs --tail 1000000` held 2.3 GB and printed nothing for ten minutes).
+ * The last `tail` matching rows (of those up to row `upToId`, when given), oldest first, a page
+ * at a time: where the tail starts is found first (the `tail`-th newest row), then the rows from
+ * there are read in pages, so a tail of a million rows holds one page, not all of them (`logs
+ * --tail 1000000` held 2.3 GB and printed nothing for ten minutes). Each page is its own query,
+ * continuing after the last row of the one before: one statement iterated across the pages kept
+ * its read transaction open while the caller waited on a pipe, and no checkpoint could pass it
+ * (the writer's WAL file grew without bound behind a `logs | less` left open).
  */
 export function* eachTailLog(
   db: Db,
@@ -152,9 +158,16 @@ export function* eachTailLog(
 ): Generator<ExchangeRow> {
   if (tail <= 0) return
   const { sql, args } = tailRange(db, filter, tail, upToId)
-  yield* db
-    .prepare(`SELECT ${COLUMNS} FROM exchanges ${sql} ORDER BY ts, id`)
-    .iterate(...args) as IterableIterator<ExchangeRow>
+  const after = `${sql ? `${sql} AND` : 'WHERE'} ts >= ? AND (ts > ? OR id > ?)`
+  const first = db.prepare(`SELECT ${COLUMNS} FROM exchanges ${sql} ORDER BY ts, id LIMIT ?`)
+  const next = db.prepare(`SELECT ${COLUMNS} FROM exchanges ${after} ORDER BY ts, id LIMIT ?`)
+  let page = first.all(...args, TAIL_PAGE_ROWS) as ExchangeRow[]
+  while (page.length > 0) {
+    yield* page
+    const last = page.at(-1) as ExchangeRow
+    if (page.length < TAIL_PAGE_ROWS) return
+    page = next.all(...args, last.ts, last.ts, last.id, TAIL_PAGE_ROWS) as ExchangeRow[]
+  }
 }
 
 /** Whether a row of that tail names a user (so `logs` shows the USER column), without reading it. */

@@ -118,6 +118,25 @@ export function changedFields(before: JsonObject, after: JsonObject): string[] {
 }
 
 /** Describes how a server identity changed, e.g. `serverInfo.version: 1.0.0 → 1.1.0`. */
+/**
+ * A server payload without what each client negotiates (`protocolVersion`: the revision the
+ * client asked for, when the server serves it). Clients asking for different revisions of one
+ * unchanged server are no change of it; counted as changes, they would fill the bounded change
+ * history and push out the tool changes it exists for.
+ */
+export function serverIdentity(payload: JsonObject): JsonObject {
+  if (!('protocolVersion' in payload)) return payload
+  const { protocolVersion: _negotiated, ...rest } = payload
+  return rest
+}
+
+/** The newer of two negotiated revisions (dates, `YYYY-MM-DD`): what the schema header shows. */
+export function newerRevision(a: unknown, b: unknown): unknown {
+  if (typeof a !== 'string') return b
+  if (typeof b !== 'string') return a
+  return b > a ? b : a
+}
+
 export function diffServer(before: JsonObject, after: JsonObject): string {
   const parts: string[] = []
   const oldInfo = isObject(before.serverInfo) ? before.serverInfo : {}
@@ -126,7 +145,9 @@ export function diffServer(before: JsonObject, after: JsonObject): string {
     if (oldInfo[key] !== newInfo[key])
       parts.push(`serverInfo.${key}: ${show(oldInfo[key])} → ${show(newInfo[key])}`)
   }
-  for (const key of changedFields(before, after)) if (key !== 'serverInfo') parts.push(key)
+  for (const key of changedFields(before, after)) {
+    if (key !== 'serverInfo' && key !== 'protocolVersion') parts.push(key)
+  }
   return parts.join('; ')
 }
 

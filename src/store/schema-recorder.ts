@@ -16,8 +16,10 @@ import {
   itemsOf,
   LIST_METHODS,
   listMethodOfNotification,
+  newerRevision,
   type SchemaChange,
   SERVER_METHODS,
+  serverIdentity,
   serverPayload,
   sortItems,
 } from './schema-capture.ts'
@@ -87,9 +89,11 @@ export class SchemaRecorder {
     this.#change(proxy, ts, method, { change: 'not_captured', detail: reason })
   }
 
-  #capture(proxy: string, method: string, ts: number, payload: JsonObject | JsonObject[]): void {
-    const hash = hashOf(payload)
+  #capture(proxy: string, method: string, ts: number, captured: JsonObject | JsonObject[]): void {
     const previous = this.#snapshot(proxy, method)
+    const same = sameServer(previous, captured)
+    const payload = same ?? captured
+    const hash = hashOf(payload)
     if (previous?.hash === hash) {
       this.#db
         .prepare(
@@ -98,8 +102,11 @@ export class SchemaRecorder {
         .run(ts, proxy, method)
       return
     }
-    for (const change of changesOf(method, previous, payload))
-      this.#change(proxy, ts, method, change)
+    // The same server, a newer revision negotiated: kept for the report, not a change.
+    if (same === undefined) {
+      for (const change of changesOf(method, previous, payload))
+        this.#change(proxy, ts, method, change)
+    }
     this.#db
       .prepare(
         'INSERT OR REPLACE INTO schema_snapshots (proxy, method, captured_at, hash, payload, stale) VALUES (?, ?, ?, ?, ?, 0)',
@@ -182,4 +189,25 @@ function changesOf(
       detail: diffServer(previous.payload, payload),
     },
   ]
+}
+
+/**
+ * The snapshot to keep when a server's `initialize` or `server/discover` answer is the one
+ * before but for the revision its client negotiated: the one before, with the newer of the two
+ * revisions (no change recorded when that is the one before); undefined when it changed (or is
+ * a list).
+ */
+function sameServer(
+  previous: Snapshot | undefined,
+  captured: JsonObject | JsonObject[],
+): JsonObject | undefined {
+  if (previous === undefined || Array.isArray(previous.payload) || Array.isArray(captured)) {
+    return undefined
+  }
+  const before = serverIdentity(previous.payload)
+  if (hashOf(before) !== hashOf(serverIdentity(captured))) return undefined
+  const revision = newerRevision(previous.payload.protocolVersion, captured.protocolVersion)
+  return revision === previous.payload.protocolVersion || revision === undefined
+    ? previous.payload
+    : { ...previous.payload, protocolVersion: revision as string }
 }

@@ -99,6 +99,32 @@ describe('ingest', () => {
 })
 
 describe('schema change history', () => {
+  it('records no change when clients negotiate other revisions of an unchanged server; a real one still is', () => {
+    const db = openStore(':memory:', { create: true })
+    const ingestor = new Ingestor(db)
+    const initialize = (protocolVersion: string, version = '1.0.0') =>
+      exchange({
+        method: 'initialize',
+        result: {
+          protocolVersion,
+          capabilities: { tools: {} },
+          serverInfo: { name: 'srv', version },
+        },
+      })
+    const revisions = ['2025-06-18', '2025-03-26', '2025-11-25']
+    ingestor.write(Array.from({ length: 30 }, (_, i) => initialize(revisions[i % 3] as string)))
+    const changes = () =>
+      schemaChanges(db, { proxy: 'p', limit: 100 }).map((c) => `${c.change}:${c.item ?? ''}`)
+    // Before: one "updated" row per flip (29 here), which pushed real changes out of the
+    // bounded history.
+    assert.deepEqual(changes(), ['initial:srv 1.0.0'])
+    assert.equal(schemaReport(db, 'p').server?.protocol_version, '2025-11-25', 'the newest seen')
+    ingestor.write([initialize('2025-03-26', '1.1.0')])
+    assert.equal(changes().length, 2)
+    assert.match(changes()[0] ?? '', /^updated:srv 1\.1\.0$/)
+    db.close()
+  })
+
   it('is bounded per proxy: a server announcing list_changed in a loop keeps the newest 10,000', () => {
     const db = openStore(':memory:', { create: true })
     const ingestor = new Ingestor(db)

@@ -4,11 +4,13 @@
  * the answer is the same as filtering every row.
  */
 import assert from 'node:assert/strict'
+import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { Ingestor } from '../../src/store/ingest.ts'
 import { openStore } from '../../src/store/open.ts'
-import { eachLogPageAfter, logsAfter, tailLogs } from '../../src/store/report-logs.ts'
+import { eachLogPageAfter, eachTailLog, logsAfter, tailLogs } from '../../src/store/report-logs.ts'
 import { exchangeEvent } from '../helpers/events.ts'
+import { scratchDir } from '../helpers/scratch.ts'
 
 const T0 = Date.now() - 60_000
 
@@ -83,5 +85,39 @@ describe('eachLogPageAfter (logs --follow)', () => {
     } finally {
       db.close()
     }
+  })
+})
+
+describe('eachTailLog (logs --tail)', () => {
+  it('hands over the tail in time order, and holds no read open between its pages', () => {
+    const path = join(scratchDir('portico-tail-'), 'store.db')
+    const writer = openStore(path, { create: true })
+    const ingestor = new Ingestor(writer)
+    const rows = 2500
+    ingestor.write(
+      Array.from({ length: rows }, (_, i) =>
+        exchangeEvent({ method: 'tools/call', ts: T0 + (i % 7) * 1000 + i, name: `t${i}` }),
+      ),
+    )
+    const reader = openStore(path)
+    const lastId = reader.prepare('SELECT max(id) FROM exchanges').pluck().get() as number
+    const tail = eachTailLog(reader, {}, 2000, lastId)
+    const first = tail.next()
+    assert.equal(first.done, false)
+    // A reader paused in the middle (a `logs | less` not read on): the writer's checkpoint
+    // must still get through the whole log. Before: the one statement iterated across the
+    // tail kept its read transaction, and the checkpoint was busy (the WAL grew for ever).
+    ingestor.write([exchangeEvent({ method: 'tools/call', ts: T0 + 99_000, name: 'later' })])
+    const [checkpoint] = writer.pragma('wal_checkpoint(TRUNCATE)') as Array<{ busy: number }>
+    assert.equal(checkpoint?.busy, 0)
+    const seen = [first.value as { ts: number; id: number }, ...tail]
+    assert.equal(seen.length, 2000)
+    const expected = tailLogs(reader, {}, 2001).filter((row) => row.id <= lastId)
+    assert.deepEqual(
+      seen.map((row) => row.id),
+      expected.map((row) => row.id),
+    )
+    reader.close()
+    writer.close()
   })
 })
