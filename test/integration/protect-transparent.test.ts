@@ -160,10 +160,27 @@ describe('transparent: circuit breaker (hand-driven clock)', () => {
   })
 
   it('opens on 5xx answers, refuses with 503 and Retry-After at once, closes after a good probe', async () => {
-    server.server.plan([{ mode: 'http500', times: 2, tool: 'echo' }])
-    for (let i = 0; i < 2; i++)
-      await assert.rejects(client.callTool({ name: 'echo', arguments: {} }))
     const sessionId = client.transport?.sessionId
+    /** A client notification, raw (the SDK client sends only those its capabilities allow). */
+    const notify = () =>
+      fetch(portico.url, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+          'mcp-protocol-version': '2025-11-25',
+          ...(sessionId ? { 'mcp-session-id': sessionId } : {}),
+        },
+        body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/roots/list_changed' }),
+      })
+    // The session's initialize succeeded; one failed call is half of two requests: open.
+    server.server.plan([{ mode: 'http500', times: 1, tool: 'echo' }])
+    for (let i = 0; i < 2; i++) {
+      await assert.rejects(client.callTool({ name: 'echo', arguments: {} }))
+      // A client's notifications say nothing of the upstream's health. Before: each counted
+      // as a call that succeeded, and these kept the breaker from opening.
+      for (let n = 0; n < 3; n++) assert.equal((await notify()).status, 202)
+    }
     const refused = await fetch(portico.url, {
       method: 'POST',
       headers: {
@@ -184,6 +201,8 @@ describe('transparent: circuit breaker (hand-driven clock)', () => {
     assert.equal(body.id, 42)
     assert.match(body.error.message, /Circuit of http:\/\/127\.0\.0\.1:\d+\/mcp is open/)
     assert.equal(server.server.runs.get('echo'), undefined)
+    // A notification passes an open breaker (a cancel must reach the upstream).
+    assert.equal((await notify()).status, 202)
     await clock.advance(10_000)
     assert.match(text(await client.callTool({ name: 'echo', arguments: { text: 'ok' } })), /ok/)
   })
