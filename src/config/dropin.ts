@@ -11,6 +11,7 @@ import { statSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { isObject, type JsonObject } from '../jsonrpc/message.ts'
 import { lookupTable } from '../util/lookup-table.ts'
+import { parseDuration } from './duration.ts'
 import { LONGEST_TIMER_MS } from './duration-schema.ts'
 import { BACKEND_NAME } from './gateway.ts'
 import { interpolate } from './interpolate.ts'
@@ -118,10 +119,10 @@ export function adoptForeignLayout(
     else warnings.push(what.message)
   }
   refuseLogFormat(raw, problems)
-  hoistRuntime(raw, moved)
-  hoistStoreName(raw, moved)
+  hoistRuntime(raw, moved, problems)
+  hoistStoreName(raw, moved, problems)
   adoptCacheStore(raw, { warnings, problems, moved })
-  hoistProxy(raw, warnings, moved)
+  hoistProxy(raw, { warnings, problems, moved })
   moveMisplacedFilters(raw, warnings)
   importBackends(raw, file, env, { warnings, problems, imported, moved })
   return { warnings, problems, imported, moved }
@@ -150,9 +151,10 @@ function adoptCacheStore(
   } else if (backend === 'redis' && cache.url === undefined) {
     problems.push({ path: 'cache.backend', message: 'backend = "redis" needs url = "redis://…"' })
   } else if (backend === 'redis' && raw.shared === undefined) {
-    const shared: JsonObject = { rate_limits: false }
-    if (setIfAbsent(shared, 'redis', cache.url, true)) moved.set('shared.redis', 'cache.url')
-    if (setIfAbsent(shared, 'prefix', cache.prefix, cache.prefix !== undefined)) {
+    const shared: JsonObject = { rate_limits: false, redis: cache.url as JsonObject[string] }
+    moved.set('shared.redis', 'cache.url')
+    if (cache.prefix !== undefined) {
+      shared.prefix = cache.prefix
       moved.set('shared.prefix', 'cache.prefix')
     }
     raw.shared = shared
@@ -168,11 +170,37 @@ function adoptCacheStore(
   if (Object.keys(cache).length === 0) delete raw.cache
 }
 
-/** Sets `key` when valid and not set already; returns whether it did. */
-const setIfAbsent = (target: JsonObject, key: string, value: unknown, valid: boolean) => {
-  if (!valid || target[key] !== undefined) return false
-  target[key] = value as JsonObject[string]
-  return true
+/**
+ * Sets `key` from another tool's name for it (`from`, as the file spells it) when valid and not
+ * set already; returns whether it did. Set already to another value, the file says two things
+ * of one setting and neither wins by its place in the file: a problem at `from` (a listener
+ * narrowed to loopback under one name must not serve every interface by the other).
+ */
+function adoptKey(
+  target: JsonObject,
+  key: string,
+  value: unknown,
+  at: {
+    valid: boolean
+    from: string
+    problems: Problem[]
+    /** Whether two spellings say the same (a duration in seconds and as "12s"). */
+    same?: (a: unknown, b: unknown) => boolean
+  },
+): boolean {
+  if (!at.valid) return false
+  if (target[key] === undefined) {
+    target[key] = value as JsonObject[string]
+    return true
+  }
+  const same = at.same ?? ((a, b) => JSON.stringify(a) === JSON.stringify(b))
+  if (!same(target[key], value)) {
+    at.problems.push({
+      path: at.from,
+      message: `${at.from} and the top-level ${key} name one setting and disagree (${JSON.stringify(value)} and ${JSON.stringify(target[key])}): keep one`,
+    })
+  }
+  return false
 }
 
 /**
@@ -196,13 +224,25 @@ function refuseLogFormat(raw: JsonObject, problems: Problem[]): void {
   }
 }
 
+/** A duration as the config writes it (seconds, or a string with its unit) in milliseconds. */
+function durationMs(value: unknown): number | undefined {
+  if (typeof value === 'number') return value * 1000
+  return typeof value === 'string' ? parseDuration(value) : undefined
+}
+
+const sameDuration = (a: unknown, b: unknown) =>
+  durationMs(a) !== undefined && durationMs(a) === durationMs(b)
+
 /** mcpr's documented `[runtime]` table holds keys its code reads at the top level. */
-function hoistRuntime(raw: JsonObject, moved: Map<string, string>): void {
+function hoistRuntime(raw: JsonObject, moved: Map<string, string>, problems: Problem[]): void {
   const runtime = raw.runtime
   if (!isObject(runtime)) return
   for (const key of ['log_format', 'admin_bind', 'drain_timeout'] as const) {
     if (key in runtime) {
-      if (setIfAbsent(raw, key, runtime[key], true)) moved.set(key, `runtime.${key}`)
+      const from = `runtime.${key}`
+      const same = key === 'drain_timeout' ? sameDuration : undefined
+      if (adoptKey(raw, key, runtime[key], { valid: true, from, problems, ...(same && { same }) }))
+        moved.set(key, from)
       delete runtime[key]
     }
   }
@@ -210,10 +250,11 @@ function hoistRuntime(raw: JsonObject, moved: Map<string, string>): void {
 }
 
 /** mcpr's `[store] name` tags the rows: Portico's proxy `name`. */
-function hoistStoreName(raw: JsonObject, moved: Map<string, string>): void {
+function hoistStoreName(raw: JsonObject, moved: Map<string, string>, problems: Problem[]): void {
   const store = raw.store
   if (!isObject(store) || !('name' in store)) return
-  if (setIfAbsent(raw, 'name', store.name, typeof store.name === 'string')) {
+  const valid = typeof store.name === 'string'
+  if (adoptKey(raw, 'name', store.name, { valid, from: 'store.name', problems })) {
     moved.set('name', 'store.name')
   }
   delete store.name
@@ -227,7 +268,10 @@ const MCP_PROXY_PORT = 8080
  * `instructions` written under `[proxy.listen]` (where the example's comment puts it, and
  * where mcp-proxy ignores it) is applied as `[proxy] instructions`.
  */
-function hoistProxy(raw: JsonObject, warnings: string[], moved: Map<string, string>): void {
+function hoistProxy(
+  raw: JsonObject,
+  { warnings, problems, moved }: Pick<AdoptResult, 'warnings' | 'problems' | 'moved'>,
+): void {
   const proxy = raw.proxy
   if (!isObject(proxy)) return
   const listen = proxy.listen
@@ -235,15 +279,16 @@ function hoistProxy(raw: JsonObject, warnings: string[], moved: Map<string, stri
     // mcp-proxy's default port, 8080, for its layout (the table itself says which layout this
     // is); Portico's own default (3000) stays for files without [proxy.listen]. The host's
     // default, 127.0.0.1, is the same in both.
+    // A port the table leaves out is mcp-proxy's default, no second word on the setting.
     const port = listen.port ?? MCP_PROXY_PORT
-    setIfAbsent(
-      raw,
-      'port',
-      port,
-      typeof port === 'number' && Number.isInteger(port) && port >= 0 && port <= 65535,
-    )
+    const validPort =
+      typeof port === 'number' && Number.isInteger(port) && port >= 0 && port <= 65535
+    if (listen.port === undefined) {
+      if (raw.port === undefined) raw.port = port
+    } else adoptKey(raw, 'port', port, { valid: validPort, from: 'proxy.listen.port', problems })
+    const validHost = typeof listen.host === 'string' && listen.host !== ''
     if (
-      setIfAbsent(raw, 'host', listen.host, typeof listen.host === 'string' && listen.host !== '')
+      adoptKey(raw, 'host', listen.host, { valid: validHost, from: 'proxy.listen.host', problems })
     ) {
       moved.set('host', 'proxy.listen.host')
     }
@@ -258,7 +303,12 @@ function hoistProxy(raw: JsonObject, warnings: string[], moved: Map<string, stri
   // Copied only when valid: a bad value is reported once, on its own key.
   const drain = proxy.shutdown_timeout_seconds
   const valid = typeof drain === 'number' && drain >= 0 && drain * 1000 <= LONGEST_TIMER_MS
-  setIfAbsent(raw, 'drain_timeout', drain, valid)
+  adoptKey(raw, 'drain_timeout', drain, {
+    valid,
+    from: 'proxy.shutdown_timeout_seconds',
+    problems,
+    same: sameDuration,
+  })
 }
 
 const FILTER_KEYS = [

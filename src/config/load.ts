@@ -395,7 +395,7 @@ function normalize(raw: JsonObject, warnings: string[], problems: ConfigProblem[
       })
     }
   }
-  hoistObservability(raw, out)
+  hoistObservability(raw, out, problems)
   return out
 }
 
@@ -418,18 +418,29 @@ function hoistedKeys(raw: JsonObject, normalized: JsonObject): Set<string> {
 
 /**
  * mcp-proxy writes `log_level`, `json_logs` and `[observability.access_log]` under
- * `[observability]`: they set the top-level keys unless those are set too (the top level wins,
- * and environment variables and flags still override both).
+ * `[observability]`: they set the top-level keys (environment variables and flags still
+ * override both). Set at the top level too, to another value, the file says two things of one
+ * setting: a problem, as for mcpr's names (neither wins by its place in the file).
  */
-function hoistObservability(raw: JsonObject, out: JsonObject): void {
+function hoistObservability(raw: JsonObject, out: JsonObject, problems: ConfigProblem[]): void {
   const table = out.observability
   if (!isObject(table)) return
-  if (table.log_level !== undefined && raw.log_level === undefined) out.log_level = table.log_level
-  if (table.json_logs !== undefined && raw.json_logs === undefined && !('log_format' in raw))
-    out.json_logs = table.json_logs
+  const hoist = (key: string, value: unknown, from: string) => {
+    if (value === undefined) return
+    if (out[key] === undefined) out[key] = value as JsonObject[string]
+    else if (JSON.stringify(out[key]) !== JSON.stringify(value)) {
+      const top = key === 'json_logs' && 'log_format' in raw ? 'log_format' : key
+      problems.push({
+        path: from,
+        message: `${from} and the top-level ${top} name one setting and disagree: keep one`,
+      })
+    }
+  }
+  hoist('log_level', table.log_level, 'observability.log_level')
+  hoist('json_logs', table.json_logs, 'observability.json_logs')
   const access = table.access_log
-  if (isObject(access) && typeof access.enabled === 'boolean' && raw.access_log === undefined)
-    out.access_log = access.enabled
+  if (isObject(access) && typeof access.enabled === 'boolean')
+    hoist('access_log', access.enabled, 'observability.access_log.enabled')
 }
 
 const ENV_KEYS: ReadonlyArray<[string, string, 'string' | 'number' | 'boolean']> = [

@@ -121,13 +121,26 @@ describe('mcp-proxy’s [proxy] keys, loaded', () => {
     assert.deepEqual(files?.aliases, [{ from: 'read_file', to: 'read' }])
   })
 
-  it('top-level keys, then PORTICO_* and flags, win over [proxy.listen]', () => {
-    const text = `port = 9100\ndrain_timeout = "5s"\n[proxy]\nshutdown_timeout_seconds = 12\n[proxy.listen]\nhost = "0.0.0.0"\nport = 8080\n`
+  it('PORTICO_* and flags win over [proxy.listen]; the top level may repeat it, not contradict it', () => {
+    const text = `port = 8080\ndrain_timeout = "12s"\n[proxy]\nshutdown_timeout_seconds = 12\n[proxy.listen]\nhost = "0.0.0.0"\nport = 8080\n`
     const path = tempFile('proxy.toml', `upstream = "http://127.0.0.1:9/mcp"\n${text}`)
     const fromFile = loadConfig({ file: path, env: {} }).config
-    assert.equal(fromFile.port, 9100)
+    assert.equal(fromFile.port, 8080)
     assert.equal(fromFile.host, '0.0.0.0')
-    assert.equal(fromFile.drain_timeout, 5000)
+    assert.equal(fromFile.drain_timeout, 12_000)
+    // Before: the top level won in silence (here: every interface for a file whose
+    // [proxy.listen] says loopback).
+    const contradicting = tempFile(
+      'contradicting.toml',
+      'upstream = "http://127.0.0.1:9/mcp"\nhost = "0.0.0.0"\ndrain_timeout = "5s"\n[proxy]\nshutdown_timeout_seconds = 12\n[proxy.listen]\nhost = "127.0.0.1"\n',
+    )
+    assert.throws(
+      () => loadConfig({ file: contradicting, env: {} }),
+      (error: Error) =>
+        /proxy\.listen\.host and the top-level host name one setting and disagree/.test(
+          error.message,
+        ) && /proxy\.shutdown_timeout_seconds and the top-level drain_timeout/.test(error.message),
+    )
     const fromEnv = loadConfig({ file: path, env: { PORTICO_HOST: '::1' }, overrides: { port: 0 } })
     assert.equal(fromEnv.config.host, '::1')
     assert.equal(fromEnv.config.port, 0)

@@ -391,6 +391,54 @@ describe('loadConfig', () => {
     assert.deepEqual(problems(`${agreeing}\njson_logs = true\nlog_format = "json"`), [])
   })
 
+  it("refuses mcp-proxy's and mcpr's tables and the top level saying two things of one setting", () => {
+    // Before: the top level won in silence; with these two, Portico served every interface.
+    const listen = problems(
+      'host = "0.0.0.0"\nport = 1111\n[proxy.listen]\nhost = "127.0.0.1"\nport = 2222',
+    )
+    assert.deepEqual(
+      listen.map((p) => [p.line, p.message]),
+      [
+        [
+          4,
+          'proxy.listen.host and the top-level host name one setting and disagree ("127.0.0.1" and "0.0.0.0"): keep one',
+        ],
+        [
+          5,
+          'proxy.listen.port and the top-level port name one setting and disagree (2222 and 1111): keep one',
+        ],
+      ],
+    )
+    for (const [text, message] of [
+      [
+        'drain_timeout = 5\n[runtime]\ndrain_timeout = 60',
+        /runtime\.drain_timeout and the top-level drain_timeout/,
+      ],
+      [
+        'log_level = "debug"\n[observability]\nlog_level = "error"',
+        /observability\.log_level and the top-level log_level/,
+      ],
+      [
+        'json_logs = true\n[observability]\njson_logs = false',
+        /observability\.json_logs and the top-level json_logs/,
+      ],
+      [
+        'log_format = "json"\n[observability]\njson_logs = false',
+        /observability\.json_logs and the top-level log_format/,
+      ],
+    ] as const) {
+      const found = problems(text)
+      assert.ok(
+        found.some((p) => message.test(p.message)),
+        `${text}: ${JSON.stringify(found)}`,
+      )
+    }
+    // Saying the same thing twice, or the table alone (a port it leaves out is 8080), is fine.
+    assert.deepEqual(problems('host = "127.0.0.1"\n[proxy.listen]\nhost = "127.0.0.1"'), [])
+    assert.deepEqual(problems('port = 1111\n[proxy.listen]\nhost = "127.0.0.1"'), [])
+    assert.deepEqual(problems('log_level = "warn"\n[observability]\nlog_level = "warn"'), [])
+  })
+
   it('names an imported server and its file, not backends[i], for a problem of its own', () => {
     const config = file(
       'upstream = "http://127.0.0.1:9/mcp"\n[proxy]\nimport_backends = "mcp.json"\n',

@@ -91,7 +91,7 @@ describe('operating config', () => {
     }
   })
 
-  it('hoists [observability] log settings unless the top level sets them', () => {
+  it('hoists [observability] log settings; the top level may repeat them, not contradict them', () => {
     const nested = loadConfig({
       file: file('mcp = "http://x:1"\n[observability]\nlog_level = "warn"\njson_logs = true\n'),
       env: {},
@@ -99,10 +99,21 @@ describe('operating config', () => {
     assert.equal(nested.log_level, 'warn')
     assert.equal(nested.json_logs, true)
     const top = loadConfig({
-      file: file('mcp = "http://x:1"\nlog_level = "error"\n[observability]\nlog_level = "warn"\n'),
+      file: file('mcp = "http://x:1"\nlog_level = "warn"\n[observability]\nlog_level = "warn"\n'),
       env: {},
     }).config
-    assert.equal(top.log_level, 'error')
+    assert.equal(top.log_level, 'warn')
+    // Before: the top level won in silence.
+    assert.throws(
+      () =>
+        loadConfig({
+          file: file(
+            'mcp = "http://x:1"\nlog_level = "error"\n[observability]\nlog_level = "warn"\n',
+          ),
+          env: {},
+        }),
+      /observability\.log_level and the top-level log_level name one setting and disagree/,
+    )
     const flag = loadConfig({
       file: file('mcp = "http://x:1"\n[observability]\nlog_level = "warn"\n'),
       env: { PORTICO_LOG_LEVEL: 'debug' },
