@@ -68,7 +68,10 @@ export function securityFromConfig(
     trustedProxies: security?.trusted_proxies ?? [],
   })
   const addressFilters: RequestFilter[] = []
-  if (security !== undefined && (security.allow_ips.length > 0 || security.deny_ips.length > 0)) {
+  if (
+    security !== undefined &&
+    (security.allow_ips !== undefined || security.deny_ips.length > 0)
+  ) {
     addressFilters.push((req) => ip.check(req))
   } else if (security !== undefined && security.trusted_proxies.length > 0) {
     // No rules to judge by, but the proxies still say who the client is (ip.ts attaches it).

@@ -251,7 +251,17 @@ export const securitySchema = z
     /** Where pinned tool definitions are kept (default: beside the store, `pins-<proxy>.json`). */
     pin_file: z.string().min(1).optional(),
     /** Client addresses allowed (CIDR or single address); empty allows all. */
-    allow_ips: z.array(cidr).default([]),
+    /**
+     * Absent: every address. Empty, it is refused: it would read as "no address" but be no
+     * rule at all (every address let in), and an address rule must not be a guess.
+     */
+    allow_ips: z
+      .array(cidr)
+      .min(1, {
+        message:
+          'an empty allow list is refused: it would let every address in; leave the key out for that, or list the addresses allowed',
+      })
+      .optional(),
     deny_ips: z.array(cidr).default([]),
     /** Proxies whose `X-Forwarded-For` is believed (CIDR); others' is ignored. */
     trusted_proxies: z.array(cidr).default([]),
@@ -367,7 +377,10 @@ function securityProblems(security: SecurityConfig): Problem[] {
   if (security.pin_file !== undefined && !security.pin_tools) {
     problems.push({ path: ['security', 'pin_file'], message: 'pin_file needs pin_tools = true' })
   }
-  if (security.exempt_probes && security.allow_ips.length + security.deny_ips.length === 0) {
+  if (
+    security.exempt_probes &&
+    (security.allow_ips?.length ?? 0) + security.deny_ips.length === 0
+  ) {
     problems.push({
       path: ['security', 'exempt_probes'],
       message: 'exempt_probes exempts the probes from allow_ips and deny_ips, and neither is set',

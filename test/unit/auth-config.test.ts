@@ -176,6 +176,12 @@ describe('[auth] rejections (mcp-proxy rules and fail closed)', () => {
       /auth\.profiles\[0\]\.allow_prompts\[0\]: role patterns are globs with \* and \? only/,
     ],
     [
+      // Before: accepted, and no rule at all: every address was let in.
+      'an empty allow_ips',
+      `[security]\nallow_ips = []\n`,
+      /security\.allow_ips: an empty allow list is refused: it would let every address in/,
+    ],
+    [
       'bearer without any token',
       `[auth]\ntype = "bearer"\n`,
       /bearer auth needs at least one valid token/,
