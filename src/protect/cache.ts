@@ -16,6 +16,7 @@ import type { CacheConfig } from '../config/protect.ts'
 import {
   encodeJson,
   isObject,
+  type JsonRpcId,
   type JsonRpcResponse,
   jsonTextOf,
   parseJson,
@@ -23,7 +24,7 @@ import {
 import { type Call, noteAskedClient } from '../pipeline/call.ts'
 import { callNext, type Middleware } from '../pipeline/compose.ts'
 import { MessageReply, mapAnswer, type Reply, StreamReply } from '../pipeline/reply.ts'
-import { asResponse } from '../protocol/summarize.ts'
+import { asResponse, isOwnAnswer } from '../protocol/summarize.ts'
 import { afterTurn } from '../util/after-turn.ts'
 import { type Clock, systemClock } from '../util/clock.ts'
 import { callerKey, requestKey } from './request-key.ts'
@@ -51,8 +52,11 @@ const NEEDS_A_LOOK = /"(?:error|isError|ttlMs|cacheScope|resultType)"|\\u/
  */
 class WholeResponse {
   readonly text: string
-  constructor(text: string) {
+  /** The id of the request it answered: a response naming another is no answer to keep. */
+  readonly id: JsonRpcId | undefined
+  constructor(text: string, id: JsonRpcId | undefined) {
     this.text = text
+    this.id = id
   }
 }
 
@@ -125,9 +129,19 @@ export class ResponseCache implements AnswerStore {
       entry = this.#entries.get(key)
     }
     if (entry === undefined || typeof entry === 'string') return entry
-    const result = JSON.stringify(asResponse(parseJson(entry.text))?.result ?? null)
-    this.#entries.set(key, result, { noUpdateTTL: true })
-    return result
+    // Read for the first time now: what is not a success answering its own request (no
+    // result, another id, a batch) was never an answer to keep.
+    const response = asResponse(parseJson(entry.text))
+    const kept =
+      response === undefined || !isOwnAnswer(entry, response.id)
+        ? undefined
+        : storable(response, 1, Number.MAX_SAFE_INTEGER)
+    if (kept === undefined) {
+      this.#entries.delete(key)
+      return undefined
+    }
+    this.#entries.set(key, kept.text, { noUpdateTTL: true })
+    return kept.text
   }
 
   /**
@@ -139,10 +153,12 @@ export class ResponseCache implements AnswerStore {
     const text = bytes.toString('utf8')
     if (NEEDS_A_LOOK.test(text)) {
       const response = asResponse(parseJson(text))
-      if (response !== undefined) this.store(response, ttlSeconds, privateKey, call)
+      if (response !== undefined && isOwnAnswer(call, response.id)) {
+        this.store(response, ttlSeconds, privateKey, call)
+      }
       return
     }
-    this.#entries.set(privateKey, new WholeResponse(text), { ttl: ttlSeconds * 1000 })
+    this.#entries.set(privateKey, new WholeResponse(text, call.id), { ttl: ttlSeconds * 1000 })
   }
 
   /** Stores a response when it may be: a complete, successful result within the bounds. */
@@ -232,8 +248,13 @@ export function keep(
 ): Reply | Promise<Reply> {
   // Its answer depends on what the client answered (a user's elicitation): never another's.
   if (call.notes.askedClient === true) return reply
+  // An upstream's error status (a 500 or 429 with a result-shaped body) is no answer to keep:
+  // served again it would go out as a 200.
+  if (reply.status !== 200) return reply
   const store = (response: JsonRpcResponse) => {
-    if (call.notes.askedClient !== true) cache.store(response, ttl, privateKey, call)
+    if (call.notes.askedClient !== true && isOwnAnswer(call, response.id)) {
+      cache.store(response, ttl, privateKey, call)
+    }
     return undefined
   }
   if (reply instanceof StreamReply) return mapAnswer(call, notingServerRequests(call, reply), store)

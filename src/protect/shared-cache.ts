@@ -15,7 +15,7 @@ import type { CacheConfig } from '../config/protect.ts'
 import { type JsonRpcResponse, parseJson } from '../jsonrpc/message.ts'
 import type { Call } from '../pipeline/call.ts'
 import { callNext, type Middleware } from '../pipeline/compose.ts'
-import { asResponse } from '../protocol/summarize.ts'
+import { asResponse, isOwnAnswer } from '../protocol/summarize.ts'
 import {
   type AnswerStore,
   answer,
@@ -82,7 +82,10 @@ export class SharedResponseCache implements AnswerStore {
   storeBytes(bytes: Buffer, ttlSeconds: number, privateKey: string, call: Call): void {
     if (bytes.length > this.config.max_entry_bytes || ttlSeconds <= 0) return
     const response = asResponse(parseJson(bytes.toString('utf8')))
-    if (response !== undefined) this.store(response, ttlSeconds, privateKey, call)
+    // Not another request's answer (an upstream's mismatched id, which its client got as 502).
+    if (response !== undefined && isOwnAnswer(call, response.id)) {
+      this.store(response, ttlSeconds, privateKey, call)
+    }
   }
 }
 
