@@ -5,7 +5,7 @@
  * `_meta` (progress tokens and client info differ between otherwise identical calls).
  * Both policies ask for them: the last call's are remembered.
  */
-import { encodeValues, isObject } from '../jsonrpc/message.ts'
+import { encodeValues, isObject, type JsonObject } from '../jsonrpc/message.ts'
 import type { Call } from '../pipeline/call.ts'
 import { answerIdentity } from './identity.ts'
 
@@ -35,25 +35,43 @@ export function requestKey(call: Call): string | undefined {
   const message = call.message
   if (message === lastMessage) return lastKey
   const params = 'params' in message && isObject(message.params) ? message.params : {}
-  // A 2026-07-28 retry that carries the client's answers (MRTR) is that client's continuation
-  // of a call, not a request any caller with the same arguments may be answered for.
-  if (params.inputResponses !== undefined || params.requestState !== undefined) {
-    lastMessage = message
-    lastKey = undefined
-    return undefined
-  }
+  lastMessage = message
+  lastKey = keyable(params, call) ? keyOf(method, params, call) : undefined
+  return lastKey
+}
+
+/**
+ * Whether a request may share its answer with others of its key. Not a 2026-07-28 retry that
+ * carries the client's answers (MRTR: that client's continuation of a call), nor a
+ * task-augmented call (its answer is a new task's handle, never another call's), nor one whose
+ * target is no string (it has no name to key, limit or route it by).
+ */
+function keyable(params: JsonObject, call: Call): boolean {
+  if (params.inputResponses !== undefined || params.requestState !== undefined) return false
+  if (params.task !== undefined) return false
+  return call.target?.name !== undefined
+}
+
+/** Params that name what is asked besides the target and arguments (none in the common case). */
+const KEYED_PARAMS: ReadonlySet<string> = new Set(['name', 'uri', 'arguments', '_meta'])
+
+function keyOf(method: string, params: JsonObject, call: Call): string {
   const args = method === 'resources/read' ? undefined : params.arguments
+  let others: JsonObject | undefined
+  for (const name in params) {
+    if (KEYED_PARAMS.has(name)) continue
+    others ??= {}
+    others[name] = params[name] as JsonObject[string]
+  }
   // Joined, not concatenated: `join` builds one flat string, where a template makes a tree of
   // pieces, and cache keys live for their ttl (every young-generation GC copied the pieces).
-  const key = [
+  return [
     method,
     call.target?.name ?? '',
     // encodeValues: two big integers that round alike are two keys.
     args === undefined ? '' : encodeValues(args),
+    others === undefined ? '' : encodeValues(others),
   ].join('\u0000')
-  lastMessage = message
-  lastKey = key
-  return key
 }
 
 /**

@@ -919,6 +919,30 @@ describe('response cache', () => {
     assert.equal(calls, 3, 'expired')
   })
 
+  it('shares no answer with a task-augmented call, one with other params, or one without a string name', async () => {
+    const mw = responseCache(new ResponseCache(config, new ManualClock()))
+    let calls = 0
+    const next: Handler = async (call) => {
+      calls++
+      return ok(call, { content: [{ type: 'text', text: `answer ${calls}` }] })
+    }
+    const tool = (params: object, id = 1) =>
+      callOf({ jsonrpc: '2.0', id, method: 'tools/call', params })
+    // Before: the key was method, name and arguments alone, so a plain call got the task
+    // handle a task-augmented one was answered with (and the other way round).
+    await mw(tool({ name: 'search', arguments: {}, task: { ttl: 60_000 } }), next)
+    await mw(tool({ name: 'search', arguments: {}, task: { ttl: 60_000 } }), next)
+    assert.equal(calls, 2, 'each task-augmented call reaches the upstream')
+    await mw(tool({ name: 'search', arguments: {} }), next)
+    assert.equal(calls, 3, 'a plain call is not answered with a task')
+    await mw(tool({ name: 'search', arguments: {}, mode: 'deep' }), next)
+    assert.equal(calls, 4, 'another param: another key')
+    // Before: every name that is no string shared the key of the empty name.
+    await mw(tool({ name: ['delete_all'], arguments: {} }), next)
+    await mw(tool({ name: ['status'], arguments: {} }), next)
+    assert.equal(calls, 6)
+  })
+
   it('keys by every credential the client sends, and by session when it sends none', async () => {
     const mw = responseCache(new ResponseCache(config, new ManualClock()))
     let calls = 0
