@@ -251,10 +251,11 @@ export function keep(
   // An upstream's error status (a 500 or 429 with a result-shaped body) is no answer to keep:
   // served again it would go out as a 200.
   if (reply.status !== 200) return reply
+  // A parsed answer is the call's own: a mismatched one became an error reply (and a gateway's
+  // backend answers under the gateway's id, mapped back to the client's at the edge). An
+  // upstream's bytes kept unread are checked against the call's id (storeBytes, lookup).
   const store = (response: JsonRpcResponse) => {
-    if (call.notes.askedClient !== true && isOwnAnswer(call, response.id)) {
-      cache.store(response, ttl, privateKey, call)
-    }
+    if (call.notes.askedClient !== true) cache.store(response, ttl, privateKey, call)
     return undefined
   }
   if (reply instanceof StreamReply) return mapAnswer(call, notingServerRequests(call, reply), store)
