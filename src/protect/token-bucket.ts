@@ -2,11 +2,10 @@
  * Token buckets: `burst` tokens at most, refilled at `requests` per `period`. A call takes one
  * token or is refused at once with the time until the next token (for `Retry-After`); there is
  * no wait (mcp-proxy's silent 100 ms wait is not copied). Keyed buckets (per client, session or
- * tool) live in an LRU bounded by count, so keys made up by clients cannot grow memory.
+ * tool) live in a table bounded by count, so keys made up by clients cannot grow memory.
  * Plain arithmetic on an injected clock: no timers, no promises on the hot path.
  */
 import { createHash } from 'node:crypto'
-import { LRUCache } from 'lru-cache'
 import type { Clock } from '../util/clock.ts'
 
 export interface BucketShape {
@@ -59,6 +58,12 @@ export class TokenBucket {
     return 0
   }
 
+  /** Whether it holds all its tokens again: forgetting it then loses no limit. */
+  isFull(): boolean {
+    this.wait()
+    return this.#tokens >= this.#capacity
+  }
+
   /** 0 when a token is there to take, else the milliseconds until one is; takes nothing. */
   wait(): number {
     const now = this.#clock.now()
@@ -71,29 +76,61 @@ export class TokenBucket {
 /** Keys longer than this are kept as a digest (see `KeyedBuckets.bucket`). */
 const MAX_KEPT_KEY = 128
 
-/** One bucket per key, the least recently used evicted past `max` keys. */
+/** How many of the least recently used buckets a full table looks at for one to forget. */
+const EVICTION_LOOK = 32
+
+/**
+ * One bucket per key, at most `max` keys. A bucket is forgotten only once it is full again (a
+ * new one for its key would be the same): forgetting a drained one gave its key a full budget,
+ * so a client that made up enough other keys (tool names, say) reset its own limit. When no
+ * bucket among the least recently used is full, a new key shares one overflow bucket of the
+ * same shape: keys beyond the table are limited together, never unlimited.
+ */
 export class KeyedBuckets {
   readonly #shape: BucketShape
   readonly #clock: Clock
-  readonly #buckets: LRUCache<string, TokenBucket>
+  readonly #max: number
+  readonly #buckets = new Map<string, TokenBucket>()
+  #overflow: TokenBucket | undefined
 
   constructor(shape: BucketShape, clock: Clock, max = 10_000) {
     this.#shape = shape
     this.#clock = clock
-    this.#buckets = new LRUCache({ max })
+    this.#max = max
   }
 
-  /** The key's bucket, made full when the key is new (or was evicted). */
+  /** The key's bucket, full when the key is new (or was forgotten full). */
   bucket(key: string): TokenBucket {
-    // A long key (a session id a client made up) is kept as its digest: the LRU bounds the
+    // A long key (a session id a client made up) is kept as its digest: the table bounds the
     // number of keys, this bounds their size.
     const kept = key.length > MAX_KEPT_KEY ? createHash('sha256').update(key).digest('base64') : key
     let bucket = this.#buckets.get(kept)
-    if (bucket === undefined) {
-      bucket = new TokenBucket(this.#shape, this.#clock)
+    if (bucket !== undefined) {
+      // Most recently used last (a Map keeps insertion order).
+      this.#buckets.delete(kept)
       this.#buckets.set(kept, bucket)
+      return bucket
     }
+    if (this.#buckets.size >= this.#max && !this.#forgetOneFull()) {
+      this.#overflow ??= new TokenBucket(this.#shape, this.#clock)
+      return this.#overflow
+    }
+    bucket = new TokenBucket(this.#shape, this.#clock)
+    this.#buckets.set(kept, bucket)
     return bucket
+  }
+
+  /** Forgets a full bucket among the least recently used; whether there was one. */
+  #forgetOneFull(): boolean {
+    let looked = 0
+    for (const [key, bucket] of this.#buckets) {
+      if (bucket.isFull()) {
+        this.#buckets.delete(key)
+        return true
+      }
+      if (++looked >= EVICTION_LOOK) return false
+    }
+    return false
   }
 }
 

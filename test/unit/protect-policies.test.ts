@@ -165,6 +165,29 @@ describe('rate limits, against names a client makes up', () => {
     await limit(toolCall('get_list'), next)
     await limit(toolCall('search'), next)
   })
+
+  it('keeps a drained tool limited however many other names a client calls', async () => {
+    const clock = new ManualClock()
+    const limit = through(
+      globalRateLimit(
+        { period_seconds: 1, per_tool: [{ tool: '*', requests: 1, period_seconds: 3600 }] },
+        clock,
+      ),
+    )
+    const next: Handler = async (call) => ok(call)
+    await limit(toolCall('echo'), next)
+    await assert.rejects(limit(toolCall('echo'), next), /per tool matching \*/)
+    // Before: the 1,000 made-up names pushed echo's drained bucket out of the table, and echo
+    // had its budget back.
+    for (let i = 0; i < 1200; i++) await limit(toolCall(`junk${i}`), next).catch(() => {})
+    await assert.rejects(limit(toolCall('echo'), next), /per tool matching \*/)
+    // Names beyond the table share one budget: limited together, not each unlimited.
+    await assert.rejects(limit(toolCall('another'), next), /per tool matching \*/)
+    // Refilled buckets are forgotten for new names (a full bucket is a new one).
+    await clock.advance(3_600_100)
+    await limit(toolCall('fresh'), next)
+    await limit(toolCall('echo'), next)
+  })
 })
 
 describe('rate limits, all or none', () => {
