@@ -7,7 +7,7 @@
  * answers with the request's error otherwise (a client would wait for ever for its id).
  */
 import type { Readable } from 'node:stream'
-import type { PorticoError } from '../errors.ts'
+import { PorticoError } from '../errors.ts'
 import { mapOriginHeaders } from '../forward/url-map.ts'
 import { WHOLE_ANSWER_BYTES } from '../http/body.ts'
 import { clientHeaders, type HeaderMap, headerValue } from '../http/headers.ts'
@@ -52,26 +52,48 @@ export function transparentUpstream(
   const wholeBytes = Math.min(WHOLE_ANSWER_BYTES, options.maxMessageBytes)
   return async function forward(call) {
     SENT.add(call.signal)
-    const response = await http.send({
-      url: call.request.search ? new URL(url.pathname + call.request.search, url) : url,
-      method: 'POST',
-      headers: upstreamHeadersOf(call),
-      body: rawBytesOf(call) ?? Buffer.from(encodeJson(call.message)),
-      signal: call.signal,
-      label,
-      timeoutMs: call.timeoutMs ?? options.timeoutMs,
-      // A listen stream lasts until the client closes it, quiet or not (2026-07-28).
-      ...(call.method === 'subscriptions/listen' ? { bodyTimeoutMs: 0 } : {}),
-      // A JSON answer is one message: due whole within the deadline (an SSE one between chunks).
-      wholeMessageDeadline: true,
-      wholeBytes,
-    })
+    // The whole call's deadline may fire while an event stream answers: told as it fires.
+    if (call.sessionId !== undefined && call.kind === 'request') {
+      call.signal.addEventListener('abort', () => cancelTimedOut(forward, call, undefined), {
+        once: true,
+      })
+    }
+    let response: UpstreamResponse
+    try {
+      response = await http.send({
+        url: call.request.search ? new URL(url.pathname + call.request.search, url) : url,
+        method: 'POST',
+        headers: upstreamHeadersOf(call),
+        body: rawBytesOf(call) ?? Buffer.from(encodeJson(call.message)),
+        signal: call.signal,
+        label,
+        timeoutMs: call.timeoutMs ?? options.timeoutMs,
+        // A listen stream lasts until the client closes it, quiet or not (2026-07-28).
+        ...(call.method === 'subscriptions/listen' ? { bodyTimeoutMs: 0 } : {}),
+        // A JSON answer is one message: due whole within the deadline (an SSE one between chunks).
+        wholeMessageDeadline: true,
+        wholeBytes,
+      })
+    } catch (error) {
+      // The attempt's own deadline (`request_timeout`): the signal is not aborted for it.
+      if (!call.signal.aborted) cancelTimedOut(forward, call, error)
+      throw error
+    }
     call.notes.upstreamStatus = response.status
     const sessionId = headerValue(response.headers, 'mcp-session-id')
     if (sessionId !== undefined && call.sessionId === undefined) call.notes.sessionId = sessionId
     const headers = clientHeaders(response.headers)
     if (namesOrigin(headers)) mapOriginHeaders(headers, url.origin, options.publicOrigin(call))
-    return replyOf(response, headers, options.maxMessageBytes, label, mapBodyError)
+    // A session's request whose answer falls silent past `request_timeout`: told too.
+    const told =
+      call.sessionId !== undefined && call.kind === 'request'
+        ? (error: unknown) => {
+            const failure = mapBodyError(error)
+            if (!call.signal.aborted) cancelTimedOut(forward, call, failure)
+            return failure
+          }
+        : mapBodyError
+    return replyOf(response, headers, options.maxMessageBytes, label, told)
   }
 }
 
@@ -96,7 +118,7 @@ export function replyOf(
   const type = headerValue(response.headers, 'content-type') ?? ''
   if (type.startsWith('text/event-stream')) {
     const body = response.body
-    return new StreamReply(sseEvents(body, maxBytes, label, FRAGMENT_FROM), {
+    return new StreamReply(sseEvents(body, maxBytes, label, FRAGMENT_FROM, mapBodyError), {
       ...init,
       buffered: () => body.readableLength > 0,
     })
@@ -136,12 +158,13 @@ export function sseEvents(
   maxEventBytes: number,
   label: string,
   fragmentFrom?: number,
+  mapBodyError: (error: unknown) => PorticoError = (error) => bodyError(error, label),
 ): AsyncGenerator<StreamEvent> {
   // A parser that does not discard never gives a DiscardedEvent.
   return eventsOf(
     body,
     new SseParser(maxEventBytes),
-    label,
+    mapBodyError,
     fragmentFrom,
   ) as AsyncGenerator<StreamEvent>
 }
@@ -156,13 +179,15 @@ export function sseEventsKeepingOn(
   maxEventBytes: number,
   label: string,
 ): AsyncGenerator<StreamEvent | DiscardedEvent> {
-  return eventsOf(body, new SseParser(maxEventBytes, { discardOversized: true }), label)
+  return eventsOf(body, new SseParser(maxEventBytes, { discardOversized: true }), (error) =>
+    bodyError(error, label),
+  )
 }
 
 async function* eventsOf(
   body: Readable,
   parser: SseParser,
-  label: string,
+  mapBodyError: (error: unknown) => PorticoError,
   fragmentFrom?: number,
 ): AsyncGenerator<StreamEvent | DiscardedEvent> {
   body.setEncoding('utf8')
@@ -175,8 +200,22 @@ async function* eventsOf(
     }
     for (const event of parser.end()) yield event.discarded ?? StreamEvent.fromSse(event)
   } catch (error) {
-    throw bodyError(error, label)
+    throw mapBodyError(error)
   }
+}
+
+/**
+ * A session's request Portico gave up on for its deadline (the attempt's `request_timeout`, or
+ * the whole call's `[timeout]`) while it waited for the answer: the upstream is told, as the
+ * README's Timeouts promise. On a session, the closed request alone is no cancellation, and
+ * the server ran the call to its end. (An event stream whose attempt falls silent past
+ * `request_timeout` mid-answer is cut without telling.)
+ */
+function cancelTimedOut(send: (call: Call) => Promise<Reply>, call: Call, error: unknown): void {
+  const reason = error ?? call.signal.reason
+  if (!(reason instanceof PorticoError) || reason.reason !== 'upstream_timeout') return
+  if (call.kind !== 'request' || call.id === undefined) return
+  cancelOnSession(send, call, call.id, reason.message)
 }
 
 /**

@@ -106,6 +106,34 @@ describe("a client's cancel, in transparent mode", () => {
   })
 })
 
+describe("Portico's own deadline, in transparent mode", () => {
+  for (const [what, config] of [
+    ['the whole call ([timeout] seconds)', { timeout: { seconds: 1 } }],
+    ["the attempt's request_timeout", { request_timeout: 1 }],
+  ] as const) {
+    it(`tells a session's upstream the call is cancelled when ${what} passes`, async () => {
+      const upstream = await startCancelUpstream()
+      const portico = await startPortico({ upstream: upstream.url, ...config })
+      const client = new Client({ name: 'patient', version: '1' })
+      try {
+        await client.connect(new StreamableHTTPClientTransport(new URL(portico.url)))
+        await assert.rejects(
+          client.callTool({ name: 'wait', arguments: {} }, undefined, { timeout: 10_000 }),
+          /did not answer/,
+        )
+        // Before: the request's stream was closed, which on a session is no cancellation:
+        // the server ran the tool on, and heard nothing.
+        await until(() => upstream.cancels > 0 || undefined, 5000, 'the upstream to hear a cancel')
+        await until(() => upstream.aborted > 0 || undefined, 5000, 'the tool to be aborted')
+      } finally {
+        await client.close()
+        await portico.close()
+        await upstream.close()
+      }
+    })
+  }
+})
+
 describe("a client's cancel under a concurrency limit of one", () => {
   const suite = behindPortico({ concurrency: { max_concurrent: 1, queue_timeout: 30 } })
 
