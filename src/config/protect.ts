@@ -103,15 +103,21 @@ export const breakerSchema = z
     return { ...table, sliding_window_size: window }
   })
 
+/** The retry budget's defaults: also hedging's budget when no `[retry]` table is set. */
+export const RETRY_BUDGET_DEFAULTS = { budget_percent: 20, min_retries_per_sec: 10 } as const
+
 export const retrySchema = z
   .strictObject({
     max_retries: z.number().int().min(0).max(10).default(3),
     initial_backoff_ms: timerMsSchema().default(100),
     max_backoff_ms: timerMsSchema().default(5000),
     /** Retries allowed, as a percentage of the calls of the last 10 seconds. */
-    budget_percent: z.number().min(0).max(100).default(20),
+    budget_percent: z.number().min(0).max(100).default(RETRY_BUDGET_DEFAULTS.budget_percent),
     /** The budget's floor: this many retries a second are always allowed. */
-    min_retries_per_sec: z.number().nonnegative().default(10),
+    min_retries_per_sec: z
+      .number()
+      .nonnegative()
+      .default(RETRY_BUDGET_DEFAULTS.min_retries_per_sec),
   })
   .superRefine((table, ctx) => {
     if (table.max_backoff_ms < table.initial_backoff_ms) {
@@ -135,7 +141,14 @@ export const outlierSchema = z.strictObject({
   base_ejection_seconds: seconds().default(30),
   /** Ejection time grows with each ejection (base × n) up to this. */
   max_ejection_seconds: seconds().default(300),
-  max_ejection_percent: z.number().min(0).max(100).default(50),
+  max_ejection_percent: z
+    .number()
+    .gt(0, {
+      message:
+        'must be above 0: at least one backend of a group may be ejected whatever the share; to eject none, leave out outlier_detection',
+    })
+    .max(100)
+    .default(50),
 })
 
 export const cacheSchema = z.strictObject({

@@ -45,7 +45,6 @@ export class OutlierGroup {
 
   /** Whether one more member may be ejected under `percent`. */
   mayEject(percent: number): boolean {
-    if (percent <= 0) return false
     const allowed = Math.max(1, Math.floor((this.size * percent) / 100))
     return this.#members.filter((m) => m.ejected).length < allowed
   }

@@ -13,7 +13,7 @@
  * the whole-call timer covers queueing, backoff and hedges. Nothing is built for a table that
  * is not configured: an upstream without tables has an empty chain.
  */
-import { type ProtectConfig, protectOf } from '../config/protect.ts'
+import { type ProtectConfig, protectOf, RETRY_BUDGET_DEFAULTS } from '../config/protect.ts'
 import type { Logger } from '../observe/logger.ts'
 import type { StatusSource } from '../observe/status.ts'
 import type { Middleware } from '../pipeline/compose.ts'
@@ -133,9 +133,11 @@ export class UpstreamProtection {
     this.#rateBucket = config.rate_limit
       ? (kept.rateBucket ?? new TokenBucket(config.rate_limit, clock))
       : undefined
-    this.#budget = config.retry
-      ? (kept.budget ??
-        new RetryBudget(config.retry.budget_percent, config.retry.min_retries_per_sec, clock))
+    // Hedges spend it too: hedging without [retry] has the retry table's default budget
+    // (without one, every slow call sent max_hedges more, however many calls were slow).
+    const budget = config.retry ?? (config.hedging ? RETRY_BUDGET_DEFAULTS : undefined)
+    this.#budget = budget
+      ? (kept.budget ?? new RetryBudget(budget.budget_percent, budget.min_retries_per_sec, clock))
       : undefined
     this.middleware = this.#chain(name, config, deps)
   }

@@ -200,6 +200,8 @@ function sharedBucket(key: string, shape: BucketShape): SharedBucket {
 /** Tool names past this are not told apart by the per-tool limits (see `limitsOf`). */
 const MAX_TOOL_NAME = 256
 const OVERLONG = '\u0000overlong'
+/** The key of a `tools/call` whose `name` is no string: one budget for all, under every rule. */
+const NOT_A_NAME = '\u0000not-a-name'
 
 /**
  * `passThrough`: the name of search mode's `call_tool`, which only names the tool it calls: the
@@ -250,8 +252,12 @@ function limitsOf(config: GlobalRateLimitConfig, clock: Clock, passThrough?: str
       scope: 'tool',
       shape: rule,
       keyOf: (call) => {
-        const name = call.method === 'tools/call' ? call.target?.name : undefined
-        if (name === undefined || name === passThrough) return undefined
+        if (call.method !== 'tools/call') return undefined
+        const name = call.target?.name
+        // A name that is no string matches no rule's pattern, yet an upstream may read it as
+        // a tool (`["expensive"]`): limited together, never unlimited.
+        if (name === undefined) return `${index}:${NOT_A_NAME}`
+        if (name === passThrough) return undefined
         // Longer than any tool name: one budget for all such calls under every rule, so a
         // made-up name of any length never becomes a bucket key.
         if (name.length > MAX_TOOL_NAME) return `${index}:${OVERLONG}`

@@ -50,6 +50,18 @@ describe('protection config', () => {
     )
   })
 
+  it('refuses max_ejection_percent = 0, which the README says still ejects one', () => {
+    // Before: accepted, and no backend was ever ejected.
+    assert.throws(
+      () =>
+        parseConfig({
+          upstream: 'http://127.0.0.1:9/mcp',
+          outlier_detection: { max_ejection_percent: 0 },
+        }),
+      /must be above 0: at least one backend of a group may be ejected/,
+    )
+  })
+
   it('refuses a role naming itself, a missing backend, a chain of roles, or two roles', () => {
     assert.throws(
       () =>

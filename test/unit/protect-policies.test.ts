@@ -9,6 +9,7 @@ import {
   breakerSchema,
   cacheSchema,
   concurrencySchema,
+  hedgingSchema,
   outlierSchema,
   type ProtectConfig,
   rateLimitSchema,
@@ -187,6 +188,22 @@ describe('rate limits, against names a client makes up', () => {
     await clock.advance(3_600_100)
     await limit(toolCall('fresh'), next)
     await limit(toolCall('echo'), next)
+  })
+
+  it('limits calls whose name is no string together, never each unlimited', async () => {
+    const limit = through(
+      globalRateLimit(
+        { period_seconds: 1, per_tool: [{ tool: 'expensive', requests: 1, period_seconds: 60 }] },
+        new ManualClock(),
+      ),
+    )
+    const next: Handler = async (call) => ok(call)
+    const named = (name: unknown, id: number) =>
+      callOf({ jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: {} } })
+    await limit(named(['expensive'], 1), next)
+    // Before: no rule matched a name that is no string, and each such call went unlimited.
+    await assert.rejects(limit(named(['expensive'], 2), next), /per tool matching expensive/)
+    await assert.rejects(limit(named({ n: 1 }, 3), next), /per tool matching expensive/)
   })
 })
 
@@ -1308,5 +1325,31 @@ describe('UpstreamProtection rebuilt by a reload (previous)', () => {
     await clock.advance(10_000) // the sweep after the ejection's end
     assert.equal(next.unavailable, false, 'returned by the group it is still in')
     next.close()
+  })
+})
+
+describe('hedging without [retry]', () => {
+  it('spends the retry budget all the same: its floor, not a hedge for every slow call', async () => {
+    const clock = new ManualClock()
+    const protection = new UpstreamProtection(
+      'b',
+      { hedging: hedgingSchema.parse({ delay_ms: 0, max_hedges: 1 }) },
+      { clock, logger: new Logger({ level: 'silent' }), coalesce: false },
+    )
+    let attempts = 0
+    const chain = compose(protection.middleware, async (call) => {
+      attempts++
+      return ok(call)
+    })
+    const calls = 300
+    await Promise.all(
+      Array.from({ length: calls }, (_, i) =>
+        chain(requestCall('resources/read', { uri: 'x://a' }, i + 1)),
+      ),
+    )
+    // Before: no budget at all, and every call sent its hedge (600 attempts). The budget's
+    // floor is 10 a second over its 10 s window; 20 % of 300 calls is less.
+    assert.ok(attempts > calls, `${attempts} attempts: hedges were sent`)
+    assert.ok(attempts <= calls + 100, `${attempts} attempts for ${calls} calls`)
   })
 })
