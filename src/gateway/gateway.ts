@@ -666,13 +666,19 @@ export class Gateway {
     return this.#visible().some((b) => b.config.start === 'eager' && b.info() === undefined)
   }
 
-  /** Waits (up to `list_timeout`) until these eager backends have started or failed. */
+  /**
+   * Waits (up to `list_timeout`) until these eager backends have started or failed. Not one
+   * that gives each client session a process of its own (stdio, `isolation = "session"`): it
+   * has nothing to start before a client comes, as at start-up, and opening the gateway's own
+   * session there ran a process no client owned, which took a `max_processes` place for good.
+   */
   async started(names: readonly string[]): Promise<void> {
     const timeoutMs = this.#config.proxy.list_timeout
     await Promise.allSettled(
       names
         .map((name) => this.#backends.get(name))
         .filter((backend) => backend?.config.start === 'eager')
+        .filter((backend) => (backend as Backend).config.isolation !== 'session')
         .map((backend) => within(timeoutMs, (backend as Backend).connection(this.session))),
     )
   }

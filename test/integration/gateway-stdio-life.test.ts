@@ -10,7 +10,9 @@ import assert from 'node:assert/strict'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
+import { loadConfig } from '../../src/config/load.ts'
 import type { ConfigInput } from '../../src/config/schema.ts'
+import { createPortico } from '../../src/index.ts'
 import { Logger } from '../../src/observe/logger.ts'
 import { startCli } from '../helpers/cli.ts'
 import { MCP_ACCEPT, postInitialize } from '../helpers/mcp-http.ts'
@@ -174,6 +176,36 @@ describe('isolation = "session"', () => {
     }
     assert.ok(most <= 2, `${most} processes ran at once with max_processes = 2`)
     await until(() => pidsIn(pids).filter(running).length === 0, 10_000, 'every process to end')
+  })
+
+  it('a hot reload that adds or changes the backend starts no process of its own', async () => {
+    const dir = scratchDir('portico-life-reload-')
+    const pids = join(dir, 'pids')
+    const file = join(dir, 'portico.toml')
+    const toml = (extra: string) =>
+      `port = 0\ndrain_timeout = 2\n[proxy]\nadmin_tools = false\n[store]\nenabled = false\n` +
+      `[[backends]]\nname = "s"\ntransport = "stdio"\ncommand = ${JSON.stringify(process.execPath)}\n` +
+      `args = [${JSON.stringify(fixture('life-stdio'))}]\nisolation = "session"\nmax_processes = 1\n` +
+      `env = { LIFE_PIDS = ${JSON.stringify(pids)} }\n${extra}`
+    writeFileSync(file, toml(''))
+    const load = () => loadConfig({ file, env: {} }).config
+    const portico = createPortico(load(), {
+      logger: new Logger({ level: 'silent' }),
+      reload: { file, load },
+    })
+    try {
+      const url = (await portico.listen()).url
+      writeFileSync(file, toml('startup_timeout = 20\n'))
+      assert.equal(await portico.reloadConfig(), 'applied')
+      await new Promise((resolve) => setTimeout(resolve, 500))
+      // Before: the reload opened the gateway's own session there, whose process took the
+      // one place, and the first client's call was refused ("runs its maximum of 1").
+      assert.deepEqual(pidsIn(pids), [], 'no process before a client')
+      const answer = await call(url, undefined, 'pid')
+      assert.match(textOf(answer), /^\d+$/, JSON.stringify(answer.message))
+    } finally {
+      await portico.close()
+    }
   })
 
   it('a call waiting for its session’s process to start ends at once, with its id, when the session is deleted', async () => {
