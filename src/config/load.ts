@@ -18,7 +18,7 @@ import {
   ignoredKey,
 } from './dropin.ts'
 import { interpolate } from './interpolate.ts'
-import { locateKey } from './locate.ts'
+import { keyLocator } from './locate.ts'
 import { withOtelDefaults } from './otel-env.ts'
 import { type Config, configSchema, IGNORED_KEYS, KEY_ALIASES, markParsed } from './schema.ts'
 import { NotUtf8Error, readTextFile } from './text-file.ts'
@@ -340,11 +340,14 @@ function parseConfigText(file: string | undefined, text: string): ParsedText {
       throw new ConfigError(file, [{ path: '', message: error.message, line: error.line }])
     }
   }
-  const locate: Locate = (path) => locateKey(text, path)
+  const raw = parseTomlText(file, text)
+  // Read once, used for every problem (however many the file has).
+  const locator = keyLocator(text)
+  const locate: Locate = (path) => locator.key(path)
   return {
-    raw: parseTomlText(file, text),
+    raw,
     locate,
-    locateTable: (table, path) => headerLine(text, table) ?? locate(path),
+    locateTable: (table, path) => locator.header(table) ?? locate(path),
   }
 }
 
@@ -543,15 +546,6 @@ function sourceOf(sources: Map<string, string>, path: string): string | undefine
     if (path === key || path.startsWith(`${key}.`) || path.startsWith(`${key}[`)) return source
   }
   return undefined
-}
-
-/** The line of a `[table]` or `[[table]]` header, for a problem about a whole table. */
-function headerLine(text: string, table: string): number | undefined {
-  const lines = text.split(/\r?\n/)
-  const escaped = table.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
-  const header = new RegExp(`^\\s*\\[\\[?\\s*${escaped}\\s*\\]`)
-  const index = lines.findIndex((line) => header.test(line))
-  return index < 0 ? undefined : index + 1
 }
 
 /** `backends[1].timeout` → `['backends', 1, 'timeout']` (the inverse of formatPath). */
