@@ -9,6 +9,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { ConfigError, type ConfigOverrides, loadConfigText } from '../config/load.ts'
 import type { Config } from '../config/schema.ts'
+import { decodeText, NotUtf8Error } from '../config/text-file.ts'
 import type { RouteHandler } from '../edge/router.ts'
 import { sendJson, sendRefusal } from '../edge/send.ts'
 import { PorticoError } from '../errors.ts'
@@ -239,7 +240,8 @@ function routesOf(options: AdminApiOptions): Route[] {
           message: 'Portico runs without a config file: there is none to replace',
         })
       }
-      const text = (await readBody(req, maxBody)).toString('utf8')
+      const text = textOf(await readBody(req, maxBody))
+      if (typeof text !== 'string') return sendJson(res, 400, { ok: false, message: text.problem })
       // Validated as that file (TOML or YAML by its name), with this process's environment.
       const checked = checkConfig(text, file.path, options, file)
       if ('problem' in checked) return sendJson(res, 400, { ok: false, message: checked.problem })
@@ -260,9 +262,11 @@ function routesOf(options: AdminApiOptions): Route[] {
       })
     }),
     route('POST', '/config/validate', async (req, res) => {
-      const text = (await readBody(req, maxBody)).toString('utf8')
-      // As PUT checks it: as the file would load, with the command line's settings (named
-      // `config` in its problems: the text is not the file yet).
+      const text = textOf(await readBody(req, maxBody))
+      if (typeof text !== 'string') return sendJson(res, 400, { ok: false, message: text.problem })
+      // As PUT checks it: as the file would load (TOML or YAML by its name, an import_backends
+      // path from its folder), with the command line's settings (named `config` in its
+      // problems: the text is not the file yet).
       const checked = checkConfig(text, 'config', options, options.configFile)
       if ('problem' in checked) return sendJson(res, 400, { ok: false, message: checked.problem })
       const count = checked.config.backends?.length ?? 0
@@ -365,7 +369,7 @@ function checkConfig(
     loaded = loadConfigText(text, {
       label,
       env: process.env,
-      ...(file ? { file: file.path, overrides: file.overrides } : {}),
+      ...(file ? { file: file.path, overrides: file.overrides, readAs: file.path } : {}),
     })
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error
@@ -375,6 +379,17 @@ function checkConfig(
   const problems = checks.preflight?.(config) ?? []
   if (problems.length > 0) return { problem: `Invalid config: ${problems.join('; ')}` }
   return { config, warnings: [...loaded.warnings, ...(checks.warnings?.(config) ?? [])] }
+}
+
+/** A body as the text of a config file: UTF-8, else a problem naming the line. */
+function textOf(body: Buffer): string | { problem: string } {
+  try {
+    return decodeText(body)
+  } catch (error) {
+    if (!(error instanceof NotUtf8Error)) throw error
+    const where = error.line === undefined ? '' : `line ${error.line}: `
+    return { problem: `Invalid config: ${where}${error.message}` }
+  }
 }
 
 /** The answer's `warnings` member, when there are any (the same texts `portico check` prints). */

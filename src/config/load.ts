@@ -122,7 +122,9 @@ export interface LoadedConfig {
 export function loadConfig(options: LoadOptions = {}): LoadedConfig {
   const env = options.env ?? process.env
   const cwd = options.cwd ?? process.cwd()
-  const file = resolveFile(options.file ?? env.PORTICO_CONFIG, cwd)
+  // An empty PORTICO_CONFIG is unset, as the other variables' empty values are (it named the
+  // working directory, read as a file: EISDIR).
+  const file = resolveFile(options.file ?? (env.PORTICO_CONFIG || undefined), cwd)
   const text = file === undefined ? '' : readConfigFile(file)
   if (options.again && file !== undefined && text.trim() === '') {
     throw new ConfigError(file, [{ path: '', message: 'file is empty' }])
@@ -175,13 +177,24 @@ export function loadConfigText(
     file?: string
     /** The command line's settings, over the text's (as the file is loaded with them). */
     overrides?: ConfigOverrides
+    /**
+     * Read the text as this file would be (TOML or YAML by its name, `import_backends` from
+     * its folder), its problems still named by `label`.
+     */
+    readAs?: string
   } = {},
 ): LoadedConfig {
   const label = options.label ?? 'config'
   const name = options.file === undefined ? undefined : nameFromFile(options.file)
   const overrides = options.overrides ?? {}
-  const loaded = loadText(label, text, { ...options, overrides }, options.env ?? {}, name)
-  return { ...loaded, file: undefined }
+  const as = options.readAs ?? label
+  try {
+    const loaded = loadText(as, text, { ...options, overrides }, options.env ?? {}, name)
+    return { ...loaded, file: undefined }
+  } catch (error) {
+    if (!(error instanceof ConfigError) || as === label) throw error
+    throw new ConfigError(label, error.problems)
+  }
 }
 
 function loadText(
@@ -308,8 +321,10 @@ function readConfigFile(file: string): string {
   try {
     return readTextFile(file)
   } catch (error) {
-    if (error instanceof NotUtf8Error)
-      throw new ConfigError(file, [{ path: '', message: error.message }])
+    if (error instanceof NotUtf8Error) {
+      const line = error.line === undefined ? {} : { line: error.line }
+      throw new ConfigError(file, [{ path: '', message: error.message, ...line }])
+    }
     const code = (error as NodeJS.ErrnoException).code
     const message = code === 'ENOENT' ? 'file not found' : `cannot read file (${code ?? error})`
     throw new ConfigError(file, [{ path: '', message }])

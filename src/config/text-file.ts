@@ -19,18 +19,59 @@ export class FileFormatError extends Error {
 }
 
 export class NotUtf8Error extends FileFormatError {
-  constructor() {
-    super('the file is UTF-16 text (PowerShell 5 writes that with > or Out-File); save it as UTF-8')
+  /** The line of the first byte that is no UTF-8 (undefined for a UTF-16 file). */
+  readonly line: number | undefined
+  constructor(line?: number) {
+    super(
+      line === undefined
+        ? 'the file is UTF-16 text (PowerShell 5 writes that with > or Out-File); save it as UTF-8'
+        : 'the text is not UTF-8 from this line on (saved as Latin-1 or Windows-1252?): save it as UTF-8',
+    )
     this.name = 'NotUtf8Error'
+    this.line = line
   }
 }
 
 /** The file's text; file-system errors are thrown as they are. */
 export function readTextFile(path: string): string {
-  const bytes = readFileSync(path)
+  return decodeText(readFileSync(path))
+}
+
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true })
+
+/**
+ * Bytes a person saved, as text: UTF-8, with or without a byte-order mark. Anything else is
+ * refused with the line it goes wrong at: read leniently, a Latin-1 `é` became U+FFFD in the
+ * running config without a word.
+ */
+export function decodeText(bytes: Buffer): string {
   if (isUtf16(bytes)) throw new NotUtf8Error()
   const hasBom = bytes.length >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf
-  return bytes.toString('utf8', hasBom ? 3 : 0)
+  const body = bytes.subarray(hasBom ? 3 : 0)
+  try {
+    return STRICT_UTF8.decode(body)
+  } catch {
+    throw new NotUtf8Error(firstBadLine(body))
+  }
+}
+
+/** The line (from 1) holding the first bytes that are no UTF-8; `\n` is never inside a character. */
+function firstBadLine(bytes: Buffer): number {
+  let line = 1
+  let start = 0
+  while (start <= bytes.length) {
+    const end = bytes.indexOf(0x0a, start)
+    const stop = end === -1 ? bytes.length : end
+    try {
+      STRICT_UTF8.decode(bytes.subarray(start, stop))
+    } catch {
+      return line
+    }
+    if (end === -1) break
+    line++
+    start = end + 1
+  }
+  return line
 }
 
 function isUtf16(bytes: Buffer): boolean {

@@ -571,9 +571,9 @@ describe('admin API and admin tools (gateway, own listener, token)', () => {
 })
 
 /** A Portico run from a config file it reloads (SIGHUP's path), with its admin API's URL. */
-async function fromFile(prefix: string, text: string) {
+async function fromFile(prefix: string, text: string, name = 'portico.toml') {
   const dir = mkdtempSync(join(tmpdir(), prefix))
-  const file = join(dir, 'portico.toml')
+  const file = join(dir, name)
   writeFileSync(file, text)
   const portico = createPortico(loadConfig({ file, env: {} }).config, {
     logger: new Logger({ level: 'silent' }),
@@ -582,6 +582,53 @@ async function fromFile(prefix: string, text: string) {
   const admin = (await portico.listen()).admin ?? ''
   return { dir, file, portico, admin }
 }
+
+describe('validate reads a text as PUT does', () => {
+  it("as the running file's format, imports from its folder, and not UTF-8 refused by line", async () => {
+    const yaml = [
+      'port: 0',
+      'admin_bind: "127.0.0.1:0"',
+      'store: { enabled: false }',
+      `admin: { token: "${TOKEN}" }`,
+      'proxy: { import_backends: mcp.json }',
+      '',
+    ].join('\n')
+    const start = yaml.replace(
+      'proxy: { import_backends: mcp.json }',
+      'upstream: "http://127.0.0.1:9/mcp"',
+    )
+    const { dir, portico, admin } = await fromFile('portico-admin-yaml-', start, 'portico.yaml')
+    try {
+      writeFileSync(
+        join(dir, 'mcp.json'),
+        JSON.stringify({
+          mcpServers: { p: { command: process.execPath, args: [fixture('probe-stdio')] } },
+        }),
+      )
+      // Before: validate read every text as TOML, and import_backends from Portico's working
+      // directory, where PUT reads it as the file it replaces.
+      for (const path of ['/config/validate', '/config']) {
+        const method = path === '/config' ? 'PUT' : 'POST'
+        const answer = await call(`${admin}${path}`, method, yaml)
+        assert.equal(answer.status, 200, `${path}: ${answer.raw}`)
+      }
+      const latin1 = Buffer.concat([
+        Buffer.from('port: 0\ninstructions: "Caf'),
+        Buffer.from([0xe9, 0x22, 0x0a]),
+      ])
+      const raw = await fetch(`${admin}/config/validate`, {
+        method: 'POST',
+        headers: AUTH,
+        body: latin1,
+      })
+      assert.equal(raw.status, 400)
+      assert.match(await raw.text(), /line 2: the text is not UTF-8/)
+    } finally {
+      await portico.close()
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})
 
 describe('config changes that cannot be built are refused whole', () => {
   let dir: string

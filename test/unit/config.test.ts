@@ -666,6 +666,35 @@ describe('loadConfig', () => {
     )
   })
 
+  it('refuses a file that is not UTF-8 at the line where it stops being so', () => {
+    const path = join(scratchDir('portico-latin1-'), 'portico.toml')
+    // Latin-1, as an editor set to Windows-1252 saves "Café": read leniently, the é became
+    // U+FFFD in the running config without a word.
+    writeFileSync(
+      path,
+      Buffer.concat([
+        Buffer.from('upstream = "http://127.0.0.1:9/mcp"\n[proxy]\ninstructions = "Caf'),
+        Buffer.from([0xe9]),
+        Buffer.from('"\n'),
+      ]),
+    )
+    assert.throws(
+      () => loadConfig({ file: path, env: {} }),
+      (error: ConfigError) =>
+        error instanceof ConfigError &&
+        error.problems[0]?.line === 3 &&
+        /not UTF-8 from this line on .*save it as UTF-8/.test(error.problems[0]?.message ?? ''),
+    )
+  })
+
+  it('reads an empty PORTICO_CONFIG as unset: the default file is loaded', () => {
+    const dir = scratchDir('portico-empty-env-')
+    writeFileSync(join(dir, 'portico.toml'), 'upstream = "http://127.0.0.1:9/mcp"\nport = 4321\n')
+    // Before: the empty value named the working directory, read as a file (EISDIR).
+    const { config } = loadConfig({ env: { PORTICO_CONFIG: '' }, cwd: dir })
+    assert.equal(config.port, 4321)
+  })
+
   it('fails clearly on a missing explicit file', () => {
     assert.throws(
       () => loadConfig({ file: '/nonexistent/portico.toml', env: {} }),
