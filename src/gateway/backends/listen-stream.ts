@@ -58,8 +58,9 @@ export interface ListenStreamOptions {
 
 export class ListenStream {
   readonly #options: ListenStreamOptions
-  /** The newest stream. */
+  /** The newest stream, and whether the backend acknowledged it (its first message came). */
   #current: AbortController | undefined
+  #currentHeard = false
   /** The stream it replaces, open until the newest one is acknowledged. */
   #replaced: AbortController | undefined
   #replacedTimer: NodeJS.Timeout | undefined
@@ -96,9 +97,13 @@ export class ListenStream {
       this.#endReplaced()
       return
     }
-    this.#retire(this.#current)
+    // An acknowledged stream carries the updates until its successor is acknowledged; one
+    // not acknowledged yet carries nothing, and the one it was to replace (kept) still does.
+    if (this.#currentHeard) this.#retire(this.#current)
+    else this.#current?.abort()
     const abort = new AbortController()
     this.#current = abort
+    this.#currentHeard = false
     const message: JsonRpcRequest = {
       jsonrpc: '2.0',
       id: this.#options.nextId(),
@@ -125,6 +130,7 @@ export class ListenStream {
         // A failed stream replaces nothing: the one before it (if still open) is kept until
         // its own limit, and the next attempt does not count this one as the stream it ends.
         this.#current = undefined
+        this.#currentHeard = false
         const wait = Math.min(LISTEN_RETRY_MAX_MS, LISTEN_RETRY_MS * 2 ** this.#failures++)
         this.#retryTimer = setTimeout(() => this.open(), wait)
         this.#retryTimer.unref()
@@ -150,7 +156,10 @@ export class ListenStream {
         this.#failures = 0
         // The newest stream's first message (the acknowledgement) says the backend has it:
         // the stream it replaces has nothing more to carry.
-        if (this.#current === abort) this.#endReplaced()
+        if (this.#current === abort && !this.#currentHeard) {
+          this.#currentHeard = true
+          this.#endReplaced()
+        }
         const value = parseExact(event.data)
         if (isObject(value) && typeof value.method === 'string' && LISTENED.has(value.method)) {
           this.#options.deliver(withoutListenMeta(value))
@@ -162,7 +171,7 @@ export class ListenStream {
   /** Keeps `stream` open until its successor speaks, or REPLACED_KEPT_MS at most. */
   #retire(stream: AbortController | undefined): void {
     if (stream === undefined) return
-    // Two replacements in a row: the older one carries less than the one just retired.
+    // The one kept before (acknowledged too, earlier) carries less than this one.
     this.#endReplaced()
     this.#replaced = stream
     this.#replacedTimer = setTimeout(() => this.#endReplaced(), REPLACED_KEPT_MS)
