@@ -34,7 +34,7 @@ import { type DiscardedEvent, encodeSseEvent, eventTooLarge } from '../protocol/
 import type { HttpClient, UpstreamResponse } from '../upstream/http-client.ts'
 import { printable } from '../util/format.ts'
 import { LegacySessions, OrderedStream } from './legacy-sessions.ts'
-import { replyOf, sseEventsKeepingOn } from './upstream.ts'
+import { cancelNotice, replyOf, sseEventsKeepingOn, timedOutWhy } from './upstream.ts'
 
 /** How long a client's stream stays open after the upstream's for answers still in the chain. */
 const TAKEN_ANSWER_WAIT_MS = 10_000
@@ -438,8 +438,26 @@ export class LegacyTransport {
     call.forwarded?.()
     if (answer === undefined) return uncorrelatedReply(response, this.#upstream)
     response.body.resume()
-    const event = await answer
+    const event = await answer.catch((error: unknown) => {
+      this.#cancelTimedOut(call, target, error)
+      throw error
+    })
     return MessageReply.fromBytes(Buffer.from(event.data))
+  }
+
+  /**
+   * A request given up for its deadline while its answer was awaited on the stream: the upstream
+   * is told on the session (its POST was answered 202 long ago: nothing else tells it).
+   */
+  #cancelTimedOut(call: Call, target: URL, error: unknown): void {
+    const why = timedOutWhy(call, error)
+    if (why === undefined || call.id === undefined) return
+    const notice = cancelNotice(call, call.id, why)
+    const { http } = this.#context
+    send(http, target, notice, this.#upstream.label, this.#upstream.timeoutMs).then(
+      (response) => response.body.resume(),
+      () => {},
+    )
   }
 }
 

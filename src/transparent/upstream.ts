@@ -212,10 +212,8 @@ async function* eventsOf(
  * `request_timeout` mid-answer is cut without telling.)
  */
 function cancelTimedOut(send: (call: Call) => Promise<Reply>, call: Call, error: unknown): void {
-  const reason = error ?? call.signal.reason
-  if (!(reason instanceof PorticoError) || reason.reason !== 'upstream_timeout') return
-  if (call.kind !== 'request' || call.id === undefined) return
-  cancelOnSession(send, call, call.id, reason.message)
+  const why = timedOutWhy(call, error)
+  if (why !== undefined && call.id !== undefined) cancelOnSession(send, call, call.id, why)
 }
 
 /**
@@ -233,16 +231,31 @@ export function cancelOnSession(
   why: string,
 ): void {
   if (attempt.sessionId === undefined || !SENT.has(attempt.signal)) return
+  send(cancelNotice(attempt, sentAs, why)).then(discard, () => {})
+}
+
+/**
+ * The `notifications/cancelled` telling a session's upstream that the request it got as
+ * `sentAs` is given up: a call of Portico's own on the attempt's session, with a signal of its
+ * own (the attempt's is aborted), not through the chain, not recorded.
+ */
+export function cancelNotice(attempt: Call, sentAs: JsonRpcId, why: string): Call {
   const message: JsonRpcMessage = {
     jsonrpc: '2.0',
     method: 'notifications/cancelled',
     params: { requestId: sentAs, reason: why },
   }
-  const notice: Call = {
+  return {
     ...withMessage(attempt, message),
     kind: 'notification',
     signal: new CallController().signal,
     notes: {},
   }
-  send(notice).then(discard, () => {})
+}
+
+/** The deadline `error` (or the call's signal) says a session's request was given up for. */
+export function timedOutWhy(call: Call, error: unknown): string | undefined {
+  const reason = error ?? call.signal.reason
+  if (!(reason instanceof PorticoError) || reason.reason !== 'upstream_timeout') return undefined
+  return call.kind === 'request' && call.id !== undefined ? reason.message : undefined
 }

@@ -9,9 +9,12 @@
  * `upstream_bad_response` / `upstream_stream_ended` error.
  */
 import assert from 'node:assert/strict'
+import { createServer, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { setTimeout as delay } from 'node:timers/promises'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
+import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import type { ExchangeEvent } from '../../src/observe/event.ts'
 import { type CancelUpstream, startCancelUpstream } from '../fixtures/cancel-upstream.ts'
@@ -132,6 +135,69 @@ describe("Portico's own deadline, in transparent mode", () => {
       }
     })
   }
+})
+
+describe("Portico's own deadline, on a legacy HTTP+SSE session", () => {
+  it('tells the upstream the timed-out request is cancelled (its POST was answered 202 long ago)', async () => {
+    const received: Array<{ id?: unknown; method?: string; params?: { requestId?: unknown } }> = []
+    let stream: ServerResponse | undefined
+    const upstream = createServer((req, res) => {
+      if (req.method === 'GET') {
+        res.writeHead(200, { 'content-type': 'text/event-stream' })
+        res.write('event: endpoint\ndata: /messages?sessionId=s1\n\n')
+        stream = res
+        return
+      }
+      let body = ''
+      req.on('data', (chunk: Buffer) => {
+        body += chunk
+      })
+      req.on('end', () => {
+        res.writeHead(202).end('Accepted')
+        const message = JSON.parse(body) as (typeof received)[number]
+        received.push(message)
+        if (message.method === 'initialize') {
+          const result = {
+            protocolVersion: '2024-11-05',
+            capabilities: { tools: {} },
+            serverInfo: { name: 'legacy', version: '1' },
+          }
+          stream?.write(
+            `event: message\ndata: ${JSON.stringify({ jsonrpc: '2.0', id: message.id, result })}\n\n`,
+          )
+        }
+        // A tools/call is never answered: a long-running tool.
+      })
+    })
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve))
+    const port = (upstream.address() as AddressInfo).port
+    const portico = await startPortico({
+      upstream: `http://127.0.0.1:${port}/sse`,
+      request_timeout: 1,
+    })
+    const client = new Client({ name: 'legacy', version: '1' })
+    try {
+      await client.connect(new SSEClientTransport(new URL(`${portico.origin}/sse`)))
+      await assert.rejects(client.callTool({ name: 'slow', arguments: {} }), /did not answer/)
+      const call = received.find((message) => message.method === 'tools/call')
+      // Before: the upstream heard nothing, and its tool ran on.
+      await until(
+        () =>
+          received.some(
+            (message) =>
+              message.method === 'notifications/cancelled' &&
+              message.params?.requestId === call?.id,
+          ) || undefined,
+        5000,
+        'the upstream to hear the cancel',
+      )
+    } finally {
+      await client.close()
+      await portico.close()
+      upstream.closeAllConnections()
+      await new Promise<void>((resolve) => upstream.close(() => resolve()))
+    }
+  })
 })
 
 describe("a client's cancel under a concurrency limit of one", () => {
