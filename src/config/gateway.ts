@@ -47,6 +47,19 @@ const pattern = z
     if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem })
   })
 const patterns = z.array(pattern).default([])
+/**
+ * An `expose_*` list. Empty, it is refused: mcp-proxy read it as no filter (every item
+ * exposed), a reader may take it for "nothing exposed", and Portico's own import of a client's
+ * empty include list exposes nothing. Absent, it is the empty array: no filter.
+ */
+const exposeList = z
+  .array(pattern)
+  .min(1, {
+    message:
+      'an empty expose list is refused (mcp-proxy read it as exposing everything): leave the key out to expose everything, or write the matching hide list as ["*"] to expose nothing',
+  })
+  .optional()
+  .transform((value) => value ?? [])
 const stringMap = z.record(z.string(), z.string()).default({})
 
 /** What a tool or prompt alias may rename to (it is prefixed with the backend's name). */
@@ -158,11 +171,11 @@ export const backendSchema = z.strictObject({
   ...routingKeys,
   /** Consecutive failed restarts after which the backend stays down until config changes. */
   max_restarts: z.number().int().min(0).default(10),
-  expose_tools: patterns,
+  expose_tools: exposeList,
   hide_tools: patterns,
-  expose_resources: patterns,
+  expose_resources: exposeList,
   hide_resources: patterns,
-  expose_prompts: patterns,
+  expose_prompts: exposeList,
   hide_prompts: patterns,
   /**
    * mcp-proxy's annotation filters: no tool the MCP annotations do not clear as harmless

@@ -123,6 +123,17 @@ overwrite = true
       /proxy\.separator/,
     ],
     [
+      // Before: accepted, and no filter at all: every tool exposed.
+      'an empty expose list',
+      '[[backends]]\nname="a"\ntransport="http"\nurl="http://x"\nexpose_tools=[]',
+      /backends\[0\]\.expose_tools: an empty expose list is refused .*leave the key out to expose everything/,
+    ],
+    [
+      'an empty expose list of resources',
+      '[[backends]]\nname="a"\ntransport="http"\nurl="http://x"\nexpose_resources=[]',
+      /backends\[0\]\.expose_resources: an empty expose list is refused/,
+    ],
+    [
       'expose and hide together',
       '[[backends]]\nname="a"\ntransport="http"\nurl="http://x"\nexpose_tools=["a"]\nhide_tools=["b"]',
       /mutually exclusive/,
