@@ -158,6 +158,8 @@ function adoptCacheStore(
       moved.set('shared.prefix', 'cache.prefix')
     }
     raw.shared = shared
+  } else if (backend === 'redis' && isObject(raw.shared)) {
+    sharedAgrees(cache, raw.shared, problems)
   } else if (backend !== 'memory' && backend !== 'redis') {
     problems.push({
       path: 'cache.backend',
@@ -221,6 +223,26 @@ function refuseLogFormat(raw: JsonObject, problems: Problem[]): void {
       message: 'expected "json" or "pretty" (mcpr\'s values; "text" is "pretty")',
     })
     delete table.log_format
+  }
+}
+
+/**
+ * mcp-proxy's `[cache] backend = "redis"` beside Portico's own `[shared]`: one setting under
+ * two names, which must agree (the `[cache]` keys were dropped in silence, and the caches
+ * stayed in memory or went to the other server).
+ */
+function sharedAgrees(cache: JsonObject, shared: JsonObject, problems: Problem[]): void {
+  const disagree = (path: string, what: string) =>
+    problems.push({ path, message: `${path} and [shared] ${what}: keep one` })
+  if (shared.redis !== undefined && shared.redis !== cache.url) {
+    disagree('cache.url', 'redis name one setting and disagree')
+  }
+  if (cache.prefix !== undefined && shared.prefix === undefined) shared.prefix = cache.prefix
+  else if (cache.prefix !== undefined && shared.prefix !== cache.prefix) {
+    disagree('cache.prefix', 'prefix name one setting and disagree')
+  }
+  if (shared.caches === false) {
+    disagree('cache.backend', 'caches = false disagree on where the caches live')
   }
 }
 

@@ -540,6 +540,29 @@ describe('mcp-proxy keys Portico lacks', () => {
     assert.equal(silent.stderr, '')
     assert.equal(loadConfig({ file: memory, env: {} }).config.cache, undefined)
   })
+
+  it('[cache] backend = "redis" beside a [shared] that says otherwise is refused; one that agrees takes its prefix', () => {
+    const backend = '[[backends]]\nname = "a"\ntransport = "stdio"\ncommand = "cat"\n'
+    const cache =
+      '[cache]\nbackend = "redis"\nurl = "redis://10.0.0.1:6379"\nprefix = "mcpproxy:"\n'
+    // Before: the [cache] keys were dropped in silence (the caches in memory, or on the other
+    // server).
+    const other = tempFile(
+      'proxy.toml',
+      `${cache}[shared]\nredis = "redis://10.0.0.2:6379"\ncaches = false\n${backend}`,
+    )
+    const refused = runCliSync(['check', '--config', other])
+    assert.equal(refused.status, 1)
+    assert.match(refused.stderr, /cache\.url and \[shared\] redis name one setting and disagree/)
+    assert.match(refused.stderr, /cache\.backend and \[shared\] caches = false disagree/)
+    const same = tempFile(
+      'proxy.toml',
+      `${cache}[shared]\nredis = "redis://10.0.0.1:6379"\n${backend}`,
+    )
+    const loaded = loadConfig({ file: same, env: {} }).config
+    assert.equal(loaded.shared?.redis, 'redis://10.0.0.1:6379')
+    assert.equal(loaded.shared?.prefix, 'mcpproxy:')
+  })
 })
 
 describe('portico check and portico run give the same warnings', () => {
