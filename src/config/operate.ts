@@ -190,6 +190,7 @@ export function isLoopbackHost(host: string): boolean {
 
 interface OperateView {
   host: string
+  port?: number | undefined
   admin_bind?: string | undefined
   admin: { enabled: boolean; token?: string | undefined }
   auth?: unknown
@@ -221,6 +222,13 @@ export function adminPlacement(config: OperateView): { own: Bind } | { main: tru
 export function refineOperate(config: OperateView, ctx: z.RefinementCtx): void {
   refineDashboard(config, ctx)
   const placement = adminPlacement(config)
+  if (placement !== undefined && 'own' in placement && takesMainAddress(placement.own, config)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['admin_bind'],
+      message: `admin_bind ${placement.own.host}:${placement.own.port} is the main listener's own address: give the admin API another port (or leave admin_bind out and set [admin] enabled = true to serve it under /admin on the main listener)`,
+    })
+  }
   if (placement === undefined || adminTokenOf(config) !== undefined) return
   const path = 'own' in placement ? ['admin_bind'] : ['admin', 'enabled']
   if (config.auth !== undefined) {
@@ -239,6 +247,13 @@ export function refineOperate(config: OperateView, ctx: z.RefinementCtx): void {
     path,
     message: `the admin API would listen on ${host}, which is not a loopback address: set [admin] token (or bind it to 127.0.0.1)`,
   })
+}
+
+/** Whether a listener at `bind` would take the main listener's port on an address it has. */
+function takesMainAddress(bind: Bind, config: OperateView): boolean {
+  if (bind.port === 0 || config.port === undefined || bind.port !== config.port) return false
+  const any = (host: string) => host === '0.0.0.0' || host === '::'
+  return bind.host === config.host || any(bind.host) || any(config.host)
 }
 
 /**

@@ -155,6 +155,27 @@ describe('operating config', () => {
     )
   })
 
+  it("refuses an admin_bind on the main listener's own address", () => {
+    // Before: accepted by check, and run failed as if another program held the port.
+    for (const text of [
+      'mcp = "http://x:1"\nport = 9100\nadmin_bind = "127.0.0.1:9100"\n',
+      'mcp = "http://x:1"\nport = 9100\nhost = "0.0.0.0"\nadmin_bind = "127.0.0.1:9100"\n[admin]\ntoken = "0123456789abcdef0"\n',
+    ]) {
+      assert.throws(
+        () => loadConfig({ file: file(text), env: {} }),
+        (error: unknown) =>
+          error instanceof ConfigError &&
+          /admin_bind 127\.0\.0\.1:9100 is the main listener's own address/.test(error.message),
+        text,
+      )
+    }
+    // Another port, or any port (0), is fine.
+    for (const bind of ['127.0.0.1:9101', '127.0.0.1:0']) {
+      const text = `mcp = "http://x:1"\nport = 9100\nadmin_bind = "${bind}"\n`
+      assert.equal(loadConfig({ file: file(text), env: {} }).config.admin_bind, bind)
+    }
+  })
+
   it('fails closed: an admin API on a non-loopback address needs a token', () => {
     for (const text of [
       'mcp = "http://x:1"\nadmin_bind = "0.0.0.0:9901"\n',
