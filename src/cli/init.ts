@@ -9,6 +9,7 @@ import { existsSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { basename, join } from 'node:path'
 import { createInterface, type Interface } from 'node:readline/promises'
+import { domainSchema } from '../config/csp.ts'
 import { codexDocument, importMcpJson } from '../config/mcp-json.ts'
 import { parseClientConfig, readTextFile } from '../config/text-file.ts'
 import type { JsonObject } from '../jsonrpc/message.ts'
@@ -79,7 +80,7 @@ function fromFlags(flags: InitFlags): ConfigPlan {
     by: 'portico init',
     host: flags.host ?? '127.0.0.1',
     port: flags.port ?? 3000,
-    cspDomains: splitList(flags.csp ?? ''),
+    cspDomains: cspDomains(flags.csp ?? '', '--csp'),
   }
   if (flags.from !== undefined) Object.assign(plan, backendsFrom(flags.from))
   else plan.upstream = checkUrl(flags.upstream ?? DEFAULT_UPSTREAM, '--upstream')
@@ -106,6 +107,22 @@ function backendsFrom(file: string): { backends: JsonObject[]; source: string } 
 function checkUrl(value: string, what: string): string {
   if (/^https?:\/\/[^/]+/i.test(value) && URL.canParse(value)) return value
   throw new UserError(`${what}: expected an http:// or https:// URL, got "${value}"`, 2)
+}
+
+/**
+ * Widget CSP domains, comma- or space-separated, each checked as the config checks it: a bad
+ * one is the flag's usage error, not a generated file that "does not load (a bug)".
+ */
+function cspDomains(text: string, what: string): string[] {
+  const list = splitList(text)
+  for (const domain of list) {
+    const checked = domainSchema.safeParse(domain)
+    if (!checked.success) {
+      const message = checked.error.issues[0]?.message ?? 'not a domain'
+      throw new UserError(`${what}: ${JSON.stringify(domain)}: ${message}`, 2)
+    }
+  }
+  return list
 }
 
 function splitList(text: string): string[] {
@@ -165,7 +182,7 @@ async function ask(flags: InitFlags): Promise<ConfigPlan> {
       },
     )
     await askUntil('Widget CSP domains, comma-separated (Enter for none)', flags.csp ?? '', (a) => {
-      plan.cspDomains = splitList(a)
+      plan.cspDomains = cspDomains(a, 'a domain')
     })
     return plan
   } finally {

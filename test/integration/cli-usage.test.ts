@@ -112,6 +112,14 @@ describe('exit codes', () => {
       assert.match(result.stderr, /--(port|mcp-url): expected/)
     }
   })
+
+  it("refuses a bad init --csp domain as the flag's usage error, not as a bug", () => {
+    const result = runCliSync(['init', '--yes', '--csp', 'a.com,"b', '-o', '-'])
+    // Before: exit 1, "the generated configuration does not load (a bug, please report it)".
+    assert.equal(result.status, 2, result.stderr)
+    assert.match(result.stderr, /--csp: "\\"b": a domain is printable ASCII/)
+    assert.doesNotMatch(result.stderr, /a bug/)
+  })
 })
 
 describe('bad values from the environment and flags', () => {
