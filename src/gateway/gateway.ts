@@ -863,6 +863,20 @@ export class Gateway {
     return run
   }
 
+  /**
+   * Why applying `next` would be refused for a backend added at runtime that no longer fits it
+   * (as `apply` refuses it), or undefined: what `PUT /admin/config` says before writing.
+   */
+  addedClash(next: Config): string | undefined {
+    try {
+      refuseAddedClashes(this.#withAdded(next), this.#added)
+      return undefined
+    } catch (error) {
+      if (error instanceof PorticoError) return error.message
+      throw error
+    }
+  }
+
   async #apply(input: Config): Promise<{ added: string[]; removed: string[]; changed: string[] }> {
     const next = this.#withAdded(input)
     refuseAddedClashes(next, this.#added)

@@ -63,7 +63,7 @@ export function gatewayTarget(gateway: Gateway): ReloadTarget {
       gateway.fileConfig = config
     },
     applied: APPLIED,
-    refuse,
+    refuse: (next) => refuse(next) ?? gateway.addedClash(next),
     async apply(next) {
       const { added, removed, changed } = await gateway.apply(next)
       return {

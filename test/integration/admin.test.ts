@@ -630,6 +630,37 @@ describe('validate reads a text as PUT does', () => {
   })
 })
 
+describe('PUT /admin/config says when the hot reload will not apply the file', () => {
+  it('names a backend added at runtime that no longer fits the file', async () => {
+    const { dir, portico, admin } = await fromFile('portico-admin-clash-', fileConfig())
+    try {
+      const added = await call(`${admin}/backends/add`, 'POST', {
+        name: 'f',
+        transport: 'stdio',
+        command: process.execPath,
+        args: [fixture('probe-stdio')],
+        failover_for: 'p',
+      })
+      assert.equal(added.status, 201, added.raw)
+      // The file without `p`: the reload refuses it, f's failover target gone.
+      const put = await call(
+        `${admin}/config`,
+        'PUT',
+        fileConfig().replace('name = "p"', 'name = "q"'),
+      )
+      assert.equal(put.status, 200, put.raw)
+      // Before: "Hot reload applies it.", then the reload refused it in the log.
+      assert.match(
+        String(put.json.message),
+        /Hot reload will not apply it \(Backend 'f', added at runtime, no longer fits the file/,
+      )
+    } finally {
+      await portico.close()
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})
+
 describe('config changes that cannot be built are refused whole', () => {
   let dir: string
   let file: string

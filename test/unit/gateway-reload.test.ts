@@ -27,6 +27,7 @@ describe('hot reload and shared state', () => {
       },
       started: async () => undefined,
       announceListChanges: () => undefined,
+      addedClash: () => undefined,
     }
     await reload(
       gateway as never,
