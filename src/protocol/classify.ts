@@ -3,6 +3,7 @@
  * which protocol era it belongs to, and which client sent it. Pure functions, no I/O.
  */
 import { isObject, type JsonObject, type JsonRpcMessage } from '../jsonrpc/message.ts'
+import { boundText } from '../util/bound-text.ts'
 import { lookupTable } from '../util/lookup-table.ts'
 import { jsonTextOf } from './json-text.ts'
 
@@ -90,11 +91,15 @@ export function eraOf(
   return 'legacy'
 }
 
+/**
+ * A client's name and version as Portico keeps them (the message itself goes on unchanged):
+ * bounded, as a client may send megabytes there, and they are remembered per session (audit
+ * lines, the cloud sink) and looked up per call (metrics' platform).
+ */
 function asClientInfo(value: unknown): ClientInfo | undefined {
   if (!isObject(value) || typeof value.name !== 'string') return undefined
-  return typeof value.version === 'string'
-    ? { name: value.name, version: value.version }
-    : { name: value.name }
+  const name = boundText(value.name)
+  return typeof value.version === 'string' ? { name, version: boundText(value.version) } : { name }
 }
 
 /** Client identity from `initialize` params (legacy) or per-request `_meta` (modern). */

@@ -8,12 +8,13 @@
  * a stack on the way to the writer; one out of bounds is replaced by a small marker object that
  * says why, and schema capture records "not captured" instead of a cut answer.
  */
-import { createHash } from 'node:crypto'
 import type { JsonObject } from '../jsonrpc/message.ts'
 import type { ExchangeEvent, NotificationEvent, PorticoEvent } from '../observe/event.ts'
+import { boundText, MAX_TEXT } from '../util/bound-text.ts'
 
-/** Longest recorded name, URI, method, session id, client name, User-Agent… */
-export const MAX_TEXT = 256
+/** MAX_TEXT: the longest recorded name, URI, method, session id, client name, User-Agent… */
+export { boundText, MAX_TEXT }
+
 /** Longest recorded error message (cut at the end with an ellipsis; not interned). */
 export const MAX_ERROR_MESSAGE = 512
 /** Deepest JSON nesting recorded in a payload. */
@@ -22,15 +23,6 @@ export const MAX_DEPTH = 64
 export const MAX_PAYLOAD_BYTES = 4 * 1024 * 1024
 /** Key of the marker object that replaces an out-of-bounds payload. */
 export const TRUNCATED = 'portico/truncated'
-
-const HASH_CHARS = 12
-
-/** `value` when short enough, else its prefix, `…` and 12 hex characters of its SHA-1. */
-export function boundText(value: string, max = MAX_TEXT): string {
-  if (value.length <= max) return value
-  const digest = createHash('sha1').update(value).digest('hex').slice(0, HASH_CHARS)
-  return `${value.slice(0, max - HASH_CHARS - 1)}…${digest}`
-}
 
 /** Cuts text at the end, on a word boundary when one is near, and marks the cut with `…`. */
 export function cutText(value: string, max: number): string {

@@ -3,6 +3,7 @@
  * `initialize` `clientInfo`, or the modern `_meta` client info) and, when the name says
  * nothing, its HTTP User-Agent.
  */
+import { boundText } from '../util/bound-text.ts'
 
 /** Patterns tried in order against the lower-cased client name, then the user agent. */
 const PLATFORMS: ReadonlyArray<[RegExp, string]> = [
@@ -24,7 +25,8 @@ const memo = new Map<string, string>()
 
 /** The platform label; memoized, since modern clients name themselves on every request. */
 export function platformOf(clientName: string | undefined, userAgent?: string): string {
-  const key = `${clientName ?? ''}\0${userAgent ?? ''}`
+  // Bounded parts: a client's name or User-Agent may be long, and 1,000 keys are kept.
+  const key = `${boundText(clientName ?? '')}\0${boundText(userAgent ?? '')}`
   let label = memo.get(key)
   if (label === undefined) {
     label = detect(clientName, userAgent)

@@ -178,6 +178,22 @@ describe('classification', () => {
       { name: 'cursor' },
     )
   })
+  it('keeps a client name and version bounded, distinct names distinct', () => {
+    const info = (name: string, version: string) =>
+      clientInfoOf({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'initialize',
+        params: { clientInfo: { name, version } },
+      })
+    // Before: kept whole, per session (audit, cloud sink) and per lookup (metrics' platform):
+    // clients naming themselves with megabytes ran Portico out of memory.
+    const a = info(`claude-${'a'.repeat(3_000_000)}`, 'v'.repeat(100_000))
+    const b = info(`claude-${'a'.repeat(2_999_999)}b`, '1')
+    assert.ok((a?.name.length ?? Infinity) <= 256 && (a?.version?.length ?? Infinity) <= 256)
+    assert.ok(a?.name.startsWith('claude-aaa'))
+    assert.notEqual(a?.name, b?.name)
+  })
 })
 
 describe('summarize', () => {
