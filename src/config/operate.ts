@@ -11,6 +11,30 @@ import { LOG_LEVEL_NAMES, type LogLevel, logLevelOf } from '../observe/logger.ts
 import { DEFAULT_PATHS } from './default-paths.ts'
 import { timerMsSchema } from './duration-schema.ts'
 
+/** An HTTP header name (RFC 9110 token). */
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
+
+/** Whether `value` can be sent as a header value: visible ASCII, spaces and tabs, Latin-1. */
+export function isHeaderValue(value: string): boolean {
+  return /^[\t\x20-\x7e\x80-\xff]*$/.test(value)
+}
+
+/** Headers no export would fail on: names that are tokens, values without line breaks. */
+const exportHeadersSchema = z
+  .record(
+    z.string(),
+    z.string().refine(isHeaderValue, {
+      message: 'a header value cannot hold line breaks or other control characters',
+    }),
+  )
+  .superRefine((headers, ctx) => {
+    for (const name of Object.keys(headers)) {
+      if (!HEADER_NAME.test(name)) {
+        ctx.addIssue({ code: 'custom', path: [name], message: 'expected an HTTP header name' })
+      }
+    }
+  })
+
 /** An absolute http:// or https:// URL. */
 export function isHttpUrl(value: string): boolean {
   return /^https?:\/\/[^/]+/i.test(value) && URL.canParse(value)
@@ -59,7 +83,7 @@ export const tracingSchema = z
     /** Share of new traces recorded (a client's sampled flag is followed when it sends one). */
     sample_ratio: z.number().min(0).max(1).default(1),
     /** Headers sent with each export (a collector's API key); never logged or shown. */
-    headers: z.record(z.string(), z.string()).default({}),
+    headers: exportHeadersSchema.default({}),
     /** Spans buffered for export; beyond it spans are dropped and counted. */
     max_queue: z.number().int().positive().max(1_000_000).default(8192),
     /** Largest export request, in spans. */

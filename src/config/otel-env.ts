@@ -15,7 +15,7 @@
  * headers may carry credentials).
  */
 import { isObject, type JsonObject } from '../jsonrpc/message.ts'
-import { isHttpUrl } from './operate.ts'
+import { isHeaderValue, isHttpUrl } from './operate.ts'
 
 interface Problem {
   path: string
@@ -56,7 +56,9 @@ export function withOtelDefaults(
     else if (value !== undefined)
       problems.push({
         path: path('protocol'),
-        message: `${variable}=${value.slice(0, 40)}: Portico exports OTLP over HTTP, "http/protobuf" or "http/json"${value === 'grpc' ? ' (not gRPC)' : ''}`,
+        // The variable, never its value (the README's rule for OTEL_* problems: a value in
+        // the wrong variable may be a secret).
+        message: `${variable}: Portico exports OTLP over HTTP, "http/protobuf" or "http/json"${value === 'grpc' ? ' (not gRPC)' : ''}`,
       })
   }
   if (tracing.headers === undefined) {
@@ -106,7 +108,11 @@ function parseHeaders(text: string): Record<string, string> | undefined {
     const key = pair.slice(0, equals).trim()
     if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(key)) return undefined
     try {
-      headers[key] = decodeURIComponent(pair.slice(equals + 1).trim())
+      const value = decodeURIComponent(pair.slice(equals + 1).trim())
+      // Decoded, a value may hold what no header can carry (%0A): refused here, not at the
+      // first export (which then dropped every span).
+      if (!isHeaderValue(value)) return undefined
+      headers[key] = value
     } catch {
       return undefined
     }

@@ -295,8 +295,16 @@ describe("OpenTelemetry's exporter variables", () => {
       return []
     }
     assert.deepEqual(problems({ OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' }), [
-      'observability.tracing.protocol: OTEL_EXPORTER_OTLP_PROTOCOL=grpc: Portico exports OTLP over HTTP, "http/protobuf" or "http/json" (not gRPC)',
+      'observability.tracing.protocol: OTEL_EXPORTER_OTLP_PROTOCOL: Portico exports OTLP over HTTP, "http/protobuf" or "http/json" (not gRPC)',
     ])
+    // Before: the value was quoted (its first 40 characters), a secret set in the wrong variable.
+    const protocol = problems({ OTEL_EXPORTER_OTLP_PROTOCOL: 'tok-SECRETVALUE-1234' })
+    assert.equal(protocol.length, 1)
+    assert.doesNotMatch(protocol[0] ?? '', /SECRETVALUE/)
+    // Before: a value that decodes to a line break was taken, and every export then failed.
+    const broken = problems({ OTEL_EXPORTER_OTLP_HEADERS: 'x-k=abc%0Adef' })
+    assert.equal(broken.length, 1)
+    assert.match(broken[0] ?? '', /OTEL_EXPORTER_OTLP_HEADERS is not a list of key=value pairs/)
     const endpoint = problems({
       OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'collector:4318?token=hunter2',
     })
@@ -307,5 +315,25 @@ describe("OpenTelemetry's exporter variables", () => {
     assert.equal(headers.length, 1)
     assert.match(headers[0] ?? '', /OTEL_EXPORTER_OTLP_HEADERS is not a list of key=value pairs/)
     assert.doesNotMatch(headers[0] ?? '', /hunter2/)
+  })
+
+  it('refuses [observability.tracing] headers no export could send', () => {
+    for (const [headers, message] of [
+      [
+        '{ "x-api-key" = "a\\nb" }',
+        /observability\.tracing\.headers\.x-api-key: a header value cannot hold line breaks/,
+      ],
+      [
+        '{ "bad key" = "v" }',
+        /observability\.tracing\.headers\.bad key: expected an HTTP header name/,
+      ],
+    ] as const) {
+      const text = `${TRACING_ON}headers = ${headers}\n`
+      assert.throws(
+        () => loadConfig({ file: file(text), env: {} }),
+        (error: unknown) => error instanceof ConfigError && message.test(error.message),
+        text,
+      )
+    }
   })
 })
