@@ -217,6 +217,15 @@ export function headerValue(
   return Array.isArray(value) ? value[0] : value
 }
 
+/**
+ * The Content-Type as compared: lower-cased and trimmed (media types are case-insensitive,
+ * RFC 9110 §8.3.1: `Text/Event-Stream` is an event stream), or '' when there is none.
+ */
+export function contentTypeOf(headers: IncomingHttpHeaders | HeaderMap): string {
+  const value = headerValue(headers, 'content-type')
+  return value === undefined ? '' : value.trim().toLowerCase()
+}
+
 export type { OutgoingHttpHeaders }
 
 /**

@@ -22,7 +22,7 @@ import { drained, failRelay, type RelayOptions, relayAnswer, writeRelayHead } fr
 import { PorticoError } from '../errors.ts'
 import { routeKey } from '../forward/raw.ts'
 import { mapOriginHeaders } from '../forward/url-map.ts'
-import { clientHeaders, headerValue, readUpstreamHeaders } from '../http/headers.ts'
+import { clientHeaders, contentTypeOf, readUpstreamHeaders } from '../http/headers.ts'
 import { bigIdLiteral, encodeJson, isObject, type JsonRpcId } from '../jsonrpc/message.ts'
 import { CallRecorder, publishNotification } from '../observe/recorder.ts'
 import { type Call, rawBytesOf, upstreamHeadersOf } from '../pipeline/call.ts'
@@ -109,7 +109,7 @@ export class LegacyTransport {
         target.origin,
         publicOrigin(context, req),
       )
-      const type = headerValue(response.headers, 'content-type') ?? ''
+      const type = contentTypeOf(response.headers)
       if (!type.startsWith('text/event-stream')) {
         await relayAnswer(
           res,
@@ -473,7 +473,7 @@ function waitingCallsFailure(clientLeft: boolean, failure: unknown): PorticoErro
  * POST's own body, JSON or SSE, has that answer relayed, as the client would get it direct.
  */
 function uncorrelatedReply(response: UpstreamResponse, upstream: LegacyUpstream): Reply {
-  const type = headerValue(response.headers, 'content-type') ?? ''
+  const type = contentTypeOf(response.headers)
   if (type.includes('json') || type.startsWith('text/event-stream')) {
     const headers = clientHeaders(response.headers)
     return replyOf(response, headers, upstream.maxMessageBytes, upstream.label)

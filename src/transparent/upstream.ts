@@ -10,7 +10,7 @@ import type { Readable } from 'node:stream'
 import { PorticoError } from '../errors.ts'
 import { mapOriginHeaders } from '../forward/url-map.ts'
 import { WHOLE_ANSWER_BYTES } from '../http/body.ts'
-import { clientHeaders, type HeaderMap, headerValue } from '../http/headers.ts'
+import { clientHeaders, contentTypeOf, type HeaderMap, headerValue } from '../http/headers.ts'
 import { encodeJson, type JsonRpcId, type JsonRpcMessage } from '../jsonrpc/message.ts'
 import { type Call, rawBytesOf, upstreamHeadersOf, withMessage } from '../pipeline/call.ts'
 import { accepted, MessageReply, type Reply, StreamEvent, StreamReply } from '../pipeline/reply.ts'
@@ -115,7 +115,7 @@ export function replyOf(
   mapBodyError: (error: unknown) => PorticoError = (error) => bodyError(error, label),
 ): Reply {
   const init = { status: response.status, headers }
-  const type = headerValue(response.headers, 'content-type') ?? ''
+  const type = contentTypeOf(response.headers)
   if (type.startsWith('text/event-stream')) {
     const body = response.body
     return new StreamReply(sseEvents(body, maxBytes, label, FRAGMENT_FROM, mapBodyError), {

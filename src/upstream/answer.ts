@@ -311,5 +311,5 @@ function reasonOf(signal: SignalLike): unknown {
 
 function isEventStream(headers: Record<string, string | string[] | undefined>): boolean {
   const type = headers['content-type']
-  return typeof type === 'string' && type.startsWith('text/event-stream')
+  return typeof type === 'string' && type.trim().toLowerCase().startsWith('text/event-stream')
 }

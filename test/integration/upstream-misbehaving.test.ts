@@ -75,6 +75,15 @@ const ANSWERS: Record<string, (res: ServerResponse, id: unknown) => void> = {
   // A byte order mark first, which fetch's .json() (the SDK client's reader) ignores.
   bom: (res, id) =>
     json(res, `\uFEFF${JSON.stringify({ jsonrpc: '2.0', id, result: { content: [] } })}`),
+  // Media types are case-insensitive (RFC 9110 §8.3.1).
+  json_in_capitals: (res, id) =>
+    res
+      .writeHead(200, { 'content-type': 'Application/JSON' })
+      .end(JSON.stringify({ jsonrpc: '2.0', id, result: { content: [] } })),
+  sse_in_capitals: (res, id) =>
+    res
+      .writeHead(200, { 'content-type': 'Text/Event-Stream' })
+      .end(`data: ${JSON.stringify({ jsonrpc: '2.0', id, result: { content: [] } })}\n\n`),
   fine: (res, id) =>
     json(
       res,
@@ -254,6 +263,18 @@ describe('transparent mode in front of an upstream that answers badly', () => {
       id: 41,
       result: { content: [] },
     })
+  })
+
+  it('reads a Content-Type in any case', async () => {
+    // Before: 502, "not JSON-RPC (Text/Event-Stream)".
+    for (const [tool, id] of [
+      ['json_in_capitals', 43],
+      ['sse_in_capitals', 44],
+    ] as const) {
+      const { status, body } = await call(tool, id)
+      assert.equal(status, 200, `${tool}: ${body}`)
+      assert.match(body, new RegExp(`"id":${id},"result"`), body)
+    }
   })
 
   it('answers a 2xx page as the request error; passes an HTTP error through as it is', async () => {

@@ -12,7 +12,7 @@ import type { BackendConfig } from '../../config/gateway.ts'
 import { PorticoError } from '../../errors.ts'
 import { readText, WHOLE_ANSWER_BYTES } from '../../http/body.ts'
 import type { HeaderMap } from '../../http/headers.ts'
-import { askUncoded, headerValue } from '../../http/headers.ts'
+import { askUncoded, contentTypeOf, headerValue } from '../../http/headers.ts'
 import {
   encodeValues,
   isObject,
@@ -231,7 +231,7 @@ export class HttpConnection extends Connection {
       if (response.bytes === undefined) response.body.destroy()
       return
     }
-    const type = headerValue(response.headers, 'content-type') ?? ''
+    const type = contentTypeOf(response.headers)
     if (response.status === 202 || response.status === 204) {
       if (response.bytes === undefined) response.body.resume()
       // Accepted without an answer: right for a notification or a response; a request's
@@ -455,7 +455,7 @@ export class HttpConnection extends Connection {
 }
 
 function isEventStream(response: UpstreamResponse): boolean {
-  const type = headerValue(response.headers, 'content-type') ?? ''
+  const type = contentTypeOf(response.headers)
   return response.status === 200 && type.startsWith('text/event-stream')
 }
 

@@ -9,7 +9,7 @@
  */
 import type { Readable } from 'node:stream'
 import type { HeaderMap } from '../../http/headers.ts'
-import { headerValue } from '../../http/headers.ts'
+import { contentTypeOf } from '../../http/headers.ts'
 import {
   isObject,
   type JsonObject,
@@ -113,7 +113,7 @@ export class ListenStream {
     this.#options
       .post(message, this.#options.headersOf(message), abort.signal)
       .then(async (response) => {
-        const type = headerValue(response.headers, 'content-type') ?? ''
+        const type = contentTypeOf(response.headers)
         if (response.status !== 200 || !type.startsWith('text/event-stream')) {
           response.body.resume()
           // Refused (an error, or not a stream): the backend cannot take it; not tried again.
