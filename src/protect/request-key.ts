@@ -1,8 +1,8 @@
 /**
  * The identity of a request for the cache and coalescing: who asks and what the upstream is
  * told about them (identity.ts `answerIdentity`), the method,
- * the target (tool name, resource URI, prompt name) and the arguments as sent, without
- * `_meta` (progress tokens and client info differ between otherwise identical calls).
+ * the target (tool name, resource URI, prompt name), the arguments as sent and any other param,
+ * without `_meta` (progress tokens and client info differ between otherwise identical calls).
  * Both policies ask for them: the last call's are remembered.
  */
 import { encodeValues, isObject, type JsonObject } from '../jsonrpc/message.ts'

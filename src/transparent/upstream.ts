@@ -205,11 +205,10 @@ async function* eventsOf(
 }
 
 /**
- * A session's request Portico gave up on for its deadline (the attempt's `request_timeout`, or
- * the whole call's `[timeout]`) while it waited for the answer: the upstream is told, as the
- * README's Timeouts promise. On a session, the closed request alone is no cancellation, and
- * the server ran the call to its end. (An event stream whose attempt falls silent past
- * `request_timeout` mid-answer is cut without telling.)
+ * A session's request Portico gave up on for its deadline (the attempt's `request_timeout`,
+ * before the answer or while it streams, or the whole call's `[timeout]`): the upstream is
+ * told, as the README's Timeouts promise. On a session, the closed request alone is no
+ * cancellation, and the server ran the call to its end.
  */
 function cancelTimedOut(send: (call: Call) => Promise<Reply>, call: Call, error: unknown): void {
   const why = timedOutWhy(call, error)
