@@ -9,6 +9,7 @@
 import { isIP } from 'node:net'
 import { z } from 'zod'
 import { durationSchema } from './duration-schema.ts'
+import { isHeaderName } from './operate.ts'
 
 const httpUrl = z
   .string()
@@ -80,7 +81,7 @@ const denyUris = denyList(uriPattern)
 /** HTTP header names (RFC 9110 tokens), lower-cased. */
 const headerName = z
   .string()
-  .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'expected an HTTP header name')
+  .refine(isHeaderName, 'expected an HTTP header name')
   .transform((name) => name.toLowerCase())
 
 /** An address or CIDR block (`10.0.0.0/8`, `::1`, `2001:db8::/32`). */
@@ -141,14 +142,19 @@ const apiKeySchema = z.strictObject({
   admin: z.boolean().default(false),
 })
 
-export const roleSchema = z.strictObject({
-  name: z.string().min(1),
+/** What a role or a URL-path profile allows and denies, by kind (names, or URIs). */
+const listRules = {
   allow_tools: allowNames,
   deny_tools: denyNames,
   allow_resources: allowUris,
   deny_resources: denyUris,
   allow_prompts: allowNames,
   deny_prompts: denyNames,
+}
+
+export const roleSchema = z.strictObject({
+  name: z.string().min(1),
+  ...listRules,
   /** Holders of this role may use admin surfaces. */
   admin: z.boolean().default(false),
 })
@@ -158,12 +164,7 @@ export type RoleConfig = z.output<typeof roleSchema>
 /** A URL-path profile: `{mcp_path}/{name}` serves the same MCP endpoint, scoped by these lists. */
 export const profileSchema = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'expected 1-64 of [A-Za-z0-9_-]'),
-  allow_tools: allowNames,
-  deny_tools: denyNames,
-  allow_resources: allowUris,
-  deny_resources: denyUris,
-  allow_prompts: allowNames,
-  deny_prompts: denyNames,
+  ...listRules,
 })
 
 const roleMappingSchema = z.strictObject({

@@ -11,8 +11,10 @@ import { LOG_LEVEL_NAMES, type LogLevel, logLevelOf } from '../observe/logger.ts
 import { DEFAULT_PATHS } from './default-paths.ts'
 import { timerMsSchema } from './duration-schema.ts'
 
-/** An HTTP header name (RFC 9110 token). */
-const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
+/** An HTTP header name: an RFC 9110 token (also how auth.ts and otel-env.ts check one). */
+export function isHeaderName(name: string): boolean {
+  return /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)
+}
 
 /** Whether `value` can be sent as a header value: visible ASCII, spaces and tabs, Latin-1. */
 export function isHeaderValue(value: string): boolean {
@@ -29,7 +31,7 @@ const exportHeadersSchema = z
   )
   .superRefine((headers, ctx) => {
     for (const name of Object.keys(headers)) {
-      if (!HEADER_NAME.test(name)) {
+      if (!isHeaderName(name)) {
         ctx.addIssue({ code: 'custom', path: [name], message: 'expected an HTTP header name' })
       }
     }

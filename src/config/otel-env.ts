@@ -15,7 +15,7 @@
  * headers may carry credentials).
  */
 import { isObject, type JsonObject } from '../jsonrpc/message.ts'
-import { isHeaderValue, isHttpUrl } from './operate.ts'
+import { isHeaderName, isHeaderValue, isHttpUrl } from './operate.ts'
 
 interface Problem {
   path: string
@@ -106,7 +106,7 @@ function parseHeaders(text: string): Record<string, string> | undefined {
     const equals = pair.indexOf('=')
     if (equals <= 0) return undefined
     const key = pair.slice(0, equals).trim()
-    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(key)) return undefined
+    if (!isHeaderName(key)) return undefined
     try {
       const value = decodeURIComponent(pair.slice(equals + 1).trim())
       // Decoded, a value may hold what no header can carry (%0A): refused here, not at the
