@@ -284,6 +284,7 @@ export function createPortico(input: Config | ConfigInput, options: PorticoOptio
       sinks: [...(options.sinks ?? []), ...operate.sinks],
       status,
       exchangesInFlight: () => server.inFlight,
+      probes: server.probes,
       filters: user,
       addressFilters: security?.addressFilters ?? [],
       ...(security?.authenticator ? { authFilters: security.filters } : {}),
@@ -522,6 +523,8 @@ class PorticoServer implements Portico {
   readonly #sendWatch: SendWatch
   /** In a cluster: this worker's slot, named on every answer (`portico-worker`). */
   workerSlot: string | undefined
+  /** What the probes answer from (the admin listener serves them too). */
+  readonly probes: Operations
 
   constructor(
     context: ProxyContext,
@@ -537,7 +540,7 @@ class PorticoServer implements Portico {
     this.#mode = mode
     this.#security = security
     this.#operate = operate
-    const ops: Operations = {
+    this.probes = {
       isServing: () => this.#serving,
       isReady: async (detailed) => mode.readiness(detailed),
       // The local admin surface: a loopback client, not everyone behind a same-host proxy.
@@ -545,7 +548,7 @@ class PorticoServer implements Portico {
       filters: security?.probeFilters ?? [],
       version: VERSION,
     }
-    const route = createRouter(context, mode.routes(handle), filters, ops, {
+    const route = createRouter(context, mode.routes(handle), filters, this.probes, {
       // The same array `mount` adds to: mounts are attached after the server is built.
       mounts: this.#mounts,
       ...(security === undefined

@@ -149,12 +149,7 @@ export function createRouter(
       return guarded(filters.mcp, 'streamable-http', handler, req, res)
     }
     if (isMcp && req.method === 'POST') return refuseWhileDraining(req, res)
-    if (pathname === '/healthz' || pathname === '/readyz' || pathname === '/version') {
-      if (refusedHost(context, req, res)) return
-      if (ops.filters.length === 0) return operations(pathname, req, res, ops)
-      const probe = (q: IncomingMessage, s: ServerResponse) => operations(pathname, q, s, ops)
-      return guarded(ops.filters, 'http', probe, req, res)
-    }
+    if (PROBES.has(pathname)) return serveProbe(context, pathname, req, res, ops)
     if (!isPlainPath(pathname)) return refuse(context, req, res, notPlain(), 'http')
     // The admin API and /metrics keep answering while draining (operators watch the drain).
     const mount = mounts.length === 0 ? undefined : mountOf(mounts, pathname)
@@ -226,16 +221,49 @@ export function createRouter(
   return protect(context, dispatch)
 }
 
-/** A listener that serves only mounts (the admin API on `admin_bind`); anything else is 404. */
-export function createMountRouter(context: ProxyContext, mounts: readonly Mount[]): RequestHandler {
+/**
+ * A listener that serves only mounts (the admin API on `admin_bind`) and the probes, which
+ * mcpr served on that listener (its Docker HEALTHCHECK and Kubernetes probes ask it); anything
+ * else is 404.
+ */
+export function createMountRouter(
+  context: ProxyContext,
+  mounts: readonly Mount[],
+  ops: Operations,
+): RequestHandler {
   return protect(context, (req, res) => {
-    if (refusedHost(context, req, res)) return
     const pathname = pathOf(req)
+    if (PROBES.has(pathname) || pathname === MCPR_READY) {
+      return serveProbe(context, pathname, req, res, ops)
+    }
+    if (refusedHost(context, req, res)) return
     if (!isPlainPath(pathname)) return refuse(context, req, res, notPlain(), 'http')
     const mount = mountOf(mounts, pathname)
     if (mount === undefined) return refuse(context, req, res, new PorticoError('not_found'), 'http')
     return guardedMount(context, mount, req, res)
   })
+}
+
+/** The probes every listener serves. */
+const PROBES: ReadonlySet<string> = new Set(['/healthz', '/readyz', '/version'])
+/**
+ * mcpr's name of the readiness probe, on the admin listener only: on the main listener the path
+ * is the upstream's.
+ */
+const MCPR_READY = '/ready'
+
+/** A probe behind the client address rules (unless `exempt_probes`). */
+function serveProbe(
+  context: ProxyContext,
+  pathname: string,
+  req: IncomingMessage,
+  res: ServerResponse,
+  ops: Operations,
+): Promise<void> | void {
+  if (refusedHost(context, req, res)) return
+  const probe = (q: IncomingMessage, s: ServerResponse) => operations(pathname, q, s, ops)
+  if (ops.filters.length === 0) return probe(req, res)
+  return guardedBy(context, ops.filters, 'http', probe, req, res)
 }
 
 /** A mount behind its filters, refused in its own error shape when it has one. */
@@ -323,6 +351,7 @@ async function operations(
   if (pathname === '/version') return sendJson(res, 200, { name: 'portico', version: ops.version })
   if (!ops.isServing()) return sendJson(res, 503, { status: 'draining' })
   if (pathname === '/healthz') return sendJson(res, 200, { status: 'ok' })
+  // `/readyz`, or mcpr's `/ready` (same answer: mcpr's shape, with Portico's details added).
   const { ready, detail } = await ops.isReady(ops.isLocal(req))
   sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not_ready', ...detail })
 }

@@ -24,7 +24,7 @@ import {
 } from '../edge/admin-token.ts'
 import type { HttpFilter } from '../edge/filters.ts'
 import type { Readiness } from '../edge/mode.ts'
-import { createMountRouter, type Mount } from '../edge/router.ts'
+import { createMountRouter, type Mount, type Operations } from '../edge/router.ts'
 import type { Gateway } from '../gateway/gateway.ts'
 import { TCP_KEEPALIVE } from '../http/tcp-keepalive.ts'
 import {
@@ -224,7 +224,7 @@ export class Operate {
       }),
     }
     if ('main' in placement) return [...mounts, admin]
-    this.#admin = new AdminServer(parts.context, [admin], placement.own)
+    this.#admin = new AdminServer(parts.context, [admin], parts.probes, placement.own)
     return mounts
   }
 
@@ -297,6 +297,8 @@ export interface AttachParts {
   sinks: readonly Sink[]
   status: StatusBoard
   exchangesInFlight: () => number
+  /** What the probes answer from: the admin listener serves them too. */
+  probes: Operations
   /** Library-mode filters (they guard the admin API too). */
   filters: readonly HttpFilter[]
   /** `allow_ips` / `deny_ips`: every mount (admin API, dashboard, `/metrics`) obeys them. */
@@ -310,9 +312,14 @@ class AdminServer {
   readonly #server: Server
   readonly #bind: { host: string; port: number }
 
-  constructor(context: ProxyContext, mounts: Mount[], bind: { host: string; port: number }) {
+  constructor(
+    context: ProxyContext,
+    mounts: Mount[],
+    probes: Operations,
+    bind: { host: string; port: number },
+  ) {
     this.#bind = bind
-    const route = createMountRouter(context, mounts)
+    const route = createMountRouter(context, mounts, probes)
     this.#server = createServer(
       { keepAliveTimeout: 5000, requestTimeout: 30_000, ...TCP_KEEPALIVE },
       route,

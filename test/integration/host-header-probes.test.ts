@@ -84,4 +84,27 @@ describe('Host syntax on probes, mounts and the admin listener', () => {
       }
     }
   })
+
+  it("the admin listener serves the probes without the token, mcpr's /ready among them", async () => {
+    const adminUrl = withAdminListener.portico.adminUrl
+    assert.ok(adminUrl !== undefined)
+    const origin = new URL(adminUrl).origin
+    const bodies: Record<string, unknown> = {}
+    for (const path of ['/healthz', '/ready', '/readyz', '/version']) {
+      const response = await fetch(`${origin}${path}`)
+      assert.equal(response.status, 200, path)
+      bodies[path] = await response.json()
+    }
+    assert.deepEqual(bodies['/healthz'], { status: 'ok' })
+    assert.equal((bodies['/ready'] as { status: string }).status, 'ready')
+    assert.deepEqual(bodies['/ready'], bodies['/readyz'])
+    assert.equal((bodies['/version'] as { name: string }).name, 'portico')
+    for (const host of MALFORMED) assert.equal(await statusFor(adminUrl, '/ready', host), 400, host)
+    // Anything else still needs the token, and the main listener's /ready is the upstream's.
+    assert.equal((await fetch(`${origin}/admin/config`)).status, 401)
+    const upstreamAnswer = await fetch(`${withAdminListener.origin}/ready`)
+    await upstreamAnswer.body?.cancel()
+    // The probe server answers MCP on every path: a plain GET is its 406, not Portico's 200.
+    assert.equal(upstreamAnswer.status, 406, "the upstream's own answer")
+  })
 })
