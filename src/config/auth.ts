@@ -418,6 +418,25 @@ export function shortTokenWarnings(auth: AuthConfig | undefined): string[] {
   return warnings
 }
 
+/**
+ * `forward_auth` beside `[auth] type = "bearer"`: the only credentials are Portico's own keys,
+ * which never leave it, so the backend gets no Authorization. Warned about, not refused: it
+ * sends nothing, as mcp-proxy does with the key, so nothing is weakened, and a mcp-proxy file
+ * runs as written. (`bearer_token` beside it has its own warning.)
+ */
+export function forwardAuthWarnings(
+  auth: AuthConfig | undefined,
+  backends: ReadonlyArray<{ name: string; forward_auth: boolean; bearer_token?: unknown }> = [],
+): string[] {
+  if (auth === undefined || authKind(auth) !== 'bearer') return []
+  return backends
+    .filter((backend) => backend.forward_auth && backend.bearer_token === undefined)
+    .map(
+      (backend) =>
+        `backend "${backend.name}": forward_auth forwards tokens an authorization server issued ([auth] type = "jwt" or "oauth"); with type = "bearer" the clients present Portico's own keys, which are never forwarded, so the backend gets no Authorization (set bearer_token or headers for its own credential)`,
+    )
+}
+
 /** Tokens: at least one for bearer, no duplicate anywhere, no allow + deny on one token. */
 function tokenProblems(auth: AuthConfig, security: SecurityConfig): Problem[] {
   const problems: Problem[] = []

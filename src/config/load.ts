@@ -9,7 +9,7 @@ import { basename, resolve } from 'node:path'
 import { parse as parseToml, TomlError } from 'smol-toml'
 import type { ZodType } from 'zod'
 import { isObject, type JsonObject } from '../jsonrpc/message.ts'
-import { shortTokenWarnings } from './auth.ts'
+import { forwardAuthWarnings, shortTokenWarnings } from './auth.ts'
 import {
   adoptForeignLayout,
   adoptRelayLayout,
@@ -275,7 +275,12 @@ function loadText(
     }
   }
   if (problems.length > 0 || !result.ok) throw new ConfigError(file, byLine(problems))
-  warnings.push(...configWarnings(result.data), ...shortTokenWarnings(result.data.auth))
+  const { auth, backends } = result.data
+  warnings.push(
+    ...configWarnings(result.data),
+    ...shortTokenWarnings(auth),
+    ...forwardAuthWarnings(auth, backends),
+  )
   return { config: markParsed(result.data), file, warnings }
 }
 

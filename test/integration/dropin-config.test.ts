@@ -410,6 +410,28 @@ describe('fail closed on what Portico does not implement', () => {
     assert.equal(runCliSync(['check', '--config', tool]).status, 0)
   })
 
+  it('forward_auth under [auth] type = "bearer" warns that the backend gets no Authorization', () => {
+    const backend = (name: string) =>
+      `[[backends]]\nname = "${name}"\ntransport = "http"\nurl = "http://127.0.0.1:9/mcp"\nforward_auth = true\n`
+    const bearer = tempFile(
+      'mcp-proxy.toml',
+      `[proxy]\nname = "p"\n\n[auth]\ntype = "bearer"\ntokens = ["a-token-of-sixteen-chars"]\n\n${backend('remote')}`,
+    )
+    const out = runCliSync(['check', '--config', bearer])
+    assert.equal(out.status, 0, out.stderr)
+    assert.equal(
+      out.stderr,
+      'warning: backend "remote": forward_auth forwards tokens an authorization server issued ([auth] type = "jwt" or "oauth"); with type = "bearer" the clients present Portico\'s own keys, which are never forwarded, so the backend gets no Authorization (set bearer_token or headers for its own credential)\n',
+    )
+    const jwt = tempFile(
+      'mcp-proxy.toml',
+      `[proxy]\nname = "p"\nadmin_tools = false\n\n[auth]\ntype = "jwt"\nissuer = "https://issuer.example"\njwks_uri = "https://issuer.example/jwks"\naudience = "p"\n\n${backend('remote')}`,
+    )
+    const quiet = runCliSync(['check', '--config', jwt])
+    assert.equal(quiet.status, 0, quiet.stderr)
+    assert.equal(quiet.stderr, '')
+  })
+
   it('[logging] (log files) is an error: the logs would be lost', () => {
     const path = tempFile(
       'mcpr.toml',
