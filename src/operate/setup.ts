@@ -25,6 +25,7 @@ import {
 import type { HttpFilter } from '../edge/filters.ts'
 import type { Readiness } from '../edge/mode.ts'
 import { createMountRouter, type Mount, type Operations } from '../edge/router.ts'
+import { PorticoError } from '../errors.ts'
 import type { Gateway } from '../gateway/gateway.ts'
 import { TCP_KEEPALIVE } from '../http/tcp-keepalive.ts'
 import {
@@ -170,6 +171,8 @@ export class Operate {
     const credential = this.adminCredential
     const publicOrigin = publicOriginOfConfig(config)
     const mounts: Mount[] = []
+    const placement = adminPlacement(config)
+    const adminOnMain = placement !== undefined && 'main' in placement
     const metrics = this.metrics
     if (metrics !== undefined) {
       // Without an admin token, [auth]'s credential guards it (mcp-proxy's /admin/metrics sat
@@ -178,20 +181,29 @@ export class Operate {
         credential.configured || parts.authFilters === undefined
           ? parts.addressFilters
           : parts.authFilters
-      mounts.push({
+      const scrape: Mount = {
         path: config.observability.metrics.path,
         filters: [...guard, adminFilter(credential, false, publicOrigin)],
         handler: async (_req, res) => {
           const body = await metrics.render()
           res.writeHead(200, { 'content-type': metrics.contentType }).end(body)
         },
-      })
+      }
+      mounts.push(scrape)
+      // mcp-proxy (a gateway) served its metrics at /admin/metrics on the MCP listener, where a
+      // migrated Prometheus job still scrapes; the admin API answers it itself when it is there.
+      if (parts.gateway !== undefined && !adminOnMain && scrape.path !== MCP_PROXY_METRICS) {
+        mounts.push({ ...scrape, path: MCP_PROXY_METRICS })
+      }
     }
     if (config.dashboard.enabled)
       mounts.push(
         ...this.#dashboardMounts(credential, [...parts.addressFilters, ...parts.filters], fleet),
       )
-    const placement = adminPlacement(config)
+    // Last: a dashboard configured under /admin/ keeps its own paths.
+    if (parts.gateway !== undefined && !adminOnMain) {
+      mounts.push(adminOffMount(placement, parts.addressFilters))
+    }
     if (placement === undefined) return mounts
     const admin: Mount = {
       path: '/admin/',
@@ -305,6 +317,30 @@ export interface AttachParts {
   addressFilters: readonly HttpFilter[]
   /** `[auth]`'s filters (address rules included), when it is configured. */
   authFilters?: readonly HttpFilter[]
+}
+
+/** Where mcp-proxy served the Prometheus text. */
+const MCP_PROXY_METRICS = '/admin/metrics'
+
+/**
+ * `/admin/` on a gateway's main listener when the admin API is not served there: mcp-proxy
+ * always served it there, so its users get a 404 that says where it is, or how to turn it on.
+ */
+function adminOffMount(
+  placement: { own: { host: string; port: number } } | undefined,
+  addressFilters: readonly HttpFilter[],
+): Mount {
+  const message =
+    placement === undefined
+      ? 'Not Found: the admin API is off; set [admin] enabled = true (with [admin] token) to serve it under /admin here, or admin_bind for its own listener'
+      : 'Not Found: the admin API has its own listener (admin_bind), not this one'
+  return {
+    path: '/admin/',
+    filters: addressFilters,
+    handler: (_req, res) => {
+      sendAdminRefusal(res, new PorticoError('not_found', { message }))
+    },
+  }
 }
 
 /** The admin API on its own listener (`admin_bind`, mcpr's key). */

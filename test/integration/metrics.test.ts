@@ -278,6 +278,43 @@ describe('prometheus metrics beside [auth], without an admin token', () => {
   })
 })
 
+describe("a gateway without the admin API (mcp-proxy's file): /admin/metrics still scrapes", () => {
+  let portico: RunningPortico
+  let http: Served
+  const CLIENT_TOKEN = 'metrics-client-token-0123456789'
+
+  before(async () => {
+    http = await startProbeHttp()
+    portico = await startPortico({
+      backends: [{ name: 'h', transport: 'http', url: http.url }],
+      observability: { metrics: { enabled: true, process: false, mcp_proxy_names: true } },
+      auth: { type: 'bearer', tokens: [CLIENT_TOKEN] },
+    })
+  })
+
+  after(async () => {
+    await portico?.close()
+    await http?.close()
+  })
+
+  it("serves the metrics at mcp-proxy's path behind the same guard, and says where the rest is", async () => {
+    const denied = await fetch(`${portico.origin}/admin/metrics`)
+    await denied.body?.cancel()
+    assert.equal(denied.status, 401)
+    const bearer = { authorization: `Bearer ${CLIENT_TOKEN}` }
+    const metrics = await scrape(`${portico.origin}/admin/metrics`, bearer)
+    assert.ok(metrics.families.some((f) => f.name === 'portico_requests_total'))
+    assert.ok(metrics.families.some((f) => f.name === 'mcp_proxy_requests_total'))
+    const health = await fetch(`${portico.origin}/admin/health`, { headers: bearer })
+    assert.equal(health.status, 404)
+    assert.deepEqual(await health.json(), {
+      ok: false,
+      message:
+        'Not Found: the admin API is off; set [admin] enabled = true (with [admin] token) to serve it under /admin here, or admin_bind for its own listener',
+    })
+  })
+})
+
 describe('prometheus metrics of the store sink', () => {
   it('shows the store queue, deliveries and commit time', async () => {
     const { mkdtempSync, rmSync } = await import('node:fs')
