@@ -27,7 +27,10 @@ export interface AdminApiOptions {
   status: StatusBoard
   logger: Logger
   proxyName: string
+  /** Portico's version (the OpenAPI document's). */
   version: string
+  /** The version `GET /admin/backends` reports: `[proxy] version` as it runs, as mcp-proxy. */
+  proxyVersion?: () => string
   /** Prometheus text, when metrics are on (else `/admin/metrics` answers an empty body). */
   metrics?: { render(): Promise<string>; contentType: string }
   /** Largest body accepted (config text, backend JSON). */
@@ -122,7 +125,7 @@ function routesOf(options: AdminApiOptions): Route[] {
       sendJson(res, 200, {
         proxy: {
           name: options.proxyName,
-          version: options.version,
+          version: options.proxyVersion?.() ?? options.version,
           mode: fleet.mode,
           backend_count: backends.length,
           active_sessions: fleet.sessions()?.length ?? null,

@@ -89,6 +89,7 @@ const MCPR_SCALARS: ReadonlyArray<[string, string]> = [
   ['request_timeout', 'seconds until the upstream answers, else 504'],
   ['drain_timeout', 'seconds in-flight requests get on SIGTERM'],
   ['admin_bind', 'the admin API (health, backends, metrics) on its own listener'],
+  ['no_tunnel', 'true: no tunnel, even with [tunnel] enabled (mcpr 0.1)'],
 ]
 
 /** mcpr's tables Portico reads as written: [tunnel] by `portico run`, [relay] by `portico relay`. */

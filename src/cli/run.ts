@@ -217,7 +217,7 @@ async function openTunnel(
   flags: RunFlags,
   logger: Logger,
 ): Promise<OpenTunnel | undefined> {
-  if (flags.tunnel === false) return undefined
+  if (flags.tunnel === false || config.no_tunnel === true) return undefined
   const table = config.tunnel
   const relayUrl = flags.tunnel ?? (table?.enabled ? table.relay_url : undefined)
   if (relayUrl === undefined) return undefined

@@ -486,6 +486,8 @@ function importRefusal(path: string): string | undefined {
 /** What a valid configuration may still do that its author should know about. */
 export function configWarnings(config: {
   proxy: { separator: string }
+  no_tunnel?: boolean | undefined
+  tunnel?: { enabled: boolean } | undefined
   backends?:
     | ReadonlyArray<{ name: string; forward_auth: boolean; bearer_token?: string | undefined }>
     | undefined
@@ -495,6 +497,12 @@ export function configWarnings(config: {
   if (config.backends?.length && !PORTABLE_SEPARATOR.test(separator)) {
     warnings.push(
       `[proxy] separator = ${JSON.stringify(separator)}: some LLM APIs (Anthropic, OpenAI) reject tool names with characters other than letters, digits, "_" and "-", so clients built on them may refuse this gateway's tools; "__" or "_" works everywhere`,
+    )
+  }
+  if (config.no_tunnel === false && !config.tunnel?.enabled) {
+    // mcpr 0.1 opened its tunnel unless told not to; Portico only when asked (and to a relay).
+    warnings.push(
+      'no_tunnel = false opens no tunnel: Portico publishes through a relay only with [tunnel] enabled = true (relay_url, token) or --tunnel URL',
     )
   }
   for (const backend of config.backends ?? []) {

@@ -137,6 +137,8 @@ export const configSchema = z
     ...operateKeys,
     /** mcpr's tunnel client: publish this Portico through a relay (src/tunnel/). */
     tunnel: tunnelSchema.optional(),
+    /** mcpr 0.1's key of its `--no-tunnel`: true serves locally even with `[tunnel]` enabled. */
+    no_tunnel: z.boolean().optional(),
     /** mcpr's relay server, run by `portico relay` (src/relay/). */
     relay: relaySchema.optional(),
   })

@@ -219,6 +219,7 @@ export class Operate {
         logger,
         proxyName: proxy,
         version: VERSION,
+        proxyVersion: () => (parts.runningConfig?.() ?? config).proxy.version ?? VERSION,
         ...(metrics ? { metrics } : {}),
         preflight,
         warnings: preflightWarnings,

@@ -41,6 +41,7 @@ enabled = true
 process = false
 [proxy]
 hot_reload = true
+version = "2.3.4"
 [[backends]]
 name = "p"
 transport = "stdio"
@@ -176,6 +177,8 @@ describe('admin API and admin tools (gateway, own listener, token)', () => {
     const backends = await call(`${admin}/backends`)
     assert.equal(backends.status, 200)
     assert.equal((backends.json.proxy as Record<string, unknown>).backend_count, 1)
+    // [proxy] version, as mcp-proxy reports it (and as list_backends does).
+    assert.equal((backends.json.proxy as Record<string, unknown>).version, '2.3.4')
     const [p] = backends.json.backends as Array<Record<string, unknown>>
     assert.equal(p?.namespace, 'p')
     assert.equal(p?.healthy, true)
@@ -445,7 +448,7 @@ describe('admin API and admin tools (gateway, own listener, token)', () => {
     assert.equal(list.backend_count, 1)
     assert.equal(list.backends[0].namespace, 'p')
     assert.equal(list.backends[0].healthy, true)
-    assert.equal(typeof list.proxy_version, 'string')
+    assert.equal(list.proxy_version, '2.3.4')
     const health = JSON.parse(
       text(await client.callTool({ name: 'portico__health_check', arguments: {} })),
     )

@@ -169,6 +169,35 @@ describe('mcpr’s commands', () => {
     assert.match(bad.stderr, /^portico: invalid configuration:\n--csp-mode: csp\.mode: /)
   })
 
+  it('mcpr 0.1’s no_tunnel = true is its --no-tunnel; no_tunnel = false warns that it opens none', async () => {
+    const file = join(dir, 'no-tunnel-key.toml')
+    // The relay nobody listens at, as above: startup would fail if the tunnel were opened.
+    writeFileSync(
+      file,
+      `mcp = "${demo.url}"\nport = 0\nno_tunnel = true\n[tunnel]\nenabled = true\nrelay_url = "http://127.0.0.1:1"\ntoken = "t0ken"\n`,
+    )
+    const checked = runCliSync(['validate', '-c', file])
+    assert.equal(checked.status, 0, checked.stderr)
+    assert.equal(checked.stderr, '')
+    const proxy = await spawnReady(process.execPath, [CLI, 'run', file], {
+      env: cliEnv({ PORTICO_DB: join(dir, 'no-tunnel-key.db') }),
+      ready: LISTENING,
+    })
+    try {
+      assert.doesNotMatch(proxy.stdout(), /Public URL/)
+    } finally {
+      await proxy.stop()
+    }
+    const wanted = join(dir, 'tunnel-wanted.toml')
+    writeFileSync(wanted, `mcp = "${demo.url}"\nno_tunnel = false\n`)
+    const warned = runCliSync(['validate', '-c', wanted])
+    assert.equal(warned.status, 0, warned.stderr)
+    assert.equal(
+      warned.stderr,
+      'warning: no_tunnel = false opens no tunnel: Portico publishes through a relay only with [tunnel] enabled = true (relay_url, token) or --tunnel URL\n',
+    )
+  })
+
   it('mcpr’s proxy list, stop, reload and delete say what to do instead (exit 2, no lock files)', () => {
     const cases: Array<[string[], RegExp]> = [
       [['proxy', 'list', '--json'], /GET \/healthz; `portico status` reports every proxy/],
@@ -386,12 +415,21 @@ describe('mcpr’s commands', () => {
       from.stderr,
       'portico: --from-mcp-json is mcp-proxy’s: portico import .mcp.json writes portico.toml from its servers, then portico run serves them\n',
     )
+    const importing =
+      'portico: --import-mcp-json is mcp-proxy’s: write [proxy] import_backends = ".mcp.json" in the config file (its backends win over those of the same name)\n'
     const merged = runCliSync(['run', '-c', 'proxy.toml', '--import-mcp-json', '.mcp.json'])
     assert.equal(merged.status, 2)
-    assert.equal(
-      merged.stderr,
-      'portico: --import-mcp-json is mcp-proxy’s: write [proxy] import_backends = ".mcp.json" in the config file (its backends win over those of the same name)\n',
-    )
+    assert.equal(merged.stderr, importing)
+    // With mcp-proxy's --check too (its own order of flags): check knows the flags as well.
+    const checked = runCliSync([
+      '--config',
+      'proxy.toml',
+      '--import-mcp-json',
+      '.mcp.json',
+      '--check',
+    ])
+    assert.equal(checked.status, 2)
+    assert.equal(checked.stderr, importing)
   })
 
   it('portico help [command] is --help, as mcpr’s help command is (clap’s)', () => {

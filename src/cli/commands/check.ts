@@ -1,8 +1,9 @@
 /** `portico check`, declared: its options; what it does is ../check.ts, loaded when it runs. */
 import type { Command } from 'commander'
+import { addMcpProxyFlags } from './run.ts'
 
 export function registerCheck(program: Command): void {
-  program
+  const check = program
     .command('check')
     .alias('validate')
     .argument('[config]', 'TOML config file (same as --config)')
@@ -16,4 +17,5 @@ export function registerCheck(program: Command): void {
       const { checkConfig } = await import('../check.ts')
       checkConfig(file, flags)
     })
+  addMcpProxyFlags(check)
 }

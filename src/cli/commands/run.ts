@@ -5,7 +5,7 @@ import { holdHangups } from '../hangup.ts'
 import type { RunFlags } from '../run.ts'
 
 export function registerRun(program: Command): void {
-  program
+  const run = program
     .command('run')
     .argument('[config]', 'TOML config file, as mcpr takes it (same as --config)')
     .description('Run the proxy in front of an MCP server')
@@ -37,14 +37,22 @@ export function registerRun(program: Command): void {
       'processes serving the port (transparent mode; "auto": one per core)',
       workersOption,
     )
-    // mcp-proxy's flags, hidden: typed out of habit, they get what to type instead.
-    .addOption(new Option('--from-mcp-json <file>').hideHelp().argParser(fromMcpJson))
-    .addOption(new Option('--import-mcp-json <file>').hideHelp().argParser(importMcpJson))
     .action(async (file: string | undefined, flags: RunFlags) => {
       holdHangups()
       const { runProxy } = await import('../run.ts')
       await runProxy(file, flags)
     })
+  addMcpProxyFlags(run)
+}
+
+/**
+ * mcp-proxy's flags, hidden: typed out of habit (`--config proxy.toml --import-mcp-json
+ * .mcp.json`, with `--check` too), they get what to type instead of "unknown option".
+ */
+export function addMcpProxyFlags(command: Command): void {
+  command
+    .addOption(new Option('--from-mcp-json <file>').hideHelp().argParser(fromMcpJson))
+    .addOption(new Option('--import-mcp-json <file>').hideHelp().argParser(importMcpJson))
 }
 
 /** A repeatable option's values, in order. */
