@@ -571,7 +571,7 @@ export class Gateway {
     }
     // Per principal and what the backend is told of it (its claim headers): see answerIdentity.
     const view = origin.identity === undefined ? '' : answerIdentity(origin)
-    const key = ListCache.key(method, cursor, view)
+    const key = ListCache.key(method, cursor, view, backend.listScope(session))
     const cached = backend.lists.get(key, Date.now())
     if (cached !== undefined) return { catalog: backend.catalog, result: cached }
     // Its own call: own deadline, own notes, own lifetime (ended when the page is in). The
@@ -613,7 +613,9 @@ export class Gateway {
           })
         }
         const capabilities = backend.info()?.capabilities
-        backend.lists.set(key, method, result, generation, capabilities, Date.now())
+        // Measured once, when kept (the page is then served from here for list_cache_ttl).
+        const bytes = JSON.stringify(result).length
+        backend.lists.set(key, method, result, generation, capabilities, Date.now(), bytes)
         return { catalog: backend.catalog, result }
       }
       // A backend without this capability answers -32601: it simply has nothing to list.

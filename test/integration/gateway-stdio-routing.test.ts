@@ -14,6 +14,7 @@ import {
   LoggingMessageNotificationSchema,
   ToolListChangedNotificationSchema,
 } from '@modelcontextprotocol/sdk/types.js'
+import { openListenStream } from '../helpers/listen.ts'
 import { CLIENT_META, MODERN_META } from '../helpers/mcp-http.ts'
 import { fixture } from '../helpers/mcp-servers.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
@@ -216,6 +217,66 @@ describe('messages a shared stdio process sends outside any call', () => {
     const client = await connect(url)
     const answers = answerOf(await client.callTool({ name: 'pf__answers', arguments: {} }))
     assert.deepEqual(answers['ping-first'], { result: {} })
+  })
+})
+
+describe('a list change of a shared stdio process', () => {
+  it('reaches every session and listen stream, lists served from the cache too; calls and search follow it', async () => {
+    const { url } = await gateway({
+      proxy: { admin_tools: false, tool_discovery: true },
+      backends: [{ name: 'r', ...SERVER, hide_destructive: true }],
+    })
+    const changes = { a: 0, b: 0 }
+    const [a, b, c] = [await connect(url), await connect(url), await connect(url)]
+    a.setNotificationHandler(ToolListChangedNotificationSchema, () => {
+      changes.a++
+    })
+    b.setNotificationHandler(ToolListChangedNotificationSchema, () => {
+      changes.b++
+    })
+    await a.listTools()
+    await b.listTools() // from the cache: b never used the process
+    const listen = await openListenStream(url, 'listen-stdio', { toolsListChanged: true })
+    const search = async () =>
+      JSON.parse(
+        (
+          (await a.callTool({ name: 'portico__search_tools', arguments: { query: 'zebra' } }))
+            .content as Array<{ text: string }>
+        )[0]?.text ?? '[]',
+      ) as Array<{ id: string }>
+    assert.deepEqual(await search(), [])
+    // A whole listing was read: a name it lacks is refused without asking the backend again.
+    const before = await a.callTool({ name: 'r__zebra', arguments: {} }).catch((e: Error) => e)
+    assert.match(String((before as Error).message), /Unknown tool: r__zebra/)
+    await c.callTool({ name: 'r__add_tool', arguments: { name: 'zebra', description: 'striped' } })
+    await until(() => changes.a > 0 && changes.b > 0, 10_000, 'the list change to reach a and b')
+    await listen.until(
+      (all) => all.some((m) => m.method === 'notifications/tools/list_changed'),
+      'the list change on the listen stream',
+    )
+    assert.deepEqual(changes, { a: 1, b: 1 }, 'each session told once')
+    // Neither the catalog's refusal nor the search index outlives the change.
+    assert.equal(answerOf(await a.callTool({ name: 'r__zebra', arguments: {} })), 'zebra')
+    assert.deepEqual(
+      (await search()).map((hit) => hit.id),
+      ['r__zebra'],
+    )
+    listen.close()
+  })
+
+  it('with isolation = "session", each session lists its own process (the cache keeps them apart)', async () => {
+    const { url } = await gateway({ backends: [{ name: 'r', ...SERVER, isolation: 'session' }] })
+    const [a, b] = [await connect(url), await connect(url)]
+    const names = async (client: Client) => (await client.listTools()).tools.map((t) => t.name)
+    await names(a)
+    let changed = false
+    a.setNotificationHandler(ToolListChangedNotificationSchema, () => {
+      changed = true
+    })
+    await a.callTool({ name: 'r__add_tool', arguments: { name: 'zebra' } })
+    await until(() => changed, 10_000, "the list change of a's process")
+    assert.ok(!(await names(b)).includes('r__zebra'), "b's process has no zebra")
+    assert.ok((await names(a)).includes('r__zebra'), "a's process lists its zebra")
   })
 })
 

@@ -1,9 +1,10 @@
 /**
  * Who hears what a backend connection shared by every client session sends outside any call
- * (a shared stdio process, a 2026-07-28 HTTP backend): the sessions that used it, and for each
- * resource the sessions subscribed to it there. A list change is every session's news; a
- * resource update is its subscribers'; anything else sent outside a call is one client's by
- * nature, and nothing tells whose, so nobody gets it.
+ * (a shared stdio process, a 2026-07-28 HTTP backend): for each resource, the sessions
+ * subscribed to it there. A resource update is its subscribers'; a list change is every
+ * session's news, which the gateway tells (its connections hand it list changes, not this);
+ * anything else sent outside a call is one client's by nature, and nothing tells whose, so
+ * nobody gets it.
  */
 import { PorticoError } from '../../errors.ts'
 import type { JsonRpcNotification } from '../../jsonrpc/message.ts'
@@ -101,7 +102,6 @@ export class SharedAudience {
   /** Who gets `message`, sent outside any call. */
   of(message: JsonRpcNotification): SessionRef[] {
     const params = message.params
-    if (message.method.endsWith('/list_changed')) return [...this.#sessions.values()]
     if (message.method !== 'notifications/resources/updated' || typeof params?.uri !== 'string') {
       return []
     }

@@ -312,6 +312,14 @@ export abstract class Backend {
   ): Promise<Connection>
 
   /**
+   * Whose list pages a session gets (list-cache.ts's `scope`): everyone's, unless the backend
+   * gives each client a process of its own, whose lists are that process's.
+   */
+  listScope(_session: SessionRef): string {
+    return ''
+  }
+
+  /**
    * The session a call on the gateway's own session (a stateless client's) runs on: that one,
    * unless the backend gives each client a process of its own (stdio, `isolation = "session"`).
    */

@@ -594,6 +594,13 @@ export class StdioBackend extends Backend {
             answerUnrouted(connection, message)
             return
           }
+          // A list change goes to the gateway, which drops the caches and the catalog's
+          // refusals, tells listen streams and every session, whether it listed through this
+          // process or from the cache (gateway.ts `#deliver`); the rest to the audience.
+          if (message.method.endsWith('/list_changed')) {
+            this.deps.gatewaySession.deliver(this.name, message, connection)
+            return
+          }
           for (const session of this.#audience.of(message)) {
             session.deliver(this.name, message, connection)
           }
@@ -796,6 +803,10 @@ export class StdioBackend extends Backend {
   /** Stateless principals with a process of their own → when they last called. */
   readonly #principals = new Map<string, number>()
   #principalSweep: NodeJS.Timeout | undefined
+
+  override listScope(session: SessionRef): string {
+    return this.config.isolation === 'session' ? session.key : ''
+  }
 
   /**
    * isolation = "session" for stateless (2026-07-28) callers, who have no client session: each
