@@ -22,7 +22,8 @@ import type { Call } from '../pipeline/call.ts'
 import { redactUrl } from '../util/redact.ts'
 import { VERSION } from '../version.ts'
 import { backendStatus } from './backend-status.ts'
-import { toolIndex } from './discovery.ts'
+import type { SessionRef } from './backends/backend.ts'
+import { checkedQuery, toolIndex } from './discovery.ts'
 import type { Gateway } from './gateway.ts'
 import { callThroughChain } from './reenter.ts'
 
@@ -132,6 +133,7 @@ export async function callAdminTool(
   name: string,
   params: JsonObject,
   call: Call,
+  session: SessionRef,
 ): Promise<AdminAnswer> {
   const local = name.slice(adminPrefix(gateway.proxy.separator).length)
   if (!specsOf(gateway).some((tool) => tool.name === local)) {
@@ -141,7 +143,7 @@ export async function callAdminTool(
   if (local === 'call_tool') return callTool(gateway, args, params, call)
   if (local === 'add_backend')
     return { result: await addBackend(gateway, args, call), ownBackend: true }
-  const value = await adminValue(gateway, local, args, call)
+  const value = await adminValue(gateway, local, args, call, session)
   return { result: asResult(value), ownBackend: true }
 }
 
@@ -158,7 +160,11 @@ async function adminValue(
   tool: string,
   args: JsonObject,
   call: Call,
+  session: SessionRef,
 ): Promise<unknown> {
+  // The caller's own view of the tools, listed on its own session (never the gateway's,
+  // which would start a per-session process no client owns).
+  const index = () => toolIndex(gateway, call, session)
   const statuses = () => gateway.backends().map((b) => backendStatus(b.health()))
   switch (tool) {
     case 'backends':
@@ -197,18 +203,18 @@ async function adminValue(
     case 'session_count':
       return { active_sessions: gateway.sessions.size }
     case 'search_tools': {
-      const query = stringArg(args, 'query')
-      return (await toolIndex(gateway, call)).search(query, topK(args, 10), call.visible)
+      const query = checkedQuery(stringArg(args, 'query'))
+      return (await index()).search(query, topK(args, 10), call.visible)
     }
     case 'similar_tools': {
       const id = stringArg(args, 'tool_id')
-      const similar = (await toolIndex(gateway, call)).similar(id, topK(args, 5), call.visible)
+      const similar = (await index()).similar(id, topK(args, 5), call.visible)
       if (similar === undefined)
         throw new PorticoError('invalid_params', { message: `Unknown tool: ${id}` })
       return similar
     }
     case 'tool_categories':
-      return (await toolIndex(gateway, call)).categories(call.visible)
+      return (await index()).categories(call.visible)
     default:
       throw new PorticoError('invalid_params', { message: `Unknown tool: ${tool}` })
   }

@@ -3,11 +3,16 @@
  * over every backend tool as clients see it (exposed name, description, parameter names and
  * descriptions, backend, annotation tags), so a client facing hundreds of tools can search
  * them instead of listing them. Unlike mcp-proxy, the index is built from the filtered,
- * aliased lists clients get (hidden tools stay hidden) and rebuilt when the backends change
- * (reload, runtime changes, a list change the gateway hears, or 30 s old).
+ * aliased lists clients get (hidden tools stay hidden), one per caller view (what each
+ * caller's backends list it), and rebuilt when the backends change (reload, runtime changes, a
+ * list change the gateway hears, or 30 s old).
  */
+import { PorticoError } from '../errors.ts'
 import { isObject, type JsonObject } from '../jsonrpc/message.ts'
 import type { Call } from '../pipeline/call.ts'
+import { answerIdentity } from '../protect/identity.ts'
+import { BoundedMap } from '../util/bounded-map.ts'
+import type { SessionRef } from './backends/backend.ts'
 import type { Gateway } from './gateway.ts'
 
 export interface ToolEntry {
@@ -20,6 +25,8 @@ export interface ToolEntry {
   tags: string[]
   category: string
   tokens: string[]
+  /** How often each token occurs (the BM25 term frequency, looked up once per query term). */
+  counts: Map<string, number>
 }
 
 export interface SearchHit {
@@ -37,6 +44,12 @@ export type Visible = (kind: 'tool', name: string) => boolean
 
 const MAX_PAGES = 50
 const MAX_AGE_MS = 30_000
+/** A query's length in characters: the discovery tools are open to every caller. */
+export const MAX_QUERY_CHARS = 1000
+/** Distinct words of a query (or of the tool `similar_tools` starts from) that are scored. */
+const MAX_TERMS = 64
+/** Indexes kept per gateway: one per caller view (what each caller's backends list). */
+const MAX_VIEWS = 256
 const K1 = 1.2
 const B = 0.75
 
@@ -57,14 +70,18 @@ export class ToolIndex {
 
   /** The best `topK` matches among the tools `visible` admits (every tool when undefined). */
   search(query: string, topK: number, visible?: Visible, exclude?: string): SearchHit[] {
-    const terms = [...new Set(tokenize(query))]
+    return this.#score(new Set(tokenize(query)), topK, visible, exclude)
+  }
+
+  #score(words: Set<string>, topK: number, visible?: Visible, exclude?: string): SearchHit[] {
+    const terms = [...words].slice(0, MAX_TERMS)
     const n = this.entries.length
     const hits: SearchHit[] = []
     for (const entry of this.entries) {
       if (entry.id === exclude || (visible !== undefined && !visible('tool', entry.id))) continue
       let score = 0
       for (const term of terms) {
-        const tf = entry.tokens.reduce((count, token) => count + (token === term ? 1 : 0), 0)
+        const tf = entry.counts.get(term) ?? 0
         if (tf === 0) continue
         const df = this.#df.get(term) ?? 0
         const idf = Math.log(1 + (n - df + 0.5) / (df + 0.5))
@@ -80,7 +97,7 @@ export class ToolIndex {
   similar(id: string, topK: number, visible?: Visible): SearchHit[] | undefined {
     const entry = this.entries.find((e) => e.id === id)
     if (entry === undefined || (visible !== undefined && !visible('tool', id))) return undefined
-    return this.search(entry.tokens.join(' '), topK, visible, id)
+    return this.#score(new Set(entry.tokens), topK, visible, id)
   }
 
   categories(visible?: Visible): JsonObject {
@@ -99,8 +116,18 @@ export class ToolIndex {
 }
 
 function hitOf(entry: ToolEntry, score: number): SearchHit {
-  const { tokens: _tokens, ...rest } = entry
+  const { tokens: _tokens, counts: _counts, ...rest } = entry
   return { ...rest, score }
+}
+
+/** A query a caller may search with: a string of at most MAX_QUERY_CHARS. */
+export function checkedQuery(query: string): string {
+  if (query.length > MAX_QUERY_CHARS) {
+    throw new PorticoError('invalid_params', {
+      message: `Invalid params: "query" is at most ${MAX_QUERY_CHARS} characters (it has ${query.length})`,
+    })
+  }
+  return query
 }
 
 /** Lower-case words, `snake_case` and `camelCase` split, one-letter noise dropped. */
@@ -112,11 +139,30 @@ export function tokenize(text: string): string[] {
     .filter((word) => word.length > 1)
 }
 
-const cache = new WeakMap<Gateway, { index: ToolIndex; version: number; at: number }>()
+interface Built {
+  index: ToolIndex
+  version: number
+  at: number
+}
 
-/** The index of the gateway's tools, built (by listing every backend) when stale. */
-export async function toolIndex(gateway: Gateway, origin: Call): Promise<ToolIndex> {
-  const cached = cache.get(gateway)
+const cache = new WeakMap<Gateway, BoundedMap<string, Built>>()
+
+/**
+ * The index of the tools `origin`'s caller gets listed, built (by listing every backend as
+ * its own `tools/list` does, on its session) when stale. Kept per caller view, as the list
+ * pages are (list-cache.ts): a backend told who calls may list each caller its own tools, and a
+ * per-session process its own; one caller's index never answers another's search.
+ */
+export async function toolIndex(
+  gateway: Gateway,
+  origin: Call,
+  session: SessionRef,
+): Promise<ToolIndex> {
+  const views = cache.get(gateway) ?? new BoundedMap<string, Built>(MAX_VIEWS)
+  cache.set(gateway, views)
+  const scopes = gateway.backends().map((backend) => backend.listScope(session))
+  const view = `${origin.identity === undefined ? '' : answerIdentity(origin)}\u0000${scopes.join('\u0000')}`
+  const cached = views.get(view)
   const now = Date.now()
   if (cached && cached.version === gateway.toolsVersion && now - cached.at < MAX_AGE_MS) {
     return cached.index
@@ -126,13 +172,14 @@ export async function toolIndex(gateway: Gateway, origin: Call): Promise<ToolInd
   let cursor: string | undefined
   for (let page = 0; page < MAX_PAGES; page++) {
     const params = cursor === undefined ? {} : { cursor }
-    const result = await gateway.list('tools/list', params, gateway.session, origin)
+    const result = await gateway.list('tools/list', params, session, origin)
     if (Array.isArray(result.tools)) tools.push(...(result.tools as JsonObject[]))
     cursor = typeof result.nextCursor === 'string' ? result.nextCursor : undefined
     if (cursor === undefined) break
   }
   const index = new ToolIndex(tools.flatMap((tool) => entryOf(gateway, tool) ?? []))
-  cache.set(gateway, { index, version, at: now })
+  views.delete(view)
+  views.set(view, { index, version, at: now })
   return index
 }
 
@@ -149,15 +196,13 @@ function entryOf(gateway: Gateway, tool: JsonObject): ToolEntry | undefined {
   }
   const description = typeof tool.description === 'string' ? tool.description : ''
   const tags = tagsOf(tool.annotations)
-  const words = [
-    tool.name,
-    name,
-    name,
-    description,
-    server,
-    ...tags,
-    ...parameterWords(tool.inputSchema),
-  ]
+  const tokens = tokenize(
+    [tool.name, name, name, description, server, ...tags, ...parameterWords(tool.inputSchema)].join(
+      ' ',
+    ),
+  )
+  const counts = new Map<string, number>()
+  for (const token of tokens) counts.set(token, (counts.get(token) ?? 0) + 1)
   return {
     id: tool.name,
     server,
@@ -165,7 +210,8 @@ function entryOf(gateway: Gateway, tool: JsonObject): ToolEntry | undefined {
     description,
     tags,
     category: server,
-    tokens: tokenize(words.join(' ')),
+    tokens,
+    counts,
   }
 }
 

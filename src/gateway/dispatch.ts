@@ -385,7 +385,7 @@ async function callTool(scope: RequestScope, params: JsonObject): Promise<Handle
     }
   }
   if (servesOwnTools(gateway) && name.startsWith(adminPrefix(gateway.proxy.separator))) {
-    const answer = await callAdminTool(gateway, name, params, onBehalf)
+    const answer = await callAdminTool(gateway, name, params, onBehalf, scope.ref)
     return {
       ...(answer.error ? { error: answer.error } : { result: answer.result ?? {} }),
       ...(answer.ownBackend ? { backend: 'portico' } : {}),

@@ -13,9 +13,10 @@ import {
   Client as ClientV2,
   StreamableHTTPClientTransport as TransportV2,
 } from '@modelcontextprotocol/client'
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
 import type { ExchangeEvent } from '../../src/observe/event.ts'
 import { startProbeHttp } from '../fixtures/probe-server.ts'
-import type { Served } from '../fixtures/serve.ts'
+import { type Served, serveSdkStateless } from '../fixtures/serve.ts'
 import { serverBin } from '../helpers/mcp-servers.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
 import { bearer, request, rpc } from '../helpers/rpc.ts'
@@ -353,5 +354,72 @@ describe('tool discovery under roles: a caller finds only what it may call', () 
       JSON.stringify(all),
     )
     await root.close()
+  })
+})
+
+describe('tool discovery per caller: each searches the list its backends give it', () => {
+  let notes: Served
+  let gateway: RunningPortico
+
+  before(async () => {
+    // A backend that lists each user a tool of their own (it is told who calls: x-user-id).
+    notes = await serveSdkStateless((req) => {
+      const user = String(req.headers['x-user-id'] ?? 'nobody')
+      const server = new McpServer({ name: 'notes', version: '1.0.0' })
+      server.registerTool(`notes_${user}`, { description: `private notes of ${user}` }, () => ({
+        content: [{ type: 'text' as const, text: user }],
+      }))
+      return server
+    })
+    gateway = await startPortico({
+      backends: [{ name: 'h', transport: 'http', url: notes.url }],
+      proxy: { tool_discovery: true },
+      auth: {
+        api_keys: [
+          { name: 'alice', key: 'alice-key-0123456789' },
+          { name: 'bob', key: 'bob-key-0123456789ab' },
+        ],
+      },
+      security: { admin_token: ADMIN_TOKEN },
+    })
+  })
+  after(async () => {
+    await gateway?.close()
+    await notes?.close()
+  })
+
+  it("one caller's private tools never show in another's search, and a huge query is refused", async () => {
+    const search = async (client: ClientV2, name: string, args: Record<string, unknown>) =>
+      JSON.parse(text(await client.callTool({ name: `portico__${name}`, arguments: args })))
+    const alice = await connect(gateway.url, 'alice-key-0123456789')
+    const bob = await connect(gateway.url, 'bob-key-0123456789ab')
+    try {
+      // Alice searches first: her index must not answer Bob.
+      const hers = (await search(alice, 'search_tools', { query: 'private notes' })) as Array<{
+        id: string
+      }>
+      assert.deepEqual(
+        hers.map((h) => h.id),
+        ['h__notes_alice'],
+      )
+      const his = (await search(bob, 'search_tools', { query: 'private notes' })) as Array<{
+        id: string
+      }>
+      assert.deepEqual(
+        his.map((h) => h.id),
+        ['h__notes_bob'],
+      )
+      const categories = await search(bob, 'tool_categories', {})
+      assert.deepEqual(categories.categories, [
+        { name: 'h', tool_count: 1, tools: ['h__notes_bob'] },
+      ])
+      const huge = await bob
+        .callTool({ name: 'portico__search_tools', arguments: { query: 'word '.repeat(1000) } })
+        .catch((error: unknown) => error)
+      assert.match(String(huge), /"query" is at most 1000 characters \(it has 5000\)/)
+    } finally {
+      await alice.close()
+      await bob.close()
+    }
   })
 })

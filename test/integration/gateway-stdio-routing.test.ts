@@ -280,6 +280,24 @@ describe('a list change of a shared stdio process', () => {
   })
 })
 
+describe('tool discovery with isolation = "session"', () => {
+  it("lists on the searching session's own process: no process no client owns takes a slot", async () => {
+    const { url } = await gateway({
+      proxy: { admin_tools: false, tool_discovery: true },
+      backends: [{ name: 'r', ...SERVER, isolation: 'session', max_processes: 1 }],
+    })
+    const a = await connect(url)
+    const found = await a.callTool({
+      name: 'portico__search_tools',
+      arguments: { query: 'whoami' },
+    })
+    assert.match(JSON.stringify(found), /r__whoami/)
+    // The search started a's own process (its one slot), which then serves a's calls.
+    const first = answerOf(await a.callTool({ name: 'r__whoami', arguments: {} }))
+    assert.equal(typeof first.pid, 'number')
+  })
+})
+
 describe('a server request for a capability the client did not declare', () => {
   for (const isolation of ['shared', 'session'] as const) {
     it(`is refused to the backend with -32601 naming the capability (isolation = "${isolation}")`, async () => {
