@@ -298,6 +298,56 @@ describe('tool discovery with isolation = "session"', () => {
   })
 })
 
+describe('a shared stdio process past max_response_body_size', () => {
+  it('an answer over the bound (in bytes) fails its own call only: the process and other calls go on', async () => {
+    const { url } = await gateway({
+      max_response_body_size: 65_536,
+      backends: [{ name: 'r', ...SERVER }],
+    })
+    const [a, b] = [await connect(url), await connect(url)]
+    const pid = answerOf(await a.callTool({ name: 'r__whoami', arguments: {} })).pid
+    const slow = a.callTool({ name: 'r__slow', arguments: { delayMs: 1500 } })
+    // 40,000 "é": 80,000 bytes in 40,000 characters, in one line.
+    const big = await b
+      .callTool({ name: 'r__big', arguments: { chars: 40_000, char: 'é' } })
+      .catch((error: Error) => error)
+    assert.match(String((big as Error).message), /wrote a message over 65536 bytes/)
+    assert.deepEqual((await slow).content, [{ type: 'text', text: JSON.stringify('slow') }])
+    assert.equal(answerOf(await b.callTool({ name: 'r__whoami', arguments: {} })).pid, pid)
+    // Under the bound in bytes, it is relayed whole.
+    const fits = await b.callTool({ name: 'r__big', arguments: { chars: 30_000, char: 'é' } })
+    assert.equal(String(answerOf(fits)).length, 30_000)
+  })
+
+  it('a process that reads none of its input is given up and restarted', async () => {
+    const { url } = await gateway({
+      max_response_body_size: 65_536,
+      backends: [{ name: 'r', ...SERVER, timeout: { seconds: 2 } }],
+    })
+    const client = await connect(url)
+    const pid = answerOf(await client.callTool({ name: 'r__whoami', arguments: {} })).pid
+    await client.callTool({ name: 'r__deafen', arguments: {} })
+    // Calls it never reads pile up past the bound; then the process is stopped and restarted.
+    const padding = 'p'.repeat(400_000)
+    const unread = Array.from({ length: 6 }, () =>
+      client.callTool({ name: 'r__whoami', arguments: { padding } }).catch(() => undefined),
+    )
+    const restarted = await until(
+      async () => {
+        const answer = await client
+          .callTool({ name: 'r__whoami', arguments: {} })
+          .catch(() => undefined)
+        const now = answer === undefined ? undefined : answerOf(answer).pid
+        return now !== undefined && now !== pid ? now : undefined
+      },
+      20_000,
+      'a new process answering',
+    )
+    assert.notEqual(restarted, pid)
+    await Promise.all(unread)
+  })
+})
+
 describe('a server request for a capability the client did not declare', () => {
   for (const isolation of ['shared', 'session'] as const) {
     it(`is refused to the backend with -32601 naming the capability (isolation = "${isolation}")`, async () => {

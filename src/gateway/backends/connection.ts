@@ -516,6 +516,17 @@ export abstract class Connection {
     return Promise.all(told).then(() => {})
   }
 
+  /**
+   * Ends the one call a response with `id` would have answered with `error` (a response too
+   * large to read); false when no call in flight has that id.
+   */
+  protected failCall(id: JsonRpcId, error: PorticoError): boolean {
+    const pending = this.#pending.get(this.callIdOf(id))
+    if (pending === undefined) return false
+    pending.reject(error)
+    return true
+  }
+
   /** Ends the connection: every call in flight gets `error`, later calls fail at once. */
   protected fail(error: PorticoError): void {
     if (this.#failure) return

@@ -7,6 +7,8 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
+import type { Writable } from 'node:stream'
+import { StringDecoder } from 'node:string_decoder'
 import type { BackendConfig } from '../../config/gateway.ts'
 import { PorticoError } from '../../errors.ts'
 import {
@@ -15,6 +17,7 @@ import {
   type JsonRpcMessage,
   kindOf,
   parseExact,
+  TopLevelIdScanner,
 } from '../../jsonrpc/message.ts'
 import type { Logger } from '../../observe/logger.ts'
 import { PerSecond } from '../../util/per-second.ts'
@@ -48,6 +51,8 @@ const HEALTHY_RUN_MS = 10_000
 const GROUPED = process.platform !== 'win32'
 /** How long the rest of a group gets after SIGTERM before SIGKILL (as the process itself). */
 const GROUP_GRACE_MS = 2000
+/** How long a process may leave input past the bound unread before it counts as wedged. */
+const STALLED_INPUT_MS = 5000
 const GROUP_POLL_MS = 50
 const liveGroups = new Set<number>()
 let exitHooked = false
@@ -131,8 +136,16 @@ export class StdioConnection extends Connection {
    * chunk to one string and searching it made V8 flatten the whole pending line per chunk,
    * quadratic in a line's size (a 16 MB answer took 7 s of CPU), as SseParser found for events.
    */
-  #pending: string[] = []
+  #pending: Buffer[] = []
+  /** Their size in bytes (what `max_response_body_size` bounds). */
   #pendingLength = 0
+  /**
+   * A line past the bound, being read past to its newline: only its top-level id is kept, so
+   * that the call it answers, and no other, fails (the process and its other calls go on).
+   */
+  #oversized: { scanner: TopLevelIdScanner; decoder: StringDecoder } | undefined
+  /** Set while input piled up past the bound waits to be read (`#watchStalledInput`). */
+  #stallWatch: NodeJS.Timeout | undefined
   readonly #logger: Logger
   #tornLogged = false
   /** Set once `initialize` succeeded (StdioBackend): the process serves calls. */
@@ -196,7 +209,7 @@ export class StdioConnection extends Connection {
         })
       })
     })
-    this.#child.stdout?.setEncoding('utf8').on('data', (chunk: string) => this.#onStdout(chunk))
+    this.#child.stdout?.on('data', (chunk: Buffer) => this.#onStdout(chunk))
     // A process that closes its output or its input while it runs can answer nothing more: its
     // calls would wait for their deadline (or fail "not running") and it would never be
     // restarted. Unless it exits meanwhile (a pipe often ends just before the exit is seen),
@@ -231,11 +244,43 @@ export class StdioConnection extends Connection {
     if (this.#stopping || !this.#running()) return
     setTimeout(() => {
       if (this.#stopping || !this.#running() || this.#child.pid === undefined) return
-      const error = crashError(this.backend, `${what}; it was stopped`)
-      this.#unusable = error
-      this.fail(error)
-      this.#closing ??= this.#terminate()
+      this.#giveUp(what)
     }, STDOUT_GRACE_MS).unref()
+  }
+
+  /** A running process that can answer nothing more: its calls fail, it is stopped (restarted). */
+  #giveUp(what: string): void {
+    const error = crashError(this.backend, `${what}; it was stopped`)
+    this.#unusable = error
+    this.fail(error)
+    this.#closing ??= this.#terminate()
+  }
+
+  /**
+   * Input piled up past the bound: a process that reads none of it for STALLED_INPUT_MS is
+   * wedged (alive, but it will answer nothing), given up and restarted as one that closed its
+   * input; one that drains it meanwhile was only slow.
+   */
+  #watchStalledInput(stdin: Writable): void {
+    if (this.#stallWatch !== undefined || this.#stopping) return
+    const unread = stdin.writableLength
+    const drained = () => {
+      clearTimeout(this.#stallWatch)
+      this.#stallWatch = undefined
+    }
+    stdin.once('drain', drained)
+    this.#stallWatch = setTimeout(() => {
+      stdin.off('drain', drained)
+      this.#stallWatch = undefined
+      if (this.#stopping || !this.#running()) return
+      // It read some: slow, not wedged (watched again while past the bound).
+      if (stdin.writableLength < unread) {
+        if (stdin.writableLength > this.#maxLineBytes) this.#watchStalledInput(stdin)
+        return
+      }
+      this.#giveUp(`read none of its input for ${STALLED_INPUT_MS / 1000} s`)
+    }, STALLED_INPUT_MS)
+    this.#stallWatch.unref()
   }
 
   /** SIGTERM to its group now, SIGKILL after GROUP_GRACE_MS (a process that cannot be told). */
@@ -248,36 +293,62 @@ export class StdioConnection extends Connection {
     await this.#groupEnded
   }
 
-  #onStdout(chunk: string): void {
+  /**
+   * Splits the output into lines, in bytes (a line's size is bounded in bytes, and a character
+   * cut between two chunks is decoded whole). A line past `max_response_body_size` is read past
+   * without being kept (`#oversized`).
+   */
+  #onStdout(chunk: Buffer): void {
     let start = 0
-    let newline = chunk.indexOf('\n')
-    while (newline !== -1) {
-      let line = chunk.slice(start, newline)
-      if (this.#pending.length > 0) {
-        line = this.#pending.join('') + line
+    while (start < chunk.length) {
+      const newline = chunk.indexOf(0x0a, start)
+      const end = newline === -1 ? chunk.length : newline
+      const piece = chunk.subarray(start, end)
+      start = end + 1
+      if (this.#oversized !== undefined) {
+        this.#oversized.scanner.push(this.#oversized.decoder.write(piece))
+        if (newline !== -1) this.#dropOversized()
+      } else if (this.#pendingLength + piece.length > this.#maxLineBytes) {
+        this.#startOversized(piece)
+        if (newline !== -1) this.#dropOversized()
+      } else if (newline === -1) {
+        this.#pending.push(piece)
+        this.#pendingLength += piece.length
+      } else {
+        const line = this.#pending.length === 0 ? piece : Buffer.concat([...this.#pending, piece])
         this.#pending = []
         this.#pendingLength = 0
+        const text = line.toString('utf8').trim()
+        if (text) this.#line(text)
       }
-      line = line.trim()
-      if (line) this.#line(line)
-      start = newline + 1
-      newline = chunk.indexOf('\n', start)
     }
-    if (start < chunk.length) {
-      this.#pending.push(start === 0 ? chunk : chunk.slice(start))
-      this.#pendingLength += chunk.length - start
+  }
+
+  #startOversized(piece: Buffer): void {
+    const oversized = { scanner: new TopLevelIdScanner(), decoder: new StringDecoder('utf8') }
+    for (const held of [...this.#pending, piece]) {
+      oversized.scanner.push(oversized.decoder.write(held))
     }
-    if (this.#pendingLength > this.#maxLineBytes) {
-      this.fail(
-        new PorticoError('response_too_large', {
-          message: `Backend ${this.backend} wrote a message over ${this.#maxLineBytes} bytes`,
-          data: { backend: this.backend },
-        }),
-      )
-      this.#signal('SIGKILL')
-      this.#pending = []
-      this.#pendingLength = 0
-    }
+    this.#pending = []
+    this.#pendingLength = 0
+    this.#oversized = oversized
+  }
+
+  /** The oversized line ended: the call it answers fails; one whose id is unknown is logged. */
+  #dropOversized(): void {
+    const scanner = this.#oversized?.scanner
+    this.#oversized = undefined
+    if (scanner === undefined) return
+    const error = new PorticoError('response_too_large', {
+      message: `Backend ${this.backend} wrote a message over ${this.#maxLineBytes} bytes`,
+      data: { backend: this.backend },
+    })
+    const id = scanner.hasMethod ? undefined : scanner.id
+    if (id !== undefined && this.failCall(id, error)) return
+    this.#logger.warn(
+      `backend ${this.backend} wrote a message over ${this.#maxLineBytes} bytes that answers no call in flight: dropped`,
+      { backend: this.backend },
+    )
   }
 
   /** A line that is not JSON is skipped: some servers print banners on stdout. */
@@ -318,6 +389,7 @@ export class StdioConnection extends Connection {
     const stdin = this.#child.stdin
     if (!stdin?.writable) throw crashError(this.backend, 'is not running')
     if (stdin.writableLength > this.#maxLineBytes) {
+      this.#watchStalledInput(stdin)
       throw new PorticoError('backend_failed', {
         message: `Backend ${this.backend} is not reading its input`,
         data: { backend: this.backend },
