@@ -444,10 +444,20 @@ export class SessionStore {
     return true
   }
 
+  /**
+   * The session, its clock started again; undefined once it expired. A session idle past
+   * `session_ttl` is ended here, not only at the next sweep (up to a minute later), so a
+   * request after the ttl finds it gone, as the README says, rather than reviving it.
+   */
   get(key: string): ClientSession | undefined {
     const session = this.#sessions.get(key)
     if (session) {
-      session.lastSeen = Date.now()
+      const now = Date.now()
+      if (session.idle && now - session.lastSeen > this.#options.ttlMs) {
+        this.delete(key)
+        return undefined
+      }
+      session.lastSeen = now
       // Map order doubles as recency for the sweep: a used session moves to the end.
       this.#sessions.delete(key)
       this.#sessions.set(key, session)
