@@ -303,7 +303,18 @@ export const backendsSchema = z.array(backendSchema).superRefine((backends, ctx)
       }
     }
     const targets = new Set<string>()
+    const sources = new Set<string>()
     backend.aliases.forEach((alias, i) => {
+      if (sources.has(alias.from)) {
+        // The catalog keeps one alias per name: the later would take its \`to\` from the first
+        // (both reach the tool) while only it is listed.
+        ctx.addIssue({
+          code: 'custom',
+          path: [index, 'aliases', i, 'from'],
+          message: `two aliases rename "${alias.from}": give it one (to and description in one table)`,
+        })
+      }
+      sources.add(alias.from)
       if (alias.to === undefined) return
       const problem = aliasTargetProblem(alias.from, alias.to)
       if (problem !== undefined) {

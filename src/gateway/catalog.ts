@@ -334,15 +334,22 @@ export class BackendCatalog {
     const aliased = this.#aliasTargets.get(local)
     if (aliased === undefined) return undefined
     const seen = this.#seen[kind]
+    // The other kind's listing shows the source, this kind's does not: the alias is not ours
+    // (a tool alias `t` → `p` leaves the prompt `p` reachable before any prompt listing).
+    const other = this.#seen[kind === 'tool' ? 'prompt' : 'tool']
+    if (other.has(aliased) && !seen.has(aliased)) return undefined
     return seen.size > 0 && !seen.has(aliased) && seen.has(local) ? undefined : aliased
   }
 
   /**
    * An alias that renames another tool to this one's name (`from = "slow"`, `to = "echo"` while
    * the backend has its own `echo`) takes the name: calls to it reach the aliased tool, so the
-   * backend's own tool of that name is not listed (the list would name two tools alike).
+   * backend's own tool of that name is not listed (the list would name two tools alike). A
+   * tool renamed by an alias of its own is listed under that (aliases that swap two names, or
+   * chain them, list both tools).
    */
   #shadowed(kind: ItemKind, local: string): boolean {
+    if (this.#aliases.get(local)?.to !== undefined) return false
     const aliased = this.#aliasOf(kind, local)
     return aliased !== undefined && aliased !== local
   }

@@ -794,10 +794,13 @@ export class Gateway {
     }
     const others = (this.#config.backends ?? []).filter((b) => b.name !== config.name)
     const separator = this.#config.proxy.separator
+    // The running backends passed these checks: a problem now is the new backend's, whichever
+    // backend it is filed under (an ambiguous prefix is filed under the longer name).
+    const known = new Set(namingProblems(others, separator).map((p) => `${p.index} ${p.message}`))
     const problem =
-      namingProblems([...others, config], separator).find((p) => p.index === others.length) ??
-      // The running backends' aliases passed these checks: a problem now is the new backend's.
-      resourceAliasProblems([...others, config], separator)[0]
+      namingProblems([...others, config], separator).find(
+        (p) => !known.has(`${p.index} ${p.message}`),
+      ) ?? resourceAliasProblems([...others, config], separator)[0]
     const shadowed = compositeShadowedBy(this.#config.composite_tools, config, separator)
     if (
       problem !== undefined ||

@@ -292,12 +292,24 @@ describe('admin API and admin tools (gateway, own listener, token)', () => {
         { name: 'eh', url: http.url, expose_tools: ['a'], hide_tools: ['b'] },
         /expose_tools and hide_tools/,
       ],
+      // The running backend p's prefix "p__" begins "p___".
+      [{ name: 'p_', url: http.url }, /prefix "p___" starts with "p__".*ambiguous/],
     ] as const
     for (const [body, message] of refused) {
       const answer = await add(body)
       assert.equal(answer.status, 409, JSON.stringify(body))
       assert.match(String(answer.json.message), message)
     }
+    // The other way round: the new backend's prefix begins a running one's (the problem is
+    // filed under the running one, and was let through).
+    assert.equal((await add({ name: 'q_', url: http.url })).status, 201)
+    const shorter = await add({ name: 'q', url: http.url })
+    assert.equal(shorter.status, 409)
+    assert.match(
+      String(shorter.json.message),
+      /^Invalid backend: prefix "q___" starts with "q__".*ambiguous/,
+    )
+    assert.equal((await call(`${admin}/backends/q_`, 'DELETE')).status, 200)
     // Nothing of them stayed in the running config: the next add works.
     assert.equal((await add({ name: 'ok', url: http.url })).status, 201)
     const config = JSON.stringify((await call(`${admin}/config`)).json)

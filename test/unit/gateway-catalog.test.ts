@@ -132,6 +132,47 @@ describe('BackendCatalog', () => {
     assert.equal(catalog.resolve('tool', 'other__add'), undefined)
   })
 
+  it('aliases that swap or chain names list every tool they rename, each reaching its own', () => {
+    const swap = new BackendCatalog(
+      backend({
+        aliases: [
+          { from: 'a', to: 'b' },
+          { from: 'b', to: 'a' },
+        ],
+      }),
+      '__',
+    )
+    swap.sawNames('tool', [{ name: 'a' }, { name: 'b' }])
+    assert.deepEqual(
+      [swap.tool({ name: 'a' })?.name, swap.tool({ name: 'b' })?.name],
+      ['ev__b', 'ev__a'],
+    )
+    assert.deepEqual([swap.resolve('tool', 'ev__a'), swap.resolve('tool', 'ev__b')], ['b', 'a'])
+    const chain = new BackendCatalog(
+      backend({
+        aliases: [
+          { from: 'a', to: 'b' },
+          { from: 'b', to: 'c' },
+        ],
+      }),
+      '__',
+    )
+    chain.sawNames('tool', [{ name: 'a' }, { name: 'b' }, { name: 'c' }])
+    // c's own name is taken by b: c is the one left out.
+    assert.deepEqual(
+      ['a', 'b', 'c'].map((name) => chain.tool({ name })?.name),
+      ['ev__b', 'ev__c', undefined],
+    )
+  })
+
+  it("a tool's alias onto a prompt's name leaves the prompt reachable once tools were listed", () => {
+    const catalog = new BackendCatalog(backend({ aliases: [{ from: 't', to: 'p' }] }), '__')
+    catalog.sawNames('tool', [{ name: 't' }])
+    assert.equal(catalog.resolve('tool', 'ev__p'), 't')
+    // No prompt listing yet: the tools' listing already says the alias is a tool's.
+    assert.equal(catalog.resolve('prompt', 'ev__p'), 'p')
+  })
+
   it('resolves shortened names once they were listed', () => {
     const catalog = new BackendCatalog(backend(), '__')
     const long = 'a'.repeat(80)

@@ -139,6 +139,12 @@ overwrite = true
       /mutually exclusive/,
     ],
     [
+      // Before: accepted; the later alias was listed and both names reached the tool.
+      'two aliases of one name',
+      '[[backends]]\nname="a"\ntransport="http"\nurl="http://x"\n[[backends.aliases]]\nfrom="echo"\nto="e1"\n[[backends.aliases]]\nfrom="echo"\nto="e2"',
+      /backends\[0\]\.aliases\[1\]\.from: two aliases rename "echo": give it one/,
+    ],
+    [
       'ambiguous prefixes',
       '[proxy]\nseparator="_"\n[[backends]]\nname="a"\ntransport="http"\nurl="http://x"\n[[backends]]\nname="a_b"\ntransport="http"\nurl="http://y"',
       /ambiguous/,
