@@ -1,14 +1,24 @@
 /**
  * The session a legacy HTTP+SSE POST names in its query. Servers read it differently
- * (`sessionId` or `session_id`, the first or the last of repeats, or an array that matches
- * nothing), so a query naming more than one distinct session is refused rather than guessed
- * at: Portico and the upstream must agree on which session a message is for.
+ * (`sessionId` or `session_id`, the first or the last of repeats, or an array: Express's
+ * default query parser reads `sessionId[]=X` and `sessionId[0]=X` as `["X"]`, which the SDK
+ * example's plain-object lookup of sessions finds as `X`), so every spelling counts, and a
+ * query naming more than one distinct session is refused rather than guessed at: Portico and
+ * the upstream must agree on which session a message is for.
  */
 import { PorticoError } from '../errors.ts'
 
-/** Every distinct session a query names (`sessionId` and `session_id`, repeats too). */
+const SESSION_KEYS = ['sessionId', 'session_id'] as const
+
+/** Every distinct session a query names (`sessionId`, `session_id`, repeats and brackets too). */
 export function legacySessionsOf(search: URLSearchParams): string[] {
-  return [...new Set([...search.getAll('sessionId'), ...search.getAll('session_id')])]
+  const sessions = new Set<string>()
+  for (const [key, value] of search) {
+    if (SESSION_KEYS.some((name) => key === name || key.startsWith(`${name}[`))) {
+      sessions.add(value)
+    }
+  }
+  return [...sessions]
 }
 
 /**

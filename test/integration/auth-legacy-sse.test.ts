@@ -101,6 +101,16 @@ describe('legacy HTTP+SSE behind API keys', () => {
     )
     assert.equal(twoSpellings.status, 400)
     assert.match(twoSpellings.message?.error?.message ?? '', /more than one session/)
+    // Express's default query parser reads these as ["<alice's>"], which a plain-object lookup
+    // of sessions finds: they name alice's session, and bob may not post to it.
+    for (const [i, key] of ['sessionId[]', 'sessionId[0]', 'session_id%5B%5D'].entries()) {
+      const bracketed = await rpc(
+        `${portico.origin}/message?${key}=${alices}`,
+        request(20 + i, 'tools/list'),
+        bearer('bob-key-0123456789a'),
+      )
+      assert.equal(bracketed.status, 403, key)
+    }
     await bob.close()
   })
 })
