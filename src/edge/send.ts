@@ -640,6 +640,19 @@ async function sendMerged(
 ): Promise<void> {
   res.writeHead(200, sseHeaders(withExtra({}, options)))
   res.flushHeaders()
+  // A batch holding a `subscriptions/listen` only listens once its other requests are
+  // answered: from then on a drain, an expired token or a revoked key ends it, as it ends the
+  // same listen sent alone (sendStream).
+  if (calls.some((call) => call.method === 'subscriptions/listen')) {
+    markListening(res, () =>
+      calls.some(
+        (call, index) =>
+          call.kind === 'request' &&
+          call.method !== 'subscriptions/listen' &&
+          !options.recorder.answered(index),
+      ),
+    )
+  }
   await Promise.all(
     replies.map(async (reply, index) => {
       const call = calls[index] as Call

@@ -10,8 +10,22 @@ export async function openListenStream(
   id: string,
   notifications: object,
   headers: Record<string, string> = {},
+  /** Sent as a JSON-RPC batch of one (its answer is then a merged stream). */
+  batch = false,
 ) {
   const abort = new AbortController()
+  const listen = {
+    jsonrpc: '2.0',
+    id,
+    method: 'subscriptions/listen',
+    params: {
+      notifications,
+      _meta: {
+        'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+        'io.modelcontextprotocol/clientCapabilities': {},
+      },
+    },
+  }
   const response = await fetch(url, {
     method: 'POST',
     signal: abort.signal,
@@ -22,18 +36,7 @@ export async function openListenStream(
       'mcp-protocol-version': '2026-07-28',
       'mcp-method': 'subscriptions/listen',
     },
-    body: JSON.stringify({
-      jsonrpc: '2.0',
-      id,
-      method: 'subscriptions/listen',
-      params: {
-        notifications,
-        _meta: {
-          'io.modelcontextprotocol/protocolVersion': '2026-07-28',
-          'io.modelcontextprotocol/clientCapabilities': {},
-        },
-      },
-    }),
+    body: JSON.stringify(batch ? [listen] : listen),
   })
   assert.match(response.headers.get('content-type') ?? '', /text\/event-stream/)
   const parser = new SseParser()

@@ -259,12 +259,13 @@ for (const [mode, text] of Object.entries(MODES))
     })
 
     /** A listen stream opened with `key`, open: its acknowledgement was read. */
-    async function listenWith(key: string) {
+    async function listenWith(key: string, batch = false) {
       const stream = await openListenStream(
         url,
         `listen-${key.slice(0, 5)}`,
         { toolsListChanged: true },
         { authorization: `Bearer ${key}` },
+        batch,
       )
       await stream.until((all) => all.some((m) => m.method?.endsWith('/acknowledged')))
       return stream
@@ -279,6 +280,21 @@ for (const [mode, text] of Object.entries(MODES))
       assert.equal(await bobs.endsWithin(5000), true, "the revoked key's listen stream ended")
       assert.equal(await alices.endsWithin(300), false, "the kept key's stream stays open")
       alices.close()
+    })
+
+    it('ends it when it was sent in a batch too', async () => {
+      writeFileSync(
+        file,
+        text(upstream.url, [
+          ['alice', ALICE],
+          ['bob', BOB],
+        ]),
+      )
+      assert.equal(await portico.reloadConfig(), 'applied')
+      const bobs = await listenWith(BOB, true)
+      writeFileSync(file, text(upstream.url, [['alice', ALICE]]))
+      assert.equal(await portico.reloadConfig(), 'applied')
+      assert.equal(await bobs.endsWithin(5000), true, "the revoked key's batched stream ended")
     })
   })
 
