@@ -52,8 +52,7 @@ export class IdentityBuilder {
     const subject = typeof raw === 'string' || typeof raw === 'number' ? String(raw) : ''
     const clientId = stringClaim(claims.client_id) ?? stringClaim(claims.azp)
     const scopes = scopesOf(claims)
-    const role = this.#roleOf(claims, scopes)
-    const roles = role === undefined ? [] : [role]
+    const roles = this.#rolesOf(claims, scopes)
     // As the issuer check compares it (a trailing slash apart): one user, one key, either way.
     const issuer = issuerKey(stringClaim(claims.iss) ?? '')
     // A token without a subject (client credentials) is its client.
@@ -98,19 +97,24 @@ export class IdentityBuilder {
   }
 
   /**
-   * The role of a principal (mcp-proxy's rules): for `scope`, the first scope that maps; for
-   * another claim, the whole value, then each space-separated part (arrays: each element).
+   * The roles of a principal: one for each value that maps, read as mcp-proxy reads them (for
+   * `scope`, each scope; for another claim, the whole value, then each space-separated part;
+   * arrays: each element). mcp-proxy took the first that maps, so the order an authorization
+   * server wrote the scopes in decided what a token may do; scopes are a set (RFC 6749 §3.3),
+   * and a token is granted what each of them grants (one role allowing is enough: policy.ts).
    */
-  #roleOf(claims: Claims, scopes: readonly string[]): string | undefined {
+  #rolesOf(claims: Claims, scopes: readonly string[]): string[] {
     const mapping = this.#auth.role_mapping
-    if (mapping === undefined) return undefined
+    if (mapping === undefined) return []
     const table = mapping.mapping
     const candidates =
       mapping.claim === 'scope' ? scopes : claimCandidates(ownClaim(claims, mapping.claim))
+    const roles = new Set<string>()
     for (const candidate of candidates) {
-      if (Object.hasOwn(table, candidate)) return table[candidate]
+      const role = Object.hasOwn(table, candidate) ? table[candidate] : undefined
+      if (role !== undefined) roles.add(role)
     }
-    return undefined
+    return [...roles]
   }
 
   #headers(subject: string, claims: Claims): Record<string, string> {

@@ -140,6 +140,20 @@ describe('identities', () => {
     assert.equal(carried.headers['x-odd'], 't')
   })
 
+  it('a token gets the role of every scope that maps, whatever the order of its scopes', () => {
+    const both = ['mcp:read mcp:ops', 'mcp:ops mcp:read'].map(
+      (scope) => builder.fromClaims({ iss: 'https://as.example', sub: 'bo', scope }, 'jwt').roles,
+    )
+    // mcp-proxy's first mapped scope made these ['reader'] and ['ops'].
+    assert.deepEqual(
+      both.map((roles) => [...roles].sort()),
+      [
+        ['ops', 'reader'],
+        ['ops', 'reader'],
+      ],
+    )
+  })
+
   it('one user is one identity whatever trailing slashes the issuer writes', () => {
     const again = builder.fromClaims({ iss: 'https://as.example//', sub: 'alice' }, 'jwt')
     assert.equal(again.key, reader.key, 'the session owner check compares these keys')
