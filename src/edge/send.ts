@@ -39,7 +39,7 @@ import {
   answersId,
   isOwnAnswer,
   notJsonRpcWords,
-  parsesAsJson,
+  readsAsResponse,
   type Summary,
   sameId,
   shapeProblem,
@@ -196,7 +196,7 @@ const RESULT_KEY = '"result"'
 function wellFormed(summary: Summary, bytes: Buffer): boolean {
   return isObject(summary.parsed)
     ? readableResponse(summary)
-    : bytes.includes(RESULT_KEY) && parsesAsJson(bytes)
+    : bytes.includes(RESULT_KEY) && readsAsResponse(bytes)
 }
 
 /** A response summary's shape, when it was parsed (one with an `"error"` key always is). */
@@ -365,7 +365,7 @@ function answersOnStream(call: Call, event: StreamEvent, summary: Summary): bool
       call.id !== undefined &&
       answersId(data, call.id) &&
       data.includes(RESULT_KEY) &&
-      parsesAsJson(data)
+      readsAsResponse(data)
     ) {
       return true
     }

@@ -52,18 +52,20 @@ export function summarize(data: string | Buffer, parse: boolean): Summary | unde
 }
 
 /**
- * Whether an answer read as a success from its text (`isPlainSuccess`) is JSON at all: a body
- * cut short (`{"result":{}`) or with `NaN` in it reads as a success and is none a client can
- * parse. Checked before such an answer is passed on as a call's response (answers of at most
+ * Whether an answer read as a success from its text (`isPlainSuccess`) is one a client reads:
+ * JSON at all (a body cut short, `{"result":{}`, or with `NaN` in it reads as a success and is
+ * none a client can parse), in the shape `shapeProblem` asks (`"jsonrpc": "2.0"`, a result
+ * object). Checked before such an answer is passed on as a call's response (answers of at most
  * 64 KB and response events; a larger answer is passed on as it streams).
  */
-export function parsesAsJson(data: string | Buffer): boolean {
+export function readsAsResponse(data: string | Buffer): boolean {
+  let value: unknown
   try {
-    JSON.parse(withoutBom(typeof data === 'string' ? data : data.toString('utf8')))
-    return true
+    value = JSON.parse(withoutBom(typeof data === 'string' ? data : data.toString('utf8')))
   } catch {
     return false
   }
+  return isObject(value) && shapeProblem(value) === undefined
 }
 
 /** What may spell a key other than as its text reads (see `isPlainSuccess`). */
@@ -234,13 +236,17 @@ export function notJsonRpcWords(status: number, contentType: string | undefined)
 }
 
 /**
- * What is wrong with a response's members, if anything: a client reads a result, or an error
- * object with a numeric code and a text message; not both, not neither.
+ * What is wrong with a response's members, if anything: a client reads `"jsonrpc": "2.0"` and
+ * a result object (every MCP result is one), or an error object with a numeric code and a text
+ * message; not both, not neither. The SDKs drop anything else, so the call would wait for the
+ * client's own timeout.
  */
 export function shapeProblem(response: JsonObject): string | undefined {
+  if (response.jsonrpc !== '2.0') return 'a response without "jsonrpc": "2.0"'
   const hasResult = Object.hasOwn(response, 'result')
   if (!Object.hasOwn(response, 'error')) {
-    return hasResult ? undefined : 'a response with neither a result nor an error'
+    if (!hasResult) return 'a response with neither a result nor an error'
+    return isObject(response.result) ? undefined : 'a result that is not an object'
   }
   if (hasResult) return 'a response with both a result and an error'
   const error = response.error

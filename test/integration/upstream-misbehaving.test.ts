@@ -53,6 +53,10 @@ const ANSWERS: Record<string, (res: ServerResponse, id: unknown) => void> = {
   both: (res, id) =>
     json(res, JSON.stringify({ jsonrpc: '2.0', id, result: {}, error: { code: 1, message: 'x' } })),
   no_result: (res, id) => json(res, JSON.stringify({ jsonrpc: '2.0', id })),
+  result_null: (res, id) => json(res, JSON.stringify({ jsonrpc: '2.0', id, result: null })),
+  no_jsonrpc: (res, id) => json(res, JSON.stringify({ id, result: { content: [] } })),
+  sse_result_null: (res, id) => sse(res, [{ jsonrpc: '2.0', id, result: null }]),
+  sse_no_jsonrpc: (res, id) => sse(res, [{ id, result: { content: [] } }]),
   sse_error_null: (res, id) =>
     res
       .writeHead(200, { 'content-type': 'text/event-stream' })
@@ -175,6 +179,9 @@ describe('transparent mode in front of an upstream that answers badly', () => {
       ['error_null', 'an error that is not an object with a numeric code and a message'],
       ['both', 'a response with both a result and an error'],
       ['no_result', 'a response with neither a result nor an error'],
+      // Read from their text as successes; the SDK clients drop them (their schemas are strict).
+      ['result_null', 'a result that is not an object'],
+      ['no_jsonrpc', 'a response without "jsonrpc": "2.0"'],
     ]
     let id = 10
     for (const [name, what] of cases) {
@@ -219,6 +226,28 @@ describe('transparent mode in front of an upstream that answers badly', () => {
         error: { code: -32603, message: 'Upstream ended its answer without a response' },
       },
     ])
+  })
+
+  it('an SSE response event with a null result or without "jsonrpc" does not answer the call', async () => {
+    for (const [name, id, event] of [
+      ['sse_result_null', 41, { jsonrpc: '2.0', id: 41, result: null }],
+      ['sse_no_jsonrpc', 42, { id: 42, result: { content: [] } }],
+    ] as const) {
+      const { status, body } = await call(name, id)
+      assert.equal(status, 200)
+      const events = body
+        .split('\n')
+        .filter((line) => line.startsWith('data: '))
+        .map((line) => JSON.parse(line.slice(6)))
+      assert.deepEqual(events, [
+        event,
+        {
+          jsonrpc: '2.0',
+          id,
+          error: { code: -32603, message: 'Upstream ended its answer without a response' },
+        },
+      ])
+    }
   })
 
   it('an SSE response without an id, with a null id or in a batch does not answer the call', async () => {
