@@ -388,7 +388,8 @@ function parseBlock(raw: string, contentLength: number): SseEvent {
     let value = colon === -1 ? '' : line.slice(colon + 1)
     if (value.charCodeAt(0) === 32) value = value.slice(1)
     if (field === 'data') data.push(value)
-    else if (field === 'event') event.event = value
+    // An empty type is the default one (`message`), as the SSE spec and every client read it.
+    else if (field === 'event') event.event = value === '' ? undefined : value
     else if (field === 'id') event.id = value
     else if (field === 'retry' && /^\d+$/.test(value)) event.retry = Number(value)
   }

@@ -5,6 +5,12 @@ import { encodeSseEvent, SseParser } from '../../src/protocol/sse.ts'
 import { seeded } from '../helpers/random.ts'
 
 describe('SseParser', () => {
+  it('reads an empty event type as the default one (message)', () => {
+    const [event] = new SseParser().push('event:\ndata: {"a":1}\n\n')
+    assert.equal(event?.event, undefined)
+    assert.equal(event?.data, '{"a":1}')
+  })
+
   it('splits events and keeps their exact bytes', () => {
     const parser = new SseParser()
     const events = parser.push('event: message\nid: 7\ndata: {"a":1}\n\ndata: x\n\n')
