@@ -63,6 +63,13 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
  */
 function refuseTooLarge(req: IncomingMessage, limit: number): Promise<Buffer> {
   if (req.readableEnded || req.destroyed) return Promise.reject(tooLarge(limit, undefined))
+  // A client waiting for `100 Continue`, which was not sent for a body declared over the
+  // bound (portico.ts `checkContinue`), sends no chunk to wait for: refused now, without its
+  // id, and the connection closed (the body it announced never comes).
+  if (/100-continue/i.test(req.headers.expect ?? '')) {
+    req.resume()
+    return Promise.reject(tooLarge(limit, undefined, { connection: 'close' }))
+  }
   return new Promise((_, reject) => {
     const refuse = (chunk?: unknown) => {
       for (const event of ['data', 'end', 'error', 'close']) req.off(event, refuse)
@@ -87,11 +94,16 @@ function headOf(chunks: Buffer[]): Buffer {
   return Buffer.concat(head, size)
 }
 
-function tooLarge(limit: number, head: Buffer | undefined): PorticoError {
+function tooLarge(
+  limit: number,
+  head: Buffer | undefined,
+  headers?: Record<string, string>,
+): PorticoError {
   const id = head === undefined ? undefined : leadingIdOf(head)
   return new PorticoError('payload_too_large', {
     data: { limit },
     ...(id === undefined ? {} : { id }),
+    ...(headers === undefined ? {} : { headers }),
   })
 }
 

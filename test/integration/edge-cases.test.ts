@@ -200,6 +200,28 @@ describe('bad input and failures', () => {
     assert.equal((json.error as { code: number }).code, -32600)
   })
 
+  it('Expect: 100-continue: a body declared over the limit gets 413 before any byte of it, one within it 100', async () => {
+    const { port, hostname } = new URL(portico.url)
+    const firstLine = (length: number) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = connect(Number(port), hostname)
+        socket.setTimeout(5000, () => socket.destroy(new Error('no answer within 5 s')))
+        socket.on('connect', () =>
+          socket.write(
+            `POST /mcp HTTP/1.1\r\nHost: ${hostname}:${port}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: ${length}\r\nExpect: 100-continue\r\n\r\n`,
+          ),
+        )
+        socket.once('data', (data: Buffer) => {
+          resolve(data.toString('latin1').split('\r\n')[0] ?? '')
+          socket.destroy()
+        })
+        socket.on('error', reject)
+      })
+    // The body is never sent: Portico must answer without waiting for it.
+    assert.equal(await firstLine(50_000_000), 'HTTP/1.1 413 Payload Too Large')
+    assert.equal(await firstLine(100), 'HTTP/1.1 100 Continue')
+  })
+
   it('a 413 on a connection the client closes after it reaches the client, not a reset', async () => {
     // 20 MB declared and sent as fast as the socket takes it, with `Connection: close`: closed
     // at once after its answer, the connection met the bytes still coming with a reset, which
