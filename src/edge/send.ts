@@ -873,7 +873,10 @@ export function failRelay(
     return
   }
   if (res.headersSent) {
-    recorder.fail('http_error', { reason: 'upstream_stream_ended' })
+    // Portico's own reason when it cut the answer (an event over max_response_body_size);
+    // else the upstream's answer broke off.
+    const own = error instanceof PorticoError && error.reason === 'response_too_large'
+    recorder.fail('http_error', { reason: own ? error.reason : 'upstream_stream_ended' })
     // An answer cut short must reach the client as cut: a clean end would close a chunked body
     // as if whole, or leave a declared length waiting for bytes that never come. An event
     // stream is ended (its client reconnects, as it would after a clean end).

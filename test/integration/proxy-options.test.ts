@@ -66,6 +66,44 @@ describe('max_response_body_size', () => {
   })
 })
 
+describe('an event over max_response_body_size on a GET stream', () => {
+  it('ends the stream and is recorded response_too_large, not as the upstream breaking off', async () => {
+    const { createServer: createHttpServer } = await import('node:http')
+    const upstream = createHttpServer((req, res) => {
+      if (req.method !== 'GET') {
+        res.writeHead(405).end()
+        return
+      }
+      res.writeHead(200, { 'content-type': 'text/event-stream' })
+      const big = 'x'.repeat(64 * 1024)
+      res.write(
+        `data: {"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","data":"${big}"}}\n\n`,
+      )
+    })
+    const port = await listenOnZero(upstream as unknown as Parameters<typeof listenOnZero>[0])
+    const portico = await startPortico({
+      upstream: `http://127.0.0.1:${port}/mcp`,
+      max_response_body_size: 16 * 1024,
+    })
+    try {
+      const stream = await fetch(portico.url, {
+        headers: { accept: 'text/event-stream', 'mcp-session-id': 'S' },
+      })
+      assert.equal(stream.status, 200)
+      await stream.text() // ended by Portico
+      const isGet = (e: { type: string; method?: string }) =>
+        e.type === 'exchange' && e.method === 'GET'
+      await portico.sink.waitFor((events) => events.some(isGet))
+      const event = portico.sink.exchanges().find(isGet)
+      assert.equal(event?.reason, 'response_too_large')
+    } finally {
+      await portico.close()
+      upstream.closeAllConnections()
+      upstream.close()
+    }
+  })
+})
+
 describe('connect_timeout', () => {
   const sockets = new Set<Socket>()
   let accepted = 0
