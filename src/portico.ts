@@ -3,6 +3,7 @@
  * and sinks, the chain of middleware, the mode's terminal and routes) once from the validated
  * config, and returns something to listen with, to embed (`handler`), and to close gracefully.
  */
+
 import { once } from 'node:events'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -31,6 +32,7 @@ import {
 import { PorticoError } from './errors.ts'
 import type { Gateway } from './gateway/gateway.ts'
 import type { gatewayMode } from './gateway/mode.ts'
+import { markArrival } from './http/arrival.ts'
 import { isLocalPeer } from './http/client-address.ts'
 import { closeWithConnection } from './http/pipelined.ts'
 import { SendWatch } from './http/send-timeout.ts'
@@ -558,6 +560,7 @@ class PorticoServer implements Portico {
     this.#sendWatch.start(() => this.#open.items())
     this.#expirySweep = this.#sweepExpiredStreams()
     this.handler = (req: IncomingMessage, res: ServerResponse) => {
+      markArrival(req)
       // Draining: every answer closes its connection, so clients reconnect elsewhere (closing
       // idle keep-alive connections at once would race with a request already on its way).
       if (!this.#serving) res.setHeader('connection', 'close')

@@ -4,9 +4,11 @@
  * calls (a GET stream, a DELETE, a widget asset), and the refusal of a request that never
  * became calls (a filter said no, or its body could not be read).
  */
+
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { ProxyContext } from '../context.ts'
 import { PorticoError, toPorticoError } from '../errors.ts'
+import { arrivalOf } from '../http/arrival.ts'
 import { readBody } from '../http/body.ts'
 import { clientAddressOf } from '../http/client-address.ts'
 import { headerValue } from '../http/headers.ts'
@@ -27,17 +29,21 @@ export function refuse(
   transport: Transport,
   send: (res: ServerResponse, error: PorticoError) => number = sendError,
 ): void {
-  const recorder = new HttpRecorder(context.bus, {
-    proxy: context.proxy,
-    transport,
-    method: req.method ?? 'GET',
-    kind: 'http',
-    path: pathOf(req),
-    bytesIn: Number(req.headers['content-length']) || 0,
-    ...userAgentOf(req),
-    ...identityFieldOf(req),
-    ...addressOf(req),
-  })
+  const recorder = new HttpRecorder(
+    context.bus,
+    {
+      proxy: context.proxy,
+      transport,
+      method: req.method ?? 'GET',
+      kind: 'http',
+      path: pathOf(req),
+      bytesIn: Number(req.headers['content-length']) || 0,
+      ...userAgentOf(req),
+      ...identityFieldOf(req),
+      ...addressOf(req),
+    },
+    arrivalOf(req),
+  )
   const error = toPorticoError(thrown)
   if (!req.readableEnded) req.resume()
   recorder.fail('error', failureOf(error))
@@ -151,18 +157,22 @@ export function relayExchange(
 ): RelayOptions {
   const session = shape.sessionId === undefined ? {} : { sessionId: shape.sessionId }
   return {
-    recorder: new HttpRecorder(context.bus, {
-      proxy: context.proxy,
-      transport: shape.transport,
-      method: req.method ?? 'GET',
-      kind: shape.kind,
-      path: pathOf(req),
-      bytesIn: Number(req.headers['content-length']) || 0,
-      ...session,
-      ...userAgentOf(req),
-      ...identityFieldOf(req),
-      ...addressOf(req),
-    }),
+    recorder: new HttpRecorder(
+      context.bus,
+      {
+        proxy: context.proxy,
+        transport: shape.transport,
+        method: req.method ?? 'GET',
+        kind: shape.kind,
+        path: pathOf(req),
+        bytesIn: Number(req.headers['content-length']) || 0,
+        ...session,
+        ...userAgentOf(req),
+        ...identityFieldOf(req),
+        ...addressOf(req),
+      },
+      arrivalOf(req),
+    ),
     signal: abortOnClose(req, res).signal,
     bus: context.bus,
     logger: context.logger,

@@ -4,9 +4,11 @@
  * reply, or a batch merged), and record one event per message. Bodies that cannot become calls
  * (too large, not JSON, not JSON-RPC) are refused and recorded here.
  */
+
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { ProxyContext } from '../context.ts'
 import { PorticoError } from '../errors.ts'
+import { arrivalOf } from '../http/arrival.ts'
 import { decodeContentEncoding, readBody, withoutContentEncoding } from '../http/body.ts'
 import { clientAddressOf } from '../http/client-address.ts'
 import { headerValue, requestInfoOf } from '../http/headers.ts'
@@ -128,7 +130,8 @@ export async function answerCalls(
   options: PostOptions,
 ): Promise<void> {
   const { calls, signal } = read
-  const recorder = new CallRecorder(context.bus, baseOf(context, req, read.bytesIn, options), calls)
+  const base = baseOf(context, req, read.bytesIn, options)
+  const recorder = new CallRecorder(context.bus, base, calls, arrivalOf(req))
   const send = {
     recorder,
     signal,

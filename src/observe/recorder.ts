@@ -56,9 +56,16 @@ export function failureOf(error: PorticoError): Failure {
 }
 
 abstract class Timed {
-  readonly ts = Date.now()
-  readonly #start = performance.now()
+  readonly ts: number
+  readonly #start: number
   protected firstByteUs: number | undefined
+
+  /** `startedAt`: when the request arrived (`performance.now()`), else now. */
+  constructor(startedAt: number | undefined) {
+    const now = performance.now()
+    this.#start = startedAt ?? now
+    this.ts = Date.now() - Math.round(now - this.#start)
+  }
 
   protected elapsedUs(): number {
     return Math.round((performance.now() - this.#start) * 1000)
@@ -76,8 +83,8 @@ export class CallRecorder extends Timed {
   readonly #tracks: Track[]
   #done = false
 
-  constructor(bus: EventBus, base: ExchangeBase, calls: readonly Call[]) {
-    super()
+  constructor(bus: EventBus, base: ExchangeBase, calls: readonly Call[], startedAt?: number) {
+    super(startedAt)
     this.#bus = bus
     this.#base = base
     this.#tracks = calls.map((call) => ({ call, bytesOut: 0 }))
@@ -257,8 +264,8 @@ export class HttpRecorder extends Timed {
   /** A session learned during the exchange (a legacy stream's `endpoint` event names it). */
   sessionId: string | undefined
 
-  constructor(bus: EventBus, exchange: HttpExchange) {
-    super()
+  constructor(bus: EventBus, exchange: HttpExchange, startedAt?: number) {
+    super(startedAt)
     this.#bus = bus
     this.#exchange = exchange
     bus.expect()

@@ -6,6 +6,7 @@
  * answer, and a refusal reaches the client as a JSON-RPC error with its id, on its stream.
  * Portico answers the client's POST once the upstream accepted each message.
  */
+
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { type ProxyContext, publicOrigin } from '../context.ts'
 import { markListening, refuse, relayExchange } from '../edge/exchange.ts'
@@ -22,6 +23,7 @@ import { drained, failRelay, type RelayOptions, relayAnswer, writeRelayHead } fr
 import { PorticoError } from '../errors.ts'
 import { routeKey } from '../forward/raw.ts'
 import { mapOriginHeaders } from '../forward/url-map.ts'
+import { arrivalOf } from '../http/arrival.ts'
 import { clientHeaders, contentTypeOf, readUpstreamHeaders } from '../http/headers.ts'
 import { bigIdLiteral, encodeJson, isObject, type JsonRpcId } from '../jsonrpc/message.ts'
 import { CallRecorder, publishNotification } from '../observe/recorder.ts'
@@ -344,6 +346,7 @@ export class LegacyTransport {
       context.bus,
       baseOf(context, req, read.bytesIn, { transport: 'sse' }),
       calls,
+      arrivalOf(req),
     )
     await Promise.all(
       calls.map(async (call, index) => {

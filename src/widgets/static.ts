@@ -4,12 +4,14 @@
  * escapes the folder (`..`, encoded or through a symlink) is refused; a file that does not exist
  * is left to the caller, which forwards the request to the upstream's origin.
  */
+
 import { type FileHandle, open, realpath, stat } from 'node:fs/promises'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { extname, join, resolve, sep } from 'node:path'
 import { pipeline } from 'node:stream/promises'
 import type { ProxyContext } from '../context.ts'
 import { addressOf } from '../edge/exchange.ts'
+import { arrivalOf } from '../http/arrival.ts'
 import { headerValue } from '../http/headers.ts'
 import { HttpRecorder } from '../observe/recorder.ts'
 import { contentTypeOf } from './content-types.ts'
@@ -199,14 +201,18 @@ function notModified(req: IncomingMessage, etag: string, mtime: Date): boolean {
 
 function recorderFor(context: ProxyContext, req: IncomingMessage): HttpRecorder {
   const userAgent = headerValue(req.headers, 'user-agent')
-  return new HttpRecorder(context.bus, {
-    proxy: context.proxy,
-    transport: 'http',
-    bytesIn: 0,
-    method: req.method ?? 'GET',
-    kind: 'http',
-    path: (req.url ?? '/').split('?', 1)[0] ?? '/',
-    ...(userAgent ? { userAgent } : {}),
-    ...addressOf(req),
-  })
+  return new HttpRecorder(
+    context.bus,
+    {
+      proxy: context.proxy,
+      transport: 'http',
+      bytesIn: 0,
+      method: req.method ?? 'GET',
+      kind: 'http',
+      path: (req.url ?? '/').split('?', 1)[0] ?? '/',
+      ...(userAgent ? { userAgent } : {}),
+      ...addressOf(req),
+    },
+    arrivalOf(req),
+  )
 }

@@ -188,6 +188,29 @@ describe('bad input and failures', () => {
     assert.equal((JSON.parse(refused.text) as { id?: unknown }).id, 10)
   })
 
+  it("records a call's duration from the request's arrival: a body read slowly counts", async () => {
+    // The body comes in two parts 400 ms apart: the client waited at least that long.
+    const { port, hostname } = new URL(portico.url)
+    const body = JSON.stringify({ jsonrpc: '2.0', id: 'slow-body', method: 'ping' })
+    await new Promise<void>((resolve, reject) => {
+      const socket = connect(Number(port), hostname)
+      socket.on('connect', () => {
+        socket.write(
+          `POST /mcp HTTP/1.1\r\nHost: ${hostname}:${port}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nMcp-Protocol-Version: 2025-11-25\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body.slice(0, 10)}`,
+        )
+        setTimeout(() => socket.write(body.slice(10)), 400)
+      })
+      socket.on('data', () => {})
+      socket.on('end', () => resolve())
+      socket.on('error', reject)
+    })
+    const isPing = (e: { type: string; method?: string; jsonrpcId?: unknown }) =>
+      e.type === 'exchange' && e.method === 'ping' && e.jsonrpcId === 'slow-body'
+    await portico.sink.waitFor((events) => events.some(isPing))
+    const event = portico.sink.exchanges().find(isPing)
+    assert.ok((event?.durationUs ?? 0) >= 400_000, `${event?.durationUs} µs recorded`)
+  })
+
   it('answers a body over the limit with 413', async () => {
     const big = JSON.stringify({
       jsonrpc: '2.0',
