@@ -156,14 +156,15 @@ export const PAGES: Readonly<Record<string, Page>> = lookupTable({
   sessions: (db, params, now) => {
     const w = window(db, params, now)
     const client = recordedName(params, 'client')
-    return {
-      sessions: listSessions(db, {
-        ...w,
-        limit: params.integer('limit', 200, 1, 1000),
-        ...(params.string('active') === '1' ? { active: true } : {}),
-        ...(client === undefined ? {} : { client }),
-      }),
-    }
+    const limit = params.integer('limit', 200, 1, 1000)
+    // One more than shown: whether the window holds more is said, not left out in silence.
+    const rows = listSessions(db, {
+      ...w,
+      limit: limit + 1,
+      ...(params.string('active') === '1' ? { active: true } : {}),
+      ...(client === undefined ? {} : { client }),
+    })
+    return { sessions: rows.slice(0, limit), more: rows.length > limit }
   },
 
   session: (db, params, now) => {

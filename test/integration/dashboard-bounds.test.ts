@@ -106,6 +106,21 @@ describe('dashboard bounds', () => {
     }
   })
 
+  it('the sessions page says when the window holds more sessions than it sends', async () => {
+    const capped = (await (await fetch(`${base}api/sessions?since=1h`)).json()) as {
+      sessions: unknown[]
+      more: boolean
+    }
+    // Over 500 sessions: the 200 newest, and word of the rest (they were left out in silence).
+    assert.deepEqual([capped.sessions.length, capped.more], [200, true])
+    const all = (await (await fetch(`${base}api/sessions?since=1h&limit=1000`)).json()) as {
+      sessions: unknown[]
+      more: boolean
+    }
+    assert.ok(all.sessions.length > 500, String(all.sessions.length))
+    assert.equal(all.more, false)
+  })
+
   it('a whole session id is that session, however many others it begins', async () => {
     const response = await fetch(`${base}api/session?id=1`)
     assert.equal(response.status, 200, await response.clone().text())

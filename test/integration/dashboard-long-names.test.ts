@@ -24,6 +24,13 @@ const WAIT = { timeout: 15_000 }
 const LONG_TOOL = `tool_${'x'.repeat(3000)}`
 const LONG_URI = `ui://widget/${'y'.repeat(3000)}.html`
 const LONG_PROMPT = `prompt_${'z'.repeat(3000)}`
+/** What the second page's tool was called with. */
+const lateArguments: unknown[] = []
+/** The second page's tool: a form with a text and a boolean field. */
+const LATE = {
+  type: 'object',
+  properties: { query: { type: 'string' }, exact: { type: 'boolean' } },
+}
 
 /** A minimal MCP server (stateless, JSON answers) listing the long names. */
 function longNamesServer(): Promise<Served> {
@@ -37,13 +44,21 @@ function longNamesServer(): Promise<Served> {
           serverInfo: { name: `long-names-${'s'.repeat(3000)}`, version: '1.0.0' },
         }
       case 'tools/list':
-        return {
-          tools: [
-            { name: 'echo', description: 'Echoes', inputSchema: { type: 'object' } },
-            { name: LONG_TOOL, description: 'A long name', inputSchema: { type: 'object' } },
-          ],
-        }
+        // Two pages: the studio must read the second (it showed the first only).
+        return params.cursor === 'page-2'
+          ? { tools: [{ name: 'late', description: 'On the second page', inputSchema: LATE }] }
+          : {
+              tools: [
+                { name: 'echo', description: 'Echoes', inputSchema: { type: 'object' } },
+                { name: LONG_TOOL, description: 'A long name', inputSchema: { type: 'object' } },
+              ],
+              nextCursor: 'page-2',
+            }
       case 'tools/call':
+        if (params.name === 'late') {
+          lateArguments.push(params.arguments)
+          return { content: [{ type: 'text', text: 'late answered' }] }
+        }
         return { content: [{ type: 'text', text: `called ${String(params.name).length} chars` }] }
       case 'resources/list':
         return { resources: [{ uri: LONG_URI, name: 'long', mimeType: 'text/html' }] }
@@ -99,6 +114,7 @@ describe('long names in the dashboard (Chromium)', { timeout: 110_000 }, () => {
     for (const body of [
       initializeBody({ id: 1 }),
       JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/list' }),
+      JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'tools/list', params: { cursor: 'page-2' } }),
     ]) {
       const response = await fetch(portico.url, {
         method: 'POST',
@@ -175,9 +191,113 @@ describe('long names in the dashboard (Chromium)', { timeout: 110_000 }, () => {
         // The work area stays beside the lists on a desktop, in view.
         const box = await page.locator('#call-tool').boundingBox()
         assert.ok(box !== null && box.x + box.width <= viewport.width, JSON.stringify(box))
+
+        // The long tool's detail on the Tools page: its heading and captions wrap.
+        await until(
+          async () =>
+            (await (await fetch(`${base}api/targets`)).text()).includes('tool_x') || undefined,
+          10_000,
+          "the long tool's call in the store",
+        )
+        await page.goto(`${base}#/targets`, WAIT)
+        await page.locator('tr', { hasText: 'tool_x' }).first().click()
+        await page.locator('#slowest').waitFor(WAIT)
+        await fits(page, "the long tool's detail")
       } finally {
         await page.close()
       }
     })
   }
+
+  it('the studio lists every page of tools, and a form field keeps what the raw JSON says', async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } })
+    try {
+      await page.goto(`${base}#/studio`, WAIT)
+      await page.locator('#connect').click()
+      const late = page.locator('#studio-tools button', { hasText: 'late' })
+      await late.waitFor(WAIT)
+      await late.click()
+      await page.locator('#raw-args').fill('{"query":"portico","limit":5}')
+      await page.locator('#arg-exact').check()
+      assert.deepEqual(JSON.parse(await page.locator('#raw-args').inputValue()), {
+        query: 'portico',
+        limit: 5,
+        exact: true,
+      })
+      await page.locator('#call-tool').click()
+      await page.locator('#tool-result', { hasText: 'late answered' }).waitFor(WAIT)
+      assert.deepEqual(lateArguments, [{ query: 'portico', limit: 5, exact: true }])
+    } finally {
+      await page.close()
+    }
+  })
+
+  it('the studio reads an answer framed with CRLF whose CR and LF come in two chunks', async () => {
+    // Another server, reached directly (the studio takes any MCP URL): sse-starlette, the
+    // Python SDK's, ends lines with CRLF, and a chunk may end between the two.
+    const crlf = await serveMcp(async (req: IncomingMessage, res: ServerResponse) => {
+      let body = ''
+      for await (const chunk of req) body += chunk
+      if (req.method !== 'POST') {
+        res.writeHead(405).end()
+        return
+      }
+      const message = JSON.parse(body) as { id?: number; method: string }
+      if (message.id === undefined) {
+        res.writeHead(202).end()
+        return
+      }
+      const result =
+        message.method === 'initialize'
+          ? {
+              protocolVersion: '2025-06-18',
+              capabilities: { tools: {} },
+              serverInfo: { name: 'crlf', version: '1' },
+            }
+          : message.method === 'tools/list'
+            ? { tools: [{ name: 'crlf', inputSchema: { type: 'object' } }] }
+            : { content: [{ type: 'text', text: 'crlf answered' }] }
+      res.writeHead(200, { 'content-type': 'text/event-stream' })
+      res.write(
+        `event: message\r\ndata: ${JSON.stringify({ jsonrpc: '2.0', id: message.id, result })}\r\n\r`,
+      )
+      await new Promise((resolve) => setTimeout(resolve, 200))
+      res.end('\n')
+    })
+    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } })
+    try {
+      await page.goto(`${base}#/studio`, WAIT)
+      await page.locator('#mcp-url').fill(crlf.url)
+      await page.locator('#connect').click()
+      await page.locator('#studio-tools button[title="crlf"]').click()
+      await page.locator('#call-tool').click()
+      await page.locator('#tool-result', { hasText: 'crlf answered' }).waitFor(WAIT)
+    } finally {
+      await page.close()
+      await crlf.close()
+    }
+  })
+
+  it('a page that answers after the user moved on does not replace the page moved to', async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } })
+    try {
+      await page.goto(`${base}#/sessions`, WAIT)
+      await page.locator('#main h1', { hasText: 'Sessions' }).waitFor(WAIT)
+      // The overview's data comes late (a slow 24 h query); the user opens Sessions meanwhile.
+      let delayed = 0
+      await page.route('**/api/overview*', async (route) => {
+        delayed++
+        await new Promise((resolve) => setTimeout(resolve, 1500))
+        await route.continue()
+      })
+      await page.locator('#nav a', { hasText: 'Overview' }).click()
+      await until(() => delayed > 0 || undefined, 5000, 'the overview to ask for its data')
+      await page.locator('#nav a', { hasText: 'Sessions' }).click()
+      await page.locator('#main h1', { hasText: 'Sessions' }).waitFor(WAIT)
+      await new Promise((resolve) => setTimeout(resolve, 2000))
+      assert.equal(await page.locator('#main h1').first().textContent(), 'Sessions')
+    } finally {
+      await page.close()
+    }
+  })
 })

@@ -113,20 +113,25 @@ async function render(): Promise<void> {
   document.title = `${entry.title} · Portico`
   const main = document.getElementById('main') as HTMLElement
   main.setAttribute('aria-busy', 'true')
+  // This render's own signal: a page that answers after the user moved on (a slow overview)
+  // must not replace the page they moved to.
+  const signal = leave.signal
   try {
     const el = await entry.page({
       since: route.params.get('since') ?? '1h',
       proxy: route.params.get('proxy') ?? undefined,
       params: route.params,
-      signal: leave.signal,
+      signal,
     })
+    if (signal.aborted) return
     const focused = document.activeElement?.id
     main.replaceChildren(el)
     if (focused) document.getElementById(focused)?.focus()
   } catch (error) {
+    if (signal.aborted) return
     main.replaceChildren(problem(error))
   } finally {
-    main.removeAttribute('aria-busy')
+    if (!signal.aborted) main.removeAttribute('aria-busy')
   }
   const every = route.params.get('refresh')
   const seconds = every ? Number.parseInt(every, 10) : 0

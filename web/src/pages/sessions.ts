@@ -5,7 +5,7 @@ import { callsTable } from './targets.ts'
 import type { Exchange, Page, SessionRow as Session } from './types.ts'
 
 export const sessions: Page = async (ctx) => {
-  const data = await getJson<{ sessions: Session[] }>('sessions', {
+  const data = await getJson<{ sessions: Session[]; more?: boolean }>('sessions', {
     since: ctx.since,
     proxy: ctx.proxy,
     client: ctx.params.get('client') ?? undefined,
@@ -36,6 +36,13 @@ export const sessions: Page = async (ctx) => {
       data.sessions,
       { onOpen: (s) => go('session', { id: s.session_id, proxy: s.proxy }), id: 'sessions' },
     ),
+    data.more
+      ? h(
+          'p',
+          { id: 'sessions-more' },
+          `The ${formatCount(data.sessions.length)} newest are shown; the window holds more: narrow it, or portico sessions --since … --limit … lists them.`,
+        )
+      : null,
   )
 }
 

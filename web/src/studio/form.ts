@@ -1,7 +1,7 @@
 /**
  * A form generated from a tool's `inputSchema` (strings, enums, numbers, booleans; objects and
  * arrays as JSON), with the raw JSON arguments beside it. Both edit the same arguments: a form
- * change rewrites the JSON, and the JSON is what is sent.
+ * change is applied to what the raw JSON says and rewrites it, and the JSON is what is sent.
  */
 import { h, nameOf } from '../dom.ts'
 
@@ -27,7 +27,22 @@ export function toolForm(toolName: string, schema: unknown): ToolForm {
     if (p.default !== undefined) values[name] = p.default
   const raw = h('textarea', { id: 'raw-args', rows: 10, spellcheck: 'false', class: 'json' })
   raw.value = JSON.stringify(values, null, 2)
-  const sync = () => {
+  /**
+   * What the raw box says becomes the form's base before a field changes it, so arguments
+   * typed there are kept (they were replaced by the form's own). Raw text that is not a JSON
+   * object is left as typed: the call then says what is wrong with it.
+   */
+  const edit = (change: () => void) => {
+    let parsed: unknown
+    try {
+      parsed = JSON.parse(raw.value || '{}')
+    } catch {
+      return
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return
+    for (const key of Object.keys(values)) delete values[key]
+    Object.assign(values, parsed)
+    change()
     raw.value = JSON.stringify(values, null, 2)
   }
   const fields = Object.entries(properties).map(([name, p]) => {
@@ -42,18 +57,20 @@ export function toolForm(toolName: string, schema: unknown): ToolForm {
         h('option', { value: '' }, '—'),
         p.enum.map((v) => h('option', { value: String(v) }, String(v))),
       )
-      input.addEventListener('change', () => {
-        const v = (input as HTMLSelectElement).value
-        if (v === '') delete values[name]
-        else values[name] = p.enum?.find((e) => String(e) === v)
-        sync()
-      })
+      input.addEventListener('change', () =>
+        edit(() => {
+          const v = (input as HTMLSelectElement).value
+          if (v === '') delete values[name]
+          else values[name] = p.enum?.find((e) => String(e) === v)
+        }),
+      )
     } else if (type === 'boolean') {
       input = h('input', { id, type: 'checkbox', checked: values[name] === true })
-      input.addEventListener('change', () => {
-        values[name] = (input as HTMLInputElement).checked
-        sync()
-      })
+      input.addEventListener('change', () =>
+        edit(() => {
+          values[name] = (input as HTMLInputElement).checked
+        }),
+      )
     } else if (type === 'number' || type === 'integer') {
       input = h('input', {
         id,
@@ -61,19 +78,32 @@ export function toolForm(toolName: string, schema: unknown): ToolForm {
         step: type === 'integer' ? '1' : 'any',
         value: values[name] === undefined ? undefined : String(values[name]),
       })
-      input.addEventListener('input', () => {
-        const v = (input as HTMLInputElement).value
-        if (v === '') delete values[name]
-        else values[name] = Number(v)
-        sync()
-      })
+      input.addEventListener('input', () =>
+        edit(() => {
+          const v = (input as HTMLInputElement).value
+          if (v === '') delete values[name]
+          else values[name] = Number(v)
+        }),
+      )
     } else if (type === 'object' || type === 'array') {
       input = h('textarea', { id, rows: 3, class: 'json' })
+      if (values[name] !== undefined) input.value = JSON.stringify(values[name])
       input.addEventListener('input', () => {
+        const area = input as HTMLTextAreaElement
+        let parsed: unknown
         try {
-          values[name] = JSON.parse((input as HTMLTextAreaElement).value)
-          sync()
-        } catch {}
+          parsed = area.value === '' ? undefined : JSON.parse(area.value)
+        } catch {
+          // Said on the field, and the arguments keep their last value until it is JSON.
+          area.setCustomValidity(`${name}: not JSON yet`)
+          area.reportValidity()
+          return
+        }
+        area.setCustomValidity('')
+        edit(() => {
+          if (parsed === undefined) delete values[name]
+          else values[name] = parsed
+        })
       })
     } else {
       input = h('input', {
@@ -81,10 +111,11 @@ export function toolForm(toolName: string, schema: unknown): ToolForm {
         type: 'text',
         value: typeof values[name] === 'string' ? (values[name] as string) : undefined,
       })
-      input.addEventListener('input', () => {
-        values[name] = (input as HTMLInputElement).value
-        sync()
-      })
+      input.addEventListener('input', () =>
+        edit(() => {
+          values[name] = (input as HTMLInputElement).value
+        }),
+      )
     }
     return h(
       'div',

@@ -128,10 +128,16 @@ async function answerOf(res: Response, id: number): Promise<Answer> {
     throw new McpError(`unexpected answer (${type || 'no content type'})`)
   const reader = res.body.pipeThrough(new TextDecoderStream()).getReader()
   let buffer = ''
+  // A CR at a chunk's end may be half of a CRLF whose LF opens the next chunk: held until then.
+  let heldCr = false
   for (;;) {
     const { value, done } = await reader.read()
     if (done) throw new McpError(`the stream ended without an answer to ${id}`)
-    buffer += value.replace(/\r\n/g, '\n')
+    let text: string = heldCr ? `\r${value}` : value
+    heldCr = text.endsWith('\r')
+    if (heldCr) text = text.slice(0, -1)
+    // Lines end with CRLF, LF or a lone CR (the SSE spec allows all three).
+    buffer += text.replace(/\r\n?/g, '\n')
     let end = buffer.indexOf('\n\n')
     while (end !== -1) {
       const data = buffer

@@ -28,6 +28,27 @@ interface Resource {
 let client: StudioClient | undefined
 let previews: Preview[] = []
 
+/** Pages of one list read at most (a server that never ends its list stops here). */
+const MAX_LIST_PAGES = 100
+
+/** Every page of a list (`nextCursor`), so a tool on a later page can be found and called. */
+async function listAll<T>(c: StudioClient, method: string, key: string): Promise<T[]> {
+  const items: T[] = []
+  let cursor: string | undefined
+  for (let page = 0; page < MAX_LIST_PAGES; page++) {
+    const result = (await c.request(method, cursor === undefined ? {} : { cursor })) as Record<
+      string,
+      unknown
+    >
+    const found = result[key]
+    if (Array.isArray(found)) items.push(...(found as T[]))
+    const next = result.nextCursor
+    if (typeof next !== 'string' || next === '' || next === cursor) break
+    cursor = next
+  }
+  return items
+}
+
 function widgetUriOf(tool: Tool): string | undefined {
   const meta = tool._meta ?? {}
   const ui = meta.ui as { resourceUri?: unknown } | undefined
@@ -97,16 +118,12 @@ export const studio: Page = async (ctx) => {
 
   async function showLists(c: StudioClient): Promise<void> {
     const caps = c.capabilities
-    const tools = caps.tools ? ((await c.request('tools/list')) as { tools: Tool[] }).tools : []
+    const tools = caps.tools ? await listAll<Tool>(c, 'tools/list', 'tools') : []
     const resources = caps.resources
-      ? ((await c.request('resources/list')) as { resources: Resource[] }).resources
+      ? await listAll<Resource>(c, 'resources/list', 'resources')
       : []
     const prompts = caps.prompts
-      ? (
-          (await c.request('prompts/list')) as {
-            prompts: Array<{ name: string; description?: string }>
-          }
-        ).prompts
+      ? await listAll<{ name: string; description?: string }>(c, 'prompts/list', 'prompts')
       : []
     lists.replaceChildren(
       h(
