@@ -177,6 +177,8 @@ export class ClientSession implements SessionRef {
     this.#calls.set(key, controller)
     return () => {
       if (this.#calls.get(key) === controller) this.#calls.delete(key)
+      // Idle from now: `session_ttl` counts from the end of the session's last activity.
+      this.lastSeen = Date.now()
     }
   }
 
@@ -333,6 +335,7 @@ export class ClientSession implements SessionRef {
       this.#stream = undefined
       this.#onWrite = undefined
       clearInterval(this.#keepAlive)
+      this.lastSeen = Date.now()
     })
     queuedTotal -= this.#queuedBytes
     this.#queuedBytes = 0
