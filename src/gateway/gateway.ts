@@ -746,9 +746,15 @@ export class Gateway {
     this.#announceTimer.unref()
   }
 
-  /** Changes when the backends' tool lists may have changed (discovery re-indexes then). */
+  /**
+   * Changes when the backends' tool lists may have changed (discovery re-indexes then): the
+   * gateway's own count (reloads, runtime changes, shared backends' announcements) and each
+   * backend's (a per-session process announces on its session only).
+   */
   get toolsVersion(): number {
-    return this.#toolsVersion
+    let version = this.#toolsVersion
+    for (const backend of this.#backends.values()) version += backend.toolsChanges
+    return version
   }
 
   /** Health transitions of one backend, oldest first. */
@@ -1133,13 +1139,8 @@ export class Gateway {
     }
     if (message.method.endsWith('/list_changed')) {
       const source = this.#backends.get(backend)
-      source?.lists.changed(message.method)
-      if (message.method === 'notifications/tools/list_changed') source?.catalog.toolsChanged()
-      if (message.method === 'notifications/prompts/list_changed') {
-        source?.catalog.promptsChanged()
-      }
+      source?.listChanged(message.method)
       if (source?.listed !== true) return
-      if (message.method === 'notifications/tools/list_changed') this.#toolsVersion++
       this.#deps.observe?.({ backend, method: message.method })
       this.notifyListeners(message.method)
       // A connection every session shares (a shared process, a 2026-07-28 backend): every

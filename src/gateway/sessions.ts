@@ -59,8 +59,8 @@ export interface BackendView {
   readonly catalog: BackendCatalog
   /** Whether its lists were read since it (re)started: a list change before that is news to none. */
   readonly listed: boolean
-  /** Its kept list pages, dropped when it announces a change (list-cache.ts). */
-  readonly lists: { changed(notification: string): void }
+  /** It announced a list change: its kept pages and the catalog's refusals go (Backend). */
+  listChanged(notification: string): void
 }
 
 /** A backend notification as the client sees it, reported for recording. */
@@ -245,7 +245,7 @@ export class ClientSession implements SessionRef {
       }
     } else if (message.method.endsWith('/list_changed')) {
       const source = this.#backends(backend)
-      source?.lists.changed(message.method)
+      source?.listChanged(message.method)
       // Nobody holds a list of a backend not listed since it started: nothing to re-list.
       if (source?.listed !== true) return
       this.#observe?.({ backend, method: message.method, sessionId: this.key })

@@ -264,17 +264,28 @@ describe('a list change of a shared stdio process', () => {
     listen.close()
   })
 
-  it('with isolation = "session", each session lists its own process (the cache keeps them apart)', async () => {
-    const { url } = await gateway({ backends: [{ name: 'r', ...SERVER, isolation: 'session' }] })
+  it('with isolation = "session", each session lists its own process; calls and search follow its change', async () => {
+    const { url } = await gateway({
+      proxy: { admin_tools: false, tool_discovery: true },
+      backends: [{ name: 'r', ...SERVER, isolation: 'session', hide_destructive: true }],
+    })
     const [a, b] = [await connect(url), await connect(url)]
     const names = async (client: Client) => (await client.listTools()).tools.map((t) => t.name)
     await names(a)
+    const search = async () =>
+      JSON.stringify(
+        await a.callTool({ name: 'portico__search_tools', arguments: { query: 'zebra' } }),
+      )
+    assert.doesNotMatch(await search(), /r__zebra/) // the index is built, without it
     let changed = false
     a.setNotificationHandler(ToolListChangedNotificationSchema, () => {
       changed = true
     })
     await a.callTool({ name: 'r__add_tool', arguments: { name: 'zebra' } })
     await until(() => changed, 10_000, "the list change of a's process")
+    // Before any new listing: the catalog's refusal of the name, and the index, went with it.
+    assert.equal(answerOf(await a.callTool({ name: 'r__zebra', arguments: {} })), 'zebra')
+    assert.match(await search(), /r__zebra/)
     assert.ok(!(await names(b)).includes('r__zebra'), "b's process has no zebra")
     assert.ok((await names(a)).includes('r__zebra'), "a's process lists its zebra")
   })

@@ -121,6 +121,8 @@ export abstract class Backend {
   readonly protection: UpstreamProtection
   /** This backend's list pages, for merged lists (list-cache.ts). */
   readonly lists: ListCache
+  /** How many tool list changes it announced (the gateway's `toolsVersion` counts them). */
+  toolsChanges = 0
   protected readonly deps: BackendDeps
   #state: BackendState = 'idle'
   #since = new Date().toISOString()
@@ -310,6 +312,20 @@ export abstract class Backend {
     sessionHeaders?: () => HeaderMap | undefined,
     callerHeaders?: () => HeaderMap | undefined,
   ): Promise<Connection>
+
+  /**
+   * The backend announced a list change (on any of its connections): its kept pages of that
+   * list go, and so do the catalog's refusals of names its whole listing lacked; a tools change
+   * is counted, so tool discovery indexes again.
+   */
+  listChanged(notification: string): void {
+    this.lists.changed(notification)
+    if (notification === 'notifications/tools/list_changed') {
+      this.catalog.toolsChanged()
+      this.toolsChanges++
+    }
+    if (notification === 'notifications/prompts/list_changed') this.catalog.promptsChanged()
+  }
 
   /**
    * Whose list pages a session gets (list-cache.ts's `scope`): everyone's, unless the backend
