@@ -315,7 +315,8 @@ class EventSkipper {
   event(): SseEvent {
     const discarded: DiscardedEvent = {
       size: this.#size,
-      event: this.#event,
+      // An empty type is the default one (`message`), as `parseBlock` reads it.
+      event: this.#event === '' ? undefined : this.#event,
       id: this.#ids.id,
       hasMethod: this.#ids.hasMethod,
     }
