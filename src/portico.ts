@@ -34,6 +34,7 @@ import type { Gateway } from './gateway/gateway.ts'
 import type { gatewayMode } from './gateway/mode.ts'
 import { markArrival } from './http/arrival.ts'
 import { isLocalPeer } from './http/client-address.ts'
+import { continueWithin } from './http/expect-continue.ts'
 import { closeWithConnection } from './http/pipelined.ts'
 import { SendWatch } from './http/send-timeout.ts'
 import { TCP_KEEPALIVE } from './http/tcp-keepalive.ts'
@@ -628,13 +629,7 @@ class PorticoServer implements Portico {
     const server = createServer(serverOptions(this.#context.config), this.handler)
     server.maxConnections = this.#context.config.max_connections
     server.on('clientError', answerClientError)
-    server.on('checkContinue', (req, res) => {
-      // `Expect: 100-continue` (curl sends it for bodies over 1 MB): a body declared over the
-      // bound is refused (413) without inviting the upload; Node sent 100 to every one.
-      const declared = Number(req.headers['content-length'])
-      if (!(declared > this.#context.config.max_request_body_size)) res.writeContinue()
-      this.handler(req, res)
-    })
+    continueWithin(server, () => this.#context.config.max_request_body_size, this.handler)
     this.#server = server
     server.listen(port, host)
     await once(server, 'listening')

@@ -22,6 +22,9 @@ import { replaceFile } from '../util/replace-file.ts'
 import type { Fleet } from './fleet.ts'
 import { openApiDocument } from './openapi.ts'
 
+/** The largest body the admin API reads by default (config text, backend JSON). */
+export const ADMIN_BODY_BYTES = 1024 * 1024
+
 export interface AdminApiOptions {
   fleet: Fleet
   status: StatusBoard
@@ -95,7 +98,7 @@ export function adminApi(options: AdminApiOptions): RouteHandler {
 
 function routesOf(options: AdminApiOptions): Route[] {
   const { fleet, status } = options
-  const maxBody = options.maxBodyBytes ?? 1024 * 1024
+  const maxBody = options.maxBodyBytes ?? ADMIN_BODY_BYTES
   const writes = new FileWrites()
   const route = (method: string, path: string, action: Action): Route => ({
     method,

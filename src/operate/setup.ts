@@ -8,7 +8,7 @@
 import { once } from 'node:events'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { adminApi, sendAdminRefusal } from '../admin/api.ts'
+import { ADMIN_BODY_BYTES, adminApi, sendAdminRefusal } from '../admin/api.ts'
 import { type Fleet, gatewayFleet, transparentFleet } from '../admin/fleet.ts'
 import type { ConfigOverrides } from '../config/load.ts'
 import { adminPlacement, adminTokenOf, MCPR_CLOUD_ENDPOINT } from '../config/operate.ts'
@@ -27,6 +27,7 @@ import type { Readiness } from '../edge/mode.ts'
 import { createMountRouter, type Mount, type Operations } from '../edge/router.ts'
 import { PorticoError } from '../errors.ts'
 import type { Gateway } from '../gateway/gateway.ts'
+import { continueWithin } from '../http/expect-continue.ts'
 import { TCP_KEEPALIVE } from '../http/tcp-keepalive.ts'
 import {
   PorticoMetrics as Metrics,
@@ -361,6 +362,7 @@ class AdminServer {
       { keepAliveTimeout: 5000, requestTimeout: 30_000, ...TCP_KEEPALIVE },
       route,
     )
+    continueWithin(this.#server, () => ADMIN_BODY_BYTES, route)
   }
 
   async listen(port = this.#bind.port): Promise<{ url: string }> {

@@ -14,6 +14,7 @@ import type { AddressInfo, Socket } from 'node:net'
 import { performance } from 'node:perf_hooks'
 import { type RawData, WebSocket, WebSocketServer } from 'ws'
 import type { RelayConfig } from '../config/tunnel.ts'
+import { continueWithin } from '../http/expect-continue.ts'
 import { SendWatch } from '../http/send-timeout.ts'
 import { TCP_KEEPALIVE } from '../http/tcp-keepalive.ts'
 import type { Logger } from '../observe/logger.ts'
@@ -211,6 +212,11 @@ export class Relay {
         keepAliveTimeout: 65_000,
         ...TCP_KEEPALIVE,
       },
+      (req, res) => this.#onRequest(req, res),
+    )
+    continueWithin(
+      this.#server,
+      () => this.#config.max_request_body_size,
       (req, res) => this.#onRequest(req, res),
     )
     this.#server.maxConnections = MAX_CONNECTIONS

@@ -13,6 +13,7 @@ import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib'
 import { type DemoServer, startDemoServer } from '../../demo/server.ts'
 import { type Misbehaving, startMisbehaving } from '../fixtures/misbehaving-upstream.ts'
 import { startCli } from '../helpers/cli.ts'
+import { firstLineToExpect } from '../helpers/expect-continue.ts'
 import { initializeBody } from '../helpers/mcp-http.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
 import { REFUSED_ORIGIN } from '../helpers/ports.ts'
@@ -224,21 +225,14 @@ describe('bad input and failures', () => {
   })
 
   it('Expect: 100-continue: a body declared over the limit gets 413 before any byte of it, one within it 100', async () => {
-    const { port, hostname } = new URL(portico.url)
+    const port = Number(new URL(portico.url).port)
     const firstLine = (length: number) =>
-      new Promise<string>((resolve, reject) => {
-        const socket = connect(Number(port), hostname)
-        socket.setTimeout(5000, () => socket.destroy(new Error('no answer within 5 s')))
-        socket.on('connect', () =>
-          socket.write(
-            `POST /mcp HTTP/1.1\r\nHost: ${hostname}:${port}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: ${length}\r\nExpect: 100-continue\r\n\r\n`,
-          ),
-        )
-        socket.once('data', (data: Buffer) => {
-          resolve(data.toString('latin1').split('\r\n')[0] ?? '')
-          socket.destroy()
-        })
-        socket.on('error', reject)
+      firstLineToExpect(port, {
+        method: 'POST',
+        path: '/mcp',
+        host: `127.0.0.1:${port}`,
+        length,
+        extra: 'Accept: application/json, text/event-stream\r\n',
       })
     // The body is never sent: Portico must answer without waiting for it.
     assert.equal(await firstLine(50_000_000), 'HTTP/1.1 413 Payload Too Large')

@@ -9,6 +9,7 @@ import { connect } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { startProbeHttp } from '../fixtures/probe-server.ts'
 import type { Served } from '../fixtures/serve.ts'
+import { firstLineToExpect } from '../helpers/expect-continue.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
 
 const TOKEN = 'admin-token-for-host-tests-0123456789'
@@ -83,6 +84,20 @@ describe('Host syntax on probes, mounts and the admin listener', () => {
         assert.equal(await statusFor(adminUrl, path, host, TOKEN), 400, `${path} with Host ${host}`)
       }
     }
+  })
+
+  it('the admin listener refuses a body declared over its bound with Expect: 100-continue at once', async () => {
+    const adminUrl = withAdminListener.portico.adminUrl
+    assert.ok(adminUrl !== undefined)
+    const { port } = new URL(adminUrl)
+    const line = await firstLineToExpect(Number(port), {
+      method: 'POST',
+      path: '/admin/config/validate',
+      host: `127.0.0.1:${port}`,
+      length: 50_000_000,
+      extra: `Authorization: Bearer ${TOKEN}\r\n`,
+    })
+    assert.equal(line, 'HTTP/1.1 413 Payload Too Large')
   })
 
   it("the admin listener serves the probes without the token, mcpr's /ready among them", async () => {

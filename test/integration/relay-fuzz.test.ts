@@ -23,6 +23,7 @@ import {
   FrameType,
   PROTOCOL_VERSION,
 } from '../../src/tunnel/frames.ts'
+import { firstLineToExpect } from '../helpers/expect-continue.ts'
 import { type Random, seeded } from '../helpers/random.ts'
 import { startTestRelay } from '../helpers/relay.ts'
 
@@ -147,6 +148,16 @@ describe('relay against random tunnel frames', () => {
     stopped = true
     for (const ws of sockets) ws.terminate()
     await relay.close()
+  })
+
+  it('a body declared over max_request_body_size with Expect: 100-continue gets 413 at once', async () => {
+    const line = await firstLineToExpect(port, {
+      method: 'POST',
+      path: '/mcp',
+      host: `${SUBDOMAINS[0]}.relay.test:${port}`,
+      length: 5_000_000,
+    })
+    assert.equal(line, 'HTTP/1.1 413 Payload Too Large')
   })
 
   it(`every public request is answered or closed in bounded time (seed ${SEED})`, async () => {
