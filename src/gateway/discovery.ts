@@ -158,8 +158,11 @@ export async function toolIndex(
   origin: Call,
   session: SessionRef,
 ): Promise<ToolIndex> {
-  const views = cache.get(gateway) ?? new BoundedMap<string, Built>(MAX_VIEWS)
-  cache.set(gateway, views)
+  let views = cache.get(gateway)
+  if (views === undefined) {
+    views = new BoundedMap<string, Built>(MAX_VIEWS)
+    cache.set(gateway, views)
+  }
   const scopes = gateway.backends().map((backend) => backend.listScope(session))
   const view = `${origin.identity === undefined ? '' : answerIdentity(origin)}\u0000${scopes.join('\u0000')}`
   const cached = views.get(view)

@@ -64,7 +64,7 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
 function refuseTooLarge(req: IncomingMessage, limit: number): Promise<Buffer> {
   if (req.readableEnded || req.destroyed) return Promise.reject(tooLarge(limit, undefined))
   // A client waiting for `100 Continue`, which was not sent for a body declared over the
-  // bound (portico.ts `checkContinue`), sends no chunk to wait for: refused now, without its
+  // bound (`continueWithin`, http/expect-continue.ts), sends no chunk to wait for: refused now, without its
   // id, and the connection closed (the body it announced never comes).
   if (/100-continue/i.test(req.headers.expect ?? '')) {
     req.resume()

@@ -34,6 +34,19 @@ const sse = (res: ServerResponse, messages: unknown[]) =>
     .end(messages.map((message) => `data: ${JSON.stringify(message)}\n\n`).join(''))
 
 /** How the upstream answers `tools/call` of each tool. */
+/** The messages of an SSE body's data lines. */
+const dataOf = (body: string) =>
+  body
+    .split('\n')
+    .filter((line) => line.startsWith('data: '))
+    .map((line) => JSON.parse(line.slice(6)))
+
+/** Portico's error event for a call whose answer ended without its response. */
+const ENDED = {
+  jsonrpc: '2.0',
+  error: { code: -32603, message: 'Upstream ended its answer without a response' },
+}
+
 const ANSWERS: Record<string, (res: ServerResponse, id: unknown) => void> = {
   another_id: (res) => json(res, '{"jsonrpc":"2.0","id":999999,"result":{"content":[]}}'),
   no_id: (res) => json(res, '{"jsonrpc":"2.0","result":{"content":[]}}'),
@@ -213,18 +226,10 @@ describe('transparent mode in front of an upstream that answers badly', () => {
   it('ends an SSE answer whose response no client can read with an error event for the id', async () => {
     const { status, body } = await call('sse_error_null', 35)
     assert.equal(status, 200)
-    const events = body
-      .split('\n')
-      .filter((line) => line.startsWith('data: '))
-      .map((line) => JSON.parse(line.slice(6)))
     // The upstream's bytes pass as they came; the call is then answered.
-    assert.deepEqual(events, [
+    assert.deepEqual(dataOf(body), [
       { jsonrpc: '2.0', id: 35, error: null },
-      {
-        jsonrpc: '2.0',
-        id: 35,
-        error: { code: -32603, message: 'Upstream ended its answer without a response' },
-      },
+      { ...ENDED, id: 35 },
     ])
   })
 
@@ -235,47 +240,27 @@ describe('transparent mode in front of an upstream that answers badly', () => {
     ] as const) {
       const { status, body } = await call(name, id)
       assert.equal(status, 200)
-      const events = body
-        .split('\n')
-        .filter((line) => line.startsWith('data: '))
-        .map((line) => JSON.parse(line.slice(6)))
-      assert.deepEqual(events, [
-        event,
-        {
-          jsonrpc: '2.0',
-          id,
-          error: { code: -32603, message: 'Upstream ended its answer without a response' },
-        },
-      ])
+      assert.deepEqual(dataOf(body), [event, { ...ENDED, id }])
     }
   })
 
   it('an SSE response without an id, with a null id or in a batch does not answer the call', async () => {
-    const dataOf = (body: string) =>
-      body
-        .split('\n')
-        .filter((line) => line.startsWith('data: '))
-        .map((line) => JSON.parse(line.slice(6)))
-    const ended = {
-      jsonrpc: '2.0',
-      error: { code: -32603, message: 'Upstream ended its answer without a response' },
-    }
     // A client matches answers by id: these pass as they came, and the call is then answered.
     const noId = await call('sse_no_id', 36)
     assert.deepEqual(dataOf(noId.body), [
       { jsonrpc: '2.0', result: { content: [] } },
-      { ...ended, id: 36 },
+      { ...ENDED, id: 36 },
     ])
     const nullId = await call('sse_null_id', 37)
     assert.deepEqual(dataOf(nullId.body), [
       { jsonrpc: '2.0', id: null, error: { code: -32700, message: 'Parse error' } },
-      { ...ended, id: 37 },
+      { ...ENDED, id: 37 },
     ])
     // An event cut short passes as it came, and does not answer the call either.
     const cut = await call('sse_cut_short', 39)
     const lines = cut.body.split('\n').filter((line) => line.startsWith('data: '))
     assert.equal(lines[0], 'data: {"jsonrpc":"2.0","id":39,"result":{"content":[]}')
-    assert.deepEqual(JSON.parse((lines[1] ?? '').slice(6)), { ...ended, id: 39 })
+    assert.deepEqual(JSON.parse((lines[1] ?? '').slice(6)), { ...ENDED, id: 39 })
     // A batch is not one response: the real answer after it is passed on, not dropped.
     const batch = await call('sse_batch_then_answer', 38)
     assert.deepEqual(dataOf(batch.body), [
