@@ -162,11 +162,18 @@ export class MessageReply {
     return this.#message
   }
 
-  /** A copy answering `message` instead (same status and headers; re-encoded when written). */
+  /**
+   * A copy answering `message` instead (same status and headers; re-encoded when written). A
+   * rewritten upstream answer is still the upstream's: its id and shape are checked when it is
+   * sent, as the unchanged one would have been (a CSP rewrite let an answer to another id, or
+   * with both a result and an error, through as Portico's own).
+   */
   with(message: JsonRpcResponse): MessageReply {
     const headers = { ...this.headers }
     delete headers['content-length']
-    return MessageReply.of(message, { status: this.status, headers })
+    const copy = MessageReply.of(message, { status: this.status, headers })
+    copy.#fromUpstream = this.#fromUpstream
+    return copy
   }
 
   /**
