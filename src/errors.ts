@@ -68,6 +68,8 @@ export const REASONS = {
   },
   circuit_open: { code: -32603, status: 503, message: 'Upstream circuit open' },
   backend_failed: { code: -32603, status: 502, message: 'Backend failed' },
+  /** A backend's 4xx: its refusal of this call, not its failure (never retried or counted). */
+  backend_refused: { code: -32603, status: 502, message: 'Backend refused the call' },
   upstream_unavailable: { code: -32603, status: 502, message: 'Upstream unavailable' },
   upstream_timeout: { code: -32603, status: 504, message: 'Upstream timed out' },
   upstream_bad_response: {

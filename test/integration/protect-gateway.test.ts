@@ -478,6 +478,66 @@ describe('gateway: a 500 that carries a JSON-RPC error', () => {
   })
 })
 
+describe("gateway: a backend's 4xx is its answer, not its failure", () => {
+  let primary: FaultyHttp
+  let spare: FaultyHttp
+  let portico: RunningPortico
+  let client: Client
+
+  before(async () => {
+    primary = await startFaultyHttp('primary')
+    spare = await startFaultyHttp('spare')
+    portico = await startPortico({
+      ...quiet,
+      backends: [
+        {
+          name: 'main',
+          transport: 'http',
+          url: primary.url,
+          retry: { max_retries: 3, initial_backoff_ms: 10, max_backoff_ms: 20 },
+          circuit_breaker: { failure_rate_threshold: 0.5, minimum_calls: 2 },
+        },
+        { name: 'backup', transport: 'http', url: spare.url, failover_for: 'main' },
+      ],
+    } as ConfigInput)
+    client = await connect(portico.url)
+    await client.listTools() // the tools' annotations say which calls may be repeated
+  })
+  after(async () => {
+    await client?.close()
+    await portico?.close()
+    await primary?.close()
+    await spare?.close()
+  })
+
+  it('a 403 is neither retried, failed over nor counted by the breaker', async () => {
+    primary.server.plan([{ mode: 'http403', times: 3, tool: 'lookup' }])
+    for (let i = 0; i < 3; i++) {
+      await assert.rejects(
+        client.callTool({ name: 'main__lookup', arguments: { key: 'k' } }),
+        /answered HTTP 403/,
+      )
+    }
+    // Counted, three refusals of one caller had opened the breaker for every caller; retried
+    // or moved to the failover, the read had sidestepped the refusal.
+    assert.equal(primary.server.runs.get('arrived:lookup'), 3)
+    assert.equal(spare.server.runs.get('arrived:lookup'), undefined)
+    assert.match(
+      text(await client.callTool({ name: 'main__echo', arguments: { text: 'still' } })),
+      /still/,
+    )
+    const refused = exchanges(portico, 'main__lookup').map((e) => e.reason)
+    assert.deepEqual(refused, ['backend_refused', 'backend_refused', 'backend_refused'])
+  })
+
+  it("a 429 is the backend's rate limit: not retried, and a failover may take the call", async () => {
+    primary.server.plan([{ mode: 'http429', times: 1, tool: 'write' }])
+    // The backend refused before running it, so even a write may move on.
+    assert.match(text(await client.callTool({ name: 'main__write', arguments: {} })), /spare/)
+    assert.equal(primary.server.runs.get('arrived:write'), 1)
+  })
+})
+
 describe('gateway: hedging, failover and ejection', () => {
   let primary: FaultyHttp
   let spare: FaultyHttp

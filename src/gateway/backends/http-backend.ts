@@ -15,6 +15,7 @@ import { SharedAudience } from './audience.ts'
 import { answerUnrouted, Backend, type SessionRef } from './backend.ts'
 import { BACKEND_PROTOCOL_VERSION, type Connection, type ServerInfo } from './connection.ts'
 import { HttpConnection } from './http.ts'
+import { httpStatusOf } from './http-status.ts'
 import {
   MAX_SUBSCRIBED,
   ModernHttpConnection,
@@ -373,11 +374,9 @@ const RECHECK_MS = 5000
 
 /** A call's failure as a 2025 server refuses a 2026-07-28 request (HTTP 4xx, not credentials or load). */
 function refusedAsLegacy(error: PorticoError): boolean {
-  const data = error.data
-  if (error.reason !== 'backend_failed' || !isObject(data) || typeof data.status !== 'number') {
-    return false
-  }
-  return data.status >= 400 && data.status < 500 && ![401, 403, 408, 429].includes(data.status)
+  const status = httpStatusOf(error)
+  if (status === undefined) return false
+  return status >= 400 && status < 500 && ![401, 403, 408, 429].includes(status)
 }
 
 function revisionRefused(error: PorticoError): boolean {

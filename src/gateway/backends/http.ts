@@ -32,6 +32,7 @@ import {
   type Pending,
   type ServerInfo,
 } from './connection.ts'
+import { httpStatusError } from './http-status.ts'
 
 /** How many times one call's SSE stream is resumed (GET + `Last-Event-ID`) before giving up. */
 const MAX_RESUMES = 5
@@ -261,13 +262,15 @@ export class HttpConnection extends Connection {
       if (response.status >= 500 && pending) {
         // Matched as responses are (a call sent again under another id answers under that one).
         const said = errorFor(value, (id) => this.callIdOf(id) === pending.id)
-        pending.reject(this.#httpFailure(response.status, said))
+        pending.reject(this.#httpFailure(response, said))
         return
       }
       if (Array.isArray(value)) for (const item of value) this.receive(item, pending)
       else if (value !== undefined) this.receive(value, pending)
       if (response.status >= 400 && pending) {
-        pending.reject(this.#httpFailure(response.status, undefined, isJsonRpcError(value)))
+        // An error the backend could not tie to the call (`"id": null`) still says why.
+        const said = errorFor(value, (id) => id === null)
+        pending.reject(this.#httpFailure(response, said, isJsonRpcError(value)))
       }
       if (pending && !pending.settled) {
         instead =
@@ -320,11 +323,18 @@ export class HttpConnection extends Connection {
   }
 
   /** `jsonRpcBody`: the body was a JSON-RPC error (an MCP server's refusal, not a proxy's). */
-  #httpFailure(status: number, said: string | undefined, jsonRpcBody = false): PorticoError {
-    const words = said === undefined ? '' : `: ${said.slice(0, MAX_QUOTED_ERROR)}`
-    return new PorticoError('backend_failed', {
-      message: `Backend ${this.#label} answered HTTP ${status}${words}`,
-      data: { backend: this.backend, status, ...(jsonRpcBody ? { jsonRpcBody } : {}) },
+  #httpFailure(
+    response: UpstreamResponse,
+    said: string | undefined,
+    jsonRpcBody = false,
+  ): PorticoError {
+    return httpStatusError({
+      backend: this.backend,
+      label: this.#label,
+      status: response.status,
+      ...(said === undefined ? {} : { said: said.slice(0, MAX_QUOTED_ERROR) }),
+      jsonRpcBody,
+      retryAfter: headerValue(response.headers, 'retry-after'),
     })
   }
 

@@ -43,6 +43,7 @@ import {
 import type { SessionRef } from './backend.ts'
 import { CAPABILITY_OF, type CallSink, type Pending, type ServerInfo } from './connection.ts'
 import { HttpConnection, type HttpConnectionOptions } from './http.ts'
+import { httpStatusOf } from './http-status.ts'
 import { ListenStream } from './listen-stream.ts'
 
 /** Rounds of input one call may ask a session's client for before it is given up. */
@@ -157,12 +158,12 @@ export class ModernHttpConnection extends HttpConnection {
     ).catch((error: unknown) => {
       // Refused outright with a status (a 2025 server's 400, 404 or 405): said as the revision
       // it lacks. Whether that tells the backend's revision is `revealsLegacy`'s to judge.
-      if (!(error instanceof PorticoError) || error.reason !== 'backend_failed') throw error
+      const status = httpStatusOf(error)
+      if (status === undefined || !(error instanceof PorticoError)) throw error
       const data = isObject(error.data) ? error.data : {}
-      if (typeof data.status !== 'number') throw error
       const said = error.message.replace(/^Backend \S+ (\(\S+\) )?/, '')
-      const legacy = isLegacyRefusal(data.status, data.jsonRpcBody === true)
-      throw notModern(this.backend, `server/discover ${said}`, legacy, data.status)
+      const legacy = isLegacyRefusal(status, data.jsonRpcBody === true)
+      throw notModern(this.backend, `server/discover ${said}`, legacy, status)
     })
     const result = response.result
     const versions = isObject(result) ? result.supportedVersions : undefined

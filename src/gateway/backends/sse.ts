@@ -5,10 +5,12 @@
  */
 import { setMaxListeners } from 'node:events'
 import { PorticoError } from '../../errors.ts'
+import { headerValue } from '../../http/headers.ts'
 import { encodeValues, type JsonRpcMessage, parseExact } from '../../jsonrpc/message.ts'
 import { SseParser } from '../../protocol/sse.ts'
 import { Connection, type Pending, type ServerInfo } from './connection.ts'
 import { connectionHeaders, type HttpConnectionOptions, labelOfBackend } from './http.ts'
+import { httpStatusError } from './http-status.ts'
 
 /** What a POST's "Accepted" may say, read whole; more is dropped unread. */
 const ACCEPTED_BYTES = 4096
@@ -110,8 +112,11 @@ export class SseConnection extends Connection {
     // socket per call).
     if (response.bytes === undefined) response.body.destroy()
     if (response.status >= 400) {
-      throw new PorticoError('backend_failed', {
-        message: `Backend ${this.#label} answered HTTP ${response.status}`,
+      throw httpStatusError({
+        backend: this.backend,
+        label: this.#label,
+        status: response.status,
+        retryAfter: headerValue(response.headers, 'retry-after'),
       })
     }
   }
