@@ -14,7 +14,7 @@ import type {
   JsonRpcNotification,
   JsonRpcRequest,
 } from '../jsonrpc/message.ts'
-import { encodeJson, isObject } from '../jsonrpc/message.ts'
+import { encodeJson, exactIdMember, isObject } from '../jsonrpc/message.ts'
 import type { CallController } from '../pipeline/signal.ts'
 import { encodeSseEvent } from '../protocol/sse.ts'
 import { BoundedMap } from '../util/bounded-map.ts'
@@ -135,7 +135,8 @@ export class ClientSession implements SessionRef {
   /** Registers a server→client request; returns the message as the client must see it. */
   forwardRequest(backend: string, message: JsonRpcRequest, connection: Connection): JsonRpcRequest {
     const id = ++this.#nextServerId
-    this.#serverRequests.set(id, { connection, upstreamId: message.id, backend })
+    const upstreamId = exactIdMember(message, 'id') as JsonRpcId
+    this.#serverRequests.set(id, { connection, upstreamId, backend })
     return { ...message, id }
   }
 
@@ -146,8 +147,9 @@ export class ClientSession implements SessionRef {
   ): JsonRpcNotification | undefined {
     const params = message.params
     if (!isObject(params)) return undefined
+    const requestId = exactIdMember(params, 'requestId')
     for (const [id, entry] of this.#serverRequests) {
-      if (entry.connection === connection && entry.upstreamId === params.requestId) {
+      if (entry.connection === connection && entry.upstreamId === requestId) {
         this.#serverRequests.delete(id)
         return { ...message, params: { ...params, requestId: id } }
       }

@@ -10,6 +10,7 @@ import type { ProxyContext } from '../context.ts'
 import { PorticoError, toPorticoError } from '../errors.ts'
 import { type HeaderMap, headerValue } from '../http/headers.ts'
 import {
+  exactIdMember,
   isObject,
   type JsonObject,
   type JsonRpcErrorObject,
@@ -175,7 +176,8 @@ function onNotification(
 ): string | undefined {
   if (message.method === 'notifications/cancelled' && isObject(message.params)) {
     const reason = message.params.reason
-    session?.cancel(message.params.requestId, typeof reason === 'string' ? reason : undefined)
+    const requestId = exactIdMember(message.params, 'requestId')
+    session?.cancel(requestId, typeof reason === 'string' ? reason : undefined)
   } else if (message.method === 'notifications/roots/list_changed' && session) {
     for (const connection of session.connections) connection.notify(message.method)
   }

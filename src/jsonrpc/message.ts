@@ -184,6 +184,21 @@ export function keepLiterals<T extends object>(
   return copy
 }
 
+/**
+ * A member that holds a request id (or a progress token) as the client or backend wrote it:
+ * an integer a double rounds, kept by the parser, as the marked literal a top-level id is made
+ * (`bigIdLiteral`; `encodeJson` and `encodeValues` write it back exact), any other value as it
+ * is. For ids named inside a message (a cancel's `requestId`, `_meta.progressToken`) and for a
+ * backend's own request ids, which are matched and answered by value: rounded, a cancel named
+ * no call, and a backend's request was answered under another id.
+ */
+export function exactIdMember(holder: object, key: string): unknown {
+  const value = (holder as Record<string, unknown>)[key]
+  if (typeof value !== 'number' || Number.isSafeInteger(value) || !bigValuesSeen) return value
+  const literal = BIG_VALUES.get(holder)?.get(key)
+  return literal !== undefined && Number(literal) === value ? `${BIG_ID}${literal}` : value
+}
+
 /** JSON.parse's reviver for a marked text: each marker back to its number, its literal kept. */
 function reviveBig(this: unknown, key: string, value: unknown): unknown {
   if (typeof value !== 'string' || !value.startsWith(BIG_VALUE)) return value
@@ -219,11 +234,14 @@ function parseBody(text: string): unknown {
  * body held such an integer, then also one test of the text.
  */
 export function encodeValues(value: unknown): string {
+  let text: string
   try {
-    return encodeExact(value)
+    text = encodeExact(value)
   } catch (error) {
     throw unencodable(error, 'invalid_params')
   }
+  // A backend's own big request id, answered (`exactIdMember`).
+  return text.includes(BIG_ID_TEXT) ? text.replace(BIG_ID_JSON, '$1') : text
 }
 
 /**

@@ -189,8 +189,10 @@ function textBetween(data: Buffer | string, start: number, end: number): string 
 
 /** Whether a parsed id is `id` (a big integer id compares by value: the parse lost digits). */
 export function sameId(parsed: unknown, id: JsonRpcId): boolean {
+  // Identical also when both are a big id's marked literal (an answer Portico built).
+  if (parsed === id) return true
   const literal = bigIdLiteral(id)
-  return literal === undefined ? parsed === id : parsed === Number(literal)
+  return literal !== undefined && parsed === Number(literal)
 }
 
 /** Whether a response id on a call's stream answers the call (no id: the only answer). */

@@ -21,7 +21,7 @@
  * written for it (legacy-sse.ts).
  */
 import { PorticoError } from '../errors.ts'
-import { isObject, type JsonRpcId } from '../jsonrpc/message.ts'
+import { exactIdMember, isObject, type JsonRpcId } from '../jsonrpc/message.ts'
 import type { Call, CallNotes } from '../pipeline/call.ts'
 import { callNext, type Handler } from '../pipeline/compose.ts'
 import type { Reply } from '../pipeline/reply.ts'
@@ -72,7 +72,7 @@ export class ClientCancels {
   #named(call: Call): Cancellable | undefined {
     const params = 'params' in call.message ? call.message.params : undefined
     if (!isObject(params)) return undefined
-    const id = params.requestId
+    const id = exactIdMember(params, 'requestId')
     if (typeof id !== 'string' && typeof id !== 'number') return undefined
     for (const open of this.#open.items()) {
       if (open.id === id && open.sessionId === call.sessionId) return open

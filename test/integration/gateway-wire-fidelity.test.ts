@@ -4,9 +4,9 @@
  * line it read.
  */
 import assert from 'node:assert/strict'
-import { after, before, it } from 'node:test'
+import { after, before, describe, it } from 'node:test'
 import { Logger } from '../../src/observe/logger.ts'
-import { MCP_ACCEPT, openSession } from '../helpers/mcp-http.ts'
+import { MCP_ACCEPT, openSession, readUntil } from '../helpers/mcp-http.ts'
 import { fixture } from '../helpers/mcp-servers.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
 import { until } from '../helpers/wait.ts'
@@ -108,3 +108,107 @@ it("forwards a client's cancel to the backend with the client's reason", async (
   assert.match(cancel, /user pressed stop/)
   await hanging
 })
+
+describe('ids and progress tokens past 2^53 keep their exact digits', () => {
+  it('streams the answer of a call whose id and progress token are past 2^53', async () => {
+    // The progress makes the answer a stream; before, its response was taken for another
+    // call's (the id compared as a rounded number) and the client got "ended without".
+    const text = await postText(
+      '{"jsonrpc":"2.0","id":9007199254740993,"method":"tools/call","params":{"name":"echo__progress","arguments":{},"_meta":{"progressToken":9007199254740995}}}',
+    )
+    assert.match(text, /"progressToken":9007199254740995[,}]/)
+    assert.match(text, /"total":9007199254740993[,}]/)
+    assert.match(text, /"id":9007199254740993,"result":\{"content":\[\{"type":"text","text":"done"/)
+  })
+
+  it('cancels a call whose id is past 2^53', async () => {
+    const hanging = postText(
+      '{"jsonrpc":"2.0","id":9007199254740993,"method":"tools/call","params":{"name":"echo__hang","arguments":{}}}',
+    )
+    const before = logs.filter((line) => line.includes('hanging')).length
+    await until(
+      () => logs.filter((line) => line.includes('hanging')).length > before || undefined,
+      10_000,
+      'the call to reach the backend',
+    )
+    await postText(
+      '{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":9007199254740993}}',
+    )
+    const text = await hanging
+    assert.match(
+      text,
+      /"id":9007199254740993,"error":\{"code":-32603,"message":"Request cancelled"/,
+    )
+  })
+
+  it("answers a backend's own request whose id is past 2^53 under that id", async () => {
+    const sampling = await openSamplingSession()
+    const response = await fetch(gateway.url, {
+      method: 'POST',
+      headers: { ...MCP_ACCEPT, ...sampling },
+      body: '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo__ask","arguments":{"rid":"9007199254740993"}}}',
+      signal: AbortSignal.timeout(10_000),
+    })
+    let text = ''
+    const append = (chunk: string) => {
+      text += chunk
+    }
+    const asks = () => /"method":"sampling\/createMessage"/.test(text)
+    await readUntil(response, append, asks, "the backend's question", 10_000, true)
+    const line = /^data: (.*sampling\/createMessage.*)$/m.exec(text)?.[1] ?? '{}'
+    const asked = JSON.parse(line) as { id: unknown }
+    const answer = await fetch(gateway.url, {
+      method: 'POST',
+      headers: { ...MCP_ACCEPT, ...sampling },
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: asked.id,
+        result: { role: 'assistant', model: 'm', content: { type: 'text', text: 'a' } },
+      }),
+    })
+    await answer.arrayBuffer()
+    await readUntil(response, append, () => /"id":1,"result"/.test(text), "the call's answer")
+    // The backend got the answer under its own id, not the rounded 9007199254740992.
+    assert.match(text, /\\"id\\":9007199254740993,\\"result\\"/)
+  })
+})
+
+/** POSTs a body given as text and reads the answer's whole text (JSON or SSE). */
+async function postText(body: string): Promise<string> {
+  const response = await fetch(gateway.url, {
+    method: 'POST',
+    headers: { ...MCP_ACCEPT, ...session },
+    body,
+    signal: AbortSignal.timeout(10_000),
+  })
+  return response.text()
+}
+
+/** A session whose client declared sampling, so the backend may ask it. */
+async function openSamplingSession(): Promise<Record<string, string>> {
+  const init = await fetch(gateway.url, {
+    method: 'POST',
+    headers: MCP_ACCEPT,
+    body: JSON.stringify({
+      jsonrpc: '2.0',
+      id: 0,
+      method: 'initialize',
+      params: {
+        protocolVersion: '2025-11-25',
+        capabilities: { sampling: {} },
+        clientInfo: { name: 'sampler', version: '1' },
+      },
+    }),
+  })
+  await init.arrayBuffer()
+  const id = init.headers.get('mcp-session-id')
+  assert.ok(id)
+  const headers = { 'mcp-session-id': id, 'mcp-protocol-version': '2025-11-25' }
+  const done = await fetch(gateway.url, {
+    method: 'POST',
+    headers: { ...MCP_ACCEPT, ...headers },
+    body: '{"jsonrpc":"2.0","method":"notifications/initialized"}',
+  })
+  await done.arrayBuffer()
+  return headers
+}

@@ -90,6 +90,31 @@ describe("a client's cancel, in transparent mode", () => {
     assert.equal(recorded?.reason, 'cancelled')
   })
 
+  it('a cancel naming a request id past 2^53 ends that request', async () => {
+    const transparent = await portico(faulty.url, 'big-id')
+    const session = 'session-d'
+    const runs = faulty.server.runs.get('hang') ?? 0
+    // Written as text: JSON.stringify would round the id before Portico saw it.
+    const hung = fetch(transparent.url, {
+      method: 'POST',
+      headers: sessionHeaders(session),
+      body: '{"jsonrpc":"2.0","id":9007199254740993,"method":"tools/call","params":{"name":"hang","arguments":{}}}',
+    })
+    await until(() => (faulty.server.runs.get('hang') ?? 0) > runs || undefined, 5000, 'hang')
+    const cancel = await fetch(transparent.url, {
+      method: 'POST',
+      headers: sessionHeaders(session),
+      body: '{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":9007199254740993}}',
+    })
+    await cancel.arrayBuffer()
+    assert.equal(cancel.status, 202)
+    // Matched by its rounded value, the cancel named no call: the upstream's 202 without an
+    // answer was then reported as its bad response.
+    const text = await (await hung).text()
+    assert.match(text, /"id":9007199254740993[,}]/)
+    assert.match(text, /Request cancelled/)
+  })
+
   it("a cancel naming another session's request changes nothing", async () => {
     const transparent = await portico(faulty.url, 'other-session')
     const mine = 'session-b'

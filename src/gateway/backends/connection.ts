@@ -7,6 +7,7 @@
 import { notSent, PorticoError } from '../../errors.ts'
 import type { HeaderMap } from '../../http/headers.ts'
 import {
+  exactIdMember,
   isObject,
   type JsonObject,
   type JsonRpcErrorObject,
@@ -16,6 +17,7 @@ import {
   type JsonRpcRequest,
   type JsonRpcResponse,
   jsonTextOf,
+  withMembers,
 } from '../../jsonrpc/message.ts'
 import { CallController, type SignalLike } from '../../pipeline/signal.ts'
 import { idText } from '../../protocol/summarize.ts'
@@ -384,14 +386,14 @@ export abstract class Connection {
         return
       }
       if (sink === UNDECLARED) {
-        this.answer(message.id, undeclaredAnswer(message.method))
+        this.answer(exactIdMember(message, 'id') as JsonRpcId, undeclaredAnswer(message.method))
         return
       }
       if (!sink) {
         this.onUnsolicited(message)
         return
       }
-      this.#serverRequests.set(JSON.stringify(message.id), sink)
+      this.#serverRequests.set(JSON.stringify(exactIdMember(message, 'id')), sink)
       sink.related(message)
       return
     }
@@ -409,12 +411,12 @@ export abstract class Connection {
       entry.pending.timer?.refresh() // progress keeps a long call alive
       entry.pending.sink?.related({
         ...message,
-        params: { ...params, progressToken: entry.original },
+        params: withMembers(params, { progressToken: entry.original }),
       })
       return
     }
     if (message.method === 'notifications/cancelled' && isObject(params)) {
-      const key = JSON.stringify(params.requestId)
+      const key = JSON.stringify(exactIdMember(params, 'requestId'))
       const sink = this.#serverRequests.get(key)
       if (this.ownStreamsOnly && related !== undefined && related.sink !== sink) return
       this.#serverRequests.delete(key)
@@ -469,7 +471,7 @@ export abstract class Connection {
     return {
       params: { ...params, _meta: { ...meta, progressToken: progressKey } },
       progressKey,
-      original: meta.progressToken,
+      original: exactIdMember(meta, 'progressToken'),
     }
   }
 
