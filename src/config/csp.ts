@@ -74,6 +74,21 @@ const publicHost = z
     },
   )
 
+/**
+ * The origin and host mcpr's `[csp] domain` names (`mcp.example.com` is
+ * `https://mcp.example.com`), or undefined for an empty or unreadable one.
+ */
+export function cspDomainAlias(
+  domain: string | undefined,
+): { origin: string; host: string } | undefined {
+  const value = domain?.trim()
+  if (!value) return undefined
+  const url = /^https?:\/\//i.test(value) ? value : `https://${value}`
+  if (!URL.canParse(url)) return undefined
+  const parsed = new URL(url)
+  return { origin: parsed.origin, host: parsed.host }
+}
+
 export const cspSchema = z.strictObject({
   domain: publicHost.optional(),
   /** Written to `_meta["openai/widgetDomain"]` on every widget. */

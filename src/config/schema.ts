@@ -6,7 +6,7 @@
 import { z } from 'zod'
 import { lookupTable } from '../util/lookup-table.ts'
 import { authProblems, authSchema, securitySchema } from './auth.ts'
-import { cspSchema } from './csp.ts'
+import { cspDomainAlias, cspSchema } from './csp.ts'
 import { DEFAULT_PATHS } from './default-paths.ts'
 import { parseDuration } from './duration.ts'
 import { durationSchema } from './duration-schema.ts'
@@ -149,6 +149,20 @@ export const configSchema = z
   .superRefine((config, ctx) => {
     for (const problem of authProblems(config)) ctx.addIssue({ code: 'custom', ...problem })
   })
+  .transform(adoptCspDomain)
+
+/**
+ * mcpr's `[csp] domain` is the name clients reach it by: read as `public_url =
+ * "https://<domain>"` when `public_url` is not set, so the Host check, the OAuth metadata, the
+ * admin routes and the widget CSP all know it (only the CSP rewrite read it, and a request
+ * with `Host: <domain>` was refused).
+ */
+function adoptCspDomain<
+  T extends { public_url?: string | undefined; csp?: { domain?: string | undefined } | undefined },
+>(config: T): T {
+  const alias = config.public_url === undefined ? cspDomainAlias(config.csp?.domain) : undefined
+  return alias === undefined ? config : { ...config, public_url: alias.origin }
+}
 
 export type ConfigInput = z.input<typeof configSchema>
 export type Config = z.output<typeof configSchema>

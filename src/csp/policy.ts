@@ -3,7 +3,7 @@
  * directive, the compiled widget globs, and the test for development-local sources. `cspFor`
  * applies it to what one widget declared.
  */
-import type { CspConfig, CspWidgetConfig } from '../config/csp.ts'
+import { type CspConfig, type CspWidgetConfig, cspDomainAlias } from '../config/csp.ts'
 import { type GlobTest, globTest } from '../util/glob.ts'
 import { DIRECTIVE_SPECS, DIRECTIVES, type Directive } from './directives.ts'
 import { type DomainRule, hostPortOf, localSourceTest, mergeDirective } from './merge.ts'
@@ -38,7 +38,7 @@ export interface CspPolicyOptions {
 
 export function compileCspPolicy(options: CspPolicyOptions): CspPolicy {
   const csp = options.csp
-  const domainAlias = csp?.domain ? aliasOrigin(csp.domain) : undefined
+  const domainAlias = cspDomainAlias(csp?.domain)
   const publicOrigin = options.publicUrl ? new URL(options.publicUrl).origin : domainAlias?.origin
   const widgetDomain = csp?.widgetDomain ?? domainAlias?.host
   const global = Object.fromEntries(
@@ -52,11 +52,6 @@ export function compileCspPolicy(options: CspPolicyOptions): CspPolicy {
   if (publicOrigin !== undefined) policy.publicOrigin = publicOrigin
   if (widgetDomain !== undefined) policy.widgetDomain = widgetDomain
   return policy
-}
-
-function aliasOrigin(domain: string): { origin: string; host: string } {
-  const url = new URL(/^https?:\/\//i.test(domain) ? domain : `https://${domain}`)
-  return { origin: url.origin, host: url.host }
 }
 
 function globalRule(csp: CspConfig | undefined, directive: Directive): DomainRule {

@@ -580,7 +580,8 @@ describe('admin API and admin tools (gateway, own listener, token)', () => {
     const widened = await call(`${admin}/config`, 'PUT', `${next}\n[csp]\ndomain = "a.example"\n`)
     assert.equal(
       widened.json.message,
-      'Config updated (2 backends). Hot reload will not apply it (csp cannot change while Portico runs): restart Portico.',
+      // mcpr's [csp] domain is a public_url too, which takes a restart as well.
+      'Config updated (2 backends). Hot reload will not apply it (csp, public_url cannot change while Portico runs): restart Portico.',
     )
   })
 })

@@ -99,6 +99,17 @@ describe('Host header syntax', () => {
     assert.equal(await postWithHost(loopback.url, 'evil.example'), 403, 'a foreign name')
   })
 
+  it("serves mcpr's [csp] domain as its public name, as public_url's", async () => {
+    // Before: only the CSP rewrite read the domain, and its own name was refused (403).
+    const named = await startPortico({ upstream: upstream.url, csp: { domain: 'mcp.example.com' } })
+    try {
+      assert.equal(await postWithHost(named.url, 'mcp.example.com'), 200)
+      assert.equal(await postWithHost(named.url, 'evil.example'), 403)
+    } finally {
+      await named.close()
+    }
+  })
+
   it('answers 400 to a malformed Host where any name is allowed', async () => {
     assert.equal(await postWithHost(anyName.url, 'mcp.example.com:443'), 200)
     for (const host of MALFORMED) {

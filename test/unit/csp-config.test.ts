@@ -90,6 +90,13 @@ frameDomainsMode = "sometimes"
 
   it('accepts mcpr csp.domain and rejects an unparsable one', () => {
     assert.equal(load('[csp]\ndomain = "mcp.example.com"\n').config.csp?.domain, 'mcp.example.com')
+    // mcpr's domain is its public URL, unless public_url says otherwise.
+    assert.equal(
+      load('[csp]\ndomain = "mcp.example.com"\n').config.public_url,
+      'https://mcp.example.com',
+    )
+    const both = 'public_url = "https://gw.example.org/"\n[csp]\ndomain = "mcp.example.com"\n'
+    assert.equal(load(both).config.public_url, 'https://gw.example.org/')
     assert.deepEqual(problems('[csp]\ndomain = "bad host/%%"\n'), [
       '2: csp.domain: expected a host such as "mcp.example.com"',
     ])
