@@ -244,6 +244,26 @@ describe('CSP rewriter: listing and content item', () => {
     assert.equal(listed.get('ui://1'), undefined)
     assert.deepEqual(listed.get('ui://3'), lists)
   })
+
+  it('remembers a bounded number of bytes, and never one declaration too large', () => {
+    const listed = new ListedDeclarations(1024, 200_000)
+    const domains = (n: number) => Array.from({ length: n }, (_, i) => `https://d${i}.example.com`)
+    const lists = (n: number) => ({
+      connect: domains(n),
+      resource: [],
+      frame: [],
+      baseUri: [],
+      redirect: [],
+    })
+    for (let i = 0; i < 100; i++) listed.remember(`ui://${i}`, lists(100))
+    // Each is about 8 KB: 200 KB holds some twenty of them, the newest.
+    assert.ok(listed.size > 10 && listed.size < 30, `${listed.size} kept`)
+    assert.ok(listed.get('ui://99'))
+    assert.equal(listed.get('ui://0'), undefined)
+    // Over 64 KB alone: not kept, and an older declaration of its URI is forgotten with it.
+    listed.remember('ui://99', lists(2000))
+    assert.equal(listed.get('ui://99'), undefined)
+  })
 })
 
 describe('CSP rewriter: openai/widgetDomain', () => {
