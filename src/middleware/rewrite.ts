@@ -6,7 +6,7 @@
 import { isObject, type JsonObject, type JsonRpcResponse } from '../jsonrpc/message.ts'
 import type { Call } from '../pipeline/call.ts'
 import type { Middleware } from '../pipeline/compose.ts'
-import { mapAnswer, type StreamReply } from '../pipeline/reply.ts'
+import { mapAnswer, type StreamEvent, type StreamReply } from '../pipeline/reply.ts'
 import type { ResponseRewriter } from '../pipeline/rewriter.ts'
 import { asResponse } from '../protocol/summarize.ts'
 
@@ -53,23 +53,33 @@ export function rewriteStreamAnswers(
   callFor: (response: JsonRpcResponse, method: string) => Call,
 ): StreamReply {
   if (rewriters.length === 0) return reply
-  return reply.map((event) => {
-    if (!event.isMessage) return event
-    const message = event.message()
-    if (message === undefined) return undefined
-    const response = asResponse(message)
-    if (response === undefined) return event
-    // Every method the result could answer: a `resources/list` answer that also carries
-    // `contents: []` is rewritten as a list too, not only as the read its shape suggests first.
-    let current = response
-    for (const method of methodsOfResult(response.result)) {
-      const call = callFor(current, method)
-      const applicable = rewriters.filter((rewriter) => rewriter.appliesTo(call))
-      current =
-        (applicable.length === 0 ? undefined : applyAll(call, current, applicable)) ?? current
-    }
-    return current === response ? event : event.with(current)
-  })
+  return reply.map((event) => rewriteAnswerEvent(event, rewriters, callFor))
+}
+
+/**
+ * One event of such a stream (`rewriteStreamAnswers`): rewritten when it is a response whose
+ * result the rewriters change, as it came otherwise, undefined (dropped) when its data is not
+ * JSON.
+ */
+export function rewriteAnswerEvent(
+  event: StreamEvent,
+  rewriters: readonly ResponseRewriter[],
+  callFor: (response: JsonRpcResponse, method: string) => Call,
+): StreamEvent | undefined {
+  if (!event.isMessage || rewriters.length === 0) return event
+  const message = event.message()
+  if (message === undefined) return undefined
+  const response = asResponse(message)
+  if (response === undefined) return event
+  // Every method the result could answer: a `resources/list` answer that also carries
+  // `contents: []` is rewritten as a list too, not only as the read its shape suggests first.
+  let current = response
+  for (const method of methodsOfResult(response.result)) {
+    const call = callFor(current, method)
+    const applicable = rewriters.filter((rewriter) => rewriter.appliesTo(call))
+    current = (applicable.length === 0 ? undefined : applyAll(call, current, applicable)) ?? current
+  }
+  return current === response ? event : event.with(current)
 }
 
 /** Which methods' results this could be, by the members only those methods' results have. */

@@ -106,6 +106,12 @@ interface Pending {
 interface LegacySession {
   stream: OrderedStream
   pending: Map<JsonRpcId, Pending>
+  /**
+   * Ids whose calls Portico answered itself when the upstream's answer did not come in time
+   * (`upstream_timeout`): an answer under one of them that comes later is dropped, as the
+   * client already has its response (the newest `MAX_EXPIRED` are kept).
+   */
+  expired: Set<JsonRpcId>
   /** Told when a taken answer was written or forgotten (see `delivered`). */
   onDelivered?: (() => void) | undefined
 }
@@ -121,6 +127,8 @@ export interface LegacySessionsOptions {
  * on such streams.
  */
 const MAX_MESSAGE_PATHS = 10_000
+/** Expired ids one session remembers (see `LegacySession.expired`). */
+const MAX_EXPIRED = 256
 
 export class LegacySessions {
   readonly #sessions = new Map<string, LegacySession>()
@@ -141,7 +149,7 @@ export class LegacySessions {
   open(sessionId: string, stream: OrderedStream): boolean {
     if (this.#sessions.has(sessionId)) return true
     if (this.#sessions.size >= this.#maxSessions) return false
-    this.#sessions.set(sessionId, { stream, pending: new Map() })
+    this.#sessions.set(sessionId, { stream, pending: new Map(), expired: new Set() })
     return true
   }
 
@@ -221,6 +229,8 @@ export class LegacySessions {
           : 'Too many requests in flight on this session',
       })
     }
+    // The id is the new call's now: an answer under it is no longer a late one.
+    session.expired.delete(id)
     return new Promise((resolve, reject) => {
       const forget = (): void => {
         if (session.pending.get(id) === entry) session.pending.delete(id)
@@ -234,6 +244,7 @@ export class LegacySessions {
       // The deadline of the answer on the stream.
       const timer = setTimeout(() => {
         forget()
+        expire(session, id)
         reject(
           new PorticoError('upstream_timeout', {
             message: `Upstream ${upstream} did not answer within ${timeoutMs} ms`,
@@ -315,6 +326,15 @@ export class LegacySessions {
   }
 
   /**
+   * Whether a response on the session's stream answers a call Portico already answered with
+   * its timeout: a second response for the id, dropped (once: the id may be used again).
+   */
+  late(sessionId: string, id: JsonRpcId): boolean {
+    const expired = this.#sessions.get(sessionId)?.expired
+    return expired?.delete(id) === true
+  }
+
+  /**
    * Called for each response on a session's stream: true when a POSTed request was waiting for
    * it (the stream then leaves the writing to `deliver`, at the place reserved here).
    */
@@ -350,4 +370,11 @@ export class LegacySessions {
   get size(): number {
     return this.#sessions.size
   }
+}
+
+function expire(session: LegacySession, id: JsonRpcId): void {
+  session.expired.add(id)
+  if (session.expired.size <= MAX_EXPIRED) return
+  const oldest = session.expired.values().next()
+  if (!oldest.done) session.expired.delete(oldest.value)
 }

@@ -26,6 +26,7 @@ import { mapOriginHeaders } from '../forward/url-map.ts'
 import { arrivalOf } from '../http/arrival.ts'
 import { clientHeaders, contentTypeOf, readUpstreamHeaders } from '../http/headers.ts'
 import { bigIdLiteral, encodeJson, isObject, type JsonRpcId } from '../jsonrpc/message.ts'
+import { rewriteAnswerEvent } from '../middleware/rewrite.ts'
 import { CallRecorder, publishNotification } from '../observe/recorder.ts'
 import { type Call, rawBytesOf, upstreamHeadersOf } from '../pipeline/call.ts'
 import type { Handler } from '../pipeline/compose.ts'
@@ -36,6 +37,7 @@ import { type DiscardedEvent, encodeSseEvent, eventTooLarge } from '../protocol/
 import type { HttpClient, UpstreamResponse } from '../upstream/http-client.ts'
 import { printable } from '../util/format.ts'
 import { LegacySessions, OrderedStream } from './legacy-sessions.ts'
+import { answeredCall } from './stream.ts'
 import { cancelNotice, replyOf, sseEventsKeepingOn, timedOutWhy } from './upstream.ts'
 
 /** How long a client's stream stays open after the upstream's for answers still in the chain. */
@@ -131,7 +133,10 @@ export class LegacyTransport {
         this.#upstream.maxMessageBytes,
         this.#upstream.label,
       )
-      await this.#relay(res, events, options, named)
+      const rewriters = context.rewriters ?? []
+      const callFor = answeredCall(req)
+      const rewrite = (event: StreamEvent) => rewriteAnswerEvent(event, rewriters, callFor)
+      await this.#relay(res, events, options, named, rewrite)
       res.end()
       recorder.finish(response.status)
     } catch (error) {
@@ -144,6 +149,7 @@ export class LegacyTransport {
     events: AsyncIterable<StreamEvent | DiscardedEvent>,
     options: RelayOptions,
     named: Set<string>,
+    rewrite: (event: StreamEvent) => StreamEvent | undefined,
   ): Promise<void> {
     const ordered = new OrderedStream(res)
     let sessionId: string | undefined
@@ -175,6 +181,13 @@ export class LegacyTransport {
           // that POSTs and never reads its stream cannot make Portico buffer every answer.
           if (ordered.needsDrain) await drained(res, options.signal)
           continue
+        } else if (event.isMessage) {
+          // An answer no call waits for (a cancelled call's, one under an id no call has) is
+          // rewritten by its result's shape, as on a resumed stream: passed as it came, a
+          // widget's CSP reached the client as the app wrote it.
+          const rewritten = rewrite(event)
+          if (rewritten === undefined) continue
+          raw = rewritten.raw
         }
         ordered.write(raw)
         options.recorder.wrote(Buffer.byteLength(raw))
@@ -282,9 +295,10 @@ export class LegacyTransport {
 
   /**
    * Whether a message on a session's stream is the answer one of its calls waits for (the
-   * stream then leaves its writing to the call). Anything else passes as it came: a server
-   * request or notification, an answer without a usable id, and an answer no call waits for
-   * (a late one to a call its client cancelled passes as it would direct).
+   * stream then leaves its writing to the call), or a second answer to a call Portico answered
+   * with its timeout (dropped). Anything else passes: a server request or notification, an
+   * answer without a usable id, and an answer no call waits for (a late one to a call its
+   * client cancelled passes as it would direct, rewritten by its shape).
    */
   #taken(sessionId: string | undefined, event: StreamEvent): boolean {
     if (sessionId === undefined) return false
@@ -293,6 +307,13 @@ export class LegacyTransport {
     const id = (message as { id?: unknown }).id
     if (typeof id !== 'string' && typeof id !== 'number') return false
     if (this.sessions.take(sessionId, id, event)) return true
+    if (this.sessions.late(sessionId, id)) {
+      // Its call was answered with Portico's timeout: a second response for the id.
+      this.#context.logger.debug(
+        `legacy SSE: ${this.#upstream.label} answered ${printable(JSON.stringify(bigIdLiteral(id) ?? id))} after its call timed out; dropped`,
+      )
+      return true
+    }
     // `"1"` for 1 (or 1 for `"1"`): the SDK client reads ids loosely and takes it for its
     // answer, so it is the call's answer, and goes through the chain as one.
     const loose = typeof id === 'number' ? String(id) : /^-?\d{1,15}$/.test(id) ? Number(id) : id

@@ -70,7 +70,7 @@ export function forwardStream(context: ProxyContext, upstream: StreamTarget): Ro
  * The call an answer on a GET stream belongs to (a resumed call's), rebuilt from the GET's
  * request and the method its result shows: what the rewriters read of it.
  */
-function answeredCall(req: IncomingMessage) {
+export function answeredCall(req: IncomingMessage) {
   const source: CallSource = {
     headers: req.headers,
     request: requestInfoOf(req),
