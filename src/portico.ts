@@ -34,6 +34,7 @@ import type { Gateway } from './gateway/gateway.ts'
 import type { gatewayMode } from './gateway/mode.ts'
 import { markArrival } from './http/arrival.ts'
 import { isLocalPeer } from './http/client-address.ts'
+import { refuseConnect } from './http/connect-method.ts'
 import { continueWithin } from './http/expect-continue.ts'
 import { closeWithConnection } from './http/pipelined.ts'
 import { SendWatch } from './http/send-timeout.ts'
@@ -630,6 +631,7 @@ class PorticoServer implements Portico {
     server.maxConnections = this.#context.config.max_connections
     server.on('clientError', answerClientError)
     continueWithin(server, () => this.#context.config.max_request_body_size, this.handler)
+    refuseConnect(server)
     this.#server = server
     server.listen(port, host)
     await once(server, 'listening')

@@ -27,6 +27,7 @@ import type { Readiness } from '../edge/mode.ts'
 import { createMountRouter, type Mount, type Operations } from '../edge/router.ts'
 import { PorticoError } from '../errors.ts'
 import type { Gateway } from '../gateway/gateway.ts'
+import { refuseConnect } from '../http/connect-method.ts'
 import { continueWithin } from '../http/expect-continue.ts'
 import { TCP_KEEPALIVE } from '../http/tcp-keepalive.ts'
 import {
@@ -363,6 +364,7 @@ class AdminServer {
       route,
     )
     continueWithin(this.#server, () => ADMIN_BODY_BYTES, route)
+    refuseConnect(this.#server)
   }
 
   async listen(port = this.#bind.port): Promise<{ url: string }> {

@@ -14,6 +14,7 @@ import type { AddressInfo, Socket } from 'node:net'
 import { performance } from 'node:perf_hooks'
 import { type RawData, WebSocket, WebSocketServer } from 'ws'
 import type { RelayConfig } from '../config/tunnel.ts'
+import { refuseConnect } from '../http/connect-method.ts'
 import { continueWithin } from '../http/expect-continue.ts'
 import { SendWatch } from '../http/send-timeout.ts'
 import { TCP_KEEPALIVE } from '../http/tcp-keepalive.ts'
@@ -219,6 +220,7 @@ export class Relay {
       () => this.#config.max_request_body_size,
       (req, res) => this.#onRequest(req, res),
     )
+    refuseConnect(this.#server)
     this.#server.maxConnections = MAX_CONNECTIONS
     this.#server.on('upgrade', (req, socket, head) => this.#onUpgrade(req, socket as Socket, head))
     // A request the parser refuses gets a status, as Node's default gives (a front proxy

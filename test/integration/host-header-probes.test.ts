@@ -39,6 +39,25 @@ function statusFor(url: string, path: string, host: string, token?: string): Pro
   })
 }
 
+/** Writes a CONNECT on a fresh socket; resolves with all the listener answered before closing. */
+function answerToConnect(url: string): Promise<string> {
+  const { hostname, port } = new URL(url)
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: hostname, port: Number(port) })
+    let answer = ''
+    socket.setEncoding('utf8')
+    socket.setTimeout(10_000, () => socket.destroy(new Error('no end to CONNECT within 10 s')))
+    socket.on('connect', () => {
+      socket.write('CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n')
+    })
+    socket.on('data', (chunk: string) => {
+      answer += chunk
+    })
+    socket.on('error', reject)
+    socket.on('close', () => resolve(answer))
+  })
+}
+
 const MALFORMED = ['a b', 'x:99999', 'localhost:3000:4000', '[::1]junk']
 
 describe('Host syntax on probes, mounts and the admin listener', () => {
@@ -83,6 +102,21 @@ describe('Host syntax on probes, mounts and the admin listener', () => {
       for (const host of MALFORMED) {
         assert.equal(await statusFor(adminUrl, path, host, TOKEN), 400, `${path} with Host ${host}`)
       }
+    }
+  })
+
+  it('CONNECT gets 405 and a JSON-RPC error on the main and the admin listener', async () => {
+    // Before: Node closed the socket without a status.
+    const adminUrl = withAdminListener.portico.adminUrl
+    assert.ok(adminUrl !== undefined)
+    for (const url of [main.url, adminUrl]) {
+      const answer = await answerToConnect(url)
+      assert.match(answer, /^HTTP\/1\.1 405 Method Not Allowed\r\n/, url)
+      const body = JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)) as {
+        error?: { code?: number; message?: string }
+      }
+      assert.equal(body.error?.code, -32600)
+      assert.match(body.error?.message ?? '', /CONNECT/)
     }
   })
 
