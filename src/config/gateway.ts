@@ -4,6 +4,7 @@
  * missing commands or URLs, conflicting filters and ambiguous prefixes before anything runs.
  */
 import { z } from 'zod'
+import { hasHeader, urlCredentials } from '../http/headers.ts'
 import { durationSchema, timerSecondsOrZeroSchema } from './duration-schema.ts'
 import { patternProblem } from './patterns.ts'
 import {
@@ -135,6 +136,10 @@ export const backendSchema = z.strictObject({
     .refine((value) => /^(https?|wss?):\/\//i.test(value) && URL.canParse(value), {
       message: 'expected an absolute http://, https://, ws:// or wss:// URL',
     })
+    // Its user:password@, if any, is sent as Basic authentication (as mcp-proxy sends it).
+    .refine((value) => !URL.canParse(value) || urlCredentials(new URL(value)) !== 'malformed', {
+      message: 'its user:password@ is not valid percent-encoding (write a % in them as %25)',
+    })
     .optional(),
   headers: stringMap,
   bearer_token: z.string().min(1).optional(),
@@ -260,6 +265,14 @@ export const backendsSchema = z.array(backendSchema).superRefine((backends, ctx)
         path: at('forward_auth'),
         message:
           'forward_auth needs an http or sse backend (a stdio backend has no request headers)',
+      })
+    }
+    const credentialsClash = urlCredentialsClash(backend)
+    if (credentialsClash !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: at('url'),
+        message: `has credentials (sent as Basic authentication) and ${credentialsClash} sets Authorization too: keep one`,
       })
     }
     // A url that does not parse is reported on its own key (refinements also see such values).
@@ -643,4 +656,18 @@ function compositeProblems(
     })
   })
   return problems
+}
+
+/** What else sets a backend's Authorization when its url carries `user:password@`. */
+function urlCredentialsClash(backend: {
+  url?: string | undefined
+  bearer_token?: string | undefined
+  forward_auth: boolean
+  headers?: Record<string, string> | undefined
+}): string | undefined {
+  if (backend.url === undefined || !URL.canParse(backend.url)) return undefined
+  if (urlCredentials(new URL(backend.url)) === undefined) return undefined
+  if (backend.bearer_token !== undefined) return 'bearer_token'
+  if (backend.forward_auth) return 'forward_auth'
+  return hasHeader(backend.headers, 'authorization') ? 'headers' : undefined
 }

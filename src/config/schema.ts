@@ -4,6 +4,7 @@
  * mcp-proxy where they exist, so their users can bring their files over.
  */
 import { z } from 'zod'
+import { urlCredentials } from '../http/headers.ts'
 import { lookupTable } from '../util/lookup-table.ts'
 import { authProblems, authSchema, securitySchema } from './auth.ts'
 import { cspDomainAlias, cspSchema } from './csp.ts'
@@ -26,6 +27,10 @@ const httpUrl = z
   .string()
   .refine((value) => /^https?:\/\/[^/]+/i.test(value) && URL.canParse(value), {
     message: 'expected an absolute http:// or https:// URL',
+  })
+  // An upstream's user:password@, if any, is sent as Basic authentication.
+  .refine((value) => !URL.canParse(value) || urlCredentials(new URL(value)) !== 'malformed', {
+    message: 'its user:password@ is not valid percent-encoding (write a % in them as %25)',
   })
 
 const path = z.string().regex(/^\/[^\s?#]*$/, 'expected a path starting with "/"')

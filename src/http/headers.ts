@@ -247,6 +247,23 @@ export function hasHeader(headers: Record<string, string> | undefined, name: str
 }
 
 /**
+ * The `Authorization` that sends a URL's `user:password@` as HTTP Basic authentication (as
+ * Node's `http.request` and mcp-proxy's HTTP client send it), or undefined for a URL without
+ * them. Requests go to a pool opened on the URL's origin, which has no credentials, so without
+ * this they were dropped without a word. Not valid percent-encoding (the config refuses it):
+ * sent as written.
+ */
+export function basicAuthorizationOf(url: URL): string | undefined {
+  const credentials = urlCredentials(url)
+  if (credentials === undefined) return undefined
+  const pair =
+    credentials === 'malformed'
+      ? `${url.username}:${url.password}`
+      : `${credentials.user}:${credentials.password}`
+  return `Basic ${Buffer.from(pair, 'utf8').toString('base64')}`
+}
+
+/**
  * `user:password@` of a URL, percent-decoded (what HTTP Basic authentication sends): undefined
  * when it has none, `'malformed'` when they are not valid percent-encoding (the URL parser keeps
  * `%ZZ` as it is; decoding it throws).

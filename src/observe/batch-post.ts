@@ -7,7 +7,7 @@
  * once (retrying cannot fix them). Timers never keep the process alive; `close` sends what is
  * left within a deadline.
  */
-import { hasHeader, urlCredentials } from '../http/headers.ts'
+import { basicAuthorizationOf, hasHeader } from '../http/headers.ts'
 import { BodyWriter } from '../util/body-writer.ts'
 import { Pool, post } from '../util/undici.ts'
 import type { PipeStats, StatsSource } from './status.ts'
@@ -268,19 +268,8 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref())
 }
 
-/**
- * `user:password@` in an endpoint's URL, sent as HTTP Basic authentication (as Node's
- * `http.request`, and so OpenTelemetry's own exporters, send it); the pool is opened on the
- * URL's origin, which has no credentials, so without this they were dropped without a word and
- * an authenticating collector refused every batch. Not valid percent-encoding (the config
- * refuses it): sent as written.
- */
+/** An endpoint URL's `user:password@` as the request's Basic authentication, if it has them. */
 function basicAuthOf(url: URL): { authorization?: string } {
-  const credentials = urlCredentials(url)
-  if (credentials === undefined) return {}
-  const pair =
-    credentials === 'malformed'
-      ? `${url.username}:${url.password}`
-      : `${credentials.user}:${credentials.password}`
-  return { authorization: `Basic ${Buffer.from(pair, 'utf8').toString('base64')}` }
+  const authorization = basicAuthorizationOf(url)
+  return authorization === undefined ? {} : { authorization }
 }

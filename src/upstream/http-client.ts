@@ -5,7 +5,7 @@
  */
 import type { Readable } from 'node:stream'
 import { notSent, PorticoError } from '../errors.ts'
-import type { HeaderMap } from '../http/headers.ts'
+import { basicAuthorizationOf, type HeaderMap, hasHeader } from '../http/headers.ts'
 import type { SignalLike } from '../pipeline/signal.ts'
 import type { Clock } from '../util/clock.ts'
 import { errors, Pool } from '../util/undici.ts'
@@ -148,7 +148,7 @@ export class HttpClient {
           {
             path: request.url.pathname + request.url.search,
             method: request.method as 'GET',
-            headers: request.headers,
+            headers: withUrlCredentials(request.url, request.headers),
             body: request.body ?? null,
           },
           handler,
@@ -234,3 +234,19 @@ const NOT_CONNECTED = new Set([
   'ENETUNREACH',
   'EADDRNOTAVAIL',
 ])
+
+/**
+ * The headers with the URL's `user:password@` as Basic authentication (an upstream or backend
+ * URL may carry them, as mcp-proxy's may), unless they set `Authorization` themselves.
+ */
+function withUrlCredentials(url: URL, headers: HeaderMap): HeaderMap {
+  if (url.username === '' && url.password === '') return headers
+  const authorization = basicAuthorizationOf(url)
+  if (
+    authorization === undefined ||
+    hasHeader(headers as Record<string, string>, 'authorization')
+  ) {
+    return headers
+  }
+  return { ...headers, authorization }
+}

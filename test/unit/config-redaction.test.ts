@@ -73,7 +73,7 @@ ${SHARED}
 [[backends]]
 name = "remote"
 transport = "http"
-url = "https://user:${SECRETS.urlPassword}@api.example.com/mcp?api_key=${SECRETS.urlQuery}"
+url = "https://api.example.com/mcp?api_key=${SECRETS.urlQuery}"
 headers = { Authorization = "Bearer ${SECRETS.headerAuth}" }
 bearer_token = "${SECRETS.bearerToken}"
 
@@ -83,6 +83,12 @@ transport = "stdio"
 command = "node"
 args = ["server.js", "--password", "${SECRETS.arg}"]
 env = { API_TOKEN = "${SECRETS.env}" }
+
+# Its user:password@ is its Authorization (Basic): no other key may set one.
+[[backends]]
+name = "basic"
+transport = "http"
+url = "https://user:${SECRETS.urlPassword}@basic.example.com/mcp"
 `
 
 const TRANSPARENT = `
@@ -123,15 +129,16 @@ describe('config redaction: check --dump and the admin API hide the same secrets
       'proxy',
       'request_timeout_ms',
     ])
-    const [remote, local] = shown.backends as Array<Record<string, unknown>>
+    const [remote, local, basic] = shown.backends as Array<Record<string, unknown>>
     // Names of what is passed on stay visible; values do not.
     assert.deepEqual(remote?.headers, { Authorization: '[redacted]' })
     assert.equal(remote?.bearer_token, '[redacted]')
     assert.equal(
       remote?.url,
-      'https://[redacted]@api.example.com/mcp?api_key=[redacted]',
+      'https://api.example.com/mcp?api_key=[redacted]',
       'the URL keeps its host and path',
     )
+    assert.equal(basic?.url, 'https://[redacted]@basic.example.com/mcp')
     assert.deepEqual(local?.env, { API_TOKEN: '[redacted]' })
     assert.equal(local?.command, 'node')
   })
