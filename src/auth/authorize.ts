@@ -1,6 +1,7 @@
 /**
  * The authorization middleware of the global chain: a call naming a tool, prompt or resource
- * (`tools/call`, `prompts/get`, `resources/read|subscribe|unsubscribe`, `completion/complete`)
+ * (`tools/call`, `prompts/get`, `resources/read|subscribe|unsubscribe`, `completion/complete`,
+ * and the resources a 2026-07-28 `subscriptions/listen` asks updates of)
  * is refused with `forbidden` (its id kept, the identity recorded) when the caller's roles do
  * not allow it, and list answers (`tools/list`, `prompts/list`, `resources/list`,
  * `resources/templates/list`) are filtered to what the caller may use, whatever the answer's
@@ -58,7 +59,8 @@ export function authorize(policy: Policy, mcpPath: string): Middleware {
         method !== undefined &&
         (NAMED[method] !== undefined ||
           LISTS[method] !== undefined ||
-          method === 'completion/complete')
+          method === 'completion/complete' ||
+          method === LISTEN)
       if (judged) {
         throw new PorticoError('invalid_request', {
           message: `Invalid Request: ${method} is a request and needs an id`,
@@ -69,6 +71,7 @@ export function authorize(policy: Policy, mcpPath: string): Middleware {
     const profile = profileOf(call.request.path, mcpPath)
     const method = call.method ?? ''
     const target = targetOf(call, method)
+    if (method === LISTEN) refuseDeniedSubscriptions(call, policy, identity, profile)
     if (target !== undefined && !policy.allows(identity, target.kind, target.name, profile)) {
       const where = profile === undefined ? '' : ` through profile ${profile}`
       throw new PorticoError('forbidden', {
@@ -88,6 +91,34 @@ export function authorize(policy: Policy, mcpPath: string): Middleware {
     return filterList(call, await next(call), list, (name) =>
       policy.allows(identity, list.kind, name, profile),
     )
+  }
+}
+
+/** 2026-07-28's subscribe: `params.notifications.resourceSubscriptions` name resources. */
+const LISTEN = 'subscriptions/listen'
+
+/**
+ * A listen that asks for updates of a resource the caller may not read is refused whole, as
+ * `resources/subscribe` of it is: passed on, the caller learnt of every change to it (and in
+ * the gateway, the backend was subscribed on the caller's behalf).
+ */
+function refuseDeniedSubscriptions(
+  call: Call,
+  policy: Policy,
+  identity: Identity,
+  profile: string | undefined,
+): void {
+  const params = 'params' in call.message ? call.message.params : undefined
+  const notifications = isObject(params) ? params.notifications : undefined
+  const uris = isObject(notifications) ? notifications.resourceSubscriptions : undefined
+  if (!Array.isArray(uris)) return
+  for (const uri of uris) {
+    if (typeof uri !== 'string' || policy.allows(identity, 'resource', uri, profile)) continue
+    const where = profile === undefined ? '' : ` through profile ${profile}`
+    throw new PorticoError('forbidden', {
+      message: `Forbidden: ${identity.subject} may not subscribe to resource ${uri.slice(0, 512)}${where}`,
+      data: { resource: uri.slice(0, 512) },
+    })
   }
 }
 

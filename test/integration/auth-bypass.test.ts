@@ -376,6 +376,16 @@ describe('bypass matrix: sessions, streams and other paths (API keys, transparen
   })
 })
 
+const MODERN_META = {
+  'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+  'io.modelcontextprotocol/clientCapabilities': {},
+  'io.modelcontextprotocol/clientInfo': { name: 'raw', version: '1' },
+}
+const LISTEN_HEADERS = {
+  'mcp-protocol-version': '2026-07-28',
+  'mcp-method': 'subscriptions/listen',
+}
+
 describe('MCP sent around the MCP endpoint (transparent mode)', () => {
   /** An upstream that answers JSON-RPC on every path, as some servers do; it logs each one. */
   const seen: string[] = []
@@ -401,7 +411,7 @@ describe('MCP sent around the MCP endpoint (transparent mode)', () => {
       upstream: `http://127.0.0.1:${port}/mcp`,
       auth: {
         api_keys: [{ name: 'alice', key: 'alice-key-0123456789', roles: ['reader'] }],
-        roles: [{ name: 'reader', allow_tools: ['echo'] }],
+        roles: [{ name: 'reader', allow_tools: ['echo'], deny_resources: ['secret://*'] }],
       },
     })
   })
@@ -409,6 +419,25 @@ describe('MCP sent around the MCP endpoint (transparent mode)', () => {
     await portico?.close()
     upstream.closeAllConnections()
     upstream.close()
+  })
+
+  it('refuses a 2026-07-28 listen asking updates of a denied resource, before the upstream', async () => {
+    const before = seen.length
+    const answer = await rpc(
+      portico.url,
+      request(9, 'subscriptions/listen', {
+        notifications: { resourceSubscriptions: ['public://readme', 'secret://vault'] },
+        _meta: MODERN_META,
+      }),
+      { ...bearer('alice-key-0123456789'), ...LISTEN_HEADERS },
+    )
+    assert.equal(answer.status, 403)
+    assert.equal(answer.message?.id, 9)
+    assert.match(
+      answer.message?.error?.message ?? '',
+      /may not subscribe to resource secret:\/\/vault/,
+    )
+    assert.equal(seen.length, before, 'never forwarded')
   })
 
   it('is refused at every other path, never forwarded past the roles; other JSON still is', async () => {

@@ -108,6 +108,30 @@ describe('authorization in gateway mode (API keys, roles, admin, forward_auth)',
     assert.ok(!resources.some((uri) => uri.includes('secret')))
   })
 
+  it('refuses a 2026-07-28 listen asking updates of a denied resource', async () => {
+    // Before: acknowledged, the backend subscribed on alice's behalf, and its updates sent.
+    const meta = {
+      'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+      'io.modelcontextprotocol/clientCapabilities': {},
+      'io.modelcontextprotocol/clientInfo': { name: 'raw', version: '1' },
+    }
+    const answer = await rpc(
+      gateway.url,
+      request(9, 'subscriptions/listen', {
+        notifications: { resourceSubscriptions: ['probe://probe__secret/key'] },
+        _meta: meta,
+      }),
+      {
+        ...bearer('alice-key-0123456789'),
+        'mcp-protocol-version': '2026-07-28',
+        'mcp-method': 'subscriptions/listen',
+      },
+    )
+    assert.equal(answer.status, 403)
+    assert.equal(answer.message?.id, 9)
+    assert.match(answer.message?.error?.message ?? '', /may not subscribe to resource/)
+  })
+
   it('calls what is allowed; a denied call is refused and the session goes on', async () => {
     assert.match(
       text(await alice.callTool({ name: 'everything__echo', arguments: { message: 'hi' } })),
