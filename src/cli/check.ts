@@ -9,6 +9,7 @@ import { redactConfig } from '../config/redact-config.ts'
 import type { Config } from '../config/schema.ts'
 import { childEnv } from '../gateway/backends/stdio.ts'
 import { preflight, preflightWarnings } from '../operate/preflight.ts'
+import { jsonForTerminal } from '../util/format.ts'
 import { UserError } from './errors.ts'
 
 export function checkConfig(
@@ -39,7 +40,7 @@ export function checkConfig(
     if (flags.dump) {
       // stdout is the JSON alone (for jq and diff); the verdict goes with the warnings.
       process.stderr.write(`ok: ${where} is valid\n`)
-      process.stdout.write(`${JSON.stringify(redactConfig(loaded.config), null, 2)}\n`)
+      process.stdout.write(`${jsonForTerminal(redactConfig(loaded.config), 2)}\n`)
       return
     }
     process.stdout.write(`ok: ${where} is valid\n`)

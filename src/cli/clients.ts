@@ -27,6 +27,9 @@ export async function printClients(flags: WindowFlags): Promise<void> {
     )
 }
 
+/** Terminal cells a client's version takes at most (`1.2.3-beta.4+build.567` fits). */
+const VERSION_WIDTH = 24
+
 export function renderClients(
   rows: ClientRow[],
   proxy: string,
@@ -37,7 +40,8 @@ export function renderClients(
   if (rows.length === 0) return `${title}\n\n  (no clients found)\n`
   const cells = rows.map((row) => [
     clientCell(row.client_name),
-    row.client_version || '—',
+    // A version is the client's own text too: cut as names are, or one row widens every row.
+    row.client_version ? clientCell(row.client_version, VERSION_WIDTH) : '—',
     row.platform,
     formatCount(row.sessions),
     formatCount(row.calls),

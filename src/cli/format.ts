@@ -3,7 +3,7 @@
  * right; widths in terminal cells, so CJK and emoji, two cells each, line up), latencies, byte sizes, counts, percentages and local times, and colour only when
  * stdout is a terminal (and NO_COLOR is unset).
  */
-import { formatBytes as formatSize, printable } from '../util/format.ts'
+import { formatBytes as formatSize, jsonForTerminal, printable } from '../util/format.ts'
 import {
   displayWidth,
   headWithin,
@@ -189,5 +189,5 @@ export function truncate(text: string, max: number): string {
 
 /** Writes one JSON object per line (the `--json` form of list reports). */
 export function writeJsonLines(rows: readonly unknown[]): void {
-  for (const row of rows) process.stdout.write(`${JSON.stringify(row)}\n`)
+  for (const row of rows) process.stdout.write(`${jsonForTerminal(row)}\n`)
 }

@@ -13,6 +13,7 @@ import {
   lastExchangeId,
   tailNamesUser,
 } from '../store/report-logs.ts'
+import { jsonForTerminal } from '../util/format.ts'
 import { UserError } from './errors.ts'
 import {
   clientCell,
@@ -172,7 +173,7 @@ function print(
 ): number[] {
   const first = widths === undefined
   if (flags.json) {
-    for (const row of rows) process.stdout.write(`${JSON.stringify(exchangeJson(row))}\n`)
+    for (const row of rows) process.stdout.write(`${jsonForTerminal(exchangeJson(row))}\n`)
     return widths ?? []
   }
   const table = rows.map((row) => cellsOf(row, layout))

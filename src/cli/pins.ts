@@ -8,6 +8,7 @@ import { acceptPending, pinFileOf, readPinFile } from '../auth/pins.ts'
 import { ConfigError, loadConfig } from '../config/load.ts'
 import { proxyName } from '../config/proxy-name.ts'
 import { isObject } from '../jsonrpc/message.ts'
+import { jsonForTerminal } from '../util/format.ts'
 import { UserError } from './errors.ts'
 import { renderTable, useColour } from './format.ts'
 
@@ -44,7 +45,7 @@ export function printPins(flags: PinFlags): void {
   if (flags.json) {
     for (const [name, entry] of pending) {
       process.stdout.write(
-        `${JSON.stringify({ name, seen: entry.at, pinned: file.tools[name]?.definition, changed: entry.definition })}\n`,
+        `${jsonForTerminal({ name, seen: entry.at, pinned: file.tools[name]?.definition, changed: entry.definition })}\n`,
       )
     }
     return

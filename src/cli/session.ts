@@ -4,10 +4,10 @@
  */
 import type { ExchangeRow } from '../store/report-logs.ts'
 import { findSessions, type SessionRow, sessionFlow } from '../store/report-sessions.ts'
-import { printable } from '../util/format.ts'
+import { jsonForTerminal, printable } from '../util/format.ts'
 import { UserError } from './errors.ts'
 import { exchangeJson, isError, latencyCell, nameCell, statusCell } from './exchange-cells.ts'
-import { formatTime, renderTable, useColour } from './format.ts'
+import { formatTime, middleTruncate, renderTable, useColour } from './format.ts'
 import { clientLabel } from './sessions.ts'
 import { withStore } from './store-access.ts'
 import type { StoreFlags } from './store-options.ts'
@@ -26,7 +26,7 @@ export async function printSession(prefix: string, flags: StoreFlags): Promise<v
     return { session: exact, flow: sessionFlow(db, exact) }
   })
   if (flags.json) {
-    process.stdout.write(`${JSON.stringify({ ...session, exchanges: flow.map(exchangeJson) })}\n`)
+    process.stdout.write(`${jsonForTerminal({ ...session, exchanges: flow.map(exchangeJson) })}\n`)
     return
   }
   process.stdout.write(renderSession(session, flow, useColour()))
@@ -37,7 +37,7 @@ export function renderSession(session: SessionRow, flow: ExchangeRow[], colour: 
     `SESSION — ${session.session_id}${session.grouped ? '  (grouped by Portico: stateless requests)' : ''}`,
     '',
     `  Proxy:     ${session.proxy}`,
-    `  Client:    ${clientLabel(session)} (${session.platform ?? 'unknown'})`,
+    `  Client:    ${middleTruncate(clientLabel(session), 80)} (${session.platform ?? 'unknown'})`,
     `  Status:    ${session.ended_at !== null ? 'closed' : session.active ? 'active' : 'idle'}`,
     `  Started:   ${formatTime(session.started_at)}`,
     session.ended_at !== null

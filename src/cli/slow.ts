@@ -3,6 +3,7 @@
  * threshold, slowest first.
  */
 import { type SlowReport, slowCalls } from '../store/report-logs.ts'
+import { jsonForTerminal } from '../util/format.ts'
 import {
   exchangeJson,
   isError,
@@ -39,7 +40,7 @@ export async function printSlow(flags: SlowFlags): Promise<void> {
     proxy: showsProxy(db, flags),
   }))
   if (flags.json) {
-    for (const row of report.rows) process.stdout.write(`${JSON.stringify(exchangeJson(row))}\n`)
+    for (const row of report.rows) process.stdout.write(`${jsonForTerminal(exchangeJson(row))}\n`)
     return
   }
   const title = `SLOW CALLS — ${flags.proxy ?? 'all proxies'} — last ${durationLabel(since)} (threshold: ${formatLatency(thresholdMs * 1000)})`

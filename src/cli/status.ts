@@ -3,6 +3,7 @@
  * statistics over a window.
  */
 import { type StatusReport, statusReport, type TargetStats } from '../store/report-status.ts'
+import { jsonForTerminal } from '../util/format.ts'
 import {
   formatBytes,
   formatCount,
@@ -27,7 +28,7 @@ export async function printStatus(flags: WindowFlags): Promise<void> {
       ...(flags.proxy === undefined ? {} : { proxy: flags.proxy }),
     }),
   )
-  if (flags.json) process.stdout.write(`${JSON.stringify(report)}\n`)
+  if (flags.json) process.stdout.write(`${jsonForTerminal(report)}\n`)
   else process.stdout.write(renderStatus(report, durationLabel(since), useColour()))
 }
 

@@ -4,13 +4,14 @@
  */
 import { type StoreStats, storeStats } from '../store/report-stats.ts'
 import { prune } from '../store/retention.ts'
+import { jsonForTerminal } from '../util/format.ts'
 import { formatBytes, formatCount, formatTime, renderTable } from './format.ts'
 import { withStore } from './store-access.ts'
 import { durationLabel, type StoreFlags } from './store-options.ts'
 
 export async function printStoreStats(flags: StoreFlags): Promise<void> {
   const stats = await withStore(flags, (db, path) => storeStats(db, path))
-  if (flags.json) process.stdout.write(`${JSON.stringify(stats)}\n`)
+  if (flags.json) process.stdout.write(`${jsonForTerminal(stats)}\n`)
   else process.stdout.write(renderStats(stats))
 }
 

@@ -60,17 +60,19 @@ export function clipText(text: string, max = 256): string {
 }
 
 /**
- * A value as one line of JSON that is also safe on a terminal: JSON.stringify escapes C0
- * controls (ESC, CR, LF) but writes C1 ones (U+0080–U+009F: CSI, OSC, NEL, which terminals may
- * act on) as they are; those become `\u0080`… too. Still the same JSON value once parsed.
+ * A value as JSON that is also safe on a terminal: JSON.stringify escapes C0 controls (ESC,
+ * CR, LF) but writes C1 ones (U+0080–U+009F: CSI, OSC, NEL, which terminals may act on) and the
+ * bidirectional overrides and isolates (U+202A–U+202E, U+2066–U+2069, which reorder the rest of
+ * the line) as they are; those become `\u0080`, `\u202e`… too. Still the same JSON value once
+ * parsed. One line unless `space` indents it.
  */
-export function jsonForTerminal(value: unknown): string {
-  const text = JSON.stringify(value)
-  return C1.test(text) ? text.replace(C1_ALL, escapeUnicode) : text
+export function jsonForTerminal(value: unknown, space?: number): string {
+  const text = JSON.stringify(value, null, space)
+  return UNSAFE.test(text) ? text.replace(UNSAFE_ALL, escapeUnicode) : text
 }
 
-const C1 = /[\u0080-\u009f]/
-const C1_ALL = /[\u0080-\u009f]/g
+const UNSAFE = /[\u0080-\u009f\u202a-\u202e\u2066-\u2069]/
+const UNSAFE_ALL = /[\u0080-\u009f\u202a-\u202e\u2066-\u2069]/g
 
 function escapeUnicode(char: string): string {
   return `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`

@@ -132,6 +132,37 @@ it('what a store holds never reaches the terminal as an escape sequence or a bid
   assert.ok(!typed.stderr.includes('\u001b'), 'the typed escape came back raw')
 })
 
+it('--json output carries no C1 control or bidi override raw, and reads back as the same value', () => {
+  const C1 = '\u009b2J'
+  const store = storeWith(2, (db) => {
+    db.prepare("UPDATE strings SET value = ? WHERE value = 'echo'").run(`echo${BIDI}${C1}`)
+    db.prepare("UPDATE strings SET value = ? WHERE value = 'cli'").run(`cli${BIDI}`)
+    db.prepare("UPDATE sessions SET client_version = ? WHERE session_id = 'sess-1'").run(
+      '9'.repeat(250),
+    )
+  })
+  for (const args of [
+    ['logs', '--json'],
+    ['slow', '--threshold', '0ms', '--json'],
+    ['session', 'sess-1', '--json'],
+    ['sessions', '--json'],
+    ['clients', '--json'],
+    ['status', '--json'],
+  ]) {
+    const out = report([...args, '--db', store]).stdout
+    assert.ok(!out.includes(BIDI) && !out.includes('\u009b'), `${args[0]}: ${out.slice(0, 300)}`)
+    for (const line of out.trim().split('\n')) JSON.parse(line)
+  }
+  const logs = report(['logs', '--json', '--db', store]).stdout.trim().split('\n')
+  assert.equal((JSON.parse(logs[0] ?? '{}') as { name?: string }).name, `echo${BIDI}${C1}`)
+  // A client's 250-character version is cut in the table, as its name is.
+  const clients = report(['clients', '--db', store]).stdout
+  assert.ok(
+    clients.split('\n').every((line) => line.length < 200),
+    `a row as wide as the version: ${clients}`,
+  )
+})
+
 it('refuses a window too long to be a date', () => {
   const store = storeWith(1)
   const prune = runCliSync([

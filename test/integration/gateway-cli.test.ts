@@ -241,7 +241,7 @@ it('a reload that changes what only a restart applies is refused whole, naming t
     portico.child.kill('SIGHUP')
     await until(
       () =>
-        /config reload rejected: proxy.rate_limit, csp cannot change while Portico runs; restart Portico to apply/.test(
+        /config reload rejected: proxy.rate_limit, csp, public_url cannot change while Portico runs; restart Portico to apply/.test(
           portico.stderr(),
         )
           ? true

@@ -74,7 +74,7 @@ describe('what a reload can apply', () => {
       reloadRefusal(running, parseConfig({ backends, ...next }))
     assert.equal(
       refusal({ csp: { domain: 'a.example' }, proxy: { rate_limit: { requests: 1 } } }),
-      'proxy.rate_limit, csp cannot change while Portico runs',
+      'proxy.rate_limit, csp, public_url cannot change while Portico runs',
     )
     assert.equal(refusal({ port: 4000 }), 'port cannot change while Portico runs')
     assert.equal(refusal({ proxy: { instructions: 'x', list_timeout: 3 } }), undefined)
