@@ -202,6 +202,7 @@ export class InputBridge {
       // answers go to the client as they are (backends/modern.ts).
       statelessMeta: owner.meta,
       accepts: (method) => asksInput(capabilities, method),
+      waitsForInput: () => parked.waitingForInput() > 0,
       related: (message) => this.#related(parked, capabilities, message),
     }
     const sinkFor = (connection: Connection) => {

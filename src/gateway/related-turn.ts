@@ -57,6 +57,8 @@ export function oneRelayAtATime(sinkFor: SinkFor, notes: CallNotes): SinkFor {
     }
     const accepts = sink.accepts
     if (accepts !== undefined) turn.accepts = (method) => accepts.call(sink, method)
+    const waits = sink.waitsForInput
+    if (waits !== undefined) turn.waitsForInput = () => waits.call(sink)
     const backlog = sink.backlog
     // Only the attempt holding the relay is read at the client's pace; the others' messages go nowhere.
     if (backlog !== undefined) {

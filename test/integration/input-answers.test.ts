@@ -258,16 +258,7 @@ describe('parked calls of a client without [auth]', () => {
 
 describe('parked calls on a shared stdio process', () => {
   it("one client's second call may ask for input while its first is parked", async () => {
-    const gateway = await startPortico({
-      backends: [
-        {
-          name: 'b',
-          transport: 'stdio',
-          command: process.execPath,
-          args: [fixture('elicit-stdio')],
-        },
-      ],
-    })
+    const gateway = await elicitStdioGateway()
     try {
       const first = await call(gateway.url)
       assert.equal(first.result?.resultType, 'input_required', JSON.stringify(first))
@@ -277,6 +268,24 @@ describe('parked calls on a shared stdio process', () => {
       assert.equal(second.result?.resultType, 'input_required', JSON.stringify(second))
       assert.match(await answering(gateway.url, second, 'second'), /user said second/)
       assert.match(await answering(gateway.url, first, 'first'), /user said first/)
+    } finally {
+      await gateway.close()
+    }
+  })
+})
+
+describe('two stateless calls of one client on a shared stdio process', () => {
+  it("a request the process sends while both run is refused, never put in the other call's result", async () => {
+    const gateway = await elicitStdioGateway()
+    try {
+      const asking = call(gateway.url, { name: 'b__ask_later' })
+      await new Promise((resolve) => setTimeout(resolve, 200))
+      const pausing = call(gateway.url, { name: 'b__pause' })
+      const [asked, paused] = await Promise.all([asking, pausing])
+      // Before: the pausing call's result was input_required, carrying the other's request,
+      // and the asking call waited for its timeout.
+      assert.equal(paused.result?.content?.[0]?.text, 'paused', JSON.stringify(paused))
+      assert.match(JSON.stringify(asked), /Several stateless calls of one client/)
     } finally {
       await gateway.close()
     }
@@ -384,4 +393,13 @@ async function answering(
     requestState: first.result?.requestState,
   })
   return done.result?.content?.[0]?.text ?? JSON.stringify(done)
+}
+
+/** A gateway in front of one shared stdio process of the elicit fixture. */
+function elicitStdioGateway(): Promise<RunningPortico> {
+  return startPortico({
+    backends: [
+      { name: 'b', transport: 'stdio', command: process.execPath, args: [fixture('elicit-stdio')] },
+    ],
+  })
 }

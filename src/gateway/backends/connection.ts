@@ -27,6 +27,8 @@ import { OpenTable } from '../../util/open-table.ts'
 
 /** A server message that calls of several clients in flight could each have caused. */
 const AMBIGUOUS = Symbol('ambiguous')
+/** A server request while several stateless calls of one caller are in flight there. */
+const AMBIGUOUS_CALL = Symbol('ambiguous-call')
 /** A server request for a capability the client of the calls in flight did not declare. */
 const UNDECLARED = Symbol('undeclared')
 
@@ -71,6 +73,13 @@ const NOT_ATTRIBUTABLE = {
     'Calls of several clients are in flight on this shared connection: Portico cannot tell ' +
     'which client this request is for (isolation = "session" gives each client its own process)',
 }
+/** As NOT_ATTRIBUTABLE, for several stateless calls of one caller (each its own exchange). */
+const NOT_ATTRIBUTABLE_CALL = {
+  code: -32603,
+  message:
+    'Several stateless calls of one client are in flight on this shared connection: Portico ' +
+    'cannot tell which call this request is for (isolation = "session" gives each its own process)',
+}
 
 /** The protocol revision the gateway speaks to backends (they may answer with an older one). */
 export const BACKEND_PROTOCOL_VERSION = '2025-11-25'
@@ -96,6 +105,8 @@ export interface CallSink {
   readonly statelessMeta?: JsonObject
   /** The request this sink served has ended (answered, failed or cancelled). */
   end?(): void
+  /** True while the call is parked, waiting for its stateless client's answers (mrtr.ts). */
+  waitsForInput?(): boolean
   /**
    * Resolves once the client has read what was related so far; undefined while it keeps up. A
    * transport with a stream for this one call (HTTP) stops reading it meanwhile, so the backend
@@ -381,8 +392,9 @@ export abstract class Connection {
         return
       }
       const sink = related?.sink ?? this.#latestSink(message.method)
-      if (sink === AMBIGUOUS) {
-        this.answer(message.id, { error: NOT_ATTRIBUTABLE })
+      if (sink === AMBIGUOUS || sink === AMBIGUOUS_CALL) {
+        const error = sink === AMBIGUOUS ? NOT_ATTRIBUTABLE : NOT_ATTRIBUTABLE_CALL
+        this.answer(exactIdMember(message, 'id') as JsonRpcId, { error })
         return
       }
       if (sink === UNDECLARED) {
@@ -426,7 +438,7 @@ export abstract class Connection {
     if (message.method === 'notifications/message') {
       const sink = related?.sink ?? this.#latestSink()
       // A call's log line that could be another client's call's is not shown to either.
-      if (sink === AMBIGUOUS || sink === UNDECLARED) return
+      if (sink === AMBIGUOUS || sink === AMBIGUOUS_CALL || sink === UNDECLARED) return
       if (sink) {
         sink.related(message)
         return
@@ -440,21 +452,38 @@ export abstract class Connection {
    * server message the transport does not relate to a call (stdio). That guess is only made
    * within one client: with calls of several clients in flight (a shared process), the message
    * may be any one's, and handing one client's sampling prompt or log line to another would
-   * leak it, so it is AMBIGUOUS (a request is refused; a log line is dropped).
+   * leak it, so it is AMBIGUOUS (a request is refused; a log line is dropped). A request while
+   * several stateless calls of one caller are in flight is AMBIGUOUS_CALL, refused alike.
    */
-  #latestSink(method?: string): CallSink | typeof AMBIGUOUS | typeof UNDECLARED | undefined {
+  #latestSink(
+    method?: string,
+  ): CallSink | typeof AMBIGUOUS | typeof AMBIGUOUS_CALL | typeof UNDECLARED | undefined {
     let sink: CallSink | undefined
     let owner: object | string | undefined
     let calls = 0
+    let stateless = 0
+    let sinkWaits = false
     let declined = false
     for (const pending of this.#pending.values()) {
       if (!pending.sink) continue
       const whose = pending.sink.owner ?? pending.sink
       if (calls++ > 0 && whose !== owner) return AMBIGUOUS
       owner = whose
-      if (method === undefined || (pending.sink.accepts?.(method) ?? true)) sink = pending.sink
-      else declined = true
+      // A parked call waits for its client's answers: it is not the one asking now.
+      const waits = pending.sink.waitsForInput?.() === true
+      if (pending.sink.statelessMeta !== undefined && !waits) stateless++
+      if (method !== undefined && !(pending.sink.accepts?.(method) ?? true)) {
+        declined = true
+      } else if (sink === undefined || !waits || sinkWaits) {
+        sink = pending.sink
+        sinkWaits = waits
+      }
     }
+    // A session's client answers a request by its id, whichever of its calls' streams carried
+    // it; a stateless caller's calls are each their own exchange, and the request comes back
+    // in the result of the call that carries it: with two in flight, the wrong call's result
+    // carried it (and the call that asked waited for its timeout).
+    if (method !== undefined && stateless > 1) return AMBIGUOUS_CALL
     // The one client whose calls are in flight cannot take it: it is refused as that client
     // would, rather than handed to the session's GET stream or reported as unroutable.
     return sink === undefined && declined ? UNDECLARED : sink
