@@ -12,6 +12,7 @@ import { after, before, describe, it } from 'node:test'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
+import { until } from '../helpers/wait.ts'
 
 /** Session id → whether its `notifications/initialized` came. */
 type Sessions = Map<string, boolean>
@@ -20,6 +21,8 @@ type Sessions = Map<string, boolean>
 const initializes = { count: 0 }
 /** How many coming `notifications/initialized` the backend refuses with 404 (the session stays). */
 const noticeRefusals = { count: 0 }
+/** What each session was asked to keep: `<session> <method> <uri or level>`. */
+const kept: string[] = []
 
 function strictBackend(sessions: Sessions): Server {
   let next = 0
@@ -41,7 +44,7 @@ function strictBackend(sessions: Sessions): Server {
       sessions.set(id, false)
       const result = {
         protocolVersion: '2025-11-25',
-        capabilities: { tools: {} },
+        capabilities: { tools: {}, resources: { subscribe: true }, logging: {} },
         serverInfo: { name: 'strict', version: '1' },
       }
       return json({ jsonrpc: '2.0', id: message.id, result }, { 'mcp-session-id': id })
@@ -60,6 +63,11 @@ function strictBackend(sessions: Sessions): Server {
     if (!sessions.get(session)) {
       const error = { code: -32600, message: 'request before initialization was complete' }
       return json({ jsonrpc: '2.0', id: message.id, error })
+    }
+    if (message.method === 'resources/subscribe' || message.method === 'logging/setLevel') {
+      const params = (message as { params?: { uri?: string; level?: string } }).params
+      kept.push(`${session} ${message.method} ${params?.uri ?? params?.level}`)
+      return json({ jsonrpc: '2.0', id: message.id, result: {} })
     }
     if (message.method === 'tools/list') {
       const tools = [{ name: 'echo', inputSchema: { type: 'object' } }]
@@ -103,6 +111,33 @@ describe('gateway: an HTTP backend session re-created after a 404', () => {
       const again = await text()
       assert.match(again, /echo on s\d+/, again)
       assert.notEqual(again, first, 'served on a new session')
+    } finally {
+      await client.close()
+    }
+  })
+
+  it('asks the new session for the subscriptions and the log level the lost one had', async () => {
+    const client = new Client({ name: 'reinit-kept', version: '1.0.0' })
+    await client.connect(new StreamableHTTPClientTransport(new URL(gateway.url)))
+    try {
+      await client.subscribeResource({ uri: 'memo://strict__notes/today' })
+      await client.setLoggingLevel('warning')
+      const first = JSON.stringify(await client.callTool({ name: 'strict__echo', arguments: {} }))
+      const lost = /echo on (s\d+)/.exec(first)?.[1]
+      sessions.clear()
+      const again = JSON.stringify(await client.callTool({ name: 'strict__echo', arguments: {} }))
+      const renewed = /echo on (s\d+)/.exec(again)?.[1]
+      assert.ok(lost && renewed && renewed !== lost, `${first} then ${again}`)
+      // Before: the new session knew of neither, and the client heard of no update again.
+      await until(
+        () => kept.filter((line) => line.startsWith(`${renewed} `)).length === 2 || undefined,
+        5000,
+        'both asked again',
+      )
+      assert.deepEqual(kept.filter((line) => line.startsWith(`${renewed} `)).sort(), [
+        `${renewed} logging/setLevel warning`,
+        `${renewed} resources/subscribe memo://notes/today`,
+      ])
     } finally {
       await client.close()
     }

@@ -35,6 +35,8 @@ import {
 import { httpStatusError } from './http-status.ts'
 
 /** How many times one call's SSE stream is resumed (GET + `Last-Event-ID`) before giving up. */
+/** Subscriptions one connection asks again after a re-initialization, at most. */
+const MAX_KEPT_SUBSCRIPTIONS = 1000
 const MAX_RESUMES = 5
 /** Upper bound on the reconnection delay a backend asks for with `retry:`. */
 const MAX_RETRY_MS = 5000
@@ -98,6 +100,14 @@ export class HttpConnection extends Connection {
   #sessionId: string | undefined
   #reinitializing: Promise<unknown> | undefined
   #streamFailures = 0
+  /**
+   * What this connection's backend session was asked to keep: the resources subscribed to and
+   * the log level. A re-initialization (the backend forgot its sessions: restarted, say) starts
+   * a session that knows none of it, so it is asked again; before, the client's subscriptions
+   * were lost without a word and it heard of no update again.
+   */
+  readonly #subscribed = new Set<string>()
+  #logLevel: JsonObject | undefined
 
   constructor(options: HttpConnectionOptions) {
     super(options.config.name)
@@ -189,6 +199,7 @@ export class HttpConnection extends Connection {
     // The handshake's own messages go out while it runs; everything else waits for it.
     const handshake = isInitialize || isInitializedNotice(message)
     if (this.#reinitializing && !handshake) await this.#reinitializing.catch(() => {})
+    if (!handshake) this.#remember(message)
     // The session this request went out on: a re-initialization that another call started
     // clears (then replaces) `#sessionId`, and this request's 404 is still that session's end.
     const sentOn = this.#sessionId
@@ -217,12 +228,42 @@ export class HttpConnection extends Connection {
         this.#options.initParams,
         this.#options.startupTimeoutMs,
       )
-        .then(() => this.#openStream())
+        .then(() => {
+          this.#openStream()
+          // Sent once this re-initialization is over (they wait for it, as every request does).
+          this.#askAgain()
+        })
         .finally(() => {
           this.#reinitializing = undefined
         })
     }
     return this.#reinitializing
+  }
+
+  /** Notes what the backend session is asked to keep (see `#subscribed`). */
+  #remember(message: JsonRpcMessage): void {
+    if (!('method' in message) || !('id' in message)) return
+    const { method, params } = message
+    if (method === 'logging/setLevel' && isObject(params)) {
+      this.#logLevel = params
+      return
+    }
+    const uri = isObject(params) && typeof params.uri === 'string' ? params.uri : undefined
+    if (uri === undefined) return
+    if (method === 'resources/subscribe' && this.#subscribed.size < MAX_KEPT_SUBSCRIPTIONS) {
+      this.#subscribed.add(uri)
+    } else if (method === 'resources/unsubscribe') this.#subscribed.delete(uri)
+  }
+
+  /** Asks a new backend session what the lost one was asked to keep; a refusal changes nothing. */
+  #askAgain(): void {
+    const options = { timeoutMs: this.#options.timeoutMs }
+    if (this.#logLevel !== undefined) {
+      this.request('logging/setLevel', this.#logLevel, options).catch(() => {})
+    }
+    for (const uri of this.#subscribed) {
+      this.request('resources/subscribe', { uri }, options).catch(() => {})
+    }
   }
 
   protected async consume(response: UpstreamResponse, pending: Pending | undefined): Promise<void> {
