@@ -198,7 +198,7 @@ function routesOf(options: AdminApiOptions): Route[] {
           backend: b.backend,
           state: BREAKER_NAMES[b.state],
           health:
-            b.state === 'open'
+            b.state === 'open' || backends.get(b.backend)?.ejected === true
               ? 'unhealthy'
               : backends.get(b.backend)?.healthy === false
                 ? 'degraded'

@@ -17,6 +17,8 @@ import type { JsonObject } from '../jsonrpc/message.ts'
 export interface BackendStatus {
   namespace: string
   healthy: boolean
+  /** Ejected by outlier detection (gateway backends; transparent mode has none). */
+  ejected?: boolean
   last_checked_at: string | null
   consecutive_failures: number
   error: string | null

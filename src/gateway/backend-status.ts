@@ -6,11 +6,19 @@
 import type { JsonObject } from '../jsonrpc/message.ts'
 import type { BackendHealth } from './backends/backend.ts'
 
-/** mcp-proxy's BackendStatus for one backend's health. */
+/**
+ * mcp-proxy's BackendStatus for one backend's health. A backend whose calls are all refused at
+ * once (ejected, or its breaker open) is not healthy, whatever its process or connection says:
+ * it was reported healthy while every call got 503.
+ */
 export function backendStatus(health: BackendHealth): JsonObject {
+  const ejected = health.protect?.ejected === true
+  const breaker = health.protect?.breaker
   return {
     namespace: health.name,
-    healthy: health.state === 'up' || health.state === 'idle',
+    healthy: (health.state === 'up' || health.state === 'idle') && !refusesCalls(health),
+    ejected,
+    breaker: breaker ?? null,
     last_checked_at: health.lastCheckedAt ?? null,
     consecutive_failures: health.consecutiveFailures,
     error: health.error ?? health.lastFailure?.message ?? null,
@@ -20,4 +28,9 @@ export function backendStatus(health: BackendHealth): JsonObject {
     connections: health.connections,
     protocol_version: health.protocolVersion ?? null,
   }
+}
+
+/** Whether every call to the backend is refused at once: ejected, or its breaker open. */
+export function refusesCalls(health: BackendHealth): boolean {
+  return health.protect?.ejected === true || health.protect?.breaker === 'open'
 }

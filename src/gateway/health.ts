@@ -1,11 +1,13 @@
 /**
  * `/readyz` in gateway mode: ready while at least one backend serves (a gateway with one dead
  * backend still serves the others), or while every backend is still idle or starting. The
- * state says which: `ok` (all up), `starting` (some still starting, none down) or `degraded`.
+ * state says which: `ok` (all up), `starting` (some still starting, none down) or `degraded`
+ * (one down, or refusing every call: ejected, or its breaker open).
  * Anyone gets each backend's name and state; the full health (pids, last errors) only on the
  * local admin surface (`detailed`), since error texts can name paths and hosts.
  */
 import type { Readiness } from '../edge/mode.ts'
+import { refusesCalls } from './backend-status.ts'
 import type { Gateway } from './gateway.ts'
 
 export function gatewayReadiness(gateway: Gateway, detailed: boolean): Readiness {
@@ -13,9 +15,18 @@ export function gatewayReadiness(gateway: Gateway, detailed: boolean): Readiness
   const count = (states: readonly string[]) => health.filter((b) => states.includes(b.state)).length
   const up = count(['up'])
   const waiting = count(['idle', 'starting'])
+  // Ejected or with its breaker open, a backend refuses every call for now: the gateway is
+  // degraded (it still serves, and so stays ready, as Envoy's does with a host ejected).
+  const refusing = health.filter(refusesCalls).length
   const ready = up > 0 || (health.length > 0 && waiting === health.length)
   const state =
-    up === health.length ? 'ok' : up + waiting === health.length ? 'starting' : 'degraded'
+    refusing > 0
+      ? 'degraded'
+      : up === health.length
+        ? 'ok'
+        : up + waiting === health.length
+          ? 'starting'
+          : 'degraded'
   const backends = detailed
     ? health
     : health.map((b) => ({ name: b.name, state: b.state, connections: b.connections }))

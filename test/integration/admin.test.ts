@@ -361,6 +361,51 @@ describe('admin API and admin tools (gateway, own listener, token)', () => {
     )
   })
 
+  it('reports an ejected backend unhealthy everywhere, the gateway degraded but ready', async () => {
+    const failing = await startFaultyHttp('E')
+    const client = await connect(mcpUrl)
+    try {
+      const outlier = {
+        consecutive_errors: 1,
+        base_ejection_seconds: 60,
+        max_ejection_percent: 100,
+      }
+      const added = await call(`${admin}/backends/add`, 'POST', {
+        name: 'e',
+        url: failing.url,
+        outlier_detection: outlier,
+      })
+      assert.equal(added.status, 201)
+      await client.listTools()
+      failing.server.plan([{ mode: 'http500', times: 5, tool: 'echo' }])
+      await assert.rejects(client.callTool({ name: 'e__echo', arguments: { text: 'x' } }))
+      await assert.rejects(client.callTool({ name: 'e__echo', arguments: { text: 'y' } }), /eject/i)
+      // Before: healthy everywhere while every call got 503.
+      const listed = (await call(`${admin}/backends`)).json.backends as Array<{
+        namespace: string
+        healthy: boolean
+        ejected: boolean
+      }>
+      const ejected = listed.find((b) => b.namespace === 'e')
+      assert.equal(ejected?.healthy, false)
+      assert.equal(ejected?.ejected, true)
+      const health = (await call(`${admin}/health`)).json as unknown as {
+        status: string
+        unhealthy_backends: string[]
+      }
+      assert.equal(health.status, 'degraded')
+      assert.ok(health.unhealthy_backends.includes('e'), JSON.stringify(health))
+      const ready = await fetch(`${new URL(mcpUrl).origin}/readyz`)
+      const detail = (await ready.json()) as { state?: string; degraded?: boolean }
+      assert.equal(ready.status, 200, 'still ready: p serves')
+      assert.equal(detail.degraded, true, JSON.stringify(detail))
+    } finally {
+      await client.close()
+      await call(`${admin}/backends/e`, 'DELETE')
+      await failing.close()
+    }
+  })
+
   it('a call queued on a backend the API replaces or removes is served by it, not failed', async () => {
     const first = await startFaultyHttp('A')
     const second = await startFaultyHttp('B')
