@@ -102,7 +102,7 @@ export function adminFilter(
     if (hostCheck && isRelayed(req)) {
       throw new PorticoError('forbidden', {
         message:
-          'Forbidden: without an admin token the admin API does not answer requests a proxy relays (X-Forwarded-For, Forwarded, X-Real-IP)',
+          'Forbidden: without an admin token the admin API does not answer requests a proxy relays (X-Forwarded-For, Forwarded, X-Real-IP) or the tunnel brings',
       })
     }
   }

@@ -9,6 +9,7 @@
  */
 import type { IncomingMessage } from 'node:http'
 import { isLoopback, normalizeAddress } from './address.ts'
+import { viaOf } from './via.ts'
 
 const VOUCHED = new WeakMap<IncomingMessage, string>()
 /** Requests whose peer is a trusted proxy: their `X-Forwarded-Host`/`-Proto` are its word. */
@@ -37,13 +38,18 @@ export function clientAddressOf(req: IncomingMessage): string | undefined {
   return VOUCHED.get(req) ?? req.socket?.remoteAddress
 }
 
-/** Whether a proxy relayed the request: it carries a forwarding header naming a client. */
+/**
+ * Whether a proxy relayed the request: it carries a forwarding header naming a client, or it
+ * came through the tunnel (from the relay, whatever headers the relay wrote: one that sent
+ * none passed for a local client, and reached the admin API that answers local ones only).
+ */
 export function isRelayed(req: IncomingMessage): boolean {
   const headers = req.headers
   return (
     headers['x-forwarded-for'] !== undefined ||
     headers.forwarded !== undefined ||
-    headers['x-real-ip'] !== undefined
+    headers['x-real-ip'] !== undefined ||
+    viaOf(req.socket) === 'tunnel'
   )
 }
 

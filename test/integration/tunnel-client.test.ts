@@ -167,6 +167,42 @@ describe('portico run --tunnel', () => {
   const dir = scratchDir('portico-tunnel-client-')
   after(() => rmSync(dir, { recursive: true, force: true }))
 
+  it('never answers what the tunnel brings, whatever Host and headers the relay wrote', async () => {
+    let relaySide: Mux | undefined
+    const relay = await fakeRelay(GOOD_ACK, (ws) => {
+      relaySide = new Mux(ws, { ...DEFAULT_MUX })
+    })
+    const file = join(dir, 'admin-open.toml')
+    writeFileSync(
+      file,
+      'upstream = "http://127.0.0.1:1/mcp"\nport = 0\n[store]\nenabled = false\n[admin]\nenabled = true\n',
+    )
+    const portico = spawnCollecting(
+      process.execPath,
+      [CLI, 'run', '--config', file, '--tunnel', relay.url, '--tunnel-token', 't'],
+      { env: cliEnv() },
+    )
+    try {
+      const mux = await until(() => relaySide, 10_000, 'the tunnel')
+      // A relay that writes a loopback Host and no X-Forwarded-For: before, it passed for a
+      // local client, and the admin API (backends/add runs a command) answered it.
+      const stream = mux.open({
+        method: 'GET',
+        path: '/admin/config',
+        headers: ['host', 'localhost'],
+      })
+      const status = new Promise<unknown>((resolve) => {
+        stream.onHead = (head) => resolve(head.status)
+      })
+      stream.receive({ data: () => {}, end: () => {}, reset: () => {} })
+      stream.end()
+      assert.equal(await status, 403)
+    } finally {
+      await stopChild(portico.child)
+      relay.close()
+    }
+  })
+
   it('exits when the store cannot open after the tunnel registered', async () => {
     const relay = await fakeRelay(GOOD_ACK)
     try {
