@@ -487,9 +487,11 @@ export class Relay {
       refilled: performance.now(),
       mux: new Mux(ws, {
         ...DEFAULT_MUX,
-        // A relay serves many tenants: what it holds for one that stops reading stays at
-        // 16 MB (request bodies are small and bounded; the client's answers are the big side).
-        maxBufferedBytes: 16 * 1024 * 1024,
+        // What the relay may hold unsent for a tunnel is what flow control lets honest traffic
+        // leave there (max_streams windows) plus 16 MiB (the Mux's default from maxStreams): a
+        // flat 16 MB cut a tenant that was reading as 'peer not reading' when 100 clients
+        // uploaded 1 MB each at once. A tunnel that grants windows without reading is still cut.
+        maxStreams: config.max_streams,
         heartbeatMs: config.heartbeat_interval,
         timeoutMs: config.heartbeat_timeout,
         onClose: () => {

@@ -411,6 +411,74 @@ describe('relay send_timeout', () => {
   })
 })
 
+describe('relay: many clients uploading to one tunnel at once', () => {
+  let relay: Relay
+  let port: number
+  let ws: WebSocket | undefined
+  // Its own: the first suite closes the shared agent when it ends.
+  const uploads = wildcardAgent()
+
+  before(async () => {
+    ;({ relay, port } = await startTestRelay({}))
+  })
+
+  after(async () => {
+    ws?.terminate()
+    await relay.close()
+    await uploads.close()
+  })
+
+  it('keeps a tunnel that reads: every upload is answered, none cut as "peer not reading"', async () => {
+    ws = new WebSocket(`ws://127.0.0.1:${port}/_tunnel/register`)
+    await once(ws, 'open')
+    ws.send(encodeJson(FrameType.Register, 0, { version: PROTOCOL_VERSION, subdomain: 'busy' }))
+    await once(ws, 'message')
+    // A slow link: the tunnel reads nothing for a second once the uploads start, so what
+    // flow control lets the relay send waits in its socket buffer meanwhile.
+    const link = (ws as unknown as { _socket: import('node:net').Socket })._socket
+    let slowed = false
+    new Mux(ws, {
+      ...DEFAULT_MUX,
+      onOpen: (stream) => {
+        if (!slowed) {
+          slowed = true
+          link.pause()
+          setTimeout(() => link.resume(), 1000)
+        }
+        let size = 0
+        stream.receive({
+          data: (c) => {
+            size += c.length
+            stream.consumed(c.length)
+          },
+          end: () => {
+            stream.sendHead(FrameType.Head, {
+              status: 200,
+              headers: ['content-type', 'text/plain'],
+            })
+            void stream.write(Buffer.from(String(size))).then(() => stream.end())
+          },
+          reset: () => {},
+        })
+      },
+    })
+    // Within max_streams (256) and the request rate's burst (200): before, the relay cut the
+    // tunnel once 16 MB waited for it, though flow control let 256 windows of 256 KiB wait.
+    const body = Buffer.alloc(1024 * 1024, 'u')
+    const answers = await Promise.all(
+      Array.from({ length: 150 }, () =>
+        fetchVia(uploads)(`http://busy.relay.test:${port}/mcp`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/octet-stream' },
+          body,
+        }).then(async (response) => `${response.status} ${await response.text()}`),
+      ),
+    )
+    const wrong = answers.filter((answer) => answer !== `200 ${body.length}`)
+    assert.deepEqual(wrong, [], `${wrong.length} of 150 not answered whole`)
+  })
+})
+
 describe('portico relay and portico run --tunnel: usage errors', () => {
   it('a relay without a domain exits 2 naming the key; a bad MCPR_RELAY_TOKENS too', () => {
     const missing = runCliSync(['relay', '--port', '0'])
