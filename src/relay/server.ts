@@ -301,13 +301,20 @@ export class Relay {
       return
     }
     const token = bearerOf(req.headers.authorization)
+    const header = req.headers[SUBDOMAIN_HEADER]
+    const requested = typeof header === 'string' && header !== '' ? header : undefined
+    // A full relay still lets in a registration naming a tunnel it holds: it may replace it (a
+    // client reconnecting while its old connection is still held); `#register` decides. Refused
+    // here, such a client was locked out until the old one's heartbeat ran out.
+    const full =
+      this.#tunnels.size >= this.#config.max_tunnels &&
+      !(token !== undefined && requested !== undefined && this.#tunnels.has(requested))
     // Strangers without a token and clients that present one wait in separate places, each
     // bounded overall and per address: silent sockets cannot hold the places of tunnels that
     // authenticate in their upgrade request.
-    const release =
-      this.#tunnels.size >= this.#config.max_tunnels
-        ? undefined
-        : (token === undefined ? this.#anonymous : this.#presented).take(publicAddressOf(req) ?? '')
+    const release = full
+      ? undefined
+      : (token === undefined ? this.#anonymous : this.#presented).take(publicAddressOf(req) ?? '')
     if (release === undefined) {
       refuseUpgrade(
         socket,
@@ -322,8 +329,6 @@ export class Relay {
       this.#wss.handleUpgrade(req, socket, head, (ws) => this.#register(ws, release))
       return
     }
-    const header = req.headers[SUBDOMAIN_HEADER]
-    const requested = typeof header === 'string' && header !== '' ? header : undefined
     // The deadline covers the check too (an auth provider has its own, shorter one).
     const timer = setTimeout(() => socket.destroy(), this.#config.registration_timeout)
     socket.once('close', () => clearTimeout(timer))

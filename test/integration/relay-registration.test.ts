@@ -295,6 +295,18 @@ describe('relay registration against silent sockets', () => {
     )
     assert.deepEqual([...relay.subdomains].sort(), ['alice-1', 'alice-2', 'bob'])
   })
+
+  it('lets a registration replace the tunnel it names, on a relay of max_tunnels', async () => {
+    const { relay, port } = await startTestRelay({ max_tunnels: 1 })
+    relays.push(relay)
+    await tunnelClient(port, TOKEN, 'alice').connect()
+    // Before: 503 at the upgrade, the client locked out until its old connection's heartbeat
+    // ran out (and the place open to anyone meanwhile).
+    await tunnelClient(port, TOKEN, 'alice').connect()
+    assert.deepEqual(relay.subdomains, ['alice'])
+    // Another name still finds the relay full.
+    await assert.rejects(tunnelClient(port, 'other-token-0123456789', 'bob').connect())
+  })
 })
 
 describe('max_tunnels against registrations that arrive together', () => {
