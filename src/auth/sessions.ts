@@ -25,7 +25,7 @@ export class SessionOwners {
   }
 
   bind(sessionId: string, identity: Identity): void {
-    this.#owners.set(sessionId, identity.key)
+    this.#owners.set(sessionKeyOf(sessionId), identity.key)
   }
 
   /** Refuses a request presenting a session of another identity (or an unknown one). */
@@ -36,7 +36,7 @@ export class SessionOwners {
       this.#checkOwner(sessionId, identity, false)
       // Its owner ends it: the id is nobody's from now on (a restarted upstream that numbers
       // its sessions again may hand it to another caller, who must not be refused for it).
-      if (req.method === 'DELETE') this.#owners.delete(sessionId)
+      if (req.method === 'DELETE') this.#owners.delete(sessionKeyOf(sessionId))
     }
     // The query too, whatever the header says: the legacy transport routes by the query, and
     // servers read different spellings (`sessionId`, `session_id`) and repeats differently, so
@@ -46,11 +46,12 @@ export class SessionOwners {
   }
 
   #checkOwner(sessionId: string, identity: Identity, bindFirst: boolean): void {
-    const owner = this.#owners.get(sessionId)
+    const key = sessionKeyOf(sessionId)
+    const owner = this.#owners.get(key)
     if (owner === identity.key) {
       // In use: the bounded table forgets the sessions unused the longest, never a live one
       // because 100,000 newer sessions were created since it started.
-      this.#owners.touch(sessionId)
+      this.#owners.touch(key)
       return
     }
     if (owner === undefined) {
@@ -78,7 +79,7 @@ export class SessionOwners {
       const reply = await next(call)
       const created = call.notes.sessionId
       if (call.method === 'initialize' && created !== undefined && call.identity !== undefined) {
-        const owner = this.#owners.get(created)
+        const owner = this.#owners.get(sessionKeyOf(created))
         if (owner !== undefined && owner !== call.identity.key) {
           throw new PorticoError('upstream_bad_response', {
             message:
@@ -91,3 +92,22 @@ export class SessionOwners {
     }
   }
 }
+
+/**
+ * The key a session id is owned under: a UUID however an upstream would read it. The Python
+ * SDK's legacy SSE server reads a session id with `UUID(hex=…)`, which takes upper case, dashes
+ * anywhere, braces, `urn:`/`uuid:` and, at 32 characters, spaces and underscores: each spelling
+ * names the one session, so another caller presenting alice's id in capitals got past the owner
+ * check (never seen, so bound to him) and posted into her session. Any other id is its own key.
+ */
+export function sessionKeyOf(sessionId: string): string {
+  if (sessionId.length < 32 || sessionId.length > 64) return sessionId
+  let hex = sessionId.toLowerCase().replaceAll('urn:', '').replaceAll('uuid:', '')
+  hex = hex.replace(/^[{}]+|[{}]+$/g, '').replaceAll('-', '')
+  if (hex.length !== 32 || !UUID_DIGITS.test(hex)) return sessionId
+  const value = BigInt(`0x${hex.trim().replaceAll('_', '')}`)
+  return `uuid:${value.toString(16).padStart(32, '0')}`
+}
+
+/** What Python's `int(hex, 16)` reads: hex digits, single underscores between, spaces around. */
+const UUID_DIGITS = /^\s*[0-9a-f](?:_?[0-9a-f])*\s*$/

@@ -14,7 +14,7 @@ import { bearerToken } from '../../src/auth/credentials.ts'
 import { headerSafe, IdentityBuilder } from '../../src/auth/identity.ts'
 import { IpPolicy } from '../../src/auth/ip.ts'
 import { Policy } from '../../src/auth/policy.ts'
-import { SessionOwners } from '../../src/auth/sessions.ts'
+import { SessionOwners, sessionKeyOf } from '../../src/auth/sessions.ts'
 import { authSchema } from '../../src/config/auth.ts'
 import type { PorticoError } from '../../src/errors.ts'
 import { Logger } from '../../src/observe/logger.ts'
@@ -443,6 +443,32 @@ describe('session owners', () => {
       /another identity/,
       'legacy: the first POST binds',
     )
+  })
+
+  it('owns a UUID session id in every spelling an upstream reads as the same UUID', () => {
+    const owners = new SessionOwners()
+    const id = 'd8a03395032147a989485f7ecbe55e36'
+    owners.check(req({}, '127.0.0.1', `/messages/?session_id=${id}`), reader)
+    // Python's UUID(hex=…) reads each of these as alice's session.
+    for (const spelling of [
+      id.toUpperCase(),
+      'd8a03395-0321-47a9-8948-5f7ecbe55e36',
+      `{${id}}`,
+      `urn:uuid:${id}`,
+      'D8A0-3395-0321-47A9-8948-5F7E-CBE5-5E36',
+    ]) {
+      assert.throws(
+        () =>
+          owners.check(
+            req({}, '127.0.0.1', `/messages/?session_id=${encodeURIComponent(spelling)}`),
+            ops,
+          ),
+        /another identity/,
+        spelling,
+      )
+    }
+    assert.equal(sessionKeyOf('not-a-uuid'), 'not-a-uuid')
+    assert.equal(sessionKeyOf(id), sessionKeyOf(id.toUpperCase()))
   })
 })
 
