@@ -5,7 +5,7 @@
  * configured secrets are not kept as strings the process could print.
  */
 import { createHash } from 'node:crypto'
-import type { AuthConfig } from '../config/auth.ts'
+import { ADMIN_PRINCIPAL, type AuthConfig } from '../config/auth.ts'
 import type { Identity } from '../pipeline/identity.ts'
 import type { IdentityBuilder } from './identity.ts'
 
@@ -61,7 +61,9 @@ export class StaticKeys {
         add(key.key, build.fromKey(key.name, 'api_key', key.roles, key.admin))
       }
     }
-    if (adminToken !== undefined) add(adminToken, build.fromKey('admin', 'admin_token', [], true))
+    if (adminToken !== undefined) {
+      add(adminToken, build.fromKey(ADMIN_PRINCIPAL, 'admin_token', [], true))
+    }
   }
 
   get size(): number {

@@ -437,6 +437,9 @@ export function forwardAuthWarnings(
     )
 }
 
+/** The principal the admin token authenticates (auth/api-keys.ts): its `x-user-id`. */
+export const ADMIN_PRINCIPAL = 'admin'
+
 /** Tokens: at least one for bearer, no duplicate anywhere, no allow + deny on one token. */
 function tokenProblems(auth: AuthConfig, security: SecurityConfig): Problem[] {
   const problems: Problem[] = []
@@ -494,8 +497,16 @@ function tokenProblems(auth: AuthConfig, security: SecurityConfig): Problem[] {
     }
     names.add(name)
   })
+  // The admin token's caller is `admin` (its x-user-id upstream): a key of that name would reach
+  // the upstream as the operator.
+  const admin = security?.admin_token !== undefined
   auth.api_keys.forEach((key, i) => {
-    if (names.has(key.name)) {
+    if (admin && key.name === ADMIN_PRINCIPAL) {
+      problems.push({
+        path: ['auth', 'api_keys', i, 'name'],
+        message: `"${ADMIN_PRINCIPAL}" names the caller of [security] admin_token (its x-user-id): choose another name`,
+      })
+    } else if (names.has(key.name)) {
       problems.push({ path: ['auth', 'api_keys', i, 'name'], message: 'duplicate key name' })
     }
     names.add(key.name)

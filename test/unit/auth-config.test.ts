@@ -287,6 +287,11 @@ describe('[auth] rejections (mcp-proxy rules and fail closed)', () => {
       /auth\.api_keys\[0\]\.name: duplicate key name/,
     ],
     [
+      "an API key named like the admin token's caller (both would reach upstreams as x-user-id admin)",
+      `[auth]\n[[auth.api_keys]]\nname = "admin"\nkey = "an-api-key-value-long"\n[security]\nadmin_token = "an-admin-token-value-long"\n`,
+      /auth\.api_keys\[0\]\.name: "admin" names the caller of \[security\] admin_token/,
+    ],
+    [
       'pin_tools with the search tools, which show definitions pins never see',
       `${GATEWAY}[proxy]\ntool_exposure = "search"\n[auth]\ntokens = ["a-token-value"]\n[security]\npin_tools = true\n`,
       /pin_tools does not cover the search tools/,
