@@ -143,6 +143,13 @@ export class Gateway {
   readonly #recovering = new Set<string>()
   /** Backends a merged list went out without (failed, or still starting at `list_timeout`). */
   readonly #leftOut = new Set<string>()
+  /**
+   * List pages being fetched, by backend and cache key: a caller asking for one already on its
+   * way waits for it. Without this, ten clients listing a backend of 100,000 tools at once had
+   * it fetched, parsed and checked ten times (pages over the cache's bound are never kept),
+   * holding every other client's calls for seconds. Bounded by the pages in flight.
+   */
+  readonly #pagesInFlight = new Map<string, Promise<BackendPage>>()
   /** Bumped whenever the backends' tools may have changed (reload, list_changed). */
   #toolsVersion = 0
   /**
@@ -574,11 +581,34 @@ export class Gateway {
     const key = ListCache.key(method, cursor, view, backend.listScope(session))
     const cached = backend.lists.get(key, Date.now())
     if (cached !== undefined) return { catalog: backend.catalog, result: cached }
+    const shared = `${backend.name}\u0000${key}`
+    const running = this.#pagesInFlight.get(shared)
+    if (running !== undefined) return running
+    const fetching = this.#fetchPage(backend, method, cursor, session, origin, key, message)
+    this.#pagesInFlight.set(shared, fetching)
+    void fetching.finally(() => this.#pagesInFlight.delete(shared))
+    return fetching
+  }
+
+  /**
+   * Fetches one page for every caller of that view asking for it meanwhile (`#page`): its own
+   * call, not ended by the first caller leaving (the others still wait for it; the page's own
+   * deadline, list_timeout, ends it).
+   */
+  async #fetchPage(
+    backend: Backend,
+    method: ListMethod,
+    cursor: string | undefined,
+    session: SessionRef,
+    origin: Call,
+    key: string,
+    message: JsonRpcRequest,
+  ): Promise<BackendPage> {
     // Its own call: own deadline, own notes, own lifetime (ended when the page is in). The
     // deadline is the whole page's: each attempt gets it (`timeoutMs`), and the page's signal
     // ends retries, hedges and the attempt in flight when it passes.
     const limitMs = this.#config.proxy.list_timeout
-    const controller = CallController.linkedTo(origin.signal)
+    const controller = new CallController()
     const call: BackendCall = {
       ...withMessage(origin, message),
       signal: controller.signal,
@@ -634,7 +664,6 @@ export class Gateway {
       this.#leftOut.add(backend.name)
       return { catalog: backend.catalog, error: message }
     } finally {
-      controller.unlink()
       call.lifetime.end()
     }
   }

@@ -89,4 +89,34 @@ describe('gateway list cache', () => {
     assert.equal(count.lists(), before + 2)
     await client.close()
   })
+
+  it('fetches a page once for the callers of one view asking for it at the same time', async () => {
+    const upstream = await startStoreUpstream()
+    running.push(upstream)
+    let lists = 0
+    const slowList: Middleware = async (call, next) => {
+      if (call.method !== 'tools/list') return next(call)
+      lists++
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      return next(call)
+    }
+    const gateway = await startPortico(
+      {
+        backends: [{ name: 's', transport: 'http', url: upstream.url }],
+        // Never kept: only the fetch in flight is shared (a page over the cache's bound too).
+        proxy: { admin_tools: false, list_cache_ttl: 0 },
+      },
+      { upstreamMiddleware: [slowList] },
+    )
+    running.push(gateway)
+    const client = await connect(gateway.url)
+    await client.listTools()
+    const before = lists
+    const answers = await Promise.all(Array.from({ length: 5 }, () => client.listTools()))
+    // Before: five fetches, each parsed and checked (a 100,000-tool list held the gateway
+    // for seconds per caller).
+    assert.equal(lists - before, 1)
+    for (const answer of answers) assert.ok(answer.tools.some((t) => t.name === 's__fast'))
+    await client.close()
+  })
 })
