@@ -13,6 +13,7 @@ import { PorticoError } from '../errors.ts'
 // forwarded hop with a port (`1.2.3.4:5678`) → its address, so a deny rule matches it too.
 import { isLoopback, normalizeAddress } from '../http/address.ts'
 import { attachClientAddress, isLocalPeer } from '../http/client-address.ts'
+import { viaOf } from '../http/via.ts'
 
 export interface IpRules {
   allow: readonly string[]
@@ -51,6 +52,10 @@ export class IpPolicy {
   /** The client's address as far as trusted proxies vouch for it. */
   clientAddress(req: IncomingMessage): string {
     let address = normalizeAddress(req.socket?.remoteAddress ?? '')
+    // Through the tunnel the peer is the relay, which names the public client itself: that
+    // address is no proxy to trust, whatever it is (a relay naming one in trusted_proxies, with
+    // X-Forwarded-For: 127.0.0.1, passed allow_ips = ["127.0.0.1"] and read /readyz's details).
+    if (viaOf(req.socket) === 'tunnel') return address
     if (!this.#hasTrusted || !contains(this.#trusted, address)) return address
     const header = req.headers['x-forwarded-for']
     const hops = (Array.isArray(header) ? header.join(',') : (header ?? ''))
@@ -70,6 +75,7 @@ export class IpPolicy {
    * host relays clients from anywhere), else a loopback peer that relays no one.
    */
   isLocal(req: IncomingMessage): boolean {
+    if (viaOf(req.socket) === 'tunnel') return false
     if (this.#hasTrusted && req.headers['x-forwarded-for'] !== undefined && this.#trustsPeer(req)) {
       return isLoopback(this.clientAddress(req))
     }
@@ -88,6 +94,7 @@ export class IpPolicy {
 
   /** Whether the socket's peer is a trusted proxy. */
   #trustsPeer(req: IncomingMessage): boolean {
+    if (viaOf(req.socket) === 'tunnel') return false
     return contains(this.#trusted, normalizeAddress(req.socket?.remoteAddress ?? ''))
   }
 

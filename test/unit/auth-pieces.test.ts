@@ -17,6 +17,7 @@ import { Policy } from '../../src/auth/policy.ts'
 import { SessionOwners, sessionKeyOf } from '../../src/auth/sessions.ts'
 import { authSchema } from '../../src/config/auth.ts'
 import type { PorticoError } from '../../src/errors.ts'
+import { markTunnelled } from '../../src/http/via.ts'
 import { Logger } from '../../src/observe/logger.ts'
 import { type Call, withMessage } from '../../src/pipeline/call.ts'
 import type { Identity } from '../../src/pipeline/identity.ts'
@@ -534,6 +535,22 @@ describe('client address rules', () => {
     ip.check(req({}, '::1'))
     assert.throws(() => ip.check(req({}, '10.9.1.1')), /address not allowed/)
     assert.throws(() => ip.check(req({}, '192.168.1.1')), /address not allowed/)
+  })
+
+  it('never takes the relay of tunnelled traffic for a trusted proxy, nor its traffic for local', () => {
+    const ip = new IpPolicy({
+      allow: ['127.0.0.1'],
+      deny: [],
+      trustedProxies: ['10.0.0.0/8'],
+    })
+    // The relay names the public client 10.1.2.3, in a trusted range, with a loopback hop.
+    const tunnelled = req({ 'x-forwarded-for': '127.0.0.1' }, '10.1.2.3')
+    markTunnelled(tunnelled.socket)
+    assert.equal(ip.clientAddress(tunnelled), '10.1.2.3')
+    assert.equal(ip.isLocal(tunnelled), false)
+    assert.throws(() => ip.check(tunnelled), /address not allowed/)
+    // The same from a socket of this machine's network is believed, as before.
+    assert.equal(ip.clientAddress(req({ 'x-forwarded-for': '127.0.0.1' }, '10.1.2.3')), '127.0.0.1')
   })
 
   it('believes X-Forwarded-For only from trusted proxies, read from the right', () => {
