@@ -331,7 +331,7 @@ export const MAX_BATCH = 1000
  */
 export function parseExact(text: string | Buffer): unknown {
   try {
-    return parseBody(withoutBom(typeof text === 'string' ? text : text.toString('utf8')))
+    return parseBody(typeof text === 'string' ? text : text.toString('utf8'))
   } catch {
     return undefined
   }

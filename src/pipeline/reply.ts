@@ -22,6 +22,7 @@ import {
   type JsonRpcResponse,
   parseJson,
   parseMessage,
+  withoutBom,
 } from '../jsonrpc/message.ts'
 import { encodeSseEvent, type SseEvent } from '../protocol/sse.ts'
 import {
@@ -158,7 +159,11 @@ export class MessageReply {
     if (this.#parsed) return this.#message
     await this.fill(this.#limit)
     this.#parsed = true
-    if (this.#bytes !== undefined) this.#message = asResponse(parseMessage(this.#bytes))
+    // A JSON body may start with a byte order mark (RFC 8259 lets a parser ignore it, and the
+    // SDK clients' fetch `.json()` does); an SSE event's data may not (clients JSON.parse it).
+    if (this.#bytes !== undefined) {
+      this.#message = asResponse(parseMessage(withoutBom(this.#bytes.toString('utf8'))))
+    }
     return this.#message
   }
 
@@ -364,6 +369,10 @@ export class StreamEvent {
   summary(parse: boolean): Summary | undefined {
     if (!this.isMessage) return undefined
     if (this.#parsed) return this.#message === undefined ? undefined : summarizeValue(this.#message)
+    // Clients JSON.parse an event's data, which a byte order mark breaks (unlike a JSON body's,
+    // which fetch `.json()` reads past): such data answers nothing, and the call's own response
+    // may follow, else its error (taken for the answer, it was passed on and the client hung).
+    if (this.#data?.charCodeAt(0) === 0xfeff) return undefined
     const summary = summarize(this.#data ?? '', parse)
     if (summary?.parsed !== undefined) {
       this.#parsed = true

@@ -12,10 +12,11 @@ import { once } from 'node:events'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
+import { MCP_ACCEPT } from '../helpers/mcp-http.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
 import { bearer, request, rpc } from '../helpers/rpc.ts'
 
-type Shape = 'other-id' | 'result-and-error' | 'bom'
+type Shape = 'other-id' | 'result-and-error' | 'bom' | 'sse-bom'
 
 const WIDGET = {
   uri: 'ui://w/r',
@@ -54,6 +55,11 @@ function shapedUpstream(shape: { next: Shape }): Server {
         answer.error = { code: 1, message: 'both' }
       }
       const text = JSON.stringify(answer)
+      if (shape.next === 'sse-bom' && message.method !== 'initialize') {
+        res.writeHead(200, { 'content-type': 'text/event-stream', 'mcp-session-id': 's' })
+        res.end(`event: message\ndata: \ufeff${text}\n\n`)
+        return
+      }
       res.writeHead(200, { 'content-type': 'application/json', 'mcp-session-id': 's' })
       res.end(shape.next === 'bom' ? `\ufeff${text}` : text)
     })
@@ -67,11 +73,13 @@ describe('rewritten upstream answers are checked as the upstream’s', () => {
   let upstream: Server
   let withCsp: RunningPortico
   let withRoles: RunningPortico
+  let plain: RunningPortico
   before(async () => {
     upstream = shapedUpstream(shape).listen(0, '127.0.0.1')
     await once(upstream, 'listening')
     const url = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}/mcp`
     withCsp = await startPortico({ upstream: url, public_url: 'https://mcp.example.com' })
+    plain = await startPortico({ upstream: url })
     withRoles = await startPortico({
       upstream: url,
       auth: {
@@ -83,6 +91,7 @@ describe('rewritten upstream answers are checked as the upstream’s', () => {
   after(async () => {
     await withCsp?.close()
     await withRoles?.close()
+    await plain?.close()
     upstream?.closeAllConnections()
     upstream?.close()
   })
@@ -134,5 +143,25 @@ describe('rewritten upstream answers are checked as the upstream’s', () => {
     assert.equal(answer.message?.id, 7)
     const contents = answer.message?.result?.contents as (typeof WIDGET)[]
     assert.deepEqual(contents[0]?._meta.ui.csp.connectDomains, ['https://mcp.example.com'])
+  })
+
+  it('does not take an SSE event whose data starts with a byte order mark for the answer', async () => {
+    // Clients JSON.parse event data, which the mark breaks: taken for the response and passed
+    // on, the client read nothing it could use and waited for its own timeout.
+    shape.next = 'sse-bom'
+    const response = await fetch(plain.url, {
+      method: 'POST',
+      headers: { ...MCP_ACCEPT, ...SESSION },
+      body: JSON.stringify(request(7, 'tools/call', { name: 'x', arguments: {} })),
+      signal: AbortSignal.timeout(10_000),
+    })
+    const lines = (await response.text()).split('\n').filter((line) => line.startsWith('data: '))
+    const readable = lines
+      .map((line) => line.slice('data: '.length))
+      .filter((data) => !data.startsWith('\ufeff'))
+      .map((data) => JSON.parse(data) as { id?: unknown; error?: { code?: number } })
+    assert.equal(readable.length, 1, lines.join('\n'))
+    assert.equal(readable[0]?.id, 7)
+    assert.equal(readable[0]?.error?.code, -32603)
   })
 })

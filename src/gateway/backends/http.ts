@@ -20,6 +20,7 @@ import {
   type JsonRpcMessage,
   type JsonRpcResponse,
   parseExact,
+  withoutBom,
 } from '../../jsonrpc/message.ts'
 import type { SignalLike } from '../../pipeline/signal.ts'
 import { type SseEvent, SseParser } from '../../protocol/sse.ts'
@@ -296,7 +297,8 @@ export class HttpConnection extends Connection {
         response.bytes === undefined
           ? await readText(response.body, this.#options.maxMessageBytes)
           : response.bytes.toString('utf8')
-      const value = parseExact(text)
+      // A JSON body may start with a byte order mark, as fetch `.json()` reads it.
+      const value = parseExact(withoutBom(text))
       // A 5xx is the backend failing even when its body answers the call with a JSON-RPC
       // error: the call fails as a 5xx does (breaker, retries, failover count it), and the
       // client still reads the backend's own words in the message.
