@@ -8,6 +8,7 @@ import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { adminCredential, adminFilter } from '../edge/admin-token.ts'
 import { PorticoError } from '../errors.ts'
+import { refuseConnect } from '../http/connect-method.ts'
 import { TCP_KEEPALIVE } from '../http/tcp-keepalive.ts'
 import type { Db } from '../store/open.ts'
 import { dashboardHandler, sendJson } from './server.ts'
@@ -49,6 +50,7 @@ export async function startDashboard(options: StandaloneOptions): Promise<Runnin
       handle(req, res).catch(() => res.destroy())
     },
   )
+  refuseConnect(server)
   server.listen(options.port, options.host)
   await Promise.race([
     once(server, 'listening'),

@@ -18,7 +18,9 @@ export function gatewayReadiness(gateway: Gateway, detailed: boolean): Readiness
   // Ejected or with its breaker open, a backend refuses every call for now: the gateway is
   // degraded (it still serves, and so stays ready, as Envoy's does with a host ejected).
   const refusing = health.filter(refusesCalls).length
-  const ready = up > 0 || (health.length > 0 && waiting === health.length)
+  // Ready while a backend serves: one that refuses every call for now does not.
+  const serving = health.filter((b) => b.state === 'up' && !refusesCalls(b)).length
+  const ready = serving > 0 || (health.length > 0 && waiting === health.length)
   const state =
     refusing > 0
       ? 'degraded'

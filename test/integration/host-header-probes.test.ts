@@ -6,11 +6,15 @@
  */
 import assert from 'node:assert/strict'
 import { connect } from 'node:net'
+import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
+import { startDashboard } from '../../src/dashboard/standalone.ts'
+import { openStore } from '../../src/store/open.ts'
 import { startProbeHttp } from '../fixtures/probe-server.ts'
 import type { Served } from '../fixtures/serve.ts'
 import { firstLineToExpect } from '../helpers/expect-continue.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
+import { scratchDir } from '../helpers/scratch.ts'
 
 const TOKEN = 'admin-token-for-host-tests-0123456789'
 
@@ -105,11 +109,19 @@ describe('Host syntax on probes, mounts and the admin listener', () => {
     }
   })
 
-  it('CONNECT gets 405 and a JSON-RPC error on the main and the admin listener', async () => {
+  it('CONNECT gets 405 and a JSON-RPC error on the main, admin and dashboard listeners', async () => {
     // Before: Node closed the socket without a status.
     const adminUrl = withAdminListener.portico.adminUrl
     assert.ok(adminUrl !== undefined)
-    for (const url of [main.url, adminUrl]) {
+    const db = join(scratchDir('portico-connect-'), 'store.db')
+    openStore(db, { create: true }).close()
+    const dashboard = await startDashboard({
+      store: () => openStore(db),
+      host: '127.0.0.1',
+      port: 0,
+    })
+    after(() => dashboard.close())
+    for (const url of [main.url, adminUrl, dashboard.url]) {
       const answer = await answerToConnect(url)
       assert.match(answer, /^HTTP\/1\.1 405 Method Not Allowed\r\n/, url)
       const body = JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)) as {
