@@ -457,12 +457,22 @@ function ignoreAnswerError(): void {}
  * 400, 408, then closed), but with a JSON-RPC error body saying why, which an MCP client can
  * show, instead of a bare status line. A socket that cannot be written is just closed.
  */
-function answerClientError(error: Error & { code?: string }, socket: Duplex): void {
+function answerClientError(
+  error: Error & { code?: string },
+  socket: Duplex,
+  logger: Logger,
+): void {
   if (error.code === 'ECONNRESET' || !socket.writable) {
     socket.destroy()
     return
   }
   const [status, text, message] = clientErrorOf(error.code)
+  // Never a call (no request was read), so not in the store, the audit log or the metrics: the
+  // warning is the operator's trace of it (a flood of them is the warn limiter's to fold).
+  logger.warn(`refused a request the HTTP parser could not read: ${status} ${text}`, {
+    client: (socket as { remoteAddress?: string }).remoteAddress ?? null,
+    code: error.code ?? null,
+  })
   const body = JSON.stringify({ jsonrpc: '2.0', error: { code: -32600, message } })
   socket.end(
     `HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
@@ -629,7 +639,10 @@ class PorticoServer implements Portico {
     await this.#context.shared?.connected()
     const server = createServer(serverOptions(this.#context.config), this.handler)
     server.maxConnections = this.#context.config.max_connections
-    server.on('clientError', answerClientError)
+    const logger = this.#context.logger
+    server.on('clientError', (error: Error & { code?: string }, socket: Duplex) =>
+      answerClientError(error, socket, logger),
+    )
     continueWithin(server, () => this.#context.config.max_request_body_size, this.handler)
     refuseConnect(server)
     this.#server = server

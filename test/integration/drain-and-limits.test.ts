@@ -243,6 +243,16 @@ describe('drain and connection limits', () => {
       )
       assert.match(served, /^HTTP\/1\.1 200 /)
       assert.equal((await fetch(`${new URL(strict.url).origin}/healthz`)).status, 200)
+      // Never a call, so never recorded: the warning is the operator's trace of each.
+      await until(
+        () =>
+          /refused a request the HTTP parser could not read: 400 Bad Request/.test(
+            strict.stderr(),
+          ) || undefined,
+        5000,
+        'the warning',
+      )
+      assert.match(strict.stderr(), /refused a request the HTTP parser could not read: 431 /)
     } finally {
       await strict.stop()
       await roomy.stop()
