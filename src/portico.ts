@@ -457,11 +457,7 @@ function ignoreAnswerError(): void {}
  * 400, 408, then closed), but with a JSON-RPC error body saying why, which an MCP client can
  * show, instead of a bare status line. A socket that cannot be written is just closed.
  */
-function answerClientError(
-  error: Error & { code?: string },
-  socket: Duplex,
-  logger: Logger,
-): void {
+function answerClientError(error: Error & { code?: string }, socket: Duplex, logger: Logger): void {
   if (error.code === 'ECONNRESET' || !socket.writable) {
     socket.destroy()
     return
