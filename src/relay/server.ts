@@ -541,8 +541,11 @@ export class Relay {
       open.remove()
       const ms = Math.round(performance.now() - started)
       const path = (req.url ?? '/').split('?')[0]
+      // Closed before an answer started: nginx's 499 (the client went away), not the 200 Node
+      // keeps as a response's status until one is written.
+      const status = res.headersSent ? res.statusCode : 499
       this.#accessLog(
-        `${new Date().toISOString()}  ${subdomain ?? '-'}  ${req.method} ${path}  → ${res.statusCode}  ${bytesOut}b  ${ms}ms`,
+        `${new Date().toISOString()}  ${subdomain ?? '-'}  ${req.method} ${path}  → ${status}  ${bytesOut}b  ${ms}ms`,
       )
     })
     const count = (bytes: number) => {

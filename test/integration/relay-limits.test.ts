@@ -200,6 +200,19 @@ describe('relay limits and misbehaving tunnels', () => {
     assert.ok(Date.now() - started >= 1950)
   })
 
+  it('logs a request its client left before any answer as 499, not 200', async () => {
+    await tunnel('left', (stream) => {
+      stream.receive({ data: () => {}, end: () => {}, reset: () => {} })
+    })
+    await assert.rejects(relayFetch(url('left', '/gone'), { signal: AbortSignal.timeout(300) }))
+    const line = await until(
+      () => lines.find((l) => /\bleft {2}GET \/gone /.test(l)),
+      5000,
+      'the access log line',
+    )
+    assert.match(line, /→ 499 {2}0b/)
+  })
+
   it('a tunnel that sends a head and then nothing: 504 after response_timeout', async () => {
     await tunnel('headonly', (stream) => {
       stream.receive({ data: () => {}, end: () => {}, reset: () => {} })
