@@ -374,7 +374,13 @@ export class ClientSession implements SessionRef {
     clearTimeout(this.#listTimer)
     this.#stream?.end()
     this.#stream = undefined
-    for (const controller of this.#calls.values()) controller.abort()
+    // Not the client's cancel (whose receiver answers nothing): a call still running gets an
+    // answer saying why it ended. Its stream used to end without one, and the client waited
+    // for its own timeout.
+    const ended = new PorticoError('session_not_found', {
+      message: 'Session ended while this call ran (DELETE, session_ttl or eviction)',
+    })
+    for (const controller of this.#calls.values()) controller.abort(ended)
     this.#calls.clear()
     this.#serverRequests.clear()
     this.connections.clear()

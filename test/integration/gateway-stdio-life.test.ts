@@ -221,7 +221,7 @@ describe('isolation = "session"', () => {
     // rpc() gives up after 10 s; the start would take 30.
     const { message } = await answer
     assert.equal(message?.id, 42, JSON.stringify(message))
-    assert.match(message?.error?.message ?? '', /cancelled/i, JSON.stringify(message))
+    assert.match(message?.error?.message ?? '', /Session ended/, JSON.stringify(message))
     await until(() => !running(pidsIn(pids)[0] ?? 0), 10_000, 'the process to be stopped')
   })
 

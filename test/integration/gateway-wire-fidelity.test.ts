@@ -173,6 +173,38 @@ describe('ids and progress tokens past 2^53 keep their exact digits', () => {
   })
 })
 
+describe('a session ended while its call streams', () => {
+  it("ends the call's stream with an error for its id, not with nothing", async () => {
+    const own = { 'mcp-session-id': await openSession(gateway.url) }
+    const response = await fetch(gateway.url, {
+      method: 'POST',
+      headers: { ...MCP_ACCEPT, ...own },
+      body: '{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"echo__progress_hang","arguments":{},"_meta":{"progressToken":"t"}}}',
+      signal: AbortSignal.timeout(10_000),
+    })
+    let text = ''
+    const append = (chunk: string) => {
+      text += chunk
+    }
+    await readUntil(
+      response,
+      append,
+      () => text.includes('notifications/progress'),
+      'progress',
+      10_000,
+      true,
+    )
+    const ended = await fetch(gateway.url, { method: 'DELETE', headers: own })
+    assert.equal(ended.status, 200)
+    // Before: the stream ended after the progress with no response for id 3.
+    await readUntil(response, append, () => /"id":3,"error"/.test(text), "the call's error")
+    assert.match(
+      text,
+      /"id":3,"error":\{"code":-32001,"message":"Session ended while this call ran/,
+    )
+  })
+})
+
 /** POSTs a body given as text and reads the answer's whole text (JSON or SSE). */
 async function postText(body: string): Promise<string> {
   const response = await fetch(gateway.url, {
