@@ -209,6 +209,10 @@ export class Policy {
     profile?: string,
   ): boolean {
     const name = names[0] ?? ''
+    // The discovery tools are open on a profile's path too: what they answer and call is
+    // narrowed to the profile (and the roles) by the caller's `visible` and the inner call's
+    // own judgement. Judged by the profile, a profile's clients in search mode had nothing.
+    if (kind === 'tool' && this.#openTools.has(name) && !this.isAdminTool(kind, name)) return true
     if (profile !== undefined) {
       const scoped = this.#profiles.get(profile)
       if (scoped === undefined || !admits(scoped[kind], names, others)) return false

@@ -16,6 +16,7 @@ import { IpPolicy } from '../../src/auth/ip.ts'
 import { Policy } from '../../src/auth/policy.ts'
 import { SessionOwners, sessionKeyOf } from '../../src/auth/sessions.ts'
 import { authSchema } from '../../src/config/auth.ts'
+import { OPEN_PORTICO_TOOLS } from '../../src/config/gateway.ts'
 import type { PorticoError } from '../../src/errors.ts'
 import { markTunnelled } from '../../src/http/via.ts'
 import { Logger } from '../../src/observe/logger.ts'
@@ -177,6 +178,16 @@ describe('policy and the authorization middleware', () => {
   const policy = new Policy(auth, 'portico__')
   const guard = authorize(policy, '/mcp')
   const ok = async () => MessageReply.of({ jsonrpc: '2.0', id: 1, result: {} })
+
+  it('opens the discovery tools on a profile path too; what they reach is still the profile', () => {
+    const discovery = new Policy(auth, 'portico__', OPEN_PORTICO_TOOLS)
+    // Before: judged by the profile first, a profile's clients in search mode had nothing.
+    assert.ok(discovery.allows(reader, 'tool', 'portico__search_tools', 'narrow'))
+    assert.ok(discovery.allows(reader, 'tool', 'portico__call_tool', 'narrow'))
+    assert.ok(discovery.allows(reader, 'tool', 'files__read_text', 'narrow'))
+    assert.ok(!discovery.allows(ops, 'tool', 'files__write', 'narrow'), 'the profile still narrows')
+    assert.ok(!discovery.allows(reader, 'tool', 'portico__add_backend', 'narrow'), 'admin tools')
+  })
 
   it('decides by role glob; admin tools need admin rights', () => {
     assert.ok(policy.allows(reader, 'tool', 'files__read_text'))
