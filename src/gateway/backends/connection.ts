@@ -387,25 +387,27 @@ export abstract class Connection {
       // MCP: the receiver of a ping answers it with an empty result, at once and at any time
       // (before `initialize` is answered too). The gateway is the backend's client: it answers
       // for itself, whichever client's call is in flight.
+      // The backend's id as it wrote it (one past 2^53 is answered under its own digits).
+      const id = exactIdMember(message, 'id') as JsonRpcId
       if (message.method === 'ping') {
-        this.answer(message.id, { result: {} })
+        this.answer(id, { result: {} })
         return
       }
       const sink = related?.sink ?? this.#latestSink(message.method)
       if (sink === AMBIGUOUS || sink === AMBIGUOUS_CALL) {
         const error = sink === AMBIGUOUS ? NOT_ATTRIBUTABLE : NOT_ATTRIBUTABLE_CALL
-        this.answer(exactIdMember(message, 'id') as JsonRpcId, { error })
+        this.answer(id, { error })
         return
       }
       if (sink === UNDECLARED) {
-        this.answer(exactIdMember(message, 'id') as JsonRpcId, undeclaredAnswer(message.method))
+        this.answer(id, undeclaredAnswer(message.method))
         return
       }
       if (!sink) {
         this.onUnsolicited(message)
         return
       }
-      this.#serverRequests.set(JSON.stringify(exactIdMember(message, 'id')), sink)
+      this.#serverRequests.set(JSON.stringify(id), sink)
       sink.related(message)
       return
     }
