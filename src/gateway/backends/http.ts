@@ -109,6 +109,8 @@ export class HttpConnection extends Connection {
    */
   readonly #subscribed = new Set<string>()
   #logLevel: JsonObject | undefined
+  /** True while `#askAgain` sends: its requests belong to the re-initialization. */
+  #restoring = false
 
   constructor(options: HttpConnectionOptions) {
     super(options.config.name)
@@ -197,8 +199,10 @@ export class HttpConnection extends Connection {
 
   protected async transmit(message: JsonRpcMessage, pending?: Pending): Promise<void> {
     const isInitialize = 'method' in message && message.method === 'initialize'
-    // The handshake's own messages go out while it runs; everything else waits for it.
-    const handshake = isInitialize || isInitializedNotice(message)
+    // The handshake's own messages go out while it runs, and so does what a re-initialization
+    // asks the new session again (the calls waiting on it then find a session as the lost one
+    // was); everything else waits for it.
+    const handshake = isInitialize || isInitializedNotice(message) || this.#restoring
     if (this.#reinitializing && !handshake) await this.#reinitializing.catch(() => {})
     if (!handshake) this.#remember(message)
     // The session this request went out on: a re-initialization that another call started
@@ -231,8 +235,7 @@ export class HttpConnection extends Connection {
       )
         .then(() => {
           this.#openStream()
-          // Sent once this re-initialization is over (they wait for it, as every request does).
-          this.#askAgain()
+          return this.#askAgain()
         })
         .finally(() => {
           this.#reinitializing = undefined
@@ -256,15 +259,28 @@ export class HttpConnection extends Connection {
     } else if (method === 'resources/unsubscribe') this.#subscribed.delete(uri)
   }
 
-  /** Asks a new backend session what the lost one was asked to keep; a refusal changes nothing. */
-  #askAgain(): void {
+  /**
+   * Asks a new backend session what the lost one was asked to keep, before the calls waiting
+   * on the re-initialization go out (one that touches a subscribed resource must find the
+   * subscription there); a refusal changes nothing.
+   */
+  async #askAgain(): Promise<void> {
     const options = { timeoutMs: this.#options.timeoutMs }
-    if (this.#logLevel !== undefined) {
-      this.request('logging/setLevel', this.#logLevel, options).catch(() => {})
+    const asked: Promise<unknown>[] = []
+    // Their transmit starts now, synchronously: it sees the flag and does not wait for the
+    // re-initialization these requests are part of.
+    this.#restoring = true
+    try {
+      if (this.#logLevel !== undefined) {
+        asked.push(this.request('logging/setLevel', this.#logLevel, options))
+      }
+      for (const uri of this.#subscribed) {
+        asked.push(this.request('resources/subscribe', { uri }, options))
+      }
+    } finally {
+      this.#restoring = false
     }
-    for (const uri of this.#subscribed) {
-      this.request('resources/subscribe', { uri }, options).catch(() => {})
-    }
+    await Promise.allSettled(asked)
   }
 
   protected async consume(response: UpstreamResponse, pending: Pending | undefined): Promise<void> {
