@@ -13,6 +13,7 @@ import { encodeJson, errorResponse, type JsonRpcId } from '../jsonrpc/message.ts
 import type { StreamEvent } from '../pipeline/reply.ts'
 import type { SignalLike } from '../pipeline/signal.ts'
 import { encodeSseEvent } from '../protocol/sse.ts'
+import { BoundedMap } from '../util/bounded-map.ts'
 
 /** Events queued behind a reserved place before the place is given up (written at the end). */
 const MAX_QUEUED = 1000
@@ -111,7 +112,7 @@ interface LegacySession {
    * (`upstream_timeout`): an answer under one of them that comes later is dropped, as the
    * client already has its response (the newest `MAX_EXPIRED` are kept).
    */
-  expired: Set<JsonRpcId>
+  expired: BoundedMap<JsonRpcId, true>
   /** Told when a taken answer was written or forgotten (see `delivered`). */
   onDelivered?: (() => void) | undefined
 }
@@ -149,7 +150,8 @@ export class LegacySessions {
   open(sessionId: string, stream: OrderedStream): boolean {
     if (this.#sessions.has(sessionId)) return true
     if (this.#sessions.size >= this.#maxSessions) return false
-    this.#sessions.set(sessionId, { stream, pending: new Map(), expired: new Set() })
+    const expired = new BoundedMap<JsonRpcId, true>(MAX_EXPIRED)
+    this.#sessions.set(sessionId, { stream, pending: new Map(), expired })
     return true
   }
 
@@ -244,7 +246,7 @@ export class LegacySessions {
       // The deadline of the answer on the stream.
       const timer = setTimeout(() => {
         forget()
-        expire(session, id)
+        session.expired.set(id, true)
         reject(
           new PorticoError('upstream_timeout', {
             message: `Upstream ${upstream} did not answer within ${timeoutMs} ms`,
@@ -370,11 +372,4 @@ export class LegacySessions {
   get size(): number {
     return this.#sessions.size
   }
-}
-
-function expire(session: LegacySession, id: JsonRpcId): void {
-  session.expired.add(id)
-  if (session.expired.size <= MAX_EXPIRED) return
-  const oldest = session.expired.values().next()
-  if (!oldest.done) session.expired.delete(oldest.value)
 }

@@ -10,6 +10,8 @@ interface InitializeOptions {
   id?: number | string
   protocolVersion?: string
   client?: string
+  /** What the client declares it can do (`sampling`, `elicitation`…); none by default. */
+  capabilities?: Record<string, unknown>
 }
 
 /** The text of an `initialize` request. */
@@ -20,7 +22,7 @@ export function initializeBody(options: InitializeOptions = {}): string {
     method: 'initialize',
     params: {
       protocolVersion: options.protocolVersion ?? '2025-11-25',
-      capabilities: {},
+      capabilities: options.capabilities ?? {},
       clientInfo: { name: options.client ?? 'raw-test', version: '1' },
     },
   })
@@ -32,8 +34,12 @@ export function postInitialize(url: string, options: InitializeOptions = {}): Pr
 }
 
 /** Runs `initialize` + `notifications/initialized`; returns the session id. */
-export async function openSession(url: string, protocolVersion = '2025-11-25'): Promise<string> {
-  const init = await postInitialize(url, { protocolVersion })
+export async function openSession(
+  url: string,
+  protocolVersion = '2025-11-25',
+  capabilities: Record<string, unknown> = {},
+): Promise<string> {
+  const init = await postInitialize(url, { protocolVersion, capabilities })
   const sessionId = init.headers.get('mcp-session-id')
   await init.text()
   if (!sessionId) throw new Error(`no session id (status ${init.status})`)

@@ -142,20 +142,16 @@ describe('ids and progress tokens past 2^53 keep their exact digits', () => {
   })
 
   it("answers a backend's own request whose id is past 2^53 under that id", async () => {
-    const sampling = await openSamplingSession()
-    const response = await fetch(gateway.url, {
-      method: 'POST',
-      headers: { ...MCP_ACCEPT, ...sampling },
-      body: '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo__ask","arguments":{"rid":"9007199254740993"}}}',
-      signal: AbortSignal.timeout(10_000),
-    })
-    let text = ''
-    const append = (chunk: string) => {
-      text += chunk
+    // A client that declared sampling, so the backend may ask it.
+    const sampling = {
+      'mcp-session-id': await openSession(gateway.url, '2025-11-25', { sampling: {} }),
     }
-    const asks = () => /"method":"sampling\/createMessage"/.test(text)
-    await readUntil(response, append, asks, "the backend's question", 10_000, true)
-    const line = /^data: (.*sampling\/createMessage.*)$/m.exec(text)?.[1] ?? '{}'
+    const stream = await streamOf(
+      '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo__ask","arguments":{"rid":"9007199254740993"}}}',
+      sampling,
+    )
+    await stream.readUntil(/"method":"sampling\/createMessage"/, "the backend's question")
+    const line = /^data: (.*sampling\/createMessage.*)$/m.exec(stream.text())?.[1] ?? '{}'
     const asked = JSON.parse(line) as { id: unknown }
     const answer = await fetch(gateway.url, {
       method: 'POST',
@@ -167,39 +163,26 @@ describe('ids and progress tokens past 2^53 keep their exact digits', () => {
       }),
     })
     await answer.arrayBuffer()
-    await readUntil(response, append, () => /"id":1,"result"/.test(text), "the call's answer")
+    await stream.readUntil(/"id":1,"result"/, "the call's answer")
     // The backend got the answer under its own id, not the rounded 9007199254740992.
-    assert.match(text, /\\"id\\":9007199254740993,\\"result\\"/)
+    assert.match(stream.text(), /\\"id\\":9007199254740993,\\"result\\"/)
   })
 })
 
 describe('a session ended while its call streams', () => {
   it("ends the call's stream with an error for its id, not with nothing", async () => {
     const own = { 'mcp-session-id': await openSession(gateway.url) }
-    const response = await fetch(gateway.url, {
-      method: 'POST',
-      headers: { ...MCP_ACCEPT, ...own },
-      body: '{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"echo__progress_hang","arguments":{},"_meta":{"progressToken":"t"}}}',
-      signal: AbortSignal.timeout(10_000),
-    })
-    let text = ''
-    const append = (chunk: string) => {
-      text += chunk
-    }
-    await readUntil(
-      response,
-      append,
-      () => text.includes('notifications/progress'),
-      'progress',
-      10_000,
-      true,
+    const stream = await streamOf(
+      '{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"echo__progress_hang","arguments":{},"_meta":{"progressToken":"t"}}}',
+      own,
     )
+    await stream.readUntil(/notifications\/progress/, 'progress')
     const ended = await fetch(gateway.url, { method: 'DELETE', headers: own })
     assert.equal(ended.status, 200)
     // Before: the stream ended after the progress with no response for id 3.
-    await readUntil(response, append, () => /"id":3,"error"/.test(text), "the call's error")
+    await stream.readUntil(/"id":3,"error"/, "the call's error")
     assert.match(
-      text,
+      stream.text(),
       /"id":3,"error":\{"code":-32001,"message":"Session ended while this call ran/,
     )
   })
@@ -216,31 +199,21 @@ async function postText(body: string): Promise<string> {
   return response.text()
 }
 
-/** A session whose client declared sampling, so the backend may ask it. */
-async function openSamplingSession(): Promise<Record<string, string>> {
-  const init = await fetch(gateway.url, {
-    method: 'POST',
-    headers: MCP_ACCEPT,
-    body: JSON.stringify({
-      jsonrpc: '2.0',
-      id: 0,
-      method: 'initialize',
-      params: {
-        protocolVersion: '2025-11-25',
-        capabilities: { sampling: {} },
-        clientInfo: { name: 'sampler', version: '1' },
-      },
-    }),
-  })
-  await init.arrayBuffer()
-  const id = init.headers.get('mcp-session-id')
-  assert.ok(id)
-  const headers = { 'mcp-session-id': id, 'mcp-protocol-version': '2025-11-25' }
-  const done = await fetch(gateway.url, {
+/** A call's answer stream, read on demand: what came so far, and reading until a pattern shows. */
+async function streamOf(body: string, headers: Record<string, string>) {
+  const response = await fetch(gateway.url, {
     method: 'POST',
     headers: { ...MCP_ACCEPT, ...headers },
-    body: '{"jsonrpc":"2.0","method":"notifications/initialized"}',
+    body,
+    signal: AbortSignal.timeout(10_000),
   })
-  await done.arrayBuffer()
-  return headers
+  let text = ''
+  const append = (chunk: string) => {
+    text += chunk
+  }
+  return {
+    text: () => text,
+    readUntil: (pattern: RegExp, what: string) =>
+      readUntil(response, append, () => pattern.test(text), what, 10_000, true),
+  }
 }

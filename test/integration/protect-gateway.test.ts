@@ -436,105 +436,93 @@ describe('gateway: circuit breaker and retries (hand-driven clock)', () => {
   })
 })
 
-describe('gateway: a 500 that carries a JSON-RPC error', () => {
-  let primary: FaultyHttp
-  let spare: FaultyHttp
-  let portico: RunningPortico
-  let client: Client
-
+/**
+ * A gateway whose backend `main` (faulty server `primary`, with `policies`) fails over to
+ * `backup` (faulty server `spare`), and a client that listed the tools (their annotations say
+ * which calls may be repeated). Started before the suite's tests, closed after them.
+ */
+function primaryWithFailover(policies: Record<string, unknown> = {}) {
+  const fixture = {} as {
+    primary: FaultyHttp
+    spare: FaultyHttp
+    portico: RunningPortico
+    client: Client
+  }
   before(async () => {
-    primary = await startFaultyHttp('primary')
-    spare = await startFaultyHttp('spare')
-    portico = await startPortico({
+    fixture.primary = await startFaultyHttp('primary')
+    fixture.spare = await startFaultyHttp('spare')
+    fixture.portico = await startPortico({
       ...quiet,
       backends: [
-        { name: 'main', transport: 'http', url: primary.url },
-        { name: 'backup', transport: 'http', url: spare.url, failover_for: 'main' },
+        { name: 'main', transport: 'http', url: fixture.primary.url, ...policies },
+        { name: 'backup', transport: 'http', url: fixture.spare.url, failover_for: 'main' },
       ],
     } as ConfigInput)
-    client = await connect(portico.url)
-    await client.listTools() // the tools' annotations say which calls may be repeated
+    fixture.client = await connect(fixture.portico.url)
+    await fixture.client.listTools()
   })
   after(async () => {
-    await client?.close()
-    await portico?.close()
-    await primary?.close()
-    await spare?.close()
+    await fixture.client?.close()
+    await fixture.portico?.close()
+    await fixture.primary?.close()
+    await fixture.spare?.close()
   })
+  return fixture
+}
+
+describe('gateway: a 500 that carries a JSON-RPC error', () => {
+  const gateway = primaryWithFailover()
 
   it('is the backend failing: a read moves on to the failover, a write fails with its words', async () => {
-    primary.server.plan([{ mode: 'http500-rpc', times: 1, tool: 'lookup' }])
+    gateway.primary.server.plan([{ mode: 'http500-rpc', times: 1, tool: 'lookup' }])
     assert.match(
-      text(await client.callTool({ name: 'main__lookup', arguments: { key: 'j' } })),
+      text(await gateway.client.callTool({ name: 'main__lookup', arguments: { key: 'j' } })),
       /spare: value of j/,
     )
     // A write that may have run stays where it was, and the client reads the backend's words.
-    primary.server.plan([{ mode: 'http500-rpc', times: 1, tool: 'write' }])
+    gateway.primary.server.plan([{ mode: 'http500-rpc', times: 1, tool: 'write' }])
     await assert.rejects(
-      client.callTool({ name: 'main__write', arguments: {} }),
+      gateway.client.callTool({ name: 'main__write', arguments: {} }),
       /answered HTTP 500: primary: database down/,
     )
-    assert.equal(spare.server.runs.get('write'), undefined, 'the write is not sent twice')
+    assert.equal(gateway.spare.server.runs.get('write'), undefined, 'the write is not sent twice')
   })
 })
 
 describe("gateway: a backend's 4xx is its answer, not its failure", () => {
-  let primary: FaultyHttp
-  let spare: FaultyHttp
-  let portico: RunningPortico
-  let client: Client
-
-  before(async () => {
-    primary = await startFaultyHttp('primary')
-    spare = await startFaultyHttp('spare')
-    portico = await startPortico({
-      ...quiet,
-      backends: [
-        {
-          name: 'main',
-          transport: 'http',
-          url: primary.url,
-          retry: { max_retries: 3, initial_backoff_ms: 10, max_backoff_ms: 20 },
-          circuit_breaker: { failure_rate_threshold: 0.5, minimum_calls: 2 },
-        },
-        { name: 'backup', transport: 'http', url: spare.url, failover_for: 'main' },
-      ],
-    } as ConfigInput)
-    client = await connect(portico.url)
-    await client.listTools() // the tools' annotations say which calls may be repeated
-  })
-  after(async () => {
-    await client?.close()
-    await portico?.close()
-    await primary?.close()
-    await spare?.close()
+  const gateway = primaryWithFailover({
+    retry: { max_retries: 3, initial_backoff_ms: 10, max_backoff_ms: 20 },
+    circuit_breaker: { failure_rate_threshold: 0.5, minimum_calls: 2 },
   })
 
   it('a 403 is neither retried, failed over nor counted by the breaker', async () => {
-    primary.server.plan([{ mode: 'http403', times: 3, tool: 'lookup' }])
+    gateway.primary.server.plan([{ mode: 'http403', times: 3, tool: 'lookup' }])
     for (let i = 0; i < 3; i++) {
       await assert.rejects(
-        client.callTool({ name: 'main__lookup', arguments: { key: 'k' } }),
+        gateway.client.callTool({ name: 'main__lookup', arguments: { key: 'k' } }),
         /answered HTTP 403/,
       )
     }
     // Counted, three refusals of one caller had opened the breaker for every caller; retried
     // or moved to the failover, the read had sidestepped the refusal.
-    assert.equal(primary.server.runs.get('arrived:lookup'), 3)
-    assert.equal(spare.server.runs.get('arrived:lookup'), undefined)
+    assert.equal(gateway.primary.server.runs.get('arrived:lookup'), 3)
+    assert.equal(gateway.spare.server.runs.get('arrived:lookup'), undefined)
     assert.match(
-      text(await client.callTool({ name: 'main__echo', arguments: { text: 'still' } })),
+      text(await gateway.client.callTool({ name: 'main__echo', arguments: { text: 'still' } })),
       /still/,
     )
-    const refused = exchanges(portico, 'main__lookup').map((e) => e.reason)
+    const refused = exchanges(gateway.portico, 'main__lookup').map((e) => e.reason)
     assert.deepEqual(refused, ['backend_refused', 'backend_refused', 'backend_refused'])
   })
 
   it("a 429 is the backend's rate limit: not retried, and a failover may take the call", async () => {
-    primary.server.plan([{ mode: 'http429', times: 1, tool: 'write' }])
+    gateway.primary.server.plan([{ mode: 'http429', times: 1, tool: 'write' }])
     // The backend refused before running it, so even a write may move on.
-    assert.match(text(await client.callTool({ name: 'main__write', arguments: {} })), /spare/)
-    assert.equal(primary.server.runs.get('arrived:write'), 1)
+    assert.match(
+      text(await gateway.client.callTool({ name: 'main__write', arguments: {} })),
+      /spare/,
+    )
+    assert.equal(gateway.primary.server.runs.get('arrived:write'), 1)
   })
 })
 
