@@ -282,6 +282,7 @@ export interface AuthContext {
   auth?: AuthConfig | undefined
   security?: SecurityConfig | undefined
   public_url?: string | undefined
+  mcp_path?: string | undefined
   host: string
   backends?: Array<{ forward_auth: boolean; transport: string }> | undefined
   proxy: { admin_tools: boolean; tool_discovery?: boolean; tool_exposure?: string }
@@ -606,6 +607,7 @@ function oauthProblems(auth: AuthConfig, kind: 'jwt' | 'oauth', config: AuthCont
       message: `token_validation = "${auth.token_validation}" needs client_id and client_secret`,
     })
   }
+  problems.push(...publicPathProblems(auth, config))
   const audience = auth.audience ?? auth.resource ?? config.public_url
   if (audience === undefined && isWildcardHost(config.host)) {
     problems.push({
@@ -614,6 +616,27 @@ function oauthProblems(auth: AuthConfig, kind: 'jwt' | 'oauth', config: AuthCont
     })
   }
   return problems
+}
+
+/**
+ * The resource identifier tokens are issued for is `public_url`'s origin plus `mcp_path`: a
+ * sub-path in `public_url` (a proxy serving Portico under `/tools/`) would be dropped from it, and
+ * clients would ask the authorization server for tokens for the wrong URL. The origin alone, or
+ * the MCP endpoint's own URL, say the same thing; any other path must be said in `auth.resource`.
+ */
+function publicPathProblems(auth: AuthConfig, config: AuthContext): Problem[] {
+  if (auth.resource !== undefined || config.public_url === undefined) return []
+  if (!URL.canParse(config.public_url)) return []
+  const url = new URL(config.public_url)
+  const mcpPath = config.mcp_path ?? '/mcp'
+  const path = url.pathname.replace(/\/+$/, '')
+  if (path === '' || path === mcpPath.replace(/\/+$/, '')) return []
+  return [
+    {
+      path: ['public_url'],
+      message: `its path ${url.pathname} is not part of the resource identifier tokens are issued for (${url.origin}${mcpPath}); behind a proxy on a sub-path, set auth.resource to the public MCP URL (e.g. "${url.origin}${path}${mcpPath}")`,
+    },
+  ]
 }
 
 // A profile's lists; a role has the same lists (and more).

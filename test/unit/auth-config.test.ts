@@ -232,6 +232,11 @@ describe('[auth] rejections (mcp-proxy rules and fail closed)', () => {
       /needs the audience tokens are issued for/,
     ],
     [
+      'a sub-path in public_url, which the OAuth resource identifier would drop',
+      `public_url = "https://example.com/tools"\n[auth]\nauthorization_servers = ["https://as.example.com"]\n`,
+      /public_url: its path \/tools is not part of the resource identifier tokens are issued for \(https:\/\/example\.com\/mcp\); .*set auth\.resource to the public MCP URL \(e\.g\. "https:\/\/example\.com\/tools\/mcp"\)/,
+    ],
+    [
       'admin_token without [auth] (it would protect nothing)',
       `${GATEWAY}[security]\nadmin_token = "x-long-enough-secret"\n`,
       /admin_token needs \[auth\]/,
@@ -324,6 +329,17 @@ describe('[auth] rejections (mcp-proxy rules and fail closed)', () => {
     const role = config.auth?.roles[0]
     assert.deepEqual(role?.deny_resources, ['file:///{path}', 'http://[::1]/*'])
     assert.equal(role?.allow_tools, undefined)
+  })
+
+  it("takes public_url as an origin, as the MCP endpoint's URL, or with a sub-path beside auth.resource", () => {
+    const oauth = '[auth]\nauthorization_servers = ["https://as.example.com"]\n'
+    for (const url of ['https://example.com', 'https://example.com/', 'https://example.com/mcp']) {
+      assert.deepEqual(problems(`public_url = "${url}"\n${oauth}`), [], url)
+    }
+    const resource = 'resource = "https://example.com/tools/mcp"\n'
+    assert.deepEqual(problems(`public_url = "https://example.com/tools"\n${oauth}${resource}`), [])
+    // Without OAuth the path names nothing tokens are issued for: CSP and Host read the origin.
+    assert.deepEqual(problems('public_url = "https://example.com/tools"\n'), [])
   })
 
   it('names the line of the problem', () => {
