@@ -85,7 +85,7 @@ async function runRelay(flags: RelayCommandFlags): Promise<void> {
   await new Promise<void>((resolve) => {
     const stop = (signal: NodeJS.Signals) => {
       logger.info(`received ${signal}, closing tunnels`)
-      void relay.close().finally(resolve)
+      void relay.close(config.drain_timeout).finally(resolve)
     }
     process.once('SIGTERM', stop)
     process.once('SIGINT', stop)

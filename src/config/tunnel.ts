@@ -123,6 +123,11 @@ export const relaySchema = z.strictObject({
    * that connect and stay silent cannot hold the places of tunnels that register.
    */
   registration_timeout: durationSchema.default(5_000),
+  /**
+   * On SIGTERM or SIGINT, time the answers in flight have to finish (new requests get 503)
+   * before the tunnels are closed.
+   */
+  drain_timeout: durationSchema.default(10_000),
   max_tunnels: z.number().int().positive().default(1000),
   /**
    * Tunnels one token may hold at once: a token allowed a pattern (`alice-*`), or any name on

@@ -185,6 +185,10 @@ export class Relay {
   /** Answers being sent, for `send_timeout`'s sweep (why a list: util/open-list.ts). */
   readonly #open = new OpenList<ServerResponse>()
   readonly #sendWatch: SendWatch
+  /** Set by `close`: requests and registrations arriving now are refused (503). */
+  #closing = false
+  /** Wakes `close` when the last answer in flight is done. */
+  #whenDrained: (() => void) | undefined
 
   constructor(options: RelayOptions) {
     this.#config = options.config
@@ -266,7 +270,27 @@ export class Relay {
     return { host: address.address, port: address.port, url: `http://${host}:${address.port}` }
   }
 
-  async close(): Promise<void> {
+  /**
+   * Stops taking connections, requests and registrations, lets the answers in flight finish
+   * for up to `drainMs` (`drain_timeout` on SIGTERM; in-flight requests got 502s when the
+   * tunnels were cut at once), then closes every tunnel and connection.
+   */
+  async close(drainMs = 0): Promise<void> {
+    this.#closing = true
+    this.#server.close()
+    // Connections kept alive between requests carry nothing to finish.
+    this.#server.closeIdleConnections()
+    for (const res of this.#open.items()) keepNoConnection(res)
+    if (drainMs > 0 && this.#open.size > 0) {
+      const inFlight = this.#open.size
+      this.#logger.info('draining answers in flight', { requests: inFlight, ms: drainMs })
+      await this.#drained(drainMs)
+      if (this.#open.size > 0) {
+        this.#logger.warn('drain_timeout ended with answers in flight; closing them', {
+          requests: this.#open.size,
+        })
+      }
+    }
     for (const tunnel of this.#tunnels.values()) {
       tunnel.mux.close(CloseCode.GoingAway, 'relay shutting down')
     }
@@ -275,6 +299,20 @@ export class Relay {
     this.#server.close()
     this.#server.closeAllConnections()
     for (const ws of this.#wss.clients) ws.terminate()
+  }
+
+  /** Resolves when no answer is in flight, or after `withinMs`. */
+  #drained(withinMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, withinMs)
+      const self = this
+      function done() {
+        clearTimeout(timer)
+        self.#whenDrained = undefined
+        resolve()
+      }
+      this.#whenDrained = done
+    })
   }
 
   /** The tunnel a Host names: `<label>.<domain>`, or the first label of another name. */
@@ -297,6 +335,13 @@ export class Relay {
       refuseUpgrade(
         socket,
         'HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n',
+      )
+      return
+    }
+    if (this.#closing) {
+      refuseUpgrade(
+        socket,
+        'HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\nretry-after: 1\r\ncontent-length: 0\r\n\r\n',
       )
       return
     }
@@ -539,6 +584,7 @@ export class Relay {
     const open = this.#open.add(res)
     res.once('close', () => {
       open.remove()
+      if (this.#open.size === 0) this.#whenDrained?.()
       const ms = Math.round(performance.now() - started)
       const path = (req.url ?? '/').split('?')[0]
       // Closed before an answer started: nginx's 499 (the client went away), not the 200 Node
@@ -550,6 +596,13 @@ export class Relay {
     })
     const count = (bytes: number) => {
       bytesOut += bytes
+    }
+    if (this.#closing) {
+      // A request on a connection kept alive from before: the next one goes to another relay.
+      keepNoConnection(res)
+      res.setHeader('retry-after', '1')
+      plain(req, res, 503, 'relay shutting down', count)
+      return
     }
     if (subdomain === undefined) {
       this.#own(req, res, count)
@@ -873,6 +926,12 @@ function withOneLength(headers: readonly string[], length: number | undefined): 
   }
   out.push('content-length', String(length))
   return out
+}
+
+/** The connection closes after this answer (a relay shutting down keeps none). */
+function keepNoConnection(res: ServerResponse): void {
+  if (!res.headersSent) res.setHeader('connection', 'close')
+  res.shouldKeepAlive = false
 }
 
 function plain(
