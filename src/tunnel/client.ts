@@ -265,7 +265,7 @@ export class TunnelClient {
       return
     }
     this.#state = 'reconnecting'
-    logger.warn(`tunnel connection lost (${reason || code}); reconnecting`)
+    logger.warn(`tunnel connection lost (${closeCause(code, reason)}); reconnecting`)
     this.#schedule()
   }
 
@@ -400,4 +400,16 @@ function framed(headers: readonly string[]): string[] {
   if (named(headers, 'transfer-encoding') && !named(out, 'content-length'))
     out.push('transfer-encoding', 'chunked')
   return out
+}
+
+/**
+ * Why a tunnel's WebSocket closed, in words: a bare `1006` (no close frame) is what a relay
+ * killed, a relay host gone or a cut network all look like from here.
+ */
+function closeCause(code: number, reason: string): string {
+  if (reason !== '') return reason
+  if (code === 1006)
+    return 'the connection dropped without a close (1006): relay stopped or network lost'
+  if (code === CloseCode.GoingAway) return 'the relay is going away (1001)'
+  return `closed with ${code}`
 }

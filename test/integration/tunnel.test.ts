@@ -567,6 +567,15 @@ subdomains = ["other-*"]
     const port = relayPort
     relay.child.kill('SIGKILL')
     await once(relay.child, 'exit')
+    // Said in words: a bare "1006" told an operator nothing.
+    await until(
+      () =>
+        /tunnel connection lost \(the connection dropped without a close \(1006\): relay stopped or network lost\); reconnecting/.test(
+          portico.stderr(),
+        ),
+      5000,
+      'the lost connection logged',
+    )
     relay = await startRelay(port, true)
     const took = await waitForTunnel('the tunnel to come back after the relay restart')
     assert.ok(took < 15_000, `reconnected in ${took} ms`)
