@@ -41,6 +41,11 @@ export interface UpstreamRequest {
    */
   timeoutMs?: number
   /**
+   * The time allowed until the answer's headers when it is not `timeoutMs` (0: none, for a
+   * request whose caller holds its own deadline and aborts `callSignal` at it).
+   */
+  headersTimeoutMs?: number
+  /**
    * The time allowed between two chunks of the body when it is not `timeoutMs` (0: none, for a
    * stream meant to stay open while quiet, such as `subscriptions/listen`).
    */
@@ -134,7 +139,7 @@ export class HttpClient {
           label,
           errors: ANSWER_ERRORS,
           deadlines: this.#deadlines,
-          headersTimeoutMs: request.timeoutMs ?? this.#headersTimeoutMs,
+          headersTimeoutMs: request.headersTimeoutMs ?? request.timeoutMs ?? this.#headersTimeoutMs,
           // SSE streams may stay idle for long: no body deadline unless the call has one.
           bodyTimeoutMs: request.bodyTimeoutMs ?? request.timeoutMs ?? 0,
           wholeMessageDeadline: request.wholeMessageDeadline === true,

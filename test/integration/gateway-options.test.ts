@@ -17,6 +17,7 @@ import type { Served } from '../fixtures/serve.ts'
 import { initializeBody, MCP_ACCEPT, openSession, postInitialize } from '../helpers/mcp-http.ts'
 import { fixture } from '../helpers/mcp-servers.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
+import { type RawUpstream, startRawUpstream } from '../helpers/raw-upstream.ts'
 import { until } from '../helpers/wait.ts'
 
 const node = process.execPath
@@ -182,6 +183,47 @@ async function sessionCount(gateway: RunningPortico): Promise<number> {
   const ready = await fetch(new URL('/readyz', gateway.origin))
   return ((await ready.json()) as { sessions: number }).sessions
 }
+
+describe("a backend's own timeout longer than request_timeout", () => {
+  let slow: RawUpstream
+  let gateway: RunningPortico
+
+  before(async () => {
+    // Answers a call in JSON after 1.5 s: past request_timeout (1 s), within the backend's 5 s.
+    slow = await startRawUpstream('slow', (res, request) => {
+      const result =
+        request.method === 'tools/list'
+          ? { tools: [{ name: 'late', inputSchema: { type: 'object' } }] }
+          : { content: [{ type: 'text', text: 'late but in time' }] }
+      const delay = request.method === 'tools/call' ? 1500 : 0
+      setTimeout(() => {
+        res.writeHead(200, { 'content-type': 'application/json' })
+        res.end(JSON.stringify({ jsonrpc: '2.0', id: request.id, result }))
+      }, delay)
+    })
+    gateway = await startPortico({
+      request_timeout: 1,
+      backends: [{ name: 'slow', transport: 'http', url: slow.url, timeout: '5s' }],
+    })
+  })
+  after(async () => {
+    await gateway?.close()
+    slow?.server.closeAllConnections()
+    await slow?.close()
+  })
+
+  it("is the call's deadline over HTTP: an answer after request_timeout but within it is served", async () => {
+    // The HTTP client's header timeout (request_timeout) ended it at 1 s before, with a vaguer
+    // message; under load it also raced an equal backend deadline for the call's error.
+    const client = await connect(gateway.url)
+    try {
+      const result = await client.callTool({ name: 'slow__late', arguments: {} })
+      assert.equal(text(result), 'late but in time')
+    } finally {
+      await client.close()
+    }
+  })
+})
 
 describe('client sessions', () => {
   it('session_ttl ends a session that stays idle', async () => {

@@ -146,6 +146,8 @@ export interface Pending {
   readonly headers: HeaderMap | undefined
   /** The call's W3C trace context (HTTP transports send it as `traceparent`). */
   readonly traceparent: string | undefined
+  /** This connection's deadline for the call, if it has one (`signal` aborts at it). */
+  readonly timeoutMs: number | undefined
   resolve(response: JsonRpcResponse): void
   reject(error: PorticoError): void
 }
@@ -157,7 +159,6 @@ interface PendingState extends Pending {
   timer: NodeJS.Timeout | undefined
   /** Aborts the transport's view of the call (`signal`) when this connection's deadline passes. */
   deadline: CallController | undefined
-  timeoutMs: number | undefined
   progressKey: string | undefined
   /** `Connection.#strays` when the call was sent (its timeout says how many came since). */
   straysBefore: number

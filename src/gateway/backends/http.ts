@@ -157,7 +157,12 @@ export class HttpConnection extends Connection {
     const deadline =
       callSignal === undefined
         ? { timeoutMs: this.#options.timeoutMs, wholeMessageDeadline: true }
-        : undefined
+        : // A call with a deadline of its own is ended by it (its signal aborts, with the
+          // message naming the bound); the client's header timeout, as long, raced it under
+          // load and answered some calls with a vaguer "did not answer in time".
+          pending?.timeoutMs !== undefined
+          ? { headersTimeoutMs: 0 }
+          : undefined
     return this.#options.http.send({
       ...deadline,
       url: this.#url,
