@@ -395,6 +395,7 @@ function gatewayPasses(gateway: Gateway, callTool: string): GatewayPasses {
       const named = isObject(args) && typeof args.name === 'string' ? args.name : undefined
       return named !== undefined && gateway.inputs.resumes(call, named)
     },
+    toolNames: (name) => gateway.itemNames('tool', name),
   }
 }
 

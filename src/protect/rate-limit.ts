@@ -90,6 +90,11 @@ export interface GatewayPasses {
    * same caller for the same target, passes, and once per round (gateway/mrtr.ts `resumes`).
    */
   resumes(call: Call): boolean
+  /**
+   * The names of the tool a name reaches (gateway/gateway.ts `itemNames`): `exposed` (its
+   * alias, if any) and `original` (its namespaced own name, which still reaches it).
+   */
+  toolNames(name: string): { exposed: string; original: string } | undefined
 }
 
 /**
@@ -103,7 +108,7 @@ export function globalRateLimit(
   shared?: RedisStore,
   gateway?: GatewayPasses,
 ): Middleware | undefined {
-  const limit = limitOf(config, clock, shared, gateway?.callTool)
+  const limit = limitOf(config, clock, shared, gateway)
   if (limit === undefined || gateway === undefined) return limit
   return (call, next) => (gateway.resumes(call) ? next(call) : limit(call, next))
 }
@@ -112,9 +117,9 @@ function limitOf(
   config: GlobalRateLimitConfig,
   clock: Clock,
   shared: RedisStore | undefined,
-  passThrough: string | undefined,
+  gateway: GatewayPasses | undefined,
 ): Middleware | undefined {
-  const limits = limitsOf(config, clock, passThrough)
+  const limits = limitsOf(config, clock, gateway)
   if (limits.length === 0) return undefined
   // Reused by every call (the check is synchronous): no array allocated per request.
   const granting: TokenBucket[] = []
@@ -197,6 +202,19 @@ function sharedBucket(key: string, shape: BucketShape): SharedBucket {
   return { key: `${scope}:${digest}`, ...bucketRate(shape) }
 }
 
+/**
+ * The names of an aliased tool (gateway mode), whose alias and original name both reach it;
+ * undefined for a tool that goes by one name only (or in transparent mode).
+ */
+function aliasedNames(
+  name: string,
+  gateway: GatewayPasses | undefined,
+): { exposed: string; original: string } | undefined {
+  const names = gateway?.toolNames(name)
+  if (names === undefined || (names.exposed === name && names.original === name)) return undefined
+  return names
+}
+
 /** Tool names past this are not told apart by the per-tool limits (see `limitsOf`). */
 const MAX_TOOL_NAME = 256
 const OVERLONG = '\u0000overlong'
@@ -208,7 +226,12 @@ const NOT_A_NAME = '\u0000not-a-name'
  * call it makes is judged by that tool's `per_tool` rule, so `call_tool` itself takes no
  * per-tool token (under `tool = "*"` every tool would otherwise share one budget).
  */
-function limitsOf(config: GlobalRateLimitConfig, clock: Clock, passThrough?: string): Limit[] {
+function limitsOf(
+  config: GlobalRateLimitConfig,
+  clock: Clock,
+  gateway: GatewayPasses | undefined,
+): Limit[] {
+  const passThrough = gateway?.callTool
   const limits: Limit[] = []
   const per = (shape: { requests: number; period_seconds: number }) =>
     `${shape.requests} per ${shape.period_seconds} s`
@@ -262,7 +285,14 @@ function limitsOf(config: GlobalRateLimitConfig, clock: Clock, passThrough?: str
         // made-up name of any length never becomes a bucket key.
         if (name.length > MAX_TOOL_NAME) return `${index}:${OVERLONG}`
         // The rule's index too: two rules matching one tool are two budgets.
-        return matches(name) ? `${index}:${name}` : undefined
+        const aliased = aliasedNames(name, gateway)
+        if (aliased === undefined) return matches(name) ? `${index}:${name}` : undefined
+        // An aliased tool: a rule on either name holds under both, one budget (keyed by the
+        // alias), as roles judge it (auth/policy.ts).
+        const { exposed, original } = aliased
+        return matches(name) || matches(exposed) || matches(original)
+          ? `${index}:${exposed}`
+          : undefined
       },
       bucket: (key) => buckets.bucket(key),
       describe: `${per(rule)} per tool matching ${rule.tool}`,

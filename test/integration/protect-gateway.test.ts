@@ -128,7 +128,13 @@ describe('gateway: concurrency and rate limits', () => {
       ...quiet,
       proxy: {
         admin_tools: false,
-        rate_limit: { per_tool: [{ tool: 'limited__lookup', requests: 1, period_seconds: 60 }] },
+        rate_limit: {
+          per_tool: [
+            { tool: 'limited__lookup', requests: 1, period_seconds: 60 },
+            // The alias of the backend's echo, which `aliased__echo` still reaches.
+            { tool: 'aliased__say', requests: 1, period_seconds: 60 },
+          ],
+        },
       },
       backends: [
         {
@@ -142,6 +148,12 @@ describe('gateway: concurrency and rate limits', () => {
           transport: 'http',
           url: server.url,
           rate_limit: { requests: 2, period_seconds: 60 },
+        },
+        {
+          name: 'aliased',
+          transport: 'http',
+          url: server.url,
+          aliases: [{ from: 'echo', to: 'say' }],
         },
       ],
     } as ConfigInput)
@@ -220,6 +232,22 @@ describe('gateway: concurrency and rate limits', () => {
     } finally {
       await other.close()
     }
+  })
+
+  it('per_tool holds an aliased tool under its original name too, with one budget', async () => {
+    const ran = (await stats(server)).runs.echo ?? 0
+    const said = await client.callTool({ name: 'aliased__say', arguments: { text: 'a' } })
+    assert.equal(text(said), 'busy: a')
+    // The original name still reaches the tool: it was a fresh budget before.
+    await assert.rejects(
+      client.callTool({ name: 'aliased__echo', arguments: { text: 'b' } }),
+      (error: Error & { code?: number }) => error.code === 429,
+    )
+    await assert.rejects(
+      client.callTool({ name: 'aliased__say', arguments: { text: 'c' } }),
+      (error: Error & { code?: number }) => error.code === 429,
+    )
+    assert.equal((await stats(server)).runs.echo, ran + 1)
   })
 })
 

@@ -126,6 +126,7 @@ describe('rate limits', () => {
             const params = (call.message as { params?: { requestState?: string } }).params
             return parked.delete(params?.requestState ?? '')
           },
+          toolNames: () => undefined,
         },
       ),
     )
@@ -143,6 +144,32 @@ describe('rate limits', () => {
     await assert.rejects(limit(ask(3, 'state-1'), next), /per tool matching ask/)
     await assert.rejects(limit(ask(4), next), /per tool matching ask/)
   })
+})
+
+describe('per-tool rate limits of an aliased tool (gateway)', () => {
+  // `b__echo` is the alias of the backend's `say`, which `b__say` still reaches.
+  const toolNames = (name: string) =>
+    name === 'b__echo' || name === 'b__say' ? { exposed: 'b__echo', original: 'b__say' } : undefined
+  const gateway = { callTool: 'portico__call_tool', resumes: () => false, toolNames }
+  const next: Handler = async (call) => ok(call)
+
+  for (const written of ['b__say', 'b__echo']) {
+    it(`a rule on ${written} holds under both names, with one budget`, async () => {
+      const limit = through(
+        globalRateLimit(
+          { period_seconds: 1, per_tool: [{ tool: written, requests: 1, period_seconds: 60 }] },
+          new ManualClock(),
+          undefined,
+          gateway,
+        ),
+      )
+      await limit(toolCall('b__say', 1), next)
+      await assert.rejects(limit(toolCall('b__echo', 2), next), /per tool matching/)
+      await assert.rejects(limit(toolCall('b__say', 3), next), /per tool matching/)
+      // Another tool is not touched by it.
+      await limit(toolCall('b__other', 4), next)
+    })
+  }
 })
 
 describe('rate limits, against names a client makes up', () => {
