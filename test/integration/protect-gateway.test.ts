@@ -25,7 +25,7 @@ import { Logger } from '../../src/observe/logger.ts'
 import { type FaultyHttp, startFaultyHttp } from '../fixtures/faulty-http.ts'
 import { serveMcp } from '../fixtures/serve.ts'
 import { ManualClock } from '../helpers/clock.ts'
-import { MCP_ACCEPT } from '../helpers/mcp-http.ts'
+import { MCP_ACCEPT, openSession, sessionHeaders } from '../helpers/mcp-http.ts'
 import { fixture } from '../helpers/mcp-servers.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
 import { scratchDir } from '../helpers/scratch.ts'
@@ -551,6 +551,54 @@ describe("gateway: a backend's 4xx is its answer, not its failure", () => {
       /spare/,
     )
     assert.equal(gateway.primary.server.runs.get('arrived:write'), 1)
+  })
+
+  it('a 429 whose body is a JSON-RPC error is the same rate limit, not an answer', async () => {
+    // Passed on as the backend's answer, it reached the client as a 200 without Retry-After,
+    // and no failover took it.
+    gateway.primary.server.plan([{ mode: 'http429-rpc', times: 1, tool: 'write' }])
+    assert.match(
+      text(await gateway.client.callTool({ name: 'main__write', arguments: {} })),
+      /spare/,
+    )
+    assert.equal(gateway.primary.server.runs.get('arrived:write'), 2)
+  })
+})
+
+describe("gateway: a backend's 429 with a JSON-RPC error, no failover", () => {
+  let server: FaultyHttp
+  let portico: RunningPortico
+
+  before(async () => {
+    server = await startFaultyHttp('alone')
+    portico = await startPortico({
+      ...quiet,
+      backends: [{ name: 'alone', transport: 'http', url: server.url }],
+    } as ConfigInput)
+  })
+  after(async () => {
+    await portico?.close()
+    await server?.close()
+  })
+
+  it("reaches the client as 429 with the backend's Retry-After and words", async () => {
+    const session = sessionHeaders(await openSession(portico.url))
+    server.server.plan([{ mode: 'http429-rpc', times: 1, tool: 'echo' }])
+    const response = await fetch(portico.url, {
+      method: 'POST',
+      headers: session,
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 'limited',
+        method: 'tools/call',
+        params: { name: 'alone__echo', arguments: { text: 'x' } },
+      }),
+    })
+    assert.equal(response.status, 429)
+    assert.equal(response.headers.get('retry-after'), '7')
+    const answer = (await response.json()) as { id: string; error: { message: string } }
+    assert.equal(answer.id, 'limited')
+    assert.match(answer.error.message, /answered HTTP 429: alone: slow down/)
   })
 })
 

@@ -321,11 +321,16 @@ export class HttpConnection extends Connection {
       // A JSON body may start with a byte order mark, as fetch `.json()` reads it.
       const value = parseExact(withoutBom(text))
       // A 5xx is the backend failing even when its body answers the call with a JSON-RPC
-      // error: the call fails as a 5xx does (breaker, retries, failover count it), and the
-      // client still reads the backend's own words in the message.
-      if (response.status >= 500 && pending) {
-        // Matched as responses are (a call sent again under another id answers under that one).
-        const said = errorFor(value, (id) => this.callIdOf(id) === pending.id)
+      // error: the call fails as a 5xx does (breaker, retries, failover count it). A 429 is its
+      // rate limit whatever its body says: the client's 429 and Retry-After, and a failover may
+      // take the call (passed on as the answer, it reached the client as a 200). The client
+      // still reads the backend's own words in the message. Another 4xx answering the call
+      // with a JSON-RPC error is the backend's answer, its code kept (2026-07-28's -32020 to
+      // -32022 come with a 400).
+      if (pending && (response.status >= 500 || response.status === 429)) {
+        // Matched as responses are (a call sent again under another id answers under that
+        // one); an error the backend could not tie to the call (`"id": null`) still says why.
+        const said = errorFor(value, (id) => id === null || this.callIdOf(id) === pending.id)
         pending.reject(this.#httpFailure(response, said))
         return
       }
