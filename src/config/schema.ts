@@ -17,6 +17,7 @@ import {
   gatewayProxySchema,
   refineGateway,
 } from './gateway.ts'
+import { refineNameRules } from './name-rules.ts'
 import { logLevelSchema, operateKeys, refineOperate } from './operate.ts'
 import { refinePaths } from './paths.ts'
 import { performanceSchema, protectTables, sharedSchema, timeoutSchema } from './protect.ts'
@@ -148,6 +149,7 @@ export const configSchema = z
     relay: relaySchema.optional(),
   })
   .superRefine(refineGateway)
+  .superRefine(refineNameRules)
   .superRefine(refineOperate)
   .superRefine(refineWorkers)
   .superRefine(refinePaths)

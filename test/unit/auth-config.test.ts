@@ -83,10 +83,22 @@ describe('[auth] from the seeds', () => {
   it("accepts mcp-proxy's JWT example in front of one upstream, and in a gateway with admin_token", () => {
     const upstream = `upstream = "http://127.0.0.1:9000/mcp"\n${SEED_JWT}`
     assert.equal(load(upstream).config.auth?.role_mapping?.mapping['mcp:read'], 'reader')
-    const gateway = `${GATEWAY}${SEED_JWT}\n[security]\nadmin_token = "${ref('ADMIN_TOKEN')}"\nmax_argument_size = 1048576\n`
+    // Its role names tools with mcp-proxy's separator, "/", as its full config sets it.
+    const gateway = `[proxy]\nseparator = "/"\n${GATEWAY}${SEED_JWT}\n[security]\nadmin_token = "${ref('ADMIN_TOKEN')}"\nmax_argument_size = 1048576\n`
     assert.equal(
       load(gateway, { ADMIN_TOKEN: 'a-long-admin-secret' }).config.security?.admin_token,
       'a-long-admin-secret',
+    )
+    // Left to Portico's "__", its role would allow nothing: refused, saying what to write.
+    const found = problems(gateway.replace('[proxy]\nseparator = "/"\n', ''), {
+      ADMIN_TOKEN: 'a-long-admin-secret',
+    })
+    assert.deepEqual(
+      found.map((p) => p.replace(/ names backend .*/, '')),
+      [
+        '14: auth.roles[0].allow_tools: "files/read_file"',
+        '14: auth.roles[0].allow_tools: "files/list_directory"',
+      ],
     )
   })
 
@@ -340,6 +352,33 @@ describe('[auth] rejections (mcp-proxy rules and fail closed)', () => {
     assert.deepEqual(problems(`public_url = "https://example.com/tools"\n${oauth}${resource}`), [])
     // Without OAuth the path names nothing tokens are issued for: CSP and Host read the origin.
     assert.deepEqual(problems('public_url = "https://example.com/tools"\n'), [])
+  })
+
+  it("refuses rules naming a backend with mcp-proxy's separator when the config uses another", () => {
+    // mcp-proxy's layout, its separator left to its default ("/" there, "__" here): the deny
+    // would match nothing, and the denied tool would run.
+    const file = `[proxy.listen]\nhost = "127.0.0.1"\nport = 8080\n[[backends]]\nname = "a"\ntransport = "http"\nurl = "http://127.0.0.1:1/mcp"\n`
+    const auth = `[auth]\ntype = "bearer"\ntokens = ["full-token-0123456789abcdef"]\n[[auth.scoped_tokens]]\ntoken = "no-writes-0123456789abcdef"\ndeny_tools = ["a/write"]\n`
+    const found = problems(file + auth)
+    assert.equal(found.length, 1, found.join('\n'))
+    assert.match(
+      found[0] as string,
+      /^13: auth\.scoped_tokens\[0\]\.deny_tools: "a\/write" names backend a with the separator "\/", but its tools and prompts are named a__write here .* Write "a__write", or set \[proxy\] separator = "\/"/,
+    )
+    // Roles and per-tool rate limits alike; a glob too.
+    const role = `[auth]\ntype = "jwt"\nissuer = "https://as.example.com"\njwks_uri = "https://as.example.com/jwks"\naudience = "x"\n[security]\nadmin_token = "an-admin-token-long-enough"\n[[auth.roles]]\nname = "reader"\ndeny_tools = ["a/w*"]\n`
+    assert.match(
+      problems(file + role).join('\n'),
+      /auth\.roles\[0\]\.deny_tools: "a\/w\*" names backend a/,
+    )
+    const limit = '[proxy.rate_limit]\nper_tool = [{ tool = "a/write", requests = 1 }]\n'
+    assert.match(
+      problems(file + limit).join('\n'),
+      /proxy\.rate_limit\.per_tool\[0\]\.tool: "a\/write"/,
+    )
+    // With mcp-proxy's separator said, its names are this config's own.
+    assert.deepEqual(problems(`[proxy]\nseparator = "/"\n${file}${auth}`), [])
+    assert.deepEqual(problems(file + auth.replace('a/write', 'a__write')), [])
   })
 
   it('names the line of the problem', () => {
