@@ -119,6 +119,11 @@ export class BackendCatalog {
     return this.#annotationFilter !== undefined
   }
 
+  /** Whether the annotation filters let a tool with these annotations through. */
+  annotationsShown(annotations: unknown): boolean {
+    return this.#annotationFilter === undefined || this.#annotationFilter(annotations)
+  }
+
   /**
    * Whether the annotation filters let a backend tool through: true or false once the tool was
    * seen in a listing, undefined before (and always true without such filters).

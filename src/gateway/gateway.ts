@@ -421,10 +421,50 @@ export class Gateway {
     origin: Call,
   ): Promise<void> {
     const { catalog } = route.backend
+    if (!catalog.filtersAnnotations) return
+    if (this.#listsPerCaller(route.backend, session, origin)) {
+      // What this caller's own listing says: its own process (`isolation = "session"`) or a
+      // backend told who asks may list a tool otherwise than it did to another caller, and a
+      // verdict shared across callers let one caller's read-only tool open another's
+      // destructive one of the same name.
+      const shown = await this.#ownVerdict(route.backend, route.local, session, origin)
+      if (!shown) throw unknown('tool', name)
+      return
+    }
     if (catalog.annotationVerdict(route.local) === undefined) {
       await this.#readNames(route.backend, 'tool', session, origin)
     }
     if (catalog.annotationVerdict(route.local) !== true) throw unknown('tool', name)
+  }
+
+  /** Whether `backend` may list otherwise for this caller than for others (see `#page`). */
+  #listsPerCaller(backend: Backend, session: SessionRef, origin: Call): boolean {
+    return backend.listScope(session) !== '' || origin.identity !== undefined
+  }
+
+  /**
+   * Whether the caller's own listing of `backend` (its view's pages, cached as lists are) has
+   * `local` as a tool the annotation filters let through; false when it lists no such tool.
+   */
+  async #ownVerdict(
+    backend: Backend,
+    local: string,
+    session: SessionRef,
+    origin: Call,
+  ): Promise<boolean> {
+    let cursor: string | undefined
+    for (let page = 0; page < MAX_LOOKUP_PAGES; page++) {
+      const listed = await this.#page(backend, 'tools/list', cursor, session, origin)
+      const tools = listed.result?.tools
+      const tool = Array.isArray(tools)
+        ? tools.find((item) => isObject(item) && item.name === local)
+        : undefined
+      if (isObject(tool)) return backend.catalog.annotationsShown(tool.annotations)
+      const next = listed.result?.nextCursor
+      if (listed.error !== undefined || typeof next !== 'string') return false
+      cursor = next
+    }
+    return false
   }
 
   /**

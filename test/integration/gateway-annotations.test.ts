@@ -109,4 +109,37 @@ describe('gateway: annotation filters', () => {
       await fresh.close()
     }
   })
+
+  it('judges a tool by the caller\'s own process (isolation = "session"), whatever another\'s lists', async () => {
+    // Each session's process adds `zap`: destructive in one, not in the other.
+    const isolated = await startPortico({
+      backends: [
+        {
+          name: 'p',
+          transport: 'stdio' as const,
+          command: process.execPath,
+          args: [fixture('route-stdio')],
+          isolation: 'session' as const,
+          hide_destructive: true,
+        },
+      ],
+    })
+    const [safe, risky] = [await connect(isolated.url), await connect(isolated.url)]
+    try {
+      await safe.callTool({ name: 'p__add_tool', arguments: { name: 'zap' } })
+      await risky.callTool({ name: 'p__add_tool', arguments: { name: 'zap', destructive: true } })
+      // Before any listing: each is judged by its own process's list.
+      assert.match(JSON.stringify((await safe.callTool({ name: 'p__zap' })).content), /zap/)
+      await assert.rejects(risky.callTool({ name: 'p__zap' }), /Unknown tool: p__zap/)
+      assert.ok(!(await risky.listTools()).tools.some((tool) => tool.name === 'p__zap'))
+      assert.ok((await safe.listTools()).tools.some((tool) => tool.name === 'p__zap'))
+      // The other session listing its own, harmless zap opens nothing here (it did before).
+      await assert.rejects(risky.callTool({ name: 'p__zap' }), /Unknown tool: p__zap/)
+      assert.match(JSON.stringify((await safe.callTool({ name: 'p__zap' })).content), /zap/)
+    } finally {
+      await safe.close()
+      await risky.close()
+      await isolated.close()
+    }
+  })
 })
