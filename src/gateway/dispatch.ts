@@ -376,7 +376,9 @@ async function callTool(scope: RequestScope, params: JsonObject): Promise<Handle
   // Calls made on this call's behalf (composite members, `call_tool`'s inner call) carry its
   // cancellable signal: `notifications/cancelled` for its id aborts `scope.signal`, while the
   // HTTP request's own signal only follows the connection.
-  const onBehalf = { ...scope.call, signal: scope.signal }
+  // Their related messages (progress, a backend's request for input) go out on this call's
+  // answer, where the client reads them (reenter.ts).
+  const onBehalf = { ...scope.call, signal: scope.signal, relatedTo: scope.write }
   const composite = findComposite(gateway, name)
   if (composite !== undefined) {
     return {

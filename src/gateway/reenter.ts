@@ -2,7 +2,8 @@
  * A `tools/call` the gateway makes on a client's behalf (search mode's `call_tool`, each member
  * of a composite tool): a new message through the whole global chain (`Gateway.reenter`, the
  * one a direct call takes), on the caller's session, identity, headers and signal, answered as
- * one JSON message (related messages go to the session's stream).
+ * one JSON message; its related messages (progress, log lines, the backend's requests for
+ * input) go out on the outer call's answer (`Call.relatedTo`, set by dispatch.ts).
  */
 import { PorticoError } from '../errors.ts'
 import type { HeaderMap } from '../http/headers.ts'

@@ -202,12 +202,19 @@ async function answerRequest(
   const logs = session
     ? session.showsLog
     : logFilterOf(isObject(meta) ? meta[META_LOG_LEVEL] : undefined)
+  const relatedTo = call.relatedTo
   const scope: RequestScope = {
     call,
     gateway,
     session,
     ref: session ?? gateway.session,
-    write: (message) => (logs?.(message) === false ? true : reply.write(message)),
+    // A call made on a client's behalf writes to the outer call's answer (reenter.ts).
+    write: (message) =>
+      logs?.(message) === false
+        ? true
+        : relatedTo !== undefined
+          ? relatedTo(message)
+          : reply.write(message),
     backlog: () => reply.backlog(),
     signal: controller.signal,
     proxyName: context.proxy,

@@ -127,6 +127,13 @@ export interface Call {
    */
   readonly onBehalf?: boolean
   /**
+   * Where a call made on a client's behalf writes the messages related to it (progress, log
+   * lines, the backend's requests for input): the outer call's answer, which the client reads.
+   * Answered as one JSON message, the inner call had them sent to the session's GET stream, and
+   * a client without one waited for its elicitation until the backend's deadline.
+   */
+  readonly relatedTo?: (message: Record<string, unknown>) => boolean
+  /**
    * Filled by the gateway's copy of a call for one backend (`BackendCall`: the session it runs
    * for, where the backend's related messages go). Declared here only so that every call has
    * the slots from the start (see `classify`).
@@ -249,6 +256,7 @@ function classify(
     visible: undefined,
     forwarded: undefined,
     onBehalf: undefined,
+    relatedTo: undefined,
     ref: undefined,
     sinkFor: undefined,
   } as Call
