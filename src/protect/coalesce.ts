@@ -20,9 +20,20 @@ const MAX_IN_FLIGHT = 10_000
 /** Calls waiting on one lead at most; more make their own calls. */
 const MAX_WAITERS = 1000
 
+/**
+ * The lead's answer as each waiter gets it: its response, and, when it was not a 200, its status
+ * and `Retry-After` (a 429 or 503 that went out as a 200 told the waiters to call again at once).
+ * The lead's other headers (an upstream's session id) are its own.
+ */
+interface SharedAnswer {
+  response: JsonRpcResponse
+  status: number
+  retryAfter: string | undefined
+}
+
 interface Waiter {
-  /** The shared response, or undefined: make your own call. */
-  resolve(response: JsonRpcResponse | undefined): void
+  /** The shared answer, or undefined: make your own call. */
+  resolve(answer: SharedAnswer | undefined): void
   reject(error: unknown): void
 }
 
@@ -89,7 +100,8 @@ class Lead {
   }
 
   #share(reply: Reply, response: JsonRpcResponse | undefined): Reply {
-    for (const waiter of this.#shared.waiters ?? []) waiter.resolve(response)
+    const answer = response === undefined ? undefined : sharedAnswer(reply, response)
+    for (const waiter of this.#shared.waiters ?? []) waiter.resolve(answer)
     if (this.#inFlight.get(this.#key) === this.#shared) this.#inFlight.delete(this.#key)
     return reply
   }
@@ -113,7 +125,7 @@ class Lead {
 async function wait(call: Call, next: Handler, shared: Shared): Promise<Reply> {
   if ((shared.waiters?.length ?? 0) >= MAX_WAITERS) return next(call)
   const signal = call.signal
-  const response = await new Promise<JsonRpcResponse | undefined>((resolve, reject) => {
+  const answer = await new Promise<SharedAnswer | undefined>((resolve, reject) => {
     const waiter: Waiter = {
       resolve: (value) => {
         signal.removeEventListener('abort', leave)
@@ -134,10 +146,22 @@ async function wait(call: Call, next: Handler, shared: Shared): Promise<Reply> {
     shared.waiters.push(waiter)
     signal.addEventListener('abort', leave, { once: true })
   })
-  if (response === undefined) {
+  if (answer === undefined) {
     if (signal.aborted) throw new PorticoError('cancelled')
     return next(call)
   }
   call.notes.cache = 'coalesced'
-  return MessageReply.of({ ...response, id: call.id ?? null })
+  const { response, status, retryAfter } = answer
+  const message = { ...response, id: call.id ?? null }
+  if (status === 200) return MessageReply.of(message)
+  return MessageReply.of(message, {
+    status,
+    headers: retryAfter === undefined ? {} : { 'retry-after': retryAfter },
+  })
+}
+
+function sharedAnswer(reply: Reply, response: JsonRpcResponse): SharedAnswer {
+  const value = reply.status === 200 ? undefined : reply.headers['retry-after']
+  const retryAfter = Array.isArray(value) ? value[0] : value
+  return { response, status: reply.status, retryAfter }
 }

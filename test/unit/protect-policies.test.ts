@@ -1228,6 +1228,32 @@ describe('coalescing', () => {
     assert.equal(second.notes.cache, 'coalesced')
   })
 
+  it("gives each waiter the lead's status and Retry-After, not the lead's other headers", async () => {
+    const mw = coalesce(new ToolHints())
+    let release = () => {}
+    const next: Handler = (call) =>
+      new Promise((resolve) => {
+        const error = { code: -32000, message: 'slow down' }
+        release = () =>
+          resolve(
+            MessageReply.of(
+              { jsonrpc: '2.0', id: call.id ?? null, error },
+              { status: 429, headers: { 'retry-after': '7', 'mcp-session-id': 'lead-only' } },
+            ),
+          )
+      })
+    const read = (id: number) => requestCall('resources/read', { uri: 'a://b' }, id)
+    const answers = [mw(read(1), next), mw(read(2), next)]
+    await settle()
+    release()
+    const waiter = (await answers[1]) as MessageReply
+    // It went out as a 200 without Retry-After: the waiter was told to call again at once.
+    assert.equal(waiter.status, 429)
+    assert.deepEqual(waiter.headers, { 'retry-after': '7' })
+    assert.equal((await waiter.json())?.id, 2)
+    assert.equal(((await answers[0]) as MessageReply).status, 429)
+  })
+
   it('lets the waiters go once the lead asks its client something: they make their own calls', async () => {
     const mw = coalesce(new ToolHints())
     const upstream = heldUpstream()
