@@ -58,6 +58,30 @@ function onPublicOrigin(
   return publicOrigin + url.pathname + url.search + url.hash
 }
 
+/**
+ * The paths of an MCP server's own OAuth (the SDK's auth router and common layouts): its
+ * discovery documents and endpoints. With mcpr's `widgets` URL taking the other non-MCP
+ * traffic, these still go to the upstream: its clients discover and get tokens there.
+ */
+export function isUpstreamAuthPath(pathname: string): boolean {
+  return (
+    pathname.startsWith('/.well-known/') ||
+    OAUTH_ENDPOINTS.has(pathname) ||
+    pathname.startsWith('/oauth/') ||
+    pathname.startsWith('/oauth2/')
+  )
+}
+
+const OAUTH_ENDPOINTS: ReadonlySet<string> = new Set([
+  '/authorize',
+  '/token',
+  '/register',
+  '/revoke',
+  '/introspect',
+  '/userinfo',
+  '/jwks',
+])
+
 /** OAuth discovery documents whose bodies name the resource and authorization servers. */
 export function isOAuthMetadataPath(pathname: string): boolean {
   return (

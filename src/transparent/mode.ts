@@ -14,6 +14,7 @@ import { modeReload, type ReloadSource } from '../edge/reload.ts'
 import type { RouteHandler } from '../edge/router.ts'
 import { PorticoError } from '../errors.ts'
 import { forwardRaw, routeKey, targetOf } from '../forward/raw.ts'
+import { isUpstreamAuthPath } from '../forward/url-map.ts'
 import type { Handler, Middleware } from '../pipeline/compose.ts'
 import { OutlierGroup } from '../protect/outlier.ts'
 import { topLevelProtect, UpstreamProtection } from '../protect/policies.ts'
@@ -96,7 +97,7 @@ export function transparentMode(
         },
         other: otherTraffic(
           context,
-          rawTarget,
+          { other: rawTarget, auth: new URL(url.origin) },
           () => upstream.config,
           (pathname) => {
             const key = routeKey(pathname)
@@ -200,14 +201,19 @@ function endpointUrl(upstream: URL, req: IncomingMessage): URL {
 /** Widget files from the folder when configured (a miss goes on), then the target origin. */
 function otherTraffic(
   context: ProxyContext,
-  target: URL,
+  targets: { other: URL; auth: URL },
   running: () => Config,
   isMcpRoute: (pathname: string) => boolean,
 ): RouteHandler {
   const { widgets } = context.config
   const folder = isWidgetsFolder(widgets) ? staticWidgets(context, widgets) : undefined
+  const widgetServer = targets.other.origin !== targets.auth.origin
   return async function other(req: IncomingMessage, res: ServerResponse) {
-    const url = targetOf(req, target)
+    let url = targetOf(req, targets.other)
+    // The upstream's own OAuth is the upstream's, whatever serves the widgets.
+    if (url !== undefined && widgetServer && isUpstreamAuthPath(url.pathname)) {
+      url = targetOf(req, targets.auth)
+    }
     if (url === undefined) {
       const error = new PorticoError('invalid_request', {
         message: 'Bad Request: invalid request target',

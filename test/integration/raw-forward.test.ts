@@ -82,6 +82,26 @@ describe('non-MCP traffic', () => {
     assert.equal(missing.headers.get('x-served-by'), 'widgets')
   })
 
+  it("sends the upstream's own OAuth to the upstream, not to widgets", async () => {
+    // mcpr's `widgets` URL takes the other non-MCP traffic; discovery and tokens are the
+    // upstream's (its clients got the widget server's HTML page for them before).
+    for (const [method, path] of [
+      ['GET', '/.well-known/oauth-authorization-server'],
+      ['GET', '/.well-known/oauth-protected-resource/mcp'],
+      ['POST', '/register'],
+      ['POST', '/token'],
+      ['GET', '/authorize?client_id=c'],
+    ] as const) {
+      const response = await fetch(`${toWidgets.origin}${path}`, {
+        method,
+        ...(method === 'POST' ? { body: 'grant_type=x' } : {}),
+      })
+      assert.equal(await response.text(), `upstream:${method}:${path}`, path)
+    }
+    // Widget assets still go to widgets.
+    assert.equal(await (await fetch(`${toWidgets.origin}/app.js`)).text(), 'widgets:GET:/app.js')
+  })
+
   it('does not apply the Origin guard to widget assets (hosts fetch them cross-origin)', async () => {
     const response = await fetch(`${toWidgets.origin}/widget.html`, {
       headers: { origin: 'https://sandbox.example.com' },
