@@ -374,8 +374,28 @@ function settingChanges(
   return [...keys, ...parts.flatMap((part) => part.changed?.(running, next) ?? [])]
 }
 
+/**
+ * The config as compared across reloads: mcp-proxy's spellings of settings the loader copied to
+ * Portico's own keys (`[proxy.listen]` to `host`/`port`, `shutdown_timeout_seconds` to
+ * `drain_timeout`, `[observability] log_level`, `json_logs`, `access_log` to the top level) are
+ * compared there, so moving a value from one spelling to the other changes nothing (the whole
+ * edit was refused as a change of `proxy.listen`).
+ */
+function comparable(config: Config): Config {
+  const { listen: _listen, shutdown_timeout_seconds: _drain, ...proxy } = config.proxy
+  const {
+    log_level: _level,
+    json_logs: _json,
+    access_log: _access,
+    ...observability
+  } = config.observability
+  return { ...config, proxy, observability } as Config
+}
+
 /** Top-level keys that differ, `[proxy]`'s one by one (`proxy.rate_limit`). */
-function changedKeys(running: Config, next: Config): string[] {
+function changedKeys(runningConfig: Config, nextConfig: Config): string[] {
+  const running = comparable(runningConfig)
+  const next = comparable(nextConfig)
   const differ = (a: object, b: object) =>
     [...new Set([...Object.keys(a), ...Object.keys(b)])].filter(
       (key) =>

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import { loadConfigText } from '../../src/config/load.ts'
 import { parseConfig } from '../../src/config/schema.ts'
 import { reload, reloadRefusal } from '../../src/gateway/reload.ts'
 import { Logger } from '../../src/observe/logger.ts'
@@ -80,6 +81,20 @@ describe('what a reload can apply', () => {
     assert.equal(refusal({ proxy: { instructions: 'x', list_timeout: 3 } }), undefined)
     assert.equal(refusal({ timeout: { seconds: 5 }, request_timeout: 9 }), undefined)
     assert.equal(refusal({ shared: { redis: 'redis://127.0.0.1:1' } }), undefined)
+  })
+
+  it("takes mcp-proxy's keys rewritten as Portico's own, with the same values, as no change", () => {
+    const backend = '[[backends]]\nname = "a"\ntransport = "http"\nurl = "http://127.0.0.1:1/mcp"\n'
+    const mcpProxy = `[proxy]\nname = "p"\nshutdown_timeout_seconds = 30\n[proxy.listen]\nhost = "127.0.0.1"\nport = 8080\n[observability]\nlog_level = "debug"\njson_logs = true\n${backend}`
+    const own = (port: number) =>
+      `host = "127.0.0.1"\nport = ${port}\ndrain_timeout = "30s"\nlog_level = "debug"\njson_logs = true\n[proxy]\nname = "p"\n${backend}`
+    const running = loadConfigText(mcpProxy, { label: 'proxy.toml' }).config
+    // The whole edit was refused: "proxy.listen, proxy.shutdown_timeout_seconds, observability".
+    assert.equal(reloadRefusal(running, loadConfigText(own(8080)).config), undefined)
+    assert.equal(
+      reloadRefusal(running, loadConfigText(own(9090)).config),
+      'port cannot change while Portico runs',
+    )
   })
 
   it('takes a rate limit that spells its default burst for the same limit', () => {
