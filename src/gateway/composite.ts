@@ -43,6 +43,9 @@ export async function callComposite(
         meta: withoutProgress(params._meta),
         own: { id: `${MEMBER_ID}${String(call.id ?? 0)}:${index}` },
       })
+      const result = answer?.response.result
+      // A member that asked for input: the composite cannot relay it, and no retry will come.
+      if (result?.resultType === 'input_required') gateway.inputs.giveUp(result.requestState)
       return memberContent(tool, answer?.response)
     }),
   )

@@ -385,6 +385,15 @@ export class InputBridge {
     abandon(parked)
   }
 
+  /**
+   * Gives up the parked call `requestState` names, if any: no retry can resume it (a composite's
+   * member that asked for input, which the composite cannot relay). Its backend call is
+   * cancelled and its slot freed now, not at the parked call's expiry.
+   */
+  giveUp(requestState: unknown): void {
+    if (typeof requestState === 'string') this.#expire(requestState)
+  }
+
   close(): void {
     for (const token of [...this.#parked.keys()]) this.#expire(token)
   }

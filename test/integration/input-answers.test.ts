@@ -142,6 +142,34 @@ async function answerOf(response: Response): Promise<Answer> {
   return { ...answer, progressTokens: progress.map((message) => message.params?.progressToken) }
 }
 
+describe('a composite member that asks for input', () => {
+  it('is given up at once: its backend call cancelled, its concurrency slot free', async () => {
+    const backend = await startElicitServer()
+    const gateway = await startPortico({
+      backends: [
+        {
+          name: 'b',
+          transport: 'http',
+          url: backend.url,
+          concurrency: { max_concurrent: 1, max_queue: 1, queue_timeout: 3 },
+        },
+      ],
+      composite_tools: [{ name: 'asking', description: 'Asks', tools: ['b__ask'] }],
+    })
+    try {
+      const composite = await call(gateway.url, { name: 'asking' })
+      assert.match(composite.result?.content?.[0]?.text ?? '', /asked for input/)
+      // No retry can resume the member (the composite cannot relay its question): parked, it
+      // held the backend's one slot until the parked call expired, a minute later.
+      const direct = await call(gateway.url, { name: 'b__ask' })
+      assert.equal(direct.result?.resultType, 'input_required', JSON.stringify(direct))
+    } finally {
+      await gateway.close()
+      await backend.close()
+    }
+  })
+})
+
 describe("answers that depend on one client's input, in transparent mode", () => {
   it("the cache never answers the next call with the last one's input", async () => {
     const backend = await startElicitServer()
