@@ -268,7 +268,27 @@ function hoistRuntime(raw: JsonObject, moved: Map<string, string>, problems: Pro
       delete runtime[key]
     }
   }
-  if (Object.keys(runtime).length === 0) delete raw.runtime
+  // Anything else there is named as its own key, at its line: left to the schema, the whole
+  // table was "runtime: unknown key", which read as if [runtime] itself were refused.
+  for (const key of Object.keys(runtime)) {
+    const top =
+      key in TOP_LEVEL_HINTS ? ` (${key} is a top-level key: move it above the tables)` : ''
+    problems.push({
+      path: `runtime.${key}`,
+      message: `unknown key "${key}": mcpr's [runtime] holds log_format, admin_bind and drain_timeout${top}`,
+    })
+  }
+  delete raw.runtime
+}
+
+/** Top-level keys a mcpr user may put in `[runtime]` by analogy with the ones it holds. */
+const TOP_LEVEL_HINTS: Readonly<Record<string, true>> = {
+  request_timeout: true,
+  max_request_body_size: true,
+  max_response_body_size: true,
+  max_concurrent_upstream: true,
+  log_level: true,
+  port: true,
 }
 
 /** mcpr's `[store] name` tags the rows: Portico's proxy `name`. */

@@ -127,6 +127,9 @@ export const observabilitySchema = z
   })
   .prefault({})
 
+/** Where mcpr's cloud sink sends with a token and no `endpoint` (mcpr's own service). */
+export const MCPR_CLOUD_ENDPOINT = 'https://api.mcpr.app/api/ingest-events'
+
 /** mcpr's cloud sink: batches of events POSTed as JSON (to mcpr's cloud, or any endpoint). */
 export const cloudSchema = z
   .strictObject({
@@ -152,8 +155,13 @@ export const cloudSchema = z
         'has credentials (sent as Basic authentication) and token is set too (sent as Bearer): keep one',
     })
   })
-
-export const MCPR_CLOUD_ENDPOINT = 'https://api.mcpr.app/api/ingest-events'
+  // Said in the config (`portico check --dump`, `GET /admin/config`): a reviewer sees that the
+  // events leave for mcpr's service, not only the process that sends them.
+  .transform((cloud) =>
+    cloud.token !== undefined && cloud.endpoint === undefined
+      ? { ...cloud, endpoint: MCPR_CLOUD_ENDPOINT }
+      : cloud,
+  )
 
 /** `host:port` (IPv6 in brackets) or `none`. */
 const bindSchema = z.string().refine((value) => value === 'none' || parseBind(value), {

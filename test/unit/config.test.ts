@@ -65,6 +65,29 @@ describe('loadConfig', () => {
     )
   })
 
+  it('names a key [runtime] does not hold as that key, at its line, not the table', () => {
+    const url = 'mcp = "http://localhost:9000/mcp"\n'
+    assert.deepEqual(
+      problems(`${url}[runtime]\nlog_format = "json"\nrequest_timeout = 10\nspeed = 3\n`).map(
+        ({ path, line, message }) => ({ path, line, message }),
+      ),
+      [
+        {
+          path: 'runtime.request_timeout',
+          line: 4,
+          message:
+            'unknown key "request_timeout": mcpr\'s [runtime] holds log_format, admin_bind and drain_timeout (request_timeout is a top-level key: move it above the tables)',
+        },
+        {
+          path: 'runtime.speed',
+          line: 5,
+          message:
+            'unknown key "speed": mcpr\'s [runtime] holds log_format, admin_bind and drain_timeout',
+        },
+      ],
+    )
+  })
+
   it("names a problem in an inline array's entry at the entry's own line", () => {
     const text = [
       'upstream = "http://localhost:9000/mcp"',

@@ -73,6 +73,12 @@ describe('operating config', () => {
     assert.equal(config.cloud?.token, 'mcpr_abc123')
     assert.equal(config.cloud?.server, 'my-server')
     assert.equal(config.admin_bind, '127.0.0.1:9901')
+    // Without `endpoint`, the config says where a token's events go (check --dump shows it).
+    const bare = loadConfig({
+      file: file(MCPR_CLOUD.replace(/^endpoint = .*\n/m, '')),
+      env: {},
+    }).config
+    assert.equal(bare.cloud?.endpoint, 'https://api.mcpr.app/api/ingest-events')
   })
 
   it('portico check warns of the seed’s gRPC tracing port, as portico run does, and of nothing else', () => {
