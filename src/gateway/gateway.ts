@@ -993,6 +993,7 @@ export class Gateway {
             ? current.protection
             : undefined
         const backend = this.#create(config, previous)
+        if (current !== undefined) backend.carryOver(current)
         after.set(config.name, backend)
         if (current) changed.push(config.name)
         else added.push(config.name)

@@ -240,3 +240,49 @@ describe('a stdio backend with a process per session that crashes at start', () 
     )
   })
 })
+
+describe('a shared stdio backend replaced by the admin API (as by a reload)', () => {
+  it("keeps its clients' subscriptions: the new process is subscribed again, its updates arrive", async () => {
+    const stdio = { transport: 'stdio' as const, command: process.execPath }
+    const replaced = await startPortico({
+      admin: { enabled: true },
+      proxy: { admin_tools: false },
+      backends: [{ name: 'sub', ...stdio, args: [fixture('subscribable-stdio')] }],
+    })
+    const client = new Client({ name: 'subscriptions-test', version: '1.0.0' })
+    try {
+      await client.connect(new StreamableHTTPClientTransport(new URL(replaced.url)))
+      const updates: string[] = []
+      client.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => {
+        updates.push(n.params.uri)
+      })
+      const uri = await exposedUri(client, 'memo://a')
+      await client.subscribeResource({ uri })
+      const first = await backendState(client)
+      // Another config for it (any key): a new backend, and a new process.
+      const put = await fetch(`${replaced.origin}/admin/backends/sub`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ ...stdio, args: [fixture('subscribable-stdio')], env: { V: '2' } }),
+      })
+      assert.equal(put.status, 200, await put.text())
+      // Before, the new process was never subscribed, and the client heard nothing more.
+      const again = await until(
+        async () => {
+          const state = await backendState(client).catch(() => undefined)
+          return state !== undefined && state.pid !== first.pid && state.subscribed.length > 0
+            ? state
+            : undefined
+        },
+        10_000,
+        'the new process, subscribed again',
+      )
+      assert.deepEqual(again.subscribed, ['memo://a'])
+      await client.callTool({ name: 'sub__touch', arguments: {} })
+      await until(() => updates.includes(uri), 5000, `an update of ${uri} from the new process`)
+    } finally {
+      await client.close()
+      await replaced.close()
+    }
+  })
+})

@@ -94,6 +94,16 @@ export class SharedAudience {
     return dropped
   }
 
+  /**
+   * Takes over `other`'s sessions and subscriptions: a backend replaced by a reload (or the
+   * admin API) keeps its subscribers, and its new process is subscribed again for them.
+   */
+  copyFrom(other: SharedAudience): void {
+    for (const [key, session] of other.#sessions) this.#sessions.set(key, session)
+    for (const [key, held] of other.#held) this.#held.set(key, held)
+    for (const [uri, keys] of other.#subscribers) this.#subscribers.set(uri, new Set(keys))
+  }
+
   /** The resources someone is subscribed to (a restarted connection subscribes them again). */
   subscribed(): Iterable<string> {
     return this.#subscribers.keys()

@@ -393,6 +393,13 @@ export abstract class Backend {
     return true
   }
 
+  /**
+   * This backend replaces `previous` (same name; a reload or the admin API changed its
+   * config): it takes over what its clients had there that it can keep (a shared stdio
+   * process's resource subscriptions).
+   */
+  carryOver(_previous: Backend): void {}
+
   /** Lines about dropped backend messages: a backend sending nothing else cannot flood the log. */
   readonly #unroutableLog = new PerSecond(1)
 

@@ -953,6 +953,17 @@ export class StdioBackend extends Backend {
   }
 
   /**
+   * A shared process replacing another's keeps its subscribers: its process starts now (a
+   * subscriber waits for updates, not for a call) and is subscribed again for them, as a
+   * restarted one is (`#resubscribe`). Before, the subscriptions were lost without a word.
+   */
+  override carryOver(previous: Backend): void {
+    if (!(previous instanceof StdioBackend) || this.dedicated || previous.dedicated) return
+    this.#audience.copyFrom(previous.#audience)
+    if ([...this.#audience.subscribed()].length > 0) this.#ensureShared().catch(() => {})
+  }
+
+  /**
    * Shared process: one backend subscription serves every client session. Returns whether
    * the backend must be told (first subscriber in, last subscriber out).
    */
