@@ -550,7 +550,7 @@ export function resourceAliasProblems(
     backend.aliases.forEach((alias, i) => {
       if (!isResourceUri(alias.from) || alias.to === undefined) return
       renamedAway.set(
-        namespaceUri(prefixOf(backend), sep(backend), alias.from),
+        comparableUri(namespaceUri(prefixOf(backend), sep(backend), alias.from)),
         `backends[${index}].aliases[${i}]`,
       )
     })
@@ -561,17 +561,22 @@ export function resourceAliasProblems(
       if (!isResourceUri(alias.from) || to === undefined || !isValidResourceUri(to)) return
       const path = [index, 'aliases', i, 'to']
       const here = `backends[${index}].aliases[${i}]`
-      const first = taken.get(to)
+      // Compared as URIs are (RFC 3986: scheme and host in any case): `DOCS://z` is `docs://z`.
+      const key = comparableUri(to)
+      const first = taken.get(key)
       if (first !== undefined && !first.startsWith(`backends[${index}].`)) {
         problems.push({
           path,
           message: `"${to}" is also the alias of ${first}: two resources would have one URI`,
         })
       }
-      if (first === undefined) taken.set(to, here)
+      if (first === undefined) taken.set(key, here)
       const owner = backends.find(
         (other) =>
-          other !== backend && unnamespaceUri(prefixOf(other), sep(other), to) !== undefined,
+          other !== backend &&
+          (unnamespaceUri(prefixOf(other), sep(other), to) !== undefined ||
+            unnamespaceUri(prefixOf(other).toLowerCase(), sep(other).toLowerCase(), key) !==
+              undefined),
       )
       if (owner !== undefined) {
         problems.push({
@@ -579,7 +584,7 @@ export function resourceAliasProblems(
           message: `"${to}" is inside backend ${owner.name}'s resource URIs (${owner.name}${separator} after the scheme): it could name one of its resources`,
         })
       }
-      const away = renamedAway.get(to)
+      const away = renamedAway.get(key)
       if (away !== undefined && away !== here) {
         problems.push({
           path,
@@ -589,6 +594,14 @@ export function resourceAliasProblems(
     })
   })
   return problems
+}
+
+/** A URI with its scheme and authority in lower case: how RFC 3986 compares them. */
+function comparableUri(uri: string): string {
+  const match = /^([A-Za-z][A-Za-z0-9+.-]*:)(\/\/[^/?#]*)?(.*)$/s.exec(uri)
+  if (match === null) return uri
+  const [, scheme = '', authority = '', rest = ''] = match
+  return `${scheme.toLowerCase()}${authority.toLowerCase()}${rest}`
 }
 
 /**

@@ -190,9 +190,19 @@ overwrite = true
         'backends[1].aliases[0].to: "notes://x" is also the alias of backends[0].aliases[0]: two resources would have one URI',
       ],
     )
+    // Scheme and host compared in any case, as URIs are (RFC 3986).
+    assert.deepEqual(
+      problems(b('a', alias('memo://x', 'docs://z')) + b('b', alias('memo://y', 'DOCS://Z'))),
+      [
+        'backends[1].aliases[0].to: "DOCS://Z" is also the alias of backends[0].aliases[0]: two resources would have one URI',
+      ],
+    )
     // A URI inside another backend's namespace could name one of its resources.
     assert.deepEqual(problems(b('a', alias('memo://x', 'memo://b__x')) + b('b', '')), [
       `backends[0].aliases[0].to: "memo://b__x" is inside backend b's resource URIs (b__ after the scheme): it could name one of its resources`,
+    ])
+    assert.deepEqual(problems(b('a', alias('memo://x', 'MEMO://B__x')) + b('b', '')), [
+      `backends[0].aliases[0].to: "MEMO://B__x" is inside backend b's resource URIs (b__ after the scheme): it could name one of its resources`,
     ])
     // The namespaced URI of a resource another alias renames stays that resource's.
     assert.deepEqual(
