@@ -34,6 +34,7 @@ export function oneRelayAtATime(sinkFor: SinkFor, notes: CallNotes): SinkFor {
       statelessMeta: sink.statelessMeta,
       related(message) {
         holder ??= attempt
+        notes.related = true
         if (holder !== attempt) {
           if ('id' in message) connection.answer(message.id, { error: NOT_RELAYED })
           return

@@ -55,6 +55,12 @@ export interface CallNotes {
    */
   askedClient?: boolean
   /**
+   * A gateway backend related something to the client for this call (progress, a log line, a
+   * request): an attempt is answering, as a streamed answer's first message says in
+   * transparent mode, so hedging sends no more attempts.
+   */
+  related?: boolean
+  /**
    * The request id of the attempt whose request went to the client (a hedge's own id, or the
    * call's): that attempt holds the client's answer, so only its answer may win a hedge race.
    */

@@ -250,8 +250,12 @@ class HedgedCall {
   /** The delay passed without an answer: one more attempt, if the budget allows. */
   #hedge(): void {
     this.#delay = undefined
-    // An attempt asked the client something: another would only have its requests refused.
-    if (this.#settled || this.#call.signal.aborted || this.#call.notes.askedClient === true) return
+    // An attempt asked the client something: another would only have its requests refused. An
+    // attempt that related anything (a gateway backend's progress) is answering: as a streamed
+    // answer's first message does, that ends the hedging.
+    const { notes } = this.#call
+    if (this.#settled || this.#call.signal.aborted || notes.askedClient === true) return
+    if (notes.related === true) return
     const budget = this.#parts.budget
     if (budget !== undefined && !budget.withdraw()) return
     this.#launch()

@@ -23,6 +23,7 @@ import { createPortico } from '../../src/index.ts'
 import type { ExchangeEvent } from '../../src/observe/event.ts'
 import { Logger } from '../../src/observe/logger.ts'
 import { type FaultyHttp, startFaultyHttp } from '../fixtures/faulty-http.ts'
+import { type ResumableServer, startResumableServer } from '../fixtures/resumable-server.ts'
 import { serveMcp } from '../fixtures/serve.ts'
 import { ManualClock } from '../helpers/clock.ts'
 import { MCP_ACCEPT, openSession, sessionHeaders } from '../helpers/mcp-http.ts'
@@ -599,6 +600,49 @@ describe("gateway: a backend's 429 with a JSON-RPC error, no failover", () => {
     const answer = (await response.json()) as { id: string; error: { message: string } }
     assert.equal(answer.id, 'limited')
     assert.match(answer.error.message, /answered HTTP 429: alone: slow down/)
+  })
+})
+
+describe('gateway: hedging a call that reports progress', () => {
+  let server: ResumableServer
+  let portico: RunningPortico
+  let client: Client
+
+  before(async () => {
+    server = await startResumableServer()
+    portico = await startPortico({
+      ...quiet,
+      backends: [
+        {
+          name: 'count',
+          transport: 'http',
+          url: server.url,
+          hedging: { delay_ms: 400, max_hedges: 2 },
+        },
+      ],
+    } as ConfigInput)
+    client = await connect(portico.url)
+    await client.listTools()
+  })
+  after(async () => {
+    await client?.close()
+    await portico?.close()
+    await server?.close()
+  })
+
+  it('sends no hedge once the attempt reported progress: it is answering', async () => {
+    // Progress every 150 ms, the result after 1.2 s: past delay_ms, but answering from 150 ms.
+    const progress: number[] = []
+    const result = await client.callTool(
+      { name: 'count__countdown', arguments: { steps: 8, step_ms: 150 } },
+      undefined,
+      { onprogress: (p) => progress.push(p.progress) },
+    )
+    assert.match(JSON.stringify(result.content), /liftoff/)
+    assert.deepEqual(progress, [1, 2, 3, 4, 5, 6, 7, 8])
+    // Before, each delay_ms sent another attempt: the backend ran it three times.
+    const [call] = exchanges(portico, 'count__countdown')
+    assert.equal(call?.hedges, undefined)
   })
 })
 
