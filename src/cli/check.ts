@@ -9,6 +9,7 @@ import { redactConfig } from '../config/redact-config.ts'
 import type { Config } from '../config/schema.ts'
 import { childEnv } from '../gateway/backends/stdio.ts'
 import { preflight, preflightWarnings } from '../operate/preflight.ts'
+import { relaySettings } from '../relay/settings.ts'
 import { jsonForTerminal } from '../util/format.ts'
 import { UserError } from './errors.ts'
 
@@ -46,9 +47,39 @@ export function checkConfig(
     process.stdout.write(`ok: ${where} is valid\n`)
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error
-    const count = error.problems.length
-    throw new UserError(`${error.message}\n${count} problem${count === 1 ? '' : 's'} found`, 1)
+    // mcpr's relay file (`mode = "relay"`): checked as `portico relay` reads it, as mcpr's
+    // `validate` checked it, rather than refused for not being a proxy's.
+    if (flags.config === undefined || !asksForRelay(error)) throw problemsFound(error)
+    checkRelayFile(flags.config)
   }
+}
+
+function problemsFound(error: ConfigError): UserError {
+  const count = error.problems.length
+  return new UserError(`${error.message}\n${count} problem${count === 1 ? '' : 's'} found`, 1)
+}
+
+/** Whether the only thing wrong is that the file is mcpr's relay file (`mode = "relay"`). */
+function asksForRelay(error: ConfigError): boolean {
+  return error.problems.some(
+    (problem) => problem.path === 'mode' && /relay server/.test(problem.message),
+  )
+}
+
+function checkRelayFile(file: string): void {
+  let relay: Config['relay']
+  try {
+    relay = loadConfig({ file, relay: true }).config.relay
+  } catch (error) {
+    if (error instanceof ConfigError) throw problemsFound(error)
+    throw error
+  }
+  try {
+    relaySettings(relay, process.env)
+  } catch (error) {
+    throw new UserError(`${file}: ${(error as Error).message}`, 1)
+  }
+  process.stdout.write(`ok: ${file} is a valid relay config (run it with portico relay ${file})\n`)
 }
 
 /**

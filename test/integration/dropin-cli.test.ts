@@ -526,6 +526,17 @@ describe('mcpr’s commands', () => {
     } finally {
       await run.stop()
     }
+    // `portico validate` checks it as the relay reads it, as mcpr's validate did.
+    const valid = runCliSync(['validate', '-c', file])
+    assert.equal(valid.status, 0, valid.stderr)
+    assert.match(
+      valid.stdout,
+      /ok: .*relay\.toml is a valid relay config \(run it with portico relay /,
+    )
+    writeFileSync(file, 'mode = "relay"\n[relay]\nport = 99999\n')
+    const invalid = runCliSync(['check', file])
+    assert.equal(invalid.status, 1)
+    assert.match(invalid.stderr, /relay\.port/)
     // [relay]'s own keys win over the top level's; for a proxy, mode = "relay" stays an error.
     writeFileSync(file, 'port = 3000\n[relay]\ndomain = "t.example.com"\nport = 0\n')
     assert.equal(loadConfig({ file, env: {}, relay: true }).config.relay?.port, 0)
