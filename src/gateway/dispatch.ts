@@ -381,10 +381,12 @@ async function callTool(scope: RequestScope, params: JsonObject): Promise<Handle
   const onBehalf = { ...scope.call, signal: scope.signal, relatedTo: scope.write }
   const composite = findComposite(gateway, name)
   if (composite !== undefined) {
-    return {
-      result: await callComposite(gateway, composite, params, onBehalf),
-      backend: 'portico',
-    }
+    const result = await callComposite(gateway, composite, params, onBehalf)
+    // Ended from outside (its session closed, a deadline): that is the answer, as for a direct
+    // call, not a result made of the members' errors.
+    const ended: unknown = scope.signal.aborted ? scope.signal.reason : undefined
+    if (ended instanceof PorticoError && ended.reason !== 'cancelled') throw ended
+    return { result, backend: 'portico' }
   }
   if (servesOwnTools(gateway) && name.startsWith(adminPrefix(gateway.proxy.separator))) {
     const answer = await callAdminTool(gateway, name, params, onBehalf, scope.ref)

@@ -28,6 +28,7 @@ before(async () => {
           timeout: 5,
         },
       ],
+      composite_tools: [{ name: 'stuck', description: 'Hangs', tools: ['echo__hang'] }],
     },
     { logger: new Logger({ level: 'info', write: (line) => logs.push(line) }) },
   )
@@ -184,6 +185,29 @@ describe('a session ended while its call streams', () => {
     assert.match(
       stream.text(),
       /"id":3,"error":\{"code":-32001,"message":"Session ended while this call ran/,
+    )
+  })
+})
+
+describe('a session ended while a composite tool runs', () => {
+  it('answers the composite -32001, as a direct call, not a result made of its members', async () => {
+    const own = { 'mcp-session-id': await openSession(gateway.url) }
+    const before = logs.filter((line) => line.includes('hanging')).length
+    const answer = fetch(gateway.url, {
+      method: 'POST',
+      headers: { ...MCP_ACCEPT, ...own },
+      body: '{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"stuck","arguments":{}}}',
+    }).then((response) => response.text())
+    await until(
+      () => logs.filter((line) => line.includes('hanging')).length > before || undefined,
+      10_000,
+      'the member to reach the backend',
+    )
+    const ended = await fetch(gateway.url, { method: 'DELETE', headers: own })
+    assert.equal(ended.status, 200)
+    assert.match(
+      await answer,
+      /"id":4,"error":\{"code":-32001,"message":"Session ended while this call ran/,
     )
   })
 })
