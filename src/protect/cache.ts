@@ -128,7 +128,8 @@ export class ResponseCache implements AnswerStore {
       key = publicKeyOf(call)
       entry = this.#entries.get(key)
     }
-    if (entry === undefined || typeof entry === 'string') return entry
+    if (entry === undefined) return undefined
+    if (typeof entry === 'string') return aged(entry, this.#entries.getRemainingTTL(key))
     // Read for the first time now: what is not a success answering its own request (no
     // result, another id, a batch) was never an answer to keep.
     const response = asResponse(parseJson(entry.text))
@@ -170,6 +171,19 @@ export class ResponseCache implements AnswerStore {
       this.#entries.set(publicKeyOf(call), entry.text, { ttl: entry.ttlMs })
     } else this.#entries.set(privateKey, entry.text, { ttl: entry.ttlMs })
   }
+}
+
+/**
+ * A kept result with the server's `ttlMs` (2026-07-28: how long a client may reuse it) no
+ * longer than what is left of the entry's life, as an HTTP cache's `Age` lowers `max-age`:
+ * served as stored, a result kept 50 s of its 60 told the client it had 60 s more.
+ */
+function aged(text: string, remainingMs: number): string {
+  if (!text.includes('"ttlMs"')) return text
+  const result = parseJson(text)
+  if (!isObject(result) || typeof result.ttlMs !== 'number') return text
+  const left = Math.max(0, Math.floor(remainingMs))
+  return result.ttlMs <= left ? text : (jsonTextOf({ ...result, ttlMs: left }) ?? text)
 }
 
 /** Seconds an answer of `method` is kept under `config` (0: not cached). */

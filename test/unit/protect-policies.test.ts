@@ -1186,6 +1186,22 @@ describe('response cache', () => {
     await mw(read('x://nocache'), next)
     assert.equal(calls, 5, 'ttlMs 0 is not stored')
   })
+
+  it("serves a kept result's ttlMs as what is left of it, as Age lowers max-age", async () => {
+    const clock = new ManualClock()
+    const mw = responseCache(new ResponseCache(config, clock))
+    const next: Handler = async (call) => ok(call, { contents: [], ttlMs: 5000 })
+    const read = () =>
+      callOf({ jsonrpc: '2.0', id: 1, method: 'resources/read', params: { uri: 'x://a' } })
+    const ttlOf = async () => {
+      const answer = await ((await mw(read(), next)) as MessageReply).json()
+      return (answer?.result as { ttlMs?: number } | undefined)?.ttlMs
+    }
+    assert.equal(await ttlOf(), 5000)
+    await clock.advance(3000)
+    // Served as stored, the client was told it could reuse it 5 s more, 8 s in all.
+    assert.equal(await ttlOf(), 2000)
+  })
 })
 
 /** An upstream that answers only when told (`release`), counting the calls it got. */
