@@ -48,10 +48,15 @@ const MAX_SERVER_REQUESTS = 1000
 /** Resources a session subscribed to by a URI other than the one clients see (kept at most). */
 const MAX_SUBSCRIBED_AS = 1000
 
+/** Progress tokens the gateway gives the backends' requests it relays (`forwardRequest`). */
+const PROGRESS_PREFIX = 'portico-progress-'
+
 interface ServerRequest {
   connection: Connection
   upstreamId: JsonRpcId
   backend: string
+  /** The request's own `_meta.progressToken`, when it asked for the client's progress. */
+  progressToken?: JsonRpcId
 }
 
 /** What a session needs to know of a backend. */
@@ -136,8 +141,39 @@ export class ClientSession implements SessionRef {
   forwardRequest(backend: string, message: JsonRpcRequest, connection: Connection): JsonRpcRequest {
     const id = ++this.#nextServerId
     const upstreamId = exactIdMember(message, 'id') as JsonRpcId
-    this.#serverRequests.set(id, { connection, upstreamId, backend })
-    return { ...message, id }
+    const entry: ServerRequest = { connection, upstreamId, backend }
+    this.#serverRequests.set(id, entry)
+    const meta = isObject(message.params) ? message.params._meta : undefined
+    const token = isObject(meta) ? exactIdMember(meta, 'progressToken') : undefined
+    if (token === undefined || !isObject(message.params) || !isObject(meta))
+      return { ...message, id }
+    // Its progress token is the gateway's too (two backends may pick one token): the client's
+    // progress for it goes back to the backend that asked, under the backend's own token.
+    entry.progressToken = token as JsonRpcId
+    const params = {
+      ...message.params,
+      _meta: { ...meta, progressToken: `${PROGRESS_PREFIX}${id}` },
+    }
+    return { ...message, id, params }
+  }
+
+  /**
+   * The client's `notifications/progress` for a backend's request (sampling, elicitation that
+   * asked for progress): relayed to the backend that asked, under its own token. Returns the
+   * backend, or undefined when no request in flight has that token.
+   */
+  relayProgress(message: JsonRpcNotification): string | undefined {
+    const params = message.params
+    const token = isObject(params) ? params.progressToken : undefined
+    if (typeof token !== 'string' || !token.startsWith(PROGRESS_PREFIX)) return undefined
+    const id = Number(token.slice(PROGRESS_PREFIX.length))
+    const entry = this.#serverRequests.get(id)
+    if (entry?.progressToken === undefined || !isObject(params)) return undefined
+    void entry.connection.notify('notifications/progress', {
+      ...params,
+      progressToken: entry.progressToken,
+    })
+    return entry.backend
   }
 
   /** A backend cancelled its own request: the client sees the cancel under the gateway id. */

@@ -180,6 +180,8 @@ function onNotification(
     session?.cancel(requestId, typeof reason === 'string' ? reason : undefined)
   } else if (message.method === 'notifications/roots/list_changed' && session) {
     for (const connection of session.connections) connection.notify(message.method)
+  } else if (message.method === 'notifications/progress' && session) {
+    return session.relayProgress(message)
   }
   return undefined
 }

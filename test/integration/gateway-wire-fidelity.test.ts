@@ -170,6 +170,44 @@ describe('ids and progress tokens past 2^53 keep their exact digits', () => {
   })
 })
 
+describe("the client's progress on a backend's own request", () => {
+  it('reaches the backend that asked, under its own token', async () => {
+    const sampling = {
+      'mcp-session-id': await openSession(gateway.url, '2025-11-25', { sampling: {} }),
+    }
+    const stream = await streamOf(
+      '{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"echo__ask","arguments":{"rid":"77","progress":"mine"}}}',
+      sampling,
+    )
+    await stream.readUntil(/"method":"sampling\/createMessage"/, "the backend's question")
+    const line = /^data: (.*sampling\/createMessage.*)$/m.exec(stream.text())?.[1] ?? '{}'
+    const asked = JSON.parse(line) as { id: unknown; params: { _meta: { progressToken: unknown } } }
+    const token = asked.params._meta.progressToken
+    const post = (body: object) =>
+      fetch(gateway.url, {
+        method: 'POST',
+        headers: { ...MCP_ACCEPT, ...sampling },
+        body: JSON.stringify(body),
+      }).then((response) => response.status)
+    const progress = { progressToken: token, progress: 1, total: 2 }
+    assert.equal(
+      await post({ jsonrpc: '2.0', method: 'notifications/progress', params: progress }),
+      202,
+    )
+    // Before, the gateway dropped it: the backend heard nothing of the client's progress.
+    await until(
+      () =>
+        logs.some((l) => /client progress .*"progressToken":"mine","progress":1/.test(l)) ||
+        undefined,
+      5000,
+      "the client's progress at the backend",
+    )
+    const result = { role: 'assistant', model: 'm', content: { type: 'text', text: 'a' } }
+    assert.equal(await post({ jsonrpc: '2.0', id: asked.id, result }), 202)
+    await stream.readUntil(/"id":5,"result"/, "the call's answer")
+  })
+})
+
 describe('a session ended while its call streams', () => {
   it("ends the call's stream with an error for its id, not with nothing", async () => {
     const own = { 'mcp-session-id': await openSession(gateway.url) }
