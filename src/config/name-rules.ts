@@ -1,6 +1,6 @@
 /**
- * Rules written for another separator: `[auth]` lists and `per_tool` rate limits match the
- * names clients see, `{backend}{separator}{name}`. mcp-proxy's separator is `/` by default and
+ * Rules written for another separator: `[auth]` lists, `per_tool` rate limits and composite
+ * tools' members name what clients see, `{backend}{separator}{name}`. mcp-proxy's separator is `/` by default and
  * Portico's `__`, so a mcp-proxy file's `deny_tools = ["files/write"]` would match nothing here,
  * and the denied tool would run: such a rule is refused, naming the name it should be.
  */
@@ -29,16 +29,32 @@ interface NameRulesContext {
         profiles: readonly NameLists[]
       }
     | undefined
+  composite_tools?: ReadonlyArray<{ tools: readonly string[] }> | undefined
 }
 
 const LIST_KEYS = ['allow_tools', 'deny_tools', 'allow_prompts', 'deny_prompts'] as const
 
+export interface NameRuleProblem {
+  path: PropertyKey[]
+  message: string
+}
+
 export function refineNameRules(config: NameRulesContext, ctx: z.RefinementCtx): void {
+  for (const problem of nameRuleProblems(config)) ctx.addIssue({ code: 'custom', ...problem })
+}
+
+/**
+ * Every rule naming a backend with the other separator. Also asked when a backend is added at
+ * runtime (gateway.ts `addBackend`): a rule the file let through, since no backend had that name
+ * then, would start matching nothing once it has one.
+ */
+export function nameRuleProblems(config: NameRulesContext): NameRuleProblem[] {
   const backends = config.backends?.map((backend) => backend.name) ?? []
-  if (backends.length === 0) return
+  if (backends.length === 0) return []
+  const problems: NameRuleProblem[] = []
   const check = (pattern: string, path: PropertyKey[]) => {
     const message = foreignSeparator(pattern, backends, config.proxy.separator)
-    if (message !== undefined) ctx.addIssue({ code: 'custom', path, message })
+    if (message !== undefined) problems.push({ path, message })
   }
   const auth = config.auth
   const tables: Array<[string, readonly NameLists[] | undefined]> = [
@@ -58,6 +74,10 @@ export function refineNameRules(config: NameRulesContext, ctx: z.RefinementCtx):
   config.proxy.rate_limit?.per_tool.forEach((rule, i) => {
     check(rule.tool, ['proxy', 'rate_limit', 'per_tool', i, 'tool'])
   })
+  config.composite_tools?.forEach((composite, i) => {
+    for (const tool of composite.tools) check(tool, ['composite_tools', i, 'tools'])
+  })
+  return problems
 }
 
 /** Why `pattern` names a backend with a separator this config does not use, if it does. */

@@ -12,6 +12,7 @@ import {
   namingProblems,
   resourceAliasProblems,
 } from '../config/gateway.ts'
+import { nameRuleProblems } from '../config/name-rules.ts'
 import { originsOf, upstreamOrigins } from '../config/origins.ts'
 import { PROTECT_KEYS, protectOf, routingProblems } from '../config/protect.ts'
 import type { Config } from '../config/schema.ts'
@@ -877,6 +878,17 @@ export class Gateway {
         (p) => !known.has(`${p.index} ${p.message}`),
       ) ?? resourceAliasProblems([...others, config], separator)[0]
     const shadowed = compositeShadowedBy(this.#config.composite_tools, config, separator)
+    // A rule the file let through (no backend had this name then) that names it with the
+    // other separator would match nothing once it has one: a deny would deny nothing.
+    const foreignRule = nameRuleProblems({
+      ...this.#config,
+      backends: [...others, config],
+    }).find((p) => p.message.includes(`names backend ${config.name} with`))
+    if (foreignRule !== undefined) {
+      throw new PorticoError('invalid_params', {
+        message: `Invalid backend: ${foreignRule.path.map(String).join('.')}: ${foreignRule.message}`,
+      })
+    }
     if (
       problem !== undefined ||
       shadowed !== undefined ||

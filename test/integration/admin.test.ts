@@ -1126,3 +1126,34 @@ describe('tool discovery and search mode', () => {
     }
   })
 })
+
+describe('a backend added at runtime that a rule names with the other separator', () => {
+  it('is refused 409, as portico check refuses it in the file: the deny would deny nothing', async () => {
+    const http = await startProbeHttp()
+    // Loaded: no backend "files" yet, so the role's mcp-proxy-style name named nothing.
+    const portico = await startPortico({
+      admin: { enabled: true },
+      backends: [{ name: 'a', transport: 'http', url: http.url }],
+      proxy: { admin_tools: false, rate_limit: { per_tool: [{ tool: 'files/cwd', requests: 1 }] } },
+    })
+    try {
+      const add = (name: string) =>
+        fetch(`${portico.origin}/admin/backends/add`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ name, transport: 'http', url: http.url }),
+        })
+      const refused = await add('files')
+      assert.equal(refused.status, 409)
+      assert.match(
+        ((await refused.json()) as { message: string }).message,
+        /^Invalid backend: proxy\.rate_limit\.per_tool\.0\.tool: "files\/cwd" names backend files with the separator "\/".*Write "files__cwd"/,
+      )
+      // Another name is not concerned.
+      assert.equal((await add('other')).status, 201)
+    } finally {
+      await portico.close()
+      await http.close()
+    }
+  })
+})

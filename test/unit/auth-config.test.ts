@@ -371,6 +371,8 @@ describe('[auth] rejections (mcp-proxy rules and fail closed)', () => {
       problems(file + role).join('\n'),
       /auth\.roles\[0\]\.deny_tools: "a\/w\*" names backend a/,
     )
+    const composite = '[[composite_tools]]\nname = "both"\ndescription = "d"\ntools = ["a/write"]\n'
+    assert.match(problems(file + composite).join('\n'), /composite_tools\[0\]\.tools: "a\/write"/)
     const limit = '[proxy.rate_limit]\nper_tool = [{ tool = "a/write", requests = 1 }]\n'
     assert.match(
       problems(file + limit).join('\n'),
