@@ -582,25 +582,27 @@ describe("gateway: a backend's 429 with a JSON-RPC error, no failover", () => {
     await server?.close()
   })
 
-  it("reaches the client as 429 with the backend's Retry-After and words", async () => {
-    const session = sessionHeaders(await openSession(portico.url))
-    server.server.plan([{ mode: 'http429-rpc', times: 1, tool: 'echo' }])
-    const response = await fetch(portico.url, {
-      method: 'POST',
-      headers: session,
-      body: JSON.stringify({
-        jsonrpc: '2.0',
-        id: 'limited',
-        method: 'tools/call',
-        params: { name: 'alone__echo', arguments: { text: 'x' } },
-      }),
+  for (const mode of ['http429-rpc', 'http429-sse'] as const) {
+    it(`reaches the client as 429 with the backend's Retry-After and words (${mode})`, async () => {
+      const session = sessionHeaders(await openSession(portico.url))
+      server.server.plan([{ mode, times: 1, tool: 'echo' }])
+      const response = await fetch(portico.url, {
+        method: 'POST',
+        headers: session,
+        body: JSON.stringify({
+          jsonrpc: '2.0',
+          id: 'limited',
+          method: 'tools/call',
+          params: { name: 'alone__echo', arguments: { text: 'x' } },
+        }),
+      })
+      assert.equal(response.status, 429)
+      assert.equal(response.headers.get('retry-after'), '7')
+      const answer = (await response.json()) as { id: string; error: { message: string } }
+      assert.equal(answer.id, 'limited')
+      assert.match(answer.error.message, /answered HTTP 429: alone: slow down/)
     })
-    assert.equal(response.status, 429)
-    assert.equal(response.headers.get('retry-after'), '7')
-    const answer = (await response.json()) as { id: string; error: { message: string } }
-    assert.equal(answer.id, 'limited')
-    assert.match(answer.error.message, /answered HTTP 429: alone: slow down/)
-  })
+  }
 })
 
 describe('gateway: hedging a call that reports progress', () => {

@@ -311,6 +311,14 @@ export class HttpConnection extends Connection {
     }
     // What the answer held instead of the call's response, when it was read whole.
     let instead: string | undefined
+    const failing = response.status >= 500 || response.status === 429
+    if (failing && type.startsWith('text/event-stream')) {
+      // The status decides, whatever the body (below); its events may still say why.
+      const text = await readText(response.body, this.#options.maxMessageBytes).catch(() => '')
+      const said = errorFor(eventsOf(text), (id) => id === null || this.callIdOf(id) === pending.id)
+      pending.reject(this.#httpFailure(response, said))
+      return
+    }
     if (type.startsWith('text/event-stream')) {
       await this.#readResumable(response.body, pending)
     } else {
@@ -327,7 +335,7 @@ export class HttpConnection extends Connection {
       // still reads the backend's own words in the message. Another 4xx answering the call
       // with a JSON-RPC error is the backend's answer, its code kept (2026-07-28's -32020 to
       // -32022 come with a 400).
-      if (pending && (response.status >= 500 || response.status === 429)) {
+      if (failing) {
         // Matched as responses are (a call sent again under another id answers under that
         // one); an error the backend could not tie to the call (`"id": null`) still says why.
         const said = errorFor(value, (id) => id === null || this.callIdOf(id) === pending.id)
@@ -554,6 +562,15 @@ async function sessionExpired(response: UpstreamResponse): Promise<boolean> {
   // Put the body back for the normal path.
   response.body = Readable.from([text])
   return false
+}
+
+/** The JSON messages of an event stream read whole (its single-line `data:` fields). */
+function eventsOf(text: string): unknown[] {
+  const messages: unknown[] = []
+  for (const line of text.split(/\r?\n/)) {
+    if (line.startsWith('data:')) messages.push(parseExact(line.slice(5).trim()))
+  }
+  return messages
 }
 
 /** Whether a body is a JSON-RPC error response (one message, or any of a batch). */
