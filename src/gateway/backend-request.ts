@@ -91,13 +91,23 @@ export async function takes(
   )
 }
 
-/** The same for a mirror, which is not waited for: only a verdict already known lets it through. */
-export function mirrorTakes(mirror: Backend, request: BackendRequest): boolean {
+/**
+ * The same for a mirror, said at once where it can be: true or false, or undefined for a tool
+ * whose annotations the mirror has not listed yet (a mirror is never listed for clients), or
+ * that a caller named by `[auth]` (`perCaller`) may see otherwise: the copy then waits for
+ * `takes` to look it up, in the background, as a copy is not waited for.
+ */
+export function mirrorTakes(
+  mirror: Backend,
+  request: BackendRequest,
+  perCaller: boolean,
+): boolean | undefined {
   const target = targetOf(request)
   if (target === undefined) return true
   const { catalog } = mirror
   if (!catalog.serves(target.kind, target.local)) return false
-  return target.kind !== 'tool' || catalog.annotationVerdict(target.local) === true
+  if (target.kind !== 'tool' || !catalog.filtersAnnotations) return true
+  return perCaller ? undefined : catalog.annotationVerdict(target.local)
 }
 
 /**

@@ -736,26 +736,42 @@ function mayMoveOn(failure: PorticoError, call: BackendCall, backend: Backend): 
  */
 function mirror(scope: RequestScope, mirrors: readonly Mirror[], request: BackendRequest): void {
   for (const target of mirrors) {
-    if (!mirrorTakes(target.backend, request) || !target.take()) continue
-    const { method, params } = asTakenBy(target.backend, request)
-    const call: BackendCall = {
-      ...withMessage(scope.call, { jsonrpc: '2.0', id: scope.call.id ?? 0, method, params }),
-      signal: NEVER,
-      notes: {},
-      lifetime: new CallLifetime(),
-      ref: scope.gateway.session,
-      sinkFor: undefined,
+    // A caller named by [auth] may be listed otherwise than others: its own view decides.
+    const verdict = mirrorTakes(target.backend, request, scope.call.identity !== undefined)
+    if (verdict === false || !target.take()) continue
+    if (verdict === true) {
+      copyTo(scope, target, request)
+      continue
     }
-    target.backend
-      .handle(call)
-      .then(discard, (error: unknown) =>
-        mirrorFailed(scope.gateway.logger, target.backend.name, error),
-      )
-      .finally(() => {
-        call.lifetime.end()
-        target.done()
-      })
+    // A tool it has not listed: looked up (as for a failover or canary), then copied if its
+    // filters let it; before, such a mirror never got a copy of any tool.
+    void takes(target.backend, request, annotationsOf(scope)).then((taken) => {
+      if (taken) copyTo(scope, target, request)
+      else target.done()
+    })
   }
+}
+
+/** Sends a copy of the call to a mirror (its place in flight taken); its answer is dropped. */
+function copyTo(scope: RequestScope, target: Mirror, request: BackendRequest): void {
+  const { method, params } = asTakenBy(target.backend, request)
+  const call: BackendCall = {
+    ...withMessage(scope.call, { jsonrpc: '2.0', id: scope.call.id ?? 0, method, params }),
+    signal: NEVER,
+    notes: {},
+    lifetime: new CallLifetime(),
+    ref: scope.gateway.session,
+    sinkFor: undefined,
+  }
+  target.backend
+    .handle(call)
+    .then(discard, (error: unknown) =>
+      mirrorFailed(scope.gateway.logger, target.backend.name, error),
+    )
+    .finally(() => {
+      call.lifetime.end()
+      target.done()
+    })
 }
 
 /** The signal of mirror copies: nothing cancels them but their backend's own deadline. */

@@ -880,6 +880,7 @@ describe('gateway: a canary or mirror applies its own filters and argument rules
   let api: FaultyHttp
   let shadow: FaultyHttp
   let canary: FaultyHttp
+  let guarded: FaultyHttp
   let portico: RunningPortico
   let client: Client
 
@@ -887,6 +888,7 @@ describe('gateway: a canary or mirror applies its own filters and argument rules
     api = await startFaultyHttp('api')
     shadow = await startFaultyHttp('shadow')
     canary = await startFaultyHttp('canary')
+    guarded = await startFaultyHttp('guarded')
     portico = await startPortico({
       ...quiet,
       backends: [
@@ -897,6 +899,14 @@ describe('gateway: a canary or mirror applies its own filters and argument rules
           url: shadow.url,
           mirror_of: 'api',
           hide_tools: ['lookup'],
+        },
+        // Never listed for clients: its annotations are looked up for its copies.
+        {
+          name: 'guarded',
+          transport: 'http',
+          url: guarded.url,
+          mirror_of: 'api',
+          read_only_only: true,
         },
         {
           name: 'next',
@@ -914,7 +924,7 @@ describe('gateway: a canary or mirror applies its own filters and argument rules
   after(async () => {
     await client?.close()
     await portico?.close()
-    for (const server of [api, shadow, canary]) await server?.close()
+    for (const server of [api, shadow, canary, guarded]) await server?.close()
   })
 
   it('a canary is never sent a tool its filters hide: the primary takes every such call', async () => {
@@ -941,6 +951,21 @@ describe('gateway: a canary or mirror applies its own filters and argument rules
       'echo copies',
     )
     assert.equal(shadow.server.runs.get('arrived:lookup'), undefined)
+  })
+
+  it('a mirror with annotation filters gets copies of the tools they let through, only', async () => {
+    const before = guarded.server.runs.get('arrived:echo') ?? 0
+    for (let i = 0; i < 3; i++) {
+      await client.callTool({ name: 'api__echo', arguments: { text: 'copied' } })
+      await client.callTool({ name: 'api__write', arguments: { i } })
+    }
+    // Before, a mirror never listed had no verdict for any tool, and got no copy at all.
+    await until(
+      () => (guarded.server.runs.get('arrived:echo') ?? 0) >= before + 3 || undefined,
+      5000,
+      'read-only copies at the guarded mirror',
+    )
+    assert.equal(guarded.server.runs.get('arrived:write'), undefined)
   })
 })
 
