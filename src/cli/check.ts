@@ -77,7 +77,11 @@ function checkRelayFile(file: string): void {
   try {
     relaySettings(relay, process.env)
   } catch (error) {
-    throw new UserError(`${file}: ${(error as Error).message}`, 1)
+    const why = (error as Error).message
+    throw new UserError(
+      `${file}: mode = "relay" makes it a relay config (portico relay), checked as such: ${why}\n(remove mode to check it as a proxy's config)`,
+      1,
+    )
   }
   process.stdout.write(`ok: ${file} is a valid relay config (run it with portico relay ${file})\n`)
 }

@@ -630,11 +630,14 @@ function publicPathProblems(auth: AuthConfig, config: AuthContext): Problem[] {
   const url = new URL(config.public_url)
   const mcpPath = config.mcp_path ?? '/mcp'
   const path = url.pathname.replace(/\/+$/, '')
-  if (path === '' || path === mcpPath.replace(/\/+$/, '')) return []
+  const endpoint = mcpPath.replace(/\/+$/, '')
+  if (path === '' || path === endpoint) return []
+  // `https://host/tools/mcp` is already the public MCP URL behind a prefix.
+  const publicMcpUrl = `${url.origin}${path.endsWith(endpoint) ? path : `${path}${mcpPath}`}`
   return [
     {
       path: ['public_url'],
-      message: `its path ${url.pathname} is not part of the resource identifier tokens are issued for (${url.origin}${mcpPath}); behind a proxy on a sub-path, set auth.resource to the public MCP URL (e.g. "${url.origin}${path}${mcpPath}")`,
+      message: `its path ${url.pathname} is not part of the resource identifier tokens are issued for (${url.origin}${mcpPath}); behind a proxy on a sub-path, set auth.resource to the public MCP URL (e.g. "${publicMcpUrl}")`,
     },
   ]
 }

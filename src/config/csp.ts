@@ -73,6 +73,26 @@ const publicHost = z
       message: 'expected a host such as "mcp.example.com"',
     },
   )
+  // It stands for `public_url`'s origin: a path, a query or credentials would be dropped
+  // without a word (a path from the OAuth resource, as `public_url`'s is refused there).
+  .refine((value) => value === '' || !URL.canParse(asUrl(value)) || isBareOrigin(asUrl(value)), {
+    message:
+      'a domain names a host or an origin ("mcp.example.com", "https://mcp.example.com:8443"), without a path, query or credentials; behind a proxy on a sub-path set public_url and auth.resource',
+  })
+
+const asUrl = (value: string) => (/^https?:\/\//i.test(value) ? value : `https://${value}`)
+
+function isBareOrigin(value: string): boolean {
+  const url = new URL(value)
+  return (
+    url.pathname === '/' &&
+    url.search === '' &&
+    url.hash === '' &&
+    url.username === '' &&
+    url.password === '' &&
+    !/[?#]/.test(value)
+  )
+}
 
 /**
  * The origin and host mcpr's `[csp] domain` names (`mcp.example.com` is

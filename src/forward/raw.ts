@@ -83,27 +83,6 @@ export async function forwardRaw(
 }
 
 /**
- * A path as an upstream's router may read it: decoded, lower-cased, repeated and trailing
- * slashes dropped. Express and most frameworks route `/MCP`, `/mcp/` and `//mcp` to `/mcp`.
- */
-export function routeKey(path: string): string {
-  let decoded = path
-  try {
-    decoded = decodeURIComponent(path)
-  } catch {
-    // Malformed escapes: compare the raw text.
-  }
-  // `;` starts a path parameter that servlet containers (Java MCP servers) drop: `/mcp;x` is
-  // their `/mcp`.
-  const key = decoded
-    .toLowerCase()
-    .replace(/;[^/]*/g, '')
-    .replace(/\/{2,}/g, '/')
-    .replace(/\/+$/, '')
-  return key === '' ? '/' : key
-}
-
-/**
  * The upstream URL of a request, on the configured origin only. Absolute-form targets
  * (`GET http://other/…`) and protocol-relative paths (`//other/…`) would name another host:
  * they are refused, so Portico is never an open proxy.

@@ -5,6 +5,7 @@
  * matches the URL they dialled, and must never be sent past Portico.
  */
 import type { HeaderMap } from '../http/headers.ts'
+import { routeKey } from './route-key.ts'
 
 export function mapOrigin(text: string, upstreamOrigin: string, publicOrigin: string): string {
   if (upstreamOrigin === publicOrigin || !text.includes(upstreamOrigin)) return text
@@ -64,11 +65,14 @@ function onPublicOrigin(
  * traffic, these still go to the upstream: its clients discover and get tokens there.
  */
 export function isUpstreamAuthPath(pathname: string): boolean {
+  // As a router reads it (forward/raw.ts routeKey: decoded, any case, no trailing slash):
+  // `/TOKEN/` and `/%2Ewell-known/…` are the upstream's endpoints to an Express server.
+  const path = routeKey(pathname)
   return (
-    pathname.startsWith('/.well-known/') ||
-    OAUTH_ENDPOINTS.has(pathname) ||
-    pathname.startsWith('/oauth/') ||
-    pathname.startsWith('/oauth2/')
+    path.startsWith('/.well-known/') ||
+    OAUTH_ENDPOINTS.has(path) ||
+    path.startsWith('/oauth/') ||
+    path.startsWith('/oauth2/')
   )
 }
 
@@ -80,6 +84,7 @@ const OAUTH_ENDPOINTS: ReadonlySet<string> = new Set([
   '/introspect',
   '/userinfo',
   '/jwks',
+  '/jwks.json',
 ])
 
 /** OAuth discovery documents whose bodies name the resource and authorization servers. */

@@ -21,7 +21,7 @@ import {
 import type { RouteHandler } from '../edge/router.ts'
 import { drained, failRelay, type RelayOptions, relayAnswer, writeRelayHead } from '../edge/send.ts'
 import { PorticoError } from '../errors.ts'
-import { routeKey } from '../forward/raw.ts'
+import { routeKey } from '../forward/route-key.ts'
 import { mapOriginHeaders } from '../forward/url-map.ts'
 import { arrivalOf } from '../http/arrival.ts'
 import { clientHeaders, contentTypeOf, readUpstreamHeaders } from '../http/headers.ts'

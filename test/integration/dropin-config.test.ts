@@ -445,13 +445,18 @@ describe('fail closed on what Portico does not implement', () => {
     )
   })
 
-  it('mode = "relay" is an error; mode = "gateway" says nothing', () => {
+  it('mode = "relay" is checked as a relay config; mode = "gateway" says nothing', () => {
     const relay = tempFile('mcpr.toml', 'mode = "relay"\nmcp = "http://127.0.0.1:9/mcp"\n')
     const out = runCliSync(['check', '--config', relay])
     assert.equal(out.status, 1)
     assert.match(
       out.stderr,
-      /mcpr\.toml:1: mode: mode = "relay" asks for mcpr's relay server: run `portico relay \[CONFIG\]`/,
+      /mcpr\.toml: mode = "relay" makes it a relay config \(portico relay\), checked as such: relay\.domain is required.*\n\(remove mode to check it as a proxy's config\)/,
+    )
+    // Run as a proxy, it is still refused: mode = "relay" would run the wrong program.
+    assert.throws(
+      () => loadConfig({ file: relay, env: {} }),
+      /mode = "relay" asks for mcpr's relay server/,
     )
     const gateway = tempFile('mcpr.toml', 'mode = "gateway"\nmcp = "http://127.0.0.1:9/mcp"\n')
     const ok = runCliSync(['check', '--config', gateway])

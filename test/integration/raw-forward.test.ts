@@ -91,6 +91,10 @@ describe('non-MCP traffic', () => {
       ['POST', '/register'],
       ['POST', '/token'],
       ['GET', '/authorize?client_id=c'],
+      // As the upstream's router reads them: any case, a trailing slash, an encoded dot.
+      ['POST', '/TOKEN/'],
+      ['GET', '/%2Ewell-known/oauth-authorization-server'],
+      ['GET', '/jwks.json'],
     ] as const) {
       const response = await fetch(`${toWidgets.origin}${path}`, {
         method,

@@ -350,6 +350,11 @@ describe('[auth] rejections (mcp-proxy rules and fail closed)', () => {
     }
     const resource = 'resource = "https://example.com/tools/mcp"\n'
     assert.deepEqual(problems(`public_url = "https://example.com/tools"\n${oauth}${resource}`), [])
+    // The public MCP URL behind a prefix: the suggestion is that URL, not it plus mcp_path.
+    assert.match(
+      problems(`public_url = "https://example.com/tools/mcp"\n${oauth}`).join('\n'),
+      /set auth\.resource to the public MCP URL \(e\.g\. "https:\/\/example\.com\/tools\/mcp"\)/,
+    )
     // Without OAuth the path names nothing tokens are issued for: CSP and Host read the origin.
     assert.deepEqual(problems('public_url = "https://example.com/tools"\n'), [])
   })

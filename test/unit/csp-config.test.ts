@@ -100,5 +100,21 @@ frameDomainsMode = "sometimes"
     assert.deepEqual(problems('[csp]\ndomain = "bad host/%%"\n'), [
       '2: csp.domain: expected a host such as "mcp.example.com"',
     ])
+    // It stands for public_url's origin: a path would be dropped without a word.
+    for (const domain of [
+      'x.example.com/tools',
+      'https://x.example.com/tools',
+      'x.example.com?a=1',
+    ]) {
+      assert.match(
+        problems(`[csp]\ndomain = "${domain}"\n`).join('\n'),
+        /2: csp\.domain: a domain names a host or an origin .*without a path, query or credentials/,
+        domain,
+      )
+    }
+    assert.equal(
+      load('[csp]\ndomain = "https://x.example.com:8443/"\n').config.public_url,
+      'https://x.example.com:8443',
+    )
   })
 })
