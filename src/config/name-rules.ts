@@ -1,8 +1,9 @@
 /**
  * Rules written for another separator: `[auth]` lists, `per_tool` rate limits and composite
- * tools' members name what clients see, `{backend}{separator}{name}`. mcp-proxy's separator is `/` by default and
- * Portico's `__`, so a mcp-proxy file's `deny_tools = ["files/write"]` would match nothing here,
- * and the denied tool would run: such a rule is refused, naming the name it should be.
+ * tools' members name what clients see, `{backend}{separator}{name}`. mcp-proxy's separator
+ * is `/` by default and Portico's `__`, so a mcp-proxy file's `deny_tools = ["files/write"]`
+ * would match nothing here, and the denied tool would run: such a rule is refused, naming the
+ * name it should be.
  */
 import type { z } from 'zod'
 

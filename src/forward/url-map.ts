@@ -65,7 +65,7 @@ function onPublicOrigin(
  * traffic, these still go to the upstream: its clients discover and get tokens there.
  */
 export function isUpstreamAuthPath(pathname: string): boolean {
-  // As a router reads it (forward/raw.ts routeKey: decoded, any case, no trailing slash):
+  // As a router reads it (route-key.ts: decoded, any case, no trailing slash):
   // `/TOKEN/` and `/%2Ewell-known/…` are the upstream's endpoints to an Express server.
   const path = routeKey(pathname)
   return (

@@ -143,18 +143,15 @@ export class ClientSession implements SessionRef {
     const upstreamId = exactIdMember(message, 'id') as JsonRpcId
     const entry: ServerRequest = { connection, upstreamId, backend }
     this.#serverRequests.set(id, entry)
-    const meta = isObject(message.params) ? message.params._meta : undefined
+    const params = message.params
+    const meta = isObject(params) ? params._meta : undefined
     const token = isObject(meta) ? exactIdMember(meta, 'progressToken') : undefined
-    if (token === undefined || !isObject(message.params) || !isObject(meta))
-      return { ...message, id }
+    if (!isObject(params) || !isObject(meta) || token === undefined) return { ...message, id }
     // Its progress token is the gateway's too (two backends may pick one token): the client's
     // progress for it goes back to the backend that asked, under the backend's own token.
     entry.progressToken = token as JsonRpcId
-    const params = {
-      ...message.params,
-      _meta: { ...meta, progressToken: `${PROGRESS_PREFIX}${id}` },
-    }
-    return { ...message, id, params }
+    const progressToken = `${PROGRESS_PREFIX}${id}`
+    return { ...message, id, params: { ...params, _meta: { ...meta, progressToken } } }
   }
 
   /**
