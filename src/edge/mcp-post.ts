@@ -221,7 +221,21 @@ export function baseOf(
  */
 function refuseMismatchedHeaders(decoded: Decoded, headers: IncomingMessage['headers']): void {
   const message = decoded.messages[0]
-  if (decoded.batch || message === undefined) return
+  if (decoded.batch) {
+    // Each element goes upstream alone with the batch's headers: every one must be what they
+    // say, or a batch whose headers name `a` carried a call of `evil` past every check of the
+    // names they say (2025-06-18 and later have no batches; Portico still takes them).
+    if (headers['mcp-method'] === undefined && headers['mcp-name'] === undefined) return
+    for (const element of decoded.messages) {
+      const mismatch = headerMismatch(element, headers)
+      if (mismatch === undefined) continue
+      throw new PorticoError('header_mismatch', {
+        message: `Header mismatch: ${mismatch} (in a batch, its headers hold for every message)`,
+      })
+    }
+    return
+  }
+  if (message === undefined) return
   if (
     headers['mcp-method'] === undefined &&
     headers['mcp-name'] === undefined &&

@@ -299,7 +299,9 @@ async function writeEvents(
       const bytes = Buffer.byteLength(raw)
       recorder.wrote(index, bytes)
       inEvent = event.fragment
-      if (event.id !== undefined) state.resumable = true
+      // The client's last event id, as the SSE spec keeps it: an empty `id:` resets it (then
+      // nothing resumes), one holding a NUL is ignored.
+      if (event.id !== undefined && !event.id.includes('\u0000')) state.resumable = event.id !== ''
       if (summary?.isResponse) {
         if (answersOnStream(call, event, summary)) {
           recorder.answer(index, summary)
@@ -527,7 +529,7 @@ function notJsonRpc(call: Call, reply: HttpReply): MessageReply {
   discard(reply)
   const type = reply.headers['content-type']
   const message =
-    reply.status >= 300
+    reply.status >= 300 && reply.status < 400
       ? redirectWords(reply)
       : `Upstream answered this message with ${notJsonRpcWords(reply.status, type === undefined ? undefined : String(type))}`
   return errorReply(
@@ -672,8 +674,10 @@ async function sendMerged(
         reply.kind === 'stream'
           ? reply.map((event) => event).events
           : single(await elementAnswer(call, reply as MessageReply))
-      const state = await writeEvents(res, call, index, events, options)
-      if (call.kind === 'request' && !options.recorder.answered(index) && !state.resumable) {
+      await writeEvents(res, call, index, events, options)
+      // Never left to resumption here: the merged stream carries several upstream streams'
+      // event ids, and the client's Last-Event-ID resumes one of them at most.
+      if (call.kind === 'request' && !options.recorder.answered(index)) {
         endUnanswered(res, call, index, new PorticoError('upstream_stream_ended'), options)
       }
     }),

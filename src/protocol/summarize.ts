@@ -192,7 +192,13 @@ export function sameId(parsed: unknown, id: JsonRpcId): boolean {
   // Identical also when both are a big id's marked literal (an answer Portico built).
   if (parsed === id) return true
   const literal = bigIdLiteral(id)
-  return literal !== undefined && parsed === Number(literal)
+  if (literal === undefined) return false
+  // The answer's id read exactly too (a JSON answer): an upstream's parser that rounded the
+  // request's id writes the rounded digits, which name the same double (an SDK server
+  // answers 9007199254740993 as 9007199254740992; its result was dropped as a 502).
+  const answered = bigIdLiteral(parsed)
+  if (answered !== undefined) return Number(answered) === Number(literal)
+  return typeof parsed === 'number' && parsed === Number(literal)
 }
 
 /** Whether a response id on a call's stream answers the call (no id: the only answer). */

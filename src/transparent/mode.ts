@@ -78,7 +78,11 @@ export function transparentMode(
     // The same reload as gateway mode's (edge/reload.ts); what it applies: ./reload.ts.
     ...modeReload(upstream, reload, context.logger, (closer) => closers.push(closer)),
     routes(handle: Handler) {
-      const stream = forwardStream(context, { url, label })
+      const stream = forwardStream(context, {
+        url,
+        label,
+        timeoutMs: () => upstream.config.request_timeout,
+      })
       return {
         mcp: {
           post: (req, res) =>

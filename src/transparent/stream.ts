@@ -21,6 +21,8 @@ import { replyOf } from './upstream.ts'
 export interface StreamTarget {
   url: URL
   label: string
+  /** `request_timeout` now (a reload may change it). */
+  timeoutMs: () => number
 }
 
 /** GET and DELETE on the MCP endpoint, forwarded to the upstream's endpoint. */
@@ -42,6 +44,12 @@ export function forwardStream(context: ProxyContext, upstream: StreamTarget): Ro
         headers: readUpstreamHeaders(req),
         signal,
         label: upstream.label,
+        // A JSON (or any other) answer is due whole within request_timeout, as a POST's is;
+        // an event stream (the GET stream) may stay quiet. A DELETE or GET whose body stalled
+        // held the client and the upstream connection for ever.
+        timeoutMs: upstream.timeoutMs(),
+        wholeMessageDeadline: true,
+        idleEventStreams: true,
       })
       recorder.upstreamStatus = response.status
       const headers = clientHeaders(response.headers)

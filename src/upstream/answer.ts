@@ -62,6 +62,8 @@ export interface AnswerOptions {
    * deadline (see `UpstreamRequest.wholeMessageDeadline`).
    */
   wholeMessageDeadline?: boolean
+  /** An SSE answer has no body deadline (see `UpstreamRequest.idleEventStreams`). */
+  idleEventStreams?: boolean
   /** The request asked for its answer uncoded: one coded anyway is decoded. */
   uncoded?: boolean
 }
@@ -101,6 +103,8 @@ export class AnswerHandler implements Dispatcher.DispatchHandler, Due {
   #done = false
   /** Its chunks move the body's deadline (false: a message due whole, see the options). */
   #chunksExtend = true
+  /** An event stream that may stay quiet: no body deadline (`idleEventStreams`). */
+  #idle = false
   /** The reader fell behind and paused the body (its deadline is off until it reads again). */
   #heldBack = false
   readonly #onAbort = (): void => this.#abort()
@@ -147,8 +151,9 @@ export class AnswerHandler implements Dispatcher.DispatchHandler, Due {
   /** The body's deadline, from now; none without a body timeout or once the answer ended. */
   #awaitBody(): void {
     const bodyTimeoutMs = this.#options.bodyTimeoutMs
-    if (bodyTimeoutMs > 0 && !this.#done) this.#options.deadlines.watch(this, bodyTimeoutMs)
-    else this.#options.deadlines.unwatch(this)
+    if (bodyTimeoutMs > 0 && !this.#done && !this.#idle) {
+      this.#options.deadlines.watch(this, bodyTimeoutMs)
+    } else this.#options.deadlines.unwatch(this)
   }
 
   onResponseStart(
@@ -162,8 +167,10 @@ export class AnswerHandler implements Dispatcher.DispatchHandler, Due {
     if (status < 200) return
     this.#status = status
     this.#headers = headers as HeaderMap
-    this.#chunksExtend = this.#options.wholeMessageDeadline !== true || isEventStream(headers)
-    // The headers' deadline is met; the body's (if any) starts.
+    const eventStream = isEventStream(headers)
+    this.#chunksExtend = this.#options.wholeMessageDeadline !== true || eventStream
+    // The headers' deadline is met; the body's (if any) starts, unless an event stream may idle.
+    if (eventStream && this.#options.idleEventStreams === true) this.#idle = true
     this.#awaitBody()
     if (this.#readsWhole(headers)) {
       this.#chunks = []

@@ -51,6 +51,12 @@ export interface UpstreamRequest {
    */
   bodyTimeoutMs?: number
   /**
+   * An SSE answer has no body timeout (a GET stream may stay quiet for long); any other answer
+   * keeps `timeoutMs` as its whole-message deadline. For a request that may be answered either
+   * way (a GET or DELETE on the MCP endpoint).
+   */
+  idleEventStreams?: boolean
+  /**
    * An answer that is not an SSE stream must be complete within the body timeout of its
    * headers, not within it between two chunks: an MCP answer in JSON is one message, and an
    * upstream trickling a byte at a time would otherwise hold the call for ever. Default false
@@ -143,6 +149,7 @@ export class HttpClient {
           // SSE streams may stay idle for long: no body deadline unless the call has one.
           bodyTimeoutMs: request.bodyTimeoutMs ?? request.timeoutMs ?? 0,
           wholeMessageDeadline: request.wholeMessageDeadline === true,
+          idleEventStreams: request.idleEventStreams === true,
           uncoded: asksIdentity(request.headers),
         },
         resolve,

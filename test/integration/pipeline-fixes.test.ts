@@ -331,6 +331,12 @@ async function assertHeadersMatchBody(url: string, tool: string): Promise<void> 
     assert.equal(answer.error.code, -32020)
     assert.equal(answer.id, 'h1')
   }
+  // A batch whose headers name its first call: each message goes upstream alone with them,
+  // so the second, another tool, would have carried headers that name what it is not.
+  const batch = `[${call(tool)},${call('secret').replace('"h1"', '"h2"')}]`
+  const refusedBatch = await post({ 'mcp-method': 'tools/call', 'mcp-name': tool }, batch)
+  assert.equal(refusedBatch.status, 400)
+  assert.match(await refusedBatch.text(), /-32020.*in a batch, its headers hold for every message/)
   const wrapped = `=?base64?${Buffer.from(tool).toString('base64')}?=`
   for (const name of [tool, wrapped]) {
     const passed = await post({ 'mcp-method': 'tools/call', 'mcp-name': name }, call(tool))

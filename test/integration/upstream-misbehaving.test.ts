@@ -75,6 +75,14 @@ const ANSWERS: Record<string, (res: ServerResponse, id: unknown) => void> = {
       .writeHead(200, { 'content-type': 'text/event-stream' })
       .end(`data: ${JSON.stringify({ jsonrpc: '2.0', id, error: null })}\n\n`),
   sse_no_id: (res) => sse(res, [{ jsonrpc: '2.0', result: { content: [] } }]),
+  // A progress event whose `id:` is empty (it resets the client's last event id: nothing to
+  // resume from), then the end.
+  sse_empty_event_id: (res) =>
+    res
+      .writeHead(200, { 'content-type': 'text/event-stream' })
+      .end(
+        'id:\ndata: {"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":1,"progress":1}}\n\n',
+      ),
   sse_null_id: (res) =>
     sse(res, [{ jsonrpc: '2.0', id: null, error: { code: -32700, message: 'Parse error' } }]),
   sse_batch_then_answer: (res, id) =>
@@ -269,6 +277,34 @@ describe('transparent mode in front of an upstream that answers badly', () => {
     ])
   })
 
+  it("passes a JSON answer to an id past 2^53 that the upstream's parser rounded", async () => {
+    // This upstream reads ids with JSON.parse (as the SDK servers do): it answers
+    // 9007199254740993 as 9007199254740992, the same double. Refused, the result was lost.
+    for (const [method, params, what] of [
+      ['tools/call', '{"name":"fine"}', /"text":"fine"/],
+      // A listing is read (its schema recorded): the answer was checked, and refused 502.
+      ['tools/list', '{}', /"tools":\[/],
+    ] as const) {
+      const response = await fetch(portico.url, {
+        method: 'POST',
+        headers: { ...MCP_ACCEPT, 'mcp-protocol-version': '2025-06-18' },
+        body: `{"jsonrpc":"2.0","id":9007199254740993,"method":"${method}","params":${params}}`,
+      })
+      assert.equal(response.status, 200, method)
+      const text = await response.text()
+      // Relayed as the upstream wrote it (a JavaScript client reads both as one number).
+      assert.match(text, /"id":9007199254740992,"result"/, method)
+      assert.match(text, what, method)
+    }
+  })
+
+  it('an SSE answer that ends after an empty event id is answered: nothing can resume it', async () => {
+    // Taken for a resumable stream, it ended with no answer and the client waited for ever.
+    const { status, body } = await call('sse_empty_event_id', 43)
+    assert.equal(status, 200)
+    assert.deepEqual(dataOf(body).at(-1), { ...ENDED, id: 43 })
+  })
+
   it('passes an answer that starts with a byte order mark, as a client reading it directly would', async () => {
     const { status, body } = await call('bom', 41)
     assert.equal(status, 200)
@@ -356,6 +392,56 @@ describe('gateway mode in front of the same upstream', () => {
     } finally {
       await client.close()
       await portico.close()
+    }
+  })
+})
+
+describe('transparent mode: a DELETE or GET whose upstream body stalls', () => {
+  it('is cut at request_timeout, not held open for ever (an event stream may stay quiet)', async () => {
+    const stalled: ServerResponse[] = []
+    const stalling = createServer((req, res) => {
+      req.resume()
+      stalled.push(res)
+      if (req.method === 'GET') {
+        // An event stream: its quiet is no stall.
+        res.writeHead(200, { 'content-type': 'text/event-stream' })
+        res.write(': open\n\n')
+        return
+      }
+      // Half an answer, then nothing.
+      res.writeHead(200, { 'content-type': 'application/json' })
+      res.write('{"jsonrpc":')
+    })
+    await new Promise<void>((resolve) => stalling.listen(0, '127.0.0.1', resolve))
+    const url = `http://127.0.0.1:${(stalling.address() as AddressInfo).port}/mcp`
+    const portico = await startPortico({ upstream: url, request_timeout: 1 } as ConfigInput)
+    const headers = { ...MCP_ACCEPT, 'mcp-session-id': 's1' }
+    try {
+      // Cut (a 504, or the body ended short) is an end; our own 10 s timeout is not.
+      const outcome = (error: Error) => (error.name === 'TimeoutError' ? 'held open' : 'ended')
+      const ended = await fetch(portico.url, {
+        method: 'DELETE',
+        headers,
+        signal: AbortSignal.timeout(10_000),
+      }).then((response) => response.text().then(() => 'ended', outcome), outcome)
+      assert.equal(ended, 'ended')
+      // The GET stream, quiet for longer than request_timeout, is still open.
+      const stream = await fetch(portico.url, {
+        headers: { ...headers, accept: 'text/event-stream' },
+      })
+      assert.equal(stream.status, 200)
+      const reader = (stream.body as ReadableStream<Uint8Array>).getReader()
+      await reader.read()
+      const quiet = await Promise.race([
+        reader.read().then(() => 'ended'),
+        new Promise((resolve) => setTimeout(() => resolve('open'), 2000)),
+      ])
+      assert.equal(quiet, 'open')
+      await reader.cancel()
+    } finally {
+      await portico.close()
+      for (const res of stalled) res.destroy()
+      await new Promise<void>((resolve) => stalling.close(() => resolve()))
     }
   })
 })
