@@ -21,6 +21,9 @@ import { JwtVerifier } from './jwt.ts'
 
 export const PRM_PATH = '/.well-known/oauth-protected-resource'
 
+/** Claims holding a token's scopes (RFC 9068's `scope`, and `scp` as some servers write it). */
+const SCOPE_CLAIMS: ReadonlySet<string> = new Set(['scope', 'scp'])
+
 /** A verified request: who, and the token it presented (kept for `forward_auth` only). */
 export interface Verified {
   identity: Identity
@@ -219,7 +222,19 @@ export class Authenticator {
       throw new AuthFailure('insufficient_scope', `missing scope ${missing.join(' ')}`, required)
     }
     if (!identity.subject) throw new AuthFailure('invalid_token', 'token names no subject')
-    if (this.#auth.role_mapping?.default_deny && identity.roles.length === 0 && !identity.admin) {
+    const mapping = this.#auth.role_mapping
+    if (mapping?.default_deny && identity.roles.length === 0 && !identity.admin) {
+      // Roles read from the token's scopes: a client can get one by asking for those scopes
+      // (MCP's step-up: 403 insufficient_scope naming them); an SDK client that asked for the
+      // required scopes alone was refused with nothing to go on.
+      if (SCOPE_CLAIMS.has(mapping.claim)) {
+        const scopes = [...new Set([...required, ...Object.keys(mapping.mapping)])]
+        throw new AuthFailure(
+          'insufficient_scope',
+          'the token carries no recognized role (default_deny): it needs one of the role scopes',
+          scopes,
+        )
+      }
       throw new PorticoError('forbidden', {
         message: 'Forbidden: the token carries no recognized role (default_deny)',
       })

@@ -29,6 +29,7 @@ export interface AuthFilterOptions {
 export function authFilter(options: AuthFilterOptions): RequestFilter {
   const { authenticator, sessions, forwardToken, clientAddress } = options
   const identityHeaders = authenticator.builder.identityHeaderNames()
+  const identityNames = new Set(identityHeaders)
   const admit = (req: IncomingMessage, verified: Verified): void => {
     const { identity, token } = verified
     // Attached first, so a refused session is recorded with who presented it.
@@ -37,7 +38,7 @@ export function authFilter(options: AuthFilterOptions): RequestFilter {
     const headers = req.headers
     // Only a token an authorization server issued is passed on (pipeline/identity.ts).
     if (!forwardToken || !isForwardable(identity)) delete headers.authorization
-    for (const name of identityHeaders) delete headers[name]
+    dropClientIdentity(headers, identityHeaders, identityNames)
     Object.assign(headers, identity.headers)
     // `Connection: x-user-id` would make the verified header hop-by-hop, dropped on the way to
     // the upstream: the client cannot name the headers Portico vouches for.
@@ -47,7 +48,7 @@ export function authFilter(options: AuthFilterOptions): RequestFilter {
   }
   return function authenticate(req): void | Promise<void> {
     if (isCorsPreflight(req)) {
-      for (const name of identityHeaders) delete req.headers[name]
+      dropClientIdentity(req.headers, identityHeaders, identityNames)
       delete req.headers.authorization
       return undefined
     }
@@ -98,4 +99,20 @@ function withoutTokens(value: string | string[], names: readonly string[]): stri
     .map((token) => token.trim())
     .filter((token) => token !== '' && !named.has(token.toLowerCase()))
     .join(', ')
+}
+
+/**
+ * Removes the client's own copies of the identity headers, `x_user_id` spellings included: a
+ * WSGI server (gunicorn, Werkzeug) reads `x_user_id` as `HTTP_X_USER_ID` beside the verified
+ * `x-user-id`, so a client could name itself (nginx drops such headers by default).
+ */
+function dropClientIdentity(
+  headers: IncomingMessage['headers'],
+  names: readonly string[],
+  set: ReadonlySet<string>,
+): void {
+  for (const name of names) delete headers[name]
+  for (const name in headers) {
+    if (name.includes('_') && set.has(name.replace(/_/g, '-'))) delete headers[name]
+  }
 }

@@ -6,6 +6,7 @@
  */
 import type { AuthConfig } from '../config/auth.ts'
 import type { Identity } from '../pipeline/identity.ts'
+import { AuthFailure } from './challenge.ts'
 import { issuerKey } from './discovery.ts'
 
 export type Claims = Record<string, unknown>
@@ -17,10 +18,12 @@ export type Claims = Record<string, unknown>
  * `%C3%A4`, or ` alice ` and `alice`, as one user.
  */
 export function headerSafe(value: unknown): string {
+  // An array of strings is its values joined with commas (as HTTP lists are), unless one holds
+  // a comma: `["a,b"]` and `["a","b"]` would read alike, so such an array is sent as JSON.
   const text =
     typeof value === 'string'
       ? value
-      : Array.isArray(value) && value.every((v) => typeof v === 'string')
+      : Array.isArray(value) && value.every((v) => typeof v === 'string' && !v.includes(','))
         ? value.join(',')
         : JSON.stringify(value)
   return /^(?! )[\x20-\x24\x26-\x7e]*$/.test(text) && !text.endsWith(' ')
@@ -49,6 +52,13 @@ export class IdentityBuilder {
   fromClaims(claims: Claims, method: 'jwt' | 'introspection'): Identity {
     const subjectClaim = this.#auth.identity.subject_claim
     const raw = ownClaim(claims, subjectClaim)
+    if (typeof raw === 'number' && !Number.isSafeInteger(raw)) {
+      // Read as a double it has lost digits: two users' ids would be one.
+      throw new AuthFailure(
+        'invalid_token',
+        `${subjectClaim} is a number past 2^53, which cannot be read exactly (issue it as a string)`,
+      )
+    }
     const subject = typeof raw === 'string' || typeof raw === 'number' ? String(raw) : ''
     const clientId = stringClaim(claims.client_id) ?? stringClaim(claims.azp)
     const scopes = scopesOf(claims)
@@ -60,7 +70,9 @@ export class IdentityBuilder {
     const identity: Identity = {
       subject: who,
       method,
-      key: `${issuer}#${who}`,
+      // A subject and a client each in their own space: a user whose subject is
+      // `client:ci-bot` is not the client ci-bot (its sessions, budgets, parked calls).
+      key: subject ? `${issuer}#s:${subject}` : `${issuer}#c:${clientId ?? ''}`,
       scopes,
       roles,
       admin: roles.some((r) => this.#adminRoles.has(r)),

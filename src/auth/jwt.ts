@@ -113,23 +113,30 @@ export class JwtVerifier {
     }
     let keys: unknown[]
     const jwks = await this.#keySet()
-    // While the issuer's key set cannot be fetched, a token the cached keys cannot answer is
-    // refused without another fetch: jose's cooldown only counts from a successful one, so each
-    // made-up kid would have sent a request to the failing issuer.
-    if (performance.now() < this.#failingUntil && !canAnswerFromCache(jwks, header)) {
-      throw keysUnavailable(undefined)
-    }
-    try {
-      keys = [await jwks(header as { alg: string }, undefined as never)]
-      this.#failures = 0
-    } catch (error) {
-      const candidates = await candidateKeys(error)
-      if (candidates === undefined) {
-        const failure = jwtFailure(error)
-        if (failure instanceof PorticoError) this.#noteFailure()
-        throw failure
+    // While the issuer's key set cannot be fetched, a token is answered from the keys last
+    // fetched, however old (an issuer's outage longer than `jwks_max_age` refused every token),
+    // and one they cannot answer is refused without another fetch: jose's cooldown only
+    // counts from a successful one, so each made-up kid would have sent a request to the
+    // failing issuer.
+    if (performance.now() < this.#failingUntil) {
+      const kept = await lastKeys(jwks, header)
+      if (kept === undefined) throw keysUnavailable(undefined)
+      keys = kept
+    } else {
+      try {
+        keys = [await jwks(header as { alg: string }, undefined as never)]
+        this.#failures = 0
+      } catch (error) {
+        const candidates = await candidateKeys(error)
+        if (candidates === undefined) {
+          const failure = jwtFailure(error)
+          if (!(failure instanceof PorticoError)) throw failure
+          this.#noteFailure()
+          const kept = await lastKeys(jwks, header)
+          if (kept === undefined) throw failure
+          keys = kept
+        } else keys = candidates
       }
-      keys = candidates
     }
     if (!keys.some((key) => verifySignature(parts, alg, keyObjectOf(key)))) {
       throw new AuthFailure('invalid_token', 'token signature invalid')
@@ -210,11 +217,23 @@ function keysUnavailable(cause: unknown): PorticoError {
   })
 }
 
-/** Whether jose would answer from its cached keys (fresh, and one of them has the token's kid). */
-function canAnswerFromCache(jwks: KeySet, header: Record<string, unknown>): boolean {
-  if (!jwks.fresh) return false
-  const keys = jwks.jwks()?.keys ?? []
-  return header.kid === undefined ? keys.length > 0 : keys.some((key) => key.kid === header.kid)
+/**
+ * The keys last fetched that may have signed a token with this header (its `kid`, else every
+ * key of its type, bounded), whatever their age; undefined when none may. For the issuer's
+ * outages: keys it no longer publishes can only be learned once it answers again.
+ */
+async function lastKeys(
+  jwks: KeySet,
+  header: Record<string, unknown>,
+): Promise<unknown[] | undefined> {
+  const set = jwks.jwks()
+  if (set === undefined || set.keys.length === 0) return undefined
+  const { createLocalJWKSet } = await import('jose')
+  try {
+    return [await createLocalJWKSet(set)(header as { alg: string }, undefined as never)]
+  } catch (error) {
+    return candidateKeys(error)
+  }
 }
 
 /** No audience to check against: refusing is the only safe answer. */

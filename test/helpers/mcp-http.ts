@@ -29,8 +29,16 @@ export function initializeBody(options: InitializeOptions = {}): string {
 }
 
 /** A raw `initialize` POST; the caller reads the answer (status, headers, body). */
-export function postInitialize(url: string, options: InitializeOptions = {}): Promise<Response> {
-  return fetch(url, { method: 'POST', headers: MCP_ACCEPT, body: initializeBody(options) })
+export function postInitialize(
+  url: string,
+  options: InitializeOptions = {},
+  headers: Record<string, string> = {},
+): Promise<Response> {
+  return fetch(url, {
+    method: 'POST',
+    headers: { ...MCP_ACCEPT, ...headers },
+    body: initializeBody(options),
+  })
 }
 
 /** Runs `initialize` + `notifications/initialized`; returns the session id. */
@@ -38,8 +46,10 @@ export async function openSession(
   url: string,
   protocolVersion = '2025-11-25',
   capabilities: Record<string, unknown> = {},
+  /** Sent with both requests (credentials, say). */
+  headers: Record<string, string> = {},
 ): Promise<string> {
-  const init = await postInitialize(url, { protocolVersion, capabilities })
+  const init = await postInitialize(url, { protocolVersion, capabilities }, headers)
   const sessionId = init.headers.get('mcp-session-id')
   await init.text()
   if (!sessionId) throw new Error(`no session id (status ${init.status})`)
@@ -47,6 +57,7 @@ export async function openSession(
     method: 'POST',
     headers: {
       ...MCP_ACCEPT,
+      ...headers,
       'mcp-session-id': sessionId,
       'mcp-protocol-version': protocolVersion,
     },

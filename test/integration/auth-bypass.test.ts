@@ -85,6 +85,9 @@ describe('bypass matrix: JWT tokens (transparent mode)', () => {
         ...bearer(token),
         'x-user-id': 'mallory',
         'X-User-Email': 'mallory@example.test',
+        // A WSGI server reads these as HTTP_X_USER_ID and HTTP_X_USER_EMAIL beside the real ones.
+        x_user_id: 'admin',
+        X_User_Email: 'boss@example.test',
       },
     )
     assert.equal(answer.status, 200)
@@ -92,6 +95,8 @@ describe('bypass matrix: JWT tokens (transparent mode)', () => {
     const seen = JSON.parse(content[0]?.text ?? '{}') as Record<string, string>
     assert.equal(seen['x-user-id'], 'alice', 'a forged x-user-id is replaced')
     assert.equal(seen['x-user-email'], 'alice@example.test')
+    assert.equal(seen.x_user_id, undefined, 'an underscore spelling is dropped')
+    assert.equal(seen.x_user_email, undefined, 'an underscore spelling is dropped')
     assert.equal(seen.authorization, undefined, 'no token passthrough')
     // The client (undici's fetch) accepts gzip; the upstream is asked for plain bytes, which
     // Portico can read (SSE events, list filters).

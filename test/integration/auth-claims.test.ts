@@ -1,0 +1,130 @@
+/**
+ * What a verified token's claims make of a caller, against a real Portico and a real token
+ * issuer (JWKS over HTTP, jose-signed tokens): a token mapped to no role under `default_deny`
+ * is told which scopes would give it one (403 `insufficient_scope`, MCP's step-up); a numeric
+ * subject past 2^53 is refused, not merged with its neighbour; a client's identity and a user
+ * whose subject spells `client:<id>` are two callers; an array claim with a comma in a value is
+ * sent as JSON, not joined; an issuer down past `jwks_max_age` does not refuse the tokens its
+ * keys last fetched can verify. From the OAuth fuzzer's second round; each failed before.
+ */
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { type JwtIssuer, startJwtIssuer } from '../fixtures/jwt-issuer.ts'
+import { startProbeHttp } from '../fixtures/probe-server.ts'
+import type { Served } from '../fixtures/serve.ts'
+import { startStoreUpstream } from '../fixtures/store-upstream.ts'
+import { openSession, sessionHeaders } from '../helpers/mcp-http.ts'
+import { type RunningPortico, startPortico } from '../helpers/portico.ts'
+import { bearer, request, rpc } from '../helpers/rpc.ts'
+
+const HEADERS = request(1, 'tools/call', { name: 'headers', arguments: {} })
+
+/** JWT auth where roles come from scopes, and a token without one is refused. */
+const authOf = (issuer: JwtIssuer) => ({
+  type: 'jwt' as const,
+  issuer: issuer.issuer,
+  jwks_uri: issuer.jwksUri,
+  required_scopes: ['mcp:tools'],
+  jwks_max_age: '1s',
+  roles: [{ name: 'reader' }],
+  role_mapping: { claim: 'scope', mapping: { 'mcp:read': 'reader' }, default_deny: true },
+  identity: { headers: { 'x-user-groups': 'groups' } },
+})
+
+describe('claims and identities (transparent mode, JWT)', () => {
+  let issuer: JwtIssuer
+  let probe: Served
+  let portico: RunningPortico
+  const token = (claims: Record<string, unknown>) => issuer.sign(portico.url, { claims })
+
+  before(async () => {
+    issuer = await startJwtIssuer('alice')
+    probe = await startProbeHttp()
+    portico = await startPortico({ upstream: probe.url, auth: authOf(issuer) })
+  })
+  after(async () => {
+    await portico?.close()
+    await probe?.close()
+    await issuer?.close()
+  })
+
+  it('default_deny names the role scopes to ask for (403 insufficient_scope), then admits', async () => {
+    const scoped = await rpc(portico.url, HEADERS, bearer(await token({ scope: 'mcp:tools' })))
+    assert.equal(scoped.status, 403)
+    const challenge = scoped.headers.get('www-authenticate') ?? ''
+    assert.match(challenge, /error="insufficient_scope"/)
+    assert.match(challenge, /scope="mcp:tools mcp:read"/)
+    assert.match(scoped.message?.error?.message ?? '', /no recognized role \(default_deny\)/)
+    const stepped = await token({ scope: 'mcp:tools mcp:read' })
+    assert.equal((await rpc(portico.url, HEADERS, bearer(stepped))).status, 200)
+  })
+
+  it('refuses a numeric subject past 2^53, which cannot be read exactly', async () => {
+    const answer = await rpc(
+      portico.url,
+      HEADERS,
+      // 2^60 + 1, read as 2^60 (a double): its neighbour's id.
+      bearer(await token({ sub: 2 ** 60 + 1, scope: 'mcp:tools mcp:read' })),
+    )
+    assert.equal(answer.status, 401)
+    assert.match(answer.message?.error?.message ?? '', /sub is a number past 2\^53/)
+    const small = await token({ sub: 42, scope: 'mcp:tools mcp:read' })
+    assert.equal((await rpc(portico.url, HEADERS, bearer(small))).status, 200)
+  })
+
+  it("a client's identity and a user whose subject reads client:<id> are two callers", async () => {
+    // An upstream with sessions: their owners are the callers' identity keys.
+    const stateful = await startStoreUpstream()
+    const beside = await startPortico({ upstream: stateful.url, auth: authOf(issuer) })
+    try {
+      const as = (claims: Record<string, unknown>) =>
+        issuer.sign(beside.url, { claims: { scope: 'mcp:tools mcp:read', ...claims } })
+      const robot = await as({ sub: undefined, client_id: 'ci-bot' })
+      const user = await as({ sub: 'client:ci-bot' })
+      const session = await openSession(beside.url, '2025-11-25', {}, bearer(robot))
+      const list = request(2, 'tools/list')
+      const own = await rpc(beside.url, list, { ...sessionHeaders(session), ...bearer(robot) })
+      assert.equal(own.status, 200)
+      // The robot's session is not the user's: one key for both let the user in.
+      const other = await rpc(beside.url, list, { ...sessionHeaders(session), ...bearer(user) })
+      assert.equal(other.status, 403)
+    } finally {
+      await beside.close()
+      await stateful.close()
+    }
+  })
+
+  it('sends an array claim holding a comma as JSON, not joined with the others', async () => {
+    const seen = async (groups: string[]) => {
+      const answer = await rpc(
+        portico.url,
+        HEADERS,
+        bearer(await token({ groups, scope: 'mcp:tools mcp:read' })),
+      )
+      const content = (answer.message?.result?.content ?? []) as Array<{ text: string }>
+      return (JSON.parse(content[0]?.text ?? '{}') as Record<string, string>)['x-user-groups']
+    }
+    assert.equal(await seen(['self-made', 'admins']), 'self-made,admins')
+    assert.equal(await seen(['self-made,admins']), '["self-made,admins"]')
+  })
+
+  it('verifies with the keys last fetched while the issuer is down past jwks_max_age', async () => {
+    const good = await token({ scope: 'mcp:tools mcp:read' })
+    assert.equal((await rpc(portico.url, HEADERS, bearer(good))).status, 200)
+    issuer.failing = true
+    try {
+      // Past jwks_max_age (1 s): the key set is stale, and cannot be fetched again.
+      await sleep(1500)
+      assert.equal((await rpc(portico.url, HEADERS, bearer(good))).status, 200)
+      // A token the last keys cannot verify is still refused, as the issuer is down (502).
+      const unknown = await issuer.sign(portico.url, {
+        claims: { scope: 'mcp:tools mcp:read' },
+        unpublished: true,
+      })
+      assert.equal((await rpc(portico.url, HEADERS, bearer(unknown))).status, 502)
+    } finally {
+      issuer.failing = false
+    }
+  })
+})
