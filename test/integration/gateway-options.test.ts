@@ -265,7 +265,8 @@ describe('client sessions', () => {
 
   it('session_ttl spares a session holding its stream open, however long since its last request', async () => {
     const gateway = await startPortico({
-      proxy: { session_ttl: '300ms' },
+      // Long enough for the stream to open after initialize on a loaded machine.
+      proxy: { session_ttl: '1500ms' },
       backends: [{ name: 'p', transport: 'http', url: probe.url }],
     })
     const listening = new AbortController()

@@ -186,17 +186,29 @@ describe('portico run --tunnel', () => {
       const mux = await until(() => relaySide, 10_000, 'the tunnel')
       // A relay that writes a loopback Host and no X-Forwarded-For: before, it passed for a
       // local client, and the admin API (backends/add runs a command) answered it.
-      const stream = mux.open({
-        method: 'GET',
-        path: '/admin/config',
-        headers: ['host', 'localhost'],
-      })
-      const status = new Promise<unknown>((resolve) => {
-        stream.onHead = (head) => resolve(head.status)
-      })
-      stream.receive({ data: () => {}, end: () => {}, reset: () => {} })
-      stream.end()
-      assert.equal(await status, 403)
+      const ask = () => {
+        const stream = mux.open({
+          method: 'GET',
+          path: '/admin/config',
+          headers: ['host', 'localhost'],
+        })
+        const status = new Promise<unknown>((resolve) => {
+          stream.onHead = (head) => resolve(head.status)
+        })
+        stream.receive({ data: () => {}, end: () => {}, reset: () => {} })
+        stream.end()
+        return status
+      }
+      // 503 until Portico's handler is attached (it registers first); then the refusal.
+      const status = await until(
+        async () => {
+          const answered = await ask()
+          return answered === 503 ? undefined : answered
+        },
+        10_000,
+        "the admin route's answer",
+      )
+      assert.equal(status, 403)
     } finally {
       await stopChild(portico.child)
       relay.close()
