@@ -19,6 +19,8 @@ export interface BackendStatus {
   healthy: boolean
   /** Ejected by outlier detection (gateway backends; transparent mode has none). */
   ejected?: boolean
+  /** Its circuit breaker's state (`closed`, `open`, `half_open`), or null without one. */
+  breaker?: string | null
   last_checked_at: string | null
   consecutive_failures: number
   error: string | null

@@ -23,6 +23,9 @@ export interface SessionRow {
   grouped: boolean
 }
 
+/** The clients report's name for sessions that sent no client info. */
+const UNKNOWN_CLIENT = '(unknown)'
+
 interface RawSession extends Omit<SessionRow, 'active' | 'grouped'> {
   group_key: string | null
 }
@@ -56,7 +59,12 @@ export function listSessions(db: Db, filter: SessionFilter): SessionRow[] {
     parts.push('ended_at IS NULL AND last_seen_at >= ?')
     args.push(filter.now - ACTIVE_WINDOW_MS)
   }
-  if (filter.client !== undefined) {
+  if (filter.client === UNKNOWN_CLIENT) {
+    // The clients report's name for sessions without client info (`CLIENT_GROUP`): its row
+    // opens these sessions (it matched no stored name and opened an empty list).
+    parts.push("(client_name IS NULL OR client_name = '' OR platform = ?)")
+    args.push(filter.client)
+  } else if (filter.client !== undefined) {
     parts.push('(client_name = ? OR platform = ?)')
     args.push(filter.client, filter.client)
   }
@@ -110,7 +118,7 @@ export interface ClientRow {
  * as `(unknown)`. `store stats` counts clients with the same grouping (`countClients`), so the
  * two never disagree.
  */
-const CLIENT_GROUP = `coalesce(client_name, '(unknown)') AS client_name,
+const CLIENT_GROUP = `coalesce(client_name, '${UNKNOWN_CLIENT}') AS client_name,
   coalesce(client_version, '') AS client_version,
   coalesce(platform, 'unknown') AS platform`
 

@@ -290,6 +290,41 @@ describe('dashboard and studio in Chromium over real traffic', {
     assert.equal((await page.locator('#platforms tbody tr').count()) >= 1, true)
   })
 
+  it("times read in the viewer's own zone, date and clock; the controls show the URL's range", async () => {
+    // UTC+14: the date was UTC's beside the local clock, a day off for half of every day.
+    const zone = 'Pacific/Kiritimati'
+    const context = await browser.newContext({ timezoneId: zone })
+    const local = await context.newPage()
+    try {
+      const [session] = await cliJson<Row>([
+        'sessions',
+        '--db',
+        db,
+        '--since',
+        '1h',
+        '--limit',
+        '1',
+      ])
+      const at = session?.started_at
+      const started = typeof at === 'number' ? at : Date.parse(String(at))
+      const inZone = new Intl.DateTimeFormat('sv-SE', {
+        timeZone: zone,
+        dateStyle: 'short',
+        timeStyle: 'medium',
+      }).format(started)
+      await local.goto(`${base}#/sessions?since=1h`, WAIT)
+      await local.locator('#sessions tbody tr').first().waitFor(WAIT)
+      assert.ok(((await local.locator('#sessions').textContent()) ?? '').includes(inZone), inZone)
+      // A range and a refresh the lists lack are what applies, and what the controls show.
+      await local.goto(`${base}#/overview?since=2h&refresh=5s`, WAIT)
+      await local.locator('#stat-requests').waitFor(WAIT)
+      assert.equal(await local.locator('#range').inputValue(), '2h')
+      assert.equal(await local.locator('#refresh').inputValue(), '5s')
+    } finally {
+      await context.close()
+    }
+  })
+
   it('schema: the tools with their schemas, and the unused ones', async () => {
     await open('schema?since=1h', '#tools-fixture')
     const tools = await texts(page, '#tools-fixture > li summary code')

@@ -11,6 +11,21 @@ function widthOf(el: HTMLElement): number {
   return Math.max(260, Math.min(1200, width))
 }
 
+/**
+ * The charts made so far. uPlot keeps every chart it made (its cursor sync set, a window
+ * listener) until `destroy()`: a chart whose figure left the page (a refresh re-renders the
+ * page) is destroyed before the next is made, or each refresh leaked two charts.
+ */
+const live = new Set<uPlot>()
+
+function destroyDetached(): void {
+  for (const plot of live) {
+    if (plot.root.isConnected) continue
+    plot.destroy()
+    live.delete(plot)
+  }
+}
+
 function chart(
   title: string,
   points: SeriesPoint[],
@@ -23,6 +38,9 @@ function chart(
     ...lines.map((l) => points.map(l.value)),
   ]
   const make = () => {
+    destroyDetached()
+    // Gone already (the page moved on before this frame): nothing to draw into.
+    if (!figure.isConnected) return
     const plot = new uPlot(
       {
         width: widthOf(figure),
@@ -34,6 +52,7 @@ function chart(
       data,
       figure,
     )
+    live.add(plot)
     plot.root.setAttribute('role', 'img')
     plot.root.setAttribute('aria-label', `${title}: ${points.length} points`)
   }

@@ -53,9 +53,17 @@ export function formatBytes(n: number): string {
   return `${(n / 1024 / 1024).toFixed(1)} MB`
 }
 
+/**
+ * A time in the viewer's own zone, date and clock alike (the date was UTC's beside the local
+ * clock: a day off east of UTC+12). A time no date can hold (a damaged store) is `?`, as
+ * `portico logs` prints it, not an exception that empties the page.
+ */
 export function formatTime(ms: number): string {
   const d = new Date(ms)
-  return `${d.toISOString().slice(0, 10)} ${d.toTimeString().slice(0, 8)}`
+  if (Number.isNaN(d.getTime())) return '?'
+  const pad = (n: number) => String(n).padStart(2, '0')
+  const date = `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`
+  return `${date} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`
 }
 
 export interface Column<T> {

@@ -82,11 +82,18 @@ function drawChrome(pageName: string): void {
       ),
   )
   const since = params.get('since') ?? '1h'
+  const refresh = params.get('refresh') ?? ''
+  // A value the URL gives that the lists lack (`since=2h`) is what applies: shown as such, not
+  // as the list's first entry.
+  const ranges = RANGES.includes(since) ? RANGES : [...RANGES, since]
+  const refreshes = REFRESH.some(([value]) => value === refresh)
+    ? REFRESH
+    : [...REFRESH, [refresh, refresh]]
   document.getElementById('controls')?.replaceChildren(
     select(
       'range',
       'Range',
-      RANGES.map((r) => [r, `last ${r}`]),
+      ranges.map((r) => [r, `last ${r}`]),
       since,
       (v) => go(pageName, { since: v }),
     ),
@@ -97,9 +104,7 @@ function drawChrome(pageName: string): void {
       params.get('proxy') ?? '',
       (v) => go(pageName, { proxy: v }),
     ),
-    select('refresh', 'Refresh', REFRESH, params.get('refresh') ?? '', (v) =>
-      go(pageName, { refresh: v }),
-    ),
+    select('refresh', 'Refresh', refreshes, refresh, (v) => go(pageName, { refresh: v })),
   )
 }
 

@@ -27,6 +27,9 @@ export const gateway: Page = async () => {
         { label: 'Backend', value: (b) => b.namespace },
         { label: 'Healthy', value: (b) => (b.healthy ? 'yes' : 'no') },
         { label: 'State', value: (b) => b.state },
+        // Why every call may be refused though the backend is up: an open breaker, an ejection.
+        { label: 'Breaker', value: (b) => b.breaker ?? '—' },
+        { label: 'Ejected', value: (b) => (b.ejected === true ? 'yes' : 'no') },
         { label: 'Transport', value: (b) => b.transport ?? '' },
         { label: 'Restarts', value: (b) => b.restarts, numeric: true },
         { label: 'Connections', value: (b) => b.connections, numeric: true },

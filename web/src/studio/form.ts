@@ -18,10 +18,32 @@ export interface ToolForm {
   argumentsOf(): Record<string, unknown>
 }
 
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value)
+
+/**
+ * The schema's properties as the form reads them: a property schema that is no object (`null`,
+ * JSON Schema's `true`) is one of any type, and a non-array `enum` is none. A tool a server
+ * describes oddly still opens (a `null` property threw, and the tool showed nothing).
+ */
+function propertiesOf(schema: unknown): Record<string, Property> {
+  const listed = isObject(schema) && isObject(schema.properties) ? schema.properties : {}
+  const out: Record<string, Property> = {}
+  for (const [name, value] of Object.entries(listed)) {
+    if (!isObject(value)) {
+      out[name] = {}
+      continue
+    }
+    const { enum: values, ...rest } = value as Property
+    out[name] = Array.isArray(values) ? { ...rest, enum: values } : rest
+  }
+  return out
+}
+
 export function toolForm(toolName: string, schema: unknown): ToolForm {
-  const s = (schema ?? {}) as { properties?: Record<string, Property>; required?: string[] }
-  const properties = s.properties ?? {}
-  const required = new Set(s.required ?? [])
+  const properties = propertiesOf(schema)
+  const listed = isObject(schema) && Array.isArray(schema.required) ? schema.required : []
+  const required = new Set(listed.filter((name): name is string => typeof name === 'string'))
   const values: Record<string, unknown> = {}
   for (const [name, p] of Object.entries(properties))
     if (p.default !== undefined) values[name] = p.default
