@@ -37,16 +37,20 @@ export interface ProxyContext {
   readonly rewriters?: readonly ResponseRewriter[]
 }
 
-/** The origin clients use to reach Portico: `public_url`, else the request's Host. */
+/**
+ * The origin clients use to reach Portico: `public_url`, else what a trusted proxy says the
+ * client used (`X-Forwarded-Proto` and `-Host`), else the request's Host.
+ */
 export function publicOrigin(context: ProxyContext, req: IncomingMessage): string {
   return publicOriginOf(context.config, requestInfoOf(req))
 }
 
 export function publicOriginOf(
   config: Config,
-  request: Pick<RequestInfo, 'host' | 'encrypted'>,
+  request: Pick<RequestInfo, 'host' | 'encrypted' | 'forwardedOrigin'>,
 ): string {
   if (config.public_url) return new URL(config.public_url).origin
+  if (request.forwardedOrigin !== undefined) return request.forwardedOrigin
   const host = request.host ?? `${config.host}:${config.port}`
   return `${request.encrypted ? 'https' : 'http'}://${host}`
 }

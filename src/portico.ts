@@ -564,7 +564,11 @@ class PorticoServer implements Portico {
       mounts: this.#mounts,
       ...(security === undefined
         ? {}
-        : { publicRoutes: security.routes, mcpPaths: security.mcpPaths }),
+        : {
+            publicRoutes: security.routes,
+            publicFilters: security.addressFilters,
+            mcpPaths: security.mcpPaths,
+          }),
     })
     this.#sendWatch.start(() => this.#open.items())
     this.#expirySweep = this.#sweepExpiredStreams()

@@ -42,9 +42,17 @@ const NAMED: Readonly<Record<string, TargetKind>> = lookupTable({
 
 /** The URL-path profile a call came through (`{mcp_path}/{name}`), if any. */
 export function profileOf(path: string, mcpPath: string): string | undefined {
-  return path.length > mcpPath.length + 1 && path.startsWith(`${mcpPath}/`)
-    ? path.slice(mcpPath.length + 1)
-    : undefined
+  const base = profileBase(mcpPath)
+  return path.length > base.length && path.startsWith(base) ? path.slice(base.length) : undefined
+}
+
+/** A profile's path: `{mcp_path}/{name}` (`/ro` with `mcp_path = "/"`, not `//ro`). */
+export function profilePath(mcpPath: string, name: string): string {
+  return `${profileBase(mcpPath)}${name}`
+}
+
+function profileBase(mcpPath: string): string {
+  return mcpPath.endsWith('/') ? mcpPath : `${mcpPath}/`
 }
 
 export function authorize(policy: Policy, mcpPath: string): Middleware {

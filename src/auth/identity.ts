@@ -120,7 +120,7 @@ export class IdentityBuilder {
     if (mapping === undefined) return []
     const table = mapping.mapping
     const candidates =
-      mapping.claim === 'scope' ? scopes : claimCandidates(ownClaim(claims, mapping.claim))
+      mapping.claim === 'scope' ? scopes : claimCandidates(claimAt(claims, mapping.claim))
     const roles = new Set<string>()
     for (const candidate of candidates) {
       const role = Object.hasOwn(table, candidate) ? table[candidate] : undefined
@@ -151,6 +151,21 @@ export class IdentityBuilder {
  */
 function ownClaim(claims: Claims, name: string): unknown {
   return Object.hasOwn(claims, name) ? claims[name] : undefined
+}
+
+/**
+ * The claim a role mapping names: a top-level claim of that name, else a dotted path into
+ * nested claims (`realm_access.roles`, where Keycloak puts realm roles). Read only as a
+ * top-level name, such a path found nothing, and the caller went unrestricted.
+ */
+function claimAt(claims: Claims, path: string): unknown {
+  if (Object.hasOwn(claims, path) || !path.includes('.')) return ownClaim(claims, path)
+  let value: unknown = claims
+  for (const part of path.split('.')) {
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined
+    value = ownClaim(value as Claims, part)
+  }
+  return value
 }
 
 function stringClaim(value: unknown): string | undefined {

@@ -13,7 +13,7 @@ import type { Logger } from '../observe/logger.ts'
 import type { Middleware } from '../pipeline/compose.ts'
 import { ArgumentGuard } from './arguments.ts'
 import { Authenticator, PRM_PATH } from './authenticator.ts'
-import { authorize } from './authorize.ts'
+import { authorize, profilePath } from './authorize.ts'
 import { authFilter, type RequestFilter } from './filter.ts'
 import { IpPolicy } from './ip.ts'
 import { pinFileOf, ToolPins } from './pins.ts'
@@ -100,7 +100,7 @@ export function securityFromConfig(
     policy.resourceNames = names?.resourceNames
     policy.canonicalUri = names?.canonicalUri
     middleware.push(sessions.middleware(), authorize(policy, config.mcp_path))
-    for (const profile of auth.profiles) mcpPaths.add(`${config.mcp_path}/${profile.name}`)
+    for (const profile of auth.profiles) mcpPaths.add(profilePath(config.mcp_path, profile.name))
     if (authenticator.isOAuth) {
       addMetadataRoutes(routes, authenticator, [config.mcp_path, ...mcpPaths])
     }

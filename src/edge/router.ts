@@ -67,8 +67,12 @@ export interface Operations {
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void
 
 export interface RouterExtras {
-  /** Paths served without filters (the OAuth protected resource metadata). */
+  /**
+   * Paths served without credentials (the OAuth protected resource metadata), behind the
+   * client address rules only (`publicFilters`), as every path is.
+   */
   publicRoutes?: ReadonlyMap<string, RouteHandler>
+  publicFilters?: readonly HttpFilter[]
   /** More paths served as the MCP endpoint (URL-path profiles, `/mcp/{name}`). */
   mcpPaths?: ReadonlySet<string>
   /** Route groups served beside MCP (the admin API, `/metrics`), each with its own filters. */
@@ -126,6 +130,7 @@ export function createRouter(
   extras: RouterExtras = {},
 ): RequestHandler {
   const publicRoutes = extras.publicRoutes ?? new Map<string, RouteHandler>()
+  const publicFilters = extras.publicFilters ?? []
   const moreMcpPaths = extras.mcpPaths ?? new Set<string>()
   const mounts = extras.mounts ?? []
   const { mcp_path: mcpPath, sse_path: ssePath } = context.config
@@ -163,7 +168,12 @@ export function createRouter(
       return refuse(context, req, res, error, 'http')
     }
     const open = publicRoutes.get(pathname)
-    if (open !== undefined) return refusedHost(context, req, res) ? undefined : open(req, res)
+    if (open !== undefined) {
+      if (refusedHost(context, req, res)) return
+      // `allow_ips` / `deny_ips` hold here too: the metadata names the issuer.
+      if (publicFilters.length === 0) return open(req, res)
+      return guardedBy(context, publicFilters, 'http', open, req, res)
+    }
     const legacy = routes.legacy
     if (legacy !== undefined && (pathname === ssePath || legacy.isMessagePath(pathname))) {
       allowOrigin(req, res, corsOrigin)

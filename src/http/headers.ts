@@ -151,11 +151,18 @@ export interface RequestInfo {
    * `X-Forwarded-Proto` are kept; anyone else's are overwritten.
    */
   readonly trustedPeer?: boolean
+  /**
+   * The origin a trusted peer says the client used (`X-Forwarded-Proto` and `-Host`, first
+   * values, when well-formed): behind a TLS proxy, `https://mcp.example.com`, not the `http://`
+   * of the proxy's own connection. Undefined for anyone else, whose word is not taken.
+   */
+  readonly forwardedOrigin?: string | undefined
 }
 
 export function requestInfoOf(req: IncomingMessage): RequestInfo {
   const url = req.url ?? '/'
   const query = url.indexOf('?')
+  const trustedPeer = isFromTrustedProxy(req) || viaOf(req.socket) === 'tunnel'
   return {
     path: query === -1 ? url : url.slice(0, query),
     search: query === -1 ? '' : url.slice(query),
@@ -164,8 +171,24 @@ export function requestInfoOf(req: IncomingMessage): RequestInfo {
     host: req.headers.host,
     // The socket may already be detached once a streamed request body has been consumed.
     encrypted: (req.socket as { encrypted?: boolean } | null)?.encrypted === true,
-    trustedPeer: isFromTrustedProxy(req) || viaOf(req.socket) === 'tunnel',
+    trustedPeer,
+    forwardedOrigin: trustedPeer ? forwardedOriginOf(req.headers) : undefined,
   }
+}
+
+/** `X-Forwarded-Proto` and `-Host` as an origin, when both are there and well-formed. */
+function forwardedOriginOf(headers: IncomingHttpHeaders): string | undefined {
+  const proto = firstValue(headers['x-forwarded-proto'])?.toLowerCase()
+  const host = firstValue(headers['x-forwarded-host'])
+  if ((proto !== 'https' && proto !== 'http') || host === undefined) return undefined
+  if (!/^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/.test(host)) return undefined
+  return `${proto}://${host.toLowerCase()}`
+}
+
+function firstValue(value: string | string[] | undefined): string | undefined {
+  const text = Array.isArray(value) ? value[0] : value
+  const first = text?.split(',', 1)[0]?.trim()
+  return first === '' ? undefined : first
 }
 
 /** The headers sent upstream for a client request: end-to-end ones plus X-Forwarded-*. */

@@ -95,6 +95,34 @@ describe('claims and identities (transparent mode, JWT)', () => {
     }
   })
 
+  it('reads a role mapping claim given as a dotted path into nested claims', async () => {
+    // Keycloak's realm roles: `realm_access.roles`. Read only as a top-level name, it matched
+    // nothing, and the caller went unrestricted (here: refused by default_deny instead).
+    const nested = await startPortico({
+      upstream: probe.url,
+      auth: {
+        ...authOf(issuer),
+        role_mapping: {
+          claim: 'realm_access.roles',
+          mapping: { 'mcp-reader': 'reader' },
+          default_deny: true,
+        },
+      },
+    })
+    try {
+      const reader = await issuer.sign(nested.url, {
+        claims: { scope: 'mcp:tools', realm_access: { roles: ['mcp-reader'] } },
+      })
+      assert.equal((await rpc(nested.url, HEADERS, bearer(reader))).status, 200)
+      const none = await issuer.sign(nested.url, {
+        claims: { scope: 'mcp:tools', realm_access: { roles: ['other'] } },
+      })
+      assert.equal((await rpc(nested.url, HEADERS, bearer(none))).status, 403)
+    } finally {
+      await nested.close()
+    }
+  })
+
   it('sends an array claim holding a comma as JSON, not joined with the others', async () => {
     const seen = async (groups: string[]) => {
       const answer = await rpc(
@@ -125,6 +153,50 @@ describe('claims and identities (transparent mode, JWT)', () => {
       assert.equal((await rpc(portico.url, HEADERS, bearer(unknown))).status, 502)
     } finally {
       issuer.failing = false
+    }
+  })
+})
+
+describe('the protected resource metadata and URL profiles, beside the address rules', () => {
+  let issuer: JwtIssuer
+  let probe: Served
+
+  before(async () => {
+    issuer = await startJwtIssuer('alice')
+    probe = await startProbeHttp()
+  })
+  after(async () => {
+    await probe?.close()
+    await issuer?.close()
+  })
+
+  it('answers the metadata only to addresses the rules let in, as every other path', async () => {
+    const portico = await startPortico({
+      upstream: probe.url,
+      auth: authOf(issuer),
+      security: { deny_ips: ['127.0.0.0/8'] },
+    })
+    try {
+      // It answered 200 and named the issuer to an address every other path refused.
+      const metadata = await fetch(`${portico.origin}/.well-known/oauth-protected-resource/mcp`)
+      assert.equal(metadata.status, 403)
+    } finally {
+      await portico.close()
+    }
+  })
+
+  it('serves a profile at /{name} when mcp_path is "/", not at //{name}', async () => {
+    const portico = await startPortico({
+      upstream: probe.url,
+      mcp_path: '/',
+      auth: { ...authOf(issuer), profiles: [{ name: 'ro', allow_tools: ['headers'] }] },
+    })
+    try {
+      const good = await issuer.sign(portico.url, { claims: { scope: 'mcp:tools mcp:read' } })
+      const answer = await rpc(`${portico.origin}/ro`, HEADERS, bearer(good))
+      assert.equal(answer.status, 200, JSON.stringify(answer.message))
+    } finally {
+      await portico.close()
     }
   })
 })

@@ -5,6 +5,7 @@
  * and then calls a protected tool through Portico with the token.
  */
 import assert from 'node:assert/strict'
+import { request as httpRequest } from 'node:http'
 import { after, before, describe, it } from 'node:test'
 import type { OAuthClientProvider } from '@modelcontextprotocol/sdk/client/auth.js'
 import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js'
@@ -108,5 +109,53 @@ describe("an upstream's own OAuth through Portico", () => {
     const result = await authed.callTool({ name: 'whoami', arguments: {} })
     assert.match(JSON.stringify(result.content), /client [\w-]+/)
     await authed.close()
+  })
+})
+
+describe("an upstream's own OAuth behind a TLS proxy Portico trusts", () => {
+  it('names the origin the client used (X-Forwarded-Proto and -Host), not http://', async () => {
+    const upstream = await startOAuthUpstream()
+    const portico = await startPortico({
+      upstream: upstream.mcpUrl,
+      allowed_hosts: ['mcp.example.com'],
+      security: { trusted_proxies: ['127.0.0.1'] },
+    })
+    try {
+      const { port } = new URL(portico.origin)
+      // What the proxy sends: the public Host, and the scheme and host the client used.
+      const headers = {
+        host: 'mcp.example.com',
+        'x-forwarded-proto': 'https',
+        'x-forwarded-host': 'mcp.example.com',
+      }
+      const metadata = await new Promise<string>((resolve, reject) => {
+        const req = httpRequest(
+          {
+            host: '127.0.0.1',
+            port,
+            path: '/.well-known/oauth-protected-resource/mcp',
+            headers,
+          },
+          (res) => {
+            let body = ''
+            res.setEncoding('utf8')
+            res.on('data', (chunk: string) => {
+              body += chunk
+            })
+            res.on('end', () => resolve(body))
+          },
+        )
+        req.on('error', reject)
+        req.end()
+      })
+      // It said http://mcp.example.com/mcp, which an SDK client at https:// refuses.
+      assert.equal(
+        (JSON.parse(metadata) as { resource: string }).resource,
+        'https://mcp.example.com/mcp',
+      )
+    } finally {
+      await portico.close()
+      await upstream.close()
+    }
   })
 })

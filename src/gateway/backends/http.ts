@@ -96,7 +96,12 @@ export class HttpConnection extends Connection {
   readonly #url: URL
   readonly #label: string
   readonly #options: HttpConnectionOptions
-  readonly #headers: HeaderMap
+  /** What the connection's own requests carry: see `#refreshIdentity`. */
+  #headers: HeaderMap
+  /** The last call's identity headers the connection's own requests carry now. */
+  #identity: HeaderMap | undefined
+  /** The backend's own headers (configured ones, its bearer token). */
+  readonly #base: HeaderMap
   readonly #abort = new AbortController()
   #sessionId: string | undefined
   #reinitializing: Promise<unknown> | undefined
@@ -117,6 +122,7 @@ export class HttpConnection extends Connection {
     this.#options = options
     this.#url = new URL(options.config.url ?? '')
     this.#label = labelOfBackend(options.config)
+    this.#base = backendHeaders(options.config)
     this.#headers = connectionHeaders(options)
 
     // Every request of this connection listens on its signal while in flight: as many as the
@@ -128,6 +134,18 @@ export class HttpConnection extends Connection {
     const info = await this.initialize(this.#options.initParams, this.#options.startupTimeoutMs)
     this.#openStream()
     return info
+  }
+
+  /**
+   * A client session's connection carries its caller's identity (and, with `forward_auth`, its
+   * token) on its own requests too: the latest call's, not the first's. A re-initialization
+   * after the backend forgot its sessions, the GET stream and the DELETE went with the token
+   * the session opened with, expired long since, and every call of the session then failed 401.
+   */
+  #refreshIdentity(headers: HeaderMap): void {
+    if (this.#options.sessionHeaders === undefined || headers === this.#identity) return
+    this.#identity = headers
+    this.#headers = { ...this.#base, ...headers }
   }
 
   #requestHeaders(): HeaderMap {
@@ -153,6 +171,7 @@ export class HttpConnection extends Connection {
     pending?: Pending,
     extraHeaders?: HeaderMap,
   ): Promise<UpstreamResponse> {
+    if (pending?.headers !== undefined) this.#refreshIdentity(pending.headers)
     const callSignal = pending?.signal
     const deadline =
       callSignal === undefined
