@@ -32,6 +32,9 @@ const TARGET_KINDS = ['tool', 'resource', 'prompt', ''] as const
  * Rows of each kind the targets page gets (the most called), and clients the clients page gets
  * (the most active): `portico status` and `portico clients` list them all.
  */
+/** A session's calls the page draws at most (its timeline says when there are more). */
+const SESSION_CALLS_SHOWN = 2000
+
 const TARGETS_SHOWN = 500
 
 /** Sessions, calls and errors of every platform among `rows` (a client's platform is its family). */
@@ -135,7 +138,10 @@ export const PAGES: Readonly<Record<string, Page>> = lookupTable({
 
   errors: (db, params, now) => {
     const w = window(db, params, now)
-    return { groups: errorGroups(db, { ...w, limit: params.integer('limit', 200, 1, 1000) }) }
+    const limit = params.integer('limit', 200, 1, 1000)
+    // One more than shown: whether the window holds more is said (as for sessions).
+    const groups = errorGroups(db, { ...w, limit: limit + 1 })
+    return { groups: groups.slice(0, limit), more: groups.length > limit }
   },
 
   /** `portico logs`: the last matching exchanges, oldest first (the studio shows its own call). */
@@ -173,7 +179,10 @@ export const PAGES: Readonly<Record<string, Page>> = lookupTable({
     const found = findSessions(db, id, now, proxy).filter((s) => s.session_id === id)
     const session = found[0]
     if (session === undefined) throw new BadRequest(`id: no session "${id}" in the store`, 404)
-    return { session, calls: sessionFlow(db, session, 2000) }
+    // Its latest calls, oldest first (one more than shown: whether there are more is said).
+    const calls = sessionFlow(db, session, SESSION_CALLS_SHOWN + 1)
+    const more = calls.length > SESSION_CALLS_SHOWN
+    return { session, calls: more ? calls.slice(1) : calls, more }
   },
 
   clients: (db, params, now) => {

@@ -41,6 +41,28 @@ describe('dashboard bounds', () => {
       ...['1', '10', '11', '12', '13', '14', '15'].map((sessionId, i) =>
         exchangeEvent({ method: 'initialize', sessionId, ts: Date.now() - 1000 + i * 100 }),
       ),
+      // 250 kinds of failure, and a session of 2,100 calls.
+      ...Array.from({ length: 250 }, (_, i) =>
+        exchangeEvent({
+          method: 'tools/call',
+          targetKind: 'tool',
+          name: 'failing',
+          outcome: 'error',
+          errorCode: -32000,
+          errorMessage: `failure ${i}`,
+        }),
+      ),
+      ...Array.from({ length: 2100 }, (_, i) =>
+        exchangeEvent({
+          method: 'tools/call',
+          targetKind: 'tool',
+          name: 'step',
+          sessionId: 'long',
+          // Told apart by their duration (one tool name: the targets page counts names).
+          durationUs: i + 1,
+          ts: Date.now() - 5000 + i,
+        }),
+      ),
     ])
     base = dashboard.base
   })
@@ -64,7 +86,8 @@ describe('dashboard bounds', () => {
     assert.equal(response.status, 200)
     const body = (await response.json()) as { tools: unknown[]; counts: { tools: number } }
     assert.equal(body.tools.length, 500)
-    assert.equal(body.counts.tools, 601, '600 made-up names and one long one')
+    // 600 made-up names, one long one, and the failing tool and the long session's step.
+    assert.equal(body.counts.tools, 603)
   })
 
   it('the clients page sends the 500 most active, how many there are, and every platform', async () => {
@@ -119,6 +142,22 @@ describe('dashboard bounds', () => {
     }
     assert.ok(all.sessions.length > 500, String(all.sessions.length))
     assert.equal(all.more, false)
+  })
+
+  it('the errors and session pages say when they send less than the window holds', async () => {
+    const errors = (await (await fetch(`${base}api/errors?since=1h`)).json()) as {
+      groups: unknown[]
+      more: boolean
+    }
+    assert.deepEqual([errors.groups.length, errors.more], [200, true])
+    const session = (await (await fetch(`${base}api/session?id=long`)).json()) as {
+      calls: Array<{ latency_us: number }>
+      more: boolean
+    }
+    // Its latest 2,000, oldest first, and word of the rest.
+    assert.deepEqual([session.calls.length, session.more], [2000, true])
+    assert.equal(session.calls.at(-1)?.latency_us, 2100)
+    assert.equal(session.calls[0]?.latency_us, 101)
   })
 
   it('a whole session id is that session, however many others it begins', async () => {

@@ -4,7 +4,7 @@ import { linkTo } from '../state.ts'
 import type { ErrorGroup, Page } from './types.ts'
 
 export const errors: Page = async (ctx) => {
-  const { groups } = await getJson<{ groups: ErrorGroup[] }>('errors', {
+  const { groups, more } = await getJson<{ groups: ErrorGroup[]; more?: boolean }>('errors', {
     since: ctx.since,
     proxy: ctx.proxy,
   })
@@ -42,5 +42,12 @@ export const errors: Page = async (ctx) => {
       groups,
       { sort: 4, id: 'error-groups' },
     ),
+    more
+      ? h(
+          'p',
+          { id: 'errors-more' },
+          `The ${formatCount(groups.length)} most frequent groups are shown; the window holds more: narrow it, or read them with portico logs --status error.`,
+        )
+      : null,
   )
 }

@@ -48,7 +48,7 @@ export const sessions: Page = async (ctx) => {
 
 export const session: Page = async (ctx) => {
   const id = ctx.params.get('id') ?? ''
-  const data = await getJson<{ session: Session; calls: Exchange[] }>('session', {
+  const data = await getJson<{ session: Session; calls: Exchange[]; more?: boolean }>('session', {
     id,
     proxy: ctx.proxy,
   })
@@ -73,6 +73,13 @@ export const session: Page = async (ctx) => {
       h('dt', {}, 'Calls'),
       h('dd', {}, `${s.calls} (${s.errors} failed)`),
     ),
+    data.more
+      ? h(
+          'p',
+          { id: 'session-more' },
+          `Its latest ${formatCount(data.calls.length)} calls are shown; portico session ${s.session_id.slice(0, 16)} lists them all.`,
+        )
+      : null,
     section('Timeline', timeline(data.calls)),
     callsTable('Calls in order', data.calls, 'session-calls'),
   )
