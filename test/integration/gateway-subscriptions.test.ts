@@ -73,6 +73,20 @@ async function backendState(client: Client): Promise<BackendState> {
   return result.structuredContent as unknown as BackendState
 }
 
+/**
+ * Subscribes `client` to the backend's `memo://a`: its URI as clients see it, the updates that
+ * reach the client from now on, and the backend process's state once subscribed.
+ */
+async function subscribedToA(client: Client) {
+  const updates: string[] = []
+  client.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => {
+    updates.push(n.params.uri)
+  })
+  const uri = await exposedUri(client, 'memo://a')
+  await client.subscribeResource({ uri })
+  return { uri, updates, first: await backendState(client) }
+}
+
 async function exposedUri(client: Client, local: string): Promise<string> {
   const { resources } = await client.listResources()
   const found = resources.find((r) => r.name === local)
@@ -83,13 +97,7 @@ async function exposedUri(client: Client, local: string): Promise<string> {
 describe('gateway resource subscriptions on a stdio backend', () => {
   it('subscribes a restarted shared process again to what its clients subscribed to', async () => {
     const client = await connect()
-    const updates: string[] = []
-    client.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => {
-      updates.push(n.params.uri)
-    })
-    const uri = await exposedUri(client, 'memo://a')
-    await client.subscribeResource({ uri })
-    const first = await backendState(client)
+    const { uri, updates, first } = await subscribedToA(client)
     assert.deepEqual(first.subscribed, ['memo://a'])
     process.kill(first.pid, 'SIGKILL')
     const second = await until(
@@ -252,13 +260,7 @@ describe('a shared stdio backend replaced by the admin API (as by a reload)', ()
     const client = new Client({ name: 'subscriptions-test', version: '1.0.0' })
     try {
       await client.connect(new StreamableHTTPClientTransport(new URL(replaced.url)))
-      const updates: string[] = []
-      client.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => {
-        updates.push(n.params.uri)
-      })
-      const uri = await exposedUri(client, 'memo://a')
-      await client.subscribeResource({ uri })
-      const first = await backendState(client)
+      const { uri, updates, first } = await subscribedToA(client)
       // Another config for it (any key): a new backend, and a new process.
       const put = await fetch(`${replaced.origin}/admin/backends/sub`, {
         method: 'PUT',

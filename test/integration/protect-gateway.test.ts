@@ -23,7 +23,7 @@ import { createPortico } from '../../src/index.ts'
 import type { ExchangeEvent } from '../../src/observe/event.ts'
 import { Logger } from '../../src/observe/logger.ts'
 import { type FaultyHttp, startFaultyHttp } from '../fixtures/faulty-http.ts'
-import { type ResumableServer, startResumableServer } from '../fixtures/resumable-server.ts'
+import { startResumableServer } from '../fixtures/resumable-server.ts'
 import { serveMcp } from '../fixtures/serve.ts'
 import { ManualClock } from '../helpers/clock.ts'
 import { MCP_ACCEPT, openSession, sessionHeaders } from '../helpers/mcp-http.ts'
@@ -466,6 +466,33 @@ describe('gateway: circuit breaker and retries (hand-driven clock)', () => {
 })
 
 /**
+ * A gateway with one HTTP backend `name` (the server `start` gives, with `policies`), and a
+ * client that listed its tools. Started before the suite's tests, closed after them.
+ */
+function oneBackend<S extends { url: string; close(): Promise<void> }>(
+  name: string,
+  start: () => Promise<S>,
+  policies: Record<string, unknown> = {},
+) {
+  const fixture = {} as { server: S; portico: RunningPortico; client: Client }
+  before(async () => {
+    fixture.server = await start()
+    fixture.portico = await startPortico({
+      ...quiet,
+      backends: [{ name, transport: 'http', url: fixture.server.url, ...policies }],
+    } as ConfigInput)
+    fixture.client = await connect(fixture.portico.url)
+    await fixture.client.listTools()
+  })
+  after(async () => {
+    await fixture.client?.close()
+    await fixture.portico?.close()
+    await fixture.server?.close()
+  })
+  return fixture
+}
+
+/**
  * A gateway whose backend `main` (faulty server `primary`, with `policies`) fails over to
  * `backup` (faulty server `spare`), and a client that listed the tools (their annotations say
  * which calls may be repeated). Started before the suite's tests, closed after them.
@@ -567,26 +594,13 @@ describe("gateway: a backend's 4xx is its answer, not its failure", () => {
 })
 
 describe("gateway: a backend's 429 with a JSON-RPC error, no failover", () => {
-  let server: FaultyHttp
-  let portico: RunningPortico
-
-  before(async () => {
-    server = await startFaultyHttp('alone')
-    portico = await startPortico({
-      ...quiet,
-      backends: [{ name: 'alone', transport: 'http', url: server.url }],
-    } as ConfigInput)
-  })
-  after(async () => {
-    await portico?.close()
-    await server?.close()
-  })
+  const gateway = oneBackend('alone', () => startFaultyHttp('alone'))
 
   for (const mode of ['http429-rpc', 'http429-sse'] as const) {
     it(`reaches the client as 429 with the backend's Retry-After and words (${mode})`, async () => {
-      const session = sessionHeaders(await openSession(portico.url))
-      server.server.plan([{ mode, times: 1, tool: 'echo' }])
-      const response = await fetch(portico.url, {
+      const session = sessionHeaders(await openSession(gateway.portico.url))
+      gateway.server.server.plan([{ mode, times: 1, tool: 'echo' }])
+      const response = await fetch(gateway.portico.url, {
         method: 'POST',
         headers: session,
         body: JSON.stringify({
@@ -606,36 +620,14 @@ describe("gateway: a backend's 429 with a JSON-RPC error, no failover", () => {
 })
 
 describe('gateway: hedging a call that reports progress', () => {
-  let server: ResumableServer
-  let portico: RunningPortico
-  let client: Client
-
-  before(async () => {
-    server = await startResumableServer()
-    portico = await startPortico({
-      ...quiet,
-      backends: [
-        {
-          name: 'count',
-          transport: 'http',
-          url: server.url,
-          hedging: { delay_ms: 400, max_hedges: 2 },
-        },
-      ],
-    } as ConfigInput)
-    client = await connect(portico.url)
-    await client.listTools()
-  })
-  after(async () => {
-    await client?.close()
-    await portico?.close()
-    await server?.close()
+  const gateway = oneBackend('count', startResumableServer, {
+    hedging: { delay_ms: 400, max_hedges: 2 },
   })
 
   it('sends no hedge once the attempt reported progress: it is answering', async () => {
     // Progress every 150 ms, the result after 1.2 s: past delay_ms, but answering from 150 ms.
     const progress: number[] = []
-    const result = await client.callTool(
+    const result = await gateway.client.callTool(
       { name: 'count__countdown', arguments: { steps: 8, step_ms: 150 } },
       undefined,
       { onprogress: (p) => progress.push(p.progress) },
@@ -643,7 +635,7 @@ describe('gateway: hedging a call that reports progress', () => {
     assert.match(JSON.stringify(result.content), /liftoff/)
     assert.deepEqual(progress, [1, 2, 3, 4, 5, 6, 7, 8])
     // Before, each delay_ms sent another attempt: the backend ran it three times.
-    const [call] = exchanges(portico, 'count__countdown')
+    const [call] = exchanges(gateway.portico, 'count__countdown')
     assert.equal(call?.hedges, undefined)
   })
 })
