@@ -571,26 +571,20 @@ describe("gateway: a backend's 4xx is its answer, not its failure", () => {
     assert.deepEqual(refused, ['backend_refused', 'backend_refused', 'backend_refused'])
   })
 
-  it("a 429 is the backend's rate limit: not retried, and a failover may take the call", async () => {
-    gateway.primary.server.plan([{ mode: 'http429', times: 1, tool: 'write' }])
-    // The backend refused before running it, so even a write may move on.
-    assert.match(
-      text(await gateway.client.callTool({ name: 'main__write', arguments: {} })),
-      /spare/,
-    )
-    assert.equal(gateway.primary.server.runs.get('arrived:write'), 1)
-  })
-
-  it('a 429 whose body is a JSON-RPC error is the same rate limit, not an answer', async () => {
-    // Passed on as the backend's answer, it reached the client as a 200 without Retry-After,
-    // and no failover took it.
-    gateway.primary.server.plan([{ mode: 'http429-rpc', times: 1, tool: 'write' }])
-    assert.match(
-      text(await gateway.client.callTool({ name: 'main__write', arguments: {} })),
-      /spare/,
-    )
-    assert.equal(gateway.primary.server.runs.get('arrived:write'), 2)
-  })
+  // Whatever its body: plain text, a JSON-RPC error (passed on as the backend's answer, it
+  // reached the client as a 200 without Retry-After, and no failover took it), an event stream.
+  for (const mode of ['http429', 'http429-rpc', 'http429-sse'] as const) {
+    it(`a 429 is the backend's rate limit: not retried, and a failover may take the call (${mode})`, async () => {
+      const arrived = gateway.primary.server.runs.get('arrived:write') ?? 0
+      gateway.primary.server.plan([{ mode, times: 1, tool: 'write' }])
+      // The backend refused before running it, so even a write may move on.
+      assert.match(
+        text(await gateway.client.callTool({ name: 'main__write', arguments: {} })),
+        /spare/,
+      )
+      assert.equal(gateway.primary.server.runs.get('arrived:write'), arrived + 1)
+    })
+  }
 })
 
 describe("gateway: a backend's 429 with a JSON-RPC error, no failover", () => {
