@@ -221,6 +221,7 @@ describe('isolation = "session"', () => {
     // rpc() gives up after 10 s; the start would take 30.
     const { message } = await answer
     assert.equal(message?.id, 42, JSON.stringify(message))
+    assert.equal(message?.error?.code, -32001, JSON.stringify(message))
     assert.match(message?.error?.message ?? '', /Session ended/, JSON.stringify(message))
     await until(() => !running(pidsIn(pids)[0] ?? 0), 10_000, 'the process to be stopped')
   })
@@ -333,6 +334,36 @@ describe('a shared process', () => {
         logs.join(''),
       )
       assert.ok(pidsIn(pids).length >= 2)
+    })
+  }
+})
+
+describe('what a process writes at the edges of its life', () => {
+  it('its last answer, written without a newline before it exits, answers the call', async () => {
+    const { gateway: g } = await gateway({})
+    // Before, the line without its newline was dropped at the end of the output, and the
+    // call failed "Backend s exited (code 0)".
+    const answer = await call(g.url, undefined, 'last_words', 7)
+    assert.equal(answer.message?.id, 7, JSON.stringify(answer.message))
+    assert.equal(textOf(answer), 'last words', JSON.stringify(answer.message))
+  })
+
+  for (const isolation of ['shared', 'session'] as const) {
+    it(`a request it writes with its initialize answer is answered (isolation = "${isolation}")`, async () => {
+      const { gateway: g } = await gateway({ isolation, env: { LIFE_EARLY_ROOTS: '1' } })
+      const id = await session(g.url)
+      // Before, it came before the gateway took the process's messages and was dropped:
+      // the server waited for its answer for ever.
+      const answers = await until(
+        async () => {
+          const got = JSON.parse(textOf(await call(g.url, id, 'answers'))) as Array<{ id: unknown }>
+          return got.length > 0 ? got : undefined
+        },
+        5000,
+        'the answer to its early roots/list',
+      )
+      assert.equal(answers.length, 1, JSON.stringify(answers))
+      assert.equal(answers[0]?.id, 'early', JSON.stringify(answers))
     })
   }
 })

@@ -66,6 +66,7 @@ async function connect(): Promise<Client> {
 interface BackendState {
   pid: number
   subscribed: string[]
+  level: string | null
 }
 
 async function backendState(client: Client): Promise<BackendState> {
@@ -250,7 +251,7 @@ describe('a stdio backend with a process per session that crashes at start', () 
 })
 
 describe('a shared stdio backend replaced by the admin API (as by a reload)', () => {
-  it("keeps its clients' subscriptions: the new process is subscribed again, its updates arrive", async () => {
+  it("keeps its clients' subscriptions and log level: the new process is told them, its updates arrive", async () => {
     const stdio = { transport: 'stdio' as const, command: process.execPath }
     const replaced = await startPortico({
       admin: { enabled: true },
@@ -261,6 +262,7 @@ describe('a shared stdio backend replaced by the admin API (as by a reload)', ()
     try {
       await client.connect(new StreamableHTTPClientTransport(new URL(replaced.url)))
       const { uri, updates, first } = await subscribedToA(client)
+      await client.setLoggingLevel('debug')
       // Another config for it (any key): a new backend, and a new process.
       const put = await fetch(`${replaced.origin}/admin/backends/sub`, {
         method: 'PUT',
@@ -280,6 +282,13 @@ describe('a shared stdio backend replaced by the admin API (as by a reload)', ()
         'the new process, subscribed again',
       )
       assert.deepEqual(again.subscribed, ['memo://a'])
+      // Before, the new process kept its own default level, as a restarted one no longer does.
+      const told = await until(
+        async () => ((await backendState(client)).level === 'debug' ? true : undefined),
+        5000,
+        'the new process told the log level',
+      )
+      assert.ok(told)
       await client.callTool({ name: 'sub__touch', arguments: {} })
       await until(() => updates.includes(uri), 5000, `an update of ${uri} from the new process`)
     } finally {
@@ -288,3 +297,66 @@ describe('a shared stdio backend replaced by the admin API (as by a reload)', ()
     }
   })
 })
+
+describe('a stdio backend with a process per session whose process crashes', () => {
+  it("starts the session's process again, subscribed and at its log level, and its updates arrive", async () => {
+    // The other suites' gateway runs this fixture too: its processes are not this session's.
+    const others = new Set(fixtureProcesses())
+    const own = await startPortico({
+      proxy: { admin_tools: false },
+      backends: [
+        {
+          name: 'sub',
+          transport: 'stdio',
+          command: process.execPath,
+          args: [fixture('subscribable-stdio')],
+          isolation: 'session',
+        },
+      ],
+    })
+    const client = new Client({ name: 'subscriptions-test', version: '1.0.0' })
+    try {
+      await client.connect(new StreamableHTTPClientTransport(new URL(own.url)))
+      const { uri, updates, first } = await subscribedToA(client)
+      await client.setLoggingLevel('debug')
+      assert.equal((await backendState(client)).level, 'debug')
+      await client.callTool({ name: 'sub__crash', arguments: {} })
+      // Started again without a call of the session's (it waits for updates, not to call):
+      // the process that crashed at once waits out the backoff (250 ms) first. Before, no
+      // process ran until the session's next call, and that one knew neither.
+      await until(
+        () =>
+          fixtureProcesses().some((pid) => pid !== first.pid && !others.has(pid))
+            ? true
+            : undefined,
+        10_000,
+        "the session's new process, started without a call",
+      )
+      const again = await backendState(client)
+      assert.notEqual(again.pid, first.pid)
+      assert.deepEqual(again.subscribed, ['memo://a'])
+      assert.equal(again.level, 'debug')
+      await client.callTool({ name: 'sub__touch', arguments: {} })
+      await until(() => updates.includes(uri), 5000, `an update of ${uri} from the new process`)
+    } finally {
+      await client.close()
+      await own.close()
+    }
+  })
+})
+
+/** The fixture's processes this test process runs (its children, read from /proc). */
+function fixtureProcesses(): number[] {
+  const children = readFileSync(`/proc/${process.pid}/task/${process.pid}/children`, 'utf8')
+  return children
+    .split(/\s+/)
+    .filter(Boolean)
+    .map(Number)
+    .filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('subscribable-stdio')
+      } catch {
+        return false // it exited meanwhile
+      }
+    })
+}

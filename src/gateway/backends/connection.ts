@@ -167,10 +167,33 @@ interface PendingState extends Pending {
 
 let connectionCounter = 0
 
+/** Server messages held until the connection is up (`onUnsolicited`); later ones are dropped. */
+const MAX_EARLY_MESSAGES = 64
+
 export abstract class Connection {
   readonly backend: string
-  /** Unrelated server messages (list changes, resource updates, unrelated logs). */
-  onUnsolicited: (message: JsonRpcRequest | JsonRpcNotification) => void = () => {}
+  /**
+   * Who takes unrelated server messages (list changes, resource updates, unrelated logs,
+   * requests outside any call). Set once the connection is up: what the server sends before
+   * (a request written right after its `initialize` answer) is held, a few, and handed over
+   * then, so that a request sent that early still gets its answer.
+   */
+  get onUnsolicited(): (message: JsonRpcRequest | JsonRpcNotification) => void {
+    return this.#unsolicited ?? this.#holdEarly
+  }
+
+  set onUnsolicited(handler: (message: JsonRpcRequest | JsonRpcNotification) => void) {
+    this.#unsolicited = handler
+    const early = this.#early
+    this.#early = []
+    for (const message of early) handler(message)
+  }
+
+  #unsolicited: ((message: JsonRpcRequest | JsonRpcNotification) => void) | undefined
+  #early: Array<JsonRpcRequest | JsonRpcNotification> = []
+  readonly #holdEarly = (message: JsonRpcRequest | JsonRpcNotification): void => {
+    if (this.#early.length < MAX_EARLY_MESSAGES) this.#early.push(message)
+  }
   /** A message from the backend that could not be routed, and was dropped (see `receive`). */
   onUnroutable: (error: unknown) => void = () => {}
   info: ServerInfo | undefined

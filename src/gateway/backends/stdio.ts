@@ -41,6 +41,8 @@ const STDOUT_GRACE_MS = 200
 const STDERR_LINES_PER_SECOND = 50
 /** A run this long counts as healthy: the next crash restarts at once. */
 const HEALTHY_RUN_MS = 10_000
+/** Resources one client session may hold subscribed on one backend. */
+const MAX_SUBSCRIPTIONS_PER_SESSION = 1000
 /**
  * POSIX: each stdio backend runs in a process group of its own, so that stopping it stops
  * what it started (`npx`'s server, a wrapper script's helpers) with it: signals go to the
@@ -210,6 +212,10 @@ export class StdioConnection extends Connection {
       })
     })
     this.#child.stdout?.on('data', (chunk: Buffer) => this.#onStdout(chunk))
+    // A last message written without its newline (a one-shot server's print) is read at the
+    // end of the output, as a line reader reads a file's last line, before the exit fails the
+    // calls still waiting.
+    this.#child.stdout?.once('end', () => this.#onStdoutEnd())
     // A process that closes its output or its input while it runs can answer nothing more: its
     // calls would wait for their deadline (or fail "not running") and it would never be
     // restarted. Unless it exits meanwhile (a pipe often ends just before the exit is seen),
@@ -322,6 +328,19 @@ export class StdioConnection extends Connection {
         if (text) this.#line(text)
       }
     }
+  }
+
+  #onStdoutEnd(): void {
+    if (this.#oversized !== undefined) {
+      this.#dropOversized()
+      return
+    }
+    if (this.#pending.length === 0) return
+    const line = Buffer.concat(this.#pending)
+    this.#pending = []
+    this.#pendingLength = 0
+    const text = line.toString('utf8').trim()
+    if (text) this.#line(text)
   }
 
   #startOversized(piece: Buffer): void {
@@ -540,9 +559,21 @@ export class StdioBackend extends Backend {
   /** Each session's process from its spawn on, starting or not: what ending the session stops. */
   readonly #sessionProcess = new Map<string, StdioConnection>()
   /** Who hears what the shared process sends outside any call (audience.ts). */
-  readonly #audience = new SharedAudience({ subscribed: 10_000, perSession: 1000 })
-  /** Client session → the rank of the log level it asked the shared process for. */
+  readonly #audience = new SharedAudience({
+    subscribed: 10_000,
+    perSession: MAX_SUBSCRIPTIONS_PER_SESSION,
+  })
+  /**
+   * Client session → the rank of the log level it asked for: the shared process's, or (with a
+   * process per session) its own process's, told again to a process started after a crash.
+   */
   readonly #logLevels = new Map<string, number>()
+  /**
+   * isolation = "session": the resources each session subscribed to on its own process (at most
+   * 1,000 a session, as a shared process's), subscribed again on the process started after a
+   * crash, as a shared process's are.
+   */
+  readonly #sessionSubscriptions = new Map<string, Set<string>>()
   #failures = 0
   readonly #stderr = new PerSecond(STDERR_LINES_PER_SECOND)
   #restartTimer: NodeJS.Timeout | undefined
@@ -568,10 +599,10 @@ export class StdioBackend extends Backend {
    * otherwise silence the others' (one asking for `error` hid another's `debug`).
    */
   override async setLogLevel(session: SessionRef, params: JsonObject): Promise<void> {
-    if (this.config.isolation !== 'shared') return super.setLogLevel(session, params)
     if (this.#logLevels.size < 100_000 || this.#logLevels.has(session.key)) {
       this.#logLevels.set(session.key, logLevelRank(params.level))
     }
+    if (this.config.isolation !== 'shared') return super.setLogLevel(session, params)
     const connection = await this.connection(session)
     // Read once connected: two sessions' levels sent while the process started both say the
     // level of all the sessions known by then, in whichever order they go out.
@@ -838,6 +869,8 @@ export class StdioBackend extends Backend {
       )
     }
     let spawned: StdioConnection | undefined
+    // A process after one that crashed is told what the session asked the last one.
+    const restarted = this.#crashedSessions.delete(session.key)
     const opening = this.#open(session.initParams, (connection) => {
       spawned = connection
       this.#sessionProcess.set(session.key, connection)
@@ -852,6 +885,7 @@ export class StdioBackend extends Backend {
       (connection) => {
         const started = Date.now()
         connection.onUnsolicited = (message) => session.deliver(this.name, message, connection)
+        if (restarted) this.#restoreSession(session.key, connection)
         void connection.exited.then((error) => {
           // Still this session's process: it was not stopped by Portico, so it crashed.
           const crashed = this.#perSession.get(session.key) === opening && !connection.stopping
@@ -859,10 +893,12 @@ export class StdioBackend extends Backend {
           if (this.#closed) return
           if (Date.now() - started >= HEALTHY_RUN_MS) this.#failures = 0
           else if (crashed) this.#sessionFailed(connection, error)
+          if (crashed) this.#restartForSubscriber(session)
         })
       },
       () => {
         if (this.#perSession.get(session.key) === opening) this.#perSession.delete(session.key)
+        if (restarted) this.#markCrashed(session.key)
         // A start the session's end (or the backend's close) stopped is no failure.
         if (spawned === undefined || spawned.failedStart) {
           this.#sessionStartsAfter = Date.now() + restartDelay(this.#failures)
@@ -870,6 +906,45 @@ export class StdioBackend extends Backend {
       },
     )
     return opening
+  }
+
+  /** Sessions whose process crashed: the next one is told their subscriptions and level. */
+  readonly #crashedSessions = new Set<string>()
+
+  /**
+   * A session's process crashed: the next one is told what the session asked this one. One
+   * subscribed to resources waits for updates, not for a call: its process is started again
+   * (once the backoff allows) rather than on its next call.
+   */
+  #restartForSubscriber(session: SessionRef): void {
+    this.#markCrashed(session.key)
+    if (!this.#sessionSubscriptions.has(session.key)) return
+    const delay = Math.max(0, this.#sessionStartsAfter - Date.now())
+    setTimeout(() => {
+      if (this.#closed || !this.#sessionSubscriptions.has(session.key)) return
+      if (this.#perSession.has(session.key)) return
+      this.#forSession(session).catch(() => {})
+    }, delay).unref()
+  }
+
+  /** Remembered only for a session that asked something its next process must be told. */
+  #markCrashed(sessionKey: string): void {
+    if (this.#closed) return
+    if (this.#sessionSubscriptions.has(sessionKey) || this.#logLevels.has(sessionKey)) {
+      this.#crashedSessions.add(sessionKey)
+    }
+  }
+
+  /** A session's new process after a crash: its subscriptions and log level, asked again. */
+  #restoreSession(sessionKey: string, connection: StdioConnection): void {
+    const rank = this.#logLevels.get(sessionKey)
+    const level = rank === undefined ? undefined : MCP_LOG_LEVELS[rank]
+    if (level !== undefined) {
+      this.#askAgain(connection, 'logging/setLevel', { level }, `the log level ${level}`)
+    }
+    for (const uri of this.#sessionSubscriptions.get(sessionKey) ?? []) {
+      this.#askAgain(connection, 'resources/subscribe', { uri }, `the subscription to ${uri}`)
+    }
   }
 
   /** Stateless principals with a process of their own → when they last called. */
@@ -960,7 +1035,10 @@ export class StdioBackend extends Backend {
   override carryOver(previous: Backend): void {
     if (!(previous instanceof StdioBackend) || this.dedicated || previous.dedicated) return
     this.#audience.copyFrom(previous.#audience)
-    if ([...this.#audience.subscribed()].length > 0) this.#ensureShared().catch(() => {})
+    // Its sessions' log levels too: the new process is told them as a restarted one is.
+    for (const [key, rank] of previous.#logLevels) this.#logLevels.set(key, rank)
+    const subscribed = [...this.#audience.subscribed()].length > 0
+    if (subscribed || this.#logLevels.size > 0) this.#ensureShared().catch(() => {})
   }
 
   /**
@@ -968,12 +1046,29 @@ export class StdioBackend extends Backend {
    * the backend must be told (first subscriber in, last subscriber out).
    */
   override track(sessionKey: string, uri: string, subscribe: boolean): boolean {
-    if (this.dedicated) return true
+    if (this.dedicated) {
+      this.#trackForSession(sessionKey, uri, subscribe)
+      return true
+    }
     return this.#audience.track(sessionKey, uri, subscribe)
+  }
+
+  /** A session's own process: what it subscribed to, for the process after a crash. */
+  #trackForSession(sessionKey: string, uri: string, subscribe: boolean): void {
+    const uris = this.#sessionSubscriptions.get(sessionKey)
+    if (!subscribe) {
+      uris?.delete(uri)
+      if (uris?.size === 0) this.#sessionSubscriptions.delete(sessionKey)
+      return
+    }
+    if (uris === undefined) this.#sessionSubscriptions.set(sessionKey, new Set([uri]))
+    else if (uris.size < MAX_SUBSCRIPTIONS_PER_SESSION) uris.add(uri)
   }
 
   release(sessionKey: string): void {
     this.#logLevels.delete(sessionKey)
+    this.#sessionSubscriptions.delete(sessionKey)
+    this.#crashedSessions.delete(sessionKey)
     for (const uri of this.#audience.release(sessionKey)) {
       this.#sharedConnection
         ?.request('resources/unsubscribe', { uri }, { timeoutMs: this.timeoutMs })
