@@ -226,12 +226,16 @@ function loadText(
     const line = locateTable(table, pathParts(problem.path))
     problems.push({ ...problem, line })
   }
+  // OpenTelemetry's variables are often set for a whole environment, for other services: a
+  // value Portico cannot use stops it only when tracing is on (they never turn it on).
+  const otelProblems: Array<{ path: string; message: string }> = []
   const { config: merged, sources } = applyOverrides(
-    withOtelDefaults(normalized, env, problems),
+    withOtelDefaults(normalized, env, otelProblems),
     env,
     options.overrides ?? {},
     problems,
   )
+  if (tracingEnabled(merged)) problems.push(...otelProblems)
   // mcp-proxy's [proxy] name, else the file's stem, names a proxy whose file sets no `name`.
   const proxyTable = merged.proxy
   const gatewayName = isObject(proxyTable) ? proxyTable.name : undefined
@@ -581,4 +585,11 @@ function formatPath(path: ReadonlyArray<PropertyKey>): string {
     out += typeof part === 'number' ? `[${part}]` : `${out ? '.' : ''}${String(part)}`
   }
   return out
+}
+
+/** Whether the merged config turns tracing on (`[observability.tracing] enabled`). */
+function tracingEnabled(config: JsonObject): boolean {
+  const observability = config.observability
+  const tracing = isObject(observability) ? observability.tracing : undefined
+  return isObject(tracing) && tracing.enabled === true
 }

@@ -285,6 +285,7 @@ async function callTool(
     name: target,
     arguments: args.arguments,
     meta: params._meta,
+    countsAsRequest: true,
     // A retry of an `input_required`: its answers go on with or without a state (a backend
     // may ask without one).
     ...(params.requestState === undefined && params.inputResponses === undefined

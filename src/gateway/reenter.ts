@@ -33,6 +33,8 @@ export interface InnerToolCall {
    * overwrite the others'); a single inner call shares the outer call's.
    */
   own?: { id: JsonRpcId }
+  /** Judged as the client's own request (`call_tool`'s inner call): see `Call.countsAsRequest`. */
+  countsAsRequest?: boolean
 }
 
 export interface InnerAnswer {
@@ -75,6 +77,7 @@ export async function callThroughChain(
     ...withMessage(call, message),
     headers: { ...call.headers, accept: 'application/json' },
     onBehalf: true,
+    ...(inner.countsAsRequest ? { countsAsRequest: true } : {}),
     ...(inner.own ? { notes: {} } : {}),
   })
   if (!(reply instanceof MessageReply)) return undefined

@@ -12,6 +12,7 @@ import { noUpstream } from '../config/load.ts'
 import type { Config } from '../config/schema.ts'
 import { cspFromConfig } from '../csp/setup.ts'
 import { BackendCatalog } from '../gateway/catalog.ts'
+import { redactUrl } from '../util/redact.ts'
 import { isWidgetsFolder } from '../widgets/static.ts'
 
 export function preflight(config: Config): string[] {
@@ -47,7 +48,7 @@ export function preflightWarnings(config: Config): string[] {
   const tracing = config.observability.tracing
   if (tracing.enabled && new URL(tracing.endpoint).port === '4317') {
     warnings.push(
-      `observability.tracing.endpoint ${tracing.endpoint}: port 4317 is OTLP/gRPC's; Portico exports OTLP/HTTP (usually port 4318, e.g. http://localhost:4318)`,
+      `observability.tracing.endpoint ${redactUrl(tracing.endpoint)}: port 4317 is OTLP/gRPC's; Portico exports OTLP/HTTP (usually port 4318, e.g. http://localhost:4318)`,
     )
   }
   if (config.upstream && config.backends?.length) {

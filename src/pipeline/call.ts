@@ -133,6 +133,14 @@ export interface Call {
    */
   readonly onBehalf?: boolean
   /**
+   * A call made on a client's behalf that is judged as the client's own request: `call_tool`'s
+   * inner call, made "exactly as a direct call". It spends the request budgets, and `call_tool`
+   * itself spends none: a call its target's rule refuses (a role, a `per_tool` limit) then
+   * spends nothing, as a direct call refused so does. A composite's members do not (the
+   * composite call spent them once).
+   */
+  readonly countsAsRequest?: boolean
+  /**
    * Where a call made on a client's behalf writes the messages related to it (progress, log
    * lines, the backend's requests for input): the outer call's answer, which the client reads.
    * Answered as one JSON message, the inner call had them sent to the session's GET stream, and

@@ -232,6 +232,14 @@ function limitsOf(
   gateway: GatewayPasses | undefined,
 ): Limit[] {
   const passThrough = gateway?.callTool
+  // The request budgets: spent by a client's own call, and by `call_tool`'s inner call in the
+  // place of `call_tool` itself (Call.countsAsRequest); not by a composite's members.
+  const spends = (call: Call): boolean =>
+    call.onBehalf === true
+      ? call.countsAsRequest === true
+      : passThrough === undefined ||
+        call.method !== 'tools/call' ||
+        call.target?.name !== passThrough
   const limits: Limit[] = []
   const per = (shape: { requests: number; period_seconds: number }) =>
     `${shape.requests} per ${shape.period_seconds} s`
@@ -241,7 +249,7 @@ function limitsOf(
     limits.push({
       scope: 'global',
       shape,
-      keyOf: (call) => (call.onBehalf ? undefined : 'all'),
+      keyOf: (call) => (spends(call) ? 'all' : undefined),
       bucket: () => bucket,
       describe: `${per(shape)} in all`,
     })
@@ -251,7 +259,7 @@ function limitsOf(
     limits.push({
       scope: 'client',
       shape: config.per_client,
-      keyOf: (call) => (call.onBehalf ? undefined : clientIdentity(call)),
+      keyOf: (call) => (spends(call) ? clientIdentity(call) : undefined),
       bucket: (key) => buckets.bucket(key),
       describe: `${per(config.per_client)} per client`,
     })
@@ -261,7 +269,7 @@ function limitsOf(
     limits.push({
       scope: 'session',
       shape: config.per_session,
-      keyOf: (call) => (call.onBehalf ? undefined : call.sessionId),
+      keyOf: (call) => (spends(call) ? call.sessionId : undefined),
       bucket: (key) => buckets.bucket(key),
       describe: `${per(config.per_session)} per session`,
     })

@@ -267,6 +267,7 @@ describe("gateway: rate limits and the calls made on a client's behalf (call_too
           per_client: { requests: 4, period_seconds: 60 },
           per_tool: [
             { tool: 'f__lookup', requests: 1, period_seconds: 60 },
+            { tool: 'f__status', requests: 1, period_seconds: 60 },
             // Matches call_tool too: it must not take this budget (see below).
             { tool: 'portico__*', requests: 1, period_seconds: 60 },
           ],
@@ -290,6 +291,24 @@ describe("gateway: rate limits and the calls made on a client's behalf (call_too
       for (const i of [1, 2, 3]) {
         assert.equal(text(await viaCallTool(client, 'f__echo', { text: `t${i}` })), `behalf: t${i}`)
       }
+      await assert.rejects(viaCallTool(client, 'f__echo', { text: 'over' }), /per client/)
+    } finally {
+      await client.close().catch(() => undefined)
+    }
+  })
+
+  it('spends nothing of the per-client budget on a call_tool its target refuses, as a direct call', async () => {
+    // initialize is one request of the four; the first status takes f__status's only token.
+    const client = await connect(portico.url, { authorization: 'Bearer refused-free' })
+    try {
+      await viaCallTool(client, 'f__status', {})
+      // Refused by f__status's rule: before, each spent a request, and the client's budget
+      // ran out on refusals (a direct call's refusal takes no token of any limit).
+      for (const _ of [1, 2, 3]) {
+        await assert.rejects(viaCallTool(client, 'f__status', {}), /per tool/)
+      }
+      assert.equal(text(await viaCallTool(client, 'f__echo', { text: 'a' })), 'behalf: a')
+      assert.equal(text(await viaCallTool(client, 'f__echo', { text: 'b' })), 'behalf: b')
       await assert.rejects(viaCallTool(client, 'f__echo', { text: 'over' }), /per client/)
     } finally {
       await client.close().catch(() => undefined)

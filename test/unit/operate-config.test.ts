@@ -95,6 +95,19 @@ describe('operating config', () => {
       assert.equal(result.stderr, stderr)
       assert.match(result.stdout, /^ok: /)
     }
+    // The endpoint as it is shown everywhere: without its credentials (before, verbatim).
+    const secret = `upstream = "http://127.0.0.1:9000/mcp"
+[observability.tracing]
+enabled = true
+endpoint = "http://collector-user:BASICPASSWORD@127.0.0.1:4317/?api_key=QUERYSECRET"
+`
+    const result = runCliSync(['check', '-c', file(secret)])
+    assert.equal(result.status, 0, result.stderr)
+    assert.match(
+      result.stderr,
+      /endpoint http:\/\/\[redacted\]@127\.0\.0\.1:4317\/\?api_key=\[redacted\]: port 4317/,
+    )
+    assert.doesNotMatch(result.stderr, /BASICPASSWORD|QUERYSECRET|collector-user/)
   })
 
   it('hoists [observability] log settings; the top level may repeat them, not contradict them', () => {
@@ -321,6 +334,18 @@ describe("OpenTelemetry's exporter variables", () => {
     assert.equal(headers.length, 1)
     assert.match(headers[0] ?? '', /OTEL_EXPORTER_OTLP_HEADERS is not a list of key=value pairs/)
     assert.doesNotMatch(headers[0] ?? '', /hunter2/)
+  })
+
+  it('stop nothing while tracing is off: they are set for other services too', () => {
+    // A namespace's collector for gRPC services: before, Portico refused to start.
+    const env = {
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc',
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'otel-collector:4317',
+      OTEL_EXPORTER_OTLP_HEADERS: 'not a header list',
+    }
+    const off = loadConfig({ file: file('upstream = "http://127.0.0.1:9000/mcp"\n'), env })
+    assert.equal(off.config.observability.tracing.enabled, false)
+    assert.throws(() => loadConfig({ file: file(TRACING_ON), env }), ConfigError)
   })
 
   it('refuses [observability.tracing] headers no export could send', () => {

@@ -18,6 +18,13 @@ describe('redactUrl', () => {
     )
   })
 
+  it('takes jwt, bearer, pwd and sid for the secrets they are', () => {
+    assert.equal(
+      redactUrl('https://h.example/mcp?jwt=eyJ.a.b&bearer=t1&pwd=p1&sid=s1&side=left'),
+      'https://h.example/mcp?jwt=[redacted]&bearer=[redacted]&pwd=[redacted]&sid=[redacted]&side=left',
+    )
+  })
+
   it('leaves a URL without secrets as it is, and redacts what does not parse', () => {
     assert.equal(redactUrl('http://127.0.0.1:9000/mcp'), 'http://127.0.0.1:9000/mcp')
     assert.equal(redactUrl('not a url'), '[redacted]')
