@@ -31,6 +31,7 @@ import { registerSlow } from './commands/slow.ts'
 import { registerStatus } from './commands/status.ts'
 import { registerStore } from './commands/store.ts'
 import { UserError } from './errors.ts'
+import { watchOutputPipes } from './pipes.ts'
 import { allocateYoung } from './pretenuring.ts'
 import { leanStart } from './start-memory.ts'
 
@@ -193,12 +194,8 @@ function registerVersion(program: Command): void {
 }
 
 async function main(argv: string[]): Promise<void> {
-  // `portico logs -f | head`: the reader went away. That ends the command, quietly, as with any
-  // Unix tool; without this the write's EPIPE is an unhandled error with a stack.
-  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
-    if (error.code === 'EPIPE') process.exit(0)
-    throw error
-  })
+  // `portico logs -f | head`: the reader went away (pipes.ts: a report ends, a server goes on).
+  watchOutputPipes()
   // Before any command loads what it runs (each action imports its implementation).
   leanStart()
   allocateYoung()

@@ -5,6 +5,7 @@
 import type { Command } from 'commander'
 import type { DashboardFlags } from '../dashboard.ts'
 import { httpUrlOption, portOption } from '../errors.ts'
+import { keepServingWithoutReaders } from '../pipes.ts'
 
 const DEFAULT_PORT = 3900
 
@@ -26,6 +27,7 @@ export function registerDashboard(program: Command): void {
       httpUrlOption('--mcp-url'),
     )
     .action(async (flags: Omit<DashboardFlags, 'port'> & { port?: number }) => {
+      keepServingWithoutReaders()
       const { serveDashboard } = await import('../dashboard.ts')
       await serveDashboard({ ...flags, port: flags.port ?? DEFAULT_PORT })
     })

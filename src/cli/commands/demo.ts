@@ -3,6 +3,7 @@ import type { Command } from 'commander'
 import type { DemoFlags } from '../demo.ts'
 import { portOption } from '../errors.ts'
 import { holdHangups } from '../hangup.ts'
+import { keepServingWithoutReaders } from '../pipes.ts'
 
 export function registerDemo(program: Command): void {
   program
@@ -17,6 +18,7 @@ export function registerDemo(program: Command): void {
     .option('--db <path>', 'path of the observability store')
     .action(async (flags: DemoFlags) => {
       holdHangups()
+      keepServingWithoutReaders()
       const { runDemo } = await import('../demo.ts')
       await runDemo(flags)
     })

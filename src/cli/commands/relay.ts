@@ -1,6 +1,7 @@
 /** `portico relay`, declared: its options; what it does is ../relay.ts, loaded when it runs. */
 import type { Command } from 'commander'
 import { portOption } from '../errors.ts'
+import { keepServingWithoutReaders } from '../pipes.ts'
 import type { RelayCommandFlags } from '../relay.ts'
 
 export function registerRelay(program: Command): void {
@@ -18,6 +19,7 @@ export function registerRelay(program: Command): void {
     )
     .option('--log-level <level>', 'debug, info, warn, error or silent')
     .action(async (words: string[], flags: RelayCommandFlags) => {
+      keepServingWithoutReaders()
       const { relayCommand } = await import('../relay.ts')
       await relayCommand(words, flags)
     })

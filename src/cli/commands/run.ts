@@ -2,6 +2,7 @@
 import { type Command, Option } from 'commander'
 import { intOption, portOption, UserError } from '../errors.ts'
 import { holdHangups } from '../hangup.ts'
+import { keepServingWithoutReaders } from '../pipes.ts'
 import type { RunFlags } from '../run.ts'
 
 export function registerRun(program: Command): void {
@@ -39,6 +40,7 @@ export function registerRun(program: Command): void {
     )
     .action(async (file: string | undefined, flags: RunFlags) => {
       holdHangups()
+      keepServingWithoutReaders()
       const { runProxy } = await import('../run.ts')
       await runProxy(file, flags)
     })
