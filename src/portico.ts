@@ -11,15 +11,17 @@ import type { Duplex } from 'node:stream'
 import type { Authenticator } from './auth/authenticator.ts'
 import { type Security, securityFromConfig } from './auth/setup.ts'
 import { adminPrefix } from './config/gateway.ts'
+import { parseConfigObject } from './config/load.ts'
 import { adminTokenOf } from './config/operate.ts'
 import { upstreamOrigins } from './config/origins.ts'
 import { proxyName } from './config/proxy-name.ts'
-import { type Config, type ConfigInput, parseConfig } from './config/schema.ts'
+import type { Config, ConfigInput } from './config/schema.ts'
 import type { ProxyContext } from './context.ts'
 import { reloadableCsp } from './csp/setup.ts'
 import type { RotatableCredential } from './edge/admin-token.ts'
 import { isIdleListener } from './edge/exchange.ts'
 import { type HttpFilter, hostFilter, originFilter } from './edge/filters.ts'
+import { hostCheck } from './edge/host.ts'
 import type { Mode, Readiness } from './edge/mode.ts'
 import type { ReloadOutcome, ReloadPart, ReloadSource } from './edge/reload.ts'
 import {
@@ -42,6 +44,7 @@ import { TCP_KEEPALIVE } from './http/tcp-keepalive.ts'
 import { isObject } from './jsonrpc/message.ts'
 import type { SharedMetrics } from './metrics/metrics.ts'
 import { globalChain } from './middleware/chain.ts'
+import { checkedUserMiddleware, checkFunctions, checkSinks } from './middleware/user.ts'
 import { EventBus, type Sink } from './observe/bus.ts'
 import { Logger } from './observe/logger.ts'
 import { StatusBoard } from './observe/status.ts'
@@ -57,6 +60,7 @@ import { transparentMode } from './transparent/mode.ts'
 import { HttpClient } from './upstream/http-client.ts'
 import { type Clock, systemClock } from './util/clock.ts'
 import { OpenList } from './util/open-list.ts'
+import { PerSecond } from './util/per-second.ts'
 import { doneOrAfter, within } from './util/within.ts'
 import { VERSION } from './version.ts'
 
@@ -150,8 +154,17 @@ export async function modeOptionsFor(config: Config): Promise<Pick<PorticoOption
   return { gatewayMode }
 }
 
+/** An embedding application's options, checked before anything is built (middleware/user.ts). */
+function checkOptions(options: PorticoOptions): void {
+  checkFunctions(options.middleware, 'middleware')
+  checkFunctions(options.upstreamMiddleware, 'upstreamMiddleware')
+  checkFunctions(options.filters, 'filters')
+  checkSinks(options.sinks)
+}
+
 export function createPortico(input: Config | ConfigInput, options: PorticoOptions = {}): Portico {
-  const config = parseConfig(input)
+  checkOptions(options)
+  const config = parseConfigObject(input)
   const gatewayMode_ = (config.backends?.length ?? 0) > 0
   if (!config.upstream && !gatewayMode_) {
     throw new Error('createPortico: `upstream` (or `backends`) is required')
@@ -208,7 +221,10 @@ export function createPortico(input: Config | ConfigInput, options: PorticoOptio
     rewriters,
   }
   const clock = options.clock ?? systemClock
-  const upstreamMiddleware = options.upstreamMiddleware ?? []
+  const upstreamMiddleware = checkedUserMiddleware(
+    options.upstreamMiddleware ?? [],
+    'upstreamMiddleware',
+  )
   const sendWatch = new SendWatch({
     timeoutMs: config.send_timeout,
     onCut: (socket, stalledMs) =>
@@ -266,7 +282,7 @@ export function createPortico(input: Config | ConfigInput, options: PorticoOptio
   const middleware = globalChain({
     observe: operate.middleware,
     security: security?.middleware ?? [],
-    user: options.middleware ?? [],
+    user: checkedUserMiddleware(options.middleware ?? [], 'middleware'),
     protect: rateLimit ? [rateLimit] : [],
     rewriters,
   })
@@ -434,6 +450,16 @@ function filtersOf(
   }
 }
 
+/** Whether `host` is one of the listener's names (edge/host.ts; any, where none are checked). */
+function listenerNamed(config: Config, host: string | undefined): boolean {
+  const check = hostCheck({
+    listen: config.host,
+    allowed: config.allowed_hosts,
+    ...(config.public_url ? { publicUrl: config.public_url } : {}),
+  })
+  return check === undefined || check(host)
+}
+
 /**
  * Client connection bounds: slow headers (slowloris) and dripped bodies are cut off, idle
  * keep-alive connections closed; checked every second (Node's default is every 30 s).
@@ -449,6 +475,9 @@ function serverOptions(config: Config) {
   }
 }
 
+/** Requests the HTTP parser refused, logged a second at most (as failed exchanges are). */
+const PARSER_REFUSALS_LOGGED_PER_SECOND = 20
+
 /** See the request handler: errors of an answer already ended or destroyed. */
 function ignoreAnswerError(): void {}
 
@@ -458,22 +487,49 @@ function ignoreAnswerError(): void {}
  * 400, 408, then closed), but with a JSON-RPC error body saying why, which an MCP client can
  * show, instead of a bare status line. A socket that cannot be written is just closed.
  */
-function answerClientError(error: Error & { code?: string }, socket: Duplex, logger: Logger): void {
+function answerClientError(
+  error: Error & { code?: string },
+  socket: Duplex,
+  logger: Logger,
+  logs: PerSecond,
+): void {
   if (error.code === 'ECONNRESET' || !socket.writable) {
     socket.destroy()
     return
   }
   const [status, text, message] = clientErrorOf(error.code)
   // Never a call (no request was read), so not in the store, the audit log or the metrics: the
-  // warning is the operator's trace of it (a flood of them is the warn limiter's to fold).
-  logger.warn(`refused a request the HTTP parser could not read: ${status} ${text}`, {
-    client: (socket as { remoteAddress?: string }).remoteAddress ?? null,
-    code: error.code ?? null,
-  })
+  // warning is the operator's trace of it, at most `logs.max` a second (a flood is folded).
+  const held = logs.take()
+  if (held >= 0) {
+    const more = held > 0 ? ` (and ${held} more not logged, over ${logs.max} a second)` : ''
+    logger.warn(`refused a request the HTTP parser could not read: ${status} ${text}${more}`, {
+      client: (socket as { remoteAddress?: string }).remoteAddress ?? null,
+      code: error.code ?? null,
+    })
+  }
   const body = JSON.stringify({ jsonrpc: '2.0', error: { code: -32600, message } })
-  socket.end(
-    `HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-  )
+  const answer = (): void => {
+    if (!socket.writable) {
+      socket.destroy()
+      return
+    }
+    socket.end(
+      `HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    )
+  }
+  // A request pipelined before the bad bytes is still being answered (Node's own handler looks
+  // at the same field): its answer goes first, in order, then this one. Written now, the error
+  // took the earlier request's place and its answer was lost.
+  const current = (socket as { _httpMessage?: ServerResponse | null })._httpMessage
+  if (current && !current.writableFinished) {
+    current.once('finish', answer)
+    current.once('close', () => {
+      if (!current.writableFinished) socket.destroy()
+    })
+    return
+  }
+  answer()
 }
 
 function clientErrorOf(code: string | undefined): [number, string, string] {
@@ -519,6 +575,8 @@ class PorticoServer implements Portico {
   #server: Server | undefined
   #adminUrl: string | undefined
   #serving = true
+  #listenCalled = false
+  #closing: Promise<void> | undefined
   #inFlight = 0
   /** Answers in progress, so a drain can end the idle streams among them (why a list: OpenList). */
   readonly #open = new OpenList<ServerResponse>()
@@ -554,8 +612,11 @@ class PorticoServer implements Portico {
     this.probes = {
       isServing: () => this.#serving,
       isReady: async (detailed) => mode.readiness(detailed),
-      // The local admin surface: a loopback client, not everyone behind a same-host proxy.
-      isLocal: security?.isLocal ?? isLocalPeer,
+      // The local admin surface: a loopback client, not everyone behind a same-host proxy, and
+      // asking by one of the listener's names: a DNS-rebinding page's request comes from the
+      // browser's loopback peer under its own name (the probe answers it, without details).
+      isLocal: (req) =>
+        (security?.isLocal ?? isLocalPeer)(req) && listenerNamed(context.config, req.headers.host),
       filters: security?.probeFilters ?? [],
       version: VERSION,
     }
@@ -632,6 +693,25 @@ class PorticoServer implements Portico {
   }
 
   async listen(at?: ListenAt): Promise<ListenResult> {
+    // One listener per Portico: a second would be forgotten by close() (and keep the process
+    // alive), one after close() could never be closed.
+    if (!this.#serving) {
+      throw new Error('listen() after close(): create another Portico to listen again')
+    }
+    if (this.#listenCalled) {
+      throw new Error('listen() was called already: a Portico listens once')
+    }
+    this.#listenCalled = true
+    try {
+      return await this.#listen(at)
+    } catch (error) {
+      // A port in use: the caller may try another.
+      this.#listenCalled = false
+      throw error
+    }
+  }
+
+  async #listen(at?: ListenAt): Promise<ListenResult> {
     const { host } = this.#context.config
     const port = at?.port ?? this.#context.config.port
     // Issuer discovery first: a Portico that cannot verify tokens must not start serving.
@@ -641,19 +721,21 @@ class PorticoServer implements Portico {
     const server = createServer(serverOptions(this.#context.config), this.handler)
     server.maxConnections = this.#context.config.max_connections
     const logger = this.#context.logger
+    const refusalLogs = new PerSecond(PARSER_REFUSALS_LOGGED_PER_SECOND)
     server.on('clientError', (error: Error & { code?: string }, socket: Duplex) =>
-      answerClientError(error, socket, logger),
+      answerClientError(error, socket, logger, refusalLogs),
     )
     continueWithin(server, () => this.#context.config.max_request_body_size, this.handler)
     refuseConnect(server)
-    this.#server = server
     server.listen(port, host)
     await once(server, 'listening')
+    this.#server = server
     const address = server.address() as AddressInfo
     const shownHost = address.address.includes(':') ? `[${address.address}]` : address.address
     const url = `http://${shownHost}:${address.port}${this.#context.config.mcp_path}`
     const admin = await this.#operate.listen(at?.adminPort).catch((error: unknown) => {
       server.close()
+      this.#server = undefined
       throw error
     })
     this.#adminUrl = admin?.url
@@ -671,8 +753,13 @@ class PorticoServer implements Portico {
    * `shutting_down` while the listener stays open for them; idle streams (GET SSE listeners)
    * end at once; in-flight calls finish up to `drain_timeout`.
    */
-  async close(): Promise<void> {
-    if (!this.#serving) return
+  close(): Promise<void> {
+    // A second close() (concurrent or later) resolves when the first is done, not before.
+    this.#closing ??= this.#close()
+    return this.#closing
+  }
+
+  async #close(): Promise<void> {
     this.#serving = false
     const server = this.#server
     this.#endIdleStreams()

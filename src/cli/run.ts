@@ -91,7 +91,7 @@ export function loadOrExplain(flags: RunFlags): LoadedConfig {
     return loaded
   } catch (error) {
     if (error instanceof ConfigError)
-      throw new UserError(`invalid configuration:\n${error.message}`, 2)
+      throw new UserError(`invalid configuration:\n${error.message}`, configExitCode(error))
     throw error
   }
 }
@@ -189,7 +189,16 @@ export function reloadOnHangup(
   })
 }
 
-/** What building Portico from this config would refuse, as one usage error (operate/preflight.ts). */
+/**
+ * A bad flag value is a usage error (2); a bad file or environment is a failure (1), as
+ * `portico check` exits for the same file (README: When something is wrong).
+ */
+function configExitCode(error: ConfigError): number {
+  const fromFlags = error.problems.every((problem) => problem.source?.startsWith('--') === true)
+  return fromFlags ? 2 : 1
+}
+
+/** What building Portico from this config would refuse, as one failure (operate/preflight.ts). */
 export async function preflightOrExplain(loaded: LoadedConfig): Promise<void> {
   const { preflight } = await import('../operate/preflight.ts')
   const problems = preflight(loaded.config)
@@ -197,7 +206,7 @@ export async function preflightOrExplain(loaded: LoadedConfig): Promise<void> {
   const where = loaded.file ?? 'config'
   throw new UserError(
     `invalid configuration:\n${problems.map((p) => `${where}: ${p}`).join('\n')}`,
-    2,
+    1,
   )
 }
 

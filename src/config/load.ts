@@ -20,7 +20,15 @@ import {
 import { interpolate } from './interpolate.ts'
 import { keyLocator } from './locate.ts'
 import { withOtelDefaults } from './otel-env.ts'
-import { type Config, configSchema, IGNORED_KEYS, KEY_ALIASES, markParsed } from './schema.ts'
+import {
+  type Config,
+  type ConfigInput,
+  configSchema,
+  IGNORED_KEYS,
+  isParsedConfig,
+  KEY_ALIASES,
+  markParsed,
+} from './schema.ts'
 import { NotUtf8Error, readTextFile } from './text-file.ts'
 import { validateAll } from './validate.ts'
 import { isYamlFile, parseYaml, YamlSyntaxError } from './yaml.ts'
@@ -53,6 +61,20 @@ export class ConfigError extends Error {
     this.file = file
     this.problems = problems
   }
+}
+
+/**
+ * A config given as an object (library mode: `createPortico({ … })`), parsed as a file's is:
+ * every problem at once, as a ConfigError naming each key (not zod's raw error).
+ */
+export function parseConfigObject(input: Config | ConfigInput): Config {
+  if (isParsedConfig(input)) return input
+  const result = validateAll(configSchema, input as JsonObject)
+  if (result.ok) return markParsed(result.data)
+  throw new ConfigError(
+    undefined,
+    result.issues.map((issue) => ({ path: formatPath(issue.path), message: issue.message })),
+  )
 }
 
 export function formatProblems(file: string | undefined, problems: ConfigProblem[]): string {

@@ -138,6 +138,7 @@ export async function answerCalls(
     bus: context.bus,
     place: placeOf(context, calls[0] as Call),
     maxInspectedBytes: context.config.max_response_body_size,
+    logger: context.logger,
   }
   // Legacy HTTP+SSE accepts requests with 202 and answers them on its stream.
   const answering = options.transport === 'sse' ? asItIs : answeringRequest

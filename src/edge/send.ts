@@ -60,6 +60,8 @@ export interface SendOptions {
   maxInspectedBytes: number
   /** Headers every answer of this exchange carries (e.g. the gateway's session id). */
   headers?: HeaderMap
+  /** Where a failure of Portico's own while a stream goes out is logged (a middleware's map). */
+  logger?: Logger
 }
 
 /** Writes the one reply of a single-message POST as the whole HTTP answer. */
@@ -313,6 +315,9 @@ async function writeEvents(
     }
   } catch (error) {
     if (options.signal.aborted) throw error
+    if (error instanceof PorticoError && error.reason === 'internal_error') {
+      options.logger?.error('call failed', { method: call.method, error: String(error.cause) })
+    }
     // An event cut off in its middle (over the bound, the upstream gone) is ended here, so the
     // client's parser drops it (its data is no JSON) and reads the error event after it whole.
     if (inEvent && !res.destroyed && !res.writableEnded) res.write('\n\n')

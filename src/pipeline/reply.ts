@@ -230,7 +230,14 @@ export class StreamReply {
       for await (const event of source) {
         // A transform sees events whole: a large event's fragments wait for its end.
         if (event.fragment) continue
-        const out = transform(event.whole())
+        let out: StreamEvent | undefined
+        try {
+          out = transform(event.whole())
+        } catch (error) {
+          // The transform's failure (a middleware's mapAnswer), not the upstream's: recorded
+          // and answered as Portico's internal error, never as the upstream ending its stream.
+          throw new PorticoError('internal_error', { cause: error })
+        }
         if (out !== undefined) yield out
       }
     }

@@ -140,6 +140,18 @@ describe('bad values from the environment and flags', () => {
     assert.equal(json.status, 1)
     assert.match(json.stderr, /^portico: PORTICO_JSON_LOGS: json_logs: expected true or false/)
   })
+
+  it('a bad file stops run with 1, as check exits for it; a bad flag value is a usage error, 2', () => {
+    const file = join(dir, 'bad-port.toml')
+    writeFileSync(file, 'upstream = "http://127.0.0.1:9/mcp"\nport = 70000\n')
+    assert.equal(runCliSync(['check', file]).status, 1)
+    // Before: 2, a usage error, for a file the command line had nothing wrong with.
+    const run = runCliSync(['run', file])
+    assert.equal(run.status, 1, run.stderr)
+    assert.match(run.stderr, /^portico: invalid configuration:\n.*bad-port\.toml:2: port: /)
+    const env = runCliSync(['run', file], { PORTICO_PORT: '70001' })
+    assert.equal(env.status, 1, env.stderr)
+  })
 })
 
 describe('excess arguments', () => {
