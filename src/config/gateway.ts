@@ -63,6 +63,15 @@ const exposeList = z
   .transform((value) => value ?? [])
 const stringMap = z.record(z.string(), z.string()).default({})
 
+/**
+ * What a stdio backend's process is given (command, args, env, cwd): no NUL, which no process
+ * can take. Let through, the start failed with Node's error quoting the value (an env secret)
+ * in every client's error, `/readyz` and the log.
+ */
+const processText = z.string().refine((value) => !value.includes('\u0000'), {
+  message: 'holds a NUL character, which cannot be passed to a process',
+})
+
 /** What a tool or prompt alias may rename to (it is prefixed with the backend's name). */
 const TOOL_ALIAS = /^[A-Za-z0-9_-]+$/
 
@@ -124,12 +133,12 @@ export const backendSchema = z.strictObject({
    * (nothing else can then claim the same name).
    */
   namespace: z.boolean().default(true),
-  command: z.string().min(1).optional(),
-  args: z.array(z.string()).default([]),
-  env: stringMap,
+  command: processText.pipe(z.string().min(1)).optional(),
+  args: z.array(processText).default([]),
+  env: z.record(processText, processText).default({}),
   /** Give a stdio backend Portico's whole environment (default: PATH, HOME, locale and `env`). */
   inherit_env: z.boolean().default(false),
-  cwd: z.string().min(1).optional(),
+  cwd: processText.pipe(z.string().min(1)).optional(),
   /** http and sse: `http(s)://`; websocket: `ws(s)://` (checked with the transport below). */
   url: z
     .string()

@@ -500,8 +500,9 @@ async function listen(scope: RequestScope, id: JsonRpcId, params: JsonObject): P
  * The session's log level: the gateway shows it no line below it from now on, whichever backend
  * sends it, and tells the backends (a shared process is set to the most talkative level its
  * sessions asked for: stdio.ts `setLogLevel`). Those up are waited for; one still starting is
- * told once it is up, without holding the answer. A backend down now, or a process started
- * again later, keeps its own default, and the session's filter still applies to what it sends.
+ * told once it is up, without holding the answer. One neither up nor starting notes it: a stdio
+ * process started later (a session's own, or a shared one) is told it; other backends keep
+ * their default, and the session's filter still applies to what they send.
  */
 async function setLevel(scope: RequestScope, params: JsonObject): Promise<Handled> {
   // Checked here: the backends' answers are not waited on one by one, so a level none of them
@@ -511,7 +512,10 @@ async function setLevel(scope: RequestScope, params: JsonObject): Promise<Handle
   scope.session?.setLogFloor(rank)
   const told: Array<Promise<void>> = []
   for (const backend of scope.gateway.backends()) {
-    if (backend.state !== 'up' && backend.state !== 'starting') continue
+    if (backend.state !== 'up' && backend.state !== 'starting') {
+      backend.noteLogLevel(scope.ref, params)
+      continue
+    }
     const telling = backend.setLogLevel(scope.ref, params).catch(() => {})
     if (backend.state === 'up') told.push(telling)
   }

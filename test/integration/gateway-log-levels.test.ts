@@ -69,6 +69,15 @@ before(async () => {
         args: [fixture('levels-stdio'), '--level', 'warning'],
         isolation: 'shared',
       },
+      {
+        // The same, with a process per session, started by the session's first call.
+        name: 'ls',
+        transport: 'stdio',
+        command: process.execPath,
+        args: [fixture('levels-stdio'), '--level', 'warning'],
+        isolation: 'session',
+        start: 'lazy',
+      },
     ],
     store: { enabled: false },
   })
@@ -110,6 +119,14 @@ it('a shared process started again (killed) is told the level its sessions asked
   )
   // A new process starts at its own default (`warning`): the session's `debug` must reach it.
   assert.deepEqual(await logAll(talkative, 'lw'), ALL)
+})
+
+it("a session's own process, started after it set its level, is told the level", async () => {
+  const talkative = await session()
+  // No process of this session's yet: before, nothing told the one its first call started,
+  // which logged at its own default (`warning`).
+  await talkative.client.setLoggingLevel('debug')
+  assert.deepEqual(await logAll(talkative, 'ls'), ALL)
 })
 
 it('refuses a level that is not one of MCP’s eight', async () => {

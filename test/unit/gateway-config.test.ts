@@ -227,6 +227,19 @@ overwrite = true
     assert.equal(prefixed.backends?.[0]?.namespace, true)
   })
 
+  it('refuses a NUL in what a stdio process is given, without quoting the value', () => {
+    // Before: accepted, and the start's error quoted the value (an env secret) to every client.
+    const found = problems(
+      '[[backends]]\nname="gh"\ntransport="stdio"\ncommand="node"\nargs=["--t=sk-SECRET2\\u0000x"]\nenv={ GITHUB_TOKEN = "ghp_SECRET1\\u0000" }\ncwd="/tmp\\u0000"',
+    )
+    assert.deepEqual(found.sort(), [
+      'backends[0].args[0]: holds a NUL character, which cannot be passed to a process',
+      'backends[0].cwd: holds a NUL character, which cannot be passed to a process',
+      'backends[0].env.GITHUB_TOKEN: holds a NUL character, which cannot be passed to a process',
+    ])
+    assert.doesNotMatch(found.join('\n'), /SECRET/)
+  })
+
   for (const [title, text, expected] of bad) {
     it(`rejects ${title}`, () => {
       const found = problems(text)

@@ -349,6 +349,12 @@ export abstract class Backend {
     await connection.request('logging/setLevel', params, { timeoutMs: this.timeoutMs })
   }
 
+  /**
+   * The level `session` asked for while this backend is neither up nor starting: a backend that
+   * starts a process per session later tells it the level (stdio.ts); others keep their default.
+   */
+  noteLogLevel(_session: SessionRef, _params: JsonObject): void {}
+
   /** What the backend said in `initialize`, once any connection completed it. */
   abstract info(): ServerInfo | undefined
 

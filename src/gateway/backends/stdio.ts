@@ -470,6 +470,10 @@ function spawnFailure(config: BackendConfig, error: NodeJS.ErrnoException): stri
   if (error.code === 'ENOTDIR' && config.cwd !== undefined)
     return `its cwd ${config.cwd} is not a folder`
   if (error.code === 'EACCES') return `${command} is not an executable file`
+  // Node's argument errors quote the value (an env secret): named by their code only.
+  if (error.code?.startsWith('ERR_')) {
+    return `its command, args or env cannot be given to a process (${error.code})`
+  }
   return error.message
 }
 
@@ -599,10 +603,16 @@ export class StdioBackend extends Backend {
    * otherwise silence the others' (one asking for `error` hid another's `debug`).
    */
   override async setLogLevel(session: SessionRef, params: JsonObject): Promise<void> {
-    if (this.#logLevels.size < 100_000 || this.#logLevels.has(session.key)) {
-      this.#logLevels.set(session.key, logLevelRank(params.level))
+    this.#noteLevel(session.key, params)
+    if (this.config.isolation !== 'shared') {
+      // A session with no process yet: its process, when a call starts it, is told then
+      // (no process is started just to be told a level).
+      if (!this.#perSession.has(session.key)) {
+        this.#levelOwed.add(session.key)
+        return
+      }
+      return super.setLogLevel(session, params)
     }
-    if (this.config.isolation !== 'shared') return super.setLogLevel(session, params)
     const connection = await this.connection(session)
     // Read once connected: two sessions' levels sent while the process started both say the
     // level of all the sessions known by then, in whichever order they go out.
@@ -612,6 +622,18 @@ export class StdioBackend extends Backend {
       { ...params, level },
       { timeoutMs: this.timeoutMs },
     )
+  }
+
+  /** A shared process started later is told it with the others' (`#restoreLogLevel`). */
+  override noteLogLevel(session: SessionRef, params: JsonObject): void {
+    this.#noteLevel(session.key, params)
+    if (this.dedicated && !this.#perSession.has(session.key)) this.#levelOwed.add(session.key)
+  }
+
+  #noteLevel(sessionKey: string, params: JsonObject): void {
+    if (this.#logLevels.size < 100_000 || this.#logLevels.has(sessionKey)) {
+      this.#logLevels.set(sessionKey, logLevelRank(params.level))
+    }
   }
 
   /** The most talkative level the shared process's sessions asked for (none asked: undefined). */
@@ -886,6 +908,7 @@ export class StdioBackend extends Backend {
         const started = Date.now()
         connection.onUnsolicited = (message) => session.deliver(this.name, message, connection)
         if (restarted) this.#restoreSession(session.key, connection)
+        else if (this.#levelOwed.delete(session.key)) this.#restoreLevel(session.key, connection)
         void connection.exited.then((error) => {
           // Still this session's process: it was not stopped by Portico, so it crashed.
           const crashed = this.#perSession.get(session.key) === opening && !connection.stopping
@@ -910,6 +933,8 @@ export class StdioBackend extends Backend {
 
   /** Sessions whose process crashed: the next one is told their subscriptions and level. */
   readonly #crashedSessions = new Set<string>()
+  /** Sessions that asked a level before they had a process: it is told once it starts. */
+  readonly #levelOwed = new Set<string>()
 
   /**
    * A session's process crashed: the next one is told what the session asked this one. One
@@ -927,6 +952,15 @@ export class StdioBackend extends Backend {
     }, delay).unref()
   }
 
+  /** The level the session asked for, told to its process (none asked: nothing). */
+  #restoreLevel(sessionKey: string, connection: StdioConnection): void {
+    const rank = this.#logLevels.get(sessionKey)
+    const level = rank === undefined ? undefined : MCP_LOG_LEVELS[rank]
+    if (level !== undefined) {
+      this.#askAgain(connection, 'logging/setLevel', { level }, `the log level ${level}`)
+    }
+  }
+
   /** Remembered only for a session that asked something its next process must be told. */
   #markCrashed(sessionKey: string): void {
     if (this.#closed) return
@@ -937,11 +971,8 @@ export class StdioBackend extends Backend {
 
   /** A session's new process after a crash: its subscriptions and log level, asked again. */
   #restoreSession(sessionKey: string, connection: StdioConnection): void {
-    const rank = this.#logLevels.get(sessionKey)
-    const level = rank === undefined ? undefined : MCP_LOG_LEVELS[rank]
-    if (level !== undefined) {
-      this.#askAgain(connection, 'logging/setLevel', { level }, `the log level ${level}`)
-    }
+    this.#levelOwed.delete(sessionKey)
+    this.#restoreLevel(sessionKey, connection)
     for (const uri of this.#sessionSubscriptions.get(sessionKey) ?? []) {
       this.#askAgain(connection, 'resources/subscribe', { uri }, `the subscription to ${uri}`)
     }
@@ -1069,6 +1100,7 @@ export class StdioBackend extends Backend {
     this.#logLevels.delete(sessionKey)
     this.#sessionSubscriptions.delete(sessionKey)
     this.#crashedSessions.delete(sessionKey)
+    this.#levelOwed.delete(sessionKey)
     for (const uri of this.#audience.release(sessionKey)) {
       this.#sharedConnection
         ?.request('resources/unsubscribe', { uri }, { timeoutMs: this.timeoutMs })
