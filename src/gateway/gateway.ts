@@ -100,8 +100,13 @@ export interface HealthTransition {
   at: string
 }
 
-/** Health transitions kept, all backends together (mcp-proxy keeps the last 100). */
+/** Health transitions kept per backend (mcp-proxy keeps the last 100). */
 const HISTORY = 100
+/**
+ * Backends whose histories are kept: those of removed backends go first past it (backends
+ * added and removed at runtime under new names must not grow the table for ever).
+ */
+const HISTORIES = 1000
 /** Backends coming up within this long of each other are announced to clients once. */
 const ANNOUNCE_DEBOUNCE_MS = 100
 const LIST_CHANGED_NOTICES = [
@@ -136,7 +141,8 @@ export class Gateway {
   readonly #retiring = new Set<Backend>()
   /** Last health per backend, and the ring of transitions. */
   readonly #healthy = new Map<string, boolean>()
-  readonly #history: HealthTransition[] = []
+  /** Each backend's own last HISTORY transitions: one busy backend cannot push out the others'. */
+  readonly #history = new Map<string, HealthTransition[]>()
   #announceTimer: NodeJS.Timeout | undefined
   /** Malformed list items already logged (each once). */
   readonly #itemsReported = new Set<string>()
@@ -793,8 +799,22 @@ export class Gateway {
   }
 
   #recordTransition(name: string, healthy: boolean): void {
-    this.#history.push({ backend: name, healthy, at: new Date().toISOString() })
-    if (this.#history.length > HISTORY) this.#history.shift()
+    let transitions = this.#history.get(name)
+    if (transitions === undefined) {
+      transitions = []
+      this.#history.set(name, transitions)
+      if (this.#history.size > HISTORIES) this.#forgetRemovedHistories()
+    }
+    transitions.push({ backend: name, healthy, at: new Date().toISOString() })
+    if (transitions.length > HISTORY) transitions.shift()
+  }
+
+  /** The oldest removed backends' histories, until the table is back to HISTORIES. */
+  #forgetRemovedHistories(): void {
+    for (const name of this.#history.keys()) {
+      if (this.#history.size <= HISTORIES) return
+      if (!this.#backends.has(name)) this.#history.delete(name)
+    }
   }
 
   /** Tells every client session and listen stream that the lists changed. */
@@ -829,7 +849,7 @@ export class Gateway {
 
   /** Health transitions of one backend, oldest first. */
   history(name: string): HealthTransition[] {
-    return this.#history.filter((entry) => entry.backend === name)
+    return [...(this.#history.get(name) ?? [])]
   }
 
   /** Whether `name` was added at runtime (not from the config file). */
