@@ -13,7 +13,14 @@ function json(description: string, schema: JsonObject): JsonObject {
 function op(summary: string, responses: JsonObject, extra: JsonObject = {}): JsonObject {
   return {
     summary,
-    responses: { ...responses, '401': { $ref: '#/components/responses/Unauthorized' } },
+    // What every route may answer before its own work: a bad token, a foreign Origin (or a
+    // request a proxy relayed without a token configured), a body over the admin limit.
+    responses: {
+      ...responses,
+      '401': { $ref: '#/components/responses/Unauthorized' },
+      '403': { $ref: '#/components/responses/Forbidden' },
+      '413': { $ref: '#/components/responses/TooLarge' },
+    },
     ...extra,
   }
 }
@@ -68,7 +75,11 @@ export function openApiDocument(version: string): JsonObject {
         ),
         delete: op(
           'Remove a backend',
-          { '200': json('removed', ok), '404': json('not found', ok) },
+          {
+            '200': json('removed', ok),
+            '404': json('not found', ok),
+            '409': json('refused: another backend names it (mirror_of, failover, canary_of)', ok),
+          },
           { parameters: [nameParam] },
         ),
       },
@@ -84,7 +95,7 @@ export function openApiDocument(version: string): JsonObject {
       },
       '/admin/backends/{name}/health/history': {
         get: op(
-          'Healthy/unhealthy transitions (the last 100 of all backends)',
+          "Healthy/unhealthy transitions (this backend's last 100)",
           {
             '200': json('transitions', {
               type: 'array',
@@ -182,6 +193,10 @@ export function openApiDocument(version: string): JsonObject {
             description: '`caches cleared` or `no caches configured`',
             content: { 'text/plain': { schema: { type: 'string' } } },
           },
+          '503': {
+            description: 'a shared cache (Redis) could not be cleared now: try again',
+            content: { 'text/plain': { schema: { type: 'string' } } },
+          },
         }),
       },
       '/admin/config': {
@@ -219,7 +234,14 @@ export function openApiDocument(version: string): JsonObject {
     },
     components: {
       securitySchemes: { adminToken: { type: 'http', scheme: 'bearer' } },
-      responses: { Unauthorized: { description: 'missing or wrong admin token' } },
+      responses: {
+        Unauthorized: { description: 'missing or wrong admin token' },
+        Forbidden: {
+          description:
+            'a foreign Origin, or without a token configured a request a proxy relayed or the tunnel brought',
+        },
+        TooLarge: { description: 'a body over the admin API limit' },
+      },
       schemas: {
         OkMessage: {
           type: 'object',

@@ -40,8 +40,13 @@ const KNOWN_METHODS: ReadonlySet<string> = new Set([
   'PATCH',
 ])
 
+/**
+ * The method as a label: one of MCP's, else `other` (a request) or `notifications/other` (a
+ * notification), so that what counts requests (mcp-proxy's series) can tell them apart.
+ */
 export function methodLabel(method: string): string {
-  return KNOWN_METHODS.has(method) ? method : 'other'
+  if (KNOWN_METHODS.has(method)) return method
+  return method.startsWith('notifications/') ? 'notifications/other' : 'other'
 }
 
 /** The longest name kept as a label value (longer ones are `other`). */

@@ -533,9 +533,13 @@ export class PorticoMetrics {
   }
 }
 
-/** An MCP request as mcp-proxy counts one: not a notification, an answer or a bare HTTP exchange. */
+/**
+ * An MCP request as mcp-proxy counts one: not a notification, an answer or a bare HTTP
+ * exchange. `other` is a request of a method MCP does not name (answered `-32601`, an error
+ * mcp-proxy counts too).
+ */
 function isMcpRequest(method: string): boolean {
   return method.includes('/')
     ? !method.startsWith('notifications/')
-    : method === 'initialize' || method === 'ping'
+    : method === 'initialize' || method === 'ping' || method === 'other'
 }

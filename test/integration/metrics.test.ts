@@ -11,6 +11,7 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
+import { EmptyResultSchema } from '@modelcontextprotocol/sdk/types.js'
 import { loadConfig } from '../../src/config/load.ts'
 import { createPortico } from '../../src/index.ts'
 import { Logger } from '../../src/observe/logger.ts'
@@ -372,10 +373,18 @@ describe("prometheus metrics under mcp-proxy's names (mcp_proxy_names)", () => {
       // A JSON-RPC error is mcp-proxy's "error"; an isError result is its "ok".
       await assert.rejects(client.callTool({ name: 'zz__nothing', arguments: {} }), /-32602/)
       assert.equal((await client.callTool({ name: 'p__nothing', arguments: {} })).isError, true)
+      // A method MCP does not name: answered -32601, an error mcp-proxy counts (before, it was
+      // folded into `other`, which was no request there).
+      await assert.rejects(
+        client.request({ method: 'vendor/made_up' }, EmptyResultSchema),
+        /-32601/,
+      )
+      await client.notification({ method: 'notifications/vendor_made_up' })
       await client.close()
       await gateway.sink.waitFor(
         (events) =>
-          events.filter((e) => e.type === 'exchange' && e.method === 'tools/call').length === 4,
+          events.filter((e) => e.type === 'exchange' && e.method === 'tools/call').length === 4 &&
+          events.some((e) => e.type === 'exchange' && e.method === 'notifications/vendor_made_up'),
       )
       const metrics = await scrape(`${gateway.origin}/metrics`)
       const calls = { method: 'tools/call' }
@@ -385,6 +394,15 @@ describe("prometheus metrics under mcp-proxy's names (mcp_proxy_names)", () => {
         metrics.value('mcp_proxy_requests_total', { method: 'initialize', status: 'ok' }),
         1,
       )
+      assert.equal(
+        metrics.value('mcp_proxy_requests_total', { method: 'other', status: 'error' }),
+        1,
+      )
+      // An unknown notification is not folded in with them.
+      const notes = metrics
+        .samples('portico_requests_total')
+        .filter((sample) => sample.labels?.method === 'notifications/other')
+      assert.equal(notes.length, 1)
       // Notifications and bare HTTP exchanges are not requests there.
       const methods = metrics.samples('mcp_proxy_requests_total').map((s) => s.labels?.method)
       assert.ok(!methods.some((m) => String(m).startsWith('notifications/') || m === 'DELETE'))
