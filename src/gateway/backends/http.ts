@@ -41,6 +41,10 @@ const MAX_KEPT_SUBSCRIPTIONS = 1000
 const MAX_RESUMES = 5
 /** Upper bound on the reconnection delay a backend asks for with `retry:`. */
 const MAX_RETRY_MS = 5000
+/** The standalone GET stream: the longest wait before it is opened again. */
+const MAX_STREAM_BACKOFF_MS = 30_000
+/** A GET stream open this long was healthy: its end does not count toward giving up. */
+const STREAM_HEALTHY_MS = 10_000
 
 /** Where an SSE stream stopped: its last event id and the backend's requested retry delay. */
 interface StreamPosition {
@@ -106,6 +110,8 @@ export class HttpConnection extends Connection {
   #sessionId: string | undefined
   #reinitializing: Promise<unknown> | undefined
   #streamFailures = 0
+  /** Where the standalone GET stream was: its last event id, and the `retry:` it asked for. */
+  #streamPosition: StreamPosition = { lastId: undefined, retryMs: undefined }
   /**
    * What this connection's backend session was asked to keep: the resources subscribed to and
    * the log level. A re-initialization (the backend forgot its sessions: restarted, say) starts
@@ -502,15 +508,27 @@ export class HttpConnection extends Connection {
     return headers
   }
 
-  /** The standalone GET stream: list changes and resource updates arrive there. */
+  /**
+   * The standalone GET stream: list changes and resource updates arrive there. One that ends is
+   * opened again from where it was (`Last-Event-ID`), after the backend's `retry:` when it gave
+   * one (a server that polls: SEP-1699), else after a backoff doubling from 0.5 s to 30 s, given
+   * up after 5 ends in a row that came soon (a stream open STREAM_HEALTHY_MS was healthy).
+   * Before, an event stream that ended at once was opened again every 0.5 s for ever, by every
+   * session, and without its last event id.
+   */
   #openStream(): void {
     if (this.closed || !this.#sessionId) return
     const sessionId = this.#sessionId
+    const headers = this.#streamHeaders()
+    if (this.#streamPosition.lastId !== undefined) {
+      headers['last-event-id'] = this.#streamPosition.lastId
+    }
+    let opened = 0
     void this.#options.http
       .send({
         url: this.#url,
         method: 'GET',
-        headers: this.#streamHeaders(),
+        headers,
         signal: this.#abort.signal,
         label: this.#label,
       })
@@ -519,14 +537,25 @@ export class HttpConnection extends Connection {
           response.body.resume()
           return
         }
-        this.#streamFailures = 0
-        await this.#readSse(response.body, undefined)
+        opened = Date.now()
+        const position = await this.#readSse(response.body, undefined)
+        this.#streamPosition = {
+          lastId: position.lastId ?? this.#streamPosition.lastId,
+          retryMs: position.retryMs ?? this.#streamPosition.retryMs,
+        }
         throw new Error('stream ended')
       })
       .catch(() => {
-        // Reopen a dropped stream a few times; a new session opens its own.
-        if (this.closed || sessionId !== this.#sessionId || ++this.#streamFailures > 5) return
-        setTimeout(() => this.#openStream(), 500 * this.#streamFailures).unref()
+        if (this.closed || sessionId !== this.#sessionId) return
+        if (opened !== 0 && Date.now() - opened >= STREAM_HEALTHY_MS) this.#streamFailures = 0
+        const asked = this.#streamPosition.retryMs
+        // A backend that says when to come back is polled at its pace; one that does not is
+        // given up after a few quick ends (a new session opens its own).
+        if (++this.#streamFailures > 5 && asked === undefined) return
+        const backoff = Math.min(500 * 2 ** (this.#streamFailures - 1), MAX_STREAM_BACKOFF_MS)
+        const wait =
+          asked === undefined ? backoff : Math.min(Math.max(asked, 500), MAX_STREAM_BACKOFF_MS)
+        setTimeout(() => this.#openStream(), wait).unref()
       })
   }
 
