@@ -277,6 +277,9 @@ export class Gateway {
       learnHints: primaries.has(config.name),
       shared: this.#deps.shared,
       previous,
+      // The backend's transport, not the client's: a legacy SSE backend's answers share a
+      // stream, a Streamable HTTP one's do not, whichever way its client came.
+      sharedAnswerStream: config.transport === 'sse',
     })
   }
 

@@ -23,7 +23,6 @@ const NOT_RELAYED = {
  */
 export function oneRelayAtATime(sinkFor: SinkFor, notes: CallNotes): SinkFor {
   let holder: object | undefined
-  let lastProgress = Number.NEGATIVE_INFINITY
   return (connection, attemptId) => {
     const sink = sinkFor(connection)
     if (sink === undefined) return undefined
@@ -45,9 +44,10 @@ export function oneRelayAtATime(sinkFor: SinkFor, notes: CallNotes): SinkFor {
         }
         if (message.method === 'notifications/progress' && isObject(message.params)) {
           const progress = message.params.progress
+          // The call's floor, not this backend's: a failover's progress starts again from 0.
           if (typeof progress === 'number') {
-            if (progress <= lastProgress) return
-            lastProgress = progress
+            if (progress <= (notes.progress ?? Number.NEGATIVE_INFINITY)) return
+            notes.progress = progress
           }
         }
         sink.related(message)

@@ -61,6 +61,12 @@ export interface CallNotes {
    */
   related?: boolean
   /**
+   * The highest progress value relayed to the client for this call (gateway): later attempts
+   * (hedges, retries, a failover to another backend) relay only higher ones, as MCP requires
+   * progress to increase.
+   */
+  progress?: number
+  /**
    * The request id of the attempt whose request went to the client (a hedge's own id, or the
    * call's): that attempt holds the client's answer, so only its answer may win a hedge race.
    */

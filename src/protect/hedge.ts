@@ -38,14 +38,21 @@ export interface HedgingParts {
   clock: Clock
   budget?: RetryBudget | undefined
   cancelUpstream?: CancelUpstream | undefined
+  /**
+   * Whether the upstream answers every call on one shared stream (legacy HTTP+SSE), where
+   * hedging is not done: a gateway backend's `transport = "sse"`. Undefined: the call's own
+   * transport says it (transparent mode, whose upstream speaks what its client speaks).
+   */
+  sharedAnswerStream?: boolean | undefined
 }
 
 export function hedging(parts: HedgingParts): Middleware {
   // Every call waits the same delay before its next hedge: one queue, one timer (deadlines.ts).
   const delays = new DeadlineQueue(parts.config.delay_ms, parts.clock)
   // Not over legacy HTTP+SSE: its answers come back on one shared stream, matched by id.
+  const shared = parts.sharedAnswerStream
   return (call, next) =>
-    parts.hints.repeatable(call) && call.transport !== 'sse'
+    parts.hints.repeatable(call) && !(shared ?? call.transport === 'sse')
       ? new HedgedCall(parts, delays, call, next).start()
       : next(call)
 }

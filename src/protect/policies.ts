@@ -51,6 +51,8 @@ export interface ProtectDeps {
   previous?: UpstreamProtection | undefined
   /** How hedging tells the upstream an attempt is given up (see `HedgingParts`). */
   cancelUpstream?: CancelUpstream | undefined
+  /** Whether the upstream answers every call on one shared stream (see `HedgingParts`). */
+  sharedAnswerStream?: boolean | undefined
 }
 
 /** What a rebuilt protection takes over from the one it replaces (`#handOver`). */
@@ -192,6 +194,7 @@ export class UpstreamProtection {
           clock,
           budget,
           cancelUpstream: deps.cancelUpstream,
+          sharedAnswerStream: deps.sharedAnswerStream,
         }),
       )
     }

@@ -726,6 +726,36 @@ describe('hedging', () => {
     assert.equal(signals[1]?.aborted, false)
   })
 
+  it("judges the upstream's transport when told it: a legacy SSE backend is not hedged, whoever calls", async () => {
+    const attempts = async (
+      sharedAnswerStream: boolean | undefined,
+      transport: 'sse' | 'streamable-http',
+    ) => {
+      const clock = new ManualClock()
+      const hedge = hedging({
+        config: { delay_ms: 200, max_hedges: 1 },
+        hints: new ToolHints(),
+        clock,
+        sharedAnswerStream,
+      })
+      let sent = 0
+      const next: Handler = () => {
+        sent++
+        return new Promise(() => {})
+      }
+      void hedge({ ...requestCall('resources/read', { uri: 'a://b' }), transport }, next)
+      await clock.advance(200)
+      return sent
+    }
+    // Before: the client's transport decided, so a gateway's legacy SSE backend was hedged
+    // for a Streamable HTTP client, and a Streamable HTTP backend never for a legacy client.
+    assert.equal(await attempts(true, 'streamable-http'), 1)
+    assert.equal(await attempts(false, 'sse'), 2)
+    // Transparent mode: the upstream speaks what the client speaks.
+    assert.equal(await attempts(undefined, 'sse'), 1)
+    assert.equal(await attempts(undefined, 'streamable-http'), 2)
+  })
+
   it('lets only the attempt whose request went to the client win, and sends no more hedges', async () => {
     const clock = new ManualClock()
     const hedge = hedging({
