@@ -475,6 +475,9 @@ function serverOptions(config: Config) {
   }
 }
 
+/** How long a connection refused by the parser may stay half-closed for its client to read. */
+const CLIENT_ERROR_LINGER_MS = 5000
+
 /** Requests the HTTP parser refused, logged a second at most (as failed exchanges are). */
 const PARSER_REFUSALS_LOGGED_PER_SECOND = 20
 
@@ -517,17 +520,33 @@ function answerClientError(
     socket.end(
       `HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
     )
+    // A lingering close (http/linger.ts): the client has LINGER_MS to read the answer and close
+    // its side; one that never reads (a slowloris) would otherwise hold the half-closed
+    // connection, and its slot of max_connections, for ever.
+    socket.resume()
+    const cut = setTimeout(() => socket.destroy(), CLIENT_ERROR_LINGER_MS)
+    cut.unref()
+    socket.once('close', () => clearTimeout(cut))
   }
   // A request pipelined before the bad bytes is still being answered (Node's own handler looks
   // at the same field): its answer goes first, in order, then this one. Written now, the error
   // took the earlier request's place and its answer was lost.
   const current = (socket as { _httpMessage?: ServerResponse | null })._httpMessage
   if (current && !current.writableFinished) {
-    current.once('finish', answer)
-    current.once('close', () => {
-      if (!current.writableFinished) socket.destroy()
-    })
-    return
+    if (current.req?.complete === true) {
+      current.once('finish', answer)
+      current.once('close', () => {
+        if (!current.writableFinished) socket.destroy()
+      })
+      return
+    }
+    // The error is that request's own (its body stalled past client_request_timeout): its
+    // answer can never finish, so this one goes now (nothing of it went out), else the
+    // connection is cut. Waited for, a stalled body held its connection for ever.
+    if (current.headersSent) {
+      socket.destroy()
+      return
+    }
   }
   answer()
 }

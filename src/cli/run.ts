@@ -71,6 +71,7 @@ export function overridesOf(flags: RunFlags): ConfigOverrides {
   if (flags.logLevel !== undefined) overrides.logLevel = flags.logLevel
   if (flags.jsonLogs !== undefined) overrides.jsonLogs = flags.jsonLogs
   if (flags.workers !== undefined) overrides.workers = flags.workers
+  if (flags.tunnel === false) overrides.noTunnel = true
   if (flags.csp !== undefined) overrides.csp = flags.csp
   if (flags.cspMode !== undefined) overrides.cspMode = flags.cspMode
   return overrides

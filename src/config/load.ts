@@ -104,6 +104,8 @@ export interface ConfigOverrides {
   jsonLogs?: boolean
   /** `--workers`: a count, or "auto". */
   workers?: number | 'auto'
+  /** `--no-tunnel` (mcpr 0.1): `no_tunnel = true`, no tunnel even with `[tunnel] enabled`. */
+  noTunnel?: boolean
   /** mcpr 0.1's `--csp DOMAIN…` and `--csp-mode`: `[csp] domains` and `mode`, over the file's. */
   csp?: string[]
   cspMode?: string
@@ -558,6 +560,7 @@ function applyOverrides(
     ['log_level', '--log-level', flags.logLevel],
     ['json_logs', '--json-logs', flags.jsonLogs],
     ['workers', '--workers', flags.workers],
+    ['no_tunnel', '--no-tunnel', flags.noTunnel],
   ]
   for (const [key, flag, value] of fromFlags) {
     if (value === undefined) continue

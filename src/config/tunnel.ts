@@ -8,8 +8,15 @@ import { z } from 'zod'
 import { relaySocketUrl } from '../tunnel/relay-url.ts'
 import { durationSchema } from './duration-schema.ts'
 
+/** A relay deadline: 0 would end every call, stream or registration at once. */
+const positiveDuration = durationSchema.refine((ms) => ms > 0, {
+  message: 'expected a duration above 0',
+})
+
 /** One DNS label: what a subdomain may be. */
 export const SUBDOMAIN = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/
+/** A token's allowed subdomain: a label's characters, with at most one `*` standing for a run. */
+const SUBDOMAIN_PATTERN = /^[a-z0-9-]*\*?[a-z0-9-]*$/
 
 const httpUrl = z
   .string()
@@ -73,7 +80,19 @@ export const tunnelSchema = z
 export const relayTokenSchema = z.strictObject({
   token: tunnelTokenSchema,
   /** Allowed subdomains; one `*` is a wildcard (`demo-*`, `*`). */
-  subdomains: z.array(z.string().min(1)).min(1),
+  subdomains: z
+    .array(
+      z
+        .string()
+        .min(1)
+        // A pattern no subdomain can match (`Alice`, `x.y`, `a*b*`) was taken silently: its
+        // owner learnt it only when every registration was refused.
+        .regex(
+          SUBDOMAIN_PATTERN,
+          'expected a subdomain (one DNS label: lowercase letters, digits and "-") with at most one "*"',
+        ),
+    )
+    .min(1),
 })
 
 export const relaySchema = z.strictObject({
@@ -109,20 +128,24 @@ export const relaySchema = z.strictObject({
   /** Requests per second per tunnel (a token bucket, burst twice that); more get 429. */
   requests_per_second: z.number().positive().default(100),
   /** Time a tunnel has to start answering a request before the relay answers 504. */
-  response_timeout: durationSchema.default(30_000),
+  response_timeout: positiveDuration.default(30_000),
   /**
    * Time a client may take nothing of an answer the relay is sending before it is disconnected
    * (and the tunnel's stream reset); nginx's send_timeout.
    */
-  send_timeout: durationSchema.default(60_000),
-  heartbeat_interval: durationSchema.default(15_000),
-  heartbeat_timeout: durationSchema.default(45_000),
+  send_timeout: positiveDuration.default(60_000),
+  /** At least 1 s: a relay pinging every millisecond spent a core on it. */
+  heartbeat_interval: durationSchema
+    .refine((ms) => ms >= 1000, { message: 'expected at least 1 s' })
+    .default(15_000),
+  /** Longer than `heartbeat_interval` (checked with it: relay/settings.ts). */
+  heartbeat_timeout: positiveDuration.default(45_000),
   /**
    * Time a WebSocket at the registration path has to send its registration; then it is closed
    * (4004). Sockets waiting to register are bounded (64, 8 per address): short, so strangers
    * that connect and stay silent cannot hold the places of tunnels that register.
    */
-  registration_timeout: durationSchema.default(5_000),
+  registration_timeout: positiveDuration.default(5_000),
   /**
    * On SIGTERM or SIGINT, time the answers in flight have to finish (new requests get 503)
    * before the tunnels are closed.

@@ -30,6 +30,7 @@ interface WorkersView {
   sse_path: string
   backends?: readonly unknown[] | undefined
   tunnel?: { enabled: boolean } | undefined
+  no_tunnel?: boolean | undefined
   auth?: unknown
 }
 
@@ -43,7 +44,8 @@ export function workersProblems(config: WorkersView): string[] {
       `${why} in gateway mode ([[backends]]): gateway sessions, their backend connections and stdio children live in one process; a session's next request could reach a worker that never saw it`,
     )
   }
-  if (config.tunnel?.enabled) {
+  // `no_tunnel` (mcpr 0.1's `--no-tunnel`) serves locally only: no tunnel is opened.
+  if (config.tunnel?.enabled && config.no_tunnel !== true) {
     problems.push(
       `${why} with [tunnel] enabled: the tunnel is one connection to the relay, held by one process`,
     )

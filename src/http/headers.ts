@@ -107,22 +107,42 @@ export function addForwarded(
     trusted?: boolean
   },
 ): void {
-  const prior = headers['x-forwarded-for']
   const address = client.address ?? ''
-  headers['x-forwarded-for'] = prior ? `${String(prior)}, ${address}` : address
   const trusted = client.trusted === true
+  headers['x-forwarded-for'] = forwardedFor(headers['x-forwarded-for'], address, trusted)
+  if (headers['x-forwarded-for'] === '') delete headers['x-forwarded-for']
   if (!trusted || !headers['x-forwarded-host']) {
     if (client.host) headers['x-forwarded-host'] = client.host
     else delete headers['x-forwarded-host']
   }
   if (!trusted || !headers['x-forwarded-proto']) headers['x-forwarded-proto'] = client.proto
   if (!trusted) for (const name of UNVOUCHED) delete headers[name]
-  if (headers['x-real-ip'] !== undefined && !trusted) headers['x-real-ip'] = address
+  if (headers['x-real-ip'] !== undefined && !trusted) {
+    if (address) headers['x-real-ip'] = address
+    else delete headers['x-real-ip']
+  }
   const prior7239 = headers.forwarded
   if (prior7239 !== undefined) {
     const element = forwardedElement(address, client.host, client.proto)
     headers.forwarded = `${Array.isArray(prior7239) ? prior7239.join(', ') : prior7239}, ${element}`
   }
+}
+
+/**
+ * `X-Forwarded-For` with this hop's peer appended: nothing when it is unknown (an empty element
+ * broke parsers: `127.0.0.1,`), and not a second time when a trusted hop already named it last
+ * (the relay names the public client, who is also the tunnel's peer address here).
+ */
+function forwardedFor(
+  prior: string | string[] | undefined,
+  address: string,
+  trusted: boolean,
+): string {
+  const before = prior === undefined ? '' : Array.isArray(prior) ? prior.join(', ') : String(prior)
+  if (!address) return before
+  if (!before) return address
+  if (trusted && before.split(',').at(-1)?.trim() === address) return before
+  return `${before}, ${address}`
 }
 
 /** This hop's `Forwarded` element (RFC 7239 §4): an IPv6 address and a host with a port quoted. */

@@ -19,7 +19,16 @@ export interface RelayAuthOptions {
   providerTimeoutMs?: number
 }
 
-export type AuthResult = { ok: true; subdomain: string } | { ok: false; message: string }
+/**
+ * A registration's verdict. `unavailable`: the auth provider could not say (down, an error, a
+ * malformed answer): the tunnel is told to try again later, not refused for good (a provider's
+ * short outage while tunnels reconnect after a relay restart ended them all until restarted).
+ */
+export type AuthResult =
+  | { ok: true; subdomain: string }
+  | { ok: false; message: string; unavailable?: true }
+
+const UNAVAILABLE = { ok: false, message: 'auth provider unavailable', unavailable: true } as const
 
 /** mcpr's pattern: one `*` as a wildcard (prefix, suffix or infix); `*` alone matches all. */
 export function matchesPattern(pattern: string, name: string): boolean {
@@ -92,7 +101,7 @@ export class RelayAuth {
 
   async #provider(token: string, requested: string | undefined): Promise<AuthResult> {
     const provider = this.#options.provider
-    if (provider === undefined) return { ok: false, message: 'auth provider unavailable' }
+    if (provider === undefined) return UNAVAILABLE
     const url = `${provider.url.replace(/\/+$/, '')}/api/verify`
     try {
       const { response, text } = await fetchText(
@@ -111,7 +120,7 @@ export class RelayAuth {
       if (response.status === 200) {
         const subdomains = body?.subdomains
         if (!Array.isArray(subdomains) || !subdomains.every((s) => typeof s === 'string')) {
-          return { ok: false, message: 'auth provider unavailable' }
+          return UNAVAILABLE
         }
         return pickSubdomain(subdomains as string[], requested)
       }
@@ -119,9 +128,9 @@ export class RelayAuth {
         const error = typeof body?.error === 'string' ? body.error.slice(0, 100) : 'invalid token'
         return { ok: false, message: error }
       }
-      return { ok: false, message: 'auth provider unavailable' }
+      return UNAVAILABLE
     } catch {
-      return { ok: false, message: 'auth provider unavailable' }
+      return UNAVAILABLE
     }
   }
 }

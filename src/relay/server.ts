@@ -277,6 +277,8 @@ export class Relay {
    */
   async close(drainMs = 0): Promise<void> {
     this.#closing = true
+    // ws refuses the handshakes still to complete (503) from now on.
+    this.#wss.close()
     this.#server.close()
     // Connections kept alive between requests carry nothing to finish.
     this.#server.closeIdleConnections()
@@ -339,10 +341,7 @@ export class Relay {
       return
     }
     if (this.#closing) {
-      refuseUpgrade(
-        socket,
-        'HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\nretry-after: 1\r\ncontent-length: 0\r\n\r\n',
-      )
+      refuseClosing(socket)
       return
     }
     const token = bearerOf(req.headers.authorization)
@@ -382,6 +381,20 @@ export class Relay {
       .then((result) => {
         if (socket.destroyed) return
         clearTimeout(timer)
+        // SIGTERM came while the provider checked it: no registration after the close (it
+        // held a tunnel, and the relay, alive for ever).
+        if (this.#closing) {
+          refuseClosing(socket)
+          return
+        }
+        if (!result.ok && result.unavailable) {
+          this.#logger.warn('tunnel registration deferred: the auth provider is unavailable')
+          refuseUpgrade(
+            socket,
+            'HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\nretry-after: 5\r\ncontent-length: 0\r\n\r\n',
+          )
+          return
+        }
         const refusal = result.ok ? this.#takenFrom(result.subdomain, token) : result.message
         if (refusal !== undefined) {
           this.#logger.info('tunnel refused', { reason: refusal })
@@ -492,7 +505,17 @@ export class Relay {
           done()
           return
         }
+        // Draining: no registrations (the client reconnects, to this relay once it is back).
+        if (this.#closing) {
+          refuse(CloseCode.GoingAway, 'relay shutting down')
+          return
+        }
         if (!result.ok) {
+          if (result.unavailable) {
+            this.#logger.warn('tunnel registration deferred: the auth provider is unavailable')
+            refuse(CloseCode.TryAgainLater, `${result.message}: try again later`)
+            return
+          }
           this.#logger.info('tunnel refused', { reason: result.message })
           refuse(CloseCode.Refused, result.message)
           return
@@ -544,10 +567,10 @@ export class Relay {
         maxStreams: config.max_streams,
         heartbeatMs: config.heartbeat_interval,
         timeoutMs: config.heartbeat_timeout,
-        onClose: () => {
+        onClose: (code, reason) => {
           if (this.#tunnels.get(subdomain) === tunnel) {
             this.#tunnels.delete(subdomain)
-            this.#logger.info('tunnel closed', { subdomain })
+            this.#logger.info('tunnel closed', { subdomain, code, reason })
           }
         },
       }),
@@ -981,4 +1004,12 @@ function withoutForwardedHost(raw: readonly string[]): string[] {
     out.push(raw[i] as string, raw[i + 1] as string)
   }
   return out
+}
+
+/** An upgrade that arrives, or finishes its check, while the relay drains: 503, try later. */
+function refuseClosing(socket: Socket): void {
+  refuseUpgrade(
+    socket,
+    'HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\nretry-after: 1\r\ncontent-length: 0\r\n\r\n',
+  )
 }

@@ -46,6 +46,16 @@ function credentialVariable(
   return undefined
 }
 
+/** The `[relay]` keys that are durations (milliseconds once the file is parsed). */
+const DURATION_KEYS = [
+  'response_timeout',
+  'send_timeout',
+  'heartbeat_interval',
+  'heartbeat_timeout',
+  'registration_timeout',
+  'drain_timeout',
+] as const
+
 /** Throws an Error listing every problem (the CLI prints it as a usage error). */
 export function relaySettings(
   fromFile: RelayConfig | undefined,
@@ -81,22 +91,16 @@ export function relaySettings(
   if (flags.domain !== undefined) raw.domain = flags.domain
   if (flags.host !== undefined) raw.host = flags.host
   if (flags.port !== undefined) raw.port = flags.port
-  // Durations are already milliseconds here: parse only what the environment changed.
+  // Durations are already milliseconds here (the file's table was parsed): parsed again as
+  // seconds, an hour's drain_timeout read as 41 days and was refused. Only the rest is checked.
+  const omitted = Object.fromEntries(DURATION_KEYS.map((key) => [key, true] as const))
   const checked = relaySchema
-    .omit({
-      response_timeout: true,
-      heartbeat_interval: true,
-      heartbeat_timeout: true,
-      registration_timeout: true,
-    })
+    .omit(omitted as { [K in (typeof DURATION_KEYS)[number]]: true })
     .safeParse(
       Object.fromEntries(
         Object.entries(raw).filter(
           ([key, value]) =>
-            value !== undefined &&
-            !key.startsWith('heartbeat_') &&
-            key !== 'response_timeout' &&
-            key !== 'registration_timeout',
+            value !== undefined && !(DURATION_KEYS as readonly string[]).includes(key),
         ),
       ),
     )
@@ -109,6 +113,13 @@ export function relaySettings(
     problems.push('relay.domain is required: [relay] domain, --domain or MCPR_RELAY_DOMAIN')
   }
   const config = raw as RelayConfig & { domain: string }
+  // The relay cuts a tunnel it heard nothing from for heartbeat_timeout: one no longer than the
+  // interval between its pings cut healthy tunnels.
+  if (config.heartbeat_timeout <= config.heartbeat_interval) {
+    problems.push(
+      `relay.heartbeat_timeout (${config.heartbeat_timeout / 1000} s) must be longer than heartbeat_interval (${config.heartbeat_interval / 1000} s): healthy tunnels would be cut`,
+    )
+  }
   const auth = authOf(config, variable(env, 'AUTH_MODE'), problems)
   if (problems.length > 0) throw new Error(problems.join('\n'))
   return { config, auth }

@@ -191,6 +191,37 @@ describe('the HTTP edge', () => {
     }
   })
 
+  it('answers 408 to a request whose body stalls past client_request_timeout, and closes', async () => {
+    const portico = createPortico(
+      {
+        upstream: upstream.url,
+        port: 0,
+        access_log: false,
+        client_header_timeout: 1,
+        client_request_timeout: 1,
+      },
+      { logger: new Logger({ level: 'silent' }) },
+    )
+    const { port } = await portico.listen()
+    try {
+      const socket = connect(port, '127.0.0.1')
+      socket.write(
+        'POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{',
+      )
+      let received = ''
+      socket.on('data', (chunk) => {
+        received += chunk
+      })
+      const started = Date.now()
+      await new Promise((resolve) => socket.once('close', resolve))
+      // Before: the answer waited for the stalled request's own, which never came.
+      assert.match(received, /^HTTP\/1\.1 408 Request Timeout/)
+      assert.ok(Date.now() - started < 5000, `${Date.now() - started} ms`)
+    } finally {
+      await portico.close()
+    }
+  })
+
   it('logs requests the parser refused 20 a second at most, and counts the rest', async () => {
     const { portico, lines } = porticoWith()
     const { port } = await portico.listen()

@@ -8,9 +8,16 @@ import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import { connect } from 'node:net'
 import { after, afterEach, describe, it } from 'node:test'
-import type { WebSocket } from 'ws'
+import { WebSocket } from 'ws'
+import type { RelayAuth } from '../../src/relay/auth.ts'
 import type { Relay } from '../../src/relay/server.ts'
-import { FrameType } from '../../src/tunnel/frames.ts'
+import {
+  CloseCode,
+  encodeJson,
+  FrameType,
+  PROTOCOL_VERSION,
+  SUBDOMAIN_HEADER,
+} from '../../src/tunnel/frames.ts'
 import type { TunnelStream } from '../../src/tunnel/mux.ts'
 import { registerTunnel, startTestRelay } from '../helpers/relay.ts'
 import { until } from '../helpers/wait.ts'
@@ -98,6 +105,58 @@ describe('the relay drains on close', () => {
     assert.equal((await keep).status, 200)
     await closing
     socket.destroy()
+  })
+
+  it('refuses a registration sent, or still checked by the auth provider, while it drains', async () => {
+    let release: (() => void) | undefined
+    const slowAuth = {
+      authorize: async (token: string, requested: string | undefined) => {
+        // alice's provider answers once the relay is closing; the others' at once.
+        if (token.startsWith('tok-alice')) {
+          await new Promise<void>((resolve) => {
+            release = resolve
+          })
+        }
+        return { ok: true as const, subdomain: requested ?? 'anyone' }
+      },
+    } as unknown as RelayAuth
+    const started = await startTestRelay({}, { auth: slowAuth })
+    relay = started.relay
+    const { port } = started
+    // A request in flight keeps the relay draining.
+    const held: TunnelStream[] = []
+    ;({ ws: tunnel } = await registerTunnel(port, 'slow', (stream) => {
+      stream.receive({ data: (c) => stream.consumed(c.length), end: () => {}, reset: () => {} })
+      held.push(stream)
+    }))
+    const inFlight = relayFetch(`http://slow.relay.test:${port}/asset.js`)
+    await until(() => held.length === 1, 5000, 'the request reached the tunnel')
+    // Its upgrade carries the token: the provider's check runs before the WebSocket opens.
+    const checked = new WebSocket(`ws://127.0.0.1:${port}/_tunnel/register`, {
+      headers: { authorization: 'Bearer tok-alice-0123456789', [SUBDOMAIN_HEADER]: 'alice' },
+    })
+    const upgraded = new Promise<number>((resolve) => {
+      checked.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0))
+      checked.once('open', () => resolve(101))
+      checked.once('error', () => resolve(-1))
+    })
+    await until(() => release !== undefined, 5000, 'the provider asked')
+    // Opened before the signal, registering after it (no token in its upgrade).
+    const early = new WebSocket(`ws://127.0.0.1:${port}/_tunnel/register`)
+    await once(early, 'open')
+    const closing = started.relay.close(10_000)
+    release?.()
+    // Before: the check's end registered alice after the close, and the relay never exited.
+    assert.equal(await upgraded, 503)
+    early.send(encodeJson(FrameType.Register, 0, { version: PROTOCOL_VERSION, subdomain: 'late' }))
+    const [code] = (await once(early, 'close')) as [number]
+    // Before: registered (the README says no registrations while draining).
+    assert.equal(code, CloseCode.GoingAway, 'a registration while draining is refused')
+    assert.deepEqual(started.relay.subdomains, ['slow'])
+    answer(held[0] as TunnelStream, 'finished')
+    assert.equal((await inFlight).status, 200)
+    await closing
+    assert.deepEqual(started.relay.subdomains, [])
   })
 
   it('closes what is still in flight at drain_timeout', async () => {

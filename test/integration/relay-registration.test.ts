@@ -17,6 +17,7 @@ import { RelayAuth } from '../../src/relay/auth.ts'
 import type { Relay } from '../../src/relay/server.ts'
 import { TunnelClient, type TunnelError } from '../../src/tunnel/client.ts'
 import { CloseCode, encodeJson, FrameType, PROTOCOL_VERSION } from '../../src/tunnel/frames.ts'
+import { REFUSED_ORIGIN } from '../helpers/ports.ts'
 import { startTestRelay } from '../helpers/relay.ts'
 import { until } from '../helpers/wait.ts'
 
@@ -166,6 +167,27 @@ describe('relay registration against silent sockets', () => {
     })
     const invalid = tunnelClient(port, 'not-the-token')
     await assert.rejects(invalid.connect(), { code: CloseCode.Refused, message: 'invalid token' })
+  })
+
+  it('an auth provider that cannot answer defers the registration (503, 1013): the client tries again', async () => {
+    const { relay, port } = await startTestRelay(
+      {},
+      { auth: new RelayAuth({ mode: 'provider', provider: { url: REFUSED_ORIGIN } }) },
+    )
+    relays.push(relay)
+    // Before: 401 and 4001, as for a bad token, and the client stopped for good.
+    const upgrade = await silent(port, { authorization: `Bearer ${TOKEN}` })
+    assert.equal(upgrade.status, 503)
+    await assert.rejects(tunnelClient(port).connect(), (error: TunnelError) => {
+      assert.notEqual(error.code, CloseCode.Refused)
+      return true
+    })
+    const { ws, status } = await silent(port)
+    assert.equal(status, 'open')
+    sendRegistration(ws)
+    const [code, reason] = await once(ws, 'close')
+    assert.equal(code, CloseCode.TryAgainLater)
+    assert.match(String(reason), /auth provider unavailable: try again later/)
   })
 
   it('a registration that differs from its upgrade request is refused (4001)', async () => {

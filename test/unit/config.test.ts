@@ -348,6 +348,17 @@ describe('loadConfig', () => {
     assert.deepEqual(problems(`upstream = "http://127.0.0.1:9/mcp"\n${rate}`), [])
   })
 
+  it('lets workers serve a [tunnel] file with no_tunnel or --no-tunnel (no tunnel opens)', () => {
+    const tunnel =
+      '[tunnel]\nenabled = true\nrelay_url = "https://r.example"\ntoken = "tok-0123456789abcdef"'
+    const text = `upstream = "http://127.0.0.1:9/mcp"\nworkers = 2\n${tunnel}\n`
+    assert.match(problems(text)[0]?.message ?? '', /must be 1 with \[tunnel\] enabled/)
+    // Before: refused, though the flag keeps the tunnel closed.
+    const flagged = loadConfig({ file: file(text), env: {}, overrides: { noTunnel: true } })
+    assert.equal(flagged.config.workers, 2)
+    assert.deepEqual(problems(`no_tunnel = true\n${text}`), [])
+  })
+
   it('names a url that does not parse, where other checks read it too (no TypeError)', () => {
     const upstream = problems('upstream = "127.0.0.1:9000/mcp"\nworkers = 2')
     assert.deepEqual(

@@ -56,6 +56,22 @@ describe('one relay at a time', () => {
     assert.deepEqual(relayed, [progress(1), progress(3), progress(4), sampling])
   })
 
+  it('keeps progress increasing across the relays of two backends of one call (a failover)', () => {
+    const relayed: unknown[] = []
+    const connection = { answer: () => {} } as unknown as Connection
+    const notes: CallNotes = {}
+    const sink = () => ({ related: (message: unknown) => relayed.push(message) })
+    // Each backend tried builds its own relay; the call's notes are one.
+    const primary = oneRelayAtATime(sink, notes)(connection) as CallSink
+    primary.related(progress(5))
+    primary.related(progress(6))
+    primary.end?.()
+    const failover = oneRelayAtATime(sink, notes)(connection) as CallSink
+    for (const value of [1, 2, 7]) failover.related(progress(value))
+    // Before: 5, 6, 1, 2, 7.
+    assert.deepEqual(relayed, [progress(5), progress(6), progress(7)])
+  })
+
   it("only the attempt holding the relay is read at the client's pace", async () => {
     const lag = Promise.resolve()
     const connection = { answer: () => {} }

@@ -16,6 +16,7 @@ import { relaySettings } from '../../src/relay/settings.ts'
 import { registerUrl } from '../../src/tunnel/client.ts'
 import { ReceiveWindow, SendWindow } from '../../src/tunnel/flow.ts'
 import {
+  CloseCode,
   decodeFrame,
   encodeFrame,
   encodeJson,
@@ -346,6 +347,7 @@ describe('a peer that stops reading', () => {
 describe('heartbeats', () => {
   it('a peer that sends nothing is dropped after the timeout; one that answers stays', async () => {
     const { wss, port, peer: silentPeer, serverSide } = await rawPeer()
+    const peerClosed = once(silentPeer, 'close') as Promise<[number, Buffer]>
     let closedAt: number | undefined
     let why = ''
     const started = Date.now()
@@ -364,6 +366,10 @@ describe('heartbeats', () => {
     assert.ok(after >= 200 && after < 1500, `dropped after ${after} ms`)
     // Said as what happened (the close event itself only says 1006).
     assert.equal(why, 'heartbeat: nothing heard for 0.2 s')
+    // And to the peer, if it is still there: before, it was cut with no close (a bare 1006).
+    const [code, reason] = await peerClosed
+    assert.equal(code, CloseCode.Timeout)
+    assert.equal(String(reason), 'heartbeat: nothing heard for 0.2 s')
 
     const accepted2 = once(wss, 'connection') as Promise<[WebSocket]>
     const answering = new WebSocket(`ws://127.0.0.1:${port}`)
@@ -418,6 +424,50 @@ describe('[tunnel] and [relay] config', () => {
       assert.throws(() => tunnel(url), why, url)
     }
     assert.equal(tunnel('t.example.com').tunnel?.relay_url, 't.example.com')
+  })
+})
+
+describe('[relay] durations and patterns', () => {
+  const relayFile = (relay: Record<string, unknown>) =>
+    parseConfig({ upstream: 'http://x:1/mcp', relay: { domain: 'r.example', ...relay } }).relay
+  const problems = (relay: Record<string, unknown>): string => {
+    try {
+      relaySettings(relayFile(relay), {})
+      return ''
+    } catch (error) {
+      return String(error)
+    }
+  }
+
+  it('starts with long drains and send timeouts (before: read again as seconds, refused)', () => {
+    const settings = relaySettings(relayFile({ drain_timeout: '1h', send_timeout: '40m' }), {})
+    assert.equal(settings.config.drain_timeout, 3_600_000)
+    assert.equal(settings.config.send_timeout, 2_400_000)
+  })
+
+  it('refuses durations that would end everything at once, and heartbeats out of order', () => {
+    for (const key of ['response_timeout', 'send_timeout', 'registration_timeout']) {
+      assert.throws(() => relayFile({ [key]: 0 }), /expected a duration above 0/, key)
+    }
+    assert.throws(() => relayFile({ heartbeat_interval: '1ms' }), /expected at least 1 s/)
+    assert.match(
+      problems({ heartbeat_interval: '2s', heartbeat_timeout: '1s' }),
+      /heartbeat_timeout \(1 s\) must be longer than heartbeat_interval \(2 s\)/,
+    )
+    assert.equal(problems({ drain_timeout: 0 }), '', 'no drain is a choice')
+  })
+
+  it('refuses token patterns no subdomain can match', () => {
+    for (const pattern of ['Alice', 'a*b*', 'x.y', 'a b']) {
+      assert.throws(
+        () => relayFile({ tokens: [{ token: 'tok-0123456789abcdef', subdomains: [pattern] }] }),
+        /at most one/,
+        pattern,
+      )
+    }
+    for (const pattern of ['alice', 'demo-*', '*', '*-prod', 'a*z']) {
+      relayFile({ tokens: [{ token: 'tok-0123456789abcdef', subdomains: [pattern] }] })
+    }
   })
 })
 
@@ -517,6 +567,7 @@ describe('relay tokens and subdomains', () => {
       assert.deepEqual(await auth.authorize('broken', undefined), {
         ok: false,
         message: 'auth provider unavailable',
+        unavailable: true,
       })
       assert.deepEqual(seen[0], {
         secret: 'relay-secret',
@@ -530,6 +581,7 @@ describe('relay tokens and subdomains', () => {
     assert.deepEqual(await unreachable.authorize('good', undefined), {
       ok: false,
       message: 'auth provider unavailable',
+      unavailable: true,
     })
   })
 
