@@ -134,10 +134,12 @@ function markBigIntegers(text: string): string | undefined {
     const first = i
     while (i < length && isDigit(text.charCodeAt(i))) i++
     const end = i
-    const next = text.charCodeAt(end)
-    i-- // the loop's i++ reads the character after the number
+    // The whole number is read past, fraction and exponent included: the digits of a long
+    // fraction (`0.30000000000000004`) are no integer of their own (marked, they broke the JSON).
+    const decimal = skipFractionAndExponent(text, end)
+    i = decimal - 1 // the loop's i++ reads the character after the number
+    if (decimal !== end) continue // a fraction or exponent: a double as it is
     if (end - first < 16 || text.charCodeAt(first) === 0x30) continue
-    if (next === 0x2e || next === 0x65 || next === 0x45) continue // a fraction or exponent
     let after = end
     while (after < length && text.charCodeAt(after) <= 0x20) after++
     if (text.charCodeAt(after) === 0x3a) continue // a member name's place
@@ -150,6 +152,23 @@ function markBigIntegers(text: string): string | undefined {
   if (out === undefined) return undefined
   out.push(text.slice(copied))
   return out.join('')
+}
+
+/** Where a number's fraction and exponent end (`at` itself when it has neither). */
+function skipFractionAndExponent(text: string, at: number): number {
+  let i = at
+  if (text.charCodeAt(i) === 0x2e) {
+    i++
+    while (isDigit(text.charCodeAt(i))) i++
+  }
+  const e = text.charCodeAt(i)
+  if (e === 0x65 || e === 0x45) {
+    i++
+    const sign = text.charCodeAt(i)
+    if (sign === 0x2b || sign === 0x2d) i++
+    while (isDigit(text.charCodeAt(i))) i++
+  }
+  return i
 }
 
 /**

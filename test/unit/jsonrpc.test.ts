@@ -310,6 +310,23 @@ describe('decodeBody: ids past 2^53 and batch bounds', () => {
     assert.deepEqual(ids, ['9007199254740993', '9007199254740992', '9007199254740993'])
   })
 
+  it('reads a long fraction or exponent as the double it is, beside a big integer', () => {
+    // Before: the 16+ digits after a `.` were taken for a big integer and marked inside the
+    // number, and the valid body was refused as not JSON (-32700).
+    const body =
+      '{"jsonrpc":"2.0","id":1,"method":"x","params":{"a":0.30000000000000004,' +
+      '"b":-122.41941550000001,"c":1.2345678901234567e-300,"d":5E+1234567890123456,' +
+      '"big":12345678901234567890}}'
+    const [message] = decodeBody(body).messages
+    const params = (message as { params: Record<string, number> }).params
+    assert.equal(params.a, 0.30000000000000004)
+    assert.equal(params.b, -122.41941550000001)
+    assert.equal(params.c, Number('1.2345678901234567e-300'))
+    assert.equal(params.d, Number.POSITIVE_INFINITY)
+    assert.match(encodeJson(message), /"a":0\.30000000000000004,"b":-122\.41941550000001,/)
+    assert.match(encodeJson(message), /"big":12345678901234567890\}/)
+  })
+
   it('refuses a batch of more than MAX_BATCH messages before looking at its ids', () => {
     const one = '{"jsonrpc":"2.0","id":90071992547409930,"method":"ping"}'
     const body = `[${Array.from({ length: MAX_BATCH + 1 }, () => one).join(',')}]`
