@@ -14,6 +14,7 @@ import {
   LoggingMessageNotificationSchema,
   ToolListChangedNotificationSchema,
 } from '@modelcontextprotocol/sdk/types.js'
+import { startElicitServer } from '../fixtures/elicit-server.ts'
 import { openListenStream } from '../helpers/listen.ts'
 import { CLIENT_META, MODERN_META } from '../helpers/mcp-http.ts'
 import { fixture } from '../helpers/mcp-servers.ts'
@@ -372,6 +373,26 @@ describe('a server request for a capability the client did not declare', () => {
       assert.equal(error?.code, -32601, JSON.stringify(answer))
       assert.match(error?.message ?? '', /did not declare the sampling capability/)
     })
+
+    if (isolation === 'shared') {
+      it('is refused the same on the call of an HTTP backend, which sends it on the call’s stream', async () => {
+        const backend = await startElicitServer()
+        try {
+          const { url } = await gateway({
+            request_timeout: '10s',
+            backends: [{ name: 'e', transport: 'http', url: backend.url }],
+          })
+          const client = await connect(url)
+          // Before: passed to this client, which never declared elicitation (a client that
+          // ignores such a request left the call waiting for its deadline).
+          const result = await client.callTool({ name: 'e__ask', arguments: {} })
+          assert.equal(result.isError, true, JSON.stringify(result))
+          assert.match(JSON.stringify(result), /did not declare the elicitation capability/)
+        } finally {
+          await backend.close()
+        }
+      })
+    }
 
     it(`answers roots/list with an empty list, as outside any call (isolation = "${isolation}")`, async () => {
       const { url } = await gateway({

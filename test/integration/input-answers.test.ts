@@ -302,6 +302,57 @@ describe('parked calls on a shared stdio process', () => {
   })
 })
 
+describe('parked calls of one client on a shared stdio process that asks again', () => {
+  it("refuses a request while two calls are parked: neither call's client gets the other's", async () => {
+    const gateway = await elicitStdioGateway()
+    try {
+      const twice = await call(gateway.url, { name: 'b__ask_twice' })
+      const other = await call(gateway.url)
+      assert.equal(twice.result?.resultType, 'input_required', JSON.stringify(twice))
+      assert.equal(other.result?.resultType, 'input_required', JSON.stringify(other))
+      // ask_twice's second request comes while both are parked (700 ms after its first).
+      // Before: handed to the other call, whose retry was asked it (and ask_twice waited for
+      // its timeout).
+      await new Promise((resolve) => setTimeout(resolve, 1000))
+      const retried = await call(gateway.url, {
+        inputResponses: {
+          [Object.keys(other.result?.inputRequests ?? {})[0] as string]: {
+            action: 'accept',
+            content: { name: 'other' },
+          },
+        },
+        requestState: other.result?.requestState,
+      })
+      assert.match(
+        retried.result?.content?.[0]?.text ?? '',
+        /user said other/,
+        JSON.stringify(retried),
+      )
+    } finally {
+      await gateway.close()
+    }
+  })
+
+  it('answers -32601 to a running call whose client declined, never asking a parked call instead', async () => {
+    const gateway = await elicitStdioGateway()
+    try {
+      const parked = await call(gateway.url)
+      assert.equal(parked.result?.resultType, 'input_required', JSON.stringify(parked))
+      // This call's client declares no elicitation: its tool's request is refused for it.
+      const undeclared = await call(
+        gateway.url,
+        { name: 'b__ask_later' },
+        { 'io.modelcontextprotocol/clientCapabilities': {} },
+      )
+      // Before: handed to the parked call, and this one waited for its timeout.
+      assert.match(JSON.stringify(undeclared), /did not declare the elicitation capability/)
+      assert.match(await answering(gateway.url, parked, 'first'), /user said first/)
+    } finally {
+      await gateway.close()
+    }
+  })
+})
+
 describe('two stateless calls of one client on a shared stdio process', () => {
   it("a request the process sends while both run is refused, never put in the other call's result", async () => {
     const gateway = await elicitStdioGateway()

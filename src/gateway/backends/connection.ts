@@ -417,7 +417,16 @@ export abstract class Connection {
         this.answer(id, { result: {} })
         return
       }
-      const sink = related?.sink ?? this.#latestSink(message.method)
+      // A call's own stream names its call (HTTP), whose client may not take this method
+      // either: refused as from a process (it reached a client that never declared it, and a
+      // client that ignores such a request left the call waiting for its deadline).
+      const own = related?.sink
+      const sink =
+        own === undefined
+          ? this.#latestSink(message.method)
+          : (own.accepts?.(message.method) ?? true)
+            ? own
+            : UNDECLARED
       if (sink === AMBIGUOUS || sink === AMBIGUOUS_CALL) {
         const error = sink === AMBIGUOUS ? NOT_ATTRIBUTABLE : NOT_ATTRIBUTABLE_CALL
         this.answer(id, { error })
@@ -487,29 +496,43 @@ export abstract class Connection {
     let sink: CallSink | undefined
     let owner: object | string | undefined
     let calls = 0
-    let stateless = 0
+    // A stateless caller's calls: those running, and those parked (waiting for its answers).
+    let running = 0
+    let parked = 0
     let sinkWaits = false
     let declined = false
+    let runningDeclined = false
     for (const pending of this.#pending.values()) {
       if (!pending.sink) continue
       const whose = pending.sink.owner ?? pending.sink
       if (calls++ > 0 && whose !== owner) return AMBIGUOUS
       owner = whose
-      // A parked call waits for its client's answers: it is not the one asking now.
+      // A parked call waits for its client's answers: it is not the one asking now, unless
+      // no other call is running (its tool asks again).
       const waits = pending.sink.waitsForInput?.() === true
-      if (pending.sink.statelessMeta !== undefined && !waits) stateless++
+      if (pending.sink.statelessMeta !== undefined) {
+        if (waits) parked++
+        else running++
+      }
       if (method !== undefined && !(pending.sink.accepts?.(method) ?? true)) {
         declined = true
+        if (!waits) runningDeclined = true
       } else if (sink === undefined || !waits || sinkWaits) {
         sink = pending.sink
         sinkWaits = waits
       }
     }
-    // A session's client answers a request by its id, whichever of its calls' streams carried
-    // it; a stateless caller's calls are each their own exchange, and the request comes back
-    // in the result of the call that carries it: with two in flight, the wrong call's result
-    // carried it (and the call that asked waited for its timeout).
-    if (method !== undefined && stateless > 1) return AMBIGUOUS_CALL
+    if (method !== undefined) {
+      // A session's client answers a request by its id, whichever of its calls' streams
+      // carried it; a stateless caller's calls are each their own exchange, and the request
+      // comes back in the result of the call that carries it: with two running (or, none
+      // running, two parked), the wrong call's result carried it, and the call that asked
+      // waited for its timeout (or one call's prompt reached another).
+      if (running > 1 || (running === 0 && parked > 1)) return AMBIGUOUS_CALL
+      // The call running cannot take it: refused as its client would, never handed to a
+      // parked call instead (that call's client was asked another call's question).
+      if (runningDeclined && sinkWaits) return UNDECLARED
+    }
     // The one client whose calls are in flight cannot take it: it is refused as that client
     // would, rather than handed to the session's GET stream or reported as unroutable.
     return sink === undefined && declined ? UNDECLARED : sink
