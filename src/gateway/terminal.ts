@@ -68,11 +68,27 @@ export function gatewayTerminal(context: ProxyContext, gateway: Gateway): Handle
 
 /** Deepest nesting of a client's `initialize` params (its capabilities nest a few levels). */
 const MAX_INITIALIZE_DEPTH = 256
+/** Characters of a session's kept `initialize` (capabilities, clientInfo): 64 Ki, a real client's are 1 K. */
+const MAX_INITIALIZE_KEPT_CHARS = 64 * 1024
 
 /**
  * The session of a legacy request; a new one for `initialize` (created only now, after the
  * chain let the call through); none for stateless requests.
  */
+/**
+ * What a session keeps of its `initialize` (capabilities and client info, sent again to every
+ * backend it starts) is held for its life: its size is bounded, as the session count is. A real
+ * client's are a few hundred bytes; a client's 3 MB each grew the process by gigabytes.
+ */
+function refuseOversizedInitialize(params: unknown): void {
+  if (!isObject(params)) return
+  const kept = JSON.stringify([params.capabilities ?? null, params.clientInfo ?? null]).length
+  if (kept <= MAX_INITIALIZE_KEPT_CHARS) return
+  throw new PorticoError('invalid_params', {
+    message: `Invalid params: capabilities and clientInfo of ${kept} characters (at most ${MAX_INITIALIZE_KEPT_CHARS}, kept for the session's life)`,
+  })
+}
+
 function resolveSession(gateway: Gateway, call: Call): ClientSession | undefined {
   if (call.method === 'initialize') {
     // 2026-07-28 removed `initialize`: a request in that revision's envelope is answered as
@@ -91,6 +107,7 @@ function resolveSession(gateway: Gateway, call: Call): ClientSession | undefined
         message: `Invalid params: nested deeper than ${MAX_INITIALIZE_DEPTH} levels`,
       })
     }
+    refuseOversizedInitialize(params)
     const session = new ClientSession(
       isObject(params) ? params : {},
       (name) => gateway.backend(name),

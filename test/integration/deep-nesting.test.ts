@@ -177,6 +177,22 @@ describe('gateway: messages nested too deeply to write back', () => {
     assert.equal(response.headers.get('mcp-session-id'), null)
   })
 
+  it('refuses an initialize whose capabilities a session would keep are too large', async () => {
+    // A session keeps them for its life: before, 3 MB each from one client grew the process by
+    // gigabytes (and went to every backend the session started).
+    const big = JSON.stringify({ x: 'x'.repeat(70_000) })
+    const response = await fetch(portico.url, {
+      method: 'POST',
+      headers: MCP_ACCEPT,
+      body: `{"jsonrpc":"2.0","id":"init","method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":${big},"clientInfo":{"name":"big","version":"1"}}}`,
+    })
+    const answer = (await response.json()) as Answer
+    assert.equal(answer.id, 'init')
+    assert.equal(answer.error?.code, -32602, JSON.stringify(answer.error))
+    assert.match(answer.error?.message ?? '', /capabilities and clientInfo of \d+ characters/)
+    assert.equal(response.headers.get('mcp-session-id'), null)
+  })
+
   it('takes a cancel whose requestId is nested too deeply as naming no call', async () => {
     const response = await fetch(portico.url, {
       method: 'POST',
