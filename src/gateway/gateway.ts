@@ -67,7 +67,7 @@ import {
 import { InputBridge } from './mrtr.ts'
 import { looksShortened } from './names.ts'
 import { Routing } from './routing.ts'
-import { type NotificationObserver, SessionStore } from './sessions.ts'
+import { LIST_CHANGED_WINDOW_MS, type NotificationObserver, SessionStore } from './sessions.ts'
 
 export interface GatewayDeps {
   logger: Logger
@@ -1157,6 +1157,32 @@ export class Gateway {
     return honoured
   }
 
+  /**
+   * A backend's list change, told to the listen streams and recorded once a window: a backend
+   * announcing thousands a second wrote each to every stream (a ping took seconds) and a row
+   * each to the store. Sessions coalesce theirs alike (sessions.ts); caches were dropped at once.
+   */
+  #announceSoonToListeners(backend: string, method: string): void {
+    this.#listChangesHeld.add(`${backend}\u0000${method}`)
+    if (this.#listChangesTimer !== undefined) return
+    this.#listChangesTimer = setTimeout(() => {
+      this.#listChangesTimer = undefined
+      const held = [...this.#listChangesHeld]
+      this.#listChangesHeld.clear()
+      const methods = new Set<string>()
+      for (const key of held) {
+        const [from, changed] = key.split('\u0000') as [string, string]
+        this.#deps.observe?.({ backend: from, method: changed })
+        methods.add(changed)
+      }
+      for (const changed of methods) this.notifyListeners(changed)
+    }, LIST_CHANGED_WINDOW_MS)
+    this.#listChangesTimer.unref()
+  }
+
+  readonly #listChangesHeld = new Set<string>()
+  #listChangesTimer: NodeJS.Timeout | undefined
+
   notifyListeners(method: string): void {
     for (const listener of this.#listeners) {
       if (listener.methods.has(method)) listener.write({ jsonrpc: '2.0', method })
@@ -1246,8 +1272,7 @@ export class Gateway {
       const source = this.#backends.get(backend)
       source?.listChanged(message.method)
       if (source?.listed !== true) return
-      this.#deps.observe?.({ backend, method: message.method })
-      this.notifyListeners(message.method)
+      this.#announceSoonToListeners(backend, message.method)
       // A connection every session shares (a shared process, a 2026-07-28 backend): every
       // session's merged lists hold its items, whether read through it or from the cache.
       if (!source.dedicated) {
@@ -1287,6 +1312,7 @@ export class Gateway {
 
   async close(): Promise<void> {
     clearTimeout(this.#announceTimer)
+    clearTimeout(this.#listChangesTimer)
     for (const closer of this.#closers.splice(0)) closer()
     this.inputs.close()
     this.sessions.closeAll()

@@ -39,7 +39,7 @@ const MAX_QUEUED_BYTES = 256 * 1024
 export const MAX_QUEUED_TOTAL = 32 * 1024 * 1024
 let queuedTotal = 0
 /** List changes less than this apart reach a client as one notification per list… */
-const LIST_CHANGED_WINDOW_MS = 1000
+export const LIST_CHANGED_WINDOW_MS = 1000
 /** …within this bound from the first one. */
 const LIST_CHANGED_MAX_MS = 3000
 /** Bytes a GET stream may hold unsent before further messages are dropped. */

@@ -265,6 +265,26 @@ describe('a list change of a shared stdio process', () => {
     listen.close()
   })
 
+  it('reaches a listen stream once a second when the backend announces changes by the thousand', async () => {
+    const { url } = await gateway({
+      proxy: { admin_tools: false },
+      backends: [{ name: 'r', ...SERVER }],
+    })
+    const client = await connect(url)
+    await client.listTools()
+    const listen = await openListenStream(url, 'listen-burst', { toolsListChanged: true })
+    await client.callTool({ name: 'r__change_burst', arguments: { count: 2000 } })
+    const changed = (all: { method?: string }[]) =>
+      all.filter((m) => m.method === 'notifications/tools/list_changed').length
+    const seen = await listen.until((all) => changed(all) >= 1, 'the list change')
+    await new Promise((resolve) => setTimeout(resolve, 1500))
+    // Before: one event per announcement, 2,000 on every stream (a ping then took seconds).
+    const later = await listen.until(() => true, 'what came since')
+    assert.equal(changed(seen), 1)
+    assert.ok(changed(later) <= 2, `${changed(later)} list changes`)
+    listen.close()
+  })
+
   it('with isolation = "session", each session lists its own process; calls and search follow its change', async () => {
     const { url } = await gateway({
       proxy: { admin_tools: false, tool_discovery: true },
