@@ -20,7 +20,7 @@ const PER_STRING = 32
 export class ListedDeclarations {
   readonly #byUri: LRUCache<string, DirectiveLists>
 
-  constructor(max = 1024, maxBytes = MAX_BYTES) {
+  constructor(max = 4096, maxBytes = MAX_BYTES) {
     this.#byUri = new LRUCache({
       max,
       maxSize: maxBytes,
@@ -33,6 +33,11 @@ export class ListedDeclarations {
     // Set again even when too large: an older, smaller declaration must not stay in its place.
     this.#byUri.delete(uri)
     this.#byUri.set(uri, declared)
+  }
+
+  /** A listing without a declaration for `uri` now: the last one no longer applies. */
+  forget(uri: string): void {
+    this.#byUri.delete(uri)
   }
 
   get(uri: string): DirectiveLists | undefined {

@@ -4,7 +4,9 @@
  * JSON-RPC responses in, replacements out), so the transparent relay and the gateway share it.
  * A response with nothing to change yields undefined and is forwarded byte for byte.
  */
+import { createHash } from 'node:crypto'
 import { isObject, type JsonObject, withMembers } from '../jsonrpc/message.ts'
+import type { Call } from '../pipeline/call.ts'
 import type { ResponseRewriter } from '../pipeline/rewriter.ts'
 import { ListedDeclarations } from './listed.ts'
 import { declaredLists, hasCsp, isWidgetResource, rewriteWidgetMeta, widgetUriOf } from './meta.ts'
@@ -31,13 +33,32 @@ export function cspRewriter(policy: CspPolicy | (() => CspPolicy)): ResponseRewr
     appliesTo: (call) => call.method !== undefined && CSP_METHODS.has(call.method),
     rewrite(call, response) {
       if (call.method === undefined || !isObject(response.result)) return undefined
-      const result = rewriteResult(call.method, response.result, current(), listed)
+      const scope = needsScope(call.method) ? listingScope(call) : ''
+      const result = rewriteResult(call.method, response.result, current(), listed, scope)
       return result === undefined ? undefined : withMembers(response, { result })
     },
   }
 }
 
 type Rewrite = (item: JsonObject) => JsonObject | undefined
+
+function needsScope(method: string): boolean {
+  return method === 'resources/list' || method === 'resources/read'
+}
+
+/**
+ * Whose listing a declaration is: the session's, else the caller's credentials', else its
+ * address'. An upstream may list a widget otherwise for each tenant (its own API domain in
+ * `connectDomains`): one table for everyone put tenant A's domain into tenant B's read.
+ */
+function listingScope(call: Call): string {
+  if (call.sessionId !== undefined) return `s:${call.sessionId}`
+  const authorization = call.headers.authorization
+  if (typeof authorization === 'string') {
+    return `a:${createHash('sha256').update(authorization).digest('base64url').slice(0, 22)}`
+  }
+  return `c:${call.request?.remoteAddress ?? ''}`
+}
 
 /**
  * The rewritten result of `method`, or undefined when no widget metadata changed. `listed`
@@ -48,11 +69,12 @@ export function rewriteResult(
   result: JsonObject,
   policy: CspPolicy,
   listed = new ListedDeclarations(),
+  scope = '',
 ): JsonObject | undefined {
   switch (method) {
     case 'resources/list':
       return withItems(result, 'resources', (entry) => {
-        rememberDeclared(entry, listed)
+        rememberDeclared(entry, listed, scope)
         return rewriteResource(entry, 'uri', policy)
       })
     case 'resources/templates/list':
@@ -65,7 +87,7 @@ export function rewriteResult(
           item,
           'uri',
           policy,
-          typeof item.uri === 'string' ? listed.get(item.uri) : undefined,
+          typeof item.uri === 'string' ? listed.get(`${scope}\u0000${item.uri}`) : undefined,
         ),
       )
     case 'tools/list':
@@ -93,9 +115,13 @@ function metaOf(object: JsonObject): JsonObject | undefined {
   return isObject(object._meta) ? object._meta : undefined
 }
 
-function rememberDeclared(entry: JsonObject, listed: ListedDeclarations): void {
+/** The listing's declaration for the entry's widget, kept for its scope; none now: forgotten. */
+function rememberDeclared(entry: JsonObject, listed: ListedDeclarations, scope: string): void {
+  if (typeof entry.uri !== 'string') return
   const meta = metaOf(entry)
-  if (typeof entry.uri === 'string' && hasCsp(meta)) listed.remember(entry.uri, declaredLists(meta))
+  const key = `${scope}\u0000${entry.uri}`
+  if (hasCsp(meta)) listed.remember(key, declaredLists(meta))
+  else listed.forget(key)
 }
 
 /**

@@ -219,6 +219,38 @@ describe('CSP rewriter: listing and content item', () => {
     ])
   })
 
+  it("keeps one caller's listing to that caller, and forgets it when a listing drops it", () => {
+    const listed = new ListedDeclarations()
+    const read = (scope: string) =>
+      at(
+        rewriteResult(
+          'resources/read',
+          { contents: [{ uri: 'ui://widget/card.html' }] },
+          policy,
+          listed,
+          scope,
+        ),
+        'contents',
+        0,
+        '_meta',
+        'ui',
+        'csp',
+        'connectDomains',
+      )
+    rewriteResult('resources/list', listing, policy, listed, 'tenant-a')
+    // Before: one table for every caller, and tenant A's partner domain reached tenant B.
+    assert.deepEqual(read('tenant-b'), [PUBLIC, 'https://api.example.com'])
+    assert.deepEqual(read('tenant-a'), [
+      PUBLIC,
+      'https://api.partner.com',
+      'https://api.example.com',
+    ])
+    const without = { resources: [{ uri: 'ui://widget/card.html' }] }
+    rewriteResult('resources/list', without, policy, listed, 'tenant-a')
+    // Before: kept until restart.
+    assert.deepEqual(read('tenant-a'), [PUBLIC, 'https://api.example.com'])
+  })
+
   it("a content item's own CSP wins over the listing's", () => {
     const listed = new ListedDeclarations()
     rewriteResult('resources/list', listing, policy, listed)
