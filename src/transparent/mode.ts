@@ -82,6 +82,7 @@ export function transparentMode(
         url,
         label,
         timeoutMs: () => upstream.config.request_timeout,
+        maxMessageBytes: () => upstream.config.max_response_body_size,
       })
       return {
         mcp: {

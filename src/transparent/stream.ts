@@ -23,6 +23,8 @@ export interface StreamTarget {
   label: string
   /** `request_timeout` now (a reload may change it). */
   timeoutMs: () => number
+  /** `max_response_body_size` now (a reload may change it: one read at start was kept). */
+  maxMessageBytes: () => number
 }
 
 /** GET and DELETE on the MCP endpoint, forwarded to the upstream's endpoint. */
@@ -54,12 +56,7 @@ export function forwardStream(context: ProxyContext, upstream: StreamTarget): Ro
       recorder.upstreamStatus = response.status
       const headers = clientHeaders(response.headers)
       mapOriginHeaders(headers, upstream.url.origin, publicOrigin(context, req))
-      const reply = replyOf(
-        response,
-        headers,
-        context.config.max_response_body_size,
-        upstream.label,
-      )
+      const reply = replyOf(response, headers, upstream.maxMessageBytes(), upstream.label)
       const rewriters = context.rewriters ?? []
       await relayAnswer(
         res,

@@ -562,3 +562,52 @@ describe('hot reload of request_timeout', () => {
     }
   })
 })
+
+describe('hot reload of max_response_body_size', () => {
+  it('applies to the GET stream too, not only to POST answers', async () => {
+    // An upstream that resumes a stream with one 1.5 MB answer (to request 7), then ends.
+    const answer = {
+      jsonrpc: '2.0',
+      id: 7,
+      result: { contents: [{ uri: 'ui://w/a.html', text: 'x'.repeat(1_500_000) }] },
+    }
+    const upstream = createServer((req, res) => {
+      if (req.method !== 'GET') return void res.writeHead(405).end()
+      res.writeHead(200, { 'content-type': 'text/event-stream' })
+      res.end(`id: 2\ndata: ${JSON.stringify(answer)}\n\n`)
+    })
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve))
+    const origin = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`
+    const file = join(dir, 'body-size.toml')
+    const text = (bytes: number) =>
+      `upstream = "${origin}/mcp"\nport = 0\npublic_url = "https://mcp.example.com"\nmax_response_body_size = ${bytes}\n[store]\nenabled = false\n`
+    writeFileSync(file, text(1_048_576))
+    const load = () => loadConfig({ file, env: {} }).config
+    const portico = createPortico(load(), {
+      logger: new Logger({ level: 'silent' }),
+      reload: { file, load },
+    })
+    const listening = await portico.listen()
+    const resumed = async () => {
+      const response = await fetch(listening.url, {
+        headers: {
+          accept: 'text/event-stream',
+          'last-event-id': '1',
+          'mcp-session-id': 's1',
+          'mcp-protocol-version': '2025-11-25',
+        },
+      })
+      return (await response.text()).includes('"id":7')
+    }
+    try {
+      assert.equal(await resumed(), false, 'over the 1 MiB bound: not relayed')
+      writeFileSync(file, text(8_388_608))
+      assert.equal(await portico.reloadConfig(), 'applied')
+      // Before: the bound read at start stayed, and the answer was still cut.
+      assert.equal(await resumed(), true, 'within the reloaded 8 MiB')
+    } finally {
+      await portico.close()
+      await new Promise((resolve) => upstream.close(resolve))
+    }
+  })
+})
