@@ -12,7 +12,11 @@ const LOCAL_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]', '::1', '0.0.0.0'
 export function hostPortOf(source: string): string {
   const rest = source.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '')
   const end = rest.search(/[/?#]/)
-  return (end === -1 ? rest : rest.slice(0, end)).toLowerCase()
+  const authority = end === -1 ? rest : rest.slice(0, end)
+  // Without its `user:password@` (an upstream URL's credentials): kept, the host read as an
+  // IPv6 literal, and a private upstream's address went to every client.
+  const at = authority.lastIndexOf('@')
+  return (at === -1 ? authority : authority.slice(at + 1)).toLowerCase()
 }
 
 function hostOf(hostPort: string): string {

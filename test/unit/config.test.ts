@@ -348,6 +348,22 @@ describe('loadConfig', () => {
     assert.deepEqual(problems(`upstream = "http://127.0.0.1:9/mcp"\n${rate}`), [])
   })
 
+  it('refuses a widgets URL with a path, query or credentials (only its origin would be used)', () => {
+    const upstream = 'upstream = "http://127.0.0.1:9/mcp"\n'
+    for (const url of [
+      'http://u:p@127.0.0.1:5173',
+      'http://127.0.0.1:5173/app/',
+      'http://h:1/?x=1',
+    ]) {
+      const [problem] = problems(`${upstream}widgets = "${url}"\n`)
+      assert.equal(problem?.path, 'widgets', url)
+      assert.equal(problem?.line, 2, url)
+      assert.match(problem?.message ?? '', /used for its origin alone/)
+    }
+    assert.deepEqual(problems(`${upstream}widgets = "http://127.0.0.1:5173/"\n`), [])
+    assert.deepEqual(problems(`${upstream}widgets = "./dist"\n`), [])
+  })
+
   it('lets workers serve a [tunnel] file with no_tunnel or --no-tunnel (no tunnel opens)', () => {
     const tunnel =
       '[tunnel]\nenabled = true\nrelay_url = "https://r.example"\ntoken = "tok-0123456789abcdef"'

@@ -4,7 +4,7 @@ import { cspSchema } from '../../src/config/csp.ts'
 import { parseConfig } from '../../src/config/schema.ts'
 import { DIRECTIVE_SPECS, DIRECTIVES, type Directive, type Mode } from '../../src/csp/directives.ts'
 import { buildHostCsp, fromUiMeta } from '../../src/csp/host-policy.ts'
-import { dedupe, isPrivateHost, localSourceTest } from '../../src/csp/merge.ts'
+import { dedupe, hostPortOf, isPrivateHost, localSourceTest } from '../../src/csp/merge.ts'
 import { compileCspPolicy, cspFor, type DirectiveLists } from '../../src/csp/policy.ts'
 import { selfUrlsOf } from '../../src/csp/setup.ts'
 import { globTest } from '../../src/util/glob.ts'
@@ -170,6 +170,16 @@ describe('CSP merge: defaults', () => {
       'http://10.0.0.5:9001',
     ])
     assert.deepEqual(cspFor(policy, undefined, declared).connect, [PUBLIC, 'http://10.0.0.5:9001'])
+  })
+})
+
+describe("an upstream's own private address", () => {
+  it('is a development source whether or not its URL carries user:password@', () => {
+    // Before: the credentials stayed in its host:port, which read as an IPv6 literal.
+    const upstream = 'http://user:secret@vm:9000/mcp'
+    const isLocal = localSourceTest([hostPortOf(upstream)])
+    assert.equal(isLocal('http://vm:9000'), true)
+    assert.equal(hostPortOf(upstream), 'vm:9000')
   })
 })
 
