@@ -326,6 +326,14 @@ function keepBigIds(messages: unknown[], text: string): void {
     if (!isObject(message) || typeof message.id !== 'number' || Number.isSafeInteger(message.id)) {
       continue
     }
+    // The literal the parser kept for this message's own `id` member: the text's first `"id"`
+    // from here may be a member nested in its params (`_meta.id`), or in an earlier message,
+    // which rounds to the same number and is not its id.
+    const own = BIG_VALUES.get(message)?.get('id')
+    if (own !== undefined && Number(own) === message.id) {
+      message.id = `${BIG_ID}${own}`
+      continue
+    }
     literals ??= text.matchAll(/"id"\s*:\s*(-?\d+)(?=\s*[,}])/g)
     for (let next = literals.next(); next.done !== true; next = literals.next()) {
       const literal = next.value[1] as string

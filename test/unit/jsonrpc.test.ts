@@ -310,6 +310,19 @@ describe('decodeBody: ids past 2^53 and batch bounds', () => {
     assert.deepEqual(ids, ['9007199254740993', '9007199254740992', '9007199254740993'])
   })
 
+  it('keeps a message\'s own big id, not a nested "id" that rounds to the same number', () => {
+    const own =
+      '{"jsonrpc":"2.0","id":12345678901234567890,"method":"ping","params":{"_meta":{"id":12345678901234567891}}}'
+    const [message] = decodeBody(own).messages
+    // Before: the first `"id"` of the text after the message's start was taken (the nested one).
+    assert.equal(bigIdLiteral((message as { id: unknown }).id), '12345678901234567890')
+    const batch =
+      '[{"jsonrpc":"2.0","method":"notifications/x","params":{"id":12345678901234567891}},' +
+      '{"jsonrpc":"2.0","id":12345678901234567890,"method":"ping"}]'
+    const ids = decodeBody(batch).messages.map((m) => bigIdLiteral((m as { id?: unknown }).id))
+    assert.deepEqual(ids, [undefined, '12345678901234567890'])
+  })
+
   it('reads a long fraction or exponent as the double it is, beside a big integer', () => {
     // Before: the 16+ digits after a `.` were taken for a big integer and marked inside the
     // number, and the valid body was refused as not JSON (-32700).
