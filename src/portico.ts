@@ -478,6 +478,19 @@ function serverOptions(config: Config) {
 /** How long a connection refused by the parser may stay half-closed for its client to read. */
 const CLIENT_ERROR_LINGER_MS = 5000
 
+const ANSWERING = Symbol('portico.answering')
+
+/** The answers a connection owes, in order (pipelined requests): see `answerClientError`. */
+function answeringOn(socket: Duplex): Set<ServerResponse> {
+  const tracked = socket as Duplex & { [ANSWERING]?: Set<ServerResponse> }
+  let answering = tracked[ANSWERING]
+  if (answering === undefined) {
+    answering = new Set()
+    tracked[ANSWERING] = answering
+  }
+  return answering
+}
+
 /** Requests the HTTP parser refused, logged a second at most (as failed exchanges are). */
 const PARSER_REFUSALS_LOGGED_PER_SECOND = 20
 
@@ -528,25 +541,29 @@ function answerClientError(
     cut.unref()
     socket.once('close', () => clearTimeout(cut))
   }
-  // A request pipelined before the bad bytes is still being answered (Node's own handler looks
-  // at the same field): its answer goes first, in order, then this one. Written now, the error
-  // took the earlier request's place and its answer was lost.
-  const current = (socket as { _httpMessage?: ServerResponse | null })._httpMessage
-  if (current && !current.writableFinished) {
-    if (current.req?.complete === true) {
-      current.once('finish', answer)
-      current.once('close', () => {
-        if (!current.writableFinished) socket.destroy()
+  // Requests pipelined before the bad bytes are still being answered: their answers go first,
+  // in order, then this one. Written at once, the error took the first one's place and the
+  // answers were lost; written after the first, the later ones were.
+  const owed = [...answeringOn(socket)].filter((res) => res.req?.complete === true)
+  if (owed.length > 0) {
+    let left = owed.length
+    for (const res of owed) {
+      res.once('close', () => {
+        if (--left > 0) return
+        // One that was cut before its end leaves the connection unusable.
+        if (owed.every((done) => done.writableFinished)) answer()
+        else socket.destroy()
       })
-      return
     }
-    // The error is that request's own (its body stalled past client_request_timeout): its
-    // answer can never finish, so this one goes now (nothing of it went out), else the
-    // connection is cut. Waited for, a stalled body held its connection for ever.
-    if (current.headersSent) {
-      socket.destroy()
-      return
-    }
+    return
+  }
+  // The error is an unfinished request's own (its body stalled past client_request_timeout):
+  // its answer can never finish, so this one goes now when nothing of it went out, else the
+  // connection is cut. Waited for, a stalled body held its connection for ever.
+  const current = (socket as { _httpMessage?: ServerResponse | null })._httpMessage
+  if (current?.headersSent === true && !current.writableFinished) {
+    socket.destroy()
+    return
   }
   answer()
 }
@@ -660,8 +677,11 @@ class PorticoServer implements Portico {
       if (this.workerSlot !== undefined) res.setHeader('portico-worker', this.workerSlot)
       this.#inFlight++
       const open = this.#open.add(res)
+      const answering = answeringOn(req.socket)
+      answering.add(res)
       res.once('close', () => {
         open.remove()
+        answering.delete(res)
         this.#onClose()
       })
       // A write after the answer ended (a timer racing an end) is a bug to fix, not a reason
