@@ -15,8 +15,12 @@ const positiveDuration = durationSchema.refine((ms) => ms > 0, {
 
 /** One DNS label: what a subdomain may be. */
 export const SUBDOMAIN = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/
-/** A token's allowed subdomain: a label's characters, with at most one `*` standing for a run. */
-const SUBDOMAIN_PATTERN = /^[a-z0-9-]*\*?[a-z0-9-]*$/
+/**
+ * A token's allowed subdomain: a label (`SUBDOMAIN`), or one with one `*` standing for a run,
+ * where what is written could begin or end a label (not `-alice`, `*-`), 63 characters at most.
+ */
+const SUBDOMAIN_PATTERN =
+  /^(?=.{1,63}$)(?:\*|[a-z0-9](?:[a-z0-9-]*[a-z0-9])?|[a-z0-9][a-z0-9-]*\*(?:[a-z0-9-]*[a-z0-9])?|\*[a-z0-9-]*[a-z0-9])$/
 
 const httpUrl = z
   .string()

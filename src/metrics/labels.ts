@@ -46,6 +46,8 @@ const KNOWN_METHODS: ReadonlySet<string> = new Set([
  */
 export function methodLabel(method: string): string {
   if (KNOWN_METHODS.has(method)) return method
+  // An HTTP method of a non-MCP exchange (PROPFIND, LOCK…): no MCP request either.
+  if (/^[A-Z]+$/.test(method)) return 'OTHER'
   return method.startsWith('notifications/') ? 'notifications/other' : 'other'
 }
 

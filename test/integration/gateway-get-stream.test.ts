@@ -76,3 +76,48 @@ it("opens an ended GET stream again after the backend's retry, from its last eve
   assert.ok(resumed.length >= 1, JSON.stringify(gets))
   assert.match(resumed[0] as string, /^e\d+$/)
 })
+
+it('opens the GET stream again after the backend refused it with a 5xx (a 405 is its no)', async () => {
+  let refusals = 1
+  let served = 0
+  const refusing = createServer(async (req, res) => {
+    if (req.method === 'GET') {
+      // Refused while it starts, then served (and held open).
+      if (refusals-- > 0) return void res.writeHead(503, { 'retry-after': '1' }).end()
+      served++
+      res.writeHead(200, { 'content-type': 'text/event-stream' })
+      res.write(': open\n\n')
+      return
+    }
+    if (req.method === 'DELETE') return void res.writeHead(200).end()
+    const message = JSON.parse(await textOf(req)) as { id?: number; method: string }
+    if (message.id === undefined) return void res.writeHead(202).end()
+    const result =
+      message.method === 'initialize'
+        ? {
+            protocolVersion: '2025-11-25',
+            capabilities: { tools: {} },
+            serverInfo: { name: 'r', version: '1' },
+          }
+        : message.method === 'tools/list'
+          ? { tools: [] }
+          : {}
+    res.writeHead(200, { 'content-type': 'application/json', 'mcp-session-id': 'refusing-1' })
+    res.end(JSON.stringify({ jsonrpc: '2.0', id: message.id, result }))
+  })
+  refusing.listen(0, '127.0.0.1')
+  await new Promise((resolve) => refusing.once('listening', resolve))
+  const { port } = refusing.address() as AddressInfo
+  const gateway = await startPortico({
+    proxy: { admin_tools: false },
+    backends: [{ name: 'r', transport: 'http', url: `http://127.0.0.1:${port}/mcp` }],
+  })
+  try {
+    // Before: one refusal, and the session never had its stream again.
+    await until(() => served >= 1, 5000, 'the GET stream opened after the refusal')
+  } finally {
+    await gateway.close()
+    refusing.closeAllConnections()
+    refusing.close()
+  }
+})

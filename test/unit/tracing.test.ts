@@ -246,5 +246,9 @@ describe('metric labels', () => {
     assert.equal(fresh.size, 0)
     assert.equal(methodLabel('tools/call'), 'tools/call')
     assert.equal(methodLabel('x/made-up'), 'other')
+    assert.equal(methodLabel('notifications/made-up'), 'notifications/other')
+    // An HTTP method not listed is no MCP request (mcp_proxy_requests_total counted it).
+    assert.equal(methodLabel('PROPFIND'), 'OTHER')
+    assert.equal(methodLabel('GET'), 'GET')
   })
 })

@@ -458,7 +458,17 @@ describe('[relay] durations and patterns', () => {
   })
 
   it('refuses token patterns no subdomain can match', () => {
-    for (const pattern of ['Alice', 'a*b*', 'x.y', 'a b']) {
+    for (const pattern of [
+      'Alice',
+      'a*b*',
+      'x.y',
+      'a b',
+      '-alice',
+      'alice-',
+      '-*',
+      '*-',
+      'a'.repeat(64),
+    ]) {
       assert.throws(
         () => relayFile({ tokens: [{ token: 'tok-0123456789abcdef', subdomains: [pattern] }] }),
         /at most one/,

@@ -535,7 +535,11 @@ export class HttpConnection extends Connection {
       .then(async (response) => {
         if (!isEventStream(response)) {
           response.body.resume()
-          return
+          // 405: the backend offers no GET stream (MCP lets it say so). Any other refusal (a
+          // 5xx, a 429 while it starts) is tried again as a stream that ended: before, one
+          // refusal left the session without list changes and resource updates for good.
+          if (response.status === 405) return
+          throw new Error(`GET stream refused (HTTP ${response.status})`)
         }
         opened = Date.now()
         const position = await this.#readSse(response.body, undefined)
