@@ -82,7 +82,8 @@ const publicHost = z
 
 const asUrl = (value: string) => (/^https?:\/\//i.test(value) ? value : `https://${value}`)
 
-function isBareOrigin(value: string): boolean {
+/** Whether an absolute URL is an origin and nothing else (a trailing `/` allowed). */
+export function isBareOrigin(value: string): boolean {
   const url = new URL(value)
   return (
     url.pathname === '/' &&

@@ -7,7 +7,7 @@ import { z } from 'zod'
 import { urlCredentials } from '../http/headers.ts'
 import { lookupTable } from '../util/lookup-table.ts'
 import { authProblems, authSchema, securitySchema } from './auth.ts'
-import { cspDomainAlias, cspSchema } from './csp.ts'
+import { cspDomainAlias, cspSchema, isBareOrigin } from './csp.ts'
 import { DEFAULT_PATHS } from './default-paths.ts'
 import { parseDuration } from './duration.ts'
 import { durationSchema } from './duration-schema.ts'
@@ -62,10 +62,13 @@ export const configSchema = z
       .min(1)
       // A dev server's URL is used for its origin alone: a path, query or credentials in it were
       // dropped without a word (its assets were asked at `/main.js`, not `/app/main.js`).
-      .refine((value) => !/^https?:\/\//i.test(value) || originOnly(value), {
-        message:
-          'a widgets URL is used for its origin alone (scheme, host, port): remove its path, query or user:password@',
-      })
+      .refine(
+        (value) => !/^https?:\/\//i.test(value) || !URL.canParse(value) || isBareOrigin(value),
+        {
+          message:
+            'a widgets URL is used for its origin alone (scheme, host, port): remove its path, query or user:password@',
+        },
+      )
       .optional(),
     host: z.string().min(1).default('127.0.0.1'),
     port: z.number().int().min(0).max(65535).default(3000),
@@ -213,16 +216,3 @@ export const KEY_ALIASES: Readonly<Record<string, string>> = lookupTable({
 
 /** Keys of other tools that Portico accepts and ignores, with a warning. */
 export const IGNORED_KEYS: ReadonlySet<string> = new Set(['mode'])
-
-/** Whether an http(s) URL is an origin and nothing else (a trailing `/` allowed). */
-function originOnly(value: string): boolean {
-  if (!URL.canParse(value)) return true // refused as no URL where it is used
-  const url = new URL(value)
-  return (
-    url.username === '' &&
-    url.password === '' &&
-    url.search === '' &&
-    url.hash === '' &&
-    url.pathname === '/'
-  )
-}

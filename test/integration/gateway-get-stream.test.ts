@@ -6,7 +6,7 @@
  * 0.5 s for ever, without `Last-Event-ID`.
  */
 import assert from 'node:assert/strict'
-import { createServer, type IncomingMessage } from 'node:http'
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { after, before, it } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -24,6 +24,11 @@ const backend = createServer(async (req, res) => {
     res.end(`id: e${gets.length}\nretry: ${RETRY_MS}\ndata: \n\n`)
     return
   }
+  await answerPost(req, res, 'polling-1')
+})
+
+/** The backend's POST and DELETE answers: a session `sessionId`, one tool, nothing else. */
+async function answerPost(req: IncomingMessage, res: ServerResponse, sessionId: string) {
   if (req.method === 'DELETE') return void res.writeHead(200).end()
   const message = JSON.parse(await textOf(req)) as { id?: number; method: string }
   if (message.id === undefined) return void res.writeHead(202).end()
@@ -37,9 +42,9 @@ const backend = createServer(async (req, res) => {
       : message.method === 'tools/list'
         ? { tools: [{ name: 'ping', inputSchema: { type: 'object' } }] }
         : {}
-  res.writeHead(200, { 'content-type': 'application/json', 'mcp-session-id': 'polling-1' })
+  res.writeHead(200, { 'content-type': 'application/json', 'mcp-session-id': sessionId })
   res.end(JSON.stringify({ jsonrpc: '2.0', id: message.id, result }))
-})
+}
 
 async function textOf(req: IncomingMessage): Promise<string> {
   let text = ''
@@ -89,21 +94,7 @@ it('opens the GET stream again after the backend refused it with a 5xx (a 405 is
       res.write(': open\n\n')
       return
     }
-    if (req.method === 'DELETE') return void res.writeHead(200).end()
-    const message = JSON.parse(await textOf(req)) as { id?: number; method: string }
-    if (message.id === undefined) return void res.writeHead(202).end()
-    const result =
-      message.method === 'initialize'
-        ? {
-            protocolVersion: '2025-11-25',
-            capabilities: { tools: {} },
-            serverInfo: { name: 'r', version: '1' },
-          }
-        : message.method === 'tools/list'
-          ? { tools: [] }
-          : {}
-    res.writeHead(200, { 'content-type': 'application/json', 'mcp-session-id': 'refusing-1' })
-    res.end(JSON.stringify({ jsonrpc: '2.0', id: message.id, result }))
+    await answerPost(req, res, 'refusing-1')
   })
   refusing.listen(0, '127.0.0.1')
   await new Promise((resolve) => refusing.once('listening', resolve))
