@@ -341,7 +341,7 @@ export class Relay {
       return
     }
     if (this.#closing) {
-      refuseClosing(socket)
+      refuseUnavailable(socket, 1)
       return
     }
     const token = bearerOf(req.headers.authorization)
@@ -360,10 +360,7 @@ export class Relay {
       ? undefined
       : (token === undefined ? this.#anonymous : this.#presented).take(publicAddressOf(req) ?? '')
     if (release === undefined) {
-      refuseUpgrade(
-        socket,
-        'HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 0\r\n\r\n',
-      )
+      refuseUnavailable(socket)
       return
     }
     // Released by the handshake's end, or here if the socket closes first (an upgrade that ws
@@ -384,15 +381,12 @@ export class Relay {
         // SIGTERM came while the provider checked it: no registration after the close (it
         // held a tunnel, and the relay, alive for ever).
         if (this.#closing) {
-          refuseClosing(socket)
+          refuseUnavailable(socket, 1)
           return
         }
         if (!result.ok && result.unavailable) {
           this.#logger.warn('tunnel registration deferred: the auth provider is unavailable')
-          refuseUpgrade(
-            socket,
-            'HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\nretry-after: 5\r\ncontent-length: 0\r\n\r\n',
-          )
+          refuseUnavailable(socket, 5)
           return
         }
         const refusal = result.ok ? this.#takenFrom(result.subdomain, token) : result.message
@@ -1006,10 +1000,14 @@ function withoutForwardedHost(raw: readonly string[]): string[] {
   return out
 }
 
-/** An upgrade that arrives, or finishes its check, while the relay drains: 503, try later. */
-function refuseClosing(socket: Socket): void {
+/**
+ * A registration the relay cannot take now (full, draining, its auth provider down): 503,
+ * with when to try again when the relay knows.
+ */
+function refuseUnavailable(socket: Socket, retryAfterSeconds?: number): void {
+  const retry = retryAfterSeconds === undefined ? '' : `retry-after: ${retryAfterSeconds}\r\n`
   refuseUpgrade(
     socket,
-    'HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\nretry-after: 1\r\ncontent-length: 0\r\n\r\n',
+    `HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\n${retry}content-length: 0\r\n\r\n`,
   )
 }

@@ -214,11 +214,10 @@ describe('the HTTP edge', () => {
       socket.on('data', (chunk) => {
         received += chunk
       })
-      const started = Date.now()
+      // Before: the answer waited for the stalled request's own, which never came (the test's
+      // own timeout ended it).
       await new Promise((resolve) => socket.once('close', resolve))
-      // Before: the answer waited for the stalled request's own, which never came.
       assert.match(received, /^HTTP\/1\.1 408 Request Timeout/)
-      assert.ok(Date.now() - started < 5000, `${Date.now() - started} ms`)
     } finally {
       await portico.close()
     }

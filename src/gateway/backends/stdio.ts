@@ -608,7 +608,7 @@ export class StdioBackend extends Backend {
       // A session with no process yet: its process, when a call starts it, is told then
       // (no process is started just to be told a level).
       if (!this.#perSession.has(session.key)) {
-        this.#levelOwed.add(session.key)
+        this.#owe(session.key, 'level')
         return
       }
       return super.setLogLevel(session, params)
@@ -627,7 +627,7 @@ export class StdioBackend extends Backend {
   /** A shared process started later is told it with the others' (`#restoreLogLevel`). */
   override noteLogLevel(session: SessionRef, params: JsonObject): void {
     this.#noteLevel(session.key, params)
-    if (this.dedicated && !this.#perSession.has(session.key)) this.#levelOwed.add(session.key)
+    if (this.dedicated && !this.#perSession.has(session.key)) this.#owe(session.key, 'level')
   }
 
   #noteLevel(sessionKey: string, params: JsonObject): void {
@@ -891,8 +891,9 @@ export class StdioBackend extends Backend {
       )
     }
     let spawned: StdioConnection | undefined
-    // A process after one that crashed is told what the session asked the last one.
-    const restarted = this.#crashedSessions.delete(session.key)
+    // What the session's next process must be told: its level, or after a crash everything.
+    const owed = this.#owedToNext.get(session.key)
+    this.#owedToNext.delete(session.key)
     const opening = this.#open(session.initParams, (connection) => {
       spawned = connection
       this.#sessionProcess.set(session.key, connection)
@@ -907,8 +908,7 @@ export class StdioBackend extends Backend {
       (connection) => {
         const started = Date.now()
         connection.onUnsolicited = (message) => session.deliver(this.name, message, connection)
-        if (restarted) this.#restoreSession(session.key, connection)
-        else if (this.#levelOwed.delete(session.key)) this.#restoreLevel(session.key, connection)
+        if (owed !== undefined) this.#restoreSession(session.key, connection, owed)
         void connection.exited.then((error) => {
           // Still this session's process: it was not stopped by Portico, so it crashed.
           const crashed = this.#perSession.get(session.key) === opening && !connection.stopping
@@ -921,7 +921,7 @@ export class StdioBackend extends Backend {
       },
       () => {
         if (this.#perSession.get(session.key) === opening) this.#perSession.delete(session.key)
-        if (restarted) this.#markCrashed(session.key)
+        if (owed !== undefined) this.#owe(session.key, owed)
         // A start the session's end (or the backend's close) stopped is no failure.
         if (spawned === undefined || spawned.failedStart) {
           this.#sessionStartsAfter = Date.now() + restartDelay(this.#failures)
@@ -931,10 +931,20 @@ export class StdioBackend extends Backend {
     return opening
   }
 
-  /** Sessions whose process crashed: the next one is told their subscriptions and level. */
-  readonly #crashedSessions = new Set<string>()
-  /** Sessions that asked a level before they had a process: it is told once it starts. */
-  readonly #levelOwed = new Set<string>()
+  /**
+   * isolation = "session": what a session's next process must be told. `level`: the session
+   * asked a level before it had a process; `everything`: its process crashed, and the next one
+   * is told its level and subscriptions.
+   */
+  readonly #owedToNext = new Map<string, 'level' | 'everything'>()
+
+  /** Remembered only for a session that asked something its next process must be told. */
+  #owe(sessionKey: string, what: 'level' | 'everything'): void {
+    if (this.#closed || this.#owedToNext.get(sessionKey) === 'everything') return
+    if (this.#sessionSubscriptions.has(sessionKey) || this.#logLevels.has(sessionKey)) {
+      this.#owedToNext.set(sessionKey, what)
+    }
+  }
 
   /**
    * A session's process crashed: the next one is told what the session asked this one. One
@@ -942,7 +952,7 @@ export class StdioBackend extends Backend {
    * (once the backoff allows) rather than on its next call.
    */
   #restartForSubscriber(session: SessionRef): void {
-    this.#markCrashed(session.key)
+    this.#owe(session.key, 'everything')
     if (!this.#sessionSubscriptions.has(session.key)) return
     const delay = Math.max(0, this.#sessionStartsAfter - Date.now())
     setTimeout(() => {
@@ -961,18 +971,14 @@ export class StdioBackend extends Backend {
     }
   }
 
-  /** Remembered only for a session that asked something its next process must be told. */
-  #markCrashed(sessionKey: string): void {
-    if (this.#closed) return
-    if (this.#sessionSubscriptions.has(sessionKey) || this.#logLevels.has(sessionKey)) {
-      this.#crashedSessions.add(sessionKey)
-    }
-  }
-
-  /** A session's new process after a crash: its subscriptions and log level, asked again. */
-  #restoreSession(sessionKey: string, connection: StdioConnection): void {
-    this.#levelOwed.delete(sessionKey)
+  /** A session's new process: its log level, and after a crash its subscriptions, asked again. */
+  #restoreSession(
+    sessionKey: string,
+    connection: StdioConnection,
+    owed: 'level' | 'everything',
+  ): void {
     this.#restoreLevel(sessionKey, connection)
+    if (owed === 'level') return
     for (const uri of this.#sessionSubscriptions.get(sessionKey) ?? []) {
       this.#askAgain(connection, 'resources/subscribe', { uri }, `the subscription to ${uri}`)
     }
@@ -1099,8 +1105,7 @@ export class StdioBackend extends Backend {
   release(sessionKey: string): void {
     this.#logLevels.delete(sessionKey)
     this.#sessionSubscriptions.delete(sessionKey)
-    this.#crashedSessions.delete(sessionKey)
-    this.#levelOwed.delete(sessionKey)
+    this.#owedToNext.delete(sessionKey)
     for (const uri of this.#audience.release(sessionKey)) {
       this.#sharedConnection
         ?.request('resources/unsubscribe', { uri }, { timeoutMs: this.timeoutMs })
