@@ -18,7 +18,7 @@ import { CallRecorder } from '../observe/recorder.ts'
 import { buildCalls, type Call, type ClientTransport } from '../pipeline/call.ts'
 import { errorReply, type Handler } from '../pipeline/compose.ts'
 import { identityOf } from '../pipeline/identity.ts'
-import type { Reply } from '../pipeline/reply.ts'
+import { MessageReply, type Reply } from '../pipeline/reply.ts'
 import type { CallSignal } from '../pipeline/signal.ts'
 import { caseVariantMember, headerMismatch } from '../protocol/classify.ts'
 import { abortOnClose, recordLeft, refuse, refuseReadingId } from './exchange.ts'
@@ -145,7 +145,8 @@ export async function answerCalls(
   try {
     if (calls.length === 1 && !read.batch) {
       const call = calls[0] as Call
-      await sendReply(res, call, answering(call, await handle(call)), send)
+      const reply = await answerElement(call, read.invalid?.[0], handle)
+      await sendReply(res, call, answering(call, reply), send)
     } else {
       const invalid = read.invalid
       const replies =
@@ -164,9 +165,26 @@ export async function answerCalls(
   }
 }
 
-/** A batch element's answer: its refusal when it is not JSON-RPC 2.0, else the chain's. */
-export function answerElement(call: Call, refusal: PorticoError | undefined, handle: Handler) {
-  return refusal === undefined ? handle(call) : Promise.resolve(errorReply(call, refusal))
+/**
+ * An element's answer: its refusal when it is not JSON-RPC 2.0, else the chain's. A malformed
+ * answer to a server request goes through the chain as the error standing in for it (the
+ * server is told), and its client gets the refusal unless the chain refused it first.
+ */
+export async function answerElement(
+  call: Call,
+  refusal: PorticoError | undefined,
+  handle: Handler,
+): Promise<Reply> {
+  if (refusal === undefined) return handle(call)
+  if (call.kind !== 'response') return errorReply(call, refusal)
+  const reply = await handle(call)
+  const passed = reply.kind === 'accepted' || (reply.kind === 'http' && reply.status < 300)
+  if (!passed) return reply
+  // The upstream's acceptance is read to its end (its connection stays reusable) and dropped.
+  if (reply.kind === 'http') reply.body.resume()
+  call.notes.reason ??= refusal.reason
+  // Under the id the refusal names, if any: a response's call has none of its own.
+  return MessageReply.error(refusal, refusal.id)
 }
 
 /**

@@ -405,6 +405,9 @@ export interface Decoded {
    * own -32600 and serves the rest (§6). Such an element stands in `messages` as a bare request
    * (`{ jsonrpc, id }`, its id when it could be read) that must never reach the chain: its
    * refusal is here. Undefined when every element is valid, so a body without one costs nothing.
+   * A client's malformed answer to a server request (batched or alone) is refused here too, but
+   * stands in `messages` as an error answer under the id it names, which does go through the
+   * chain: the server that asked is told (`MALFORMED_ANSWER`) instead of waiting.
    */
   invalid?: Array<PorticoError | undefined>
 }
@@ -436,8 +439,18 @@ export function decodeBody(body: Buffer | string): Decoded {
   for (let index = 0; index < items.length; index++) {
     const item = items[index]
     const kind = kindOf(item)
-    if (kind !== undefined) {
+    if (kind !== undefined && (kind !== 'response' || isWellFormedAnswer(item as JsonObject))) {
       kinds.push(kind)
+      continue
+    }
+    const answered = answeredIdOf(item)
+    if (answered !== undefined) {
+      // A client's broken answer to a server request still names the request it answers:
+      // the server is told, with an error under that id, instead of waiting for its deadline.
+      invalid ??= []
+      invalid[index] = malformedAnswerRefusal(item as JsonObject, answered)
+      items[index] = { jsonrpc: '2.0', id: answered, error: MALFORMED_ANSWER }
+      kinds.push('response')
       continue
     }
     const refusal = invalidMessage(item)
@@ -450,6 +463,45 @@ export function decodeBody(body: Buffer | string): Decoded {
   const decoded: Decoded = { messages: items as JsonRpcMessage[], kinds, batch }
   if (invalid !== undefined) decoded.invalid = invalid
   return decoded
+}
+
+/** What the server that asked is told in place of a client's malformed answer. */
+export const MALFORMED_ANSWER: JsonRpcErrorObject = {
+  code: -32603,
+  message: "The client's answer to this request was not a valid JSON-RPC response",
+}
+const MALFORMED_ANSWER_REFUSAL =
+  'Invalid Request: an answer carries either a result or an error with an integer code and a string message'
+
+/**
+ * The id a message without a method answers, when it is a response in all but its shape
+ * (neither or both of `result` and `error`, an error without an integer `code` or a string
+ * `message`); undefined for anything else.
+ */
+function answeredIdOf(item: unknown): JsonRpcId | undefined {
+  if (!isObject(item) || item.jsonrpc !== '2.0' || 'method' in item) return undefined
+  return isId(item.id) ? item.id : undefined
+}
+
+/**
+ * The client's refusal of a malformed answer: under its id only when the message could be a
+ * request that lost its method (no `result`, no `error`), as any invalid message is; one
+ * carrying either is an answer, and an error under its id would read, to the client, as the
+ * answer to a request of its own with that id.
+ */
+function malformedAnswerRefusal(item: JsonObject, id: JsonRpcId): PorticoError {
+  const answer = 'result' in item || 'error' in item
+  return new PorticoError('invalid_request', {
+    message: MALFORMED_ANSWER_REFUSAL,
+    ...(answer ? {} : { id }),
+  })
+}
+
+/** An error answer a server can read: an integer `code` and a string `message`. */
+function isWellFormedAnswer(message: JsonObject): boolean {
+  const error = message.error
+  if (error === undefined) return true
+  return isObject(error) && Number.isInteger(error.code) && typeof error.message === 'string'
 }
 
 /** What an invalid batch element becomes: a request carrying only the id its answer names. */

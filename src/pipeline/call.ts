@@ -225,7 +225,9 @@ export function buildCalls(decoded: Decoded, source: CallSource): Call[] {
     ),
   )
   const only = decoded.messages[0]
-  if (!decoded.batch && source.body !== undefined && only !== undefined) RAW.set(only, source.body)
+  // A message decoding replaced (a malformed answer's stand-in) is sent as it now is.
+  if (!decoded.batch && decoded.invalid === undefined && source.body !== undefined && only)
+    RAW.set(only, source.body)
   return calls
 }
 

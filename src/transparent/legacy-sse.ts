@@ -360,8 +360,11 @@ export class LegacyTransport {
       settledFlags[index] = true
       if (--waiting === 0 && !res.headersSent) res.writeHead(202).end('Accepted')
     }
+    // A refused element (a malformed answer, whose stand-in is forwarded) settles once its
+    // refusal is delivered: the POST's 202 must not go out before it.
     const calls = read.calls.map(
-      (call, index): Call => ({ ...call, forwarded: () => settle(index) }),
+      (call, index): Call =>
+        read.invalid?.[index] === undefined ? { ...call, forwarded: () => settle(index) } : call,
     )
     const recorder = new CallRecorder(
       context.bus,
@@ -396,6 +399,17 @@ export class LegacyTransport {
       }
       res.writeHead(reply.status, reply.headers)
       reply.body.pipe(res)
+      return
+    }
+    if (reply.kind === 'message' && call.kind !== 'request' && reply.status >= 400) {
+      // A client's malformed answer (its stand-in went upstream): refused on the POST, as on
+      // the other transports, since the stream answers nothing to a response.
+      await reply.fill(this.#upstream.maxMessageBytes)
+      recorder.answer(index, reply.summary(false))
+      recorder.done(index)
+      const body = reply.body()
+      if (!res.headersSent && 'bytes' in body)
+        res.writeHead(reply.status, { 'content-type': 'application/json' }).end(body.bytes)
       return
     }
     if (reply.kind !== 'message' || call.kind !== 'request') {

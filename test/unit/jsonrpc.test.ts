@@ -101,6 +101,45 @@ describe('decodeBody', () => {
   })
 })
 
+describe("decodeBody: a client's malformed answer to a server request", () => {
+  const malformed = [
+    { jsonrpc: '2.0', id: 4 },
+    { jsonrpc: '2.0', id: 4, result: {}, error: { code: 1, message: 'x' } },
+    { jsonrpc: '2.0', id: 4, error: { code: 'x', message: 'no' } },
+    { jsonrpc: '2.0', id: 4, error: { code: 1.5, message: 'no' } },
+    { jsonrpc: '2.0', id: 4, error: { code: -1 } },
+    { jsonrpc: '2.0', id: 4, error: 'no' },
+  ]
+  it('stands in as an error answer under its id (the server is told), refused by position', () => {
+    for (const value of malformed) {
+      for (const body of [JSON.stringify(value), JSON.stringify([value])]) {
+        const decoded = decodeBody(body)
+        assert.deepEqual(decoded.kinds, ['response'], body)
+        assert.deepEqual(decoded.messages[0], {
+          jsonrpc: '2.0',
+          id: 4,
+          error: {
+            code: -32603,
+            message: "The client's answer to this request was not a valid JSON-RPC response",
+          },
+        })
+        const refusal = decoded.invalid?.[0]
+        assert.equal(refusal?.code, -32600, body)
+        // Under its id only when, without result and error, it could be a request.
+        assert.equal(refusal?.id, 'result' in value || 'error' in value ? undefined : 4, body)
+      }
+    }
+  })
+  it('leaves a well-formed answer, and a message without a usable id, as they were', () => {
+    const good = decodeBody('{"jsonrpc":"2.0","id":4,"error":{"code":-1,"message":"no"}}')
+    assert.equal('invalid' in good, false)
+    assert.throws(
+      () => decodeBody('{"jsonrpc":"2.0","id":null,"error":{"code":"x"}}'),
+      (e: unknown) => e instanceof PorticoError && e.code === -32600 && e.id === undefined,
+    )
+  })
+})
+
 describe('decodeBody: a batch with invalid elements (JSON-RPC 2.0 §6)', () => {
   it('keeps the valid elements and refuses each invalid one by position, with its id', () => {
     const decoded = decodeBody(
