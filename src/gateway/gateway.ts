@@ -38,6 +38,7 @@ import { paramHeaderMismatch } from '../protocol/param-headers.ts'
 import { resolvedUris } from '../protocol/resource-uri.ts'
 import type { HttpClient } from '../upstream/http-client.ts'
 import { type Clock, systemClock } from '../util/clock.ts'
+import { KeyedThrottle } from '../util/keyed-throttle.ts'
 import { lookupTable } from '../util/lookup-table.ts'
 import { within } from '../util/within.ts'
 import {
@@ -1289,7 +1290,16 @@ export class Gateway {
     const exposed = catalog.exposeUri(uri)
     // An aliased resource is also routed under its namespaced URI: a stream that asked under
     // that name gets the update under it, as it asked.
-    const names = new Set([exposed, catalog.namespacedUri(uri)])
+    const names = [...new Set([exposed, catalog.namespacedUri(uri)])]
+    this.#updates.push(`${backend}\u0000${exposed}`, { backend, exposed, names, message })
+  }
+
+  /**
+   * A resource's updates to the listen streams and the store, about one a window per resource
+   * (the first at once), as sessions do theirs (sessions.ts).
+   */
+  readonly #updates = new KeyedThrottle<ListenedUpdate>(LIST_CHANGED_WINDOW_MS, (update) => {
+    const { backend, exposed, names, message } = update
     this.#deps.observe?.({ backend, method: message.method, params: { uri: exposed } })
     for (const listener of this.#listeners) {
       for (const name of names) {
@@ -1297,7 +1307,7 @@ export class Gateway {
         listener.write({ ...message, params: { ...message.params, uri: name } } as JsonObject)
       }
     }
-  }
+  })
 
   /** Registers cleanup to run at close (the config watcher). */
   onClose(closer: () => void): void {
@@ -1313,6 +1323,7 @@ export class Gateway {
   async close(): Promise<void> {
     clearTimeout(this.#announceTimer)
     clearTimeout(this.#listChangesTimer)
+    this.#updates.clear()
     for (const closer of this.#closers.splice(0)) closer()
     this.inputs.close()
     this.sessions.closeAll()
@@ -1323,6 +1334,14 @@ export class Gateway {
 }
 
 /** Listen streams' interest in one resource, and whether the gateway's session subscribed. */
+/** A backend's `notifications/resources/updated`, with the names listen streams may know it by. */
+interface ListenedUpdate {
+  backend: string
+  exposed: string
+  names: string[]
+  message: JsonRpcNotification
+}
+
 interface Watch {
   count: number
   subscribed: Promise<boolean>

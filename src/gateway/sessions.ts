@@ -18,6 +18,7 @@ import { encodeJson, exactIdMember, isObject } from '../jsonrpc/message.ts'
 import type { CallController } from '../pipeline/signal.ts'
 import { encodeSseEvent } from '../protocol/sse.ts'
 import { BoundedMap } from '../util/bounded-map.ts'
+import { KeyedThrottle } from '../util/keyed-throttle.ts'
 import type { SessionRef } from './backends/backend.ts'
 import {
   BACKEND_PROTOCOL_VERSION,
@@ -50,6 +51,13 @@ const MAX_SUBSCRIBED_AS = 1000
 
 /** Progress tokens the gateway gives the backends' requests it relays (`forwardRequest`). */
 const PROGRESS_PREFIX = 'portico-progress-'
+
+/** A backend's `notifications/resources/updated`, under the URI this session knows it by. */
+interface ResourceUpdate {
+  backend: string
+  exposed: string
+  message: JsonObject
+}
 
 interface ServerRequest {
   connection: Connection
@@ -97,6 +105,20 @@ export class ClientSession implements SessionRef {
   #onWrite: ((bytes: number) => void) | undefined
   readonly #listChanges = new Set<string>()
   #listTimer: NodeJS.Timeout | undefined
+  /**
+   * A resource's updates, about one a window per resource (the first at once): a backend
+   * announcing thousands a second wrote each to the stream and a row each to the store, and
+   * the client re-reads the resource once anyway.
+   */
+  readonly #updates = new KeyedThrottle<ResourceUpdate>(LIST_CHANGED_WINDOW_MS, (update) => {
+    this.#observe?.({
+      backend: update.backend,
+      method: 'notifications/resources/updated',
+      params: { uri: update.exposed },
+      sessionId: this.key,
+    })
+    this.send(update.message)
+  })
   #listSince = 0
   /** Messages lost because the client did not read its stream (or none was open in time). */
   dropped = 0
@@ -271,12 +293,8 @@ export class ClientSession implements SessionRef {
       if (catalog && typeof uri === 'string') {
         const exposed = this.#subscribedAs.get(`${backend}\u0000${uri}`) ?? catalog.exposeUri(uri)
         out = { ...message, params: { ...message.params, uri: exposed } }
-        this.#observe?.({
-          backend,
-          method: message.method,
-          params: { uri: exposed },
-          sessionId: this.key,
-        })
+        this.#updates.push(`${backend}\u0000${exposed}`, { backend, exposed, message: out })
+        return
       }
     } else if (message.method.endsWith('/list_changed')) {
       const source = this.#backends(backend)
@@ -405,6 +423,7 @@ export class ClientSession implements SessionRef {
     this.#queue.length = 0
     clearInterval(this.#keepAlive)
     clearTimeout(this.#listTimer)
+    this.#updates.clear()
     this.#stream?.end()
     this.#stream = undefined
     // Not the client's cancel (whose receiver answers nothing): a call still running gets an

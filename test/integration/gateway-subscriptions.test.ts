@@ -19,6 +19,14 @@ import { fixture } from '../helpers/mcp-servers.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
 import { until } from '../helpers/wait.ts'
 
+/** The subscribable fixture as a shared stdio backend named `sub`. */
+const SUBSCRIBABLE = {
+  name: 'sub',
+  transport: 'stdio' as const,
+  command: process.execPath,
+  args: [fixture('subscribable-stdio')],
+}
+
 let dir: string
 let starts: string
 let gateway: RunningPortico
@@ -30,12 +38,7 @@ before(async () => {
   gateway = await startPortico({
     proxy: { admin_tools: false, list_timeout: '3s' },
     backends: [
-      {
-        name: 'sub',
-        transport: 'stdio',
-        command: process.execPath,
-        args: [fixture('subscribable-stdio')],
-      },
+      SUBSCRIBABLE,
       {
         // Counts its starts in a file, then exits before answering initialize.
         name: 'crashy',
@@ -304,15 +307,7 @@ describe('a stdio backend with a process per session whose process crashes', () 
     const others = new Set(fixtureProcesses())
     const own = await startPortico({
       proxy: { admin_tools: false },
-      backends: [
-        {
-          name: 'sub',
-          transport: 'stdio',
-          command: process.execPath,
-          args: [fixture('subscribable-stdio')],
-          isolation: 'session',
-        },
-      ],
+      backends: [{ ...SUBSCRIBABLE, isolation: 'session' }],
     })
     const client = new Client({ name: 'subscriptions-test', version: '1.0.0' })
     try {
@@ -360,3 +355,45 @@ function fixtureProcesses(): number[] {
       }
     })
 }
+
+describe('a backend announcing resource updates by the thousand', () => {
+  it('reaches a session, a listen stream and the store about once a second per resource', async () => {
+    const flooded = await startPortico({
+      proxy: { admin_tools: false },
+      backends: [SUBSCRIBABLE],
+    })
+    const client = new Client({ name: 'subscriptions-test', version: '1.0.0' })
+    try {
+      await client.connect(new StreamableHTTPClientTransport(new URL(flooded.url)))
+      const { uri: a, updates } = await subscribedToA(client)
+      const b = await exposedUri(client, 'memo://b')
+      const listen = await openListenStream(flooded.url, 'flood', { resourceSubscriptions: [b] })
+      try {
+        await listen.until((all) => all.length > 0, 'the listen stream acknowledged')
+        const updatesOf = (all: Array<{ method?: string }>) =>
+          all.filter((m) => m.method === 'notifications/resources/updated').length
+        await client.callTool({ name: 'sub__touch', arguments: { times: 2000 } })
+        await until(() => updates.includes(a), 5000, `the first update of ${a}`)
+        await listen.until((all) => updatesOf(all) >= 1, `the first update of ${b}`)
+        // Past the window: what the rest of the flood came to.
+        await sleep(1500)
+        const streamed = await listen.until(() => true, 'what came since')
+        // Before: each of the 2,000 announcements of each URI, written and recorded.
+        assert.ok(updates.length <= 2, `${updates.length} updates reached the session`)
+        assert.ok(updatesOf(streamed) <= 2, `${updatesOf(streamed)} reached the listen stream`)
+        const recorded = flooded.sink.events.filter(
+          (e) => e.type === 'notification' && e.method === 'notifications/resources/updated',
+        )
+        // A row each for the session's update of a, and b's receipt and its listen delivery,
+        // once or twice (the first, then the rest of the window folded into one).
+        const rows = JSON.stringify(recorded.map((e) => [e.sessionId, e.params]))
+        assert.ok(recorded.length >= 3 && recorded.length <= 6, rows)
+      } finally {
+        listen.close()
+      }
+    } finally {
+      await client.close()
+      await flooded.close()
+    }
+  })
+})
