@@ -12,17 +12,14 @@ import type { Config } from '../config/schema.ts'
 import { PorticoError } from '../errors.ts'
 import type { Identity } from '../pipeline/identity.ts'
 import { StaticKeys } from './api-keys.ts'
-import { AuthFailure, type ChallengeParams, refusal } from './challenge.ts'
+import { AuthFailure, type ChallengeParams, challenge, refusal } from './challenge.ts'
 import { bearerToken } from './credentials.ts'
 import { discover } from './discovery.ts'
-import { type Claims, IdentityBuilder } from './identity.ts'
+import { type Claims, IdentityBuilder, SCOPE_CLAIMS } from './identity.ts'
 import { Introspector } from './introspection.ts'
 import { JwtVerifier } from './jwt.ts'
 
 export const PRM_PATH = '/.well-known/oauth-protected-resource'
-
-/** Claims holding a token's scopes (RFC 9068's `scope`, and `scp` as some servers write it). */
-const SCOPE_CLAIMS: ReadonlySet<string> = new Set(['scope', 'scp'])
 
 /** A verified request: who, and the token it presented (kept for `forward_auth` only). */
 export interface Verified {
@@ -125,8 +122,9 @@ export class Authenticator {
   metadata(): Record<string, unknown> {
     const auth = this.#auth
     const issuer = this.issuer()
-    const servers =
-      auth.authorization_servers.length > 0 ? auth.authorization_servers : issuer ? [issuer] : []
+    // Only the server whose tokens are accepted: a client that picked another would be given
+    // tokens that are always refused (config/auth.ts warns about the others).
+    const servers = issuer === undefined ? [] : [issuer]
     const doc: Record<string, unknown> = {
       resource: this.resource(),
       authorization_servers: servers,
@@ -240,6 +238,31 @@ export class Authenticator {
       })
     }
     return identity
+  }
+
+  /**
+   * The `WWW-Authenticate` challenge of a refusal that a wider token would pass (MCP's
+   * step-up: 403 `insufficient_scope` naming the scopes to ask for), or undefined. Only for a
+   * token whose roles come from its scopes: each scope whose role, added to the token's,
+   * `allowsWith` says would allow the call is named, beside the scopes the token has and those
+   * every request needs. Without it an SDK client, refused a tool its scopes do not reach, got a
+   * bare 403 and could not ask its authorization server for more.
+   */
+  stepUpChallenge(
+    identity: Identity,
+    allowsWith: (roles: readonly string[]) => boolean,
+    description: string,
+  ): string | undefined {
+    const mapping = this.#auth.role_mapping
+    if (mapping === undefined || !SCOPE_CLAIMS.has(mapping.claim)) return undefined
+    if (identity.method !== 'jwt' && identity.method !== 'introspection') return undefined
+    const wanted = Object.entries(mapping.mapping)
+      .filter(([, role]) => allowsWith([...identity.roles, role]))
+      .map(([scope]) => scope)
+    if (wanted.length === 0) return undefined
+    const scopes = [...new Set([...this.#auth.required_scopes, ...identity.scopes, ...wanted])]
+    const failure = new AuthFailure('insufficient_scope', description, scopes)
+    return challenge(this.challengeParams(), failure)
   }
 
   #refuse(error: unknown): PorticoError {

@@ -55,7 +55,14 @@ function profileBase(mcpPath: string): string {
   return mcpPath.endsWith('/') ? mcpPath : `${mcpPath}/`
 }
 
-export function authorize(policy: Policy, mcpPath: string): Middleware {
+/** The step-up challenge of a refusal a wider token would pass (Authenticator.stepUpChallenge). */
+export type StepUp = (
+  identity: Identity,
+  allowsWith: (roles: readonly string[]) => boolean,
+  description: string,
+) => string | undefined
+
+export function authorize(policy: Policy, mcpPath: string, stepUp?: StepUp): Middleware {
   return async function authorization(call, next) {
     const identity = call.identity
     if (identity === undefined) throw new PorticoError('unauthorized')
@@ -82,9 +89,16 @@ export function authorize(policy: Policy, mcpPath: string): Middleware {
     if (method === LISTEN) refuseDeniedSubscriptions(call, policy, identity, profile)
     if (target !== undefined && !policy.allows(identity, target.kind, target.name, profile)) {
       const where = profile === undefined ? '' : ` through profile ${profile}`
+      const description = `${identity.subject} may not use ${target.kind} ${target.name}${where}`
+      const challenge = stepUp?.(
+        identity,
+        (roles) => policy.allows({ ...identity, roles }, target.kind, target.name, profile),
+        description,
+      )
       throw new PorticoError('forbidden', {
-        message: `Forbidden: ${identity.subject} may not use ${target.kind} ${target.name}${where}`,
+        message: `Forbidden: ${description}`,
         data: { [target.kind]: target.name },
+        ...(challenge === undefined ? {} : { headers: { 'www-authenticate': challenge } }),
       })
     }
     if (policy.unrestricted(identity, profile)) return next(call)

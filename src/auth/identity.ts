@@ -39,6 +39,9 @@ export function scopesOf(claims: Claims): string[] {
   return []
 }
 
+/** Claims holding a token's scopes (RFC 9068's `scope`, and `scp` as some servers write it). */
+export const SCOPE_CLAIMS: ReadonlySet<string> = new Set(['scope', 'scp'])
+
 export class IdentityBuilder {
   readonly #auth: AuthConfig
   readonly #adminRoles: ReadonlySet<string>
@@ -50,16 +53,7 @@ export class IdentityBuilder {
 
   /** An identity from a verified token's claims. */
   fromClaims(claims: Claims, method: 'jwt' | 'introspection'): Identity {
-    const subjectClaim = this.#auth.identity.subject_claim
-    const raw = ownClaim(claims, subjectClaim)
-    if (typeof raw === 'number' && !Number.isSafeInteger(raw)) {
-      // Read as a double it has lost digits: two users' ids would be one.
-      throw new AuthFailure(
-        'invalid_token',
-        `${subjectClaim} is a number past 2^53, which cannot be read exactly (issue it as a string)`,
-      )
-    }
-    const subject = typeof raw === 'string' || typeof raw === 'number' ? String(raw) : ''
+    const subject = subjectOf(claims, this.#auth.identity.subject_claim)
     const clientId = stringClaim(claims.client_id) ?? stringClaim(claims.azp)
     const scopes = scopesOf(claims)
     const roles = this.#rolesOf(claims, scopes)
@@ -119,8 +113,10 @@ export class IdentityBuilder {
     const mapping = this.#auth.role_mapping
     if (mapping === undefined) return []
     const table = mapping.mapping
-    const candidates =
-      mapping.claim === 'scope' ? scopes : claimCandidates(claimAt(claims, mapping.claim))
+    // `scope` and `scp` are one claim spelled two ways (scopesOf reads either).
+    const candidates = SCOPE_CLAIMS.has(mapping.claim)
+      ? scopes
+      : claimCandidates(claimAt(claims, mapping.claim))
     const roles = new Set<string>()
     for (const candidate of candidates) {
       const role = Object.hasOwn(table, candidate) ? table[candidate] : undefined
@@ -133,7 +129,7 @@ export class IdentityBuilder {
     const identity = this.#auth.identity
     const headers: Record<string, string> = { [identity.header]: headerSafe(subject) }
     for (const [header, claim] of Object.entries(identity.headers)) {
-      const value = ownClaim(claims, claim)
+      const value = claimAt(claims, claim)
       if (value !== undefined && value !== null) headers[header] = headerSafe(value)
     }
     return headers
@@ -143,6 +139,42 @@ export class IdentityBuilder {
   identityHeaderNames(): string[] {
     return [this.#auth.identity.header, ...Object.keys(this.#auth.identity.headers)]
   }
+}
+
+/**
+ * The principal a token names by its subject claim (a dotted path reads nested claims, as
+ * `role_mapping` does), or '' for a token that names none: a client's own token (client
+ * credentials), which is its client. Any other token is refused rather than read as its
+ * client: every user signed in through one app would be one principal (one session owner,
+ * one per-user process, one budget), so a user's token that lacks the configured claim, or
+ * whose subject is not a string or an integer, is refused.
+ */
+function subjectOf(claims: Claims, subjectClaim: string): string {
+  const raw = claimAt(claims, subjectClaim)
+  if (typeof raw === 'string' && raw !== '') return raw
+  if (typeof raw === 'number' && Number.isSafeInteger(raw)) return String(raw)
+  if (typeof raw === 'number' && Number.isInteger(raw)) {
+    // Read as a double it has lost digits: two users' ids would be one.
+    throw new AuthFailure(
+      'invalid_token',
+      `${subjectClaim} is a number past 2^53, which cannot be read exactly (issue it as a string)`,
+    )
+  }
+  if (raw !== undefined && raw !== null) {
+    throw new AuthFailure(
+      'invalid_token',
+      `the token's ${subjectClaim} claim is not a string or an integer, so it names no user`,
+    )
+  }
+  // `sub` present (a user's token, or one issued for a client as its own subject) but not the
+  // configured claim: its users cannot be told apart.
+  if (subjectClaim !== 'sub' && ownClaim(claims, 'sub') !== undefined) {
+    throw new AuthFailure(
+      'invalid_token',
+      `the token has no ${subjectClaim} claim ([auth.identity] subject_claim), so its user cannot be told apart from others`,
+    )
+  }
+  return ''
 }
 
 /**

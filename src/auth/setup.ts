@@ -99,7 +99,8 @@ export function securityFromConfig(
     policy.itemNames = names?.itemNames
     policy.resourceNames = names?.resourceNames
     policy.canonicalUri = names?.canonicalUri
-    middleware.push(sessions.middleware(), authorize(policy, config.mcp_path))
+    const stepUp = authenticator.stepUpChallenge.bind(authenticator)
+    middleware.push(sessions.middleware(), authorize(policy, config.mcp_path, stepUp))
     for (const profile of auth.profiles) mcpPaths.add(profilePath(config.mcp_path, profile.name))
     if (authenticator.isOAuth) {
       addMetadataRoutes(routes, authenticator, [config.mcp_path, ...mcpPaths])

@@ -10,6 +10,7 @@ import { isIP } from 'node:net'
 import { z } from 'zod'
 import { durationSchema } from './duration-schema.ts'
 import { isHeaderName } from './operate.ts'
+import { WHOLE_FILE_ONLY } from './validate.ts'
 
 const httpUrl = z
   .string()
@@ -286,6 +287,8 @@ export interface AuthContext {
   host: string
   backends?: Array<{ forward_auth: boolean; transport: string }> | undefined
   proxy: { admin_tools: boolean; tool_discovery?: boolean; tool_exposure?: string }
+  /** `[admin] token`: the admin API's own secret, which no other credential may share. */
+  admin?: { token?: string | undefined }
 }
 
 /** The kind of authentication a config asks for (mcpr's block alone is an OAuth resource). */
@@ -301,7 +304,7 @@ export function authKind(auth: AuthConfig): 'bearer' | 'jwt' | 'oauth' {
   return 'bearer'
 }
 
-type Problem = { path: PropertyKey[]; message: string }
+type Problem = { path: PropertyKey[]; message: string; params?: typeof WHOLE_FILE_ONLY }
 
 /** Every cross-key rule of `[auth]` and `[security]`; mcp-proxy's rules included. */
 export function authProblems(config: AuthContext): Problem[] {
@@ -350,7 +353,7 @@ export function authProblems(config: AuthContext): Problem[] {
     return problems
   }
   const kind = authKind(auth)
-  problems.push(...tokenProblems(auth, security))
+  problems.push(...tokenProblems(auth, security, config.admin?.token))
   if (auth.forward_token && (config.backends?.length ?? 0) > 0) {
     problems.push({
       path: ['auth', 'forward_token'],
@@ -420,6 +423,26 @@ export function shortTokenWarnings(auth: AuthConfig | undefined): string[] {
 }
 
 /**
+ * mcpr's `authorization_servers` other than the issuer (`issuer`, else the first): Portico
+ * verifies the tokens of one issuer, so the others are not published in the protected resource metadata (a client
+ * that picked one would get tokens that are always refused). Warned about, not refused: a
+ * mcpr file runs as written, and nothing is weakened (their tokens are refused).
+ */
+export function extraServerWarnings(auth: AuthConfig | undefined): string[] {
+  if (auth === undefined) return []
+  const issuer = auth.issuer ?? auth.authorization_servers[0]
+  const same = (a: string, b: string) => a.replace(/\/+$/, '') === b.replace(/\/+$/, '')
+  const warnings: string[] = []
+  auth.authorization_servers.forEach((server, i) => {
+    if (issuer === undefined || same(server, issuer)) return
+    warnings.push(
+      `auth.authorization_servers[${i}] (${server}) is not used: Portico accepts the tokens of one authorization server (the issuer, ${issuer}) and publishes only it in /.well-known/oauth-protected-resource`,
+    )
+  })
+  return warnings
+}
+
+/**
  * `forward_auth` beside `[auth] type = "bearer"`: the only credentials are Portico's own keys,
  * which never leave it, so the backend gets no Authorization. Warned about, not refused: it
  * sends nothing, as mcp-proxy does with the key, so nothing is weakened, and a mcp-proxy file
@@ -442,7 +465,11 @@ export function forwardAuthWarnings(
 export const ADMIN_PRINCIPAL = 'admin'
 
 /** Tokens: at least one for bearer, no duplicate anywhere, no allow + deny on one token. */
-function tokenProblems(auth: AuthConfig, security: SecurityConfig): Problem[] {
+function tokenProblems(
+  auth: AuthConfig,
+  security: SecurityConfig,
+  adminToken: string | undefined,
+): Problem[] {
   const problems: Problem[] = []
   const seen = new Map<string, string>()
   const note = (token: string, where: string, path: PropertyKey[]) => {
@@ -487,6 +514,11 @@ function tokenProblems(auth: AuthConfig, security: SecurityConfig): Problem[] {
   }
   if (security?.admin_token !== undefined) {
     note(security.admin_token, 'security.admin_token', ['security', 'admin_token'])
+  }
+  // The admin API's token: a client's key that opened it would give that client the config.
+  // The same secret as [security] admin_token is one admin credential (adminTokenOf).
+  if (adminToken !== undefined && adminToken !== security?.admin_token) {
+    note(adminToken, 'admin.token', ['admin', 'token'])
   }
   // One name, one principal: sessions, caches and rate limits are keyed by it, so two
   // credentials under one name (a key named like a token's synthetic `token-0`) would share them.
@@ -696,6 +728,16 @@ function roleProblems(auth: AuthConfig): Problem[] {
       }
     })
   })
+  const assigned = auth.role_mapping !== undefined || auth.api_keys.some((k) => k.roles.length > 0)
+  if (auth.roles.length > 0 && !assigned) {
+    // A caller with no role may use everything: roles nothing gives would restrict no one.
+    problems.push({
+      path: ['auth', 'roles'],
+      message:
+        'roles are defined, and nothing gives a caller one: without [auth.role_mapping] (tokens) or api_keys roles every caller would be unrestricted',
+      params: WHOLE_FILE_ONLY,
+    })
+  }
   if (auth.role_mapping !== undefined && auth.roles.length === 0) {
     problems.push({
       path: ['auth', 'role_mapping'],

@@ -9,7 +9,7 @@ import { basename, resolve } from 'node:path'
 import { parse as parseToml, TomlError } from 'smol-toml'
 import type { ZodType } from 'zod'
 import { isObject, type JsonObject } from '../jsonrpc/message.ts'
-import { forwardAuthWarnings, shortTokenWarnings } from './auth.ts'
+import { extraServerWarnings, forwardAuthWarnings, shortTokenWarnings } from './auth.ts'
 import {
   adoptForeignLayout,
   adoptRelayLayout,
@@ -307,6 +307,7 @@ function loadText(
   warnings.push(
     ...configWarnings(result.data),
     ...shortTokenWarnings(auth),
+    ...extraServerWarnings(auth),
     ...forwardAuthWarnings(auth, backends),
   )
   return { config: markParsed(result.data), file, warnings }

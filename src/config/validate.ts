@@ -6,7 +6,9 @@
  * array element as a whole, any other invalid key by itself) and the rest is parsed again, so
  * the refinements run on what is valid; paths and `name[i]` references are mapped back to the
  * file's own indices. Removing invalid parts can only hide cross-table problems, never invent
- * them, so no pass reports a problem the file does not have.
+ * them (a rule that something is missing, which removal could invent, is marked
+ * `WHOLE_FILE_ONLY` and judged by the first pass alone), so no pass reports a problem the file
+ * does not have.
  */
 import type { ZodType } from 'zod'
 import { isObject, type JsonObject } from '../jsonrpc/message.ts'
@@ -24,7 +26,16 @@ interface ZodIssueLike {
   keys?: string[]
   /** An `invalid_union`'s issues, one list per alternative. */
   errors?: ZodIssueLike[][]
+  params?: { [NEEDS_WHOLE_FILE]?: boolean }
 }
+
+/**
+ * Marks a custom issue that says something is missing from the whole file (a rule nothing
+ * satisfies): reported by the first pass only, as a later one, run without the parts set
+ * aside, would find it missing for want of them.
+ */
+export const NEEDS_WHOLE_FILE = 'needsWholeFile'
+export const WHOLE_FILE_ONLY = { [NEEDS_WHOLE_FILE]: true } as const
 
 const MAX_PASSES = 5
 
@@ -43,7 +54,8 @@ export function validateAll<T>(
   let found = first.error.issues as ZodIssueLike[]
   for (let pass = 0; pass < MAX_PASSES && found.length > 0; pass++) {
     let added = 0
-    for (const issue of expand(schema, found)) {
+    const judged = pass === 0 ? found : found.filter((issue) => !issue.params?.[NEEDS_WHOLE_FILE])
+    for (const issue of expand(schema, judged)) {
       const mapped = {
         path: mapPath(issue.path, indices),
         message: mapMessage(issue.message, indices),

@@ -200,3 +200,110 @@ describe('the protected resource metadata and URL profiles, beside the address r
     }
   })
 })
+
+describe('roles read from scopes, and subjects, against a real issuer (third OAuth round)', () => {
+  let issuer: JwtIssuer
+  let upstream: Served
+  before(async () => {
+    issuer = await startJwtIssuer('alice')
+    upstream = await startStoreUpstream()
+  })
+  after(async () => {
+    await upstream?.close()
+    await issuer?.close()
+  })
+
+  /** Readers may call `fast` only; `mcp:all` may call anything. */
+  const scoped = (claim: 'scope' | 'scp', extra: Record<string, unknown> = {}) => ({
+    upstream: upstream.url,
+    auth: {
+      type: 'jwt' as const,
+      issuer: issuer.issuer,
+      jwks_uri: issuer.jwksUri,
+      roles: [{ name: 'reader', allow_tools: ['fast'] }, { name: 'all' }],
+      role_mapping: { claim, mapping: { 'mcp:read': 'reader', 'mcp:all': 'all' } },
+      ...extra,
+    },
+  })
+  const slow = request(7, 'tools/call', { name: 'slow', arguments: {} })
+  /** `message` on a session of its own (the upstream keeps sessions), with `token`. */
+  const inSession = async (url: string, message: object, token: string) => {
+    const session = await openSession(url, '2025-11-25', {}, bearer(token))
+    return rpc(url, message, { ...sessionHeaders(session), ...bearer(token) })
+  }
+
+  it('a tool the scopes do not reach is 403 insufficient_scope naming the scope that would', async () => {
+    const portico = await startPortico(scoped('scope'))
+    try {
+      const reader = await issuer.sign(portico.url, { claims: { scope: 'mcp:read' } })
+      const refused = await rpc(portico.url, slow, bearer(reader))
+      assert.equal(refused.status, 403)
+      assert.equal(refused.message?.id, 7)
+      // Before: a bare 403, and an SDK client had nothing to ask its authorization server for.
+      const challenge = refused.headers.get('www-authenticate') ?? ''
+      assert.match(challenge, /error="insufficient_scope"/)
+      assert.match(challenge, /scope="mcp:read mcp:all"/)
+      assert.match(challenge, /resource_metadata="/)
+      const stepped = await issuer.sign(portico.url, { claims: { scope: 'mcp:read mcp:all' } })
+      assert.equal((await inSession(portico.url, slow, stepped)).status, 200)
+    } finally {
+      await portico.close()
+    }
+  })
+
+  it('role_mapping.claim = "scp" reads the scope claim too (it ran open before)', async () => {
+    const portico = await startPortico(scoped('scp'))
+    try {
+      const reader = await issuer.sign(portico.url, { claims: { scope: 'mcp:read' } })
+      assert.equal((await rpc(portico.url, slow, bearer(reader))).status, 403)
+      const fast = request(8, 'tools/call', { name: 'fast', arguments: {} })
+      assert.equal((await inSession(portico.url, fast, reader)).status, 200)
+    } finally {
+      await portico.close()
+    }
+  })
+
+  it("refuses a user's token without the configured subject claim instead of making it its app", async () => {
+    const portico = await startPortico(scoped('scope', { identity: { subject_claim: 'email' } }))
+    try {
+      const as = (claims: Record<string, unknown>) =>
+        issuer.sign(portico.url, { claims: { scope: 'mcp:all', azp: 'web-app', ...claims } })
+      const list = request(2, 'tools/list')
+      // Before: both were client:web-app, and bob was served on alice's session.
+      for (const sub of ['auth0|alice', 'auth0|bob']) {
+        const answer = await rpc(portico.url, list, bearer(await as({ sub })))
+        assert.equal(answer.status, 401, sub)
+        assert.match(answer.headers.get('www-authenticate') ?? '', /error="invalid_token"/)
+        assert.match(answer.message?.error?.message ?? '', /no email claim/)
+      }
+      for (const sub of [{ id: 'alice' }, ['alice'], true]) {
+        const answer = await rpc(portico.url, list, bearer(await as({ sub, email: sub })))
+        assert.equal(answer.status, 401, JSON.stringify(sub))
+      }
+      const alice = await as({ sub: 'auth0|alice', email: 'alice@example.com' })
+      const session = await openSession(portico.url, '2025-11-25', {}, bearer(alice))
+      const bob = await as({ sub: 'auth0|bob', email: 'bob@example.com' })
+      const bobs = await rpc(portico.url, list, { ...sessionHeaders(session), ...bearer(bob) })
+      assert.equal(bobs.status, 403, "bob is not served on alice's session")
+    } finally {
+      await portico.close()
+    }
+  })
+
+  it('publishes only the authorization server whose tokens it accepts', async () => {
+    const portico = await startPortico({
+      upstream: upstream.url,
+      auth: {
+        authorization_servers: [issuer.issuer, 'https://other-as.example.com'],
+        jwks_uri: issuer.jwksUri,
+      },
+    })
+    try {
+      const metadata = await fetch(`${portico.origin}/.well-known/oauth-protected-resource/mcp`)
+      const document = (await metadata.json()) as { authorization_servers?: string[] }
+      assert.deepEqual(document.authorization_servers, [issuer.issuer])
+    } finally {
+      await portico.close()
+    }
+  })
+})

@@ -101,11 +101,7 @@ describe('API keys rotated by a hot reload', () => {
   it('any other change to [auth] refuses the reload whole; the keys in force stay', async () => {
     writeFileSync(
       file,
-      configText(
-        upstream.url,
-        [['bob', BOB]],
-        '[[auth.roles]]\nname = "reader"\nallow_tools = ["echo"]\n',
-      ),
+      configText(upstream.url, [['bob', BOB]], '[auth.identity]\nheader = "x-caller"\n'),
     )
     assert.equal(await portico.reloadConfig(), 'rejected')
     assert.match(lines.join('\n'), /\[auth\] or \[security\] changed; restart Portico to apply/)

@@ -323,6 +323,16 @@ describe('[auth] rejections (mcp-proxy rules and fail closed)', () => {
       `[auth]\ntokens = ["a"]\nbearer_methods_supported = ["query"]\n`,
       /only "header" is supported/,
     ],
+    [
+      'roles that nothing gives a caller (every caller would be unrestricted)',
+      `[auth]\ntype = "jwt"\nissuer = "https://as.example.com"\njwks_uri = "https://as.example.com/jwks"\naudience = "x"\n[[auth.roles]]\nname = "reader"\nallow_tools = ["echo"]\n`,
+      /auth\.roles: roles are defined, and nothing gives a caller one/,
+    ],
+    [
+      "[admin] token equal to a client's API key (the key would open the admin API)",
+      `[auth]\n[[auth.api_keys]]\nname = "alice"\nkey = "alice-key-0123456789"\n[admin]\nenabled = true\ntoken = "alice-key-0123456789"\n`,
+      /admin\.token: duplicate token \(also auth\.api_keys\[0\]\)/,
+    ],
   ]
   for (const [name, text, expected] of cases) {
     it(name, () => {
@@ -336,7 +346,7 @@ describe('[auth] rejections (mcp-proxy rules and fail closed)', () => {
 
   it('takes URI templates and IPv6 hosts among resources, and roles without allow lists', () => {
     const { config } = load(
-      `[auth]\ntype = "bearer"\ntokens = ["a"]\n[[auth.roles]]\nname = "r"\ndeny_resources = ["file:///{path}", "http://[::1]/*"]\ndeny_tools = ["env*"]\n`,
+      `[auth]\ntype = "bearer"\n[[auth.api_keys]]\nname = "k"\nkey = "a-key-long-enough-0123"\nroles = ["r"]\n[[auth.roles]]\nname = "r"\ndeny_resources = ["file:///{path}", "http://[::1]/*"]\ndeny_tools = ["env*"]\n`,
     )
     const role = config.auth?.roles[0]
     assert.deepEqual(role?.deny_resources, ['file:///{path}', 'http://[::1]/*'])
@@ -485,6 +495,21 @@ ${KEYS}${READER}`)
     assert.deepEqual(warnings, [
       'auth.tokens[0] is shorter than 16 characters, easy to guess: use a longer one (e.g. openssl rand -hex 32)',
       'auth.scoped_tokens[0] is shorter than 16 characters, easy to guess: use a longer one (e.g. openssl rand -hex 32)',
+    ])
+  })
+
+  it('takes [admin] token equal to [security] admin_token: one admin credential', () => {
+    const token = 'an-admin-token-value-long'
+    const text = `[auth]\ntokens = ["a-token-value-long-enough"]\n[security]\nadmin_token = "${token}"\n[admin]\nenabled = true\ntoken = "${token}"\n`
+    assert.deepEqual(problems(text), [])
+  })
+
+  it('warns about authorization servers other than the issuer: their tokens are refused, and they are not published', () => {
+    const { warnings } = load(
+      `[auth]\nauthorization_servers = ["https://a.example.com", "https://b.example.com"]\nresource = "https://mcp.example.com/mcp"\n`,
+    )
+    assert.deepEqual(warnings, [
+      'auth.authorization_servers[1] (https://b.example.com) is not used: Portico accepts the tokens of one authorization server (the issuer, https://a.example.com) and publishes only it in /.well-known/oauth-protected-resource',
     ])
   })
 

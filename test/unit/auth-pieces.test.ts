@@ -130,9 +130,10 @@ describe('identities', () => {
       }),
     )
     // Read through the prototype, each was a function: a TypeError (500) for every such token.
-    const plain = odd.fromClaims({ iss: 'https://as.example', sub: 'alice' }, 'jwt')
+    // (A user's token without the subject claim is refused: see the test below.)
+    const plain = odd.fromClaims({ iss: 'https://as.example', client_id: 'app' }, 'jwt')
     assert.deepEqual(plain.roles, [])
-    assert.deepEqual(plain.headers, { 'x-user-id': '' })
+    assert.deepEqual(plain.headers, { 'x-user-id': 'client:app' })
     const carried = odd.fromClaims(
       { iss: 'https://as.example', valueOf: 'vic', constructor: 'x', toString: 't' },
       'jwt',
@@ -140,6 +141,59 @@ describe('identities', () => {
     assert.equal(carried.subject, 'vic')
     assert.deepEqual(carried.roles, ['reader'])
     assert.equal(carried.headers['x-odd'], 't')
+  })
+
+  it("never makes a user's token its client: one without the subject claim, or a subject that is no string or integer, is refused", () => {
+    const byEmail = new IdentityBuilder(
+      authSchema.parse({ ...AUTH_INPUT, identity: { subject_claim: 'email' } }),
+    )
+    const refused = (claims: Record<string, unknown>, by = byEmail) =>
+      assert.throws(
+        () => by.fromClaims({ iss: 'https://as.example', azp: 'web-app', ...claims }, 'jwt'),
+        (e: unknown) => e instanceof AuthFailure && e.error === 'invalid_token',
+        JSON.stringify(claims),
+      )
+    // Before: both were `client:web-app`, one principal (sessions, per-user processes, budgets).
+    refused({ sub: 'auth0|alice' })
+    refused({ sub: 'auth0|bob' })
+    for (const sub of [{ id: 'alice' }, ['alice'], true, '']) refused({ sub }, builder)
+    refused({ email: { id: 'a' } })
+    assert.equal(byEmail.fromClaims({ iss: 'x', sub: 's', email: 'a@x' }, 'jwt').subject, 'a@x')
+    // A client's own token (no subject at all) is still its client.
+    const machine = byEmail.fromClaims({ iss: 'https://as.example', client_id: 'ci' }, 'jwt')
+    assert.equal(machine.subject, 'client:ci')
+  })
+
+  it('reads a dotted subject claim and dotted claim headers as nested claims', () => {
+    const nested = new IdentityBuilder(
+      authSchema.parse({
+        ...AUTH_INPUT,
+        identity: { subject_claim: 'user.id', headers: { 'x-org': 'org.name' } },
+      }),
+    )
+    const claims = {
+      iss: 'https://as.example',
+      sub: 's',
+      user: { id: 'u-1' },
+      org: { name: 'acme' },
+    }
+    const identity = nested.fromClaims(claims, 'jwt')
+    assert.equal(identity.subject, 'u-1')
+    assert.deepEqual(identity.headers, { 'x-user-id': 'u-1', 'x-org': 'acme' })
+  })
+
+  it('maps roles from the scopes whether role_mapping names the claim scope or scp', () => {
+    const scp = new IdentityBuilder(
+      authSchema.parse({
+        ...AUTH_INPUT,
+        role_mapping: { ...AUTH_INPUT.role_mapping, claim: 'scp' },
+      }),
+    )
+    // Before: claim = "scp" read only `scp`, so a `scope` token had no role (unrestricted).
+    for (const claims of [{ scope: 'mcp:read' }, { scp: ['mcp:read'] }]) {
+      const identity = scp.fromClaims({ iss: 'https://as.example', sub: 'a', ...claims }, 'jwt')
+      assert.deepEqual(identity.roles, ['reader'], JSON.stringify(claims))
+    }
   })
 
   it('a token gets the role of every scope that maps, whatever the order of its scopes', () => {
@@ -693,7 +747,11 @@ describe('hot reload and auth', () => {
     // A role added (a key changed alone is applied: test/integration/auth-keys-reload.test.ts).
     const next = parseConfig({
       backends,
-      auth: { tokens: ['two'], roles: [{ name: 'reader', allow_tools: ['echo'] }] },
+      auth: {
+        tokens: ['two'],
+        roles: [{ name: 'reader', allow_tools: ['echo'] }],
+        api_keys: [{ name: 'r', key: 'reader-key-0123456789', roles: ['reader'] }],
+      },
       proxy: { admin_tools: false },
     })
     const lines: string[] = []
