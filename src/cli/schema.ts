@@ -19,6 +19,7 @@ import {
   formatCount,
   formatTime,
   isoTime,
+  middleTruncate,
   renderTable,
   truncate,
   useColour,
@@ -37,6 +38,10 @@ export interface SchemaFlags extends StoreFlags {
 }
 
 const DEFAULT_SINCE = 7 * 86_400_000
+/** A tool's (prompt's, resource's) name in a column: cut in the middle past this many cells. */
+const NAME_CELLS = 64
+/** A server's or proxy's name on a line of its own. */
+const LINE_NAME_CELLS = 80
 
 const LABELS: Record<string, string> = lookupTable({
   'tools/list': 'Tools',
@@ -72,12 +77,16 @@ function printSchema(db: Db, flags: SchemaFlags): void {
 
 export function renderSchema(report: SchemaReport, named: boolean): string {
   const lines: string[] = []
-  if (named) lines.push(`PROXY — ${report.proxy}`)
+  if (named) lines.push(`PROXY — ${middleTruncate(report.proxy, LINE_NAME_CELLS)}`)
   const server = report.server
   if (server) {
-    const version = server.version ? ` v${server.version}` : ''
-    const protocol = server.protocol_version ? ` (MCP ${server.protocol_version})` : ''
-    lines.push(`Server: ${server.name ?? '(unnamed)'}${version}${protocol}`)
+    const version = server.version ? ` v${middleTruncate(server.version, 40)}` : ''
+    const protocol = server.protocol_version
+      ? ` (MCP ${middleTruncate(server.protocol_version, 40)})`
+      : ''
+    const name =
+      server.name === undefined ? '(unnamed)' : middleTruncate(server.name, LINE_NAME_CELLS)
+    lines.push(`Server: ${name}${version}${protocol}`)
     lines.push(`Capabilities: ${server.capabilities.join(', ') || '(none)'}`)
   } else {
     lines.push('Server: (not captured: no initialize or server/discover seen)')
@@ -89,13 +98,16 @@ export function renderSchema(report: SchemaReport, named: boolean): string {
     const stale = list.stale ? '  [stale: list_changed since]' : ''
     lines.push('', `── ${list.method} ──  (captured ${formatTime(list.captured_at)})${stale}`)
     lines.push(`${LABELS[list.method] ?? list.method} (${list.items.length}):`)
-    const width = list.items.reduce((widest, item) => Math.max(widest, displayWidth(item.key)), 0)
-    for (const item of list.items) {
+    // Cut in the middle as every report cuts names: one name of thousands of characters
+    // padded every row of the list to its width.
+    const keys = list.items.map((item) => middleTruncate(item.key, NAME_CELLS))
+    const width = keys.reduce((widest, key) => Math.max(widest, displayWidth(key)), 0)
+    list.items.forEach((item, index) => {
       const description = item.description
         ? `  —  ${truncate(item.description.replace(/\s+/g, ' '), 60)}`
         : ''
-      lines.push(`  ${padEndWidth(item.key, width)}${description}`.trimEnd())
-    }
+      lines.push(`  ${padEndWidth(keys[index] ?? '', width)}${description}`.trimEnd())
+    })
   }
   // Names, versions and descriptions are the server's words: its escape sequences are shown,
   // not run by the operator's terminal (tables do the same in every report).
@@ -119,11 +131,11 @@ function printChanges(db: Db, flags: SchemaFlags): void {
   }
   const cells = rows.map((row) => [
     formatTime(row.detected_at),
-    row.proxy,
-    row.method,
+    middleTruncate(row.proxy, 40),
+    middleTruncate(row.method, 40),
     row.change,
-    row.item ?? '',
-    row.detail ?? '',
+    middleTruncate(row.item ?? '', NAME_CELLS),
+    truncate(row.detail ?? '', 120),
   ])
   process.stdout.write(
     renderTable(['TIME', 'PROXY', 'METHOD', 'CHANGE', 'ITEM', 'DETAIL'], cells, {
@@ -158,13 +170,13 @@ export function renderUsage(
   options: { colour: boolean; unusedOnly?: boolean },
 ): string {
   const unused = usage.filter((u) => u.status === 'unused')
-  const title = `${options.unusedOnly ? 'UNUSED TOOLS' : 'TOOL USAGE'} — ${proxy} — last ${window}   ${unused.length}/${usage.length} unused`
+  const title = `${options.unusedOnly ? 'UNUSED TOOLS' : 'TOOL USAGE'} — ${middleTruncate(proxy, LINE_NAME_CELLS)} — last ${window}   ${unused.length}/${usage.length} unused`
   if (usage.length === 0) return `${title}\n\n  (no tools/list captured yet)\n`
   const footer = `\n  ${unused.length} tool${unused.length === 1 ? '' : 's'} listed but never called in the last ${window}.\n`
   const shown = options.unusedOnly ? unused : usage
   if (shown.length === 0) return `${title}\n\n  (every listed tool was called)\n`
   const rows = shown.map((u) => [
-    u.tool,
+    middleTruncate(u.tool, NAME_CELLS),
     formatCount(u.calls),
     formatCount(u.errors),
     u.last_called === null ? 'never' : formatTime(u.last_called),
@@ -173,7 +185,10 @@ export function renderUsage(
   const table = options.unusedOnly
     ? renderTable(
         ['TOOL', 'DESCRIPTION'],
-        shown.map((u) => [u.tool, truncate((u.description ?? '').replace(/\s+/g, ' '), 60)]),
+        shown.map((u) => [
+          middleTruncate(u.tool, NAME_CELLS),
+          truncate((u.description ?? '').replace(/\s+/g, ' '), 60),
+        ]),
         { align: ['left', 'left'], colour: options.colour },
       )
     : renderTable(['TOOL', 'CALLS', 'ERRORS', 'LAST CALLED', 'STATUS'], rows, {

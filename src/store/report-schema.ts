@@ -1,5 +1,6 @@
 /** `portico schema` data: the captured schema per proxy, its change history, unused tools. */
 import { isObject, type JsonObject } from '../jsonrpc/message.ts'
+import { boundText } from '../util/bound-text.ts'
 import type { Db } from './open.ts'
 import { rowsOf } from './report-logs.ts'
 import { LIST_METHODS } from './schema-capture.ts'
@@ -172,7 +173,9 @@ export function toolUsage(db: Db, proxy: string, since: number): ToolUsage[] {
   return tools
     .map((tool): ToolUsage => {
       const name = String(tool.name)
-      const used = usage.get(name)
+      // Calls are recorded under the bounded name (store/bound.ts): looked up the same way, or
+      // a tool whose name is over 256 characters was "unused" however often it was called.
+      const used = usage.get(boundText(name))
       const calls = used?.calls ?? 0
       const errors = used?.errors ?? 0
       return {
