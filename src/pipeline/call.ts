@@ -6,7 +6,13 @@
  */
 import type { IncomingHttpHeaders } from 'node:http'
 import { askUncoded, forwardHeaders, type HeaderMap, type RequestInfo } from '../http/headers.ts'
-import type { Decoded, JsonRpcId, JsonRpcMessage, MessageKind } from '../jsonrpc/message.ts'
+import {
+  type Decoded,
+  encodeValues,
+  type JsonRpcId,
+  type JsonRpcMessage,
+  type MessageKind,
+} from '../jsonrpc/message.ts'
 import {
   type ClientInfo,
   clientInfoOf,
@@ -168,6 +174,15 @@ const RAW = new WeakMap<object, Buffer>()
 /** The original bytes of the call's message, or undefined once a middleware replaced it. */
 export function rawBytesOf(call: Call): Buffer | undefined {
   return RAW.get(call.message)
+}
+
+/**
+ * The bytes a call is forwarded with: as they came, or its message written again. One that
+ * cannot be written (nested too deeply) is the client's invalid params: never the upstream's
+ * bad response, which a client could send again and again to open the breaker for everyone.
+ */
+export function forwardedBytesOf(call: Call): Buffer {
+  return rawBytesOf(call) ?? Buffer.from(encodeValues(call.message))
 }
 
 /**

@@ -25,10 +25,10 @@ import { routeKey } from '../forward/route-key.ts'
 import { mapOriginHeaders } from '../forward/url-map.ts'
 import { arrivalOf } from '../http/arrival.ts'
 import { clientHeaders, contentTypeOf, readUpstreamHeaders } from '../http/headers.ts'
-import { bigIdLiteral, encodeJson, isObject, type JsonRpcId } from '../jsonrpc/message.ts'
+import { bigIdLiteral, isObject, type JsonRpcId } from '../jsonrpc/message.ts'
 import { rewriteAnswerEvent } from '../middleware/rewrite.ts'
 import { CallRecorder, publishNotification } from '../observe/recorder.ts'
-import { type Call, rawBytesOf, upstreamHeadersOf } from '../pipeline/call.ts'
+import { type Call, forwardedBytesOf, upstreamHeadersOf } from '../pipeline/call.ts'
 import type { Handler } from '../pipeline/compose.ts'
 import { accepted, MessageReply, type Reply, StreamEvent } from '../pipeline/reply.ts'
 import { CallController } from '../pipeline/signal.ts'
@@ -525,7 +525,7 @@ function send(http: HttpClient, url: URL, call: Call, label: string, timeoutMs: 
     url,
     method: 'POST',
     headers: upstreamHeadersOf(call),
-    body: rawBytesOf(call) ?? Buffer.from(encodeJson(call.message)),
+    body: forwardedBytesOf(call),
     signal: call.signal,
     label,
     timeoutMs,

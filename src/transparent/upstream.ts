@@ -11,8 +11,8 @@ import { PorticoError } from '../errors.ts'
 import { mapOriginHeaders } from '../forward/url-map.ts'
 import { WHOLE_ANSWER_BYTES } from '../http/body.ts'
 import { clientHeaders, contentTypeOf, type HeaderMap, headerValue } from '../http/headers.ts'
-import { encodeJson, type JsonRpcId, type JsonRpcMessage } from '../jsonrpc/message.ts'
-import { type Call, rawBytesOf, upstreamHeadersOf, withMessage } from '../pipeline/call.ts'
+import type { JsonRpcId, JsonRpcMessage } from '../jsonrpc/message.ts'
+import { type Call, forwardedBytesOf, upstreamHeadersOf, withMessage } from '../pipeline/call.ts'
 import { accepted, MessageReply, type Reply, StreamEvent, StreamReply } from '../pipeline/reply.ts'
 import { CallController } from '../pipeline/signal.ts'
 import { discard } from '../protect/outcome.ts'
@@ -64,7 +64,7 @@ export function transparentUpstream(
         url: call.request.search ? new URL(url.pathname + call.request.search, url) : url,
         method: 'POST',
         headers: upstreamHeadersOf(call),
-        body: rawBytesOf(call) ?? Buffer.from(encodeJson(call.message)),
+        body: forwardedBytesOf(call),
         signal: call.signal,
         label,
         timeoutMs: call.timeoutMs ?? options.timeoutMs,

@@ -256,6 +256,43 @@ describe('[security] max_argument_size, both modes: arguments nested too deeply'
   })
 })
 
+describe('transparent with [auth] roles (the body is written again): arguments nested too deeply', () => {
+  it("are the client's invalid params, never the upstream's bad response: the breaker stays closed", async () => {
+    const upstream = await startFaultyHttp('judged-http')
+    const key = 'reader-key-0123456789'
+    const portico = await startPortico({
+      upstream: upstream.url,
+      circuit_breaker: breaker,
+      auth: {
+        api_keys: [{ name: 'reader', key, roles: ['reader'] }],
+        roles: [{ name: 'reader', allow_tools: ['echo'] }],
+      },
+    } as ConfigInput)
+    try {
+      const send = (id: string, args: string) =>
+        fetch(portico.url, {
+          method: 'POST',
+          headers: { ...MCP_ACCEPT, authorization: `Bearer ${key}` },
+          body: `{"jsonrpc":"2.0","id":"${id}","method":"tools/call","params":{"name":"echo","arguments":${args}}}`,
+        })
+      for (let i = 0; i < 4; i++) {
+        const response = await send(`deep-${i}`, `{"d":${DEEP}}`)
+        const answer = (await response.json()) as Answer
+        // Before: 502 -32603 "Upstream sent an invalid response", counted against the breaker.
+        assert.equal(answer.id, `deep-${i}`)
+        assert.equal(answer.error?.code, -32602, JSON.stringify(answer.error))
+        assert.match(answer.error?.message ?? '', /cannot be forwarded as JSON.*nested too deeply/)
+      }
+      // Another caller's call still reaches the upstream (before: 503, the circuit open).
+      const next = await send('plain', '{"text":"hi"}')
+      assert.equal(next.status, 200, await next.text())
+    } finally {
+      await portico.close()
+      await upstream.close()
+    }
+  })
+})
+
 describe('transparent with [csp]: an upstream widget’s _meta nested too deeply', () => {
   let upstream: Server
   let portico: RunningPortico
