@@ -255,6 +255,16 @@ export function adminPlacement(config: OperateView): { own: Bind } | { main: tru
  */
 export function refineOperate(config: OperateView, ctx: z.RefinementCtx): void {
   refineDashboard(config, ctx)
+  if (config.admin.enabled && config.admin_bind !== undefined) {
+    // One asks for /admin on the main listener, the other puts it elsewhere (or nowhere):
+    // the first was ignored, and a request to the main /admin, its admin token with it, went
+    // to the upstream.
+    ctx.addIssue({
+      code: 'custom',
+      path: ['admin', 'enabled'],
+      message: `[admin] enabled = true serves the admin API under /admin on the main listener, and admin_bind = "${config.admin_bind}" ${config.admin_bind === 'none' ? 'turns it off' : 'puts it on its own listener'}: keep one`,
+    })
+  }
   const placement = adminPlacement(config)
   if (placement !== undefined && 'own' in placement && takesMainAddress(placement.own, config)) {
     ctx.addIssue({

@@ -195,6 +195,23 @@ endpoint = "http://collector-user:BASICPASSWORD@127.0.0.1:4317/?api_key=QUERYSEC
     }
   })
 
+  it('refuses [admin] enabled = true beside admin_bind: the two place the admin API apart', () => {
+    // Before: enabled was ignored, and a request to the main /admin (its token with it) was
+    // forwarded to the upstream.
+    for (const bind of ['127.0.0.1:9901', 'none']) {
+      const text = `mcp = "http://x:1"\nadmin_bind = "${bind}"\n[admin]\nenabled = true\n`
+      assert.throws(
+        () => loadConfig({ file: file(text), env: {} }),
+        (error: unknown) =>
+          error instanceof ConfigError &&
+          /:4: admin\.enabled: \[admin\] enabled = true serves the admin API under \/admin on the main listener, and admin_bind = .*: keep one/.test(
+            error.message,
+          ),
+        text,
+      )
+    }
+  })
+
   it('fails closed: an admin API on a non-loopback address needs a token', () => {
     for (const text of [
       'mcp = "http://x:1"\nadmin_bind = "0.0.0.0:9901"\n',
