@@ -508,6 +508,7 @@ export function configWarnings(config: {
   proxy: { separator: string }
   no_tunnel?: boolean | undefined
   tunnel?: { enabled: boolean } | undefined
+  max_concurrent_upstream?: number | undefined
   backends?:
     | ReadonlyArray<{ name: string; forward_auth: boolean; bearer_token?: string | undefined }>
     | undefined
@@ -523,6 +524,12 @@ export function configWarnings(config: {
     // mcpr 0.1 opened its tunnel unless told not to; Portico only when asked (and to a relay).
     warnings.push(
       'no_tunnel = false opens no tunnel: Portico publishes through a relay only with [tunnel] enabled = true (relay_url, token) or --tunnel URL',
+    )
+  }
+  if (config.max_concurrent_upstream !== undefined && config.backends?.length) {
+    // mcpr's limit of its one upstream: a gateway has backends, each with its own limits.
+    warnings.push(
+      "max_concurrent_upstream limits the one upstream of transparent mode and is not used by a gateway: set [concurrency] max_concurrent (every backend) or a backend's own [backends.concurrency]",
     )
   }
   for (const backend of config.backends ?? []) {

@@ -276,6 +276,14 @@ export const backendsSchema = z.array(backendSchema).superRefine((backends, ctx)
           'forward_auth needs an http or sse backend (a stdio backend has no request headers)',
       })
     }
+    if (backend.bearer_token !== undefined && hasHeader(backend.headers, 'authorization')) {
+      // Both are the backend's own credential; one replaced the other without a word.
+      ctx.addIssue({
+        code: 'custom',
+        path: at('bearer_token'),
+        message: 'bearer_token and headers both set Authorization: keep one',
+      })
+    }
     const credentialsClash = urlCredentialsClash(backend)
     if (credentialsClash !== undefined) {
       ctx.addIssue({

@@ -168,7 +168,29 @@ export const configSchema = z
   .superRefine((config, ctx) => {
     for (const problem of authProblems(config)) ctx.addIssue({ code: 'custom', ...problem })
   })
+  .superRefine(refineConcurrencyAlias)
   .transform(adoptCspDomain)
+
+/**
+ * mcpr's `max_concurrent_upstream` is a `[concurrency] max_concurrent`: both set and different,
+ * neither wins (the table's was taken and the other dropped without a word).
+ */
+function refineConcurrencyAlias(
+  config: {
+    max_concurrent_upstream?: number | undefined
+    concurrency?: { max_concurrent: number } | undefined
+  },
+  ctx: z.RefinementCtx,
+): void {
+  const alias = config.max_concurrent_upstream
+  const table = config.concurrency?.max_concurrent
+  if (alias === undefined || table === undefined || alias === table) return
+  ctx.addIssue({
+    code: 'custom',
+    path: ['max_concurrent_upstream'],
+    message: `max_concurrent_upstream (${alias}) and [concurrency] max_concurrent (${table}) name one setting and disagree: keep one`,
+  })
+}
 
 /**
  * mcpr's `[csp] domain` is the name clients reach it by: read as `public_url =

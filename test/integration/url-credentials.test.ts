@@ -85,6 +85,17 @@ describe('user:password@ in an upstream or backend URL', () => {
         /headers sets Authorization too/.test(line),
       ),
     )
+    // Without credentials in the url, bearer_token and an Authorization header clash too
+    // (before: the header was dropped without a word).
+    const plain = problems(
+      '[[backends]]\nname = "b"\ntransport = "http"\nurl = "http://127.0.0.1:9/mcp"\nbearer_token = "t"\nheaders = { Authorization = "Bearer x" }\n',
+    )
+    assert.ok(
+      plain.some((line) =>
+        /:5: backends\[0\]\.bearer_token: bearer_token and headers both set Authorization: keep one/.test(line),
+      ),
+      plain.join('\n'),
+    )
     assert.ok(
       problems('upstream = "http://alice:%ZZ@127.0.0.1:9/mcp"\n').some((line) =>
         /upstream: its user:password@ is not valid percent-encoding/.test(line),

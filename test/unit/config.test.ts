@@ -375,6 +375,39 @@ describe('loadConfig', () => {
     assert.deepEqual(problems(`no_tunnel = true\n${text}`), [])
   })
 
+  it("refuses mcpr's max_concurrent_upstream disagreeing with [concurrency], and warns of it in a gateway", () => {
+    const upstream = 'upstream = "http://127.0.0.1:9/mcp"\n'
+    // Before: the table's 3 was taken and the 1 dropped without a word.
+    const both = problems(
+      `${upstream}max_concurrent_upstream = 1\n[concurrency]\nmax_concurrent = 3\n`,
+    )
+    assert.deepEqual(
+      both.map((p) => [p.line, p.path, p.message]),
+      [
+        [
+          2,
+          'max_concurrent_upstream',
+          'max_concurrent_upstream (1) and [concurrency] max_concurrent (3) name one setting and disagree: keep one',
+        ],
+      ],
+    )
+    assert.deepEqual(
+      problems(`${upstream}max_concurrent_upstream = 3\n[concurrency]\nmax_concurrent = 3\n`),
+      [],
+    )
+    const gateway = '[[backends]]\nname = "b"\ntransport = "http"\nurl = "http://127.0.0.1:9/mcp"\n'
+    const { warnings } = loadConfig({
+      file: file(`max_concurrent_upstream = 2\n${gateway}`),
+      env: {},
+    })
+    assert.ok(
+      warnings.some((w) =>
+        /max_concurrent_upstream limits the one upstream of transparent mode/.test(w),
+      ),
+      warnings.join('\n'),
+    )
+  })
+
   it('names a url that does not parse, where other checks read it too (no TypeError)', () => {
     const upstream = problems('upstream = "127.0.0.1:9000/mcp"\nworkers = 2')
     assert.deepEqual(
