@@ -92,7 +92,9 @@ describe('user:password@ in an upstream or backend URL', () => {
     )
     assert.ok(
       plain.some((line) =>
-        /:5: backends\[0\]\.bearer_token: bearer_token and headers both set Authorization: keep one/.test(line),
+        /:5: backends\[0\]\.bearer_token: bearer_token and headers both set Authorization: keep one/.test(
+          line,
+        ),
       ),
       plain.join('\n'),
     )
