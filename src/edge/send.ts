@@ -21,7 +21,7 @@ import {
   type NotificationPlace,
   publishNotification,
 } from '../observe/recorder.ts'
-import type { Call } from '../pipeline/call.ts'
+import { type Call, isListenStream } from '../pipeline/call.ts'
 import { errorReply } from '../pipeline/compose.ts'
 import {
   accepted,
@@ -251,7 +251,7 @@ async function sendStream(
   res.writeHead(reply.status, sseHeaders(withExtra(reply.headers, options)))
   // A 2026-07-28 `subscriptions/listen` answer only listens, as a GET stream does: a drain may
   // end it at once, and so does a reload that revokes its caller's key.
-  if (call.method === 'subscriptions/listen') markListening(res)
+  if (isListenStream(call)) markListening(res)
   // Clients must see the headers at once; when an event is already waiting it carries them.
   if (!reply.buffered()) res.flushHeaders()
   const state = await writeEvents(res, call, 0, reply.events, options)

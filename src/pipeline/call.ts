@@ -168,6 +168,15 @@ export interface Call {
   readonly sinkFor?: unknown
 }
 
+/**
+ * A 2026-07-28 `subscriptions/listen`: a stream that lasts until the client closes it, as a
+ * GET stream does. No call deadline and no concurrency slot apply to it (each cut every listen
+ * at the deadline, or let a few idle listeners starve every real call).
+ */
+export function isListenStream(call: Call): boolean {
+  return call.method === 'subscriptions/listen'
+}
+
 /** The exact bytes a message arrived with, while it is unchanged (keyed by the message object). */
 const RAW = new WeakMap<object, Buffer>()
 

@@ -7,7 +7,7 @@
  * the client gets 504 `upstream_timeout` with its request id.
  */
 import { PorticoError } from '../errors.ts'
-import type { Call } from '../pipeline/call.ts'
+import { type Call, isListenStream } from '../pipeline/call.ts'
 import { callNext, type Handler, type Middleware } from '../pipeline/compose.ts'
 import type { Reply } from '../pipeline/reply.ts'
 import { CallController } from '../pipeline/signal.ts'
@@ -24,7 +24,8 @@ function isTimeout(error: unknown): boolean {
 export function callTimeout(name: string, ms: number, clock: Clock): Middleware {
   // Every call of this upstream has the same deadline: one queue, one timer (deadlines.ts).
   const deadlines = new DeadlineQueue(ms, clock)
-  return (call, next) => new TimedCall(name, ms, call, deadlines).run(next)
+  return (call, next) =>
+    isListenStream(call) ? next(call) : new TimedCall(name, ms, call, deadlines).run(next)
 }
 
 /**

@@ -9,7 +9,7 @@
  */
 import type { ConcurrencyConfig } from '../config/protect.ts'
 import { PorticoError } from '../errors.ts'
-import type { Call } from '../pipeline/call.ts'
+import { type Call, isListenStream } from '../pipeline/call.ts'
 import { callNext, type Handler, type Middleware } from '../pipeline/compose.ts'
 import type { Reply } from '../pipeline/reply.ts'
 import type { SignalLike } from '../pipeline/signal.ts'
@@ -129,7 +129,7 @@ export function concurrencyLimit(limiter: ConcurrencyLimiter, clock: Clock): Mid
     // Only requests take a slot. A notification or a client's response is short, and often
     // what a request holding a slot waits for: a cancel of that request, the answer to its
     // sampling or elicitation. Queued behind it, each waited out queue_timeout and was refused.
-    if (call.kind !== 'request') return next(call)
+    if (call.kind !== 'request' || isListenStream(call)) return next(call)
     if (limiter.tryAcquire()) return new Slot(limiter, call).run(next)
     const start = clock.now()
     return limiter.wait(call.signal).then(() => {

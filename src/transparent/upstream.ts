@@ -12,7 +12,13 @@ import { mapOriginHeaders } from '../forward/url-map.ts'
 import { WHOLE_ANSWER_BYTES } from '../http/body.ts'
 import { clientHeaders, contentTypeOf, type HeaderMap, headerValue } from '../http/headers.ts'
 import type { JsonRpcId, JsonRpcMessage } from '../jsonrpc/message.ts'
-import { type Call, forwardedBytesOf, upstreamHeadersOf, withMessage } from '../pipeline/call.ts'
+import {
+  type Call,
+  forwardedBytesOf,
+  isListenStream,
+  upstreamHeadersOf,
+  withMessage,
+} from '../pipeline/call.ts'
 import { accepted, MessageReply, type Reply, StreamEvent, StreamReply } from '../pipeline/reply.ts'
 import { CallController } from '../pipeline/signal.ts'
 import { discard } from '../protect/outcome.ts'
@@ -69,7 +75,7 @@ export function transparentUpstream(
         label,
         timeoutMs: call.timeoutMs ?? options.timeoutMs,
         // A listen stream lasts until the client closes it, quiet or not (2026-07-28).
-        ...(call.method === 'subscriptions/listen' ? { bodyTimeoutMs: 0 } : {}),
+        ...(isListenStream(call) ? { bodyTimeoutMs: 0 } : {}),
         // A JSON answer is one message: due whole within the deadline (an SSE one between chunks).
         wholeMessageDeadline: true,
         wholeBytes,
