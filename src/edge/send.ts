@@ -62,6 +62,27 @@ export interface SendOptions {
   headers?: HeaderMap
   /** Where a failure of Portico's own while a stream goes out is logged (a middleware's map). */
   logger?: Logger
+  /** Set when several answers write to one response (a batch's merged stream). */
+  turns?: WriteTurns
+}
+
+/**
+ * The writers of one response (each answer of a batch's merged stream) write one event at a
+ * time, each once the client has taken what the last one left. Each writer waited for the
+ * drain only after its own write, so a batch of 100 answers wrote 100 events before any
+ * waited: 100 × 4 MB held for a client that read nothing.
+ */
+class WriteTurns {
+  #last: Promise<void> = Promise.resolve()
+
+  write(res: ServerResponse, raw: string | Buffer, signal: SignalLike): Promise<void> {
+    const turn = this.#last.then(async () => {
+      if (res.writableNeedDrain) await drained(res, signal)
+      res.write(raw)
+    })
+    this.#last = turn.catch(() => {})
+    return turn
+  }
 }
 
 /** Writes the one reply of a single-message POST as the whole HTTP answer. */
@@ -297,7 +318,8 @@ async function writeEvents(
         continue
       }
       const raw = event.unwritten
-      if (!res.write(raw)) await drained(res, options.signal)
+      if (options.turns !== undefined) await options.turns.write(res, raw, options.signal)
+      else if (!res.write(raw)) await drained(res, options.signal)
       const bytes = Buffer.byteLength(raw)
       recorder.wrote(index, bytes)
       inEvent = event.fragment
@@ -595,12 +617,34 @@ async function sendArray(
     else writeJson(res, failed.status, failed.bytes, options)
     return
   }
-  const body = Buffer.concat([
-    Buffer.from('['),
-    ...joinWith(parts, Buffer.from(',')),
-    Buffer.from(']'),
-  ])
-  writeJson(res, 200, body, options)
+  await writeJsonParts(
+    res,
+    [Buffer.from('['), ...joinWith(parts, Buffer.from(',')), Buffer.from(']')],
+    options,
+  )
+}
+
+/**
+ * A JSON body written part by part at the client's pace: the batch's answers as they are, not
+ * copied into one buffer first (which held a second copy of every answer at once).
+ */
+async function writeJsonParts(
+  res: ServerResponse,
+  parts: readonly Buffer[],
+  options: SendOptions,
+): Promise<void> {
+  let length = 0
+  for (const part of parts) length += part.length
+  res.writeHead(200, {
+    ...withExtra({}, options),
+    'content-type': 'application/json',
+    'content-length': String(length),
+  })
+  for (const part of parts) {
+    if (res.writableNeedDrain) await drained(res, options.signal)
+    res.write(part)
+  }
+  res.end()
 }
 
 function writeJson(res: ServerResponse, status: number, body: Buffer, options: SendOptions): void {
@@ -647,6 +691,7 @@ async function sendMerged(
 ): Promise<void> {
   res.writeHead(200, sseHeaders(withExtra({}, options)))
   res.flushHeaders()
+  const merged = { ...options, turns: new WriteTurns() }
   // A batch holding a `subscriptions/listen` only listens once its other requests are
   // answered: from then on a drain, an expired token or a revoked key ends it, as it ends the
   // same listen sent alone (sendStream).
@@ -679,7 +724,7 @@ async function sendMerged(
         reply.kind === 'stream'
           ? reply.map((event) => event).events
           : single(await elementAnswer(call, reply as MessageReply))
-      await writeEvents(res, call, index, events, options)
+      await writeEvents(res, call, index, events, merged)
       // Never left to resumption here: the merged stream carries several upstream streams'
       // event ids, and the client's Last-Event-ID resumes one of them at most.
       if (call.kind === 'request' && !options.recorder.answered(index)) {
