@@ -532,9 +532,26 @@ export async function sendReplies(
     })
     return
   }
+  const batch = withSessionOf(calls, replies, options)
   if (replies.some((reply) => reply.kind === 'stream'))
-    return sendMerged(res, calls, replies, options)
-  return sendArray(res, calls, replies, options)
+    return sendMerged(res, calls, replies, batch)
+  return sendArray(res, calls, replies, batch)
+}
+
+/**
+ * A batch's answer carries the session an `initialize` in it opened: the upstream's (or the
+ * gateway's) `Mcp-Session-Id` on that element's answer. Dropped, the client could not use the
+ * session the upstream had made for it (and the upstream kept it for nothing).
+ */
+function withSessionOf(
+  calls: readonly Call[],
+  replies: readonly Reply[],
+  options: SendOptions,
+): SendOptions {
+  const index = calls.findIndex((call) => call.method === 'initialize')
+  const session = index < 0 ? undefined : replies[index]?.headers['mcp-session-id']
+  if (session === undefined) return options
+  return { ...options, headers: { ...options.headers, 'mcp-session-id': session } }
 }
 
 /**
