@@ -31,6 +31,7 @@ import { registerSlow } from './commands/slow.ts'
 import { registerStatus } from './commands/status.ts'
 import { registerStore } from './commands/store.ts'
 import { UserError } from './errors.ts'
+import { onlyOnce } from './only-once.ts'
 import { watchOutputPipes } from './pipes.ts'
 import { allocateYoung } from './pretenuring.ts'
 import { leanStart } from './start-memory.ts'
@@ -60,6 +61,7 @@ export function buildProgram(): Command {
     .option(
       '-c, --config <file>',
       "with no command: run this file (mcp-proxy habit: portico run); before a command: that command's --config",
+      onlyOnce('--config'),
     )
     .option('--check', 'with no command: validate the config and exit (portico check)')
     .addHelpText(

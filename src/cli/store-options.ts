@@ -7,6 +7,7 @@
 import type { Command } from 'commander'
 import { parseDuration } from '../config/duration.ts'
 import { UserError } from './errors.ts'
+import { onlyOnce } from './only-once.ts'
 
 export interface StoreFlags {
   db?: string
@@ -19,7 +20,11 @@ export function addStoreOptions(command: Command): Command {
   return command
     .option('--db <path>', 'store to read (default: PORTICO_DB, [store] path, ~/.portico/store.db)')
     .option('--proxy <name>', 'only this proxy (default: every proxy in the store)')
-    .option('-c, --config <file>', 'config file naming the store (default ./portico.toml)')
+    .option(
+      '-c, --config <file>',
+      'config file naming the store (default ./portico.toml)',
+      onlyOnce('--config'),
+    )
     .option('--json', 'machine-readable output')
 }
 

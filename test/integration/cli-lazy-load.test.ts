@@ -74,11 +74,11 @@ const PROXY = ['portico.js', 'gateway/', 'transparent/', 'upstream/', 'dashboard
 /**
  * What declaring the commands takes: main.ts, commands/ and the parsers of their flags, the V8
  * settings main.ts applies before a command runs (start-memory, pretenuring), what holds a
- * SIGHUP from the first moment of `run` (hangup), and what a broken output pipe does (pipes):
- * neither imports anything of its own.
+ * SIGHUP from the first moment of `run` (hangup), what a broken output pipe does (pipes) and
+ * what refuses an option given twice (only-once): none imports anything of its own.
  */
 const DECLARATIONS =
-  /^(cli\/(main|errors|store-options|start-memory|pretenuring|hangup|pipes|commands\/[\w-]+)|version|config\/duration)\.js$/
+  /^(cli\/(main|errors|store-options|start-memory|pretenuring|hangup|pipes|only-once|commands\/[\w-]+)|version|config\/duration)\.js$/
 
 describe('what a portico command loads', () => {
   for (const args of [

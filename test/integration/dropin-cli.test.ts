@@ -485,6 +485,19 @@ describe('mcpr’s commands', () => {
         assert.equal(out.status, 2, `portico ${args.join(' ')}: ${out.stdout}`)
         assert.match(out.stderr, /two config files/, args.join(' '))
       }
+      // The option given twice on one command, the root or `run`: refused too (before: the last
+      // one was read, the first never, and check said ok).
+      for (const args of [
+        ['-c', bad, '-c', good, 'check'],
+        ['check', '-c', bad, '-c', good],
+        ['validate', '-c', bad, '-c', good],
+        ['--config', bad, '--config', good, '--check'],
+        ['run', '-c', bad, '-c', good],
+      ]) {
+        const out = cli(args)
+        assert.equal(out.status, 2, `portico ${args.join(' ')}: ${out.stdout}`)
+        assert.match(out.stderr, /given twice .*: name one --config/, args.join(' '))
+      }
       // A command that reads no config file says so.
       const version = cli(['-c', good, 'version'])
       assert.equal(version.status, 2)

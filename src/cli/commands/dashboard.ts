@@ -5,6 +5,7 @@
 import type { Command } from 'commander'
 import type { DashboardFlags } from '../dashboard.ts'
 import { httpUrlOption, portOption } from '../errors.ts'
+import { onlyOnce } from '../only-once.ts'
 import { keepServingWithoutReaders } from '../pipes.ts'
 
 const DEFAULT_PORT = 3900
@@ -14,7 +15,11 @@ export function registerDashboard(program: Command): void {
     .command('dashboard')
     .description('Serve the dashboard and studio over a store in the browser (prints the URL)')
     .option('--db <path>', 'store to read (default: PORTICO_DB, [store] path, ~/.portico/store.db)')
-    .option('-c, --config <file>', 'config file naming the store (default ./portico.toml)')
+    .option(
+      '-c, --config <file>',
+      'config file naming the store (default ./portico.toml)',
+      onlyOnce('--config'),
+    )
     .option(
       '--port <n>',
       `port to listen on (default ${DEFAULT_PORT}; 0 picks a free one)`,

@@ -3,13 +3,18 @@
  * runs.
  */
 import type { Command } from 'commander'
+import { onlyOnce } from '../only-once.ts'
 import type { PinFlags } from '../pins.ts'
 
 export function registerPins(program: Command): void {
   const pins = program
     .command('pins')
     .description('Pinned tool definitions and the changed ones withheld from clients')
-    .option('-c, --config <file>', 'TOML config file (default ./portico.toml)')
+    .option(
+      '-c, --config <file>',
+      'TOML config file (default ./portico.toml)',
+      onlyOnce('--config'),
+    )
     .option('--json', 'one JSON object per pending change')
     .action(async (flags: PinFlags) => {
       const { printPins } = await import('../pins.ts')
@@ -18,7 +23,11 @@ export function registerPins(program: Command): void {
   pins
     .command('accept [names...]')
     .description('Accept changed tool definitions (all of them with --all)')
-    .option('-c, --config <file>', 'TOML config file (default ./portico.toml)')
+    .option(
+      '-c, --config <file>',
+      'TOML config file (default ./portico.toml)',
+      onlyOnce('--config'),
+    )
     .option('--all', 'accept every pending change')
     .action(async (names: string[], flags: PinFlags & { all?: boolean }) => {
       const { acceptPins } = await import('../pins.ts')

@@ -9,6 +9,7 @@
  */
 import type { Command } from 'commander'
 import { UserError } from '../errors.ts'
+import { onlyOnce } from '../only-once.ts'
 
 const NO_LOCK_FILES =
   "Portico keeps no lock files (mcpr's ~/.mcpr/proxies/): the supervisor that started it (systemd, Docker, Kubernetes, a terminal) owns the process"
@@ -40,7 +41,11 @@ export function registerProxyLifecycle(proxy: Command): void {
       .command(name)
       .description(summary)
       .argument('[name]', 'the proxy, as mcpr named it')
-      .option('-c, --config <file>', 'the new config file (mcpr: proxy reload NAME -c FILE)')
+      .option(
+        '-c, --config <file>',
+        'the new config file (mcpr: proxy reload NAME -c FILE)',
+        onlyOnce('--config'),
+      )
       .allowUnknownOption(true)
       .allowExcessArguments(true)
       .action((_name: string | undefined, flags: { config?: string }) => {

@@ -1,6 +1,7 @@
 /** `portico relay`, declared: its options; what it does is ../relay.ts, loaded when it runs. */
 import type { Command } from 'commander'
 import { portOption } from '../errors.ts'
+import { onlyOnce } from '../only-once.ts'
 import { keepServingWithoutReaders } from '../pipes.ts'
 import type { RelayCommandFlags } from '../relay.ts'
 
@@ -9,7 +10,7 @@ export function registerRelay(program: Command): void {
     .command('relay')
     .description('Run a tunnel relay: serve Portico tunnels at <subdomain>.<domain>')
     .argument('[config...]', "TOML config file; mcpr's `relay run [CONFIG]` works too")
-    .option('-c, --config <file>', 'TOML config file with a [relay] table')
+    .option('-c, --config <file>', 'TOML config file with a [relay] table', onlyOnce('--config'))
     .option('--domain <domain>', 'tunnels are served at <subdomain>.<domain>')
     .option('--host <host>', 'address to listen on (default 127.0.0.1)')
     .option(

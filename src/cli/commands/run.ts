@@ -2,6 +2,7 @@
 import { type Command, Option } from 'commander'
 import { intOption, portOption, UserError } from '../errors.ts'
 import { holdHangups } from '../hangup.ts'
+import { onlyOnce } from '../only-once.ts'
 import { keepServingWithoutReaders } from '../pipes.ts'
 import type { RunFlags } from '../run.ts'
 
@@ -18,6 +19,7 @@ export function registerRun(program: Command): void {
     .option(
       '-c, --config <file>',
       'TOML config file (default ./portico.toml, else ./mcpr.toml, else ./proxy.toml, when present)',
+      onlyOnce('--config'),
     )
     .option('--db <path>', 'path of the observability store')
     .option('--name <name>', 'proxy name recorded with every exchange')
