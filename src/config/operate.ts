@@ -21,18 +21,39 @@ export function isHeaderValue(value: string): boolean {
   return /^[\t\x20-\x7e\x80-\xff]*$/.test(value)
 }
 
+const HEADER_VALUE_MESSAGE =
+  'a header value holds visible ASCII or Latin-1 characters, spaces and tabs only (no line breaks or other control characters: a newline at the end of a variable?)'
+
+/**
+ * Headers the HTTP client sets from the request itself: one set by hand made every export fail
+ * (`content-length = "5"`: "Request body length does not match content-length header").
+ */
+const TRANSPORT_HEADERS: ReadonlySet<string> = new Set([
+  'host',
+  'content-length',
+  'transfer-encoding',
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'upgrade',
+  'expect',
+  'te',
+  'trailer',
+])
+
 /** Headers no export would fail on: names that are tokens, values without line breaks. */
 const exportHeadersSchema = z
-  .record(
-    z.string(),
-    z.string().refine(isHeaderValue, {
-      message: 'a header value cannot hold line breaks or other control characters',
-    }),
-  )
+  .record(z.string(), z.string().refine(isHeaderValue, { message: HEADER_VALUE_MESSAGE }))
   .superRefine((headers, ctx) => {
     for (const name of Object.keys(headers)) {
       if (!isHeaderName(name)) {
         ctx.addIssue({ code: 'custom', path: [name], message: 'expected an HTTP header name' })
+      } else if (TRANSPORT_HEADERS.has(name.toLowerCase())) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [name],
+          message: `${name} is set by the HTTP client from the request itself: leave it out`,
+        })
       }
     }
   })
@@ -134,7 +155,11 @@ export const MCPR_CLOUD_ENDPOINT = 'https://api.mcpr.app/api/ingest-events'
 export const cloudSchema = z
   .strictObject({
     /** Sent as `Authorization: Bearer`; its presence enables the sink (as in mcpr). */
-    token: z.string().min(1).optional(),
+    token: z
+      .string()
+      .min(1)
+      .refine(isHeaderValue, { message: `sent as Authorization: ${HEADER_VALUE_MESSAGE}` })
+      .optional(),
     /** Server slug copied into every envelope. */
     server: z.string().default(''),
     /** Where batches go; setting it without a token makes a plain webhook. */

@@ -67,6 +67,22 @@ describe('operating config', () => {
     assert.equal(config.json_logs, false)
   })
 
+  it('refuses a [cloud] token no Authorization header can carry, at its line', () => {
+    // A secret mounted from a file ends in a newline. Before: accepted, and every batch failed
+    // ("invalid authorization header"), only a warning in the log saying so.
+    const variable = ['$', '{MCPR_TOKEN}'].join('')
+    const text = MCPR_CLOUD.replace('token = "mcpr_abc123"', `token = "${variable}"`)
+    assert.throws(
+      () => loadConfig({ file: file(text), env: { MCPR_TOKEN: 'mcpr_abc123\n' } }),
+      (error: unknown) =>
+        error instanceof ConfigError &&
+        /:6: cloud\.token: sent as Authorization: a header value holds visible ASCII/.test(
+          error.message,
+        ) &&
+        !error.message.includes('mcpr_abc123'),
+    )
+  })
+
   it("accepts mcpr's [cloud] and admin_bind without warnings", () => {
     const { config, warnings } = loadConfig({ file: file(MCPR_CLOUD), env: {} })
     assert.deepEqual(warnings, [])
@@ -369,11 +385,20 @@ describe("OpenTelemetry's exporter variables", () => {
     for (const [headers, message] of [
       [
         '{ "x-api-key" = "a\\nb" }',
-        /observability\.tracing\.headers\.x-api-key: a header value cannot hold line breaks/,
+        /observability\.tracing\.headers\.x-api-key: a header value holds visible ASCII or Latin-1 characters/,
       ],
       [
         '{ "bad key" = "v" }',
         /observability\.tracing\.headers\.bad key: expected an HTTP header name/,
+      ],
+      // Before: accepted, and every export failed (the body's length is not 5).
+      [
+        '{ "content-length" = "5" }',
+        /observability\.tracing\.headers\.content-length: content-length is set by the HTTP client/,
+      ],
+      [
+        '{ Host = "evil" }',
+        /observability\.tracing\.headers\.Host: Host is set by the HTTP client/,
       ],
     ] as const) {
       const text = `${TRACING_ON}headers = ${headers}\n`
