@@ -3,7 +3,7 @@
  * writer and the CLI, and migrations. Every SQLite failure a user can meet (missing file, lock,
  * corruption, a store from a newer Portico) becomes a StoreError with one clear sentence.
  */
-import { existsSync, mkdirSync, statSync } from 'node:fs'
+import { existsSync, mkdirSync, type Stats, statSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { homedir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
@@ -62,15 +62,15 @@ export function defaultStorePath(): string {
 }
 
 export function openStore(path: string, options: OpenOptions = {}): Db {
-  if (!options.create && path !== ':memory:' && !existsSync(path)) {
-    throw new StoreError(
-      `no store at ${path} (start a proxy with the store enabled first, or pass --db PATH)`,
-    )
-  }
-  if (options.create && path !== ':memory:') makeFolder(path)
   if (path !== ':memory:') {
+    const info = statOf(path)
+    if (!options.create && info === undefined) {
+      throw new StoreError(
+        `no store at ${path} (start a proxy with the store enabled first, or pass --db PATH)`,
+      )
+    }
+    if (options.create) makeFolder(path)
     // A FIFO or a device named by --db would block the process opening it, for ever.
-    const info = statSync(path, { throwIfNoEntry: false })
     if (info !== undefined && !info.isFile()) {
       throw new StoreError(`${path} is not a regular file: a store is a SQLite file`)
     }
@@ -92,6 +92,28 @@ export function openStore(path: string, options: OpenOptions = {}): Db {
     db?.close()
     throw explain(error, path)
   }
+}
+
+/**
+ * The file at `path`, if any. A path no file can be at (under a regular file, a loop of
+ * symbolic links, a name too long) is said in one line, as a missing folder is, not thrown as
+ * an unexpected error with its stack.
+ */
+function statOf(path: string): Stats | undefined {
+  try {
+    return statSync(path, { throwIfNoEntry: false })
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    const why = STAT_PROBLEMS[code ?? ''] ?? code ?? String(error)
+    throw new StoreError(`cannot use ${path} as the store: ${why}`, { cause: error })
+  }
+}
+
+const STAT_PROBLEMS: Readonly<Record<string, string>> = {
+  ENOTDIR: 'a part of the path before the file name is a file, not a folder',
+  ELOOP: 'the path loops through symbolic links',
+  ENAMETOOLONG: 'the path or one of its names is too long',
+  EACCES: 'permission denied on a folder of the path',
 }
 
 /**

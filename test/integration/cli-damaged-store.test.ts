@@ -6,7 +6,7 @@
  * Portico's own `openStore`, then edited.
  */
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, it } from 'node:test'
@@ -200,4 +200,31 @@ it('prints a tail longer than a page whole and in order, the last N rows only', 
   )
   const table = report(['logs', '--tail', '1500', '--db', store])
   assert.equal(table.stdout.trim().split('\n').length, 1501, 'a header, then every row')
+})
+
+it('says in one line why a --db path can hold no store, for run and the reports', () => {
+  // Before: `portico run` printed "unexpected error" and a stack trace; the reports said "no
+  // store at …", as if the path were merely empty.
+  const file = join(dir, 'a-file')
+  writeFileSync(file, 'x')
+  const loop = join(dir, 'loop-a')
+  symlinkSync(join(dir, 'loop-b'), loop)
+  symlinkSync(loop, join(dir, 'loop-b'))
+  for (const [db, why] of [
+    [join(file, 'store.db'), /a part of the path before the file name is a file, not a folder/],
+    [loop, /the path loops through symbolic links/],
+  ] as const) {
+    for (const args of [
+      ['run', '--upstream', 'http://127.0.0.1:9/mcp', '--port', '0', '--db', db],
+      ['status', '--db', db],
+    ]) {
+      const result = runCliSync(args)
+      assert.equal(result.status, 1, `${args[0]}: ${result.stderr}`)
+      assert.match(
+        result.stderr,
+        new RegExp(`^portico: cannot use .* as the store: ${why.source}\\n$`),
+        args[0],
+      )
+    }
+  }
 })
