@@ -17,7 +17,7 @@ const SECRETS = {
   clientSecret: 'introspection-client-secret-value',
   securityAdmin: 'security-admin-token-secret-0123',
   adminToken: 'admin-api-token-secret-01234567',
-  headerAuth: 'backend-header-authorization-secret',
+  headerAuth: 'backend-header-api-key-secret',
   bearerToken: 'backend-bearer-token-secret',
   urlPassword: 'backend-url-password-secret',
   urlQuery: 'backend-url-query-secret',
@@ -74,7 +74,7 @@ ${SHARED}
 name = "remote"
 transport = "http"
 url = "https://api.example.com/mcp?api_key=${SECRETS.urlQuery}"
-headers = { Authorization = "Bearer ${SECRETS.headerAuth}" }
+headers = { "X-Api-Key" = "${SECRETS.headerAuth}" }
 bearer_token = "${SECRETS.bearerToken}"
 
 [[backends]]
@@ -131,7 +131,7 @@ describe('config redaction: check --dump and the admin API hide the same secrets
     ])
     const [remote, local, basic] = shown.backends as Array<Record<string, unknown>>
     // Names of what is passed on stay visible; values do not.
-    assert.deepEqual(remote?.headers, { Authorization: '[redacted]' })
+    assert.deepEqual(remote?.headers, { 'X-Api-Key': '[redacted]' })
     assert.equal(remote?.bearer_token, '[redacted]')
     assert.equal(
       remote?.url,
