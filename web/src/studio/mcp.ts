@@ -50,10 +50,14 @@ export class StudioClient {
     await this.#post({ jsonrpc: '2.0', method: 'notifications/initialized' })
   }
 
+  /** The id of the last request sent, and the session it went in: how the store names it. */
+  lastRequest: { id: number; session: string | undefined } | undefined
+
   async request(method: string, params: unknown = {}): Promise<unknown> {
     const id = this.#nextId++
+    this.lastRequest = { id, session: this.#session }
     const res = await this.#post({ jsonrpc: '2.0', id, method, params })
-    const message = await answerOf(res, id)
+    const message = await answerOf(res, id, (asked) => this.#answerServer(asked))
     if (message.error)
       throw new McpError(
         `${method}: ${message.error.message} (${message.error.code})`,
@@ -67,6 +71,24 @@ export class StudioClient {
     await fetch(this.#relay(), { method: 'DELETE', headers: this.#headers() }).catch(
       () => undefined,
     )
+  }
+
+  /**
+   * A request the server sends during a call: MCP has every side answer a `ping`, and the
+   * studio declares no other capability (sampling, elicitation, roots), so the rest are
+   * refused at once. Unanswered, a server that pings waited its own timeout (15 s and more).
+   */
+  #answerServer(asked: Answer): void {
+    const outcome =
+      asked.method === 'ping'
+        ? { result: {} }
+        : {
+            error: {
+              code: -32601,
+              message: `The studio does not handle ${String(asked.method).slice(0, 100)}`,
+            },
+          }
+    void this.#post({ jsonrpc: '2.0', id: asked.id, ...outcome }).catch(() => undefined)
   }
 
   #relay(): string {
@@ -102,7 +124,7 @@ export class StudioClient {
 }
 
 interface Answer {
-  id?: number
+  id?: number | string
   method?: string
   result?: unknown
   error?: JsonRpcError
@@ -116,11 +138,22 @@ function answers(message: Answer, id: number): boolean {
   return message.id === id && message.method === undefined
 }
 
-async function answerOf(res: Response, id: number): Promise<Answer> {
+/** A request of the server's own: a method and an id (answers carry no method). */
+function isServerRequest(message: Answer): boolean {
+  return message.method !== undefined && message.id !== undefined && message.id !== null
+}
+
+async function answerOf(
+  res: Response,
+  id: number,
+  onServerRequest: (message: Answer) => void,
+): Promise<Answer> {
   const type = res.headers.get('content-type') ?? ''
   if (type.includes('application/json')) {
     const body = (await res.json()) as Answer | Answer[]
-    const found = (Array.isArray(body) ? body : [body]).find((m) => answers(m, id))
+    const messages = Array.isArray(body) ? body : [body]
+    for (const message of messages) if (isServerRequest(message)) onServerRequest(message)
+    const found = messages.find((m) => answers(m, id))
     if (!found) throw new McpError(`no answer with id ${id}`)
     return found
   }
@@ -149,7 +182,8 @@ async function answerOf(res: Response, id: number): Promise<Answer> {
       buffer = buffer.slice(end + 2)
       if (data) {
         const message = JSON.parse(data) as Answer
-        if (answers(message, id)) {
+        if (isServerRequest(message)) onServerRequest(message)
+        else if (answers(message, id)) {
           void reader.cancel()
           return message
         }

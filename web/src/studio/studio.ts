@@ -93,13 +93,15 @@ export const studio: Page = async (ctx) => {
     h('button', { type: 'submit', id: 'connect' }, 'Connect'),
   )
 
-  /** Calls recorded before the page was opened are not the studio's. */
-  const shownAfter = Date.now() - 1000
-
   async function connect(): Promise<void> {
     for (const p of previews) p.close()
     previews = []
     await client?.close()
+    // The last server's tools and work go with its session (closed just above): left listed,
+    // a failed connect showed tools whose calls then failed with "Session not found".
+    client = undefined
+    lists.replaceChildren()
+    work.replaceChildren()
     status.textContent = `Connecting to ${urlInput.value}…`
     try {
       client = new StudioClient(urlInput.value, credential.value || undefined)
@@ -207,7 +209,7 @@ export const studio: Page = async (ctx) => {
       try {
         const answer = await c.request('tools/call', { name: tool.name, arguments: args })
         result.textContent = JSON.stringify(answer, null, 2)
-        void showRecorded(tool.name, recorded)
+        if (c.lastRequest) void showRecorded(tool.name, recorded, c.lastRequest)
         if (widgetUri) await showWidget(c, widgetUri, previewsBox, args, answer)
       } catch (error) {
         result.textContent = String(error instanceof Error ? error.message : error)
@@ -239,19 +241,28 @@ export const studio: Page = async (ctx) => {
 
   /**
    * The call as this proxy's store recorded it (when the studio talks to the proxy the dashboard
-   * reads): the newest `tools/call` of this tool by the studio, polled for up to 3 s.
+   * reads): the studio's `tools/call` of this tool with this request's id in this session,
+   * polled for up to 3 s. Matched by its id, not by time: the store writes in batches, and the
+   * newest row found first was often the previous call's.
    */
-  async function showRecorded(name: string, into: HTMLElement): Promise<void> {
+  async function showRecorded(
+    name: string,
+    into: HTMLElement,
+    sent: { id: number; session: string | undefined },
+  ): Promise<void> {
     into.textContent = 'Looking for it in the store…'
+    const isThisCall = (call: Exchange) =>
+      call.jsonrpc_id === String(sent.id) &&
+      (sent.session === undefined || call.session_id === sent.session)
     for (let i = 0; i < 15; i++) {
       const { calls } = await getJson<{ calls: Exchange[] }>('logs', {
         since: '15m',
         tool: name,
         client: 'portico-studio',
-        limit: '1',
+        limit: '20',
       }).catch(() => ({ calls: [] as Exchange[] }))
-      const call = calls[0]
-      if (call && call.ts >= shownAfter) {
+      const call = calls.find(isThisCall)
+      if (call) {
         into.textContent = `${call.method} ${call.name ?? ''} · ${call.outcome} · ${formatLatency(call.latency_us)} · ${formatBytes(call.bytes_in)} in, ${formatBytes(call.bytes_out)} out · proxy ${call.proxy} · session ${call.session_id ?? '(none)'}`
         return
       }
