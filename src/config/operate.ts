@@ -214,8 +214,8 @@ export const dashboardSchema = z
     path: z
       .string()
       .regex(
-        /^\/([A-Za-z0-9._~-]+\/)+$/,
-        'expected a path like "/_portico/" (starting and ending with /)',
+        /^\/((?!\.{1,2}\/)[A-Za-z0-9._~-]+\/)+$/,
+        'expected a path like "/_portico/" (starting and ending with /, without . or .. segments, which a browser resolves away)',
       )
       .default(DEFAULT_PATHS.dashboard),
   })

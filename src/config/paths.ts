@@ -8,6 +8,7 @@
  * default, when only one of the two was).
  */
 import type { z } from 'zod'
+import { isUpstreamAuthPath } from '../http/route-key.ts'
 import { DEFAULT_PATHS } from './default-paths.ts'
 import { adminPlacement } from './operate.ts'
 
@@ -19,6 +20,8 @@ interface PathsView {
   admin: { enabled: boolean }
   observability: { metrics: { enabled: boolean; path: string } }
   dashboard?: { enabled: boolean; path: string }
+  /** Transparent mode's upstream (its OAuth paths are its own); a gateway has none. */
+  upstream?: string | undefined
 }
 
 interface OwnPath {
@@ -87,6 +90,19 @@ function within(wider: OwnPath, other: OwnPath): boolean {
 
 export function refinePaths(config: PathsView, ctx: z.RefinementCtx): void {
   const own = ownPaths(config)
+  for (const path of config.upstream === undefined ? [] : own) {
+    // A prefix Portico would take from the upstream's OAuth (`/.well-known/`, `/oauth/`,
+    // `/token/`): its clients discover and get tokens there, so it always goes upstream.
+    if (path.key === undefined || !path.chosen) continue
+    if (isUpstreamAuthPath(path.path) || (path.prefix && isUpstreamAuthPath(`${path.path}x`))) {
+      ctx.addIssue({
+        code: 'custom',
+        path: path.key,
+        message: `${path.path} is where the upstream's own OAuth lives (its discovery and token endpoints always go to it): choose another path for ${path.what}`,
+      })
+      return
+    }
+  }
   for (const [index, first] of own.entries()) {
     for (const second of own.slice(index + 1)) {
       const problem = overlap(first, second)

@@ -5,7 +5,6 @@
  * matches the URL they dialled, and must never be sent past Portico.
  */
 import type { HeaderMap } from '../http/headers.ts'
-import { routeKey } from './route-key.ts'
 
 export function mapOrigin(text: string, upstreamOrigin: string, publicOrigin: string): string {
   if (upstreamOrigin === publicOrigin || !text.includes(upstreamOrigin)) return text
@@ -58,34 +57,6 @@ function onPublicOrigin(
   if (url.origin !== upstreamOrigin) return undefined
   return publicOrigin + url.pathname + url.search + url.hash
 }
-
-/**
- * The paths of an MCP server's own OAuth (the SDK's auth router and common layouts): its
- * discovery documents and endpoints. With mcpr's `widgets` URL taking the other non-MCP
- * traffic, these still go to the upstream: its clients discover and get tokens there.
- */
-export function isUpstreamAuthPath(pathname: string): boolean {
-  // As a router reads it (route-key.ts: decoded, any case, no trailing slash):
-  // `/TOKEN/` and `/%2Ewell-known/…` are the upstream's endpoints to an Express server.
-  const path = routeKey(pathname)
-  return (
-    path.startsWith('/.well-known/') ||
-    OAUTH_ENDPOINTS.has(path) ||
-    path.startsWith('/oauth/') ||
-    path.startsWith('/oauth2/')
-  )
-}
-
-const OAUTH_ENDPOINTS: ReadonlySet<string> = new Set([
-  '/authorize',
-  '/token',
-  '/register',
-  '/revoke',
-  '/introspect',
-  '/userinfo',
-  '/jwks',
-  '/jwks.json',
-])
 
 /** OAuth discovery documents whose bodies name the resource and authorization servers. */
 export function isOAuthMetadataPath(pathname: string): boolean {

@@ -605,6 +605,37 @@ describe('loadConfig', () => {
     assert.match(String(dashboard[0]?.[2]), /the admin API/)
   })
 
+  it("refuses a dashboard path on the upstream's OAuth, or one a browser resolves away", () => {
+    const at = (path: string, upstream = 'upstream = "http://127.0.0.1:9/mcp"\n') =>
+      problems(`${upstream}[dashboard]\nenabled = true\npath = "${path}"`).map((p) => [
+        p.line,
+        p.path,
+        p.message,
+      ])
+    // Before: accepted, and the dashboard answered the upstream's discovery with its own 404.
+    for (const path of ['/.well-known/', '/oauth/', '/oauth2/', '/token/', '/Authorize/']) {
+      assert.deepEqual(
+        at(path),
+        [
+          [
+            4,
+            'dashboard.path',
+            `${path} is where the upstream's own OAuth lives (its discovery and token endpoints always go to it): choose another path for the dashboard`,
+          ],
+        ],
+        path,
+      )
+    }
+    // A gateway has no upstream OAuth to keep.
+    const gateway = '[[backends]]\nname = "b"\ntransport = "http"\nurl = "http://127.0.0.1:9/mcp"\n'
+    assert.deepEqual(at('/oauth/', gateway), [])
+    // Before: accepted, and no browser could open it (it goes to /x/../ → /).
+    for (const path of ['/x/../', '/../x/', '/./']) {
+      assert.match(String(at(path)[0]?.[2]), /without \. or \.\. segments/, path)
+    }
+    assert.deepEqual(at('/a.b/'), [])
+  })
+
   it('refuses __proto__ as a key (it would set a prototype, hiding what it holds)', () => {
     const found = problems(
       'upstream = "http://127.0.0.1:9/mcp"\n[__proto__.auth]\ntokens = ["abcdefabcdefabcdef12"]',
