@@ -3,7 +3,8 @@
  * with the same query as `portico logs --follow`. Bounded: at most 200 rows per event, and the
  * stream ends after an hour (the page reconnects). `proxy` keeps one proxy's calls (one the
  * store does not know is a 404); `since` (a duration) first sends the calls of that window
- * recorded before (the last 200 at most); a bad value is a 400, before the stream starts.
+ * recorded before (the last 200 at most); `after` (an exchange id, what a reconnecting page saw
+ * last) goes on from there; a bad value is a 400, before the stream starts.
  * At most 32 tails are open at once per dashboard (`LiveTails`): each polls the store on the
  * proxy's thread and may hold up to 1 MiB its reader has not taken, so their number is bounded
  * too (400 readers that never read held about 1 GB).
@@ -56,6 +57,9 @@ export function liveTail(
   // Checked before anything is written: a bad parameter is answered as on every other page.
   const proxy = proxyOf(db, params)
   const since = params.string('since') === undefined ? undefined : params.since(now, '1h')
+  // Where a reconnecting page left off (the last id it showed): the calls recorded while it was
+  // away follow, 200 a poll, instead of a hole (the tail ends each hour, and on a restart).
+  const resume = params.integer('after', -1, 0, Number.MAX_SAFE_INTEGER)
   if (req.method === 'HEAD') {
     // The headers a GET would get, and the end: a HEAD has no body to wait for (before, its
     // headers never went out, and the tail held one of the 32 places for up to an hour).
@@ -68,7 +72,8 @@ export function liveTail(
     after: lastExchangeId(db),
     earlier: since === undefined ? ([] as ExchangeRow[]) : tailLogs(db, { ...filter, since }, 200),
   }))()
-  let after = start.after
+  // An id past the store's last is another store's (replaced, or pruned back): from now on.
+  let after = resume >= 0 && resume <= start.after ? resume : start.after
   res.writeHead(200, STREAM_HEADERS)
   res.write(`retry: 2000\nevent: ready\ndata: ${JSON.stringify({ after })}\n\n`)
   if (start.earlier.length > 0)

@@ -85,4 +85,28 @@ describe('api/live parameters', () => {
     await until(() => tail.text().includes('"later"') || undefined, 5000, 'the later call')
     assert.equal(tail.text().includes('recent-1'), false)
   })
+
+  it('after = the last id a page saw: the calls recorded while it was away come first', async () => {
+    const first = await openTail(`${base}api/live`)
+    tails.push(first)
+    await until(() => first.text().includes('event: ready') || undefined, 5000, 'the stream')
+    const seen = (
+      JSON.parse(/event: ready\ndata: (.*)\n/.exec(first.text())?.[1] ?? '{}') as {
+        after: number
+      }
+    ).after
+    first.close()
+    // Recorded while no tail was open (the page's stream ended: each hour, or a restart).
+    await record([exchangeEvent({ proxy: 'alpha', method: 'tools/call', name: 'while-away' })])
+    const again = await openTail(`${base}api/live?after=${seen}`)
+    tails.push(again)
+    assert.equal(again.status, 200)
+    // Before: the new stream started at the store's last id, and while-away was never shown.
+    await until(() => again.text().includes('"while-away"') || undefined, 5000, 'the missed call')
+    for (const bad of ['-1', 'x', '1.5']) {
+      const response = await fetch(`${base}api/live?after=${bad}`)
+      assert.equal(response.status, 400, bad)
+      await response.arrayBuffer()
+    }
+  })
 })

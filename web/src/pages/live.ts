@@ -34,13 +34,21 @@ export const live: Page = async (ctx) => {
       ),
     ),
   )
-  const search = new URLSearchParams()
-  if (ctx.proxy) search.set('proxy', ctx.proxy)
-  const connect = () =>
-    readEvents(`api/live?${search}`, ctx.signal, (event, data) => {
-      if (event === 'ready') status.textContent = 'Connected: new calls appear here.'
+  /** The last call shown: a reconnect goes on after it (no hole while the stream was down). */
+  let lastId: number | undefined
+  const connect = () => {
+    const search = new URLSearchParams()
+    if (ctx.proxy) search.set('proxy', ctx.proxy)
+    if (lastId !== undefined) search.set('after', String(lastId))
+    return readEvents(`api/live?${search}`, ctx.signal, (event, data) => {
+      if (event === 'ready') {
+        status.textContent = 'Connected: new calls appear here.'
+        // The first connection starts from now: what came before is the Logs page's.
+        lastId ??= (JSON.parse(data) as { after: number }).after
+      }
       if (event !== 'calls') return
       for (const row of JSON.parse(data) as Exchange[]) {
+        lastId = Math.max(lastId ?? 0, row.id)
         body.prepend(
           h(
             'tr',
@@ -56,6 +64,7 @@ export const live: Page = async (ctx) => {
       }
       while (body.childElementCount > KEEP) body.lastElementChild?.remove()
     })
+  }
   const loop = async () => {
     while (!ctx.signal.aborted) {
       try {
