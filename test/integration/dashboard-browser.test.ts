@@ -509,6 +509,31 @@ describe('the dashboard mount and its guard', () => {
     assert.equal(foreign.status, 403)
   })
 
+  it('asks again for a token no header can carry, and says why, instead of failing every page', async () => {
+    const browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--no-first-run'],
+    })
+    try {
+      const page = await browser.newPage()
+      const base = `${portico.origin}/ops/dash/`
+      await page.goto(base, WAIT)
+      await page.locator('#token').fill(`${TOKEN}\u2019`)
+      await page.locator('form.token button').click(WAIT)
+      await page.locator('#token-problem', { hasText: 'other characters' }).waitFor(WAIT)
+      // One left in the tab's storage (before: every fetch threw, and the form never came back).
+      await page.evaluate("sessionStorage.setItem('portico-admin-token', 'bad\\u2019')")
+      await page.reload(WAIT)
+      await page.locator('#token').waitFor(WAIT)
+      await page.locator('#token').fill(TOKEN)
+      await page.locator('form.token button').click(WAIT)
+      await page.locator('#token').waitFor({ state: 'detached', ...WAIT })
+    } finally {
+      await browser.close()
+    }
+  })
+
   it('refuses paths with dot segments or backslashes before any mount (no way around the token)', async () => {
     // Sent as written (fetch would resolve them): each one, resolved, is a guarded API route.
     for (const path of [

@@ -11,12 +11,22 @@ export class ApiError extends Error {
   }
 }
 
+/** What a bearer token can be: visible ASCII, no spaces (anything else no header can carry). */
+export function isSendableToken(value: string): boolean {
+  return /^[\x21-\x7e]+$/.test(value)
+}
+
+/**
+ * The token the tab holds, when one could be sent: a stored one no header can carry (a typed
+ * `’`) made every fetch throw before any request, and the page never asked for the token again.
+ */
 export function token(): string | null {
-  return sessionStorage.getItem(TOKEN_KEY)
+  const value = sessionStorage.getItem(TOKEN_KEY)
+  return value !== null && isSendableToken(value) ? value : null
 }
 
 export function setToken(value: string): void {
-  sessionStorage.setItem(TOKEN_KEY, value)
+  sessionStorage.setItem(TOKEN_KEY, value.trim())
 }
 
 export function authHeaders(): Record<string, string> {

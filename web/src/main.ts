@@ -1,5 +1,5 @@
 /** The dashboard shell: navigation, the time range, proxy and auto-refresh controls, routing. */
-import { ApiError, getJson, setToken } from './api.ts'
+import { ApiError, getJson, isSendableToken, setToken } from './api.ts'
 import { h } from './dom.ts'
 import { clients } from './pages/clients.ts'
 import { errors } from './pages/errors.ts'
@@ -146,12 +146,18 @@ async function render(): Promise<void> {
 function problem(error: unknown): HTMLElement {
   if (error instanceof ApiError && error.status === 401) {
     const input = h('input', { id: 'token', type: 'password', autocomplete: 'current-password' })
+    const said = h('p', { role: 'alert', id: 'token-problem' })
     return h(
       'form',
       {
         class: 'token',
         onsubmit: ((e: Event) => {
           e.preventDefault()
+          if (!isSendableToken(input.value.trim())) {
+            said.textContent =
+              'A token is letters, digits and punctuation, without spaces: this one has other characters.'
+            return
+          }
           setToken(input.value)
           void start()
         }) as EventListener,
@@ -160,6 +166,7 @@ function problem(error: unknown): HTMLElement {
       h('p', {}, 'This dashboard is protected by the admin token of the proxy ([admin] token).'),
       h('label', { for: 'token' }, 'Admin token'),
       input,
+      said,
       h('button', { type: 'submit' }, 'Open the dashboard'),
     )
   }
