@@ -275,6 +275,10 @@ describe('dashboard and studio in Chromium over real traffic', {
       CALLS.map((name) => (name === 'fails' ? 'error' : 'ok')),
     )
     assert.ok(page.url().includes(`id=${encodeURIComponent(first.sessionId)}`))
+    // The session's proxy is its own parameter: the page-wide filter is left as it was (it
+    // became proxy=fixture, and the Sessions page then listed one proxy's sessions only).
+    assert.ok(page.url().includes('of=fixture'), page.url())
+    assert.ok(!page.url().includes('proxy='), page.url())
   })
 
   it('clients: the breakdown matches portico clients --json', async () => {

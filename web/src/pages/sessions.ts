@@ -34,7 +34,8 @@ export const sessions: Page = async (ctx) => {
         { label: 'State', value: (s) => (s.ended_at ? 'ended' : s.active ? 'active' : 'idle') },
       ],
       data.sessions,
-      { onOpen: (s) => go('session', { id: s.session_id, proxy: s.proxy }), id: 'sessions' },
+      // The session's proxy as its own parameter: the page-wide proxy filter stays as it was.
+      { onOpen: (s) => go('session', { id: s.session_id, of: s.proxy }), id: 'sessions' },
     ),
     data.more
       ? h(
@@ -48,9 +49,10 @@ export const sessions: Page = async (ctx) => {
 
 export const session: Page = async (ctx) => {
   const id = ctx.params.get('id') ?? ''
+  // Two proxies sharing a store may each have a session "1": `of` names the one meant.
   const data = await getJson<{ session: Session; calls: Exchange[]; more?: boolean }>('session', {
     id,
-    proxy: ctx.proxy,
+    proxy: ctx.params.get('of') ?? ctx.proxy,
   })
   const s = data.session
   return h(

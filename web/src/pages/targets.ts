@@ -144,7 +144,11 @@ export function callsTable(caption: string, rows: Exchange[], id?: string): HTML
         value: (r) => r.session_id ?? '',
         render: (r) =>
           r.session_id
-            ? h('a', { href: linkTo('session', { id: r.session_id }) }, r.session_id.slice(0, 12))
+            ? h(
+                'a',
+                { href: linkTo('session', { id: r.session_id, of: r.proxy }) },
+                r.session_id.slice(0, 12),
+              )
             : '',
       },
     ],
