@@ -55,12 +55,16 @@ export function refusal(params: ChallengeParams, failure: AuthFailure): PorticoE
   })
 }
 
-/** A quoted-string value: no quotes, backslashes or control characters. */
+/**
+ * A quoted-string value: visible ASCII and spaces only, no quotes or backslashes. A character
+ * past Latin-1 (a tool named `写入`, a subject `山田`) cannot be sent in a header at all: Node
+ * threw writing the 403, and the client got a 502 blaming the upstream instead.
+ */
 function quoted(text: string): string {
   let out = ''
   for (const c of text) {
     const code = c.charCodeAt(0)
-    out += c === '"' || c === '\\' || code < 0x20 || code === 0x7f ? ' ' : c
+    out += c === '"' || c === '\\' ? ' ' : code < 0x20 || code > 0x7e ? '?' : c
   }
   return out
 }

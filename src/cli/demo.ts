@@ -30,7 +30,14 @@ export async function runDemo(flags: DemoFlags): Promise<void> {
     access_log: true,
     store: { path: flags.db || process.env.PORTICO_DB || undefined },
   })
-  const store = openRecording(config, 'demo', logger)
+  let store: ReturnType<typeof openRecording>
+  try {
+    store = openRecording(config, 'demo', logger)
+  } catch (error) {
+    // The demo server listens already: left open, the process never exited after the error.
+    await demo.close()
+    throw error
+  }
   const portico = createPortico(config, { logger, sinks: store ? [store.sink] : [] })
   reloadOnHangup(portico, logger)
   const url = await listenOrExplain(portico, config).catch(async (error) => {

@@ -728,13 +728,17 @@ function roleProblems(auth: AuthConfig): Problem[] {
       }
     })
   })
-  const assigned = auth.role_mapping !== undefined || auth.api_keys.some((k) => k.roles.length > 0)
+  // A mapping that maps nothing gives no role either (unless default_deny: then it refuses all).
+  const mapping = auth.role_mapping
+  const assigned =
+    (mapping !== undefined && (Object.keys(mapping.mapping).length > 0 || mapping.default_deny)) ||
+    auth.api_keys.some((k) => k.roles.length > 0)
   if (auth.roles.length > 0 && !assigned) {
     // A caller with no role may use everything: roles nothing gives would restrict no one.
     problems.push({
       path: ['auth', 'roles'],
       message:
-        'roles are defined, and nothing gives a caller one: without [auth.role_mapping] (tokens) or api_keys roles every caller would be unrestricted',
+        'roles are defined, and nothing gives a caller one: without an [auth.role_mapping] that maps a value (tokens) or api_keys roles every caller would be unrestricted',
       params: WHOLE_FILE_ONLY,
     })
   }

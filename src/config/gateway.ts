@@ -6,6 +6,12 @@
 import { z } from 'zod'
 import { hasHeader, urlCredentials } from '../http/headers.ts'
 import { durationSchema, timerSecondsOrZeroSchema } from './duration-schema.ts'
+import {
+  BACKEND_RESERVED_HEADERS,
+  HEADER_VALUE_MESSAGE,
+  isHeaderValue,
+  sendableHeadersSchema,
+} from './operate.ts'
 import { patternProblem } from './patterns.ts'
 import {
   globalRateLimitSchema,
@@ -61,7 +67,6 @@ const exposeList = z
   })
   .optional()
   .transform((value) => value ?? [])
-const stringMap = z.record(z.string(), z.string()).default({})
 
 /**
  * What a stdio backend's process is given (command, args, env, cwd): no NUL, which no process
@@ -150,8 +155,14 @@ export const backendSchema = z.strictObject({
       message: 'its user:password@ is not valid percent-encoding (write a % in them as %25)',
     })
     .optional(),
-  headers: stringMap,
-  bearer_token: z.string().min(1).optional(),
+  // Sent with every request: a value no header can carry (a secret's trailing newline) failed
+  // every call as "unreachable", the backend left out of every list without a word.
+  headers: sendableHeadersSchema(BACKEND_RESERVED_HEADERS).default({}),
+  bearer_token: z
+    .string()
+    .min(1)
+    .refine(isHeaderValue, { message: `sent as Authorization: ${HEADER_VALUE_MESSAGE}` })
+    .optional(),
   /** Send the client's verified token on to this backend (needs [auth]; HTTP backends only). */
   forward_auth: z.boolean().default(false),
   /**

@@ -10,6 +10,7 @@ import { hasHeader, urlCredentials } from '../http/headers.ts'
 import { LOG_LEVEL_NAMES, type LogLevel, logLevelOf } from '../observe/logger.ts'
 import { DEFAULT_PATHS } from './default-paths.ts'
 import { timerMsSchema } from './duration-schema.ts'
+import { WHOLE_FILE_ONLY } from './validate.ts'
 
 /** An HTTP header name: an RFC 9110 token (also how auth.ts and otel-env.ts check one). */
 export function isHeaderName(name: string): boolean {
@@ -21,7 +22,7 @@ export function isHeaderValue(value: string): boolean {
   return /^[\t\x20-\x7e\x80-\xff]*$/.test(value)
 }
 
-const HEADER_VALUE_MESSAGE =
+export const HEADER_VALUE_MESSAGE =
   'a header value holds visible ASCII or Latin-1 characters, spaces and tabs only (no line breaks or other control characters: a newline at the end of a variable?)'
 
 /**
@@ -41,22 +42,34 @@ const TRANSPORT_HEADERS: ReadonlySet<string> = new Set([
   'trailer',
 ])
 
-/** Headers no export would fail on: names that are tokens, values without line breaks. */
-const exportHeadersSchema = z
-  .record(z.string(), z.string().refine(isHeaderValue, { message: HEADER_VALUE_MESSAGE }))
-  .superRefine((headers, ctx) => {
-    for (const name of Object.keys(headers)) {
-      if (!isHeaderName(name)) {
-        ctx.addIssue({ code: 'custom', path: [name], message: 'expected an HTTP header name' })
-      } else if (TRANSPORT_HEADERS.has(name.toLowerCase())) {
-        ctx.addIssue({
-          code: 'custom',
-          path: [name],
-          message: `${name} is set by the HTTP client from the request itself: leave it out`,
-        })
+/**
+ * Headers no request would fail on: names that are tokens, values without line breaks, none of
+ * the `reserved` ones the HTTP client sets itself. Accepted, each made every request fail.
+ */
+export function sendableHeadersSchema(reserved: ReadonlySet<string> = TRANSPORT_HEADERS) {
+  return z
+    .record(z.string(), z.string().refine(isHeaderValue, { message: HEADER_VALUE_MESSAGE }))
+    .superRefine((headers, ctx) => {
+      for (const name of Object.keys(headers)) {
+        if (!isHeaderName(name)) {
+          ctx.addIssue({ code: 'custom', path: [name], message: 'expected an HTTP header name' })
+        } else if (reserved.has(name.toLowerCase())) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [name],
+            message: `${name} is set by the HTTP client from the request itself: leave it out`,
+          })
+        }
       }
-    }
-  })
+    })
+}
+
+/** A backend may name its `Host` (a virtual host behind a shared address), not the rest. */
+export const BACKEND_RESERVED_HEADERS: ReadonlySet<string> = new Set(
+  [...TRANSPORT_HEADERS].filter((name) => name !== 'host'),
+)
+
+const exportHeadersSchema = sendableHeadersSchema()
 
 /** An absolute http:// or https:// URL. */
 export function isHttpUrl(value: string): boolean {
@@ -306,6 +319,8 @@ export function refineOperate(config: OperateView, ctx: z.RefinementCtx): void {
       path,
       message:
         'with [auth], the admin API needs a token: set [admin] token or [security] admin_token',
+      // Missing from the whole file: a token set aside as invalid is not missing.
+      params: WHOLE_FILE_ONLY,
     })
     return
   }
@@ -315,6 +330,7 @@ export function refineOperate(config: OperateView, ctx: z.RefinementCtx): void {
     code: 'custom',
     path,
     message: `the admin API would listen on ${host}, which is not a loopback address: set [admin] token (or bind it to 127.0.0.1)`,
+    params: WHOLE_FILE_ONLY,
   })
 }
 

@@ -246,6 +246,19 @@ describe('roles read from scopes, and subjects, against a real issuer (third OAu
       assert.match(challenge, /resource_metadata="/)
       const stepped = await issuer.sign(portico.url, { claims: { scope: 'mcp:read mcp:all' } })
       assert.equal((await inSession(portico.url, slow, stepped)).status, 200)
+      // Names past Latin-1 in the challenge (the tool called, the subject): still a 403 with
+      // it (writing such a header threw, and the client got a 502 blaming the upstream).
+      const named = await issuer.sign(portico.url, { claims: { scope: 'mcp:read', sub: '山田' } })
+      for (const [token, tool] of [
+        [reader, '写入'],
+        [named, 'slow'],
+      ] as const) {
+        const call = request(9, 'tools/call', { name: tool, arguments: {} })
+        const answer = await rpc(portico.url, call, bearer(token))
+        assert.equal(answer.status, 403, tool)
+        assert.match(answer.headers.get('www-authenticate') ?? '', /error="insufficient_scope"/)
+        assert.match(answer.message?.error?.message ?? '', new RegExp(tool))
+      }
     } finally {
       await portico.close()
     }

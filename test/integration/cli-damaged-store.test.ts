@@ -202,7 +202,7 @@ it('prints a tail longer than a page whole and in order, the last N rows only', 
   assert.equal(table.stdout.trim().split('\n').length, 1501, 'a header, then every row')
 })
 
-it('says in one line why a --db path can hold no store, for run and the reports', () => {
+it('says in one line why a --db path can hold no store, for run, demo and the reports', () => {
   // Before: `portico run` printed "unexpected error" and a stack trace; the reports said "no
   // store at …", as if the path were merely empty.
   const file = join(dir, 'a-file')
@@ -216,6 +216,8 @@ it('says in one line why a --db path can hold no store, for run and the reports'
   ] as const) {
     for (const args of [
       ['run', '--upstream', 'http://127.0.0.1:9/mcp', '--port', '0', '--db', db],
+      // Before: the demo printed the line and never exited (its server listening already).
+      ['demo', '--port', '0', '--db', db],
       ['status', '--db', db],
     ]) {
       const result = runCliSync(args)

@@ -168,6 +168,14 @@ describe("a client's malformed answer to a server request", () => {
     const refusal = (await alone.json()) as Refusal['body']
     assert.equal(refusal.error?.code, -32600)
     assert.equal('id' in refusal, false)
+    // Two that could be requests without a method, batched: one refusal naming neither (it
+    // named the first's id, which reads as the answer to a request of the client's own).
+    const both = await post([
+      { jsonrpc: '2.0', id: 5 },
+      { jsonrpc: '2.0', id: 6 },
+    ])
+    assert.equal(both.status, 400)
+    assert.equal('id' in ((await both.json()) as object), false)
   })
 
   it('that answers no request is refused the same, and the session serves on', async () => {

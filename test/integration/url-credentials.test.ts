@@ -98,6 +98,39 @@ describe('user:password@ in an upstream or backend URL', () => {
       ),
       plain.join('\n'),
     )
+    // Values no header can carry, and headers the HTTP client sets: refused at their line
+    // (before: accepted, and every call failed as "unreachable").
+    const env = { BACKEND_TOKEN: 'secret-token\n' }
+    const sent = (extra: string) => {
+      try {
+        loadConfigText(
+          `[[backends]]\nname = "b"\ntransport = "http"\nurl = "http://127.0.0.1:9/mcp"\n${extra}`,
+          { env },
+        )
+        return []
+      } catch (error) {
+        return String((error as Error).message).split('\n')
+      }
+    }
+    const variable = ['$', '{BACKEND_TOKEN}'].join('')
+    assert.ok(
+      sent(`bearer_token = "${variable}"\n`).some((line) =>
+        /:5: backends\[0\]\.bearer_token: sent as Authorization: a header value holds/.test(line),
+      ),
+    )
+    assert.ok(
+      sent(`headers = { "X-Api-Key" = "${variable}" }\n`).some((line) =>
+        /backends\[0\]\.headers\.X-Api-Key: a header value holds/.test(line),
+      ),
+    )
+    assert.ok(
+      sent('headers = { "content-length" = "5" }\n').some((line) =>
+        /backends\[0\]\.headers\.content-length: content-length is set by the HTTP client/.test(
+          line,
+        ),
+      ),
+    )
+    assert.deepEqual(sent('headers = { Host = "tools.internal" }\n'), [])
     assert.ok(
       problems('upstream = "http://alice:%ZZ@127.0.0.1:9/mcp"\n').some((line) =>
         /upstream: its user:password@ is not valid percent-encoding/.test(line),

@@ -329,6 +329,11 @@ describe('[auth] rejections (mcp-proxy rules and fail closed)', () => {
       /auth\.roles: roles are defined, and nothing gives a caller one/,
     ],
     [
+      'roles beside a role_mapping that maps nothing (every caller would be unrestricted)',
+      `[auth]\ntype = "jwt"\nissuer = "https://as.example.com"\njwks_uri = "https://as.example.com/jwks"\naudience = "x"\n[[auth.roles]]\nname = "reader"\nallow_tools = ["echo"]\n[auth.role_mapping]\nclaim = "scope"\nmapping = {}\n`,
+      /auth\.roles: roles are defined, and nothing gives a caller one/,
+    ],
+    [
       "[admin] token equal to a client's API key (the key would open the admin API)",
       `[auth]\n[[auth.api_keys]]\nname = "alice"\nkey = "alice-key-0123456789"\n[admin]\nenabled = true\ntoken = "alice-key-0123456789"\n`,
       /admin\.token: duplicate token \(also auth\.api_keys\[0\]\)/,
@@ -496,6 +501,18 @@ ${KEYS}${READER}`)
       'auth.tokens[0] is shorter than 16 characters, easy to guess: use a longer one (e.g. openssl rand -hex 32)',
       'auth.scoped_tokens[0] is shorter than 16 characters, easy to guess: use a longer one (e.g. openssl rand -hex 32)',
     ])
+  })
+
+  it('names a duplicate [admin] token once, never also as missing', () => {
+    const found = problems(
+      `[auth]\n[[auth.api_keys]]\nname = "alice"\nkey = "alice-key-0123456789"\n[admin]\nenabled = true\ntoken = "alice-key-0123456789"\n`,
+    )
+    // Before: also "the admin API needs a token", the token set aside by the second pass.
+    assert.deepEqual(
+      found.map((p) => p.split(': ').slice(0, 2).join(': ')),
+      ['7: admin.token'],
+      found.join('\n'),
+    )
   })
 
   it('takes [admin] token equal to [security] admin_token: one admin credential', () => {
