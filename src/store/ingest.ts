@@ -67,7 +67,8 @@ export class Ingestor {
     this.#insert = db.prepare(INSERT_EXCHANGE)
     this.#touchProxy = db.prepare(
       `INSERT INTO proxies (name, first_seen, last_seen) VALUES (?, ?, ?)
-       ON CONFLICT (name) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen)`,
+       ON CONFLICT (name) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen),
+         first_seen = min(first_seen, excluded.first_seen)`,
     )
     this.#addDropped = db.prepare(
       `INSERT INTO proxies (name, first_seen, last_seen, dropped_events) VALUES (?, ?, ?, ?)
@@ -114,9 +115,18 @@ export class Ingestor {
     const rollup = new RollupBatch()
     const sessions = new Map<string, SessionDelta>()
     const clients = new Map<string, ClientSighting>()
-    const proxies = new Map<string, number>()
+    /**
+     * Each proxy's oldest and newest event of the batch: a call recorded late (a slow one, ended
+     * after faster ones were written) is older than the proxy's first row written.
+     */
+    const proxies = new Map<string, { first: number; last: number }>()
     for (const event of events) {
-      proxies.set(event.proxy, Math.max(proxies.get(event.proxy) ?? 0, event.ts))
+      const seen = proxies.get(event.proxy)
+      if (seen === undefined) proxies.set(event.proxy, { first: event.ts, last: event.ts })
+      else {
+        if (event.ts < seen.first) seen.first = event.ts
+        if (event.ts > seen.last) seen.last = event.ts
+      }
       if (event.type === 'notification') {
         this.#schema.notification(event)
         this.#notification(event, sessions)
@@ -152,7 +162,7 @@ export class Ingestor {
     rollup.save(this.#db)
     this.#sessions.save(sessions.values())
     for (const sighting of clients.values()) this.#saveClient(sighting)
-    for (const [name, ts] of proxies) this.#touchProxy.run(name, ts, ts)
+    for (const [name, seen] of proxies) this.#touchProxy.run(name, seen.first, seen.last)
   }
 
   #saveClient(sighting: ClientSighting): void {

@@ -98,6 +98,22 @@ describe('store maintenance', () => {
     assert.match(vacuum.stdout, /^Vacuumed /)
   })
 
+  it("a proxy's first_seen is its oldest record, whatever order the batches came in", async () => {
+    const path = join(dir, 'first-seen.db')
+    const store = openStore(path, { create: true })
+    const ingestor = new Ingestor(store)
+    // A slow call (older) recorded after faster ones were written, and within one batch.
+    ingestor.write([event(now - 1000, 'late', 's1')])
+    ingestor.write([event(now - 500, 'late', 's1'), event(now - 9000, 'late', 's2')])
+    store.close()
+    const [stats] = await cliJson(['store', 'stats', '--db', path])
+    const late = ((stats?.proxies ?? []) as Array<{ name: string; first_seen: number }>).find(
+      (p) => p.name === 'late',
+    )
+    // Before: the first batch's newest ts, 8 s after the oldest record.
+    assert.equal(late?.first_seen, now - 9000, JSON.stringify(late))
+  })
+
   it('the proxy prunes its own rows on the retention schedule', async () => {
     const path = join(dir, 'retention.db')
     const seed = openStore(path, { create: true })
