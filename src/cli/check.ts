@@ -8,7 +8,7 @@ import { ConfigError, loadConfig } from '../config/load.ts'
 import { redactConfig } from '../config/redact-config.ts'
 import type { Config } from '../config/schema.ts'
 import { childEnv } from '../gateway/backends/stdio.ts'
-import { preflight, preflightWarnings } from '../operate/preflight.ts'
+import { preflightLines, preflightWarnings } from '../operate/preflight.ts'
 import { relaySettings } from '../relay/settings.ts'
 import { jsonForTerminal } from '../util/format.ts'
 import { UserError } from './errors.ts'
@@ -32,11 +32,13 @@ export function checkConfig(
     const where = loaded.file ?? '(no config file: defaults and environment only)'
     // What `portico run` would refuse when building from it (a widgets folder that is not
     // there, …): the same check, without starting anything.
-    const problems = preflight(loaded.config)
+    const problems = preflightLines(loaded.config, loaded.file)
     if (problems.length > 0) {
       const count = problems.length
-      const list = problems.map((problem) => `${where}: ${problem}`).join('\n')
-      throw new UserError(`${list}\n${count} problem${count === 1 ? '' : 's'} found`, 1)
+      throw new UserError(
+        `${problems.join('\n')}\n${count} problem${count === 1 ? '' : 's'} found`,
+        1,
+      )
     }
     if (flags.dump) {
       // stdout is the JSON alone (for jq and diff); the verdict goes with the warnings.

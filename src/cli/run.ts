@@ -201,14 +201,10 @@ function configExitCode(error: ConfigError): number {
 
 /** What building Portico from this config would refuse, as one failure (operate/preflight.ts). */
 export async function preflightOrExplain(loaded: LoadedConfig): Promise<void> {
-  const { preflight } = await import('../operate/preflight.ts')
-  const problems = preflight(loaded.config)
+  const { preflightLines } = await import('../operate/preflight.ts')
+  const problems = preflightLines(loaded.config, loaded.file, { store: false })
   if (problems.length === 0) return
-  const where = loaded.file ?? 'config'
-  throw new UserError(
-    `invalid configuration:\n${problems.map((p) => `${where}: ${p}`).join('\n')}`,
-    1,
-  )
+  throw new UserError(`invalid configuration:\n${problems.join('\n')}`, 1)
 }
 
 interface OpenTunnel {

@@ -6,36 +6,122 @@
  * the others, a missing widgets folder or a CSP that does not build. `preflightWarnings` is
  * the same for what is allowed but probably not meant.
  */
-import { statSync } from 'node:fs'
-import { resolve } from 'node:path'
+import { existsSync, readFileSync, statSync } from 'node:fs'
+import { dirname, resolve } from 'node:path'
 import { noUpstream } from '../config/load.ts'
+import { keyLocator } from '../config/locate.ts'
 import type { Config } from '../config/schema.ts'
 import { cspFromConfig } from '../csp/setup.ts'
 import { BackendCatalog } from '../gateway/catalog.ts'
+import { defaultStorePath } from '../store/open.ts'
 import { redactUrl } from '../util/redact.ts'
 import { isWidgetsFolder } from '../widgets/static.ts'
 
-export function preflight(config: Config): string[] {
-  const problems: string[] = []
+export interface PreflightOptions {
+  /**
+   * Whether to check the store's folder (`check`): `run` opens the store itself and says so
+   * then, naming `--db` or the file's key as it was given.
+   */
+  store?: boolean
+}
+
+/** A problem preflight found: the key as shown, its path in the file (to find its line). */
+export interface PreflightProblem {
+  key: string
+  path: PropertyKey[]
+  message: string
+}
+
+export function preflightProblems(
+  config: Config,
+  options: PreflightOptions = {},
+): PreflightProblem[] {
+  const problems: PreflightProblem[] = []
   const missing = noUpstream(config)
-  if (missing !== undefined) problems.push(missing)
+  if (missing !== undefined) problems.push({ key: '', path: [], message: missing })
   if (isWidgetsFolder(config.widgets)) {
     const info = statSync(resolve(config.widgets), { throwIfNoEntry: false })
-    if (!info?.isDirectory()) problems.push(`widgets: ${config.widgets} is not a folder`)
+    if (!info?.isDirectory()) {
+      problems.push({
+        key: 'widgets',
+        path: ['widgets'],
+        message: `${config.widgets} is not a folder`,
+      })
+    }
   }
+  const storeFolder = options.store === false ? undefined : missingStoreFolder(config)
+  if (storeFolder !== undefined) problems.push(storeFolder)
   try {
     cspFromConfig(config)
   } catch (error) {
-    problems.push(`csp: ${messageOf(error)}`)
+    problems.push({ key: 'csp', path: ['csp'], message: messageOf(error) })
   }
-  for (const backend of config.backends ?? []) {
+  for (const [index, backend] of (config.backends ?? []).entries()) {
     try {
       new BackendCatalog(backend, config.proxy.separator)
     } catch (error) {
-      problems.push(`backends.${backend.name}: ${messageOf(error)}`)
+      problems.push({
+        key: `backends.${backend.name}`,
+        path: ['backends', index],
+        message: messageOf(error),
+      })
     }
   }
   return problems
+}
+
+/** `preflightProblems` as `key: message` lines (the admin API's answers). */
+export function preflight(config: Config): string[] {
+  return preflightProblems(config).map(said)
+}
+
+/**
+ * `preflightProblems` as `portico check` and `run` say them: `FILE:LINE: key: message`, the
+ * line found in a TOML file (as every other config problem names its line).
+ */
+export function preflightLines(
+  config: Config,
+  file: string | undefined,
+  options: PreflightOptions = {},
+): string[] {
+  const problems = preflightProblems(config, options)
+  if (problems.length === 0) return []
+  const where = file ?? 'config'
+  const text = file !== undefined && /\.toml$/i.test(file) ? readable(file) : undefined
+  const locator = text === undefined ? undefined : keyLocator(text)
+  return problems.map((problem) => {
+    const line = problem.path.length === 0 ? undefined : locator?.key(problem.path)
+    return `${where}${line === undefined ? '' : `:${line}`}: ${said(problem)}`
+  })
+}
+
+/** `key: message`, or the message alone for a problem of the whole file (no upstream at all). */
+function said(problem: PreflightProblem): string {
+  return problem.key === '' ? problem.message : `${problem.key}: ${problem.message}`
+}
+
+function readable(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8')
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * A `[store] path` (or `--db`) whose folder is missing: `run` refuses it when the store opens
+ * (only the default folder is made for you), so `check` says so too.
+ */
+function missingStoreFolder(config: Config): PreflightProblem | undefined {
+  const path = config.store.path
+  if (!config.store.enabled || path === undefined || path === ':memory:') return undefined
+  const folder = dirname(resolve(path))
+  if (existsSync(folder) || folder === dirname(defaultStorePath())) return undefined
+  return {
+    key: 'store.path',
+    path: ['store', 'path'],
+    message: `the folder ${folder} of the store ${path} does not exist (create it first; only the default ${dirname(defaultStorePath())} is created for you)`,
+  }
 }
 
 /**

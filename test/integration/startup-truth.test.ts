@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { type DemoServer, startDemoServer } from '../../demo/server.ts'
-import { runCli, startCli } from '../helpers/cli.ts'
+import { runCli, runCliSync, startCli } from '../helpers/cli.ts'
 import { listenOnZero, REFUSED_ORIGIN } from '../helpers/ports.ts'
 import { until } from '../helpers/wait.ts'
 
@@ -84,7 +84,7 @@ describe('start-up and readiness', () => {
     }
   })
 
-  it('check refuses what run would refuse when building (a widgets folder that is not there)', async () => {
+  it('check refuses what run would refuse when building (a widgets or store folder that is not there)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'portico-preflight-'))
     try {
       const file = join(dir, 'portico.toml')
@@ -93,11 +93,23 @@ describe('start-up and readiness', () => {
       writeFileSync(file, toml(join(dir, 'missing')))
       const missing = await runCli(['check', '--config', file])
       assert.equal(missing.code, 1)
-      assert.match(missing.stderr, /widgets: .*missing is not a folder/)
+      // At its line, as every other problem (before: the file without a line).
+      assert.match(missing.stderr, /portico\.toml:1: widgets: .*missing is not a folder/)
       mkdirSync(join(dir, 'assets'))
       writeFileSync(file, toml(join(dir, 'assets')))
       const fine = await runCli(['check', '--config', file])
       assert.equal(fine.code, 0, fine.stderr)
+      // A store whose folder is missing: run refuses it, so check says so (before: "ok").
+      const store = join(dir, 'no-such-folder', 'store.db')
+      writeFileSync(file, `${toml(join(dir, 'assets'))}[store]\npath = "${store}"\n`)
+      // (run says it when it opens the store: cli-damaged-store.test.ts, cli-usage.test.ts.)
+      // Without the tests' PORTICO_DB, which would name the store in the file's place.
+      const refused = runCliSync(['check', '--config', file], { PORTICO_DB: '' })
+      assert.equal(refused.status, 1, refused.stderr)
+      assert.match(
+        refused.stderr,
+        /portico\.toml:7: store\.path: the folder .*no-such-folder of the store .* does not exist/,
+      )
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }
