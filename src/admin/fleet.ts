@@ -12,6 +12,7 @@ import { backendStatus } from '../gateway/backend-status.ts'
 import type { BackendHealth } from '../gateway/backends/backend.ts'
 import type { Gateway, HealthTransition } from '../gateway/gateway.ts'
 import type { JsonObject } from '../jsonrpc/message.ts'
+import type { StatusBoard } from '../observe/status.ts'
 
 /** mcp-proxy's BackendStatus, with Portico's details after its fields. */
 export interface BackendStatus {
@@ -22,12 +23,13 @@ export interface BackendStatus {
   /** Its circuit breaker's state (`closed`, `open`, `half_open`), or null without one. */
   breaker?: string | null
   last_checked_at: string | null
-  consecutive_failures: number
+  /** Null where the mode does not track it (transparent mode's one upstream). */
+  consecutive_failures: number | null
   error: string | null
   transport: string | null
   state: string
-  restarts: number
-  connections: number
+  restarts: number | null
+  connections: number | null
 }
 
 export interface SessionDetail {
@@ -92,28 +94,43 @@ export function gatewayFleet(gateway: Gateway): Fleet {
   }
 }
 
-/** `running`: the config in force, which a hot reload changes. */
+/**
+ * `running`: the config in force, which a hot reload changes; `status`: where the upstream's
+ * breaker says its state. The one upstream's row says what is known of it: its readiness
+ * (checked at most once a second) and its breaker; what a transparent proxy does not track (a
+ * count of failures in a row, restarts, connections) is null, not a made-up 0.
+ */
 export function transparentFleet(
   running: () => Config,
   readiness: () => Promise<Readiness> | Readiness,
+  status?: StatusBoard,
 ): Fleet {
   const since = new Date().toISOString()
   return {
     mode: 'transparent',
     async backends() {
       const { ready, detail } = await readiness()
-      const error = typeof detail?.error === 'string' ? detail.error : null
+      const problem = detail?.problem ?? detail?.error
+      const error = typeof problem === 'string' ? problem : null
+      const breaker = status?.breakers().find((b) => b.backend === 'upstream')?.state ?? null
+      // Every call is refused at once while the breaker is open: not healthy, and it says why.
+      const open = breaker === 'open'
       return [
         {
           namespace: 'upstream',
-          healthy: ready,
-          last_checked_at: new Date().toISOString(),
-          consecutive_failures: ready ? 0 : 1,
-          error: ready ? null : error,
+          healthy: ready && !open,
+          breaker,
+          last_checked_at: typeof detail?.checkedAt === 'string' ? detail.checkedAt : null,
+          consecutive_failures: null,
+          error: open
+            ? 'circuit breaker open: calls are refused until it half-opens'
+            : ready
+              ? null
+              : error,
           transport: 'http',
           state: ready ? 'up' : 'down',
-          restarts: 0,
-          connections: 0,
+          restarts: null,
+          connections: null,
         },
       ]
     },

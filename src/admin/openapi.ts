@@ -261,12 +261,21 @@ export function openApiDocument(version: string): JsonObject {
             namespace: { type: 'string' },
             healthy: { type: 'boolean' },
             last_checked_at: { type: ['string', 'null'], format: 'date-time' },
-            consecutive_failures: { type: 'integer' },
+            ejected: { type: 'boolean' },
+            breaker: {
+              type: ['string', 'null'],
+              description:
+                "Its circuit breaker's state (closed, open, half_open); null without one",
+            },
+            consecutive_failures: {
+              type: ['integer', 'null'],
+              description: "null for transparent mode's upstream, which does not count them",
+            },
             error: { type: ['string', 'null'] },
             transport: { type: ['string', 'null'] },
             state: { enum: ['idle', 'starting', 'up', 'down', 'failed', 'closed'] },
-            restarts: { type: 'integer' },
-            connections: { type: 'integer' },
+            restarts: { type: ['integer', 'null'] },
+            connections: { type: ['integer', 'null'] },
             protocol_version: {
               type: ['string', 'null'],
               description:

@@ -144,7 +144,7 @@ export class Operate {
     const { config, logger, proxy } = this.#options
     const fleet = parts.gateway
       ? gatewayFleet(parts.gateway)
-      : transparentFleet(parts.runningConfig ?? (() => config), parts.readiness)
+      : transparentFleet(parts.runningConfig ?? (() => config), parts.readiness, parts.status)
     this.metrics?.observe({
       exchangesInFlight: parts.exchangesInFlight,
       ...(parts.gateway

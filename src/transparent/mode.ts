@@ -261,7 +261,10 @@ function readinessProbe(
     // upstream is often an internal host that a public client (through a tunnel, say) must
     // not learn of.
     if (!detailed) return { ready: last.ready, detail: {} }
-    const detail: Record<string, unknown> = { upstream: label }
+    const detail: Record<string, unknown> = {
+      upstream: label,
+      checkedAt: new Date(last.at).toISOString(),
+    }
     if (last.problem !== undefined) detail.problem = last.problem
     return { ready: last.ready, detail }
   }

@@ -143,6 +143,7 @@ describe('transparent: circuit breaker (hand-driven clock)', () => {
     portico = await startPortico(
       {
         upstream: server.url,
+        admin: { enabled: true },
         circuit_breaker: {
           minimum_calls: 2,
           wait_duration_seconds: 10,
@@ -201,6 +202,18 @@ describe('transparent: circuit breaker (hand-driven clock)', () => {
     assert.equal(body.id, 42)
     assert.match(body.error.message, /Circuit of http:\/\/127\.0\.0\.1:\d+\/mcp is open/)
     assert.equal(server.server.runs.get('echo'), undefined)
+    // The admin API (and the dashboard's Gateway page) says so. Before: healthy and state
+    // from the readiness probe alone, no breaker, and 0 for what is not counted.
+    const backends = await fetch(`${portico.origin}/admin/backends`)
+    const [upstream] = ((await backends.json()) as { backends: Array<Record<string, unknown>> })
+      .backends
+    assert.equal(upstream?.breaker, 'open', JSON.stringify(upstream))
+    assert.equal(upstream?.healthy, false)
+    assert.match(String(upstream?.error), /circuit breaker open/)
+    assert.deepEqual(
+      [upstream?.consecutive_failures, upstream?.restarts, upstream?.connections],
+      [null, null, null],
+    )
     // A notification passes an open breaker (a cancel must reach the upstream).
     assert.equal((await notify()).status, 202)
     await clock.advance(10_000)

@@ -1,6 +1,6 @@
 import type { BackendStatus } from '../../../src/admin/fleet.ts'
 import { getJson } from '../api.ts'
-import { formatTime, h, table } from '../dom.ts'
+import { type Column, formatTime, h, table } from '../dom.ts'
 import type { Page } from './types.ts'
 
 export const gateway: Page = async () => {
@@ -31,9 +31,10 @@ export const gateway: Page = async () => {
         { label: 'Breaker', value: (b) => b.breaker ?? '—' },
         { label: 'Ejected', value: (b) => (b.ejected === true ? 'yes' : 'no') },
         { label: 'Transport', value: (b) => b.transport ?? '' },
-        { label: 'Restarts', value: (b) => b.restarts, numeric: true },
-        { label: 'Connections', value: (b) => b.connections, numeric: true },
-        { label: 'Failures in a row', value: (b) => b.consecutive_failures, numeric: true },
+        // Null where the mode does not count it (transparent mode's upstream): shown as —.
+        counted('Restarts', (b) => b.restarts),
+        counted('Connections', (b) => b.connections),
+        counted('Failures in a row', (b) => b.consecutive_failures),
         {
           label: 'Last checked',
           value: (b) => b.last_checked_at ?? '',
@@ -45,4 +46,17 @@ export const gateway: Page = async () => {
       { id: 'backends' },
     ),
   )
+}
+
+/** A count column: `—` (sorted first) where the count is not kept. */
+function counted(label: string, count: (b: BackendStatus) => number | null): Column<BackendStatus> {
+  return {
+    label,
+    value: (b) => count(b) ?? -1,
+    render: (b) => {
+      const n = count(b)
+      return n === null ? '—' : String(n)
+    },
+    numeric: true,
+  }
 }
