@@ -548,6 +548,22 @@ function tokenProblems(
 }
 
 function bearerOnly(auth: AuthConfig): Problem[] {
+  const keys = auth.tokens.length + auth.scoped_tokens.length + auth.api_keys.length
+  const mcprTable =
+    auth.resource !== undefined ||
+    auth.scopes_supported !== undefined ||
+    auth.resource_documentation !== undefined
+  if (auth.type === undefined && keys === 0 && mcprTable) {
+    // mcpr's protected-resource table with no authorization server (mcpr ignored such a
+    // block): read as bearer auth, it was refused for keys and a mode the file never named.
+    return [
+      {
+        path: ['auth', 'authorization_servers'],
+        message:
+          "mcpr's [auth] table needs authorization_servers to name the authorization server (mcpr ignored the block when it was empty; Portico refuses an [auth] that would check nothing): list it, or remove [auth]",
+      },
+    ]
+  }
   const problems: Problem[] = []
   if (auth.tokens.length + auth.scoped_tokens.length + auth.api_keys.length === 0) {
     problems.push({

@@ -329,6 +329,13 @@ describe('[auth] rejections (mcp-proxy rules and fail closed)', () => {
       /auth\.roles: roles are defined, and nothing gives a caller one/,
     ],
     [
+      // Before: "bearer auth needs at least one valid token" and "scopes_supported is not used
+      // by type = bearer", naming keys and a mode the file never had.
+      "mcpr's [auth] table with no authorization server",
+      `[auth]\nauthorization_servers = []\nscopes_supported = ["mcp:tools"]\nresource = "https://x.example.com/mcp"\n`,
+      /^2: auth\.authorization_servers: mcpr's \[auth\] table needs authorization_servers to name the authorization server/,
+    ],
+    [
       'roles beside a role_mapping that maps nothing (every caller would be unrestricted)',
       `[auth]\ntype = "jwt"\nissuer = "https://as.example.com"\njwks_uri = "https://as.example.com/jwks"\naudience = "x"\n[[auth.roles]]\nname = "reader"\nallow_tools = ["echo"]\n[auth.role_mapping]\nclaim = "scope"\nmapping = {}\n`,
       /auth\.roles: roles are defined, and nothing gives a caller one/,
