@@ -169,6 +169,7 @@ export const configSchema = z
     for (const problem of authProblems(config)) ctx.addIssue({ code: 'custom', ...problem })
   })
   .superRefine(refineConcurrencyAlias)
+  .superRefine(refineCspDomain)
   .transform(adoptCspDomain)
 
 /**
@@ -189,6 +190,27 @@ function refineConcurrencyAlias(
     code: 'custom',
     path: ['max_concurrent_upstream'],
     message: `max_concurrent_upstream (${alias}) and [concurrency] max_concurrent (${table}) name one setting and disagree: keep one`,
+  })
+}
+
+/**
+ * `[csp] domain` and `public_url` both name where clients reach Portico: two different hosts
+ * made widget metadata that contradicts itself (`connect_domains` one host, `widgetDomain` the
+ * other), the domain ignored but for one field.
+ */
+function refineCspDomain(
+  config: { public_url?: string | undefined; csp?: { domain?: string | undefined } | undefined },
+  ctx: z.RefinementCtx,
+): void {
+  const alias = cspDomainAlias(config.csp?.domain)
+  if (alias === undefined || config.public_url === undefined) return
+  if (!URL.canParse(config.public_url)) return // said at public_url itself
+  const host = new URL(config.public_url).host
+  if (host === alias.host) return
+  ctx.addIssue({
+    code: 'custom',
+    path: ['csp', 'domain'],
+    message: `[csp] domain (${alias.host}) and public_url (${host}) both name where clients reach Portico and disagree: keep one`,
   })
 }
 

@@ -90,13 +90,18 @@ frameDomainsMode = "sometimes"
 
   it('accepts mcpr csp.domain and rejects an unparsable one', () => {
     assert.equal(load('[csp]\ndomain = "mcp.example.com"\n').config.csp?.domain, 'mcp.example.com')
-    // mcpr's domain is its public URL, unless public_url says otherwise.
+    // mcpr's domain is its public URL; public_url beside it names the same host, or is refused
+    // (before: public_url won, and widget metadata named one host here and the other there).
     assert.equal(
       load('[csp]\ndomain = "mcp.example.com"\n').config.public_url,
       'https://mcp.example.com',
     )
+    const same = 'public_url = "https://mcp.example.com/"\n[csp]\ndomain = "mcp.example.com"\n'
+    assert.equal(load(same).config.public_url, 'https://mcp.example.com/')
     const both = 'public_url = "https://gw.example.org/"\n[csp]\ndomain = "mcp.example.com"\n'
-    assert.equal(load(both).config.public_url, 'https://gw.example.org/')
+    assert.deepEqual(problems(both), [
+      '3: csp.domain: [csp] domain (mcp.example.com) and public_url (gw.example.org) both name where clients reach Portico and disagree: keep one',
+    ])
     assert.deepEqual(problems('[csp]\ndomain = "bad host/%%"\n'), [
       '2: csp.domain: expected a host such as "mcp.example.com"',
     ])
