@@ -215,6 +215,22 @@ function cellsOf(row: ExchangeRow, layout: Layout): string[] {
   return layout.proxy ? [row.proxy, ...cells] : cells
 }
 
+/**
+ * Prints, as `logs --follow` does, the rows matching `filter` recorded after `afterId` until
+ * the process is interrupted (`slow --follow`: the calls above its threshold as they come).
+ */
+export async function followRows(
+  db: Db,
+  path: string,
+  filter: LogFilter,
+  flags: LogsFlags,
+  afterId: number,
+): Promise<never> {
+  const layout = layoutOf(showsProxy(db, flags), flags.user !== undefined)
+  const widths = print([], flags, layout, undefined)
+  return follow({ db, path, filter, flags, layout, widths }, afterId)
+}
+
 interface Following {
   db: Db
   path: string

@@ -2,7 +2,7 @@
  * `portico slow` (declared in commands/slow.ts): the slowest requests above a latency
  * threshold, slowest first.
  */
-import { type SlowReport, slowCalls } from '../store/report-logs.ts'
+import { type LogFilter, lastExchangeId, type SlowReport, slowCalls } from '../store/report-logs.ts'
 import { jsonForTerminal } from '../util/format.ts'
 import {
   exchangeJson,
@@ -21,6 +21,8 @@ export interface SlowFlags extends StoreFlags {
   threshold?: number
   tool?: string
   limit?: number
+  /** mcpr's `slow -f`: then the calls above the threshold as they come. */
+  follow?: boolean
 }
 
 const DEFAULT_SINCE = 3_600_000
@@ -29,22 +31,34 @@ const DEFAULT_THRESHOLD_MS = 500
 export async function printSlow(flags: SlowFlags): Promise<void> {
   const since = flags.since ?? DEFAULT_SINCE
   const thresholdMs = flags.threshold ?? DEFAULT_THRESHOLD_MS
-  const { report, proxy } = await withStore(flags, (db) => ({
-    report: slowCalls(db, {
+  const thresholdUs = Math.round(thresholdMs * 1000)
+  await withStore(flags, async (db, path) => {
+    // The report stops at the last row now, and the follow starts right after it.
+    const lastId = lastExchangeId(db)
+    const report = slowCalls(db, {
       since: Date.now() - since,
-      thresholdUs: Math.round(thresholdMs * 1000),
+      thresholdUs,
       limit: flags.limit ?? 20,
       ...(flags.proxy === undefined ? {} : { proxy: flags.proxy }),
       ...(flags.tool === undefined ? {} : { tool: flags.tool }),
-    }),
-    proxy: showsProxy(db, flags),
-  }))
-  if (flags.json) {
-    for (const row of report.rows) process.stdout.write(`${jsonForTerminal(exchangeJson(row))}\n`)
-    return
-  }
-  const title = `SLOW CALLS — ${flags.proxy ?? 'all proxies'} — last ${durationLabel(since)} (threshold: ${formatLatency(thresholdMs * 1000)})`
-  process.stdout.write(renderSlow(report, title, durationLabel(since), useColour(), proxy))
+    })
+    if (flags.json) {
+      for (const row of report.rows) process.stdout.write(`${jsonForTerminal(exchangeJson(row))}\n`)
+    } else {
+      const title = `SLOW CALLS — ${flags.proxy ?? 'all proxies'} — last ${durationLabel(since)} (threshold: ${formatLatency(thresholdUs)})`
+      process.stdout.write(
+        renderSlow(report, title, durationLabel(since), useColour(), showsProxy(db, flags)),
+      )
+    }
+    if (!flags.follow) return
+    if (!flags.json)
+      process.stdout.write(`\nFollowing calls above ${formatLatency(thresholdUs)} as they come:\n`)
+    const filter: LogFilter = { minLatencyUs: thresholdUs }
+    if (flags.proxy !== undefined) filter.proxy = flags.proxy
+    if (flags.tool !== undefined) filter.tool = flags.tool
+    const { followRows } = await import('./logs.ts')
+    await followRows(db, path, filter, { ...flags, follow: true }, lastId)
+  })
 }
 
 export function renderSlow(

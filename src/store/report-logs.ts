@@ -54,6 +54,8 @@ export interface LogFilter {
   errorCode?: number
   /** Only traffic that came through the tunnel, or only local traffic. */
   via?: 'tunnel' | 'local'
+  /** Only requests at least this slow (`slow --follow`, as `slow` counts), in microseconds. */
+  minLatencyUs?: number
 }
 
 /** A prefix matching more sessions than this is narrowed to the most recent ones. */
@@ -121,6 +123,8 @@ function plainWhere(filter: LogFilter): { sql: string; args: unknown[] } {
   if (filter.errorCode !== undefined) add('error_code = ?', filter.errorCode)
   if (filter.via === 'tunnel') add("via = 'tunnel'")
   else if (filter.via === 'local') add('via IS NULL')
+  if (filter.minLatencyUs !== undefined)
+    add("kind = 'request' AND latency_us >= ?", filter.minLatencyUs)
   return { sql: parts.length ? `WHERE ${parts.join(' AND ')}` : '', args }
 }
 

@@ -97,3 +97,37 @@ describe('logs --follow keeps following', () => {
     assert.match(follower.stderr(), /was (deleted|replaced); following the new one/)
   })
 })
+
+describe('slow --follow (mcpr: proxy slow -f)', () => {
+  it('prints the slow calls of the window, then those above the threshold as they come', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'portico-slow-follow-'))
+    const db = join(dir, 'store.db')
+    const sink = storeSink({ path: db, proxy: 'p', flushMs: 20 })
+    let child: ChildProcess | undefined
+    try {
+      sink.write([exchangeEvent({ method: 'tools/call', name: 'old-slow', durationUs: 900_000 })])
+      await until(() => sink.stats().written >= 1, 5000, 'the first row')
+      // Before: refused, "unknown option '--follow'" (exit 2).
+      child = spawn(
+        process.execPath,
+        [CLI, 'slow', '--follow', '--threshold', '500ms', '--json', '--db', db],
+        { env: cliEnv(), stdio: ['ignore', 'pipe', 'pipe'] },
+      )
+      let out = ''
+      child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+        out += chunk
+      })
+      await until(() => out.includes('old-slow') || undefined, 8000, 'the report')
+      sink.write([
+        exchangeEvent({ method: 'tools/call', name: 'new-fast', durationUs: 1000 }),
+        exchangeEvent({ method: 'tools/call', name: 'new-slow', durationUs: 700_000 }),
+      ])
+      await until(() => out.includes('new-slow') || undefined, 8000, 'the new slow call')
+      assert.equal(out.includes('new-fast'), false, out)
+    } finally {
+      if (child) await stopChild(child)
+      await sink.close()
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})

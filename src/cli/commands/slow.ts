@@ -15,6 +15,7 @@ export function registerSlow(program: Command): void {
     )
     .option('--tool <name>', 'only calls of this tool')
     .option('--limit <n>', 'rows to show (default 20)', intOption('--limit'))
+    .option('-f, --follow', 'then print the calls above the threshold as they come (mcpr: slow -f)')
   addSince(addStoreOptions(command), '1h').action(async (flags: SlowFlags) => {
     const { printSlow } = await import('../slow.ts')
     await printSlow(flags)
