@@ -240,6 +240,15 @@ describe('dashboard and studio in Chromium over real traffic', {
       .locator('figure.chart', { hasText: 'Latency of fails' })
       .locator('.uplot')
       .waitFor(WAIT)
+    // The chosen sort outlives an auto-refresh (it went back to the default at each one).
+    await open('targets?since=1h&refresh=1s', '#health')
+    const sortOfCalls = () =>
+      page.locator('#health th', { hasText: 'Calls' }).getAttribute('aria-sort')
+    assert.equal(await sortOfCalls(), 'ascending')
+    const before = await page.locator('#health').elementHandle()
+    await page.waitForFunction((old) => !old?.isConnected, before, WAIT) // drawn again
+    assert.equal(await sortOfCalls(), 'ascending')
+    await open('targets?since=1h', '#health')
   })
 
   it('errors: grouped by tool and message, with counts', async () => {

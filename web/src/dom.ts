@@ -73,6 +73,9 @@ export interface Column<T> {
   numeric?: boolean
 }
 
+/** The sort chosen for each table (by id, else caption), for as long as the page is open. */
+const CHOSEN_SORTS = new Map<string, { index: number; descending: boolean }>()
+
 /**
  * A table whose headers sort it (click or Enter; `aria-sort` says how), and whose rows can be
  * opened (click or Enter on the focused row).
@@ -83,8 +86,12 @@ export function table<T>(
   rows: T[],
   options: { onOpen?: (row: T) => void; sort?: number; id?: string } = {},
 ): HTMLElement {
-  let sortIndex = options.sort ?? -1
-  let descending = true
+  // The sort the user chose outlives the table: auto-refresh builds every table again, and the
+  // chosen order went back to the default at each refresh.
+  const key = options.id ?? caption
+  const chosen = CHOSEN_SORTS.get(key)
+  let sortIndex = chosen?.index ?? options.sort ?? -1
+  let descending = chosen?.descending ?? true
   const wrap = h('div', { class: 'table-wrap' })
   const draw = () => {
     const sorted = [...rows]
@@ -122,6 +129,7 @@ export function table<T>(
                   sortIndex = i
                   descending = true
                 }
+                CHOSEN_SORTS.set(key, { index: sortIndex, descending })
                 draw()
               },
             },
