@@ -413,7 +413,7 @@ describe('mcpr’s commands', () => {
     assert.equal(from.status, 2)
     assert.equal(
       from.stderr,
-      'portico: --from-mcp-json is mcp-proxy’s: portico import .mcp.json writes portico.toml from its servers, then portico run serves them\n',
+      'portico: --from-mcp-json is mcp-proxy’s: portico import .mcp.json writes portico.toml from its servers, then portico run serves them (on port 3000; mcp-proxy served 127.0.0.1:8080: add --port 8080 to keep its address)\n',
     )
     const importing =
       'portico: --import-mcp-json is mcp-proxy’s: write [proxy] import_backends = ".mcp.json" in the config file (its backends win over those of the same name)\n'

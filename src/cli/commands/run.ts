@@ -70,7 +70,7 @@ function workersOption(value: string): number | 'auto' {
 
 function fromMcpJson(file: string): never {
   throw new UserError(
-    `--from-mcp-json is mcp-proxy’s: portico import ${file} writes portico.toml from its servers, then portico run serves them`,
+    `--from-mcp-json is mcp-proxy’s: portico import ${file} writes portico.toml from its servers, then portico run serves them (on port 3000; mcp-proxy served 127.0.0.1:8080: add --port 8080 to keep its address)`,
     2,
   )
 }
