@@ -169,7 +169,7 @@ function routesOf(options: AdminApiOptions): Route[] {
       sendJson(res, 200, { ok: true, message: `Backend '${name}' removed` })
     }),
     route('GET', '/sessions', (_req, res) => {
-      sendJson(res, 200, { active_sessions: fleet.sessions()?.length ?? 0 })
+      sendJson(res, 200, { active_sessions: fleet.sessions()?.length ?? null })
     }),
     route('GET', '/sessions/detail', (_req, res) => {
       sendJson(res, 200, fleet.sessions() ?? [])
@@ -187,7 +187,7 @@ function routesOf(options: AdminApiOptions): Route[] {
         total_backends: backends.length,
         healthy_backends: healthy,
         unhealthy_backends: backends.length - healthy,
-        active_sessions: fleet.sessions()?.length ?? 0,
+        active_sessions: fleet.sessions()?.length ?? null,
       })
     }),
     route('GET', '/circuit-breakers', async (_req, res) => {

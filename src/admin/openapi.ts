@@ -116,7 +116,12 @@ export function openApiDocument(version: string): JsonObject {
         get: op('Active session count', {
           '200': json('count', {
             type: 'object',
-            properties: { active_sessions: { type: 'integer' } },
+            properties: {
+              active_sessions: {
+                type: ['integer', 'null'],
+                description: 'null in transparent mode, which keeps no sessions of its own',
+              },
+            },
           }),
         }),
       },
@@ -150,7 +155,7 @@ export function openApiDocument(version: string): JsonObject {
               total_backends: { type: 'integer' },
               healthy_backends: { type: 'integer' },
               unhealthy_backends: { type: 'integer' },
-              active_sessions: { type: 'integer' },
+              active_sessions: { type: ['integer', 'null'] },
             },
           }),
         }),

@@ -29,7 +29,7 @@ import {
   KEY_ALIASES,
   markParsed,
 } from './schema.ts'
-import { NotUtf8Error, readTextFile } from './text-file.ts'
+import { FileFormatError, NotUtf8Error, readTextFile } from './text-file.ts'
 import { validateAll } from './validate.ts'
 import { isYamlFile, parseYaml, YamlSyntaxError } from './yaml.ts'
 
@@ -358,6 +358,9 @@ function readConfigFile(file: string): string {
     if (error instanceof NotUtf8Error) {
       const line = error.line === undefined ? {} : { line: error.line }
       throw new ConfigError(file, [{ path: '', message: error.message, ...line }])
+    }
+    if (error instanceof FileFormatError) {
+      throw new ConfigError(file, [{ path: '', message: `cannot read file (${error.message})` }])
     }
     const code = (error as NodeJS.ErrnoException).code
     const message = code === 'ENOENT' ? 'file not found' : `cannot read file (${code ?? error})`

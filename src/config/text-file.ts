@@ -6,7 +6,7 @@
  * why. The errors of this module name a place or an encoding, never the file's text (it may
  * hold secrets, and `POST /admin/config/validate` answers with them).
  */
-import { readFileSync } from 'node:fs'
+import { closeSync, constants, fstatSync, openSync, readFileSync } from 'node:fs'
 import { createScanner, type ParseError, parse, printParseErrorCode } from 'jsonc-parser'
 import { isYamlFile, parseYaml, YamlSyntaxError } from './yaml.ts'
 
@@ -32,9 +32,27 @@ export class NotUtf8Error extends FileFormatError {
   }
 }
 
-/** The file's text; file-system errors are thrown as they are. */
+/** The most a config or client config file may hold: far past any hand-written one. */
+export const MAX_TEXT_FILE_BYTES = 16 * 1024 * 1024
+
+/**
+ * The file's text; file-system errors are thrown as they are. Only a regular file of at most
+ * MAX_TEXT_FILE_BYTES is read: the path replaced by a FIFO or `/dev/zero` (a symbolic link to
+ * it) blocked the process for ever on a reload, and a 200 MB file held it for seconds. Opened
+ * without blocking, so a FIFO with no writer is refused rather than waited on.
+ */
 export function readTextFile(path: string): string {
-  return decodeText(readFileSync(path))
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK)
+  try {
+    const info = fstatSync(fd)
+    if (!info.isFile()) throw new FileFormatError('not a regular file')
+    if (info.size > MAX_TEXT_FILE_BYTES) {
+      throw new FileFormatError(`larger than ${MAX_TEXT_FILE_BYTES / 1024 / 1024} MiB`)
+    }
+    return decodeText(readFileSync(fd))
+  } finally {
+    closeSync(fd)
+  }
 }
 
 const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true })

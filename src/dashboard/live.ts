@@ -70,7 +70,11 @@ export function liveTail(
   // One read transaction: the rows sent first and the id the tail goes on after agree.
   const start = db.transaction(() => ({
     after: lastExchangeId(db),
-    earlier: since === undefined ? ([] as ExchangeRow[]) : tailLogs(db, { ...filter, since }, 200),
+    // A reconnect (`after`) goes on from its id: the window's rows were sent already.
+    earlier:
+      since === undefined || resume >= 0
+        ? ([] as ExchangeRow[])
+        : tailLogs(db, { ...filter, since }, 200),
   }))()
   // An id past the store's last is another store's (replaced, or pruned back): from now on.
   let after = resume >= 0 && resume <= start.after ? resume : start.after

@@ -6,7 +6,7 @@
  * the others, a missing widgets folder or a CSP that does not build. `preflightWarnings` is
  * the same for what is allowed but probably not meant.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs'
+import { existsSync, readFileSync, type Stats, statSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { noUpstream } from '../config/load.ts'
 import { keyLocator } from '../config/locate.ts'
@@ -109,19 +109,37 @@ function readable(file: string): string | undefined {
 }
 
 /**
- * A `[store] path` (or `--db`) whose folder is missing: `run` refuses it when the store opens
- * (only the default folder is made for you), so `check` says so too.
+ * A `[store] path` (or `--db`) no store can be at: its folder missing (`run` refuses it when
+ * the store opens: only the default folder is made for you), a file where a folder of the path
+ * should be, or the path a folder itself. `check` says so too: it said ok, and `run` exited 1.
  */
 function missingStoreFolder(config: Config): PreflightProblem | undefined {
   const path = config.store.path
   if (!config.store.enabled || path === undefined || path === ':memory:') return undefined
-  const folder = dirname(resolve(path))
-  if (existsSync(folder) || folder === dirname(defaultStorePath())) return undefined
-  return {
+  const problem = (message: string): PreflightProblem => ({
     key: 'store.path',
     path: ['store', 'path'],
-    message: `the folder ${folder} of the store ${path} does not exist (create it first; only the default ${dirname(defaultStorePath())} is created for you)`,
+    message,
+  })
+  const folder = dirname(resolve(path))
+  let info: Stats | undefined
+  try {
+    info = statSync(resolve(path), { throwIfNoEntry: false })
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    if (code === 'ENOTDIR')
+      return problem(`a part of ${path} before the file name is a file, not a folder`)
+    return problem(`${path} cannot be used (${code ?? String(error)})`)
   }
+  if (info !== undefined) {
+    return info.isFile()
+      ? undefined
+      : problem(`${path} is not a regular file: a store is a SQLite file`)
+  }
+  if (existsSync(folder) || folder === dirname(defaultStorePath())) return undefined
+  return problem(
+    `the folder ${folder} of the store ${path} does not exist (create it first; only the default ${dirname(defaultStorePath())} is created for you)`,
+  )
 }
 
 /**

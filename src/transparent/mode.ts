@@ -15,6 +15,7 @@ import type { RouteHandler } from '../edge/router.ts'
 import { PorticoError } from '../errors.ts'
 import { forwardRaw, targetOf } from '../forward/raw.ts'
 import { isUpstreamAuthPath, routeKey } from '../http/route-key.ts'
+import type { StatusBoard } from '../observe/status.ts'
 import type { Handler, Middleware } from '../pipeline/compose.ts'
 import { OutlierGroup } from '../protect/outlier.ts'
 import { topLevelProtect, UpstreamProtection } from '../protect/policies.ts'
@@ -67,7 +68,7 @@ export function transparentMode(
       legacySseTarget(url, config.sse_path).pathname,
     ].map(routeKey),
   )
-  const probe = readinessProbe(context, url, label)
+  const probe = withBreaker(readinessProbe(context, url, label), context.status)
   const closers: Array<() => void> = []
   // Requests on sessions, for the cancels that name them (why: ./client-cancels.ts).
   const cancels = new ClientCancels()
@@ -238,6 +239,26 @@ function otherTraffic(
       timeoutMs,
       ...(read.body ? { body: read.body } : {}),
     })
+  }
+}
+
+/**
+ * The upstream's readiness, not ready while its circuit breaker is open: every call is refused
+ * at once then, as a gateway whose only backend's breaker is open says (`degraded`, not ready).
+ * It answered ready while every call got 503.
+ */
+function withBreaker(
+  probe: (detailed: boolean) => Promise<Readiness>,
+  status: StatusBoard,
+): (detailed: boolean) => Promise<Readiness> {
+  return async (detailed) => {
+    const readiness = await probe(detailed)
+    const open = status.breakers().some((b) => b.backend === 'upstream' && b.state === 'open')
+    if (!open) return readiness
+    return {
+      ready: false,
+      detail: { ...readiness.detail, state: 'degraded', protect: { breaker: 'open' } },
+    }
   }
 }
 

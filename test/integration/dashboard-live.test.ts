@@ -98,11 +98,13 @@ describe('api/live parameters', () => {
     first.close()
     // Recorded while no tail was open (the page's stream ended: each hour, or a restart).
     await record([exchangeEvent({ proxy: 'alpha', method: 'tools/call', name: 'while-away' })])
-    const again = await openTail(`${base}api/live?after=${seen}`)
+    // With since too (a reconnect's link): the window's rows went out already, not again.
+    const again = await openTail(`${base}api/live?since=1h&after=${seen}`)
     tails.push(again)
     assert.equal(again.status, 200)
     // Before: the new stream started at the store's last id, and while-away was never shown.
     await until(() => again.text().includes('"while-away"') || undefined, 5000, 'the missed call')
+    assert.equal(again.text().includes('recent-1'), false, again.text())
     for (const bad of ['-1', 'x', '1.5']) {
       const response = await fetch(`${base}api/live?after=${bad}`)
       assert.equal(response.status, 400, bad)

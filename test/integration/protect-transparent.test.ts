@@ -214,10 +214,17 @@ describe('transparent: circuit breaker (hand-driven clock)', () => {
       [upstream?.consecutive_failures, upstream?.restarts, upstream?.connections],
       [null, null, null],
     )
+    // Not ready while it is open, as a gateway whose only backend's breaker is open (before:
+    // 200 "ready" while every call got 503).
+    const readyz = await fetch(`${portico.origin}/readyz`)
+    assert.equal(readyz.status, 503)
+    const readiness = (await readyz.json()) as { state?: string; protect?: { breaker?: string } }
+    assert.deepEqual([readiness.state, readiness.protect?.breaker], ['degraded', 'open'])
     // A notification passes an open breaker (a cancel must reach the upstream).
     assert.equal((await notify()).status, 202)
     await clock.advance(10_000)
     assert.match(text(await client.callTool({ name: 'echo', arguments: { text: 'ok' } })), /ok/)
+    assert.equal((await fetch(`${portico.origin}/readyz`)).status, 200)
   })
 })
 

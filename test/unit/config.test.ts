@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
-import { writeFileSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { symlinkSync, truncateSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { describe, it } from 'node:test'
 import { parseDuration } from '../../src/config/duration.ts'
@@ -406,6 +407,30 @@ describe('loadConfig', () => {
       ),
       warnings.join('\n'),
     )
+  })
+
+  it('reads only a regular file of at most 16 MiB: a FIFO, /dev/zero or a huge file is refused at once', () => {
+    const dir = scratchDir('portico-config-files-')
+    const fifo = join(dir, 'fifo.toml')
+    execFileSync('mkfifo', [fifo])
+    const zero = join(dir, 'zero.toml')
+    symlinkSync('/dev/zero', zero)
+    const huge = join(dir, 'huge.toml')
+    writeFileSync(huge, 'upstream = "http://127.0.0.1:9/mcp"\n')
+    truncateSync(huge, 17 * 1024 * 1024)
+    // Before: a FIFO with no writer, or /dev/zero, blocked the process for ever (a reload too).
+    for (const [path, why] of [
+      [fifo, 'not a regular file'],
+      [zero, 'not a regular file'],
+      [huge, 'larger than 16 MiB'],
+    ]) {
+      assert.throws(
+        () => loadConfig({ file: path, env: {} }),
+        (error: unknown) =>
+          error instanceof ConfigError && error.message.includes(`cannot read file (${why})`),
+        path,
+      )
+    }
   })
 
   it('names a url that does not parse, where other checks read it too (no TypeError)', () => {
