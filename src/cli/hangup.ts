@@ -33,3 +33,16 @@ export function releaseHangups(logger: Logger): void {
   logger.info('received SIGHUP while starting: reloading now that Portico listens')
   process.emit('SIGHUP', 'SIGHUP')
 }
+
+/**
+ * For a serving command that reloads nothing (`relay`, `dashboard`): a SIGHUP (`systemctl
+ * reload`, a closed terminal) is said and ignored. Node's default action ended the relay, every
+ * tunnel with it and without its drain, and the dashboard exited 1.
+ */
+export function ignoreHangups(what: string): void {
+  process.on('SIGHUP', () => {
+    process.stderr.write(
+      `received SIGHUP: ${what} reloads nothing (restart it to apply a change)\n`,
+    )
+  })
+}

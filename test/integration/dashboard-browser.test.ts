@@ -467,6 +467,14 @@ describe('dashboard and studio in Chromium over real traffic', {
       const shell = await fetch(url)
       assert.equal(shell.status, 200)
       assert.match(shell.headers.get('content-security-policy') ?? '', /default-src 'self'/)
+      // A SIGHUP is said and ignored (it exited 1).
+      cli.child.kill('SIGHUP')
+      await until(
+        () => /received SIGHUP: the dashboard reloads nothing/.test(cli.output()) || undefined,
+        5000,
+        'the SIGHUP said',
+      )
+      assert.equal((await fetch(url)).status, 200)
     } finally {
       await cli.stop()
     }

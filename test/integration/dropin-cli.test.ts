@@ -536,6 +536,18 @@ describe('mcpr’s commands', () => {
     try {
       const port = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(run.stdout())?.[1]
       assert.notEqual(port, '8080', 'the top-level port = 0, not the default')
+      // A SIGHUP (systemctl reload) is said and ignored: it ended the relay, every tunnel with it.
+      run.child.kill('SIGHUP')
+      await until(
+        () => /received SIGHUP: the relay reloads nothing/.test(run.output()) || undefined,
+        5000,
+        'the SIGHUP said',
+      )
+      assert.equal(run.child.exitCode, null, 'the relay still runs')
+      assert.equal(run.child.signalCode, null)
+      const health = await fetch(`http://127.0.0.1:${port}/healthz`)
+      await health.arrayBuffer()
+      assert.ok(health.status > 0)
     } finally {
       await run.stop()
     }

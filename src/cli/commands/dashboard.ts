@@ -5,6 +5,7 @@
 import type { Command } from 'commander'
 import type { DashboardFlags } from '../dashboard.ts'
 import { httpUrlOption, portOption } from '../errors.ts'
+import { ignoreHangups } from '../hangup.ts'
 import { onlyOnce } from '../only-once.ts'
 import { keepServingWithoutReaders } from '../pipes.ts'
 
@@ -33,6 +34,7 @@ export function registerDashboard(program: Command): void {
     )
     .action(async (flags: Omit<DashboardFlags, 'port'> & { port?: number }) => {
       keepServingWithoutReaders()
+      ignoreHangups('the dashboard')
       const { serveDashboard } = await import('../dashboard.ts')
       await serveDashboard({ ...flags, port: flags.port ?? DEFAULT_PORT })
     })

@@ -1,6 +1,7 @@
 /** `portico relay`, declared: its options; what it does is ../relay.ts, loaded when it runs. */
 import type { Command } from 'commander'
 import { portOption } from '../errors.ts'
+import { ignoreHangups } from '../hangup.ts'
 import { onlyOnce } from '../only-once.ts'
 import { keepServingWithoutReaders } from '../pipes.ts'
 import type { RelayCommandFlags } from '../relay.ts'
@@ -21,6 +22,7 @@ export function registerRelay(program: Command): void {
     .option('--log-level <level>', 'debug, info, warn, error or silent')
     .action(async (words: string[], flags: RelayCommandFlags) => {
       keepServingWithoutReaders()
+      ignoreHangups('the relay')
       const { relayCommand } = await import('../relay.ts')
       await relayCommand(words, flags)
     })
