@@ -82,11 +82,15 @@ export function relaySettings(
   if (authSecret !== undefined) raw.auth_provider_secret = authSecret
   const tokens = credentialVariable(env, 'TOKENS', problems)
   if (tokens !== undefined) {
+    let parsed: unknown
     try {
-      raw.tokens = JSON.parse(tokens)
+      parsed = JSON.parse(tokens)
     } catch {
-      problems.push('MCPR_RELAY_TOKENS: expected a JSON array of {token, subdomains}')
+      parsed = undefined
     }
+    // `null` (or any other JSON that is no array) read as no tokens: a TypeError, not this.
+    if (Array.isArray(parsed)) raw.tokens = parsed
+    else problems.push('MCPR_RELAY_TOKENS: expected a JSON array of {token, subdomains}')
   }
   if (flags.domain !== undefined) raw.domain = flags.domain
   if (flags.host !== undefined) raw.host = flags.host

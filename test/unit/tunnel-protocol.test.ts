@@ -608,6 +608,14 @@ describe('relay tokens and subdomains', () => {
     assert.equal(settings.auth.mode, 'static')
     assert.equal(settings.config.response_timeout, 30_000)
     assert.throws(() => relaySettings(undefined, {}), /relay\.domain is required/)
+    // JSON that is no array (null: a TypeError before) is named as what it should be.
+    for (const tokens of ['null', '{}', '"t"', 'not json']) {
+      assert.throws(
+        () => relaySettings(undefined, { MCPR_RELAY_DOMAIN: 'x.y', MCPR_RELAY_TOKENS: tokens }),
+        /MCPR_RELAY_TOKENS: expected a JSON array of \{token, subdomains\}/,
+        tokens,
+      )
+    }
     assert.throws(
       () =>
         relaySettings(undefined, { MCPR_RELAY_DOMAIN: 'x.y', MCPR_RELAY_AUTH_MODE: 'provider' }),
