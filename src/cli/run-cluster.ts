@@ -67,11 +67,40 @@ async function runPrimary(
     await primary.stop()
     await store?.sink.close()
   }
-  const listening = await primary.start().catch(async (error: unknown) => {
+  // SIGTERM while the workers start (systemctl stop during a slow start): the workers are
+  // stopped and Portico exits 0. Node's default action killed the primary, and each worker
+  // crashed on the channel it lost (EPIPE).
+  let stopping: Promise<void> | undefined
+  let stoppedEarly: (value: undefined) => void = () => {}
+  const earlyStop = new Promise<undefined>((resolve) => {
+    stoppedEarly = resolve
+  })
+  const stopWhileStarting = (signal: NodeJS.Signals) => {
+    if (stopping !== undefined) return
+    logger.info(`received ${signal} while the workers start, stopping them`)
+    stopping = stopAll().finally(() => stoppedEarly(undefined))
+  }
+  process.on('SIGTERM', stopWhileStarting)
+  process.on('SIGINT', stopWhileStarting)
+  const started = primary.start().catch(async (error: unknown) => {
+    if (stopping !== undefined) return undefined
     await stopAll()
     if (error instanceof StartupFailure) throw new UserError(error.message, error.exitCode)
     throw error
   })
+  let listening: Awaited<ReturnType<typeof primary.start>> | undefined
+  try {
+    // Once a stop asked while starting is done, the start is not waited for.
+    listening = await Promise.race([started, earlyStop])
+  } finally {
+    process.off('SIGTERM', stopWhileStarting)
+    process.off('SIGINT', stopWhileStarting)
+  }
+  if (stopping !== undefined || listening === undefined) {
+    await stopping
+    logger.info('stopped')
+    return
+  }
   const target = `upstream ${redactUrl(config.upstream ?? '')}`
   const stopWatching = reloadWorkers(primary, loaded, loadAgain, logger)
   const out = process.stdout
