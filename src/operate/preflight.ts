@@ -49,8 +49,8 @@ export function preflightProblems(
       })
     }
   }
-  const storeFolder = options.store === false ? undefined : missingStoreFolder(config)
-  if (storeFolder !== undefined) problems.push(storeFolder)
+  const storePath = options.store === false ? undefined : storePathProblem(config)
+  if (storePath !== undefined) problems.push(storePath)
   try {
     cspFromConfig(config)
   } catch (error) {
@@ -113,7 +113,7 @@ function readable(file: string): string | undefined {
  * the store opens: only the default folder is made for you), a file where a folder of the path
  * should be, or the path a folder itself. `check` says so too: it said ok, and `run` exited 1.
  */
-function missingStoreFolder(config: Config): PreflightProblem | undefined {
+function storePathProblem(config: Config): PreflightProblem | undefined {
   const path = config.store.path
   if (!config.store.enabled || path === undefined || path === ':memory:') return undefined
   const problem = (message: string): PreflightProblem => ({
