@@ -209,7 +209,10 @@ describe('bad input and failures', () => {
       e.type === 'exchange' && e.method === 'ping' && e.jsonrpcId === 'slow-body'
     await portico.sink.waitFor((events) => events.some(isPing))
     const event = portico.sink.exchanges().find(isPing)
-    assert.ok((event?.durationUs ?? 0) >= 400_000, `${event?.durationUs} µs recorded`)
+    // Counted from the arrival of the head, which the server stamps a moment after the client's
+    // `connect` started its 400 ms: half of it tells the body's wait from none (it was a few
+    // ms when timing began in the handler); 400 ms exactly was missed by 2 ms under load.
+    assert.ok((event?.durationUs ?? 0) >= 200_000, `${event?.durationUs} µs recorded`)
   })
 
   it('answers a body over the limit with 413', async () => {
