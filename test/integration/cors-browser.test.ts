@@ -8,13 +8,11 @@ import { createServer, type Server } from 'node:http'
 import { after, before, describe, it } from 'node:test'
 import { type BrowserContext, chromium } from 'playwright-core'
 import { type DemoServer, startDemoServer } from '../../demo/server.ts'
-import { findChromium } from '../helpers/chromium.ts'
+import { requireChromium, skipWithoutChromium } from '../helpers/chromium.ts'
 import { initializeBody } from '../helpers/mcp-http.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
 import { listenOnZero } from '../helpers/ports.ts'
 import { scratchDir } from '../helpers/scratch.ts'
-
-const CHROMIUM = findChromium()
 
 interface BrowserSession {
   sessionId: string | null
@@ -58,12 +56,7 @@ async function mcpFromPage(args: { url: string; init: string }): Promise<Browser
   return { sessionId, tools }
 }
 
-describe('browser-based MCP clients (CORS)', {
-  skip:
-    CHROMIUM === undefined &&
-    process.env.CI !== 'true' &&
-    'chromium is not on the PATH (apt-get install chromium)',
-}, () => {
+describe('browser-based MCP clients (CORS)', { skip: skipWithoutChromium }, () => {
   let demo: DemoServer
   let transparent: RunningPortico
   let gateway: RunningPortico
@@ -72,9 +65,7 @@ describe('browser-based MCP clients (CORS)', {
   let browser: BrowserContext
 
   before(async () => {
-    if (CHROMIUM === undefined) {
-      throw new Error('chromium is not on the PATH: .ci/run installs it (apt-get install chromium)')
-    }
+    const chromiumPath = requireChromium()
     demo = await startDemoServer()
     transparent = await startPortico({ upstream: demo.url })
     gateway = await startPortico({ backends: [{ name: 'demo', transport: 'http', url: demo.url }] })
@@ -84,7 +75,7 @@ describe('browser-based MCP clients (CORS)', {
     })
     pageOrigin = `http://localhost:${await listenOnZero(page)}`
     browser = await chromium.launchPersistentContext(scratchDir('portico-cors-chromium-'), {
-      executablePath: CHROMIUM,
+      executablePath: chromiumPath,
       headless: true,
       timeout: 30_000,
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run'],

@@ -14,13 +14,11 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import { type BrowserContext, chromium } from 'playwright-core'
 import { PAYMENT_URI, type RunningApp, startCspApp } from '../fixtures/csp-app.ts'
-import { findChromium } from '../helpers/chromium.ts'
+import { requireChromium, skipWithoutChromium } from '../helpers/chromium.ts'
 import { buildHostCsp, fromOpenAiMeta, fromUiMeta, type HostCspInput } from '../helpers/host-csp.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
 import { listenOnZero } from '../helpers/ports.ts'
 import { until } from '../helpers/wait.ts'
-
-const CHROMIUM = findChromium()
 
 interface Probe {
   ok: boolean
@@ -78,14 +76,7 @@ function violationFor(violations: Violation[], origin: string): Violation | unde
   return violations.find((v) => v.directive === 'connect-src' && v.blocked.startsWith(origin))
 }
 
-// Without Chromium the test is skipped locally, and fails under CI=true (.ci/run sets it and
-// installs Chromium): a missing browser must never pass the CI run silently.
-describe('rewritten CSP enforced by Chromium', {
-  skip:
-    CHROMIUM === undefined &&
-    process.env.CI !== 'true' &&
-    'chromium is not on the PATH (apt-get install chromium)',
-}, () => {
+describe('rewritten CSP enforced by Chromium', { skip: skipWithoutChromium }, () => {
   const userDataDir = mkdtempSync(join(tmpdir(), 'portico-chromium-'))
   let allowedApi: Awaited<ReturnType<typeof apiServer>>
   let otherApi: Awaited<ReturnType<typeof apiServer>>
@@ -146,9 +137,7 @@ describe('rewritten CSP enforced by Chromium', {
   }
 
   before(async () => {
-    if (CHROMIUM === undefined) {
-      throw new Error('chromium is not on the PATH: .ci/run installs it (apt-get install chromium)')
-    }
+    const chromiumPath = requireChromium()
     allowedApi = await apiServer('allowed')
     otherApi = await apiServer('other')
     app = await startCspApp({ json: false, html: probeHtml(allowedApi.origin, otherApi.origin) })
@@ -163,7 +152,7 @@ describe('rewritten CSP enforced by Chromium', {
     })
     hostOrigin = `http://localhost:${await listenOnZero(host)}`
     browser = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: CHROMIUM,
+      executablePath: chromiumPath,
       headless: true,
       timeout: 30_000,
       args: [

@@ -23,7 +23,7 @@ import { openStore } from '../../src/store/open.ts'
 import { type StoreSink, storeSink } from '../../src/store/sink.ts'
 import { type RunningApp, startCspApp } from '../fixtures/csp-app.ts'
 import { type StoreUpstream, startStoreUpstream } from '../fixtures/store-upstream.ts'
-import { findChromium } from '../helpers/chromium.ts'
+import { requireChromium, skipWithoutChromium } from '../helpers/chromium.ts'
 import { CLI, cliEnv, cliJson } from '../helpers/cli.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
 import { listenOnZero } from '../helpers/ports.ts'
@@ -31,7 +31,6 @@ import { spawnReady } from '../helpers/processes.ts'
 import { rawGet } from '../helpers/rpc.ts'
 import { until } from '../helpers/wait.ts'
 
-const CHROMIUM = findChromium()
 const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8')
 const WAIT = { timeout: 15_000 }
 
@@ -82,10 +81,7 @@ async function rowOf(page: Page, tableId: string, name: string): Promise<string[
 }
 
 describe('dashboard and studio in Chromium over real traffic', {
-  skip:
-    CHROMIUM === undefined &&
-    process.env.CI !== 'true' &&
-    'chromium is not on the PATH (apt-get install chromium)',
+  skip: skipWithoutChromium,
 }, () => {
   let dir: string
   let db: string
@@ -107,9 +103,7 @@ describe('dashboard and studio in Chromium over real traffic', {
   }
 
   before(async () => {
-    if (CHROMIUM === undefined) {
-      throw new Error('chromium is not on the PATH: .ci/run installs it (apt-get install chromium)')
-    }
+    const chromiumPath = requireChromium()
     dir = mkdtempSync(join(tmpdir(), 'portico-dashboard-'))
     db = join(dir, 'store.db')
     upstream = await startStoreUpstream()
@@ -172,7 +166,7 @@ describe('dashboard and studio in Chromium over real traffic', {
       reader.close()
     }
     browser = await chromium.launch({
-      executablePath: CHROMIUM,
+      executablePath: chromiumPath,
       headless: true,
       timeout: 30_000,
       args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
@@ -530,9 +524,11 @@ describe('the dashboard mount and its guard', () => {
     assert.equal(foreign.status, 403)
   })
 
-  it('asks again for a token no header can carry, and says why, instead of failing every page', async () => {
+  it('asks again for a token no header can carry, and says why, instead of failing every page', {
+    skip: skipWithoutChromium,
+  }, async () => {
     const browser = await chromium.launch({
-      executablePath: CHROMIUM,
+      executablePath: requireChromium(),
       headless: true,
       args: ['--no-sandbox', '--disable-gpu', '--no-first-run'],
     })

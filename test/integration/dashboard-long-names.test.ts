@@ -13,13 +13,12 @@ import { after, before, describe, it } from 'node:test'
 import { type Browser, chromium, type Page } from 'playwright-core'
 import { type StoreSink, storeSink } from '../../src/store/sink.ts'
 import { type Served, serveMcp } from '../fixtures/serve.ts'
-import { findChromium } from '../helpers/chromium.ts'
+import { requireChromium, skipWithoutChromium } from '../helpers/chromium.ts'
 import { initializeBody, MCP_ACCEPT } from '../helpers/mcp-http.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
 import { scratchDir } from '../helpers/scratch.ts'
 import { until } from '../helpers/wait.ts'
 
-const CHROMIUM = findChromium()
 const WAIT = { timeout: 15_000 }
 const LONG_TOOL = `tool_${'x'.repeat(3000)}`
 const LONG_URI = `ui://widget/${'y'.repeat(3000)}.html`
@@ -90,7 +89,10 @@ function longNamesServer(): Promise<Served> {
   })
 }
 
-describe('long names in the dashboard (Chromium)', { timeout: 110_000 }, () => {
+describe('long names in the dashboard (Chromium)', {
+  timeout: 110_000,
+  skip: skipWithoutChromium,
+}, () => {
   const dir = scratchDir('portico-long-names-')
   let upstream: Served
   let sink: StoreSink
@@ -99,9 +101,7 @@ describe('long names in the dashboard (Chromium)', { timeout: 110_000 }, () => {
   let base: string
 
   before(async () => {
-    if (CHROMIUM === undefined) {
-      throw new Error('chromium is not on the PATH: .ci/run installs it (apt-get install chromium)')
-    }
+    const chromiumPath = requireChromium()
     upstream = await longNamesServer()
     const db = join(dir, 'store.db')
     sink = storeSink({ path: db, proxy: 'long', flushMs: 30 })
@@ -134,7 +134,7 @@ describe('long names in the dashboard (Chromium)', { timeout: 110_000 }, () => {
       10_000,
       'the long tool in the captured schema',
     )
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] })
+    browser = await chromium.launch({ executablePath: chromiumPath, args: ['--no-sandbox'] })
   })
 
   after(async () => {

@@ -18,10 +18,9 @@ import { type Browser, chromium, type Page } from 'playwright-core'
 import { z } from 'zod'
 import { type StoreSink, storeSink } from '../../src/store/sink.ts'
 import { type Served, serveSdkSessions } from '../fixtures/serve.ts'
-import { findChromium } from '../helpers/chromium.ts'
+import { requireChromium, skipWithoutChromium } from '../helpers/chromium.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
 
-const CHROMIUM = findChromium()
 const WAIT = { timeout: 15_000 }
 
 function pingingServer(): McpServer {
@@ -39,10 +38,7 @@ function pingingServer(): McpServer {
 }
 
 describe('the studio against a server that asks and a store that writes in batches', {
-  skip:
-    CHROMIUM === undefined &&
-    process.env.CI !== 'true' &&
-    'chromium is not on the PATH (apt-get install chromium)',
+  skip: skipWithoutChromium,
 }, () => {
   let dir: string
   let upstream: Served
@@ -52,7 +48,7 @@ describe('the studio against a server that asks and a store that writes in batch
   let page: Page
 
   before(async () => {
-    if (CHROMIUM === undefined) throw new Error('chromium is not on the PATH')
+    const chromiumPath = requireChromium()
     dir = mkdtempSync(join(tmpdir(), 'portico-studio-'))
     upstream = await serveSdkSessions(pingingServer)
     const db = join(dir, 'store.db')
@@ -63,7 +59,7 @@ describe('the studio against a server that asks and a store that writes in batch
       { sinks: [sink] },
     )
     browser = await chromium.launch({
-      executablePath: CHROMIUM,
+      executablePath: chromiumPath,
       headless: true,
       args: ['--no-sandbox', '--disable-gpu', '--no-first-run'],
     })
