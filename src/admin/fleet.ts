@@ -103,7 +103,7 @@ export function gatewayFleet(gateway: Gateway): Fleet {
 export function transparentFleet(
   running: () => Config,
   readiness: () => Promise<Readiness> | Readiness,
-  status?: StatusBoard,
+  status: StatusBoard,
 ): Fleet {
   const since = new Date().toISOString()
   return {
@@ -112,7 +112,7 @@ export function transparentFleet(
       const { ready, detail } = await readiness()
       const problem = detail?.problem ?? detail?.error
       const error = typeof problem === 'string' ? problem : null
-      const breaker = status?.breakers().find((b) => b.backend === 'upstream')?.state ?? null
+      const breaker = status.breakers().find((b) => b.backend === 'upstream')?.state ?? null
       // Every call is refused at once while the breaker is open: not healthy, and it says why.
       const open = breaker === 'open'
       return [

@@ -9,6 +9,7 @@ import { describe, it } from 'node:test'
 import { transparentFleet } from '../../src/admin/fleet.ts'
 import { loadConfigText } from '../../src/config/load.ts'
 import { redactConfig, redactedConfig } from '../../src/config/redact-config.ts'
+import { StatusBoard } from '../../src/observe/status.ts'
 
 const SECRETS = {
   apiKey: 'api-key-secret-0123456789abcdef',
@@ -148,6 +149,7 @@ describe('config redaction: check --dump and the admin API hide the same secrets
     const fleet = transparentFleet(
       () => config,
       () => ({ ready: true }),
+      new StatusBoard(),
     )
     const shown = (await fleet.config()) as Record<string, unknown>
     assert.deepEqual(leaked(shown), [])
