@@ -10,6 +10,7 @@ import { homedir } from 'node:os'
 import { basename, join } from 'node:path'
 import { createInterface, type Interface } from 'node:readline/promises'
 import { domainSchema } from '../config/csp.ts'
+import { isListenHost } from '../config/listen-host.ts'
 import { codexDocument, importMcpJson } from '../config/mcp-json.ts'
 import { parseClientConfig, readTextFile } from '../config/text-file.ts'
 import type { JsonObject } from '../jsonrpc/message.ts'
@@ -78,14 +79,14 @@ export async function writeInitConfig(flags: InitFlags): Promise<void> {
 function fromFlags(flags: InitFlags): ConfigPlan {
   const plan: ConfigPlan = {
     by: 'portico init',
-    host: flags.host ?? '127.0.0.1',
+    host: checkHost(flags.host ?? '127.0.0.1'),
     port: flags.port ?? 3000,
     cspDomains: cspDomains(flags.csp ?? '', '--csp'),
   }
   if (flags.from !== undefined) Object.assign(plan, backendsFrom(flags.from))
   else plan.upstream = checkUrl(flags.upstream ?? DEFAULT_UPSTREAM, '--upstream')
   if (flags.store === false) plan.store = false
-  else if (flags.db !== undefined) plan.store = flags.db
+  else if (flags.db !== undefined) plan.store = checkPath(flags.db, '--db')
   if (flags.publicUrl !== undefined) plan.publicUrl = checkUrl(flags.publicUrl, '--public-url')
   return plan
 }
@@ -107,6 +108,19 @@ function backendsFrom(file: string): { backends: JsonObject[]; source: string } 
 function checkUrl(value: string, what: string): string {
   if (/^https?:\/\/[^/]+/i.test(value) && URL.canParse(value)) return value
   throw new UserError(`${what}: expected an http:// or https:// URL, got "${value}"`, 2)
+}
+
+function checkHost(value: string): string {
+  if (isListenHost(value)) return value
+  throw new UserError(
+    `--host: expected an IP address or a host name of this machine (e.g. 127.0.0.1, 0.0.0.0), got "${value}"`,
+    2,
+  )
+}
+
+function checkPath(value: string, what: string): string {
+  if (value.trim() !== '') return value
+  throw new UserError(`${what}: expected a file path, got "${value}" (--no-store for none)`, 2)
 }
 
 /**

@@ -17,6 +17,7 @@ import {
   gatewayProxySchema,
   refineGateway,
 } from './gateway.ts'
+import { listenHostSchema } from './listen-host.ts'
 import { refineNameRules } from './name-rules.ts'
 import { logLevelSchema, operateKeys, refineOperate } from './operate.ts'
 import { refinePaths } from './paths.ts'
@@ -70,7 +71,7 @@ export const configSchema = z
         },
       )
       .optional(),
-    host: z.string().min(1).default('127.0.0.1'),
+    host: listenHostSchema.default('127.0.0.1'),
     port: z.number().int().min(0).max(65535).default(3000),
     /**
      * Processes serving the listener (`portico run`, transparent mode): 1, N, or "auto" (one per

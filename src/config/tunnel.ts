@@ -7,6 +7,7 @@
 import { z } from 'zod'
 import { relaySocketUrl } from '../tunnel/relay-url.ts'
 import { durationSchema } from './duration-schema.ts'
+import { listenHostSchema } from './listen-host.ts'
 
 /** A relay deadline: 0 would end every call, stream or registration at once. */
 const positiveDuration = durationSchema.refine((ms) => ms > 0, {
@@ -106,7 +107,7 @@ export const relaySchema = z.strictObject({
     .regex(/^[a-z0-9.-]+$/i, 'expected a host name like tunnel.example.com')
     .optional(),
   /** The relay listens here; TLS is terminated in front of it (Caddy, nginx). */
-  host: z.string().min(1).default('127.0.0.1'),
+  host: listenHostSchema.default('127.0.0.1'),
   port: z.number().int().min(0).max(65535).default(8080),
   /** Scheme of the public URLs handed to clients (`https` behind a TLS terminator). */
   public_scheme: z.enum(['https', 'http']).default('https'),

@@ -230,6 +230,16 @@ describe('portico init with flags', () => {
       bad.stderr,
       'portico: --upstream: expected an http:// or https:// URL, got "localhost:9000"\n',
     )
+    // Before: both wrote a file that did not load and were reported as Portico's own bug.
+    const noPath = runCliSync(['init', '--yes', '-o', '-', '--db', ''])
+    assert.equal(noPath.status, 2)
+    assert.equal(
+      noPath.stderr,
+      'portico: --db: expected a file path, got "" (--no-store for none)\n',
+    )
+    const withPort = runCliSync(['init', '--yes', '-o', '-', '--host', '0.0.0.0:3000'])
+    assert.equal(withPort.status, 2)
+    assert.match(withPort.stderr, /^portico: --host: expected an IP address or a host name/)
   })
 })
 

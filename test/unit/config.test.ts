@@ -499,6 +499,30 @@ describe('loadConfig', () => {
     assert.deepEqual(problems(`${agreeing}\njson_logs = true\nlog_format = "json"`), [])
   })
 
+  it('refuses a listen host that is not an address or a host name, at its line', () => {
+    // Before: `portico check` said ok, and `run` failed to resolve it.
+    const message =
+      'expected an IP address or a host name of this machine (e.g. 127.0.0.1, 0.0.0.0, ::, localhost), without a port'
+    for (const text of [
+      'host = "0.0.0.0:3000"',
+      'host = "bad host"',
+      'host = ""',
+      '[proxy.listen]\nhost = "[::1]"',
+      '[relay]\nhost = "relay:8080"',
+    ]) {
+      const found = problems(`upstream = "http://127.0.0.1:9/mcp"\n${text}`)
+      const line = text.split('\n').length + 1
+      assert.deepEqual(
+        found.map((p) => [p.line, p.message]),
+        [[line, message]],
+        text,
+      )
+    }
+    for (const host of ['0.0.0.0', '::', '::1', 'localhost', 'my_service', 'mcp.example.com.']) {
+      assert.deepEqual(problems(`upstream = "http://127.0.0.1:9/mcp"\nhost = "${host}"`), [], host)
+    }
+  })
+
   it("refuses mcp-proxy's and mcpr's tables and the top level saying two things of one setting", () => {
     // Before: the top level won in silence; with these two, Portico served every interface.
     const listen = problems(
