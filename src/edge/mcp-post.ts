@@ -159,7 +159,8 @@ export async function answerCalls(
           : calls.map((call, index) => answerElement(call, invalid[index], handle))
       const given = await Promise.all(replies)
       const answered = given.map((reply, index) => answering(calls[index] as Call, reply))
-      await sendReplies(res, calls, answered, send)
+      const shown = invalid === undefined ? calls : calls.map((c, i) => asAnswered(c, given[i]))
+      await sendReplies(res, shown, answered, send)
     }
   } catch (error) {
     // Only a client that left gets here (writes wait for drain on its signal).
@@ -188,7 +189,23 @@ export async function answerElement(
   if (reply.kind === 'http') reply.body.resume()
   call.notes.reason ??= refusal.reason
   // Under the id the refusal names, if any: a response's call has none of its own.
-  return MessageReply.error(refusal, refusal.id)
+  const told = MessageReply.error(refusal, refusal.id)
+  if (refusal.id !== undefined) REFUSED_UNDER_ID.add(told)
+  return told
+}
+
+/** Refusals of a message with an id and nothing else, which may be a request that lost its method. */
+const REFUSED_UNDER_ID = new WeakSet<Reply>()
+
+/**
+ * A batch element as its answer is placed: one refused under its id is answered among the
+ * requests' answers, as it is when sent alone; any other answer to a client's response (the
+ * chain's failure to pass a malformed answer's stand-in on) is left out, as a response's is.
+ */
+function asAnswered(call: Call, reply: Reply | undefined): Call {
+  if (call.kind !== 'response' || reply === undefined || !REFUSED_UNDER_ID.has(reply)) return call
+  const id = usableIdOf(call.message)
+  return { ...call, kind: 'request', ...(id === undefined ? {} : { id }) }
 }
 
 /**

@@ -448,7 +448,7 @@ export function decodeBody(body: Buffer | string): Decoded {
       // A client's broken answer to a server request still names the request it answers:
       // the server is told, with an error under that id, instead of waiting for its deadline.
       invalid ??= []
-      invalid[index] = malformedAnswerRefusal(item as JsonObject, answered, batch)
+      invalid[index] = malformedAnswerRefusal(item as JsonObject, answered)
       items[index] = { jsonrpc: '2.0', id: answered, error: MALFORMED_ANSWER }
       kinds.push('response')
       continue
@@ -484,15 +484,14 @@ function answeredIdOf(item: unknown): JsonRpcId | undefined {
 }
 
 /**
- * The client's refusal of a malformed answer: under its id only when the message, alone, could
- * be a request that lost its method (no `result`, no `error`), as any invalid message is; one
- * carrying either is an answer, and an error under its id would read, to the client, as the
- * answer to a request of its own with that id.
+ * The client's refusal of a malformed answer: under its id only when the message could be a
+ * request that lost its method (no `result`, no `error`), as any invalid message is, alone or
+ * among a batch's answers; one carrying either is an answer, and an error under its id would
+ * read, to the client, as the answer to a request of its own with that id (in a batch it is
+ * left out of the answers, as an answer's is).
  */
-function malformedAnswerRefusal(item: JsonObject, id: JsonRpcId, batch: boolean): PorticoError {
-  // In a batch it is no request's answer either way: its refusal is not in the answers array,
-  // and a batch of nothing else is answered with one refusal, which must name no one's id.
-  const answer = batch || 'result' in item || 'error' in item
+function malformedAnswerRefusal(item: JsonObject, id: JsonRpcId): PorticoError {
+  const answer = 'result' in item || 'error' in item
   return new PorticoError('invalid_request', {
     message: MALFORMED_ANSWER_REFUSAL,
     ...(answer ? {} : { id }),

@@ -17,6 +17,7 @@ import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js'
 import { startElicitServer } from '../fixtures/elicit-server.ts'
 import {
   type LegacyMessage,
+  messagesIn,
   openLegacyClient,
   startLegacyUpstream,
 } from '../helpers/legacy-upstream.ts'
@@ -108,6 +109,14 @@ async function everyBreakageTold(url: string, tool: string): Promise<void> {
   }
 }
 
+/** Each answer's id and error code, in id order (a merged stream interleaves them). */
+function idsAndCodes(answers: unknown): Array<[unknown, unknown]> {
+  const list = answers as Array<{ id?: unknown; error?: { code?: unknown } }>
+  return list
+    .map((answer): [unknown, unknown] => [answer.id, answer.error?.code])
+    .sort(([a], [b]) => String(a).localeCompare(String(b)))
+}
+
 describe("a client's malformed answer to a server request", () => {
   let elicit: Awaited<ReturnType<typeof startElicitServer>>
   let gateway: RunningPortico
@@ -168,14 +177,40 @@ describe("a client's malformed answer to a server request", () => {
     const refusal = (await alone.json()) as Refusal['body']
     assert.equal(refusal.error?.code, -32600)
     assert.equal('id' in refusal, false)
-    // Two that could be requests without a method, batched: one refusal naming neither (it
-    // named the first's id, which reads as the answer to a request of the client's own).
+    // Two that could be requests without a method, batched: each gets its own -32600 under its
+    // id among the answers, as each would alone and as any invalid element does (before: one
+    // refusal naming neither, and beside a request, no answer at all).
     const both = await post([
       { jsonrpc: '2.0', id: 5 },
       { jsonrpc: '2.0', id: 6 },
     ])
-    assert.equal(both.status, 400)
-    assert.equal('id' in ((await both.json()) as object), false)
+    assert.equal(both.status, 200)
+    assert.deepEqual(idsAndCodes(await both.json()), [
+      [5, -32600],
+      [6, -32600],
+    ])
+  })
+
+  it('in a batch beside a request: a message with only an id gets its -32600 under that id, in both modes', async () => {
+    for (const url of [gateway.url, transparent.url]) {
+      const session = await openSession(url, '2025-11-25', { elicitation: {} })
+      const answered = await fetch(url, {
+        method: 'POST',
+        headers: { ...MCP_ACCEPT, ...sessionHeaders(session) },
+        body: JSON.stringify([
+          { jsonrpc: '2.0', id: 1, method: 'ping' },
+          { jsonrpc: '2.0', id: 'q' },
+        ]),
+      })
+      assert.equal(answered.status, 200, url)
+      const type = answered.headers.get('content-type') ?? ''
+      const text = await answered.text()
+      const answers = type.includes('event-stream') ? messagesIn(text) : JSON.parse(text)
+      assert.deepEqual(idsAndCodes(answers), [
+        [1, undefined],
+        ['q', -32600],
+      ])
+    }
   })
 
   it('that answers no request is refused the same, and the session serves on', async () => {

@@ -125,8 +125,9 @@ describe("decodeBody: a client's malformed answer to a server request", () => {
         })
         const refusal = decoded.invalid?.[0]
         assert.equal(refusal?.code, -32600, body)
-        // Under its id only when, alone and without result and error, it could be a request.
-        const couldBeRequest = !body.startsWith('[') && !('result' in value || 'error' in value)
+        // Under its id only when, without result and error, it could be a request (alone or
+        // batched, as any invalid message).
+        const couldBeRequest = !('result' in value || 'error' in value)
         assert.equal(refusal?.id, couldBeRequest ? 4 : undefined, body)
       }
     }
