@@ -11,6 +11,7 @@ import { dirname, resolve } from 'node:path'
 import { noUpstream } from '../config/load.ts'
 import { keyLocator } from '../config/locate.ts'
 import type { Config } from '../config/schema.ts'
+import { isYamlFile, parseYaml } from '../config/yaml.ts'
 import { cspFromConfig } from '../csp/setup.ts'
 import { BackendCatalog } from '../gateway/catalog.ts'
 import { defaultStorePath } from '../store/open.ts'
@@ -87,12 +88,26 @@ export function preflightLines(
   const problems = preflightProblems(config, options)
   if (problems.length === 0) return []
   const where = file ?? 'config'
-  const text = file !== undefined && /\.toml$/i.test(file) ? readable(file) : undefined
-  const locator = text === undefined ? undefined : keyLocator(text)
+  const locate = file === undefined ? undefined : lineLocator(file)
   return problems.map((problem) => {
-    const line = problem.path.length === 0 ? undefined : locator?.key(problem.path)
+    const line = problem.path.length === 0 ? undefined : locate?.(problem.path)
     return `${where}${line === undefined ? '' : `:${line}`}: ${said(problem)}`
   })
+}
+
+/** Where a key path is written in a TOML or YAML config file (the file was read and parsed). */
+function lineLocator(file: string): ((path: PropertyKey[]) => number | undefined) | undefined {
+  const text = /\.(toml|ya?ml)$/i.test(file) ? readable(file) : undefined
+  if (text === undefined) return undefined
+  if (!isYamlFile(file)) {
+    const locator = keyLocator(text)
+    return (path) => locator.key(path)
+  }
+  try {
+    return parseYaml(text).locate
+  } catch {
+    return undefined // loaded a moment ago: changed since, and no line is better than a wrong one
+  }
 }
 
 /** `key: message`, or the message alone for a problem of the whole file (no upstream at all). */

@@ -163,4 +163,15 @@ describe('YAML config files', () => {
     assert.equal(out.status, 0, out.stderr)
     assert.equal(out.stderr, '')
   })
+
+  it('portico check names the YAML line of what run would refuse when building', () => {
+    const file = written(
+      'proxy.yaml',
+      'backends:\n  - name: files\n    transport: stdio\n    command: node\nwidgets: ./no-such-folder\n',
+    )
+    const out = runCliSync(['check', '--config', file])
+    assert.equal(out.status, 1)
+    // Before: `proxy.yaml: widgets: …`, without the line a TOML file's problem has.
+    assert.match(out.stderr, /proxy\.yaml:5: widgets: \.\/no-such-folder is not a folder\n/)
+  })
 })
