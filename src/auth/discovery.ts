@@ -51,7 +51,7 @@ export async function discover(issuer: string): Promise<ServerMetadata> {
 async function fetchMetadata(url: URL): Promise<ServerMetadata> {
   const { response, text } = await fetchText(
     url,
-    { headers: { accept: 'application/json' }, redirect: 'error' },
+    { headers: { accept: 'application/json' } },
     { maxBytes: MAX_BYTES, timeoutMs: TIMEOUT_MS },
   )
   if (!response.ok) throw new Error(`HTTP ${response.status}`)

@@ -179,7 +179,6 @@ export class Introspector {
             accept: 'application/json',
           },
           body: new URLSearchParams({ token, token_type_hint: 'access_token' }).toString(),
-          redirect: 'error',
         },
         { maxBytes: MAX_BYTES, timeoutMs: this.#options.timeoutMs ?? TIMEOUT_MS },
       )

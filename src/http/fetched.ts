@@ -72,11 +72,14 @@ function readBefore(reader: Reader, signal: AbortSignal | undefined): ReturnType
 /**
  * An answer of a server Portico asks, fetched and read whole as text within `maxBytes` and
  * `timeoutMs` all told (headers and body): a plain timer owned here, given to fetch and raced
- * against every read of the body (see textWithin), cleared once the answer is read.
+ * against every read of the body (see textWithin), cleared once the answer is read. A redirect
+ * is never followed (it fails the fetch): only the configured server is contacted, and the
+ * request's secrets (a relay's provider secret, an introspection client's credentials, the
+ * token asked about) never go to a host the answer names.
  */
 export async function fetchText(
   url: string | URL,
-  init: RequestInit,
+  init: Omit<RequestInit, 'redirect' | 'signal'>,
   limits: { maxBytes: number; timeoutMs: number },
 ): Promise<{ response: Response; text: string }> {
   const controller = new AbortController()
@@ -86,7 +89,7 @@ export async function fetchText(
     limits.timeoutMs,
   )
   try {
-    const response = await fetch(url, { ...init, signal: controller.signal })
+    const response = await fetch(url, { ...init, redirect: 'error', signal: controller.signal })
     const text = await textWithin(response, limits.maxBytes, controller.signal)
     return { response, text }
   } finally {

@@ -552,12 +552,22 @@ describe('relay tokens and subdomains', () => {
           res.writeHead(200, { 'content-type': 'application/json' })
           res.end(JSON.stringify({ subdomains: ['team-*', 'main'] }))
         } else if (body.token === 'broken') res.writeHead(500).end('oops')
-        else {
+        else if (body.token === 'moved') {
+          res.writeHead(307, { location: `http://127.0.0.1:${elsewherePort}/steal` }).end()
+        } else {
           res.writeHead(401, { 'content-type': 'application/json' })
           res.end(JSON.stringify({ error: 'token revoked' }))
         }
       })
     })
+    // Where a redirect would take the secret and the token: never contacted.
+    const reached: string[] = []
+    const elsewhere = createServer((req, res) => {
+      reached.push(String(req.headers['x-relay-secret']))
+      res.writeHead(200, { 'content-type': 'application/json' })
+      res.end(JSON.stringify({ subdomains: ['*'] }))
+    })
+    const elsewherePort = await listenOnZero(elsewhere)
     const port = await listenOnZero(provider)
     const auth = new RelayAuth({
       mode: 'provider',
@@ -584,8 +594,17 @@ describe('relay tokens and subdomains', () => {
         body: { token: 'good', subdomain: 'team-a' },
       })
       assert.deepEqual(seen[1]?.body, { token: 'good', subdomain: '' })
+      // A redirect is not followed (before: the secret and the token went to the other host,
+      // and its answer opened the tunnel).
+      assert.deepEqual(await auth.authorize('moved', 'alice'), {
+        ok: false,
+        message: 'auth provider unavailable',
+        unavailable: true,
+      })
+      assert.deepEqual(reached, [])
     } finally {
       provider.close()
+      elsewhere.close()
     }
     const unreachable = new RelayAuth({ mode: 'provider', provider: { url: REFUSED_ORIGIN } })
     assert.deepEqual(await unreachable.authorize('good', undefined), {
