@@ -121,6 +121,11 @@ export interface Call {
   /** The upstream the call is sent to, inside an upstream's chain (a backend's name). */
   readonly upstream?: string
   /**
+   * The number of the extra attempt hedging sent (1, 2, …); undefined for the call's own. A
+   * hedge is speculative: it takes a free concurrency slot or none, never a queue place.
+   */
+  readonly hedge?: number
+  /**
    * W3C trace context of the span this call runs in (set by tracing; the client's, when it sent
    * one that is not sampled): sent upstream as the `traceparent` header and, to gateway
    * backends, in `params._meta.traceparent` (`traceparentOf`).

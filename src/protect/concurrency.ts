@@ -5,7 +5,8 @@
  * `rate_limited` (429, `Retry-After`) saying which bound was hit. A slot is held until the
  * answer is completely written (a streamed answer ends after `next` resolved) or the attempt
  * fails (or answers 5xx, which a retry may drop); the time spent waiting is noted on the call (`queuedMs`) for the record.
- * Only requests are counted (notifications and a client's responses pass).
+ * Only requests are counted (notifications and a client's responses pass). A hedge (an extra
+ * attempt hedging sends) takes a free slot or is not sent: it never waits in the queue.
  */
 import type { ConcurrencyConfig } from '../config/protect.ts'
 import { PorticoError } from '../errors.ts'
@@ -92,6 +93,19 @@ export class ConcurrencyLimiter {
     })
   }
 
+  /**
+   * Why a hedge was not sent: no slot free. Marked as never having reached the upstream, so it
+   * says nothing of the upstream's health; the call's other attempts go on.
+   */
+  noSlotForHedge(): PorticoError {
+    return notReached(
+      this.#refusal(
+        `${this.#config.max_concurrent} calls in flight: no hedge sent`,
+        'hedge_no_slot',
+      ),
+    )
+  }
+
   /** Frees a slot, handing it straight to the longest waiter. */
   release(): void {
     const next = this.#queue[0]
@@ -131,6 +145,9 @@ export function concurrencyLimit(limiter: ConcurrencyLimiter, clock: Clock): Mid
     // sampling or elicitation. Queued behind it, each waited out queue_timeout and was refused.
     if (call.kind !== 'request' || isListenStream(call)) return next(call)
     if (limiter.tryAcquire()) return new Slot(limiter, call).run(next)
+    // A hedge waiting in the queue would take a place a client's call could wait in, and be
+    // refused its turn as `queue_full`: another client's call was, while one call hedged.
+    if (call.hedge !== undefined) return Promise.reject(limiter.noSlotForHedge())
     const start = clock.now()
     return limiter.wait(call.signal).then(() => {
       call.notes.queuedMs = (call.notes.queuedMs ?? 0) + Math.round(clock.now() - start)

@@ -74,6 +74,7 @@ function asHedge(call: Call, n: number): { call: Call; restore: (reply: Reply) =
   const hedge: Call = {
     ...withMessage(call, { ...message, id: hedgeId } as JsonRpcMessage),
     id: hedgeId,
+    hedge: n,
   }
   // Matched by the hedge's own id: on an event stream, the event answering the hedge is the one
   // given back the caller's id (keyed by the caller's, it passed on with the hedge's).

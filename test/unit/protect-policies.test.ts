@@ -445,6 +445,35 @@ describe('concurrency', () => {
     await clock.advance(5000)
     assert.match(String((await refused)?.message), /waited 5000 ms for one of its 1 slots/)
   })
+
+  it("sends a hedge only into a free slot: it never takes a queue place another client's call needs", async () => {
+    const clock = new ManualClock()
+    const limiter = new ConcurrencyLimiter('b', config, clock)
+    const chain = compose(
+      [
+        hedging({ config: { delay_ms: 0, max_hedges: 2 }, hints: new ToolHints(), clock }),
+        concurrencyLimit(limiter, clock),
+      ],
+      (call) => new Promise<Reply>((resolve) => finish.set(call.id, () => resolve(ok(call)))),
+    )
+    const finish = new Map<unknown, () => void>()
+    const hedged = requestCall('resources/read', { uri: 'a://slow' }, 1)
+    const answer = chain(hedged)
+    await settle()
+    // Its own attempt holds the one slot; its two hedges found none and were not sent.
+    assert.deepEqual([...finish.keys()], [1])
+    assert.equal(limiter.queued, 0)
+    // Before: the hedges filled the queue, and this call was refused `queue_full` at once.
+    const other = chain(requestCall('ping', undefined, 2))
+    await settle()
+    assert.equal(limiter.queued, 1)
+    finish.get(1)?.()
+    assert.deepEqual(await resultOf(await answer), { content: [] })
+    hedged.lifetime.end()
+    await settle()
+    finish.get(2)?.()
+    assert.deepEqual(await resultOf(await other), { content: [] })
+  })
 })
 
 describe('circuit breaker', () => {
