@@ -22,6 +22,13 @@ const AJV_OPTIONS = { strict: false, allErrors: false, validateFormats: false }
 // ajv is loaded on first use (below): most configurations never validate arguments.
 const require = createRequire(import.meta.url)
 const MAX_COMPILED = 1000
+/**
+ * Compiles one Ajv instance serves before it is replaced: each compile leaves values in the
+ * instance's code-generation scope (the schema, its validate function) that nothing removes,
+ * so an upstream whose schemas keep changing grew one instance without bound (about 4 KB a
+ * compile). A replaced instance is freed once the validators it made are evicted.
+ */
+const COMPILES_PER_INSTANCE = MAX_COMPILED / 2
 
 export interface ArgumentOptions {
   maxArgumentSize: number | undefined
@@ -43,6 +50,8 @@ export class ArgumentGuard {
   /** Made on the first schema compiled: a guard that only bounds sizes never loads ajv. */
   #ajv: Ajv | undefined
   #ajv2020: Ajv2020 | undefined
+  /** Compiles since the instances were made. */
+  #compiles = 0
 
   constructor(options: ArgumentOptions) {
     this.#options = options
@@ -111,6 +120,11 @@ export class ArgumentGuard {
     const declared = typeof schema.$schema === 'string' ? schema.$schema : ''
     const modern = declared.includes('2020-12') || declared.includes('2019-09')
     const { $schema: _ignored, ...rest } = schema
+    if (++this.#compiles > COMPILES_PER_INSTANCE) {
+      this.#compiles = 1
+      this.#ajv = undefined
+      this.#ajv2020 = undefined
+    }
     const ajv: Ajv | Ajv2020 = modern ? this.#draft2020() : this.#draft07()
     const compiled = modern ? schema : rest
     try {
@@ -125,7 +139,9 @@ export class ArgumentGuard {
       // The validate function is kept in `#compiled` (bounded); Ajv's own cache of schemas
       // (keyed by the object, a new one per compile) and registry of `$id`s would grow with
       // every compile, and a schema with an `$id` could not be compiled again ("already
-      // exists") when the tool's schema changes: neither keeps it.
+      // exists") when the tool's schema changes: neither keeps it. (What a compile leaves in
+      // the instance's scope, and `$id`s nested in the schema, go with the instance: see
+      // COMPILES_PER_INSTANCE.)
       ajv.removeSchema(compiled)
     }
   }

@@ -7,6 +7,8 @@
 import assert from 'node:assert/strict'
 import type { IncomingMessage } from 'node:http'
 import { describe, it } from 'node:test'
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import { ArgumentGuard } from '../../src/auth/arguments.ts'
 import { authorize } from '../../src/auth/authorize.ts'
 import { AuthFailure, challenge, refusal } from '../../src/auth/challenge.ts'
@@ -731,6 +733,40 @@ describe('argument guard and schemas with an $id', () => {
       assert.throws(() => guard.check(call({ a: type === 'number' ? 'x' : 1 })), /must be/)
       guard.check(call({ a: type === 'number' ? 1 : 'x' }))
     }
+  })
+
+  it('keeps its memory bounded however many times the schemas change', () => {
+    setFlagsFromString('--expose-gc')
+    const gc = runInNewContext('gc') as () => void
+    const guard = new ArgumentGuard({
+      maxArgumentSize: 1000,
+      validate: true,
+      logger: new Logger({ level: 'silent' }),
+    })
+    const listing = (round: number) => ({
+      tools: Array.from({ length: 100 }, (_, i) => ({
+        name: `t${i}`,
+        inputSchema: {
+          type: 'object',
+          definitions: { d: { $id: `https://example.test/${round}/${i}`, type: 'string' } },
+          properties: { a: { type: 'string' } },
+        },
+      })),
+    })
+    const round = (n: number) => {
+      guard.learn(listing(n))
+      for (let i = 0; i < 100; i++) {
+        guard.check(requestCall('tools/call', { name: `t${i}`, arguments: { a: 'x' } }))
+      }
+    }
+    for (let n = 0; n < 20; n++) round(n)
+    gc()
+    const before = process.memoryUsage().heapUsed
+    for (let n = 20; n < 100; n++) round(n)
+    gc()
+    const grown = process.memoryUsage().heapUsed - before
+    // 8,000 compiles; before, each left about 4 KB in Ajv's scope and registry (over 30 MB).
+    assert.ok(grown < 12_000_000, `${Math.round(grown / 1e6)} MB more after 8,000 compiles`)
   })
 })
 
