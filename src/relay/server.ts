@@ -707,11 +707,18 @@ export class Relay {
       ...(remote === undefined ? {} : { remote }),
     })
     let timedOut = false
-    const timer = setTimeout(() => {
-      timedOut = true
-      stream.reset('no answer in time')
-    }, config.response_timeout)
-    timer.unref()
+    // `response_timeout` is the tunnel's time to start answering, counted once the request is
+    // all sent, as nginx's proxy_read_timeout: a client uploading slowly is bounded by the
+    // relay's own request timeout, not cut with a 504 while it still sends.
+    let timer: NodeJS.Timeout | undefined
+    const awaitAnswer = () => {
+      if (res.headersSent || stream.closed) return
+      timer = setTimeout(() => {
+        timedOut = true
+        stream.reset('no answer in time')
+      }, config.response_timeout)
+      timer.unref()
+    }
     let sent = 0
     // The head waits for the first body bytes (or the end), as Node would send it then anyway,
     // and `response_timeout` runs until it goes: a tunnel that breaks off or falls silent
@@ -840,20 +847,22 @@ export class Relay {
       clearTimeout(idle)
       if (!stream.closed) stream.reset('client disconnected')
     })
-    this.#upload(req, res, stream, count)
+    this.#upload(req, res, stream, count, awaitAnswer)
   }
 
   /**
    * The request body into the stream, bounded by `max_request_body_size`, paused while the
    * stream has no credit. Past the bound the client gets 413 and the rest of its body is read
    * and dropped (up to DISCARD_BYTES more, then the connection is cut): closing at once would
-   * make the client's kernel reset the connection before it read the 413.
+   * make the client's kernel reset the connection before it read the 413. `sent` is called
+   * once the whole body went into the stream.
    */
   #upload(
     req: IncomingMessage,
     res: ServerResponse,
     stream: TunnelStream,
     count: (n: number) => void,
+    sent: () => void,
   ): void {
     let received = 0
     let discarding = false
@@ -881,7 +890,9 @@ export class Relay {
     // 'end' may come while the last chunk still waits for credit: End goes after it.
     req.once('end', () => {
       void writing.then(() => {
-        if (!discarding) stream.end()
+        if (discarding) return
+        stream.end()
+        sent()
       })
     })
     req.once('error', () => stream.reset('client request failed'))

@@ -189,6 +189,45 @@ describe('relay limits and misbehaving tunnels', () => {
     )
   })
 
+  it('a body sent more slowly than response_timeout is answered: the timeout counts once it is all sent', async () => {
+    await tunnel('slow-upload', (stream) => {
+      let bytes = 0
+      stream.receive({
+        data: (chunk) => {
+          bytes += chunk.length
+          stream.consumed(chunk.length)
+        },
+        end: () => {
+          stream.sendHead(FrameType.Head, { status: 200, headers: [] })
+          void stream.write(Buffer.from(`${bytes} bytes`)).then(() => stream.end())
+        },
+        reset: () => {},
+      })
+    })
+    // Eight pieces 400 ms apart: 2.8 s of upload against a 2 s response_timeout (before: 504
+    // "tunnel timeout" while the client was still sending).
+    const socket = connect(port, '127.0.0.1')
+    socket.on('error', () => {})
+    const answer = new Promise<string>((resolve) => {
+      let text = ''
+      socket.on('data', (chunk: Buffer) => {
+        text += chunk.toString('latin1')
+      })
+      socket.on('close', () => resolve(text))
+    })
+    await once(socket, 'connect')
+    socket.write(
+      `POST /mcp HTTP/1.1\r\nhost: slow-upload.relay.test:${port}\r\ncontent-length: 800\r\nconnection: close\r\n\r\n`,
+    )
+    for (let piece = 0; piece < 8; piece++) {
+      await new Promise((resolve) => setTimeout(resolve, 400))
+      socket.write('x'.repeat(100))
+    }
+    const text = await answer
+    assert.match(text, /^HTTP\/1\.1 200 /, text)
+    assert.match(text, /\r\n800 bytes\r\n/)
+  })
+
   it('a tunnel that never answers: 504 after response_timeout', async () => {
     await tunnel('mute', (stream) => {
       stream.receive({ data: () => {}, end: () => {}, reset: () => {} })
