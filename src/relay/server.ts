@@ -16,6 +16,7 @@ import { type RawData, WebSocket, WebSocketServer } from 'ws'
 import type { RelayConfig } from '../config/tunnel.ts'
 import { refuseConnect } from '../http/connect-method.ts'
 import { continueWithin } from '../http/expect-continue.ts'
+import { serveWithoutUpgrade } from '../http/ignored-upgrade.ts'
 import { SendWatch } from '../http/send-timeout.ts'
 import { TCP_KEEPALIVE } from '../http/tcp-keepalive.ts'
 import type { Logger } from '../observe/logger.ts'
@@ -334,10 +335,9 @@ export class Relay {
     socket.on('error', () => socket.destroy())
     const path = (req.url ?? '/').split('?')[0]
     if (path !== REGISTER_PATH) {
-      refuseUpgrade(
-        socket,
-        'HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n',
-      )
+      // Only a tunnel's registration is upgraded: any other request is served as the plain
+      // request it also is, to its tunnel (it was a bare 404).
+      serveWithoutUpgrade(this.#server, req, socket, head)
       return
     }
     if (this.#closing) {

@@ -228,6 +228,50 @@ describe('relay limits and misbehaving tunnels', () => {
     assert.match(text, /\r\n800 bytes\r\n/)
   })
 
+  it('serves a request asking for an upgrade it does not perform (curl --http2: h2c) as plain HTTP/1.1', async () => {
+    const seen: string[][] = []
+    await tunnel('h2c', (stream, head) => {
+      seen.push(head.headers as string[])
+      let bytes = 0
+      stream.receive({
+        data: (chunk) => {
+          bytes += chunk.length
+          stream.consumed(chunk.length)
+        },
+        end: () => {
+          stream.sendHead(FrameType.Head, { status: 200, headers: ['content-length', '1'] })
+          void stream.write(Buffer.from(String(bytes % 10))).then(() => stream.end())
+        },
+        reset: () => {},
+      })
+    })
+    const socket = connect(port, '127.0.0.1')
+    socket.on('error', () => {})
+    let text = ''
+    socket.on('data', (chunk: Buffer) => {
+      text += chunk.toString('latin1')
+    })
+    await once(socket, 'connect')
+    const request = (body: string, upgrade: string) =>
+      `POST /mcp HTTP/1.1\r\nhost: h2c.relay.test:${port}\r\n${upgrade}content-length: ${body.length}\r\n\r\n${body}`
+    // Before: a bare 404 from the relay, the tunnel never asked.
+    socket.write(
+      request(
+        '{"a":1}',
+        'connection: Upgrade, HTTP2-Settings\r\nupgrade: h2c\r\nhttp2-settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n',
+      ),
+    )
+    await until(() => /\r\n\r\n7$/.test(text) || undefined, 5000, 'the first answer')
+    // The connection serves on as any keep-alive connection.
+    socket.write(request('{"ab":12}', ''))
+    await until(() => /\r\n\r\n9$/.test(text) || undefined, 5000, 'the second answer')
+    socket.destroy()
+    assert.equal(text.match(/HTTP\/1\.1 200 /g)?.length, 2, text)
+    const names = (seen[0] ?? []).filter((_, i) => i % 2 === 0).map((n) => n.toLowerCase())
+    assert.equal(names.includes('upgrade'), false, String(names))
+    assert.equal(names.includes('http2-settings'), false, String(names))
+  })
+
   it('a tunnel that never answers: 504 after response_timeout', async () => {
     await tunnel('mute', (stream) => {
       stream.receive({ data: () => {}, end: () => {}, reset: () => {} })
