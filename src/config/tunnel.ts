@@ -100,11 +100,42 @@ export const relayTokenSchema = z.strictObject({
     .min(1),
 })
 
+const LABEL = '[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?'
+const DOMAIN_PATTERN = new RegExp(`^${LABEL}(?:\\.${LABEL})*$`, 'i')
+
+/**
+ * One token in two entries: only the first entry's subdomains counted, so the second's were
+ * refused with nothing said at start. Refused at the repeat, naming the first.
+ */
+function refuseRepeatedTokens(
+  entries: ReadonlyArray<{ token: string }>,
+  ctx: z.RefinementCtx,
+): void {
+  const first = new Map<string, number>()
+  for (const [index, entry] of entries.entries()) {
+    const seen = first.get(entry.token)
+    if (seen === undefined) {
+      first.set(entry.token, index)
+      continue
+    }
+    ctx.addIssue({
+      code: 'custom',
+      path: [index, 'token'],
+      message: `the same token as tokens[${seen}]: list all its subdomains in one entry`,
+    })
+  }
+}
+
 export const relaySchema = z.strictObject({
   /** Public tunnels are `<subdomain>.<domain>`. Required to run a relay. */
   domain: z
     .string()
-    .regex(/^[a-z0-9.-]+$/i, 'expected a host name like tunnel.example.com')
+    // Whole labels only: a trailing dot (`relay.test.`) made the bare domain read as tunnel
+    // "relay", and `..` or a leading dot named no host at all.
+    .regex(
+      DOMAIN_PATTERN,
+      'expected a host name like tunnel.example.com (no leading or trailing dot)',
+    )
     .optional(),
   /** The relay listens here; TLS is terminated in front of it (Caddy, nginx). */
   host: listenHostSchema.default('127.0.0.1'),
@@ -114,7 +145,7 @@ export const relaySchema = z.strictObject({
   /** mcpr's token verification service: `POST <auth_provider>/api/verify`. */
   auth_provider: httpUrl.optional(),
   auth_provider_secret: z.string().min(1).optional(),
-  tokens: z.array(relayTokenSchema).optional(),
+  tokens: z.array(relayTokenSchema).superRefine(refuseRepeatedTokens).optional(),
   max_request_body_size: z
     .number()
     .int()

@@ -670,6 +670,33 @@ describe('relay tokens and subdomains', () => {
     assert.equal(settings.auth.mode, 'static')
   })
 
+  it('refuses one token in two entries, and a domain that is not whole labels', () => {
+    // Before: the second entry's subdomains were refused at registration, nothing said at start.
+    assert.throws(
+      () =>
+        relaySettings(undefined, {
+          MCPR_RELAY_DOMAIN: 'x.y',
+          MCPR_RELAY_TOKENS: JSON.stringify([
+            { token: 'team-token-1', subdomains: ['alice'] },
+            { token: 'team-token-1', subdomains: ['bob'] },
+          ]),
+        }),
+      /relay\.tokens\.1\.token: the same token as tokens\[0\]: list all its subdomains in one entry/,
+    )
+    // Before: `relay.test.` made the bare domain read as tunnel "relay".
+    for (const domain of ['relay.test.', '.relay.test', 'relay..test', '-relay.test']) {
+      assert.throws(
+        () => relaySettings(undefined, { MCPR_RELAY_DOMAIN: domain }),
+        /expected a host name like tunnel\.example\.com/,
+        domain,
+      )
+    }
+    assert.equal(
+      relaySettings(undefined, { MCPR_RELAY_DOMAIN: 'Tunnel.Example.com' }).auth.mode,
+      'open',
+    )
+  })
+
   it('refuses to run open while its settings name a credential it would not use', () => {
     const domain = { MCPR_RELAY_DOMAIN: 'x.y' }
     const token = '[{"token":"abcdefabcdefabcdef12","subdomains":["a"]}]'
