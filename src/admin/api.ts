@@ -158,6 +158,12 @@ function routesOf(options: AdminApiOptions): Route[] {
     }),
     route('PUT', `/backends/${SEGMENT}`, async (req, res, [name]) => {
       const body = await jsonBody(req, maxBody)
+      // A body naming another backend is no rename: it was replaced under the URL's name.
+      if (body.name !== undefined && body.name !== name) {
+        throw new PorticoError('invalid_request', {
+          message: `The body names backend ${JSON.stringify(body.name)} and the URL '${name}': a backend is renamed by removing it and adding the new one`,
+        })
+      }
       const replaced = await changes().replace(withTransport({ ...body, name }))
       note(req, 'backend replaced', { backend: replaced })
       sendJson(res, 200, { ok: true, message: `Backend '${replaced}' updated` })

@@ -289,6 +289,15 @@ describe('admin API and admin tools (gateway, own listener, token)', () => {
     assert.match(text(await client.callTool({ name: 'h__cwd', arguments: {} })), /\//)
     const replaced = await call(`${admin}/backends/h`, 'PUT', { url: http.url, timeout: 5 })
     assert.deepEqual(replaced.json, { ok: true, message: "Backend 'h' updated" })
+    // A body naming another backend is refused (before: replaced under the URL's name).
+    const renamed = await call(`${admin}/backends/h`, 'PUT', { name: 'other', url: http.url })
+    assert.equal(renamed.status, 400)
+    assert.match(
+      String((renamed.json as { message?: string }).message),
+      /^The body names backend "other" and the URL 'h'/,
+    )
+    const same = await call(`${admin}/backends/h`, 'PUT', { name: 'h', url: http.url })
+    assert.equal(same.status, 200)
     assert.equal((await call(`${admin}/backends/zz`, 'PUT', { url: http.url })).status, 404)
     assert.equal((await call(`${admin}/backends/h`, 'DELETE')).status, 200)
     assert.equal((await call(`${admin}/backends/h`, 'DELETE')).status, 404)
