@@ -4,6 +4,7 @@
  * answering this call is. An answer no rewriter changed keeps its original bytes.
  */
 import { isObject, type JsonObject, type JsonRpcResponse } from '../jsonrpc/message.ts'
+import { mayReadTwoWays } from '../jsonrpc/repeated-keys.ts'
 import type { Call } from '../pipeline/call.ts'
 import type { Middleware } from '../pipeline/compose.ts'
 import { mapAnswer, type StreamEvent, type StreamReply } from '../pipeline/reply.ts'
@@ -16,8 +17,21 @@ export function rewriteResponses(rewriters: readonly ResponseRewriter[]): Middle
     if (call.kind !== 'request') return reply
     const applicable = rewriters.filter((rewriter) => rewriter.appliesTo(call))
     if (applicable.length === 0) return reply
-    return mapAnswer(call, reply, (response) => applyAll(call, response, applicable))
+    return mapAnswer(call, reply, (response, text) => checked(call, response, applicable, text))
   }
+}
+
+/**
+ * What the rewriters made of an answer, or undefined to pass its bytes on: only when the text
+ * reads one way (no key named twice), as what was checked is what a host reads.
+ */
+function checked(
+  call: Call,
+  response: JsonRpcResponse,
+  rewriters: readonly ResponseRewriter[],
+  text: () => string,
+): JsonRpcResponse | undefined {
+  return applyAll(call, response, rewriters) ?? (mayReadTwoWays(text()) ? response : undefined)
 }
 
 function applyAll(
@@ -79,7 +93,8 @@ export function rewriteAnswerEvent(
     const applicable = rewriters.filter((rewriter) => rewriter.appliesTo(call))
     current = (applicable.length === 0 ? undefined : applyAll(call, current, applicable)) ?? current
   }
-  return current === response ? event : event.with(current)
+  if (current !== response || mayReadTwoWays(event.data)) return event.with(current)
+  return event
 }
 
 /** Which methods' results this could be, by the members only those methods' results have. */

@@ -408,12 +408,12 @@ interface AnsweredCall {
 export async function mapAnswer(
   call: AnsweredCall,
   reply: Reply,
-  transform: (response: JsonRpcResponse) => JsonRpcResponse | undefined,
+  transform: (response: JsonRpcResponse, text: () => string) => JsonRpcResponse | undefined,
 ): Promise<Reply> {
   if (reply instanceof MessageReply) {
     const response = await reply.json()
     if (response === undefined) return unreadable(call, reply)
-    const changed = transform(response)
+    const changed = transform(response, () => textOf(reply))
     return changed === undefined ? reply : reply.with(changed)
   }
   if (reply instanceof StreamReply) {
@@ -425,11 +425,17 @@ export async function mapAnswer(
       if (message === undefined) return undefined
       const response = asResponse(message)
       if (response === undefined || !answersCall(call, response.id)) return event
-      const changed = transform(response)
+      const changed = transform(response, () => event.data)
       return changed === undefined ? event : event.with(changed)
     })
   }
   return reply
+}
+
+/** The text of an answer read whole (what `json()` parsed). */
+function textOf(reply: MessageReply): string {
+  const body = reply.body()
+  return 'bytes' in body ? body.bytes.toString('utf8') : ''
 }
 
 /**

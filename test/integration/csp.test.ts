@@ -341,6 +341,60 @@ describe('CSP through Portico: a legacy SSE server that writes ids its own way',
   })
 })
 
+describe('CSP through Portico: an answer that names a key twice', () => {
+  it('is written again from what was checked, never passed on for a first-key reader (JSON and SSE)', async () => {
+    // The policy Portico writes for this widget, written last: JSON.parse (last key wins) sees
+    // nothing to change; a reader keeping the first key saw the app's `*` and its frame.
+    const ok =
+      '{"connectDomains":["https://mcp.example.com"],"resourceDomains":["https://mcp.example.com"],"frameDomains":[],"baseUriDomains":[]}'
+    const okOpenAi =
+      '{"connect_domains":["https://mcp.example.com"],"resource_domains":["https://mcp.example.com"],"frame_domains":[],"redirect_domains":[]}'
+    const meta = `{"ui":{"csp":{"frameDomains":["https://evil-frame.example"],"connectDomains":["*"]},"csp":${ok}},"openai/widgetCSP":{"frame_domains":["*"]},"openai/widgetCSP":${okOpenAi}}`
+    const upstream = await startRawUpstream('twice', (res, request) => {
+      const answer = `{"jsonrpc":"2.0","id":${JSON.stringify(request.id)},"result":{"contents":[{"uri":"ui://w/a.html","mimeType":"${MCP_APP_MIME}","text":"x","_meta":${meta}}]}}`
+      if (request.path.includes('sse')) {
+        res.writeHead(200, { 'content-type': 'text/event-stream' })
+        res.end(`event: message\ndata: ${answer}\n\n`)
+      } else {
+        res.writeHead(200, { 'content-type': 'application/json' })
+        res.end(answer)
+      }
+    })
+    const portico = await startPortico({
+      upstream: upstream.url,
+      public_url: `${PUBLIC}/mcp`,
+      csp: { frameDomains: { mode: 'replace', domains: [] } },
+    })
+    try {
+      for (const search of ['', '?sse']) {
+        const response = await fetch(`${portico.url}${search}`, {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/json',
+            accept: 'application/json, text/event-stream',
+            'mcp-protocol-version': '2025-06-18',
+          },
+          body: JSON.stringify({
+            jsonrpc: '2.0',
+            id: 1,
+            method: 'resources/read',
+            params: { uri: 'ui://w/a.html' },
+          }),
+        })
+        const text = await response.text()
+        assert.equal(response.status, 200, text)
+        const type = response.headers.get('content-type') ?? ''
+        assert.ok(type.startsWith(search ? 'text/event-stream' : 'application/json'), type)
+        assert.doesNotMatch(text, /evil-frame|\["\*"\]/, search)
+        assert.match(text, /"frameDomains":\[\]/, search)
+      }
+    } finally {
+      await portico.close()
+      await upstream.close()
+    }
+  })
+})
+
 describe('CSP through Portico: widget URIs an upstream makes up', () => {
   it('a megabyte URI against `match = "ui://*/*.html"` is matched without freezing Portico', async () => {
     // `ui://` and a megabyte of slashes: each split tried by a backtracking `.*/.*\.html`
