@@ -3,11 +3,12 @@
  * port with Portico in front, and prints the URL and what to try next. The README's first
  * command.
  */
-import { parseConfig } from '../config/schema.ts'
+import { type Config, parseConfig } from '../config/schema.ts'
 import { Logger } from '../observe/logger.ts'
 import { createPortico } from '../portico.ts'
 import { UserError } from './errors.ts'
 import { releaseHangups } from './hangup.ts'
+import { checkHostFlag } from './host-flag.ts'
 import { closeOnSignal, listenOrExplain, openRecording, reloadOnHangup } from './run.ts'
 import { releaseYoungGeneration } from './start-memory.ts'
 
@@ -20,18 +21,22 @@ export interface DemoFlags {
 export async function runDemo(flags: DemoFlags): Promise<void> {
   const { startDemoServer } = await loadDemoServer()
   const port = flags.port ?? portFromEnv(process.env.PORTICO_PORT) ?? 3000
+  // Checked before the demo server listens: a usage error, not a stack trace and a process
+  // the demo server's listener kept alive.
+  const host = checkHostFlag(flags.host)
   const demo = await startDemoServer({ host: '127.0.0.1', port: 0 })
   const logger = new Logger({ level: 'info' })
-  const config = parseConfig({
-    upstream: demo.url,
-    host: flags.host,
-    port,
-    name: 'demo',
-    access_log: true,
-    store: { path: flags.db || process.env.PORTICO_DB || undefined },
-  })
+  let config: Config
   let store: ReturnType<typeof openRecording>
   try {
+    config = parseConfig({
+      upstream: demo.url,
+      host,
+      port,
+      name: 'demo',
+      access_log: true,
+      store: { path: flags.db || process.env.PORTICO_DB || undefined },
+    })
     store = openRecording(config, 'demo', logger)
   } catch (error) {
     // The demo server listens already: left open, the process never exited after the error.

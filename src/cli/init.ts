@@ -10,11 +10,11 @@ import { homedir } from 'node:os'
 import { basename, join } from 'node:path'
 import { createInterface, type Interface } from 'node:readline/promises'
 import { domainSchema } from '../config/csp.ts'
-import { isListenHost } from '../config/listen-host.ts'
 import { codexDocument, importMcpJson } from '../config/mcp-json.ts'
 import { parseClientConfig, readTextFile } from '../config/text-file.ts'
 import type { JsonObject } from '../jsonrpc/message.ts'
 import { UserError } from './errors.ts'
+import { checkHostFlag } from './host-flag.ts'
 import { type ConfigPlan, renderConfig, writeConfig } from './write-config.ts'
 
 export interface InitFlags {
@@ -79,7 +79,7 @@ export async function writeInitConfig(flags: InitFlags): Promise<void> {
 function fromFlags(flags: InitFlags): ConfigPlan {
   const plan: ConfigPlan = {
     by: 'portico init',
-    host: checkHost(flags.host ?? '127.0.0.1'),
+    host: checkHostFlag(flags.host ?? '127.0.0.1'),
     port: flags.port ?? 3000,
     cspDomains: cspDomains(flags.csp ?? '', '--csp'),
   }
@@ -108,14 +108,6 @@ function backendsFrom(file: string): { backends: JsonObject[]; source: string } 
 function checkUrl(value: string, what: string): string {
   if (/^https?:\/\/[^/]+/i.test(value) && URL.canParse(value)) return value
   throw new UserError(`${what}: expected an http:// or https:// URL, got "${value}"`, 2)
-}
-
-function checkHost(value: string): string {
-  if (isListenHost(value)) return value
-  throw new UserError(
-    `--host: expected an IP address or a host name of this machine (e.g. 127.0.0.1, 0.0.0.0), got "${value}"`,
-    2,
-  )
 }
 
 function checkPath(value: string, what: string): string {

@@ -105,11 +105,13 @@ describe('exit codes', () => {
       ['demo', '--port', '65536'],
       ['dashboard', '--mcp-url', 'not a url'],
       ['dashboard', '--mcp-url', 'ftp://x/mcp'],
+      // Before: a ZodError's stack, and the demo server kept the process running.
+      ['demo', '--host', '0.0.0.0:3000'],
     ]) {
       const result = runCliSync(args)
       // Before: the dashboard exited 1 with Node's own words, or accepted the URL.
       assert.equal(result.status, 2, `portico ${args.join(' ')}: ${result.stderr}`)
-      assert.match(result.stderr, /--(port|mcp-url): expected/)
+      assert.match(result.stderr, /--(port|mcp-url|host): expected/)
     }
   })
 
