@@ -6,21 +6,62 @@
  * front of the bytes already read, and the socket is given to the server as a new connection,
  * whose parser then reads it as any request. (`curl --http2` over http:// sends
  * `Upgrade: h2c` with every request.)
+ *
+ * The socket is handed over only once the answers of the requests before it on the connection
+ * (pipelined) are complete: they belong to the connection's old state, and an answer the new
+ * state wrote meanwhile would wait behind them for ever.
  */
-import type { IncomingMessage, Server } from 'node:http'
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 
 /** Headers that only carry the upgrade: dropped, as is their name in `Connection`. */
 const UPGRADE_ONLY = new Set(['upgrade', 'http2-settings'])
 
+/** Answers still open per connection, for the server that serves ignored upgrades. */
+export class OpenAnswers {
+  readonly #open = new WeakMap<Socket, { count: number; idle: Array<() => void> }>()
+
+  /** Counts `res` on its connection until it closes: called for each request served. */
+  opened(req: IncomingMessage, res: ServerResponse): void {
+    const socket = req.socket
+    let entry = this.#open.get(socket)
+    if (entry === undefined) {
+      entry = { count: 0, idle: [] }
+      this.#open.set(socket, entry)
+    }
+    entry.count++
+    const counted = entry
+    res.once('close', () => {
+      if (--counted.count > 0) return
+      this.#open.delete(socket)
+      for (const then of counted.idle) then()
+    })
+  }
+
+  /** Runs `then` once the connection has no answer open (at once if it has none). */
+  whenIdle(socket: Socket, then: () => void): void {
+    const entry = this.#open.get(socket)
+    if (entry === undefined) then()
+    else entry.idle.push(then)
+  }
+}
+
 export function serveWithoutUpgrade(
   server: Server,
+  answers: OpenAnswers,
   req: IncomingMessage,
   socket: Socket,
   head: Buffer,
 ): void {
-  socket.unshift(Buffer.concat([Buffer.from(headWithoutUpgrade(req), 'latin1'), head]))
-  server.emit('connection', socket)
+  // Between the parser's detaching and the handover, an error must not go unheard.
+  const onError = () => socket.destroy()
+  socket.on('error', onError)
+  answers.whenIdle(socket, () => {
+    socket.removeListener('error', onError)
+    if (socket.destroyed) return
+    socket.unshift(Buffer.concat([Buffer.from(headWithoutUpgrade(req), 'latin1'), head]))
+    server.emit('connection', socket)
+  })
 }
 
 function headWithoutUpgrade(req: IncomingMessage): string {

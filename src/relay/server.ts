@@ -16,7 +16,7 @@ import { type RawData, WebSocket, WebSocketServer } from 'ws'
 import type { RelayConfig } from '../config/tunnel.ts'
 import { refuseConnect } from '../http/connect-method.ts'
 import { continueWithin } from '../http/expect-continue.ts'
-import { serveWithoutUpgrade } from '../http/ignored-upgrade.ts'
+import { OpenAnswers, serveWithoutUpgrade } from '../http/ignored-upgrade.ts'
 import { SendWatch } from '../http/send-timeout.ts'
 import { TCP_KEEPALIVE } from '../http/tcp-keepalive.ts'
 import type { Logger } from '../observe/logger.ts'
@@ -179,6 +179,8 @@ export class Relay {
   readonly #tunnels = new Map<string, Tunnel>()
   readonly #server: Server
   readonly #wss: WebSocketServer
+  /** Answers open per connection: an ignored upgrade is served once they are done. */
+  readonly #answers = new OpenAnswers()
   /** Registration sockets that presented no token in their upgrade request. */
   readonly #anonymous = new Waiting(MAX_WAITING, MAX_WAITING_PER_ADDRESS)
   /** Registration sockets that presented a token: checked, or being checked. */
@@ -332,14 +334,14 @@ export class Relay {
   }
 
   #onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
-    socket.on('error', () => socket.destroy())
     const path = (req.url ?? '/').split('?')[0]
     if (path !== REGISTER_PATH) {
       // Only a tunnel's registration is upgraded: any other request is served as the plain
       // request it also is, to its tunnel (it was a bare 404).
-      serveWithoutUpgrade(this.#server, req, socket, head)
+      serveWithoutUpgrade(this.#server, this.#answers, req, socket, head)
       return
     }
+    socket.on('error', () => socket.destroy())
     if (this.#closing) {
       refuseUnavailable(socket, 1)
       return
@@ -595,6 +597,7 @@ export class Relay {
   }
 
   #onRequest(req: IncomingMessage, res: ServerResponse): void {
+    this.#answers.opened(req, res)
     const started = performance.now()
     const subdomain = this.#subdomainOf(req.headers.host)
     let bytesOut = 0
@@ -711,12 +714,13 @@ export class Relay {
     // all sent, as nginx's proxy_read_timeout: a client uploading slowly is bounded by the
     // relay's own request timeout, not cut with a 504 while it still sends.
     let timer: NodeJS.Timeout | undefined
+    const giveUp = () => {
+      timedOut = true
+      stream.reset('no answer in time')
+    }
     const awaitAnswer = () => {
       if (res.headersSent || stream.closed) return
-      timer = setTimeout(() => {
-        timedOut = true
-        stream.reset('no answer in time')
-      }, config.response_timeout)
+      timer = setTimeout(giveUp, config.response_timeout)
       timer.unref()
     }
     let sent = 0
@@ -847,7 +851,7 @@ export class Relay {
       clearTimeout(idle)
       if (!stream.closed) stream.reset('client disconnected')
     })
-    this.#upload(req, res, stream, count, awaitAnswer)
+    this.#upload(req, res, stream, count, { sent: awaitAnswer, stalled: giveUp })
   }
 
   /**
@@ -855,14 +859,15 @@ export class Relay {
    * stream has no credit. Past the bound the client gets 413 and the rest of its body is read
    * and dropped (up to DISCARD_BYTES more, then the connection is cut): closing at once would
    * make the client's kernel reset the connection before it read the 413. `sent` is called
-   * once the whole body went into the stream.
+   * once the whole body went into the stream; `stalled` when the tunnel took none of it for
+   * `response_timeout` (it gave no credit: it is not reading, and would never answer).
    */
   #upload(
     req: IncomingMessage,
     res: ServerResponse,
     stream: TunnelStream,
     count: (n: number) => void,
-    sent: () => void,
+    { sent, stalled }: { sent: () => void; stalled: () => void },
   ): void {
     let received = 0
     let discarding = false
@@ -881,9 +886,12 @@ export class Relay {
         return
       }
       req.pause()
-      writing = stream.write(chunk).then((sent) => {
+      const stall = setTimeout(stalled, this.#config.response_timeout)
+      stall.unref()
+      writing = stream.write(chunk).then((written) => {
+        clearTimeout(stall)
         // A stream gone (answered early, reset, tunnel closed): the rest is dropped.
-        if (!sent) discarding = true
+        if (!written) discarding = true
         req.resume()
       })
     })

@@ -274,6 +274,54 @@ describe('relay limits and misbehaving tunnels', () => {
     assert.equal(names.includes('http2-settings'), false, String(names))
   })
 
+  it('answers a request pipelined behind another before an ignored upgrade, in order', async () => {
+    await tunnel('piped', (stream, head) => answer(200, String(head.path))(stream, head))
+    const socket = connect(port, '127.0.0.1')
+    socket.on('error', () => {})
+    let text = ''
+    socket.on('data', (chunk: Buffer) => {
+      text += chunk.toString('latin1')
+    })
+    await once(socket, 'connect')
+    const host = `host: piped.relay.test:${port}\r\n`
+    // One write: the second request is parsed (and handed to 'upgrade') while the first is
+    // still being answered. Before: the second never got an answer, the connection stayed open.
+    socket.write(
+      `GET /a HTTP/1.1\r\n${host}\r\nGET /b HTTP/1.1\r\n${host}connection: Upgrade\r\nupgrade: h2c\r\n\r\n`,
+    )
+    await until(() => /\r\n\/b\r\n0\r\n\r\n$/.test(text) || undefined, 5000, 'the second answer')
+    socket.destroy()
+    assert.equal(text.match(/HTTP\/1\.1 200 /g)?.length, 2, text)
+    assert.ok(text.indexOf('/a') < text.indexOf('/b'), text)
+  })
+
+  it('a tunnel that takes none of a request body for response_timeout: 504', async () => {
+    // It never hands back credit: the upload stops at its window. Counted from the last byte
+    // alone, nothing would ever end the wait.
+    await tunnel('no-credit', (stream) => {
+      stream.receive({ data: () => {}, end: () => {}, reset: () => {} })
+    })
+    const socket = connect(port, '127.0.0.1')
+    socket.on('error', () => {})
+    let text = ''
+    socket.on('data', (chunk: Buffer) => {
+      text += chunk.toString('latin1')
+    })
+    const closed = once(socket, 'close')
+    await once(socket, 'connect')
+    const body = Buffer.alloc(1024 * 1024, 'x')
+    socket.write(
+      `POST /mcp HTTP/1.1\r\nhost: no-credit.relay.test:${port}\r\ncontent-length: ${body.length}\r\n\r\n`,
+    )
+    socket.write(body)
+    await Promise.race([
+      closed,
+      until(() => text.includes('tunnel timeout') || undefined, 10_000, 'the 504'),
+    ])
+    socket.destroy()
+    assert.match(text, /^HTTP\/1\.1 504 /, text.slice(0, 200))
+  })
+
   it('a tunnel that never answers: 504 after response_timeout', async () => {
     await tunnel('mute', (stream) => {
       stream.receive({ data: () => {}, end: () => {}, reset: () => {} })
