@@ -22,6 +22,19 @@ import { fetchVia, wildcardAgent } from '../helpers/wildcard-dns.ts'
 const agent = wildcardAgent()
 const relayFetch = fetchVia(agent)
 
+/** A raw connection to the relay: what it has received so far, and when it closed. */
+async function rawConnection(port: number) {
+  const socket = connect(port, '127.0.0.1')
+  socket.on('error', () => {})
+  let text = ''
+  socket.on('data', (chunk: Buffer) => {
+    text += chunk.toString('latin1')
+  })
+  const closed = once(socket, 'close').then(() => text)
+  await once(socket, 'connect')
+  return { socket, text: () => text, closed }
+}
+
 type OnOpen = (stream: TunnelStream, head: Record<string, unknown>) => void
 
 describe('relay limits and misbehaving tunnels', () => {
@@ -218,16 +231,7 @@ describe('relay limits and misbehaving tunnels', () => {
     )
     // Eight pieces 400 ms apart: 2.8 s of upload against a 2 s response_timeout (before: 504
     // "tunnel timeout" while the client was still sending).
-    const socket = connect(port, '127.0.0.1')
-    socket.on('error', () => {})
-    const answer = new Promise<string>((resolve) => {
-      let text = ''
-      socket.on('data', (chunk: Buffer) => {
-        text += chunk.toString('latin1')
-      })
-      socket.on('close', () => resolve(text))
-    })
-    await once(socket, 'connect')
+    const { socket, closed } = await rawConnection(port)
     socket.write(
       `POST /mcp HTTP/1.1\r\nhost: slow-upload.relay.test:${port}\r\ncontent-length: 800\r\nconnection: close\r\n\r\n`,
     )
@@ -235,7 +239,7 @@ describe('relay limits and misbehaving tunnels', () => {
       await new Promise((resolve) => setTimeout(resolve, 400))
       socket.write('x'.repeat(100))
     }
-    const text = await answer
+    const text = await closed
     assert.match(text, /^HTTP\/1\.1 200 /, text)
     assert.match(text, /\r\n\r\n800 bytes$/)
   })
@@ -247,13 +251,7 @@ describe('relay limits and misbehaving tunnels', () => {
       seen.push(head.headers as string[])
       counting(stream, head)
     })
-    const socket = connect(port, '127.0.0.1')
-    socket.on('error', () => {})
-    let text = ''
-    socket.on('data', (chunk: Buffer) => {
-      text += chunk.toString('latin1')
-    })
-    await once(socket, 'connect')
+    const { socket, text: received } = await rawConnection(port)
     const request = (body: string, upgrade: string) =>
       `POST /mcp HTTP/1.1\r\nhost: h2c.relay.test:${port}\r\n${upgrade}content-length: ${body.length}\r\n\r\n${body}`
     // Before: a bare 404 from the relay, the tunnel never asked.
@@ -263,11 +261,12 @@ describe('relay limits and misbehaving tunnels', () => {
         'connection: Upgrade, HTTP2-Settings\r\nupgrade: h2c\r\nhttp2-settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n',
       ),
     )
-    await until(() => /\r\n\r\n7$/.test(text) || undefined, 5000, 'the first answer')
+    await until(() => /\r\n\r\n7$/.test(received()) || undefined, 5000, 'the first answer')
     // The connection serves on as any keep-alive connection.
     socket.write(request('{"ab":12}', ''))
-    await until(() => /\r\n\r\n9$/.test(text) || undefined, 5000, 'the second answer')
+    await until(() => /\r\n\r\n9$/.test(received()) || undefined, 5000, 'the second answer')
     socket.destroy()
+    const text = received()
     assert.equal(text.match(/HTTP\/1\.1 200 /g)?.length, 2, text)
     const names = (seen[0] ?? []).filter((_, i) => i % 2 === 0).map((n) => n.toLowerCase())
     assert.equal(names.includes('upgrade'), false, String(names))
@@ -276,21 +275,20 @@ describe('relay limits and misbehaving tunnels', () => {
 
   it('answers a request pipelined behind another before an ignored upgrade, in order', async () => {
     await tunnel('piped', (stream, head) => answer(200, String(head.path))(stream, head))
-    const socket = connect(port, '127.0.0.1')
-    socket.on('error', () => {})
-    let text = ''
-    socket.on('data', (chunk: Buffer) => {
-      text += chunk.toString('latin1')
-    })
-    await once(socket, 'connect')
+    const { socket, text: received } = await rawConnection(port)
     const host = `host: piped.relay.test:${port}\r\n`
     // One write: the second request is parsed (and handed to 'upgrade') while the first is
     // still being answered. Before: the second never got an answer, the connection stayed open.
     socket.write(
       `GET /a HTTP/1.1\r\n${host}\r\nGET /b HTTP/1.1\r\n${host}connection: Upgrade\r\nupgrade: h2c\r\n\r\n`,
     )
-    await until(() => /\r\n\/b\r\n0\r\n\r\n$/.test(text) || undefined, 5000, 'the second answer')
+    await until(
+      () => /\r\n\/b\r\n0\r\n\r\n$/.test(received()) || undefined,
+      5000,
+      'the second answer',
+    )
     socket.destroy()
+    const text = received()
     assert.equal(text.match(/HTTP\/1\.1 200 /g)?.length, 2, text)
     assert.ok(text.indexOf('/a') < text.indexOf('/b'), text)
   })
@@ -301,14 +299,7 @@ describe('relay limits and misbehaving tunnels', () => {
     await tunnel('no-credit', (stream) => {
       stream.receive({ data: () => {}, end: () => {}, reset: () => {} })
     })
-    const socket = connect(port, '127.0.0.1')
-    socket.on('error', () => {})
-    let text = ''
-    socket.on('data', (chunk: Buffer) => {
-      text += chunk.toString('latin1')
-    })
-    const closed = once(socket, 'close')
-    await once(socket, 'connect')
+    const { socket, text: received, closed } = await rawConnection(port)
     const body = Buffer.alloc(1024 * 1024, 'x')
     socket.write(
       `POST /mcp HTTP/1.1\r\nhost: no-credit.relay.test:${port}\r\ncontent-length: ${body.length}\r\n\r\n`,
@@ -316,9 +307,10 @@ describe('relay limits and misbehaving tunnels', () => {
     socket.write(body)
     await Promise.race([
       closed,
-      until(() => text.includes('tunnel timeout') || undefined, 10_000, 'the 504'),
+      until(() => received().includes('tunnel timeout') || undefined, 10_000, 'the 504'),
     ])
     socket.destroy()
+    const text = received()
     assert.match(text, /^HTTP\/1\.1 504 /, text.slice(0, 200))
   })
 
