@@ -194,13 +194,22 @@ export class BackendCatalog {
     else this.#resume.set(kind, cursor)
   }
 
-  /** The client-facing name of a local tool or prompt name. */
-  exposedName(local: string): string {
+  /**
+   * The client-facing name of a local tool or prompt name. A rewritten name (shortened, or
+   * made portable) that another item of the kind has as its own unchanged name (`db.query`
+   * becomes `a__db_query_06d357e1` beside the backend's own `db_query_06d357e1`) goes to the
+   * item that has it: the rewritten one is told apart by another hash, so each listed name
+   * reaches its own item (the listing named both alike, and calls reached `db.query` only).
+   */
+  exposedName(local: string, kind?: ItemKind): string {
     const renamed = this.#aliases.get(local)?.to ?? local
-    const full = namespaced(this.#prefix, '', renamed)
-    if (full !== `${this.#prefix}${renamed}` && this.#short.size < MAX_SHORT_NAMES) {
-      this.#short.set(full, local)
+    const plain = `${this.#prefix}${renamed}`
+    let full = namespaced(this.#prefix, '', renamed)
+    if (full === plain) return full
+    if (kind !== undefined && this.#seen[kind].has(full.slice(this.#prefix.length))) {
+      full = namespaced(this.#prefix, '', `${renamed}\u0000`)
     }
+    if (this.#short.size < MAX_SHORT_NAMES) this.#short.set(full, local)
     return full
   }
 
@@ -214,8 +223,11 @@ export class BackendCatalog {
    * is not this backend's or is filtered out (callers answer "unknown tool" either way).
    */
   resolve(kind: ItemKind, exposed: string): string | undefined {
-    const short = this.#short.get(exposed)
-    const local = short ?? localPart(this.#prefix, '', exposed)
+    const literal = localPart(this.#prefix, '', exposed)
+    // An item listed under this very name is it, whatever another's rewritten name once was.
+    const short =
+      literal !== undefined && this.#seen[kind].has(literal) ? undefined : this.#short.get(exposed)
+    const local = short ?? literal
     if (local === undefined) return undefined
     const original = short ?? this.#aliasOf(kind, local) ?? local
     const visible = kind === 'tool' ? this.#toolVisible : this.#promptVisible
@@ -286,7 +298,7 @@ export class BackendCatalog {
       }
       if (!shown) return undefined
     }
-    const out: JsonObject = { ...tool, name: this.exposedName(tool.name) }
+    const out: JsonObject = { ...tool, name: this.exposedName(tool.name, 'tool') }
     const description = this.#aliases.get(tool.name)?.description
     if (description !== undefined) out.description = description
     if (isObject(tool._meta)) out._meta = this.#uiMeta(tool._meta)
@@ -311,7 +323,7 @@ export class BackendCatalog {
   prompt(prompt: JsonObject): JsonObject | undefined {
     if (typeof prompt.name !== 'string' || !this.#promptVisible(prompt.name)) return undefined
     if (this.#shadowed('prompt', prompt.name)) return undefined
-    const out: JsonObject = { ...prompt, name: this.exposedName(prompt.name) }
+    const out: JsonObject = { ...prompt, name: this.exposedName(prompt.name, 'prompt') }
     const description = this.#aliases.get(prompt.name)?.description
     if (description !== undefined) out.description = description
     return out

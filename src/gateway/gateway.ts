@@ -411,7 +411,7 @@ export class Gateway {
     try {
       const { backend, local } = this.routeName(kind, name)
       return {
-        exposed: backend.catalog.exposedName(local),
+        exposed: backend.catalog.exposedName(local, kind),
         original: backend.catalog.namespacedName(local),
       }
     } catch {

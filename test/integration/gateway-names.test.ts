@@ -119,6 +119,45 @@ describe('gateway: names clients see that are not the backend’s own', () => {
   })
 })
 
+describe('gateway: a rewritten name that another tool of the backend has as its own', () => {
+  let gateway: RunningPortico
+  // `db.query` is listed as `a__db_query_<hash>`; the backend also has that local name.
+  const literal = shortened('a__db.query').slice('a__'.length)
+
+  before(async () => {
+    gateway = await startPortico({
+      proxy: { admin_tools: false },
+      backends: [
+        {
+          name: 'a',
+          transport: 'stdio',
+          command: process.execPath,
+          args: [fixture('raw-stdio')],
+          env: { RAW_EXTRA_TOOLS: JSON.stringify(['db.query', literal]) },
+        },
+      ],
+    })
+  })
+  after(() => gateway?.close())
+
+  it('lists the two under two names, each reaching its own tool', async () => {
+    const client = await connect(gateway.url)
+    try {
+      const { tools } = await client.listTools()
+      const names = tools.map((tool) => tool.name).filter((name) => name.startsWith('a__db'))
+      // Before: `a__db_query_<hash>` twice, and both reached `db.query`.
+      assert.equal(new Set(names).size, 2, names.join(' '))
+      assert.ok(names.includes(`a__${literal}`), names.join(' '))
+      for (const name of names) {
+        const called = text(await client.callTool({ name, arguments: {} }))
+        assert.match(called, name === `a__${literal}` ? new RegExp(literal) : /db\.query/, name)
+      }
+    } finally {
+      await client.close()
+    }
+  })
+})
+
 describe('gateway: a tool alias named like one of the backend’s prompts', () => {
   let gateway: RunningPortico
 
