@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { basename, join } from 'node:path'
 import { createInterface, type Interface } from 'node:readline/promises'
-import { domainSchema } from '../config/csp.ts'
+import { domainSchema, hasPlainHost, PLAIN_HOST_MESSAGE } from '../config/csp.ts'
 import { codexDocument, importMcpJson } from '../config/mcp-json.ts'
 import { parseClientConfig, readTextFile } from '../config/text-file.ts'
 import type { JsonObject } from '../jsonrpc/message.ts'
@@ -87,7 +87,7 @@ function fromFlags(flags: InitFlags): ConfigPlan {
   else plan.upstream = checkUrl(flags.upstream ?? DEFAULT_UPSTREAM, '--upstream')
   if (flags.store === false) plan.store = false
   else if (flags.db !== undefined) plan.store = checkPath(flags.db, '--db')
-  if (flags.publicUrl !== undefined) plan.publicUrl = checkUrl(flags.publicUrl, '--public-url')
+  if (flags.publicUrl !== undefined) plan.publicUrl = checkPublicUrl(flags.publicUrl)
   return plan
 }
 
@@ -108,6 +108,12 @@ function backendsFrom(file: string): { backends: JsonObject[]; source: string } 
 function checkUrl(value: string, what: string): string {
   if (/^https?:\/\/[^/]+/i.test(value) && URL.canParse(value)) return value
   throw new UserError(`${what}: expected an http:// or https:// URL, got "${value}"`, 2)
+}
+
+function checkPublicUrl(value: string): string {
+  const url = checkUrl(value, '--public-url')
+  if (hasPlainHost(url)) return url
+  throw new UserError(`--public-url: ${PLAIN_HOST_MESSAGE}, got "${value}"`, 2)
 }
 
 function checkPath(value: string, what: string): string {

@@ -62,6 +62,19 @@ const widgetSchema = z.strictObject({
   redirectDomainsMode: modeSchema.optional(),
 })
 
+/**
+ * Whether an absolute URL's host is a name or an address, with its port: what a CSP source can
+ * carry. The URL parser takes `;`, `,`, quotes and `*` in a host, and the public origin goes
+ * into every widget's policy, where they would split or widen it (`https://a.com;script-src`).
+ */
+export function hasPlainHost(value: string): boolean {
+  return !URL.canParse(value) || PLAIN_HOST.test(new URL(value).host)
+}
+
+const PLAIN_HOST = /^(\[[0-9a-f:.]+\]|[a-z0-9_.-]+)(:\d+)?$/i
+export const PLAIN_HOST_MESSAGE =
+  'its host must be a name or an address (letters, digits, ".", "-"): it goes into every widget\'s CSP'
+
 /** mcpr's `csp.domain`: a bare host (`mcp.example.com`) or an origin; means `https://<host>`. */
 const publicHost = z
   .string()
@@ -79,6 +92,7 @@ const publicHost = z
     message:
       'a domain names a host or an origin ("mcp.example.com", "https://mcp.example.com:8443"), without a path, query or credentials; behind a proxy on a sub-path set public_url and auth.resource',
   })
+  .refine((value) => value === '' || hasPlainHost(asUrl(value)), { message: PLAIN_HOST_MESSAGE })
 
 const asUrl = (value: string) => (/^https?:\/\//i.test(value) ? value : `https://${value}`)
 

@@ -7,7 +7,7 @@ import { z } from 'zod'
 import { urlCredentials } from '../http/headers.ts'
 import { lookupTable } from '../util/lookup-table.ts'
 import { authProblems, authSchema, securitySchema } from './auth.ts'
-import { cspDomainAlias, cspSchema, isBareOrigin } from './csp.ts'
+import { cspDomainAlias, cspSchema, hasPlainHost, isBareOrigin, PLAIN_HOST_MESSAGE } from './csp.ts'
 import { DEFAULT_PATHS } from './default-paths.ts'
 import { parseDuration } from './duration.ts'
 import { durationSchema } from './duration-schema.ts'
@@ -83,7 +83,7 @@ export const configSchema = z
     /** Path of the legacy HTTP+SSE stream endpoint Portico serves. */
     sse_path: path.default(DEFAULT_PATHS.sse),
     /** The public origin clients reach Portico at (used in rewritten URLs). */
-    public_url: httpUrl.optional(),
+    public_url: httpUrl.refine(hasPlainHost, { message: PLAIN_HOST_MESSAGE }).optional(),
     /** Extra Origins allowed besides localhost ones; "*" allows any. */
     allowed_origins: z.array(z.string().min(1)).default([]),
     /** Host-header names accepted besides the listener's own (DNS-rebinding guard); "*" = any. */

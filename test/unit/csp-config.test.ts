@@ -122,4 +122,25 @@ frameDomainsMode = "sometimes"
       'https://x.example.com:8443',
     )
   })
+
+  it('refuses a public origin whose host would split or widen every widget CSP', () => {
+    // Before: accepted, and `https://a.com;script-src` went into every widget's connectDomains.
+    const message =
+      'its host must be a name or an address (letters, digits, ".", "-"): it goes into every widget\'s CSP'
+    assert.deepEqual(
+      problems('upstream = "http://127.0.0.1:9/mcp"\npublic_url = "https://a.com;script-src"\n'),
+      [`2: public_url: ${message}`],
+    )
+    assert.deepEqual(problems('[csp]\ndomain = "a.com,*"\n'), [`2: csp.domain: ${message}`])
+    for (const url of [
+      'https://mcp.example.com:8443/mcp',
+      'http://[::1]:3000',
+      'http://127.0.0.1',
+    ]) {
+      assert.equal(
+        load(`upstream = "http://127.0.0.1:9/mcp"\npublic_url = "${url}"\n`).config.public_url,
+        url,
+      )
+    }
+  })
 })
