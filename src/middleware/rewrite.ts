@@ -109,5 +109,11 @@ const METHOD_BY_RESULT: ReadonlyArray<readonly [member: string, method: string]>
 function methodsOfResult(result: unknown): string[] {
   if (!isObject(result)) return []
   const object: JsonObject = result
-  return METHOD_BY_RESULT.filter(([member]) => Array.isArray(object[member])).map(([, m]) => m)
+  const methods = METHOD_BY_RESULT.filter(([member]) => Array.isArray(object[member])).map(
+    ([, m]) => m,
+  )
+  // A tool result may carry no `content` (only `structuredContent`, or nothing but its
+  // `_meta`): one with metadata is read as a tool's, or its widget CSP passed as it came.
+  if (methods.length === 0 && isObject(object._meta)) methods.push('tools/call')
+  return methods
 }

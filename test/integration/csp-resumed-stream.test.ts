@@ -35,7 +35,14 @@ function resumingUpstream(): Server {
       const resources = [
         { uri: 'ui://w/r', name: 'w', mimeType: 'text/html;profile=mcp-app', _meta: WIDGET_META },
       ]
-      const result = lastMethod === 'resources/list' ? { resources, contents: [] } : { contents }
+      // A tool's result with no `content`: its `_meta` CSP alone tells what it is.
+      const toolResult = { structuredContent: { ok: true }, _meta: WIDGET_META }
+      const result =
+        lastMethod === 'resources/list'
+          ? { resources, contents: [] }
+          : lastMethod === 'tools/call'
+            ? toolResult
+            : { contents }
       const answer = { jsonrpc: '2.0', id: lastId, result }
       res.writeHead(200, { 'content-type': 'text/event-stream', 'mcp-session-id': 's' })
       res.write(`id: e2\nevent: message\ndata: ${JSON.stringify(answer)}\n\n`)
@@ -112,6 +119,27 @@ describe('widget CSP on a resumed stream (transparent)', () => {
       result: { resources: Array<{ _meta: { ui: { csp: Record<string, string[]> } } }> }
     }
     const csp = answer.result.resources[0]?._meta.ui.csp
+    assert.deepEqual(csp?.frameDomains, [], JSON.stringify(csp))
+    assert.ok(!JSON.stringify(csp).includes('localhost'), JSON.stringify(csp))
+  })
+
+  it('rewrites a tool result that carries no content, only its _meta', async () => {
+    const headers = { ...MCP_ACCEPT, 'mcp-session-id': 's', 'mcp-protocol-version': '2025-11-25' }
+    const post = await fetch(portico.url, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify(request(7, 'tools/call', { name: 'show', arguments: {} })),
+    })
+    await post.text()
+    const resumed = await fetch(portico.url, {
+      headers: { accept: 'text/event-stream', 'mcp-session-id': 's', 'last-event-id': 'e1' },
+    })
+    const [event] = await readEvents(resumed, (events) => events.length > 0, 'the answer')
+    const answer = JSON.parse(event?.data ?? '') as {
+      result: { _meta: { ui: { csp: Record<string, string[]> } } }
+    }
+    // Before: matched no result shape, and went out as the app wrote it.
+    const csp = answer.result._meta.ui.csp
     assert.deepEqual(csp?.frameDomains, [], JSON.stringify(csp))
     assert.ok(!JSON.stringify(csp).includes('localhost'), JSON.stringify(csp))
   })
