@@ -26,8 +26,25 @@ function hostOf(hostPort: string): string {
   return hostPort.split(':')[0] ?? hostPort
 }
 
+/**
+ * Loopback however a browser reads it: `localhost.`, `127.1`, `2130706433`,
+ * `[0:0:0:0:0:0:0:1]` and `[::ffff:127.0.0.1]` are loopback too (the URL parser writes each as
+ * its canonical host), and were kept as the app's own sources.
+ */
 function isLoopback(host: string): boolean {
-  return LOCAL_HOSTS.has(host) || host.endsWith('.localhost') || /^127(\.\d{1,3}){3}$/.test(host)
+  const name = canonicalHost(host)
+  return (
+    LOCAL_HOSTS.has(name) ||
+    name.endsWith('.localhost') ||
+    /^127(\.\d{1,3}){3}$/.test(name) ||
+    /^\[::ffff:7f[0-9a-f]{2}:[0-9a-f]{1,4}\]$/.test(name)
+  )
+}
+
+/** A host as the URL parser writes it, without a trailing dot; as it is when it does not parse. */
+function canonicalHost(host: string): string {
+  if (!URL.canParse(`http://${host}`)) return host
+  return new URL(`http://${host}`).hostname.replace(/\.$/, '')
 }
 
 /**
