@@ -39,11 +39,20 @@ export function isWidgetMeta(meta: JsonObject | undefined): boolean {
 
 /** True for a resource entry or content item that is widget HTML. */
 export function isWidgetResource(uri: unknown, mimeType: unknown, meta: JsonObject | undefined) {
-  if (typeof uri === 'string' && uri.startsWith('ui://')) return true
-  if (typeof mimeType === 'string' && WIDGET_MIME_TYPES.has(mimeType.replace(/\s+/g, ''))) {
-    return true
-  }
+  // A scheme is case-insensitive (RFC 3986 §3.1), and so are a media type and its parameter
+  // names; a quoted parameter value is the same value (RFC 9110 §8.3.1). `UI://` or
+  // `TEXT/HTML+SKYBRIDGE` is a widget to a host all the same.
+  if (typeof uri === 'string' && uri.slice(0, 5).toLowerCase() === 'ui://') return true
+  if (typeof mimeType === 'string' && WIDGET_MIME_TYPES.has(mediaTypeKey(mimeType))) return true
   return isWidgetMeta(meta)
+}
+
+/** A media type as one comparable text: no spaces, lower case, a quoted value unquoted. */
+function mediaTypeKey(mimeType: string): string {
+  return mimeType
+    .replace(/\s+/g, '')
+    .replace(/="([^"\\]*)"/g, '=$1')
+    .toLowerCase()
 }
 
 /** The widget URI a tool's metadata points at (MCP Apps, its deprecated flat key, OpenAI). */

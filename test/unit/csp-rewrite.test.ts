@@ -77,6 +77,31 @@ describe('CSP rewriter: where widget metadata sits', () => {
     })
   })
 
+  it('knows a widget by its scheme and media type in any case, a quoted parameter too', () => {
+    // Before: none of these was a widget, and no CSP was written for it.
+    for (const [uri, mimeType] of [
+      ['UI://widget/card.html', 'text/plain'],
+      ['https://x.example/card', 'TEXT/HTML+SKYBRIDGE'],
+      ['https://x.example/card', 'text/html;profile="mcp-app"'],
+      ['https://x.example/card', 'Text/HTML; Profile=mcp-app'],
+    ]) {
+      const out = rewriteResult(
+        'resources/list',
+        { resources: [{ uri, name: 'w', mimeType }] },
+        policy,
+      )
+      assert.deepEqual(
+        (out?.resources as JsonObject[] | undefined)?.[0]?._meta,
+        bothShapes(),
+        `${uri} ${mimeType}`,
+      )
+    }
+    const plain = {
+      resources: [{ uri: 'https://x.example/page', name: 'p', mimeType: 'text/html' }],
+    }
+    assert.equal(rewriteResult('resources/list', plain, policy), undefined)
+  })
+
   it('resources/read: merges a content item declared in one shape, emits both, keeps other keys', () => {
     const item = {
       uri: 'ui://widget/payment.html',
