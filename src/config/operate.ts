@@ -7,6 +7,7 @@
  */
 import { z } from 'zod'
 import { hasHeader, urlCredentials } from '../http/headers.ts'
+import { isPlainPath } from '../http/plain-path.ts'
 import { LOG_LEVEL_NAMES, type LogLevel, logLevelOf } from '../observe/logger.ts'
 import { DEFAULT_PATHS } from './default-paths.ts'
 import { timerMsSchema } from './duration-schema.ts'
@@ -86,7 +87,13 @@ const sinkUrl = httpUrl.refine(
   { message: 'its user:password@ is not valid percent-encoding (write a % in them as %25)' },
 )
 
-const path = z.string().regex(/^\/[^\s?#]*$/, 'expected a path starting with "/"')
+const path = z
+  .string()
+  .regex(/^\/[^\s?#]*$/, 'expected a path starting with "/"')
+  .refine(isPlainPath, {
+    message:
+      'a "." or ".." segment or a backslash: requests to such a path are refused before routing, so it could never be reached',
+  })
 
 export const metricsSchema = z
   .strictObject({

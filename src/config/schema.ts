@@ -5,6 +5,7 @@
  */
 import { z } from 'zod'
 import { urlCredentials } from '../http/headers.ts'
+import { isPlainPath } from '../http/plain-path.ts'
 import { lookupTable } from '../util/lookup-table.ts'
 import { authProblems, authSchema, securitySchema } from './auth.ts'
 import { cspDomainAlias, cspSchema, hasPlainHost, isBareOrigin, PLAIN_HOST_MESSAGE } from './csp.ts'
@@ -35,7 +36,13 @@ const httpUrl = z
     message: 'its user:password@ is not valid percent-encoding (write a % in them as %25)',
   })
 
-const path = z.string().regex(/^\/[^\s?#]*$/, 'expected a path starting with "/"')
+const path = z
+  .string()
+  .regex(/^\/[^\s?#]*$/, 'expected a path starting with "/"')
+  .refine(isPlainPath, {
+    message:
+      'a "." or ".." segment or a backslash: requests to such a path are refused before routing, so it could never be reached',
+  })
 
 export const storeSchema = z
   .strictObject({

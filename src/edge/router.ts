@@ -9,6 +9,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { ProxyContext } from '../context.ts'
 import { PorticoError } from '../errors.ts'
 import { isCorsPreflight } from '../http/headers.ts'
+import { isPlainPath } from '../http/plain-path.ts'
 import type { Transport } from '../observe/event.ts'
 import type { Call } from '../pipeline/call.ts'
 import { errorReply } from '../pipeline/compose.ts'
@@ -92,19 +93,6 @@ export interface Mount {
    * take (the admin API's `{ok, message}`); JSON-RPC's error object by default.
    */
   sendRefusal?: (res: ServerResponse, error: PorticoError) => number
-}
-
-/**
- * A `.` or `..` segment, plain or percent-encoded, or a backslash. The router compares paths as
- * they came; a handler that parses `req.url` with `new URL` resolves these, so a path routed
- * outside a guarded mount (`/_portico/x/%2e%2e/api/…`) could resolve inside it. Such paths
- * are refused before any mount or forwarding sees them (nginx answers 400 to a path that
- * climbs above the root; no MCP endpoint, widget or asset needs one).
- */
-const NOT_PLAIN = /(?:^|\/)(?:\.|%2e){1,2}(?:\/|$)|\\/i
-
-export function isPlainPath(pathname: string): boolean {
-  return !NOT_PLAIN.test(pathname)
 }
 
 function notPlain(): PorticoError {

@@ -499,6 +499,30 @@ describe('loadConfig', () => {
     assert.deepEqual(problems(`${agreeing}\njson_logs = true\nlog_format = "json"`), [])
   })
 
+  it('refuses a served path no request can reach (a dot segment or a backslash), at its line', () => {
+    // Before: accepted, and every request to it was refused 400 before routing.
+    const message =
+      'a "." or ".." segment or a backslash: requests to such a path are refused before routing, so it could never be reached'
+    const cases: Array<[string, string]> = [
+      ['mcp_path = "/a/../mcp"', 'mcp_path'],
+      ['sse_path = "/./sse"', 'sse_path'],
+      [
+        '[observability.metrics]\nenabled = true\npath = "/m/%2E%2e/x"',
+        'observability.metrics.path',
+      ],
+      ['[observability.metrics]\nenabled = true\npath = "/x\\\\y"', 'observability.metrics.path'],
+    ]
+    for (const [text, key] of cases) {
+      const found = problems(`upstream = "http://127.0.0.1:9/mcp"\n${text}`)
+      const line = text.split('\n').length + 1
+      assert.deepEqual(
+        found.map((p) => [p.line, p.path, p.message]),
+        [[line, key, message]],
+        text,
+      )
+    }
+  })
+
   it('refuses a listen host that is not an address or a host name, at its line', () => {
     // Before: `portico check` said ok, and `run` failed to resolve it.
     const message =
