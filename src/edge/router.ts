@@ -143,11 +143,13 @@ export function createRouter(
     }
     if (isMcp && req.method === 'POST') return refuseWhileDraining(req, res)
     if (PROBES.has(pathname)) return serveProbe(context, pathname, req, res, ops)
-    if (!isPlainPath(pathname)) return refuse(context, req, res, notPlain(), 'http')
     // The admin API and /metrics keep answering while draining (operators watch the drain).
     const mount = mounts.length === 0 ? undefined : mountOf(mounts, pathname)
+    // A mount's refusals come in its own shape (the admin API's `{ok, message}`), these too.
+    const send = mount?.sendRefusal
+    if (!isPlainPath(pathname)) return refuse(context, req, res, notPlain(), 'http', send)
     if (mount !== undefined) {
-      if (refusedHost(context, req, res)) return
+      if (refusedHost(context, req, res, send)) return
       return guardedMount(context, mount, req, res)
     }
     if (!ops.isServing()) {
@@ -234,10 +236,15 @@ export function createMountRouter(
     if (PROBES.has(pathname) || pathname === MCPR_READY) {
       return serveProbe(context, pathname, req, res, ops)
     }
-    if (refusedHost(context, req, res)) return
-    if (!isPlainPath(pathname)) return refuse(context, req, res, notPlain(), 'http')
+    // The admin API's own shape (`{ok, message}`) for what its listener refuses: it serves
+    // nothing else but the probes.
     const mount = mountOf(mounts, pathname)
-    if (mount === undefined) return refuse(context, req, res, new PorticoError('not_found'), 'http')
+    const send = (mount ?? mounts[0])?.sendRefusal
+    if (refusedHost(context, req, res, send)) return
+    if (!isPlainPath(pathname)) return refuse(context, req, res, notPlain(), 'http', send)
+    if (mount === undefined) {
+      return refuse(context, req, res, new PorticoError('not_found'), 'http', send)
+    }
     return guardedMount(context, mount, req, res)
   })
 }
@@ -289,12 +296,17 @@ function guardedMount(
  * (probes, mounts, public routes, the admin listener): the same check as every other path,
  * so no path of any listener takes a Host that is not `host[:port]`.
  */
-function refusedHost(context: ProxyContext, req: IncomingMessage, res: ServerResponse): boolean {
+function refusedHost(
+  context: ProxyContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  send?: (res: ServerResponse, error: PorticoError) => number,
+): boolean {
   try {
     wellFormedHost(req)
     return false
   } catch (error) {
-    refuse(context, req, res, error, 'http')
+    refuse(context, req, res, error, 'http', send)
     return true
   }
 }

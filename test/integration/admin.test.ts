@@ -113,6 +113,22 @@ const ROUTES: Array<[string, string]> = [
   ['GET', '/openapi.json'],
 ]
 
+/** A raw request's whole answer (head and body), read until the server closes. */
+async function rawAnswer(port: number, request: string): Promise<string> {
+  const { connect } = await import('node:net')
+  const socket = connect(port, '127.0.0.1')
+  socket.write(request)
+  let text = ''
+  socket.on('data', (chunk: Buffer) => {
+    text += chunk.toString('latin1')
+  })
+  await new Promise((resolve, reject) => {
+    socket.on('close', resolve)
+    socket.on('error', reject)
+  })
+  return text
+}
+
 describe('admin API and admin tools (gateway, own listener, token)', () => {
   let dir: string
   let file: string
@@ -166,6 +182,21 @@ describe('admin API and admin tools (gateway, own listener, token)', () => {
     // The admin API is on its own listener only; the MCP listener does not serve it.
     const onMain = await call(`${new URL(mcpUrl).origin}/admin/health`)
     assert.equal(onMain.status, 404)
+    // Refused before the mount, still in its shape (before: a JSON-RPC error object).
+    const { port } = new URL(admin)
+    for (const head of [
+      `GET /admin/./health HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAuthorization: ${AUTH.authorization}\r\n`,
+      `GET /admin/health HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nHost: other:1\r\nAuthorization: ${AUTH.authorization}\r\n`,
+    ]) {
+      const answer = await rawAnswer(Number(port), `${head}Connection: close\r\n\r\n`)
+      assert.match(answer, /^HTTP\/1\.1 400 /, answer)
+      const body = JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)) as Record<
+        string,
+        unknown
+      >
+      assert.equal(body.ok, false, answer)
+      assert.equal(typeof body.message, 'string', answer)
+    }
   })
 
   it('serves health, backends, stats, history, config, validation, metrics and OpenAPI', async () => {
