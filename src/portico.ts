@@ -815,8 +815,9 @@ class PorticoServer implements Portico {
       // The calls just cut, and the streams the mode just closed, end and record themselves
       // before the recorder closes: a call cut by the drain's end is kept (bounded wait).
       await this.#context.bus.settled(CUT_CALLS_GRACE_MS)
-      await this.#context.bus.close()
-      await this.#operate.close()
+      // The sinks' last batches and the tracer's last spans go out side by side: each may wait
+      // for its receiver (5 s at most), and one after the other a shutdown took their sum.
+      await Promise.all([this.#context.bus.close(), this.#operate.close()])
     } finally {
       await this.#context.http.destroy()
       await this.#context.shared?.close()
