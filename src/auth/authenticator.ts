@@ -106,7 +106,7 @@ export class Authenticator {
   }
 
   issuer(): string | undefined {
-    return this.#auth.issuer ?? this.#auth.authorization_servers[0]
+    return this.#auth.issuer ?? this.#auth.authorization_servers?.[0]
   }
 
   /** The protected resource metadata URL (path-inserted form, RFC 9728 §3.1). */

@@ -110,7 +110,7 @@ scopes_supported = ["mcp:tools"]
 resource = "https://mcp.example.com/mcp"
 resource_documentation = "https://example.com/docs"
 `)
-    assert.equal(config.auth?.authorization_servers[0], 'https://auth.example.com')
+    assert.equal(config.auth?.authorization_servers?.[0], 'https://auth.example.com')
     assert.equal(config.auth?.resource, 'https://mcp.example.com/mcp')
   })
 
@@ -355,6 +355,17 @@ describe('[auth] rejections (mcp-proxy rules and fail closed)', () => {
       )
     })
   }
+
+  it("says only what mcpr's [auth] with an empty authorization_servers lacks", () => {
+    // Before: also "bearer auth needs at least one valid token", of keys the file never named
+    // (a later pass of the check, with authorization_servers set aside, read a bare [auth]).
+    assert.deepEqual(
+      problems('[auth]\nauthorization_servers = []\n').map((p) => p.replace(/ \(mcpr.*$/, '')),
+      [
+        "2: auth.authorization_servers: mcpr's [auth] table needs authorization_servers to name the authorization server",
+      ],
+    )
+  })
 
   it('takes URI templates and IPv6 hosts among resources, and roles without allow lists', () => {
     const { config } = load(
