@@ -51,8 +51,10 @@ export function checkConfig(
     if (!(error instanceof ConfigError)) throw error
     // mcpr's relay file (`mode = "relay"`): checked as `portico relay` reads it, as mcpr's
     // `validate` checked it, rather than refused for not being a proxy's.
-    if (flags.config === undefined || !asksForRelay(error)) throw problemsFound(error)
-    checkRelayFile(flags.config)
+    // The file named, or the one found (`./mcpr.toml`, as mcpr's `validate` reads it).
+    const found = flags.config ?? error.file
+    if (found === undefined || !asksForRelay(error)) throw problemsFound(error)
+    checkRelayFile(found, flags.dump === true)
   }
 }
 
@@ -68,16 +70,16 @@ function asksForRelay(error: ConfigError): boolean {
   )
 }
 
-function checkRelayFile(file: string): void {
-  let relay: Config['relay']
+function checkRelayFile(file: string, dump: boolean): void {
+  let config: Config
   try {
-    relay = loadConfig({ file, relay: true }).config.relay
+    config = loadConfig({ file, relay: true }).config
   } catch (error) {
     if (error instanceof ConfigError) throw problemsFound(error)
     throw error
   }
   try {
-    relaySettings(relay, process.env)
+    relaySettings(config.relay, process.env)
   } catch (error) {
     const why = (error as Error).message
     throw new UserError(
@@ -85,7 +87,15 @@ function checkRelayFile(file: string): void {
       1,
     )
   }
-  process.stdout.write(`ok: ${file} is a valid relay config (run it with portico relay ${file})\n`)
+  const ok = `ok: ${file} is a valid relay config (run it with portico relay ${file})\n`
+  if (!dump) {
+    process.stdout.write(ok)
+    return
+  }
+  // As for a proxy's file: stdout is the JSON alone (its [relay] table, tokens redacted).
+  process.stderr.write(ok)
+  const shown = redactConfig(config) as { relay?: unknown }
+  process.stdout.write(`${jsonForTerminal({ relay: shown.relay }, 2)}\n`)
 }
 
 /**

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
@@ -558,6 +558,24 @@ describe('mcpr’s commands', () => {
       valid.stdout,
       /ok: .*relay\.toml is a valid relay config \(run it with portico relay /,
     )
+    // Found as ./mcpr.toml, as mcpr's validate reads it (before: refused as a proxy's file),
+    // and with --dump, its [relay] table as JSON on stdout, the verdict on stderr.
+    const folder = mkdtempSync(join(tmpdir(), 'portico-relay-found-'))
+    try {
+      copyFileSync(file, join(folder, 'mcpr.toml'))
+      const found = spawnSync(process.execPath, [CLI, 'validate', '--dump'], {
+        cwd: folder,
+        env: cliEnv({ HOME: folder }),
+        encoding: 'utf8',
+        timeout: 20_000,
+      })
+      assert.equal(found.status, 0, found.stderr)
+      assert.match(found.stderr, /ok: .*mcpr\.toml is a valid relay config/)
+      const dumped = JSON.parse(found.stdout) as { relay: { domain: string } }
+      assert.equal(dumped.relay.domain, 'tunnel.example.com')
+    } finally {
+      rmSync(folder, { recursive: true, force: true })
+    }
     writeFileSync(file, 'mode = "relay"\n[relay]\nport = 99999\n')
     const invalid = runCliSync(['check', file])
     assert.equal(invalid.status, 1)
