@@ -105,7 +105,6 @@ export function securityFromConfig(
     if (authenticator.isOAuth) {
       addMetadataRoutes(routes, authenticator, [config.mcp_path, ...mcpPaths])
     }
-    warnAdmin(config, logger, adminPrefix)
   }
   if (security?.max_argument_size !== undefined || security?.validate_arguments) {
     const guard = new ArgumentGuard({
@@ -168,19 +167,5 @@ function addMetadataRoutes(
   if (configured !== undefined) {
     const path = new URL(configured).pathname.replace(/\/+$/, '')
     if (path !== '') routes.set(`${PRM_PATH}${path}`, serve)
-  }
-}
-
-function warnAdmin(config: Config, logger: Logger, adminPrefix: string | undefined): void {
-  if (adminPrefix === undefined) return
-  const auth = config.auth
-  const hasAdmin =
-    config.security?.admin_token !== undefined ||
-    (auth?.api_keys.some((key) => key.admin) ?? false) ||
-    (auth?.roles.some((role) => role.admin) ?? false)
-  if (!hasAdmin) {
-    logger.warn(
-      `no admin credential is configured: the ${adminPrefix}* tools are refused to every client (set [security] admin_token)`,
-    )
   }
 }

@@ -8,6 +8,7 @@
  */
 import { existsSync, readFileSync, type Stats, statSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
+import { adminPrefix } from '../config/gateway.ts'
 import { noUpstream } from '../config/load.ts'
 import { keyLocator } from '../config/locate.ts'
 import type { Config } from '../config/schema.ts'
@@ -173,7 +174,21 @@ export function preflightWarnings(config: Config): string[] {
   if (config.upstream && config.backends?.length) {
     warnings.push('upstream is not used in gateway mode ([[backends]] set): remove it')
   }
+  const admin = adminToolsLocked(config)
+  if (admin !== undefined) warnings.push(admin)
   return warnings
+}
+
+/** Admin tools served behind [auth] that no credential may call. */
+function adminToolsLocked(config: Config): string | undefined {
+  const auth = config.auth
+  if (auth === undefined || !config.backends?.length || !config.proxy.admin_tools) return undefined
+  const hasAdmin =
+    config.security?.admin_token !== undefined ||
+    auth.api_keys.some((key) => key.admin) ||
+    auth.roles.some((role) => role.admin)
+  if (hasAdmin) return undefined
+  return `no admin credential is configured: the ${adminPrefix(config.proxy.separator)}* tools are refused to every client (set [security] admin_token)`
 }
 
 function messageOf(error: unknown): string {

@@ -606,12 +606,16 @@ describe('portico check and portico run give the same warnings', () => {
         '[observability.tracing]',
         'enabled = true',
         'endpoint = "http://127.0.0.1:4317"',
+        '[auth]',
+        'tokens = ["a-client-token-0123456789"]',
         '',
       ].join('\n'),
     )
     const expected = [
       "observability.tracing.endpoint http://127.0.0.1:4317: port 4317 is OTLP/gRPC's; Portico exports OTLP/HTTP (usually port 4318, e.g. http://localhost:4318)",
       'upstream is not used in gateway mode ([[backends]] set): remove it',
+      // Before: logged by run only.
+      'no admin credential is configured: the portico__* tools are refused to every client (set [security] admin_token)',
     ]
     const checked = runCliSync(['check', '--config', path])
     assert.equal(checked.status, 0, checked.stderr)
