@@ -113,7 +113,8 @@ function methodsOfResult(result: unknown): string[] {
     ([, m]) => m,
   )
   // A tool result may carry no `content` (only `structuredContent`, or nothing but its
-  // `_meta`): one with metadata is read as a tool's, or its widget CSP passed as it came.
-  if (methods.length === 0 && isObject(object._meta)) methods.push('tools/call')
+  // `_meta`): one with metadata is read as a tool's too, whatever list member it also holds,
+  // or its widget CSP passed as it came.
+  if (!methods.includes('tools/call') && isObject(object._meta)) methods.push('tools/call')
   return methods
 }

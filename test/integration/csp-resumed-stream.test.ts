@@ -36,7 +36,8 @@ function resumingUpstream(): Server {
         { uri: 'ui://w/r', name: 'w', mimeType: 'text/html;profile=mcp-app', _meta: WIDGET_META },
       ]
       // A tool's result with no `content`: its `_meta` CSP alone tells what it is.
-      const toolResult = { structuredContent: { ok: true }, _meta: WIDGET_META }
+      // A stray list member (`contents: []`) beside it must not hide it either.
+      const toolResult = { structuredContent: { ok: true }, contents: [], _meta: WIDGET_META }
       const result =
         lastMethod === 'resources/list'
           ? { resources, contents: [] }
