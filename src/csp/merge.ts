@@ -54,6 +54,8 @@ function canonicalHost(host: string): string {
 export function isPrivateHost(host: string): boolean {
   if (isLoopback(host)) return true
   if (/^(10|192\.168|169\.254)\./.test(host) || /^172\.(1[6-9]|2\d|3[01])\./.test(host)) return true
+  // IPv6 link-local (fe80::/10) and unique local (fc00::/7) addresses.
+  if (/^\[(fe[89ab][0-9a-f]|f[cd][0-9a-f]{2}):/i.test(canonicalHost(host))) return true
   return !host.startsWith('[') && /^[a-z0-9-]+$/i.test(host) && !/^\d+$/.test(host)
 }
 

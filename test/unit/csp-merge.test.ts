@@ -233,6 +233,11 @@ describe('private hosts', () => {
     ['8.8.8.8', false],
     ['api.example.com', false],
     ['[2001:db8::1]', false],
+    // IPv6 link-local and unique local (before: kept, and the address went to every client).
+    ['[fe80::1]', true],
+    ['[FEBF::1]', true],
+    ['[fd12:3456::1]', true],
+    ['[fec0::1]', false],
   ]
   for (const [host, expected] of cases) {
     it(`${host} → ${expected ? 'private' : 'public'}`, () =>
