@@ -64,6 +64,8 @@ describe('portico check on the seeds’ own files', () => {
         // Its `tokens = ["my-secret-token"]` runs as written, with a warning (15 characters).
         'warning: auth.tokens[0] is shorter than 16 characters, easy to guess: use a longer one (e.g. openssl rand -hex 32)',
         TRACING_WARNING,
+        // What `portico run` logs for it too: bearer tokens, and no admin credential.
+        'warning: no admin credential is configured: the portico/* tools are refused to every client (set [security] admin_token)',
       ],
     ],
     [
@@ -415,7 +417,7 @@ describe('fail closed on what Portico does not implement', () => {
       `[[backends]]\nname = "${name}"\ntransport = "http"\nurl = "http://127.0.0.1:9/mcp"\nforward_auth = true\n`
     const bearer = tempFile(
       'mcp-proxy.toml',
-      `[proxy]\nname = "p"\n\n[auth]\ntype = "bearer"\ntokens = ["a-token-of-sixteen-chars"]\n\n${backend('remote')}`,
+      `[proxy]\nname = "p"\nadmin_tools = false\n\n[auth]\ntype = "bearer"\ntokens = ["a-token-of-sixteen-chars"]\n\n${backend('remote')}`,
     )
     const out = runCliSync(['check', '--config', bearer])
     assert.equal(out.status, 0, out.stderr)
