@@ -296,7 +296,10 @@ export class ClusterPrimary {
     const asked = serving.map((slot) => slot.worker)
     const reloads = await Promise.all(serving.map((slot) => this.#reloadOne(slot, id, message)))
     if (adopted(reloads)) {
-      this.#config = loaded
+      // `[shared]` is not applied by a reload (one connection per process, until Portico
+      // restarts): a worker started again keeps the one the others run with, or the cluster's
+      // one budget and cache were split between two stores.
+      this.#config = { ...loaded, config: { ...loaded.config, shared: this.#config.config.shared } }
       this.#generation++
       // Those that applied it (a worker started again since was handed the config before).
       serving.forEach((slot, i) => {

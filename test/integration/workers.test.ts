@@ -19,6 +19,7 @@ import { createServer, request } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
+import { Redis } from 'ioredis'
 import { type DemoServer, startDemoServer } from '../../demo/server.ts'
 import { openStore } from '../../src/store/open.ts'
 import { CLI, cliEnv, runCli, startCli } from '../helpers/cli.ts'
@@ -26,6 +27,7 @@ import { openSession, sessionHeaders, toolCallBody } from '../helpers/mcp-http.t
 import { listenOnZero } from '../helpers/ports.ts'
 import { exitOf, type Spawned, spawnCollecting, stopChild } from '../helpers/processes.ts'
 import { Scrape } from '../helpers/prometheus.ts'
+import { findRedisServer, skipWithoutRedis, startRedis } from '../helpers/redis.ts'
 import { until } from '../helpers/wait.ts'
 
 interface Answer {
@@ -371,6 +373,53 @@ describe('workers = 2 reloaded', () => {
       assert.ok(fresh[1] && refused(fresh[1]), `then refused: ${fresh[1]?.body}`)
     } finally {
       await portico.stop()
+    }
+  })
+
+  it('a worker started again after a [shared] change keeps the Redis the others use', {
+    skip: skipWithoutRedis(),
+  }, async () => {
+    const binary = findRedisServer() ?? 'redis-server'
+    const first = await startRedis(binary)
+    const second = await startRedis(binary)
+    const inSecond = new Redis(second.url, { lazyConnect: true, maxRetriesPerRequest: 1 })
+    const file = join(dir, 'shared.toml')
+    const shared = (url: string) =>
+      `${head('[rate_limit]\nrequests = 1000\n')}\n[shared]\nredis = "${url}"\nrate_limits = true\n`
+    writeFileSync(file, shared(first.url))
+    const portico = await startCli(['run', '--config', file])
+    try {
+      await until(() => WORKER_PIDS.test(portico.stdout()), 5000, 'the workers line')
+      const [, , worker2] = WORKER_PIDS.exec(portico.stdout()) ?? []
+      const session = await openSession(portico.url)
+      await bothServe(portico.url, session, 'before')
+      // [shared] waits for Portico's restart: the workers warn and keep theirs.
+      writeFileSync(file, shared(second.url))
+      portico.child.kill('SIGHUP')
+      // Nothing else changed: the workers have nothing to apply, and warn.
+      await until(
+        () => /config reload accepted; nothing to change/.test(portico.stderr()) || undefined,
+        10_000,
+        'the reload',
+      )
+      process.kill(Number(worker2), 'SIGKILL')
+      await until(
+        () => /worker 2 started again/.test(portico.stderr()) || undefined,
+        15_000,
+        'worker 2 again',
+      )
+      let served = 0
+      for (let i = 0; i < 40 && served < 2; i++) {
+        if ((await echo(portico.url, session, `again-${i}`)).worker === '2') served++
+      }
+      assert.equal(served, 2, 'the worker started again served calls')
+      // Before: it counted them in the second Redis, the other worker in the first.
+      assert.deepEqual(await inSecond.keys('*'), [])
+    } finally {
+      inSecond.disconnect()
+      await portico.stop()
+      await first.stop()
+      await second.stop()
     }
   })
 
