@@ -7,10 +7,10 @@
  */
 import { z } from 'zod'
 import { hasHeader, urlCredentials } from '../http/headers.ts'
-import { isPlainPath } from '../http/plain-path.ts'
 import { LOG_LEVEL_NAMES, type LogLevel, logLevelOf } from '../observe/logger.ts'
 import { DEFAULT_PATHS } from './default-paths.ts'
 import { timerMsSchema } from './duration-schema.ts'
+import { servedPathSchema } from './served-path.ts'
 import { WHOLE_FILE_ONLY } from './validate.ts'
 
 /** An HTTP header name: an RFC 9110 token (also how auth.ts and otel-env.ts check one). */
@@ -87,13 +87,7 @@ const sinkUrl = httpUrl.refine(
   { message: 'its user:password@ is not valid percent-encoding (write a % in them as %25)' },
 )
 
-const path = z
-  .string()
-  .regex(/^\/[^\s?#]*$/, 'expected a path starting with "/"')
-  .refine(isPlainPath, {
-    message:
-      'a "." or ".." segment or a backslash: requests to such a path are refused before routing, so it could never be reached',
-  })
+const path = servedPathSchema
 
 export const metricsSchema = z
   .strictObject({

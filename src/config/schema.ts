@@ -5,7 +5,6 @@
  */
 import { z } from 'zod'
 import { urlCredentials } from '../http/headers.ts'
-import { isPlainPath } from '../http/plain-path.ts'
 import { lookupTable } from '../util/lookup-table.ts'
 import { authProblems, authSchema, securitySchema } from './auth.ts'
 import { cspDomainAlias, cspSchema, hasPlainHost, isBareOrigin, PLAIN_HOST_MESSAGE } from './csp.ts'
@@ -23,6 +22,7 @@ import { refineNameRules } from './name-rules.ts'
 import { logLevelSchema, operateKeys, refineOperate } from './operate.ts'
 import { refinePaths } from './paths.ts'
 import { performanceSchema, protectTables, sharedSchema, timeoutSchema } from './protect.ts'
+import { servedPathSchema } from './served-path.ts'
 import { relaySchema, tunnelSchema } from './tunnel.ts'
 import { refineWorkers, workersSchema } from './workers.ts'
 
@@ -36,13 +36,7 @@ const httpUrl = z
     message: 'its user:password@ is not valid percent-encoding (write a % in them as %25)',
   })
 
-const path = z
-  .string()
-  .regex(/^\/[^\s?#]*$/, 'expected a path starting with "/"')
-  .refine(isPlainPath, {
-    message:
-      'a "." or ".." segment or a backslash: requests to such a path are refused before routing, so it could never be reached',
-  })
+const path = servedPathSchema
 
 export const storeSchema = z
   .strictObject({
