@@ -273,6 +273,34 @@ describe('relay limits and misbehaving tunnels', () => {
     assert.equal(names.includes('http2-settings'), false, String(names))
   })
 
+  it('serves many ignored upgrades on one kept-alive connection without piling up listeners', async () => {
+    const warnings: string[] = []
+    const onWarning = (warning: Error) => warnings.push(`${warning.name}: ${warning.message}`)
+    process.on('warning', onWarning)
+    const { socket, text: received } = await rawConnection(port)
+    try {
+      for (let i = 1; i <= 15; i++) {
+        socket.write(
+          `GET /healthz HTTP/1.1\r\nhost: relay.test:${port}\r\nconnection: Upgrade\r\nupgrade: h2c\r\n\r\n`,
+        )
+        await until(
+          () => (received().match(/HTTP\/1\.1 200 /g)?.length ?? 0) >= i || undefined,
+          5000,
+          `answer ${i}`,
+        )
+      }
+      // Before: an error listener per upgrade, MaxListenersExceededWarning at the eleventh.
+      await new Promise((resolve) => setImmediate(resolve))
+      assert.deepEqual(
+        warnings.filter((w) => w.startsWith('MaxListenersExceededWarning')),
+        [],
+      )
+    } finally {
+      process.off('warning', onWarning)
+      socket.destroy()
+    }
+  })
+
   it('answers a request pipelined behind another before an ignored upgrade, in order', async () => {
     await tunnel('piped', (stream, head) => answer(200, String(head.path))(stream, head))
     const { socket, text: received } = await rawConnection(port)
