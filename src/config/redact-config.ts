@@ -18,6 +18,8 @@ const NOT_SECRET = new Set([
   'forward_token',
   'bearer_token_env_var',
   'bearer_methods_supported',
+  // A limit (tunnels one token may hold), not a credential.
+  'max_tunnels_per_token',
 ])
 
 /** Keys whose values are passed on to backends or calls: shown by name only. */

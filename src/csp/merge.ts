@@ -53,10 +53,22 @@ function canonicalHost(host: string): string {
  */
 export function isPrivateHost(host: string): boolean {
   if (isLoopback(host)) return true
-  if (/^(10|192\.168|169\.254)\./.test(host) || /^172\.(1[6-9]|2\d|3[01])\./.test(host)) return true
+  // However it is spelt: `167772161` is 10.0.0.1, `[::ffff:a00:1]` too (IPv4-mapped).
+  const name = canonicalHost(host)
+  const v4 = mappedIpv4(name) ?? name
+  if (/^(10|192\.168|169\.254)\./.test(v4) || /^172\.(1[6-9]|2\d|3[01])\./.test(v4)) return true
   // IPv6 link-local (fe80::/10) and unique local (fc00::/7) addresses.
-  if (/^\[(fe[89ab][0-9a-f]|f[cd][0-9a-f]{2}):/i.test(canonicalHost(host))) return true
+  if (/^\[(fe[89ab][0-9a-f]|f[cd][0-9a-f]{2}):/i.test(name)) return true
   return !host.startsWith('[') && /^[a-z0-9-]+$/i.test(host) && !/^\d+$/.test(host)
+}
+
+/** The IPv4 address an IPv4-mapped IPv6 literal holds (`[::ffff:a00:1]` → `10.0.0.1`). */
+function mappedIpv4(name: string): string | undefined {
+  const match = /^\[::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})\]$/i.exec(name)
+  if (match === null) return undefined
+  const high = Number.parseInt(match[1] as string, 16)
+  const low = Number.parseInt(match[2] as string, 16)
+  return `${high >> 8}.${high & 255}.${low >> 8}.${low & 255}`
 }
 
 /**
@@ -66,15 +78,26 @@ export function isPrivateHost(host: string): boolean {
  * what the widget really calls, so it is kept).
  */
 export function localSourceTest(selfHostPorts: Iterable<string> = []): (source: string) => boolean {
+  // Compared as the URL parser writes them, a default port left out: `http://10.0.0.1` is the
+  // upstream at `http://10.0.0.1:80`, and `[fe80:0::1]` is `[fe80::1]`.
   const selves = new Set(
     [...selfHostPorts]
       .map((value) => value.toLowerCase())
-      .filter((hp) => isPrivateHost(hostOf(hp))),
+      .filter((hp) => isPrivateHost(hostOf(hp)))
+      .map(canonicalHostPort),
   )
   return (source) => {
     const hostPort = hostPortOf(source)
-    return selves.has(hostPort) || isLoopback(hostOf(hostPort))
+    if (isLoopback(hostOf(hostPort))) return true
+    return selves.size > 0 && selves.has(canonicalHostPort(hostPort))
   }
+}
+
+/** `host[:port]` with its host canonical and a default port (80, 443) left out. */
+function canonicalHostPort(hostPort: string): string {
+  const host = hostOf(hostPort)
+  const port = hostPort.slice(host.length)
+  return `${canonicalHost(host)}${port === ':80' || port === ':443' ? '' : port}`
 }
 
 /** A source that stays one token in a CSP directive (the same rule config domains follow). */

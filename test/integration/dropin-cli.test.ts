@@ -571,8 +571,12 @@ describe('mcpr’s commands', () => {
       })
       assert.equal(found.status, 0, found.stderr)
       assert.match(found.stderr, /ok: .*mcpr\.toml is a valid relay config/)
-      const dumped = JSON.parse(found.stdout) as { relay: { domain: string } }
+      const dumped = JSON.parse(found.stdout) as {
+        relay: { domain: string; max_tunnels_per_token: unknown }
+      }
       assert.equal(dumped.relay.domain, 'tunnel.example.com')
+      // A limit, shown (it was "[redacted]", its name holding "token").
+      assert.equal(dumped.relay.max_tunnels_per_token, 100)
     } finally {
       rmSync(folder, { recursive: true, force: true })
     }

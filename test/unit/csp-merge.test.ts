@@ -174,6 +174,17 @@ describe('CSP merge: defaults', () => {
 })
 
 describe("an upstream's own private address", () => {
+  it('is a development source however the widget spells it: default port, IPv6 form', () => {
+    // Before: matched by its exact text only.
+    const isLocal = localSourceTest([
+      hostPortOf('http://10.0.0.1:80/mcp'),
+      hostPortOf('http://[fe80::1]:3000/mcp'),
+    ])
+    assert.equal(isLocal('http://10.0.0.1'), true)
+    assert.equal(isLocal('http://[fe80:0::1]:3000'), true)
+    assert.equal(isLocal('http://10.0.0.1:8080'), false, 'another port of that host is kept')
+  })
+
   it('is a development source whether or not its URL carries user:password@', () => {
     // Before: the credentials stayed in its host:port, which read as an IPv6 literal.
     const upstream = 'http://user:secret@vm:9000/mcp'
@@ -238,6 +249,12 @@ describe('private hosts', () => {
     ['[FEBF::1]', true],
     ['[fd12:3456::1]', true],
     ['[fec0::1]', false],
+    // RFC 1918 however spelt: IPv4-mapped, one decimal number (before: public).
+    ['[::ffff:10.0.0.1]', true],
+    ['[::ffff:192.168.1.1]', true],
+    ['[::ffff:169.254.169.254]', true],
+    ['167772161', true],
+    ['[::ffff:8.8.8.8]', false],
   ]
   for (const [host, expected] of cases) {
     it(`${host} → ${expected ? 'private' : 'public'}`, () =>
