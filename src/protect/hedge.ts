@@ -8,6 +8,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import type { HedgingConfig } from '../config/protect.ts'
+import { PorticoError } from '../errors.ts'
 import {
   bigIdLiteral,
   type JsonRpcId,
@@ -187,6 +188,10 @@ class HedgedCall {
   }
 
   #threw(trial: Attempt, error: unknown): void {
+    // A hedge the concurrency limit had no slot for was never sent: not counted as one.
+    if (isUnsentHedge(error) && (this.#call.notes.hedges ?? 0) > 0) {
+      this.#call.notes.hedges = (this.#call.notes.hedges ?? 1) - 1
+    }
     if (this.#settled) this.#lost(trial)
     else this.#failed(trial, { error })
   }
@@ -341,4 +346,9 @@ class Replayed implements AsyncIterableIterator<StreamEvent> {
     await this.#rest.return?.()
     return { value: undefined, done: true }
   }
+}
+
+/** The refusal of a hedge that found no free concurrency slot (protect/concurrency.ts). */
+function isUnsentHedge(error: unknown): boolean {
+  return error instanceof PorticoError && error.data?.reason === 'hedge_no_slot'
 }

@@ -460,9 +460,11 @@ describe('concurrency', () => {
     const hedged = requestCall('resources/read', { uri: 'a://slow' }, 1)
     const answer = chain(hedged)
     await settle()
-    // Its own attempt holds the one slot; its two hedges found none and were not sent.
+    // Its own attempt holds the one slot; its two hedges found none and were not sent, nor
+    // recorded as sent.
     assert.deepEqual([...finish.keys()], [1])
     assert.equal(limiter.queued, 0)
+    assert.equal(hedged.notes.hedges ?? 0, 0)
     // Before: the hedges filled the queue, and this call was refused `queue_full` at once.
     const other = chain(requestCall('ping', undefined, 2))
     await settle()
