@@ -341,6 +341,24 @@ describe('CSP through Portico: a legacy SSE server that writes ids its own way',
   })
 })
 
+/** `resources/read` of `ui://w/a.html`, POSTed as a stateless 2025-06-18 client does. */
+function readWidget(url: string): Promise<Response> {
+  return fetch(url, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      'mcp-protocol-version': '2025-06-18',
+    },
+    body: JSON.stringify({
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'resources/read',
+      params: { uri: 'ui://w/a.html' },
+    }),
+  })
+}
+
 describe('CSP through Portico: an answer that names a key twice', () => {
   it('is written again from what was checked, never passed on for a first-key reader (JSON and SSE)', async () => {
     // The policy Portico writes for this widget, written last: JSON.parse (last key wins) sees
@@ -367,20 +385,7 @@ describe('CSP through Portico: an answer that names a key twice', () => {
     })
     try {
       for (const search of ['', '?sse']) {
-        const response = await fetch(`${portico.url}${search}`, {
-          method: 'POST',
-          headers: {
-            'content-type': 'application/json',
-            accept: 'application/json, text/event-stream',
-            'mcp-protocol-version': '2025-06-18',
-          },
-          body: JSON.stringify({
-            jsonrpc: '2.0',
-            id: 1,
-            method: 'resources/read',
-            params: { uri: 'ui://w/a.html' },
-          }),
-        })
+        const response = await readWidget(`${portico.url}${search}`)
         const text = await response.text()
         assert.equal(response.status, 200, text)
         const type = response.headers.get('content-type') ?? ''
@@ -419,20 +424,7 @@ describe('CSP through Portico: widget URIs an upstream makes up', () => {
     })
     try {
       const start = performance.now()
-      const response = await fetch(portico.url, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          accept: 'application/json, text/event-stream',
-          'mcp-protocol-version': '2025-06-18',
-        },
-        body: JSON.stringify({
-          jsonrpc: '2.0',
-          id: 1,
-          method: 'resources/read',
-          params: { uri: 'ui://w/a.html' },
-        }),
-      })
+      const response = await readWidget(portico.url)
       const { result } = (await response.json()) as {
         result: {
           contents: Array<{ uri: string; _meta: { ui: { csp: Record<string, string[]> } } }>
