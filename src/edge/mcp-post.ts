@@ -153,13 +153,17 @@ export async function answerCalls(
       await sendReply(res, call, answering(call, reply), send)
     } else {
       const invalid = read.invalid
-      const replies =
-        invalid === undefined
-          ? calls.map(handle)
-          : calls.map((call, index) => answerElement(call, invalid[index], handle))
-      const given = await Promise.all(replies)
+      let given: Reply[]
+      let shown: readonly Call[] = calls
+      if (invalid === undefined) given = await Promise.all(calls.map(handle))
+      else {
+        const placed = await Promise.all(
+          calls.map((call, index) => placeElement(call, invalid[index], handle)),
+        )
+        given = placed.map((element) => element.reply)
+        shown = placed.map((element, index) => element.shown ?? (calls[index] as Call))
+      }
       const answered = given.map((reply, index) => answering(calls[index] as Call, reply))
-      const shown = invalid === undefined ? calls : calls.map((c, i) => asAnswered(c, given[i]))
       await sendReplies(res, shown, answered, send)
     }
   } catch (error) {
@@ -180,32 +184,39 @@ export async function answerElement(
   refusal: PorticoError | undefined,
   handle: Handler,
 ): Promise<Reply> {
-  if (refusal === undefined) return handle(call)
-  if (call.kind !== 'response') return errorReply(call, refusal)
+  return (await placeElement(call, refusal, handle)).reply
+}
+
+interface PlacedElement {
+  reply: Reply
+  /**
+   * How a batch places the element's answer, when not as its call is: a message with an id
+   * and nothing else (maybe a request that lost its method) refused under that id is answered
+   * among the requests' answers, as it is when sent alone.
+   */
+  shown?: Call
+}
+
+async function placeElement(
+  call: Call,
+  refusal: PorticoError | undefined,
+  handle: Handler,
+): Promise<PlacedElement> {
+  if (refusal === undefined) return { reply: await handle(call) }
+  if (call.kind !== 'response') return { reply: errorReply(call, refusal) }
   const reply = await handle(call)
   const passed = reply.kind === 'accepted' || (reply.kind === 'http' && reply.status < 300)
-  if (!passed) return reply
+  // Any other answer to a client's response (the chain's failure to pass a malformed answer's
+  // stand-in on) is left out of a batch's answer, as a response's is.
+  if (!passed) return { reply }
   // The upstream's acceptance is read to its end (its connection stays reusable) and dropped.
   if (reply.kind === 'http') reply.body.resume()
   call.notes.reason ??= refusal.reason
   // Under the id the refusal names, if any: a response's call has none of its own.
   const told = MessageReply.error(refusal, refusal.id)
-  if (refusal.id !== undefined) REFUSED_UNDER_ID.add(told)
-  return told
-}
-
-/** Refusals of a message with an id and nothing else, which may be a request that lost its method. */
-const REFUSED_UNDER_ID = new WeakSet<Reply>()
-
-/**
- * A batch element as its answer is placed: one refused under its id is answered among the
- * requests' answers, as it is when sent alone; any other answer to a client's response (the
- * chain's failure to pass a malformed answer's stand-in on) is left out, as a response's is.
- */
-function asAnswered(call: Call, reply: Reply | undefined): Call {
-  if (call.kind !== 'response' || reply === undefined || !REFUSED_UNDER_ID.has(reply)) return call
+  if (refusal.id === undefined) return { reply: told }
   const id = usableIdOf(call.message)
-  return { ...call, kind: 'request', ...(id === undefined ? {} : { id }) }
+  return { reply: told, shown: { ...call, kind: 'request', ...(id === undefined ? {} : { id }) } }
 }
 
 /**
