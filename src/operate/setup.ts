@@ -199,9 +199,7 @@ export class Operate {
       }
     }
     if (config.dashboard.enabled)
-      mounts.push(
-        ...this.#dashboardMounts(credential, [...parts.addressFilters, ...parts.filters], fleet),
-      )
+      mounts.push(...this.#dashboardMounts(credential, parts.addressFilters, parts.filters, fleet))
     // Last: a dashboard configured under /admin/ keeps its own paths.
     if (parts.gateway !== undefined && !adminOnMain) {
       mounts.push(adminOffMount(placement, parts.addressFilters))
@@ -250,6 +248,7 @@ export class Operate {
    */
   #dashboardMounts(
     credential: AdminCredential,
+    addressFilters: readonly HttpFilter[],
     filters: readonly HttpFilter[],
     fleet: Fleet,
   ): Mount[] {
@@ -270,13 +269,15 @@ export class Operate {
     })
     const publicOrigin = publicOriginOfConfig(config)
     const shell = adminFilter(adminCredential(undefined), !credential.configured, publicOrigin)
+    // The address rules first, as on /admin/: a refused address gets 403, not the admin
+    // token's challenge (which would tell it an API is there).
     return [
       {
         path: `${path}api/`,
-        filters: [adminFilter(credential, true, publicOrigin), ...filters],
+        filters: [...addressFilters, adminFilter(credential, true, publicOrigin), ...filters],
         handler,
       },
-      { path, filters: [shell, ...filters], handler },
+      { path, filters: [...addressFilters, shell, ...filters], handler },
     ]
   }
 

@@ -591,6 +591,36 @@ describe('the dashboard mount and its guard', () => {
     assert.equal(frame.status, 403)
   })
 
+  it('refuses an address the rules refuse with 403 on its API too, with no token challenge', async () => {
+    // Before: the API's admin guard ran before the address rules: 401 and the admin realm's
+    // challenge (telling a refused address an API is there), recorded as unauthorized.
+    const db = join(dir, 'fenced.db')
+    openStore(db, { create: true }).close()
+    const fenced = await startPortico({
+      upstream: upstream.url,
+      store: { path: db },
+      dashboard: { enabled: true, path: '/ops/dash/' },
+      admin: { token: TOKEN },
+      security: { allow_ips: ['10.0.0.0/8'] },
+    })
+    try {
+      const base = `${fenced.origin}/ops/dash/`
+      for (const url of [base, `${base}api/overview`, `${base}api/live`]) {
+        for (const headers of [{}, { authorization: `Bearer ${TOKEN}` }] as Record<
+          string,
+          string
+        >[]) {
+          const answer = await fetch(url, { headers })
+          await answer.body?.cancel()
+          assert.equal(answer.status, 403, url)
+          assert.equal(answer.headers.get('www-authenticate'), null, url)
+        }
+      }
+    } finally {
+      await fenced.close()
+    }
+  })
+
   it('is off by default, and refused on a public listener without a token', () => {
     assert.equal(parseConfig({ upstream: 'http://127.0.0.1:1/mcp' }).dashboard.enabled, false)
     assert.throws(
