@@ -211,6 +211,14 @@ describe('dashboard and studio in Chromium over real traffic', {
     assert.equal(status.errors, 2)
   })
 
+  it('an unknown page name shows the overview, names every object inherits included', async () => {
+    // Before: #/constructor found Object's constructor in the page table and failed the page.
+    for (const name of ['nosuchpage', 'constructor', '__proto__', 'toString']) {
+      await open(`${name}?since=1h`, '#stat-requests')
+      assert.doesNotMatch((await page.locator('#main').textContent()) ?? '', /Could not load/)
+    }
+  })
+
   it('tools: the health table matches status, and a row opens its chart, slowest and failed calls', async () => {
     const [status] = await cliJson<Row>(['status', '--db', db, '--since', '1h'])
     const tools = (status?.tools ?? []) as Row[]

@@ -113,7 +113,9 @@ async function render(): Promise<void> {
   leave = new AbortController()
   clearTimeout(timer)
   const route = currentRoute()
-  const entry = PAGES[route.page] ?? PAGES.overview!
+  // An own page only: `#/constructor` or `#/toString` named what every object inherits.
+  const known = Object.hasOwn(PAGES, route.page)
+  const entry = (known ? PAGES[route.page] : undefined) ?? PAGES.overview!
   drawChrome(route.page)
   document.title = `${entry.title} · Portico`
   const main = document.getElementById('main') as HTMLElement
