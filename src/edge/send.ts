@@ -273,8 +273,7 @@ async function sendStream(
   // A 2026-07-28 `subscriptions/listen` answer only listens, as a GET stream does: a drain may
   // end it at once, and so does a reload that revokes its caller's key.
   if (isListenStream(call)) markListening(res)
-  // Clients must see the headers at once; when an event is already waiting it carries them.
-  if (!reply.buffered()) res.flushHeaders()
+  sendHeadSoon(res, reply)
   const state = await writeEvents(res, call, 0, reply.events, options)
   // Ended here (a listening stream, above): nothing more is written to it.
   if (res.writableEnded) return
@@ -289,6 +288,32 @@ async function sendStream(
 
 interface StreamState {
   resumable: boolean
+}
+
+/**
+ * Clients must see the headers at once. When upstream bytes are already waiting, the first
+ * event carries them; if those bytes are not a whole event yet, the headers go on their own
+ * after this turn (an upstream that stalls in its first event must not hold the head back).
+ */
+function sendHeadSoon(res: ServerResponse, reply: StreamReply): void {
+  if (!reply.buffered()) {
+    res.flushHeaders()
+    return
+  }
+  // `headersSent` is already true (it means written, not sent); a flush after the head went
+  // with the first event writes nothing.
+  setImmediate(() => {
+    if (!res.destroyed && !res.writableEnded) res.flushHeaders()
+  })
+}
+
+/**
+ * Ends an event whose first fragments went out and whose end never came (over the bound, the
+ * upstream gone or done), so the client's parser drops it (its data is no JSON) and reads
+ * what follows (Portico's error event) whole.
+ */
+function closeCutEvent(res: ServerResponse, inEvent: boolean): void {
+  if (inEvent && !res.destroyed && !res.writableEnded) res.write('\n\n')
 }
 
 /**
@@ -335,14 +360,14 @@ async function writeEvents(
         publishNotification(options.bus, options.place, summary, bytes)
       }
     }
+    // The upstream ended its stream in the middle of an event.
+    closeCutEvent(res, inEvent)
   } catch (error) {
     if (options.signal.aborted) throw error
     if (error instanceof PorticoError && error.reason === 'internal_error') {
       options.logger?.error('call failed', { method: call.method, error: String(error.cause) })
     }
-    // An event cut off in its middle (over the bound, the upstream gone) is ended here, so the
-    // client's parser drops it (its data is no JSON) and reads the error event after it whole.
-    if (inEvent && !res.destroyed && !res.writableEnded) res.write('\n\n')
+    closeCutEvent(res, inEvent)
     if (call.kind === 'request' && !recorder.answered(index)) {
       endUnanswered(res, call, index, streamFailure(error), options)
     }
@@ -871,7 +896,7 @@ export async function relayAnswer(
     writeRelayHead(res, reply.status, sseHeaders({ ...reply.headers }))
     // A GET stream only listens for server messages: a drain may end it at once.
     if (res.req.method === 'GET') markListening(res)
-    if (!reply.buffered()) res.flushHeaders()
+    sendHeadSoon(res, reply)
     for await (const event of reply.events) {
       if (res.writableEnded) break // ended by a drain: stop reading the upstream
       const raw = event.unwritten

@@ -170,19 +170,17 @@ export class SseParser {
   }
 
   /**
-   * The stream ended: the events its end completes. A blank line's last CR is held while a LF
-   * may follow it (`\r\r\n` is one line end less than `\r\r`); at the end none will, so an
-   * event ended by `\r\r` is complete. Any other unterminated trailing block is dropped, as
-   * EventSource does.
+   * The stream ended: what is pending is an unterminated trailing block (every complete event
+   * went out as it completed), dropped, as EventSource does; unless it is only line ends (the
+   * LF of a last `\r\r\n`), given out as an empty block so that the bytes stay the upstream's.
    */
   end(): SseEvent[] {
-    const last = this.#pending[this.#pending.length - 1]
-    const events = last?.endsWith('\r') === true ? this.push('\n') : []
+    const rest = this.#pending.length > 0 ? this.#pending.join('') : ''
     this.#pending = []
     this.#pendingLength = 0
     this.#aheadChunks = 0
     this.#aheadLength = 0
-    return events
+    return rest !== '' && /^[\r\n]+$/.test(rest) ? [{ raw: rest, data: '', comment: true }] : []
   }
 
   /** Whether an event ends in `chunk` or across its join with the pending text. */
@@ -196,9 +194,8 @@ export class SseParser {
     this.#pendingLength += text.length
     if (this.#pendingLength <= this.#maxEventBytes) return
     if (!this.#discard) throw eventTooLarge(this.#maxEventBytes)
-    // The skipper reads what is pending, then the rest as it comes. What is pending can only
-    // end the event with its last character: a CR, which `findBoundary` holds until it knows
-    // whether a LF follows (the blank line ends the event either way).
+    // The skipper reads what is pending (no event's end: that went out as it came), then the
+    // rest as it comes.
     const held = this.#pending.join('')
     this.#pending = []
     this.#pendingLength = 0
@@ -362,8 +359,10 @@ function findBoundary(text: string, from: number): Boundary | undefined {
       if (c === 13 && i + 1 === length) return undefined // a CR at the end may be half a CRLF
       const d = text.charCodeAt(next)
       if (d === 10 || d === 13) {
+        // A blank line's CR ends the event whether or not a LF follows it: at the text's end,
+        // the event goes now (an upstream that waits after `\r\r` must not hold it back) and a
+        // LF that comes next starts the next block, which reads past it as an empty line.
         const after = d === 13 && text.charCodeAt(next + 1) === 10 ? next + 2 : next + 1
-        if (d === 13 && next + 1 === length) return undefined
         return { end: after, blockEnd: lineEnd }
       }
       i = next

@@ -15,6 +15,7 @@ import { after, before, describe, it } from 'node:test'
 import { gzipSync } from 'node:zlib'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
+import { type SseEvent, SseParser } from '../../src/protocol/sse.ts'
 import { MCP_ACCEPT } from '../helpers/mcp-http.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
 
@@ -59,6 +60,28 @@ const TOOLS: Record<string, (res: ServerResponse, id: unknown) => void> = {
     res.writeHead(500, { 'content-type': 'text/plain', 'content-encoding': 'gzip' })
     res.end('internal error, in plain text')
   },
+  cr_pair(res, id) {
+    // Lines ended by a lone CR (the SSE spec allows it), and the stream left open after the
+    // answer for longer than request_timeout.
+    res.writeHead(200, { 'content-type': 'text/event-stream' })
+    res.write(`event: message\rdata: ${JSON.stringify(result(id, 'after a CR pair'))}\r\r`)
+    setTimeout(() => res.end(), 3000).unref()
+  },
+  cut_big(res, id) {
+    // A large answer that comes in parts (so they go ahead of its end), then the stream ends
+    // cleanly in its middle.
+    res.writeHead(200, { 'content-type': 'text/event-stream' })
+    res.write(
+      `data: {"jsonrpc":"2.0","id":${JSON.stringify(id)},"result":{"content":[{"type":"text","text":"`,
+    )
+    let parts = 4
+    const next = (): void => {
+      if (parts-- === 0) return void res.end()
+      res.write('x'.repeat(50_000))
+      setTimeout(next, 50)
+    }
+    next()
+  },
   bom(res, id) {
     res.writeHead(200, { 'content-type': 'text/event-stream' })
     res.end(`\uFEFF${sse(result(id, 'after a mark'))}`)
@@ -75,6 +98,12 @@ function serve(req: IncomingMessage, res: ServerResponse, body: string): void {
     // A head and half the body, then nothing: the rest never comes.
     res.writeHead(200, { 'content-type': 'text/javascript', 'content-length': '100' })
     res.write('x'.repeat(50))
+    return
+  }
+  if (req.method === 'GET' && req.headers['mcp-session-id'] === 'stalls') {
+    // A head and the start of a first event, then nothing.
+    res.writeHead(200, { 'content-type': 'text/event-stream' })
+    res.write('data: {"jsonrpc":"2.0","method":"notifications/mess')
     return
   }
   if (req.method === 'GET' && req.url?.startsWith('/mcp')) {
@@ -305,6 +334,80 @@ describe('transparent mode in front of an upstream with HTTP quirks', () => {
       const body = (await response.json()) as { id?: unknown }
       assert.equal(body.id, 9, path)
     }
+  })
+})
+
+describe('transparent mode in front of an upstream whose SSE answers pause or break off', () => {
+  // No CSP here: a call's large event goes ahead of its end only when nothing rewrites it.
+  let upstream: Server
+  let portico: RunningPortico
+
+  before(async () => {
+    upstream = await startQuirks()
+    const { port } = upstream.address() as AddressInfo
+    portico = await startPortico({ upstream: `http://127.0.0.1:${port}/mcp`, request_timeout: 1 })
+  })
+  after(async () => {
+    await portico?.close()
+    upstream?.closeAllConnections()
+    upstream?.close()
+  })
+
+  /** The events of a POST's SSE answer until one answers `id` (the stream may stay open). */
+  async function eventsUntilAnswer(tool: string, id: number): Promise<SseEvent[]> {
+    const response = await fetch(portico.url, {
+      method: 'POST',
+      headers: { ...MCP_ACCEPT, 'mcp-protocol-version': '2025-11-25' },
+      body: JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: tool } }),
+    })
+    const parser = new SseParser()
+    const events: SseEvent[] = []
+    const decoder = new TextDecoder()
+    for await (const chunk of response.body as AsyncIterable<Uint8Array>) {
+      events.push(...parser.push(decoder.decode(chunk, { stream: true })))
+      if (events.some((event) => answers(event, id))) break
+    }
+    await response.body?.cancel().catch(() => undefined)
+    return events
+  }
+
+  const answers = (event: SseEvent, id: number) => {
+    try {
+      return (JSON.parse(event.data) as { id?: unknown }).id === id
+    } catch {
+      return false
+    }
+  }
+
+  it('an event ended by a CR pair goes on at once, while the upstream keeps its stream open', async () => {
+    // Before: its last CR was held for a LF that never came; at request_timeout (1 s) the
+    // client got "did not answer in time" instead of the answer the upstream had sent.
+    const events = await eventsUntilAnswer('cr_pair', 31)
+    const answer = JSON.parse(events.find((event) => answers(event, 31))?.data ?? '{}') as {
+      result?: { content: Array<{ text: string }> }
+    }
+    assert.equal(answer.result?.content[0]?.text, 'after a CR pair', JSON.stringify(events))
+  })
+
+  it("an answer cut in the middle of a large event that went ahead: Portico's error event reads whole", async () => {
+    // Before: the error event was written straight after the cut event's first 200 KB, so a
+    // client read both as one event whose data was no JSON, and the call had no answer.
+    const events = await eventsUntilAnswer('cut_big', 32)
+    const answer = JSON.parse(events.find((event) => answers(event, 32))?.data ?? '{}') as {
+      error?: { message: string }
+    }
+    assert.match(answer.error?.message ?? '', /ended its answer without a response/i)
+  })
+
+  it('a GET stream whose first event stalls half-way still has its head at once', async () => {
+    // Before: the head waited for the upstream bytes already there to become a whole event.
+    const stream = await fetch(portico.url, {
+      headers: { accept: 'text/event-stream', 'mcp-session-id': 'stalls' },
+      signal: AbortSignal.timeout(5000),
+    })
+    assert.equal(stream.status, 200)
+    assert.equal(stream.headers.get('content-type')?.startsWith('text/event-stream'), true)
+    await stream.body?.cancel()
   })
 })
 

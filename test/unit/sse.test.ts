@@ -4,6 +4,13 @@ import { bigIdLiteral } from '../../src/jsonrpc/message.ts'
 import { encodeSseEvent, SseParser } from '../../src/protocol/sse.ts'
 import { seeded } from '../helpers/random.ts'
 
+/**
+ * An event's text with a blank line's closing LF after a CR, and a LF before its first line,
+ * left out: cut right after a blank line's CR, the event goes at once and that LF (`\r\r\n`)
+ * begins the next one's text; read whole, it ends this one's. The bytes are the same.
+ */
+const sameEnd = (raw: string) => raw.replace(/^\n/, '').replace(/\r\n$/, '\r')
+
 describe('SseParser', () => {
   it('reads an empty event type as the default one (message)', () => {
     const [event] = new SseParser().push('event:\ndata: {"a":1}\n\n')
@@ -28,6 +35,9 @@ describe('SseParser', () => {
     for (let cut = 1; cut < text.length; cut++) {
       const parser = new SseParser()
       const events = [...parser.push(text.slice(0, cut)), ...parser.push(text.slice(cut))]
+      // Cut after the last blank line's CR, its LF is all that is left: an empty block at the end.
+      const rest = parser.end()
+      assert.equal(events.map((e) => e.raw).join('') + rest.map((e) => e.raw).join(''), text)
       assert.deepEqual(
         events.map((e) => [e.data, e.comment]),
         [
@@ -37,7 +47,6 @@ describe('SseParser', () => {
         ],
         `cut at ${cut}`,
       )
-      assert.equal(events.map((e) => e.raw).join(''), text)
     }
   })
 
@@ -82,9 +91,10 @@ describe('SseParser', () => {
         at += size
       }
       const label = JSON.stringify(text)
+      events.push(...parser.end())
       assert.deepEqual(
-        events.map((e) => [e.raw, e.data, e.comment]),
-        whole.map((e) => [e.raw, e.data, e.comment]),
+        events.filter((e) => e.raw !== '\n').map((e) => [sameEnd(e.raw), e.data, e.comment]),
+        whole.map((e) => [sameEnd(e.raw), e.data, e.comment]),
         label,
       )
     }
@@ -110,19 +120,33 @@ describe('SseParser', () => {
     assert.equal(parser.held, 0)
   })
 
-  it('completes at the end an event ended by a CR pair (the last CR held for a LF)', () => {
+  it('gives out an event ended by a CR pair at once, and reads a LF after it as an empty line', () => {
+    // Before: the second CR was held until a LF could follow it, so an upstream that waited
+    // after `\r\r` held its answer back (to the call's timeout) and a GET stream's headers too.
     for (const chunks of [['data: a\r\r'], ['data: a\r', '\r'], ['data: x\r\n\r\ndata: a\r\r']]) {
       const parser = new SseParser()
       const events = chunks.flatMap((chunk) => parser.push(chunk))
-      const ended = parser.end()
+      assert.deepEqual(events.map((event) => event.data).slice(-1), ['a'], JSON.stringify(chunks))
+      assert.equal(parser.held, 0, JSON.stringify(chunks))
+      // The LF of a `\r\r\n` that came later starts the next block: no event of its own.
+      const next = parser.push('\ndata: b\n\n')
       assert.deepEqual(
-        [...events, ...ended].map((event) => event.data).slice(-1),
-        ['a'],
+        next.map((event) => [event.data, event.comment]),
+        [['b', false]],
         JSON.stringify(chunks),
       )
-      assert.equal(ended.length, 1, JSON.stringify(chunks))
+      assert.deepEqual(parser.end(), [])
     }
-    // A single CR ends a line, not the event: still dropped.
+    // A blank line's CR after a LF, and after a CRLF, ends the event too.
+    assert.deepEqual(
+      new SseParser().push('data: c\n\r').map((event) => event.data),
+      ['c'],
+    )
+    assert.deepEqual(
+      new SseParser().push('data: d\r\n\r').map((event) => event.data),
+      ['d'],
+    )
+    // A single CR ends a line, not the event: still dropped at the end.
     const parser = new SseParser()
     assert.deepEqual(parser.push('data: a\r'), [])
     assert.deepEqual(parser.end(), [])
@@ -184,10 +208,9 @@ describe('SseParser with discardOversized: an event over the bound read past, no
         text += `data: ${message(random, e)}`.replace(/\n/g, ends[random(3)] as string)
         text += blanks[random(blanks.length)] as string
       }
-      // Not a CR last: the parser would wait for the LF it may be half of.
       text += 'data: last\n\n'
       const expected = new SseParser(Number.MAX_SAFE_INTEGER).push(text).map((event) => {
-        if (event.raw.length <= bound) return [event.raw, event.data, event.comment]
+        if (event.raw.length <= bound) return [sameEnd(event.raw), event.data, event.comment]
         const parsed = JSON.parse(event.data) as { id?: unknown; method?: unknown }
         return [{ event: event.event, id: parsed.id, hasMethod: parsed.method !== undefined }]
       })
@@ -199,7 +222,7 @@ describe('SseParser with discardOversized: an event over the bound read past, no
         at += size
       }
       const got = events.map((event) => {
-        if (event.discarded === undefined) return [event.raw, event.data, event.comment]
+        if (event.discarded === undefined) return [sameEnd(event.raw), event.data, event.comment]
         discardedSeen++
         assert.ok(event.discarded.size >= bound, String(event.discarded.size))
         const { event: name, id, hasMethod } = event.discarded
