@@ -9,7 +9,7 @@ import { type ProxyContext, publicOrigin } from '../context.ts'
 import { relayExchange } from '../edge/exchange.ts'
 import { failRelay, relayAnswer } from '../edge/send.ts'
 import { PorticoError } from '../errors.ts'
-import { clientHeaders, headerValue, upstreamHeaders } from '../http/headers.ts'
+import { clientHeaders, headerValue, isCorsPreflight, upstreamHeaders } from '../http/headers.ts'
 import { MessageReply } from '../pipeline/reply.ts'
 import { isOAuthMetadataPath, mapOrigin, mapOriginHeaders } from './url-map.ts'
 
@@ -49,6 +49,20 @@ export async function forwardRaw(
     })
     recorder.upstreamStatus = response.status
     const headers = mapOriginHeaders(clientHeaders(response.headers), target.origin, origin)
+    if (isCorsPreflight(req)) {
+      // A preflight passes without credentials (a browser sends none), so its answer carries
+      // the upstream's status and CORS headers only: a browser reads no preflight body, and an
+      // upstream's OPTIONS handler must not hand one to whoever spells a preflight.
+      response.body.resume()
+      delete headers['transfer-encoding']
+      headers['content-length'] = '0'
+      await relayAnswer(
+        res,
+        MessageReply.fromBytes(Buffer.alloc(0), { status: response.status, headers }),
+        options,
+      )
+      return
+    }
     const type = headerValue(response.headers, 'content-type') ?? ''
     if (isOAuthMetadataPath(target.pathname) && type.includes('json')) {
       // OAuth metadata names the upstream's origin: rewritten to Portico's (bounded read).

@@ -280,6 +280,9 @@ export function isCorsPreflight(req: IncomingMessage): boolean {
   if (req.method !== 'OPTIONS' || req.headers['access-control-request-method'] === undefined) {
     return false
   }
+  // A browser always names the page's origin in a preflight: without one it is any OPTIONS,
+  // which needs credentials like every other request.
+  if (req.headers.origin === undefined) return false
   const length = req.headers['content-length']
   return (length === undefined || length === '0') && req.headers['transfer-encoding'] === undefined
 }

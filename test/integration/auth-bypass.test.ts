@@ -426,6 +426,28 @@ describe('MCP sent around the MCP endpoint (transparent mode)', () => {
     upstream.close()
   })
 
+  it('lets a CORS preflight pass without credentials only as a browser sends one, and relays no body', async () => {
+    // Before: `Access-Control-Request-Method` alone made any OPTIONS a preflight, and the
+    // upstream's answer to it came back whole to a caller with no credentials.
+    const target = `${portico.origin}/private/report?id=1`
+    const before = seen.length
+    const bare = await fetch(target, {
+      method: 'OPTIONS',
+      headers: { 'access-control-request-method': 'GET' },
+    })
+    await bare.body?.cancel()
+    assert.equal(bare.status, 401)
+    assert.equal(seen.length, before, 'the upstream was not asked')
+    const browser = await fetch(target, {
+      method: 'OPTIONS',
+      headers: { origin: 'https://app.example', 'access-control-request-method': 'GET' },
+    })
+    assert.equal(browser.status, 200)
+    assert.equal(await browser.text(), '')
+    assert.match(seen.at(-1) ?? '', /^OPTIONS \/private\/report\?id=1 /)
+    seen.length = before // the other cases read what the upstream saw from here
+  })
+
   it('refuses a 2026-07-28 listen asking updates of a denied resource, before the upstream', async () => {
     const before = seen.length
     const answer = await rpc(
