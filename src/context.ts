@@ -31,8 +31,9 @@ export interface ProxyContext {
   /** `[shared]`: the Redis that caches and rate limits share with other replicas. */
   readonly shared?: RedisStore
   /**
-   * The response rewriters (widget CSP) the chain applies: also to answers that come outside
-   * their call's own answer (a resumed stream), which the mode relays itself.
+   * What answers that come outside their call's own answer (a resumed stream, the legacy SSE
+   * stream), which the mode relays itself, pass: the response rewriters the chain applies
+   * (widget CSP), and the roles' list filter, which the chain runs as its authorization.
    */
   readonly rewriters?: readonly ResponseRewriter[]
 }

@@ -208,6 +208,9 @@ export function createPortico(input: Config | ConfigInput, options: PorticoOptio
   // Built before the mode: a hot reload (either mode's) applies a changed [csp] policy too.
   const csp = reloadableCsp(config)
   const rewriters = [...csp.rewriters, ...(options.rewriters ?? [])]
+  // What answers outside a call's chain pass (a GET stream's replay, the legacy SSE stream):
+  // the chain's rewriters, then the roles' list filter once the security is built below.
+  const outsideRewriters: ResponseRewriter[] = [...rewriters]
   const context: ProxyContext = {
     config,
     proxy: proxyName(config),
@@ -218,7 +221,7 @@ export function createPortico(input: Config | ConfigInput, options: PorticoOptio
     // Attempt spans sit innermost, so each retry or hedge above them is its own span.
     attemptMiddleware: operate.upstreamMiddleware,
     ...(shared ? { shared } : {}),
-    rewriters,
+    rewriters: outsideRewriters,
   }
   const clock = options.clock ?? systemClock
   const upstreamMiddleware = checkedUserMiddleware(
@@ -279,6 +282,7 @@ export function createPortico(input: Config | ConfigInput, options: PorticoOptio
       canonicalUri: (uri) => gateway?.canonicalUri(uri),
     },
   )
+  if (security?.listFilter !== undefined) outsideRewriters.push(security.listFilter)
   const middleware = globalChain({
     observe: operate.middleware,
     security: security?.middleware ?? [],

@@ -15,6 +15,7 @@ import type { Call } from '../pipeline/call.ts'
 import type { Middleware } from '../pipeline/compose.ts'
 import type { Identity } from '../pipeline/identity.ts'
 import { MessageReply, mapAnswer, type Reply } from '../pipeline/reply.ts'
+import type { ResponseRewriter } from '../pipeline/rewriter.ts'
 import { lookupTable } from '../util/lookup-table.ts'
 import type { Policy, TargetKind } from './policy.ts'
 
@@ -113,6 +114,35 @@ export function authorize(policy: Policy, mcpPath: string, stepUp?: StepUp): Mid
     return filterList(call, await next(call), list, (name) =>
       policy.allows(identity, list.kind, name, profile),
     )
+  }
+}
+
+/**
+ * The roles' list filtering for answers that reach a client outside a call's chain: a GET
+ * stream replaying an earlier answer (SSE resumption with `Last-Event-ID`), the legacy SSE
+ * stream. Without it a caller held to some tools saw them all by resuming the stream its list
+ * came on. An answer with no identity to judge by keeps no item (fail closed).
+ */
+export function rolesListFilter(policy: Policy, mcpPath: string): ResponseRewriter {
+  return {
+    name: 'roles-list-filter',
+    appliesTo(call) {
+      if (LISTS[call.method ?? ''] === undefined) return false
+      const identity = call.identity
+      return (
+        identity === undefined ||
+        !policy.unrestricted(identity, profileOf(call.request.path, mcpPath))
+      )
+    },
+    rewrite(call, response) {
+      const list = LISTS[call.method ?? '']
+      if (list === undefined) return undefined
+      const identity = call.identity
+      const profile = profileOf(call.request.path, mcpPath)
+      return filtered(response, list, (name) =>
+        identity === undefined ? false : policy.allows(identity, list.kind, name, profile),
+      )
+    },
   }
 }
 

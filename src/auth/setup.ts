@@ -11,9 +11,10 @@ import type { Config } from '../config/schema.ts'
 import { StartupError } from '../errors.ts'
 import type { Logger } from '../observe/logger.ts'
 import type { Middleware } from '../pipeline/compose.ts'
+import type { ResponseRewriter } from '../pipeline/rewriter.ts'
 import { ArgumentGuard } from './arguments.ts'
 import { Authenticator, PRM_PATH } from './authenticator.ts'
-import { authorize, profilePath } from './authorize.ts'
+import { authorize, profilePath, rolesListFilter } from './authorize.ts'
 import { authFilter, type RequestFilter } from './filter.ts'
 import { IpPolicy } from './ip.ts'
 import { pinFileOf, ToolPins } from './pins.ts'
@@ -44,6 +45,11 @@ export interface Security {
   /** URL-path profiles served as the MCP endpoint (`/mcp/{name}`). */
   mcpPaths: Set<string>
   authenticator: Authenticator | undefined
+  /**
+   * The roles' list filter for answers that come outside a call's chain (a GET stream's
+   * replay, the legacy SSE stream); the chain filters its own calls' lists.
+   */
+  listFilter?: ResponseRewriter
   /** Startup work that must succeed before serving (issuer discovery). */
   ready(): Promise<void>
   /** The listener's URL, the default resource identifier when none is configured. */
@@ -79,6 +85,7 @@ export function securityFromConfig(
   }
   filters.push(...addressFilters)
   let authenticator: Authenticator | undefined
+  let listFilter: ResponseRewriter | undefined
   if (auth !== undefined) {
     authenticator = new Authenticator(config, auth)
     const sessions = new SessionOwners()
@@ -101,6 +108,7 @@ export function securityFromConfig(
     policy.canonicalUri = names?.canonicalUri
     const stepUp = authenticator.stepUpChallenge.bind(authenticator)
     middleware.push(sessions.middleware(), authorize(policy, config.mcp_path, stepUp))
+    listFilter = rolesListFilter(policy, config.mcp_path)
     for (const profile of auth.profiles) mcpPaths.add(profilePath(config.mcp_path, profile.name))
     if (authenticator.isOAuth) {
       addMetadataRoutes(routes, authenticator, [config.mcp_path, ...mcpPaths])
@@ -127,6 +135,7 @@ export function securityFromConfig(
     routes,
     mcpPaths,
     authenticator,
+    ...(listFilter === undefined ? {} : { listFilter }),
     ready: async () => {
       let problems: readonly string[] = []
       try {

@@ -103,6 +103,7 @@ const METHOD_BY_RESULT: ReadonlyArray<readonly [member: string, method: string]>
   ['tools', 'tools/list'],
   ['resources', 'resources/list'],
   ['resourceTemplates', 'resources/templates/list'],
+  ['prompts', 'prompts/list'],
   ['content', 'tools/call'],
 ]
 

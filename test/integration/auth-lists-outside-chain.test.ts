@@ -1,0 +1,130 @@
+/**
+ * List answers that reach a caller outside its call's own answer are filtered by its roles as
+ * the chain filters them: a `tools/list` answer an SDK server with an event store replays on
+ * a GET stream resumed with `Last-Event-ID`, and the answers of the legacy HTTP+SSE transport,
+ * which come on its stream. Transparent mode, real SDK servers.
+ */
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import { Client } from '@modelcontextprotocol/sdk/client/index.js'
+import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js'
+import { type ResumableServer, startResumableServer } from '../fixtures/resumable-server.ts'
+import { MCP_ACCEPT } from '../helpers/mcp-http.ts'
+import { type RunningPortico, startPortico } from '../helpers/portico.ts'
+import { type Spawned, startEverything } from '../helpers/processes.ts'
+
+const KEY = 'alice-key-0123456789'
+const VERSION = '2025-11-25'
+
+describe('a caller held to some tools resumes the stream its list came on', () => {
+  let upstream: ResumableServer
+  let portico: RunningPortico
+
+  before(async () => {
+    upstream = await startResumableServer()
+    portico = await startPortico({
+      upstream: upstream.url,
+      auth: {
+        api_keys: [{ name: 'alice', key: KEY, roles: ['counter'] }],
+        roles: [{ name: 'counter', allow_tools: ['countdown'] }],
+      },
+    })
+  })
+  after(async () => {
+    await portico?.close()
+    await upstream?.close()
+  })
+
+  const headers = (session?: string): Record<string, string> => ({
+    ...MCP_ACCEPT,
+    authorization: `Bearer ${KEY}`,
+    'mcp-protocol-version': VERSION,
+    ...(session === undefined ? {} : { 'mcp-session-id': session }),
+  })
+
+  const post = (body: object, session?: string) =>
+    fetch(portico.url, { method: 'POST', headers: headers(session), body: JSON.stringify(body) })
+
+  it('gets the replayed tools/list answer filtered as the first one was', async () => {
+    const init = await post({
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'initialize',
+      params: {
+        protocolVersion: VERSION,
+        capabilities: {},
+        clientInfo: { name: 't', version: '1' },
+      },
+    })
+    const session = init.headers.get('mcp-session-id') ?? ''
+    await init.text()
+    await (await post({ jsonrpc: '2.0', method: 'notifications/initialized' }, session)).text()
+    const listed = await (
+      await post({ jsonrpc: '2.0', id: 2, method: 'tools/list' }, session)
+    ).text()
+    assert.match(listed, /countdown/)
+    assert.doesNotMatch(listed, /change_tools/)
+    // The SDK's event store names each event; the stream resumed after the first one replays
+    // what followed it: the list's answer.
+    const first = /^id: (.+)$/m.exec(listed)?.[1]
+    assert.ok(first, listed)
+    const resumed = await fetch(portico.url, {
+      headers: { ...headers(session), accept: 'text/event-stream', 'last-event-id': first },
+    })
+    assert.equal(resumed.status, 200)
+    let text = ''
+    const decoder = new TextDecoder()
+    for await (const chunk of resumed.body as AsyncIterable<Uint8Array>) {
+      text += decoder.decode(chunk, { stream: true })
+      if (text.includes('"id":2')) break
+    }
+    await resumed.body?.cancel().catch(() => undefined)
+    // Before: the replay was relayed as the upstream sent it, the hidden tool in it.
+    assert.match(text, /countdown/)
+    assert.doesNotMatch(text, /change_tools/)
+  })
+})
+
+describe('a caller held to some tools on the legacy HTTP+SSE transport', () => {
+  let everything: Spawned & { url: string }
+  let portico: RunningPortico
+  let client: Client
+
+  before(async () => {
+    everything = await startEverything('sse')
+    portico = await startPortico({
+      upstream: everything.url,
+      auth: {
+        api_keys: [{ name: 'alice', key: KEY, roles: ['echoer'] }],
+        roles: [{ name: 'echoer', allow_tools: ['echo'] }],
+      },
+    })
+    const authorization = `Bearer ${KEY}`
+    client = new Client({ name: 'legacy-lists', version: '1.0.0' })
+    await client.connect(
+      new SSEClientTransport(new URL('/sse', portico.origin), {
+        requestInit: { headers: { authorization } },
+        eventSourceInit: {
+          fetch: (url, init) =>
+            fetch(url, {
+              ...init,
+              headers: { ...(init?.headers as Record<string, string>), authorization },
+            }),
+        },
+      }),
+    )
+  })
+  after(async () => {
+    await client?.close().catch(() => undefined)
+    await portico?.close()
+    await everything?.stop()
+  })
+
+  it('lists only the tools it may call', async () => {
+    const { tools } = await client.listTools()
+    assert.deepEqual(
+      tools.map((tool) => tool.name),
+      ['echo'],
+    )
+  })
+})
