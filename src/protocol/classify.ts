@@ -213,9 +213,16 @@ export function missingStandardHeader(
 }
 
 /** Members a policy or a router reads, at a message's top level and in its params. */
-const MESSAGE_MEMBERS = new Set(['jsonrpc', 'id', 'method', 'params', 'result', 'error'])
-const PARAMS_MEMBERS = new Set(['name', 'uri', 'arguments', '_meta', 'ref'])
-const REF_MEMBERS = new Set(['type', 'name', 'uri'])
+const MESSAGE_MEMBERS = membersOf(['jsonrpc', 'id', 'method', 'params', 'result', 'error'])
+const PARAMS_MEMBERS = membersOf(['name', 'uri', 'arguments', '_meta', 'ref', 'notifications'])
+const REF_MEMBERS = membersOf(['type', 'name', 'uri'])
+/** What a 2026-07-28 `subscriptions/listen` asks for: the roles judge its resources. */
+const NOTIFICATIONS_MEMBERS = membersOf(['resourceSubscriptions'])
+
+/** Members by their lower-case spelling, to tell a case variant from the member itself. */
+function membersOf(names: readonly string[]): ReadonlyMap<string, string> {
+  return new Map(names.map((name) => [name.toLowerCase(), name]))
+}
 
 /**
  * A member that differs from one Portico reads only by case (`"Method"`, `"Name"`), if any.
@@ -229,14 +236,21 @@ export function caseVariantMember(message: JsonRpcMessage): string | undefined {
   if (!isObject(params)) return undefined
   const inParams = variantIn(params, PARAMS_MEMBERS)
   if (inParams !== undefined) return inParams
-  // `completion/complete` names its prompt or resource in `params.ref`.
-  return isObject(params.ref) ? variantIn(params.ref, REF_MEMBERS) : undefined
+  // `completion/complete` names its prompt or resource in `params.ref`, a listen its
+  // resources in `params.notifications`.
+  if (isObject(params.ref)) {
+    const inRef = variantIn(params.ref, REF_MEMBERS)
+    if (inRef !== undefined) return inRef
+  }
+  return isObject(params.notifications)
+    ? variantIn(params.notifications, NOTIFICATIONS_MEMBERS)
+    : undefined
 }
 
-function variantIn(object: JsonObject, members: ReadonlySet<string>): string | undefined {
+function variantIn(object: JsonObject, members: ReadonlyMap<string, string>): string | undefined {
   for (const key in object) {
-    if (members.has(key)) continue
-    if (members.has(key.toLowerCase())) return key
+    const member = members.get(key.toLowerCase())
+    if (member !== undefined && member !== key) return key
   }
   return undefined
 }

@@ -465,6 +465,32 @@ describe('MCP sent around the MCP endpoint (transparent mode)', () => {
       /may not subscribe to resource secret:\/\/vault/,
     )
     assert.equal(seen.length, before, 'never forwarded')
+    // Named under a member spelt in another case (Go's encoding/json reads it, last one
+    // winning): refused as a case variant. Before, each reached the upstream with 200.
+    const variants: Array<[string, Record<string, unknown>]> = [
+      [
+        'ResourceSubscriptions',
+        {
+          resourceSubscriptions: ['public://readme'],
+          ResourceSubscriptions: ['secret://vault'],
+        },
+      ],
+      ['Notifications', { toolsListChanged: true }],
+    ]
+    for (const [variant, notifications] of variants) {
+      const params: Record<string, unknown> = { notifications, _meta: MODERN_META }
+      if (variant === 'Notifications')
+        params.Notifications = { resourceSubscriptions: ['secret://vault'] }
+      const refused = await rpc(portico.url, request(10, 'subscriptions/listen', params), {
+        ...bearer('alice-key-0123456789'),
+        ...LISTEN_HEADERS,
+      })
+      assert.equal(refused.status, 400, variant)
+      assert.equal(refused.message?.id, 10, variant)
+      assert.equal(refused.message?.error?.code, -32600, variant)
+      assert.match(refused.message?.error?.message ?? '', new RegExp(`"${variant}"`), variant)
+    }
+    assert.equal(seen.length, before, 'never forwarded')
   })
 
   it('is refused at every other path, never forwarded past the roles; other JSON still is', async () => {
