@@ -83,6 +83,26 @@ const UNVOUCHED = [
 ] as const
 
 /**
+ * The forwarding headers by their hyphenated name: the same names spelt with underscores
+ * (`x_real_ip`) are dropped from every request, as nginx drops them by default. A CGI or WSGI
+ * server reads both spellings as one variable (`HTTP_X_REAL_IP`, Python's wsgiref joins them),
+ * so a client would name an address or a prefix past what Portico sets; no proxy sends them.
+ */
+const FORWARDING = new Set<string>([
+  'x-forwarded-for',
+  'x-forwarded-host',
+  'x-forwarded-proto',
+  'x-real-ip',
+  ...UNVOUCHED,
+])
+
+function dropUnderscoreSpellings(headers: HeaderMap): void {
+  for (const name in headers) {
+    if (name.includes('_') && FORWARDING.has(name.replace(/_/g, '-'))) delete headers[name]
+  }
+}
+
+/**
  * Adds the de-facto standard forwarding headers for the upstream, as a reverse proxy does:
  * the peer is appended to `X-Forwarded-For` (nginx's `$proxy_add_x_forwarded_for`), and
  * `X-Forwarded-Host` and `X-Forwarded-Proto` say what this hop saw (the `Host`, the socket's
@@ -109,6 +129,7 @@ export function addForwarded(
 ): void {
   const address = client.address ?? ''
   const trusted = client.trusted === true
+  dropUnderscoreSpellings(headers)
   headers['x-forwarded-for'] = forwardedFor(headers['x-forwarded-for'], address, trusted)
   if (headers['x-forwarded-for'] === '') delete headers['x-forwarded-for']
   if (!trusted || !headers['x-forwarded-host']) {

@@ -94,6 +94,27 @@ describe('X-Forwarded-Host and X-Forwarded-Proto to the upstream', () => {
     }
   })
 
+  it('drops their spellings with underscores, which CGI and WSGI servers read as the same', async () => {
+    // Before: `x_real_ip` and `x_forwarded_prefix` reached the upstream as the client wrote
+    // them (wsgiref joins them with the hyphenated header Portico sets).
+    const underscored = {
+      x_real_ip: '10.4.4.4',
+      x_forwarded_for: '10.3.3.3',
+      x_forwarded_prefix: '/admin',
+      x_forwarded_port: '443',
+      x_forwarded_host: 'evil.example',
+    }
+    for (const extra of [{}, { security: { trusted_proxies: ['127.0.0.1'] } }]) {
+      const portico = await start(extra)
+      for (const headers of await forwarded(portico, underscored)) {
+        for (const name of Object.keys(underscored)) {
+          assert.equal(headers[name], undefined, `${name} ${JSON.stringify(extra)}`)
+        }
+        assert.equal(headers['x-forwarded-for'], '127.0.0.1')
+      }
+    }
+  })
+
   it('adds no X-Real-IP or Forwarded to a request that has none', async () => {
     const portico = await start()
     for (const headers of await forwarded(portico, {})) {
