@@ -10,10 +10,10 @@
  */
 import type { JsonObject } from '../jsonrpc/message.ts'
 import type { ExchangeEvent, NotificationEvent, PorticoEvent } from '../observe/event.ts'
-import { boundText, MAX_TEXT } from '../util/bound-text.ts'
+import { boundPrefix, boundText, MAX_TEXT } from '../util/bound-text.ts'
 
 /** MAX_TEXT: the longest recorded name, URI, method, session id, client name, User-Agent… */
-export { boundText, MAX_TEXT }
+export { boundPrefix, boundText, MAX_TEXT }
 
 /** Longest recorded error message (cut at the end with an ellipsis; not interned). */
 export const MAX_ERROR_MESSAGE = 512

@@ -2,6 +2,7 @@
  * `portico logs` and `portico slow` data: exchange rows filtered by time, proxy, method,
  * tool, session prefix, client and status; slow calls ordered by latency.
  */
+import { boundPrefix, boundText } from './bound.ts'
 import type { Db } from './open.ts'
 
 export interface ExchangeRow {
@@ -87,8 +88,10 @@ function sessionsOf(db: Db, filter: LogFilter): { ids: string[]; since: number }
   const { sessionId, sessionPrefix, proxy } = filter
   if (sessionId === undefined && sessionPrefix === undefined) return undefined
   const match = sessionId !== undefined ? 'session_id = ?' : 'session_id >= ? AND session_id < ?'
+  // As the store keeps them: a long id as its start and a hash (store/bound.ts).
+  const prefix = boundPrefix(sessionPrefix ?? '')
   const args: unknown[] =
-    sessionId !== undefined ? [sessionId] : [sessionPrefix, `${sessionPrefix}${MAX_CHAR}`]
+    sessionId !== undefined ? [boundText(sessionId)] : [prefix, `${prefix}${MAX_CHAR}`]
   if (proxy !== undefined) args.push(proxy)
   const rows = db
     .prepare(
@@ -109,15 +112,17 @@ function plainWhere(filter: LogFilter): { sql: string; args: unknown[] } {
     parts.push(sql)
     args.push(...values)
   }
+  // Names are compared as the store keeps them: a long one as its start and a hash
+  // (store/bound.ts), so the whole name a user copies finds its rows.
   if (filter.since !== undefined) add('ts >= ?', filter.since)
-  if (filter.proxy !== undefined) add('proxy = ?', filter.proxy)
-  if (filter.tool !== undefined) add("target_kind = 'tool' AND name = ?", filter.tool)
+  if (filter.proxy !== undefined) add('proxy = ?', boundText(filter.proxy))
+  if (filter.tool !== undefined) add("target_kind = 'tool' AND name = ?", boundText(filter.tool))
   if (filter.target !== undefined)
-    add('target_kind = ? AND name = ?', filter.target.kind, filter.target.name)
-  if (filter.method !== undefined) add('method = ?', filter.method)
+    add('target_kind = ? AND name = ?', filter.target.kind, boundText(filter.target.name))
+  if (filter.method !== undefined) add('method = ?', boundText(filter.method))
   if (filter.client !== undefined)
-    add('(client_name = ? OR platform = ?)', filter.client, filter.client)
-  if (filter.user !== undefined) add('subject = ?', filter.user)
+    add('(client_name = ? OR platform = ?)', boundText(filter.client), filter.client)
+  if (filter.user !== undefined) add('subject = ?', boundText(filter.user))
   if (filter.status === 'timeout') add("reason = 'upstream_timeout'")
   else if (filter.status !== undefined) add('status = ?', filter.status)
   if (filter.errorCode !== undefined) add('error_code = ?', filter.errorCode)

@@ -1,5 +1,6 @@
 /** `portico sessions`, `portico session ID` and `portico clients` data. */
 
+import { boundPrefix, boundText } from './bound.ts'
 import type { Db } from './open.ts'
 import { type ExchangeRow, tailLogs } from './report-logs.ts'
 import { ACTIVE_WINDOW_MS } from './report-status.ts'
@@ -53,7 +54,7 @@ export function listSessions(db: Db, filter: SessionFilter): SessionRow[] {
   const args: unknown[] = [filter.since]
   if (filter.proxy !== undefined) {
     parts.push('proxy = ?')
-    args.push(filter.proxy)
+    args.push(boundText(filter.proxy))
   }
   if (filter.active) {
     parts.push('ended_at IS NULL AND last_seen_at >= ?')
@@ -65,8 +66,9 @@ export function listSessions(db: Db, filter: SessionFilter): SessionRow[] {
     parts.push("(client_name IS NULL OR client_name = '' OR platform = ?)")
     args.push(filter.client)
   } else if (filter.client !== undefined) {
+    // A long name as the store keeps it (store/bound.ts).
     parts.push('(client_name = ? OR platform = ?)')
-    args.push(filter.client, filter.client)
+    args.push(boundText(filter.client), filter.client)
   }
   const rows = db
     .prepare(`SELECT * FROM sessions WHERE ${parts.join(' AND ')} ORDER BY started_at DESC LIMIT ?`)
@@ -84,7 +86,9 @@ export function findSessions(db: Db, prefix: string, now: number, proxy?: string
     .prepare(
       `SELECT * FROM sessions WHERE session_id = ?${onProxy} ORDER BY last_seen_at DESC LIMIT 5`,
     )
-    .all(...withProxy([prefix])) as RawSession[]
+    .all(...withProxy([boundText(prefix)])) as RawSession[]
+  // A long id is kept as its start and a hash (store/bound.ts): its start is what compares.
+  const start = boundPrefix(prefix)
   const rows =
     exact.length > 0
       ? exact
@@ -92,7 +96,7 @@ export function findSessions(db: Db, prefix: string, now: number, proxy?: string
           .prepare(
             `SELECT * FROM sessions WHERE session_id >= ? AND session_id < ?${onProxy} ORDER BY last_seen_at DESC LIMIT 5`,
           )
-          .all(...withProxy([prefix, `${prefix}\u{10FFFF}`])) as RawSession[])
+          .all(...withProxy([start, `${start}\u{10FFFF}`])) as RawSession[])
   return rows.map((row) => toRow(row, now))
 }
 

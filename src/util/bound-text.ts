@@ -17,3 +17,12 @@ export function boundText(value: string, max = MAX_TEXT): string {
   const digest = createHash('sha1').update(value).digest('hex').slice(0, HASH_CHARS)
   return `${value.slice(0, max - HASH_CHARS - 1)}…${digest}`
 }
+
+/**
+ * The part of a prefix of some text that can be compared with the text as `boundText` kept
+ * it: all of it, or the characters a long value keeps before its `…` and hash.
+ */
+export function boundPrefix(prefix: string, max = MAX_TEXT): string {
+  const kept = max - HASH_CHARS - 1
+  return prefix.length > kept ? prefix.slice(0, kept) : prefix
+}

@@ -6,9 +6,11 @@
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
+import { boundEvent } from '../../src/store/bound.ts'
 import { Ingestor } from '../../src/store/ingest.ts'
 import { openStore } from '../../src/store/open.ts'
 import { eachLogPageAfter, eachTailLog, logsAfter, tailLogs } from '../../src/store/report-logs.ts'
+import { findSessions, listSessions } from '../../src/store/report-sessions.ts'
 import { exchangeEvent } from '../helpers/events.ts'
 import { scratchDir } from '../helpers/scratch.ts'
 
@@ -55,6 +57,55 @@ describe('log session filters', () => {
       logsAfter(db, { sessionPrefix: 'x' }, first?.id ?? 0).rows.map((r) => r.name),
       ['x-second'],
     )
+  })
+})
+
+describe('filters naming something longer than the store keeps', () => {
+  // Kept as its start and a hash (store/bound.ts): before, the whole name a user typed or
+  // copied (from `schema --json`) matched none of its rows.
+  const tool = `${'t'.repeat(300)}_tool`
+  const session = `${'s'.repeat(300)}-end`
+  const client = `${'c'.repeat(300)}-client`
+  const proxy = `${'p'.repeat(300)}-proxy`
+
+  function storeWithLongNames() {
+    const db = openStore(':memory:', { create: true })
+    const call = (ts: number) =>
+      boundEvent(
+        exchangeEvent({
+          method: 'tools/call',
+          sessionId: session,
+          proxy,
+          ts,
+          name: tool,
+          targetKind: 'tool',
+          subject: client,
+          client: { name: client, version: '1' },
+        }),
+      ).event
+    new Ingestor(db).write([call(T0), call(T0 + 1)])
+    return db
+  }
+
+  it('finds the rows by the whole name, id, user, client and proxy', () => {
+    const db = storeWithLongNames()
+    assert.equal(tailLogs(db, { tool }, 100).length, 2)
+    assert.equal(tailLogs(db, { target: { kind: 'tool', name: tool } }, 100).length, 2)
+    assert.equal(tailLogs(db, { sessionId: session }, 100).length, 2)
+    assert.equal(tailLogs(db, { sessionPrefix: session }, 100).length, 2)
+    assert.equal(tailLogs(db, { sessionPrefix: session.slice(0, 280) }, 100).length, 2)
+    assert.equal(tailLogs(db, { user: client }, 100).length, 2)
+    assert.equal(tailLogs(db, { proxy }, 100).length, 2)
+    assert.equal(tailLogs(db, { tool: `${tool}x` }, 100).length, 0)
+  })
+
+  it('finds the session by its whole id or a long prefix of it, and by its client', () => {
+    const db = storeWithLongNames()
+    const now = T0 + 10
+    assert.equal(findSessions(db, session, now).length, 1)
+    assert.equal(findSessions(db, session.slice(0, 280), now).length, 1)
+    assert.equal(listSessions(db, { since: 0, now, client, limit: 10 }).length, 1)
+    assert.equal(listSessions(db, { since: 0, now, proxy, limit: 10 }).length, 1)
   })
 })
 
