@@ -144,10 +144,19 @@ export function listClients(db: Db, since: number, proxy?: string): ClientRow[] 
 
 /** How many rows `listClients` would list over all time (all proxies, or one). */
 export function countClients(db: Db, proxy?: string): number {
+  return countClientsOf(
+    db,
+    proxy === undefined ? '' : 'proxy = ?',
+    proxy === undefined ? [] : [proxy],
+  )
+}
+
+/** How many clients, as `listClients` groups them, the sessions `where` selects hold. */
+export function countClientsOf(db: Db, where: string, args: readonly unknown[]): number {
   return db
     .prepare(
-      `SELECT count(*) FROM (SELECT ${CLIENT_GROUP} FROM sessions${proxy === undefined ? '' : ' WHERE proxy = ?'} GROUP BY 1, 2, 3)`,
+      `SELECT count(*) FROM (SELECT ${CLIENT_GROUP} FROM sessions${where === '' ? '' : ` WHERE ${where}`} GROUP BY 1, 2, 3)`,
     )
     .pluck()
-    .get(...(proxy === undefined ? [] : [proxy])) as number
+    .get(...args) as number
 }

@@ -7,6 +7,7 @@
  */
 import type { Db } from './open.ts'
 import { rowsOf } from './report-logs.ts'
+import { countClientsOf } from './report-sessions.ts'
 import { pruneStrings } from './strings.ts'
 
 export interface PruneResult {
@@ -25,6 +26,15 @@ export function prune(db: Db, cutoffMs: number, proxy?: string, dryRun = false):
   const args = (extra: unknown[]) => (proxy === undefined ? extra : [...extra, proxy])
   const rollupCutoff = cutoffMs - (cutoffMs % 60_000)
   const sessionWhere = `coalesce(ended_at, last_seen_at) < ?${where}`
+  // Clients as `portico clients` lists them (grouped from the sessions): those whose every
+  // session in scope goes. The `clients` table (per proxy, kept by identifying messages) is
+  // pruned too, but its rows are not what a user sees: one client through two proxies was
+  // two, and a session still calling kept its client listed after it was "deleted".
+  const inScope = proxy === undefined ? '' : 'proxy = ?'
+  const scopeArgs = proxy === undefined ? [] : [proxy]
+  const kept = `NOT (coalesce(ended_at, last_seen_at) < ?)${proxy === undefined ? '' : ' AND proxy = ?'}`
+  const clientsGoing = () =>
+    countClientsOf(db, inScope, scopeArgs) - countClientsOf(db, kept, args([cutoffMs]))
   if (dryRun) {
     const count = (sql: string, values: unknown[]) =>
       (db
@@ -41,7 +51,7 @@ export function prune(db: Db, cutoffMs: number, proxy?: string, dryRun = false):
         args([rollupCutoff]),
       ),
       sessions: count(`SELECT count(*) FROM sessions WHERE ${sessionWhere}`, args([cutoffMs])),
-      clients: count(`SELECT count(*) FROM clients WHERE last_seen < ?${where}`, args([cutoffMs])),
+      clients: clientsGoing(),
       strings: 0,
     }
   }
@@ -58,12 +68,11 @@ export function prune(db: Db, cutoffMs: number, proxy?: string, dryRun = false):
   const rollups = db
     .prepare(`DELETE FROM rollup_minute WHERE minute < ?${where}`)
     .run(...args([rollupCutoff])).changes
+  const clients = clientsGoing()
   const sessions = db
     .prepare(`DELETE FROM sessions WHERE ${sessionWhere}`)
     .run(...args([cutoffMs])).changes
-  const clients = db
-    .prepare(`DELETE FROM clients WHERE last_seen < ?${where}`)
-    .run(...args([cutoffMs])).changes
+  db.prepare(`DELETE FROM clients WHERE last_seen < ?${where}`).run(...args([cutoffMs]))
   const strings = exchanges > 0 ? pruneStrings(db) : 0
   return { exchanges, rollups, sessions, clients, strings }
 }

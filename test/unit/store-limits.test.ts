@@ -17,6 +17,7 @@ import {
 import { Ingestor } from '../../src/store/ingest.ts'
 import { openStore } from '../../src/store/open.ts'
 import { tailLogs } from '../../src/store/report-logs.ts'
+import { countClients, listClients } from '../../src/store/report-sessions.ts'
 import { prune } from '../../src/store/retention.ts'
 import { exchangeEvent } from '../helpers/events.ts'
 
@@ -74,6 +75,39 @@ describe('strings pruned with their rows', () => {
     assert.equal(row?.name, 'kept')
     assert.equal(row?.method, 'tools/call')
     assert.equal(row?.proxy, 'p')
+    db.close()
+  })
+})
+
+describe('prune counts clients as portico clients lists them', () => {
+  it('one client through two proxies is one; a client whose session still calls is not gone', () => {
+    const db = openStore(':memory:', { create: true })
+    const old = Date.now() - 10 * DAY
+    const initialize = (proxy: string, sessionId: string, name: string) =>
+      exchangeEvent({
+        ts: old,
+        proxy,
+        sessionId,
+        method: 'initialize',
+        client: { name, version: '1' },
+      })
+    new Ingestor(db).write([
+      initialize('a', 's1', 'shared-client'),
+      initialize('b', 's2', 'shared-client'),
+      initialize('a', 's3', 'long-lived'),
+      // The long-lived session's later call: its session (and client) stay.
+      exchangeEvent({ proxy: 'a', sessionId: 's3', method: 'tools/call', name: 'echo' }),
+    ])
+    assert.equal(countClients(db), 2)
+    const planned = prune(db, Date.now() - DAY, undefined, true)
+    const done = prune(db, Date.now() - DAY)
+    // Before: the per-proxy clients table's rows, 3 (shared-client twice, long-lived once).
+    assert.equal(planned.clients, 1)
+    assert.equal(done.clients, 1)
+    assert.deepEqual(
+      listClients(db, 0).map((row) => row.client_name),
+      ['long-lived'],
+    )
     db.close()
   })
 })
