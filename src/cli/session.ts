@@ -53,7 +53,7 @@ export function renderSession(session: SessionRow, flow: ExchangeRow[], colour: 
   const start = flow[0]?.ts ?? session.started_at
   const cells = flow.map((row) => [
     formatTime(row.ts),
-    `+${formatOffset(row.ts - start)}`,
+    offsetCell(row.ts - start),
     row.method,
     nameCell(row),
     latencyCell(row),
@@ -65,6 +65,11 @@ export function renderSession(session: SessionRow, flow: ExchangeRow[], colour: 
     rowColour: (i) => (flow[i] && isError(flow[i]) ? 'red' : undefined),
   })
   return `${head}${table}`
+}
+
+/** The offset, or `?` when a time in a damaged store gave none (as the TIME cell says). */
+function offsetCell(ms: number): string {
+  return Number.isFinite(ms) ? `+${formatOffset(ms)}` : '?'
 }
 
 /** Time since the session's first exchange: `0.000s`, `1.250s`, `2m05s`. */

@@ -9,6 +9,7 @@ import { durationLabel } from '../../src/cli/store-options.ts'
 import type { ExchangeEvent } from '../../src/observe/event.ts'
 import { formatExchange } from '../../src/observe/stderr-sink.ts'
 import { platformOf } from '../../src/store/platform.ts'
+import type { ExchangeRow } from '../../src/store/report-logs.ts'
 import type { SchemaReport } from '../../src/store/report-schema.ts'
 import {
   canonicalJson,
@@ -234,6 +235,57 @@ describe('what a client chose, printed', () => {
       assert.doesNotMatch(text, /^FAKE LINE/m)
       assert.match(text, /x\\x1B\[2J\\x1B\]0;pwned\\x07\\x0AFAKE LINE/)
     }
+  })
+
+  it('a session row whose time a damaged store lost shows ? as its offset, not NaN', () => {
+    const row = (id: number, ts: number) =>
+      ({
+        id,
+        ts,
+        proxy: 'p',
+        session_id: 's',
+        client_name: null,
+        platform: null,
+        era: 'legacy',
+        kind: 'request',
+        method: 'tools/list',
+        target_kind: null,
+        name: null,
+        jsonrpc_id: String(id),
+        status: 'ok',
+        outcome: 'ok',
+        error_code: null,
+        error_message: null,
+        reason: null,
+        http_status: 200,
+        latency_us: 100,
+        bytes_in: 1,
+        bytes_out: 1,
+        subject: null,
+        auth_client: null,
+        via: null,
+      }) satisfies ExchangeRow
+    const session = {
+      proxy: 'p',
+      session_id: 's',
+      era: 'legacy',
+      client_name: 'c',
+      client_version: '1',
+      platform: null,
+      user_agent: null,
+      protocol_version: null,
+      started_at: 1_000,
+      last_seen_at: 2_000,
+      ended_at: null,
+      calls: 2,
+      errors: 0,
+      active: true,
+      grouped: false,
+    }
+    // A time hand-edited into text reads back as no number at all.
+    const text = renderSession(session, [row(1, 1_000), row(2, Number.NaN)], false)
+    assert.doesNotMatch(text, /NaN/)
+    assert.match(text, /\+0\.000s/)
   })
 
   it('escapes control characters in report tables and access lines (no terminal control, no forged lines)', () => {
