@@ -100,7 +100,9 @@ export function renderSchema(report: SchemaReport, named: boolean): string {
     lines.push(`${LABELS[list.method] ?? list.method} (${list.items.length}):`)
     // Cut in the middle as every report cuts names: one name of thousands of characters
     // padded every row of the list to its width.
-    const keys = list.items.map((item) => middleTruncate(item.key, NAME_CELLS))
+    // Escaped first (see below): a name's escape sequence shown as `\x1B` is four cells wide,
+    // and padded as one character it pushed its description out of line.
+    const keys = list.items.map((item) => middleTruncate(printable(item.key), NAME_CELLS))
     const width = keys.reduce((widest, key) => Math.max(widest, displayWidth(key)), 0)
     list.items.forEach((item, index) => {
       const description = item.description

@@ -237,6 +237,36 @@ describe('what a client chose, printed', () => {
     }
   })
 
+  it('lines the descriptions of portico schema up whatever control characters a name holds', () => {
+    const schema = renderSchema(
+      {
+        proxy: 'p',
+        server: { name: 's', capabilities: ['tools'], captured_at: 0 },
+        status: 'complete',
+        last_captured: 0,
+        lists: [
+          {
+            method: 'tools/list',
+            captured_at: 0,
+            stale: false,
+            items: [
+              { key: 'plain_name', description: 'one' },
+              { key: 'esc\u001b[31mred', description: 'two' },
+            ],
+          },
+        ],
+      } as SchemaReport,
+      false,
+    )
+    // Before: the name was padded before its escape showed as `\x1B`, three cells wider.
+    const columns = schema
+      .split('\n')
+      .filter((line) => line.includes('  —  '))
+      .map((line) => line.indexOf('  —  '))
+    assert.equal(columns.length, 2)
+    assert.equal(columns[0], columns[1], schema)
+  })
+
   it('a session row whose time a damaged store lost shows ? as its offset, not NaN', () => {
     const row = (id: number, ts: number) =>
       ({
