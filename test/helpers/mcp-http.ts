@@ -1,4 +1,5 @@
 /** Raw Streamable HTTP helpers for tests that need control below the SDK (streams, ids). */
+import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js'
 import { type SseEvent, SseParser } from '../../src/protocol/sse.ts'
 
 export const MCP_ACCEPT = {
@@ -368,4 +369,22 @@ export async function statelessRequest(
         .map((line) => line.slice(6))
         .findLast((line) => line.includes('"id"'))
   return JSON.parse(data ?? '{}') as StatelessAnswer
+}
+
+/**
+ * The SDK's legacy HTTP+SSE client transport to Portico's `/sse`, presenting `key` as a bearer
+ * token on the stream (its EventSource fetch) and on every POST.
+ */
+export function sseClientWithKey(origin: string, key: string): SSEClientTransport {
+  const authorization = `Bearer ${key}`
+  return new SSEClientTransport(new URL('/sse', origin), {
+    requestInit: { headers: { authorization } },
+    eventSourceInit: {
+      fetch: (url, init) =>
+        fetch(url, {
+          ...init,
+          headers: { ...(init?.headers as Record<string, string>), authorization },
+        }),
+    },
+  })
 }

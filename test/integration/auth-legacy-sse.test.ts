@@ -7,24 +7,10 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
-import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js'
+import { sseClientWithKey as sseClient } from '../helpers/mcp-http.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
 import { type Spawned, startEverything } from '../helpers/processes.ts'
 import { bearer, request, rpc } from '../helpers/rpc.ts'
-
-function sseClient(origin: string, key: string): SSEClientTransport {
-  const authorization = `Bearer ${key}`
-  return new SSEClientTransport(new URL('/sse', origin), {
-    requestInit: { headers: { authorization } },
-    eventSourceInit: {
-      fetch: (url, init) =>
-        fetch(url, {
-          ...init,
-          headers: { ...(init?.headers as Record<string, string>), authorization },
-        }),
-    },
-  })
-}
 
 describe('legacy HTTP+SSE behind API keys', () => {
   let everything: Spawned & { url: string }

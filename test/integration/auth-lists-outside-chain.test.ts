@@ -7,9 +7,8 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
-import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js'
 import { type ResumableServer, startResumableServer } from '../fixtures/resumable-server.ts'
-import { MCP_ACCEPT } from '../helpers/mcp-http.ts'
+import { MCP_ACCEPT, sseClientWithKey } from '../helpers/mcp-http.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
 import { type Spawned, startEverything } from '../helpers/processes.ts'
 
@@ -99,20 +98,8 @@ describe('a caller held to some tools on the legacy HTTP+SSE transport', () => {
         roles: [{ name: 'echoer', allow_tools: ['echo'] }],
       },
     })
-    const authorization = `Bearer ${KEY}`
     client = new Client({ name: 'legacy-lists', version: '1.0.0' })
-    await client.connect(
-      new SSEClientTransport(new URL('/sse', portico.origin), {
-        requestInit: { headers: { authorization } },
-        eventSourceInit: {
-          fetch: (url, init) =>
-            fetch(url, {
-              ...init,
-              headers: { ...(init?.headers as Record<string, string>), authorization },
-            }),
-        },
-      }),
-    )
+    await client.connect(sseClientWithKey(portico.origin, KEY))
   })
   after(async () => {
     await client?.close().catch(() => undefined)

@@ -188,24 +188,25 @@ describe('report formatting', () => {
   })
 })
 
+/** A schema report of one proxy whose server listed `items` as its tools. */
+function toolsReport(
+  items: Array<{ key: string; description: string }>,
+  server: { name: string; version?: string },
+): SchemaReport {
+  return {
+    proxy: 'p',
+    server: { ...server, capabilities: ['tools'], captured_at: 0 },
+    status: 'complete',
+    last_captured: 0,
+    lists: [{ method: 'tools/list', captured_at: 0, stale: false, items }],
+  } as SchemaReport
+}
+
 describe('what a client chose, printed', () => {
   it('escapes control characters in portico schema and portico session (server and client words)', () => {
     const evil = 'x\u001b[2J\u001b]0;pwned\u0007\nFAKE LINE'
     const schema = renderSchema(
-      {
-        proxy: 'p',
-        server: { name: evil, version: evil, capabilities: ['tools'], captured_at: 0 },
-        status: 'complete',
-        last_captured: 0,
-        lists: [
-          {
-            method: 'tools/list',
-            captured_at: 0,
-            stale: false,
-            items: [{ key: evil, description: evil }],
-          },
-        ],
-      } as SchemaReport,
+      toolsReport([{ key: evil, description: evil }], { name: evil, version: evil }),
       false,
     )
     const session = renderSession(
@@ -239,23 +240,13 @@ describe('what a client chose, printed', () => {
 
   it('lines the descriptions of portico schema up whatever control characters a name holds', () => {
     const schema = renderSchema(
-      {
-        proxy: 'p',
-        server: { name: 's', capabilities: ['tools'], captured_at: 0 },
-        status: 'complete',
-        last_captured: 0,
-        lists: [
-          {
-            method: 'tools/list',
-            captured_at: 0,
-            stale: false,
-            items: [
-              { key: 'plain_name', description: 'one' },
-              { key: 'esc\u001b[31mred', description: 'two' },
-            ],
-          },
+      toolsReport(
+        [
+          { key: 'plain_name', description: 'one' },
+          { key: 'esc\u001b[31mred', description: 'two' },
         ],
-      } as SchemaReport,
+        { name: 's' },
+      ),
       false,
     )
     // Before: the name was padded before its escape showed as `\x1B`, three cells wider.
