@@ -1,6 +1,6 @@
 /**
  * The identity of a request for the cache and coalescing: who asks and what the upstream is
- * told about them (identity.ts `answerIdentity`), the method,
+ * told about them (identity.ts `answerIdentity`), the method, the protocol version,
  * the target (tool name, resource URI, prompt name), the arguments as sent and any other param,
  * without `_meta` (progress tokens and client info differ between otherwise identical calls).
  * Both policies ask for them: the last call's are remembered.
@@ -67,6 +67,9 @@ function keyOf(method: string, params: JsonObject, call: Call): string {
   // pieces, and cache keys live for their ttl (every young-generation GC copied the pieces).
   return [
     method,
+    // An upstream shapes its answer by the protocol version (structuredContent, say): two
+    // versions never share one.
+    call.protocolVersion ?? '',
     call.target?.name ?? '',
     // encodeValues: two big integers that round alike are two keys.
     args === undefined ? '' : encodeValues(args),

@@ -1047,6 +1047,29 @@ describe('response cache', () => {
     assert.equal(calls, 3, 'expired')
   })
 
+  it('shares no answer between protocol versions (an upstream shapes its answer by them)', async () => {
+    const mw = responseCache(new ResponseCache(config, new ManualClock()))
+    let calls = 0
+    const next: Handler = async (call) => {
+      calls++
+      return ok(call, { content: [{ type: 'text', text: `for ${call.protocolVersion}` }] })
+    }
+    const asked = (version: string, id: number) =>
+      callOf(
+        { jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'search', arguments: {} } },
+        { headers: { 'mcp-protocol-version': version } },
+      )
+    await mw(asked('2025-06-18', 1), next)
+    const older = (await ((await mw(asked('2025-03-26', 2), next)) as MessageReply).json()) as
+      | { result: { content: Array<{ text: string }> } }
+      | undefined
+    // Before: the 2025-03-26 call got the answer built for 2025-06-18.
+    assert.equal(calls, 2)
+    assert.equal(older?.result.content[0]?.text, 'for 2025-03-26')
+    await mw(asked('2025-06-18', 3), next)
+    assert.equal(calls, 2, 'the same version still shares it')
+  })
+
   it('shares no answer with a task-augmented call, one with other params, or one without a string name', async () => {
     const mw = responseCache(new ResponseCache(config, new ManualClock()))
     let calls = 0
