@@ -82,16 +82,17 @@ export async function readCalls(
     refuseMismatchedHeaders(decoded, req.headers)
     const judgedByName = namesAreJudged(context)
     if (judgedByName) refuseCaseVariants(decoded)
+    const reencoded = judgedByName || contentIsRead(context.config)
     const calls = buildCalls(decoded, {
       // A decoded body is forwarded as JSON: its coding must not be announced upstream.
       headers: body === received ? req.headers : withoutContentEncoding(req.headers),
       request: requestInfoOf(req),
       signal,
       transport: options.transport,
-      // With name-based authorization, what goes upstream is what the roles judged, re-encoded:
-      // the original bytes could repeat a member (`"name"` twice), which JSON.parse reads
-      // last-wins and other parsers first-wins.
-      ...(judgedByName ? {} : { body }),
+      // When the chain reads what a request says (the roles, limits per tool, cache keys…),
+      // what goes upstream is what it read, re-encoded: the original bytes could repeat a
+      // member (`"name"` twice), which JSON.parse reads last-wins and other parsers first-wins.
+      ...(reencoded ? {} : { body }),
       identity: identityOf(req),
       ...(options.sessionId === undefined ? {} : { sessionId: options.sessionId }),
     })
@@ -308,6 +309,25 @@ function namesAreJudged(context: ProxyContext): boolean {
   const auth = context.config.auth
   if (auth === undefined) return false
   return auth.roles.length > 0 || auth.profiles.length > 0 || auth.scoped_tokens.length > 0
+}
+
+/**
+ * Whether the chain decides by a request's content beyond its method (as `namesAreJudged`
+ * does for the roles): a limit per tool, a cache or coalescing key (name and arguments),
+ * retries and hedges (by the tool's read-only hint), argument checks. Sent as its bytes, a
+ * body naming `"name"` twice was limited, cached or checked as one call and run as another.
+ */
+function contentIsRead(config: ProxyContext['config']): boolean {
+  return (
+    config.cache !== undefined ||
+    config.retry !== undefined ||
+    config.hedging !== undefined ||
+    config.rate_limit !== undefined ||
+    config.proxy.rate_limit !== undefined ||
+    config.performance.coalesce_requests ||
+    config.security?.validate_arguments === true ||
+    config.security?.max_argument_size !== undefined
+  )
 }
 
 /** A message with `"Method"` or `"Name"` beside what Portico reads: refused, not guessed at. */

@@ -329,3 +329,78 @@ describe('transparent: hedging an SDK server that answers with event streams', (
     )
   })
 })
+
+describe('transparent: a request that names a member twice, with limits and a cache', () => {
+  // The upstream reads the first of a repeated member, as gjson-style lookups and streaming
+  // parsers do; JSON.parse, and so Portico, reads the last.
+  const received: string[] = []
+  let runsOfExpensive = 0
+  const firstOf = (raw: string, key: string) =>
+    new RegExp(`"${key}"\\s*:\\s*"([^"]*)"`).exec(raw)?.[1]
+  let upstream: Served
+  let portico: RunningPortico
+
+  before(async () => {
+    upstream = await serveMcp(async (req: IncomingMessage, res: ServerResponse) => {
+      let raw = ''
+      for await (const chunk of req) raw += chunk
+      received.push(raw)
+      const message = JSON.parse(raw) as { id?: unknown }
+      if (message.id === undefined) return void res.writeHead(202).end()
+      const name = firstOf(raw, 'name')
+      if (name === 'expensive') runsOfExpensive++
+      const result = {
+        content: [{ type: 'text', text: `${name} for ${firstOf(raw, 'q')}` }],
+        cacheScope: 'public',
+      }
+      res.writeHead(200, { 'content-type': 'application/json' })
+      res.end(JSON.stringify({ jsonrpc: '2.0', id: message.id, result }))
+    })
+    portico = await startPortico({
+      upstream: upstream.url,
+      cache: { tool_ttl_seconds: 60 },
+      proxy: { rate_limit: { per_tool: [{ tool: 'expensive', requests: 1, period_seconds: 60 }] } },
+    } as ConfigInput)
+  })
+  after(async () => {
+    await portico?.close()
+    await upstream?.close()
+  })
+
+  const post = (body: string, authorization: string) =>
+    fetch(portico.url, {
+      method: 'POST',
+      headers: { ...MCP_ACCEPT, 'mcp-protocol-version': '2025-11-25', authorization },
+      body,
+    })
+
+  it('sends upstream what its limits and cache keys read, so neither is escaped nor poisoned', async () => {
+    const call = (id: number, params: string) =>
+      `{"jsonrpc":"2.0","id":${id},"method":"tools/call","params":${params}}`
+    assert.equal(
+      (await post(call(1, '{"name":"expensive","arguments":{}}'), 'Bearer a')).status,
+      200,
+    )
+    const sneaky = await post(
+      call(2, '{"name":"expensive","name":"cheap","arguments":{}}'),
+      'Bearer a',
+    )
+    await sneaky.arrayBuffer()
+    // Before: the body went as it came; the limit read `cheap`, the upstream ran `expensive`.
+    assert.equal(runsOfExpensive, 1)
+    assert.doesNotMatch(received.at(-1) ?? '', /"name":"expensive"/)
+    await (
+      await post(
+        call(3, '{"name":"lookup","arguments":{"q":"evil","q":"safe"}}'),
+        'Bearer attacker',
+      )
+    ).arrayBuffer()
+    const victim = await post(
+      call(4, '{"name":"lookup","arguments":{"q":"safe"}}'),
+      'Bearer victim',
+    )
+    const answer = (await victim.json()) as { result?: { content: Array<{ text: string }> } }
+    // Before: the answer the upstream built for `evil` was kept as the public answer for `safe`.
+    assert.equal(answer.result?.content[0]?.text, 'lookup for safe')
+  })
+})
