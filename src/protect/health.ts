@@ -7,6 +7,7 @@
 import type { Call } from '../pipeline/call.ts'
 import { callNext, type Middleware } from '../pipeline/compose.ts'
 import type { CircuitBreaker } from './breaker.ts'
+import { answeredAtFirstMessage } from './first-message.ts'
 import { errorVerdict, replyVerdict, type Verdict } from './outcome.ts'
 import type { OutlierDetector } from './outlier.ts'
 
@@ -26,6 +27,7 @@ export function upstreamHealth(parts: HealthParts): Middleware {
   }
   // Not an async function: one per attempt, and its frame was most of this layer's garbage.
   return (call, next) => {
+    const atFirstMessage = answeredAtFirstMessage(next)
     // Only requests are attempts the upstream answers: a client's notification (or its
     // response to a server request) is accepted with 202 whatever the upstream's state, so it
     // says nothing of its health. Counted, a client sending them between its calls kept a
@@ -39,7 +41,9 @@ export function upstreamHealth(parts: HealthParts): Middleware {
     } catch (refusal) {
       return Promise.reject(refusal)
     }
-    return callNext(next, call).then(
+    // An event stream's head says little (an SDK server sends it at once, and a tool that
+    // hangs times out inside the stream): the attempt is judged at its first message.
+    return atFirstMessage(call).then(
       (reply) => {
         const verdict = replyVerdict(reply, internalErrors)
         if (typeof verdict === 'string') {

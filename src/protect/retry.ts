@@ -17,6 +17,7 @@ import { callNext, type Handler, type Middleware } from '../pipeline/compose.ts'
 import type { Reply } from '../pipeline/reply.ts'
 import type { SignalLike } from '../pipeline/signal.ts'
 import type { Clock } from '../util/clock.ts'
+import { answeredAtFirstMessage } from './first-message.ts'
 import type { ToolHints } from './hints.ts'
 import { discard, errorVerdict } from './outcome.ts'
 
@@ -110,16 +111,19 @@ export function retry(parts: RetryParts): Middleware {
   return (call, next) => {
     budget.deposit()
     const repeatable = hints.repeatable(call)
+    // A call that may be retried is judged at its stream's first message: a tool that hangs
+    // times out inside a stream whose head came at once (SDK servers), and is retried.
+    const attempt = repeatable && config.max_retries > 0 ? answeredAtFirstMessage(next) : next
     // Attempts run on the call itself: a failed one already ended (it threw, or answered 5xx
     // and released its slot), so nothing of it needs cancelling.
-    return callNext(next, call).then(
+    return callNext(attempt, call).then(
       (reply) =>
         !repeatable || reply.status < 500 || config.max_retries === 0
           ? reply
-          : again(call, next, { reply }, repeatable),
+          : again(call, attempt, { reply }, repeatable),
       (error: unknown) => {
         if (config.max_retries === 0 || !retryable(error, call, repeatable)) throw error
-        return again(call, next, { error }, repeatable)
+        return again(call, attempt, { error }, repeatable)
       },
     )
   }

@@ -599,6 +599,77 @@ describe('circuit breaker', () => {
   })
 })
 
+describe('an event stream whose head came, judged at its first message', () => {
+  /** A stream answer whose head is there and whose events fail before any message. */
+  const hangsThenTimesOut: Handler = async () => {
+    async function* events(): AsyncGenerator<StreamEvent> {
+      yield StreamEvent.fromSse({ raw: 'id: 1\ndata: \n\n', data: '', id: '1', comment: false })
+      throw new PorticoError('upstream_timeout')
+    }
+    return new StreamReply(events())
+  }
+
+  it('counts a timeout inside the stream against the breaker (it counted the 200 head as a success)', async () => {
+    const clock = new ManualClock()
+    const breaker = new CircuitBreaker(
+      'b',
+      breakerSchema.parse({
+        failure_rate_threshold: 0.5,
+        minimum_calls: 3,
+        wait_duration_seconds: 30,
+      }),
+      clock,
+      () => {},
+    )
+    const health = upstreamHealth({ breaker, internalErrors: false })
+    for (let i = 0; i < 3; i++) {
+      await assert.rejects(health(requestCall('ping'), hangsThenTimesOut), /upstream_timeout|time/)
+    }
+    assert.equal(breaker.state, 'open')
+    // A stream whose first message comes is a success, its events all given on.
+    const answering: Handler = async (call) =>
+      new StreamReply(
+        (async function* () {
+          yield StreamEvent.of({
+            jsonrpc: '2.0',
+            id: call.id ?? null,
+            result: {},
+          } as JsonRpcResponse)
+        })(),
+      )
+    const healthy = upstreamHealth({ breaker: undefined, internalErrors: false })
+    const reply = await healthy(requestCall('ping'), answering)
+    assert.ok(reply instanceof StreamReply)
+    const seen = []
+    for await (const event of reply.events) seen.push(event)
+    assert.equal(seen.length, 1)
+  })
+
+  it('retries a read-only call whose stream times out before its first message', async () => {
+    const clock = new ManualClock()
+    const hints = new ToolHints()
+    hints.learn({ tools: [{ name: 'search', annotations: { readOnlyHint: true } }] })
+    const middleware = retry({
+      config: retrySchema.parse({ max_retries: 2, initial_backoff_ms: 10, max_backoff_ms: 20 }),
+      budget: new RetryBudget(20, 10, clock),
+      hints,
+      clock,
+    })
+    let attempts = 0
+    const next: Handler = (call) => {
+      attempts++
+      return hangsThenTimesOut(call)
+    }
+    const running = middleware(toolCall('search'), next).then(
+      () => 'answered',
+      (error: unknown) => String(error),
+    )
+    for (let i = 0; i < 10; i++) await clock.advance(50)
+    assert.match(await running, /time/)
+    assert.equal(attempts, 3)
+  })
+})
+
 describe('retries', () => {
   const config = retrySchema.parse({ max_retries: 3, initial_backoff_ms: 100, max_backoff_ms: 150 })
 
