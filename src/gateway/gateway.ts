@@ -37,6 +37,7 @@ import type { RedisStore } from '../protect/redis-store.ts'
 import { paramHeaderMismatch } from '../protocol/param-headers.ts'
 import { resolvedUris } from '../protocol/resource-uri.ts'
 import type { HttpClient } from '../upstream/http-client.ts'
+import { clipped } from '../util/clipped.ts'
 import { type Clock, systemClock } from '../util/clock.ts'
 import { KeyedThrottle } from '../util/keyed-throttle.ts'
 import { lookupTable } from '../util/lookup-table.ts'
@@ -1378,11 +1379,6 @@ const MAX_ROUTED_URI = 8192
 
 function unknown(kind: ItemKind, name: string): PorticoError {
   return new PorticoError('invalid_params', { message: `Unknown ${kind}: ${clipped(name)}` })
-}
-
-/** A client's text as an error repeats it: clipped, so an error is never megabytes. */
-function clipped(text: string): string {
-  return text.length <= 300 ? text : `${text.slice(0, 300)}… (${text.length} characters)`
 }
 
 /**

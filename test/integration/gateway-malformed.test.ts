@@ -291,3 +291,41 @@ it("says a backend's resource not found in the client's revision, naming the cli
     uri: 'raw://raw__missing',
   })
 })
+
+it('clips what a backend refusing initialize says, in the log, its health and the calls refused', async () => {
+  // Before: a 1 MB refusal went whole into the log at each failed start, /readyz (twice)
+  // and every call refused meanwhile.
+  const said: string[] = []
+  const refusing = await startPortico(
+    {
+      proxy: { admin_tools: false },
+      backends: [
+        {
+          name: 'loud',
+          transport: 'stdio',
+          command: process.execPath,
+          args: [fixture('raw-stdio')],
+          env: { RAW_INIT_ERROR_BYTES: '1000000' },
+          max_restarts: 1,
+        },
+      ],
+    },
+    { logger: new Logger({ level: 'info', write: (line) => said.push(line) }) },
+  )
+  try {
+    const own = { 'mcp-session-id': await openSession(refusing.url) }
+    const answer = await rpc(
+      refusing.url,
+      { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'loud__x' } },
+      own,
+    )
+    assert.ok(JSON.stringify(answer.message).length < 10_000, 'the refused call')
+    const ready = await (await fetch(new URL('/readyz', refusing.origin))).text()
+    assert.ok(ready.length < 10_000, `/readyz is ${ready.length} characters`)
+    assert.match(ready, /refused initialize: E+… \(1000000 characters\)/)
+    const logged = said.join('\n')
+    assert.ok(logged.length < 50_000, `${logged.length} characters logged`)
+  } finally {
+    await refusing.close()
+  }
+})

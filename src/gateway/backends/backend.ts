@@ -23,6 +23,7 @@ import type { SignalLike } from '../../pipeline/signal.ts'
 import { type ProtectStatus, UpstreamProtection } from '../../protect/policies.ts'
 import { upstreamChain } from '../../upstream/chain.ts'
 import type { HttpClient } from '../../upstream/http-client.ts'
+import { clipped } from '../../util/clipped.ts'
 import { InFlight } from '../../util/in-flight.ts'
 import { PerSecond } from '../../util/per-second.ts'
 import { within } from '../../util/within.ts'
@@ -31,6 +32,8 @@ import { BackendCatalog } from '../catalog.ts'
 import { ListCache } from '../list-cache.ts'
 import { asBackendError, type CallSink, type Connection, type ServerInfo } from './connection.ts'
 
+/** How much of a failure's text a backend's health keeps (its log line and answer quote less). */
+const MAX_FAILURE_TEXT = 1000
 /** A client session as backends see it. `key` is `*` for the gateway's own session. */
 export interface SessionRef {
   readonly key: string
@@ -294,7 +297,8 @@ export abstract class Backend {
     if (state === 'starting' || state === 'down') this.listed = false
     // A (re)start or failure: what the backend listed before may not hold any more.
     if (state !== 'up' && state !== this.#state) this.lists.clear()
-    if (error !== undefined) this.#error = error
+    // Clipped here too: whatever a failure quotes of a backend's words, health repeats it.
+    if (error !== undefined) this.#error = clipped(error, MAX_FAILURE_TEXT)
     else if (state === 'up') this.#error = undefined
     if (state === this.#state) return
     this.#state = state
@@ -434,7 +438,10 @@ export abstract class Backend {
   /** The last failure a call or list saw (shown in health even while the state is `up`). */
   noteFailure(message: string): void {
     this.#lastCheckedMs = Date.now()
-    this.#lastFailure = { at: new Date(this.#lastCheckedMs).toISOString(), message }
+    this.#lastFailure = {
+      at: new Date(this.#lastCheckedMs).toISOString(),
+      message: clipped(message, MAX_FAILURE_TEXT),
+    }
     this.#consecutiveFailures++
   }
 

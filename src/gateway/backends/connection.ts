@@ -22,6 +22,7 @@ import {
 import { CallController, type SignalLike } from '../../pipeline/signal.ts'
 import { idText } from '../../protocol/summarize.ts'
 import { BoundedMap } from '../../util/bounded-map.ts'
+import { clipped } from '../../util/clipped.ts'
 import { lookupTable } from '../../util/lookup-table.ts'
 import { OpenTable } from '../../util/open-table.ts'
 
@@ -335,7 +336,9 @@ export abstract class Connection {
     const response = await this.request('initialize', params, { timeoutMs })
     if (!isObject(response.result)) {
       throw new PorticoError('backend_failed', {
-        message: `Backend ${this.backend} refused initialize: ${response.error?.message ?? 'no result'}`,
+        // Clipped: the message goes on into the log at each failed start, the health report
+        // and every call refused meanwhile (a 3 MB one made 12 MB of log in three restarts).
+        message: `Backend ${this.backend} refused initialize: ${clipped(String(response.error?.message ?? 'no result'))}`,
       })
     }
     const result = response.result
