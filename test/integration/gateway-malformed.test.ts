@@ -15,6 +15,7 @@ import { MCP_ACCEPT, modernHeaders, openSession } from '../helpers/mcp-http.ts'
 import { fixture } from '../helpers/mcp-servers.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
 import { rpc } from '../helpers/rpc.ts'
+import { until } from '../helpers/wait.ts'
 
 let gateway: RunningPortico
 let session: Record<string, string>
@@ -327,5 +328,42 @@ it('clips what a backend refusing initialize says, in the log, its health and th
     assert.ok(logged.length < 50_000, `${logged.length} characters logged`)
   } finally {
     await refusing.close()
+  }
+})
+
+it("logs a backend's last stderr text though no newline ends it", async () => {
+  // Before: `fatal: …`, the one line saying why the process died, was held for a newline.
+  const said: string[] = []
+  const dying = await startPortico(
+    {
+      proxy: { admin_tools: false },
+      backends: [
+        {
+          name: 'dies',
+          transport: 'stdio',
+          command: process.execPath,
+          args: [fixture('raw-stdio')],
+          env: { RAW_DIE_SAYING: 'fatal: cannot open database /var/lib/x.db' },
+          max_restarts: 0,
+        },
+      ],
+    },
+    { logger: new Logger({ level: 'info', write: (line) => said.push(line) }) },
+  )
+  try {
+    const own = { 'mcp-session-id': await openSession(dying.url) }
+    await rpc(
+      dying.url,
+      { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'dies__x' } },
+      own,
+    )
+    await until(
+      () => said.some((line) => line.includes('[dies] fatal: cannot open database')) || undefined,
+      5000,
+      'the last stderr text in the log',
+    )
+    assert.ok(said.some((line) => line.includes('[dies] starting up')))
+  } finally {
+    await dying.close()
   }
 })

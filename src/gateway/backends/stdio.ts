@@ -491,19 +491,26 @@ function crashError(backend: string, what: string): PorticoError {
  */
 function pipeStderr(child: ChildProcess, backend: string, logger: Logger, budget: PerSecond): void {
   let rest = ''
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+  const log = (line: string): void => {
+    if (!line.trim()) return
+    const held = budget.take()
+    if (held < 0) return
+    if (held > 0)
+      logger.info(`[${backend}] ${held} stderr lines not logged (over ${budget.max} a second)`, {
+        backend,
+      })
+    logger.info(`[${backend}] ${line.slice(0, MAX_STDERR_LINE)}`, { backend })
+  }
+  const stderr = child.stderr?.setEncoding('utf8')
+  stderr?.on('data', (chunk: string) => {
     const lines = (rest + chunk).split('\n')
     rest = (lines.pop() ?? '').slice(0, MAX_STDERR_LINE)
-    for (const line of lines) {
-      if (!line.trim()) continue
-      const held = budget.take()
-      if (held < 0) continue
-      if (held > 0)
-        logger.info(`[${backend}] ${held} stderr lines not logged (over ${budget.max} a second)`, {
-          backend,
-        })
-      logger.info(`[${backend}] ${line.slice(0, MAX_STDERR_LINE)}`, { backend })
-    }
+    for (const line of lines) log(line)
+  })
+  // The last text without a newline: often the one line that says why the process died.
+  stderr?.on('end', () => {
+    log(rest)
+    rest = ''
   })
 }
 
