@@ -140,7 +140,7 @@ export function importMcpJson(document: unknown, options: ImportOptions = {}): J
     }
     const backendName = options.sanitize ? sanitizeName(name) : name
     const backend: JsonObject = { name: backendName }
-    if (!stdioFrom(entry, backend) && !remoteFrom(entry, backend, name, bareUrlIsSse)) {
+    if (!stdioFrom(entry, backend, name) && !remoteFrom(entry, backend, name, bareUrlIsSse)) {
       throw new Error(`server "${name}" has neither a "command" nor a "url"`)
     }
     toolFilters(entry, backend, name, warn)
@@ -243,16 +243,37 @@ export function codexDocument(text: string): JsonObject {
 }
 
 /** A stdio server: `command` with `args`, `env`, `cwd`, or Zed's `command: { path, … }`. */
-function stdioFrom(entry: JsonObject, backend: JsonObject): boolean {
+function stdioFrom(entry: JsonObject, backend: JsonObject, name: string): boolean {
   const spec = isObject(entry.command) ? entry.command : entry
   const command = isObject(entry.command) ? entry.command.path : entry.command
   if (typeof command !== 'string') return false
   backend.transport = 'stdio'
   backend.command = portableVariables(command)
-  if (Array.isArray(spec.args)) backend.args = spec.args.map((a) => portableVariables(String(a)))
-  if (isObject(spec.env) && Object.keys(spec.env).length > 0) backend.env = stringRecord(spec.env)
+  // What the process is started with is never guessed at: `"args": "-y pkg /srv"` (one
+  // string) dropped, or `null` run as the argument "null", started another program.
+  if (spec.args !== undefined) {
+    const args = spec.args
+    if (!Array.isArray(args) || !args.every(isScalar)) {
+      throw new Error(`server "${name}": args must be a list of strings`)
+    }
+    backend.args = args.map((a) => portableVariables(String(a)))
+  }
+  if (spec.env !== undefined && !isObject(spec.env)) {
+    throw new Error(`server "${name}": env must be an object of strings`)
+  }
+  if (isObject(spec.env) && Object.keys(spec.env).length > 0) {
+    backend.env = stringRecord(spec.env, `server "${name}": env`)
+  }
+  if (entry.cwd !== undefined && typeof entry.cwd !== 'string') {
+    throw new Error(`server "${name}": cwd must be a string (a folder)`)
+  }
   if (typeof entry.cwd === 'string') backend.cwd = portableVariables(entry.cwd)
   return true
+}
+
+/** A value a file may write where a string is meant (`8080`, `true`), read as its text. */
+function isScalar(value: unknown): value is string | number | boolean {
+  return typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean'
 }
 
 /** A remote server, its transport as the file's client reads it. */
@@ -269,7 +290,7 @@ function remoteFrom(
   // Continue writes a remote server's headers under `requestOptions`.
   const options = isObject(entry.requestOptions) ? entry.requestOptions : {}
   const headers = entry.headers ?? options.headers
-  if (isObject(headers)) backend.headers = stringRecord(headers)
+  if (isObject(headers)) backend.headers = stringRecord(headers, `server "${name}": headers`)
   return true
 }
 
@@ -428,9 +449,13 @@ function withDistinctNames(backends: JsonObject[], warn: (message: string) => vo
 /** The longest backend name (`sanitizeName`). */
 const MAX_NAME_LENGTH = 32
 
-function stringRecord(value: JsonObject): JsonObject {
+function stringRecord(value: JsonObject, where: string): JsonObject {
   return Object.fromEntries(
-    Object.entries(value).map(([k, v]) => [k, portableVariables(String(v))]),
+    Object.entries(value).map(([k, v]) => {
+      // `null` or an object would reach the process as the text "null" or "[object Object]".
+      if (!isScalar(v)) throw new Error(`${where}: "${k}" must be a string`)
+      return [k, portableVariables(String(v))]
+    }),
   )
 }
 

@@ -73,3 +73,30 @@ describe('tool lists of an imported server', () => {
     }
   })
 })
+
+describe('how an imported stdio server is started', () => {
+  it('stops the import, naming the server and the key, for args, env or cwd it cannot read', () => {
+    // Before: a string `args` was dropped (npx ran with none), `cwd: 5` dropped, and `null`
+    // or an object became the argument "null" or "[object Object]".
+    for (const [server, message] of [
+      [
+        { args: '-y @modelcontextprotocol/server-filesystem /srv' },
+        /server "fs": args must be a list of strings/,
+      ],
+      [{ args: ['a.js', null] }, /server "fs": args must be a list of strings/],
+      [{ args: ['a.js', { k: 1 }] }, /server "fs": args must be a list of strings/],
+      [{ cwd: 5 }, /server "fs": cwd must be a string/],
+      [{ env: 'A=1' }, /server "fs": env must be an object of strings/],
+      [{ env: { TOKEN: null } }, /server "fs": env: "TOKEN" must be a string/],
+    ] as const) {
+      assert.throws(() => imported(server), message, JSON.stringify(server))
+    }
+  })
+
+  it('reads numbers and booleans written where strings are meant as their text', () => {
+    const { backend } = imported({ args: ['--port', 8080, true], env: { DEBUG: 1 }, cwd: '/srv' })
+    assert.deepEqual(backend?.args, ['--port', '8080', 'true'])
+    assert.deepEqual(backend?.env, { DEBUG: '1' })
+    assert.equal(backend?.cwd, '/srv')
+  })
+})
