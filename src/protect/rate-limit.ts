@@ -23,6 +23,7 @@ import {
   type BucketShape,
   bucketRate,
   KeyedBuckets,
+  namedWait,
   retryAfter,
   TokenBucket,
 } from './token-bucket.ts'
@@ -31,7 +32,7 @@ function refuse(waitMs: number, message: string, data: Record<string, unknown>):
   return new PorticoError('rate_limited', {
     message,
     headers: { 'retry-after': retryAfter(waitMs) },
-    data: { ...data, retryAfterMs: waitMs },
+    data: { ...data, retryAfterMs: namedWait(waitMs) },
   })
 }
 

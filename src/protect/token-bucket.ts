@@ -134,7 +134,19 @@ export class KeyedBuckets {
   }
 }
 
+/**
+ * The longest wait a refusal names, in ms (about 68 years, 2^31 - 1 seconds): a rate's period
+ * may be as long as a config writes it (`period_seconds = 1e300`), and `Retry-After` must be
+ * whole seconds in digits that a client's integer holds, never `1e+300`.
+ */
+export const MAX_RETRY_AFTER_MS = 2_147_483_647_000
+
+/** A wait as a refusal names it: at most MAX_RETRY_AFTER_MS. */
+export function namedWait(waitMs: number): number {
+  return Math.min(waitMs, MAX_RETRY_AFTER_MS)
+}
+
 /** `Retry-After` in whole seconds (at least 1) for a wait in milliseconds. */
 export function retryAfter(waitMs: number): string {
-  return String(Math.max(1, Math.ceil(waitMs / 1000)))
+  return Math.max(1, Math.ceil(namedWait(waitMs) / 1000)).toFixed(0)
 }

@@ -86,6 +86,21 @@ describe('rate limits', () => {
     await assert.rejects(limit(requestCall('ping'), next), /Rate limit of b/)
   })
 
+  it('names a wait of a very long period in whole seconds a client can read', async () => {
+    // Before: `period_seconds = 1e300` (a rate's period may be that long) gave
+    // `Retry-After: 1e+300`, which is no number of seconds.
+    const clock = new ManualClock()
+    const rare = { requests: 1, period_seconds: 1e300 }
+    const limit = through(upstreamRateLimit('b', rare, new TokenBucket(rare, clock), undefined))
+    await limit(requestCall('ping'), async (call) => ok(call))
+    const refused = await limit(requestCall('ping'), async (call) => ok(call)).then(
+      () => undefined,
+      (error: PorticoError) => error,
+    )
+    assert.equal(refused?.headers?.['retry-after'], '2147483647')
+    assert.equal(refused?.data?.retryAfterMs, 2_147_483_647_000)
+  })
+
   it('counts per client identity, per session and per tool, and only requests', async () => {
     const clock = new ManualClock()
     const limit = through(
