@@ -509,9 +509,7 @@ export function configWarnings(config: {
   no_tunnel?: boolean | undefined
   tunnel?: { enabled: boolean } | undefined
   max_concurrent_upstream?: number | undefined
-  backends?:
-    | ReadonlyArray<{ name: string; forward_auth: boolean; bearer_token?: string | undefined }>
-    | undefined
+  backends?: ReadonlyArray<BackendKeys> | undefined
 }): string[] {
   const warnings: string[] = []
   const separator = config.proxy.separator
@@ -533,6 +531,12 @@ export function configWarnings(config: {
     )
   }
   for (const backend of config.backends ?? []) {
+    const unused = keysOfOtherTransport(backend)
+    if (unused.length > 0) {
+      warnings.push(
+        `backend "${backend.name}": ${unused.join(', ')} ${unused.length === 1 ? 'does' : 'do'} nothing for transport = "${backend.transport}" (${backend.transport === 'stdio' ? 'they are for http, sse and websocket backends' : 'they are for stdio backends'})`,
+      )
+    }
     if (backend.forward_auth && backend.bearer_token !== undefined) {
       warnings.push(
         `backend "${backend.name}": forward_auth and bearer_token both set Authorization; the backend gets bearer_token (as with mcp-proxy, which never forwarded client tokens): keep one`,
@@ -540,6 +544,45 @@ export function configWarnings(config: {
     }
   }
   return warnings
+}
+
+/** The keys of a backend whose use depends on its transport. */
+interface BackendKeys {
+  name: string
+  transport: string
+  forward_auth: boolean
+  bearer_token?: string | undefined
+  command?: string | undefined
+  args: readonly string[]
+  env: Readonly<Record<string, string>>
+  inherit_env: boolean
+  cwd?: string | undefined
+  url?: string | undefined
+  headers: Readonly<Record<string, string>>
+  isolation: string
+}
+
+/**
+ * The keys set on a backend that its transport never reads (a stdio backend's `url` and
+ * `bearer_token`, an http backend's `command` or `isolation = "session"`): a config carried
+ * over from another backend, or a transport written wrong, ran without a word.
+ */
+function keysOfOtherTransport(backend: BackendKeys): string[] {
+  if (backend.transport === 'stdio') {
+    return [
+      backend.url === undefined ? '' : 'url',
+      Object.keys(backend.headers).length === 0 ? '' : 'headers',
+      backend.bearer_token === undefined ? '' : 'bearer_token',
+    ].filter(Boolean)
+  }
+  return [
+    backend.command === undefined ? '' : 'command',
+    backend.args.length === 0 ? '' : 'args',
+    Object.keys(backend.env).length === 0 ? '' : 'env',
+    backend.inherit_env ? 'inherit_env' : '',
+    backend.cwd === undefined ? '' : 'cwd',
+    backend.isolation === 'session' ? 'isolation = "session"' : '',
+  ].filter(Boolean)
 }
 
 /** What every LLM API accepts in a tool name, so in a separator. */

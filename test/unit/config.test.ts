@@ -938,3 +938,38 @@ describe('parseConfig', () => {
     assert.equal(parseConfig(loaded.config).request_timeout, 1000)
   })
 })
+
+describe('backend keys its transport never reads', () => {
+  it('are named in a warning, backend by backend', () => {
+    // Before: `portico check` said valid and nothing at run time said they did nothing.
+    const { warnings } = loadConfig({
+      file: file(
+        [
+          '[[backends]]',
+          'name = "s"',
+          'transport = "stdio"',
+          'command = "srv"',
+          'url = "http://127.0.0.1:1/mcp"',
+          'bearer_token = "secret-token-value"',
+          '[[backends]]',
+          'name = "h"',
+          'transport = "http"',
+          'url = "http://127.0.0.1:2/mcp"',
+          'command = "srv"',
+          'args = ["a"]',
+          'isolation = "session"',
+          '[[backends]]',
+          'name = "fine"',
+          'transport = "stdio"',
+          'command = "srv"',
+        ].join('\n'),
+      ),
+      env: {},
+    })
+    const named = warnings.filter((w) => /do(es)? nothing for transport/.test(w))
+    assert.deepEqual(named, [
+      'backend "s": url, bearer_token do nothing for transport = "stdio" (they are for http, sse and websocket backends)',
+      'backend "h": command, args, isolation = "session" do nothing for transport = "http" (they are for stdio backends)',
+    ])
+  })
+})
