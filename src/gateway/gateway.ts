@@ -1286,9 +1286,11 @@ export class Gateway {
     }
     const uri = message.params?.uri
     if (message.method !== 'notifications/resources/updated' || typeof uri !== 'string') return
-    const catalog = this.#backends.get(backend)?.catalog
+    const source = this.#backends.get(backend)
+    const catalog = source?.catalog
     if (catalog === undefined) return
     const exposed = catalog.exposeUri(uri)
+    source?.resourceUpdated(uri, exposed)
     // An aliased resource is also routed under its namespaced URI: a stream that asked under
     // that name gets the update under it, as it asked.
     const names = [...new Set([exposed, catalog.namespacedUri(uri)])]

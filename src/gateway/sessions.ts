@@ -74,6 +74,8 @@ export interface BackendView {
   readonly listed: boolean
   /** It announced a list change: its kept pages and the catalog's refusals go (Backend). */
   listChanged(notification: string): void
+  /** It said a resource changed: its cached reads go (Backend). */
+  resourceUpdated(uri: string, exposed: string): void
 }
 
 /** A backend notification as the client sees it, reported for recording. */
@@ -292,6 +294,7 @@ export class ClientSession implements SessionRef {
       const uri = message.params.uri
       if (catalog && typeof uri === 'string') {
         const exposed = this.#subscribedAs.get(`${backend}\u0000${uri}`) ?? catalog.exposeUri(uri)
+        this.#backends(backend)?.resourceUpdated(uri, exposed)
         out = { ...message, params: { ...message.params, uri: exposed } }
         this.#updates.push(`${backend}\u0000${exposed}`, { backend, exposed, message: out })
         return

@@ -72,6 +72,9 @@ function sizeOf(entry: Entry, key: string): number {
   return (typeof entry === 'string' ? entry.length : entry.text.length) + key.length
 }
 
+/** How a `resources/read` request key begins (request-key.ts: method, version, target…). */
+const RESOURCE_READ = 'resources/read\u0000'
+
 export class ResponseCache implements AnswerStore {
   readonly #config: CacheConfig
   readonly #entries: LRUCache<string, Entry>
@@ -102,6 +105,24 @@ export class ResponseCache implements AnswerStore {
 
   get maxEntryBytes(): number {
     return this.#config.max_entry_bytes
+  }
+
+  /**
+   * Forgets the kept reads of a resource its server said changed
+   * (`notifications/resources/updated`): a subscriber re-reading it got the old contents until
+   * the entry's ttl ran out. `names`: the URI as the backend and as clients know it. Returns
+   * how many entries went. A pass over the keys: updates come about once a second per resource
+   * (the gateway folds the rest), and the cache is bounded by `max_entries`.
+   */
+  forgetResource(names: readonly string[]): number {
+    if (this.#entries.size === 0) return 0
+    const marks = names.map((name) => `\u0000${name}\u0000`)
+    const going: string[] = []
+    for (const key of this.#entries.keys()) {
+      if (key.includes(RESOURCE_READ) && marks.some((mark) => key.includes(mark))) going.push(key)
+    }
+    for (const key of going) this.#entries.delete(key)
+    return going.length
   }
 
   /** Empties the cache (`POST /admin/cache/clear`); returns how many entries it held. */

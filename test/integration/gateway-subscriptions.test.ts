@@ -397,3 +397,32 @@ describe('a backend announcing resource updates by the thousand', () => {
     }
   })
 })
+
+describe('a cached resource its backend says changed', () => {
+  it('is read again from the backend after notifications/resources/updated', async () => {
+    // Before: the cached read outlived the update, and a subscriber re-reading got the old
+    // contents for up to resource_ttl_seconds.
+    const cached = await startPortico({
+      proxy: { admin_tools: false },
+      cache: { resource_ttl_seconds: 300 },
+      backends: [{ ...SUBSCRIBABLE, env: { SUB_READS_SAY_TOUCHES: '1' } }],
+    })
+    const client = new Client({ name: 'cache-updates', version: '1.0.0' })
+    try {
+      await client.connect(new StreamableHTTPClientTransport(new URL(cached.url)))
+      const { uri, updates } = await subscribedToA(client)
+      const text = async () => {
+        const { contents } = await client.readResource({ uri })
+        return (contents[0] as { text?: string }).text
+      }
+      assert.equal(await text(), 'memo 0')
+      assert.equal(await text(), 'memo 0', 'kept')
+      await client.callTool({ name: 'sub__touch', arguments: {} })
+      await until(() => updates.includes(uri) || undefined, 5000, 'the update')
+      assert.equal(await text(), 'memo 1')
+    } finally {
+      await client.close()
+      await cached.close()
+    }
+  })
+})

@@ -20,6 +20,7 @@ import type { Handler, Middleware } from '../../pipeline/compose.ts'
 import { credentialOf } from '../../pipeline/identity.ts'
 import { MessageReply, type Reply } from '../../pipeline/reply.ts'
 import type { SignalLike } from '../../pipeline/signal.ts'
+import { ResponseCache } from '../../protect/cache.ts'
 import { type ProtectStatus, UpstreamProtection } from '../../protect/policies.ts'
 import { upstreamChain } from '../../upstream/chain.ts'
 import type { HttpClient } from '../../upstream/http-client.ts'
@@ -433,6 +434,16 @@ export abstract class Backend {
       this.#consecutiveFailures = 0
       this.#lastCheckedMs = Date.now()
     }
+  }
+
+  /**
+   * The backend said a resource changed (`notifications/resources/updated`): its cached reads
+   * go, under the URI it used and the one clients know (a shared cache in Redis keeps them
+   * to their ttl).
+   */
+  resourceUpdated(uri: string, exposed: string): void {
+    const cache = this.protection.cache
+    if (cache instanceof ResponseCache) cache.forgetResource([uri, exposed])
   }
 
   /** The last failure a call or list saw (shown in health even while the state is `up`). */
