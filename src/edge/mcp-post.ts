@@ -14,6 +14,7 @@ import { clientAddressOf } from '../http/client-address.ts'
 import { headerValue, requestInfoOf } from '../http/headers.ts'
 import { viaOf } from '../http/via.ts'
 import { type Decoded, decodeBody, usableIdOf } from '../jsonrpc/message.ts'
+import { hasRepeatedKey } from '../jsonrpc/repeated-keys.ts'
 import { CallRecorder } from '../observe/recorder.ts'
 import { buildCalls, type Call, type ClientTransport } from '../pipeline/call.ts'
 import { errorReply, type Handler } from '../pipeline/compose.ts'
@@ -80,18 +81,22 @@ export async function readCalls(
       })
     }
     refuseMismatchedHeaders(decoded, req.headers)
-    const judgedByName = namesAreJudged(context)
-    if (judgedByName) refuseCaseVariants(decoded)
-    const reencoded = judgedByName || contentIsRead(context.config)
+    // When the chain decides by what a request says (the roles, pinned tools, limits per
+    // tool, cache keys…), a body that two readers could read two ways is not passed on as
+    // it came: a member spelt in another case is refused, and a body that repeats a member
+    // goes upstream re-encoded from what was judged. Any other body keeps its bytes (its
+    // decimals exact: a re-encoding writes doubles).
+    const judged = namesAreJudged(context) || contentIsRead(context.config)
+    if (judged) refuseCaseVariants(decoded)
+    const reencoded = judged && hasRepeatedKey(body.toString('utf8'))
     const calls = buildCalls(decoded, {
       // A decoded body is forwarded as JSON: its coding must not be announced upstream.
       headers: body === received ? req.headers : withoutContentEncoding(req.headers),
       request: requestInfoOf(req),
       signal,
       transport: options.transport,
-      // When the chain reads what a request says (the roles, limits per tool, cache keys…),
-      // what goes upstream is what it read, re-encoded: the original bytes could repeat a
-      // member (`"name"` twice), which JSON.parse reads last-wins and other parsers first-wins.
+      // Re-encoded: the original bytes repeat a member (`"name"` twice), which JSON.parse
+      // reads last-wins and other parsers first-wins.
       ...(reencoded ? {} : { body }),
       identity: identityOf(req),
       ...(options.sessionId === undefined ? {} : { sessionId: options.sessionId }),
@@ -319,6 +324,7 @@ function namesAreJudged(context: ProxyContext): boolean {
  */
 function contentIsRead(config: ProxyContext['config']): boolean {
   return (
+    config.security?.pin_tools === true ||
     config.cache !== undefined ||
     config.retry !== undefined ||
     config.hedging !== undefined ||

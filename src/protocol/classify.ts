@@ -225,6 +225,17 @@ function membersOf(names: readonly string[]): ReadonlyMap<string, string> {
 }
 
 /**
+ * A key as a case-insensitive reader matches it: Go's encoding/json folds cases as Unicode
+ * does, so `paramſ` (a long s, whose upper case is S) and `tasK` with a Kelvin sign (whose
+ * lower case is k) read as `params` and `task`. Lower case alone misses the first.
+ */
+function folded(key: string): string[] {
+  const lower = key.toLowerCase()
+  const upperLower = key.toUpperCase().toLowerCase()
+  return lower === upperLower ? [lower] : [lower, upperLower]
+}
+
+/**
  * A member that differs from one Portico reads only by case (`"Method"`, `"Name"`), if any.
  * JSON-RPC is case-sensitive, and Portico judges `method` and `params.name`; a parser that
  * matches members case-insensitively (Go's encoding/json) would read the other one.
@@ -249,8 +260,10 @@ export function caseVariantMember(message: JsonRpcMessage): string | undefined {
 
 function variantIn(object: JsonObject, members: ReadonlyMap<string, string>): string | undefined {
   for (const key in object) {
-    const member = members.get(key.toLowerCase())
-    if (member !== undefined && member !== key) return key
+    for (const spelling of folded(key)) {
+      const member = members.get(spelling)
+      if (member !== undefined && member !== key) return key
+    }
   }
   return undefined
 }

@@ -403,4 +403,23 @@ describe('transparent: a request that names a member twice, with limits and a ca
     // Before: the answer the upstream built for `evil` was kept as the public answer for `safe`.
     assert.equal(answer.result?.content[0]?.text, 'lookup for safe')
   })
+
+  it('refuses a member spelt in another case, and passes any other body as it came', async () => {
+    const call = (id: number, params: string) =>
+      `{"jsonrpc":"2.0","id":${id},"method":"tools/call","params":${params}}`
+    // Go's encoding/json reads `Name` (and `Nameſ`… any Unicode case of it) as `name`.
+    for (const params of [
+      '{"name":"cheap","Name":"expensive","arguments":{}}',
+      '{"name":"lookup","arguments":{"q":"ok"},"Arguments":{"q":"evil"}}',
+    ]) {
+      const refused = await post(call(5, params), 'Bearer a')
+      const body = (await refused.json()) as { id?: unknown; error?: { code: number } }
+      assert.equal(refused.status, 400, params)
+      assert.deepEqual([body.id, body.error?.code], [5, -32600], params)
+    }
+    // No repeated member: the bytes as they came, decimals exact (a re-encoding writes doubles).
+    const exact = call(6, '{"name":"lookup","arguments":{"q":"x","amount":12345678901234567.89}}')
+    await (await post(exact, 'Bearer a')).arrayBuffer()
+    assert.equal(received.at(-1), exact)
+  })
 })

@@ -8,6 +8,7 @@ import {
   encodeJson,
   encodeValues,
   type JsonRpcId,
+  type JsonRpcMessage,
   jsonTextOf,
   kindOf,
   leadingIdOf,
@@ -16,7 +17,7 @@ import {
   requestIdOf,
   TopLevelIdScanner,
 } from '../../src/jsonrpc/message.ts'
-import { clientInfoOf, eraOf, targetOf } from '../../src/protocol/classify.ts'
+import { caseVariantMember, clientInfoOf, eraOf, targetOf } from '../../src/protocol/classify.ts'
 import { answersId, describeNonResponse, summarize } from '../../src/protocol/summarize.ts'
 import { nestedDeeperThan } from '../../src/util/json-depth.ts'
 
@@ -586,5 +587,28 @@ describe('nestedDeeperThan', () => {
     const deep = JSON.parse(`${'['.repeat(1_000_000)}${']'.repeat(1_000_000)}`) as unknown
     assert.equal(nestedDeeperThan(deep, 256), true)
     assert.equal(nestedDeeperThan(deep, 1_000_000), false)
+  })
+})
+
+describe('caseVariantMember: members a case-insensitive reader takes for the judged ones', () => {
+  const message = (text: string) => JSON.parse(text) as JsonRpcMessage
+  it('finds ASCII and Unicode case variants, at the top, in params, ref and notifications', () => {
+    for (const [text, variant] of [
+      ['{"jsonrpc":"2.0","id":1,"Method":"x","method":"y"}', 'Method'],
+      ['{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a","NAME":"b"}}', 'NAME'],
+      // Go folds a long s (ſ, upper case S) and a Kelvin sign (K, lower case k) as Unicode does.
+      ['{"jsonrpc":"2.0","id":1,"method":"m","params":{},"paramſ":{"name":"secret"}}', 'paramſ'],
+      [
+        '{"jsonrpc":"2.0","id":1,"method":"subscriptions/listen","params":{"notifications":{"reſourceSubscriptions":["s://x"]}}}',
+        'reſourceSubscriptions',
+      ],
+      [
+        '{"jsonrpc":"2.0","id":1,"method":"m","params":{"ref":{"type":"ref/prompt","TYPE":1}}}',
+        'TYPE',
+      ],
+      ['{"jsonrpc":"2.0","id":1,"method":"m","params":{"name":"a","other":1}}', undefined],
+    ] as const) {
+      assert.equal(caseVariantMember(message(text)), variant, text)
+    }
   })
 })
