@@ -5,6 +5,7 @@
  * ejection) waits for that message, so a tool that hangs and times out inside its stream is
  * the attempt's failure, not a success with a 200 head.
  */
+import { PorticoError } from '../errors.ts'
 import { callNext, type Handler } from '../pipeline/compose.ts'
 import { type Reply, type StreamEvent, StreamReply } from '../pipeline/reply.ts'
 
@@ -25,16 +26,27 @@ const MAX_EVENTS_BEFORE_MESSAGE = 16
 export async function untilFirstMessage(reply: StreamReply): Promise<StreamReply> {
   const events = reply.events[Symbol.asyncIterator]()
   const before: StreamEvent[] = []
+  let ended = false
   try {
     while (before.length < MAX_EVENTS_BEFORE_MESSAGE) {
       const next = await events.next()
-      if (next.done === true) break
+      if (next.done === true) {
+        ended = true
+        break
+      }
       before.push(next.value)
       if (next.value.fragment || next.value.isMessage) break
     }
   } catch (error) {
     void events.return?.()?.catch(() => {})
     throw error
+  }
+  // Ended before any message: an answer only when it can be resumed (an event id: SSE
+  // polling ends streams on purpose); else the upstream broke off, as a reset would be.
+  if (ended && !before.some((event) => event.isMessage || (event.id ?? '') !== '')) {
+    throw new PorticoError('upstream_stream_ended', {
+      message: 'Upstream ended its answer without a response',
+    })
   }
   const replayed = new Replayed(before, events)
   return new StreamReply(replayed, {
