@@ -290,6 +290,10 @@ function remoteFrom(
   // Continue writes a remote server's headers under `requestOptions`.
   const options = isObject(entry.requestOptions) ? entry.requestOptions : {}
   const headers = entry.headers ?? options.headers
+  // Dropped, a server's credentials were never sent (`["Authorization: Bearer …"]`).
+  if (headers !== undefined && !isObject(headers)) {
+    throw new Error(`server "${name}": headers must be an object of strings`)
+  }
   if (isObject(headers)) backend.headers = stringRecord(headers, `server "${name}": headers`)
   return true
 }

@@ -100,3 +100,21 @@ describe('how an imported stdio server is started', () => {
     assert.equal(backend?.cwd, '/srv')
   })
 })
+
+describe('how an imported remote server is reached', () => {
+  it('stops the import for headers that are not an object of strings', () => {
+    // Before: a list of header lines was dropped, and the server contacted without them.
+    for (const headers of [
+      ['Authorization: Bearer abc'],
+      'Authorization: Bearer abc',
+      { A: null },
+    ]) {
+      assert.throws(
+        () =>
+          importMcpJson({ mcpServers: { remote: { url: 'https://mcp.example/mcp', headers } } }),
+        /server "remote": headers/,
+        JSON.stringify(headers),
+      )
+    }
+  })
+})
