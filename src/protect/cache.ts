@@ -111,8 +111,8 @@ export class ResponseCache implements AnswerStore {
    * Forgets the kept reads of a resource its server said changed
    * (`notifications/resources/updated`): a subscriber re-reading it got the old contents until
    * the entry's ttl ran out. `names`: the URI as the backend and as clients know it. Returns
-   * how many entries went. A pass over the keys: updates come about once a second per resource
-   * (the gateway folds the rest), and the cache is bounded by `max_entries`.
+   * how many entries went. A pass over the keys (bounded by `max_entries`) per update the
+   * backend sends: they are rare next to calls, and a backend is one the config trusts.
    */
   forgetResource(names: readonly string[]): number {
     if (this.#entries.size === 0) return 0

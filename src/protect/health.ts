@@ -27,13 +27,13 @@ export function upstreamHealth(parts: HealthParts): Middleware {
   }
   // Not an async function: one per attempt, and its frame was most of this layer's garbage.
   return (call, next) => {
-    const atFirstMessage = answeredAtFirstMessage(next)
     // Only requests are attempts the upstream answers: a client's notification (or its
     // response to a server request) is accepted with 202 whatever the upstream's state, so it
     // says nothing of its health. Counted, a client sending them between its calls kept a
     // failing upstream's breaker closed (and closed an open one's probes, and reset the
     // ejection streak); refused while open, a `notifications/cancelled` could not pass.
     if (call.kind !== 'request') return callNext(next, call)
+    const atFirstMessage = answeredAtFirstMessage(next)
     let ticket: number
     try {
       outlier?.check()
