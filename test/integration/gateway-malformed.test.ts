@@ -293,33 +293,46 @@ it("says a backend's resource not found in the client's revision, naming the cli
   })
 })
 
-it('clips what a backend refusing initialize says, in the log, its health and the calls refused', async () => {
-  // Before: a 1 MB refusal went whole into the log at each failed start, /readyz (twice)
-  // and every call refused meanwhile.
+/**
+ * A gateway whose one backend, `name`, is raw-stdio with `env`, logging at info into `said`,
+ * after one call to a tool of that backend (what it was answered).
+ */
+async function rawBackendCalled(name: string, env: Record<string, string>, maxRestarts: number) {
   const said: string[] = []
-  const refusing = await startPortico(
+  const started = await startPortico(
     {
       proxy: { admin_tools: false },
       backends: [
         {
-          name: 'loud',
+          name,
           transport: 'stdio',
           command: process.execPath,
           args: [fixture('raw-stdio')],
-          env: { RAW_INIT_ERROR_BYTES: '1000000' },
-          max_restarts: 1,
+          env,
+          max_restarts: maxRestarts,
         },
       ],
     },
     { logger: new Logger({ level: 'info', write: (line) => said.push(line) }) },
   )
+  const own = { 'mcp-session-id': await openSession(started.url) }
+  const answer = await rpc(
+    started.url,
+    { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: `${name}__x` } },
+    own,
+  )
+  return { gateway: started, said, answer }
+}
+
+it('clips what a backend refusing initialize says, in the log, its health and the calls refused', async () => {
+  // Before: a 1 MB refusal went whole into the log at each failed start, /readyz (twice)
+  // and every call refused meanwhile.
+  const {
+    gateway: refusing,
+    said,
+    answer,
+  } = await rawBackendCalled('loud', { RAW_INIT_ERROR_BYTES: '1000000' }, 1)
   try {
-    const own = { 'mcp-session-id': await openSession(refusing.url) }
-    const answer = await rpc(
-      refusing.url,
-      { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'loud__x' } },
-      own,
-    )
     assert.ok(JSON.stringify(answer.message).length < 10_000, 'the refused call')
     const ready = await (await fetch(new URL('/readyz', refusing.origin))).text()
     assert.ok(ready.length < 10_000, `/readyz is ${ready.length} characters`)
@@ -333,30 +346,12 @@ it('clips what a backend refusing initialize says, in the log, its health and th
 
 it("logs a backend's last stderr text though no newline ends it", async () => {
   // Before: `fatal: …`, the one line saying why the process died, was held for a newline.
-  const said: string[] = []
-  const dying = await startPortico(
-    {
-      proxy: { admin_tools: false },
-      backends: [
-        {
-          name: 'dies',
-          transport: 'stdio',
-          command: process.execPath,
-          args: [fixture('raw-stdio')],
-          env: { RAW_DIE_SAYING: 'fatal: cannot open database /var/lib/x.db' },
-          max_restarts: 0,
-        },
-      ],
-    },
-    { logger: new Logger({ level: 'info', write: (line) => said.push(line) }) },
+  const { gateway: dying, said } = await rawBackendCalled(
+    'dies',
+    { RAW_DIE_SAYING: 'fatal: cannot open database /var/lib/x.db' },
+    0,
   )
   try {
-    const own = { 'mcp-session-id': await openSession(dying.url) }
-    await rpc(
-      dying.url,
-      { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'dies__x' } },
-      own,
-    )
     await until(
       () => said.some((line) => line.includes('[dies] fatal: cannot open database')) || undefined,
       5000,

@@ -624,6 +624,33 @@ describe('an event stream whose head came, judged at its first message', () => {
     return new StreamReply(events())
   }
 
+  /**
+   * A read-only `search` call through `[retry]` (two retries) while a hand clock runs, each
+   * attempt answered by `attempt`: what it came to, and how many attempts were made.
+   */
+  async function retriedSearch(attempt: Handler) {
+    const clock = new ManualClock()
+    const hints = new ToolHints()
+    hints.learn({ tools: [{ name: 'search', annotations: { readOnlyHint: true } }] })
+    const middleware = retry({
+      config: retrySchema.parse({ max_retries: 2, initial_backoff_ms: 10, max_backoff_ms: 20 }),
+      budget: new RetryBudget(20, 10, clock),
+      hints,
+      clock,
+    })
+    let attempts = 0
+    const next: Handler = (call) => {
+      attempts++
+      return attempt(call)
+    }
+    const running = middleware(toolCall('search'), next).then(
+      () => 'answered',
+      (error: unknown) => String(error),
+    )
+    for (let i = 0; i < 10; i++) await clock.advance(50)
+    return { outcome: await running, attempts }
+  }
+
   it('counts a timeout inside the stream against the breaker (it counted the 200 head as a success)', async () => {
     const clock = new ManualClock()
     const breaker = new CircuitBreaker(
@@ -663,59 +690,23 @@ describe('an event stream whose head came, judged at its first message', () => {
   it('retries a stream that ends with no message and nothing to resume from, not a priming one', async () => {
     // Before: an empty stream's end was an answer: 200 with Portico's error inside, never
     // retried, never counted by the breaker.
-    const clock = new ManualClock()
-    const hints = new ToolHints()
-    hints.learn({ tools: [{ name: 'search', annotations: { readOnlyHint: true } }] })
-    const middleware = retry({
-      config: retrySchema.parse({ max_retries: 2, initial_backoff_ms: 10, max_backoff_ms: 20 }),
-      budget: new RetryBudget(20, 10, clock),
-      hints,
-      clock,
-    })
-    const runs = async (events: () => AsyncGenerator<StreamEvent>) => {
-      let attempts = 0
-      const next: Handler = async () => {
-        attempts++
-        return new StreamReply(events())
-      }
-      const running = middleware(toolCall('search'), next).then(
-        () => 'answered',
-        (error: unknown) => String(error),
-      )
-      for (let i = 0; i < 10; i++) await clock.advance(50)
-      return { outcome: await running, attempts }
-    }
-    const empty = await runs(async function* () {})
+    const streaming = (events: () => AsyncGenerator<StreamEvent>) => async () =>
+      new StreamReply(events())
+    const empty = await retriedSearch(streaming(async function* () {}))
     assert.match(empty.outcome, /ended its answer without a response/)
     assert.equal(empty.attempts, 3)
     // A priming event (an id to resume from), then the end: SSE polling, an answer.
-    const priming = await runs(async function* () {
-      yield StreamEvent.fromSse({ raw: 'id: 1\ndata: \n\n', data: '', id: '1', comment: false })
-    })
+    const priming = await retriedSearch(
+      streaming(async function* () {
+        yield StreamEvent.fromSse({ raw: 'id: 1\ndata: \n\n', data: '', id: '1', comment: false })
+      }),
+    )
     assert.deepEqual(priming, { outcome: 'answered', attempts: 1 })
   })
 
   it('retries a read-only call whose stream times out before its first message', async () => {
-    const clock = new ManualClock()
-    const hints = new ToolHints()
-    hints.learn({ tools: [{ name: 'search', annotations: { readOnlyHint: true } }] })
-    const middleware = retry({
-      config: retrySchema.parse({ max_retries: 2, initial_backoff_ms: 10, max_backoff_ms: 20 }),
-      budget: new RetryBudget(20, 10, clock),
-      hints,
-      clock,
-    })
-    let attempts = 0
-    const next: Handler = (call) => {
-      attempts++
-      return hangsThenTimesOut(call)
-    }
-    const running = middleware(toolCall('search'), next).then(
-      () => 'answered',
-      (error: unknown) => String(error),
-    )
-    for (let i = 0; i < 10; i++) await clock.advance(50)
-    assert.match(await running, /time/)
+    const { outcome, attempts } = await retriedSearch(hangsThenTimesOut)
+    assert.match(outcome, /time/)
     assert.equal(attempts, 3)
   })
 })
