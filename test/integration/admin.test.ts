@@ -669,6 +669,10 @@ describe('admin API and admin tools (gateway, own listener, token)', () => {
     assert.deepEqual(put.json, {
       ok: true,
       message: 'Config updated (2 backends). Hot reload applies it.',
+      // The file's stdio backend holds a bearer_token (to show it redacted), which it never sends.
+      warnings: [
+        'backend "p": bearer_token does nothing for transport = "stdio" (they are for http, sse and websocket backends)',
+      ],
     })
     assert.equal(readFileSync(file, 'utf8'), next)
     await until(
