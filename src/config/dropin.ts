@@ -560,6 +560,7 @@ interface BackendKeys {
   url?: string | undefined
   headers: Readonly<Record<string, string>>
   isolation: string
+  max_processes: number
 }
 
 /**
@@ -582,6 +583,8 @@ function keysOfOtherTransport(backend: BackendKeys): string[] {
     backend.inherit_env ? 'inherit_env' : '',
     backend.cwd === undefined ? '' : 'cwd',
     backend.isolation === 'session' ? 'isolation = "session"' : '',
+    // Its default (100) cannot be told from one written; any other value was written.
+    backend.max_processes === 100 ? '' : 'max_processes',
   ].filter(Boolean)
 }
 

@@ -198,6 +198,12 @@ export function codexServers(document: JsonObject): JsonObject | undefined {
     const includeTools = codexNames(name, 'enabled_tools', enabled, 'tool')
     const disabledTools = codexNames(name, 'disabled_tools', disabled, 'tool')
     const passed = codexNames(name, 'env_vars', vars, 'variable')
+    // The server's credentials: dropped for a wrong type, it was contacted without them.
+    codexTable(name, 'http_headers', headers)
+    codexTable(name, 'env_http_headers', envHeaders)
+    if (token !== undefined && typeof token !== 'string') {
+      throw new Error(`server "${name}": bearer_token_env_var must be a variable name`)
+    }
     const merged: JsonObject = { ...(isObject(headers) ? headers : {}) }
     if (isObject(envHeaders))
       for (const [header, variable] of Object.entries(envHeaders))
@@ -215,6 +221,12 @@ export function codexServers(document: JsonObject): JsonObject | undefined {
     }
   }
   return { mcpServers: out }
+}
+
+/** A Codex table of headers (`http_headers`, `env_http_headers`), or nothing; else named. */
+function codexTable(server: string, key: string, value: unknown): void {
+  if (value === undefined || isObject(value)) return
+  throw new Error(`server "${server}": ${key} must be a table of header names`)
 }
 
 /** A Codex list of names (tools, variables); anything else stops the import, named. */

@@ -86,7 +86,8 @@ export async function readCalls(
     // it came: a member spelt in another case is refused, and a body that repeats a member
     // goes upstream re-encoded from what was judged. Any other body keeps its bytes (its
     // decimals exact: a re-encoding writes doubles).
-    const judged = namesAreJudged(context) || contentIsRead(context.config)
+    const judged =
+      namesAreJudged(context) || contentIsRead(context.config) || isGateway(context.config)
     if (judged) refuseCaseVariants(decoded)
     const reencoded = judged && hasRepeatedKey(body.toString('utf8'))
     const calls = buildCalls(decoded, {
@@ -334,6 +335,14 @@ function contentIsRead(config: ProxyContext['config']): boolean {
     config.security?.validate_arguments === true ||
     config.security?.max_argument_size !== undefined
   )
+}
+
+/**
+ * The gateway routes, filters and protects every call by what its body names (a tool's
+ * backend, `hide_tools`, a backend's own cache and limits), and passes the other members on.
+ */
+function isGateway(config: ProxyContext['config']): boolean {
+  return (config.backends?.length ?? 0) > 0
 }
 
 /** A message with `"Method"` or `"Name"` beside what Portico reads: refused, not guessed at. */

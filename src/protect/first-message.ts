@@ -43,7 +43,7 @@ export async function untilFirstMessage(reply: StreamReply): Promise<StreamReply
   }
   // Ended before any message: an answer only when it can be resumed (an event id: SSE
   // polling ends streams on purpose); else the upstream broke off, as a reset would be.
-  if (ended && !before.some((event) => event.isMessage || (event.id ?? '') !== '')) {
+  if (ended && !before.some((event) => event.isMessage) && !resumable(before)) {
     throw new PorticoError('upstream_stream_ended', {
       message: 'Upstream ended its answer without a response',
     })
@@ -55,6 +55,19 @@ export async function untilFirstMessage(reply: StreamReply): Promise<StreamReply
     // The events read ahead are waiting: the first write carries the head with them.
     buffered: () => replayed.ahead > 0 || reply.buffered(),
   })
+}
+
+/**
+ * Whether a client could resume from these events: its last event id, as the SSE spec keeps
+ * it (edge/send.ts reads it the same way), is not empty: an empty `id:` resets it, and one
+ * holding a NUL is ignored.
+ */
+function resumable(events: readonly StreamEvent[]): boolean {
+  let last = ''
+  for (const event of events) {
+    if (event.id !== undefined && !event.id.includes('\u0000')) last = event.id
+  }
+  return last !== ''
 }
 
 /**

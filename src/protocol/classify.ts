@@ -214,7 +214,18 @@ export function missingStandardHeader(
 
 /** Members a policy or a router reads, at a message's top level and in its params. */
 const MESSAGE_MEMBERS = membersOf(['jsonrpc', 'id', 'method', 'params', 'result', 'error'])
-const PARAMS_MEMBERS = membersOf(['name', 'uri', 'arguments', '_meta', 'ref', 'notifications'])
+// `task`, `requestState` and `inputResponses` decide whether a call may share a cached answer.
+const PARAMS_MEMBERS = membersOf([
+  'name',
+  'uri',
+  'arguments',
+  '_meta',
+  'ref',
+  'notifications',
+  'task',
+  'requestState',
+  'inputResponses',
+])
 const REF_MEMBERS = membersOf(['type', 'name', 'uri'])
 /** What a 2026-07-28 `subscriptions/listen` asks for: the roles judge its resources. */
 const NOTIFICATIONS_MEMBERS = membersOf(['resourceSubscriptions'])
@@ -225,15 +236,16 @@ function membersOf(names: readonly string[]): ReadonlyMap<string, string> {
 }
 
 /**
- * A key as a case-insensitive reader matches it: Go's encoding/json folds cases as Unicode
- * does, so `paramſ` (a long s, whose upper case is S) and `tasK` with a Kelvin sign (whose
- * lower case is k) read as `params` and `task`. Lower case alone misses the first.
+ * A key as Go's encoding/json matches it (`bytes.EqualFold`, Unicode simple folding): ASCII
+ * case, and the two non-ASCII letters that fold to ASCII ones, the long s (ſ, as s) and the
+ * Kelvin sign (K, as k): `paramſ` reads as `params`. No other folding: a dotless ı is not i
+ * to Go, nor a ligature two letters.
  */
-function folded(key: string): string[] {
-  const lower = key.toLowerCase()
-  const upperLower = key.toUpperCase().toLowerCase()
-  return lower === upperLower ? [lower] : [lower, upperLower]
+function folded(key: string): string {
+  return key.replace(NON_ASCII_FOLDS, (c) => (c === '\u017F' ? 's' : 'k')).toLowerCase()
 }
+
+const NON_ASCII_FOLDS = /[\u017F\u212A]/g
 
 /**
  * A member that differs from one Portico reads only by case (`"Method"`, `"Name"`), if any.
@@ -260,10 +272,8 @@ export function caseVariantMember(message: JsonRpcMessage): string | undefined {
 
 function variantIn(object: JsonObject, members: ReadonlyMap<string, string>): string | undefined {
   for (const key in object) {
-    for (const spelling of folded(key)) {
-      const member = members.get(spelling)
-      if (member !== undefined && member !== key) return key
-    }
+    const member = members.get(folded(key))
+    if (member !== undefined && member !== key) return key
   }
   return undefined
 }

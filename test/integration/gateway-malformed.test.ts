@@ -362,3 +362,16 @@ it("logs a backend's last stderr text though no newline ends it", async () => {
     await dying.close()
   }
 })
+
+it('refuses a member spelt in another case beside the one it routes by (a Go backend reads it)', async () => {
+  // Before: `{"name":"sub__state","Name":"crash"}` reached the backend as
+  // `{"name":"state","Name":"crash"}`: a Go server runs `crash`, past hide_tools.
+  for (const params of [
+    { name: 'sub__state', Name: 'crash' },
+    { name: 'sub__state', arguments: {}, Arguments: { x: 1 } },
+  ]) {
+    const { status, message } = await call('v', params)
+    assert.equal(status, 400, JSON.stringify(params))
+    assert.deepEqual([message?.id, message?.error?.code], ['v', -32600], JSON.stringify(message))
+  }
+})

@@ -958,6 +958,7 @@ describe('backend keys its transport never reads', () => {
           'command = "srv"',
           'args = ["a"]',
           'isolation = "session"',
+          'max_processes = 5',
           '[[backends]]',
           'name = "fine"',
           'transport = "stdio"',
@@ -969,7 +970,7 @@ describe('backend keys its transport never reads', () => {
     const named = warnings.filter((w) => /do(es)? nothing for transport/.test(w))
     assert.deepEqual(named, [
       'backend "s": url, bearer_token do nothing for transport = "stdio" (they are for http, sse and websocket backends)',
-      'backend "h": command, args, isolation = "session" do nothing for transport = "http" (they are for stdio backends)',
+      'backend "h": command, args, isolation = "session", max_processes do nothing for transport = "http" (they are for stdio backends)',
     ])
   })
 })

@@ -607,6 +607,14 @@ describe('caseVariantMember: members a case-insensitive reader takes for the jud
         'TYPE',
       ],
       ['{"jsonrpc":"2.0","id":1,"method":"m","params":{"name":"a","other":1}}', undefined],
+      // What decides whether a call may share a cached answer, spelt as Go reads it: refused.
+      ['{"jsonrpc":"2.0","id":1,"method":"m","params":{"Task":{}}}', 'Task'],
+      ['{"jsonrpc":"2.0","id":1,"method":"m","params":{"tas\u212A":{}}}', 'tas\u212A'],
+      // Go folds no dotless ı into i, nor a ligature into two letters: other members, kept.
+      [
+        '{"jsonrpc":"2.0","id":1,"method":"m","params":{"ur\u0131":"x","noti\uFB01cations":1}}',
+        undefined,
+      ],
     ] as const) {
       assert.equal(caseVariantMember(message(text)), variant, text)
     }

@@ -118,3 +118,23 @@ describe('how an imported remote server is reached', () => {
     }
   })
 })
+
+describe("a Codex server's credentials", () => {
+  it('stop the import when written in a type Codex does not read', () => {
+    // Before: each was dropped, and the server contacted without its credentials.
+    for (const [key, value] of [
+      ['http_headers', ['Authorization: Bearer x']],
+      ['env_http_headers', 'X-Key'],
+      ['bearer_token_env_var', ['TOKEN']],
+    ] as const) {
+      assert.throws(
+        () =>
+          codexServers({
+            mcp_servers: { remote: { url: 'https://mcp.example/mcp', [key]: value } },
+          }),
+        new RegExp(`server "remote": ${key} must be`),
+        key,
+      )
+    }
+  })
+})

@@ -702,6 +702,15 @@ describe('an event stream whose head came, judged at its first message', () => {
       }),
     )
     assert.deepEqual(priming, { outcome: 'answered', attempts: 1 })
+    // An id, then an empty `id:` (which resets it, as the SSE spec reads it): nothing to
+    // resume from. Before: any id ever seen made it an answer.
+    const reset = await retriedSearch(
+      streaming(async function* () {
+        yield StreamEvent.fromSse({ raw: 'id: 1\ndata: \n\n', data: '', id: '1', comment: false })
+        yield StreamEvent.fromSse({ raw: 'id:\ndata: \n\n', data: '', id: '', comment: false })
+      }),
+    )
+    assert.equal(reset.attempts, 3)
   })
 
   it('retries a read-only call whose stream times out before its first message', async () => {
