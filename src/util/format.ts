@@ -60,6 +60,15 @@ export function clipText(text: string, max = 256): string {
 }
 
 /**
+ * Text from outside (a client's name, a backend's error message) as an error, a log line or a
+ * health report repeats it: clipped and its length said, so that one of megabytes is never
+ * copied into every answer and line that quotes it.
+ */
+export function clipped(text: string, max = 300): string {
+  return text.length <= max ? text : `${text.slice(0, max)}… (${text.length} characters)`
+}
+
+/**
  * A value as JSON that is also safe on a terminal: JSON.stringify escapes C0 controls (ESC,
  * CR, LF) but writes C1 ones (U+0080–U+009F: CSI, OSC, NEL, which terminals may act on) and the
  * bidirectional overrides and isolates (U+202A–U+202E, U+2066–U+2069, which reorder the rest of

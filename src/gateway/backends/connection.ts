@@ -22,7 +22,7 @@ import {
 import { CallController, type SignalLike } from '../../pipeline/signal.ts'
 import { idText } from '../../protocol/summarize.ts'
 import { BoundedMap } from '../../util/bounded-map.ts'
-import { clipped } from '../../util/clipped.ts'
+import { clipped } from '../../util/format.ts'
 import { lookupTable } from '../../util/lookup-table.ts'
 import { OpenTable } from '../../util/open-table.ts'
 
