@@ -108,7 +108,13 @@ function fromToml(text: string, file: string, warn: (note: string) => void): str
   } catch (error) {
     throw new UserError(`${file}: ${error instanceof Error ? error.message.split('\n')[0] : error}`)
   }
-  const codex = codexServers(raw)
+  let codex: JsonObject | undefined
+  try {
+    codex = codexServers(raw)
+  } catch (error) {
+    // A server's key of the wrong type, named: the file's problem, not a bug.
+    throw new UserError(`${file}: ${error instanceof Error ? error.message : String(error)}`)
+  }
   if (codex) return fromClientConfig(() => codex, file, warn)
   // mcp-proxy's proxy.toml, and Portico's own file, load as they are. Taken for an mcpr.toml
   // (they share [auth] and port), every backend and [proxy] key was dropped, with exit 0.

@@ -201,9 +201,12 @@ export function codexServers(document: JsonObject): JsonObject | undefined {
     // The server's credentials: dropped for a wrong type, it was contacted without them.
     codexTable(name, 'http_headers', headers)
     codexTable(name, 'env_http_headers', envHeaders)
-    if (token !== undefined && typeof token !== 'string') {
-      throw new Error(`server "${name}": bearer_token_env_var must be a variable name`)
+    if (isObject(envHeaders)) {
+      for (const [header, variable] of Object.entries(envHeaders)) {
+        codexVariable(name, `env_http_headers: "${header}"`, variable)
+      }
     }
+    if (token !== undefined) codexVariable(name, 'bearer_token_env_var', token)
     const merged: JsonObject = { ...(isObject(headers) ? headers : {}) }
     if (isObject(envHeaders))
       for (const [header, variable] of Object.entries(envHeaders))
@@ -221,6 +224,12 @@ export function codexServers(document: JsonObject): JsonObject | undefined {
     }
   }
   return { mcpServers: out }
+}
+
+/** A variable a Codex key names (`${NAME}` in Portico's config); anything else is named. */
+function codexVariable(server: string, key: string, value: unknown): void {
+  if (typeof value === 'string' && /^[A-Za-z_][A-Za-z0-9_]*$/.test(value)) return
+  throw new Error(`server "${server}": ${key} must be a variable name`)
 }
 
 /** A Codex table of headers (`http_headers`, `env_http_headers`), or nothing; else named. */

@@ -244,6 +244,27 @@ describe('portico init with flags', () => {
 })
 
 describe('portico import', () => {
+  it("names a Codex server's key of the wrong type, with its file, and no stack trace", () => {
+    // Before: `unexpected error: Error: server "s": …` and a trace, the file not named.
+    for (const line of [
+      'bearer_token_env_var = 5',
+      'http_headers = "X: y"',
+      'env_http_headers = { Authorization = { a = 1 } }',
+      'env_http_headers = { Authorization = ["A", "B"] }',
+    ]) {
+      const source = join(dir, 'codex-bad.toml')
+      writeFileSync(source, `[mcp_servers.s]\nurl = "https://x.example/mcp"\n${line}\n`)
+      const result = runCliSync(['import', source, '-o', '-'])
+      assert.equal(result.status, 1, `${line}: ${result.stderr}`)
+      assert.match(
+        result.stderr,
+        new RegExp(`^portico: ${source.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: server "s": `),
+        line,
+      )
+      assert.doesNotMatch(result.stderr, /\n\s+at /, line)
+    }
+  })
+
   it('converts a Claude Desktop config; portico run serves its servers as backends', async () => {
     const served = join(dir, 'import-served')
     mkdirSync(served)

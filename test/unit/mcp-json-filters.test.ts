@@ -126,6 +126,8 @@ describe("a Codex server's credentials", () => {
       ['http_headers', ['Authorization: Bearer x']],
       ['env_http_headers', 'X-Key'],
       ['bearer_token_env_var', ['TOKEN']],
+      // Not a variable name: written as `Bearer ${TOK}x}` before.
+      ['bearer_token_env_var', 'TOK}x'],
     ] as const) {
       assert.throws(
         () =>
@@ -136,5 +138,15 @@ describe("a Codex server's credentials", () => {
         key,
       )
     }
+    // A header's variable that is a list: written as `${A,B}` before.
+    assert.throws(
+      () =>
+        codexServers({
+          mcp_servers: {
+            remote: { url: 'https://x.example/mcp', env_http_headers: { Authorization: ['A'] } },
+          },
+        }),
+      /server "remote": env_http_headers: "Authorization" must be a variable name/,
+    )
   })
 })
