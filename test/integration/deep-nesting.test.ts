@@ -256,7 +256,7 @@ describe('[security] max_argument_size, both modes: arguments nested too deeply'
   })
 })
 
-describe('transparent with [auth] roles (the body is written again): arguments nested too deeply', () => {
+describe('transparent with [auth] roles (a body repeating a member is written again): arguments nested too deeply', () => {
   it("are the client's invalid params, never the upstream's bad response: the breaker stays closed", async () => {
     const upstream = await startFaultyHttp('judged-http')
     const key = 'reader-key-0123456789'
@@ -276,7 +276,9 @@ describe('transparent with [auth] roles (the body is written again): arguments n
           body: `{"jsonrpc":"2.0","id":"${id}","method":"tools/call","params":{"name":"echo","arguments":${args}}}`,
         })
       for (let i = 0; i < 4; i++) {
-        const response = await send(`deep-${i}`, `{"d":${DEEP}}`)
+        // `"name"` twice: the body goes upstream written again from what the roles judged,
+        // and arguments nested this deep cannot be written.
+        const response = await send(`deep-${i}`, `{"d":${DEEP}},"name":"echo"`)
         const answer = (await response.json()) as Answer
         // Before: 502 -32603 "Upstream sent an invalid response", counted against the breaker.
         assert.equal(answer.id, `deep-${i}`)
