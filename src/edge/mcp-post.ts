@@ -73,7 +73,9 @@ export async function readCalls(
       req.headers['content-encoding'] === undefined
         ? received
         : await decodeContentEncoding(received, req.headers, limit)
-    const decoded = decodeBody(body)
+    // Decoded to text once: the repeated-member scan below reads the same text.
+    const text = body.toString('utf8')
+    const decoded = decodeBody(text)
     const maxBatch = context.config.security?.max_batch_size
     if (maxBatch !== undefined && decoded.messages.length > maxBatch) {
       throw new PorticoError('invalid_request', {
@@ -86,10 +88,12 @@ export async function readCalls(
     // it came: a member spelt in another case is refused, and a body that repeats a member
     // goes upstream re-encoded from what was judged. Any other body keeps its bytes (its
     // decimals exact: a re-encoding writes doubles).
-    const judged =
-      namesAreJudged(context) || contentIsRead(context.config) || isGateway(context.config)
-    if (judged) refuseCaseVariants(decoded)
-    const reencoded = judged && hasRepeatedKey(body.toString('utf8'))
+    const gateway = isGateway(context.config)
+    const contentJudged = namesAreJudged(context) || contentIsRead(context.config)
+    if (contentJudged || gateway) refuseCaseVariants(decoded)
+    // Only transparent mode forwards a body's own bytes: the gateway writes every call itself,
+    // so the scan would be wasted on its every request.
+    const reencoded = contentJudged && !gateway && hasRepeatedKey(text)
     const calls = buildCalls(decoded, {
       // A decoded body is forwarded as JSON: its coding must not be announced upstream.
       headers: body === received ? req.headers : withoutContentEncoding(req.headers),

@@ -6,6 +6,7 @@
  * the attempt's failure, not a success with a 200 head.
  */
 import { PorticoError } from '../errors.ts'
+import type { Call } from '../pipeline/call.ts'
 import { callNext, type Handler } from '../pipeline/compose.ts'
 import { type Reply, type StreamEvent, StreamReply } from '../pipeline/reply.ts'
 
@@ -111,10 +112,14 @@ class Replayed implements AsyncIterableIterator<StreamEvent> {
  * `subscriptions/listen` stream only listens, and may stay quiet: it resolves at its head.
  */
 export function answeredAtFirstMessage(next: Handler): Handler {
-  return (call) =>
-    callNext(next, call).then((reply: Reply) =>
-      reply instanceof StreamReply && reply.status < 500 && call.method !== 'subscriptions/listen'
-        ? untilFirstMessage(reply)
-        : reply,
-    )
+  return (call) => callAtFirstMessage(next, call)
+}
+
+/** `next(call)` as `answeredAtFirstMessage` runs it, without a handler made per call. */
+export function callAtFirstMessage(next: Handler, call: Call): Promise<Reply> {
+  return callNext(next, call).then((reply: Reply) =>
+    reply instanceof StreamReply && reply.status < 500 && call.method !== 'subscriptions/listen'
+      ? untilFirstMessage(reply)
+      : reply,
+  )
 }

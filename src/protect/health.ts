@@ -7,7 +7,7 @@
 import type { Call } from '../pipeline/call.ts'
 import { callNext, type Middleware } from '../pipeline/compose.ts'
 import type { CircuitBreaker } from './breaker.ts'
-import { answeredAtFirstMessage } from './first-message.ts'
+import { callAtFirstMessage } from './first-message.ts'
 import { errorVerdict, replyVerdict, type Verdict } from './outcome.ts'
 import type { OutlierDetector } from './outlier.ts'
 
@@ -33,7 +33,6 @@ export function upstreamHealth(parts: HealthParts): Middleware {
     // failing upstream's breaker closed (and closed an open one's probes, and reset the
     // ejection streak); refused while open, a `notifications/cancelled` could not pass.
     if (call.kind !== 'request') return callNext(next, call)
-    const atFirstMessage = answeredAtFirstMessage(next)
     let ticket: number
     try {
       outlier?.check()
@@ -43,7 +42,7 @@ export function upstreamHealth(parts: HealthParts): Middleware {
     }
     // An event stream's head says little (an SDK server sends it at once, and a tool that
     // hangs times out inside the stream): the attempt is judged at its first message.
-    return atFirstMessage(call).then(
+    return callAtFirstMessage(next, call).then(
       (reply) => {
         const verdict = replyVerdict(reply, internalErrors)
         if (typeof verdict === 'string') {

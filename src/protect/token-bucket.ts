@@ -139,7 +139,7 @@ export class KeyedBuckets {
  * may be as long as a config writes it (`period_seconds = 1e300`), and `Retry-After` must be
  * whole seconds in digits that a client's integer holds, never `1e+300`.
  */
-export const MAX_RETRY_AFTER_MS = 2_147_483_647_000
+const MAX_RETRY_AFTER_MS = 2_147_483_647_000
 
 /** A wait as a refusal names it: at most MAX_RETRY_AFTER_MS. */
 export function namedWait(waitMs: number): number {
