@@ -23,7 +23,13 @@ import {
 } from '../jsonrpc/message.ts'
 import { type Call, noteAskedClient } from '../pipeline/call.ts'
 import { callNext, type Middleware } from '../pipeline/compose.ts'
-import { MessageReply, mapAnswer, type Reply, StreamReply } from '../pipeline/reply.ts'
+import {
+  MessageReply,
+  mapAnswer,
+  type Reply,
+  type StreamEvent,
+  StreamReply,
+} from '../pipeline/reply.ts'
 import { asResponse, isOwnAnswer } from '../protocol/summarize.ts'
 import { afterTurn } from '../util/after-turn.ts'
 import { type Clock, systemClock } from '../util/clock.ts'
@@ -336,6 +342,40 @@ function keepBytes(
     afterTurn(() => cache.storeBytes(bytes, ttl, privateKey, call))
   }
   return reply
+}
+
+/**
+ * Events whose data may be a `notifications/resources/updated`, spelt plainly or with JSON's
+ * escapes (`\/`, `\u…`): only those are parsed to be sure.
+ */
+const MAY_NAME_AN_UPDATE = /resources\\?\/updated|\\u/
+
+/** The URI a server's `notifications/resources/updated` event names, else undefined. */
+export function updatedResourceOf(event: StreamEvent): string | undefined {
+  if (!event.isMessage) return undefined
+  const unread = event.unreadData
+  if (unread !== undefined && !MAY_NAME_AN_UPDATE.test(unread)) return undefined
+  const message = event.message()
+  if (message === undefined || !('method' in message)) return undefined
+  if (message.method !== 'notifications/resources/updated') return undefined
+  const uri = isObject(message.params) ? message.params.uri : undefined
+  return typeof uri === 'string' ? uri : undefined
+}
+
+/**
+ * A server's stream whose `notifications/resources/updated` drop the resource's cached reads
+ * as they go by (`forget`): a subscriber re-reading it would otherwise get the old contents
+ * until the entry's ttl ran out.
+ */
+export function forgettingUpdatedResources(
+  reply: StreamReply,
+  forget: (uri: string) => void,
+): StreamReply {
+  return reply.map((event) => {
+    const uri = updatedResourceOf(event)
+    if (uri !== undefined) forget(uri)
+    return event
+  })
 }
 
 /** The key of an answer any caller may reuse (`cacheScope: "public"`). */

@@ -211,6 +211,20 @@ export class UpstreamProtection {
     return chain
   }
 
+  /** Whether reads are cached in this process, for a server's resource updates to drop. */
+  get forgetsUpdatedResources(): boolean {
+    return this.cache instanceof ResponseCache
+  }
+
+  /**
+   * The server said a resource changed (`notifications/resources/updated`): its reads cached
+   * in this process go, under each of `names` (the URI as the server and as clients know it).
+   * A shared cache in Redis keeps them to their ttl.
+   */
+  resourceUpdated(names: readonly string[]): void {
+    if (this.cache instanceof ResponseCache) this.cache.forgetResource(names)
+  }
+
   /** Whether calls would be refused at once (ejected or open): failover skips it. */
   get unavailable(): boolean {
     return this.outlier?.ejected === true || this.breaker?.refusing === true

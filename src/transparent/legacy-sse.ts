@@ -32,6 +32,7 @@ import { type Call, forwardedBytesOf, upstreamHeadersOf } from '../pipeline/call
 import type { Handler } from '../pipeline/compose.ts'
 import { accepted, MessageReply, type Reply, StreamEvent } from '../pipeline/reply.ts'
 import { CallController } from '../pipeline/signal.ts'
+import { updatedResourceOf } from '../protect/cache.ts'
 import { legacySessionOf, legacySessionsOf } from '../protocol/legacy-session.ts'
 import { type DiscardedEvent, encodeSseEvent, eventTooLarge } from '../protocol/sse.ts'
 import type { HttpClient, UpstreamResponse } from '../upstream/http-client.ts'
@@ -51,6 +52,8 @@ export interface LegacyUpstream {
   timeoutMs: number
   /** Bound on a parsed JSON answer and on one SSE event (`max_response_body_size`). */
   maxMessageBytes: number
+  /** The upstream said a resource changed: its cached reads go. */
+  resourceUpdated?: (uri: string) => void
 }
 
 /** The bounds a hot reload may change: calls and streams from then on use them. */
@@ -164,6 +167,8 @@ export class LegacyTransport {
           continue
         }
         let raw = event.raw
+        const updated = updatedResourceOf(event)
+        if (updated !== undefined) this.#upstream.resourceUpdated?.(updated)
         if (event.event === 'endpoint') {
           const endpoint = this.#endpoint(event.data, ordered)
           if (endpoint === undefined) break // refused (logged): the client's stream ends

@@ -17,6 +17,8 @@ import { forwardRaw, targetOf } from '../forward/raw.ts'
 import { isUpstreamAuthPath, routeKey } from '../http/route-key.ts'
 import type { StatusBoard } from '../observe/status.ts'
 import type { Handler, Middleware } from '../pipeline/compose.ts'
+import { StreamReply } from '../pipeline/reply.ts'
+import { forgettingUpdatedResources } from '../protect/cache.ts'
 import { OutlierGroup } from '../protect/outlier.ts'
 import { topLevelProtect, UpstreamProtection } from '../protect/policies.ts'
 import { upstreamChain } from '../upstream/chain.ts'
@@ -44,6 +46,7 @@ export function transparentMode(
     stream: legacySseTarget(url, config.sse_path),
     label,
     ...limitsOf(config),
+    resourceUpdated: (uri) => upstream.resourceUpdated(uri),
   })
   // One ejection group for the process, so that a reload can keep the upstream's statistics.
   const group = new OutlierGroup(clock)
@@ -83,6 +86,7 @@ export function transparentMode(
         label,
         timeoutMs: () => upstream.config.request_timeout,
         maxMessageBytes: () => upstream.config.max_response_body_size,
+        resourceUpdated: (uri) => upstream.resourceUpdated(uri),
       })
       return {
         mcp: {
@@ -170,6 +174,8 @@ function upstreamOf(
     previous,
     cancelUpstream: (attempt, sentAs, why) => cancelOnSession(streamable, attempt, sentAs, why),
   })
+  const send: Handler = (call) =>
+    call.transport === 'sse' ? legacy.forward(call) : streamable(call)
   const handle = upstreamChain(
     {
       name: label,
@@ -177,9 +183,22 @@ function upstreamOf(
       protection: protection.middleware,
       attempt: context.attemptMiddleware ?? [],
     },
-    (call) => (call.transport === 'sse' ? legacy.forward(call) : streamable(call)),
+    protection.forgetsUpdatedResources ? forgettingUpdates(send, protection) : send,
   )
   return { handle, protection }
+}
+
+/**
+ * The forward, with the resource updates its event-stream answers carry (a call's own stream,
+ * a 2026-07-28 `subscriptions/listen`) dropping the cached reads: only while reads are cached
+ * in this process. The GET and legacy streams are watched where they are relayed.
+ */
+function forgettingUpdates(send: Handler, protection: UpstreamProtection): Handler {
+  const forget = (uri: string) => protection.resourceUpdated([uri])
+  return (call) =>
+    send(call).then((reply) =>
+      reply instanceof StreamReply ? forgettingUpdatedResources(reply, forget) : reply,
+    )
 }
 
 /**

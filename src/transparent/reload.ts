@@ -86,6 +86,14 @@ export class ReloadableUpstream implements ReloadTarget {
     return current.handle(call)
   }
 
+  /**
+   * The upstream said a resource changed (on a GET or legacy stream, relayed outside the
+   * chain): its reads cached by the chain in force go.
+   */
+  resourceUpdated(uri: string): void {
+    this.#current.protection.resourceUpdated([uri])
+  }
+
   /** The protection status of the chain in force (`/admin/circuit-breakers`, metrics). */
   status(): StatusSource {
     return statusOfEach(() => [this.#current.protection.statusSource('upstream')])

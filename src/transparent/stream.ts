@@ -14,8 +14,10 @@ import type { JsonRpcMessage, JsonRpcResponse } from '../jsonrpc/message.ts'
 import { rewriteStreamAnswers } from '../middleware/rewrite.ts'
 import { buildCalls, type Call, type CallSource } from '../pipeline/call.ts'
 import { identityOf } from '../pipeline/identity.ts'
-import { StreamReply } from '../pipeline/reply.ts'
+import { type Reply, StreamReply } from '../pipeline/reply.ts'
+import type { ResponseRewriter } from '../pipeline/rewriter.ts'
 import { CallController } from '../pipeline/signal.ts'
+import { forgettingUpdatedResources } from '../protect/cache.ts'
 import { replyOf } from './upstream.ts'
 
 export interface StreamTarget {
@@ -25,6 +27,8 @@ export interface StreamTarget {
   timeoutMs: () => number
   /** `max_response_body_size` now (a reload may change it: one read at start was kept). */
   maxMessageBytes: () => number
+  /** The upstream said a resource changed: its cached reads go. */
+  resourceUpdated: (uri: string) => void
 }
 
 /** GET and DELETE on the MCP endpoint, forwarded to the upstream's endpoint. */
@@ -57,18 +61,28 @@ export function forwardStream(context: ProxyContext, upstream: StreamTarget): Ro
       const headers = clientHeaders(response.headers)
       mapOriginHeaders(headers, upstream.url.origin, publicOrigin(context, req))
       const reply = replyOf(response, headers, upstream.maxMessageBytes(), upstream.label)
-      const rewriters = context.rewriters ?? []
-      await relayAnswer(
-        res,
-        reply instanceof StreamReply && rewriters.length > 0
-          ? rewriteStreamAnswers(reply, rewriters, answeredCall(req))
-          : reply,
-        options,
-      )
+      await relayAnswer(res, relayed(reply, context.rewriters ?? [], req, upstream), options)
     } catch (error) {
       failRelay(res, error, { ...options, closeIsNormal: method === 'GET' })
     }
   }
+}
+
+/**
+ * What a GET stream relays: the upstream's events, resource updates dropping cached reads as
+ * they go by, answers (a resumed call's) rewritten as the chain would have.
+ */
+function relayed(
+  reply: Reply,
+  rewriters: readonly ResponseRewriter[],
+  req: IncomingMessage,
+  upstream: StreamTarget,
+): Reply {
+  if (!(reply instanceof StreamReply)) return reply
+  const watched = forgettingUpdatedResources(reply, upstream.resourceUpdated)
+  return rewriters.length > 0
+    ? rewriteStreamAnswers(watched, rewriters, answeredCall(req))
+    : watched
 }
 
 /**

@@ -12,11 +12,19 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js'
+import { ResourceUpdatedNotificationSchema } from '@modelcontextprotocol/sdk/types.js'
 import type { ConfigInput } from '../../src/config/schema.ts'
 import { type FaultyHttp, startFaultyHttp } from '../fixtures/faulty-http.ts'
+import { COUNTER_URI, startModernServer } from '../fixtures/modern-server.ts'
 import { type Served, serveMcp } from '../fixtures/serve.ts'
+import {
+  RESOURCE_URI,
+  startSubscribableServer,
+  UPDATES_PER_SUBSCRIBE,
+} from '../fixtures/subscribable-server.ts'
 import { ManualClock } from '../helpers/clock.ts'
-import { MCP_ACCEPT, toolCallBody } from '../helpers/mcp-http.ts'
+import { openListenStream } from '../helpers/listen.ts'
+import { MCP_ACCEPT, statelessRequest, toolCallBody } from '../helpers/mcp-http.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
 import { until } from '../helpers/wait.ts'
 
@@ -421,5 +429,83 @@ describe('transparent: a request that names a member twice, with limits and a ca
     const exact = call(6, '{"name":"lookup","arguments":{"q":"x","amount":12345678901234567.89}}')
     await (await post(exact, 'Bearer a')).arrayBuffer()
     assert.equal(received.at(-1), exact)
+  })
+})
+
+describe('transparent: a cached resource its server says changed', () => {
+  // Before: the cached read outlived the update (the gateway's cache dropped it, transparent
+  // mode's did not), and a subscriber re-reading got the old contents for resource_ttl_seconds.
+  it('is read again after an update on the GET stream or on the call’s own stream', async () => {
+    const upstream = await startSubscribableServer({ touchable: true })
+    const portico = await startPortico({
+      upstream: upstream.url,
+      cache: { resource_ttl_seconds: 300 },
+    } as ConfigInput)
+    const client = new Client({ name: 'cache-updates', version: '1.0.0' })
+    const updates: string[] = []
+    client.setNotificationHandler(ResourceUpdatedNotificationSchema, (note) => {
+      updates.push(note.params.uri)
+    })
+    const read = async () => {
+      const { contents } = await client.readResource({ uri: RESOURCE_URI })
+      return (contents[0] as { text?: string }).text
+    }
+    try {
+      await client.connect(new StreamableHTTPClientTransport(new URL(portico.url)))
+      await client.subscribeResource({ uri: RESOURCE_URI })
+      // The fixture announces twice after a subscribe: let those pass before reading.
+      await until(() => updates.length >= UPDATES_PER_SUBSCRIBE || undefined, 5000, 'updates')
+      assert.equal(await read(), 'memo 0')
+      assert.equal(await read(), 'memo 0', 'kept')
+      for (const [tool, n] of [
+        ['touch', 1],
+        ['touch_here', 2],
+      ] as const) {
+        const seen = updates.length
+        await client.callTool({ name: tool, arguments: {} })
+        await until(() => updates.length > seen || undefined, 5000, `the update of ${tool}`)
+        assert.equal(await read(), `memo ${n}`, tool)
+        assert.equal(await read(), `memo ${n}`, `${tool}: kept again`)
+      }
+    } finally {
+      await client.close()
+      await portico.close()
+      await upstream.close()
+    }
+  })
+
+  it('is read again after an update on a 2026-07-28 subscriptions/listen stream', async () => {
+    const upstream = await startModernServer({ counter: true })
+    const portico = await startPortico({
+      upstream: upstream.url,
+      cache: { resource_ttl_seconds: 300 },
+    } as ConfigInput)
+    const read = async (id: number) => {
+      const answer = await statelessRequest(
+        portico.url,
+        'resources/read',
+        { uri: COUNTER_URI },
+        { id },
+      )
+      return (answer.result as { contents?: Array<{ text: string }> } | undefined)?.contents?.[0]
+        ?.text
+    }
+    const listen = await openListenStream(portico.url, 'listen-1', {
+      resourceSubscriptions: [COUNTER_URI],
+    })
+    try {
+      assert.equal(await read(1), 'count 0')
+      assert.equal(await read(2), 'count 0', 'kept')
+      await statelessRequest(portico.url, 'tools/call', { name: 'bump', arguments: {} })
+      await listen.until(
+        (all) => all.some((m) => m.method === 'notifications/resources/updated'),
+        'the update',
+      )
+      assert.equal(await read(4), 'count 1')
+    } finally {
+      listen.close()
+      await portico.close()
+      await upstream.close()
+    }
   })
 })

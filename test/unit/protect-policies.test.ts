@@ -23,7 +23,12 @@ import { compose, type Handler, type Middleware } from '../../src/pipeline/compo
 import { MessageReply, type Reply, StreamEvent, StreamReply } from '../../src/pipeline/reply.ts'
 import { CallController, type CallSignal } from '../../src/pipeline/signal.ts'
 import { CircuitBreaker } from '../../src/protect/breaker.ts'
-import { ResponseCache, responseCache } from '../../src/protect/cache.ts'
+import {
+  forgettingUpdatedResources,
+  ResponseCache,
+  responseCache,
+  updatedResourceOf,
+} from '../../src/protect/cache.ts'
 import { callTimeout } from '../../src/protect/call-timeout.ts'
 import { coalesce } from '../../src/protect/coalesce.ts'
 import { ConcurrencyLimiter, concurrencyLimit } from '../../src/protect/concurrency.ts'
@@ -1406,6 +1411,53 @@ describe('response cache', () => {
     await clock.advance(3000)
     // Served as stored, the client was told it could reuse it 5 s more, 8 s in all.
     assert.equal(await ttlOf(), 2000)
+  })
+
+  it("forgets a resource's reads when a server's stream says it changed, however it spells it", async () => {
+    const cache = new ResponseCache(config, new ManualClock())
+    const mw = responseCache(cache)
+    let reads = 0
+    const next: Handler = async (call) => ok(call, { contents: [{ text: `read ${++reads}` }] })
+    const read = (uri: string) =>
+      callOf({ jsonrpc: '2.0', id: 1, method: 'resources/read', params: { uri } })
+    const readA = async () => {
+      const answer = await ((await mw(read('x://a'), next)) as MessageReply).json()
+      return (answer?.result as { contents: Array<{ text: string }> } | undefined)?.contents[0]
+        ?.text
+    }
+    await mw(read('x://b'), next)
+    const spellings = [
+      '{"jsonrpc":"2.0","method":"notifications/resources/updated","params":{"uri":"x://a"}}',
+      '{"jsonrpc":"2.0","method":"notifications\\/resources\\/updated","params":{"uri":"x://a"}}',
+      '{"jsonrpc":"2.0","method":"notifications/resources/\\u0075pdated","params":{"uri":"x:\\/\\/a"}}',
+    ]
+    let expected = reads + 1
+    for (const data of spellings) {
+      assert.equal(await readA(), `read ${expected}`)
+      assert.equal(await readA(), `read ${expected}`, 'kept')
+      async function* events(): AsyncGenerator<StreamEvent> {
+        yield StreamEvent.fromSse({ raw: `data: ${data}\n\n`, data, comment: false })
+      }
+      const passed: string[] = []
+      const forget = (uri: string) => {
+        assert.equal(uri, 'x://a')
+        cache.forgetResource([uri])
+      }
+      for await (const event of forgettingUpdatedResources(new StreamReply(events()), forget)
+        .events) {
+        passed.push(event.raw)
+      }
+      assert.deepEqual(passed, [`data: ${data}\n\n`], 'the event goes on as it came')
+      expected = reads + 1
+      assert.equal(await readA(), `read ${expected}`, `read again after ${data}`)
+    }
+    const other = '{"jsonrpc":"2.0","method":"notifications/resources/list_changed"}'
+    assert.equal(
+      updatedResourceOf(StreamEvent.fromSse({ raw: '', data: other, comment: false })),
+      undefined,
+    )
+    assert.equal(await readA(), `read ${expected}`, 'another notification forgets nothing')
+    assert.equal(cache.stats().entries, 2, 'x://b kept throughout')
   })
 })
 

@@ -20,7 +20,6 @@ import type { Handler, Middleware } from '../../pipeline/compose.ts'
 import { credentialOf } from '../../pipeline/identity.ts'
 import { MessageReply, type Reply } from '../../pipeline/reply.ts'
 import type { SignalLike } from '../../pipeline/signal.ts'
-import { ResponseCache } from '../../protect/cache.ts'
 import { type ProtectStatus, UpstreamProtection } from '../../protect/policies.ts'
 import { upstreamChain } from '../../upstream/chain.ts'
 import type { HttpClient } from '../../upstream/http-client.ts'
@@ -442,8 +441,7 @@ export abstract class Backend {
    * to their ttl).
    */
   resourceUpdated(uri: string, exposed: string): void {
-    const cache = this.protection.cache
-    if (cache instanceof ResponseCache) cache.forgetResource([uri, exposed])
+    this.protection.resourceUpdated([uri, exposed])
   }
 
   /** The last failure a call or list saw (shown in health even while the state is `up`). */
