@@ -38,7 +38,7 @@ import { type DiscardedEvent, encodeSseEvent, eventTooLarge } from '../protocol/
 import type { HttpClient, UpstreamResponse } from '../upstream/http-client.ts'
 import { printable } from '../util/format.ts'
 import { LegacySessions, OrderedStream } from './legacy-sessions.ts'
-import { answeredCall } from './stream.ts'
+import { answeredCall, refuseUncheckedStream } from './stream.ts'
 import { cancelNotice, replyOf, sseEventsKeepingOn, timedOutWhy } from './upstream.ts'
 
 /** How long a client's stream stays open after the upstream's for answers still in the chain. */
@@ -111,6 +111,8 @@ export class LegacyTransport {
         label: this.#upstream.label,
       })
       recorder.upstreamStatus = response.status
+      const rewriters = context.rewriters ?? []
+      refuseUncheckedStream(response, rewriters, this.#upstream.label)
       const headers = mapOriginHeaders(
         clientHeaders(response.headers),
         target.origin,
@@ -136,7 +138,6 @@ export class LegacyTransport {
         this.#upstream.maxMessageBytes,
         this.#upstream.label,
       )
-      const rewriters = context.rewriters ?? []
       const callFor = answeredCall(req)
       const rewrite = (event: StreamEvent) => rewriteAnswerEvent(event, rewriters, callFor)
       await this.#relay(res, events, options, named, rewrite)

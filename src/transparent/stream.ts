@@ -8,8 +8,15 @@ import { type ProxyContext, publicOrigin } from '../context.ts'
 import { relayExchange } from '../edge/exchange.ts'
 import type { RouteHandler } from '../edge/router.ts'
 import { failRelay, relayAnswer } from '../edge/send.ts'
+import { PorticoError } from '../errors.ts'
 import { mapOriginHeaders } from '../forward/url-map.ts'
-import { clientHeaders, headerValue, readUpstreamHeaders, requestInfoOf } from '../http/headers.ts'
+import {
+  clientHeaders,
+  contentTypeOf,
+  headerValue,
+  readUpstreamHeaders,
+  requestInfoOf,
+} from '../http/headers.ts'
 import type { JsonRpcMessage, JsonRpcResponse } from '../jsonrpc/message.ts'
 import { rewriteStreamAnswers } from '../middleware/rewrite.ts'
 import { buildCalls, type Call, type CallSource } from '../pipeline/call.ts'
@@ -18,6 +25,8 @@ import { type Reply, StreamReply } from '../pipeline/reply.ts'
 import type { ResponseRewriter } from '../pipeline/rewriter.ts'
 import { CallController } from '../pipeline/signal.ts'
 import { forgettingUpdatedResources } from '../protect/cache.ts'
+import type { UpstreamResponse } from '../upstream/http-client.ts'
+import { printable } from '../util/format.ts'
 import { replyOf } from './upstream.ts'
 
 export interface StreamTarget {
@@ -58,14 +67,37 @@ export function forwardStream(context: ProxyContext, upstream: StreamTarget): Ro
         idleEventStreams: true,
       })
       recorder.upstreamStatus = response.status
+      const rewriters = context.rewriters ?? []
+      if (method === 'GET') refuseUncheckedStream(response, rewriters, upstream.label)
       const headers = clientHeaders(response.headers)
       mapOriginHeaders(headers, upstream.url.origin, publicOrigin(context, req))
       const reply = replyOf(response, headers, upstream.maxMessageBytes(), upstream.label)
-      await relayAnswer(res, relayed(reply, context.rewriters ?? [], req, upstream), options)
+      await relayAnswer(res, relayed(reply, rewriters, req, upstream), options)
     } catch (error) {
       failRelay(res, error, { ...options, closeIsNormal: method === 'GET' })
     }
   }
+}
+
+/**
+ * Refuses a GET stream's success that is not an event stream while answers on it are rewritten
+ * (widget CSP, the roles' list filter): clients read a GET body as SSE whatever its type, so
+ * passed on unread its answers reached them as the server wrote them. It cannot be checked, so
+ * it is not passed on (502), as any other answer that cannot be read.
+ */
+export function refuseUncheckedStream(
+  response: UpstreamResponse,
+  rewriters: readonly ResponseRewriter[],
+  label: string,
+): void {
+  if (rewriters.length === 0 || response.status < 200 || response.status > 299) return
+  const type = contentTypeOf(response.headers)
+  if (type.startsWith('text/event-stream')) return
+  response.body.destroy()
+  throw new PorticoError('upstream_bad_response', {
+    message: `Upstream ${label} answered a GET stream with ${printable(type.slice(0, 60)) || 'no content type'}, not text/event-stream: its messages cannot be checked`,
+    data: { upstream: label },
+  })
 }
 
 /**

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { type ResumableServer, startResumableServer } from '../fixtures/resumable-server.ts'
+import { type Served, serveMcp } from '../fixtures/serve.ts'
 import { MCP_ACCEPT, sseClientWithKey } from '../helpers/mcp-http.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
 import { type Spawned, startEverything } from '../helpers/processes.ts'
@@ -114,4 +115,51 @@ describe('a caller held to some tools on the legacy HTTP+SSE transport', () => {
       ['echo'],
     )
   })
+})
+
+describe('a stream whose success is not an event stream, while answers on it are filtered', () => {
+  // Clients (the SDK among them) read a GET body as SSE whatever its Content-Type: passed on
+  // unread, the list below reached a caller held to `echo` with the hidden tool in it.
+  const hiddenList = {
+    jsonrpc: '2.0',
+    id: 7,
+    result: { tools: [{ name: 'echo' }, { name: 'secret', description: 'the hidden one' }] },
+  }
+  let upstream: Served
+  let portico: RunningPortico
+
+  before(async () => {
+    upstream = await serveMcp(async (req, res) => {
+      if (req.method !== 'GET') return void res.writeHead(405).end()
+      res.writeHead(200, { 'content-type': req.url?.includes('sse') ? 'text/plain' : 'text/html' })
+      res.end(`event: message\ndata: ${JSON.stringify(hiddenList)}\n\n`)
+    })
+    portico = await startPortico({
+      upstream: upstream.url,
+      auth: {
+        api_keys: [{ name: 'alice', key: KEY, roles: ['echoer'] }],
+        roles: [{ name: 'echoer', allow_tools: ['echo'] }],
+      },
+    })
+  })
+  after(async () => {
+    await portico?.close()
+    await upstream?.close()
+  })
+
+  for (const path of ['/mcp', '/sse']) {
+    it(`is refused on ${path}, not passed on unread`, async () => {
+      const response = await fetch(new URL(path, portico.origin), {
+        headers: {
+          accept: 'text/event-stream',
+          authorization: `Bearer ${KEY}`,
+          'mcp-protocol-version': VERSION,
+        },
+      })
+      const body = await response.text()
+      assert.equal(response.status, 502, body)
+      assert.doesNotMatch(body, /secret/)
+      assert.match(body, /not text\/event-stream: its messages cannot be checked/)
+    })
+  }
 })
