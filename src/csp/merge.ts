@@ -96,8 +96,12 @@ export function localSourceTest(selfHostPorts: Iterable<string> = []): (source: 
 /** `host[:port]` with its host canonical and a default port (80, 443) left out. */
 function canonicalHostPort(hostPort: string): string {
   const host = hostOf(hostPort)
-  const port = hostPort.slice(host.length)
-  return `${canonicalHost(host)}${port === ':80' || port === ':443' ? '' : port}`
+  const name = canonicalHost(host)
+  // As a browser reads them: `[::ffff:a01:203]` is 10.1.2.3, and `:05173` is port 5173.
+  const v4 = mappedIpv4(name) ?? name
+  const written = hostPort.slice(host.length)
+  const port = /^:\d{1,10}$/.test(written) ? `:${Number(written.slice(1))}` : written
+  return `${v4}${port === ':80' || port === ':443' ? '' : port}`
 }
 
 /** A source that stays one token in a CSP directive (the same rule config domains follow). */

@@ -185,6 +185,24 @@ describe("an upstream's own private address", () => {
     assert.equal(isLocal('http://10.0.0.1:8080'), false, 'another port of that host is kept')
   })
 
+  it('is a development source written IPv4-mapped or with a zero-padded port', () => {
+    // Before: `[::ffff:a01:203]` and `:05173` were compared as written, and a widget server's
+    // private address reached every client.
+    const isLocal = localSourceTest([hostPortOf('http://10.1.2.3:5173')])
+    for (const spelling of [
+      'http://[::ffff:10.1.2.3]:5173',
+      'http://[::ffff:a01:203]:5173',
+      'http://10.1.2.3:05173',
+      'http://167838211:5173',
+    ]) {
+      assert.equal(isLocal(spelling), true, spelling)
+    }
+    assert.equal(isLocal('http://[::ffff:a01:204]:5173'), false, 'another host is kept')
+    assert.equal(isLocal('http://10.1.2.3:51730'), false, 'another port is kept')
+    const mapped = localSourceTest([hostPortOf('http://[::ffff:a00:1]:80/mcp')])
+    assert.equal(mapped('http://10.0.0.1'), true, 'a mapped self is the IPv4 host too')
+  })
+
   it('is a development source whether or not its URL carries user:password@', () => {
     // Before: the credentials stayed in its host:port, which read as an IPv6 literal.
     const upstream = 'http://user:secret@vm:9000/mcp'
