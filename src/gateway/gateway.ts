@@ -599,7 +599,7 @@ export class Gateway {
   ): Promise<JsonObject> {
     const cursor = params?.cursor
     if (cursor !== undefined && typeof cursor !== 'string') throw invalidCursor()
-    const position = cursor === undefined ? undefined : decodeCursor(cursor)
+    const position = cursor === undefined ? undefined : decodeCursor(cursor, method)
     // Own keys only: a backend named `constructor` is not "in" every cursor.
     const targets = this.#visible().filter((b) => !position || Object.hasOwn(position, b.name))
     // A cursor whose backends are all gone (removed by a reload) or never were (forged).

@@ -27,20 +27,30 @@ export function isListMethod(method: string): method is ListMethod {
 /** Where each backend is in a paginated merged list: backend name → its own next cursor. */
 export type ListPosition = Record<string, string>
 
-/** The gateway's opaque cursor: base64url JSON of the backends still to be paged. */
-export function encodeCursor(position: ListPosition): string {
-  return Buffer.from(JSON.stringify({ v: 1, p: position })).toString('base64url')
+/**
+ * The gateway's opaque cursor: base64url JSON of the list it pages (`m`) and the backends still
+ * to be paged. Not signed: replicas must read each other's, and a backend's own position in it
+ * is that backend's to check (a client crafting one pages that backend's list as itself).
+ */
+export function encodeCursor(method: ListMethod, position: ListPosition): string {
+  return Buffer.from(JSON.stringify({ v: 1, m: method, p: position })).toString('base64url')
 }
 
-/** Throws -32602 for a cursor the gateway did not mint. */
-export function decodeCursor(cursor: string): ListPosition {
+/**
+ * Throws -32602 for a cursor the gateway did not mint, or minted for another list (a
+ * `tools/list` cursor sent to `prompts/list` handed the backends a position in another list:
+ * items skipped without an error).
+ */
+export function decodeCursor(cursor: string, method: ListMethod): ListPosition {
   let value: unknown
   try {
     value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'))
   } catch {
     value = undefined
   }
-  if (!isObject(value) || value.v !== 1 || !isObject(value.p)) throw invalidCursor()
+  if (!isObject(value) || value.v !== 1 || value.m !== method || !isObject(value.p)) {
+    throw invalidCursor()
+  }
   const out: ListPosition = {}
   for (const [name, position] of Object.entries(value.p)) {
     if (typeof position !== 'string') throw invalidCursor()
@@ -83,7 +93,7 @@ export function mergePages(method: ListMethod, pages: readonly BackendPage[]): J
     if (typeof cursor === 'string') next[page.catalog.name] = cursor
   }
   const result: JsonObject = { [key]: items }
-  if (Object.keys(next).length > 0) result.nextCursor = encodeCursor(next)
+  if (Object.keys(next).length > 0) result.nextCursor = encodeCursor(method, next)
   return result
 }
 

@@ -18,6 +18,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import {
   CreateMessageRequestSchema,
   ElicitRequestSchema,
+  ListPromptsResultSchema,
   ListToolsResultSchema,
   ResourceUpdatedNotificationSchema,
 } from '@modelcontextprotocol/sdk/types.js'
@@ -264,8 +265,8 @@ describe('gateway with SDK v1 client (legacy sessions)', () => {
   })
 
   it('refuses a cursor it did not mint, a stale one, or one a backend refuses: -32602', async () => {
-    const cursorOf = (position: unknown) =>
-      Buffer.from(JSON.stringify({ v: 1, p: position })).toString('base64url')
+    const cursorOf = (position: unknown, method = 'tools/list') =>
+      Buffer.from(JSON.stringify({ v: 1, m: method, p: position })).toString('base64url')
     const listWith = (cursor: unknown) =>
       client.request(
         { method: 'tools/list', params: { cursor } as { cursor: string } },
@@ -289,6 +290,17 @@ describe('gateway with SDK v1 client (legacy sessions)', () => {
     assert.deepEqual(
       next.tools.map((t) => t.name),
       ['paged__gamma', 'paged__delta'],
+    )
+    // Another list's cursor: before, prompts/list paged from the tools' position and the
+    // client lost the prompts before it without an error.
+    const { nextCursor } = await client.listTools()
+    assert.ok(nextCursor)
+    await assert.rejects(
+      client.request(
+        { method: 'prompts/list', params: { cursor: nextCursor } },
+        ListPromptsResultSchema,
+      ),
+      refused(/Invalid cursor/),
     )
   })
 

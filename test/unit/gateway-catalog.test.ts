@@ -509,12 +509,23 @@ describe('param_overrides', () => {
 describe('merge', () => {
   it('round-trips cursors and rejects foreign ones', () => {
     const position = { a: 'abc', b: '' }
-    assert.deepEqual(decodeCursor(encodeCursor(position)), position)
-    assert.throws(() => decodeCursor('nope'), /Invalid cursor/)
+    assert.deepEqual(decodeCursor(encodeCursor('tools/list', position), 'tools/list'), position)
+    assert.throws(() => decodeCursor('nope', 'tools/list'), /Invalid cursor/)
     assert.throws(
-      () => decodeCursor(Buffer.from('{"v":2}').toString('base64url')),
+      () => decodeCursor(Buffer.from('{"v":2}').toString('base64url'), 'tools/list'),
       /Invalid cursor/,
     )
+  })
+
+  it('refuses a cursor minted for another list', () => {
+    // Before: a tools/list cursor sent to prompts/list handed the backends a position in
+    // another list, and the client lost the prompts before it without an error.
+    const cursor = encodeCursor('tools/list', { a: '2' })
+    for (const method of ['prompts/list', 'resources/list', 'resources/templates/list'] as const) {
+      assert.throws(() => decodeCursor(cursor, method), /Invalid cursor/, method)
+    }
+    const unnamed = Buffer.from('{"v":1,"p":{"a":"2"}}').toString('base64url')
+    assert.throws(() => decodeCursor(unnamed, 'tools/list'), /Invalid cursor/, 'no list named')
   })
 
   it('merges pages in backend order and carries each backend position', () => {
@@ -527,7 +538,7 @@ describe('merge', () => {
       { catalog: c, error: 'down' },
     ])
     assert.deepEqual(merged.tools, [{ name: 'a__x' }, { name: 'b__y' }])
-    assert.deepEqual(decodeCursor(merged.nextCursor as string), { a: '2' })
+    assert.deepEqual(decodeCursor(merged.nextCursor as string, 'tools/list'), { a: '2' })
     const last = mergePages('prompts/list', [{ catalog: a, result: { prompts: [{ name: 'p' }] } }])
     assert.deepEqual(last, { prompts: [{ name: 'a__p' }] })
   })
