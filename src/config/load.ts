@@ -9,6 +9,7 @@ import { basename, resolve } from 'node:path'
 import { parse as parseToml, TomlError } from 'smol-toml'
 import type { ZodType } from 'zod'
 import { isObject, type JsonObject } from '../jsonrpc/message.ts'
+import { pathDeeperThan } from '../util/json-depth.ts'
 import { extraServerWarnings, forwardAuthWarnings, shortTokenWarnings } from './auth.ts'
 import {
   adoptForeignLayout,
@@ -231,6 +232,7 @@ function loadText(
   const problems: ConfigProblem[] = []
   const warnings: string[] = []
   const { raw, locate, locateTable } = parseConfigText(file, text)
+  refuseDeepNesting(file, raw, locate)
   const interpolated = interpolate(raw, env, problems) as JsonObject
   for (const problem of problems) problem.line ??= locate(pathParts(problem.path))
   // A value whose variable is missing is empty: what the schema then says of it adds nothing.
@@ -599,6 +601,27 @@ function sourceOf(sources: Map<string, string>, path: string): string | undefine
     if (path === key || path.startsWith(`${key}.`) || path.startsWith(`${key}[`)) return source
   }
   return undefined
+}
+
+/**
+ * How deep a config's values may nest: far past any real one, and far short of what overflows
+ * the walks that read it (TOML's dotted keys nest without the parser's bound: `a.a.….a = 1`
+ * with 5,000 parts was "Maximum call stack size exceeded" from `portico check`, and a 500
+ * from `POST /admin/config/validate`).
+ */
+export const MAX_CONFIG_DEPTH = 100
+
+function refuseDeepNesting(file: string | undefined, raw: unknown, locate: Locate): void {
+  const deep = pathDeeperThan(raw, MAX_CONFIG_DEPTH)
+  if (deep === undefined) return
+  const line = locate(deep)
+  throw new ConfigError(file, [
+    {
+      path: `${formatPath(deep.slice(0, 3))}…`,
+      message: `nested deeper than ${MAX_CONFIG_DEPTH} levels`,
+      ...(line === undefined ? {} : { line }),
+    },
+  ])
 }
 
 /** `backends[1].timeout` → `['backends', 1, 'timeout']` (the inverse of formatPath). */

@@ -12,6 +12,7 @@ import {
   namingProblems,
   resourceAliasProblems,
 } from '../config/gateway.ts'
+import { MAX_CONFIG_DEPTH } from '../config/load.ts'
 import { nameRuleProblems } from '../config/name-rules.ts'
 import { originsOf, upstreamOrigins } from '../config/origins.ts'
 import { PROTECT_KEYS, protectOf, routingProblems } from '../config/protect.ts'
@@ -39,6 +40,7 @@ import { resolvedUris } from '../protocol/resource-uri.ts'
 import type { HttpClient } from '../upstream/http-client.ts'
 import { type Clock, systemClock } from '../util/clock.ts'
 import { clipped } from '../util/format.ts'
+import { nestedDeeperThan } from '../util/json-depth.ts'
 import { KeyedThrottle } from '../util/keyed-throttle.ts'
 import { lookupTable } from '../util/lookup-table.ts'
 import { within } from '../util/within.ts'
@@ -874,6 +876,13 @@ export class Gateway {
   async #addBackend(input: unknown, replace: boolean): Promise<BackendConfig> {
     // The file's rules for one backend, its table's and the list's (a url for http, a command
     // for stdio, the url's scheme, expose or hide): what `portico check` would refuse is refused.
+    // What no file could say (a file's values nest at most MAX_CONFIG_DEPTH): deeper, it broke
+    // `/admin/config` and every call of the backend added, the walks overflowing.
+    if (nestedDeeperThan(input, MAX_CONFIG_DEPTH)) {
+      throw new PorticoError('invalid_params', {
+        message: `Invalid backend: nested deeper than ${MAX_CONFIG_DEPTH} levels`,
+      })
+    }
     const parsed = backendsSchema.safeParse([input])
     if (!parsed.success) {
       const issue = parsed.error.issues[0]

@@ -317,6 +317,15 @@ describe('admin API and admin tools (gateway, own listener, token)', () => {
       (await call(`${admin}/backends/add`, 'POST', { name: 'bad name', url: http.url })).status,
       409,
     )
+    // Deeper than any file can nest: before, added (201), it then broke /admin/config (500)
+    // and every call of the backend.
+    let deep: object = {}
+    for (let i = 0; i < 1000; i++) deep = { a: deep }
+    const tooDeep = { name: 'deep', url: http.url, default_args: { x: deep } }
+    const refused = await call(`${admin}/backends/add`, 'POST', tooDeep)
+    assert.equal(refused.status, 409)
+    assert.match(String(refused.json.message), /nested deeper than 100 levels/)
+    assert.equal((await call(`${admin}/config`)).status, 200)
     assert.match(text(await client.callTool({ name: 'h__cwd', arguments: {} })), /\//)
     const replaced = await call(`${admin}/backends/h`, 'PUT', { url: http.url, timeout: 5 })
     assert.deepEqual(replaced.json, { ok: true, message: "Backend 'h' updated" })

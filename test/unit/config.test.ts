@@ -135,6 +135,17 @@ describe('loadConfig', () => {
     assert.deepEqual(cache('backend = "memory"\n'), [])
   })
 
+  it('refuses values nested past 100 levels at their line, with no stack overflow', () => {
+    // Before: TOML's dotted keys nest without the parser's bound, and `a.a.….a = 1` with 5,000
+    // parts was "Maximum call stack size exceeded" (portico check) or a 500 (admin validate).
+    const deep = `upstream = "http://localhost:9000/mcp"\n${Array(5000).fill('a').join('.')} = 1\n`
+    assert.deepEqual(problems(deep), [
+      { path: 'a.a.a…', message: 'nested deeper than 100 levels', line: 2 },
+    ])
+    const fine = `upstream = "http://localhost:9000/mcp"\n[x]\n${Array(99).fill('a').join('.')} = 1\n`
+    assert.doesNotMatch(JSON.stringify(problems(fine)), /nested deeper/)
+  })
+
   it('applies defaults', () => {
     const { config } = loadConfig({ file: file('upstream = "http://127.0.0.1:9000/mcp"'), env: {} })
     assert.equal(config.host, '127.0.0.1')
