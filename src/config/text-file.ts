@@ -42,6 +42,14 @@ export const MAX_TEXT_FILE_BYTES = 16 * 1024 * 1024
  * without blocking, so a FIFO with no writer is refused rather than waited on.
  */
 export function readTextFile(path: string): string {
+  return decodeText(readFileBytes(path))
+}
+
+/**
+ * The bytes of a regular file of at most MAX_TEXT_FILE_BYTES, else a FileFormatError (the
+ * guard of readTextFile, for a reader that only compares bytes: the config watcher).
+ */
+export function readFileBytes(path: string): Buffer {
   const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK)
   try {
     const info = fstatSync(fd)
@@ -49,7 +57,7 @@ export function readTextFile(path: string): string {
     if (info.size > MAX_TEXT_FILE_BYTES) {
       throw new FileFormatError(`larger than ${MAX_TEXT_FILE_BYTES / 1024 / 1024} MiB`)
     }
-    return decodeText(readFileSync(fd))
+    return readFileSync(fd)
   } finally {
     closeSync(fd)
   }

@@ -10,8 +10,8 @@ import { createHash } from 'node:crypto'
 import {
   type FSWatcher,
   watchFile as pollFile,
-  readFileSync,
   readlinkSync,
+  type Stats,
   statSync,
   unwatchFile,
   watch,
@@ -19,6 +19,7 @@ import {
 import { dirname, resolve } from 'node:path'
 import { type ConfigOverrides, noUpstream } from '../config/load.ts'
 import type { Config } from '../config/schema.ts'
+import { FileFormatError, readFileBytes } from '../config/text-file.ts'
 import type { Logger } from '../observe/logger.ts'
 import type { Mode } from './mode.ts'
 
@@ -245,12 +246,22 @@ function foldersOf(path: string): string[] {
 
 /** What `path` resolves to now: the file's identity, times and bytes, or why it cannot be read. */
 function snapshot(path: string): string {
+  let info: Stats
   try {
-    const info = statSync(path)
-    const digest = createHash('sha256').update(readFileSync(path)).digest('base64')
-    return [info.dev, info.ino, info.size, info.mtimeMs, info.ctimeMs, digest].join(' ')
+    info = statSync(path)
   } catch (error) {
     return `unreadable: ${(error as NodeJS.ErrnoException).code ?? String(error)}`
+  }
+  const identity = [info.dev, info.ino, info.size, info.mtimeMs, info.ctimeMs].join(' ')
+  try {
+    // Read as the reload reads it: a FIFO in the file's place blocked the process on open()
+    // (the primary too, which takes every worker's connections), `/dev/zero` read for ever.
+    const digest = createHash('sha256').update(readFileBytes(path)).digest('base64')
+    return `${identity} ${digest}`
+  } catch (error) {
+    const why =
+      error instanceof FileFormatError ? error.message : (error as NodeJS.ErrnoException).code
+    return `unreadable: ${why ?? String(error)} ${identity}`
   }
 }
 

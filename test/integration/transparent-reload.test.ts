@@ -6,7 +6,17 @@
  * key only a restart applies is refused whole, and the running config stays in force.
  */
 import assert from 'node:assert/strict'
-import { mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import {
+  closeSync,
+  constants,
+  mkdirSync,
+  openSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
@@ -247,6 +257,30 @@ describe('hot reload in transparent mode', () => {
     const file = join(dir, 'watched.toml')
     writeFileSync(file, head(everything.url) + WATCHED)
     await appliedByTheWatch(file, (text) => writeFileSync(file, text))
+  })
+
+  it('hot_reload refuses a config path replaced by a FIFO and serves on, never blocked on it', async () => {
+    const file = join(dir, 'fifo-swap.toml')
+    writeFileSync(file, head(everything.url) + WATCHED)
+    const portico = await startCli(['run', '--config', file])
+    const client = await connect(portico.url, 'reload-fifo')
+    try {
+      await echo(client, 'before')
+      const refused = logged(portico, /config reload rejected[^\n]*not a regular file/, 'refusal')
+      rmSync(file)
+      execFileSync('mkfifo', [file])
+      // Before: the watcher's read of the file blocked in open() until a writer came, and
+      // the process (with workers, the primary that takes every connection) served nothing.
+      await refused
+      await echo(client, 'after')
+    } finally {
+      // Releases a reader still blocked on it (the code before the fix), so the test ends.
+      try {
+        closeSync(openSync(file, constants.O_WRONLY | constants.O_NONBLOCK))
+      } catch {}
+      await client.close()
+      await portico.stop()
+    }
   })
 
   it('hot_reload follows a Kubernetes ConfigMap mount: the ..data link swapped to a new folder', async () => {
