@@ -22,6 +22,7 @@ import { identityOf } from '../pipeline/identity.ts'
 import { MessageReply, type Reply } from '../pipeline/reply.ts'
 import type { CallSignal } from '../pipeline/signal.ts'
 import { caseVariantMember, headerMismatch } from '../protocol/classify.ts'
+import { printable } from '../util/format.ts'
 import { abortOnClose, recordLeft, refuse, refuseReadingId } from './exchange.ts'
 import { answeringRequest, sendReplies, sendReply } from './send.ts'
 
@@ -52,16 +53,11 @@ export async function readCalls(
   options: PostOptions,
 ): Promise<ReadCalls | undefined> {
   const signal = abortOnClose(req, res).signal
-  if (!isJsonType(req)) {
+  const typeProblem = contentTypeProblem(req.headers['content-type'])
+  if (typeProblem !== undefined) {
     // Refused before the body is read: it is read then (bounded) for the request's id, as
     // the other early refusals do, so a client that mislabels its JSON can still match it.
-    await refuseReadingId(
-      context,
-      req,
-      res,
-      new PorticoError('unsupported_media_type'),
-      options.transport,
-    )
+    await refuseReadingId(context, req, res, typeProblem, options.transport)
     return undefined
   }
   let body: Buffer
@@ -362,12 +358,35 @@ function refuseCaseVariants(decoded: Decoded): void {
   }
 }
 
-/** A body labelled JSON (`application/json`, `application/*+json`), or not labelled at all. */
-function isJsonType(req: IncomingMessage): boolean {
-  const type = req.headers['content-type']
-  if (type === undefined) return true
+/**
+ * Why a POST's `Content-Type` is refused (415), or undefined for a body labelled JSON
+ * (`application/json`, `application/*+json`) in UTF-8, or not labelled at all. Portico reads
+ * every body as UTF-8 and forwards the header as it came: an upstream that decodes by the
+ * declared charset (body-parser reads `utf-7`) read another message from the same bytes, and
+ * `"name":"echo"` judged by the roles ran `admin` upstream.
+ */
+export function contentTypeProblem(type: string | undefined): PorticoError | undefined {
+  if (type === undefined) return undefined
+  const [first = '', ...parameters] = type.split(';')
   // The media type whole, before any parameter: `application/jsonx` is not JSON.
-  const semicolon = type.indexOf(';')
-  const media = (semicolon === -1 ? type : type.slice(0, semicolon)).trim().toLowerCase()
-  return media === 'application/json' || /^application\/[a-z0-9.+-]+\+json$/.test(media)
+  const media = first.trim().toLowerCase()
+  if (media !== 'application/json' && !/^application\/[a-z0-9.+-]+\+json$/.test(media)) {
+    return new PorticoError('unsupported_media_type')
+  }
+  for (const parameter of parameters) {
+    const equals = parameter.indexOf('=')
+    const name = (equals === -1 ? parameter : parameter.slice(0, equals)).trim().toLowerCase()
+    if (name !== 'charset' && name !== 'charset*') continue
+    const value = parameter
+      .slice(equals + 1)
+      .trim()
+      .replace(/^"|"$/g, '')
+      .toLowerCase()
+    if (equals === -1 || (value !== 'utf-8' && value !== 'utf8')) {
+      return new PorticoError('unsupported_media_type', {
+        message: `Unsupported Media Type: charset "${printable(value.slice(0, 40))}" (MCP messages are UTF-8)`,
+      })
+    }
+  }
+  return undefined
 }

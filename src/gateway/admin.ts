@@ -281,6 +281,7 @@ async function callTool(
   if (target.startsWith(adminPrefix(gateway.proxy.separator))) {
     throw new PorticoError('invalid_params', { message: 'call_tool calls backend tools only' })
   }
+  call.notes.ranTool = target
   const answer = await callThroughChain(gateway, call, {
     name: target,
     arguments: args.arguments,

@@ -190,7 +190,10 @@ export class CallRecorder extends Timed {
     }
     // Field by field rather than a generic copy: this runs once per recorded call.
     if (notes.backend !== undefined) event.backend = notes.backend
-    if (call.target?.name !== undefined) {
+    if (notes.ranTool !== undefined) {
+      event.name = notes.ranTool
+      event.targetKind = 'tool'
+    } else if (call.target?.name !== undefined) {
       event.name = call.target.name
       if (call.target.kind !== undefined) event.targetKind = call.target.kind
     }

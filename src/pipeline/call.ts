@@ -35,6 +35,11 @@ export type ClientTransport = 'streamable-http' | 'sse'
 export interface CallNotes {
   /** Gateway backend that served the call. */
   backend?: string
+  /**
+   * The tool search mode's `call_tool` ran for this call: its record, audit line and metrics
+   * name that tool, as a direct call's would (they named `call_tool` for every tool).
+   */
+  ranTool?: string
   /** Portico's reason when the call failed on Portico's side (a `Reason`, see errors.ts). */
   reason?: string
   /** HTTP status the upstream answered with. */

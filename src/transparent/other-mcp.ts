@@ -20,6 +20,9 @@ function mayHoldJson(req: IncomingMessage): boolean {
   return type === undefined || /json|^text\/plain/i.test(type)
 }
 
+/** A `charset` naming UTF-7, under any of its names. */
+const UTF7 = /charset\*?\s*=\s*"?\s*(?:utf-?7|unicode-1-1-utf-7|csunicode11utf7)/i
+
 /**
  * A POST that may hold JSON, read whole: `body` when it holds no MCP message, `refused` when it
  * was answered already (MCP at the wrong path, too large, undecodable). Other requests are not
@@ -33,6 +36,13 @@ export async function readUnlessMcp(
   if (req.method !== 'POST' || !mayHoldJson(req)) return { refused: false }
   const limit = context.config.max_request_body_size
   try {
+    if (UTF7.test(req.headers['content-type'] ?? '')) {
+      // Its ASCII can be written in base64 runs (`+ACI-` is a quote): an MCP message in it
+      // would pass the check below unseen, and a JSON reader that decodes by charset reads it.
+      throw new PorticoError('unsupported_media_type', {
+        message: 'Unsupported Media Type: a JSON body in UTF-7 is not forwarded',
+      })
+    }
     const body = await readBody(req, limit)
     const plain =
       req.headers['content-encoding'] === undefined

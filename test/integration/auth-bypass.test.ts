@@ -20,6 +20,7 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import type { ExchangeEvent } from '../../src/observe/event.ts'
 import { Logger } from '../../src/observe/logger.ts'
 import { openStore } from '../../src/store/open.ts'
+import { type ExpressUpstream, startExpressUpstream } from '../fixtures/express-upstream.ts'
 import { type JwtIssuer, startJwtIssuer } from '../fixtures/jwt-issuer.ts'
 import { buildProbeServer, startProbeHttp } from '../fixtures/probe-server.ts'
 import type { Served } from '../fixtures/serve.ts'
@@ -944,3 +945,75 @@ function rawPost(url: string, body: string, headers: Record<string, string>): Pr
     req.end(body)
   })
 }
+
+describe('a body in another charset than the one Portico reads (transparent mode)', () => {
+  // The SDK's Express app decodes a body by its declared charset; Portico reads UTF-8. Sent as
+  // UTF-7, `"x":"+ACIALAAiAG4AYQBtAGUAIgA6ACIAYQBkAG0AaQBu-"` is `","name":"admin` to the
+  // upstream: a second `name`, the last one winning.
+  const KEY = 'alice-key-0123456789'
+  const SMUGGLED =
+    '{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"echo","arguments":{},"x":"+ACIALAAiAG4AYQBtAGUAIgA6ACIAYQBkAG0AaQBu-"}}'
+  let upstream: ExpressUpstream
+  let portico: RunningPortico
+
+  before(async () => {
+    upstream = await startExpressUpstream()
+    portico = await startPortico({
+      upstream: upstream.url,
+      auth: {
+        api_keys: [{ name: 'alice', key: KEY, roles: ['reader'] }],
+        roles: [{ name: 'reader', allow_tools: ['echo'] }],
+      },
+    })
+  })
+  after(async () => {
+    await portico?.close()
+    await upstream?.close()
+  })
+
+  const post = (path: string, contentType: string, body: string) =>
+    fetch(new URL(path, portico.origin), {
+      method: 'POST',
+      headers: {
+        'content-type': contentType,
+        accept: 'application/json, text/event-stream',
+        authorization: `Bearer ${KEY}`,
+        'mcp-protocol-version': '2025-06-18',
+      },
+      body,
+    })
+
+  it('is refused 415 with its id, so the tool the roles judged is the one that runs', async () => {
+    for (const type of [
+      'application/json; charset=utf-7',
+      'application/json;CHARSET="UTF-7"',
+      'application/json; charset=utf-16le',
+      'application/json; charset',
+    ]) {
+      const response = await post('/mcp', type, SMUGGLED)
+      const body = (await response.json()) as { id?: unknown; error?: { code: number } }
+      assert.equal(response.status, 415, type)
+      assert.deepEqual([body.id, body.error?.code], [4, -32600], type)
+    }
+    // Before: 200, and the upstream ran `admin`.
+    assert.deepEqual(upstream.ran, [])
+    for (const type of ['application/json; charset=utf-8', 'application/json; charset="UTF-8"']) {
+      const response = await post('/mcp', type, SMUGGLED)
+      assert.equal(response.status, 200, type)
+      await response.arrayBuffer()
+    }
+    assert.deepEqual(upstream.ran, ['echo', 'echo'])
+  })
+
+  it('is not forwarded to another path in UTF-7, where an MCP message would pass unseen', async () => {
+    // Every quote written `+ACI-`: read as UTF-8 it holds no JSON-RPC member at all.
+    const hidden = '{"jsonrpc":"2.0","id":5,"method":"tools/call"}'.replaceAll('"', '+ACI-')
+    const response = await post('/api', 'application/json; charset=utf-7', hidden)
+    assert.equal(response.status, 415)
+    await response.arrayBuffer()
+    assert.ok(!upstream.ran.includes('POST /api'))
+    const plain = await post('/api', 'application/json', '{"app":"data"}')
+    assert.equal(plain.status, 200)
+    assert.deepEqual(await plain.json(), { app: 'data' })
+  })
+})
