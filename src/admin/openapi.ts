@@ -14,8 +14,10 @@ function op(summary: string, responses: JsonObject, extra: JsonObject = {}): Jso
   return {
     summary,
     // What every route may answer before its own work: a bad token, a foreign Origin (or a
-    // request a proxy relayed without a token configured), a body over the admin limit.
+    // request a proxy relayed without a token configured), a body over the admin limit; a
+    // route with a name in its path or a JSON body, a 400 for either that cannot be read.
     responses: {
+      ...(readsInput(extra) ? { '400': { $ref: '#/components/responses/BadRequest' } } : {}),
       ...responses,
       '401': { $ref: '#/components/responses/Unauthorized' },
       '403': { $ref: '#/components/responses/Forbidden' },
@@ -23,6 +25,12 @@ function op(summary: string, responses: JsonObject, extra: JsonObject = {}): Jso
     },
     ...extra,
   }
+}
+
+/** Whether a route reads a name from its path or a JSON body (either may be malformed). */
+function readsInput(extra: JsonObject): boolean {
+  const parameters = Array.isArray(extra.parameters) ? extra.parameters : []
+  return extra.requestBody === backendBody || parameters.length > 0
 }
 
 const nameParam = { name: 'name', in: 'path', required: true, schema: { type: 'string' } }
@@ -246,6 +254,13 @@ export function openApiDocument(version: string): JsonObject {
             'a foreign Origin, or without a token configured a request a proxy relayed or the tunnel brought',
         },
         TooLarge: { description: 'a body over the admin API limit' },
+        BadRequest: {
+          description:
+            'a name in the path that is not valid percent-encoding, a body that is not a JSON object, or one naming another backend than the URL',
+          content: {
+            'application/json': { schema: { $ref: '#/components/schemas/OkMessage' } },
+          },
+        },
       },
       schemas: {
         OkMessage: {

@@ -277,6 +277,17 @@ describe('admin API and admin tools (gateway, own listener, token)', () => {
       Object.keys(documented[path]?.[method]?.responses ?? {})
     assert.ok(codes('/admin/backends/{name}', 'delete').includes('409'))
     assert.ok(codes('/admin/cache/clear', 'post').includes('503'))
+    // A body that is not a JSON object, one naming another backend, a bad name in the path:
+    // 400, answered but not documented before.
+    for (const [path, method] of [
+      ['/admin/backends/add', 'post'],
+      ['/admin/backends/{name}', 'put'],
+      ['/admin/backends/{name}', 'delete'],
+      ['/admin/backends/{name}/health', 'get'],
+      ['/admin/sessions/{id}', 'delete'],
+    ] as const) {
+      assert.ok(codes(path, method).includes('400'), `${method} ${path} lacks 400`)
+    }
     for (const [path, operations] of Object.entries(documented)) {
       for (const [method, operation] of Object.entries(operations)) {
         for (const code of ['401', '403', '413']) {
