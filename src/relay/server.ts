@@ -782,15 +782,22 @@ export class Relay {
     }
     // Once a body has started, a tunnel that sends nothing more for `response_timeout` is cut
     // off, as nginx's proxy_read_timeout does; not an event stream, which may rightly wait
-    // minutes for its next event.
+    // minutes for its next event. Counted from the last credit the client's reading gave the
+    // tunnel: while bytes wait for the client, the tunnel is silent because the relay holds
+    // its credit back, and a client that takes nothing is send_timeout's to judge (a download
+    // paused for longer than response_timeout was cut off).
     let idle: NodeJS.Timeout | undefined
+    const silentTunnel = () => {
+      if (res.writableLength > 0) idle?.refresh()
+      else stream.reset('no data in time')
+    }
     const noteProgress = () => {
       if (events) return
       if (idle !== undefined) {
         idle.refresh()
         return
       }
-      idle = setTimeout(() => stream.reset('no data in time'), config.response_timeout)
+      idle = setTimeout(silentTunnel, config.response_timeout)
       idle.unref()
     }
     stream.receive({
@@ -814,7 +821,10 @@ export class Relay {
           return
         }
         count(chunk.length)
-        res.write(chunk, () => stream.consumed(chunk.length))
+        res.write(chunk, () => {
+          stream.consumed(chunk.length)
+          noteProgress()
+        })
         noteProgress()
       },
       end: () => {

@@ -577,6 +577,66 @@ describe('relay send_timeout', () => {
   })
 })
 
+describe('relay response_timeout, against a client that pauses reading', () => {
+  let relay: Relay
+  let port: number
+  let ws: WebSocket | undefined
+  // Its own: the first suite closes the shared agent when it ends.
+  const downloads = wildcardAgent()
+
+  before(async () => {
+    ;({ relay, port } = await startTestRelay({ response_timeout: '1s', send_timeout: '30s' }))
+  })
+
+  after(async () => {
+    ws?.terminate()
+    await relay.close()
+    await downloads.close()
+  })
+
+  it('waits for the client (send_timeout), not the tunnel its credit holds back', async () => {
+    const total = 8 * 1024 * 1024
+    ws = new WebSocket(`ws://127.0.0.1:${port}/_tunnel/register`)
+    await once(ws, 'open')
+    ws.send(encodeJson(FrameType.Register, 0, { version: PROTOCOL_VERSION, subdomain: 'big' }))
+    await once(ws, 'message')
+    new Mux(ws, {
+      ...DEFAULT_MUX,
+      onOpen: (stream) => {
+        stream.receive({ data: (c) => stream.consumed(c.length), end: () => {}, reset: () => {} })
+        stream.sendHead(FrameType.Head, {
+          status: 200,
+          headers: ['content-type', 'application/octet-stream', 'content-length', String(total)],
+        })
+        const piece = Buffer.alloc(64 * 1024, 7)
+        void (async () => {
+          for (let sent = 0; sent < total; sent += piece.length) {
+            if (!(await stream.write(piece))) return
+          }
+          stream.end()
+        })()
+      },
+    })
+    // A client that reads 1 MB, then nothing for 2.5 s (a backgrounded tab), then the rest.
+    // Before: the tunnel, silent for want of credit, was cut after response_timeout (1 s).
+    const response = await fetchVia(downloads)(`http://big.relay.test:${port}/download`)
+    assert.equal(response.status, 200)
+    const reader = (response.body as ReadableStream<Uint8Array>).getReader()
+    let got = 0
+    let paused = false
+    for (;;) {
+      const { done, value } = await reader.read()
+      if (done) break
+      got += value.length
+      if (!paused && got > 1024 * 1024) {
+        paused = true
+        await new Promise((resolve) => setTimeout(resolve, 2500))
+      }
+    }
+    assert.equal(got, total)
+  })
+})
+
 describe('relay: many clients uploading to one tunnel at once', () => {
   let relay: Relay
   let port: number
