@@ -226,6 +226,15 @@ export function upstreamError(error: unknown, label: string): PorticoError {
     )
   }
   const code = (error as { code?: string } | undefined)?.code
+  if (code === 'ERR_ASSERTION' || code?.startsWith('HPE_')) {
+    // An answer HTTP cannot read (a parser error; a 101 nobody asked for trips undici's own
+    // assertion): the upstream was reached and answered, wrongly. Not "unreachable".
+    return new PorticoError('upstream_bad_response', {
+      message: `Upstream ${label} sent an answer that is not valid HTTP${code === 'ERR_ASSERTION' ? ' (an unexpected status, such as 101 without an upgrade)' : ` (${code})`}`,
+      data: { upstream: label },
+      cause: error,
+    })
+  }
   const failure = new PorticoError('upstream_unavailable', {
     message: `Upstream ${label} is unreachable${code ? ` (${code})` : ''}`,
     data: { upstream: label, reason: 'unavailable' },

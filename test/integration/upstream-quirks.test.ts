@@ -94,6 +94,12 @@ function serve(req: IncomingMessage, res: ServerResponse, body: string): void {
     res.writeHead(200, { 'content-type': 'text/html' }).end('<p>widget page</p>')
     return
   }
+  if (req.method === 'GET' && req.url === '/switching') {
+    // 101 Switching Protocols, though no upgrade was asked for.
+    res.statusCode = 101
+    res.end()
+    return
+  }
   if (req.method === 'GET' && req.url === '/stall.js') {
     // A head and half the body, then nothing: the rest never comes.
     res.writeHead(200, { 'content-type': 'text/javascript', 'content-length': '100' })
@@ -279,6 +285,15 @@ describe('transparent mode in front of an upstream with HTTP quirks', () => {
     await portico.sink.waitFor(() => recorded(8) !== undefined)
     assert.equal(recorded(8)?.outcome, 'error')
     assert.equal(recorded(8)?.reason, 'upstream_bad_response')
+  })
+
+  it('a 101 nobody asked for is an invalid answer (502), not an unreachable upstream', async () => {
+    const response = await fetch(new URL('/switching', portico.origin))
+    const body = await response.text()
+    assert.equal(response.status, 502)
+    // Before: "Upstream … is unreachable (ERR_ASSERTION)".
+    assert.match(body, /sent an answer that is not valid HTTP/)
+    assert.doesNotMatch(body, /unreachable|ERR_ASSERTION/)
   })
 
   it('a forwarded file whose body stalls is cut at request_timeout', async () => {
