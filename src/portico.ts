@@ -187,6 +187,7 @@ export function createPortico(input: Config | ConfigInput, options: PorticoOptio
     logger,
     proxy: proxyName(config),
     ...(options.worker?.metrics ? { sharedMetrics: options.worker.metrics } : {}),
+    ...(options.worker ? { workerSlot: String(options.worker.slot) } : {}),
     ...(options.reload
       ? {
           configFile: options.reload.file,
@@ -512,6 +513,7 @@ function answerClientError(
   socket: Duplex,
   logger: Logger,
   logs: PerSecond,
+  workerSlot: string | undefined,
 ): void {
   if (error.code === 'ECONNRESET' || !socket.writable) {
     socket.destroy()
@@ -535,7 +537,7 @@ function answerClientError(
       return
     }
     socket.end(
-      `HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      `HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${workerSlot === undefined ? '' : `Portico-Worker: ${workerSlot}\r\n`}Connection: close\r\n\r\n${body}`,
     )
     // A lingering close (http/linger.ts): the client has LINGER_MS to read the answer and close
     // its side; one that never reads (a slowloris) would otherwise hold the half-closed
@@ -766,7 +768,7 @@ class PorticoServer implements Portico {
     const logger = this.#context.logger
     const refusalLogs = new PerSecond(PARSER_REFUSALS_LOGGED_PER_SECOND)
     server.on('clientError', (error: Error & { code?: string }, socket: Duplex) =>
-      answerClientError(error, socket, logger, refusalLogs),
+      answerClientError(error, socket, logger, refusalLogs, this.workerSlot),
     )
     continueWithin(server, () => this.#context.config.max_request_body_size, this.handler)
     refuseConnect(server)

@@ -58,6 +58,8 @@ export interface OperateOptions {
   configFile?: string
   /** The command line's settings over that file (`--db`): a text put in its place gets them. */
   configOverrides?: ConfigOverrides
+  /** In a cluster: this worker's slot, named on the admin listener's answers too. */
+  workerSlot?: string
 }
 
 /** What exists before the mode: sinks and middleware. */
@@ -237,7 +239,13 @@ export class Operate {
       }),
     }
     if ('main' in placement) return [...mounts, admin]
-    this.#admin = new AdminServer(parts.context, [admin], parts.probes, placement.own)
+    this.#admin = new AdminServer(
+      parts.context,
+      [admin],
+      parts.probes,
+      placement.own,
+      this.#options.workerSlot,
+    )
     return mounts
   }
 
@@ -357,14 +365,23 @@ class AdminServer {
     mounts: Mount[],
     probes: Operations,
     bind: { host: string; port: number },
+    workerSlot: string | undefined,
   ) {
     this.#bind = bind
     const route = createMountRouter(context, mounts, probes)
+    // Which worker's breakers, caches and stats an operator reads (or clears) here.
+    const handle: typeof route =
+      workerSlot === undefined
+        ? route
+        : (req, res) => {
+            res.setHeader('portico-worker', workerSlot)
+            return route(req, res)
+          }
     this.#server = createServer(
       { keepAliveTimeout: 5000, requestTimeout: 30_000, ...TCP_KEEPALIVE },
-      route,
+      handle,
     )
-    continueWithin(this.#server, () => ADMIN_BODY_BYTES, route)
+    continueWithin(this.#server, () => ADMIN_BODY_BYTES, handle)
     refuseConnect(this.#server)
   }
 

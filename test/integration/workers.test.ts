@@ -109,6 +109,7 @@ describe('workers = 2', () => {
         'workers = 2',
         'name = "workers"',
         'drain_timeout = "20s"',
+        'admin_bind = "127.0.0.1:0"',
         '[observability.metrics]',
         'enabled = true',
         '',
@@ -155,6 +156,19 @@ describe('workers = 2', () => {
     }
     const workers = new Set(answers.map((a) => a.worker))
     assert.deepEqual([...workers].sort(), ['1', '2'], 'both workers answered')
+  })
+
+  it('names its worker on the admin listener and on a request the HTTP parser refused', async () => {
+    // Before: neither did, and an operator could not tell whose breakers and caches the
+    // admin API showed (or cleared).
+    const admin = /Admin API on (\S+)/.exec(portico.stdout())?.[1]
+    assert.ok(admin, portico.output())
+    const health = await exchange(`${admin}/health`)
+    assert.equal(health.status, 200, health.body)
+    assert.match(health.worker ?? '', /^[12]$/)
+    const tooLarge = await exchange(portico.url, { headers: { 'x-big': 'b'.repeat(20_000) } })
+    assert.equal(tooLarge.status, 431)
+    assert.match(tooLarge.worker ?? '', /^[12]$/)
   })
 
   it('records every exchange exactly once, in the one store the primary writes', async () => {
