@@ -91,6 +91,8 @@ export function refuseUncheckedStream(
   label: string,
 ): void {
   if (rewriters.length === 0 || response.status < 200 || response.status > 299) return
+  // No body, nothing to check (a 204, or an empty 200 some servers give a GET).
+  if (response.status === 204 || response.headers['content-length'] === '0') return
   const type = contentTypeOf(response.headers)
   if (type.startsWith('text/event-stream')) return
   response.body.destroy()

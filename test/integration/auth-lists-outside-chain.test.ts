@@ -131,6 +131,7 @@ describe('a stream whose success is not an event stream, while answers on it are
   before(async () => {
     upstream = await serveMcp(async (req, res) => {
       if (req.method !== 'GET') return void res.writeHead(405).end()
+      if (req.url?.includes('empty')) return void res.writeHead(204).end()
       res.writeHead(200, { 'content-type': req.url?.includes('sse') ? 'text/plain' : 'text/html' })
       res.end(`event: message\ndata: ${JSON.stringify(hiddenList)}\n\n`)
     })
@@ -162,4 +163,11 @@ describe('a stream whose success is not an event stream, while answers on it are
       assert.match(body, /not text\/event-stream: its messages cannot be checked/)
     })
   }
+
+  it('passes a GET answer with no body (nothing in it to check)', async () => {
+    const response = await fetch(new URL('/mcp?empty=1', portico.origin), {
+      headers: { accept: 'text/event-stream', authorization: `Bearer ${KEY}` },
+    })
+    assert.equal(response.status, 204)
+  })
 })
