@@ -207,7 +207,8 @@ export function createPortico(input: Config | ConfigInput, options: PorticoOptio
   if (metrics !== undefined) status.watchSwaps(() => metrics.readCounts())
   const shared = sharedStoreOf(config.shared, logger)
   // Built before the mode: a hot reload (either mode's) applies a changed [csp] policy too.
-  const csp = reloadableCsp(config)
+  // Backends added over the admin API count as the widgets' own servers too (read when used).
+  const csp = reloadableCsp(config, () => gateway?.addedBackendUrls() ?? [])
   const rewriters = [...csp.rewriters, ...(options.rewriters ?? [])]
   // What answers outside a call's chain pass (a GET stream's replay, the legacy SSE stream):
   // the chain's rewriters, then the roles' list filter once the security is built below.

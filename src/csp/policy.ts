@@ -34,6 +34,8 @@ export interface CspPolicyOptions {
   publicUrl?: string
   /** URLs of the app's own servers (upstream, widget dev server): their sources count as local. */
   selfUrls?: readonly string[]
+  /** More of them, read when a widget is rewritten (gateway backends added at run time). */
+  addedSelfUrls?: () => readonly string[]
 }
 
 export function compileCspPolicy(options: CspPolicyOptions): CspPolicy {
@@ -47,11 +49,39 @@ export function compileCspPolicy(options: CspPolicyOptions): CspPolicy {
   const policy: CspPolicy = {
     global,
     widgets: (csp?.widget ?? []).map(widgetRule),
-    isLocal: localSourceTest((options.selfUrls ?? []).map(hostPortOf)),
+    isLocal: withAddedSelves(
+      localSourceTest((options.selfUrls ?? []).map(hostPortOf)),
+      options.addedSelfUrls,
+    ),
   }
   if (publicOrigin !== undefined) policy.publicOrigin = publicOrigin
   if (widgetDomain !== undefined) policy.widgetDomain = widgetDomain
   return policy
+}
+
+/**
+ * `isLocal` that also counts the sources of servers added after the policy was built (a backend
+ * added over the admin API: its private address reached every client). Its test is built again
+ * only when that list changes.
+ */
+function withAddedSelves(
+  isLocal: (source: string) => boolean,
+  added: (() => readonly string[]) | undefined,
+): (source: string) => boolean {
+  if (added === undefined) return isLocal
+  let seen = ''
+  let isAdded: (source: string) => boolean = () => false
+  return (source) => {
+    if (isLocal(source)) return true
+    const urls = added()
+    if (urls.length === 0) return false
+    const key = urls.join('\n')
+    if (key !== seen) {
+      seen = key
+      isAdded = localSourceTest(urls.map(hostPortOf))
+    }
+    return isAdded(source)
+  }
 }
 
 function globalRule(csp: CspConfig | undefined, directive: Directive): DomainRule {

@@ -23,7 +23,11 @@ export interface CspReload {
  * address is served as Portico's origin like the others'); `public_url` and the upstream are
  * those of the start (a reload cannot change them).
  */
-export function reloadableCsp(config: Config): {
+export function reloadableCsp(
+  config: Config,
+  /** URLs of servers added at run time (gateway backends over the admin API), read when used. */
+  addedSelfUrls?: () => readonly string[],
+): {
   rewriters: ResponseRewriter[]
   reload: CspReload
 } {
@@ -33,7 +37,7 @@ export function reloadableCsp(config: Config): {
     csp: next.csp,
     ...(next.backends ? { backends: next.backends } : {}),
   })
-  let policy = on ? policyOf(config) : undefined
+  let policy = on ? policyOf(config, addedSelfUrls) : undefined
   return {
     rewriters: policy === undefined ? [] : [cspRewriter(() => policy as CspPolicy)],
     reload: {
@@ -42,7 +46,7 @@ export function reloadableCsp(config: Config): {
       // Compiled before anything is applied (a policy that does not compile rejects the
       // reload whole), put in force only once the mode applied its part.
       prepare(next) {
-        const compiled = on ? policyOf(withTable(next)) : undefined
+        const compiled = on ? policyOf(withTable(next), addedSelfUrls) : undefined
         return () => {
           if (compiled !== undefined) policy = compiled
         }
@@ -55,9 +59,10 @@ function isOn(config: Config): boolean {
   return config.csp !== undefined || config.public_url !== undefined
 }
 
-function policyOf(config: Config): CspPolicy {
+function policyOf(config: Config, addedSelfUrls?: () => readonly string[]): CspPolicy {
   return compileCspPolicy({
     selfUrls: selfUrlsOf(config),
+    ...(addedSelfUrls ? { addedSelfUrls } : {}),
     ...(config.csp ? { csp: config.csp } : {}),
     ...(config.public_url ? { publicUrl: config.public_url } : {}),
   })

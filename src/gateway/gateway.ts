@@ -859,6 +859,14 @@ export class Gateway {
     return [...(this.#history.get(name) ?? [])]
   }
 
+  /** The URLs of the HTTP backends added at run time (the widget CSP's own servers too). */
+  addedBackendUrls(): string[] {
+    const urls: string[] = []
+    for (const backend of this.#added.values())
+      if (backend.url !== undefined) urls.push(backend.url)
+    return urls
+  }
+
   /** Whether `name` was added at runtime (not from the config file). */
   isAdded(name: string): boolean {
     return this.#added.has(name)

@@ -45,3 +45,39 @@ it('rewrites widget CSP on resources read through the gateway', async () => {
     await client.close()
   }
 })
+
+it("counts a backend added over the admin API as one of the widgets' own servers", async () => {
+  // The widget names the private address of a backend added at run time: before, only the
+  // file's backends counted, and that address reached every client.
+  const added = 'http://widgets-svc:9000'
+  const declaring = await startCspApp({ json: true, connect: [`${added}/api`] })
+  const portico = await startPortico({
+    public_url: 'https://mcp.example.com',
+    admin: { enabled: true },
+    proxy: { admin_tools: false },
+    backends: [{ name: 'app', transport: 'http', url: declaring.url }],
+  })
+  const client = new Client({ name: 'gateway-csp-added', version: '1.0.0' })
+  try {
+    await client.connect(new StreamableHTTPClientTransport(new URL(portico.url)))
+    const connectOf = async () => {
+      const read = await client.readResource({ uri: PAYMENT_URI.replace('ui://', 'ui://app__') })
+      const meta = read.contents[0]?._meta as { ui?: { csp?: { connectDomains?: string[] } } }
+      return meta.ui?.csp?.connectDomains ?? []
+    }
+    assert.ok((await connectOf()).includes(`${added}/api`), 'not a self before it is added')
+    const add = await fetch(`${portico.origin}/admin/backends/add`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'svc', transport: 'http', url: `${added}/mcp` }),
+    })
+    assert.equal(add.status, 201, await add.text())
+    const after = await connectOf()
+    assert.ok(!after.some((source) => source.includes('widgets-svc')), JSON.stringify(after))
+    assert.ok(after.includes('https://mcp.example.com'), JSON.stringify(after))
+  } finally {
+    await client.close()
+    await portico.close()
+    await declaring.close()
+  }
+})
