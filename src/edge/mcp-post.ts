@@ -10,6 +10,7 @@ import type { ProxyContext } from '../context.ts'
 import { PorticoError } from '../errors.ts'
 import { arrivalOf } from '../http/arrival.ts'
 import { decodeContentEncoding, readBody, withoutContentEncoding } from '../http/body.ts'
+import { charsetsOf } from '../http/charset.ts'
 import { clientAddressOf } from '../http/client-address.ts'
 import { headerValue, requestInfoOf } from '../http/headers.ts'
 import { viaOf } from '../http/via.ts'
@@ -368,24 +369,17 @@ function refuseCaseVariants(decoded: Decoded): void {
 export function contentTypeProblem(type: string | undefined): PorticoError | undefined {
   // What nearly every client sends, answered without splitting it (this runs on every POST).
   if (type === undefined || type === 'application/json') return undefined
-  const [first = '', ...parameters] = type.split(';')
+  const semicolon = type.indexOf(';')
   // The media type whole, before any parameter: `application/jsonx` is not JSON.
-  const media = first.trim().toLowerCase()
+  const media = (semicolon === -1 ? type : type.slice(0, semicolon)).trim().toLowerCase()
   if (media !== 'application/json' && !/^application\/[a-z0-9.+-]+\+json$/.test(media)) {
     return new PorticoError('unsupported_media_type')
   }
-  for (const parameter of parameters) {
-    const equals = parameter.indexOf('=')
-    const name = (equals === -1 ? parameter : parameter.slice(0, equals)).trim().toLowerCase()
-    if (name !== 'charset' && name !== 'charset*') continue
-    const value = parameter
-      .slice(equals + 1)
-      .trim()
-      .replace(/^"|"$/g, '')
-      .toLowerCase()
-    if (equals === -1 || (value !== 'utf-8' && value !== 'utf8')) {
+  if (semicolon === -1) return undefined
+  for (const charset of charsetsOf(type)) {
+    if (charset !== 'utf-8' && charset !== 'utf8') {
       return new PorticoError('unsupported_media_type', {
-        message: `Unsupported Media Type: charset "${printable(value.slice(0, 40))}" (MCP messages are UTF-8)`,
+        message: `Unsupported Media Type: charset "${printable(charset.slice(0, 40))}" (MCP messages are UTF-8)`,
       })
     }
   }

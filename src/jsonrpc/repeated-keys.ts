@@ -51,8 +51,8 @@ export function hasRepeatedKey(text: string): boolean {
   return false
 }
 
-/** The index of the quote closing the string that opens at `start`. */
-function stringEnd(text: string, start: number): number {
+/** The index of the quote closing the string that opens at `start` (or the text's end). */
+export function stringEnd(text: string, start: number): number {
   let i = start + 1
   while (i < text.length) {
     const c = text.charCodeAt(i)

@@ -11,6 +11,7 @@ import type { ProxyContext } from '../context.ts'
 import { refuse } from '../edge/exchange.ts'
 import { PorticoError } from '../errors.ts'
 import { decodeContentEncoding, readBody } from '../http/body.ts'
+import { declaresAsciiCharset } from '../http/charset.ts'
 import { requestIdOf } from '../jsonrpc/message.ts'
 import { carriesMcp } from '../protocol/classify.ts'
 
@@ -19,9 +20,6 @@ function mayHoldJson(req: IncomingMessage): boolean {
   const type = req.headers['content-type']
   return type === undefined || /json|^text\/plain/i.test(type)
 }
-
-/** A `charset` naming UTF-7, under any of its names. */
-const UTF7 = /charset\*?\s*=\s*"?\s*(?:utf-?7|unicode-1-1-utf-7|csunicode11utf7)/i
 
 /**
  * A POST that may hold JSON, read whole: `body` when it holds no MCP message, `refused` when it
@@ -36,11 +34,12 @@ export async function readUnlessMcp(
   if (req.method !== 'POST' || !mayHoldJson(req)) return { refused: false }
   const limit = context.config.max_request_body_size
   try {
-    if (UTF7.test(req.headers['content-type'] ?? '')) {
-      // Its ASCII can be written in base64 runs (`+ACI-` is a quote): an MCP message in it
-      // would pass the check below unseen, and a JSON reader that decodes by charset reads it.
+    if (!declaresAsciiCharset(req.headers['content-type'] ?? '')) {
+      // In a charset that writes ASCII otherwise (UTF-7's `+ACI-` is a quote), an MCP message
+      // would pass the check below unseen, and a server that decodes by charset read it.
       throw new PorticoError('unsupported_media_type', {
-        message: 'Unsupported Media Type: a JSON body in UTF-7 is not forwarded',
+        message:
+          'Unsupported Media Type: a JSON body in a charset other than UTF-8 (or one writing ASCII as itself) is not forwarded',
       })
     }
     const body = await readBody(req, limit)

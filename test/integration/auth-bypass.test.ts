@@ -547,6 +547,16 @@ describe('MCP sent around the MCP endpoint (transparent mode)', () => {
       ['UTF-16BE', utf16be],
       ['UTF-32LE', utf32(true)],
       ['UTF-32BE', utf32(false)],
+      // Text JSON.parse refuses and other readers take (before: forwarded unchecked): Go's
+      // decoder reads the first value, Python's reads NaN; a first-wins reader the first
+      // of two `method`s.
+      ['bytes after the message', Buffer.from(`${call} x`)],
+      ['NaN in it', Buffer.from(call.replace('"arguments":{}', '"arguments":{"n":NaN}'))],
+      [
+        '"method" then "method"',
+        Buffer.from(call.replace('"method":', '"method":"tools/call","method":"x","_":')),
+      ],
+      ['an escaped method', Buffer.from(call.replace('"tools/call"', '"tools\\/\\u0063all"'))],
     ]
     for (const [what, body] of bodies) {
       const response = await fetch(`${portico.origin}/anything`, { method: 'POST', headers, body })
@@ -1005,12 +1015,15 @@ describe('a body in another charset than the one Portico reads (transparent mode
     assert.deepEqual(upstream.ran, ['echo', 'echo'])
   })
 
-  it('is not forwarded to another path in UTF-7, where an MCP message would pass unseen', async () => {
+  it('is not forwarded to another path in UTF-7 (any spelling), where an MCP message would pass unseen', async () => {
     // Every quote written `+ACI-`: read as UTF-8 it holds no JSON-RPC member at all.
     const hidden = '{"jsonrpc":"2.0","id":5,"method":"tools/call"}'.replaceAll('"', '+ACI-')
-    const response = await post('/api', 'application/json; charset=utf-7', hidden)
-    assert.equal(response.status, 415)
-    await response.arrayBuffer()
+    // iconv reads a charset name by its letters and digits: `utf--7` is UTF-7 too.
+    for (const charset of ['utf-7', 'utf--7', 'utf-_7', '"UTF- 7"', 'unicode-1-1-utf-7']) {
+      const response = await post('/api', `application/json; charset=${charset}`, hidden)
+      assert.equal(response.status, 415, charset)
+      await response.arrayBuffer()
+    }
     assert.ok(!upstream.ran.includes('POST /api'))
     const plain = await post('/api', 'application/json', '{"app":"data"}')
     assert.equal(plain.status, 200)
