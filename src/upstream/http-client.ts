@@ -225,7 +225,9 @@ export function upstreamError(error: unknown, label: string): PorticoError {
       }),
     )
   }
-  const code = (error as { code?: string } | undefined)?.code
+  // Not always a string: some errors carry a number (an errno) as their code.
+  const raw = (error as { code?: unknown } | undefined)?.code
+  const code = typeof raw === 'string' ? raw : undefined
   if (code === 'ERR_ASSERTION' || code?.startsWith('HPE_')) {
     // An answer HTTP cannot read (a parser error; a 101 nobody asked for trips undici's own
     // assertion): the upstream was reached and answered, wrongly. Not "unreachable".
