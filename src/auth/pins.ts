@@ -9,10 +9,11 @@
  * restart. Writes go to a temporary file renamed over the old one.
  */
 import { createHash } from 'node:crypto'
-import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs'
+import { mkdirSync, renameSync, statSync, writeFileSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { dirname, join } from 'node:path'
 import type { Config } from '../config/schema.ts'
+import { readFileBytes } from '../config/text-file.ts'
 import { PorticoError } from '../errors.ts'
 import { isObject, type JsonObject } from '../jsonrpc/message.ts'
 import type { Logger } from '../observe/logger.ts'
@@ -71,7 +72,9 @@ function canonical(value: unknown): string {
 export function readPinFile(path: string): PinFile {
   let text: string
   try {
-    text = readFileSync(path, 'utf8')
+    // A regular file, bounded, opened without blocking: re-read while serving, a FIFO in its
+    // place blocked the process in open() and /dev/zero would have read without end.
+    text = readFileBytes(path).toString('utf8')
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
       return { version: 1, tools: {}, pending: {} }

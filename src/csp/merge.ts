@@ -100,7 +100,9 @@ function canonicalHostPort(hostPort: string): string {
   // As a browser reads them: `[::ffff:a01:203]` is 10.1.2.3, and `:05173` is port 5173.
   const v4 = mappedIpv4(name) ?? name
   const written = hostPort.slice(host.length)
-  const port = /^:\d{1,10}$/.test(written) ? `:${Number(written.slice(1))}` : written
+  // Leading zeros dropped however many (a port is at most five digits once they are).
+  const digits = /^:0*(\d{1,5})$/.exec(written)
+  const port = digits === null ? written : `:${Number(digits[1])}`
   return `${v4}${port === ':80' || port === ':443' ? '' : port}`
 }
 

@@ -5,7 +5,8 @@
  * through without a restart.
  */
 import assert from 'node:assert/strict'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { closeSync, constants, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
@@ -13,7 +14,7 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js'
 import type { ConfigInput } from '../../src/config/schema.ts'
 import { type Served, serveMcp } from '../fixtures/serve.ts'
-import { runCli } from '../helpers/cli.ts'
+import { runCli, startCli } from '../helpers/cli.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
 import { bearer, request, rpc } from '../helpers/rpc.ts'
 import { scratchDir } from '../helpers/scratch.ts'
@@ -118,5 +119,51 @@ describe('tool pinning', () => {
       key,
     )
     assert.equal(again.message?.error, undefined)
+  })
+})
+
+describe('tool pinning, its file replaced by a FIFO while serving', () => {
+  it('warns and keeps the pins in memory, never blocked on the FIFO', async () => {
+    const upstream = await serveMcp(async (req: IncomingMessage, res: ServerResponse) => {
+      const server = new McpServer({ name: 'pinned', version: '1.0.0' })
+      server.registerTool('greet', { description: 'Says hello' }, async () => ({
+        content: [{ type: 'text', text: 'hello' }],
+      }))
+      const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined })
+      res.on('close', () => void server.close())
+      await server.connect(transport)
+      await transport.handleRequest(req, res)
+    })
+    const dir = scratchDir('portico-pins-fifo-')
+    const pinFile = join(dir, 'pins.json')
+    const configFile = join(dir, 'portico.toml')
+    writeFileSync(
+      configFile,
+      `upstream = "${upstream.url}"\nport = 0\n[security]\npin_tools = true\npin_file = "${pinFile}"\n`,
+    )
+    const portico = await startCli(['run', '--config', configFile, '--db', join(dir, 'store.db')])
+    const list = (id: number) =>
+      rpc(portico.url, request(id, 'tools/list'), {}).then((answer) => answer.message?.result)
+    try {
+      assert.ok(await list(1))
+      rmSync(pinFile)
+      execFileSync('mkfifo', [pinFile])
+      // The file is looked at again at most once a second. Before: its read blocked the
+      // process in open(), and this list and everything after it waited for a writer.
+      await new Promise((resolve) => setTimeout(resolve, 1200))
+      assert.ok(await list(2))
+      await until(
+        () => /pin file unreadable; keeping the pins in memory/.test(portico.stderr()) || undefined,
+        5000,
+        'the warning',
+      )
+      assert.equal((await fetch(new URL('/healthz', portico.url))).status, 200)
+    } finally {
+      try {
+        closeSync(openSync(pinFile, constants.O_WRONLY | constants.O_NONBLOCK))
+      } catch {}
+      await portico.stop()
+      await upstream.close()
+    }
   })
 })

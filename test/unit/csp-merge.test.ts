@@ -193,6 +193,7 @@ describe("an upstream's own private address", () => {
       'http://[::ffff:10.1.2.3]:5173',
       'http://[::ffff:a01:203]:5173',
       'http://10.1.2.3:05173',
+      'http://10.1.2.3:000000000000005173',
       'http://167838211:5173',
     ]) {
       assert.equal(isLocal(spelling), true, spelling)
