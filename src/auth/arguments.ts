@@ -15,7 +15,9 @@ import type { Logger } from '../observe/logger.ts'
 import type { Call } from '../pipeline/call.ts'
 import type { Middleware } from '../pipeline/compose.ts'
 import { mapAnswer } from '../pipeline/reply.ts'
+import { folded } from '../protocol/classify.ts'
 import { BoundedMap } from '../util/bounded-map.ts'
+import { printable } from '../util/format.ts'
 
 const MAX_TOOLS = 10_000
 const AJV_OPTIONS = { strict: false, allErrors: false, validateFormats: false }
@@ -47,6 +49,8 @@ export class ArgumentGuard {
   /** Tool name → its schema's JSON text (the key of the compiled validator). */
   readonly #schemas = new BoundedMap<string, string>(MAX_TOOLS)
   readonly #compiled = new BoundedMap<string, ValidateFunction | null>(MAX_COMPILED)
+  /** Schema text → its top-level parameter names, by folded spelling. */
+  readonly #properties = new BoundedMap<string, ReadonlyMap<string, string>>(MAX_COMPILED)
   /** Made on the first schema compiled: a guard that only bounds sizes never loads ajv. */
   #ajv: Ajv | undefined
   #ajv2020: Ajv2020 | undefined
@@ -86,6 +90,7 @@ export class ArgumentGuard {
     if (!this.#options.validate || name === undefined) return
     const validate = this.#validator(name)
     if (validate === undefined) return
+    this.#refuseCaseVariants(name, args)
     if (!validate(args ?? {})) {
       const first = validate.errors?.[0]
       const where = first?.instancePath || '(arguments)'
@@ -94,6 +99,41 @@ export class ArgumentGuard {
         data: { tool: name },
       })
     }
+  }
+
+  /**
+   * Refuses an argument named like one of the schema's properties but in another case
+   * (`"Path"` beside `"path"`): the schema checks `path` and lets `Path` through as another
+   * property, and a server that matches names case-insensitively (Go's encoding/json, the
+   * last one winning) reads `Path` as the path. Cases folded as Go folds them.
+   */
+  #refuseCaseVariants(name: string, args: unknown): void {
+    if (!isObject(args)) return
+    const properties = this.#propertiesOf(name)
+    if (properties === undefined || properties.size === 0) return
+    for (const key in args) {
+      const declared = properties.get(folded(key))
+      if (declared !== undefined && declared !== key) {
+        throw new PorticoError('invalid_params', {
+          message: `Invalid params: argument "${printable(key.slice(0, 64))}" of ${name} differs from its parameter "${printable(declared.slice(0, 64))}" only by case`,
+          data: { tool: name },
+        })
+      }
+    }
+  }
+
+  /** The tool's top-level parameter names by their folded spelling (cached per schema). */
+  #propertiesOf(name: string): ReadonlyMap<string, string> | undefined {
+    const text = this.#schemas.get(name)
+    if (text === undefined) return undefined
+    let properties = this.#properties.get(text)
+    if (properties === undefined) {
+      const schema = JSON.parse(text) as JsonObject
+      const declared = isObject(schema.properties) ? Object.keys(schema.properties) : []
+      properties = new Map(declared.map((property) => [folded(property), property]))
+      this.#properties.set(text, properties)
+    }
+    return properties
   }
 
   /** Notes the input schemas of a tools/list result. */

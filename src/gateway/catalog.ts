@@ -9,6 +9,7 @@
 import type { BackendConfig } from '../config/gateway.ts'
 import { isResourceUri } from '../config/resource-uri.ts'
 import { isObject, type JsonObject, keepLiterals } from '../jsonrpc/message.ts'
+import { folded } from '../protocol/classify.ts'
 import { type HeaderParam, headerParamsOf } from '../protocol/param-headers.ts'
 import { resolvedUris, uriVisible } from '../protocol/resource-uri.ts'
 import { localPart, namespaced, namespaceUri, unnamespaceUri, visibility } from './names.ts'
@@ -450,8 +451,24 @@ export class BackendCatalog {
       Object.assign(rule.overwrite ? forced : filled, rule.args)
     })
     // The client's 64-bit integers go on with their digits (`keepLiterals`).
-    return keepLiterals(client, { ...filled, ...client, ...forced })
+    return keepLiterals(client, { ...filled, ...withoutForced(client, forced), ...forced })
   }
+}
+
+/**
+ * The client's arguments without those an `overwrite` rule sets, in any case: `Tenant` beside
+ * the forced `tenant` reached the backend, and a Go backend (case-insensitive, the last one
+ * winning) read the client's tenant.
+ */
+function withoutForced(client: JsonObject, forced: JsonObject): JsonObject {
+  const names = Object.keys(forced)
+  if (names.length === 0) return client
+  const taken = new Set(names.map(folded))
+  const out = new Map<string, unknown>()
+  for (const [name, value] of Object.entries(client)) {
+    if (!taken.has(folded(name))) out.set(name, value)
+  }
+  return Object.fromEntries(out) as JsonObject
 }
 
 /** The annotation filters of a backend's config, or undefined when it sets none. */

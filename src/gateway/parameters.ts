@@ -7,9 +7,12 @@
  */
 import type { ParamOverride } from '../config/gateway.ts'
 import { isObject, type JsonObject, keepLiterals } from '../jsonrpc/message.ts'
+import { folded } from '../protocol/classify.ts'
 
 export class ParameterView {
   readonly #hidden: ReadonlySet<string>
+  /** The hidden names as Go folds them: `User` is `user` to a Go backend. */
+  readonly #hiddenFolded: ReadonlySet<string>
   readonly #defaults: JsonObject
   /** Backend name → client name. */
   readonly #renamed: ReadonlyMap<string, string>
@@ -18,6 +21,7 @@ export class ParameterView {
 
   constructor(override: ParamOverride) {
     this.#hidden = new Set(override.hide)
+    this.#hiddenFolded = new Set(override.hide.map(folded))
     this.#defaults = override.defaults as JsonObject
     this.#renamed = new Map(Object.entries(override.rename))
     this.#original = new Map(Object.entries(override.rename).map(([from, to]) => [to, from]))
@@ -54,7 +58,9 @@ export class ParameterView {
     for (const [name, value] of Object.entries(client)) {
       const original = this.#original.get(name)
       if (original !== undefined) out.set(original, value)
-      else if (!this.#hidden.has(name) && !this.#renamed.has(name) && !out.has(name)) {
+      else if (this.#hiddenFolded.size > 0 && this.#hiddenFolded.has(folded(name))) {
+        // A hidden parameter in another case is dropped too: a Go backend reads it as the one.
+      } else if (!this.#hidden.has(name) && !this.#renamed.has(name) && !out.has(name)) {
         out.set(name, value)
       }
     }

@@ -277,7 +277,7 @@ function membersOf(names: readonly string[]): ReadonlyMap<string, string> {
  * Kelvin sign (K, as k): `paramſ` reads as `params`. No other folding: a dotless ı is not i
  * to Go, nor a ligature two letters.
  */
-function folded(key: string): string {
+export function folded(key: string): string {
   return key.replace(NON_ASCII_FOLDS, (c) => (c === '\u017F' ? 's' : 'k')).toLowerCase()
 }
 

@@ -704,6 +704,15 @@ describe('argument guard', () => {
       }),
     )
   })
+
+  it('refuses an argument named like a parameter in another case, as Go folds it', () => {
+    // Before: the schema checked `a` and let `A` through; a Go server reads `A` as `a`.
+    assert.throws(
+      () => guard.check(call({ a: 1, A: 'x' })),
+      /argument "A" of add differs from its parameter "a" only by case/,
+    )
+    guard.check(call({ a: 1, b: 'other' }))
+  })
 })
 
 describe('argument guard and schemas with an $id', () => {

@@ -392,6 +392,13 @@ describe('BackendCatalog', () => {
         { dry_run: false },
         { timeout: 30, mode: 'default', dry_run: true },
       ],
+      [
+        // Before: `Read_Only` went on beside it, and a Go backend read the client's value.
+        'overwrite drops the client’s key in any case, as Go folds it',
+        'query',
+        { Read_Only: false, READ_ONLY: false, other: 1 },
+        { timeout: 30, mode: 'tool', max_rows: 1000, other: 1, read_only: true },
+      ],
     ]
     for (const [title, tool, args, expected] of cases) {
       it(title, () => assert.deepEqual(catalog.injectArgs(tool, args), expected))
@@ -476,6 +483,13 @@ describe('param_overrides', () => {
       'query',
       { statement: 'select 1', token: 't', sql: 'old name', limit: 'x', other: 2 },
       { timeout: 5, sql: 'select 1', db: 'x', other: 2 },
+    ],
+    [
+      // Before: `Token` went on, and a Go backend read it as the hidden `token`.
+      'a hidden parameter in another case is dropped too',
+      'query',
+      { statement: 's', Token: 't', TOKEN: 'u', toKen: 'v' },
+      { timeout: 5, sql: 's' },
     ],
     ['defaults fill what the call lacks', 'plain', { page: 3 }, { page: 3 }],
     ['defaults fill a call without arguments', 'plain', undefined, { page: 1 }],
