@@ -9,7 +9,8 @@ import type { Duplex } from 'node:stream'
 import { PorticoError } from '../errors.ts'
 import { encodeJson, errorResponse } from '../jsonrpc/message.ts'
 
-export function refuseConnect(server: Server): void {
+export function refuseConnect(server: Server, workerSlot?: string): void {
+  const worker = workerSlot === undefined ? '' : `portico-worker: ${workerSlot}\r\n`
   server.on('connect', (_req: unknown, socket: Duplex) => {
     const error = new PorticoError('method_not_allowed', {
       message: 'Method Not Allowed: CONNECT (Portico opens no tunnels)',
@@ -17,7 +18,7 @@ export function refuseConnect(server: Server): void {
     const body = encodeJson(errorResponse(undefined, { code: error.code, message: error.message }))
     socket.on('error', () => {})
     socket.end(
-      `HTTP/1.1 405 Method Not Allowed\r\nallow: GET, POST, DELETE\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+      `HTTP/1.1 405 Method Not Allowed\r\nallow: GET, POST, DELETE\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${worker}connection: close\r\n\r\n${body}`,
     )
   })
 }

@@ -18,3 +18,28 @@ export function continueWithin(
     handler(req, res)
   })
 }
+
+/**
+ * An `Expect` other than `100-continue` gets 417 with a JSON-RPC error saying which (Node's own
+ * answer was a bare status line), naming the worker when there is one; the connection closes.
+ */
+export function refuseExpectations(server: Server, workerSlot?: string): void {
+  server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
+    const expected = String(req.headers.expect ?? '').slice(0, 40)
+    const body = JSON.stringify({
+      jsonrpc: '2.0',
+      id: null,
+      error: {
+        code: -32600,
+        message: `Expectation Failed: Expect "${expected.replace(/[^\x20-\x7e]/g, '?')}" (only 100-continue is met)`,
+      },
+    })
+    res.writeHead(417, {
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(body),
+      connection: 'close',
+      ...(workerSlot === undefined ? {} : { 'portico-worker': workerSlot }),
+    })
+    res.end(body)
+  })
+}

@@ -22,13 +22,14 @@ import {
   adminFilter,
   type RotatableCredential,
 } from '../edge/admin-token.ts'
+import { answerParserRefusals } from '../edge/client-error.ts'
 import type { HttpFilter } from '../edge/filters.ts'
 import type { Readiness } from '../edge/mode.ts'
 import { createMountRouter, type Mount, type Operations } from '../edge/router.ts'
 import { PorticoError } from '../errors.ts'
 import type { Gateway } from '../gateway/gateway.ts'
 import { refuseConnect } from '../http/connect-method.ts'
-import { continueWithin } from '../http/expect-continue.ts'
+import { continueWithin, refuseExpectations } from '../http/expect-continue.ts'
 import { TCP_KEEPALIVE } from '../http/tcp-keepalive.ts'
 import {
   PorticoMetrics as Metrics,
@@ -382,7 +383,9 @@ class AdminServer {
       handle,
     )
     continueWithin(this.#server, () => ADMIN_BODY_BYTES, handle)
-    refuseConnect(this.#server)
+    refuseExpectations(this.#server, workerSlot)
+    refuseConnect(this.#server, workerSlot)
+    answerParserRefusals(this.#server, context.logger, workerSlot)
   }
 
   async listen(port = this.#bind.port): Promise<{ url: string }> {

@@ -16,6 +16,7 @@ import {
   writeFileSync,
 } from 'node:fs'
 import { createServer, request } from 'node:http'
+import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
@@ -83,6 +84,22 @@ function echo(url: string, session: string, id: string): Promise<Answer> {
 /** Three steps of `stepMs` each. */
 function slowTask(url: string, session: string, id: string, stepMs: number): Promise<Answer> {
   return toolCall(url, session, id, 'slow_task', { steps: 3, step_ms: stepMs })
+}
+
+/** What a raw connection to `url`'s host gets for `request`, until the server closes it. */
+function rawAnswer(url: URL, request: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(url.port), url.hostname)
+    let text = ''
+    socket.setEncoding('latin1')
+    socket.on('data', (chunk: string) => {
+      text += chunk
+    })
+    socket.on('close', () => resolve(text))
+    socket.on('error', reject)
+    socket.setTimeout(10_000, () => socket.destroy(new Error('no answer in 10 s')))
+    socket.write(request)
+  })
 }
 
 const WORKER_PIDS = /Workers: 2 \(pids (\d+), (\d+)\)/
@@ -166,9 +183,19 @@ describe('workers = 2', () => {
     const health = await exchange(`${admin}/health`)
     assert.equal(health.status, 200, health.body)
     assert.match(health.worker ?? '', /^[12]$/)
-    const tooLarge = await exchange(portico.url, { headers: { 'x-big': 'b'.repeat(20_000) } })
-    assert.equal(tooLarge.status, 431)
-    assert.match(tooLarge.worker ?? '', /^[12]$/)
+    for (const url of [portico.url, `${admin}/health`]) {
+      const tooLarge = await exchange(url, { headers: { 'x-big': 'b'.repeat(20_000) } })
+      assert.equal(tooLarge.status, 431, url)
+      assert.match(tooLarge.worker ?? '', /^[12]$/, url)
+      assert.match(tooLarge.body, /"code":-32600/, url)
+      const odd = await exchange(url, { headers: { expect: 'weird' } })
+      assert.equal(odd.status, 417, url)
+      assert.match(odd.worker ?? '', /^[12]$/, url)
+      assert.match(odd.body, /Expectation Failed: Expect \\"weird\\"/, url)
+      const connect = await rawAnswer(new URL(url), 'CONNECT a:1 HTTP/1.1\r\nhost: a:1\r\n\r\n')
+      assert.match(connect, /^HTTP\/1\.1 405 /, url)
+      assert.match(connect, /\r\nportico-worker: [12]\r\n/i, url)
+    }
   })
 
   it('records every exchange exactly once, in the one store the primary writes', async () => {
