@@ -228,11 +228,11 @@ export function upstreamError(error: unknown, label: string): PorticoError {
   // Not always a string: some errors carry a number (an errno) as their code.
   const raw = (error as { code?: unknown } | undefined)?.code
   const code = typeof raw === 'string' ? raw : undefined
-  if (code === 'ERR_ASSERTION' || code?.startsWith('HPE_')) {
-    // An answer HTTP cannot read (a parser error; a 101 nobody asked for trips undici's own
-    // assertion): the upstream was reached and answered, wrongly. Not "unreachable".
+  const invalid = invalidHttpOf(error, code)
+  if (invalid !== undefined) {
+    // The upstream was reached and answered, wrongly: not "unreachable".
     return new PorticoError('upstream_bad_response', {
-      message: `Upstream ${label} sent an answer that is not valid HTTP${code === 'ERR_ASSERTION' ? ' (an unexpected status, such as 101 without an upgrade)' : ` (${code})`}`,
+      message: `Upstream ${label} sent an answer that is not valid HTTP (${invalid})`,
       data: { upstream: label },
       cause: error,
     })
@@ -244,6 +244,24 @@ export function upstreamError(error: unknown, label: string): PorticoError {
   })
   // No connection was made: the request cannot have reached the upstream.
   return code !== undefined && NOT_CONNECTED.has(code) ? notSent(failure) : failure
+}
+
+/**
+ * What is wrong with an answer HTTP/1.1 cannot read, in words, or undefined for another failure
+ * (a connection refused, reset or cut: the upstream's to explain).
+ */
+function invalidHttpOf(error: unknown, code: string | undefined): string | undefined {
+  // A 101 nobody asked for trips undici's own assertion; one with an Upgrade, its socket's.
+  if (code === 'ERR_ASSERTION') return 'an unexpected status, such as 101 without an upgrade'
+  if (code === 'UND_ERR_SOCKET' && (error as Error).message === 'bad upgrade') {
+    return 'a 101 upgrade nobody asked for'
+  }
+  if (code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH') return 'a body longer than its Content-Length'
+  // Not HTTP/1.1 at all (an HTTP/2 preface): undici's parser error carries no code then.
+  if (code?.startsWith('HPE_') || error instanceof errors.HTTPParserError) {
+    return code ?? 'not an HTTP/1.1 response'
+  }
+  return undefined
 }
 
 const ANSWER_ERRORS: AnswerErrors = { request: upstreamError, body: bodyError }

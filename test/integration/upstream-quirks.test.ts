@@ -88,10 +88,24 @@ const TOOLS: Record<string, (res: ServerResponse, id: unknown) => void> = {
   },
 }
 
+/** Answers no HTTP/1.1 reader can take, by path. */
+const RAW_ANSWERS: Record<string, string> = {
+  '/upgraded':
+    'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n',
+  '/two-lengths': 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 7\r\n\r\nhello',
+  '/http2': 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n',
+}
+
 function serve(req: IncomingMessage, res: ServerResponse, body: string): void {
   if (req.method === 'GET' && req.url === '/hints.html') {
     res.writeEarlyHints({ link: '</app.css>; rel=preload' })
     res.writeHead(200, { 'content-type': 'text/html' }).end('<p>widget page</p>')
+    return
+  }
+  const raw = req.method === 'GET' ? RAW_ANSWERS[req.url ?? ''] : undefined
+  if (raw !== undefined) {
+    // Written on the socket past Node's own HTTP writer.
+    req.socket.end(raw)
     return
   }
   if (req.method === 'GET' && req.url === '/switching') {
@@ -288,12 +302,14 @@ describe('transparent mode in front of an upstream with HTTP quirks', () => {
   })
 
   it('a 101 nobody asked for is an invalid answer (502), not an unreachable upstream', async () => {
-    const response = await fetch(new URL('/switching', portico.origin))
-    const body = await response.text()
-    assert.equal(response.status, 502)
-    // Before: "Upstream … is unreachable (ERR_ASSERTION)".
-    assert.match(body, /sent an answer that is not valid HTTP/)
-    assert.doesNotMatch(body, /unreachable|ERR_ASSERTION/)
+    // Before: "Upstream … is unreachable (ERR_ASSERTION)", "(UND_ERR_SOCKET)", and so on.
+    for (const path of ['/switching', ...Object.keys(RAW_ANSWERS)]) {
+      const response = await fetch(new URL(path, portico.origin))
+      const body = await response.text()
+      assert.equal(response.status, 502, path)
+      assert.match(body, /sent an answer that is not valid HTTP/, path)
+      assert.doesNotMatch(body, /unreachable|ERR_ASSERTION/, path)
+    }
   })
 
   it('a forwarded file whose body stalls is cut at request_timeout', async () => {
