@@ -32,6 +32,7 @@ import {
 } from '../pipeline/reply.ts'
 import { asResponse, isOwnAnswer } from '../protocol/summarize.ts'
 import { afterTurn } from '../util/after-turn.ts'
+import { BoundedMap } from '../util/bounded-map.ts'
 import { type Clock, systemClock } from '../util/clock.ts'
 import { callerKey, requestKey } from './request-key.ts'
 
@@ -78,6 +79,9 @@ function sizeOf(entry: Entry, key: string): number {
   return (typeof entry === 'string' ? entry.length : entry.text.length) + key.length
 }
 
+/** Reads fetched at once that a resource update can make old on their way (see `#readsInFlight`). */
+const MAX_READS_IN_FLIGHT = 1000
+
 /** How a `resources/read` request key begins (request-key.ts: method, version, target…). */
 const RESOURCE_READ = 'resources/read\u0000'
 
@@ -91,6 +95,14 @@ export class ResponseCache implements AnswerStore {
   #anyPublic = false
   hits = 0
   misses = 0
+  /** Resource updates seen (`forgetResource`): a read that missed before one keeps nothing. */
+  #updates = 0
+  /**
+   * Reads that missed and are being fetched, with `#updates` then: an update that comes while
+   * one is in flight may make its answer old already (kept, it was served for its whole ttl).
+   * Bounded: an entry whose answer is never stored (an error) is dropped when it is oldest.
+   */
+  readonly #readsInFlight = new BoundedMap<string, number>(MAX_READS_IN_FLIGHT)
 
   constructor(config: CacheConfig, clock: Clock) {
     this.#config = config
@@ -121,6 +133,7 @@ export class ResponseCache implements AnswerStore {
    * backend sends: they are rare next to calls, and a backend is one the config trusts.
    */
   forgetResource(names: readonly string[]): number {
+    this.#updates++
     if (this.#entries.size === 0) return 0
     const marks = names.map((name) => `\u0000${name}\u0000`)
     const going: string[] = []
@@ -155,7 +168,10 @@ export class ResponseCache implements AnswerStore {
       key = publicKeyOf(call)
       entry = this.#entries.get(key)
     }
-    if (entry === undefined) return undefined
+    if (entry === undefined) {
+      if (call.method === 'resources/read') this.#readsInFlight.set(privateKey, this.#updates)
+      return undefined
+    }
     if (typeof entry === 'string') return aged(entry, this.#entries.getRemainingTTL(key))
     // Read for the first time now: what is not a success answering its own request (no
     // result, another id, a batch) was never an answer to keep.
@@ -178,6 +194,7 @@ export class ResponseCache implements AnswerStore {
    */
   storeBytes(bytes: Buffer, ttlSeconds: number, privateKey: string, call: Call): void {
     if (bytes.length > this.#config.max_entry_bytes || ttlSeconds <= 0) return
+    if (!this.#notUpdatedSince(privateKey)) return
     const text = bytes.toString('utf8')
     if (NEEDS_A_LOOK.test(text)) {
       const response = asResponse(parseJson(text))
@@ -191,12 +208,21 @@ export class ResponseCache implements AnswerStore {
 
   /** Stores a response when it may be: a complete, successful result within the bounds. */
   store(response: JsonRpcResponse, ttlSeconds: number, privateKey: string, call: Call): void {
+    if (!this.#notUpdatedSince(privateKey)) return
     const entry = storable(response, ttlSeconds, this.#config.max_entry_bytes)
     if (entry === undefined) return
     if (entry.shared) {
       this.#anyPublic = true
       this.#entries.set(publicKeyOf(call), entry.text, { ttl: entry.ttlMs })
     } else this.#entries.set(privateKey, entry.text, { ttl: entry.ttlMs })
+  }
+
+  /** Whether no resource update came while the read stored under `key` was in flight. */
+  #notUpdatedSince(key: string): boolean {
+    const missedAt = this.#readsInFlight.get(key)
+    if (missedAt === undefined) return true
+    this.#readsInFlight.delete(key)
+    return missedAt === this.#updates
   }
 }
 

@@ -1413,6 +1413,32 @@ describe('response cache', () => {
     assert.equal(await ttlOf(), 2000)
   })
 
+  it('keeps no read whose resource was updated while it was on its way', async () => {
+    const cache = new ResponseCache(config, new ManualClock())
+    const mw = responseCache(cache)
+    let reads = 0
+    let updateDuring = true
+    const next: Handler = async (call) => {
+      reads++
+      // The update comes while the upstream answers: the answer may be the old contents.
+      if (updateDuring) cache.forgetResource(['x://a'])
+      return ok(call, { contents: [{ text: `read ${reads}` }] })
+    }
+    const read = () =>
+      mw(
+        callOf({ jsonrpc: '2.0', id: 1, method: 'resources/read', params: { uri: 'x://a' } }),
+        next,
+      )
+    await read()
+    await read()
+    // Before: the first answer was kept for the whole ttl, and the second read was a hit.
+    assert.equal(reads, 2)
+    updateDuring = false
+    await read()
+    await read()
+    assert.equal(reads, 3, 'a read with no update on its way is kept')
+  })
+
   it("forgets a resource's reads when a server's stream says it changed, however it spells it", async () => {
     const cache = new ResponseCache(config, new ManualClock())
     const mw = responseCache(cache)
