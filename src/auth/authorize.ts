@@ -19,7 +19,7 @@ import type { ResponseRewriter } from '../pipeline/rewriter.ts'
 import { lookupTable } from '../util/lookup-table.ts'
 import type { Policy, TargetKind } from './policy.ts'
 
-interface ListShape {
+export interface ListShape {
   key: string
   field: string
   kind: TargetKind

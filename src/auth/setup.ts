@@ -20,6 +20,7 @@ import { IpPolicy } from './ip.ts'
 import { pinFileOf, ToolPins } from './pins.ts'
 import { type GatewayNames, Policy } from './policy.ts'
 import { SessionOwners } from './sessions.ts'
+import { taskOwnership } from './tasks.ts'
 
 export type PublicRoute = (req: IncomingMessage, res: ServerResponse) => void
 
@@ -108,6 +109,8 @@ export function securityFromConfig(
     policy.canonicalUri = names?.canonicalUri
     const stepUp = authenticator.stepUpChallenge.bind(authenticator)
     middleware.push(sessions.middleware(), authorize(policy, config.mcp_path, stepUp))
+    // Transparent mode relays tasks/*; the gateway answers them itself (not relayed).
+    if (!gateway) middleware.push(taskOwnership(policy, config.mcp_path))
     listFilter = rolesListFilter(policy, config.mcp_path)
     for (const profile of auth.profiles) mcpPaths.add(profilePath(config.mcp_path, profile.name))
     if (authenticator.isOAuth) {

@@ -303,6 +303,13 @@ export class BackendCatalog {
     const description = this.#aliases.get(tool.name)?.description
     if (description !== undefined) out.description = description
     if (isObject(tool._meta)) out._meta = this.#uiMeta(tool._meta)
+    // The gateway relays no tasks (a task-augmented call runs as a plain one): a client told
+    // the tool takes them would ask for a task whose result it could never fetch.
+    if (isObject(tool.execution) && tool.execution.taskSupport !== undefined) {
+      const { taskSupport: _relayedNot, ...execution } = tool.execution
+      if (Object.keys(execution).length > 0) out.execution = execution
+      else delete out.execution
+    }
     const parameters = this.#parameters.get(tool.name)
     if (parameters !== undefined && isObject(tool.inputSchema)) {
       out.inputSchema = parameters.schema(tool.inputSchema)

@@ -404,11 +404,15 @@ async function callTool(scope: RequestScope, params: JsonObject): Promise<Handle
     await gateway.checkParamHeaders(route, params.arguments, scope.ref, scope.call)
   }
   const args = route.backend.catalog.injectArgs(route.local, params.arguments)
+  // No `task`: the gateway declares no tasks and relays no `tasks/*`, so a task-augmented call
+  // runs as a plain one (as MCP asks of a receiver without tasks), its result in the answer.
+  // Passed on, the backend ran it as a task whose result the client could never fetch.
+  const { task: _notRelayed, ...plain } = params
   return forward(
     scope,
     route.backend,
     'tools/call',
-    { ...params, name: route.local, arguments: args },
+    { ...plain, name: route.local, arguments: args },
     true,
     params.arguments,
   )

@@ -259,6 +259,7 @@ const PARAMS_MEMBERS = membersOf([
   'ref',
   'notifications',
   'task',
+  'taskId',
   'requestState',
   'inputResponses',
 ])
