@@ -49,8 +49,8 @@ export class ArgumentGuard {
   /** Tool name → its schema's JSON text (the key of the compiled validator). */
   readonly #schemas = new BoundedMap<string, string>(MAX_TOOLS)
   readonly #compiled = new BoundedMap<string, ValidateFunction | null>(MAX_COMPILED)
-  /** Schema text → its top-level parameter names, by folded spelling. */
-  readonly #properties = new BoundedMap<string, ReadonlyMap<string, string>>(MAX_COMPILED)
+  /** Schema text → the schema, parsed once for the case checks. */
+  readonly #parsed = new BoundedMap<string, JsonObject>(MAX_COMPILED)
   /** Made on the first schema compiled: a guard that only bounds sizes never loads ajv. */
   #ajv: Ajv | undefined
   #ajv2020: Ajv2020 | undefined
@@ -103,37 +103,25 @@ export class ArgumentGuard {
 
   /**
    * Refuses an argument named like one of the schema's properties but in another case
-   * (`"Path"` beside `"path"`): the schema checks `path` and lets `Path` through as another
-   * property, and a server that matches names case-insensitively (Go's encoding/json, the
-   * last one winning) reads `Path` as the path. Cases folded as Go folds them.
+   * (`"Path"` beside `"path"`), at any depth the schema describes (an object's `properties`,
+   * an array's `items`): the schema checks `path` and lets `Path` through as another property,
+   * and a server that matches names case-insensitively (Go's encoding/json, the last one
+   * winning) reads `Path` as the path. Cases folded as Go folds them.
    */
   #refuseCaseVariants(name: string, args: unknown): void {
-    if (!isObject(args)) return
-    const properties = this.#propertiesOf(name)
-    if (properties === undefined || properties.size === 0) return
-    for (const key in args) {
-      const declared = properties.get(folded(key))
-      if (declared !== undefined && declared !== key) {
-        throw new PorticoError('invalid_params', {
-          message: `Invalid params: argument "${printable(key.slice(0, 64))}" of ${name} differs from its parameter "${printable(declared.slice(0, 64))}" only by case`,
-          data: { tool: name },
-        })
-      }
-    }
-  }
-
-  /** The tool's top-level parameter names by their folded spelling (cached per schema). */
-  #propertiesOf(name: string): ReadonlyMap<string, string> | undefined {
     const text = this.#schemas.get(name)
-    if (text === undefined) return undefined
-    let properties = this.#properties.get(text)
-    if (properties === undefined) {
-      const schema = JSON.parse(text) as JsonObject
-      const declared = isObject(schema.properties) ? Object.keys(schema.properties) : []
-      properties = new Map(declared.map((property) => [folded(property), property]))
-      this.#properties.set(text, properties)
+    if (text === undefined || !isObject(args)) return
+    let schema = this.#parsed.get(text)
+    if (schema === undefined) {
+      schema = JSON.parse(text) as JsonObject
+      this.#parsed.set(text, schema)
     }
-    return properties
+    const variant = caseVariantIn(args, schema, '', 0)
+    if (variant === undefined) return
+    throw new PorticoError('invalid_params', {
+      message: `Invalid params: argument "${printable(variant.path.slice(0, 128))}" of ${name} differs from its parameter "${printable(variant.declared.slice(0, 64))}" only by case`,
+      data: { tool: name },
+    })
   }
 
   /** Notes the input schemas of a tools/list result. */
@@ -197,4 +185,50 @@ export class ArgumentGuard {
     ).Ajv2020(AJV_OPTIONS)
     return this.#ajv2020
   }
+}
+
+/** How deep the case checks follow a schema (far past any tool's arguments). */
+const MAX_CASE_DEPTH = 32
+
+/** Property names of a (sub)schema by their folded spelling, built once per schema object. */
+const foldedProperties = new WeakMap<object, ReadonlyMap<string, string>>()
+
+function propertiesOf(properties: JsonObject): ReadonlyMap<string, string> {
+  let byFold = foldedProperties.get(properties)
+  if (byFold === undefined) {
+    byFold = new Map(Object.keys(properties).map((property) => [folded(property), property]))
+    foldedProperties.set(properties, byFold)
+  }
+  return byFold
+}
+
+/** The first argument spelt like a declared property in another case, with its path. */
+function caseVariantIn(
+  value: unknown,
+  schema: unknown,
+  path: string,
+  depth: number,
+): { path: string; declared: string } | undefined {
+  if (depth > MAX_CASE_DEPTH || !isObject(schema)) return undefined
+  if (Array.isArray(value)) {
+    if (!isObject(schema.items)) return undefined
+    for (let i = 0; i < value.length; i++) {
+      const found = caseVariantIn(value[i], schema.items, `${path}[${i}]`, depth + 1)
+      if (found !== undefined) return found
+    }
+    return undefined
+  }
+  if (!isObject(value) || !isObject(schema.properties)) return undefined
+  const properties = schema.properties
+  const declared = propertiesOf(properties)
+  for (const key in value) {
+    const at = path === '' ? key : `${path}.${key}`
+    const property = declared.get(folded(key))
+    if (property !== undefined && property !== key) return { path: at, declared: property }
+    if (property === key) {
+      const found = caseVariantIn(value[key], properties[key], at, depth + 1)
+      if (found !== undefined) return found
+    }
+  }
+  return undefined
 }

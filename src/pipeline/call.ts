@@ -40,6 +40,11 @@ export interface CallNotes {
    * name that tool, as a direct call's would (they named `call_tool` for every tool).
    */
   ranTool?: string
+  /**
+   * The response cache's count of resource updates when this read missed it: an update on its
+   * way makes its answer one not to keep (protect/cache.ts).
+   */
+  cacheUpdates?: number
   /** Portico's reason when the call failed on Portico's side (a `Reason`, see errors.ts). */
   reason?: string
   /** HTTP status the upstream answered with. */

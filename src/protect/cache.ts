@@ -32,7 +32,6 @@ import {
 } from '../pipeline/reply.ts'
 import { asResponse, isOwnAnswer } from '../protocol/summarize.ts'
 import { afterTurn } from '../util/after-turn.ts'
-import { BoundedMap } from '../util/bounded-map.ts'
 import { type Clock, systemClock } from '../util/clock.ts'
 import { callerKey, requestKey } from './request-key.ts'
 
@@ -79,9 +78,6 @@ function sizeOf(entry: Entry, key: string): number {
   return (typeof entry === 'string' ? entry.length : entry.text.length) + key.length
 }
 
-/** Reads fetched at once that a resource update can make old on their way (see `#readsInFlight`). */
-const MAX_READS_IN_FLIGHT = 1000
-
 /** How a `resources/read` request key begins (request-key.ts: method, version, target…). */
 const RESOURCE_READ = 'resources/read\u0000'
 
@@ -95,14 +91,13 @@ export class ResponseCache implements AnswerStore {
   #anyPublic = false
   hits = 0
   misses = 0
-  /** Resource updates seen (`forgetResource`): a read that missed before one keeps nothing. */
-  #updates = 0
   /**
-   * Reads that missed and are being fetched, with `#updates` then: an update that comes while
-   * one is in flight may make its answer old already (kept, it was served for its whole ttl).
-   * Bounded: an entry whose answer is never stored (an error) is dropped when it is oldest.
+   * Resource updates seen (`forgetResource`): a read that missed before one keeps nothing (its
+   * answer may hold the old contents; kept, it was served for its whole ttl). Each read notes
+   * the count when it missed (`notes.cacheUpdates`), so reads in flight side by side are each
+   * judged by their own.
    */
-  readonly #readsInFlight = new BoundedMap<string, number>(MAX_READS_IN_FLIGHT)
+  #updates = 0
 
   constructor(config: CacheConfig, clock: Clock) {
     this.#config = config
@@ -169,7 +164,7 @@ export class ResponseCache implements AnswerStore {
       entry = this.#entries.get(key)
     }
     if (entry === undefined) {
-      if (call.method === 'resources/read') this.#readsInFlight.set(privateKey, this.#updates)
+      if (call.method === 'resources/read') call.notes.cacheUpdates = this.#updates
       return undefined
     }
     if (typeof entry === 'string') return aged(entry, this.#entries.getRemainingTTL(key))
@@ -194,7 +189,7 @@ export class ResponseCache implements AnswerStore {
    */
   storeBytes(bytes: Buffer, ttlSeconds: number, privateKey: string, call: Call): void {
     if (bytes.length > this.#config.max_entry_bytes || ttlSeconds <= 0) return
-    if (!this.#notUpdatedSince(privateKey)) return
+    if (!this.#notUpdatedSince(call)) return
     const text = bytes.toString('utf8')
     if (NEEDS_A_LOOK.test(text)) {
       const response = asResponse(parseJson(text))
@@ -208,7 +203,7 @@ export class ResponseCache implements AnswerStore {
 
   /** Stores a response when it may be: a complete, successful result within the bounds. */
   store(response: JsonRpcResponse, ttlSeconds: number, privateKey: string, call: Call): void {
-    if (!this.#notUpdatedSince(privateKey)) return
+    if (!this.#notUpdatedSince(call)) return
     const entry = storable(response, ttlSeconds, this.#config.max_entry_bytes)
     if (entry === undefined) return
     if (entry.shared) {
@@ -217,12 +212,10 @@ export class ResponseCache implements AnswerStore {
     } else this.#entries.set(privateKey, entry.text, { ttl: entry.ttlMs })
   }
 
-  /** Whether no resource update came while the read stored under `key` was in flight. */
-  #notUpdatedSince(key: string): boolean {
-    const missedAt = this.#readsInFlight.get(key)
-    if (missedAt === undefined) return true
-    this.#readsInFlight.delete(key)
-    return missedAt === this.#updates
+  /** Whether no resource update came while `call`'s read was on its way. */
+  #notUpdatedSince(call: Call): boolean {
+    const missedAt = call.notes.cacheUpdates
+    return missedAt === undefined || missedAt === this.#updates
   }
 }
 

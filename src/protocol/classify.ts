@@ -273,16 +273,25 @@ function membersOf(names: readonly string[]): ReadonlyMap<string, string> {
 }
 
 /**
- * A key as Go's encoding/json matches it (`bytes.EqualFold`, Unicode simple folding): ASCII
- * case, and the two non-ASCII letters that fold to ASCII ones, the long s (ſ, as s) and the
- * Kelvin sign (K, as k): `paramſ` reads as `params`. No other folding: a dotless ı is not i
- * to Go, nor a ligature two letters.
+ * A key as Go's encoding/json may match it: ASCII case, and the non-ASCII letters that fold to
+ * ASCII ones. Go before 1.21 compared keys as `bytes.EqualFold` (simple folding: the long s ſ
+ * is s, the Kelvin sign K is k); from 1.21 it folds each rune as `ToUpper(ToLower(r))`, which
+ * also reads the dotless ı and the dotted İ as i: `urı` is `uri` to it. Both are folded here
+ * (refusing a variant either Go reads is the safe side). No other folding: a ligature is not
+ * two letters to either.
  */
 export function folded(key: string): string {
-  return key.replace(NON_ASCII_FOLDS, (c) => (c === '\u017F' ? 's' : 'k')).toLowerCase()
+  // Before toLowerCase: it writes İ as i and a combining dot, two characters.
+  return key.replace(NON_ASCII_FOLDS, (c) => NON_ASCII_FOLD[c] as string).toLowerCase()
 }
 
-const NON_ASCII_FOLDS = /[\u017F\u212A]/g
+const NON_ASCII_FOLD: Readonly<Record<string, string>> = {
+  '\u017F': 's',
+  '\u212A': 'k',
+  '\u0131': 'i',
+  '\u0130': 'i',
+}
+const NON_ASCII_FOLDS = /[\u017F\u212A\u0131\u0130]/g
 
 /**
  * A member that differs from one Portico reads only by case (`"Method"`, `"Name"`), if any.

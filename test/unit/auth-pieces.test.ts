@@ -713,6 +713,54 @@ describe('argument guard', () => {
     )
     guard.check(call({ a: 1, b: 'other' }))
   })
+
+  it('refuses such an argument at any depth the schema describes, in every Go folding', () => {
+    const nested = new ArgumentGuard({
+      maxArgumentSize: undefined,
+      validate: true,
+      logger: new Logger({ level: 'silent' }),
+    })
+    nested.learn({
+      tools: [
+        {
+          name: 'open',
+          inputSchema: {
+            type: 'object',
+            properties: {
+              options: {
+                type: 'object',
+                properties: { mode: { enum: ['ro'] }, items: { type: 'array' } },
+              },
+              files: {
+                type: 'array',
+                items: { type: 'object', properties: { path: { type: 'string' } } },
+              },
+              id: { type: 'string' },
+            },
+          },
+        },
+      ],
+    })
+    const open = (args: unknown) =>
+      requestCall('tools/call', { name: 'open', arguments: args }) as Call
+    // Before: only the top level was compared, and `Mode` (a Go server's `mode`) went on.
+    for (const [args, path] of [
+      [{ options: { mode: 'ro', Mode: 'rw' } }, 'options.Mode'],
+      [{ files: [{ path: '/tmp/a' }, { path: '/tmp/b', PATH: '/etc' }] }, 'files[1].PATH'],
+      [{ ıd: 'x' }, 'ıd'],
+      [{ options: { modİ: 'x' } }, undefined],
+    ] as const) {
+      if (path === undefined) nested.check(open(args))
+      else {
+        assert.throws(
+          () => nested.check(open(args)),
+          (error: Error) => error.message.includes(`argument "${path}"`),
+          path,
+        )
+      }
+    }
+    nested.check(open({ options: { mode: 'ro' }, files: [{ path: '/tmp/a' }], id: 'x' }))
+  })
 })
 
 describe('argument guard and schemas with an $id', () => {

@@ -504,6 +504,17 @@ describe('param_overrides', () => {
     it(title, () => assert.deepEqual(catalog.injectArgs(tool, args), expected))
   }
 
+  it('drops a hidden parameter spelt with a dotless ı or a dotted İ (Go 1.21+ reads them as i)', () => {
+    const hiding = new BackendCatalog(
+      backend({ param_overrides: [{ tool: 'read', hide: ['user_id'] }] }),
+      '__',
+    )
+    assert.deepEqual(
+      hiding.injectArgs('read', { path: '/a', user_\u0131d: 'root', user_\u0130d: 'root' }),
+      { path: '/a' },
+    )
+  })
+
   it("keeps a client's 64-bit integers exact through renames, injection and defaults", () => {
     const body =
       '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"query","arguments":{"statement":12345678901234567891,"other":98765432109876543219}}}'

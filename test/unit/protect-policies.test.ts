@@ -1439,6 +1439,37 @@ describe('response cache', () => {
     assert.equal(reads, 3, 'a read with no update on its way is kept')
   })
 
+  it('keeps neither of two reads side by side when an update came on their way', async () => {
+    const cache = new ResponseCache(config, new ManualClock())
+    const mw = responseCache(cache)
+    let reads = 0
+    const answers: Array<() => void> = []
+    const next: Handler = (call) =>
+      new Promise((resolve) => {
+        reads++
+        answers.push(() => resolve(ok(call, { contents: [{ text: 'old' }] })))
+      })
+    const read = () =>
+      mw(
+        callOf({ jsonrpc: '2.0', id: 1, method: 'resources/read', params: { uri: 'x://a' } }),
+        next,
+      )
+    const first = read()
+    const second = read()
+    await settle()
+    cache.forgetResource(['x://a'])
+    for (const answer of answers.splice(0)) answer()
+    await Promise.all([first, second])
+    await settle()
+    // Before (R15-04): the second read's note was the first's, taken by its store, and the
+    // second read's old answer was kept for the whole ttl: this third read was a hit.
+    const third = read()
+    await settle()
+    for (const answer of answers.splice(0)) answer()
+    await third
+    assert.equal(reads, 3)
+  })
+
   it("forgets a resource's reads when a server's stream says it changed, however it spells it", async () => {
     const cache = new ResponseCache(config, new ManualClock())
     const mw = responseCache(cache)
