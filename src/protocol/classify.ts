@@ -2,11 +2,16 @@
  * MCP knowledge applied to one decoded message: what it targets (tool, resource, prompt),
  * which protocol era it belongs to, and which client sent it. Pure functions, no I/O.
  */
-import { isObject, type JsonObject, type JsonRpcMessage } from '../jsonrpc/message.ts'
-import { stringEnd } from '../jsonrpc/repeated-keys.ts'
+import {
+  isObject,
+  type JsonObject,
+  type JsonRpcId,
+  type JsonRpcMessage,
+} from '../jsonrpc/message.ts'
 import { boundText } from '../util/bound-text.ts'
 import { lookupTable } from '../util/lookup-table.ts'
 import { jsonTextOf } from './json-text.ts'
+import { scanMessages } from './lenient-json.ts'
 
 export type Era = 'legacy' | 'modern'
 
@@ -133,60 +138,19 @@ const MCP_METHOD =
  * names case-insensitively, so `"Method":"tools/call"` is a call to it).
  */
 export function carriesMcp(body: Buffer | string): boolean {
-  const text = typeof body === 'string' ? body : jsonTextOf(body)
-  if (text === undefined) return false
-  return messageMethods(text).some((method) => MCP_METHOD.test(method))
+  return mcpInText(body) !== undefined
 }
 
 /**
- * The string values of every member named `method` (in any case, as Go folds it) in the
- * objects where a message would be: the top-level object, or those of a top-level array. Read
- * from the text, not a parse: every repetition counts (JSON.parse keeps the last `method`,
- * first-wins readers the first), and text JSON.parse refuses counts too (Go's decoder reads
- * the first value of `{…} x`, Python's reads `NaN`): such a body was forwarded unchecked.
+ * The MCP messages a body holds as any JSON reader, strict or lenient, could read it
+ * (lenient-json.ts), with the id of a lone message; undefined when it holds none.
  */
-function messageMethods(text: string): string[] {
-  const methods: string[] = []
-  // Containers open around the current position: `{` or `[`.
-  const open: number[] = []
-  let expectingKey = false
-  let key: string | undefined
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i)
-    if (c === 0x22 /* " */) {
-      const end = stringEnd(text, i)
-      const inMessage =
-        open.at(-1) === 0x7b && (open.length === 1 || (open.length === 2 && open[0] === 0x5b))
-      if (inMessage && expectingKey) key = stringValue(text.slice(i + 1, end))
-      else if (inMessage && key !== undefined && folded(key) === 'method') {
-        methods.push(stringValue(text.slice(i + 1, end)))
-      }
-      if (!expectingKey) key = undefined
-      expectingKey = false
-      i = end
-    } else if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
-      open.push(c)
-      expectingKey = c === 0x7b
-      key = undefined
-    } else if (c === 0x7d /* } */ || c === 0x5d /* ] */) {
-      open.pop()
-      key = undefined
-    } else if (c === 0x2c /* , */) {
-      expectingKey = open.at(-1) === 0x7b
-      key = undefined
-    }
-  }
-  return methods
-}
-
-/** A JSON string's content as a reader decodes it (its raw text when an escape is bad). */
-function stringValue(raw: string): string {
-  if (!raw.includes('\\')) return raw
-  try {
-    return JSON.parse(`"${raw}"`) as string
-  } catch {
-    return raw
-  }
+export function mcpInText(body: Buffer | string): { id?: JsonRpcId } | undefined {
+  const text = typeof body === 'string' ? body : jsonTextOf(body)
+  if (text === undefined) return undefined
+  const scanned = scanMessages(text, folded)
+  if (!scanned.methods.some((method) => MCP_METHOD.test(method))) return undefined
+  return scanned.id === undefined ? {} : { id: scanned.id }
 }
 
 /** Header values not plain ASCII travel as `=?base64?…?=` (SEP-2243). */

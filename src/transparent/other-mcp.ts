@@ -13,7 +13,7 @@ import { PorticoError } from '../errors.ts'
 import { decodeContentEncoding, readBody } from '../http/body.ts'
 import { declaresAsciiCharset } from '../http/charset.ts'
 import { requestIdOf } from '../jsonrpc/message.ts'
-import { carriesMcp } from '../protocol/classify.ts'
+import { mcpInText } from '../protocol/classify.ts'
 
 /** Content types an MCP server may read as JSON (the SDKs require JSON; some accept none). */
 function mayHoldJson(req: IncomingMessage): boolean {
@@ -47,9 +47,11 @@ export async function readUnlessMcp(
       req.headers['content-encoding'] === undefined
         ? body
         : await decodeContentEncoding(body, req.headers, limit)
-    if (carriesMcp(plain)) {
-      // A request is refused with its id, as every refusal is (its client can match it).
-      const id = requestIdOf(plain)
+    const mcp = mcpInText(plain)
+    if (mcp !== undefined) {
+      // A request is refused with its id, as every refusal is (its client can match it): read
+      // as the scan read it when JSON.parse cannot read the body.
+      const id = requestIdOf(plain) ?? mcp.id
       throw new PorticoError('not_found', {
         message: `Not Found: MCP messages are served at ${context.config.mcp_path} only`,
         ...(id === undefined ? {} : { id }),

@@ -1,0 +1,152 @@
+/**
+ * What a JSON reader, strict or lenient, could read as the members of a message, found in the
+ * text rather than a parse. A body sent around the MCP endpoint (transparent/other-mcp.ts) must
+ * be judged as every reader an upstream may use would read it: JSON.parse keeps the last of two
+ * `method`s and first-wins readers the first; Go's decoder reads the first value of `{…} x`,
+ * Python's reads `NaN`; lenient readers (Gson's default, JSON5, JSONC) skip comments (`//`,
+ * `/* … *\/`, `#`) and take single-quoted strings and bare keys and values. Every `method` any
+ * of them could see counts.
+ */
+import type { JsonRpcId } from '../jsonrpc/message.ts'
+
+export interface ScannedMessages {
+  /** Every value a member named `method` (in `fold`'s case folding) has where a message is. */
+  methods: string[]
+  /** The `id` of a lone top-level object, when it is a string or a safe integer. */
+  id?: JsonRpcId
+}
+
+type Expecting = 'key' | 'colon' | 'value' | 'next'
+
+/**
+ * One pass, strings and comments skipped whole. Where a message is: the top-level object, or
+ * the objects of a top-level array. Only the types of those two levels are kept (a counter
+ * for the rest), so a body of nested brackets costs no memory.
+ */
+export function scanMessages(text: string, fold: (key: string) => string): ScannedMessages {
+  const methods: string[] = []
+  let id: JsonRpcId | undefined
+  let depth = 0
+  let root = 0
+  let second = 0
+  // What the next token is, where a message is (set by the token reader and the punctuation).
+  const at: { expecting: Expecting; key: string | undefined } = {
+    expecting: 'next',
+    key: undefined,
+  }
+  const inMessage = () =>
+    (depth === 1 && root === OPEN_OBJECT) ||
+    (depth === 2 && root === OPEN_ARRAY && second === OPEN_OBJECT)
+  const token = (value: string, quoted: boolean) => {
+    if (!inMessage()) return
+    if (at.expecting === 'key') {
+      at.key = value
+      at.expecting = 'colon'
+    } else if (at.expecting === 'value' && at.key !== undefined) {
+      const name = fold(at.key)
+      if (name === 'method') methods.push(value)
+      else if (name === 'id' && id === undefined && root === OPEN_OBJECT) id = idOf(value, quoted)
+      at.expecting = 'next'
+      at.key = undefined
+    }
+  }
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (c === QUOTE || c === APOSTROPHE) {
+      const end = quotedEnd(text, i, c)
+      token(unescaped(text.slice(i + 1, end)), true)
+      i = end
+    } else if (c === OPEN_OBJECT || c === OPEN_ARRAY) {
+      depth++
+      if (depth === 1) root = c
+      else if (depth === 2) second = c
+      at.key = undefined
+      at.expecting = inMessage() ? 'key' : 'next'
+    } else if (c === CLOSE_OBJECT || c === CLOSE_ARRAY) {
+      depth = Math.max(0, depth - 1)
+      at.key = undefined
+      at.expecting = 'next'
+    } else if (c === COLON) {
+      if (at.expecting === 'colon') at.expecting = 'value'
+    } else if (c === COMMA) {
+      at.key = undefined
+      at.expecting = inMessage() ? 'key' : 'next'
+    } else if (c === SLASH && text.charCodeAt(i + 1) === STAR) {
+      const end = text.indexOf('*/', i + 2)
+      i = end === -1 ? text.length : end + 1
+    } else if ((c === SLASH && text.charCodeAt(i + 1) === SLASH) || c === HASH) {
+      const end = text.indexOf('\n', i)
+      i = end === -1 ? text.length : end
+    } else if (!isSpace(c)) {
+      let end = i + 1
+      while (end < text.length && !endsBareWord(text.charCodeAt(end))) end++
+      token(text.slice(i, end), false)
+      i = end - 1
+    }
+  }
+  return id === undefined ? { methods } : { methods, id }
+}
+
+const QUOTE = 0x22
+const APOSTROPHE = 0x27
+const OPEN_OBJECT = 0x7b
+const CLOSE_OBJECT = 0x7d
+const OPEN_ARRAY = 0x5b
+const CLOSE_ARRAY = 0x5d
+const COLON = 0x3a
+const COMMA = 0x2c
+const SLASH = 0x2f
+const STAR = 0x2a
+const HASH = 0x23
+const BACKSLASH = 0x5c
+
+function isSpace(c: number): boolean {
+  return c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d || c === 0xfeff
+}
+
+/** Where a bare word (a lenient reader's unquoted key or value) ends. */
+function endsBareWord(c: number): boolean {
+  return (
+    isSpace(c) ||
+    c === COLON ||
+    c === COMMA ||
+    c === OPEN_OBJECT ||
+    c === CLOSE_OBJECT ||
+    c === OPEN_ARRAY ||
+    c === CLOSE_ARRAY ||
+    c === QUOTE ||
+    c === APOSTROPHE ||
+    c === SLASH ||
+    c === HASH
+  )
+}
+
+/** The index of the quote closing the string that opens at `start` (or the text's end). */
+function quotedEnd(text: string, start: number, quote: number): number {
+  let i = start + 1
+  while (i < text.length) {
+    const c = text.charCodeAt(i)
+    if (c === BACKSLASH) i += 2
+    else if (c === quote) return i
+    else i++
+  }
+  return text.length
+}
+
+const ESCAPES: Readonly<Record<string, string>> = { b: '\b', f: '\f', n: '\n', r: '\r', t: '\t' }
+
+/** A string's content with its escapes read leniently (an unknown escape is its character). */
+function unescaped(raw: string): string {
+  if (!raw.includes('\\')) return raw
+  return raw.replace(/\\(u[0-9a-fA-F]{4}|[\s\S])/g, (_, escaped: string) =>
+    escaped.length === 5
+      ? String.fromCharCode(Number.parseInt(escaped.slice(1), 16))
+      : (ESCAPES[escaped] ?? escaped),
+  )
+}
+
+function idOf(value: string, quoted: boolean): JsonRpcId | undefined {
+  if (quoted) return value
+  if (!/^-?\d{1,15}$/.test(value)) return undefined
+  return Number(value)
+}
