@@ -52,7 +52,7 @@ export function hasRepeatedKey(text: string): boolean {
 }
 
 /** The index of the quote closing the string that opens at `start` (or the text's end). */
-export function stringEnd(text: string, start: number): number {
+function stringEnd(text: string, start: number): number {
   let i = start + 1
   while (i < text.length) {
     const c = text.charCodeAt(i)
