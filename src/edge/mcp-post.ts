@@ -366,7 +366,7 @@ function refuseCaseVariants(decoded: Decoded): void {
  * declared charset (body-parser reads `utf-7`) read another message from the same bytes, and
  * `"name":"echo"` judged by the roles ran `admin` upstream.
  */
-export function contentTypeProblem(type: string | undefined): PorticoError | undefined {
+function contentTypeProblem(type: string | undefined): PorticoError | undefined {
   // What nearly every client sends, answered without splitting it (this runs on every POST).
   if (type === undefined || type === 'application/json') return undefined
   const semicolon = type.indexOf(';')

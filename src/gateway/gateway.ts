@@ -882,8 +882,6 @@ export class Gateway {
   }
 
   async #addBackend(input: unknown, replace: boolean): Promise<BackendConfig> {
-    // The file's rules for one backend, its table's and the list's (a url for http, a command
-    // for stdio, the url's scheme, expose or hide): what `portico check` would refuse is refused.
     // What no file could say (a file's values nest at most MAX_CONFIG_DEPTH): deeper, it broke
     // `/admin/config` and every call of the backend added, the walks overflowing.
     if (nestedDeeperThan(input, MAX_CONFIG_DEPTH)) {
@@ -891,6 +889,8 @@ export class Gateway {
         message: `Invalid backend: nested deeper than ${MAX_CONFIG_DEPTH} levels`,
       })
     }
+    // The file's rules for one backend, its table's and the list's (a url for http, a command
+    // for stdio, the url's scheme, expose or hide): what `portico check` would refuse is refused.
     const parsed = backendsSchema.safeParse([input])
     if (!parsed.success) {
       const issue = parsed.error.issues[0]
