@@ -68,7 +68,8 @@ export class SseParser {
   /** Of the pending chunks, how many `takeAhead` handed out, and their length. */
   #aheadChunks = 0
   #aheadLength = 0
-  readonly #maxEventBytes: number
+  /** The bound on one event, read when it is checked (a reload may change it mid-stream). */
+  readonly #maxEventBytes: () => number
   readonly #discard: boolean
   /** The event over the bound being read past (`discardOversized`). */
   #skipping: EventSkipper | undefined
@@ -79,8 +80,11 @@ export class SseParser {
   /** Some text came: a byte order mark is looked for only before it. */
   #begun = false
 
-  constructor(maxEventBytes = 16 * 1024 * 1024, options: SseParserOptions = {}) {
-    this.#maxEventBytes = maxEventBytes
+  constructor(
+    maxEventBytes: number | (() => number) = 16 * 1024 * 1024,
+    options: SseParserOptions = {},
+  ) {
+    this.#maxEventBytes = typeof maxEventBytes === 'number' ? () => maxEventBytes : maxEventBytes
     this.#discard = options.discardOversized === true
   }
 
@@ -134,7 +138,7 @@ export class SseParser {
       // Only the first event completed here began in the text already handed out.
       if (start === 0 && ahead > 0) event.ahead = ahead
       // Whole in one read with what was pending, it can be past the bound without being kept.
-      if (this.#discard && event.raw.length > this.#maxEventBytes) event = discardedOf(event.raw)
+      if (this.#discard && event.raw.length > this.#maxEventBytes()) event = discardedOf(event.raw)
       events.push(event)
       start = boundary.end
     }
@@ -192,8 +196,9 @@ export class SseParser {
   #keep(text: string): void {
     this.#pending.push(text)
     this.#pendingLength += text.length
-    if (this.#pendingLength <= this.#maxEventBytes) return
-    if (!this.#discard) throw eventTooLarge(this.#maxEventBytes)
+    const max = this.#maxEventBytes()
+    if (this.#pendingLength <= max) return
+    if (!this.#discard) throw eventTooLarge(max)
     // The skipper reads what is pending (no event's end: that went out as it came), then the
     // rest as it comes.
     const held = this.#pending.join('')

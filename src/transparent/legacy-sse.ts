@@ -135,7 +135,8 @@ export class LegacyTransport {
       markListening(res, () => this.sessions.awaiting(named))
       const events = sseEventsKeepingOn(
         response.body,
-        this.#upstream.maxMessageBytes,
+        // The bound in force at each event: the session's stream outlives reloads.
+        () => this.#upstream.maxMessageBytes,
         this.#upstream.label,
       )
       const callFor = answeredCall(req)

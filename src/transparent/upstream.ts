@@ -182,7 +182,8 @@ export function sseEvents(
  */
 export function sseEventsKeepingOn(
   body: Readable,
-  maxEventBytes: number,
+  /** Read at each check: a long-lived stream follows a reload's `max_response_body_size`. */
+  maxEventBytes: number | (() => number),
   label: string,
 ): AsyncGenerator<StreamEvent | DiscardedEvent> {
   return eventsOf(body, new SseParser(maxEventBytes, { discardOversized: true }), (error) =>

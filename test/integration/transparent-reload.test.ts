@@ -502,6 +502,28 @@ describe('hot reload in transparent mode, legacy HTTP+SSE', () => {
       await portico.stop()
     }
   })
+
+  it("an open legacy session's stream follows a reloaded max_response_body_size", async () => {
+    const file = join(dir, 'legacy-bound.toml')
+    const text = (bytes: number) =>
+      `upstream = "${everything.url}"\nport = 0\nmax_response_body_size = ${bytes}\n[store]\nenabled = false\n`
+    writeFileSync(file, text(1_048_576))
+    const portico = await startCli(['run', '--config', file])
+    const client = new Client({ name: 'reload-legacy-bound', version: '1.0.0' })
+    await client.connect(new SSEClientTransport(new URL('/sse', new URL(portico.url).origin)))
+    const echo = (message: string) => client.callTool({ name: 'echo', arguments: { message } })
+    try {
+      const big = 'x'.repeat(50_000)
+      assert.match(JSON.stringify((await echo(big)).content), /Echo: x{100}/)
+      await editAndHangUp(portico, file, text(10_000), /config reloaded/, 'the reload')
+      // Before: the stream kept the bound read when it opened, and the 50 KB answer came.
+      await assert.rejects(echo(big), /larger than|too large/i)
+      assert.match(JSON.stringify((await echo('small')).content), /Echo: small/)
+    } finally {
+      await client.close()
+      await portico.stop()
+    }
+  })
 })
 
 describe('hot reload of the widget CSP ([csp], as mcpr reloaded it)', () => {
