@@ -116,7 +116,7 @@ export class ArgumentGuard {
       schema = JSON.parse(text) as JsonObject
       this.#parsed.set(text, schema)
     }
-    const variant = caseVariantIn(args, schema, '', 0)
+    const variant = caseVariantIn(args, [schema], schema, '', 0)
     if (variant === undefined) return
     throw new PorticoError('invalid_params', {
       message: `Invalid params: argument "${printable(variant.path.slice(0, 128))}" of ${name} differs from its parameter "${printable(variant.declared.slice(0, 64))}" only by case`,
@@ -189,6 +189,99 @@ export class ArgumentGuard {
 
 /** How deep the case checks follow a schema (far past any tool's arguments). */
 const MAX_CASE_DEPTH = 32
+/** Subschemas opened for one place (`$ref`, `allOf`, `anyOf`, `oneOf`): a bound on cycles. */
+const MAX_BRANCHES = 64
+
+/**
+ * The first argument spelt like a declared property in another case, with its path. `schemas`
+ * are those the value at this place must satisfy: local `$ref`s followed (Pydantic writes every
+ * nested model as one) and `allOf`/`anyOf`/`oneOf` opened, so a property any of them declares
+ * counts; then `properties` (or `additionalProperties`) for an object's members, `items` and
+ * `prefixItems` for an array's elements.
+ */
+function caseVariantIn(
+  value: unknown,
+  schemas: readonly unknown[],
+  root: JsonObject,
+  path: string,
+  depth: number,
+): { path: string; declared: string } | undefined {
+  if (depth > MAX_CASE_DEPTH || value === null || typeof value !== 'object') return undefined
+  const opened = openBranches(schemas, root)
+  if (opened.length === 0) return undefined
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const items = opened.flatMap((schema) => itemSchemas(schema, i))
+      const found = caseVariantIn(value[i], items, root, `${path}[${i}]`, depth + 1)
+      if (found !== undefined) return found
+    }
+    return undefined
+  }
+  const declared = new Map<string, string>()
+  for (const schema of opened) {
+    if (isObject(schema.properties)) {
+      for (const [fold, name] of propertiesOf(schema.properties)) declared.set(fold, name)
+    }
+  }
+  const object = value as JsonObject
+  for (const key in object) {
+    const at = path === '' ? key : `${path}.${key}`
+    const property = declared.get(folded(key))
+    if (property !== undefined && property !== key) return { path: at, declared: property }
+    const children = opened.flatMap((schema) => memberSchemas(schema, key, property === key))
+    const found = caseVariantIn(object[key], children, root, at, depth + 1)
+    if (found !== undefined) return found
+  }
+  return undefined
+}
+
+/** The schemas of `key`'s value: its property's, else an object `additionalProperties`. */
+function memberSchemas(schema: JsonObject, key: string, declared: boolean): unknown[] {
+  if (declared && isObject(schema.properties) && Object.hasOwn(schema.properties, key)) {
+    return [schema.properties[key]]
+  }
+  return isObject(schema.additionalProperties) ? [schema.additionalProperties] : []
+}
+
+/** The schemas of an array's element at `index`: `prefixItems[index]`, else `items`. */
+function itemSchemas(schema: JsonObject, index: number): unknown[] {
+  if (Array.isArray(schema.prefixItems) && index < schema.prefixItems.length) {
+    return [schema.prefixItems[index]]
+  }
+  if (isObject(schema.items)) return [schema.items]
+  if (Array.isArray(schema.items) && index < schema.items.length) return [schema.items[index]]
+  return []
+}
+
+/** `schemas` with their local `$ref`s followed and `allOf`/`anyOf`/`oneOf` opened (bounded). */
+function openBranches(schemas: readonly unknown[], root: JsonObject): JsonObject[] {
+  const out: JsonObject[] = []
+  const pending = [...schemas]
+  let opened = 0
+  while (pending.length > 0 && opened++ < MAX_BRANCHES) {
+    const schema = pending.shift()
+    if (!isObject(schema)) continue
+    out.push(schema)
+    if (typeof schema.$ref === 'string') pending.push(localRef(root, schema.$ref))
+    for (const key of ['allOf', 'anyOf', 'oneOf'] as const) {
+      const branches = schema[key]
+      if (Array.isArray(branches)) pending.push(...branches)
+    }
+  }
+  return out
+}
+
+/** The schema a local `$ref` (`#/$defs/Options`) points at in `root`, if any. */
+function localRef(root: JsonObject, ref: string): unknown {
+  if (!ref.startsWith('#')) return undefined
+  let at: unknown = root
+  for (const part of ref.slice(1).split('/').slice(1)) {
+    const name = pointerPart(part)
+    if (!isObject(at) || !Object.hasOwn(at, name)) return undefined
+    at = at[name]
+  }
+  return at
+}
 
 /** Property names of a (sub)schema by their folded spelling, built once per schema object. */
 const foldedProperties = new WeakMap<object, ReadonlyMap<string, string>>()
@@ -202,33 +295,13 @@ function propertiesOf(properties: JsonObject): ReadonlyMap<string, string> {
   return byFold
 }
 
-/** The first argument spelt like a declared property in another case, with its path. */
-function caseVariantIn(
-  value: unknown,
-  schema: unknown,
-  path: string,
-  depth: number,
-): { path: string; declared: string } | undefined {
-  if (depth > MAX_CASE_DEPTH || !isObject(schema)) return undefined
-  if (Array.isArray(value)) {
-    if (!isObject(schema.items)) return undefined
-    for (let i = 0; i < value.length; i++) {
-      const found = caseVariantIn(value[i], schema.items, `${path}[${i}]`, depth + 1)
-      if (found !== undefined) return found
-    }
-    return undefined
+/** One JSON pointer segment of a `$ref`, percent-decoded when it can be. */
+function pointerPart(part: string): string {
+  let decoded = part
+  try {
+    decoded = decodeURIComponent(part)
+  } catch {
+    // Not percent-encoding: read as written.
   }
-  if (!isObject(value) || !isObject(schema.properties)) return undefined
-  const properties = schema.properties
-  const declared = propertiesOf(properties)
-  for (const key in value) {
-    const at = path === '' ? key : `${path}.${key}`
-    const property = declared.get(folded(key))
-    if (property !== undefined && property !== key) return { path: at, declared: property }
-    if (property === key) {
-      const found = caseVariantIn(value[key], properties[key], at, depth + 1)
-      if (found !== undefined) return found
-    }
-  }
-  return undefined
+  return decoded.replaceAll('~1', '/').replaceAll('~0', '~')
 }

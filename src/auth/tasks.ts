@@ -36,8 +36,15 @@ export function taskOwnership(policy: Policy, mcpPath: string): Middleware {
   const tasks = new BoundedMap<string, TaskOwner>(MAX_TASKS)
   return async function taskOwners(call, next) {
     const identity = call.identity
-    if (call.kind !== 'request' || identity === undefined) return next(call)
     const method = call.method ?? ''
+    if (call.kind === 'notification' && (ON_ONE_TASK.has(method) || method === 'tasks/list')) {
+      // Without an id it skipped the checks below, and a server runs a notification all the
+      // same (a `tasks/cancel` of another caller's task did).
+      throw new PorticoError('invalid_request', {
+        message: `Invalid Request: ${method} is a request and needs an id`,
+      })
+    }
+    if (call.kind !== 'request' || identity === undefined) return next(call)
     if (method === 'tools/call' && isObject(paramsOf(call)?.task)) {
       const tool = call.target?.name ?? ''
       return mapAnswer(call, await next(call), (response) => {

@@ -1,5 +1,5 @@
 /**
- * CSP rewriting as a ResponseRewriter: finds widget metadata in the results of the five
+ * CSP rewriting as a ResponseRewriter: finds widget metadata in the results of the six
  * methods that carry it and rewrites it with the compiled policy. Transport-agnostic (plain
  * JSON-RPC responses in, replacements out), so the transparent relay and the gateway share it.
  * A response with nothing to change yields undefined and is forwarded byte for byte.
@@ -19,6 +19,8 @@ export const CSP_METHODS: ReadonlySet<string> = new Set([
   'resources/list',
   'resources/templates/list',
   'resources/read',
+  // A task-augmented tool call's result comes with it (2025-11-25): the tool's result.
+  'tasks/result',
 ])
 
 /**
@@ -93,6 +95,7 @@ export function rewriteResult(
     case 'tools/list':
       return withItems(result, 'tools', (tool) => rewriteDeclaredCsp(tool, policy))
     case 'tools/call':
+    case 'tasks/result':
       return rewriteToolResult(result, policy)
     default:
       return undefined

@@ -128,7 +128,7 @@ export function requestedVersionOf(message: JsonRpcMessage): string | undefined 
 
 /** Method names and prefixes of MCP's own messages (both eras, both directions). */
 const MCP_METHOD =
-  /^(?:initialize|ping|(?:tools|resources|prompts|completion|logging|notifications|sampling|elicitation|roots|server|subscriptions|tasks)\/)/
+  /^(?:(?:initialize|ping)$|(?:tools|resources|prompts|completion|logging|notifications|sampling|elicitation|roots|server|subscriptions|tasks)\/)/
 
 /**
  * Whether a request body holds an MCP message (one, or any of a batch): a JSON-RPC message

@@ -66,21 +66,24 @@ export function scanMessages(text: string, fold: (key: string) => string): Scann
       depth = Math.max(0, depth - 1)
       at.key = undefined
       at.expecting = 'next'
-    } else if (c === COLON) {
+    } else if (c === COLON || c === EQUALS) {
+      // Gson's lenient reader also takes `=` and `=>` between a name and its value.
       if (at.expecting === 'colon') at.expecting = 'value'
-    } else if (c === COMMA) {
+      if (c === EQUALS && text.charCodeAt(i + 1) === GREATER) i++
+    } else if (c === COMMA || c === SEMICOLON) {
+      // And `;` between members.
       at.key = undefined
       at.expecting = inMessage() ? 'key' : 'next'
     } else if (c === SLASH && text.charCodeAt(i + 1) === STAR) {
       const end = text.indexOf('*/', i + 2)
       i = end === -1 ? text.length : end + 1
     } else if ((c === SLASH && text.charCodeAt(i + 1) === SLASH) || c === HASH) {
-      const end = text.indexOf('\n', i)
-      i = end === -1 ? text.length : end
+      i = lineEnd(text, i)
     } else if (!isSpace(c)) {
       let end = i + 1
       while (end < text.length && !endsBareWord(text.charCodeAt(end))) end++
-      token(text.slice(i, end), false)
+      // A bare key may hold escapes too (JSON5: `\u006dethod`).
+      token(unescaped(text.slice(i, end)), false)
       i = end - 1
     }
   }
@@ -99,9 +102,23 @@ const SLASH = 0x2f
 const STAR = 0x2a
 const HASH = 0x23
 const BACKSLASH = 0x5c
+const EQUALS = 0x3d
+const GREATER = 0x3e
+const SEMICOLON = 0x3b
 
+/** White space as the most lenient reader takes it (JSON5: any Unicode space, NBSP, \v, \f). */
 function isSpace(c: number): boolean {
-  return c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d || c === 0xfeff
+  if (c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d) return true
+  return (c === 0x0b || c === 0x0c || c >= 0x80) && /\s/.test(String.fromCharCode(c))
+}
+
+/** Where a line comment ends: at a LF, a CR alone, or a Unicode line or paragraph separator. */
+function lineEnd(text: string, from: number): number {
+  for (let i = from; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (c === 0x0a || c === 0x0d || c === 0x2028 || c === 0x2029) return i
+  }
+  return text.length
 }
 
 /** Where a bare word (a lenient reader's unquoted key or value) ends. */
@@ -117,7 +134,9 @@ function endsBareWord(c: number): boolean {
     c === QUOTE ||
     c === APOSTROPHE ||
     c === SLASH ||
-    c === HASH
+    c === HASH ||
+    c === EQUALS ||
+    c === SEMICOLON
   )
 }
 
@@ -135,11 +154,14 @@ function quotedEnd(text: string, start: number, quote: number): number {
 
 const ESCAPES: Readonly<Record<string, string>> = { b: '\b', f: '\f', n: '\n', r: '\r', t: '\t' }
 
-/** A string's content with its escapes read leniently (an unknown escape is its character). */
+/**
+ * A string's content with its escapes read leniently: `\uXXXX`, JSON5's `\xXX`, the named ones;
+ * any other escape is its character.
+ */
 function unescaped(raw: string): string {
   if (!raw.includes('\\')) return raw
-  return raw.replace(/\\(u[0-9a-fA-F]{4}|[\s\S])/g, (_, escaped: string) =>
-    escaped.length === 5
+  return raw.replace(/\\(u[0-9a-fA-F]{4}|x[0-9a-fA-F]{2}|[\s\S])/g, (_, escaped: string) =>
+    escaped.length > 1
       ? String.fromCharCode(Number.parseInt(escaped.slice(1), 16))
       : (ESCAPES[escaped] ?? escaped),
   )

@@ -82,6 +82,25 @@ describe('tasks belong to the caller that created them (transparent mode)', () =
     assert.equal(sneaky.message?.error?.code, -32600)
   })
 
+  it('refuses tasks/* sent as a notification: a server runs it all the same (R16-01)', async () => {
+    const bobs = await taskOf(BOB, 'secret', 'keep me')
+    const response = await fetch(portico.url, {
+      method: 'POST',
+      headers: {
+        ...bearer(ALICE),
+        ...VERSION,
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+      },
+      body: JSON.stringify({ jsonrpc: '2.0', method: 'tasks/cancel', params: { taskId: bobs } }),
+    })
+    // Before: 202, and the upstream cancelled bob's task.
+    assert.equal(response.status, 400)
+    assert.match(await response.text(), /tasks\/cancel is a request and needs an id/)
+    const still = await as(BOB, 8, 'tasks/result', { taskId: bobs })
+    assert.match(JSON.stringify(still.message?.result), /SECRET-RESULT keep me/)
+  })
+
   it('refuses a task Portico did not see created (fail closed)', async () => {
     const unknown = await as(BOB, 7, 'tasks/get', { taskId: 'made-up' })
     assert.equal(unknown.message?.error?.code, -32602)
@@ -126,5 +145,39 @@ describe('a task-augmented call through the gateway, which relays no tasks', () 
     } finally {
       await client.close()
     }
+  })
+})
+
+describe("a task's result carries the widget CSP the policy writes (R16-02)", () => {
+  let upstream: Served
+  let portico: RunningPortico
+
+  before(async () => {
+    upstream = await startTaskServer()
+    portico = await startPortico({
+      upstream: upstream.url,
+      public_url: 'https://mcp.example.com',
+      csp: { frameDomains: { domains: [], mode: 'replace' } },
+    })
+  })
+  after(async () => {
+    await portico?.close()
+    await upstream?.close()
+  })
+
+  it('rewrites tasks/result as it rewrites the tools/call it answers', async () => {
+    const created = await rpc(
+      portico.url,
+      request(1, 'tools/call', { name: 'open', arguments: { text: 'w' }, task: { ttl: 60_000 } }),
+      VERSION,
+    )
+    const taskId = (created.message?.result?.task as { taskId?: string } | undefined)?.taskId
+    assert.ok(taskId)
+    const result = await rpc(portico.url, request(2, 'tasks/result', { taskId }), VERSION)
+    const meta = result.message?.result?._meta as
+      | { ui?: { csp?: { frameDomains?: string[] } } }
+      | undefined
+    // Before: the app's frame domain came through as written.
+    assert.deepEqual(meta?.ui?.csp?.frameDomains, [], JSON.stringify(result.message))
   })
 })

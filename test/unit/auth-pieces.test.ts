@@ -761,6 +761,50 @@ describe('argument guard', () => {
     }
     nested.check(open({ options: { mode: 'ro' }, files: [{ path: '/tmp/a' }], id: 'x' }))
   })
+
+  it('follows local $refs, allOf/anyOf/oneOf and additionalProperties (R16-04)', () => {
+    const guard = new ArgumentGuard({
+      maxArgumentSize: undefined,
+      validate: true,
+      logger: new Logger({ level: 'silent' }),
+    })
+    // Pydantic's shape: every nested model a $ref into $defs, an optional one anyOf with null.
+    guard.learn({
+      tools: [
+        {
+          name: 'pyd',
+          inputSchema: {
+            type: 'object',
+            $defs: {
+              Options: { type: 'object', properties: { mode: { enum: ['safe'] } } },
+              Tag: { type: 'object', properties: { label: { type: 'string' } } },
+            },
+            properties: {
+              options: { $ref: '#/$defs/Options' },
+              maybe: { anyOf: [{ $ref: '#/$defs/Options' }, { type: 'null' }] },
+              both: { allOf: [{ $ref: '#/$defs/Options' }] },
+              tags: { type: 'object', additionalProperties: { $ref: '#/$defs/Tag' } },
+            },
+          },
+        },
+      ],
+    })
+    const pyd = (args: unknown) =>
+      requestCall('tools/call', { name: 'pyd', arguments: args }) as Call
+    for (const [args, path] of [
+      [{ options: { mode: 'safe', Mode: 'unsafe' } }, 'options.Mode'],
+      [{ maybe: { mode: 'safe', MODE: 'unsafe' } }, 'maybe.MODE'],
+      [{ both: { Mode: 'unsafe' } }, 'both.Mode'],
+      [{ tags: { a: { label: 'x', Label: 'y' } } }, 'tags.a.Label'],
+    ] as const) {
+      assert.throws(
+        () => guard.check(pyd(args)),
+        (error: Error) => error.message.includes(`argument "${path}"`),
+        path,
+      )
+    }
+    guard.check(pyd({ options: { mode: 'safe' }, maybe: null, tags: { a: { label: 'x' } } }))
+  })
 })
 
 describe('argument guard and schemas with an $id', () => {

@@ -20,6 +20,17 @@ describe('MCP found in a body as any JSON reader could read it', () => {
       '{"jsonrpc":"2.0","id":1,"METHOD":"tools/call"}',
       '[{"jsonrpc":"2.0","method":"notifications/initialized"},{"x":1}]',
       '{"jsonrpc":"2.0","id":1,"params":{"x":[1,{"y":2}]},"method":"ping"}',
+      // R16-03: what JSON5, jsonc-parser and Gson read and the first scan did not.
+      '{"id":1, // a note\r"method":"tools/call"}',
+      '{"id":1, // a note\u2028"method":"tools/call"}',
+      '{"id":1, # a note\r"method":"tools/call"}',
+      '{"id":1,"method":\u00a0"tools/call"}',
+      '{"id":1,"method":\u3000"tools/call"}',
+      '{"id":1,"method":\f\v"tools/call"}',
+      '{"id":1,"method":"\\x74ools/call"}',
+      '{id:1,\\u006dethod:"tools/call"}',
+      '{"id"=1;"method"="tools/call"}',
+      '{"id"=>1;"method"=>"tools/call"}',
     ]) {
       assert.equal(carriesMcp(body), true, body)
     }
@@ -33,6 +44,9 @@ describe('MCP found in a body as any JSON reader could read it', () => {
       '[[{"method":"initialize"}]]',
       'just text # with a hash',
       '{"note":"a /* comment */ in a string","method":"app/save"}',
+      // R16-05: an app's own methods that only begin like MCP's.
+      '{"method":"pingback","target":"https://example.com"}',
+      '{"method":"initialize_payment","amount":5}',
     ]) {
       assert.equal(carriesMcp(body), false, body)
     }
