@@ -266,7 +266,40 @@ export function modernResult(scope: RequestScope, method: string, result: JsonOb
     out.cacheScope = 'private'
   }
   const meta = isObject(out._meta) ? out._meta : {}
-  out._meta = { ...meta, 'io.modelcontextprotocol/serverInfo': serverInfo(scope) }
+  out._meta = { ...meta, [SERVER_INFO_META]: serverInfo(scope) }
+  return out
+}
+
+/** The `_meta` key a 2026-07-28 server names itself under in every result. */
+const SERVER_INFO_META = 'io.modelcontextprotocol/serverInfo'
+
+/**
+ * A result as a client of an earlier revision (a session) must see it, when a 2026-07-28
+ * backend answered: without that revision's members (`resultType`, `ttlMs`, `cacheScope`) and
+ * without the backend's own `serverInfo` in `_meta` (its software and version, where the
+ * session's `initialize` named the gateway). The same result otherwise, untouched.
+ */
+export function sessionResult(result: JsonObject): JsonObject {
+  const meta = isObject(result._meta) ? result._meta : undefined
+  const namesBackend = meta !== undefined && SERVER_INFO_META in meta
+  if (
+    !namesBackend &&
+    !('resultType' in result) &&
+    !('ttlMs' in result) &&
+    !('cacheScope' in result)
+  ) {
+    return result
+  }
+  const { resultType: _r, ttlMs: _t, cacheScope: _c, ...out } = result
+  if (namesBackend && meta !== undefined) {
+    const { [SERVER_INFO_META]: _backend, ...rest } = meta
+    if (Object.keys(rest).length > 0) out._meta = rest
+    else delete out._meta
+  }
+  // An answer still waiting for input is the revision's own: kept for what bridges it.
+  if (result.resultType !== undefined && result.resultType !== 'complete') {
+    out.resultType = result.resultType
+  }
   return out
 }
 

@@ -39,7 +39,13 @@ import {
 import { AsyncQueue } from '../util/async-queue.ts'
 import { nestedDeeperThan } from '../util/json-depth.ts'
 import { clientKeyOf } from './client-key.ts'
-import { dispatch, type Handled, modernResult, type RequestScope } from './dispatch.ts'
+import {
+  dispatch,
+  type Handled,
+  modernResult,
+  type RequestScope,
+  sessionResult,
+} from './dispatch.ts'
 import type { Gateway } from './gateway.ts'
 import { logLevelRank, passesLogFloor } from './log-levels.ts'
 import { ClientSession } from './sessions.ts'
@@ -327,7 +333,7 @@ async function run(
   }
   if (call.era === 'modern' && handled.result) {
     handled.result = modernResult(scope, request.method, handled.result)
-  }
+  } else if (handled.result) handled.result = sessionResult(handled.result)
   // A 2026-07-28 backend's own refusal of the request's envelope (its headers, a capability
   // the client did not declare, its revision) is told by the status too, as the backend did.
   if (

@@ -96,6 +96,20 @@ describe('a 2026-07-28 backend behind the gateway', () => {
     assert.equal(((await health.json()) as { protocol_version?: string }).protocol_version, MODERN)
   })
 
+  it("answers a session without the 2026-07-28 members, and never names the backend's software", async () => {
+    const client = await sessionClient(gateway.url)
+    try {
+      const result = await client.callTool({ name: 'm__echo', arguments: { text: 'hi' } })
+      assert.equal(textOf(result), 'echo: hi')
+      // Before (N8-01): `resultType`, and `_meta` naming the backend's serverInfo
+      // (modern-fixture 2.0.0) where the session's initialize had named the gateway.
+      assert.equal((result as Record<string, unknown>).resultType, undefined)
+      assert.doesNotMatch(JSON.stringify(result), /modern-fixture|serverInfo/)
+    } finally {
+      await client.close()
+    }
+  })
+
   it("asks a session's client for the input the backend needs, and retries with it", async () => {
     const client = await sessionClient(gateway.url, true)
     try {
