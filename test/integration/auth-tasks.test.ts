@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js'
+import type { ConfigInput } from '../../src/config/schema.ts'
 import type { Served } from '../fixtures/serve.ts'
 import { startTaskServer } from '../fixtures/task-server.ts'
 import { type RunningPortico, startPortico } from '../helpers/portico.ts'
@@ -17,30 +18,34 @@ const ALICE = 'alice-key-0123456789'
 const BOB = 'bob-key-01234567890'
 const VERSION = { 'mcp-protocol-version': '2025-11-25' }
 
-describe('tasks belong to the caller that created them (transparent mode)', () => {
-  let upstream: Served
-  let portico: RunningPortico
-
+/** The task server and a Portico in front of it (`config` names the server's URL), per describe. */
+function taskServerBehind(config: (url: string) => ConfigInput): () => RunningPortico {
+  const running: { upstream?: Served; portico?: RunningPortico } = {}
   before(async () => {
-    upstream = await startTaskServer()
-    portico = await startPortico({
-      upstream: upstream.url,
-      auth: {
-        api_keys: [
-          { name: 'alice', key: ALICE, roles: ['reader'] },
-          { name: 'bob', key: BOB },
-        ],
-        roles: [{ name: 'reader', allow_tools: ['open', 'echo'] }],
-      },
-    })
+    running.upstream = await startTaskServer()
+    running.portico = await startPortico(config(running.upstream.url))
   })
   after(async () => {
-    await portico?.close()
-    await upstream?.close()
+    await running.portico?.close()
+    await running.upstream?.close()
   })
+  return () => running.portico as RunningPortico
+}
+
+describe('tasks belong to the caller that created them (transparent mode)', () => {
+  const portico = taskServerBehind((url) => ({
+    upstream: url,
+    auth: {
+      api_keys: [
+        { name: 'alice', key: ALICE, roles: ['reader'] },
+        { name: 'bob', key: BOB },
+      ],
+      roles: [{ name: 'reader', allow_tools: ['open', 'echo'] }],
+    },
+  }))
 
   const as = (key: string, id: number, method: string, params: Record<string, unknown>) =>
-    rpc(portico.url, request(id, method, params), { ...bearer(key), ...VERSION })
+    rpc(portico().url, request(id, method, params), { ...bearer(key), ...VERSION })
 
   async function taskOf(key: string, tool: string, text: string): Promise<string> {
     const created = await as(key, 1, 'tools/call', {
@@ -73,7 +78,7 @@ describe('tasks belong to the caller that created them (transparent mode)', () =
     assert.match(JSON.stringify(mine.message?.result), /OPEN-RESULT hers/)
     // A task named twice, in another case (a Go server reads the last one): refused.
     const sneaky = await rpc(
-      portico.url,
+      portico().url,
       JSON.parse(
         `{"jsonrpc":"2.0","id":6,"method":"tasks/result","params":{"taskId":"${alices}","TaskId":"${bobs}"}}`,
       ),
@@ -84,7 +89,7 @@ describe('tasks belong to the caller that created them (transparent mode)', () =
 
   it('refuses tasks/* sent as a notification: a server runs it all the same (R16-01)', async () => {
     const bobs = await taskOf(BOB, 'secret', 'keep me')
-    const response = await fetch(portico.url, {
+    const response = await fetch(portico().url, {
       method: 'POST',
       headers: {
         ...bearer(ALICE),
@@ -109,24 +114,14 @@ describe('tasks belong to the caller that created them (transparent mode)', () =
 })
 
 describe('a task-augmented call through the gateway, which relays no tasks', () => {
-  let upstream: Served
-  let gateway: RunningPortico
-
-  before(async () => {
-    upstream = await startTaskServer()
-    gateway = await startPortico({
-      proxy: { admin_tools: false },
-      backends: [{ name: 's', transport: 'http', url: upstream.url }],
-    })
-  })
-  after(async () => {
-    await gateway?.close()
-    await upstream?.close()
-  })
+  const gateway = taskServerBehind((url) => ({
+    proxy: { admin_tools: false },
+    backends: [{ name: 's', transport: 'http', url }],
+  }))
 
   it('runs as a plain call, its result in the answer, and no tool is listed as taking tasks', async () => {
     const client = new Client({ name: 'gateway-tasks', version: '1.0.0' })
-    await client.connect(new StreamableHTTPClientTransport(new URL(gateway.url)))
+    await client.connect(new StreamableHTTPClientTransport(new URL(gateway().url)))
     try {
       const { tools } = await client.listTools()
       const secret = tools.find((tool) => tool.name === 's__secret')
@@ -149,31 +144,21 @@ describe('a task-augmented call through the gateway, which relays no tasks', () 
 })
 
 describe("a task's result carries the widget CSP the policy writes (R16-02)", () => {
-  let upstream: Served
-  let portico: RunningPortico
-
-  before(async () => {
-    upstream = await startTaskServer()
-    portico = await startPortico({
-      upstream: upstream.url,
-      public_url: 'https://mcp.example.com',
-      csp: { frameDomains: { domains: [], mode: 'replace' } },
-    })
-  })
-  after(async () => {
-    await portico?.close()
-    await upstream?.close()
-  })
+  const portico = taskServerBehind((url) => ({
+    upstream: url,
+    public_url: 'https://mcp.example.com',
+    csp: { frameDomains: { domains: [], mode: 'replace' } },
+  }))
 
   it('rewrites tasks/result as it rewrites the tools/call it answers', async () => {
     const created = await rpc(
-      portico.url,
+      portico().url,
       request(1, 'tools/call', { name: 'open', arguments: { text: 'w' }, task: { ttl: 60_000 } }),
       VERSION,
     )
     const taskId = (created.message?.result?.task as { taskId?: string } | undefined)?.taskId
     assert.ok(taskId)
-    const result = await rpc(portico.url, request(2, 'tasks/result', { taskId }), VERSION)
+    const result = await rpc(portico().url, request(2, 'tasks/result', { taskId }), VERSION)
     const meta = result.message?.result?._meta as
       | { ui?: { csp?: { frameDomains?: string[] } } }
       | undefined
