@@ -672,14 +672,14 @@ function viaBackend(
       capabilities,
       scope.write,
       scope.signal,
-      (sinkFor, signal) => callBackend(scope, backend, relayed(request, sinkFor, signal)),
+      (sinkFor, signal) => callBackend(scope, backend, relayed(request, sinkFor, signal), named),
     )
   }
   const sinkFor = (connection: Connection) => {
     if (backend.dedicated) session.connections.add(connection)
     return relaySink(scope, backend.name, connection)
   }
-  return callBackend(scope, backend, relayed(request, sinkFor, scope.signal))
+  return callBackend(scope, backend, relayed(request, sinkFor, scope.signal), named)
 }
 
 type RelayedRequest = BackendRequest & {
@@ -705,6 +705,8 @@ async function callBackend(
   scope: RequestScope,
   backend: Backend,
   request: RelayedRequest,
+  /** The backend the client's name points to (its own, a canary's or a failover's primary). */
+  primary: Backend,
 ): Promise<Handled> {
   const message = {
     jsonrpc: '2.0' as const,
@@ -749,7 +751,7 @@ async function callBackend(
   } catch (error) {
     const failure = named(error, backend)
     const handled = failed(failure, backend, request.signal)
-    handled.failover = mayMoveOn(failure, call, backend)
+    handled.failover = mayMoveOn(failure, call, backend, primary)
     return handled
   }
 }
@@ -764,11 +766,19 @@ function isErrorObject(value: unknown): value is JsonRpcErrorObject {
  * or refused (not the client), and the call cannot have run (it never left, or Portico refused
  * it) or may be repeated (a read, a get, a read-only or idempotent tool).
  */
-function mayMoveOn(failure: PorticoError, call: BackendCall, backend: Backend): boolean {
+function mayMoveOn(
+  failure: PorticoError,
+  call: BackendCall,
+  backend: Backend,
+  primary: Backend,
+): boolean {
   if (call.signal.aborted) return false
   if (failure.reason === 'circuit_open' || failure.reason === 'rate_limited') return true
   if (errorVerdict(failure, call.signal) !== 'failure') return false
-  return wasNotSent(failure) || backend.protection.hints.repeatable(call)
+  if (wasNotSent(failure)) return true
+  // The named backend's annotations: a failover or canary is never listed to clients, so it
+  // learns none, and every tool looked unrepeatable once it had failed.
+  return backend.protection.hints.repeatable(call) || primary.protection.hints.repeatable(call)
 }
 
 /**

@@ -270,15 +270,11 @@ export class Gateway {
     group.size = (this.#config.backends ?? []).filter(
       (b) => (b.failover_for ?? b.canary_of ?? b.name) === key,
     ).length
-    const primaries = new Set(
-      (this.#config.backends ?? []).flatMap((b) => b.failover_for ?? b.canary_of ?? []),
-    )
     return new UpstreamProtection(config.name, protectOf(config, this.#config), {
       clock,
       logger: this.#deps.logger,
       coalesce: this.#config.performance.coalesce_requests,
       group,
-      learnHints: primaries.has(config.name),
       shared: this.#deps.shared,
       previous,
       // The backend's transport, not the client's: a legacy SSE backend's answers share a
@@ -688,6 +684,10 @@ export class Gateway {
         const result = keepWellFormed(method, response.result, (label, problem) =>
           this.#leftOutItem(backend.name, method, label, problem),
         )
+        // What each tool may be sent twice for (its annotations), whatever the backend's
+        // role: a failover or canary of it moves a failed read-only call on by them, and a
+        // role given by a reload or the admin API must not wait for a chain built anew.
+        if (method === 'tools/list') backend.protection.hints.learn(result)
         // A backend that names the page it was asked for as the next one would have a client
         // read the same page for ever: its list ends here.
         if (cursor !== undefined && result.nextCursor === cursor) {

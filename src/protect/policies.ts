@@ -40,8 +40,6 @@ export interface ProtectDeps {
   coalesce: boolean
   /** The ejection group this upstream belongs to (needed for `outlier_detection`). */
   group?: OutlierGroup | undefined
-  /** Learn tool annotations even without retries (failover must know what may be repeated). */
-  learnHints?: boolean
   /** `[shared]`: the Redis where the cache (`caches`) and the rate limit (`rate_limits`) live. */
   shared?: RedisStore | undefined
   /**
@@ -168,11 +166,7 @@ export class UpstreamProtection {
   #chain(name: string, config: ProtectConfig, deps: ProtectDeps): Middleware[] {
     const { clock } = deps
     const chain: Middleware[] = []
-    const repeats =
-      config.retry !== undefined ||
-      config.hedging !== undefined ||
-      deps.coalesce ||
-      deps.learnHints === true
+    const repeats = config.retry !== undefined || config.hedging !== undefined || deps.coalesce
     if (repeats) chain.push(this.hints.middleware())
     if (this.cache instanceof SharedResponseCache) chain.push(sharedResponseCache(this.cache))
     else if (this.cache) chain.push(responseCache(this.cache))

@@ -564,6 +564,93 @@ describe('gateway: a 500 that carries a JSON-RPC error', () => {
   })
 })
 
+describe('gateway: a read moves on past every failover and canary that fails (G8-01, G8-02)', () => {
+  const servers: Record<string, FaultyHttp> = {}
+  let portico: RunningPortico
+  let client: Client
+
+  before(async () => {
+    for (const name of ['main', 'f1', 'f2', 'canary', 'late', 'lone']) {
+      servers[name] = await startFaultyHttp(name)
+    }
+    const url = (name: string) => (servers[name] as FaultyHttp).url
+    portico = await startPortico({
+      ...quiet,
+      admin: { enabled: true },
+      backends: [
+        { name: 'main', transport: 'http', url: url('main') },
+        { name: 'f1', transport: 'http', url: url('f1'), failover_for: 'main', priority: 1 },
+        { name: 'f2', transport: 'http', url: url('f2'), failover_for: 'main', priority: 2 },
+        { name: 'solo', transport: 'http', url: url('late') },
+        { name: 'canary', transport: 'http', url: url('canary'), canary_of: 'solo', weight: 100 },
+        // Nobody's primary when the gateway starts.
+        { name: 'single', transport: 'http', url: url('lone') },
+      ],
+    } as ConfigInput)
+    client = await connect(portico.url)
+    await client.listTools()
+  })
+  after(async () => {
+    await client?.close()
+    await portico?.close()
+    for (const server of Object.values(servers)) await server.close()
+  })
+
+  const fail = (name: string) =>
+    servers[name]?.server.plan([{ mode: 'http500-rpc', times: 5, tool: 'lookup' }])
+
+  it('tries each failover in turn: the second answers when the first fails too', async () => {
+    fail('main')
+    fail('f1')
+    // Before: the call stopped at f1 (a failover learns no annotations: never listed).
+    assert.match(
+      text(await client.callTool({ name: 'main__lookup', arguments: { key: 'a' } })),
+      /f2: value of a/,
+    )
+  })
+
+  it('moves a read a failing canary took on to its primary', async () => {
+    fail('canary')
+    for (let i = 0; i < 4; i++) {
+      assert.match(
+        text(await client.callTool({ name: 'solo__lookup', arguments: { key: 'b' } })),
+        /late: value of b/,
+      )
+    }
+  })
+
+  it('gives a failover added over the admin API the read-only calls of its primary', async () => {
+    const spare = await startFaultyHttp('spare')
+    try {
+      const added = await fetch(`${portico.origin}/admin/backends/add`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          name: 'spare',
+          transport: 'http',
+          url: spare.url,
+          failover_for: 'single',
+        }),
+      })
+      assert.equal(added.status, 201, await added.text())
+      fail('lone')
+      const fresh = await connect(portico.url)
+      try {
+        await fresh.listTools()
+        // Before: single's chain, built when it was nobody's primary, learnt no annotations.
+        assert.match(
+          text(await fresh.callTool({ name: 'single__lookup', arguments: { key: 'c' } })),
+          /spare: value of c/,
+        )
+      } finally {
+        await fresh.close()
+      }
+    } finally {
+      await spare.close()
+    }
+  })
+})
+
 describe("gateway: a backend's 4xx is its answer, not its failure", () => {
   const gateway = primaryWithFailover({
     retry: { max_retries: 3, initial_backoff_ms: 10, max_backoff_ms: 20 },
