@@ -192,12 +192,25 @@ const MAX_CASE_DEPTH = 32
 /** Subschemas opened for one place (`$ref`, `allOf`, `anyOf`, `oneOf`): a bound on cycles. */
 const MAX_BRANCHES = 64
 
+/** The schemas one place must satisfy, opened, and the property names they declare. */
+interface Place {
+  schemas: JsonObject[]
+  /** Folded name → the spellings the schemas declare it under (branches may differ). */
+  declared: ReadonlyMap<string, ReadonlySet<string>>
+  /** The schemas of an array's elements when no schema there has a tuple form. */
+  items: readonly unknown[] | undefined
+}
+
+/** A place opened once per schema object (a list's elements share their `items` schema). */
+const places = new WeakMap<object, Place>()
+
 /**
  * The first argument spelt like a declared property in another case, with its path. `schemas`
  * are those the value at this place must satisfy: local `$ref`s followed (Pydantic writes every
  * nested model as one) and `allOf`/`anyOf`/`oneOf` opened, so a property any of them declares
  * counts; then `properties` (or `additionalProperties`) for an object's members, `items` and
- * `prefixItems` for an array's elements.
+ * `prefixItems` for an array's elements. A name spelt exactly as one branch declares it is
+ * never a variant, whatever another branch calls it.
  */
 function caseVariantIn(
   value: unknown,
@@ -207,37 +220,62 @@ function caseVariantIn(
   depth: number,
 ): { path: string; declared: string } | undefined {
   if (depth > MAX_CASE_DEPTH || value === null || typeof value !== 'object') return undefined
-  const opened = openBranches(schemas, root)
-  if (opened.length === 0) return undefined
+  const place = placeOf(schemas, root)
+  if (place.schemas.length === 0) return undefined
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
-      const items = opened.flatMap((schema) => itemSchemas(schema, i))
+      const items = place.items ?? place.schemas.flatMap((schema) => itemSchemas(schema, i))
       const found = caseVariantIn(value[i], items, root, `${path}[${i}]`, depth + 1)
       if (found !== undefined) return found
     }
     return undefined
   }
-  const declared = new Map<string, string>()
-  for (const schema of opened) {
-    if (isObject(schema.properties)) {
-      for (const [fold, name] of propertiesOf(schema.properties)) declared.set(fold, name)
-    }
-  }
   const object = value as JsonObject
   for (const key in object) {
     const at = path === '' ? key : `${path}.${key}`
-    const property = declared.get(folded(key))
-    if (property !== undefined && property !== key) return { path: at, declared: property }
-    const children = opened.flatMap((schema) => memberSchemas(schema, key, property === key))
+    const spellings = place.declared.get(folded(key))
+    if (spellings !== undefined && !spellings.has(key)) {
+      return { path: at, declared: [...spellings][0] as string }
+    }
+    const children = place.schemas.flatMap((schema) => memberSchemas(schema, key))
     const found = caseVariantIn(object[key], children, root, at, depth + 1)
     if (found !== undefined) return found
   }
   return undefined
 }
 
+function placeOf(schemas: readonly unknown[], root: JsonObject): Place {
+  const only = schemas.length === 1 && isObject(schemas[0]) ? schemas[0] : undefined
+  const cached = only === undefined ? undefined : places.get(only)
+  if (cached !== undefined) return cached
+  const opened = openBranches(schemas, root)
+  const declared = new Map<string, Set<string>>()
+  for (const schema of opened) {
+    if (!isObject(schema.properties)) continue
+    for (const name of Object.keys(schema.properties)) {
+      const fold = folded(name)
+      const spellings = declared.get(fold) ?? new Set<string>()
+      spellings.add(name)
+      declared.set(fold, spellings)
+    }
+  }
+  const tuple = opened.some(
+    (schema) => Array.isArray(schema.prefixItems) || Array.isArray(schema.items),
+  )
+  const place: Place = {
+    schemas: opened,
+    declared,
+    items: tuple
+      ? undefined
+      : opened.flatMap((schema) => (isObject(schema.items) ? [schema.items] : [])),
+  }
+  if (only !== undefined) places.set(only, place)
+  return place
+}
+
 /** The schemas of `key`'s value: its property's, else an object `additionalProperties`. */
-function memberSchemas(schema: JsonObject, key: string, declared: boolean): unknown[] {
-  if (declared && isObject(schema.properties) && Object.hasOwn(schema.properties, key)) {
+function memberSchemas(schema: JsonObject, key: string): unknown[] {
+  if (isObject(schema.properties) && Object.hasOwn(schema.properties, key)) {
     return [schema.properties[key]]
   }
   return isObject(schema.additionalProperties) ? [schema.additionalProperties] : []
@@ -253,14 +291,18 @@ function itemSchemas(schema: JsonObject, index: number): unknown[] {
   return []
 }
 
-/** `schemas` with their local `$ref`s followed and `allOf`/`anyOf`/`oneOf` opened (bounded). */
+/**
+ * `schemas` with their local `$ref`s followed and `allOf`/`anyOf`/`oneOf` opened, each schema
+ * once (bounded).
+ */
 function openBranches(schemas: readonly unknown[], root: JsonObject): JsonObject[] {
   const out: JsonObject[] = []
+  const seen = new Set<object>()
   const pending = [...schemas]
-  let opened = 0
-  while (pending.length > 0 && opened++ < MAX_BRANCHES) {
+  while (pending.length > 0 && out.length < MAX_BRANCHES) {
     const schema = pending.shift()
-    if (!isObject(schema)) continue
+    if (!isObject(schema) || seen.has(schema)) continue
+    seen.add(schema)
     out.push(schema)
     if (typeof schema.$ref === 'string') pending.push(localRef(root, schema.$ref))
     for (const key of ['allOf', 'anyOf', 'oneOf'] as const) {
@@ -281,18 +323,6 @@ function localRef(root: JsonObject, ref: string): unknown {
     at = at[name]
   }
   return at
-}
-
-/** Property names of a (sub)schema by their folded spelling, built once per schema object. */
-const foldedProperties = new WeakMap<object, ReadonlyMap<string, string>>()
-
-function propertiesOf(properties: JsonObject): ReadonlyMap<string, string> {
-  let byFold = foldedProperties.get(properties)
-  if (byFold === undefined) {
-    byFold = new Map(Object.keys(properties).map((property) => [folded(property), property]))
-    foldedProperties.set(properties, byFold)
-  }
-  return byFold
 }
 
 /** One JSON pointer segment of a `$ref`, percent-decoded when it can be. */

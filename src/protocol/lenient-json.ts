@@ -24,6 +24,8 @@ type Expecting = 'key' | 'colon' | 'value' | 'next'
  * for the rest), so a body of nested brackets costs no memory.
  */
 export function scanMessages(text: string, fold: (key: string) => string): ScannedMessages {
+  // Gson's lenient reader skips the `)]}'` line servers put before JSON against XSSI.
+  if (text.startsWith(XSSI_PREFIX)) return scanMessages(text.slice(XSSI_PREFIX.length), fold)
   const methods: string[] = []
   let id: JsonRpcId | undefined
   let depth = 0
@@ -90,6 +92,8 @@ export function scanMessages(text: string, fold: (key: string) => string): Scann
   return id === undefined ? { methods } : { methods, id }
 }
 
+const XSSI_PREFIX = ")]}'\n"
+
 const QUOTE = 0x22
 const APOSTROPHE = 0x27
 const OPEN_OBJECT = 0x7b
@@ -109,6 +113,7 @@ const SEMICOLON = 0x3b
 /** White space as the most lenient reader takes it (JSON5: any Unicode space, NBSP, \v, \f). */
 function isSpace(c: number): boolean {
   if (c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d) return true
+  if (c === 0x200b) return true // jsonc-parser's, not /\s/'s
   return (c === 0x0b || c === 0x0c || c >= 0x80) && /\s/.test(String.fromCharCode(c))
 }
 
@@ -121,7 +126,11 @@ function lineEnd(text: string, from: number): number {
   return text.length
 }
 
-/** Where a bare word (a lenient reader's unquoted key or value) ends. */
+/**
+ * Where a bare word (a lenient reader's unquoted key or value) ends: at Gson's delimiters
+ * (`{}[]:,;=#/\` and white space). A quote inside one is part of it (`a'`), not a string's
+ * start: read as one, it hid what followed.
+ */
 function endsBareWord(c: number): boolean {
   return (
     isSpace(c) ||
@@ -131,9 +140,8 @@ function endsBareWord(c: number): boolean {
     c === CLOSE_OBJECT ||
     c === OPEN_ARRAY ||
     c === CLOSE_ARRAY ||
-    c === QUOTE ||
-    c === APOSTROPHE ||
     c === SLASH ||
+    c === BACKSLASH ||
     c === HASH ||
     c === EQUALS ||
     c === SEMICOLON
@@ -152,6 +160,8 @@ function quotedEnd(text: string, start: number, quote: number): number {
   return text.length
 }
 
+const LINE_BREAKS = new Set(['\n', '\r', '\r\n', '\u2028', '\u2029'])
+
 const ESCAPES: Readonly<Record<string, string>> = { b: '\b', f: '\f', n: '\n', r: '\r', t: '\t' }
 
 /**
@@ -160,11 +170,13 @@ const ESCAPES: Readonly<Record<string, string>> = { b: '\b', f: '\f', n: '\n', r
  */
 function unescaped(raw: string): string {
   if (!raw.includes('\\')) return raw
-  return raw.replace(/\\(u[0-9a-fA-F]{4}|x[0-9a-fA-F]{2}|[\s\S])/g, (_, escaped: string) =>
-    escaped.length > 1
+  return raw.replace(/\\(u[0-9a-fA-F]{4}|x[0-9a-fA-F]{2}|\r\n|[\s\S])/g, (_, escaped: string) => {
+    // JSON5's line continuation: a backslash before a line break stands for nothing.
+    if (LINE_BREAKS.has(escaped)) return ''
+    return escaped.length > 1
       ? String.fromCharCode(Number.parseInt(escaped.slice(1), 16))
-      : (ESCAPES[escaped] ?? escaped),
-  )
+      : (ESCAPES[escaped] ?? escaped)
+  })
 }
 
 function idOf(value: string, quoted: boolean): JsonRpcId | undefined {

@@ -805,6 +805,37 @@ describe('argument guard', () => {
     }
     guard.check(pyd({ options: { mode: 'safe' }, maybe: null, tags: { a: { label: 'x' } } }))
   })
+
+  it('takes a name spelt exactly as one branch of a union declares it (R17-03)', () => {
+    const guard = new ArgumentGuard({
+      maxArgumentSize: undefined,
+      validate: true,
+      logger: new Logger({ level: 'silent' }),
+    })
+    guard.learn({
+      tools: [
+        {
+          name: 'lookup',
+          inputSchema: {
+            type: 'object',
+            $defs: {
+              Legacy: { type: 'object', properties: { ID: { type: 'string' } } },
+              Modern: { type: 'object', properties: { id: { type: 'string' } } },
+            },
+            properties: {
+              target: { anyOf: [{ $ref: '#/$defs/Legacy' }, { $ref: '#/$defs/Modern' }] },
+            },
+          },
+        },
+      ],
+    })
+    const lookup = (args: unknown) =>
+      requestCall('tools/call', { name: 'lookup', arguments: args }) as Call
+    // Before: the last branch's spelling won, and `ID` (the Legacy branch's own) was refused.
+    guard.check(lookup({ target: { ID: 'x' } }))
+    guard.check(lookup({ target: { id: 'x' } }))
+    assert.throws(() => guard.check(lookup({ target: { Id: 'x' } })), /argument "target.Id"/)
+  })
 })
 
 describe('argument guard and schemas with an $id', () => {

@@ -31,6 +31,14 @@ describe('MCP found in a body as any JSON reader could read it', () => {
       '{id:1,\\u006dethod:"tools/call"}',
       '{"id"=1;"method"="tools/call"}',
       '{"id"=>1;"method"=>"tools/call"}',
+      // R17-01: Gson's XSSI prefix and bare words holding a quote, JSON5's line continuation,
+      // jsonc-parser's zero-width space.
+      ')]}\'\n{"jsonrpc":"2.0","id":1,"method":"tools/call"}',
+      "{x:a', method:'tools/call', id:2}",
+      '{"a": tru"e, "method":"tools/call"}',
+      '{"id":3,"method":"tools\\\n/call"}',
+      '{"id":3,"method":"initi\\\r\nalize"}',
+      '{\u200b"method":"tools/call"}',
     ]) {
       assert.equal(carriesMcp(body), true, body)
     }
